@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/sluicehq/sluice/logstore"
+)
+
+// topicSpec is what `topic create` asks for.
+type topicSpec struct {
+	partitions int32
+	retention  time.Duration
+	fsync      string // "" = server default
+}
+
+// partitionInfo describes one partition for `topic describe`.
+type partitionInfo struct {
+	partition int32
+	earliest  int64
+	latest    int64
+	size      int64 // bytes on disk; -1 when unknown (remote)
+}
+
+// topicInfo describes a topic for `topic list` and `topic describe`.
+type topicInfo struct {
+	name       string
+	partitions []partitionInfo
+	config     map[string]string
+}
+
+// message is one record as the CLI prints it.
+type message struct {
+	topic     string
+	partition int32
+	offset    int64
+	timestamp int64
+	key       []byte
+	value     []byte
+	headers   [][2]string
+}
+
+// produceRecord is one record read from stdin.
+type produceRecord struct {
+	key   []byte
+	value []byte
+}
+
+// produceSummary reports, per partition, the offsets acknowledged.
+type produceSummary struct {
+	records int
+	first   map[int32]int64
+	last    map[int32]int64
+}
+
+func (s *produceSummary) ack(p int32, first, last int64) {
+	if s.first == nil {
+		s.first, s.last = map[int32]int64{}, map[int32]int64{}
+	}
+	if _, ok := s.first[p]; !ok || first < s.first[p] {
+		s.first[p] = first
+	}
+	if last > s.last[p] {
+		s.last[p] = last
+	}
+}
+
+// startPosition is where a consumer starts: earliest, latest, an offset or a time.
+type startPosition struct {
+	kind   string // "earliest", "latest", "offset", "time"
+	offset int64
+	time   int64 // epoch ms
+}
+
+type consumeOptions struct {
+	from      startPosition
+	group     string
+	limit     int  // 0 = unlimited
+	exitAtEnd bool // stop at the end offsets found at start
+}
+
+// backend is what the data commands need from a log: the embedded one in a
+// data directory, or a Kafka-protocol server (Sluice or Kafka) over the
+// network.
+type backend interface {
+	CreateTopic(ctx context.Context, name string, spec topicSpec) error
+	DeleteTopic(ctx context.Context, name string) error
+	ListTopics(ctx context.Context) ([]topicInfo, error)
+	DescribeTopic(ctx context.Context, name string) (topicInfo, error)
+	// Produce writes recs to topic: to partition when >= 0, else by key
+	// (murmur2) or round-robin for records without a key.
+	Produce(ctx context.Context, topic string, partition int32, recs <-chan produceRecord) (produceSummary, error)
+	// Consume calls fn for each record until the limit, the end (exitAtEnd)
+	// or ctx ends.
+	Consume(ctx context.Context, topic string, o consumeOptions, fn func(message) error) error
+	Close() error
+}
+
+// backendFlags are the flags every data command shares.
+type backendFlags struct {
+	dataDir string
+	broker  string
+}
+
+func (b *backendFlags) register(c *cli, fs *flag.FlagSet) {
+	fs.StringVar(&b.dataDir, "data-dir", envOr(c, "SLUICE_DATA_DIR", "./data"), "embedded log data directory (env SLUICE_DATA_DIR)")
+	fs.StringVar(&b.broker, "broker", envOr(c, "SLUICE_BROKER", ""), "HOST:PORT of a Kafka-protocol server (sluice serve, Kafka, Redpanda) to use instead of --data-dir (env SLUICE_BROKER)")
+}
+
+func (b *backendFlags) open(ctx context.Context, c *cli) (backend, error) {
+	if b.broker != "" {
+		return openRemote(ctx, b.broker)
+	}
+	return openLocal(ctx, c, b.dataDir)
+}
+
+func openLocal(ctx context.Context, c *cli, dir string) (*localBackend, error) {
+	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	l, err := logstore.Open(logstore.Options{Dir: dir, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("open data directory %s: %w", dir, err)
+	}
+	return &localBackend{log: l}, nil
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+func consumeCommand() *command {
+	return &command{name: "consume", summary: "print a topic's records", run: consumeRun}
+}
+
+func consumeRun(ctx context.Context, c *cli, args []string) error {
+	fs := flagSet(c, "sluice consume", "TOPIC [--from earliest|latest|OFFSET|RFC3339-time] [-n N] [-e] [--group G] [--format value|json]")
+	var bf backendFlags
+	bf.register(c, fs)
+	from := fs.String("from", "earliest", "where to start: earliest, latest, an OFFSET (every partition), or an RFC 3339 time (first record at or after it); a --group's committed offsets take precedence")
+	n := fs.Int("n", 0, "stop after N records (0: no limit)")
+	var exitAtEnd bool
+	fs.BoolVar(&exitAtEnd, "e", false, "exit once the end of every partition (as of the start) is reached")
+	fs.BoolVar(&exitAtEnd, "exit-at-end", false, "same as -e")
+	group := fs.String("group", "", "consumer group: resume from its committed offsets and commit what was printed")
+	format := fs.String("format", "value", "output: value (the value, one per line) or json (one object per record with topic, partition, offset, timestamp, key, value, headers)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want exactly one TOPIC, got %d arguments", len(pos))
+	}
+	if *format != "value" && *format != "json" {
+		return usagef("--format must be value or json, got %q", *format)
+	}
+	if *n < 0 {
+		return usagef("-n must not be negative")
+	}
+	start, err := parseStart(*from)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	b, err := bf.open(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	w := bufio.NewWriterSize(c.stdout, 64<<10)
+	defer w.Flush()
+	var line []byte
+	return b.Consume(ctx, pos[0], consumeOptions{from: start, group: *group, limit: *n, exitAtEnd: exitAtEnd}, func(m message) error {
+		line = line[:0]
+		if *format == "json" {
+			line = appendMessageJSON(line, m)
+		} else {
+			line = append(line, m.value...)
+		}
+		line = append(line, '\n')
+		if _, err := w.Write(line); err != nil {
+			return err
+		}
+		if !exitAtEnd {
+			return w.Flush()
+		}
+		return nil
+	})
+}
+
+func parseStart(s string) (startPosition, error) {
+	switch s {
+	case "earliest", "latest":
+		return startPosition{kind: s}, nil
+	}
+	if off, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if off < 0 {
+			return startPosition{}, fmt.Errorf("--from offset must not be negative, got %d", off)
+		}
+		return startPosition{kind: "offset", offset: off}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return startPosition{kind: "time", time: t.UnixMilli()}, nil
+	}
+	return startPosition{}, fmt.Errorf("--from must be earliest, latest, an offset or an RFC 3339 time (2026-01-02T15:04:05Z), got %q", s)
+}
+
+type jsonMessage struct {
+	Topic     string            `json:"topic"`
+	Partition int32             `json:"partition"`
+	Offset    int64             `json:"offset"`
+	Timestamp int64             `json:"timestamp"`
+	Key       *string           `json:"key"`
+	Value     *string           `json:"value"`
+	Headers   map[string]string `json:"headers,omitempty"`
+}
+
+func appendMessageJSON(dst []byte, m message) []byte {
+	jm := jsonMessage{Topic: m.topic, Partition: m.partition, Offset: m.offset, Timestamp: m.timestamp}
+	if m.key != nil {
+		k := string(m.key)
+		jm.Key = &k
+	}
+	if m.value != nil {
+		v := string(m.value)
+		jm.Value = &v
+	}
+	if len(m.headers) > 0 {
+		jm.Headers = map[string]string{}
+		for _, h := range m.headers {
+			jm.Headers[h[0]] = h[1]
+		}
+	}
+	b, _ := json.Marshal(jm)
+	return append(dst, b...)
+}

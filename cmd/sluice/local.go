@@ -1,0 +1,319 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/logstore"
+	"github.com/sluicehq/sluice/record"
+)
+
+// localBackend runs the data commands on an embedded log in a data directory.
+type localBackend struct {
+	log *logstore.Log
+}
+
+func (b *localBackend) Close() error { return b.log.Close() }
+
+func (b *localBackend) CreateTopic(_ context.Context, name string, spec topicSpec) error {
+	cfg := logstore.TopicConfig{Partitions: spec.partitions, Retention: spec.retention}
+	if spec.fsync != "" {
+		p, err := logstore.ParseFsyncPolicy(spec.fsync)
+		if err != nil {
+			return err
+		}
+		cfg.Fsync = p
+	}
+	return b.log.CreateTopic(name, cfg)
+}
+
+func (b *localBackend) DeleteTopic(_ context.Context, name string) error {
+	return b.log.DeleteTopic(name)
+}
+
+func (b *localBackend) ListTopics(ctx context.Context) ([]topicInfo, error) {
+	var out []topicInfo
+	for _, name := range b.log.Topics() {
+		ti, err := b.DescribeTopic(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ti)
+	}
+	return out, nil
+}
+
+func (b *localBackend) DescribeTopic(_ context.Context, name string) (topicInfo, error) {
+	t, err := b.log.Topic(name)
+	if err != nil {
+		return topicInfo{}, err
+	}
+	ti := topicInfo{name: name, config: map[string]string{}}
+	cfg := t.Config()
+	ti.config["retention"] = "forever"
+	if cfg.Retention > 0 {
+		ti.config["retention"] = cfg.Retention.String()
+	}
+	if cfg.RetentionBytes > 0 {
+		ti.config["retention.bytes"] = strconv.FormatInt(cfg.RetentionBytes, 10)
+	}
+	ti.config["fsync"] = cfg.Fsync.String()
+	for p := int32(0); p < t.NumPartitions(); p++ {
+		part, err := t.Partition(p)
+		if err != nil {
+			return ti, err
+		}
+		st := part.Stats()
+		start, hwm, _ := part.Offsets()
+		ti.partitions = append(ti.partitions, partitionInfo{partition: p, earliest: start, latest: hwm, size: st.Bytes})
+	}
+	return ti, nil
+}
+
+// produceBatchRecords bounds how many stdin lines go into one appended batch.
+const produceBatchRecords = 1000
+
+func (b *localBackend) Produce(ctx context.Context, topic string, partition int32, recs <-chan produceRecord) (produceSummary, error) {
+	var sum produceSummary
+	t, err := b.log.Topic(topic)
+	if err != nil {
+		return sum, err
+	}
+	n := t.NumPartitions()
+	if partition >= n {
+		return sum, fmt.Errorf("partition %d out of range: topic %s has %d partitions (0-%d)", partition, topic, n, n-1)
+	}
+	pending := make(map[int32][]record.Record)
+	flush := func(p int32) error {
+		batch := pending[p]
+		if len(batch) == 0 {
+			return nil
+		}
+		part, err := t.Partition(p)
+		if err != nil {
+			return err
+		}
+		res, err := part.AppendRecords(ctx, batch)
+		if err != nil {
+			return fmt.Errorf("append to %s/%d: %w (records before this batch were acknowledged)", topic, p, err)
+		}
+		sum.records += len(batch)
+		sum.ack(p, res.BaseOffset, res.LastOffset)
+		pending[p] = batch[:0]
+		return nil
+	}
+	rr := int32(0)
+	now := nowMillis()
+	for r := range recs {
+		p := partition
+		if p < 0 {
+			if r.key != nil {
+				p = record.KafkaPartition(r.key, n)
+			} else {
+				p = rr % n
+				if len(pending[p]) >= produceBatchRecords-1 {
+					rr++
+				}
+			}
+		}
+		pending[p] = append(pending[p], record.Record{Timestamp: now, Key: r.key, Value: r.value})
+		if len(pending[p]) >= produceBatchRecords {
+			if err := flush(p); err != nil {
+				return sum, err
+			}
+			now = nowMillis()
+		}
+	}
+	for p := int32(0); p < n; p++ {
+		if err := flush(p); err != nil {
+			return sum, err
+		}
+	}
+	return sum, ctx.Err()
+}
+
+func (b *localBackend) Consume(ctx context.Context, topic string, o consumeOptions, fn func(message) error) error {
+	t, err := b.log.Topic(topic)
+	if err != nil {
+		return err
+	}
+	var offsets *logstore.OffsetStore
+	var committed map[logstore.TopicPartition]logstore.CommittedOffset
+	if o.group != "" {
+		if offsets, err = logstore.OpenOffsetStore(ctx, b.log); err != nil {
+			return err
+		}
+		committed = offsets.Fetch(o.group)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	msgs := make(chan message, 1024)
+	var wg sync.WaitGroup
+	errc := make(chan error, t.NumPartitions())
+	for p := int32(0); p < t.NumPartitions(); p++ {
+		part, err := t.Partition(p)
+		if err != nil {
+			return err
+		}
+		start, err := startOffset(part, o.from)
+		if err != nil {
+			return err
+		}
+		if c, ok := committed[logstore.TopicPartition{Topic: topic, Partition: p}]; ok {
+			start = c.Offset
+		}
+		wg.Add(1)
+		go func(p int32) {
+			defer wg.Done()
+			if err := readPartition(ctx, topic, p, part, start, o.exitAtEnd, msgs); err != nil && ctx.Err() == nil {
+				errc <- err
+				cancel()
+			}
+		}(p)
+	}
+	go func() { wg.Wait(); close(msgs) }()
+	seen := 0
+	next := map[logstore.TopicPartition]logstore.CommittedOffset{}
+	var ferr error
+	for m := range msgs {
+		if ferr = fn(m); ferr != nil {
+			break
+		}
+		next[logstore.TopicPartition{Topic: topic, Partition: m.partition}] = logstore.CommittedOffset{Offset: m.offset + 1, LeaderEpoch: -1, CommitTime: nowMillis()}
+		seen++
+		if o.limit > 0 && seen >= o.limit {
+			break
+		}
+	}
+	cancel()
+	for range msgs {
+	}
+	if offsets != nil && len(next) > 0 {
+		if err := offsets.Commit(context.Background(), o.group, next); err != nil {
+			return fmt.Errorf("commit offsets of group %s: %w", o.group, err)
+		}
+	}
+	select {
+	case err := <-errc:
+		return err
+	default:
+	}
+	if ferr != nil {
+		return ferr
+	}
+	if parent := context.Cause(ctx); parent != nil && !errors.Is(parent, context.Canceled) {
+		return parent
+	}
+	return nil
+}
+
+func startOffset(part *logstore.Partition, from startPosition) (int64, error) {
+	start, hwm, _ := part.Offsets()
+	switch from.kind {
+	case "earliest":
+		return start, nil
+	case "latest":
+		return hwm, nil
+	case "offset":
+		if from.offset < start || from.offset > hwm {
+			return 0, fmt.Errorf("%w: offset %d is outside %d-%d", logstore.ErrOffsetOutOfRange, from.offset, start, hwm)
+		}
+		return from.offset, nil
+	case "time":
+		off, _, found, err := part.OffsetForTime(from.time)
+		if err != nil {
+			return 0, err
+		}
+		if !found {
+			return hwm, nil
+		}
+		return off, nil
+	}
+	return 0, fmt.Errorf("unknown start position %q", from.kind)
+}
+
+// readPartition sends the committed (read_committed) records of one
+// partition from offset on, waiting for more unless exitAtEnd.
+func readPartition(ctx context.Context, topic string, p int32, part *logstore.Partition, offset int64, exitAtEnd bool, out chan<- message) error {
+	_, _, end := part.Offsets()
+	for {
+		if exitAtEnd && offset >= end {
+			return nil
+		}
+		res, err := part.Read(offset, 1<<20)
+		if err != nil {
+			return fmt.Errorf("read %s/%d at offset %d: %w", topic, p, offset, err)
+		}
+		// Records at or above the last stable offset may belong to an open
+		// transaction: wait until it is decided.
+		if offset >= res.LastStable || len(res.Batches) == 0 {
+			if res.HighWatermark > offset {
+				// An open transaction holds the last stable offset back:
+				// poll until it commits or aborts.
+				select {
+				case <-time.After(50 * time.Millisecond):
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				continue
+			}
+			if err := part.Wait(ctx, offset); err != nil {
+				return err
+			}
+			continue
+		}
+		aborted := part.AbortedTransactions(offset, res.LastStable)
+		next := offset
+		err = record.Decode(res.Batches, func(h record.Header, r record.Record) error {
+			if r.Offset >= res.LastStable {
+				return errStop
+			}
+			next = r.Offset + 1
+			if r.Offset < offset || h.IsControl() || isAborted(aborted, h, r.Offset) {
+				return nil
+			}
+			m := message{topic: topic, partition: p, offset: r.Offset, timestamp: r.Timestamp,
+				key: bytes.Clone(r.Key), value: bytes.Clone(r.Value)}
+			for _, hd := range r.Headers {
+				m.headers = append(m.headers, [2]string{hd.Key, string(hd.Value)})
+			}
+			select {
+			case out <- m:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			return err
+		}
+		if next == offset {
+			// Only batches below offset (or control records) were returned:
+			// skip to the end of what was read.
+			_ = record.Batches(res.Batches, func(h record.Header, _ []byte) error {
+				next = max(next, h.LastOffset()+1)
+				return nil
+			})
+		}
+		offset = next
+	}
+}
+
+var errStop = errors.New("stop")
+
+func isAborted(aborted []logstore.AbortedTxn, h record.Header, off int64) bool {
+	if !h.IsTransactional() {
+		return false
+	}
+	for _, a := range aborted {
+		if a.ProducerID == h.ProducerID && off >= a.FirstOffset && off <= a.LastOffset {
+			return true
+		}
+	}
+	return false
+}

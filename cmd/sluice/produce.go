@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+
+	"github.com/valyala/fastjson"
+)
+
+// maxLineBytes bounds one stdin record.
+const maxLineBytes = 16 << 20
+
+func produceCommand() *command {
+	return &command{name: "produce", summary: "append newline-delimited records from stdin to a topic", run: produceRun}
+}
+
+func produceRun(ctx context.Context, c *cli, args []string) error {
+	fs := flagSet(c, "sluice produce", "TOPIC [--key-field FIELD] [--partition N] < records")
+	var bf backendFlags
+	bf.register(c, fs)
+	keyField := fs.String("key-field", "", "input lines are JSON objects; use this field's value as the record key (records with a key go to the partition Kafka's default partitioner picks)")
+	partition := fs.Int("partition", -1, "write every record to this partition (default: by key, round-robin without a key)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want exactly one TOPIC, got %d arguments", len(pos))
+	}
+	b, err := bf.open(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+
+	recs := make(chan produceRecord, 4096)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(recs)
+		readErr <- readRecords(ctx, c.stdin, *keyField, recs)
+	}()
+	sum, err := b.Produce(ctx, pos[0], int32(*partition), recs)
+	// Drain the reader so it can finish, whatever happened.
+	for range recs {
+	}
+	rerr := <-readErr
+	printProduceSummary(c.stdout, pos[0], sum)
+	if err != nil {
+		return err
+	}
+	return rerr
+}
+
+// readRecords sends one record per stdin line (without the newline); empty
+// lines are skipped.
+func readRecords(ctx context.Context, r io.Reader, keyField string, out chan<- produceRecord) error {
+	br := bufio.NewReaderSize(r, 1<<20)
+	var p fastjson.Parser
+	for line := 1; ; line++ {
+		b, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// A long line: accumulate it.
+			full := append([]byte(nil), b...)
+			for err == bufio.ErrBufferFull && len(full) <= maxLineBytes {
+				b, err = br.ReadSlice('\n')
+				full = append(full, b...)
+			}
+			if len(full) > maxLineBytes {
+				return fmt.Errorf("stdin line %d: longer than %d bytes", line, maxLineBytes)
+			}
+			b = full
+		}
+		if err != nil && err != io.EOF {
+			return fmt.Errorf("read stdin: %w", err)
+		}
+		v := bytes.TrimRight(b, "\r\n")
+		if len(v) > 0 {
+			rec := produceRecord{value: bytes.Clone(v)}
+			if keyField != "" {
+				doc, perr := p.ParseBytes(v)
+				if perr != nil {
+					return fmt.Errorf("stdin line %d: --key-field needs JSON objects: %v", line, perr)
+				}
+				kv := doc.Get(keyField)
+				if kv == nil {
+					return fmt.Errorf("stdin line %d: no field %q", line, keyField)
+				}
+				if kv.Type() == fastjson.TypeString {
+					rec.key = bytes.Clone(kv.GetStringBytes())
+				} else {
+					rec.key = kv.MarshalTo(nil)
+				}
+			}
+			select {
+			case out <- rec:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+	}
+}
+
+func printProduceSummary(w io.Writer, topic string, s produceSummary) {
+	fmt.Fprintf(w, "acknowledged %d records to %s", s.records, topic)
+	parts := make([]int32, 0, len(s.first))
+	for p := range s.first {
+		parts = append(parts, p)
+	}
+	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
+	for i, p := range parts {
+		sep := ": "
+		if i > 0 {
+			sep = ", "
+		}
+		fmt.Fprintf(w, "%spartition %d offsets %s-%s", sep, p, strconv.FormatInt(s.first[p], 10), strconv.FormatInt(s.last[p], 10))
+	}
+	fmt.Fprintln(w)
+}

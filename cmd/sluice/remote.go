@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// remoteBackend runs the data commands against a Kafka-protocol server
+// through franz-go, so the same commands work on `sluice serve`, Kafka and
+// Redpanda.
+type remoteBackend struct {
+	broker string
+	cl     *kgo.Client
+	adm    *kadm.Client
+}
+
+func openRemote(_ context.Context, broker string) (*remoteBackend, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", broker, err)
+	}
+	return &remoteBackend{broker: broker, cl: cl, adm: kadm.NewClient(cl)}, nil
+}
+
+func (b *remoteBackend) Close() error { b.cl.Close(); return nil }
+
+func (b *remoteBackend) CreateTopic(ctx context.Context, name string, spec topicSpec) error {
+	cfg := map[string]*string{}
+	if spec.retention > 0 {
+		ms := strconv.FormatInt(spec.retention.Milliseconds(), 10)
+		cfg["retention.ms"] = &ms
+	}
+	if spec.fsync != "" {
+		f := spec.fsync
+		cfg["sluice.fsync"] = &f
+	}
+	res, err := b.adm.CreateTopic(ctx, spec.partitions, -1, cfg, name)
+	if err != nil {
+		return fmt.Errorf("create topic %s on %s: %w", name, b.broker, err)
+	}
+	return res.Err
+}
+
+func (b *remoteBackend) DeleteTopic(ctx context.Context, name string) error {
+	res, err := b.adm.DeleteTopic(ctx, name)
+	if err != nil {
+		return fmt.Errorf("delete topic %s on %s: %w", name, b.broker, err)
+	}
+	return res.Err
+}
+
+func (b *remoteBackend) ListTopics(ctx context.Context) ([]topicInfo, error) {
+	md, err := b.adm.ListTopics(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list topics on %s: %w", b.broker, err)
+	}
+	var out []topicInfo
+	for _, name := range md.Names() {
+		ti, err := b.DescribeTopic(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ti)
+	}
+	return out, nil
+}
+
+func (b *remoteBackend) DescribeTopic(ctx context.Context, name string) (topicInfo, error) {
+	md, err := b.adm.ListTopics(ctx, name)
+	if err != nil {
+		return topicInfo{}, fmt.Errorf("describe topic %s on %s: %w", name, b.broker, err)
+	}
+	td, ok := md[name]
+	if !ok || td.Err != nil {
+		if ok {
+			return topicInfo{}, fmt.Errorf("topic %s: %w", name, td.Err)
+		}
+		return topicInfo{}, fmt.Errorf("topic %s: unknown topic", name)
+	}
+	starts, err := b.adm.ListStartOffsets(ctx, name)
+	if err != nil {
+		return topicInfo{}, err
+	}
+	ends, err := b.adm.ListEndOffsets(ctx, name)
+	if err != nil {
+		return topicInfo{}, err
+	}
+	ti := topicInfo{name: name, config: map[string]string{}}
+	for p := range td.Partitions {
+		s, _ := starts.Lookup(name, p)
+		e, _ := ends.Lookup(name, p)
+		ti.partitions = append(ti.partitions, partitionInfo{partition: p, earliest: s.Offset, latest: e.Offset, size: -1})
+	}
+	sort.Slice(ti.partitions, func(i, j int) bool { return ti.partitions[i].partition < ti.partitions[j].partition })
+	if rcs, err := b.adm.DescribeTopicConfigs(ctx, name); err == nil {
+		for _, rc := range rcs {
+			for _, c := range rc.Configs {
+				if c.Key == "retention.ms" && c.Value != nil {
+					ti.config["retention.ms"] = *c.Value
+				}
+			}
+		}
+	}
+	return ti, nil
+}
+
+func (b *remoteBackend) Produce(ctx context.Context, topic string, partition int32, recs <-chan produceRecord) (produceSummary, error) {
+	var sum produceSummary
+	opts := []kgo.Opt{kgo.SeedBrokers(b.broker), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(topic)}
+	if partition >= 0 {
+		opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return sum, err
+	}
+	defer cl.Close()
+	var firstErr error
+	results := make(chan *kgo.Record, 1024)
+	errs := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for r := range results {
+			sum.records++
+			sum.ack(r.Partition, r.Offset, r.Offset)
+		}
+	}()
+	for r := range recs {
+		kr := &kgo.Record{Key: r.key, Value: r.value, Partition: max(partition, 0)}
+		cl.Produce(ctx, kr, func(r *kgo.Record, err error) {
+			if err != nil {
+				select {
+				case errs <- err:
+				default:
+				}
+				return
+			}
+			results <- r
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		firstErr = err
+	}
+	close(results)
+	<-done
+	select {
+	case err := <-errs:
+		firstErr = err
+	default:
+	}
+	if firstErr != nil {
+		return sum, fmt.Errorf("produce to %s on %s: %w", topic, b.broker, firstErr)
+	}
+	return sum, nil
+}
+
+func (b *remoteBackend) Consume(ctx context.Context, topic string, o consumeOptions, fn func(message) error) error {
+	opts := []kgo.Opt{kgo.SeedBrokers(b.broker), kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted())}
+	switch o.from.kind {
+	case "earliest":
+		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	case "latest":
+		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
+	case "offset":
+		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().At(o.from.offset)))
+	case "time":
+		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AfterMilli(o.from.time)))
+	}
+	if o.group != "" {
+		opts = append(opts, kgo.ConsumerGroup(o.group), kgo.DisableAutoCommit())
+	}
+	var end map[int32]int64
+	if o.exitAtEnd {
+		ends, err := b.adm.ListCommittedOffsets(ctx, topic)
+		if err != nil {
+			return fmt.Errorf("list end offsets of %s on %s: %w", topic, b.broker, err)
+		}
+		end = map[int32]int64{}
+		ends.Each(func(lo kadm.ListedOffset) {
+			if lo.Offset > 0 {
+				end[lo.Partition] = lo.Offset
+			}
+		})
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	seen := 0
+	reached := func() bool {
+		if end == nil {
+			return false
+		}
+		return len(end) == 0
+	}
+	for !reached() {
+		fctx := ctx
+		var cancel context.CancelFunc = func() {}
+		if end != nil {
+			fctx, cancel = context.WithTimeout(ctx, 2*time.Second)
+		}
+		fetches := cl.PollFetches(fctx)
+		cancel()
+		if err := ctx.Err(); err != nil {
+			return nil
+		}
+		var ferr error
+		fetches.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				ferr = fmt.Errorf("fetch %s/%d: %w", t, p, err)
+			}
+		})
+		if ferr != nil {
+			return ferr
+		}
+		var stop bool
+		var printed []*kgo.Record
+		fetches.EachRecord(func(r *kgo.Record) {
+			if stop {
+				return
+			}
+			if end != nil {
+				e, ok := end[r.Partition]
+				if !ok || r.Offset >= e {
+					return
+				}
+				if r.Offset+1 >= e {
+					delete(end, r.Partition)
+				}
+			}
+			m := message{topic: r.Topic, partition: r.Partition, offset: r.Offset, timestamp: r.Timestamp.UnixMilli(), key: r.Key, value: r.Value}
+			for _, h := range r.Headers {
+				m.headers = append(m.headers, [2]string{h.Key, string(h.Value)})
+			}
+			if err := fn(m); err != nil {
+				ferr, stop = err, true
+				return
+			}
+			printed = append(printed, r)
+			seen++
+			if o.limit > 0 && seen >= o.limit {
+				stop = true
+			}
+		})
+		if o.group != "" && len(printed) > 0 {
+			if err := cl.CommitRecords(context.Background(), printed...); err != nil {
+				return fmt.Errorf("commit offsets of group %s: %w", o.group, err)
+			}
+		}
+		if ferr != nil {
+			return ferr
+		}
+		if stop {
+			return nil
+		}
+	}
+	return nil
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/sluicehq/sluice/logstore"
+	"github.com/sluicehq/sluice/web"
+)
+
+func serveCommand() *command {
+	return &command{name: "serve", summary: "run the embedded log as a server (Kafka protocol, HTTP health and metrics)", run: serveRun}
+}
+
+// logFlags configure the process logger.
+type logFlags struct {
+	level  string
+	format string
+}
+
+func (l *logFlags) register(c *cli, fs interface {
+	StringVar(p *string, name, value, usage string)
+}) {
+	fs.StringVar(&l.level, "log-level", envOr(c, "SLUICE_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env SLUICE_LOG_LEVEL)")
+	fs.StringVar(&l.format, "log-format", envOr(c, "SLUICE_LOG_FORMAT", "auto"), "log format: text, json, or auto (text on a terminal, json otherwise) (env SLUICE_LOG_FORMAT)")
+}
+
+func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(l.level)); err != nil {
+		return nil, usagef("--log-level must be debug, info, warn or error, got %q", l.level)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	format := l.format
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usagef("--log-format must be text, json or auto, got %q", l.format)
+}
+
+func serveRun(ctx context.Context, c *cli, args []string) error {
+	fs := flagSet(c, "sluice serve", "[--data-dir DIR] [--http-addr 127.0.0.1:8080] [--kafka-addr 127.0.0.1:9092]")
+	dataDir := fs.String("data-dir", envOr(c, "SLUICE_DATA_DIR", "./data"), "data directory of the embedded log (env SLUICE_DATA_DIR)")
+	httpAddr := fs.String("http-addr", envOr(c, "SLUICE_HTTP_ADDR", "127.0.0.1:8080"), "HTTP address for /healthz, /readyz and /metrics (env SLUICE_HTTP_ADDR)")
+	httpToken := fs.String("http-token", envOr(c, "SLUICE_HTTP_TOKEN", ""), "bearer token required by the HTTP endpoints; mandatory for a non-loopback --http-addr (env SLUICE_HTTP_TOKEN)")
+	fsync := fs.String("fsync", envOr(c, "SLUICE_FSYNC", "always"), "default durability policy of topics: always (group commit), interval[:DURATION], never (env SLUICE_FSYNC)")
+	retentionEvery := fs.Duration("retention-check-interval", time.Minute, "how often retention deletes expired segments")
+	var lf logFlags
+	lf.register(c, fs)
+	kf := registerKafkaFlags(c, fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("takes no arguments, got %q", pos)
+	}
+	logger, err := lf.logger(c.stderr)
+	if err != nil {
+		return err
+	}
+	policy, err := logstore.ParseFsyncPolicy(*fsync)
+	if err != nil {
+		return usagef("--fsync: %v", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	w, err := web.New(web.Config{Addr: *httpAddr, Token: *httpToken, Gatherer: reg}, logger)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	l, err := logstore.Open(logstore.Options{Dir: *dataDir, DefaultFsync: policy, DefaultPartitions: kf.defaultPartitions(), Logger: logger})
+	if err != nil {
+		return fmt.Errorf("open data directory %s: %w", *dataDir, err)
+	}
+	defer func() {
+		if err := l.Close(); err != nil {
+			logger.Error("closing the log", "err", err)
+		} else {
+			logger.Info("log flushed and synced; bye")
+		}
+	}()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 3)
+	httpLn, err := w.Listen()
+	if err != nil {
+		return err
+	}
+	go func() { errc <- w.Serve(ctx, httpLn) }()
+	stopKafka, err := kf.start(ctx, l, logger, errc)
+	if err != nil {
+		return err
+	}
+	defer stopKafka()
+	go func() {
+		t := time.NewTicker(*retentionEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				if err := l.EnforceRetention(now); err != nil {
+					logger.Error("retention", "err", err)
+				}
+			}
+		}
+	}()
+	logger.Info("sluice serving", "data_dir", *dataDir, "http", httpLn.Addr().String(), "version", version)
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+		return nil
+	case err := <-errc:
+		if err == nil || errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return err
+	}
+}

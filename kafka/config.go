@@ -1,0 +1,119 @@
+package kafka
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// Config configures the Kafka listener. The zero value is not useful; start
+// from DefaultConfig. Fields mirror the `sluice serve` flags.
+type Config struct {
+	// Addr is the address to listen on (--kafka-addr). Default 127.0.0.1:9092.
+	Addr string
+	// AdvertisedAddr is the host:port that Metadata and FindCoordinator
+	// return to clients (--kafka-advertised-addr). Empty means the address
+	// the listener is actually bound to.
+	AdvertisedAddr string
+	// AutoCreateTopics creates a topic when a client asks Metadata for one
+	// that does not exist (--auto-create-topics). Default true.
+	AutoCreateTopics bool
+	// DefaultPartitions is the partition count of auto-created topics and of
+	// CreateTopics requests with -1 partitions (--default-partitions).
+	// Default 1.
+	DefaultPartitions int32
+	// MaxRequestBytes bounds one request frame (--max-request-bytes); a
+	// larger frame closes the connection. Default 100 MiB.
+	MaxRequestBytes int32
+	// AllowUnauthenticated permits a non-loopback Addr
+	// (--allow-unauthenticated). The listener has no authentication.
+	AllowUnauthenticated bool
+	// NodeID is the broker id reported to clients. Default 0.
+	NodeID int32
+	// ClusterID is reported in Metadata. Default "sluice".
+	ClusterID string
+	// MaxTransactionTimeout bounds a transactional producer's timeout
+	// (Kafka's transaction.max.timeout.ms). Default 15 minutes.
+	MaxTransactionTimeout time.Duration
+	// TickInterval is how often group sessions and transaction timeouts are
+	// checked. Default 100ms.
+	TickInterval time.Duration
+}
+
+// DefaultConfig returns the defaults documented on each Config field.
+func DefaultConfig() Config {
+	return Config{
+		Addr:                  "127.0.0.1:9092",
+		AutoCreateTopics:      true,
+		DefaultPartitions:     1,
+		MaxRequestBytes:       100 << 20,
+		ClusterID:             "sluice",
+		MaxTransactionTimeout: 15 * time.Minute,
+		TickInterval:          100 * time.Millisecond,
+	}
+}
+
+// ErrNotLoopback is returned (wrapped) by Config.Validate for a non-loopback
+// listen address without AllowUnauthenticated.
+var ErrNotLoopback = errors.New("kafka listener has no authentication: refusing a non-loopback address without --allow-unauthenticated")
+
+// withDefaults fills zero fields with their defaults.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.Addr == "" {
+		c.Addr = d.Addr
+	}
+	if c.DefaultPartitions <= 0 {
+		c.DefaultPartitions = d.DefaultPartitions
+	}
+	if c.MaxRequestBytes <= 0 {
+		c.MaxRequestBytes = d.MaxRequestBytes
+	}
+	if c.ClusterID == "" {
+		c.ClusterID = d.ClusterID
+	}
+	if c.MaxTransactionTimeout <= 0 {
+		c.MaxTransactionTimeout = d.MaxTransactionTimeout
+	}
+	if c.TickInterval <= 0 {
+		c.TickInterval = d.TickInterval
+	}
+	return c
+}
+
+// Validate checks the configuration: Addr must be host:port, and a
+// non-loopback host (including an empty host or 0.0.0.0, which listen on
+// every interface) needs AllowUnauthenticated.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	if err := checkListenAddr(c.Addr, c.AllowUnauthenticated); err != nil {
+		return err
+	}
+	if c.AdvertisedAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdvertisedAddr); err != nil {
+			return fmt.Errorf("kafka advertised address %q: %w", c.AdvertisedAddr, err)
+		}
+	}
+	return nil
+}
+
+func checkListenAddr(addr string, allow bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("kafka listen address %q: %w", addr, err)
+	}
+	if allow || isLoopbackHost(host) {
+		return nil
+	}
+	return fmt.Errorf("kafka listen address %q: %w", addr, ErrNotLoopback)
+}
+
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}

@@ -1,0 +1,317 @@
+package logstore
+
+import (
+	"fmt"
+	"os"
+)
+
+// The commit pipeline.
+//
+// An append goes through two stages, each under its own lock:
+//
+//  1. Assignment, under Partition.mu (the append lock, held for a memcpy):
+//     the batch is checked against the producer state, given the next
+//     offsets, copied into the partition's pending buffer (where its base
+//     offset, and with LogAppendTime its timestamp, are patched), indexed,
+//     and the producer state is advanced. The appender notes the offset its
+//     batch ends at ("end") and the buffer epoch, and releases mu.
+//
+//  2. Commit, under Partition.syncMu (one committer at a time). The appender
+//     takes syncMu. If the durable offset has already reached its end,
+//     another committer wrote and synced its batch: it is done. Otherwise it
+//     becomes the committer for everyone queued so far: it swaps the pending
+//     buffer for an empty one under mu (so appenders keep assigning while it
+//     does I/O), writes the whole buffer with one write(2), fsyncs once if
+//     the policy is FsyncAlways, and publishes the new high watermark.
+//     Appenders that queued while it was doing I/O wait on syncMu; the next
+//     one to get it commits all of them with a single write and fsync. This
+//     is group commit: under load, each fsync covers every append that
+//     arrived during the previous one.
+//
+// Invariants:
+//
+//   - Offsets are assigned contiguously and data is written in offset order:
+//     the pending buffer is filled under mu in offset order and only the
+//     committer, holding syncMu, writes it, so file order is offset order.
+//   - Acknowledged implies durable: an append returns nil only after a commit
+//     that wrote its bytes (and for FsyncAlways synced them) succeeded.
+//   - The high watermark (tip) only covers committed data, so readers never
+//     see data that a crash could take back (under the policy's promise).
+//     tip.hw, tip.size and the segment's visible size are published together
+//     in one atomic pointer store, after the data is durable.
+//   - Lock order is syncMu before mu. Readers take neither (only the segment
+//     list's RWMutex and an index's RWMutex, both briefly), so a reader never
+//     blocks the writer for longer than a slice copy.
+//   - A failed write discards everything not yet committed: the file is
+//     truncated back to its committed size, the next offset goes back to the
+//     high watermark, the index and the producer state are rolled back and
+//     the buffer epoch is bumped so that every appender whose batch was in
+//     the discarded buffers gets the error. Nothing unwritten is
+//     acknowledged, and offsets stay contiguous. A failed fsync is not
+//     retried (the kernel may have dropped the dirty pages): the partition
+//     refuses further appends until the log is reopened and recovered.
+//   - A segment roll happens with both locks held, after flushing and
+//     syncing everything pending, so a sealed segment is complete and durable
+//     before the next one exists, and producer-state snapshots are only ever
+//     taken of durable offsets.
+
+// tip is what readers see of the log's end: the high watermark, the last
+// stable offset and how many bytes of the active segment hold them.
+type tip struct {
+	hw   int64
+	lso  int64
+	seg  *segment
+	size int64
+}
+
+// commit makes the batch that ends at offset end (assigned in buffer epoch
+// epoch) durable under the partition's policy, committing on behalf of every
+// appender queued so far.
+func (p *Partition) commit(end int64, epoch uint64) error {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
+	if epoch != p.epoch {
+		// A write or fsync failed after our batch was assigned. It is durable
+		// only if it had been committed before that failure.
+		if end <= p.durableAtEpochEnd[epoch] {
+			return nil
+		}
+		return p.discardErr
+	}
+	if p.durable >= end {
+		return nil
+	}
+	if p.syncErr != nil {
+		return p.syncErr
+	}
+	p.mu.Lock()
+	buf := p.pending
+	p.pending = p.spare[:0]
+	p.spare = nil
+	seg := p.active
+	upTo := p.nextOffset
+	lso := p.lastStableLocked(upTo)
+	p.mu.Unlock()
+
+	if err := p.writeOut(seg, buf, upTo, lso, p.policy.Mode == FsyncAlways); err != nil {
+		return err
+	}
+	if cap(buf) <= maxSpareBuffer {
+		p.spare = buf[:0]
+	}
+	return nil
+}
+
+// maxSpareBuffer bounds the pending buffer kept for reuse.
+const maxSpareBuffer = 8 << 20
+
+// writeOut writes buf (the batches up to offset upTo) to seg, syncs if asked,
+// and publishes the new tip. It runs under syncMu. On a write error it rolls
+// the partition back to its committed state (see the invariants above).
+func (p *Partition) writeOut(seg *segment, buf []byte, upTo, lso int64, sync bool) error {
+	if len(buf) > 0 {
+		n, err := seg.f.Write(buf)
+		if err != nil || n != len(buf) {
+			if err == nil {
+				err = fmt.Errorf("short write: %d of %d bytes", n, len(buf))
+			}
+			werr := ioError(fmt.Sprintf("partition %s: append to segment %s", p.name, seg.path), err)
+			p.rollback(seg, werr)
+			return werr
+		}
+		seg.written += int64(len(buf))
+		p.unsynced = true
+	}
+	if sync && p.unsynced {
+		if err := seg.f.Sync(); err != nil {
+			serr := ioError(fmt.Sprintf("partition %s: fsync segment %s", p.name, seg.path), err)
+			p.mu.Lock()
+			p.syncErr = serr
+			p.bumpEpoch(serr)
+			p.mu.Unlock()
+			p.logger.Error("fsync failed; the partition refuses appends until reopened", "partition", p.name, "err", err)
+			return serr
+		}
+		p.unsynced = false
+		p.syncs.Add(1)
+	}
+	p.durable = upTo
+	seg.visible.Store(seg.written)
+	seg.end.Store(upTo)
+	p.publish(&tip{hw: upTo, lso: lso, seg: seg, size: seg.written})
+	return nil
+}
+
+// rollback undoes every assignment after the committed state, after a failed
+// write. It runs under syncMu and takes mu.
+func (p *Partition) rollback(seg *segment, cause error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.bumpEpoch(cause)
+	p.pending = p.pending[:0]
+	// The failed write may have left part of the buffer in the file.
+	if err := seg.f.Truncate(seg.written); err != nil {
+		p.syncErr = fmt.Errorf("%w (and truncating the partial write failed: %v)", cause, err)
+		p.logger.Error("cannot undo a failed write; the partition refuses appends until reopened", "partition", p.name, "err", err)
+		return
+	}
+	if _, err := seg.f.Seek(seg.written, 0); err != nil {
+		p.syncErr = fmt.Errorf("%w (and seeking back failed: %v)", cause, err)
+		return
+	}
+	p.nextOffset = p.durable
+	seg.assigned = seg.written
+	if err := p.rebuildActiveIndex(seg); err != nil {
+		p.syncErr = fmt.Errorf("%w (and rebuilding the index failed: %v)", cause, err)
+		return
+	}
+	if err := p.reloadProducerState(); err != nil {
+		p.syncErr = fmt.Errorf("%w (and reloading producer state failed: %v)", cause, err)
+		return
+	}
+	p.logger.Warn("append failed; uncommitted batches discarded", "partition", p.name, "next_offset", p.nextOffset, "err", cause)
+}
+
+// rebuildActiveIndex rebuilds seg's index from its committed bytes.
+func (p *Partition) rebuildActiveIndex(seg *segment) error {
+	x := newSegIndex()
+	_, _, err := scanSegment(seg.f, 0, seg.base, seg.written, func(h batchInfo) error {
+		x.add(uint32(h.base-seg.base), uint32(h.pos), h.size, h.maxTs, p.indexInterval)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	seg.idx.mu.Lock()
+	seg.idx.offs, seg.idx.times, seg.idx.maxTs = x.offs, x.times, x.maxTs
+	seg.idx.mu.Unlock()
+	seg.idx.bytesSince = x.bytesSince
+	return nil
+}
+
+// bumpEpoch starts a new buffer epoch after a failure: appenders of older
+// epochs whose batches were not committed get cause. It runs under syncMu
+// and mu.
+func (p *Partition) bumpEpoch(cause error) {
+	if p.durableAtEpochEnd == nil {
+		p.durableAtEpochEnd = make(map[uint64]int64)
+	}
+	p.durableAtEpochEnd[p.epoch] = p.durable
+	p.discardErr = cause
+	p.epoch++
+}
+
+// publish makes t visible to readers and wakes waiters.
+func (p *Partition) publish(t *tip) {
+	p.tip.Store(t)
+	p.notifyMu.Lock()
+	close(p.notify)
+	p.notify = make(chan struct{})
+	p.notifyMu.Unlock()
+}
+
+// syncNow fsyncs the active segment if it has unsynced writes (the
+// FsyncInterval ticker).
+func (p *Partition) syncNow() error {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
+	if !p.unsynced || p.syncErr != nil || p.closedSync {
+		return nil
+	}
+	seg := p.tip.Load().seg
+	if err := seg.f.Sync(); err != nil {
+		p.mu.Lock()
+		p.syncErr = ioError(fmt.Sprintf("partition %s: fsync segment %s", p.name, seg.path), err)
+		p.bumpEpoch(p.syncErr)
+		p.mu.Unlock()
+		p.logger.Error("fsync failed; the partition refuses appends until reopened", "partition", p.name, "err", err)
+		return p.syncErr
+	}
+	p.unsynced = false
+	p.syncs.Add(1)
+	return nil
+}
+
+// roll seals the active segment and starts a new one at the next offset. It
+// flushes and syncs everything pending first. If onlyIfFull, it rolls only
+// when the active segment cannot take another want bytes.
+func (p *Partition) roll(onlyIfFull bool, want int64) error {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return p.closedErr()
+	}
+	if p.syncErr != nil {
+		return p.syncErr
+	}
+	old := p.active
+	if onlyIfFull && (old.assigned == 0 || old.assigned+want <= p.segBytes) {
+		return nil
+	}
+	if old.assigned == 0 {
+		return nil // nothing to seal
+	}
+	if err := p.flushLocked(true); err != nil {
+		return err
+	}
+	if err := old.writeIndexes(p.fs); err != nil {
+		return err
+	}
+	if err := p.snapshotProducers(p.nextOffset); err != nil {
+		return err
+	}
+	seg, err := p.createSegment(p.nextOffset)
+	if err != nil {
+		return err
+	}
+	p.segMu.Lock()
+	p.segments = append(p.segments, seg)
+	p.segMu.Unlock()
+	p.active = seg
+	p.unsynced = false
+	if err := p.writeRecoveryPoint(recoveryPoint{Offset: seg.base, Segment: seg.base, Position: 0}); err != nil {
+		return err
+	}
+	t := *p.tip.Load()
+	t.seg, t.size = seg, 0
+	p.publish(&t)
+	return nil
+}
+
+// flushLocked writes and (if sync) fsyncs everything pending. It runs with
+// both syncMu and mu held.
+func (p *Partition) flushLocked(sync bool) error {
+	buf := p.pending
+	p.pending = nil
+	upTo := p.nextOffset
+	lso := p.lastStableLocked(upTo)
+	// writeOut's rollback takes mu: release it around the call. syncMu
+	// keeps other committers out, and appenders that slip in meanwhile are
+	// covered by the following check.
+	p.mu.Unlock()
+	err := p.writeOut(p.active, buf, upTo, lso, sync)
+	p.mu.Lock()
+	if err != nil {
+		return err
+	}
+	if len(p.pending) > 0 {
+		return p.flushLocked(sync)
+	}
+	return nil
+}
+
+// createSegment creates an empty segment file at base and syncs the directory.
+func (p *Partition) createSegment(base int64) (*segment, error) {
+	path := p.dir + string(os.PathSeparator) + segmentName(base) + logSuffix
+	f, err := p.fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, ioError("create segment "+path, err)
+	}
+	if err := p.fs.SyncDir(p.dir); err != nil {
+		f.Close()
+		return nil, ioError("sync directory "+p.dir, err)
+	}
+	return newSegment(p.dir, base, f), nil
+}

@@ -1,0 +1,218 @@
+package logstore
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// FsyncMode says when appended data is forced to stable storage.
+type FsyncMode int
+
+const (
+	// FsyncDefault (the zero value) stands for the server default in a TopicConfig.
+	FsyncDefault FsyncMode = iota
+	// FsyncAlways acknowledges an append only after an fsync covering it
+	// (group commit: concurrent appends share one fsync). Acknowledged data
+	// survives a process crash and a power loss.
+	FsyncAlways
+	// FsyncInterval acknowledges an append once it is written to the
+	// operating system, and fsyncs every Interval. Acknowledged data survives
+	// a process crash; a power loss may lose up to Interval of it.
+	FsyncInterval
+	// FsyncNever acknowledges an append once it is written to the operating
+	// system and leaves flushing to the OS (and to segment rolls and Close).
+	// Acknowledged data survives a process crash, not necessarily a power loss.
+	FsyncNever
+)
+
+// DefaultFsyncInterval is the interval of "interval" without a duration.
+const DefaultFsyncInterval = 50 * time.Millisecond
+
+// FsyncPolicy is a durability policy: a mode and, for FsyncInterval, the period.
+type FsyncPolicy struct {
+	Mode     FsyncMode
+	Interval time.Duration // FsyncInterval only; 0 means DefaultFsyncInterval
+}
+
+// String renders the policy as ParseFsyncPolicy accepts it.
+func (p FsyncPolicy) String() string {
+	switch p.Mode {
+	case FsyncAlways:
+		return "always"
+	case FsyncInterval:
+		if p.Interval == 0 {
+			return "interval"
+		}
+		return "interval:" + p.Interval.String()
+	case FsyncNever:
+		return "never"
+	default:
+		return "default"
+	}
+}
+
+// ParseFsyncPolicy parses "always", "interval", "interval:50ms" or "never".
+func ParseFsyncPolicy(s string) (FsyncPolicy, error) {
+	switch {
+	case s == "always":
+		return FsyncPolicy{Mode: FsyncAlways}, nil
+	case s == "never":
+		return FsyncPolicy{Mode: FsyncNever}, nil
+	case s == "interval":
+		return FsyncPolicy{Mode: FsyncInterval, Interval: DefaultFsyncInterval}, nil
+	case strings.HasPrefix(s, "interval:"):
+		d, err := time.ParseDuration(strings.TrimPrefix(s, "interval:"))
+		if err != nil || d <= 0 {
+			return FsyncPolicy{}, fmt.Errorf("fsync policy %q: want a positive duration after \"interval:\"", s)
+		}
+		return FsyncPolicy{Mode: FsyncInterval, Interval: d}, nil
+	}
+	return FsyncPolicy{}, fmt.Errorf("fsync policy %q: want always, interval, interval:DURATION or never", s)
+}
+
+// MarshalText implements encoding.TextMarshaler (used in topic.json).
+func (p FsyncPolicy) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (p *FsyncPolicy) UnmarshalText(b []byte) error {
+	if string(b) == "default" || len(b) == 0 {
+		*p = FsyncPolicy{}
+		return nil
+	}
+	q, err := ParseFsyncPolicy(string(b))
+	if err != nil {
+		return err
+	}
+	*p = q
+	return nil
+}
+
+func (p FsyncPolicy) resolve(def FsyncPolicy) FsyncPolicy {
+	if p.Mode == FsyncDefault {
+		p = def
+	}
+	if p.Mode == FsyncDefault {
+		p.Mode = FsyncAlways
+	}
+	if p.Mode == FsyncInterval && p.Interval <= 0 {
+		p.Interval = DefaultFsyncInterval
+	}
+	return p
+}
+
+// DefaultSegmentBytes is the segment size used when TopicConfig.SegmentBytes is 0.
+const DefaultSegmentBytes = 128 << 20
+
+// maxSegmentBytes keeps every position in a segment within the uint32 of the offset index.
+const maxSegmentBytes = 1 << 31
+
+// TopicConfig is a topic's configuration, persisted in its directory.
+type TopicConfig struct {
+	Partitions     int32
+	Fsync          FsyncPolicy   // zero value = the log's default (Options.DefaultFsync)
+	Retention      time.Duration // delete segments whose newest record is older; 0 = keep forever
+	RetentionBytes int64         // per partition: delete oldest segments beyond this size; 0 = unlimited
+	SegmentBytes   int64         // roll segments at this size; 0 = DefaultSegmentBytes
+	LogAppendTime  bool          // the log stamps record timestamps on append (Kafka's LogAppendTime)
+}
+
+func (c TopicConfig) validate() error {
+	if c.Partitions < 1 || c.Partitions > 1<<16 {
+		return fmt.Errorf("%w: %d partitions, want 1..65536", ErrInvalidTopic, c.Partitions)
+	}
+	if c.Retention < 0 || c.RetentionBytes < 0 || c.SegmentBytes < 0 {
+		return fmt.Errorf("%w: negative retention or segment size", ErrInvalidTopic)
+	}
+	if c.SegmentBytes != 0 && (c.SegmentBytes < 1024 || c.SegmentBytes > maxSegmentBytes) {
+		return fmt.Errorf("%w: segment size %d, want 1KiB..2GiB", ErrInvalidTopic, c.SegmentBytes)
+	}
+	if c.Fsync.Mode < FsyncDefault || c.Fsync.Mode > FsyncNever {
+		return fmt.Errorf("%w: unknown fsync mode %d", ErrInvalidTopic, c.Fsync.Mode)
+	}
+	return nil
+}
+
+func (c TopicConfig) segmentBytes() int64 {
+	if c.SegmentBytes == 0 {
+		return DefaultSegmentBytes
+	}
+	return c.SegmentBytes
+}
+
+// ValidTopicName reports whether name follows Kafka's rules: 1 to 249
+// characters of [a-zA-Z0-9._-], and neither "." nor "..".
+func ValidTopicName(name string) error {
+	if name == "" || len(name) > 249 {
+		return fmt.Errorf("%w: name %q must have 1 to 249 characters", ErrInvalidTopic, name)
+	}
+	if name == "." || name == ".." {
+		return fmt.Errorf("%w: name %q is reserved", ErrInvalidTopic, name)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%w: name %q has character %q; allowed are a-z A-Z 0-9 . _ -", ErrInvalidTopic, name, c)
+		}
+	}
+	return nil
+}
+
+// Options configure Open.
+type Options struct {
+	Dir               string       // data directory (created if missing)
+	DefaultFsync      FsyncPolicy  // policy of topics that do not set one; zero value = FsyncAlways
+	DefaultPartitions int32        // for auto-created topics; 0 = 1
+	Logger            *slog.Logger // nil = slog.Default()
+	FS                FS           // file-system seam for fault injection; nil = OSFS
+	// RetentionCheckInterval is how often retention runs in the background;
+	// 0 = 1 minute, negative = never (call EnforceRetention yourself).
+	RetentionCheckInterval time.Duration
+	// IndexIntervalBytes is the number of log bytes between two entries of
+	// the sparse offset index; 0 = 4096.
+	IndexIntervalBytes int
+	// RepairCorruption makes Open truncate a partition at corruption that is
+	// followed by valid data (losing that data, with an error log line)
+	// instead of failing with a CorruptionError.
+	RepairCorruption bool
+}
+
+// AppendResult describes an acknowledged append.
+type AppendResult struct {
+	BaseOffset    int64 // offset of the batch's first record
+	LastOffset    int64 // offset of the batch's last record
+	LogAppendTime int64 // the log's timestamp (epoch ms) when the topic uses LogAppendTime, else -1
+	Duplicate     bool  // a retried idempotent batch: nothing was written, offsets are the original ones
+}
+
+// ReadResult is the answer to Read.
+type ReadResult struct {
+	Batches        []byte // whole batches, raw, starting with the batch containing the offset
+	HighWatermark  int64  // next offset to be written that readers may see
+	LastStable     int64  // first offset of the oldest open transaction, or HighWatermark
+	LogStartOffset int64  // earliest offset still stored
+}
+
+// AbortedTxn is an aborted transaction's range in a partition (for
+// read_committed fetches).
+type AbortedTxn struct {
+	ProducerID  int64
+	FirstOffset int64
+	LastOffset  int64
+}
+
+// PartitionStats is a snapshot of a partition's size and counters.
+type PartitionStats struct {
+	Topic           string
+	Partition       int32
+	Segments        int
+	Bytes           int64 // bytes of all segments (visible data)
+	LogStartOffset  int64
+	HighWatermark   int64
+	LastStable      int64
+	AppendedBatches int64 // since Open
+	AppendedRecords int64 // since Open
+	AppendedBytes   int64 // since Open
+	Syncs           int64 // fsyncs since Open (group commits)
+}

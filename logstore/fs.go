@@ -1,0 +1,159 @@
+package logstore
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// FS is the file-system seam of the log. Every file the log touches goes
+// through it, so that tests can inject faults (a full disk, I/O errors, torn
+// writes) without real crashes. OSFS is the production implementation.
+type FS interface {
+	// OpenFile opens a file like os.OpenFile.
+	OpenFile(name string, flag int, perm os.FileMode) (File, error)
+	// MkdirAll creates a directory and its parents like os.MkdirAll.
+	MkdirAll(path string, perm os.FileMode) error
+	// Remove removes a file or an empty directory.
+	Remove(name string) error
+	// RemoveAll removes a tree like os.RemoveAll.
+	RemoveAll(path string) error
+	// Rename renames a file or directory atomically (within one file system).
+	Rename(oldpath, newpath string) error
+	// ReadDir lists a directory sorted by name.
+	ReadDir(name string) ([]fs.DirEntry, error)
+	// Stat describes a file.
+	Stat(name string) (fs.FileInfo, error)
+	// SyncDir makes the directory's entries (creations, renames, removals) durable.
+	SyncDir(dir string) error
+	// Lock takes an exclusive advisory lock on the file name (created if
+	// needed) without blocking; it returns ErrLocked-like errors as
+	// errLockHeld. The lock is released by closing the returned file.
+	Lock(name string) (File, error)
+}
+
+// File is an open file of an FS.
+type File interface {
+	io.Reader
+	io.ReaderAt
+	io.Writer
+	io.Closer
+	// Sync makes the file's written data durable (fdatasync or fsync).
+	Sync() error
+	// Truncate changes the file's size.
+	Truncate(size int64) error
+	// Stat describes the file.
+	Stat() (fs.FileInfo, error)
+	// Seek sets the offset for the next Read or Write.
+	Seek(offset int64, whence int) (int64, error)
+}
+
+// errLockHeld is returned by FS.Lock when another process holds the lock.
+var errLockHeld = errors.New("lock held by another process")
+
+// OSFS is the FS of the operating system.
+type OSFS struct{}
+
+var _ FS = OSFS{}
+
+// OpenFile implements FS.
+func (OSFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	f, err := os.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return osFile{f}, nil
+}
+
+// MkdirAll implements FS.
+func (OSFS) MkdirAll(path string, perm os.FileMode) error { return os.MkdirAll(path, perm) }
+
+// Remove implements FS.
+func (OSFS) Remove(name string) error { return os.Remove(name) }
+
+// RemoveAll implements FS.
+func (OSFS) RemoveAll(path string) error { return os.RemoveAll(path) }
+
+// Rename implements FS.
+func (OSFS) Rename(oldpath, newpath string) error { return os.Rename(oldpath, newpath) }
+
+// ReadDir implements FS.
+func (OSFS) ReadDir(name string) ([]fs.DirEntry, error) { return os.ReadDir(name) }
+
+// Stat implements FS.
+func (OSFS) Stat(name string) (fs.FileInfo, error) { return os.Stat(name) }
+
+// SyncDir implements FS.
+func (OSFS) SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Lock implements FS with flock(2).
+func (OSFS) Lock(name string) (File, error) {
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := flock(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return osFile{f}, nil
+}
+
+type osFile struct{ *os.File }
+
+func (f osFile) Sync() error { return fdatasync(f.File) }
+
+// readFile reads a whole small file through fsys.
+func readFile(fsys FS, name string) ([]byte, error) {
+	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// writeFileAtomic replaces name with data durably: it writes a temporary file,
+// syncs it, renames it over name and syncs the directory. A crash leaves
+// either the old or the new content, never a mix.
+func writeFileAtomic(fsys FS, name string, data []byte) error {
+	tmp := name + ".tmp"
+	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return ioError("create "+tmp, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		fsys.Remove(tmp)
+		return ioError("write "+tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		fsys.Remove(tmp)
+		return ioError("sync "+tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		fsys.Remove(tmp)
+		return ioError("close "+tmp, err)
+	}
+	if err := fsys.Rename(tmp, name); err != nil {
+		return ioError("rename "+tmp, err)
+	}
+	if err := fsys.SyncDir(filepath.Dir(name)); err != nil {
+		return ioError(fmt.Sprintf("sync directory of %s", name), err)
+	}
+	return nil
+}

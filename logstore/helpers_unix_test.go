@@ -1,0 +1,10 @@
+package logstore
+
+import (
+	"os"
+	"syscall"
+)
+
+type fsFileMode = os.FileMode
+
+var errENOSPC = &os.PathError{Op: "write", Path: "faultfs", Err: syscall.ENOSPC}

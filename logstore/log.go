@@ -1,0 +1,492 @@
+package logstore
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicehq/sluice/record"
+)
+
+const (
+	lockFile     = "LOCK"
+	formatFile   = "FORMAT"
+	topicsDir    = "topics"
+	trashDir     = "trash"
+	topicConfig  = "topic.json"
+	formatHeader = "sluice-log-format"
+	// FormatVersion is the version of the on-disk format this package reads
+	// and writes. Open refuses a directory of another version
+	// (ErrIncompatibleFormat).
+	FormatVersion = 1
+)
+
+// Log is an open data directory: a set of topics. It is safe for concurrent
+// use. Open it once per directory and process (the directory is locked).
+type Log struct {
+	opts   Options
+	fs     FS
+	dir    string
+	logger *slog.Logger
+	lock   File
+
+	mu     sync.RWMutex
+	topics map[string]*Topic
+	closed bool
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// Topic is a named set of partitions sharing one configuration.
+type Topic struct {
+	log        *Log
+	name       string
+	dir        string
+	cfg        TopicConfig
+	partitions []*Partition
+	stopSync   chan struct{}
+	rr         atomic.Uint32 // round robin for PartitionForKey(nil)
+}
+
+// Open opens (creating if needed) the data directory opts.Dir. It takes an
+// exclusive lock on the directory (a second process gets a *LockedError
+// naming the owner), checks the format version (ErrIncompatibleFormat) and
+// recovers every partition (see package doc). A partition whose data is
+// corrupt beyond a torn tail makes Open fail with a *CorruptionError.
+func Open(opts Options) (*Log, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("logstore: Options.Dir is empty")
+	}
+	if opts.FS == nil {
+		opts.FS = OSFS{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.DefaultPartitions <= 0 {
+		opts.DefaultPartitions = 1
+	}
+	if opts.IndexIntervalBytes <= 0 {
+		opts.IndexIntervalBytes = 4096
+	}
+	if opts.RetentionCheckInterval == 0 {
+		opts.RetentionCheckInterval = time.Minute
+	}
+	opts.DefaultFsync = opts.DefaultFsync.resolve(FsyncPolicy{Mode: FsyncAlways})
+	l := &Log{opts: opts, fs: opts.FS, dir: opts.Dir, logger: opts.Logger, topics: make(map[string]*Topic), stop: make(chan struct{})}
+	if err := l.fs.MkdirAll(l.dir, 0o755); err != nil {
+		return nil, ioError("create data directory "+l.dir, err)
+	}
+	if err := l.takeLock(); err != nil {
+		return nil, err
+	}
+	if err := l.open(); err != nil {
+		l.closeTopics()
+		l.lock.Close()
+		return nil, err
+	}
+	if opts.RetentionCheckInterval > 0 {
+		l.wg.Add(1)
+		go l.retentionLoop(opts.RetentionCheckInterval)
+	}
+	return l, nil
+}
+
+func (l *Log) takeLock() error {
+	name := filepath.Join(l.dir, lockFile)
+	f, err := l.fs.Lock(name)
+	if errors.Is(err, errLockHeld) {
+		owner := "unknown"
+		if b, rerr := readFile(l.fs, name); rerr == nil && len(strings.TrimSpace(string(b))) > 0 {
+			owner = strings.TrimSpace(string(b))
+		}
+		return &LockedError{Dir: l.dir, Owner: owner}
+	}
+	if err != nil {
+		return ioError("lock data directory "+l.dir, err)
+	}
+	host, _ := os.Hostname()
+	owner := fmt.Sprintf("pid %d on host %s", os.Getpid(), host)
+	if err := f.Truncate(0); err == nil {
+		if _, err := f.Seek(0, 0); err == nil {
+			f.Write([]byte(owner + "\n"))
+		}
+	}
+	l.lock = f
+	return nil
+}
+
+func (l *Log) open() error {
+	// Format version.
+	fpath := filepath.Join(l.dir, formatFile)
+	b, err := readFile(l.fs, fpath)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if _, serr := l.fs.Stat(filepath.Join(l.dir, topicsDir)); serr == nil {
+			return fmt.Errorf("data directory %s: %w: it has topics but no %s file", l.dir, ErrIncompatibleFormat, formatFile)
+		}
+		if err := writeFileAtomic(l.fs, fpath, fmt.Appendf(nil, "%s %d\n", formatHeader, FormatVersion)); err != nil {
+			return err
+		}
+	case err != nil:
+		return ioError("read "+fpath, err)
+	default:
+		fields := strings.Fields(string(b))
+		if len(fields) != 2 || fields[0] != formatHeader {
+			return fmt.Errorf("data directory %s: %w: %s is not a sluice format file", l.dir, ErrIncompatibleFormat, fpath)
+		}
+		v, err := strconv.Atoi(fields[1])
+		if err != nil || v != FormatVersion {
+			return fmt.Errorf("data directory %s: %w: format version %s, this sluice reads version %d", l.dir, ErrIncompatibleFormat, fields[1], FormatVersion)
+		}
+	}
+	// Leftovers of interrupted creations and deletions.
+	if err := l.fs.RemoveAll(filepath.Join(l.dir, trashDir)); err != nil {
+		return ioError("clean "+trashDir, err)
+	}
+	tdir := filepath.Join(l.dir, topicsDir)
+	if err := l.fs.MkdirAll(tdir, 0o755); err != nil {
+		return ioError("create "+tdir, err)
+	}
+	entries, err := l.fs.ReadDir(tdir)
+	if err != nil {
+		return ioError("list topics", err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		name := e.Name()
+		if ValidTopicName(name) != nil {
+			l.logger.Warn("ignoring unexpected directory among topics", "dir", filepath.Join(tdir, name))
+			continue
+		}
+		cb, err := readFile(l.fs, filepath.Join(tdir, name, topicConfig))
+		if err != nil {
+			return ioError(fmt.Sprintf("topic %s: read %s", name, topicConfig), err)
+		}
+		var cfg TopicConfig
+		if err := json.Unmarshal(cb, &cfg); err != nil {
+			return fmt.Errorf("topic %s: %s: %w", name, topicConfig, err)
+		}
+		t, err := l.openTopic(name, cfg)
+		if err != nil {
+			return err
+		}
+		l.topics[name] = t
+	}
+	return nil
+}
+
+func (l *Log) openTopic(name string, cfg TopicConfig) (*Topic, error) {
+	t := &Topic{log: l, name: name, dir: filepath.Join(l.dir, topicsDir, name), cfg: cfg}
+	policy := cfg.Fsync.resolve(l.opts.DefaultFsync)
+	for i := int32(0); i < cfg.Partitions; i++ {
+		p := &Partition{
+			topic:         t,
+			id:            i,
+			name:          fmt.Sprintf("%s/%d", name, i),
+			dir:           filepath.Join(t.dir, strconv.Itoa(int(i))),
+			fs:            l.fs,
+			logger:        l.logger,
+			policy:        policy,
+			segBytes:      cfg.segmentBytes(),
+			logAppendTime: cfg.LogAppendTime,
+			indexInterval: l.opts.IndexIntervalBytes,
+			notify:        make(chan struct{}),
+			closing:       make(chan struct{}),
+		}
+		if err := l.fs.MkdirAll(p.dir, 0o755); err != nil {
+			t.closePartitions()
+			return nil, ioError("create partition directory "+p.dir, err)
+		}
+		if err := p.recoverPartition(l.opts.RepairCorruption); err != nil {
+			t.closePartitions()
+			return nil, err
+		}
+		t.partitions = append(t.partitions, p)
+	}
+	if policy.Mode == FsyncInterval {
+		t.stopSync = make(chan struct{})
+		l.wg.Add(1)
+		go t.syncLoop(policy.Interval)
+	}
+	return t, nil
+}
+
+// syncLoop fsyncs the topic's partitions every interval (FsyncInterval).
+func (t *Topic) syncLoop(interval time.Duration) {
+	defer t.log.wg.Done()
+	tk := time.NewTicker(interval)
+	defer tk.Stop()
+	for {
+		select {
+		case <-t.stopSync:
+			return
+		case <-tk.C:
+			for _, p := range t.partitions {
+				p.syncNow() // failures are sticky in the partition and logged
+			}
+		}
+	}
+}
+
+func (l *Log) retentionLoop(every time.Duration) {
+	defer l.wg.Done()
+	tk := time.NewTicker(every)
+	defer tk.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-tk.C:
+			if err := l.EnforceRetention(time.Now()); err != nil && !errors.Is(err, ErrClosed) {
+				l.logger.Error("retention failed", "err", err)
+			}
+		}
+	}
+}
+
+// Close stops background work, flushes and fsyncs every partition, writes
+// their recovery points and producer-state snapshots and releases the
+// directory lock. Appends and reads after Close fail with ErrClosed; pending
+// Waits return ErrClosed.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.mu.Unlock()
+	close(l.stop)
+	err := l.closeTopics()
+	l.wg.Wait()
+	if cerr := l.lock.Close(); err == nil && cerr != nil {
+		err = ioError("unlock data directory", cerr)
+	}
+	return err
+}
+
+func (l *Log) closeTopics() error {
+	l.mu.Lock()
+	topics := make([]*Topic, 0, len(l.topics))
+	for _, t := range l.topics {
+		topics = append(topics, t)
+	}
+	l.mu.Unlock()
+	var errs []error
+	for _, t := range topics {
+		if err := t.closePartitions(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (t *Topic) closePartitions() error {
+	if t.stopSync != nil {
+		select {
+		case <-t.stopSync:
+		default:
+			close(t.stopSync)
+		}
+	}
+	var errs []error
+	for _, p := range t.partitions {
+		if err := p.close(false); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// close flushes and checkpoints the partition and closes its files. With
+// deleting, the data is about to be removed: nothing is flushed.
+func (p *Partition) close(deleting bool) error {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	var err error
+	if !deleting && p.syncErr == nil {
+		if err = p.flushLocked(true); err == nil {
+			if err = p.snapshotProducers(p.nextOffset); err == nil {
+				err = p.checkpoint()
+			}
+		}
+	}
+	p.closed = true
+	p.deleted = deleting
+	p.closedSync = true
+	close(p.closing)
+	p.segMu.Lock()
+	for _, s := range p.segments {
+		s.deleted.Store(true)
+		s.release()
+	}
+	p.segMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("partition %s: close: %w", p.name, err)
+	}
+	return nil
+}
+
+// CreateTopic creates a topic and its partition directories durably.
+// It fails with ErrInvalidTopic for a bad name or configuration and
+// ErrTopicExists if the name is taken.
+func (l *Log) CreateTopic(name string, cfg TopicConfig) error {
+	if err := ValidTopicName(name); err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("topic %s: %w", name, err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return fmt.Errorf("create topic %s: %w", name, ErrClosed)
+	}
+	if _, ok := l.topics[name]; ok {
+		return fmt.Errorf("topic %s: %w", name, ErrTopicExists)
+	}
+	// Build the topic in trash/ and rename it into place, so that a crash
+	// never leaves a half-created topic.
+	tmp := filepath.Join(l.dir, trashDir, fmt.Sprintf("create-%d", time.Now().UnixNano()))
+	for i := int32(0); i < cfg.Partitions; i++ {
+		if err := l.fs.MkdirAll(filepath.Join(tmp, strconv.Itoa(int(i))), 0o755); err != nil {
+			return ioError("create topic "+name, err)
+		}
+	}
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(l.fs, filepath.Join(tmp, topicConfig), append(b, '\n')); err != nil {
+		l.fs.RemoveAll(tmp)
+		return fmt.Errorf("create topic %s: %w", name, err)
+	}
+	final := filepath.Join(l.dir, topicsDir, name)
+	if err := l.fs.Rename(tmp, final); err != nil {
+		l.fs.RemoveAll(tmp)
+		return ioError("create topic "+name, err)
+	}
+	if err := l.fs.SyncDir(filepath.Join(l.dir, topicsDir)); err != nil {
+		return ioError("create topic "+name, err)
+	}
+	t, err := l.openTopic(name, cfg)
+	if err != nil {
+		return err
+	}
+	l.topics[name] = t
+	return nil
+}
+
+// DeleteTopic closes the topic's partitions (pending reads and waits fail
+// with ErrClosed) and removes its data. ErrUnknownTopic if it does not exist.
+func (l *Log) DeleteTopic(name string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return fmt.Errorf("delete topic %s: %w", name, ErrClosed)
+	}
+	t, ok := l.topics[name]
+	if !ok {
+		return fmt.Errorf("topic %s: %w", name, ErrUnknownTopic)
+	}
+	delete(l.topics, name)
+	if t.stopSync != nil {
+		close(t.stopSync)
+	}
+	for _, p := range t.partitions {
+		p.close(true)
+	}
+	if err := l.fs.MkdirAll(filepath.Join(l.dir, trashDir), 0o755); err != nil {
+		return ioError("delete topic "+name, err)
+	}
+	gone := filepath.Join(l.dir, trashDir, fmt.Sprintf("delete-%d", time.Now().UnixNano()))
+	if err := l.fs.Rename(t.dir, gone); err != nil {
+		return ioError("delete topic "+name, err)
+	}
+	if err := l.fs.SyncDir(filepath.Join(l.dir, topicsDir)); err != nil {
+		return ioError("delete topic "+name, err)
+	}
+	if err := l.fs.RemoveAll(gone); err != nil {
+		l.logger.Warn("deleted topic's files not fully removed; they go at the next open", "dir", gone, "err", err)
+	}
+	return nil
+}
+
+// Topic returns the named topic, or an error matching ErrUnknownTopic.
+func (l *Log) Topic(name string) (*Topic, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return nil, fmt.Errorf("topic %s: %w", name, ErrClosed)
+	}
+	t, ok := l.topics[name]
+	if !ok {
+		return nil, fmt.Errorf("topic %s: %w", name, ErrUnknownTopic)
+	}
+	return t, nil
+}
+
+// Topics returns the names of all topics, sorted, internal ones ("__...")
+// included.
+func (l *Log) Topics() []string {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	names := make([]string, 0, len(l.topics))
+	for n := range l.topics {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Dir returns the data directory.
+func (l *Log) Dir() string { return l.dir }
+
+// DefaultPartitions is the partition count for auto-created topics.
+func (l *Log) DefaultPartitions() int32 { return l.opts.DefaultPartitions }
+
+// Name returns the topic's name.
+func (t *Topic) Name() string { return t.name }
+
+// Config returns the topic's configuration as created.
+func (t *Topic) Config() TopicConfig { return t.cfg }
+
+// NumPartitions returns the number of partitions.
+func (t *Topic) NumPartitions() int32 { return int32(len(t.partitions)) }
+
+// Partition returns partition p, or an error matching ErrPartitionOutOfRange.
+func (t *Topic) Partition(p int32) (*Partition, error) {
+	if p < 0 || int(p) >= len(t.partitions) {
+		return nil, fmt.Errorf("topic %s: partition %d: %w (the topic has %d)", t.name, p, ErrPartitionOutOfRange, len(t.partitions))
+	}
+	return t.partitions[p], nil
+}
+
+// PartitionForKey returns the partition Kafka's default partitioner chooses
+// for key (murmur2), so that Sluice and Kafka clients agree on where a key
+// lives. A nil key gets partitions in round robin.
+func (t *Topic) PartitionForKey(key []byte) int32 {
+	n := int32(len(t.partitions))
+	if key == nil {
+		return int32((t.rr.Add(1) - 1) % uint32(n))
+	}
+	return record.KafkaPartition(key, n)
+}

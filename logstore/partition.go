@@ -1,0 +1,314 @@
+package logstore
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicehq/sluice/record"
+)
+
+// Partition is one append-only sequence of record batches. All its methods
+// are safe for concurrent use: many readers and appenders at once.
+type Partition struct {
+	topic         *Topic
+	id            int32
+	name          string // "topic/partition", for messages
+	dir           string
+	fs            FS
+	logger        *slog.Logger
+	policy        FsyncPolicy
+	segBytes      int64
+	logAppendTime bool
+	indexInterval int
+	repair        bool // Options.RepairCorruption
+
+	// mu is the append lock (see commit.go). It guards the fields below
+	// down to syncMu, the active segment's assigned size and index
+	// counters, and the producer state.
+	mu         sync.Mutex
+	nextOffset int64
+	pending    []byte
+	active     *segment
+	closed     bool
+	deleted    bool
+	pstate     *producerState
+
+	// syncMu is held by the one committer. It guards the fields below, and
+	// each segment's written size and file position. Fields also marked
+	// (mu) are written with both locks held.
+	syncMu            sync.Mutex
+	durable           int64
+	unsynced          bool
+	spare             []byte
+	epoch             uint64           // (mu) buffer epoch, bumped on failures
+	durableAtEpochEnd map[uint64]int64 // (mu)
+	discardErr        error            // (mu)
+	syncErr           error            // (mu) sticky: no appends until reopened
+	closedSync        bool
+
+	segMu    sync.RWMutex
+	segments []*segment // ordered by base offset; the last is the active one
+
+	tip      atomic.Pointer[tip]
+	logStart atomic.Int64
+	notifyMu sync.Mutex
+	notify   chan struct{}
+	closing  chan struct{} // closed by close; wakes waiters
+
+	appendedBatches atomic.Int64
+	appendedRecords atomic.Int64
+	appendedBytes   atomic.Int64
+	syncs           atomic.Int64
+}
+
+// Topic returns the partition's topic name.
+func (p *Partition) Topic() string { return p.topic.name }
+
+// ID returns the partition number.
+func (p *Partition) ID() int32 { return p.id }
+
+func (p *Partition) closedErr() error {
+	if p.deleted {
+		return fmt.Errorf("partition %s: %w (topic deleted)", p.name, ErrClosed)
+	}
+	return fmt.Errorf("partition %s: %w", p.name, ErrClosed)
+}
+
+// Append stores one Kafka v2 record batch exactly as received, assigning only
+// its base offset (and, when the topic uses LogAppendTime, its timestamp). It
+// verifies the batch's CRC first (ErrCorrupt). For idempotent and
+// transactional producers (ProducerID >= 0) it enforces per-producer
+// sequence numbers: a retried duplicate returns the original offsets with
+// Duplicate set and writes nothing, a gap returns ErrOutOfOrderSequence, an
+// old epoch ErrProducerFenced. It returns only once the batch is durable
+// under the topic's fsync policy, and never acknowledges a batch that was not
+// written (a full disk returns an error matching ErrDiskFull). The caller's
+// slice is neither modified nor retained. Cancelling ctx before the batch is
+// assigned offsets abandons the append; afterwards the append completes.
+func (p *Partition) Append(ctx context.Context, batch []byte) (AppendResult, error) {
+	h, err := record.Verify(batch)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("partition %s: append: %w", p.name, err)
+	}
+	size := int64(len(batch))
+	if size > p.segBytes {
+		return AppendResult{}, fmt.Errorf("partition %s: append: %w: batch of %d bytes is larger than the segment size %d", p.name, ErrCorrupt, size, p.segBytes)
+	}
+	if err := ctx.Err(); err != nil {
+		return AppendResult{}, err
+	}
+	p.mu.Lock()
+	for {
+		if p.closed {
+			p.mu.Unlock()
+			return AppendResult{}, p.closedErr()
+		}
+		if p.syncErr != nil {
+			err := p.syncErr
+			p.mu.Unlock()
+			return AppendResult{}, err
+		}
+		if p.active.assigned == 0 || p.active.assigned+size <= p.segBytes {
+			break
+		}
+		p.mu.Unlock()
+		if err := p.roll(true, size); err != nil {
+			return AppendResult{}, err
+		}
+		p.mu.Lock()
+	}
+
+	if h.ProducerID >= 0 && p.pstate != nil {
+		dup, isDup, err := p.pstate.checkAppend(h)
+		if err != nil {
+			p.mu.Unlock()
+			return AppendResult{}, fmt.Errorf("partition %s: %w", p.name, err)
+		}
+		if isDup {
+			epoch := p.epoch
+			p.mu.Unlock()
+			// The original may still be on its way to the disk.
+			if err := p.commit(dup.LastOffset+1, epoch); err != nil {
+				return AppendResult{}, err
+			}
+			dup.Duplicate = true
+			return dup, nil
+		}
+	}
+
+	seg := p.active
+	base := p.nextOffset
+	start := len(p.pending)
+	p.pending = append(p.pending, batch...)
+	b := p.pending[start:]
+	record.SetBaseOffset(b, base)
+	appendTime := int64(-1)
+	if p.logAppendTime {
+		appendTime = time.Now().UnixMilli()
+		record.SetLogAppendTime(b, appendTime)
+		h.MaxTimestamp = appendTime
+		h.Attributes |= 0x08
+	}
+	h.BaseOffset = base
+	seg.idx.add(uint32(base-seg.base), uint32(seg.assigned), len(b), h.MaxTimestamp, p.indexInterval)
+	seg.assigned += size
+	p.nextOffset = h.LastOffset() + 1
+	if h.ProducerID >= 0 && p.pstate != nil {
+		ts := appendTime
+		if ts < 0 {
+			ts = time.Now().UnixMilli()
+		}
+		p.pstate.onAppendBatch(h, b, ts)
+	}
+	end, epoch := p.nextOffset, p.epoch
+	p.mu.Unlock()
+
+	if err := p.commit(end, epoch); err != nil {
+		return AppendResult{}, err
+	}
+	p.appendedBatches.Add(1)
+	p.appendedRecords.Add(int64(h.NumRecords))
+	p.appendedBytes.Add(size)
+	return AppendResult{BaseOffset: base, LastOffset: h.LastOffset(), LogAppendTime: appendTime}, nil
+}
+
+// AppendRecords encodes recs as one uncompressed batch (timestamps as given;
+// a zero timestamp means now) and appends it.
+func (p *Partition) AppendRecords(ctx context.Context, recs []record.Record) (AppendResult, error) {
+	if len(recs) == 0 {
+		return AppendResult{}, fmt.Errorf("partition %s: append: no records", p.name)
+	}
+	now := time.Now().UnixMilli()
+	stamped := recs
+	for i := range recs {
+		if recs[i].Timestamp == 0 {
+			if &stamped[0] == &recs[0] {
+				stamped = append([]record.Record(nil), recs...)
+			}
+			stamped[i].Timestamp = now
+		}
+	}
+	b, err := record.AppendBatch(nil, stamped, record.BatchOptions{})
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("partition %s: encode batch: %w", p.name, err)
+	}
+	return p.Append(ctx, b)
+}
+
+// Offsets returns the log start offset, the high watermark and the last
+// stable offset.
+func (p *Partition) Offsets() (logStart, highWatermark, lastStable int64) {
+	t := p.tip.Load()
+	return p.logStart.Load(), t.hw, t.lso
+}
+
+// Wait blocks until the high watermark is above offset (data at offset is
+// readable), ctx is done (its error is returned) or the partition is closed
+// (ErrClosed). Any number of goroutines may wait at once.
+func (p *Partition) Wait(ctx context.Context, offset int64) error {
+	for {
+		p.notifyMu.Lock()
+		ch := p.notify
+		p.notifyMu.Unlock()
+		if p.tip.Load().hw > offset {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.closing:
+			return p.closedErrNoLock()
+		}
+	}
+}
+
+func (p *Partition) closedErrNoLock() error {
+	return fmt.Errorf("partition %s: %w", p.name, ErrClosed)
+}
+
+// AbortedTransactions lists the aborted transactions that overlap [from, to),
+// for read_committed fetches.
+func (p *Partition) AbortedTransactions(from, to int64) []AbortedTxn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pstate == nil {
+		return nil
+	}
+	return p.pstate.abortedTxns(from, to)
+}
+
+// lastStableLocked is the last stable offset for high watermark hw (mu held).
+func (p *Partition) lastStableLocked(hw int64) int64 {
+	if p.pstate == nil {
+		return hw
+	}
+	return p.pstate.lastStable(hw)
+}
+
+// Stats returns a snapshot of the partition's size and counters.
+func (p *Partition) Stats() PartitionStats {
+	t := p.tip.Load()
+	p.segMu.RLock()
+	n := len(p.segments)
+	var bytes int64
+	for _, s := range p.segments {
+		if s == t.seg {
+			bytes += t.size
+		} else {
+			bytes += s.visible.Load()
+		}
+	}
+	p.segMu.RUnlock()
+	return PartitionStats{
+		Topic:           p.topic.name,
+		Partition:       p.id,
+		Segments:        n,
+		Bytes:           bytes,
+		LogStartOffset:  p.logStart.Load(),
+		HighWatermark:   t.hw,
+		LastStable:      t.lso,
+		AppendedBatches: p.appendedBatches.Load(),
+		AppendedRecords: p.appendedRecords.Load(),
+		AppendedBytes:   p.appendedBytes.Load(),
+		Syncs:           p.syncs.Load(),
+	}
+}
+
+// segmentFor returns the segment holding offset (acquired; release it), or
+// nil if none.
+func (p *Partition) segmentFor(offset int64) *segment {
+	p.segMu.RLock()
+	defer p.segMu.RUnlock()
+	i := sort.Search(len(p.segments), func(i int) bool { return p.segments[i].base > offset })
+	if i == 0 {
+		return nil
+	}
+	s := p.segments[i-1]
+	if !s.acquire() {
+		return nil
+	}
+	return s
+}
+
+// segmentsFrom returns the acquired segments from the one holding offset on.
+func (p *Partition) segmentsFrom(offset int64) []*segment {
+	p.segMu.RLock()
+	defer p.segMu.RUnlock()
+	i := sort.Search(len(p.segments), func(i int) bool { return p.segments[i].base > offset })
+	if i > 0 {
+		i--
+	}
+	var out []*segment
+	for _, s := range p.segments[i:] {
+		if s.acquire() {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,485 @@
+package logstore
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sluicehq/sluice/record"
+)
+
+// Recovery.
+//
+// A partition remembers a recovery point: (offset, segment, position) such
+// that every byte of the log before it is durable and was verified. It is
+// written at every segment roll (the new segment's start) and on Close (the
+// end of the log), each time after an fsync of everything before it. Open
+// trusts segments before the recovery point (it only checks their index
+// files against the log's shape) and verifies every batch after it: length,
+// magic byte, CRC-32C and offset contiguity. A bad batch at the end of the
+// last segment with nothing valid after it is a torn tail from a crash: it is
+// truncated away with a warning saying how much was cut. A bad batch
+// followed by valid data is corruption, not a crash artifact: Open fails with
+// a CorruptionError naming the offset (unless Options.RepairCorruption, which
+// truncates there too).
+
+const recoveryPointFile = "recovery-point"
+
+type recoveryPoint struct {
+	Offset   int64 `json:"offset"`   // every offset below is durable and verified
+	Segment  int64 `json:"segment"`  // base of the segment holding Offset
+	Position int64 `json:"position"` // byte position of Offset in that segment
+}
+
+func (p *Partition) writeRecoveryPoint(rp recoveryPoint) error {
+	b, err := json.Marshal(rp)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(p.fs, filepath.Join(p.dir, recoveryPointFile), append(b, '\n'))
+}
+
+func readRecoveryPoint(fsys FS, dir string) (recoveryPoint, bool) {
+	b, err := readFile(fsys, filepath.Join(dir, recoveryPointFile))
+	if err != nil {
+		return recoveryPoint{}, false
+	}
+	var rp recoveryPoint
+	if err := json.Unmarshal(b, &rp); err != nil || rp.Offset < 0 || rp.Position < 0 || rp.Segment < 0 {
+		return recoveryPoint{}, false
+	}
+	return rp, true
+}
+
+// batchInfo describes one batch met by scanSegment. raw is valid only during
+// the callback.
+type batchInfo struct {
+	h     record.Header
+	base  int64
+	last  int64
+	pos   int64
+	size  int
+	maxTs int64
+	raw   []byte
+}
+
+// scanError is a bad batch met by scanSegment.
+type scanError struct {
+	pos    int64 // byte position of the bad batch
+	offset int64 // offset it should have started at
+	err    error
+}
+
+func (e *scanError) Error() string {
+	return fmt.Sprintf("bad batch at byte %d (expected offset %d): %v", e.pos, e.offset, e.err)
+}
+
+func (e *scanError) Unwrap() error { return e.err }
+
+var errTornBatch = errors.New("batch cut short by the end of the file")
+
+// scanSegment reads the batches of f between byte positions from and limit,
+// the first of which must start at offset expect, verifying each (length,
+// magic, CRC-32C, contiguous offsets) and calling fn for each good one. It
+// returns the position and offset after the last good batch, and a
+// *scanError for the first bad one (nil if the range ends on a batch
+// boundary). Errors from fn or from reading are returned as they are.
+func scanSegment(f File, from, expect, limit int64, fn func(batchInfo) error) (pos, next int64, err error) {
+	pos, next = from, expect
+	if limit <= from {
+		return pos, next, nil
+	}
+	r := bufio.NewReaderSize(io.NewSectionReader(f, from, limit-from), 1<<20)
+	var hdr [record.HeaderSize]byte
+	var buf []byte
+	for pos < limit {
+		n, rerr := io.ReadFull(r, hdr[:])
+		if rerr != nil {
+			if errors.Is(rerr, io.ErrUnexpectedEOF) || (errors.Is(rerr, io.EOF) && n == 0 && pos < limit) {
+				return pos, next, &scanError{pos: pos, offset: next, err: fmt.Errorf("%w: %d header bytes", errTornBatch, n)}
+			}
+			return pos, next, rerr
+		}
+		h, herr := record.ParseHeader(hdr[:])
+		if herr != nil {
+			return pos, next, &scanError{pos: pos, offset: next, err: herr}
+		}
+		size := h.Size()
+		if pos+int64(size) > limit {
+			return pos, next, &scanError{pos: pos, offset: next, err: fmt.Errorf("%w: batch of %d bytes, %d left", errTornBatch, size, limit-pos)}
+		}
+		if cap(buf) < size {
+			buf = make([]byte, size)
+		}
+		buf = buf[:size]
+		copy(buf, hdr[:])
+		if _, rerr := io.ReadFull(r, buf[record.HeaderSize:]); rerr != nil {
+			if errors.Is(rerr, io.ErrUnexpectedEOF) || errors.Is(rerr, io.EOF) {
+				return pos, next, &scanError{pos: pos, offset: next, err: errTornBatch}
+			}
+			return pos, next, rerr
+		}
+		if _, verr := record.Verify(buf); verr != nil {
+			return pos, next, &scanError{pos: pos, offset: next, err: verr}
+		}
+		if h.BaseOffset != next {
+			return pos, next, &scanError{pos: pos, offset: next, err: fmt.Errorf("%w: batch has base offset %d", ErrCorrupt, h.BaseOffset)}
+		}
+		if fn != nil {
+			if err := fn(batchInfo{h: h, base: h.BaseOffset, last: h.LastOffset(), pos: pos, size: size, maxTs: h.MaxTimestamp, raw: buf}); err != nil {
+				return pos, next, err
+			}
+		}
+		pos += int64(size)
+		next = h.LastOffset() + 1
+	}
+	return pos, next, nil
+}
+
+// validBatchAfter reports whether a valid batch with a base offset >= minOffset
+// starts anywhere in f after byte from (and before limit): the difference
+// between a torn tail and corruption in the middle of a segment.
+func validBatchAfter(f File, from, limit, minOffset int64) (bool, error) {
+	if limit-from <= record.HeaderSize {
+		return false, nil
+	}
+	data := make([]byte, limit-from)
+	if _, err := f.ReadAt(data, from); err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	for q := 1; q+record.HeaderSize <= len(data); q++ {
+		if data[q+16] != 2 { // magic
+			continue
+		}
+		h, err := record.ParseHeader(data[q:])
+		if err != nil || h.BaseOffset < minOffset || q+h.Size() > len(data) {
+			continue
+		}
+		if _, err := record.Verify(data[q : q+h.Size()]); err == nil {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// countBatchesCut estimates how many batches a truncation at from removes:
+// the headers that still parse one after the other, plus a partial one.
+func countBatchesCut(f File, from, limit int64) int {
+	n := 0
+	pos := from
+	var hdr [record.HeaderSize]byte
+	for pos < limit {
+		if limit-pos < record.HeaderSize {
+			return n + 1
+		}
+		if _, err := f.ReadAt(hdr[:], pos); err != nil {
+			return n + 1
+		}
+		h, err := record.ParseHeader(hdr[:])
+		if err != nil {
+			return n + 1
+		}
+		n++
+		pos += int64(h.Size())
+	}
+	return n
+}
+
+// recoverPartition loads the segments of p.dir, verifying and repairing them
+// as described above, and sets up p's segments, offsets and tip.
+func (p *Partition) recoverPartition(repair bool) error {
+	p.repair = repair
+	entries, err := p.fs.ReadDir(p.dir)
+	if err != nil {
+		return ioError("list partition "+p.dir, err)
+	}
+	var bases []int64
+	for _, e := range entries {
+		name := e.Name()
+		if base, ok := parseSegmentName(name); ok {
+			bases = append(bases, base)
+			continue
+		}
+		if strings.HasSuffix(name, ".tmp") && !strings.HasSuffix(name, snapshotSuffix+".tmp") {
+			p.fs.Remove(filepath.Join(p.dir, name)) // an interrupted atomic write
+		}
+	}
+	if len(bases) == 0 {
+		seg, err := p.createSegment(0)
+		if err != nil {
+			return err
+		}
+		p.segments = []*segment{seg}
+		p.finishRecovery(false)
+		return p.loadProducers()
+	}
+	rp, haveRP := readRecoveryPoint(p.fs, p.dir)
+	if !haveRP {
+		rp = recoveryPoint{Segment: -1}
+	}
+	scanned := false
+	for i, base := range bases {
+		last := i == len(bases)-1
+		if i > 0 {
+			prevEnd := p.segments[i-1].end.Load()
+			if prevEnd != base {
+				return p.closeSegmentsErr(&CorruptionError{
+					Segment: filepath.Join(p.dir, segmentName(base)+logSuffix), Offset: prevEnd, Position: 0,
+					Err: fmt.Errorf("segment starts at offset %d but the previous one ends at %d", base, prevEnd)})
+			}
+		}
+		path := filepath.Join(p.dir, segmentName(base)+logSuffix)
+		f, err := p.fs.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			return p.closeSegmentsErr(ioError("open segment "+path, err))
+		}
+		seg := newSegment(p.dir, base, f)
+		p.segments = append(p.segments, seg)
+		st, err := f.Stat()
+		if err != nil {
+			return p.closeSegmentsErr(ioError("stat segment "+path, err))
+		}
+		size := st.Size()
+
+		// What can be trusted without reading the batches?
+		trustedPos, trustedNext := int64(0), base
+		switch {
+		case base < rp.Segment:
+			trustedPos = size
+		case base == rp.Segment && rp.Position <= size:
+			trustedPos, trustedNext = rp.Position, rp.Offset
+		}
+		if trustedPos > 0 {
+			x, endRel, ierr := p.loadIndexes(seg, trustedPos)
+			want := int64(-1)
+			if trustedPos == size && !last {
+				want = bases[i+1]
+			} else if base == rp.Segment {
+				want = rp.Offset
+			}
+			if ierr == nil && base+int64(endRel) != want {
+				ierr = fmt.Errorf("index says the segment ends at offset %d, expected %d", base+int64(endRel), want)
+			}
+			if ierr != nil {
+				if !errors.Is(ierr, os.ErrNotExist) {
+					p.logger.Warn("rebuilding segment index", "segment", path, "reason", ierr)
+				}
+				trustedPos, trustedNext = 0, base
+				scanned = true // rewrite the index at the end
+			} else {
+				seg.idx = x
+				seg.idx.bytesSince = int(trustedPos - lastIndexedPos(x))
+				trustedNext = base + int64(endRel)
+			}
+		}
+		endPos, next := trustedPos, trustedNext
+		if trustedPos < size {
+			scanned = true
+			var serr error
+			endPos, next, serr = scanSegment(f, trustedPos, trustedNext, size, func(b batchInfo) error {
+				seg.idx.add(uint32(b.base-base), uint32(b.pos), b.size, b.maxTs, p.indexInterval)
+				return nil
+			})
+			var se *scanError
+			if serr != nil && !errors.As(serr, &se) {
+				return p.closeSegmentsErr(ioError("read segment "+path, serr))
+			}
+			if se != nil {
+				middle := !last
+				if !middle {
+					middle, err = validBatchAfter(f, se.pos, size, se.offset)
+					if err != nil {
+						return p.closeSegmentsErr(ioError("read segment "+path, err))
+					}
+				}
+				if middle && !repair {
+					return p.closeSegmentsErr(&CorruptionError{Segment: path, Offset: se.offset, Position: se.pos, Err: se.err})
+				}
+				cut := size - se.pos
+				batches := countBatchesCut(f, se.pos, size)
+				if middle {
+					p.logger.Error("truncating corrupt segment (RepairCorruption set): data after the corruption is lost",
+						"partition", p.name, "segment", path, "offset", se.offset, "position", se.pos, "bytes_cut", cut, "batches_cut", batches, "reason", se.err)
+				} else {
+					p.logger.Warn("truncated torn tail of segment",
+						"partition", p.name, "segment", path, "offset", se.offset, "position", se.pos, "bytes_cut", cut, "batches_cut", batches, "reason", se.err)
+				}
+				if err := f.Truncate(se.pos); err != nil {
+					return p.closeSegmentsErr(ioError("truncate segment "+path, err))
+				}
+				if !last {
+					// Repair of a middle segment: later segments are gone too.
+					for _, b := range bases[i+1:] {
+						stem := filepath.Join(p.dir, segmentName(b))
+						p.logger.Error("removing segment after repaired corruption", "segment", stem+logSuffix)
+						for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+							if err := p.fs.Remove(stem + suf); err != nil && !errors.Is(err, os.ErrNotExist) {
+								return p.closeSegmentsErr(ioError("remove "+stem+suf, err))
+							}
+						}
+					}
+					bases = bases[:i+1]
+					last = true
+				}
+				size = se.pos
+			}
+		}
+		seg.assigned, seg.written = endPos, endPos
+		seg.visible.Store(endPos)
+		seg.end.Store(next)
+		if last {
+			break
+		}
+	}
+	if _, err := p.segments[len(p.segments)-1].f.Seek(p.segments[len(p.segments)-1].written, io.SeekStart); err != nil {
+		return p.closeSegmentsErr(ioError("seek segment", err))
+	}
+	p.finishRecovery(scanned)
+	if err := p.loadProducers(); err != nil {
+		return p.closeSegmentsErr(err)
+	}
+	if scanned {
+		// Make what was verified durable and move the recovery point, so
+		// that the next open need not scan it again.
+		if err := p.checkpoint(); err != nil {
+			return p.closeSegmentsErr(err)
+		}
+	}
+	return nil
+}
+
+func lastIndexedPos(x *segIndex) int64 {
+	if len(x.offs) == 0 {
+		return 0
+	}
+	return int64(x.offs[len(x.offs)-1].pos)
+}
+
+// loadIndexes reads a segment's index files and checks them against a log of
+// size bytes.
+func (p *Partition) loadIndexes(seg *segment, size int64) (*segIndex, uint32, error) {
+	offs, err := readFile(p.fs, seg.indexPath())
+	if err != nil {
+		return nil, 0, err
+	}
+	times, err := readFile(p.fs, seg.timeIndexPath())
+	if err != nil {
+		return nil, 0, err
+	}
+	return decodeIndex(offs, times, size)
+}
+
+// finishRecovery sets the partition's offsets and tip from its segments.
+func (p *Partition) finishRecovery(bool) {
+	last := p.segments[len(p.segments)-1]
+	p.active = last
+	p.nextOffset = last.end.Load()
+	p.durable = p.nextOffset
+	p.logStart.Store(p.segments[0].base)
+	p.tip.Store(&tip{hw: p.nextOffset, lso: p.nextOffset, seg: last, size: last.written})
+}
+
+// closeSegmentsErr closes the segments opened so far and returns err.
+func (p *Partition) closeSegmentsErr(err error) error {
+	for _, s := range p.segments {
+		s.f.Close()
+	}
+	p.segments = nil
+	return fmt.Errorf("partition %s: %w", p.name, err)
+}
+
+// checkpoint fsyncs the active segment, writes its indexes and moves the
+// recovery point to the end of the log. It runs with syncMu and mu held (or
+// before the partition is shared).
+func (p *Partition) checkpoint() error {
+	seg := p.active
+	if err := seg.f.Sync(); err != nil {
+		return ioError("fsync segment "+seg.path, err)
+	}
+	p.unsynced = false
+	if err := seg.writeIndexes(p.fs); err != nil {
+		return err
+	}
+	return p.writeRecoveryPoint(recoveryPoint{Offset: p.nextOffset, Segment: seg.base, Position: seg.written})
+}
+
+// loadProducers loads the newest producer-state snapshot and replays the
+// batches after it.
+func (p *Partition) loadProducers() error {
+	if err := removeSnapshotsAbove(p.fs, p.dir, p.nextOffset); err != nil {
+		return err
+	}
+	st, from, err := loadProducerStateLogger(p.fs, p.dir, p.logger)
+	if err != nil {
+		return err
+	}
+	if err := p.replayProducers(st, from, p.nextOffset); err != nil {
+		return err
+	}
+	st.dropBelow(p.logStart.Load())
+	p.pstate = st
+	return nil
+}
+
+// reloadProducerState rebuilds the producer state from disk up to the
+// committed offset (after a failed write discarded assigned batches).
+func (p *Partition) reloadProducerState() error {
+	if p.pstate == nil {
+		return nil
+	}
+	return p.loadProducers()
+}
+
+// replayProducers feeds st every producer batch in [from, to).
+func (p *Partition) replayProducers(st *producerState, from, to int64) error {
+	from = max(from, p.logStart.Load())
+	if from >= to {
+		return nil
+	}
+	for _, seg := range p.segments {
+		end := seg.end.Load()
+		if end <= from {
+			continue
+		}
+		rel, pos := uint32(0), uint32(0)
+		if from > seg.base {
+			rel, pos = seg.idx.lookup(uint32(from - seg.base))
+		}
+		_, _, err := scanSegment(seg.f, int64(pos), seg.base+int64(rel), seg.written, func(b batchInfo) error {
+			if b.last < from || b.base >= to || b.h.ProducerID < 0 {
+				return nil
+			}
+			st.onAppendBatch(b.h, b.raw, b.maxTs)
+			return nil
+		})
+		if err != nil {
+			var se *scanError
+			if p.repair && errors.As(err, &se) {
+				p.logger.Error("producer state replay stopped at corrupt data (RepairCorruption set); idempotence state may be incomplete",
+					"partition", p.name, "segment", seg.path, "offset", se.offset, "position", se.pos, "reason", se.err)
+				return nil
+			}
+			var ce *CorruptionError
+			if errors.As(err, &se) {
+				ce = &CorruptionError{Segment: seg.path, Offset: se.offset, Position: se.pos, Err: se.err}
+				return ce
+			}
+			return fmt.Errorf("replay producer state from segment %s: %w", seg.path, err)
+		}
+	}
+	return nil
+}
+
+// snapshotProducers persists the producer state as of offset (mu held; all
+// batches below offset durable).
+func (p *Partition) snapshotProducers(offset int64) error {
+	if p.pstate == nil {
+		return nil
+	}
+	return p.pstate.writeSnapshot(offset)
+}

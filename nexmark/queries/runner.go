@@ -1,0 +1,137 @@
+package queries
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/sluicehq/sluice/nexmark"
+	"github.com/sluicehq/sluice/stream"
+)
+
+// ErrUnknownQuery is returned by Run for a query name that is not
+// implemented.
+var ErrUnknownQuery = errors.New("unknown nexmark query")
+
+// ErrUnsupported is returned by Run for an option the stream engine does not
+// offer yet.
+var ErrUnsupported = errors.New("not supported yet")
+
+// RunConfig describes one benchmark run.
+type RunConfig struct {
+	// Query names the query: "q0", "q1", ... (see Queries).
+	Query string
+	// Events is the number of events to generate. Ignored with SourceFile.
+	Events int64
+	// Generator holds the generator parameters; nil means
+	// nexmark.DefaultConfig().
+	Generator *nexmark.Config
+	// SourceFile, when set, reads the events from a file written by
+	// `sluice nexmark generate` instead of generating them.
+	SourceFile string
+	// Parallelism is the number of parallel subtasks of every operator and
+	// source splits; 0 means the stream engine's default (GOMAXPROCS).
+	Parallelism int
+	// BatchSize overrides the stream engine's batch size when positive.
+	BatchSize int
+	// Output, when set, receives every result row as one JSON line (for
+	// queries whose results update, the final row per key).
+	Output io.Writer
+	// CheckpointInterval enables periodic checkpoints when positive.
+	// Not supported yet: Run returns ErrUnsupported.
+	CheckpointInterval time.Duration
+}
+
+// Result is what a run measured. Its JSON keys are those `sluice nexmark run
+// --json` prints.
+type Result struct {
+	Query               string  `json:"query"`
+	Events              int64   `json:"events"`
+	WallSeconds         float64 `json:"wall_seconds"`
+	CPUSeconds          float64 `json:"cpu_seconds"`
+	EventsPerSecond     float64 `json:"events_per_second"`
+	EventsPerCoreSecond float64 `json:"events_per_core_second"`
+	Results             int64   `json:"results"`
+	Checksum            string  `json:"checksum"`
+}
+
+// Run builds the dataflow of cfg.Query over the generator (or the source
+// file), runs it to the end of its input and reports the throughput and
+// the fingerprint of the result rows. CPU seconds are the whole process's
+// (user + system, from getrusage), so run one benchmark per process for
+// clean figures.
+func Run(ctx context.Context, cfg RunConfig) (Result, error) {
+	q, err := lookup(cfg.Query)
+	if err != nil {
+		return Result{}, err
+	}
+	if cfg.CheckpointInterval > 0 {
+		return Result{}, fmt.Errorf("nexmark %s: checkpoints: %w", q.name, ErrUnsupported)
+	}
+	if cfg.SourceFile == "" && cfg.Events < 0 {
+		return Result{}, fmt.Errorf("nexmark %s: negative event count %d", q.name, cfg.Events)
+	}
+	gen := nexmark.DefaultConfig()
+	if cfg.Generator != nil {
+		gen = *cfg.Generator
+	}
+	if err := gen.Validate(); err != nil {
+		return Result{}, fmt.Errorf("nexmark %s: %w", q.name, err)
+	}
+
+	var opts []stream.Option
+	if cfg.Parallelism > 0 {
+		opts = append(opts, stream.WithParallelism(cfg.Parallelism))
+	}
+	if cfg.BatchSize > 0 {
+		opts = append(opts, stream.WithBatchSize(cfg.BatchSize))
+	}
+	env := stream.New(opts...)
+	var src stream.Source[nexmark.Event]
+	var file *FileSource
+	if cfg.SourceFile != "" {
+		file = &FileSource{Path: cfg.SourceFile}
+		src = file
+	} else {
+		src = &GeneratorSource{Config: gen, Events: cfg.Events}
+	}
+	events := stream.FromSource(env, "nexmark", src, Watermarks())
+	res := &results{out: cfg.Output}
+	if err := q.build(events, res); err != nil {
+		return Result{}, fmt.Errorf("nexmark %s: %w", q.name, err)
+	}
+
+	cpu0 := cpuSeconds()
+	start := time.Now()
+	err = env.Execute(ctx)
+	wall := time.Since(start).Seconds()
+	cpu := cpuSeconds() - cpu0
+	if err != nil {
+		return Result{}, fmt.Errorf("nexmark %s: %w", q.name, err)
+	}
+	if err := res.writeErr(); err != nil {
+		return Result{}, fmt.Errorf("nexmark %s: writing results: %w", q.name, err)
+	}
+	n := cfg.Events
+	if file != nil {
+		n = file.Events()
+	}
+	fp := res.fingerprint()
+	r := Result{
+		Query:       q.name,
+		Events:      n,
+		WallSeconds: wall,
+		CPUSeconds:  cpu,
+		Results:     fp.Rows,
+		Checksum:    fp.String(),
+	}
+	if wall > 0 {
+		r.EventsPerSecond = float64(n) / wall
+	}
+	if cpu > 0 {
+		r.EventsPerCoreSecond = float64(n) / cpu
+	}
+	return r, nil
+}

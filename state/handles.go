@@ -1,0 +1,167 @@
+package state
+
+import (
+	"fmt"
+	"iter"
+)
+
+// Keyed is the current-key context of one keyed operator subtask. The
+// runtime calls SetCurrentKey before it hands a record or a timer to user
+// code; the state handles made from this context read and write the entry
+// of the current key.
+type Keyed[K comparable] struct {
+	backend Backend
+	key     K
+	kg      int
+}
+
+// NewKeyed returns a context over backend b.
+func NewKeyed[K comparable](b Backend) *Keyed[K] {
+	return &Keyed[K]{backend: b, kg: b.KeyGroups().Start}
+}
+
+// SetCurrentKey sets the key (and its key group) that handles act on.
+func (c *Keyed[K]) SetCurrentKey(key K, keyGroup int) {
+	c.key = key
+	c.kg = keyGroup
+}
+
+// CurrentKey returns the current key.
+func (c *Keyed[K]) CurrentKey() K { return c.key }
+
+// KeyGroup returns the key group of the current key.
+func (c *Keyed[K]) KeyGroup() int { return c.kg }
+
+// Backend returns the backend that holds the context's tables.
+func (c *Keyed[K]) Backend() Backend { return c.backend }
+
+// Value is a single value per key.
+type Value[K comparable, V any] struct {
+	c *Keyed[K]
+	t TypedTable[K, V]
+}
+
+// NewValue opens the value state called name.
+func NewValue[K comparable, V any](c *Keyed[K], name string) (*Value[K, V], error) {
+	t, err := OpenTable[K, V](c.backend, name)
+	if err != nil {
+		return nil, fmt.Errorf("value state: %w", err)
+	}
+	return &Value[K, V]{c: c, t: t}, nil
+}
+
+// Get returns the current key's value and whether it is set.
+func (v *Value[K, V]) Get() (V, bool) { return v.t.Get(v.c.kg, v.c.key) }
+
+// Set sets the current key's value.
+func (v *Value[K, V]) Set(x V) { v.t.Put(v.c.kg, v.c.key, x) }
+
+// Clear removes the current key's value.
+func (v *Value[K, V]) Clear() { v.t.Delete(v.c.kg, v.c.key) }
+
+// Map is a map from user keys UK to values V per key.
+type Map[K comparable, UK comparable, V any] struct {
+	c *Keyed[K]
+	t TypedTable[K, map[UK]V]
+}
+
+// NewMap opens the map state called name.
+func NewMap[K comparable, UK comparable, V any](c *Keyed[K], name string) (*Map[K, UK, V], error) {
+	t, err := OpenTable[K, map[UK]V](c.backend, name)
+	if err != nil {
+		return nil, fmt.Errorf("map state: %w", err)
+	}
+	return &Map[K, UK, V]{c: c, t: t}, nil
+}
+
+// Get returns the value under uk for the current key.
+func (m *Map[K, UK, V]) Get(uk UK) (V, bool) {
+	mm, _ := m.t.Get(m.c.kg, m.c.key)
+	v, ok := mm[uk]
+	return v, ok
+}
+
+// Put sets the value under uk for the current key.
+func (m *Map[K, UK, V]) Put(uk UK, v V) {
+	mm, ok := m.t.Get(m.c.kg, m.c.key)
+	if !ok || mm == nil {
+		mm = make(map[UK]V)
+		m.t.Put(m.c.kg, m.c.key, mm)
+	}
+	mm[uk] = v
+}
+
+// Delete removes uk for the current key.
+func (m *Map[K, UK, V]) Delete(uk UK) {
+	mm, ok := m.t.Get(m.c.kg, m.c.key)
+	if !ok {
+		return
+	}
+	delete(mm, uk)
+	if len(mm) == 0 {
+		m.t.Delete(m.c.kg, m.c.key)
+	}
+}
+
+// Len returns the number of entries for the current key.
+func (m *Map[K, UK, V]) Len() int {
+	mm, _ := m.t.Get(m.c.kg, m.c.key)
+	return len(mm)
+}
+
+// All iterates the entries of the current key in no particular order.
+// The map must not be modified during the iteration except by deleting the
+// entry just yielded.
+func (m *Map[K, UK, V]) All() iter.Seq2[UK, V] {
+	mm, _ := m.t.Get(m.c.kg, m.c.key)
+	return func(yield func(UK, V) bool) {
+		for k, v := range mm {
+			if !yield(k, v) {
+				return
+			}
+		}
+	}
+}
+
+// Clear removes every entry of the current key.
+func (m *Map[K, UK, V]) Clear() { m.t.Delete(m.c.kg, m.c.key) }
+
+// List is an ordered list of values per key.
+type List[K comparable, V any] struct {
+	c *Keyed[K]
+	t TypedTable[K, []V]
+}
+
+// NewList opens the list state called name.
+func NewList[K comparable, V any](c *Keyed[K], name string) (*List[K, V], error) {
+	t, err := OpenTable[K, []V](c.backend, name)
+	if err != nil {
+		return nil, fmt.Errorf("list state: %w", err)
+	}
+	return &List[K, V]{c: c, t: t}, nil
+}
+
+// Add appends v to the current key's list.
+func (l *List[K, V]) Add(v V) {
+	s, _ := l.t.Get(l.c.kg, l.c.key)
+	l.t.Put(l.c.kg, l.c.key, append(s, v))
+}
+
+// Values returns the current key's list. The slice is owned by the state:
+// read it, do not keep or modify it (use Update to replace the list).
+func (l *List[K, V]) Values() []V {
+	s, _ := l.t.Get(l.c.kg, l.c.key)
+	return s
+}
+
+// Update replaces the current key's list with vs (which the state keeps).
+func (l *List[K, V]) Update(vs []V) {
+	if len(vs) == 0 {
+		l.t.Delete(l.c.kg, l.c.key)
+		return
+	}
+	l.t.Put(l.c.kg, l.c.key, vs)
+}
+
+// Clear removes the current key's list.
+func (l *List[K, V]) Clear() { l.t.Delete(l.c.kg, l.c.key) }

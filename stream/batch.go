@@ -1,0 +1,259 @@
+package stream
+
+import (
+	rt "github.com/sluicehq/sluice/internal/runtime"
+)
+
+// collector is the typed input of an operator. Chained operators call the
+// next operator's collector directly; the last operator of a chain calls an
+// exchange, which is also a collector. Slices passed to push belong to the
+// caller and are only valid during the call.
+type collector[T any] interface {
+	// push hands over records and their timestamps (same length).
+	push(vals []T, ts []int64)
+	// watermark says no record at or before wm will follow. An operator
+	// emits everything the watermark triggers before forwarding it.
+	watermark(wm int64)
+	// idle says the input will be silent for a while.
+	idle()
+	// barrier passes checkpoint barrier id: state-owning operators snapshot
+	// before forwarding it.
+	barrier(id uint64)
+	// end says the input is complete. An operator flushes and forwards it.
+	end()
+}
+
+// batch is the unit that crosses a bounded queue: records (struct of
+// arrays: values and timestamps) or one control event.
+type batch[T any] struct {
+	kind rt.Kind
+	ch   int32
+	vals []T
+	ts   []int64
+	arg  int64 // watermark, or barrier id
+	free chan *batch[T]
+}
+
+// recycle returns the batch to its sender's free list, granting it a
+// credit to send another. It never blocks: the free list has room for
+// every batch of the channel.
+func (b *batch[T]) recycle() {
+	clear(b.vals) // drop references so the GC can reclaim records
+	b.vals = b.vals[:0]
+	b.ts = b.ts[:0]
+	b.free <- b
+}
+
+// chanWriter fills batches for one channel (one upstream subtask to one
+// downstream subtask). It owns a fixed number of batches (credits): when all
+// are in flight, get blocks, and that is backpressure.
+type chanWriter[T any] struct {
+	t       *task
+	send    func(*batch[T])
+	free    chan *batch[T]
+	cur     *batch[T]
+	made    int
+	credits int
+	size    int
+	ch      int32
+}
+
+func newChanWriter[T any](t *task, send func(*batch[T]), ch, credits, size int) *chanWriter[T] {
+	return &chanWriter[T]{t: t, send: send, free: make(chan *batch[T], credits), credits: credits, size: size, ch: int32(ch)}
+}
+
+func (w *chanWriter[T]) get() *batch[T] {
+	select {
+	case b := <-w.free:
+		return b
+	default:
+	}
+	if w.made < w.credits {
+		w.made++
+		return &batch[T]{vals: make([]T, 0, w.size), ts: make([]int64, 0, w.size), free: w.free, ch: w.ch}
+	}
+	began := w.t.stats.Wait(rt.StatusBackpressured)
+	select {
+	case b := <-w.free:
+		w.t.stats.Resume(rt.StatusBackpressured, began)
+		return b
+	case <-w.t.done:
+		panic(errAborted)
+	}
+}
+
+func (w *chanWriter[T]) add(v T, ts int64) {
+	if w.cur == nil {
+		w.cur = w.get()
+	}
+	w.cur.vals = append(w.cur.vals, v)
+	w.cur.ts = append(w.cur.ts, ts)
+	if len(w.cur.vals) >= w.size {
+		w.flush()
+	}
+}
+
+func (w *chanWriter[T]) addAll(vals []T, ts []int64) {
+	for len(vals) > 0 {
+		if w.cur == nil {
+			w.cur = w.get()
+		}
+		n := w.size - len(w.cur.vals)
+		if n > len(vals) {
+			n = len(vals)
+		}
+		w.cur.vals = append(w.cur.vals, vals[:n]...)
+		w.cur.ts = append(w.cur.ts, ts[:n]...)
+		vals, ts = vals[n:], ts[n:]
+		if len(w.cur.vals) >= w.size {
+			w.flush()
+		}
+	}
+}
+
+// flush sends the partly filled batch, if any.
+func (w *chanWriter[T]) flush() {
+	if w.cur != nil && len(w.cur.vals) > 0 {
+		b := w.cur
+		w.cur = nil
+		b.kind = rt.KindData
+		w.send(b)
+	}
+}
+
+// control sends a control event after the records before it.
+func (w *chanWriter[T]) control(k rt.Kind, arg int64) {
+	w.flush()
+	b := w.get()
+	b.kind = k
+	b.arg = arg
+	w.send(b)
+}
+
+type partitioning uint8
+
+const (
+	partForward partitioning = iota
+	partRebalance
+	partHash
+	partBroadcast
+)
+
+func (p partitioning) String() string {
+	switch p {
+	case partForward:
+		return "forward"
+	case partRebalance:
+		return "rebalance"
+	case partHash:
+		return "hash"
+	case partBroadcast:
+		return "broadcast"
+	}
+	return "unknown"
+}
+
+// exchange is the collector at the end of a chain whose next operator runs
+// in other goroutines. It partitions records into one chanWriter per
+// downstream subtask and broadcasts control events to all of them.
+type exchange[T any] struct {
+	w        []*chanWriter[T]
+	mode     partitioning
+	hash     func(T) uint64
+	maxPar   uint64
+	kgTarget []int32
+	next     int
+	self     int
+}
+
+func (x *exchange[T]) push(vals []T, ts []int64) {
+	switch x.mode {
+	case partHash:
+		for i, v := range vals {
+			x.w[x.kgTarget[x.hash(v)%x.maxPar]].add(v, ts[i])
+		}
+	case partForward:
+		x.w[x.self%len(x.w)].addAll(vals, ts)
+	case partRebalance:
+		x.w[x.next].addAll(vals, ts)
+		x.next++
+		if x.next == len(x.w) {
+			x.next = 0
+		}
+	case partBroadcast:
+		for _, w := range x.w {
+			w.addAll(vals, ts)
+		}
+	}
+}
+
+func (x *exchange[T]) controlAll(k rt.Kind, arg int64) {
+	for _, w := range x.w {
+		w.control(k, arg)
+	}
+}
+
+func (x *exchange[T]) watermark(wm int64) { x.controlAll(rt.KindWatermark, wm) }
+func (x *exchange[T]) idle()              { x.controlAll(rt.KindIdle, 0) }
+func (x *exchange[T]) barrier(id uint64)  { x.controlAll(rt.KindBarrier, int64(id)) }
+func (x *exchange[T]) end()               { x.controlAll(rt.KindEnd, 0) }
+
+func (x *exchange[T]) flush() {
+	for _, w := range x.w {
+		w.flush()
+	}
+}
+
+// fanout sends everything to several collectors (a stream consumed by
+// several operators). Receivers must not modify the slices.
+type fanout[T any] []collector[T]
+
+func (f fanout[T]) push(vals []T, ts []int64) {
+	for _, c := range f {
+		c.push(vals, ts)
+	}
+}
+func (f fanout[T]) watermark(wm int64) {
+	for _, c := range f {
+		c.watermark(wm)
+	}
+}
+func (f fanout[T]) idle() {
+	for _, c := range f {
+		c.idle()
+	}
+}
+func (f fanout[T]) barrier(id uint64) {
+	for _, c := range f {
+		c.barrier(id)
+	}
+}
+func (f fanout[T]) end() {
+	for _, c := range f {
+		c.end()
+	}
+}
+
+// discard is the output of a stream nobody consumes.
+type discard[T any] struct{}
+
+func (discard[T]) push([]T, []int64) {}
+func (discard[T]) watermark(int64)   {}
+func (discard[T]) idle()             {}
+func (discard[T]) barrier(uint64)    {}
+func (discard[T]) end()              {}
+
+// outputOf combines the typed collectors of one output port.
+func outputOf[T any](outs []any) collector[T] {
+	switch len(outs) {
+	case 0:
+		return discard[T]{}
+	case 1:
+		return outs[0].(collector[T])
+	}
+	f := make(fanout[T], len(outs))
+	for i, o := range outs {
+		f[i] = o.(collector[T])
+	}
+	return f
+}

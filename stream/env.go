@@ -1,0 +1,460 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	rt "github.com/sluicehq/sluice/internal/runtime"
+	"github.com/sluicehq/sluice/state"
+)
+
+// Env is a dataflow under construction and, once started, the job that runs
+// it. Build the graph with the top-level functions of this package
+// (FromSource, Map, KeyBy, Window, To, ...), then call Execute or Start.
+// An Env runs once. Building is not safe for concurrent use.
+type Env struct {
+	cfg     config
+	nodes   []*node
+	err     error
+	started bool
+}
+
+type config struct {
+	parallelism    int
+	maxParallelism int
+	batchSize      int
+	credits        int
+}
+
+// Option configures an Env.
+type Option func(*config)
+
+// WithParallelism sets the default number of parallel subtasks of every
+// operator. This overrides the default of runtime.GOMAXPROCS(0).
+func WithParallelism(n int) Option { return func(c *config) { c.parallelism = n } }
+
+// WithMaxParallelism sets the number of key groups of keyed state, the
+// upper bound of any keyed operator's parallelism. It must stay the same
+// for the whole life of a job's state. This overrides the default of 128.
+func WithMaxParallelism(n int) Option { return func(c *config) { c.maxParallelism = n } }
+
+// WithBatchSize sets the number of records per batch between operators and
+// per source read. This overrides the default of 1024.
+func WithBatchSize(n int) Option { return func(c *config) { c.batchSize = n } }
+
+// WithQueueCapacity sets how many batches each channel between two subtasks
+// may have in flight before its sender blocks (backpressure). Memory used by
+// queues is bounded by channels x capacity x batch size records. This
+// overrides the default of 4.
+func WithQueueCapacity(n int) Option { return func(c *config) { c.credits = n } }
+
+// New returns an empty dataflow.
+func New(opts ...Option) *Env {
+	c := config{parallelism: runtime.GOMAXPROCS(0), maxParallelism: state.DefaultMaxParallelism, batchSize: 1024, credits: 4}
+	for _, o := range opts {
+		o(&c)
+	}
+	e := &Env{cfg: c}
+	switch {
+	case c.parallelism < 1:
+		e.setErr(fmt.Errorf("stream: parallelism %d must be at least 1", c.parallelism))
+	case c.maxParallelism < 1:
+		e.setErr(fmt.Errorf("stream: max parallelism %d must be at least 1", c.maxParallelism))
+	case c.batchSize < 1:
+		e.setErr(fmt.Errorf("stream: batch size %d must be at least 1", c.batchSize))
+	case c.credits < 1:
+		e.setErr(fmt.Errorf("stream: queue capacity %d must be at least 1", c.credits))
+	}
+	return e
+}
+
+func (e *Env) setErr(err error) {
+	if e.err == nil {
+		e.err = err
+	}
+}
+
+// OpOption configures one operator.
+type OpOption func(*opConfig)
+
+type opConfig struct {
+	name        string
+	parallelism int
+}
+
+// Name names the operator in metrics and errors. Names default to the
+// operator kind and its position in the graph, like "map-3".
+func Name(name string) OpOption { return func(c *opConfig) { c.name = name } }
+
+// Parallelism sets the operator's number of parallel subtasks, overriding
+// the Env's default.
+func Parallelism(n int) OpOption { return func(c *opConfig) { c.parallelism = n } }
+
+// node is one operator of the graph, type-erased; the typed closures that
+// build its subtasks are made by the generic constructors.
+type node struct {
+	id     int
+	name   string
+	kind   string
+	par    int
+	setPar bool
+	source bool
+	sink   bool
+	keyed  bool
+	// inherit takes the parallelism of the (first) input unless set.
+	inherit bool
+	inputs []*edge
+	ports  []*port
+
+	// resolve (sources only) lists the splits and returns their number.
+	resolve func(ctx context.Context, parallelism int) (int, error)
+	// build makes subtask bc.sub: a runner for sources, else the head
+	// collector (collector[In] or twoInput[A, B]).
+	build func(bc *buildCtx) any
+	// newGate makes the input queue of a gated subtask.
+	newGate func(nch, credits int, done <-chan struct{}) gateHandle
+	// twoInputs marks operators that take two inputs of different types.
+	twoInputs bool
+
+	chained bool
+}
+
+type port struct {
+	edges []*edge
+	tag   any // the OutputTag of a side-output port; nil for the main port
+}
+
+type edge struct {
+	from     *node
+	port     int
+	to       *node
+	input    int
+	part     partitioning
+	chanBase int
+	// newExchange makes the exchange from upstream subtask sub to the
+	// gates of the downstream subtasks.
+	newExchange func(t *task, sub int, senders []any, chanBase int, cfg *config, downPar int) any
+}
+
+func (e *Env) newNode(kind string, opts []OpOption) *node {
+	c := opConfig{}
+	for _, o := range opts {
+		o(&c)
+	}
+	n := &node{id: len(e.nodes), kind: kind, par: e.cfg.parallelism, ports: []*port{{}}}
+	n.name = c.name
+	if n.name == "" {
+		n.name = fmt.Sprintf("%s-%d", kind, n.id)
+	}
+	if c.parallelism != 0 {
+		n.par = c.parallelism
+		n.setPar = true
+		if c.parallelism < 1 {
+			e.setErr(fmt.Errorf("stream: operator %q: parallelism %d must be at least 1", n.name, c.parallelism))
+		}
+	}
+	e.nodes = append(e.nodes, n)
+	return n
+}
+
+// Stream is a typed stream of records of type T: the output of a source or
+// operator. It is a value; pass it to operator functions to extend the
+// graph. Consuming a stream twice sends every record to both consumers.
+type Stream[T any] struct {
+	env  *Env
+	n    *node
+	port int
+	part partitioning
+	hash func(T) uint64
+}
+
+// Env returns the dataflow the stream belongs to.
+func (s Stream[T]) Env() *Env { return s.env }
+
+// Rebalance returns s distributed round-robin (by batch) over the
+// subtasks of the next operator.
+func Rebalance[T any](s Stream[T]) Stream[T] {
+	s.part = partRebalance
+	s.hash = nil
+	return s
+}
+
+// Broadcast returns s sent in full to every subtask of the next operator.
+func Broadcast[T any](s Stream[T]) Stream[T] {
+	s.part = partBroadcast
+	s.hash = nil
+	return s
+}
+
+// connect adds the edge from s to input of node to.
+func connect[T any](s Stream[T], to *node, input int) {
+	if s.env == nil || s.n == nil {
+		panic("stream: use of a zero Stream")
+	}
+	if s.port < 0 { // a missing side output; the Env already holds the error
+		return
+	}
+	e := &edge{from: s.n, port: s.port, to: to, input: input, part: s.part}
+	hash := s.hash
+	e.newExchange = func(t *task, sub int, senders []any, chanBase int, cfg *config, downPar int) any {
+		x := &exchange[T]{mode: e.part, hash: hash, self: sub, maxPar: uint64(cfg.maxParallelism)}
+		for i, snd := range senders {
+			x.w = append(x.w, newChanWriter(t, snd.(func(*batch[T])), chanBase+sub, cfg.credits, cfg.batchSize))
+			_ = i
+		}
+		if e.part == partHash {
+			x.kgTarget = make([]int32, cfg.maxParallelism)
+			for kg := range x.kgTarget {
+				x.kgTarget[kg] = int32(state.SubtaskFor(cfg.maxParallelism, downPar, kg))
+			}
+		}
+		t.flush = append(t.flush, x)
+		return collector[T](x)
+	}
+	s.n.ports[s.port].edges = append(s.n.ports[s.port].edges, e)
+	to.inputs = append(to.inputs, e)
+}
+
+// buildCtx is what a node's build closure gets for one subtask.
+type buildCtx struct {
+	env  *Env
+	job  *Job
+	n    *node
+	sub  int
+	t    *task
+	outs [][]any
+	cnt  *rt.Counters
+}
+
+func (bc *buildCtx) counters() *rt.Counters {
+	if bc.cnt == nil {
+		bc.cnt = &rt.Counters{}
+		bc.job.ops = append(bc.job.ops, opMetrics{name: bc.n.name, sub: bc.sub, par: bc.n.par, cnt: bc.cnt, t: bc.t})
+	}
+	return bc.cnt
+}
+
+// maxPar returns the job's number of key groups.
+func (bc *buildCtx) maxPar() int { return bc.env.cfg.maxParallelism }
+
+// Job is a running dataflow.
+type Job struct {
+	env    *Env
+	ctx    context.Context
+	cancel context.CancelFunc
+	parent context.Context
+	errs   *rt.FirstError
+	wg     sync.WaitGroup
+	tasks  []*task
+	ops    []opMetrics
+	done   chan struct{}
+	err    error
+}
+
+type opMetrics struct {
+	name string
+	sub  int
+	par  int
+	cnt  *rt.Counters
+	t    *task
+}
+
+// ErrAlreadyStarted is returned when an Env is executed a second time.
+var ErrAlreadyStarted = errors.New("stream: dataflow already started")
+
+// Execute runs the dataflow and waits for it: until every bounded source
+// has ended and everything is written, until ctx is cancelled (it then
+// returns ctx's error), or until the first error of any operator (which
+// stops the job and is returned, as an *OperatorError for operator
+// failures).
+func (e *Env) Execute(ctx context.Context) error {
+	j, err := e.Start(ctx)
+	if err != nil {
+		return err
+	}
+	return j.Wait()
+}
+
+// Start plans the dataflow into parallel subtasks and starts them.
+func (e *Env) Start(ctx context.Context) (*Job, error) {
+	if e.err != nil {
+		return nil, e.err
+	}
+	if e.started {
+		return nil, ErrAlreadyStarted
+	}
+	e.started = true
+	cfg := &e.cfg
+	for _, n := range e.nodes {
+		if n.source {
+			k, err := n.resolve(ctx, cfg.parallelism)
+			if err != nil {
+				return nil, fmt.Errorf("source %q: %w", n.name, err)
+			}
+			n.par = k
+		}
+		if n.keyed && n.par > cfg.maxParallelism {
+			return nil, fmt.Errorf("stream: keyed operator %q: parallelism %d exceeds max parallelism %d", n.name, n.par, cfg.maxParallelism)
+		}
+	}
+	// Plan: decide exchanges and chaining.
+	for _, n := range e.nodes {
+		if n.inherit && len(n.inputs) > 0 {
+			n.par = n.inputs[0].from.par
+		}
+		for _, in := range n.inputs {
+			if in.part == partForward && in.from.par != n.par {
+				in.part = partRebalance
+			}
+		}
+		n.chained = !n.source && !n.twoInputs && len(n.inputs) == 1 && n.inputs[0].part == partForward
+	}
+	jctx, cancel := context.WithCancel(ctx)
+	j := &Job{env: e, ctx: jctx, cancel: cancel, parent: ctx, done: make(chan struct{})}
+	j.errs = rt.NewFirstError(cancel)
+	// Tasks: one per source split and per gated subtask; chained operators
+	// join the task of their input.
+	tasks := make([][]*task, len(e.nodes))
+	for _, n := range e.nodes {
+		tasks[n.id] = make([]*task, n.par)
+		for sub := range n.par {
+			if n.chained {
+				tasks[n.id][sub] = tasks[n.inputs[0].from.id][sub]
+				continue
+			}
+			t := &task{name: n.name, sub: sub, ctx: jctx, done: jctx.Done(), stats: rt.NewTaskStats(), job: j}
+			tasks[n.id][sub] = t
+			j.tasks = append(j.tasks, t)
+		}
+	}
+	// Gates of gated subtasks.
+	gates := make([][]gateHandle, len(e.nodes))
+	for _, n := range e.nodes {
+		if n.source || n.chained {
+			continue
+		}
+		nch := 0
+		for _, in := range n.inputs {
+			in.chanBase = nch
+			nch += in.from.par
+		}
+		gates[n.id] = make([]gateHandle, n.par)
+		for sub := range n.par {
+			gates[n.id][sub] = n.newGate(nch, cfg.credits, jctx.Done())
+		}
+	}
+	// Build subtasks from the sinks back to the sources, so that every
+	// operator's downstream collectors exist when it is made.
+	heads := make([][]any, len(e.nodes))
+	for i := len(e.nodes) - 1; i >= 0; i-- {
+		n := e.nodes[i]
+		heads[n.id] = make([]any, n.par)
+		for sub := range n.par {
+			t := tasks[n.id][sub]
+			bc := &buildCtx{env: e, job: j, n: n, sub: sub, t: t, outs: make([][]any, len(n.ports))}
+			for p, pt := range n.ports {
+				for _, ed := range pt.edges {
+					if ed.to.chained {
+						bc.outs[p] = append(bc.outs[p], heads[ed.to.id][sub])
+						continue
+					}
+					senders := make([]any, ed.to.par)
+					for ds := range ed.to.par {
+						senders[ds] = gates[ed.to.id][ds].sender(ed.input)
+					}
+					bc.outs[p] = append(bc.outs[p], ed.newExchange(t, sub, senders, ed.chanBase, cfg, ed.to.par))
+				}
+			}
+			heads[n.id][sub] = n.build(bc)
+		}
+	}
+	// Launch.
+	var runners []func()
+	for _, n := range e.nodes {
+		for sub := range n.par {
+			t := tasks[n.id][sub]
+			switch {
+			case n.source:
+				r := heads[n.id][sub].(runner)
+				runners = append(runners, func() { t.exec(r) })
+			case !n.chained:
+				r := gates[n.id][sub].bind(heads[n.id][sub])
+				runners = append(runners, func() { t.exec(r) })
+			}
+		}
+	}
+	j.wg.Add(len(runners))
+	for _, r := range runners {
+		go r()
+	}
+	go func() {
+		j.wg.Wait()
+		err := j.errs.Err()
+		if err == nil && ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		j.err = err
+		cancel()
+		close(j.done)
+	}()
+	return j, nil
+}
+
+// Wait blocks until the job ends and returns its error (nil when every
+// bounded input was processed completely).
+func (j *Job) Wait() error {
+	<-j.done
+	return j.err
+}
+
+// Done is closed when the job has ended.
+func (j *Job) Done() <-chan struct{} { return j.done }
+
+// Cancel stops the job; Wait then returns context.Canceled.
+func (j *Job) Cancel() {
+	j.errs.Set(context.Canceled)
+}
+
+// SubtaskMetrics describes one parallel instance of an operator.
+type SubtaskMetrics struct {
+	Operator    string
+	Subtask     int
+	Parallelism int
+	// Task names the goroutine the operator runs in (the head of its chain).
+	Task       string
+	RecordsIn  int64
+	RecordsOut int64
+	// Dropped counts late records dropped by window operators.
+	Dropped int64
+	// Status of the task: busy, idle, backpressured or finished.
+	Status        string
+	Busy          time.Duration
+	Idle          time.Duration
+	Backpressured time.Duration
+	// Watermark is the task's current input watermark in ms (math.MinInt64
+	// before the first one).
+	Watermark int64
+}
+
+// Metrics returns the counters of every operator subtask. It may be called
+// while the job runs (the values are read atomically, each a little apart
+// in time) and after it ended.
+func (j *Job) Metrics() []SubtaskMetrics {
+	out := make([]SubtaskMetrics, 0, len(j.ops))
+	for _, o := range j.ops {
+		s := o.t.stats.Snapshot()
+		out = append(out, SubtaskMetrics{
+			Operator: o.name, Subtask: o.sub, Parallelism: o.par, Task: o.t.name,
+			RecordsIn: o.cnt.In.Load(), RecordsOut: o.cnt.Out.Load(), Dropped: o.cnt.Dropped.Load(),
+			Status: s.Status.String(), Busy: s.Busy, Idle: s.Idle, Backpressured: s.Backpressured,
+			Watermark: s.Watermark,
+		})
+	}
+	return out
+}
+
+var errDifferentEnv = errors.New("stream: streams of different dataflows cannot be combined")

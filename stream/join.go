@@ -1,0 +1,121 @@
+package stream
+
+import (
+	"time"
+
+	"github.com/sluicehq/sluice/state"
+	"github.com/sluicehq/sluice/window"
+)
+
+// joinSide carries a record of either side of a join through one keyed
+// operator.
+type joinSide[A, B any] struct {
+	a    A
+	b    B
+	left bool
+}
+
+func unionSides[K comparable, A, B any](left KeyedStream[K, A], right KeyedStream[K, B]) KeyedStream[K, joinSide[A, B]] {
+	la := Map(left.s, func(v A) joinSide[A, B] { return joinSide[A, B]{a: v, left: true} }, Name("join-left"))
+	rb := Map(right.s, func(v B) joinSide[A, B] { return joinSide[A, B]{b: v} }, Name("join-right"))
+	ka, kb := left.key, right.key
+	return KeyBy(Union(la, rb), func(s joinSide[A, B]) K {
+		if s.left {
+			return ka(s.a)
+		}
+		return kb(s.b)
+	})
+}
+
+// WindowJoin joins two keyed streams on their keys within windows: for
+// every window and key, f is called for every pair of a left and a right
+// record of that window (an inner join), and its results are timestamped
+// with the window's last instant.
+func WindowJoin[K comparable, A, B, R any](left KeyedStream[K, A], right KeyedStream[K, B], a window.Assigner, f func(A, B) R, opts ...OpOption) Stream[R] {
+	ks := unionSides(left, right)
+	return ProcessWindow(Window(ks, a), func(_ K, _ window.Window, elems []joinSide[A, B], out *Emitter[R]) {
+		for _, l := range elems {
+			if !l.left {
+				continue
+			}
+			for _, r := range elems {
+				if !r.left {
+					out.Emit(f(l.a, r.b))
+				}
+			}
+		}
+	}, append([]OpOption{Name("window-join")}, opts...)...)
+}
+
+type timed[T any] struct {
+	v  T
+	ts int64
+}
+
+// IntervalJoin joins two keyed streams on their keys where the right
+// record's event time lies within [left+lower, left+upper] (bounds
+// included; lower may be negative). f is called once per matching pair; the
+// result is timestamped with the later of the two. Records are buffered per
+// key until the watermark guarantees they can no longer match. Records that
+// arrive late (at or behind the watermark) are dropped.
+func IntervalJoin[K comparable, A, B, R any](left KeyedStream[K, A], right KeyedStream[K, B], lower, upper time.Duration, f func(A, B) R, opts ...OpOption) Stream[R] {
+	lo, hi := lower.Milliseconds(), upper.Milliseconds()
+	ks := unionSides(left, right)
+	return KeyedProcess(ks, func(ctx *KeyedContext[K, R]) (KeyedProcessFunc[K, joinSide[A, B], R], error) {
+		ls, err := state.NewList[K, timed[A]](ctx.State(), "left")
+		if err != nil {
+			return nil, err
+		}
+		rs, err := state.NewList[K, timed[B]](ctx.State(), "right")
+		if err != nil {
+			return nil, err
+		}
+		return KeyedProcessFuncs[K, joinSide[A, B], R]{
+			Element: func(ctx *KeyedContext[K, R], s joinSide[A, B]) {
+				ts := ctx.Timestamp()
+				if ts <= ctx.Watermark() {
+					return
+				}
+				if s.left {
+					for _, r := range rs.Values() {
+						if r.ts >= ts+lo && r.ts <= ts+hi {
+							ctx.EmitAt(f(s.a, r.v), max(ts, r.ts))
+						}
+					}
+					ls.Add(timed[A]{v: s.a, ts: ts})
+					ctx.RegisterEventTimer(ts + hi)
+					return
+				}
+				for _, l := range ls.Values() {
+					if ts >= l.ts+lo && ts <= l.ts+hi {
+						ctx.EmitAt(f(l.v, s.b), max(ts, l.ts))
+					}
+				}
+				rs.Add(timed[B]{v: s.b, ts: ts})
+				ctx.RegisterEventTimer(ts - lo)
+			},
+			Timer: func(ctx *KeyedContext[K, R], t Timer) {
+				// Once the watermark is at t, a left record with ts+hi <= t
+				// and a right record with ts-lo <= t can match nothing new.
+				l := ls.Values()
+				keep := l[:0]
+				for _, x := range l {
+					if x.ts+hi > t.Time {
+						keep = append(keep, x)
+					}
+				}
+				clear(l[len(keep):])
+				ls.Update(keep)
+				r := rs.Values()
+				keepR := r[:0]
+				for _, x := range r {
+					if x.ts-lo > t.Time {
+						keepR = append(keepR, x)
+					}
+				}
+				clear(r[len(keepR):])
+				rs.Update(keepR)
+			},
+		}, nil
+	}, append([]OpOption{Name("interval-join")}, opts...)...)
+}

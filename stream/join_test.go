@@ -1,0 +1,149 @@
+package stream_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/stream"
+	"github.com/sluicehq/sluice/window"
+)
+
+type order struct {
+	User int
+	TS   int64
+	ID   int
+}
+
+type payment struct {
+	User int
+	TS   int64
+	ID   int
+}
+
+func genSide(r interface {
+	IntN(int) int
+	Int64N(int64) int64
+}, n, users int, bound int64, idBase int) []order {
+	var out []order
+	for i := range n {
+		out = append(out, order{User: r.IntN(users), TS: int64(i)*2 + r.Int64N(bound+1), ID: idBase + i})
+	}
+	return out
+}
+
+func TestIntervalJoinMatchesOracle(t *testing.T) {
+	r := newRand(t)
+	for p := 1; p <= 3; p++ {
+		bound := int64(r.IntN(10))
+		lefts := genSide(r, 300, 8, bound, 0)
+		var rights []payment
+		for _, o := range genSide(r, 300, 8, bound, 10_000) {
+			rights = append(rights, payment(o))
+		}
+		lower, upper := int64(-5+r.IntN(5)), int64(r.IntN(15))
+		env := stream.New(stream.WithParallelism(p), stream.WithBatchSize(1+r.IntN(32)))
+		ls := stream.FromSource(env, "orders", stream.FromSlice(lefts, 1+r.IntN(2)),
+			stream.BoundedOutOfOrderness(func(o order) int64 { return o.TS }, time.Duration(bound)*time.Millisecond))
+		rs := stream.FromSource(env, "payments", stream.FromSlice(rights, 1+r.IntN(2)),
+			stream.BoundedOutOfOrderness(func(o payment) int64 { return o.TS }, time.Duration(bound)*time.Millisecond))
+		out := stream.Collect(stream.IntervalJoin(
+			stream.KeyBy(ls, func(o order) int { return o.User }),
+			stream.KeyBy(rs, func(o payment) int { return o.User }),
+			time.Duration(lower)*time.Millisecond, time.Duration(upper)*time.Millisecond,
+			func(o order, pm payment) string { return fmt.Sprintf("%d-%d", o.ID, pm.ID) }))
+		if err := env.Execute(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, o := range lefts {
+			for _, pm := range rights {
+				if o.User == pm.User && pm.TS >= o.TS+lower && pm.TS <= o.TS+upper {
+					want = append(want, fmt.Sprintf("%d-%d", o.ID, pm.ID))
+				}
+			}
+		}
+		got := out.Values()
+		sort.Strings(got)
+		sort.Strings(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("p=%d bounds [%d,%d]: got %d pairs, want %d", p, lower, upper, len(got), len(want))
+		}
+	}
+}
+
+func TestWindowJoinMatchesOracle(t *testing.T) {
+	r := newRand(t)
+	for p := 1; p <= 3; p++ {
+		bound := int64(r.IntN(10))
+		lefts := genSide(r, 200, 6, bound, 0)
+		var rights []payment
+		for _, o := range genSide(r, 200, 6, bound, 10_000) {
+			rights = append(rights, payment(o))
+		}
+		env := stream.New(stream.WithParallelism(p), stream.WithBatchSize(1+r.IntN(32)))
+		ls := stream.FromSource(env, "orders", stream.FromSlice(lefts, 2),
+			stream.BoundedOutOfOrderness(func(o order) int64 { return o.TS }, time.Duration(bound)*time.Millisecond))
+		rs := stream.FromSource(env, "payments", stream.FromSlice(rights, 1),
+			stream.BoundedOutOfOrderness(func(o payment) int64 { return o.TS }, time.Duration(bound)*time.Millisecond))
+		out := stream.Collect(stream.WindowJoin(
+			stream.KeyBy(ls, func(o order) int { return o.User }),
+			stream.KeyBy(rs, func(o payment) int { return o.User }),
+			window.Tumbling(20*time.Millisecond),
+			func(o order, pm payment) string { return fmt.Sprintf("%d-%d", o.ID, pm.ID) }))
+		if err := env.Execute(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, o := range lefts {
+			for _, pm := range rights {
+				if o.User == pm.User && o.TS/20 == pm.TS/20 {
+					want = append(want, fmt.Sprintf("%d-%d", o.ID, pm.ID))
+				}
+			}
+		}
+		got := out.Values()
+		sort.Strings(got)
+		sort.Strings(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("p=%d: got %d pairs, want %d", p, len(got), len(want))
+		}
+	}
+}
+
+func TestConnectCoMap(t *testing.T) {
+	env := stream.New(stream.WithParallelism(2))
+	nums := stream.FromSource(env, "nums", stream.FromSlice([]int{1, 2, 3}, 2), stream.WatermarkStrategy[int]{})
+	words := stream.FromSource(env, "words", stream.FromSlice([]string{"a", "bb"}, 1), stream.WatermarkStrategy[string]{})
+	out := stream.Collect(stream.CoMap(stream.Connect(nums, words),
+		func(n int) string { return fmt.Sprint("n", n) },
+		func(w string) string { return "w" + w }))
+	if err := env.Execute(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := out.Values()
+	sort.Strings(got)
+	if want := []string{"n1", "n2", "n3", "wa", "wbb"}; !slices.Equal(got, want) {
+		t.Fatalf("got %v", got)
+	}
+}
+
+func TestBroadcastAndFlatMap(t *testing.T) {
+	env := stream.New(stream.WithParallelism(3))
+	src := stream.FromSource(env, "nums", stream.FromSlice([]int{1, 2, 3, 4}, 1), stream.WatermarkStrategy[int]{})
+	fm := stream.FlatMap(src, func(v int, out *stream.Emitter[int]) {
+		for range v {
+			out.Emit(v)
+		}
+	})
+	out := stream.Collect(stream.Broadcast(fm), stream.Parallelism(3))
+	if err := env.Execute(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.Len(); got != 3*(1+2+3+4) {
+		t.Fatalf("broadcast to 3 subtasks delivered %d records, want 30", got)
+	}
+}

@@ -1,0 +1,295 @@
+package stream
+
+import (
+	"fmt"
+	"math"
+
+	rt "github.com/sluicehq/sluice/internal/runtime"
+	"github.com/sluicehq/sluice/state"
+)
+
+// TimeDomain says whether a timer is in event time or processing time.
+type TimeDomain uint8
+
+const (
+	// EventTime timers fire when the watermark reaches them.
+	EventTime TimeDomain = iota
+	// ProcessingTime timers fire when the wall clock reaches them.
+	ProcessingTime
+)
+
+// Timer is a timer that fired: its time (ms) and domain.
+type Timer struct {
+	Time   int64
+	Domain TimeDomain
+}
+
+// KeyedProcessFunc is the user logic of KeyedProcess: it sees every
+// record of its keys and the timers it registered, with per-key state.
+// Each parallel subtask has its own instance, made by the constructor
+// passed to KeyedProcess.
+type KeyedProcessFunc[K comparable, T, R any] interface {
+	// ProcessElement is called for every record; ctx.Key() is its key.
+	ProcessElement(ctx *KeyedContext[K, R], v T)
+	// OnTimer is called when a timer registered for ctx.Key() fires.
+	OnTimer(ctx *KeyedContext[K, R], t Timer)
+}
+
+// KeyedProcessFuncs adapts two functions to KeyedProcessFunc; OnTimer may
+// be nil.
+type KeyedProcessFuncs[K comparable, T, R any] struct {
+	Element func(ctx *KeyedContext[K, R], v T)
+	Timer   func(ctx *KeyedContext[K, R], t Timer)
+}
+
+// ProcessElement implements KeyedProcessFunc.
+func (f KeyedProcessFuncs[K, T, R]) ProcessElement(ctx *KeyedContext[K, R], v T) { f.Element(ctx, v) }
+
+// OnTimer implements KeyedProcessFunc.
+func (f KeyedProcessFuncs[K, T, R]) OnTimer(ctx *KeyedContext[K, R], t Timer) {
+	if f.Timer != nil {
+		f.Timer(ctx, t)
+	}
+}
+
+// KeyedContext is what a KeyedProcessFunc sees: the current key and time,
+// its state, its timers and its output. It is owned by one subtask.
+type KeyedContext[K comparable, R any] struct {
+	keyed *state.Keyed[K]
+	em    *Emitter[R]
+	ts    int64
+	wm    int64
+	info  SubtaskInfo
+	event timerService[K]
+	proc  timerService[K]
+}
+
+// Key returns the key of the current record or timer.
+func (c *KeyedContext[K, R]) Key() K { return c.keyed.CurrentKey() }
+
+// Timestamp returns the event time of the current record, or the time of
+// the firing timer.
+func (c *KeyedContext[K, R]) Timestamp() int64 { return c.ts }
+
+// Watermark returns the operator's current event-time watermark.
+func (c *KeyedContext[K, R]) Watermark() int64 { return c.wm }
+
+// ProcessingTime returns the wall clock in ms.
+func (c *KeyedContext[K, R]) ProcessingTime() int64 { return rt.NowMillis() }
+
+// State returns the keyed state context: open handles on it with
+// state.NewValue, state.NewMap and state.NewList (once, in the constructor
+// given to KeyedProcess); they act on the current key.
+func (c *KeyedContext[K, R]) State() *state.Keyed[K] { return c.keyed }
+
+// Subtask identifies the parallel instance.
+func (c *KeyedContext[K, R]) Subtask() SubtaskInfo { return c.info }
+
+// Emit outputs v with the current timestamp.
+func (c *KeyedContext[K, R]) Emit(v R) { c.em.EmitAt(v, c.ts) }
+
+// EmitAt outputs v with event time ts.
+func (c *KeyedContext[K, R]) EmitAt(v R, ts int64) { c.em.EmitAt(v, ts) }
+
+// RegisterEventTimer sets an event-time timer for the current key at ts;
+// it fires once the watermark reaches ts. Registering the same time twice
+// gives one timer.
+func (c *KeyedContext[K, R]) RegisterEventTimer(ts int64) {
+	c.event.register(c.keyed.CurrentKey(), c.keyed.KeyGroup(), ts)
+}
+
+// DeleteEventTimer removes the current key's event-time timer at ts.
+func (c *KeyedContext[K, R]) DeleteEventTimer(ts int64) { c.event.delete(c.keyed.CurrentKey(), ts) }
+
+// RegisterProcessingTimer sets a processing-time timer for the current key
+// at wall-clock time ts (ms). Processing-time timers still pending when
+// the input ends are dropped.
+func (c *KeyedContext[K, R]) RegisterProcessingTimer(ts int64) {
+	c.proc.register(c.keyed.CurrentKey(), c.keyed.KeyGroup(), ts)
+}
+
+// DeleteProcessingTimer removes the current key's processing-time timer.
+func (c *KeyedContext[K, R]) DeleteProcessingTimer(ts int64) { c.proc.delete(c.keyed.CurrentKey(), ts) }
+
+type timerKey[K comparable] struct {
+	key K
+	t   int64
+}
+
+type keyTimer[K comparable] struct {
+	t   int64
+	key K
+	kg  int32
+}
+
+// timerService holds one domain's timers of a keyed subtask: a set for
+// deduplication and deletion, and a min-heap by time whose entries are
+// checked against the set when they come up.
+type timerService[K comparable] struct {
+	set  map[timerKey[K]]struct{}
+	heap []keyTimer[K]
+}
+
+func (s *timerService[K]) register(k K, kg int, t int64) {
+	tk := timerKey[K]{key: k, t: t}
+	if _, ok := s.set[tk]; ok {
+		return
+	}
+	if s.set == nil {
+		s.set = make(map[timerKey[K]]struct{})
+	}
+	s.set[tk] = struct{}{}
+	s.heap = append(s.heap, keyTimer[K]{t: t, key: k, kg: int32(kg)})
+	h := s.heap
+	i := len(h) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if h[p].t <= h[i].t {
+			break
+		}
+		h[p], h[i] = h[i], h[p]
+		i = p
+	}
+}
+
+func (s *timerService[K]) delete(k K, t int64) { delete(s.set, timerKey[K]{key: k, t: t}) }
+
+func (s *timerService[K]) next() int64 {
+	if len(s.heap) == 0 {
+		return math.MaxInt64
+	}
+	return s.heap[0].t
+}
+
+// pop removes and returns the earliest live timer at or before t.
+func (s *timerService[K]) pop(t int64) (keyTimer[K], bool) {
+	for len(s.heap) > 0 && s.heap[0].t <= t {
+		h := s.heap
+		top := h[0]
+		last := len(h) - 1
+		h[0] = h[last]
+		h = h[:last]
+		i := 0
+		for {
+			l := 2*i + 1
+			if l >= len(h) {
+				break
+			}
+			m := l
+			if r := l + 1; r < len(h) && h[r].t < h[l].t {
+				m = r
+			}
+			if h[i].t <= h[m].t {
+				break
+			}
+			h[i], h[m] = h[m], h[i]
+			i = m
+		}
+		s.heap = h
+		tk := timerKey[K]{key: top.key, t: top.t}
+		if _, ok := s.set[tk]; ok {
+			delete(s.set, tk)
+			return top, true
+		}
+	}
+	return keyTimer[K]{}, false
+}
+
+// KeyedProcess runs f on a keyed stream. newFunc is called once per
+// parallel subtask, with the subtask's context, to make its function
+// instance and open its state handles.
+func KeyedProcess[K comparable, T, R any](ks KeyedStream[K, T], newFunc func(ctx *KeyedContext[K, R]) (KeyedProcessFunc[K, T, R], error), opts ...OpOption) Stream[R] {
+	return keyedOne[K, T, R](ks, "keyed-process", opts, func(bc *buildCtx, n *node) collector[T] {
+		mp := bc.maxPar()
+		backend := state.NewMemory(mp, state.RangeFor(mp, n.par, bc.sub))
+		o := &keyedProcessOp[K, T, R]{opBase: bc.base(), key: ks.key, hash: ks.hash, maxPar: uint64(mp)}
+		o.ctx = &KeyedContext[K, R]{
+			keyed: state.NewKeyed[K](backend),
+			em:    newEmitter(bc, outputOf[R](bc.outs[0])),
+			wm:    rt.MinWatermark,
+			info:  SubtaskInfo{Operator: n.name, Index: bc.sub, Parallelism: n.par},
+		}
+		o.newFunc = newFunc
+		bc.t.proc = append(bc.t.proc, o)
+		return o
+	})
+}
+
+type keyedProcessOp[K comparable, T, R any] struct {
+	opBase
+	key     func(T) K
+	hash    func(K) uint64
+	maxPar  uint64
+	ctx     *KeyedContext[K, R]
+	newFunc func(ctx *KeyedContext[K, R]) (KeyedProcessFunc[K, T, R], error)
+	f       KeyedProcessFunc[K, T, R]
+}
+
+func (o *keyedProcessOp[K, T, R]) open() {
+	if o.f != nil {
+		return
+	}
+	f, err := o.newFunc(o.ctx)
+	if err != nil {
+		o.fail(fmt.Errorf("open: %w", err))
+	}
+	if f == nil {
+		o.fail(fmt.Errorf("open: constructor returned a nil function"))
+	}
+	o.f = f
+}
+
+func (o *keyedProcessOp[K, T, R]) push(vals []T, ts []int64) {
+	defer o.recoverUser()
+	o.open()
+	o.curT = ts
+	for i, v := range vals {
+		o.pos = i
+		k := o.key(v)
+		o.ctx.keyed.SetCurrentKey(k, int(o.hash(k)%o.maxPar))
+		o.ctx.ts = ts[i]
+		o.f.ProcessElement(o.ctx, v)
+	}
+	o.pos = -1
+	o.cnt.In.Add(int64(len(vals)))
+	o.flush()
+}
+
+func (o *keyedProcessOp[K, T, R]) flush() {
+	o.ctx.em.flush()
+	o.cnt.Out.Add(o.ctx.em.count())
+}
+
+func (o *keyedProcessOp[K, T, R]) fireTimers(s *timerService[K], d TimeDomain, upTo int64) {
+	for {
+		kt, ok := s.pop(upTo)
+		if !ok {
+			return
+		}
+		o.ctx.keyed.SetCurrentKey(kt.key, int(kt.kg))
+		o.ctx.ts = kt.t
+		o.f.OnTimer(o.ctx, Timer{Time: kt.t, Domain: d})
+	}
+}
+
+func (o *keyedProcessOp[K, T, R]) watermark(wm int64) {
+	defer o.recoverUser()
+	o.open()
+	o.ctx.wm = wm
+	o.fireTimers(&o.ctx.event, EventTime, wm)
+	o.flush()
+	o.ctx.em.out.watermark(wm)
+}
+
+func (o *keyedProcessOp[K, T, R]) nextProcTimer() int64 { return o.ctx.proc.next() }
+
+func (o *keyedProcessOp[K, T, R]) fireProcTimers(now int64) {
+	defer o.recoverUser()
+	o.open()
+	o.fireTimers(&o.ctx.proc, ProcessingTime, now)
+	o.flush()
+}
+
+func (o *keyedProcessOp[K, T, R]) idle()             { o.ctx.em.out.idle() }
+func (o *keyedProcessOp[K, T, R]) barrier(id uint64) { o.ctx.em.out.barrier(id) }
+func (o *keyedProcessOp[K, T, R]) end()              { o.flush(); o.ctx.em.out.end() }

@@ -1,0 +1,396 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"runtime/debug"
+	"time"
+
+	rt "github.com/sluicehq/sluice/internal/runtime"
+)
+
+// abortSignal unwinds a subtask whose job was cancelled or failed
+// elsewhere; it is not an error of its own.
+type abortSignal struct{}
+
+var errAborted = abortSignal{}
+
+// ErrUserPanic is wrapped by the OperatorError of a job that failed because
+// user code panicked.
+var ErrUserPanic = errors.New("panic in user code")
+
+// OperatorError is the error of a job that failed in an operator: it names
+// the operator, the subtask and the position of the record being processed.
+type OperatorError struct {
+	Operator string
+	Subtask  int
+	// Position describes the record or split position being processed, if
+	// known.
+	Position string
+	Err      error
+	// Stack is the goroutine stack of a panic, for debugging.
+	Stack []byte
+}
+
+// Error implements error.
+func (e *OperatorError) Error() string {
+	if e.Position != "" {
+		return fmt.Sprintf("operator %q (subtask %d) at %s: %v", e.Operator, e.Subtask, e.Position, e.Err)
+	}
+	return fmt.Sprintf("operator %q (subtask %d): %v", e.Operator, e.Subtask, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *OperatorError) Unwrap() error { return e.Err }
+
+// opBase is embedded by every operator: its identity, counters and the
+// position of the record it is processing (for error messages).
+type opBase struct {
+	name string
+	sub  int
+	t    *task
+	cnt  *rt.Counters
+	pos  int
+	curT []int64
+}
+
+func (bc *buildCtx) base() opBase {
+	return opBase{name: bc.n.name, sub: bc.sub, t: bc.t, cnt: bc.counters()}
+}
+
+// recoverUser turns a panic in user code into an OperatorError naming this
+// operator; it must be deferred directly by an operator method that calls
+// user code. Errors already attributed to an operator pass through.
+func (o *opBase) recoverUser() {
+	if p := recover(); p != nil {
+		panic(o.wrap(p))
+	}
+}
+
+func (o *opBase) wrap(p any) any {
+	switch p := p.(type) {
+	case abortSignal, *OperatorError:
+		return p
+	case error:
+		return &OperatorError{Operator: o.name, Subtask: o.sub, Position: o.position(), Err: fmt.Errorf("%w: %w", ErrUserPanic, p), Stack: debug.Stack()}
+	}
+	return &OperatorError{Operator: o.name, Subtask: o.sub, Position: o.position(), Err: fmt.Errorf("%w: %v", ErrUserPanic, p), Stack: debug.Stack()}
+}
+
+func (o *opBase) position() string {
+	if o.pos >= 0 && o.pos < len(o.curT) {
+		return fmt.Sprintf("record %d of its batch (event time %s)", o.pos, fmtTime(o.curT[o.pos]))
+	}
+	return ""
+}
+
+// fail stops the job with err attributed to this operator.
+func (o *opBase) fail(err error) {
+	panic(&OperatorError{Operator: o.name, Subtask: o.sub, Err: err})
+}
+
+func fmtTime(ms int64) string {
+	switch ms {
+	case math.MinInt64:
+		return "-inf"
+	case math.MaxInt64:
+		return "+inf"
+	}
+	return time.UnixMilli(ms).UTC().Format(time.RFC3339Nano)
+}
+
+// flusher is an exchange whose partial batches the task sends when it is
+// about to wait.
+type flusher interface{ flush() }
+
+// procTimers is implemented by operators with processing-time timers.
+type procTimers interface {
+	// nextProcTimer returns the earliest pending processing time, or
+	// math.MaxInt64.
+	nextProcTimer() int64
+	// fireProcTimers fires the timers due at now (ms).
+	fireProcTimers(now int64)
+}
+
+// task is one goroutine: a source split or a gated operator subtask, plus
+// the operators chained behind it.
+type task struct {
+	name    string
+	sub     int
+	ctx     context.Context
+	done    <-chan struct{}
+	stats   *rt.TaskStats
+	flush   []flusher
+	proc    []procTimers
+	closers []func()
+	job     *Job
+}
+
+func (t *task) flushAll() {
+	for _, f := range t.flush {
+		f.flush()
+	}
+}
+
+// nextProc returns the earliest processing-time timer of the chain.
+func (t *task) nextProc() int64 {
+	next := int64(math.MaxInt64)
+	for _, p := range t.proc {
+		if n := p.nextProcTimer(); n < next {
+			next = n
+		}
+	}
+	return next
+}
+
+func (t *task) fireProc() {
+	if len(t.proc) == 0 {
+		return
+	}
+	now := rt.NowMillis()
+	for _, p := range t.proc {
+		if p.nextProcTimer() <= now {
+			p.fireProcTimers(now)
+		}
+	}
+}
+
+// runner is the body of a task.
+type runner interface{ run(t *task) }
+
+// exec runs r, turning panics into the job's error.
+func (t *task) exec(r runner) {
+	defer t.job.wg.Done()
+	defer func() {
+		p := recover()
+		t.stats.Finish()
+		if p == nil {
+			return
+		}
+		for _, c := range t.closers {
+			func() {
+				defer func() { _ = recover() }()
+				c()
+			}()
+		}
+		switch p := p.(type) {
+		case abortSignal:
+			return
+		case *OperatorError:
+			t.job.errs.Set(p)
+		default:
+			t.job.errs.Set(&OperatorError{Operator: t.name, Subtask: t.sub, Err: fmt.Errorf("%w: %v", ErrUserPanic, p), Stack: debug.Stack()})
+		}
+	}()
+	r.run(t)
+}
+
+// gateMsg is one entry of a subtask's input queue: a batch from the first
+// or the second input.
+type gateMsg[A, B any] struct {
+	a *batch[A]
+	b *batch[B]
+}
+
+// twoInput is the head of a gated subtask. One-input heads are adapted.
+type twoInput[A, B any] interface {
+	pushA(vals []A, ts []int64)
+	pushB(vals []B, ts []int64)
+	watermark(wm int64)
+	idle()
+	barrier(id uint64)
+	end()
+}
+
+type oneInputHead[A, B any] struct{ c collector[A] }
+
+func (h oneInputHead[A, B]) pushA(v []A, ts []int64) { h.c.push(v, ts) }
+func (h oneInputHead[A, B]) pushB([]B, []int64)      { panic("stream: second input on a one-input operator") }
+func (h oneInputHead[A, B]) watermark(wm int64)      { h.c.watermark(wm) }
+func (h oneInputHead[A, B]) idle()                   { h.c.idle() }
+func (h oneInputHead[A, B]) barrier(id uint64)       { h.c.barrier(id) }
+func (h oneInputHead[A, B]) end()                    { h.c.end() }
+
+// gateHandle is the type-erased view of a gate used by the planner.
+type gateHandle interface {
+	// sender returns the func(*batch[T]) that enqueues batches of input i.
+	sender(input int) any
+	// bind returns the task body that feeds head (a collector[A] or a
+	// twoInput[A, B]).
+	bind(head any) runner
+}
+
+// gate is the input queue of a gated subtask: one bounded queue shared by
+// all its input channels. Its capacity is the sum of the channels' credits,
+// so enqueueing never blocks; the bound comes from the credits.
+type gate[A, B any] struct {
+	in   chan gateMsg[A, B]
+	done <-chan struct{}
+	nch  int
+	one  bool
+	head twoInput[A, B]
+	t    *task
+
+	wms     *rt.WatermarkTracker
+	aligner *rt.Aligner
+	held    [][]gateMsg[A, B]
+}
+
+func newGate[A, B any](nch, credits int, done <-chan struct{}, one bool) *gate[A, B] {
+	return &gate[A, B]{in: make(chan gateMsg[A, B], nch*credits), done: done, nch: nch, one: one}
+}
+
+func (g *gate[A, B]) sender(input int) any {
+	if input == 0 {
+		return func(b *batch[A]) {
+			select {
+			case g.in <- gateMsg[A, B]{a: b}:
+			case <-g.done:
+				panic(errAborted)
+			}
+		}
+	}
+	return func(b *batch[B]) {
+		select {
+		case g.in <- gateMsg[A, B]{b: b}:
+		case <-g.done:
+			panic(errAborted)
+		}
+	}
+}
+
+func (g *gate[A, B]) bind(head any) runner {
+	if g.one {
+		g.head = oneInputHead[A, B]{c: head.(collector[A])}
+	} else {
+		g.head = head.(twoInput[A, B])
+	}
+	return g
+}
+
+func (g *gate[A, B]) run(t *task) {
+	g.t = t
+	g.wms = rt.NewWatermarkTracker(g.nch)
+	g.aligner = rt.NewAligner(g.nch)
+	g.held = make([][]gateMsg[A, B], g.nch)
+	var timer *time.Timer
+	for !g.wms.AllEnded() {
+		var m gateMsg[A, B]
+		select {
+		case m = <-g.in:
+			if len(t.proc) > 0 {
+				t.fireProc()
+			}
+		default:
+			// About to wait: send partial batches downstream first, so
+			// that records never sit in a buffer while the task is idle.
+			t.flushAll()
+			var timerC <-chan time.Time
+			if next := t.nextProc(); next != math.MaxInt64 {
+				d := time.Duration(next-rt.NowMillis()) * time.Millisecond
+				if timer == nil {
+					timer = time.NewTimer(d)
+				} else {
+					timer.Reset(d)
+				}
+				timerC = timer.C
+			}
+			began := t.stats.Wait(rt.StatusIdle)
+			select {
+			case m = <-g.in:
+				t.stats.Resume(rt.StatusIdle, began)
+			case <-timerC:
+				t.stats.Resume(rt.StatusIdle, began)
+				t.fireProc()
+				continue
+			case <-g.done:
+				panic(errAborted)
+			}
+		}
+		g.handle(m)
+	}
+	t.flushAll()
+}
+
+func (g *gate[A, B]) handle(m gateMsg[A, B]) {
+	var (
+		ch   int
+		kind rt.Kind
+		arg  int64
+	)
+	if m.a != nil {
+		ch, kind, arg = int(m.a.ch), m.a.kind, m.a.arg
+	} else {
+		ch, kind, arg = int(m.b.ch), m.b.kind, m.b.arg
+	}
+	if g.aligner.Blocked(ch) {
+		g.held[ch] = append(g.held[ch], m)
+		return
+	}
+	if kind == rt.KindData {
+		g.wms.Active(ch)
+		if m.a != nil {
+			g.head.pushA(m.a.vals, m.a.ts)
+			m.a.recycle()
+		} else {
+			g.head.pushB(m.b.vals, m.b.ts)
+			m.b.recycle()
+		}
+		return
+	}
+	if m.a != nil {
+		m.a.recycle()
+	} else {
+		m.b.recycle()
+	}
+	switch kind {
+	case rt.KindWatermark:
+		if wm, adv := g.wms.Watermark(ch, arg); adv {
+			g.head.watermark(wm)
+			g.t.stats.SetWatermark(wm)
+		}
+	case rt.KindIdle:
+		if wm, adv := g.wms.Idle(ch); adv {
+			g.head.watermark(wm)
+			g.t.stats.SetWatermark(wm)
+		}
+		if g.wms.AllIdle() {
+			g.head.idle()
+		}
+	case rt.KindBarrier:
+		done, err := g.aligner.Barrier(ch, uint64(arg))
+		if err != nil {
+			panic(&OperatorError{Operator: g.t.name, Subtask: g.t.sub, Err: err})
+		}
+		if done {
+			g.completeBarrier()
+		}
+	case rt.KindEnd:
+		wm, adv := g.wms.End(ch)
+		if adv {
+			g.head.watermark(wm)
+			g.t.stats.SetWatermark(wm)
+		}
+		if g.aligner.End(ch) {
+			g.completeBarrier()
+		}
+		if g.wms.AllEnded() {
+			g.head.end()
+		}
+	}
+}
+
+// completeBarrier forwards an aligned barrier (operators snapshot on the
+// way) and replays the events held back during alignment.
+func (g *gate[A, B]) completeBarrier() {
+	g.head.barrier(g.aligner.ID())
+	for ch := range g.held {
+		msgs := g.held[ch]
+		g.held[ch] = nil
+		for _, m := range msgs {
+			g.handle(m)
+		}
+	}
+}

@@ -1,0 +1,442 @@
+package stream
+
+import (
+	"math"
+	"time"
+
+	rt "github.com/sluicehq/sluice/internal/runtime"
+	"github.com/sluicehq/sluice/window"
+)
+
+// WindowedStream is a keyed stream cut into windows by an assigner, ready
+// for Aggregate, Reduce or ProcessWindow.
+type WindowedStream[K comparable, T any] struct {
+	ks       KeyedStream[K, T]
+	assigner window.Assigner
+	lateness int64
+	late     *tagInfo
+}
+
+// Window cuts a keyed stream into windows (see package window).
+func Window[K comparable, T any](ks KeyedStream[K, T], a window.Assigner) WindowedStream[K, T] {
+	return WindowedStream[K, T]{ks: ks, assigner: a}
+}
+
+// AllowedLateness keeps each window's state for d after it fired: records
+// that arrive within d update the window and re-emit its result. Records
+// later than that are late data. The default is zero.
+func (w WindowedStream[K, T]) AllowedLateness(d time.Duration) WindowedStream[K, T] {
+	w.lateness = d.Milliseconds()
+	return w
+}
+
+// SideOutputLate sends late records (whose every window is past its allowed
+// lateness) to the side output tag instead of dropping them; read it with
+// SideOutput on the aggregated stream. Dropped records are counted in the
+// operator's Dropped metric.
+func (w WindowedStream[K, T]) SideOutputLate(tag OutputTag[T]) WindowedStream[K, T] {
+	w.late = tag.t
+	return w
+}
+
+// Windowed is the result of a window for one key.
+type Windowed[K comparable, V any] struct {
+	Key    K
+	Window window.Window
+	Value  V
+}
+
+// Aggregator is an incremental aggregation: each window keeps one
+// accumulator, not its records. Merge combines two accumulators and is
+// required for session windows. Add and Merge may modify and return their
+// first argument.
+type Aggregator[T, A, R any] struct {
+	Init   func() A
+	Add    func(acc A, v T) A
+	Merge  func(a, b A) A
+	Result func(acc A) R
+}
+
+// Aggregate aggregates each window incrementally with agg and emits one
+// Windowed result per key and window, timestamped with the window's last
+// instant, when the window fires (and again for late updates).
+func Aggregate[K comparable, T, A, R any](w WindowedStream[K, T], agg Aggregator[T, A, R], opts ...OpOption) Stream[Windowed[K, R]] {
+	result := agg.Result
+	return windowOp(w, "window-aggregate", opts, agg.Init, agg.Add, agg.Merge,
+		func(k K, win window.Window, acc A, em *Emitter[Windowed[K, R]]) {
+			em.EmitAt(Windowed[K, R]{Key: k, Window: win, Value: result(acc)}, win.MaxTimestamp())
+		})
+}
+
+// Reduce combines each window's records pairwise with f.
+func Reduce[K comparable, T any](w WindowedStream[K, T], f func(a, b T) T, opts ...OpOption) Stream[Windowed[K, T]] {
+	type acc struct {
+		v   T
+		set bool
+	}
+	return windowOp(w, "window-reduce", opts,
+		func() acc { return acc{} },
+		func(a acc, v T) acc {
+			if !a.set {
+				return acc{v: v, set: true}
+			}
+			return acc{v: f(a.v, v), set: true}
+		},
+		func(a, b acc) acc {
+			if !a.set {
+				return b
+			}
+			if !b.set {
+				return a
+			}
+			return acc{v: f(a.v, b.v), set: true}
+		},
+		func(k K, win window.Window, a acc, em *Emitter[Windowed[K, T]]) {
+			em.EmitAt(Windowed[K, T]{Key: k, Window: win, Value: a.v}, win.MaxTimestamp())
+		})
+}
+
+// ProcessWindow buffers each window's records and calls f with all of them
+// when the window fires. Prefer Aggregate when the result can be computed
+// incrementally: it keeps constant state per window.
+func ProcessWindow[K comparable, T, R any](w WindowedStream[K, T], f func(key K, win window.Window, elems []T, out *Emitter[R]), opts ...OpOption) Stream[R] {
+	return windowOp(w, "window-process", opts,
+		func() []T { return nil },
+		func(a []T, v T) []T { return append(a, v) },
+		func(a, b []T) []T { return append(a, b...) },
+		func(k K, win window.Window, elems []T, em *Emitter[R]) {
+			em.cur = win.MaxTimestamp()
+			f(k, win, elems, em)
+		})
+}
+
+func windowOp[K comparable, T, A, O any](w WindowedStream[K, T], kind string, opts []OpOption,
+	initF func() A, addF func(A, T) A, mergeF func(A, A) A, fire func(K, window.Window, A, *Emitter[O])) Stream[O] {
+	var latePort = -1
+	s := keyedOne[K, T, O](w.ks, kind, opts, func(bc *buildCtx, n *node) collector[T] {
+		o := &winOp[K, T, A, O]{
+			opBase: bc.base(), key: w.ks.key, assigner: w.assigner, gap: w.assigner.Gap(),
+			proc: w.assigner.Domain() == window.ProcessingTime, lateness: w.lateness,
+			init: initF, add: addF, merge: mergeF, fire: fire,
+			em: newEmitter(bc, outputOf[O](bc.outs[0])), wm: rt.MinWatermark,
+			idx: make(map[wkey[K]]int32), sess: make(map[K][]int32),
+		}
+		if latePort >= 0 {
+			o.late = newEmitter(bc, outputOf[T](bc.outs[latePort]))
+		}
+		if o.proc {
+			bc.t.proc = append(bc.t.proc, o)
+		}
+		return o
+	})
+	if w.late != nil {
+		latePort = addSidePort(s.n, w.late)
+	}
+	if w.assigner.Gap() > 0 && mergeF == nil {
+		s.env.setErr(&mergeError{op: s.n.name})
+	}
+	return s
+}
+
+type mergeError struct{ op string }
+
+func (e *mergeError) Error() string {
+	return "stream: session windows of operator " + e.op + " need an Aggregator with Merge"
+}
+
+type wkey[K comparable] struct {
+	key   K
+	start int64
+}
+
+type wslot[K comparable, A any] struct {
+	key   K
+	win   window.Window
+	acc   A
+	gen   uint32
+	live  bool
+	fired bool
+}
+
+// winOp is the window operator. Windows of every key live in one slab of
+// slots (reused through a free list, so steady state does not allocate);
+// non-merging windows are found by (key, start), sessions by key. Firing
+// and cleanup times are entries in one timer heap.
+type winOp[K comparable, T, A, O any] struct {
+	opBase
+	key      func(T) K
+	assigner window.Assigner
+	gap      int64
+	proc     bool
+	lateness int64
+	init     func() A
+	add      func(A, T) A
+	merge    func(A, A) A
+	fire     func(K, window.Window, A, *Emitter[O])
+	em       *Emitter[O]
+	late     *Emitter[T]
+
+	wm     int64
+	slots  []wslot[K, A]
+	free   []int32
+	idx    map[wkey[K]]int32
+	sess   map[K][]int32
+	timers timerHeap
+	wins   []window.Window
+	hits   []int32
+}
+
+func (o *winOp[K, T, A, O]) alloc(k K, w window.Window) int32 {
+	var id int32
+	if n := len(o.free); n > 0 {
+		id = o.free[n-1]
+		o.free = o.free[:n-1]
+	} else {
+		o.slots = append(o.slots, wslot[K, A]{})
+		id = int32(len(o.slots) - 1)
+	}
+	s := &o.slots[id]
+	s.key, s.win, s.acc, s.live, s.fired = k, w, o.init(), true, false
+	return id
+}
+
+func (o *winOp[K, T, A, O]) release(id int32) {
+	s := &o.slots[id]
+	if o.gap > 0 {
+		list := o.sess[s.key]
+		for i, x := range list {
+			if x == id {
+				list = append(list[:i], list[i+1:]...)
+				break
+			}
+		}
+		if len(list) == 0 {
+			delete(o.sess, s.key)
+		} else {
+			o.sess[s.key] = list
+		}
+	} else {
+		delete(o.idx, wkey[K]{key: s.key, start: s.win.Start})
+	}
+	var zk K
+	var za A
+	s.key, s.acc, s.live, s.fired = zk, za, false, false
+	s.gen++
+	o.free = append(o.free, id)
+}
+
+// schedule (re)arms slot id: fire at the window's end, or, for a window
+// the watermark already passed (a late update within the allowed
+// lateness), fire now and arm its cleanup.
+func (o *winOp[K, T, A, O]) schedule(id int32) {
+	s := &o.slots[id]
+	s.gen++
+	mt := s.win.MaxTimestamp()
+	if mt > o.wm {
+		s.fired = false
+		o.timers.push(timerEntry{t: mt, slot: id, gen: s.gen})
+		return
+	}
+	s.fired = true
+	o.fire(s.key, s.win, s.acc, o.em)
+	o.timers.push(timerEntry{t: window.CleanupTime(s.win, o.lateness), slot: id, gen: s.gen, cleanup: true})
+}
+
+func (o *winOp[K, T, A, O]) push(vals []T, ts []int64) {
+	defer o.recoverUser()
+	o.curT = ts
+	var now int64
+	if o.proc {
+		now = rt.NowMillis()
+		o.wm = now - 1
+	}
+	for i, v := range vals {
+		o.pos = i
+		t := ts[i]
+		if o.proc {
+			t = now
+		}
+		if o.gap > 0 {
+			o.addSession(v, t)
+		} else {
+			o.addFixed(v, t)
+		}
+	}
+	o.pos = -1
+	o.cnt.In.Add(int64(len(vals)))
+	o.flush()
+}
+
+func (o *winOp[K, T, A, O]) lateRecord(v T, t int64) {
+	if o.late != nil {
+		o.late.EmitAt(v, t)
+		return
+	}
+	o.cnt.Dropped.Add(1)
+}
+
+func (o *winOp[K, T, A, O]) addFixed(v T, t int64) {
+	k := o.key(v)
+	o.wins = o.assigner.Assign(t, o.wins[:0])
+	ok := false
+	for _, w := range o.wins {
+		if window.IsLate(w, o.lateness, o.wm) {
+			continue
+		}
+		ok = true
+		wk := wkey[K]{key: k, start: w.Start}
+		id, found := o.idx[wk]
+		if !found {
+			id = o.alloc(k, w)
+			o.idx[wk] = id
+			s := &o.slots[id]
+			s.acc = o.add(s.acc, v)
+			o.schedule(id)
+			continue
+		}
+		s := &o.slots[id]
+		s.acc = o.add(s.acc, v)
+		if s.fired {
+			o.fire(s.key, s.win, s.acc, o.em)
+		}
+	}
+	if !ok {
+		o.lateRecord(v, t)
+	}
+}
+
+func (o *winOp[K, T, A, O]) addSession(v T, t int64) {
+	k := o.key(v)
+	nw := window.Window{Start: t, End: t + o.gap}
+	list := o.sess[k]
+	hits := o.hits[:0]
+	merged := nw
+	for _, id := range list {
+		if o.slots[id].win.Overlaps(nw) {
+			hits = append(hits, id)
+			merged = merged.Cover(o.slots[id].win)
+		}
+	}
+	o.hits = hits
+	if len(hits) == 0 {
+		if window.IsLate(nw, o.lateness, o.wm) {
+			o.lateRecord(v, t)
+			return
+		}
+		id := o.alloc(k, nw)
+		o.sess[k] = append(list, id)
+		s := &o.slots[id]
+		s.acc = o.add(s.acc, v)
+		o.schedule(id)
+		return
+	}
+	target := hits[0]
+	for _, h := range hits[1:] {
+		o.slots[target].acc = o.merge(o.slots[target].acc, o.slots[h].acc)
+		o.release(h)
+	}
+	s := &o.slots[target]
+	s.acc = o.add(s.acc, v)
+	if s.win != merged {
+		s.win = merged
+		o.schedule(target)
+		return
+	}
+	if s.fired {
+		// A late record inside an already fired session: re-emit.
+		o.fire(s.key, s.win, s.acc, o.em)
+	}
+}
+
+// advance fires every window whose end the time t has reached and drops
+// windows past their cleanup time.
+func (o *winOp[K, T, A, O]) advance(t int64) {
+	for {
+		e, ok := o.timers.min()
+		if !ok || e.t > t {
+			return
+		}
+		o.timers.pop()
+		s := &o.slots[e.slot]
+		if !s.live || s.gen != e.gen {
+			continue
+		}
+		if e.cleanup {
+			o.release(e.slot)
+			continue
+		}
+		o.fire(s.key, s.win, s.acc, o.em)
+		s = &o.slots[e.slot] // fire may not grow slots, but stay safe
+		ct := window.CleanupTime(s.win, o.lateness)
+		if ct <= t {
+			o.release(e.slot)
+			continue
+		}
+		s.fired = true
+		s.gen++
+		o.timers.push(timerEntry{t: ct, slot: e.slot, gen: s.gen, cleanup: true})
+	}
+}
+
+func (o *winOp[K, T, A, O]) flush() {
+	o.em.flush()
+	o.cnt.Out.Add(o.em.count())
+	if o.late != nil {
+		o.late.flush()
+	}
+}
+
+func (o *winOp[K, T, A, O]) watermark(wm int64) {
+	defer o.recoverUser()
+	if !o.proc {
+		o.wm = wm
+		o.advance(wm)
+		o.flush()
+	}
+	o.em.out.watermark(wm)
+	if o.late != nil {
+		o.late.out.watermark(wm)
+	}
+}
+
+func (o *winOp[K, T, A, O]) nextProcTimer() int64 {
+	if e, ok := o.timers.min(); ok {
+		return e.t + 1
+	}
+	return math.MaxInt64
+}
+
+func (o *winOp[K, T, A, O]) fireProcTimers(now int64) {
+	defer o.recoverUser()
+	o.wm = now - 1
+	o.advance(now - 1)
+	o.flush()
+}
+
+func (o *winOp[K, T, A, O]) idle() {
+	o.em.out.idle()
+	if o.late != nil {
+		o.late.out.idle()
+	}
+}
+
+func (o *winOp[K, T, A, O]) barrier(id uint64) {
+	o.em.out.barrier(id)
+	if o.late != nil {
+		o.late.out.barrier(id)
+	}
+}
+
+func (o *winOp[K, T, A, O]) end() {
+	defer o.recoverUser()
+	if o.proc {
+		// Processing time will not reach the open windows of a finished
+		// input: fire them now.
+		o.advance(rt.MaxWatermark)
+		o.flush()
+	}
+	o.em.out.end()
+	if o.late != nil {
+		o.late.out.end()
+	}
+}

@@ -1,0 +1,124 @@
+package web
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sluicehq/sluice/internal/netutil"
+)
+
+// Config configures the HTTP server.
+type Config struct {
+	// Addr is the listen address; the default is 127.0.0.1:8080.
+	Addr string
+	// Token, when set, is required as "Authorization: Bearer TOKEN" on
+	// every endpoint but /healthz. It is mandatory for a non-loopback Addr.
+	Token string
+	// Gatherer provides /metrics; nil serves the default registry.
+	Gatherer prometheus.Gatherer
+	// Ready reports whether the process is ready to serve (/readyz).
+	Ready func() error
+}
+
+// Server is the HTTP server. Register more handlers on Mux before Serve.
+type Server struct {
+	cfg    Config
+	logger *slog.Logger
+	Mux    *http.ServeMux
+	srv    *http.Server
+}
+
+// New checks cfg and builds a server.
+func New(cfg Config, logger *slog.Logger) (*Server, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:8080"
+	}
+	loop, err := netutil.IsLoopback(cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("http address: %w", err)
+	}
+	if !loop && cfg.Token == "" {
+		return nil, fmt.Errorf("http address %s is not loopback: set a bearer token (--http-token or SLUICE_HTTP_TOKEN) to bind it", cfg.Addr)
+	}
+	if cfg.Gatherer == nil {
+		cfg.Gatherer = prometheus.DefaultGatherer
+	}
+	s := &Server{cfg: cfg, logger: logger, Mux: http.NewServeMux()}
+	s.Mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	s.Mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if cfg.Ready != nil {
+			if err := cfg.Ready(); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprintf(w, "{\"status\":\"not ready\",\"error\":%q}\n", err.Error())
+				return
+			}
+		}
+		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
+	})
+	s.Mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	s.srv = &http.Server{
+		Handler:           s.authorize(http.MaxBytesHandler(s.Mux, 1<<20)),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	return s, nil
+}
+
+func (s *Server) authorize(next http.Handler) http.Handler {
+	if s.cfg.Token == "" {
+		return next
+	}
+	want := []byte("Bearer " + s.cfg.Token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
+			http.Error(w, `{"error":"missing or wrong bearer token"}`, http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Listen binds the configured address.
+func (s *Server) Listen() (net.Listener, error) {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("http listen on %s: %w", s.cfg.Addr, err)
+	}
+	return ln, nil
+}
+
+// Serve serves on ln until ctx ends, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
