@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sluicehq/sluice/internal/netutil"
 )
 
 // Config configures the Kafka listener. The zero value is not useful; start
@@ -37,6 +39,12 @@ type Config struct {
 	// MaxTransactionTimeout bounds a transactional producer's timeout
 	// (Kafka's transaction.max.timeout.ms). Default 15 minutes.
 	MaxTransactionTimeout time.Duration
+	// MaxPartitions bounds the partition count of one topic created over
+	// the protocol (each partition is a directory of files). Default 1024.
+	MaxPartitions int32
+	// Registerer receives the listener's metrics (sluice_kafka_*); nil
+	// means no metrics.
+	Registerer prometheus.Registerer
 	// TickInterval is how often group sessions and transaction timeouts are
 	// checked. Default 100ms.
 	TickInterval time.Duration
@@ -52,6 +60,7 @@ func DefaultConfig() Config {
 		ClusterID:             "sluice",
 		MaxTransactionTimeout: 15 * time.Minute,
 		TickInterval:          100 * time.Millisecond,
+		MaxPartitions:         1024,
 	}
 }
 
@@ -77,6 +86,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxTransactionTimeout <= 0 {
 		c.MaxTransactionTimeout = d.MaxTransactionTimeout
 	}
+	if c.MaxPartitions <= 0 {
+		c.MaxPartitions = d.MaxPartitions
+	}
 	if c.TickInterval <= 0 {
 		c.TickInterval = d.TickInterval
 	}
@@ -91,6 +103,9 @@ func (c Config) Validate() error {
 	if err := checkListenAddr(c.Addr, c.AllowUnauthenticated); err != nil {
 		return err
 	}
+	if c.DefaultPartitions > c.MaxPartitions {
+		return fmt.Errorf("kafka default partitions %d exceed the maximum of %d", c.DefaultPartitions, c.MaxPartitions)
+	}
 	if c.AdvertisedAddr != "" {
 		if _, _, err := net.SplitHostPort(c.AdvertisedAddr); err != nil {
 			return fmt.Errorf("kafka advertised address %q: %w", c.AdvertisedAddr, err)
@@ -100,20 +115,12 @@ func (c Config) Validate() error {
 }
 
 func checkListenAddr(addr string, allow bool) error {
-	host, _, err := net.SplitHostPort(addr)
+	loop, err := netutil.IsLoopback(addr)
 	if err != nil {
-		return fmt.Errorf("kafka listen address %q: %w", addr, err)
+		return fmt.Errorf("kafka listen address: %w", err)
 	}
-	if allow || isLoopbackHost(host) {
+	if allow || loop {
 		return nil
 	}
 	return fmt.Errorf("kafka listen address %q: %w", addr, ErrNotLoopback)
-}
-
-func isLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
 }

@@ -43,17 +43,38 @@ func readFrame(r io.Reader, max int32, buf []byte) ([]byte, error) {
 	if n > max {
 		return nil, fmt.Errorf("frame of %d bytes, limit %d: %w", n, max, ErrFrameTooLarge)
 	}
-	if cap(buf) < int(n) {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	if cap(buf) >= int(n) {
+		buf = buf[:n]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, frameReadErr(n, err)
 		}
-		return nil, fmt.Errorf("reading %d-byte frame: %w", n, err)
+		return buf, nil
+	}
+	// Grow with the data actually received, so that a peer announcing a
+	// large frame it never sends cannot make the server allocate it.
+	buf = make([]byte, 0, min(int(n), frameChunk))
+	for len(buf) < int(n) {
+		if len(buf) == cap(buf) {
+			buf = append(buf, make([]byte, min(int(n)-len(buf), len(buf)))...)[:len(buf)]
+		}
+		m, err := io.ReadFull(r, buf[len(buf):min(int(n), cap(buf))])
+		buf = buf[:len(buf)+m]
+		if err != nil {
+			return nil, frameReadErr(n, err)
+		}
 	}
 	return buf, nil
+}
+
+// frameChunk is the first allocation for a frame larger than the caller's
+// buffer; it doubles as data arrives.
+const frameChunk = 256 << 10
+
+func frameReadErr(n int32, err error) error {
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("reading %d-byte frame: %w", n, err)
 }
 
 // requestHeader is the decoded header of one request.

@@ -207,6 +207,7 @@ func (c *groupCoordinator) Join(now time.Time, p joinParams) <-chan joinResult {
 		}
 	}
 
+	fresh := false // a member id assigned by this call
 	if p.MemberID == "" {
 		id := c.newMemberID(p.ClientID)
 		if p.RequireKnownMemberID && p.InstanceID == nil {
@@ -214,6 +215,7 @@ func (c *groupCoordinator) Join(now time.Time, p joinParams) <-chan joinResult {
 			return immediateJoin(joinResult{ErrorCode: kerr.MemberIDRequired.Code, MemberID: id, Generation: -1})
 		}
 		p.MemberID = id
+		fresh = true
 	}
 
 	if len(g.members) == 0 {
@@ -221,7 +223,7 @@ func (c *groupCoordinator) Join(now time.Time, p joinParams) <-chan joinResult {
 	}
 	m := g.members[p.MemberID]
 	if m == nil {
-		if _, ok := g.pending[p.MemberID]; !ok && p.InstanceID == nil {
+		if _, ok := g.pending[p.MemberID]; !ok && !fresh && p.InstanceID == nil {
 			return fail(kerr.UnknownMemberID.Code)
 		}
 		delete(g.pending, p.MemberID)

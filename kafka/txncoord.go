@@ -74,6 +74,9 @@ type txnRecord struct {
 	Partitions      []tp                   `json:"partitions,omitempty"`
 	Offsets         map[string][]txnOffset `json:"offsets,omitempty"` // group -> offsets
 	StartMillis     int64                  `json:"start_ms,omitempty"`
+	// TimedOut: the last transaction was aborted by its timeout (with a
+	// bumped epoch).
+	TimedOut bool `json:"timed_out,omitempty"`
 }
 
 func (r *txnRecord) marshal() []byte {
@@ -192,7 +195,7 @@ func (c *txnCoordinator) InitProducerID(ctx context.Context, now time.Time, txnI
 	e.mu.Lock()
 	defer e.mu.Unlock()
 
-	if reqPID >= 0 && e.rec.ProducerID >= 0 && (reqPID != e.rec.ProducerID || reqEpoch != e.rec.Epoch) {
+	if reqPID >= 0 && e.rec.ProducerID >= 0 && !e.recoverable(reqPID, reqEpoch) {
 		return -1, -1, codeOnly(kerr.InvalidProducerEpoch.Code)
 	}
 	if err := c.finishPrepared(ctx, e); err != nil {
@@ -214,6 +217,7 @@ func (c *txnCoordinator) InitProducerID(ctx context.Context, now time.Time, txnI
 		return -1, -1, err
 	}
 	e.rec.TimeoutMillis = timeoutMillis
+	e.rec.TimedOut = false
 	e.rec.State = txnEmpty
 	e.rec.Partitions = nil
 	e.rec.Offsets = nil
@@ -237,6 +241,17 @@ func (c *txnCoordinator) bump(ctx context.Context, e *txnEntry) *txnErr {
 	}
 	e.rec.Epoch++
 	return nil
+}
+
+// recoverable reports whether a producer re-initialising with its current
+// id and epoch may continue (KIP-360): its epoch is the current one, or the
+// one just before when the coordinator bumped it to abort a timed-out
+// transaction (that bumped epoch was never handed out).
+func (e *txnEntry) recoverable(pid int64, epoch int16) bool {
+	if pid != e.rec.ProducerID {
+		return false
+	}
+	return epoch == e.rec.Epoch || epoch == e.rec.Epoch-1 && e.rec.State == txnCompleteAbort && e.rec.TimedOut
 }
 
 // check validates a request's producer id and epoch against the entry.
@@ -271,6 +286,7 @@ func (c *txnCoordinator) lookup(ctx context.Context, txnID string, pid int64, ep
 // begin moves the entry to Ongoing (recording the start time) if needed.
 func (e *txnEntry) begin(now time.Time) {
 	if e.rec.State != txnOngoing {
+		e.rec.TimedOut = false
 		e.rec.State = txnOngoing
 		e.rec.StartMillis = now.UnixMilli()
 		e.rec.Partitions = nil
@@ -540,6 +556,7 @@ func (c *txnCoordinator) tickOne(ctx context.Context, now time.Time, e *txnEntry
 	if terr := c.bump(ctx, e); terr != nil {
 		return terr.err
 	}
+	e.rec.TimedOut = oldPID == e.rec.ProducerID
 	if terr := c.complete(ctx, e, false); terr != nil {
 		return terr.err
 	}

@@ -3,6 +3,7 @@ package logstore
 import (
 	"fmt"
 	"os"
+	"runtime"
 )
 
 // The commit pipeline.
@@ -83,6 +84,13 @@ func (p *Partition) commit(end int64, epoch uint64) error {
 	}
 	if p.syncErr != nil {
 		return p.syncErr
+	}
+	// If other appenders are on their way (typically those just released
+	// by the previous commit), let them queue their batches first: with few
+	// cores this is what makes groups large, as a goroutine blocked in
+	// fsync does not hand its core over quickly. One yield, no waiting.
+	if p.inAppend.Load() > 1 {
+		runtime.Gosched()
 	}
 	p.mu.Lock()
 	buf := p.pending

@@ -179,3 +179,36 @@ func verifyCrashLog(t *testing.T, dir string, round int, acked map[int64]ackedBa
 		}
 	}
 }
+
+const lockDirEnv = "LOGSTORE_LOCK_DIR"
+
+// TestLockChild tries to open the directory held by TestDirectoryLockOtherProcess.
+func TestLockChild(t *testing.T) {
+	dir := os.Getenv(lockDirEnv)
+	if dir == "" {
+		t.Skip("helper process of TestDirectoryLockOtherProcess")
+	}
+	opts, _ := testOptions(dir)
+	_, err := Open(opts)
+	fmt.Printf("OPEN-ERROR: %v\n", err)
+}
+
+func TestDirectoryLockOtherProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("re-executes the test binary")
+	}
+	dir := t.TempDir()
+	opts, _ := testOptions(dir)
+	l := mustOpen(t, opts)
+	defer l.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLockChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), lockDirEnv+"="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	want := fmt.Sprintf("OPEN-ERROR: data directory %s is locked by another process (pid %d on host", dir, os.Getpid())
+	if !strings.Contains(string(out), want) {
+		t.Fatalf("child output lacks %q:\n%s", want, out)
+	}
+}

@@ -39,6 +39,8 @@ var (
 	// ErrIncompatibleFormat: the data directory was written by an
 	// incompatible version of the on-disk format.
 	ErrIncompatibleFormat = errors.New("incompatible data directory format")
+	// ErrBatchTooLarge: a batch larger than the topic's segment size.
+	ErrBatchTooLarge = errors.New("record batch too large")
 	// ErrDiskFull: a write failed because the device is out of space (wraps ENOSPC).
 	ErrDiskFull = errors.New("disk full")
 )

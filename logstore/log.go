@@ -329,6 +329,12 @@ func (p *Partition) close(deleting bool) error {
 			}
 		}
 	}
+	if deleting {
+		// Appenders still waiting for a commit get ErrClosed.
+		p.syncErr = fmt.Errorf("partition %s: %w (topic deleted)", p.name, ErrClosed)
+		p.bumpEpoch(p.syncErr)
+		p.pending = nil
+	}
 	p.closed = true
 	p.deleted = deleting
 	p.closedSync = true

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -150,7 +151,8 @@ func TestReopenAndRoll(t *testing.T) {
 	}
 	p, _ = tp.Partition(1)
 	checkRecords(t, readAllRecords(t, p, 0), want, 0)
-	if strings.Contains(lb.String(), "rebuilding") || strings.Contains(lb.String(), "truncated") {
+	if !regexp.MustCompile(`partition=rolls/1 segments=\d+ log_start=0 next_offset=120 verified_bytes=0`).MatchString(lb.String()) ||
+		strings.Contains(lb.String(), "rebuilding") || strings.Contains(lb.String(), "truncated") {
 		t.Fatalf("clean reopen rebuilt or truncated something:\n%s", lb.String())
 	}
 	b, recs := makeBatch(t, 1000, 3, 10, 99999)
@@ -564,5 +566,65 @@ func TestParseFsyncPolicy(t *testing.T) {
 				t.Errorf("round trip of %q: %+v %v", tc.in, back, err)
 			}
 		}
+	}
+}
+
+// TestReadEveryOffset checks the sparse index against an oracle: a read at
+// any offset starts with the batch that contains it, whatever the index
+// interval and batch sizes.
+func TestReadEveryOffset(t *testing.T) {
+	for _, interval := range []int{1, 100, 4096} {
+		opts, _ := testOptions(t.TempDir())
+		opts.IndexIntervalBytes = interval
+		l := mustOpen(t, opts)
+		p := mustPartition(t, l, "every", TopicConfig{Partitions: 1, SegmentBytes: 3000})
+		type span struct{ base, last int64 }
+		var spans []span
+		for i := 0; i < 50; i++ {
+			b, _ := makeBatch(t, uint64(i), 1+i%7, (i*37)%200, int64(i))
+			res, err := p.Append(bg, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			spans = append(spans, span{res.BaseOffset, res.LastOffset})
+		}
+		for round := 0; round < 2; round++ {
+			for _, s := range spans {
+				for off := s.base; off <= s.last; off++ {
+					res, err := p.Read(off, 1)
+					if err != nil {
+						t.Fatalf("interval %d: Read(%d): %v", interval, off, err)
+					}
+					h, err := record.ParseHeader(res.Batches)
+					if err != nil || h.BaseOffset != s.base || h.LastOffset() != s.last {
+						t.Fatalf("interval %d: Read(%d) starts with batch %d..%d, want %d..%d (%v)", interval, off, h.BaseOffset, h.LastOffset(), s.base, s.last, err)
+					}
+				}
+			}
+			// Again from the index files after a reopen.
+			l.Close()
+			l = mustOpen(t, opts)
+			tp, _ := l.Topic("every")
+			p, _ = tp.Partition(0)
+		}
+		l.Close()
+	}
+}
+
+func TestFsyncIntervalSyncs(t *testing.T) {
+	opts, _ := testOptions(t.TempDir())
+	l := mustOpen(t, opts)
+	defer l.Close()
+	p := mustPartition(t, l, "iv", TopicConfig{Partitions: 1, Fsync: FsyncPolicy{Mode: FsyncInterval, Interval: time.Millisecond}})
+	if _, err := p.Append(bg, mustBatch(t)); err != nil {
+		t.Fatal(err)
+	}
+	// The append is acknowledged before any fsync; the ticker syncs soon.
+	deadline := time.Now().Add(20 * time.Second)
+	for p.Stats().Syncs == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no background fsync within 20s")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

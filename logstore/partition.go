@@ -60,6 +60,7 @@ type Partition struct {
 	notify   chan struct{}
 	closing  chan struct{} // closed by close; wakes waiters
 
+	inAppend        atomic.Int64 // goroutines inside Append (a hint for group commit)
 	appendedBatches atomic.Int64
 	appendedRecords atomic.Int64
 	appendedBytes   atomic.Int64
@@ -97,11 +98,13 @@ func (p *Partition) Append(ctx context.Context, batch []byte) (AppendResult, err
 	}
 	size := int64(len(batch))
 	if size > p.segBytes {
-		return AppendResult{}, fmt.Errorf("partition %s: append: %w: batch of %d bytes is larger than the segment size %d", p.name, ErrCorrupt, size, p.segBytes)
+		return AppendResult{}, fmt.Errorf("partition %s: append: %w: %d bytes, the segment size is %d", p.name, ErrBatchTooLarge, size, p.segBytes)
 	}
 	if err := ctx.Err(); err != nil {
 		return AppendResult{}, err
 	}
+	p.inAppend.Add(1)
+	defer p.inAppend.Add(-1)
 	p.mu.Lock()
 	for {
 		if p.closed {

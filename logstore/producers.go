@@ -56,8 +56,8 @@ var ErrInvalidTxnState = errors.New("invalid transaction state")
 const maxCachedBatches = 5
 
 // producerExpiryMs drops producers without an open transaction that have not
-// appended for this long (measured in append time) when a snapshot is
-// written, so that short-lived producers do not accumulate forever. A producer
+// appended for this long (wall-clock time of the append or of its replay on
+// open, never the batch's own timestamps) when a snapshot is written, so that short-lived producers do not accumulate forever. A producer
 // that comes back after that is unknown and must start at sequence 0 again.
 const producerExpiryMs = 7 * 24 * 3600 * 1000
 
@@ -89,6 +89,7 @@ type producerEntry struct {
 // abortedTxns at any time.
 type producerState struct {
 	logger *slog.Logger
+	clock  func() int64 // wall-clock milliseconds (tests replace it)
 
 	mu        sync.Mutex
 	producers map[int64]*producerEntry
@@ -110,6 +111,7 @@ func newProducerState(fs FS, dir string, logger *slog.Logger) *producerState {
 	}
 	return &producerState{
 		logger:    logger,
+		clock:     func() int64 { return time.Now().UnixMilli() },
 		producers: make(map[int64]*producerEntry),
 		open:      make(map[int64]int64),
 		pending:   make(map[int64]*markerExpect),
@@ -123,12 +125,6 @@ func newProducerState(fs FS, dir string, logger *slog.Logger) *producerState {
 // it are already reflected). A corrupt snapshot is skipped with a warning in
 // favour of an older one; with none valid the state starts empty at offset 0
 // and the partition rebuilds it by replaying the whole log.
-//
-// NOTE for the partition's recovery (recovery.go): once the state is loaded
-// and replayed, the published tip's last stable offset must be recomputed
-// from it (finishRecovery stores lso = high watermark before the producer
-// state exists, so an open transaction is not reflected in Offsets/Read until
-// the next append); TestPartitionTransactions checks this.
 func loadProducerState(fs FS, partDir string) (*producerState, int64, error) {
 	return loadProducerStateLogger(fs, partDir, nil)
 }
@@ -352,7 +348,10 @@ func (s *producerState) apply(h record.Header, commit bool, appendTimeMs int64) 
 		e = &producerEntry{epoch: h.ProducerEpoch, txnFirst: -1}
 		s.producers[h.ProducerID] = e
 	}
-	e.lastAppendMs = max(e.lastAppendMs, appendTimeMs)
+	// Expiry is measured in wall-clock time of the append (or of its replay):
+	// a batch's own timestamps are the producer's and may be years old
+	// (backfills), which must not expire a live producer.
+	e.lastAppendMs = max(e.lastAppendMs, s.clock())
 	if h.ProducerEpoch > e.epoch {
 		e.epoch = h.ProducerEpoch
 		e.batches = e.batches[:0]
@@ -497,7 +496,7 @@ func (s *producerState) expire(nowMs int64) {
 // offset are durable (a snapshot must not describe data a crash can lose).
 func (s *producerState) writeSnapshot(offset int64) error {
 	s.mu.Lock()
-	s.expire(time.Now().UnixMilli())
+	s.expire(s.clock())
 	data := s.encodeLocked(offset)
 	s.mu.Unlock()
 

@@ -434,10 +434,15 @@ func TestSnapshotNameMismatchIsCorrupt(t *testing.T) {
 func TestProducerExpiry(t *testing.T) {
 	hs := newHarness(t)
 	now := time.Now().UnixMilli()
-	hs.s.onAppend(record.Header{ProducerID: 1, BaseSequence: 0}, now-producerExpiryMs-1000)
-	hs.s.onAppend(record.Header{ProducerID: 2, BaseSequence: 0, BaseOffset: 1, Attributes: testAttrTxn}, now-producerExpiryMs-1000)
-	hs.s.onAppend(record.Header{ProducerID: 3, BaseSequence: 0, BaseOffset: 2}, now)
-	if err := hs.s.writeSnapshot(3); err != nil {
+	hs.s.clock = func() int64 { return now - producerExpiryMs - 1000 }
+	hs.s.onAppend(record.Header{ProducerID: 1, BaseSequence: 0}, now)
+	hs.s.onAppend(record.Header{ProducerID: 2, BaseSequence: 0, BaseOffset: 1, Attributes: testAttrTxn}, now)
+	hs.s.onAppend(record.Header{ProducerID: 4, BaseSequence: 0, BaseOffset: 3}, now)
+	hs.s.clock = func() int64 { return now }
+	// An old batch timestamp does not make an active producer look idle.
+	hs.s.onAppend(record.Header{ProducerID: 3, BaseSequence: 0, BaseOffset: 2, MaxTimestamp: 1}, 1)
+	hs.s.onAppend(record.Header{ProducerID: 4, BaseSequence: 1, BaseOffset: 4}, now)
+	if err := hs.s.writeSnapshot(5); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := hs.s.producers[1]; ok {
@@ -446,8 +451,10 @@ func TestProducerExpiry(t *testing.T) {
 	if _, ok := hs.s.producers[2]; !ok {
 		t.Fatal("producer 2 with an open transaction expired")
 	}
-	if _, ok := hs.s.producers[3]; !ok {
-		t.Fatal("active producer 3 expired")
+	for _, pid := range []int64{3, 4} {
+		if _, ok := hs.s.producers[pid]; !ok {
+			t.Fatalf("active producer %d expired", pid)
+		}
 	}
 }
 

@@ -23,6 +23,11 @@ const minReadWindow = 64 << 10
 // == high watermark returns no batches. The returned slice belongs to the
 // caller.
 func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
+	select {
+	case <-p.closing:
+		return ReadResult{}, p.closedErrNoLock()
+	default:
+	}
 	t := p.tip.Load()
 	ls := p.logStart.Load()
 	res := ReadResult{HighWatermark: t.hw, LastStable: t.lso, LogStartOffset: ls}
@@ -56,34 +61,16 @@ func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
 // within byte limit, up to maxBytes (at least one batch).
 func (p *Partition) readSegment(seg *segment, offset, limit int64, maxBytes int) ([]byte, error) {
 	rel, ipos := seg.idx.lookup(uint32(offset - seg.base))
-	pos := int64(ipos)
-	next := seg.base + int64(rel)
 	want := int64(max(minReadWindow, 2*p.indexInterval+maxBytes))
 	win := window{f: seg.f, limit: limit}
-	if err := win.load(pos, want); err != nil {
-		return nil, p.readErr(seg, pos, err)
+	pos, next, err := p.walkTo(seg, &win, int64(ipos), seg.base+int64(rel), offset, want)
+	if err != nil && ipos != 0 {
+		// A damaged index entry: walk from the segment's start instead.
+		p.logger.Warn("index entry does not point at a batch; reading from the segment start", "partition", p.name, "segment", seg.path, "err", err)
+		pos, next, err = p.walkTo(seg, &win, 0, seg.base, offset, want)
 	}
-	// Walk to the batch that contains offset.
-	for {
-		if pos >= limit {
-			return nil, fmt.Errorf("partition %s: segment %s: %w: offset %d not found before byte %d", p.name, seg.path, ErrCorrupt, offset, limit)
-		}
-		hb, err := win.bytes(pos, record.HeaderSize, want)
-		if err != nil {
-			return nil, p.readErr(seg, pos, err)
-		}
-		h, err := record.ParseHeader(hb)
-		if err != nil {
-			return nil, fmt.Errorf("partition %s: segment %s byte %d: %w", p.name, seg.path, pos, err)
-		}
-		if h.BaseOffset != next {
-			return nil, fmt.Errorf("partition %s: segment %s byte %d: %w: base offset %d, expected %d", p.name, seg.path, pos, ErrCorrupt, h.BaseOffset, next)
-		}
-		if h.LastOffset() >= offset {
-			break
-		}
-		pos += int64(h.Size())
-		next = h.LastOffset() + 1
+	if err != nil {
+		return nil, err
 	}
 	// Take whole batches up to maxBytes (at least one).
 	start, end := pos, pos
@@ -133,6 +120,32 @@ func (p *Partition) readSegment(seg *segment, offset, limit int64, maxBytes int)
 		expect = h.LastOffset() + 1
 	}
 	return data[:good:good], nil
+}
+
+// walkTo walks the batch headers of seg from pos (where the batch of offset
+// next starts) to the batch that contains offset.
+func (p *Partition) walkTo(seg *segment, win *window, pos, next, offset, want int64) (int64, int64, error) {
+	for {
+		if pos >= win.limit {
+			return 0, 0, fmt.Errorf("partition %s: segment %s: %w: offset %d not found before byte %d", p.name, seg.path, ErrCorrupt, offset, win.limit)
+		}
+		hb, err := win.bytes(pos, record.HeaderSize, want)
+		if err != nil {
+			return 0, 0, p.readErr(seg, pos, err)
+		}
+		h, err := record.ParseHeader(hb)
+		if err != nil {
+			return 0, 0, fmt.Errorf("partition %s: segment %s byte %d: %w", p.name, seg.path, pos, err)
+		}
+		if h.BaseOffset != next {
+			return 0, 0, fmt.Errorf("partition %s: segment %s byte %d: %w: base offset %d, expected %d", p.name, seg.path, pos, ErrCorrupt, h.BaseOffset, next)
+		}
+		if h.LastOffset() >= offset {
+			return pos, next, nil
+		}
+		pos += int64(h.Size())
+		next = h.LastOffset() + 1
+	}
 }
 
 func (p *Partition) readErr(seg *segment, pos int64, err error) error {

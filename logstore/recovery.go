@@ -143,25 +143,33 @@ func scanSegment(f File, from, expect, limit int64, fn func(batchInfo) error) (p
 
 // validBatchAfter reports whether a valid batch with a base offset >= minOffset
 // starts anywhere in f after byte from (and before limit): the difference
-// between a torn tail and corruption in the middle of a segment.
+// between a torn tail and corruption in the middle of a segment. It reads
+// the tail in chunks, so its memory use does not depend on the segment size.
 func validBatchAfter(f File, from, limit, minOffset int64) (bool, error) {
-	if limit-from <= record.HeaderSize {
-		return false, nil
-	}
-	data := make([]byte, limit-from)
-	if _, err := f.ReadAt(data, from); err != nil && !errors.Is(err, io.EOF) {
-		return false, err
-	}
-	for q := 1; q+record.HeaderSize <= len(data); q++ {
-		if data[q+16] != 2 { // magic
-			continue
+	const chunk = 1 << 20
+	buf := make([]byte, chunk+record.HeaderSize)
+	for c := from + 1; c+record.HeaderSize <= limit; c += chunk {
+		n := min(int64(len(buf)), limit-c)
+		data := buf[:n]
+		if _, err := f.ReadAt(data, c); err != nil && !errors.Is(err, io.EOF) {
+			return false, err
 		}
-		h, err := record.ParseHeader(data[q:])
-		if err != nil || h.BaseOffset < minOffset || q+h.Size() > len(data) {
-			continue
-		}
-		if _, err := record.Verify(data[q : q+h.Size()]); err == nil {
-			return true, nil
+		for q := 0; q < chunk && q+record.HeaderSize <= len(data); q++ {
+			if data[q+16] != 2 { // magic
+				continue
+			}
+			h, err := record.ParseHeader(data[q:])
+			pos := c + int64(q)
+			if err != nil || h.BaseOffset < minOffset || pos+int64(h.Size()) > limit {
+				continue
+			}
+			batch := make([]byte, h.Size())
+			if _, err := f.ReadAt(batch, pos); err != nil && !errors.Is(err, io.EOF) {
+				return false, err
+			}
+			if _, err := record.Verify(batch); err == nil {
+				return true, nil
+			}
 		}
 	}
 	return false, nil
@@ -223,6 +231,7 @@ func (p *Partition) recoverPartition(repair bool) error {
 		rp = recoveryPoint{Segment: -1}
 	}
 	scanned := false
+	var scannedBytes int64
 	for i, base := range bases {
 		last := i == len(bases)-1
 		if i > 0 {
@@ -285,6 +294,7 @@ func (p *Partition) recoverPartition(repair bool) error {
 				seg.idx.add(uint32(b.base-base), uint32(b.pos), b.size, b.maxTs, p.indexInterval)
 				return nil
 			})
+			scannedBytes += endPos - trustedPos
 			var se *scanError
 			if serr != nil && !errors.As(serr, &se) {
 				return p.closeSegmentsErr(ioError("read segment "+path, serr))
@@ -343,6 +353,8 @@ func (p *Partition) recoverPartition(repair bool) error {
 	if err := p.loadProducers(); err != nil {
 		return p.closeSegmentsErr(err)
 	}
+	p.logger.Debug("partition recovered", "partition", p.name, "segments", len(p.segments),
+		"log_start", p.logStart.Load(), "next_offset", p.nextOffset, "verified_bytes", scannedBytes)
 	if scanned {
 		// Make what was verified durable and move the recovery point, so
 		// that the next open need not scan it again.
@@ -423,6 +435,11 @@ func (p *Partition) loadProducers() error {
 	}
 	st.dropBelow(p.logStart.Load())
 	p.pstate = st
+	if t := p.tip.Load(); t != nil {
+		nt := *t
+		nt.lso = st.lastStable(t.hw)
+		p.tip.Store(&nt)
+	}
 	return nil
 }
 
@@ -441,7 +458,13 @@ func (p *Partition) replayProducers(st *producerState, from, to int64) error {
 	if from >= to {
 		return nil
 	}
-	for _, seg := range p.segments {
+	segs := p.segmentsFrom(from)
+	defer func() {
+		for _, s := range segs {
+			s.release()
+		}
+	}()
+	for _, seg := range segs {
 		end := seg.end.Load()
 		if end <= from {
 			continue

@@ -103,8 +103,11 @@ func (p *Partition) deleteOldest(del []*segment) error {
 	start := p.segments[0].base
 	p.logStart.Store(start)
 	p.segMu.Unlock()
-	if p.pstate != nil {
-		p.pstate.dropBelow(start)
+	p.mu.Lock()
+	st := p.pstate
+	p.mu.Unlock()
+	if st != nil {
+		st.dropBelow(start)
 	}
 	var errs []error
 	for _, s := range del {

@@ -315,7 +315,7 @@ func TestPartitionTransactionsProperty(t *testing.T) {
 						want = append(want, b.values...)
 					}
 				}
-				if got := p.pstate.lastStable(hw); got != lso {
+				if _, _, got := p.Offsets(); got != lso {
 					t.Fatalf("%s: last stable %d, model %d", when, got, lso)
 				}
 				if got := readCommitted(t, p, lso); !slices.Equal(got, want) {

@@ -33,12 +33,12 @@ const (
 	outOfOrderPermuteBy = 953 // GeneratorConfig.nextAdjustedEventNumber
 )
 
-// HotChannels are the four hot bid channels (BidGenerator.HOT_CHANNELS). With
-// the default ratio half of all bids come from one of them.
+// hotChannels are the four hot bid channels (BidGenerator.HOT_CHANNELS):
+// half of all bids come from one of them. Read-only.
 var hotChannels = [4]string{"Google", "Facebook", "Baidu", "Apple"}
 
-// HotChannels returns the names of the hot bid channels, in the reference's
-// order.
+// HotChannels returns the names of the four hot bid channels, in the
+// reference's order; half of all bids come from one of them.
 func HotChannels() [4]string { return hotChannels }
 
 // DefaultBaseTime is the event time of event 0 in epoch milliseconds,

@@ -57,9 +57,10 @@ type KeyHasher interface {
 // Hasher returns a hash function for keys of type K that is stable across
 // processes and runs, so that a key keeps its key group when state is
 // restored: integers and strings hash by value, types implementing
-// KeyHasher use their own hash, and other comparable types hash their
-// fmt %#v form (correct but slow; implement KeyHasher for such keys on hot
-// paths).
+// KeyHasher use their own hash, structs and arrays of booleans, numbers
+// and strings hash field by field, and other comparable types (with
+// pointers or interfaces) hash their fmt %#v form (slow; implement
+// KeyHasher for such keys on hot paths).
 func Hasher[K comparable]() func(K) uint64 {
 	var zero K
 	var f any
@@ -117,9 +118,101 @@ func Hasher[K comparable]() func(K) uint64 {
 	case reflect.Uint32:
 		return func(k K) uint64 { return mix64(uint64(*(*uint32)(unsafe.Pointer(&k)))) }
 	}
+	if fields, ok := planFields(reflect.TypeFor[K](), 0, nil); ok {
+		return func(k K) uint64 { return hashFields(unsafe.Pointer(&k), fields) }
+	}
 	return func(k K) uint64 {
 		return xxhash.Sum64String(fmt.Sprintf("%#v", k))
 	}
+}
+
+type fieldKind uint8
+
+const (
+	fieldInt fieldKind = iota
+	fieldFloat
+	fieldString
+)
+
+// fieldHash says where a scalar field of a composite key lives.
+type fieldHash struct {
+	off  uintptr
+	size uintptr
+	kind fieldKind
+}
+
+// planFields flattens a struct or array type made of booleans, integers,
+// floats and strings into the list of its scalar fields. It reports false
+// for types with pointers, interfaces, maps and the like, whose hash could
+// not be stable across processes.
+func planFields(t reflect.Type, base uintptr, out []fieldHash) ([]fieldHash, bool) {
+	switch t.Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return append(out, fieldHash{off: base, size: t.Size(), kind: fieldInt}), true
+	case reflect.Float32, reflect.Float64:
+		return append(out, fieldHash{off: base, size: t.Size(), kind: fieldFloat}), true
+	case reflect.String:
+		return append(out, fieldHash{off: base, kind: fieldString}), true
+	case reflect.Array:
+		var ok bool
+		for i := range t.Len() {
+			if out, ok = planFields(t.Elem(), base+uintptr(i)*t.Elem().Size(), out); !ok {
+				return nil, false
+			}
+		}
+		return out, true
+	case reflect.Struct:
+		var ok bool
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if out, ok = planFields(f.Type, base+f.Offset, out); !ok {
+				return nil, false
+			}
+		}
+		return out, true
+	}
+	return nil, false
+}
+
+// hashFields combines the hashes of the scalar fields of the key at p.
+func hashFields(p unsafe.Pointer, fields []fieldHash) uint64 {
+	h := uint64(0x9e3779b97f4a7c15)
+	for _, f := range fields {
+		fp := unsafe.Add(p, f.off)
+		var v uint64
+		switch f.kind {
+		case fieldString:
+			v = xxhash.Sum64String(*(*string)(fp))
+		case fieldFloat:
+			if f.size == 4 {
+				x := *(*float32)(fp)
+				if x == 0 {
+					x = 0 // -0 and +0 are equal keys
+				}
+				v = uint64(math.Float32bits(x))
+			} else {
+				x := *(*float64)(fp)
+				if x == 0 {
+					x = 0
+				}
+				v = math.Float64bits(x)
+			}
+		default:
+			switch f.size {
+			case 1:
+				v = uint64(*(*uint8)(fp))
+			case 2:
+				v = uint64(*(*uint16)(fp))
+			case 4:
+				v = uint64(*(*uint32)(fp))
+			default:
+				v = *(*uint64)(fp)
+			}
+		}
+		h = mix64(h ^ v)
+	}
+	return h
 }
 
 // mix64 is a 64-bit finaliser (from the splitmix64 generator) that spreads
@@ -132,4 +225,3 @@ func mix64(x uint64) uint64 {
 	x ^= x >> 31
 	return x
 }
-

@@ -10,6 +10,7 @@ package stream_test
 import (
 	"context"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,8 +19,23 @@ import (
 	"github.com/sluicehq/sluice/window"
 )
 
-func report(b *testing.B, cores int) {
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds()/float64(cores), "rec/s/core")
+// cpuTime returns the CPU time (user + system) the process used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// report adds records per wall-clock second and records per CPU second
+// (per core: the CPU time of every goroutine of the process, GC included,
+// since cpu0 was taken).
+func report(b *testing.B, cpu0 time.Duration) {
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rec/s")
+	if cpu := cpuTime() - cpu0; cpu > 0 {
+		b.ReportMetric(float64(b.N)/cpu.Seconds(), "rec/cpu-s")
+	}
 }
 
 func countingSink[T any](n *atomic.Int64) stream.SinkFunc[T] {
@@ -45,6 +61,7 @@ func BenchmarkStatelessChain(b *testing.B) {
 	gen := func(i int64) int64 { return i }
 	b.Run("engine", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu0 := cpuTime()
 		var n atomic.Int64
 		env := stream.New(stream.WithParallelism(1))
 		src := stream.FromSource(env, "gen", stream.Generate(int64(b.N), 1, gen), stream.WatermarkStrategy[int64]{})
@@ -53,11 +70,30 @@ func BenchmarkStatelessChain(b *testing.B) {
 		m2 := stream.Map(f, func(v int64) int64 { return v + 1 })
 		stream.To(m2, countingSink[int64](&n))
 		b.ResetTimer()
+		cpu0 = cpuTime()
 		run(b, env)
-		report(b, 1)
+		report(b, cpu0)
+	})
+	// loop-calls is the same loop calling the functions through function
+	// values that the compiler cannot inline, as any engine calls user
+	// code.
+	b.Run("loop-calls", func(b *testing.B) {
+		b.ReportAllocs()
+		cpu0 := cpuTime()
+		var n, acc int64
+		for i := range int64(b.N) {
+			v := noinlineMap(noinlineGen(i))
+			if noinlineFilter(v) {
+				acc += noinlineMap2(v)
+				n++
+			}
+		}
+		sink = n + acc
+		report(b, cpu0)
 	})
 	b.Run("loop", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu0 := cpuTime()
 		mapF := func(v int64) int64 { return v * 3 }
 		filterF := func(v int64) bool { return v&1 == 0 }
 		mapG := func(v int64) int64 { return v + 1 }
@@ -70,9 +106,21 @@ func BenchmarkStatelessChain(b *testing.B) {
 			}
 		}
 		sink = n + acc
-		report(b, 1)
+		report(b, cpu0)
 	})
 }
+
+//go:noinline
+func noinlineGen(i int64) int64 { return i }
+
+//go:noinline
+func noinlineMap(v int64) int64 { return v * 3 }
+
+//go:noinline
+func noinlineFilter(v int64) bool { return v&1 == 0 }
+
+//go:noinline
+func noinlineMap2(v int64) int64 { return v + 1 }
 
 // BenchmarkHashExchange: two source subtasks hash-partition records by key
 // to two map subtasks (every record crosses a goroutine through a queue).
@@ -80,6 +128,7 @@ func BenchmarkHashExchange(b *testing.B) {
 	gen := func(i int64) int64 { return i * 7919 }
 	b.Run("engine", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu0 := cpuTime()
 		var n atomic.Int64
 		env := stream.New(stream.WithParallelism(2))
 		src := stream.FromSource(env, "gen", stream.Generate(int64(b.N), 2, gen), stream.WatermarkStrategy[int64]{})
@@ -87,11 +136,13 @@ func BenchmarkHashExchange(b *testing.B) {
 		m := stream.Map(ks.Stream(), func(v int64) int64 { return v + 1 })
 		stream.To(m, countingSink[int64](&n))
 		b.ResetTimer()
+		cpu0 = cpuTime()
 		run(b, env)
-		report(b, 2)
+		report(b, cpu0)
 	})
 	b.Run("loop", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu0 := cpuTime()
 		h := state.Hasher[int64]()
 		var bufs [2][]int64
 		var acc int64
@@ -107,7 +158,7 @@ func BenchmarkHashExchange(b *testing.B) {
 			}
 		}
 		sink = acc
-		report(b, 1)
+		report(b, cpu0)
 	})
 }
 
@@ -123,6 +174,7 @@ func clickGen(i int64) click { return click{User: (i * 7919) % benchKeys, TS: i 
 
 func windowBench(b *testing.B, a window.Assigner) {
 	b.ReportAllocs()
+	cpu0 := cpuTime()
 	var n atomic.Int64
 	env := stream.New(stream.WithParallelism(1))
 	src := stream.FromSource(env, "clicks", stream.Generate(int64(b.N), 1, clickGen),
@@ -130,59 +182,65 @@ func windowBench(b *testing.B, a window.Assigner) {
 	w := stream.Window(stream.KeyBy(src, func(c click) int64 { return c.User }), a)
 	stream.To(stream.Aggregate(w, stream.Count[click]()), countingSink[stream.Windowed[int64, int64]](&n))
 	b.ResetTimer()
+	cpu0 = cpuTime()
 	run(b, env)
-	report(b, 1)
-}
-
-type wk struct {
-	user, start int64
+	report(b, cpu0)
 }
 
 // loopWindows is the hand-written equivalent of a keyed count over fixed
-// windows of size/slide for in-order input: a map of counts per (key,
-// window start), emitted and deleted when time passes a window's end.
+// windows of size/slide for in-order input: per user a short list of open
+// windows (one map lookup per record); whenever time passes a window end,
+// a sweep over all users emits and drops the windows that ended.
 func loopWindows(b *testing.B, size, slide int64) {
 	b.ReportAllocs()
-	counts := map[wk]int64{}
-	var ends []int64 // window ends in order of first appearance
-	byEnd := map[int64][]wk{}
+	cpu0 := cpuTime()
+	type uw struct{ start, n int64 }
+	users := map[int64]int32{}
+	var lists [][]uw
 	var emitted int64
+	nextEnd := int64(-1)
 	for i := range int64(b.N) {
 		c := clickGen(i)
-		for len(ends) > 0 && ends[0] <= c.TS {
-			for _, k := range byEnd[ends[0]] {
-				emitted += counts[k]
-				delete(counts, k)
+		if nextEnd < 0 {
+			nextEnd = c.TS - c.TS%slide + slide
+		}
+		for c.TS >= nextEnd {
+			for li, l := range lists {
+				keep := l[:0]
+				for _, w := range l {
+					if w.start+size <= c.TS {
+						emitted += w.n
+					} else {
+						keep = append(keep, w)
+					}
+				}
+				lists[li] = keep
 			}
-			delete(byEnd, ends[0])
-			ends = ends[1:]
+			nextEnd += slide
+		}
+		li, ok := users[c.User]
+		if !ok {
+			lists = append(lists, nil)
+			li = int32(len(lists) - 1)
+			users[c.User] = li
 		}
 		last := c.TS - c.TS%slide
 		for start := last; start > c.TS-size; start -= slide {
-			k := wk{c.User, start}
-			if _, ok := counts[k]; !ok {
-				end := start + size
-				if _, ok := byEnd[end]; !ok {
-					ends = insertSorted(ends, end)
+			found := false
+			for j := range lists[li] {
+				if lists[li][j].start == start {
+					lists[li][j].n++
+					found = true
+					break
 				}
-				byEnd[end] = append(byEnd[end], k)
 			}
-			counts[k]++
+			if !found {
+				lists[li] = append(lists[li], uw{start: start, n: 1})
+			}
 		}
 	}
-	sink = emitted + int64(len(counts))
-	report(b, 1)
-}
-
-func insertSorted(s []int64, v int64) []int64 {
-	i := len(s)
-	for i > 0 && s[i-1] > v {
-		i--
-	}
-	s = append(s, 0)
-	copy(s[i+1:], s[i:])
-	s[i] = v
-	return s
+	sink = emitted
+	report(b, cpu0)
 }
 
 // BenchmarkTumblingCount: keyed count per 10 s tumbling window.
@@ -210,6 +268,7 @@ func BenchmarkSessionCount(b *testing.B) {
 	}
 	b.Run("engine", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu0 := cpuTime()
 		var n atomic.Int64
 		env := stream.New(stream.WithParallelism(1))
 		src := stream.FromSource(env, "clicks", stream.Generate(int64(b.N), 1, gen),
@@ -217,11 +276,13 @@ func BenchmarkSessionCount(b *testing.B) {
 		w := stream.Window(stream.KeyBy(src, func(c click) int64 { return c.User }), window.Session(2*time.Second))
 		stream.To(stream.Aggregate(w, stream.Count[click]()), countingSink[stream.Windowed[int64, int64]](&n))
 		b.ResetTimer()
+		cpu0 = cpuTime()
 		run(b, env)
-		report(b, 1)
+		report(b, cpu0)
 	})
 	b.Run("loop", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu0 := cpuTime()
 		type sess struct{ start, last, n int64 }
 		open := map[int64]*sess{}
 		var emitted int64
@@ -250,6 +311,6 @@ func BenchmarkSessionCount(b *testing.B) {
 			}
 		}
 		sink = emitted
-		report(b, 1)
+		report(b, cpu0)
 	})
 }

@@ -25,8 +25,11 @@ func CoMap[A, B, R any](c ConnectedStreams[A, B], fa func(A) R, fb func(B) R, op
 }
 
 // CoFlatMap calls fa for records of the first input and fb for records of
-// the second; both emit into one output stream. Both functions run in the
-// same goroutine per subtask, so they may share variables without locks.
+// the second; both emit into one output stream. Within one subtask they are
+// never called concurrently, but the operator's parallel subtasks call them
+// concurrently: state they share must be safe for concurrent use, or the
+// operator must run with Parallelism(1). Per-key state belongs in
+// KeyedCoProcess.
 func CoFlatMap[A, B, R any](c ConnectedStreams[A, B], fa func(A, *Emitter[R]), fb func(B, *Emitter[R]), opts ...OpOption) Stream[R] {
 	n := c.a.env.newNode("coflatmap", opts)
 	n.twoInputs = true

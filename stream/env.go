@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	rt "github.com/sluicehq/sluice/internal/runtime"
@@ -21,6 +22,10 @@ type Env struct {
 	nodes   []*node
 	err     error
 	started bool
+	// sourceBarrier, if set, is called by every source split when it
+	// emits a checkpoint barrier, with the split's position at that point:
+	// the source part of a checkpoint (the coordinator of issue 5 sets it).
+	sourceBarrier func(operator, split string, id uint64, pos []byte)
 }
 
 type config struct {
@@ -107,8 +112,8 @@ type node struct {
 	keyed  bool
 	// inherit takes the parallelism of the (first) input unless set.
 	inherit bool
-	inputs []*edge
-	ports  []*port
+	inputs  []*edge
+	ports   []*port
 
 	// resolve (sources only) lists the splits and returns their number.
 	resolve func(ctx context.Context, parallelism int) (int, error)
@@ -202,9 +207,8 @@ func connect[T any](s Stream[T], to *node, input int) {
 	hash := s.hash
 	e.newExchange = func(t *task, sub int, senders []any, chanBase int, cfg *config, downPar int) any {
 		x := &exchange[T]{mode: e.part, hash: hash, self: sub, maxPar: uint64(cfg.maxParallelism)}
-		for i, snd := range senders {
+		for _, snd := range senders {
 			x.w = append(x.w, newChanWriter(t, snd.(func(*batch[T])), chanBase+sub, cfg.credits, cfg.batchSize))
-			_ = i
 		}
 		if e.part == partHash {
 			x.kgTarget = make([]int32, cfg.maxParallelism)
@@ -253,6 +257,21 @@ type Job struct {
 	ops    []opMetrics
 	done   chan struct{}
 	err    error
+	// barrier is the latest checkpoint barrier requested; every source
+	// split emits it between two reads.
+	barrier atomic.Uint64
+}
+
+// triggerBarrier asks every source split to emit checkpoint barrier id
+// (ids increase) before its next batch. It is the entry point of the
+// checkpoint coordinator (issue 5).
+func (j *Job) triggerBarrier(id uint64) {
+	for {
+		cur := j.barrier.Load()
+		if id <= cur || j.barrier.CompareAndSwap(cur, id) {
+			return
+		}
+	}
 }
 
 type opMetrics struct {

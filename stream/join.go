@@ -119,3 +119,43 @@ func IntervalJoin[K comparable, A, B, R any](left KeyedStream[K, A], right Keyed
 		}, nil
 	}, append([]OpOption{Name("interval-join")}, opts...)...)
 }
+
+// KeyedCoProcessFunc is the user logic of KeyedCoProcess: records of two
+// keyed streams of different types sharing per-key state and timers.
+type KeyedCoProcessFunc[K comparable, A, B, R any] interface {
+	// ProcessLeft is called for every record of the first stream.
+	ProcessLeft(ctx *KeyedContext[K, R], v A)
+	// ProcessRight is called for every record of the second stream.
+	ProcessRight(ctx *KeyedContext[K, R], v B)
+	// OnTimer is called when a timer registered for ctx.Key() fires.
+	OnTimer(ctx *KeyedContext[K, R], t Timer)
+}
+
+// KeyedCoProcess runs f over two keyed streams with the same key type
+// (for example auctions and bids keyed by auction id): both streams' records
+// of a key go to the same subtask and see the same state and timers, which
+// is how unbounded joins, enrichment and pattern detection across streams
+// are written. newFunc is called once per parallel subtask.
+func KeyedCoProcess[K comparable, A, B, R any](left KeyedStream[K, A], right KeyedStream[K, B], newFunc func(ctx *KeyedContext[K, R]) (KeyedCoProcessFunc[K, A, B, R], error), opts ...OpOption) Stream[R] {
+	return KeyedProcess(unionSides(left, right), func(ctx *KeyedContext[K, R]) (KeyedProcessFunc[K, joinSide[A, B], R], error) {
+		f, err := newFunc(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return coAdapter[K, A, B, R]{f}, nil
+	}, append([]OpOption{Name("keyed-coprocess")}, opts...)...)
+}
+
+type coAdapter[K comparable, A, B, R any] struct {
+	f KeyedCoProcessFunc[K, A, B, R]
+}
+
+func (c coAdapter[K, A, B, R]) ProcessElement(ctx *KeyedContext[K, R], s joinSide[A, B]) {
+	if s.left {
+		c.f.ProcessLeft(ctx, s.a)
+	} else {
+		c.f.ProcessRight(ctx, s.b)
+	}
+}
+
+func (c coAdapter[K, A, B, R]) OnTimer(ctx *KeyedContext[K, R], t Timer) { c.f.OnTimer(ctx, t) }

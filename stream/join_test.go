@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/state"
 	"github.com/sluicehq/sluice/stream"
 	"github.com/sluicehq/sluice/window"
 )
@@ -145,5 +146,73 @@ func TestBroadcastAndFlatMap(t *testing.T) {
 	}
 	if got := out.Len(); got != 3*(1+2+3+4) {
 		t.Fatalf("broadcast to 3 subtasks delivered %d records, want 30", got)
+	}
+}
+
+// enrich joins every payment with the latest order of its user seen so far
+// (an unbounded, stateful stream-stream join).
+type enrich struct {
+	last *state.Value[int, order]
+	wait *state.List[int, payment]
+}
+
+func (e *enrich) ProcessLeft(ctx *stream.KeyedContext[int, string], o order) {
+	e.last.Set(o)
+	for _, p := range e.wait.Values() {
+		ctx.Emit(fmt.Sprintf("%d-%d", o.ID, p.ID))
+	}
+	e.wait.Clear()
+}
+
+func (e *enrich) ProcessRight(ctx *stream.KeyedContext[int, string], p payment) {
+	if o, ok := e.last.Get(); ok {
+		ctx.Emit(fmt.Sprintf("%d-%d", o.ID, p.ID))
+		return
+	}
+	e.wait.Add(p)
+}
+
+func (e *enrich) OnTimer(*stream.KeyedContext[int, string], stream.Timer) {}
+
+func TestKeyedCoProcessSharesStatePerKey(t *testing.T) {
+	for p := 1; p <= 3; p++ {
+		env := stream.New(stream.WithParallelism(p))
+		// One order per user, so the result does not depend on the
+		// interleaving of the two streams.
+		var orders []order
+		var pays []payment
+		for u := range 20 {
+			orders = append(orders, order{User: u, ID: u})
+			pays = append(pays, payment{User: u, ID: 100 + u}, payment{User: u, ID: 200 + u})
+		}
+		os := stream.FromSource(env, "orders", stream.FromSlice(orders, 2), stream.WatermarkStrategy[order]{})
+		ps := stream.FromSource(env, "payments", stream.FromSlice(pays, 3), stream.WatermarkStrategy[payment]{})
+		out := stream.Collect(stream.KeyedCoProcess(
+			stream.KeyBy(os, func(o order) int { return o.User }),
+			stream.KeyBy(ps, func(p payment) int { return p.User }),
+			func(ctx *stream.KeyedContext[int, string]) (stream.KeyedCoProcessFunc[int, order, payment, string], error) {
+				last, err := state.NewValue[int, order](ctx.State(), "last")
+				if err != nil {
+					return nil, err
+				}
+				wait, err := state.NewList[int, payment](ctx.State(), "wait")
+				if err != nil {
+					return nil, err
+				}
+				return &enrich{last: last, wait: wait}, nil
+			}))
+		if err := env.Execute(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		got := out.Values()
+		sort.Strings(got)
+		var want []string
+		for u := range 20 {
+			want = append(want, fmt.Sprintf("%d-%d", u, 100+u), fmt.Sprintf("%d-%d", u, 200+u))
+		}
+		sort.Strings(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("p=%d: got %v", p, got)
+		}
 	}
 }

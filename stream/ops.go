@@ -201,3 +201,57 @@ func (o *passOp[T]) watermark(wm int64) { o.out.watermark(wm) }
 func (o *passOp[T]) idle()              { o.out.idle() }
 func (o *passOp[T]) barrier(id uint64)  { o.out.barrier(id) }
 func (o *passOp[T]) end()               { o.out.end() }
+
+// FlatMapSide is FlatMap with a side output: f emits main records to out
+// and others to side, which are read with SideOutput(result, tag). Use it
+// to split a stream, for example into valid and malformed records.
+func FlatMapSide[T, U, S any](s Stream[T], tag OutputTag[S], f func(v T, out *Emitter[U], side *Emitter[S]), opts ...OpOption) Stream[U] {
+	sidePort := -1
+	res := oneInput(s, "flatmap", opts, func(bc *buildCtx, out collector[U]) collector[T] {
+		return &flatMapSideOp[T, U, S]{opBase: bc.base(), f: f, em: newEmitter(bc, out), side: newEmitter(bc, outputOf[S](bc.outs[sidePort]))}
+	})
+	sidePort = addSidePort(res.n, tag.t)
+	return res
+}
+
+type flatMapSideOp[T, U, S any] struct {
+	opBase
+	f    func(T, *Emitter[U], *Emitter[S])
+	em   *Emitter[U]
+	side *Emitter[S]
+}
+
+func (o *flatMapSideOp[T, U, S]) push(vals []T, ts []int64) {
+	defer o.recoverUser()
+	o.curT = ts
+	for i, v := range vals {
+		o.pos = i
+		o.em.cur, o.side.cur = ts[i], ts[i]
+		o.f(v, o.em, o.side)
+	}
+	o.pos = -1
+	o.em.flush()
+	o.side.flush()
+	o.cnt.In.Add(int64(len(vals)))
+	o.cnt.Out.Add(o.em.count() + o.side.count())
+}
+
+func (o *flatMapSideOp[T, U, S]) watermark(wm int64) {
+	o.em.out.watermark(wm)
+	o.side.out.watermark(wm)
+}
+
+func (o *flatMapSideOp[T, U, S]) idle() {
+	o.em.out.idle()
+	o.side.out.idle()
+}
+
+func (o *flatMapSideOp[T, U, S]) barrier(id uint64) {
+	o.em.out.barrier(id)
+	o.side.out.barrier(id)
+}
+
+func (o *flatMapSideOp[T, U, S]) end() {
+	o.em.out.end()
+	o.side.out.end()
+}

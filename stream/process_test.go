@@ -138,7 +138,7 @@ func (s *pollSplit[T]) Read(ctx context.Context, dst []T) (int, error) {
 		return 0, nil
 	}
 }
-func (s *pollSplit[T]) Position() []byte { return nil }
+func (s *pollSplit[T]) Position() []byte  { return nil }
 func (s *pollSplit[T]) Seek([]byte) error { return nil }
 
 type pollSource[T any] struct{ parts [][]T }

@@ -215,3 +215,43 @@ func TestExecuteTwiceAndBuildErrors(t *testing.T) {
 		t.Fatalf("missing side output: %v", err)
 	}
 }
+
+// TestPanicInGatedOperatorDoesNotHang: a window aggregator panics in a
+// subtask fed through a hash exchange by unbounded sources; the job must
+// fail with the operator's name instead of blocking its upstream forever.
+func TestPanicInGatedOperatorDoesNotHang(t *testing.T) {
+	env := stream.New(stream.WithParallelism(2), stream.WithBatchSize(8), stream.WithQueueCapacity(1))
+	src := stream.FromSource(env, "events", stream.Generate(-1, 2, func(i int64) event { return event{Key: int(i % 3), TS: i} }),
+		stream.BoundedOutOfOrderness(func(e event) int64 { return e.TS }, 0))
+	agg := stream.Aggregator[event, int64, int64]{
+		Init: func() int64 { return 0 },
+		Add: func(a int64, e event) int64 {
+			if e.TS == 20_000 {
+				panic(fmt.Sprintf("cannot add %d", e.TS))
+			}
+			return a + 1
+		},
+		Merge:  func(a, b int64) int64 { return a + b },
+		Result: func(a int64) int64 { return a },
+	}
+	stream.Collect(stream.Aggregate(stream.Window(stream.KeyBy(src, func(e event) int { return e.Key }), window.Tumbling(time.Second)), agg, stream.Name("fragile")))
+	err := env.Execute(context.Background())
+	var oe *stream.OperatorError
+	if !errors.As(err, &oe) || oe.Operator != "fragile" || !strings.Contains(err.Error(), "cannot add 20000") {
+		t.Fatalf("got %v", err)
+	}
+	if !strings.Contains(oe.Position, "1970-01-01T00:00:20Z") {
+		t.Fatalf("position %q does not give the record's event time", oe.Position)
+	}
+}
+
+func TestPanicInChainedSinkNamesTheSink(t *testing.T) {
+	env := stream.New(stream.WithParallelism(1))
+	src := stream.FromSource(env, "nums", stream.FromSlice([]int{1, 2, 3}, 1), stream.WatermarkStrategy[int]{})
+	stream.To(src, stream.SinkFunc[int](func(context.Context, []int) error { panic("sink bug") }), stream.Name("mysink"))
+	err := env.Execute(context.Background())
+	var oe *stream.OperatorError
+	if !errors.As(err, &oe) || oe.Operator != "mysink" || !errors.Is(err, stream.ErrUserPanic) {
+		t.Fatalf("got %v", err)
+	}
+}

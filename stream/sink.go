@@ -20,7 +20,8 @@ type SubtaskInfo struct {
 }
 
 // SinkWriter writes the records of one sink subtask. Write gets records in
-// order, in batches whose slice it must not keep after returning. Close is
+// order, in batches whose slice it must neither modify nor keep after
+// returning (other operators may read the same slice). Close is
 // called once: after the last Write when the input ended, or when the job
 // stops early (then ctx is already cancelled).
 //
@@ -92,6 +93,7 @@ func (o *sinkOp[T]) ensure() {
 }
 
 func (o *sinkOp[T]) push(vals []T, _ []int64) {
+	defer o.recoverUser()
 	o.ensure()
 	o.cnt.In.Add(int64(len(vals)))
 	if err := o.w.Write(o.t.ctx, vals); err != nil {
@@ -103,6 +105,7 @@ func (o *sinkOp[T]) push(vals []T, _ []int64) {
 }
 
 func (o *sinkOp[T]) watermark(wm int64) {
+	defer o.recoverUser()
 	if o.wmw == nil {
 		return
 	}
@@ -114,6 +117,7 @@ func (o *sinkOp[T]) watermark(wm int64) {
 func (o *sinkOp[T]) idle() {}
 
 func (o *sinkOp[T]) barrier(id uint64) {
+	defer o.recoverUser()
 	o.ensure()
 	if o.bw == nil {
 		return
@@ -124,6 +128,7 @@ func (o *sinkOp[T]) barrier(id uint64) {
 }
 
 func (o *sinkOp[T]) end() {
+	defer o.recoverUser()
 	o.ensure()
 	o.closed = true
 	if err := o.w.Close(o.t.ctx); err != nil {

@@ -127,6 +127,7 @@ func (s *sourceRunner[T]) run(t *task) {
 	lastWm := rt.MinWatermark
 	lastData := time.Now()
 	idle := false
+	var lastBarrier uint64
 	for {
 		if t.ctx.Err() != nil {
 			panic(errAborted)
@@ -166,6 +167,13 @@ func (s *sourceRunner[T]) run(t *task) {
 				panic(errAborted)
 			}
 			panic(&OperatorError{Operator: s.name, Subtask: s.sub, Position: s.position(), Err: err})
+		}
+		if id := t.job.barrier.Load(); id > lastBarrier {
+			lastBarrier = id
+			if hook := t.job.env.sourceBarrier; hook != nil {
+				hook(s.name, s.split.ID(), id, s.split.Position())
+			}
+			s.out.barrier(id)
 		}
 		if s.wm.Timestamp != nil && maxTs != rt.MinWatermark {
 			if wm := maxTs - bound - 1; wm > lastWm {

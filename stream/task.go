@@ -157,6 +157,10 @@ func (t *task) fireProc() {
 	}
 }
 
+// flushInterval bounds how long a record may wait in a partly filled batch
+// of a task that is never idle.
+const flushInterval = 100 * time.Millisecond
+
 // runner is the body of a task.
 type runner interface{ run(t *task) }
 
@@ -207,11 +211,13 @@ type twoInput[A, B any] interface {
 type oneInputHead[A, B any] struct{ c collector[A] }
 
 func (h oneInputHead[A, B]) pushA(v []A, ts []int64) { h.c.push(v, ts) }
-func (h oneInputHead[A, B]) pushB([]B, []int64)      { panic("stream: second input on a one-input operator") }
-func (h oneInputHead[A, B]) watermark(wm int64)      { h.c.watermark(wm) }
-func (h oneInputHead[A, B]) idle()                   { h.c.idle() }
-func (h oneInputHead[A, B]) barrier(id uint64)       { h.c.barrier(id) }
-func (h oneInputHead[A, B]) end()                    { h.c.end() }
+func (h oneInputHead[A, B]) pushB([]B, []int64) {
+	panic("stream: second input on a one-input operator")
+}
+func (h oneInputHead[A, B]) watermark(wm int64) { h.c.watermark(wm) }
+func (h oneInputHead[A, B]) idle()              { h.c.idle() }
+func (h oneInputHead[A, B]) barrier(id uint64)  { h.c.barrier(id) }
+func (h oneInputHead[A, B]) end()               { h.c.end() }
 
 // gateHandle is the type-erased view of a gate used by the planner.
 type gateHandle interface {
@@ -276,6 +282,13 @@ func (g *gate[A, B]) run(t *task) {
 	g.aligner = rt.NewAligner(g.nch)
 	g.held = make([][]gateMsg[A, B], g.nch)
 	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	lastFlush := time.Now()
+	handled := 0
 	for !g.wms.AllEnded() {
 		var m gateMsg[A, B]
 		select {
@@ -283,10 +296,17 @@ func (g *gate[A, B]) run(t *task) {
 			if len(t.proc) > 0 {
 				t.fireProc()
 			}
+			// A task that never runs out of input still sends its
+			// partial batches at least every flushInterval.
+			if handled++; handled%64 == 0 && time.Since(lastFlush) >= flushInterval {
+				t.flushAll()
+				lastFlush = time.Now()
+			}
 		default:
 			// About to wait: send partial batches downstream first, so
 			// that records never sit in a buffer while the task is idle.
 			t.flushAll()
+			lastFlush = time.Now()
 			var timerC <-chan time.Time
 			if next := t.nextProc(); next != math.MaxInt64 {
 				d := time.Duration(next-rt.NowMillis()) * time.Millisecond

@@ -214,8 +214,9 @@ func TestWindowsMatchOracle(t *testing.T) {
 	t.Logf("seed %d", seed)
 	r := rand.New(rand.NewPCG(seed, 7))
 	for _, c := range cases {
-		for p := 1; p <= 4; p++ {
-			name := fmt.Sprintf("%s-%d-%d-%d/p%d", c.kind, c.size, c.slide, c.gap, p)
+		for trial := range 12 {
+			p := 1 + trial%4
+			name := fmt.Sprintf("%s-%d-%d-%d/p%d-%d", c.kind, c.size, c.slide, c.gap, p, trial)
 			t.Run(name, func(t *testing.T) {
 				bound := int64(r.IntN(40))
 				parts := genEvents(r, 1+r.IntN(4), 100+r.IntN(300), 1+r.IntN(12), bound)

@@ -119,7 +119,7 @@ func windowOp[K comparable, T, A, O any](w WindowedStream[K, T], kind string, op
 			proc: w.assigner.Domain() == window.ProcessingTime, lateness: w.lateness,
 			init: initF, add: addF, merge: mergeF, fire: fire,
 			em: newEmitter(bc, outputOf[O](bc.outs[0])), wm: rt.MinWatermark,
-			idx: make(map[wkey[K]]int32), sess: make(map[K][]int32),
+			keys: make(map[K]int32),
 		}
 		if latePort >= 0 {
 			o.late = newEmitter(bc, outputOf[T](bc.outs[latePort]))
@@ -144,24 +144,32 @@ func (e *mergeError) Error() string {
 	return "stream: session windows of operator " + e.op + " need an Aggregator with Merge"
 }
 
-type wkey[K comparable] struct {
-	key   K
+// wslot is the bookkeeping of one open window: which key and list it
+// belongs to and the generation that validates its timer entries.
+type wslot[K comparable] struct {
+	key  K
+	win  window.Window
+	gen  uint32
+	list int32
+	live bool
+}
+
+// kwin is a window in its key's list, holding the accumulator, so that
+// the per-record path touches only the key's list.
+type kwin[A any] struct {
 	start int64
-}
-
-type wslot[K comparable, A any] struct {
-	key   K
-	win   window.Window
-	acc   A
-	gen   uint32
-	live  bool
+	id    int32
 	fired bool
+	acc   A
 }
 
-// winOp is the window operator. Windows of every key live in one slab of
-// slots (reused through a free list, so steady state does not allocate);
-// non-merging windows are found by (key, start), sessions by key. Firing
-// and cleanup times are entries in one timer heap.
+// winOp is the window operator. One map lookup per record finds the key's
+// short list of open windows, which holds their accumulators (a sliding
+// window's record updates all its windows from that one list). Window
+// bookkeeping lives in a slab of slots; slots and lists are reused through
+// free lists, so steady state does not allocate. Firing and cleanup times
+// are entries in one timer heap; entries whose slot was merged,
+// rescheduled or freed carry an old generation and are skipped.
 type winOp[K comparable, T, A, O any] struct {
 	opBase
 	key      func(T) K
@@ -176,51 +184,81 @@ type winOp[K comparable, T, A, O any] struct {
 	em       *Emitter[O]
 	late     *Emitter[T]
 
-	wm     int64
-	slots  []wslot[K, A]
-	free   []int32
-	idx    map[wkey[K]]int32
-	sess   map[K][]int32
-	timers timerHeap
-	wins   []window.Window
-	hits   []int32
+	wm        int64
+	slots     []wslot[K]
+	free      []int32
+	keys      map[K]int32
+	lists     [][]kwin[A]
+	freeLists []int32
+	timers    timerHeap
+	wins      []window.Window
+	hits      []int32
 }
 
-func (o *winOp[K, T, A, O]) alloc(k K, w window.Window) int32 {
+// keyList returns the index of k's list of windows, creating it.
+func (o *winOp[K, T, A, O]) keyList(k K) int32 {
+	if li, ok := o.keys[k]; ok {
+		return li
+	}
+	var li int32
+	if n := len(o.freeLists); n > 0 {
+		li = o.freeLists[n-1]
+		o.freeLists = o.freeLists[:n-1]
+	} else {
+		o.lists = append(o.lists, nil)
+		li = int32(len(o.lists) - 1)
+	}
+	o.keys[k] = li
+	return li
+}
+
+// open starts window w of key k in list li and returns its slot.
+func (o *winOp[K, T, A, O]) open(k K, li int32, w window.Window) int32 {
 	var id int32
 	if n := len(o.free); n > 0 {
 		id = o.free[n-1]
 		o.free = o.free[:n-1]
 	} else {
-		o.slots = append(o.slots, wslot[K, A]{})
+		o.slots = append(o.slots, wslot[K]{})
 		id = int32(len(o.slots) - 1)
 	}
 	s := &o.slots[id]
-	s.key, s.win, s.acc, s.live, s.fired = k, w, o.init(), true, false
+	s.key, s.win, s.list, s.live = k, w, li, true
+	o.lists[li] = append(o.lists[li], kwin[A]{start: w.Start, id: id, acc: o.init()})
 	return id
+}
+
+// entry returns the list entry of slot id. The pointer is valid until the
+// list changes.
+func (o *winOp[K, T, A, O]) entry(id int32) *kwin[A] {
+	l := o.lists[o.slots[id].list]
+	for i := range l {
+		if l[i].id == id {
+			return &l[i]
+		}
+	}
+	panic("stream: window slot missing from its key's list")
 }
 
 func (o *winOp[K, T, A, O]) release(id int32) {
 	s := &o.slots[id]
-	if o.gap > 0 {
-		list := o.sess[s.key]
-		for i, x := range list {
-			if x == id {
-				list = append(list[:i], list[i+1:]...)
-				break
-			}
+	li := s.list
+	l := o.lists[li]
+	for i := range l {
+		if l[i].id == id {
+			l[i] = l[len(l)-1]
+			l[len(l)-1] = kwin[A]{}
+			l = l[:len(l)-1]
+			break
 		}
-		if len(list) == 0 {
-			delete(o.sess, s.key)
-		} else {
-			o.sess[s.key] = list
-		}
-	} else {
-		delete(o.idx, wkey[K]{key: s.key, start: s.win.Start})
+	}
+	o.lists[li] = l
+	if len(l) == 0 {
+		delete(o.keys, s.key)
+		o.freeLists = append(o.freeLists, li)
 	}
 	var zk K
-	var za A
-	s.key, s.acc, s.live, s.fired = zk, za, false, false
+	s.key, s.live = zk, false
 	s.gen++
 	o.free = append(o.free, id)
 }
@@ -231,14 +269,15 @@ func (o *winOp[K, T, A, O]) release(id int32) {
 func (o *winOp[K, T, A, O]) schedule(id int32) {
 	s := &o.slots[id]
 	s.gen++
+	e := o.entry(id)
 	mt := s.win.MaxTimestamp()
 	if mt > o.wm {
-		s.fired = false
+		e.fired = false
 		o.timers.push(timerEntry{t: mt, slot: id, gen: s.gen})
 		return
 	}
-	s.fired = true
-	o.fire(s.key, s.win, s.acc, o.em)
+	e.fired = true
+	o.fire(s.key, s.win, e.acc, o.em)
 	o.timers.push(timerEntry{t: window.CleanupTime(s.win, o.lateness), slot: id, gen: s.gen, cleanup: true})
 }
 
@@ -279,25 +318,34 @@ func (o *winOp[K, T, A, O]) addFixed(v T, t int64) {
 	k := o.key(v)
 	o.wins = o.assigner.Assign(t, o.wins[:0])
 	ok := false
+	li := int32(-1)
 	for _, w := range o.wins {
 		if window.IsLate(w, o.lateness, o.wm) {
 			continue
 		}
 		ok = true
-		wk := wkey[K]{key: k, start: w.Start}
-		id, found := o.idx[wk]
-		if !found {
-			id = o.alloc(k, w)
-			o.idx[wk] = id
-			s := &o.slots[id]
-			s.acc = o.add(s.acc, v)
-			o.schedule(id)
-			continue
+		if li < 0 {
+			li = o.keyList(k)
 		}
-		s := &o.slots[id]
-		s.acc = o.add(s.acc, v)
-		if s.fired {
-			o.fire(s.key, s.win, s.acc, o.em)
+		l := o.lists[li]
+		found := false
+		for j := range l {
+			if l[j].start == w.Start {
+				e := &l[j]
+				e.acc = o.add(e.acc, v)
+				if e.fired {
+					o.fire(k, w, e.acc, o.em)
+				}
+				found = true
+				break
+			}
+		}
+		if !found {
+			id := o.open(k, li, w)
+			l := o.lists[li]
+			e := &l[len(l)-1]
+			e.acc = o.add(e.acc, v)
+			o.schedule(id)
 		}
 	}
 	if !ok {
@@ -308,13 +356,15 @@ func (o *winOp[K, T, A, O]) addFixed(v T, t int64) {
 func (o *winOp[K, T, A, O]) addSession(v T, t int64) {
 	k := o.key(v)
 	nw := window.Window{Start: t, End: t + o.gap}
-	list := o.sess[k]
 	hits := o.hits[:0]
 	merged := nw
-	for _, id := range list {
-		if o.slots[id].win.Overlaps(nw) {
-			hits = append(hits, id)
-			merged = merged.Cover(o.slots[id].win)
+	li, found := o.keys[k]
+	if found {
+		for _, e := range o.lists[li] {
+			if w := o.slots[e.id].win; w.Overlaps(nw) {
+				hits = append(hits, e.id)
+				merged = merged.Cover(w)
+			}
 		}
 	}
 	o.hits = hits
@@ -323,28 +373,39 @@ func (o *winOp[K, T, A, O]) addSession(v T, t int64) {
 			o.lateRecord(v, t)
 			return
 		}
-		id := o.alloc(k, nw)
-		o.sess[k] = append(list, id)
-		s := &o.slots[id]
-		s.acc = o.add(s.acc, v)
+		if !found {
+			li = o.keyList(k)
+		}
+		id := o.open(k, li, nw)
+		e := o.entry(id)
+		e.acc = o.add(e.acc, v)
 		o.schedule(id)
 		return
 	}
 	target := hits[0]
 	for _, h := range hits[1:] {
-		o.slots[target].acc = o.merge(o.slots[target].acc, o.slots[h].acc)
+		acc := o.entry(h).acc
+		te := o.entry(target)
+		te.acc = o.merge(te.acc, acc)
 		o.release(h)
 	}
 	s := &o.slots[target]
-	s.acc = o.add(s.acc, v)
+	e := o.entry(target)
+	e.acc = o.add(e.acc, v)
 	if s.win != merged {
 		s.win = merged
+		e.start = merged.Start
+		if !e.fired && merged.MaxTimestamp() > o.wm {
+			// The pending firing entry (at the old end) re-arms itself at
+			// the new end when it comes up: no heap push per record.
+			return
+		}
 		o.schedule(target)
 		return
 	}
-	if s.fired {
+	if e.fired {
 		// A late record inside an already fired session: re-emit.
-		o.fire(s.key, s.win, s.acc, o.em)
+		o.fire(s.key, s.win, e.acc, o.em)
 	}
 }
 
@@ -352,29 +413,34 @@ func (o *winOp[K, T, A, O]) addSession(v T, t int64) {
 // windows past their cleanup time.
 func (o *winOp[K, T, A, O]) advance(t int64) {
 	for {
-		e, ok := o.timers.min()
-		if !ok || e.t > t {
+		te, ok := o.timers.min()
+		if !ok || te.t > t {
 			return
 		}
 		o.timers.pop()
-		s := &o.slots[e.slot]
-		if !s.live || s.gen != e.gen {
+		s := &o.slots[te.slot]
+		if !s.live || s.gen != te.gen {
 			continue
 		}
-		if e.cleanup {
-			o.release(e.slot)
+		if te.cleanup {
+			o.release(te.slot)
 			continue
 		}
-		o.fire(s.key, s.win, s.acc, o.em)
-		s = &o.slots[e.slot] // fire may not grow slots, but stay safe
+		if mt := s.win.MaxTimestamp(); mt != te.t {
+			// A session that grew since this entry was armed.
+			o.timers.push(timerEntry{t: mt, slot: te.slot, gen: te.gen})
+			continue
+		}
+		e := o.entry(te.slot)
+		o.fire(s.key, s.win, e.acc, o.em)
 		ct := window.CleanupTime(s.win, o.lateness)
 		if ct <= t {
-			o.release(e.slot)
+			o.release(te.slot)
 			continue
 		}
-		s.fired = true
+		e.fired = true
 		s.gen++
-		o.timers.push(timerEntry{t: ct, slot: e.slot, gen: s.gen, cleanup: true})
+		o.timers.push(timerEntry{t: ct, slot: te.slot, gen: s.gen, cleanup: true})
 	}
 }
 

@@ -183,9 +183,13 @@ func (b *remoteBackend) Consume(ctx context.Context, topic string, o consumeOpti
 		if err != nil {
 			return fmt.Errorf("list end offsets of %s on %s: %w", topic, b.broker, err)
 		}
+		starts, err := b.startOffsets(ctx, topic, o)
+		if err != nil {
+			return err
+		}
 		end = map[int32]int64{}
 		ends.Each(func(lo kadm.ListedOffset) {
-			if lo.Offset > 0 {
+			if lo.Offset > starts[lo.Partition] {
 				end[lo.Partition] = lo.Offset
 			}
 		})
@@ -264,4 +268,41 @@ func (b *remoteBackend) Consume(ctx context.Context, topic string, o consumeOpti
 		}
 	}
 	return nil
+}
+
+// startOffsets returns where a consumer with options o starts in each
+// partition of topic, so that -e knows which partitions have nothing to read.
+func (b *remoteBackend) startOffsets(ctx context.Context, topic string, o consumeOptions) (map[int32]int64, error) {
+	var listed kadm.ListedOffsets
+	var err error
+	switch o.from.kind {
+	case "earliest", "offset":
+		listed, err = b.adm.ListStartOffsets(ctx, topic)
+	case "latest":
+		listed, err = b.adm.ListEndOffsets(ctx, topic)
+	case "time":
+		listed, err = b.adm.ListOffsetsAfterMilli(ctx, o.from.time, topic)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list offsets of %s on %s: %w", topic, b.broker, err)
+	}
+	starts := map[int32]int64{}
+	listed.Each(func(lo kadm.ListedOffset) {
+		starts[lo.Partition] = lo.Offset
+		if o.from.kind == "offset" {
+			starts[lo.Partition] = max(lo.Offset, o.from.offset)
+		}
+	})
+	if o.group != "" {
+		committed, err := b.adm.FetchOffsets(ctx, o.group)
+		if err != nil {
+			return nil, fmt.Errorf("fetch committed offsets of group %s: %w", o.group, err)
+		}
+		committed.Each(func(c kadm.OffsetResponse) {
+			if c.Topic == topic && c.Err == nil && c.At >= 0 {
+				starts[c.Partition] = c.At
+			}
+		})
+	}
+	return starts, nil
 }

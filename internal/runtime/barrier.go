@@ -80,3 +80,6 @@ func (a *Aligner) finish() bool {
 	a.active = false
 	return true
 }
+
+// Pending returns the number of channels the current alignment waits for.
+func (a *Aligner) Pending() int { return a.pending }

@@ -10,7 +10,8 @@ import (
 // number of rows and the sum, modulo 2^64, of the xxHash64 of each row's
 // canonical JSON encoding (Row.AppendJSON). Two runs that produce the same
 // rows in any order, split over any number of sink subtasks, have equal
-// fingerprints.
+// fingerprints; retracted rows are subtracted, so an updating query's
+// fingerprint is that of its final rows.
 type Fingerprint struct {
 	Rows int64
 	Sum  uint64
@@ -20,6 +21,14 @@ type Fingerprint struct {
 func (f *Fingerprint) Add(encoded []byte) {
 	f.Rows++
 	f.Sum += xxhash.Sum64(encoded)
+}
+
+// Remove takes away one row given its canonical encoding: the retraction
+// of a row added before. Adding and removing commute, so a changelog
+// fingerprints to its final rows whatever the order of its changes.
+func (f *Fingerprint) Remove(encoded []byte) {
+	f.Rows--
+	f.Sum -= xxhash.Sum64(encoded)
 }
 
 // Merge adds the rows of g.

@@ -3,6 +3,8 @@ package queries
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -10,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/nexmark"
+	"github.com/sluicehq/sluice/stream"
 )
 
 func writeEvents(t *testing.T, events []nexmark.Event) string {
@@ -129,7 +132,8 @@ func TestFileSourceMatchesGenerator(t *testing.T) {
 	cfg := testConfig()
 	events := generateEvents(cfg, 5000)
 	path := writeEvents(t, events)
-	for _, q := range []string{"q0", "q5"} {
+	for _, q := range []string{"q0", "q4", "q5", "q19"} {
+		runLines(t, q, path, 2) // the output holds exactly the fingerprinted rows
 		want, err := Run(context.Background(), RunConfig{Query: q, Events: 5000, Generator: &cfg, Parallelism: 1})
 		if err != nil {
 			t.Fatal(err)
@@ -156,7 +160,156 @@ func TestFileSourceErrors(t *testing.T) {
 	}
 	_, err := Run(context.Background(), RunConfig{Query: "q0", SourceFile: path, Parallelism: 1})
 	var se *nexmark.SyntaxError
-	if !errorsAs(err, &se) {
+	if !errors.As(err, &se) {
 		t.Fatalf("error %v, want a *nexmark.SyntaxError", err)
+	}
+}
+
+// TestSplitsResumeFromPosition: a split re-created and moved to a saved
+// Position continues with exactly the events that were still to come.
+func TestSplitsResumeFromPosition(t *testing.T) {
+	cfg := testConfig()
+	path := writeEvents(t, generateEvents(cfg, 3000))
+	sources := map[string]func() stream.Source[nexmark.Event]{
+		"generator": func() stream.Source[nexmark.Event] { return &GeneratorSource{Config: cfg, Events: 3000} },
+		"file":      func() stream.Source[nexmark.Event] { return &FileSource{Path: path} },
+	}
+	for name, mk := range sources {
+		ctx := context.Background()
+		whole, err := mk().Splits(ctx, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resumed, err := mk().Splits(ctx, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range whole {
+			all := readAll(t, whole[i], 1<<30)
+			first := readAll(t, resumed[i], 100)
+			pos := resumed[i].Position()
+			fresh, _ := mk().Splits(ctx, 3)
+			if err := fresh[i].Seek(pos); err != nil {
+				t.Fatalf("%s split %d: %v", name, i, err)
+			}
+			rest := readAll(t, fresh[i], 1<<30)
+			if len(first)+len(rest) != len(all) {
+				t.Fatalf("%s split %d: %d + %d events after resuming, want %d", name, i, len(first), len(rest), len(all))
+			}
+			for k := range rest {
+				if rest[k] != all[len(first)+k] {
+					t.Fatalf("%s split %d: event %d differs after resuming", name, i, len(first)+k)
+				}
+			}
+		}
+		if err := whole[0].Seek([]byte{1}); err == nil {
+			t.Fatalf("%s: Seek accepted a 1-byte position", name)
+		}
+	}
+}
+
+// readAll reads up to limit events (at least) from s in batches of 64.
+func readAll(t *testing.T, s stream.Split[nexmark.Event], limit int) []nexmark.Event {
+	t.Helper()
+	var out []nexmark.Event
+	buf := make([]nexmark.Event, 64)
+	for len(out) < limit {
+		n, err := s.Read(context.Background(), buf[:min(64, limit-len(out))])
+		out = append(out, buf[:n]...)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, ok := s.(io.Closer); ok {
+		c.Close()
+	}
+	return out
+}
+
+func bidFull(t int64, auction, bidder, price int64, channel, extra string) nexmark.Event {
+	return nexmark.Event{Type: nexmark.EventBid, Bid: nexmark.Bid{Auction: auction, Bidder: bidder, Price: price, DateTime: t, Channel: channel, URL: "https://www.nexmark.com/a/b/c/item.htm?query=1", Extra: extra}}
+}
+
+// TestDailyReportsAcrossMidnight checks the day and minute grouping of
+// q15-q17 around a change of day (UTC), against the oracles and by hand.
+func TestDailyReportsAcrossMidnight(t *testing.T) {
+	mid := nexmark.DefaultBaseTime // 2015-07-15T00:00:00Z
+	events := []nexmark.Event{
+		bidFull(mid-60_001, 1, 7, 500, "Google", "a"),       // 23:58, rank 1
+		bidFull(mid-1, 2, 7, 50_000, "Google", "b"),         // 23:59, rank 2
+		bidFull(mid, 1, 8, 5_000_000, "Google", "c"),        // 00:00, rank 3
+		bidFull(mid+61_000, 1, 8, 700, "channel-12", "d"),   // 00:01, rank 1
+		bidFull(mid+3_600_000, 3, 9, 10_000, "Google", "e"), // 01:00, rank 2
+	}
+	path := writeEvents(t, events)
+	for q, oracle := range map[string]Fingerprint{
+		"q15": FingerprintRows(oracleQ15(events)),
+		"q16": FingerprintRows(oracleQ16(events)),
+		"q17": FingerprintRows(oracleQ17(events)),
+	} {
+		r, err := Run(context.Background(), RunConfig{Query: q, SourceFile: path, Parallelism: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Results != oracle.Rows || r.Checksum != oracle.String() {
+			t.Fatalf("%s: %d rows (%s), oracle %d (%s)", q, r.Results, r.Checksum, oracle.Rows, oracle)
+		}
+	}
+	got := runLines(t, "q16", path, 3)
+	want := []string{
+		`{"channel":"Google","day":"2015-07-14","minute":"23:59","total_bids":2,"rank1_bids":1,"rank2_bids":1,"rank3_bids":0,"total_bidders":1,"rank1_bidders":1,"rank2_bidders":1,"rank3_bidders":0,"total_auctions":2,"rank1_auctions":1,"rank2_auctions":1,"rank3_auctions":0}`,
+		`{"channel":"Google","day":"2015-07-15","minute":"01:00","total_bids":2,"rank1_bids":0,"rank2_bids":1,"rank3_bids":1,"total_bidders":2,"rank1_bidders":0,"rank2_bidders":1,"rank3_bidders":1,"total_auctions":2,"rank1_auctions":0,"rank2_auctions":1,"rank3_auctions":1}`,
+		`{"channel":"channel-12","day":"2015-07-15","minute":"00:01","total_bids":1,"rank1_bids":1,"rank2_bids":0,"rank3_bids":0,"total_bidders":1,"rank1_bidders":1,"rank2_bidders":0,"rank3_bidders":0,"total_auctions":1,"rank1_auctions":1,"rank2_auctions":0,"rank3_auctions":0}`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("q16 got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestRankTieBreaks: q18 and q19 break ties in a fixed order, so their
+// results do not depend on arrival order or parallelism.
+func TestRankTieBreaks(t *testing.T) {
+	t0 := nexmark.DefaultBaseTime
+	events := []nexmark.Event{
+		bidFull(t0+5, 1, 7, 300, "Google", "x"),
+		bidFull(t0+5, 1, 7, 900, "Google", "a"), // same time as the first: the higher price is "later"
+		bidFull(t0+1, 1, 7, 900, "Google", "b"), // ties on price in q19: earlier first
+		bidFull(t0+2, 1, 8, 100, "Google", "c"),
+	}
+	path := writeEvents(t, events)
+	q18 := runLines(t, "q18", path, 2)
+	want18 := []string{
+		`{"auction":1,"bidder":7,"price":900,"channel":"Google","url":"https://www.nexmark.com/a/b/c/item.htm?query=1","dateTime":1436918400005,"extra":"a"}`,
+		`{"auction":1,"bidder":8,"price":100,"channel":"Google","url":"https://www.nexmark.com/a/b/c/item.htm?query=1","dateTime":1436918400002,"extra":"c"}`,
+	}
+	if strings.Join(q18, "\n") != strings.Join(want18, "\n") {
+		t.Fatalf("q18 got\n%s", strings.Join(q18, "\n"))
+	}
+	q19 := runLines(t, "q19", path, 2)
+	var ranks []string
+	for _, l := range q19 {
+		ranks = append(ranks, l[strings.Index(l, `"dateTime"`):])
+	}
+	sort.Strings(ranks)
+	want19 := []string{
+		`"dateTime":1436918400001,"extra":"b","rank_number":1}`,
+		`"dateTime":1436918400002,"extra":"c","rank_number":4}`,
+		`"dateTime":1436918400005,"extra":"a","rank_number":2}`,
+		`"dateTime":1436918400005,"extra":"x","rank_number":3}`,
+	}
+	if strings.Join(ranks, "\n") != strings.Join(want19, "\n") {
+		t.Fatalf("q19 got\n%s", strings.Join(ranks, "\n"))
+	}
+	for q, fp := range map[string]Fingerprint{"q18": FingerprintRows(oracleQ18(events)), "q19": FingerprintRows(oracleQ19(events))} {
+		r, err := Run(context.Background(), RunConfig{Query: q, SourceFile: path, Parallelism: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Checksum != fp.String() || r.Results != fp.Rows {
+			t.Fatalf("%s disagrees with its oracle", q)
+		}
 	}
 }

@@ -1,7 +1,11 @@
 package queries
 
 import (
+	"fmt"
+	"regexp"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/sluicehq/sluice/nexmark"
 )
@@ -218,6 +222,257 @@ func oracleQ11(events []nexmark.Event) []Q11Row {
 			n++
 		}
 		rows = append(rows, Q11Row{bidder, n, start, last + tenSeconds})
+	}
+	return rows
+}
+
+// q14: projection with a CASE on the UTC hour and count_char, filtered on
+// 0.908 * price in (1,000,000, 50,000,000).
+func oracleQ14(events []nexmark.Event) []Q14Row {
+	var rows []Q14Row
+	for _, b := range bidsIn(events) {
+		euros := float64(b.Price) * 0.908
+		if !(euros > 1_000_000 && euros < 50_000_000) {
+			continue
+		}
+		h := time.UnixMilli(b.DateTime).UTC().Hour()
+		kind := "otherTime"
+		if h >= 8 && h <= 18 {
+			kind = "dayTime"
+		} else if h <= 6 || h >= 20 {
+			kind = "nightTime"
+		}
+		rows = append(rows, Q14Row{b.Auction, b.Bidder, b.Price * 908, kind, b.DateTime, b.Extra, int64(strings.Count(b.Extra, "c"))})
+	}
+	return rows
+}
+
+func day(ms int64) int64 {
+	t := time.UnixMilli(ms).UTC()
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC).UnixMilli() / 86_400_000
+}
+
+func rankOf(price int64) int {
+	if price < 10000 {
+		return 1
+	}
+	if price < 1000000 {
+		return 2
+	}
+	return 3
+}
+
+type statsOracle struct {
+	bids              [4]int64
+	bidders, auctions [4]map[int64]bool
+}
+
+func (s *statsOracle) add(b nexmark.Bid) {
+	for _, i := range []int{0, rankOf(b.Price)} {
+		if s.bidders[i] == nil {
+			s.bidders[i], s.auctions[i] = map[int64]bool{}, map[int64]bool{}
+		}
+		s.bids[i]++
+		s.bidders[i][b.Bidder] = true
+		s.auctions[i][b.Auction] = true
+	}
+}
+
+func (s *statsOracle) stats() BidStats {
+	var r BidStats
+	for i := range 4 {
+		r.Bids[i], r.Bidders[i], r.Auctions[i] = s.bids[i], int64(len(s.bidders[i])), int64(len(s.auctions[i]))
+	}
+	return r
+}
+
+// q15: statistics per UTC day.
+func oracleQ15(events []nexmark.Event) []Q15Row {
+	byDay := map[int64]*statsOracle{}
+	for _, b := range bidsIn(events) {
+		d := day(b.DateTime)
+		if byDay[d] == nil {
+			byDay[d] = &statsOracle{}
+		}
+		byDay[d].add(b)
+	}
+	var rows []Q15Row
+	for d, s := range byDay {
+		rows = append(rows, Q15Row{Day: d, BidStats: s.stats()})
+	}
+	return rows
+}
+
+// q16: statistics per channel and UTC day, with the latest "HH:mm".
+func oracleQ16(events []nexmark.Event) []Q16Row {
+	type key struct {
+		channel string
+		day     int64
+	}
+	stats := map[key]*statsOracle{}
+	minute := map[key]string{}
+	for _, b := range bidsIn(events) {
+		k := key{b.Channel, day(b.DateTime)}
+		if stats[k] == nil {
+			stats[k] = &statsOracle{}
+		}
+		stats[k].add(b)
+		if m := time.UnixMilli(b.DateTime).UTC().Format("15:04"); m > minute[k] {
+			minute[k] = m
+		}
+	}
+	var rows []Q16Row
+	for k, s := range stats {
+		var h, m int64
+		fmt.Sscanf(minute[k], "%d:%d", &h, &m)
+		rows = append(rows, Q16Row{Channel: k.channel, Day: k.day, Minute: h*60 + m, BidStats: s.stats()})
+	}
+	return rows
+}
+
+// q17: statistics per auction and UTC day.
+func oracleQ17(events []nexmark.Event) []Q17Row {
+	type key struct{ auction, day int64 }
+	groups := map[key][]int64{}
+	for _, b := range bidsIn(events) {
+		k := key{b.Auction, day(b.DateTime)}
+		groups[k] = append(groups[k], b.Price)
+	}
+	var rows []Q17Row
+	for k, prices := range groups {
+		r := Q17Row{Auction: k.auction, Day: k.day, MinPrice: prices[0], MaxPrice: prices[0]}
+		for _, p := range prices {
+			r.TotalBids++
+			switch rankOf(p) {
+			case 1:
+				r.Rank1Bids++
+			case 2:
+				r.Rank2Bids++
+			default:
+				r.Rank3Bids++
+			}
+			r.MinPrice, r.MaxPrice, r.SumPrice = min(r.MinPrice, p), max(r.MaxPrice, p), r.SumPrice+p
+		}
+		r.AvgPrice = r.SumPrice / r.TotalBids
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// q18: the latest bid per (bidder, auction); among bids at the same time,
+// the highest price, then the greatest extra, url and channel.
+func oracleQ18(events []nexmark.Event) []Q18Row {
+	type key struct{ bidder, auction int64 }
+	groups := map[key][]nexmark.Bid{}
+	for _, b := range bidsIn(events) {
+		k := key{b.Bidder, b.Auction}
+		groups[k] = append(groups[k], b)
+	}
+	var rows []Q18Row
+	for _, bids := range groups {
+		sort.SliceStable(bids, func(i, j int) bool {
+			a, b := bids[i], bids[j]
+			if a.DateTime != b.DateTime {
+				return a.DateTime > b.DateTime
+			}
+			if a.Price != b.Price {
+				return a.Price > b.Price
+			}
+			if a.Extra != b.Extra {
+				return a.Extra > b.Extra
+			}
+			if a.URL != b.URL {
+				return a.URL > b.URL
+			}
+			return a.Channel > b.Channel
+		})
+		rows = append(rows, Q18Row(bids[0]))
+	}
+	return rows
+}
+
+// q19: the ten highest bids per auction, ranked 1..10; ties by earlier
+// time, then bidder, extra, url, channel.
+func oracleQ19(events []nexmark.Event) []Q19Row {
+	groups := map[int64][]nexmark.Bid{}
+	for _, b := range bidsIn(events) {
+		groups[b.Auction] = append(groups[b.Auction], b)
+	}
+	var rows []Q19Row
+	for _, bids := range groups {
+		sort.SliceStable(bids, func(i, j int) bool {
+			a, b := bids[i], bids[j]
+			switch {
+			case a.Price != b.Price:
+				return a.Price > b.Price
+			case a.DateTime != b.DateTime:
+				return a.DateTime < b.DateTime
+			case a.Bidder != b.Bidder:
+				return a.Bidder < b.Bidder
+			case a.Extra != b.Extra:
+				return a.Extra < b.Extra
+			case a.URL != b.URL:
+				return a.URL < b.URL
+			}
+			return a.Channel < b.Channel
+		})
+		for i := 0; i < len(bids) && i < 10; i++ {
+			rows = append(rows, Q19Row{Bid: bids[i], RankNumber: int64(i + 1)})
+		}
+	}
+	return rows
+}
+
+// q20: every bid joined with its auction, for auctions of category 10.
+func oracleQ20(events []nexmark.Event) []Q20Row {
+	auctions := map[int64]nexmark.Auction{}
+	for i := range events {
+		if e := &events[i]; e.Type == nexmark.EventAuction {
+			auctions[e.Auction.ID] = e.Auction
+		}
+	}
+	var rows []Q20Row
+	for _, b := range bidsIn(events) {
+		if a, ok := auctions[b.Auction]; ok && a.Category == 10 {
+			rows = append(rows, Q20Row{Bid: b, Auction: a})
+		}
+	}
+	return rows
+}
+
+var channelIDPattern = regexp.MustCompile(`(&|^)channel_id=([^&]*)`)
+
+// q21: hot channels get ids 0-3, others the channel_id URL parameter;
+// bids with neither are dropped.
+func oracleQ21(events []nexmark.Event) []Q21Row {
+	ids := map[string]string{"apple": "0", "google": "1", "facebook": "2", "baidu": "3"}
+	var rows []Q21Row
+	for _, b := range bidsIn(events) {
+		id, ok := ids[strings.ToLower(b.Channel)]
+		if !ok {
+			m := channelIDPattern.FindStringSubmatch(b.URL)
+			if m == nil {
+				continue
+			}
+			id = m[2]
+		}
+		rows = append(rows, Q21Row{b.Auction, b.Bidder, b.Price, b.Channel, id})
+	}
+	return rows
+}
+
+// q22: the 4th to 6th '/'-separated fields of the URL.
+func oracleQ22(events []nexmark.Event) []Q22Row {
+	var rows []Q22Row
+	for _, b := range bidsIn(events) {
+		parts := strings.Split(b.URL, "/")
+		field := func(i int) NullString {
+			if i < len(parts) {
+				return NullString{S: parts[i], Valid: true}
+			}
+			return NullString{}
+		}
+		rows = append(rows, Q22Row{b.Auction, b.Bidder, b.Price, b.Channel, field(3), field(4), field(5)})
 	}
 	return rows
 }

@@ -31,6 +31,16 @@ func registry() []query {
 		{"q7", "highest bid per 10 s tumbling window", buildQ7},
 		{"q8", "new users: person-auction window join", buildQ8},
 		{"q11", "user sessions, 10 s gap", buildQ11},
+		{"q12", "bids per bidder per 10 s processing-time window (timing-dependent)", buildQ12},
+		{"q14", "filter and projection with a user function", buildQ14},
+		{"q15", "bidding statistics per day, distinct counts", buildQ15},
+		{"q16", "channel statistics per day, distinct counts", buildQ16},
+		{"q17", "auction statistics per day", buildQ17},
+		{"q18", "dedup: latest bid per bidder and auction", buildQ18},
+		{"q19", "top 10 bids per auction", buildQ19},
+		{"q20", "bids joined with their category-10 auction", buildQ20},
+		{"q21", "channel id extraction", buildQ21},
+		{"q22", "URL split into directories", buildQ22},
 	}
 }
 
@@ -65,6 +75,10 @@ func lookup(name string) (query, error) {
 
 func toAppend[R Row](s stream.Stream[R], res *results) {
 	stream.To[R](s, appendSink[R]{res: res}, stream.Name("results"))
+}
+
+func toChanges[R Row](s stream.Stream[Change[R]], res *results) {
+	stream.To[Change[R]](s, changeSink[R]{res: res}, stream.Name("results"))
 }
 
 // q0: SELECT auction, bidder, price, dateTime, extra FROM bid.
@@ -202,13 +216,16 @@ type q4Update struct {
 	hadPrev               bool
 }
 
-type q4Avg struct{ sum, count int64 }
+type q4Avg struct {
+	sum, count int64
+	last       Q4Row // the row emitted last, retracted on the next update
+}
 
 // q4: SELECT category, AVG(final) FROM (SELECT MAX(B.price) AS final,
 // A.category FROM auction A, bid B WHERE A.id = B.auction AND B.dateTime
 // BETWEEN A.dateTime AND A.expires GROUP BY A.id, A.category) GROUP BY
-// category. Both aggregates update as bids arrive; the sink keeps the final
-// average per category. AVG over BIGINT is an integer division, as in
+// category. Both aggregates update as bids arrive: the result is a
+// changelog whose final rows are fingerprinted. AVG over BIGINT is an integer division, as in
 // Flink.
 func buildQ4(events stream.Stream[nexmark.Event], res *results) error {
 	in := stream.FlatMap(events, func(e nexmark.Event, out *stream.Emitter[q4In]) {
@@ -258,25 +275,28 @@ func buildQ4(events stream.Stream[nexmark.Event], res *results) error {
 			}}, nil
 		}, stream.Name("q4-winning-bids"))
 	averages := stream.KeyedProcess(stream.KeyBy(winners, func(u q4Update) int64 { return u.category }),
-		func(ctx *stream.KeyedContext[int64, Q4Row]) (stream.KeyedProcessFunc[int64, q4Update, Q4Row], error) {
+		func(ctx *stream.KeyedContext[int64, Change[Q4Row]]) (stream.KeyedProcessFunc[int64, q4Update, Change[Q4Row]], error) {
 			st, err := state.NewValue[int64, q4Avg](ctx.State(), "q4-category")
 			if err != nil {
 				return nil, err
 			}
-			return stream.KeyedProcessFuncs[int64, q4Update, Q4Row]{Element: func(ctx *stream.KeyedContext[int64, Q4Row], u q4Update) {
+			return stream.KeyedProcessFuncs[int64, q4Update, Change[Q4Row]]{Element: func(ctx *stream.KeyedContext[int64, Change[Q4Row]], u q4Update) {
 				a, _ := st.Get()
+				if a.count > 0 {
+					ctx.Emit(Change[Q4Row]{Row: a.last, Retract: true})
+				}
 				if u.hadPrev {
 					a.sum += u.final - u.prev
 				} else {
 					a.sum += u.final
 					a.count++
 				}
+				a.last = Q4Row{ID: u.category, Final: a.sum / a.count}
 				st.Set(a)
-				ctx.Emit(Q4Row{ID: u.category, Final: a.sum / a.count})
+				ctx.Emit(Change[Q4Row]{Row: a.last})
 			}}, nil
 		}, stream.Name("q4-average"))
-	keyed := stream.KeyBy(averages, func(r Q4Row) int64 { return r.ID })
-	stream.To[Q4Row](keyed.Stream(), upsertSink[int64, Q4Row]{res: res, key: func(r Q4Row) int64 { return r.ID }}, stream.Name("results"))
+	toChanges(averages, res)
 	return nil
 }
 

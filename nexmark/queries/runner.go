@@ -42,6 +42,9 @@ type RunConfig struct {
 	// CheckpointInterval enables periodic checkpoints when positive.
 	// Not supported yet: Run returns ErrUnsupported.
 	CheckpointInterval time.Duration
+	// StateBackend names the keyed state backend: "" or "memory". The
+	// stream engine offers no other yet: "pebble" returns ErrUnsupported.
+	StateBackend string
 }
 
 // Result is what a run measured. Its JSON keys are those `sluice nexmark run
@@ -69,6 +72,13 @@ func Run(ctx context.Context, cfg RunConfig) (Result, error) {
 	}
 	if cfg.CheckpointInterval > 0 {
 		return Result{}, fmt.Errorf("nexmark %s: checkpoints: %w", q.name, ErrUnsupported)
+	}
+	switch cfg.StateBackend {
+	case "", "memory":
+	case "pebble":
+		return Result{}, fmt.Errorf("nexmark %s: state backend %q: %w", q.name, cfg.StateBackend, ErrUnsupported)
+	default:
+		return Result{}, fmt.Errorf("nexmark %s: unknown state backend %q (want memory or pebble)", q.name, cfg.StateBackend)
 	}
 	if cfg.SourceFile == "" && cfg.Events < 0 {
 		return Result{}, fmt.Errorf("nexmark %s: negative event count %d", q.name, cfg.Events)
@@ -110,6 +120,9 @@ func Run(ctx context.Context, cfg RunConfig) (Result, error) {
 	cpu := cpuSeconds() - cpu0
 	if err != nil {
 		return Result{}, fmt.Errorf("nexmark %s: %w", q.name, err)
+	}
+	if err := res.flushLive(); err != nil {
+		return Result{}, fmt.Errorf("nexmark %s: writing results: %w", q.name, err)
 	}
 	if err := res.writeErr(); err != nil {
 		return Result{}, fmt.Errorf("nexmark %s: writing results: %w", q.name, err)

@@ -11,10 +11,42 @@ import (
 // results gathers what every sink subtask of a run saw: the merged
 // fingerprint and, when requested, the rows as JSON lines.
 type results struct {
-	mu  sync.Mutex
-	fp  Fingerprint
-	out io.Writer // nil: rows are only fingerprinted
-	err error     // first error writing out
+	mu   sync.Mutex
+	fp   Fingerprint
+	out  io.Writer      // nil: rows are only fingerprinted
+	err  error          // first error writing out
+	live map[string]int // final rows of a changelog, written by flushLive
+}
+
+// mergeLive adds a changelog subtask's live rows.
+func (r *results) mergeLive(live map[string]int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.live == nil {
+		r.live = make(map[string]int)
+	}
+	for k, n := range live {
+		r.live[k] += n
+	}
+}
+
+// flushLive writes the final rows of a changelog query, once every sink
+// subtask has closed.
+func (r *results) flushLive() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.out == nil || r.err != nil {
+		return r.err
+	}
+	var lines []byte
+	for k, n := range r.live {
+		for ; n > 0; n-- {
+			lines = append(append(lines, k...), '\n')
+		}
+	}
+	r.live = nil
+	_, r.err = r.out.Write(lines)
+	return r.err
 }
 
 func (r *results) merge(fp Fingerprint) {
@@ -90,43 +122,71 @@ func (w *appendWriter[R]) Close(context.Context) error {
 	return err
 }
 
-// upsertSink keeps the latest row per key and fingerprints the final rows
-// when its input ends: the sink of queries whose results update earlier
-// results. The rows of one key must reach one subtask in order (key the
-// stream by the same key before the sink).
-type upsertSink[K comparable, R Row] struct {
-	res *results
-	key func(R) K
+// Change is one entry of an updating query's changelog: the insertion of
+// Row or, with Retract, the retraction of a Row inserted earlier. An update
+// is a retraction of the old row followed by an insertion of the new.
+type Change[R Row] struct {
+	Row     R
+	Retract bool
 }
 
-func (s upsertSink[K, R]) Open(context.Context, stream.SubtaskInfo) (stream.SinkWriter[R], error) {
-	return &upsertWriter[K, R]{res: s.res, key: s.key, last: make(map[K]R)}, nil
+// changeSink fingerprints a changelog: insertions add, retractions
+// subtract, so the result is the fingerprint of the final rows in any
+// order. With an output it also tracks the live rows (by encoding) and
+// writes them when its input ends.
+type changeSink[R Row] struct{ res *results }
+
+func (s changeSink[R]) Open(context.Context, stream.SubtaskInfo) (stream.SinkWriter[Change[R]], error) {
+	w := &changeWriter[R]{res: s.res}
+	if s.res.out != nil {
+		w.live = make(map[string]int)
+	}
+	return w, nil
 }
 
-type upsertWriter[K comparable, R Row] struct {
+type changeWriter[R Row] struct {
 	res  *results
-	key  func(R) K
-	last map[K]R
+	fp   Fingerprint
+	buf  []byte
+	live map[string]int // encoded row -> multiplicity; nil without output
 }
 
-func (w *upsertWriter[K, R]) Write(_ context.Context, rows []R) error {
-	for _, r := range rows {
-		w.last[w.key(r)] = r
+func (w *changeWriter[R]) Write(_ context.Context, changes []Change[R]) error {
+	for i := range changes {
+		c := &changes[i]
+		w.buf = c.Row.AppendJSON(w.buf[:0])
+		if c.Retract {
+			w.fp.Remove(w.buf)
+		} else {
+			w.fp.Add(w.buf)
+		}
+		if w.live != nil {
+			k := string(w.buf)
+			n := w.live[k]
+			if c.Retract {
+				n--
+			} else {
+				n++
+			}
+			if n == 0 {
+				delete(w.live, k)
+			} else {
+				w.live[k] = n
+			}
+		}
 	}
 	return nil
 }
 
-func (w *upsertWriter[K, R]) Close(context.Context) error {
-	var fp Fingerprint
-	var buf, lines []byte
-	for _, r := range w.last {
-		buf = r.AppendJSON(buf[:0])
-		fp.Add(buf)
-		if w.res.out != nil {
-			lines = append(append(lines, buf...), '\n')
-		}
+// Close merges this subtask's changes. Rows retracted on another subtask
+// than the one that inserted them cancel out in the merged fingerprint;
+// for the output, multiplicities are merged across subtasks first.
+func (w *changeWriter[R]) Close(context.Context) error {
+	w.res.merge(w.fp)
+	w.fp = Fingerprint{}
+	if w.live != nil {
+		w.res.mergeLive(w.live)
+		w.live = nil
 	}
-	w.last = nil
-	w.res.merge(fp)
-	return w.res.writeLines(lines)
+	return nil
 }

@@ -255,7 +255,9 @@ func (s *fileSplit) Seek(pos []byte) error {
 	if p < s.start || p > s.end {
 		return fmt.Errorf("nexmark file split %s: position %d outside [%d, %d]", s.id, p, s.start, s.end)
 	}
-	s.pos, s.seeked = p, true
+	// At the split's start the partial line under it must still be
+	// skipped, as on a fresh open.
+	s.pos, s.seeked = p, p != s.start
 	return nil
 }
 

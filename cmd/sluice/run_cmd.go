@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/sluicehq/sluice/logstore"
+	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/web"
+)
+
+// runPipeline is `sluice run FILE`: it validates the pipeline spec, runs
+// it on the embedded defaults (the embedded log in --data-dir is opened
+// only if a log connector needs it) and waits until its bounded inputs
+// are done or it is interrupted.
+func runPipeline(ctx context.Context, c *cli, args []string) error {
+	fs := flagSet(c, "sluice run", "[--data-dir DIR] [--http-addr ADDR] [--quiet] FILE")
+	dataDir := fs.String("data-dir", envOr(c, "SLUICE_DATA_DIR", "./data"), "local data directory: the embedded log used by log sources and sinks (env SLUICE_DATA_DIR)")
+	httpAddr := fs.String("http-addr", envOr(c, "SLUICE_HTTP_ADDR", ""), "serve /healthz, /readyz and /metrics (pipeline metrics) on this address, like 127.0.0.1:8080; empty: no HTTP server (env SLUICE_HTTP_ADDR)")
+	httpToken := fs.String("http-token", envOr(c, "SLUICE_HTTP_TOKEN", ""), "bearer token required by the HTTP endpoints; mandatory for a non-loopback --http-addr (env SLUICE_HTTP_TOKEN)")
+	quiet := fs.Bool("quiet", false, "print only errors (no start and end summary)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("takes one pipeline spec file, got %d arguments", len(pos))
+	}
+	level := slog.LevelInfo
+	if *quiet {
+		level = slog.LevelError
+	}
+	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
+	plan, err := pipeline.Load(pos[0])
+	if err != nil {
+		return err
+	}
+	var (
+		mu  sync.Mutex
+		log *logstore.Log
+	)
+	host := &pipeline.Host{
+		DataDir: *dataDir,
+		Stdout:  c.stdout,
+		Logger:  logger,
+		OpenLog: func() (*logstore.Log, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if log == nil {
+				l, err := logstore.Open(logstore.Options{Dir: *dataDir, Logger: logger})
+				if err != nil {
+					return nil, fmt.Errorf("open data directory %s: %w", *dataDir, err)
+				}
+				log = l
+			}
+			return log, nil
+		},
+	}
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if log != nil {
+			if err := log.Close(); err != nil {
+				logger.Error("closing the embedded log", "err", err)
+			}
+		}
+	}()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	start := time.Now()
+	job, err := plan.Start(ctx, host)
+	if err != nil {
+		return err
+	}
+	if *httpAddr != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), job.Collector())
+		w, err := web.New(web.Config{Addr: *httpAddr, Token: *httpToken, Gatherer: reg}, logger)
+		if err != nil {
+			job.Cancel()
+			_ = job.Wait()
+			return usagef("%v", err)
+		}
+		ln, err := w.Listen()
+		if err != nil {
+			job.Cancel()
+			_ = job.Wait()
+			return err
+		}
+		go func() {
+			if err := w.Serve(ctx, ln); err != nil && !errors.Is(err, context.Canceled) {
+				logger.Error("http server", "err", err)
+			}
+		}()
+		logger.Info("metrics served", "addr", ln.Addr().String())
+	}
+	logger.Info("pipeline running", "name", plan.Spec.Name, "file", pos[0], "parallelism", plan.Spec.Parallelism, "delivery", plan.Spec.Delivery)
+	err = job.Wait()
+	sum := job.Summary()
+	logger.Info("pipeline finished", "name", plan.Spec.Name, "records_in", sum.RecordsIn, "records_out", sum.RecordsOut,
+		"failed_records", sum.Failed, "late_dropped", sum.LateDrops, "elapsed", time.Since(start).Round(time.Millisecond))
+	if err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil // interrupted: a normal way to stop an unbounded pipeline
+	}
+	return err
+}
+
+// validatePipeline is `sluice validate FILE...`: it parses and plans each
+// spec without running it and reports every problem with its file, line
+// and field.
+func validatePipeline(_ context.Context, c *cli, args []string) error {
+	fs := flagSet(c, "sluice validate", "FILE...")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usagef("takes one or more pipeline spec files")
+	}
+	invalid := 0
+	for _, f := range pos {
+		plan, err := pipeline.Load(f)
+		if err != nil {
+			fmt.Fprintln(c.stderr, err)
+			invalid++
+			continue
+		}
+		fmt.Fprintf(c.stdout, "%s: ok (pipeline %s: %d steps, %d sinks; output fields: %s)\n", f, plan.Spec.Name, len(plan.Spec.Steps), len(plan.Spec.Sinks), plan.OutputSchema())
+	}
+	if invalid > 0 {
+		return fmt.Errorf("%d of %d pipeline specs are invalid", invalid, len(pos))
+	}
+	return nil
+}

@@ -1,0 +1,20 @@
+// Package file is Sluice's file connector.
+//
+// Source reads newline-separated records (JSON lines, CSV lines, raw
+// lines) from one file or from every regular file of a directory in name
+// order (names starting with "." or "_" are skipped), as
+// connector.Messages whose Origin is the file's path and whose Offset is
+// the line number (from 1). A bounded source reads to the end of its
+// files and finishes; with Follow it keeps reading data appended to the
+// last file and files added to the directory later (with names sorting
+// after the ones already read).
+//
+// Sink writes each message's value as one line into rolling part files in
+// a directory. A part file is written under a hidden temporary name and
+// appears under its final name only when it is committed, by an atomic
+// rename after an fsync: readers of the directory never see a partial or
+// uncommitted file. Parts are committed when they roll (size or age) and
+// when the sink closes; under exactly-once delivery the writer instead
+// pre-commits at a checkpoint barrier and commits once the checkpoint
+// completes (PreCommit / Commit / Abort).
+package file

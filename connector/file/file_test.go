@@ -1,0 +1,247 @@
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/connector"
+	"github.com/sluicehq/sluice/stream"
+)
+
+func readAll(t *testing.T, sp stream.Split[connector.Message]) []connector.Message {
+	t.Helper()
+	var out []connector.Message
+	buf := make([]connector.Message, 3)
+	for {
+		n, err := sp.Read(context.Background(), buf)
+		out = append(out, buf[:n]...)
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestSourceDirectoryInNameOrder(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "b.jsonl"), []byte("3\n4"), 0o644) // no final newline
+	os.WriteFile(filepath.Join(dir, "a.jsonl"), []byte("1\r\n\n2\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, ".hidden"), []byte("x\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "_tmp"), []byte("x\n"), 0o644)
+	src, err := NewSource(SourceConfig{Path: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	splits, err := src.Splits(context.Background(), 1)
+	if err != nil || len(splits) != 1 {
+		t.Fatalf("%d splits, %v", len(splits), err)
+	}
+	msgs := readAll(t, splits[0])
+	var got []string
+	for _, m := range msgs {
+		got = append(got, fmt.Sprintf("%s@%s:%d", m.Value, filepath.Base(m.Origin), m.Offset))
+	}
+	want := "1@a.jsonl:1 2@a.jsonl:3 3@b.jsonl:1 4@b.jsonl:2"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("got %v, want %s", got, want)
+	}
+}
+
+func TestSourceSplitsAndSeek(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 5 {
+		var b strings.Builder
+		for j := range 100 {
+			fmt.Fprintf(&b, "f%d-%d\n", i, j)
+		}
+		os.WriteFile(filepath.Join(dir, fmt.Sprintf("%d.txt", i)), []byte(b.String()), 0o644)
+	}
+	src, _ := NewSource(SourceConfig{Path: dir})
+	splits, err := src.Splits(context.Background(), 2)
+	if err != nil || len(splits) != 2 {
+		t.Fatalf("%d splits, %v", len(splits), err)
+	}
+	var all []string
+	for _, sp := range splits {
+		for _, m := range readAll(t, sp) {
+			all = append(all, string(m.Value))
+		}
+	}
+	if len(all) != 500 {
+		t.Fatalf("%d lines, want 500", len(all))
+	}
+	// Resume from every position reached after a partial read: the rest
+	// is exactly what a full read returns after that point.
+	src2, _ := NewSource(SourceConfig{Path: dir})
+	sp, _ := src2.Splits(context.Background(), 1)
+	full := readAll(t, sp[0])
+	for _, cut := range []int{1, 99, 100, 101, 250, 499} {
+		s, _ := src2.Splits(context.Background(), 1)
+		buf := make([]connector.Message, cut)
+		n := 0
+		for n < cut {
+			k, err := s[0].Read(context.Background(), buf[n:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += k
+		}
+		pos := s[0].Position()
+		r, _ := src2.Splits(context.Background(), 1)
+		if err := r[0].Seek(pos); err != nil {
+			t.Fatal(err)
+		}
+		rest := readAll(t, r[0])
+		if len(rest) != len(full)-cut || string(rest[0].Value) != string(full[cut].Value) || rest[0].Offset != full[cut].Offset {
+			t.Fatalf("cut %d: resumed with %d records starting %q@%d, want %d starting %q@%d", cut, len(rest), rest[0].Value, rest[0].Offset, len(full)-cut, full[cut].Value, full[cut].Offset)
+		}
+	}
+	if err := sp[0].Seek([]byte{1}); !errors.Is(err, stream.ErrBadPosition) {
+		t.Errorf("bad position: %v", err)
+	}
+}
+
+func TestSourceHeader(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.csv"), []byte("x,y\n1,2\n3,4\n"), 0o644)
+	src, _ := NewSource(SourceConfig{Path: dir, Header: true})
+	sp, _ := src.Splits(context.Background(), 1)
+	msgs := readAll(t, sp[0])
+	if len(msgs) != 2 || string(msgs[0].Headers[0].Value) != "x,y" || msgs[0].Headers[0].Key != HeaderKey || msgs[0].Offset != 2 {
+		t.Fatalf("got %+v", msgs)
+	}
+}
+
+// TestSourceFollow appends to a followed file and adds a new file, and
+// waits (with a deadline) until the source has returned everything.
+func TestSourceFollow(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.log")
+	os.WriteFile(p, []byte("1\n2"), 0o644)
+	src, _ := NewSource(SourceConfig{Path: dir, Follow: true, PollInterval: time.Millisecond})
+	sp, _ := src.Splits(context.Background(), 4)
+	if len(sp) != 1 {
+		t.Fatalf("following source has %d splits", len(sp))
+	}
+	defer sp[0].(io.Closer).Close()
+	var got []string
+	buf := make([]connector.Message, 10)
+	read := func(want int) {
+		deadline := time.Now().Add(10 * time.Second)
+		for len(got) < want {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out with %v", got)
+			}
+			n, err := sp[0].Read(context.Background(), buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range buf[:n] {
+				got = append(got, string(m.Value))
+			}
+		}
+	}
+	read(1)
+	f, _ := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("2\n3\n")
+	f.Close()
+	read(3)
+	os.WriteFile(filepath.Join(dir, "b.log"), []byte("4\n"), 0o644)
+	read(4)
+	if strings.Join(got, ",") != "1,22,3,4" {
+		t.Fatalf("got %v", got)
+	}
+}
+
+func TestSinkCommitsAtomically(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewSink(SinkConfig{Path: dir, RollBytes: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := s.Open(context.Background(), stream.SubtaskInfo{Index: 3, Parallelism: 4})
+	visible := func() []string {
+		ents, _ := os.ReadDir(dir)
+		var out []string
+		for _, e := range ents {
+			if !strings.HasPrefix(e.Name(), ".") {
+				out = append(out, e.Name())
+			}
+		}
+		sort.Strings(out)
+		return out
+	}
+	ctx := context.Background()
+	w.Write(ctx, []connector.Message{{Value: []byte("aaaa")}})
+	if v := visible(); len(v) != 0 {
+		t.Fatalf("uncommitted part visible: %v", v)
+	}
+	w.Write(ctx, []connector.Message{{Value: []byte("bbbbbb")}, {Value: []byte("c")}})
+	if v := visible(); len(v) != 1 {
+		t.Fatalf("after a roll: %v", v)
+	}
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v := visible()
+	if len(v) != 2 || !strings.HasSuffix(v[0], "-3-000000.jsonl") {
+		t.Fatalf("after close: %v", v)
+	}
+	var all string
+	for _, f := range v {
+		b, _ := os.ReadFile(filepath.Join(dir, f))
+		all += string(b)
+	}
+	if all != "aaaa\nbbbbbb\nc\n" {
+		t.Fatalf("content %q", all)
+	}
+	if n, _ := os.ReadDir(dir); len(n) != 2 {
+		t.Fatalf("temporary files left: %v", n)
+	}
+}
+
+func TestSinkTwoPhase(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := NewSink(SinkConfig{Path: dir, TwoPhase: true})
+	sw, _ := s.Open(context.Background(), stream.SubtaskInfo{})
+	w := sw.(*Writer)
+	ctx := context.Background()
+	count := func() int {
+		m, _ := filepath.Glob(filepath.Join(dir, "part-*"))
+		return len(m)
+	}
+	w.Write(ctx, []connector.Message{{Value: []byte("1")}})
+	if err := w.OnBarrier(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	w.Write(ctx, []connector.Message{{Value: []byte("2")}})
+	w.OnBarrier(ctx, 2)
+	w.Write(ctx, []connector.Message{{Value: []byte("3")}})
+	if count() != 0 {
+		t.Fatal("pre-committed parts visible")
+	}
+	w.Commit(1)
+	if count() != 1 || len(w.Committed()) != 1 {
+		t.Fatalf("after commit 1: %d", count())
+	}
+	w.Commit(2)
+	if count() != 2 {
+		t.Fatalf("after commit 2: %d", count())
+	}
+	if err := w.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
+		t.Fatalf("abort left %d entries", len(ents))
+	}
+}

@@ -1,0 +1,364 @@
+package file
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/connector"
+	"github.com/sluicehq/sluice/stream"
+)
+
+// HeaderKey is the message header under which a source configured with
+// Header passes each file's first line (a CSV header) along with every
+// record of that file.
+const HeaderKey = "csv_header"
+
+// SourceConfig configures a file source.
+type SourceConfig struct {
+	// Path is a file or a directory.
+	Path string
+	// Follow keeps reading appended data and new files instead of
+	// finishing at the end.
+	Follow bool
+	// PollInterval is how often a following source looks for new data.
+	// This overrides the default of 200ms.
+	PollInterval time.Duration
+	// Header treats the first line of each file as a header: it is not a
+	// record but is attached to every record of the file under HeaderKey.
+	Header bool
+	// MaxLineBytes bounds a line; longer lines fail the source. This
+	// overrides the default of 16 MiB.
+	MaxLineBytes int
+}
+
+// Source is a file source; see the package doc.
+type Source struct {
+	cfg SourceConfig
+}
+
+// NewSource checks cfg and returns a source. The path must exist.
+func NewSource(cfg SourceConfig) (*Source, error) {
+	if cfg.Path == "" {
+		return nil, errors.New("file source: path is required")
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 200 * time.Millisecond
+	}
+	if cfg.MaxLineBytes <= 0 {
+		cfg.MaxLineBytes = 16 << 20
+	}
+	return &Source{cfg: cfg}, nil
+}
+
+// listFiles returns the files of the source in name order.
+func (s *Source) listFiles() (files []string, dir bool, err error) {
+	st, err := os.Stat(s.cfg.Path)
+	if err != nil {
+		return nil, false, fmt.Errorf("file source: %w", err)
+	}
+	if !st.IsDir() {
+		return []string{s.cfg.Path}, false, nil
+	}
+	ents, err := os.ReadDir(s.cfg.Path)
+	if err != nil {
+		return nil, true, fmt.Errorf("file source: %w", err)
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if strings.HasPrefix(n, ".") || strings.HasPrefix(n, "_") || !e.Type().IsRegular() {
+			continue
+		}
+		files = append(files, filepath.Join(s.cfg.Path, n))
+	}
+	sort.Strings(files)
+	return files, true, nil
+}
+
+// Splits implements stream.Source. A bounded source over k files has
+// min(k, parallelism) splits, split i reading files i, i+n, ... in name
+// order. A following source has one split, so that it reads the
+// directory strictly in name order.
+func (s *Source) Splits(_ context.Context, parallelism int) ([]stream.Split[connector.Message], error) {
+	files, dir, err := s.listFiles()
+	if err != nil {
+		return nil, err
+	}
+	if s.cfg.Follow {
+		return []stream.Split[connector.Message]{&split{src: s, id: s.cfg.Path, files: files, watchDir: dir}}, nil
+	}
+	n := min(max(parallelism, 1), len(files))
+	if n == 0 {
+		return []stream.Split[connector.Message]{&split{src: s, id: s.cfg.Path}}, nil
+	}
+	out := make([]stream.Split[connector.Message], n)
+	for i := range n {
+		sp := &split{src: s, id: fmt.Sprintf("%s#%d", s.cfg.Path, i)}
+		for j := i; j < len(files); j += n {
+			sp.files = append(sp.files, files[j])
+		}
+		out[i] = sp
+	}
+	return out, nil
+}
+
+// split reads its files one after the other.
+type split struct {
+	src      *Source
+	id       string
+	files    []string
+	watchDir bool
+
+	cur    int // index into files
+	f      *os.File
+	r      *bufio.Reader
+	off    int64 // byte offset in the current file after the last record
+	line   int64 // lines read in the current file
+	header []connector.Header
+	slab   []byte
+	part   []byte // a following split's incomplete last line
+}
+
+func (s *split) ID() string { return s.id }
+
+// Position is the index of the current file, its name, the byte offset
+// and the line count.
+func (s *split) Position() []byte {
+	b := binary.BigEndian.AppendUint32(nil, uint32(s.cur))
+	b = binary.BigEndian.AppendUint64(b, uint64(s.off))
+	b = binary.BigEndian.AppendUint64(b, uint64(s.line))
+	if s.cur < len(s.files) {
+		b = append(b, s.files[s.cur]...)
+	}
+	return b
+}
+
+// Seek restores a Position: reading continues in the same file (found by
+// name) after the same byte.
+func (s *split) Seek(pos []byte) error {
+	if len(pos) < 20 {
+		return fmt.Errorf("file split %s: %w: %d bytes", s.id, stream.ErrBadPosition, len(pos))
+	}
+	name := string(pos[20:])
+	s.cur = len(s.files)
+	for i, f := range s.files {
+		if f == name {
+			s.cur = i
+		}
+	}
+	if name != "" && s.cur == len(s.files) {
+		return fmt.Errorf("file split %s: %w: file %s is gone", s.id, stream.ErrBadPosition, name)
+	}
+	s.off = int64(binary.BigEndian.Uint64(pos[4:]))
+	s.line = int64(binary.BigEndian.Uint64(pos[12:]))
+	return nil
+}
+
+func (s *split) open() error {
+	f, err := os.Open(s.files[s.cur])
+	if err != nil {
+		return fmt.Errorf("file source: %w", err)
+	}
+	if s.off > 0 {
+		if _, err := f.Seek(s.off, io.SeekStart); err != nil {
+			f.Close()
+			return fmt.Errorf("file source: %s: %w", s.files[s.cur], err)
+		}
+	}
+	s.f = f
+	if s.r == nil {
+		s.r = bufio.NewReaderSize(f, 256<<10)
+	} else {
+		s.r.Reset(f)
+	}
+	s.header = nil
+	if s.src.cfg.Header {
+		if err := s.readHeader(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readHeader reads the header line of the current file: the first line,
+// even when resuming in the middle of the file.
+func (s *split) readHeader() error {
+	name := s.files[s.cur]
+	hf, err := os.Open(name)
+	if err != nil {
+		return fmt.Errorf("file source: %w", err)
+	}
+	defer hf.Close()
+	line, err := bufio.NewReader(hf).ReadSlice('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("file source: %s: header: %w", name, err)
+	}
+	if len(line) == 0 {
+		return nil // empty file; no records either
+	}
+	h := bytes.TrimRight(line, "\r\n")
+	s.header = []connector.Header{{Key: HeaderKey, Value: append([]byte(nil), h...)}}
+	if s.off == 0 {
+		s.off = int64(len(line))
+		s.line = 1
+		if _, err := s.r.Discard(len(line)); err != nil {
+			return fmt.Errorf("file source: %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (s *split) copyLine(b []byte) []byte {
+	if len(b) > 16<<10 {
+		return append([]byte(nil), b...)
+	}
+	if cap(s.slab)-len(s.slab) < len(b) {
+		s.slab = make([]byte, 0, 256<<10)
+	}
+	off := len(s.slab)
+	s.slab = append(s.slab, b...)
+	return s.slab[off:len(s.slab):len(s.slab)]
+}
+
+// Read implements stream.Split.
+func (s *split) Read(ctx context.Context, dst []connector.Message) (int, error) {
+	n := 0
+	for n < len(dst) {
+		if s.f == nil {
+			if s.cur >= len(s.files) {
+				if !s.src.cfg.Follow {
+					if n > 0 {
+						return n, nil
+					}
+					return 0, io.EOF
+				}
+				if n > 0 {
+					return n, nil
+				}
+				return 0, s.waitForFiles(ctx)
+			}
+			if err := s.open(); err != nil {
+				return n, err
+			}
+		}
+		line, err := s.r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			big := append([]byte(nil), line...)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				if len(big) > s.src.cfg.MaxLineBytes {
+					return n, fmt.Errorf("file source: %s line %d: longer than %d bytes", s.files[s.cur], s.line+1, s.src.cfg.MaxLineBytes)
+				}
+				line, err = s.r.ReadSlice('\n')
+				big = append(big, line...)
+			}
+			line = big
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return n, fmt.Errorf("file source: %s: %w", s.files[s.cur], err)
+		}
+		complete := err == nil
+		if !complete && s.src.cfg.Follow && s.cur == len(s.files)-1 {
+			// The last file may still grow: keep the partial line for
+			// later and wait for more data.
+			s.part = append(s.part, line...)
+			if n > 0 {
+				return n, nil
+			}
+			return 0, s.waitForData(ctx)
+		}
+		if len(s.part) > 0 {
+			line = append(s.part, line...)
+			s.part = s.part[:0]
+		}
+		if len(line) > 0 {
+			s.off += int64(len(line))
+			s.line++
+			body := bytes.TrimRight(line, "\r\n")
+			if len(bytes.TrimSpace(body)) > 0 {
+				dst[n] = connector.Message{Value: s.copyLine(body), Origin: s.files[s.cur], Offset: s.line, Headers: s.header}
+				n++
+			}
+		}
+		if !complete {
+			s.f.Close()
+			s.f = nil
+			s.cur++
+			s.off, s.line = 0, 0
+		}
+	}
+	return n, nil
+}
+
+// waitForData sleeps for one poll interval (or until ctx ends); then the
+// current file is read again from where it stopped, and newer files are
+// looked for.
+func (s *split) waitForData(ctx context.Context) error {
+	s.sleep(ctx)
+	if s.watchDir {
+		if err := s.refresh(); err != nil {
+			return err
+		}
+	}
+	if s.cur < len(s.files)-1 && s.f != nil {
+		// A newer file appeared: finish the current one.
+		return nil
+	}
+	if s.f != nil {
+		s.r.Reset(s.f)
+	}
+	return nil
+}
+
+func (s *split) waitForFiles(ctx context.Context) error {
+	s.sleep(ctx)
+	if !s.watchDir {
+		return nil
+	}
+	return s.refresh()
+}
+
+func (s *split) sleep(ctx context.Context) {
+	t := time.NewTimer(min(s.src.cfg.PollInterval, 100*time.Millisecond))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// refresh adds files that sort after the last known one.
+func (s *split) refresh() error {
+	files, _, err := s.src.listFiles()
+	if err != nil {
+		return err
+	}
+	last := ""
+	if len(s.files) > 0 {
+		last = s.files[len(s.files)-1]
+	}
+	for _, f := range files {
+		if f > last {
+			s.files = append(s.files, f)
+		}
+	}
+	return nil
+}
+
+// Close implements io.Closer.
+func (s *split) Close() error {
+	if s.f != nil {
+		err := s.f.Close()
+		s.f = nil
+		return err
+	}
+	return nil
+}

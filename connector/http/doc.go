@@ -1,0 +1,44 @@
+// Package http is Sluice's HTTP ingest source: an endpoint, POST /ingest,
+// that takes records as JSON lines or as one JSON array and hands each
+// record to the pipeline as a connector.Message whose Value is the record's
+// JSON. The package is named after its directory; import net/http under
+// another name next to it.
+//
+// # Admission
+//
+// Records are admitted by a token bucket in records per second
+// (golang.org/x/time/rate; Rate and Burst) and by the room left in the
+// source's buffer toward the pipeline (BufferRecords). When either says no,
+// the shedding policy decides:
+//
+//   - block: hold the request until tokens and room are available, up to
+//     BlockTimeout (then 503 with the count accepted so far);
+//   - reject: answer 429 with Retry-After and accept nothing of the request;
+//   - drop_oldest: keep the newest records: a request's oldest records
+//     beyond the tokens are shed, and a full buffer sheds its oldest
+//     records to make room;
+//   - sample: keep SampleFraction of the request's records (systematic
+//     sampling, exact over time), then shed what still does not fit.
+//
+// Every shed record is counted (Stats), by cause.
+//
+// # Acknowledgement
+//
+// Under AtLeastOnce a request is answered once all of its admitted records
+// have been handed to the pipeline (returned by a split's Read). Under
+// ExactlyOnce it is answered once a completed checkpoint covers them: the
+// checkpoint coordinator calls CommitPosition on each split with the
+// position that split had when the checkpoint's barrier passed. The
+// answer is JSON: {"accepted": N, "shed": M}.
+//
+// # Security and limits
+//
+// The endpoint binds 127.0.0.1:8090 by default. Any address that is not
+// loopback requires a bearer Token; when a Token is set every request must
+// carry "Authorization: Bearer TOKEN". Bodies are limited to MaxBodyBytes
+// and every connection has read, write and idle timeouts.
+//
+// The source is not replayable: a split's Position is the count of records
+// it handed over, for checkpoints and CommitPosition; Seek accepts any
+// position and changes nothing. Clients retry what was not acknowledged.
+package http

@@ -1,0 +1,488 @@
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	nethttp "net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/connector"
+	"github.com/sluicehq/sluice/stream"
+)
+
+func newSource(t *testing.T, cfg Config) (*Source, stream.Split[connector.Message]) {
+	t.Helper()
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	s, err := NewSource(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	sp, err := s.Splits(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, sp[0]
+}
+
+type response struct {
+	code  int
+	retry string
+	ans   answer
+}
+
+func post(t *testing.T, s *Source, body string, hdr ...string) response {
+	t.Helper()
+	req, err := nethttp.NewRequest(nethttp.MethodPost, "http://"+s.Addr()+DefaultPath, strings.NewReader(body))
+	if err != nil {
+		t.Error(err)
+		return response{}
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := nethttp.DefaultClient.Do(req)
+	if err != nil {
+		t.Error(err)
+		return response{}
+	}
+	defer res.Body.Close()
+	var a answer
+	if err := json.NewDecoder(res.Body).Decode(&a); err != nil {
+		t.Errorf("decode answer: %v", err)
+	}
+	return response{code: res.StatusCode, retry: res.Header.Get("Retry-After"), ans: a}
+}
+
+// postAsync posts in the background; the answer arrives on the channel.
+func postAsync(t *testing.T, s *Source, body string) <-chan response {
+	ch := make(chan response, 1)
+	go func() { ch <- post(t, s, body) }()
+	return ch
+}
+
+func lines(n int, prefix string) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "{\"id\":\"%s%d\"}\n", prefix, i)
+	}
+	return b.String()
+}
+
+// waitFor polls cond until it holds, failing after a generous deadline.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond) // polling a condition, not synchronising on time
+	}
+}
+
+// reader drains a split in the background into a slice.
+type reader struct {
+	mu   sync.Mutex
+	vals []string
+	done chan error
+}
+
+func startReader(sp stream.Split[connector.Message]) (*reader, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &reader{done: make(chan error, 1)}
+	go func() {
+		dst := make([]connector.Message, 16)
+		for {
+			n, err := sp.Read(ctx, dst)
+			r.mu.Lock()
+			for _, m := range dst[:n] {
+				r.vals = append(r.vals, string(m.Value))
+			}
+			r.mu.Unlock()
+			if err != nil {
+				r.done <- err
+				return
+			}
+		}
+	}()
+	return r, cancel
+}
+
+func (r *reader) values() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.vals)
+}
+
+func readN(t *testing.T, sp stream.Split[connector.Message], n int) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out []string
+	dst := make([]connector.Message, n)
+	for len(out) < n {
+		k, err := sp.Read(ctx, dst[:n-len(out)])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range dst[:k] {
+			out = append(out, string(m.Value))
+		}
+	}
+	return out
+}
+
+func TestIngestLinesAndArrayAtLeastOnce(t *testing.T) {
+	s, sp := newSource(t, Config{})
+	r, cancel := startReader(sp)
+	defer cancel()
+	res := post(t, s, lines(3, "a"))
+	if res.code != 200 || res.ans.Accepted != 3 || res.ans.Shed != 0 {
+		t.Fatalf("lines: %+v", res)
+	}
+	// Answered only once handed over: the reader has them already.
+	if got := r.values(); len(got) != 3 {
+		t.Fatalf("answered before the records were handed over: %v", got)
+	}
+	res = post(t, s, `[{"id":"b0"}, {"id":"b1"}]`)
+	if res.code != 200 || res.ans.Accepted != 2 {
+		t.Fatalf("array: %+v", res)
+	}
+	want := []string{`{"id":"a0"}`, `{"id":"a1"}`, `{"id":"a2"}`, `{"id":"b0"}`, `{"id":"b1"}`}
+	if got := r.values(); !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	st := s.Stats()
+	if st.Requests != 2 || st.Accepted != 5 || st.Handed != 5 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestRequestErrors(t *testing.T) {
+	s, _ := newSource(t, Config{MaxBodyBytes: 64})
+	if res := post(t, s, "{\"a\":1}\nnot json\n"); res.code != 400 || !strings.Contains(res.ans.Error, "line 2") {
+		t.Fatalf("bad body: %+v", res)
+	}
+	if res := post(t, s, lines(10, "x")); res.code != 413 {
+		t.Fatalf("big body: %+v", res)
+	}
+	res, err := nethttp.Get("http://" + s.Addr() + DefaultPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 405 {
+		t.Fatalf("GET: %d", res.StatusCode)
+	}
+	if st := s.Stats(); st.BadRequests != 2 || st.Accepted != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestTokenRequired(t *testing.T) {
+	if _, err := NewSource(Config{Addr: "0.0.0.0:0"}); err == nil {
+		t.Fatal("non-loopback address without token accepted")
+	}
+	if _, err := NewSource(Config{Addr: ":8090"}); err == nil {
+		t.Fatal("all-interfaces address without token accepted")
+	}
+	s, sp := newSource(t, Config{Token: "s3cret"})
+	_, cancel := startReader(sp)
+	defer cancel()
+	for _, h := range [][]string{nil, {"Authorization", "Bearer wrong"}, {"Authorization", "s3cret"}} {
+		if res := post(t, s, lines(1, "x"), h...); res.code != 401 {
+			t.Fatalf("header %v: %+v", h, res)
+		}
+	}
+	if res := post(t, s, lines(1, "x"), "Authorization", "Bearer s3cret"); res.code != 200 || res.ans.Accepted != 1 {
+		t.Fatalf("right token: %+v", res)
+	}
+	if st := s.Stats(); st.Unauthorized != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, cfg := range []Config{
+		{Addr: "nonsense"},
+		{Rate: -1},
+		{Burst: -1},
+		{Shedding: Sample},
+		{Shedding: Sample, SampleFraction: 1.5},
+		{Shedding: 9},
+		{Delivery: 5},
+	} {
+		if _, err := NewSource(cfg); err == nil {
+			t.Errorf("NewSource(%+v): no error", cfg)
+		}
+	}
+	for _, name := range []string{"block", "reject", "drop_oldest", "sample"} {
+		p, err := ParsePolicy(name)
+		if err != nil || p.String() != name {
+			t.Fatalf("ParsePolicy(%s) = %v, %v", name, p, err)
+		}
+	}
+	if _, err := ParsePolicy("drop_newest"); err == nil {
+		t.Fatal("ParsePolicy accepted drop_newest")
+	}
+}
+
+func TestRejectOverRateLimit(t *testing.T) {
+	// A bucket of 5 that refills once every ~3 hours: exactly 5 records pass.
+	s, sp := newSource(t, Config{Rate: 0.0001, Burst: 5, Shedding: Reject})
+	r, cancel := startReader(sp)
+	defer cancel()
+	if res := post(t, s, lines(3, "a")); res.code != 200 || res.ans.Accepted != 3 {
+		t.Fatalf("first: %+v", res)
+	}
+	res := post(t, s, lines(3, "b")) // 2 tokens left: all of it refused
+	if res.code != 429 || res.ans.Accepted != 0 || res.ans.Shed != 3 || res.retry == "" {
+		t.Fatalf("over the limit: %+v", res)
+	}
+	if res := post(t, s, lines(6, "c")); res.code != 413 {
+		t.Fatalf("more than the burst: %+v", res)
+	}
+	if res := post(t, s, lines(2, "d")); res.code != 200 || res.ans.Accepted != 2 {
+		t.Fatalf("within the rest: %+v", res)
+	}
+	if got := len(r.values()); got != 5 {
+		t.Fatalf("pipeline got %d records, want 5", got)
+	}
+	if st := s.Stats(); st.ShedRateLimit != 9 || st.Rejected != 2 || st.Accepted != 5 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestRejectOnBackpressure(t *testing.T) {
+	s, sp := newSource(t, Config{BufferRecords: 4, Shedding: Reject})
+	first := postAsync(t, s, lines(4, "a")) // fills the buffer; answered once read
+	waitFor(t, "the buffer to fill", func() bool { return s.Stats().Accepted == 4 })
+	if res := post(t, s, lines(1, "b")); res.code != 429 || res.retry != "1" || res.ans.Shed != 1 {
+		t.Fatalf("full buffer: %+v", res)
+	}
+	if got := readN(t, sp, 4); len(got) != 4 {
+		t.Fatalf("read %v", got)
+	}
+	if res := <-first; res.code != 200 || res.ans.Accepted != 4 {
+		t.Fatalf("first: %+v", res)
+	}
+	if st := s.Stats(); st.ShedBackpressure != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestDropOldest(t *testing.T) {
+	s, sp := newSource(t, Config{BufferRecords: 4, Shedding: DropOldest})
+	a := postAsync(t, s, lines(3, "a"))
+	waitFor(t, "a admitted", func() bool { return s.Stats().Accepted == 3 })
+	b := postAsync(t, s, lines(3, "b")) // evicts a0 and a1
+	waitFor(t, "b admitted", func() bool { return s.Stats().ShedBackpressure == 2 })
+	got := readN(t, sp, 4)
+	want := []string{`{"id":"a2"}`, `{"id":"b0"}`, `{"id":"b1"}`, `{"id":"b2"}`}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	if res := <-a; res.code != 200 || res.ans.Accepted != 1 || res.ans.Shed != 2 {
+		t.Fatalf("a: %+v", res)
+	}
+	if res := <-b; res.code != 200 || res.ans.Accepted != 3 || res.ans.Shed != 0 {
+		t.Fatalf("b: %+v", res)
+	}
+}
+
+func TestDropOldestOverRateLimitKeepsNewest(t *testing.T) {
+	s, sp := newSource(t, Config{Rate: 0.0001, Burst: 2, Shedding: DropOldest})
+	r, cancel := startReader(sp)
+	defer cancel()
+	if res := post(t, s, lines(5, "a")); res.code != 200 || res.ans.Accepted != 2 || res.ans.Shed != 3 {
+		t.Fatalf("%+v", res)
+	}
+	if got, want := r.values(), []string{`{"id":"a3"}`, `{"id":"a4"}`}; !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	if st := s.Stats(); st.ShedRateLimit != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestSampleUnderBackpressure(t *testing.T) {
+	s, sp := newSource(t, Config{BufferRecords: 10, Shedding: Sample, SampleFraction: 0.5})
+	a := postAsync(t, s, lines(6, "a")) // fits: all kept
+	waitFor(t, "a admitted", func() bool { return s.Stats().Accepted == 6 })
+	b := postAsync(t, s, lines(8, "b")) // 4 of room: half of b kept
+	waitFor(t, "b admitted", func() bool { return s.Stats().Accepted == 10 })
+	got := readN(t, sp, 10)
+	want := []string{`{"id":"a0"}`, `{"id":"a1"}`, `{"id":"a2"}`, `{"id":"a3"}`, `{"id":"a4"}`, `{"id":"a5"}`,
+		`{"id":"b1"}`, `{"id":"b3"}`, `{"id":"b5"}`, `{"id":"b7"}`}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	if res := <-a; res.ans.Accepted != 6 {
+		t.Fatalf("a: %+v", res)
+	}
+	if res := <-b; res.code != 200 || res.ans.Accepted != 4 || res.ans.Shed != 4 {
+		t.Fatalf("b: %+v", res)
+	}
+	if st := s.Stats(); st.ShedBackpressure != 4 || st.Records != 14 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestBlockWaitsForRoomAndTimesOut(t *testing.T) {
+	s, sp := newSource(t, Config{BufferRecords: 2, Shedding: Block})
+	r, cancel := startReader(sp)
+	res := post(t, s, lines(50, "a")) // 25 buffer-fulls, each waiting for the reader
+	if res.code != 200 || res.ans.Accepted != 50 {
+		t.Fatalf("%+v", res)
+	}
+	if got := r.values(); len(got) != 50 || got[49] != `{"id":"a49"}` {
+		t.Fatalf("got %d records", len(got))
+	}
+	cancel()
+	<-r.done
+
+	s2, _ := newSource(t, Config{BufferRecords: 2, Shedding: Block, BlockTimeout: 20 * time.Millisecond, AckTimeout: 20 * time.Millisecond})
+	res = post(t, s2, lines(5, "b")) // nobody reads
+	if res.code != 503 || res.ans.Accepted != 0 {
+		t.Fatalf("no reader: %+v", res)
+	}
+	if st := s2.Stats(); st.NotAdmitted != 3 || st.Accepted != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestBlockOverRateLimit(t *testing.T) {
+	// 2 tokens at once, then one every ms: the request waits for tokens.
+	s, sp := newSource(t, Config{Rate: 1000, Burst: 2, Shedding: Block})
+	r, cancel := startReader(sp)
+	defer cancel()
+	if res := post(t, s, lines(20, "a")); res.code != 200 || res.ans.Accepted != 20 {
+		t.Fatalf("%+v", res)
+	}
+	if got := r.values(); len(got) != 20 {
+		t.Fatalf("got %d", len(got))
+	}
+}
+
+func TestExactlyOnceAnswersAfterCommit(t *testing.T) {
+	s, sp := newSource(t, Config{Delivery: ExactlyOnce})
+	ch := postAsync(t, s, lines(3, "a"))
+	got := readN(t, sp, 3)
+	if len(got) != 3 {
+		t.Fatal(got)
+	}
+	pos := sp.Position()
+	select {
+	case res := <-ch:
+		t.Fatalf("answered before the checkpoint completed: %+v", res)
+	default:
+	}
+	c, ok := sp.(interface {
+		CommitPosition(context.Context, []byte) error
+	})
+	if !ok {
+		t.Fatal("split has no CommitPosition")
+	}
+	if err := c.CommitPosition(context.Background(), pos); err != nil {
+		t.Fatal(err)
+	}
+	if res := <-ch; res.code != 200 || res.ans.Accepted != 3 {
+		t.Fatalf("%+v", res)
+	}
+	if err := sp.Seek([]byte{1}); err == nil {
+		t.Fatal("Seek of 1 byte accepted")
+	}
+}
+
+// Through the stream runtime: records posted reach the pipeline, and Stop
+// ends the job once they are all in.
+func TestPipelineStop(t *testing.T) {
+	src, err := NewSource(Config{Addr: "127.0.0.1:0", Splits: 2, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	env := stream.New(stream.WithParallelism(2))
+	out := stream.Collect(stream.FromSource(env, "http", stream.Source[connector.Message](src), stream.WatermarkStrategy[connector.Message]{}))
+	job, err := env.Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if res := post(t, src, lines(10, fmt.Sprintf("r%d-", i))); res.ans.Accepted != 10 {
+			t.Fatalf("request %d: %+v", i, res)
+		}
+	}
+	src.Stop()
+	if err := job.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if n := out.Len(); n != 100 {
+		t.Fatalf("pipeline got %d records, want 100", n)
+	}
+	// The job closed its splits: the endpoint is gone.
+	if res, err := nethttp.Post("http://"+src.Addr()+DefaultPath, "application/json", strings.NewReader("{}")); err == nil {
+		res.Body.Close()
+		if res.StatusCode != 503 {
+			t.Fatalf("after stop: %d", res.StatusCode)
+		}
+	}
+}
+
+// Under every policy, with concurrent clients, a small buffer and a tight
+// rate limit, every record is accounted for exactly once: accepted (and
+// then handed to the pipeline), shed, or not admitted; the answers add up
+// to the counters and to what the pipeline got.
+func TestAccountingUnderLoad(t *testing.T) {
+	for _, p := range []Policy{Block, Reject, DropOldest, Sample} {
+		t.Run(p.String(), func(t *testing.T) {
+			s, sp := newSource(t, Config{BufferRecords: 8, Rate: 2000, Burst: 16, Shedding: p, SampleFraction: 0.3})
+			r, cancel := startReader(sp)
+			const clients, requests = 4, 15
+			var mu sync.Mutex
+			var accepted, shed int64
+			var wg sync.WaitGroup
+			for c := range clients {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range requests {
+						res := post(t, s, lines(1+(c*7+i*3)%12, fmt.Sprintf("c%d-%d-", c, i)))
+						if res.code != 200 && res.code != 429 && res.code != 413 {
+							t.Errorf("status %d: %+v", res.code, res.ans)
+						}
+						mu.Lock()
+						accepted += res.ans.Accepted
+						shed += res.ans.Shed
+						mu.Unlock()
+					}
+				}()
+			}
+			wg.Wait()
+			st := s.Stats()
+			if got := int64(len(r.values())); got != accepted || st.Handed != accepted || st.Accepted != accepted {
+				t.Fatalf("answers accepted %d, pipeline got %d, stats %+v", accepted, got, st)
+			}
+			if st.Records != st.Accepted+st.ShedRateLimit+st.ShedBackpressure+st.NotAdmitted {
+				t.Fatalf("records unaccounted for: %+v", st)
+			}
+			if shed != st.ShedRateLimit+st.ShedBackpressure {
+				t.Fatalf("answers shed %d, stats %+v", shed, st)
+			}
+			cancel()
+			<-r.done
+		})
+	}
+}

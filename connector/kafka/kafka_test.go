@@ -1,0 +1,388 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/connector"
+	"github.com/sluicehq/sluice/stream"
+)
+
+func cluster(t *testing.T, partitions int32, topics ...string) []string {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topics...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()
+}
+
+func client(t *testing.T, brokers []string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// produce writes values to one partition.
+func produce(t *testing.T, cl *kgo.Client, topic string, part int32, vals ...string) {
+	t.Helper()
+	rs := make([]*kgo.Record, len(vals))
+	for i, v := range vals {
+		rs[i] = &kgo.Record{Topic: topic, Partition: part, Value: []byte(v)}
+	}
+	if err := cl.ProduceSync(ctxT(t), rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func manual() kgo.Opt { return kgo.RecordPartitioner(kgo.ManualPartitioner()) }
+
+func readAll(t *testing.T, sp stream.Split[connector.Message]) []connector.Message {
+	t.Helper()
+	ctx := ctxT(t)
+	var out []connector.Message
+	dst := make([]connector.Message, 3)
+	for {
+		n, err := sp.Read(ctx, dst)
+		out = append(out, dst[:n]...)
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func values(ms []connector.Message) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = string(m.Value)
+	}
+	return out
+}
+
+func splitsOf(t *testing.T, cfg SourceConfig) []stream.Split[connector.Message] {
+	t.Helper()
+	src, err := NewSource(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sps, err := src.Splits(ctxT(t), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, sp := range sps {
+			sp.(io.Closer).Close()
+		}
+	})
+	return sps
+}
+
+func TestSourceBoundedStartsAndSeek(t *testing.T) {
+	brokers := cluster(t, 2, "t")
+	cl := client(t, brokers, manual())
+	produce(t, cl, "t", 0, "a", "b", "c", "d")
+	produce(t, cl, "t", 1, "x")
+
+	sps := splitsOf(t, SourceConfig{Brokers: brokers, Topic: "t", Bounded: true})
+	if len(sps) != 2 {
+		t.Fatalf("%d splits", len(sps))
+	}
+	produce(t, cl, "t", 0, "late") // after the start: outside the bounded run
+	got := readAll(t, sps[0])
+	if !slices.Equal(values(got), []string{"a", "b", "c", "d"}) {
+		t.Fatalf("partition 0: %v", values(got))
+	}
+	if got[2].Offset != 2 || got[2].Origin != "t/0" || got[2].Timestamp == 0 {
+		t.Fatalf("message %+v", got[2])
+	}
+	if got := values(readAll(t, sps[1])); !slices.Equal(got, []string{"x"}) {
+		t.Fatalf("partition 1: %v", got)
+	}
+
+	for _, tc := range []struct {
+		name string
+		cfg  SourceConfig
+		want []string
+	}{
+		{"latest", SourceConfig{Start: StartLatest}, nil},
+		{"offset", SourceConfig{Start: StartOffset, Offset: 3}, []string{"d", "late"}},
+	} {
+		tc.cfg.Brokers, tc.cfg.Topic, tc.cfg.Bounded, tc.cfg.Partitions = brokers, "t", true, []int32{0}
+		if got := values(readAll(t, splitsOf(t, tc.cfg)[0])); !slices.Equal(got, tc.want) {
+			t.Fatalf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
+	}
+
+	// Read two, take the position, resume elsewhere.
+	first := splitsOf(t, SourceConfig{Brokers: brokers, Topic: "t", Bounded: true, Partitions: []int32{0}})[0]
+	dst := make([]connector.Message, 2)
+	n := 0
+	for n < 2 {
+		k, err := first.Read(ctxT(t), dst[n:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += k
+	}
+	second := splitsOf(t, SourceConfig{Brokers: brokers, Topic: "t", Bounded: true, Partitions: []int32{0}})[0]
+	if err := second.Seek(first.Position()); err != nil {
+		t.Fatal(err)
+	}
+	if got := values(readAll(t, second)); !slices.Equal(got, []string{"c", "d", "late"}) {
+		t.Fatalf("resumed: %v", got)
+	}
+	if err := second.Seek([]byte{1}); !errors.Is(err, stream.ErrBadPosition) {
+		t.Fatalf("bad seek: %v", err)
+	}
+}
+
+func TestSourceErrors(t *testing.T) {
+	brokers := cluster(t, 1, "t")
+	for _, cfg := range []SourceConfig{
+		{Topic: "t"},
+		{Brokers: brokers},
+		{Brokers: brokers, Topic: "t", Start: StartOffset, Offset: -2},
+	} {
+		if _, err := NewSource(cfg); err == nil {
+			t.Errorf("NewSource(%+v): no error", cfg)
+		}
+	}
+	src, err := NewSource(SourceConfig{Brokers: brokers, Topic: "missing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Splits(ctxT(t), 1); !errors.Is(err, ErrUnknownTopic) {
+		t.Fatalf("missing topic: %v", err)
+	}
+}
+
+func TestSourceReadCommitted(t *testing.T) {
+	brokers := cluster(t, 1, "t")
+	plain := client(t, brokers, manual())
+	produce(t, plain, "t", 0, "p1")
+	txn := client(t, brokers, manual(), kgo.TransactionalID("test-txn"))
+	ctx := ctxT(t)
+	inTxn := func(commit kgo.TransactionEndTry, vals ...string) {
+		t.Helper()
+		if err := txn.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		produce(t, txn, "t", 0, vals...)
+		if err := txn.EndTransaction(ctx, commit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inTxn(kgo.TryAbort, "a1", "a2")
+	inTxn(kgo.TryCommit, "c1")
+	produce(t, plain, "t", 0, "p2")
+	inTxn(kgo.TryAbort, "a3") // the last thing in the partition: an abort marker
+
+	got := values(readAll(t, splitsOf(t, SourceConfig{Brokers: brokers, Topic: "t", Bounded: true})[0]))
+	if want := []string{"p1", "c1", "p2"}; !slices.Equal(got, want) {
+		t.Fatalf("read_committed: got %v, want %v", got, want)
+	}
+	got = values(readAll(t, splitsOf(t, SourceConfig{Brokers: brokers, Topic: "t", Bounded: true, Isolation: ReadUncommitted})[0]))
+	if want := []string{"p1", "a1", "a2", "c1", "p2", "a3"}; !slices.Equal(got, want) {
+		t.Fatalf("read_uncommitted: got %v, want %v", got, want)
+	}
+}
+
+func TestGroupOffsetsCommittedByCommitPosition(t *testing.T) {
+	brokers := cluster(t, 1, "t")
+	cl := client(t, brokers, manual())
+	produce(t, cl, "t", 0, "a", "b", "c")
+	cfg := SourceConfig{Brokers: brokers, Topic: "t", Group: "g", Bounded: true}
+	sp := splitsOf(t, cfg)[0]
+	if got := values(readAll(t, sp)); len(got) != 3 {
+		t.Fatalf("first run: %v", got)
+	}
+	// Nothing committed yet: a new run starts over.
+	again := splitsOf(t, cfg)[0]
+	if got := values(readAll(t, again)); len(got) != 3 {
+		t.Fatalf("second run before commit: %v", got)
+	}
+	c := again.(interface {
+		CommitPosition(context.Context, []byte) error
+	})
+	if err := c.CommitPosition(ctxT(t), []byte{0, 0, 0, 0, 0, 0, 0, 2}); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, cl, "t", 0, "d")
+	if got := values(readAll(t, splitsOf(t, cfg)[0])); !slices.Equal(got, []string{"c", "d"}) {
+		t.Fatalf("after commit: %v", got)
+	}
+}
+
+func TestUnboundedSourceFollows(t *testing.T) {
+	brokers := cluster(t, 1, "t")
+	cl := client(t, brokers, manual())
+	sp := splitsOf(t, SourceConfig{Brokers: brokers, Topic: "t", PollInterval: 20 * time.Millisecond})[0]
+	produce(t, cl, "t", 0, "a", "b")
+	ctx := ctxT(t)
+	var got []string
+	dst := make([]connector.Message, 4)
+	for len(got) < 2 {
+		n, err := sp.Read(ctx, dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, values(dst[:n])...)
+	}
+	if !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("got %v", got)
+	}
+}
+
+// consumeAll reads a topic's committed records up to its current end.
+func consumeAll(t *testing.T, brokers []string, topic string) []string {
+	t.Helper()
+	var out []string
+	for _, sp := range splitsOf(t, SourceConfig{Brokers: brokers, Topic: topic, Bounded: true}) {
+		out = append(out, values(readAll(t, sp))...)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestSinkThroughPipeline(t *testing.T) {
+	brokers := cluster(t, 3, "out")
+	msgs := make([]connector.Message, 500)
+	var want []string
+	for i := range msgs {
+		msgs[i] = connector.Message{Key: fmt.Appendf(nil, "k%d", i%7), Value: fmt.Appendf(nil, "v%03d", i), Timestamp: 1_700_000_000_000 + int64(i),
+			Headers: []connector.Header{{Key: "h", Value: []byte("1")}}}
+		want = append(want, string(msgs[i].Value))
+	}
+	sink, err := NewSink(SinkConfig{Brokers: brokers, Topic: "out"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := stream.New(stream.WithParallelism(2))
+	stream.To(stream.FromSource(env, "in", stream.FromSlice(msgs, 2), stream.WatermarkStrategy[connector.Message]{}), stream.Sink[connector.Message](sink))
+	if err := env.Execute(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := consumeAll(t, brokers, "out"); !slices.Equal(got, want) {
+		t.Fatalf("got %d records, want %d", len(got), len(want))
+	}
+	// Keys land where Kafka's partitioner puts them: one partition per key.
+	where := map[string]string{}
+	for _, sp := range splitsOf(t, SourceConfig{Brokers: brokers, Topic: "out", Bounded: true}) {
+		for _, m := range readAll(t, sp) {
+			if o, ok := where[string(m.Key)]; ok && o != m.Origin {
+				t.Fatalf("key %s in %s and %s", m.Key, o, m.Origin)
+			}
+			where[string(m.Key)] = m.Origin
+			if len(m.Headers) != 1 || m.Timestamp < 1_700_000_000_000 {
+				t.Fatalf("message %+v", m)
+			}
+		}
+	}
+}
+
+func TestTransactionalSinkCommitsAtCheckpoint(t *testing.T) {
+	brokers := cluster(t, 1, "out")
+	sink, err := NewSink(SinkConfig{Brokers: brokers, Topic: "out", Transactional: true, MaxPendingCheckpoints: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	w, err := sink.Open(ctx, stream.SubtaskInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bw := w.(stream.BarrierWriter)
+	cc := w.(interface {
+		CommitCheckpoint(context.Context, uint64) error
+	})
+	write := func(vals ...string) {
+		t.Helper()
+		ms := make([]connector.Message, len(vals))
+		for i, v := range vals {
+			ms[i] = connector.Message{Value: []byte(v)}
+		}
+		if err := w.Write(ctx, ms); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("a", "b")
+	if err := bw.OnBarrier(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	write("c") // the next transaction, in another slot
+	if got := consumeAll(t, brokers, "out"); len(got) != 0 {
+		t.Fatalf("visible before the checkpoint completed: %v", got)
+	}
+	if err := cc.CommitCheckpoint(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := consumeAll(t, brokers, "out"); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("after checkpoint 1: %v", got)
+	}
+	if err := bw.OnBarrier(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	write("d")
+	if err := bw.OnBarrier(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	// Both slots are pending: the next write commits checkpoint 2 early.
+	write("e")
+	if sink.EarlyCommits() != 1 {
+		t.Fatalf("early commits %d", sink.EarlyCommits())
+	}
+	if err := cc.CommitCheckpoint(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if got := consumeAll(t, brokers, "out"); !slices.Equal(got, []string{"a", "b", "c", "d"}) {
+		t.Fatalf("after checkpoint 3: %v", got)
+	}
+	// A job stopped early aborts what is open.
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := w.Close(cancelled); err != nil {
+		t.Fatal(err)
+	}
+	if got := consumeAll(t, brokers, "out"); !slices.Equal(got, []string{"a", "b", "c", "d"}) {
+		t.Fatalf("after abort: %v", got)
+	}
+
+	// A new incarnation fences the old slots; at the end of input it
+	// commits what it wrote.
+	w2, err := sink.Open(ctx, stream.SubtaskInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.Write(ctx, []connector.Message{{Value: []byte("f")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := consumeAll(t, brokers, "out"); !slices.Equal(got, []string{"a", "b", "c", "d", "f"}) {
+		t.Fatalf("after second run: %v", got)
+	}
+}

@@ -1,0 +1,26 @@
+// Package parquet is a rolling-file sink of row.Row values into Parquet
+// files (github.com/parquet-go/parquet-go), readable by any Parquet reader.
+//
+// # Schema
+//
+// One optional column per field of the row schema, typed from the field's
+// kind: bool → BOOLEAN, int → INT64, float → DOUBLE, string → BYTE_ARRAY
+// (STRING), timestamp → INT64 (TIMESTAMP millis, UTC), json → BYTE_ARRAY
+// (JSON). A field of no declared kind takes the kind of its first non-null
+// value in the first batch a subtask writes (string when there is none).
+// Members kept in Row.Rest are not written.
+//
+// # Files and commits
+//
+// Each subtask writes part files into Path. A file is written under a
+// hidden temporary name (".part-....parquet.inprogress") and appears under
+// its final name, part-<subtask>-<run>-<seq>.parquet, only through an
+// atomic rename once committed, so readers of the directory never see a
+// partial file. A file is closed when it reaches MaxRowsPerFile rows and
+// at every checkpoint barrier; the files closed up to barrier N are
+// renamed when checkpoint N completes (CommitCheckpoint), or at the
+// barrier itself with CommitOnBarrier (at-least-once pipelines, which have
+// no completion notice). At the end of the input Close commits everything;
+// when the job stops early Close deletes the file in progress and leaves
+// the files pre-committed at barriers for recovery to commit or discard.
+package parquet

@@ -1,0 +1,384 @@
+package parquet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	pq "github.com/parquet-go/parquet-go"
+
+	"github.com/sluicehq/sluice/row"
+	"github.com/sluicehq/sluice/stream"
+)
+
+// DefaultMaxRowsPerFile is Config.MaxRowsPerFile's default.
+const DefaultMaxRowsPerFile = 1_000_000
+
+// Config configures a Sink.
+type Config struct {
+	// Path is the directory the part files go to; it is created if
+	// missing.
+	Path string
+	// MaxRowsPerFile rolls to a new file after this many rows;
+	// DefaultMaxRowsPerFile when 0.
+	MaxRowsPerFile int
+	// CommitOnBarrier renames files at the barrier instead of waiting for
+	// CommitCheckpoint.
+	CommitOnBarrier bool
+}
+
+// ErrIncompatible is matched by a value that does not fit its column.
+var ErrIncompatible = errors.New("value does not fit its column")
+
+// Rejected is one row the sink could not write, and why.
+type Rejected struct {
+	Row   row.Row
+	Field string
+	Err   error
+}
+
+// RejectError reports rows left out of a Write because a value does not fit
+// its column (matching ErrIncompatible). The Write's other rows were
+// written and the writer stays usable, so the caller can route the
+// rejected rows to a dead-letter sink and go on.
+type RejectError struct {
+	Rejected []Rejected
+}
+
+func (e *RejectError) Error() string {
+	r := e.Rejected[0]
+	if len(e.Rejected) > 1 {
+		return fmt.Sprintf("%d rows rejected; the first: field %s: %v", len(e.Rejected), r.Field, r.Err)
+	}
+	return fmt.Sprintf("row rejected: field %s: %v", r.Field, r.Err)
+}
+
+// Unwrap returns the causes, one per rejected row.
+func (e *RejectError) Unwrap() []error {
+	errs := make([]error, len(e.Rejected))
+	for i, r := range e.Rejected {
+		errs[i] = r.Err
+	}
+	return errs
+}
+
+// Sink writes rows to Parquet part files; it implements
+// stream.Sink[row.Row].
+type Sink struct {
+	cfg    Config
+	schema *row.Schema
+	run    string
+}
+
+var _ stream.Sink[row.Row] = (*Sink)(nil)
+
+// NewSink validates cfg against the schema of the rows it will get.
+func NewSink(cfg Config, schema *row.Schema) (*Sink, error) {
+	if cfg.Path == "" {
+		return nil, errors.New("parquet sink: no path")
+	}
+	if schema == nil || schema.Len() == 0 {
+		return nil, fmt.Errorf("parquet sink %s: the rows have no fields", cfg.Path)
+	}
+	if cfg.MaxRowsPerFile < 0 {
+		return nil, fmt.Errorf("parquet sink %s: negative max_rows_per_file", cfg.Path)
+	}
+	if cfg.MaxRowsPerFile == 0 {
+		cfg.MaxRowsPerFile = DefaultMaxRowsPerFile
+	}
+	// run tells apart the files of successive runs of the job.
+	return &Sink{cfg: cfg, schema: schema, run: strconv.FormatInt(time.Now().UnixNano(), 36)}, nil
+}
+
+// Open implements stream.Sink.
+func (s *Sink) Open(_ context.Context, info stream.SubtaskInfo) (stream.SinkWriter[row.Row], error) {
+	if err := os.MkdirAll(s.cfg.Path, 0o755); err != nil {
+		return nil, fmt.Errorf("parquet sink: %w", err)
+	}
+	return &writer{s: s, subtask: info.Index}, nil
+}
+
+type writer struct {
+	s       *Sink
+	subtask int
+
+	kinds  []row.Kind // resolved at the first write
+	colOf  []int      // field index -> column index
+	schema *pq.Schema
+	prow   pq.Row
+
+	cur    *file
+	closed []*file // closed since the last barrier
+
+	mu      sync.Mutex // pending is shared with CommitCheckpoint
+	pending []pendingFiles
+	seq     int
+}
+
+type file struct {
+	tmp, final string
+	f          *os.File
+	w          *pq.Writer
+	rows       int
+}
+
+type pendingFiles struct {
+	id    uint64
+	files []*file
+}
+
+func (w *writer) resolve(rows []row.Row) {
+	sc := w.s.schema
+	w.kinds = make([]row.Kind, sc.Len())
+	group := pq.Group{}
+	for i, f := range sc.Fields() {
+		k := f.Kind
+		if k == row.KindNull {
+			k = row.KindString
+			for _, r := range rows {
+				if v := r.Get(i); !v.IsNull() {
+					k = v.Kind()
+					break
+				}
+			}
+		}
+		w.kinds[i] = k
+		var n pq.Node
+		switch k {
+		case row.KindBool:
+			n = pq.Leaf(pq.BooleanType)
+		case row.KindInt:
+			n = pq.Int(64)
+		case row.KindFloat:
+			n = pq.Leaf(pq.DoubleType)
+		case row.KindTimestamp:
+			n = pq.Timestamp(pq.Millisecond)
+		case row.KindJSON:
+			n = pq.JSON()
+		default:
+			n = pq.String()
+		}
+		group[f.Name] = pq.Optional(n)
+	}
+	w.schema = pq.NewSchema("row", group)
+	names := sc.Names()
+	sorted := slices.Clone(names)
+	slices.Sort(sorted) // parquet orders a group's columns by name
+	w.colOf = make([]int, len(names))
+	for i, n := range names {
+		w.colOf[i], _ = slices.BinarySearch(sorted, n)
+	}
+	w.prow = make(pq.Row, len(names))
+}
+
+func (w *writer) open() error {
+	name := fmt.Sprintf("part-%d-%s-%06d.parquet", w.subtask, w.s.run, w.seq)
+	w.seq++
+	final := filepath.Join(w.s.cfg.Path, name)
+	tmp := filepath.Join(w.s.cfg.Path, "."+name+".inprogress")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	w.cur = &file{tmp: tmp, final: final, f: f, w: pq.NewWriter(f, w.schema, pq.Compression(&pq.Snappy), pq.CreatedBy("sluice", "", ""))}
+	return nil
+}
+
+// finish writes the current file's footer and syncs it; the file joins
+// the closed ones.
+func (w *writer) finish() error {
+	c := w.cur
+	if c == nil {
+		return nil
+	}
+	w.cur = nil
+	err := c.w.Close()
+	if err == nil {
+		err = c.f.Sync()
+	}
+	if cerr := c.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(c.tmp)
+		return fmt.Errorf("finish %s: %w", c.tmp, err)
+	}
+	w.closed = append(w.closed, c)
+	return nil
+}
+
+// Write implements stream.SinkWriter.
+func (w *writer) Write(_ context.Context, rows []row.Row) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if w.kinds == nil {
+		w.resolve(rows)
+	}
+	var rejected []Rejected
+rows:
+	for _, r := range rows {
+		for i, k := range w.kinds {
+			v, err := convert(r.Get(i), k)
+			if err != nil {
+				rejected = append(rejected, Rejected{Row: r, Field: w.s.schema.Field(i).Name, Err: err})
+				continue rows
+			}
+			col := w.colOf[i]
+			if v.IsNull() {
+				w.prow[col] = v.Level(0, 0, col)
+			} else {
+				w.prow[col] = v.Level(0, 1, col)
+			}
+		}
+		if w.cur == nil {
+			if err := w.open(); err != nil {
+				return fmt.Errorf("parquet sink %s: %w", w.s.cfg.Path, err)
+			}
+		}
+		if _, err := w.cur.w.WriteRows([]pq.Row{w.prow}); err != nil {
+			return fmt.Errorf("parquet sink %s: write %s: %w", w.s.cfg.Path, w.cur.tmp, err)
+		}
+		w.cur.rows++
+		if w.cur.rows >= w.s.cfg.MaxRowsPerFile {
+			if err := w.finish(); err != nil {
+				return fmt.Errorf("parquet sink %s: %w", w.s.cfg.Path, err)
+			}
+		}
+	}
+	if len(rejected) > 0 {
+		return fmt.Errorf("parquet sink %s: %w", w.s.cfg.Path, &RejectError{Rejected: rejected})
+	}
+	return nil
+}
+
+// convert turns v into a parquet value for a column of kind k.
+func convert(v row.Value, k row.Kind) (pq.Value, error) {
+	if v.IsNull() {
+		return pq.NullValue(), nil
+	}
+	vk := v.Kind()
+	switch k {
+	case row.KindBool:
+		if vk == row.KindBool {
+			return pq.BooleanValue(v.AsBool()), nil
+		}
+	case row.KindInt:
+		switch vk {
+		case row.KindInt, row.KindTimestamp:
+			return pq.Int64Value(v.AsInt()), nil
+		case row.KindFloat:
+			if f := v.AsFloat(); f == math.Trunc(f) && math.Abs(f) < 1<<63 {
+				return pq.Int64Value(int64(f)), nil
+			}
+		}
+	case row.KindFloat:
+		if vk == row.KindFloat || vk == row.KindInt {
+			return pq.DoubleValue(v.AsFloat()), nil
+		}
+	case row.KindTimestamp:
+		if ms, err := v.Millis(); err == nil {
+			return pq.Int64Value(ms), nil
+		}
+	case row.KindJSON:
+		return pq.ByteArrayValue(v.AppendJSON(nil)), nil
+	case row.KindString:
+		return pq.ByteArrayValue([]byte(v.String())), nil
+	}
+	return pq.Value{}, fmt.Errorf("%w: a %s value in a %s column", ErrIncompatible, vk, k)
+}
+
+// OnBarrier implements stream.BarrierWriter: it closes the file in
+// progress and files every file closed since the previous barrier under
+// checkpoint id (committing them at once with CommitOnBarrier).
+func (w *writer) OnBarrier(ctx context.Context, id uint64) error {
+	if err := w.finish(); err != nil {
+		return fmt.Errorf("parquet sink %s: barrier %d: %w", w.s.cfg.Path, id, err)
+	}
+	if len(w.closed) > 0 {
+		w.mu.Lock()
+		w.pending = append(w.pending, pendingFiles{id: id, files: w.closed})
+		w.mu.Unlock()
+		w.closed = nil
+	}
+	if w.s.cfg.CommitOnBarrier {
+		return w.CommitCheckpoint(ctx, id)
+	}
+	return nil
+}
+
+// CommitCheckpoint renames into place the files pre-committed at barriers
+// up to and including id. It is safe to call from another goroutine than
+// Write's.
+func (w *writer) CommitCheckpoint(_ context.Context, id uint64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	i := 0
+	for i < len(w.pending) && w.pending[i].id <= id {
+		i++
+	}
+	var files []*file
+	for _, p := range w.pending[:i] {
+		files = append(files, p.files...)
+	}
+	w.pending = w.pending[i:]
+	return w.publish(files)
+}
+
+func (w *writer) publish(files []*file) error {
+	if len(files) == 0 {
+		return nil
+	}
+	for _, f := range files {
+		if err := os.Rename(f.tmp, f.final); err != nil {
+			return fmt.Errorf("parquet sink %s: commit: %w", w.s.cfg.Path, err)
+		}
+	}
+	if d, err := os.Open(w.s.cfg.Path); err == nil {
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return fmt.Errorf("parquet sink %s: sync directory: %w", w.s.cfg.Path, err)
+		}
+	}
+	return nil
+}
+
+// Close implements stream.SinkWriter. At the end of the input (ctx live)
+// it commits every file; when the job stops early it deletes the file in
+// progress and the files closed since the last barrier, and leaves the
+// pre-committed ones.
+func (w *writer) Close(ctx context.Context) error {
+	if ctx.Err() != nil {
+		if w.cur != nil {
+			w.cur.f.Close()
+			os.Remove(w.cur.tmp)
+			w.cur = nil
+		}
+		for _, f := range w.closed {
+			os.Remove(f.tmp)
+		}
+		w.closed = nil
+		return nil
+	}
+	if err := w.finish(); err != nil {
+		return fmt.Errorf("parquet sink %s: %w", w.s.cfg.Path, err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var files []*file
+	for _, p := range w.pending {
+		files = append(files, p.files...)
+	}
+	w.pending = nil
+	files = append(files, w.closed...)
+	w.closed = nil
+	return w.publish(files)
+}

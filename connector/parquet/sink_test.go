@@ -1,0 +1,256 @@
+package parquet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	pq "github.com/parquet-go/parquet-go"
+
+	"github.com/sluicehq/sluice/row"
+	"github.com/sluicehq/sluice/stream"
+)
+
+var testSchema = row.MustSchema(
+	row.Field{Name: "user", Kind: row.KindString},
+	row.Field{Name: "n", Kind: row.KindInt},
+	row.Field{Name: "amount", Kind: row.KindFloat},
+	row.Field{Name: "paid", Kind: row.KindBool},
+	row.Field{Name: "at", Kind: row.KindTimestamp},
+	row.Field{Name: "meta", Kind: row.KindJSON},
+	row.Field{Name: "free"}, // untyped: an int from the data
+)
+
+func testRow(i int) row.Row {
+	r := row.Row{Vals: []row.Value{
+		row.String(fmt.Sprintf("u%d", i%5)), row.Int(int64(i)), row.Float(float64(i) / 2), row.Bool(i%2 == 0),
+		row.Timestamp(1_700_000_000_000 + int64(i)), row.JSON(fmt.Sprintf(`{"i":%d}`, i)), row.Int(int64(-i)),
+	}}
+	if i%7 == 3 {
+		r.Vals[0] = row.Null()
+	}
+	return r
+}
+
+// wantLine renders a test row as readBack does.
+func wantLine(i int) string {
+	user := fmt.Sprintf("u%d", i%5)
+	if i%7 == 3 {
+		user = "NULL"
+	}
+	return fmt.Sprintf("%s|%d|%v|%v|%d|{\"i\":%d}|%d", user, i, float64(i)/2, i%2 == 0, 1_700_000_000_000+int64(i), i, -i)
+}
+
+// committed lists the part files readers can see.
+func committed(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".parquet") && !strings.HasPrefix(e.Name(), ".") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// readBack reads every committed file with parquet-go's generic reader and
+// renders rows as "user|n|amount|paid|at|meta|free" in field order.
+func readBack(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	for _, name := range committed(t, dir) {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := f.Stat()
+		pf, err := pq.OpenFile(f, st.Size())
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		sch := pf.Schema()
+		cols := map[string]int{}
+		for i, path := range sch.Columns() {
+			cols[path[0]] = i
+		}
+		if lt, ok := sch.Lookup("at"); !ok || lt.Node.Type().LogicalType() == nil || !strings.Contains(lt.Node.Type().LogicalType().String(), "unit=MILLIS") {
+			t.Fatalf("column at is not a timestamp: %v", sch)
+		}
+		r := pq.NewReader(f)
+		rows := make([]pq.Row, 10)
+		for {
+			n, err := r.ReadRows(rows)
+			for _, pr := range rows[:n] {
+				var parts []string
+				for _, field := range testSchema.Names() {
+					v := pr[cols[field]]
+					switch {
+					case v.IsNull():
+						parts = append(parts, "NULL")
+					case v.Kind() == pq.Boolean:
+						parts = append(parts, fmt.Sprint(v.Boolean()))
+					case v.Kind() == pq.Int64:
+						parts = append(parts, fmt.Sprint(v.Int64()))
+					case v.Kind() == pq.Double:
+						parts = append(parts, fmt.Sprint(v.Double()))
+					default:
+						parts = append(parts, string(v.ByteArray()))
+					}
+				}
+				out = append(out, strings.Join(parts, "|"))
+			}
+			if err != nil {
+				break
+			}
+		}
+		r.Close()
+		f.Close()
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestPipelineRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	var in []row.Row
+	var want []string
+	for i := range 1000 {
+		in = append(in, testRow(i))
+		want = append(want, wantLine(i))
+	}
+	slices.Sort(want)
+	s, err := NewSink(Config{Path: dir, MaxRowsPerFile: 300}, testSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := stream.New(stream.WithParallelism(2))
+	stream.To(stream.FromSource(env, "rows", stream.FromSlice(in, 2), stream.WatermarkStrategy[row.Row]{}), stream.Sink[row.Row](s))
+	if err := env.Execute(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if files := committed(t, dir); len(files) < 4 {
+		t.Fatalf("files %v: want at least 2 per subtask (500 rows, 300 per file)", files)
+	}
+	if got := readBack(t, dir); !slices.Equal(got, want) {
+		t.Fatalf("read back %d rows, want %d; first %v vs %v", len(got), len(want), got[:2], want[:2])
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Fatalf("temporary file left: %s", e.Name())
+		}
+	}
+}
+
+func TestFilesAppearOnlyWhenCommitted(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewSink(Config{Path: dir}, testSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	w, err := s.Open(ctx, stream.SubtaskInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := w.(interface {
+		CommitCheckpoint(context.Context, uint64) error
+	})
+	bw := w.(stream.BarrierWriter)
+	write := func(from, to int) {
+		var rs []row.Row
+		for i := from; i < to; i++ {
+			rs = append(rs, testRow(i))
+		}
+		if err := w.Write(ctx, rs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(0, 10)
+	if err := bw.OnBarrier(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	write(10, 15)
+	if err := bw.OnBarrier(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	write(15, 20)
+	if got := committed(t, dir); len(got) != 0 {
+		t.Fatalf("visible before any checkpoint completed: %v", got)
+	}
+	if err := cc.CommitCheckpoint(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := readBack(t, dir); len(got) != 10 {
+		t.Fatalf("after checkpoint 1: %d rows", len(got))
+	}
+	if err := cc.CommitCheckpoint(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if got := readBack(t, dir); len(got) != 15 {
+		t.Fatalf("after checkpoint 2: %d rows", len(got))
+	}
+	// Stopped early: the file in progress (rows 15-19) is discarded.
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := w.Close(cancelled); err != nil {
+		t.Fatal(err)
+	}
+	if got := readBack(t, dir); len(got) != 15 {
+		t.Fatalf("after abort: %d rows", len(got))
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 2 {
+		t.Fatalf("directory holds %d entries, want the 2 committed files", len(ents))
+	}
+}
+
+func TestCommitOnBarrierAndReject(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewSink(Config{Path: dir, CommitOnBarrier: true}, testSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	w, _ := s.Open(ctx, stream.SubtaskInfo{Index: 3})
+	if err := w.Write(ctx, []row.Row{testRow(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.(stream.BarrierWriter).OnBarrier(ctx, 9); err != nil {
+		t.Fatal(err)
+	}
+	files := committed(t, dir)
+	if len(files) != 1 || !strings.HasPrefix(files[0], "part-3-") {
+		t.Fatalf("files %v", files)
+	}
+	bad := testRow(2)
+	bad.Vals[1] = row.String("two")
+	err = w.Write(ctx, []row.Row{testRow(3), bad, testRow(4)})
+	var rej *RejectError
+	if !errors.As(err, &rej) || len(rej.Rejected) != 1 || rej.Rejected[0].Field != "n" || !errors.Is(err, ErrIncompatible) {
+		t.Fatalf("err = %v", err)
+	}
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{wantLine(1), wantLine(3), wantLine(4)}
+	slices.Sort(want)
+	if got := readBack(t, dir); !slices.Equal(got, want) {
+		t.Fatalf("rows %v", got)
+	}
+	if _, err := NewSink(Config{}, testSchema); err == nil {
+		t.Fatal("no path accepted")
+	}
+	if _, err := NewSink(Config{Path: dir}, row.MustSchema()); err == nil {
+		t.Fatal("empty schema accepted")
+	}
+}

@@ -1,0 +1,16 @@
+package kafka
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// handleAddOffsetsToTxn makes a group's offsets part of the producer's open
+// transaction (TxnOffsetCommit follows).
+func (s *Server) handleAddOffsetsToTxn(ctx context.Context, req *kmsg.AddOffsetsToTxnRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
+	resp.ErrorCode = s.txns.AddOffsets(ctx, time.Now(), req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group)
+	return resp
+}

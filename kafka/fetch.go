@@ -1,0 +1,200 @@
+package kafka
+
+import (
+	"context"
+	"time"
+
+	"github.com/sluicehq/sluice/logstore"
+	"github.com/sluicehq/sluice/record"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Isolation levels of Fetch and ListOffsets.
+const readCommitted int8 = 1
+
+// lsoPollInterval is how often a read_committed long poll re-checks a
+// partition whose new data is held back by an open transaction (the log
+// wakes waiters on the high watermark, not on the last stable offset).
+const lsoPollInterval = 10 * time.Millisecond
+
+// fetchPart is one partition of a Fetch being assembled.
+type fetchPart struct {
+	p      *logstore.Partition
+	offset int64
+	max    int32
+	out    *kmsg.FetchResponseTopicPartition
+	// lsoBlocked: data exists past offset but read_committed may not see it.
+	lsoBlocked bool
+}
+
+// handleFetch answers Fetch: whole batches from each requested offset, as
+// stored, up to the partition and response byte limits (the first batch is
+// always returned whole, as Kafka does, so a large batch cannot stall a
+// consumer). It waits up to MaxWaitMillis for MinBytes to be available.
+// read_committed readers get data only below the last stable offset, with the
+// aborted transactions of the returned range. Fetch sessions (KIP-227) are
+// not kept: every response has session id 0 and is a full response.
+func (s *Server) handleFetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	var parts []*fetchPart
+	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		ot := &resp.Topics[i]
+		*ot = kmsg.NewFetchResponseTopic()
+		ot.Topic = rt.Topic
+		ot.TopicID = rt.TopicID
+		ot.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
+		t, terr := s.log.Topic(rt.Topic)
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			op := &ot.Partitions[j]
+			*op = kmsg.NewFetchResponseTopicPartition()
+			op.Partition = rp.Partition
+			op.HighWatermark, op.LastStableOffset, op.LogStartOffset = -1, -1, -1
+			if terr != nil {
+				op.ErrorCode = errorCode(terr)
+				continue
+			}
+			p, err := t.Partition(rp.Partition)
+			if err != nil {
+				op.ErrorCode = errorCode(err)
+				continue
+			}
+			parts = append(parts, &fetchPart{p: p, offset: rp.FetchOffset, max: rp.PartitionMaxBytes, out: op})
+		}
+	}
+	maxBytes := req.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = 50 << 20
+	}
+	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
+	for {
+		total := s.fetchOnce(parts, maxBytes, req.IsolationLevel)
+		if total >= int(req.MinBytes) || total > 0 && req.MinBytes <= 0 || !time.Now().Before(deadline) || len(parts) == 0 {
+			return resp
+		}
+		for _, fp := range parts {
+			if fp.out.ErrorCode != 0 {
+				return resp // errors are answered at once
+			}
+		}
+		if !s.waitAny(ctx, parts, deadline) {
+			return resp
+		}
+	}
+}
+
+// fetchOnce fills every partition's answer and returns the bytes gathered.
+func (s *Server) fetchOnce(parts []*fetchPart, maxBytes int32, isolation int8) int {
+	total := 0
+	for _, fp := range parts {
+		out := fp.out
+		out.ErrorCode = 0
+		out.RecordBatches = nil
+		out.AbortedTransactions = nil
+		fp.lsoBlocked = false
+		limit := int(fp.max)
+		if remaining := int(maxBytes) - total; remaining < limit {
+			limit = remaining
+		}
+		if limit <= 0 && total > 0 {
+			// Response full: report offsets only.
+			out.LogStartOffset, out.HighWatermark, out.LastStableOffset = fp.p.Offsets()
+			continue
+		}
+		limit = max(limit, 1)
+		res, err := fp.p.Read(fp.offset, limit)
+		if err != nil {
+			out.ErrorCode = errorCode(err)
+			out.LogStartOffset, out.HighWatermark, out.LastStableOffset = fp.p.Offsets()
+			continue
+		}
+		out.HighWatermark, out.LastStableOffset, out.LogStartOffset = res.HighWatermark, res.LastStable, res.LogStartOffset
+		batches := res.Batches
+		upTo := res.HighWatermark
+		if isolation == readCommitted {
+			upTo = res.LastStable
+			batches = batchesBelow(batches, res.LastStable)
+			if len(batches) == 0 && res.HighWatermark > fp.offset {
+				fp.lsoBlocked = true
+			}
+		}
+		if len(batches) == 0 {
+			continue
+		}
+		out.RecordBatches = batches
+		total += len(batches)
+		if isolation == readCommitted {
+			end := min(upTo, lastOffsetOf(batches)+1)
+			for _, a := range fp.p.AbortedTransactions(fp.offset, end) {
+				at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+				at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+				out.AbortedTransactions = append(out.AbortedTransactions, at)
+			}
+		}
+	}
+	return total
+}
+
+// batchesBelow returns the prefix of whole batches whose base offset is
+// below limit.
+func batchesBelow(b []byte, limit int64) []byte {
+	n := 0
+	for n+record.HeaderSize <= len(b) {
+		h, err := record.ParseHeader(b[n:])
+		if err != nil || n+h.Size() > len(b) || h.BaseOffset >= limit {
+			break
+		}
+		n += h.Size()
+	}
+	return b[:n]
+}
+
+// lastOffsetOf returns the last offset of the last whole batch in b.
+func lastOffsetOf(b []byte) int64 {
+	last := int64(-1)
+	for n := 0; n+record.HeaderSize <= len(b); {
+		h, err := record.ParseHeader(b[n:])
+		if err != nil || n+h.Size() > len(b) {
+			break
+		}
+		last = h.LastOffset()
+		n += h.Size()
+	}
+	return last
+}
+
+// waitAny blocks until one partition may have new data, the deadline passes
+// or ctx ends. It returns false when the fetch should answer now.
+func (s *Server) waitAny(ctx context.Context, parts []*fetchPart, deadline time.Time) bool {
+	wctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	woke := make(chan struct{}, len(parts))
+	poll := false
+	for _, fp := range parts {
+		if fp.lsoBlocked {
+			poll = true
+			continue
+		}
+		go func() {
+			if fp.p.Wait(wctx, fp.offset) == nil {
+				woke <- struct{}{}
+			}
+		}()
+	}
+	var tick <-chan time.Time
+	if poll {
+		t := time.NewTimer(lsoPollInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	select {
+	case <-woke:
+		return true
+	case <-tick:
+		return true
+	case <-wctx.Done():
+		return ctx.Err() == nil // deadline: one last pass
+	}
+}

@@ -1,0 +1,38 @@
+package kafka
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"testing"
+)
+
+func TestReadFrameSizes(t *testing.T) {
+	for _, n := range []int{0, 1, 100, frameChunk - 1, frameChunk, frameChunk + 1, 3*frameChunk + 17} {
+		body := bytes.Repeat([]byte{byte(n)}, n)
+		body = append(body[:0:0], body...)
+		for i := range body {
+			body[i] = byte(i * 7)
+		}
+		in := append(binary.BigEndian.AppendUint32(nil, uint32(n)), body...)
+		for _, buf := range [][]byte{nil, make([]byte, 0, n+10)} {
+			got, err := readFrame(bytes.NewReader(in), 1<<30, buf)
+			if err != nil || !bytes.Equal(got, body) {
+				t.Fatalf("n=%d: %v, %d bytes", n, err, len(got))
+			}
+		}
+		if n > 0 {
+			_, err := readFrame(bytes.NewReader(in[:len(in)-1]), 1<<30, nil)
+			if !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("n=%d truncated: %v", n, err)
+			}
+		}
+	}
+	if _, err := readFrame(bytes.NewReader(binary.BigEndian.AppendUint32(nil, 101)), 100, nil); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("over the limit: %v", err)
+	}
+	if _, err := readFrame(bytes.NewReader(nil), 100, nil); !errors.Is(err, io.EOF) {
+		t.Fatalf("clean EOF: %v", err)
+	}
+}

@@ -1,0 +1,50 @@
+package kafka
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// handleJoinGroup joins a member to a classic group and waits for the
+// rebalance to complete (see group.go). Members joining without an id at v4+
+// first get MEMBER_ID_REQUIRED with their id (KIP-394).
+func (s *Server) handleJoinGroup(ctx context.Context, cc *clientConn, req *kmsg.JoinGroupRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+	rebalance := time.Duration(req.RebalanceTimeoutMillis) * time.Millisecond
+	if req.Version == 0 {
+		rebalance = 0 // v0 has no rebalance timeout: the session timeout is used
+	}
+	s.gmu.Lock()
+	ch := s.groups.Join(time.Now(), joinParams{
+		Group:                req.Group,
+		MemberID:             req.MemberID,
+		InstanceID:           req.InstanceID,
+		ClientID:             cc.clientID,
+		ClientHost:           cc.clientHost(),
+		ProtocolType:         req.ProtocolType,
+		Protocols:            req.Protocols,
+		SessionTimeout:       time.Duration(req.SessionTimeoutMillis) * time.Millisecond,
+		RebalanceTimeout:     rebalance,
+		RequireKnownMemberID: req.Version >= 4,
+	})
+	s.gmu.Unlock()
+	var r joinResult
+	select {
+	case r = <-ch:
+	case <-ctx.Done():
+		r = joinResult{ErrorCode: kerr.CoordinatorNotAvailable.Code, MemberID: req.MemberID, Generation: -1}
+	}
+	resp.ErrorCode = r.ErrorCode
+	resp.Generation = r.Generation
+	resp.LeaderID = r.LeaderID
+	resp.MemberID = r.MemberID
+	resp.Members = r.Members
+	if r.ErrorCode == 0 {
+		resp.Protocol = kmsg.StringPtr(r.Protocol)
+		resp.ProtocolType = kmsg.StringPtr(r.ProtocolType)
+	}
+	return resp
+}

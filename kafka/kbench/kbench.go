@@ -1,0 +1,310 @@
+package kbench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicehq/sluice/kafka"
+	"github.com/sluicehq/sluice/logstore"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Config describes one benchmark run. Zero fields take the defaults named
+// on each.
+type Config struct {
+	// Broker is an existing Kafka-compatible server to measure. Empty (the
+	// default) starts Sluice's listener in-process on a log in DataDir.
+	Broker string
+	// DataDir is the log directory of the in-process server. Empty means a
+	// temporary directory, removed afterwards.
+	DataDir string
+	// Fsync is the in-process log's fsync policy. Default always (group
+	// commit).
+	Fsync logstore.FsyncPolicy
+	// Topic to write; default "kbench-<unix nanos>" (created with
+	// Partitions partitions).
+	Topic string
+	// Partitions of the topic. Default 4.
+	Partitions int32
+	// Records to produce. Default 1,000,000.
+	Records int
+	// RecordSize is the value size in bytes (records have no key).
+	// Default 100.
+	RecordSize int
+	// Linger is the producer's linger. Default 1ms.
+	Linger time.Duration
+	// BatchBytes is the producer's maximum batch size. Default 1 MiB.
+	BatchBytes int32
+	// Rate limits production to this many records/s; 0 (the default)
+	// produces as fast as possible. Latency percentiles are only meaningful
+	// below the maximum rate.
+	Rate int
+	// Compression codec name: none (default), gzip, snappy, lz4, zstd.
+	Compression string
+	// SkipConsume skips the consume phase.
+	SkipConsume bool
+}
+
+// Result is the outcome of a run.
+type Result struct {
+	Config          Config
+	Produced        int
+	ProduceDuration time.Duration
+	ProduceRate     float64 // records/s
+	ProduceMBps     float64 // value bytes, MB = 1e6 bytes
+	LatencyP50      time.Duration
+	LatencyP99      time.Duration
+	LatencyMax      time.Duration
+	Consumed        int
+	ConsumeDuration time.Duration
+	ConsumeRate     float64
+	ConsumeMBps     float64
+}
+
+// String renders the result on a few lines.
+func (r Result) String() string {
+	c := r.Config
+	s := fmt.Sprintf("kafka bench: %d records of %d B, %d partitions, acks=-1, linger %v, batch %d B, compression %s, rate %s\n",
+		r.Produced, c.RecordSize, c.Partitions, c.Linger, c.BatchBytes, c.Compression, rateString(c.Rate))
+	s += fmt.Sprintf("  produce: %.0f records/s, %.1f MB/s, latency p50 %v p99 %v max %v (%v)\n",
+		r.ProduceRate, r.ProduceMBps, r.LatencyP50.Round(time.Microsecond), r.LatencyP99.Round(time.Microsecond), r.LatencyMax.Round(time.Microsecond), r.ProduceDuration.Round(time.Millisecond))
+	if r.Consumed > 0 {
+		s += fmt.Sprintf("  consume: %.0f records/s, %.1f MB/s (%v)\n", r.ConsumeRate, r.ConsumeMBps, r.ConsumeDuration.Round(time.Millisecond))
+	}
+	return s
+}
+
+func rateString(r int) string {
+	if r <= 0 {
+		return "unlimited"
+	}
+	return fmt.Sprintf("%d/s", r)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Partitions <= 0 {
+		c.Partitions = 4
+	}
+	if c.Records <= 0 {
+		c.Records = 1_000_000
+	}
+	if c.RecordSize <= 0 {
+		c.RecordSize = 100
+	}
+	if c.Linger <= 0 {
+		c.Linger = time.Millisecond
+	}
+	if c.BatchBytes <= 0 {
+		c.BatchBytes = 1 << 20
+	}
+	if c.Compression == "" {
+		c.Compression = "none"
+	}
+	if c.Topic == "" {
+		c.Topic = fmt.Sprintf("kbench-%d", time.Now().UnixNano())
+	}
+	return c
+}
+
+func codec(name string) (kgo.CompressionCodec, error) {
+	switch name {
+	case "none":
+		return kgo.NoCompression(), nil
+	case "gzip":
+		return kgo.GzipCompression(), nil
+	case "snappy":
+		return kgo.SnappyCompression(), nil
+	case "lz4":
+		return kgo.Lz4Compression(), nil
+	case "zstd":
+		return kgo.ZstdCompression(), nil
+	}
+	return kgo.CompressionCodec{}, fmt.Errorf("unknown compression %q (none, gzip, snappy, lz4, zstd)", name)
+}
+
+// Run performs one benchmark run.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	cfg = cfg.withDefaults()
+	res := Result{Config: cfg}
+	cc, err := codec(cfg.Compression)
+	if err != nil {
+		return res, err
+	}
+	broker := cfg.Broker
+	if broker == "" {
+		addr, stop, err := startServer(cfg)
+		if err != nil {
+			return res, err
+		}
+		defer stop()
+		broker = addr
+	}
+
+	adm, err := kgo.NewClient(kgo.SeedBrokers(broker))
+	if err != nil {
+		return res, err
+	}
+	defer adm.Close()
+	if _, err := kadm.NewClient(adm).CreateTopic(ctx, cfg.Partitions, 1, nil, cfg.Topic); err != nil {
+		return res, fmt.Errorf("creating %s: %w", cfg.Topic, err)
+	}
+
+	if err := produce(ctx, broker, cfg, cc, &res); err != nil {
+		return res, err
+	}
+	if !cfg.SkipConsume {
+		if err := consume(ctx, broker, cfg, &res); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func startServer(cfg Config) (string, func(), error) {
+	dir := cfg.DataDir
+	cleanup := func() {}
+	if dir == "" {
+		d, err := os.MkdirTemp("", "sluice-kbench-")
+		if err != nil {
+			return "", nil, err
+		}
+		dir = d
+		cleanup = func() { os.RemoveAll(d) }
+	}
+	logger := slog.New(slog.DiscardHandler)
+	l, err := logstore.Open(logstore.Options{Dir: dir, DefaultFsync: cfg.Fsync, Logger: logger})
+	if err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	s, err := kafka.New(l, kafka.DefaultConfig(), logger)
+	if err != nil {
+		l.Close()
+		cleanup()
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		l.Close()
+		cleanup()
+		return "", nil, err
+	}
+	done := make(chan struct{})
+	go func() { s.Serve(context.Background(), ln); close(done) }()
+	return ln.Addr().String(), func() {
+		s.Close()
+		<-done
+		l.Close()
+		cleanup()
+	}, nil
+}
+
+func produce(ctx context.Context, broker string, cfg Config, cc kgo.CompressionCodec, res *Result) error {
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(broker),
+		kgo.DefaultProduceTopic(cfg.Topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(cfg.Linger),
+		kgo.ProducerBatchMaxBytes(cfg.BatchBytes),
+		kgo.ProducerBatchCompression(cc),
+		kgo.MaxBufferedRecords(1<<20),
+		kgo.MaxBufferedBytes(512<<20),
+	)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	value := make([]byte, cfg.RecordSize)
+	for i := range value {
+		value[i] = byte('a' + i%26)
+	}
+	// Latencies: every record's, in nanoseconds (8 bytes a record).
+	lat := make([]int64, cfg.Records)
+	var failed atomic.Int64
+	var firstErr error
+	var errOnce sync.Once
+	var wg sync.WaitGroup
+	wg.Add(cfg.Records)
+	var interval time.Duration
+	if cfg.Rate > 0 {
+		interval = time.Second / time.Duration(cfg.Rate)
+	}
+	start := time.Now()
+	for i := range cfg.Records {
+		if interval > 0 {
+			if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		sent := time.Now()
+		cl.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
+			lat[i] = int64(time.Since(sent))
+			if err != nil {
+				failed.Add(1)
+				errOnce.Do(func() { firstErr = err })
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	res.ProduceDuration = time.Since(start)
+	if n := failed.Load(); n > 0 {
+		return fmt.Errorf("%d of %d records failed: %w", n, cfg.Records, firstErr)
+	}
+	res.Produced = cfg.Records
+	secs := res.ProduceDuration.Seconds()
+	res.ProduceRate = float64(cfg.Records) / secs
+	res.ProduceMBps = float64(cfg.Records) * float64(cfg.RecordSize) / secs / 1e6
+	slices.Sort(lat)
+	res.LatencyP50 = time.Duration(lat[len(lat)/2])
+	res.LatencyP99 = time.Duration(lat[len(lat)*99/100])
+	res.LatencyMax = time.Duration(lat[len(lat)-1])
+	return nil
+}
+
+func consume(ctx context.Context, broker string, cfg Config, res *Result) error {
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(broker),
+		kgo.ConsumeTopics(cfg.Topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxBytes(64<<20),
+		kgo.FetchMaxPartitionBytes(16<<20),
+	)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	start := time.Now()
+	n := 0
+	for n < res.Produced {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("consumed %d of %d records: %w", n, res.Produced, err)
+		}
+		var ferr error
+		fs.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				ferr = fmt.Errorf("fetch %s/%d: %w", t, p, err)
+			}
+		})
+		if ferr != nil {
+			return ferr
+		}
+		n += fs.NumRecords()
+	}
+	res.ConsumeDuration = time.Since(start)
+	res.Consumed = n
+	secs := res.ConsumeDuration.Seconds()
+	res.ConsumeRate = float64(n) / secs
+	res.ConsumeMBps = float64(n) * float64(cfg.RecordSize) / secs / 1e6
+	return nil
+}

@@ -1,0 +1,96 @@
+package kafka
+
+import (
+	"errors"
+
+	"github.com/sluicehq/sluice/logstore"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// isCoordinatorTopic reports whether a topic holds the log's or the
+// coordinators' own state; clients may read it but never write it.
+func isCoordinatorTopic(name string) bool {
+	switch name {
+	case logstore.OffsetsTopic, logstore.ProducerIDsTopic, txnStateTopic:
+		return true
+	}
+	return false
+}
+
+
+// handleMetadata answers Metadata: this one broker leads every partition.
+// Unknown topics are created when auto-creation is on and the client allows
+// it (always before v4).
+func (s *Server) handleMetadata(cc *clientConn, req *kmsg.MetadataRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	host, port := s.advertised(cc.local)
+	b := kmsg.NewMetadataResponseBroker()
+	b.NodeID, b.Host, b.Port = s.cfg.NodeID, host, port
+	resp.Brokers = []kmsg.MetadataResponseBroker{b}
+	resp.ClusterID = &s.cfg.ClusterID
+	resp.ControllerID = s.cfg.NodeID
+
+	var names []string
+	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
+	if all {
+		names = s.log.Topics()
+	} else {
+		for _, t := range req.Topics {
+			if t.Topic != nil {
+				names = append(names, *t.Topic)
+			} else {
+				names = append(names, s.topicByID(t.TopicID)) // "" when unknown
+			}
+		}
+	}
+	autoCreate := s.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+	for _, name := range names {
+		resp.Topics = append(resp.Topics, s.topicMetadata(name, autoCreate && !all))
+	}
+	return resp
+}
+
+func (s *Server) topicMetadata(name string, autoCreate bool) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	mt.Topic = kmsg.StringPtr(name)
+	mt.IsInternal = isCoordinatorTopic(name) // as Kafka: listed, flagged internal
+	t, err := s.log.Topic(name)
+	if errors.Is(err, logstore.ErrUnknownTopic) && autoCreate && name != "" {
+		err = s.log.CreateTopic(name, logstore.TopicConfig{Partitions: s.cfg.DefaultPartitions})
+		if err == nil || errors.Is(err, logstore.ErrTopicExists) {
+			s.logger.Info("auto-created topic", "topic", name, "partitions", s.cfg.DefaultPartitions)
+			t, err = s.log.Topic(name)
+		}
+	}
+	if err != nil {
+		mt.ErrorCode = errorCode(err)
+		if errors.Is(err, logstore.ErrUnknownTopic) {
+			mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		}
+		return mt
+	}
+	mt.TopicID = topicID(name)
+	n := t.NumPartitions()
+	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, n)
+	for p := range n {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition = p
+		mp.Leader = s.cfg.NodeID
+		mp.LeaderEpoch = -1
+		mp.Replicas = []int32{s.cfg.NodeID}
+		mp.ISR = []int32{s.cfg.NodeID}
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	return mt
+}
+
+// topicByID returns the topic whose derived id is id, or "".
+func (s *Server) topicByID(id [16]byte) string {
+	for _, n := range s.log.Topics() {
+		if topicID(n) == id {
+			return n
+		}
+	}
+	return ""
+}

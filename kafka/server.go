@@ -1,0 +1,248 @@
+package kafka
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/netutil"
+	"github.com/sluicehq/sluice/logstore"
+)
+
+// Server serves the Kafka wire protocol over a logstore.Log. It is safe for
+// concurrent use; one Server may serve several listeners.
+type Server struct {
+	log    *logstore.Log
+	cfg    Config
+	logger *slog.Logger
+
+	// gmu guards groups (a deterministic state machine without locks).
+	gmu     sync.Mutex
+	groups  *groupCoordinator
+	txns    *txnCoordinator
+	txnBE   *logTxnBackend
+	metrics *metrics
+	// offsets is the log's consumer-offset store (opened by New).
+	offsets *logstore.OffsetStore
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	closed    bool
+	listeners map[net.Listener]struct{}
+	conns     map[net.Conn]struct{}
+	tickStart sync.Once
+	wg        sync.WaitGroup
+}
+
+// ErrServerClosed is returned by Serve and ListenAndServe after Close.
+var ErrServerClosed = errors.New("kafka server closed")
+
+// New returns a server for log. It validates cfg (see Config.Validate) and
+// opens the log's consumer-offset store (logstore.OpenOffsetStore: the log
+// must not have another one open) and loads the transaction coordinator's
+// state from the internal topic __transaction_state, creating it if needed. The log stays owned by the
+// caller: Close does not close it.
+func New(log *logstore.Log, cfg Config, logger *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		log:       log,
+		cfg:       cfg,
+		logger:    logger.With("component", "kafka"),
+		groups:    newGroupCoordinator(nil),
+		ctx:       ctx,
+		cancel:    cancel,
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[net.Conn]struct{}),
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s.metrics = m
+	offsets, err := logstore.OpenOffsetStore(ctx, log)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("kafka: opening the consumer offset store: %w", err)
+	}
+	s.offsets = offsets
+	be, err := newLogTxnBackend(ctx, log, offsets, s.logger)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s.txnBE = be
+	s.txns = newTxnCoordinator(be, cfg.MaxTransactionTimeout)
+	if err := be.replay(s.txns); err != nil {
+		cancel()
+		return nil, err
+	}
+	if cfg.AllowUnauthenticated {
+		if loop, _ := netutil.IsLoopback(cfg.Addr); !loop {
+			s.logger.Warn("kafka listener accepts unauthenticated clients on a non-loopback address", "addr", cfg.Addr)
+		}
+	}
+	return s, nil
+}
+
+// ListenAndServe listens on Config.Addr and serves until ctx is done or
+// Close is called.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("kafka listener: %w", err)
+	}
+	s.logger.Info("kafka listener started", "addr", ln.Addr().String())
+	return s.Serve(ctx, ln)
+}
+
+// Serve accepts connections on ln until ctx is done or Close is called; it
+// closes ln before returning. It returns ErrServerClosed after Close or when
+// ctx ends, and the accept error otherwise.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	s.tickStart.Do(func() {
+		s.wg.Add(1)
+		go s.tickLoop()
+	})
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+		ln.Close()
+	}()
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || s.ctx.Err() != nil {
+				return ErrServerClosed
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("kafka accept: %w", err)
+			}
+			// Out of file descriptors and the like: wait and retry, as
+			// net/http does, rather than stop serving.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.logger.Warn("kafka accept failed; retrying", "err", err, "in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+			case <-s.ctx.Done():
+			}
+			continue
+		}
+		backoff = 0
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			return ErrServerClosed
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			s.serveConn(c)
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Close stops every listener, closes every connection, stops the background
+// coordinator ticks and waits for handlers to return. It does not close the
+// log.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.cancel()
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// tickLoop drives time in the coordinators: group session expiry and
+// rebalance deadlines, transaction timeouts.
+func (s *Server) tickLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.TickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case now := <-t.C:
+			s.gmu.Lock()
+			s.groups.Tick(now)
+			s.gmu.Unlock()
+			if err := s.txns.Tick(s.ctx, now); err != nil && s.ctx.Err() == nil {
+				s.logger.Warn("transaction coordinator tick", "err", err)
+			}
+		}
+	}
+}
+
+// advertised returns the host and port clients should connect to, for a
+// connection whose local address is local.
+func (s *Server) advertised(local net.Addr) (string, int32) {
+	addr := s.cfg.AdvertisedAddr
+	if addr == "" && local != nil {
+		addr = local.String()
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "127.0.0.1", 9092
+	}
+	p, _ := strconv.Atoi(port)
+	return host, int32(p)
+}
+
+// topicID derives a stable, non-zero topic id from the name (the log keeps
+// no ids; clients only compare them).
+func topicID(name string) [16]byte {
+	sum := sha256.Sum256([]byte("sluice-topic:" + name))
+	var id [16]byte
+	copy(id[:], sum[:16])
+	return id
+}
+
+// Offsets returns the consumer-offset store the server opened on its log,
+// for other components of the same process (a log must have only one).
+func (s *Server) Offsets() *logstore.OffsetStore { return s.offsets }

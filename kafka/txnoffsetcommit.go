@@ -1,0 +1,53 @@
+package kafka
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// handleTxnOffsetCommit records offsets inside the producer's transaction;
+// they are committed to the group only if the transaction commits. From v3
+// the group member and generation are checked like OffsetCommit's.
+func (s *Server) handleTxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCommitRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+	code := int16(0)
+	if req.Version >= 3 && req.Generation >= 0 {
+		s.gmu.Lock()
+		code = s.groups.ValidateCommit(time.Now(), req.Group, req.MemberID, req.Generation)
+		s.gmu.Unlock()
+	}
+	var offs []txnOffset
+	for _, t := range req.Topics {
+		top, err := s.log.Topic(t.Topic)
+		for _, p := range t.Partitions {
+			if code == 0 && (err != nil || p.Partition < 0 || p.Partition >= top.NumPartitions()) {
+				code = kerr.UnknownTopicOrPartition.Code
+			}
+			o := txnOffset{Topic: t.Topic, Partition: p.Partition, Offset: p.Offset, LeaderEpoch: p.LeaderEpoch}
+			if req.Version < 2 {
+				o.LeaderEpoch = -1
+			}
+			if p.Metadata != nil {
+				o.Metadata = *p.Metadata
+			}
+			offs = append(offs, o)
+		}
+	}
+	if code == 0 {
+		code = s.txns.CommitOffsets(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, offs)
+	}
+	for _, t := range req.Topics {
+		ot := kmsg.NewTxnOffsetCommitResponseTopic()
+		ot.Topic = t.Topic
+		for _, p := range t.Partitions {
+			op := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+			op.Partition, op.ErrorCode = p.Partition, code
+			ot.Partitions = append(ot.Partitions, op)
+		}
+		resp.Topics = append(resp.Topics, ot)
+	}
+	return resp
+}

@@ -1,0 +1,38 @@
+package logbench
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/logstore"
+)
+
+func TestRunSmall(t *testing.T) {
+	for _, mode := range []logstore.FsyncMode{logstore.FsyncAlways, logstore.FsyncNever} {
+		res, err := Run(context.Background(), Config{
+			Dir: t.TempDir(), RecordSize: 50, RecordsPerBatch: 10, Partitions: 2, Producers: 4,
+			Fsync: logstore.FsyncPolicy{Mode: mode}, Records: 2000, Duration: time.Minute, Read: true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Records < 2000 || res.ReadRecords != res.Records || res.RecordsPerSec <= 0 || res.AppendP99 < res.AppendP50 {
+			t.Fatalf("implausible result %+v", res)
+		}
+		if mode == logstore.FsyncAlways && res.Syncs == 0 {
+			t.Fatal("fsync always did no fsync")
+		}
+		t.Log(res.String())
+	}
+}
+
+func TestMeasureDisk(t *testing.T) {
+	res, err := MeasureDisk(context.Background(), DiskConfig{Dir: t.TempDir(), TotalBytes: 4 << 20, SyncWrites: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.SeqWriteMBPerSec <= 0 || res.FsyncP50 <= 0 || res.FsyncP99 < res.FsyncP50 {
+		t.Fatalf("implausible disk result %+v", res)
+	}
+}

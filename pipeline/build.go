@@ -1,0 +1,202 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+
+	"github.com/sluicehq/sluice/connector"
+	"github.com/sluicehq/sluice/row"
+	"github.com/sluicehq/sluice/stream"
+)
+
+// Job is a pipeline running on the stream runtime.
+type Job struct {
+	plan *Plan
+	job  *stream.Job
+	dl   *deadLetters
+	read atomic.Int64 // messages read by the inputs
+}
+
+// StartOption adjusts how a plan is started.
+type StartOption func(*startConfig)
+
+type startConfig struct {
+	streamOpts []stream.Option
+}
+
+// WithStreamOptions passes options to the stream.Env the pipeline runs in
+// (batch size, queue capacity, ...). The spec's parallelism is applied
+// first, so options given here override it.
+func WithStreamOptions(opts ...stream.Option) StartOption {
+	return func(c *startConfig) { c.streamOpts = append(c.streamOpts, opts...) }
+}
+
+// Start opens the plan's connectors, builds its dataflow and starts it.
+// host supplies what the connectors need (the data directory, the
+// embedded log, stdout).
+func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job, error) {
+	if host == nil {
+		host = &Host{}
+	}
+	var sc startConfig
+	for _, o := range opts {
+		o(&sc)
+	}
+	spec := p.Spec
+	par := spec.Parallelism
+	if par == 0 {
+		par = runtime.GOMAXPROCS(0)
+	}
+	env := stream.New(append([]stream.Option{stream.WithParallelism(par)}, sc.streamOpts...)...)
+	bc := &buildCtx{host: host, delivery: spec.Delivery}
+	dl := &deadLetters{tolerance: spec.Errors.Tolerance, logger: host.logger()}
+	if d := spec.Errors.DeadLetter; d != nil {
+		s, err := d.cfg.openBytes(bc)
+		if err != nil {
+			return nil, fmt.Errorf("%s: dead_letter: %w", spec.File, err)
+		}
+		dl.sink = s
+	}
+	pj := &Job{plan: p, dl: dl}
+	rows, err := p.buildInput(env, bc, p.input, dl, "source", &pj.read)
+	if err != nil {
+		return nil, err
+	}
+	for _, st := range p.stages {
+		switch st.kind {
+		case "chain":
+			rows = buildChain(ctx, rows, st.chain, dl, st.name)
+		case "window":
+			rows = buildWindow(ctx, rows, st.window, st.in, dl)
+		case "dedup":
+			rows = buildDedup(rows, st.dedup, st.name)
+		case "join":
+			right, err := p.buildInput(env, bc, st.join.right, dl, st.name+".input", &pj.read)
+			if err != nil {
+				return nil, err
+			}
+			rows = buildJoin(rows, right, st.join, st.name)
+		}
+	}
+	out := p.out()
+	for i, sk := range spec.Sinks {
+		name := sinkName(sk, i)
+		if sk.cfg.bytes() {
+			bs, err := sk.cfg.openBytes(bc)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", spec.File, sk.Pos.Field, err)
+			}
+			keyIdx := -1
+			if k := sk.cfg.messageKey(); k != "" {
+				i, ok := out.Index(k)
+				if !ok {
+					return nil, sk.Pos.errorf("key: unknown field %q; output fields: %s", k, out)
+				}
+				keyIdx = i
+			}
+			stream.To(rows, stream.Sink[row.Row](&encodingSink{inner: bs, enc: row.NewJSONEncoder(out), keyIdx: keyIdx}), stream.Name(name))
+			continue
+		}
+		rs, err := sk.cfg.openRows(bc, out)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", spec.File, sk.Pos.Field, err)
+		}
+		stream.To(rows, rs, stream.Name(name))
+	}
+	if spec.Delivery == DeliveryExactlyOnce {
+		host.logger().Warn("pipeline: delivery exactly_once is not implemented yet; running at_least_once without checkpoints", "pipeline", spec.Name)
+	}
+	job, err := env.Start(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline %s: %w", spec.Name, err)
+	}
+	pj.job = job
+	return pj, nil
+}
+
+func (p *Plan) buildInput(env *stream.Env, bc *buildCtx, in *inputPlan, dl *deadLetters, name string, read *atomic.Int64) (stream.Stream[row.Row], error) {
+	cfg := in.spec.cfg
+	if fs, ok := cfg.(*fileSourceConfig); ok && in.spec.Format == "csv" && len(in.spec.CSV.Columns) == 0 {
+		c := *fs
+		c.cfg.Header = true // each file's first line names the columns
+		cfg = &c
+	}
+	src, err := cfg.open(bc)
+	if err != nil {
+		return stream.Stream[row.Row]{}, fmt.Errorf("%s: %s: %w", p.Spec.File, in.spec.Pos.Field, err)
+	}
+	var wm stream.WatermarkStrategy[tsRow]
+	if in.tsField >= 0 {
+		et := in.spec.EventTime
+		wm = stream.BoundedOutOfOrderness(func(t tsRow) int64 { return t.ts }, et.MaxOutOfOrderness).WithIdleTimeout(et.IdleTimeout)
+	}
+	s := stream.FromSource[tsRow](env, name, &ingestSource{inner: src, in: in, dl: dl, read: read}, wm)
+	return stream.Map(s, func(t tsRow) row.Row { return t.r }, stream.Name(name+".rows")), nil
+}
+
+func buildChain(ctx context.Context, rows stream.Stream[row.Row], c *chain, dl *deadLetters, name string) stream.Stream[row.Row] {
+	return stream.FlatMap(rows, func(r row.Row, em *stream.Emitter[row.Row]) {
+		out, keep, err := c.apply(r, nil)
+		if err != nil {
+			var se *stepError
+			f := failure{Stage: name, Origin: name, Offset: -1, Err: err}
+			if errors.As(err, &se) {
+				f.Stage, f.Err, f.Origin = se.stage, se.err, se.stage
+				rr := se.row
+				f.Row, f.Schema = &rr, se.in
+			}
+			if ferr := dl.report(ctx, f); ferr != nil {
+				panic(ferr)
+			}
+			return
+		}
+		if keep {
+			em.Emit(out)
+		}
+	}, stream.Name(name))
+}
+
+// Wait waits for the job to end. It returns nil when every bounded input
+// was processed completely; the record error that failed the job under
+// tolerance none (wrapping ErrTolerance); or the job's error.
+func (j *Job) Wait() error {
+	err := j.job.Wait()
+	cerr := j.dl.close(context.Background())
+	if fatal := j.dl.fatalErr(); fatal != nil {
+		return fatal
+	}
+	if err != nil {
+		return err
+	}
+	if cerr != nil {
+		return fmt.Errorf("dead-letter sink: %w", cerr)
+	}
+	return nil
+}
+
+// Cancel stops the job; Wait then returns context.Canceled.
+func (j *Job) Cancel() { j.job.Cancel() }
+
+// Done is closed when the job has ended.
+func (j *Job) Done() <-chan struct{} { return j.job.Done() }
+
+// Metrics returns the stream runtime's per-subtask counters.
+func (j *Job) Metrics() []stream.SubtaskMetrics { return j.job.Metrics() }
+
+// DeadLetters returns how many records failed so far (dead-lettered,
+// dropped with a warning, or the one that failed the job).
+func (j *Job) DeadLetters() int64 { return j.dl.count.Load() }
+
+// Run starts a compiled plan and waits for it.
+func Run(ctx context.Context, p *Plan, host *Host, opts ...StartOption) error {
+	j, err := p.Start(ctx, host, opts...)
+	if err != nil {
+		return err
+	}
+	return j.Wait()
+}
+
+var _ = connector.Message{}

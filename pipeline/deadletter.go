@@ -1,0 +1,126 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicehq/sluice/connector"
+	"github.com/sluicehq/sluice/row"
+	"github.com/sluicehq/sluice/stream"
+)
+
+// deadLetters receives records that could not be processed. Under
+// tolerance none the first one fails the job; under all each is written to
+// the dead-letter sink (if any) as a JSON line and the job goes on. Every
+// one is counted. It is safe for concurrent use by all subtasks.
+type deadLetters struct {
+	tolerance string
+	logger    *slog.Logger
+	count     atomic.Int64
+
+	mu     sync.Mutex
+	sink   stream.Sink[connector.Message]
+	w      stream.SinkWriter[connector.Message]
+	fatal  error
+	warned bool
+	buf    []byte
+}
+
+// failure describes one bad record.
+type failure struct {
+	Stage  string // decode, event_time, steps[2].filter, ...
+	Origin string
+	Offset int64
+	Err    error
+	Raw    []byte // the input bytes, when known
+	Row    *row.Row
+	Schema *row.Schema
+}
+
+// report handles one bad record. It returns a non-nil error when the job
+// must fail (tolerance none, or the dead-letter sink failed).
+func (d *deadLetters) report(ctx context.Context, f failure) error {
+	d.count.Add(1)
+	if d.tolerance != ToleranceAll {
+		err := fmt.Errorf("%w: %s: %s offset %d: %w", ErrTolerance, f.Stage, f.Origin, f.Offset, f.Err)
+		d.mu.Lock()
+		if d.fatal == nil {
+			d.fatal = err
+		}
+		d.mu.Unlock()
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.fatal != nil {
+		return d.fatal
+	}
+	if d.sink == nil {
+		if !d.warned {
+			d.warned = true
+			d.logger.Warn("pipeline: dropping a record that failed (no dead_letter sink configured; further ones are only counted)",
+				"stage", f.Stage, "origin", f.Origin, "offset", f.Offset, "error", f.Err)
+		}
+		return nil
+	}
+	if d.w == nil {
+		w, err := d.sink.Open(ctx, stream.SubtaskInfo{Operator: "dead-letter", Index: 0, Parallelism: 1})
+		if err != nil {
+			d.fatal = fmt.Errorf("dead-letter sink: %w", err)
+			return d.fatal
+		}
+		d.w = w
+	}
+	b := d.buf[:0]
+	b = append(b, `{"error":`...)
+	b = row.AppendQuoted(b, f.Err.Error())
+	b = append(b, `,"stage":`...)
+	b = row.AppendQuoted(b, f.Stage)
+	b = append(b, `,"origin":`...)
+	b = row.AppendQuoted(b, f.Origin)
+	b = append(b, `,"offset":`...)
+	b = fmt.Appendf(b, "%d", f.Offset)
+	b = append(b, `,"time":`...)
+	b = row.AppendQuoted(b, time.Now().UTC().Format(time.RFC3339Nano))
+	switch {
+	case f.Raw != nil:
+		b = append(b, `,"record":`...)
+		b = row.AppendQuoted(b, string(f.Raw))
+	case f.Row != nil && f.Schema != nil:
+		b = append(b, `,"record":`...)
+		b = row.AppendQuoted(b, string(row.NewJSONEncoder(f.Schema).Append(nil, *f.Row)))
+	}
+	b = append(b, '}')
+	d.buf = b
+	msg := connector.Message{Value: append([]byte(nil), b...), Origin: f.Origin, Offset: f.Offset}
+	if err := d.w.Write(ctx, []connector.Message{msg}); err != nil {
+		d.fatal = fmt.Errorf("dead-letter sink: %w", err)
+		return d.fatal
+	}
+	return nil
+}
+
+// close closes the dead-letter sink's writer.
+func (d *deadLetters) close(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.w == nil {
+		return nil
+	}
+	err := d.w.Close(ctx)
+	d.w = nil
+	return err
+}
+
+func (d *deadLetters) fatalErr() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.fatal
+}
+
+var errStopped = errors.New("pipeline stopped")

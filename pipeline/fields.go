@@ -1,0 +1,55 @@
+package pipeline
+
+import "github.com/sluicehq/sluice/row"
+
+// fieldSet is a schema under construction. While a pipeline's rows still
+// have the shape of its input (before the first map or window), the set is
+// open: a name a step uses that is not known yet becomes a new input field
+// (extracted by the decoder, null when absent). Once closed, only its
+// fields exist and any other name is an error.
+type fieldSet struct {
+	names []string
+	kinds []row.Kind
+	idx   map[string]int
+	open  bool
+}
+
+func newFieldSet(open bool) *fieldSet { return &fieldSet{idx: map[string]int{}, open: open} }
+
+// add returns the position of name, adding it if new.
+func (f *fieldSet) add(name string) int {
+	if i, ok := f.idx[name]; ok {
+		return i
+	}
+	f.idx[name] = len(f.names)
+	f.names = append(f.names, name)
+	f.kinds = append(f.kinds, row.KindNull)
+	return len(f.names) - 1
+}
+
+// resolve is a fieldResolver: open sets grow, closed ones only look up.
+func (f *fieldSet) resolve(name string) (int, bool) {
+	if i, ok := f.idx[name]; ok {
+		return i, true
+	}
+	if !f.open {
+		return 0, false
+	}
+	return f.add(name), true
+}
+
+func (f *fieldSet) schema() *row.Schema {
+	fs := make([]row.Field, len(f.names))
+	for i, n := range f.names {
+		fs[i] = row.Field{Name: n, Kind: f.kinds[i]}
+	}
+	return row.MustSchema(fs...)
+}
+
+func (f *fieldSet) clone() *fieldSet {
+	c := &fieldSet{names: append([]string(nil), f.names...), kinds: append([]row.Kind(nil), f.kinds...), idx: make(map[string]int, len(f.idx)), open: f.open}
+	for k, v := range f.idx {
+		c.idx[k] = v
+	}
+	return c
+}

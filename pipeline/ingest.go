@@ -1,0 +1,185 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+
+	"github.com/sluicehq/sluice/connector"
+	"github.com/sluicehq/sluice/connector/file"
+	"github.com/sluicehq/sluice/row"
+	"github.com/sluicehq/sluice/stream"
+)
+
+// tsRow is a decoded row with its event time, as the ingest source emits
+// it (the stream runtime takes the timestamp from it).
+type tsRow struct {
+	r  row.Row
+	ts int64
+}
+
+// ingestSource turns a byte source into rows: each split decodes its
+// messages (json, csv or raw), takes their event time and runs the
+// stateless steps that precede the first keyed step, all in the split's
+// own goroutine and with its own decoder and arena. Records that fail go
+// to the dead letters.
+type ingestSource struct {
+	inner stream.Source[connector.Message]
+	in    *inputPlan
+	dl    *deadLetters
+	read  *atomic.Int64 // messages read, over all splits
+}
+
+func (s *ingestSource) Splits(ctx context.Context, parallelism int) ([]stream.Split[tsRow], error) {
+	inner, err := s.inner.Splits(ctx, parallelism)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]stream.Split[tsRow], len(inner))
+	sch := s.in.schema()
+	for i, sp := range inner {
+		is := &ingestSplit{inner: sp, in: s.in, dl: s.dl, schema: sch, read: s.read}
+		switch s.in.spec.Format {
+		case "csv":
+			is.csv = row.NewCSVDecoder(sch, s.in.spec.CSV.Delimiter, s.in.keepRest)
+			if len(s.in.spec.CSV.Columns) > 0 {
+				if err := is.csv.SetColumns(s.in.spec.CSV.Columns); err != nil {
+					return nil, err
+				}
+			}
+		case "raw":
+		default:
+			is.json = row.NewJSONDecoder(sch, s.in.keepRest)
+		}
+		out[i] = is
+	}
+	return out, nil
+}
+
+type ingestSplit struct {
+	inner  stream.Split[connector.Message]
+	in     *inputPlan
+	dl     *deadLetters
+	schema *row.Schema
+	json   *row.JSONDecoder
+	csv    *row.CSVDecoder
+	header []byte
+	msgs   []connector.Message
+	arena  row.Arena
+	read   *atomic.Int64
+}
+
+func (s *ingestSplit) ID() string            { return s.inner.ID() }
+func (s *ingestSplit) Position() []byte      { return s.inner.Position() }
+func (s *ingestSplit) Seek(pos []byte) error { return s.inner.Seek(pos) }
+
+func (s *ingestSplit) Close() error {
+	if c, ok := s.inner.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+var errNoEventTime = errors.New("no event time")
+
+func (s *ingestSplit) Read(ctx context.Context, dst []tsRow) (int, error) {
+	if cap(s.msgs) < len(dst) {
+		s.msgs = make([]connector.Message, len(dst))
+	}
+	msgs := s.msgs[:len(dst)]
+	n, err := s.inner.Read(ctx, msgs)
+	s.read.Add(int64(n))
+	out := 0
+	for i := range msgs[:n] {
+		m := &msgs[i]
+		r, derr := s.decode(m)
+		if derr != nil {
+			if ferr := s.dl.report(ctx, failure{Stage: s.in.name + ".decode", Origin: m.Origin, Offset: m.Offset, Err: derr, Raw: m.Value}); ferr != nil {
+				return out, ferr
+			}
+			continue
+		}
+		var ts int64
+		if s.in.tsField >= 0 {
+			v := r.Vals[s.in.tsField]
+			ms, terr := v.Millis()
+			if terr != nil {
+				if v.IsNull() {
+					terr = fmt.Errorf("%w: field %q is missing", errNoEventTime, s.in.spec.EventTime.Field)
+				} else {
+					terr = fmt.Errorf("%w: field %q: %w", errNoEventTime, s.in.spec.EventTime.Field, terr)
+				}
+				if ferr := s.dl.report(ctx, failure{Stage: s.in.name + ".event_time", Origin: m.Origin, Offset: m.Offset, Err: terr, Raw: m.Value}); ferr != nil {
+					return out, ferr
+				}
+				continue
+			}
+			ts = ms
+		}
+		if !s.in.chain.empty() {
+			var keep bool
+			var cerr error
+			r, keep, cerr = s.in.chain.apply(r, &s.arena)
+			if cerr != nil {
+				stage := cerr.Error()
+				var se *stepError
+				if errors.As(cerr, &se) {
+					stage, cerr = se.stage, se.err
+				}
+				if ferr := s.dl.report(ctx, failure{Stage: stage, Origin: m.Origin, Offset: m.Offset, Err: cerr, Raw: m.Value}); ferr != nil {
+					return out, ferr
+				}
+				continue
+			}
+			if !keep {
+				continue
+			}
+		}
+		dst[out] = tsRow{r: r, ts: ts}
+		out++
+	}
+	clear(msgs[:n])
+	if err != nil && out > 0 && errors.Is(err, io.EOF) {
+		return out, nil
+	}
+	return out, err
+}
+
+func (s *ingestSplit) decode(m *connector.Message) (row.Row, error) {
+	switch {
+	case s.json != nil:
+		return s.json.Decode(m.Value)
+	case s.csv != nil:
+		if len(s.in.spec.CSV.Columns) == 0 {
+			var h []byte
+			for _, hd := range m.Headers {
+				if hd.Key == file.HeaderKey {
+					h = hd.Value
+				}
+			}
+			if h == nil {
+				return row.Row{}, fmt.Errorf("%w: no header line and no csv.columns", row.ErrCSV)
+			}
+			if !bytes.Equal(h, s.header) || !s.csv.HasHeader() {
+				if err := s.csv.SetHeader(h); err != nil {
+					return row.Row{}, err
+				}
+				s.header = append(s.header[:0], h...)
+			}
+		}
+		return s.csv.Decode(m.Value)
+	}
+	// raw: key, value, timestamp
+	vals := s.arena.Values(3)
+	if m.Key != nil {
+		vals[0] = row.String(s.arena.String(m.Key))
+	}
+	vals[1] = row.String(s.arena.String(m.Value))
+	if m.Timestamp != 0 {
+		vals[2] = row.Int(m.Timestamp)
+	}
+	return row.Row{Vals: vals}, nil
+}

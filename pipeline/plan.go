@@ -1,0 +1,373 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/row"
+)
+
+// Plan is a spec compiled against field positions: every field a step
+// names is resolved to its position in the rows at that step, every
+// expression is compiled, and the input decoders know exactly which fields
+// to extract. A Plan is immutable; Build turns it into a stream dataflow
+// (any number of times).
+type Plan struct {
+	Spec   *Spec
+	input  *inputPlan
+	stages []stage
+	out    schemaRef
+}
+
+// schemaRef yields the schema at a point of the pipeline. During planning
+// the input schema can still grow, so schemas are taken once planning is
+// done.
+type schemaRef func() *row.Schema
+
+// inputPlan is a source with its decoding and the stateless steps that
+// run in its splits.
+type inputPlan struct {
+	spec     SourceSpec
+	fields   *fieldSet
+	frozen   *row.Schema
+	keepRest bool
+	tsField  int // -1: no event-time field
+	chain    *chain
+	name     string
+}
+
+func (in *inputPlan) schema() *row.Schema {
+	if in.frozen == nil {
+		in.frozen = in.fields.schema()
+	}
+	return in.frozen
+}
+
+// stage is one operator group after the input: a stateless chain or a
+// keyed step.
+type stage struct {
+	kind   string // chain, window, dedup, join
+	chain  *chain
+	window *windowPlan
+	dedup  *dedupPlan
+	join   *joinPlan
+	name   string
+	in     schemaRef
+}
+
+type windowPlan struct {
+	spec    *WindowSpec
+	keyIdx  []int
+	keyName []string
+	aggs    []aggPlan
+	out     *row.Schema
+	stage   string
+}
+
+type aggPlan struct {
+	name string
+	fn   string
+	arg  *expression // nil for count()
+}
+
+type dedupPlan struct {
+	keyIdx []int
+	within time.Duration
+}
+
+type joinPlan struct {
+	spec     *JoinSpec
+	right    *inputPlan
+	leftKey  []int
+	rightKey []int
+	// fieldsFrom are positions in the right rows; fieldsTo in the output.
+	fieldsFrom []int
+	fieldsTo   []int
+	outLen     func() int
+	stage      string
+}
+
+// Compile plans spec: it resolves fields and compiles expressions, and
+// reports every problem as a *SpecError naming file, line and field.
+func Compile(spec *Spec) (*Plan, error) {
+	e := &errs{file: spec.File}
+	p := &Plan{Spec: spec}
+	in := planInput(e, spec.Source, "source")
+	p.input = in
+	cur := in.fields // the fields of the rows at the current step
+	curRef := schemaRef(in.schema)
+	var pending *chain // stateless ops collected since the last keyed step
+	inSource := true   // stateless ops still run in the source splits
+	flush := func() {
+		if pending == nil || pending.empty() {
+			pending = nil
+			return
+		}
+		if inSource {
+			in.chain = pending
+		} else {
+			p.stages = append(p.stages, stage{kind: "chain", chain: pending, name: "steps", in: curRef})
+		}
+		pending = nil
+	}
+	for i, st := range spec.Steps {
+		path := fmt.Sprintf("steps[%d].%s", i, st.Kind)
+		switch st.Kind {
+		case "filter", "map", "set":
+			if pending == nil {
+				pending = &chain{}
+			}
+			op := chainOp{stage: path, in: curRef}
+			switch st.Kind {
+			case "filter":
+				op.kind = opFilter
+				op.pred = compileAt(e, st.Pos, st.Filter, cur)
+			case "map":
+				op.kind = opMap
+				next := newFieldSet(false)
+				for _, a := range st.Map {
+					x := compileAt(e, a.Pos, a.Expr, cur)
+					op.exprs = append(op.exprs, x)
+					op.names = append(op.names, a.Name)
+					next.add(a.Name)
+				}
+				op.outLen = len(st.Map)
+				cur = next
+				s := next.schema()
+				curRef = func() *row.Schema { return s }
+			case "set":
+				op.kind = opSet
+				var xs []*expression
+				for _, a := range st.Set {
+					xs = append(xs, compileAt(e, a.Pos, a.Expr, cur))
+				}
+				if cur.open {
+					op.inPlace = true
+				} else {
+					cur = cur.clone()
+				}
+				seen := map[string]bool{}
+				for j, a := range st.Set {
+					if seen[a.Name] {
+						e.at(nil, a.Pos.Field, "set twice in one step")
+					}
+					seen[a.Name] = true
+					op.exprs = append(op.exprs, xs[j])
+					op.names = append(op.names, a.Name)
+					op.targets = append(op.targets, cur.add(a.Name))
+				}
+				if !cur.open {
+					op.outLen = len(cur.names)
+					s := cur.schema()
+					curRef = func() *row.Schema { return s }
+				}
+			}
+			pending.ops = append(pending.ops, op)
+		case "window":
+			flush()
+			w := planWindow(e, st, path, cur)
+			if w == nil {
+				continue
+			}
+			p.stages = append(p.stages, stage{kind: "window", window: w, name: path, in: curRef})
+			inSource = false
+			cur = newFieldSet(false)
+			for _, f := range w.out.Fields() {
+				cur.kinds[cur.add(f.Name)] = f.Kind
+			}
+			out := w.out
+			curRef = func() *row.Schema { return out }
+		case "dedup":
+			flush()
+			d := &dedupPlan{within: st.Dedup.Within}
+			d.keyIdx = resolveKeys(e, st.Pos, "key", st.Dedup.Key, cur)
+			p.stages = append(p.stages, stage{kind: "dedup", dedup: d, name: path, in: curRef})
+			inSource = false
+		case "join":
+			flush()
+			if !cur.open {
+				cur = cur.clone()
+			}
+			j := planJoin(e, st, path, cur)
+			if j == nil {
+				continue
+			}
+			p.stages = append(p.stages, stage{kind: "join", join: j, name: path, in: curRef})
+			inSource = false
+			if !cur.open {
+				s := cur.schema()
+				curRef = func() *row.Schema { return s }
+			}
+		}
+	}
+	flush()
+	in.keepRest = cur.open && in.spec.Format != "raw"
+	p.out = curRef
+	if err := e.err(); err != nil {
+		return nil, err
+	}
+	// Freeze the input schema now that every step has added its fields.
+	in.schema()
+	for _, s := range p.stages {
+		if s.join != nil {
+			s.join.right.schema()
+		}
+	}
+	return p, nil
+}
+
+// OutputSchema returns the schema of the rows the sinks receive. Rows may
+// carry more members in Row.Rest when the pipeline never maps or windows
+// (set: keeps unreferenced fields).
+func (p *Plan) OutputSchema() *row.Schema { return p.out() }
+
+// InputSchema returns the fields extracted from the main input.
+func (p *Plan) InputSchema() *row.Schema { return p.input.schema() }
+
+func planInput(e *errs, s SourceSpec, name string) *inputPlan {
+	in := &inputPlan{spec: s, tsField: -1, name: name}
+	if s.Format == "raw" {
+		in.fields = newFieldSet(false)
+		in.fields.add("key")
+		in.fields.add("value")
+		in.fields.add("timestamp")
+	} else {
+		in.fields = newFieldSet(true)
+	}
+	if s.EventTime != nil && s.EventTime.Field != "" {
+		p, ok := in.fields.resolve(s.EventTime.Field)
+		if !ok {
+			e.at(nil, s.Pos.Field+".event_time.field", "unknown field %q; with format raw the fields are key, value and timestamp", s.EventTime.Field)
+		}
+		in.tsField = p
+	}
+	names := make([]string, 0, len(s.Types))
+	for n := range s.Types {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		k, err := row.ParseKind(s.Types[n])
+		if err != nil {
+			continue // reported by Parse
+		}
+		if i, ok := in.fields.resolve(n); ok {
+			in.fields.kinds[i] = k
+		}
+	}
+	return in
+}
+
+// compileAt compiles an expression, reporting errors at pos.
+func compileAt(e *errs, pos Pos, src string, f *fieldSet) *expression {
+	x, err := compileExpr(src, f.resolve)
+	if err != nil {
+		var uf *unknownFieldsError
+		if errors.As(err, &uf) {
+			e.list = append(e.list, pos.errorf("%v in %q; fields here: %s", err, src, strings.Join(f.names, ", ")))
+		} else {
+			e.list = append(e.list, pos.errorf("%v", err))
+		}
+		return nil
+	}
+	return x
+}
+
+func resolveKeys(e *errs, pos Pos, what string, keys []string, f *fieldSet) []int {
+	out := make([]int, 0, len(keys))
+	for _, k := range keys {
+		i, ok := f.resolve(k)
+		if !ok {
+			e.list = append(e.list, pos.errorf("%s: unknown field %q; fields here: %s", what, k, strings.Join(f.names, ", ")))
+			continue
+		}
+		out = append(out, i)
+	}
+	return out
+}
+
+func planWindow(e *errs, st StepSpec, path string, cur *fieldSet) *windowPlan {
+	ws := st.Window
+	if ws == nil {
+		return nil
+	}
+	w := &windowPlan{spec: ws, stage: path}
+	w.keyIdx = resolveKeys(e, st.Pos, "key", ws.Key, cur)
+	w.keyName = ws.Key
+	out := newFieldSet(false)
+	dup := func(n string, pos Pos) {
+		if _, ok := out.idx[n]; ok {
+			e.list = append(e.list, pos.errorf("output field %q appears twice (window output: key fields, window_start, window_end, aggregates)", n))
+		}
+	}
+	for _, k := range ws.Key {
+		dup(k, st.Pos)
+		out.add(k)
+	}
+	dup("window_start", st.Pos)
+	out.add("window_start")
+	dup("window_end", st.Pos)
+	out.add("window_end")
+	for _, a := range ws.Aggregates {
+		ap := aggPlan{name: a.Name, fn: a.Func}
+		if a.Arg != "" {
+			ap.arg = compileAt(e, a.Pos, a.Arg, cur)
+		}
+		dup(a.Name, a.Pos)
+		out.add(a.Name)
+		w.aggs = append(w.aggs, ap)
+	}
+	for i, n := range out.names {
+		switch n {
+		case "window_start", "window_end":
+			out.kinds[i] = row.KindInt
+		}
+	}
+	w.out = out.schema()
+	return w
+}
+
+func planJoin(e *errs, st StepSpec, path string, cur *fieldSet) *joinPlan {
+	js := st.Join
+	if js == nil {
+		return nil
+	}
+	j := &joinPlan{spec: js, stage: path}
+	j.right = planInput(e, js.Input, path+".input")
+	j.leftKey = resolveKeys(e, st.Pos, "key", js.Key, cur)
+	j.rightKey = resolveKeys(e, st.Pos, "input_key", js.RightKey, j.right.fields)
+	for _, f := range js.Fields {
+		from, ok := j.right.fields.resolve(f)
+		if !ok {
+			e.list = append(e.list, st.Pos.errorf("fields: unknown field %q of the input", f))
+			continue
+		}
+		name := js.Prefix + f
+		if !identRe.MatchString(name) {
+			e.list = append(e.list, st.Pos.errorf("fields: %q is not a field name", name))
+			continue
+		}
+		if _, exists := cur.idx[name]; exists && !cur.open {
+			e.list = append(e.list, st.Pos.errorf("fields: %q already exists in the stream; set prefix: to rename the joined fields", name))
+			continue
+		}
+		j.fieldsFrom = append(j.fieldsFrom, from)
+		j.fieldsTo = append(j.fieldsTo, cur.add(name))
+	}
+	f := cur
+	j.outLen = func() int { return len(f.names) }
+	return j
+}
+
+// Load reads, parses and compiles the spec in file: everything `sluice
+// validate` checks.
+func Load(file string) (*Plan, error) {
+	s, err := ParseFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return Compile(s)
+}

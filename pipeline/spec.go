@@ -1,0 +1,573 @@
+package pipeline
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Spec is a parsed pipeline spec (see docs/pipeline-spec.md): a source,
+// a list of steps and one or more sinks, with the job's settings.
+type Spec struct {
+	// File is the name the spec was read from, used in messages.
+	File        string
+	Name        string
+	Description string
+	Source      SourceSpec
+	Steps       []StepSpec
+	Sinks       []SinkSpec
+	// Parallelism is the job's default parallelism; 0 means the number of
+	// cores.
+	Parallelism int
+	// Delivery is DeliveryAtLeastOnce or DeliveryExactlyOnce.
+	Delivery   string
+	Checkpoint *CheckpointSpec
+	Errors     ErrorsSpec
+}
+
+// Delivery modes.
+const (
+	DeliveryAtLeastOnce = "at_least_once"
+	DeliveryExactlyOnce = "exactly_once"
+)
+
+// Error tolerances.
+const (
+	ToleranceNone = "none"
+	ToleranceAll  = "all"
+)
+
+// SourceSpec is an input: a connector block and how to read its bytes.
+type SourceSpec struct {
+	Pos Pos
+	// Connector names the connector block (file, generate, kafka, ...).
+	Connector string
+	// Format is json, csv or raw.
+	Format    string
+	CSV       CSVSpec
+	EventTime *EventTimeSpec
+	// Types declares kinds of input fields (optional): name -> kind.
+	Types map[string]string
+	cfg   sourceConfig
+}
+
+// CSVSpec configures the csv format.
+type CSVSpec struct {
+	// Delimiter is the cell separator; default ",".
+	Delimiter byte
+	// Columns names the columns; when empty, the first line of each file
+	// (or message stream) is the header.
+	Columns []string
+}
+
+// EventTimeSpec says where a record's event time is and how watermarks
+// follow it.
+type EventTimeSpec struct {
+	Field             string
+	MaxOutOfOrderness time.Duration
+	IdleTimeout       time.Duration
+}
+
+// Assign is one `name: expression` entry of a map or set step.
+type Assign struct {
+	Name string
+	Expr string
+	Pos  Pos
+}
+
+// StepSpec is one step; exactly one of its fields is set, as Kind says.
+type StepSpec struct {
+	Pos    Pos
+	Kind   string // filter, map, set, window, dedup, join
+	Filter string
+	Map    []Assign
+	Set    []Assign
+	Window *WindowSpec
+	Dedup  *DedupSpec
+	Join   *JoinSpec
+}
+
+// WindowSpec is a window step.
+type WindowSpec struct {
+	Key []string
+	// Type is tumbling, sliding or session.
+	Type            string
+	Size            time.Duration // tumbling and sliding
+	Slide           time.Duration // sliding
+	Gap             time.Duration // session
+	AllowedLateness time.Duration
+	Aggregates      []AggregateSpec
+}
+
+// AggregateSpec is one `name: fn(arg)` entry of a window's aggregate.
+type AggregateSpec struct {
+	Name string
+	Func string // count sum min max avg first last count_distinct
+	Arg  string // expression; empty for count()
+	Pos  Pos
+}
+
+// DedupSpec is a dedup step: drop a record whose key was seen within the
+// interval before it.
+type DedupSpec struct {
+	Key    []string
+	Within time.Duration
+}
+
+// JoinSpec is a join step: the stream so far (left) joined with a second
+// input (right) on equal keys, where the right record's event time is
+// within Within of the left record's.
+type JoinSpec struct {
+	Input SourceSpec
+	// Key lists the left fields; RightKey the right fields (default Key).
+	Key      []string
+	RightKey []string
+	Within   time.Duration
+	// Fields lists the right input's fields added to the output, renamed
+	// with Prefix.
+	Fields []string
+	Prefix string
+	// Type is inner or left.
+	Type string
+}
+
+// SinkSpec is an output: a connector block and a format.
+type SinkSpec struct {
+	Pos       Pos
+	Connector string
+	Format    string
+	cfg       sinkConfig
+}
+
+// CheckpointSpec configures checkpoints.
+type CheckpointSpec struct {
+	Interval time.Duration
+	Dir      string
+}
+
+// ErrorsSpec says what happens to records that cannot be processed.
+type ErrorsSpec struct {
+	// Tolerance is none (fail the job) or all (dead-letter and go on).
+	Tolerance string
+	// DeadLetter is where failed records go; nil means they are only
+	// counted (and logged) under tolerance all.
+	DeadLetter *SinkSpec
+}
+
+// ParseFile reads and parses the spec in file.
+func ParseFile(file string) (*Spec, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline spec: %w", err)
+	}
+	return Parse(file, data)
+}
+
+var (
+	identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	aggRe   = regexp.MustCompile(`^\s*([a-z_]+)\s*\((.*)\)\s*$`)
+)
+
+// Parse parses a spec. file names it in errors. The returned error lists
+// every problem found, each as a *SpecError naming the line and the field.
+// Parse also validates what can be checked without planning (Validate
+// checks the rest: field references and expressions).
+func Parse(file string, data []byte) (*Spec, error) {
+	e := &errs{file: file}
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		line := 0
+		var te *yaml.TypeError
+		msg := err.Error()
+		if _, err2 := fmt.Sscanf(msg, "yaml: line %d:", &line); err2 == nil {
+			msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
+			msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
+		}
+		_ = te
+		return nil, &SpecError{File: file, Line: line, Msg: "not valid YAML: " + msg}
+	}
+	root := newObj(e, &doc, "", "the pipeline: name, source, steps, sink or sinks, ...")
+	if root == nil {
+		return nil, e.err()
+	}
+	s := &Spec{File: file}
+	s.Name = root.str("name", "")
+	if s.Name == "" {
+		s.Name = strings.TrimSuffix(baseName(file), ".yaml")
+	}
+	s.Description = root.str("description", "")
+	if so := root.object("source", "a connector block and format"); so != nil {
+		s.Source = parseSource(e, so, true)
+	} else if !root.has("source") {
+		e.at(root.node, "source", "is required: where records come from (file, generate, kafka, log or http)")
+	}
+	if st := root.get("steps"); st != nil {
+		if st.Kind != yaml.SequenceNode {
+			e.at(st, "steps", "must be a list of steps (filter, map, set, window, dedup, join), not %s", describe(st))
+		} else {
+			for i, it := range st.Content {
+				s.Steps = append(s.Steps, parseStep(e, it, fmt.Sprintf("steps[%d]", i)))
+			}
+		}
+	}
+	switch {
+	case root.has("sink") && root.has("sinks"):
+		e.at(root.knod["sinks"], "sinks", "give either sink or sinks, not both")
+	case root.has("sink"):
+		if so := root.object("sink", "a connector block and format"); so != nil {
+			s.Sinks = append(s.Sinks, parseSink(e, so))
+		}
+	case root.has("sinks"):
+		v := root.get("sinks")
+		if v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
+			e.at(v, "sinks", "must be a non-empty list of sinks, not %s", describe(v))
+		} else {
+			for i, it := range v.Content {
+				if so := newObj(e, it, fmt.Sprintf("sinks[%d]", i), "a connector block and format"); so != nil {
+					s.Sinks = append(s.Sinks, parseSink(e, so))
+				}
+			}
+		}
+	default:
+		e.at(root.node, "sink", "is required: where results go (stdout, file, kafka, log, postgres or parquet), or sinks: a list of them")
+	}
+	s.Parallelism = int(root.integer("parallelism", 0, 1, 1024))
+	if cp := root.object("checkpoint", "interval and dir"); cp != nil {
+		s.Checkpoint = &CheckpointSpec{
+			Interval: cp.duration("interval", 10*time.Second, true),
+			Dir:      cp.str("dir", ""),
+		}
+		cp.done("interval", "dir")
+	}
+	def := DeliveryAtLeastOnce
+	if s.Checkpoint != nil {
+		def = DeliveryExactlyOnce
+	}
+	s.Delivery = root.enum("delivery", def, DeliveryExactlyOnce, DeliveryAtLeastOnce)
+	if s.Delivery == DeliveryExactlyOnce && s.Checkpoint == nil && root.has("delivery") {
+		e.at(root.get("delivery"), "delivery", "exactly_once needs checkpoints: add checkpoint: {interval: 5s, dir: ./data/checkpoints}")
+	}
+	s.Errors.Tolerance = ToleranceNone
+	if eo := root.object("errors", "tolerance and dead_letter"); eo != nil {
+		s.Errors.Tolerance = eo.enum("tolerance", ToleranceNone, ToleranceNone, ToleranceAll)
+		if dl := eo.object("dead_letter", "a sink block such as {file: {path: ./dead.jsonl}}"); dl != nil {
+			sk := parseSink(e, dl)
+			s.Errors.DeadLetter = &sk
+			if sk.cfg != nil && !sk.cfg.bytes() {
+				e.at(dl.node, dl.path, "dead letters are JSON lines: use a byte sink (file, stdout, kafka or log), not %s", sk.Connector)
+			}
+		}
+		eo.done("tolerance", "dead_letter")
+		if s.Errors.DeadLetter != nil && s.Errors.Tolerance == ToleranceNone {
+			e.at(eo.node, "errors.dead_letter", "is only used with tolerance: all (tolerance none fails the job on the first bad record)")
+		}
+	}
+	root.done("name", "description", "source", "steps", "sink", "sinks", "parallelism", "delivery", "checkpoint", "errors")
+	if err := e.err(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func baseName(p string) string {
+	if i := strings.LastIndexAny(p, `/\`); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}
+
+// connectorKey finds the one connector block among o's keys.
+func connectorKey(e *errs, o *obj, known []string, what string) string {
+	var found []string
+	for _, k := range o.keys {
+		for _, c := range known {
+			if k == c {
+				found = append(found, k)
+			}
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0]
+	case 0:
+		e.at(o.node, o.path, "needs a connector block; allowed %s connectors: %s", what, strings.Join(known, ", "))
+	default:
+		e.at(o.knod[found[1]], o.sub(found[1]), "only one connector per %s; found %s", what, strings.Join(found, " and "))
+		for _, f := range found {
+			o.used[f] = true
+		}
+	}
+	return ""
+}
+
+func parseSource(e *errs, o *obj, main bool) SourceSpec {
+	s := SourceSpec{Pos: Pos{File: e.file, Line: o.node.Line, Column: o.node.Column, Field: o.path}}
+	s.Connector = connectorKey(e, o, sourceConnectors(), "source")
+	if s.Connector != "" {
+		s.cfg = parseSourceConnector(e, s.Connector, o)
+	}
+	s.Format = o.enum("format", "json", "json", "csv", "raw")
+	if c := o.object("csv", "delimiter and columns"); c != nil {
+		d := c.str("delimiter", ",")
+		if d == `\t` || d == "tab" {
+			d = "\t"
+		}
+		if len(d) != 1 || d == "\"" || d == "\n" || d == "\r" {
+			e.at(c.get("delimiter"), c.sub("delimiter"), "must be one character (not a quote or newline), like \",\", \";\" or \"\\t\"")
+		}
+		if len(d) > 0 {
+			s.CSV.Delimiter = d[0]
+		}
+		s.CSV.Columns = c.strList("columns")
+		c.done("delimiter", "columns")
+		if s.Format != "csv" {
+			e.at(c.node, c.path, "is only allowed with format: csv")
+		}
+	}
+	if et := o.object("event_time", "field, max_out_of_orderness, idle_timeout"); et != nil {
+		s.EventTime = &EventTimeSpec{
+			Field:             et.reqStr("field", "the record field holding the event time: epoch milliseconds or RFC 3339"),
+			MaxOutOfOrderness: et.duration("max_out_of_orderness", 0, false),
+			IdleTimeout:       et.duration("idle_timeout", 0, false),
+		}
+		if f := s.EventTime.Field; f != "" && !identRe.MatchString(f) {
+			e.at(et.get("field"), et.sub("field"), "%q is not a field name (letters, digits and _)", f)
+		}
+		et.done("field", "max_out_of_orderness", "idle_timeout")
+	}
+	if ty := o.object("types", "field: type (bool, int, float, string, timestamp)"); ty != nil {
+		s.Types = map[string]string{}
+		for _, k := range ty.keys {
+			v := ty.enum(k, "", "bool", "int", "float", "string", "timestamp", "json")
+			if v != "" {
+				s.Types[k] = v
+			}
+			if !identRe.MatchString(k) {
+				e.at(ty.knod[k], ty.sub(k), "%q is not a field name (letters, digits and _)", k)
+			}
+		}
+	}
+	if s.Format == "raw" && s.EventTime != nil && s.EventTime.Field != "timestamp" {
+		e.at(o.node, o.sub("event_time"), "with format raw the only fields are key, value and timestamp")
+	}
+	allowed := append([]string{"format", "csv", "event_time", "types"}, sourceConnectors()...)
+	o.done(allowed...)
+	return s
+}
+
+func parseSink(e *errs, o *obj) SinkSpec {
+	s := SinkSpec{Pos: Pos{File: e.file, Line: o.node.Line, Column: o.node.Column, Field: o.path}}
+	s.Connector = connectorKey(e, o, sinkConnectors(), "sink")
+	if s.Connector != "" {
+		s.cfg = parseSinkConnector(e, s.Connector, o)
+	}
+	s.Format = o.enum("format", "json", "json")
+	o.done(append([]string{"format"}, sinkConnectors()...)...)
+	return s
+}
+
+func parseAssigns(e *errs, n *yaml.Node, path, what string) []Assign {
+	o := newObj(e, n, path, what)
+	if o == nil {
+		return nil
+	}
+	var out []Assign
+	for _, k := range o.keys {
+		v := o.get(k)
+		p := Pos{File: e.file, Line: v.Line, Column: v.Column, Field: o.sub(k)}
+		if !identRe.MatchString(k) {
+			e.at(o.knod[k], o.sub(k), "%q is not a field name (letters, digits and _, not starting with a digit)", k)
+			continue
+		}
+		if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+			e.at(v, o.sub(k), "must be an expression (a string such as price * qty), not %s", describe(v))
+			continue
+		}
+		// The value is an expression even when quoted in YAML: write a
+		// string literal as '"text"'.
+		out = append(out, Assign{Name: k, Expr: v.Value, Pos: p})
+	}
+	return out
+}
+
+
+var stepKinds = []string{"filter", "map", "set", "window", "dedup", "join"}
+
+func parseStep(e *errs, n *yaml.Node, path string) StepSpec {
+	st := StepSpec{}
+	o := newObj(e, n, path, "one of "+strings.Join(stepKinds, ", "))
+	if o == nil {
+		return st
+	}
+	st.Pos = Pos{File: e.file, Line: o.node.Line, Column: o.node.Column, Field: path}
+	if len(o.keys) != 1 {
+		e.at(o.node, path, "a step has exactly one key, one of: %s (found %d keys)", strings.Join(stepKinds, ", "), len(o.keys))
+		if len(o.keys) == 0 {
+			return st
+		}
+	}
+	st.Kind = o.keys[0]
+	v := o.get(st.Kind)
+	p := o.sub(st.Kind)
+	st.Pos.Field = p
+	switch st.Kind {
+	case "filter":
+		if v.Kind != yaml.ScalarNode || v.Value == "" {
+			e.at(v, p, "must be a boolean expression such as status == \"paid\", not %s", describe(v))
+		}
+		st.Filter = v.Value
+	case "map":
+		st.Map = parseAssigns(e, v, p, "new field: expression; the record becomes exactly these fields")
+		if len(st.Map) == 0 && resolve(v).Kind == yaml.MappingNode {
+			e.at(v, p, "must have at least one field")
+		}
+	case "set":
+		st.Set = parseAssigns(e, v, p, "field: expression; fields added or replaced, the rest kept")
+	case "window":
+		st.Window = parseWindow(e, newObj(e, v, p, "key, tumbling|sliding|session, allowed_lateness, aggregate"))
+	case "dedup":
+		if d := newObj(e, v, p, "key and within"); d != nil {
+			st.Dedup = &DedupSpec{Key: d.strList("key"), Within: d.duration("within", 0, true)}
+			if len(st.Dedup.Key) == 0 {
+				e.at(d.node, d.sub("key"), "is required: the fields that identify duplicates")
+			}
+			if !d.has("within") {
+				e.at(d.node, d.sub("within"), "is required: how long (event time) a key is remembered, like 10m")
+			}
+			d.done("key", "within")
+		}
+	case "join":
+		st.Join = parseJoin(e, newObj(e, v, p, "input, key, within, fields"))
+	default:
+		e.at(o.knod[st.Kind], p, "unknown step; allowed: %s", strings.Join(stepKinds, ", "))
+	}
+	for _, k := range o.keys[1:] {
+		o.used[k] = true
+	}
+	return st
+}
+
+func parseWindow(e *errs, o *obj) *WindowSpec {
+	if o == nil {
+		return nil
+	}
+	w := &WindowSpec{}
+	w.Key = o.strList("key")
+	kinds := 0
+	if o.has("tumbling") {
+		kinds++
+		w.Type = "tumbling"
+		w.Size = o.duration("tumbling", 0, true)
+	}
+	if sl := o.object("sliding", "size and slide"); sl != nil {
+		kinds++
+		w.Type = "sliding"
+		w.Size = sl.duration("size", 0, true)
+		w.Slide = sl.duration("slide", 0, true)
+		if !sl.has("size") || !sl.has("slide") {
+			e.at(sl.node, sl.path, "needs size and slide, like {size: 1m, slide: 10s}")
+		} else if w.Slide > w.Size {
+			e.at(sl.get("slide"), sl.sub("slide"), "must not exceed size %s", w.Size)
+		}
+		sl.done("size", "slide")
+	}
+	if se := o.object("session", "gap"); se != nil {
+		kinds++
+		w.Type = "session"
+		w.Gap = se.duration("gap", 0, true)
+		if !se.has("gap") {
+			e.at(se.node, se.path, "needs gap, like {gap: 30s}")
+		}
+		se.done("gap")
+	}
+	if kinds != 1 {
+		e.at(o.node, o.path, "needs exactly one of tumbling: SIZE, sliding: {size, slide} or session: {gap} (found %d)", kinds)
+	}
+	w.AllowedLateness = o.duration("allowed_lateness", 0, false)
+	if ag := o.object("aggregate", "name: count() | sum(x) | min(x) | max(x) | avg(x) | first(x) | last(x) | count_distinct(x)"); ag != nil {
+		for _, k := range ag.keys {
+			v := ag.get(k)
+			p := Pos{File: e.file, Line: v.Line, Column: v.Column, Field: ag.sub(k)}
+			if !identRe.MatchString(k) {
+				e.at(ag.knod[k], ag.sub(k), "%q is not a field name (letters, digits and _)", k)
+				continue
+			}
+			m := aggRe.FindStringSubmatch(v.Value)
+			if v.Kind != yaml.ScalarNode || m == nil {
+				e.at(v, ag.sub(k), "must be an aggregate call such as count(), sum(amount) or max(price * qty); allowed functions: %s", strings.Join(aggFuncs, ", "))
+				continue
+			}
+			fn, arg := m[1], strings.TrimSpace(m[2])
+			if !isAggFunc(fn) {
+				e.at(v, ag.sub(k), "unknown aggregate function %q; allowed: %s", fn, strings.Join(aggFuncs, ", "))
+				continue
+			}
+			if fn == "count" && arg == "*" {
+				arg = ""
+			}
+			if arg == "" && fn != "count" {
+				e.at(v, ag.sub(k), "%s needs an argument, like %s(amount)", fn, fn)
+				continue
+			}
+			w.Aggregates = append(w.Aggregates, AggregateSpec{Name: k, Func: fn, Arg: arg, Pos: p})
+		}
+	} else {
+		e.at(o.node, o.sub("aggregate"), "is required: name: function(...) pairs, like {orders: count(), revenue: sum(amount)}")
+	}
+	o.done("key", "tumbling", "sliding", "session", "allowed_lateness", "aggregate")
+	return w
+}
+
+var aggFuncs = []string{"count", "sum", "min", "max", "avg", "first", "last", "count_distinct"}
+
+func isAggFunc(f string) bool {
+	for _, a := range aggFuncs {
+		if a == f {
+			return true
+		}
+	}
+	return false
+}
+
+func parseJoin(e *errs, o *obj) *JoinSpec {
+	if o == nil {
+		return nil
+	}
+	j := &JoinSpec{}
+	if in := o.object("input", "a source block: connector, format, event_time"); in != nil {
+		j.Input = parseSource(e, in, false)
+		if j.Input.EventTime == nil {
+			e.at(in.node, in.path, "needs event_time: a join matches records by event time")
+		}
+	} else {
+		e.at(o.node, o.sub("input"), "is required: the second input, a source block like the pipeline's source")
+	}
+	j.Key = o.strList("key")
+	if len(j.Key) == 0 {
+		e.at(o.node, o.sub("key"), "is required: the fields of this stream to join on")
+	}
+	j.RightKey = o.strList("input_key")
+	if j.RightKey == nil {
+		j.RightKey = j.Key
+	} else if len(j.RightKey) != len(j.Key) {
+		e.at(o.get("input_key"), o.sub("input_key"), "must list as many fields as key (%d)", len(j.Key))
+	}
+	j.Within = o.duration("within", 0, false)
+	if !o.has("within") {
+		e.at(o.node, o.sub("within"), "is required: how far apart in event time joined records may be, like 5m")
+	}
+	j.Fields = o.strList("fields")
+	if len(j.Fields) == 0 {
+		e.at(o.node, o.sub("fields"), "is required: the fields of the input to add to each record")
+	}
+	j.Prefix = o.str("prefix", "")
+	j.Type = o.enum("type", "inner", "inner")
+	o.done("input", "key", "input_key", "within", "fields", "prefix", "type")
+	return j
+}

@@ -1,0 +1,240 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/sluicehq/sluice/row"
+	"github.com/sluicehq/sluice/stream"
+	"github.com/sluicehq/sluice/window"
+)
+
+// winIn is a record entering a window step: its key (encoded, and the
+// values for the output), its evaluated aggregate arguments and its event
+// time.
+type winIn struct {
+	key     string
+	keyVals []row.Value
+	args    []row.Value
+	ts      int64
+}
+
+// winAcc is a window's accumulator: the key values and one state per
+// aggregate.
+type winAcc struct {
+	keyVals []row.Value
+	aggs    []aggState
+}
+
+type aggState struct {
+	n        int64 // rows (count()) or non-null values
+	isFloat  bool
+	i        int64
+	f        float64
+	v        row.Value
+	ts       int64
+	set      bool
+	distinct map[string]struct{}
+}
+
+func buildWindow(ctx context.Context, rows stream.Stream[row.Row], w *windowPlan, in schemaRef, dl *deadLetters) stream.Stream[row.Row] {
+	nAgg := len(w.aggs)
+	pre := stream.FlatMap(rows, func(r row.Row, em *stream.Emitter[winIn]) {
+		x := winIn{ts: em.Timestamp()}
+		x.keyVals = make([]row.Value, len(w.keyIdx), len(w.keyIdx)+nAgg)
+		for i, p := range w.keyIdx {
+			x.keyVals[i] = r.Get(p)
+		}
+		x.key = string(r.AppendKey(nil, w.keyIdx))
+		x.args = x.keyVals[len(w.keyIdx):len(w.keyIdx)]
+		for _, a := range w.aggs {
+			var v row.Value
+			if a.arg != nil {
+				var err error
+				v, err = a.arg.eval(r.Vals)
+				if err == nil && (a.fn == "sum" || a.fn == "avg") && !v.IsNull() && !v.IsNumber() {
+					err = fmt.Errorf("%w: %s(%s): %s is a %s, not a number", ErrEval, a.fn, a.arg.src, v, v.Kind())
+				}
+				if err != nil {
+					rr := r
+					if ferr := dl.report(ctx, failure{Stage: w.stage + ".aggregate." + a.name, Origin: w.stage, Offset: -1, Err: err, Row: &rr, Schema: in()}); ferr != nil {
+						panic(ferr)
+					}
+					return
+				}
+			}
+			x.args = append(x.args, v)
+		}
+		em.Emit(x)
+	}, stream.Name(w.stage+".prepare"))
+	ks := stream.KeyBy(pre, func(x winIn) string { return x.key })
+	var a window.Assigner
+	switch w.spec.Type {
+	case "tumbling":
+		a = window.Tumbling(w.spec.Size)
+	case "sliding":
+		a = window.Sliding(w.spec.Size, w.spec.Slide)
+	default:
+		a = window.Session(w.spec.Gap)
+	}
+	ws := stream.Window(ks, a).AllowedLateness(w.spec.AllowedLateness)
+	nKey := len(w.keyIdx)
+	outLen := w.out.Len()
+	agg := stream.Aggregate(ws, stream.Aggregator[winIn, *winAcc, []row.Value]{
+		Init: func() *winAcc { return &winAcc{aggs: make([]aggState, nAgg)} },
+		Add: func(acc *winAcc, x winIn) *winAcc {
+			if acc.keyVals == nil {
+				acc.keyVals = x.keyVals[:nKey:nKey]
+			}
+			for i := range w.aggs {
+				acc.aggs[i].add(w.aggs[i].fn, w.aggs[i].arg == nil, x.args[i], x.ts)
+			}
+			return acc
+		},
+		Merge: func(a, b *winAcc) *winAcc {
+			if a.keyVals == nil {
+				a.keyVals = b.keyVals
+			}
+			for i := range w.aggs {
+				a.aggs[i].merge(w.aggs[i].fn, &b.aggs[i])
+			}
+			return a
+		},
+		Result: func(acc *winAcc) []row.Value {
+			out := make([]row.Value, outLen)
+			copy(out, acc.keyVals)
+			for i := range w.aggs {
+				out[nKey+2+i] = acc.aggs[i].result(w.aggs[i].fn)
+			}
+			return out
+		},
+	}, stream.Name(w.stage))
+	return stream.Map(agg, func(x stream.Windowed[string, []row.Value]) row.Row {
+		x.Value[nKey] = row.Int(x.Window.Start)
+		x.Value[nKey+1] = row.Int(x.Window.End)
+		return row.Row{Vals: x.Value}
+	}, stream.Name(w.stage+".emit"))
+}
+
+// add folds one value into the state. star marks count().
+func (s *aggState) add(fn string, star bool, v row.Value, ts int64) {
+	if star {
+		s.n++
+		return
+	}
+	if v.IsNull() {
+		return
+	}
+	s.n++
+	switch fn {
+	case "sum", "avg":
+		if v.Kind() == row.KindFloat && !s.isFloat {
+			s.isFloat = true
+			s.f = float64(s.i)
+		}
+		if s.isFloat {
+			s.f += v.AsFloat()
+		} else {
+			s.i += v.AsInt()
+		}
+	case "min":
+		if !s.set || row.Compare(v, s.v) < 0 {
+			s.v, s.set = v, true
+		}
+	case "max":
+		if !s.set || row.Compare(v, s.v) > 0 {
+			s.v, s.set = v, true
+		}
+	case "first":
+		if !s.set || ts < s.ts {
+			s.v, s.ts, s.set = v, ts, true
+		}
+	case "last":
+		if !s.set || ts >= s.ts {
+			s.v, s.ts, s.set = v, ts, true
+		}
+	case "count_distinct":
+		if s.distinct == nil {
+			s.distinct = map[string]struct{}{}
+		}
+		k := row.Row{Vals: []row.Value{v}}.AppendKey(nil, []int{0})
+		s.distinct[string(k)] = struct{}{}
+	}
+}
+
+// merge folds o into s (session windows merging).
+func (s *aggState) merge(fn string, o *aggState) {
+	switch fn {
+	case "count":
+		s.n += o.n
+	case "sum", "avg":
+		s.n += o.n
+		switch {
+		case s.isFloat || o.isFloat:
+			a, b := s.f, o.f
+			if !s.isFloat {
+				a = float64(s.i)
+			}
+			if !o.isFloat {
+				b = float64(o.i)
+			}
+			s.f, s.isFloat = a+b, true
+		default:
+			s.i += o.i
+		}
+	case "min", "max", "first", "last":
+		if !o.set {
+			return
+		}
+		var take bool
+		switch fn {
+		case "min":
+			take = !s.set || row.Compare(o.v, s.v) < 0
+		case "max":
+			take = !s.set || row.Compare(o.v, s.v) > 0
+		case "first":
+			take = !s.set || o.ts < s.ts
+		default:
+			take = !s.set || o.ts >= s.ts
+		}
+		if take {
+			s.v, s.ts, s.set = o.v, o.ts, true
+		}
+	case "count_distinct":
+		if s.distinct == nil {
+			s.distinct = map[string]struct{}{}
+		}
+		for k := range o.distinct {
+			s.distinct[k] = struct{}{}
+		}
+	}
+}
+
+func (s *aggState) result(fn string) row.Value {
+	switch fn {
+	case "count":
+		return row.Int(s.n)
+	case "count_distinct":
+		return row.Int(int64(len(s.distinct)))
+	case "sum":
+		if s.n == 0 {
+			return row.Null()
+		}
+		if s.isFloat {
+			return row.Float(s.f)
+		}
+		return row.Int(s.i)
+	case "avg":
+		if s.n == 0 {
+			return row.Null()
+		}
+		if s.isFloat {
+			return row.Float(s.f / float64(s.n))
+		}
+		return row.Float(float64(s.i) / float64(s.n))
+	}
+	if !s.set {
+		return row.Null()
+	}
+	return s.v
+}
