@@ -18,7 +18,6 @@ func isCoordinatorTopic(name string) bool {
 	return false
 }
 
-
 // handleMetadata answers Metadata: this one broker leads every partition.
 // Unknown topics are created when auto-creation is on and the client allows
 // it (always before v4).

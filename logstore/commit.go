@@ -3,7 +3,6 @@ package logstore
 import (
 	"fmt"
 	"os"
-	"runtime"
 )
 
 // The commit pipeline.
@@ -17,17 +16,20 @@ import (
 //     and the producer state is advanced. The appender notes the offset its
 //     batch ends at ("end") and the buffer epoch, and releases mu.
 //
-//  2. Commit, under Partition.syncMu (one committer at a time). The appender
-//     takes syncMu. If the durable offset has already reached its end,
-//     another committer wrote and synced its batch: it is done. Otherwise it
-//     becomes the committer for everyone queued so far: it swaps the pending
-//     buffer for an empty one under mu (so appenders keep assigning while it
-//     does I/O), writes the whole buffer with one write(2), fsyncs once if
-//     the policy is FsyncAlways, and publishes the new high watermark.
-//     Appenders that queued while it was doing I/O wait on syncMu; the next
-//     one to get it commits all of them with a single write and fsync. This
-//     is group commit: under load, each fsync covers every append that
-//     arrived during the previous one.
+//  2. Commit. One appender at a time is the committer (elected under
+//     commitMu); the others wait for the broadcast that ends the current
+//     commit and then each checks the durable offset: if it has reached the
+//     end of its batch, another committer wrote and synced it and it
+//     returns at once. Otherwise the first of them becomes the next
+//     committer, for everyone queued so far: under Partition.syncMu it swaps
+//     the pending buffer for an empty one under mu (so appenders keep
+//     assigning while it does I/O), writes the whole buffer with one
+//     write(2), fsyncs once if the policy is FsyncAlways, and publishes the
+//     new high watermark. Every append that arrives during one commit's
+//     fsync is covered by the next commit's single write and fsync. This is
+//     group commit; the broadcast (rather than queueing on a mutex that is
+//     handed from waiter to waiter) lets all covered appenders return, and
+//     append again, while the next fsync is still running.
 //
 // Invariants:
 //
@@ -40,7 +42,7 @@ import (
 //     see data that a crash could take back (under the policy's promise).
 //     tip.hw, tip.size and the segment's visible size are published together
 //     in one atomic pointer store, after the data is durable.
-//   - Lock order is syncMu before mu. Readers take neither (only the segment
+//   - Lock order is commitMu (never held across I/O), then syncMu, then mu. Readers take neither (only the segment
 //     list's RWMutex and an index's RWMutex, both briefly), so a reader never
 //     blocks the writer for longer than a slice copy.
 //   - A failed write discards everything not yet committed: the file is
@@ -68,10 +70,46 @@ type tip struct {
 // commit makes the batch that ends at offset end (assigned in buffer epoch
 // epoch) durable under the partition's policy, committing on behalf of every
 // appender queued so far.
+//
+// Appenders do not queue on syncMu to learn that someone else committed
+// them: one of them is elected committer (committing), the others wait for
+// the broadcast that ends its commit (commitDone) and then check the durable
+// offset themselves, all at once. Those already covered return; the first of
+// the rest becomes the next committer.
 func (p *Partition) commit(end int64, epoch uint64) error {
+	for {
+		if p.epoch.Load() != epoch {
+			return p.commitLocked(end, epoch) // a failure happened: the slow path knows
+		}
+		if p.durable.Load() >= end {
+			return nil
+		}
+		p.commitMu.Lock()
+		if p.committing {
+			done := p.commitDone
+			p.commitMu.Unlock()
+			<-done
+			continue
+		}
+		p.committing = true
+		p.commitMu.Unlock()
+		err := p.commitLocked(end, epoch)
+		p.commitMu.Lock()
+		p.committing = false
+		close(p.commitDone)
+		p.commitDone = make(chan struct{})
+		p.commitMu.Unlock()
+		return err
+	}
+}
+
+// commitLocked is commit's committer: under syncMu it writes (and syncs)
+// everything pending, unless a failure or another commit already decided
+// the fate of the batch ending at end.
+func (p *Partition) commitLocked(end int64, epoch uint64) error {
 	p.syncMu.Lock()
 	defer p.syncMu.Unlock()
-	if epoch != p.epoch {
+	if epoch != p.epoch.Load() {
 		// A write or fsync failed after our batch was assigned. It is durable
 		// only if it had been committed before that failure.
 		if end <= p.durableAtEpochEnd[epoch] {
@@ -79,18 +117,11 @@ func (p *Partition) commit(end int64, epoch uint64) error {
 		}
 		return p.discardErr
 	}
-	if p.durable >= end {
+	if p.durable.Load() >= end {
 		return nil
 	}
 	if p.syncErr != nil {
 		return p.syncErr
-	}
-	// If other appenders are on their way (typically those just released
-	// by the previous commit), let them queue their batches first: with few
-	// cores this is what makes groups large, as a goroutine blocked in
-	// fsync does not hand its core over quickly. One yield, no waiting.
-	if p.inAppend.Load() > 1 {
-		runtime.Gosched()
 	}
 	p.mu.Lock()
 	buf := p.pending
@@ -143,7 +174,7 @@ func (p *Partition) writeOut(seg *segment, buf []byte, upTo, lso int64, sync boo
 		p.unsynced = false
 		p.syncs.Add(1)
 	}
-	p.durable = upTo
+	p.durable.Store(upTo)
 	seg.visible.Store(seg.written)
 	seg.end.Store(upTo)
 	p.publish(&tip{hw: upTo, lso: lso, seg: seg, size: seg.written})
@@ -167,7 +198,7 @@ func (p *Partition) rollback(seg *segment, cause error) {
 		p.syncErr = fmt.Errorf("%w (and seeking back failed: %v)", cause, err)
 		return
 	}
-	p.nextOffset = p.durable
+	p.nextOffset = p.durable.Load()
 	seg.assigned = seg.written
 	if err := p.rebuildActiveIndex(seg); err != nil {
 		p.syncErr = fmt.Errorf("%w (and rebuilding the index failed: %v)", cause, err)
@@ -204,9 +235,9 @@ func (p *Partition) bumpEpoch(cause error) {
 	if p.durableAtEpochEnd == nil {
 		p.durableAtEpochEnd = make(map[uint64]int64)
 	}
-	p.durableAtEpochEnd[p.epoch] = p.durable
+	p.durableAtEpochEnd[p.epoch.Load()] = p.durable.Load()
 	p.discardErr = cause
-	p.epoch++
+	p.epoch.Add(1)
 }
 
 // publish makes t visible to readers and wakes waiters.

@@ -204,6 +204,7 @@ func (l *Log) openTopic(name string, cfg TopicConfig) (*Topic, error) {
 			logAppendTime: cfg.LogAppendTime,
 			indexInterval: l.opts.IndexIntervalBytes,
 			notify:        make(chan struct{}),
+			commitDone:    make(chan struct{}),
 			closing:       make(chan struct{}),
 		}
 		if err := l.fs.MkdirAll(p.dir, 0o755); err != nil {

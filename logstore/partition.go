@@ -42,14 +42,19 @@ type Partition struct {
 	// each segment's written size and file position. Fields also marked
 	// (mu) are written with both locks held.
 	syncMu            sync.Mutex
-	durable           int64
+	durable           atomic.Int64 // offset below which everything is committed (written under syncMu)
 	unsynced          bool
 	spare             []byte
-	epoch             uint64           // (mu) buffer epoch, bumped on failures
+	epoch             atomic.Uint64    // (mu) buffer epoch, bumped on failures
 	durableAtEpochEnd map[uint64]int64 // (mu)
 	discardErr        error            // (mu)
 	syncErr           error            // (mu) sticky: no appends until reopened
 	closedSync        bool
+
+	// commitMu guards the election of the committer (see commit).
+	commitMu   sync.Mutex
+	committing bool
+	commitDone chan struct{}
 
 	segMu    sync.RWMutex
 	segments []*segment // ordered by base offset; the last is the active one
@@ -60,7 +65,6 @@ type Partition struct {
 	notify   chan struct{}
 	closing  chan struct{} // closed by close; wakes waiters
 
-	inAppend        atomic.Int64 // goroutines inside Append (a hint for group commit)
 	appendedBatches atomic.Int64
 	appendedRecords atomic.Int64
 	appendedBytes   atomic.Int64
@@ -103,8 +107,6 @@ func (p *Partition) Append(ctx context.Context, batch []byte) (AppendResult, err
 	if err := ctx.Err(); err != nil {
 		return AppendResult{}, err
 	}
-	p.inAppend.Add(1)
-	defer p.inAppend.Add(-1)
 	p.mu.Lock()
 	for {
 		if p.closed {
@@ -133,7 +135,7 @@ func (p *Partition) Append(ctx context.Context, batch []byte) (AppendResult, err
 			return AppendResult{}, fmt.Errorf("partition %s: %w", p.name, err)
 		}
 		if isDup {
-			epoch := p.epoch
+			epoch := p.epoch.Load()
 			p.mu.Unlock()
 			// The original may still be on its way to the disk.
 			if err := p.commit(dup.LastOffset+1, epoch); err != nil {
@@ -168,7 +170,7 @@ func (p *Partition) Append(ctx context.Context, batch []byte) (AppendResult, err
 		}
 		p.pstate.onAppendBatch(h, b, ts)
 	}
-	end, epoch := p.nextOffset, p.epoch
+	end, epoch := p.nextOffset, p.epoch.Load()
 	p.mu.Unlock()
 
 	if err := p.commit(end, epoch); err != nil {

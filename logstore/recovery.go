@@ -391,7 +391,7 @@ func (p *Partition) finishRecovery(bool) {
 	last := p.segments[len(p.segments)-1]
 	p.active = last
 	p.nextOffset = last.end.Load()
-	p.durable = p.nextOffset
+	p.durable.Store(p.nextOffset)
 	p.logStart.Store(p.segments[0].base)
 	p.tip.Store(&tip{hw: p.nextOffset, lso: p.nextOffset, seg: last, size: last.written})
 }

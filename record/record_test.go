@@ -124,7 +124,11 @@ func TestLogAppendTimeAndBaseOffset(t *testing.T) {
 		t.Fatal(err)
 	}
 	var offs, tss []int64
-	_ = Decode(b, func(h Header, r Record) error { offs = append(offs, r.Offset); tss = append(tss, r.Timestamp); return nil })
+	_ = Decode(b, func(h Header, r Record) error {
+		offs = append(offs, r.Offset)
+		tss = append(tss, r.Timestamp)
+		return nil
+	})
 	if fmt.Sprint(offs, tss) != "[77 78] [12345 12345]" {
 		t.Fatalf("got %v %v", offs, tss)
 	}

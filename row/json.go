@@ -1,6 +1,7 @@
 package row
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -22,6 +23,16 @@ type JSONDecoder struct {
 	arena   Arena
 	scratch []byte
 	nested  []byte
+	// byOrdinal caches, per member ordinal, the last key seen there and
+	// its schema position (-1: not a field): records of one source
+	// usually list their keys in the same order, so this usually spares
+	// the map lookup.
+	byOrdinal []ordinalEntry
+}
+
+type ordinalEntry struct {
+	key string
+	idx int
 }
 
 // NewJSONDecoder returns a decoder of rows of s. keepRest keeps members
@@ -45,12 +56,29 @@ func (d *JSONDecoder) Decode(data []byte) (Row, error) {
 	r := Row{Vals: d.arena.Values(d.schema.Len())}
 	rest := d.scratch[:0]
 	var ferr error
+	ord := 0
 	o.Visit(func(key []byte, fv *fastjson.Value) {
 		if ferr != nil {
 			return
 		}
-		i, ok := d.schema.index[string(key)]
-		if !ok {
+		var i int
+		if ord < len(d.byOrdinal) && d.byOrdinal[ord].key == string(key) {
+			i = d.byOrdinal[ord].idx
+		} else {
+			j, found := d.schema.index[string(key)]
+			if !found {
+				j = -1
+			}
+			i = j
+			if ord < 64 {
+				for len(d.byOrdinal) <= ord {
+					d.byOrdinal = append(d.byOrdinal, ordinalEntry{idx: -1})
+				}
+				d.byOrdinal[ord] = ordinalEntry{key: string(key), idx: j}
+			}
+		}
+		ord++
+		if i < 0 {
 			if d.keep {
 				if len(rest) > 0 {
 					rest = append(rest, ',')
@@ -88,12 +116,19 @@ func (d *JSONDecoder) value(fv *fastjson.Value) Value {
 	case fastjson.TypeFalse:
 		return Bool(false)
 	case fastjson.TypeNumber:
-		if i, err := fv.Int64(); err == nil {
+		d.nested = fv.MarshalTo(d.nested[:0])
+		raw := d.nested
+		if i, ok := parseSmallInt(raw); ok {
 			return Int(i)
 		}
-		// fastjson's own float parsing is not always correctly rounded.
-		d.nested = fv.MarshalTo(d.nested[:0])
-		f, err := strconv.ParseFloat(string(d.nested), 64)
+		// fastjson's Int64 builds an error for every non-integer, and its
+		// float parsing is not always correctly rounded: use strconv.
+		if !bytes.ContainsAny(raw, ".eE") {
+			if i, err := strconv.ParseInt(unsafeString(raw), 10, 64); err == nil {
+				return Int(i)
+			}
+		}
+		f, err := strconv.ParseFloat(unsafeString(raw), 64)
 		if err != nil && !errors.Is(err, strconv.ErrRange) {
 			f, _ = fv.Float64()
 		}
@@ -295,4 +330,28 @@ func validNumber(b []byte) bool {
 		}
 	}
 	return i == len(b)
+}
+
+// parseSmallInt parses an optionally negative decimal integer of at most
+// 18 digits (which cannot overflow).
+func parseSmallInt(b []byte) (int64, bool) {
+	neg := false
+	if len(b) > 0 && b[0] == '-' {
+		neg = true
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 18 || (b[0] == '0' && len(b) > 1) {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
 }

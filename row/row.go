@@ -109,3 +109,12 @@ func (a *Arena) Values(n int) []Value {
 	a.vals = a.vals[n:]
 	return v
 }
+
+// unsafeString views b as a string without copying, for calls that do not
+// keep their argument (strconv parsing).
+func unsafeString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}

@@ -825,3 +825,7 @@ func (sp *split) Close() error {
 	}
 	return nil
 }
+
+var _ interface {
+	CommitPosition(context.Context, []byte) error
+} = (*split)(nil)

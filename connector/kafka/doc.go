@@ -16,7 +16,8 @@
 //
 // Offsets are committed to Group only by CommitPosition, which the
 // checkpoint coordinator calls once a checkpoint holding that position is
-// complete: the group's offsets never run ahead of what the job has
+// complete, and by Source.CommitFinished after a bounded run ended
+// successfully: the group's offsets never run ahead of what the job has
 // durably processed. Sharing a topic's partitions among several Sluice
 // processes through the group's assignment is not done yet.
 //

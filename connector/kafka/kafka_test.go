@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/connector"
+	"github.com/sluicehq/sluice/record"
 	"github.com/sluicehq/sluice/stream"
 )
 
@@ -295,6 +296,10 @@ func TestSinkThroughPipeline(t *testing.T) {
 			if o, ok := where[string(m.Key)]; ok && o != m.Origin {
 				t.Fatalf("key %s in %s and %s", m.Key, o, m.Origin)
 			}
+			// The same partition as the log sink and every Kafka client.
+			if want := fmt.Sprintf("out/%d", record.KafkaPartition(m.Key, 3)); m.Origin != want {
+				t.Fatalf("key %s in %s, want %s", m.Key, m.Origin, want)
+			}
 			where[string(m.Key)] = m.Origin
 			if len(m.Headers) != 1 || m.Timestamp < 1_700_000_000_000 {
 				t.Fatalf("message %+v", m)
@@ -384,5 +389,43 @@ func TestTransactionalSinkCommitsAtCheckpoint(t *testing.T) {
 	}
 	if got := consumeAll(t, brokers, "out"); !slices.Equal(got, []string{"a", "b", "c", "d", "f"}) {
 		t.Fatalf("after second run: %v", got)
+	}
+}
+
+// A bounded run through the stream runtime, then CommitFinished: the next
+// run with the same group reads only what came after.
+func TestCommitFinishedAfterBoundedRun(t *testing.T) {
+	brokers := cluster(t, 2, "t")
+	cl := client(t, brokers, manual())
+	produce(t, cl, "t", 0, "a", "b")
+	produce(t, cl, "t", 1, "c")
+	cfg := SourceConfig{Brokers: brokers, Topic: "t", Group: "g", Bounded: true}
+	run := func() []string {
+		t.Helper()
+		src, err := NewSource(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := stream.New(stream.WithParallelism(2))
+		out := stream.Collect(stream.FromSource(env, "kafka", stream.Source[connector.Message](src), stream.WatermarkStrategy[connector.Message]{}))
+		if err := env.Execute(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+		if err := src.CommitFinished(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+		got := values(out.Values())
+		sort.Strings(got)
+		return got
+	}
+	if got := run(); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Fatalf("first run: %v", got)
+	}
+	produce(t, cl, "t", 1, "d")
+	if got := run(); !slices.Equal(got, []string{"d"}) {
+		t.Fatalf("second run: %v", got)
+	}
+	if got := run(); len(got) != 0 {
+		t.Fatalf("third run: %v", got)
 	}
 }

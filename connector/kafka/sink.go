@@ -385,3 +385,12 @@ func (w *txnWriter) closeAll() {
 	}
 	w.free = nil
 }
+
+// The capabilities the checkpoint coordinator looks for.
+var (
+	_ stream.BarrierWriter = (*writer)(nil)
+	_ stream.BarrierWriter = (*txnWriter)(nil)
+	_ interface {
+		CommitCheckpoint(context.Context, uint64) error
+	} = (*txnWriter)(nil)
+)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -94,6 +95,9 @@ type SourceConfig struct {
 // stream.Source[connector.Message].
 type Source struct {
 	cfg SourceConfig
+
+	mu     sync.Mutex
+	splits []*split // from the last Splits call
 }
 
 var _ stream.Source[connector.Message] = (*Source)(nil)
@@ -191,6 +195,7 @@ func (s *Source) Splits(ctx context.Context, _ int) ([]stream.Split[connector.Me
 		}
 	}
 	out := make([]stream.Split[connector.Message], 0, len(parts))
+	var made []*split
 	for _, p := range parts {
 		lo, ok := first[p]
 		if !ok {
@@ -213,8 +218,46 @@ func (s *Source) Splits(ctx context.Context, _ int) ([]stream.Split[connector.Me
 			sp.end = hi
 		}
 		out = append(out, sp)
+		made = append(made, sp)
 	}
+	s.mu.Lock()
+	s.splits = made
+	s.mu.Unlock()
 	return out, nil
+}
+
+// CommitFinished commits the final position of every split of the last
+// run to Group. Call it only once the job has ended successfully, when
+// everything the splits read is durable downstream (a bounded run that
+// finished); it is how a bounded run with a group records its progress
+// without checkpoints. Without a group it does nothing.
+func (s *Source) CommitFinished(ctx context.Context) error {
+	if s.cfg.Group == "" {
+		return nil
+	}
+	s.mu.Lock()
+	splits := s.splits
+	s.mu.Unlock()
+	if len(splits) == 0 {
+		return nil
+	}
+	cl, err := kgo.NewClient(s.clientOpts()...)
+	if err != nil {
+		return fmt.Errorf("kafka source %s: %w", s.cfg.Topic, err)
+	}
+	defer cl.Close()
+	offs := kadm.Offsets{s.cfg.Topic: {}}
+	for _, sp := range splits {
+		offs[s.cfg.Topic][sp.part] = kadm.Offset{Topic: s.cfg.Topic, Partition: sp.part, At: sp.next, LeaderEpoch: -1}
+	}
+	res, err := kadm.NewClient(cl).CommitOffsets(ctx, s.cfg.Group, offs)
+	if err == nil {
+		err = res.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("kafka source %s: commit offsets to group %s: %w", s.cfg.Topic, s.cfg.Group, err)
+	}
+	return nil
 }
 
 // split reads one partition through its own client, created at the first
@@ -401,3 +444,7 @@ func (sp *split) Close() error {
 }
 
 func isOffsetOutOfRange(err error) bool { return errors.Is(err, kerr.OffsetOutOfRange) }
+
+var _ interface {
+	CommitPosition(context.Context, []byte) error
+} = (*split)(nil)

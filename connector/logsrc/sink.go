@@ -213,3 +213,5 @@ func (w *writer) OnBarrier(context.Context, uint64) error { return nil }
 
 // Close implements stream.SinkWriter.
 func (w *writer) Close(context.Context) error { return nil }
+
+var _ stream.BarrierWriter = (*writer)(nil)

@@ -112,7 +112,8 @@ type writer struct {
 	kinds  []row.Kind // resolved at the first write
 	colOf  []int      // field index -> column index
 	schema *pq.Schema
-	prow   pq.Row
+	vals   []pq.Value // converted values of a Write, nc per row
+	prows  []pq.Row
 
 	cur    *file
 	closed []*file // closed since the last barrier
@@ -175,7 +176,6 @@ func (w *writer) resolve(rows []row.Row) {
 	for i, n := range names {
 		w.colOf[i], _ = slices.BinarySearch(sorted, n)
 	}
-	w.prow = make(pq.Row, len(names))
 }
 
 func (w *writer) open() error {
@@ -214,7 +214,9 @@ func (w *writer) finish() error {
 	return nil
 }
 
-// Write implements stream.SinkWriter.
+// Write implements stream.SinkWriter. Rows are converted into a reused
+// buffer and handed to the Parquet writer in runs that end where a file
+// rolls.
 func (w *writer) Write(_ context.Context, rows []row.Row) error {
 	if len(rows) == 0 {
 		return nil
@@ -222,9 +224,16 @@ func (w *writer) Write(_ context.Context, rows []row.Row) error {
 	if w.kinds == nil {
 		w.resolve(rows)
 	}
+	nc := len(w.kinds)
+	if cap(w.vals) < len(rows)*nc {
+		w.vals = make([]pq.Value, len(rows)*nc)
+		w.prows = make([]pq.Row, 0, len(rows))
+	}
 	var rejected []Rejected
+	w.prows = w.prows[:0]
 rows:
 	for _, r := range rows {
+		prow := pq.Row(w.vals[len(w.prows)*nc : (len(w.prows)+1)*nc])
 		for i, k := range w.kinds {
 			v, err := convert(r.Get(i), k)
 			if err != nil {
@@ -233,26 +242,32 @@ rows:
 			}
 			col := w.colOf[i]
 			if v.IsNull() {
-				w.prow[col] = v.Level(0, 0, col)
+				prow[col] = v.Level(0, 0, col)
 			} else {
-				w.prow[col] = v.Level(0, 1, col)
+				prow[col] = v.Level(0, 1, col)
 			}
 		}
+		w.prows = append(w.prows, prow)
+	}
+	for todo := w.prows; len(todo) > 0; {
 		if w.cur == nil {
 			if err := w.open(); err != nil {
 				return fmt.Errorf("parquet sink %s: %w", w.s.cfg.Path, err)
 			}
 		}
-		if _, err := w.cur.w.WriteRows([]pq.Row{w.prow}); err != nil {
+		n := min(len(todo), w.s.cfg.MaxRowsPerFile-w.cur.rows)
+		if _, err := w.cur.w.WriteRows(todo[:n]); err != nil {
 			return fmt.Errorf("parquet sink %s: write %s: %w", w.s.cfg.Path, w.cur.tmp, err)
 		}
-		w.cur.rows++
+		todo = todo[n:]
+		w.cur.rows += n
 		if w.cur.rows >= w.s.cfg.MaxRowsPerFile {
 			if err := w.finish(); err != nil {
 				return fmt.Errorf("parquet sink %s: %w", w.s.cfg.Path, err)
 			}
 		}
 	}
+	clear(w.vals[:len(w.prows)*nc]) // drop references to the rows' bytes
 	if len(rejected) > 0 {
 		return fmt.Errorf("parquet sink %s: %w", w.s.cfg.Path, &RejectError{Rejected: rejected})
 	}
@@ -382,3 +397,11 @@ func (w *writer) Close(ctx context.Context) error {
 	w.closed = nil
 	return w.publish(files)
 }
+
+// The capabilities the checkpoint coordinator looks for.
+var (
+	_ stream.BarrierWriter = (*writer)(nil)
+	_ interface {
+		CommitCheckpoint(context.Context, uint64) error
+	} = (*writer)(nil)
+)

@@ -568,3 +568,5 @@ func convert(v row.Value, k row.Kind) (any, error) {
 	}
 	return nil, fmt.Errorf("%w: a %s value in a %s column", ErrIncompatible, vk, sqlTypes[k])
 }
+
+var _ stream.BarrierWriter = (*writer)(nil)

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/sluicehq/sluice/nexmark/queries"
+)
+
+func nexmarkCommand() *command {
+	return &command{
+		name:    "nexmark",
+		summary: "the Nexmark streaming benchmark: generate events, run queries",
+		sub: []*command{
+			{name: "generate", summary: "print Nexmark events as JSON lines", run: func(_ context.Context, c *cli, args []string) error {
+				return nexmarkGenerate(args, c.stdout, c.stderr)
+			}},
+			{name: "run", summary: "run a query (or all) over generated events and report throughput and a result checksum", run: nexmarkRun},
+		},
+	}
+}
+
+func nexmarkRun(ctx context.Context, c *cli, args []string) error {
+	fs := flagSet(c, "sluice nexmark run", "--query q5|all [--events 10000000] [--parallelism P] [--source FILE] [--output FILE] [--json]")
+	query := fs.String("query", "", "query to run: "+strings.Join(queries.Queries(), ", ")+", or all (required)")
+	events := fs.Int64("events", 10_000_000, "events to generate")
+	parallelism := fs.Int("parallelism", 0, "parallel subtasks per operator (default: the number of cores)")
+	interval := fs.Duration("checkpoint-interval", 0, "take a checkpoint this often (0: none)")
+	stateBackend := fs.String("state", "memory", "keyed state backend: memory or pebble")
+	source := fs.String("source", "", "read events from a file written by `sluice nexmark generate` instead of generating them")
+	output := fs.String("output", "", "write every result row as a JSON line to this file")
+	asJSON := fs.Bool("json", false, "print exactly one JSON object (or one per query with --query all)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("takes no arguments, got %q", pos)
+	}
+	if *query == "" {
+		return usagef("--query is required (one of %s, or all)", strings.Join(queries.Queries(), ", "))
+	}
+	if *events < 1 || *parallelism < 0 {
+		return usagef("--events must be positive and --parallelism not negative")
+	}
+	names := []string{*query}
+	if *query == "all" {
+		names = queries.Queries()
+		if *output != "" {
+			return usagef("--output takes one query, not all")
+		}
+	}
+	var out *os.File
+	if *output != "" {
+		if out, err = os.Create(*output); err != nil {
+			return fmt.Errorf("nexmark run: %w", err)
+		}
+		defer out.Close()
+	}
+	var results []queries.Result
+	for _, q := range names {
+		cfg := queries.RunConfig{Query: q, Events: *events, SourceFile: *source, Parallelism: *parallelism,
+			CheckpointInterval: *interval, StateBackend: *stateBackend}
+		if out != nil {
+			cfg.Output = out
+		}
+		if !*asJSON {
+			fmt.Fprintf(c.stderr, "nexmark %s: %d events...\n", q, *events)
+		}
+		stop := progress(c, "nexmark "+q)
+		res, err := queries.Run(ctx, cfg)
+		stop()
+		if err != nil {
+			if errors.Is(err, queries.ErrUnknownQuery) || errors.Is(err, queries.ErrUnsupported) {
+				return usagef("%v", err)
+			}
+			return fmt.Errorf("%s: %w", q, err)
+		}
+		results = append(results, res)
+		if *asJSON {
+			b, _ := json.Marshal(res)
+			fmt.Fprintln(c.stdout, string(b))
+		}
+	}
+	if out != nil {
+		if err := out.Close(); err != nil {
+			return fmt.Errorf("nexmark run: close %s: %w", *output, err)
+		}
+	}
+	if *asJSON {
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "query\tevents\twall s\tcpu s\tevents/s\tevents/core-s\tresults\tchecksum\t")
+	for _, r := range results {
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.2f\t%.0f\t%.0f\t%d\t%s\t\n", r.Query, r.Events, r.WallSeconds, r.CPUSeconds,
+			r.EventsPerSecond, r.EventsPerCoreSecond, r.Results, r.Checksum)
+	}
+	return tw.Flush()
+}
