@@ -2,7 +2,8 @@ package kafka
 
 import (
 	"bytes"
-	"fmt"
+	crand "crypto/rand"
+	"encoding/hex"
 	"slices"
 	"time"
 
@@ -146,10 +147,12 @@ type groupCoordinator struct {
 
 func newGroupCoordinator(newMemberID func(clientID string) string) *groupCoordinator {
 	if newMemberID == nil {
-		var n uint64
+		// Random, as Kafka's client-id-UUID: ids must not repeat across
+		// server restarts, when clients may still hold ids of before.
 		newMemberID = func(clientID string) string {
-			n++
-			return fmt.Sprintf("%s-%d", clientID, n)
+			var b [16]byte
+			crand.Read(b[:])
+			return clientID + "-" + hex.EncodeToString(b[:])
 		}
 	}
 	return &groupCoordinator{groups: make(map[string]*group), newMemberID: newMemberID}
@@ -542,6 +545,21 @@ func (c *groupCoordinator) Leave(now time.Time, groupID string, memberIDs []stri
 		g.removeMember(now, m)
 	}
 	return codes
+}
+
+// MemberForInstance returns the member id of a static member (KIP-345),
+// or "" when the group has no member with that instance id.
+func (c *groupCoordinator) MemberForInstance(groupID, instanceID string) string {
+	g := c.groups[groupID]
+	if g == nil {
+		return ""
+	}
+	for id, m := range g.members {
+		if m.instanceID != nil && *m.instanceID == instanceID {
+			return id
+		}
+	}
+	return ""
 }
 
 // removeMember drops m and starts (or completes) a rebalance.

@@ -26,7 +26,7 @@ var rewriteGroupScripts = flag.Bool("rewrite", false, "rewrite the expected outp
 //
 // blocks separated by blank lines. Commands:
 //
-//	join MEMBER|- [client=c] [protocols=p1,p2] [session=10s] [rebalance=30s] [v=4]
+//	join MEMBER|- [client=c] [instance=i] [protocols=p1,p2] [session=10s] [rebalance=30s] [v=4]
 //	sync MEMBER gen=N [assign=m1:x,m2:y]
 //	heartbeat MEMBER gen=N
 //	commit MEMBER gen=N
@@ -53,8 +53,8 @@ func TestGroupScripts(t *testing.T) {
 			for _, block := range strings.Split(strings.TrimSpace(string(raw)), "\n\n") {
 				cmd, want, _ := strings.Cut(block, "\n----\n")
 				cmd = strings.TrimSpace(strings.TrimSuffix(cmd, "\n----"))
-				if strings.HasPrefix(cmd, "#") && !strings.Contains(cmd, "\n") {
-					out.WriteString(cmd + "\n\n")
+				if strings.HasPrefix(cmd, "#") && !strings.Contains(block, "\n----") {
+					out.WriteString(cmd + "\n\n") // a comment block
 					continue
 				}
 				got := d.run(t, cmd)
@@ -176,7 +176,11 @@ func (d *groupDriver) run(t *testing.T, cmd string) string {
 		if args["v"] == "" {
 			v = 4
 		}
-		ch := d.c.Join(d.now, joinParams{Group: "g", MemberID: member, ClientID: client, ProtocolType: "consumer", Protocols: ps,
+		var instance *string
+		if v, ok := args["instance"]; ok {
+			instance = &v
+		}
+		ch := d.c.Join(d.now, joinParams{Group: "g", MemberID: member, InstanceID: instance, ClientID: client, ProtocolType: "consumer", Protocols: ps,
 			SessionTimeout: dur("session", "10s"), RebalanceTimeout: dur("rebalance", "30s"), RequireKnownMemberID: v >= 4})
 		select {
 		case r := <-ch:

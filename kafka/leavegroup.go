@@ -11,13 +11,17 @@ import (
 func (s *Server) handleLeaveGroup(req *kmsg.LeaveGroupRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
 	ids := []string{req.MemberID}
+	s.gmu.Lock()
 	if req.Version >= 3 {
 		ids = ids[:0]
 		for _, m := range req.Members {
-			ids = append(ids, m.MemberID)
+			id := m.MemberID
+			if id == "" && m.InstanceID != nil { // a static member leaving by instance id
+				id = s.groups.MemberForInstance(req.Group, *m.InstanceID)
+			}
+			ids = append(ids, id)
 		}
 	}
-	s.gmu.Lock()
 	codes := s.groups.Leave(time.Now(), req.Group, ids)
 	s.gmu.Unlock()
 	if req.Version < 3 {

@@ -405,14 +405,28 @@ func (l *Log) CreateTopic(name string, cfg TopicConfig) error {
 // DeleteTopic closes the topic's partitions (pending reads and waits fail
 // with ErrClosed) and removes its data. ErrUnknownTopic if it does not exist.
 func (l *Log) DeleteTopic(name string) error {
+	gone, err := l.unlinkTopic(name)
+	if err != nil {
+		return err
+	}
+	// The data goes outside the lock: a large topic takes a while.
+	if err := l.fs.RemoveAll(gone); err != nil {
+		l.logger.Warn("deleted topic's files not fully removed; they go at the next open", "dir", gone, "err", err)
+	}
+	return nil
+}
+
+// unlinkTopic closes the topic and moves its directory to the trash,
+// returning where it went.
+func (l *Log) unlinkTopic(name string) (string, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return fmt.Errorf("delete topic %s: %w", name, ErrClosed)
+		return "", fmt.Errorf("delete topic %s: %w", name, ErrClosed)
 	}
 	t, ok := l.topics[name]
 	if !ok {
-		return fmt.Errorf("topic %s: %w", name, ErrUnknownTopic)
+		return "", fmt.Errorf("topic %s: %w", name, ErrUnknownTopic)
 	}
 	delete(l.topics, name)
 	if t.stopSync != nil {
@@ -422,19 +436,16 @@ func (l *Log) DeleteTopic(name string) error {
 		p.close(true)
 	}
 	if err := l.fs.MkdirAll(filepath.Join(l.dir, trashDir), 0o755); err != nil {
-		return ioError("delete topic "+name, err)
+		return "", ioError("delete topic "+name, err)
 	}
 	gone := filepath.Join(l.dir, trashDir, fmt.Sprintf("delete-%d", time.Now().UnixNano()))
 	if err := l.fs.Rename(t.dir, gone); err != nil {
-		return ioError("delete topic "+name, err)
+		return "", ioError("delete topic "+name, err)
 	}
 	if err := l.fs.SyncDir(filepath.Join(l.dir, topicsDir)); err != nil {
-		return ioError("delete topic "+name, err)
+		return "", ioError("delete topic "+name, err)
 	}
-	if err := l.fs.RemoveAll(gone); err != nil {
-		l.logger.Warn("deleted topic's files not fully removed; they go at the next open", "dir", gone, "err", err)
-	}
-	return nil
+	return gone, nil
 }
 
 // Topic returns the named topic, or an error matching ErrUnknownTopic.

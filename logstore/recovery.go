@@ -232,6 +232,7 @@ func (p *Partition) recoverPartition(repair bool) error {
 	}
 	scanned := false
 	var scannedBytes int64
+	var rewrite []*segment
 	for i, base := range bases {
 		last := i == len(bases)-1
 		if i > 0 {
@@ -344,6 +345,19 @@ func (p *Partition) recoverPartition(repair bool) error {
 		seg.end.Store(next)
 		if last {
 			break
+		}
+		if trustedPos < size || trustedPos == 0 {
+			rewrite = append(rewrite, seg) // a sealed segment verified by a scan
+		}
+	}
+	// Sealed segments that were scanned get durable data and fresh index
+	// files, so that the next open trusts them.
+	for _, seg := range rewrite {
+		if err := seg.f.Sync(); err != nil {
+			return p.closeSegmentsErr(ioError("fsync segment "+seg.path, err))
+		}
+		if err := seg.writeIndexes(p.fs); err != nil {
+			return p.closeSegmentsErr(err)
 		}
 	}
 	if _, err := p.segments[len(p.segments)-1].f.Seek(p.segments[len(p.segments)-1].written, io.SeekStart); err != nil {

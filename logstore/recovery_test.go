@@ -318,6 +318,14 @@ func TestIndexRebuild(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			// The rebuilt indexes were persisted: the next open trusts them.
+			l.Close()
+			opts2, lb2 := testOptions(dir)
+			l2 := mustOpen(t, opts2)
+			defer l2.Close()
+			if strings.Contains(lb2.String(), "rebuilding") || !strings.Contains(lb2.String(), "verified_bytes=0") {
+				t.Fatalf("second reopen after an index rebuild:\n%s", lb2.String())
+			}
 		})
 	}
 }

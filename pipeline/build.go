@@ -14,10 +14,18 @@ import (
 
 // Job is a pipeline running on the stream runtime.
 type Job struct {
-	plan *Plan
-	job  *stream.Job
-	dl   *deadLetters
-	read atomic.Int64 // messages read by the inputs
+	plan    *Plan
+	job     *stream.Job
+	dl      *deadLetters
+	read    atomic.Int64 // messages read by the inputs
+	sources []stream.Source[connector.Message]
+}
+
+// finishCommitter is a source that records its final positions after a
+// bounded run ended successfully (the Kafka source commits its group's
+// offsets).
+type finishCommitter interface {
+	CommitFinished(ctx context.Context) error
 }
 
 // StartOption adjusts how a plan is started.
@@ -51,8 +59,8 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 		par = runtime.GOMAXPROCS(0)
 	}
 	env := stream.New(append([]stream.Option{stream.WithParallelism(par)}, sc.streamOpts...)...)
-	bc := &buildCtx{host: host, delivery: spec.Delivery}
 	dl := &deadLetters{tolerance: spec.Errors.Tolerance, logger: host.logger()}
+	bc := &buildCtx{host: host, delivery: spec.Delivery, dl: dl}
 	if d := spec.Errors.DeadLetter; d != nil {
 		s, err := d.cfg.openBytes(bc)
 		if err != nil {
@@ -61,7 +69,7 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 		dl.sink = s
 	}
 	pj := &Job{plan: p, dl: dl}
-	rows, err := p.buildInput(env, bc, p.input, dl, "source", &pj.read)
+	rows, err := p.buildInput(env, bc, p.input, dl, "source", pj)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +82,7 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 		case "dedup":
 			rows = buildDedup(rows, st.dedup, st.name)
 		case "join":
-			right, err := p.buildInput(env, bc, st.join.right, dl, st.name+".input", &pj.read)
+			right, err := p.buildInput(env, bc, st.join.right, dl, st.name+".input", pj)
 			if err != nil {
 				return nil, err
 			}
@@ -117,7 +125,7 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 	return pj, nil
 }
 
-func (p *Plan) buildInput(env *stream.Env, bc *buildCtx, in *inputPlan, dl *deadLetters, name string, read *atomic.Int64) (stream.Stream[row.Row], error) {
+func (p *Plan) buildInput(env *stream.Env, bc *buildCtx, in *inputPlan, dl *deadLetters, name string, pj *Job) (stream.Stream[row.Row], error) {
 	cfg := in.spec.cfg
 	if fs, ok := cfg.(*fileSourceConfig); ok && in.spec.Format == "csv" && len(in.spec.CSV.Columns) == 0 {
 		c := *fs
@@ -128,12 +136,16 @@ func (p *Plan) buildInput(env *stream.Env, bc *buildCtx, in *inputPlan, dl *dead
 	if err != nil {
 		return stream.Stream[row.Row]{}, fmt.Errorf("%s: %s: %w", p.Spec.File, in.spec.Pos.Field, err)
 	}
+	pj.sources = append(pj.sources, src)
+	if bc.host.OnSourceOpen != nil {
+		bc.host.OnSourceOpen(in.spec.Pos.Field, src)
+	}
 	var wm stream.WatermarkStrategy[tsRow]
 	if in.tsField >= 0 {
 		et := in.spec.EventTime
 		wm = stream.BoundedOutOfOrderness(func(t tsRow) int64 { return t.ts }, et.MaxOutOfOrderness).WithIdleTimeout(et.IdleTimeout)
 	}
-	s := stream.FromSource[tsRow](env, name, &ingestSource{inner: src, in: in, dl: dl, read: read}, wm)
+	s := stream.FromSource[tsRow](env, name, &ingestSource{inner: src, in: in, dl: dl, read: &pj.read}, wm)
 	return stream.Map(s, func(t tsRow) row.Row { return t.r }, stream.Name(name+".rows")), nil
 }
 
@@ -174,6 +186,13 @@ func (j *Job) Wait() error {
 	if cerr != nil {
 		return fmt.Errorf("dead-letter sink: %w", cerr)
 	}
+	for _, s := range j.sources {
+		if fc, ok := s.(finishCommitter); ok {
+			if err := fc.CommitFinished(context.Background()); err != nil {
+				return fmt.Errorf("pipeline %s: recording the final source positions: %w", j.plan.Spec.Name, err)
+			}
+		}
+	}
 	return nil
 }
 
@@ -198,5 +217,3 @@ func Run(ctx context.Context, p *Plan, host *Host, opts ...StartOption) error {
 	}
 	return j.Wait()
 }
-
-var _ = connector.Message{}

@@ -1,15 +1,12 @@
 package pipeline
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/sluicehq/sluice/connector"
 	"github.com/sluicehq/sluice/connector/file"
@@ -35,6 +32,10 @@ type Host struct {
 	// Logger gets warnings (dead letters under tolerance all without a
 	// dead-letter sink, ...); nil means slog.Default().
 	Logger *slog.Logger
+	// OnSourceOpen, if set, is called with every source connector the job
+	// opens, named by its place in the spec ("source", "steps[2].join.input"),
+	// before the job starts: to print an HTTP source's address, say.
+	OnSourceOpen func(field string, src stream.Source[connector.Message])
 }
 
 func (h *Host) logger() *slog.Logger {
@@ -63,6 +64,7 @@ func (h *Host) log() (*logstore.Log, error) {
 type buildCtx struct {
 	host     *Host
 	delivery string
+	dl       *deadLetters
 }
 
 // sourceConfig is a parsed source connector block.
@@ -92,16 +94,16 @@ var (
 		"file":     parseFileSource,
 		"generate": parseGenerate,
 		"log":      parseLogSource,
-		"kafka":    nil,
+		"kafka":    parseKafkaSource,
 		"http":     parseHTTPSource,
 	}
 	sinkTable = map[string]sinkParser{
 		"file":     parseFileSink,
 		"stdout":   parseStdout,
 		"log":      parseLogSink,
-		"kafka":    nil,
-		"postgres": nil,
-		"parquet":  nil,
+		"kafka":    parseKafkaSink,
+		"postgres": parsePostgres,
+		"parquet":  parseParquet,
 	}
 )
 
@@ -158,24 +160,15 @@ func markAll(o *obj) {
 	}
 }
 
-func available[V any](m map[string]V) []string {
+// available lists the connectors of a table that this build provides.
+func available[P sourceParser | sinkParser](m map[string]P) []string {
 	var out []string
 	for _, k := range sortedKeys(m) {
-		if any(m[k]) != nil && !isNilFunc(m[k]) {
+		if m[k] != nil {
 			out = append(out, k)
 		}
 	}
 	return out
-}
-
-func isNilFunc[V any](v V) bool {
-	switch f := any(v).(type) {
-	case sourceParser:
-		return f == nil
-	case sinkParser:
-		return f == nil
-	}
-	return false
 }
 
 // --- file ---
@@ -276,16 +269,3 @@ func (c *generateConfig) open(*buildCtx) (stream.Source[connector.Message], erro
 func sinkName(s SinkSpec, i int) string {
 	return fmt.Sprintf("sink-%d-%s", i, s.Connector)
 }
-
-// resolvePath makes a relative path of a data-dir-relative setting
-// absolute; unused for now but kept for connectors that store state.
-func resolvePath(dataDir, p string) string {
-	if p == "" || filepath.IsAbs(p) || dataDir == "" {
-		return p
-	}
-	return filepath.Join(dataDir, p)
-}
-
-var _ = resolvePath
-var _ = time.Second
-var _ = context.Background

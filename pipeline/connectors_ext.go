@@ -1,9 +1,15 @@
 package pipeline
 
 import (
+	"errors"
+	"fmt"
+
 	"github.com/sluicehq/sluice/connector"
 	nethttp "github.com/sluicehq/sluice/connector/http"
+	"github.com/sluicehq/sluice/connector/kafka"
 	"github.com/sluicehq/sluice/connector/logsrc"
+	"github.com/sluicehq/sluice/connector/parquet"
+	"github.com/sluicehq/sluice/connector/postgres"
 	"github.com/sluicehq/sluice/row"
 	"github.com/sluicehq/sluice/stream"
 )
@@ -101,4 +107,154 @@ func (c *httpSourceConfig) open(bc *buildCtx) (stream.Source[connector.Message],
 	// their records are in the pipeline.
 	cfg.Delivery = nethttp.AtLeastOnce
 	return nethttp.NewSource(cfg)
+}
+
+// --- kafka ---
+
+type kafkaSourceConfig struct{ cfg kafka.SourceConfig }
+
+func parseKafkaSource(e *errs, o *obj) sourceConfig {
+	c := &kafkaSourceConfig{}
+	c.cfg.Brokers = o.strList("brokers")
+	if len(c.cfg.Brokers) == 0 {
+		e.at(o.node, o.sub("brokers"), "is required: the seed brokers, like [\"127.0.0.1:9092\"]")
+	}
+	c.cfg.Topic = o.reqStr("topic", "the topic to read")
+	c.cfg.Group = o.str("group", "")
+	start := o.enum("start", "earliest", "earliest", "latest", "offset")
+	st, _ := kafka.ParseStart(start)
+	c.cfg.Start = st
+	c.cfg.Offset = o.integer("offset", 0, 0, 1<<62)
+	if start == "offset" && !o.has("offset") {
+		e.at(o.node, o.sub("offset"), "is required with start: offset")
+	}
+	c.cfg.Bounded = o.boolean("bounded", false)
+	for _, p := range o.strList("partitions") {
+		var n int32
+		if _, err := fmt.Sscan(p, &n); err != nil || n < 0 {
+			e.at(o.get("partitions"), o.sub("partitions"), "must be a list of partition numbers, not %q", p)
+			continue
+		}
+		c.cfg.Partitions = append(c.cfg.Partitions, n)
+	}
+	o.done("brokers", "topic", "group", "start", "offset", "bounded", "partitions")
+	return c
+}
+
+func (c *kafkaSourceConfig) open(*buildCtx) (stream.Source[connector.Message], error) {
+	return kafka.NewSource(c.cfg)
+}
+
+type kafkaSinkConfig struct {
+	cfg kafka.SinkConfig
+	key string
+}
+
+func parseKafkaSink(e *errs, o *obj) sinkConfig {
+	c := &kafkaSinkConfig{}
+	c.cfg.Brokers = o.strList("brokers")
+	if len(c.cfg.Brokers) == 0 {
+		e.at(o.node, o.sub("brokers"), "is required: the seed brokers, like [\"127.0.0.1:9092\"]")
+	}
+	c.cfg.Topic = o.reqStr("topic", "the topic to write")
+	c.key = o.str("key", "")
+	c.cfg.TransactionalID = o.str("transactional_id", "")
+	o.done("brokers", "topic", "key", "transactional_id")
+	return c
+}
+
+func (c *kafkaSinkConfig) bytes() bool        { return true }
+func (c *kafkaSinkConfig) messageKey() string { return c.key }
+func (c *kafkaSinkConfig) openBytes(bc *buildCtx) (stream.Sink[connector.Message], error) {
+	cfg := c.cfg
+	// Transactions are committed when checkpoints complete; until the
+	// runtime has checkpoints the sink runs idempotent, at-least-once.
+	cfg.Transactional = false
+	return kafka.NewSink(cfg)
+}
+func (c *kafkaSinkConfig) openRows(*buildCtx, *row.Schema) (stream.Sink[row.Row], error) {
+	return nil, errNotRowSink
+}
+
+// --- postgres ---
+
+type postgresConfig struct{ cfg postgres.Config }
+
+func parsePostgres(e *errs, o *obj) sinkConfig {
+	c := &postgresConfig{}
+	c.cfg.DSN = o.reqStr("dsn", "the connection string, like postgres://user:pass@127.0.0.1:5432/db")
+	c.cfg.Table = o.reqStr("table", "the table to upsert into (created when missing)")
+	c.cfg.Key = o.strList("key")
+	c.cfg.BatchRows = int(o.integer("batch_rows", 0, 1, 1<<24))
+	c.cfg.CheckpointTable = o.str("checkpoint_table", "")
+	c.cfg.SinkID = o.str("sink_id", "")
+	o.done("dsn", "table", "key", "batch_rows", "checkpoint_table", "sink_id")
+	return c
+}
+
+func (c *postgresConfig) bytes() bool        { return false }
+func (c *postgresConfig) messageKey() string { return "" }
+func (c *postgresConfig) openBytes(*buildCtx) (stream.Sink[connector.Message], error) {
+	return nil, errNotRowSink
+}
+func (c *postgresConfig) openRows(bc *buildCtx, s *row.Schema) (stream.Sink[row.Row], error) {
+	for _, k := range c.cfg.Key {
+		if _, ok := s.Index(k); !ok {
+			return nil, fmt.Errorf("postgres: key field %q is not an output field (output fields: %s)", k, s)
+		}
+	}
+	sk, err := postgres.NewSink(c.cfg, s)
+	if err != nil {
+		return nil, err
+	}
+	return &rejectingSink{inner: sk, schema: s, name: "postgres " + c.cfg.Table, dl: bc.dl, rejected: func(err error) ([]rejectedRow, bool) {
+		var re *postgres.RejectError
+		if !errors.As(err, &re) {
+			return nil, false
+		}
+		out := make([]rejectedRow, len(re.Rejected))
+		for i, r := range re.Rejected {
+			out[i] = rejectedRow{row: r.Row, field: r.Field, err: r.Err}
+		}
+		return out, true
+	}}, nil
+}
+
+// --- parquet ---
+
+type parquetConfig struct{ cfg parquet.Config }
+
+func parseParquet(e *errs, o *obj) sinkConfig {
+	c := &parquetConfig{}
+	c.cfg.Path = o.reqStr("path", "the directory of the .parquet part files")
+	c.cfg.MaxRowsPerFile = int(o.integer("max_rows_per_file", 0, 1, 1<<40))
+	o.done("path", "max_rows_per_file")
+	return c
+}
+
+func (c *parquetConfig) bytes() bool        { return false }
+func (c *parquetConfig) messageKey() string { return "" }
+func (c *parquetConfig) openBytes(*buildCtx) (stream.Sink[connector.Message], error) {
+	return nil, errNotRowSink
+}
+func (c *parquetConfig) openRows(bc *buildCtx, s *row.Schema) (stream.Sink[row.Row], error) {
+	cfg := c.cfg
+	// Without checkpoint completion, files are published at barriers,
+	// rolls and the end of input (at-least-once).
+	cfg.CommitOnBarrier = true
+	sk, err := parquet.NewSink(cfg, s)
+	if err != nil {
+		return nil, err
+	}
+	return &rejectingSink{inner: sk, schema: s, name: "parquet " + c.cfg.Path, dl: bc.dl, rejected: func(err error) ([]rejectedRow, bool) {
+		var re *parquet.RejectError
+		if !errors.As(err, &re) {
+			return nil, false
+		}
+		out := make([]rejectedRow, len(re.Rejected))
+		for i, r := range re.Rejected {
+			out[i] = rejectedRow{row: r.Row, field: r.Field, err: r.Err}
+		}
+		return out, true
+	}}, nil
 }

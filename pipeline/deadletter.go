@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -122,5 +121,3 @@ func (d *deadLetters) fatalErr() error {
 	defer d.mu.Unlock()
 	return d.fatal
 }
-
-var errStopped = errors.New("pipeline stopped")

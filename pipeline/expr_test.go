@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice/row"
@@ -160,5 +159,3 @@ func randExpr(rng *rand.Rand, depth int) string {
 	op := ops[rng.IntN(len(ops))]
 	return "(" + randExpr(rng, depth-1) + " " + op + " " + randExpr(rng, depth-1) + ")"
 }
-
-var _ = strings.Contains

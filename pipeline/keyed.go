@@ -1,8 +1,6 @@
 package pipeline
 
 import (
-	"time"
-
 	"github.com/sluicehq/sluice/row"
 	"github.com/sluicehq/sluice/state"
 	"github.com/sluicehq/sluice/stream"
@@ -78,5 +76,3 @@ func buildJoin(left, right stream.Stream[row.Row], j *joinPlan, name string) str
 		return row.Row{Vals: vals, Rest: l.r.Rest}
 	}, stream.Name(name))
 }
-
-var _ = time.Second

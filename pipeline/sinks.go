@@ -81,3 +81,104 @@ func (e *encodingWriter) OnWatermark(ctx context.Context, wm int64) error {
 	}
 	return nil
 }
+
+// rejectedRow is a row a row sink refused (a constraint violation, a
+// value that does not fit its column).
+type rejectedRow struct {
+	row   row.Row
+	field string
+	err   error
+}
+
+// rejectingSink routes the rows a row sink rejects to the dead letters:
+// under tolerance all they are dead-lettered and the job goes on; under
+// none the job fails. Other errors fail the job as usual.
+type rejectingSink struct {
+	inner    stream.Sink[row.Row]
+	schema   *row.Schema
+	name     string
+	dl       *deadLetters
+	rejected func(error) ([]rejectedRow, bool)
+}
+
+func (s *rejectingSink) Open(ctx context.Context, info stream.SubtaskInfo) (stream.SinkWriter[row.Row], error) {
+	w, err := s.inner.Open(ctx, info)
+	if err != nil {
+		return nil, err
+	}
+	return &rejectingWriter{s: s, w: w}, nil
+}
+
+type rejectingWriter struct {
+	s *rejectingSink
+	w stream.SinkWriter[row.Row]
+}
+
+func (r *rejectingWriter) handle(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	rows, ok := r.s.rejected(err)
+	if !ok {
+		return err
+	}
+	for _, x := range rows {
+		rr := x.row
+		stage := "sink " + r.s.name
+		if x.field != "" {
+			stage += " field " + x.field
+		}
+		if ferr := r.s.dl.report(ctx, failure{Stage: stage, Origin: r.s.name, Offset: -1, Err: x.err, Row: &rr, Schema: r.s.schema}); ferr != nil {
+			return ferr
+		}
+	}
+	return nil
+}
+
+func (r *rejectingWriter) Write(ctx context.Context, rows []row.Row) error {
+	return r.handle(ctx, r.w.Write(ctx, rows))
+}
+
+func (r *rejectingWriter) Close(ctx context.Context) error { return r.handle(ctx, r.w.Close(ctx)) }
+
+// OnBarrier passes barriers through (the row sinks flush there).
+func (r *rejectingWriter) OnBarrier(ctx context.Context, id uint64) error {
+	if b, ok := r.w.(stream.BarrierWriter); ok {
+		return r.handle(ctx, b.OnBarrier(ctx, id))
+	}
+	return nil
+}
+
+// OnWatermark passes watermarks through.
+func (r *rejectingWriter) OnWatermark(ctx context.Context, wm int64) error {
+	if b, ok := r.w.(stream.WatermarkWriter); ok {
+		return b.OnWatermark(ctx, wm)
+	}
+	return nil
+}
+
+// CommitCheckpoint passes checkpoint completion through to two-phase
+// sinks.
+func (r *rejectingWriter) CommitCheckpoint(ctx context.Context, id uint64) error {
+	if c, ok := r.w.(checkpointCommitter); ok {
+		return c.CommitCheckpoint(ctx, id)
+	}
+	return nil
+}
+
+// checkpointCommitter is the second phase of a two-phase-commit sink
+// writer: make visible what was pre-committed at barrier id, once
+// checkpoint id has completed. (The file, parquet and kafka writers have
+// it; the stream runtime does not call it yet.)
+type checkpointCommitter interface {
+	CommitCheckpoint(ctx context.Context, id uint64) error
+}
+
+// CommitCheckpoint passes checkpoint completion through to a two-phase
+// byte sink.
+func (e *encodingWriter) CommitCheckpoint(ctx context.Context, id uint64) error {
+	if c, ok := e.w.(checkpointCommitter); ok {
+		return c.CommitCheckpoint(ctx, id)
+	}
+	return nil
+}

@@ -183,13 +183,11 @@ func Parse(file string, data []byte) (*Spec, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
 		line := 0
-		var te *yaml.TypeError
 		msg := err.Error()
 		if _, err2 := fmt.Sscanf(msg, "yaml: line %d:", &line); err2 == nil {
 			msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
 			msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
 		}
-		_ = te
 		return nil, &SpecError{File: file, Line: line, Msg: "not valid YAML: " + msg}
 	}
 	root := newObj(e, &doc, "", "the pipeline: name, source, steps, sink or sinks, ...")
@@ -395,7 +393,6 @@ func parseAssigns(e *errs, n *yaml.Node, path, what string) []Assign {
 	}
 	return out
 }
-
 
 var stepKinds = []string{"filter", "map", "set", "window", "dedup", "join"}
 

@@ -247,16 +247,13 @@ func (bc *buildCtx) maxPar() int { return bc.env.cfg.maxParallelism }
 
 // Job is a running dataflow.
 type Job struct {
-	env    *Env
-	ctx    context.Context
-	cancel context.CancelFunc
-	parent context.Context
-	errs   *rt.FirstError
-	wg     sync.WaitGroup
-	tasks  []*task
-	ops    []opMetrics
-	done   chan struct{}
-	err    error
+	env   *Env
+	errs  *rt.FirstError
+	wg    sync.WaitGroup
+	tasks []*task
+	ops   []opMetrics
+	done  chan struct{}
+	err   error
 	// barrier is the latest checkpoint barrier requested; every source
 	// split emits it between two reads.
 	barrier atomic.Uint64
@@ -333,7 +330,7 @@ func (e *Env) Start(ctx context.Context) (*Job, error) {
 		n.chained = !n.source && !n.twoInputs && len(n.inputs) == 1 && n.inputs[0].part == partForward
 	}
 	jctx, cancel := context.WithCancel(ctx)
-	j := &Job{env: e, ctx: jctx, cancel: cancel, parent: ctx, done: make(chan struct{})}
+	j := &Job{env: e, done: make(chan struct{})}
 	j.errs = rt.NewFirstError(cancel)
 	// Tasks: one per source split and per gated subtask; chained operators
 	// join the task of their input.

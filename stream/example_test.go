@@ -159,3 +159,25 @@ func ExampleWindowedStream_SideOutputLate() {
 	// window 10 sum 15
 	// late [3]
 }
+
+// Pairing clicks and impressions of the same ad within one-second windows.
+func ExampleWindowJoin() {
+	type ev struct {
+		Ad string
+		At int64
+	}
+	env := stream.New(stream.WithParallelism(2))
+	ts := func(e ev) int64 { return e.At }
+	clicks := stream.FromSource(env, "clicks", stream.FromSlice([]ev{{"x", 100}, {"y", 1500}}, 1), stream.BoundedOutOfOrderness(ts, 0))
+	shows := stream.FromSource(env, "impressions", stream.FromSlice([]ev{{"x", 50}, {"y", 900}, {"x", 1200}}, 1), stream.BoundedOutOfOrderness(ts, 0))
+	ad := func(e ev) string { return e.Ad }
+	pairs := stream.WindowJoin(stream.KeyBy(clicks, ad), stream.KeyBy(shows, ad), window.Tumbling(time.Second),
+		func(c, s ev) string { return fmt.Sprintf("%s clicked at %d, shown at %d", c.Ad, c.At, s.At) })
+	sink := stream.Collect(pairs)
+	if err := env.Execute(context.Background()); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(sink.Values())
+	// Output: [x clicked at 100, shown at 50]
+}

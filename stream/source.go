@@ -175,7 +175,7 @@ func (s *sourceRunner[T]) run(t *task) {
 			}
 			s.out.barrier(id)
 		}
-		if s.wm.Timestamp != nil && maxTs != rt.MinWatermark {
+		if s.wm.Timestamp != nil && maxTs > rt.MinWatermark+bound+1 { // no underflow
 			if wm := maxTs - bound - 1; wm > lastWm {
 				lastWm = wm
 				s.out.watermark(wm)

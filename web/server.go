@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sluicehq/sluice/internal/netutil"
+	"github.com/sluicehq/sluice/observe"
 )
 
 // Config configures the HTTP server.
@@ -27,6 +29,10 @@ type Config struct {
 	Gatherer prometheus.Gatherer
 	// Ready reports whether the process is ready to serve (/readyz).
 	Ready func() error
+	// Observer, when set, adds the JSON API (/api/v1/...), its server-sent
+	// events and the dashboard (/ and /assets/). Its sampling loop
+	// (Observer.Run) is the caller's to start.
+	Observer *observe.Observer
 }
 
 // Server is the HTTP server. Register more handlers on Mux before Serve.
@@ -35,6 +41,9 @@ type Server struct {
 	logger *slog.Logger
 	Mux    *http.ServeMux
 	srv    *http.Server
+
+	streams     chan struct{} // semaphore of open event streams
+	stopStreams chan struct{} // closed when shutdown begins
 }
 
 // New checks cfg and builds a server.
@@ -52,7 +61,11 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if cfg.Gatherer == nil {
 		cfg.Gatherer = prometheus.DefaultGatherer
 	}
-	s := &Server{cfg: cfg, logger: logger, Mux: http.NewServeMux()}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, logger: logger, Mux: http.NewServeMux(),
+		streams: make(chan struct{}, maxEventStreams), stopStreams: make(chan struct{})}
 	s.Mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
@@ -69,13 +82,21 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
 	})
 	s.Mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	if cfg.Observer != nil {
+		s.registerAPI(cfg.Observer)
+		if err := s.registerDashboard(); err != nil {
+			return nil, err
+		}
+	}
 	s.srv = &http.Server{
 		Handler:           s.authorize(http.MaxBytesHandler(s.Mux, 1<<20)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	s.srv.RegisterOnShutdown(func() { close(s.stopStreams) })
 	return s, nil
 }
 
@@ -85,13 +106,29 @@ func (s *Server) authorize(next http.Handler) http.Handler {
 	}
 	want := []byte("Bearer " + s.cfg.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/healthz" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		if !public(r.URL.Path) && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
-			http.Error(w, `{"error":"missing or wrong bearer token"}`, http.StatusUnauthorized)
+			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// public reports whether path needs no token: health, and the dashboard's
+// static files (they hold no data; the page asks for the token and sends
+// it with its API requests).
+func public(path string) bool {
+	return path == "/healthz" || path == "/" || strings.HasPrefix(path, "/assets/")
+}
+
+// Jobs returns the registry where running stream jobs are registered, or
+// nil when the server has no Observer.
+func (s *Server) Jobs() JobRegistry {
+	if s.cfg.Observer == nil {
+		return nil
+	}
+	return s.cfg.Observer
 }
 
 // Listen binds the configured address.

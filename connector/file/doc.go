@@ -16,5 +16,5 @@
 // uncommitted file. Parts are committed when they roll (size or age) and
 // when the sink closes; under exactly-once delivery the writer instead
 // pre-commits at a checkpoint barrier and commits once the checkpoint
-// completes (PreCommit / Commit / Abort).
+// completes (OnBarrier / CommitCheckpoint / Abort).
 package file

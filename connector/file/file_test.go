@@ -230,11 +230,11 @@ func TestSinkTwoPhase(t *testing.T) {
 	if count() != 0 {
 		t.Fatal("pre-committed parts visible")
 	}
-	w.Commit(1)
+	w.CommitCheckpoint(ctx, 1)
 	if count() != 1 || len(w.Committed()) != 1 {
 		t.Fatalf("after commit 1: %d", count())
 	}
-	w.Commit(2)
+	w.CommitCheckpoint(ctx, 2)
 	if count() != 2 {
 		t.Fatalf("after commit 2: %d", count())
 	}

@@ -210,7 +210,8 @@ func (w *Writer) OnBarrier(_ context.Context, id uint64) error {
 }
 
 // PreCommit finishes the current part and marks every finished part as
-// belonging to checkpoint id: durable, but not visible until Commit(id).
+// belonging to checkpoint id: durable, but not visible until
+// CommitCheckpoint(id).
 func (w *Writer) PreCommit(id uint64) error {
 	if err := w.finishPart(); err != nil {
 		return err
@@ -223,9 +224,10 @@ func (w *Writer) PreCommit(id uint64) error {
 	return nil
 }
 
-// Commit makes visible every part pre-committed for checkpoints up to and
-// including id, in checkpoint order.
-func (w *Writer) Commit(id uint64) error {
+// CommitCheckpoint makes visible every part pre-committed for checkpoints
+// up to and including id, in checkpoint order. It is called once
+// checkpoint id has completed.
+func (w *Writer) CommitCheckpoint(_ context.Context, id uint64) error {
 	ids := make([]uint64, 0, len(w.pending))
 	for k := range w.pending {
 		if k <= id {

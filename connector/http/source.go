@@ -137,7 +137,7 @@ type Config struct {
 type Stats struct {
 	Requests         int64 // requests decoded (authorised, well-formed)
 	Records          int64 // records in those requests
-	Accepted         int64 // records admitted into the buffer
+	Accepted         int64 // records admitted into the buffer, less those evicted since
 	Handed           int64 // records handed to the pipeline
 	ShedRateLimit    int64 // records shed because of the rate limit
 	ShedBackpressure int64 // records shed because the buffer was full (including evicted ones)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/connector"
+	"github.com/sluicehq/sluice/logstore"
 	"github.com/sluicehq/sluice/stream"
 )
 
@@ -80,4 +81,48 @@ func BenchmarkSourceRead(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*batches*1024)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkTxnSinkWrite is BenchmarkSinkWrite through the transactional
+// sink, with a barrier and a checkpoint commit every 16 Writes.
+func BenchmarkTxnSinkWrite(b *testing.B) {
+	l := openLogB(b)
+	ids, err := logstore.OpenProducerIDs(context.Background(), l)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := NewSink(l, SinkConfig{Topic: "bench", CreatePartitions: 4, Transactional: true, ProducerIDs: ids})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	sw, err := s.Open(ctx, stream.SubtaskInfo{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := sw.(*txnWriter)
+	msgs := make([]connector.Message, 1024)
+	for i := range msgs {
+		msgs[i] = connector.Message{Key: fmt.Appendf(nil, "key-%d", i%100), Value: make([]byte, 100)}
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msgs)) * 100)
+	b.ResetTimer()
+	for i := range b.N {
+		if err := w.Write(ctx, msgs); err != nil {
+			b.Fatal(err)
+		}
+		if i%16 == 15 {
+			if err := w.OnBarrier(ctx, uint64(i)); err != nil {
+				b.Fatal(err)
+			}
+			if err := w.CommitCheckpoint(ctx, uint64(i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := w.Close(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N*len(msgs))/b.Elapsed().Seconds(), "records/s")
 }

@@ -32,5 +32,13 @@
 // robin, one partition per Write. An append returns once durable under the
 // topic's fsync policy, so when Write returns its records are in the log:
 // the sink is at-least-once, and OnBarrier has nothing left to flush.
-// docs/connectors.md says what exactly-once adds (issue 5).
+//
+// With SinkConfig.Transactional the sink writes inside the log's own
+// transactions, two-phase: a transaction per subtask and checkpoint,
+// pre-committed at the barrier and committed (commit markers written) by
+// CommitCheckpoint once the checkpoint completes; read_committed readers
+// never see uncommitted output. A restarted sink fences and aborts what
+// its earlier incarnation left open, after recovery has committed what the
+// restored checkpoint pre-committed (CommitRecovered). txn.go explains the
+// protocol.
 package logsrc

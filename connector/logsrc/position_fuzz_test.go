@@ -28,3 +28,25 @@ func FuzzDecodePosition(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRegistryValue checks that a registry record value read from the log
+// either decodes to a valid producer that encodes back to the same bytes,
+// or fails with errBadRegistryRecord.
+func FuzzRegistryValue(f *testing.F) {
+	f.Add(encodeRegistryValue(producer{pid: 7, epoch: 3}))
+	f.Add([]byte{0, 1})
+	f.Add([]byte{0, 2, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0})
+	f.Add([]byte{0, 1, 0x80, 0, 0, 0, 0, 0, 0, 1, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := decodeRegistryValue(b)
+		if err != nil {
+			if !errors.Is(err, errBadRegistryRecord) {
+				t.Fatalf("error %v does not match errBadRegistryRecord", err)
+			}
+			return
+		}
+		if p.pid < 0 || p.epoch < 0 || string(encodeRegistryValue(p)) != string(b) {
+			t.Fatalf("%x decoded to %+v", b, p)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/connector"
@@ -30,6 +31,19 @@ type SinkConfig struct {
 	MaxBatchBytes int
 	// Codec compresses appended batches; the zero value is none.
 	Codec record.Codec
+
+	// Transactional writes inside the log's transactions, committed by
+	// CommitCheckpoint (see txn.go). It needs ProducerIDs.
+	Transactional bool
+	// ProducerIDs is the log's producer-id allocator (one per Log, shared
+	// with the Kafka listener when there is one).
+	ProducerIDs *logstore.ProducerIDs
+	// TransactionalID prefixes the subtasks' transactional ids; unique to
+	// the sink and stable across restarts. Default "sluice-<Topic>".
+	TransactionalID string
+	// MaxPendingCheckpoints is how many pre-committed transactions a
+	// subtask may hold; one more takes new writes. Default 2.
+	MaxPendingCheckpoints int
 }
 
 // Sink appends messages to a topic of an embedded log. It implements
@@ -40,6 +54,9 @@ type Sink struct {
 
 	mu    sync.Mutex
 	topic *logstore.Topic
+	reg   *registry // transactional: the transactional-id registry
+
+	earlyCommits atomic.Int64
 }
 
 var _ stream.Sink[connector.Message] = (*Sink)(nil)
@@ -54,6 +71,15 @@ func NewSink(l *logstore.Log, cfg SinkConfig) (*Sink, error) {
 	}
 	if cfg.MaxBatchBytes <= 0 {
 		cfg.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if cfg.Transactional && cfg.ProducerIDs == nil {
+		return nil, fmt.Errorf("log sink %s: transactional writes need the log's producer-id allocator", cfg.Topic)
+	}
+	if cfg.TransactionalID == "" {
+		cfg.TransactionalID = "sluice-" + cfg.Topic
+	}
+	if cfg.MaxPendingCheckpoints <= 0 {
+		cfg.MaxPendingCheckpoints = 2
 	}
 	return &Sink{log: l, cfg: cfg}, nil
 }
@@ -79,7 +105,7 @@ func (s *Sink) openTopic() (*logstore.Topic, error) {
 }
 
 // Open implements stream.Sink.
-func (s *Sink) Open(_ context.Context, info stream.SubtaskInfo) (stream.SinkWriter[connector.Message], error) {
+func (s *Sink) Open(ctx context.Context, info stream.SubtaskInfo) (stream.SinkWriter[connector.Message], error) {
 	t, err := s.openTopic()
 	if err != nil {
 		return nil, err
@@ -91,13 +117,17 @@ func (s *Sink) Open(_ context.Context, info stream.SubtaskInfo) (stream.SinkWrit
 			return nil, fmt.Errorf("log sink: %w", err)
 		}
 	}
-	return &writer{
+	w := &writer{
 		cfg:     s.cfg,
 		parts:   parts,
 		rr:      info.Index % n,
 		pending: make([][]record.Record, n),
 		bufs:    make([][]byte, n),
-	}, nil
+	}
+	if !s.cfg.Transactional {
+		return w, nil
+	}
+	return s.openTxn(ctx, info, w)
 }
 
 // writer is one sink subtask's writer. Its buffers are reused across
@@ -109,6 +139,7 @@ type writer struct {
 	pending [][]record.Record
 	bufs    [][]byte
 	written int64
+	txn     *slot // transactional writers: the transaction taking writes
 }
 
 // Write appends records, one or more batches per partition, in parallel
@@ -193,13 +224,22 @@ func (w *writer) appendPartition(ctx context.Context, p int, recs []record.Recor
 			size += len(recs[k].Key) + len(recs[k].Value)
 			k++
 		}
-		b, err := record.AppendBatch(w.bufs[p][:0], recs[:k], record.BatchOptions{Codec: w.cfg.Codec})
+		opts := record.BatchOptions{Codec: w.cfg.Codec}
+		if t := w.txn; t != nil {
+			opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence = t.pid, t.epoch, t.seq[p]
+			opts.Idempotent, opts.Transactional = true, true
+		}
+		b, err := record.AppendBatch(w.bufs[p][:0], recs[:k], opts)
 		if err != nil {
 			return fmt.Errorf("partition %d: encode batch: %w", p, err)
 		}
 		w.bufs[p] = b
 		if _, err := w.parts[p].Append(ctx, b); err != nil {
 			return err
+		}
+		if t := w.txn; t != nil {
+			t.seq[p] += int32(k)
+			t.touched[p] = true
 		}
 		recs = recs[k:]
 	}

@@ -23,4 +23,7 @@
 // no completion notice). At the end of the input Close commits everything;
 // when the job stops early Close deletes the file in progress and leaves
 // the files pre-committed at barriers for recovery to commit or discard.
+// Recovery publishes the files a restored checkpoint saved (PreCommitted)
+// with Sink.CommitRecovered; the first Open of a run deletes the other
+// runs' temporary files.
 package parquet

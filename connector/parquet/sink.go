@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,6 +76,9 @@ type Sink struct {
 	cfg    Config
 	schema *row.Schema
 	run    string
+
+	cleanOnce sync.Once
+	cleanErr  error
 }
 
 var _ stream.Sink[row.Row] = (*Sink)(nil)
@@ -98,11 +102,75 @@ func NewSink(cfg Config, schema *row.Schema) (*Sink, error) {
 }
 
 // Open implements stream.Sink.
+// The first Open of a run deletes the temporary files that earlier runs
+// left in the directory (after recovery has committed the ones a restored
+// checkpoint needs, with CommitRecovered).
 func (s *Sink) Open(_ context.Context, info stream.SubtaskInfo) (stream.SinkWriter[row.Row], error) {
 	if err := os.MkdirAll(s.cfg.Path, 0o755); err != nil {
 		return nil, fmt.Errorf("parquet sink: %w", err)
 	}
+	s.cleanOnce.Do(func() { s.cleanErr = s.removeStale() })
+	if s.cleanErr != nil {
+		return nil, s.cleanErr
+	}
 	return &writer{s: s, subtask: info.Index}, nil
+}
+
+// tmpPrefix and tmpSuffix frame a part file's temporary name.
+const (
+	tmpPrefix = ".part-"
+	tmpSuffix = ".parquet.inprogress"
+)
+
+// removeStale deletes the temporary part files of other runs.
+func (s *Sink) removeStale() error {
+	ents, err := os.ReadDir(s.cfg.Path)
+	if err != nil {
+		return fmt.Errorf("parquet sink: %w", err)
+	}
+	mine := "-" + s.run + "-"
+	for _, e := range ents {
+		n := e.Name()
+		if strings.HasPrefix(n, tmpPrefix) && strings.HasSuffix(n, tmpSuffix) && !strings.Contains(n, mine) {
+			if err := os.Remove(filepath.Join(s.cfg.Path, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("parquet sink: remove stale %s: %w", n, err)
+			}
+		}
+	}
+	return nil
+}
+
+// CommitRecovered publishes part files that a restored checkpoint had
+// pre-committed (names from PreCommitted): call it before the first Open,
+// which deletes every other run's temporary files. A file already
+// published is skipped.
+func (s *Sink) CommitRecovered(_ context.Context, names []string) error {
+	for _, n := range names {
+		if filepath.Base(n) != n || !strings.HasPrefix(n, "part-") || !strings.HasSuffix(n, ".parquet") {
+			return fmt.Errorf("parquet sink %s: %q is not a part file name", s.cfg.Path, n)
+		}
+		tmp := filepath.Join(s.cfg.Path, "."+n+".inprogress")
+		final := filepath.Join(s.cfg.Path, n)
+		if err := os.Rename(tmp, final); err != nil {
+			if _, serr := os.Stat(final); serr == nil {
+				continue // committed before the failure
+			}
+			return fmt.Errorf("parquet sink %s: commit recovered %s: %w", s.cfg.Path, n, err)
+		}
+	}
+	return syncDir(s.cfg.Path)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("parquet sink %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("parquet sink %s: sync directory: %w", dir, err)
+	}
+	return nil
 }
 
 type writer struct {
@@ -182,7 +250,7 @@ func (w *writer) open() error {
 	name := fmt.Sprintf("part-%d-%s-%06d.parquet", w.subtask, w.s.run, w.seq)
 	w.seq++
 	final := filepath.Join(w.s.cfg.Path, name)
-	tmp := filepath.Join(w.s.cfg.Path, "."+name+".inprogress")
+	tmp := filepath.Join(w.s.cfg.Path, "."+name+".inprogress") // tmpPrefix ... tmpSuffix
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
@@ -356,14 +424,24 @@ func (w *writer) publish(files []*file) error {
 			return fmt.Errorf("parquet sink %s: commit: %w", w.s.cfg.Path, err)
 		}
 	}
-	if d, err := os.Open(w.s.cfg.Path); err == nil {
-		err = d.Sync()
-		d.Close()
-		if err != nil {
-			return fmt.Errorf("parquet sink %s: sync directory: %w", w.s.cfg.Path, err)
+	return syncDir(w.s.cfg.Path)
+}
+
+// PreCommitted returns the names of the part files pre-committed at
+// barriers up to and including id and not published yet: what checkpoint
+// id must save for CommitRecovered.
+func (w *writer) PreCommitted(id uint64) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for _, p := range w.pending {
+		if p.id <= id {
+			for _, f := range p.files {
+				out = append(out, filepath.Base(f.final))
+			}
 		}
 	}
-	return nil
+	return out
 }
 
 // Close implements stream.SinkWriter. At the end of the input (ctx live)

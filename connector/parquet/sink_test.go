@@ -254,3 +254,64 @@ func TestCommitOnBarrierAndReject(t *testing.T) {
 		t.Fatal("empty schema accepted")
 	}
 }
+
+// A writer that dies after pre-committing a file at barrier 1 and while
+// writing another: recovery publishes the pre-committed file, and the
+// next run's first Open deletes the abandoned temporary one.
+func TestRecovery(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	old, err := NewSink(Config{Path: dir}, testSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := old.Open(ctx, stream.SubtaskInfo{})
+	if err := w.Write(ctx, []row.Row{testRow(1), testRow(2)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.(stream.BarrierWriter).OnBarrier(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(ctx, []row.Row{testRow(3)}); err != nil {
+		t.Fatal(err)
+	}
+	saved := w.(interface{ PreCommitted(uint64) []string }).PreCommitted(1)
+	if len(saved) != 1 {
+		t.Fatalf("pre-committed %v", saved)
+	}
+	// The old writer is gone without Close; a new run recovers.
+	s2, err := NewSink(Config{Path: dir}, testSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.CommitRecovered(ctx, []string{"../escape.parquet"}); err == nil {
+		t.Fatal("a name outside the directory was accepted")
+	}
+	if err := s2.CommitRecovered(ctx, saved); err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.CommitRecovered(ctx, saved); err != nil { // again: already published
+		t.Fatal(err)
+	}
+	w2, err := s2.Open(ctx, stream.SubtaskInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.Write(ctx, []row.Row{testRow(4)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{wantLine(1), wantLine(2), wantLine(4)}
+	slices.Sort(want)
+	if got := readBack(t, dir); !slices.Equal(got, want) {
+		t.Fatalf("rows %v, want %v", got, want)
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Fatalf("stale temporary file left: %s", e.Name())
+		}
+	}
+}

@@ -185,7 +185,9 @@ type writer struct {
 	conn    *pgx.Conn
 	subtask int
 	buf     []row.Row
-	cols    []colType // resolved at the first flush
+	cols    []colType // resolved at the first flush with rows
+
+	sideReady bool
 
 	insertHead, insertTail string
 	stmts                  map[int]string // multi-row INSERT by row count
@@ -222,8 +224,21 @@ func (w *writer) Close(ctx context.Context) error {
 	return w.flush(ctx, 0, false)
 }
 
-// resolve fixes the column types, creates the table and the side table,
-// and prepares the insert statement.
+// ensureSide creates the side table of checkpoint ids, once.
+func (w *writer) ensureSide(ctx context.Context) error {
+	if w.sideReady {
+		return nil
+	}
+	side := fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (sink text NOT NULL, subtask integer NOT NULL, checkpoint_id bigint NOT NULL, committed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (sink, subtask))", ident(w.s.cfg.CheckpointTable))
+	if _, err := w.conn.Exec(ctx, side); err != nil && !isDuplicateTypeRace(err) {
+		return fmt.Errorf("create table %s: %w", w.s.cfg.CheckpointTable, err)
+	}
+	w.sideReady = true
+	return nil
+}
+
+// resolve fixes the column types from the schema and the buffered rows,
+// creates the table when missing and prepares the insert statements.
 func (w *writer) resolve(ctx context.Context) error {
 	sc := w.s.schema
 	w.cols = make([]colType, sc.Len())
@@ -261,11 +276,8 @@ func (w *writer) resolve(ctx context.Context) error {
 		fmt.Fprintf(&ddl, ", PRIMARY KEY (%s)", strings.Join(keys, ", "))
 	}
 	ddl.WriteString(")")
-	side := fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (sink text NOT NULL, subtask integer NOT NULL, checkpoint_id bigint NOT NULL, committed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (sink, subtask))", ident(w.s.cfg.CheckpointTable))
-	for _, stmt := range []string{ddl.String(), side} {
-		if _, err := w.conn.Exec(ctx, stmt); err != nil && !isDuplicateTypeRace(err) {
-			return fmt.Errorf("create table: %w", err)
-		}
+	if _, err := w.conn.Exec(ctx, ddl.String()); err != nil && !isDuplicateTypeRace(err) {
+		return fmt.Errorf("create table: %w", err)
 	}
 	if err := w.checkColumns(ctx, sc); err != nil {
 		return err
@@ -377,7 +389,13 @@ func (w *writer) flush(ctx context.Context, id uint64, withID bool) error {
 	if len(w.buf) == 0 && !withID {
 		return nil
 	}
-	if w.cols == nil {
+	if withID {
+		if err := w.ensureSide(ctx); err != nil {
+			return fmt.Errorf("postgres sink %s: %w", w.s.cfg.Table, err)
+		}
+	}
+	if w.cols == nil && len(w.buf) > 0 {
+		// Untyped fields take their kinds from these first rows.
 		if err := w.resolve(ctx); err != nil {
 			w.cols = nil
 			return fmt.Errorf("postgres sink %s: %w", w.s.cfg.Table, err)

@@ -376,3 +376,41 @@ func TestConvert(t *testing.T) {
 		}
 	}
 }
+
+// A barrier before any row stores the checkpoint id without fixing the
+// columns: an untyped field still takes its kind from the first rows.
+func TestBarrierBeforeRows(t *testing.T) {
+	dsn := testDSN(t)
+	table, side := freshTable(t, dsn)
+	sc, _ := row.Untyped("n")
+	s, err := NewSink(Config{DSN: dsn, Table: table, CheckpointTable: side}, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	w, err := s.Open(ctx, stream.SubtaskInfo{Index: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.(stream.BarrierWriter).OnBarrier(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(ctx, []row.Row{{Vals: []row.Value{row.Int(42)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if id, ok, err := s.CommittedCheckpoint(ctx, 2); err != nil || !ok || id != 1 {
+		t.Fatalf("checkpoint %d %v %v", id, ok, err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var typ string
+	if err := conn.QueryRow(ctx, "SELECT data_type FROM information_schema.columns WHERE table_name = $1", table).Scan(&typ); err != nil || typ != "bigint" {
+		t.Fatalf("column type %q, %v", typ, err)
+	}
+}

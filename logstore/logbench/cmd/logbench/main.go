@@ -18,9 +18,10 @@ import (
 
 func main() {
 	var (
-		cfg   logbench.Config
-		fsync string
-		disk  bool
+		cfg       logbench.Config
+		fsync     string
+		disk      bool
+		diskBlock int
 	)
 	flag.StringVar(&cfg.Dir, "dir", "", "data directory (default: a temporary directory)")
 	flag.IntVar(&cfg.RecordSize, "size", 100, "record value size in bytes")
@@ -31,6 +32,7 @@ func main() {
 	flag.DurationVar(&cfg.Duration, "duration", 5*time.Second, "length of the append phase")
 	flag.BoolVar(&cfg.Read, "read", true, "read everything back afterwards")
 	flag.BoolVar(&disk, "disk", true, "also measure the disk's own limits")
+	flag.IntVar(&diskBlock, "disk-block", 1<<20, "bytes written per fdatasync in the disk bandwidth test")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: logbench [flags]\n\nAppends to and reads from an in-process log and prints throughput and latency.\n\n")
 		flag.PrintDefaults()
@@ -53,7 +55,7 @@ func main() {
 		if dir == "" {
 			dir = os.TempDir()
 		}
-		d, err := logbench.MeasureDisk(ctx, logbench.DiskConfig{Dir: dir, MaxTime: cfg.Duration})
+		d, err := logbench.MeasureDisk(ctx, logbench.DiskConfig{Dir: dir, MaxTime: cfg.Duration, BlockSize: diskBlock})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "logbench:", err)
 			os.Exit(1)

@@ -1,0 +1,572 @@
+package checkpoint
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+const (
+	manifestName = "MANIFEST"
+	sharedDir    = "shared"
+	chkPrefix    = "chk-"
+)
+
+// DirOption configures a Dir.
+type DirOption func(*Dir)
+
+// WithRetain sets how many complete checkpoints are kept. This overrides
+// the default of 3; values below 1 mean 1.
+func WithRetain(n int) DirOption {
+	return func(d *Dir) { d.retain = max(n, 1) }
+}
+
+// WithLogger sets where warnings (skipped corrupt checkpoints, failed
+// deletions) go. This overrides the default of slog.Default().
+func WithLogger(l *slog.Logger) DirOption {
+	return func(d *Dir) { d.log = l }
+}
+
+// Dir is Storage in a local directory:
+//
+//	root/chk-00000000000000000042/MANIFEST   written last
+//	root/chk-00000000000000000042/<files>    written by subtasks
+//	root/shared/<name>                       files shared by checkpoints
+//
+// Dir is safe for concurrent use; at most one checkpoint should be pending
+// at a time (the Coordinator ensures it).
+type Dir struct {
+	root   string
+	retain int
+	log    *slog.Logger
+
+	mu     sync.Mutex
+	shared map[string]FileInfo // by name, from retained manifests
+	loaded bool
+}
+
+// NewDir returns the storage rooted at root, creating the directory.
+func NewDir(root string, opts ...DirOption) (*Dir, error) {
+	d := &Dir{root: root, retain: 3, log: slog.Default()}
+	for _, o := range opts {
+		o(d)
+	}
+	if err := os.MkdirAll(filepath.Join(root, sharedDir), 0o755); err != nil {
+		return nil, fmt.Errorf("checkpoint dir %s: %w", root, err)
+	}
+	return d, nil
+}
+
+// Root returns the storage's directory.
+func (d *Dir) Root() string { return d.root }
+
+func chkName(id ID) string { return fmt.Sprintf("%s%020d", chkPrefix, uint64(id)) }
+
+func parseChk(name string) (ID, bool) {
+	if !strings.HasPrefix(name, chkPrefix) {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(name[len(chkPrefix):], 10, 64)
+	return ID(v), err == nil
+}
+
+// ids lists every checkpoint directory's ID, oldest first.
+func (d *Dir) ids() ([]ID, error) {
+	ents, err := os.ReadDir(d.root)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint dir %s: %w", d.root, err)
+	}
+	var out []ID
+	for _, e := range ents {
+		if id, ok := parseChk(e.Name()); ok && e.IsDir() {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// Complete implements Storage.
+func (d *Dir) Complete() ([]ID, error) {
+	all, err := d.ids()
+	if err != nil {
+		return nil, err
+	}
+	var out []ID
+	for _, id := range all {
+		if _, err := os.Stat(filepath.Join(d.root, chkName(id), manifestName)); err == nil {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// Latest implements Storage.
+func (d *Dir) Latest(ctx context.Context) (*Checkpoint, error) {
+	ids, err := d.ids()
+	if err != nil {
+		return nil, err
+	}
+	for i := len(ids) - 1; i >= 0; i-- {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		dir := filepath.Join(d.root, chkName(ids[i]))
+		c, err := loadDir(d.root, dir)
+		if err != nil {
+			d.log.Warn("skipping checkpoint", "dir", dir, "err", err)
+			continue
+		}
+		return c, nil
+	}
+	return nil, fmt.Errorf("%s: %w", d.root, ErrNoCheckpoint)
+}
+
+// LoadDir loads and verifies the checkpoint in directory dir (a
+// chk-NNN directory of a Dir storage), for an explicit restore.
+func LoadDir(dir string) (*Checkpoint, error) {
+	dir = filepath.Clean(dir)
+	return loadDir(filepath.Dir(dir), dir)
+}
+
+func loadDir(root, dir string) (*Checkpoint, error) {
+	data, err := os.ReadFile(filepath.Join(dir, manifestName))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("checkpoint %s: %w: no manifest (incomplete)", dir, ErrCorrupt)
+		}
+		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+	}
+	m, err := DecodeManifest(data)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+	}
+	src := dirFiles{root: root}
+	for _, f := range m.Files {
+		if err := verifyFile(root, f); err != nil {
+			return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+		}
+	}
+	return &Checkpoint{Manifest: m, Location: dir, files: src}, nil
+}
+
+// safePath resolves a manifest path under root, refusing paths that
+// escape it.
+func safePath(root, p string) (string, error) {
+	if p == "" || filepath.IsAbs(p) || !filepath.IsLocal(filepath.FromSlash(p)) {
+		return "", fmt.Errorf("%w: file path %q escapes the checkpoint directory", ErrCorrupt, p)
+	}
+	return filepath.Join(root, filepath.FromSlash(p)), nil
+}
+
+func verifyFile(root string, fi FileInfo) error {
+	p, err := safePath(root, fi.Path)
+	if err != nil {
+		return err
+	}
+	size, sum, err := checksumFile(p)
+	if err != nil {
+		return fmt.Errorf("%w: file %s: %v", ErrCorrupt, fi.Path, err)
+	}
+	if size != fi.Size {
+		return fmt.Errorf("%w: file %s is %d bytes, manifest says %d", ErrCorrupt, fi.Path, size, fi.Size)
+	}
+	if sum != fi.CRC32C {
+		return fmt.Errorf("%w: file %s checksum %08x, manifest says %08x", ErrCorrupt, fi.Path, sum, fi.CRC32C)
+	}
+	return nil
+}
+
+func checksumFile(p string) (int64, uint32, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	h := crc32.New(castagnoli)
+	n, err := io.Copy(h, f)
+	return n, h.Sum32(), err
+}
+
+type dirFiles struct{ root string }
+
+type osFile struct {
+	*os.File
+	size int64
+}
+
+func (f osFile) Size() int64 { return f.size }
+
+func (s dirFiles) open(path string) (File, error) {
+	p, err := safePath(s.root, path)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint file %s: %w", path, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("checkpoint file %s: %w", path, err)
+	}
+	return osFile{File: f, size: st.Size()}, nil
+}
+
+func (s dirFiles) fetch(path, dst string) error {
+	p, err := safePath(s.root, path)
+	if err != nil {
+		return err
+	}
+	return linkOrCopy(p, dst)
+}
+
+// linkOrCopy hard-links src to dst, or copies it (and syncs the copy)
+// when a link is impossible (another file system).
+func linkOrCopy(src, dst string) error {
+	if err := os.Link(src, dst); err == nil {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("copy to %s: %w", dst, err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return fmt.Errorf("sync %s: %w", dst, err)
+	}
+	return out.Close()
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// loadShared builds the index of shared files from the manifests of the
+// complete checkpoints. Called with d.mu held.
+func (d *Dir) loadShared() {
+	if d.loaded {
+		return
+	}
+	d.loaded = true
+	d.shared = make(map[string]FileInfo)
+	ids, err := d.Complete()
+	if err != nil {
+		return
+	}
+	for _, id := range ids {
+		data, err := os.ReadFile(filepath.Join(d.root, chkName(id), manifestName))
+		if err != nil {
+			continue
+		}
+		m, err := DecodeManifest(data)
+		if err != nil {
+			continue
+		}
+		for _, f := range m.Files {
+			if name, ok := strings.CutPrefix(f.Path, sharedDir+"/"); ok {
+				d.shared[name] = f
+			}
+		}
+	}
+}
+
+// Begin implements Storage.
+func (d *Dir) Begin(id ID) (Pending, error) {
+	dir := filepath.Join(d.root, chkName(id))
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, fmt.Errorf("checkpoint %d: clear %s: %w", id, dir, err)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("checkpoint %d: %w", id, err)
+	}
+	d.mu.Lock()
+	d.loadShared()
+	d.mu.Unlock()
+	return &dirPending{d: d, id: id, dir: dir, files: make(map[string]FileInfo)}, nil
+}
+
+type dirPending struct {
+	d   *Dir
+	id  ID
+	dir string
+
+	mu    sync.Mutex
+	files map[string]FileInfo // by path, every file this checkpoint may name
+	done  bool
+}
+
+func (p *dirPending) ID() ID { return p.id }
+
+func (p *dirPending) Create(name string) (FileWriter, error) {
+	if name == manifestName || name == "" || strings.ContainsAny(name, `/\`) || name == "." || name == ".." {
+		return nil, fmt.Errorf("checkpoint %d: bad file name %q", p.id, name)
+	}
+	f, err := os.OpenFile(filepath.Join(p.dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %d: %w", p.id, err)
+	}
+	w := &dirFileWriter{p: p, f: f, path: chkName(p.id) + "/" + name, crc: crc32.New(castagnoli)}
+	w.bw = bufio.NewWriterSize(io.MultiWriter(f, w.crc), 256<<10)
+	return w, nil
+}
+
+func (p *dirPending) Shared(name string) (FileInfo, bool) {
+	p.d.mu.Lock()
+	fi, ok := p.d.shared[name]
+	p.d.mu.Unlock()
+	if ok {
+		p.mu.Lock()
+		p.files[fi.Path] = fi
+		p.mu.Unlock()
+	}
+	return fi, ok
+}
+
+func (p *dirPending) PutShared(name, localPath string) (FileInfo, error) {
+	if name == "" || strings.ContainsAny(name, `/\`) || name == "." || name == ".." {
+		return FileInfo{}, fmt.Errorf("checkpoint %d: bad shared file name %q", p.id, name)
+	}
+	dst := filepath.Join(p.d.root, sharedDir, name)
+	tmp := dst + ".tmp"
+	_ = os.Remove(tmp)
+	if err := linkOrCopy(localPath, tmp); err != nil {
+		return FileInfo{}, fmt.Errorf("checkpoint %d: shared %s: %w", p.id, name, err)
+	}
+	size, sum, err := checksumFile(tmp)
+	if err != nil {
+		return FileInfo{}, fmt.Errorf("checkpoint %d: shared %s: %w", p.id, name, err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return FileInfo{}, fmt.Errorf("checkpoint %d: shared %s: %w", p.id, name, err)
+	}
+	fi := FileInfo{Path: sharedDir + "/" + name, Size: size, CRC32C: sum}
+	p.mu.Lock()
+	p.files[fi.Path] = fi
+	p.mu.Unlock()
+	p.d.mu.Lock()
+	p.d.shared[name] = fi
+	p.d.mu.Unlock()
+	return fi, nil
+}
+
+func (p *dirPending) Commit(m *Manifest) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done {
+		return fmt.Errorf("checkpoint %d: already committed or aborted", p.id)
+	}
+	if m.ID != p.id {
+		return fmt.Errorf("checkpoint %d: manifest of checkpoint %d", p.id, m.ID)
+	}
+	if m.Version == 0 {
+		m.Version = FormatVersion
+	}
+	if m.CreatedMs == 0 {
+		m.CreatedMs = time.Now().UnixMilli()
+	}
+	seen := make(map[string]bool)
+	m.Files = m.Files[:0]
+	for _, t := range m.Tasks {
+		for _, path := range t.Files {
+			fi, ok := p.files[path]
+			if !ok {
+				return fmt.Errorf("checkpoint %d: task %s names file %s, which was not written", p.id, t.Task, path)
+			}
+			if !seen[path] {
+				seen[path] = true
+				m.Files = append(m.Files, fi)
+			}
+		}
+	}
+	slices.SortFunc(m.Files, func(a, b FileInfo) int { return strings.Compare(a.Path, b.Path) })
+	data, err := EncodeManifest(m)
+	if err != nil {
+		return err
+	}
+	// Everything the manifest names must be durable before the manifest.
+	if err := syncDir(filepath.Join(p.d.root, sharedDir)); err != nil {
+		return fmt.Errorf("checkpoint %d: %w", p.id, err)
+	}
+	tmp := filepath.Join(p.dir, manifestName+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("checkpoint %d: manifest: %w", p.id, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("checkpoint %d: manifest: %w", p.id, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("checkpoint %d: manifest: %w", p.id, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("checkpoint %d: manifest: %w", p.id, err)
+	}
+	if err := os.Rename(tmp, filepath.Join(p.dir, manifestName)); err != nil {
+		return fmt.Errorf("checkpoint %d: manifest: %w", p.id, err)
+	}
+	if err := syncDir(p.dir); err != nil {
+		return fmt.Errorf("checkpoint %d: %w", p.id, err)
+	}
+	if err := syncDir(p.d.root); err != nil {
+		return fmt.Errorf("checkpoint %d: %w", p.id, err)
+	}
+	p.done = true
+	p.d.retainOnly(p.id)
+	return nil
+}
+
+func (p *dirPending) Abort() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done {
+		return nil
+	}
+	p.done = true
+	if err := os.RemoveAll(p.dir); err != nil {
+		return fmt.Errorf("checkpoint %d: abort: %w", p.id, err)
+	}
+	return nil
+}
+
+// retainOnly deletes what the checkpoint just completed (latest) makes
+// obsolete: complete checkpoints beyond the retention, incomplete ones
+// older than latest, and shared files no retained manifest names.
+// Failures are logged: they cost disk space, not correctness.
+func (d *Dir) retainOnly(latest ID) {
+	complete, err := d.Complete()
+	if err != nil {
+		d.log.Warn("checkpoint retention", "err", err)
+		return
+	}
+	keep := make(map[ID]bool)
+	for i := len(complete) - 1; i >= 0 && len(keep) < d.retain; i-- {
+		keep[complete[i]] = true
+	}
+	all, err := d.ids()
+	if err != nil {
+		d.log.Warn("checkpoint retention", "err", err)
+		return
+	}
+	for _, id := range all {
+		if keep[id] || id > latest {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(d.root, chkName(id))); err != nil {
+			d.log.Warn("checkpoint retention: delete", "id", id, "err", err)
+		}
+	}
+	// Collect the shared files that retained manifests name. A manifest
+	// that cannot be read stops the collection: deleting a file it might
+	// name would be worse than keeping garbage.
+	used := make(map[string]FileInfo)
+	for id := range keep {
+		data, err := os.ReadFile(filepath.Join(d.root, chkName(id), manifestName))
+		if err != nil {
+			d.log.Warn("checkpoint retention: shared files kept", "id", id, "err", err)
+			return
+		}
+		m, err := DecodeManifest(data)
+		if err != nil {
+			d.log.Warn("checkpoint retention: shared files kept", "id", id, "err", err)
+			return
+		}
+		for _, f := range m.Files {
+			if name, ok := strings.CutPrefix(f.Path, sharedDir+"/"); ok {
+				used[name] = f
+			}
+		}
+	}
+	ents, err := os.ReadDir(filepath.Join(d.root, sharedDir))
+	if err != nil {
+		d.log.Warn("checkpoint retention", "err", err)
+		return
+	}
+	for _, e := range ents {
+		if _, ok := used[e.Name()]; ok {
+			continue
+		}
+		if err := os.Remove(filepath.Join(d.root, sharedDir, e.Name())); err != nil {
+			d.log.Warn("checkpoint retention: delete shared", "file", e.Name(), "err", err)
+		}
+	}
+	d.mu.Lock()
+	d.shared = used
+	d.loaded = true
+	d.mu.Unlock()
+}
+
+type dirFileWriter struct {
+	p      *dirPending
+	f      *os.File
+	bw     *bufio.Writer
+	crc    hash.Hash32
+	path   string
+	size   int64
+	closed bool
+}
+
+func (w *dirFileWriter) Write(b []byte) (int, error) {
+	n, err := w.bw.Write(b)
+	w.size += int64(n)
+	if err != nil {
+		return n, fmt.Errorf("checkpoint file %s: %w", w.path, err)
+	}
+	return n, nil
+}
+
+func (w *dirFileWriter) Path() string { return w.path }
+
+func (w *dirFileWriter) Close() error {
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	err := w.bw.Flush()
+	if err == nil {
+		err = w.f.Sync()
+	}
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("checkpoint file %s: %w", w.path, err)
+	}
+	w.p.mu.Lock()
+	w.p.files[w.path] = FileInfo{Path: w.path, Size: w.size, CRC32C: w.crc.Sum32()}
+	w.p.mu.Unlock()
+	return nil
+}

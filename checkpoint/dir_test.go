@@ -1,0 +1,260 @@
+package checkpoint
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var testPipeline = Pipeline{Name: "job", MaxParallelism: 8, Operators: []Operator{
+	{ID: "0", Name: "source", Parallelism: 2},
+	{ID: "1", Name: "window", Parallelism: 2},
+	{ID: "2", Name: "sink", Parallelism: 1},
+}}
+
+// writeCheckpoint writes checkpoint id with one private file per task
+// holding content, plus the shared files named in shared (name -> bytes).
+func writeCheckpoint(t *testing.T, s Storage, id ID, content string, shared map[string]string) {
+	t.Helper()
+	p, err := s.Begin(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Manifest{ID: id, Pipeline: testPipeline}
+	for sub := range 2 {
+		w, err := p.Create("window-" + string(rune('0'+sub)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, content)
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		m.Tasks = append(m.Tasks, TaskState{Task: TaskID{"1", sub}, Files: []string{w.Path()}})
+	}
+	var sharedPaths []string
+	for name, data := range shared {
+		if fi, ok := p.Shared(name); ok {
+			sharedPaths = append(sharedPaths, fi.Path)
+			continue
+		}
+		local := filepath.Join(t.TempDir(), name)
+		os.WriteFile(local, []byte(data), 0o644)
+		fi, err := p.PutShared(name, local)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sharedPaths = append(sharedPaths, fi.Path)
+	}
+	m.Tasks = append(m.Tasks, TaskState{Task: TaskID{"2", 0}, Files: sharedPaths, Transaction: Transaction("tx-" + content),
+		Sources: []SourcePosition{{Operator: "0", Split: "p0", Position: []byte{byte(id)}}}})
+	if err := p.Commit(m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func quietDir(t *testing.T, root string, opts ...DirOption) (*Dir, *bytes.Buffer) {
+	var logs bytes.Buffer
+	d, err := NewDir(root, append([]DirOption{WithLogger(slog.New(slog.NewTextHandler(&logs, nil)))}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, &logs
+}
+
+func TestDirRoundTripAndRetention(t *testing.T) {
+	root := t.TempDir()
+	d, _ := quietDir(t, root, WithRetain(2))
+	writeCheckpoint(t, d, 1, "one", map[string]string{"a.sst": "AAAA"})
+	writeCheckpoint(t, d, 2, "two", map[string]string{"a.sst": "AAAA", "b.sst": "BB"})
+	writeCheckpoint(t, d, 3, "three", map[string]string{"b.sst": "BB", "c.sst": "C"})
+
+	ids, err := d.Complete()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 2 || ids[0] != 2 || ids[1] != 3 {
+		t.Fatalf("retained %v, want [2 3]", ids)
+	}
+	// a.sst is still named by checkpoint 2; nothing is garbage yet.
+	for _, name := range []string{"a.sst", "b.sst", "c.sst"} {
+		if _, err := os.Stat(filepath.Join(root, "shared", name)); err != nil {
+			t.Fatalf("shared %s: %v", name, err)
+		}
+	}
+	writeCheckpoint(t, d, 4, "four", map[string]string{"c.sst": "C"})
+	if _, err := os.Stat(filepath.Join(root, "shared", "a.sst")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a.sst should be deleted once no retained checkpoint names it: %v", err)
+	}
+
+	c, err := d.Latest(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Manifest.ID != 4 || c.Manifest.Version != FormatVersion {
+		t.Fatalf("latest = %d v%d", c.Manifest.ID, c.Manifest.Version)
+	}
+	if tx := c.Manifest.Transactions("2"); string(tx[0]) != "tx-four" {
+		t.Fatalf("transactions %v", tx)
+	}
+	if src := c.Manifest.Sources(); len(src) != 1 || src[0].Position[0] != 4 {
+		t.Fatalf("sources %v", src)
+	}
+	f, err := c.Open(c.Manifest.TaskFiles("1")[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(f)
+	f.Close()
+	if string(b) != "four" {
+		t.Fatalf("file = %q", b)
+	}
+	// A fresh Dir over the same root sees the shared files of the retained
+	// checkpoints (the index is rebuilt from the manifests).
+	d2, _ := quietDir(t, root)
+	p, _ := d2.Begin(5)
+	if _, ok := p.Shared("c.sst"); !ok {
+		t.Fatal("c.sst not found by a new Dir")
+	}
+	p.Abort()
+}
+
+func TestDirSkipsCorrupt(t *testing.T) {
+	cases := []struct {
+		name   string
+		damage func(t *testing.T, chk string)
+		warn   string
+	}{
+		{"missing manifest", func(t *testing.T, chk string) { os.Remove(filepath.Join(chk, "MANIFEST")) }, "no manifest"},
+		{"truncated manifest", func(t *testing.T, chk string) {
+			p := filepath.Join(chk, "MANIFEST")
+			b, _ := os.ReadFile(p)
+			os.WriteFile(p, b[:len(b)-10], 0o644)
+		}, "truncated"},
+		{"flipped state byte", func(t *testing.T, chk string) {
+			p := filepath.Join(chk, "window-1")
+			b, _ := os.ReadFile(p)
+			b[0] ^= 1
+			os.WriteFile(p, b, 0o644)
+		}, "checksum"},
+		{"truncated state file", func(t *testing.T, chk string) {
+			os.Truncate(filepath.Join(chk, "window-0"), 2)
+		}, "manifest says"},
+		{"missing shared file", func(t *testing.T, chk string) {
+			os.Remove(filepath.Join(filepath.Dir(chk), "shared", "new.sst"))
+		}, "no such file"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			d, logs := quietDir(t, root)
+			writeCheckpoint(t, d, 1, "one", nil)
+			writeCheckpoint(t, d, 2, "two", map[string]string{"new.sst": "N"})
+			tc.damage(t, filepath.Join(root, chkName(2)))
+			c, err := d.Latest(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Manifest.ID != 1 {
+				t.Fatalf("latest = %d, want the previous complete one", c.Manifest.ID)
+			}
+			if !strings.Contains(logs.String(), "skipping checkpoint") || !strings.Contains(logs.String(), tc.warn) {
+				t.Fatalf("warning %q does not mention %q", logs.String(), tc.warn)
+			}
+			if _, err := LoadDir(filepath.Join(root, chkName(2))); !errors.Is(err, ErrCorrupt) && !strings.Contains(err.Error(), tc.warn) {
+				t.Fatalf("explicit load of the damaged checkpoint: %v", err)
+			}
+		})
+	}
+}
+
+func TestDirNoCheckpointAndAbort(t *testing.T) {
+	d, _ := quietDir(t, t.TempDir())
+	if _, err := d.Latest(context.Background()); !errors.Is(err, ErrNoCheckpoint) {
+		t.Fatalf("empty dir: %v", err)
+	}
+	p, _ := d.Begin(1)
+	w, _ := p.Create("x")
+	io.WriteString(w, "data")
+	w.Close()
+	if err := p.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Latest(context.Background()); !errors.Is(err, ErrNoCheckpoint) {
+		t.Fatalf("after abort: %v", err)
+	}
+	p, _ = d.Begin(2)
+	err := p.Commit(&Manifest{ID: 2, Tasks: []TaskState{{Task: TaskID{"x", 0}, Files: []string{"chk-x/never"}}}})
+	if err == nil || !strings.Contains(err.Error(), "not written") {
+		t.Fatalf("commit naming an unwritten file: %v", err)
+	}
+	if _, err := p.Create("../escape"); err == nil {
+		t.Fatal("a file name with a path separator was accepted")
+	}
+}
+
+func TestPipelineCompatible(t *testing.T) {
+	cur := testPipeline
+	cur.Operators = append([]Operator(nil), testPipeline.Operators...)
+	cur.Operators[0].Parallelism = 4 // rescaling is fine
+	if err := testPipeline.Compatible(cur); err != nil {
+		t.Fatalf("rescaled pipeline refused: %v", err)
+	}
+	cur.MaxParallelism = 16
+	cur.Operators[1].Name = "aggregate"
+	cur.Operators = cur.Operators[:2]
+	cur.Operators = append(cur.Operators, Operator{ID: "9", Name: "filter"})
+	err := testPipeline.Compatible(cur)
+	if !errors.Is(err, ErrIncompatible) {
+		t.Fatalf("err = %v", err)
+	}
+	for _, want := range []string{"max parallelism 8 in the checkpoint, 16 now", `operator 1 is "window" in the checkpoint, "aggregate" now`,
+		"operator 9 (filter) is not in the checkpoint", "operator 2 (sink) of the checkpoint is not in the pipeline"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message %q lacks %q", err, want)
+		}
+	}
+}
+
+func TestManifestRoundTrip(t *testing.T) {
+	m := &Manifest{Version: FormatVersion, ID: 7, Pipeline: testPipeline, Files: []FileInfo{{Path: "chk-x/a", Size: 3, CRC32C: 9}}}
+	b, err := EncodeManifest(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeManifest(b)
+	if err != nil || got.ID != 7 || got.Files[0] != m.Files[0] {
+		t.Fatalf("round trip: %+v %v", got, err)
+	}
+	newer := bytes.Replace(b, []byte(" v1 "), []byte(" v9 "), 1)
+	if _, err := DecodeManifest(newer); !errors.Is(err, ErrVersion) {
+		t.Fatalf("newer version: %v", err)
+	}
+}
+
+func FuzzDecodeManifest(f *testing.F) {
+	b, _ := EncodeManifest(&Manifest{Version: 1, ID: 3, Pipeline: testPipeline, Files: []FileInfo{{Path: "shared/x", Size: 1}}})
+	f.Add(b)
+	f.Add([]byte("SLUICE-CHECKPOINT-MANIFEST v1 len=2 crc32c=00000000\n{}"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := DecodeManifest(data)
+		if err != nil {
+			return
+		}
+		// Whatever decodes must encode and decode to the same manifest.
+		again, err := EncodeManifest(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := DecodeManifest(again); err != nil {
+			t.Fatalf("re-decode: %v", err)
+		}
+	})
+}

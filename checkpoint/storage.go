@@ -1,0 +1,88 @@
+package checkpoint
+
+import (
+	"context"
+	"io"
+)
+
+// Storage keeps the checkpoints of one job. Dir is the directory
+// implementation; an object store can implement the same interface (its
+// Pending would upload files, and Commit would put the manifest last).
+type Storage interface {
+	// Begin starts writing checkpoint id. Anything left of an earlier
+	// attempt at the same id is discarded.
+	Begin(id ID) (Pending, error)
+	// Latest returns the newest complete checkpoint. Checkpoints that are
+	// incomplete or corrupt (missing manifest, truncated file, bad
+	// checksum) are skipped with a warning. It returns ErrNoCheckpoint when
+	// none is complete.
+	Latest(ctx context.Context) (*Checkpoint, error)
+	// Complete returns the IDs of the checkpoints that have a manifest,
+	// oldest first, without verifying their files.
+	Complete() ([]ID, error)
+}
+
+// Pending is a checkpoint being written. Its methods are safe for
+// concurrent use by the subtasks that write their state into it.
+type Pending interface {
+	// ID returns the checkpoint's ID.
+	ID() ID
+	// Create returns a writer for a new file of this checkpoint called
+	// name (a plain file name, unique in the checkpoint). The file counts
+	// once its writer is closed without error.
+	Create(name string) (FileWriter, error)
+	// Shared returns a file of the shared area that an earlier checkpoint
+	// stored under name, and makes it available to this checkpoint's
+	// manifest. It reports false when there is none.
+	Shared(name string) (FileInfo, bool)
+	// PutShared stores the local file at localPath in the shared area under
+	// name (a hard link when possible, a copy otherwise); shared files are
+	// immutable and kept as long as a retained checkpoint names them.
+	PutShared(name, localPath string) (FileInfo, error)
+	// Commit completes the checkpoint: it resolves the files named by m's
+	// tasks, fills m.Files and writes the manifest last, atomically. Older
+	// checkpoints beyond the retention are then deleted.
+	Commit(m *Manifest) error
+	// Abort discards the checkpoint's own files.
+	Abort() error
+}
+
+// FileWriter writes one file of a pending checkpoint; it checksums as it
+// writes. Close makes the file durable.
+type FileWriter interface {
+	io.Writer
+	// Path returns the file's path relative to the storage root, as
+	// manifests name it.
+	Path() string
+	Close() error
+}
+
+// File is a checkpoint file opened for reading.
+type File interface {
+	io.Reader
+	io.ReaderAt
+	io.Closer
+	Size() int64
+}
+
+// Checkpoint is a complete, verified checkpoint.
+type Checkpoint struct {
+	Manifest *Manifest
+	// Location is where the checkpoint lives (its directory for Dir); it
+	// can be passed to LoadDir to restore from this checkpoint explicitly.
+	Location string
+	files    fileSource
+}
+
+type fileSource interface {
+	open(path string) (File, error)
+	fetch(path, dst string) error
+}
+
+// Open opens a file that the manifest names.
+func (c *Checkpoint) Open(path string) (File, error) { return c.files.open(path) }
+
+// Fetch makes the file at path available as the local file dst (a hard
+// link when possible, a copy otherwise). Backends that need local files
+// (Pebble) use it.
+func (c *Checkpoint) Fetch(path, dst string) error { return c.files.fetch(path, dst) }

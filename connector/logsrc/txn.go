@@ -1,0 +1,437 @@
+package logsrc
+
+// Transactional writes through the log's own transactions.
+//
+// A transactional sink subtask owns MaxPendingCheckpoints+1 slots, each
+// with a transactional id "<TransactionalID>-<subtask>-<slot>" and a
+// producer id. A slot's transaction begins at the first write after a
+// barrier: the slot takes a new epoch, recorded durably in the registry
+// topic (TxnRegistryTopic: transactional id -> producer id, epoch) before
+// any data is written, and appends transactional batches with sequence
+// numbers from 0 in that epoch. At a barrier the transaction is
+// pre-committed (its batches are already durable) and filed under the
+// checkpoint id; CommitCheckpoint writes its commit markers, one per
+// partition it touched. Read-committed readers see nothing of a
+// transaction before its commit marker, and nothing past the first open
+// transaction of a partition (the last stable offset).
+//
+// Fencing: opening a slot whose transactional id is in the registry takes
+// a new epoch and writes an abort marker with it to every partition of the
+// topic. That aborts whatever a crashed earlier incarnation left open (so
+// the last stable offset moves on) and fences a zombie still writing with
+// the old epoch. A recovery that must commit what a restored checkpoint
+// pre-committed calls Sink.CommitRecovered with those transactions (from
+// PreCommitted, saved in the checkpoint) before Open.
+//
+// A new epoch per transaction keeps sequence numbers short-lived, so a
+// producer that stays idle past the log's producer expiry never meets an
+// "unknown producer" sequence error; at epoch 32767 a slot moves to a new
+// producer id.
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/connector"
+	"github.com/sluicehq/sluice/logstore"
+	"github.com/sluicehq/sluice/record"
+	"github.com/sluicehq/sluice/stream"
+)
+
+// TxnRegistryTopic is the internal topic mapping the transactional ids of
+// transactional log sinks to their producer ids and latest epochs.
+const TxnRegistryTopic = "__sluice_sink_txns"
+
+// Txn describes a pre-committed transaction of a transactional log sink:
+// what a checkpoint saves so that recovery can commit it.
+type Txn struct {
+	TransactionalID string
+	ProducerID      int64
+	Epoch           int16
+	Partitions      []int32
+}
+
+// registry is the durable map of transactional ids to producers.
+type registry struct {
+	p   *logstore.Partition
+	ids *logstore.ProducerIDs
+
+	mu sync.Mutex
+	m  map[string]producer
+}
+
+type producer struct {
+	pid   int64
+	epoch int16
+}
+
+var errBadRegistryRecord = errors.New("malformed transactional-id registry record")
+
+// registry record value, big-endian: version u16 = 1 | producer id i64 | epoch i16.
+func encodeRegistryValue(p producer) []byte {
+	b := binary.BigEndian.AppendUint16(nil, 1)
+	b = binary.BigEndian.AppendUint64(b, uint64(p.pid))
+	return binary.BigEndian.AppendUint16(b, uint16(p.epoch))
+}
+
+func decodeRegistryValue(b []byte) (producer, error) {
+	if len(b) != 12 || binary.BigEndian.Uint16(b) != 1 {
+		return producer{}, fmt.Errorf("%w: %d bytes", errBadRegistryRecord, len(b))
+	}
+	p := producer{pid: int64(binary.BigEndian.Uint64(b[2:])), epoch: int16(binary.BigEndian.Uint16(b[10:]))}
+	if p.pid < 0 || p.epoch < 0 {
+		return producer{}, fmt.Errorf("%w: producer %d epoch %d", errBadRegistryRecord, p.pid, p.epoch)
+	}
+	return p, nil
+}
+
+func openRegistry(l *logstore.Log, ids *logstore.ProducerIDs) (*registry, error) {
+	t, err := l.Topic(TxnRegistryTopic)
+	if errors.Is(err, logstore.ErrUnknownTopic) {
+		err = l.CreateTopic(TxnRegistryTopic, logstore.TopicConfig{Partitions: 1, Fsync: logstore.FsyncPolicy{Mode: logstore.FsyncAlways}})
+		if err == nil || errors.Is(err, logstore.ErrTopicExists) {
+			t, err = l.Topic(TxnRegistryTopic)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("transactional-id registry: %w", err)
+	}
+	p, err := t.Partition(0)
+	if err != nil {
+		return nil, fmt.Errorf("transactional-id registry: %w", err)
+	}
+	r := &registry{p: p, ids: ids, m: map[string]producer{}}
+	start, hw, _ := p.Offsets()
+	for off := start; off < hw; {
+		res, err := p.Read(off, DefaultMaxBytes)
+		if err != nil {
+			return nil, fmt.Errorf("transactional-id registry: %w", err)
+		}
+		next := off
+		err = record.Decode(res.Batches, func(h record.Header, rec record.Record) error {
+			next = max(next, rec.Offset+1)
+			if h.IsControl() {
+				return nil
+			}
+			v, err := decodeRegistryValue(rec.Value)
+			if err != nil {
+				return fmt.Errorf("offset %d: %w", rec.Offset, err)
+			}
+			r.m[string(rec.Key)] = v
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("transactional-id registry: %w", err)
+		}
+		if next == off {
+			return nil, fmt.Errorf("transactional-id registry: no progress at offset %d", off)
+		}
+		off = next
+	}
+	return r, nil
+}
+
+// next gives txnID its next epoch (or a new producer id) and records it
+// durably before returning.
+func (r *registry) next(ctx context.Context, txnID string) (producer, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cur, ok := r.m[txnID]
+	var p producer
+	if ok && cur.epoch < math.MaxInt16 {
+		p = producer{pid: cur.pid, epoch: cur.epoch + 1}
+	} else {
+		pid, err := r.ids.Next(ctx)
+		if err != nil {
+			return producer{}, err
+		}
+		p = producer{pid: pid}
+	}
+	rec := []record.Record{{Timestamp: time.Now().UnixMilli(), Key: []byte(txnID), Value: encodeRegistryValue(p)}}
+	b, err := record.AppendBatch(nil, rec, record.BatchOptions{})
+	if err != nil {
+		return producer{}, err
+	}
+	if _, err := r.p.Append(ctx, b); err != nil {
+		return producer{}, fmt.Errorf("record transactional id %s: %w", txnID, err)
+	}
+	r.m[txnID] = p
+	return p, nil
+}
+
+func (r *registry) lookup(txnID string) (producer, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, ok := r.m[txnID]
+	return p, ok
+}
+
+func (s *Sink) registry() (*registry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reg == nil {
+		r, err := openRegistry(s.log, s.cfg.ProducerIDs)
+		if err != nil {
+			return nil, fmt.Errorf("log sink %s: %w", s.cfg.Topic, err)
+		}
+		s.reg = r
+	}
+	return s.reg, nil
+}
+
+// slot is one transactional id of a subtask and its transaction.
+type slot struct {
+	txnID   string
+	pid     int64
+	epoch   int16
+	open    bool
+	seq     []int32 // next sequence per partition, in this epoch
+	touched []bool  // partitions written in this transaction
+}
+
+func (t *slot) describe() Txn {
+	x := Txn{TransactionalID: t.txnID, ProducerID: t.pid, Epoch: t.epoch}
+	for p, ok := range t.touched {
+		if ok {
+			x.Partitions = append(x.Partitions, int32(p))
+		}
+	}
+	return x
+}
+
+// EarlyCommits counts transactions committed before their checkpoint
+// completed because every slot was pending (those records are
+// at-least-once).
+func (s *Sink) EarlyCommits() int64 { return s.earlyCommits.Load() }
+
+// openTxn opens a transactional writer: it fences every slot's earlier
+// incarnation (see the file comment).
+func (s *Sink) openTxn(ctx context.Context, info stream.SubtaskInfo, w *writer) (*txnWriter, error) {
+	reg, err := s.registry()
+	if err != nil {
+		return nil, err
+	}
+	tw := &txnWriter{writer: w, sink: s, reg: reg}
+	for i := range s.cfg.MaxPendingCheckpoints + 1 {
+		t := &slot{txnID: fmt.Sprintf("%s-%d-%d", s.cfg.TransactionalID, info.Index, i), seq: make([]int32, len(w.parts)), touched: make([]bool, len(w.parts))}
+		if _, ok := reg.lookup(t.txnID); ok {
+			p, err := reg.next(ctx, t.txnID)
+			if err != nil {
+				return nil, fmt.Errorf("log sink %s: %w", s.cfg.Topic, err)
+			}
+			t.pid, t.epoch = p.pid, p.epoch
+			for _, part := range w.parts {
+				if _, err := part.WriteTxnMarker(ctx, p.pid, p.epoch, false); err != nil {
+					return nil, fmt.Errorf("log sink %s: fence %s: %w", s.cfg.Topic, t.txnID, err)
+				}
+			}
+		}
+		tw.free = append(tw.free, t)
+	}
+	return tw, nil
+}
+
+// CommitRecovered writes the commit markers of transactions a restored
+// checkpoint had pre-committed (Txn values from PreCommitted). Call it
+// before opening the sink's writers, which abort what is still open.
+// Committing a transaction twice is harmless.
+func (s *Sink) CommitRecovered(ctx context.Context, txns []Txn) error {
+	t, err := s.openTopic()
+	if err != nil {
+		return err
+	}
+	for _, x := range txns {
+		for _, p := range x.Partitions {
+			part, err := t.Partition(p)
+			if err != nil {
+				return fmt.Errorf("log sink %s: %w", s.cfg.Topic, err)
+			}
+			if _, err := part.WriteTxnMarker(ctx, x.ProducerID, x.Epoch, true); err != nil {
+				return fmt.Errorf("log sink %s: commit recovered %s: %w", s.cfg.Topic, x.TransactionalID, err)
+			}
+		}
+	}
+	return nil
+}
+
+// txnWriter is the transactional writer. Write and OnBarrier run on the
+// sink's task; CommitCheckpoint may run on another goroutine, hence mu
+// around pending and free.
+type txnWriter struct {
+	*writer
+	sink *Sink
+	reg  *registry
+
+	mu      sync.Mutex
+	pending []pendingTxn
+	free    []*slot
+}
+
+type pendingTxn struct {
+	id uint64
+	t  *slot
+}
+
+// Write implements stream.SinkWriter: the first write after a barrier
+// begins a transaction in a free slot.
+func (w *txnWriter) Write(ctx context.Context, msgs []connector.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	if w.txn == nil {
+		t, err := w.take(ctx)
+		if err != nil {
+			return err
+		}
+		p, err := w.reg.next(ctx, t.txnID)
+		if err != nil {
+			w.giveBack(t)
+			return fmt.Errorf("log sink %s: begin transaction: %w", w.cfg.Topic, err)
+		}
+		t.pid, t.epoch, t.open = p.pid, p.epoch, true
+		clear(t.seq)
+		clear(t.touched)
+		w.txn = t
+	}
+	return w.writer.Write(ctx, msgs)
+}
+
+func (w *txnWriter) take(ctx context.Context) (*slot, error) {
+	w.mu.Lock()
+	if n := len(w.free); n > 0 {
+		t := w.free[n-1]
+		w.free = w.free[:n-1]
+		w.mu.Unlock()
+		return t, nil
+	}
+	oldest := w.pending[0]
+	w.pending = w.pending[1:]
+	w.mu.Unlock()
+	w.sink.earlyCommits.Add(1)
+	if err := w.end(ctx, oldest.t, true); err != nil {
+		return nil, fmt.Errorf("log sink %s: early commit of checkpoint %d: %w", w.cfg.Topic, oldest.id, err)
+	}
+	return oldest.t, nil
+}
+
+func (w *txnWriter) giveBack(t *slot) {
+	w.mu.Lock()
+	w.free = append(w.free, t)
+	w.mu.Unlock()
+}
+
+// end writes t's commit or abort markers on the partitions it touched.
+func (w *txnWriter) end(ctx context.Context, t *slot, commit bool) error {
+	if !t.open {
+		return nil
+	}
+	for p, ok := range t.touched {
+		if !ok {
+			continue
+		}
+		if _, err := w.parts[p].WriteTxnMarker(ctx, t.pid, t.epoch, commit); err != nil {
+			return err
+		}
+	}
+	t.open = false
+	clear(t.touched)
+	return nil
+}
+
+// OnBarrier implements stream.BarrierWriter: the open transaction (durable
+// already) is filed under checkpoint id; the next write begins another.
+func (w *txnWriter) OnBarrier(_ context.Context, id uint64) error {
+	if w.txn == nil {
+		return nil
+	}
+	w.mu.Lock()
+	w.pending = append(w.pending, pendingTxn{id: id, t: w.txn})
+	w.mu.Unlock()
+	w.txn = nil
+	return nil
+}
+
+// PreCommitted returns the transactions pre-committed at barriers up to
+// and including id and not committed yet: what checkpoint id must save
+// for CommitRecovered.
+func (w *txnWriter) PreCommitted(id uint64) []Txn {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []Txn
+	for _, p := range w.pending {
+		if p.id <= id {
+			out = append(out, p.t.describe())
+		}
+	}
+	return out
+}
+
+// CommitCheckpoint commits the transactions pre-committed at barriers up
+// to and including id. Calling it again for the same id does nothing.
+func (w *txnWriter) CommitCheckpoint(ctx context.Context, id uint64) error {
+	w.mu.Lock()
+	i := 0
+	for i < len(w.pending) && w.pending[i].id <= id {
+		i++
+	}
+	due := slices.Clone(w.pending[:i])
+	w.pending = w.pending[i:]
+	w.mu.Unlock()
+	var errs []error
+	for _, p := range due {
+		if err := w.end(ctx, p.t, true); err != nil {
+			errs = append(errs, fmt.Errorf("commit checkpoint %d: %w", p.id, err))
+		}
+		w.giveBack(p.t)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("log sink %s: %w", w.cfg.Topic, err)
+	}
+	return nil
+}
+
+// Close implements stream.SinkWriter: at the end of the input (ctx live)
+// it commits every transaction, pending or open; when the job stops early
+// it aborts them.
+func (w *txnWriter) Close(ctx context.Context) error {
+	commit := ctx.Err() == nil
+	if !commit {
+		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		ctx = c
+	}
+	w.mu.Lock()
+	txns := w.pending
+	w.pending = nil
+	w.mu.Unlock()
+	if w.txn != nil {
+		txns = append(txns, pendingTxn{t: w.txn})
+		w.txn = nil
+	}
+	var errs []error
+	for _, p := range txns {
+		if err := w.end(ctx, p.t, commit); err != nil {
+			errs = append(errs, err)
+		}
+		w.giveBack(p.t)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("log sink %s: close: %w", w.cfg.Topic, err)
+	}
+	return nil
+}
+
+// The capabilities the checkpoint coordinator looks for.
+var (
+	_ stream.BarrierWriter = (*txnWriter)(nil)
+	_ interface {
+		CommitCheckpoint(context.Context, uint64) error
+		PreCommitted(uint64) []Txn
+	} = (*txnWriter)(nil)
+)

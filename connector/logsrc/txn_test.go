@@ -1,0 +1,238 @@
+package logsrc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"testing"
+
+	"github.com/sluicehq/sluice/connector"
+	"github.com/sluicehq/sluice/logstore"
+	"github.com/sluicehq/sluice/stream"
+)
+
+type txnW interface {
+	stream.SinkWriter[connector.Message]
+	stream.BarrierWriter
+	CommitCheckpoint(context.Context, uint64) error
+	PreCommitted(uint64) []Txn
+}
+
+func txnSink(t *testing.T, l *logstore.Log, ids *logstore.ProducerIDs, pending int) *Sink {
+	t.Helper()
+	s, err := NewSink(l, SinkConfig{Topic: "out", CreatePartitions: 3, Transactional: true, ProducerIDs: ids, MaxPendingCheckpoints: pending})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func openTxnW(t *testing.T, s *Sink) txnW {
+	t.Helper()
+	w, err := s.Open(context.Background(), stream.SubtaskInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w.(txnW)
+}
+
+func msgs(vals ...string) []connector.Message {
+	out := make([]connector.Message, len(vals))
+	for i, v := range vals {
+		out[i] = connector.Message{Key: []byte(v), Value: []byte(v)}
+	}
+	return out
+}
+
+// committedValues reads the topic read_committed up to its current end.
+func committedValues(t *testing.T, l *logstore.Log, topic string) []string {
+	t.Helper()
+	src := mustSource(t, l, topic)
+	var out []string
+	for _, sp := range splits(t, src) {
+		out = append(out, values(readAll(t, sp, rand.New(rand.NewPCG(1, 2))))...)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func producerIDs(t *testing.T, l *logstore.Log) *logstore.ProducerIDs {
+	t.Helper()
+	ids, err := logstore.OpenProducerIDs(context.Background(), l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+func TestTransactionalSinkCommitsAtCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	l := openLog(t)
+	ids := producerIDs(t, l)
+	s := txnSink(t, l, ids, 1)
+	w := openTxnW(t, s)
+	if err := w.Write(ctx, msgs("a", "b", "c")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.OnBarrier(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(ctx, msgs("d")); err != nil { // the next transaction
+		t.Fatal(err)
+	}
+	if got := committedValues(t, l, "out"); len(got) != 0 {
+		t.Fatalf("visible before the checkpoint completed: %v", got)
+	}
+	pre := w.PreCommitted(1)
+	if len(pre) != 1 || len(pre[0].Partitions) == 0 || pre[0].TransactionalID != "sluice-out-0-0" && pre[0].TransactionalID != "sluice-out-0-1" {
+		t.Fatalf("pre-committed %+v", pre)
+	}
+	if err := w.CommitCheckpoint(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.CommitCheckpoint(ctx, 1); err != nil { // again: nothing
+		t.Fatal(err)
+	}
+	if got := committedValues(t, l, "out"); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Fatalf("after checkpoint 1: %v", got)
+	}
+	if err := w.OnBarrier(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(ctx, msgs("e")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.OnBarrier(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(ctx, msgs("f")); err != nil { // both slots pending: checkpoint 2 commits early
+		t.Fatal(err)
+	}
+	if s.EarlyCommits() != 1 {
+		t.Fatalf("early commits %d", s.EarlyCommits())
+	}
+	if got := committedValues(t, l, "out"); !slices.Equal(got, []string{"a", "b", "c", "d"}) {
+		t.Fatalf("after the early commit: %v", got)
+	}
+	if err := w.Close(ctx); err != nil { // end of input: commit everything
+		t.Fatal(err)
+	}
+	if got := committedValues(t, l, "out"); !slices.Equal(got, []string{"a", "b", "c", "d", "e", "f"}) {
+		t.Fatalf("after close: %v", got)
+	}
+}
+
+// A writer that dies with transactions open (one pre-committed, one not):
+// a new incarnation fences it and aborts both, so read_committed readers
+// move on; or, when recovery commits the pre-committed one first, exactly
+// that one becomes visible.
+func TestTransactionalSinkRecovery(t *testing.T) {
+	for _, recoverPre := range []bool{false, true} {
+		t.Run(fmt.Sprintf("commit recovered %v", recoverPre), func(t *testing.T) {
+			ctx := context.Background()
+			l := openLog(t)
+			ids := producerIDs(t, l)
+			old := openTxnW(t, txnSink(t, l, ids, 2))
+			if err := old.Write(ctx, msgs("a", "b")); err != nil {
+				t.Fatal(err)
+			}
+			if err := old.OnBarrier(ctx, 1); err != nil {
+				t.Fatal(err)
+			}
+			if err := old.Write(ctx, msgs("c")); err != nil {
+				t.Fatal(err)
+			}
+			saved := old.PreCommitted(1)
+			// The old writer "crashes" here: no commit, no close.
+
+			// A new sink (its registry replayed from the log) as after a restart.
+			s2 := txnSink(t, l, ids, 2)
+			if recoverPre {
+				if err := s2.CommitRecovered(ctx, saved); err != nil {
+					t.Fatal(err)
+				}
+			}
+			w2 := openTxnW(t, s2)
+			want := []string{}
+			if recoverPre {
+				want = []string{"a", "b"}
+			}
+			if got := committedValues(t, l, "out"); !slices.Equal(got, want) {
+				t.Fatalf("after restart: %v, want %v", got, want)
+			}
+			// Nothing is left open: the last stable offsets caught up.
+			tp, _ := l.Topic("out")
+			for p := range tp.NumPartitions() {
+				_, hw, lso := part(t, tp, p).Offsets()
+				if lso != hw {
+					t.Fatalf("partition %d: last stable %d, high watermark %d", p, lso, hw)
+				}
+			}
+			// The zombie is fenced.
+			if err := old.Write(ctx, msgs("zombie")); !errors.Is(err, logstore.ErrProducerFenced) {
+				t.Fatalf("zombie write: %v", err)
+			}
+			if err := w2.Write(ctx, msgs("d")); err != nil {
+				t.Fatal(err)
+			}
+			if err := w2.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := committedValues(t, l, "out"); !slices.Equal(got, append(want, "d")) {
+				t.Fatalf("after the new run: %v", got)
+			}
+		})
+	}
+}
+
+func TestTransactionalSinkAbortOnCancel(t *testing.T) {
+	ctx := context.Background()
+	l := openLog(t)
+	w := openTxnW(t, txnSink(t, l, producerIDs(t, l), 2))
+	if err := w.Write(ctx, msgs("a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.OnBarrier(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(ctx, msgs("b")); err != nil {
+		t.Fatal(err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := w.Close(cancelled); err != nil {
+		t.Fatal(err)
+	}
+	if got := committedValues(t, l, "out"); len(got) != 0 {
+		t.Fatalf("visible after abort: %v", got)
+	}
+	if _, err := NewSink(l, SinkConfig{Topic: "out", Transactional: true}); err == nil {
+		t.Fatal("transactional sink without producer ids accepted")
+	}
+}
+
+// Through the stream runtime with parallel subtasks: at the end of the
+// input every transaction is committed and read_committed readers see
+// each record once.
+func TestTransactionalSinkPipeline(t *testing.T) {
+	l := openLog(t)
+	s := txnSink(t, l, producerIDs(t, l), 2)
+	var in []connector.Message
+	var want []string
+	for i := range 500 {
+		v := fmt.Sprintf("v%03d", i)
+		in = append(in, connector.Message{Key: []byte(v), Value: []byte(v)})
+		want = append(want, v)
+	}
+	env := stream.New(stream.WithParallelism(2))
+	stream.To(stream.FromSource(env, "in", stream.FromSlice(in, 2), stream.WatermarkStrategy[connector.Message]{}), stream.Sink[connector.Message](s))
+	if err := env.Execute(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := committedValues(t, l, "out"); !slices.Equal(got, want) {
+		t.Fatalf("got %d records, want %d", len(got), len(want))
+	}
+}

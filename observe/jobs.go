@@ -1,0 +1,413 @@
+package observe
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/sluicehq/sluice/stream"
+)
+
+// Job is what an Observer needs of a running dataflow; *stream.Job
+// implements it.
+type Job interface {
+	// Metrics returns the counters of every operator subtask.
+	Metrics() []stream.SubtaskMetrics
+	// Done is closed when the job has ended.
+	Done() <-chan struct{}
+	// Wait returns the job's error once Done is closed.
+	Wait() error
+}
+
+// CheckpointReporter is an optional capability of a job (or of a
+// checkpoint coordinator passed with WithCheckpoints): its checkpoint
+// history, oldest first.
+type CheckpointReporter interface {
+	Checkpoints() []CheckpointStats
+}
+
+// CheckpointStats describes one checkpoint attempt.
+type CheckpointStats struct {
+	ID uint64 `json:"id"`
+	// Status is "in_progress", "completed" or "failed".
+	Status    string        `json:"status"`
+	Started   time.Time     `json:"started"`
+	Duration  time.Duration `json:"duration_ns"`
+	SizeBytes int64         `json:"size_bytes"`
+	// Alignment is the longest time an operator waited for barriers.
+	Alignment time.Duration `json:"alignment_ns"`
+	Error     string        `json:"error,omitempty"`
+}
+
+// Checkpoint statuses.
+const (
+	CheckpointInProgress = "in_progress"
+	CheckpointCompleted  = "completed"
+	CheckpointFailed     = "failed"
+)
+
+// Graph is a job's dataflow: operators and the exchanges between them.
+type Graph struct {
+	Vertices []GraphVertex `json:"vertices"`
+	Edges    []Edge        `json:"edges"`
+	// Inferred is true when the job did not describe its graph and the
+	// Observer guessed a linear pipeline from the operators' order; edge
+	// exchanges between tasks are then "unknown".
+	Inferred bool `json:"inferred"`
+}
+
+// GraphVertex is one operator of a Graph; ID is the operator's name as in
+// stream.SubtaskMetrics.Operator.
+type GraphVertex struct {
+	ID   string `json:"id"`
+	Kind string `json:"kind,omitempty"`
+}
+
+// Edge connects two operators. Exchange is "chained" (same goroutine),
+// "forward", "rebalance", "hash", "broadcast" or "unknown".
+type Edge struct {
+	From     string `json:"from"`
+	To       string `json:"to"`
+	Exchange string `json:"exchange"`
+}
+
+// JobOption adds to a registered job what it cannot report itself.
+type JobOption func(*trackedJob)
+
+// WithGraph gives the job's dataflow graph. Without it the graph is
+// inferred (see Graph.Inferred).
+func WithGraph(g Graph) JobOption { return func(t *trackedJob) { gg := g; t.graph = &gg } }
+
+// WithCheckpoints gives the source of the job's checkpoint history, such
+// as its checkpoint coordinator. Without it, the job itself is asked if it
+// implements CheckpointReporter; otherwise checkpoints are unavailable.
+func WithCheckpoints(r CheckpointReporter) JobOption { return func(t *trackedJob) { t.ckpt = r } }
+
+// Job statuses.
+const (
+	JobRunning   = "running"
+	JobFinished  = "finished"
+	JobFailed    = "failed"
+	JobCancelled = "cancelled"
+)
+
+// Backpressure levels of a vertex, from the fraction of time its subtasks
+// spent waiting for room downstream: ok up to 10%, low up to 50%, high
+// above.
+const (
+	BackpressureOK   = "ok"
+	BackpressureLow  = "low"
+	BackpressureHigh = "high"
+)
+
+// BackpressureLevel maps a backpressured-time fraction (0..1) to a level.
+func BackpressureLevel(frac float64) string {
+	switch {
+	case frac > 0.5:
+		return BackpressureHigh
+	case frac > 0.1:
+		return BackpressureLow
+	}
+	return BackpressureOK
+}
+
+// JobStatus is a sample of one job.
+type JobStatus struct {
+	ID      string    `json:"id"`
+	Status  string    `json:"status"`
+	Error   string    `json:"error,omitempty"`
+	Started time.Time `json:"started"`
+	// RecordsInPerSec is what the sources read, RecordsOutPerSec what the
+	// sinks received.
+	RecordsInPerSec  float64 `json:"records_in_per_sec"`
+	RecordsOutPerSec float64 `json:"records_out_per_sec"`
+	RecordsIn        int64   `json:"records_in"`
+	RecordsOut       int64   `json:"records_out"`
+	Watermark
+	// Backpressure is the highest level of any vertex.
+	Backpressure string   `json:"backpressure"`
+	Vertices     []Vertex `json:"vertices"`
+	Graph        Graph    `json:"graph"`
+	// CheckpointsAvailable is false when nothing reports checkpoints.
+	CheckpointsAvailable bool              `json:"checkpoints_available"`
+	LastCheckpoint       *CheckpointStats  `json:"last_checkpoint,omitempty"`
+	Checkpoints          []CheckpointStats `json:"-"`
+}
+
+// Watermark is an event-time position in ms since the epoch: absent
+// (HasWatermark false) before the first watermark, Final at the end of a
+// bounded input. LagMs is wall clock minus watermark when neither.
+type Watermark struct {
+	WatermarkMs  *int64   `json:"watermark_ms"`
+	Final        bool     `json:"watermark_final"`
+	WatermarkLag *float64 `json:"watermark_lag_ms"`
+}
+
+func makeWatermark(wm int64, now time.Time) Watermark {
+	switch wm {
+	case math.MinInt64:
+		return Watermark{}
+	case math.MaxInt64:
+		return Watermark{Final: true}
+	}
+	lagMs := float64(now.UnixMilli() - wm)
+	return Watermark{WatermarkMs: &wm, WatermarkLag: &lagMs}
+}
+
+// Vertex is one operator of a job with its subtasks' figures combined:
+// rates summed, time fractions averaged, watermark the minimum.
+type Vertex struct {
+	ID          string `json:"id"`
+	Parallelism int    `json:"parallelism"`
+	// Task is the operator at the head of the chain this one runs in; busy,
+	// idle and backpressured time are the chain's.
+	Task          string  `json:"task"`
+	RecordsIn     int64   `json:"records_in"`
+	RecordsOut    int64   `json:"records_out"`
+	Dropped       int64   `json:"late_dropped"`
+	InPerSec      float64 `json:"records_in_per_sec"`
+	OutPerSec     float64 `json:"records_out_per_sec"`
+	BusyMsPerSec  float64 `json:"busy_ms_per_sec"`
+	IdleMsPerSec  float64 `json:"idle_ms_per_sec"`
+	BackpressMsPS float64 `json:"backpressured_ms_per_sec"`
+	Backpressure  string  `json:"backpressure"`
+	Watermark
+	Subtasks []Subtask `json:"subtasks"`
+}
+
+// Subtask is one parallel instance of an operator.
+type Subtask struct {
+	Index         int     `json:"subtask"`
+	Status        string  `json:"status"`
+	RecordsIn     int64   `json:"records_in"`
+	RecordsOut    int64   `json:"records_out"`
+	InPerSec      float64 `json:"records_in_per_sec"`
+	OutPerSec     float64 `json:"records_out_per_sec"`
+	BusyMsPerSec  float64 `json:"busy_ms_per_sec"`
+	IdleMsPerSec  float64 `json:"idle_ms_per_sec"`
+	BackpressMsPS float64 `json:"backpressured_ms_per_sec"`
+	Watermark
+}
+
+// HistoryPoint is one job-level sample kept for plots.
+type HistoryPoint struct {
+	TimeMs           int64    `json:"t"`
+	RecordsInPerSec  float64  `json:"in"`
+	RecordsOutPerSec float64  `json:"out"`
+	WatermarkLagMs   *float64 `json:"wm_lag_ms"`
+	// Backpressure is the highest backpressured fraction of any vertex.
+	Backpressure float64 `json:"bp"`
+}
+
+type subKey struct {
+	op  string
+	sub int
+}
+
+type subSample struct {
+	in, out       int64
+	busy, idle, bp time.Duration
+}
+
+type trackedJob struct {
+	id      string
+	job     Job
+	started time.Time
+	graph   *Graph
+	ckpt    CheckpointReporter
+
+	prevAt  time.Time
+	prev    map[subKey]subSample
+	history []HistoryPoint
+	final   *JobStatus // set once the job ended and was sampled after
+}
+
+func (t *trackedJob) checkpoints() (CheckpointReporter, bool) {
+	if t.ckpt != nil {
+		return t.ckpt, true
+	}
+	r, ok := t.job.(CheckpointReporter)
+	return r, ok
+}
+
+// sample reads the job's metrics and computes rates against the previous
+// sample.
+func (t *trackedJob) sample(now time.Time, keep time.Duration) JobStatus {
+	if t.final != nil {
+		return *t.final
+	}
+	ended := false
+	select {
+	case <-t.job.Done():
+		ended = true
+	default:
+	}
+	ms := t.job.Metrics()
+	js := JobStatus{ID: t.id, Status: JobRunning, Started: t.started}
+	if ended {
+		err := t.job.Wait()
+		switch {
+		case err == nil:
+			js.Status = JobFinished
+		case errors.Is(err, context.Canceled):
+			js.Status = JobCancelled
+		default:
+			js.Status = JobFailed
+			js.Error = err.Error()
+		}
+	}
+	dt := time.Duration(0)
+	if !t.prevAt.IsZero() {
+		dt = now.Sub(t.prevAt)
+	}
+	cur := make(map[subKey]subSample, len(ms))
+	var order []string
+	byOp := make(map[string]*Vertex)
+	wms := make(map[string]int64)
+	for _, m := range ms {
+		k := subKey{m.Operator, m.Subtask}
+		s := subSample{in: m.RecordsIn, out: m.RecordsOut, busy: m.Busy, idle: m.Idle, bp: m.Backpressured}
+		cur[k] = s
+		st := Subtask{Index: m.Subtask, Status: m.Status, RecordsIn: m.RecordsIn, RecordsOut: m.RecordsOut, Watermark: makeWatermark(m.Watermark, now)}
+		if p, ok := t.prev[k]; ok && dt > 0 {
+			st.InPerSec = rate(p.in, s.in, dt)
+			st.OutPerSec = rate(p.out, s.out, dt)
+			st.BusyMsPerSec = msPerSec(p.busy, s.busy, dt)
+			st.IdleMsPerSec = msPerSec(p.idle, s.idle, dt)
+			st.BackpressMsPS = msPerSec(p.bp, s.bp, dt)
+		}
+		v, ok := byOp[m.Operator]
+		if !ok {
+			v = &Vertex{ID: m.Operator, Parallelism: m.Parallelism, Task: m.Task}
+			byOp[m.Operator] = v
+			order = append(order, m.Operator)
+			wms[m.Operator] = m.Watermark
+		}
+		wms[m.Operator] = min(wms[m.Operator], m.Watermark)
+		v.RecordsIn += m.RecordsIn
+		v.RecordsOut += m.RecordsOut
+		v.Dropped += m.Dropped
+		v.InPerSec += st.InPerSec
+		v.OutPerSec += st.OutPerSec
+		v.BusyMsPerSec += st.BusyMsPerSec
+		v.IdleMsPerSec += st.IdleMsPerSec
+		v.BackpressMsPS += st.BackpressMsPS
+		v.Subtasks = append(v.Subtasks, st)
+	}
+	t.prev, t.prevAt = cur, now
+
+	// Metrics lists operators sinks first (the runtime builds them from
+	// the sinks back): reverse for source-to-sink order.
+	for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
+		order[i], order[j] = order[j], order[i]
+	}
+	if t.graph != nil {
+		js.Graph = *t.graph
+	} else {
+		js.Graph = inferGraph(order, byOp)
+	}
+	maxBP := 0.0
+	for _, id := range order {
+		v := byOp[id]
+		n := float64(len(v.Subtasks))
+		v.BusyMsPerSec /= n
+		v.IdleMsPerSec /= n
+		v.BackpressMsPS /= n
+		sort.Slice(v.Subtasks, func(a, b int) bool { return v.Subtasks[a].Index < v.Subtasks[b].Index })
+		v.Watermark = makeWatermark(wms[id], now)
+		frac := v.BackpressMsPS / 1000
+		v.Backpressure = BackpressureLevel(frac)
+		maxBP = max(maxBP, frac)
+		js.Vertices = append(js.Vertices, *v)
+	}
+	js.Backpressure = BackpressureLevel(maxBP)
+	hasIn, hasOut := make(map[string]bool), make(map[string]bool)
+	for _, e := range js.Graph.Edges {
+		hasOut[e.From] = true
+		hasIn[e.To] = true
+	}
+	sinkWM := int64(math.MaxInt64)
+	anySink := false
+	for _, v := range js.Vertices {
+		if !hasIn[v.ID] {
+			js.RecordsInPerSec += v.OutPerSec
+			js.RecordsIn += v.RecordsOut
+		}
+		if !hasOut[v.ID] {
+			js.RecordsOutPerSec += v.InPerSec
+			js.RecordsOut += v.RecordsIn
+			sinkWM = min(sinkWM, wms[v.ID])
+			anySink = true
+		}
+	}
+	if anySink {
+		js.Watermark = makeWatermark(sinkWM, now)
+	}
+	if r, ok := t.checkpoints(); ok {
+		js.CheckpointsAvailable = true
+		js.Checkpoints = r.Checkpoints()
+		for i := len(js.Checkpoints) - 1; i >= 0; i-- {
+			if js.Checkpoints[i].Status != CheckpointInProgress {
+				c := js.Checkpoints[i]
+				js.LastCheckpoint = &c
+				break
+			}
+		}
+	}
+	if dt > 0 {
+		t.history = append(t.history, HistoryPoint{
+			TimeMs: now.UnixMilli(), RecordsInPerSec: js.RecordsInPerSec, RecordsOutPerSec: js.RecordsOutPerSec,
+			WatermarkLagMs: js.WatermarkLag, Backpressure: maxBP,
+		})
+		cut := now.Add(-keep).UnixMilli()
+		i := 0
+		for i < len(t.history) && t.history[i].TimeMs < cut {
+			i++
+		}
+		t.history = t.history[i:]
+	}
+	if ended {
+		// The job no longer moves: keep its totals, not its last rates.
+		js.RecordsInPerSec, js.RecordsOutPerSec = 0, 0
+		for i := range js.Vertices {
+			v := &js.Vertices[i]
+			v.InPerSec, v.OutPerSec, v.BusyMsPerSec, v.IdleMsPerSec, v.BackpressMsPS = 0, 0, 0, 0, 0
+			v.Backpressure = BackpressureOK
+			for k := range v.Subtasks {
+				st := &v.Subtasks[k]
+				st.InPerSec, st.OutPerSec, st.BusyMsPerSec, st.IdleMsPerSec, st.BackpressMsPS = 0, 0, 0, 0, 0
+			}
+		}
+		js.Backpressure = BackpressureOK
+		t.final = &js
+	}
+	return js
+}
+
+func msPerSec(prev, cur, dt time.Duration) float64 {
+	if dt <= 0 || cur < prev {
+		return 0
+	}
+	return min(1000, float64(cur-prev)/float64(time.Millisecond)/dt.Seconds())
+}
+
+// inferGraph guesses a linear pipeline in source-to-sink order. Operators
+// that run in the same task are chained; between tasks the exchange is
+// unknown.
+func inferGraph(order []string, byOp map[string]*Vertex) Graph {
+	g := Graph{Inferred: true, Vertices: []GraphVertex{}, Edges: []Edge{}}
+	for i, id := range order {
+		g.Vertices = append(g.Vertices, GraphVertex{ID: id})
+		if i == 0 {
+			continue
+		}
+		ex := "unknown"
+		if byOp[id].Task == byOp[order[i-1]].Task {
+			ex = "chained"
+		}
+		g.Edges = append(g.Edges, Edge{From: order[i-1], To: id, Exchange: ex})
+	}
+	return g
+}

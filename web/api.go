@@ -1,0 +1,238 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/sluicehq/sluice/observe"
+)
+
+// JobRegistry is where commands register their running stream jobs so
+// that the JSON API, the dashboard and /metrics show them. Register fails
+// for an invalid or duplicate id; the returned function removes the job.
+// *observe.Observer implements it.
+type JobRegistry interface {
+	Register(id string, job observe.Job, opts ...observe.JobOption) (unregister func(), err error)
+}
+
+// maxEventStreams bounds concurrent /api/v1/events clients.
+const maxEventStreams = 64
+
+// apiError is the body of every API error.
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, format string, args ...any) {
+	writeJSON(w, code, apiError{Error: fmt.Sprintf(format, args...)})
+}
+
+// JobSummary is a job in the /api/v1/jobs list: its status and job-level
+// figures without the per-vertex detail.
+type JobSummary struct {
+	ID               string    `json:"id"`
+	Status           string    `json:"status"`
+	Error            string    `json:"error,omitempty"`
+	Started          time.Time `json:"started"`
+	RecordsInPerSec  float64   `json:"records_in_per_sec"`
+	RecordsOutPerSec float64   `json:"records_out_per_sec"`
+	RecordsIn        int64     `json:"records_in"`
+	RecordsOut       int64     `json:"records_out"`
+	observe.Watermark
+	Backpressure         string                   `json:"backpressure"`
+	Vertices             int                      `json:"vertices"`
+	CheckpointsAvailable bool                     `json:"checkpoints_available"`
+	LastCheckpoint       *observe.CheckpointStats `json:"last_checkpoint,omitempty"`
+}
+
+func summarize(j observe.JobStatus) JobSummary {
+	return JobSummary{
+		ID: j.ID, Status: j.Status, Error: j.Error, Started: j.Started,
+		RecordsInPerSec: j.RecordsInPerSec, RecordsOutPerSec: j.RecordsOutPerSec, RecordsIn: j.RecordsIn, RecordsOut: j.RecordsOut,
+		Watermark: j.Watermark, Backpressure: j.Backpressure, Vertices: len(j.Vertices),
+		CheckpointsAvailable: j.CheckpointsAvailable, LastCheckpoint: j.LastCheckpoint,
+	}
+}
+
+// TopicSummary is a topic in the /api/v1/topics list.
+type TopicSummary struct {
+	Name          string  `json:"name"`
+	Internal      bool    `json:"internal"`
+	Partitions    int     `json:"partitions"`
+	Records       int64   `json:"records"`
+	Bytes         int64   `json:"bytes"`
+	Segments      int     `json:"segments"`
+	RecordsPerSec float64 `json:"records_per_sec"`
+	BytesPerSec   float64 `json:"bytes_per_sec"`
+	// EarliestOffsets and LatestOffsets are per partition, by index.
+	EarliestOffsets []int64 `json:"earliest_offsets"`
+	LatestOffsets   []int64 `json:"latest_offsets"`
+}
+
+func summarizeTopic(t observe.TopicStatus) TopicSummary {
+	s := TopicSummary{Name: t.Name, Internal: t.Internal, Partitions: len(t.Partitions), Records: t.Records, Bytes: t.Bytes,
+		Segments: t.Segments, RecordsPerSec: t.RecordsPerSec, BytesPerSec: t.BytesPerSec,
+		EarliestOffsets: make([]int64, 0, len(t.Partitions)), LatestOffsets: make([]int64, 0, len(t.Partitions))}
+	for _, p := range t.Partitions {
+		s.EarliestOffsets = append(s.EarliestOffsets, p.EarliestOffset)
+		s.LatestOffsets = append(s.LatestOffsets, p.LatestOffset)
+	}
+	return s
+}
+
+// Overview is the body of /api/v1/overview and of each server-sent event.
+type Overview struct {
+	Time   time.Time      `json:"time"`
+	Seq    int            `json:"seq"`
+	Topics []TopicSummary `json:"topics"`
+	Groups []GroupSummary `json:"groups"`
+	Jobs   []JobSummary   `json:"jobs"`
+}
+
+// GroupSummary is a group in the /api/v1/groups list.
+type GroupSummary struct {
+	Name       string `json:"name"`
+	Partitions int    `json:"partitions"`
+	TotalLag   int64  `json:"total_lag"`
+}
+
+func overview(s *observe.Snapshot) Overview {
+	ov := Overview{Time: s.Time, Seq: s.Seq, Topics: []TopicSummary{}, Groups: []GroupSummary{}, Jobs: []JobSummary{}}
+	for _, t := range s.Topics {
+		ov.Topics = append(ov.Topics, summarizeTopic(t))
+	}
+	for _, g := range s.Groups {
+		ov.Groups = append(ov.Groups, GroupSummary{Name: g.Name, Partitions: len(g.Partitions), TotalLag: g.TotalLag})
+	}
+	for _, j := range s.Jobs {
+		ov.Jobs = append(ov.Jobs, summarize(j))
+	}
+	return ov
+}
+
+// JobGraph is the body of /api/v1/jobs/{id}/graph: the vertices with live
+// figures and the edges with their exchange kind.
+type JobGraph struct {
+	ID       string           `json:"id"`
+	Status   string           `json:"status"`
+	Time     time.Time        `json:"time"`
+	Vertices []observe.Vertex `json:"vertices"`
+	Edges    []observe.Edge   `json:"edges"`
+	Inferred bool             `json:"inferred"`
+}
+
+// Checkpoints is the body of /api/v1/jobs/{id}/checkpoints.
+type Checkpoints struct {
+	Available   bool                      `json:"available"`
+	Reason      string                    `json:"reason,omitempty"`
+	Checkpoints []observe.CheckpointStats `json:"checkpoints"`
+}
+
+// JobEvent is the body of a per-job server-sent event.
+type JobEvent struct {
+	Time  time.Time            `json:"time"`
+	Seq   int                  `json:"seq"`
+	Job   observe.JobStatus    `json:"job"`
+	Point observe.HistoryPoint `json:"point"`
+}
+
+func (s *Server) registerAPI(o *observe.Observer) {
+	m := s.Mux
+	m.HandleFunc("GET /api/v1/overview", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, overview(o.Snapshot()))
+	})
+	m.HandleFunc("GET /api/v1/topics", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, overview(o.Snapshot()).Topics)
+	})
+	m.HandleFunc("GET /api/v1/topics/{topic}", func(w http.ResponseWriter, r *http.Request) {
+		t, err := o.Snapshot().Topic(r.PathValue("topic"))
+		if err != nil {
+			writeError(w, http.StatusNotFound, "%v", err)
+			return
+		}
+		writeJSON(w, http.StatusOK, t)
+	})
+	m.HandleFunc("GET /api/v1/groups", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, overview(o.Snapshot()).Groups)
+	})
+	m.HandleFunc("GET /api/v1/groups/{group}", func(w http.ResponseWriter, r *http.Request) {
+		g, ok := o.Snapshot().Group(r.PathValue("group"))
+		if !ok {
+			writeError(w, http.StatusNotFound, "group %q: unknown group", r.PathValue("group"))
+			return
+		}
+		writeJSON(w, http.StatusOK, g)
+	})
+	m.HandleFunc("GET /api/v1/jobs", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, overview(o.Snapshot()).Jobs)
+	})
+	job := func(w http.ResponseWriter, r *http.Request) (observe.JobStatus, *observe.Snapshot, bool) {
+		snap := o.Snapshot()
+		j, err := snap.Job(r.PathValue("job"))
+		if err != nil && errors.Is(err, observe.ErrUnknownJob) {
+			// Registered since the last sample?
+			snap = o.Sample()
+			j, err = snap.Job(r.PathValue("job"))
+		}
+		if err != nil {
+			writeError(w, http.StatusNotFound, "%v", err)
+			return j, snap, false
+		}
+		return j, snap, true
+	}
+	m.HandleFunc("GET /api/v1/jobs/{job}", func(w http.ResponseWriter, r *http.Request) {
+		if j, _, ok := job(w, r); ok {
+			writeJSON(w, http.StatusOK, j)
+		}
+	})
+	m.HandleFunc("GET /api/v1/jobs/{job}/graph", func(w http.ResponseWriter, r *http.Request) {
+		if j, snap, ok := job(w, r); ok {
+			writeJSON(w, http.StatusOK, JobGraph{ID: j.ID, Status: j.Status, Time: snap.Time, Vertices: j.Vertices, Edges: j.Graph.Edges, Inferred: j.Graph.Inferred})
+		}
+	})
+	m.HandleFunc("GET /api/v1/jobs/{job}/checkpoints", func(w http.ResponseWriter, r *http.Request) {
+		j, _, ok := job(w, r)
+		if !ok {
+			return
+		}
+		c := Checkpoints{Available: j.CheckpointsAvailable, Checkpoints: j.Checkpoints}
+		if c.Checkpoints == nil {
+			c.Checkpoints = []observe.CheckpointStats{}
+		}
+		if !c.Available {
+			c.Reason = "the job reports no checkpoints (the stream runtime has no checkpoint coordinator yet)"
+		}
+		writeJSON(w, http.StatusOK, c)
+	})
+	m.HandleFunc("GET /api/v1/jobs/{job}/history", func(w http.ResponseWriter, r *http.Request) {
+		h, err := o.History(r.PathValue("job"))
+		if err != nil {
+			writeError(w, http.StatusNotFound, "%v", err)
+			return
+		}
+		if h == nil {
+			h = []observe.HistoryPoint{}
+		}
+		writeJSON(w, http.StatusOK, h)
+	})
+	m.HandleFunc("GET /api/v1/events", func(w http.ResponseWriter, r *http.Request) { s.events(w, r, o, "") })
+	m.HandleFunc("GET /api/v1/jobs/{job}/events", func(w http.ResponseWriter, r *http.Request) {
+		if _, _, ok := job(w, r); ok {
+			s.events(w, r, o, r.PathValue("job"))
+		}
+	})
+	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path)
+	})
+}
