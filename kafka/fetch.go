@@ -183,6 +183,9 @@ func (s *Server) waitAny(ctx context.Context, parts []*fetchPart, deadline time.
 			}
 		}()
 	}
+	if s.fetchWaiting != nil {
+		s.fetchWaiting()
+	}
 	var tick <-chan time.Time
 	if poll {
 		t := time.NewTimer(lsoPollInterval)

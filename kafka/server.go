@@ -28,6 +28,9 @@ type Server struct {
 	txns    *txnCoordinator
 	txnBE   *logTxnBackend
 	metrics *metrics
+	// fetchWaiting, set only by tests, is called when a Fetch starts to
+	// long-poll.
+	fetchWaiting func()
 	// offsets is the log's consumer-offset store (opened by New).
 	offsets *logstore.OffsetStore
 

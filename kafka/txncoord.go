@@ -174,6 +174,12 @@ func codeOnly(code int16) *txnErr { return &txnErr{code: code} }
 func (c *txnCoordinator) InitProducerID(ctx context.Context, now time.Time, txnID *string, timeoutMillis int32, reqPID int64, reqEpoch int16) (int64, int16, *txnErr) {
 	if txnID == nil || *txnID == "" {
 		if reqPID >= 0 && reqEpoch >= 0 && reqEpoch < math.MaxInt16-1 {
+			c.mu.Lock()
+			_, txnal := c.byPID[reqPID]
+			c.mu.Unlock()
+			if txnal { // a transactional producer's id is bumped through its transactional id only
+				return -1, -1, codeOnly(kerr.InvalidProducerIDMapping.Code)
+			}
 			return reqPID, reqEpoch + 1, nil
 		}
 		pid, err := c.be.nextProducerID(ctx)

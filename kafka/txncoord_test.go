@@ -227,4 +227,9 @@ func TestTxnCoordinatorIdempotentProducerIDs(t *testing.T) {
 	if p, e, _ := c.InitProducerID(ctx, time.Now(), nil, 0, p1, 0); p != p1 || e != 1 {
 		t.Fatalf("bump: %d %d", p, e)
 	}
+	// A transactional producer's id cannot be bumped without its id.
+	tp, te, _ := c.InitProducerID(ctx, time.Now(), str("tx"), 1000, -1, -1)
+	if _, _, terr := c.InitProducerID(ctx, time.Now(), nil, 0, tp, te); terr == nil || terr.code != kerr.InvalidProducerIDMapping.Code {
+		t.Fatalf("bumping a transactional id's producer: %v", terr)
+	}
 }

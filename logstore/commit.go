@@ -3,11 +3,12 @@ package logstore
 import (
 	"fmt"
 	"os"
+	"time"
 )
 
 // The commit pipeline.
 //
-// An append goes through two stages, each under its own lock:
+// An append goes through two stages:
 //
 //  1. Assignment, under Partition.mu (the append lock, held for a memcpy):
 //     the batch is checked against the producer state, given the next
@@ -39,12 +40,14 @@ import (
 //   - Acknowledged implies durable: an append returns nil only after a commit
 //     that wrote its bytes (and for FsyncAlways synced them) succeeded.
 //   - The high watermark (tip) only covers committed data, so readers never
-//     see data that a crash could take back (under the policy's promise).
-//     tip.hw, tip.size and the segment's visible size are published together
-//     in one atomic pointer store, after the data is durable.
-//   - Lock order is commitMu (never held across I/O), then syncMu, then mu. Readers take neither (only the segment
-//     list's RWMutex and an index's RWMutex, both briefly), so a reader never
-//     blocks the writer for longer than a slice copy.
+//     see data that a crash could take back (under the policy's promise:
+//     FsyncAlways commits after the fsync, FsyncInterval and FsyncNever
+//     after the write). tip.hw, tip.lso and tip.size are published together
+//     in one atomic pointer store, after the data is committed.
+//   - Lock order is commitMu (never held across I/O), then syncMu, then
+//     mu. Readers take none of them (only the segment list's RWMutex and an
+//     index's RWMutex, both briefly), so a reader never blocks the writer
+//     for longer than a slice copy.
 //   - A failed write discards everything not yet committed: the file is
 //     truncated back to its committed size, the next offset goes back to the
 //     high watermark, the index and the producer state are rolled back and
@@ -148,6 +151,10 @@ const maxSpareBuffer = 8 << 20
 // and publishes the new tip. It runs under syncMu. On a write error it rolls
 // the partition back to its committed state (see the invariants above).
 func (p *Partition) writeOut(seg *segment, buf []byte, upTo, lso int64, sync bool) error {
+	var start time.Time
+	if p.metrics != nil {
+		start = time.Now()
+	}
 	if len(buf) > 0 {
 		n, err := seg.f.Write(buf)
 		if err != nil || n != len(buf) {
@@ -173,6 +180,9 @@ func (p *Partition) writeOut(seg *segment, buf []byte, upTo, lso int64, sync boo
 		}
 		p.unsynced = false
 		p.syncs.Add(1)
+	}
+	if p.metrics != nil && len(buf) > 0 {
+		p.metrics.commit(time.Since(start), len(buf))
 	}
 	p.durable.Store(upTo)
 	seg.visible.Store(seg.written)
@@ -250,23 +260,35 @@ func (p *Partition) publish(t *tip) {
 }
 
 // syncNow fsyncs the active segment if it has unsynced writes (the
-// FsyncInterval ticker).
+// FsyncInterval ticker). The fsync runs outside syncMu, so commits (which
+// under FsyncInterval only write) are not held up by it.
 func (p *Partition) syncNow() error {
 	p.syncMu.Lock()
-	defer p.syncMu.Unlock()
 	if !p.unsynced || p.syncErr != nil || p.closedSync {
+		p.syncMu.Unlock()
 		return nil
 	}
-	seg := p.tip.Load().seg
-	if err := seg.f.Sync(); err != nil {
-		p.mu.Lock()
-		p.syncErr = ioError(fmt.Sprintf("partition %s: fsync segment %s", p.name, seg.path), err)
-		p.bumpEpoch(p.syncErr)
-		p.mu.Unlock()
-		p.logger.Error("fsync failed; the partition refuses appends until reopened", "partition", p.name, "err", err)
-		return p.syncErr
+	seg := p.active
+	if !seg.acquire() {
+		p.syncMu.Unlock()
+		return nil
 	}
-	p.unsynced = false
+	p.unsynced = false // a write during the fsync sets it again
+	p.syncMu.Unlock()
+	defer seg.release()
+	if err := seg.f.Sync(); err != nil {
+		serr := ioError(fmt.Sprintf("partition %s: fsync segment %s", p.name, seg.path), err)
+		p.syncMu.Lock()
+		p.mu.Lock()
+		if p.syncErr == nil && !p.closedSync {
+			p.syncErr = serr
+			p.bumpEpoch(serr)
+			p.logger.Error("fsync failed; the partition refuses appends until reopened", "partition", p.name, "err", err)
+		}
+		p.mu.Unlock()
+		p.syncMu.Unlock()
+		return serr
+	}
 	p.syncs.Add(1)
 	return nil
 }
@@ -298,6 +320,7 @@ func (p *Partition) roll(onlyIfFull bool, want int64) error {
 	if err := old.writeIndexes(p.fs); err != nil {
 		return err
 	}
+	old.idx.thin(sealedIndexGap)
 	if err := p.snapshotProducers(p.nextOffset); err != nil {
 		return err
 	}

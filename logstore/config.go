@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // FsyncMode says when appended data is forced to stable storage.
@@ -172,6 +174,10 @@ type Options struct {
 	// IndexIntervalBytes is the number of log bytes between two entries of
 	// the sparse offset index; 0 = 4096.
 	IndexIntervalBytes int
+	// Registerer, when set, receives the log's Prometheus metrics
+	// (sluice_log_*: per-partition offsets, sizes and append counters read
+	// at scrape time, and group-commit duration and size histograms).
+	Registerer prometheus.Registerer
 	// RepairCorruption makes Open truncate a partition at corruption that is
 	// followed by valid data (losing that data, with an error log line)
 	// instead of failing with a CorruptionError.

@@ -28,6 +28,17 @@
 // partition with corruption followed by valid data (CorruptionError), and
 // rebuilds missing or inconsistent indexes.
 //
-// All file access goes through the FS interface so that tests can inject
-// faults (a full disk, I/O errors).
+// # Retention, metrics, faults
+//
+// Retention by age and size deletes whole segments from the oldest and moves
+// the log start offset (EnforceRetention, also run in the background).
+// Options.Registerer exports sluice_log_* Prometheus metrics. All file
+// access goes through the FS interface so that tests can inject faults (a
+// full disk, I/O errors): see the disk-full and crash tests.
+//
+// The consumer-offset store, producer-id allocation and the producer state
+// behind idempotent and transactional appends live in offsets.go,
+// producerid.go, producers.go and txn.go; they use this package's Append and
+// Read like any client, and hook into the append path through the producer
+// state (checkAppend before offsets are assigned, onAppend after).
 package logstore

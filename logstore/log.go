@@ -24,6 +24,8 @@ const (
 	trashDir     = "trash"
 	topicConfig  = "topic.json"
 	formatHeader = "sluice-log-format"
+	// openParallelism bounds how many partitions of a topic recover at once.
+	openParallelism = 8
 	// FormatVersion is the version of the on-disk format this package reads
 	// and writes. Open refuses a directory of another version
 	// (ErrIncompatibleFormat).
@@ -43,8 +45,9 @@ type Log struct {
 	topics map[string]*Topic
 	closed bool
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	metrics *logMetrics
 }
 
 // Topic is a named set of partitions sharing one configuration.
@@ -87,10 +90,15 @@ func Open(opts Options) (*Log, error) {
 	if err := l.fs.MkdirAll(l.dir, 0o755); err != nil {
 		return nil, ioError("create data directory "+l.dir, err)
 	}
+	l.metrics = newLogMetrics(opts.Registerer)
 	if err := l.takeLock(); err != nil {
 		return nil, err
 	}
-	if err := l.open(); err != nil {
+	err := l.open()
+	if err == nil {
+		err = l.metrics.register(l, opts.Registerer)
+	}
+	if err != nil {
 		l.closeTopics()
 		l.lock.Close()
 		return nil, err
@@ -191,12 +199,13 @@ func (l *Log) open() error {
 func (l *Log) openTopic(name string, cfg TopicConfig) (*Topic, error) {
 	t := &Topic{log: l, name: name, dir: filepath.Join(l.dir, topicsDir, name), cfg: cfg}
 	policy := cfg.Fsync.resolve(l.opts.DefaultFsync)
-	for i := int32(0); i < cfg.Partitions; i++ {
-		p := &Partition{
+	t.partitions = make([]*Partition, cfg.Partitions)
+	for i := range t.partitions {
+		t.partitions[i] = &Partition{
 			topic:         t,
-			id:            i,
+			id:            int32(i),
 			name:          fmt.Sprintf("%s/%d", name, i),
-			dir:           filepath.Join(t.dir, strconv.Itoa(int(i))),
+			dir:           filepath.Join(t.dir, strconv.Itoa(i)),
 			fs:            l.fs,
 			logger:        l.logger,
 			policy:        policy,
@@ -205,17 +214,35 @@ func (l *Log) openTopic(name string, cfg TopicConfig) (*Topic, error) {
 			indexInterval: l.opts.IndexIntervalBytes,
 			notify:        make(chan struct{}),
 			commitDone:    make(chan struct{}),
+			metrics:       l.metrics,
 			closing:       make(chan struct{}),
 		}
-		if err := l.fs.MkdirAll(p.dir, 0o755); err != nil {
-			t.closePartitions()
-			return nil, ioError("create partition directory "+p.dir, err)
+	}
+	// Partitions recover independently; after a crash each one reads its
+	// tail and fsyncs, so a few at a time overlap that I/O.
+	errs := make([]error, len(t.partitions))
+	sem := make(chan struct{}, openParallelism)
+	var wg sync.WaitGroup
+	for i, p := range t.partitions {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := l.fs.MkdirAll(p.dir, 0o755); err != nil {
+				errs[i] = ioError("create partition directory "+p.dir, err)
+				return
+			}
+			errs[i] = p.recoverPartition(l.opts.RepairCorruption)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for i, p := range t.partitions {
+			if errs[i] == nil {
+				p.close(false)
+			}
 		}
-		if err := p.recoverPartition(l.opts.RepairCorruption); err != nil {
-			t.closePartitions()
-			return nil, err
-		}
-		t.partitions = append(t.partitions, p)
+		return nil, err
 	}
 	if policy.Mode == FsyncInterval {
 		t.stopSync = make(chan struct{})

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sluicehq/sluice/record"
 )
 
@@ -626,5 +627,52 @@ func TestFsyncIntervalSyncs(t *testing.T) {
 			t.Fatal("no background fsync within 20s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	opts, _ := testOptions(t.TempDir())
+	reg := prometheus.NewRegistry()
+	opts.Registerer = reg
+	l := mustOpen(t, opts)
+	defer l.Close()
+	p := mustPartition(t, l, "m", TopicConfig{Partitions: 1})
+	b, _ := makeBatch(t, 1, 3, 10, 1)
+	if _, err := p.Append(bg, b); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			switch {
+			case m.GetCounter() != nil:
+				got[mf.GetName()] = m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				got[mf.GetName()] = m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				got[mf.GetName()] = float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	for name, want := range map[string]float64{
+		"sluice_log_high_watermark":          3,
+		"sluice_log_appended_records_total":  3,
+		"sluice_log_appended_batches_total":  1,
+		"sluice_log_commit_duration_seconds": 1,
+		"sluice_log_fsyncs_total":            1,
+	} {
+		if got[name] != want {
+			t.Errorf("%s = %v, want %v", name, got[name], want)
+		}
+	}
+	// A second log cannot register the same metrics: Open fails cleanly.
+	opts2, _ := testOptions(t.TempDir())
+	opts2.Registerer = reg
+	if _, err := Open(opts2); err == nil {
+		t.Fatal("second Open with the same registry succeeded")
 	}
 }

@@ -25,7 +25,8 @@ type Partition struct {
 	segBytes      int64
 	logAppendTime bool
 	indexInterval int
-	repair        bool // Options.RepairCorruption
+	repair        bool        // Options.RepairCorruption
+	metrics       *logMetrics // nil = none
 
 	// mu is the append lock (see commit.go). It guards the fields below
 	// down to syncMu, the active segment's assigned size and index
@@ -156,10 +157,8 @@ func (p *Partition) Append(ctx context.Context, batch []byte) (AppendResult, err
 	if p.logAppendTime {
 		appendTime = time.Now().UnixMilli()
 		record.SetLogAppendTime(b, appendTime)
-		h.MaxTimestamp = appendTime
-		h.Attributes |= 0x08
 	}
-	h.BaseOffset = base
+	h, _ = record.ParseHeader(b) // verified above; now with our offset (and time)
 	seg.idx.add(uint32(base-seg.base), uint32(seg.assigned), len(b), h.MaxTimestamp, p.indexInterval)
 	seg.assigned += size
 	p.nextOffset = h.LastOffset() + 1

@@ -11,7 +11,7 @@ import (
 // minReadWindow is the smallest read from a segment file: it covers the walk
 // from an index entry to the wanted batch (at most an index interval) and,
 // for small fetches, the data itself, in one pread.
-const minReadWindow = 64 << 10
+const minReadWindow = 16 << 10
 
 // Read returns whole batches starting with the batch that contains offset,
 // up to maxBytes in total but always at least one whole batch if any exists

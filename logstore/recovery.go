@@ -263,6 +263,9 @@ func (p *Partition) recoverPartition(repair bool) error {
 			trustedPos = size
 		case base == rp.Segment && rp.Position <= size:
 			trustedPos, trustedNext = rp.Position, rp.Offset
+		case base == rp.Segment:
+			p.logger.Error("segment is shorter than its recovery point: data that was synced is gone (disk or file-system damage); verifying it from the start",
+				"partition", p.name, "segment", path, "size", size, "recovery_point", rp.Position)
 		}
 		if trustedPos > 0 {
 			x, endRel, ierr := p.loadIndexes(seg, trustedPos)
@@ -285,6 +288,9 @@ func (p *Partition) recoverPartition(repair bool) error {
 				seg.idx = x
 				seg.idx.bytesSince = int(trustedPos - lastIndexedPos(x))
 				trustedNext = base + int64(endRel)
+				if !last {
+					seg.idx.thin(sealedIndexGap)
+				}
 			}
 		}
 		endPos, next := trustedPos, trustedNext
@@ -359,6 +365,7 @@ func (p *Partition) recoverPartition(repair bool) error {
 		if err := seg.writeIndexes(p.fs); err != nil {
 			return p.closeSegmentsErr(err)
 		}
+		seg.idx.thin(sealedIndexGap)
 	}
 	if _, err := p.segments[len(p.segments)-1].f.Seek(p.segments[len(p.segments)-1].written, io.SeekStart); err != nil {
 		return p.closeSegmentsErr(ioError("seek segment", err))

@@ -126,11 +126,12 @@ func checkServed(t *testing.T, p *Partition, o *ackOracle) int64 {
 
 func TestRecoveryTornTail(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for iter := 0; iter < 30; iter++ {
+	for iter := 0; iter < 100; iter++ {
 		clean := iter%3 == 0
 		t.Run(fmt.Sprintf("%d/clean=%v", iter, clean), func(t *testing.T) {
 			dir := t.TempDir()
 			opts, lb := testOptions(dir)
+			opts.FS = noSyncFS{} // recovery logic, not durability, is under test here
 			l := mustOpen(t, opts)
 			p := mustPartition(t, l, "torn", TopicConfig{Partitions: 1, SegmentBytes: 4096})
 			o := fillRandom(t, rng, p, 5+rng.IntN(40))
@@ -193,11 +194,12 @@ func TestRecoveryTornTail(t *testing.T) {
 // that differs from the acknowledged one.
 func TestRecoveryBitFlips(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	for iter := 0; iter < 40; iter++ {
+	for iter := 0; iter < 150; iter++ {
 		clean := iter%2 == 0
 		t.Run(fmt.Sprintf("%d/clean=%v", iter, clean), func(t *testing.T) {
 			dir := t.TempDir()
 			opts, _ := testOptions(dir)
+			opts.FS = noSyncFS{} // recovery logic, not durability, is under test here
 			l := mustOpen(t, opts)
 			p := mustPartition(t, l, "flip", TopicConfig{Partitions: 1, SegmentBytes: 4096})
 			o := fillRandom(t, rng, p, 10+rng.IntN(30))
@@ -391,4 +393,103 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("after restart high watermark %d, acknowledged %d", hw, len(o.recs))
 	}
 	checkServed(t, p, o)
+}
+
+// TestDiskFullAnywhere runs out of space at every point of a run that rolls
+// segments (data, index files, snapshots, recovery points): whatever fails,
+// every acknowledged batch survives a restart, offsets stay contiguous, and
+// the log takes appends again once space is back.
+func TestDiskFullAnywhere(t *testing.T) {
+	for budget := int64(0); budget < 9000; budget += 173 {
+		t.Run(fmt.Sprint(budget), func(t *testing.T) {
+			dir := t.TempDir()
+			opts, _ := testOptions(dir)
+			ffs := &faultFS{FS: noSyncFS{}, budget: -1}
+			opts.FS = ffs
+			l := mustOpen(t, opts)
+			p := mustPartition(t, l, "df", TopicConfig{Partitions: 1, SegmentBytes: 1500})
+			ffs.setBudget(budget)
+			o := &ackOracle{recs: make(map[int64]record.Record)}
+			failures := 0
+			for i := 0; i < 40 && failures < 3; i++ {
+				b, recs := makeBatch(t, uint64(i), 2, 90, int64(i))
+				res, err := p.Append(bg, b)
+				if err != nil {
+					if !errors.Is(err, ErrDiskFull) {
+						t.Fatalf("append %d: %v, want ErrDiskFull", i, err)
+					}
+					failures++
+					continue
+				}
+				o.add(res, b, recs)
+			}
+			if _, hw, _ := p.Offsets(); hw != int64(len(o.recs)) {
+				t.Fatalf("high watermark %d, acknowledged %d records", hw, len(o.recs))
+			}
+			checkServed(t, p, o)
+			ffs.setBudget(-1)
+			b, recs := makeBatch(t, 999, 2, 90, 999)
+			res, err := p.Append(bg, b)
+			if err != nil {
+				t.Fatalf("append after space came back: %v", err)
+			}
+			o.add(res, b, recs)
+			l.crash()
+			opts.FS = noSyncFS{}
+			l = mustOpen(t, opts)
+			defer l.Close()
+			tp, _ := l.Topic("df")
+			p, _ = tp.Partition(0)
+			if _, hw, _ := p.Offsets(); hw != int64(len(o.recs)) {
+				t.Fatalf("after restart high watermark %d, acknowledged %d", hw, len(o.recs))
+			}
+			if n := checkServed(t, p, o); n != int64(len(o.recs)) {
+				t.Fatalf("served %d of %d acknowledged records", n, len(o.recs))
+			}
+		})
+	}
+}
+
+// TestOpenFailsCleanly: one corrupt partition among several makes Open fail
+// with its CorruptionError, releases everything, and leaves the healthy
+// partitions intact.
+func TestOpenFailsCleanly(t *testing.T) {
+	dir := t.TempDir()
+	opts, _ := testOptions(dir)
+	opts.FS = noSyncFS{}
+	l := mustOpen(t, opts)
+	if err := l.CreateTopic("multi", TopicConfig{Partitions: 12}); err != nil {
+		t.Fatal(err)
+	}
+	tp, _ := l.Topic("multi")
+	rng := rand.New(rand.NewPCG(13, 14))
+	oracles := make([]*ackOracle, 12)
+	for i := range oracles {
+		p, _ := tp.Partition(int32(i))
+		oracles[i] = fillRandom(t, rng, p, 6)
+	}
+	l.crash()
+	seg := segmentFiles(t, filepath.Join(dir, topicsDir, "multi", "5"))[0]
+	data, _ := os.ReadFile(seg)
+	data[oracles[5].batches[0].size+record.HeaderSize+1] ^= 0x40 // second batch
+	os.WriteFile(seg, data, 0o644)
+	_, err := Open(opts)
+	var ce *CorruptionError
+	if !errors.As(err, &ce) || !strings.Contains(ce.Segment, filepath.Join("multi", "5")) {
+		t.Fatalf("Open: %v, want a CorruptionError in partition 5", err)
+	}
+	opts.RepairCorruption = true
+	l = mustOpen(t, opts)
+	defer l.Close()
+	tp, _ = l.Topic("multi")
+	for i, o := range oracles {
+		p, _ := tp.Partition(int32(i))
+		want := int64(len(o.recs))
+		if i == 5 {
+			want = o.batches[1].base
+		}
+		if n := checkServed(t, p, o); n != want {
+			t.Fatalf("partition %d: %d records, want %d", i, n, want)
+		}
+	}
 }

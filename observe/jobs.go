@@ -3,6 +3,7 @@ package observe
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"sort"
 	"time"
@@ -28,6 +29,30 @@ type CheckpointReporter interface {
 	Checkpoints() []CheckpointStats
 }
 
+// DeadLetterReporter is an optional capability of a job: how many records
+// it set aside as failed (dead-lettered) so far. pipeline.Job implements it.
+type DeadLetterReporter interface {
+	DeadLetters() int64
+}
+
+// CheckpointCounter is an optional capability of a job: checkpoint
+// counters without a history, as *stream.Job reports them. The Observer
+// builds a history from successive samples: a checkpoint that completes
+// and is followed by another within one sampling interval is counted but
+// not listed, and aborted checkpoints are listed without their ids.
+type CheckpointCounter interface {
+	CheckpointStats() stream.CheckpointStats
+}
+
+// CheckpointCounts are a job's checkpoint counters.
+type CheckpointCounts struct {
+	Completed       uint64        `json:"completed"`
+	Failed          uint64        `json:"failed"`
+	LastCompletedID uint64        `json:"last_completed_id"`
+	LastDuration    time.Duration `json:"last_duration_ns"`
+	LastPath        string        `json:"last_path,omitempty"`
+}
+
 // CheckpointStats describes one checkpoint attempt.
 type CheckpointStats struct {
 	ID uint64 `json:"id"`
@@ -39,6 +64,9 @@ type CheckpointStats struct {
 	// Alignment is the longest time an operator waited for barriers.
 	Alignment time.Duration `json:"alignment_ns"`
 	Error     string        `json:"error,omitempty"`
+	// Partial marks an entry built from counters (CheckpointCounter):
+	// size and alignment are unknown, and a failed entry has no id.
+	Partial bool `json:"partial,omitempty"`
 }
 
 // Checkpoint statuses.
@@ -130,10 +158,16 @@ type JobStatus struct {
 	Backpressure string   `json:"backpressure"`
 	Vertices     []Vertex `json:"vertices"`
 	Graph        Graph    `json:"graph"`
+	// DeadLettered counts failed records set aside; nil when the job does
+	// not report them.
+	DeadLettered *int64 `json:"dead_lettered,omitempty"`
 	// CheckpointsAvailable is false when nothing reports checkpoints.
-	CheckpointsAvailable bool              `json:"checkpoints_available"`
-	LastCheckpoint       *CheckpointStats  `json:"last_checkpoint,omitempty"`
-	Checkpoints          []CheckpointStats `json:"-"`
+	CheckpointsAvailable bool             `json:"checkpoints_available"`
+	LastCheckpoint       *CheckpointStats `json:"last_checkpoint,omitempty"`
+	// CheckpointCounts is set for jobs that report counters
+	// (CheckpointCounter) rather than a history.
+	CheckpointCounts *CheckpointCounts `json:"checkpoint_counts,omitempty"`
+	Checkpoints      []CheckpointStats `json:"-"`
 }
 
 // Watermark is an event-time position in ms since the epoch: absent
@@ -207,7 +241,7 @@ type subKey struct {
 }
 
 type subSample struct {
-	in, out       int64
+	in, out        int64
 	busy, idle, bp time.Duration
 }
 
@@ -218,8 +252,11 @@ type trackedJob struct {
 	graph   *Graph
 	ckpt    CheckpointReporter
 
-	prevAt  time.Time
-	prev    map[subKey]subSample
+	prevAt time.Time
+	prev   map[subKey]subSample
+	// ckHist is the checkpoint history built from a CheckpointCounter.
+	ckHist  []CheckpointStats
+	ckPrev  stream.CheckpointStats
 	history []HistoryPoint
 	final   *JobStatus // set once the job ended and was sampled after
 }
@@ -345,9 +382,26 @@ func (t *trackedJob) sample(now time.Time, keep time.Duration) JobStatus {
 	if anySink {
 		js.Watermark = makeWatermark(sinkWM, now)
 	}
+	if r, ok := t.job.(DeadLetterReporter); ok {
+		n := r.DeadLetters()
+		js.DeadLettered = &n
+	}
 	if r, ok := t.checkpoints(); ok {
 		js.CheckpointsAvailable = true
 		js.Checkpoints = r.Checkpoints()
+	} else if c, ok := t.job.(CheckpointCounter); ok {
+		cs := c.CheckpointStats()
+		t.followCheckpoints(cs, now)
+		// A job without checkpointing reports zero counters: it counts as
+		// unavailable until a first checkpoint completes or fails.
+		if cs.Completed+cs.Aborted > 0 {
+			js.CheckpointsAvailable = true
+			js.Checkpoints = append([]CheckpointStats(nil), t.ckHist...)
+			js.CheckpointCounts = &CheckpointCounts{Completed: cs.Completed, Failed: cs.Aborted,
+				LastCompletedID: cs.LastID, LastDuration: cs.LastDuration, LastPath: cs.LastPath}
+		}
+	}
+	if js.CheckpointsAvailable {
 		for i := len(js.Checkpoints) - 1; i >= 0; i-- {
 			if js.Checkpoints[i].Status != CheckpointInProgress {
 				c := js.Checkpoints[i]
@@ -384,6 +438,27 @@ func (t *trackedJob) sample(now time.Time, keep time.Duration) JobStatus {
 		t.final = &js
 	}
 	return js
+}
+
+// maxCheckpointHistory bounds the history built from counters.
+const maxCheckpointHistory = 100
+
+// followCheckpoints extends the history from new counters.
+func (t *trackedJob) followCheckpoints(cs stream.CheckpointStats, now time.Time) {
+	prev := t.ckPrev
+	t.ckPrev = cs
+	if cs.Aborted > prev.Aborted {
+		n := cs.Aborted - prev.Aborted
+		t.ckHist = append(t.ckHist, CheckpointStats{Status: CheckpointFailed, Started: now, Partial: true,
+			Error: fmt.Sprintf("%d checkpoint(s) aborted since the previous sample", n)})
+	}
+	if cs.LastID != prev.LastID && cs.LastID != 0 {
+		t.ckHist = append(t.ckHist, CheckpointStats{ID: cs.LastID, Status: CheckpointCompleted,
+			Started: now.Add(-cs.LastDuration), Duration: cs.LastDuration, Partial: true})
+	}
+	if len(t.ckHist) > maxCheckpointHistory {
+		t.ckHist = append(t.ckHist[:0], t.ckHist[len(t.ckHist)-maxCheckpointHistory:]...)
+	}
 }
 
 func msPerSec(prev, cur, dt time.Duration) float64 {

@@ -7,21 +7,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Collector returns a prometheus.Collector of every figure the Observer
-// watches, all named sluice_*. Log figures and job counters are read at
-// scrape time; per-second figures come from the latest sample.
+// Collector returns a prometheus.Collector of the figures the Observer
+// adds to the components' own metrics, all named sluice_*. Job counters
+// are read at scrape time; per-second figures come from the latest sample.
 //
-// Log (labels topic, partition): sluice_log_appended_records_total,
-// sluice_log_appended_bytes_total, sluice_log_appended_batches_total,
-// sluice_log_fsyncs_total, sluice_log_segments, sluice_log_size_bytes,
-// sluice_log_start_offset, sluice_log_high_watermark,
-// sluice_log_last_stable_offset, sluice_log_append_records_per_second.
+// The log's per-partition metrics (sluice_log_*) are not here: the log
+// exports them itself (logstore.Options.Registerer), and a second copy
+// would make every scrape fail.
 //
 // Groups (labels group, topic, partition): sluice_group_committed_offset,
 // sluice_group_lag.
 //
 // Jobs (label job; operators add operator and subtask):
 // sluice_job_running, sluice_job_records_in_per_second,
+// sluice_job_dead_lettered_records_total (jobs that report it),
 // sluice_job_records_out_per_second, sluice_job_watermark_lag_ms,
 // sluice_operator_records_in_total, sluice_operator_records_out_total,
 // sluice_operator_late_records_dropped_total,
@@ -31,45 +30,35 @@ import (
 // sluice_operator_backpressured_ms_per_second,
 // sluice_operator_watermark_ms, sluice_operator_watermark_lag_ms.
 //
-// Checkpoints (label job), only for jobs that report them:
+// Checkpoints (label job), only for jobs that report them (size and
+// alignment only from a CheckpointReporter, not from counters):
 // sluice_checkpoint_last_completed_id, sluice_checkpoint_last_duration_seconds,
 // sluice_checkpoint_last_size_bytes, sluice_checkpoint_last_alignment_seconds,
 // sluice_checkpoint_completed_total, sluice_checkpoint_failed_total.
 func (o *Observer) Collector() prometheus.Collector { return &collector{o: o, d: newDescs()} }
 
 type descs struct {
-	appRecords, appBytes, appBatches, fsyncs, segments, size, start, hw, lso, appRate *prometheus.Desc
-	groupCommitted, groupLag                                                         *prometheus.Desc
-	jobRunning, jobIn, jobOut, jobWMLag                                              *prometheus.Desc
-	opIn, opOut, opDropped, opBusy, opIdle, opBP, opBusyRate, opIdleRate, opBPRate   *prometheus.Desc
-	opWM, opWMLag                                                                    *prometheus.Desc
-	ckID, ckDur, ckSize, ckAlign, ckDone, ckFailed                                   *prometheus.Desc
+	groupCommitted, groupLag                                                       *prometheus.Desc
+	jobRunning, jobIn, jobOut, jobWMLag, jobDead                                   *prometheus.Desc
+	opIn, opOut, opDropped, opBusy, opIdle, opBP, opBusyRate, opIdleRate, opBPRate *prometheus.Desc
+	opWM, opWMLag                                                                  *prometheus.Desc
+	ckID, ckDur, ckSize, ckAlign, ckDone, ckFailed                                 *prometheus.Desc
 }
 
 func newDescs() descs {
-	tp := []string{"topic", "partition"}
 	op := []string{"job", "operator", "subtask"}
 	job := []string{"job"}
 	d := func(name, help string, labels []string) *prometheus.Desc {
 		return prometheus.NewDesc("sluice_"+name, help, labels, nil)
 	}
 	return descs{
-		appRecords:     d("log_appended_records_total", "Records appended to the partition since the log was opened.", tp),
-		appBytes:       d("log_appended_bytes_total", "Bytes appended to the partition since the log was opened.", tp),
-		appBatches:     d("log_appended_batches_total", "Record batches appended to the partition since the log was opened.", tp),
-		fsyncs:         d("log_fsyncs_total", "Fsyncs (group commits) of the partition since the log was opened.", tp),
-		segments:       d("log_segments", "Segments of the partition.", tp),
-		size:           d("log_size_bytes", "Bytes stored in the partition's segments.", tp),
-		start:          d("log_start_offset", "Earliest offset still stored in the partition.", tp),
-		hw:             d("log_high_watermark", "Next offset to be written to the partition (latest offset).", tp),
-		lso:            d("log_last_stable_offset", "First offset of the oldest open transaction, or the high watermark.", tp),
-		appRate:        d("log_append_records_per_second", "Records appended per second over the last sampling interval.", tp),
 		groupCommitted: d("group_committed_offset", "Offset a consumer group committed in the partition.", []string{"group", "topic", "partition"}),
 		groupLag:       d("group_lag", "Records between a consumer group's committed offset and the partition's high watermark.", []string{"group", "topic", "partition"}),
 		jobRunning:     d("job_running", "1 while the job runs, 0 once it ended.", job),
 		jobIn:          d("job_records_in_per_second", "Records read by the job's sources per second.", job),
 		jobOut:         d("job_records_out_per_second", "Records received by the job's sinks per second.", job),
 		jobWMLag:       d("job_watermark_lag_ms", "Wall clock minus the lowest watermark of the job's sinks, in ms.", job),
+		jobDead:        d("job_dead_lettered_records_total", "Failed records the job set aside (dead-lettered).", job),
 		opIn:           d("operator_records_in_total", "Records received by the operator subtask.", op),
 		opOut:          d("operator_records_out_total", "Records emitted by the operator subtask.", op),
 		opDropped:      d("operator_late_records_dropped_total", "Late records dropped by the operator subtask.", op),
@@ -108,39 +97,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, v, labels...)
 	}
 	snap := c.o.Snapshot()
-	rates := make(map[string]float64)
-	for _, t := range snap.Topics {
-		for _, p := range t.Partitions {
-			rates[t.Name+"\x00"+strconv.Itoa(int(p.Partition))] = p.RecordsPerSec
-		}
-	}
 	now := c.o.opts.Now()
-	if l := c.o.opts.Log; l != nil {
-		for _, name := range l.Topics() {
-			t, err := l.Topic(name)
-			if err != nil {
-				continue
-			}
-			for p := range t.NumPartitions() {
-				part, err := t.Partition(p)
-				if err != nil {
-					continue
-				}
-				st := part.Stats()
-				ps := strconv.Itoa(int(p))
-				counter(d.appRecords, float64(st.AppendedRecords), name, ps)
-				counter(d.appBytes, float64(st.AppendedBytes), name, ps)
-				counter(d.appBatches, float64(st.AppendedBatches), name, ps)
-				counter(d.fsyncs, float64(st.Syncs), name, ps)
-				gauge(d.segments, float64(st.Segments), name, ps)
-				gauge(d.size, float64(st.Bytes), name, ps)
-				gauge(d.start, float64(st.LogStartOffset), name, ps)
-				gauge(d.hw, float64(st.HighWatermark), name, ps)
-				gauge(d.lso, float64(st.LastStable), name, ps)
-				gauge(d.appRate, rates[name+"\x00"+ps], name, ps)
-			}
-		}
-	}
 	for _, g := range snap.Groups {
 		for _, p := range g.Partitions {
 			ps := strconv.Itoa(int(p.Partition))
@@ -166,6 +123,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			for _, s := range v.Subtasks {
 				rateOf[subKey{js.ID + "\x00" + v.ID, s.Index}] = s
 			}
+		}
+		if js.DeadLettered != nil {
+			counter(d.jobDead, float64(*js.DeadLettered), js.ID)
 		}
 		c.collectCheckpoints(ch, js)
 	}
@@ -203,6 +163,15 @@ func (c *collector) collectCheckpoints(ch chan<- prometheus.Metric, js JobStatus
 		return
 	}
 	d := &c.d
+	if n := js.CheckpointCounts; n != nil {
+		ch <- prometheus.MustNewConstMetric(d.ckDone, prometheus.CounterValue, float64(n.Completed), js.ID)
+		ch <- prometheus.MustNewConstMetric(d.ckFailed, prometheus.CounterValue, float64(n.Failed), js.ID)
+		if n.LastCompletedID != 0 {
+			ch <- prometheus.MustNewConstMetric(d.ckID, prometheus.GaugeValue, float64(n.LastCompletedID), js.ID)
+			ch <- prometheus.MustNewConstMetric(d.ckDur, prometheus.GaugeValue, n.LastDuration.Seconds(), js.ID)
+		}
+		return // counters carry no size or alignment
+	}
 	var done, failed int
 	for _, ck := range js.Checkpoints {
 		switch ck.Status {

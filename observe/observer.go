@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"regexp"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,6 +59,29 @@ var ErrInvalidJobID = errors.New("invalid job id")
 
 var jobIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
+// JobID turns a name (such as a pipeline's) into a valid job id: letters,
+// digits, '.', '_' and '-' are kept, any other character becomes '-', the
+// result is cut at 128 bytes, and "job" stands for a name with nothing
+// usable.
+func JobID(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		if b.Len() >= 128 {
+			break
+		}
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	if strings.Trim(b.String(), "-") == "" {
+		return "job"
+	}
+	return b.String()
+}
+
 // New returns an Observer; call Run (or Sample) to take samples.
 func New(opts Options) *Observer {
 	if opts.Interval <= 0 {
@@ -78,6 +102,28 @@ func New(opts Options) *Observer {
 		topics: make(map[logstore.TopicPartition]partSample),
 		subs:   make(map[chan struct{}]struct{}),
 	}
+}
+
+// SetLog sets the embedded log whose topics are shown, for callers that
+// open the log after the Observer.
+func (o *Observer) SetLog(l *logstore.Log) {
+	o.mu.Lock()
+	o.opts.Log = l
+	o.mu.Unlock()
+}
+
+func (o *Observer) log() *logstore.Log {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.opts.Log
+}
+
+// SetOffsets sets the consumer-offset store whose groups are shown, for
+// callers that open it after the Observer (the Kafka listener opens it).
+func (o *Observer) SetOffsets(s *logstore.OffsetStore) {
+	o.mu.Lock()
+	o.opts.Offsets = s
+	o.mu.Unlock()
 }
 
 // Interval returns the sampling period.

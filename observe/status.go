@@ -40,6 +40,38 @@ func StatusLine(ctx context.Context, w io.Writer, o *Observer, id string, opts S
 	if opts.Quiet {
 		return nil
 	}
+	var done <-chan struct{}
+	o.mu.Lock()
+	if t, ok := o.jobs[id]; ok {
+		done = t.job.Done()
+	}
+	o.mu.Unlock()
+	var lineErr error
+	Progress(ctx, w, done, func(final bool) string {
+		snap := o.Snapshot()
+		if o.opts.Now().Sub(snap.Time) >= o.opts.Interval || final {
+			snap = o.Sample() // nobody else samples often enough
+		}
+		js, err := snap.Job(id)
+		if err != nil {
+			lineErr = err
+			return fmt.Sprintf("%s: %v", id, err)
+		}
+		return FormatStatus(js, o.opts.Now())
+	}, opts)
+	return lineErr
+}
+
+// Progress prints line() to w until ctx ends or done is closed (nil: only
+// ctx), then prints line(true) a last time. On a terminal (see
+// StatusOptions.Terminal) it redraws one line in place every Every;
+// otherwise it prints a plain line every LogEvery. With opts.Quiet it
+// prints nothing and returns at once. Long-running commands (benchmarks,
+// loads) use it for their progress; StatusLine uses it for jobs.
+func Progress(ctx context.Context, w io.Writer, done <-chan struct{}, line func(final bool) string, opts StatusOptions) {
+	if opts.Quiet {
+		return
+	}
 	term := isTerminal(w)
 	if opts.Terminal != nil {
 		term = *opts.Terminal
@@ -54,48 +86,34 @@ func StatusLine(ctx context.Context, w io.Writer, o *Observer, id string, opts S
 			every = 10 * time.Second
 		}
 	}
-	var done <-chan struct{}
-	o.mu.Lock()
-	if t, ok := o.jobs[id]; ok {
-		done = t.job.Done()
-	}
-	o.mu.Unlock()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	width := 0
 	for {
-		finished := false
+		final := false
 		select {
 		case <-ctx.Done():
-			finished = true
+			final = true
 		case <-done:
-			finished = true
+			final = true
 		case <-tick.C:
 		}
-		snap := o.Snapshot()
-		if o.opts.Now().Sub(snap.Time) >= o.opts.Interval || finished {
-			snap = o.Sample() // nobody else samples often enough
-		}
-		js, err := snap.Job(id)
-		if err != nil {
-			return err
-		}
-		line := FormatStatus(js, o.opts.Now())
+		l := line(final)
 		if term {
 			pad := ""
-			if n := len(line); n < width {
+			if n := len(l); n < width {
 				pad = strings.Repeat(" ", width-n)
 			}
-			width = len(line)
-			fmt.Fprintf(w, "\r%s%s", line, pad)
-			if finished {
+			width = len(l)
+			fmt.Fprintf(w, "\r%s%s", l, pad)
+			if final {
 				fmt.Fprintln(w)
 			}
 		} else {
-			fmt.Fprintln(w, line)
+			fmt.Fprintln(w, l)
 		}
-		if finished {
-			return nil
+		if final {
+			return
 		}
 	}
 }

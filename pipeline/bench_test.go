@@ -36,10 +36,13 @@ func benchInput(b *testing.B, n int) string {
 	return p
 }
 
-func benchRun(b *testing.B, n int, steps string) {
+func benchRun(b *testing.B, n int, steps string) { benchRunWith(b, n, steps, "") }
+
+func benchRunWith(b *testing.B, n int, steps, extra string) {
 	in := benchInput(b, n)
 	st, _ := os.Stat(in)
 	out := b.TempDir()
+	extra = strings.ReplaceAll(extra, "$OUT", out)
 	spec := fmt.Sprintf(`
 source:
   file: {path: %s}
@@ -47,9 +50,10 @@ source:
 steps:
 %s
 sink:
-  file: {path: %s}
+  file: {path: %s/out}
 parallelism: 1
-`, in, steps, out)
+%s
+`, in, steps, out, extra)
 	s, err := Parse("bench.yaml", []byte(spec))
 	if err != nil {
 		b.Fatal(err)
@@ -58,15 +62,26 @@ parallelism: 1
 	if err != nil {
 		b.Fatal(err)
 	}
+	var checkpoints uint64
 	b.SetBytes(st.Size())
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
 	cpu0 := cpuTime()
-	for range b.N {
-		if err := Run(context.Background(), p, &Host{}, WithStreamOptions(stream.WithBatchSize(1024))); err != nil {
+	for i := range b.N {
+		if extra != "" {
+			// A fresh checkpoint directory: a run must not restore the
+			// previous one's final checkpoint.
+			p.Spec.Checkpoint.Dir = filepath.Join(out, fmt.Sprintf("chk-%d", i))
+		}
+		j, err := p.Start(context.Background(), &Host{}, WithStreamOptions(stream.WithBatchSize(1024)))
+		if err != nil {
 			b.Fatal(err)
 		}
+		if err := j.Wait(); err != nil {
+			b.Fatal(err)
+		}
+		checkpoints += j.CheckpointStats().Completed
 	}
 	el := time.Since(start)
 	cpu := cpuTime() - cpu0
@@ -74,6 +89,9 @@ parallelism: 1
 	// Records per CPU-second of the whole process (every thread, GC
 	// included): the per-core figure, robust to other load on the machine.
 	b.ReportMetric(float64(n)*float64(b.N)/cpu.Seconds(), "records/cpu-s")
+	if extra != "" {
+		b.ReportMetric(float64(checkpoints)/float64(b.N), "checkpoints/run")
+	}
 	b.StopTimer()
 	os.RemoveAll(out)
 }
@@ -105,6 +123,22 @@ func BenchmarkWindowedFileToFile(b *testing.B) {
 		`      allowed_lateness: 10s`,
 		`      aggregate: {orders: count(), revenue: sum(amount)}`,
 	}, "\n"))
+}
+
+// BenchmarkWindowedFileToFileExactlyOnce is the windowed spec with
+// exactly-once delivery and a checkpoint every 100ms (the issue asks for
+// every 5s; a run here lasts well under a second): window state is
+// snapshotted and the file sink commits in two phases.
+func BenchmarkWindowedFileToFileExactlyOnce(b *testing.B) {
+	benchRunWith(b, 500_000, strings.Join([]string{
+		`  - filter: status == "paid"`,
+		`  - map: {user: user_id, amount: price * qty}`,
+		`  - window:`,
+		`      key: [user]`,
+		`      tumbling: 1m`,
+		`      allowed_lateness: 10s`,
+		`      aggregate: {orders: count(), revenue: sum(amount)}`,
+	}, "\n"), "delivery: exactly_once\ncheckpoint: {interval: 100ms, dir: $OUT/chk}")
 }
 
 // cpuTime returns the user+system CPU time used by this process so far.

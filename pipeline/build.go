@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"sync/atomic"
 
@@ -58,9 +59,26 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 	if par == 0 {
 		par = runtime.GOMAXPROCS(0)
 	}
-	env := stream.New(append([]stream.Option{stream.WithParallelism(par)}, sc.streamOpts...)...)
+	envOpts := []stream.Option{stream.WithParallelism(par), stream.WithLogger(host.logger())}
+	exactlyOnce := false
+	if cp := spec.Checkpoint; cp != nil {
+		dir := cp.Dir
+		if dir == "" {
+			base := host.DataDir
+			if base == "" {
+				base = "data"
+			}
+			dir = filepath.Join(base, "checkpoints", spec.Name)
+		}
+		d := stream.AtLeastOnce
+		if spec.Delivery == DeliveryExactlyOnce {
+			d, exactlyOnce = stream.ExactlyOnce, true
+		}
+		envOpts = append(envOpts, stream.WithCheckpointing(dir, cp.Interval), stream.WithDelivery(d))
+	}
+	env := stream.New(append(envOpts, sc.streamOpts...)...)
 	dl := &deadLetters{tolerance: spec.Errors.Tolerance, logger: host.logger()}
-	bc := &buildCtx{host: host, delivery: spec.Delivery, dl: dl}
+	bc := &buildCtx{host: host, delivery: spec.Delivery, exactlyOnce: exactlyOnce, dl: dl}
 	if d := spec.Errors.DeadLetter; d != nil {
 		s, err := d.cfg.openBytes(bc)
 		if err != nil {
@@ -114,8 +132,16 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 		}
 		stream.To(rows, rs, stream.Name(name))
 	}
-	if spec.Delivery == DeliveryExactlyOnce {
-		host.logger().Warn("pipeline: delivery exactly_once is not implemented yet; running at_least_once without checkpoints", "pipeline", spec.Name)
+	if exactlyOnce {
+		for _, sk := range spec.Sinks {
+			if !exactlyOnceSink(sk) {
+				host.logger().Warn("pipeline: this sink is at-least-once under exactly_once delivery (its connector has no two-phase commit yet): it may repeat output after a restart",
+					"pipeline", spec.Name, "sink", sk.Pos.Field, "connector", sk.Connector)
+			}
+		}
+		if spec.Errors.DeadLetter != nil {
+			host.logger().Warn("pipeline: dead letters are at-least-once under exactly_once delivery: a restart may repeat some", "pipeline", spec.Name)
+		}
 	}
 	job, err := env.Start(ctx)
 	if err != nil {
@@ -196,11 +222,22 @@ func (j *Job) Wait() error {
 	return nil
 }
 
+// StopWithSavepoint takes a checkpoint now, waits for it to complete and
+// stops the job; Wait then returns nil. It returns the checkpoint's
+// directory. It needs checkpointing (a checkpoint: key in the spec).
+func (j *Job) StopWithSavepoint(ctx context.Context) (string, error) {
+	return j.job.StopWithSavepoint(ctx)
+}
+
 // Cancel stops the job; Wait then returns context.Canceled.
 func (j *Job) Cancel() { j.job.Cancel() }
 
 // Done is closed when the job has ended.
 func (j *Job) Done() <-chan struct{} { return j.job.Done() }
+
+// CheckpointStats returns the runtime's checkpoint counters (zero without
+// checkpointing).
+func (j *Job) CheckpointStats() stream.CheckpointStats { return j.job.CheckpointStats() }
 
 // Metrics returns the stream runtime's per-subtask counters.
 func (j *Job) Metrics() []stream.SubtaskMetrics { return j.job.Metrics() }
@@ -216,4 +253,17 @@ func Run(ctx context.Context, p *Plan, host *Host, opts ...StartOption) error {
 		return err
 	}
 	return j.Wait()
+}
+
+// exactlyOnceSink reports whether a sink keeps exactly-once delivery under
+// checkpointing: by two-phase commit (file) or by idempotent upserts
+// (postgres with a key).
+func exactlyOnceSink(sk SinkSpec) bool {
+	switch c := sk.cfg.(type) {
+	case *fileSinkConfig:
+		return true
+	case *postgresConfig:
+		return len(c.cfg.Key) > 0
+	}
+	return false
 }

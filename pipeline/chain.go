@@ -32,7 +32,8 @@ type chainOp struct {
 	targets []int
 	// outLen is the row length after a map or a closed set.
 	outLen int
-	// inPlace: an open-phase set writes into the decoded row's own values.
+	// inPlace: an open-phase set may write into the decoded row's own
+	// values (when it runs in the source split).
 	inPlace bool
 	// in is the schema of the op's input, for dead letters.
 	in func() *row.Schema
@@ -90,12 +91,16 @@ func (c *chain) apply(r row.Row, arena *row.Arena) (row.Row, bool, error) {
 				}
 				vals = append(vals, v)
 			}
-			if !op.inPlace {
+			// In place only on a row just decoded in this split; rows that
+			// went through other operators may be held by them (a join
+			// keeps its inputs), so they are copied.
+			if !op.inPlace || arena == nil {
+				n := max(op.outLen, len(r.Vals))
 				var out []row.Value
 				if arena != nil {
-					out = arena.Values(op.outLen)
+					out = arena.Values(n)
 				} else {
-					out = make([]row.Value, op.outLen)
+					out = make([]row.Value, n)
 				}
 				copy(out, r.Vals)
 				r = row.Row{Vals: out, Rest: r.Rest}

@@ -64,7 +64,10 @@ func (h *Host) log() (*logstore.Log, error) {
 type buildCtx struct {
 	host     *Host
 	delivery string
-	dl       *deadLetters
+	// exactlyOnce: checkpointing is on with exactly-once delivery; sinks
+	// that can stage output run two-phase.
+	exactlyOnce bool
+	dl          *deadLetters
 }
 
 // sourceConfig is a parsed source connector block.
@@ -206,7 +209,9 @@ func parseFileSink(e *errs, o *obj) sinkConfig {
 func (c *fileSinkConfig) bytes() bool        { return true }
 func (c *fileSinkConfig) messageKey() string { return "" }
 func (c *fileSinkConfig) openBytes(bc *buildCtx) (stream.Sink[connector.Message], error) {
-	return file.NewSink(c.cfg)
+	cfg := c.cfg
+	cfg.TwoPhase = bc.exactlyOnce
+	return file.NewSink(cfg)
 }
 func (c *fileSinkConfig) openRows(*buildCtx, *row.Schema) (stream.Sink[row.Row], error) {
 	return nil, errNotRowSink

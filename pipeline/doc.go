@@ -28,9 +28,10 @@
 // to the dead-letter sink; under none the first one fails the job with an
 // error wrapping ErrTolerance.
 //
-// Delivery is at-least-once today: the stream runtime has no checkpoints
-// yet. The sinks are already two-phase shaped (OnBarrier pre-commits,
-// CommitCheckpoint publishes), and the pipeline's sink adapters pass both
-// through, so exactly-once needs the runtime's checkpoint coordinator, not
-// a change of the spec.
+// With a checkpoint: key the job runs with the stream runtime's
+// checkpoints; under exactly_once the sink adapters expose the wrapped
+// writer's checkpoint.TwoPhaseCommitter (the file sink has one) so that
+// output becomes visible only when its checkpoint completes. The state of
+// the keyed steps (window keys and accumulators, dedup keys, join rows)
+// has a versioned binary encoding for the checkpoints (codec.go).
 package pipeline

@@ -60,10 +60,6 @@ func (es SpecErrors) Unwrap() []error {
 	return out
 }
 
-// ErrConnectorUnavailable is wrapped by the error for a connector this
-// build of Sluice does not provide yet.
-var ErrConnectorUnavailable = errors.New("connector is not available yet")
-
 // ErrTolerance is wrapped by the error that fails a job under
 // errors.tolerance: none when a record cannot be processed.
 var ErrTolerance = errors.New("record failed under errors.tolerance: none")

@@ -21,8 +21,8 @@ func fixedFields(names ...string) fieldResolver {
 }
 
 func TestExprCases(t *testing.T) {
-	vals := []row.Value{row.String("paid"), row.Float(2.5), row.Int(4), row.Null(), row.Bool(true)}
-	res := fixedFields("status", "price", "qty", "missing", "flag")
+	vals := []row.Value{row.String("paid"), row.Float(2.5), row.Int(4), row.Null(), row.Bool(true), row.JSON(`{"user":{"id":7},"tags":["a","b"]}`)}
+	res := fixedFields("status", "price", "qty", "missing", "flag", "nested")
 	for _, tc := range []struct {
 		src  string
 		want row.Value
@@ -45,7 +45,9 @@ func TestExprCases(t *testing.T) {
 		{`upper(status)`, row.String("PAID"), false, false},
 		{`len(status) + qty`, row.Int(8), false, false},
 		{`status in ["paid", "new"]`, row.Bool(true), false, false},
-		{`[1, 2]`, row.Value{}, true, false},
+		{`[1, 2]`, row.JSON(`[1,2]`), false, false},
+		{`nested.user.id + 1`, row.Float(8), false, false},
+		{`len(nested.tags)`, row.Int(2), false, false},
 	} {
 		x, err := compileExpr(tc.src, res)
 		if err != nil {

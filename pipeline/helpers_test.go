@@ -14,7 +14,7 @@ import (
 // runSpec writes the input files into a temporary directory, runs the
 // spec (with $DIR replaced by that directory) and returns the stdout
 // lines decoded, the job and its error.
-func runSpec(t *testing.T, spec string, files map[string]string) ([]map[string]any, *Job, error) {
+func runSpec(t *testing.T, spec string, files map[string]string, opts ...StartOption) ([]map[string]any, *Job, error) {
 	t.Helper()
 	dir := t.TempDir()
 	for name, content := range files {
@@ -36,7 +36,7 @@ func runSpec(t *testing.T, spec string, files map[string]string) ([]map[string]a
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	j, err := p.Start(context.Background(), &Host{Stdout: &out, DataDir: dir})
+	j, err := p.Start(context.Background(), &Host{Stdout: &out, DataDir: dir}, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

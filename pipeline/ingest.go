@@ -76,6 +76,17 @@ func (s *ingestSplit) ID() string            { return s.inner.ID() }
 func (s *ingestSplit) Position() []byte      { return s.inner.Position() }
 func (s *ingestSplit) Seek(pos []byte) error { return s.inner.Seek(pos) }
 
+// CommitPosition passes a completed checkpoint's position on to a split
+// that records positions outside (Kafka group offsets, HTTP answers).
+func (s *ingestSplit) CommitPosition(ctx context.Context, pos []byte) error {
+	if c, ok := s.inner.(interface {
+		CommitPosition(ctx context.Context, pos []byte) error
+	}); ok {
+		return c.CommitPosition(ctx, pos)
+	}
+	return nil
+}
+
 func (s *ingestSplit) Close() error {
 	if c, ok := s.inner.(io.Closer); ok {
 		return c.Close()

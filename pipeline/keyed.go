@@ -9,11 +9,11 @@ import (
 // keyedRow is a row with its encoded key, computed once before an
 // exchange.
 type keyedRow struct {
-	key string
+	key rowKey
 	r   row.Row
 }
 
-func withKey(rows stream.Stream[row.Row], idx []int, dropNullKeys bool, name string) stream.KeyedStream[string, keyedRow] {
+func withKey(rows stream.Stream[row.Row], idx []int, dropNullKeys bool, name string) stream.KeyedStream[rowKey, keyedRow] {
 	kr := stream.FlatMap(rows, func(r row.Row, em *stream.Emitter[keyedRow]) {
 		if dropNullKeys {
 			for _, p := range idx {
@@ -22,9 +22,9 @@ func withKey(rows stream.Stream[row.Row], idx []int, dropNullKeys bool, name str
 				}
 			}
 		}
-		em.Emit(keyedRow{key: string(r.AppendKey(nil, idx)), r: r})
+		em.Emit(keyedRow{key: makeKey(r, idx), r: r})
 	}, stream.Name(name))
-	return stream.KeyBy(kr, func(k keyedRow) string { return k.key })
+	return stream.KeyBy(kr, func(k keyedRow) rowKey { return k.key })
 }
 
 // buildDedup keeps the first record of each key and drops records with
@@ -34,13 +34,13 @@ func withKey(rows stream.Stream[row.Row], idx []int, dropNullKeys bool, name str
 func buildDedup(rows stream.Stream[row.Row], d *dedupPlan, name string) stream.Stream[row.Row] {
 	ks := withKey(rows, d.keyIdx, false, name+".key")
 	within := d.within.Milliseconds()
-	return stream.KeyedProcess(ks, func(ctx *stream.KeyedContext[string, row.Row]) (stream.KeyedProcessFunc[string, keyedRow, row.Row], error) {
-		until, err := state.NewValue[string, int64](ctx.State(), "until")
+	return stream.KeyedProcess(ks, func(ctx *stream.KeyedContext[rowKey, row.Row]) (stream.KeyedProcessFunc[rowKey, keyedRow, row.Row], error) {
+		until, err := state.NewValue[rowKey, int64](ctx.State(), "until")
 		if err != nil {
 			return nil, err
 		}
-		return stream.KeyedProcessFuncs[string, keyedRow, row.Row]{
-			Element: func(ctx *stream.KeyedContext[string, row.Row], k keyedRow) {
+		return stream.KeyedProcessFuncs[rowKey, keyedRow, row.Row]{
+			Element: func(ctx *stream.KeyedContext[rowKey, row.Row], k keyedRow) {
 				ts := ctx.Timestamp()
 				if u, ok := until.Get(); ok && ts < u {
 					return
@@ -49,7 +49,7 @@ func buildDedup(rows stream.Stream[row.Row], d *dedupPlan, name string) stream.S
 				until.Set(ts + within)
 				ctx.RegisterEventTimer(ts + within)
 			},
-			Timer: func(ctx *stream.KeyedContext[string, row.Row], t stream.Timer) {
+			Timer: func(ctx *stream.KeyedContext[rowKey, row.Row], t stream.Timer) {
 				if u, ok := until.Get(); ok && u <= t.Time {
 					until.Clear()
 				}

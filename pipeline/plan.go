@@ -320,10 +320,16 @@ func planWindow(e *errs, st StepSpec, path string, cur *fieldSet) *windowPlan {
 		out.add(a.Name)
 		w.aggs = append(w.aggs, ap)
 	}
-	for i, n := range out.names {
-		switch n {
-		case "window_start", "window_end":
-			out.kinds[i] = row.KindInt
+	// Types known from the plan (row sinks use them for their columns;
+	// the others are typed by the records).
+	out.kinds[out.idx["window_start"]] = row.KindInt
+	out.kinds[out.idx["window_end"]] = row.KindInt
+	for _, a := range w.aggs {
+		switch a.fn {
+		case "count", "count_distinct":
+			out.kinds[out.idx[a.name]] = row.KindInt
+		case "avg":
+			out.kinds[out.idx[a.name]] = row.KindFloat
 		}
 	}
 	w.out = out.schema()

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 
+	"github.com/sluicehq/sluice/checkpoint"
 	"github.com/sluicehq/sluice/connector"
 	"github.com/sluicehq/sluice/row"
 	"github.com/sluicehq/sluice/stream"
@@ -23,7 +24,11 @@ func (s *encodingSink) Open(ctx context.Context, info stream.SubtaskInfo) (strea
 	if err != nil {
 		return nil, err
 	}
-	return &encodingWriter{s: s, w: w, est: 128}, nil
+	ew := &encodingWriter{s: s, w: w, est: 128}
+	if c, ok := w.(checkpoint.TwoPhaseCommitter); ok {
+		return &encodingWriter2PC{encodingWriter: ew, c: c}, nil
+	}
+	return ew, nil
 }
 
 type encodingWriter struct {
@@ -106,7 +111,11 @@ func (s *rejectingSink) Open(ctx context.Context, info stream.SubtaskInfo) (stre
 	if err != nil {
 		return nil, err
 	}
-	return &rejectingWriter{s: s, w: w}, nil
+	rw := &rejectingWriter{s: s, w: w}
+	if c, ok := w.(checkpoint.TwoPhaseCommitter); ok {
+		return &rejectingWriter2PC{rejectingWriter: rw, c: c}, nil
+	}
+	return rw, nil
 }
 
 type rejectingWriter struct {
@@ -157,28 +166,49 @@ func (r *rejectingWriter) OnWatermark(ctx context.Context, wm int64) error {
 	return nil
 }
 
-// CommitCheckpoint passes checkpoint completion through to two-phase
-// sinks.
-func (r *rejectingWriter) CommitCheckpoint(ctx context.Context, id uint64) error {
-	if c, ok := r.w.(checkpointCommitter); ok {
-		return c.CommitCheckpoint(ctx, id)
-	}
-	return nil
+// The adapters are two-phase-commit sinks exactly when the sink they wrap
+// is: the runtime checks for checkpoint.TwoPhaseCommitter on the writer
+// it gets, so the capability must not be claimed for a sink without it.
+
+type encodingWriter2PC struct {
+	*encodingWriter
+	c checkpoint.TwoPhaseCommitter
 }
 
-// checkpointCommitter is the second phase of a two-phase-commit sink
-// writer: make visible what was pre-committed at barrier id, once
-// checkpoint id has completed. (The file, parquet and kafka writers have
-// it; the stream runtime does not call it yet.)
-type checkpointCommitter interface {
-	CommitCheckpoint(ctx context.Context, id uint64) error
+func (e *encodingWriter2PC) PreCommit(ctx context.Context, id checkpoint.ID) (checkpoint.Transaction, error) {
+	return e.c.PreCommit(ctx, id)
 }
 
-// CommitCheckpoint passes checkpoint completion through to a two-phase
-// byte sink.
-func (e *encodingWriter) CommitCheckpoint(ctx context.Context, id uint64) error {
-	if c, ok := e.w.(checkpointCommitter); ok {
-		return c.CommitCheckpoint(ctx, id)
-	}
-	return nil
+func (e *encodingWriter2PC) Commit(ctx context.Context, tx checkpoint.Transaction) error {
+	return e.c.Commit(ctx, tx)
+}
+
+func (e *encodingWriter2PC) Abort(ctx context.Context, tx checkpoint.Transaction) error {
+	return e.c.Abort(ctx, tx)
+}
+
+func (e *encodingWriter2PC) Recover(ctx context.Context, committed []checkpoint.Transaction) error {
+	return e.c.Recover(ctx, committed)
+}
+
+type rejectingWriter2PC struct {
+	*rejectingWriter
+	c checkpoint.TwoPhaseCommitter
+}
+
+func (r *rejectingWriter2PC) PreCommit(ctx context.Context, id checkpoint.ID) (checkpoint.Transaction, error) {
+	tx, err := r.c.PreCommit(ctx, id)
+	return tx, r.handle(ctx, err)
+}
+
+func (r *rejectingWriter2PC) Commit(ctx context.Context, tx checkpoint.Transaction) error {
+	return r.c.Commit(ctx, tx)
+}
+
+func (r *rejectingWriter2PC) Abort(ctx context.Context, tx checkpoint.Transaction) error {
+	return r.c.Abort(ctx, tx)
+}
+
+func (r *rejectingWriter2PC) Recover(ctx context.Context, committed []checkpoint.Transaction) error {
+	return r.c.Recover(ctx, committed)
 }

@@ -13,7 +13,7 @@ import (
 // values for the output), its evaluated aggregate arguments and its event
 // time.
 type winIn struct {
-	key     string
+	key     rowKey
 	keyVals []row.Value
 	args    []row.Value
 	ts      int64
@@ -45,7 +45,7 @@ func buildWindow(ctx context.Context, rows stream.Stream[row.Row], w *windowPlan
 		for i, p := range w.keyIdx {
 			x.keyVals[i] = r.Get(p)
 		}
-		x.key = string(r.AppendKey(nil, w.keyIdx))
+		x.key = makeKey(r, w.keyIdx)
 		x.args = x.keyVals[len(w.keyIdx):len(w.keyIdx)]
 		for _, a := range w.aggs {
 			var v row.Value
@@ -67,7 +67,7 @@ func buildWindow(ctx context.Context, rows stream.Stream[row.Row], w *windowPlan
 		}
 		em.Emit(x)
 	}, stream.Name(w.stage+".prepare"))
-	ks := stream.KeyBy(pre, func(x winIn) string { return x.key })
+	ks := stream.KeyBy(pre, func(x winIn) rowKey { return x.key })
 	var a window.Assigner
 	switch w.spec.Type {
 	case "tumbling":
@@ -109,7 +109,7 @@ func buildWindow(ctx context.Context, rows stream.Stream[row.Row], w *windowPlan
 			return out
 		},
 	}, stream.Name(w.stage))
-	return stream.Map(agg, func(x stream.Windowed[string, []row.Value]) row.Row {
+	return stream.Map(agg, func(x stream.Windowed[rowKey, []row.Value]) row.Row {
 		x.Value[nKey] = row.Int(x.Window.Start)
 		x.Value[nKey+1] = row.Int(x.Window.End)
 		return row.Row{Vals: x.Value}

@@ -167,7 +167,9 @@ func TestAppendKeyInjective(t *testing.T) {
 			r := Row{Vals: []Value{vals[i], vals[j]}}
 			k := string(r.AppendKey(nil, []int{0, 1}))
 			if p, dup := seen[k]; dup {
-				same := func(a, b Value) bool { return a == b || a.kind == KindFloat && b.kind == KindFloat && a.AsFloat() == b.AsFloat() }
+				same := func(a, b Value) bool {
+					return a == b || a.kind == KindFloat && b.kind == KindFloat && a.AsFloat() == b.AsFloat()
+				}
 				if !same(vals[p[0]], vals[i]) || !same(vals[p[1]], vals[j]) {
 					t.Errorf("key collision: %v and %v", p, [2]int{i, j})
 				}
@@ -183,6 +185,9 @@ func TestFromAnyRoundTrip(t *testing.T) {
 		if err != nil || got != v {
 			t.Errorf("%#v: got %#v, %v", v, got, err)
 		}
+	}
+	if v, err := FromAny(JSON(`{"a":[1,"x"]}`).Any()); err != nil || v != JSON(`{"a":[1,"x"]}`) {
+		t.Errorf("json round trip: %#v, %v", v, err)
 	}
 	if _, err := FromAny([]int{1}); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("slice: %v", err)
@@ -245,6 +250,28 @@ func TestSchema(t *testing.T) {
 	for k := KindNull; k <= KindJSON; k++ {
 		if got, err := ParseKind(k.String()); err != nil || got != k {
 			t.Errorf("ParseKind(%s) = %v, %v", k, got, err)
+		}
+	}
+}
+
+func TestBinaryRoundTrip(t *testing.T) {
+	r := Row{Vals: []Value{Null(), Bool(false), Int(math.MinInt64), Float(math.Inf(-1)), String("héllo"), Timestamp(-1), JSON(`{"a":[]}`)}, Rest: []byte(`"x":1`)}
+	b := r.AppendBinary([]byte("prefix"))[6:]
+	got, n, err := DecodeRow(append(b, 0xff))
+	if err != nil || n != len(b) {
+		t.Fatalf("decode: %v, %d of %d bytes", err, n, len(b))
+	}
+	for i := range r.Vals {
+		if got.Vals[i] != r.Vals[i] {
+			t.Errorf("field %d: %#v, want %#v", i, got.Vals[i], r.Vals[i])
+		}
+	}
+	if string(got.Rest) != string(r.Rest) {
+		t.Errorf("rest %q", got.Rest)
+	}
+	for _, bad := range [][]byte{{}, {1, 9}, {1, 7}, {1, 3}, {1, 4, 1}, {1, 1, 2}, {2, 0, 0}} {
+		if _, _, err := DecodeRow(bad); !errors.Is(err, ErrBinary) {
+			t.Errorf("%x: err %v", bad, err)
 		}
 	}
 }

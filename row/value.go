@@ -1,6 +1,7 @@
 package row
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -157,8 +158,10 @@ func ParseMillis(s string) (int64, error) {
 }
 
 // Any returns v as a plain Go value for expression evaluation: nil, bool,
-// int, float64, string or time.Time (UTC). JSON values are returned as
-// their text.
+// int, float64, string or time.Time (UTC). JSON values are decoded into
+// map[string]any / []any (numbers as float64), so that expressions can
+// reach into them (payload.user.id, len(items)); text that does not
+// decode is returned as a string.
 func (v Value) Any() any {
 	switch v.kind {
 	case KindBool:
@@ -167,8 +170,14 @@ func (v Value) Any() any {
 		return int(int64(v.n))
 	case KindFloat:
 		return math.Float64frombits(v.n)
-	case KindString, KindJSON:
+	case KindString:
 		return v.s
+	case KindJSON:
+		var x any
+		if err := json.Unmarshal([]byte(v.s), &x); err != nil {
+			return v.s
+		}
+		return x
 	case KindTimestamp:
 		return time.UnixMilli(int64(v.n)).UTC()
 	}
@@ -219,6 +228,12 @@ func FromAny(x any) (Value, error) {
 		return Int(t.Milliseconds()), nil
 	case Value:
 		return t, nil
+	case map[string]any, []any:
+		b, err := json.Marshal(t)
+		if err != nil {
+			return Value{}, fmt.Errorf("%w: %T: %w", ErrUnsupported, x, err)
+		}
+		return JSON(string(b)), nil
 	}
 	return Value{}, fmt.Errorf("%w: %T", ErrUnsupported, x)
 }

@@ -86,9 +86,11 @@ func (m *Map[K, UK, V]) Put(uk UK, v V) {
 	mm, ok := m.t.Get(m.c.kg, m.c.key)
 	if !ok || mm == nil {
 		mm = make(map[UK]V)
-		m.t.Put(m.c.kg, m.c.key, mm)
 	}
 	mm[uk] = v
+	// Put even when mm came from the table: a backend that stores bytes
+	// (Pebble) returned a decoded copy.
+	m.t.Put(m.c.kg, m.c.key, mm)
 }
 
 // Delete removes uk for the current key.
@@ -100,7 +102,9 @@ func (m *Map[K, UK, V]) Delete(uk UK) {
 	delete(mm, uk)
 	if len(mm) == 0 {
 		m.t.Delete(m.c.kg, m.c.key)
+		return
 	}
+	m.t.Put(m.c.kg, m.c.key, mm)
 }
 
 // Len returns the number of entries for the current key.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,7 @@ type config struct {
 	maxParallelism int
 	batchSize      int
 	credits        int
+	chk            chkConfig
 }
 
 // Option configures an Env.
@@ -124,6 +126,9 @@ type node struct {
 	newGate func(nch, credits int, done <-chan struct{}) gateHandle
 	// twoInputs marks operators that take two inputs of different types.
 	twoInputs bool
+	// snapshots marks operators that own state and acknowledge
+	// checkpoints.
+	snapshots bool
 
 	chained bool
 }
@@ -257,6 +262,10 @@ type Job struct {
 	// barrier is the latest checkpoint barrier requested; every source
 	// split emits it between two reads.
 	barrier atomic.Uint64
+	// chk is the job's checkpointing, nil without.
+	chk *chkRun
+	// tasksDone is closed when every task has returned (before done).
+	tasksDone chan struct{}
 }
 
 // triggerBarrier asks every source split to emit checkpoint barrier id
@@ -287,12 +296,43 @@ var ErrAlreadyStarted = errors.New("stream: dataflow already started")
 // returns ctx's error), or until the first error of any operator (which
 // stops the job and is returned, as an *OperatorError for operator
 // failures).
+//
+// With checkpointing and a restart policy (WithRestartPolicy), a failed
+// run is restarted from the last complete checkpoint, with a growing wait
+// between attempts; once the policy is exhausted Execute returns the last
+// error wrapped with ErrRestartsExhausted.
 func (e *Env) Execute(ctx context.Context) error {
-	j, err := e.Start(ctx)
-	if err != nil {
-		return err
+	if e.err != nil {
+		return e.err
 	}
-	return j.Wait()
+	if e.started {
+		return ErrAlreadyStarted
+	}
+	e.started = true
+	wait := e.cfg.chk.backoff
+	for attempt := 0; ; attempt++ {
+		j, err := e.start(ctx)
+		if err == nil {
+			err = j.Wait()
+		}
+		if err == nil || ctx.Err() != nil || e.cfg.chk.dir == "" || e.cfg.chk.maxRestarts == 0 {
+			return err
+		}
+		if attempt >= e.cfg.chk.maxRestarts {
+			return fmt.Errorf("%w after %d restarts: %w", ErrRestartsExhausted, attempt, err)
+		}
+		log := e.cfg.chk.log
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Warn("job failed, restarting from the last checkpoint", "attempt", attempt+1, "wait", wait, "err", err)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		wait = min(2*wait, e.cfg.chk.maxBackoff)
+	}
 }
 
 // Start plans the dataflow into parallel subtasks and starts them.
@@ -304,6 +344,12 @@ func (e *Env) Start(ctx context.Context) (*Job, error) {
 		return nil, ErrAlreadyStarted
 	}
 	e.started = true
+	return e.start(ctx)
+}
+
+// start plans and starts one run of the dataflow; Execute calls it again
+// to restart a failed job.
+func (e *Env) start(ctx context.Context) (*Job, error) {
 	cfg := &e.cfg
 	for _, n := range e.nodes {
 		if n.source {
@@ -330,8 +376,17 @@ func (e *Env) Start(ctx context.Context) (*Job, error) {
 		n.chained = !n.source && !n.twoInputs && len(n.inputs) == 1 && n.inputs[0].part == partForward
 	}
 	jctx, cancel := context.WithCancel(ctx)
-	j := &Job{env: e, done: make(chan struct{})}
+	j := &Job{env: e, done: make(chan struct{}), tasksDone: make(chan struct{})}
 	j.errs = rt.NewFirstError(cancel)
+	if cfg.chk.dir != "" {
+		r, err := newChkRun(ctx, e)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		r.participants(e)
+		j.chk = r
+	}
 	// Tasks: one per source split and per gated subtask; chained operators
 	// join the task of their input.
 	tasks := make([][]*task, len(e.nodes))
@@ -404,12 +459,26 @@ func (e *Env) Start(ctx context.Context) (*Job, error) {
 		}
 	}
 	j.wg.Add(len(runners))
+	driven := make(chan struct{})
+	if j.chk != nil {
+		go func() {
+			defer close(driven)
+			j.chk.drive(j)
+		}()
+	} else {
+		close(driven)
+	}
 	for _, r := range runners {
 		go r()
 	}
 	go func() {
 		j.wg.Wait()
+		close(j.tasksDone)
+		<-driven
 		err := j.errs.Err()
+		if errors.Is(err, errSavepointStop) {
+			err = nil
+		}
 		if err == nil && ctx.Err() != nil {
 			err = ctx.Err()
 		}

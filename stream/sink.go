@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sync"
+
+	"github.com/sluicehq/sluice/checkpoint"
 )
 
 // Sink is where a stream's records leave the dataflow. Open is called once
@@ -42,6 +44,13 @@ type WatermarkWriter interface {
 // BarrierWriter is an optional SinkWriter capability: OnBarrier is called
 // when checkpoint barrier id reaches the sink subtask, after every record
 // before the barrier was written.
+//
+// A writer that implements checkpoint.TwoPhaseCommitter is exactly-once
+// under checkpointing: it pre-commits at each barrier and its output
+// becomes visible when the checkpoint completes (see docs/checkpoints.md).
+// Commit and Abort are called from the job's coordinator goroutine, maybe
+// while Write runs and after Close: they must act only on the transaction
+// handle they get.
 type BarrierWriter interface {
 	OnBarrier(ctx context.Context, id uint64) error
 }
@@ -65,6 +74,21 @@ func To[T any](s Stream[T], sink Sink[T], opts ...OpOption) {
 			op.w = w
 			op.wmw, _ = w.(WatermarkWriter)
 			op.bw, _ = w.(BarrierWriter)
+			if chk := bc.job.chk; chk != nil {
+				if c, ok := w.(checkpoint.TwoPhaseCommitter); ok {
+					op.txns = &sinkTxns{name: bc.n.name, c: c}
+					txs, err := chk.restoredTxns(bc.n, bc.sub, bc.n.par)
+					if err == nil {
+						err = c.Recover(bc.t.ctx, txs)
+					}
+					if err != nil {
+						op.fail(fmt.Errorf("recover: %w", err))
+					}
+					chk.mu.Lock()
+					chk.sinks[op.task()] = op.txns
+					chk.mu.Unlock()
+				}
+			}
 		}
 		return collector[T](op)
 	}
@@ -84,6 +108,39 @@ type sinkOp[T any] struct {
 	wmw    WatermarkWriter
 	bw     BarrierWriter
 	closed bool
+	txns   *sinkTxns
+}
+
+func (o *sinkOp[T]) task() checkpoint.TaskID {
+	return checkpoint.TaskID{Operator: opKey(o.node), Subtask: o.sub}
+}
+
+// preCommit pre-commits the sink's transaction for checkpoint id (0: the
+// final one at the end of the input) and returns the handle of every
+// transaction not yet known to be committed.
+func (o *sinkOp[T]) preCommit(id uint64) checkpoint.Transaction {
+	if o.txns == nil {
+		return nil
+	}
+	tx, err := o.txns.c.PreCommit(o.t.ctx, checkpoint.ID(id))
+	if err != nil {
+		o.fail(fmt.Errorf("pre-commit of checkpoint %d: %w", id, err))
+	}
+	done := o.txns.committed.Load()
+	keep := o.txns.pending[:0]
+	for _, t := range o.txns.pending {
+		if t.id > done {
+			keep = append(keep, t)
+		}
+	}
+	o.txns.pending = keep
+	if id == 0 {
+		id = ^uint64(0)
+	}
+	if tx != nil {
+		o.txns.pending = append(o.txns.pending, txn{id: id, tx: tx})
+	}
+	return encodeTxns(o.txns.pending)
 }
 
 func (o *sinkOp[T]) ensure() {
@@ -119,17 +176,22 @@ func (o *sinkOp[T]) idle() {}
 func (o *sinkOp[T]) barrier(id uint64) {
 	defer o.recoverUser()
 	o.ensure()
-	if o.bw == nil {
-		return
+	if o.bw != nil {
+		if err := o.bw.OnBarrier(o.t.ctx, id); err != nil {
+			o.fail(fmt.Errorf("barrier %d: %w", id, err))
+		}
 	}
-	if err := o.bw.OnBarrier(o.t.ctx, id); err != nil {
-		o.fail(fmt.Errorf("barrier %d: %w", id, err))
+	if chk := o.t.job.chk; chk != nil {
+		chk.ack(id, checkpoint.Ack{Task: o.task(), Transaction: o.preCommit(id)})
 	}
 }
 
 func (o *sinkOp[T]) end() {
 	defer o.recoverUser()
 	o.ensure()
+	if chk := o.t.job.chk; chk != nil {
+		chk.finish(checkpoint.Ack{Task: o.task(), Transaction: o.preCommit(0)})
+	}
 	o.closed = true
 	if err := o.w.Close(o.t.ctx); err != nil {
 		o.fail(fmt.Errorf("close: %w", err))

@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/sluicehq/sluice/checkpoint"
 	rt "github.com/sluicehq/sluice/internal/runtime"
 )
 
@@ -128,6 +129,16 @@ func (s *sourceRunner[T]) run(t *task) {
 	lastData := time.Now()
 	idle := false
 	var lastBarrier uint64
+	chk := t.job.chk
+	var task checkpoint.TaskID
+	if chk != nil {
+		task = checkpoint.TaskID{Operator: opKey(s.node), Subtask: s.sub}
+		if pos, ok := chk.srcPos[posKey(task.Operator, s.split.ID())]; ok {
+			if err := s.split.Seek(pos); err != nil {
+				panic(&OperatorError{Operator: s.name, Subtask: s.sub, Err: fmt.Errorf("restore split %s: %w", s.split.ID(), err)})
+			}
+		}
+	}
 	for {
 		if t.ctx.Err() != nil {
 			panic(errAborted)
@@ -157,6 +168,9 @@ func (s *sourceRunner[T]) run(t *task) {
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
+				if chk != nil {
+					chk.finish(checkpoint.Ack{Task: task, Sources: []checkpoint.SourcePosition{{Operator: task.Operator, Split: s.split.ID(), Position: s.split.Position()}}})
+				}
 				s.out.watermark(rt.MaxWatermark)
 				t.stats.SetWatermark(rt.MaxWatermark)
 				s.out.end()
@@ -172,6 +186,9 @@ func (s *sourceRunner[T]) run(t *task) {
 			lastBarrier = id
 			if hook := t.job.env.sourceBarrier; hook != nil {
 				hook(s.name, s.split.ID(), id, s.split.Position())
+			}
+			if chk != nil {
+				chk.ack(id, checkpoint.Ack{Task: task, Sources: []checkpoint.SourcePosition{{Operator: task.Operator, Split: s.split.ID(), Position: s.split.Position()}}})
 			}
 			s.out.barrier(id)
 		}

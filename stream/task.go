@@ -54,10 +54,11 @@ type opBase struct {
 	cnt  *rt.Counters
 	pos  int
 	curT []int64
+	node *node
 }
 
 func (bc *buildCtx) base() opBase {
-	return opBase{name: bc.n.name, sub: bc.sub, t: bc.t, cnt: bc.counters()}
+	return opBase{name: bc.n.name, sub: bc.sub, t: bc.t, cnt: bc.counters(), node: bc.n}
 }
 
 // recoverUser turns a panic in user code into an OperatorError naming this
@@ -242,6 +243,9 @@ type gate[A, B any] struct {
 	wms     *rt.WatermarkTracker
 	aligner *rt.Aligner
 	held    [][]gateMsg[A, B]
+	// noAlign lets records of channels that delivered the barrier through
+	// (at-least-once delivery).
+	noAlign bool
 }
 
 func newGate[A, B any](nch, credits int, done <-chan struct{}, one bool) *gate[A, B] {
@@ -281,6 +285,7 @@ func (g *gate[A, B]) run(t *task) {
 	g.wms = rt.NewWatermarkTracker(g.nch)
 	g.aligner = rt.NewAligner(g.nch)
 	g.held = make([][]gateMsg[A, B], g.nch)
+	g.noAlign = t.job.chk != nil && t.job.chk.cfg.delivery == AtLeastOnce
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -345,7 +350,7 @@ func (g *gate[A, B]) handle(m gateMsg[A, B]) {
 	} else {
 		ch, kind, arg = int(m.b.ch), m.b.kind, m.b.arg
 	}
-	if g.aligner.Blocked(ch) {
+	if !g.noAlign && g.aligner.Blocked(ch) {
 		g.held[ch] = append(g.held[ch], m)
 		return
 	}

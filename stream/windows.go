@@ -1,8 +1,11 @@
 package stream
 
 import (
+	"fmt"
 	"math"
 	"time"
+
+	"github.com/sluicehq/sluice/checkpoint"
 
 	rt "github.com/sluicehq/sluice/internal/runtime"
 	"github.com/sluicehq/sluice/window"
@@ -113,13 +116,25 @@ func ProcessWindow[K comparable, T, R any](w WindowedStream[K, T], f func(key K,
 func windowOp[K comparable, T, A, O any](w WindowedStream[K, T], kind string, opts []OpOption,
 	initF func() A, addF func(A, T) A, mergeF func(A, A) A, fire func(K, window.Window, A, *Emitter[O])) Stream[O] {
 	var latePort = -1
+	var codecs *winCodecs[K, A]
+	if w.ks.s.env.cfg.chk.dir != "" {
+		var err error
+		if codecs, err = newWinCodecs[K, A](); err != nil {
+			w.ks.s.env.setErr(fmt.Errorf("stream: %s with checkpointing: %w", kind, err))
+		}
+	}
 	s := keyedOne[K, T, O](w.ks, kind, opts, func(bc *buildCtx, n *node) collector[T] {
 		o := &winOp[K, T, A, O]{
 			opBase: bc.base(), key: w.ks.key, assigner: w.assigner, gap: w.assigner.Gap(),
 			proc: w.assigner.Domain() == window.ProcessingTime, lateness: w.lateness,
 			init: initF, add: addF, merge: mergeF, fire: fire,
 			em: newEmitter(bc, outputOf[O](bc.outs[0])), wm: rt.MinWatermark,
-			keys: make(map[K]int32),
+			keys: make(map[K]int32), hash: w.ks.hash, codecs: codecs,
+		}
+		if chk := bc.job.chk; chk != nil && chk.restored != nil {
+			if err := o.restore(chk, chk.stateFiles(n), chk.keyGroups(n, bc.sub)); err != nil {
+				o.restoreErr = fmt.Errorf("restore: %w", err)
+			}
 		}
 		if latePort >= 0 {
 			o.late = newEmitter(bc, outputOf[T](bc.outs[latePort]))
@@ -132,6 +147,7 @@ func windowOp[K comparable, T, A, O any](w WindowedStream[K, T], kind string, op
 	if w.late != nil {
 		latePort = addSidePort(s.n, w.late)
 	}
+	s.n.snapshots = true
 	if w.assigner.Gap() > 0 && mergeF == nil {
 		s.env.setErr(&mergeError{op: s.n.name})
 	}
@@ -193,6 +209,10 @@ type winOp[K comparable, T, A, O any] struct {
 	timers    timerHeap
 	wins      []window.Window
 	hits      []int32
+
+	hash       func(K) uint64
+	codecs     *winCodecs[K, A]
+	restoreErr error
 }
 
 // keyList returns the index of k's list of windows, creating it.
@@ -283,6 +303,9 @@ func (o *winOp[K, T, A, O]) schedule(id int32) {
 
 func (o *winOp[K, T, A, O]) push(vals []T, ts []int64) {
 	defer o.recoverUser()
+	if o.restoreErr != nil {
+		o.fail(o.restoreErr)
+	}
 	o.curT = ts
 	var now int64
 	if o.proc {
@@ -455,8 +478,10 @@ func (o *winOp[K, T, A, O]) flush() {
 func (o *winOp[K, T, A, O]) watermark(wm int64) {
 	defer o.recoverUser()
 	if !o.proc {
-		o.wm = wm
-		o.advance(wm)
+		// A restored operator starts at its checkpointed watermark, which
+		// the restarted sources may not have reached yet.
+		o.wm = max(o.wm, wm)
+		o.advance(o.wm)
 		o.flush()
 	}
 	o.em.out.watermark(wm)
@@ -487,6 +512,9 @@ func (o *winOp[K, T, A, O]) idle() {
 }
 
 func (o *winOp[K, T, A, O]) barrier(id uint64) {
+	if chk := o.t.job.chk; chk != nil {
+		o.snapshot(chk, id)
+	}
 	o.em.out.barrier(id)
 	if o.late != nil {
 		o.late.out.barrier(id)
@@ -495,6 +523,9 @@ func (o *winOp[K, T, A, O]) barrier(id uint64) {
 
 func (o *winOp[K, T, A, O]) end() {
 	defer o.recoverUser()
+	if chk := o.t.job.chk; chk != nil {
+		defer chk.finish(checkpoint.Ack{Task: checkpoint.TaskID{Operator: opKey(o.node), Subtask: o.sub}})
+	}
 	if o.proc {
 		// Processing time will not reach the open windows of a finished
 		// input: fire them now.

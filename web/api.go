@@ -211,7 +211,7 @@ func (s *Server) registerAPI(o *observe.Observer) {
 			c.Checkpoints = []observe.CheckpointStats{}
 		}
 		if !c.Available {
-			c.Reason = "the job reports no checkpoints (the stream runtime has no checkpoint coordinator yet)"
+			c.Reason = "the job reports no checkpoints: checkpointing is off or none has completed yet"
 		}
 		writeJSON(w, http.StatusOK, c)
 	})

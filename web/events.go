@@ -23,8 +23,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, o *observe.Obser
 		return
 	}
 	rc := http.NewResponseController(w)
-	// The server's write timeout would cut the stream: lift it for this
-	// response only.
+	// The server's read and write timeouts would cut the stream (an
+	// expired read deadline cancels the request's context): lift them for
+	// this response only.
+	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -35,8 +37,13 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, o *observe.Obser
 	defer cancel()
 	keepAlive := time.NewTicker(15 * time.Second)
 	defer keepAlive.Stop()
+	lastSeq := 0
 	send := func() bool {
 		snap := o.Snapshot()
+		if snap.Seq <= lastSeq {
+			return true // already sent (woken by the sample we took ourselves)
+		}
+		lastSeq = snap.Seq
 		var name string
 		var body []byte
 		var err error

@@ -47,6 +47,8 @@ func commands() *command {
 		summary: "a real-time data pipeline engine: durable Kafka-compatible log, stream processing, connectors",
 		sub: []*command{
 			serveCommand(),
+			{name: "run", summary: "run a YAML pipeline (sources, steps, sinks) on the embedded defaults", run: runPipeline},
+			{name: "validate", summary: "check a YAML pipeline without running it", run: validatePipeline},
 			topicCommand(),
 			produceCommand(),
 			consumeCommand(),
@@ -149,8 +151,7 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fs.Usage()
-				return nil, err
+				return nil, err // Parse has printed the usage
 			}
 			return nil, &usageError{err.Error()}
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -19,7 +20,8 @@ import (
 // runPipeline is `sluice run FILE`: it validates the pipeline spec, runs
 // it on the embedded defaults (the embedded log in --data-dir is opened
 // only if a log connector needs it) and waits until its bounded inputs
-// are done or it is interrupted.
+// are done or it is interrupted (SIGINT/SIGTERM: a pipeline with
+// checkpoints stops with a savepoint, which the next run restores).
 func runPipeline(ctx context.Context, c *cli, args []string) error {
 	fs := flagSet(c, "sluice run", "[--data-dir DIR] [--http-addr ADDR] [--quiet] FILE")
 	dataDir := fs.String("data-dir", envOr(c, "SLUICE_DATA_DIR", "./data"), "local data directory: the embedded log used by log sources and sinks (env SLUICE_DATA_DIR)")
@@ -72,13 +74,35 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 			}
 		}
 	}()
-	ctx, cancel := context.WithCancel(ctx)
+	// The job runs on its own context: an interrupt stops it with a
+	// savepoint when it checkpoints (so that the next run resumes
+	// exactly there), and cancels it otherwise.
+	interrupted := ctx
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	start := time.Now()
 	job, err := plan.Start(ctx, host)
 	if err != nil {
 		return err
 	}
+	go func() {
+		select {
+		case <-job.Done():
+			return
+		case <-interrupted.Done():
+		}
+		if plan.Spec.Checkpoint != nil {
+			sctx, scancel := context.WithTimeout(ctx, time.Minute)
+			path, err := job.StopWithSavepoint(sctx)
+			scancel()
+			if err == nil {
+				logger.Info("stopped with a savepoint", "checkpoint", path)
+				return
+			}
+			logger.Error("savepoint failed; stopping without one", "err", err)
+		}
+		job.Cancel()
+	}()
 	if *httpAddr != "" {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), job.Collector())
@@ -101,12 +125,17 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 		}()
 		logger.Info("metrics served", "addr", ln.Addr().String())
 	}
-	logger.Info("pipeline running", "name", plan.Spec.Name, "file", pos[0], "parallelism", plan.Spec.Parallelism, "delivery", plan.Spec.Delivery)
+	par := plan.Spec.Parallelism
+	if par == 0 {
+		par = runtime.GOMAXPROCS(0)
+	}
+	logger.Info("pipeline running", "name", plan.Spec.Name, "file", pos[0], "parallelism", par, "delivery", plan.Spec.Delivery)
 	err = job.Wait()
 	sum := job.Summary()
 	logger.Info("pipeline finished", "name", plan.Spec.Name, "records_in", sum.RecordsIn, "records_out", sum.RecordsOut,
-		"failed_records", sum.Failed, "late_dropped", sum.LateDrops, "elapsed", time.Since(start).Round(time.Millisecond))
-	if err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		"failed_records", sum.Failed, "late_dropped", sum.LateDrops, "checkpoints", job.CheckpointStats().Completed,
+		"elapsed", time.Since(start).Round(time.Millisecond))
+	if err != nil && errors.Is(err, context.Canceled) && interrupted.Err() != nil {
 		return nil // interrupted: a normal way to stop an unbounded pipeline
 	}
 	return err

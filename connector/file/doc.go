@@ -13,8 +13,9 @@
 // a directory. A part file is written under a hidden temporary name and
 // appears under its final name only when it is committed, by an atomic
 // rename after an fsync: readers of the directory never see a partial or
-// uncommitted file. Parts are committed when they roll (size or age) and
-// when the sink closes; under exactly-once delivery the writer instead
-// pre-commits at a checkpoint barrier and commits once the checkpoint
-// completes (OnBarrier / CommitCheckpoint / Abort).
+// uncommitted file. Parts are committed when they roll (size or age), at
+// checkpoint barriers and when the sink closes; with TwoPhase (exactly-once
+// delivery) the writer is a checkpoint.TwoPhaseCommitter instead: parts are
+// staged at each barrier (PreCommit) and renamed into place once the
+// checkpoint completes (Commit), also after a crash (Recover).
 package file

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/checkpoint"
 	"github.com/sluicehq/sluice/connector"
 	"github.com/sluicehq/sluice/stream"
 )
@@ -212,36 +213,99 @@ func TestSinkCommitsAtomically(t *testing.T) {
 
 func TestSinkTwoPhase(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := NewSink(SinkConfig{Path: dir, TwoPhase: true})
+	s, _ := NewSink(SinkConfig{Path: dir, TwoPhase: true, RollBytes: 4, Prefix: "p-x"})
 	sw, _ := s.Open(context.Background(), stream.SubtaskInfo{})
 	w := sw.(*Writer)
+	var _ checkpoint.TwoPhaseCommitter = w
 	ctx := context.Background()
 	count := func() int {
-		m, _ := filepath.Glob(filepath.Join(dir, "part-*"))
+		m, _ := filepath.Glob(filepath.Join(dir, "p-x-*"))
 		return len(m)
 	}
-	w.Write(ctx, []connector.Message{{Value: []byte("1")}})
+	w.Write(ctx, []connector.Message{{Value: []byte("11111")}, {Value: []byte("2")}}) // rolls after the first
 	if err := w.OnBarrier(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	w.Write(ctx, []connector.Message{{Value: []byte("2")}})
-	w.OnBarrier(ctx, 2)
+	tx1, err := w.PreCommit(ctx, 1)
+	if err != nil || tx1 == nil {
+		t.Fatalf("pre-commit 1: %v, %v", tx1, err)
+	}
 	w.Write(ctx, []connector.Message{{Value: []byte("3")}})
+	tx2, _ := w.PreCommit(ctx, 2)
+	w.Write(ctx, []connector.Message{{Value: []byte("4")}})
+	tx3, _ := w.PreCommit(ctx, 3)
 	if count() != 0 {
-		t.Fatal("pre-committed parts visible")
+		t.Fatal("staged parts visible before commit")
 	}
-	w.CommitCheckpoint(ctx, 1)
-	if count() != 1 || len(w.Committed()) != 1 {
-		t.Fatalf("after commit 1: %d", count())
-	}
-	w.CommitCheckpoint(ctx, 2)
-	if count() != 2 {
-		t.Fatalf("after commit 2: %d", count())
-	}
-	if err := w.Abort(); err != nil {
+	if err := w.Commit(ctx, tx1); err != nil {
 		t.Fatal(err)
 	}
-	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
-		t.Fatalf("abort left %d entries", len(ents))
+	if count() != 2 {
+		t.Fatalf("after commit 1: %d parts", count())
+	}
+	if err := w.Commit(ctx, tx1); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	if err := w.Abort(ctx, tx2); err != nil {
+		t.Fatal(err)
+	}
+	// Staged after the checkpoint that a restart restores: aborted by the
+	// restarted writer's Recover.
+	w.Write(ctx, []connector.Message{{Value: []byte("orphan")}})
+	if _, err := w.PreCommit(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	w.Write(ctx, []connector.Message{{Value: []byte("lost")}})
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := w.Close(cctx); err != nil {
+		t.Fatal(err)
+	}
+	// A new run (after a crash) recovers the checkpoint that staged tx3.
+	s2, _ := NewSink(SinkConfig{Path: dir, TwoPhase: true, Prefix: "p-x"})
+	w2, _ := s2.Open(ctx, stream.SubtaskInfo{Parallelism: 1})
+	if err := w2.(*Writer).Recover(ctx, []checkpoint.Transaction{tx3}); err != nil {
+		t.Fatal(err)
+	}
+	if count() != 3 {
+		t.Fatalf("after recover: %d parts", count())
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 3 {
+		t.Fatalf("%d entries left: aborted or unstaged parts remain", len(ents))
+	}
+	var all []string
+	for _, e := range ents {
+		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+		all = append(all, strings.TrimSpace(string(b)))
+	}
+	sort.Strings(all)
+	if strings.Join(all, ",") != "11111,2,4" {
+		t.Fatalf("committed content %v", all)
+	}
+	if _, err := decodeParts([]byte{5, 1}); !errors.Is(err, ErrBadTransaction) {
+		t.Errorf("bad handle: %v", err)
+	}
+}
+
+func TestParseStaged(t *testing.T) {
+	s := &Sink{cfg: SinkConfig{Prefix: "part", Suffix: ".jsonl"}}
+	for _, tc := range []struct {
+		name string
+		run  string
+		sub  int
+		ok   bool
+	}{
+		{".part-20260101T000000-abcd-3-000007.jsonl.inprogress", "20260101T000000-abcd", 3, true},
+		{".part-x-1-2.jsonl.inprogress", "x", 1, true},
+		{"part-x-1-2.jsonl", "", 0, false},
+		{".part-x-y-2.jsonl.inprogress", "", 0, false},
+		{".part--1.jsonl.inprogress", "", 0, false},
+		{".other-x-1-2.jsonl.inprogress", "", 0, false},
+	} {
+		run, sub, ok := s.parseStaged(tc.name)
+		if run != tc.run || sub != tc.sub || ok != tc.ok {
+			t.Errorf("%s: %q %d %v", tc.name, run, sub, ok)
+		}
 	}
 }

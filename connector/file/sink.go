@@ -4,16 +4,18 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/sluicehq/sluice/checkpoint"
 	"github.com/sluicehq/sluice/connector"
 	"github.com/sluicehq/sluice/stream"
 )
@@ -34,9 +36,10 @@ type SinkConfig struct {
 	// RollInterval rolls to a new part file once the current one is this
 	// old (checked when records arrive). Zero, the default, means never.
 	RollInterval time.Duration
-	// TwoPhase makes parts visible only through PreCommit and Commit
-	// (exactly-once delivery): a roll or a close then leaves parts
-	// pending instead of committing them.
+	// TwoPhase makes parts visible only through the checkpoint
+	// two-phase commit (exactly-once delivery, with checkpointing on): a
+	// roll leaves the part staged for the next PreCommit, and Commit
+	// publishes it once the checkpoint completed.
 	TwoPhase bool
 }
 
@@ -74,25 +77,26 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 
 // Open implements stream.Sink.
 func (s *Sink) Open(_ context.Context, info stream.SubtaskInfo) (stream.SinkWriter[connector.Message], error) {
-	return &Writer{sink: s, sub: info.Index}, nil
+	return &Writer{sink: s, sub: info.Index, par: max(info.Parallelism, 1)}, nil
 }
 
 // Writer writes the part files of one sink subtask. Its methods are
-// called by one goroutine, except Committed, which is safe to call
-// concurrently.
+// called by one goroutine, except Commit, Abort and Committed, which act
+// only on their arguments and the committed list and are safe to call
+// concurrently (the checkpoint coordinator calls Commit).
 type Writer struct {
 	sink *Sink
 	sub  int
+	par  int
 	seq  int
 
-	f       *os.File
-	w       *bufio.Writer
-	tmp     string
-	final   string
-	size    int64
-	opened  time.Time
-	pending map[uint64][]part // pre-committed parts by checkpoint id
-	loose   []part            // finished parts not yet pre-committed
+	f      *os.File
+	w      *bufio.Writer
+	tmp    string
+	final  string
+	size   int64
+	opened time.Time
+	loose  []part // finished parts not yet staged by PreCommit (TwoPhase)
 
 	mu        sync.Mutex
 	committed []string
@@ -199,54 +203,123 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// OnBarrier implements stream.BarrierWriter. Under at-least-once delivery
-// a barrier commits the current part, so that output becomes visible at
-// least once per checkpoint interval; under TwoPhase it pre-commits.
-func (w *Writer) OnBarrier(_ context.Context, id uint64) error {
+// OnBarrier implements stream.BarrierWriter. Without TwoPhase a barrier
+// commits the current part, so that output becomes visible at least once
+// per checkpoint interval. With TwoPhase it does nothing: the runtime
+// calls PreCommit right after it.
+func (w *Writer) OnBarrier(_ context.Context, _ uint64) error {
 	if w.sink.cfg.TwoPhase {
-		return w.PreCommit(id)
+		return nil
 	}
 	return w.finishPart()
 }
 
-// PreCommit finishes the current part and marks every finished part as
-// belonging to checkpoint id: durable, but not visible until
-// CommitCheckpoint(id).
-func (w *Writer) PreCommit(id uint64) error {
+// PreCommit implements checkpoint.TwoPhaseCommitter: it finishes the
+// current part and stages every part finished since the previous
+// PreCommit (durable under its hidden name, not visible). The handle
+// lists their temporary and final names; nil when there is none.
+func (w *Writer) PreCommit(_ context.Context, _ checkpoint.ID) (checkpoint.Transaction, error) {
 	if err := w.finishPart(); err != nil {
+		return nil, err
+	}
+	if len(w.loose) == 0 {
+		return nil, nil
+	}
+	tx := encodeParts(w.loose)
+	w.loose = nil
+	return tx, nil
+}
+
+// Commit implements checkpoint.TwoPhaseCommitter: it renames the staged
+// parts of tx to their final names. It is idempotent (a part already
+// renamed is skipped) and uses nothing but tx, so it may run after Close
+// and in another process.
+func (w *Writer) Commit(_ context.Context, tx checkpoint.Transaction) error {
+	ps, err := decodeParts(tx)
+	if err != nil {
 		return err
 	}
-	if w.pending == nil {
-		w.pending = map[uint64][]part{}
+	var todo []part
+	for _, p := range ps {
+		if _, err := os.Stat(p.tmp); err == nil {
+			todo = append(todo, p)
+		} else if _, ferr := os.Stat(p.final); ferr != nil {
+			return fmt.Errorf("file sink: commit %s: staged part %s is gone", p.final, p.tmp)
+		}
 	}
-	w.pending[id] = append(w.pending[id], w.loose...)
-	w.loose = nil
+	return w.commitParts(todo)
+}
+
+// Abort implements checkpoint.TwoPhaseCommitter: it deletes the staged
+// parts of tx.
+func (w *Writer) Abort(_ context.Context, tx checkpoint.Transaction) error {
+	ps, err := decodeParts(tx)
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		if err := os.Remove(p.tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("file sink: abort: %w", err)
+		}
+	}
 	return nil
 }
 
-// CommitCheckpoint makes visible every part pre-committed for checkpoints
-// up to and including id, in checkpoint order. It is called once
-// checkpoint id has completed.
-func (w *Writer) CommitCheckpoint(_ context.Context, id uint64) error {
-	ids := make([]uint64, 0, len(w.pending))
-	for k := range w.pending {
-		if k <= id {
-			ids = append(ids, k)
-		}
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	for _, k := range ids {
-		if err := w.commitParts(w.pending[k]); err != nil {
+// Recover implements checkpoint.TwoPhaseCommitter: it commits the parts
+// the restored checkpoint had staged, then aborts what earlier runs left
+// staged after that checkpoint: their hidden parts of subtasks s with
+// s % parallelism == this subtask (the same share of the old subtasks the
+// runtime hands this one). It assumes one job per directory and prefix.
+func (w *Writer) Recover(ctx context.Context, committed []checkpoint.Transaction) error {
+	for _, tx := range committed {
+		if err := w.Commit(ctx, tx); err != nil {
 			return err
 		}
-		delete(w.pending, k)
+	}
+	ents, err := os.ReadDir(w.sink.cfg.Path)
+	if err != nil {
+		return fmt.Errorf("file sink: recover: %w", err)
+	}
+	for _, e := range ents {
+		run, sub, ok := w.sink.parseStaged(e.Name())
+		if !ok || run == w.sink.run || sub%w.par != w.sub {
+			continue
+		}
+		if err := os.Remove(filepath.Join(w.sink.cfg.Path, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("file sink: recover: %w", err)
+		}
 	}
 	return nil
 }
 
-// Abort deletes every part not committed: the current one, loose ones and
-// pre-committed ones.
-func (w *Writer) Abort() error {
+// parseStaged recognises the hidden name of a staged part of this sink,
+// ".<prefix>-<run>-<subtask>-<seq><suffix>.inprogress", and returns its
+// run and subtask.
+func (s *Sink) parseStaged(name string) (run string, sub int, ok bool) {
+	c := s.cfg
+	head, tail := "."+c.Prefix+"-", c.Suffix+".inprogress"
+	if !strings.HasPrefix(name, head) || !strings.HasSuffix(name, tail) || len(name) <= len(head)+len(tail) {
+		return "", 0, false
+	}
+	mid := name[len(head) : len(name)-len(tail)]
+	i := strings.LastIndexByte(mid, '-')
+	if i <= 0 {
+		return "", 0, false
+	}
+	j := strings.LastIndexByte(mid[:i], '-')
+	if j <= 0 {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(mid[j+1 : i])
+	if err != nil || n < 0 {
+		return "", 0, false
+	}
+	return mid[:j], n, true
+}
+
+// Discard deletes every part not committed or staged: the current one and
+// those finished since the last PreCommit.
+func (w *Writer) Discard() error {
 	var first error
 	if w.f != nil {
 		w.f.Close()
@@ -255,10 +328,6 @@ func (w *Writer) Abort() error {
 			first = err
 		}
 	}
-	for _, ps := range w.pending {
-		w.loose = append(w.loose, ps...)
-	}
-	w.pending = nil
 	for _, p := range w.loose {
 		if err := os.Remove(p.tmp); err != nil && !errors.Is(err, os.ErrNotExist) && first == nil {
 			first = err
@@ -268,19 +337,71 @@ func (w *Writer) Abort() error {
 	return first
 }
 
-// Close implements stream.SinkWriter. When the input ended (ctx not
-// cancelled) the current part is committed (at-least-once) or kept
-// pending (two-phase, for a final checkpoint to commit). When the job
-// stopped early, an at-least-once writer still commits what it has
-// written (it may be replayed: at least once); a two-phase writer leaves
-// its parts for recovery to commit or abort.
+// encodeParts frames part names: count, then length-prefixed names.
+func encodeParts(ps []part) checkpoint.Transaction {
+	b := binary.AppendUvarint(nil, uint64(len(ps)))
+	for _, p := range ps {
+		for _, s := range []string{p.tmp, p.final} {
+			b = binary.AppendUvarint(b, uint64(len(s)))
+			b = append(b, s...)
+		}
+	}
+	return b
+}
+
+// ErrBadTransaction is returned for a transaction handle that does not
+// decode.
+var ErrBadTransaction = errors.New("file sink: bad transaction handle")
+
+func decodeParts(b []byte) ([]part, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)) {
+		return nil, ErrBadTransaction
+	}
+	b = b[k:]
+	out := make([]part, 0, n)
+	for range n {
+		var names [2]string
+		for i := range names {
+			l, k := binary.Uvarint(b)
+			if k <= 0 || l > uint64(len(b)-k) {
+				return nil, ErrBadTransaction
+			}
+			names[i] = string(b[k : k+int(l)])
+			b = b[k+int(l):]
+		}
+		out = append(out, part{tmp: names[0], final: names[1]})
+	}
+	return out, nil
+}
+
+// Close implements stream.SinkWriter. At the end of the input (ctx not
+// cancelled) the current part is committed; with TwoPhase the runtime has
+// staged everything with a final PreCommit just before, and Close only
+// removes an empty part. When the job stopped early (ctx cancelled), a
+// TwoPhase writer discards what it had not staged (the records are
+// replayed from the last checkpoint), while an at-least-once writer still
+// commits what it wrote.
 func (w *Writer) Close(ctx context.Context) error {
+	if w.sink.cfg.TwoPhase && ctx.Err() != nil {
+		return w.Discard()
+	}
 	if w.f != nil && w.size == 0 {
 		w.f.Close()
 		w.f = nil
 		return os.Remove(w.tmp)
 	}
-	return w.finishPart()
+	if err := w.finishPart(); err != nil {
+		return err
+	}
+	if w.sink.cfg.TwoPhase && len(w.loose) > 0 {
+		// Records after the final PreCommit: none in a normal run.
+		return fmt.Errorf("file sink: %d parts written after the final checkpoint were not committed", len(w.loose))
+	}
+	return nil
 }
 
 // Committed returns the final paths of the parts committed so far.

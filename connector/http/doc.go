@@ -35,8 +35,9 @@
 //
 // The endpoint binds 127.0.0.1:8090 by default. Any address that is not
 // loopback requires a bearer Token; when a Token is set every request must
-// carry "Authorization: Bearer TOKEN". Bodies are limited to MaxBodyBytes
-// and every connection has read, write and idle timeouts.
+// carry "Authorization: Bearer TOKEN". Bodies may be sent with
+// Content-Encoding: gzip; MaxBodyBytes bounds them both as received and as
+// inflated, and every connection has read, write and idle timeouts.
 //
 // The source is not replayable: a split's Position is the count of records
 // it handed over, for checkpoints and CommitPosition; Seek accepts any

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/subtle"
 	"encoding/binary"
@@ -482,11 +483,11 @@ func (s *Source) serveIngest(w nethttp.ResponseWriter, r *nethttp.Request) {
 			return
 		}
 	}
-	body, err := io.ReadAll(nethttp.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	body, err := s.readBody(w, r)
 	if err != nil {
 		s.cnt.bad.Add(1)
 		var tooBig *nethttp.MaxBytesError
-		if errors.As(err, &tooBig) {
+		if errors.As(err, &tooBig) || errors.Is(err, errInflatedTooBig) {
 			reply(w, nethttp.StatusRequestEntityTooLarge, answer{Error: fmt.Sprintf("body larger than %d bytes", s.cfg.MaxBodyBytes)})
 			return
 		}
@@ -509,6 +510,34 @@ func (s *Source) serveIngest(w nethttp.ResponseWriter, r *nethttp.Request) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(retry.Seconds()))))
 	}
 	reply(w, code, a)
+}
+
+var errInflatedTooBig = errors.New("decompressed body too large")
+
+// readBody reads the request body, inflating it when it is sent with
+// Content-Encoding: gzip; MaxBodyBytes bounds both the bytes received and
+// the bytes inflated.
+func (s *Source) readBody(w nethttp.ResponseWriter, r *nethttp.Request) ([]byte, error) {
+	in := nethttp.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	switch enc := r.Header.Get("Content-Encoding"); enc {
+	case "", "identity":
+		return io.ReadAll(in)
+	case "gzip":
+		zr, err := gzip.NewReader(in)
+		if err != nil {
+			return nil, fmt.Errorf("gzip: %w", err)
+		}
+		body, err := io.ReadAll(io.LimitReader(zr, s.cfg.MaxBodyBytes+1))
+		if err != nil {
+			return nil, fmt.Errorf("gzip: %w", err)
+		}
+		if int64(len(body)) > s.cfg.MaxBodyBytes {
+			return nil, errInflatedTooBig
+		}
+		return body, nil
+	default:
+		return nil, fmt.Errorf("unsupported Content-Encoding %q (gzip or none)", enc)
+	}
 }
 
 // admit applies the rate limit, the buffer's room and the shedding policy

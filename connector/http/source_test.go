@@ -1,6 +1,8 @@
 package http
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -484,5 +486,31 @@ func TestAccountingUnderLoad(t *testing.T) {
 			cancel()
 			<-r.done
 		})
+	}
+}
+
+func TestGzipBodies(t *testing.T) {
+	s, sp := newSource(t, Config{MaxBodyBytes: 4096})
+	_, cancel := startReader(sp)
+	defer cancel()
+	gz := func(b string) string {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		zw.Write([]byte(b))
+		zw.Close()
+		return buf.String()
+	}
+	if res := post(t, s, gz(lines(5, "z")), "Content-Encoding", "gzip"); res.code != 200 || res.ans.Accepted != 5 {
+		t.Fatalf("gzip: %+v", res)
+	}
+	// Small on the wire, too large inflated.
+	if res := post(t, s, gz(strings.Repeat(" ", 10000)+"{}"), "Content-Encoding", "gzip"); res.code != 413 {
+		t.Fatalf("gzip bomb: %+v", res)
+	}
+	if res := post(t, s, "not gzip", "Content-Encoding", "gzip"); res.code != 400 {
+		t.Fatalf("bad gzip: %+v", res)
+	}
+	if res := post(t, s, "{}", "Content-Encoding", "br"); res.code != 400 {
+		t.Fatalf("brotli: %+v", res)
 	}
 }

@@ -21,8 +21,8 @@
 // deterministic pipeline. The transaction written at a barrier also stores
 // the barrier's checkpoint id in a side table (CheckpointTable; one row per
 // sink and subtask), so recovery can tell which checkpoint's output the
-// table holds (Sink.CommittedCheckpoint). Without Key, rows are appended:
-// at-least-once.
+// table holds (Sink.CommittedCheckpoint). Without Key, rows are appended
+// (with COPY when there are many): at-least-once.
 //
 // A row that cannot be written, because a value does not fit its column
 // (a string in a bigint column) or because the database refuses it (a

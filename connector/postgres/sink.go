@@ -478,6 +478,9 @@ func (w *writer) writeBatched(ctx context.Context, ok []int, id uint64, withID b
 			keep = append(keep, j)
 		}
 	}
+	if len(w.s.keyIdx) == 0 && len(ok) >= copyThreshold {
+		return w.writeCopy(ctx, ok, id, withID)
+	}
 	b := &pgx.Batch{}
 	for len(keep) > 0 {
 		n := min(len(keep), maxRowsPerStatement)
@@ -503,6 +506,35 @@ func (w *writer) writeBatched(ctx context.Context, ok []int, id uint64, withID b
 			}
 		}
 		return br.Close()
+	})
+}
+
+// copyThreshold is the number of rows from which an append uses COPY
+// rather than INSERT statements.
+const copyThreshold = 64
+
+// writeCopy appends the rows ok with COPY (binary), in one transaction with
+// the checkpoint id.
+func (w *writer) writeCopy(ctx context.Context, ok []int, id uint64, withID bool) error {
+	names := w.s.schema.Names()
+	return pgx.BeginFunc(ctx, w.conn, func(tx pgx.Tx) error {
+		j := 0
+		src := pgx.CopyFromFunc(func() ([]any, error) {
+			if j == len(ok) {
+				return nil, nil
+			}
+			j++
+			return w.rowArgs(j - 1), nil
+		})
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier(strings.Split(w.s.cfg.Table, ".")), names, src); err != nil {
+			return err
+		}
+		if withID {
+			if _, err := tx.Exec(ctx, w.checkpointSQL(), w.s.cfg.SinkID, w.subtask, int64(id)); err != nil {
+				return fmt.Errorf("store checkpoint %d: %w", id, err)
+			}
+		}
+		return nil
 	})
 }
 

@@ -414,3 +414,67 @@ func TestBarrierBeforeRows(t *testing.T) {
 		t.Fatalf("column type %q, %v", typ, err)
 	}
 }
+
+// Appends of many rows go through COPY; a row the database refuses makes
+// the flush fall back to one row at a time, which leaves out just that row.
+func TestAppendWithCopy(t *testing.T) {
+	dsn := testDSN(t)
+	sessionUTC(t, dsn)
+	table, side := freshTable(t, dsn)
+	ctx := ctxT(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE TABLE "+table+` ("user" text, window_start timestamptz, orders bigint CHECK (orders <> 13), revenue double precision, paid boolean, meta jsonb)`); err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSink(Config{DSN: dsn, Table: table, CheckpointTable: side}, revenueSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.Open(ctx, stream.SubtaskInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in []row.Row
+	for i := range 100 {
+		r := revenueRow(fmt.Sprintf("u%02d", i), int64(i), int64(i), float64(i)/4)
+		if i == 7 {
+			r.Vals[5] = row.Null()
+		}
+		in = append(in, r)
+	}
+	if err := w.Write(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	err = w.(stream.BarrierWriter).OnBarrier(ctx, 2)
+	var rej *RejectError
+	if !errors.As(err, &rej) || len(rej.Rejected) != 1 || rej.Rejected[0].Row.Vals[0].AsString() != "u13" {
+		t.Fatalf("err = %v, want row u13 rejected", err)
+	}
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := dump(t, dsn, table, `"user"`, "orders", "revenue", "meta")
+	if len(got) != 99 || got[0] != `u00|0|0|{"n": 0}` || got[7] != "u07|7|1.75|NULL" || slices.Contains(got, `u13|13|3.25|{"n": 13}`) {
+		t.Fatalf("%d rows: %v", len(got), got[:8])
+	}
+	// Without a refused row, COPY itself writes them all.
+	table2, side2 := freshTable(t, dsn)
+	s2, _ := NewSink(Config{DSN: dsn, Table: table2, CheckpointTable: side2}, revenueSchema)
+	w2, err := s2.Open(ctx, stream.SubtaskInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.Write(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := dump(t, dsn, table2, `"user"`, "window_start", "paid"); len(got) != 100 || got[1] != "u01|1970-01-01 00:01:00+00|false" {
+		t.Fatalf("%d rows: %v", len(got), got[:2])
+	}
+}

@@ -21,7 +21,7 @@ import (
 // Config describes one benchmark run.
 type Config struct {
 	// Dir is the data directory; "" = a temporary directory removed afterwards.
-	// Either way the run uses a fresh topic.
+	// Either way the run uses a fresh topic, deleted at the end.
 	Dir string
 	// RecordSize is the value size of each record in bytes (default 100).
 	RecordSize int
@@ -113,6 +113,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := l.CreateTopic(topic, logstore.TopicConfig{Partitions: int32(cfg.Partitions), Fsync: cfg.Fsync, SegmentBytes: cfg.SegmentBytes}); err != nil {
 		return Result{}, err
 	}
+	// The benchmark's data (gigabytes at full speed) never outlives the run.
+	defer l.DeleteTopic(topic)
 	t, err := l.Topic(topic)
 	if err != nil {
 		return Result{}, err

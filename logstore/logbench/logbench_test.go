@@ -36,3 +36,18 @@ func TestMeasureDisk(t *testing.T) {
 		t.Fatalf("implausible disk result %+v", res)
 	}
 }
+
+func TestRunLeavesNoData(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Run(context.Background(), Config{Dir: dir, Records: 100, RecordsPerBatch: 10, Producers: 2, Duration: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := logstore.Open(logstore.Options{Dir: dir, RetentionCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if topics := l.Topics(); len(topics) != 0 {
+		t.Fatalf("benchmark left topics %v behind", topics)
+	}
+}

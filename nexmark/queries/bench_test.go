@@ -7,8 +7,9 @@ import (
 )
 
 var (
-	benchEvents = flag.Int64("nexmark.events", 1_000_000, "events per query run in BenchmarkQueries")
-	benchPar    = flag.Int("nexmark.parallelism", 0, "parallelism of BenchmarkQueries runs (0: GOMAXPROCS)")
+	benchEvents     = flag.Int64("nexmark.events", 1_000_000, "events per query run in BenchmarkQueries")
+	benchPar        = flag.Int("nexmark.parallelism", 0, "parallelism of BenchmarkQueries runs (0: GOMAXPROCS)")
+	benchCheckpoint = flag.Duration("nexmark.checkpoint", 0, "checkpoint interval of BenchmarkQueries runs (0: none)")
 )
 
 // BenchmarkQueries runs every query over -nexmark.events generated events
@@ -23,7 +24,7 @@ func BenchmarkQueries(b *testing.B) {
 			var wall, cpu float64
 			var events int64
 			for i := 0; i < b.N; i++ {
-				r, err := Run(context.Background(), RunConfig{Query: name, Events: *benchEvents, Parallelism: *benchPar})
+				r, err := Run(context.Background(), RunConfig{Query: name, Events: *benchEvents, Parallelism: *benchPar, CheckpointInterval: *benchCheckpoint})
 				if err != nil {
 					b.Fatal(err)
 				}

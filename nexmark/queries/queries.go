@@ -129,12 +129,12 @@ type q3In struct {
 }
 
 type q3State struct {
-	seen    bool // the person arrived (person ids are unique)
-	match   bool // ... and lives in OR, ID or CA
-	name    string
-	city    string
-	state   string
-	pending []int64 // auctions that arrived before their seller
+	Seen    bool // the person arrived (person ids are unique)
+	Match   bool // ... and lives in OR, ID or CA
+	Name    string
+	City    string
+	State   string
+	Pending []int64 // auctions that arrived before their seller
 }
 
 // q3: SELECT P.name, P.city, P.state, A.id FROM auction A JOIN person P ON
@@ -163,23 +163,23 @@ func buildQ3(events stream.Stream[nexmark.Event], res *results) error {
 		return stream.KeyedProcessFuncs[int64, q3In, Q3Row]{Element: func(ctx *stream.KeyedContext[int64, Q3Row], v q3In) {
 			s, _ := st.Get()
 			if v.person {
-				s.seen = true
-				s.match = v.state == "OR" || v.state == "ID" || v.state == "CA"
-				if s.match {
-					s.name, s.city, s.state = v.name, v.city, v.state
-					for _, a := range s.pending {
-						ctx.Emit(Q3Row{s.name, s.city, s.state, a})
+				s.Seen = true
+				s.Match = v.state == "OR" || v.state == "ID" || v.state == "CA"
+				if s.Match {
+					s.Name, s.City, s.State = v.name, v.city, v.state
+					for _, a := range s.Pending {
+						ctx.Emit(Q3Row{s.Name, s.City, s.State, a})
 					}
 				}
-				s.pending = nil
+				s.Pending = nil
 				st.Set(s)
 				return
 			}
 			switch {
-			case s.match:
-				ctx.Emit(Q3Row{s.name, s.city, s.state, v.auction})
-			case !s.seen:
-				s.pending = append(s.pending, v.auction)
+			case s.Match:
+				ctx.Emit(Q3Row{s.Name, s.City, s.State, v.auction})
+			case !s.Seen:
+				s.Pending = append(s.Pending, v.auction)
 				st.Set(s)
 			}
 		}}, nil
@@ -198,15 +198,15 @@ type q4In struct {
 	price    int64 // bids
 }
 
-type q4Bid struct{ dateTime, price int64 }
+type q4Bid struct{ DateTime, Price int64 }
 
 type q4State struct {
-	known             bool
-	dateTime, expires int64
-	category          int64
-	final             int64 // highest price of a bid within the auction's life
-	hasFinal          bool
-	pending           []q4Bid // bids that arrived before their auction
+	Known             bool
+	DateTime, Expires int64
+	Category          int64
+	Final             int64 // highest price of a bid within the auction's life
+	HasFinal          bool
+	Pending           []q4Bid // bids that arrived before their auction
 }
 
 // q4Update says that auction's winning price in category became final,
@@ -217,8 +217,8 @@ type q4Update struct {
 }
 
 type q4Avg struct {
-	sum, count int64
-	last       Q4Row // the row emitted last, retracted on the next update
+	Sum, Count int64
+	Last       Q4Row // the row emitted last, retracted on the next update
 }
 
 // q4: SELECT category, AVG(final) FROM (SELECT MAX(B.price) AS final,
@@ -244,32 +244,32 @@ func buildQ4(events stream.Stream[nexmark.Event], res *results) error {
 				return nil, err
 			}
 			offer := func(ctx *stream.KeyedContext[int64, q4Update], s *q4State, b q4Bid) {
-				if b.dateTime < s.dateTime || b.dateTime > s.expires || (s.hasFinal && b.price <= s.final) {
+				if b.DateTime < s.DateTime || b.DateTime > s.Expires || (s.HasFinal && b.Price <= s.Final) {
 					return
 				}
-				ctx.Emit(q4Update{category: s.category, final: b.price, prev: s.final, hadPrev: s.hasFinal})
-				s.final, s.hasFinal = b.price, true
+				ctx.Emit(q4Update{category: s.Category, final: b.Price, prev: s.Final, hadPrev: s.HasFinal})
+				s.Final, s.HasFinal = b.Price, true
 			}
 			return stream.KeyedProcessFuncs[int64, q4In, q4Update]{Element: func(ctx *stream.KeyedContext[int64, q4Update], v q4In) {
 				s, _ := st.Get()
 				if v.auction {
-					s.known, s.dateTime, s.expires, s.category = true, v.dateTime, v.expires, v.category
-					for _, b := range s.pending {
+					s.Known, s.DateTime, s.Expires, s.Category = true, v.dateTime, v.expires, v.category
+					for _, b := range s.Pending {
 						offer(ctx, &s, b)
 					}
-					s.pending = nil
+					s.Pending = nil
 					st.Set(s)
 					return
 				}
 				b := q4Bid{v.dateTime, v.price}
-				if !s.known {
-					s.pending = append(s.pending, b)
+				if !s.Known {
+					s.Pending = append(s.Pending, b)
 					st.Set(s)
 					return
 				}
-				before := s.final
+				before := s.Final
 				offer(ctx, &s, b)
-				if s.final != before {
+				if s.Final != before {
 					st.Set(s)
 				}
 			}}, nil
@@ -282,18 +282,18 @@ func buildQ4(events stream.Stream[nexmark.Event], res *results) error {
 			}
 			return stream.KeyedProcessFuncs[int64, q4Update, Change[Q4Row]]{Element: func(ctx *stream.KeyedContext[int64, Change[Q4Row]], u q4Update) {
 				a, _ := st.Get()
-				if a.count > 0 {
-					ctx.Emit(Change[Q4Row]{Row: a.last, Retract: true})
+				if a.Count > 0 {
+					ctx.Emit(Change[Q4Row]{Row: a.Last, Retract: true})
 				}
 				if u.hadPrev {
-					a.sum += u.final - u.prev
+					a.Sum += u.final - u.prev
 				} else {
-					a.sum += u.final
-					a.count++
+					a.Sum += u.final
+					a.Count++
 				}
-				a.last = Q4Row{ID: u.category, Final: a.sum / a.count}
+				a.Last = Q4Row{ID: u.category, Final: a.Sum / a.Count}
 				st.Set(a)
-				ctx.Emit(Change[Q4Row]{Row: a.last})
+				ctx.Emit(Change[Q4Row]{Row: a.Last})
 			}}, nil
 		}, stream.Name("q4-average"))
 	toChanges(averages, res)
@@ -311,8 +311,8 @@ func bidsOf(events stream.Stream[nexmark.Event], name string) stream.Stream[nexm
 // q5Top is the running maximum of one window: its highest count and the
 // auctions that have it.
 type q5Top struct {
-	max      int64
-	auctions []int64
+	Max      int64
+	Auctions []int64
 }
 
 // q5: per HOP(TABLE bid, DESCRIPTOR(dateTime), 2 s, 10 s) window, the
@@ -333,10 +333,10 @@ func buildQ5(events stream.Stream[nexmark.Event], res *results) error {
 			Element: func(ctx *stream.KeyedContext[int64, Q5Row], c stream.Windowed[int64, int64]) {
 				top, ok := st.Get()
 				switch {
-				case !ok || c.Value > top.max:
-					top = q5Top{max: c.Value, auctions: append(top.auctions[:0], c.Key)}
-				case c.Value == top.max:
-					top.auctions = append(top.auctions, c.Key)
+				case !ok || c.Value > top.Max:
+					top = q5Top{Max: c.Value, Auctions: append(top.Auctions[:0], c.Key)}
+				case c.Value == top.Max:
+					top.Auctions = append(top.Auctions, c.Key)
 				default:
 					return
 				}
@@ -347,8 +347,8 @@ func buildQ5(events stream.Stream[nexmark.Event], res *results) error {
 			},
 			Timer: func(ctx *stream.KeyedContext[int64, Q5Row], _ stream.Timer) {
 				top, _ := st.Get()
-				for _, a := range top.auctions {
-					ctx.Emit(Q5Row{Auction: a, Num: top.max})
+				for _, a := range top.Auctions {
+					ctx.Emit(Q5Row{Auction: a, Num: top.Max})
 				}
 				st.Clear()
 			},
@@ -371,35 +371,35 @@ type q7Cand struct {
 // q7Best holds, for part of a window, its highest price and the candidates
 // that may match the window's final maximum.
 type q7Best struct {
-	max      int64
-	set      bool
-	best     []nexmark.Bid // bids of the window at price max
-	boundary []nexmark.Bid // boundary bids priced at least max
+	Max      int64
+	Set      bool
+	Best     []nexmark.Bid // bids of the window at price Max
+	Boundary []nexmark.Bid // boundary bids priced at least Max
 }
 
 func (a q7Best) add(c q7Cand) q7Best {
 	if c.boundary {
-		if !a.set || c.bid.Price >= a.max {
-			a.boundary = append(a.boundary, c.bid)
+		if !a.Set || c.bid.Price >= a.Max {
+			a.Boundary = append(a.Boundary, c.bid)
 		}
 		return a
 	}
 	switch {
-	case !a.set || c.bid.Price > a.max:
-		a.max, a.set = c.bid.Price, true
-		a.best = append(a.best[:0:0], c.bid)
-		a.boundary = pruneBelow(a.boundary, a.max)
-	case c.bid.Price == a.max:
-		a.best = append(a.best, c.bid)
+	case !a.Set || c.bid.Price > a.Max:
+		a.Max, a.Set = c.bid.Price, true
+		a.Best = append(a.Best[:0:0], c.bid)
+		a.Boundary = pruneBelow(a.Boundary, a.Max)
+	case c.bid.Price == a.Max:
+		a.Best = append(a.Best, c.bid)
 	}
 	return a
 }
 
 func (a q7Best) merge(b q7Best) q7Best {
-	for _, bid := range b.best {
+	for _, bid := range b.Best {
 		a = a.add(q7Cand{bid: bid})
 	}
-	for _, bid := range b.boundary {
+	for _, bid := range b.Boundary {
 		a = a.add(q7Cand{bid: bid, boundary: true})
 	}
 	return a
@@ -456,12 +456,12 @@ func buildQ7(events stream.Stream[nexmark.Event], res *results) error {
 				Timer: func(ctx *stream.KeyedContext[int64, Q7Row], _ stream.Timer) {
 					a, _ := st.Get()
 					st.Clear()
-					if !a.set { // only boundary bids: the window has no maximum
+					if !a.Set { // only boundary bids: the window has no maximum
 						return
 					}
-					for _, list := range [2][]nexmark.Bid{a.best, a.boundary} {
+					for _, list := range [2][]nexmark.Bid{a.Best, a.Boundary} {
 						for _, b := range list {
-							if b.Price == a.max {
+							if b.Price == a.Max {
 								ctx.Emit(Q7Row{b.Auction, b.Bidder, b.Price, b.DateTime, b.Extra})
 							}
 						}
@@ -481,9 +481,9 @@ type q8In struct {
 }
 
 type q8Acc struct {
-	name   string
-	person bool
-	seller bool
+	Name   string
+	Person bool
+	Seller bool
 }
 
 // q8: people who registered and opened an auction in the same
@@ -504,24 +504,24 @@ func buildQ8(events stream.Stream[nexmark.Event], res *results) error {
 			Init: func() q8Acc { return q8Acc{} },
 			Add: func(a q8Acc, v q8In) q8Acc {
 				if v.person {
-					a.person, a.name = true, v.name
+					a.Person, a.Name = true, v.name
 				} else {
-					a.seller = true
+					a.Seller = true
 				}
 				return a
 			},
 			Merge: func(a, b q8Acc) q8Acc {
-				if b.person {
-					a.person, a.name = true, b.name
+				if b.Person {
+					a.Person, a.Name = true, b.Name
 				}
-				a.seller = a.seller || b.seller
+				a.Seller = a.Seller || b.Seller
 				return a
 			},
 			Result: func(a q8Acc) q8Acc { return a },
 		}, stream.Name("q8-window-join"))
 	rows := stream.FlatMap(joined, func(w stream.Windowed[int64, q8Acc], out *stream.Emitter[Q8Row]) {
-		if w.Value.person && w.Value.seller {
-			out.Emit(Q8Row{ID: w.Key, Name: w.Value.name, STime: w.Window.Start})
+		if w.Value.Person && w.Value.Seller {
+			out.Emit(Q8Row{ID: w.Key, Name: w.Value.Name, STime: w.Window.Start})
 		}
 	}, stream.Name("q8-rows"))
 	toAppend(rows, res)
@@ -529,8 +529,8 @@ func buildQ8(events stream.Stream[nexmark.Event], res *results) error {
 }
 
 type q11Acc struct {
-	count       int64
-	first, last int64
+	Count       int64
+	First, Last int64
 }
 
 const q11Gap = 10 * time.Second
@@ -548,29 +548,29 @@ func buildQ11(events stream.Stream[nexmark.Event], res *results) error {
 		stream.Aggregator[nexmark.Bid, q11Acc, q11Acc]{
 			Init: func() q11Acc { return q11Acc{} },
 			Add: func(a q11Acc, b nexmark.Bid) q11Acc {
-				if a.count == 0 || b.DateTime < a.first {
-					a.first = b.DateTime
+				if a.Count == 0 || b.DateTime < a.First {
+					a.First = b.DateTime
 				}
-				if a.count == 0 || b.DateTime > a.last {
-					a.last = b.DateTime
+				if a.Count == 0 || b.DateTime > a.Last {
+					a.Last = b.DateTime
 				}
-				a.count++
+				a.Count++
 				return a
 			},
 			Merge: func(a, b q11Acc) q11Acc {
 				switch {
-				case a.count == 0:
+				case a.Count == 0:
 					return b
-				case b.count == 0:
+				case b.Count == 0:
 					return a
 				}
-				return q11Acc{count: a.count + b.count, first: min(a.first, b.first), last: max(a.last, b.last)}
+				return q11Acc{Count: a.Count + b.Count, First: min(a.First, b.First), Last: max(a.Last, b.Last)}
 			},
 			Result: func(a q11Acc) q11Acc { return a },
 		}, stream.Name("q11-sessions"))
 	gap := q11Gap.Milliseconds()
 	rows := stream.Map(sessions, func(w stream.Windowed[int64, q11Acc]) Q11Row {
-		return Q11Row{Bidder: w.Key, BidCount: w.Value.count, StartTime: w.Value.first, EndTime: w.Value.last + gap}
+		return Q11Row{Bidder: w.Key, BidCount: w.Value.Count, StartTime: w.Value.First, EndTime: w.Value.Last + gap}
 	}, stream.Name("q11-rows"))
 	toAppend(rows, res)
 	return nil

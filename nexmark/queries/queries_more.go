@@ -167,11 +167,11 @@ func flushTime(ts int64) int64 {
 
 // aggState is the per-key state of changelogAggregate.
 type aggState[S any, R Row] struct {
-	acc   S
-	last  R // the row emitted last, retracted on the next flush
-	has   bool
-	dirty bool
-	timer int64
+	Acc   S
+	Last  R // the row emitted last, retracted on the next flush
+	Has   bool
+	Dirty bool
+	Timer int64
 }
 
 // changelogAggregate folds every record of a key into an accumulator (add
@@ -189,29 +189,29 @@ func changelogAggregate[K comparable, T any, S any, R Row](ks stream.KeyedStream
 			Element: func(ctx *stream.KeyedContext[K, Change[R]], v T) {
 				p, ok := st.Get()
 				if !ok {
-					p = &aggState[S, R]{timer: -1}
+					p = &aggState[S, R]{Timer: -1}
 				}
-				if !add(&p.acc, v) && ok {
+				if !add(&p.Acc, v) && ok {
 					return
 				}
-				p.dirty = true
-				if t := flushTime(ctx.Timestamp()); t != p.timer {
+				p.Dirty = true
+				if t := flushTime(ctx.Timestamp()); t != p.Timer {
 					ctx.RegisterEventTimer(t)
-					p.timer = t
+					p.Timer = t
 				}
 				st.Set(p)
 			},
 			Timer: func(ctx *stream.KeyedContext[K, Change[R]], _ stream.Timer) {
 				p, ok := st.Get()
-				if !ok || !p.dirty {
+				if !ok || !p.Dirty {
 					return
 				}
-				if p.has {
-					ctx.Emit(Change[R]{Row: p.last, Retract: true})
+				if p.Has {
+					ctx.Emit(Change[R]{Row: p.Last, Retract: true})
 				}
-				p.last, p.has = result(ctx.Key(), &p.acc), true
-				ctx.Emit(Change[R]{Row: p.last})
-				p.dirty = false
+				p.Last, p.Has = result(ctx.Key(), &p.Acc), true
+				ctx.Emit(Change[R]{Row: p.Last})
+				p.Dirty = false
 				st.Set(p)
 			},
 		}, nil
@@ -220,9 +220,9 @@ func changelogAggregate[K comparable, T any, S any, R Row](ks stream.KeyedStream
 
 // statsAcc accumulates BidStats: counts and distinct sets per price rank.
 type statsAcc struct {
-	bids     [4]int64
-	bidders  [4]map[int64]struct{}
-	auctions [4]map[int64]struct{}
+	Bids     [4]int64
+	Bidders  [4]map[int64]struct{}
+	Auctions [4]map[int64]struct{}
 }
 
 // priceRank is 1 below 10,000, 2 below 1,000,000, else 3.
@@ -245,20 +245,20 @@ func addToSet(m *map[int64]struct{}, v int64) {
 
 func (a *statsAcc) add(b *nexmark.Bid) {
 	r := priceRank(b.Price)
-	a.bids[0]++
-	a.bids[r]++
-	addToSet(&a.bidders[0], b.Bidder)
-	addToSet(&a.bidders[r], b.Bidder)
-	addToSet(&a.auctions[0], b.Auction)
-	addToSet(&a.auctions[r], b.Auction)
+	a.Bids[0]++
+	a.Bids[r]++
+	addToSet(&a.Bidders[0], b.Bidder)
+	addToSet(&a.Bidders[r], b.Bidder)
+	addToSet(&a.Auctions[0], b.Auction)
+	addToSet(&a.Auctions[r], b.Auction)
 }
 
 func (a *statsAcc) stats() BidStats {
 	var s BidStats
 	for i := range 4 {
-		s.Bids[i] = a.bids[i]
-		s.Bidders[i] = int64(len(a.bidders[i]))
-		s.Auctions[i] = int64(len(a.auctions[i]))
+		s.Bids[i] = a.Bids[i]
+		s.Bidders[i] = int64(len(a.Bidders[i]))
+		s.Auctions[i] = int64(len(a.Auctions[i]))
 	}
 	return s
 }
@@ -279,23 +279,23 @@ func buildQ15(events stream.Stream[nexmark.Event], res *results) error {
 
 // channelDay is the q16 grouping key.
 type channelDay struct {
-	channel string
-	day     int64
+	Channel string
+	Day     int64
 }
 
 // KeyHash implements state.KeyHasher.
 func (k channelDay) KeyHash() uint64 {
 	h := uint64(14695981039346656037)
-	for i := 0; i < len(k.channel); i++ {
-		h = (h ^ uint64(k.channel[i])) * 1099511628211
+	for i := 0; i < len(k.Channel); i++ {
+		h = (h ^ uint64(k.Channel[i])) * 1099511628211
 	}
-	return mixKey(h ^ uint64(k.day)*0x9e3779b97f4a7c15)
+	return mixKey(h ^ uint64(k.Day)*0x9e3779b97f4a7c15)
 }
 
 type q16Acc struct {
-	statsAcc
-	minute int64 // latest minute of the day with a bid, once set
-	set    bool
+	Stats  statsAcc
+	Minute int64 // latest minute of the day with a bid, once Set
+	Set    bool
 }
 
 // q16: per channel and day, the q15 statistics plus
@@ -304,14 +304,14 @@ func buildQ16(events stream.Stream[nexmark.Event], res *results) error {
 	bids := bidsOf(events, "q16-bids")
 	rows := changelogAggregate(stream.KeyBy(bids, func(b nexmark.Bid) channelDay { return channelDay{b.Channel, dayOf(b.DateTime)} }), "q16-report",
 		func(a *q16Acc, b nexmark.Bid) bool {
-			a.add(&b)
-			if m := minuteOf(b.DateTime); !a.set || m > a.minute {
-				a.minute, a.set = m, true
+			a.Stats.add(&b)
+			if m := minuteOf(b.DateTime); !a.Set || m > a.Minute {
+				a.Minute, a.Set = m, true
 			}
 			return true
 		},
 		func(k channelDay, a *q16Acc) Q16Row {
-			return Q16Row{Channel: k.channel, Day: k.day, Minute: a.minute, BidStats: a.stats()}
+			return Q16Row{Channel: k.Channel, Day: k.Day, Minute: a.Minute, BidStats: a.Stats.stats()}
 		})
 	toChanges(rows, res)
 	return nil
@@ -319,12 +319,12 @@ func buildQ16(events stream.Stream[nexmark.Event], res *results) error {
 
 // auctionDay is the q17 grouping key.
 type auctionDay struct {
-	auction, day int64
+	Auction, Day int64
 }
 
 // KeyHash implements state.KeyHasher.
 func (k auctionDay) KeyHash() uint64 {
-	return mixKey(uint64(k.auction)*0x9e3779b97f4a7c15 ^ uint64(k.day))
+	return mixKey(uint64(k.Auction)*0x9e3779b97f4a7c15 ^ uint64(k.Day))
 }
 
 func mixKey(z uint64) uint64 {
@@ -334,9 +334,9 @@ func mixKey(z uint64) uint64 {
 }
 
 type q17Acc struct {
-	bids       [4]int64
-	minP, maxP int64
-	sum        int64
+	Bids       [4]int64
+	MinP, MaxP int64
+	Sum        int64
 }
 
 // q17: per auction and day, count(*) in total and per price rank,
@@ -345,19 +345,19 @@ func buildQ17(events stream.Stream[nexmark.Event], res *results) error {
 	bids := bidsOf(events, "q17-bids")
 	rows := changelogAggregate(stream.KeyBy(bids, func(b nexmark.Bid) auctionDay { return auctionDay{b.Auction, dayOf(b.DateTime)} }), "q17-report",
 		func(a *q17Acc, b nexmark.Bid) bool {
-			if a.bids[0] == 0 || b.Price < a.minP {
-				a.minP = b.Price
+			if a.Bids[0] == 0 || b.Price < a.MinP {
+				a.MinP = b.Price
 			}
-			if a.bids[0] == 0 || b.Price > a.maxP {
-				a.maxP = b.Price
+			if a.Bids[0] == 0 || b.Price > a.MaxP {
+				a.MaxP = b.Price
 			}
-			a.bids[0]++
-			a.bids[priceRank(b.Price)]++
-			a.sum += b.Price
+			a.Bids[0]++
+			a.Bids[priceRank(b.Price)]++
+			a.Sum += b.Price
 			return true
 		},
 		func(k auctionDay, a *q17Acc) Q17Row {
-			return Q17Row{k.auction, k.day, a.bids[0], a.bids[1], a.bids[2], a.bids[3], a.minP, a.maxP, a.sum / a.bids[0], a.sum}
+			return Q17Row{k.Auction, k.Day, a.Bids[0], a.Bids[1], a.Bids[2], a.Bids[3], a.MinP, a.MaxP, a.Sum / a.Bids[0], a.Sum}
 		})
 	toChanges(rows, res)
 	return nil
@@ -383,15 +383,15 @@ func laterBid(a, b *nexmark.Bid) bool {
 // q18Entry is the latest bid of one (bidder, auction) and the row emitted
 // for it last.
 type q18Entry struct {
-	last, emitted nexmark.Bid
-	has, dirty    bool
+	Last, Emitted nexmark.Bid
+	Has, Dirty    bool
 }
 
 // q18Bidder lists the auctions of a q18 key whose latest bid changed since
 // the last flush.
 type q18Bidder struct {
-	dirty []int64
-	timer int64
+	Dirty []int64
+	Timer int64
 }
 
 // q18: SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY bidder,
@@ -416,20 +416,20 @@ func buildQ18(events stream.Stream[nexmark.Event], res *results) error {
 			return stream.KeyedProcessFuncs[int64, nexmark.Bid, Change[Q18Row]]{
 				Element: func(ctx *stream.KeyedContext[int64, Change[Q18Row]], b nexmark.Bid) {
 					e, ok := entries.Get(b.Auction)
-					if ok && !laterBid(&b, &e.last) {
+					if ok && !laterBid(&b, &e.Last) {
 						return
 					}
-					e.last = b
-					if !e.dirty {
-						e.dirty = true
+					e.Last = b
+					if !e.Dirty {
+						e.Dirty = true
 						m, ok := meta.Get()
 						if !ok {
-							m.timer = -1
+							m.Timer = -1
 						}
-						m.dirty = append(m.dirty, b.Auction)
-						if t := flushTime(ctx.Timestamp()); t != m.timer {
+						m.Dirty = append(m.Dirty, b.Auction)
+						if t := flushTime(ctx.Timestamp()); t != m.Timer {
 							ctx.RegisterEventTimer(t)
-							m.timer = t
+							m.Timer = t
 						}
 						meta.Set(m)
 					}
@@ -437,16 +437,16 @@ func buildQ18(events stream.Stream[nexmark.Event], res *results) error {
 				},
 				Timer: func(ctx *stream.KeyedContext[int64, Change[Q18Row]], _ stream.Timer) {
 					m, _ := meta.Get()
-					for _, a := range m.dirty {
+					for _, a := range m.Dirty {
 						e, _ := entries.Get(a)
-						if e.has {
-							ctx.Emit(Change[Q18Row]{Row: Q18Row(e.emitted), Retract: true})
+						if e.Has {
+							ctx.Emit(Change[Q18Row]{Row: Q18Row(e.Emitted), Retract: true})
 						}
-						ctx.Emit(Change[Q18Row]{Row: Q18Row(e.last)})
-						e.emitted, e.has, e.dirty = e.last, true, false
+						ctx.Emit(Change[Q18Row]{Row: Q18Row(e.Last)})
+						e.Emitted, e.Has, e.Dirty = e.Last, true, false
 						entries.Put(a, e)
 					}
-					m.dirty = m.dirty[:0]
+					m.Dirty = m.Dirty[:0]
 					meta.Set(m)
 				},
 			}, nil
@@ -480,20 +480,20 @@ const topN = 10
 // emitted. While the key is clean both share one array; the first change
 // after a flush copies top (copy on write), so clean keys hold one list.
 type q19State struct {
-	top     []nexmark.Bid
-	emitted []nexmark.Bid
-	dirty   bool
-	timer   int64
+	Top     []nexmark.Bid
+	Emitted []nexmark.Bid
+	Dirty   bool
+	Timer   int64
 }
 
 // offer inserts b if it ranks among the best topN and reports whether the
 // list changed.
 func (s *q19State) offer(b nexmark.Bid) bool {
-	top := s.top
+	top := s.Top
 	if len(top) == topN && !higherBid(&b, &top[topN-1]) {
 		return false
 	}
-	if !s.dirty {
+	if !s.Dirty {
 		top = append(make([]nexmark.Bid, 0, topN), top...)
 	}
 	i := len(top)
@@ -505,7 +505,7 @@ func (s *q19State) offer(b nexmark.Bid) bool {
 	}
 	copy(top[i+1:], top[i:])
 	top[i] = b
-	s.top = top
+	s.Top = top
 	return true
 }
 
@@ -525,30 +525,30 @@ func buildQ19(events stream.Stream[nexmark.Event], res *results) error {
 				Element: func(ctx *stream.KeyedContext[int64, Change[Q19Row]], b nexmark.Bid) {
 					s, ok := st.Get()
 					if !ok {
-						s = &q19State{timer: -1}
+						s = &q19State{Timer: -1}
 					}
 					if !s.offer(b) {
 						return
 					}
-					s.dirty = true
-					if t := flushTime(ctx.Timestamp()); t != s.timer {
+					s.Dirty = true
+					if t := flushTime(ctx.Timestamp()); t != s.Timer {
 						ctx.RegisterEventTimer(t)
-						s.timer = t
+						s.Timer = t
 					}
 					st.Set(s)
 				},
 				Timer: func(ctx *stream.KeyedContext[int64, Change[Q19Row]], _ stream.Timer) {
 					s, ok := st.Get()
-					if !ok || !s.dirty {
+					if !ok || !s.Dirty {
 						return
 					}
-					for i, b := range s.emitted {
+					for i, b := range s.Emitted {
 						ctx.Emit(Change[Q19Row]{Row: Q19Row{Bid: b, RankNumber: int64(i + 1)}, Retract: true})
 					}
-					for i, b := range s.top {
+					for i, b := range s.Top {
 						ctx.Emit(Change[Q19Row]{Row: Q19Row{Bid: b, RankNumber: int64(i + 1)}})
 					}
-					s.emitted, s.dirty = s.top, false
+					s.Emitted, s.Dirty = s.Top, false
 					st.Set(s)
 				},
 			}, nil
@@ -565,10 +565,10 @@ type q20In struct {
 }
 
 type q20State struct {
-	known   bool // the auction arrived (auction ids are unique)
-	match   bool // ... and is of category 10
-	auction nexmark.Auction
-	pending []nexmark.Bid // bids that arrived before their auction
+	Known   bool // the auction arrived (auction ids are unique)
+	Match   bool // ... and is of category 10
+	Auction nexmark.Auction
+	Pending []nexmark.Bid // bids that arrived before their auction
 }
 
 // q20: SELECT B.*, A.* FROM bid B JOIN auction A ON B.auction = A.id WHERE
@@ -600,22 +600,22 @@ func buildQ20(events stream.Stream[nexmark.Event], res *results) error {
 				s = &q20State{}
 			}
 			if v.isAuction {
-				s.known, s.match = true, v.auction.Category == 10
-				if s.match {
-					s.auction = v.auction
-					for _, b := range s.pending {
-						ctx.Emit(Q20Row{Bid: b, Auction: s.auction})
+				s.Known, s.Match = true, v.auction.Category == 10
+				if s.Match {
+					s.Auction = v.auction
+					for _, b := range s.Pending {
+						ctx.Emit(Q20Row{Bid: b, Auction: s.Auction})
 					}
 				}
-				s.pending = nil
+				s.Pending = nil
 				st.Set(s)
 				return
 			}
 			switch {
-			case s.match:
-				ctx.Emit(Q20Row{Bid: v.bid, Auction: s.auction})
-			case !s.known:
-				s.pending = append(s.pending, v.bid)
+			case s.Match:
+				ctx.Emit(Q20Row{Bid: v.bid, Auction: s.Auction})
+			case !s.Known:
+				s.Pending = append(s.Pending, v.bid)
 				st.Set(s)
 			}
 		}}, nil

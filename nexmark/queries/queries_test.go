@@ -101,9 +101,6 @@ func TestRunConfigErrors(t *testing.T) {
 	if _, err := Run(ctx, RunConfig{Query: "q99", Events: 10}); !errors.Is(err, ErrUnknownQuery) {
 		t.Fatalf("Run(q99) error %v, want ErrUnknownQuery", err)
 	}
-	if _, err := Run(ctx, RunConfig{Query: "q5", Events: 10, CheckpointInterval: time.Second}); !errors.Is(err, ErrUnsupported) {
-		t.Fatalf("checkpoints: error %v, want ErrUnsupported", err)
-	}
 	if _, err := Run(ctx, RunConfig{Query: "q5", Events: 10, StateBackend: "pebble"}); !errors.Is(err, ErrUnsupported) {
 		t.Fatalf("pebble: error %v, want ErrUnsupported", err)
 	}
@@ -129,6 +126,34 @@ func TestRunConfigErrors(t *testing.T) {
 	}
 	if Describe("q99") != "" {
 		t.Fatal("q99 has a description")
+	}
+}
+
+// TestQueriesWithCheckpoints: with exactly-once checkpoints taken every few
+// milliseconds during the run, every query's checksum is still the
+// oracle's.
+func TestQueriesWithCheckpoints(t *testing.T) {
+	cfg := testConfig()
+	want := oracleFingerprints(generateEvents(cfg, testEvents))
+	for _, name := range Queries() {
+		if name == "q12" {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			r, err := Run(context.Background(), RunConfig{Query: name, Events: testEvents, Generator: &cfg, Parallelism: 2, BatchSize: 64,
+				CheckpointInterval: 2 * time.Millisecond, CheckpointDir: t.TempDir()})
+			if err != nil && strings.Contains(err.Error(), "checkpointing does not support KeyedProcess state yet") {
+				// A limitation of the stream engine at the time of
+				// writing; this test covers the query once it is lifted.
+				t.Skip(err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w := want[name]; r.Results != w.Rows || r.Checksum != w.String() {
+				t.Fatalf("with checkpoints: %d rows, checksum %s; oracle: %d rows, checksum %s", r.Results, r.Checksum, w.Rows, w)
+			}
+		})
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/sluicehq/sluice/nexmark"
@@ -39,9 +40,13 @@ type RunConfig struct {
 	// Output, when set, receives every result row as one JSON line (for
 	// queries whose results update, the final row per key).
 	Output io.Writer
-	// CheckpointInterval enables periodic checkpoints when positive.
-	// Not supported yet: Run returns ErrUnsupported.
+	// CheckpointInterval enables exactly-once checkpoints at this interval
+	// when positive, into CheckpointDir.
 	CheckpointInterval time.Duration
+	// CheckpointDir is where checkpoints go; empty means a temporary
+	// directory removed when the run ends. A directory holding checkpoints
+	// of an earlier run of the same query resumes it.
+	CheckpointDir string
 	// StateBackend names the keyed state backend: "" or "memory". The
 	// stream engine offers no other yet: "pebble" returns ErrUnsupported.
 	StateBackend string
@@ -70,9 +75,6 @@ func Run(ctx context.Context, cfg RunConfig) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if cfg.CheckpointInterval > 0 {
-		return Result{}, fmt.Errorf("nexmark %s: checkpoints: %w", q.name, ErrUnsupported)
-	}
 	switch cfg.StateBackend {
 	case "", "memory":
 	case "pebble":
@@ -97,6 +99,18 @@ func Run(ctx context.Context, cfg RunConfig) (Result, error) {
 	}
 	if cfg.BatchSize > 0 {
 		opts = append(opts, stream.WithBatchSize(cfg.BatchSize))
+	}
+	if cfg.CheckpointInterval > 0 {
+		dir := cfg.CheckpointDir
+		if dir == "" {
+			tmp, err := os.MkdirTemp("", "sluice-nexmark-"+q.name+"-")
+			if err != nil {
+				return Result{}, fmt.Errorf("nexmark %s: checkpoint directory: %w", q.name, err)
+			}
+			defer os.RemoveAll(tmp)
+			dir = tmp
+		}
+		opts = append(opts, stream.WithCheckpointing(dir, cfg.CheckpointInterval))
 	}
 	env := stream.New(opts...)
 	var src stream.Source[nexmark.Event]

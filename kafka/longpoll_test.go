@@ -1,0 +1,63 @@
+package kafka
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/logstore"
+	"github.com/sluicehq/sluice/record"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestFetchLongPollWakes checks that a Fetch waiting for data (MinBytes not
+// reached) answers as soon as data arrives, for read_uncommitted and for
+// read_committed readers.
+func TestFetchLongPollWakes(t *testing.T) {
+	for _, iso := range []int8{0, readCommitted} {
+		l := openTestLog(t)
+		s, err := New(l, DefaultConfig(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := l.CreateTopic("lp", logstore.TopicConfig{Partitions: 1}); err != nil {
+			t.Fatal(err)
+		}
+		waiting := make(chan struct{}, 16)
+		s.fetchWaiting = func() { waiting <- struct{}{} }
+
+		req := kmsg.NewPtrFetchRequest()
+		req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.IsolationLevel = 600000, 1, 1<<20, iso
+		ft := kmsg.NewFetchRequestTopic()
+		ft.Topic = "lp"
+		fp := kmsg.NewFetchRequestTopicPartition()
+		fp.PartitionMaxBytes = 1 << 20
+		ft.Partitions = append(ft.Partitions, fp)
+		req.Topics = append(req.Topics, ft)
+		// The fetch may wait ten minutes: only new data can end it within
+		// the test's deadline.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		done := make(chan *kmsg.FetchResponse, 1)
+		go func() { done <- s.handleFetch(ctx, req).(*kmsg.FetchResponse) }()
+		select {
+		case <-waiting:
+		case <-ctx.Done():
+			t.Fatal("the fetch never started waiting")
+		}
+		p, _ := s.log.Topic("lp")
+		part, _ := p.Partition(0)
+		if _, err := part.AppendRecords(ctx, []record.Record{{Value: []byte("wake")}}); err != nil {
+			t.Fatal(err)
+		}
+		resp := <-done
+		if ctx.Err() != nil {
+			t.Fatalf("isolation %d: the fetch did not wake on new data", iso)
+		}
+		got := resp.Topics[0].Partitions[0]
+		if got.HighWatermark != 1 || len(got.RecordBatches) == 0 {
+			t.Fatalf("isolation %d: answer %+v", iso, got)
+		}
+	}
+}

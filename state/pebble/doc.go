@@ -1,0 +1,23 @@
+// Package pebble is the disk-backed state backend, on
+// github.com/cockroachdb/pebble, for keyed state larger than memory. It
+// implements state.Backend: the typed tables of package state (Value, Map,
+// List) store their entries through codecs (package state/codec) under keys
+// laid out as key group | table | key, so that a key group of every table
+// is one contiguous key range.
+//
+// The write-ahead log is off: durability comes from checkpoints, not from
+// the database. A checkpoint (Backend.Snapshot, then Snapshot.Upload)
+// flushes the memtable, takes a Pebble checkpoint (hard links, instant) in
+// the backend's working directory, and hands its files to the checkpoint
+// storage: immutable sstables go to the storage's shared area and are
+// stored once, then only named again by later checkpoints, so each
+// checkpoint costs the sstables written since the previous one
+// (incremental), plus the small Pebble manifest. Snapshot is the only part
+// that runs on the processing goroutine; Upload can run on another.
+//
+// Restore rebuilds a backend from the snapshots of a checkpoint. When one
+// snapshot covers exactly the key groups the new subtask owns, its files
+// are linked in and opened as they are; after a change of parallelism the
+// key groups the subtask owns are copied out of every snapshot that holds
+// some of them.
+package pebble

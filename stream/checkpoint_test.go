@@ -1,0 +1,373 @@
+package stream
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/checkpoint"
+	"github.com/sluicehq/sluice/window"
+)
+
+type cev struct {
+	I   int64 // global index
+	Key string
+	Ts  int64
+	V   int64
+}
+
+type cres struct {
+	Key   string
+	Start int64
+	Sum   int64
+}
+
+const cwin = 100 // tumbling window size (ms)
+
+// genEvents makes splits of events with increasing timestamps per split.
+func genEvents(seed int64, splits, perSplit, keys int) [][]cev {
+	rnd := rand.New(rand.NewSource(seed))
+	out := make([][]cev, splits)
+	i := int64(0)
+	for s := range splits {
+		ts := int64(0)
+		for range perSplit {
+			ts += int64(rnd.Intn(3))
+			out[s] = append(out[s], cev{I: i, Key: fmt.Sprintf("k%d", rnd.Intn(keys)), Ts: ts, V: int64(rnd.Intn(100))})
+			i++
+		}
+	}
+	return out
+}
+
+func oracle(data [][]cev) []cres {
+	sums := map[cres]int64{}
+	for _, s := range data {
+		for _, e := range s {
+			sums[cres{Key: e.Key, Start: e.Ts - e.Ts%cwin}] += e.V
+		}
+	}
+	var out []cres
+	for k, v := range sums {
+		k.Sum = v
+		out = append(out, k)
+	}
+	sortRes(out)
+	return out
+}
+
+func sortRes(r []cres) {
+	slices.SortFunc(r, func(a, b cres) int {
+		if c := strings.Compare(a.Key, b.Key); c != 0 {
+			return c
+		}
+		return int(a.Start - b.Start)
+	})
+}
+
+// pacedSource reads its splits a few records at a time; a split does not
+// read past limit (when set) until the limit is raised.
+type pacedSource struct {
+	data  [][]cev
+	chunk int
+	pace  time.Duration
+	limit *atomic.Int64
+	// parked counts splits that reached the limit.
+	parked *atomic.Int64
+	// firstRead, when set, gets the time (Unix ns) of the first read.
+	firstRead *atomic.Int64
+}
+
+func (s *pacedSource) Splits(context.Context, int) ([]Split[cev], error) {
+	out := make([]Split[cev], len(s.data))
+	for i := range s.data {
+		out[i] = &pacedSplit{s: s, id: fmt.Sprintf("p%d", i), data: s.data[i]}
+	}
+	return out, nil
+}
+
+type pacedSplit struct {
+	s      *pacedSource
+	id     string
+	data   []cev
+	pos    int
+	parked bool
+}
+
+func (p *pacedSplit) ID() string { return p.id }
+
+func (p *pacedSplit) Read(_ context.Context, dst []cev) (int, error) {
+	if p.s.firstRead != nil && p.s.firstRead.Load() == 0 {
+		p.s.firstRead.CompareAndSwap(0, time.Now().UnixNano())
+	}
+	end := len(p.data)
+	if p.s.limit != nil {
+		if l := int(p.s.limit.Load()); l < end {
+			end = l
+		}
+	}
+	if p.pos >= end {
+		if p.pos >= len(p.data) {
+			return 0, io.EOF
+		}
+		if !p.parked && p.s.parked != nil {
+			p.parked = true
+			p.s.parked.Add(1)
+		}
+		time.Sleep(200 * time.Microsecond) // pacing, not synchronisation
+		return 0, nil
+	}
+	n := copy(dst[:min(len(dst), p.s.chunk)], p.data[p.pos:end])
+	p.pos += n
+	time.Sleep(p.s.pace) // pacing: let checkpoints happen mid-input
+	if p.pos >= len(p.data) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (p *pacedSplit) Position() []byte { return binary.BigEndian.AppendUint64(nil, uint64(p.pos)) }
+
+func (p *pacedSplit) Seek(pos []byte) error {
+	if len(pos) != 8 {
+		return fmt.Errorf("%w: %d bytes", ErrBadPosition, len(pos))
+	}
+	p.pos = int(binary.BigEndian.Uint64(pos))
+	return nil
+}
+
+// txStore is the outside world of a transactional sink: staged and
+// committed transactions survive restarts (like files on disk).
+type txStore struct {
+	mu        sync.Mutex
+	staged    map[string][]cres
+	committed map[string][]cres
+	runs      atomic.Int64
+}
+
+func newTxStore() *txStore {
+	return &txStore{staged: map[string][]cres{}, committed: map[string][]cres{}}
+}
+
+func (s *txStore) results() []cres {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []cres
+	for _, rs := range s.committed {
+		out = append(out, rs...)
+	}
+	sortRes(out)
+	return out
+}
+
+type txSink struct{ st *txStore }
+
+func (s txSink) Open(_ context.Context, info SubtaskInfo) (SinkWriter[Windowed[string, int64]], error) {
+	return &txWriter{st: s.st, sub: info.Index, run: s.st.runs.Add(1)}, nil
+}
+
+type txWriter struct {
+	st  *txStore
+	sub int
+	run int64
+	seq int
+	buf []cres
+}
+
+func (w *txWriter) Write(_ context.Context, rs []Windowed[string, int64]) error {
+	for _, r := range rs {
+		w.buf = append(w.buf, cres{Key: r.Key, Start: r.Window.Start, Sum: r.Value})
+	}
+	return nil
+}
+
+func (w *txWriter) Close(context.Context) error { return nil }
+
+func (w *txWriter) PreCommit(_ context.Context, id checkpoint.ID) (checkpoint.Transaction, error) {
+	w.seq++
+	name := fmt.Sprintf("%d/%d/%d/%d", w.sub, w.run, id, w.seq)
+	w.st.mu.Lock()
+	w.st.staged[name] = w.buf
+	w.st.mu.Unlock()
+	w.buf = nil
+	return checkpoint.Transaction(name), nil
+}
+
+func (w *txWriter) Commit(_ context.Context, tx checkpoint.Transaction) error {
+	w.st.mu.Lock()
+	defer w.st.mu.Unlock()
+	return w.st.commit(string(tx))
+}
+
+func (s *txStore) commit(name string) error {
+	if rs, ok := s.staged[name]; ok {
+		s.committed[name] = rs
+		delete(s.staged, name)
+		return nil
+	}
+	if _, ok := s.committed[name]; ok {
+		return nil // idempotent
+	}
+	return fmt.Errorf("unknown transaction %s", name)
+}
+
+func (w *txWriter) Abort(_ context.Context, tx checkpoint.Transaction) error {
+	w.st.mu.Lock()
+	delete(w.st.staged, string(tx))
+	w.st.mu.Unlock()
+	return nil
+}
+
+func (w *txWriter) Recover(_ context.Context, txs []checkpoint.Transaction) error {
+	w.st.mu.Lock()
+	defer w.st.mu.Unlock()
+	for _, tx := range txs {
+		if err := w.st.commit(string(tx)); err != nil {
+			return err
+		}
+	}
+	// Abort what this subtask staged in earlier runs and no checkpoint
+	// named.
+	for name := range w.st.staged {
+		if strings.HasPrefix(name, fmt.Sprintf("%d/", w.sub)) && !strings.HasPrefix(name, fmt.Sprintf("%d/%d/", w.sub, w.run)) {
+			delete(w.st.staged, name)
+		}
+	}
+	return nil
+}
+
+// buildAgg builds source -> map(f) -> keyBy -> tumbling sum -> sink.
+func buildAgg(env *Env, src Source[cev], f func(cev) cev, st *txStore) {
+	s := FromSource(env, "events", src, WatermarkStrategy[cev]{Timestamp: func(e cev) int64 { return e.Ts }})
+	buildAggTo(Map(s, f, Name("maybe-panic")), txSink{st})
+}
+
+func buildAggTo(s Stream[cev], sink Sink[Windowed[string, int64]]) {
+	w := Window(KeyBy(s, func(e cev) string { return e.Key }), window.Tumbling(cwin*time.Millisecond))
+	To(Aggregate(w, Sum(func(e cev) int64 { return e.V }), Name("sum")), sink, Name("sink"))
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func sameResults(t *testing.T, got, want []cres) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d results, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("result %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// TestRecoverFromPanicExactlyOnce: a map panics once at a random record;
+// the job restarts from its last checkpoint and the committed output is
+// exactly the oracle's.
+func TestRecoverFromPanicExactlyOnce(t *testing.T) {
+	for seed := range int64(3) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			data := genEvents(seed, 3, 1500, 20)
+			// A record in the second half of a split, so that checkpoints
+			// completed before the failure.
+			rnd := rand.New(rand.NewSource(seed))
+			panicAt := data[rnd.Intn(3)][750+rnd.Intn(750)].I
+			var fired atomic.Bool
+			st := newTxStore()
+			var logs bytes.Buffer
+			var mu sync.Mutex
+			logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
+			env := New(WithParallelism(2), WithBatchSize(16), WithMaxParallelism(16),
+				WithCheckpointing(t.TempDir(), 10*time.Millisecond), WithRestartPolicy(3, time.Millisecond), WithLogger(logger))
+			buildAgg(env, &pacedSource{data: data, chunk: 10, pace: 500 * time.Microsecond}, func(e cev) cev {
+				if e.I == panicAt && fired.CompareAndSwap(false, true) {
+					panic("injected failure")
+				}
+				return e
+			}, st)
+			if err := env.Execute(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if !fired.Load() {
+				t.Fatal("the failure was not injected")
+			}
+			mu.Lock()
+			l := logs.String()
+			mu.Unlock()
+			if !strings.Contains(l, "restarting") || !strings.Contains(l, "restoring checkpoint") {
+				t.Fatalf("no restart logged: %s", l)
+			}
+			sameResults(t, st.results(), oracle(data))
+		})
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// TestRescaleFromSavepoint takes a savepoint at parallelism 2 half-way
+// through the input and finishes the job at parallelism 1 and 4: the
+// committed output is exact.
+func TestRescaleFromSavepoint(t *testing.T) {
+	data := genEvents(7, 4, 1000, 30)
+	want := oracle(data)
+	for _, par := range []int{1, 4} {
+		t.Run(fmt.Sprint(par), func(t *testing.T) {
+			dir := t.TempDir()
+			st := newTxStore()
+			limit := &atomic.Int64{}
+			limit.Store(500)
+			parked := &atomic.Int64{}
+			env := New(WithParallelism(2), WithBatchSize(16), WithMaxParallelism(16),
+				WithCheckpointing(dir, time.Hour), WithLogger(quietLog()))
+			buildAgg(env, &pacedSource{data: data, chunk: 10, limit: limit, parked: parked}, func(e cev) cev { return e }, st)
+			job, err := env.Start(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			for parked.Load() < 4 {
+				if time.Now().After(deadline) {
+					t.Fatal("sources did not reach the half")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			path, err := job.StopWithSavepoint(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := job.Wait(); err != nil {
+				t.Fatal(err)
+			}
+			half := len(st.results())
+			if half == 0 || half >= len(want) {
+				t.Fatalf("%d results after the savepoint, want some of %d", half, len(want))
+			}
+			env2 := New(WithParallelism(par), WithBatchSize(16), WithMaxParallelism(16),
+				WithCheckpointing(dir, 5*time.Millisecond), WithRestoreFrom(path), WithLogger(quietLog()))
+			buildAgg(env2, &pacedSource{data: data, chunk: 50}, func(e cev) cev { return e }, st)
+			if err := env2.Execute(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			sameResults(t, st.results(), want)
+		})
+	}
+}

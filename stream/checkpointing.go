@@ -1,0 +1,614 @@
+package stream
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicehq/sluice/checkpoint"
+	"github.com/sluicehq/sluice/state"
+)
+
+// Delivery is the output guarantee of a job with checkpointing.
+type Delivery uint8
+
+const (
+	// ExactlyOnce aligns barriers at operators with several inputs and
+	// makes sink output visible only when the checkpoint that covers it
+	// completes (two-phase-commit sinks): after a crash, no record is
+	// missing or counted twice. The default with checkpointing.
+	ExactlyOnce Delivery = iota
+	// AtLeastOnce does not wait for barrier alignment (lower latency):
+	// after a crash nothing is lost, but records processed after the last
+	// checkpoint may be processed, and written, again.
+	AtLeastOnce
+)
+
+func (d Delivery) String() string {
+	if d == AtLeastOnce {
+		return "at_least_once"
+	}
+	return "exactly_once"
+}
+
+type chkConfig struct {
+	dir         string
+	interval    time.Duration
+	timeout     time.Duration
+	delivery    Delivery
+	from        string
+	retain      int
+	maxRestarts int
+	backoff     time.Duration
+	maxBackoff  time.Duration
+	log         *slog.Logger
+}
+
+// WithCheckpointing turns on checkpoints every interval into directory dir
+// (see package checkpoint). A job started with the same dir restores the
+// latest complete checkpoint found there: sources seek back to its
+// positions and operators get their state back.
+func WithCheckpointing(dir string, interval time.Duration) Option {
+	return func(c *config) {
+		c.chk.dir = dir
+		c.chk.interval = interval
+	}
+}
+
+// WithDelivery sets the output guarantee. This overrides the default of
+// ExactlyOnce.
+func WithDelivery(d Delivery) Option { return func(c *config) { c.chk.delivery = d } }
+
+// WithRestoreFrom restores the job from the checkpoint directory path (a
+// chk-NNN directory) instead of the latest checkpoint of the checkpoint
+// dir.
+func WithRestoreFrom(path string) Option { return func(c *config) { c.chk.from = path } }
+
+// WithCheckpointTimeout aborts a checkpoint not complete after d. This
+// overrides the default of ten times the interval.
+func WithCheckpointTimeout(d time.Duration) Option { return func(c *config) { c.chk.timeout = d } }
+
+// WithCheckpointRetention keeps the last n complete checkpoints. This
+// overrides the default of 3.
+func WithCheckpointRetention(n int) Option { return func(c *config) { c.chk.retain = n } }
+
+// WithRestartPolicy lets Execute restart a failed job from its last
+// checkpoint up to maxRestarts times, waiting backoff before the first
+// restart and doubling the wait each time up to 30 s. The default is no
+// restart. It needs checkpointing.
+func WithRestartPolicy(maxRestarts int, backoff time.Duration) Option {
+	return func(c *config) {
+		c.chk.maxRestarts = maxRestarts
+		c.chk.backoff = backoff
+		c.chk.maxBackoff = 30 * time.Second
+	}
+}
+
+// WithLogger sets where the job logs checkpoint warnings and restarts.
+// This overrides the default of slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.chk.log = l } }
+
+// ErrRestartsExhausted wraps the last error of a job that failed more
+// often than its restart policy allows.
+var ErrRestartsExhausted = errors.New("stream: restart policy exhausted")
+
+// opKey is the stable id of a node in checkpoints.
+func opKey(n *node) string { return strconv.Itoa(n.id) }
+
+// chkRun is the checkpointing of one run (attempt) of a job: the
+// coordinator's driver, the pending checkpoint that tasks write into and
+// what was restored.
+type chkRun struct {
+	cfg      *chkConfig
+	store    *checkpoint.Dir
+	pipeline checkpoint.Pipeline
+	log      *slog.Logger
+	maxPar   int
+
+	restored *checkpoint.Checkpoint
+	srcPos   map[string][]byte // "op/split" -> position
+
+	expected []checkpoint.TaskID
+	events   chan chkEvent
+
+	mu       sync.Mutex
+	pending  checkpoint.Pending
+	pendID   checkpoint.ID
+	final    map[checkpoint.TaskID]checkpoint.Ack
+	sinks    map[checkpoint.TaskID]*sinkTxns
+	lastDone atomic.Uint64
+	savept   chan chan savepointResult
+	stats    CheckpointStats
+}
+
+type savepointResult struct {
+	path string
+	err  error
+}
+
+type chkEvent struct {
+	id       checkpoint.ID
+	ack      checkpoint.Ack
+	decline  error
+	finished bool
+}
+
+// CheckpointStats counts a job's checkpoints.
+type CheckpointStats struct {
+	Completed, Aborted uint64
+	// LastID and LastPath identify the last completed checkpoint.
+	LastID   uint64
+	LastPath string
+	// LastDuration is the time from trigger to manifest of the last one.
+	LastDuration time.Duration
+}
+
+// CheckpointStats returns the job's checkpoint counters.
+func (j *Job) CheckpointStats() CheckpointStats {
+	if j.chk == nil {
+		return CheckpointStats{}
+	}
+	j.chk.mu.Lock()
+	defer j.chk.mu.Unlock()
+	return j.chk.stats
+}
+
+func posKey(op, split string) string { return op + "/" + split }
+
+// newChkRun prepares checkpointing for a run of e: opens the storage and
+// loads the checkpoint to restore, if any.
+func newChkRun(ctx context.Context, e *Env) (*chkRun, error) {
+	cfg := &e.cfg.chk
+	log := cfg.log
+	if log == nil {
+		log = slog.Default()
+	}
+	r := &chkRun{cfg: cfg, log: log, maxPar: e.cfg.maxParallelism, srcPos: map[string][]byte{},
+		final: map[checkpoint.TaskID]checkpoint.Ack{}, sinks: map[checkpoint.TaskID]*sinkTxns{},
+		savept: make(chan chan savepointResult)}
+	retain := cfg.retain
+	if retain == 0 {
+		retain = 3
+	}
+	store, err := checkpoint.NewDir(cfg.dir, checkpoint.WithRetain(retain), checkpoint.WithLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	r.store = store
+	r.pipeline = checkpoint.Pipeline{MaxParallelism: e.cfg.maxParallelism}
+	for _, n := range e.nodes {
+		if n.kind == "keyed-process" {
+			return nil, fmt.Errorf("stream: operator %q: checkpointing does not support KeyedProcess state yet", n.name)
+		}
+		r.pipeline.Operators = append(r.pipeline.Operators, checkpoint.Operator{ID: opKey(n), Name: n.name, Parallelism: n.par})
+	}
+	var c *checkpoint.Checkpoint
+	if cfg.from != "" {
+		c, err = checkpoint.LoadDir(cfg.from)
+		if err != nil {
+			return nil, fmt.Errorf("stream: restore from %s: %w", cfg.from, err)
+		}
+	} else {
+		c, err = store.Latest(ctx)
+		if err != nil && !errors.Is(err, checkpoint.ErrNoCheckpoint) {
+			return nil, err
+		}
+	}
+	if c != nil {
+		if err := c.Manifest.Pipeline.Compatible(r.pipeline); err != nil {
+			return nil, fmt.Errorf("stream: restore from %s: %w", c.Location, err)
+		}
+		r.restored = c
+		for _, sp := range c.Manifest.Sources() {
+			r.srcPos[posKey(sp.Operator, sp.Split)] = sp.Position
+		}
+		r.lastDone.Store(uint64(c.Manifest.ID))
+		log.Info("restoring checkpoint", "checkpoint", c.Location, "id", c.Manifest.ID)
+	}
+	return r, nil
+}
+
+// participants lists the tasks that acknowledge checkpoints: every source
+// split, every window operator subtask and every sink subtask. Stateless
+// operators need not: a sink's ack implies they passed the barrier.
+func (r *chkRun) participants(e *Env) {
+	for _, n := range e.nodes {
+		if n.source || n.sink || n.snapshots {
+			for sub := range n.par {
+				r.expected = append(r.expected, checkpoint.TaskID{Operator: opKey(n), Subtask: sub})
+			}
+		}
+	}
+	r.events = make(chan chkEvent, len(r.expected)*4+16)
+}
+
+func (r *chkRun) restoredID() checkpoint.ID {
+	if r.restored == nil {
+		return 0
+	}
+	return r.restored.Manifest.ID
+}
+
+// pendingFor returns the pending checkpoint id, or nil when it is no
+// longer pending.
+func (r *chkRun) pendingFor(id uint64) checkpoint.Pending {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pending == nil || uint64(r.pendID) != id {
+		return nil
+	}
+	return r.pending
+}
+
+func (r *chkRun) send(ev chkEvent) { r.events <- ev }
+
+func (r *chkRun) ack(id uint64, a checkpoint.Ack) { r.send(chkEvent{id: checkpoint.ID(id), ack: a}) }
+
+func (r *chkRun) decline(id uint64, task checkpoint.TaskID, err error) {
+	r.send(chkEvent{id: checkpoint.ID(id), ack: checkpoint.Ack{Task: task}, decline: err})
+}
+
+// finish records that task ended with its final ack (end positions, the
+// final transaction); later checkpoints include it.
+func (r *chkRun) finish(a checkpoint.Ack) {
+	r.mu.Lock()
+	r.final[a.Task] = a
+	r.mu.Unlock()
+	r.send(chkEvent{ack: a, finished: true})
+}
+
+// drive runs the coordinator until the job ends. It returns once the job
+// is done; on success it writes a final checkpoint of the finished tasks
+// and commits the sinks' last transactions.
+func (r *chkRun) drive(j *Job) {
+	coord := checkpoint.NewCoordinator(checkpoint.CoordinatorConfig{
+		Interval: r.cfg.interval, Timeout: r.cfg.timeout, Tasks: r.expected, LastID: r.restoredID(),
+	})
+	var started time.Time
+	tick := time.NewTicker(max(r.cfg.interval/8, 5*time.Millisecond))
+	defer tick.Stop()
+	var waiting []chan savepointResult // savepoint requests
+	var savepointID checkpoint.ID
+	handle := func(acts []checkpoint.Action) {
+		for _, a := range acts {
+			switch a.Kind {
+			case checkpoint.ActionTrigger:
+				p, err := r.store.Begin(a.ID)
+				if err != nil {
+					r.log.Warn("checkpoint not started", "id", a.ID, "err", err)
+					handleNested(coord.Decline(time.Now(), a.ID, checkpoint.TaskID{Operator: "coordinator"}, err), r, j)
+					continue
+				}
+				r.mu.Lock()
+				r.pending, r.pendID = p, a.ID
+				r.mu.Unlock()
+				started = time.Now()
+				if a.Savepoint {
+					savepointID = a.ID
+				}
+				j.triggerBarrier(uint64(a.ID))
+			case checkpoint.ActionComplete:
+				path, err := r.complete(j, a, started)
+				if a.ID == savepointID && len(waiting) > 0 {
+					for _, w := range waiting {
+						w <- savepointResult{path, err}
+					}
+					waiting = nil
+				}
+			case checkpoint.ActionAbort:
+				r.abort(a)
+				if a.ID == savepointID && len(waiting) > 0 {
+					for _, w := range waiting {
+						w <- savepointResult{"", a.Err}
+					}
+					waiting = nil
+				}
+			}
+		}
+	}
+	for {
+		select {
+		case <-j.tasksDone:
+			r.mu.Lock()
+			if r.pending != nil {
+				_ = r.pending.Abort()
+				r.pending = nil
+			}
+			r.mu.Unlock()
+			for _, w := range waiting {
+				w <- savepointResult{"", errors.New("stream: job ended before the savepoint completed")}
+			}
+			if j.errs.Err() == nil {
+				r.finalCheckpoint(j)
+			}
+			return
+		case ev := <-r.events:
+			now := time.Now()
+			switch {
+			case ev.finished:
+				handle(coord.Finished(now, ev.ack.Task))
+			case ev.decline != nil:
+				handle(coord.Decline(now, ev.id, ev.ack.Task, ev.decline))
+			default:
+				acts, err := coord.Ack(now, ev.id, ev.ack)
+				if err != nil {
+					r.log.Warn("checkpoint ack", "err", err)
+				}
+				handle(acts)
+			}
+		case w := <-r.savept:
+			a, err := coord.TriggerNow(time.Now())
+			if err != nil {
+				// Wait for the one in flight, then take ours.
+				go func() {
+					time.Sleep(r.cfg.interval / 4)
+					select {
+					case r.savept <- w:
+					case <-j.tasksDone:
+						w <- savepointResult{"", errors.New("stream: job ended before the savepoint")}
+					}
+				}()
+				continue
+			}
+			waiting = append(waiting, w)
+			handle([]checkpoint.Action{a})
+		case now := <-tick.C:
+			handle(coord.Tick(now))
+		}
+	}
+}
+
+func handleNested(acts []checkpoint.Action, r *chkRun, j *Job) {
+	for _, a := range acts {
+		if a.Kind == checkpoint.ActionAbort {
+			r.abort(a)
+		}
+	}
+}
+
+func (r *chkRun) abort(a checkpoint.Action) {
+	r.mu.Lock()
+	p := r.pending
+	if r.pendID == a.ID {
+		r.pending = nil
+	}
+	r.stats.Aborted++
+	r.mu.Unlock()
+	if p != nil {
+		_ = p.Abort()
+	}
+	r.log.Warn("checkpoint aborted", "id", a.ID, "err", a.Err)
+}
+
+// manifest builds the manifest of checkpoint id from the acks, adding the
+// final acks of tasks that finished (their end positions, their last
+// transactions).
+func (r *chkRun) manifest(id checkpoint.ID, savepoint bool, acks []checkpoint.Ack) *checkpoint.Manifest {
+	m := &checkpoint.Manifest{Version: checkpoint.FormatVersion, ID: id, Savepoint: savepoint, Pipeline: r.pipeline}
+	seen := map[checkpoint.TaskID]bool{}
+	add := func(a checkpoint.Ack) {
+		seen[a.Task] = true
+		m.Tasks = append(m.Tasks, checkpoint.TaskState{Task: a.Task, Files: a.Files, Sources: a.Sources, Transaction: a.Transaction})
+	}
+	for _, a := range acks {
+		add(a)
+	}
+	r.mu.Lock()
+	for t, a := range r.final {
+		if !seen[t] {
+			add(a)
+		}
+	}
+	r.mu.Unlock()
+	return m
+}
+
+func (r *chkRun) complete(j *Job, a checkpoint.Action, started time.Time) (string, error) {
+	r.mu.Lock()
+	p := r.pending
+	r.pending = nil
+	r.mu.Unlock()
+	if p == nil || p.ID() != a.ID {
+		return "", fmt.Errorf("checkpoint %d: no pending storage", a.ID)
+	}
+	m := r.manifest(a.ID, a.Savepoint, a.Acks)
+	if err := p.Commit(m); err != nil {
+		r.log.Warn("checkpoint not persisted", "id", a.ID, "err", err)
+		_ = p.Abort()
+		r.mu.Lock()
+		r.stats.Aborted++
+		r.mu.Unlock()
+		return "", err
+	}
+	path := r.store.Root() + "/" + fmt.Sprintf("chk-%020d", uint64(a.ID))
+	r.mu.Lock()
+	r.stats.Completed++
+	r.stats.LastID = uint64(a.ID)
+	r.stats.LastPath = path
+	r.stats.LastDuration = time.Since(started)
+	r.mu.Unlock()
+	r.commitSinks(j, m)
+	return path, nil
+}
+
+// commitSinks commits the transactions that manifest m names.
+func (r *chkRun) commitSinks(j *Job, m *checkpoint.Manifest) {
+	for _, t := range m.Tasks {
+		if t.Transaction == nil {
+			continue
+		}
+		r.mu.Lock()
+		s := r.sinks[t.Task]
+		r.mu.Unlock()
+		if s == nil {
+			continue
+		}
+		txs, err := decodeTxns(t.Transaction)
+		if err != nil {
+			j.errs.Set(fmt.Errorf("stream: checkpoint %d: sink %s: %w", m.ID, t.Task, err))
+			return
+		}
+		for _, tx := range txs {
+			if err := s.c.Commit(context.Background(), tx.tx); err != nil {
+				// The manifest is durable: the next run's Recover
+				// commits this transaction again.
+				j.errs.Set(&OperatorError{Operator: s.name, Subtask: t.Task.Subtask, Err: fmt.Errorf("commit of checkpoint %d: %w", m.ID, err)})
+				return
+			}
+		}
+		s.committed.Store(uint64(m.ID))
+	}
+	r.lastDone.Store(uint64(m.ID))
+}
+
+// finalCheckpoint records the end of a job whose every task finished: a
+// checkpoint of the end positions and the sinks' last transactions, which
+// are then committed. Running the job again from it emits nothing twice.
+func (r *chkRun) finalCheckpoint(j *Job) {
+	r.mu.Lock()
+	n := len(r.final)
+	r.mu.Unlock()
+	if n < len(r.expected) {
+		return
+	}
+	id := checkpoint.ID(max(r.lastDone.Load(), uint64(r.restoredID()), r.stats.LastID) + 1)
+	if cur := uint64(r.pendID); uint64(id) <= cur {
+		id = checkpoint.ID(cur + 1)
+	}
+	p, err := r.store.Begin(id)
+	if err != nil {
+		j.errs.Set(fmt.Errorf("stream: final checkpoint: %w", err))
+		return
+	}
+	m := r.manifest(id, true, nil)
+	if err := p.Commit(m); err != nil {
+		j.errs.Set(fmt.Errorf("stream: final checkpoint: %w", err))
+		return
+	}
+	r.mu.Lock()
+	r.stats.Completed++
+	r.stats.LastID = uint64(id)
+	r.mu.Unlock()
+	r.commitSinks(j, m)
+}
+
+// StopWithSavepoint takes a checkpoint now, waits for it to complete and
+// then stops the job (what SIGTERM does in `sluice run`). It returns the
+// checkpoint's directory, from which the job can be restored.
+func (j *Job) StopWithSavepoint(ctx context.Context) (string, error) {
+	if j.chk == nil {
+		return "", errors.New("stream: savepoint of a job without checkpointing")
+	}
+	w := make(chan savepointResult, 1)
+	select {
+	case j.chk.savept <- w:
+	case <-j.tasksDone:
+		return "", errors.New("stream: job already ended")
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	select {
+	case res := <-w:
+		if res.err != nil {
+			return "", res.err
+		}
+		j.errs.Set(errSavepointStop)
+		<-j.done
+		return res.path, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// errSavepointStop ends a job stopped after a savepoint; Wait returns nil.
+var errSavepointStop = errors.New("stream: stopped with a savepoint")
+
+// sinkTxns are the transactions of one 2PC sink subtask.
+type sinkTxns struct {
+	name      string
+	c         checkpoint.TwoPhaseCommitter
+	pending   []txn // pre-committed, not known to be committed
+	committed atomic.Uint64
+}
+
+type txn struct {
+	id uint64
+	tx checkpoint.Transaction
+}
+
+// encodeTxns frames the pending transactions of a sink in one handle:
+// count, then per transaction id and length-prefixed bytes.
+func encodeTxns(ts []txn) checkpoint.Transaction {
+	b := binary.AppendUvarint(nil, uint64(len(ts)))
+	for _, t := range ts {
+		b = binary.AppendUvarint(b, t.id)
+		b = binary.AppendUvarint(b, uint64(len(t.tx)))
+		b = append(b, t.tx...)
+	}
+	return b
+}
+
+func decodeTxns(b []byte) ([]txn, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)) {
+		return nil, fmt.Errorf("%w: transaction list", checkpoint.ErrCorrupt)
+	}
+	b = b[k:]
+	out := make([]txn, 0, n)
+	for range n {
+		id, k1 := binary.Uvarint(b)
+		if k1 <= 0 {
+			return nil, fmt.Errorf("%w: transaction id", checkpoint.ErrCorrupt)
+		}
+		l, k2 := binary.Uvarint(b[k1:])
+		if k2 <= 0 || l > uint64(len(b)-k1-k2) {
+			return nil, fmt.Errorf("%w: transaction length", checkpoint.ErrCorrupt)
+		}
+		out = append(out, txn{id: id, tx: append(checkpoint.Transaction{}, b[k1+k2:k1+k2+int(l)]...)})
+		b = b[k1+k2+int(l):]
+	}
+	return out, nil
+}
+
+// restoredTxns returns the transactions the restored checkpoint holds for
+// sink subtask sub of node n (at parallelism par: subtask sub takes those
+// of the old subtasks s with s % par == sub).
+func (r *chkRun) restoredTxns(n *node, sub, par int) ([]checkpoint.Transaction, error) {
+	if r.restored == nil {
+		return nil, nil
+	}
+	var out []checkpoint.Transaction
+	for old, h := range r.restored.Manifest.Transactions(opKey(n)) {
+		if old%par != sub {
+			continue
+		}
+		ts, err := decodeTxns(h)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range ts {
+			out = append(out, t.tx)
+		}
+	}
+	return out, nil
+}
+
+// stateFiles returns the state files of every subtask of node n in the
+// restored checkpoint.
+func (r *chkRun) stateFiles(n *node) []string {
+	if r.restored == nil {
+		return nil
+	}
+	return r.restored.Manifest.TaskFiles(opKey(n))
+}
+
+// keyGroups returns the key groups of subtask sub of n.
+func (r *chkRun) keyGroups(n *node, sub int) state.KeyGroupRange {
+	return state.RangeFor(r.maxPar, n.par, sub)
+}

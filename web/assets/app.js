@@ -1,0 +1,388 @@
+// Sluice dashboard: plain JS, no dependencies. Pages are routed by the URL
+// hash (#/, #/jobs/ID, #/topics/NAME); live figures arrive as server-sent
+// events read through fetch, so the bearer token can travel in a header.
+"use strict";
+
+const main = document.getElementById("main");
+const conn = document.getElementById("conn");
+let token = localStorage.getItem("sluiceToken") || "";
+let stream = null; // AbortController of the open event stream
+let history = []; // job history points for the plots
+let gen = 0; // route generation: late answers for an old page are dropped
+
+// ---------- helpers ----------
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") e.className = v; else e.setAttribute(k, v);
+  }
+  for (const k of kids) e.append(k instanceof Node ? k : document.createTextNode(String(k)));
+  return e;
+}
+const SVGNS = "http://www.w3.org/2000/svg";
+function sv(tag, attrs, text) {
+  const e = document.createElementNS(SVGNS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+function human(n, unit) {
+  unit = unit || "";
+  if (n === null || n === undefined || isNaN(n)) return "–";
+  const a = Math.abs(n);
+  if (a >= 1e9) return (n / 1e9).toFixed(1) + "G" + unit;
+  if (a >= 1e6) return (n / 1e6).toFixed(1) + "M" + unit;
+  if (a >= 1e3) return (n / 1e3).toFixed(1) + "k" + unit;
+  return (a < 10 && a > 0 && !Number.isInteger(n) ? n.toFixed(1) : Math.round(n)) + unit;
+}
+function bytes(n) {
+  if (n >= 1 << 30) return (n / (1 << 30)).toFixed(1) + " GiB";
+  if (n >= 1 << 20) return (n / (1 << 20)).toFixed(1) + " MiB";
+  if (n >= 1 << 10) return (n / (1 << 10)).toFixed(1) + " KiB";
+  return n + " B";
+}
+function dur(ms) {
+  if (ms === null || ms === undefined) return "–";
+  const a = Math.abs(ms);
+  if (a < 1000) return Math.round(ms) + " ms";
+  if (a < 60000) return (ms / 1000).toFixed(1) + " s";
+  if (a < 3600000) return (ms / 60000).toFixed(1) + " min";
+  return (ms / 3600000).toFixed(1) + " h";
+}
+function wm(x) {
+  if (x.watermark_final) return "end of input";
+  if (x.watermark_ms === null || x.watermark_ms === undefined) return "none yet";
+  return new Date(x.watermark_ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
+}
+function badge(text) { return el("span", { class: "badge " + text }, text); }
+function td(v, num) { return el("td", num ? { class: "num" } : {}, v); }
+function table(head, rows, numCols) {
+  const t = el("table");
+  const tr = el("tr");
+  head.forEach((h, i) => tr.append(el("th", numCols && numCols.includes(i) ? { class: "num" } : {}, h)));
+  t.append(el("thead", {}, tr));
+  const body = el("tbody");
+  for (const r of rows) {
+    const row = el("tr");
+    r.forEach((c, i) => row.append(td(c, numCols && numCols.includes(i))));
+    body.append(row);
+  }
+  t.append(body);
+  return t;
+}
+function link(href, text) { return el("a", { href }, text); }
+
+// ---------- transport ----------
+function headers() { return token ? { Authorization: "Bearer " + token } : {}; }
+async function api(path) {
+  const r = await fetch(path, { headers: headers() });
+  if (r.status === 401) { askToken(); throw new Error("unauthorized"); }
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.error || r.statusText);
+  return body;
+}
+function askToken() {
+  const f = document.getElementById("tokenform");
+  f.classList.remove("hidden");
+  f.onsubmit = (e) => {
+    e.preventDefault();
+    token = document.getElementById("token").value;
+    localStorage.setItem("sluiceToken", token);
+    f.classList.add("hidden");
+    route();
+  };
+}
+// listen reads a server-sent event stream with fetch and calls onEvent(name,
+// data) for each event; it reconnects after errors until aborted.
+function listen(path, onEvent) {
+  if (stream) stream.abort();
+  const ctl = new AbortController();
+  stream = ctl;
+  (async () => {
+    while (!ctl.signal.aborted) {
+      try {
+        const r = await fetch(path, { headers: headers(), signal: ctl.signal });
+        if (r.status === 401) { askToken(); return; }
+        if (!r.ok) { const b = await r.json(); showError(b.error || r.statusText); return; }
+        conn.textContent = "live"; conn.className = "conn live";
+        const reader = r.body.getReader();
+        const dec = new TextDecoder();
+        let buf = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += dec.decode(value, { stream: true });
+          let i;
+          while ((i = buf.indexOf("\n\n")) >= 0) {
+            const chunk = buf.slice(0, i); buf = buf.slice(i + 2);
+            let name = "message", data = "";
+            for (const line of chunk.split("\n")) {
+              if (line.startsWith("event:")) name = line.slice(6).trim();
+              else if (line.startsWith("data:")) data += line.slice(5).trim();
+            }
+            if (data) onEvent(name, JSON.parse(data));
+          }
+        }
+      } catch (e) {
+        if (ctl.signal.aborted) return;
+      }
+      conn.textContent = "reconnecting…"; conn.className = "conn";
+      await new Promise((res) => setTimeout(res, 2000));
+    }
+  })();
+}
+function showError(msg) {
+  main.replaceChildren(el("p", { class: "err", id: "error" }, msg), link("#/", "back to overview"));
+}
+
+// ---------- overview ----------
+function renderOverview(ov) {
+  const jobs = ov.jobs.map((j) => [
+    link("#/jobs/" + encodeURIComponent(j.id), j.id), badge(j.status),
+    human(j.records_in_per_sec, "/s"), human(j.records_out_per_sec, "/s"),
+    wm(j), dur(j.watermark_lag_ms), badge(j.backpressure),
+    j.checkpoints_available ? (j.last_checkpoint ? "#" + j.last_checkpoint.id + " " + j.last_checkpoint.status : "none") : "n/a",
+  ]);
+  const topics = ov.topics.filter((t) => !t.internal).map((t) => [
+    link("#/topics/" + encodeURIComponent(t.name), t.name), t.partitions,
+    t.earliest_offsets.reduce((a, b) => a + b, 0), t.latest_offsets.reduce((a, b) => a + b, 0),
+    human(t.records), bytes(t.bytes), human(t.records_per_sec, "/s"), bytes(Math.round(t.bytes_per_sec)) + "/s",
+  ]);
+  const groups = ov.groups.map((g) => [g.name, g.partitions, human(g.total_lag)]);
+  const c = [
+    el("h1", {}, "Overview"),
+    el("div", { class: "card" }, el("h2", {}, "Jobs"),
+      jobs.length ? table(["job", "status", "in", "out", "watermark", "wm lag", "backpressure", "last checkpoint"], jobs, [2, 3, 5])
+        : el("p", { class: "muted" }, "No running jobs.")),
+    el("div", { class: "card" }, el("h2", {}, "Topics"),
+      topics.length ? table(["topic", "partitions", "earliest (Σ)", "latest (Σ)", "records", "size", "append rate", "bytes rate"], topics, [1, 2, 3, 4, 5, 6, 7])
+        : el("p", { class: "muted" }, "No topics.")),
+  ];
+  if (groups.length) c.push(el("div", { class: "card" }, el("h2", {}, "Consumer groups"), table(["group", "partitions", "total lag"], groups, [1, 2])));
+  c.push(el("p", { class: "muted", id: "updated" }, "updated " + new Date(ov.time).toLocaleTimeString() + " · sample " + ov.seq));
+  main.replaceChildren(...c);
+}
+
+// ---------- job page ----------
+function layout(vertices, edges) {
+  // Longest-path layering from the sources; rows in order of appearance.
+  const ids = vertices.map((v) => v.id);
+  const inc = new Map(ids.map((id) => [id, []]));
+  for (const e of edges) if (inc.has(e.to) && inc.has(e.from)) inc.get(e.to).push(e.from);
+  const layer = new Map();
+  const visit = (id, seen) => {
+    if (layer.has(id)) return layer.get(id);
+    if (seen.has(id)) return 0;
+    seen.add(id);
+    let l = 0;
+    for (const f of inc.get(id)) l = Math.max(l, visit(f, seen) + 1);
+    layer.set(id, l);
+    return l;
+  };
+  ids.forEach((id) => visit(id, new Set()));
+  const rows = new Map();
+  const pos = new Map();
+  for (const id of ids) {
+    const l = layer.get(id);
+    const r = rows.get(l) || 0;
+    rows.set(l, r + 1);
+    pos.set(id, { col: l, row: r });
+  }
+  return pos;
+}
+
+const VW = 210, VH = 112, GX = 70, GY = 24;
+function renderGraph(container, job) {
+  const vs = job.vertices, es = job.graph.edges;
+  const pos = layout(vs, es);
+  let cols = 0, rows = 0;
+  for (const p of pos.values()) { cols = Math.max(cols, p.col + 1); rows = Math.max(rows, p.row + 1); }
+  const W = Math.max(1, cols) * (VW + GX) - GX + 20, H = Math.max(1, rows) * (VH + GY) - GY + 20;
+  const svg = sv("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, id: "graph-svg" });
+  const defs = sv("defs");
+  const mk = sv("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" });
+  mk.append(sv("path", { d: "M 0 0 L 10 5 L 0 10 z", fill: "#8a93a6" }));
+  defs.append(mk); svg.append(defs);
+  const xy = (id) => { const p = pos.get(id); return { x: 10 + p.col * (VW + GX), y: 10 + p.row * (VH + GY) }; };
+  for (const e of es) {
+    if (!pos.has(e.from) || !pos.has(e.to)) continue;
+    const a = xy(e.from), b = xy(e.to);
+    const x1 = a.x + VW, y1 = a.y + VH / 2, x2 = b.x, y2 = b.y + VH / 2, mx = (x1 + x2) / 2;
+    svg.append(sv("path", { class: "edge" + (job.graph.inferred ? " inferred" : ""), d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2 - 2},${y2}`, "marker-end": "url(#arrow)" }));
+    svg.append(sv("text", { class: "elabel", x: mx, y: (y1 + y2) / 2 - 6, "text-anchor": "middle" }, e.exchange));
+  }
+  for (const v of vs) {
+    const { x, y } = xy(v.id);
+    const g = sv("g", { class: "vertex " + v.backpressure, "data-id": v.id, transform: `translate(${x},${y})` });
+    g.append(sv("rect", { width: VW, height: VH, rx: 7 }));
+    g.append(sv("text", { class: "title", x: 10, y: 20 }, v.id + "  ×" + v.parallelism));
+    g.append(sv("text", { class: "fig v-rate", x: 10, y: 40 }, "in " + human(v.records_in_per_sec, "/s") + "   out " + human(v.records_out_per_sec, "/s")));
+    g.append(sv("text", { class: "fig v-total", x: 10, y: 56 }, "total in " + human(v.records_in) + "   out " + human(v.records_out)));
+    g.append(sv("text", { class: "fig v-time", x: 10, y: 72 }, "busy " + Math.round(v.busy_ms_per_sec / 10) + "%   bp " + Math.round(v.backpressured_ms_per_sec / 10) + "% (" + v.backpressure + ")"));
+    g.append(sv("text", { class: "fig v-wm", x: 10, y: 88 }, "wm " + (v.watermark_lag_ms !== null ? "lag " + dur(v.watermark_lag_ms) : wm(v))));
+    g.append(sv("text", { class: "fig muted", x: 10, y: 104 }, "task " + v.task));
+    svg.append(g);
+  }
+  container.replaceChildren(svg);
+  if (job.graph.inferred) container.append(el("p", { class: "muted" }, "Edges inferred (the job did not describe its graph): a linear pipeline is assumed."));
+}
+
+function plot(container, series, opts) {
+  // series: [{cls, points: [[t, v]]}]
+  const W = 520, H = 150, L = 48, B = 20, T = 8, R = 8;
+  const svg = sv("svg", { class: "plot", width: W, height: H, viewBox: `0 0 ${W} ${H}` });
+  let t0 = Infinity, t1 = -Infinity, v1 = 0;
+  for (const s of series) for (const [t, v] of s.points) { t0 = Math.min(t0, t); t1 = Math.max(t1, t); if (v !== null) v1 = Math.max(v1, v); }
+  if (!isFinite(t0)) { t0 = Date.now() - 60000; t1 = Date.now(); }
+  if (t1 - t0 < 10000) t0 = t1 - 10000;
+  if (v1 <= 0) v1 = 1;
+  v1 *= 1.1;
+  const X = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - R);
+  const Y = (v) => H - B - (v / v1) * (H - B - T);
+  svg.append(sv("line", { class: "axis", x1: L, y1: H - B, x2: W - R, y2: H - B }));
+  svg.append(sv("line", { class: "axis", x1: L, y1: T, x2: L, y2: H - B }));
+  for (const f of [0, 0.5, 1]) {
+    const v = (v1 / 1.1) * f;
+    svg.append(sv("text", { class: "tick", x: L - 4, y: Y(v) + 3, "text-anchor": "end" }, opts.fmt(v)));
+    svg.append(sv("line", { class: "axis", x1: L, y1: Y(v), x2: W - R, y2: Y(v), "stroke-dasharray": "2 3" }));
+  }
+  const span = Math.round((t1 - t0) / 1000);
+  svg.append(sv("text", { class: "tick", x: L, y: H - 5 }, "-" + span + "s"));
+  svg.append(sv("text", { class: "tick", x: W - R, y: H - 5, "text-anchor": "end" }, "now"));
+  for (const s of series) {
+    let d = "", pen = false;
+    for (const [t, v] of s.points) {
+      if (v === null) { pen = false; continue; }
+      d += (pen ? "L" : "M") + X(t).toFixed(1) + "," + Y(v).toFixed(1);
+      pen = true;
+    }
+    if (d) svg.append(sv("path", { class: s.cls, d }));
+  }
+  container.replaceChildren(svg);
+}
+
+function renderJob(job, ckpts) {
+  let page = document.getElementById("jobpage");
+  if (!page || page.dataset.job !== job.id) {
+    page = el("div", { id: "jobpage" });
+    page.dataset.job = job.id;
+    page.append(
+      el("h1", {}, "Job ", el("span", { id: "job-id" }, job.id), " ", el("span", { id: "job-status" })),
+      el("div", { class: "card stats", id: "job-stats" }),
+      el("div", { class: "card" }, el("h2", {}, "Dataflow"), el("div", { id: "graph" })),
+      el("div", { class: "row" },
+        el("div", { class: "card" }, el("h2", {}, "Throughput (records/s)"),
+          el("div", { class: "legend" }, el("span", { class: "in" }, "— in (sources)"), el("span", { class: "out" }, "— out (sinks)")),
+          el("div", { id: "plot-tput" })),
+        el("div", { class: "card" }, el("h2", {}, "Watermark lag"),
+          el("div", { class: "legend" }, el("span", { class: "lag" }, "— wall clock minus sink watermark")),
+          el("div", { id: "plot-lag" }))),
+      el("div", { class: "card" }, el("h2", {}, "Subtasks"), el("div", { id: "subtasks" })),
+      el("div", { class: "card" }, el("h2", {}, "Checkpoints"), el("div", { id: "checkpoints" })));
+    main.replaceChildren(page);
+  }
+  document.getElementById("job-status").replaceChildren(badge(job.status));
+  const stat = (k, v, id) => el("div", { class: "stat" }, el("div", { class: "v", id }, v), el("div", { class: "k" }, k));
+  document.getElementById("job-stats").replaceChildren(
+    stat("records in/s", human(job.records_in_per_sec), "stat-in"),
+    stat("records out/s", human(job.records_out_per_sec), "stat-out"),
+    stat("records in (total)", human(job.records_in), "stat-total-in"),
+    stat("watermark", wm(job), "stat-wm"),
+    stat("watermark lag", dur(job.watermark_lag_ms), "stat-lag"),
+    stat("backpressure", job.backpressure, "stat-bp"),
+    stat("last checkpoint", job.checkpoints_available ? (job.last_checkpoint ? "#" + job.last_checkpoint.id : "none") : "n/a", "stat-ckpt"));
+  if (job.error) document.getElementById("job-stats").append(el("div", { class: "err" }, job.error));
+  renderGraph(document.getElementById("graph"), job);
+  const pts = history.slice(-600);
+  plot(document.getElementById("plot-tput"), [
+    { cls: "l-in", points: pts.map((p) => [p.t, p.in]) },
+    { cls: "l-out", points: pts.map((p) => [p.t, p.out]) }], { fmt: (v) => human(v) });
+  plot(document.getElementById("plot-lag"), [{ cls: "l-lag", points: pts.map((p) => [p.t, p.wm_lag_ms]) }], { fmt: dur });
+  const rows = [];
+  for (const v of job.vertices) for (const s of v.subtasks) rows.push([v.id, s.subtask, s.status, human(s.records_in_per_sec, "/s"), human(s.records_out_per_sec, "/s"),
+    Math.round(s.busy_ms_per_sec), Math.round(s.idle_ms_per_sec), Math.round(s.backpressured_ms_per_sec), wm(s)]);
+  document.getElementById("subtasks").replaceChildren(table(["operator", "subtask", "status", "in", "out", "busy ms/s", "idle ms/s", "bp ms/s", "watermark"], rows, [1, 3, 4, 5, 6, 7]));
+  if (ckpts) renderCheckpoints(ckpts);
+}
+
+function renderCheckpoints(c) {
+  const box = document.getElementById("checkpoints");
+  if (!box) return;
+  if (!c.available) { box.replaceChildren(el("p", { class: "muted" }, "Not available: " + c.reason + ".")); return; }
+  if (!c.checkpoints.length) { box.replaceChildren(el("p", { class: "muted" }, "No checkpoint yet.")); return; }
+  box.replaceChildren(table(["id", "status", "started", "duration", "size", "alignment", "error"],
+    c.checkpoints.slice().reverse().map((k) => [k.partial && !k.id ? "–" : k.id, badge(k.status), new Date(k.started).toLocaleTimeString(),
+      k.status === "failed" && k.partial ? "–" : dur(k.duration_ns / 1e6),
+      k.partial ? "–" : bytes(k.size_bytes), k.partial ? "–" : dur(k.alignment_ns / 1e6), k.error || ""]), [0, 3, 4, 5]));
+  if (c.checkpoints.some((k) => k.partial)) box.append(el("p", { class: "muted" }, "The job reports checkpoint counters only: size and alignment are unknown, and checkpoints completed between two samples are not listed."));
+}
+
+// ckKey changes whenever the job's checkpoint history may have changed.
+function ckKey(job) {
+  const c = job.checkpoint_counts;
+  if (c) return c.completed + "/" + c.failed;
+  return job.last_checkpoint ? job.last_checkpoint.id + job.last_checkpoint.status : "";
+}
+
+async function showJob(id, g) {
+  const base = "/api/v1/jobs/" + encodeURIComponent(id);
+  let job, hist, ckpts;
+  try {
+    [job, hist, ckpts] = await Promise.all([api(base), api(base + "/history"), api(base + "/checkpoints")]);
+  } catch (e) { if (g === gen) showError(e.message); return; }
+  if (g !== gen) return;
+  history = hist;
+  renderJob(job, ckpts);
+  let lastCk = ckKey(job);
+  listen(base + "/events", (name, ev) => {
+    if (g !== gen) return;
+    if (name === "gone") { showError("job " + id + " is no longer registered"); return; }
+    if (name !== "job") return;
+    if (ev.point && ev.point.t && (!history.length || history[history.length - 1].t < ev.point.t)) history.push(ev.point);
+    renderJob(ev.job, null);
+    const k = ckKey(ev.job);
+    if (k !== lastCk) {
+      lastCk = k;
+      api(base + "/checkpoints").then((c) => { if (g === gen) renderCheckpoints(c); }, () => {});
+    }
+  });
+}
+
+// ---------- topic page ----------
+function renderTopic(t) {
+  const rows = t.partitions.map((p) => [p.partition, p.earliest_offset, p.latest_offset, p.latest_offset - p.earliest_offset,
+    human(p.records_per_sec, "/s"), p.segments, bytes(p.bytes),
+    p.groups.length ? p.groups.map((g) => g.group + ": lag " + g.lag + " (at " + g.committed_offset + ")").join(", ") : "–"]);
+  main.replaceChildren(
+    el("h1", {}, "Topic ", el("span", { id: "topic-name" }, t.name)),
+    el("div", { class: "card stats" },
+      el("div", { class: "stat" }, el("div", { class: "v" }, t.partitions.length), el("div", { class: "k" }, "partitions")),
+      el("div", { class: "stat" }, el("div", { class: "v" }, human(t.records)), el("div", { class: "k" }, "records retained")),
+      el("div", { class: "stat" }, el("div", { class: "v" }, bytes(t.bytes)), el("div", { class: "k" }, "size")),
+      el("div", { class: "stat" }, el("div", { class: "v" }, human(t.records_per_sec, "/s")), el("div", { class: "k" }, "append rate"))),
+    el("div", { class: "card" }, el("h2", {}, "Partitions"),
+      table(["partition", "earliest", "latest", "records", "append rate", "segments", "size", "consumer groups"], rows, [0, 1, 2, 3, 4, 5, 6])));
+}
+
+async function showTopic(name, g) {
+  const path = "/api/v1/topics/" + encodeURIComponent(name);
+  const show = (t) => { if (g === gen) renderTopic(t); };
+  const fail = (e) => { if (g === gen) showError(e.message); };
+  try { show(await api(path)); } catch (e) { fail(e); return; }
+  if (g !== gen) return;
+  listen("/api/v1/events", () => { if (g === gen) api(path).then(show, fail); });
+}
+
+// ---------- routing ----------
+function route() {
+  const g = ++gen;
+  if (stream) { stream.abort(); stream = null; }
+  const h = location.hash || "#/";
+  let m;
+  if ((m = h.match(/^#\/jobs\/(.+)$/))) return showJob(decodeURIComponent(m[1]), g);
+  if ((m = h.match(/^#\/topics\/(.+)$/))) return showTopic(decodeURIComponent(m[1]), g);
+  api("/api/v1/overview").then((ov) => { if (g === gen) renderOverview(ov); }, (e) => { if (g === gen) showError(e.message); });
+  listen("/api/v1/events", (name, ov) => { if (g === gen && name === "overview") renderOverview(ov); });
+}
+window.addEventListener("hashchange", route);
+route();
