@@ -8,8 +8,11 @@ import (
 	"net"
 	"strconv"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sluicehq/sluice/kafka"
 	"github.com/sluicehq/sluice/logstore"
+	"github.com/sluicehq/sluice/observe"
 )
 
 // kafkaFlags are serve's Kafka-listener flags.
@@ -37,13 +40,15 @@ func (k *kafkaFlags) defaultPartitions() int32 { return int32(k.partitions) }
 
 // start validates the flags and starts the Kafka listener; the returned
 // function stops it. Listener errors are sent on errc.
-func (k *kafkaFlags) start(ctx context.Context, l *logstore.Log, logger *slog.Logger, errc chan<- error) (func(), error) {
+// The listener's metrics go to reg, and its consumer-offset store to obs.
+func (k *kafkaFlags) start(ctx context.Context, l *logstore.Log, logger *slog.Logger, reg prometheus.Registerer, obs *observe.Observer, errc chan<- error) (func(), error) {
 	if k.disabled {
 		return func() {}, nil
 	}
 	cfg := k.cfg
 	cfg.DefaultPartitions = int32(k.partitions)
 	cfg.MaxRequestBytes = int32(min(k.maxRequest, 1<<30))
+	cfg.Registerer = reg
 	if k.partitions < 1 {
 		return nil, usagef("--default-partitions must be at least 1")
 	}
@@ -57,6 +62,7 @@ func (k *kafkaFlags) start(ctx context.Context, l *logstore.Log, logger *slog.Lo
 	if err != nil {
 		return nil, err
 	}
+	obs.SetOffsets(srv.Offsets())
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		srv.Close()

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/sluicehq/sluice/logstore"
+	"github.com/sluicehq/sluice/observe"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/web"
 )
@@ -25,9 +26,9 @@ import (
 func runPipeline(ctx context.Context, c *cli, args []string) error {
 	fs := flagSet(c, "sluice run", "[--data-dir DIR] [--http-addr ADDR] [--quiet] FILE")
 	dataDir := fs.String("data-dir", envOr(c, "SLUICE_DATA_DIR", "./data"), "local data directory: the embedded log used by log sources and sinks (env SLUICE_DATA_DIR)")
-	httpAddr := fs.String("http-addr", envOr(c, "SLUICE_HTTP_ADDR", ""), "serve /healthz, /readyz and /metrics (pipeline metrics) on this address, like 127.0.0.1:8080; empty: no HTTP server (env SLUICE_HTTP_ADDR)")
+	httpAddr := fs.String("http-addr", envOr(c, "SLUICE_HTTP_ADDR", ""), "serve the dashboard, /api/v1, /healthz, /readyz and /metrics on this address, like 127.0.0.1:8080; empty: no HTTP server (env SLUICE_HTTP_ADDR)")
 	httpToken := fs.String("http-token", envOr(c, "SLUICE_HTTP_TOKEN", ""), "bearer token required by the HTTP endpoints; mandatory for a non-loopback --http-addr (env SLUICE_HTTP_TOKEN)")
-	quiet := fs.Bool("quiet", false, "print only errors (no start and end summary)")
+	quiet := fs.Bool("quiet", false, "print only errors: no live status line, no start and end summary")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -44,6 +45,12 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	obs, err := newObserver(reg, logger)
+	if err != nil {
+		return err
+	}
 	var (
 		mu  sync.Mutex
 		log *logstore.Log
@@ -56,11 +63,12 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 			mu.Lock()
 			defer mu.Unlock()
 			if log == nil {
-				l, err := logstore.Open(logstore.Options{Dir: *dataDir, Logger: logger})
+				l, err := logstore.Open(logstore.Options{Dir: *dataDir, Logger: logger, Registerer: reg})
 				if err != nil {
 					return nil, fmt.Errorf("open data directory %s: %w", *dataDir, err)
 				}
 				log = l
+				obs.SetLog(l)
 			}
 			return log, nil
 		},
@@ -103,10 +111,22 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 		}
 		job.Cancel()
 	}()
+	if err := reg.Register(job.Collector()); err != nil {
+		job.Cancel()
+		_ = job.Wait()
+		return fmt.Errorf("register pipeline metrics: %w", err)
+	}
+	id := observe.JobID(plan.Spec.Name)
+	unregister, err := obs.Register(id, job)
+	if err != nil {
+		job.Cancel()
+		_ = job.Wait()
+		return err
+	}
+	defer unregister()
+	go obs.Run(ctx)
 	if *httpAddr != "" {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), job.Collector())
-		w, err := web.New(web.Config{Addr: *httpAddr, Token: *httpToken, Gatherer: reg}, logger)
+		w, err := web.New(web.Config{Addr: *httpAddr, Token: *httpToken, Gatherer: reg, Observer: obs}, logger)
 		if err != nil {
 			job.Cancel()
 			_ = job.Wait()
@@ -123,14 +143,16 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 				logger.Error("http server", "err", err)
 			}
 		}()
-		logger.Info("metrics served", "addr", ln.Addr().String())
+		logger.Info("dashboard and metrics served", "url", "http://"+ln.Addr().String()+"/")
 	}
 	par := plan.Spec.Parallelism
 	if par == 0 {
 		par = runtime.GOMAXPROCS(0)
 	}
 	logger.Info("pipeline running", "name", plan.Spec.Name, "file", pos[0], "parallelism", par, "delivery", plan.Spec.Delivery)
+	waitProgress := startProgress(ctx, c.stderr, obs, id, *quiet, logger)
 	err = job.Wait()
+	waitProgress()
 	sum := job.Summary()
 	logger.Info("pipeline finished", "name", plan.Spec.Name, "records_in", sum.RecordsIn, "records_out", sum.RecordsOut,
 		"failed_records", sum.Failed, "late_dropped", sum.LateDrops, "checkpoints", job.CheckpointStats().Completed,

@@ -84,11 +84,15 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	w, err := web.New(web.Config{Addr: *httpAddr, Token: *httpToken, Gatherer: reg}, logger)
+	obs, err := newObserver(reg, logger)
+	if err != nil {
+		return err
+	}
+	w, err := web.New(web.Config{Addr: *httpAddr, Token: *httpToken, Gatherer: reg, Observer: obs}, logger)
 	if err != nil {
 		return usagef("%v", err)
 	}
-	l, err := logstore.Open(logstore.Options{Dir: *dataDir, DefaultFsync: policy, DefaultPartitions: kf.defaultPartitions(), Logger: logger})
+	l, err := logstore.Open(logstore.Options{Dir: *dataDir, DefaultFsync: policy, DefaultPartitions: kf.defaultPartitions(), Logger: logger, Registerer: reg})
 	if err != nil {
 		return fmt.Errorf("open data directory %s: %w", *dataDir, err)
 	}
@@ -107,11 +111,13 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	go func() { errc <- w.Serve(ctx, httpLn) }()
-	stopKafka, err := kf.start(ctx, l, logger, errc)
+	obs.SetLog(l)
+	stopKafka, err := kf.start(ctx, l, logger, reg, obs, errc)
 	if err != nil {
 		return err
 	}
 	defer stopKafka()
+	go obs.Run(ctx)
 	go func() {
 		t := time.NewTicker(*retentionEvery)
 		defer t.Stop()

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestValidateEveryExample(t *testing.T) {
+	t.Chdir("../..")
+	files, err := filepath.Glob("examples/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples: %v", err)
+	}
+	code, out, errs := runCLI(t, nil, "", append([]string{"validate"}, files...)...)
+	if code != 0 {
+		t.Fatalf("validate: status %d\n%s%s", code, out, errs)
+	}
+	if strings.Count(out, ": ok") != len(files) {
+		t.Fatalf("validate printed %q", out)
+	}
+}
+
+func TestValidateReportsFileAndLine(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	spec := "name: bad\nsource:\n  generate: {preset: orders, count: 10}\n  format: json\nsteps:\n  - filtr: amount > 1\nsink:\n  stdout: {}\n"
+	if err := os.WriteFile(bad, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := runCLI(t, nil, "", "validate", bad)
+	if code != 1 || !strings.Contains(errs, "bad.yaml:6") || !strings.Contains(errs, "filtr") {
+		t.Fatalf("status %d, stderr %q: want an error naming bad.yaml:6 and the unknown key", code, errs)
+	}
+}
+
+// TestRunReadmeMainJob runs the pipeline the README's quick start runs.
+func TestRunReadmeMainJob(t *testing.T) {
+	t.Chdir("../..")
+	env := map[string]string{"SLUICE_DATA_DIR": t.TempDir()}
+	code, out, errs := runCLI(t, env, "", "run", "--quiet", "examples/revenue-per-user-file.yaml")
+	if code != 0 {
+		t.Fatalf("run: status %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 10 || !strings.Contains(lines[0], `"window_start"`) || !strings.Contains(lines[0], `"revenue"`) {
+		t.Fatalf("run printed %d lines, first %q", len(lines), lines[0])
+	}
+}
