@@ -81,10 +81,17 @@ type tip struct {
 // the rest becomes the next committer.
 func (p *Partition) commit(end int64, epoch uint64) error {
 	for {
+		// Load durable before epoch. A failure bumps the epoch before the
+		// rolled-back offsets are assigned again, so a durable offset that
+		// covers end because of a later epoch's commit (of other batches at
+		// the same offsets) is always followed by an epoch that differs:
+		// checking them the other way round could acknowledge a discarded
+		// batch.
+		durable := p.durable.Load()
 		if p.epoch.Load() != epoch {
 			return p.commitLocked(end, epoch) // a failure happened: the slow path knows
 		}
-		if p.durable.Load() >= end {
+		if durable >= end {
 			return nil
 		}
 		p.commitMu.Lock()

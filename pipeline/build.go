@@ -80,7 +80,12 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 	dl := &deadLetters{tolerance: spec.Errors.Tolerance, logger: host.logger()}
 	bc := &buildCtx{host: host, delivery: spec.Delivery, exactlyOnce: exactlyOnce, dl: dl}
 	if d := spec.Errors.DeadLetter; d != nil {
-		s, err := d.cfg.openBytes(bc)
+		// The dead-letter writer is outside the dataflow: no checkpoint
+		// barrier ever reaches it, so it cannot run two-phase (a staged
+		// part would never commit). Dead letters are at-least-once.
+		dbc := *bc
+		dbc.exactlyOnce = false
+		s, err := d.cfg.openBytes(&dbc)
 		if err != nil {
 			return nil, fmt.Errorf("%s: dead_letter: %w", spec.File, err)
 		}

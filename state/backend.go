@@ -69,6 +69,7 @@ type Memory struct {
 	maxPar int
 	groups KeyGroupRange
 	tables map[string]Table
+	stash  map[string][]stashed
 }
 
 // NewMemory returns an in-memory backend for key groups r of a job with
@@ -89,6 +90,9 @@ func (m *Memory) Open(desc TableDescriptor) (Table, error) {
 		return t, nil
 	}
 	t := desc.NewMemoryTable(m.groups)
+	if err := m.applyStash(t); err != nil {
+		return nil, err
+	}
 	m.tables[desc.Name()] = t
 	return t, nil
 }

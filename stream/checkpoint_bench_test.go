@@ -67,6 +67,12 @@ func BenchmarkCheckpointWindowState1M(b *testing.B) {
 		for i := range keys {
 			data[i%2] = append(data[i%2], cev{I: int64(i), Key: "user-" + itoa(i), Ts: 1, V: 1})
 		}
+		// Records past the limit, read after the restart.
+		for s := range data {
+			for i := range 10 {
+				data[s] = append(data[s], cev{Key: "late-" + itoa(i), Ts: 2, V: 1})
+			}
+		}
 		limit := &atomic.Int64{}
 		limit.Store(keys / 2)
 		parked := &atomic.Int64{}
@@ -77,7 +83,11 @@ func BenchmarkCheckpointWindowState1M(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		deadline := time.Now().Add(2 * time.Minute)
 		for parked.Load() < 2 {
+			if time.Now().After(deadline) {
+				b.Fatal("sources did not park")
+			}
 			time.Sleep(time.Millisecond)
 		}
 		// Let the in-flight batches reach the window operator.
@@ -110,6 +120,9 @@ func BenchmarkCheckpointWindowState1M(b *testing.B) {
 			b.Fatal(err)
 		}
 		for first.Load() == 0 {
+			if time.Since(t0) > 2*time.Minute {
+				b.Fatal("restored job did not read")
+			}
 			time.Sleep(100 * time.Microsecond)
 		}
 		b.ReportMetric(float64(first.Load()-t0.UnixNano())/1e6, "restart-ms")

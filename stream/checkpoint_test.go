@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/checkpoint"
+	"github.com/sluicehq/sluice/state"
 	"github.com/sluicehq/sluice/window"
 )
 
@@ -370,4 +371,53 @@ func TestRescaleFromSavepoint(t *testing.T) {
 			sameResults(t, st.results(), want)
 		})
 	}
+}
+
+// TestKeyedProcessRecoverExactlyOnce: the same aggregation written as a
+// KeyedProcess with map state and event-time timers survives a panic and
+// a restart from its checkpoint with exact output.
+func TestKeyedProcessRecoverExactlyOnce(t *testing.T) {
+	data := genEvents(11, 3, 1500, 20)
+	rnd := rand.New(rand.NewSource(11))
+	panicAt := data[rnd.Intn(3)][750+rnd.Intn(750)].I
+	var fired atomic.Bool
+	st := newTxStore()
+	env := New(WithParallelism(2), WithBatchSize(16), WithMaxParallelism(16),
+		WithCheckpointing(t.TempDir(), 10*time.Millisecond), WithRestartPolicy(3, time.Millisecond), WithLogger(quietLog()))
+	src := FromSource(env, "events", &pacedSource{data: data, chunk: 10, pace: 500 * time.Microsecond},
+		WatermarkStrategy[cev]{Timestamp: func(e cev) int64 { return e.Ts }})
+	m := Map(src, func(e cev) cev {
+		if e.I == panicAt && fired.CompareAndSwap(false, true) {
+			panic("injected failure")
+		}
+		return e
+	})
+	out := KeyedProcess(KeyBy(m, func(e cev) string { return e.Key }), func(ctx *KeyedContext[string, Windowed[string, int64]]) (KeyedProcessFunc[string, cev, Windowed[string, int64]], error) {
+		sums, err := state.NewMap[string, int64, int64](ctx.State(), "sums")
+		if err != nil {
+			return nil, err
+		}
+		return KeyedProcessFuncs[string, cev, Windowed[string, int64]]{
+			Element: func(c *KeyedContext[string, Windowed[string, int64]], e cev) {
+				start := e.Ts - e.Ts%cwin
+				s, _ := sums.Get(start)
+				sums.Put(start, s+e.V)
+				c.RegisterEventTimer(start + cwin - 1)
+			},
+			Timer: func(c *KeyedContext[string, Windowed[string, int64]], tm Timer) {
+				start := tm.Time - cwin + 1
+				s, _ := sums.Get(start)
+				sums.Delete(start)
+				c.Emit(Windowed[string, int64]{Key: c.Key(), Window: window.Window{Start: start, End: start + cwin}, Value: s})
+			},
+		}, nil
+	})
+	To(out, Sink[Windowed[string, int64]](txSink{st}))
+	if err := env.Execute(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !fired.Load() {
+		t.Fatal("the failure was not injected")
+	}
+	sameResults(t, st.results(), oracle(data))
 }

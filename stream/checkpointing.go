@@ -116,6 +116,8 @@ type chkRun struct {
 
 	expected []checkpoint.TaskID
 	events   chan chkEvent
+	// stopped is closed when the driver returns; late acks are dropped.
+	stopped chan struct{}
 
 	mu       sync.Mutex
 	pending  checkpoint.Pending
@@ -183,9 +185,6 @@ func newChkRun(ctx context.Context, e *Env) (*chkRun, error) {
 	r.store = store
 	r.pipeline = checkpoint.Pipeline{MaxParallelism: e.cfg.maxParallelism}
 	for _, n := range e.nodes {
-		if n.kind == "keyed-process" {
-			return nil, fmt.Errorf("stream: operator %q: checkpointing does not support KeyedProcess state yet", n.name)
-		}
 		r.pipeline.Operators = append(r.pipeline.Operators, checkpoint.Operator{ID: opKey(n), Name: n.name, Parallelism: n.par})
 	}
 	var c *checkpoint.Checkpoint
@@ -226,6 +225,7 @@ func (r *chkRun) participants(e *Env) {
 		}
 	}
 	r.events = make(chan chkEvent, len(r.expected)*4+16)
+	r.stopped = make(chan struct{})
 }
 
 func (r *chkRun) restoredID() checkpoint.ID {
@@ -246,7 +246,12 @@ func (r *chkRun) pendingFor(id uint64) checkpoint.Pending {
 	return r.pending
 }
 
-func (r *chkRun) send(ev chkEvent) { r.events <- ev }
+func (r *chkRun) send(ev chkEvent) {
+	select {
+	case r.events <- ev:
+	case <-r.stopped:
+	}
+}
 
 func (r *chkRun) ack(id uint64, a checkpoint.Ack) { r.send(chkEvent{id: checkpoint.ID(id), ack: a}) }
 
@@ -267,15 +272,31 @@ func (r *chkRun) finish(a checkpoint.Ack) {
 // is done; on success it writes a final checkpoint of the finished tasks
 // and commits the sinks' last transactions.
 func (r *chkRun) drive(j *Job) {
+	defer close(r.stopped)
 	coord := checkpoint.NewCoordinator(checkpoint.CoordinatorConfig{
 		Interval: r.cfg.interval, Timeout: r.cfg.timeout, Tasks: r.expected, LastID: r.restoredID(),
 	})
 	var started time.Time
 	tick := time.NewTicker(max(r.cfg.interval/8, 5*time.Millisecond))
 	defer tick.Stop()
-	var waiting []chan savepointResult // savepoint requests
+	var waiting []chan savepointResult // requests of the savepoint in flight
+	var queued []chan savepointResult  // requests waiting for a checkpoint to end
 	var savepointID checkpoint.ID
-	handle := func(acts []checkpoint.Action) {
+	var handle func(acts []checkpoint.Action)
+	// startSavepoint takes the queued savepoint as soon as no checkpoint
+	// is in flight.
+	startSavepoint := func() {
+		if len(queued) == 0 {
+			return
+		}
+		a, err := coord.TriggerNow(time.Now())
+		if err != nil {
+			return // one in flight: retried when it ends
+		}
+		waiting, queued = queued, nil
+		handle([]checkpoint.Action{a})
+	}
+	handle = func(acts []checkpoint.Action) {
 		for _, a := range acts {
 			switch a.Kind {
 			case checkpoint.ActionTrigger:
@@ -301,6 +322,7 @@ func (r *chkRun) drive(j *Job) {
 					}
 					waiting = nil
 				}
+				startSavepoint()
 			case checkpoint.ActionAbort:
 				r.abort(a)
 				if a.ID == savepointID && len(waiting) > 0 {
@@ -309,6 +331,7 @@ func (r *chkRun) drive(j *Job) {
 					}
 					waiting = nil
 				}
+				startSavepoint()
 			}
 		}
 	}
@@ -321,7 +344,7 @@ func (r *chkRun) drive(j *Job) {
 				r.pending = nil
 			}
 			r.mu.Unlock()
-			for _, w := range waiting {
+			for _, w := range append(waiting, queued...) {
 				w <- savepointResult{"", errors.New("stream: job ended before the savepoint completed")}
 			}
 			if j.errs.Err() == nil {
@@ -343,21 +366,8 @@ func (r *chkRun) drive(j *Job) {
 				handle(acts)
 			}
 		case w := <-r.savept:
-			a, err := coord.TriggerNow(time.Now())
-			if err != nil {
-				// Wait for the one in flight, then take ours.
-				go func() {
-					time.Sleep(r.cfg.interval / 4)
-					select {
-					case r.savept <- w:
-					case <-j.tasksDone:
-						w <- savepointResult{"", errors.New("stream: job ended before the savepoint")}
-					}
-				}()
-				continue
-			}
-			waiting = append(waiting, w)
-			handle([]checkpoint.Action{a})
+			queued = append(queued, w)
+			startSavepoint()
 		case now := <-tick.C:
 			handle(coord.Tick(now))
 		}

@@ -52,6 +52,17 @@
 // Execute returns an *OperatorError naming the operator, the subtask and
 // the record or split position. ErrUserPanic marks panics.
 //
+// # Checkpoints
+//
+// WithCheckpointing takes asynchronous barrier snapshots at an interval:
+// sources record their split positions, window operators their open
+// windows, sinks that implement checkpoint.TwoPhaseCommitter pre-commit and
+// commit when the checkpoint completes (exactly-once output). A job started
+// again with the same directory restores the latest complete checkpoint;
+// WithRestartPolicy restarts a failed run from it, and
+// Job.StopWithSavepoint stops with a final checkpoint. See
+// docs/checkpoints.md.
+//
 // # Metrics
 //
 // Job.Metrics returns per-subtask counters (records in and out, late

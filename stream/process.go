@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/sluicehq/sluice/checkpoint"
 	rt "github.com/sluicehq/sluice/internal/runtime"
 	"github.com/sluicehq/sluice/state"
 )
@@ -199,10 +200,10 @@ func (s *timerService[K]) pop(t int64) (keyTimer[K], bool) {
 // parallel subtask, with the subtask's context, to make its function
 // instance and open its state handles.
 func KeyedProcess[K comparable, T, R any](ks KeyedStream[K, T], newFunc func(ctx *KeyedContext[K, R]) (KeyedProcessFunc[K, T, R], error), opts ...OpOption) Stream[R] {
-	return keyedOne[K, T, R](ks, "keyed-process", opts, func(bc *buildCtx, n *node) collector[T] {
+	s := keyedOne[K, T, R](ks, "keyed-process", opts, func(bc *buildCtx, n *node) collector[T] {
 		mp := bc.maxPar()
 		backend := state.NewMemory(mp, state.RangeFor(mp, n.par, bc.sub))
-		o := &keyedProcessOp[K, T, R]{opBase: bc.base(), key: ks.key, hash: ks.hash, maxPar: uint64(mp)}
+		o := &keyedProcessOp[K, T, R]{opBase: bc.base(), key: ks.key, hash: ks.hash, maxPar: uint64(mp), backend: backend}
 		o.ctx = &KeyedContext[K, R]{
 			keyed: state.NewKeyed[K](backend),
 			em:    newEmitter(bc, outputOf[R](bc.outs[0])),
@@ -211,8 +212,15 @@ func KeyedProcess[K comparable, T, R any](ks KeyedStream[K, T], newFunc func(ctx
 		}
 		o.newFunc = newFunc
 		bc.t.proc = append(bc.t.proc, o)
+		if chk := bc.job.chk; chk != nil && chk.restored != nil {
+			if err := o.restore(chk, chk.stateFiles(n)); err != nil {
+				o.restoreErr = fmt.Errorf("restore: %w", err)
+			}
+		}
 		return o
 	})
+	s.n.snapshots = true
+	return s
 }
 
 type keyedProcessOp[K comparable, T, R any] struct {
@@ -223,11 +231,17 @@ type keyedProcessOp[K comparable, T, R any] struct {
 	ctx     *KeyedContext[K, R]
 	newFunc func(ctx *KeyedContext[K, R]) (KeyedProcessFunc[K, T, R], error)
 	f       KeyedProcessFunc[K, T, R]
+
+	backend    *state.Memory
+	restoreErr error
 }
 
 func (o *keyedProcessOp[K, T, R]) open() {
 	if o.f != nil {
 		return
+	}
+	if o.restoreErr != nil {
+		o.fail(o.restoreErr)
 	}
 	f, err := o.newFunc(o.ctx)
 	if err != nil {
@@ -290,6 +304,18 @@ func (o *keyedProcessOp[K, T, R]) fireProcTimers(now int64) {
 	o.flush()
 }
 
-func (o *keyedProcessOp[K, T, R]) idle()             { o.ctx.em.out.idle() }
-func (o *keyedProcessOp[K, T, R]) barrier(id uint64) { o.ctx.em.out.barrier(id) }
-func (o *keyedProcessOp[K, T, R]) end()              { o.flush(); o.ctx.em.out.end() }
+func (o *keyedProcessOp[K, T, R]) idle() { o.ctx.em.out.idle() }
+func (o *keyedProcessOp[K, T, R]) barrier(id uint64) {
+	if chk := o.t.job.chk; chk != nil {
+		o.snapshot(chk, id)
+	}
+	o.ctx.em.out.barrier(id)
+}
+
+func (o *keyedProcessOp[K, T, R]) end() {
+	o.flush()
+	if chk := o.t.job.chk; chk != nil {
+		chk.finish(checkpoint.Ack{Task: checkpoint.TaskID{Operator: opKey(o.node), Subtask: o.sub}})
+	}
+	o.ctx.em.out.end()
+}

@@ -55,6 +55,7 @@ func benchLog(ctx context.Context, c *cli, args []string) error {
 	fs.Int64Var(&cfg.Records, "records", 0, "stop after this many records instead (0: use --duration)")
 	fs.BoolVar(&cfg.Read, "read", true, "read everything back afterwards and report read throughput")
 	disk := fs.Bool("disk", true, "also measure the disk's sequential write bandwidth with fdatasync and its fsync latency")
+	diskBlock := fs.Int("disk-block", 1<<20, "bytes written per fdatasync in the disk bandwidth test")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -75,7 +76,7 @@ func benchLog(ctx context.Context, c *cli, args []string) error {
 	}
 	if *disk {
 		stop := progress(c, "measuring the disk")
-		d, err := logbench.MeasureDisk(ctx, logbench.DiskConfig{Dir: cfg.Dir})
+		d, err := logbench.MeasureDisk(ctx, logbench.DiskConfig{Dir: cfg.Dir, BlockSize: *diskBlock, MaxTime: cfg.Duration})
 		stop()
 		if err != nil {
 			return fmt.Errorf("measure disk: %w", err)

@@ -9,8 +9,8 @@ import "fmt"
 // then does the operator snapshot its state and forward the barrier.
 //
 // Aligner is a plain state machine; the caller owns the queues of held-back
-// events. Nothing injects barriers yet: the checkpoint coordinator of a later
-// issue will, and every operator already lets them through in order.
+// events. Barriers are injected at the sources by the job's checkpoint
+// coordinator (stream.WithCheckpointing).
 type Aligner struct {
 	seen    []bool
 	ended   []bool

@@ -12,11 +12,10 @@ import "io"
 // down, a part of one after rescaling up): implementations keep only the
 // key groups they own.
 //
-// Nothing triggers checkpoints yet: barriers already flow through every
-// operator in order and are aligned at operators with several inputs
-// (Aligner), and keyed state is organised in key groups (package state), so
-// a checkpoint coordinator can implement this interface on the operators
-// without changing the runtime's data path.
+// The stream package's checkpointing (stream/checkpointing.go) snapshots
+// its operators through typed methods and key-grouped state files
+// (checkpoint.StateWriter) instead; this interface remains for operators
+// whose state is a plain byte stream.
 type Snapshotter interface {
 	SnapshotState(checkpointID uint64, w io.Writer) error
 	RestoreState(r io.Reader) error

@@ -1,0 +1,152 @@
+package stream
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/sluicehq/sluice/checkpoint"
+	"github.com/sluicehq/sluice/state"
+	"github.com/sluicehq/sluice/state/codec"
+)
+
+// A KeyedProcess snapshot is a key-grouped state file whose sections hold,
+// per key group: the memory backend's tables (state.Memory.AppendKeyGroup,
+// length-prefixed), then the event-time and the processing-time timers
+// (count, then key and time each). Encoding runs on the processing
+// goroutine; writing on another.
+
+func (o *keyedProcessOp[K, T, R]) snapshot(chk *chkRun, id uint64) {
+	task := checkpoint.TaskID{Operator: opKey(o.node), Subtask: o.sub}
+	groups, err := o.encodeState()
+	if err != nil {
+		chk.decline(id, task, err)
+		return
+	}
+	kgs := make([]int, 0, len(groups))
+	for kg := range groups {
+		kgs = append(kgs, kg)
+	}
+	slices.Sort(kgs)
+	maxPar := chk.maxPar
+	go func() {
+		p := chk.pendingFor(id)
+		if p == nil {
+			return
+		}
+		path, err := writeWindowState(p, fmt.Sprintf("op%s-%d.keyed", task.Operator, task.Subtask), maxPar, kgs, groups)
+		if err != nil {
+			chk.decline(id, task, err)
+			return
+		}
+		chk.ack(id, checkpoint.Ack{Task: task, Files: []string{path}})
+	}()
+}
+
+func (o *keyedProcessOp[K, T, R]) encodeState() (map[int][]byte, error) {
+	kc, err := codec.For[K]()
+	if err != nil {
+		return nil, fmt.Errorf("keyed process key: %w", err)
+	}
+	r := o.backend.KeyGroups()
+	timers := func(s *timerService[K]) map[int][]timerKey[K] {
+		out := map[int][]timerKey[K]{}
+		for tk := range s.set {
+			kg := state.KeyGroup(o.hash(tk.key), int(o.maxPar))
+			out[kg] = append(out[kg], tk)
+		}
+		return out
+	}
+	ev, pr := timers(&o.ctx.event), timers(&o.ctx.proc)
+	groups := map[int][]byte{}
+	for kg := r.Start; kg < r.End; kg++ {
+		tables, err := o.backend.AppendKeyGroup(nil, kg)
+		if err != nil {
+			return nil, err
+		}
+		if len(tables) == 0 && len(ev[kg]) == 0 && len(pr[kg]) == 0 {
+			continue
+		}
+		b := codec.AppendBytes(nil, tables)
+		for _, ts := range [][]timerKey[K]{ev[kg], pr[kg]} {
+			b = binary.AppendUvarint(b, uint64(len(ts)))
+			for _, tk := range ts {
+				b = kc.Append(b, tk.key)
+				b = binary.AppendVarint(b, tk.t)
+			}
+		}
+		groups[kg] = b
+	}
+	return groups, nil
+}
+
+func (o *keyedProcessOp[K, T, R]) restore(chk *chkRun, files []string) error {
+	kc, err := codec.For[K]()
+	if err != nil {
+		return fmt.Errorf("keyed process key: %w", err)
+	}
+	r := o.backend.KeyGroups()
+	for _, path := range files {
+		f, err := chk.restored.Open(path)
+		if err != nil {
+			return err
+		}
+		err = func() error {
+			defer f.Close()
+			sr, err := checkpoint.NewStateReader(f, f.Size())
+			if err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			for _, kg := range sr.KeyGroups() {
+				if !r.Contains(kg) {
+					continue
+				}
+				sec, _ := sr.KeyGroup(kg)
+				b, err := io.ReadAll(sec)
+				if err != nil {
+					return fmt.Errorf("%s: %w", path, err)
+				}
+				if err := o.restoreSection(kc, kg, b); err != nil {
+					return fmt.Errorf("%s key group %d: %w", path, kg, err)
+				}
+			}
+			return nil
+		}()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (o *keyedProcessOp[K, T, R]) restoreSection(kc codec.Codec[K], kg int, b []byte) error {
+	tables, n, err := codec.DecodeBytes(b)
+	if err != nil {
+		return err
+	}
+	if err := o.backend.RestoreKeyGroup(kg, tables); err != nil {
+		return err
+	}
+	b = b[n:]
+	for _, s := range []*timerService[K]{&o.ctx.event, &o.ctx.proc} {
+		cnt, n := binary.Uvarint(b)
+		if n <= 0 || cnt > uint64(len(b)) {
+			return fmt.Errorf("%w: timer count", checkpoint.ErrCorrupt)
+		}
+		b = b[n:]
+		for range cnt {
+			k, a, err := kc.Decode(b)
+			if err != nil {
+				return err
+			}
+			t, c := binary.Varint(b[a:])
+			if c <= 0 {
+				return fmt.Errorf("%w: timer time", checkpoint.ErrCorrupt)
+			}
+			b = b[a+c:]
+			s.register(k, kg, t)
+		}
+	}
+	return nil
+}
