@@ -79,6 +79,9 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 	env := stream.New(append(envOpts, sc.streamOpts...)...)
 	dl := &deadLetters{tolerance: spec.Errors.Tolerance, logger: host.logger()}
 	bc := &buildCtx{host: host, delivery: spec.Delivery, exactlyOnce: exactlyOnce, dl: dl}
+	if spec.Checkpoint != nil {
+		bc.checkpointInterval = spec.Checkpoint.Interval
+	}
 	if d := spec.Errors.DeadLetter; d != nil {
 		// The dead-letter writer is outside the dataflow: no checkpoint
 		// barrier ever reaches it, so it cannot run two-phase (a staged
@@ -261,11 +264,11 @@ func Run(ctx context.Context, p *Plan, host *Host, opts ...StartOption) error {
 }
 
 // exactlyOnceSink reports whether a sink keeps exactly-once delivery under
-// checkpointing: by two-phase commit (file) or by idempotent upserts
+// checkpointing: by two-phase commit (file, parquet, kafka) or by idempotent upserts
 // (postgres with a key).
 func exactlyOnceSink(sk SinkSpec) bool {
 	switch c := sk.cfg.(type) {
-	case *fileSinkConfig:
+	case *fileSinkConfig, *parquetConfig, *kafkaSinkConfig:
 		return true
 	case *postgresConfig:
 		return len(c.cfg.Key) > 0

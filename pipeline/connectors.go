@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/sluicehq/sluice/connector"
 	"github.com/sluicehq/sluice/connector/file"
@@ -67,7 +68,10 @@ type buildCtx struct {
 	// exactlyOnce: checkpointing is on with exactly-once delivery; sinks
 	// that can stage output run two-phase.
 	exactlyOnce bool
-	dl          *deadLetters
+	// checkpointInterval is the spec's checkpoint interval (0 without
+	// checkpoints).
+	checkpointInterval time.Duration
+	dl                 *deadLetters
 }
 
 // sourceConfig is a parsed source connector block.

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/sluicehq/sluice/connector"
 	nethttp "github.com/sluicehq/sluice/connector/http"
@@ -10,6 +11,7 @@ import (
 	"github.com/sluicehq/sluice/connector/logsrc"
 	"github.com/sluicehq/sluice/connector/parquet"
 	"github.com/sluicehq/sluice/connector/postgres"
+	"github.com/sluicehq/sluice/internal/netutil"
 	"github.com/sluicehq/sluice/row"
 	"github.com/sluicehq/sluice/stream"
 )
@@ -97,6 +99,13 @@ func parseHTTPSource(e *errs, o *obj) sourceConfig {
 	c.cfg.BlockTimeout = o.duration("block_timeout", 0, false)
 	c.cfg.Splits = int(o.integer("splits", 0, 0, 1024))
 	o.done("addr", "path", "token", "rate", "burst", "shedding", "sample_fraction", "buffer", "max_body_bytes", "block_timeout", "splits")
+	if c.cfg.Addr != "" {
+		if loop, err := netutil.IsLoopback(c.cfg.Addr); err != nil {
+			e.at(o.get("addr"), o.sub("addr"), "%v", err)
+		} else if !loop && c.cfg.Token == "" {
+			e.at(o.get("addr"), o.sub("addr"), "is %q, not a loopback address: set token: (clients then send Authorization: Bearer TOKEN), or bind to 127.0.0.1", c.cfg.Addr)
+		}
+	}
 	return c
 }
 
@@ -167,11 +176,26 @@ func (c *kafkaSinkConfig) bytes() bool        { return true }
 func (c *kafkaSinkConfig) messageKey() string { return c.key }
 func (c *kafkaSinkConfig) openBytes(bc *buildCtx) (stream.Sink[connector.Message], error) {
 	cfg := c.cfg
-	// Transactions are committed when checkpoints complete; until the
-	// runtime has checkpoints the sink runs idempotent, at-least-once.
-	cfg.Transactional = false
+	// Under exactly_once the sink writes in Kafka transactions committed
+	// when the checkpoint covering them completes (two-phase); otherwise
+	// through an idempotent producer, at-least-once.
+	cfg.Transactional = bc.exactlyOnce
+	if cfg.Transactional {
+		// A transaction stays open for about two checkpoint intervals (it
+		// is committed when the next checkpoint completes): keep the
+		// broker from aborting it first. Brokers cap this at
+		// transaction.max.timeout.ms (15 minutes by default).
+		cfg.TransactionTimeout = kafkaTxnTimeout(bc.checkpointInterval)
+	}
 	return kafka.NewSink(cfg)
 }
+
+// kafkaTxnTimeout returns the Kafka transaction timeout for a checkpoint
+// interval: four intervals, at least a minute, at most 15 minutes.
+func kafkaTxnTimeout(interval time.Duration) time.Duration {
+	return min(max(4*interval, time.Minute), 15*time.Minute)
+}
+
 func (c *kafkaSinkConfig) openRows(*buildCtx, *row.Schema) (stream.Sink[row.Row], error) {
 	return nil, errNotRowSink
 }
@@ -239,9 +263,11 @@ func (c *parquetConfig) openBytes(*buildCtx) (stream.Sink[connector.Message], er
 }
 func (c *parquetConfig) openRows(bc *buildCtx, s *row.Schema) (stream.Sink[row.Row], error) {
 	cfg := c.cfg
-	// Without checkpoint completion, files are published at barriers,
-	// rolls and the end of input (at-least-once).
+	// Under exactly_once, files become visible when the checkpoint that
+	// covers them completes (two-phase). Otherwise they are published at
+	// barriers, rolls and the end of input (at-least-once).
 	cfg.CommitOnBarrier = true
+	cfg.TwoPhase = bc.exactlyOnce
 	sk, err := parquet.NewSink(cfg, s)
 	if err != nil {
 		return nil, err

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -93,6 +95,10 @@ func TestExampleKafkaToPostgres(t *testing.T) {
 		pg.cfg.DSN, pg.cfg.Table, pg.cfg.CheckpointTable = dsn, table, table+"_ckpt"
 		spec.Sinks[1].cfg.(*kafkaSinkConfig).cfg.Brokers = brokers
 		spec.Errors.DeadLetter.cfg.(*fileSinkConfig).cfg.Path = t.TempDir()
+		// A fresh checkpoint directory: each run reads the whole input
+		// (a run restored from the previous one's final checkpoint would
+		// read nothing).
+		spec.Checkpoint.Dir = t.TempDir()
 		p, err := Compile(spec)
 		if err != nil {
 			t.Fatal(err)
@@ -108,20 +114,21 @@ func TestExampleKafkaToPostgres(t *testing.T) {
 			t.Fatalf("summary %+v; want %d records in, 2 failed", s, len(lines))
 		}
 	}
+	var revenue float64
 	count := func() (rows, orders int64) {
 		conn, err := pgx.Connect(ctx, dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer conn.Close(ctx)
-		if err := conn.QueryRow(ctx, "SELECT count(*), coalesce(sum(orders), 0) FROM "+table).Scan(&rows, &orders); err != nil {
+		if err := conn.QueryRow(ctx, "SELECT count(*), coalesce(sum(orders), 0), coalesce(sum(revenue), 0)::float8 FROM "+table).Scan(&rows, &orders, &revenue); err != nil {
 			t.Fatal(err)
 		}
 		return rows, orders
 	}
 	// The oracle: paid orders with an event time, and their (user, minute)
 	// windows.
-	wantOrders, windows := int64(0), map[string]bool{}
+	wantOrders, windows, wantRevenue := int64(0), map[string]bool{}, 0.0
 	for _, l := range lines {
 		s := string(l)
 		if !strings.Contains(s, `"status":"paid"`) || !strings.Contains(s, `"ts":`) || !strings.HasSuffix(s, "}") {
@@ -134,11 +141,19 @@ func TestExampleKafkaToPostgres(t *testing.T) {
 		user = u[:strings.IndexByte(u, '"')]
 		wantOrders++
 		windows[fmt.Sprintf("%s/%d", user, ts-ts%60000)] = true
+		var o struct{ Price, Qty float64 }
+		if err := json.Unmarshal(l, &o); err != nil {
+			t.Fatal(err)
+		}
+		wantRevenue += o.Price * o.Qty
 	}
 	run()
 	rows, orders := count()
 	if rows != int64(len(windows)) || orders != wantOrders {
 		t.Fatalf("first run: %d rows with %d orders; want %d rows, %d orders", rows, orders, len(windows), wantOrders)
+	}
+	if math.Abs(revenue-wantRevenue) > 1e-6*wantRevenue {
+		t.Fatalf("first run: revenue %v; want %v", revenue, wantRevenue)
 	}
 	run()
 	if r2, o2 := count(); r2 != rows || o2 != orders {
@@ -158,6 +173,7 @@ func TestExampleHTTPToParquet(t *testing.T) {
 	out := t.TempDir()
 	spec.Sinks[0].cfg.(*parquetConfig).cfg.Path = out
 	spec.Errors.DeadLetter.cfg.(*fileSinkConfig).cfg.Path = filepath.Join(out, "dead")
+	spec.Checkpoint.Dir = filepath.Join(out, "checkpoints")
 	p, err := Compile(spec)
 	if err != nil {
 		t.Fatal(err)
@@ -196,5 +212,13 @@ func TestExampleHTTPToParquet(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(out, "*.parquet"))
 	if len(files) == 0 || j.Summary().RecordsOut == 0 {
 		t.Fatalf("no parquet output: %v, %+v", files, j.Summary())
+	}
+	// Every window reached the files (none rejected by a column type
+	// guessed from the first rows), and the files read back.
+	if s := j.Summary(); s.Failed != 0 {
+		t.Fatalf("%d records failed: %+v", s.Failed, s)
+	}
+	if rows := parquetRows(t, out); int64(len(rows)) != j.Summary().RecordsOut {
+		t.Fatalf("%d rows in the files, %d records out", len(rows), j.Summary().RecordsOut)
 	}
 }

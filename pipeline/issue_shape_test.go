@@ -3,7 +3,10 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -12,6 +15,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	sluicekafka "github.com/sluicehq/sluice/kafka"
+	"github.com/sluicehq/sluice/logstore"
 )
 
 // issueSpec is the pipeline spec of issue 6, verbatim but for the
@@ -39,18 +45,63 @@ errors: {tolerance: all, dead_letter: {file: {path: DEAD}}}   # tolerance: none 
 `
 
 // TestIssueSpecKafkaToKafka runs the issue's exact spec from a Kafka topic
-// to a Kafka topic (kfake), bounded, and checks every window record: the
-// key field, window_start/window_end in epoch ms, each aggregate by name,
-// with event times given both as epoch ms and as RFC 3339. Bad records
-// (unparsable, no event time, failing expression) are dead-lettered and
-// counted.
+// to a Kafka topic (franz-go's kfake, and Sluice's own listener), bounded,
+// and checks every window record: the key field, window_start/window_end in
+// epoch ms, each aggregate by name, with event times given both as epoch
+// ms and as RFC 3339; the output is transactional (exactly_once). Bad
+// records (unparsable, no event time, failing expression) are
+// dead-lettered with error, origin and offset, and counted.
 func TestIssueSpecKafkaToKafka(t *testing.T) {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "orders"), kfake.SeedTopics(1, "revenue"))
+	t.Run("kfake", func(t *testing.T) {
+		cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "orders"), kfake.SeedTopics(1, "revenue"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cluster.Close()
+		testIssueSpec(t, cluster.ListenAddrs()[0])
+	})
+	t.Run("sluice", func(t *testing.T) {
+		testIssueSpec(t, sluiceServe(t, map[string]int32{"orders": 4, "revenue": 1}))
+	})
+}
+
+// sluiceServe starts Sluice's own Kafka listener over a fresh log with the
+// given topics and partition counts, as `sluice serve` does, and returns
+// its address.
+func sluiceServe(t *testing.T, topics map[string]int32) string {
+	t.Helper()
+	l, err := logstore.Open(logstore.Options{Dir: t.TempDir(), DefaultFsync: logstore.FsyncPolicy{Mode: logstore.FsyncNever}, RetentionCheckInterval: -1, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cluster.Close()
-	broker := cluster.ListenAddrs()[0]
+	for tp, n := range topics {
+		if err := l.CreateTopic(tp, logstore.TopicConfig{Partitions: n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := sluicekafka.DefaultConfig()
+	cfg.Addr = "127.0.0.1:0"
+	srv, err := sluicekafka.New(l, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(context.Background(), ln) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-done; err != nil && !errors.Is(err, sluicekafka.ErrServerClosed) {
+			t.Errorf("serve: %v", err)
+		}
+		l.Close()
+	})
+	return ln.Addr().String()
+}
+
+func testIssueSpec(t *testing.T, broker string) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.DefaultProduceTopic("orders"),
 		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
 	if err != nil {
@@ -127,6 +178,9 @@ func TestIssueSpecKafkaToKafka(t *testing.T) {
 			t.Fatalf("timed out; got %q", got)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
+			if !r.Attrs.IsTransactional() {
+				t.Errorf("record %s was not written in a transaction (delivery: exactly_once)", r.Value)
+			}
 			got = append(got, string(r.Value))
 			keys[string(r.Value)] = string(r.Key)
 		})
@@ -165,6 +219,19 @@ func TestIssueSpecKafkaToKafka(t *testing.T) {
 		}
 		if keys[g] != w.User {
 			t.Errorf("record key %q; want %q", keys[g], w.User)
+		}
+	}
+}
+
+func TestKafkaTxnTimeout(t *testing.T) {
+	for _, c := range []struct{ interval, want time.Duration }{
+		{0, time.Minute},
+		{5 * time.Second, time.Minute},
+		{time.Minute, 4 * time.Minute},
+		{time.Hour, 15 * time.Minute},
+	} {
+		if got := kafkaTxnTimeout(c.interval); got != c.want {
+			t.Errorf("interval %v: timeout %v, want %v", c.interval, got, c.want)
 		}
 	}
 }

@@ -204,6 +204,15 @@ func Compile(spec *Spec) (*Plan, error) {
 		}
 	}
 	flush()
+	// Sink keys name output fields: check them here, so that validate
+	// reports them, and, while the rows still have the input's shape,
+	// extract them from the input like the fields steps use.
+	for _, sk := range spec.Sinks {
+		if sk.cfg == nil {
+			continue
+		}
+		resolveKeys(e, sk.Pos, "key", sinkKeyFields(sk.cfg), cur)
+	}
 	in.keepRest = cur.open && in.spec.Format != "raw"
 	p.out = curRef
 	if err := e.err(); err != nil {
@@ -274,6 +283,18 @@ func compileAt(e *errs, pos Pos, src string, f *fieldSet) *expression {
 		return nil
 	}
 	return x
+}
+
+// sinkKeyFields returns the output fields a sink's configuration names as
+// keys.
+func sinkKeyFields(c sinkConfig) []string {
+	if pg, ok := c.(*postgresConfig); ok {
+		return pg.cfg.Key
+	}
+	if k := c.messageKey(); k != "" {
+		return []string{k}
+	}
+	return nil
 }
 
 func resolveKeys(e *errs, pos Pos, what string, keys []string, f *fieldSet) []int {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -51,5 +52,15 @@ parallelism: 2
 		t.Fatal(err)
 	}
 	got := strings.Split(strings.TrimSpace(out.String()), "\n")
-	t.Log(got, j.DeadLetters())
+	sort.Strings(got)
+	want := []string{
+		`{"user":"a","window_start":0,"window_end":60000,"orders":1,"revenue":5.0}`,
+		`{"user":"a","window_start":60000,"window_end":120000,"orders":1,"revenue":3}`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("output\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if n := j.DeadLetters(); n != 1 {
+		t.Errorf("%d failed records; want 1 (the line that is not JSON)", n)
+	}
 }

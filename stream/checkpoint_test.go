@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/sluicehq/sluice/checkpoint"
 	"github.com/sluicehq/sluice/state"
+	statepebble "github.com/sluicehq/sluice/state/pebble"
 	"github.com/sluicehq/sluice/window"
 )
 
@@ -87,6 +89,10 @@ type pacedSource struct {
 	parked *atomic.Int64
 	// firstRead, when set, gets the time (Unix ns) of the first read.
 	firstRead *atomic.Int64
+	// holdAt, with release set, holds every split at that index until
+	// release reports true.
+	holdAt  int
+	release func() bool
 }
 
 func (s *pacedSource) Splits(context.Context, int) ([]Split[cev], error) {
@@ -116,6 +122,10 @@ func (p *pacedSplit) Read(_ context.Context, dst []cev) (int, error) {
 		if l := int(p.s.limit.Load()); l < end {
 			end = l
 		}
+	}
+	if p.s.release != nil && p.pos >= p.s.holdAt && !p.s.release() {
+		time.Sleep(200 * time.Microsecond) // pacing, not synchronisation
+		return 0, nil
 	}
 	if p.pos >= end {
 		if p.pos >= len(p.data) {
@@ -158,6 +168,13 @@ type txStore struct {
 
 func newTxStore() *txStore {
 	return &txStore{staged: map[string][]cres{}, committed: map[string][]cres{}}
+}
+
+// hasCommitted reports whether some checkpoint committed a transaction.
+func (s *txStore) hasCommitted() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.committed) > 0
 }
 
 func (s *txStore) results() []cres {
@@ -263,7 +280,27 @@ func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, n
 func sameResults(t *testing.T, got, want []cres) {
 	t.Helper()
 	if len(got) != len(want) {
-		t.Fatalf("%d results, want %d", len(got), len(want))
+		g := map[cres]int{}
+		for _, r := range got {
+			g[r]++
+		}
+		var diff []string
+		for _, r := range want {
+			if g[r] == 0 {
+				diff = append(diff, fmt.Sprintf("missing %+v", r))
+			}
+			g[r]--
+		}
+		for r, n := range g {
+			if n != 0 {
+				diff = append(diff, fmt.Sprintf("extra %+v x%d", r, n))
+			}
+		}
+		slices.Sort(diff)
+		if len(diff) > 20 {
+			diff = diff[:20]
+		}
+		t.Fatalf("%d results, want %d: %s", len(got), len(want), strings.Join(diff, "; "))
 	}
 	for i := range got {
 		if got[i] != want[i] {
@@ -279,8 +316,9 @@ func TestRecoverFromPanicExactlyOnce(t *testing.T) {
 	for seed := range int64(3) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			data := genEvents(seed, 3, 1500, 20)
-			// A record in the second half of a split, so that checkpoints
-			// completed before the failure.
+			// A record in the second half of a split; the splits wait at
+			// record 700 for a completed checkpoint, so that the restart
+			// restores one.
 			rnd := rand.New(rand.NewSource(seed))
 			panicAt := data[rnd.Intn(3)][750+rnd.Intn(750)].I
 			var fired atomic.Bool
@@ -290,7 +328,7 @@ func TestRecoverFromPanicExactlyOnce(t *testing.T) {
 			logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
 			env := New(WithParallelism(2), WithBatchSize(16), WithMaxParallelism(16),
 				WithCheckpointing(t.TempDir(), 10*time.Millisecond), WithRestartPolicy(3, time.Millisecond), WithLogger(logger))
-			buildAgg(env, &pacedSource{data: data, chunk: 10, pace: 500 * time.Microsecond}, func(e cev) cev {
+			buildAgg(env, &pacedSource{data: data, chunk: 10, pace: 500 * time.Microsecond, holdAt: 700, release: st.hasCommitted}, func(e cev) cev {
 				if e.I == panicAt && fired.CompareAndSwap(false, true) {
 					panic("injected failure")
 				}
@@ -330,8 +368,20 @@ func (l lockedWriter) Write(b []byte) (int, error) {
 func TestRescaleFromSavepoint(t *testing.T) {
 	data := genEvents(7, 4, 1000, 30)
 	want := oracle(data)
-	for _, par := range []int{1, 4} {
-		t.Run(fmt.Sprint(par), func(t *testing.T) {
+	for _, c := range []struct {
+		op  string
+		par int
+	}{{"window", 1}, {"window", 4}, {"keyed-process", 1}, {"keyed-process", 3}} {
+		par := c.par
+		build := func(env *Env, src Source[cev], st *txStore) {
+			if c.op == "window" {
+				buildAgg(env, src, func(e cev) cev { return e }, st)
+				return
+			}
+			s := FromSource(env, "events", src, WatermarkStrategy[cev]{Timestamp: func(e cev) int64 { return e.Ts }})
+			buildKeyedAggTo(Map(s, func(e cev) cev { return e }, Name("maybe-panic")), txSink{st})
+		}
+		t.Run(fmt.Sprintf("%s-%d", c.op, par), func(t *testing.T) {
 			dir := t.TempDir()
 			st := newTxStore()
 			limit := &atomic.Int64{}
@@ -339,7 +389,7 @@ func TestRescaleFromSavepoint(t *testing.T) {
 			parked := &atomic.Int64{}
 			env := New(WithParallelism(2), WithBatchSize(16), WithMaxParallelism(16),
 				WithCheckpointing(dir, time.Hour), WithLogger(quietLog()))
-			buildAgg(env, &pacedSource{data: data, chunk: 10, limit: limit, parked: parked}, func(e cev) cev { return e }, st)
+			build(env, &pacedSource{data: data, chunk: 10, limit: limit, parked: parked}, st)
 			job, err := env.Start(context.Background())
 			if err != nil {
 				t.Fatal(err)
@@ -364,7 +414,7 @@ func TestRescaleFromSavepoint(t *testing.T) {
 			}
 			env2 := New(WithParallelism(par), WithBatchSize(16), WithMaxParallelism(16),
 				WithCheckpointing(dir, 5*time.Millisecond), WithRestoreFrom(path), WithLogger(quietLog()))
-			buildAgg(env2, &pacedSource{data: data, chunk: 50}, func(e cev) cev { return e }, st)
+			build(env2, &pacedSource{data: data, chunk: 50}, st)
 			if err := env2.Execute(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -377,14 +427,24 @@ func TestRescaleFromSavepoint(t *testing.T) {
 // KeyedProcess with map state and event-time timers survives a panic and
 // a restart from its checkpoint with exact output.
 func TestKeyedProcessRecoverExactlyOnce(t *testing.T) {
+	for _, backend := range []string{"memory", "pebble"} {
+		t.Run(backend, func(t *testing.T) { testKeyedProcessRecover(t, backend) })
+	}
+}
+
+func testKeyedProcessRecover(t *testing.T, backend string) {
 	data := genEvents(11, 3, 1500, 20)
 	rnd := rand.New(rand.NewSource(11))
 	panicAt := data[rnd.Intn(3)][750+rnd.Intn(750)].I
 	var fired atomic.Bool
 	st := newTxStore()
-	env := New(WithParallelism(2), WithBatchSize(16), WithMaxParallelism(16),
-		WithCheckpointing(t.TempDir(), 10*time.Millisecond), WithRestartPolicy(3, time.Millisecond), WithLogger(quietLog()))
-	src := FromSource(env, "events", &pacedSource{data: data, chunk: 10, pace: 500 * time.Microsecond},
+	opts := []Option{WithParallelism(2), WithBatchSize(16), WithMaxParallelism(16),
+		WithCheckpointing(t.TempDir(), 10*time.Millisecond), WithRestartPolicy(3, time.Millisecond), WithLogger(quietLog())}
+	if backend == "pebble" {
+		opts = append(opts, WithStateBackend(statepebble.Factory(statepebble.Options{Dir: t.TempDir(), CacheSize: 1 << 20, MemTableSize: 256 << 10})))
+	}
+	env := New(opts...)
+	src := FromSource(env, "events", &pacedSource{data: data, chunk: 10, pace: 500 * time.Microsecond, holdAt: 700, release: st.hasCommitted},
 		WatermarkStrategy[cev]{Timestamp: func(e cev) int64 { return e.Ts }})
 	m := Map(src, func(e cev) cev {
 		if e.I == panicAt && fired.CompareAndSwap(false, true) {
@@ -392,6 +452,19 @@ func TestKeyedProcessRecoverExactlyOnce(t *testing.T) {
 		}
 		return e
 	})
+	buildKeyedAggTo(m, txSink{st})
+	if err := env.Execute(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !fired.Load() {
+		t.Fatal("the failure was not injected")
+	}
+	sameResults(t, st.results(), oracle(data))
+}
+
+// buildKeyedAggTo is buildAggTo written as a KeyedProcess with map state
+// and event-time timers.
+func buildKeyedAggTo(m Stream[cev], sink Sink[Windowed[string, int64]]) {
 	out := KeyedProcess(KeyBy(m, func(e cev) string { return e.Key }), func(ctx *KeyedContext[string, Windowed[string, int64]]) (KeyedProcessFunc[string, cev, Windowed[string, int64]], error) {
 		sums, err := state.NewMap[string, int64, int64](ctx.State(), "sums")
 		if err != nil {
@@ -412,12 +485,37 @@ func TestKeyedProcessRecoverExactlyOnce(t *testing.T) {
 			},
 		}, nil
 	})
-	To(out, Sink[Windowed[string, int64]](txSink{st}))
+	To(out, sink, Name("sink"))
+}
+
+// TestRestoreRefusesOtherPipeline: a checkpoint directory of one pipeline
+// is refused by a pipeline with different operators, with a message naming
+// the difference; a corrupt latest checkpoint is skipped for the previous.
+func TestRestoreRefusesOtherPipeline(t *testing.T) {
+	dir := t.TempDir()
+	data := genEvents(3, 2, 200, 5)
+	st := newTxStore()
+	env := New(WithParallelism(2), WithMaxParallelism(16), WithCheckpointing(dir, time.Hour), WithLogger(quietLog()))
+	buildAgg(env, &pacedSource{data: data, chunk: 10}, func(e cev) cev { return e }, st)
 	if err := env.Execute(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if !fired.Load() {
-		t.Fatal("the failure was not injected")
+	sameResults(t, st.results(), oracle(data))
+
+	env2 := New(WithParallelism(2), WithMaxParallelism(16), WithCheckpointing(dir, time.Hour), WithLogger(quietLog()))
+	s := FromSource(env2, "events", &pacedSource{data: data, chunk: 10}, WatermarkStrategy[cev]{Timestamp: func(e cev) int64 { return e.Ts }})
+	buildAggTo(Filter(s, func(cev) bool { return true }, Name("only")), txSink{st})
+	err := env2.Execute(context.Background())
+	if !errors.Is(err, checkpoint.ErrIncompatible) || !strings.Contains(err.Error(), `"only"`) {
+		t.Fatalf("err = %v", err)
+	}
+
+	// The same pipeline again: it restores the final checkpoint and emits
+	// nothing twice.
+	env3 := New(WithParallelism(3), WithMaxParallelism(16), WithCheckpointing(dir, time.Hour), WithLogger(quietLog()))
+	buildAgg(env3, &pacedSource{data: data, chunk: 10}, func(e cev) cev { return e }, st)
+	if err := env3.Execute(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 	sameResults(t, st.results(), oracle(data))
 }

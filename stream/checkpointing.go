@@ -118,6 +118,9 @@ type chkRun struct {
 	events   chan chkEvent
 	// stopped is closed when the driver returns; late acks are dropped.
 	stopped chan struct{}
+	// async counts the snapshot writers still running; the job ends only
+	// after them.
+	async sync.WaitGroup
 
 	mu       sync.Mutex
 	pending  checkpoint.Pending
@@ -303,7 +306,10 @@ func (r *chkRun) drive(j *Job) {
 				p, err := r.store.Begin(a.ID)
 				if err != nil {
 					r.log.Warn("checkpoint not started", "id", a.ID, "err", err)
-					handleNested(coord.Decline(time.Now(), a.ID, checkpoint.TaskID{Operator: "coordinator"}, err), r, j)
+					if a.Savepoint {
+						savepointID = a.ID
+					}
+					handle(coord.Decline(time.Now(), a.ID, checkpoint.TaskID{Operator: "coordinator"}, err))
 					continue
 				}
 				r.mu.Lock()
@@ -338,6 +344,18 @@ func (r *chkRun) drive(j *Job) {
 	for {
 		select {
 		case <-j.tasksDone:
+			// Let the asynchronous snapshot writers finish (draining their
+			// acks) before the pending checkpoint's files are removed.
+			flushed := make(chan struct{})
+			go func() { r.async.Wait(); close(flushed) }()
+		drain:
+			for {
+				select {
+				case <-flushed:
+					break drain
+				case <-r.events:
+				}
+			}
 			r.mu.Lock()
 			if r.pending != nil {
 				_ = r.pending.Abort()
@@ -370,14 +388,6 @@ func (r *chkRun) drive(j *Job) {
 			startSavepoint()
 		case now := <-tick.C:
 			handle(coord.Tick(now))
-		}
-	}
-}
-
-func handleNested(acts []checkpoint.Action, r *chkRun, j *Job) {
-	for _, a := range acts {
-		if a.Kind == checkpoint.ActionAbort {
-			r.abort(a)
 		}
 	}
 }

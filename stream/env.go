@@ -35,6 +35,7 @@ type config struct {
 	batchSize      int
 	credits        int
 	chk            chkConfig
+	stateFactory   state.BackendFactory
 }
 
 // Option configures an Env.
@@ -52,6 +53,11 @@ func WithMaxParallelism(n int) Option { return func(c *config) { c.maxParallelis
 // WithBatchSize sets the number of records per batch between operators and
 // per source read. This overrides the default of 1024.
 func WithBatchSize(n int) Option { return func(c *config) { c.batchSize = n } }
+
+// WithStateBackend sets where the keyed state of KeyedProcess operators
+// (and the joins built on it) lives, for example pebble.Factory for state
+// larger than memory. This overrides the default of in-memory state.
+func WithStateBackend(f state.BackendFactory) Option { return func(c *config) { c.stateFactory = f } }
 
 // WithQueueCapacity sets how many batches each channel between two subtasks
 // may have in flight before its sender blocks (backpressure). Memory used by

@@ -2,7 +2,9 @@ package stream
 
 import (
 	"fmt"
+	"io"
 	"math"
+	"sync"
 
 	"github.com/sluicehq/sluice/checkpoint"
 	rt "github.com/sluicehq/sluice/internal/runtime"
@@ -202,8 +204,28 @@ func (s *timerService[K]) pop(t int64) (keyTimer[K], bool) {
 func KeyedProcess[K comparable, T, R any](ks KeyedStream[K, T], newFunc func(ctx *KeyedContext[K, R]) (KeyedProcessFunc[K, T, R], error), opts ...OpOption) Stream[R] {
 	s := keyedOne[K, T, R](ks, "keyed-process", opts, func(bc *buildCtx, n *node) collector[T] {
 		mp := bc.maxPar()
-		backend := state.NewMemory(mp, state.RangeFor(mp, n.par, bc.sub))
-		o := &keyedProcessOp[K, T, R]{opBase: bc.base(), key: ks.key, hash: ks.hash, maxPar: uint64(mp), backend: backend}
+		kgr := state.RangeFor(mp, n.par, bc.sub)
+		var backend state.Backend = state.NewMemory(mp, kgr)
+		var backendErr error
+		if f := bc.env.cfg.stateFactory; f != nil {
+			var restored *checkpoint.Checkpoint
+			var files []string
+			if chk := bc.job.chk; chk != nil && chk.restored != nil {
+				restored, files = chk.restored, chk.stateFiles(n)
+			}
+			if b, err := f(opKey(n), bc.sub, mp, kgr, restored, files); err != nil {
+				backendErr = fmt.Errorf("state backend: %w", err)
+			} else {
+				backend = b
+				if c, ok := b.(io.Closer); ok {
+					var once sync.Once
+					closeFn := func() { once.Do(func() { _ = c.Close() }) }
+					bc.t.closers = append(bc.t.closers, closeFn)
+					bc.t.onEnd = append(bc.t.onEnd, closeFn)
+				}
+			}
+		}
+		o := &keyedProcessOp[K, T, R]{opBase: bc.base(), key: ks.key, hash: ks.hash, maxPar: uint64(mp), backend: backend, restoreErr: backendErr}
 		o.ctx = &KeyedContext[K, R]{
 			keyed: state.NewKeyed[K](backend),
 			em:    newEmitter(bc, outputOf[R](bc.outs[0])),
@@ -212,7 +234,7 @@ func KeyedProcess[K comparable, T, R any](ks KeyedStream[K, T], newFunc func(ctx
 		}
 		o.newFunc = newFunc
 		bc.t.proc = append(bc.t.proc, o)
-		if chk := bc.job.chk; chk != nil && chk.restored != nil {
+		if chk := bc.job.chk; chk != nil && chk.restored != nil && o.restoreErr == nil {
 			if err := o.restore(chk, chk.stateFiles(n)); err != nil {
 				o.restoreErr = fmt.Errorf("restore: %w", err)
 			}
@@ -232,7 +254,7 @@ type keyedProcessOp[K comparable, T, R any] struct {
 	newFunc func(ctx *KeyedContext[K, R]) (KeyedProcessFunc[K, T, R], error)
 	f       KeyedProcessFunc[K, T, R]
 
-	backend    *state.Memory
+	backend    state.Backend
 	restoreErr error
 }
 

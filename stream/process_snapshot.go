@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/sluicehq/sluice/checkpoint"
 	"github.com/sluicehq/sluice/state"
@@ -20,6 +21,10 @@ import (
 func (o *keyedProcessOp[K, T, R]) snapshot(chk *chkRun, id uint64) {
 	task := checkpoint.TaskID{Operator: opKey(o.node), Subtask: o.sub}
 	groups, err := o.encodeState()
+	var write func(checkpoint.Pending, string) ([]string, error)
+	if fs, ok := o.backend.(state.FileSnapshotter); ok && err == nil {
+		write, err = fs.SnapshotFiles()
+	}
 	if err != nil {
 		chk.decline(id, task, err)
 		return
@@ -30,17 +35,25 @@ func (o *keyedProcessOp[K, T, R]) snapshot(chk *chkRun, id uint64) {
 	}
 	slices.Sort(kgs)
 	maxPar := chk.maxPar
+	chk.async.Add(1)
 	go func() {
+		defer chk.async.Done()
 		p := chk.pendingFor(id)
 		if p == nil {
 			return
 		}
 		path, err := writeWindowState(p, fmt.Sprintf("op%s-%d.keyed", task.Operator, task.Subtask), maxPar, kgs, groups)
+		files := []string{path}
+		if err == nil && write != nil {
+			var more []string
+			more, err = write(p, fmt.Sprintf("op%s-%d", task.Operator, task.Subtask))
+			files = append(files, more...)
+		}
 		if err != nil {
 			chk.decline(id, task, err)
 			return
 		}
-		chk.ack(id, checkpoint.Ack{Task: task, Files: []string{path}})
+		chk.ack(id, checkpoint.Ack{Task: task, Files: files})
 	}()
 }
 
@@ -60,10 +73,14 @@ func (o *keyedProcessOp[K, T, R]) encodeState() (map[int][]byte, error) {
 	}
 	ev, pr := timers(&o.ctx.event), timers(&o.ctx.proc)
 	groups := map[int][]byte{}
+	mem, _ := o.backend.(*state.Memory)
 	for kg := r.Start; kg < r.End; kg++ {
-		tables, err := o.backend.AppendKeyGroup(nil, kg)
-		if err != nil {
-			return nil, err
+		var tables []byte
+		if mem != nil {
+			var err error
+			if tables, err = mem.AppendKeyGroup(nil, kg); err != nil {
+				return nil, err
+			}
 		}
 		if len(tables) == 0 && len(ev[kg]) == 0 && len(pr[kg]) == 0 {
 			continue
@@ -88,6 +105,9 @@ func (o *keyedProcessOp[K, T, R]) restore(chk *chkRun, files []string) error {
 	}
 	r := o.backend.KeyGroups()
 	for _, path := range files {
+		if !strings.HasSuffix(path, ".keyed") {
+			continue // files of a FileSnapshotter backend
+		}
 		f, err := chk.restored.Open(path)
 		if err != nil {
 			return err
@@ -125,8 +145,10 @@ func (o *keyedProcessOp[K, T, R]) restoreSection(kc codec.Codec[K], kg int, b []
 	if err != nil {
 		return err
 	}
-	if err := o.backend.RestoreKeyGroup(kg, tables); err != nil {
-		return err
+	if mem, ok := o.backend.(*state.Memory); ok {
+		if err := mem.RestoreKeyGroup(kg, tables); err != nil {
+			return err
+		}
 	}
 	b = b[n:]
 	for _, s := range []*timerService[K]{&o.ctx.event, &o.ctx.proc} {

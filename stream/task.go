@@ -126,7 +126,9 @@ type task struct {
 	flush   []flusher
 	proc    []procTimers
 	closers []func()
-	job     *Job
+	// onEnd runs when the task returns normally.
+	onEnd []func()
+	job   *Job
 }
 
 func (t *task) flushAll() {
@@ -190,6 +192,9 @@ func (t *task) exec(r runner) {
 		}
 	}()
 	r.run(t)
+	for _, f := range t.onEnd {
+		f()
+	}
 }
 
 // gateMsg is one entry of a subtask's input queue: a batch from the first
@@ -246,6 +251,8 @@ type gate[A, B any] struct {
 	// noAlign lets records of channels that delivered the barrier through
 	// (at-least-once delivery).
 	noAlign bool
+	// maxBarrier is the highest barrier seen; lower ones are dropped.
+	maxBarrier uint64
 }
 
 func newGate[A, B any](nch, credits int, done <-chan struct{}, one bool) *gate[A, B] {
@@ -385,7 +392,18 @@ func (g *gate[A, B]) handle(m gateMsg[A, B]) {
 			g.head.idle()
 		}
 	case rt.KindBarrier:
-		done, err := g.aligner.Barrier(ch, uint64(arg))
+		id := uint64(arg)
+		if id < g.maxBarrier {
+			// Overtaken by a later barrier (its checkpoint was aborted
+			// before every source emitted it): nothing to align.
+			return
+		}
+		g.maxBarrier = id
+		if g.aligner.Aligning() && id > g.aligner.ID() {
+			g.aligner.Abandon()
+			g.replayHeld()
+		}
+		done, err := g.aligner.Barrier(ch, id)
 		if err != nil {
 			panic(&OperatorError{Operator: g.t.name, Subtask: g.t.sub, Err: err})
 		}
@@ -411,6 +429,11 @@ func (g *gate[A, B]) handle(m gateMsg[A, B]) {
 // way) and replays the events held back during alignment.
 func (g *gate[A, B]) completeBarrier() {
 	g.head.barrier(g.aligner.ID())
+	g.replayHeld()
+}
+
+// replayHeld handles the events held back during an alignment.
+func (g *gate[A, B]) replayHeld() {
 	for ch := range g.held {
 		msgs := g.held[ch]
 		g.held[ch] = nil

@@ -76,7 +76,9 @@ func (o *winOp[K, T, A, O]) snapshot(chk *chkRun, id uint64) {
 		kgs = append(kgs, kg)
 	}
 	slices.Sort(kgs)
+	chk.async.Add(1)
 	go func() {
+		defer chk.async.Done()
 		p := chk.pendingFor(id)
 		if p == nil {
 			return // aborted meanwhile

@@ -163,7 +163,21 @@ func (b *remoteBackend) Produce(ctx context.Context, topic string, partition int
 }
 
 func (b *remoteBackend) Consume(ctx context.Context, topic string, o consumeOptions, fn func(message) error) error {
-	opts := []kgo.Opt{kgo.SeedBrokers(b.broker), kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted())}
+	// Check the topic exists first: a consumer of a missing topic would
+	// wait forever (or, with -e, exit at once as if it were empty).
+	md, err := b.adm.ListTopics(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("look up topic %s on %s: %w", topic, b.broker, err)
+	}
+	if td, ok := md[topic]; !ok || td.Err != nil {
+		if ok {
+			return fmt.Errorf("topic %s on %s: %w (list topics with 'sluice topic list')", topic, b.broker, td.Err)
+		}
+		return fmt.Errorf("topic %s on %s: unknown topic (list topics with 'sluice topic list')", topic, b.broker)
+	}
+	// Control records (transaction markers) are kept so that -e sees the
+	// consumer pass a marker that ends a partition; they are never printed.
+	opts := []kgo.Opt{kgo.SeedBrokers(b.broker), kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords()}
 	switch o.from.kind {
 	case "earliest":
 		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
@@ -240,6 +254,9 @@ func (b *remoteBackend) Consume(ctx context.Context, topic string, o consumeOpti
 				if r.Offset+1 >= e {
 					delete(end, r.Partition)
 				}
+			}
+			if r.Attrs.IsControl() {
+				return
 			}
 			m := message{topic: r.Topic, partition: r.Partition, offset: r.Offset, timestamp: r.Timestamp.UnixMilli(), key: r.Key, value: r.Value}
 			for _, h := range r.Headers {

@@ -15,7 +15,7 @@ import (
 // record) must still count as "end reached" for -e.
 func TestRemoteConsumeExitAtEndAfterTransaction(t *testing.T) {
 	srv := kafkatest.Start(t, kafkatest.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	env := map[string]string{"SLUICE_BROKER": srv.Addr}
 	if code, _, errs := runCLI(t, env, "", "topic", "create", "tx", "--partitions", "1"); code != 0 {

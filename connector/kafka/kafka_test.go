@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicehq/sluice/checkpoint"
 	"github.com/sluicehq/sluice/connector"
 	"github.com/sluicehq/sluice/record"
 	"github.com/sluicehq/sluice/stream"
@@ -427,5 +428,82 @@ func TestCommitFinishedAfterBoundedRun(t *testing.T) {
 	}
 	if got := run(); len(got) != 0 {
 		t.Fatalf("third run: %v", got)
+	}
+}
+
+// TestTransactionalSinkTwoPhase drives the transactional writer as the
+// stream runtime does (checkpoint.TwoPhaseCommitter): records become
+// visible only at Commit, Commit is idempotent, Abort discards a
+// pre-committed transaction, and a checkpoint with no records has no
+// handle.
+func TestTransactionalSinkTwoPhase(t *testing.T) {
+	brokers := cluster(t, 1, "out")
+	sink, err := NewSink(SinkConfig{Brokers: brokers, Topic: "out", Transactional: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	w, err := sink.Open(ctx, stream.SubtaskInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, ok := w.(checkpoint.TwoPhaseCommitter)
+	if !ok {
+		t.Fatal("the transactional writer is not a checkpoint.TwoPhaseCommitter")
+	}
+	if err := c.Recover(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	write := func(vals ...string) {
+		t.Helper()
+		for _, v := range vals {
+			if err := w.Write(ctx, []connector.Message{{Value: []byte(v)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	barrier := func(id checkpoint.ID) checkpoint.Transaction {
+		t.Helper()
+		if err := w.(stream.BarrierWriter).OnBarrier(ctx, uint64(id)); err != nil {
+			t.Fatal(err)
+		}
+		tx, err := c.PreCommit(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tx
+	}
+	if tx := barrier(1); tx != nil {
+		t.Fatalf("a checkpoint without records has handle %x", tx)
+	}
+	write("a", "b")
+	tx2 := barrier(2)
+	write("c")
+	tx3 := barrier(3)
+	if got := consumeAll(t, brokers, "out"); len(got) != 0 {
+		t.Fatalf("visible before commit: %v", got)
+	}
+	if err := c.Commit(ctx, tx2); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Commit(ctx, tx2); err != nil {
+		t.Fatalf("second commit: %v", err)
+	}
+	if err := c.Abort(ctx, tx3); err != nil {
+		t.Fatal(err)
+	}
+	write("d")
+	tx4 := barrier(4)
+	if err := c.Commit(ctx, tx4); err != nil {
+		t.Fatal(err)
+	}
+	if got := consumeAll(t, brokers, "out"); !slices.Equal(got, []string{"a", "b", "d"}) {
+		t.Fatalf("committed: %v", got)
+	}
+	if err := c.Commit(ctx, checkpoint.Transaction("bad")); !errors.Is(err, ErrBadTransaction) {
+		t.Fatalf("bad handle: %v", err)
+	}
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicehq/sluice/checkpoint"
 	"github.com/sluicehq/sluice/connector"
 	"github.com/sluicehq/sluice/stream"
 )
@@ -339,6 +341,95 @@ func (w *txnWriter) CommitCheckpoint(ctx context.Context, id uint64) error {
 	return nil
 }
 
+// PreCommit implements checkpoint.TwoPhaseCommitter. The runtime calls
+// OnBarrier just before, which pre-commits the open transaction (this
+// does it when OnBarrier was not called); the handle is the checkpoint id
+// (8 bytes, big-endian), or nil when the checkpoint covers no record of
+// this subtask.
+func (w *txnWriter) PreCommit(ctx context.Context, id checkpoint.ID) (checkpoint.Transaction, error) {
+	if err := w.OnBarrier(ctx, uint64(id)); err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, t := range w.pending {
+		if t.id == uint64(id) {
+			return binary.BigEndian.AppendUint64(nil, uint64(id)), nil
+		}
+	}
+	return nil, nil
+}
+
+// ErrBadTransaction is returned for a transaction handle that does not
+// decode.
+var ErrBadTransaction = errors.New("kafka sink: bad transaction handle")
+
+func decodeTxn(tx checkpoint.Transaction) (uint64, error) {
+	if len(tx) != 8 {
+		return 0, ErrBadTransaction
+	}
+	return binary.BigEndian.Uint64(tx), nil
+}
+
+// Commit implements checkpoint.TwoPhaseCommitter: it commits the
+// transactions pre-committed up to the handle's checkpoint
+// (CommitCheckpoint). Committing again is a no-op, and so is a commit
+// after Close, which already ended every transaction.
+func (w *txnWriter) Commit(ctx context.Context, tx checkpoint.Transaction) error {
+	if tx == nil {
+		return nil
+	}
+	id, err := decodeTxn(tx)
+	if err != nil {
+		return err
+	}
+	return w.CommitCheckpoint(ctx, id)
+}
+
+// Abort implements checkpoint.TwoPhaseCommitter: it aborts the transaction
+// pre-committed at the handle's checkpoint.
+func (w *txnWriter) Abort(ctx context.Context, tx checkpoint.Transaction) error {
+	if tx == nil {
+		return nil
+	}
+	id, err := decodeTxn(tx)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	var due []pendingTxn
+	keep := w.pending[:0]
+	for _, t := range w.pending {
+		if t.id == id {
+			due = append(due, t)
+		} else {
+			keep = append(keep, t)
+		}
+	}
+	w.pending = keep
+	w.mu.Unlock()
+	var errs []error
+	for _, t := range due {
+		if err := endTxn(ctx, t.p, kgo.TryAbort); err != nil {
+			errs = append(errs, fmt.Errorf("abort checkpoint %d: %w", t.id, err))
+		}
+		w.giveBack(t.p)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("kafka sink %s: %w", w.topic(), err)
+	}
+	return nil
+}
+
+// Recover implements checkpoint.TwoPhaseCommitter. Open has already
+// fenced this subtask's transactional ids, which aborts whatever earlier
+// incarnations left open: a transaction of the restored checkpoint that
+// was not committed before the job stopped cannot be resumed (franz-go
+// offers no resume of another producer's transaction), so its records are
+// lost; the runtime commits right after a checkpoint completes, which
+// keeps that window small. See the package doc.
+func (w *txnWriter) Recover(context.Context, []checkpoint.Transaction) error { return nil }
+
 // Close implements stream.SinkWriter. At the end of the input (ctx live)
 // it commits every transaction, pending or open; when the job stops early
 // (ctx cancelled) it aborts them.
@@ -393,4 +484,5 @@ var (
 	_ interface {
 		CommitCheckpoint(context.Context, uint64) error
 	} = (*txnWriter)(nil)
+	_ checkpoint.TwoPhaseCommitter = (*txnWriter)(nil)
 )

@@ -15,6 +15,7 @@ import (
 
 	pq "github.com/parquet-go/parquet-go"
 
+	"github.com/sluicehq/sluice/checkpoint"
 	"github.com/sluicehq/sluice/row"
 	"github.com/sluicehq/sluice/stream"
 )
@@ -33,6 +34,14 @@ type Config struct {
 	// CommitOnBarrier renames files at the barrier instead of waiting for
 	// CommitCheckpoint.
 	CommitOnBarrier bool
+	// TwoPhase makes files visible only through checkpoint completion,
+	// as a checkpoint.TwoPhaseCommitter: PreCommit stages the files closed
+	// since the previous checkpoint (durable under hidden names), Commit
+	// renames them into place once the checkpoint is complete, Abort
+	// deletes them, Recover commits those of the restored checkpoint and
+	// deletes what earlier runs left staged. It takes precedence over
+	// CommitOnBarrier.
+	TwoPhase bool
 }
 
 // ErrIncompatible is matched by a value that does not fit its column.
@@ -109,11 +118,16 @@ func (s *Sink) Open(_ context.Context, info stream.SubtaskInfo) (stream.SinkWrit
 	if err := os.MkdirAll(s.cfg.Path, 0o755); err != nil {
 		return nil, fmt.Errorf("parquet sink: %w", err)
 	}
+	if s.cfg.TwoPhase {
+		// Recover commits the staged files the restored checkpoint
+		// needs, then deletes the others.
+		return &writer{s: s, subtask: info.Index, par: max(info.Parallelism, 1)}, nil
+	}
 	s.cleanOnce.Do(func() { s.cleanErr = s.removeStale() })
 	if s.cleanErr != nil {
 		return nil, s.cleanErr
 	}
-	return &writer{s: s, subtask: info.Index}, nil
+	return &writer{s: s, subtask: info.Index, par: max(info.Parallelism, 1)}, nil
 }
 
 // tmpPrefix and tmpSuffix frame a part file's temporary name.
@@ -176,12 +190,14 @@ func syncDir(dir string) error {
 type writer struct {
 	s       *Sink
 	subtask int
+	par     int
 
-	kinds  []row.Kind // resolved at the first write
-	colOf  []int      // field index -> column index
-	schema *pq.Schema
-	vals   []pq.Value // converted values of a Write, nc per row
-	prows  []pq.Row
+	kinds    []row.Kind // resolved at the first write
+	inferred []bool     // kinds[i] was taken from the data (untyped field)
+	colOf    []int      // field index -> column index
+	schema   *pq.Schema
+	vals     []pq.Value // converted values of a Write, nc per row
+	prows    []pq.Row
 
 	cur    *file
 	closed []*file // closed since the last barrier
@@ -206,21 +222,70 @@ type pendingFiles struct {
 func (w *writer) resolve(rows []row.Row) {
 	sc := w.s.schema
 	w.kinds = make([]row.Kind, sc.Len())
-	group := pq.Group{}
+	w.inferred = make([]bool, sc.Len())
 	for i, f := range sc.Fields() {
 		k := f.Kind
 		if k == row.KindNull {
+			// An untyped field takes the kind of its first non-null
+			// value, widened to float when the rows mix ints and floats.
+			w.inferred[i] = true
 			k = row.KindString
 			for _, r := range rows {
-				if v := r.Get(i); !v.IsNull() {
+				v := r.Get(i)
+				if v.IsNull() {
+					continue
+				}
+				if k == row.KindString {
 					k = v.Kind()
+				} else if k == row.KindInt && v.Kind() == row.KindFloat {
+					k = row.KindFloat
+				}
+				if k != row.KindInt {
 					break
 				}
 			}
 		}
 		w.kinds[i] = k
+	}
+	w.buildSchema()
+}
+
+// widen turns the inferred int columns that rows put floats in into
+// float columns. Parquet fixes a file's column types, so the current
+// file is finished first and the next one has the wider schema: an
+// untyped numeric field whose first values happened to be whole numbers
+// does not make later fractional values fail.
+func (w *writer) widen(rows []row.Row) error {
+	changed := false
+	for i, k := range w.kinds {
+		if !w.inferred[i] || k != row.KindInt {
+			continue
+		}
+		for _, r := range rows {
+			if v := r.Get(i); v.Kind() == row.KindFloat && v.AsFloat() != math.Trunc(v.AsFloat()) {
+				w.kinds[i] = row.KindFloat
+				changed = true
+				break
+			}
+		}
+	}
+	if !changed {
+		return nil
+	}
+	if err := w.finish(); err != nil {
+		return err
+	}
+	w.buildSchema()
+	return nil
+}
+
+// buildSchema derives the Parquet schema from w.kinds.
+func (w *writer) buildSchema() {
+	sc := w.s.schema
+	group := pq.Group{}
+	for i, f := range sc.Fields() {
 		var n pq.Node
-		switch k {
+		switch w.kinds[i] {
 		case row.KindBool:
 			n = pq.Leaf(pq.BooleanType)
 		case row.KindInt:
@@ -291,6 +356,8 @@ func (w *writer) Write(_ context.Context, rows []row.Row) error {
 	}
 	if w.kinds == nil {
 		w.resolve(rows)
+	} else if err := w.widen(rows); err != nil {
+		return fmt.Errorf("parquet sink %s: %w", w.s.cfg.Path, err)
 	}
 	nc := len(w.kinds)
 	if cap(w.vals) < len(rows)*nc {
@@ -382,6 +449,9 @@ func convert(v row.Value, k row.Kind) (pq.Value, error) {
 // progress and files every file closed since the previous barrier under
 // checkpoint id (committing them at once with CommitOnBarrier).
 func (w *writer) OnBarrier(ctx context.Context, id uint64) error {
+	if w.s.cfg.TwoPhase {
+		return nil // the runtime calls PreCommit right after
+	}
 	if err := w.finish(); err != nil {
 		return fmt.Errorf("parquet sink %s: barrier %d: %w", w.s.cfg.Path, id, err)
 	}
@@ -444,6 +514,107 @@ func (w *writer) PreCommitted(id uint64) []string {
 	return out
 }
 
+// PreCommit implements checkpoint.TwoPhaseCommitter. With TwoPhase it
+// finishes the file in progress and stages every file closed since the
+// previous PreCommit. The handle lists their names; nil when none.
+func (w *writer) PreCommit(_ context.Context, id checkpoint.ID) (checkpoint.Transaction, error) {
+	if !w.s.cfg.TwoPhase {
+		return nil, nil // OnBarrier published the files
+	}
+	if err := w.finish(); err != nil {
+		return nil, fmt.Errorf("parquet sink %s: checkpoint %d: %w", w.s.cfg.Path, id, err)
+	}
+	if len(w.closed) == 0 {
+		return nil, nil
+	}
+	var b []byte
+	for _, f := range w.closed {
+		b = append(b, filepath.Base(f.final)...)
+		b = append(b, '\n')
+	}
+	w.closed = nil
+	return b, nil
+}
+
+// ErrBadTransaction is returned for a transaction handle that does not
+// decode.
+var ErrBadTransaction = errors.New("parquet sink: bad transaction handle")
+
+// decodeTx returns the part file names of a PreCommit handle.
+func decodeTx(tx checkpoint.Transaction) ([]string, error) {
+	if len(tx) == 0 {
+		return nil, nil
+	}
+	if tx[len(tx)-1] != '\n' {
+		return nil, ErrBadTransaction
+	}
+	names := strings.Split(string(tx[:len(tx)-1]), "\n")
+	for _, n := range names {
+		if filepath.Base(n) != n || !strings.HasPrefix(n, "part-") || !strings.HasSuffix(n, ".parquet") {
+			return nil, fmt.Errorf("%w: %q is not a part file name", ErrBadTransaction, n)
+		}
+	}
+	return names, nil
+}
+
+// Commit implements checkpoint.TwoPhaseCommitter: it renames the staged
+// files of tx into place. It is idempotent and uses nothing but tx.
+func (w *writer) Commit(ctx context.Context, tx checkpoint.Transaction) error {
+	names, err := decodeTx(tx)
+	if err != nil {
+		return err
+	}
+	return w.s.CommitRecovered(ctx, names)
+}
+
+// Abort implements checkpoint.TwoPhaseCommitter: it deletes the staged
+// files of tx.
+func (w *writer) Abort(_ context.Context, tx checkpoint.Transaction) error {
+	names, err := decodeTx(tx)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := os.Remove(filepath.Join(w.s.cfg.Path, "."+n+".inprogress")); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("parquet sink %s: abort: %w", w.s.cfg.Path, err)
+		}
+	}
+	return nil
+}
+
+// Recover implements checkpoint.TwoPhaseCommitter: it commits the files
+// the restored checkpoint had staged, then deletes the temporary files
+// earlier runs left for subtasks s with s % parallelism == this subtask.
+// It assumes one job per directory.
+func (w *writer) Recover(ctx context.Context, committed []checkpoint.Transaction) error {
+	for _, tx := range committed {
+		if err := w.Commit(ctx, tx); err != nil {
+			return err
+		}
+	}
+	ents, err := os.ReadDir(w.s.cfg.Path)
+	if err != nil {
+		return fmt.Errorf("parquet sink %s: recover: %w", w.s.cfg.Path, err)
+	}
+	mine := "-" + w.s.run + "-"
+	for _, e := range ents {
+		n := e.Name()
+		if !strings.HasPrefix(n, tmpPrefix) || !strings.HasSuffix(n, tmpSuffix) || strings.Contains(n, mine) {
+			continue
+		}
+		// .part-<subtask>-<run>-<seq>.parquet.inprogress
+		sub, _, _ := strings.Cut(strings.TrimPrefix(n, tmpPrefix), "-")
+		k, err := strconv.Atoi(sub)
+		if err != nil || k%w.par != w.subtask {
+			continue
+		}
+		if err := os.Remove(filepath.Join(w.s.cfg.Path, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("parquet sink %s: recover: %w", w.s.cfg.Path, err)
+		}
+	}
+	return nil
+}
+
 // Close implements stream.SinkWriter. At the end of the input (ctx live)
 // it commits every file; when the job stops early it deletes the file in
 // progress and the files closed since the last barrier, and leaves the
@@ -464,6 +635,13 @@ func (w *writer) Close(ctx context.Context) error {
 	if err := w.finish(); err != nil {
 		return fmt.Errorf("parquet sink %s: %w", w.s.cfg.Path, err)
 	}
+	if w.s.cfg.TwoPhase {
+		if len(w.closed) > 0 {
+			// Rows after the final PreCommit: none in a normal run.
+			return fmt.Errorf("parquet sink %s: %d files written after the final checkpoint were not committed", w.s.cfg.Path, len(w.closed))
+		}
+		return nil
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var files []*file
@@ -482,4 +660,5 @@ var (
 	_ interface {
 		CommitCheckpoint(context.Context, uint64) error
 	} = (*writer)(nil)
+	_ checkpoint.TwoPhaseCommitter = (*writer)(nil)
 )

@@ -12,6 +12,7 @@ import (
 
 	pq "github.com/parquet-go/parquet-go"
 
+	"github.com/sluicehq/sluice/checkpoint"
 	"github.com/sluicehq/sluice/row"
 	"github.com/sluicehq/sluice/stream"
 )
@@ -314,4 +315,144 @@ func TestRecovery(t *testing.T) {
 			t.Fatalf("stale temporary file left: %s", e.Name())
 		}
 	}
+}
+
+// TestUntypedNumericWidens: an untyped field whose first values are whole
+// numbers and later ones fractional (a sum over JSON prices, say) is not
+// rejected: the later rows go to a file whose column is a double.
+func TestUntypedNumericWidens(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewSink(Config{Path: dir}, testSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	w, _ := s.Open(ctx, stream.SubtaskInfo{})
+	if err := w.Write(ctx, []row.Row{testRow(1)}); err != nil {
+		t.Fatal(err)
+	}
+	r2 := testRow(2)
+	r2.Vals[6] = row.Float(2.5)
+	if err := w.Write(ctx, []row.Row{r2, testRow(4)}); err != nil {
+		t.Fatalf("a fractional value in an untyped field: %v", err)
+	}
+	// Mixed in the first batch of a writer: the column is a double.
+	w2, _ := s.Open(ctx, stream.SubtaskInfo{Index: 1})
+	r5 := testRow(5)
+	r5.Vals[6] = row.Float(0.25)
+	if err := w2.Write(ctx, []row.Row{testRow(6), r5}); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []stream.SinkWriter[row.Row]{w, w2} {
+		if err := w.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{wantLine(1), strings.TrimSuffix(wantLine(2), "|-2") + "|2.5", strings.Replace(wantLine(4), "|-4", "|-4", 1),
+		strings.TrimSuffix(wantLine(5), "|-5") + "|0.25", strings.Replace(wantLine(6), "|-6", "|-6", 1)}
+	slices.Sort(want)
+	if got := readBack(t, dir); !slices.Equal(got, want) {
+		t.Fatalf("rows\n%v\nwant\n%v", got, want)
+	}
+}
+
+// TestTwoPhase: with TwoPhase, files stay hidden through PreCommit and
+// appear at Commit (idempotent); Abort deletes staged files; Recover in a
+// new run commits the restored checkpoint's files and deletes the other
+// staged ones.
+func TestTwoPhase(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	open := func() (stream.SinkWriter[row.Row], checkpoint.TwoPhaseCommitter) {
+		s, err := NewSink(Config{Path: dir, TwoPhase: true, CommitOnBarrier: true}, testSchema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := s.Open(ctx, stream.SubtaskInfo{Index: 0, Parallelism: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, ok := w.(checkpoint.TwoPhaseCommitter)
+		if !ok {
+			t.Fatal("not a TwoPhaseCommitter")
+		}
+		return w, c
+	}
+	w, c := open()
+	if err := c.Recover(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	write := func(w stream.SinkWriter[row.Row], i int) {
+		if err := w.Write(ctx, []row.Row{testRow(i)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.(stream.BarrierWriter).OnBarrier(ctx, uint64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(w, 1)
+	tx1, err := c.PreCommit(ctx, 1)
+	if err != nil || len(tx1) == 0 {
+		t.Fatalf("precommit: %v %q", err, tx1)
+	}
+	if files := committed(t, dir); len(files) != 0 {
+		t.Fatalf("visible before commit: %v", files)
+	}
+	if err := c.Commit(ctx, tx1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Commit(ctx, tx1); err != nil {
+		t.Fatalf("second commit: %v", err)
+	}
+	write(w, 2)
+	tx2, _ := c.PreCommit(ctx, 2)
+	if err := c.Abort(ctx, tx2); err != nil {
+		t.Fatal(err)
+	}
+	write(w, 3)
+	tx3, _ := c.PreCommit(ctx, 3) // restored below
+	write(w, 4)
+	if _, err := c.PreCommit(ctx, 4); err != nil { // left staged by a crash
+		t.Fatal(err)
+	}
+	if got := readBack(t, dir); !slices.Equal(got, []string{wantLine(1)}) {
+		t.Fatalf("rows %v", got)
+	}
+	// A new run restores checkpoint 3.
+	_, c2 := open()
+	if err := c2.Recover(ctx, []checkpoint.Transaction{tx3}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{wantLine(1), wantLine(3)}
+	slices.Sort(want)
+	if got := readBack(t, dir); !slices.Equal(got, want) {
+		t.Fatalf("rows after recovery %v, want %v", got, want)
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Fatalf("staged file left after recovery: %s", e.Name())
+		}
+	}
+	if err := c2.Commit(ctx, checkpoint.Transaction("../x\n")); !errors.Is(err, ErrBadTransaction) {
+		t.Fatalf("bad handle: %v", err)
+	}
+}
+
+func FuzzDecodeTx(f *testing.F) {
+	f.Add([]byte("part-0-abc-000001.parquet\n"))
+	f.Add([]byte("part-0-abc-000001.parquet\npart-1-abc-000002.parquet\n"))
+	f.Add([]byte("../etc/passwd\n"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		names, err := decodeTx(b)
+		if err != nil {
+			return
+		}
+		for _, n := range names {
+			if filepath.Base(n) != n || strings.ContainsAny(n, "/\n") {
+				t.Fatalf("unsafe name %q", n)
+			}
+		}
+	})
 }

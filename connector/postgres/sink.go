@@ -169,6 +169,8 @@ func (s *Sink) CommittedCheckpoint(ctx context.Context, subtask int) (uint64, bo
 type colType struct {
 	kind row.Kind
 	sql  string
+	// inferred: kind was taken from the data (an untyped field).
+	inferred bool
 }
 
 var sqlTypes = map[row.Kind]string{
@@ -244,16 +246,27 @@ func (w *writer) resolve(ctx context.Context) error {
 	w.cols = make([]colType, sc.Len())
 	for i, f := range sc.Fields() {
 		k := f.Kind
-		if k == row.KindNull {
+		inferred := k == row.KindNull
+		if inferred {
+			// An untyped field takes the kind of its first non-null
+			// value, widened to float when the rows mix ints and floats.
 			k = row.KindString
 			for _, r := range w.buf {
-				if v := r.Get(i); !v.IsNull() {
+				v := r.Get(i)
+				if v.IsNull() {
+					continue
+				}
+				if k == row.KindString {
 					k = v.Kind()
+				} else if k == row.KindInt && v.Kind() == row.KindFloat {
+					k = row.KindFloat
+				}
+				if k != row.KindInt {
 					break
 				}
 			}
 		}
-		w.cols[i] = colType{kind: k, sql: sqlTypes[k]}
+		w.cols[i] = colType{kind: k, sql: sqlTypes[k], inferred: inferred}
 	}
 	var ddl strings.Builder
 	fmt.Fprintf(&ddl, "CREATE TABLE IF NOT EXISTS %s (", w.s.table)
@@ -333,7 +346,9 @@ func (w *writer) insertSQL(n int) string {
 // CREATE TABLE IF NOT EXISTS for one new table at the same time.
 func isDuplicateTypeRace(err error) bool {
 	c := pgCode(err)
-	return c == "23505" || c == "42P07"
+	// 23505: unique violation on the catalog; 42P07: duplicate table;
+	// 42710: duplicate object (the table's row type).
+	return c == "23505" || c == "42P07" || c == "42710"
 }
 
 // pgCode returns the SQLSTATE of a server error, or "".
@@ -373,6 +388,53 @@ func (w *writer) checkColumns(ctx context.Context, sc *row.Schema) error {
 	return nil
 }
 
+// widen turns the inferred bigint columns that buffered rows put
+// fractional numbers in into double precision columns (ALTER TABLE when
+// the table's column is a bigint), so that an untyped numeric field whose
+// first values happened to be whole numbers does not make later
+// fractional values fail.
+func (w *writer) widen(ctx context.Context) error {
+	for i, c := range w.cols {
+		if !c.inferred || c.kind != row.KindInt {
+			continue
+		}
+		frac := false
+		for _, r := range w.buf {
+			if v := r.Get(i); v.Kind() == row.KindFloat && v.AsFloat() != math.Trunc(v.AsFloat()) {
+				frac = true
+				break
+			}
+		}
+		if !frac {
+			continue
+		}
+		name := w.s.schema.Field(i).Name
+		var typ string
+		q := "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2 AND NOT attisdropped"
+		if err := w.conn.QueryRow(ctx, q, w.s.table, name).Scan(&typ); err != nil {
+			return fmt.Errorf("column %s type: %w", name, err)
+		}
+		switch typ {
+		case "bigint", "integer", "smallint":
+			alter := fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s TYPE double precision", w.s.table, pgx.Identifier{name}.Sanitize())
+			if _, err := w.conn.Exec(ctx, alter); err != nil {
+				return fmt.Errorf("widen column %s to double precision: %w", name, err)
+			}
+			// Cached statements were described with the old type.
+			if err := w.conn.DeallocateAll(ctx); err != nil {
+				return fmt.Errorf("widen column %s: %w", name, err)
+			}
+		case "double precision", "real", "numeric":
+		default:
+			if !strings.HasPrefix(typ, "numeric") {
+				continue // the database judges: rows that do not fit are rejected
+			}
+		}
+		w.cols[i] = colType{kind: row.KindFloat, sql: sqlTypes[row.KindFloat], inferred: true}
+	}
+	return nil
+}
+
 func slicesContains(xs []int, x int) bool {
 	for _, v := range xs {
 		if v == x {
@@ -400,6 +462,9 @@ func (w *writer) flush(ctx context.Context, id uint64, withID bool) error {
 			w.cols = nil
 			return fmt.Errorf("postgres sink %s: %w", w.s.cfg.Table, err)
 		}
+	}
+	if err := w.widen(ctx); err != nil {
+		return fmt.Errorf("postgres sink %s: %w", w.s.cfg.Table, err)
 	}
 	// Convert every row first; the arguments of ok[j] are w.rowArgs(j).
 	w.args = w.args[:0]

@@ -478,3 +478,66 @@ func TestAppendWithCopy(t *testing.T) {
 		t.Fatalf("%d rows: %v", len(got), got[:2])
 	}
 }
+
+// TestUntypedNumericWidens: an untyped numeric field whose first values
+// are whole numbers (a sum over JSON prices, say) gets a bigint column;
+// a later fractional value widens the column to double precision instead
+// of being rejected.
+func TestUntypedNumericWidens(t *testing.T) {
+	dsn := testDSN(t)
+	table, side := freshTable(t, dsn)
+	sc, err := row.Untyped("id", "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSink(Config{DSN: dsn, Table: table, Key: []string{"id"}, CheckpointTable: side}, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := func(id int64, v row.Value) row.Row { return row.Row{Vals: []row.Value{row.Int(id), v}} }
+	runWriter(t, s, [][]row.Row{{r(1, row.Int(3)), r(2, row.Int(4))}, {r(2, row.Float(2.5)), r(3, row.Int(7))}}, 1)
+	if got, want := dump(t, dsn, table, "id", "v"), []string{"1|3", "2|2.5", "3|7"}; !slices.Equal(got, want) {
+		t.Fatalf("rows %v, want %v", got, want)
+	}
+}
+
+// TestConcurrentTableCreation: many subtasks creating the same missing
+// table at once all succeed (PostgreSQL reports the losers of that race
+// as 23505, 42P07 or 42710, depending on timing).
+func TestConcurrentTableCreation(t *testing.T) {
+	dsn := testDSN(t)
+	for round := range 5 {
+		table, side := freshTable(t, dsn)
+		sc, err := row.Untyped("id", "v")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := NewSink(Config{DSN: dsn, Table: table, Key: []string{"id"}, CheckpointTable: side}, sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := ctxT(t)
+		const n = 8
+		ws := make([]stream.SinkWriter[row.Row], n)
+		for i := range ws {
+			if ws[i], err = s.Open(ctx, stream.SubtaskInfo{Index: i, Parallelism: n}); err != nil {
+				t.Fatal(err)
+			}
+			if err := ws[i].Write(ctx, []row.Row{{Vals: []row.Value{row.Int(int64(i)), row.Int(1)}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		errs := make(chan error, n)
+		for _, w := range ws {
+			go func() { errs <- w.Close(ctx) }()
+		}
+		for range n {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		if got := dump(t, dsn, table, "id"); len(got) != n {
+			t.Fatalf("round %d: rows %v", round, got)
+		}
+	}
+}

@@ -70,6 +70,11 @@ func (a *Aligner) End(ch int) bool {
 	return false
 }
 
+// Abandon gives up the alignment in progress: a later barrier overtook it
+// (its checkpoint was aborted before every source emitted it). The caller
+// replays the events it held back and then handles the later barrier.
+func (a *Aligner) Abandon() { a.active = false }
+
 // ID returns the barrier being aligned or last aligned.
 func (a *Aligner) ID() uint64 { return a.id }
 

@@ -313,3 +313,37 @@ func copyOut(c *checkpoint.Checkpoint, path, dst string) error {
 	}
 	return out.Close()
 }
+
+// SnapshotFiles implements state.FileSnapshotter.
+func (b *Backend) SnapshotFiles() (func(p checkpoint.Pending, name string) ([]string, error), error) {
+	s, err := b.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	return func(p checkpoint.Pending, name string) ([]string, error) {
+		paths, _, err := s.Upload(p, name)
+		return paths, err
+	}, nil
+}
+
+// Factory returns a state.BackendFactory of Pebble backends whose working
+// directories are under opts.Dir (one per operator subtask); a restored
+// subtask reads the Pebble snapshots among the operator's files.
+func Factory(opts Options) state.BackendFactory {
+	return func(op string, sub, maxPar int, r state.KeyGroupRange, restored *checkpoint.Checkpoint, files []string) (state.Backend, error) {
+		o := opts
+		o.Dir = filepath.Join(opts.Dir, fmt.Sprintf("op%s-%d", op, sub))
+		if restored != nil {
+			var metas []string
+			for _, f := range files {
+				if strings.HasSuffix(f, ".pebble.json") {
+					metas = append(metas, f)
+				}
+			}
+			if len(metas) > 0 {
+				return Restore(o, maxPar, r, restored, metas)
+			}
+		}
+		return Open(o, maxPar, r)
+	}
+}
