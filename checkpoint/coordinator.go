@@ -240,6 +240,8 @@ func (c *Coordinator) Decline(now time.Time, id ID, task TaskID, reason error) [
 // Finished records that a task ended (its input was exhausted). A
 // finished task takes part in no later checkpoint, and counts as having
 // acknowledged the pending one with an empty Ack unless it already did.
+// A task that passed the pending checkpoint's barrier must report its Ack
+// before Finished, or its snapshot would be replaced by the empty one.
 func (c *Coordinator) Finished(now time.Time, task TaskID) []Action {
 	if !c.expected[task] || c.finished[task] {
 		return nil

@@ -72,17 +72,32 @@ func (s *Server) handleFetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.R
 	for {
 		total := s.fetchOnce(parts, maxBytes, req.IsolationLevel)
 		if total >= int(req.MinBytes) || total > 0 && req.MinBytes <= 0 || !time.Now().Before(deadline) || len(parts) == 0 {
-			return resp
+			return emptyNotNull(resp)
 		}
 		for _, fp := range parts {
 			if fp.out.ErrorCode != 0 {
-				return resp // errors are answered at once
+				return emptyNotNull(resp) // errors are answered at once
 			}
 		}
 		if !s.waitAny(ctx, parts, deadline) {
-			return resp
+			return emptyNotNull(resp)
 		}
 	}
+}
+
+// emptyNotNull gives every partition without data an empty record set rather
+// than a null one, as Kafka does: librdkafka rejects a null record set in
+// non-flexible Fetch versions ("invalid MessageSetSize -1").
+func emptyNotNull(resp *kmsg.FetchResponse) *kmsg.FetchResponse {
+	for i := range resp.Topics {
+		ps := resp.Topics[i].Partitions
+		for j := range ps {
+			if ps[j].RecordBatches == nil {
+				ps[j].RecordBatches = []byte{}
+			}
+		}
+	}
+	return resp
 }
 
 // fetchOnce fills every partition's answer and returns the bytes gathered.

@@ -88,6 +88,9 @@ func (p *Partition) commit(end int64, epoch uint64) error {
 		// checking them the other way round could acknowledge a discarded
 		// batch.
 		durable := p.durable.Load()
+		if p.testHookCommitCheck != nil {
+			p.testHookCommitCheck()
+		}
 		if p.epoch.Load() != epoch {
 			return p.commitLocked(end, epoch) // a failure happened: the slow path knows
 		}
@@ -321,6 +324,10 @@ func (p *Partition) roll(onlyIfFull bool, want int64) error {
 	if old.assigned == 0 {
 		return nil // nothing to seal
 	}
+	// Sync even if nothing is pending: an interval fsync (syncNow) clears
+	// unsynced before its fsync completes, and the recovery point written
+	// below declares the whole sealed segment durable.
+	p.unsynced = true
 	if err := p.flushLocked(true); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package logstore
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -115,5 +116,77 @@ func TestGroupCommit(t *testing.T) {
 	}
 	if _, hw, _ := p.Offsets(); hw != n+1 {
 		t.Fatalf("high watermark %d, want %d", hw, n+1)
+	}
+}
+
+// TestDiscardedBatchNotAcknowledgedAfterOffsetReuse: an appender whose batch
+// was discarded by a failed write must get the error even if, before it looks,
+// a later append has reused its offsets and committed them (so the durable
+// offset covers the end of the discarded batch). The hook runs that whole
+// sequence between the appender's two checks.
+func TestDiscardedBatchNotAcknowledgedAfterOffsetReuse(t *testing.T) {
+	opts, _ := testOptions(t.TempDir())
+	ffs := &faultFS{FS: OSFS{}, budget: -1}
+	opts.FS = ffs
+	l := mustOpen(t, opts)
+	defer l.Close()
+	p := mustPartition(t, l, "reuse", TopicConfig{Partitions: 1, Fsync: FsyncPolicy{Mode: FsyncAlways}})
+	var fired atomic.Bool
+	var failErr, reuseErr error
+	var reused AppendResult
+	p.testHookCommitCheck = func() {
+		if !fired.CompareAndSwap(false, true) {
+			return
+		}
+		// Another appender commits the pending buffer (ours included) and
+		// the write fails: everything pending is discarded.
+		ffs.setBudget(0)
+		_, failErr = p.Append(bg, mustBatch(t))
+		ffs.setBudget(-1)
+		// A new append takes the discarded offsets and commits them.
+		reused, reuseErr = p.Append(bg, mustBatch(t))
+	}
+	b, recs := makeBatch(t, 7, 1, 10, 1)
+	_, err := p.Append(bg, b)
+	if failErr == nil || reuseErr != nil {
+		t.Fatalf("setup: failing append: %v, reusing append: %v", failErr, reuseErr)
+	}
+	if reused.BaseOffset != 0 {
+		t.Fatalf("setup: the reusing append got offset %d, want 0", reused.BaseOffset)
+	}
+	if err == nil {
+		got := readAllRecords(t, p, 0)
+		t.Fatalf("discarded batch acknowledged: offset 0 holds %q, the acknowledged batch had %q", got[0].Value, recs[0].Value)
+	}
+}
+
+// TestRollSyncsDespiteIntervalSyncInFlight: the interval fsync clears
+// "unsynced" before its fsync returns; a roll meanwhile must still fsync the
+// segment it seals (the recovery point it writes declares it durable), not
+// trust the fsync that is still in flight.
+func TestRollSyncsDespiteIntervalSyncInFlight(t *testing.T) {
+	opts, _ := testOptions(t.TempDir())
+	g := &gateFS{FS: OSFS{}}
+	opts.FS = g
+	l := mustOpen(t, opts)
+	defer l.Close()
+	p := mustPartition(t, l, "iv", TopicConfig{Partitions: 1, Fsync: FsyncPolicy{Mode: FsyncInterval, Interval: time.Hour}})
+	if _, err := p.Append(bg, mustBatch(t)); err != nil {
+		t.Fatal(err)
+	}
+	g.arm()
+	synced := make(chan error, 1)
+	go func() { synced <- p.syncNow() }()
+	<-g.entered // the interval fsync is in flight
+	syncs0 := p.Stats().Syncs
+	if err := p.roll(false, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Stats().Syncs - syncs0; got != 1 {
+		t.Fatalf("roll sealed the segment with %d fsyncs of its own while another was in flight, want 1", got)
+	}
+	close(g.release)
+	if err := <-synced; err != nil {
+		t.Fatal(err)
 	}
 }

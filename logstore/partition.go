@@ -66,6 +66,10 @@ type Partition struct {
 	notify   chan struct{}
 	closing  chan struct{} // closed by close; wakes waiters
 
+	// testHookCommitCheck, if set (by tests, before any append), runs in
+	// commit between its loads of the durable offset and the epoch.
+	testHookCommitCheck func()
+
 	appendedBatches atomic.Int64
 	appendedRecords atomic.Int64
 	appendedBytes   atomic.Int64

@@ -20,6 +20,7 @@ type Job struct {
 	dl      *deadLetters
 	read    atomic.Int64 // messages read by the inputs
 	sources []stream.Source[connector.Message]
+	srcName []string // sources[i]'s place in the spec
 }
 
 // finishCommitter is a source that records its final positions after a
@@ -78,7 +79,7 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 	}
 	env := stream.New(append(envOpts, sc.streamOpts...)...)
 	dl := &deadLetters{tolerance: spec.Errors.Tolerance, logger: host.logger()}
-	bc := &buildCtx{host: host, delivery: spec.Delivery, exactlyOnce: exactlyOnce, dl: dl}
+	bc := &buildCtx{host: host, pipeline: spec.Name, delivery: spec.Delivery, exactlyOnce: exactlyOnce, dl: dl}
 	if spec.Checkpoint != nil {
 		bc.checkpointInterval = spec.Checkpoint.Interval
 	}
@@ -171,6 +172,7 @@ func (p *Plan) buildInput(env *stream.Env, bc *buildCtx, in *inputPlan, dl *dead
 		return stream.Stream[row.Row]{}, fmt.Errorf("%s: %s: %w", p.Spec.File, in.spec.Pos.Field, err)
 	}
 	pj.sources = append(pj.sources, src)
+	pj.srcName = append(pj.srcName, in.spec.Pos.Field)
 	if bc.host.OnSourceOpen != nil {
 		bc.host.OnSourceOpen(in.spec.Pos.Field, src)
 	}

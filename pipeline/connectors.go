@@ -64,6 +64,7 @@ func (h *Host) log() (*logstore.Log, error) {
 // buildCtx is what opening connectors needs.
 type buildCtx struct {
 	host     *Host
+	pipeline string // the spec's name
 	delivery string
 	// exactlyOnce: checkpointing is on with exactly-once delivery; sinks
 	// that can stage output run two-phase.

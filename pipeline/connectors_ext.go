@@ -186,6 +186,11 @@ func (c *kafkaSinkConfig) openBytes(bc *buildCtx) (stream.Sink[connector.Message
 		// broker from aborting it first. Brokers cap this at
 		// transaction.max.timeout.ms (15 minutes by default).
 		cfg.TransactionTimeout = kafkaTxnTimeout(bc.checkpointInterval)
+		if cfg.TransactionalID == "" {
+			// Stable across runs of this pipeline, distinct from other
+			// pipelines writing the topic (they would fence each other).
+			cfg.TransactionalID = kafkaTxnID(bc.pipeline, cfg.Topic)
+		}
 	}
 	return kafka.NewSink(cfg)
 }
@@ -195,6 +200,10 @@ func (c *kafkaSinkConfig) openBytes(bc *buildCtx) (stream.Sink[connector.Message
 func kafkaTxnTimeout(interval time.Duration) time.Duration {
 	return min(max(4*interval, time.Minute), 15*time.Minute)
 }
+
+// kafkaTxnID is the default transactional id prefix of a pipeline's Kafka
+// sink.
+func kafkaTxnID(pipeline, topic string) string { return "sluice-" + pipeline + "-" + topic }
 
 func (c *kafkaSinkConfig) openRows(*buildCtx, *row.Schema) (stream.Sink[row.Row], error) {
 	return nil, errNotRowSink

@@ -28,7 +28,15 @@ type deadLetters struct {
 	fatal  error
 	warned bool
 	buf    []byte
+	// flushTimer publishes what was written (a barrier to the writer:
+	// the file sink commits its part) shortly after the first dead letter
+	// not yet published, so that a long-running job's dead letters do not
+	// stay invisible until the end.
+	flushTimer *time.Timer
 }
+
+// deadLetterFlushDelay is how long a dead letter may wait to be published.
+const deadLetterFlushDelay = time.Second
 
 // failure describes one bad record.
 type failure struct {
@@ -101,13 +109,35 @@ func (d *deadLetters) report(ctx context.Context, f failure) error {
 		d.fatal = fmt.Errorf("dead-letter sink: %w", err)
 		return d.fatal
 	}
+	if d.flushTimer == nil {
+		d.flushTimer = time.AfterFunc(deadLetterFlushDelay, d.flush)
+	}
 	return nil
+}
+
+// flush publishes the dead letters written so far.
+func (d *deadLetters) flush() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.flushTimer = nil
+	if d.w == nil || d.fatal != nil {
+		return
+	}
+	if bw, ok := d.w.(stream.BarrierWriter); ok {
+		if err := bw.OnBarrier(context.Background(), 0); err != nil {
+			d.fatal = fmt.Errorf("dead-letter sink: %w", err)
+		}
+	}
 }
 
 // close closes the dead-letter sink's writer.
 func (d *deadLetters) close(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.flushTimer != nil {
+		d.flushTimer.Stop()
+		d.flushTimer = nil
+	}
 	if d.w == nil {
 		return nil
 	}

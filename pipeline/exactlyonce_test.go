@@ -135,7 +135,9 @@ checkpoint: {interval: 2ms, dir: %s/chk}
 		t.Fatal(err)
 	}
 	for range 2 {
-		j, err := p.Start(context.Background(), &Host{DataDir: dir}, WithStreamOptions(stream.WithBatchSize(64)))
+		// A generous checkpoint timeout: the default (a few intervals of
+		// 2ms) makes the savepoint fail on a loaded machine.
+		j, err := p.Start(context.Background(), &Host{DataDir: dir}, WithStreamOptions(stream.WithBatchSize(64), stream.WithCheckpointTimeout(30*time.Second)))
 		if err != nil {
 			t.Fatal(err)
 		}

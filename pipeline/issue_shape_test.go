@@ -235,3 +235,12 @@ func TestKafkaTxnTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestKafkaSinkTransactionalIDPerPipeline: two pipelines writing one topic
+// under exactly_once get distinct default transactional ids (the same
+// id would make each fence the other), stable across runs.
+func TestKafkaSinkTransactionalIDPerPipeline(t *testing.T) {
+	if a, b := kafkaTxnID("revenue", "out"), kafkaTxnID("clicks", "out"); a == b || a != kafkaTxnID("revenue", "out") {
+		t.Fatalf("ids %q and %q", a, b)
+	}
+}

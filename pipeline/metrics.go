@@ -4,12 +4,15 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	nethttp "github.com/sluicehq/sluice/connector/http"
 )
 
 // Collector returns a Prometheus collector of the job's metrics, read on
 // every scrape: per operator subtask records in and out, late records
-// dropped and the watermark, and the job's failed-record count. Metric
-// names start with sluice_pipeline_.
+// dropped and the watermark, the job's failed-record count, and each HTTP
+// ingest source's records and requests by outcome (shed ones included).
+// Metric names start with sluice_pipeline_.
 func (j *Job) Collector() prometheus.Collector { return &jobCollector{j: j} }
 
 var (
@@ -23,6 +26,12 @@ var (
 		[]string{"pipeline", "operator", "subtask"}, nil)
 	descDead = prometheus.NewDesc("sluice_pipeline_failed_records_total", "Records that failed to decode, lacked an event time or made an expression fail.",
 		[]string{"pipeline"}, nil)
+	descIngestRecords = prometheus.NewDesc("sluice_pipeline_http_ingest_records_total",
+		"Records of an HTTP ingest source by outcome: received (in well-formed, authorised requests), accepted, shed_rate_limit, shed_backpressure (including evicted ones), not_admitted (block requests that timed out).",
+		[]string{"pipeline", "source", "outcome"}, nil)
+	descIngestRequests = prometheus.NewDesc("sluice_pipeline_http_ingest_requests_total",
+		"Requests of an HTTP ingest source by outcome: decoded, rejected (429), unauthorized, bad (malformed or oversized).",
+		[]string{"pipeline", "source", "outcome"}, nil)
 )
 
 type jobCollector struct{ j *Job }
@@ -33,6 +42,8 @@ func (c *jobCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descLate
 	ch <- descWm
 	ch <- descDead
+	ch <- descIngestRecords
+	ch <- descIngestRequests
 }
 
 func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
@@ -45,6 +56,30 @@ func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descWm, prometheus.GaugeValue, float64(m.Watermark), name, m.Operator, sub)
 	}
 	ch <- prometheus.MustNewConstMetric(descDead, prometheus.CounterValue, float64(c.j.DeadLetters()), name)
+	for i, src := range c.j.sources {
+		hs, ok := src.(*nethttp.Source)
+		if !ok {
+			continue
+		}
+		st, field := hs.Stats(), c.j.srcName[i]
+		for _, v := range []struct {
+			outcome string
+			n       int64
+		}{
+			{"received", st.Records}, {"accepted", st.Accepted}, {"shed_rate_limit", st.ShedRateLimit},
+			{"shed_backpressure", st.ShedBackpressure}, {"not_admitted", st.NotAdmitted},
+		} {
+			ch <- prometheus.MustNewConstMetric(descIngestRecords, prometheus.CounterValue, float64(v.n), name, field, v.outcome)
+		}
+		for _, v := range []struct {
+			outcome string
+			n       int64
+		}{
+			{"decoded", st.Requests}, {"rejected", st.Rejected}, {"unauthorized", st.Unauthorized}, {"bad", st.BadRequests},
+		} {
+			ch <- prometheus.MustNewConstMetric(descIngestRequests, prometheus.CounterValue, float64(v.n), name, field, v.outcome)
+		}
+	}
 }
 
 // Summary totals a finished or running job: records read by the inputs

@@ -214,6 +214,17 @@ func Compile(spec *Spec) (*Plan, error) {
 		resolveKeys(e, sk.Pos, "key", sinkKeyFields(sk.cfg), cur)
 	}
 	in.keepRest = cur.open && in.spec.Format != "raw"
+	if in.keepRest {
+		// Rows still carry the input's unreferenced members (Row.Rest),
+		// which a row sink's fixed columns cannot hold: refuse rather than
+		// drop them silently.
+		for _, sk := range spec.Sinks {
+			if sk.cfg != nil && !sk.cfg.bytes() {
+				e.list = append(e.list, sk.Pos.errorf("%s writes fixed columns, but the records here still have the input's shape (fields other than %s would be lost): add a map: step naming the fields to write, like map: {user: user_id, amount: price * qty}",
+					sk.Connector, strings.Join(cur.names, ", ")))
+			}
+		}
+	}
 	p.out = curRef
 	if err := e.err(); err != nil {
 		return nil, err

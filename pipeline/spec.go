@@ -187,6 +187,9 @@ func Parse(file string, data []byte) (*Spec, error) {
 		if _, err2 := fmt.Sscanf(msg, "yaml: line %d:", &line); err2 == nil {
 			msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
 			msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
+			if yamlParserError(msg) {
+				line++ // yaml.v3 reports a parser error's line 0-based
+			}
 		}
 		return nil, &SpecError{File: file, Line: line, Msg: "not valid YAML: " + msg}
 	}
@@ -271,6 +274,18 @@ func Parse(file string, data []byte) (*Spec, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// yamlParserError reports whether msg is one of the YAML parser's (not
+// scanner's) errors, whose line gopkg.in/yaml.v3 gives 0-based.
+func yamlParserError(msg string) bool {
+	switch msg {
+	case "did not find expected node content", "did not find expected key",
+		"did not find expected '-' indicator", "did not find expected ',' or ']'",
+		"did not find expected ',' or '}'", "did not find expected <document start>":
+		return true
+	}
+	return false
 }
 
 func baseName(p string) string {

@@ -146,7 +146,7 @@ func TestKillChild(t *testing.T) {
 	}
 	env := New(WithParallelism(2), WithBatchSize(8), WithMaxParallelism(16), WithDelivery(delivery),
 		WithCheckpointing(filepath.Join(dir, "chk"), 20*time.Millisecond), WithLogger(quietLog()))
-	s := FromSource(env, "events", &pacedSource{data: killData(), chunk: 5, pace: 300 * time.Microsecond},
+	s := FromSource(env, "events", &pacedSource{data: killData(), chunk: 5, pace: 1500 * time.Microsecond},
 		WatermarkStrategy[cev]{Timestamp: func(e cev) int64 { return e.Ts }})
 	buildAggTo(s, fileTxSink{dir: filepath.Join(dir, "sink")})
 	if err := env.Execute(context.Background()); err != nil {
@@ -185,7 +185,7 @@ func TestKillExactlyOnce(t *testing.T) {
 							t.Fatalf("child failed: %v\n%s", err, out)
 						}
 						goto finished
-					case <-time.After(time.Duration(150+rnd.Intn(400)) * time.Millisecond):
+					case <-time.After(time.Duration(100+rnd.Intn(400)) * time.Millisecond):
 						cmd.Process.Signal(syscall.SIGKILL)
 						<-done
 						kills++

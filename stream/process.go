@@ -256,6 +256,7 @@ type keyedProcessOp[K comparable, T, R any] struct {
 
 	backend    state.Backend
 	restoreErr error
+	snapWG     sync.WaitGroup // see winOp.snapWG
 }
 
 func (o *keyedProcessOp[K, T, R]) open() {
@@ -337,6 +338,7 @@ func (o *keyedProcessOp[K, T, R]) barrier(id uint64) {
 func (o *keyedProcessOp[K, T, R]) end() {
 	o.flush()
 	if chk := o.t.job.chk; chk != nil {
+		o.snapWG.Wait()
 		chk.finish(checkpoint.Ack{Task: checkpoint.TaskID{Operator: opKey(o.node), Subtask: o.sub}})
 	}
 	o.ctx.em.out.end()

@@ -36,8 +36,10 @@ func (o *keyedProcessOp[K, T, R]) snapshot(chk *chkRun, id uint64) {
 	slices.Sort(kgs)
 	maxPar := chk.maxPar
 	chk.async.Add(1)
+	o.snapWG.Add(1)
 	go func() {
 		defer chk.async.Done()
+		defer o.snapWG.Done()
 		p := chk.pendingFor(id)
 		if p == nil {
 			return

@@ -77,8 +77,10 @@ func (o *winOp[K, T, A, O]) snapshot(chk *chkRun, id uint64) {
 	}
 	slices.Sort(kgs)
 	chk.async.Add(1)
+	o.snapWG.Add(1)
 	go func() {
 		defer chk.async.Done()
+		defer o.snapWG.Done()
 		p := chk.pendingFor(id)
 		if p == nil {
 			return // aborted meanwhile

@@ -3,6 +3,7 @@ package stream
 import (
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/checkpoint"
@@ -213,6 +214,9 @@ type winOp[K comparable, T, A, O any] struct {
 	hash       func(K) uint64
 	codecs     *winCodecs[K, A]
 	restoreErr error
+	// snapWG counts this subtask's snapshot writers: its end waits for
+	// them, so that its acknowledgement precedes its "finished".
+	snapWG sync.WaitGroup
 }
 
 // keyList returns the index of k's list of windows, creating it.
@@ -524,7 +528,10 @@ func (o *winOp[K, T, A, O]) barrier(id uint64) {
 func (o *winOp[K, T, A, O]) end() {
 	defer o.recoverUser()
 	if chk := o.t.job.chk; chk != nil {
-		defer chk.finish(checkpoint.Ack{Task: checkpoint.TaskID{Operator: opKey(o.node), Subtask: o.sub}})
+		defer func() {
+			o.snapWG.Wait()
+			chk.finish(checkpoint.Ack{Task: checkpoint.TaskID{Operator: opKey(o.node), Subtask: o.sub}})
+		}()
 	}
 	if o.proc {
 		// Processing time will not reach the open windows of a finished

@@ -20,7 +20,29 @@ type localBackend struct {
 
 func (b *localBackend) Close() error { return b.log.Close() }
 
+// internalTopics are the topics the server keeps its own state in. They are
+// created by the server with the configuration they need (fsync always, no
+// age retention) and are never deleted: losing __consumer_offsets loses every
+// group's committed offsets, and losing __producer_ids lets producer ids be
+// handed out twice (so a new producer's batches could be taken for another's
+// duplicates). "__transaction_state" is the kafka package's topic.
+var internalTopics = map[string]string{
+	logstore.OffsetsTopic:     "consumer groups' committed offsets",
+	logstore.ProducerIDsTopic: "the producer id allocator",
+	"__transaction_state":     "the transaction coordinator's state",
+}
+
+func internalTopicErr(op, name string) error {
+	if what, ok := internalTopics[name]; ok {
+		return fmt.Errorf("topic %s is internal (it holds %s) and cannot be %s by hand", name, what, op)
+	}
+	return nil
+}
+
 func (b *localBackend) CreateTopic(_ context.Context, name string, spec topicSpec) error {
+	if err := internalTopicErr("created", name); err != nil {
+		return err
+	}
 	cfg := logstore.TopicConfig{Partitions: spec.partitions, Retention: spec.retention}
 	if spec.fsync != "" {
 		p, err := logstore.ParseFsyncPolicy(spec.fsync)
@@ -33,6 +55,9 @@ func (b *localBackend) CreateTopic(_ context.Context, name string, spec topicSpe
 }
 
 func (b *localBackend) DeleteTopic(_ context.Context, name string) error {
+	if err := internalTopicErr("deleted", name); err != nil {
+		return err
+	}
 	return b.log.DeleteTopic(name)
 }
 
@@ -80,6 +105,9 @@ const produceBatchRecords = 1000
 
 func (b *localBackend) Produce(ctx context.Context, topic string, partition int32, recs <-chan produceRecord) (produceSummary, error) {
 	var sum produceSummary
+	if err := internalTopicErr("written", topic); err != nil {
+		return sum, err
+	}
 	t, err := b.log.Topic(topic)
 	if err != nil {
 		return sum, err
@@ -160,12 +188,17 @@ func (b *localBackend) Consume(ctx context.Context, topic string, o consumeOptio
 		if err != nil {
 			return err
 		}
-		start, err := startOffset(part, o.from)
-		if err != nil {
-			return err
-		}
-		if c, ok := committed[logstore.TopicPartition{Topic: topic, Partition: p}]; ok {
+		var start int64
+		c, ok := committed[logstore.TopicPartition{Topic: topic, Partition: p}]
+		if ls, hw, _ := part.Offsets(); ok && c.Offset >= ls && c.Offset <= hw {
 			start = c.Offset
+		} else {
+			// No committed offset, or retention deleted it (or the topic
+			// was recreated): start from --from, as a Kafka consumer's
+			// auto.offset.reset does (and as the --broker backend does).
+			if start, err = startOffset(part, o.from); err != nil {
+				return err
+			}
 		}
 		wg.Add(1)
 		go func(p int32) {
@@ -220,8 +253,11 @@ func startOffset(part *logstore.Partition, from startPosition) (int64, error) {
 	case "latest":
 		return hwm, nil
 	case "offset":
-		if from.offset < start || from.offset > hwm {
-			return 0, fmt.Errorf("%w: offset %d is outside %d-%d", logstore.ErrOffsetOutOfRange, from.offset, start, hwm)
+		// Below the log start the data is gone: say so. Above the end, the
+		// partition has not reached the offset yet: start there (as the
+		// Kafka-protocol backend does), waiting for it unless -e.
+		if from.offset < start {
+			return 0, fmt.Errorf("partition %d: %w: offset %d was deleted, the partition starts at %d (use --from earliest)", part.ID(), logstore.ErrOffsetOutOfRange, from.offset, start)
 		}
 		return from.offset, nil
 	case "time":
@@ -244,6 +280,14 @@ func readPartition(ctx context.Context, topic string, p int32, part *logstore.Pa
 	for {
 		if exitAtEnd && offset >= end {
 			return nil
+		}
+		if _, hw, _ := part.Offsets(); offset > hw {
+			// --from OFFSET beyond this partition's end: wait until the
+			// partition reaches it.
+			if err := part.Wait(ctx, offset-1); err != nil {
+				return err
+			}
+			continue
 		}
 		res, err := part.Read(offset, 1<<20)
 		if err != nil {

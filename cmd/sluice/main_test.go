@@ -44,6 +44,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"topic", "create"},
 		{"topic", "create", "a", "b", "--data-dir", dir},
 		{"topic", "create", "t", "--partitions", "0", "--data-dir", dir},
+		{"topic", "create", "t", "--fsync", "sometimes", "--data-dir", dir},
+		{"produce", "t", "--partition", "-2", "--data-dir", dir},
 		{"consume", "t", "--from", "yesterday", "--data-dir", dir},
 		{"consume", "t", "--format", "xml", "--data-dir", dir},
 		{"produce", "--data-dir", dir},

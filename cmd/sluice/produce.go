@@ -32,6 +32,9 @@ func produceRun(ctx context.Context, c *cli, args []string) error {
 	if len(pos) != 1 {
 		return usagef("want exactly one TOPIC, got %d arguments", len(pos))
 	}
+	if *partition < -1 || *partition > 1<<31-1 {
+		return usagef("--partition must be a partition number (0 or more), got %d", *partition)
+	}
 	b, err := bf.open(ctx, c)
 	if err != nil {
 		return err

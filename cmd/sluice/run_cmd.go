@@ -160,6 +160,9 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 	if err != nil && errors.Is(err, context.Canceled) && interrupted.Err() != nil {
 		return nil // interrupted: a normal way to stop an unbounded pipeline
 	}
+	if errors.Is(err, pipeline.ErrTolerance) {
+		return fmt.Errorf("%w\n(to route bad records to a dead-letter sink and go on, set errors: {tolerance: all, dead_letter: {file: {path: DIR}}} in %s)", err, pos[0])
+	}
 	return err
 }
 

@@ -47,3 +47,22 @@ func TestRunReadmeMainJob(t *testing.T) {
 		t.Fatalf("run printed %d lines, first %q", len(lines), lines[0])
 	}
 }
+
+// TestRunToleranceNoneSaysWhatToDo: a bad record under tolerance none
+// fails the run with the record's stage, origin and offset, and says how
+// to route bad records to a dead-letter sink instead.
+func TestRunToleranceNoneSaysWhatToDo(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jsonl")
+	if err := os.WriteFile(in, []byte("{\"a\":1}\nnot json\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := filepath.Join(dir, "p.yaml")
+	if err := os.WriteFile(spec, []byte("name: p\nsource: {file: {path: "+in+"}}\nsink: {stdout: {}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := runCLI(t, map[string]string{"SLUICE_DATA_DIR": dir}, "", "run", "--quiet", spec)
+	if code != 1 || !strings.Contains(errs, "offset 2") || !strings.Contains(errs, "tolerance: all, dead_letter") {
+		t.Fatalf("status %d, stderr %q", code, errs)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/sluicehq/sluice/logstore"
 )
 
 func topicCommand() *command {
@@ -41,6 +43,11 @@ func topicCreate(ctx context.Context, c *cli, args []string) error {
 	}
 	if *retention < 0 {
 		return usagef("--retention must not be negative")
+	}
+	if *fsync != "" {
+		if _, err := logstore.ParseFsyncPolicy(*fsync); err != nil {
+			return usagef("--fsync: %v", err)
+		}
 	}
 	b, err := bf.open(ctx, c)
 	if err != nil {

@@ -92,7 +92,7 @@ func check(t *testing.T, b state.Backend, want map[string]entry) {
 }
 
 func TestLargerThanMemory(t *testing.T) {
-	n := 60000
+	n := 25000
 	if testing.Short() {
 		n = 10000
 	}
@@ -200,7 +200,7 @@ func TestIncrementalCheckpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	const n = 40000
+	const n = 20000
 	fill(t, b, n, 1)
 	// One compaction to a stable shape, so that the small updates below
 	// stay in level 0 (no compaction rewrites the bulk between
