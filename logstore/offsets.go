@@ -325,7 +325,9 @@ func (s *OffsetStore) write(ctx context.Context, group string, keys []TopicParti
 		return fmt.Errorf("offsets of group %s: %w", group, err)
 	}
 	if rewrite {
-		if err := s.rewrite(ctx); err != nil {
+		// The rewrite is the store's own work, not the committer's: a
+		// client that goes away must not cut it short.
+		if err := s.rewrite(context.WithoutCancel(ctx)); err != nil {
 			// The commit itself is durable; the rewrite is retried later.
 			s.logger.Warn("consumer offsets: rewrite of the live state failed", "err", err)
 		}
@@ -421,15 +423,27 @@ func (s *OffsetStore) rewrite(ctx context.Context) error {
 			}
 		}
 	}
+	since := s.sinceRewrite
 	s.sinceRewrite = 0
 	s.mu.Unlock()
+	var written int64
+	ok := false
+	defer func() {
+		if !ok {
+			// An incomplete rewrite does not count: the last complete one
+			// is still the one retention must not reach, so keep counting
+			// from it and retry at the next commit.
+			s.mu.Lock()
+			s.sinceRewrite += since + written
+			s.mu.Unlock()
+		}
+	}()
 	// Group per offsets partition, in batches of about offsetsReadChunk.
 	byPart := make(map[int32][]item)
 	for _, it := range items {
 		i := record.KafkaPartition([]byte(it.group), s.topic.NumPartitions())
 		byPart[i] = append(byPart[i], it)
 	}
-	var written int64
 	for i, list := range byPart {
 		p, err := s.topic.Partition(i)
 		if err != nil {
@@ -476,6 +490,7 @@ func (s *OffsetStore) rewrite(ctx context.Context) error {
 			return err
 		}
 	}
+	ok = true
 	s.mu.Lock()
 	s.sinceRewrite += written
 	s.rewrites++

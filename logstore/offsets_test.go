@@ -284,3 +284,32 @@ func BenchmarkOffsetCommit(b *testing.B) {
 		}
 	})
 }
+
+// TestOffsetStoreFailedRewriteKeepsCounting: a rewrite that fails part way
+// (here: a cancelled context) is not a complete rewrite, so the bytes since
+// the last complete one must still be counted; resetting the count would let
+// repeated failures push the last complete rewrite beyond what retention
+// keeps, and committed offsets would be lost.
+func TestOffsetStoreFailedRewriteKeepsCounting(t *testing.T) {
+	tiny := offsetsSizing{segmentBytes: 4 << 10, retentionBytes: 24 << 10, rewriteMinBytes: 8 << 10, maxLiveBytes: 8 << 10}
+	l, s := openStoreLog(t, t.TempDir(), tiny)
+	defer l.Close()
+	ctx := context.Background()
+	if err := s.Commit(ctx, "g", map[TopicPartition]CommittedOffset{{"t", 0}: {Offset: 5, LeaderEpoch: -1}}); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	s.sinceRewrite = tiny.rewriteMinBytes + 1
+	s.mu.Unlock()
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.rewrite(cancelled); err == nil {
+		t.Fatal("rewrite with a cancelled context succeeded")
+	}
+	s.mu.Lock()
+	since := s.sinceRewrite
+	s.mu.Unlock()
+	if since <= tiny.rewriteMinBytes {
+		t.Fatalf("after a failed rewrite, %d bytes counted since the last complete one, want > %d", since, tiny.rewriteMinBytes)
+	}
+}

@@ -34,9 +34,19 @@ func TestValidateReportsFileAndLine(t *testing.T) {
 	}
 }
 
-// TestRunReadmeMainJob runs the pipeline the README's quick start runs.
+// TestRunReadmeMainJob runs the pipeline the README's quick start runs,
+// from a scratch directory that sees the repository's examples, so that the
+// outputs the spec writes under ./data stay out of the repository.
 func TestRunReadmeMainJob(t *testing.T) {
-	t.Chdir("../..")
+	examples, err := filepath.Abs("../../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scratch := t.TempDir()
+	if err := os.Symlink(examples, filepath.Join(scratch, "examples")); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(scratch)
 	env := map[string]string{"SLUICE_DATA_DIR": t.TempDir()}
 	code, out, errs := runCLI(t, env, "", "run", "--quiet", "examples/revenue-per-user-file.yaml")
 	if code != 0 {

@@ -10,6 +10,7 @@ var (
 	benchEvents     = flag.Int64("nexmark.events", 1_000_000, "events per query run in BenchmarkQueries")
 	benchPar        = flag.Int("nexmark.parallelism", 0, "parallelism of BenchmarkQueries runs (0: GOMAXPROCS)")
 	benchCheckpoint = flag.Duration("nexmark.checkpoint", 0, "checkpoint interval of BenchmarkQueries runs (0: none)")
+	benchState      = flag.String("nexmark.state", "memory", "keyed state backend of BenchmarkQueries runs: memory or pebble")
 )
 
 // BenchmarkQueries runs every query over -nexmark.events generated events
@@ -24,7 +25,7 @@ func BenchmarkQueries(b *testing.B) {
 			var wall, cpu float64
 			var events int64
 			for i := 0; i < b.N; i++ {
-				r, err := Run(context.Background(), RunConfig{Query: name, Events: *benchEvents, Parallelism: *benchPar, CheckpointInterval: *benchCheckpoint})
+				r, err := Run(context.Background(), RunConfig{Query: name, Events: *benchEvents, Parallelism: *benchPar, CheckpointInterval: *benchCheckpoint, StateBackend: *benchState})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -101,9 +101,6 @@ func TestRunConfigErrors(t *testing.T) {
 	if _, err := Run(ctx, RunConfig{Query: "q99", Events: 10}); !errors.Is(err, ErrUnknownQuery) {
 		t.Fatalf("Run(q99) error %v, want ErrUnknownQuery", err)
 	}
-	if _, err := Run(ctx, RunConfig{Query: "q5", Events: 10, StateBackend: "pebble"}); !errors.Is(err, ErrUnsupported) {
-		t.Fatalf("pebble: error %v, want ErrUnsupported", err)
-	}
 	if _, err := Run(ctx, RunConfig{Query: "q5", Events: 10, StateBackend: "disk"}); err == nil {
 		t.Fatal("Run accepted state backend disk")
 	}
@@ -152,6 +149,26 @@ func TestQueriesWithCheckpoints(t *testing.T) {
 			}
 			if w := want[name]; r.Results != w.Rows || r.Checksum != w.String() {
 				t.Fatalf("with checkpoints: %d rows, checksum %s; oracle: %d rows, checksum %s", r.Results, r.Checksum, w.Rows, w)
+			}
+		})
+	}
+}
+
+// TestQueriesWithPebbleState: with keyed state in Pebble (and
+// checkpoints), the stateful queries give the oracle's checksums.
+func TestQueriesWithPebbleState(t *testing.T) {
+	cfg := testConfig()
+	const events = 4000
+	want := oracleFingerprints(generateEvents(cfg, events))
+	for _, name := range []string{"q3", "q4", "q5", "q7", "q15", "q16", "q17", "q18", "q19", "q20"} {
+		t.Run(name, func(t *testing.T) {
+			r, err := Run(context.Background(), RunConfig{Query: name, Events: events, Generator: &cfg, Parallelism: 2,
+				StateBackend: "pebble", StateDir: t.TempDir(), CheckpointInterval: 20 * time.Millisecond, CheckpointDir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w := want[name]; r.Results != w.Rows || r.Checksum != w.String() {
+				t.Fatalf("pebble state: %d rows, checksum %s; oracle: %d rows, checksum %s", r.Results, r.Checksum, w.Rows, w)
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/nexmark"
+	"github.com/sluicehq/sluice/state/pebble"
 	"github.com/sluicehq/sluice/stream"
 )
 
@@ -17,7 +18,7 @@ import (
 var ErrUnknownQuery = errors.New("unknown nexmark query")
 
 // ErrUnsupported is returned by Run for an option the stream engine does not
-// offer yet.
+// offer yet. (Every option of RunConfig is supported at present.)
 var ErrUnsupported = errors.New("not supported yet")
 
 // RunConfig describes one benchmark run.
@@ -47,9 +48,13 @@ type RunConfig struct {
 	// directory removed when the run ends. A directory holding checkpoints
 	// of an earlier run of the same query resumes it.
 	CheckpointDir string
-	// StateBackend names the keyed state backend: "" or "memory". The
-	// stream engine offers no other yet: "pebble" returns ErrUnsupported.
+	// StateBackend names the keyed state backend of KeyedProcess
+	// operators: "" or "memory" (the default), or "pebble" (on disk, in
+	// StateDir).
 	StateBackend string
+	// StateDir is the Pebble backend's working directory; empty means a
+	// temporary directory removed when the run ends.
+	StateDir string
 }
 
 // Result is what a run measured. Its JSON keys are those `sluice nexmark run
@@ -76,9 +81,7 @@ func Run(ctx context.Context, cfg RunConfig) (Result, error) {
 		return Result{}, err
 	}
 	switch cfg.StateBackend {
-	case "", "memory":
-	case "pebble":
-		return Result{}, fmt.Errorf("nexmark %s: state backend %q: %w", q.name, cfg.StateBackend, ErrUnsupported)
+	case "", "memory", "pebble":
 	default:
 		return Result{}, fmt.Errorf("nexmark %s: unknown state backend %q (want memory or pebble)", q.name, cfg.StateBackend)
 	}
@@ -111,6 +114,18 @@ func Run(ctx context.Context, cfg RunConfig) (Result, error) {
 			dir = tmp
 		}
 		opts = append(opts, stream.WithCheckpointing(dir, cfg.CheckpointInterval))
+	}
+	if cfg.StateBackend == "pebble" {
+		dir := cfg.StateDir
+		if dir == "" {
+			tmp, err := os.MkdirTemp("", "sluice-nexmark-state-"+q.name+"-")
+			if err != nil {
+				return Result{}, fmt.Errorf("nexmark %s: state directory: %w", q.name, err)
+			}
+			defer os.RemoveAll(tmp)
+			dir = tmp
+		}
+		opts = append(opts, stream.WithStateBackend(pebble.Factory(pebble.Options{Dir: dir})))
 	}
 	env := stream.New(opts...)
 	var src stream.Source[nexmark.Event]
