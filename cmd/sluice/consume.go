@@ -3,10 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 func consumeCommand() *command {
@@ -91,18 +93,30 @@ type jsonMessage struct {
 	Timestamp int64             `json:"timestamp"`
 	Key       *string           `json:"key"`
 	Value     *string           `json:"value"`
+	KeyB64    string            `json:"key_base64,omitempty"`   // the key, when it is not valid UTF-8 (key is then null)
+	ValueB64  string            `json:"value_base64,omitempty"` // the value, when it is not valid UTF-8 (value is then null)
 	Headers   map[string]string `json:"headers,omitempty"`
 }
 
 func appendMessageJSON(dst []byte, m message) []byte {
 	jm := jsonMessage{Topic: m.topic, Partition: m.partition, Offset: m.offset, Timestamp: m.timestamp}
+	// JSON strings hold text: bytes that are not UTF-8 would be replaced by
+	// U+FFFD, so binary keys and values are given in base64 instead.
 	if m.key != nil {
-		k := string(m.key)
-		jm.Key = &k
+		if utf8.Valid(m.key) {
+			k := string(m.key)
+			jm.Key = &k
+		} else {
+			jm.KeyB64 = base64.StdEncoding.EncodeToString(m.key)
+		}
 	}
 	if m.value != nil {
-		v := string(m.value)
-		jm.Value = &v
+		if utf8.Valid(m.value) {
+			v := string(m.value)
+			jm.Value = &v
+		} else {
+			jm.ValueB64 = base64.StdEncoding.EncodeToString(m.value)
+		}
 	}
 	if len(m.headers) > 0 {
 		jm.Headers = map[string]string{}

@@ -175,3 +175,23 @@ func TestGroupOffsetDeletedByRetentionFallsBackToFrom(t *testing.T) {
 		t.Fatalf("status %d, %d lines (want %d), stderr %s", code, strings.Count(out, "\n"), hw-start, errs)
 	}
 }
+
+// TestConsumeJSONBinaryValue: --format json must not silently replace bytes
+// that are not UTF-8; they come out in base64.
+func TestConsumeJSONBinaryValue(t *testing.T) {
+	env := map[string]string{"SLUICE_DATA_DIR": t.TempDir()}
+	if code, _, errs := runCLI(t, env, "", "topic", "create", "t", "--partitions", "1"); code != 0 {
+		t.Fatalf("create: %d %s", code, errs)
+	}
+	if code, _, errs := runCLI(t, env, "\xff\xfeabc\nok\n", "produce", "t"); code != 0 {
+		t.Fatalf("produce: %d %s", code, errs)
+	}
+	code, out, errs := runCLI(t, env, "", "consume", "t", "-e", "--format", "json")
+	if code != 0 {
+		t.Fatalf("consume: %d %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"value":null`) || !strings.Contains(lines[0], `"value_base64":"//5hYmM="`) || !strings.Contains(lines[1], `"value":"ok"`) {
+		t.Fatalf("json output:\n%s", out)
+	}
+}
