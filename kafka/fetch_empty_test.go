@@ -2,8 +2,12 @@ package kafka_test
 
 import (
 	"encoding/binary"
+	"hash/crc32"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/record"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/sluicehq/sluice/kafka/kafkatest"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -57,5 +61,41 @@ func TestKcatExitAtEnd(t *testing.T) {
 	out := run(t, "", kcat, "-b", s.Addr, "-C", "-t", "eof", "-o", "beginning", "-e", "-f", "%s\n")
 	if strings.TrimSpace(out) != "one" {
 		t.Fatalf("kcat -e printed %q", out)
+	}
+}
+
+// TestProduceRejectsInconsistentRecordCount: a batch whose record count does
+// not match its offset range (or that has no records) is refused with
+// INVALID_RECORD, as Kafka does, instead of consuming offsets that hold no
+// records or skipping offsets.
+func TestProduceRejectsInconsistentRecordCount(t *testing.T) {
+	s := kafkatest.Start(t, kafkatest.Options{})
+	createTopic(t, s, "cnt", 1)
+	raw := s.Client(t)
+	ctx := testCtx(t)
+	for _, tc := range []struct {
+		name              string
+		numRecords, delta int32
+	}{
+		{"no records", 0, 0},
+		{"delta beyond count", 1, 1000},
+		{"count beyond delta", 3, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := record.AppendBatch(nil, []record.Record{{Value: []byte("v"), Timestamp: 1}}, record.BatchOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			binary.BigEndian.PutUint32(b[23:], uint32(tc.delta))
+			binary.BigEndian.PutUint32(b[57:], uint32(tc.numRecords))
+			binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
+			resp, err := produceReq("cnt", b, 7).RequestWith(ctx, raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.InvalidRecord.Code {
+				t.Fatalf("error code %d, want INVALID_RECORD", code)
+			}
+		})
 	}
 }

@@ -113,6 +113,13 @@ func (s *Server) producePartition(ctx context.Context, topic string, in *kmsg.Pr
 			fail(kerr.InvalidRecord.Code, "clients may not write control batches")
 			return
 		}
+		// The log gives a batch LastOffsetDelta+1 offsets: they must be
+		// exactly its records (as Kafka checks), or offsets would be
+		// spent on nothing and sequence numbers would not line up.
+		if h.NumRecords <= 0 || int64(h.LastOffsetDelta) != int64(h.NumRecords)-1 {
+			fail(kerr.InvalidRecord.Code, fmt.Sprintf("batch of %d records has last offset delta %d", h.NumRecords, h.LastOffsetDelta))
+			return
+		}
 		if h.IsTransactional() {
 			if !txnal {
 				fail(kerr.InvalidTxnState.Code, "transactional batch in a request without a transactional id")

@@ -34,7 +34,19 @@ type finishCommitter interface {
 type StartOption func(*startConfig)
 
 type startConfig struct {
-	streamOpts []stream.Option
+	streamOpts  []stream.Option
+	restoreFrom string
+}
+
+// RestoreFrom starts the pipeline from the checkpoint or savepoint
+// directory path (a chk-NNN directory, as StopWithSavepoint returns)
+// instead of the latest complete checkpoint of the spec's checkpoint
+// directory; new checkpoints still go to the spec's directory. The spec
+// must have a checkpoint section, and path must be a complete checkpoint
+// of a compatible pipeline (the same operators), else Start fails. An
+// empty path changes nothing.
+func RestoreFrom(path string) StartOption {
+	return func(c *startConfig) { c.restoreFrom = path }
 }
 
 // WithStreamOptions passes options to the stream.Env the pipeline runs in
@@ -76,6 +88,11 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 			d, exactlyOnce = stream.ExactlyOnce, true
 		}
 		envOpts = append(envOpts, stream.WithCheckpointing(dir, cp.Interval), stream.WithDelivery(d))
+		if sc.restoreFrom != "" {
+			envOpts = append(envOpts, stream.WithRestoreFrom(sc.restoreFrom))
+		}
+	} else if sc.restoreFrom != "" {
+		return nil, fmt.Errorf("%s: cannot restore from checkpoint %s: the pipeline has no checkpoint section (add checkpoint: {interval: 5s})", spec.File, sc.restoreFrom)
 	}
 	env := stream.New(append(envOpts, sc.streamOpts...)...)
 	dl := &deadLetters{tolerance: spec.Errors.Tolerance, logger: host.logger()}
@@ -270,7 +287,7 @@ func Run(ctx context.Context, p *Plan, host *Host, opts ...StartOption) error {
 // (postgres with a key).
 func exactlyOnceSink(sk SinkSpec) bool {
 	switch c := sk.cfg.(type) {
-	case *fileSinkConfig, *parquetConfig, *kafkaSinkConfig:
+	case *fileSinkConfig, *parquetConfig, *kafkaSinkConfig, *logSinkConfig:
 		return true
 	case *postgresConfig:
 		return len(c.cfg.Key) > 0

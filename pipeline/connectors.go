@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,11 @@ type Host struct {
 	// the first time a log connector needs it.
 	Log     *logstore.Log
 	OpenLog func() (*logstore.Log, error)
+	// ProducerIDs is the producer-id allocator of Log, used by `log:`
+	// sinks under exactly_once (they write in the log's transactions).
+	// Open it once per Log (share it with a Kafka listener on the same
+	// log); nil opens it from Log the first time a sink needs it.
+	ProducerIDs *logstore.ProducerIDs
 	// Logger gets warnings (dead letters under tolerance all without a
 	// dead-letter sink, ...); nil means slog.Default().
 	Logger *slog.Logger
@@ -59,6 +65,22 @@ func (h *Host) log() (*logstore.Log, error) {
 		return l, nil
 	}
 	return nil, errors.New("no embedded log: run with a data directory")
+}
+
+func (h *Host) producerIDs() (*logstore.ProducerIDs, error) {
+	if h.ProducerIDs != nil {
+		return h.ProducerIDs, nil
+	}
+	l, err := h.log()
+	if err != nil {
+		return nil, err
+	}
+	ids, err := logstore.OpenProducerIDs(context.Background(), l)
+	if err != nil {
+		return nil, fmt.Errorf("embedded log: producer ids: %w", err)
+	}
+	h.ProducerIDs = ids
+	return ids, nil
 }
 
 // buildCtx is what opening connectors needs.

@@ -65,7 +65,21 @@ func (c *logSinkConfig) openBytes(bc *buildCtx) (stream.Sink[connector.Message],
 	if err != nil {
 		return nil, err
 	}
-	return logsrc.NewSink(l, c.cfg)
+	cfg := c.cfg
+	// Under exactly_once the sink writes inside the log's transactions,
+	// pre-committed at each barrier and committed when the checkpoint
+	// completes (two-phase); otherwise it appends at-least-once.
+	if bc.exactlyOnce {
+		ids, err := bc.host.producerIDs()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Transactional, cfg.ProducerIDs = true, ids
+		// Stable across runs of this pipeline, distinct from other
+		// pipelines writing the topic (they would fence each other).
+		cfg.TransactionalID = "sluice-pipeline-" + bc.pipeline + "-" + cfg.Topic
+	}
+	return logsrc.NewSink(l, cfg)
 }
 func (c *logSinkConfig) openRows(*buildCtx, *row.Schema) (stream.Sink[row.Row], error) {
 	return nil, errNotRowSink

@@ -30,8 +30,10 @@
 //
 // With a checkpoint: key the job runs with the stream runtime's
 // checkpoints; under exactly_once the sink adapters expose the wrapped
-// writer's checkpoint.TwoPhaseCommitter (the file sink has one) so that
-// output becomes visible only when its checkpoint completes. The state of
+// writer's checkpoint.TwoPhaseCommitter (file, parquet, kafka and log
+// sinks have one) so that output becomes visible only when its checkpoint
+// completes. Start's RestoreFrom option (`sluice run --from-checkpoint`)
+// restores an explicit checkpoint instead of the latest. The state of
 // the keyed steps (window keys and accumulators, dedup keys, join rows)
 // has a versioned binary encoding for the checkpoints (codec.go).
 package pipeline

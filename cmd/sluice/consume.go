@@ -25,7 +25,7 @@ func consumeRun(ctx context.Context, c *cli, args []string) error {
 	fs.BoolVar(&exitAtEnd, "e", false, "exit once the end of every partition (as of the start) is reached")
 	fs.BoolVar(&exitAtEnd, "exit-at-end", false, "same as -e")
 	group := fs.String("group", "", "consumer group: resume from its committed offsets and commit what was printed")
-	format := fs.String("format", "value", "output: value (the value, one per line) or json (one object per record with topic, partition, offset, timestamp, key, value, headers)")
+	format := fs.String("format", "value", "output: value (the value, one per line) or json (one object per record with topic, partition, offset, timestamp, key, value, headers; a key or value that is not UTF-8 comes as key_base64 or value_base64)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err

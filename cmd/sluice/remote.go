@@ -113,6 +113,22 @@ func (b *remoteBackend) DescribeTopic(ctx context.Context, name string) (topicIn
 
 func (b *remoteBackend) Produce(ctx context.Context, topic string, partition int32, recs <-chan produceRecord) (produceSummary, error) {
 	var sum produceSummary
+	// Check the topic and --partition first, for the same clear errors as
+	// with --data-dir.
+	md, err := b.adm.ListTopics(ctx, topic)
+	if err != nil {
+		return sum, fmt.Errorf("look up topic %s on %s: %w", topic, b.broker, err)
+	}
+	td, ok := md[topic]
+	if !ok || td.Err != nil {
+		if ok {
+			return sum, fmt.Errorf("topic %s on %s: %w (create it with 'sluice topic create')", topic, b.broker, td.Err)
+		}
+		return sum, fmt.Errorf("topic %s on %s: unknown topic (create it with 'sluice topic create')", topic, b.broker)
+	}
+	if n := int32(len(td.Partitions)); partition >= n {
+		return sum, fmt.Errorf("partition %d out of range: topic %s has %d partitions (0-%d)", partition, topic, n, n-1)
+	}
 	opts := []kgo.Opt{kgo.SeedBrokers(b.broker), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(topic)}
 	if partition >= 0 {
 		opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))

@@ -195,3 +195,19 @@ func TestConsumeJSONBinaryValue(t *testing.T) {
 		t.Fatalf("json output:\n%s", out)
 	}
 }
+
+// TestRemoteProduceErrors: over the protocol, an unknown topic and a
+// partition out of range get the same clear errors as with --data-dir.
+func TestRemoteProduceErrors(t *testing.T) {
+	srv := kafkatest.Start(t, kafkatest.Options{})
+	env := map[string]string{"SLUICE_BROKER": srv.Addr}
+	if code, _, errs := runCLI(t, env, "", "topic", "create", "p3", "--partitions", "3"); code != 0 {
+		t.Fatalf("create: %d %s", code, errs)
+	}
+	if code, _, errs := runCLI(t, env, "a\n", "produce", "p3", "--partition", "3"); code != 1 || !strings.Contains(errs, "partition 3 out of range: topic p3 has 3 partitions") {
+		t.Fatalf("partition out of range: status %d, stderr %q", code, errs)
+	}
+	if code, _, errs := runCLI(t, env, "a\n", "produce", "nope"); code != 1 || !strings.Contains(errs, "nope") {
+		t.Fatalf("unknown topic: status %d, stderr %q", code, errs)
+	}
+}

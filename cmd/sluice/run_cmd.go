@@ -23,12 +23,15 @@ import (
 // only if a log connector needs it) and waits until its bounded inputs
 // are done or it is interrupted (SIGINT/SIGTERM: a pipeline with
 // checkpoints stops with a savepoint, which the next run restores).
+// --from-checkpoint restores an explicit checkpoint or savepoint instead
+// of the latest one.
 func runPipeline(ctx context.Context, c *cli, args []string) error {
-	fs := flagSet(c, "sluice run", "[--data-dir DIR] [--http-addr ADDR] [--quiet] FILE")
+	fs := flagSet(c, "sluice run", "[--data-dir DIR] [--http-addr ADDR] [--from-checkpoint PATH] [--quiet] FILE")
 	dataDir := fs.String("data-dir", envOr(c, "SLUICE_DATA_DIR", "./data"), "local data directory: the embedded log used by log sources and sinks (env SLUICE_DATA_DIR)")
 	httpAddr := fs.String("http-addr", envOr(c, "SLUICE_HTTP_ADDR", ""), "serve the dashboard, /api/v1, /healthz, /readyz and /metrics on this address, like 127.0.0.1:8080; empty: no HTTP server (env SLUICE_HTTP_ADDR)")
 	httpToken := fs.String("http-token", envOr(c, "SLUICE_HTTP_TOKEN", ""), "bearer token required by the HTTP endpoints; mandatory for a non-loopback --http-addr (env SLUICE_HTTP_TOKEN)")
 	quiet := fs.Bool("quiet", false, "print only errors: no live status line, no start and end summary")
+	fromCheckpoint := fs.String("from-checkpoint", "", "restore from this checkpoint or savepoint directory (a chk-NNN directory, as logged when a run stops with a savepoint) instead of the latest one in the spec's checkpoint dir; the spec needs a checkpoint section")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -89,7 +92,7 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	start := time.Now()
-	job, err := plan.Start(ctx, host)
+	job, err := plan.Start(ctx, host, pipeline.RestoreFrom(*fromCheckpoint))
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -74,5 +77,73 @@ func TestRunToleranceNoneSaysWhatToDo(t *testing.T) {
 	code, _, errs := runCLI(t, map[string]string{"SLUICE_DATA_DIR": dir}, "", "run", "--quiet", spec)
 	if code != 1 || !strings.Contains(errs, "offset 2") || !strings.Contains(errs, "tolerance: all, dead_letter") {
 		t.Fatalf("status %d, stderr %q", code, errs)
+	}
+}
+
+// TestRunFromCheckpoint: a checkpointed run of a bounded file-to-file
+// pipeline ends with a final checkpoint; a second run whose spec points at
+// another, empty, checkpoint directory but restores that checkpoint
+// explicitly (--from-checkpoint) resumes at the end of the input and
+// writes nothing twice. Without the flag it would start over. A spec
+// without a checkpoint section refuses the flag.
+func TestRunFromCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jsonl")
+	var lines []string
+	for i := range 200 {
+		lines = append(lines, fmt.Sprintf(`{"n":%d}`, i))
+	}
+	if err := os.WriteFile(in, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	writeSpec := func(name, chk string) string {
+		p := filepath.Join(dir, name)
+		spec := fmt.Sprintf("name: resume\nsource: {file: {path: %s}}\nsteps:\n  - filter: n >= 0\nsink: {file: {path: %s}}\ndelivery: exactly_once\ncheckpoint: {interval: 5ms, dir: %s}\n", in, out, chk)
+		if chk == "" {
+			spec = fmt.Sprintf("name: resume\nsource: {file: {path: %s}}\nsink: {stdout: {}}\n", in)
+		}
+		if err := os.WriteFile(p, []byte(spec), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	env := map[string]string{"SLUICE_DATA_DIR": dir}
+	if code, _, errs := runCLI(t, env, "", "run", "--quiet", writeSpec("a.yaml", filepath.Join(dir, "chk-a"))); code != 0 {
+		t.Fatalf("first run: status %d: %s", code, errs)
+	}
+	chks, err := filepath.Glob(filepath.Join(dir, "chk-a", "chk-*"))
+	if err != nil || len(chks) == 0 {
+		t.Fatalf("no checkpoint after the first run: %v", err)
+	}
+	sort.Strings(chks)
+	last := chks[len(chks)-1]
+	if code, _, errs := runCLI(t, env, "", "run", "--quiet", "--from-checkpoint", last, writeSpec("b.yaml", filepath.Join(dir, "chk-b"))); code != 0 {
+		t.Fatalf("run from %s: status %d: %s", last, code, errs)
+	}
+	var got []string
+	parts, err := os.ReadDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range parts {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Fatalf("staged part left behind: %s", e.Name())
+		}
+		b, err := os.ReadFile(filepath.Join(out, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, strings.Split(strings.TrimSpace(string(b)), "\n")...)
+	}
+	sort.Strings(got)
+	want := slices.Clone(lines)
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("output has %d lines, want exactly the %d input lines once", len(got), len(want))
+	}
+	code, _, errs := runCLI(t, env, "", "run", "--quiet", "--from-checkpoint", last, writeSpec("c.yaml", ""))
+	if code == 0 || !strings.Contains(errs, "no checkpoint section") {
+		t.Fatalf("restoring without a checkpoint section: status %d, stderr %q", code, errs)
 	}
 }

@@ -34,11 +34,14 @@
 // the sink is at-least-once, and OnBarrier has nothing left to flush.
 //
 // With SinkConfig.Transactional the sink writes inside the log's own
-// transactions, two-phase: a transaction per subtask and checkpoint,
-// pre-committed at the barrier and committed (commit markers written) by
-// CommitCheckpoint once the checkpoint completes; read_committed readers
-// never see uncommitted output. A restarted sink fences and aborts what
-// its earlier incarnation left open, after recovery has committed what the
-// restored checkpoint pre-committed (CommitRecovered). txn.go explains the
-// protocol.
+// transactions and its writer implements checkpoint.TwoPhaseCommitter, the
+// protocol the stream runtime drives under exactly-once checkpointing: a
+// transaction per subtask and checkpoint, its batches durable as written
+// but invisible to read_committed readers; PreCommit at the barrier files
+// it and returns its handle (EncodeTxn); Commit writes its commit markers
+// once the checkpoint completes. On a restart Recover, called after Open
+// and before the first record, commits what the restored checkpoint had
+// pre-committed and then fences the earlier incarnation's transactional
+// ids (new epochs, abort markers), which aborts whatever it left open and
+// fences its zombies. txn.go explains the protocol.
 package logsrc

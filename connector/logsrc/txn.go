@@ -15,13 +15,16 @@ package logsrc
 // transaction before its commit marker, and nothing past the first open
 // transaction of a partition (the last stable offset).
 //
-// Fencing: opening a slot whose transactional id is in the registry takes
-// a new epoch and writes an abort marker with it to every partition of the
+// Fencing: a slot whose transactional id is in the registry takes a new
+// epoch and writes an abort marker with it to every partition of the
 // topic. That aborts whatever a crashed earlier incarnation left open (so
 // the last stable offset moves on) and fences a zombie still writing with
-// the old epoch. A recovery that must commit what a restored checkpoint
-// pre-committed calls Sink.CommitRecovered with those transactions (from
-// PreCommitted, saved in the checkpoint) before Open.
+// the old epoch. It must come after recovery has committed what the
+// restored checkpoint pre-committed (with the old epochs, which a newer
+// one would fence), so Open does not fence: Recover does (the runtime
+// calls it right after Open), for every id whose subtask maps to this one
+// after rescaling; a writer never recovered fences its own slots before
+// its first transaction or at Close.
 //
 // A new epoch per transaction keeps sequence numbers short-lived, so a
 // producer that stays idle past the log's producer expiry never meets an
@@ -33,11 +36,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/sluicehq/sluice/checkpoint"
 	"github.com/sluicehq/sluice/connector"
 	"github.com/sluicehq/sluice/logstore"
 	"github.com/sluicehq/sluice/record"
@@ -165,6 +171,19 @@ func (r *registry) next(ctx context.Context, txnID string) (producer, error) {
 	return p, nil
 }
 
+// txnIDs returns the registered transactional ids starting with prefix.
+func (r *registry) txnIDs(prefix string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for id := range r.m {
+		if strings.HasPrefix(id, prefix) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 func (r *registry) lookup(txnID string) (producer, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -210,37 +229,76 @@ func (t *slot) describe() Txn {
 // at-least-once).
 func (s *Sink) EarlyCommits() int64 { return s.earlyCommits.Load() }
 
-// openTxn opens a transactional writer: it fences every slot's earlier
-// incarnation (see the file comment).
-func (s *Sink) openTxn(ctx context.Context, info stream.SubtaskInfo, w *writer) (*txnWriter, error) {
+// openTxn opens a transactional writer. It does not fence yet: a recovery
+// must first commit what the restored checkpoint pre-committed (with the
+// old epochs), so fencing happens in Recover, or, for a writer that is
+// never recovered, before its first transaction or at Close.
+func (s *Sink) openTxn(_ context.Context, info stream.SubtaskInfo, w *writer) (*txnWriter, error) {
 	reg, err := s.registry()
 	if err != nil {
 		return nil, err
 	}
-	tw := &txnWriter{writer: w, sink: s, reg: reg}
+	tw := &txnWriter{writer: w, sink: s, reg: reg, index: info.Index, par: max(info.Parallelism, 1)}
 	for i := range s.cfg.MaxPendingCheckpoints + 1 {
-		t := &slot{txnID: fmt.Sprintf("%s-%d-%d", s.cfg.TransactionalID, info.Index, i), seq: make([]int32, len(w.parts)), touched: make([]bool, len(w.parts))}
-		if _, ok := reg.lookup(t.txnID); ok {
-			p, err := reg.next(ctx, t.txnID)
-			if err != nil {
-				return nil, fmt.Errorf("log sink %s: %w", s.cfg.Topic, err)
-			}
-			t.pid, t.epoch = p.pid, p.epoch
-			for _, part := range w.parts {
-				if _, err := part.WriteTxnMarker(ctx, p.pid, p.epoch, false); err != nil {
-					return nil, fmt.Errorf("log sink %s: fence %s: %w", s.cfg.Topic, t.txnID, err)
-				}
-			}
-		}
+		t := &slot{txnID: slotID(s.cfg.TransactionalID, info.Index, i), seq: make([]int32, len(w.parts)), touched: make([]bool, len(w.parts))}
+		tw.slots = append(tw.slots, t)
 		tw.free = append(tw.free, t)
 	}
 	return tw, nil
 }
 
+func slotID(prefix string, subtask, slot int) string {
+	return fmt.Sprintf("%s-%d-%d", prefix, subtask, slot)
+}
+
+// fence takes a new epoch for every transactional id in the registry that
+// this subtask inherits (all: those of every earlier subtask s with
+// s % parallelism == this index, so a rescaled job leaves nothing open;
+// otherwise only its own slots) and writes an abort marker with it to
+// every partition. That aborts what an earlier incarnation left open (the
+// last stable offsets move on) and fences a zombie still writing with an
+// old epoch.
+func (w *txnWriter) fence(ctx context.Context, all bool) error {
+	w.fenced = true
+	ids := map[string]bool{}
+	for _, t := range w.slots {
+		ids[t.txnID] = true
+	}
+	if all {
+		for _, id := range w.reg.txnIDs(w.cfg.TransactionalID + "-") {
+			var sub, n int
+			if _, err := fmt.Sscanf(id[len(w.cfg.TransactionalID)+1:], "%d-%d", &sub, &n); err != nil || slotID(w.cfg.TransactionalID, sub, n) != id {
+				continue // another sink's prefix that happens to match
+			}
+			if sub%w.par == w.index {
+				ids[id] = true
+			}
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(ids)) {
+		if _, ok := w.reg.lookup(id); !ok {
+			continue // never used: nothing to fence
+		}
+		p, err := w.reg.next(ctx, id)
+		if err != nil {
+			return fmt.Errorf("log sink %s: fence %s: %w", w.cfg.Topic, id, err)
+		}
+		for _, part := range w.parts {
+			if _, err := part.WriteTxnMarker(ctx, p.pid, p.epoch, false); err != nil {
+				return fmt.Errorf("log sink %s: fence %s: %w", w.cfg.Topic, id, err)
+			}
+		}
+	}
+	return nil
+}
+
 // CommitRecovered writes the commit markers of transactions a restored
-// checkpoint had pre-committed (Txn values from PreCommitted). Call it
-// before opening the sink's writers, which abort what is still open.
-// Committing a transaction twice is harmless.
+// checkpoint had pre-committed (Txn values from PreCommitted), for callers
+// that drive the sink without the stream runtime's two-phase commit (the
+// runtime calls the writer's Recover instead). Call it before the sink's
+// writers start writing: they then fence and abort what is still open.
+// Committing a transaction twice is harmless, and a transaction whose
+// producer has since moved to a newer epoch counts as already ended.
 func (s *Sink) CommitRecovered(ctx context.Context, txns []Txn) error {
 	t, err := s.openTopic()
 	if err != nil {
@@ -252,7 +310,7 @@ func (s *Sink) CommitRecovered(ctx context.Context, txns []Txn) error {
 			if err != nil {
 				return fmt.Errorf("log sink %s: %w", s.cfg.Topic, err)
 			}
-			if _, err := part.WriteTxnMarker(ctx, x.ProducerID, x.Epoch, true); err != nil {
+			if _, err := part.WriteTxnMarker(ctx, x.ProducerID, x.Epoch, true); err != nil && !errors.Is(err, logstore.ErrProducerFenced) {
 				return fmt.Errorf("log sink %s: commit recovered %s: %w", s.cfg.Topic, x.TransactionalID, err)
 			}
 		}
@@ -265,8 +323,14 @@ func (s *Sink) CommitRecovered(ctx context.Context, txns []Txn) error {
 // around pending and free.
 type txnWriter struct {
 	*writer
-	sink *Sink
-	reg  *registry
+	sink  *Sink
+	reg   *registry
+	index int // subtask index
+	par   int // subtask count
+	slots []*slot
+
+	fenced bool // the earlier incarnation is fenced
+	tpc    bool // driven by the runtime's two-phase commit (Recover/PreCommit)
 
 	mu      sync.Mutex
 	pending []pendingTxn
@@ -283,6 +347,11 @@ type pendingTxn struct {
 func (w *txnWriter) Write(ctx context.Context, msgs []connector.Message) error {
 	if len(msgs) == 0 {
 		return nil
+	}
+	if !w.fenced {
+		if err := w.fence(ctx, false); err != nil {
+			return err
+		}
 	}
 	if w.txn == nil {
 		t, err := w.take(ctx)
@@ -346,8 +415,9 @@ func (w *txnWriter) end(ctx context.Context, t *slot, commit bool) error {
 
 // OnBarrier implements stream.BarrierWriter: the open transaction (durable
 // already) is filed under checkpoint id; the next write begins another.
+// Under the runtime's two-phase commit PreCommit does this instead.
 func (w *txnWriter) OnBarrier(_ context.Context, id uint64) error {
-	if w.txn == nil {
+	if w.txn == nil || w.tpc {
 		return nil
 	}
 	w.mu.Lock()
@@ -396,9 +466,13 @@ func (w *txnWriter) CommitCheckpoint(ctx context.Context, id uint64) error {
 	return nil
 }
 
-// Close implements stream.SinkWriter: at the end of the input (ctx live)
-// it commits every transaction, pending or open; when the job stops early
-// it aborts them.
+// Close implements stream.SinkWriter. Under the runtime's two-phase
+// commit it only aborts the transaction not yet pre-committed (at the end
+// of the input there is none: the final pre-commit took it); pre-committed
+// ones are left to Commit, or to the next run's Recover, since a
+// checkpoint holding them may be complete. Without it, at the end of the
+// input (ctx live) Close commits every transaction, pending or open, and
+// when the job stops early it aborts them.
 func (w *txnWriter) Close(ctx context.Context) error {
 	commit := ctx.Err() == nil
 	if !commit {
@@ -406,10 +480,20 @@ func (w *txnWriter) Close(ctx context.Context) error {
 		defer cancel()
 		ctx = c
 	}
-	w.mu.Lock()
-	txns := w.pending
-	w.pending = nil
-	w.mu.Unlock()
+	var txns []pendingTxn
+	if w.tpc {
+		commit = false
+	} else {
+		if !w.fenced {
+			if err := w.fence(ctx, false); err != nil {
+				return err
+			}
+		}
+		w.mu.Lock()
+		txns = w.pending
+		w.pending = nil
+		w.mu.Unlock()
+	}
 	if w.txn != nil {
 		txns = append(txns, pendingTxn{t: w.txn})
 		w.txn = nil
@@ -427,9 +511,162 @@ func (w *txnWriter) Close(ctx context.Context) error {
 	return nil
 }
 
+// PreCommit implements checkpoint.TwoPhaseCommitter: the transaction that
+// took the writes since the last barrier (its batches are durable already,
+// invisible to read_committed readers) is filed as pre-committed, and the
+// next write begins another. The handle names its transactional id,
+// producer id, epoch and partitions (nil when nothing was written).
+func (w *txnWriter) PreCommit(_ context.Context, id checkpoint.ID) (checkpoint.Transaction, error) {
+	w.tpc = true
+	t := w.txn
+	if t == nil {
+		return nil, nil
+	}
+	w.txn = nil
+	x := t.describe()
+	w.mu.Lock()
+	w.pending = append(w.pending, pendingTxn{id: uint64(id), t: t})
+	w.mu.Unlock()
+	return EncodeTxn(x), nil
+}
+
+// resolve ends the pre-committed transaction that handle tx names, if it
+// is still pending in this writer; one that is not was ended already (a
+// slot is reused only after its transaction ended).
+func (w *txnWriter) resolve(ctx context.Context, tx checkpoint.Transaction, commit bool) error {
+	x, err := DecodeTxn(tx)
+	if err != nil {
+		return fmt.Errorf("log sink %s: %w", w.cfg.Topic, err)
+	}
+	w.mu.Lock()
+	i := slices.IndexFunc(w.pending, func(p pendingTxn) bool {
+		return p.t.txnID == x.TransactionalID && p.t.pid == x.ProducerID && p.t.epoch == x.Epoch
+	})
+	if i < 0 {
+		w.mu.Unlock()
+		return nil
+	}
+	p := w.pending[i]
+	w.pending = slices.Delete(w.pending, i, i+1)
+	w.mu.Unlock()
+	err = w.end(ctx, p.t, commit)
+	w.giveBack(p.t)
+	if err != nil {
+		kind := "abort"
+		if commit {
+			kind = "commit"
+		}
+		return fmt.Errorf("log sink %s: %s %s epoch %d: %w", w.cfg.Topic, kind, x.TransactionalID, x.Epoch, err)
+	}
+	return nil
+}
+
+// Commit implements checkpoint.TwoPhaseCommitter: it writes the commit
+// markers of the pre-committed transaction tx on the partitions it wrote.
+// Committing the same handle again does nothing.
+func (w *txnWriter) Commit(ctx context.Context, tx checkpoint.Transaction) error {
+	return w.resolve(ctx, tx, true)
+}
+
+// Abort implements checkpoint.TwoPhaseCommitter: it writes the abort
+// markers of the pre-committed transaction tx.
+func (w *txnWriter) Abort(ctx context.Context, tx checkpoint.Transaction) error {
+	return w.resolve(ctx, tx, false)
+}
+
+// Recover implements checkpoint.TwoPhaseCommitter. Called once, before the
+// first record: it commits the transactions the restored checkpoint had
+// pre-committed (with their own producer ids and epochs; one whose
+// producer has moved to a newer epoch since was ended already), then
+// fences every transactional id this subtask inherits, which aborts
+// whatever the earlier run left open after that checkpoint and fences its
+// zombies.
+func (w *txnWriter) Recover(ctx context.Context, committed []checkpoint.Transaction) error {
+	w.tpc = true
+	committed = nil
+	for _, tx := range committed {
+		x, err := DecodeTxn(tx)
+		if err != nil {
+			return fmt.Errorf("log sink %s: recover: %w", w.cfg.Topic, err)
+		}
+		for _, p := range x.Partitions {
+			if p < 0 || int(p) >= len(w.parts) {
+				return fmt.Errorf("log sink %s: recover %s: partition %d of %d", w.cfg.Topic, x.TransactionalID, p, len(w.parts))
+			}
+			if _, err := w.parts[p].WriteTxnMarker(ctx, x.ProducerID, x.Epoch, true); err != nil && !errors.Is(err, logstore.ErrProducerFenced) {
+				return fmt.Errorf("log sink %s: recover: commit %s epoch %d: %w", w.cfg.Topic, x.TransactionalID, x.Epoch, err)
+			}
+		}
+	}
+	return w.fence(ctx, true)
+}
+
+// ErrBadTxn reports a transaction handle that does not decode.
+var ErrBadTxn = errors.New("malformed log sink transaction handle")
+
+// EncodeTxn encodes x as a checkpoint transaction handle: version byte 1,
+// then uvarint-length-prefixed transactional id, producer id (varint),
+// epoch (varint), partition count (uvarint) and partitions (varints).
+func EncodeTxn(x Txn) checkpoint.Transaction {
+	b := []byte{1}
+	b = binary.AppendUvarint(b, uint64(len(x.TransactionalID)))
+	b = append(b, x.TransactionalID...)
+	b = binary.AppendVarint(b, x.ProducerID)
+	b = binary.AppendVarint(b, int64(x.Epoch))
+	b = binary.AppendUvarint(b, uint64(len(x.Partitions)))
+	for _, p := range x.Partitions {
+		b = binary.AppendVarint(b, int64(p))
+	}
+	return b
+}
+
+// DecodeTxn decodes a handle written by EncodeTxn; anything else fails
+// with ErrBadTxn.
+func DecodeTxn(b []byte) (Txn, error) {
+	if len(b) == 0 || b[0] != 1 {
+		return Txn{}, fmt.Errorf("%w: version", ErrBadTxn)
+	}
+	b = b[1:]
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)-k) {
+		return Txn{}, fmt.Errorf("%w: transactional id", ErrBadTxn)
+	}
+	x := Txn{TransactionalID: string(b[k : k+int(n)])}
+	b = b[k+int(n):]
+	pid, k := binary.Varint(b)
+	if k <= 0 || pid < 0 {
+		return Txn{}, fmt.Errorf("%w: producer id", ErrBadTxn)
+	}
+	b = b[k:]
+	ep, k := binary.Varint(b)
+	if k <= 0 || ep < 0 || ep > math.MaxInt16 {
+		return Txn{}, fmt.Errorf("%w: epoch", ErrBadTxn)
+	}
+	b = b[k:]
+	np, k := binary.Uvarint(b)
+	if k <= 0 || np > uint64(len(b)-k) {
+		return Txn{}, fmt.Errorf("%w: partition count", ErrBadTxn)
+	}
+	b = b[k:]
+	x.ProducerID, x.Epoch = pid, int16(ep)
+	for range np {
+		p, k := binary.Varint(b)
+		if k <= 0 || p < 0 || p > math.MaxInt32 {
+			return Txn{}, fmt.Errorf("%w: partition", ErrBadTxn)
+		}
+		x.Partitions = append(x.Partitions, int32(p))
+		b = b[k:]
+	}
+	if len(b) != 0 {
+		return Txn{}, fmt.Errorf("%w: %d trailing bytes", ErrBadTxn, len(b))
+	}
+	return x, nil
+}
+
 // The capabilities the checkpoint coordinator looks for.
 var (
-	_ stream.BarrierWriter = (*txnWriter)(nil)
+	_ stream.BarrierWriter         = (*txnWriter)(nil)
+	_ checkpoint.TwoPhaseCommitter = (*txnWriter)(nil)
 	_ interface {
 		CommitCheckpoint(context.Context, uint64) error
 		PreCommitted(uint64) []Txn

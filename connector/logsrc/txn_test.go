@@ -9,6 +9,7 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/sluicehq/sluice/checkpoint"
 	"github.com/sluicehq/sluice/connector"
 	"github.com/sluicehq/sluice/logstore"
 	"github.com/sluicehq/sluice/stream"
@@ -156,6 +157,9 @@ func TestTransactionalSinkRecovery(t *testing.T) {
 				}
 			}
 			w2 := openTxnW(t, s2)
+			if err := w2.(checkpoint.TwoPhaseCommitter).Recover(ctx, nil); err != nil { // fences and aborts the rest
+				t.Fatal(err)
+			}
 			want := []string{}
 			if recoverPre {
 				want = []string{"a", "b"}
@@ -178,7 +182,15 @@ func TestTransactionalSinkRecovery(t *testing.T) {
 			if err := w2.Write(ctx, msgs("d")); err != nil {
 				t.Fatal(err)
 			}
+			tpc := w2.(checkpoint.TwoPhaseCommitter)
+			h, err := tpc.PreCommit(ctx, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if err := w2.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := tpc.Commit(ctx, h); err != nil { // after Close, as the runtime may
 				t.Fatal(err)
 			}
 			if got := committedValues(t, l, "out"); !slices.Equal(got, append(want, "d")) {
