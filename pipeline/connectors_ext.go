@@ -126,9 +126,13 @@ func parseHTTPSource(e *errs, o *obj) sourceConfig {
 func (c *httpSourceConfig) open(bc *buildCtx) (stream.Source[connector.Message], error) {
 	cfg := c.cfg
 	cfg.Logger = bc.host.logger()
-	// Until checkpoints exist, every delivery mode answers requests once
-	// their records are in the pipeline.
+	// Under exactly_once (with checkpoints) a request is answered once a
+	// completed checkpoint covers its records: the runtime calls the
+	// splits' CommitPosition then. Otherwise once they are in the pipeline.
 	cfg.Delivery = nethttp.AtLeastOnce
+	if bc.exactlyOnce {
+		cfg.Delivery = nethttp.ExactlyOnce
+	}
 	return nethttp.NewSource(cfg)
 }
 

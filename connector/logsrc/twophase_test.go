@@ -370,8 +370,9 @@ func TestTwoPhaseLogSinkExactlyOnceAfterFailure(t *testing.T) {
 			}
 			slices.Sort(want)
 			var committed atomic.Bool
+			holdUntil := time.Now().Add(30 * time.Second) // a regression fails below rather than hangs here
 			release := func() bool {
-				if committed.Load() {
+				if committed.Load() || time.Now().After(holdUntil) {
 					return true
 				}
 				if len(committedValues(t, l, "out")) > 0 {

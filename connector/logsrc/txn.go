@@ -583,7 +583,6 @@ func (w *txnWriter) Abort(ctx context.Context, tx checkpoint.Transaction) error 
 // zombies.
 func (w *txnWriter) Recover(ctx context.Context, committed []checkpoint.Transaction) error {
 	w.tpc = true
-	committed = nil
 	for _, tx := range committed {
 		x, err := DecodeTxn(tx)
 		if err != nil {
