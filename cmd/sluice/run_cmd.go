@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"runtime"
 	"sync"
 	"time"
@@ -31,6 +30,8 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 	httpAddr := fs.String("http-addr", envOr(c, "SLUICE_HTTP_ADDR", ""), "serve the dashboard, /api/v1, /healthz, /readyz and /metrics on this address, like 127.0.0.1:8080; empty: no HTTP server (env SLUICE_HTTP_ADDR)")
 	httpToken := fs.String("http-token", envOr(c, "SLUICE_HTTP_TOKEN", ""), "bearer token required by the HTTP endpoints; mandatory for a non-loopback --http-addr (env SLUICE_HTTP_TOKEN)")
 	quiet := fs.Bool("quiet", false, "print only errors: no live status line, no start and end summary")
+	var lf logFlags
+	lf.register(c, fs)
 	fromCheckpoint := fs.String("from-checkpoint", "", "restore from this checkpoint or savepoint directory (a chk-NNN directory, as logged when a run stops with a savepoint) instead of the latest one in the spec's checkpoint dir; the spec needs a checkpoint section")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -39,11 +40,13 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 	if len(pos) != 1 {
 		return usagef("takes one pipeline spec file, got %d arguments", len(pos))
 	}
-	level := slog.LevelInfo
 	if *quiet {
-		level = slog.LevelError
+		lf.level = "error"
 	}
-	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
+	logger, err := lf.logger(c.stderr)
+	if err != nil {
+		return err
+	}
 	plan, err := pipeline.Load(pos[0])
 	if err != nil {
 		return err
