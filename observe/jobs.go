@@ -222,6 +222,11 @@ type Subtask struct {
 	BusyMsPerSec  float64 `json:"busy_ms_per_sec"`
 	IdleMsPerSec  float64 `json:"idle_ms_per_sec"`
 	BackpressMsPS float64 `json:"backpressured_ms_per_sec"`
+	// Split is the split a source subtask reads (absent for other
+	// operators); Lag how many records it is behind the end of that
+	// partition (absent when the split cannot tell).
+	Split string `json:"split,omitempty"`
+	Lag   *int64 `json:"lag,omitempty"`
 	Watermark
 }
 
@@ -307,7 +312,11 @@ func (t *trackedJob) sample(now time.Time, keep time.Duration) JobStatus {
 		k := subKey{m.Operator, m.Subtask}
 		s := subSample{in: m.RecordsIn, out: m.RecordsOut, busy: m.Busy, idle: m.Idle, bp: m.Backpressured}
 		cur[k] = s
-		st := Subtask{Index: m.Subtask, Status: m.Status, RecordsIn: m.RecordsIn, RecordsOut: m.RecordsOut, Watermark: makeWatermark(m.Watermark, now)}
+		st := Subtask{Index: m.Subtask, Status: m.Status, RecordsIn: m.RecordsIn, RecordsOut: m.RecordsOut, Watermark: makeWatermark(m.Watermark, now), Split: m.Split}
+		if m.Split != "" && m.Lag >= 0 {
+			lag := m.Lag
+			st.Lag = &lag
+		}
 		if p, ok := t.prev[k]; ok && dt > 0 {
 			st.InPerSec = rate(p.in, s.in, dt)
 			st.OutPerSec = rate(p.out, s.out, dt)

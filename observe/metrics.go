@@ -28,7 +28,9 @@ import (
 // sluice_operator_backpressured_seconds_total,
 // sluice_operator_busy_ms_per_second, sluice_operator_idle_ms_per_second,
 // sluice_operator_backpressured_ms_per_second,
-// sluice_operator_watermark_ms, sluice_operator_watermark_lag_ms.
+// sluice_operator_watermark_ms, sluice_operator_watermark_lag_ms;
+// source subtasks whose split reports it (stream.Lagger) add
+// sluice_source_partition_lag (labels job, operator, split).
 //
 // Checkpoints (label job), only for jobs that report them (size and
 // alignment only from a CheckpointReporter, not from counters):
@@ -41,7 +43,7 @@ type descs struct {
 	groupCommitted, groupLag                                                       *prometheus.Desc
 	jobRunning, jobIn, jobOut, jobWMLag, jobDead                                   *prometheus.Desc
 	opIn, opOut, opDropped, opBusy, opIdle, opBP, opBusyRate, opIdleRate, opBPRate *prometheus.Desc
-	opWM, opWMLag                                                                  *prometheus.Desc
+	opWM, opWMLag, srcLag                                                          *prometheus.Desc
 	ckID, ckDur, ckSize, ckAlign, ckDone, ckFailed                                 *prometheus.Desc
 }
 
@@ -70,6 +72,7 @@ func newDescs() descs {
 		opBPRate:       d("operator_backpressured_ms_per_second", "Milliseconds per second the subtask's task was backpressured (last interval).", op),
 		opWM:           d("operator_watermark_ms", "Current input watermark of the subtask, ms since the epoch (absent before the first).", op),
 		opWMLag:        d("operator_watermark_lag_ms", "Wall clock minus the subtask's watermark, in ms.", op),
+		srcLag:         d("source_partition_lag", "Records the source split is behind the end of its partition.", []string{"job", "operator", "split"}),
 		ckID:           d("checkpoint_last_completed_id", "Id of the last completed checkpoint.", job),
 		ckDur:          d("checkpoint_last_duration_seconds", "Duration of the last completed checkpoint.", job),
 		ckSize:         d("checkpoint_last_size_bytes", "Size of the last completed checkpoint.", job),
@@ -153,6 +156,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			if m.Watermark != math.MinInt64 && m.Watermark != math.MaxInt64 {
 				gauge(d.opWM, float64(m.Watermark), l...)
 				gauge(d.opWMLag, float64(now.UnixMilli()-m.Watermark), l...)
+			}
+			if m.Split != "" && m.Lag >= 0 {
+				gauge(d.srcLag, float64(m.Lag), id, m.Operator, m.Split)
 			}
 		}
 	}

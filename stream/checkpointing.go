@@ -122,14 +122,17 @@ type chkRun struct {
 	// after them.
 	async sync.WaitGroup
 
-	mu       sync.Mutex
-	pending  checkpoint.Pending
-	pendID   checkpoint.ID
-	final    map[checkpoint.TaskID]checkpoint.Ack
-	sinks    map[checkpoint.TaskID]*sinkTxns
-	lastDone atomic.Uint64
-	savept   chan chan savepointResult
-	stats    CheckpointStats
+	mu      sync.Mutex
+	pending checkpoint.Pending
+	pendID  checkpoint.ID
+	final   map[checkpoint.TaskID]checkpoint.Ack
+	sinks   map[checkpoint.TaskID]*sinkTxns
+	// committers are the open source splits that implement
+	// PositionCommitter, by posKey.
+	committers map[string]*splitCommitter
+	lastDone   atomic.Uint64
+	savept     chan chan savepointResult
+	stats      CheckpointStats
 }
 
 type savepointResult struct {
@@ -176,7 +179,7 @@ func newChkRun(ctx context.Context, e *Env) (*chkRun, error) {
 	}
 	r := &chkRun{cfg: cfg, log: log, maxPar: e.cfg.maxParallelism, srcPos: map[string][]byte{},
 		final: map[checkpoint.TaskID]checkpoint.Ack{}, sinks: map[checkpoint.TaskID]*sinkTxns{},
-		savept: make(chan chan savepointResult)}
+		committers: map[string]*splitCommitter{}, savept: make(chan chan savepointResult)}
 	retain := cfg.retain
 	if retain == 0 {
 		retain = 3
@@ -453,12 +456,15 @@ func (r *chkRun) complete(j *Job, a checkpoint.Action, started time.Time) (strin
 	r.stats.LastPath = path
 	r.stats.LastDuration = time.Since(started)
 	r.mu.Unlock()
-	r.commitSinks(j, m)
+	if r.commitSinks(j, m) {
+		r.commitSources(m)
+	}
 	return path, nil
 }
 
-// commitSinks commits the transactions that manifest m names.
-func (r *chkRun) commitSinks(j *Job, m *checkpoint.Manifest) {
+// commitSinks commits the transactions that manifest m names. It
+// reports whether every one committed.
+func (r *chkRun) commitSinks(j *Job, m *checkpoint.Manifest) bool {
 	for _, t := range m.Tasks {
 		if t.Transaction == nil {
 			continue
@@ -472,19 +478,20 @@ func (r *chkRun) commitSinks(j *Job, m *checkpoint.Manifest) {
 		txs, err := decodeTxns(t.Transaction)
 		if err != nil {
 			j.errs.Set(fmt.Errorf("stream: checkpoint %d: sink %s: %w", m.ID, t.Task, err))
-			return
+			return false
 		}
 		for _, tx := range txs {
 			if err := s.c.Commit(context.Background(), tx.tx); err != nil {
 				// The manifest is durable: the next run's Recover
 				// commits this transaction again.
 				j.errs.Set(&OperatorError{Operator: s.name, Subtask: t.Task.Subtask, Err: fmt.Errorf("commit of checkpoint %d: %w", m.ID, err)})
-				return
+				return false
 			}
 		}
 		s.committed.Store(uint64(m.ID))
 	}
 	r.lastDone.Store(uint64(m.ID))
+	return true
 }
 
 // finalCheckpoint records the end of a job whose every task finished: a
@@ -515,7 +522,9 @@ func (r *chkRun) finalCheckpoint(j *Job) {
 	r.stats.Completed++
 	r.stats.LastID = uint64(id)
 	r.mu.Unlock()
-	r.commitSinks(j, m)
+	if r.commitSinks(j, m) {
+		r.commitSources(m)
+	}
 }
 
 // StopWithSavepoint takes a checkpoint now, waits for it to complete and

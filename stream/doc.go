@@ -57,7 +57,9 @@
 // WithCheckpointing takes asynchronous barrier snapshots at an interval:
 // sources record their split positions, window operators their open
 // windows, sinks that implement checkpoint.TwoPhaseCommitter pre-commit and
-// commit when the checkpoint completes (exactly-once output). A job started
+// commit when the checkpoint completes (exactly-once output), and then
+// source splits that implement PositionCommitter receive the position the
+// checkpoint recorded (Kafka group offsets, HTTP answers). A job started
 // again with the same directory restores the latest complete checkpoint;
 // WithRestartPolicy restarts a failed run from it, and
 // Job.StopWithSavepoint stops with a final checkpoint. See

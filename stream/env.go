@@ -243,14 +243,26 @@ type buildCtx struct {
 	t    *task
 	outs [][]any
 	cnt  *rt.Counters
+	// opIdx is the index of this subtask's entry in job.ops, once
+	// counters made it.
+	opIdx int
 }
 
 func (bc *buildCtx) counters() *rt.Counters {
 	if bc.cnt == nil {
 		bc.cnt = &rt.Counters{}
+		bc.opIdx = len(bc.job.ops)
 		bc.job.ops = append(bc.job.ops, opMetrics{name: bc.n.name, sub: bc.sub, par: bc.n.par, cnt: bc.cnt, t: bc.t})
 	}
 	return bc.cnt
+}
+
+// setSplit records which split a source subtask reads, for Metrics.
+func (bc *buildCtx) setSplit(id string, split any) {
+	bc.counters()
+	op := &bc.job.ops[bc.opIdx]
+	op.split = id
+	op.lag, _ = split.(Lagger)
 }
 
 // maxPar returns the job's number of key groups.
@@ -292,6 +304,9 @@ type opMetrics struct {
 	par  int
 	cnt  *rt.Counters
 	t    *task
+	// split and lag describe the split of a source subtask.
+	split string
+	lag   Lagger
 }
 
 // ErrAlreadyStarted is returned when an Env is executed a second time.
@@ -529,6 +544,12 @@ type SubtaskMetrics struct {
 	// Watermark is the task's current input watermark in ms (math.MinInt64
 	// before the first one).
 	Watermark int64
+	// Split is the ID of the split a source subtask reads; empty for other
+	// operators.
+	Split string
+	// Lag is how many records the source subtask's split is behind the end
+	// of its partition (Lagger); -1 when unknown or not a source.
+	Lag int64
 }
 
 // Metrics returns the counters of every operator subtask. It may be called
@@ -542,10 +563,21 @@ func (j *Job) Metrics() []SubtaskMetrics {
 			Operator: o.name, Subtask: o.sub, Parallelism: o.par, Task: o.t.name,
 			RecordsIn: o.cnt.In.Load(), RecordsOut: o.cnt.Out.Load(), Dropped: o.cnt.Dropped.Load(),
 			Status: s.Status.String(), Busy: s.Busy, Idle: s.Idle, Backpressured: s.Backpressured,
-			Watermark: s.Watermark,
+			Watermark: s.Watermark, Split: o.split, Lag: o.lagNow(),
 		})
 	}
 	return out
+}
+
+// lagNow is the split's lag, -1 when it cannot tell.
+func (o *opMetrics) lagNow() int64 {
+	if o.lag == nil {
+		return -1
+	}
+	if l := o.lag.Lag(); l >= 0 {
+		return l
+	}
+	return -1
 }
 
 var errDifferentEnv = errors.New("stream: streams of different dataflows cannot be combined")

@@ -42,6 +42,19 @@ type Split[T any] interface {
 	Seek(pos []byte) error
 }
 
+// Lagger is an optional capability of a Split: how far it is behind the
+// end of its partition, for metrics (per source partition lag).
+//
+// Lag returns the number of records between the split's position and the
+// end of its input as last known to the split (a Kafka partition's high
+// watermark or last stable offset, a log partition's end offset), or -1
+// when it does not know. It is called from metrics goroutines
+// concurrently with Read and must be cheap and safe for that: no I/O, an
+// atomic read or two.
+type Lagger interface {
+	Lag() int64
+}
+
 // WatermarkStrategy says how a source assigns event time and generates
 // watermarks. The zero value means no event time: records are stamped with
 // the time they were read (ingestion time) and the only watermark is the
@@ -88,7 +101,9 @@ func FromSource[T any](env *Env, name string, src Source[T], wm WatermarkStrateg
 		return len(splits), nil
 	}
 	n.build = func(bc *buildCtx) any {
-		return &sourceRunner[T]{opBase: bc.base(), split: splits[bc.sub], wm: wm, out: outputOf[T](bc.outs[0]), size: env.cfg.batchSize}
+		r := &sourceRunner[T]{opBase: bc.base(), split: splits[bc.sub], wm: wm, out: outputOf[T](bc.outs[0]), size: env.cfg.batchSize}
+		bc.setSplit(r.split.ID(), r.split)
+		return r
 	}
 	return Stream[T]{env: env, n: n}
 }
@@ -117,9 +132,6 @@ func (s *sourceRunner[T]) run(t *task) {
 			panic(&OperatorError{Operator: s.name, Subtask: s.sub, Position: s.position(), Err: fmt.Errorf("%w: %v", ErrUserPanic, p)})
 		}
 	}()
-	if c, ok := s.split.(io.Closer); ok {
-		defer c.Close()
-	}
 	vals := make([]T, s.size)
 	ts := make([]int64, s.size)
 	bound := s.wm.MaxOutOfOrderness.Milliseconds()
@@ -135,10 +147,15 @@ func (s *sourceRunner[T]) run(t *task) {
 		task = checkpoint.TaskID{Operator: opKey(s.node), Subtask: s.sub}
 		if pos, ok := chk.srcPos[posKey(task.Operator, s.split.ID())]; ok {
 			if err := s.split.Seek(pos); err != nil {
+				if c, ok := s.split.(io.Closer); ok {
+					_ = c.Close()
+				}
 				panic(&OperatorError{Operator: s.name, Subtask: s.sub, Err: fmt.Errorf("restore split %s: %w", s.split.ID(), err)})
 			}
 		}
 	}
+	// Registered after Seek: no position is committed before it.
+	defer chk.registerSplit(opKey(s.node), s.name, s.sub, s.split)()
 	for {
 		if t.ctx.Err() != nil {
 			panic(errAborted)

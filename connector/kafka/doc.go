@@ -21,6 +21,10 @@
 // durably processed. Sharing a topic's partitions among several Sluice
 // processes through the group's assignment is not done yet.
 //
+// Splits report their lag (stream.Lagger): the records between their
+// position and the partition's end as last fetched (the last stable offset
+// under ReadCommitted), for the per-partition lag metric.
+//
 // # Sink
 //
 // Sink writes each subtask through one idempotent producer (no duplicates

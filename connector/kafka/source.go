@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -217,6 +218,8 @@ func (s *Source) Splits(ctx context.Context, _ int) ([]stream.Split[connector.Me
 		if s.cfg.Bounded {
 			sp.end = hi
 		}
+		sp.lagEnd.Store(hi)
+		sp.lagPos.Store(sp.next)
 		out = append(out, sp)
 		made = append(made, sp)
 	}
@@ -273,6 +276,11 @@ type split struct {
 	adm    *kadm.Client
 	buf    []*kgo.Record
 	bufOff int
+
+	// lagEnd is the partition's end offset as last fetched (the last
+	// stable offset under ReadCommitted), lagPos a copy of next; both for
+	// Lag, read concurrently with Read.
+	lagEnd, lagPos atomic.Int64
 }
 
 func (sp *split) ID() string { return sp.id }
@@ -290,6 +298,7 @@ func (sp *split) Seek(pos []byte) error {
 		return fmt.Errorf("split %s: seek after the first read", sp.id)
 	}
 	sp.next = v
+	sp.lagPos.Store(v)
 	return nil
 }
 
@@ -329,6 +338,7 @@ func (sp *split) client() (*kgo.Client, error) {
 
 // Read implements stream.Split.
 func (sp *split) Read(ctx context.Context, dst []connector.Message) (int, error) {
+	defer func() { sp.lagPos.Store(sp.next) }()
 	for {
 		n := 0
 		for n < len(dst) && sp.bufOff < len(sp.buf) {
@@ -395,9 +405,32 @@ func (sp *split) poll(ctx context.Context) (bool, error) {
 	if ferr != nil {
 		return false, ferr
 	}
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		if p.Partition != sp.part || p.Err != nil {
+			return
+		}
+		end := p.HighWatermark
+		if sp.src.cfg.Isolation == ReadCommitted && p.LastStableOffset >= 0 {
+			end = p.LastStableOffset
+		}
+		if end >= 0 {
+			sp.lagEnd.Store(end)
+		}
+	})
 	sp.buf, sp.bufOff = sp.buf[:0], 0
 	fs.EachRecord(func(r *kgo.Record) { sp.buf = append(sp.buf, r) })
 	return len(sp.buf) > 0, nil
+}
+
+// Lag implements stream.Lagger: the records between the split's position
+// and the end of the partition as last fetched (a bounded split: its end
+// offset), never negative.
+func (sp *split) Lag() int64 {
+	end := sp.lagEnd.Load()
+	if sp.end >= 0 {
+		end = sp.end
+	}
+	return max(0, end-sp.lagPos.Load())
 }
 
 // CommitPosition commits pos (a Position taken at a checkpoint barrier) to
@@ -445,6 +478,7 @@ func (sp *split) Close() error {
 
 func isOffsetOutOfRange(err error) bool { return errors.Is(err, kerr.OffsetOutOfRange) }
 
-var _ interface {
-	CommitPosition(context.Context, []byte) error
-} = (*split)(nil)
+var (
+	_ stream.PositionCommitter = (*split)(nil)
+	_ stream.Lagger            = (*split)(nil)
+)

@@ -300,8 +300,9 @@ function renderJob(job, ckpts) {
   plot(document.getElementById("plot-lag"), [{ cls: "l-lag", points: pts.map((p) => [p.t, p.wm_lag_ms]) }], { fmt: dur });
   const rows = [];
   for (const v of job.vertices) for (const s of v.subtasks) rows.push([v.id, s.subtask, s.status, human(s.records_in_per_sec, "/s"), human(s.records_out_per_sec, "/s"),
-    Math.round(s.busy_ms_per_sec), Math.round(s.idle_ms_per_sec), Math.round(s.backpressured_ms_per_sec), wm(s)]);
-  document.getElementById("subtasks").replaceChildren(table(["operator", "subtask", "status", "in", "out", "busy ms/s", "idle ms/s", "bp ms/s", "watermark"], rows, [1, 3, 4, 5, 6, 7]));
+    Math.round(s.busy_ms_per_sec), Math.round(s.idle_ms_per_sec), Math.round(s.backpressured_ms_per_sec), wm(s),
+    s.split ? s.split + (s.lag != null ? ": " + human(s.lag) : "") : ""]);
+  document.getElementById("subtasks").replaceChildren(table(["operator", "subtask", "status", "in", "out", "busy ms/s", "idle ms/s", "bp ms/s", "watermark", "split lag"], rows, [1, 3, 4, 5, 6, 7]));
   if (ckpts) renderCheckpoints(ckpts);
 }
 

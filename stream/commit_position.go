@@ -1,0 +1,98 @@
+package stream
+
+import (
+	"context"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/checkpoint"
+)
+
+// PositionCommitter is an optional capability of a Split: a split that
+// also records its progress outside the job (Kafka consumer-group
+// offsets, the answers of the HTTP ingest source) implements it.
+//
+// With checkpointing on, the runtime calls CommitPosition with the
+// split's position recorded in a checkpoint once that checkpoint has
+// completed: its manifest is durable and every two-phase-commit sink has
+// committed the checkpoint's transactions. Calls come from the checkpoint
+// coordinator's goroutine, concurrently with Read, one at a time per
+// split, with increasing checkpoints, never before Seek and never after
+// the split was closed (a split closed when its input ended therefore
+// sees no commit of the final checkpoint). An error is logged and does
+// not fail the job: the checkpoint, not the outside record, is the source
+// of truth on restore, and the next completed checkpoint commits a later
+// position.
+type PositionCommitter interface {
+	CommitPosition(ctx context.Context, pos []byte) error
+}
+
+// commitPositionTimeout bounds one CommitPosition call.
+const commitPositionTimeout = 30 * time.Second
+
+// splitCommitter serialises CommitPosition with the split's Close.
+type splitCommitter struct {
+	mu     sync.Mutex
+	c      PositionCommitter
+	closed bool
+	name   string
+	sub    int
+}
+
+// registerSplit makes split (of operator op) receive the positions of
+// completed checkpoints if it implements PositionCommitter. It returns the
+// function that closes the split (if it is an io.Closer), after which no
+// position is committed.
+func (r *chkRun) registerSplit(op, name string, sub int, split interface{ ID() string }) (closeSplit func()) {
+	closer, _ := split.(io.Closer)
+	pc, ok := split.(PositionCommitter)
+	if r == nil || !ok {
+		return func() {
+			if closer != nil {
+				_ = closer.Close()
+			}
+		}
+	}
+	sc := &splitCommitter{c: pc, name: name, sub: sub}
+	key := posKey(op, split.ID())
+	r.mu.Lock()
+	r.committers[key] = sc
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		if r.committers[key] == sc {
+			delete(r.committers, key)
+		}
+		r.mu.Unlock()
+		sc.mu.Lock()
+		defer sc.mu.Unlock()
+		sc.closed = true
+		if closer != nil {
+			_ = closer.Close()
+		}
+	}
+}
+
+// commitSources passes the source positions of completed checkpoint m to
+// the open splits that implement PositionCommitter.
+func (r *chkRun) commitSources(m *checkpoint.Manifest) {
+	for _, sp := range m.Sources() {
+		r.mu.Lock()
+		sc := r.committers[posKey(sp.Operator, sp.Split)]
+		r.mu.Unlock()
+		if sc == nil {
+			continue
+		}
+		sc.mu.Lock()
+		if !sc.closed {
+			ctx, cancel := context.WithTimeout(context.Background(), commitPositionTimeout)
+			err := sc.c.CommitPosition(ctx, sp.Position)
+			cancel()
+			if err != nil {
+				r.log.Warn("source position not committed", "checkpoint", m.ID, "operator", sc.name, "subtask", sc.sub, "split", sp.Split, "err", err)
+			}
+		}
+		sc.mu.Unlock()
+	}
+}
