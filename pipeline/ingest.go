@@ -76,6 +76,15 @@ func (s *ingestSplit) ID() string            { return s.inner.ID() }
 func (s *ingestSplit) Position() []byte      { return s.inner.Position() }
 func (s *ingestSplit) Seek(pos []byte) error { return s.inner.Seek(pos) }
 
+// Lag implements stream.Lagger when the connector's split does; -1 means
+// unknown.
+func (s *ingestSplit) Lag() int64 {
+	if l, ok := s.inner.(stream.Lagger); ok {
+		return l.Lag()
+	}
+	return -1
+}
+
 // CommitPosition passes a completed checkpoint's position on to a split
 // that records positions outside (Kafka group offsets, HTTP answers).
 func (s *ingestSplit) CommitPosition(ctx context.Context, pos []byte) error {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/connector"
@@ -164,7 +165,7 @@ func (s *Source) Splits(_ context.Context, _ int) ([]stream.Split[connector.Mess
 		case StartOffset:
 			sp.next = min(max(s.cfg.Offset, logStart), limit)
 		}
-		sp.pos = sp.next
+		sp.setPos(sp.next)
 		if s.cfg.Bounded {
 			sp.end = limit
 		}
@@ -186,6 +187,9 @@ type split struct {
 	maxBytes  int
 	poll      time.Duration
 
+	// shown mirrors pos for Lag, which metrics call from other goroutines.
+	shown atomic.Int64
+
 	seenHW  int64 // the high watermark the last fetch saw
 	buf     []connector.Message
 	bufOff  int
@@ -203,9 +207,30 @@ func (s *split) Seek(pos []byte) error {
 	if err != nil {
 		return fmt.Errorf("split %s: %w", s.id, err)
 	}
-	s.next, s.pos = off, off
+	s.next = off
+	s.setPos(off)
 	s.buf, s.bufOff = s.buf[:0], 0
 	return nil
+}
+
+func (s *split) setPos(off int64) {
+	s.pos = off
+	s.shown.Store(off)
+}
+
+// Lag implements stream.Lagger: how many offsets the split is behind the
+// end it reads to (the bounded end, else the last stable offset under
+// read_committed or the high watermark). Safe to call while Read runs.
+func (s *split) Lag() int64 {
+	_, hw, lso := s.p.Offsets()
+	limit := hw
+	if s.committed {
+		limit = lso
+	}
+	if s.end >= 0 {
+		limit = min(limit, s.end)
+	}
+	return max(0, limit-s.shown.Load())
 }
 
 // DecodePosition decodes a split position (8 bytes, big-endian, the next
@@ -229,9 +254,9 @@ func (s *split) Read(ctx context.Context, dst []connector.Message) (int, error) 
 			clear(s.buf[s.bufOff : s.bufOff+n])
 			s.bufOff += n
 			if s.bufOff == len(s.buf) {
-				s.pos = s.next
+				s.setPos(s.next)
 			} else {
-				s.pos = dst[n-1].Offset + 1
+				s.setPos(dst[n-1].Offset + 1)
 			}
 			return n, nil
 		}
@@ -244,7 +269,7 @@ func (s *split) Read(ctx context.Context, dst []connector.Message) (int, error) 
 		}
 		if fetched {
 			if s.bufOff == len(s.buf) {
-				s.pos = s.next // everything fetched was skipped
+				s.setPos(s.next) // everything fetched was skipped
 			}
 			continue
 		}
