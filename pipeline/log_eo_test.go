@@ -118,6 +118,7 @@ checkpoint: {interval: 2ms, dir: %s}
 		t.Fatalf("the log sink was reported at-least-once: %s", logs.String())
 	}
 	seen := map[int64]bool{}
+	where := map[int64]string{}
 	maxSeq := [2]int64{-1, -1}
 	for _, m := range committedLog(t, l, "out") {
 		v := string(m.Value)
@@ -126,9 +127,10 @@ checkpoint: {interval: 2ms, dir: %s}
 			t.Fatalf("record %q: %v", v, err)
 		}
 		if seen[seq] {
-			t.Fatalf("record %d committed twice", seq)
+			t.Fatalf("record %d committed twice: %s and %s@%d; savepoint %s", seq, where[seq], m.Origin, m.Offset, savepoint)
 		}
 		seen[seq] = true
+		where[seq] = fmt.Sprintf("%s@%d", m.Origin, m.Offset)
 		maxSeq[seq%2] = max(maxSeq[seq%2], seq)
 	}
 	for sp, m := range maxSeq {

@@ -288,6 +288,7 @@ func (r *chkRun) drive(j *Job) {
 	var waiting []chan savepointResult // requests of the savepoint in flight
 	var queued []chan savepointResult  // requests waiting for a checkpoint to end
 	var savepointID checkpoint.ID
+	stopping := false // a savepoint that stops the job completed
 	var handle func(acts []checkpoint.Action)
 	// startSavepoint takes the queued savepoint as soon as no checkpoint
 	// is in flight.
@@ -326,6 +327,14 @@ func (r *chkRun) drive(j *Job) {
 			case checkpoint.ActionComplete:
 				path, err := r.complete(j, a, started)
 				if a.ID == savepointID && len(waiting) > 0 {
+					if err == nil {
+						// Stop-with-savepoint: no checkpoint may follow
+						// it, or its commits would publish records the
+						// savepoint does not cover (and a restore from
+						// the savepoint would write them again).
+						stopping = true
+						j.errs.Set(errSavepointStop)
+					}
 					for _, w := range waiting {
 						w <- savepointResult{path, err}
 					}
@@ -390,7 +399,9 @@ func (r *chkRun) drive(j *Job) {
 			queued = append(queued, w)
 			startSavepoint()
 		case now := <-tick.C:
-			handle(coord.Tick(now))
+			if !stopping {
+				handle(coord.Tick(now))
+			}
 		}
 	}
 }
