@@ -18,40 +18,26 @@ import (
 	"github.com/sluicehq/sluice/stream"
 )
 
-// Start says where a split begins when neither a restored position nor a
-// group offset says otherwise.
-type Start int
+// Start says where a split begins; see connector.Start.
+type Start = connector.Start
 
+// The start positions, as in package connector.
 const (
-	// StartEarliest begins at the log start offset (the default).
-	StartEarliest Start = iota
-	// StartLatest begins at the end offset as of the job's start.
-	StartLatest
-	// StartOffset begins at SourceConfig.Offset, clamped to the log.
-	StartOffset
+	StartEarliest = connector.StartEarliest
+	StartLatest   = connector.StartLatest
+	StartOffset   = connector.StartOffset
 )
 
 // ParseStart parses "earliest", "latest" or "offset".
-func ParseStart(s string) (Start, error) {
-	switch s {
-	case "", "earliest":
-		return StartEarliest, nil
-	case "latest":
-		return StartLatest, nil
-	case "offset":
-		return StartOffset, nil
-	}
-	return 0, fmt.Errorf("start %q: want earliest, latest or offset", s)
-}
+func ParseStart(s string) (Start, error) { return connector.ParseStart(s) }
 
-// Isolation says which records a source delivers.
-type Isolation int
+// Isolation says which records a source delivers; see connector.Isolation.
+type Isolation = connector.Isolation
 
+// The isolation levels, as in package connector.
 const (
-	// ReadCommitted delivers committed transactional data only (default).
-	ReadCommitted Isolation = iota
-	// ReadUncommitted delivers everything up to the high watermark.
-	ReadUncommitted
+	ReadCommitted   = connector.ReadCommitted
+	ReadUncommitted = connector.ReadUncommitted
 )
 
 // DefaultPollInterval is SourceConfig.PollInterval's default.

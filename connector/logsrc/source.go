@@ -16,42 +16,26 @@ import (
 	"github.com/sluicehq/sluice/stream"
 )
 
-// Start says where a split begins when no checkpoint position is restored.
-type Start int
+// Start says where a split begins; see connector.Start.
+type Start = connector.Start
 
+// The start positions, as in package connector.
 const (
-	// StartEarliest begins at the earliest offset still stored (the default).
-	StartEarliest Start = iota
-	// StartLatest begins at the end of the partition as it is when the job
-	// starts: only records appended afterwards are read.
-	StartLatest
-	// StartOffset begins at SourceConfig.Offset (clamped to the offsets
-	// stored).
-	StartOffset
+	StartEarliest = connector.StartEarliest
+	StartLatest   = connector.StartLatest
+	StartOffset   = connector.StartOffset
 )
 
 // ParseStart parses "earliest", "latest" or "offset".
-func ParseStart(s string) (Start, error) {
-	switch s {
-	case "", "earliest":
-		return StartEarliest, nil
-	case "latest":
-		return StartLatest, nil
-	case "offset":
-		return StartOffset, nil
-	}
-	return 0, fmt.Errorf("start %q: want earliest, latest or offset", s)
-}
+func ParseStart(s string) (Start, error) { return connector.ParseStart(s) }
 
-// Isolation says which records a source delivers.
-type Isolation int
+// Isolation says which records a source delivers; see connector.Isolation.
+type Isolation = connector.Isolation
 
+// The isolation levels, as in package connector.
 const (
-	// ReadCommitted skips aborted transactions and reads only up to the
-	// last stable offset (the default).
-	ReadCommitted Isolation = iota
-	// ReadUncommitted delivers every data record up to the high watermark.
-	ReadUncommitted
+	ReadCommitted   = connector.ReadCommitted
+	ReadUncommitted = connector.ReadUncommitted
 )
 
 // DefaultMaxBytes is the size of one read from a partition when
