@@ -35,6 +35,13 @@ type DeadLetterReporter interface {
 	DeadLetters() int64
 }
 
+// CheckpointHistorian is an optional capability of a job: its checkpoint
+// history, as *stream.Job and pipeline.Job report it (id, status, start,
+// duration, size; alignment time is not measured per checkpoint).
+type CheckpointHistorian interface {
+	CheckpointHistory() []stream.CheckpointRecord
+}
+
 // CheckpointCounter is an optional capability of a job: checkpoint
 // counters without a history, as *stream.Job reports them. The Observer
 // builds a history from successive samples: a checkpoint that completes
@@ -67,6 +74,8 @@ type CheckpointStats struct {
 	// Partial marks an entry built from counters (CheckpointCounter):
 	// size and alignment are unknown, and a failed entry has no id.
 	Partial bool `json:"partial,omitempty"`
+	// AlignmentUnknown marks an entry whose alignment time was not measured.
+	AlignmentUnknown bool `json:"alignment_unknown,omitempty"`
 }
 
 // Checkpoint statuses.
@@ -398,6 +407,14 @@ func (t *trackedJob) sample(now time.Time, keep time.Duration) JobStatus {
 	if r, ok := t.checkpoints(); ok {
 		js.CheckpointsAvailable = true
 		js.Checkpoints = r.Checkpoints()
+	} else if h, ok := t.job.(CheckpointHistorian); ok && len(h.CheckpointHistory()) > 0 {
+		js.CheckpointsAvailable = true
+		js.Checkpoints = historyStats(h.CheckpointHistory())
+		if c, ok := t.job.(CheckpointCounter); ok {
+			cs := c.CheckpointStats()
+			js.CheckpointCounts = &CheckpointCounts{Completed: cs.Completed, Failed: cs.Aborted,
+				LastCompletedID: cs.LastID, LastDuration: cs.LastDuration, LastPath: cs.LastPath}
+		}
 	} else if c, ok := t.job.(CheckpointCounter); ok {
 		cs := c.CheckpointStats()
 		t.followCheckpoints(cs, now)
@@ -494,4 +511,18 @@ func inferGraph(order []string, byOp map[string]*Vertex) Graph {
 		g.Edges = append(g.Edges, Edge{From: order[i-1], To: id, Exchange: ex})
 	}
 	return g
+}
+
+// historyStats converts a job's checkpoint history for the API.
+func historyStats(h []stream.CheckpointRecord) []CheckpointStats {
+	out := make([]CheckpointStats, len(h))
+	for i, c := range h {
+		st := CheckpointFailed
+		if c.Completed {
+			st = CheckpointCompleted
+		}
+		out[i] = CheckpointStats{ID: c.ID, Status: st, Started: c.Started, Duration: c.Duration,
+			SizeBytes: c.SizeBytes, Error: c.Err, AlignmentUnknown: true}
+	}
+	return out
 }

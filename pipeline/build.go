@@ -266,6 +266,9 @@ func (j *Job) Done() <-chan struct{} { return j.job.Done() }
 // checkpointing).
 func (j *Job) CheckpointStats() stream.CheckpointStats { return j.job.CheckpointStats() }
 
+// CheckpointHistory returns the job's last checkpoints, oldest first.
+func (j *Job) CheckpointHistory() []stream.CheckpointRecord { return j.job.CheckpointHistory() }
+
 // Metrics returns the stream runtime's per-subtask counters.
 func (j *Job) Metrics() []stream.SubtaskMetrics { return j.job.Metrics() }
 

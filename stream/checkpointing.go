@@ -133,6 +133,7 @@ type chkRun struct {
 	lastDone   atomic.Uint64
 	savept     chan chan savepointResult
 	stats      CheckpointStats
+	hist       []CheckpointRecord
 }
 
 type savepointResult struct {
@@ -155,6 +156,40 @@ type CheckpointStats struct {
 	LastPath string
 	// LastDuration is the time from trigger to manifest of the last one.
 	LastDuration time.Duration
+}
+
+// CheckpointRecord is one checkpoint of a job's history.
+type CheckpointRecord struct {
+	ID        uint64
+	Savepoint bool
+	Completed bool // false: aborted or not persisted (see Err)
+	Started   time.Time
+	Duration  time.Duration // trigger to manifest, or to the abort
+	SizeBytes int64         // bytes of every file the manifest names (shared files included)
+	Err       string
+}
+
+// maxCheckpointHistory bounds the history a job keeps.
+const maxCheckpointHistory = 100
+
+// CheckpointHistory returns the job's last checkpoints (at most 100),
+// oldest first.
+func (j *Job) CheckpointHistory() []CheckpointRecord {
+	if j.chk == nil {
+		return nil
+	}
+	j.chk.mu.Lock()
+	defer j.chk.mu.Unlock()
+	return append([]CheckpointRecord(nil), j.chk.hist...)
+}
+
+func (r *chkRun) record(c CheckpointRecord) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.hist = append(r.hist, c)
+	if len(r.hist) > maxCheckpointHistory {
+		r.hist = append(r.hist[:0], r.hist[len(r.hist)-maxCheckpointHistory:]...)
+	}
 }
 
 // CheckpointStats returns the job's checkpoint counters.
@@ -343,6 +378,11 @@ func (r *chkRun) drive(j *Job) {
 				startSavepoint()
 			case checkpoint.ActionAbort:
 				r.abort(a)
+				errText := ""
+				if a.Err != nil {
+					errText = a.Err.Error()
+				}
+				r.record(CheckpointRecord{ID: uint64(a.ID), Savepoint: a.Savepoint, Started: started, Duration: time.Since(started), Err: errText})
 				if a.ID == savepointID && len(waiting) > 0 {
 					for _, w := range waiting {
 						w <- savepointResult{"", a.Err}
@@ -458,6 +498,7 @@ func (r *chkRun) complete(j *Job, a checkpoint.Action, started time.Time) (strin
 		r.mu.Lock()
 		r.stats.Aborted++
 		r.mu.Unlock()
+		r.record(CheckpointRecord{ID: uint64(a.ID), Savepoint: a.Savepoint, Started: started, Duration: time.Since(started), Err: err.Error()})
 		return "", err
 	}
 	path := r.store.Root() + "/" + fmt.Sprintf("chk-%020d", uint64(a.ID))
@@ -467,6 +508,11 @@ func (r *chkRun) complete(j *Job, a checkpoint.Action, started time.Time) (strin
 	r.stats.LastPath = path
 	r.stats.LastDuration = time.Since(started)
 	r.mu.Unlock()
+	var size int64
+	for _, f := range m.Files {
+		size += f.Size
+	}
+	r.record(CheckpointRecord{ID: uint64(a.ID), Savepoint: a.Savepoint, Completed: true, Started: started, Duration: time.Since(started), SizeBytes: size})
 	if r.commitSinks(j, m) {
 		r.commitSources(m)
 	}
@@ -524,6 +570,7 @@ func (r *chkRun) finalCheckpoint(j *Job) {
 		j.errs.Set(fmt.Errorf("stream: final checkpoint: %w", err))
 		return
 	}
+	started := time.Now()
 	m := r.manifest(id, true, nil)
 	if err := p.Commit(m); err != nil {
 		j.errs.Set(fmt.Errorf("stream: final checkpoint: %w", err))
@@ -532,7 +579,14 @@ func (r *chkRun) finalCheckpoint(j *Job) {
 	r.mu.Lock()
 	r.stats.Completed++
 	r.stats.LastID = uint64(id)
+	r.stats.LastPath = r.store.Root() + "/" + fmt.Sprintf("chk-%020d", uint64(id))
+	r.stats.LastDuration = time.Since(started)
 	r.mu.Unlock()
+	var size int64
+	for _, f := range m.Files {
+		size += f.Size
+	}
+	r.record(CheckpointRecord{ID: uint64(id), Savepoint: true, Completed: true, Started: started, Duration: time.Since(started), SizeBytes: size})
 	if r.commitSinks(j, m) {
 		r.commitSources(m)
 	}

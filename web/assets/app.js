@@ -314,7 +314,7 @@ function renderCheckpoints(c) {
   box.replaceChildren(table(["id", "status", "started", "duration", "size", "alignment", "error"],
     c.checkpoints.slice().reverse().map((k) => [k.partial && !k.id ? "–" : k.id, badge(k.status), new Date(k.started).toLocaleTimeString(),
       k.status === "failed" && k.partial ? "–" : dur(k.duration_ns / 1e6),
-      k.partial ? "–" : bytes(k.size_bytes), k.partial ? "–" : dur(k.alignment_ns / 1e6), k.error || ""]), [0, 3, 4, 5]));
+      k.partial ? "–" : bytes(k.size_bytes), k.partial || k.alignment_unknown ? "–" : dur(k.alignment_ns / 1e6), k.error || ""]), [0, 3, 4, 5]));
   if (c.checkpoints.some((k) => k.partial)) box.append(el("p", { class: "muted" }, "The job reports checkpoint counters only: size and alignment are unknown, and checkpoints completed between two samples are not listed."));
 }
 
