@@ -37,7 +37,7 @@ type DeadLetterReporter interface {
 
 // CheckpointHistorian is an optional capability of a job: its checkpoint
 // history, as *stream.Job and pipeline.Job report it (id, status, start,
-// duration, size; alignment time is not measured per checkpoint).
+// duration, size, alignment time).
 type CheckpointHistorian interface {
 	CheckpointHistory() []stream.CheckpointRecord
 }
@@ -522,7 +522,7 @@ func historyStats(h []stream.CheckpointRecord) []CheckpointStats {
 			st = CheckpointCompleted
 		}
 		out[i] = CheckpointStats{ID: c.ID, Status: st, Started: c.Started, Duration: c.Duration,
-			SizeBytes: c.SizeBytes, Error: c.Err, AlignmentUnknown: true}
+			SizeBytes: c.SizeBytes, Alignment: c.Alignment, Error: c.Err}
 	}
 	return out
 }

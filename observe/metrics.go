@@ -33,7 +33,8 @@ import (
 // sluice_source_partition_lag (labels job, operator, split).
 //
 // Checkpoints (label job), only for jobs that report them (size and
-// alignment only from a CheckpointReporter, not from counters):
+// alignment from a history — CheckpointReporter or CheckpointHistorian —
+// not from counters alone):
 // sluice_checkpoint_last_completed_id, sluice_checkpoint_last_duration_seconds,
 // sluice_checkpoint_last_size_bytes, sluice_checkpoint_last_alignment_seconds,
 // sluice_checkpoint_completed_total, sluice_checkpoint_failed_total.
@@ -176,7 +177,19 @@ func (c *collector) collectCheckpoints(ch chan<- prometheus.Metric, js JobStatus
 			ch <- prometheus.MustNewConstMetric(d.ckID, prometheus.GaugeValue, float64(n.LastCompletedID), js.ID)
 			ch <- prometheus.MustNewConstMetric(d.ckDur, prometheus.GaugeValue, n.LastDuration.Seconds(), js.ID)
 		}
-		return // counters carry no size or alignment
+		if len(js.Checkpoints) == 0 || js.Checkpoints[0].Partial {
+			return // counters carry no size or alignment
+		}
+		// A history from the engine: size and alignment of the last
+		// completed checkpoint.
+		for i := len(js.Checkpoints) - 1; i >= 0; i-- {
+			if ck := js.Checkpoints[i]; ck.Status == CheckpointCompleted {
+				ch <- prometheus.MustNewConstMetric(d.ckSize, prometheus.GaugeValue, float64(ck.SizeBytes), js.ID)
+				ch <- prometheus.MustNewConstMetric(d.ckAlign, prometheus.GaugeValue, ck.Alignment.Seconds(), js.ID)
+				break
+			}
+		}
+		return
 	}
 	var done, failed int
 	for _, ck := range js.Checkpoints {

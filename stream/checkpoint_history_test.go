@@ -26,20 +26,26 @@ func TestCheckpointHistory(t *testing.T) {
 	if len(h) == 0 {
 		t.Fatal("no checkpoint in the history of a finished checkpointing job")
 	}
-	completed, sized := 0, 0
+	completed, sized, aligned := 0, 0, 0
 	for _, c := range h {
 		if c.Completed {
 			completed++
-			if c.ID == 0 || c.Started.IsZero() || c.SizeBytes < 0 {
+			if c.ID == 0 || c.Started.IsZero() || c.SizeBytes < 0 || c.Alignment < 0 {
 				t.Fatalf("completed checkpoint %+v: want an id and a start", c)
 			}
 			if c.SizeBytes > 0 {
 				sized++
 			}
+			if c.Alignment > 0 {
+				aligned++
+			}
 		}
 	}
 	// Checkpoints taken while windows are open hold their state; the final
 	// one, after every window fired, may name no file.
+	if aligned == 0 {
+		t.Fatalf("no checkpoint in %+v reports an alignment time (the window operators have two inputs)", h)
+	}
 	if sized == 0 {
 		t.Fatalf("no checkpoint in %+v has a size", h)
 	}

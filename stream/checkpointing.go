@@ -134,6 +134,7 @@ type chkRun struct {
 	savept     chan chan savepointResult
 	stats      CheckpointStats
 	hist       []CheckpointRecord
+	align      map[uint64]time.Duration // longest barrier alignment per checkpoint id
 }
 
 type savepointResult struct {
@@ -166,6 +167,7 @@ type CheckpointRecord struct {
 	Started   time.Time
 	Duration  time.Duration // trigger to manifest, or to the abort
 	SizeBytes int64         // bytes of every file the manifest names (shared files included)
+	Alignment time.Duration // the longest an operator waited for this checkpoint's barriers on all its inputs
 	Err       string
 }
 
@@ -183,9 +185,26 @@ func (j *Job) CheckpointHistory() []CheckpointRecord {
 	return append([]CheckpointRecord(nil), j.chk.hist...)
 }
 
+// noteAlignment records that an operator subtask took d to align the
+// barriers of checkpoint id.
+func (r *chkRun) noteAlignment(id uint64, d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.align == nil {
+		r.align = map[uint64]time.Duration{}
+	}
+	r.align[id] = max(r.align[id], d)
+}
+
 func (r *chkRun) record(c CheckpointRecord) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	c.Alignment = r.align[c.ID]
+	for id := range r.align {
+		if id <= c.ID {
+			delete(r.align, id)
+		}
+	}
 	r.hist = append(r.hist, c)
 	if len(r.hist) > maxCheckpointHistory {
 		r.hist = append(r.hist[:0], r.hist[len(r.hist)-maxCheckpointHistory:]...)

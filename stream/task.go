@@ -251,6 +251,9 @@ type gate[A, B any] struct {
 	// noAlign lets records of channels that delivered the barrier through
 	// (at-least-once delivery).
 	noAlign bool
+	// alignStart is when the first barrier of the alignment in progress
+	// arrived, for the checkpoint's alignment time.
+	alignStart time.Time
 	// maxBarrier is the highest barrier seen; lower ones are dropped.
 	maxBarrier uint64
 }
@@ -403,6 +406,9 @@ func (g *gate[A, B]) handle(m gateMsg[A, B]) {
 			g.aligner.Abandon()
 			g.replayHeld()
 		}
+		if !g.aligner.Aligning() {
+			g.alignStart = time.Now()
+		}
 		done, err := g.aligner.Barrier(ch, id)
 		if err != nil {
 			panic(&OperatorError{Operator: g.t.name, Subtask: g.t.sub, Err: err})
@@ -428,6 +434,10 @@ func (g *gate[A, B]) handle(m gateMsg[A, B]) {
 // completeBarrier forwards an aligned barrier (operators snapshot on the
 // way) and replays the events held back during alignment.
 func (g *gate[A, B]) completeBarrier() {
+	if g.t != nil && g.t.job != nil && g.t.job.chk != nil && !g.alignStart.IsZero() {
+		c := g.t.job.chk
+		c.noteAlignment(g.aligner.ID(), time.Since(g.alignStart))
+	}
 	g.head.barrier(g.aligner.ID())
 	g.replayHeld()
 }
