@@ -17,8 +17,8 @@ func nexmarkCommand() *command {
 		name:    "nexmark",
 		summary: "the Nexmark streaming benchmark: generate events, run queries",
 		sub: []*command{
-			{name: "generate", summary: "print Nexmark events as JSON lines", run: func(_ context.Context, c *cli, args []string) error {
-				return nexmarkGenerate(args, c.stdout, c.stderr)
+			{name: "generate", summary: "print Nexmark events as JSON lines", run: func(ctx context.Context, c *cli, args []string) error {
+				return nexmarkGenerate(ctx, args, c.stdout, c.stderr)
 			}},
 			{name: "run", summary: "run a query (or all) over generated events and report throughput and a result checksum", run: nexmarkRun},
 		},

@@ -13,7 +13,7 @@ import (
 
 // nexmarkGenerate runs `sluice nexmark generate`: it writes Nexmark events
 // as JSON lines (see nexmark.AppendJSON) to stdout or --output.
-func nexmarkGenerate(args []string, stdout, stderr io.Writer) error {
+func nexmarkGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	const usage = `Usage: sluice nexmark generate --events N [flags]
 
 Writes N Nexmark events (people, auctions and bids, mixed 1:3:46 like the
@@ -65,7 +65,7 @@ Flags:
 		defer f.Close()
 		w = f
 	}
-	if err := nexmark.GenerateJSON(context.Background(), w, cfg, *events); err != nil {
+	if err := nexmark.GenerateJSON(ctx, w, cfg, *events); err != nil {
 		return err
 	}
 	if f != nil {

@@ -35,8 +35,8 @@ func topicCreate(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("want exactly one topic NAME, got %d arguments", len(pos))
+	if err := oneTopicName(pos); err != nil {
+		return err
 	}
 	if *partitions < 1 || *partitions > 10000 {
 		return usagef("--partitions must be between 1 and 10000, got %d", *partitions)
@@ -105,8 +105,8 @@ func topicDescribe(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("want exactly one topic NAME, got %d arguments", len(pos))
+	if err := oneTopicName(pos); err != nil {
+		return err
 	}
 	b, err := bf.open(ctx, c)
 	if err != nil {
@@ -147,8 +147,8 @@ func topicDelete(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("want exactly one topic NAME, got %d arguments", len(pos))
+	if err := oneTopicName(pos); err != nil {
+		return err
 	}
 	b, err := bf.open(ctx, c)
 	if err != nil {
@@ -176,3 +176,12 @@ func humanBytes(n int64) string {
 }
 
 func nowMillis() int64 { return time.Now().UnixMilli() }
+
+// oneTopicName checks that the positional arguments are exactly one topic
+// NAME.
+func oneTopicName(pos []string) error {
+	if len(pos) != 1 {
+		return usagef("want exactly one topic NAME, got %d arguments", len(pos))
+	}
+	return nil
+}
