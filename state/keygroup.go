@@ -62,6 +62,15 @@ type KeyHasher interface {
 // pointers or interfaces) hash their fmt %#v form (slow; implement
 // KeyHasher for such keys on hot paths).
 func Hasher[K comparable]() func(K) uint64 {
+	h, _ := hasher[K]()
+	return h
+}
+
+// FastHasher is Hasher, and reports whether the hash is cheap: false for
+// the fmt fallback, where a Go map is the better index of in-memory keys.
+func FastHasher[K comparable]() (h func(K) uint64, fast bool) { return hasher[K]() }
+
+func hasher[K comparable]() (func(K) uint64, bool) {
 	var zero K
 	var f any
 	switch any(zero).(type) {
@@ -100,30 +109,30 @@ func Hasher[K comparable]() func(K) uint64 {
 		f = func(k float64) uint64 { return mix64(math.Float64bits(k)) }
 	}
 	if h, ok := f.(func(K) uint64); ok {
-		return h
+		return h, true
 	}
 	// Named types over strings and integers (type UserID string) hash like
 	// their underlying type; the conversion is safe because the kind is
 	// checked first.
 	switch reflect.TypeFor[K]().Kind() {
 	case reflect.String:
-		return func(k K) uint64 { return xxhash.Sum64String(*(*string)(unsafe.Pointer(&k))) }
+		return func(k K) uint64 { return xxhash.Sum64String(*(*string)(unsafe.Pointer(&k))) }, true
 	case reflect.Int, reflect.Int64, reflect.Uint, reflect.Uint64, reflect.Uintptr:
 		if unsafe.Sizeof(zero) == 8 {
-			return func(k K) uint64 { return mix64(*(*uint64)(unsafe.Pointer(&k))) }
+			return func(k K) uint64 { return mix64(*(*uint64)(unsafe.Pointer(&k))) }, true
 		}
-		return func(k K) uint64 { return mix64(uint64(*(*uint32)(unsafe.Pointer(&k)))) }
+		return func(k K) uint64 { return mix64(uint64(*(*uint32)(unsafe.Pointer(&k)))) }, true
 	case reflect.Int32:
-		return func(k K) uint64 { return mix64(uint64(*(*int32)(unsafe.Pointer(&k)))) }
+		return func(k K) uint64 { return mix64(uint64(*(*int32)(unsafe.Pointer(&k)))) }, true
 	case reflect.Uint32:
-		return func(k K) uint64 { return mix64(uint64(*(*uint32)(unsafe.Pointer(&k)))) }
+		return func(k K) uint64 { return mix64(uint64(*(*uint32)(unsafe.Pointer(&k)))) }, true
 	}
 	if fields, ok := planFields(reflect.TypeFor[K](), 0, nil); ok {
-		return func(k K) uint64 { return hashFields(unsafe.Pointer(&k), fields) }
+		return func(k K) uint64 { return hashFields(unsafe.Pointer(&k), fields) }, true
 	}
 	return func(k K) uint64 {
 		return xxhash.Sum64String(fmt.Sprintf("%#v", k))
-	}
+	}, false
 }
 
 type fieldKind uint8

@@ -172,12 +172,15 @@ const benchKeys = 10_000
 // clicks are in event-time order, 10 per ms, spread over benchKeys users.
 func clickGen(i int64) click { return click{User: (i * 7919) % benchKeys, TS: i / 10} }
 
-func windowBench(b *testing.B, a window.Assigner) {
+// windowBench runs the keyed count at parallelism p: at 1 the keyed
+// operator is chained to the source (a hash exchange to one subtask is a
+// forward one); at 2 every record crosses the hash exchange.
+func windowBench(b *testing.B, a window.Assigner, p int) {
 	b.ReportAllocs()
 	cpu0 := cpuTime()
 	var n atomic.Int64
-	env := stream.New(stream.WithParallelism(1))
-	src := stream.FromSource(env, "clicks", stream.Generate(int64(b.N), 1, clickGen),
+	env := stream.New(stream.WithParallelism(p))
+	src := stream.FromSource(env, "clicks", stream.Generate(int64(b.N), p, clickGen),
 		stream.BoundedOutOfOrderness(func(c click) int64 { return c.TS }, 0))
 	w := stream.Window(stream.KeyBy(src, func(c click) int64 { return c.User }), a)
 	stream.To(stream.Aggregate(w, stream.Count[click]()), countingSink[stream.Windowed[int64, int64]](&n))
@@ -245,14 +248,16 @@ func loopWindows(b *testing.B, size, slide int64) {
 
 // BenchmarkTumblingCount: keyed count per 10 s tumbling window.
 func BenchmarkTumblingCount(b *testing.B) {
-	b.Run("engine", func(b *testing.B) { windowBench(b, window.Tumbling(10*time.Second)) })
+	b.Run("engine", func(b *testing.B) { windowBench(b, window.Tumbling(10*time.Second), 1) })
+	b.Run("engine-p2", func(b *testing.B) { windowBench(b, window.Tumbling(10*time.Second), 2) })
 	b.Run("loop", func(b *testing.B) { loopWindows(b, 10_000, 10_000) })
 }
 
 // BenchmarkSlidingCount: keyed count per 10 s window sliding by 2 s (each
 // record updates 5 windows).
 func BenchmarkSlidingCount(b *testing.B) {
-	b.Run("engine", func(b *testing.B) { windowBench(b, window.Sliding(10*time.Second, 2*time.Second)) })
+	b.Run("engine", func(b *testing.B) { windowBench(b, window.Sliding(10*time.Second, 2*time.Second), 1) })
+	b.Run("engine-p2", func(b *testing.B) { windowBench(b, window.Sliding(10*time.Second, 2*time.Second), 2) })
 	b.Run("loop", func(b *testing.B) { loopWindows(b, 10_000, 2_000) })
 }
 

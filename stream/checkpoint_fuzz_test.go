@@ -31,7 +31,7 @@ func FuzzWindowRestoreSection(f *testing.F) {
 		f.Fatal(err)
 	}
 	newOp := func() *winOp[string, cev, int64, int64] {
-		return &winOp[string, cev, int64, int64]{keys: map[string]int32{}, codecs: codecs, init: func() int64 { return 0 }}
+		return &winOp[string, cev, int64, int64]{keys: newKeyIndex[string](), codecs: codecs, init: func() int64 { return 0 }}
 	}
 	// A valid section: watermark 5, window [0,100) of "k" fired, sum 7.
 	valid := []byte{10}

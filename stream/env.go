@@ -393,6 +393,14 @@ func (e *Env) start(ctx context.Context) (*Job, error) {
 			if in.part == partForward && in.from.par != n.par {
 				in.part = partRebalance
 			}
+			// Hashing from one subtask to one subtask delivers everything
+			// to it in order: the edge is a forward one, and the keyed
+			// operator joins its input's chain. An explicit Rebalance or
+			// Broadcast stays an exchange: it is how a user puts an
+			// operator on a goroutine of its own.
+			if in.part == partHash && in.from.par == 1 && n.par == 1 {
+				in.part = partForward
+			}
 		}
 		n.chained = !n.source && !n.twoInputs && len(n.inputs) == 1 && n.inputs[0].part == partForward
 	}

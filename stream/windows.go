@@ -130,7 +130,11 @@ func windowOp[K comparable, T, A, O any](w WindowedStream[K, T], kind string, op
 			proc: w.assigner.Domain() == window.ProcessingTime, lateness: w.lateness,
 			init: initF, add: addF, merge: mergeF, fire: fire,
 			em: newEmitter(bc, outputOf[O](bc.outs[0])), wm: rt.MinWatermark,
-			keys: make(map[K]int32), hash: w.ks.hash, codecs: codecs,
+			keys: newKeyIndex[K](), hash: w.ks.hash, codecs: codecs,
+		}
+		if f, ok := w.assigner.(window.Fixed); ok && o.gap == 0 {
+			o.fixed = true
+			o.size, o.slide, o.offset = f.Span()
 		}
 		if chk := bc.job.chk; chk != nil && chk.restored != nil {
 			if err := o.restore(chk, chk.stateFiles(n), chk.keyGroups(n, bc.sub)); err != nil {
@@ -204,12 +208,24 @@ type winOp[K comparable, T, A, O any] struct {
 	wm        int64
 	slots     []wslot[K]
 	free      []int32
-	keys      map[K]int32
+	keys      *keyIndex[K]
 	lists     [][]kwin[A]
 	freeLists []int32
-	timers    timerHeap
-	wins      []window.Window
-	hits      []int32
+	// Keys whose list is empty stay in keys, since a key usually opens
+	// its next window soon. After as many releases as there are keys, a
+	// sweep drops the keys that were already empty at the previous sweep
+	// (stale) and marks the empty ones: amortised O(1) per window.
+	releases int
+	stale    []bool
+	timers   timerQueue
+	// fixed is set for assigners of fixed-size windows, whose windows
+	// addFixed computes inline from size, slide and offset.
+	fixed               bool
+	size, slide, offset int64
+	wins                []window.Window
+	kbuf                []K     // keys of the batch being added
+	lbuf                []int32 // their lists
+	hits                []int32
 
 	hash       func(K) uint64
 	codecs     *winCodecs[K, A]
@@ -221,7 +237,7 @@ type winOp[K comparable, T, A, O any] struct {
 
 // keyList returns the index of k's list of windows, creating it.
 func (o *winOp[K, T, A, O]) keyList(k K) int32 {
-	if li, ok := o.keys[k]; ok {
+	if li, ok := o.keys.get(k); ok {
 		return li
 	}
 	var li int32
@@ -232,7 +248,7 @@ func (o *winOp[K, T, A, O]) keyList(k K) int32 {
 		o.lists = append(o.lists, nil)
 		li = int32(len(o.lists) - 1)
 	}
-	o.keys[k] = li
+	o.keys.put(k, li)
 	return li
 }
 
@@ -248,6 +264,9 @@ func (o *winOp[K, T, A, O]) open(k K, li int32, w window.Window) int32 {
 	}
 	s := &o.slots[id]
 	s.key, s.win, s.list, s.live = k, w, li, true
+	if len(o.lists[li]) == 0 && int(li) < len(o.stale) {
+		o.stale[li] = false
+	}
 	o.lists[li] = append(o.lists[li], kwin[A]{start: w.Start, id: id, acc: o.init()})
 	return id
 }
@@ -277,14 +296,34 @@ func (o *winOp[K, T, A, O]) release(id int32) {
 		}
 	}
 	o.lists[li] = l
-	if len(l) == 0 {
-		delete(o.keys, s.key)
-		o.freeLists = append(o.freeLists, li)
+	if o.releases++; o.releases > 4*o.keys.len() && o.releases > 4096 {
+		o.sweepKeys()
 	}
 	var zk K
 	s.key, s.live = zk, false
 	s.gen++
 	o.free = append(o.free, id)
+}
+
+// sweepKeys forgets the keys that have had no open window since the
+// previous sweep and marks the ones without an open window now.
+func (o *winOp[K, T, A, O]) sweepKeys() {
+	o.releases = 0
+	if n := len(o.lists); len(o.stale) < n {
+		o.stale = append(o.stale, make([]bool, n-len(o.stale))...)
+	}
+	o.keys.removeIf(func(_ K, li int32) bool {
+		if len(o.lists[li]) > 0 {
+			return false
+		}
+		if o.stale[li] {
+			o.stale[li] = false
+			o.freeLists = append(o.freeLists, li)
+			return true
+		}
+		o.stale[li] = true
+		return false
+	})
 }
 
 // schedule (re)arms slot id: fire at the window's end, or, for a window
@@ -316,16 +355,49 @@ func (o *winOp[K, T, A, O]) push(vals []T, ts []int64) {
 		now = rt.NowMillis()
 		o.wm = now - 1
 	}
-	for i, v := range vals {
-		o.pos = i
-		t := ts[i]
-		if o.proc {
-			t = now
-		}
-		if o.gap > 0 {
+	switch {
+	case o.gap > 0:
+		for i, v := range vals {
+			o.pos = i
+			t := ts[i]
+			if o.proc {
+				t = now
+			}
 			o.addSession(v, t)
-		} else {
-			o.addFixed(v, t)
+		}
+	case o.fixed:
+		// Keys and their lists are looked up for the whole batch first:
+		// independent lookups in a tight loop overlap their cache misses.
+		keys, lists := o.kbuf[:0], o.lbuf[:0]
+		for i, v := range vals {
+			o.pos = i
+			keys = append(keys, o.key(v))
+		}
+		for _, k := range keys {
+			li, ok := o.keys.get(k)
+			if !ok {
+				li = -1
+			}
+			lists = append(lists, li)
+		}
+		o.kbuf, o.lbuf = keys, lists
+		for i, v := range vals {
+			o.pos = i
+			t := ts[i]
+			if o.proc {
+				t = now
+			}
+			o.addFixed(v, t, keys[i], lists[i])
+		}
+		clear(keys)
+	default:
+		for i, v := range vals {
+			o.pos = i
+			t := ts[i]
+			if o.proc {
+				t = now
+			}
+			o.addAssigned(v, t)
 		}
 	}
 	o.pos = -1
@@ -341,11 +413,35 @@ func (o *winOp[K, T, A, O]) lateRecord(v T, t int64) {
 	o.cnt.Dropped.Add(1)
 }
 
-func (o *winOp[K, T, A, O]) addFixed(v T, t int64) {
-	k := o.key(v)
-	o.wins = o.assigner.Assign(t, o.wins[:0])
+// addFixed adds v at time t to its fixed-size windows; li is k's list,
+// or -1 if k had none when the batch started.
+func (o *winOp[K, T, A, O]) addFixed(v T, t int64, k K, li int32) {
 	ok := false
+	// The windows containing t start at last, last-slide, ... down to just
+	// after t-size; the oldest are the first to turn late.
+	last := t - floorMod(t-o.offset, o.slide)
+	for start := last; start > t-o.size; start -= o.slide {
+		w := window.Window{Start: start, End: start + o.size}
+		if window.IsLate(w, o.lateness, o.wm) {
+			break
+		}
+		ok = true
+		if li < 0 {
+			li = o.keyList(k)
+		}
+		o.addTo(k, li, w, v)
+	}
+	if !ok {
+		o.lateRecord(v, t)
+	}
+}
+
+// addAssigned adds v at time t to the windows a custom assigner gives.
+func (o *winOp[K, T, A, O]) addAssigned(v T, t int64) {
+	k := o.key(v)
 	li := int32(-1)
+	ok := false
+	o.wins = o.assigner.Assign(t, o.wins[:0])
 	for _, w := range o.wins {
 		if window.IsLate(w, o.lateness, o.wm) {
 			continue
@@ -354,30 +450,41 @@ func (o *winOp[K, T, A, O]) addFixed(v T, t int64) {
 		if li < 0 {
 			li = o.keyList(k)
 		}
-		l := o.lists[li]
-		found := false
-		for j := range l {
-			if l[j].start == w.Start {
-				e := &l[j]
-				e.acc = o.add(e.acc, v)
-				if e.fired {
-					o.fire(k, w, e.acc, o.em)
-				}
-				found = true
-				break
-			}
-		}
-		if !found {
-			id := o.open(k, li, w)
-			l := o.lists[li]
-			e := &l[len(l)-1]
-			e.acc = o.add(e.acc, v)
-			o.schedule(id)
-		}
+		o.addTo(k, li, w, v)
 	}
 	if !ok {
 		o.lateRecord(v, t)
 	}
+}
+
+// addTo adds v to window w of key k (list li), opening the window if it
+// is not open yet.
+func (o *winOp[K, T, A, O]) addTo(k K, li int32, w window.Window, v T) {
+	l := o.lists[li]
+	for j := range l {
+		if l[j].start == w.Start {
+			e := &l[j]
+			e.acc = o.add(e.acc, v)
+			if e.fired {
+				o.fire(k, w, e.acc, o.em)
+			}
+			return
+		}
+	}
+	id := o.open(k, li, w)
+	l = o.lists[li]
+	e := &l[len(l)-1]
+	e.acc = o.add(e.acc, v)
+	o.schedule(id)
+}
+
+// floorMod returns x mod m in [0, m).
+func floorMod(x, m int64) int64 {
+	r := x % m
+	if r < 0 {
+		r += m
+	}
+	return r
 }
 
 func (o *winOp[K, T, A, O]) addSession(v T, t int64) {
@@ -385,7 +492,7 @@ func (o *winOp[K, T, A, O]) addSession(v T, t int64) {
 	nw := window.Window{Start: t, End: t + o.gap}
 	hits := o.hits[:0]
 	merged := nw
-	li, found := o.keys[k]
+	li, found := o.keys.get(k)
 	if found {
 		for _, e := range o.lists[li] {
 			if w := o.slots[e.id].win; w.Overlaps(nw) {
@@ -440,35 +547,43 @@ func (o *winOp[K, T, A, O]) addSession(v T, t int64) {
 // windows past their cleanup time.
 func (o *winOp[K, T, A, O]) advance(t int64) {
 	for {
-		te, ok := o.timers.min()
-		if !ok || te.t > t {
+		due, ok := o.timers.min()
+		if !ok || due > t {
 			return
 		}
-		o.timers.pop()
-		s := &o.slots[te.slot]
-		if !s.live || s.gen != te.gen {
-			continue
+		entries, b := o.timers.take()
+		for _, te := range entries {
+			o.due(te, t)
 		}
-		if te.cleanup {
-			o.release(te.slot)
-			continue
-		}
-		if mt := s.win.MaxTimestamp(); mt != te.t {
-			// A session that grew since this entry was armed.
-			o.timers.push(timerEntry{t: mt, slot: te.slot, gen: te.gen})
-			continue
-		}
-		e := o.entry(te.slot)
-		o.fire(s.key, s.win, e.acc, o.em)
-		ct := window.CleanupTime(s.win, o.lateness)
-		if ct <= t {
-			o.release(te.slot)
-			continue
-		}
-		e.fired = true
-		s.gen++
-		o.timers.push(timerEntry{t: ct, slot: te.slot, gen: s.gen, cleanup: true})
+		o.timers.done(b)
 	}
+}
+
+// due handles timer entry te at time t: fire its window, or drop it.
+func (o *winOp[K, T, A, O]) due(te timerEntry, t int64) {
+	s := &o.slots[te.slot]
+	if !s.live || s.gen != te.gen {
+		return
+	}
+	if te.cleanup {
+		o.release(te.slot)
+		return
+	}
+	if mt := s.win.MaxTimestamp(); mt != te.t {
+		// A session that grew since this entry was armed.
+		o.timers.push(timerEntry{t: mt, slot: te.slot, gen: te.gen})
+		return
+	}
+	e := o.entry(te.slot)
+	o.fire(s.key, s.win, e.acc, o.em)
+	ct := window.CleanupTime(s.win, o.lateness)
+	if ct <= t {
+		o.release(te.slot)
+		return
+	}
+	e.fired = true
+	s.gen++
+	o.timers.push(timerEntry{t: ct, slot: te.slot, gen: s.gen, cleanup: true})
 }
 
 func (o *winOp[K, T, A, O]) flush() {
@@ -495,8 +610,8 @@ func (o *winOp[K, T, A, O]) watermark(wm int64) {
 }
 
 func (o *winOp[K, T, A, O]) nextProcTimer() int64 {
-	if e, ok := o.timers.min(); ok {
-		return e.t + 1
+	if t, ok := o.timers.min(); ok {
+		return t + 1
 	}
 	return math.MaxInt64
 }

@@ -55,6 +55,14 @@ type Assigner interface {
 	Gap() int64
 }
 
+// Fixed is implemented by the assigners of windows of one fixed size (the
+// tumbling and sliding ones): windows of size ms starting every slide ms,
+// shifted by offset ms from the epoch. Operators use it to compute a
+// record's windows without a call per record.
+type Fixed interface {
+	Span() (size, slide, offset int64)
+}
+
 // CleanupTime returns the watermark at which the state of w is dropped.
 func CleanupTime(w Window, lateness int64) int64 {
 	t := w.MaxTimestamp() + lateness
@@ -88,8 +96,9 @@ func (t tumbling) Assign(ts int64, dst []Window) []Window {
 	start := ts - floorMod(ts-t.offset, t.size)
 	return append(dst, Window{Start: start, End: start + t.size})
 }
-func (t tumbling) Domain() Domain { return t.domain }
-func (t tumbling) Gap() int64     { return 0 }
+func (t tumbling) Domain() Domain                    { return t.domain }
+func (t tumbling) Span() (size, slide, offset int64) { return t.size, t.size, t.offset }
+func (t tumbling) Gap() int64                        { return 0 }
 
 // Tumbling returns event-time tumbling windows of the given size, aligned
 // to the epoch: [k*size, (k+1)*size). size must be at least 1 ms.
@@ -114,8 +123,9 @@ func (s sliding) Assign(ts int64, dst []Window) []Window {
 	}
 	return dst
 }
-func (s sliding) Domain() Domain { return s.domain }
-func (s sliding) Gap() int64     { return 0 }
+func (s sliding) Domain() Domain                    { return s.domain }
+func (s sliding) Span() (size, slide, offset int64) { return s.size, s.slide, 0 }
+func (s sliding) Gap() int64                        { return 0 }
 
 // Sliding returns event-time sliding (hopping) windows of the given size
 // starting every slide: [k*slide, k*slide+size). A record belongs to
