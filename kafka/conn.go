@@ -30,20 +30,47 @@ func (c *clientConn) clientHost() string {
 	return "/" + host
 }
 
-// serveConn reads requests from c one at a time and answers them in order,
-// as Kafka brokers do: a client that pipelines requests gets its responses
-// in the order sent, and a request is handled only after the previous one on
-// the same connection completed (which keeps a producer's batches to one
-// partition in sequence order).
+// maxInflight bounds the produce requests of one connection that have been
+// read and assigned but not yet answered (clients pipeline up to 5).
+const maxInflight = 8
+
+// reply is a response in the connection's answer queue: ready (resp), or a
+// produce request whose batches are assigned and whose answer finish gives
+// once they are durable.
+type reply struct {
+	corr   int32
+	resp   kmsg.Response
+	finish func() kmsg.Response
+	key    int16
+	start  time.Time
+}
+
+// serveConn reads requests from c and answers them in order, as Kafka
+// brokers do. Produce requests are pipelined: the reader assigns a
+// request's batches their offsets (so a producer's batches to a partition
+// stay in sequence order) and goes on reading while a writer goroutine
+// waits for them to be durable and answers; the batches of the requests
+// read meanwhile share the next fsync. Every other request is handled by
+// the reader, and its answer queued behind the produce answers before it.
 func (s *Server) serveConn(c net.Conn) {
-	defer c.Close()
 	s.metrics.connOpened()
 	defer s.metrics.connClosed()
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
+	replies := make(chan reply, maxInflight)
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		s.writeReplies(c, replies)
+	}()
+	defer func() {
+		close(replies)
+		<-written // every assigned batch committed, every answer written
+		c.Close()
+	}()
 	cc := &clientConn{local: c.LocalAddr(), remote: c.RemoteAddr()}
 	br := bufio.NewReaderSize(c, 64<<10)
-	var reuse, out []byte
+	var reuse []byte
 	for {
 		frame, err := readFrame(br, s.cfg.MaxRequestBytes, reuse)
 		if err != nil {
@@ -58,7 +85,7 @@ func (s *Server) serveConn(c net.Conn) {
 			}
 			return
 		}
-		resp, corr, keep, ok := s.handleFrame(ctx, cc, frame)
+		r, keep, ok := s.handleFrame(ctx, cc, frame)
 		if !ok {
 			return
 		}
@@ -66,15 +93,32 @@ func (s *Server) serveConn(c net.Conn) {
 		if keep {
 			reuse = frame[:0]
 		}
-		if resp == nil {
+		replies <- r
+	}
+}
+
+// writeReplies answers the queued replies in order. After a failed write
+// it goes on draining, so that every assigned produce batch is committed.
+func (s *Server) writeReplies(c net.Conn, replies <-chan reply) {
+	var out []byte
+	broken := false
+	for r := range replies {
+		resp := r.resp
+		if r.finish != nil {
+			resp = r.finish()
+			s.metrics.request(r.key, time.Since(r.start))
+		}
+		if resp == nil || broken {
 			continue // acks=0 produce: no response
 		}
 		if hint := responseSizeHint(resp); cap(out) < hint {
 			out = make([]byte, 0, hint)
 		}
-		out = appendResponse(out[:0], corr, resp)
+		out = appendResponse(out[:0], r.corr, resp)
 		if _, err := c.Write(out); err != nil {
-			return
+			broken = true
+			c.Close() // the reader stops at its next read
+			continue
 		}
 		if cap(out) > 4<<20 {
 			out = nil // do not pin a large fetch response buffer while idle
@@ -86,13 +130,13 @@ func (s *Server) serveConn(c net.Conn) {
 // connection must be closed (undecodable frame, unknown API or version, as
 // Kafka does). keep reports whether the frame buffer may be reused: only
 // requests whose handlers retain nothing from it.
-func (s *Server) handleFrame(ctx context.Context, cc *clientConn, frame []byte) (resp kmsg.Response, corr int32, keep, ok bool) {
+func (s *Server) handleFrame(ctx context.Context, cc *clientConn, frame []byte) (r reply, keep, ok bool) {
 	h, req, err := parseRequest(frame)
 	if err != nil {
 		if h.Key == apiKeyApiVersions && errors.Is(err, ErrMalformed) && len(frame) >= 8 {
 			// A newer client's ApiVersions we cannot parse: answer v0 with
 			// the versions we know so it can retry (KIP-511).
-			return apiVersionsResponse(-1), h.CorrelationID, false, true
+			return reply{corr: h.CorrelationID, resp: apiVersionsResponse(-1)}, false, true
 		}
 		s.logger.Debug("bad kafka request", "remote", cc.remote.String(), "err", err)
 		if errors.Is(err, ErrUnknownAPI) {
@@ -100,30 +144,44 @@ func (s *Server) handleFrame(ctx context.Context, cc *clientConn, frame []byte) 
 		} else {
 			s.metrics.reject("malformed")
 		}
-		return nil, 0, false, false
+		return reply{}, false, false
 	}
 	cc.clientID = h.ClientID
-	start := time.Now()
-	resp, ok = s.dispatch(ctx, cc, h, req)
+	r = reply{corr: h.CorrelationID, key: h.Key, start: time.Now()}
+	if preq, isProduce := req.(*kmsg.ProduceRequest); isProduce && s.versionOK(cc, h) {
+		// The batches are copied into the log as they are assigned: the
+		// frame may be reused at once.
+		r.finish = s.startProduce(ctx, preq).finish
+		return r, true, true
+	}
+	r.resp, ok = s.dispatch(ctx, cc, h, req)
 	if ok {
-		s.metrics.request(h.Key, time.Since(start))
+		s.metrics.request(h.Key, time.Since(r.start))
 	} else {
 		s.metrics.reject("unsupported_version")
 	}
-	keep = h.Key == apiKeyProduce || h.Key == apiKeyFetch
-	return resp, h.CorrelationID, keep, ok
+	keep = h.Key == apiKeyFetch
+	return r, keep, ok
+}
+
+// versionOK reports whether the server serves this version of the API.
+func (s *Server) versionOK(cc *clientConn, h requestHeader) bool {
+	r, known := versionRange(h.Key)
+	if !known || h.Version < r.Min || h.Version > r.Max {
+		s.logger.Debug("unsupported kafka api version", "key", h.Key, "version", h.Version, "remote", cc.remote.String())
+		return false
+	}
+	return true
 }
 
 // dispatch checks the version and calls the API's handler. ok is false for
 // a version the server does not serve (the connection is closed), except
 // ApiVersions, which always answers.
 func (s *Server) dispatch(ctx context.Context, cc *clientConn, h requestHeader, req kmsg.Request) (kmsg.Response, bool) {
-	r, known := versionRange(h.Key)
 	if h.Key == apiKeyApiVersions {
 		return apiVersionsResponse(h.Version), true
 	}
-	if !known || h.Version < r.Min || h.Version > r.Max {
-		s.logger.Debug("unsupported kafka api version", "key", h.Key, "version", h.Version, "remote", cc.remote.String())
+	if !s.versionOK(cc, h) {
 		return nil, false
 	}
 	switch req := req.(type) {

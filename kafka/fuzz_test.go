@@ -123,9 +123,16 @@ func FuzzDispatch(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
-		resp, corr, _, ok := s.handleFrame(ctx, cc, body)
-		if ok && resp != nil {
-			appendResponse(nil, corr, resp)
+		r, _, ok := s.handleFrame(ctx, cc, body)
+		if !ok {
+			return
+		}
+		resp := r.resp
+		if r.finish != nil {
+			resp = r.finish()
+		}
+		if resp != nil {
+			appendResponse(nil, r.corr, resp)
 		}
 	})
 }

@@ -5,18 +5,48 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/sluicehq/sluice/logstore"
 	"github.com/sluicehq/sluice/record"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // handleProduce appends each partition's record batches, stored as received
-// (the log assigns the base offset). Partitions of one request are appended
-// concurrently so that they share fsyncs. acks=1 and acks=-1 both answer once
-// the batch is durable under the topic's fsync policy (there are no
-// replicas: the leader's write is the only one); acks=0 gets no response.
+// (the log assigns the base offset), and answers once they are durable.
+// acks=1 and acks=-1 both answer once the batch is durable under the
+// topic's fsync policy (there are no replicas: the leader's write is the
+// only one); acks=0 gets no response.
 func (s *Server) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) kmsg.Response {
+	return s.startProduce(ctx, req).finish()
+}
+
+// produceOp is a produce request whose batches have been given offsets
+// (startProduce, in the order requests arrive on the connection) and are
+// waiting to be durable (finish). Between the two, the connection reads
+// and assigns the requests behind it: pipelined requests share fsyncs.
+type produceOp struct {
+	s     *Server
+	acks  int16
+	resp  *kmsg.ProduceResponse
+	parts []producePart
+}
+
+// producePart is one partition of a produce request in flight.
+type producePart struct {
+	topic    string
+	out      *kmsg.ProduceResponseTopicPartition
+	p        *logstore.Partition
+	assigned []logstore.Assigned
+	// failed is the error that stopped assignment after len(assigned)
+	// batches (answered once those are durable).
+	failed error
+}
+
+// startProduce validates the request and assigns every partition's
+// batches their offsets, without waiting for the disk.
+func (s *Server) startProduce(ctx context.Context, req *kmsg.ProduceRequest) *produceOp {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	op := &produceOp{s: s, acks: req.Acks, resp: resp}
 	code := int16(0)
 	switch {
 	case req.Version < minProduceVersion:
@@ -24,12 +54,7 @@ func (s *Server) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) km
 	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 		code = kerr.InvalidRequiredAcks.Code
 	}
-	type job struct {
-		topic string
-		out   *kmsg.ProduceResponseTopicPartition
-		in    *kmsg.ProduceRequestTopicPartition
-	}
-	var jobs []job
+	txnal := req.TransactionID != nil
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
 	for i := range req.Topics {
 		rt := &req.Topics[i]
@@ -38,64 +63,72 @@ func (s *Server) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) km
 		ot.Topic = rt.Topic
 		ot.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		for j := range rt.Partitions {
-			op := &ot.Partitions[j]
-			*op = kmsg.NewProduceResponseTopicPartition()
-			op.Partition = rt.Partitions[j].Partition
-			op.BaseOffset = -1
-			op.LogAppendTime = -1
-			op.LogStartOffset = -1
+			out := &ot.Partitions[j]
+			*out = kmsg.NewProduceResponseTopicPartition()
+			out.Partition = rt.Partitions[j].Partition
+			out.BaseOffset = -1
+			out.LogAppendTime = -1
+			out.LogStartOffset = -1
 			if code != 0 {
-				op.ErrorCode = code
+				out.ErrorCode = code
 				continue
 			}
-			jobs = append(jobs, job{topic: rt.Topic, out: op, in: &rt.Partitions[j]})
+			if part, ok := s.assignPartition(ctx, rt.Topic, &rt.Partitions[j], out, txnal); ok {
+				op.parts = append(op.parts, part)
+			}
 		}
 	}
-	txnal := req.TransactionID != nil
-	if len(jobs) == 1 {
-		s.producePartition(ctx, jobs[0].topic, jobs[0].in, jobs[0].out, txnal)
-	} else {
+	return op
+}
+
+// finish waits until the assigned batches are durable (the partitions of
+// one request concurrently, so that their fsyncs overlap) and returns the
+// response, nil for acks=0.
+func (op *produceOp) finish() kmsg.Response {
+	if len(op.parts) == 1 {
+		op.s.commitPartition(&op.parts[0])
+	} else if len(op.parts) > 1 {
 		var wg sync.WaitGroup
-		for _, j := range jobs {
+		for i := range op.parts {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				s.producePartition(ctx, j.topic, j.in, j.out, txnal)
+				op.s.commitPartition(&op.parts[i])
 			}()
 		}
 		wg.Wait()
 	}
-	if req.Acks == 0 {
+	if op.acks == 0 {
 		return nil
 	}
-	return resp
+	return op.resp
 }
 
-func (s *Server) producePartition(ctx context.Context, topic string, in *kmsg.ProduceRequestTopicPartition, out *kmsg.ProduceResponseTopicPartition, txnal bool) {
-	fail := func(code int16, msg string) {
+// assignPartition validates one partition's batches and assigns them. ok
+// is false when the answer is already decided (an error, nothing
+// assigned).
+func (s *Server) assignPartition(ctx context.Context, topic string, in *kmsg.ProduceRequestTopicPartition, out *kmsg.ProduceResponseTopicPartition, txnal bool) (part producePart, ok bool) {
+	fail := func(code int16, msg string) (producePart, bool) {
 		out.ErrorCode = code
 		if msg != "" {
 			out.ErrorMessage = kmsg.StringPtr(msg)
 		}
+		return producePart{}, false
 	}
 	if isCoordinatorTopic(topic) {
-		fail(kerr.InvalidTopicException.Code, "internal topics cannot be written by clients")
-		return
+		return fail(kerr.InvalidTopicException.Code, "internal topics cannot be written by clients")
 	}
 	t, err := s.log.Topic(topic)
 	if err != nil {
-		fail(errorCode(err), "")
-		return
+		return fail(errorCode(err), "")
 	}
 	p, err := t.Partition(in.Partition)
 	if err != nil {
-		fail(errorCode(err), "")
-		return
+		return fail(errorCode(err), "")
 	}
 	b := in.Records
 	if len(b) == 0 {
-		fail(kerr.InvalidRecord.Code, "empty record set")
-		return
+		return fail(kerr.InvalidRecord.Code, "empty record set")
 	}
 	// Validate every batch before appending any, so a request is all or
 	// nothing per partition as far as bad input goes.
@@ -106,52 +139,76 @@ func (s *Server) producePartition(ctx context.Context, topic string, in *kmsg.Pr
 			if err == nil {
 				err = fmt.Errorf("batch of %d bytes truncated to %d", h.Size(), len(rest))
 			}
-			fail(kerr.CorruptMessage.Code, err.Error())
-			return
+			return fail(kerr.CorruptMessage.Code, err.Error())
 		}
 		if h.IsControl() {
-			fail(kerr.InvalidRecord.Code, "clients may not write control batches")
-			return
+			return fail(kerr.InvalidRecord.Code, "clients may not write control batches")
 		}
 		// The log gives a batch LastOffsetDelta+1 offsets: they must be
 		// exactly its records (as Kafka checks), or offsets would be
 		// spent on nothing and sequence numbers would not line up.
 		if h.NumRecords <= 0 || int64(h.LastOffsetDelta) != int64(h.NumRecords)-1 {
-			fail(kerr.InvalidRecord.Code, fmt.Sprintf("batch of %d records has last offset delta %d", h.NumRecords, h.LastOffsetDelta))
-			return
+			return fail(kerr.InvalidRecord.Code, fmt.Sprintf("batch of %d records has last offset delta %d", h.NumRecords, h.LastOffsetDelta))
 		}
 		if h.IsTransactional() {
 			if !txnal {
-				fail(kerr.InvalidTxnState.Code, "transactional batch in a request without a transactional id")
-				return
+				return fail(kerr.InvalidTxnState.Code, "transactional batch in a request without a transactional id")
 			}
 			if code := s.txns.CheckProduce(h.ProducerID, h.ProducerEpoch, tp{topic, in.Partition}); code != 0 {
-				fail(code, "")
-				return
+				return fail(code, "")
 			}
 		}
 		headers = append(headers, h)
 		rest = rest[h.Size():]
 	}
-	first := true
+	part = producePart{topic: topic, out: out, p: p}
 	for _, h := range headers {
-		res, err := p.Append(ctx, b[:h.Size()])
+		a, err := p.Assign(ctx, b[:h.Size()])
 		b = b[h.Size():]
 		if err != nil {
-			fail(errorCode(err), err.Error())
-			if !first {
-				s.logger.Warn("produce partially applied", "topic", topic, "partition", in.Partition, "err", err)
+			if len(part.assigned) == 0 {
+				return fail(errorCode(err), err.Error())
+			}
+			part.failed = err
+			break
+		}
+		part.assigned = append(part.assigned, a)
+	}
+	return part, true
+}
+
+// commitPartition waits for one partition's assigned batches and fills in
+// its answer.
+func (s *Server) commitPartition(part *producePart) {
+	out := part.out
+	for i, a := range part.assigned {
+		res, err := a.Commit()
+		if err != nil {
+			out.ErrorCode = errorCode(err)
+			out.ErrorMessage = kmsg.StringPtr(err.Error())
+			if i > 0 {
+				s.logger.Warn("produce partially applied", "topic", part.topic, "partition", out.Partition, "err", err)
+			}
+			// The later batches share the failure (a failed write
+			// discards everything not yet written); commit them all the
+			// same, so none is left waiting.
+			for _, rest := range part.assigned[i+1:] {
+				_, _ = rest.Commit()
 			}
 			return
 		}
-		if first {
+		if i == 0 {
 			out.BaseOffset = res.BaseOffset
 			if res.LogAppendTime > 0 {
 				out.LogAppendTime = res.LogAppendTime
 			}
-			first = false
 		}
 	}
-	logStart, _, _ := p.Offsets()
+	if err := part.failed; err != nil {
+		out.ErrorCode = errorCode(err)
+		out.ErrorMessage = kmsg.StringPtr(err.Error())
+		s.logger.Warn("produce partially applied", "topic", part.topic, "partition", out.Partition, "err", err)
+	}
+	logStart, _, _ := part.p.Offsets()
 	out.LogStartOffset = logStart
 }

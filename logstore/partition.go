@@ -101,34 +101,82 @@ func (p *Partition) closedErr() error {
 // slice is neither modified nor retained. Cancelling ctx before the batch is
 // assigned offsets abandons the append; afterwards the append completes.
 func (p *Partition) Append(ctx context.Context, batch []byte) (AppendResult, error) {
+	a, err := p.Assign(ctx, batch)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	return a.Commit()
+}
+
+// Assigned is a batch that Assign gave offsets to and that is not yet
+// acknowledged. Commit waits until it is durable.
+type Assigned struct {
+	p       *Partition
+	end     int64 // the offset after the batch
+	epoch   uint64
+	res     AppendResult
+	records int64
+	size    int64
+}
+
+// Result is what Commit will return on success: the offsets are known as
+// soon as the batch is assigned.
+func (a Assigned) Result() AppendResult { return a.res }
+
+// Commit makes the assigned batch durable under the topic's fsync policy
+// (sharing the write and fsync with every batch assigned meanwhile) and
+// returns its offsets, or the error that kept it from the disk: a batch is
+// never acknowledged unless it was written. Every Assigned must be
+// committed, even by a caller no longer interested in the answer, or its
+// batch waits for the next commit of the partition to be written.
+func (a Assigned) Commit() (AppendResult, error) {
+	if err := a.p.commit(a.end, a.epoch); err != nil {
+		return AppendResult{}, err
+	}
+	if !a.res.Duplicate {
+		a.p.appendedBatches.Add(1)
+		a.p.appendedRecords.Add(a.records)
+		a.p.appendedBytes.Add(a.size)
+	}
+	return a.res, nil
+}
+
+// Assign is the first half of Append: it checks the batch, applies the
+// producer-state rules and gives it its offsets, so that it is ordered
+// before anything assigned later, without waiting for the disk. Commit is
+// the second half. A caller that answers requests in order while they are
+// pipelined (the Kafka listener) assigns each request's batches as it
+// reads it and commits them afterwards: the batches of several requests
+// then share one write and fsync.
+func (p *Partition) Assign(ctx context.Context, batch []byte) (Assigned, error) {
 	h, err := record.Verify(batch)
 	if err != nil {
-		return AppendResult{}, fmt.Errorf("partition %s: append: %w", p.name, err)
+		return Assigned{}, fmt.Errorf("partition %s: append: %w", p.name, err)
 	}
 	size := int64(len(batch))
 	if size > p.segBytes {
-		return AppendResult{}, fmt.Errorf("partition %s: append: %w: %d bytes, the segment size is %d", p.name, ErrBatchTooLarge, size, p.segBytes)
+		return Assigned{}, fmt.Errorf("partition %s: append: %w: %d bytes, the segment size is %d", p.name, ErrBatchTooLarge, size, p.segBytes)
 	}
 	if err := ctx.Err(); err != nil {
-		return AppendResult{}, err
+		return Assigned{}, err
 	}
 	p.mu.Lock()
 	for {
 		if p.closed {
 			p.mu.Unlock()
-			return AppendResult{}, p.closedErr()
+			return Assigned{}, p.closedErr()
 		}
 		if p.syncErr != nil {
 			err := p.syncErr
 			p.mu.Unlock()
-			return AppendResult{}, err
+			return Assigned{}, err
 		}
 		if p.active.assigned == 0 || p.active.assigned+size <= p.segBytes {
 			break
 		}
 		p.mu.Unlock()
 		if err := p.roll(true, size); err != nil {
-			return AppendResult{}, err
+			return Assigned{}, err
 		}
 		p.mu.Lock()
 	}
@@ -137,17 +185,15 @@ func (p *Partition) Append(ctx context.Context, batch []byte) (AppendResult, err
 		dup, isDup, err := p.pstate.checkAppend(h)
 		if err != nil {
 			p.mu.Unlock()
-			return AppendResult{}, fmt.Errorf("partition %s: %w", p.name, err)
+			return Assigned{}, fmt.Errorf("partition %s: %w", p.name, err)
 		}
 		if isDup {
 			epoch := p.epoch.Load()
 			p.mu.Unlock()
-			// The original may still be on its way to the disk.
-			if err := p.commit(dup.LastOffset+1, epoch); err != nil {
-				return AppendResult{}, err
-			}
+			// The original may still be on its way to the disk: Commit
+			// waits for it.
 			dup.Duplicate = true
-			return dup, nil
+			return Assigned{p: p, end: dup.LastOffset + 1, epoch: epoch, res: dup}, nil
 		}
 	}
 
@@ -175,14 +221,8 @@ func (p *Partition) Append(ctx context.Context, batch []byte) (AppendResult, err
 	}
 	end, epoch := p.nextOffset, p.epoch.Load()
 	p.mu.Unlock()
-
-	if err := p.commit(end, epoch); err != nil {
-		return AppendResult{}, err
-	}
-	p.appendedBatches.Add(1)
-	p.appendedRecords.Add(int64(h.NumRecords))
-	p.appendedBytes.Add(size)
-	return AppendResult{BaseOffset: base, LastOffset: h.LastOffset(), LogAppendTime: appendTime}, nil
+	return Assigned{p: p, end: end, epoch: epoch, records: int64(h.NumRecords), size: size,
+		res: AppendResult{BaseOffset: base, LastOffset: h.LastOffset(), LogAppendTime: appendTime}}, nil
 }
 
 // AppendRecords encodes recs as one uncompressed batch (timestamps as given;

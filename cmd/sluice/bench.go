@@ -94,15 +94,16 @@ func benchLog(ctx context.Context, c *cli, args []string) error {
 }
 
 func benchKafka(ctx context.Context, c *cli, args []string) error {
-	fs := flagSet(c, "sluice bench kafka", "[--broker HOST:PORT] [--records 1000000] [--record-size 100] [--partitions 4] [--linger 1ms] [--batch-bytes 1048576] [--rate 0] [--compression none]")
+	fs := flagSet(c, "sluice bench kafka", "[--broker HOST:PORT] [--records 1000000] [--record-size 100] [--partitions 4] [--linger 0] [--batch-bytes 1048576] [--buffered-records 10000] [--rate 0] [--compression none]")
 	var cfg kbench.Config
 	fs.StringVar(&cfg.Broker, "broker", "", "measure this Kafka-compatible server instead of an in-process Sluice listener")
 	fs.StringVar(&cfg.DataDir, "dir", "", "data directory of the in-process server (default: a temporary directory)")
 	fs.IntVar(&cfg.Records, "records", 1_000_000, "records to produce")
 	fs.IntVar(&cfg.RecordSize, "record-size", 100, "value bytes per record")
 	partitions := fs.Int("partitions", 4, "partitions of the benchmark topic")
-	fs.DurationVar(&cfg.Linger, "linger", time.Millisecond, "producer linger")
+	fs.DurationVar(&cfg.Linger, "linger", 0, "producer linger (0: send a batch as soon as a request may go out)")
 	batch := fs.Int("batch-bytes", 1<<20, "producer maximum batch bytes")
+	fs.IntVar(&cfg.BufferedRecords, "buffered-records", 10_000, "records the producer may hold unacknowledged before it blocks (franz-go's default)")
 	fs.IntVar(&cfg.Rate, "rate", 0, "limit production to this many records/s (0: as fast as possible); latency percentiles mean most below the maximum rate")
 	fs.StringVar(&cfg.Compression, "compression", "none", "none, gzip, snappy, lz4 or zstd")
 	fsync := fs.String("fsync", "always", "fsync policy of the in-process server's log")
@@ -114,8 +115,8 @@ func benchKafka(ctx context.Context, c *cli, args []string) error {
 	if len(pos) != 0 {
 		return usagef("takes no arguments")
 	}
-	if cfg.Records < 1 || cfg.RecordSize < 0 || *partitions < 1 || *batch < 1 {
-		return usagef("--records, --partitions and --batch-bytes must be positive")
+	if cfg.Records < 1 || cfg.RecordSize < 0 || *partitions < 1 || *batch < 1 || cfg.BufferedRecords < 1 {
+		return usagef("--records, --partitions, --batch-bytes and --buffered-records must be positive")
 	}
 	cfg.Partitions, cfg.BatchBytes = int32(*partitions), int32(*batch)
 	if cfg.Fsync, err = logstore.ParseFsyncPolicy(*fsync); err != nil {
