@@ -82,14 +82,31 @@ func (w *chanWriter[T]) get() *batch[T] {
 	}
 }
 
-func (w *chanWriter[T]) add(v T, ts int64) {
-	if w.cur == nil {
-		w.cur = w.get()
-	}
-	w.cur.vals = append(w.cur.vals, v)
-	w.cur.ts = append(w.cur.ts, ts)
-	if len(w.cur.vals) >= w.size {
-		w.flush()
+// addWhere adds the records i with tg[i] == t.
+func (w *chanWriter[T]) addWhere(vals []T, ts []int64, tg []int32, t int32) {
+	i := 0
+	for i < len(vals) {
+		// Find the next record for t before taking a batch (a credit).
+		for i < len(vals) && tg[i] != t {
+			i++
+		}
+		if i == len(vals) {
+			return
+		}
+		if w.cur == nil {
+			w.cur = w.get()
+		}
+		cv, ct := w.cur.vals, w.cur.ts
+		for ; i < len(vals) && len(cv) < w.size; i++ {
+			if tg[i] == t {
+				cv = append(cv, vals[i])
+				ct = append(ct, ts[i])
+			}
+		}
+		w.cur.vals, w.cur.ts = cv, ct
+		if len(cv) >= w.size {
+			w.flush()
+		}
 	}
 }
 
@@ -162,6 +179,7 @@ type exchange[T any] struct {
 	hash     func(T) uint64
 	maxPar   uint64
 	kgTarget []int32
+	tgt      []int32 // the batch's targets, reused
 	next     int
 	self     int
 }
@@ -169,8 +187,23 @@ type exchange[T any] struct {
 func (x *exchange[T]) push(vals []T, ts []int64) {
 	switch x.mode {
 	case partHash:
-		for i, v := range vals {
-			x.w[x.kgTarget[x.hash(v)%x.maxPar]].add(v, ts[i])
+		// Targets first (the user's key function and the hash), then one
+		// tight copy loop per target without calls in it.
+		tg := x.tgt[:0]
+		if m := x.maxPar - 1; x.maxPar&m == 0 {
+			// A power of two (the default 128): the key group is the
+			// hash's low bits, without a division per record.
+			for _, v := range vals {
+				tg = append(tg, x.kgTarget[x.hash(v)&m])
+			}
+		} else {
+			for _, v := range vals {
+				tg = append(tg, x.kgTarget[x.hash(v)%x.maxPar])
+			}
+		}
+		x.tgt = tg
+		for t, w := range x.w {
+			w.addWhere(vals, ts, tg, int32(t))
 		}
 	case partForward:
 		x.w[x.self%len(x.w)].addAll(vals, ts)
