@@ -3,9 +3,11 @@ package kafka
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -50,8 +52,10 @@ type reply struct {
 // request's batches their offsets (so a producer's batches to a partition
 // stay in sequence order) and goes on reading while a writer goroutine
 // waits for them to be durable and answers; the batches of the requests
-// read meanwhile share the next fsync. Every other request is handled by
-// the reader, and its answer queued behind the produce answers before it.
+// read meanwhile share the next fsync. Any other request is handled only
+// once every answer before it has been written, so it sees the effects
+// of the produce requests sent before it (a ListOffsets after an acks=0
+// produce), and at most one such answer (a fetch can be large) is held.
 func (s *Server) serveConn(c net.Conn) {
 	s.metrics.connOpened()
 	defer s.metrics.connClosed()
@@ -59,9 +63,11 @@ func (s *Server) serveConn(c net.Conn) {
 	defer cancel()
 	replies := make(chan reply, maxInflight)
 	written := make(chan struct{})
+	// queued counts the replies not yet written (or dropped).
+	var queued sync.WaitGroup
 	go func() {
 		defer close(written)
-		s.writeReplies(c, replies)
+		s.writeReplies(c, replies, &queued)
 	}()
 	defer func() {
 		close(replies)
@@ -85,6 +91,9 @@ func (s *Server) serveConn(c net.Conn) {
 			}
 			return
 		}
+		if !isProduce(frame) {
+			queued.Wait()
+		}
 		r, keep, ok := s.handleFrame(ctx, cc, frame)
 		if !ok {
 			return
@@ -93,13 +102,14 @@ func (s *Server) serveConn(c net.Conn) {
 		if keep {
 			reuse = frame[:0]
 		}
+		queued.Add(1)
 		replies <- r
 	}
 }
 
 // writeReplies answers the queued replies in order. After a failed write
 // it goes on draining, so that every assigned produce batch is committed.
-func (s *Server) writeReplies(c net.Conn, replies <-chan reply) {
+func (s *Server) writeReplies(c net.Conn, replies <-chan reply, queued *sync.WaitGroup) {
 	var out []byte
 	broken := false
 	for r := range replies {
@@ -109,13 +119,16 @@ func (s *Server) writeReplies(c net.Conn, replies <-chan reply) {
 			s.metrics.request(r.key, time.Since(r.start))
 		}
 		if resp == nil || broken {
+			queued.Done()
 			continue // acks=0 produce: no response
 		}
 		if hint := responseSizeHint(resp); cap(out) < hint {
 			out = make([]byte, 0, hint)
 		}
 		out = appendResponse(out[:0], r.corr, resp)
-		if _, err := c.Write(out); err != nil {
+		_, err := c.Write(out)
+		queued.Done()
+		if err != nil {
 			broken = true
 			c.Close() // the reader stops at its next read
 			continue
@@ -162,6 +175,12 @@ func (s *Server) handleFrame(ctx context.Context, cc *clientConn, frame []byte) 
 	}
 	keep = h.Key == apiKeyFetch
 	return r, keep, ok
+}
+
+// isProduce reports whether frame holds a Produce request (its first two
+// bytes are the API key).
+func isProduce(frame []byte) bool {
+	return len(frame) >= 2 && int16(binary.BigEndian.Uint16(frame)) == apiKeyProduce
 }
 
 // versionOK reports whether the server serves this version of the API.

@@ -82,6 +82,21 @@ func (w *chanWriter[T]) get() *batch[T] {
 	}
 }
 
+// scanTargets is the most downstream subtasks for which the hash exchange
+// copies each target's records in a scan of its own over the batch.
+const scanTargets = 4
+
+func (w *chanWriter[T]) add(v T, ts int64) {
+	if w.cur == nil {
+		w.cur = w.get()
+	}
+	w.cur.vals = append(w.cur.vals, v)
+	w.cur.ts = append(w.cur.ts, ts)
+	if len(w.cur.vals) >= w.size {
+		w.flush()
+	}
+}
+
 // addWhere adds the records i with tg[i] == t.
 func (w *chanWriter[T]) addWhere(vals []T, ts []int64, tg []int32, t int32) {
 	i := 0
@@ -202,6 +217,14 @@ func (x *exchange[T]) push(vals []T, ts []int64) {
 			}
 		}
 		x.tgt = tg
+		if len(x.w) > scanTargets {
+			// Many targets: one pass that scatters, rather than a scan
+			// of the batch per target.
+			for i, t := range tg {
+				x.w[t].add(vals[i], ts[i])
+			}
+			return
+		}
 		for t, w := range x.w {
 			w.addWhere(vals, ts, tg, int32(t))
 		}

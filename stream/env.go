@@ -137,6 +137,9 @@ type node struct {
 	snapshots bool
 
 	chained bool
+	// fuseKeyed marks keyed operators that may join their input's chain
+	// when both run as one subtask (event-time windows).
+	fuseKeyed bool
 }
 
 type port struct {
@@ -394,11 +397,14 @@ func (e *Env) start(ctx context.Context) (*Job, error) {
 				in.part = partRebalance
 			}
 			// Hashing from one subtask to one subtask delivers everything
-			// to it in order: the edge is a forward one, and the keyed
-			// operator joins its input's chain. An explicit Rebalance or
-			// Broadcast stays an exchange: it is how a user puts an
+			// to it in order: the edge is a forward one, and an
+			// event-time window operator joins its input's chain.
+			// Operators with processing-time timers keep the exchange,
+			// whose gate fires timers on time (a source's goroutine
+			// checks them only between reads), and an explicit Rebalance
+			// or Broadcast stays an exchange: it is how a user puts an
 			// operator on a goroutine of its own.
-			if in.part == partHash && in.from.par == 1 && n.par == 1 {
+			if in.part == partHash && in.from.par == 1 && n.par == 1 && n.fuseKeyed {
 				in.part = partForward
 			}
 		}

@@ -220,8 +220,8 @@ func (s *sourceRunner[T]) run(t *task) {
 			idle = true
 			s.out.idle()
 		}
-		t.flushAll()
 		t.fireProc()
+		t.flushAll() // including what the timers emitted
 	}
 }
 

@@ -153,6 +153,7 @@ func windowOp[K comparable, T, A, O any](w WindowedStream[K, T], kind string, op
 		latePort = addSidePort(s.n, w.late)
 	}
 	s.n.snapshots = true
+	s.n.fuseKeyed = w.assigner.Domain() == window.EventTime
 	if w.assigner.Gap() > 0 && mergeF == nil {
 		s.env.setErr(&mergeError{op: s.n.name})
 	}
@@ -368,6 +369,9 @@ func (o *winOp[K, T, A, O]) push(vals []T, ts []int64) {
 	case o.fixed:
 		// Keys and their lists are looked up for the whole batch first:
 		// independent lookups in a tight loop overlap their cache misses.
+		// The list indexes stay valid for the batch because nothing in
+		// this path releases a window (release, and so sweepKeys and the
+		// reuse of lists, runs only from advance and addSession).
 		keys, lists := o.kbuf[:0], o.lbuf[:0]
 		for i, v := range vals {
 			o.pos = i
