@@ -420,24 +420,65 @@ func (o *winOp[K, T, A, O]) lateRecord(v T, t int64) {
 // addFixed adds v at time t to its fixed-size windows; li is k's list,
 // or -1 if k had none when the batch started.
 func (o *winOp[K, T, A, O]) addFixed(v T, t int64, k K, li int32) {
-	ok := false
 	// The windows containing t start at last, last-slide, ... down to just
-	// after t-size; the oldest are the first to turn late.
+	// after t-size; the oldest are the first to turn late. want counts
+	// those that are not late.
 	last := t - floorMod(t-o.offset, o.slide)
+	want := 0
 	for start := last; start > t-o.size; start -= o.slide {
-		w := window.Window{Start: start, End: start + o.size}
-		if window.IsLate(w, o.lateness, o.wm) {
+		if window.IsLate(window.Window{Start: start, End: start + o.size}, o.lateness, o.wm) {
 			break
 		}
-		ok = true
-		if li < 0 {
-			li = o.keyList(k)
-		}
-		o.addTo(k, li, w, v)
+		want++
 	}
-	if !ok {
+	if want == 0 {
 		o.lateRecord(v, t)
+		return
 	}
+	if li < 0 {
+		li = o.keyList(k)
+	}
+	// One pass over the key's open windows updates those that contain t
+	// (every open window of a fixed assigner starts on the grid, so its
+	// start alone says whether it does) and are not late.
+	found := 0
+	lowest := last - int64(want-1)*o.slide
+	l := o.lists[li]
+	for j := range l {
+		e := &l[j]
+		if e.start > last || e.start < lowest {
+			continue
+		}
+		e.acc = o.add(e.acc, v)
+		if e.fired {
+			o.fire(k, window.Window{Start: e.start, End: e.start + o.size}, e.acc, o.em)
+		}
+		found++
+	}
+	if found == want {
+		return
+	}
+	// Some of the record's windows are not open yet: open them.
+	for start := last; start >= lowest; start -= o.slide {
+		if o.has(li, start) {
+			continue
+		}
+		id := o.open(k, li, window.Window{Start: start, End: start + o.size})
+		l := o.lists[li]
+		e := &l[len(l)-1]
+		e.acc = o.add(e.acc, v)
+		o.schedule(id)
+	}
+}
+
+// has reports whether list li holds the window starting at start.
+func (o *winOp[K, T, A, O]) has(li int32, start int64) bool {
+	for _, e := range o.lists[li] {
+		if e.start == start {
+			return true
+		}
+	}
+	return false
 }
 
 // addAssigned adds v at time t to the windows a custom assigner gives.
