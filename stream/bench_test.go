@@ -147,72 +147,7 @@ func BenchmarkHashExchange(b *testing.B) {
 	// goroutines, which return the buffers for reuse (4 per pair, as the
 	// engine's credits). It moves every record between goroutines, as
 	// the engine does; "loop" below does it all on one goroutine.
-	b.Run("loop-goroutines", func(b *testing.B) {
-		b.ReportAllocs()
-		cpu0 := cpuTime()
-		h := state.Hasher[int64]()
-		const par, size, credits = 2, 1024, 4
-		type msg struct {
-			from int
-			buf  []int64
-		}
-		var full [par]chan msg          // per consumer, from every producer
-		var free [par][par]chan []int64 // [producer][consumer]: the pair's buffers
-		for c := range par {
-			full[c] = make(chan msg, par*credits)
-			for p := range par {
-				free[p][c] = make(chan []int64, credits)
-				for range credits {
-					free[p][c] <- make([]int64, 0, size)
-				}
-			}
-		}
-		var consumers, producers sync.WaitGroup
-		var total atomic.Int64
-		for c := range par {
-			consumers.Add(1)
-			go func() {
-				defer consumers.Done()
-				var acc int64
-				for m := range full[c] {
-					for _, x := range m.buf {
-						acc += x + 1
-					}
-					free[m.from][c] <- m.buf[:0]
-				}
-				total.Add(acc)
-			}()
-		}
-		for p := range par {
-			producers.Add(1)
-			go func() {
-				defer producers.Done()
-				var cur [par][]int64
-				for c := range par {
-					cur[c] = <-free[p][c]
-				}
-				for i := int64(p); i < int64(b.N); i += par {
-					v := gen(i)
-					c := state.SubtaskFor(128, par, state.KeyGroup(h(v%10_000), 128))
-					cur[c] = append(cur[c], v)
-					if len(cur[c]) == size {
-						full[c] <- msg{p, cur[c]}
-						cur[c] = <-free[p][c]
-					}
-				}
-				for c := range par {
-					full[c] <- msg{p, cur[c]}
-				}
-			}()
-		}
-		producers.Wait()
-		for c := range par {
-			close(full[c])
-		}
-		consumers.Wait()
-		sink = total.Load()
-		report(b, cpu0)
-	})
+	b.Run("loop-goroutines", func(b *testing.B) { handExchange(b, nil, nil, nil) })
 	// loop-goroutines-calls is the same hand-written exchange calling the
 	// generator, the key function and the map through function values.
 	b.Run("loop-goroutines-calls", func(b *testing.B) {
@@ -244,11 +179,13 @@ func BenchmarkHashExchange(b *testing.B) {
 // goroutines partition their halves of the input by key into batches of
 // 1024 and hand them over buffered channels to two consumer goroutines,
 // which return the buffers for reuse (4 per pair, as the engine's
-// credits). gen, key and mapf are called through function values, as an
-// engine calls user code.
+// credits). With gen, key and mapf given, it calls them through function
+// values, as an engine calls user code; with nil ones, the same
+// computation is written inline (i*7919, v%10_000, x+1).
 //
 //go:noinline
 func handExchange(b *testing.B, gen, key, mapf func(int64) int64) {
+	inline := gen == nil
 	b.ReportAllocs()
 	cpu0 := cpuTime()
 	h := state.Hasher[int64]()
@@ -276,8 +213,14 @@ func handExchange(b *testing.B, gen, key, mapf func(int64) int64) {
 			defer consumers.Done()
 			var acc int64
 			for m := range full[c] {
-				for _, x := range m.buf {
-					acc += mapf(x)
+				if inline {
+					for _, x := range m.buf {
+						acc += x + 1
+					}
+				} else {
+					for _, x := range m.buf {
+						acc += mapf(x)
+					}
 				}
 				free[m.from][c] <- m.buf[:0]
 			}
@@ -292,13 +235,22 @@ func handExchange(b *testing.B, gen, key, mapf func(int64) int64) {
 			for c := range par {
 				cur[c] = <-free[p][c]
 			}
-			for i := int64(p); i < int64(b.N); i += par {
-				v := gen(i)
-				c := state.SubtaskFor(128, par, state.KeyGroup(h(key(v)), 128))
+			add := func(c int, v int64) {
 				cur[c] = append(cur[c], v)
 				if len(cur[c]) == size {
 					full[c] <- msg{p, cur[c]}
 					cur[c] = <-free[p][c]
+				}
+			}
+			if inline {
+				for i := int64(p); i < int64(b.N); i += par {
+					v := i * 7919
+					add(state.SubtaskFor(128, par, state.KeyGroup(h(v%10_000), 128)), v)
+				}
+			} else {
+				for i := int64(p); i < int64(b.N); i += par {
+					v := gen(i)
+					add(state.SubtaskFor(128, par, state.KeyGroup(h(key(v)), 128)), v)
 				}
 			}
 			for c := range par {

@@ -463,11 +463,7 @@ func (o *winOp[K, T, A, O]) addFixed(v T, t int64, k K, li int32) {
 		if o.has(li, start) {
 			continue
 		}
-		id := o.open(k, li, window.Window{Start: start, End: start + o.size})
-		l := o.lists[li]
-		e := &l[len(l)-1]
-		e.acc = o.add(e.acc, v)
-		o.schedule(id)
+		o.openWith(k, li, window.Window{Start: start, End: start + o.size}, v)
 	}
 }
 
@@ -516,8 +512,13 @@ func (o *winOp[K, T, A, O]) addTo(k K, li int32, w window.Window, v T) {
 			return
 		}
 	}
+	o.openWith(k, li, w, v)
+}
+
+// openWith opens window w of key k (list li) holding v and arms it.
+func (o *winOp[K, T, A, O]) openWith(k K, li int32, w window.Window, v T) {
 	id := o.open(k, li, w)
-	l = o.lists[li]
+	l := o.lists[li]
 	e := &l[len(l)-1]
 	e.acc = o.add(e.acc, v)
 	o.schedule(id)
@@ -555,10 +556,7 @@ func (o *winOp[K, T, A, O]) addSession(v T, t int64) {
 		if !found {
 			li = o.keyList(k)
 		}
-		id := o.open(k, li, nw)
-		e := o.entry(id)
-		e.acc = o.add(e.acc, v)
-		o.schedule(id)
+		o.openWith(k, li, nw, v)
 		return
 	}
 	target := hits[0]
