@@ -60,8 +60,11 @@ func (b *logTxnBackend) replay(c *txnCoordinator) error {
 			break
 		}
 		next := off
+		_ = record.Batches(res.Batches, func(h record.Header, _ []byte) error {
+			next = max(next, h.LastOffset()+1) // compaction may leave empty batches and gaps
+			return nil
+		})
 		err = record.Decode(res.Batches, func(h record.Header, r record.Record) error {
-			next = max(next, r.Offset+1)
 			if r.Offset < off || h.IsControl() {
 				return nil
 			}

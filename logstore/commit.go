@@ -145,7 +145,7 @@ func (p *Partition) commitLocked(end int64, epoch uint64) error {
 	lso := p.lastStableLocked(upTo)
 	p.mu.Unlock()
 
-	if err := p.writeOut(seg, buf, upTo, lso, p.policy.Mode == FsyncAlways); err != nil {
+	if err := p.writeOut(seg, buf, upTo, lso, p.settings().policy.Mode == FsyncAlways); err != nil {
 		return err
 	}
 	if cap(buf) <= maxSpareBuffer {
@@ -318,7 +318,7 @@ func (p *Partition) roll(onlyIfFull bool, want int64) error {
 		return p.syncErr
 	}
 	old := p.active
-	if onlyIfFull && (old.assigned == 0 || old.assigned+want <= p.segBytes) {
+	if onlyIfFull && (old.assigned == 0 || old.assigned+want <= p.settings().segBytes) {
 		return nil
 	}
 	if old.assigned == 0 {

@@ -110,6 +110,81 @@ const DefaultSegmentBytes = 128 << 20
 // maxSegmentBytes keeps every position in a segment within the uint32 of the offset index.
 const maxSegmentBytes = 1 << 31
 
+// CleanupPolicy says what becomes of old data (Kafka's cleanup.policy):
+// deletion by retention, compaction to the latest record of each key, or
+// both. The zero value stands for the log's default (Options.DefaultCleanup).
+type CleanupPolicy uint8
+
+const (
+	// CleanupDelete deletes whole segments past the retention limits.
+	CleanupDelete CleanupPolicy = 1 << iota
+	// CleanupCompact keeps, in the closed segments, only the latest record
+	// of each key (see cleaner.go).
+	CleanupCompact
+)
+
+// Compact reports whether the policy compacts.
+func (c CleanupPolicy) Compact() bool { return c&CleanupCompact != 0 }
+
+// Delete reports whether the policy deletes by retention.
+func (c CleanupPolicy) Delete() bool { return c&CleanupDelete != 0 }
+
+// String renders the policy as Kafka's cleanup.policy does.
+func (c CleanupPolicy) String() string {
+	switch c {
+	case CleanupDelete:
+		return "delete"
+	case CleanupCompact:
+		return "compact"
+	case CleanupCompact | CleanupDelete:
+		return "compact,delete"
+	case 0:
+		return "default"
+	}
+	return fmt.Sprintf("CleanupPolicy(%d)", uint8(c))
+}
+
+// ParseCleanupPolicy parses Kafka's cleanup.policy: "delete", "compact",
+// or both separated by a comma, in either order.
+func ParseCleanupPolicy(s string) (CleanupPolicy, error) {
+	var c CleanupPolicy
+	for _, part := range strings.Split(s, ",") {
+		switch strings.TrimSpace(part) {
+		case "delete":
+			c |= CleanupDelete
+		case "compact":
+			c |= CleanupCompact
+		default:
+			return 0, fmt.Errorf("cleanup policy %q: want delete, compact or compact,delete", s)
+		}
+	}
+	return c, nil
+}
+
+// MarshalText implements encoding.TextMarshaler (used in topic.json).
+func (c CleanupPolicy) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (c *CleanupPolicy) UnmarshalText(b []byte) error {
+	if string(b) == "default" || len(b) == 0 {
+		*c = 0
+		return nil
+	}
+	p, err := ParseCleanupPolicy(string(b))
+	if err != nil {
+		return err
+	}
+	*c = p
+	return nil
+}
+
+// Defaults of the compaction settings, as Kafka's.
+const (
+	DefaultMinCleanableDirtyRatio = 0.5
+	DefaultDeleteRetention        = 24 * time.Hour
+	DefaultSegmentAge             = 7 * 24 * time.Hour
+)
+
 // TopicConfig is a topic's configuration, persisted in its directory.
 type TopicConfig struct {
 	Partitions     int32
@@ -118,7 +193,66 @@ type TopicConfig struct {
 	RetentionBytes int64         // per partition: delete oldest segments beyond this size; 0 = unlimited
 	SegmentBytes   int64         // roll segments at this size; 0 = DefaultSegmentBytes
 	LogAppendTime  bool          // the log stamps record timestamps on append (Kafka's LogAppendTime)
+
+	// Cleanup is the cleanup policy; zero = the log's default
+	// (Options.DefaultCleanup, itself delete unless set). Retention and
+	// RetentionBytes apply only when it includes delete.
+	Cleanup CleanupPolicy `json:",omitempty"`
+	// MinCleanableDirtyRatio: the cleaner compacts a partition once its
+	// uncleaned bytes are at least this fraction of the cleanable bytes
+	// (min.cleanable.dirty.ratio); 0 = DefaultMinCleanableDirtyRatio.
+	MinCleanableDirtyRatio float64 `json:",omitempty"`
+	// MinCompactionLag: a record stays uncompacted at least this long after
+	// it was appended (min.compaction.lag.ms; by the segment's largest
+	// timestamp, as Kafka); 0 = no lag.
+	MinCompactionLag time.Duration `json:",omitempty"`
+	// MaxCompactionLag: a segment whose oldest record is older than this is
+	// compacted whatever the dirty ratio (max.compaction.lag.ms); 0 = no
+	// limit.
+	MaxCompactionLag time.Duration `json:",omitempty"`
+	// DeleteRetention is how long tombstones and transaction markers stay
+	// after the cleaner first passed over them (delete.retention.ms); nil =
+	// DefaultDeleteRetention.
+	DeleteRetention *time.Duration `json:",omitempty"`
+	// SegmentAge rolls the active segment once its first batch is this old
+	// (segment.ms), so that compaction and retention reach quiet
+	// partitions; 0 = DefaultSegmentAge.
+	SegmentAge time.Duration `json:",omitempty"`
 }
+
+// deleteRetention is the effective delete.retention.ms.
+func (c TopicConfig) deleteRetention() time.Duration {
+	if c.DeleteRetention == nil {
+		return DefaultDeleteRetention
+	}
+	return *c.DeleteRetention
+}
+
+// DeleteRetentionOrDefault is the effective delete.retention.ms.
+func (c TopicConfig) DeleteRetentionOrDefault() time.Duration { return c.deleteRetention() }
+
+func (c TopicConfig) minCleanableDirtyRatio() float64 {
+	if c.MinCleanableDirtyRatio == 0 {
+		return DefaultMinCleanableDirtyRatio
+	}
+	return c.MinCleanableDirtyRatio
+}
+
+// MinCleanableDirtyRatioOrDefault is the effective min.cleanable.dirty.ratio.
+func (c TopicConfig) MinCleanableDirtyRatioOrDefault() float64 { return c.minCleanableDirtyRatio() }
+
+func (c TopicConfig) segmentAge() time.Duration {
+	if c.SegmentAge == 0 {
+		return DefaultSegmentAge
+	}
+	return c.SegmentAge
+}
+
+// SegmentAgeOrDefault is the effective segment.ms.
+func (c TopicConfig) SegmentAgeOrDefault() time.Duration { return c.segmentAge() }
+
+// SegmentBytesOrDefault is the effective segment.bytes.
+func (c TopicConfig) SegmentBytesOrDefault() int64 { return c.segmentBytes() }
 
 func (c TopicConfig) validate() error {
 	if c.Partitions < 1 || c.Partitions > 1<<16 {
@@ -126,6 +260,18 @@ func (c TopicConfig) validate() error {
 	}
 	if c.Retention < 0 || c.RetentionBytes < 0 || c.SegmentBytes < 0 {
 		return fmt.Errorf("%w: negative retention or segment size", ErrInvalidTopic)
+	}
+	if c.Cleanup > CleanupDelete|CleanupCompact {
+		return fmt.Errorf("%w: unknown cleanup policy %d", ErrInvalidTopic, c.Cleanup)
+	}
+	if c.MinCleanableDirtyRatio < 0 || c.MinCleanableDirtyRatio > 1 {
+		return fmt.Errorf("%w: min.cleanable.dirty.ratio %v, want 0..1", ErrInvalidTopic, c.MinCleanableDirtyRatio)
+	}
+	if c.MinCompactionLag < 0 || c.MaxCompactionLag < 0 || c.SegmentAge < 0 || (c.DeleteRetention != nil && *c.DeleteRetention < 0) {
+		return fmt.Errorf("%w: negative compaction lag, segment age or delete retention", ErrInvalidTopic)
+	}
+	if c.MaxCompactionLag > 0 && c.MaxCompactionLag < c.MinCompactionLag {
+		return fmt.Errorf("%w: max.compaction.lag.ms %v is below min.compaction.lag.ms %v", ErrInvalidTopic, c.MaxCompactionLag, c.MinCompactionLag)
 	}
 	if c.SegmentBytes != 0 && (c.SegmentBytes < 1024 || c.SegmentBytes > maxSegmentBytes) {
 		return fmt.Errorf("%w: segment size %d, want 1KiB..2GiB", ErrInvalidTopic, c.SegmentBytes)
@@ -178,6 +324,12 @@ type Options struct {
 	// (sluice_log_*: per-partition offsets, sizes and append counters read
 	// at scrape time, and group-commit duration and size histograms).
 	Registerer prometheus.Registerer
+	// DefaultCleanup is the cleanup policy of topics that do not set one;
+	// zero = CleanupDelete.
+	DefaultCleanup CleanupPolicy
+	// Cleaner configures the log cleaner that compacts topics whose policy
+	// includes compact (see cleaner.go).
+	Cleaner CleanerOptions
 	// RepairCorruption makes Open truncate a partition at corruption that is
 	// followed by valid data (losing that data, with an error log line)
 	// instead of failing with a CorruptionError.
@@ -221,4 +373,5 @@ type PartitionStats struct {
 	AppendedRecords int64 // since Open
 	AppendedBytes   int64 // since Open
 	Syncs           int64 // fsyncs since Open (group commits)
+	Cleaner         CleanerStats
 }

@@ -41,6 +41,9 @@ var (
 	ErrIncompatibleFormat = errors.New("incompatible data directory format")
 	// ErrBatchTooLarge: a batch larger than the topic's segment size.
 	ErrBatchTooLarge = errors.New("record batch too large")
+	// ErrInvalidRecord: a record the topic cannot take, such as one without
+	// a key in a compacted topic (Kafka: INVALID_RECORD).
+	ErrInvalidRecord = errors.New("invalid record")
 	// ErrDiskFull: a write failed because the device is out of space (wraps ENOSPC).
 	ErrDiskFull = errors.New("disk full")
 )

@@ -48,18 +48,34 @@ type Log struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	metrics *logMetrics
+
+	// The cleaner (cleaner.go): cleanerRunMu serialises passes (they share
+	// one offset map), cleanerMu guards om, cleanerWG waits for the
+	// background loop.
+	cleanerRunMu sync.Mutex
+	cleanerMu    sync.Mutex
+	om           *offsetMap
+	cleanerWG    sync.WaitGroup
 }
 
 // Topic is a named set of partitions sharing one configuration.
 type Topic struct {
-	log        *Log
-	name       string
-	dir        string
-	cfg        TopicConfig
-	partitions []*Partition
-	stopSync   chan struct{}
-	rr         atomic.Uint32 // round robin for PartitionForKey(nil)
+	log  *Log
+	name string
+	dir  string
+	// cfgMu serialises configuration changes (AlterConfig, AddPartitions)
+	// and guards stopSync. cfg and parts are published atomically: the
+	// data path reads them without locks.
+	cfgMu    sync.Mutex
+	cfg      atomic.Pointer[TopicConfig]
+	parts    atomic.Pointer[[]*Partition]
+	stopSync chan struct{}
+	rr       atomic.Uint32 // round robin for PartitionForKey(nil)
 }
+
+// partitions returns the topic's partitions (a snapshot: AddPartitions
+// publishes a longer slice).
+func (t *Topic) partitions() []*Partition { return *t.parts.Load() }
 
 // Open opens (creating if needed) the data directory opts.Dir. It takes an
 // exclusive lock on the directory (a second process gets a *LockedError
@@ -106,6 +122,13 @@ func Open(opts Options) (*Log, error) {
 	if opts.RetentionCheckInterval > 0 {
 		l.wg.Add(1)
 		go l.retentionLoop(opts.RetentionCheckInterval)
+	}
+	if every := opts.Cleaner.Interval; every >= 0 {
+		if every == 0 {
+			every = defaultCleanerInterval
+		}
+		l.cleanerWG.Add(1)
+		go l.cleanerLoop(every)
 	}
 	return l, nil
 }
@@ -197,33 +220,66 @@ func (l *Log) open() error {
 }
 
 func (l *Log) openTopic(name string, cfg TopicConfig) (*Topic, error) {
-	t := &Topic{log: l, name: name, dir: filepath.Join(l.dir, topicsDir, name), cfg: cfg}
-	policy := cfg.Fsync.resolve(l.opts.DefaultFsync)
-	t.partitions = make([]*Partition, cfg.Partitions)
-	for i := range t.partitions {
-		t.partitions[i] = &Partition{
+	t := &Topic{log: l, name: name, dir: filepath.Join(l.dir, topicsDir, name)}
+	t.cfg.Store(&cfg)
+	parts, err := l.openPartitions(t, 0, cfg.Partitions, cfg)
+	if err != nil {
+		return nil, err
+	}
+	t.parts.Store(&parts)
+	t.startSyncLoop(cfg)
+	return t, nil
+}
+
+// settingsFor is what a partition's data path needs of its topic's config.
+func (l *Log) settingsFor(cfg TopicConfig) *partSettings {
+	return &partSettings{
+		policy:        cfg.Fsync.resolve(l.opts.DefaultFsync),
+		segBytes:      cfg.segmentBytes(),
+		logAppendTime: cfg.LogAppendTime,
+		cleanup:       l.cleanupOf(cfg),
+	}
+}
+
+// cleanupOf is cfg's effective cleanup policy.
+func (l *Log) cleanupOf(cfg TopicConfig) CleanupPolicy {
+	if cfg.Cleanup != 0 {
+		return cfg.Cleanup
+	}
+	if l.opts.DefaultCleanup != 0 {
+		return l.opts.DefaultCleanup
+	}
+	return CleanupDelete
+}
+
+// openPartitions opens (recovering) partitions [from, to) of t.
+func (l *Log) openPartitions(t *Topic, from, to int32, cfg TopicConfig) ([]*Partition, error) {
+	set := l.settingsFor(cfg)
+	parts := make([]*Partition, 0, to-from)
+	for i := from; i < to; i++ {
+		p := &Partition{
 			topic:         t,
-			id:            int32(i),
-			name:          fmt.Sprintf("%s/%d", name, i),
-			dir:           filepath.Join(t.dir, strconv.Itoa(i)),
+			id:            i,
+			name:          fmt.Sprintf("%s/%d", t.name, i),
+			dir:           filepath.Join(t.dir, strconv.Itoa(int(i))),
 			fs:            l.fs,
 			logger:        l.logger,
-			policy:        policy,
-			segBytes:      cfg.segmentBytes(),
-			logAppendTime: cfg.LogAppendTime,
 			indexInterval: l.opts.IndexIntervalBytes,
 			notify:        make(chan struct{}),
 			commitDone:    make(chan struct{}),
 			metrics:       l.metrics,
 			closing:       make(chan struct{}),
 		}
+		p.cleaner.abort = make(chan struct{})
+		p.set.Store(set)
+		parts = append(parts, p)
 	}
 	// Partitions recover independently; after a crash each one reads its
 	// tail and fsyncs, so a few at a time overlap that I/O.
-	errs := make([]error, len(t.partitions))
+	errs := make([]error, len(parts))
 	sem := make(chan struct{}, openParallelism)
 	var wg sync.WaitGroup
-	for i, p := range t.partitions {
+	for i, p := range parts {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -237,32 +293,47 @@ func (l *Log) openTopic(name string, cfg TopicConfig) (*Topic, error) {
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		for i, p := range t.partitions {
+		for i, p := range parts {
 			if errs[i] == nil {
 				p.close(false)
 			}
 		}
 		return nil, err
 	}
-	if policy.Mode == FsyncInterval {
-		t.stopSync = make(chan struct{})
-		l.wg.Add(1)
-		go t.syncLoop(policy.Interval)
+	return parts, nil
+}
+
+// startSyncLoop starts the interval fsync loop when cfg asks for it
+// (cfgMu held, or before the topic is shared).
+func (t *Topic) startSyncLoop(cfg TopicConfig) {
+	policy := cfg.Fsync.resolve(t.log.opts.DefaultFsync)
+	if policy.Mode != FsyncInterval || t.stopSync != nil {
+		return
 	}
-	return t, nil
+	t.stopSync = make(chan struct{})
+	t.log.wg.Add(1)
+	go t.syncLoop(policy.Interval, t.stopSync)
+}
+
+// stopSyncLoop stops the interval fsync loop if it runs (cfgMu held).
+func (t *Topic) stopSyncLoop() {
+	if t.stopSync != nil {
+		close(t.stopSync)
+		t.stopSync = nil
+	}
 }
 
 // syncLoop fsyncs the topic's partitions every interval (FsyncInterval).
-func (t *Topic) syncLoop(interval time.Duration) {
+func (t *Topic) syncLoop(interval time.Duration, stop chan struct{}) {
 	defer t.log.wg.Done()
 	tk := time.NewTicker(interval)
 	defer tk.Stop()
 	for {
 		select {
-		case <-t.stopSync:
+		case <-stop:
 			return
 		case <-tk.C:
-			for _, p := range t.partitions {
+			for _, p := range t.partitions() {
 				p.syncNow() // failures are sticky in the partition and logged
 			}
 		}
@@ -298,6 +369,7 @@ func (l *Log) Close() error {
 	l.closed = true
 	l.mu.Unlock()
 	close(l.stop)
+	l.cleanerWG.Wait()
 	err := l.closeTopics()
 	l.wg.Wait()
 	if cerr := l.lock.Close(); err == nil && cerr != nil {
@@ -323,15 +395,11 @@ func (l *Log) closeTopics() error {
 }
 
 func (t *Topic) closePartitions() error {
-	if t.stopSync != nil {
-		select {
-		case <-t.stopSync:
-		default:
-			close(t.stopSync)
-		}
-	}
+	t.cfgMu.Lock()
+	t.stopSyncLoop()
+	t.cfgMu.Unlock()
 	var errs []error
-	for _, p := range t.partitions {
+	for _, p := range t.partitions() {
 		if err := p.close(false); err != nil {
 			errs = append(errs, err)
 		}
@@ -342,6 +410,7 @@ func (t *Topic) closePartitions() error {
 // close flushes and checkpoints the partition and closes its files. With
 // deleting, the data is about to be removed: nothing is flushed.
 func (p *Partition) close(deleting bool) error {
+	p.stopCleaning()
 	p.syncMu.Lock()
 	defer p.syncMu.Unlock()
 	p.mu.Lock()
@@ -456,10 +525,10 @@ func (l *Log) unlinkTopic(name string) (string, error) {
 		return "", fmt.Errorf("topic %s: %w", name, ErrUnknownTopic)
 	}
 	delete(l.topics, name)
-	if t.stopSync != nil {
-		close(t.stopSync)
-	}
-	for _, p := range t.partitions {
+	t.cfgMu.Lock()
+	t.stopSyncLoop()
+	t.cfgMu.Unlock()
+	for _, p := range t.partitions() {
 		p.close(true)
 	}
 	if err := l.fs.MkdirAll(filepath.Join(l.dir, trashDir), 0o755); err != nil {
@@ -512,24 +581,29 @@ func (l *Log) DefaultPartitions() int32 { return l.opts.DefaultPartitions }
 func (t *Topic) Name() string { return t.name }
 
 // Config returns the topic's configuration as created.
-func (t *Topic) Config() TopicConfig { return t.cfg }
+func (t *Topic) Config() TopicConfig { return *t.cfg.Load() }
+
+// Cleanup returns the topic's effective cleanup policy (its own, or the
+// log's default).
+func (t *Topic) Cleanup() CleanupPolicy { return t.log.cleanupOf(t.Config()) }
 
 // NumPartitions returns the number of partitions.
-func (t *Topic) NumPartitions() int32 { return int32(len(t.partitions)) }
+func (t *Topic) NumPartitions() int32 { return int32(len(t.partitions())) }
 
 // Partition returns partition p, or an error matching ErrPartitionOutOfRange.
 func (t *Topic) Partition(p int32) (*Partition, error) {
-	if p < 0 || int(p) >= len(t.partitions) {
-		return nil, fmt.Errorf("topic %s: partition %d: %w (the topic has %d)", t.name, p, ErrPartitionOutOfRange, len(t.partitions))
+	parts := t.partitions()
+	if p < 0 || int(p) >= len(parts) {
+		return nil, fmt.Errorf("topic %s: partition %d: %w (the topic has %d)", t.name, p, ErrPartitionOutOfRange, len(parts))
 	}
-	return t.partitions[p], nil
+	return parts[p], nil
 }
 
 // PartitionForKey returns the partition Kafka's default partitioner chooses
 // for key (murmur2), so that Sluice and Kafka clients agree on where a key
 // lives. A nil key gets partitions in round robin.
 func (t *Topic) PartitionForKey(key []byte) int32 {
-	n := int32(len(t.partitions))
+	n := int32(len(t.partitions()))
 	if key == nil {
 		return int32((t.rr.Add(1) - 1) % uint32(n))
 	}

@@ -85,7 +85,7 @@ func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	c.l.mu.RUnlock()
 	for _, t := range topics {
-		for _, p := range t.partitions {
+		for _, p := range t.partitions() {
 			s := p.Stats()
 			lv := []string{t.name, strconv.Itoa(int(p.id))}
 			ch <- prometheus.MustNewConstMetric(descHighWatermark, prometheus.GaugeValue, float64(s.HighWatermark), lv...)

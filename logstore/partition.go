@@ -21,9 +21,7 @@ type Partition struct {
 	dir           string
 	fs            FS
 	logger        *slog.Logger
-	policy        FsyncPolicy
-	segBytes      int64
-	logAppendTime bool
+	set           atomic.Pointer[partSettings] // from the topic's config; replaced by AlterConfig
 	indexInterval int
 	repair        bool        // Options.RepairCorruption
 	metrics       *logMetrics // nil = none
@@ -70,11 +68,24 @@ type Partition struct {
 	// commit between its loads of the durable offset and the epoch.
 	testHookCommitCheck func()
 
+	cleaner cleanerState // compaction (cleaner.go)
+
 	appendedBatches atomic.Int64
 	appendedRecords atomic.Int64
 	appendedBytes   atomic.Int64
 	syncs           atomic.Int64
 }
+
+// partSettings is what the data path reads of the topic's configuration.
+// It is replaced whole when the configuration changes.
+type partSettings struct {
+	policy        FsyncPolicy
+	segBytes      int64
+	logAppendTime bool
+	cleanup       CleanupPolicy
+}
+
+func (p *Partition) settings() *partSettings { return p.set.Load() }
 
 // Topic returns the partition's topic name.
 func (p *Partition) Topic() string { return p.topic.name }
@@ -153,9 +164,15 @@ func (p *Partition) Assign(ctx context.Context, batch []byte) (Assigned, error) 
 	if err != nil {
 		return Assigned{}, fmt.Errorf("partition %s: append: %w", p.name, err)
 	}
+	set := p.settings()
 	size := int64(len(batch))
-	if size > p.segBytes {
-		return Assigned{}, fmt.Errorf("partition %s: append: %w: %d bytes, the segment size is %d", p.name, ErrBatchTooLarge, size, p.segBytes)
+	if size > set.segBytes {
+		return Assigned{}, fmt.Errorf("partition %s: append: %w: %d bytes, the segment size is %d", p.name, ErrBatchTooLarge, size, set.segBytes)
+	}
+	if set.cleanup.Compact() && !h.IsControl() {
+		if err := checkKeys(batch); err != nil {
+			return Assigned{}, fmt.Errorf("partition %s: append: %w", p.name, err)
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return Assigned{}, err
@@ -171,7 +188,7 @@ func (p *Partition) Assign(ctx context.Context, batch []byte) (Assigned, error) 
 			p.mu.Unlock()
 			return Assigned{}, err
 		}
-		if p.active.assigned == 0 || p.active.assigned+size <= p.segBytes {
+		if p.active.assigned == 0 || p.active.assigned+size <= set.segBytes {
 			break
 		}
 		p.mu.Unlock()
@@ -198,13 +215,16 @@ func (p *Partition) Assign(ctx context.Context, batch []byte) (Assigned, error) 
 	}
 
 	seg := p.active
+	if seg.assigned == 0 {
+		seg.firstAppend.Store(time.Now().UnixMilli())
+	}
 	base := p.nextOffset
 	start := len(p.pending)
 	p.pending = append(p.pending, batch...)
 	b := p.pending[start:]
 	record.SetBaseOffset(b, base)
 	appendTime := int64(-1)
-	if p.logAppendTime {
+	if set.logAppendTime {
 		appendTime = time.Now().UnixMilli()
 		record.SetLogAppendTime(b, appendTime)
 	}
@@ -325,6 +345,7 @@ func (p *Partition) Stats() PartitionStats {
 		AppendedRecords: p.appendedRecords.Load(),
 		AppendedBytes:   p.appendedBytes.Load(),
 		Syncs:           p.syncs.Load(),
+		Cleaner:         p.CleanerStats(),
 	}
 }
 

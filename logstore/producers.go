@@ -475,6 +475,36 @@ func (s *producerState) dropBelow(logStart int64) {
 	}
 }
 
+// dropAborted forgets the aborted transactions whose markers the cleaner
+// removed (matched by producer id and marker offset), with their records.
+func (s *producerState) dropAborted(gone []AbortedTxn) {
+	type key struct{ pid, last int64 }
+	set := make(map[key]bool, len(gone))
+	for _, g := range gone {
+		set[key{g.ProducerID, g.LastOffset}] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.aborted = slices.DeleteFunc(s.aborted, func(a AbortedTxn) bool { return set[key{a.ProducerID, a.LastOffset}] })
+}
+
+// hasBatch reports whether the batch of pid ending at lastOffset is one of
+// the producer's remembered (latest) batches.
+func (s *producerState) hasBatch(pid, lastOffset int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.producers[pid]
+	if e == nil {
+		return false
+	}
+	for _, b := range e.batches {
+		if b.lastOffset == lastOffset {
+			return true
+		}
+	}
+	return false
+}
+
 // expire drops producers with no open transaction whose last append is more
 // than producerExpiryMs before nowMs; s.mu is held.
 func (s *producerState) expire(nowMs int64) {

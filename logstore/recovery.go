@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/sluicehq/sluice/record"
 )
@@ -127,7 +128,9 @@ func scanSegment(f File, from, expect, limit int64, fn func(batchInfo) error) (p
 		if _, verr := record.Verify(buf); verr != nil {
 			return pos, next, &scanError{pos: pos, offset: next, err: verr}
 		}
-		if h.BaseOffset != next {
+		if h.BaseOffset < next {
+			// Offsets only grow. They may jump: compaction leaves gaps
+			// where it removed whole batches.
 			return pos, next, &scanError{pos: pos, offset: next, err: fmt.Errorf("%w: batch has base offset %d", ErrCorrupt, h.BaseOffset)}
 		}
 		if fn != nil {
@@ -202,6 +205,10 @@ func countBatchesCut(f File, from, limit int64) int {
 // as described above, and sets up p's segments, offsets and tip.
 func (p *Partition) recoverPartition(repair bool) error {
 	p.repair = repair
+	if err := p.finishSwaps(); err != nil { // an interrupted compaction (cleaner.go)
+		return fmt.Errorf("partition %s: %w", p.name, err)
+	}
+	p.loadCleanerCheckpoint()
 	entries, err := p.fs.ReadDir(p.dir)
 	if err != nil {
 		return ioError("list partition "+p.dir, err)
@@ -236,8 +243,10 @@ func (p *Partition) recoverPartition(repair bool) error {
 	for i, base := range bases {
 		last := i == len(bases)-1
 		if i > 0 {
+			// Segments follow each other; a compacted one may end before
+			// the next begins (its last batches were removed), never after.
 			prevEnd := p.segments[i-1].end.Load()
-			if prevEnd != base {
+			if prevEnd > base {
 				return p.closeSegmentsErr(&CorruptionError{
 					Segment: filepath.Join(p.dir, segmentName(base)+logSuffix), Offset: prevEnd, Position: 0,
 					Err: fmt.Errorf("segment starts at offset %d but the previous one ends at %d", base, prevEnd)})
@@ -410,6 +419,9 @@ func (p *Partition) loadIndexes(seg *segment, size int64) (*segIndex, uint32, er
 // finishRecovery sets the partition's offsets and tip from its segments.
 func (p *Partition) finishRecovery(bool) {
 	last := p.segments[len(p.segments)-1]
+	if last.written > 0 {
+		last.firstAppend.Store(time.Now().UnixMilli())
+	}
 	p.active = last
 	p.nextOffset = last.end.Load()
 	p.durable.Store(p.nextOffset)

@@ -28,7 +28,7 @@ func (l *Log) crash() {
 		if t.stopSync != nil {
 			close(t.stopSync)
 		}
-		for _, p := range t.partitions {
+		for _, p := range t.partitions() {
 			p.syncMu.Lock()
 			p.mu.Lock()
 			p.closed = true

@@ -8,8 +8,10 @@ import (
 	"time"
 )
 
-// EnforceRetention deletes, in every partition of every topic with a
-// retention limit, the oldest whole segments that are past the topic's
+// EnforceRetention first rolls every active segment whose first batch is
+// older than its topic's segment.ms (so that compaction and retention reach
+// quiet partitions), then deletes, in every partition of every topic whose
+// cleanup policy includes delete and that has a retention limit, the oldest whole segments that are past the topic's
 // Retention (their newest record is older than now - Retention) or beyond
 // its RetentionBytes. The log start offset moves to the first remaining
 // offset; readers behind it get ErrOffsetOutOfRange. An active segment
@@ -28,11 +30,17 @@ func (l *Log) EnforceRetention(now time.Time) error {
 	l.mu.RUnlock()
 	var errs []error
 	for _, t := range topics {
-		if t.cfg.Retention <= 0 && t.cfg.RetentionBytes <= 0 {
+		cfg := t.Config()
+		for _, p := range t.partitions() {
+			if err := p.rollAged(now, cfg.segmentAge()); err != nil && !errors.Is(err, ErrClosed) {
+				errs = append(errs, err)
+			}
+		}
+		if !t.Cleanup().Delete() || (cfg.Retention <= 0 && cfg.RetentionBytes <= 0) {
 			continue
 		}
-		for _, p := range t.partitions {
-			if err := p.enforceRetention(now, t.cfg.Retention, t.cfg.RetentionBytes); err != nil && !errors.Is(err, ErrClosed) {
+		for _, p := range t.partitions() {
+			if err := p.enforceRetention(now, cfg.Retention, cfg.RetentionBytes); err != nil && !errors.Is(err, ErrClosed) {
 				errs = append(errs, err)
 			}
 		}
@@ -41,6 +49,8 @@ func (l *Log) EnforceRetention(now time.Time) error {
 }
 
 func (p *Partition) enforceRetention(now time.Time, age time.Duration, maxBytes int64) error {
+	p.cleaner.mu.Lock() // not while the cleaner rewrites these segments
+	defer p.cleaner.mu.Unlock()
 	cutoff := now.Add(-age).UnixMilli()
 	expired := func(s *segment) bool {
 		ts := s.idx.maxTimestamp()
@@ -124,4 +134,16 @@ func (p *Partition) deleteOldest(del []*segment) error {
 		p.logger.Info("retention deleted segment", "partition", p.name, "segment", s.path, "new_log_start", start)
 	}
 	return errors.Join(errs...)
+}
+
+// rollAged rolls the active segment if its first batch is at least age old.
+func (p *Partition) rollAged(now time.Time, age time.Duration) error {
+	p.segMu.RLock()
+	active := p.segments[len(p.segments)-1]
+	p.segMu.RUnlock()
+	first := active.firstAppend.Load()
+	if first == 0 || now.UnixMilli()-first < age.Milliseconds() {
+		return nil
+	}
+	return p.roll(false, 0)
 }

@@ -50,6 +50,11 @@ type segment struct {
 
 	refs    atomic.Int64 // readers using f, plus one for the partition while the segment is live
 	deleted atomic.Bool
+
+	// firstAppend is the wall-clock time (epoch ms) of the segment's first
+	// batch, for segment.ms rolls; 0 while empty. Recovery sets it to the
+	// open time for an active segment that already has data.
+	firstAppend atomic.Int64
 }
 
 func newSegment(dir string, base int64, f File) *segment {

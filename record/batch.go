@@ -140,6 +140,9 @@ func varintLen(v int64) int {
 func Decode(batches []byte, fn func(h Header, r Record) error) error {
 	var hdrs []RecordHeader
 	return Batches(batches, func(h Header, raw []byte) error {
+		if h.NumRecords == 0 {
+			return nil // an empty batch left by compaction
+		}
 		body, err := decompress(h.Codec(), raw[HeaderSize:])
 		if err != nil {
 			return fmt.Errorf("%w: batch at offset %d: %s: %v", ErrCorrupt, h.BaseOffset, h.Codec(), err)

@@ -120,8 +120,14 @@ func openRegistry(l *logstore.Log, ids *logstore.ProducerIDs) (*registry, error)
 			return nil, fmt.Errorf("transactional-id registry: %w", err)
 		}
 		next := off
+		_ = record.Batches(res.Batches, func(h record.Header, _ []byte) error {
+			next = max(next, h.LastOffset()+1) // compaction may leave empty batches and gaps
+			return nil
+		})
+		if len(res.Batches) == 0 {
+			break // compaction removed everything up to the high watermark
+		}
 		err = record.Decode(res.Batches, func(h record.Header, rec record.Record) error {
-			next = max(next, rec.Offset+1)
 			if h.IsControl() {
 				return nil
 			}

@@ -1,0 +1,843 @@
+package logstore
+
+// The log cleaner: compaction of topics whose cleanup policy includes
+// compact, as Kafka's log cleaner does it.
+//
+// A partition's log is split at the first dirty offset (the cleaner
+// checkpoint): offsets below it were compacted by an earlier pass, the
+// closed segments from it on are dirty. A pass
+//
+//  1. finds the cleanable segments: closed ones (never the active
+//     segment), wholly below the last stable offset (an open transaction may
+//     still abort), and older than min.compaction.lag.ms;
+//  2. runs when the dirty share of their bytes reaches
+//     min.cleanable.dirty.ratio, or when the oldest dirty record is older
+//     than max.compaction.lag.ms (or when forced);
+//  3. reads the dirty segments into an offset map (key hash -> offset of the
+//     key's latest record; fixed memory, see offsetmap.go), stopping at the
+//     segment where the map fills: that is where the pass ends;
+//  4. rewrites every segment below that end, from the log start, grouped so
+//     that a group's output stays within segment.bytes, keeping a record
+//     only if it is its key's latest (or its key is not in the map),
+//     removing records of aborted transactions and records without a key,
+//     tombstones (null values) and transaction markers once they have been
+//     in the cleaned part of the log for delete.retention.ms, and keeping
+//     an empty batch in place of a producer's last batch so that
+//     idempotence survives. Batches keep their offsets: a compacted log has
+//     gaps, which readers skip;
+//  5. replaces each group's segments by its output atomically (below), and
+//     moves the first dirty offset to the pass's end.
+//
+// Crash safety. A group's output is written to <base>.log.cleaned and
+// fsynced; it is then renamed to <base>.<last base>.swap (the names say
+// which segments it replaces) and the directory fsynced: from that moment
+// the swap is decided. The old segments' index files and logs other than
+// <base>.log are removed, and the swap file is renamed over <base>.log,
+// which replaces the first old log in one step. Open finishes an
+// interrupted swap the same way and deletes stray .cleaned files, so a
+// crash at any moment leaves either the old segments or the new one, never
+// a mix.
+//
+// Delete horizon. A tombstone or marker is removed only once a pass that
+// covered its offset completed at least delete.retention.ms ago (the pass
+// history is kept in the cleaner checkpoint), so a consumer that reads the
+// log from the start within that time sees every deletion.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/sluicehq/sluice/record"
+)
+
+// CleanerOptions configure the log cleaner (Options.Cleaner).
+type CleanerOptions struct {
+	// Interval is how often the background cleaner looks for partitions to
+	// compact (Kafka's log.cleaner.backoff.ms); 0 = 15 s, negative = no
+	// background cleaner (call Log.Clean yourself).
+	Interval time.Duration
+	// DedupeBufferBytes is the memory of one pass's offset map (Kafka's
+	// log.cleaner.dedupe.buffer.size): 24 bytes per distinct key of the
+	// dirty segments. 0 = 32 MiB (about 1.2 M keys per pass).
+	DedupeBufferBytes int
+	// IOBytesPerSecond bounds what the cleaner reads plus writes
+	// (log.cleaner.io.max.bytes.per.second); 0 = unlimited.
+	IOBytesPerSecond float64
+}
+
+const (
+	defaultCleanerInterval = 15 * time.Second
+	defaultDedupeBuffer    = 32 << 20
+	cleanerWriteChunk      = 1 << 20
+	cleanerCheckpointFile  = "cleaner-checkpoint"
+	cleanedSuffix          = ".cleaned"
+	swapSuffix             = ".swap"
+	maxPassHistory         = 64
+)
+
+// CleanerStats is the cleaner's progress on one partition.
+type CleanerStats struct {
+	Passes         int64         // completed passes since Open
+	BytesRead      int64         // since Open
+	BytesWritten   int64         // since Open
+	RecordsRemoved int64         // since Open
+	LastPass       time.Time     // when the last pass completed (zero: none since Open)
+	LastPassTook   time.Duration // how long it ran
+	FirstDirty     int64         // offsets below were compacted
+	DirtyRatio     float64       // uncleaned share of the cleanable bytes, as of the last look
+	LastError      string        // the last pass's error, "" if it succeeded
+}
+
+// cleanerCheckpoint is the cleaner's durable state of a partition.
+type cleanerCheckpoint struct {
+	FirstDirty int64      `json:"first_dirty"`
+	Passes     []passMark `json:"passes"` // oldest first
+}
+
+// passMark records that a pass completed at TimeMs having cleaned every
+// offset below End.
+type passMark struct {
+	End    int64 `json:"end"`
+	TimeMs int64 `json:"time_ms"`
+}
+
+// cleanerState is a partition's cleaner bookkeeping.
+type cleanerState struct {
+	mu    sync.Mutex // serialises passes, retention deletions and DeleteRecords on the partition
+	ckpt  cleanerCheckpoint
+	abort     chan struct{} // closed by close: a pass stops at the next batch
+	abortOnce sync.Once
+
+	statsMu sync.Mutex
+	stats   CleanerStats
+}
+
+// horizon is the offset below which tombstones and markers may go: the end
+// of the newest pass that completed at least retention before now.
+func (c *cleanerCheckpoint) horizon(nowMs int64, retention time.Duration) int64 {
+	h := int64(0)
+	for _, m := range c.Passes {
+		if m.TimeMs <= nowMs-retention.Milliseconds() {
+			h = max(h, m.End)
+		}
+	}
+	return h
+}
+
+// record adds a completed pass and forgets what no horizon will need.
+func (c *cleanerCheckpoint) record(m passMark, nowMs int64, retention time.Duration) {
+	c.FirstDirty = m.End
+	c.Passes = append(c.Passes, m)
+	keepFrom := 0
+	for i, p := range c.Passes {
+		if p.TimeMs <= nowMs-retention.Milliseconds() {
+			keepFrom = i // older qualifying passes have smaller ends
+		}
+	}
+	c.Passes = c.Passes[keepFrom:]
+	if len(c.Passes) > maxPassHistory {
+		c.Passes = slices.Clone(c.Passes[len(c.Passes)-maxPassHistory:])
+	}
+}
+
+func (p *Partition) loadCleanerCheckpoint() {
+	b, err := readFile(p.fs, filepath.Join(p.dir, cleanerCheckpointFile))
+	if err != nil {
+		return // none yet: everything is dirty
+	}
+	var c cleanerCheckpoint
+	if err := json.Unmarshal(b, &c); err != nil || c.FirstDirty < 0 {
+		p.logger.Warn("ignoring unreadable cleaner checkpoint; the next pass cleans from the log start", "partition", p.name, "err", err)
+		return
+	}
+	p.cleaner.ckpt = c
+	p.cleaner.stats.FirstDirty = c.FirstDirty
+}
+
+func (p *Partition) writeCleanerCheckpoint() error {
+	b, err := json.Marshal(p.cleaner.ckpt)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(p.fs, filepath.Join(p.dir, cleanerCheckpointFile), append(b, '\n'))
+}
+
+// finishSwaps completes swaps that a crash interrupted and removes the
+// output of interrupted passes (see Crash safety above). Open runs it
+// before it lists the segments.
+func (p *Partition) finishSwaps() error {
+	entries, err := p.fs.ReadDir(p.dir)
+	if err != nil {
+		return ioError("list partition "+p.dir, err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		switch {
+		case strings.HasSuffix(name, cleanedSuffix):
+			if err := p.fs.Remove(filepath.Join(p.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return ioError("remove interrupted cleaner output "+name, err)
+			}
+		case strings.HasSuffix(name, swapSuffix):
+			first, last, ok := parseSwapName(name)
+			if !ok {
+				p.logger.Warn("ignoring unexpected file", "partition", p.name, "file", name)
+				continue
+			}
+			p.logger.Info("finishing an interrupted compaction swap", "partition", p.name, "file", name)
+			var replaced []int64
+			for _, x := range entries {
+				if b, ok := parseSegmentName(x.Name()); ok && b >= first && b <= last {
+					replaced = append(replaced, b)
+				}
+			}
+			if err := p.completeSwap(filepath.Join(p.dir, name), first, replaced); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func swapName(first, last int64) string {
+	return segmentName(first) + "." + segmentName(last) + swapSuffix
+}
+
+func parseSwapName(name string) (first, last int64, ok bool) {
+	stem, _ := strings.CutSuffix(name, swapSuffix)
+	a, b, found := strings.Cut(stem, ".")
+	if !found {
+		return 0, 0, false
+	}
+	first, ok1 := parseSegmentName(a + logSuffix)
+	last, ok2 := parseSegmentName(b + logSuffix)
+	return first, last, ok1 && ok2 && last >= first
+}
+
+// completeSwap removes the replaced segments' files (bases in replaced, the
+// first being first) and renames the swap file over <first>.log. Every step
+// may be repeated after a crash.
+func (p *Partition) completeSwap(swapPath string, first int64, replaced []int64) error {
+	for _, b := range replaced {
+		stem := filepath.Join(p.dir, segmentName(b))
+		names := []string{stem + indexSuffix, stem + timeIndexSuffix}
+		if b != first {
+			names = append(names, stem+logSuffix)
+		}
+		for _, n := range names {
+			if err := p.fs.Remove(n); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return ioError("compaction swap: remove "+n, err)
+			}
+		}
+	}
+	final := filepath.Join(p.dir, segmentName(first)+logSuffix)
+	if err := p.fs.Rename(swapPath, final); err != nil {
+		return ioError("compaction swap: rename "+swapPath, err)
+	}
+	return ioError("compaction swap: sync "+p.dir, p.fs.SyncDir(p.dir))
+}
+
+// cleanPlan is what a look at a partition found.
+type cleanPlan struct {
+	segs       []*segment // from the log start to the last cleanable one, acquired
+	next       int64      // base of the segment after the last cleanable one
+	firstDirty int        // index in segs of the first dirty segment (len(segs): none)
+	ratio      float64
+	overdue    bool // max.compaction.lag.ms passed for the oldest dirty record
+}
+
+func (pl *cleanPlan) release() {
+	for _, s := range pl.segs {
+		s.release()
+	}
+	pl.segs = nil
+}
+
+// plan looks at the partition (cleaner lock held).
+func (p *Partition) plan(now time.Time, cfg TopicConfig) (*cleanPlan, error) {
+	lso := p.tip.Load().lso
+	p.segMu.RLock()
+	all := slices.Clone(p.segments)
+	p.segMu.RUnlock()
+	pl := &cleanPlan{}
+	if len(all) < 2 {
+		return pl, nil
+	}
+	lagCut := now.Add(-cfg.MinCompactionLag).UnixMilli()
+	n := 0
+	for _, s := range all[:len(all)-1] {
+		if all[n+1].base > lso {
+			break // part of it may still be aborted
+		}
+		if cfg.MinCompactionLag > 0 && s.idx.maxTimestamp() > lagCut {
+			break
+		}
+		n++
+	}
+	if n == 0 {
+		return pl, nil
+	}
+	for _, s := range all[:n] {
+		if !s.acquire() {
+			pl.release()
+			return &cleanPlan{}, nil // being deleted: look again later
+		}
+		pl.segs = append(pl.segs, s)
+	}
+	pl.next = all[n].base
+	fd := p.cleaner.ckpt.FirstDirty
+	pl.firstDirty = sort.Search(n, func(i int) bool { return pl.segs[i].base >= fd })
+	var clean, dirty int64
+	for i, s := range pl.segs {
+		if i < pl.firstDirty {
+			clean += s.visible.Load()
+		} else {
+			dirty += s.visible.Load()
+		}
+	}
+	if clean+dirty > 0 {
+		pl.ratio = float64(dirty) / float64(clean+dirty)
+	}
+	if cfg.MaxCompactionLag > 0 && pl.firstDirty < n {
+		first, err := p.firstTimestamp(pl.segs[pl.firstDirty])
+		if err != nil {
+			pl.release()
+			return nil, err
+		}
+		pl.overdue = first != noTimestamp && first <= now.Add(-cfg.MaxCompactionLag).UnixMilli()
+	}
+	return pl, nil
+}
+
+// firstTimestamp is the first batch's timestamp of seg (noTimestamp if empty).
+func (p *Partition) firstTimestamp(seg *segment) (int64, error) {
+	if seg.visible.Load() < record.HeaderSize {
+		return noTimestamp, nil
+	}
+	var hb [record.HeaderSize]byte
+	if _, err := seg.f.ReadAt(hb[:], 0); err != nil {
+		return 0, p.readErr(seg, 0, err)
+	}
+	h, err := record.ParseHeader(hb[:])
+	if err != nil {
+		return 0, fmt.Errorf("partition %s: segment %s: %w", p.name, seg.path, err)
+	}
+	if h.LogAppendTime() {
+		return h.MaxTimestamp, nil
+	}
+	return h.BaseTimestamp, nil
+}
+
+// cleaner is one pass's working set: the map, the throttle and the stop
+// signals, shared by the partitions a Log.Clean call visits.
+type cleaner struct {
+	om    *offsetMap
+	lim   *rate.Limiter // nil = unlimited
+	stop  <-chan struct{}
+	now   time.Time
+	force bool
+}
+
+var errCleanStopped = errors.New("cleaner stopped")
+
+func (c *cleaner) throttle(p *Partition, n int) error {
+	select {
+	case <-c.stop:
+		return errCleanStopped
+	case <-p.cleaner.abort:
+		return errCleanStopped
+	default:
+	}
+	if c.lim == nil {
+		return nil
+	}
+	for n > 0 {
+		k := min(n, c.lim.Burst())
+		if err := c.lim.WaitN(context.Background(), k); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
+
+// Compact runs one cleaner pass on the partition now, whatever its dirty
+// ratio when force is set (tests, `sluice topic compact`), with a fresh
+// offset map of Options.Cleaner.DedupeBufferBytes. It does nothing on a
+// topic whose policy does not compact. It reports whether a pass ran.
+func (p *Partition) Compact(now time.Time, force bool) (bool, error) {
+	l := p.topic.log
+	l.cleanerRunMu.Lock()
+	defer l.cleanerRunMu.Unlock()
+	c := &cleaner{om: l.cleanerMap(), lim: l.cleanerLimiter(), stop: l.stop, now: now, force: force}
+	return p.clean(c)
+}
+
+// clean runs a pass if the partition needs one.
+func (p *Partition) clean(c *cleaner) (ran bool, err error) {
+	p.cleaner.mu.Lock()
+	defer p.cleaner.mu.Unlock()
+	if !p.settings().cleanup.Compact() {
+		return false, nil
+	}
+	select {
+	case <-p.closing:
+		return false, nil
+	default:
+	}
+	cfg := p.topic.Config()
+	pl, err := p.plan(c.now, cfg)
+	if err != nil {
+		return false, err
+	}
+	defer pl.release()
+	p.cleaner.statsMu.Lock()
+	p.cleaner.stats.DirtyRatio = pl.ratio
+	p.cleaner.statsMu.Unlock()
+	if pl.firstDirty >= len(pl.segs) {
+		return false, nil
+	}
+	if !c.force && pl.ratio < cfg.minCleanableDirtyRatio() && !pl.overdue {
+		return false, nil
+	}
+	start := time.Now()
+	st, err := p.pass(c, pl, cfg)
+	p.cleaner.statsMu.Lock()
+	defer p.cleaner.statsMu.Unlock()
+	s := &p.cleaner.stats
+	s.BytesRead += st.read
+	s.BytesWritten += st.written
+	s.RecordsRemoved += st.removed
+	if err != nil {
+		if errors.Is(err, errCleanStopped) {
+			return false, nil
+		}
+		s.LastError = err.Error()
+		return false, fmt.Errorf("partition %s: compaction: %w", p.name, err)
+	}
+	s.Passes++
+	s.LastPass = time.Now()
+	s.LastPassTook = s.LastPass.Sub(start)
+	s.FirstDirty = p.cleaner.ckpt.FirstDirty
+	s.LastError = ""
+	s.DirtyRatio = 0
+	p.logger.Info("compacted partition", "partition", p.name, "first_dirty", s.FirstDirty,
+		"bytes_read", st.read, "bytes_written", st.written, "records_removed", st.removed, "took", s.LastPassTook)
+	return true, nil
+}
+
+type passStats struct {
+	read, written, removed int64
+}
+
+// pass builds the offset map over the dirty segments of pl, rewrites the
+// segments below its end and records the pass.
+func (p *Partition) pass(c *cleaner, pl *cleanPlan, cfg TopicConfig) (passStats, error) {
+	var st passStats
+	c.om.reset()
+	end := pl.next
+	for i := pl.firstDirty; i < len(pl.segs); i++ {
+		seg := pl.segs[i]
+		full, err := p.mapSegment(c, seg, &st)
+		if err != nil {
+			return st, err
+		}
+		if full {
+			if i == pl.firstDirty {
+				return st, fmt.Errorf("the offset map (%d bytes) cannot hold the keys of segment %s; raise the cleaner's dedupe buffer", len(c.om.slots)*mapSlotBytes, seg.path)
+			}
+			// Keys of seg already in the map have their latest record at
+			// or after end, which this pass does not touch: still right.
+			end = seg.base
+			break
+		}
+	}
+	nowMs := c.now.UnixMilli()
+	horizon := p.cleaner.ckpt.horizon(nowMs, cfg.deleteRetention())
+	var cleanSegs []*segment
+	for _, s := range pl.segs {
+		if s.base < end {
+			cleanSegs = append(cleanSegs, s)
+		}
+	}
+	w := &groupWriter{p: p, c: c, horizon: horizon, txnRetained: make(map[int64]bool), st: &st}
+	segBytes := p.settings().segBytes
+	for i := 0; i < len(cleanSegs); {
+		j, size := i+1, cleanSegs[i].visible.Load()
+		for j < len(cleanSegs) {
+			nextBase := end
+			if j+1 < len(cleanSegs) {
+				nextBase = cleanSegs[j+1].base
+			}
+			if size+cleanSegs[j].visible.Load() > segBytes || nextBase-cleanSegs[i].base >= math.MaxUint32 {
+				break
+			}
+			size += cleanSegs[j].visible.Load()
+			j++
+		}
+		nextBase := end
+		if j < len(cleanSegs) {
+			nextBase = cleanSegs[j].base
+		}
+		if err := w.cleanGroup(cleanSegs[i:j], nextBase); err != nil {
+			return st, err
+		}
+		i = j
+	}
+	p.cleaner.ckpt.record(passMark{End: end, TimeMs: nowMs}, nowMs, cfg.deleteRetention())
+	if err := p.writeCleanerCheckpoint(); err != nil {
+		return st, err
+	}
+	p.mu.Lock()
+	ps := p.pstate
+	p.mu.Unlock()
+	if ps != nil && len(w.removedAborts) > 0 {
+		ps.dropAborted(w.removedAborts)
+	}
+	return st, nil
+}
+
+// mapSegment puts every keyed record of seg that counts (not aborted, not
+// control) into the offset map; full reports that a key did not fit.
+func (p *Partition) mapSegment(c *cleaner, seg *segment, st *passStats) (full bool, err error) {
+	errFull := errors.New("offset map full")
+	_, _, err = scanSegment(seg.f, 0, seg.base, seg.visible.Load(), func(b batchInfo) error {
+		st.read += int64(b.size)
+		if err := c.throttle(p, b.size); err != nil {
+			return err
+		}
+		if b.h.IsControl() || p.aborted(b.h) {
+			return nil
+		}
+		return record.Decode(b.raw, func(_ record.Header, r record.Record) error {
+			if r.Key != nil && !c.om.put(r.Key, r.Offset) {
+				return errFull
+			}
+			return nil
+		})
+	})
+	if errors.Is(err, errFull) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read segment %s: %w", seg.path, err)
+	}
+	return false, nil
+}
+
+// aborted reports whether the transactional batch h belongs to an aborted
+// transaction.
+func (p *Partition) aborted(h record.Header) bool {
+	if !h.IsTransactional() || h.ProducerID < 0 {
+		return false
+	}
+	p.mu.Lock()
+	ps := p.pstate
+	p.mu.Unlock()
+	if ps == nil {
+		return false
+	}
+	for _, a := range ps.abortedTxns(h.BaseOffset, h.LastOffset()+1) {
+		if a.ProducerID == h.ProducerID && a.FirstOffset <= h.BaseOffset && a.LastOffset > h.LastOffset() {
+			return true
+		}
+	}
+	return false
+}
+
+// groupWriter rewrites groups of segments, in offset order, for one pass.
+type groupWriter struct {
+	p           *Partition
+	c           *cleaner
+	horizon     int64
+	txnRetained map[int64]bool // producer id -> its current transaction kept records
+	// removedAborts are the abort markers this pass removed (producer id
+	// and marker offset): their aborted-transaction entries go too.
+	removedAborts []AbortedTxn
+	st            *passStats
+}
+
+// cleanGroup writes the cleaned records of group (consecutive segments)
+// into one new segment that ends at nextBase, and swaps it in.
+func (w *groupWriter) cleanGroup(group []*segment, nextBase int64) (err error) {
+	p := w.p
+	base := group[0].base
+	tmp := filepath.Join(p.dir, segmentName(base)+logSuffix+cleanedSuffix)
+	f, err := p.fs.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return ioError("create "+tmp, err)
+	}
+	ns := newSegment(p.dir, base, f)
+	swapped := false
+	defer func() {
+		if !swapped {
+			f.Close()
+			p.fs.Remove(tmp)
+		}
+	}()
+	var buf []byte
+	var pos int64
+	flush := func() error {
+		if len(buf) == 0 {
+			return nil
+		}
+		if err := w.c.throttle(p, len(buf)); err != nil {
+			return err
+		}
+		if _, err := f.Write(buf); err != nil {
+			return ioError("write "+tmp, err)
+		}
+		pos += int64(len(buf))
+		w.st.written += int64(len(buf))
+		buf = buf[:0]
+		return nil
+	}
+	for _, s := range group {
+		_, _, err := scanSegment(s.f, 0, s.base, s.visible.Load(), func(b batchInfo) error {
+			w.st.read += int64(b.size)
+			if err := w.c.throttle(p, b.size); err != nil {
+				return err
+			}
+			at := len(buf)
+			var err error
+			buf, err = w.filter(buf, b)
+			if err != nil {
+				return err
+			}
+			if len(buf) > at {
+				h, _ := record.ParseHeader(buf[at:])
+				ns.idx.add(uint32(b.base-base), uint32(pos+int64(at)), len(buf)-at, h.MaxTimestamp, p.indexInterval)
+			}
+			if len(buf) >= cleanerWriteChunk {
+				return flush()
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("clean segment %s: %w", s.path, err)
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return ioError("fsync "+tmp, err)
+	}
+	ns.assigned, ns.written = pos, pos
+	ns.visible.Store(pos)
+	ns.end.Store(nextBase)
+
+	// The swap is decided once the .swap name is durable.
+	swap := filepath.Join(p.dir, swapName(base, group[len(group)-1].base))
+	if err := p.fs.Rename(tmp, swap); err != nil {
+		return ioError("rename "+tmp, err)
+	}
+	if err := p.fs.SyncDir(p.dir); err != nil {
+		return ioError("sync "+p.dir, err)
+	}
+	swapped = true
+	p.segMu.Lock()
+	i := slices.Index(p.segments, group[0])
+	if i < 0 || i+len(group) > len(p.segments)-1 || !slices.Equal(p.segments[i:i+len(group)], group) {
+		p.segMu.Unlock()
+		// Cannot happen while the cleaner lock is held; leave the swap
+		// for the next open rather than guess.
+		return fmt.Errorf("segments changed under the cleaner; the swap %s completes at the next open", swap)
+	}
+	segs := slices.Clone(p.segments[:i])
+	segs = append(segs, ns)
+	segs = append(segs, p.segments[i+len(group):]...)
+	p.segments = segs
+	p.segMu.Unlock()
+	for _, s := range group {
+		s.deleted.Store(true)
+		s.release() // the partition's reference; readers keep theirs
+	}
+	bases := make([]int64, len(group))
+	for i, s := range group {
+		bases[i] = s.base
+	}
+	if err := p.completeSwap(swap, base, bases); err != nil {
+		return err
+	}
+	if err := ns.writeIndexes(p.fs); err != nil {
+		return err
+	}
+	ns.idx.thin(sealedIndexGap)
+	return nil
+}
+
+// filter appends to buf what the cleaner keeps of batch b.
+func (w *groupWriter) filter(buf []byte, b batchInfo) ([]byte, error) {
+	h := b.h
+	p := w.p
+	if h.IsControl() {
+		// A marker stays while its transaction kept records, and until
+		// it has been in the cleaned log for delete.retention.ms.
+		keep := w.txnRetained[h.ProducerID] || h.BaseOffset >= w.horizon
+		delete(w.txnRetained, h.ProducerID)
+		if keep {
+			return append(buf, b.raw...), nil
+		}
+		if commit, err := controlBatchCommits(b.raw); err == nil && !commit {
+			w.removedAborts = append(w.removedAborts, AbortedTxn{ProducerID: h.ProducerID, LastOffset: h.LastOffset()})
+		}
+		w.st.removed += int64(h.NumRecords)
+		return buf, nil
+	}
+	aborted := p.aborted(h)
+	keepEmpty := h.ProducerID >= 0 && p.isLastBatch(h)
+	out, res, err := record.FilterBatch(buf, b.raw, keepEmpty, func(_ record.Header, r record.Record) bool {
+		if aborted || r.Key == nil {
+			return false
+		}
+		if latest, ok := w.c.om.get(r.Key); ok && latest > r.Offset {
+			return false
+		}
+		if r.Value == nil && r.Offset < w.horizon {
+			return false // a tombstone past its delete retention
+		}
+		return true
+	})
+	if err != nil {
+		return buf, err
+	}
+	if h.IsTransactional() && (res.Kept > 0 || keepEmpty) {
+		// Something of the transaction stays (if only an empty batch that
+		// keeps the producer's sequence): so does its marker, or a state
+		// rebuilt from the log would take the transaction for open.
+		w.txnRetained[h.ProducerID] = true
+	}
+	w.st.removed += int64(res.Removed)
+	return out, nil
+}
+
+// isLastBatch reports whether h is one of the batches the producer state
+// remembers for its producer (its latest ones): they stay, emptied if need
+// be, so that a state rebuilt from the log keeps the producer's sequence.
+func (p *Partition) isLastBatch(h record.Header) bool {
+	p.mu.Lock()
+	ps := p.pstate
+	p.mu.Unlock()
+	return ps != nil && ps.hasBatch(h.ProducerID, h.LastOffset())
+}
+
+// stopCleaning makes a running pass stop at its next batch and waits for
+// it (close, before it takes the partition's locks).
+func (p *Partition) stopCleaning() {
+	p.cleaner.abortOnce.Do(func() { close(p.cleaner.abort) })
+	p.cleaner.mu.Lock()
+	p.cleaner.mu.Unlock() //nolint:staticcheck // waits for the running pass
+}
+
+// Clean runs a cleaner pass on every partition of a compacted topic that
+// needs one (dirty ratio or max.compaction.lag.ms), dirtiest first. The
+// background cleaner calls it every CleanerOptions.Interval.
+func (l *Log) Clean(now time.Time) error {
+	l.cleanerRunMu.Lock()
+	defer l.cleanerRunMu.Unlock()
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return fmt.Errorf("clean: %w", ErrClosed)
+	}
+	var parts []*Partition
+	for _, t := range l.topics {
+		if t.Cleanup().Compact() {
+			parts = append(parts, t.partitions()...)
+		}
+	}
+	l.mu.RUnlock()
+	if len(parts) == 0 {
+		return nil
+	}
+	c := &cleaner{om: l.cleanerMap(), lim: l.cleanerLimiter(), stop: l.stop, now: now}
+	sort.SliceStable(parts, func(i, j int) bool {
+		return parts[i].CleanerStats().DirtyRatio > parts[j].CleanerStats().DirtyRatio
+	})
+	var errs []error
+	for _, p := range parts {
+		select {
+		case <-l.stop:
+			return errors.Join(errs...)
+		default:
+		}
+		if _, err := p.clean(c); err != nil && !errors.Is(err, ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// CleanerStats returns the cleaner's progress on the partition.
+func (p *Partition) CleanerStats() CleanerStats {
+	p.cleaner.statsMu.Lock()
+	defer p.cleaner.statsMu.Unlock()
+	return p.cleaner.stats
+}
+
+func (l *Log) dedupeBytes() int {
+	if l.opts.Cleaner.DedupeBufferBytes > 0 {
+		return l.opts.Cleaner.DedupeBufferBytes
+	}
+	return defaultDedupeBuffer
+}
+
+// cleanerMap returns the background cleaner's offset map, made on first use
+// and reused by every pass (one pass at a time: Clean runs on one goroutine).
+func (l *Log) cleanerMap() *offsetMap {
+	l.cleanerMu.Lock()
+	defer l.cleanerMu.Unlock()
+	if l.om == nil {
+		l.om = newOffsetMap(l.dedupeBytes())
+	}
+	return l.om
+}
+
+func (l *Log) cleanerLimiter() *rate.Limiter {
+	r := l.opts.Cleaner.IOBytesPerSecond
+	if r <= 0 {
+		return nil
+	}
+	burst := int(min(max(r/10, 64<<10), 8<<20))
+	return rate.NewLimiter(rate.Limit(r), burst)
+}
+
+func (l *Log) cleanerLoop(every time.Duration) {
+	defer l.cleanerWG.Done()
+	tk := time.NewTicker(every)
+	defer tk.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case now := <-tk.C:
+			if err := l.Clean(now); err != nil && !errors.Is(err, ErrClosed) {
+				l.logger.Error("log cleaner", "err", err)
+			}
+		}
+	}
+}
+
+// checkKeys refuses a batch holding a record without a key: a compacted
+// topic keeps the latest record per key, so Kafka refuses keyless records
+// there (INVALID_RECORD).
+func checkKeys(batch []byte) error {
+	return record.Decode(batch, func(h record.Header, r record.Record) error {
+		if r.Key == nil {
+			return fmt.Errorf("%w: record at offset delta %d has no key; a compacted topic needs a key on every record", ErrInvalidRecord, r.Offset-h.BaseOffset)
+		}
+		return nil
+	})
+}
