@@ -25,10 +25,6 @@ type fetchPart struct {
 	out    *kmsg.FetchResponseTopicPartition
 	// lsoBlocked: data exists past offset but read_committed may not see it.
 	lsoBlocked bool
-	// waitAt is the offset whose arrival may bring data: the fetch offset,
-	// or the high watermark when everything from the fetch offset to it
-	// was removed by compaction.
-	waitAt int64
 }
 
 // handleFetch answers Fetch: whole batches from each requested offset, as
@@ -130,10 +126,6 @@ func (s *Server) fetchOnce(parts []*fetchPart, maxBytes int32, isolation int8) i
 			continue
 		}
 		out.HighWatermark, out.LastStableOffset, out.LogStartOffset = res.HighWatermark, res.LastStable, res.LogStartOffset
-		fp.waitAt = fp.offset
-		if len(res.Batches) == 0 {
-			fp.waitAt = max(fp.offset, res.HighWatermark)
-		}
 		batches := res.Batches
 		upTo := res.HighWatermark
 		if isolation == readCommitted {
@@ -201,7 +193,7 @@ func (s *Server) waitAny(ctx context.Context, parts []*fetchPart, deadline time.
 			continue
 		}
 		go func() {
-			if fp.p.Wait(wctx, max(fp.offset, fp.waitAt)) == nil {
+			if fp.p.Wait(wctx, fp.offset) == nil {
 				woke <- struct{}{}
 			}
 		}()

@@ -23,8 +23,12 @@ package logstore
 //     tombstones (null values) and transaction markers once they have been
 //     in the cleaned part of the log for delete.retention.ms, and keeping
 //     an empty batch in place of a producer's last batch so that
-//     idempotence survives. Batches keep their offsets: a compacted log has
-//     gaps, which readers skip;
+//     idempotence survives. Batches keep their offsets; a run of batches
+//     removed whole is replaced by one empty batch covering their offsets
+//     (record.AppendEmptyBatch), so that batches still follow each other
+//     without gaps (the log's check against damaged base offsets, which
+//     the CRC does not cover, stays as strict as before) while the offsets
+//     of removed records are gaps inside batches, which readers skip;
 //  5. replaces each group's segments by its output atomically (below), and
 //     moves the first dirty offset to the pass's end.
 //
@@ -239,6 +243,7 @@ func (p *Partition) completeSwap(swapPath string, first int64, replaced []int64)
 			if err := p.fs.Remove(n); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return ioError("compaction swap: remove "+n, err)
 			}
+			cleanStep("old file removed")
 		}
 	}
 	final := filepath.Join(p.dir, segmentName(first)+logSuffix)
@@ -350,6 +355,17 @@ type cleaner struct {
 }
 
 var errCleanStopped = errors.New("cleaner stopped")
+
+// testHookCleanStep, when set (tests, before Open), runs at every step of a
+// pass's swap that a crash could interrupt: the crash test kills its own
+// process there.
+var testHookCleanStep func(step string)
+
+func cleanStep(step string) {
+	if testHookCleanStep != nil {
+		testHookCleanStep(step)
+	}
+}
 
 func (c *cleaner) throttle(p *Partition, n int) error {
 	select {
@@ -499,6 +515,7 @@ func (p *Partition) pass(c *cleaner, pl *cleanPlan, cfg TopicConfig) (passStats,
 	if err := p.writeCleanerCheckpoint(); err != nil {
 		return st, err
 	}
+	cleanStep("checkpoint written")
 	p.mu.Lock()
 	ps := p.pstate
 	p.mu.Unlock()
@@ -603,22 +620,41 @@ func (w *groupWriter) cleanGroup(group []*segment, nextBase int64) (err error) {
 		buf = buf[:0]
 		return nil
 	}
+	// expect is the next offset the output must cover; gapTs the largest
+	// timestamp of the batches removed since.
+	expect, gapTs := base, int64(-1)
+	emit := func(b []byte, first int64) {
+		h, _ := record.ParseHeader(b)
+		ns.idx.add(uint32(first-base), uint32(pos+int64(len(buf))), len(b), h.MaxTimestamp, p.indexInterval)
+		buf = append(buf, b...)
+	}
+	fill := func(upTo int64) { // cover [expect, upTo) with empty batches
+		for expect < upTo {
+			last := min(upTo-1, expect+math.MaxInt32)
+			emit(record.AppendEmptyBatch(nil, expect, last, gapTs), expect)
+			expect = last + 1
+		}
+		gapTs = -1
+	}
+	var out []byte
 	for _, s := range group {
 		_, _, err := scanSegment(s.f, 0, s.base, s.visible.Load(), func(b batchInfo) error {
 			w.st.read += int64(b.size)
 			if err := w.c.throttle(p, b.size); err != nil {
 				return err
 			}
-			at := len(buf)
 			var err error
-			buf, err = w.filter(buf, b)
+			out, err = w.filter(out[:0], b)
 			if err != nil {
 				return err
 			}
-			if len(buf) > at {
-				h, _ := record.ParseHeader(buf[at:])
-				ns.idx.add(uint32(b.base-base), uint32(pos+int64(at)), len(buf)-at, h.MaxTimestamp, p.indexInterval)
+			if len(out) == 0 {
+				gapTs = max(gapTs, b.maxTs)
+				return nil
 			}
+			fill(b.base)
+			emit(out, b.base)
+			expect = b.last + 1
 			if len(buf) >= cleanerWriteChunk {
 				return flush()
 			}
@@ -628,12 +664,15 @@ func (w *groupWriter) cleanGroup(group []*segment, nextBase int64) (err error) {
 			return fmt.Errorf("clean segment %s: %w", s.path, err)
 		}
 	}
+	fill(nextBase)
 	if err := flush(); err != nil {
 		return err
 	}
+	cleanStep("output written")
 	if err := f.Sync(); err != nil {
 		return ioError("fsync "+tmp, err)
 	}
+	cleanStep("output synced")
 	ns.assigned, ns.written = pos, pos
 	ns.visible.Store(pos)
 	ns.end.Store(nextBase)
@@ -647,6 +686,7 @@ func (w *groupWriter) cleanGroup(group []*segment, nextBase int64) (err error) {
 		return ioError("sync "+p.dir, err)
 	}
 	swapped = true
+	cleanStep("swap decided")
 	p.segMu.Lock()
 	i := slices.Index(p.segments, group[0])
 	if i < 0 || i+len(group) > len(p.segments)-1 || !slices.Equal(p.segments[i:i+len(group)], group) {
@@ -671,10 +711,12 @@ func (w *groupWriter) cleanGroup(group []*segment, nextBase int64) (err error) {
 	if err := p.completeSwap(swap, base, bases); err != nil {
 		return err
 	}
+	cleanStep("swap done")
 	if err := ns.writeIndexes(p.fs); err != nil {
 		return err
 	}
 	ns.idx.thin(sealedIndexGap)
+	cleanStep("indexes written")
 	return nil
 }
 

@@ -355,3 +355,90 @@ func txnDecided(producers []*compactProducer, m compactRec) bool {
 	return true
 }
 
+
+// TestCompactionOffsetMapFull: with more distinct keys than one pass's
+// offset map holds, passes stop where the map fills and later passes go
+// on; the result is the same as with a large map.
+func TestCompactionOffsetMapFull(t *testing.T) {
+	dir := t.TempDir()
+	opts, _ := testOptions(dir)
+	opts.Cleaner = CleanerOptions{Interval: -1, DedupeBufferBytes: 1} // the smallest map: 921 keys
+	l := mustOpen(t, opts)
+	defer l.Close()
+	p := mustPartition(t, l, "big", TopicConfig{Partitions: 1, SegmentBytes: 4 << 10, Cleanup: CleanupCompact})
+	const keys = 3000
+	want := map[string]string{}
+	for round := 0; round < 3; round++ {
+		for k := 0; k < keys; k += 10 {
+			recs := make([]record.Record, 10)
+			for i := range recs {
+				key, val := fmt.Sprintf("k%05d", k+i), fmt.Sprintf("r%d", round)
+				recs[i] = record.Record{Key: []byte(key), Value: []byte(val), Timestamp: 1}
+				want[key] = val
+			}
+			if _, err := p.AppendRecords(context.Background(), recs); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := p.roll(false, 0); err != nil {
+		t.Fatal(err)
+	}
+	passes := 0
+	for prev := int64(-1); p.CleanerStats().FirstDirty != prev; passes++ {
+		prev = p.CleanerStats().FirstDirty
+		if _, err := p.Compact(time.Now(), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if passes < 4 {
+		t.Fatalf("%d passes: the map should have filled several times", passes)
+	}
+	got := map[string]string{}
+	for _, r := range readCompacted(t, p) {
+		if _, dup := got[string(r.Key)]; dup {
+			t.Fatalf("key %s twice after compaction", r.Key)
+		}
+		got[string(r.Key)] = string(r.Value)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d keys left, want %d", len(got), len(want))
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("key %s = %q, want %q", k, got[k], v)
+		}
+	}
+}
+
+// readCompacted reads every record of p from its start, across gaps.
+func readCompacted(t testing.TB, p *Partition) []record.Record {
+	t.Helper()
+	var out []record.Record
+	ls, hw, _ := p.Offsets()
+	for off := ls; off < hw; {
+		res, err := p.Read(off, 1<<16)
+		if err != nil {
+			t.Fatalf("Read(%d): %v", off, err)
+		}
+		if len(res.Batches) == 0 {
+			break
+		}
+		next := off
+		err = record.Batches(res.Batches, func(h record.Header, raw []byte) error {
+			next = h.LastOffset() + 1
+			return record.Decode(raw, func(_ record.Header, r record.Record) error {
+				if r.Offset >= off {
+					r.Key, r.Value = bytes.Clone(r.Key), bytes.Clone(r.Value)
+					out = append(out, r)
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		off = next
+	}
+	return out
+}

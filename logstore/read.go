@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 
 	"github.com/sluicehq/sluice/record"
 )
@@ -38,51 +37,24 @@ func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
 	if offset == t.hw {
 		return res, nil
 	}
-	for {
-		seg := p.segmentFor(offset)
-		if seg == nil {
-			// Retention removed the segment after we looked at the log start.
-			ls = p.logStart.Load()
-			res.LogStartOffset = ls
-			return res, fmt.Errorf("partition %s: read offset %d: %w (available: %d to %d)", p.name, offset, ErrOffsetOutOfRange, ls, t.hw)
-		}
-		limit := seg.visible.Load()
-		if seg == t.seg {
-			limit = t.size
-		}
-		data, err := p.readSegment(seg, offset, limit, maxBytes)
-		seg.release()
-		if errors.Is(err, errPastSegment) && seg != t.seg {
-			// offset is in a gap that compaction left at the end of the
-			// segment: the data goes on in the next one.
-			next, ok := p.nextSegmentBase(seg)
-			if !ok || next >= t.hw {
-				return res, nil
-			}
-			offset = max(offset, next)
-			continue
-		}
-		if err != nil {
-			return res, err
-		}
-		res.Batches = data
-		return res, nil
+	seg := p.segmentFor(offset)
+	if seg == nil {
+		// Retention removed the segment after we looked at the log start.
+		ls = p.logStart.Load()
+		res.LogStartOffset = ls
+		return res, fmt.Errorf("partition %s: read offset %d: %w (available: %d to %d)", p.name, offset, ErrOffsetOutOfRange, ls, t.hw)
 	}
-}
-
-// errPastSegment: the offset looked for is beyond the last batch of the
-// segment (a gap left by compaction, or an empty compacted segment).
-var errPastSegment = errors.New("offset beyond the segment's last batch")
-
-// nextSegmentBase returns the base offset of the segment after seg.
-func (p *Partition) nextSegmentBase(seg *segment) (int64, bool) {
-	p.segMu.RLock()
-	defer p.segMu.RUnlock()
-	i := sort.Search(len(p.segments), func(i int) bool { return p.segments[i].base > seg.base })
-	if i == len(p.segments) {
-		return 0, false
+	defer seg.release()
+	limit := seg.visible.Load()
+	if seg == t.seg {
+		limit = t.size
 	}
-	return p.segments[i].base, true
+	data, err := p.readSegment(seg, offset, limit, maxBytes)
+	if err != nil {
+		return res, err
+	}
+	res.Batches = data
+	return res, nil
 }
 
 // readSegment returns the whole batches of seg from the one containing offset,
@@ -92,7 +64,7 @@ func (p *Partition) readSegment(seg *segment, offset, limit int64, maxBytes int)
 	want := int64(max(minReadWindow, 2*p.indexInterval+maxBytes))
 	win := window{f: seg.f, limit: limit}
 	pos, next, err := p.walkTo(seg, &win, int64(ipos), seg.base+int64(rel), offset, want)
-	if err != nil && ipos != 0 && !errors.Is(err, errPastSegment) {
+	if err != nil && ipos != 0 {
 		// A damaged index entry: walk from the segment's start instead.
 		p.logger.Warn("index entry does not point at a batch; reading from the segment start", "partition", p.name, "segment", seg.path, "err", err)
 		pos, next, err = p.walkTo(seg, &win, 0, seg.base, offset, want)
@@ -135,8 +107,8 @@ func (p *Partition) readSegment(seg *segment, offset, limit int64, maxBytes int)
 		if err == nil {
 			_, err = record.Verify(data[good : good+h.Size()])
 		}
-		if err == nil && h.BaseOffset < expect {
-			err = fmt.Errorf("%w: base offset %d, expected at least %d", ErrCorrupt, h.BaseOffset, expect)
+		if err == nil && h.BaseOffset != expect {
+			err = fmt.Errorf("%w: base offset %d, expected %d", ErrCorrupt, h.BaseOffset, expect)
 		}
 		if err != nil {
 			if good == 0 {
@@ -150,14 +122,12 @@ func (p *Partition) readSegment(seg *segment, offset, limit int64, maxBytes int)
 	return data[:good:good], nil
 }
 
-// walkTo walks the batch headers of seg from pos (where a batch at or after
-// offset next starts) to the first batch that contains offset or, in a
-// compacted segment, starts after it. Past the segment's last batch it
-// returns errPastSegment.
+// walkTo walks the batch headers of seg from pos (where the batch of offset
+// next starts) to the batch that contains offset.
 func (p *Partition) walkTo(seg *segment, win *window, pos, next, offset, want int64) (int64, int64, error) {
 	for {
 		if pos >= win.limit {
-			return 0, 0, fmt.Errorf("partition %s: segment %s: offset %d not found before byte %d: %w", p.name, seg.path, offset, win.limit, errPastSegment)
+			return 0, 0, fmt.Errorf("partition %s: segment %s: %w: offset %d not found before byte %d", p.name, seg.path, ErrCorrupt, offset, win.limit)
 		}
 		hb, err := win.bytes(pos, record.HeaderSize, want)
 		if err != nil {
@@ -167,8 +137,8 @@ func (p *Partition) walkTo(seg *segment, win *window, pos, next, offset, want in
 		if err != nil {
 			return 0, 0, fmt.Errorf("partition %s: segment %s byte %d: %w", p.name, seg.path, pos, err)
 		}
-		if h.BaseOffset < next {
-			return 0, 0, fmt.Errorf("partition %s: segment %s byte %d: %w: base offset %d, expected at least %d", p.name, seg.path, pos, ErrCorrupt, h.BaseOffset, next)
+		if h.BaseOffset != next {
+			return 0, 0, fmt.Errorf("partition %s: segment %s byte %d: %w: base offset %d, expected %d", p.name, seg.path, pos, ErrCorrupt, h.BaseOffset, next)
 		}
 		if h.LastOffset() >= offset {
 			return pos, next, nil

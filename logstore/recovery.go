@@ -128,9 +128,7 @@ func scanSegment(f File, from, expect, limit int64, fn func(batchInfo) error) (p
 		if _, verr := record.Verify(buf); verr != nil {
 			return pos, next, &scanError{pos: pos, offset: next, err: verr}
 		}
-		if h.BaseOffset < next {
-			// Offsets only grow. They may jump: compaction leaves gaps
-			// where it removed whole batches.
+		if h.BaseOffset != next {
 			return pos, next, &scanError{pos: pos, offset: next, err: fmt.Errorf("%w: batch has base offset %d", ErrCorrupt, h.BaseOffset)}
 		}
 		if fn != nil {
@@ -243,10 +241,8 @@ func (p *Partition) recoverPartition(repair bool) error {
 	for i, base := range bases {
 		last := i == len(bases)-1
 		if i > 0 {
-			// Segments follow each other; a compacted one may end before
-			// the next begins (its last batches were removed), never after.
 			prevEnd := p.segments[i-1].end.Load()
-			if prevEnd > base {
+			if prevEnd != base {
 				return p.closeSegmentsErr(&CorruptionError{
 					Segment: filepath.Join(p.dir, segmentName(base)+logSuffix), Offset: prevEnd, Position: 0,
 					Err: fmt.Errorf("segment starts at offset %d but the previous one ends at %d", base, prevEnd)})

@@ -360,11 +360,6 @@ func (s *split) fetch() (bool, error) {
 	if err != nil && !errors.Is(err, errStop) {
 		return false, fmt.Errorf("split %s: offset %d: %w", s.id, s.next, err)
 	}
-	if len(res.Batches) == 0 {
-		// Compaction removed everything from s.next up to the high
-		// watermark: nothing to read until more is appended.
-		return false, nil
-	}
 	if next == s.next {
 		return false, fmt.Errorf("split %s: offset %d: %w: read made no progress", s.id, s.next, logstore.ErrCorrupt)
 	}
