@@ -119,8 +119,8 @@ type passMark struct {
 
 // cleanerState is a partition's cleaner bookkeeping.
 type cleanerState struct {
-	mu    sync.Mutex // serialises passes, retention deletions and DeleteRecords on the partition
-	ckpt  cleanerCheckpoint
+	mu        sync.Mutex // serialises passes, retention deletions and DeleteRecords on the partition
+	ckpt      cleanerCheckpoint
 	abort     chan struct{} // closed by close: a pass stops at the next batch
 	abortOnce sync.Once
 

@@ -355,7 +355,6 @@ func txnDecided(producers []*compactProducer, m compactRec) bool {
 	return true
 }
 
-
 // TestCompactionOffsetMapFull: with more distinct keys than one pass's
 // offset map holds, passes stop where the map fills and later passes go
 // on; the result is the same as with a large map.
