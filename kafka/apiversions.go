@@ -23,13 +23,17 @@ const (
 	apiKeyApiVersions        int16 = 18
 	apiKeyCreateTopics       int16 = 19
 	apiKeyDeleteTopics       int16 = 20
+	apiKeyDeleteRecords      int16 = 21
 	apiKeyInitProducerID     int16 = 22
 	apiKeyAddPartitionsToTxn int16 = 24
 	apiKeyAddOffsetsToTxn    int16 = 25
 	apiKeyEndTxn             int16 = 26
 	apiKeyTxnOffsetCommit    int16 = 28
 	apiKeyDescribeConfigs    int16 = 32
+	apiKeyAlterConfigs       int16 = 33
+	apiKeyCreatePartitions   int16 = 37
 	apiKeyDeleteGroups       int16 = 42
+	apiKeyIncrementalAlter   int16 = 44
 )
 
 // apiRange is the version range served for one API key.
@@ -59,13 +63,17 @@ var supportedAPIs = [...]apiRange{
 	{apiKeyApiVersions, 0, 3},
 	{apiKeyCreateTopics, 0, 7},
 	{apiKeyDeleteTopics, 0, 6},
+	{apiKeyDeleteRecords, 0, 2},
 	{apiKeyInitProducerID, 0, 4},
 	{apiKeyAddPartitionsToTxn, 0, 3},
 	{apiKeyAddOffsetsToTxn, 0, 3},
 	{apiKeyEndTxn, 0, 3},
 	{apiKeyTxnOffsetCommit, 0, 3},
 	{apiKeyDescribeConfigs, 0, 4},
+	{apiKeyAlterConfigs, 0, 2},
+	{apiKeyCreatePartitions, 0, 3},
 	{apiKeyDeleteGroups, 0, 2},
+	{apiKeyIncrementalAlter, 0, 1},
 }
 
 // minProduceVersion is the oldest Produce version actually accepted.

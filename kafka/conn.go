@@ -238,6 +238,14 @@ func (s *Server) dispatch(ctx context.Context, cc *clientConn, h requestHeader, 
 		return s.handleDeleteTopics(req), true
 	case *kmsg.DescribeConfigsRequest:
 		return s.handleDescribeConfigs(req), true
+	case *kmsg.AlterConfigsRequest:
+		return s.handleAlterConfigs(req), true
+	case *kmsg.IncrementalAlterConfigsRequest:
+		return s.handleIncrementalAlterConfigs(req), true
+	case *kmsg.CreatePartitionsRequest:
+		return s.handleCreatePartitions(req), true
+	case *kmsg.DeleteRecordsRequest:
+		return s.handleDeleteRecords(req), true
 	case *kmsg.InitProducerIDRequest:
 		return s.handleInitProducerID(ctx, req), true
 	case *kmsg.AddPartitionsToTxnRequest:

@@ -3,8 +3,6 @@ package kafka
 import (
 	"errors"
 	"fmt"
-	"strconv"
-	"time"
 
 	"github.com/sluicehq/sluice/logstore"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -13,9 +11,10 @@ import (
 
 // handleCreateTopics creates topics. Partitions -1 means the server default;
 // the replication factor must be -1 or 1 (one broker); explicit replica
-// assignments are refused. Supported configs: retention.ms, retention.bytes,
-// segment.bytes, message.timestamp.type, cleanup.policy=delete; other
-// configs are ignored, cleanup.policy=compact is refused.
+// assignments are refused. Configs are those of logstore's topic config
+// table (cleanup.policy, retention, segment, compaction and fsync
+// settings); a bad value answers INVALID_CONFIG, other Kafka configs are
+// ignored.
 func (s *Server) handleCreateTopics(req *kmsg.CreateTopicsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	for _, rt := range req.Topics {
@@ -43,7 +42,7 @@ func (s *Server) handleCreateTopics(req *kmsg.CreateTopicsRequest) kmsg.Response
 		if code == 0 {
 			ot.TopicID = topicID(rt.Topic)
 			ot.NumPartitions, ot.ReplicationFactor = cfg.Partitions, 1
-			for _, c := range topicConfigEntries(cfg) {
+			for _, c := range s.topicConfigEntries(cfg) {
 				rc := kmsg.NewCreateTopicsResponseTopicConfig()
 				rc.Name, rc.Value, rc.Source = c.name, kmsg.StringPtr(c.value), int8(c.source)
 				ot.Configs = append(ot.Configs, rc)
@@ -69,54 +68,15 @@ func (s *Server) topicConfigFrom(rt kmsg.CreateTopicsRequestTopic) (logstore.Top
 		return cfg, kerr.InvalidReplicaAssignment.Code, "replica assignments are not supported"
 	}
 	for _, c := range rt.Configs {
-		if c.Value == nil {
-			continue
-		}
-		v := *c.Value
-		bad := func(err error) (logstore.TopicConfig, int16, string) {
-			return cfg, kerr.InvalidConfig.Code, fmt.Sprintf("config %s=%q: %v", c.Name, v, err)
-		}
-		switch c.Name {
-		case "retention.ms":
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				return bad(err)
+		if err := cfg.SetConfig(c.Name, c.Value); err != nil {
+			if errors.Is(err, logstore.ErrUnknownConfig) {
+				// Kafka configs this log has no use for (compression.type,
+				// max.message.bytes, ...) are accepted and ignored, as tools
+				// set them routinely.
+				s.logger.Debug("ignoring unsupported topic config", "topic", rt.Topic, "config", c.Name)
+				continue
 			}
-			if n > 0 {
-				cfg.Retention = time.Duration(n) * time.Millisecond
-			}
-		case "retention.bytes":
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				return bad(err)
-			}
-			if n > 0 {
-				cfg.RetentionBytes = n
-			}
-		case "segment.bytes":
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n <= 0 {
-				return bad(errors.New("must be a positive integer"))
-			}
-			cfg.SegmentBytes = n
-		case "message.timestamp.type":
-			switch v {
-			case "CreateTime":
-			case "LogAppendTime":
-				cfg.LogAppendTime = true
-			default:
-				return bad(errors.New("must be CreateTime or LogAppendTime"))
-			}
-		case "cleanup.policy":
-			if v != "delete" {
-				return bad(errors.New("only cleanup.policy=delete is supported"))
-			}
-		case "sluice.fsync":
-			p, err := logstore.ParseFsyncPolicy(v)
-			if err != nil {
-				return bad(err)
-			}
-			cfg.Fsync = p
+			return cfg, kerr.InvalidConfig.Code, err.Error()
 		}
 	}
 	return cfg, 0, ""
@@ -128,36 +88,18 @@ type configEntry struct {
 	source      kmsg.ConfigSource
 	kind        kmsg.ConfigType
 	doc         string
+	readOnly    bool
 }
 
 // topicConfigEntries lists a topic's effective configs.
-func topicConfigEntries(cfg logstore.TopicConfig) []configEntry {
-	src := func(set bool) kmsg.ConfigSource {
-		if set {
-			return kmsg.ConfigSourceDynamicTopicConfig
+func (s *Server) topicConfigEntries(cfg logstore.TopicConfig) []configEntry {
+	var out []configEntry
+	for _, e := range s.log.ConfigEntries(cfg) {
+		src := kmsg.ConfigSourceDynamicTopicConfig
+		if e.IsDefault {
+			src = kmsg.ConfigSourceDefaultConfig
 		}
-		return kmsg.ConfigSourceDefaultConfig
+		out = append(out, configEntry{e.Name, e.Value, src, kmsg.ConfigType(e.Type), e.Doc, e.ReadOnly})
 	}
-	retMs := int64(-1)
-	if cfg.Retention > 0 {
-		retMs = cfg.Retention.Milliseconds()
-	}
-	retBytes := int64(-1)
-	if cfg.RetentionBytes > 0 {
-		retBytes = cfg.RetentionBytes
-	}
-	tsType := "CreateTime"
-	if cfg.LogAppendTime {
-		tsType = "LogAppendTime"
-	}
-	fsync := cfg.Fsync.String()
-	return []configEntry{
-		{"cleanup.policy", "delete", kmsg.ConfigSourceDefaultConfig, kmsg.ConfigTypeList, "Only delete is supported."},
-		{"retention.ms", strconv.FormatInt(retMs, 10), src(cfg.Retention > 0), kmsg.ConfigTypeLong, "Age after which whole segments are deleted; -1 keeps forever."},
-		{"retention.bytes", strconv.FormatInt(retBytes, 10), src(cfg.RetentionBytes > 0), kmsg.ConfigTypeLong, "Size per partition above which the oldest segments are deleted; -1 is unlimited."},
-		{"segment.bytes", strconv.FormatInt(cfg.SegmentBytes, 10), src(cfg.SegmentBytes > 0), kmsg.ConfigTypeInt, "Segment file size (0: the log's default)."},
-		{"message.timestamp.type", tsType, src(cfg.LogAppendTime), kmsg.ConfigTypeString, "CreateTime or LogAppendTime."},
-		{"min.insync.replicas", "1", kmsg.ConfigSourceDefaultConfig, kmsg.ConfigTypeInt, "A single broker."},
-		{"sluice.fsync", fsync, src(cfg.Fsync != (logstore.FsyncPolicy{})), kmsg.ConfigTypeString, "Durability policy acknowledged writes wait for: always, interval[:d], never."},
-	}
+	return out
 }

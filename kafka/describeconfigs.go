@@ -24,7 +24,7 @@ func (s *Server) handleDescribeConfigs(req *kmsg.DescribeConfigsRequest) kmsg.Re
 				or.ErrorMessage = kmsg.StringPtr(err.Error())
 				break
 			}
-			entries = topicConfigEntries(t.Config())
+			entries = s.topicConfigEntries(t.Config())
 		case kmsg.ConfigResourceTypeBroker:
 			if r.ResourceName != "" && r.ResourceName != strconv.Itoa(int(s.cfg.NodeID)) {
 				or.ErrorCode = kerr.InvalidRequest.Code
@@ -42,7 +42,7 @@ func (s *Server) handleDescribeConfigs(req *kmsg.DescribeConfigsRequest) kmsg.Re
 			}
 			c := kmsg.NewDescribeConfigsResponseResourceConfig()
 			c.Name, c.Value = e.name, kmsg.StringPtr(e.value)
-			c.ReadOnly = r.ResourceType == kmsg.ConfigResourceTypeBroker
+			c.ReadOnly = r.ResourceType == kmsg.ConfigResourceTypeBroker || e.readOnly
 			c.IsDefault = e.source == kmsg.ConfigSourceDefaultConfig
 			c.Source = e.source
 			c.ConfigType = e.kind
@@ -64,11 +64,11 @@ func (s *Server) handleDescribeConfigs(req *kmsg.DescribeConfigsRequest) kmsg.Re
 func (s *Server) brokerConfigEntries() []configEntry {
 	static := kmsg.ConfigSourceStaticBrokerConfig
 	return []configEntry{
-		{"auto.create.topics.enable", strconv.FormatBool(s.cfg.AutoCreateTopics), static, kmsg.ConfigTypeBoolean, "Create topics on first Metadata request."},
-		{"num.partitions", strconv.Itoa(int(s.cfg.DefaultPartitions)), static, kmsg.ConfigTypeInt, "Partitions of auto-created topics."},
-		{"socket.request.max.bytes", strconv.Itoa(int(s.cfg.MaxRequestBytes)), static, kmsg.ConfigTypeInt, "Largest request frame accepted."},
-		{"transaction.max.timeout.ms", strconv.FormatInt(s.cfg.MaxTransactionTimeout.Milliseconds(), 10), static, kmsg.ConfigTypeInt, "Largest transaction timeout a producer may ask for."},
-		{"default.replication.factor", "1", static, kmsg.ConfigTypeInt, "A single broker."},
-		{"min.insync.replicas", "1", static, kmsg.ConfigTypeInt, "A single broker."},
+		{"auto.create.topics.enable", strconv.FormatBool(s.cfg.AutoCreateTopics), static, kmsg.ConfigTypeBoolean, "Create topics on first Metadata request.", true},
+		{"num.partitions", strconv.Itoa(int(s.cfg.DefaultPartitions)), static, kmsg.ConfigTypeInt, "Partitions of auto-created topics.", true},
+		{"socket.request.max.bytes", strconv.Itoa(int(s.cfg.MaxRequestBytes)), static, kmsg.ConfigTypeInt, "Largest request frame accepted.", true},
+		{"transaction.max.timeout.ms", strconv.FormatInt(s.cfg.MaxTransactionTimeout.Milliseconds(), 10), static, kmsg.ConfigTypeInt, "Largest transaction timeout a producer may ask for.", true},
+		{"default.replication.factor", "1", static, kmsg.ConfigTypeInt, "A single broker.", true},
+		{"min.insync.replicas", "1", static, kmsg.ConfigTypeInt, "A single broker.", true},
 	}
 }

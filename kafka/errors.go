@@ -36,6 +36,8 @@ func errorCode(err error) int16 {
 		return kerr.InvalidTxnState.Code
 	case errors.Is(err, logstore.ErrOffsetMetadataTooLarge):
 		return kerr.OffsetMetadataTooLarge.Code
+	case errors.Is(err, logstore.ErrInvalidRecord):
+		return kerr.InvalidRecord.Code
 	case errors.Is(err, logstore.ErrDiskFull):
 		return kerr.KafkaStorageError.Code
 	case errors.Is(err, logstore.ErrClosed), errors.Is(err, context.Canceled):

@@ -75,6 +75,8 @@ func (s *Server) startProduce(ctx context.Context, req *kmsg.ProduceRequest) *pr
 			}
 			if part, ok := s.assignPartition(ctx, rt.Topic, &rt.Partitions[j], out, txnal); ok {
 				op.parts = append(op.parts, part)
+			} else if out.ErrorCode == kerr.InvalidRecord.Code && req.Version < 8 {
+				out.ErrorCode = kerr.CorruptMessage.Code // INVALID_RECORD came with Produce v8 (KIP-467)
 			}
 		}
 	}
@@ -149,6 +151,11 @@ func (s *Server) assignPartition(ctx context.Context, topic string, in *kmsg.Pro
 		// spent on nothing and sequence numbers would not line up.
 		if h.NumRecords <= 0 || int64(h.LastOffsetDelta) != int64(h.NumRecords)-1 {
 			return fail(kerr.InvalidRecord.Code, fmt.Sprintf("batch of %d records has last offset delta %d", h.NumRecords, h.LastOffsetDelta))
+		}
+		if t.Cleanup().Compact() {
+			if err := logstore.CheckKeys(rest[:h.Size()]); err != nil {
+				return fail(kerr.InvalidRecord.Code, fmt.Sprintf("topic %s is compacted: %v", topic, err))
+			}
 		}
 		if h.IsTransactional() {
 			if !txnal {

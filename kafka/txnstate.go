@@ -30,9 +30,11 @@ func newLogTxnBackend(ctx context.Context, log *logstore.Log, offsets *logstore.
 	if err != nil {
 		return nil, fmt.Errorf("kafka: opening the producer id allocator: %w", err)
 	}
+	// Compacted: the latest state of every transactional id is all a
+	// replay needs, so restarts stay fast however long the server runs.
 	t, err := log.Topic(txnStateTopic)
 	if errors.Is(err, logstore.ErrUnknownTopic) {
-		err = log.CreateTopic(txnStateTopic, logstore.TopicConfig{Partitions: 1, Fsync: logstore.FsyncPolicy{Mode: logstore.FsyncAlways}})
+		err = log.CreateTopic(txnStateTopic, logstore.TopicConfig{Partitions: 1, Fsync: logstore.FsyncPolicy{Mode: logstore.FsyncAlways}, Cleanup: logstore.CleanupCompact})
 		if err != nil && !errors.Is(err, logstore.ErrTopicExists) {
 			return nil, fmt.Errorf("creating %s: %w", txnStateTopic, err)
 		}
@@ -40,6 +42,15 @@ func newLogTxnBackend(ctx context.Context, log *logstore.Log, offsets *logstore.
 	}
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", txnStateTopic, err)
+	}
+	if !t.Cleanup().Compact() {
+		// A data directory from before the topic was compacted.
+		if _, err := log.AlterTopicConfig(txnStateTopic, false, func(c *logstore.TopicConfig) error {
+			c.Cleanup = logstore.CleanupCompact
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("compacting %s: %w", txnStateTopic, err)
+		}
 	}
 	p, err := t.Partition(0)
 	if err != nil {

@@ -872,10 +872,11 @@ func (l *Log) cleanerLoop(every time.Duration) {
 	}
 }
 
-// checkKeys refuses a batch holding a record without a key: a compacted
+// CheckKeys refuses a batch holding a record without a key: a compacted
 // topic keeps the latest record per key, so Kafka refuses keyless records
-// there (INVALID_RECORD).
-func checkKeys(batch []byte) error {
+// there (INVALID_RECORD). Append checks it for compacted topics; the Kafka
+// listener checks a request's batches before appending any.
+func CheckKeys(batch []byte) error {
 	return record.Decode(batch, func(h record.Header, r record.Record) error {
 		if r.Key == nil {
 			return fmt.Errorf("%w: record at offset delta %d has no key; a compacted topic needs a key on every record", ErrInvalidRecord, r.Offset-h.BaseOffset)

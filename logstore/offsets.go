@@ -10,13 +10,10 @@ package logstore
 // into memory: the latest record per key wins and a record with a null value
 // (tombstone) deletes the key.
 //
-// The topic is never compacted in place. Instead, once the bytes appended
-// since the last rewrite exceed max(offsetsRewriteMinBytes, 2 x live state),
-// the store appends the whole live state again (a "rewrite") and size-based
-// retention of the topic (offsetsRetentionBytes) later drops the segments that
-// only hold superseded records. As long as the live state stays below
-// offsetsMaxLiveBytes, everything from the start of the last complete rewrite
-// on is always within the retained size, so nothing live is ever lost. The
+// The topic is compacted (cleanup.policy compact): the log cleaner keeps the
+// latest record of every key and drops tombstones after
+// delete.retention.ms, so the topic, and the replay on open, stay about
+// the size of the live state however long the server runs. The
 // record format is in docs/log-producers.md.
 
 import (
@@ -36,13 +33,10 @@ import (
 const OffsetsTopic = "__consumer_offsets"
 
 const (
-	offsetsPartitions      = 1
-	offsetsSegmentBytes    = 16 << 20
-	offsetsRetentionBytes  = 512 << 20
-	offsetsRewriteMinBytes = 32 << 20
-	offsetsMaxLiveBytes    = 64 << 20
-	offsetsMaxBatchBytes   = 8 << 20 // one commit; bounded by the segment size
-	offsetsReadChunk       = 1 << 20
+	offsetsPartitions    = 1
+	offsetsSegmentBytes  = 16 << 20
+	offsetsMaxBatchBytes = 8 << 20 // one commit; bounded by the segment size
+	offsetsReadChunk     = 1 << 20
 
 	// MaxOffsetMetadata is the largest metadata string Commit accepts, as
 	// Kafka's offset.metadata.max.bytes default.
@@ -96,44 +90,33 @@ type OffsetStore struct {
 	logger *slog.Logger
 	sizing offsetsSizing
 
-	// rw: commits hold it shared, a rewrite exclusively (a rewrite must not
-	// re-append a value older than a commit racing with it).
-	rw sync.RWMutex
-
-	mu           sync.Mutex
-	groups       map[string]map[TopicPartition]*offsetEntry
-	inflight     int
-	tombstones   int
-	liveBytes    int64 // encoded size of the live records
-	sinceRewrite int64 // bytes appended since the last rewrite began
-	rewrites     int   // completed rewrites since open
+	mu         sync.Mutex
+	groups     map[string]map[TopicPartition]*offsetEntry
+	inflight   int
+	tombstones int
+	liveBytes  int64 // encoded size of the live records
 }
 
 // OpenOffsetStore opens the consumer-offset store of l, creating the internal
-// topic __consumer_offsets (fsync always, size-based retention) on first use,
-// and replays it into memory. Open it once per Log.
+// topic __consumer_offsets (fsync always, compacted) on first use, and
+// replays it into memory. Open it once per Log.
 func OpenOffsetStore(ctx context.Context, l *Log) (*OffsetStore, error) {
 	return openOffsetStore(ctx, l, defaultOffsetsSizing)
 }
 
-// offsetsSizing sizes the offsets topic and its rewrites (tests shrink it).
+// offsetsSizing sizes the offsets topic (tests shrink it).
 type offsetsSizing struct {
-	segmentBytes, retentionBytes, rewriteMinBytes, maxLiveBytes int64
+	segmentBytes int64
 }
 
-var defaultOffsetsSizing = offsetsSizing{
-	segmentBytes:    offsetsSegmentBytes,
-	retentionBytes:  offsetsRetentionBytes,
-	rewriteMinBytes: offsetsRewriteMinBytes,
-	maxLiveBytes:    offsetsMaxLiveBytes,
-}
+var defaultOffsetsSizing = offsetsSizing{segmentBytes: offsetsSegmentBytes}
 
 func openOffsetStore(ctx context.Context, l *Log, sz offsetsSizing) (*OffsetStore, error) {
 	t, err := internalTopic(l, OffsetsTopic, TopicConfig{
-		Partitions:     offsetsPartitions,
-		Fsync:          FsyncPolicy{Mode: FsyncAlways},
-		SegmentBytes:   sz.segmentBytes,
-		RetentionBytes: sz.retentionBytes,
+		Partitions:   offsetsPartitions,
+		Fsync:        FsyncPolicy{Mode: FsyncAlways},
+		SegmentBytes: sz.segmentBytes,
+		Cleanup:      CleanupCompact,
 	})
 	if err != nil {
 		return nil, err
@@ -144,7 +127,7 @@ func openOffsetStore(ctx context.Context, l *Log, sz offsetsSizing) (*OffsetStor
 		if err != nil {
 			return nil, err
 		}
-		n, err := replayPartition(ctx, p, func(h record.Header, r record.Record) {
+		_, err = replayPartition(ctx, p, func(h record.Header, r record.Record) {
 			if h.IsControl() {
 				return
 			}
@@ -158,14 +141,24 @@ func openOffsetStore(ctx context.Context, l *Log, sz offsetsSizing) (*OffsetStor
 		if err != nil {
 			return nil, fmt.Errorf("consumer offsets: replay %s/%d: %w", OffsetsTopic, i, err)
 		}
-		s.sinceRewrite += n
 	}
 	s.purgeLocked()
 	return s, nil
 }
 
-// internalTopic returns the named topic, creating it with cfg if missing.
+// internalTopic returns the named topic, creating it with cfg if missing,
+// and brings an existing topic's cleanup policy and retention to cfg's (a
+// data directory from before internal topics were compacted).
 func internalTopic(l *Log, name string, cfg TopicConfig) (*Topic, error) {
+	t, err := openInternalTopic(l, name, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return t, reconfigureInternal(l, t, cfg)
+}
+
+// openInternalTopic returns the named topic, creating it with cfg if missing.
+func openInternalTopic(l *Log, name string, cfg TopicConfig) (*Topic, error) {
 	t, err := l.Topic(name)
 	if errors.Is(err, ErrUnknownTopic) {
 		if err = l.CreateTopic(name, cfg); err != nil && !errors.Is(err, ErrTopicExists) {
@@ -173,10 +166,25 @@ func internalTopic(l *Log, name string, cfg TopicConfig) (*Topic, error) {
 		}
 		t, err = l.Topic(name)
 	}
-	if err != nil {
-		return nil, err
+	return t, err
+}
+
+// reconfigureInternal gives t cfg's cleanup policy and retention if it has
+// others; its partition count stays.
+func reconfigureInternal(l *Log, t *Topic, cfg TopicConfig) error {
+	have := t.Config()
+	if have.Cleanup == cfg.Cleanup && have.Retention == cfg.Retention && have.RetentionBytes == cfg.RetentionBytes {
+		return nil
 	}
-	return t, nil
+	_, err := l.AlterTopicConfig(t.Name(), false, func(c *TopicConfig) error {
+		c.Cleanup, c.Retention, c.RetentionBytes = cfg.Cleanup, cfg.Retention, cfg.RetentionBytes
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reconfigure internal topic %s: %w", t.Name(), err)
+	}
+	l.logger.Info("internal topic reconfigured", "topic", t.Name(), "cleanup", cfg.Cleanup)
+	return nil
 }
 
 // replayPartition calls fn for every record of p from its start to its high
@@ -300,7 +308,6 @@ func (s *OffsetStore) write(ctx context.Context, group string, keys []TopicParti
 	if err != nil {
 		return err
 	}
-	s.rw.RLock()
 	s.mu.Lock()
 	s.inflight++
 	s.mu.Unlock()
@@ -315,22 +322,11 @@ func (s *OffsetStore) write(ctx context.Context, group string, keys []TopicParti
 			}
 			s.applyLocked(group, tp, vals[i], res.BaseOffset+int64(i), offsetRecordSize(group, tp, vals[i] != nil, valLen))
 		}
-		s.sinceRewrite += int64(len(batch))
 	}
 	s.purgeLocked()
-	rewrite := err == nil && s.sinceRewrite > max(s.sizing.rewriteMinBytes, 2*s.liveBytes)
 	s.mu.Unlock()
-	s.rw.RUnlock()
 	if err != nil {
 		return fmt.Errorf("offsets of group %s: %w", group, err)
-	}
-	if rewrite {
-		// The rewrite is the store's own work, not the committer's: a
-		// client that goes away must not cut it short.
-		if err := s.rewrite(context.WithoutCancel(ctx)); err != nil {
-			// The commit itself is durable; the rewrite is retried later.
-			s.logger.Warn("consumer offsets: rewrite of the live state failed", "err", err)
-		}
 	}
 	return nil
 }
@@ -394,108 +390,6 @@ func (s *OffsetStore) purgeLocked() {
 		}
 	}
 	s.tombstones = 0
-}
-
-// rewrite appends the whole live state again so that retention can drop the
-// segments before it. Commits wait meanwhile.
-func (s *OffsetStore) rewrite(ctx context.Context) error {
-	s.rw.Lock()
-	defer s.rw.Unlock()
-	s.mu.Lock()
-	if s.sinceRewrite <= max(s.sizing.rewriteMinBytes, 2*s.liveBytes) {
-		s.mu.Unlock()
-		return nil // another commit did it
-	}
-	if s.liveBytes > s.sizing.maxLiveBytes {
-		s.logger.Error("consumer offsets: live state exceeds the size the topic's retention is sized for; old commits may be lost to retention",
-			"live_bytes", s.liveBytes, "max", s.sizing.maxLiveBytes)
-	}
-	type item struct {
-		group string
-		tp    TopicPartition
-		val   CommittedOffset
-	}
-	var items []item
-	for group, g := range s.groups {
-		for tp, e := range g {
-			if !e.deleted {
-				items = append(items, item{group, tp, e.CommittedOffset})
-			}
-		}
-	}
-	since := s.sinceRewrite
-	s.sinceRewrite = 0
-	s.mu.Unlock()
-	var written int64
-	ok := false
-	defer func() {
-		if !ok {
-			// An incomplete rewrite does not count: the last complete one
-			// is still the one retention must not reach, so keep counting
-			// from it and retry at the next commit.
-			s.mu.Lock()
-			s.sinceRewrite += since + written
-			s.mu.Unlock()
-		}
-	}()
-	// Group per offsets partition, in batches of about offsetsReadChunk.
-	byPart := make(map[int32][]item)
-	for _, it := range items {
-		i := record.KafkaPartition([]byte(it.group), s.topic.NumPartitions())
-		byPart[i] = append(byPart[i], it)
-	}
-	for i, list := range byPart {
-		p, err := s.topic.Partition(i)
-		if err != nil {
-			return err
-		}
-		var recs []record.Record
-		var size int
-		flush := func() error {
-			if len(recs) == 0 {
-				return nil
-			}
-			batch, err := record.AppendBatch(nil, recs, record.BatchOptions{})
-			if err != nil {
-				return err
-			}
-			res, err := p.Append(ctx, batch)
-			if err != nil {
-				return err
-			}
-			s.mu.Lock()
-			for j, r := range recs { // move each key's log position forward
-				g, tp, _, _ := decodeOffsetRecord(r.Key, nil)
-				if e := s.groups[g][tp]; e != nil && !e.deleted {
-					e.at = res.BaseOffset + int64(j)
-				}
-			}
-			s.mu.Unlock()
-			written += int64(len(batch))
-			recs, size = recs[:0], 0
-			return nil
-		}
-		now := time.Now().UnixMilli()
-		for _, it := range list {
-			r := record.Record{Timestamp: now, Key: encodeOffsetKey(nil, it.group, it.tp), Value: encodeOffsetValue(nil, it.val)}
-			recs = append(recs, r)
-			size += len(r.Key) + len(r.Value) + recordOverhead
-			if int64(size) >= min(offsetsReadChunk, s.sizing.segmentBytes/4) {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-		}
-		if err := flush(); err != nil {
-			return err
-		}
-	}
-	ok = true
-	s.mu.Lock()
-	s.sinceRewrite += written
-	s.rewrites++
-	s.mu.Unlock()
-	return nil
 }
 
 // Fetch returns a copy of group's committed offsets (empty if none).

@@ -170,7 +170,7 @@ func (p *Partition) Assign(ctx context.Context, batch []byte) (Assigned, error) 
 		return Assigned{}, fmt.Errorf("partition %s: append: %w: %d bytes, the segment size is %d", p.name, ErrBatchTooLarge, size, set.segBytes)
 	}
 	if set.cleanup.Compact() && !h.IsControl() {
-		if err := checkKeys(batch); err != nil {
+		if err := CheckKeys(batch); err != nil {
 			return Assigned{}, fmt.Errorf("partition %s: append: %w", p.name, err)
 		}
 	}

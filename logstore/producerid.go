@@ -39,7 +39,8 @@ type ProducerIDs struct {
 // OpenProducerIDs opens the producer-id allocator of l, creating the
 // internal topic __producer_ids on first use. Open it once per Log.
 func OpenProducerIDs(ctx context.Context, l *Log) (*ProducerIDs, error) {
-	t, err := internalTopic(l, ProducerIDsTopic, TopicConfig{Partitions: 1, Fsync: FsyncPolicy{Mode: FsyncAlways}})
+	cfg := TopicConfig{Partitions: 1, Fsync: FsyncPolicy{Mode: FsyncAlways}, Cleanup: CleanupCompact}
+	t, err := openInternalTopic(l, ProducerIDsTopic, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -48,10 +49,12 @@ func OpenProducerIDs(ctx context.Context, l *Log) (*ProducerIDs, error) {
 		return nil, err
 	}
 	a := &ProducerIDs{p: p}
+	lastKeyless := false
 	_, err = replayPartition(ctx, p, func(h record.Header, r record.Record) {
 		if h.IsControl() {
 			return
 		}
+		lastKeyless = r.Key == nil
 		limit, err := decodeProducerIDRecord(r.Value)
 		if err != nil {
 			l.logger.Warn("producer ids: skipping malformed reservation", "offset", r.Offset, "err", err)
@@ -63,7 +66,37 @@ func OpenProducerIDs(ctx context.Context, l *Log) (*ProducerIDs, error) {
 		return nil, fmt.Errorf("producer ids: replay %s: %w", ProducerIDsTopic, err)
 	}
 	a.next = a.limit
+	if lastKeyless {
+		// Reservations were once written without a key, which compaction
+		// drops: restate the limit under the key before compacting.
+		if err := a.reserve(ctx, a.limit); err != nil {
+			return nil, err
+		}
+	}
+	if err := reconfigureInternal(l, t, cfg); err != nil {
+		return nil, err
+	}
 	return a, nil
+}
+
+// producerIDKey is the key of every reservation record: the topic is
+// compacted down to the latest (highest) reservation.
+var producerIDKey = []byte("limit")
+
+// reserve durably records that ids below limit may have been handed out.
+func (a *ProducerIDs) reserve(ctx context.Context, limit int64) error {
+	batch, err := record.AppendBatch(nil, []record.Record{{
+		Timestamp: time.Now().UnixMilli(),
+		Key:       producerIDKey,
+		Value:     encodeProducerIDRecord(nil, limit),
+	}}, record.BatchOptions{})
+	if err != nil {
+		return fmt.Errorf("producer ids: encode reservation: %w", err)
+	}
+	if _, err := a.p.Append(ctx, batch); err != nil {
+		return fmt.Errorf("producer ids: reserve up to %d: %w", limit, err)
+	}
+	return nil
 }
 
 // Next returns a producer id never returned before by this data directory.
@@ -73,15 +106,8 @@ func (a *ProducerIDs) Next(ctx context.Context) (int64, error) {
 	defer a.mu.Unlock()
 	if a.next >= a.limit {
 		limit := a.next + producerIDBlock
-		batch, err := record.AppendBatch(nil, []record.Record{{
-			Timestamp: time.Now().UnixMilli(),
-			Value:     encodeProducerIDRecord(nil, limit),
-		}}, record.BatchOptions{})
-		if err != nil {
-			return 0, fmt.Errorf("producer ids: encode reservation: %w", err)
-		}
-		if _, err := a.p.Append(ctx, batch); err != nil {
-			return 0, fmt.Errorf("producer ids: reserve up to %d: %w", limit, err)
+		if err := a.reserve(ctx, limit); err != nil {
+			return 0, err
 		}
 		a.limit = limit
 	}

@@ -422,6 +422,7 @@ func (p *Partition) finishRecovery(bool) {
 	p.nextOffset = last.end.Load()
 	p.durable.Store(p.nextOffset)
 	p.logStart.Store(p.segments[0].base)
+	p.loadLogStart() // moved further by DeleteRecords (alter.go)
 	p.tip.Store(&tip{hw: p.nextOffset, lso: p.nextOffset, seg: last, size: last.written})
 }
 

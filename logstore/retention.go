@@ -110,7 +110,7 @@ func (p *Partition) deleteOldest(del []*segment) error {
 		return nil // raced with another retention run or a close
 	}
 	p.segments = append([]*segment(nil), p.segments[len(del):]...)
-	start := p.segments[0].base
+	start := max(p.segments[0].base, p.logStart.Load()) // DeleteRecords may have moved it further
 	p.logStart.Store(start)
 	p.segMu.Unlock()
 	p.mu.Lock()

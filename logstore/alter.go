@@ -1,0 +1,202 @@
+package logstore
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Changes to a live topic: its configuration, its partition count, and its
+// log start offset (DeleteRecords). Each is durable before it returns and
+// takes effect without a restart.
+
+// AlterTopicConfig changes the named topic's configuration: fn edits a copy
+// of it, which is validated, persisted (topic.json, replaced atomically)
+// and published. The fsync policy, timestamp type and cleanup policy apply
+// to the next append; the segment size and age to the next roll; retention
+// and compaction settings to the next retention run or cleaner pass. The
+// partition count cannot change here (AddPartitions). With validateOnly the
+// result is checked and returned but nothing changes.
+func (l *Log) AlterTopicConfig(name string, validateOnly bool, fn func(*TopicConfig) error) (TopicConfig, error) {
+	t, err := l.Topic(name)
+	if err != nil {
+		return TopicConfig{}, err
+	}
+	t.cfgMu.Lock()
+	defer t.cfgMu.Unlock()
+	cfg := t.Config()
+	if err := fn(&cfg); err != nil {
+		return TopicConfig{}, fmt.Errorf("topic %s: %w", name, err)
+	}
+	if cfg.Partitions != t.Config().Partitions {
+		return TopicConfig{}, fmt.Errorf("topic %s: %w: the partition count changes only through AddPartitions", name, ErrInvalidTopic)
+	}
+	if err := cfg.validate(); err != nil {
+		return TopicConfig{}, fmt.Errorf("topic %s: %w", name, err)
+	}
+	if validateOnly {
+		return cfg, nil
+	}
+	if err := t.persistConfig(cfg); err != nil {
+		return TopicConfig{}, err
+	}
+	t.publishConfig(cfg)
+	l.logger.Info("topic config changed", "topic", name, "config", cfg)
+	return cfg, nil
+}
+
+// persistConfig writes cfg to topic.json atomically (cfgMu held).
+func (t *Topic) persistConfig(cfg TopicConfig) error {
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(t.log.fs, filepath.Join(t.dir, topicConfig), append(b, '\n')); err != nil {
+		return fmt.Errorf("topic %s: %w", t.name, err)
+	}
+	return nil
+}
+
+// publishConfig makes cfg the live configuration (cfgMu held).
+func (t *Topic) publishConfig(cfg TopicConfig) {
+	t.cfg.Store(&cfg)
+	set := t.log.settingsFor(cfg)
+	for _, p := range t.partitions() {
+		p.set.Store(set)
+	}
+	t.stopSyncLoop()
+	t.startSyncLoop(cfg)
+}
+
+// AddPartitions grows the named topic to total partitions (Kafka's
+// CreatePartitions: the count can only grow). The new partitions' empty
+// directories are created first and the configuration naming them is
+// written last, so a crash leaves the old count (and unused directories,
+// reused by the next attempt).
+func (l *Log) AddPartitions(name string, total int32, validateOnly bool) error {
+	t, err := l.Topic(name)
+	if err != nil {
+		return err
+	}
+	t.cfgMu.Lock()
+	defer t.cfgMu.Unlock()
+	cfg := t.Config()
+	if total <= cfg.Partitions {
+		return fmt.Errorf("topic %s: %w: it has %d partitions; the count can only grow", name, ErrInvalidPartitions, cfg.Partitions)
+	}
+	next := cfg
+	next.Partitions = total
+	if err := next.validate(); err != nil {
+		return fmt.Errorf("topic %s: %w: %w", name, ErrInvalidPartitions, err)
+	}
+	if validateOnly {
+		return nil
+	}
+	for i := cfg.Partitions; i < total; i++ {
+		dir := filepath.Join(t.dir, strconv.Itoa(int(i)))
+		if err := l.fs.MkdirAll(dir, 0o755); err != nil {
+			return ioError("create partition directory "+dir, err)
+		}
+	}
+	if err := l.fs.SyncDir(t.dir); err != nil {
+		return ioError("sync "+t.dir, err)
+	}
+	parts, err := l.openPartitions(t, cfg.Partitions, total, next)
+	if err != nil {
+		return err
+	}
+	if err := t.persistConfig(next); err != nil {
+		for _, p := range parts {
+			p.close(false)
+		}
+		return err
+	}
+	all := append(append([]*Partition(nil), t.partitions()...), parts...)
+	t.cfg.Store(&next)
+	t.parts.Store(&all)
+	l.logger.Info("partitions added", "topic", name, "partitions", total)
+	return nil
+}
+
+// ErrInvalidPartitions: a partition count that cannot be applied (Kafka:
+// INVALID_PARTITIONS).
+var ErrInvalidPartitions = errors.New("invalid partition count")
+
+const logStartFile = "log-start-offset"
+
+// DeleteRecords moves the partition's log start offset up to offset (-1:
+// the high watermark), as Kafka's DeleteRecords: records below it are no
+// longer served (reads get ErrOffsetOutOfRange) and the segments wholly
+// below it are deleted. The new start is durable before it returns. An
+// offset above the high watermark fails with ErrOffsetOutOfRange; one at or
+// below the current start changes nothing. It returns the log start offset.
+func (p *Partition) DeleteRecords(offset int64) (int64, error) {
+	p.cleaner.mu.Lock()
+	defer p.cleaner.mu.Unlock()
+	select {
+	case <-p.closing:
+		return 0, p.closedErrNoLock()
+	default:
+	}
+	t := p.tip.Load()
+	if offset == -1 {
+		offset = t.hw
+	}
+	ls := p.logStart.Load()
+	if offset < 0 || offset > t.hw {
+		return ls, fmt.Errorf("partition %s: delete records below %d: %w (available: %d to %d)", p.name, offset, ErrOffsetOutOfRange, ls, t.hw)
+	}
+	if offset <= ls {
+		return ls, nil
+	}
+	if err := writeFileAtomic(p.fs, filepath.Join(p.dir, logStartFile), []byte(strconv.FormatInt(offset, 10)+"\n")); err != nil {
+		return ls, fmt.Errorf("partition %s: delete records: %w", p.name, err)
+	}
+	p.logStart.Store(offset)
+	p.mu.Lock()
+	st := p.pstate
+	p.mu.Unlock()
+	if st != nil {
+		st.dropBelow(offset)
+	}
+	// Whole segments below the new start go, as retention removes them.
+	p.segMu.RLock()
+	var del []*segment
+	for i, s := range p.segments[:len(p.segments)-1] {
+		if p.segments[i+1].base <= offset {
+			del = append(del, s)
+		}
+	}
+	p.segMu.RUnlock()
+	if len(del) > 0 {
+		if err := p.deleteOldest(del); err != nil {
+			return offset, err
+		}
+	}
+	p.logger.Info("records deleted", "partition", p.name, "log_start", offset)
+	return offset, nil
+}
+
+// loadLogStart applies a log start offset recorded by DeleteRecords (after
+// recovery set it to the first segment's base).
+func (p *Partition) loadLogStart() {
+	b, err := readFile(p.fs, filepath.Join(p.dir, logStartFile))
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			p.logger.Warn("cannot read the log start offset; using the first segment's", "partition", p.name, "err", err)
+		}
+		return
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || n < 0 {
+		p.logger.Warn("ignoring a malformed log start offset file", "partition", p.name, "content", string(b))
+		return
+	}
+	if n > p.logStart.Load() {
+		p.logStart.Store(min(n, p.nextOffset))
+	}
+}
