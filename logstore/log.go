@@ -233,6 +233,9 @@ func (l *Log) openTopic(name string, cfg TopicConfig) (*Topic, error) {
 				return
 			}
 			errs[i] = p.recoverPartition(l.opts.RepairCorruption)
+			if errs[i] == nil {
+				errs[i] = p.beginLeaderEpoch() // a new leader epoch per open (epochs.go)
+			}
 		}()
 	}
 	wg.Wait()
