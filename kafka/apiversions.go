@@ -60,6 +60,7 @@ var supportedAPIs = [...]apiRange{
 	{apiKeyCreateTopics, 0, 7},
 	{apiKeyDeleteTopics, 0, 6},
 	{apiKeyInitProducerID, 0, 4},
+	{apiKeyOffsetForLeaderEpoch, 0, 4},
 	{apiKeyAddPartitionsToTxn, 0, 3},
 	{apiKeyAddOffsetsToTxn, 0, 3},
 	{apiKeyEndTxn, 0, 3},

@@ -240,6 +240,8 @@ func (s *Server) dispatch(ctx context.Context, cc *clientConn, h requestHeader, 
 		return s.handleDescribeConfigs(req), true
 	case *kmsg.InitProducerIDRequest:
 		return s.handleInitProducerID(ctx, req), true
+	case *kmsg.OffsetForLeaderEpochRequest:
+		return s.handleOffsetForLeaderEpoch(req), true
 	case *kmsg.AddPartitionsToTxnRequest:
 		return s.handleAddPartitionsToTxn(ctx, req), true
 	case *kmsg.AddOffsetsToTxnRequest:
