@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"github.com/sluicehq/sluice/record"
 )
 
 // epochFile is the partition's leader-epoch checkpoint: the start offset of
@@ -65,13 +67,16 @@ func (p *Partition) beginLeaderEpoch() error {
 			return p.closeSegmentsErr(fmt.Errorf("%s: %w: %v", name, ErrCorrupt, err))
 		}
 		if err != nil {
-			p.logger.Error("discarding corrupt leader-epoch checkpoint (RepairCorruption set)", "partition", p.name, "file", name, "reason", err)
+			p.logger.Error("discarding corrupt leader-epoch checkpoint (RepairCorruption set); epochs continue after the newest one stamped in the active segment",
+				"partition", p.name, "file", name, "reason", err)
 			entries = nil
 		}
 	}
 	next := int32(0)
 	if len(entries) > 0 {
 		next = entries[len(entries)-1].Epoch + 1
+	} else if len(b) > 0 {
+		next = p.newestStampedEpoch() + 1 // a discarded checkpoint: never go back
 	}
 	entries = truncateEpochsAbove(entries, p.nextOffset)
 	entries = truncateEpochsBelow(entries, p.logStart.Load())
@@ -84,6 +89,29 @@ func (p *Partition) beginLeaderEpoch() error {
 	p.epochs.mu.Unlock()
 	p.epochs.current.Store(next)
 	return nil
+}
+
+// newestStampedEpoch returns the largest PartitionLeaderEpoch of the
+// batches of the active segment (-1 if none), read before the partition is
+// shared.
+func (p *Partition) newestStampedEpoch() int32 {
+	newest := UndefinedEpoch
+	for off := p.active.base; off < p.nextOffset; {
+		res, err := p.Read(max(off, p.logStart.Load()), 1<<20)
+		if err != nil || len(res.Batches) == 0 {
+			break
+		}
+		for b := res.Batches; len(b) >= record.HeaderSize; {
+			h, err := record.ParseHeader(b)
+			if err != nil || h.Size() > len(b) {
+				return newest
+			}
+			newest = max(newest, h.PartitionLeaderEpoch)
+			off = h.LastOffset() + 1
+			b = b[h.Size():]
+		}
+	}
+	return newest
 }
 
 // assignEpoch appends e to entries, first removing every entry that is not
