@@ -38,7 +38,7 @@ type Partition struct {
 	closed     bool
 	deleted    bool
 	pstate     *producerState
-	epochs     leaderEpochs // leader-epoch cache (epochs.go)
+	epochs     leaderEpochs // leader-epoch cache, not under mu: own lock and atomic (epochs.go)
 
 	// syncMu is held by the one committer. It guards the fields below, and
 	// each segment's written size and file position. Fields also marked
