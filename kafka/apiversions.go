@@ -65,6 +65,7 @@ var supportedAPIs = [...]apiRange{
 	{apiKeyDeleteTopics, 0, 6},
 	{apiKeyDeleteRecords, 0, 2},
 	{apiKeyInitProducerID, 0, 4},
+	{apiKeyOffsetForLeaderEpoch, 0, 4},
 	{apiKeyAddPartitionsToTxn, 0, 3},
 	{apiKeyAddOffsetsToTxn, 0, 3},
 	{apiKeyEndTxn, 0, 3},

@@ -48,6 +48,14 @@ type Config struct {
 	// TickInterval is how often group sessions and transaction timeouts are
 	// checked. Default 100ms.
 	TickInterval time.Duration
+	// FetchSessionCacheSlots bounds the incremental fetch sessions kept
+	// (Kafka's max.incremental.fetch.session.cache.slots); a new session
+	// evicts the least recently used one. Default 1000; negative keeps none.
+	FetchSessionCacheSlots int
+	// FetchSessionIdleTimeout drops a fetch session unused for that long
+	// (its client starts a new one). Default 2 minutes (Kafka's
+	// min.incremental.fetch.session.eviction.ms).
+	FetchSessionIdleTimeout time.Duration
 }
 
 // DefaultConfig returns the defaults documented on each Config field.
@@ -91,6 +99,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TickInterval <= 0 {
 		c.TickInterval = d.TickInterval
+	}
+	if c.FetchSessionCacheSlots == 0 {
+		c.FetchSessionCacheSlots = defaultFetchSessionSlots
+	}
+	if c.FetchSessionIdleTimeout <= 0 {
+		c.FetchSessionIdleTimeout = defaultFetchSessionIdle
 	}
 	return c
 }

@@ -248,6 +248,8 @@ func (s *Server) dispatch(ctx context.Context, cc *clientConn, h requestHeader, 
 		return s.handleDeleteRecords(req), true
 	case *kmsg.InitProducerIDRequest:
 		return s.handleInitProducerID(ctx, req), true
+	case *kmsg.OffsetForLeaderEpochRequest:
+		return s.handleOffsetForLeaderEpoch(req), true
 	case *kmsg.AddPartitionsToTxnRequest:
 		return s.handleAddPartitionsToTxn(ctx, req), true
 	case *kmsg.AddOffsetsToTxnRequest:

@@ -6,6 +6,7 @@ import (
 
 	"github.com/sluicehq/sluice/logstore"
 	"github.com/sluicehq/sluice/record"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -32,38 +33,82 @@ type fetchPart struct {
 // always returned whole, as Kafka does, so a large batch cannot stall a
 // consumer). It waits up to MaxWaitMillis for MinBytes to be available.
 // read_committed readers get data only below the last stable offset, with the
-// aborted transactions of the returned range. Fetch sessions (KIP-227) are
-// not kept: every response has session id 0 and is a full response.
+// aborted transactions of the returned range. From v7 it keeps incremental
+// fetch sessions (KIP-227, see fetchsession.go); from v9 a CurrentLeaderEpoch
+// is checked and from v12 a LastFetchedEpoch that the log does not have up
+// to the fetch offset is answered with the diverging epoch.
 func (s *Server) handleFetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	var parts []*fetchPart
-	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
-	for i := range req.Topics {
-		rt := &req.Topics[i]
-		ot := &resp.Topics[i]
-		*ot = kmsg.NewFetchResponseTopic()
-		ot.Topic = rt.Topic
-		ot.TopicID = rt.TopicID
-		ot.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
-		t, terr := s.log.Topic(rt.Topic)
-		for j := range rt.Partitions {
-			rp := &rt.Partitions[j]
-			op := &ot.Partitions[j]
-			*op = kmsg.NewFetchResponseTopicPartition()
-			op.Partition = rp.Partition
-			op.HighWatermark, op.LastStableOffset, op.LogStartOffset = -1, -1, -1
-			if terr != nil {
-				op.ErrorCode = errorCode(terr)
-				continue
-			}
-			p, err := t.Partition(rp.Partition)
-			if err != nil {
-				op.ErrorCode = errorCode(err)
-				continue
-			}
-			parts = append(parts, &fetchPart{p: p, offset: rp.FetchOffset, max: rp.PartitionMaxBytes, out: op})
-		}
+	fc, code := s.sessions.begin(req)
+	if code != 0 {
+		resp.ErrorCode = code
+		return resp
 	}
+	outs := make([]kmsg.FetchResponseTopicPartition, len(fc.wants))
+	parts := s.fetchParts(fc.wants, outs)
+	s.fetchLoop(ctx, req, parts)
+	var include []bool
+	resp.SessionID, include = s.sessions.end(fc, outs)
+	resp.Topics = fetchTopics(fc.wants, outs, include)
+	return emptyNotNull(resp)
+}
+
+// fetchParts resolves the partitions of a fetch, answering at once those
+// that cannot be read (unknown, fenced epoch, diverging log), and returns
+// the ones to read.
+func (s *Server) fetchParts(wants []fetchWant, outs []kmsg.FetchResponseTopicPartition) []*fetchPart {
+	var parts []*fetchPart
+	for i, w := range wants {
+		op := &outs[i]
+		*op = kmsg.NewFetchResponseTopicPartition()
+		op.Partition = w.partition
+		op.HighWatermark, op.LastStableOffset, op.LogStartOffset = -1, -1, -1
+		t, err := s.log.Topic(w.topic)
+		if err != nil {
+			op.ErrorCode = errorCode(err)
+			continue
+		}
+		p, err := t.Partition(w.partition)
+		if err != nil {
+			op.ErrorCode = errorCode(err)
+			continue
+		}
+		if op.ErrorCode = checkLeaderEpoch(p, w.currentEpoch); op.ErrorCode != 0 {
+			continue
+		}
+		if diverged(p, w, op) {
+			continue
+		}
+		parts = append(parts, &fetchPart{p: p, offset: w.offset, max: w.maxBytes, out: op})
+	}
+	return parts
+}
+
+// diverged checks a fetch's LastFetchedEpoch against the leader-epoch
+// cache, as Kafka does: when the log's end of that epoch is below the
+// fetch offset, or the log never had that epoch, the answer is the
+// diverging epoch and its end offset (the client truncates there) and no
+// records. An epoch past the current one is OFFSET_OUT_OF_RANGE.
+func diverged(p *logstore.Partition, w fetchWant, op *kmsg.FetchResponseTopicPartition) bool {
+	if w.lastFetchedEpoch < 0 {
+		return false
+	}
+	epoch, end := p.EndOffsetForEpoch(w.lastFetchedEpoch)
+	if epoch == logstore.UndefinedEpoch || end == logstore.UndefinedEpochOffset {
+		op.ErrorCode = kerr.OffsetOutOfRange.Code
+		return true
+	}
+	if epoch >= w.lastFetchedEpoch && end >= w.offset {
+		return false
+	}
+	op.DivergingEpoch.Epoch, op.DivergingEpoch.EndOffset = epoch, end
+	op.LogStartOffset, op.HighWatermark, op.LastStableOffset = p.Offsets()
+	return true
+}
+
+// fetchLoop reads parts until the request's MinBytes are gathered, an
+// error is met or MaxWaitMillis has passed.
+func (s *Server) fetchLoop(ctx context.Context, req *kmsg.FetchRequest, parts []*fetchPart) {
 	maxBytes := req.MaxBytes
 	if maxBytes <= 0 {
 		maxBytes = 50 << 20
@@ -72,17 +117,37 @@ func (s *Server) handleFetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.R
 	for {
 		total := s.fetchOnce(parts, maxBytes, req.IsolationLevel)
 		if total >= int(req.MinBytes) || total > 0 && req.MinBytes <= 0 || !time.Now().Before(deadline) || len(parts) == 0 {
-			return emptyNotNull(resp)
+			return
 		}
 		for _, fp := range parts {
 			if fp.out.ErrorCode != 0 {
-				return emptyNotNull(resp) // errors are answered at once
+				return // errors are answered at once
 			}
 		}
 		if !s.waitAny(ctx, parts, deadline) {
-			return emptyNotNull(resp)
+			return
 		}
 	}
+}
+
+// fetchTopics groups the answered partitions (those include selects; nil
+// means all) into response topics, consecutive partitions of one topic
+// sharing an entry.
+func fetchTopics(wants []fetchWant, outs []kmsg.FetchResponseTopicPartition, include []bool) []kmsg.FetchResponseTopic {
+	var topics []kmsg.FetchResponseTopic
+	for i := range outs {
+		if include != nil && !include[i] {
+			continue
+		}
+		if n := len(topics); n == 0 || topics[n-1].Topic != wants[i].topic {
+			t := kmsg.NewFetchResponseTopic()
+			t.Topic = wants[i].topic
+			topics = append(topics, t)
+		}
+		t := &topics[len(topics)-1]
+		t.Partitions = append(t.Partitions, outs[i])
+	}
+	return topics
 }
 
 // emptyNotNull gives every partition without data an empty record set rather

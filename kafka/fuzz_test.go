@@ -45,6 +45,7 @@ func seedRequests(tb testing.TB) [][]byte {
 				fp.PartitionMaxBytes = 1 << 10
 				ft.Partitions = append(ft.Partitions, fp)
 				r.Topics = append(r.Topics, ft)
+				r.SessionEpoch = 0 // opens a fetch session from v7
 			case *kmsg.MetadataRequest:
 				mt := kmsg.NewMetadataRequestTopic()
 				mt.Topic = kmsg.StringPtr("t")
@@ -57,6 +58,13 @@ func seedRequests(tb testing.TB) [][]byte {
 				ct := kmsg.NewCreateTopicsRequestTopic()
 				ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "c", 1, 1
 				r.Topics = append(r.Topics, ct)
+			case *kmsg.OffsetForLeaderEpochRequest:
+				rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
+				rt.Topic = "t"
+				rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+				rp.CurrentLeaderEpoch = 0
+				rt.Partitions = append(rt.Partitions, rp)
+				r.Topics = append(r.Topics, rt)
 			case *kmsg.InitProducerIDRequest:
 				r.TransactionalID = kmsg.StringPtr("tx")
 				r.TransactionTimeoutMillis = 1000

@@ -13,7 +13,9 @@ const (
 // handleListOffsets answers ListOffsets: -2 is the log start offset, -1 the
 // high watermark (the last stable offset for read_committed), any other
 // timestamp the first offset whose record timestamp is at least that, or -1
-// when there is none (Kafka's answer).
+// when there is none (Kafka's answer). Each answer carries the leader epoch
+// of its offset (the current epoch for -1); from v4 a CurrentLeaderEpoch
+// other than -1 must match the partition's (checkLeaderEpoch).
 func (s *Server) handleListOffsets(req *kmsg.ListOffsetsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
 	resp.Topics = make([]kmsg.ListOffsetsResponseTopic, len(req.Topics))
@@ -37,15 +39,23 @@ func (s *Server) handleListOffsets(req *kmsg.ListOffsetsRequest) kmsg.Response {
 				ot.Partitions = append(ot.Partitions, op)
 				continue
 			}
+			if req.Version >= 4 {
+				if op.ErrorCode = checkLeaderEpoch(p, rp.CurrentLeaderEpoch); op.ErrorCode != 0 {
+					ot.Partitions = append(ot.Partitions, op)
+					continue
+				}
+			}
 			logStart, hwm, lso := p.Offsets()
 			switch rp.Timestamp {
 			case listEarliest:
 				op.Offset = logStart
+				op.LeaderEpoch = p.EpochForOffset(logStart)
 			case listLatest:
 				op.Offset = hwm
 				if req.IsolationLevel == readCommitted {
 					op.Offset = lso
 				}
+				op.LeaderEpoch = p.LeaderEpoch()
 			default:
 				off, ts, found, err := p.OffsetForTime(rp.Timestamp)
 				switch {
@@ -53,6 +63,7 @@ func (s *Server) handleListOffsets(req *kmsg.ListOffsetsRequest) kmsg.Response {
 					op.ErrorCode = errorCode(err)
 				case found:
 					op.Offset, op.Timestamp = off, ts
+					op.LeaderEpoch = p.EpochForOffset(off)
 				}
 			}
 			ot.Partitions = append(ot.Partitions, op)

@@ -77,6 +77,9 @@ func (s *Server) topicMetadata(name string, autoCreate bool) kmsg.MetadataRespon
 		mp.Partition = p
 		mp.Leader = s.cfg.NodeID
 		mp.LeaderEpoch = -1
+		if part, err := t.Partition(p); err == nil {
+			mp.LeaderEpoch = part.LeaderEpoch()
+		}
 		mp.Replicas = []int32{s.cfg.NodeID}
 		mp.ISR = []int32{s.cfg.NodeID}
 		mt.Partitions = append(mt.Partitions, mp)

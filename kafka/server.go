@@ -33,6 +33,8 @@ type Server struct {
 	fetchWaiting func()
 	// offsets is the log's consumer-offset store (opened by New).
 	offsets *logstore.OffsetStore
+	// sessions are the incremental fetch sessions (fetchsession.go).
+	sessions *fetchSessions
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -67,6 +69,7 @@ func New(log *logstore.Log, cfg Config, logger *slog.Logger) (*Server, error) {
 		cfg:       cfg,
 		logger:    logger.With("component", "kafka"),
 		groups:    newGroupCoordinator(nil),
+		sessions:  newFetchSessions(cfg.FetchSessionCacheSlots, cfg.FetchSessionIdleTimeout),
 		ctx:       ctx,
 		cancel:    cancel,
 		listeners: make(map[net.Listener]struct{}),

@@ -289,6 +289,9 @@ func (l *Log) openPartitions(t *Topic, from, to int32, cfg TopicConfig) ([]*Part
 				return
 			}
 			errs[i] = p.recoverPartition(l.opts.RepairCorruption)
+			if errs[i] == nil {
+				errs[i] = p.beginLeaderEpoch() // a new leader epoch per open (epochs.go)
+			}
 		}()
 	}
 	wg.Wait()

@@ -36,6 +36,7 @@ type Partition struct {
 	closed     bool
 	deleted    bool
 	pstate     *producerState
+	epochs     leaderEpochs // leader-epoch cache, not under mu: own lock and atomic (epochs.go)
 
 	// syncMu is held by the one committer. It guards the fields below, and
 	// each segment's written size and file position. Fields also marked
@@ -223,6 +224,7 @@ func (p *Partition) Assign(ctx context.Context, batch []byte) (Assigned, error) 
 	p.pending = append(p.pending, batch...)
 	b := p.pending[start:]
 	record.SetBaseOffset(b, base)
+	record.SetPartitionLeaderEpoch(b, p.epochs.current.Load()) // the current leader epoch (epochs.go)
 	appendTime := int64(-1)
 	if set.logAppendTime {
 		appendTime = time.Now().UnixMilli()
