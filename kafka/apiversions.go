@@ -32,6 +32,16 @@ const (
 	apiKeyDeleteGroups       int16 = 42
 )
 
+// Admin API keys served (describe and offset-delete tools).
+const (
+	apiKeyDescribeLogDirs      int16 = 35
+	apiKeyOffsetDelete         int16 = 47
+	apiKeyDescribeCluster      int16 = 60
+	apiKeyDescribeProducers    int16 = 61
+	apiKeyDescribeTransactions int16 = 65
+	apiKeyListTransactions     int16 = 66
+)
+
 // apiRange is the version range served for one API key.
 type apiRange struct {
 	Key, Min, Max int16
@@ -65,7 +75,13 @@ var supportedAPIs = [...]apiRange{
 	{apiKeyEndTxn, 0, 3},
 	{apiKeyTxnOffsetCommit, 0, 3},
 	{apiKeyDescribeConfigs, 0, 4},
+	{apiKeyDescribeLogDirs, 0, 5},
 	{apiKeyDeleteGroups, 0, 2},
+	{apiKeyOffsetDelete, 0, 0},
+	{apiKeyDescribeCluster, 0, 2},
+	{apiKeyDescribeProducers, 0, 0},
+	{apiKeyDescribeTransactions, 0, 0},
+	{apiKeyListTransactions, 0, 2},
 }
 
 // minProduceVersion is the oldest Produce version actually accepted.
