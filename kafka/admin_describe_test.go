@@ -457,6 +457,16 @@ func TestGroupMembersDescribed(t *testing.T) {
 		t.Fatalf("client %q host %q", mem.ClientID, mem.ClientHost)
 	}
 
+	dg := kmsg.NewPtrDescribeGroupsRequest()
+	dg.Groups, dg.IncludeAuthorizedOperations = []string{group}, true
+	dgr, err := dg.RequestWith(ctx, s.Client(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ops := dgr.Groups[0].AuthorizedOperations; ops != 1<<kmsg.ACLOperationRead|1<<kmsg.ACLOperationDescribe|1<<kmsg.ACLOperationDelete {
+		t.Fatalf("group authorized operations %b", ops)
+	}
+
 	var info *kafka.GroupInfo
 	for _, gi := range s.Kafka.Groups() {
 		if gi.Group == group {

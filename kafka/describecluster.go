@@ -17,7 +17,6 @@ const (
 // bit fields.
 const (
 	aclRead            = 3
-	aclWrite           = 4
 	aclCreate          = 5
 	aclDelete          = 6
 	aclAlter           = 7
