@@ -36,6 +36,16 @@ const (
 	apiKeyIncrementalAlter   int16 = 44
 )
 
+// Admin API keys served (describe and offset-delete tools).
+const (
+	apiKeyDescribeLogDirs      int16 = 35
+	apiKeyOffsetDelete         int16 = 47
+	apiKeyDescribeCluster      int16 = 60
+	apiKeyDescribeProducers    int16 = 61
+	apiKeyDescribeTransactions int16 = 65
+	apiKeyListTransactions     int16 = 66
+)
+
 // apiRange is the version range served for one API key.
 type apiRange struct {
 	Key, Min, Max int16
@@ -72,9 +82,15 @@ var supportedAPIs = [...]apiRange{
 	{apiKeyTxnOffsetCommit, 0, 3},
 	{apiKeyDescribeConfigs, 0, 4},
 	{apiKeyAlterConfigs, 0, 2},
+	{apiKeyDescribeLogDirs, 0, 5},
 	{apiKeyCreatePartitions, 0, 3},
 	{apiKeyDeleteGroups, 0, 2},
 	{apiKeyIncrementalAlter, 0, 1},
+	{apiKeyOffsetDelete, 0, 0},
+	{apiKeyDescribeCluster, 0, 2},
+	{apiKeyDescribeProducers, 0, 0},
+	{apiKeyDescribeTransactions, 0, 0},
+	{apiKeyListTransactions, 0, 2},
 }
 
 // minProduceVersion is the oldest Produce version actually accepted.

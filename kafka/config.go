@@ -34,7 +34,9 @@ type Config struct {
 	AllowUnauthenticated bool
 	// NodeID is the broker id reported to clients. Default 0.
 	NodeID int32
-	// ClusterID is reported in Metadata. Default "sluice".
+	// ClusterID is reported in Metadata and DescribeCluster. Empty (the
+	// default) means an id generated on the data directory's first start
+	// and kept in its file kafka-cluster.id.
 	ClusterID string
 	// MaxTransactionTimeout bounds a transactional producer's timeout
 	// (Kafka's transaction.max.timeout.ms). Default 15 minutes.
@@ -65,7 +67,6 @@ func DefaultConfig() Config {
 		AutoCreateTopics:      true,
 		DefaultPartitions:     1,
 		MaxRequestBytes:       100 << 20,
-		ClusterID:             "sluice",
 		MaxTransactionTimeout: 15 * time.Minute,
 		TickInterval:          100 * time.Millisecond,
 		MaxPartitions:         1024,
@@ -87,9 +88,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxRequestBytes <= 0 {
 		c.MaxRequestBytes = d.MaxRequestBytes
-	}
-	if c.ClusterID == "" {
-		c.ClusterID = d.ClusterID
 	}
 	if c.MaxTransactionTimeout <= 0 {
 		c.MaxTransactionTimeout = d.MaxTransactionTimeout

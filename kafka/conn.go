@@ -258,6 +258,18 @@ func (s *Server) dispatch(ctx context.Context, cc *clientConn, h requestHeader, 
 		return s.handleTxnOffsetCommit(ctx, req), true
 	case *kmsg.EndTxnRequest:
 		return s.handleEndTxn(ctx, req), true
+	case *kmsg.DescribeClusterRequest:
+		return s.handleDescribeCluster(cc, req), true
+	case *kmsg.DescribeLogDirsRequest:
+		return s.handleDescribeLogDirs(req), true
+	case *kmsg.DescribeProducersRequest:
+		return s.handleDescribeProducers(req), true
+	case *kmsg.ListTransactionsRequest:
+		return s.handleListTransactions(req), true
+	case *kmsg.DescribeTransactionsRequest:
+		return s.handleDescribeTransactions(req), true
+	case *kmsg.OffsetDeleteRequest:
+		return s.handleOffsetDelete(ctx, req), true
 	}
 	return nil, false
 }

@@ -6,6 +6,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// groupOperations is every operation Kafka defines on a group; without
+// authorization a client may perform them all.
+var groupOperations = opsBits(aclRead, aclDescribe, aclDelete)
+
 // handleDescribeGroups describes groups: state, protocol and members. A group
 // known only by its committed offsets is Empty; an unknown one is Dead, with
 // no error (as Kafka answers).
@@ -26,6 +30,9 @@ func (s *Server) handleDescribeGroups(req *kmsg.DescribeGroupsRequest) kmsg.Resp
 		og.ProtocolType = sum.ProtocolType
 		og.Protocol = sum.Protocol
 		og.Members = sum.Members
+		if req.IncludeAuthorizedOperations {
+			og.AuthorizedOperations = groupOperations
+		}
 		resp.Groups = append(resp.Groups, og)
 	}
 	return resp

@@ -81,6 +81,12 @@ func New(log *logstore.Log, cfg Config, logger *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = m
+	if s.cfg.ClusterID == "" {
+		if s.cfg.ClusterID, err = loadClusterID(log.Dir()); err != nil {
+			cancel()
+			return nil, fmt.Errorf("kafka: %w", err)
+		}
+	}
 	offsets, err := logstore.OpenOffsetStore(ctx, log)
 	if err != nil {
 		cancel()

@@ -47,12 +47,19 @@ type PartitionGroupLag struct {
 	Lag       int64  `json:"lag"`
 }
 
-// GroupStatus is a consumer group's committed offsets and lag. Members are
-// not shown: the Kafka group coordinator does not expose them yet.
+// GroupStatus is a consumer group's committed offsets and lag, and, from
+// the group coordinator (Observer.SetGroupSource), its state and live
+// members with their assigned partitions. A group known only by its
+// committed offsets is Empty.
 type GroupStatus struct {
-	Name       string           `json:"name"`
-	TotalLag   int64            `json:"total_lag"`
-	Partitions []GroupPartition `json:"partitions"`
+	Name         string           `json:"name"`
+	State        string           `json:"state"`
+	ProtocolType string           `json:"protocol_type,omitempty"`
+	Protocol     string           `json:"protocol,omitempty"`
+	Generation   int32            `json:"generation,omitempty"`
+	TotalLag     int64            `json:"total_lag"`
+	Partitions   []GroupPartition `json:"partitions"`
+	Members      []GroupMember    `json:"members"`
 }
 
 // GroupPartition is a group's committed offset in one partition and its
@@ -68,6 +75,9 @@ type GroupPartition struct {
 	CommitTime int64 `json:"commit_time_ms"`
 	// Known is false when the topic or partition no longer exists.
 	Known bool `json:"known"`
+	// Member is the id of the live member the partition is assigned to, ""
+	// when none.
+	Member string `json:"member,omitempty"`
 }
 
 type partSample struct {
@@ -132,7 +142,7 @@ func (o *Observer) sampleTopicsLocked(now time.Time) []TopicStatus {
 // lag against the topics just sampled and fills each partition's Groups.
 func (o *Observer) sampleGroupsLocked(topics []TopicStatus) []GroupStatus {
 	s := o.opts.Offsets
-	if s == nil {
+	if s == nil && o.opts.Groups == nil {
 		return nil
 	}
 	parts := make(map[logstore.TopicPartition]*PartitionStatus)
@@ -143,7 +153,11 @@ func (o *Observer) sampleGroupsLocked(topics []TopicStatus) []GroupStatus {
 		}
 	}
 	var out []GroupStatus
-	for _, g := range s.Groups() {
+	var stored []string
+	if s != nil {
+		stored = s.Groups()
+	}
+	for _, g := range stored {
 		offs := s.Fetch(g)
 		gs := GroupStatus{Name: g}
 		for tp, c := range offs {
@@ -160,7 +174,7 @@ func (o *Observer) sampleGroupsLocked(topics []TopicStatus) []GroupStatus {
 		sortGroupPartitions(gs.Partitions)
 		out = append(out, gs)
 	}
-	return out
+	return o.mergeLiveGroupsLocked(out)
 }
 
 func sortGroupPartitions(ps []GroupPartition) {

@@ -20,6 +20,9 @@ type Options struct {
 	Log *logstore.Log
 	// Offsets holds consumer groups' committed offsets; nil shows no groups.
 	Offsets *logstore.OffsetStore
+	// Groups reports live consumer groups with their members; nil shows
+	// only committed offsets.
+	Groups func() []LiveGroup
 	// Interval is the sampling period of Run; 0 means one second.
 	Interval time.Duration
 	// History is how long samples are kept for plots; 0 means ten minutes.

@@ -103,6 +103,8 @@ type Overview struct {
 // GroupSummary is a group in the /api/v1/groups list.
 type GroupSummary struct {
 	Name       string `json:"name"`
+	State      string `json:"state"`
+	Members    int    `json:"members"`
 	Partitions int    `json:"partitions"`
 	TotalLag   int64  `json:"total_lag"`
 }
@@ -113,7 +115,7 @@ func overview(s *observe.Snapshot) Overview {
 		ov.Topics = append(ov.Topics, summarizeTopic(t))
 	}
 	for _, g := range s.Groups {
-		ov.Groups = append(ov.Groups, GroupSummary{Name: g.Name, Partitions: len(g.Partitions), TotalLag: g.TotalLag})
+		ov.Groups = append(ov.Groups, GroupSummary{Name: g.Name, State: g.State, Members: len(g.Members), Partitions: len(g.Partitions), TotalLag: g.TotalLag})
 	}
 	for _, j := range s.Jobs {
 		ov.Jobs = append(ov.Jobs, summarize(j))

@@ -63,6 +63,7 @@ func (k *kafkaFlags) start(ctx context.Context, l *logstore.Log, logger *slog.Lo
 		return nil, err
 	}
 	obs.SetOffsets(srv.Offsets())
+	obs.SetGroupSource(liveGroups(srv))
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		srv.Close()

@@ -1,5 +1,5 @@
 // Sluice dashboard: plain JS, no dependencies. Pages are routed by the URL
-// hash (#/, #/jobs/ID, #/topics/NAME); live figures arrive as server-sent
+// hash (#/, #/jobs/ID, #/topics/NAME, #/groups/NAME); live figures arrive as server-sent
 // events read through fetch, so the bearer token can travel in a header.
 "use strict";
 
@@ -148,7 +148,7 @@ function renderOverview(ov) {
     t.earliest_offsets.reduce((a, b) => a + b, 0), t.latest_offsets.reduce((a, b) => a + b, 0),
     human(t.records), bytes(t.bytes), human(t.records_per_sec, "/s"), bytes(Math.round(t.bytes_per_sec)) + "/s",
   ]);
-  const groups = ov.groups.map((g) => [g.name, g.partitions, human(g.total_lag)]);
+  const groups = ov.groups.map((g) => [link("#/groups/" + encodeURIComponent(g.name), g.name), g.state, g.members, g.partitions, human(g.total_lag)]);
   const c = [
     el("h1", {}, "Overview"),
     el("div", { class: "card" }, el("h2", {}, "Jobs"),
@@ -158,7 +158,7 @@ function renderOverview(ov) {
       topics.length ? table(["topic", "partitions", "earliest (Σ)", "latest (Σ)", "records", "size", "append rate", "bytes rate"], topics, [1, 2, 3, 4, 5, 6, 7])
         : el("p", { class: "muted" }, "No topics.")),
   ];
-  if (groups.length) c.push(el("div", { class: "card" }, el("h2", {}, "Consumer groups"), table(["group", "partitions", "total lag"], groups, [1, 2])));
+  if (groups.length) c.push(el("div", { class: "card" }, el("h2", {}, "Consumer groups"), table(["group", "state", "members", "partitions", "total lag"], groups, [2, 3, 4])));
   c.push(el("p", { class: "muted", id: "updated" }, "updated " + new Date(ov.time).toLocaleTimeString() + " · sample " + ov.seq));
   main.replaceChildren(...c);
 }
@@ -374,6 +374,35 @@ async function showTopic(name, g) {
   listen("/api/v1/events", () => { if (g === gen) api(path).then(show, fail); });
 }
 
+// ---------- group page ----------
+function renderGroup(g) {
+  const assigned = (m) => m.assignment.length ? m.assignment.map((a) => a.topic + " [" + a.partitions.join(", ") + "]").join("; ") : "–";
+  const members = g.members.map((m) => [m.member_id, m.client_id, m.client_host,
+    m.subscription.join(", ") || "–", m.decode_error ? "undecodable: " + m.decode_error : assigned(m)]);
+  const parts = (g.partitions || []).map((p) => [p.topic, p.partition, p.committed_offset, p.latest_offset, p.lag, p.member || "–"]);
+  main.replaceChildren(
+    el("h1", {}, "Consumer group ", el("span", { id: "group-name" }, g.name)),
+    el("div", { class: "card stats" },
+      el("div", { class: "stat" }, el("div", { class: "v" }, g.state), el("div", { class: "k" }, "state")),
+      el("div", { class: "stat" }, el("div", { class: "v" }, g.members.length), el("div", { class: "k" }, "members")),
+      el("div", { class: "stat" }, el("div", { class: "v" }, human(g.total_lag)), el("div", { class: "k" }, "total lag"))),
+    el("div", { class: "card" }, el("h2", {}, "Members"),
+      members.length ? table(["member", "client", "host", "subscription", "assigned partitions"], members, [])
+        : el("p", { class: "muted" }, "No live members.")),
+    el("div", { class: "card" }, el("h2", {}, "Committed offsets"),
+      parts.length ? table(["topic", "partition", "committed", "latest", "lag", "member"], parts, [1, 2, 3, 4])
+        : el("p", { class: "muted" }, "No committed offsets.")));
+}
+
+async function showGroup(name, g) {
+  const path = "/api/v1/groups/" + encodeURIComponent(name);
+  const show = (x) => { if (g === gen) renderGroup(x); };
+  const fail = (e) => { if (g === gen) showError(e.message); };
+  try { show(await api(path)); } catch (e) { fail(e); return; }
+  if (g !== gen) return;
+  listen("/api/v1/events", () => { if (g === gen) api(path).then(show, fail); });
+}
+
 // ---------- routing ----------
 function route() {
   const g = ++gen;
@@ -382,6 +411,7 @@ function route() {
   let m;
   if ((m = h.match(/^#\/jobs\/(.+)$/))) return showJob(decodeURIComponent(m[1]), g);
   if ((m = h.match(/^#\/topics\/(.+)$/))) return showTopic(decodeURIComponent(m[1]), g);
+  if ((m = h.match(/^#\/groups\/(.+)$/))) return showGroup(decodeURIComponent(m[1]), g);
   api("/api/v1/overview").then((ov) => { if (g === gen) renderOverview(ov); }, (e) => { if (g === gen) showError(e.message); });
   listen("/api/v1/events", (name, ov) => { if (g === gen && name === "overview") renderOverview(ov); });
 }
