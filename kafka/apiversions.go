@@ -7,29 +7,31 @@ import (
 
 // API keys served.
 const (
-	apiKeyProduce            int16 = 0
-	apiKeyFetch              int16 = 1
-	apiKeyListOffsets        int16 = 2
-	apiKeyMetadata           int16 = 3
-	apiKeyOffsetCommit       int16 = 8
-	apiKeyOffsetFetch        int16 = 9
-	apiKeyFindCoordinator    int16 = 10
-	apiKeyJoinGroup          int16 = 11
-	apiKeyHeartbeat          int16 = 12
-	apiKeyLeaveGroup         int16 = 13
-	apiKeySyncGroup          int16 = 14
-	apiKeyDescribeGroups     int16 = 15
-	apiKeyListGroups         int16 = 16
-	apiKeyApiVersions        int16 = 18
-	apiKeyCreateTopics       int16 = 19
-	apiKeyDeleteTopics       int16 = 20
-	apiKeyInitProducerID     int16 = 22
-	apiKeyAddPartitionsToTxn int16 = 24
-	apiKeyAddOffsetsToTxn    int16 = 25
-	apiKeyEndTxn             int16 = 26
-	apiKeyTxnOffsetCommit    int16 = 28
-	apiKeyDescribeConfigs    int16 = 32
-	apiKeyDeleteGroups       int16 = 42
+	apiKeyProduce                int16 = 0
+	apiKeyFetch                  int16 = 1
+	apiKeyListOffsets            int16 = 2
+	apiKeyMetadata               int16 = 3
+	apiKeyOffsetCommit           int16 = 8
+	apiKeyOffsetFetch            int16 = 9
+	apiKeyFindCoordinator        int16 = 10
+	apiKeyJoinGroup              int16 = 11
+	apiKeyHeartbeat              int16 = 12
+	apiKeyLeaveGroup             int16 = 13
+	apiKeySyncGroup              int16 = 14
+	apiKeyDescribeGroups         int16 = 15
+	apiKeyListGroups             int16 = 16
+	apiKeyApiVersions            int16 = 18
+	apiKeyCreateTopics           int16 = 19
+	apiKeyDeleteTopics           int16 = 20
+	apiKeyInitProducerID         int16 = 22
+	apiKeyAddPartitionsToTxn     int16 = 24
+	apiKeyAddOffsetsToTxn        int16 = 25
+	apiKeyEndTxn                 int16 = 26
+	apiKeyTxnOffsetCommit        int16 = 28
+	apiKeyDescribeConfigs        int16 = 32
+	apiKeyDeleteGroups           int16 = 42
+	apiKeyConsumerGroupHeartbeat int16 = 68
+	apiKeyConsumerGroupDescribe  int16 = 69
 )
 
 // apiRange is the version range served for one API key.
@@ -47,15 +49,15 @@ var supportedAPIs = [...]apiRange{
 	{apiKeyFetch, 4, 12},
 	{apiKeyListOffsets, 1, 6},
 	{apiKeyMetadata, 0, 12},
-	{apiKeyOffsetCommit, 0, 8},
-	{apiKeyOffsetFetch, 0, 8},
+	{apiKeyOffsetCommit, 0, 9},
+	{apiKeyOffsetFetch, 0, 9},
 	{apiKeyFindCoordinator, 0, 4},
 	{apiKeyJoinGroup, 0, 9},
 	{apiKeyHeartbeat, 0, 4},
 	{apiKeyLeaveGroup, 0, 5},
 	{apiKeySyncGroup, 0, 5},
 	{apiKeyDescribeGroups, 0, 5},
-	{apiKeyListGroups, 0, 4},
+	{apiKeyListGroups, 0, 5},
 	{apiKeyApiVersions, 0, 3},
 	{apiKeyCreateTopics, 0, 7},
 	{apiKeyDeleteTopics, 0, 6},
@@ -66,6 +68,8 @@ var supportedAPIs = [...]apiRange{
 	{apiKeyTxnOffsetCommit, 0, 3},
 	{apiKeyDescribeConfigs, 0, 4},
 	{apiKeyDeleteGroups, 0, 2},
+	{apiKeyConsumerGroupHeartbeat, 0, 1},
+	{apiKeyConsumerGroupDescribe, 0, 1},
 }
 
 // minProduceVersion is the oldest Produce version actually accepted.

@@ -248,6 +248,10 @@ func (s *Server) dispatch(ctx context.Context, cc *clientConn, h requestHeader, 
 		return s.handleTxnOffsetCommit(ctx, req), true
 	case *kmsg.EndTxnRequest:
 		return s.handleEndTxn(ctx, req), true
+	case *kmsg.ConsumerGroupHeartbeatRequest:
+		return s.handleConsumerGroupHeartbeat(cc, req), true
+	case *kmsg.ConsumerGroupDescribeRequest:
+		return s.handleConsumerGroupDescribe(req), true
 	}
 	return nil, false
 }
