@@ -12,10 +12,10 @@ import (
 
 // assignInput is what an assignor sees.
 type assignInput struct {
-	members []string                     // sorted member ids
-	subs    map[string]map[string]bool   // member -> subscribed existing topics
-	meta    topicMeta                    // partition counts of subscribed topics
-	prev    map[string]map[tp]struct{}   // member -> previous target
+	members []string                   // sorted member ids
+	subs    map[string]map[string]bool // member -> subscribed existing topics
+	meta    topicMeta                  // partition counts of subscribed topics
+	prev    map[string]map[tp]struct{} // member -> previous target
 }
 
 type assignment map[string]map[tp]struct{}

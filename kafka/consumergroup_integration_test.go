@@ -264,6 +264,41 @@ func checkGroupViews(t *testing.T, s *kafkatest.Server, group, classicGroup stri
 		t.Errorf("JoinGroup on a consumer group: %v %+v", err, jr)
 	}
 
+	// A consumer heartbeat cannot take the classic group's id.
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.RebalanceTimeoutMillis = classicGroup, "intruder", 10000
+	hb.SubscribedTopicNames, hb.Topics = []string{"kip848"}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	if r, err := hb.RequestWith(ctx, raw); err != nil || r.ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Errorf("ConsumerGroupHeartbeat on a classic group: %v %+v", err, r)
+	}
+
+	// Commits and fetches are checked against the member epoch.
+	d := kmsg.NewPtrConsumerGroupDescribeRequest()
+	d.Groups = []string{group}
+	dr, err := d.RequestWith(ctx, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	member := dr.Groups[0].Members[0]
+	for _, c := range []struct {
+		id    string
+		epoch int32
+		want  *kerr.Error
+	}{{"nobody", member.MemberEpoch, kerr.UnknownMemberID}, {member.MemberID, member.MemberEpoch + 10, kerr.StaleMemberEpoch}} {
+		oc := kmsg.NewPtrOffsetCommitRequest()
+		oc.Version, oc.Group, oc.MemberID, oc.Generation = 9, group, c.id, c.epoch
+		oc.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "kip848", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 0}}}}
+		if r, err := oc.RequestWith(ctx, raw); err != nil || r.Topics[0].Partitions[0].ErrorCode != c.want.Code {
+			t.Errorf("OffsetCommit as %s at %d: %v %+v", c.id, c.epoch, err, r)
+		}
+		of := kmsg.NewPtrOffsetFetchRequest()
+		of.Version = 9
+		of.Groups = []kmsg.OffsetFetchRequestGroup{{Group: group, MemberID: kmsg.StringPtr(c.id), MemberEpoch: c.epoch}}
+		if r, err := of.RequestWith(ctx, raw); err != nil || r.Groups[0].ErrorCode != c.want.Code {
+			t.Errorf("OffsetFetch as %s at %d: %v %+v", c.id, c.epoch, err, r)
+		}
+	}
+
 	if resp, err := adm.DeleteGroups(ctx, group); err != nil || resp[group].Err == nil || !errorsIs(resp[group].Err, kerr.NonEmptyGroup) {
 		t.Errorf("DeleteGroups of a non-empty consumer group: %v %+v", err, resp)
 	}
@@ -272,4 +307,38 @@ func checkGroupViews(t *testing.T, s *kafkatest.Server, group, classicGroup stri
 func errorsIs(err error, target *kerr.Error) bool {
 	ke, ok := err.(*kerr.Error)
 	return ok && ke.Code == target.Code
+}
+
+// TestConsumerProtocolSessionTimeout: a member that joins and goes silent
+// is fenced when its session times out, and a live kgo member then gets
+// every partition.
+func TestConsumerProtocolSessionTimeout(t *testing.T) {
+	cfg := kafka.DefaultConfig()
+	cfg.ConsumerHeartbeatInterval = 100 * time.Millisecond
+	cfg.ConsumerSessionTimeout = 2 * time.Second
+	s := kafkatest.Start(t, kafkatest.Options{Config: &cfg})
+	const topic, group = "kip848to", "g848to"
+	createTopic(t, s, topic, 4)
+	raw := s.Client(t)
+	ctx := testCtx(t)
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.RebalanceTimeoutMillis = group, "silent", 10000
+	hb.SubscribedTopicNames, hb.Topics = []string{topic}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	r, err := hb.RequestWith(ctx, raw)
+	if err != nil || r.ErrorCode != 0 || r.MemberEpoch != 1 || r.Assignment == nil || len(r.Assignment.Topics[0].Partitions) != 4 {
+		t.Fatalf("silent member join: %v %+v", err, r)
+	}
+	// It never heartbeats again.
+	var got tally
+	got.counts = map[string]int{}
+	prod := s.Client(t, kgo.DefaultProduceTopic(topic))
+	produceRange(t, prod, "s", 0, 100)
+	m := startConsumer(t, s, group, topic, &got, kgo.ServerSideBalancer())
+	defer m.stop()
+	waitFor(t, "the live member to own every partition", func() bool { return m.ownedCount() == 4 })
+	waitFor(t, "every record consumed", func() bool { return len(got.snapshot()) == 100 })
+	hb.MemberEpoch, hb.Topics = 1, nil
+	if r, err := hb.RequestWith(ctx, raw); err != nil || r.ErrorCode != kerr.UnknownMemberID.Code {
+		t.Fatalf("silent member after its session: %v %+v", err, r)
+	}
 }
