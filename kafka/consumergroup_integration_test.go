@@ -342,3 +342,50 @@ func TestConsumerProtocolSessionTimeout(t *testing.T) {
 		t.Fatalf("silent member after its session: %v %+v", err, r)
 	}
 }
+
+// TestConsumerProtocolRegex: a kgo consumer subscribed by regex gets the
+// topics the server matches, including one created after it joined.
+func TestConsumerProtocolRegex(t *testing.T) {
+	s := startConsumerProtocol(t)
+	createTopic(t, s, "kre-a", 2)
+	createTopic(t, s, "other", 1)
+	var got tally
+	got.counts = map[string]int{}
+	cl := s.Client(t)
+	produceTo := func(topic string, n int) {
+		for i := range n {
+			if err := cl.ProduceSync(testCtx(t), &kgo.Record{Topic: topic, Value: []byte(fmt.Sprintf("%s-%d", topic, i))}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	produceTo("kre-a", 10)
+	produceTo("other", 5)
+	m := &consumer{done: make(chan struct{}), owned: map[int32]bool{}}
+	m.cl = s.Client(t, kgo.ConsumerGroup("gre"), kgo.ConsumeRegex(), kgo.ConsumeTopics("kre-.*"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.ServerSideBalancer(), kgo.MetadataMinAge(100*time.Millisecond), kgo.MetadataMaxAge(200*time.Millisecond))
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	go func() {
+		defer close(m.done)
+		for ctx.Err() == nil {
+			m.cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got.add(string(r.Value)) })
+		}
+	}()
+	defer m.stop()
+	waitFor(t, "kre-a consumed", func() bool { return len(got.snapshot()) == 10 })
+	createTopic(t, s, "kre-b", 1)
+	produceTo("kre-b", 5)
+	waitFor(t, "kre-b consumed", func() bool { return len(got.snapshot()) == 15 })
+	for v := range got.snapshot() {
+		if len(v) < 4 || v[:4] != "kre-" {
+			t.Fatalf("consumed %s, which the regex does not match", v)
+		}
+	}
+	d := kmsg.NewPtrConsumerGroupDescribeRequest()
+	d.Groups = []string{"gre"}
+	resp, err := d.RequestWith(testCtx(t), cl)
+	if err != nil || len(resp.Groups[0].Members) != 1 || resp.Groups[0].Members[0].SubscribedTopicRegex == nil {
+		t.Fatalf("describe: %v %+v", err, resp)
+	}
+}
