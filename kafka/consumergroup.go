@@ -168,6 +168,7 @@ type consumerGroup struct {
 	static          map[string]string // instance id -> member id
 	owner           map[tp]string     // partition -> member holding it
 	subMeta         topicMeta         // subscribed topics' partitions at the last target
+	seenMeta        topicMeta         // every topic's partitions when subMeta was derived
 }
 
 // consumerCoordinator holds every consumer-protocol group. Not safe for
@@ -416,8 +417,12 @@ func (g *consumerGroup) subscriptionMeta(meta topicMeta) topicMeta {
 // force is set or the subscribed topics' partitions changed. meta nil means
 // no metadata is known (only force applies, with the last one seen).
 func (g *consumerGroup) refresh(meta topicMeta, force bool) {
+	if !force && (meta == nil || maps.Equal(meta, g.seenMeta)) {
+		return // nothing that the subscribed partitions depend on changed
+	}
 	sub := g.subMeta
 	if meta != nil {
+		g.seenMeta = maps.Clone(meta)
 		sub = g.subscriptionMeta(meta)
 	}
 	if !force && maps.Equal(sub, g.subMeta) {
