@@ -215,4 +215,3 @@ func (s *Server) handleDeleteRecords(req *kmsg.DeleteRecordsRequest) kmsg.Respon
 	}
 	return resp
 }
-

@@ -38,12 +38,14 @@ const (
 
 // Admin API keys served (describe and offset-delete tools).
 const (
-	apiKeyDescribeLogDirs      int16 = 35
-	apiKeyOffsetDelete         int16 = 47
-	apiKeyDescribeCluster      int16 = 60
-	apiKeyDescribeProducers    int16 = 61
-	apiKeyDescribeTransactions int16 = 65
-	apiKeyListTransactions     int16 = 66
+	apiKeyDescribeLogDirs        int16 = 35
+	apiKeyOffsetDelete           int16 = 47
+	apiKeyDescribeCluster        int16 = 60
+	apiKeyDescribeProducers      int16 = 61
+	apiKeyDescribeTransactions   int16 = 65
+	apiKeyListTransactions       int16 = 66
+	apiKeyConsumerGroupHeartbeat int16 = 68
+	apiKeyConsumerGroupDescribe  int16 = 69
 )
 
 // apiRange is the version range served for one API key.
@@ -61,15 +63,15 @@ var supportedAPIs = [...]apiRange{
 	{apiKeyFetch, 4, 12},
 	{apiKeyListOffsets, 1, 6},
 	{apiKeyMetadata, 0, 12},
-	{apiKeyOffsetCommit, 0, 8},
-	{apiKeyOffsetFetch, 0, 8},
+	{apiKeyOffsetCommit, 0, 9},
+	{apiKeyOffsetFetch, 0, 9},
 	{apiKeyFindCoordinator, 0, 4},
 	{apiKeyJoinGroup, 0, 9},
 	{apiKeyHeartbeat, 0, 4},
 	{apiKeyLeaveGroup, 0, 5},
 	{apiKeySyncGroup, 0, 5},
 	{apiKeyDescribeGroups, 0, 5},
-	{apiKeyListGroups, 0, 4},
+	{apiKeyListGroups, 0, 5},
 	{apiKeyApiVersions, 0, 3},
 	{apiKeyCreateTopics, 0, 7},
 	{apiKeyDeleteTopics, 0, 6},
@@ -91,6 +93,8 @@ var supportedAPIs = [...]apiRange{
 	{apiKeyDescribeProducers, 0, 0},
 	{apiKeyDescribeTransactions, 0, 0},
 	{apiKeyListTransactions, 0, 2},
+	{apiKeyConsumerGroupHeartbeat, 0, 1},
+	{apiKeyConsumerGroupDescribe, 0, 1},
 }
 
 // minProduceVersion is the oldest Produce version actually accepted.

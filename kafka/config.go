@@ -58,6 +58,14 @@ type Config struct {
 	// (its client starts a new one). Default 2 minutes (Kafka's
 	// min.incremental.fetch.session.eviction.ms).
 	FetchSessionIdleTimeout time.Duration
+	// ConsumerHeartbeatInterval is the heartbeat interval given to members
+	// of consumer-protocol groups (Kafka's
+	// group.consumer.heartbeat.interval.ms). Default 5s.
+	ConsumerHeartbeatInterval time.Duration
+	// ConsumerSessionTimeout is how long a consumer-protocol group member
+	// may go without heartbeating before it is fenced (Kafka's
+	// group.consumer.session.timeout.ms). Default 45s.
+	ConsumerSessionTimeout time.Duration
 }
 
 // DefaultConfig returns the defaults documented on each Config field.
@@ -70,6 +78,9 @@ func DefaultConfig() Config {
 		MaxTransactionTimeout: 15 * time.Minute,
 		TickInterval:          100 * time.Millisecond,
 		MaxPartitions:         1024,
+
+		ConsumerHeartbeatInterval: 5 * time.Second,
+		ConsumerSessionTimeout:    45 * time.Second,
 	}
 }
 
@@ -104,6 +115,12 @@ func (c Config) withDefaults() Config {
 	if c.FetchSessionIdleTimeout <= 0 {
 		c.FetchSessionIdleTimeout = defaultFetchSessionIdle
 	}
+	if c.ConsumerHeartbeatInterval <= 0 {
+		c.ConsumerHeartbeatInterval = d.ConsumerHeartbeatInterval
+	}
+	if c.ConsumerSessionTimeout <= 0 {
+		c.ConsumerSessionTimeout = d.ConsumerSessionTimeout
+	}
 	return c
 }
 
@@ -117,6 +134,9 @@ func (c Config) Validate() error {
 	}
 	if c.DefaultPartitions > c.MaxPartitions {
 		return fmt.Errorf("kafka default partitions %d exceed the maximum of %d", c.DefaultPartitions, c.MaxPartitions)
+	}
+	if c.ConsumerHeartbeatInterval >= c.ConsumerSessionTimeout {
+		return fmt.Errorf("kafka consumer group heartbeat interval %v must be below the session timeout %v", c.ConsumerHeartbeatInterval, c.ConsumerSessionTimeout)
 	}
 	if c.AdvertisedAddr != "" {
 		if _, _, err := net.SplitHostPort(c.AdvertisedAddr); err != nil {

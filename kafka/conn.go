@@ -270,6 +270,10 @@ func (s *Server) dispatch(ctx context.Context, cc *clientConn, h requestHeader, 
 		return s.handleDescribeTransactions(req), true
 	case *kmsg.OffsetDeleteRequest:
 		return s.handleOffsetDelete(ctx, req), true
+	case *kmsg.ConsumerGroupHeartbeatRequest:
+		return s.handleConsumerGroupHeartbeat(cc, req), true
+	case *kmsg.ConsumerGroupDescribeRequest:
+		return s.handleConsumerGroupDescribe(req), true
 	}
 	return nil, false
 }

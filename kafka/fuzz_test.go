@@ -54,6 +54,12 @@ func seedRequests(tb testing.TB) [][]byte {
 			case *kmsg.JoinGroupRequest:
 				r.Group, r.ProtocolType, r.SessionTimeoutMillis = "g", "consumer", 1000
 				r.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{1}}}
+			case *kmsg.ConsumerGroupHeartbeatRequest:
+				r.Group, r.MemberID, r.RebalanceTimeoutMillis = "cg", "m", 1000
+				re := "t.*"
+				r.SubscribedTopicNames, r.SubscribedTopicRegex, r.Topics = []string{"t"}, &re, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+			case *kmsg.ConsumerGroupDescribeRequest:
+				r.Groups = []string{"cg", "g"}
 			case *kmsg.CreateTopicsRequest:
 				ct := kmsg.NewCreateTopicsRequestTopic()
 				ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "c", 1, 1

@@ -10,7 +10,8 @@ import (
 
 // handleJoinGroup joins a member to a classic group and waits for the
 // rebalance to complete (see group.go). Members joining without an id at v4+
-// first get MEMBER_ID_REQUIRED with their id (KIP-394).
+// first get MEMBER_ID_REQUIRED with their id (KIP-394). A group id used by
+// a consumer-protocol group with members answers INCONSISTENT_GROUP_PROTOCOL.
 func (s *Server) handleJoinGroup(ctx context.Context, cc *clientConn, req *kmsg.JoinGroupRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
 	rebalance := time.Duration(req.RebalanceTimeoutMillis) * time.Millisecond
@@ -18,6 +19,13 @@ func (s *Server) handleJoinGroup(ctx context.Context, cc *clientConn, req *kmsg.
 		rebalance = 0 // v0 has no rebalance timeout: the session timeout is used
 	}
 	s.gmu.Lock()
+	if exists, nonEmpty := s.cgroups.Has(req.Group); nonEmpty {
+		s.gmu.Unlock()
+		resp.ErrorCode, resp.MemberID, resp.Generation = kerr.InconsistentGroupProtocol.Code, req.MemberID, -1
+		return resp
+	} else if exists {
+		s.cgroups.Delete(req.Group) // an empty consumer group becomes classic
+	}
 	ch := s.groups.Join(time.Now(), joinParams{
 		Group:                req.Group,
 		MemberID:             req.MemberID,

@@ -10,7 +10,9 @@ import (
 )
 
 // handleOffsetCommit stores a group's offsets durably in the log's offset
-// store after checking the member and generation against the group.
+// store after checking the member and generation against the group: for a
+// consumer-protocol group (v9+), the member epoch (see
+// consumerCoordinator.ValidateCommit).
 func (s *Server) handleOffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 	generation := req.Generation
@@ -18,10 +20,13 @@ func (s *Server) handleOffsetCommit(ctx context.Context, req *kmsg.OffsetCommitR
 		generation = -1
 	}
 	s.gmu.Lock()
-	groupCode := s.groups.ValidateCommit(time.Now(), req.Group, req.MemberID, generation)
+	check, consumer := s.cgroups.ValidateCommit(req.Group, req.MemberID, generation, req.Version, false)
+	if !consumer {
+		check.Code = s.groups.ValidateCommit(time.Now(), req.Group, req.MemberID, generation)
+	}
 	s.gmu.Unlock()
 	if req.Group == "" {
-		groupCode = kerr.InvalidGroupID.Code
+		check = commitCheck{Code: kerr.InvalidGroupID.Code}
 	}
 	now := time.Now().UnixMilli()
 	offs := make(map[logstore.TopicPartition]logstore.CommittedOffset)
@@ -38,8 +43,8 @@ func (s *Server) handleOffsetCommit(ctx context.Context, req *kmsg.OffsetCommitR
 			*op = kmsg.NewOffsetCommitResponseTopicPartition()
 			op.Partition = rp.Partition
 			switch {
-			case groupCode != 0:
-				op.ErrorCode = groupCode
+			case check.Partition(tp{rt.Topic, rp.Partition}) != 0:
+				op.ErrorCode = check.Partition(tp{rt.Topic, rp.Partition})
 			case terr != nil:
 				op.ErrorCode = errorCode(terr)
 			case rp.Partition < 0 || rp.Partition >= t.NumPartitions():

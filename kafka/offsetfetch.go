@@ -20,7 +20,10 @@ type offsetFetchPart struct {
 // handleOffsetFetch returns committed offsets (-1 for partitions without
 // one). Topics nil means every partition the group committed. With
 // RequireStable, partitions with offsets pending in an open transaction
-// answer UNSTABLE_OFFSET_COMMIT so the client retries.
+// answer UNSTABLE_OFFSET_COMMIT so the client retries. From v9 a member of a
+// consumer-protocol group is checked (UNKNOWN_MEMBER_ID,
+// STALE_MEMBER_EPOCH); requests without a member id and epoch (admin tools)
+// are not.
 func (s *Server) handleOffsetFetch(req *kmsg.OffsetFetchRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 	if req.Version < 8 {
@@ -46,6 +49,15 @@ func (s *Server) handleOffsetFetch(req *kmsg.OffsetFetchRequest) kmsg.Response {
 	for _, g := range req.Groups {
 		og := kmsg.NewOffsetFetchResponseGroup()
 		og.Group = g.Group
+		if req.Version >= 9 {
+			s.gmu.Lock()
+			og.ErrorCode, _ = s.cgroups.ValidateFetch(g.Group, g.MemberID, g.MemberEpoch)
+			s.gmu.Unlock()
+			if og.ErrorCode != 0 {
+				resp.Groups = append(resp.Groups, og)
+				continue
+			}
+		}
 		var topics map[string][]int32
 		if g.Topics != nil {
 			topics = make(map[string][]int32)

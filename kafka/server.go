@@ -22,9 +22,11 @@ type Server struct {
 	cfg    Config
 	logger *slog.Logger
 
-	// gmu guards groups (a deterministic state machine without locks).
+	// gmu guards groups and cgroups (deterministic state machines without
+	// locks).
 	gmu     sync.Mutex
 	groups  *groupCoordinator
+	cgroups *consumerCoordinator
 	txns    *txnCoordinator
 	txnBE   *logTxnBackend
 	metrics *metrics
@@ -70,6 +72,7 @@ func New(log *logstore.Log, cfg Config, logger *slog.Logger) (*Server, error) {
 		logger:    logger.With("component", "kafka"),
 		groups:    newGroupCoordinator(nil),
 		sessions:  newFetchSessions(cfg.FetchSessionCacheSlots, cfg.FetchSessionIdleTimeout),
+		cgroups:   newConsumerCoordinator(cfg.ConsumerHeartbeatInterval, cfg.ConsumerSessionTimeout, nil),
 		ctx:       ctx,
 		cancel:    cancel,
 		listeners: make(map[net.Listener]struct{}),
@@ -221,8 +224,16 @@ func (s *Server) tickLoop() {
 		case <-s.ctx.Done():
 			return
 		case now := <-t.C:
+			var meta topicMeta
+			s.gmu.Lock()
+			consumers := len(s.cgroups.groups) > 0
+			s.gmu.Unlock()
+			if consumers {
+				meta = s.topicMeta()
+			}
 			s.gmu.Lock()
 			s.groups.Tick(now)
+			s.cgroups.Tick(now, meta)
 			s.gmu.Unlock()
 			if err := s.txns.Tick(s.ctx, now); err != nil && s.ctx.Err() == nil {
 				s.logger.Warn("transaction coordinator tick", "err", err)

@@ -10,13 +10,26 @@ import (
 
 // handleTxnOffsetCommit records offsets inside the producer's transaction;
 // they are committed to the group only if the transaction commits. From v3
-// the group member and generation are checked like OffsetCommit's.
+// the group member and generation (member epoch for a consumer-protocol
+// group) are checked like OffsetCommit's.
 func (s *Server) handleTxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCommitRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
 	code := int16(0)
 	if req.Version >= 3 && req.Generation >= 0 {
 		s.gmu.Lock()
-		code = s.groups.ValidateCommit(time.Now(), req.Group, req.MemberID, req.Generation)
+		check, consumer := s.cgroups.ValidateCommit(req.Group, req.MemberID, req.Generation, req.Version, true)
+		if consumer {
+			code = check.Code
+			for _, t := range req.Topics {
+				for _, p := range t.Partitions {
+					if c := check.Partition(tp{t.Topic, p.Partition}); code == 0 && c != 0 {
+						code = c
+					}
+				}
+			}
+		} else {
+			code = s.groups.ValidateCommit(time.Now(), req.Group, req.MemberID, req.Generation)
+		}
 		s.gmu.Unlock()
 	}
 	var offs []txnOffset
