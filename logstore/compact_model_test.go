@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sluicehq/sluice/record"
 )
 
@@ -440,4 +442,46 @@ func readCompacted(t testing.TB, p *Partition) []record.Record {
 		off = next
 	}
 	return out
+}
+
+// TestCleanerMetrics: a pass shows in the cleaner's metrics.
+func TestCleanerMetrics(t *testing.T) {
+	opts, _ := testOptions(t.TempDir())
+	reg := prometheus.NewRegistry()
+	opts.Registerer = reg
+	opts.Cleaner.Interval = -1
+	l := mustOpen(t, opts)
+	defer l.Close()
+	p := mustPartition(t, l, "cm", TopicConfig{Partitions: 1, Cleanup: CleanupCompact})
+	for i := range 4 {
+		recs := []record.Record{{Key: []byte("k"), Value: fmt.Appendf(nil, "v%d", i), Timestamp: 1}}
+		if _, err := p.AppendRecords(context.Background(), recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.roll(false, 0); err != nil {
+		t.Fatal(err)
+	}
+	if ran, err := p.Compact(time.Now(), false); err != nil || !ran {
+		t.Fatalf("compact: ran %v, %v", ran, err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if m.GetCounter() != nil {
+				got[mf.GetName()] = m.GetCounter().GetValue()
+			} else if m.GetGauge() != nil {
+				got[mf.GetName()] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	if got["sluice_log_cleaner_passes_total"] != 1 || got["sluice_log_cleaner_removed_records_total"] != 3 ||
+		got["sluice_log_cleaner_first_dirty_offset"] != 4 || got["sluice_log_cleaner_last_pass_timestamp_seconds"] == 0 ||
+		got["sluice_log_cleaner_read_bytes_total"] == 0 {
+		t.Fatalf("cleaner metrics after one pass removing 3 of 4 records: %v", got)
+	}
 }

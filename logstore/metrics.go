@@ -66,13 +66,22 @@ var (
 	descAppendedBytes  = prometheus.NewDesc("sluice_log_appended_bytes_total", "Batch bytes appended to the partition since the log was opened.", partLabels, nil)
 	descAppendedBatchs = prometheus.NewDesc("sluice_log_appended_batches_total", "Batches appended to the partition since the log was opened.", partLabels, nil)
 	descSyncs          = prometheus.NewDesc("sluice_log_fsyncs_total", "fdatasyncs of the partition's segments since the log was opened.", partLabels, nil)
+
+	descCleanerPasses   = prometheus.NewDesc("sluice_log_cleaner_passes_total", "Completed compaction passes over the partition since the log was opened.", partLabels, nil)
+	descCleanerRead     = prometheus.NewDesc("sluice_log_cleaner_read_bytes_total", "Bytes the cleaner read from the partition since the log was opened.", partLabels, nil)
+	descCleanerWritten  = prometheus.NewDesc("sluice_log_cleaner_written_bytes_total", "Bytes the cleaner wrote for the partition since the log was opened.", partLabels, nil)
+	descCleanerRemoved  = prometheus.NewDesc("sluice_log_cleaner_removed_records_total", "Records the cleaner removed from the partition since the log was opened.", partLabels, nil)
+	descCleanerDirty    = prometheus.NewDesc("sluice_log_cleaner_dirty_ratio", "Uncleaned share of the partition's cleanable bytes, as of the cleaner's last look.", partLabels, nil)
+	descCleanerLastPass = prometheus.NewDesc("sluice_log_cleaner_last_pass_timestamp_seconds", "When the last compaction pass of the partition completed (0: none since the log was opened).", partLabels, nil)
+	descCleanerFirstDty = prometheus.NewDesc("sluice_log_cleaner_first_dirty_offset", "Offsets below this were compacted.", partLabels, nil)
 )
 
 // partitionCollector reports every partition's Stats at scrape time.
 type partitionCollector struct{ l *Log }
 
 func (c *partitionCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descHighWatermark, descLogStart, descBytes, descSegments, descAppendedRecs, descAppendedBytes, descAppendedBatchs, descSyncs} {
+	for _, d := range []*prometheus.Desc{descHighWatermark, descLogStart, descBytes, descSegments, descAppendedRecs, descAppendedBytes, descAppendedBatchs, descSyncs,
+		descCleanerPasses, descCleanerRead, descCleanerWritten, descCleanerRemoved, descCleanerDirty, descCleanerLastPass, descCleanerFirstDty} {
 		ch <- d
 	}
 }
@@ -85,6 +94,7 @@ func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	c.l.mu.RUnlock()
 	for _, t := range topics {
+		compacted := t.Cleanup().Compact()
 		for _, p := range t.partitions() {
 			s := p.Stats()
 			lv := []string{t.name, strconv.Itoa(int(p.id))}
@@ -96,6 +106,20 @@ func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descAppendedBytes, prometheus.CounterValue, float64(s.AppendedBytes), lv...)
 			ch <- prometheus.MustNewConstMetric(descAppendedBatchs, prometheus.CounterValue, float64(s.AppendedBatches), lv...)
 			ch <- prometheus.MustNewConstMetric(descSyncs, prometheus.CounterValue, float64(s.Syncs), lv...)
+			if compacted {
+				cs := s.Cleaner
+				last := 0.0
+				if !cs.LastPass.IsZero() {
+					last = float64(cs.LastPass.UnixNano()) / 1e9
+				}
+				ch <- prometheus.MustNewConstMetric(descCleanerPasses, prometheus.CounterValue, float64(cs.Passes), lv...)
+				ch <- prometheus.MustNewConstMetric(descCleanerRead, prometheus.CounterValue, float64(cs.BytesRead), lv...)
+				ch <- prometheus.MustNewConstMetric(descCleanerWritten, prometheus.CounterValue, float64(cs.BytesWritten), lv...)
+				ch <- prometheus.MustNewConstMetric(descCleanerRemoved, prometheus.CounterValue, float64(cs.RecordsRemoved), lv...)
+				ch <- prometheus.MustNewConstMetric(descCleanerDirty, prometheus.GaugeValue, cs.DirtyRatio, lv...)
+				ch <- prometheus.MustNewConstMetric(descCleanerLastPass, prometheus.GaugeValue, last, lv...)
+				ch <- prometheus.MustNewConstMetric(descCleanerFirstDty, prometheus.GaugeValue, float64(cs.FirstDirty), lv...)
+			}
 		}
 	}
 }

@@ -63,7 +63,11 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	httpAddr := fs.String("http-addr", envOr(c, "SLUICE_HTTP_ADDR", "127.0.0.1:8080"), "HTTP address for /healthz, /readyz and /metrics (env SLUICE_HTTP_ADDR)")
 	httpToken := fs.String("http-token", envOr(c, "SLUICE_HTTP_TOKEN", ""), "bearer token required by the HTTP endpoints; mandatory for a non-loopback --http-addr (env SLUICE_HTTP_TOKEN)")
 	fsync := fs.String("fsync", envOr(c, "SLUICE_FSYNC", "always"), "default durability policy of topics: always (group commit), interval[:DURATION], never (env SLUICE_FSYNC)")
-	retentionEvery := fs.Duration("retention-check-interval", time.Minute, "how often retention deletes expired segments")
+	retentionEvery := fs.Duration("retention-check-interval", time.Minute, "how often retention deletes expired segments and segment.ms rolls segments")
+	cleanup := fs.String("cleanup-policy", "delete", "default cleanup.policy of topics that set none: delete, compact or compact,delete")
+	cleanerEvery := fs.Duration("cleaner-interval", 15*time.Second, "how often the log cleaner looks for compacted partitions to clean (log.cleaner.backoff.ms)")
+	cleanerBuf := fs.Int("cleaner-dedupe-buffer", 32<<20, "bytes of the cleaner's offset map, 24 per distinct key of a pass (log.cleaner.dedupe.buffer.size)")
+	cleanerIO := fs.Float64("cleaner-io-bytes-per-second", 0, "bound on what the cleaner reads plus writes per second; 0 = unlimited (log.cleaner.io.max.bytes.per.second)")
 	var lf logFlags
 	lf.register(c, fs)
 	kf := registerKafkaFlags(c, fs)
@@ -82,6 +86,13 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return usagef("--fsync: %v", err)
 	}
+	cleanupPolicy, err := logstore.ParseCleanupPolicy(*cleanup)
+	if err != nil {
+		return usagef("--cleanup-policy: %v", err)
+	}
+	if *retentionEvery <= 0 || *cleanerEvery <= 0 || *cleanerBuf <= 0 || *cleanerIO < 0 {
+		return usagef("--retention-check-interval, --cleaner-interval and --cleaner-dedupe-buffer must be positive, --cleaner-io-bytes-per-second not negative")
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	obs, err := newObserver(reg, logger)
@@ -92,7 +103,12 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	l, err := logstore.Open(logstore.Options{Dir: *dataDir, DefaultFsync: policy, DefaultPartitions: kf.defaultPartitions(), Logger: logger, Registerer: reg})
+	l, err := logstore.Open(logstore.Options{
+		Dir: *dataDir, DefaultFsync: policy, DefaultPartitions: kf.defaultPartitions(), Logger: logger, Registerer: reg,
+		RetentionCheckInterval: *retentionEvery,
+		DefaultCleanup:         cleanupPolicy,
+		Cleaner:                logstore.CleanerOptions{Interval: *cleanerEvery, DedupeBufferBytes: *cleanerBuf, IOBytesPerSecond: *cleanerIO},
+	})
 	if err != nil {
 		return fmt.Errorf("open data directory %s: %w", *dataDir, err)
 	}
