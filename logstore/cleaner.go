@@ -347,6 +347,7 @@ func (p *Partition) firstTimestamp(seg *segment) (int64, error) {
 // cleaner is one pass's working set: the map, the throttle and the stop
 // signals, shared by the partitions a Log.Clean call visits.
 type cleaner struct {
+	txns  *txnView // of the partition being cleaned (set by pass)
 	om    *offsetMap
 	lim   *rate.Limiter // nil = unlimited
 	stop  <-chan struct{}
@@ -462,6 +463,7 @@ type passStats struct {
 func (p *Partition) pass(c *cleaner, pl *cleanPlan, cfg TopicConfig) (passStats, error) {
 	var st passStats
 	c.om.reset()
+	c.txns = p.txnView()
 	end := pl.next
 	for i := pl.firstDirty; i < len(pl.segs); i++ {
 		seg := pl.segs[i]
@@ -534,7 +536,7 @@ func (p *Partition) mapSegment(c *cleaner, seg *segment, st *passStats) (full bo
 		if err := c.throttle(p, b.size); err != nil {
 			return err
 		}
-		if b.h.IsControl() || p.aborted(b.h) {
+		if b.h.IsControl() || c.txns.aborted(b.h) {
 			return nil
 		}
 		return record.Decode(b.raw, func(_ record.Header, r record.Record) error {
@@ -553,24 +555,65 @@ func (p *Partition) mapSegment(c *cleaner, seg *segment, st *passStats) (full bo
 	return false, nil
 }
 
-// aborted reports whether the transactional batch h belongs to an aborted
-// transaction.
-func (p *Partition) aborted(h record.Header) bool {
-	if !h.IsTransactional() || h.ProducerID < 0 {
-		return false
-	}
+// txnView is what a pass needs of the producer state, copied once when the
+// pass starts so that the cleaner does not contend with appends for the
+// state's lock on every batch: the aborted transactions (ordered by marker
+// offset) and every producer's remembered batches. Batches a pass rewrites
+// are below the last stable offset, so their transactions were decided
+// before it started; producers' later batches only make more of the
+// remembered ones redundant, so keeping the ones remembered at the start
+// is safe.
+type txnView struct {
+	aborts  []AbortedTxn
+	maxSpan int64
+	last    map[int64][]int64 // producer id -> last offsets of its remembered batches
+}
+
+func (p *Partition) txnView() *txnView {
+	v := &txnView{last: map[int64][]int64{}}
 	p.mu.Lock()
 	ps := p.pstate
 	p.mu.Unlock()
 	if ps == nil {
+		return v
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	v.aborts = slices.Clone(ps.aborted)
+	v.maxSpan = ps.maxSpan
+	for pid, e := range ps.producers {
+		for _, b := range e.batches {
+			v.last[pid] = append(v.last[pid], b.lastOffset)
+		}
+	}
+	return v
+}
+
+// aborted reports whether the transactional batch h belongs to an aborted
+// transaction: one of its producer's whose range, up to the abort marker,
+// covers the batch.
+func (v *txnView) aborted(h record.Header) bool {
+	if !h.IsTransactional() || h.ProducerID < 0 {
 		return false
 	}
-	for _, a := range ps.abortedTxns(h.BaseOffset, h.LastOffset()+1) {
-		if a.ProducerID == h.ProducerID && a.FirstOffset <= h.BaseOffset && a.LastOffset > h.LastOffset() {
+	last := h.LastOffset()
+	i := sort.Search(len(v.aborts), func(i int) bool { return v.aborts[i].LastOffset > last })
+	for _, a := range v.aborts[i:] {
+		if a.LastOffset-v.maxSpan > h.BaseOffset {
+			break // every later entry starts after the batch
+		}
+		if a.ProducerID == h.ProducerID && a.FirstOffset <= h.BaseOffset {
 			return true
 		}
 	}
 	return false
+}
+
+// isLastBatch reports whether h is one of the batches the producer state
+// remembers for its producer (its latest ones): they stay, emptied if need
+// be, so that a state rebuilt from the log keeps the producer's sequence.
+func (v *txnView) isLastBatch(h record.Header) bool {
+	return h.ProducerID >= 0 && slices.Contains(v.last[h.ProducerID], h.LastOffset())
 }
 
 // groupWriter rewrites groups of segments, in offset order, for one pass.
@@ -723,7 +766,6 @@ func (w *groupWriter) cleanGroup(group []*segment, nextBase int64) (err error) {
 // filter appends to buf what the cleaner keeps of batch b.
 func (w *groupWriter) filter(buf []byte, b batchInfo) ([]byte, error) {
 	h := b.h
-	p := w.p
 	if h.IsControl() {
 		// A marker stays while its transaction kept records, and until
 		// it has been in the cleaned log for delete.retention.ms.
@@ -738,8 +780,8 @@ func (w *groupWriter) filter(buf []byte, b batchInfo) ([]byte, error) {
 		w.st.removed += int64(h.NumRecords)
 		return buf, nil
 	}
-	aborted := p.aborted(h)
-	keepEmpty := h.ProducerID >= 0 && p.isLastBatch(h)
+	aborted := w.c.txns.aborted(h)
+	keepEmpty := w.c.txns.isLastBatch(h)
 	out, res, err := record.FilterBatch(buf, b.raw, keepEmpty, func(_ record.Header, r record.Record) bool {
 		if aborted || r.Key == nil {
 			return false
@@ -763,16 +805,6 @@ func (w *groupWriter) filter(buf []byte, b batchInfo) ([]byte, error) {
 	}
 	w.st.removed += int64(res.Removed)
 	return out, nil
-}
-
-// isLastBatch reports whether h is one of the batches the producer state
-// remembers for its producer (its latest ones): they stay, emptied if need
-// be, so that a state rebuilt from the log keeps the producer's sequence.
-func (p *Partition) isLastBatch(h record.Header) bool {
-	p.mu.Lock()
-	ps := p.pstate
-	p.mu.Unlock()
-	return ps != nil && ps.hasBatch(h.ProducerID, h.LastOffset())
 }
 
 // stopCleaning makes a running pass stop at its next batch and waits for
