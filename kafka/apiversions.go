@@ -48,6 +48,14 @@ const (
 	apiKeyConsumerGroupDescribe  int16 = 69
 )
 
+// Security API keys served (SASL and SCRAM credential management).
+const (
+	apiKeySASLHandshake          int16 = 17
+	apiKeySASLAuthenticate       int16 = 36
+	apiKeyDescribeUserSCRAMCreds int16 = 50
+	apiKeyAlterUserSCRAMCreds    int16 = 51
+)
+
 // apiRange is the version range served for one API key.
 type apiRange struct {
 	Key, Min, Max int16
@@ -72,6 +80,7 @@ var supportedAPIs = [...]apiRange{
 	{apiKeySyncGroup, 0, 5},
 	{apiKeyDescribeGroups, 0, 5},
 	{apiKeyListGroups, 0, 5},
+	{apiKeySASLHandshake, 1, 1},
 	{apiKeyApiVersions, 0, 3},
 	{apiKeyCreateTopics, 0, 7},
 	{apiKeyDeleteTopics, 0, 6},
@@ -86,9 +95,12 @@ var supportedAPIs = [...]apiRange{
 	{apiKeyAlterConfigs, 0, 2},
 	{apiKeyDescribeLogDirs, 0, 5},
 	{apiKeyCreatePartitions, 0, 3},
+	{apiKeySASLAuthenticate, 0, 2},
 	{apiKeyDeleteGroups, 0, 2},
 	{apiKeyIncrementalAlter, 0, 1},
 	{apiKeyOffsetDelete, 0, 0},
+	{apiKeyDescribeUserSCRAMCreds, 0, 0},
+	{apiKeyAlterUserSCRAMCreds, 0, 0},
 	{apiKeyDescribeCluster, 0, 2},
 	{apiKeyDescribeProducers, 0, 0},
 	{apiKeyDescribeTransactions, 0, 0},

@@ -1,9 +1,12 @@
 package kafka
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,6 +69,24 @@ type Config struct {
 	// may go without heartbeating before it is fenced (Kafka's
 	// group.consumer.session.timeout.ms). Default 45s.
 	ConsumerSessionTimeout time.Duration
+
+	// Listeners are the listeners ListenAndServe opens (--listener
+	// NAME=PROTOCOL://HOST:PORT, Kafka style). Empty: one PLAINTEXT
+	// listener on Addr.
+	Listeners []Listener
+	// TLS is the server side of SSL and SASL_SSL listeners (--tls-cert,
+	// --tls-key; ClientAuth RequireAndVerifyClientCert with ClientCAs for
+	// mutual TLS, --tls-client-ca). The certificate's subject becomes the
+	// principal of an SSL client.
+	TLS *tls.Config
+	// SASLMechanisms are the mechanisms SASL listeners offer. Default
+	// SCRAM-SHA-512, SCRAM-SHA-256 and PLAIN (PLAIN only makes sense over
+	// TLS: it sends the password).
+	SASLMechanisms []string
+	// ReauthInterval is the longest a SASL session lives before the client
+	// must re-authenticate on the same connection (KIP-368, Kafka's
+	// connections.max.reauth.ms); 0 = never.
+	ReauthInterval time.Duration
 }
 
 // DefaultConfig returns the defaults documented on each Config field.
@@ -85,8 +106,9 @@ func DefaultConfig() Config {
 }
 
 // ErrNotLoopback is returned (wrapped) by Config.Validate for a non-loopback
-// listen address without AllowUnauthenticated.
-var ErrNotLoopback = errors.New("kafka listener has no authentication: refusing a non-loopback address without --allow-unauthenticated")
+// listen address of a listener without authentication (PLAINTEXT, or SSL
+// without required client certificates) and without AllowUnauthenticated.
+var ErrNotLoopback = errors.New("kafka listener has no authentication: refusing a non-loopback address (use a SASL_SSL listener, mutual TLS, or --allow-unauthenticated)")
 
 // withDefaults fills zero fields with their defaults.
 func (c Config) withDefaults() Config {
@@ -121,6 +143,9 @@ func (c Config) withDefaults() Config {
 	if c.ConsumerSessionTimeout <= 0 {
 		c.ConsumerSessionTimeout = d.ConsumerSessionTimeout
 	}
+	if len(c.SASLMechanisms) == 0 {
+		c.SASLMechanisms = allMechanisms
+	}
 	return c
 }
 
@@ -129,8 +154,18 @@ func (c Config) withDefaults() Config {
 // every interface) needs AllowUnauthenticated.
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	if err := checkListenAddr(c.Addr, c.AllowUnauthenticated); err != nil {
-		return err
+	for _, l := range c.listeners() {
+		if err := checkListenAddr(l.Addr, c.AllowUnauthenticated || l.authenticates(c.TLS)); err != nil {
+			return fmt.Errorf("listener %s: %w", l, err)
+		}
+		if l.Protocol.TLS() && (c.TLS == nil || (len(c.TLS.Certificates) == 0 && c.TLS.GetCertificate == nil)) {
+			return fmt.Errorf("listener %s: %s needs a certificate and key (--tls-cert, --tls-key)", l, l.Protocol)
+		}
+	}
+	for _, m := range c.SASLMechanisms {
+		if !slices.Contains(allMechanisms, m) {
+			return fmt.Errorf("SASL mechanism %q: want one of %s", m, strings.Join(allMechanisms, ", "))
+		}
 	}
 	if c.DefaultPartitions > c.MaxPartitions {
 		return fmt.Errorf("kafka default partitions %d exceed the maximum of %d", c.DefaultPartitions, c.MaxPartitions)

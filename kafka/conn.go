@@ -3,6 +3,7 @@ package kafka
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -18,6 +19,7 @@ type clientConn struct {
 	local    net.Addr
 	remote   net.Addr
 	clientID string
+	auth     *connAuth // listener, principal, SASL state (sasl.go)
 }
 
 // clientHost returns the client's address in Kafka's "/ip" form.
@@ -56,7 +58,7 @@ type reply struct {
 // once every answer before it has been written, so it sees the effects
 // of the produce requests sent before it (a ListOffsets after an acks=0
 // produce), and at most one such answer (a fetch can be large) is held.
-func (s *Server) serveConn(c net.Conn) {
+func (s *Server) serveConn(c net.Conn, lis Listener) {
 	s.metrics.connOpened()
 	defer s.metrics.connClosed()
 	ctx, cancel := context.WithCancel(s.ctx)
@@ -74,7 +76,14 @@ func (s *Server) serveConn(c net.Conn) {
 		<-written // every assigned batch committed, every answer written
 		c.Close()
 	}()
-	cc := &clientConn{local: c.LocalAddr(), remote: c.RemoteAddr()}
+	cc := &clientConn{local: c.LocalAddr(), remote: c.RemoteAddr(), auth: newConnAuth(lis)}
+	if tc, ok := c.(*tls.Conn); ok {
+		if err := s.handshake(ctx, tc, cc.auth); err != nil {
+			s.metrics.reject("tls_handshake")
+			s.logger.Info("kafka TLS handshake failed", "listener", lis.Name, "remote", cc.remote.String(), "err", err)
+			return
+		}
+	}
 	br := bufio.NewReaderSize(c, 64<<10)
 	var reuse []byte
 	for {
@@ -104,6 +113,9 @@ func (s *Server) serveConn(c net.Conn) {
 		}
 		queued.Add(1)
 		replies <- r
+		if cc.auth.closing {
+			return // after a failed authentication: the answer goes first
+		}
 	}
 }
 
@@ -161,6 +173,15 @@ func (s *Server) handleFrame(ctx context.Context, cc *clientConn, frame []byte) 
 	}
 	cc.clientID = h.ClientID
 	r = reply{corr: h.CorrelationID, key: h.Key, start: time.Now()}
+	if !cc.auth.admits(h.Key, r.start) {
+		reason := "unauthenticated"
+		if cc.auth.authed {
+			reason = "session_expired"
+		}
+		s.metrics.reject(reason)
+		s.logger.Info("closing kafka connection: request before authentication", "remote", cc.remote.String(), "listener", cc.auth.lis.Name, "api", apiName(h.Key), "reason", reason)
+		return reply{}, false, false
+	}
 	if preq, isProduce := req.(*kmsg.ProduceRequest); isProduce && s.versionOK(cc, h) {
 		// The batches are copied into the log as they are assigned: the
 		// frame may be reused at once.
@@ -232,6 +253,14 @@ func (s *Server) dispatch(ctx context.Context, cc *clientConn, h requestHeader, 
 		return s.handleListGroups(req), true
 	case *kmsg.DeleteGroupsRequest:
 		return s.handleDeleteGroups(ctx, req), true
+	case *kmsg.SASLHandshakeRequest:
+		return s.handleSASLHandshake(cc, req), true
+	case *kmsg.SASLAuthenticateRequest:
+		return s.handleSASLAuthenticate(cc, req), true
+	case *kmsg.DescribeUserSCRAMCredentialsRequest:
+		return s.handleDescribeUserSCRAMCredentials(req), true
+	case *kmsg.AlterUserSCRAMCredentialsRequest:
+		return s.handleAlterUserSCRAMCredentials(ctx, req), true
 	case *kmsg.CreateTopicsRequest:
 		return s.handleCreateTopics(req), true
 	case *kmsg.DeleteTopicsRequest:

@@ -67,7 +67,7 @@ func (s *Server) handleDescribeCluster(cc *clientConn, req *kmsg.DescribeCluster
 	resp.ControllerID = s.cfg.NodeID
 	b := kmsg.NewDescribeClusterResponseBroker()
 	b.NodeID = s.cfg.NodeID
-	b.Host, b.Port = s.advertised(cc.local)
+	b.Host, b.Port = s.advertised(cc)
 	resp.Brokers = []kmsg.DescribeClusterResponseBroker{b}
 	if req.IncludeClusterAuthorizedOperations {
 		resp.ClusterAuthorizedOperations = clusterOperations

@@ -8,7 +8,7 @@ import (
 // every transactional id.
 func (s *Server) handleFindCoordinator(cc *clientConn, req *kmsg.FindCoordinatorRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
-	host, port := s.advertised(cc.local)
+	host, port := s.advertised(cc)
 	if req.Version < 4 {
 		resp.NodeID, resp.Host, resp.Port = s.cfg.NodeID, host, port
 		return resp

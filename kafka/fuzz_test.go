@@ -133,7 +133,7 @@ func FuzzDispatch(f *testing.F) {
 		f.Fatal(err)
 	}
 	defer s.Close()
-	cc := &clientConn{local: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9092}, remote: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5555}}
+	cc := &clientConn{local: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9092}, remote: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5555}, auth: newConnAuth(Listener{Protocol: Plaintext})}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()

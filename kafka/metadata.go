@@ -3,6 +3,7 @@ package kafka
 import (
 	"errors"
 
+	"github.com/sluicehq/sluice/auth"
 	"github.com/sluicehq/sluice/logstore"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -12,7 +13,7 @@ import (
 // coordinators' own state; clients may read it but never write it.
 func isCoordinatorTopic(name string) bool {
 	switch name {
-	case logstore.OffsetsTopic, logstore.ProducerIDsTopic, txnStateTopic:
+	case logstore.OffsetsTopic, logstore.ProducerIDsTopic, txnStateTopic, auth.UsersTopic:
 		return true
 	}
 	return false
@@ -23,7 +24,7 @@ func isCoordinatorTopic(name string) bool {
 // it (always before v4).
 func (s *Server) handleMetadata(cc *clientConn, req *kmsg.MetadataRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	host, port := s.advertised(cc.local)
+	host, port := s.advertised(cc)
 	b := kmsg.NewMetadataResponseBroker()
 	b.NodeID, b.Host, b.Port = s.cfg.NodeID, host, port
 	resp.Brokers = []kmsg.MetadataResponseBroker{b}

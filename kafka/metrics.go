@@ -16,6 +16,7 @@ type metrics struct {
 	duration    *prometheus.HistogramVec
 	connections prometheus.Gauge
 	rejected    *prometheus.CounterVec
+	auths       *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -41,7 +42,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Connections closed because of an undecodable frame, an oversized frame or an unsupported API or version, by reason.",
 		}, []string{"reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.connections, m.rejected} {
+	m.auths = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_kafka_authentications_total",
+		Help: "SASL authentications on the Kafka listeners, by mechanism and result (ok, invalid_credentials, unsupported_mechanism, ...).",
+	}, []string{"mechanism", "result"})
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.connections, m.rejected, m.auths} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("kafka metrics: %w", err)
 		}
@@ -81,5 +86,11 @@ func (m *metrics) connClosed() {
 func (m *metrics) reject(reason string) {
 	if m != nil {
 		m.rejected.WithLabelValues(reason).Inc()
+	}
+}
+
+func (m *metrics) auth(mechanism, result string) {
+	if m != nil {
+		m.auths.WithLabelValues(mechanism, result).Inc()
 	}
 }

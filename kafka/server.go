@@ -3,14 +3,17 @@ package kafka
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/sluicehq/sluice/auth"
 	"github.com/sluicehq/sluice/internal/netutil"
 	"github.com/sluicehq/sluice/logstore"
 )
@@ -35,6 +38,12 @@ type Server struct {
 	fetchWaiting func()
 	// offsets is the log's consumer-offset store (opened by New).
 	offsets *logstore.OffsetStore
+	// creds holds the SASL users' SCRAM credentials (opened by New).
+	creds        *auth.Store
+	authOK       atomic.Int64
+	reauthOK     atomic.Int64
+	principalsMu sync.Mutex
+	principals   map[string]struct{}
 	// sessions are the incremental fetch sessions (fetchsession.go).
 	sessions *fetchSessions
 
@@ -102,6 +111,12 @@ func New(log *logstore.Log, cfg Config, logger *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.txnBE = be
+	creds, err := auth.OpenStore(ctx, log)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("kafka: opening the credential store: %w", err)
+	}
+	s.creds = creds
 	s.txns = newTxnCoordinator(be, cfg.MaxTransactionTimeout)
 	if err := be.replay(s.txns); err != nil {
 		cancel()
@@ -115,21 +130,56 @@ func New(log *logstore.Log, cfg Config, logger *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
-// ListenAndServe listens on Config.Addr and serves until ctx is done or
-// Close is called.
+// ListenAndServe opens every configured listener (Config.Listeners, or
+// one PLAINTEXT listener on Config.Addr) and serves them until ctx is done
+// or Close is called. It returns ErrServerClosed then, or the first
+// listener's failure (the others are closed too).
 func (s *Server) ListenAndServe(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("kafka listener: %w", err)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lists := s.cfg.listeners()
+	lns := make([]net.Listener, 0, len(lists))
+	for _, l := range lists {
+		ln, err := net.Listen("tcp", l.Addr)
+		if err != nil {
+			for _, o := range lns {
+				o.Close()
+			}
+			return fmt.Errorf("kafka listener %s: %w", l, err)
+		}
+		s.logger.Info("kafka listener started", "listener", l.Name, "protocol", string(l.Protocol), "addr", ln.Addr().String())
+		lns = append(lns, ln)
 	}
-	s.logger.Info("kafka listener started", "addr", ln.Addr().String())
-	return s.Serve(ctx, ln)
+	errs := make(chan error, len(lns))
+	for i, ln := range lns {
+		go func() { errs <- s.ServeListener(ctx, ln, lists[i]) }()
+	}
+	first := <-errs
+	cancel()
+	for range lns[1:] {
+		<-errs
+	}
+	return first
 }
 
-// Serve accepts connections on ln until ctx is done or Close is called; it
-// closes ln before returning. It returns ErrServerClosed after Close or when
-// ctx ends, and the accept error otherwise.
+// Serve serves ln as a PLAINTEXT listener (see ServeListener).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	return s.ServeListener(ctx, ln, Listener{Name: "PLAINTEXT", Protocol: Plaintext, Addr: ln.Addr().String(), Advertised: s.cfg.AdvertisedAddr})
+}
+
+// ServeListener accepts connections on ln and serves them with lis's
+// security protocol (TLS with Config.TLS, SASL authentication first) until
+// ctx is done or Close is called; it closes ln before returning. It
+// returns ErrServerClosed after Close or when ctx ends, and the accept
+// error otherwise.
+func (s *Server) ServeListener(ctx context.Context, ln net.Listener, lis Listener) error {
+	if lis.Protocol.TLS() {
+		if s.cfg.TLS == nil {
+			ln.Close()
+			return fmt.Errorf("kafka listener %s: %s needs Config.TLS", lis, lis.Protocol)
+		}
+		ln = tls.NewListener(ln, s.cfg.TLS)
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -183,7 +233,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.mu.Unlock()
 		go func() {
 			defer s.wg.Done()
-			s.serveConn(c)
+			s.serveConn(c, lis)
 			s.mu.Lock()
 			delete(s.conns, c)
 			s.mu.Unlock()
@@ -242,12 +292,15 @@ func (s *Server) tickLoop() {
 	}
 }
 
-// advertised returns the host and port clients should connect to, for a
-// connection whose local address is local.
-func (s *Server) advertised(local net.Addr) (string, int32) {
-	addr := s.cfg.AdvertisedAddr
-	if addr == "" && local != nil {
-		addr = local.String()
+// advertised returns the host and port clients of cc should connect to:
+// its listener's advertised address, or the address it connected to.
+func (s *Server) advertised(cc *clientConn) (string, int32) {
+	addr := ""
+	if cc.auth != nil {
+		addr = cc.auth.lis.Advertised
+	}
+	if addr == "" && cc.local != nil {
+		addr = cc.local.String()
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {

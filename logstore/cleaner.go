@@ -97,7 +97,7 @@ type CleanerStats struct {
 	BytesRead      int64         // since Open
 	BytesWritten   int64         // since Open
 	RecordsRemoved int64         // since Open
-	LastPass       time.Time     // when the last pass completed (zero: none since Open)
+	LastPass       time.Time     // when the last pass completed (zero: none recorded)
 	LastPassTook   time.Duration // how long it ran
 	FirstDirty     int64         // offsets below were compacted
 	DirtyRatio     float64       // uncleaned share of the cleanable bytes, as of the last look
@@ -168,6 +168,9 @@ func (p *Partition) loadCleanerCheckpoint() {
 	}
 	p.cleaner.ckpt = c
 	p.cleaner.stats.FirstDirty = c.FirstDirty
+	if n := len(c.Passes); n > 0 {
+		p.cleaner.stats.LastPass = time.UnixMilli(c.Passes[n-1].TimeMs) // from before this open
+	}
 }
 
 func (p *Partition) writeCleanerCheckpoint() error {

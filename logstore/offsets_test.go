@@ -291,4 +291,3 @@ func BenchmarkOffsetCommit(b *testing.B) {
 		}
 	})
 }
-

@@ -187,7 +187,9 @@ var topicConfigDefs = []topicConfigDef{
 	{
 		name: "min.compaction.lag.ms", typ: ConfigLong,
 		doc: "A record stays uncompacted at least this long.",
-		get: func(_ *Log, c *TopicConfig) (string, bool) { return msString(c.MinCompactionLag), c.MinCompactionLag != 0 },
+		get: func(_ *Log, c *TopicConfig) (string, bool) {
+			return msString(c.MinCompactionLag), c.MinCompactionLag != 0
+		},
 		set: func(c *TopicConfig, v *string) error {
 			c.MinCompactionLag = 0
 			if v == nil {
@@ -223,7 +225,9 @@ var topicConfigDefs = []topicConfigDef{
 	{
 		name: "delete.retention.ms", typ: ConfigLong,
 		doc: "How long tombstones and transaction markers stay after the cleaner first passed them.",
-		get: func(_ *Log, c *TopicConfig) (string, bool) { return msString(c.deleteRetention()), c.DeleteRetention != nil },
+		get: func(_ *Log, c *TopicConfig) (string, bool) {
+			return msString(c.deleteRetention()), c.DeleteRetention != nil
+		},
 		set: func(c *TopicConfig, v *string) error {
 			c.DeleteRetention = nil
 			if v == nil {

@@ -22,9 +22,12 @@ type Server struct {
 	Log *logstore.Log
 	// Kafka is the protocol server.
 	Kafka *kafka.Server
+	// Addrs are the addresses of Options.Listeners, by listener name.
+	Addrs map[string]string
 
-	opts Options
-	done chan error
+	opts  Options
+	done  chan error
+	extra int // listeners besides Addr
 }
 
 // Options tune Start. The zero value is a server with kafka.DefaultConfig
@@ -39,6 +42,10 @@ type Options struct {
 	Fsync logstore.FsyncPolicy
 	// Logger receives server logs; nil discards them.
 	Logger *slog.Logger
+	// Listeners are served besides the PLAINTEXT one at Addr, each on
+	// 127.0.0.1:0 (their Addr is ignored); Server.Addrs has their
+	// addresses by name.
+	Listeners []kafka.Listener
 }
 
 // Start opens a log and serves it on 127.0.0.1:0. Everything is closed by
@@ -83,8 +90,19 @@ func StartE(o Options, tempDir func() string) (*Server, error) {
 		return nil, err
 	}
 	o.Config = &cfg
-	s := &Server{Addr: ln.Addr().String(), Dir: o.Dir, Log: l, Kafka: ks, opts: o, done: make(chan error, 1)}
+	s := &Server{Addr: ln.Addr().String(), Dir: o.Dir, Log: l, Kafka: ks, opts: o, done: make(chan error, 1+len(o.Listeners)), Addrs: map[string]string{}}
 	go func() { s.done <- ks.Serve(context.Background(), ln) }()
+	for _, lis := range o.Listeners {
+		xl, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		lis.Addr = xl.Addr().String()
+		s.Addrs[lis.Name] = lis.Addr
+		s.extra++
+		go func() { s.done <- ks.ServeListener(context.Background(), xl, lis) }()
+	}
 	return s, nil
 }
 
@@ -94,9 +112,11 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.Kafka.Close()
-	err := <-s.done
-	if errors.Is(err, kafka.ErrServerClosed) {
-		err = nil
+	var err error
+	for range 1 + s.extra {
+		if e := <-s.done; err == nil && !errors.Is(e, kafka.ErrServerClosed) {
+			err = e
+		}
 	}
 	if cerr := s.Log.Close(); err == nil {
 		err = cerr
