@@ -39,6 +39,10 @@ type Options struct {
 	Fsync logstore.FsyncPolicy
 	// Logger receives server logs; nil discards them.
 	Logger *slog.Logger
+	// Cleaner configures the log cleaner; a negative Interval stops the
+	// background cleaner, so that a test runs passes itself
+	// (Partition.Compact) at the times it chooses.
+	Cleaner logstore.CleanerOptions
 }
 
 // Start opens a log and serves it on 127.0.0.1:0. Everything is closed by
@@ -68,7 +72,7 @@ func StartE(o Options, tempDir func() string) (*Server, error) {
 		cfg = *o.Config
 	}
 	cfg.Addr = "127.0.0.1:0"
-	l, err := logstore.Open(logstore.Options{Dir: o.Dir, DefaultFsync: o.Fsync, DefaultPartitions: cfg.DefaultPartitions, Logger: logger})
+	l, err := logstore.Open(logstore.Options{Dir: o.Dir, DefaultFsync: o.Fsync, DefaultPartitions: cfg.DefaultPartitions, Logger: logger, Cleaner: o.Cleaner})
 	if err != nil {
 		return nil, err
 	}
