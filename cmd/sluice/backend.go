@@ -15,6 +15,10 @@ type topicSpec struct {
 	partitions int32
 	retention  time.Duration
 	fsync      string // "" = server default
+	// configs are Kafka topic configs (KEY, VALUE) in the order given;
+	// --cleanup-policy is cleanup.policy here. They apply after retention
+	// and fsync.
+	configs [][2]string
 }
 
 // partitionInfo describes one partition for `topic describe`.
@@ -23,6 +27,9 @@ type partitionInfo struct {
 	earliest  int64
 	latest    int64
 	size      int64 // bytes on disk; -1 when unknown (remote)
+	// cleaner is the log cleaner's progress on a compacted topic's
+	// partition; nil when not compacted or unknown (remote).
+	cleaner *logstore.CleanerStats
 }
 
 // topicInfo describes a topic for `topic list` and `topic describe`.
@@ -30,6 +37,11 @@ type topicInfo struct {
 	name       string
 	partitions []partitionInfo
 	config     map[string]string
+	// cleanup is the effective cleanup.policy ("" when unknown).
+	cleanup string
+	// overrides are the configs set on the topic (not the defaults), as
+	// (KEY, VALUE) sorted by key.
+	overrides [][2]string
 }
 
 // message is one record as the CLI prints it.
@@ -90,6 +102,14 @@ type backend interface {
 	DeleteTopic(ctx context.Context, name string) error
 	ListTopics(ctx context.Context) ([]topicInfo, error)
 	DescribeTopic(ctx context.Context, name string) (topicInfo, error)
+	// AlterTopicConfig sets the configs in set and returns those in del to
+	// their defaults, leaving the others as they are.
+	AlterTopicConfig(ctx context.Context, name string, set [][2]string, del []string) error
+	// AddPartitions grows the topic to total partitions.
+	AddPartitions(ctx context.Context, name string, total int32) error
+	// DeleteRecords moves a partition's start offset up to before (-1: its
+	// high watermark) and returns the new start offset.
+	DeleteRecords(ctx context.Context, name string, partition int32, before int64) (int64, error)
 	// Produce writes recs to topic: to partition when >= 0, else by key
 	// (murmur2) or round-robin for records without a key.
 	Produce(ctx context.Context, topic string, partition int32, recs <-chan produceRecord) (produceSummary, error)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -51,7 +52,70 @@ func (b *localBackend) CreateTopic(_ context.Context, name string, spec topicSpe
 		}
 		cfg.Fsync = p
 	}
+	for _, kv := range spec.configs {
+		if err := setLocalConfig(&cfg, kv[0], &kv[1]); err != nil {
+			return err
+		}
+	}
 	return b.log.CreateTopic(name, cfg)
+}
+
+// setLocalConfig sets a Kafka-named config on cfg (value nil: back to the
+// default). A config the log does not know or a bad value is a usage error.
+func setLocalConfig(cfg *logstore.TopicConfig, name string, value *string) error {
+	if err := cfg.SetConfig(name, value); err != nil {
+		if errors.Is(err, logstore.ErrUnknownConfig) || errors.Is(err, logstore.ErrInvalidConfig) {
+			return usagef("%v", err)
+		}
+		return err
+	}
+	return nil
+}
+
+func (b *localBackend) AlterTopicConfig(_ context.Context, name string, set [][2]string, del []string) error {
+	if err := internalTopicErr("altered", name); err != nil {
+		return err
+	}
+	_, err := b.log.AlterTopicConfig(name, false, func(cfg *logstore.TopicConfig) error {
+		for _, kv := range set {
+			if err := setLocalConfig(cfg, kv[0], &kv[1]); err != nil {
+				return err
+			}
+		}
+		for _, k := range del {
+			if err := setLocalConfig(cfg, k, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return ue // without the log's "topic NAME:" prefix: it is about the flags
+	}
+	return err
+}
+
+func (b *localBackend) AddPartitions(_ context.Context, name string, total int32) error {
+	if err := internalTopicErr("altered", name); err != nil {
+		return err
+	}
+	return b.log.AddPartitions(name, total, false)
+}
+
+func (b *localBackend) DeleteRecords(_ context.Context, name string, partition int32, before int64) (int64, error) {
+	if err := internalTopicErr("trimmed", name); err != nil {
+		return 0, err
+	}
+	t, err := b.log.Topic(name)
+	if err != nil {
+		return 0, err
+	}
+	p, err := t.Partition(partition)
+	if err != nil {
+		return 0, err
+	}
+	return p.DeleteRecords(before)
 }
 
 func (b *localBackend) DeleteTopic(_ context.Context, name string) error {
@@ -88,6 +152,13 @@ func (b *localBackend) DescribeTopic(_ context.Context, name string) (topicInfo,
 		ti.config["retention.bytes"] = strconv.FormatInt(cfg.RetentionBytes, 10)
 	}
 	ti.config["fsync"] = cfg.Fsync.String()
+	ti.cleanup = t.Cleanup().String()
+	for _, e := range b.log.ConfigEntries(cfg) {
+		if !e.IsDefault {
+			ti.overrides = append(ti.overrides, [2]string{e.Name, e.Value})
+		}
+	}
+	sort.Slice(ti.overrides, func(i, j int) bool { return ti.overrides[i][0] < ti.overrides[j][0] })
 	for p := int32(0); p < t.NumPartitions(); p++ {
 		part, err := t.Partition(p)
 		if err != nil {
@@ -95,7 +166,11 @@ func (b *localBackend) DescribeTopic(_ context.Context, name string) (topicInfo,
 		}
 		st := part.Stats()
 		start, hwm, _ := part.Offsets()
-		ti.partitions = append(ti.partitions, partitionInfo{partition: p, earliest: start, latest: hwm, size: st.Bytes})
+		pi := partitionInfo{partition: p, earliest: start, latest: hwm, size: st.Bytes}
+		if t.Cleanup().Compact() {
+			pi.cleaner = &st.Cleaner
+		}
+		ti.partitions = append(ti.partitions, pi)
 	}
 	return ti, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // remoteBackend runs the data commands against a Kafka-protocol server
@@ -41,11 +42,83 @@ func (b *remoteBackend) CreateTopic(ctx context.Context, name string, spec topic
 		f := spec.fsync
 		cfg["sluice.fsync"] = &f
 	}
-	res, err := b.adm.CreateTopic(ctx, spec.partitions, -1, cfg, name)
+	for _, kv := range spec.configs {
+		v := kv[1]
+		cfg[kv[0]] = &v
+	}
+	resps, err := b.adm.CreateTopics(ctx, spec.partitions, -1, cfg, name)
 	if err != nil {
 		return fmt.Errorf("create topic %s on %s: %w", name, b.broker, err)
 	}
-	return res.Err
+	res, ok := resps[name]
+	if !ok {
+		return fmt.Errorf("create topic %s on %s: no answer for the topic", name, b.broker)
+	}
+	if err := withMessage(res.Err, res.ErrMessage); err != nil {
+		return fmt.Errorf("create topic %s on %s: %w", name, b.broker, err)
+	}
+	return nil
+}
+
+// withMessage adds a server's error message to its error code's.
+func withMessage(err error, msg string) error {
+	if err == nil || msg == "" {
+		return err
+	}
+	return fmt.Errorf("%w: %s", err, msg)
+}
+
+func (b *remoteBackend) AlterTopicConfig(ctx context.Context, name string, set [][2]string, del []string) error {
+	var cfgs []kadm.AlterConfig
+	for _, kv := range set {
+		v := kv[1]
+		cfgs = append(cfgs, kadm.AlterConfig{Op: kadm.SetConfig, Name: kv[0], Value: &v})
+	}
+	for _, k := range del {
+		cfgs = append(cfgs, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: k})
+	}
+	resps, err := b.adm.AlterTopicConfigs(ctx, cfgs, name)
+	if err != nil {
+		return fmt.Errorf("alter topic %s on %s: %w", name, b.broker, err)
+	}
+	for _, r := range resps {
+		if err := withMessage(r.Err, r.ErrMessage); err != nil {
+			return fmt.Errorf("alter topic %s on %s: %w", name, b.broker, err)
+		}
+	}
+	return nil
+}
+
+func (b *remoteBackend) AddPartitions(ctx context.Context, name string, total int32) error {
+	resps, err := b.adm.UpdatePartitions(ctx, int(total), name)
+	if err != nil {
+		return fmt.Errorf("add partitions to %s on %s: %w", name, b.broker, err)
+	}
+	r, ok := resps[name]
+	if !ok {
+		return fmt.Errorf("add partitions to %s on %s: no answer for the topic", name, b.broker)
+	}
+	if err := withMessage(r.Err, r.ErrMessage); err != nil {
+		return fmt.Errorf("add partitions to %s on %s: %w", name, b.broker, err)
+	}
+	return nil
+}
+
+func (b *remoteBackend) DeleteRecords(ctx context.Context, name string, partition int32, before int64) (int64, error) {
+	var os kadm.Offsets
+	os.Add(kadm.Offset{Topic: name, Partition: partition, At: before, LeaderEpoch: -1})
+	resps, err := b.adm.DeleteRecords(ctx, os)
+	if err != nil {
+		return 0, fmt.Errorf("delete records of %s/%d on %s: %w", name, partition, b.broker, err)
+	}
+	r, ok := resps.Lookup(name, partition)
+	if !ok {
+		return 0, fmt.Errorf("delete records of %s/%d on %s: no answer for the partition", name, partition, b.broker)
+	}
+	if r.Err != nil {
+		return 0, fmt.Errorf("delete records of %s/%d on %s: %w", name, partition, b.broker, r.Err)
+	}
+	return r.LowWatermark, nil
 }
 
 func (b *remoteBackend) DeleteTopic(ctx context.Context, name string) error {
@@ -102,12 +175,22 @@ func (b *remoteBackend) DescribeTopic(ctx context.Context, name string) (topicIn
 	if rcs, err := b.adm.DescribeTopicConfigs(ctx, name); err == nil {
 		for _, rc := range rcs {
 			for _, c := range rc.Configs {
-				if c.Key == "retention.ms" && c.Value != nil {
+				if c.Value == nil {
+					continue
+				}
+				switch c.Key {
+				case "retention.ms":
 					ti.config["retention.ms"] = *c.Value
+				case "cleanup.policy":
+					ti.cleanup = *c.Value
+				}
+				if c.Source == kmsg.ConfigSourceDynamicTopicConfig {
+					ti.overrides = append(ti.overrides, [2]string{c.Key, *c.Value})
 				}
 			}
 		}
 	}
+	sort.Slice(ti.overrides, func(i, j int) bool { return ti.overrides[i][0] < ti.overrides[j][0] })
 	return ti, nil
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -14,23 +15,29 @@ import (
 func topicCommand() *command {
 	return &command{
 		name:    "topic",
-		summary: "create, list, describe and delete topics",
+		summary: "create, list, describe, alter and delete topics",
 		sub: []*command{
 			{name: "create", summary: "create a topic", run: topicCreate},
 			{name: "list", summary: "list topics with their partitions and offsets", run: topicList},
-			{name: "describe", summary: "show a topic's partitions: earliest/latest offsets, size", run: topicDescribe},
+			{name: "describe", summary: "show a topic's configs and partitions: offsets, size, compaction progress", run: topicDescribe},
+			{name: "alter", summary: "change a topic's configs (Kafka names) without a restart", run: topicAlter},
+			{name: "add-partitions", summary: "grow a topic to more partitions", run: topicAddPartitions},
+			{name: "delete-records", summary: "delete a partition's records below an offset", run: topicDeleteRecords},
 			{name: "delete", summary: "delete a topic and its data", run: topicDelete},
 		},
 	}
 }
 
 func topicCreate(ctx context.Context, c *cli, args []string) error {
-	fs := flagSet(c, "sluice topic create", "NAME [--partitions N] [--retention 24h] [--fsync always|interval|never]")
+	fs := flagSet(c, "sluice topic create", "NAME [--partitions N] [--retention 24h] [--fsync always|interval|never] [--cleanup-policy delete|compact|compact,delete] [--config KEY=VALUE ...]")
 	var bf backendFlags
 	bf.register(c, fs)
 	partitions := fs.Int("partitions", 1, "number of partitions")
 	retention := fs.Duration("retention", 0, "delete whole segments older than this (0 keeps data forever)")
 	fsync := fs.String("fsync", "", "durability policy: always (group commit), interval[:DURATION], never (default: the server's)")
+	cleanup := fs.String("cleanup-policy", "", "delete (retention), compact (keep each key's latest record; every record needs a key) or compact,delete (default: the server's, delete)")
+	var configs configFlag
+	fs.Var(&configs, "config", "topic config by its Kafka name, KEY=VALUE (repeatable): cleanup.policy, retention.ms, retention.bytes, segment.bytes, segment.ms, min.cleanable.dirty.ratio, min.compaction.lag.ms, max.compaction.lag.ms, delete.retention.ms, message.timestamp.type, sluice.fsync")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -49,12 +56,23 @@ func topicCreate(ctx context.Context, c *cli, args []string) error {
 			return usagef("--fsync: %v", err)
 		}
 	}
+	spec := topicSpec{partitions: int32(*partitions), retention: *retention, fsync: *fsync}
+	if *cleanup != "" {
+		if _, err := logstore.ParseCleanupPolicy(*cleanup); err != nil {
+			return usagef("--cleanup-policy: %v", err)
+		}
+		if configs.has("cleanup.policy") {
+			return usagef("give the cleanup policy once: --cleanup-policy or --config cleanup.policy=..., not both")
+		}
+		spec.configs = append(spec.configs, [2]string{"cleanup.policy", *cleanup})
+	}
+	spec.configs = append(spec.configs, configs...)
 	b, err := bf.open(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	if err := b.CreateTopic(ctx, pos[0], topicSpec{partitions: int32(*partitions), retention: *retention, fsync: *fsync}); err != nil {
+	if err := b.CreateTopic(ctx, pos[0], spec); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "created topic %s with %d partitions\n", pos[0], *partitions)
@@ -126,17 +144,186 @@ func topicDescribe(ctx context.Context, c *cli, args []string) error {
 	for _, k := range keys {
 		fmt.Fprintf(c.stdout, "%s: %s\n", k, t.config[k])
 	}
+	if t.cleanup != "" {
+		fmt.Fprintf(c.stdout, "cleanup.policy: %s\n", t.cleanup)
+	}
+	if len(t.overrides) > 0 {
+		fmt.Fprintln(c.stdout, "configs set on the topic:")
+		for _, kv := range t.overrides {
+			fmt.Fprintf(c.stdout, "  %s=%s\n", kv[0], kv[1])
+		}
+	}
 	fmt.Fprintln(c.stdout)
+	return printPartitions(c, t.partitions)
+}
+
+// printPartitions prints the partition table of `topic describe`, with the
+// cleaner's progress when it is known.
+func printPartitions(c *cli, parts []partitionInfo) error {
+	cleaner := false
+	for _, p := range parts {
+		cleaner = cleaner || p.cleaner != nil
+	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PARTITION\tEARLIEST\tLATEST\tRECORDS\tSIZE")
-	for _, p := range t.partitions {
+	head := "PARTITION\tEARLIEST\tLATEST\tRECORDS\tSIZE"
+	if cleaner {
+		head += "\tFIRST-DIRTY\tDIRTY-RATIO\tPASSES\tLAST-PASS"
+	}
+	fmt.Fprintln(tw, head)
+	for _, p := range parts {
 		size := "-"
 		if p.size >= 0 {
 			size = humanBytes(p.size)
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%s\n", p.partition, p.earliest, p.latest, p.latest-p.earliest, size)
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%s", p.partition, p.earliest, p.latest, p.latest-p.earliest, size)
+		if cs := p.cleaner; cs != nil {
+			last := "never"
+			if !cs.LastPass.IsZero() {
+				last = cs.LastPass.UTC().Format(time.RFC3339)
+			}
+			if cs.LastError != "" {
+				last += " (failed: " + cs.LastError + ")"
+			}
+			fmt.Fprintf(tw, "\t%d\t%.2f\t%d\t%s", cs.FirstDirty, cs.DirtyRatio, cs.Passes, last)
+		} else if cleaner {
+			fmt.Fprint(tw, "\t-\t-\t-\t-")
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
+}
+
+func topicAlter(ctx context.Context, c *cli, args []string) error {
+	fs := flagSet(c, "sluice topic alter", "NAME [--config KEY=VALUE ...] [--delete-config KEY ...]")
+	var bf backendFlags
+	bf.register(c, fs)
+	var set configFlag
+	var del listFlag
+	fs.Var(&set, "config", "set a topic config by its Kafka name, KEY=VALUE (repeatable); see 'sluice topic create --help'")
+	fs.Var(&del, "delete-config", "return a config to its default (repeatable)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := oneTopicName(pos); err != nil {
+		return err
+	}
+	if len(set) == 0 && len(del) == 0 {
+		return usagef("nothing to change: give --config KEY=VALUE or --delete-config KEY")
+	}
+	for _, k := range del {
+		if set.has(k) {
+			return usagef("config %s is both set and deleted", k)
+		}
+	}
+	b, err := bf.open(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if err := b.AlterTopicConfig(ctx, pos[0], set, del); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "altered topic %s\n", pos[0])
+	return nil
+}
+
+func topicAddPartitions(ctx context.Context, c *cli, args []string) error {
+	fs := flagSet(c, "sluice topic add-partitions", "NAME --partitions N")
+	var bf backendFlags
+	bf.register(c, fs)
+	partitions := fs.Int("partitions", 0, "the new total number of partitions (more than the topic has)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := oneTopicName(pos); err != nil {
+		return err
+	}
+	if *partitions < 1 || *partitions > 10000 {
+		return usagef("--partitions (the new total) must be between 1 and 10000, got %d", *partitions)
+	}
+	b, err := bf.open(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if err := b.AddPartitions(ctx, pos[0], int32(*partitions)); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "topic %s now has %d partitions\n", pos[0], *partitions)
+	return nil
+}
+
+func topicDeleteRecords(ctx context.Context, c *cli, args []string) error {
+	fs := flagSet(c, "sluice topic delete-records", "NAME --partition P --before OFFSET")
+	var bf backendFlags
+	bf.register(c, fs)
+	partition := fs.Int("partition", -1, "the partition")
+	before := fs.Int64("before", -2, "delete the records below this offset; -1 deletes every record written so far (the high watermark)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := oneTopicName(pos); err != nil {
+		return err
+	}
+	if *partition < 0 {
+		return usagef("--partition is required (0 or more)")
+	}
+	if *before < -1 {
+		return usagef("--before is required: an offset, or -1 for the high watermark")
+	}
+	b, err := bf.open(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	start, err := b.DeleteRecords(ctx, pos[0], int32(*partition), *before)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "partition %d of %s now starts at offset %d\n", *partition, pos[0], start)
+	return nil
+}
+
+// configFlag collects repeated --config KEY=VALUE flags in order.
+type configFlag [][2]string
+
+func (f *configFlag) String() string { return "" }
+
+func (f *configFlag) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want KEY=VALUE, got %q", v)
+	}
+	if f.has(k) {
+		return fmt.Errorf("config %s given twice", k)
+	}
+	*f = append(*f, [2]string{k, val})
+	return nil
+}
+
+func (f configFlag) has(k string) bool {
+	for _, kv := range f {
+		if kv[0] == k {
+			return true
+		}
+	}
+	return false
+}
+
+// listFlag collects a repeated flag's values.
+type listFlag []string
+
+func (f *listFlag) String() string { return strings.Join(*f, ",") }
+
+func (f *listFlag) Set(v string) error {
+	if v == "" {
+		return errors.New("empty value")
+	}
+	*f = append(*f, v)
+	return nil
 }
 
 func topicDelete(ctx context.Context, c *cli, args []string) error {

@@ -46,6 +46,10 @@ type Options struct {
 	// 127.0.0.1:0 (their Addr is ignored); Server.Addrs has their
 	// addresses by name.
 	Listeners []kafka.Listener
+	// Cleaner configures the log cleaner; a negative Interval stops the
+	// background cleaner, so that a test runs passes itself
+	// (Partition.Compact) at the times it chooses.
+	Cleaner logstore.CleanerOptions
 }
 
 // Start opens a log and serves it on 127.0.0.1:0. Everything is closed by
@@ -75,7 +79,7 @@ func StartE(o Options, tempDir func() string) (*Server, error) {
 		cfg = *o.Config
 	}
 	cfg.Addr = "127.0.0.1:0"
-	l, err := logstore.Open(logstore.Options{Dir: o.Dir, DefaultFsync: o.Fsync, DefaultPartitions: cfg.DefaultPartitions, Logger: logger})
+	l, err := logstore.Open(logstore.Options{Dir: o.Dir, DefaultFsync: o.Fsync, DefaultPartitions: cfg.DefaultPartitions, Logger: logger, Cleaner: o.Cleaner})
 	if err != nil {
 		return nil, err
 	}
