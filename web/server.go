@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,6 +34,8 @@ type Config struct {
 	// events and the dashboard (/ and /assets/). Its sampling loop
 	// (Observer.Run) is the caller's to start.
 	Observer *observe.Observer
+	// TLS, when set, serves HTTPS (sluice serve --tls-cert, --tls-key).
+	TLS *tls.Config
 }
 
 // Server is the HTTP server. Register more handlers on Mux before Serve.
@@ -142,6 +145,9 @@ func (s *Server) Listen() (net.Listener, error) {
 
 // Serve serves on ln until ctx ends, then shuts down gracefully.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.cfg.TLS)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.Serve(ln) }()
 	select {

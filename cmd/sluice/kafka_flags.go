@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
-	"net"
+	"os"
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -21,6 +25,11 @@ type kafkaFlags struct {
 	partitions int
 	maxRequest int
 	disabled   bool
+	listeners  []string
+	tlsCert    string
+	tlsKey     string
+	clientCA   string
+	mechs      string
 }
 
 func registerKafkaFlags(c *cli, fs *flag.FlagSet) *kafkaFlags {
@@ -33,7 +42,47 @@ func registerKafkaFlags(c *cli, fs *flag.FlagSet) *kafkaFlags {
 	fs.IntVar(&k.maxRequest, "max-request-bytes", int(d.MaxRequestBytes), "largest request frame accepted; larger ones close the connection")
 	fs.BoolVar(&k.cfg.AllowUnauthenticated, "allow-unauthenticated", false, "allow a non-loopback --kafka-addr although the listener has no authentication")
 	fs.BoolVar(&k.disabled, "no-kafka", false, "do not start the Kafka protocol listener")
+	fs.Func("listener", "a Kafka listener NAME=PROTOCOL://HOST:PORT (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL); repeatable; replaces --kafka-addr", func(v string) error {
+		k.listeners = append(k.listeners, v)
+		return nil
+	})
+	fs.StringVar(&k.tlsCert, "tls-cert", envOr(c, "SLUICE_TLS_CERT", ""), "PEM certificate (chain) of the SSL and SASL_SSL listeners and of HTTPS (env SLUICE_TLS_CERT)")
+	fs.StringVar(&k.tlsKey, "tls-key", envOr(c, "SLUICE_TLS_KEY", ""), "PEM private key of --tls-cert (env SLUICE_TLS_KEY)")
+	fs.StringVar(&k.clientCA, "tls-client-ca", envOr(c, "SLUICE_TLS_CLIENT_CA", ""), "PEM CA bundle: SSL listeners then require client certificates it signed, whose subject is the principal (mutual TLS)")
+	fs.StringVar(&k.mechs, "sasl-mechanisms", "SCRAM-SHA-512,SCRAM-SHA-256,PLAIN", "SASL mechanisms offered on SASL listeners")
+	fs.DurationVar(&k.cfg.ReauthInterval, "reauth-interval", 0, "SASL session lifetime after which clients re-authenticate on their connection (KIP-368); 0 = never")
 	return k
+}
+
+// tlsConfig loads --tls-cert, --tls-key and --tls-client-ca (nil when no
+// certificate is given).
+func (k *kafkaFlags) tlsConfig() (*tls.Config, error) {
+	if k.tlsCert == "" && k.tlsKey == "" {
+		if k.clientCA != "" {
+			return nil, usagef("--tls-client-ca needs --tls-cert and --tls-key")
+		}
+		return nil, nil
+	}
+	if k.tlsCert == "" || k.tlsKey == "" {
+		return nil, usagef("--tls-cert and --tls-key go together")
+	}
+	cert, err := tls.LoadX509KeyPair(k.tlsCert, k.tlsKey)
+	if err != nil {
+		return nil, fmt.Errorf("loading --tls-cert %s and --tls-key %s: %w", k.tlsCert, k.tlsKey, err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if k.clientCA != "" {
+		pem, err := os.ReadFile(k.clientCA)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-client-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--tls-client-ca %s: no PEM certificate in it", k.clientCA)
+		}
+		cfg.ClientAuth, cfg.ClientCAs = tls.RequireAndVerifyClientCert, pool
+	}
+	return cfg, nil
 }
 
 func (k *kafkaFlags) defaultPartitions() int32 { return int32(k.partitions) }
@@ -52,6 +101,23 @@ func (k *kafkaFlags) start(ctx context.Context, l *logstore.Log, logger *slog.Lo
 	if k.partitions < 1 {
 		return nil, usagef("--default-partitions must be at least 1")
 	}
+	for _, v := range k.listeners {
+		lis, err := kafka.ParseListener(v)
+		if err != nil {
+			return nil, usagef("--listener: %v", err)
+		}
+		cfg.Listeners = append(cfg.Listeners, lis)
+	}
+	tcfg, err := k.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg.TLS = tcfg
+	for _, m := range strings.Split(k.mechs, ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			cfg.SASLMechanisms = append(cfg.SASLMechanisms, strings.ToUpper(m))
+		}
+	}
 	if err := cfg.Validate(); err != nil {
 		if errors.Is(err, kafka.ErrNotLoopback) {
 			return nil, usagef("%v", err)
@@ -64,15 +130,9 @@ func (k *kafkaFlags) start(ctx context.Context, l *logstore.Log, logger *slog.Lo
 	}
 	obs.SetOffsets(srv.Offsets())
 	obs.SetGroupSource(liveGroups(srv))
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		srv.Close()
-		return nil, err
-	}
-	logger.Info("kafka listener started", "addr", ln.Addr().String(), "auto_create_topics", cfg.AutoCreateTopics,
-		"default_partitions", strconv.Itoa(k.partitions))
+	logger.Info("kafka listeners starting", "auto_create_topics", cfg.AutoCreateTopics, "default_partitions", strconv.Itoa(k.partitions))
 	go func() {
-		if err := srv.Serve(ctx, ln); err != nil && !errors.Is(err, kafka.ErrServerClosed) {
+		if err := srv.ListenAndServe(ctx); err != nil && !errors.Is(err, kafka.ErrServerClosed) {
 			errc <- err
 		}
 	}()

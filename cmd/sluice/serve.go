@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -99,7 +100,15 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	w, err := web.New(web.Config{Addr: *httpAddr, Token: *httpToken, Gatherer: reg, Observer: obs}, logger)
+	httpTLS, err := kf.tlsConfig()
+	if err != nil {
+		return err
+	}
+	if httpTLS != nil {
+		httpTLS = httpTLS.Clone()
+		httpTLS.ClientAuth, httpTLS.ClientCAs = tls.NoClientCert, nil // HTTP authenticates with bearer tokens
+	}
+	w, err := web.New(web.Config{Addr: *httpAddr, Token: *httpToken, Gatherer: reg, Observer: obs, TLS: httpTLS}, logger)
 	if err != nil {
 		return usagef("%v", err)
 	}
