@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/sluicehq/sluice/auth"
 	"github.com/sluicehq/sluice/logstore"
 )
 
@@ -116,6 +117,11 @@ type backend interface {
 	// Consume calls fn for each record until the limit, the end (exitAtEnd)
 	// or ctx ends.
 	Consume(ctx context.Context, topic string, o consumeOptions, fn func(message) error) error
+	// SetUserCredential stores user's SCRAM credential for m, derived from
+	// password; DeleteUserCredential removes it; ListUsers lists users.
+	SetUserCredential(ctx context.Context, user string, m auth.Mechanism, password string, iterations int) error
+	DeleteUserCredential(ctx context.Context, user string, m auth.Mechanism) error
+	ListUsers(ctx context.Context) ([]auth.UserInfo, error)
 	Close() error
 }
 

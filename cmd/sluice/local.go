@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluicehq/sluice/auth"
 	"github.com/sluicehq/sluice/logstore"
 	"github.com/sluicehq/sluice/record"
 )
@@ -31,6 +32,7 @@ var internalTopics = map[string]string{
 	logstore.OffsetsTopic:     "consumer groups' committed offsets",
 	logstore.ProducerIDsTopic: "the producer id allocator",
 	"__transaction_state":     "the transaction coordinator's state",
+	auth.UsersTopic:           "the SASL users' credentials",
 }
 
 func internalTopicErr(op, name string) error {
@@ -435,4 +437,35 @@ func isAborted(aborted []logstore.AbortedTxn, h record.Header, off int64) bool {
 		}
 	}
 	return false
+}
+
+// SetUserCredential implements backend.
+func (b *localBackend) SetUserCredential(ctx context.Context, user string, m auth.Mechanism, password string, iterations int) error {
+	st, err := auth.OpenStore(ctx, b.log)
+	if err != nil {
+		return err
+	}
+	c, err := auth.NewCredential(m, password, iterations)
+	if err != nil {
+		return err
+	}
+	return st.Set(ctx, user, c)
+}
+
+// DeleteUserCredential implements backend.
+func (b *localBackend) DeleteUserCredential(ctx context.Context, user string, m auth.Mechanism) error {
+	st, err := auth.OpenStore(ctx, b.log)
+	if err != nil {
+		return err
+	}
+	return st.Delete(ctx, user, m)
+}
+
+// ListUsers implements backend.
+func (b *localBackend) ListUsers(ctx context.Context) ([]auth.UserInfo, error) {
+	st, err := auth.OpenStore(ctx, b.log)
+	if err != nil {
+		return nil, err
+	}
+	return st.Users(), nil
 }

@@ -50,6 +50,7 @@ func commands() *command {
 			{name: "run", summary: "run a YAML pipeline (sources, steps, sinks) on the embedded defaults", run: runPipeline},
 			{name: "validate", summary: "check a YAML pipeline without running it", run: validatePipeline},
 			topicCommand(),
+			userCommand(),
 			produceCommand(),
 			consumeCommand(),
 			benchCommand(),

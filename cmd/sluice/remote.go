@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/sluicehq/sluice/auth"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -421,4 +423,54 @@ func (b *remoteBackend) startOffsets(ctx context.Context, topic string, o consum
 		})
 	}
 	return starts, nil
+}
+
+func kadmMechanism(m auth.Mechanism) kadm.ScramMechanism {
+	if m == auth.ScramSHA512 {
+		return kadm.ScramSha512
+	}
+	return kadm.ScramSha256
+}
+
+// SetUserCredential implements backend: AlterUserScramCredentials (the
+// client salts and hashes; the password never leaves this process).
+func (b *remoteBackend) SetUserCredential(ctx context.Context, user string, m auth.Mechanism, password string, iterations int) error {
+	res, err := b.adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: user, Mechanism: kadmMechanism(m), Iterations: int32(iterations), Password: password}})
+	if err != nil {
+		return fmt.Errorf("store credential of %s: %w", user, err)
+	}
+	return res.Error()
+}
+
+// DeleteUserCredential implements backend.
+func (b *remoteBackend) DeleteUserCredential(ctx context.Context, user string, m auth.Mechanism) error {
+	res, err := b.adm.AlterUserSCRAMs(ctx, []kadm.DeleteSCRAM{{User: user, Mechanism: kadmMechanism(m)}}, nil)
+	if err != nil {
+		return fmt.Errorf("delete credential of %s: %w", user, err)
+	}
+	return res.Error()
+}
+
+// ListUsers implements backend.
+func (b *remoteBackend) ListUsers(ctx context.Context) ([]auth.UserInfo, error) {
+	res, err := b.adm.DescribeUserSCRAMs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("describe users: %w", err)
+	}
+	var out []auth.UserInfo
+	for _, r := range res.Sorted() {
+		if r.Err != nil {
+			return nil, fmt.Errorf("user %s: %w", r.User, r.Err)
+		}
+		u := auth.UserInfo{Name: r.User}
+		for _, ci := range r.CredInfos {
+			m := auth.ScramSHA256
+			if ci.Mechanism == kadm.ScramSha512 {
+				m = auth.ScramSHA512
+			}
+			u.Mechanisms = append(u.Mechanisms, auth.MechanismInfo{Mechanism: m, Iterations: int(ci.Iterations)})
+		}
+		out = append(out, u)
+	}
+	return out, nil
 }
