@@ -128,7 +128,9 @@ type ModeResult struct {
 	Received   int64 `json:"received"`
 	Missing    int64 `json:"missing"`
 	Duplicates int64 `json:"duplicates"`
-	// Rate is the achieved send rate over the measured part, records/s.
+	// Rate is the achieved send rate over the measured part, records/s:
+	// the measured records over the time from their first scheduled send
+	// to one interval after the last actual send.
 	Rate   float64 `json:"achieved_rate"`
 	P50    float64 `json:"p50_ms"`
 	P99    float64 `json:"p99_ms"`
@@ -300,7 +302,7 @@ func runMode(ctx context.Context, cfg Config, mode Mode, broker string, base []b
 	defer snd.cl.Close()
 
 	cfg.Live.set(mode, "waiting for the first record through")
-	pctx, pcancel := context.WithTimeoutCause(ctx, cfg.StartTimeout, fmt.Errorf("no record came through within %v", cfg.StartTimeout))
+	pctx, pcancel := context.WithTimeoutCause(ctx, cfg.StartTimeout, fmt.Errorf("no record came through within %v (the path must pass the probe records, {\"seq\":-1,\"sent_ns\":...}, through)", cfg.StartTimeout))
 	err = snd.probe(pctx, recv)
 	pcancel()
 	if err != nil {
@@ -343,8 +345,11 @@ func runMode(ctx context.Context, cfg Config, mode Mode, broker string, base []b
 	mr.Received = int64(h.Count())
 	mr.Missing = sched.count - mr.Received
 	mr.Duplicates = recv.dups
-	if span := snd.lastSend - snd.firstSend; span > 0 && mr.Sent > 1 {
-		mr.Rate = float64(mr.Sent-1) / time.Duration(span).Seconds()
+	// From the scheduled start of the measured part to one interval after
+	// the last send: the target rate when the producer kept its schedule,
+	// less when it fell behind.
+	if span := snd.lastSend - sched.due(sched.first) + int64(time.Second)/int64(cfg.Rate); mr.Sent > 0 && span > 0 {
+		mr.Rate = float64(mr.Sent) / time.Duration(span).Seconds()
 	}
 	mr.P50, mr.P99, mr.P999 = ms(h.Quantile(0.5)), ms(h.Quantile(0.99)), ms(h.Quantile(0.999))
 	mr.Max, mr.Mean, mr.MinLat = ms(h.Max()), ms(h.Mean()), ms(h.Min())

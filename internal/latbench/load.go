@@ -185,9 +185,8 @@ type sender struct {
 	failed   atomic.Int64
 	errOnce  sync.Once
 	firstErr error
-	// firstSend and lastSend are the clock times of the first and last
-	// measured sends.
-	firstSend, lastSend int64
+	// lastSend is the clock time of the last measured send.
+	lastSend int64
 }
 
 func newSender(broker, topic string, size int, clk clock) (*sender, error) {
@@ -240,9 +239,6 @@ func (s *sender) load(ctx context.Context, sched schedule) error {
 			if sched.measured(i) {
 				at := s.clk.now()
 				s.lag.Record(time.Duration(at - due))
-				if i == sched.first {
-					s.firstSend = at
-				}
 				s.lastSend = at
 				s.sent.Add(1)
 			}
