@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/latbench"
+	"github.com/sluicehq/sluice/observe"
 
 	"github.com/sluicehq/sluice/kafka/kbench"
 	"github.com/sluicehq/sluice/logstore"
@@ -18,6 +22,7 @@ func benchCommand() *command {
 		sub: []*command{
 			{name: "log", summary: "append to and read from the embedded log in-process; prints records/s, MB/s, p50/p99 ack latency and the disk's own limits", run: benchLog},
 			{name: "kafka", summary: "produce and consume through the Kafka protocol over loopback with franz-go", run: benchKafka},
+			{name: "latency", summary: "end-to-end latency at a fixed rate: straight through the broker, and through a `sluice run` pipeline at-least-once and exactly-once; prints p50/p99/p99.9/max per mode", run: benchLatency},
 		},
 	}
 }
@@ -127,6 +132,84 @@ func benchKafka(ctx context.Context, c *cli, args []string) error {
 	stop()
 	if err != nil {
 		return err
+	}
+	fmt.Fprint(c.stdout, res.String())
+	return nil
+}
+
+func benchLatency(ctx context.Context, c *cli, args []string) error {
+	fs := flagSet(c, "sluice bench latency", "[--rate 20000] [--duration 10s] [--warmup 2s] [--record-size 100] [--partitions 4] [--pipeline FILE] [--delivery both|at_least_once|exactly_once] [--checkpoint-interval 200ms] [--broker HOST:PORT] [--json]")
+	var cfg latbench.Config
+	fs.IntVar(&cfg.Rate, "rate", 20_000, "records/s the producer sends, on schedule (open loop)")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured time per mode")
+	fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "time sent before the measured part of each mode and left out of the figures (0: none)")
+	fs.IntVar(&cfg.RecordSize, "record-size", 100, "value bytes per record (a JSON object {seq, sent_ns, pad}; at least about 50)")
+	partitions := fs.Int("partitions", 4, "partitions of the input and output topics")
+	fs.StringVar(&cfg.Pipeline, "pipeline", "", "pipeline spec to measure instead of the built-in kafka → map → kafka pass-through; its kafka source and its one kafka sink get the benchmark's broker and topics, and its output must keep the fields seq and sent_ns")
+	delivery := fs.String("delivery", "both", "pipeline delivery to measure: at_least_once, exactly_once or both")
+	direct := fs.Bool("direct", true, "also measure the direct broker path (the baseline)")
+	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", 200*time.Millisecond, "checkpoint interval of the pipeline (exactly-once output is committed at checkpoints)")
+	fs.StringVar(&cfg.Broker, "broker", "", "measure against this Kafka-compatible server instead of an in-process Sluice listener")
+	fs.StringVar(&cfg.DataDir, "dir", "", "data directory of the in-process server (default: a temporary directory)")
+	fsync := fs.String("fsync", "always", "fsync policy of the in-process server's log")
+	fs.StringVar(&cfg.Binary, "sluice", "", "sluice binary run as `sluice run` for the pipeline (default: this executable)")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("takes no arguments")
+	}
+	if cfg.Rate < 1 || cfg.Duration <= 0 || cfg.Warmup < 0 || cfg.RecordSize < 1 || *partitions < 1 || cfg.CheckpointInterval <= 0 {
+		return usagef("--rate, --duration, --record-size, --partitions and --checkpoint-interval must be positive, --warmup not negative")
+	}
+	cfg.Partitions = int32(*partitions)
+	if cfg.Warmup == 0 {
+		cfg.Warmup = -1 // none
+	}
+	if *direct {
+		cfg.Modes = append(cfg.Modes, latbench.Direct)
+	}
+	switch *delivery {
+	case "both":
+		cfg.Modes = append(cfg.Modes, latbench.AtLeastOnce, latbench.ExactlyOnce)
+	case "none":
+	default:
+		m, err := latbench.ParseMode(*delivery)
+		if err != nil || m == latbench.Direct {
+			return usagef("--delivery: want at_least_once, exactly_once, both or none, got %q", *delivery)
+		}
+		cfg.Modes = append(cfg.Modes, m)
+	}
+	if len(cfg.Modes) == 0 {
+		return usagef("nothing to measure (--direct=false --delivery none)")
+	}
+	if cfg.Fsync, err = logstore.ParseFsyncPolicy(*fsync); err != nil {
+		return usagef("--fsync: %v", err)
+	}
+	if cfg.Binary == "" {
+		if cfg.Binary, err = os.Executable(); err != nil {
+			return fmt.Errorf("locate the sluice binary (set --sluice): %w", err)
+		}
+	}
+	cfg.Live = &latbench.Live{}
+	done := make(chan struct{})
+	shown := make(chan struct{})
+	go func() {
+		defer close(shown)
+		observe.Progress(ctx, c.stderr, done, func(bool) string { return cfg.Live.Line() }, observe.StatusOptions{})
+	}()
+	res, err := latbench.Run(ctx, cfg)
+	close(done)
+	<-shown
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
 	}
 	fmt.Fprint(c.stdout, res.String())
 	return nil

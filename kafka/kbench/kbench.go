@@ -153,21 +153,15 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	broker := cfg.Broker
 	if broker == "" {
-		addr, stop, err := startServer(cfg)
+		addr, stop, err := StartServer(cfg.DataDir, cfg.Fsync)
 		if err != nil {
 			return res, err
 		}
 		defer stop()
 		broker = addr
 	}
-
-	adm, err := kgo.NewClient(kgo.SeedBrokers(broker))
-	if err != nil {
+	if err := CreateTopics(ctx, broker, cfg.Partitions, cfg.Topic); err != nil {
 		return res, err
-	}
-	defer adm.Close()
-	if _, err := kadm.NewClient(adm).CreateTopic(ctx, cfg.Partitions, 1, nil, cfg.Topic); err != nil {
-		return res, fmt.Errorf("creating %s: %w", cfg.Topic, err)
 	}
 
 	if err := produce(ctx, broker, cfg, cc, &res); err != nil {
@@ -181,8 +175,32 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return res, nil
 }
 
-func startServer(cfg Config) (string, func(), error) {
-	dir := cfg.DataDir
+// CreateTopics creates topics with the given number of partitions
+// (replication factor 1) on broker.
+func CreateTopics(ctx context.Context, broker string, partitions int32, topics ...string) error {
+	adm, err := kgo.NewClient(kgo.SeedBrokers(broker))
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	resp, err := kadm.NewClient(adm).CreateTopics(ctx, partitions, 1, nil, topics...)
+	if err != nil {
+		return fmt.Errorf("creating %v: %w", topics, err)
+	}
+	for _, t := range resp.Sorted() {
+		if t.Err != nil {
+			return fmt.Errorf("creating %s: %w", t.Topic, t.Err)
+		}
+	}
+	return nil
+}
+
+// StartServer starts Sluice's Kafka listener in-process on 127.0.0.1 (an
+// ephemeral port) over a log in dir (a temporary directory, removed by
+// stop, when dir is empty) with the given fsync policy, as `sluice serve`
+// runs it with its defaults. It returns the listener's address and a
+// function that stops the server and closes the log.
+func StartServer(dir string, fsync logstore.FsyncPolicy) (addr string, stop func(), err error) {
 	cleanup := func() {}
 	if dir == "" {
 		d, err := os.MkdirTemp("", "sluice-kbench-")
@@ -193,7 +211,7 @@ func startServer(cfg Config) (string, func(), error) {
 		cleanup = func() { os.RemoveAll(d) }
 	}
 	logger := slog.New(slog.DiscardHandler)
-	l, err := logstore.Open(logstore.Options{Dir: dir, DefaultFsync: cfg.Fsync, Logger: logger})
+	l, err := logstore.Open(logstore.Options{Dir: dir, DefaultFsync: fsync, Logger: logger})
 	if err != nil {
 		cleanup()
 		return "", nil, err
@@ -220,16 +238,23 @@ func startServer(cfg Config) (string, func(), error) {
 	}, nil
 }
 
-func produce(ctx context.Context, broker string, cfg Config, cc kgo.CompressionCodec, res *Result) error {
-	cl, err := kgo.NewClient(
+// ProducerOptions returns the franz-go options of the benchmark producer:
+// idempotent, acks=-1, writing to topic on broker with the given linger,
+// maximum batch bytes, compression and buffer depth.
+func ProducerOptions(broker, topic string, linger time.Duration, batchBytes int32, cc kgo.CompressionCodec, bufferedRecords int) []kgo.Opt {
+	return []kgo.Opt{
 		kgo.SeedBrokers(broker),
-		kgo.DefaultProduceTopic(cfg.Topic),
+		kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerLinger(cfg.Linger),
-		kgo.ProducerBatchMaxBytes(cfg.BatchBytes),
+		kgo.ProducerLinger(linger),
+		kgo.ProducerBatchMaxBytes(batchBytes),
 		kgo.ProducerBatchCompression(cc),
-		kgo.MaxBufferedRecords(cfg.BufferedRecords),
-	)
+		kgo.MaxBufferedRecords(bufferedRecords),
+	}
+}
+
+func produce(ctx context.Context, broker string, cfg Config, cc kgo.CompressionCodec, res *Result) error {
+	cl, err := kgo.NewClient(ProducerOptions(broker, cfg.Topic, cfg.Linger, cfg.BatchBytes, cc, cfg.BufferedRecords)...)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,89 @@
+package latbench
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+)
+
+// tail keeps the last bytes written to it (a child's stderr, for error
+// messages).
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailSize = 8 << 10
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > tailSize {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailSize:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(bytes.ToValidUTF8(t.buf, nil)))
+}
+
+// child is a `sluice run` process.
+type child struct {
+	cmd    *exec.Cmd
+	stderr *tail
+	exited chan struct{} // closed when the process has exited
+	err    error         // its exit status, once exited is closed
+}
+
+// startChild starts `bin run --quiet --data-dir DIR/data SPEC` in dir with
+// the environment of this process plus env.
+func startChild(bin, dir, spec string, env []string) (*child, error) {
+	cmd := exec.Command(bin, "run", "--quiet", "--data-dir", dir+"/data", spec)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	c := &child{cmd: cmd, stderr: &tail{}, exited: make(chan struct{})}
+	cmd.Stderr = c.stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s run: %w", bin, err)
+	}
+	go func() {
+		c.err = cmd.Wait()
+		close(c.exited)
+	}()
+	return c, nil
+}
+
+// exitError describes an exit that the benchmark did not ask for.
+func (c *child) exitError() error {
+	msg := c.stderr.String()
+	if msg == "" {
+		msg = "(no output)"
+	}
+	return fmt.Errorf("the pipeline process exited (%v): %s", c.err, msg)
+}
+
+// stop interrupts the process (a checkpointing pipeline stops with a
+// savepoint, as on Ctrl-C) and kills it if it has not exited within
+// grace.
+func (c *child) stop(grace time.Duration) {
+	select {
+	case <-c.exited:
+		return
+	default:
+	}
+	_ = c.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-c.exited:
+	case <-time.After(grace):
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+	}
+}
