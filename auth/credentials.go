@@ -16,10 +16,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/sluicehq/sluice/logstore"
-	"github.com/sluicehq/sluice/record"
 )
 
 // UsersTopic is the internal topic holding the SCRAM credentials.
@@ -168,7 +166,7 @@ type MechanismInfo struct {
 // Store holds the users' credentials, durable in the internal topic
 // __sluice_users of a log. It is safe for concurrent use.
 type Store struct {
-	p *logstore.Partition
+	kv *kvTopic
 
 	mu    sync.RWMutex
 	creds map[string]map[Mechanism]Credential
@@ -193,70 +191,29 @@ func ValidUserName(name string) error {
 // (compacted, fsync always) on first use, and reads it into memory. Open
 // it once per log.
 func OpenStore(ctx context.Context, l *logstore.Log) (*Store, error) {
-	t, err := l.Topic(UsersTopic)
-	if errors.Is(err, logstore.ErrUnknownTopic) {
-		err = l.CreateTopic(UsersTopic, logstore.TopicConfig{Partitions: 1, Fsync: logstore.FsyncPolicy{Mode: logstore.FsyncAlways}, Cleanup: logstore.CleanupCompact})
-		if err != nil && !errors.Is(err, logstore.ErrTopicExists) {
-			return nil, fmt.Errorf("credentials: create %s: %w", UsersTopic, err)
+	kv, err := openKV(l, UsersTopic)
+	if err != nil {
+		return nil, fmt.Errorf("credentials: %w", err)
+	}
+	s := &Store{kv: kv, creds: map[string]map[Mechanism]Credential{}}
+	err = kv.replay(ctx, func(k, v []byte) {
+		user, mech, ok := splitKey(k)
+		if !ok {
+			return // not ours: skipped
 		}
-		t, err = l.Topic(UsersTopic)
-	}
+		if v == nil {
+			s.remove(user, mech)
+			return
+		}
+		var c Credential
+		if err := json.Unmarshal(v, &c); err == nil && c.Mechanism == mech {
+			s.put(user, c)
+		}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("credentials: %w", err)
-	}
-	p, err := t.Partition(0)
-	if err != nil {
-		return nil, fmt.Errorf("credentials: %w", err)
-	}
-	s := &Store{p: p, creds: map[string]map[Mechanism]Credential{}}
-	if err := s.replay(ctx); err != nil {
-		return nil, err
 	}
 	return s, nil
-}
-
-func (s *Store) replay(ctx context.Context) error {
-	start, hw, _ := s.p.Offsets()
-	for off := start; off < hw; {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		res, err := s.p.Read(off, 1<<20)
-		if err != nil {
-			return fmt.Errorf("credentials: read %s at %d: %w", UsersTopic, off, err)
-		}
-		if len(res.Batches) == 0 {
-			break
-		}
-		next := off
-		err = record.Batches(res.Batches, func(h record.Header, raw []byte) error {
-			next = h.LastOffset() + 1
-			return record.Decode(raw, func(h record.Header, r record.Record) error {
-				if r.Offset < off || h.IsControl() {
-					return nil
-				}
-				user, mech, ok := splitKey(r.Key)
-				if !ok {
-					return nil // not ours: skipped
-				}
-				if r.Value == nil {
-					s.remove(user, mech)
-					return nil
-				}
-				var c Credential
-				if err := json.Unmarshal(r.Value, &c); err != nil || c.Mechanism != mech {
-					return nil
-				}
-				s.put(user, c)
-				return nil
-			})
-		})
-		if err != nil {
-			return fmt.Errorf("credentials: replay %s: %w", UsersTopic, err)
-		}
-		off = next
-	}
-	return nil
 }
 
 func key(user string, m Mechanism) []byte { return []byte(user + "\x00" + string(m)) }
@@ -296,7 +253,7 @@ func (s *Store) Set(ctx context.Context, user string, c Credential) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.p.AppendRecords(ctx, []record.Record{{Key: key(user, c.Mechanism), Value: v, Timestamp: time.Now().UnixMilli()}}); err != nil {
+	if err := s.kv.put(ctx, key(user, c.Mechanism), v); err != nil {
 		return fmt.Errorf("credentials: store %s/%s: %w", user, c.Mechanism, err)
 	}
 	s.put(user, c)
@@ -308,7 +265,7 @@ func (s *Store) Delete(ctx context.Context, user string, m Mechanism) error {
 	if _, ok := s.Lookup(user, m); !ok {
 		return fmt.Errorf("%w: %s has no %s credential", ErrUnknownUser, user, m)
 	}
-	if _, err := s.p.AppendRecords(ctx, []record.Record{{Key: key(user, m), Timestamp: time.Now().UnixMilli()}}); err != nil {
+	if err := s.kv.put(ctx, key(user, m), nil); err != nil {
 		return fmt.Errorf("credentials: delete %s/%s: %w", user, m, err)
 	}
 	s.remove(user, m)

@@ -54,6 +54,8 @@ const (
 	apiKeySASLAuthenticate       int16 = 36
 	apiKeyDescribeUserSCRAMCreds int16 = 50
 	apiKeyAlterUserSCRAMCreds    int16 = 51
+	apiKeyDescribeClientQuotas   int16 = 48
+	apiKeyAlterClientQuotas      int16 = 49
 )
 
 // apiRange is the version range served for one API key.
@@ -99,6 +101,8 @@ var supportedAPIs = [...]apiRange{
 	{apiKeyDeleteGroups, 0, 2},
 	{apiKeyIncrementalAlter, 0, 1},
 	{apiKeyOffsetDelete, 0, 0},
+	{apiKeyDescribeClientQuotas, 0, 1},
+	{apiKeyAlterClientQuotas, 0, 1},
 	{apiKeyDescribeUserSCRAMCreds, 0, 0},
 	{apiKeyAlterUserSCRAMCreds, 0, 0},
 	{apiKeyDescribeCluster, 0, 2},

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/auth"
 )
 
 // clientConn is what handlers know about the connection a request came on.
@@ -116,6 +118,7 @@ func (s *Server) serveConn(c net.Conn, lis Listener) {
 		if cc.auth.closing {
 			return // after a failed authentication: the answer goes first
 		}
+		waitMuted(ctx, cc.auth)
 	}
 }
 
@@ -185,7 +188,9 @@ func (s *Server) handleFrame(ctx context.Context, cc *clientConn, frame []byte) 
 	if preq, isProduce := req.(*kmsg.ProduceRequest); isProduce && s.versionOK(cc, h) {
 		// The batches are copied into the log as they are assigned: the
 		// frame may be reused at once.
-		r.finish = s.startProduce(ctx, preq).finish
+		op := s.startProduce(ctx, preq)
+		op.resp.ThrottleMillis = s.throttle(cc, auth.ProducerByteRate, produceBytes(preq))
+		r.finish = op.finish
 		return r, true, true
 	}
 	r.resp, ok = s.dispatch(ctx, cc, h, req)
@@ -228,7 +233,7 @@ func (s *Server) dispatch(ctx context.Context, cc *clientConn, h requestHeader, 
 	case *kmsg.ProduceRequest:
 		return s.handleProduce(ctx, req), true
 	case *kmsg.FetchRequest:
-		return s.handleFetch(ctx, req), true
+		return s.throttleFetch(cc, s.handleFetch(ctx, req)), true
 	case *kmsg.ListOffsetsRequest:
 		return s.handleListOffsets(req), true
 	case *kmsg.MetadataRequest:
@@ -261,6 +266,10 @@ func (s *Server) dispatch(ctx context.Context, cc *clientConn, h requestHeader, 
 		return s.handleDescribeUserSCRAMCredentials(req), true
 	case *kmsg.AlterUserSCRAMCredentialsRequest:
 		return s.handleAlterUserSCRAMCredentials(ctx, req), true
+	case *kmsg.DescribeClientQuotasRequest:
+		return s.handleDescribeClientQuotas(req), true
+	case *kmsg.AlterClientQuotasRequest:
+		return s.handleAlterClientQuotas(ctx, req), true
 	case *kmsg.CreateTopicsRequest:
 		return s.handleCreateTopics(req), true
 	case *kmsg.DeleteTopicsRequest:

@@ -65,6 +65,9 @@ type connAuth struct {
 	expires   time.Time // end of the SASL session (KIP-368); zero = none
 	sasl      *saslState
 	closing   bool // close the connection once the current answer is written
+	// mutedUntil: a quota throttled the connection; its next request is
+	// read only then (quota.go).
+	mutedUntil time.Time
 }
 
 func newConnAuth(lis Listener) *connAuth {

@@ -40,6 +40,7 @@ type Server struct {
 	offsets *logstore.OffsetStore
 	// creds holds the SASL users' SCRAM credentials (opened by New).
 	creds        *auth.Store
+	quotas       *quotaManager
 	authOK       atomic.Int64
 	reauthOK     atomic.Int64
 	principalsMu sync.Mutex
@@ -117,6 +118,15 @@ func New(log *logstore.Log, cfg Config, logger *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("kafka: opening the credential store: %w", err)
 	}
 	s.creds = creds
+	quotas, err := auth.OpenQuotas(ctx, log)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("kafka: opening the client quotas: %w", err)
+	}
+	if s.quotas, err = newQuotaManager(quotas, cfg.Registerer); err != nil {
+		cancel()
+		return nil, fmt.Errorf("kafka: quota metrics: %w", err)
+	}
 	s.txns = newTxnCoordinator(be, cfg.MaxTransactionTimeout)
 	if err := be.replay(s.txns); err != nil {
 		cancel()

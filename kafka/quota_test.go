@@ -1,0 +1,93 @@
+package kafka_test
+
+import (
+	"context"
+	"crypto/rand"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func quotaEntity(user string) kadm.ClientQuotaEntity {
+	return kadm.ClientQuotaEntity{{Type: "user", Name: &user}}
+}
+
+// TestProduceQuota: a user with a producer byte-rate quota of R is held
+// to R (within 10% over a measured window) while another user without a
+// quota, producing at the same time, is not throttled.
+func TestProduceQuota(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures rates over several seconds")
+	}
+	s, _ := secureServer(t, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(s.Client(t))
+	if _, err := adm.CreateTopics(ctx, 1, 1, nil, "quota-alice", "quota-bob"); err != nil {
+		t.Fatal(err)
+	}
+	const rate = 200 << 10 // bytes per second
+	if _, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "bob", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "bob-secret"}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{Entity: quotaEntity("alice"), Ops: []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: rate}}}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("alter quota: %v %v", err, res)
+	}
+	desc, err := adm.DescribeClientQuotas(ctx, false, []kadm.DescribeClientQuotaComponent{{Type: "user", MatchType: 2}})
+	if err != nil || len(desc) != 1 || desc[0].Values[0].Value != rate {
+		t.Fatalf("describe quotas: %v %+v", err, desc)
+	}
+
+	// Quotas count the bytes on the wire: no compression.
+	value := make([]byte, 1000)
+	rand.Read(value)
+	noComp := kgo.ProducerBatchCompression(kgo.NoCompression())
+	produce := func(cl *kgo.Client, topic string, d time.Duration, acked *atomic.Int64, stop <-chan struct{}) {
+		end := time.Now().Add(d)
+		var wg sync.WaitGroup
+		for time.Now().Before(end) {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			wg.Add(1)
+			cl.Produce(ctx, &kgo.Record{Topic: topic, Value: value}, func(r *kgo.Record, err error) {
+				defer wg.Done()
+				if err == nil {
+					acked.Add(int64(len(r.Value)))
+				}
+			})
+		}
+		wg.Wait()
+	}
+	alice := saslClient(t, s.Addrs["SASL_PLAINTEXT"], nil, "SCRAM-SHA-512", "alice", "alice-secret", kgo.MaxBufferedRecords(100), kgo.ProducerLinger(0), noComp)
+	bob := saslClient(t, s.Addrs["SASL_PLAINTEXT"], nil, "SCRAM-SHA-256", "bob", "bob-secret", kgo.MaxBufferedRecords(500), kgo.ProducerLinger(0), noComp)
+	var aliceBytes, bobBytes atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); produce(alice, "quota-alice", 9*time.Second, &aliceBytes, stop) }()
+	go func() { defer wg.Done(); produce(bob, "quota-bob", 9*time.Second, &bobBytes, stop) }()
+	// Measure alice from 3 s to 8 s: after the quota's window has filled.
+	time.Sleep(3 * time.Second) // the measurement window, not synchronisation
+	a0, b0 := aliceBytes.Load(), bobBytes.Load()
+	time.Sleep(5 * time.Second)
+	a1, b1 := aliceBytes.Load(), bobBytes.Load()
+	close(stop)
+	wg.Wait()
+	got := float64(a1-a0) / 5
+	bobRate := float64(b1-b0) / 5
+	t.Logf("alice %.0f B/s (quota %d), bob %.0f B/s (no quota)", got, rate, bobRate)
+	if got < 0.9*rate || got > 1.1*rate {
+		t.Fatalf("alice produced %.0f B/s under a quota of %d B/s: not within 10%%", got, rate)
+	}
+	if bobRate < 3*rate {
+		t.Fatalf("bob, without a quota, produced only %.0f B/s while alice was throttled", bobRate)
+	}
+}
