@@ -16,4 +16,3 @@ func (w *txnWriter) crash() {
 	}
 	w.ctl.Close()
 }
-

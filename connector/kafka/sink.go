@@ -134,9 +134,9 @@ func (s *Sink) Open(_ context.Context, info stream.SubtaskInfo) (stream.SinkWrit
 
 // producer is one client with the first asynchronous produce error.
 type producer struct {
-	cl   *kgo.Client
-	mu   sync.Mutex
-	err  error
+	cl  *kgo.Client
+	mu  sync.Mutex
+	err error
 }
 
 func (p *producer) fail(_ *kgo.Record, err error) {
@@ -220,6 +220,5 @@ func (w *writer) Close(ctx context.Context) error {
 	}
 	return nil
 }
-
 
 var _ stream.BarrierWriter = (*writer)(nil)
