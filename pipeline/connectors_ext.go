@@ -199,10 +199,9 @@ func (c *kafkaSinkConfig) openBytes(bc *buildCtx) (stream.Sink[connector.Message
 	// through an idempotent producer, at-least-once.
 	cfg.Transactional = bc.exactlyOnce
 	if cfg.Transactional {
-		// A transaction stays open for about two checkpoint intervals (it
-		// is committed when the next checkpoint completes): keep the
-		// broker from aborting it first. Brokers cap this at
-		// transaction.max.timeout.ms (15 minutes by default).
+		// A pre-committed transaction must outlive the checkpoint
+		// interval plus the restart of a crashed job, whose recovery
+		// commits it: the broker aborting it first loses its output.
 		cfg.TransactionTimeout = kafkaTxnTimeout(bc.checkpointInterval)
 		if cfg.TransactionalID == "" {
 			// Stable across runs of this pipeline, distinct from other
@@ -214,9 +213,12 @@ func (c *kafkaSinkConfig) openBytes(bc *buildCtx) (stream.Sink[connector.Message
 }
 
 // kafkaTxnTimeout returns the Kafka transaction timeout for a checkpoint
-// interval: four intervals, at least a minute, at most 15 minutes.
-func kafkaTxnTimeout(interval time.Duration) time.Duration {
-	return min(max(4*interval, time.Minute), 15*time.Minute)
+// interval: the sink's default (15 minutes, the most brokers allow by
+// default, transaction.max.timeout.ms), which leaves a crashed job minutes
+// to come back; an interval so long that the timeout is not above it
+// plus a minute cannot be helped without raising the broker's maximum.
+func kafkaTxnTimeout(time.Duration) time.Duration {
+	return kafka.DefaultTransactionTimeout
 }
 
 // kafkaTxnID is the default transactional id prefix of a pipeline's Kafka

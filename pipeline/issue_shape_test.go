@@ -225,9 +225,9 @@ func testIssueSpec(t *testing.T, broker string) {
 
 func TestKafkaTxnTimeout(t *testing.T) {
 	for _, c := range []struct{ interval, want time.Duration }{
-		{0, time.Minute},
-		{5 * time.Second, time.Minute},
-		{time.Minute, 4 * time.Minute},
+		{0, 15 * time.Minute},
+		{5 * time.Second, 15 * time.Minute},
+		{time.Minute, 15 * time.Minute},
 		{time.Hour, 15 * time.Minute},
 	} {
 		if got := kafkaTxnTimeout(c.interval); got != c.want {

@@ -28,8 +28,9 @@ type SubtaskInfo struct {
 // stops early (then ctx is already cancelled).
 //
 // A writer may implement optional capabilities, checked when it is opened:
-// WatermarkWriter to see event-time progress and BarrierWriter to act on
-// checkpoint barriers (two-phase-commit sinks pre-commit there).
+// WatermarkWriter to see event-time progress, BarrierWriter to act on
+// checkpoint barriers (an at-least-once sink flushes there), and
+// checkpoint.TwoPhaseCommitter for exactly-once output.
 type SinkWriter[T any] interface {
 	Write(ctx context.Context, records []T) error
 	Close(ctx context.Context) error

@@ -33,11 +33,24 @@
 // report the first failure, so a checkpoint covers only acknowledged
 // records: at-least-once.
 //
-// With Transactional set, a subtask writes inside Kafka transactions under
-// transactional ids "<TransactionalID>-<subtask>-<slot>": a transaction
-// begins at the first write after a barrier, is flushed (pre-committed) at
-// the barrier, and is committed by CommitCheckpoint when that checkpoint
-// completes, while the next transaction goes on in another slot. Opening
-// the sink fences and aborts whatever earlier incarnations of its slots
-// left open. docs/connectors.md lists what exactly-once still needs.
+// With Transactional set, the writer implements
+// checkpoint.TwoPhaseCommitter, the one commit protocol the stream runtime
+// drives: a transaction begins at the first write after a pre-commit,
+// PreCommit flushes it at the barrier and returns its handle (Txn:
+// transactional id, producer id and epoch), and Commit ends it once the
+// checkpoint is complete. Each transaction has a transactional id of its
+// own, "<TransactionalID>-<subtask>-<n>", and its own client, so a handle
+// names exactly one transaction. After a crash between a checkpoint's
+// completion and its commit, Recover commits the restored handles by
+// sending EndTxn with their producer ids and epochs (kmsg, through a kgo
+// client's Request, which finds the transaction coordinator with
+// FindCoordinator), as Flink's Kafka sink resumes a transaction; only then
+// does it initialise the ids the crashed run used after the checkpoint,
+// which aborts what they left open and fences their zombies. A transaction
+// the coordinator aborted first (its TransactionTimeout expired: keep it
+// well above the checkpoint interval plus the restart time) is lost:
+// logged as an error with its checkpoint id, counted in
+// Sink.LostTransactions. txn.go documents which Kafka answer means what.
+// Without checkpoints (no two-phase commit) a subtask writes one
+// transaction, committed when its input ends.
 package kafka

@@ -320,10 +320,10 @@ func TestTransactionalSinkCommitsAtCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bw := w.(stream.BarrierWriter)
-	cc := w.(interface {
-		CommitCheckpoint(context.Context, uint64) error
-	})
+	c := w.(checkpoint.TwoPhaseCommitter)
+	if err := c.Recover(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
 	write := func(vals ...string) {
 		t.Helper()
 		ms := make([]connector.Message, len(vals))
@@ -334,33 +334,36 @@ func TestTransactionalSinkCommitsAtCheckpoint(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("a", "b")
-	if err := bw.OnBarrier(ctx, 1); err != nil {
-		t.Fatal(err)
+	preCommit := func(id checkpoint.ID) checkpoint.Transaction {
+		t.Helper()
+		tx, err := c.PreCommit(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tx
 	}
-	write("c") // the next transaction, in another slot
+	write("a", "b")
+	tx1 := preCommit(1)
+	write("c") // the next transaction
 	if got := consumeAll(t, brokers, "out"); len(got) != 0 {
 		t.Fatalf("visible before the checkpoint completed: %v", got)
 	}
-	if err := cc.CommitCheckpoint(ctx, 1); err != nil {
+	if err := c.Commit(ctx, tx1); err != nil {
 		t.Fatal(err)
 	}
 	if got := consumeAll(t, brokers, "out"); !slices.Equal(got, []string{"a", "b"}) {
 		t.Fatalf("after checkpoint 1: %v", got)
 	}
-	if err := bw.OnBarrier(ctx, 2); err != nil {
-		t.Fatal(err)
-	}
+	preCommit(2)
 	write("d")
-	if err := bw.OnBarrier(ctx, 3); err != nil {
-		t.Fatal(err)
-	}
-	// Both slots are pending: the next write commits checkpoint 2 early.
+	tx3 := preCommit(3)
+	// Two transactions are pending: the next write commits checkpoint 2
+	// early.
 	write("e")
 	if sink.EarlyCommits() != 1 {
 		t.Fatalf("early commits %d", sink.EarlyCommits())
 	}
-	if err := cc.CommitCheckpoint(ctx, 3); err != nil {
+	if err := c.Commit(ctx, tx3); err != nil {
 		t.Fatal(err)
 	}
 	if got := consumeAll(t, brokers, "out"); !slices.Equal(got, []string{"a", "b", "c", "d"}) {
@@ -376,8 +379,8 @@ func TestTransactionalSinkCommitsAtCheckpoint(t *testing.T) {
 		t.Fatalf("after abort: %v", got)
 	}
 
-	// A new incarnation fences the old slots; at the end of input it
-	// commits what it wrote.
+	// A writer without checkpoints (no two-phase commit) writes one
+	// transaction, committed at the end of the input.
 	w2, err := sink.Open(ctx, stream.SubtaskInfo{})
 	if err != nil {
 		t.Fatal(err)
@@ -434,8 +437,8 @@ func TestCommitFinishedAfterBoundedRun(t *testing.T) {
 // TestTransactionalSinkTwoPhase drives the transactional writer as the
 // stream runtime does (checkpoint.TwoPhaseCommitter): records become
 // visible only at Commit, Commit is idempotent, Abort discards a
-// pre-committed transaction, and a checkpoint with no records has no
-// handle.
+// pre-committed transaction, and the handle of a checkpoint with no
+// records names no transaction.
 func TestTransactionalSinkTwoPhase(t *testing.T) {
 	brokers := cluster(t, 1, "out")
 	sink, err := NewSink(SinkConfig{Brokers: brokers, Topic: "out", Transactional: true})
@@ -464,17 +467,14 @@ func TestTransactionalSinkTwoPhase(t *testing.T) {
 	}
 	barrier := func(id checkpoint.ID) checkpoint.Transaction {
 		t.Helper()
-		if err := w.(stream.BarrierWriter).OnBarrier(ctx, uint64(id)); err != nil {
-			t.Fatal(err)
-		}
 		tx, err := c.PreCommit(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return tx
 	}
-	if tx := barrier(1); tx != nil {
-		t.Fatalf("a checkpoint without records has handle %x", tx)
+	if h, err := DecodeTxn(barrier(1)); err != nil || h.TransactionalID != "" || h.Next != 0 {
+		t.Fatalf("a checkpoint without records: handle %+v, %v", h, err)
 	}
 	write("a", "b")
 	tx2 := barrier(2)

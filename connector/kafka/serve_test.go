@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/sluicehq/sluice/checkpoint"
 	"github.com/sluicehq/sluice/connector"
 	sluicekafka "github.com/sluicehq/sluice/kafka"
 	"github.com/sluicehq/sluice/logstore"
@@ -63,19 +64,22 @@ func TestAgainstSluiceServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c := w.(checkpoint.TwoPhaseCommitter)
+	if err := c.Recover(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
 	in := []connector.Message{{Key: []byte("k1"), Value: []byte("a")}, {Key: []byte("k2"), Value: []byte("b")}, {Key: []byte("k3"), Value: []byte("c")}}
 	if err := w.Write(ctx, in); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.(stream.BarrierWriter).OnBarrier(ctx, 1); err != nil {
+	tx, err := c.PreCommit(ctx, 1)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if got := consumeAll(t, brokers, "out"); len(got) != 0 {
 		t.Fatalf("visible before commit: %v", got)
 	}
-	if err := w.(interface {
-		CommitCheckpoint(context.Context, uint64) error
-	}).CommitCheckpoint(ctx, 1); err != nil {
+	if err := c.Commit(ctx, tx); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(ctx); err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"testing"
 
+	"github.com/sluicehq/sluice/checkpoint"
 	"github.com/sluicehq/sluice/connector"
 	"github.com/sluicehq/sluice/logstore"
 	"github.com/sluicehq/sluice/stream"
@@ -84,7 +85,7 @@ func BenchmarkSourceRead(b *testing.B) {
 }
 
 // BenchmarkTxnSinkWrite is BenchmarkSinkWrite through the transactional
-// sink, with a barrier and a checkpoint commit every 16 Writes.
+// sink, with a pre-commit and a commit every 16 Writes.
 func BenchmarkTxnSinkWrite(b *testing.B) {
 	l := openLogB(b)
 	ids, err := logstore.OpenProducerIDs(context.Background(), l)
@@ -113,10 +114,11 @@ func BenchmarkTxnSinkWrite(b *testing.B) {
 			b.Fatal(err)
 		}
 		if i%16 == 15 {
-			if err := w.OnBarrier(ctx, uint64(i)); err != nil {
+			h, err := w.PreCommit(ctx, checkpoint.ID(i+1))
+			if err != nil {
 				b.Fatal(err)
 			}
-			if err := w.CommitCheckpoint(ctx, uint64(i)); err != nil {
+			if err := w.Commit(ctx, h); err != nil {
 				b.Fatal(err)
 			}
 		}

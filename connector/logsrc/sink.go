@@ -32,8 +32,9 @@ type SinkConfig struct {
 	// Codec compresses appended batches; the zero value is none.
 	Codec record.Codec
 
-	// Transactional writes inside the log's transactions, committed by
-	// CommitCheckpoint (see txn.go). It needs ProducerIDs.
+	// Transactional writes inside the log's transactions, and the writer
+	// implements checkpoint.TwoPhaseCommitter (see txn.go). It needs
+	// ProducerIDs.
 	Transactional bool
 	// ProducerIDs is the log's producer-id allocator (one per Log, shared
 	// with the Kafka listener when there is one).

@@ -9,9 +9,9 @@ package logsrc
 // topic (TxnRegistryTopic: transactional id -> producer id, epoch) before
 // any data is written, and appends transactional batches with sequence
 // numbers from 0 in that epoch. At a barrier the transaction is
-// pre-committed (its batches are already durable) and filed under the
-// checkpoint id; CommitCheckpoint writes its commit markers, one per
-// partition it touched. Read-committed readers see nothing of a
+// pre-committed by PreCommit (its batches are already durable), and
+// Commit writes its commit markers, one per partition it touched, once
+// the checkpoint is complete (checkpoint.TwoPhaseCommitter). Read-committed readers see nothing of a
 // transaction before its commit marker, and nothing past the first open
 // transaction of a partition (the last stable offset).
 //
@@ -298,35 +298,9 @@ func (w *txnWriter) fence(ctx context.Context, all bool) error {
 	return nil
 }
 
-// CommitRecovered writes the commit markers of transactions a restored
-// checkpoint had pre-committed (Txn values from PreCommitted), for callers
-// that drive the sink without the stream runtime's two-phase commit (the
-// runtime calls the writer's Recover instead). Call it before the sink's
-// writers start writing: they then fence and abort what is still open.
-// Committing a transaction twice is harmless, and a transaction whose
-// producer has since moved to a newer epoch counts as already ended.
-func (s *Sink) CommitRecovered(ctx context.Context, txns []Txn) error {
-	t, err := s.openTopic()
-	if err != nil {
-		return err
-	}
-	for _, x := range txns {
-		for _, p := range x.Partitions {
-			part, err := t.Partition(p)
-			if err != nil {
-				return fmt.Errorf("log sink %s: %w", s.cfg.Topic, err)
-			}
-			if _, err := part.WriteTxnMarker(ctx, x.ProducerID, x.Epoch, true); err != nil && !errors.Is(err, logstore.ErrProducerFenced) {
-				return fmt.Errorf("log sink %s: commit recovered %s: %w", s.cfg.Topic, x.TransactionalID, err)
-			}
-		}
-	}
-	return nil
-}
-
-// txnWriter is the transactional writer. Write and OnBarrier run on the
-// sink's task; CommitCheckpoint may run on another goroutine, hence mu
-// around pending and free.
+// txnWriter is the transactional writer. Write, PreCommit, Recover and
+// Close run on the sink's task; Commit and Abort run on the job's
+// coordinator goroutine, hence mu around pending and free.
 type txnWriter struct {
 	*writer
 	sink  *Sink
@@ -336,7 +310,7 @@ type txnWriter struct {
 	slots []*slot
 
 	fenced bool // the earlier incarnation is fenced
-	tpc    bool // driven by the runtime's two-phase commit (Recover/PreCommit)
+	tpc    bool // driven by two-phase commit (Recover or PreCommit called)
 
 	mu      sync.Mutex
 	pending []pendingTxn
@@ -419,99 +393,33 @@ func (w *txnWriter) end(ctx context.Context, t *slot, commit bool) error {
 	return nil
 }
 
-// OnBarrier implements stream.BarrierWriter: the open transaction (durable
-// already) is filed under checkpoint id; the next write begins another.
-// Under the runtime's two-phase commit PreCommit does this instead.
-func (w *txnWriter) OnBarrier(_ context.Context, id uint64) error {
-	if w.txn == nil || w.tpc {
-		return nil
-	}
-	w.mu.Lock()
-	w.pending = append(w.pending, pendingTxn{id: id, t: w.txn})
-	w.mu.Unlock()
-	w.txn = nil
-	return nil
-}
-
-// PreCommitted returns the transactions pre-committed at barriers up to
-// and including id and not committed yet: what checkpoint id must save
-// for CommitRecovered.
-func (w *txnWriter) PreCommitted(id uint64) []Txn {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var out []Txn
-	for _, p := range w.pending {
-		if p.id <= id {
-			out = append(out, p.t.describe())
-		}
-	}
-	return out
-}
-
-// CommitCheckpoint commits the transactions pre-committed at barriers up
-// to and including id. Calling it again for the same id does nothing.
-func (w *txnWriter) CommitCheckpoint(ctx context.Context, id uint64) error {
-	w.mu.Lock()
-	i := 0
-	for i < len(w.pending) && w.pending[i].id <= id {
-		i++
-	}
-	due := slices.Clone(w.pending[:i])
-	w.pending = w.pending[i:]
-	w.mu.Unlock()
-	var errs []error
-	for _, p := range due {
-		if err := w.end(ctx, p.t, true); err != nil {
-			errs = append(errs, fmt.Errorf("commit checkpoint %d: %w", p.id, err))
-		}
-		w.giveBack(p.t)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("log sink %s: %w", w.cfg.Topic, err)
-	}
-	return nil
-}
-
-// Close implements stream.SinkWriter. Under the runtime's two-phase
-// commit it only aborts the transaction not yet pre-committed (at the end
-// of the input there is none: the final pre-commit took it); pre-committed
-// ones are left to Commit, or to the next run's Recover, since a
-// checkpoint holding them may be complete. Without it, at the end of the
-// input (ctx live) Close commits every transaction, pending or open, and
-// when the job stops early it aborts them.
+// Close implements stream.SinkWriter. It ends the transaction not yet
+// pre-committed: aborted (its records are replayed from the last
+// checkpoint), or, without checkpoints (no two-phase commit: everything
+// is in that transaction) committed at the end of the input. Pre-committed
+// transactions are left to Commit (the runtime may call it after Close)
+// or to the next run's Recover, since a checkpoint holding them may be
+// complete.
 func (w *txnWriter) Close(ctx context.Context) error {
-	commit := ctx.Err() == nil
-	if !commit {
+	commit := !w.tpc && ctx.Err() == nil
+	if ctx.Err() != nil {
 		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		ctx = c
 	}
-	var txns []pendingTxn
-	if w.tpc {
-		commit = false
-	} else {
-		if !w.fenced {
-			if err := w.fence(ctx, false); err != nil {
-				return err
-			}
+	if !w.fenced {
+		if err := w.fence(ctx, false); err != nil {
+			return err
 		}
-		w.mu.Lock()
-		txns = w.pending
-		w.pending = nil
-		w.mu.Unlock()
 	}
-	if w.txn != nil {
-		txns = append(txns, pendingTxn{t: w.txn})
-		w.txn = nil
+	t := w.txn
+	if t == nil {
+		return nil
 	}
-	var errs []error
-	for _, p := range txns {
-		if err := w.end(ctx, p.t, commit); err != nil {
-			errs = append(errs, err)
-		}
-		w.giveBack(p.t)
-	}
-	if err := errors.Join(errs...); err != nil {
+	w.txn = nil
+	err := w.end(ctx, t, commit)
+	w.giveBack(t)
+	if err != nil {
 		return fmt.Errorf("log sink %s: close: %w", w.cfg.Topic, err)
 	}
 	return nil
@@ -668,12 +576,5 @@ func DecodeTxn(b []byte) (Txn, error) {
 	return x, nil
 }
 
-// The capabilities the checkpoint coordinator looks for.
-var (
-	_ stream.BarrierWriter         = (*txnWriter)(nil)
-	_ checkpoint.TwoPhaseCommitter = (*txnWriter)(nil)
-	_ interface {
-		CommitCheckpoint(context.Context, uint64) error
-		PreCommitted(uint64) []Txn
-	} = (*txnWriter)(nil)
-)
+// The capability the runtime looks for.
+var _ checkpoint.TwoPhaseCommitter = (*txnWriter)(nil)

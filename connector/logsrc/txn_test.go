@@ -15,13 +15,6 @@ import (
 	"github.com/sluicehq/sluice/stream"
 )
 
-type txnW interface {
-	stream.SinkWriter[connector.Message]
-	stream.BarrierWriter
-	CommitCheckpoint(context.Context, uint64) error
-	PreCommitted(uint64) []Txn
-}
-
 func txnSink(t *testing.T, l *logstore.Log, ids *logstore.ProducerIDs, pending int) *Sink {
 	t.Helper()
 	s, err := NewSink(l, SinkConfig{Topic: "out", CreatePartitions: 3, Transactional: true, ProducerIDs: ids, MaxPendingCheckpoints: pending})
@@ -31,13 +24,22 @@ func txnSink(t *testing.T, l *logstore.Log, ids *logstore.ProducerIDs, pending i
 	return s
 }
 
-func openTxnW(t *testing.T, s *Sink) txnW {
+func openTxnW(t *testing.T, s *Sink) tpcW {
 	t.Helper()
 	w, err := s.Open(context.Background(), stream.SubtaskInfo{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return w.(txnW)
+	return w.(tpcW)
+}
+
+func mustPreCommit(t *testing.T, w tpcW, id checkpoint.ID) checkpoint.Transaction {
+	t.Helper()
+	h, err := w.PreCommit(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
 
 func msgs(vals ...string) []connector.Message {
@@ -75,40 +77,37 @@ func TestTransactionalSinkCommitsAtCheckpoint(t *testing.T) {
 	ids := producerIDs(t, l)
 	s := txnSink(t, l, ids, 1)
 	w := openTxnW(t, s)
+	if err := w.Recover(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
 	if err := w.Write(ctx, msgs("a", "b", "c")); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.OnBarrier(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
+	h1 := mustPreCommit(t, w, 1)
 	if err := w.Write(ctx, msgs("d")); err != nil { // the next transaction
 		t.Fatal(err)
 	}
 	if got := committedValues(t, l, "out"); len(got) != 0 {
 		t.Fatalf("visible before the checkpoint completed: %v", got)
 	}
-	pre := w.PreCommitted(1)
-	if len(pre) != 1 || len(pre[0].Partitions) == 0 || pre[0].TransactionalID != "sluice-out-0-0" && pre[0].TransactionalID != "sluice-out-0-1" {
-		t.Fatalf("pre-committed %+v", pre)
+	pre, err := DecodeTxn(h1)
+	if err != nil || len(pre.Partitions) == 0 || pre.TransactionalID != "sluice-out-0-0" && pre.TransactionalID != "sluice-out-0-1" {
+		t.Fatalf("pre-committed %+v, %v", pre, err)
 	}
-	if err := w.CommitCheckpoint(ctx, 1); err != nil {
+	if err := w.Commit(ctx, h1); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.CommitCheckpoint(ctx, 1); err != nil { // again: nothing
+	if err := w.Commit(ctx, h1); err != nil { // again: nothing
 		t.Fatal(err)
 	}
 	if got := committedValues(t, l, "out"); !slices.Equal(got, []string{"a", "b", "c"}) {
 		t.Fatalf("after checkpoint 1: %v", got)
 	}
-	if err := w.OnBarrier(ctx, 2); err != nil {
-		t.Fatal(err)
-	}
+	mustPreCommit(t, w, 2)
 	if err := w.Write(ctx, msgs("e")); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.OnBarrier(ctx, 3); err != nil {
-		t.Fatal(err)
-	}
+	h3 := mustPreCommit(t, w, 3)
 	if err := w.Write(ctx, msgs("f")); err != nil { // both slots pending: checkpoint 2 commits early
 		t.Fatal(err)
 	}
@@ -118,18 +117,45 @@ func TestTransactionalSinkCommitsAtCheckpoint(t *testing.T) {
 	if got := committedValues(t, l, "out"); !slices.Equal(got, []string{"a", "b", "c", "d"}) {
 		t.Fatalf("after the early commit: %v", got)
 	}
-	if err := w.Close(ctx); err != nil { // end of input: commit everything
+	h4 := mustPreCommit(t, w, 0) // the final checkpoint, at the end of the input
+	if err := w.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
+	for _, h := range []checkpoint.Transaction{h3, h4} { // after Close, as the runtime may
+		if err := w.Commit(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if got := committedValues(t, l, "out"); !slices.Equal(got, []string{"a", "b", "c", "d", "e", "f"}) {
+		t.Fatalf("after close: %v", got)
+	}
+	allStable(t, l, "out")
+}
+
+// Without checkpoints (no two-phase commit) a writer's records are one
+// transaction, committed at the end of the input.
+func TestTransactionalSinkWithoutCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	l := openLog(t)
+	w := openTxnW(t, txnSink(t, l, producerIDs(t, l), 2))
+	if err := w.Write(ctx, msgs("a", "b")); err != nil {
+		t.Fatal(err)
+	}
+	if got := committedValues(t, l, "out"); len(got) != 0 {
+		t.Fatalf("visible before the end: %v", got)
+	}
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := committedValues(t, l, "out"); !slices.Equal(got, []string{"a", "b"}) {
 		t.Fatalf("after close: %v", got)
 	}
 }
 
 // A writer that dies with transactions open (one pre-committed, one not):
 // a new incarnation fences it and aborts both, so read_committed readers
-// move on; or, when recovery commits the pre-committed one first, exactly
-// that one becomes visible.
+// move on; or, when Recover gets the pre-committed one (its checkpoint
+// completed), exactly that one becomes visible.
 func TestTransactionalSinkRecovery(t *testing.T) {
 	for _, recoverPre := range []bool{false, true} {
 		t.Run(fmt.Sprintf("commit recovered %v", recoverPre), func(t *testing.T) {
@@ -140,24 +166,20 @@ func TestTransactionalSinkRecovery(t *testing.T) {
 			if err := old.Write(ctx, msgs("a", "b")); err != nil {
 				t.Fatal(err)
 			}
-			if err := old.OnBarrier(ctx, 1); err != nil {
-				t.Fatal(err)
-			}
+			saved := mustPreCommit(t, old, 1)
 			if err := old.Write(ctx, msgs("c")); err != nil {
 				t.Fatal(err)
 			}
-			saved := old.PreCommitted(1)
 			// The old writer "crashes" here: no commit, no close.
 
 			// A new sink (its registry replayed from the log) as after a restart.
 			s2 := txnSink(t, l, ids, 2)
+			var restored []checkpoint.Transaction
 			if recoverPre {
-				if err := s2.CommitRecovered(ctx, saved); err != nil {
-					t.Fatal(err)
-				}
+				restored = append(restored, saved)
 			}
 			w2 := openTxnW(t, s2)
-			if err := w2.(checkpoint.TwoPhaseCommitter).Recover(ctx, nil); err != nil { // fences and aborts the rest
+			if err := w2.Recover(ctx, restored); err != nil { // commits, then fences and aborts the rest
 				t.Fatal(err)
 			}
 			want := []string{}
@@ -182,7 +204,7 @@ func TestTransactionalSinkRecovery(t *testing.T) {
 			if err := w2.Write(ctx, msgs("d")); err != nil {
 				t.Fatal(err)
 			}
-			tpc := w2.(checkpoint.TwoPhaseCommitter)
+			tpc := checkpoint.TwoPhaseCommitter(w2)
 			h, err := tpc.PreCommit(ctx, 0)
 			if err != nil {
 				t.Fatal(err)
@@ -204,12 +226,13 @@ func TestTransactionalSinkAbortOnCancel(t *testing.T) {
 	ctx := context.Background()
 	l := openLog(t)
 	w := openTxnW(t, txnSink(t, l, producerIDs(t, l), 2))
+	if err := w.Recover(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
 	if err := w.Write(ctx, msgs("a")); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.OnBarrier(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
+	h := mustPreCommit(t, w, 1)
 	if err := w.Write(ctx, msgs("b")); err != nil {
 		t.Fatal(err)
 	}
@@ -218,9 +241,13 @@ func TestTransactionalSinkAbortOnCancel(t *testing.T) {
 	if err := w.Close(cancelled); err != nil {
 		t.Fatal(err)
 	}
+	if err := w.Abort(ctx, h); err != nil { // checkpoint 1 failed
+		t.Fatal(err)
+	}
 	if got := committedValues(t, l, "out"); len(got) != 0 {
 		t.Fatalf("visible after abort: %v", got)
 	}
+	allStable(t, l, "out")
 	if _, err := NewSink(l, SinkConfig{Topic: "out", Transactional: true}); err == nil {
 		t.Fatal("transactional sink without producer ids accepted")
 	}
