@@ -52,10 +52,10 @@ func (b *batch[T]) recycle() {
 // downstream subtask). It owns a fixed number of batches (credits): when all
 // are in flight, get blocks, and that is backpressure.
 type chanWriter[T any] struct {
-	t       *task
-	send    func(*batch[T])
-	free    chan *batch[T]
-	cur     *batch[T]
+	t    *task
+	send func(*batch[T])
+	free chan *batch[T]
+	cur  *batch[T]
 	// born is the task clock when cur got its first record.
 	born    int64
 	made    int
