@@ -51,6 +51,54 @@ type CheckpointCounter interface {
 	CheckpointStats() stream.CheckpointStats
 }
 
+// LatencyReporter is an optional capability of a job: its latency
+// histograms (end-to-end per sink, latency markers per operator,
+// checkpoint phases). *stream.Job and pipeline.Job implement it.
+type LatencyReporter interface {
+	Latency() []stream.LatencyHistogram
+}
+
+// Latency summarises one latency histogram of a job for the dashboard:
+// the median and 99th percentile over the last sampling interval (Recent,
+// when records passed in it) and since the job started.
+type Latency struct {
+	// Kind is "sink", "marker" or "checkpoint" (stream.LatencySink, ...).
+	Kind string `json:"kind"`
+	// Operator is the sink or operator; empty for checkpoint phases.
+	Operator string `json:"operator,omitempty"`
+	// Stage is "write" or "commit" for a sink, the phase of a checkpoint.
+	Stage string  `json:"stage,omitempty"`
+	Count uint64  `json:"count"`
+	P50Ms float64 `json:"p50_ms"`
+	P99Ms float64 `json:"p99_ms"`
+	// RecentCount counts the observations of the last interval, whose
+	// quantiles RecentP50Ms and RecentP99Ms are (absent when none).
+	RecentCount uint64   `json:"recent_count"`
+	RecentP50Ms *float64 `json:"recent_p50_ms,omitempty"`
+	RecentP99Ms *float64 `json:"recent_p99_ms,omitempty"`
+}
+
+// latencyKey names a histogram between samples.
+type latencyKey struct{ kind, op, stage string }
+
+// summarise computes the dashboard figures of h against its previous
+// snapshot.
+func summarise(h stream.LatencyHistogram, prev stream.LatencyHistogram, hasPrev bool) Latency {
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	l := Latency{Kind: h.Kind, Operator: h.Operator, Stage: h.Stage, Count: h.Count,
+		P50Ms: ms(h.Quantile(0.5)), P99Ms: ms(h.Quantile(0.99))}
+	if !hasPrev {
+		prev = stream.LatencyHistogram{Counts: make([]uint64, len(h.Counts))}
+	}
+	p50, n := stream.QuantileBetween(prev, h, 0.5)
+	if n > 0 {
+		p99, _ := stream.QuantileBetween(prev, h, 0.99)
+		a, b := ms(p50), ms(p99)
+		l.RecentCount, l.RecentP50Ms, l.RecentP99Ms = n, &a, &b
+	}
+	return l
+}
+
 // CheckpointCounts are a job's checkpoint counters.
 type CheckpointCounts struct {
 	Completed       uint64        `json:"completed"`
@@ -177,6 +225,9 @@ type JobStatus struct {
 	// (CheckpointCounter) rather than a history.
 	CheckpointCounts *CheckpointCounts `json:"checkpoint_counts,omitempty"`
 	Checkpoints      []CheckpointStats `json:"-"`
+	// Latency summarises the job's latency histograms (LatencyReporter);
+	// absent when the job does not report them.
+	Latency []Latency `json:"latency,omitempty"`
 }
 
 // Watermark is an event-time position in ms since the epoch: absent
@@ -273,6 +324,8 @@ type trackedJob struct {
 	ckPrev  stream.CheckpointStats
 	history []HistoryPoint
 	final   *JobStatus // set once the job ended and was sampled after
+	// latPrev are the latency histograms of the previous sample.
+	latPrev map[latencyKey]stream.LatencyHistogram
 }
 
 func (t *trackedJob) checkpoints() (CheckpointReporter, bool) {
@@ -427,6 +480,9 @@ func (t *trackedJob) sample(now time.Time, keep time.Duration) JobStatus {
 				LastCompletedID: cs.LastID, LastDuration: cs.LastDuration, LastPath: cs.LastPath}
 		}
 	}
+	if r, ok := t.job.(LatencyReporter); ok {
+		t.sampleLatency(&js, r.Latency())
+	}
 	if js.CheckpointsAvailable {
 		for i := len(js.Checkpoints) - 1; i >= 0; i-- {
 			if js.Checkpoints[i].Status != CheckpointInProgress {
@@ -464,6 +520,18 @@ func (t *trackedJob) sample(now time.Time, keep time.Duration) JobStatus {
 		t.final = &js
 	}
 	return js
+}
+
+// sampleLatency summarises hs into js against the previous sample's.
+func (t *trackedJob) sampleLatency(js *JobStatus, hs []stream.LatencyHistogram) {
+	cur := make(map[latencyKey]stream.LatencyHistogram, len(hs))
+	for _, h := range hs {
+		k := latencyKey{h.Kind, h.Operator, h.Stage}
+		cur[k] = h
+		prev, ok := t.latPrev[k]
+		js.Latency = append(js.Latency, summarise(h, prev, ok))
+	}
+	t.latPrev = cur
 }
 
 // maxCheckpointHistory bounds the history built from counters.

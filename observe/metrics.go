@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice/stream"
 )
 
 // Collector returns a prometheus.Collector of the figures the Observer
@@ -38,6 +40,11 @@ import (
 // sluice_checkpoint_last_completed_id, sluice_checkpoint_last_duration_seconds,
 // sluice_checkpoint_last_size_bytes, sluice_checkpoint_last_alignment_seconds,
 // sluice_checkpoint_completed_total, sluice_checkpoint_failed_total.
+//
+// Latency (histograms, jobs that report it — LatencyReporter):
+// sluice_sink_latency_seconds (labels job, sink, stage: write or commit),
+// sluice_operator_latency_seconds (labels job, operator; latency
+// markers), sluice_checkpoint_phase_seconds (labels job, phase).
 func (o *Observer) Collector() prometheus.Collector { return &collector{o: o, d: newDescs()} }
 
 type descs struct {
@@ -46,6 +53,7 @@ type descs struct {
 	opIn, opOut, opDropped, opBusy, opIdle, opBP, opBusyRate, opIdleRate, opBPRate *prometheus.Desc
 	opWM, opWMLag, srcLag                                                          *prometheus.Desc
 	ckID, ckDur, ckSize, ckAlign, ckDone, ckFailed                                 *prometheus.Desc
+	sinkLat, opLat, ckPhase                                                        *prometheus.Desc
 }
 
 func newDescs() descs {
@@ -80,6 +88,9 @@ func newDescs() descs {
 		ckAlign:        d("checkpoint_last_alignment_seconds", "Longest barrier alignment of the last completed checkpoint.", job),
 		ckDone:         d("checkpoint_completed_total", "Checkpoints completed (in the reported history).", job),
 		ckFailed:       d("checkpoint_failed_total", "Checkpoints failed (in the reported history).", job),
+		sinkLat:        d("sink_latency_seconds", "End-to-end latency of records: from when a source read them to when the sink wrote them (stage write) or committed them (stage commit, two-phase-commit sinks).", []string{"job", "sink", "stage"}),
+		opLat:          d("operator_latency_seconds", "Delay between a latency marker's creation at a source and its arrival at the operator.", []string{"job", "operator"}),
+		ckPhase:        d("checkpoint_phase_seconds", "Duration of a checkpoint phase: ack (trigger to the last acknowledgement, pre-commits included), persist, commit, total.", []string{"job", "phase"}),
 	}
 }
 
@@ -162,6 +173,34 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 				gauge(d.srcLag, float64(m.Lag), id, m.Operator, m.Split)
 			}
 		}
+		if r, ok := j.(LatencyReporter); ok {
+			c.collectLatency(ch, id, r.Latency())
+		}
+	}
+}
+
+// collectLatency exports a job's latency histograms.
+func (c *collector) collectLatency(ch chan<- prometheus.Metric, job string, hs []stream.LatencyHistogram) {
+	for _, h := range hs {
+		var desc *prometheus.Desc
+		var labels []string
+		switch h.Kind {
+		case stream.LatencySink:
+			desc, labels = c.d.sinkLat, []string{job, h.Operator, h.Stage}
+		case stream.LatencyMarker:
+			desc, labels = c.d.opLat, []string{job, h.Operator}
+		case stream.LatencyCheckpoint:
+			desc, labels = c.d.ckPhase, []string{job, h.Stage}
+		default:
+			continue
+		}
+		buckets := make(map[float64]uint64, len(h.Bounds))
+		var cum uint64
+		for i, b := range h.Bounds {
+			cum += h.Counts[i]
+			buckets[b.Seconds()] = cum
+		}
+		ch <- prometheus.MustNewConstHistogram(desc, h.Count, h.Sum.Seconds(), buckets, labels...)
 	}
 }
 

@@ -94,6 +94,14 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 	} else if sc.restoreFrom != "" {
 		return nil, fmt.Errorf("%s: cannot restore from checkpoint %s: the pipeline has no checkpoint section (add checkpoint: {interval: 5s})", spec.File, sc.restoreFrom)
 	}
+	if l := spec.Latency; l != nil {
+		if l.BufferTimeout != nil {
+			envOpts = append(envOpts, stream.WithBufferTimeout(*l.BufferTimeout))
+		}
+		if l.Markers > 0 {
+			envOpts = append(envOpts, stream.WithLatencyMarkers(l.Markers))
+		}
+	}
 	env := stream.New(append(envOpts, sc.streamOpts...)...)
 	dl := &deadLetters{tolerance: spec.Errors.Tolerance, logger: host.logger()}
 	bc := &buildCtx{host: host, pipeline: spec.Name, delivery: spec.Delivery, exactlyOnce: exactlyOnce, dl: dl}
@@ -271,6 +279,9 @@ func (j *Job) CheckpointHistory() []stream.CheckpointRecord { return j.job.Check
 
 // Metrics returns the stream runtime's per-subtask counters.
 func (j *Job) Metrics() []stream.SubtaskMetrics { return j.job.Metrics() }
+
+// Latency returns the job's latency histograms (stream.Job.Latency).
+func (j *Job) Latency() []stream.LatencyHistogram { return j.job.Latency() }
 
 // DeadLetters returns how many records failed so far (dead-lettered,
 // dropped with a warning, or the one that failed the job).

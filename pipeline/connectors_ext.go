@@ -186,7 +186,8 @@ func parseKafkaSink(e *errs, o *obj) sinkConfig {
 	c.cfg.Topic = o.reqStr("topic", "the topic to write")
 	c.key = o.str("key", "")
 	c.cfg.TransactionalID = o.str("transactional_id", "")
-	o.done("brokers", "topic", "key", "transactional_id")
+	c.cfg.Linger = o.duration("linger", 0, false)
+	o.done("brokers", "topic", "key", "transactional_id", "linger")
 	return c
 }
 

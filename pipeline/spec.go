@@ -28,6 +28,20 @@ type Spec struct {
 	Delivery   string
 	Checkpoint *CheckpointSpec
 	Errors     ErrorsSpec
+	// Latency tunes batching against latency; nil keeps the defaults.
+	Latency *LatencySpec
+}
+
+// LatencySpec is the latency section: how long records may wait in partly
+// filled batches, and latency markers.
+type LatencySpec struct {
+	// BufferTimeout bounds how long a record waits in a partly filled
+	// batch while its task is busy (stream.WithBufferTimeout); nil keeps
+	// stream.DefaultBufferTimeout.
+	BufferTimeout *time.Duration
+	// Markers is the interval of latency markers
+	// (stream.WithLatencyMarkers); 0 sends none.
+	Markers time.Duration
 }
 
 // Delivery modes.
@@ -269,7 +283,15 @@ func Parse(file string, data []byte) (*Spec, error) {
 			e.at(eo.node, "errors.dead_letter", "is only used with tolerance: all (tolerance none fails the job on the first bad record)")
 		}
 	}
-	root.done("name", "description", "source", "steps", "sink", "sinks", "parallelism", "delivery", "checkpoint", "errors")
+	if lo := root.object("latency", "buffer_timeout and markers"); lo != nil {
+		s.Latency = &LatencySpec{Markers: lo.duration("markers", 0, false)}
+		if lo.has("buffer_timeout") {
+			d := lo.duration("buffer_timeout", 0, false)
+			s.Latency.BufferTimeout = &d
+		}
+		lo.done("buffer_timeout", "markers")
+	}
+	root.done("name", "description", "source", "steps", "sink", "sinks", "parallelism", "delivery", "checkpoint", "errors", "latency")
 	if err := e.err(); err != nil {
 		return nil, err
 	}

@@ -30,8 +30,11 @@ type batch[T any] struct {
 	ch   int32
 	vals []T
 	ts   []int64
-	arg  int64 // watermark, or barrier id
-	free chan *batch[T]
+	arg  int64 // watermark, barrier id or marker time
+	// ingest is the ingestion time (job clock) of the oldest record in
+	// the batch, or of the input that caused a control event; 0 unknown.
+	ingest int64
+	free   chan *batch[T]
 }
 
 // recycle returns the batch to its sender's free list, granting it a
@@ -41,6 +44,7 @@ func (b *batch[T]) recycle() {
 	clear(b.vals) // drop references so the GC can reclaim records
 	b.vals = b.vals[:0]
 	b.ts = b.ts[:0]
+	b.ingest = 0
 	b.free <- b
 }
 
@@ -48,10 +52,12 @@ func (b *batch[T]) recycle() {
 // downstream subtask). It owns a fixed number of batches (credits): when all
 // are in flight, get blocks, and that is backpressure.
 type chanWriter[T any] struct {
-	t       *task
-	send    func(*batch[T])
-	free    chan *batch[T]
-	cur     *batch[T]
+	t    *task
+	send func(*batch[T])
+	free chan *batch[T]
+	cur  *batch[T]
+	// born is the task clock when cur got its first record.
+	born    int64
 	made    int
 	credits int
 	size    int
@@ -86,10 +92,23 @@ func (w *chanWriter[T]) get() *batch[T] {
 // copies each target's records in a scan of its own over the batch.
 const scanTargets = 4
 
-func (w *chanWriter[T]) add(v T, ts int64) {
+// open makes cur a batch that can take a record, stamping a new one with
+// the task's clock and the batch with the oldest ingestion time.
+func (w *chanWriter[T]) open() {
 	if w.cur == nil {
 		w.cur = w.get()
 	}
+	in := w.t.ingest
+	if len(w.cur.vals) == 0 {
+		w.born = w.t.now
+		w.cur.ingest = in
+	} else if in != 0 && (w.cur.ingest == 0 || in < w.cur.ingest) {
+		w.cur.ingest = in
+	}
+}
+
+func (w *chanWriter[T]) add(v T, ts int64) {
+	w.open()
 	w.cur.vals = append(w.cur.vals, v)
 	w.cur.ts = append(w.cur.ts, ts)
 	if len(w.cur.vals) >= w.size {
@@ -108,9 +127,7 @@ func (w *chanWriter[T]) addWhere(vals []T, ts []int64, tg []int32, t int32) {
 		if i == len(vals) {
 			return
 		}
-		if w.cur == nil {
-			w.cur = w.get()
-		}
+		w.open()
 		cv, ct := w.cur.vals, w.cur.ts
 		for ; i < len(vals) && len(cv) < w.size; i++ {
 			if tg[i] == t {
@@ -127,9 +144,7 @@ func (w *chanWriter[T]) addWhere(vals []T, ts []int64, tg []int32, t int32) {
 
 func (w *chanWriter[T]) addAll(vals []T, ts []int64) {
 	for len(vals) > 0 {
-		if w.cur == nil {
-			w.cur = w.get()
-		}
+		w.open()
 		n := w.size - len(w.cur.vals)
 		if n > len(vals) {
 			n = len(vals)
@@ -153,12 +168,21 @@ func (w *chanWriter[T]) flush() {
 	}
 }
 
+// flushDue sends the partial batch if its first record went in at least
+// timeout before now.
+func (w *chanWriter[T]) flushDue(now, timeout int64) {
+	if w.cur != nil && len(w.cur.vals) > 0 && now-w.born >= timeout {
+		w.flush()
+	}
+}
+
 // control sends a control event after the records before it.
 func (w *chanWriter[T]) control(k rt.Kind, arg int64) {
 	w.flush()
 	b := w.get()
 	b.kind = k
 	b.arg = arg
+	b.ingest = w.t.ingest
 	w.send(b)
 }
 
@@ -197,6 +221,8 @@ type exchange[T any] struct {
 	tgt      []int32 // the batch's targets, reused
 	next     int
 	self     int
+	// nextMarker is the channel the next latency marker takes.
+	nextMarker int
 }
 
 func (x *exchange[T]) push(vals []T, ts []int64) {
@@ -258,6 +284,23 @@ func (x *exchange[T]) flush() {
 	for _, w := range x.w {
 		w.flush()
 	}
+}
+
+func (x *exchange[T]) flushDue(now, timeout int64) {
+	for _, w := range x.w {
+		w.flushDue(now, timeout)
+	}
+}
+
+// marker sends a latency marker to one downstream subtask, taking turns:
+// broadcasting it would multiply markers at every exchange.
+func (x *exchange[T]) marker(ts int64) {
+	if x.mode == partForward {
+		x.w[x.self%len(x.w)].control(rt.KindMarker, ts)
+		return
+	}
+	x.w[x.nextMarker%len(x.w)].control(rt.KindMarker, ts)
+	x.nextMarker++
 }
 
 // fanout sends everything to several collectors (a stream consumed by

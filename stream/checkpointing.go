@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/checkpoint"
+	rt "github.com/sluicehq/sluice/internal/runtime"
 	"github.com/sluicehq/sluice/state"
 )
 
@@ -337,8 +338,20 @@ func (r *chkRun) drive(j *Job) {
 		Interval: r.cfg.interval, Timeout: r.cfg.timeout, Tasks: r.expected, LastID: r.restoredID(),
 	})
 	var started time.Time
+	// The ticker aborts checkpoints that time out; dueC starts each one
+	// exactly one interval after the previous start, rather than at the
+	// next tick, and a checkpoint that is due when the previous one ends
+	// starts at once.
 	tick := time.NewTicker(max(r.cfg.interval/8, 5*time.Millisecond))
 	defer tick.Stop()
+	coord.Tick(time.Now())
+	var dueC <-chan time.Time
+	var due *time.Timer
+	if r.cfg.interval > 0 {
+		due = time.NewTimer(r.cfg.interval)
+		defer due.Stop()
+		dueC = due.C
+	}
 	var waiting []chan savepointResult // requests of the savepoint in flight
 	var queued []chan savepointResult  // requests waiting for a checkpoint to end
 	var savepointID checkpoint.ID
@@ -377,6 +390,9 @@ func (r *chkRun) drive(j *Job) {
 				if a.Savepoint {
 					savepointID = a.ID
 				}
+				if due != nil {
+					due.Reset(r.cfg.interval)
+				}
 				j.triggerBarrier(uint64(a.ID))
 			case checkpoint.ActionComplete:
 				path, err := r.complete(j, a, started)
@@ -395,6 +411,9 @@ func (r *chkRun) drive(j *Job) {
 					waiting = nil
 				}
 				startSavepoint()
+				if !stopping {
+					handle(coord.Tick(time.Now()))
+				}
 			case checkpoint.ActionAbort:
 				r.abort(a)
 				errText := ""
@@ -461,6 +480,10 @@ func (r *chkRun) drive(j *Job) {
 			if !stopping {
 				handle(coord.Tick(now))
 			}
+		case now := <-dueC:
+			if !stopping {
+				handle(coord.Tick(now))
+			}
 		}
 	}
 }
@@ -510,6 +533,7 @@ func (r *chkRun) complete(j *Job, a checkpoint.Action, started time.Time) (strin
 	if p == nil || p.ID() != a.ID {
 		return "", fmt.Errorf("checkpoint %d: no pending storage", a.ID)
 	}
+	acked := time.Now()
 	m := r.manifest(a.ID, a.Savepoint, a.Acks)
 	if err := p.Commit(m); err != nil {
 		r.log.Warn("checkpoint not persisted", "id", a.ID, "err", err)
@@ -532,8 +556,16 @@ func (r *chkRun) complete(j *Job, a checkpoint.Action, started time.Time) (strin
 		size += f.Size
 	}
 	r.record(CheckpointRecord{ID: uint64(a.ID), Savepoint: a.Savepoint, Completed: true, Started: started, Duration: time.Since(started), SizeBytes: size})
+	persisted := time.Now()
 	if r.commitSinks(j, m) {
 		r.commitSources(m)
+	}
+	committed := time.Now()
+	for _, ph := range []struct {
+		stage string
+		d     time.Duration
+	}{{"ack", acked.Sub(started)}, {"persist", persisted.Sub(acked)}, {"commit", committed.Sub(persisted)}, {"total", committed.Sub(started)}} {
+		j.lat.get(LatencyCheckpoint, "", ph.stage).Observe(ph.d, 1)
 	}
 	return path, nil
 }
@@ -556,7 +588,9 @@ func (r *chkRun) commitSinks(j *Job, m *checkpoint.Manifest) bool {
 			j.errs.Set(fmt.Errorf("stream: checkpoint %d: sink %s: %w", m.ID, t.Task, err))
 			return false
 		}
+		var upTo uint64
 		for _, tx := range txs {
+			upTo = max(upTo, tx.id)
 			if err := s.c.Commit(context.Background(), tx.tx); err != nil {
 				// The manifest is durable: the next run's Recover
 				// commits this transaction again.
@@ -565,6 +599,7 @@ func (r *chkRun) commitSinks(j *Job, m *checkpoint.Manifest) bool {
 			}
 		}
 		s.committed.Store(uint64(m.ID))
+		s.committedUpTo(upTo, j.clock.Nanos())
 	}
 	r.lastDone.Store(uint64(m.ID))
 	return true
@@ -648,6 +683,42 @@ type sinkTxns struct {
 	c         checkpoint.TwoPhaseCommitter
 	pending   []txn // pre-committed, not known to be committed
 	committed atomic.Uint64
+	// hist is the sink's commit latency; sealed the batches written
+	// before each barrier (by checkpoint id, ^0 the final one), until
+	// the transaction holding them commits.
+	hist     *rt.Histogram
+	sealedMu sync.Mutex
+	sealed   map[uint64][]epochEntry
+}
+
+// seal files the batches written before barrier id (the task goroutine).
+func (s *sinkTxns) seal(id uint64, es []epochEntry) {
+	if len(es) == 0 {
+		return
+	}
+	s.sealedMu.Lock()
+	defer s.sealedMu.Unlock()
+	if s.sealed == nil {
+		s.sealed = map[uint64][]epochEntry{}
+	}
+	s.sealed[id] = append(s.sealed[id], es...)
+}
+
+// committedUpTo records, at now, the commit latency of the batches sealed
+// at barriers up to id: their transactions have committed (the
+// coordinator's goroutine).
+func (s *sinkTxns) committedUpTo(id uint64, now int64) {
+	s.sealedMu.Lock()
+	defer s.sealedMu.Unlock()
+	for k, es := range s.sealed {
+		if k > id {
+			continue
+		}
+		for _, e := range es {
+			s.hist.Observe(time.Duration(now-e.ingest), e.n)
+		}
+		delete(s.sealed, k)
+	}
 }
 
 type txn struct {

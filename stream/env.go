@@ -36,6 +36,9 @@ type config struct {
 	credits        int
 	chk            chkConfig
 	stateFactory   state.BackendFactory
+	bufferTimeout  time.Duration
+	markers        time.Duration
+	clock          rt.Clock
 }
 
 // Option configures an Env.
@@ -67,7 +70,7 @@ func WithQueueCapacity(n int) Option { return func(c *config) { c.credits = n } 
 
 // New returns an empty dataflow.
 func New(opts ...Option) *Env {
-	c := config{parallelism: runtime.GOMAXPROCS(0), maxParallelism: state.DefaultMaxParallelism, batchSize: 1024, credits: 4}
+	c := config{parallelism: runtime.GOMAXPROCS(0), maxParallelism: state.DefaultMaxParallelism, batchSize: 1024, credits: 4, bufferTimeout: DefaultBufferTimeout, clock: rt.SystemClock{}}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -81,6 +84,10 @@ func New(opts ...Option) *Env {
 		e.setErr(fmt.Errorf("stream: batch size %d must be at least 1", c.batchSize))
 	case c.credits < 1:
 		e.setErr(fmt.Errorf("stream: queue capacity %d must be at least 1", c.credits))
+	case c.bufferTimeout < 0:
+		e.setErr(fmt.Errorf("stream: buffer timeout %v must not be negative", c.bufferTimeout))
+	case c.markers < 0:
+		e.setErr(fmt.Errorf("stream: latency marker interval %v must not be negative", c.markers))
 	}
 	return e
 }
@@ -266,6 +273,11 @@ func (bc *buildCtx) setSplit(id string, split any) {
 	op := &bc.job.ops[bc.opIdx]
 	op.split = id
 	op.lag, _ = split.(Lagger)
+	if w, ok := split.(Waker); ok {
+		bc.job.wakersMu.Lock()
+		bc.job.wakers = append(bc.job.wakers, w)
+		bc.job.wakersMu.Unlock()
+	}
 }
 
 // maxPar returns the job's number of key groups.
@@ -287,6 +299,15 @@ type Job struct {
 	chk *chkRun
 	// tasksDone is closed when every task has returned (before done).
 	tasksDone chan struct{}
+	// clock stamps batches; bufferTimeout and markers are in its units.
+	clock         rt.Clock
+	bufferTimeout int64
+	markers       int64
+	lat           latencies
+	// wakers are the source splits that can cut a waiting Read short,
+	// woken when a barrier is triggered.
+	wakersMu sync.Mutex
+	wakers   []Waker
 }
 
 // triggerBarrier asks every source split to emit checkpoint barrier id
@@ -295,9 +316,18 @@ type Job struct {
 func (j *Job) triggerBarrier(id uint64) {
 	for {
 		cur := j.barrier.Load()
-		if id <= cur || j.barrier.CompareAndSwap(cur, id) {
+		if id <= cur {
 			return
 		}
+		if j.barrier.CompareAndSwap(cur, id) {
+			break
+		}
+	}
+	j.wakersMu.Lock()
+	ws := j.wakers
+	j.wakersMu.Unlock()
+	for _, w := range ws {
+		w.Wake()
 	}
 }
 
@@ -411,7 +441,8 @@ func (e *Env) start(ctx context.Context) (*Job, error) {
 		n.chained = !n.source && !n.twoInputs && len(n.inputs) == 1 && n.inputs[0].part == partForward
 	}
 	jctx, cancel := context.WithCancel(ctx)
-	j := &Job{env: e, done: make(chan struct{}), tasksDone: make(chan struct{})}
+	j := &Job{env: e, done: make(chan struct{}), tasksDone: make(chan struct{}),
+		clock: cfg.clock, bufferTimeout: int64(cfg.bufferTimeout), markers: int64(cfg.markers)}
 	j.errs = rt.NewFirstError(cancel)
 	if cfg.chk.dir != "" {
 		r, err := newChkRun(ctx, e)
@@ -476,6 +507,15 @@ func (e *Env) start(ctx context.Context) (*Job, error) {
 				}
 			}
 			heads[n.id][sub] = n.build(bc)
+		}
+	}
+	if j.markers > 0 {
+		// Every operator a marker reaches records its arrival; a source
+		// records nothing (the marker is made there).
+		for _, o := range j.ops {
+			if o.split == "" {
+				o.t.markerHists = append(o.t.markerHists, j.lat.get(LatencyMarker, o.name, ""))
+			}
 		}
 	}
 	// Launch.

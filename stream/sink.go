@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/sluicehq/sluice/checkpoint"
+	rt "github.com/sluicehq/sluice/internal/runtime"
 )
 
 // Sink is where a stream's records leave the dataflow. Open is called once
@@ -64,7 +66,7 @@ func To[T any](s Stream[T], sink Sink[T], opts ...OpOption) {
 	n.ports = nil
 	n.inherit = !n.setPar
 	n.build = func(bc *buildCtx) any {
-		op := &sinkOp[T]{opBase: bc.base(), sink: sink}
+		op := &sinkOp[T]{opBase: bc.base(), sink: sink, written: bc.job.lat.get(LatencySink, bc.n.name, StageWrite)}
 		info := SubtaskInfo{Operator: bc.n.name, Index: bc.sub, Parallelism: bc.n.par}
 		bc.t.closers = append(bc.t.closers, op.abort)
 		op.open = func() {
@@ -77,7 +79,7 @@ func To[T any](s Stream[T], sink Sink[T], opts ...OpOption) {
 			op.bw, _ = w.(BarrierWriter)
 			if chk := bc.job.chk; chk != nil {
 				if c, ok := w.(checkpoint.TwoPhaseCommitter); ok {
-					op.txns = &sinkTxns{name: bc.n.name, c: c}
+					op.txns = &sinkTxns{name: bc.n.name, c: c, hist: bc.job.lat.get(LatencySink, bc.n.name, StageCommit)}
 					txs, err := chk.restoredTxns(bc.n, bc.sub, bc.n.par)
 					if err == nil {
 						err = c.Recover(bc.t.ctx, txs)
@@ -110,6 +112,11 @@ type sinkOp[T any] struct {
 	bw     BarrierWriter
 	closed bool
 	txns   *sinkTxns
+	// written records the latency of every batch written; epoch the
+	// batches written since the last barrier, for the commit latency of
+	// a two-phase-commit sink.
+	written *rt.Histogram
+	epoch   []epochEntry
 }
 
 func (o *sinkOp[T]) task() checkpoint.TaskID {
@@ -138,6 +145,8 @@ func (o *sinkOp[T]) preCommit(id uint64) checkpoint.Transaction {
 	if id == 0 {
 		id = ^uint64(0)
 	}
+	o.txns.seal(id, o.epoch)
+	o.epoch = o.epoch[:0]
 	if tx != nil {
 		o.txns.pending = append(o.txns.pending, txn{id: id, tx: tx})
 	}
@@ -159,6 +168,13 @@ func (o *sinkOp[T]) push(vals []T, _ []int64) {
 			panic(errAborted)
 		}
 		o.fail(fmt.Errorf("write: %w", err))
+	}
+	if in := o.t.ingest; in != 0 && len(vals) > 0 {
+		now := o.t.job.clock.Nanos()
+		o.written.Observe(time.Duration(now-in), uint64(len(vals)))
+		if o.txns != nil {
+			o.epoch = appendEpoch(o.epoch, epochEntry{ingest: in, n: uint64(len(vals))})
+		}
 	}
 }
 

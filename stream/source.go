@@ -141,6 +141,8 @@ func (s *sourceRunner[T]) run(t *task) {
 	lastData := time.Now()
 	idle := false
 	var lastBarrier uint64
+	buffered, _ := s.split.(Buffered)
+	lastMarker := t.tick()
 	chk := t.job.chk
 	var task checkpoint.TaskID
 	if chk != nil {
@@ -161,6 +163,9 @@ func (s *sourceRunner[T]) run(t *task) {
 			panic(errAborted)
 		}
 		n, err := s.split.Read(t.ctx, vals)
+		// The records' ingestion time, and the clock of the batches
+		// they open.
+		t.ingest = t.tick()
 		if n > 0 {
 			if s.wm.Timestamp != nil {
 				for i, v := range vals[:n] {
@@ -220,8 +225,20 @@ func (s *sourceRunner[T]) run(t *task) {
 			idle = true
 			s.out.idle()
 		}
+		if m := t.job.markers; m > 0 && t.now-lastMarker >= m {
+			lastMarker = t.now
+			t.marker(t.now)
+		}
 		t.fireProc()
-		t.flushAll() // including what the timers emitted
+		// Batches leave when the split has nothing more to give right now
+		// (a short read, or it says so) and, while it keeps giving, once
+		// they have waited the buffer timeout. This includes what the
+		// timers emitted.
+		if n < len(vals) || buffered == nil || !buffered.Buffered() {
+			t.flushAll()
+		} else {
+			t.flushDue()
+		}
 	}
 }
 
@@ -272,6 +289,9 @@ func (s *sliceSplit[T]) Read(_ context.Context, dst []T) (int, error) {
 	s.off += n
 	return n, nil
 }
+
+// Buffered implements Buffered: records remain.
+func (s *sliceSplit[T]) Buffered() bool { return s.off < len(s.vals) }
 
 func (s *sliceSplit[T]) Position() []byte { return binary.BigEndian.AppendUint64(nil, uint64(s.off)) }
 
@@ -351,6 +371,9 @@ func (s *genSplit[T]) Read(_ context.Context, dst []T) (int, error) {
 	}
 	return n, nil
 }
+
+// Buffered implements Buffered: records remain.
+func (s *genSplit[T]) Buffered() bool { return s.g.Count < 0 || s.next < s.g.Count }
 
 func (s *genSplit[T]) Position() []byte { return binary.BigEndian.AppendUint64(nil, uint64(s.next)) }
 

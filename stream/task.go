@@ -102,9 +102,19 @@ func fmtTime(ms int64) string {
 	return time.UnixMilli(ms).UTC().Format(time.RFC3339Nano)
 }
 
-// flusher is an exchange whose partial batches the task sends when it is
-// about to wait.
-type flusher interface{ flush() }
+// flusher is an exchange at the end of a task's chain: the task sends its
+// partial batches when it is about to wait or when they have waited the
+// buffer timeout, and forwards latency markers through it.
+type flusher interface {
+	// flush sends every partial batch.
+	flush()
+	// flushDue sends the partial batches whose first record went in at
+	// least timeout before now (clock units).
+	flushDue(now, timeout int64)
+	// marker forwards a latency marker made at ts to one downstream
+	// subtask.
+	marker(ts int64)
+}
 
 // procTimers is implemented by operators with processing-time timers.
 type procTimers interface {
@@ -129,11 +139,53 @@ type task struct {
 	// onEnd runs when the task returns normally.
 	onEnd []func()
 	job   *Job
+	// now is the job clock's reading at the start of the current unit of
+	// work (a source read, an input batch); partial batches opened during
+	// it are stamped with it.
+	now int64
+	// ingest is the ingestion time (job clock) of the records being
+	// processed: when the source read them. Batches carry it downstream
+	// (the oldest of the records they hold); 0 when unknown.
+	ingest int64
+	// markerHists record the arrival of latency markers at the operators
+	// of the chain (WithLatencyMarkers).
+	markerHists []*rt.Histogram
 }
 
 func (t *task) flushAll() {
 	for _, f := range t.flush {
 		f.flush()
+	}
+}
+
+// tick reads the job's clock at the start of a unit of work.
+func (t *task) tick() int64 {
+	t.now = t.job.clock.Nanos()
+	return t.now
+}
+
+// flushDue sends the partial batches that have waited the buffer timeout
+// at t.now; with a zero timeout, every partial batch.
+func (t *task) flushDue() {
+	timeout := t.job.bufferTimeout
+	if timeout <= 0 {
+		t.flushAll()
+		return
+	}
+	for _, f := range t.flush {
+		f.flushDue(t.now, timeout)
+	}
+}
+
+// marker records the arrival, at t.now, of a latency marker made at ts at
+// every operator of the chain, and forwards it downstream.
+func (t *task) marker(ts int64) {
+	d := time.Duration(t.now - ts)
+	for _, h := range t.markerHists {
+		h.Observe(d, 1)
+	}
+	for _, f := range t.flush {
+		f.marker(ts)
 	}
 }
 
@@ -153,16 +205,17 @@ func (t *task) fireProc() {
 		return
 	}
 	now := rt.NowMillis()
+	saved := t.ingest
 	for _, p := range t.proc {
 		if p.nextProcTimer() <= now {
+			// What a timer emits is new: it was "ingested" when it
+			// fired.
+			t.ingest = t.now
 			p.fireProcTimers(now)
 		}
 	}
+	t.ingest = saved
 }
-
-// flushInterval bounds how long a record may wait in a partly filled batch
-// of a task that is never idle.
-const flushInterval = 100 * time.Millisecond
 
 // runner is the body of a task.
 type runner interface{ run(t *task) }
@@ -302,26 +355,18 @@ func (g *gate[A, B]) run(t *task) {
 			timer.Stop()
 		}
 	}()
-	lastFlush := time.Now()
-	handled := 0
 	for !g.wms.AllEnded() {
 		var m gateMsg[A, B]
 		select {
 		case m = <-g.in:
+			t.tick()
 			if len(t.proc) > 0 {
 				t.fireProc()
-			}
-			// A task that never runs out of input still sends its
-			// partial batches at least every flushInterval.
-			if handled++; handled%64 == 0 && time.Since(lastFlush) >= flushInterval {
-				t.flushAll()
-				lastFlush = time.Now()
 			}
 		default:
 			// About to wait: send partial batches downstream first, so
 			// that records never sit in a buffer while the task is idle.
 			t.flushAll()
-			lastFlush = time.Now()
 			var timerC <-chan time.Time
 			if next := t.nextProc(); next != math.MaxInt64 {
 				d := time.Duration(next-rt.NowMillis()) * time.Millisecond
@@ -336,8 +381,10 @@ func (g *gate[A, B]) run(t *task) {
 			select {
 			case m = <-g.in:
 				t.stats.Resume(rt.StatusIdle, began)
+				t.tick()
 			case <-timerC:
 				t.stats.Resume(rt.StatusIdle, began)
+				t.tick()
 				t.fireProc()
 				continue
 			case <-g.done:
@@ -345,6 +392,9 @@ func (g *gate[A, B]) run(t *task) {
 			}
 		}
 		g.handle(m)
+		// A task that never runs out of input still sends its partial
+		// batches once they have waited the buffer timeout.
+		t.flushDue()
 	}
 	t.flushAll()
 }
@@ -367,13 +417,20 @@ func (g *gate[A, B]) handle(m gateMsg[A, B]) {
 	if kind == rt.KindData {
 		g.wms.Active(ch)
 		if m.a != nil {
+			g.t.ingest = m.a.ingest
 			g.head.pushA(m.a.vals, m.a.ts)
 			m.a.recycle()
 		} else {
+			g.t.ingest = m.b.ingest
 			g.head.pushB(m.b.vals, m.b.ts)
 			m.b.recycle()
 		}
 		return
+	}
+	if m.a != nil {
+		g.t.ingest = m.a.ingest
+	} else {
+		g.t.ingest = m.b.ingest
 	}
 	if m.a != nil {
 		m.a.recycle()
@@ -416,6 +473,8 @@ func (g *gate[A, B]) handle(m gateMsg[A, B]) {
 		if done {
 			g.completeBarrier()
 		}
+	case rt.KindMarker:
+		g.t.marker(arg)
 	case rt.KindEnd:
 		wm, adv := g.wms.End(ch)
 		if adv {

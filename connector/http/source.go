@@ -373,7 +373,7 @@ func (s *Source) Splits(context.Context, int) ([]stream.Split[connector.Message]
 	defer s.mu.Unlock()
 	out := make([]stream.Split[connector.Message], s.cfg.Splits)
 	for i := range out {
-		out[i] = &split{s: s, id: fmt.Sprintf("http-%d", i)}
+		out[i] = &split{s: s, id: fmt.Sprintf("http-%d", i), wake: make(chan struct{}, 1)}
 		s.open++
 	}
 	return out, nil
@@ -734,6 +734,24 @@ type split struct {
 	handed int64
 	acks   []ack // ExactlyOnce: handed, not yet committed
 	closed bool
+	// wake gets a token from Wake: a waiting Read returns at once.
+	wake chan struct{}
+}
+
+// Wake implements stream.Waker: a Read waiting for records returns (0, nil)
+// at once (or the next one, if none is waiting).
+func (sp *split) Wake() {
+	select {
+	case sp.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Buffered implements stream.Buffered: records wait in the buffer.
+func (sp *split) Buffered() bool {
+	sp.s.mu.Lock()
+	defer sp.s.mu.Unlock()
+	return sp.s.n > 0
 }
 
 type ack struct {
@@ -828,6 +846,9 @@ func (sp *split) Read(ctx context.Context, dst []connector.Message) (int, error)
 		select {
 		case <-changed:
 			timer.Stop()
+		case <-sp.wake:
+			timer.Stop()
+			return 0, nil
 		case <-timer.C:
 			return 0, nil
 		case <-ctx.Done():
@@ -858,3 +879,8 @@ func (sp *split) Close() error {
 var _ interface {
 	CommitPosition(context.Context, []byte) error
 } = (*split)(nil)
+
+var (
+	_ stream.Buffered = (*split)(nil)
+	_ stream.Waker    = (*split)(nil)
+)

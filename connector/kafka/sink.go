@@ -54,6 +54,13 @@ type SinkConfig struct {
 	// transaction the broker aborted: its output is lost). Default
 	// slog.Default().
 	Logger *slog.Logger
+	// Linger is how long a partition's batch waits for more records
+	// before it is sent. The default, 0, sends at once (while a request
+	// to the broker is in flight records gather anyway, so throughput
+	// keeps its batching); franz-go's own default would be 10ms, the
+	// latency an idle pipeline would add. A kgo.ProducerLinger in
+	// ClientOptions overrides it.
+	Linger time.Duration
 	// ClientOptions are added to every client (TLS, SASL, linger, ...).
 	ClientOptions []kgo.Opt
 }
@@ -96,6 +103,9 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Linger < 0 {
+		return nil, fmt.Errorf("kafka sink %s: negative linger %v", cfg.Topic, cfg.Linger)
+	}
 	return &Sink{cfg: cfg}, nil
 }
 
@@ -110,7 +120,8 @@ func (s *Sink) EarlyCommits() int64 { return s.earlyCommits.Load() }
 func (s *Sink) LostTransactions() int64 { return s.lost.Load() }
 
 func (s *Sink) newClient(extra ...kgo.Opt) (*kgo.Client, error) {
-	opts := append([]kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...), kgo.DefaultProduceTopic(s.cfg.Topic)}, s.cfg.ClientOptions...)
+	opts := append([]kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...), kgo.DefaultProduceTopic(s.cfg.Topic),
+		kgo.ProducerLinger(s.cfg.Linger)}, s.cfg.ClientOptions...)
 	cl, err := kgo.NewClient(append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka sink %s: %w", s.cfg.Topic, err)

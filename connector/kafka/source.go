@@ -263,6 +263,12 @@ type split struct {
 	buf    []*kgo.Record
 	bufOff int
 
+	// wakeMu guards cancelPoll, the cancel of the poll in progress, and
+	// woken, a Wake that came while none was.
+	wakeMu     sync.Mutex
+	cancelPoll context.CancelFunc
+	woken      bool
+
 	// lagEnd is the partition's end offset as last fetched (the last
 	// stable offset under ReadCommitted), lagPos a copy of next; both for
 	// Lag, read concurrently with Read.
@@ -369,7 +375,23 @@ func (sp *split) poll(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	pctx, cancel := context.WithTimeout(ctx, sp.src.cfg.PollInterval)
-	defer cancel()
+	sp.wakeMu.Lock()
+	if sp.woken && cl.BufferedFetchRecords() == 0 {
+		// A barrier is waiting: let the runtime emit it.
+		sp.woken = false
+		sp.wakeMu.Unlock()
+		cancel()
+		return false, nil
+	}
+	sp.woken = false
+	sp.cancelPoll = cancel
+	sp.wakeMu.Unlock()
+	defer func() {
+		sp.wakeMu.Lock()
+		sp.cancelPoll = nil
+		sp.wakeMu.Unlock()
+		cancel()
+	}()
 	fs := cl.PollFetches(pctx)
 	if ctx.Err() != nil {
 		return false, ctx.Err()
@@ -406,6 +428,25 @@ func (sp *split) poll(ctx context.Context) (bool, error) {
 	sp.buf, sp.bufOff = sp.buf[:0], 0
 	fs.EachRecord(func(r *kgo.Record) { sp.buf = append(sp.buf, r) })
 	return len(sp.buf) > 0, nil
+}
+
+// Wake implements stream.Waker: a poll waiting for records returns at once
+// (or the next one, if none is waiting), so that a checkpoint barrier
+// leaves without waiting for the poll interval.
+func (sp *split) Wake() {
+	sp.wakeMu.Lock()
+	defer sp.wakeMu.Unlock()
+	if sp.cancelPoll != nil {
+		sp.cancelPoll()
+		return
+	}
+	sp.woken = true
+}
+
+// Buffered implements stream.Buffered: records fetched and not yet
+// delivered, here or in the client.
+func (sp *split) Buffered() bool {
+	return sp.bufOff < len(sp.buf) || sp.cl != nil && sp.cl.BufferedFetchRecords() > 0
 }
 
 // Lag implements stream.Lagger: the records between the split's position
@@ -467,4 +508,6 @@ func isOffsetOutOfRange(err error) bool { return errors.Is(err, kerr.OffsetOutOf
 var (
 	_ stream.PositionCommitter = (*split)(nil)
 	_ stream.Lagger            = (*split)(nil)
+	_ stream.Buffered          = (*split)(nil)
+	_ stream.Waker             = (*split)(nil)
 )

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -178,6 +179,12 @@ type split struct {
 	buf     []connector.Message
 	bufOff  int
 	aborted map[int64]struct{}
+
+	// wakeMu guards cancelWait, the cancel of the wait in progress, and
+	// woken, a Wake that came while none was.
+	wakeMu     sync.Mutex
+	cancelWait context.CancelFunc
+	woken      bool
 }
 
 func (s *split) ID() string { return s.id }
@@ -215,6 +222,35 @@ func (s *split) Lag() int64 {
 		limit = min(limit, s.end)
 	}
 	return max(0, limit-s.shown.Load())
+}
+
+// Wake implements stream.Waker: a Read waiting for data returns (0, nil)
+// at once (or the next one, if none is waiting).
+func (s *split) Wake() {
+	s.wakeMu.Lock()
+	defer s.wakeMu.Unlock()
+	if s.cancelWait != nil {
+		s.cancelWait()
+		return
+	}
+	s.woken = true
+}
+
+// Buffered implements stream.Buffered: records fetched and not yet
+// delivered, or readable in the partition now.
+func (s *split) Buffered() bool {
+	if s.bufOff < len(s.buf) {
+		return true
+	}
+	_, hw, lso := s.p.Offsets()
+	limit := hw
+	if s.committed {
+		limit = lso
+	}
+	if s.end >= 0 {
+		limit = min(limit, s.end)
+	}
+	return s.next < limit
 }
 
 // DecodePosition decodes a split position (8 bytes, big-endian, the next
@@ -271,15 +307,32 @@ func (s *split) wait(ctx context.Context) (bool, error) {
 	// marker, which moves the high watermark past what fetch saw.
 	at := max(s.next, s.seenHW)
 	wctx, cancel := context.WithTimeout(ctx, s.poll)
-	defer cancel()
+	s.wakeMu.Lock()
+	if s.woken {
+		// A barrier is waiting: let the runtime emit it.
+		s.woken = false
+		s.wakeMu.Unlock()
+		cancel()
+		return false, nil
+	}
+	s.cancelWait = cancel
+	s.wakeMu.Unlock()
+	defer func() {
+		s.wakeMu.Lock()
+		s.cancelWait = nil
+		s.wakeMu.Unlock()
+		cancel()
+	}()
+	// Partition.Wait wakes on the append that moves the high watermark
+	// past at: no polling.
 	err := s.p.Wait(wctx, at)
 	switch {
 	case err == nil:
 		return true, nil
 	case ctx.Err() != nil:
 		return false, ctx.Err()
-	case errors.Is(err, context.DeadlineExceeded):
-		return false, nil
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return false, nil // the poll interval passed, or Wake
 	}
 	return false, fmt.Errorf("split %s: %w", s.id, err)
 }
@@ -366,3 +419,9 @@ func (s *split) fetch() (bool, error) {
 	s.next = next
 	return true, nil
 }
+
+var (
+	_ stream.Buffered = (*split)(nil)
+	_ stream.Waker    = (*split)(nil)
+	_ stream.Lagger   = (*split)(nil)
+)

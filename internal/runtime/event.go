@@ -26,6 +26,11 @@ const (
 	KindBarrier
 	// KindEnd is the last event on a channel: its producer has finished.
 	KindEnd
+	// KindMarker is a latency marker: a record-less event a source emits
+	// now and then (its argument is the Clock reading when it was made)
+	// that travels with the data, so that every operator it passes can
+	// report how long after its creation it arrived.
+	KindMarker
 )
 
 // String returns the kind's name for error messages and logs.
@@ -41,6 +46,8 @@ func (k Kind) String() string {
 		return "barrier"
 	case KindEnd:
 		return "end"
+	case KindMarker:
+		return "marker"
 	}
 	return "unknown"
 }

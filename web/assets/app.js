@@ -277,6 +277,7 @@ function renderJob(job, ckpts) {
         el("div", { class: "card" }, el("h2", {}, "Watermark lag"),
           el("div", { class: "legend" }, el("span", { class: "lag" }, "— wall clock minus sink watermark")),
           el("div", { id: "plot-lag" }))),
+      el("div", { class: "card" }, el("h2", {}, "Latency"), el("div", { id: "latency" })),
       el("div", { class: "card" }, el("h2", {}, "Subtasks"), el("div", { id: "subtasks" })),
       el("div", { class: "card" }, el("h2", {}, "Checkpoints"), el("div", { id: "checkpoints" })));
     main.replaceChildren(page);
@@ -302,8 +303,25 @@ function renderJob(job, ckpts) {
   for (const v of job.vertices) for (const s of v.subtasks) rows.push([v.id, s.subtask, s.status, human(s.records_in_per_sec, "/s"), human(s.records_out_per_sec, "/s"),
     Math.round(s.busy_ms_per_sec), Math.round(s.idle_ms_per_sec), Math.round(s.backpressured_ms_per_sec), wm(s),
     s.split ? s.split + (s.lag != null ? ": " + human(s.lag) : "") : ""]);
+  renderLatency(document.getElementById("latency"), job.latency);
   document.getElementById("subtasks").replaceChildren(table(["operator", "subtask", "status", "in", "out", "busy ms/s", "idle ms/s", "bp ms/s", "watermark", "split lag"], rows, [1, 3, 4, 5, 6, 7]));
   if (ckpts) renderCheckpoints(ckpts);
+}
+
+// renderLatency lists the job's latency histograms: end-to-end per sink
+// (source read to sink write, and to commit under exactly-once), latency
+// markers per operator and checkpoint phases; p50/p99 of the last sample
+// interval and since the start.
+function renderLatency(box, lat) {
+  const latMs = (ms) => ms != null && Math.abs(ms) < 10 ? ms.toFixed(2) + " ms" : dur(ms);
+  if (!lat || !lat.length) { box.replaceChildren(el("p", { class: "muted" }, "No latency reported yet.")); return; }
+  const what = (l) => l.kind === "sink" ? "sink " + l.operator + " (" + l.stage + ")" :
+    l.kind === "marker" ? "marker at " + l.operator : "checkpoint " + l.stage;
+  const order = { sink: 0, marker: 1, checkpoint: 2 };
+  const rows = lat.slice().sort((a, b) => order[a.kind] - order[b.kind]).map((l) => [what(l),
+    l.recent_p50_ms != null ? latMs(l.recent_p50_ms) : "–", l.recent_p99_ms != null ? latMs(l.recent_p99_ms) : "–",
+    latMs(l.p50_ms), latMs(l.p99_ms), human(l.count)]);
+  box.replaceChildren(table(["where", "p50 (now)", "p99 (now)", "p50 (all)", "p99 (all)", "count"], rows, [1, 2, 3, 4, 5]));
 }
 
 function renderCheckpoints(c) {
