@@ -13,11 +13,6 @@ import (
 // Isolation levels of Fetch and ListOffsets.
 const readCommitted int8 = 1
 
-// lsoPollInterval is how often a read_committed long poll re-checks a
-// partition whose new data is held back by an open transaction (the log
-// wakes waiters on the high watermark, not on the last stable offset).
-const lsoPollInterval = 10 * time.Millisecond
-
 // fetchPart is one partition of a Fetch being assembled.
 type fetchPart struct {
 	p      *logstore.Partition
@@ -251,14 +246,15 @@ func (s *Server) waitAny(ctx context.Context, parts []*fetchPart, deadline time.
 	wctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	woke := make(chan struct{}, len(parts))
-	poll := false
 	for _, fp := range parts {
+		wait := fp.p.Wait
 		if fp.lsoBlocked {
-			poll = true
-			continue
+			// New data is held back by an open transaction: wake when
+			// its marker moves the last stable offset, not on appends.
+			wait = fp.p.WaitStable
 		}
 		go func() {
-			if fp.p.Wait(wctx, fp.offset) == nil {
+			if wait(wctx, fp.offset) == nil {
 				woke <- struct{}{}
 			}
 		}()
@@ -266,16 +262,8 @@ func (s *Server) waitAny(ctx context.Context, parts []*fetchPart, deadline time.
 	if s.fetchWaiting != nil {
 		s.fetchWaiting()
 	}
-	var tick <-chan time.Time
-	if poll {
-		t := time.NewTimer(lsoPollInterval)
-		defer t.Stop()
-		tick = t.C
-	}
 	select {
 	case <-woke:
-		return true
-	case <-tick:
 		return true
 	case <-wctx.Done():
 		return ctx.Err() == nil // deadline: one last pass

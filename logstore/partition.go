@@ -281,11 +281,24 @@ func (p *Partition) Offsets() (logStart, highWatermark, lastStable int64) {
 // readable), ctx is done (its error is returned) or the partition is closed
 // (ErrClosed). Any number of goroutines may wait at once.
 func (p *Partition) Wait(ctx context.Context, offset int64) error {
+	return p.waitTip(ctx, func(t *tip) bool { return t.hw > offset })
+}
+
+// WaitStable blocks until the last stable offset is above offset (data at
+// offset is readable under read_committed: the transaction holding it back
+// has ended), or ctx is done, or the partition is closed. It wakes on the
+// append of the transaction marker, like Wait on any append.
+func (p *Partition) WaitStable(ctx context.Context, offset int64) error {
+	return p.waitTip(ctx, func(t *tip) bool { return t.lso > offset })
+}
+
+// waitTip blocks until ready holds for the published tip.
+func (p *Partition) waitTip(ctx context.Context, ready func(*tip) bool) error {
 	for {
 		p.notifyMu.Lock()
 		ch := p.notify
 		p.notifyMu.Unlock()
-		if p.tip.Load().hw > offset {
+		if ready(p.tip.Load()) {
 			return nil
 		}
 		select {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/record"
 )
@@ -405,4 +406,43 @@ func rebatch(t *testing.T, b []byte, values []string) []byte {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestWaitStableWakesOnMarker: a waiter for the last stable offset wakes
+// when the transaction's marker is appended, not before and not by polling.
+func TestWaitStableWakesOnMarker(t *testing.T) {
+	_, p := e2eOpen(t, t.TempDir(), true)
+	ctx := context.Background()
+	b, err := record.AppendBatch(nil, []record.Record{{Key: []byte("k"), Value: []byte("v"), Timestamp: 1}},
+		record.BatchOptions{ProducerID: 9, ProducerEpoch: 0, BaseSequence: 0, Transactional: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Append(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, lso := p.Offsets(); lso != res.BaseOffset {
+		t.Fatalf("last stable offset %d with the transaction open, want %d", lso, res.BaseOffset)
+	}
+	woke := make(chan error, 1)
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	go func() { woke <- p.WaitStable(wctx, res.BaseOffset) }()
+	// An unrelated append moves the high watermark, not the LSO: the
+	// waiter stays.
+	if _, err := p.AppendRecords(ctx, []record.Record{{Key: []byte("x"), Value: []byte("y")}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-woke:
+		t.Fatalf("WaitStable returned (%v) while the transaction is open", err)
+	default:
+	}
+	if _, err := p.WriteTxnMarker(ctx, 9, 0, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-woke; err != nil {
+		t.Fatalf("WaitStable after the commit marker: %v", err)
+	}
 }
