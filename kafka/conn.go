@@ -189,7 +189,8 @@ func (s *Server) handleFrame(ctx context.Context, cc *clientConn, frame []byte) 
 		// The batches are copied into the log as they are assigned: the
 		// frame may be reused at once.
 		op := s.startProduce(ctx, preq)
-		op.resp.ThrottleMillis = s.throttle(cc, auth.ProducerByteRate, produceBytes(preq))
+		op.resp.ThrottleMillis = s.throttle(cc, auth.ProducerByteRate, produceBytes(preq),
+			s.meterNamespaces("produce", produceBytesByTopic(preq), 1))
 		r.finish = op.finish
 		return r, true, true
 	}

@@ -22,6 +22,9 @@ func (s *Server) handleCreateTopics(req *kmsg.CreateTopicsRequest) kmsg.Response
 		ot.Topic = rt.Topic
 		ot.NumPartitions, ot.ReplicationFactor = -1, -1
 		cfg, code, msg := s.topicConfigFrom(rt)
+		if code == 0 {
+			code, msg = s.tenants.topicPolicy(rt.Topic, &cfg)
+		}
 		if code == 0 && !req.ValidateOnly {
 			if err := s.log.CreateTopic(rt.Topic, cfg); err != nil {
 				code, msg = errorCode(err), err.Error()

@@ -13,7 +13,7 @@ import (
 // coordinators' own state; clients may read it but never write it.
 func isCoordinatorTopic(name string) bool {
 	switch name {
-	case logstore.OffsetsTopic, logstore.ProducerIDsTopic, txnStateTopic, auth.UsersTopic:
+	case logstore.OffsetsTopic, logstore.ProducerIDsTopic, txnStateTopic, auth.UsersTopic, auth.QuotasTopic, auth.TenantsTopic:
 		return true
 	}
 	return false
@@ -57,7 +57,13 @@ func (s *Server) topicMetadata(name string, autoCreate bool) kmsg.MetadataRespon
 	mt.IsInternal = isCoordinatorTopic(name) // as Kafka: listed, flagged internal
 	t, err := s.log.Topic(name)
 	if errors.Is(err, logstore.ErrUnknownTopic) && autoCreate && name != "" {
-		err = s.log.CreateTopic(name, logstore.TopicConfig{Partitions: s.cfg.DefaultPartitions})
+		cfg := logstore.TopicConfig{Partitions: s.cfg.DefaultPartitions}
+		if code, msg := s.tenants.topicPolicy(name, &cfg); code != 0 {
+			mt.ErrorCode = code
+			s.logger.Info("refused to auto-create topic", "topic", name, "reason", msg)
+			return mt
+		}
+		err = s.log.CreateTopic(name, cfg)
 		if err == nil || errors.Is(err, logstore.ErrTopicExists) {
 			s.logger.Info("auto-created topic", "topic", name, "partitions", s.cfg.DefaultPartitions)
 			t, err = s.log.Topic(name)

@@ -78,8 +78,9 @@ type quotaManager struct {
 }
 
 type meterKey struct {
-	kind   string
-	entity auth.QuotaEntity
+	kind      string
+	entity    auth.QuotaEntity
+	namespace string // "tenant/namespace" for a namespace's rate; empty for client quotas
 }
 
 func newQuotaManager(q *auth.Quotas, reg prometheus.Registerer) (*quotaManager, error) {
@@ -119,31 +120,38 @@ func (m *quotaManager) record(cc *clientConn, kind string, n int, now time.Time)
 	if e.ClientID == auth.Default {
 		e.ClientID = cc.clientID
 	}
-	m.mu.Lock()
-	mt := m.meters[meterKey{kind, e}]
-	if mt == nil {
-		mt = &rateMeter{first: now.UnixNano()}
-		m.meters[meterKey{kind, e}] = mt
+	d := m.meter(meterKey{kind: kind, entity: e}, limit, n, now)
+	if n > 0 {
+		m.bytes.WithLabelValues(kind, e.User, e.ClientID).Add(float64(n))
 	}
-	rate, window := mt.record(now, n)
-	m.mu.Unlock()
-	if n < 0 {
-		return 0 // taking back bytes that were not delivered
+	if d > 0 {
+		m.throttled.WithLabelValues(kind, e.User, e.ClientID).Add(d.Seconds())
 	}
-	m.bytes.WithLabelValues(kind, e.User, e.ClientID).Add(float64(n))
-	if rate <= limit {
-		return 0
-	}
-	d := time.Duration((rate - limit) / limit * float64(window))
-	d = min(d, maxThrottle)
-	m.throttled.WithLabelValues(kind, e.User, e.ClientID).Add(d.Seconds())
 	return d
 }
 
-// throttle meters a request's bytes and mutes the connection for the
-// throttle time; it returns the time in milliseconds for the answer.
-func (s *Server) throttle(cc *clientConn, kind string, n int) int32 {
-	d := s.quotas.record(cc, kind, n, time.Now())
+// meter adds n bytes (negative: takes them back) to the meter of k and
+// returns the throttle time its rate over limit calls for.
+func (m *quotaManager) meter(k meterKey, limit float64, n int, now time.Time) time.Duration {
+	m.mu.Lock()
+	mt := m.meters[k]
+	if mt == nil {
+		mt = &rateMeter{first: now.UnixNano()}
+		m.meters[k] = mt
+	}
+	rate, window := mt.record(now, n)
+	m.mu.Unlock()
+	if n < 0 || rate <= limit {
+		return 0
+	}
+	return min(time.Duration((rate-limit)/limit*float64(window)), maxThrottle)
+}
+
+// throttle meters a request's bytes against the client's quota and mutes
+// the connection for the longer of its throttle time and also (a
+// namespace's); it returns the time in milliseconds for the answer.
+func (s *Server) throttle(cc *clientConn, kind string, n int, also time.Duration) int32 {
+	d := max(s.quotas.record(cc, kind, n, time.Now()), also)
 	if d <= 0 {
 		return 0
 	}
@@ -321,11 +329,13 @@ func (s *Server) throttleFetch(cc *clientConn, r kmsg.Response) kmsg.Response {
 		}
 	}
 	now := time.Now()
-	d := s.quotas.record(cc, auth.ConsumerByteRate, n, now)
+	byTopic := fetchBytesByTopic(resp)
+	d := max(s.quotas.record(cc, auth.ConsumerByteRate, n, now), s.meterNamespaces("fetch", byTopic, 1))
 	if d <= 0 {
 		return resp
 	}
 	s.quotas.record(cc, auth.ConsumerByteRate, -n, now) // not delivered
+	s.meterNamespaces("fetch", byTopic, -1)
 	for i := range resp.Topics {
 		for j := range resp.Topics[i].Partitions {
 			p := &resp.Topics[i].Partitions[j]

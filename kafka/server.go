@@ -41,6 +41,7 @@ type Server struct {
 	// creds holds the SASL users' SCRAM credentials (opened by New).
 	creds        *auth.Store
 	quotas       *quotaManager
+	tenants      *tenancy
 	authOK       atomic.Int64
 	reauthOK     atomic.Int64
 	principalsMu sync.Mutex
@@ -126,6 +127,15 @@ func New(log *logstore.Log, cfg Config, logger *slog.Logger) (*Server, error) {
 	if s.quotas, err = newQuotaManager(quotas, cfg.Registerer); err != nil {
 		cancel()
 		return nil, fmt.Errorf("kafka: quota metrics: %w", err)
+	}
+	tenants, err := auth.OpenTenants(ctx, log)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("kafka: opening the tenants: %w", err)
+	}
+	if s.tenants, err = newTenancy(tenants, log, cfg.Registerer); err != nil {
+		cancel()
+		return nil, fmt.Errorf("kafka: tenant metrics: %w", err)
 	}
 	s.txns = newTxnCoordinator(be, cfg.MaxTransactionTimeout)
 	if err := be.replay(s.txns); err != nil {

@@ -33,6 +33,8 @@ var internalTopics = map[string]string{
 	logstore.ProducerIDsTopic: "the producer id allocator",
 	"__transaction_state":     "the transaction coordinator's state",
 	auth.UsersTopic:           "the SASL users' credentials",
+	auth.QuotasTopic:          "the client quotas",
+	auth.TenantsTopic:         "the tenants and namespaces",
 }
 
 func internalTopicErr(op, name string) error {

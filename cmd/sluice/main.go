@@ -51,6 +51,8 @@ func commands() *command {
 			{name: "validate", summary: "check a YAML pipeline without running it", run: validatePipeline},
 			topicCommand(),
 			userCommand(),
+			tenantCommand(),
+			namespaceCommand(),
 			produceCommand(),
 			consumeCommand(),
 			benchCommand(),

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/sluicehq/sluice/auth"
+)
+
+func tenantCommand() *command {
+	return &command{
+		name:    "tenant",
+		summary: "manage tenants (they own namespaces; topics are named TENANT.NAMESPACE.NAME)",
+		sub: []*command{
+			{name: "create", summary: "create a tenant, or change its members", run: tenantCreate},
+			{name: "list", summary: "list tenants and their namespaces with their limits", run: tenantList},
+			{name: "delete", summary: "delete a tenant without namespaces", run: tenantDelete},
+		},
+	}
+}
+
+func namespaceCommand() *command {
+	return &command{
+		name:    "namespace",
+		summary: "manage a tenant's namespaces and their limits",
+		sub: []*command{
+			{name: "create", summary: "create a namespace, or change its limits", run: namespaceCreate},
+			{name: "delete", summary: "delete a namespace", run: namespaceDelete},
+		},
+	}
+}
+
+// openTenants opens the tenant registry of a data directory. Tenants are
+// managed with the server stopped (the directory is locked by it); the
+// server reads them when it starts.
+func openTenants(ctx context.Context, c *cli, dir string) (*localBackend, *auth.Tenants, error) {
+	b, err := openLocal(ctx, c, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := auth.OpenTenants(ctx, b.log)
+	if err != nil {
+		b.Close()
+		return nil, nil, err
+	}
+	return b, t, nil
+}
+
+func dataDirFlag(c *cli, fs interface {
+	StringVar(*string, string, string, string)
+}) *string {
+	var d string
+	fs.StringVar(&d, "data-dir", envOr(c, "SLUICE_DATA_DIR", "./data"), "data directory (the server must be stopped; it reads tenants when it starts) (env SLUICE_DATA_DIR)")
+	return &d
+}
+
+func tenantCreate(ctx context.Context, c *cli, args []string) error {
+	fs := flagSet(c, "sluice tenant create", "NAME [--member User:NAME ...]")
+	dir := dataDirFlag(c, fs)
+	var members stringList
+	fs.Var(&members, "member", "a principal that belongs to the tenant, User:NAME (repeatable); the tenant's topics, groups and transactional ids are theirs")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want one tenant NAME, got %d arguments", len(pos))
+	}
+	if err := auth.ValidTenantName(pos[0]); err != nil {
+		return usagef("%v", err)
+	}
+	b, t, err := openTenants(ctx, c, *dir)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if err := t.PutTenant(ctx, auth.Tenant{Name: pos[0], Members: members}); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "tenant %s: members %s\n", pos[0], strings.Join(members, ", "))
+	return nil
+}
+
+func tenantList(ctx context.Context, c *cli, args []string) error {
+	fs := flagSet(c, "sluice tenant list", "")
+	dir := dataDirFlag(c, fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("takes no arguments, got %q", pos)
+	}
+	b, t, err := openTenants(ctx, c, *dir)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	ts, nss := t.List()
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TENANT\tNAMESPACE\tRETENTION\tMAX STORAGE\tPRODUCE B/S\tFETCH B/S\tMEMBERS")
+	for _, x := range ts {
+		fmt.Fprintf(tw, "%s\t\t\t\t\t\t%s\n", x.Name, strings.Join(x.Members, ", "))
+		for _, n := range nss {
+			if n.Tenant == x.Name {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", x.Name, n.Name, orNone(n.Retention.String(), n.Retention == 0),
+					orNone(fmt.Sprint(n.MaxStorage), n.MaxStorage == 0), orNone(fmt.Sprint(n.ProduceRate), n.ProduceRate == 0), orNone(fmt.Sprint(n.FetchRate), n.FetchRate == 0))
+			}
+		}
+	}
+	return tw.Flush()
+}
+
+func orNone(s string, none bool) string {
+	if none {
+		return "-"
+	}
+	return s
+}
+
+func tenantDelete(ctx context.Context, c *cli, args []string) error {
+	fs := flagSet(c, "sluice tenant delete", "NAME")
+	dir := dataDirFlag(c, fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want one tenant NAME, got %d arguments", len(pos))
+	}
+	b, t, err := openTenants(ctx, c, *dir)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if err := t.DeleteTenant(ctx, pos[0]); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "tenant %s deleted\n", pos[0])
+	return nil
+}
+
+func namespaceCreate(ctx context.Context, c *cli, args []string) error {
+	fs := flagSet(c, "sluice namespace create", "TENANT/NAMESPACE [--retention 24h] [--max-storage BYTES] [--produce-rate BYTES/S] [--fetch-rate BYTES/S]")
+	dir := dataDirFlag(c, fs)
+	retention := fs.Duration("retention", 0, "retention of topics created in the namespace that set none (0: the log's default)")
+	maxStorage := fs.Int64("max-storage", 0, "bytes all the namespace's topics may store; over it, produce requests are refused (0: no limit)")
+	produceRate := fs.Float64("produce-rate", 0, "bytes per second all clients together may produce to the namespace's topics; over it they are throttled (0: no limit)")
+	fetchRate := fs.Float64("fetch-rate", 0, "bytes per second all clients together may fetch from the namespace's topics (0: no limit)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	tenant, name, err := namespaceArg(pos)
+	if err != nil {
+		return err
+	}
+	if *retention < 0 || *maxStorage < 0 || *produceRate < 0 || *fetchRate < 0 {
+		return usagef("limits must not be negative")
+	}
+	b, t, err := openTenants(ctx, c, *dir)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	ns := auth.Namespace{Tenant: tenant, Name: name, Retention: *retention, MaxStorage: *maxStorage, ProduceRate: *produceRate, FetchRate: *fetchRate}
+	if err := t.PutNamespace(ctx, ns); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "namespace %s/%s: topics named %s*\n", tenant, name, ns.Prefix())
+	return nil
+}
+
+func namespaceDelete(ctx context.Context, c *cli, args []string) error {
+	fs := flagSet(c, "sluice namespace delete", "TENANT/NAMESPACE")
+	dir := dataDirFlag(c, fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	tenant, name, err := namespaceArg(pos)
+	if err != nil {
+		return err
+	}
+	b, t, err := openTenants(ctx, c, *dir)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if err := t.DeleteNamespace(ctx, tenant, name); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "namespace %s/%s deleted (its topics stay: sluice topic delete them)\n", tenant, name)
+	return nil
+}
+
+func namespaceArg(pos []string) (string, string, error) {
+	if len(pos) != 1 {
+		return "", "", usagef("want one TENANT/NAMESPACE, got %d arguments", len(pos))
+	}
+	tenant, name, ok := strings.Cut(pos[0], "/")
+	if !ok {
+		return "", "", usagef("want TENANT/NAMESPACE, got %q", pos[0])
+	}
+	for _, s := range []string{tenant, name} {
+		if err := auth.ValidTenantName(s); err != nil {
+			return "", "", usagef("%v", err)
+		}
+	}
+	return tenant, name, nil
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }

@@ -1,0 +1,150 @@
+package kafka_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/auth"
+	"github.com/sluicehq/sluice/kafka/kafkatest"
+)
+
+// TestTenantNamespaces: tenant topics are created only in existing
+// namespaces, with the namespace's retention; a namespace over its
+// storage quota refuses produce requests (other topics unaffected).
+func TestTenantNamespaces(t *testing.T) {
+	s := kafkatest.Start(t, kafkatest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tn := s.Kafka.Tenants()
+	if err := tn.PutTenant(ctx, auth.Tenant{Name: "acme", Members: []string{"User:alice"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tn.PutNamespace(ctx, auth.Namespace{Tenant: "acme", Name: "prod", Retention: 2 * time.Hour, MaxStorage: 8 << 10}); err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(s.Client(t))
+	res, err := adm.CreateTopics(ctx, 1, 1, nil, "acme.prod.orders", "acme.staging.orders", "plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := res["acme.staging.orders"].Err; !errors.Is(e, kerr.PolicyViolation) || !strings.Contains(res["acme.staging.orders"].ErrMessage, "sluice namespace create acme/staging") {
+		t.Fatalf("topic in a missing namespace: %v %q", e, res["acme.staging.orders"].ErrMessage)
+	}
+	if e := res["acme.prod.orders"].Err; e != nil {
+		t.Fatal(e)
+	}
+	cfgs, err := adm.DescribeTopicConfigs(ctx, "acme.prod.orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := cfgs.On("acme.prod.orders", nil); v.Err != nil || !hasConfig(v.Configs, "retention.ms", "7200000") {
+		t.Fatalf("namespace retention not applied: %+v", v)
+	}
+	// Auto-creation through Metadata follows the same rule.
+	cl := s.Client(t, kgo.RequestRetries(0), kgo.RecordRetries(0), kgo.ProduceRequestTimeout(5*time.Second))
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "acme.nowhere.x", Value: []byte("v")}).FirstErr(); !errors.Is(err, kerr.PolicyViolation) {
+		t.Fatalf("auto-create in a missing namespace: %v", err)
+	}
+	// Fill the namespace past its storage quota: refused, with the reason.
+	big := make([]byte, 2<<10)
+	rand.Read(big) // incompressible: the quota counts stored bytes
+	var refused error
+	for i := 0; i < 20 && refused == nil; i++ {
+		refused = cl.ProduceSync(ctx, &kgo.Record{Topic: "acme.prod.orders", Value: big}).FirstErr()
+		time.Sleep(100 * time.Millisecond) // lets the measured storage catch up (refreshed every second)
+	}
+	if !errors.Is(refused, kerr.PolicyViolation) {
+		t.Fatalf("over the storage quota: %v", refused)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "plain", Value: big}).FirstErr(); err != nil {
+		t.Fatalf("a topic outside the tenant: %v", err)
+	}
+}
+
+func hasConfig(cs []kadm.Config, name, value string) bool {
+	for _, c := range cs {
+		if c.Key == name && c.Value != nil && *c.Value == value {
+			return true
+		}
+	}
+	return false
+}
+
+// TestNamespaceProduceRate: a namespace's produce rate R holds all its
+// producers together to R (within 10%), while another tenant's topic
+// without a rate, produced to at the same time, is not throttled.
+func TestNamespaceProduceRate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures rates over several seconds")
+	}
+	s := kafkatest.Start(t, kafkatest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const rate = 200 << 10
+	tn := s.Kafka.Tenants()
+	for _, x := range []struct {
+		tenant string
+		rate   float64
+	}{{"slow", rate}, {"fast", 0}} {
+		if err := tn.PutTenant(ctx, auth.Tenant{Name: x.tenant}); err != nil {
+			t.Fatal(err)
+		}
+		if err := tn.PutNamespace(ctx, auth.Namespace{Tenant: x.tenant, Name: "ns", ProduceRate: x.rate}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	value := make([]byte, 1000)
+	rand.Read(value)
+	opts := []kgo.Opt{kgo.MaxBufferedRecords(100), kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression())}
+	var slowBytes, fastBytes atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	run := func(topic string, acked *atomic.Int64) {
+		defer wg.Done()
+		cl := s.Client(t, opts...)
+		var inflight sync.WaitGroup
+		defer inflight.Wait()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			inflight.Add(1)
+			cl.Produce(ctx, &kgo.Record{Topic: topic, Value: value}, func(r *kgo.Record, err error) {
+				defer inflight.Done()
+				if err == nil {
+					acked.Add(int64(len(r.Value)))
+				}
+			})
+		}
+	}
+	wg.Add(3)
+	go run("slow.ns.a", &slowBytes) // two producers share the namespace's rate
+	go run("slow.ns.b", &slowBytes)
+	go run("fast.ns.a", &fastBytes)
+	time.Sleep(3 * time.Second) // the measurement window, not synchronisation
+	s0, f0 := slowBytes.Load(), fastBytes.Load()
+	time.Sleep(5 * time.Second)
+	s1, f1 := slowBytes.Load(), fastBytes.Load()
+	close(stop)
+	wg.Wait()
+	slow, fast := float64(s1-s0)/5, float64(f1-f0)/5
+	t.Logf("namespace slow/ns %.0f B/s (rate %d), fast/ns %.0f B/s (no rate)", slow, rate, fast)
+	if slow < 0.9*rate || slow > 1.1*rate {
+		t.Fatalf("namespace with produce rate %d B/s took %.0f B/s: not within 10%%", rate, slow)
+	}
+	if fast < 3*rate {
+		t.Fatalf("the other tenant, without a rate, produced only %.0f B/s", fast)
+	}
+}
