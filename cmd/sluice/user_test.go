@@ -75,3 +75,35 @@ func TestUserCommands(t *testing.T) {
 		t.Fatalf("user list --broker: %d %q", code, out)
 	}
 }
+
+// TestTenantCommands: sluice tenant and sluice namespace on a data
+// directory, read back by list and by a server started on it.
+func TestTenantCommands(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"SLUICE_DATA_DIR": dir}
+	if code, _, errs := runCLI(t, env, "", "namespace", "create", "acme/prod"); code != 1 || !strings.Contains(errs, "sluice tenant create acme") {
+		t.Fatalf("namespace of a missing tenant: %d %q", code, errs)
+	}
+	if code, out, errs := runCLI(t, env, "", "tenant", "create", "acme", "--member", "User:alice"); code != 0 || !strings.Contains(out, "User:alice") {
+		t.Fatalf("tenant create: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := runCLI(t, env, "", "tenant", "create", "acme", "--member", "alice"); code != 1 || !strings.Contains(errs, "not a principal") {
+		t.Fatalf("member without User: %d %q", code, errs)
+	}
+	if code, out, errs := runCLI(t, env, "", "namespace", "create", "acme/prod", "--retention", "48h", "--max-storage", "1000000", "--produce-rate", "5000"); code != 0 || !strings.Contains(out, "acme.prod.") {
+		t.Fatalf("namespace create: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := runCLI(t, env, "", "namespace", "create", "acme.x/prod"); code != 2 {
+		t.Fatalf("bad tenant name: %d %q", code, errs)
+	}
+	if code, out, _ := runCLI(t, env, "", "tenant", "list"); code != 0 || !strings.Contains(out, "48h0m0s") || !strings.Contains(out, "1000000") {
+		t.Fatalf("tenant list: %d %q", code, out)
+	}
+	if code, _, errs := runCLI(t, env, "", "tenant", "delete", "acme"); code != 1 || !strings.Contains(errs, "still has namespaces") {
+		t.Fatalf("deleting a tenant with namespaces: %d %q", code, errs)
+	}
+	s := kafkatest.Start(t, kafkatest.Options{Dir: dir})
+	if ns, ok, _ := s.Kafka.Tenants().NamespaceOf("acme.prod.orders"); !ok || ns.ProduceRate != 5000 {
+		t.Fatalf("the server started on the directory sees %+v (%v)", ns, ok)
+	}
+}
