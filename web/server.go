@@ -36,6 +36,30 @@ type Config struct {
 	Observer *observe.Observer
 	// TLS, when set, serves HTTPS (sluice serve --tls-cert, --tls-key).
 	TLS *tls.Config
+	// Tokens, when set, maps bearer tokens tied to principals (sluice
+	// token create) to their principal; Token stays a super token.
+	Tokens TokenVerifier
+	// Authorize, when set, decides whether a principal authenticated by a
+	// token may make a request (the ACLs); nil allows every authenticated
+	// request.
+	Authorize func(principal string, r *http.Request) bool
+}
+
+// TokenVerifier maps a bearer token to the principal it acts as.
+type TokenVerifier interface {
+	Principal(token string, now time.Time) (string, bool)
+}
+
+// SuperPrincipal is the principal of the static --http-token.
+const SuperPrincipal = "User:admin"
+
+type principalKey struct{}
+
+// PrincipalFrom returns the principal that authenticated the request ("" when
+// the server needs no token).
+func PrincipalFrom(ctx context.Context) string {
+	p, _ := ctx.Value(principalKey{}).(string)
+	return p
 }
 
 // Server is the HTTP server. Register more handlers on Mux before Serve.
@@ -58,7 +82,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http address: %w", err)
 	}
-	if !loop && cfg.Token == "" {
+	if !loop && cfg.Token == "" && cfg.Tokens == nil {
 		return nil, fmt.Errorf("http address %s is not loopback: set a bearer token (--http-token or SLUICE_HTTP_TOKEN) to bind it", cfg.Addr)
 	}
 	if cfg.Gatherer == nil {
@@ -104,18 +128,42 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 }
 
 func (s *Server) authorize(next http.Handler) http.Handler {
-	if s.cfg.Token == "" {
+	if s.cfg.Token == "" && s.cfg.Tokens == nil {
 		return next
 	}
-	want := []byte("Bearer " + s.cfg.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !public(r.URL.Path) && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		if public(r.URL.Path) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		principal, ok := s.principal(r.Header.Get("Authorization"))
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
 		}
-		next.ServeHTTP(w, r)
+		if principal != SuperPrincipal && s.cfg.Authorize != nil && !s.cfg.Authorize(principal, r) {
+			writeError(w, http.StatusForbidden, "%s is not allowed to %s %s", principal, r.Method, r.URL.Path)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, principal)))
 	})
+}
+
+// principal authenticates an Authorization header: the static token is
+// the super principal, a stored token its own principal.
+func (s *Server) principal(header string) (string, bool) {
+	token, ok := strings.CutPrefix(header, "Bearer ")
+	if !ok || token == "" {
+		return "", false
+	}
+	if s.cfg.Token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.Token)) == 1 {
+		return SuperPrincipal, true
+	}
+	if s.cfg.Tokens != nil {
+		return s.cfg.Tokens.Principal(token, time.Now())
+	}
+	return "", false
 }
 
 // public reports whether path needs no token: health, and the dashboard's

@@ -35,6 +35,7 @@ var internalTopics = map[string]string{
 	auth.UsersTopic:           "the SASL users' credentials",
 	auth.QuotasTopic:          "the client quotas",
 	auth.TenantsTopic:         "the tenants and namespaces",
+	auth.TokensTopic:          "the HTTP tokens",
 }
 
 func internalTopicErr(op, name string) error {

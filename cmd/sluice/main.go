@@ -53,6 +53,7 @@ func commands() *command {
 			userCommand(),
 			tenantCommand(),
 			namespaceCommand(),
+			tokenCommand(),
 			produceCommand(),
 			consumeCommand(),
 			benchCommand(),

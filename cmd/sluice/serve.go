@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/sluicehq/sluice/auth"
 	"github.com/sluicehq/sluice/logstore"
 	"github.com/sluicehq/sluice/web"
 )
@@ -108,10 +109,6 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 		httpTLS = httpTLS.Clone()
 		httpTLS.ClientAuth, httpTLS.ClientCAs = tls.NoClientCert, nil // HTTP authenticates with bearer tokens
 	}
-	w, err := web.New(web.Config{Addr: *httpAddr, Token: *httpToken, Gatherer: reg, Observer: obs, TLS: httpTLS}, logger)
-	if err != nil {
-		return usagef("%v", err)
-	}
 	l, err := logstore.Open(logstore.Options{
 		Dir: *dataDir, DefaultFsync: policy, DefaultPartitions: kf.defaultPartitions(), Logger: logger, Registerer: reg,
 		RetentionCheckInterval: *retentionEvery,
@@ -128,6 +125,20 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 			logger.Info("log flushed and synced; bye")
 		}
 	}()
+	tokens, err := auth.OpenTokens(ctx, l)
+	if err != nil {
+		return err
+	}
+	wcfg := web.Config{Addr: *httpAddr, Token: *httpToken, Gatherer: reg, Observer: obs, TLS: httpTLS}
+	if len(tokens.List()) > 0 {
+		// Tokens tied to principals (sluice token create) authenticate
+		// the HTTP API too.
+		wcfg.Tokens = tokens
+	}
+	w, err := web.New(wcfg, logger)
+	if err != nil {
+		return usagef("%v (or create tokens with sluice token create)", err)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 3)

@@ -1,0 +1,93 @@
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/auth"
+	"github.com/sluicehq/sluice/logstore"
+)
+
+// TestPrincipalTokens: tokens tied to principals authenticate requests as
+// their principal, which the Authorize hook then judges; the static token
+// is the super principal; unknown, revoked and expired tokens are refused.
+func TestPrincipalTokens(t *testing.T) {
+	l, err := logstore.Open(logstore.Options{Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler), RetentionCheckInterval: -1, Cleaner: logstore.CleanerOptions{Interval: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	tokens, err := auth.OpenTokens(ctx, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, info, err := tokens.Create(ctx, "User:alice", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, _, err := tokens.Create(ctx, "User:bob", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, _, err := tokens.Create(ctx, "User:alice", time.Nanosecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen string
+	s, err := New(Config{Addr: "127.0.0.1:0", Token: "static", Tokens: tokens,
+		Authorize: func(p string, r *http.Request) bool { return p == "User:alice" && r.Method == http.MethodGet }}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Mux.HandleFunc("GET /api/v1/whoami", func(w http.ResponseWriter, r *http.Request) {
+		seen = PrincipalFrom(r.Context())
+		w.WriteHeader(http.StatusNoContent)
+	})
+	base := serve(t, s)
+	get := func(token string) int {
+		req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/whoami", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := get(""); c != http.StatusUnauthorized {
+		t.Fatalf("no token: %d", c)
+	}
+	if c := get(alice); c != http.StatusNoContent || seen != "User:alice" {
+		t.Fatalf("alice's token: %d as %q", c, seen)
+	}
+	if c := get(bob); c != http.StatusForbidden {
+		t.Fatalf("bob's token, not allowed: %d", c)
+	}
+	if c := get("static"); c != http.StatusNoContent || seen != SuperPrincipal {
+		t.Fatalf("static token: %d as %q", c, seen)
+	}
+	if c := get(short); c != http.StatusUnauthorized {
+		t.Fatalf("expired token: %d", c)
+	}
+	if c := get("sluice_nope"); c != http.StatusUnauthorized {
+		t.Fatalf("unknown token: %d", c)
+	}
+	if err := tokens.Revoke(ctx, info.ID); err != nil {
+		t.Fatal(err)
+	}
+	if c := get(alice); c != http.StatusUnauthorized {
+		t.Fatalf("revoked token: %d", c)
+	}
+	// The store keeps hashes, never a token.
+	for _, ti := range tokens.List() {
+		if ti.ID == "" || ti.Principal == "" {
+			t.Fatalf("token info %+v", ti)
+		}
+	}
+}
