@@ -82,7 +82,7 @@ var supportedAPIs = [...]apiRange{
 	{apiKeySyncGroup, 0, 5},
 	{apiKeyDescribeGroups, 0, 5},
 	{apiKeyListGroups, 0, 5},
-	{apiKeySASLHandshake, 1, 1},
+	{apiKeySASLHandshake, 0, 1},
 	{apiKeyApiVersions, 0, 3},
 	{apiKeyCreateTopics, 0, 7},
 	{apiKeyDeleteTopics, 0, 6},

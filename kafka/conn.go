@@ -49,6 +49,7 @@ type reply struct {
 	finish func() kmsg.Response
 	key    int16
 	start  time.Time
+	token  []byte // a bare SASL message (after SaslHandshake v0), sent without a header
 }
 
 // serveConn reads requests from c and answers them in order, as Kafka
@@ -133,14 +134,18 @@ func (s *Server) writeReplies(c net.Conn, replies <-chan reply, queued *sync.Wai
 			resp = r.finish()
 			s.metrics.request(r.key, time.Since(r.start))
 		}
-		if resp == nil || broken {
+		if (resp == nil && r.token == nil) || broken {
 			queued.Done()
 			continue // acks=0 produce: no response
 		}
-		if hint := responseSizeHint(resp); cap(out) < hint {
-			out = make([]byte, 0, hint)
+		if r.token != nil {
+			out = appendToken(out[:0], r.token)
+		} else {
+			if hint := responseSizeHint(resp); cap(out) < hint {
+				out = make([]byte, 0, hint)
+			}
+			out = appendResponse(out[:0], r.corr, resp)
 		}
-		out = appendResponse(out[:0], r.corr, resp)
 		_, err := c.Write(out)
 		queued.Done()
 		if err != nil {
@@ -159,6 +164,9 @@ func (s *Server) writeReplies(c net.Conn, replies <-chan reply, queued *sync.Wai
 // Kafka does). keep reports whether the frame buffer may be reused: only
 // requests whose handlers retain nothing from it.
 func (s *Server) handleFrame(ctx context.Context, cc *clientConn, frame []byte) (r reply, keep, ok bool) {
+	if cc.auth.rawToken() {
+		return s.handleRawSASLToken(cc, frame), false, true
+	}
 	h, req, err := parseRequest(frame)
 	if err != nil {
 		if h.Key == apiKeyApiVersions && errors.Is(err, ErrMalformed) && len(frame) >= 8 {

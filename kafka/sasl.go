@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"github.com/xdg-go/scram"
 
 	"github.com/sluicehq/sluice/auth"
 )
@@ -18,14 +18,17 @@ import (
 // SASL on the Kafka listener.
 //
 // On a SASL_PLAINTEXT or SASL_SSL listener a connection may send only
-// ApiVersions, SaslHandshake (v1) and SaslAuthenticate until it has
+// ApiVersions, SaslHandshake (v0-1) and SaslAuthenticate until it has
 // authenticated; anything else closes it, as Kafka does. The handshake
 // picks the mechanism; SaslAuthenticate carries the mechanism's messages:
 // one for PLAIN ("authzid NUL user NUL password", checked against the
 // stored SCRAM credentials), two for SCRAM-SHA-256/512 (RFC 5802, the
-// server side of github.com/xdg-go/scram over the credentials of package
+// server side in scram.go, over the credentials of package
 // auth). A failed authentication is answered SASL_AUTHENTICATION_FAILED
-// and the connection closed after the answer.
+// and the connection closed after the answer. After a SaslHandshake v0
+// (pre-1.0 clients) the mechanism's messages travel as bare frames and a
+// failure closes the connection without an answer, as Kafka does.
+// librdkafka needs v0 among the versions offered before it will send v1.
 //
 // Re-authentication (KIP-368): with Config.ReauthInterval set, a
 // successful SaslAuthenticate (v1+) tells the client how long its session
@@ -54,7 +57,10 @@ const anonymous = "User:ANONYMOUS"
 // saslState is a connection's SASL exchange in progress.
 type saslState struct {
 	mech string
-	conv *scram.ServerConversation // SCRAM only
+	conv *scramServer // SCRAM only
+	// raw: started by SaslHandshake v0, so the client sends its messages
+	// as bare frames rather than SaslAuthenticate requests.
+	raw bool
 }
 
 // connAuth is a connection's authentication state.
@@ -80,6 +86,10 @@ func (a *connAuth) tlsPrincipal(st tls.ConnectionState) {
 		a.principal = "User:" + st.PeerCertificates[0].Subject.String()
 	}
 }
+
+// rawToken reports whether the next frame is a bare SASL message
+// (after SaslHandshake v0) rather than a request.
+func (a *connAuth) rawToken() bool { return a.sasl != nil && a.sasl.raw }
 
 // admits reports whether a request with this API key may be handled now;
 // a false answer closes the connection.
@@ -115,23 +125,9 @@ func (s *Server) handleSASLHandshake(cc *clientConn, req *kmsg.SASLHandshakeRequ
 	st := &saslState{mech: req.Mechanism}
 	if req.Mechanism != mechPlain {
 		m, _ := auth.ParseMechanism(req.Mechanism)
-		hf := scram.SHA256
-		if m == auth.ScramSHA512 {
-			hf = scram.SHA512
-		}
-		srv, err := hf.NewServer(func(user string) (scram.StoredCredentials, error) {
-			c, ok := s.creds.Lookup(user, m)
-			if !ok {
-				return scram.StoredCredentials{}, fmt.Errorf("%w: %s", auth.ErrUnknownUser, user)
-			}
-			return scram.StoredCredentials{KeyFactors: scram.KeyFactors{Salt: string(c.Salt), Iters: c.Iterations}, StoredKey: c.StoredKey, ServerKey: c.ServerKey}, nil
-		})
-		if err != nil {
-			resp.ErrorCode = kerr.UnknownServerError.Code
-			return resp
-		}
-		st.conv = srv.NewConversation()
+		st.conv = newSCRAMServer(m, s.creds.Lookup)
 	}
+	st.raw = req.Version == 0
 	a.sasl = st
 	return resp
 }
@@ -140,41 +136,71 @@ func (s *Server) handleSASLHandshake(cc *clientConn, req *kmsg.SASLHandshakeRequ
 // started.
 func (s *Server) handleSASLAuthenticate(cc *clientConn, req *kmsg.SASLAuthenticateRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.SASLAuthenticateResponse)
+	out, lifetime, fail := s.saslStep(cc, req.SASLAuthBytes)
+	if fail != nil {
+		resp.ErrorCode, resp.ErrorMessage = kerr.SaslAuthenticationFailed.Code, kmsg.StringPtr(fail.msg)
+		return resp
+	}
+	resp.SASLAuthBytes, resp.SessionLifetimeMillis = out, lifetime
+	return resp
+}
+
+// handleRawSASLToken runs one step of an exchange started by SaslHandshake
+// v0, whose messages travel as bare size-prefixed frames instead of
+// SaslAuthenticate requests (as Kafka serves pre-1.0 clients). There is no
+// way to send an error: a failed authentication closes the connection
+// without an answer, as Kafka does.
+func (s *Server) handleRawSASLToken(cc *clientConn, token []byte) reply {
+	out, _, fail := s.saslStep(cc, token)
+	if fail != nil {
+		return reply{} // closing is set: nothing is written
+	}
+	if out == nil {
+		out = []byte{} // PLAIN's (empty) answer is still a frame
+	}
+	return reply{key: -1, token: out, start: time.Now()}
+}
+
+// saslFailure is a failed authentication step, already logged and
+// counted; the connection closes after its answer.
+type saslFailure struct{ msg string }
+
+// saslStep feeds one client message to the exchange in progress and
+// returns the server's message and, when the exchange completed, the
+// session lifetime in milliseconds (0: none).
+func (s *Server) saslStep(cc *clientConn, msg []byte) (out []byte, lifetimeMillis int64, fail *saslFailure) {
 	a := cc.auth
 	st := a.sasl
-	fail := func(code int16, msg, reason string) kmsg.Response {
-		resp.ErrorCode, resp.ErrorMessage = code, kmsg.StringPtr(msg)
+	failed := func(text, reason string) *saslFailure {
 		a.sasl, a.closing = nil, true
 		s.metrics.auth(st.mech, reason)
 		s.logger.Info("kafka authentication failed", "remote", cc.remote.String(), "listener", a.lis.Name, "mechanism", st.mech, "reason", reason)
-		return resp
+		return &saslFailure{msg: text}
 	}
 	authFailed := fmt.Sprintf("Authentication failed during authentication due to invalid credentials with SASL mechanism %s", st.mech)
 	var user string
 	if st.mech == mechPlain {
-		u, ok := s.checkPlain(req.SASLAuthBytes)
+		u, ok := s.checkPlain(msg)
 		if !ok {
-			return fail(kerr.SaslAuthenticationFailed.Code, authFailed, "invalid_credentials")
+			return nil, 0, failed(authFailed, "invalid_credentials")
 		}
 		user = u
 	} else {
-		out, err := st.conv.Step(string(req.SASLAuthBytes))
+		step, err := st.conv.Step(msg)
 		if err != nil {
-			return fail(kerr.SaslAuthenticationFailed.Code, authFailed, "invalid_credentials")
+			s.logger.Debug("kafka SCRAM exchange failed", "remote", cc.remote.String(), "err", err)
+			return nil, 0, failed(authFailed, "invalid_credentials")
 		}
-		resp.SASLAuthBytes = []byte(out)
+		out = step
 		if !st.conv.Done() {
-			return resp // the server-first message; the client answers
+			return out, 0, nil // the server-first message; the client answers
 		}
-		if !st.conv.Valid() {
-			return fail(kerr.SaslAuthenticationFailed.Code, authFailed, "invalid_credentials")
-		}
-		user = st.conv.Username()
+		user = st.conv.User()
 	}
 	principal := "User:" + user
 	reauth := a.authed && a.lis.Protocol.SASL()
 	if reauth && principal != a.principal {
-		return fail(kerr.SaslAuthenticationFailed.Code, "re-authentication must keep the principal "+a.principal, "reauth_principal_changed")
+		return nil, 0, failed("re-authentication must keep the principal "+a.principal, "reauth_principal_changed")
 	}
 	if reauth {
 		s.reauthOK.Add(1)
@@ -183,13 +209,13 @@ func (s *Server) handleSASLAuthenticate(cc *clientConn, req *kmsg.SASLAuthentica
 	a.expires = time.Time{}
 	if s.cfg.ReauthInterval > 0 {
 		a.expires = time.Now().Add(s.cfg.ReauthInterval)
-		resp.SessionLifetimeMillis = s.cfg.ReauthInterval.Milliseconds()
+		lifetimeMillis = s.cfg.ReauthInterval.Milliseconds()
 	}
 	s.metrics.auth(st.mech, "ok")
 	s.authOK.Add(1)
 	s.sawPrincipal(principal)
 	s.logger.Debug("kafka client authenticated", "remote", cc.remote.String(), "listener", a.lis.Name, "principal", principal, "mechanism", st.mech)
-	return resp
+	return out, lifetimeMillis, nil
 }
 
 // checkPlain checks a SASL PLAIN message and returns its user.
@@ -255,4 +281,10 @@ func (s *Server) sawPrincipal(p string) {
 	if len(s.principals) < 1024 {
 		s.principals[p] = struct{}{}
 	}
+}
+
+// appendToken appends a bare SASL message as a size-prefixed frame.
+func appendToken(dst, token []byte) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(token)))
+	return append(dst, token...)
 }

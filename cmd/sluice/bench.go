@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/latbench"
@@ -22,6 +23,7 @@ func benchCommand() *command {
 		sub: []*command{
 			{name: "log", summary: "append to and read from the embedded log in-process; prints records/s, MB/s, p50/p99 ack latency and the disk's own limits", run: benchLog},
 			{name: "kafka", summary: "produce and consume through the Kafka protocol over loopback with franz-go", run: benchKafka},
+			{name: "auth", summary: "SASL login latency (SCRAM-SHA-512, SCRAM-SHA-256, PLAIN) on fresh connections to an in-process SASL_SSL listener; prints p50/p99 per mechanism and the TLS handshake", run: benchAuth},
 			{name: "latency", summary: "end-to-end latency at a fixed rate: straight through the broker, and through a `sluice run` pipeline at-least-once and exactly-once; prints p50/p99/p99.9/max per mode", run: benchLatency},
 		},
 	}
@@ -113,6 +115,12 @@ func benchKafka(ctx context.Context, c *cli, args []string) error {
 	fs.StringVar(&cfg.Compression, "compression", "none", "none, gzip, snappy, lz4 or zstd")
 	fsync := fs.String("fsync", "always", "fsync policy of the in-process server's log")
 	fs.BoolVar(&cfg.SkipConsume, "skip-consume", false, "only produce")
+	protocols := fs.String("security-protocol", "PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL; a comma-separated list compares their produce throughput in interleaved --rounds (the first is the baseline)")
+	fs.StringVar(&cfg.Security.Mechanism, "sasl-mechanism", "SCRAM-SHA-512", "SASL mechanism on SASL protocols: SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN")
+	fs.StringVar(&cfg.Security.User, "sasl-user", "", "SASL user for --broker (the in-process server makes its own)")
+	fs.StringVar(&cfg.Security.Password, "sasl-password", "", "SASL password for --broker")
+	caFile := fs.String("tls-ca", "", "PEM CA the clients trust on SSL and SASL_SSL with --broker (default: the system's roots)")
+	rounds := fs.Int("rounds", 3, "rounds of a --security-protocol comparison")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -127,6 +135,25 @@ func benchKafka(ctx context.Context, c *cli, args []string) error {
 	if cfg.Fsync, err = logstore.ParseFsyncPolicy(*fsync); err != nil {
 		return usagef("--fsync: %v", err)
 	}
+	if *caFile != "" {
+		if cfg.Security.TLS, err = kbench.LoadCA(*caFile); err != nil {
+			return usagef("--tls-ca: %v", err)
+		}
+	}
+	if list := strings.Split(*protocols, ","); len(list) > 1 {
+		if *rounds < 1 {
+			return usagef("--rounds must be positive")
+		}
+		stop := progress(c, "bench kafka (security comparison)")
+		cmp, err := kbench.Compare(ctx, cfg, list, *rounds)
+		stop()
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(c.stdout, cmp.String())
+		return nil
+	}
+	cfg.Security.Protocol = *protocols
 	stop := progress(c, "bench kafka")
 	res, err := kbench.Run(ctx, cfg)
 	stop()
@@ -134,6 +161,39 @@ func benchKafka(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	fmt.Fprint(c.stdout, res.String())
+	return nil
+}
+
+func benchAuth(ctx context.Context, c *cli, args []string) error {
+	fs := flagSet(c, "sluice bench auth", "[--logins 200] [--mechanisms SCRAM-SHA-512,SCRAM-SHA-256,PLAIN] [--security-protocol SASL_SSL]")
+	logins := fs.Int("logins", 200, "logins per mechanism, one fresh connection each, one after another")
+	mechs := fs.String("mechanisms", "SCRAM-SHA-512,SCRAM-SHA-256,PLAIN", "SASL mechanisms to measure")
+	proto := fs.String("security-protocol", "SASL_SSL", "SASL_SSL or SASL_PLAINTEXT")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("takes no arguments")
+	}
+	if *logins < 1 {
+		return usagef("--logins must be positive")
+	}
+	addr, sec, stopServer, err := kbench.StartSecureServer("", logstore.FsyncPolicy{}, kbench.Security{Protocol: *proto})
+	if err != nil {
+		return usagef("%v", err)
+	}
+	defer stopServer()
+	for _, m := range strings.Split(*mechs, ",") {
+		sec.Mechanism = strings.ToUpper(strings.TrimSpace(m))
+		stop := progress(c, "bench auth "+sec.Mechanism)
+		res, err := kbench.MeasureAuth(ctx, addr, sec, *logins)
+		stop()
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(c.stdout, res.String())
+	}
 	return nil
 }
 

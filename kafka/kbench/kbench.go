@@ -61,6 +61,9 @@ type Config struct {
 	Compression string
 	// SkipConsume skips the consume phase.
 	SkipConsume bool
+	// Security is how clients connect (default PLAINTEXT); the in-process
+	// server then has one listener of that protocol (StartSecureServer).
+	Security Security
 }
 
 // Result is the outcome of a run.
@@ -82,8 +85,8 @@ type Result struct {
 // String renders the result on a few lines.
 func (r Result) String() string {
 	c := r.Config
-	s := fmt.Sprintf("kafka bench: %d records of %d B, %d partitions, acks=-1, linger %v, batch %d B, buffer %d records, compression %s, rate %s\n",
-		r.Produced, c.RecordSize, c.Partitions, c.Linger, c.BatchBytes, c.BufferedRecords, c.Compression, rateString(c.Rate))
+	s := fmt.Sprintf("kafka bench: %d records of %d B, %d partitions, acks=-1, linger %v, batch %d B, buffer %d records, compression %s, rate %s, %s\n",
+		r.Produced, c.RecordSize, c.Partitions, c.Linger, c.BatchBytes, c.BufferedRecords, c.Compression, rateString(c.Rate), c.Security.describe())
 	s += fmt.Sprintf("  produce: %.0f records/s, %.1f MB/s, latency p50 %v p99 %v max %v (%v)\n",
 		r.ProduceRate, r.ProduceMBps, r.LatencyP50.Round(time.Microsecond), r.LatencyP99.Round(time.Microsecond), r.LatencyMax.Round(time.Microsecond), r.ProduceDuration.Round(time.Millisecond))
 	if r.Consumed > 0 {
@@ -151,16 +154,20 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	cfg.Security = cfg.Security.withDefaults()
+	if err := cfg.Security.validate(); err != nil {
+		return res, err
+	}
 	broker := cfg.Broker
 	if broker == "" {
-		addr, stop, err := StartServer(cfg.DataDir, cfg.Fsync)
+		addr, sec, stop, err := StartSecureServer(cfg.DataDir, cfg.Fsync, cfg.Security)
 		if err != nil {
 			return res, err
 		}
 		defer stop()
-		broker = addr
+		broker, cfg.Security = addr, sec
 	}
-	if err := CreateTopics(ctx, broker, cfg.Partitions, cfg.Topic); err != nil {
+	if err := createTopics(ctx, broker, cfg.Partitions, cfg.Security.ClientOptions(), cfg.Topic); err != nil {
 		return res, err
 	}
 
@@ -178,7 +185,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 // CreateTopics creates topics with the given number of partitions
 // (replication factor 1) on broker.
 func CreateTopics(ctx context.Context, broker string, partitions int32, topics ...string) error {
-	adm, err := kgo.NewClient(kgo.SeedBrokers(broker))
+	return createTopics(ctx, broker, partitions, nil, topics...)
+}
+
+func createTopics(ctx context.Context, broker string, partitions int32, opts []kgo.Opt, topics ...string) error {
+	adm, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(broker)}, opts...)...)
 	if err != nil {
 		return err
 	}
@@ -254,7 +265,7 @@ func ProducerOptions(broker, topic string, linger time.Duration, batchBytes int3
 }
 
 func produce(ctx context.Context, broker string, cfg Config, cc kgo.CompressionCodec, res *Result) error {
-	cl, err := kgo.NewClient(ProducerOptions(broker, cfg.Topic, cfg.Linger, cfg.BatchBytes, cc, cfg.BufferedRecords)...)
+	cl, err := kgo.NewClient(append(ProducerOptions(broker, cfg.Topic, cfg.Linger, cfg.BatchBytes, cc, cfg.BufferedRecords), cfg.Security.ClientOptions()...)...)
 	if err != nil {
 		return err
 	}
@@ -316,13 +327,13 @@ func produce(ctx context.Context, broker string, cfg Config, cc kgo.CompressionC
 }
 
 func consume(ctx context.Context, broker string, cfg Config, res *Result) error {
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(broker),
 		kgo.ConsumeTopics(cfg.Topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxBytes(64<<20),
-		kgo.FetchMaxPartitionBytes(16<<20),
-	)
+		kgo.FetchMaxBytes(64 << 20),
+		kgo.FetchMaxPartitionBytes(16 << 20),
+	}, cfg.Security.ClientOptions()...)...)
 	if err != nil {
 		return err
 	}

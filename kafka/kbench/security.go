@@ -1,0 +1,223 @@
+package kbench
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/sluicehq/sluice/auth"
+	"github.com/sluicehq/sluice/internal/testcerts"
+	"github.com/sluicehq/sluice/kafka"
+	"github.com/sluicehq/sluice/logstore"
+)
+
+// Security is how the benchmark's clients connect: a Kafka security
+// protocol and, for SASL, a mechanism and credentials.
+type Security struct {
+	// Protocol is PLAINTEXT (the default), SSL, SASL_PLAINTEXT or SASL_SSL.
+	Protocol string
+	// Mechanism is SCRAM-SHA-512 (the default), SCRAM-SHA-256 or PLAIN.
+	Mechanism string
+	// User and Password log in on SASL listeners. The in-process server
+	// creates this user (default "kbench" with a random password).
+	User, Password string
+	// TLS is the clients' TLS configuration on SSL and SASL_SSL. The
+	// in-process server fills it in (trusting its throwaway CA); for
+	// Config.Broker set it (CAFile in the CLI).
+	TLS *tls.Config
+}
+
+func (s Security) withDefaults() Security {
+	s.Protocol = strings.ToUpper(s.Protocol)
+	if s.Protocol == "" {
+		s.Protocol = string(kafka.Plaintext)
+	}
+	s.Mechanism = strings.ToUpper(s.Mechanism)
+	if s.Mechanism == "" {
+		s.Mechanism = "SCRAM-SHA-512"
+	}
+	return s
+}
+
+func (s Security) validate() error {
+	switch kafka.SecurityProtocol(s.Protocol) {
+	case kafka.Plaintext, kafka.SSL, kafka.SASLPlaintext, kafka.SASLSSL:
+	default:
+		return fmt.Errorf("security protocol %q: want PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", s.Protocol)
+	}
+	switch s.Mechanism {
+	case "SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN":
+	default:
+		return fmt.Errorf("SASL mechanism %q: want SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN", s.Mechanism)
+	}
+	return nil
+}
+
+// mechanism is the franz-go SASL mechanism of s.
+func (s Security) mechanism() sasl.Mechanism {
+	switch s.Mechanism {
+	case "PLAIN":
+		return plain.Auth{User: s.User, Pass: s.Password}.AsMechanism()
+	case "SCRAM-SHA-256":
+		return scram.Auth{User: s.User, Pass: s.Password}.AsSha256Mechanism()
+	}
+	return scram.Auth{User: s.User, Pass: s.Password}.AsSha512Mechanism()
+}
+
+// ClientOptions are the franz-go options that connect with s.
+func (s Security) ClientOptions() []kgo.Opt {
+	var o []kgo.Opt
+	p := kafka.SecurityProtocol(s.Protocol)
+	if p.TLS() {
+		t := s.TLS
+		if t == nil {
+			t = &tls.Config{MinVersion: tls.VersionTLS12} // the system's roots
+		}
+		o = append(o, kgo.DialTLSConfig(t))
+	}
+	if p.SASL() {
+		o = append(o, kgo.SASL(s.mechanism()))
+	}
+	return o
+}
+
+// LoadCA returns a client TLS configuration trusting the PEM CA in file
+// (the system roots when file is empty).
+func LoadCA(file string) (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if file == "" {
+		return c, nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("CA file: %w", err)
+	}
+	c.RootCAs = x509.NewCertPool()
+	if !c.RootCAs.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("CA file %s: no PEM certificate", file)
+	}
+	return c, nil
+}
+
+// StartSecureServer is StartServer with one listener of sec.Protocol:
+// for TLS a throwaway CA and server certificate (127.0.0.1), for SASL the
+// user sec.User (default "kbench", a random password unless given) with
+// both SCRAM credentials at the default iteration count. It returns the
+// listener's address, sec completed with what clients need, and stop.
+func StartSecureServer(dir string, fsync logstore.FsyncPolicy, sec Security) (string, Security, func(), error) {
+	sec = sec.withDefaults()
+	if err := sec.validate(); err != nil {
+		return "", sec, nil, err
+	}
+	tmp, err := os.MkdirTemp("", "sluice-kbench-")
+	if err != nil {
+		return "", sec, nil, err
+	}
+	cleanup := func() { os.RemoveAll(tmp) }
+	if dir == "" {
+		dir = tmp
+	}
+	fail := func(err error) (string, Security, func(), error) {
+		cleanup()
+		return "", sec, nil, err
+	}
+	logger := slog.New(slog.DiscardHandler)
+	l, err := logstore.Open(logstore.Options{Dir: dir, DefaultFsync: fsync, Logger: logger})
+	if err != nil {
+		return fail(err)
+	}
+	cfg := kafka.DefaultConfig()
+	lis := kafka.Listener{Name: sec.Protocol, Protocol: kafka.SecurityProtocol(sec.Protocol)}
+	if lis.Protocol.TLS() {
+		certs, err := testcerts.New(tmp)
+		if err != nil {
+			l.Close()
+			return fail(err)
+		}
+		if cfg.TLS, err = certs.ServerTLS(false); err == nil {
+			sec.TLS, err = certs.ClientTLS("", "")
+		}
+		if err != nil {
+			l.Close()
+			return fail(err)
+		}
+	}
+	if lis.Protocol.SASL() {
+		if err := addUser(l, &sec); err != nil {
+			l.Close()
+			return fail(err)
+		}
+	}
+	s, err := kafka.New(l, cfg, logger)
+	if err != nil {
+		l.Close()
+		return fail(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		s.Close()
+		l.Close()
+		return fail(err)
+	}
+	lis.Addr = ln.Addr().String()
+	done := make(chan struct{})
+	go func() { s.ServeListener(context.Background(), ln, lis); close(done) }()
+	return lis.Addr, sec, func() {
+		s.Close()
+		<-done
+		l.Close()
+		cleanup()
+	}, nil
+}
+
+// addUser stores sec.User's SCRAM credentials in l (before the server
+// opens its credential store).
+func addUser(l *logstore.Log, sec *Security) error {
+	if sec.User == "" {
+		sec.User = "kbench"
+	}
+	if sec.Password == "" {
+		b := make([]byte, 16)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		sec.Password = hex.EncodeToString(b)
+	}
+	st, err := auth.OpenStore(context.Background(), l)
+	if err != nil {
+		return err
+	}
+	for _, m := range auth.Mechanisms {
+		c, err := auth.NewCredential(m, sec.Password, auth.DefaultIterations)
+		if err != nil {
+			return err
+		}
+		if err := st.Set(context.Background(), sec.User, c); err != nil {
+			return fmt.Errorf("kbench user: %w", err)
+		}
+	}
+	return nil
+}
+
+// describe names the protocol (and mechanism on SASL) for reports.
+func (s Security) describe() string {
+	if s.Protocol == "" {
+		return string(kafka.Plaintext)
+	}
+	if kafka.SecurityProtocol(s.Protocol).SASL() {
+		return s.Protocol + " " + s.Mechanism
+	}
+	return s.Protocol
+}
