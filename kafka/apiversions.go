@@ -54,6 +54,9 @@ const (
 	apiKeySASLAuthenticate       int16 = 36
 	apiKeyDescribeUserSCRAMCreds int16 = 50
 	apiKeyAlterUserSCRAMCreds    int16 = 51
+	apiKeyDescribeACLs           int16 = 29
+	apiKeyCreateACLs             int16 = 30
+	apiKeyDeleteACLs             int16 = 31
 )
 
 // apiRange is the version range served for one API key.
@@ -91,6 +94,9 @@ var supportedAPIs = [...]apiRange{
 	{apiKeyAddOffsetsToTxn, 0, 3},
 	{apiKeyEndTxn, 0, 3},
 	{apiKeyTxnOffsetCommit, 0, 3},
+	{apiKeyDescribeACLs, 0, 3},
+	{apiKeyCreateACLs, 0, 3},
+	{apiKeyDeleteACLs, 0, 3},
 	{apiKeyDescribeConfigs, 0, 4},
 	{apiKeyAlterConfigs, 0, 2},
 	{apiKeyDescribeLogDirs, 0, 5},

@@ -185,10 +185,10 @@ func (s *Server) handleFrame(ctx context.Context, cc *clientConn, frame []byte) 
 	if preq, isProduce := req.(*kmsg.ProduceRequest); isProduce && s.versionOK(cc, h) {
 		// The batches are copied into the log as they are assigned: the
 		// frame may be reused at once.
-		r.finish = s.startProduce(ctx, preq).finish
+		r.finish = s.startProduce(ctx, cc, preq).finish
 		return r, true, true
 	}
-	r.resp, ok = s.dispatch(ctx, cc, h, req)
+	r.resp, ok = s.dispatchAuthorized(ctx, cc, h, req)
 	if ok {
 		s.metrics.request(h.Key, time.Since(r.start))
 	} else {
@@ -226,9 +226,9 @@ func (s *Server) dispatch(ctx context.Context, cc *clientConn, h requestHeader, 
 	}
 	switch req := req.(type) {
 	case *kmsg.ProduceRequest:
-		return s.handleProduce(ctx, req), true
+		return s.handleProduce(ctx, cc, req), true
 	case *kmsg.FetchRequest:
-		return s.handleFetch(ctx, req), true
+		return s.handleFetchFor(ctx, cc, req), true
 	case *kmsg.ListOffsetsRequest:
 		return s.handleListOffsets(req), true
 	case *kmsg.MetadataRequest:
@@ -303,6 +303,12 @@ func (s *Server) dispatch(ctx context.Context, cc *clientConn, h requestHeader, 
 		return s.handleConsumerGroupHeartbeat(cc, req), true
 	case *kmsg.ConsumerGroupDescribeRequest:
 		return s.handleConsumerGroupDescribe(req), true
+	case *kmsg.DescribeACLsRequest:
+		return s.handleDescribeACLs(req), true
+	case *kmsg.CreateACLsRequest:
+		return s.handleCreateACLs(ctx, req), true
+	case *kmsg.DeleteACLsRequest:
+		return s.handleDeleteACLs(ctx, req), true
 	}
 	return nil, false
 }

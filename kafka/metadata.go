@@ -13,7 +13,7 @@ import (
 // coordinators' own state; clients may read it but never write it.
 func isCoordinatorTopic(name string) bool {
 	switch name {
-	case logstore.OffsetsTopic, logstore.ProducerIDsTopic, txnStateTopic, auth.UsersTopic:
+	case logstore.OffsetsTopic, logstore.ProducerIDsTopic, txnStateTopic, auth.UsersTopic, auth.ACLsTopic:
 		return true
 	}
 	return false
