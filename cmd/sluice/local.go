@@ -33,6 +33,7 @@ var internalTopics = map[string]string{
 	logstore.ProducerIDsTopic: "the producer id allocator",
 	"__transaction_state":     "the transaction coordinator's state",
 	auth.UsersTopic:           "the SASL users' credentials",
+	auth.ACLsTopic:            "the Kafka ACLs",
 }
 
 func internalTopicErr(op, name string) error {

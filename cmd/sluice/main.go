@@ -51,6 +51,7 @@ func commands() *command {
 			{name: "validate", summary: "check a YAML pipeline without running it", run: validatePipeline},
 			topicCommand(),
 			userCommand(),
+			aclCommand(),
 			produceCommand(),
 			consumeCommand(),
 			benchCommand(),
