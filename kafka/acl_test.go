@@ -445,3 +445,69 @@ func TestACLTransactionsAndIdempotence(t *testing.T) {
 		t.Fatalf("produce with an unauthorized transactional id: %v", err)
 	}
 }
+
+// TestACLAdminRequests: the admin APIs refuse what the ACLs do not grant,
+// each with Kafka's error code, and listings leave out what the principal
+// may not describe.
+func TestACLAdminRequests(t *testing.T) {
+	s := aclServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(s.Client(t))
+	alice := kadm.NewClient(userClient(t, s, "alice"))
+
+	ct, err := alice.CreateTopics(ctx, 1, 1, nil, "new-topic")
+	if err != nil || !errors.Is(ct["new-topic"].Err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("create topic without CREATE: %v %+v", err, ct)
+	}
+	createACLs(ctx, t, adm, kadm.NewACLs().Allow("User:alice").Topics("new-").ResourcePatternType(kadm.ACLPatternPrefixed).Operations(kadm.OpCreate))
+	if ct, err = alice.CreateTopics(ctx, 1, 1, nil, "new-topic"); err != nil || ct["new-topic"].Err != nil {
+		t.Fatalf("create topic with CREATE: %v %+v", err, ct)
+	}
+	dt, err := alice.DeleteTopics(ctx, "other")
+	if err != nil || !errors.Is(dt["other"].Err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("delete topic without DELETE: %v %+v", err, dt)
+	}
+	if _, err := alice.DescribeBrokerConfigs(ctx); !errors.Is(err, kerr.ClusterAuthorizationFailed) {
+		rcs, _ := alice.DescribeBrokerConfigs(ctx)
+		if len(rcs) == 0 || !errors.Is(rcs[0].Err, kerr.ClusterAuthorizationFailed) {
+			t.Fatalf("describe broker configs: %v %+v", err, rcs)
+		}
+	}
+	rc, err := alice.DescribeTopicConfigs(ctx, "orders")
+	if err == nil {
+		_, err = rc.On("orders", nil)
+	}
+	if !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("describe topic configs: %v", err)
+	}
+	pr, err := alice.CreatePartitions(ctx, 2, "orders") // kadm asks Metadata first
+	if err == nil {
+		err = pr["orders"].Err
+	}
+	if !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("create partitions without ALTER: %v %+v", err, pr)
+	}
+
+	// Groups: alice lists only those she may describe.
+	for _, g := range []string{"ga", "gb"} {
+		cl := s.Client(t, kgo.ConsumerGroup(g), kgo.ConsumeTopics("orders"))
+		if err := cl.CommitRecords(ctx, &kgo.Record{Topic: "orders", Partition: 0, Offset: 0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	createACLs(ctx, t, adm, kadm.NewACLs().Allow("User:alice").Groups("ga").Operations(kadm.OpDescribe))
+	lg, err := alice.ListGroups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := lg.Groups(); !slices.Equal(got, []string{"ga"}) {
+		t.Fatalf("alice lists groups %v, want [ga]", got)
+	}
+	// DESCRIBE finds gb's coordinator; DeleteGroups itself needs DELETE.
+	createACLs(ctx, t, adm, kadm.NewACLs().Allow("User:alice").Groups("gb").Operations(kadm.OpDescribe))
+	dg, err := alice.DeleteGroups(ctx, "gb")
+	if err != nil || !errors.Is(dg["gb"].Err, kerr.GroupAuthorizationFailed) {
+		t.Fatalf("delete group without DELETE: %v %+v", err, dg)
+	}
+}

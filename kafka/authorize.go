@@ -402,13 +402,13 @@ func (s *Server) authzOffsetFetch(cc *clientConn, req *kmsg.OffsetFetchRequest) 
 	if req.Version < 8 {
 		return s.authzOffsetFetchOne(cc, req, allowed)
 	}
-	deniedGroups := map[string]bool{}
+	var deniedGroups []string
 	deniedTopics := map[string][]kmsg.OffsetFetchRequestGroupTopic{}
 	allTopics := map[string]bool{}
 	var kept []kmsg.OffsetFetchRequestGroup
 	for _, g := range req.Groups {
 		if !s.authorize(cc, auth.OpRead, resGroup, g.Group) {
-			deniedGroups[g.Group] = true
+			deniedGroups = append(deniedGroups, g.Group)
 			continue
 		}
 		if g.Topics == nil {
@@ -443,7 +443,7 @@ func (s *Server) authzOffsetFetch(cc *clientConn, req *kmsg.OffsetFetchRequest) 
 				g.Topics = append(g.Topics, ot)
 			}
 		}
-		for name := range deniedGroups {
+		for _, name := range deniedGroups {
 			og := kmsg.NewOffsetFetchResponseGroup()
 			og.Group, og.ErrorCode = name, groupAuthFailed
 			resp.Groups = append(resp.Groups, og)
