@@ -11,4 +11,11 @@
 // The Kafka listener (package kafka) uses a Store to authenticate SASL
 // connections and serves Kafka's AlterUserScramCredentials and
 // DescribeUserScramCredentials from it; `sluice user` manages it.
+//
+// It also holds what principals may do: Kafka ACLs (ACL, Filter), stored
+// in the compacted internal topic __sluice_acls by an ACLStore, and the
+// Authorizer that decides requests against them as Kafka's standard
+// authorizer does (super users, DENY before ALLOW, implied operations,
+// wildcard principal, host and resource, literal and prefixed patterns).
+// The kafka package enforces it per API; `sluice acl` manages the ACLs.
 package auth

@@ -56,6 +56,9 @@ const (
 	apiKeyAlterUserSCRAMCreds    int16 = 51
 	apiKeyDescribeClientQuotas   int16 = 48
 	apiKeyAlterClientQuotas      int16 = 49
+	apiKeyDescribeACLs           int16 = 29
+	apiKeyCreateACLs             int16 = 30
+	apiKeyDeleteACLs             int16 = 31
 )
 
 // apiRange is the version range served for one API key.
@@ -93,6 +96,9 @@ var supportedAPIs = [...]apiRange{
 	{apiKeyAddOffsetsToTxn, 0, 3},
 	{apiKeyEndTxn, 0, 3},
 	{apiKeyTxnOffsetCommit, 0, 3},
+	{apiKeyDescribeACLs, 0, 3},
+	{apiKeyCreateACLs, 0, 3},
+	{apiKeyDeleteACLs, 0, 3},
 	{apiKeyDescribeConfigs, 0, 4},
 	{apiKeyAlterConfigs, 0, 2},
 	{apiKeyDescribeLogDirs, 0, 5},

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sluicehq/sluice/auth"
 	"github.com/sluicehq/sluice/internal/netutil"
 )
 
@@ -87,6 +88,26 @@ type Config struct {
 	// must re-authenticate on the same connection (KIP-368, Kafka's
 	// connections.max.reauth.ms); 0 = never.
 	ReauthInterval time.Duration
+	// Authorizer configures Kafka ACL authorisation (--authorizer,
+	// --super-user, --allow-everyone-if-no-acl); off by default.
+	Authorizer AuthorizerConfig
+}
+
+// AuthorizerConfig configures authorisation by Kafka ACLs (authorize.go).
+// The ACLs themselves live in the log (auth.ACLsTopic) and are managed
+// with CreateAcls/DeleteAcls or `sluice acl`.
+type AuthorizerConfig struct {
+	// Enabled checks every request against the ACLs, as Kafka does with
+	// an authorizer configured. Off: every request is allowed and the ACL
+	// APIs answer SECURITY_DISABLED.
+	Enabled bool
+	// SuperUsers are principals ("User:admin") that bypass the ACLs
+	// (Kafka's super.users).
+	SuperUsers []string
+	// AllowEveryoneIfNoACL allows an operation on a resource no ACL
+	// applies to (Kafka's allow.everyone.if.no.acl.found); by default it
+	// is denied.
+	AllowEveryoneIfNoACL bool
 }
 
 // DefaultConfig returns the defaults documented on each Config field.
@@ -160,6 +181,11 @@ func (c Config) Validate() error {
 		}
 		if l.Protocol.TLS() && (c.TLS == nil || (len(c.TLS.Certificates) == 0 && c.TLS.GetCertificate == nil)) {
 			return fmt.Errorf("listener %s: %s needs a certificate and key (--tls-cert, --tls-key)", l, l.Protocol)
+		}
+	}
+	for _, p := range c.Authorizer.SuperUsers {
+		if err := auth.ValidPrincipal(p); err != nil {
+			return fmt.Errorf("super user: %w", err)
 		}
 	}
 	for _, m := range c.SASLMechanisms {

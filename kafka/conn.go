@@ -196,13 +196,13 @@ func (s *Server) handleFrame(ctx context.Context, cc *clientConn, frame []byte) 
 	if preq, isProduce := req.(*kmsg.ProduceRequest); isProduce && s.versionOK(cc, h) {
 		// The batches are copied into the log as they are assigned: the
 		// frame may be reused at once.
-		op := s.startProduce(ctx, preq)
+		op := s.startProduce(ctx, cc, preq)
 		op.resp.ThrottleMillis = s.throttle(cc, auth.ProducerByteRate, produceBytes(preq),
 			s.meterNamespaces("produce", produceBytesByTopic(preq), 1))
 		r.finish = op.finish
 		return r, true, true
 	}
-	r.resp, ok = s.dispatch(ctx, cc, h, req)
+	r.resp, ok = s.dispatchAuthorized(ctx, cc, h, req)
 	if ok {
 		s.metrics.request(h.Key, time.Since(r.start))
 	} else {
@@ -240,9 +240,9 @@ func (s *Server) dispatch(ctx context.Context, cc *clientConn, h requestHeader, 
 	}
 	switch req := req.(type) {
 	case *kmsg.ProduceRequest:
-		return s.handleProduce(ctx, req), true
+		return s.handleProduce(ctx, cc, req), true
 	case *kmsg.FetchRequest:
-		return s.throttleFetch(cc, s.handleFetch(ctx, req)), true
+		return s.throttleFetch(cc, s.handleFetchFor(ctx, cc, req)), true
 	case *kmsg.ListOffsetsRequest:
 		return s.handleListOffsets(req), true
 	case *kmsg.MetadataRequest:
@@ -321,6 +321,12 @@ func (s *Server) dispatch(ctx context.Context, cc *clientConn, h requestHeader, 
 		return s.handleConsumerGroupHeartbeat(cc, req), true
 	case *kmsg.ConsumerGroupDescribeRequest:
 		return s.handleConsumerGroupDescribe(req), true
+	case *kmsg.DescribeACLsRequest:
+		return s.handleDescribeACLs(req), true
+	case *kmsg.CreateACLsRequest:
+		return s.handleCreateACLs(ctx, req), true
+	case *kmsg.DeleteACLsRequest:
+		return s.handleDeleteACLs(ctx, req), true
 	}
 	return nil, false
 }

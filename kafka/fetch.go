@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/sluicehq/sluice/auth"
 	"github.com/sluicehq/sluice/logstore"
 	"github.com/sluicehq/sluice/record"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -33,6 +34,14 @@ type fetchPart struct {
 // is checked and from v12 a LastFetchedEpoch that the log does not have up
 // to the fetch offset is answered with the diverging epoch.
 func (s *Server) handleFetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.Response {
+	return s.handleFetchFor(ctx, nil, req)
+}
+
+// handleFetchFor is handleFetch for the principal of cc: with an
+// authorizer each partition, those held in the fetch session included,
+// needs READ on its topic (else TOPIC_AUTHORIZATION_FAILED, answered in
+// incremental responses too, so an ACL change applies mid-session).
+func (s *Server) handleFetchFor(ctx context.Context, cc *clientConn, req *kmsg.FetchRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	fc, code := s.sessions.begin(req)
 	if code != 0 {
@@ -40,7 +49,7 @@ func (s *Server) handleFetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.R
 		return resp
 	}
 	outs := make([]kmsg.FetchResponseTopicPartition, len(fc.wants))
-	parts := s.fetchParts(fc.wants, outs)
+	parts := s.fetchParts(cc, fc.wants, outs)
 	s.fetchLoop(ctx, req, parts)
 	var include []bool
 	resp.SessionID, include = s.sessions.end(fc, outs)
@@ -51,13 +60,18 @@ func (s *Server) handleFetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.R
 // fetchParts resolves the partitions of a fetch, answering at once those
 // that cannot be read (unknown, fenced epoch, diverging log), and returns
 // the ones to read.
-func (s *Server) fetchParts(wants []fetchWant, outs []kmsg.FetchResponseTopicPartition) []*fetchPart {
+func (s *Server) fetchParts(cc *clientConn, wants []fetchWant, outs []kmsg.FetchResponseTopicPartition) []*fetchPart {
 	var parts []*fetchPart
+	readable := s.topicAllowed(cc, auth.OpRead)
 	for i, w := range wants {
 		op := &outs[i]
 		*op = kmsg.NewFetchResponseTopicPartition()
 		op.Partition = w.partition
 		op.HighWatermark, op.LastStableOffset, op.LogStartOffset = -1, -1, -1
+		if !readable(w.topic) {
+			op.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			continue
+		}
 		t, err := s.log.Topic(w.topic)
 		if err != nil {
 			op.ErrorCode = errorCode(err)

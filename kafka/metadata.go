@@ -13,7 +13,7 @@ import (
 // coordinators' own state; clients may read it but never write it.
 func isCoordinatorTopic(name string) bool {
 	switch name {
-	case logstore.OffsetsTopic, logstore.ProducerIDsTopic, txnStateTopic, auth.UsersTopic, auth.QuotasTopic, auth.TenantsTopic, auth.TokensTopic:
+	case logstore.OffsetsTopic, logstore.ProducerIDsTopic, txnStateTopic, auth.UsersTopic, auth.ACLsTopic, auth.QuotasTopic, auth.TenantsTopic, auth.TokensTopic:
 		return true
 	}
 	return false

@@ -17,6 +17,8 @@ type metrics struct {
 	connections prometheus.Gauge
 	rejected    *prometheus.CounterVec
 	auths       *prometheus.CounterVec
+	// authzDenials counts the authorizer's refusals.
+	authzDenials *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -46,7 +48,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "sluice_kafka_authentications_total",
 		Help: "SASL authentications on the Kafka listeners, by mechanism and result (ok, invalid_credentials, unsupported_mechanism, ...).",
 	}, []string{"mechanism", "result"})
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.connections, m.rejected, m.auths} {
+	m.authzDenials = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_kafka_authorization_denied_total",
+		Help: "Kafka operations the authorizer refused (ACLs), by operation and resource type.",
+	}, []string{"operation", "resource_type"})
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.connections, m.rejected, m.auths, m.authzDenials} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("kafka metrics: %w", err)
 		}
@@ -92,5 +98,11 @@ func (m *metrics) reject(reason string) {
 func (m *metrics) auth(mechanism, result string) {
 	if m != nil {
 		m.auths.WithLabelValues(mechanism, result).Inc()
+	}
+}
+
+func (m *metrics) authzDenied(operation, resourceType string) {
+	if m != nil {
+		m.authzDenials.WithLabelValues(operation, resourceType).Inc()
 	}
 }

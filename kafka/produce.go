@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/sluicehq/sluice/auth"
 	"github.com/sluicehq/sluice/logstore"
 	"github.com/sluicehq/sluice/record"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -16,8 +17,8 @@ import (
 // acks=1 and acks=-1 both answer once the batch is durable under the
 // topic's fsync policy (there are no replicas: the leader's write is the
 // only one); acks=0 gets no response.
-func (s *Server) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) kmsg.Response {
-	return s.startProduce(ctx, req).finish()
+func (s *Server) handleProduce(ctx context.Context, cc *clientConn, req *kmsg.ProduceRequest) kmsg.Response {
+	return s.startProduce(ctx, cc, req).finish()
 }
 
 // produceOp is a produce request whose batches have been given offsets
@@ -43,8 +44,11 @@ type producePart struct {
 }
 
 // startProduce validates the request and assigns every partition's
-// batches their offsets, without waiting for the disk.
-func (s *Server) startProduce(ctx context.Context, req *kmsg.ProduceRequest) *produceOp {
+// batches their offsets, without waiting for the disk. With an authorizer
+// (authorize.go) a transactional request needs WRITE on its transactional
+// id (else every partition answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+// and each topic WRITE (else TOPIC_AUTHORIZATION_FAILED).
+func (s *Server) startProduce(ctx context.Context, cc *clientConn, req *kmsg.ProduceRequest) *produceOp {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	op := &produceOp{s: s, acks: req.Acks, resp: resp}
 	code := int16(0)
@@ -55,6 +59,10 @@ func (s *Server) startProduce(ctx context.Context, req *kmsg.ProduceRequest) *pr
 		code = kerr.InvalidRequiredAcks.Code
 	}
 	txnal := req.TransactionID != nil
+	if code == 0 {
+		code = s.produceTxnAuthz(cc, req)
+	}
+	writable := s.topicAllowed(cc, auth.OpWrite)
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
 	for i := range req.Topics {
 		rt := &req.Topics[i]
@@ -71,6 +79,10 @@ func (s *Server) startProduce(ctx context.Context, req *kmsg.ProduceRequest) *pr
 			out.LogStartOffset = -1
 			if code != 0 {
 				out.ErrorCode = code
+				continue
+			}
+			if !writable(rt.Topic) {
+				out.ErrorCode = kerr.TopicAuthorizationFailed.Code
 				continue
 			}
 			if part, ok := s.assignPartition(ctx, rt.Topic, &rt.Partitions[j], out, txnal); ok {

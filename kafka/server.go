@@ -39,9 +39,13 @@ type Server struct {
 	// offsets is the log's consumer-offset store (opened by New).
 	offsets *logstore.OffsetStore
 	// creds holds the SASL users' SCRAM credentials (opened by New).
-	creds        *auth.Store
-	quotas       *quotaManager
-	tenants      *tenancy
+	creds   *auth.Store
+	quotas  *quotaManager
+	tenants *tenancy
+	// acls holds the ACLs (opened by New); authz decides requests against
+	// them, nil without Config.Authorizer.Enabled.
+	acls         *auth.ACLStore
+	authz        *auth.Authorizer
 	authOK       atomic.Int64
 	reauthOK     atomic.Int64
 	principalsMu sync.Mutex
@@ -136,6 +140,13 @@ func New(log *logstore.Log, cfg Config, logger *slog.Logger) (*Server, error) {
 	if s.tenants, err = newTenancy(tenants, log, cfg.Registerer); err != nil {
 		cancel()
 		return nil, fmt.Errorf("kafka: tenant metrics: %w", err)
+	}
+	if s.acls, err = auth.OpenACLStore(ctx, log); err != nil {
+		cancel()
+		return nil, fmt.Errorf("kafka: opening the ACL store: %w", err)
+	}
+	if cfg.Authorizer.Enabled {
+		s.authz = auth.NewAuthorizer(s.acls, cfg.Authorizer.SuperUsers, cfg.Authorizer.AllowEveryoneIfNoACL)
 	}
 	s.txns = newTxnCoordinator(be, cfg.MaxTransactionTimeout)
 	if err := be.replay(s.txns); err != nil {

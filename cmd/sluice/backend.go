@@ -122,6 +122,11 @@ type backend interface {
 	SetUserCredential(ctx context.Context, user string, m auth.Mechanism, password string, iterations int) error
 	DeleteUserCredential(ctx context.Context, user string, m auth.Mechanism) error
 	ListUsers(ctx context.Context) ([]auth.UserInfo, error)
+	// CreateACLs stores ACLs; ListACLs and DeleteACLs list and delete
+	// those a filter matches (acl_backend.go).
+	CreateACLs(ctx context.Context, acls []auth.ACL) error
+	ListACLs(ctx context.Context, f auth.Filter) ([]auth.ACL, error)
+	DeleteACLs(ctx context.Context, f auth.Filter) ([]auth.ACL, error)
 	Close() error
 }
 

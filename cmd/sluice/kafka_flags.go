@@ -51,6 +51,12 @@ func registerKafkaFlags(c *cli, fs *flag.FlagSet) *kafkaFlags {
 	fs.StringVar(&k.clientCA, "tls-client-ca", envOr(c, "SLUICE_TLS_CLIENT_CA", ""), "PEM CA bundle: SSL listeners then require client certificates it signed, whose subject is the principal (mutual TLS)")
 	fs.StringVar(&k.mechs, "sasl-mechanisms", "SCRAM-SHA-512,SCRAM-SHA-256,PLAIN", "SASL mechanisms offered on SASL listeners")
 	fs.DurationVar(&k.cfg.ReauthInterval, "reauth-interval", 0, "SASL session lifetime after which clients re-authenticate on their connection (KIP-368); 0 = never")
+	fs.BoolVar(&k.cfg.Authorizer.Enabled, "authorizer", false, "check every Kafka request against the ACLs (sluice acl); no matching ACL denies")
+	fs.Func("super-user", "a principal (User:admin) that bypasses the ACLs; repeatable (User:ANONYMOUS makes PLAINTEXT clients super users)", func(v string) error {
+		k.cfg.Authorizer.SuperUsers = append(k.cfg.Authorizer.SuperUsers, v)
+		return nil
+	})
+	fs.BoolVar(&k.cfg.Authorizer.AllowEveryoneIfNoACL, "allow-everyone-if-no-acl", false, "with --authorizer, allow operations on resources no ACL applies to (Kafka's allow.everyone.if.no.acl.found)")
 	return k
 }
 
@@ -118,6 +124,9 @@ func (k *kafkaFlags) start(ctx context.Context, l *logstore.Log, logger *slog.Lo
 			cfg.SASLMechanisms = append(cfg.SASLMechanisms, strings.ToUpper(m))
 		}
 	}
+	if err := k.checkAuthorizer(cfg, logger); err != nil {
+		return nil, err
+	}
 	if err := cfg.Validate(); err != nil {
 		if errors.Is(err, kafka.ErrNotLoopback) {
 			return nil, usagef("%v", err)
@@ -137,4 +146,25 @@ func (k *kafkaFlags) start(ctx context.Context, l *logstore.Log, logger *slog.Lo
 		}
 	}()
 	return func() { srv.Close() }, nil
+}
+
+// checkAuthorizer refuses --super-user and --allow-everyone-if-no-acl
+// without --authorizer, and warns when clients authenticate but nothing
+// authorizes them.
+func (k *kafkaFlags) checkAuthorizer(cfg kafka.Config, logger *slog.Logger) error {
+	az := cfg.Authorizer
+	if !az.Enabled && (len(az.SuperUsers) > 0 || az.AllowEveryoneIfNoACL) {
+		return usagef("--super-user and --allow-everyone-if-no-acl need --authorizer")
+	}
+	if az.Enabled {
+		logger.Info("kafka authorizer on: requests are checked against the ACLs", "super_users", strings.Join(az.SuperUsers, ","), "allow_everyone_if_no_acl", az.AllowEveryoneIfNoACL)
+		return nil
+	}
+	for _, l := range cfg.Listeners {
+		if l.Protocol.SASL() || l.Protocol == kafka.SSL && cfg.TLS != nil && cfg.TLS.ClientCAs != nil {
+			logger.Warn("kafka clients authenticate but no authorizer is configured: every principal may do anything (use --authorizer and sluice acl)", "listener", l.Name)
+			break
+		}
+	}
+	return nil
 }

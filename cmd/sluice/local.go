@@ -36,6 +36,7 @@ var internalTopics = map[string]string{
 	auth.QuotasTopic:          "the client quotas",
 	auth.TenantsTopic:         "the tenants and namespaces",
 	auth.TokensTopic:          "the HTTP tokens",
+	auth.ACLsTopic:            "the Kafka ACLs",
 }
 
 func internalTopicErr(op, name string) error {

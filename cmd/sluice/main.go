@@ -54,6 +54,7 @@ func commands() *command {
 			tenantCommand(),
 			namespaceCommand(),
 			tokenCommand(),
+			aclCommand(),
 			produceCommand(),
 			consumeCommand(),
 			benchCommand(),
