@@ -287,6 +287,16 @@ type Authorizer struct {
 	store        *ACLStore
 	superUsers   map[string]bool
 	allowIfNoACL bool
+	tenants      *Tenants // nil: no tenant rule
+}
+
+// WithTenants adds the tenant rule: a member of a tenant may do anything
+// with the topics, groups and transactional ids named with the tenant's
+// prefix ("TENANT."), as an implicit prefixed ALLOW ACL; DENY ACLs still
+// win.
+func (z *Authorizer) WithTenants(t *Tenants) *Authorizer {
+	z.tenants = t
+	return z
 }
 
 // NewAuthorizer returns an authorizer over store. superUsers are
@@ -310,6 +320,9 @@ func (z *Authorizer) SuperUser(principal string) bool { return z.superUsers[prin
 func (z *Authorizer) Authorize(principal, host string, op Operation, rt ResourceType, resource string) bool {
 	if z.superUsers[principal] {
 		return true
+	}
+	if z.tenants != nil && (rt == ResourceTopic || rt == ResourceGroup || rt == ResourceTransactionalID) && z.tenants.IsMember(principal, resource) {
+		return !z.denied(principal, host, op, rt, resource)
 	}
 	set := z.store.set()
 	var acls []ACL
@@ -339,11 +352,32 @@ func (z *Authorizer) Authorize(principal, host string, op Operation, rt Resource
 	return false
 }
 
+// denied reports whether a DENY ACL matches the request.
+func (z *Authorizer) denied(principal, host string, op Operation, rt ResourceType, resource string) bool {
+	set := z.store.set()
+	acls := append([]ACL(nil), set.literal[resKey{rt, resource}]...)
+	acls = append(acls, set.literal[resKey{rt, WildcardResource}]...)
+	for _, a := range set.prefixed[rt] {
+		if strings.HasPrefix(resource, a.ResourceName) {
+			acls = append(acls, a)
+		}
+	}
+	for _, a := range acls {
+		if a.Permission == PermDeny && a.matchesEntry(principal, host) && (a.Operation == op || a.Operation == OpAll) {
+			return true
+		}
+	}
+	return false
+}
+
 // AuthorizeAny reports whether principal may perform op on at least one
 // resource of type rt (Kafka's authorizeByResourceType, used for
 // idempotent producers): some ALLOW pattern of that type that no DENY
 // pattern covers.
 func (z *Authorizer) AuthorizeAny(principal, host string, op Operation, rt ResourceType) bool {
+	if z.tenants != nil && (rt == ResourceTopic || rt == ResourceGroup || rt == ResourceTransactionalID) && z.tenants.IsMemberOfAny(principal) {
+		return true // the tenant rule allows its prefix
+	}
 	// A name no ACL can name exactly: allowed only by super users,
 	// wildcards, empty prefixes or the no-ACL default.
 	if z.Authorize(principal, host, op, rt, "\x00") {

@@ -246,3 +246,28 @@ func (t *Tenants) NamespaceOf(topic string) (n Namespace, ok, tenanted bool) {
 	n, ok = t.namespaces[tenant+"/"+ns]
 	return n, ok, true
 }
+
+// IsMember reports whether principal is a member of the tenant whose
+// prefix ("TENANT.") the resource name has.
+func (t *Tenants) IsMember(principal, resource string) bool {
+	tenant, _, found := strings.Cut(resource, ".")
+	if !found {
+		return false
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	x, ok := t.tenants[tenant]
+	return ok && slices.Contains(x.Members, principal)
+}
+
+// IsMemberOfAny reports whether principal is a member of some tenant.
+func (t *Tenants) IsMemberOfAny(principal string) bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	for _, x := range t.tenants {
+		if slices.Contains(x.Members, principal) {
+			return true
+		}
+	}
+	return false
+}

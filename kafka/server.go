@@ -146,7 +146,7 @@ func New(log *logstore.Log, cfg Config, logger *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("kafka: opening the ACL store: %w", err)
 	}
 	if cfg.Authorizer.Enabled {
-		s.authz = auth.NewAuthorizer(s.acls, cfg.Authorizer.SuperUsers, cfg.Authorizer.AllowEveryoneIfNoACL)
+		s.authz = auth.NewAuthorizer(s.acls, cfg.Authorizer.SuperUsers, cfg.Authorizer.AllowEveryoneIfNoACL).WithTenants(tenants)
 	}
 	s.txns = newTxnCoordinator(be, cfg.MaxTransactionTimeout)
 	if err := be.replay(s.txns); err != nil {

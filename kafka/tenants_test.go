@@ -148,3 +148,62 @@ func TestNamespaceProduceRate(t *testing.T) {
 		t.Fatalf("the other tenant, without a rate, produced only %.0f B/s", fast)
 	}
 }
+
+// TestTenantIsolation: with the authorizer on, members of one tenant use
+// its topics and groups (the tenant rule), while another tenant's member
+// can neither list, read, write nor join the groups of them.
+func TestTenantIsolation(t *testing.T) {
+	s := aclServer(t) // users alice and bob; authorizer on
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tn := s.Kafka.Tenants()
+	for tenant, member := range map[string]string{"acme": "User:alice", "globex": "User:bob"} {
+		if err := tn.PutTenant(ctx, auth.Tenant{Name: tenant, Members: []string{member}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := tn.PutNamespace(ctx, auth.Namespace{Tenant: tenant, Name: "prod"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice := userClient(t, s, "alice", kgo.AllowAutoTopicCreation())
+	bob := userClient(t, s, "bob", kgo.AllowAutoTopicCreation(), kgo.RequestRetries(0), kgo.RecordRetries(0))
+	if _, err := kadm.NewClient(alice).CreateTopics(ctx, 1, 1, nil, "acme.prod.orders"); err != nil {
+		t.Fatal(err)
+	}
+	if err := produceAs(ctx, alice, "acme.prod.orders"); err != nil {
+		t.Fatalf("alice in her tenant: %v", err)
+	}
+	if err := produceAs(ctx, bob, "globex.prod.orders"); err != nil {
+		t.Fatalf("bob in his tenant (auto-created): %v", err)
+	}
+	// Bob cannot write, read or see acme's topic, nor join acme's groups.
+	if err := produceAs(ctx, bob, "acme.prod.orders"); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("bob writing acme's topic: %v", err)
+	}
+	if code := fetchCode(ctx, t, bob, "acme.prod.orders"); code != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("bob reading acme's topic: code %d", code)
+	}
+	topics, err := kadm.NewClient(bob).ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if topics.Has("acme.prod.orders") || !topics.Has("globex.prod.orders") {
+		t.Fatalf("bob's topic list: %v", topics.Names())
+	}
+	g := userClient(t, s, "bob", kgo.ConsumerGroup("acme.readers"), kgo.ConsumeTopics("globex.prod.orders"))
+	fs := g.PollFetches(ctx)
+	var groupErr error
+	fs.EachError(func(_ string, _ int32, err error) { groupErr = err })
+	if !errors.Is(groupErr, kerr.GroupAuthorizationFailed) {
+		t.Fatalf("bob joining acme's group: %v", groupErr)
+	}
+	// A DENY ACL still wins over the tenant rule.
+	adm := kadm.NewClient(s.Client(t))
+	deny := kadm.NewACLs().Deny("User:alice").Topics("acme.prod.orders").Operations(kadm.OpWrite).ResourcePatternType(kadm.ACLPatternLiteral)
+	if _, err := adm.CreateACLs(ctx, deny); err != nil {
+		t.Fatal(err)
+	}
+	if err := produceAs(ctx, alice, "acme.prod.orders"); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("alice after a DENY: %v", err)
+	}
+}
