@@ -19,6 +19,7 @@ import (
 	"github.com/sluicehq/sluice/internal/testcerts"
 	sluicekafka "github.com/sluicehq/sluice/kafka"
 	"github.com/sluicehq/sluice/kafka/kafkatest"
+	"github.com/sluicehq/sluice/stream"
 )
 
 // secureKafka is Sluice's Kafka listener with a SASL_SSL listener (TLS
@@ -360,5 +361,76 @@ sink: {stdout: {}}
 	}
 	if string(sec.SASL.Password) != pw {
 		t.Fatalf("password %q not kept", string(sec.SASL.Password))
+	}
+}
+
+// waitCommitted reads topic with read_committed from the start until it
+// has seen n records (it blocks in the fetch; no sleeping).
+func (k *secureKafka) waitCommitted(t *testing.T, ctx context.Context, topic string, n int) {
+	t.Helper()
+	rd := k.client(t, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	defer rd.Close()
+	seen := 0
+	for seen < n {
+		fs := rd.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("waiting for %d committed records in %s: %v (saw %d)", n, topic, ctx.Err(), seen)
+		}
+		seen += fs.NumRecords()
+	}
+}
+
+// TestKafkaSASLSSLExactlyOnceResume: an unbounded SASL_SSL pipeline under
+// exactly_once stops with a savepoint once its output of a first batch
+// is committed, and a second run (restoring that savepoint, its sink
+// recovering its transactions through SASL_SSL clients) processes a
+// second batch: the read_committed output is every expected record
+// exactly once.
+func TestKafkaSASLSSLExactlyOnceResume(t *testing.T) {
+	k := startSecureKafka(t, map[string]int32{"orders": 2, "totals": 2})
+	dir := t.TempDir()
+	t.Setenv("SLUICE_TEST_KAFKA_PASSWORD", k.passwd)
+	sec := "sasl: {username: alice, password_env: SLUICE_TEST_KAFKA_PASSWORD}\ntls: {ca_file: " + k.certs.CAFile + "}"
+	spec := strings.Replace(pipelineSpec(k.addr, filepath.Join(dir, "ckpt"), sec, sec), "bounded: true", "bounded: false", 1)
+	s, err := Parse("resume.yaml", []byte(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	prod := k.client(t, kgo.DefaultProduceTopic("orders"), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	var want []string
+	next := 0
+	for run := range 2 {
+		for range 100 {
+			i := next
+			next++
+			qty := i%3 + 1
+			if err := prod.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, `{"id":%d,"price":2,"qty":%d}`, i, qty)}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, fmt.Sprintf(`{"id":%d,"total":%d}`, i, 2*qty))
+		}
+		j, err := p.Start(ctx, &Host{}, WithStreamOptions(stream.WithCheckpointTimeout(30*time.Second)))
+		if err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		k.waitCommitted(t, ctx, "totals", len(want))
+		if _, err := j.StopWithSavepoint(ctx); err != nil {
+			t.Fatalf("run %d: savepoint: %v", run, err)
+		}
+		if err := j.Wait(); err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+	}
+	got := k.readCommitted(t, ctx, "totals")
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("output (%d records) differs from the expected (%d records):\ngot  %q\nwant %q", len(got), len(want), got, want)
 	}
 }
