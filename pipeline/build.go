@@ -116,7 +116,7 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 		dbc.exactlyOnce = false
 		s, err := d.cfg.openBytes(&dbc)
 		if err != nil {
-			return nil, fmt.Errorf("%s: dead_letter: %w", spec.File, err)
+			return nil, openErr(spec.File, "errors.dead_letter", err)
 		}
 		dl.sink = s
 	}
@@ -147,7 +147,7 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 		if sk.cfg.bytes() {
 			bs, err := sk.cfg.openBytes(bc)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %s: %w", spec.File, sk.Pos.Field, err)
+				return nil, openErr(spec.File, sk.Pos.Field, err)
 			}
 			keyIdx := -1
 			if k := sk.cfg.messageKey(); k != "" {
@@ -162,7 +162,7 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 		}
 		rs, err := sk.cfg.openRows(bc, out)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", spec.File, sk.Pos.Field, err)
+			return nil, openErr(spec.File, sk.Pos.Field, err)
 		}
 		stream.To(rows, rs, stream.Name(name))
 	}
@@ -194,7 +194,7 @@ func (p *Plan) buildInput(env *stream.Env, bc *buildCtx, in *inputPlan, dl *dead
 	}
 	src, err := cfg.open(bc)
 	if err != nil {
-		return stream.Stream[row.Row]{}, fmt.Errorf("%s: %s: %w", p.Spec.File, in.spec.Pos.Field, err)
+		return stream.Stream[row.Row]{}, openErr(p.Spec.File, in.spec.Pos.Field, err)
 	}
 	pj.sources = append(pj.sources, src)
 	pj.srcName = append(pj.srcName, in.spec.Pos.Field)
@@ -307,4 +307,15 @@ func exactlyOnceSink(sk SinkSpec) bool {
 		return len(c.cfg.Key) > 0
 	}
 	return false
+}
+
+// openErr is the error of opening the connector at field: a *SpecError
+// (which names the file, line and key itself) as it is, anything else
+// prefixed with the file and field.
+func openErr(file, field string, err error) error {
+	var se *SpecError
+	if errors.As(err, &se) {
+		return err
+	}
+	return fmt.Errorf("%s: %s: %w", file, field, err)
 }

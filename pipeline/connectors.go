@@ -43,6 +43,13 @@ type Host struct {
 	// opens, named by its place in the spec ("source", "steps[2].join.input"),
 	// before the job starts: to print an HTTP source's address, say.
 	OnSourceOpen func(field string, src stream.Source[connector.Message])
+	// KafkaDefaults, if set, is how every kafka source and sink (dead
+	// letters and join inputs included) that sets none of
+	// security_protocol, sasl and tls connects: `sluice run --principal`.
+	// A connector that sets any of them uses only its own settings, so
+	// the run's credentials never go to a cluster a connector configured
+	// itself.
+	KafkaDefaults *KafkaSecurity
 }
 
 func (h *Host) logger() *slog.Logger {

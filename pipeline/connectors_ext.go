@@ -138,7 +138,11 @@ func (c *httpSourceConfig) open(bc *buildCtx) (stream.Source[connector.Message],
 
 // --- kafka ---
 
-type kafkaSourceConfig struct{ cfg kafka.SourceConfig }
+type kafkaSourceConfig struct {
+	cfg kafka.SourceConfig
+	// sec is the block's own security settings; nil: the run's defaults.
+	sec *KafkaSecurity
+}
 
 func parseKafkaSource(e *errs, o *obj) sourceConfig {
 	c := &kafkaSourceConfig{}
@@ -164,17 +168,29 @@ func parseKafkaSource(e *errs, o *obj) sourceConfig {
 		}
 		c.cfg.Partitions = append(c.cfg.Partitions, n)
 	}
-	o.done("brokers", "topic", "group", "start", "offset", "bounded", "partitions")
+	c.sec = parseKafkaSecurity(e, o)
+	o.done(append([]string{"brokers", "topic", "group", "start", "offset", "bounded", "partitions"}, kafkaSecurityKeys...)...)
 	return c
 }
 
-func (c *kafkaSourceConfig) open(*buildCtx) (stream.Source[connector.Message], error) {
-	return kafka.NewSource(c.cfg)
+// kafkaSecurityKeys are the security keys of a kafka block.
+var kafkaSecurityKeys = []string{"security_protocol", "sasl", "tls"}
+
+func (c *kafkaSourceConfig) open(bc *buildCtx) (stream.Source[connector.Message], error) {
+	cfg := c.cfg
+	opts, err := kafkaClientOptions(c.sec, bc)
+	if err != nil {
+		return nil, err
+	}
+	cfg.ClientOptions = append(opts, cfg.ClientOptions...)
+	return kafka.NewSource(cfg)
 }
 
 type kafkaSinkConfig struct {
 	cfg kafka.SinkConfig
 	key string
+	// sec is the block's own security settings; nil: the run's defaults.
+	sec *KafkaSecurity
 }
 
 func parseKafkaSink(e *errs, o *obj) sinkConfig {
@@ -187,7 +203,8 @@ func parseKafkaSink(e *errs, o *obj) sinkConfig {
 	c.key = o.str("key", "")
 	c.cfg.TransactionalID = o.str("transactional_id", "")
 	c.cfg.Linger = o.duration("linger", 0, false)
-	o.done("brokers", "topic", "key", "transactional_id", "linger")
+	c.sec = parseKafkaSecurity(e, o)
+	o.done(append([]string{"brokers", "topic", "key", "transactional_id", "linger"}, kafkaSecurityKeys...)...)
 	return c
 }
 
@@ -195,6 +212,11 @@ func (c *kafkaSinkConfig) bytes() bool        { return true }
 func (c *kafkaSinkConfig) messageKey() string { return c.key }
 func (c *kafkaSinkConfig) openBytes(bc *buildCtx) (stream.Sink[connector.Message], error) {
 	cfg := c.cfg
+	opts, err := kafkaClientOptions(c.sec, bc)
+	if err != nil {
+		return nil, err
+	}
+	cfg.ClientOptions = append(opts, cfg.ClientOptions...)
 	// Under exactly_once the sink writes in Kafka transactions committed
 	// when the checkpoint covering them completes (two-phase); otherwise
 	// through an idempotent producer, at-least-once.

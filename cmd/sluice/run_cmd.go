@@ -25,13 +25,15 @@ import (
 // --from-checkpoint restores an explicit checkpoint or savepoint instead
 // of the latest one.
 func runPipeline(ctx context.Context, c *cli, args []string) error {
-	fs := flagSet(c, "sluice run", "[--data-dir DIR] [--http-addr ADDR] [--from-checkpoint PATH] [--quiet] FILE")
+	fs := flagSet(c, "sluice run", "[--data-dir DIR] [--http-addr ADDR] [--from-checkpoint PATH] [--quiet] [--principal NAME [--password-file F] [--sasl-mechanism M] [--security-protocol P] [--tls-ca F]] FILE")
 	dataDir := fs.String("data-dir", envOr(c, "SLUICE_DATA_DIR", "./data"), "local data directory: the embedded log used by log sources and sinks (env SLUICE_DATA_DIR)")
 	httpAddr := fs.String("http-addr", envOr(c, "SLUICE_HTTP_ADDR", ""), "serve the dashboard, /api/v1, /healthz, /readyz and /metrics on this address, like 127.0.0.1:8080; empty: no HTTP server (env SLUICE_HTTP_ADDR)")
 	httpToken := fs.String("http-token", envOr(c, "SLUICE_HTTP_TOKEN", ""), "bearer token required by the HTTP endpoints; mandatory for a non-loopback --http-addr (env SLUICE_HTTP_TOKEN)")
 	quiet := fs.Bool("quiet", false, "print only errors: no live status line, no start and end summary")
 	var lf logFlags
 	lf.register(c, fs)
+	var af runAuthFlags
+	af.register(fs)
 	fromCheckpoint := fs.String("from-checkpoint", "", "restore from this checkpoint or savepoint directory (a chk-NNN directory, as logged when a run stops with a savepoint) instead of the latest one in the spec's checkpoint dir; the spec needs a checkpoint section")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -51,6 +53,10 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	kafkaDefaults, err := af.defaults(c)
+	if err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	obs, err := newObserver(reg, logger)
@@ -62,9 +68,10 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 		log *logstore.Log
 	)
 	host := &pipeline.Host{
-		DataDir: *dataDir,
-		Stdout:  c.stdout,
-		Logger:  logger,
+		DataDir:       *dataDir,
+		Stdout:        c.stdout,
+		Logger:        logger,
+		KafkaDefaults: kafkaDefaults,
 		OpenLog: func() (*logstore.Log, error) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -95,9 +102,16 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	start := time.Now()
+	if kafkaDefaults != nil {
+		attrs := []any{"security_protocol", kafkaDefaults.EffectiveProtocol()}
+		if s := kafkaDefaults.SASL; s != nil {
+			attrs = append(attrs, "principal", "User:"+s.Username, "sasl_mechanism", s.Mechanism)
+		}
+		logger.Info("kafka connectors without security settings of their own use the run's", attrs...)
+	}
 	job, err := plan.Start(ctx, host, pipeline.RestoreFrom(*fromCheckpoint))
 	if err != nil {
-		return err
+		return af.authHint(err)
 	}
 	go func() {
 		select {
@@ -166,6 +180,7 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 	if err != nil && errors.Is(err, context.Canceled) && interrupted.Err() != nil {
 		return nil // interrupted: a normal way to stop an unbounded pipeline
 	}
+	err = af.authHint(err)
 	if errors.Is(err, pipeline.ErrTolerance) {
 		return fmt.Errorf("%w\n(to route bad records to a dead-letter sink and go on, set errors: {tolerance: all, dead_letter: {file: {path: DIR}}} in %s)", err, pos[0])
 	}

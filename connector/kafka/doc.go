@@ -53,4 +53,15 @@
 // Sink.LostTransactions. txn.go documents which Kafka answer means what.
 // Without checkpoints (no two-phase commit) a subtask writes one
 // transaction, committed when its input ends.
+//
+// # Security
+//
+// SourceConfig.ClientOptions and SinkConfig.ClientOptions are added to
+// every client the connector makes: each split's consumer, the admin
+// clients that list offsets and commit to the group, each transaction's
+// producer and the clients recovery sends EndTxn and InitProducerId
+// through. TLS (kgo.DialTLSConfig) and SASL (kgo.SASL with franz-go's
+// pkg/sasl/scram or pkg/sasl/plain) given there therefore apply to every
+// connection; package pipeline builds them from a spec's
+// security_protocol, sasl and tls keys.
 package kafka
