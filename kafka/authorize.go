@@ -1100,3 +1100,18 @@ func (s *Server) produceTxnAuthz(cc *clientConn, req *kmsg.ProduceRequest) int16
 	}
 	return 0
 }
+
+// AuthorizeCluster reports whether principal, connecting from host, may
+// perform op on the cluster by the server's ACLs (always true without an
+// authorizer). The HTTP API asks it for requests made with tokens tied to
+// principals: DESCRIBE to read, ALTER to change.
+func (s *Server) AuthorizeCluster(principal, host string, op auth.Operation) bool {
+	if s.authz == nil {
+		return true
+	}
+	if s.authz.Authorize(principal, host, op, resCluster, auth.ClusterName) {
+		return true
+	}
+	s.denied(principal, host, op, resCluster, auth.ClusterName)
+	return false
+}

@@ -8,12 +8,16 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluicehq/sluice/auth"
 	"github.com/sluicehq/sluice/kafka"
 	"github.com/sluicehq/sluice/logstore"
 	"github.com/sluicehq/sluice/observe"
@@ -25,6 +29,7 @@ type kafkaFlags struct {
 	partitions int
 	maxRequest int
 	disabled   bool
+	srv        atomic.Pointer[kafka.Server] // set by start; read by HTTP handlers
 	listeners  []string
 	tlsCert    string
 	tlsKey     string
@@ -137,6 +142,7 @@ func (k *kafkaFlags) start(ctx context.Context, l *logstore.Log, logger *slog.Lo
 	if err != nil {
 		return nil, err
 	}
+	k.srv.Store(srv)
 	obs.SetOffsets(srv.Offsets())
 	obs.SetGroupSource(liveGroups(srv))
 	logger.Info("kafka listeners starting", "auto_create_topics", cfg.AutoCreateTopics, "default_partitions", strconv.Itoa(k.partitions))
@@ -167,4 +173,24 @@ func (k *kafkaFlags) checkAuthorizer(cfg kafka.Config, logger *slog.Logger) erro
 		}
 	}
 	return nil
+}
+
+// authorizeHTTP checks an HTTP request made with a token tied to a
+// principal against the Kafka listener's ACLs: DESCRIBE on the cluster to
+// read (GET, HEAD), ALTER to change. Without a Kafka listener or an
+// authorizer every authenticated request is allowed.
+func (k *kafkaFlags) authorizeHTTP(principal string, r *http.Request) bool {
+	srv := k.srv.Load()
+	if srv == nil {
+		return true
+	}
+	op := auth.OpAlter
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		op = auth.OpDescribe
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return srv.AuthorizeCluster(principal, host, op)
 }

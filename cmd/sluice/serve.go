@@ -129,7 +129,7 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	wcfg := web.Config{Addr: *httpAddr, Token: *httpToken, Gatherer: reg, Observer: obs, TLS: httpTLS}
+	wcfg := web.Config{Addr: *httpAddr, Token: *httpToken, Gatherer: reg, Observer: obs, TLS: httpTLS, Authorize: kf.authorizeHTTP}
 	if len(tokens.List()) > 0 {
 		// Tokens tied to principals (sluice token create) authenticate
 		// the HTTP API too.
