@@ -74,7 +74,8 @@ type CleanerOptions struct {
 	Interval time.Duration
 	// DedupeBufferBytes is the memory of one pass's offset map (Kafka's
 	// log.cleaner.dedupe.buffer.size): 24 bytes per distinct key of the
-	// dirty segments. 0 = 32 MiB (about 1.2 M keys per pass).
+	// dirty segments, filled to 90 %. 0 = 32 MiB (about 1.26 M keys per
+	// pass).
 	DedupeBufferBytes int
 	// IOBytesPerSecond bounds what the cleaner reads plus writes
 	// (log.cleaner.io.max.bytes.per.second); 0 = unlimited.

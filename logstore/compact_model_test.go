@@ -485,3 +485,48 @@ func TestCleanerMetrics(t *testing.T) {
 		t.Fatalf("cleaner metrics after one pass removing 3 of 4 records: %v", got)
 	}
 }
+
+// TestOffsetMapAgainstMap checks the offset map against a Go map: random
+// puts of increasing offsets and gets, until and beyond full.
+func TestOffsetMapAgainstMap(t *testing.T) {
+	for _, size := range []int{1, 24 * 3000, 24*5000 + 7} {
+		m := newOffsetMap(size)
+		oracle := map[string]int64{}
+		rng := rand.New(rand.NewPCG(uint64(size), 1))
+		full := false
+		for off := int64(0); off < 20000; off++ {
+			k := fmt.Sprintf("key-%d", rng.IntN(6000))
+			_, known := oracle[k]
+			ok := m.put([]byte(k), off)
+			switch {
+			case ok:
+				oracle[k] = off
+			case known:
+				t.Fatalf("size %d: put of known key %s refused", size, k)
+			default:
+				full = true
+				if !m.full() {
+					t.Fatalf("size %d: put refused while not full (%d of %d)", size, m.used, m.limit)
+				}
+			}
+			if rng.IntN(4) == 0 {
+				probe := fmt.Sprintf("key-%d", rng.IntN(7000))
+				got, has := m.get([]byte(probe))
+				want, wantHas := oracle[probe]
+				if has != wantHas || got != want {
+					t.Fatalf("size %d: get(%s) = %d %v, oracle %d %v", size, probe, got, has, want, wantHas)
+				}
+			}
+		}
+		if m.used != len(oracle) {
+			t.Fatalf("size %d: %d keys used, oracle has %d", size, m.used, len(oracle))
+		}
+		if size == 1 && !full {
+			t.Fatal("the smallest map never filled: the test does not test what it says")
+		}
+		m.reset()
+		if _, has := m.get([]byte("key-1")); has || m.used != 0 {
+			t.Fatal("reset left keys")
+		}
+	}
+}

@@ -2,6 +2,7 @@ package logstore
 
 import (
 	"hash/maphash"
+	"math/bits"
 )
 
 // offsetMap maps record keys to the offset of their latest record, for one
@@ -18,7 +19,7 @@ import (
 type offsetMap struct {
 	seed1, seed2 maphash.Seed
 	slots        []mapSlot
-	mask         uint64
+	n            uint64 // len(slots)
 	used         int
 	limit        int
 }
@@ -33,19 +34,31 @@ const (
 	maxLoad      = 0.9
 )
 
-// newOffsetMap makes a map using about bytes of memory (at least 1024 slots).
+// newOffsetMap makes a map of bytes/24 slots (at least 1024): all of the
+// memory it is given, not the largest power of two that fits.
 func newOffsetMap(bytes int) *offsetMap {
-	n := 1024
-	for n*2*mapSlotBytes <= bytes {
-		n *= 2
-	}
+	n := max(1024, bytes/mapSlotBytes)
 	return &offsetMap{
 		seed1: maphash.MakeSeed(),
 		seed2: maphash.MakeSeed(),
 		slots: make([]mapSlot, n),
-		mask:  uint64(n - 1),
+		n:     uint64(n),
 		limit: int(float64(n) * maxLoad),
 	}
+}
+
+// home is the first slot probed for hash h1: h1 scaled to [0, n) (Lemire's
+// multiply-shift, no power-of-two size needed).
+func (m *offsetMap) home(h1 uint64) uint64 {
+	hi, _ := bits.Mul64(h1, m.n)
+	return hi
+}
+
+func (m *offsetMap) next(i uint64) uint64 {
+	if i++; i == m.n {
+		return 0
+	}
+	return i
 }
 
 func (m *offsetMap) hash(key []byte) (uint64, uint64) {
@@ -57,7 +70,7 @@ func (m *offsetMap) hash(key []byte) (uint64, uint64) {
 // and the map is full.
 func (m *offsetMap) put(key []byte, offset int64) bool {
 	h1, h2 := m.hash(key)
-	for i := h1 & m.mask; ; i = (i + 1) & m.mask {
+	for i := m.home(h1); ; i = m.next(i) {
 		s := &m.slots[i]
 		if s.h2 == 0 {
 			if m.used >= m.limit {
@@ -77,7 +90,7 @@ func (m *offsetMap) put(key []byte, offset int64) bool {
 // get returns the offset of key's latest record, if the map has the key.
 func (m *offsetMap) get(key []byte) (int64, bool) {
 	h1, h2 := m.hash(key)
-	for i := h1 & m.mask; ; i = (i + 1) & m.mask {
+	for i := m.home(h1); ; i = m.next(i) {
 		s := &m.slots[i]
 		if s.h2 == 0 {
 			return 0, false
