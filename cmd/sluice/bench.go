@@ -156,11 +156,15 @@ func benchCompaction(ctx context.Context, c *cli, args []string) error {
 	fs.BoolVar(&cfg.Warm, "warm", false, "leave the filled topic in the page cache (default: drop it, so the pass reads from the disk)")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "length of each produce phase (without, then with the cleaner)")
 	partitions := fs.Int("partitions", 4, "partitions of the produce topic")
+	fs.StringVar(&cfg.CleanerMode, "cleaner", compactbench.CleanerForced, "how the cleaner runs in the second produce phase: forced (passes back to back, never resting) or background (what the background cleaner runs, every --cleaner-interval, at --dirty-ratio)")
+	fs.DurationVar(&cfg.CleanerInterval, "cleaner-interval", time.Second, "with --cleaner background: how often it looks for dirty partitions")
+	fs.Float64Var(&cfg.DirtyRatio, "dirty-ratio", 0.1, "with --cleaner background: the topic's min.cleanable.dirty.ratio")
 	fs.DurationVar(&cfg.DiskMaxTime, "disk-time", 10*time.Second, "bound on the disk test (1 GiB in 1 MiB blocks, fdatasync after each)")
 	disk := fs.Bool("disk", true, "measure the disk's sequential write bandwidth with fdatasync")
 	pass := fs.Bool("pass", true, "time a cleaner pass")
 	produce := fs.Bool("produce", true, "measure produce throughput without and with the cleaner")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	profile := fs.String("pass-cpuprofile", "", "write a CPU profile of the timed pass to this file (go tool pprof)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -170,6 +174,12 @@ func benchCompaction(ctx context.Context, c *cli, args []string) error {
 	}
 	if cfg.Keys < 1 || cfg.RecordSize < 1 || cfg.RecordsPerBatch < 1 || *partitions < 1 || *partitions > 1<<16 || total < 1 || seg < 1 || cfg.Duration <= 0 {
 		return usagef("--keys, --record-size, --batch, --partitions, --bytes, --segment-bytes and --duration must be positive")
+	}
+	if cfg.CleanerMode != compactbench.CleanerForced && cfg.CleanerMode != compactbench.CleanerBackground {
+		return usagef("--cleaner must be forced or background")
+	}
+	if cfg.DirtyRatio <= 0 || cfg.DirtyRatio > 1 || cfg.CleanerInterval <= 0 {
+		return usagef("--dirty-ratio must be in (0, 1] and --cleaner-interval positive")
 	}
 	if !*disk && !*pass && !*produce {
 		return usagef("--disk, --pass and --produce are all off: nothing to measure")
@@ -187,6 +197,14 @@ func benchCompaction(ctx context.Context, c *cli, args []string) error {
 		cfg.Progress = func(msg string) {
 			fmt.Fprintf(c.stderr, "[%5.1fs] %s\n", time.Since(start).Seconds(), msg)
 		}
+	}
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		cfg.PassCPUProfile = f
 	}
 	res, err := compactbench.Run(ctx, cfg)
 	if err != nil {

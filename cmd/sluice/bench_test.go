@@ -15,8 +15,8 @@ import (
 func TestBenchCompactionTiny(t *testing.T) {
 	dir := t.TempDir()
 	code, out, errs := runCLI(t, nil, "", "bench", "compaction", "--json", "--data-dir", dir,
-		"--keys", "200", "--record-size", "100", "--batch", "20", "--bytes", "1MiB", "--segment-bytes", "64KiB",
-		"--duration", "200ms", "--disk-time", "50ms", "--partitions", "2")
+		"--keys", "200", "--record-size", "100", "--batch", "20", "--bytes", "256KiB", "--segment-bytes", "64KiB",
+		"--duration", "100ms", "--disk-time", "50ms", "--partitions", "2")
 	if code != 0 {
 		t.Fatalf("status %d, stderr %s", code, errs)
 	}
@@ -48,6 +48,13 @@ func TestBenchCompactionTiny(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "records removed") || strings.Contains(out, "target >= 50") {
 		t.Fatalf("status %d, stdout %s, stderr %s", code, out, errs)
 	}
+	// The background cleaner's mode of the produce phases.
+	code, out, errs = runCLI(t, nil, "", "bench", "compaction", "--data-dir", dir, "--disk=false", "--pass=false",
+		"--keys", "50", "--record-size", "10", "--segment-bytes", "8KiB", "--duration", "100ms",
+		"--cleaner", "background", "--cleaner-interval", "10ms", "--dirty-ratio", "0.2", "--partitions", "1")
+	if code != 0 || !strings.Contains(out, "min.cleanable.dirty.ratio 0.2") || !strings.Contains(out, "target >= 80") {
+		t.Fatalf("status %d, stdout %s, stderr %s", code, out, errs)
+	}
 }
 
 func TestBenchCompactionUsage(t *testing.T) {
@@ -56,6 +63,8 @@ func TestBenchCompactionUsage(t *testing.T) {
 		{"bench", "compaction", "--bytes", "lots"},
 		{"bench", "compaction", "--disk=false", "--pass=false", "--produce=false"},
 		{"bench", "compaction", "extra"},
+		{"bench", "compaction", "--cleaner", "sometimes"},
+		{"bench", "compaction", "--dirty-ratio", "2"},
 	} {
 		if code, _, errs := runCLI(t, nil, "", args...); code != 2 || errs == "" {
 			t.Errorf("%v: status %d (want 2), stderr %q", args, code, errs)

@@ -3,6 +3,7 @@ package compactbench
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -46,12 +47,24 @@ type Config struct {
 	Duration time.Duration `json:"duration_ns"`
 	// Partitions of the produce topic (default 4).
 	Partitions int32 `json:"partitions"`
+	// CleanerMode is how the cleaner runs in the second produce phase:
+	// CleanerForced (the default) forces passes over the partitions back to
+	// back, so that the cleaner never rests; CleanerBackground calls
+	// Log.Clean, what the background cleaner runs, every CleanerInterval
+	// (default 1 s) on a topic with min.cleanable.dirty.ratio DirtyRatio
+	// (default 0.1).
+	CleanerMode     string        `json:"cleaner_mode"`
+	CleanerInterval time.Duration `json:"cleaner_interval_ns,omitempty"`
+	DirtyRatio      float64       `json:"dirty_ratio,omitempty"`
 	// SkipDisk, SkipPass and SkipProduce leave out a part.
 	SkipDisk    bool `json:"skip_disk"`
 	SkipPass    bool `json:"skip_pass"`
 	SkipProduce bool `json:"skip_produce"`
 	// Progress, when set, receives a line at every step of the run.
 	Progress func(msg string) `json:"-"`
+	// PassCPUProfile, when set, receives a CPU profile (pprof) of the
+	// timed passes only.
+	PassCPUProfile io.Writer `json:"-"`
 }
 
 func (c *Config) defaults() {
@@ -82,10 +95,29 @@ func (c *Config) defaults() {
 	if c.Partitions <= 0 {
 		c.Partitions = 4
 	}
+	if c.CleanerMode == "" {
+		c.CleanerMode = CleanerForced
+	}
+	if c.CleanerMode == CleanerBackground {
+		if c.CleanerInterval <= 0 {
+			c.CleanerInterval = time.Second
+		}
+		if c.DirtyRatio <= 0 {
+			c.DirtyRatio = 0.1
+		}
+	} else {
+		c.CleanerInterval, c.DirtyRatio = 0, 0
+	}
 	if c.Progress == nil {
 		c.Progress = func(string) {}
 	}
 }
+
+// The cleaner modes of the second produce phase (Config.CleanerMode).
+const (
+	CleanerForced     = "forced"
+	CleanerBackground = "background"
+)
 
 // Result is the outcome of a run; parts left out are nil.
 type Result struct {
@@ -105,6 +137,9 @@ type DiskResult struct {
 // Run performs the parts of the benchmark that cfg does not skip.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	cfg.defaults()
+	if cfg.CleanerMode != CleanerForced && cfg.CleanerMode != CleanerBackground {
+		return Result{Config: cfg}, fmt.Errorf("cleaner mode %q: want %s or %s", cfg.CleanerMode, CleanerForced, CleanerBackground)
+	}
 	res := Result{Config: cfg}
 	work, err := os.MkdirTemp(cfg.Dir, "sluice-bench-compaction-")
 	if err != nil {
@@ -176,8 +211,12 @@ func (r Result) String() string {
 		phase("without cleaner:", p.Without)
 		phase("with cleaner:", p.With)
 		w := p.With
-		fmt.Fprintf(&b, "  cleaner meanwhile: %d forced pass(es), in passes %.1f s of the %.1f s it ran (to the end of its last pass), read %.1f MB, wrote %.1f MB, removed %d records\n",
-			w.CleanerPasses, w.CleanerBusySeconds, w.CleanerRunSeconds, mb(w.CleanerBytesRead), mb(w.CleanerBytesWritten), w.CleanerRecordsRemoved)
+		mode := "forced passes back to back"
+		if c.CleanerMode == CleanerBackground {
+			mode = fmt.Sprintf("Log.Clean every %v, min.cleanable.dirty.ratio %g", c.CleanerInterval, c.DirtyRatio)
+		}
+		fmt.Fprintf(&b, "  cleaner meanwhile (%s): %d pass(es), cleaning %.1f s of the %.1f s it ran (to the end of its last pass), read %.1f MB, wrote %.1f MB, removed %d records\n",
+			mode, w.CleanerPasses, w.CleanerBusySeconds, w.CleanerRunSeconds, mb(w.CleanerBytesRead), mb(w.CleanerBytesWritten), w.CleanerRecordsRemoved)
 		fmt.Fprintf(&b, "  with / without: %.0f %% of the records/s (target >= 80 %%)\n", 100*p.Ratio)
 	}
 	return b.String()

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/sluicehq/sluice/kafka/kbench"
@@ -101,6 +102,12 @@ func runPass(ctx context.Context, cfg Config, work string) (PassResult, error) {
 	}
 
 	cfg.Progress(fmt.Sprintf("cleaning %.1f MB in %d segments", mb(st.Bytes), res.SegmentsBefore))
+	if cfg.PassCPUProfile != nil {
+		if err := pprof.StartCPUProfile(cfg.PassCPUProfile); err != nil {
+			return res, fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	before := p.CleanerStats()
 	cpu0 := logbench.CPUTime()
 	start = time.Now()
@@ -119,6 +126,9 @@ func runPass(ctx context.Context, cfg Config, work string) (PassResult, error) {
 		cfg.Progress(fmt.Sprintf("pass %d done after %v", res.Passes, time.Since(start).Round(time.Millisecond)))
 	}
 	secs := time.Since(start).Seconds()
+	if cfg.PassCPUProfile != nil {
+		pprof.StopCPUProfile()
+	}
 	res.CPUSeconds = (logbench.CPUTime() - cpu0).Seconds()
 	after := p.CleanerStats()
 	if res.Passes == 0 {

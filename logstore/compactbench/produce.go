@@ -71,6 +71,9 @@ func runProduce(ctx context.Context, cfg Config, work string) (ProduceResult, er
 		Keys:       cfg.Keys,
 		Duration:   cfg.Duration,
 	}
+	if cfg.CleanerMode == CleanerBackground {
+		kc.TopicConfigs["min.cleanable.dirty.ratio"] = ptr(strconv.FormatFloat(cfg.DirtyRatio, 'g', -1, 64))
+	}
 	if err := kbench.CreateTopic(ctx, srv.Addr, kc); err != nil {
 		return res, err
 	}
@@ -96,9 +99,9 @@ func runProduce(ctx context.Context, cfg Config, work string) (ProduceResult, er
 
 	cfg.Progress(fmt.Sprintf("producing for %v with the cleaner running", cfg.Duration))
 	before := cleanerTotals(parts)
-	cl := startCleaner(parts)
+	cl := startCleaner(cfg, srv.Log, parts)
 	with, err := kbench.Produce(ctx, srv.Addr, kc)
-	run, busy, passes, cerr := cl.stop()
+	run, busy, cerr := cl.stop()
 	if err != nil {
 		return res, fmt.Errorf("with the cleaner: %w", err)
 	}
@@ -107,7 +110,7 @@ func runProduce(ctx context.Context, cfg Config, work string) (ProduceResult, er
 	}
 	after := cleanerTotals(parts)
 	res.With = phaseOf(with)
-	res.With.CleanerPasses = passes
+	res.With.CleanerPasses = after.Passes - before.Passes
 	res.With.CleanerRunSeconds = run.Seconds()
 	res.With.CleanerBusySeconds = busy.Seconds()
 	res.With.CleanerBytesRead = after.BytesRead - before.BytesRead
@@ -148,28 +151,33 @@ func cleanerTotals(parts []*logstore.Partition) logstore.CleanerStats {
 // closed dirty segment to clean (a benchmark's pacing, not synchronisation).
 const idleBackoff = 10 * time.Millisecond
 
-// forcedCleaner runs forced passes over its partitions, round after round,
-// until stopped.
-type forcedCleaner struct {
-	start  time.Time
-	done   chan struct{}
-	wg     sync.WaitGroup
-	busy   time.Duration
-	passes int64
-	err    error
+// cleanerLoop runs the cleaner during the second phase, until stopped:
+// forced passes over the partitions round after round, or Log.Clean (what
+// the background cleaner runs: a pass where the dirty ratio calls for one)
+// every interval.
+type cleanerLoop struct {
+	start time.Time
+	done  chan struct{}
+	wg    sync.WaitGroup
+	busy  time.Duration
+	err   error
 }
 
-func startCleaner(parts []*logstore.Partition) *forcedCleaner {
-	c := &forcedCleaner{start: time.Now(), done: make(chan struct{})}
+func startCleaner(cfg Config, l *logstore.Log, parts []*logstore.Partition) *cleanerLoop {
+	c := &cleanerLoop{start: time.Now(), done: make(chan struct{})}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		c.loop(parts)
+		if cfg.CleanerMode == CleanerBackground {
+			c.background(l, cfg.CleanerInterval)
+		} else {
+			c.forced(parts)
+		}
 	}()
 	return c
 }
 
-func (c *forcedCleaner) loop(parts []*logstore.Partition) {
+func (c *cleanerLoop) forced(parts []*logstore.Partition) {
 	for {
 		ranAny := false
 		for _, p := range parts {
@@ -188,24 +196,42 @@ func (c *forcedCleaner) loop(parts []*logstore.Partition) {
 			}
 			if ran {
 				ranAny = true
-				c.passes++
 				c.busy += time.Since(t0)
 			}
 		}
-		if !ranAny {
-			select {
-			case <-c.done:
-				return
-			case <-time.After(idleBackoff):
-			}
+		if !ranAny && !c.wait(idleBackoff) {
+			return
 		}
 	}
 }
 
+func (c *cleanerLoop) background(l *logstore.Log, every time.Duration) {
+	for c.wait(every) {
+		t0 := time.Now()
+		if err := l.Clean(t0); err != nil {
+			if !errors.Is(err, logstore.ErrClosed) {
+				c.err = err
+			}
+			return
+		}
+		c.busy += time.Since(t0)
+	}
+}
+
+// wait waits d and reports false if the loop was stopped meanwhile.
+func (c *cleanerLoop) wait(d time.Duration) bool {
+	select {
+	case <-c.done:
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
+
 // stop ends the loop after its current pass and reports how long the loop
-// ran, the time spent in passes, their number and the first error.
-func (c *forcedCleaner) stop() (run, busy time.Duration, passes int64, err error) {
+// ran, the time spent cleaning and the first error.
+func (c *cleanerLoop) stop() (run, busy time.Duration, err error) {
 	close(c.done)
 	c.wg.Wait()
-	return time.Since(c.start), c.busy, c.passes, c.err
+	return time.Since(c.start), c.busy, c.err
 }
