@@ -24,7 +24,7 @@ func TestBenchCompactionTiny(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("output is not JSON: %v\n%s", err, out)
 	}
-	if res.Disk == nil || res.Disk.SeqWriteMBPerSec <= 0 {
+	if res.Disk == nil || res.Disk.SeqWriteMBPerSec <= 0 || res.Disk.DDWriteMBPerSec <= 0 {
 		t.Errorf("disk: %+v", res.Disk)
 	}
 	p := res.Pass
@@ -32,7 +32,7 @@ func TestBenchCompactionTiny(t *testing.T) {
 		t.Fatal("no pass result")
 	}
 	if p.Passes < 1 || p.RecordsAfter != p.DistinctKeys || p.DistinctKeys < 1 || p.DistinctKeys > 200 ||
-		p.RecordsRemoved != p.RecordsAppended-p.RecordsAfter || p.BytesRead < p.BytesAppended || p.IOVsDisk <= 0 || !p.Evicted {
+		p.RecordsRemoved != p.RecordsAppended-p.RecordsAfter || p.BytesRead < p.BytesAppended || p.IOVsDisk <= 0 || p.IOVsSyncedDisk <= 0 || !p.Evicted {
 		t.Errorf("pass: %+v", p)
 	}
 	pr := res.Produce

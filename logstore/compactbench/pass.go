@@ -37,11 +37,14 @@ type PassResult struct {
 	WriteMBPerSec  float64 `json:"write_mb_per_sec"`
 	IOMBPerSec     float64 `json:"read_write_mb_per_sec"` // (read + written) / seconds
 	// IOVsDisk is IOMBPerSec over the disk's sequential write bandwidth
-	// with fdatasync measured the same run (0 without the disk test).
-	IOVsDisk      float64 `json:"read_write_vs_disk"`
-	RecordsAfter  int64   `json:"records_after"` // records a reader of the whole log sees afterwards
-	BytesAfter    int64   `json:"bytes_after"`
-	SegmentsAfter int     `json:"segments_after"` // closed segments after the passes
+	// measured the same run as dd conv=fdatasync does (DiskResult.
+	// DDWriteMBPerSec), IOVsSyncedDisk over that with an fdatasync every
+	// MiB (0 without the disk test).
+	IOVsDisk       float64 `json:"read_write_vs_disk"`
+	IOVsSyncedDisk float64 `json:"read_write_vs_disk_fdatasync_per_mib"`
+	RecordsAfter   int64   `json:"records_after"` // records a reader of the whole log sees afterwards
+	BytesAfter     int64   `json:"bytes_after"`
+	SegmentsAfter  int     `json:"segments_after"` // closed segments after the passes
 }
 
 const passTopic = "compaction-bench"
