@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 
 	"github.com/sluicehq/sluice/kafka/kbench"
 	"github.com/sluicehq/sluice/logstore"
+	"github.com/sluicehq/sluice/logstore/compactbench"
 	"github.com/sluicehq/sluice/logstore/logbench"
 )
 
@@ -25,6 +28,7 @@ func benchCommand() *command {
 			{name: "kafka", summary: "produce and consume through the Kafka protocol over loopback with franz-go", run: benchKafka},
 			{name: "auth", summary: "SASL login latency (SCRAM-SHA-512, SCRAM-SHA-256, PLAIN) on fresh connections to an in-process SASL_SSL listener; prints p50/p99 per mechanism and the TLS handshake", run: benchAuth},
 			{name: "latency", summary: "end-to-end latency at a fixed rate: straight through the broker, and through a `sluice run` pipeline at-least-once and exactly-once; prints p50/p99/p99.9/max per mode", run: benchLatency},
+			{name: "compaction", summary: "time a log cleaner pass against the disk's bandwidth, and produce throughput with and without the cleaner", run: benchCompaction},
 		},
 	}
 }
@@ -179,15 +183,16 @@ func benchAuth(ctx context.Context, c *cli, args []string) error {
 	if *logins < 1 {
 		return usagef("--logins must be positive")
 	}
-	addr, sec, stopServer, err := kbench.StartSecureServer("", logstore.FsyncPolicy{}, kbench.Security{Protocol: *proto})
+	srv, err := kbench.StartServer(kbench.ServerConfig{Security: kbench.Security{Protocol: *proto}})
 	if err != nil {
 		return usagef("%v", err)
 	}
-	defer stopServer()
+	defer srv.Close()
+	sec := srv.Security
 	for _, m := range strings.Split(*mechs, ",") {
 		sec.Mechanism = strings.ToUpper(strings.TrimSpace(m))
 		stop := progress(c, "bench auth "+sec.Mechanism)
-		res, err := kbench.MeasureAuth(ctx, addr, sec, *logins)
+		res, err := kbench.MeasureAuth(ctx, srv.Addr, sec, *logins)
 		stop()
 		if err != nil {
 			return err
@@ -272,5 +277,125 @@ func benchLatency(ctx context.Context, c *cli, args []string) error {
 		return enc.Encode(res)
 	}
 	fmt.Fprint(c.stdout, res.String())
+	return nil
+}
+
+func benchCompaction(ctx context.Context, c *cli, args []string) error {
+	fs := flagSet(c, "sluice bench compaction", "[--keys 100000] [--record-size 1024] [--bytes 1GiB] [--segment-bytes 32MiB] [--dedupe-buffer 0] [--duration 10s] [--partitions 4] [--data-dir DIR] [--warm] [--json]")
+	var cfg compactbench.Config
+	fs.StringVar(&cfg.Dir, "data-dir", "", "directory on the disk to measure; the run works in a fresh subdirectory of it and removes it (default: the temp directory)")
+	fs.IntVar(&cfg.Keys, "keys", 100_000, "distinct keys; every record takes one of them, so most records are superseded")
+	fs.IntVar(&cfg.RecordSize, "record-size", 1024, "value bytes per record (keys are 16 bytes)")
+	fs.IntVar(&cfg.RecordsPerBatch, "batch", 100, "records per batch when filling the topic of the timed pass")
+	total := byteSize(1 << 30)
+	fs.Var(&total, "bytes", "batch bytes the timed pass's topic is filled with (suffixes KiB, MiB, GiB, KB, MB, GB)")
+	seg := byteSize(32 << 20)
+	fs.Var(&seg, "segment-bytes", "segment.bytes of both topics")
+	var dedupe byteSize
+	fs.Var(&dedupe, "dedupe-buffer", "the cleaner's offset map memory, 24 B per key (0: the log's default, 32 MiB)")
+	var ioLimit byteSize
+	fs.Var(&ioLimit, "io-limit", "bound the cleaner's read+write bytes per second (0: unlimited)")
+	fs.BoolVar(&cfg.Warm, "warm", false, "leave the filled topic in the page cache (default: drop it, so the pass reads from the disk)")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "length of each produce phase (without, then with the cleaner)")
+	partitions := fs.Int("partitions", 4, "partitions of the produce topic")
+	fs.StringVar(&cfg.CleanerMode, "cleaner", compactbench.CleanerForced, "how the cleaner runs in the second produce phase: forced (passes back to back, never resting) or background (what the background cleaner runs, every --cleaner-interval, at --dirty-ratio)")
+	fs.DurationVar(&cfg.CleanerInterval, "cleaner-interval", time.Second, "with --cleaner background: how often it looks for dirty partitions")
+	fs.Float64Var(&cfg.DirtyRatio, "dirty-ratio", 0.1, "with --cleaner background: the topic's min.cleanable.dirty.ratio")
+	fs.DurationVar(&cfg.DiskMaxTime, "disk-time", 10*time.Second, "bound on the disk test (1 GiB in 1 MiB blocks, fdatasync after each)")
+	disk := fs.Bool("disk", true, "measure the disk's sequential write bandwidth with fdatasync")
+	pass := fs.Bool("pass", true, "time a cleaner pass")
+	produce := fs.Bool("produce", true, "measure produce throughput without and with the cleaner")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	profile := fs.String("pass-cpuprofile", "", "write a CPU profile of the timed pass to this file (go tool pprof)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("takes no arguments")
+	}
+	if cfg.Keys < 1 || cfg.RecordSize < 1 || cfg.RecordsPerBatch < 1 || *partitions < 1 || *partitions > 1<<16 || total < 1 || seg < 1 || cfg.Duration <= 0 {
+		return usagef("--keys, --record-size, --batch, --partitions, --bytes, --segment-bytes and --duration must be positive")
+	}
+	if cfg.CleanerMode != compactbench.CleanerForced && cfg.CleanerMode != compactbench.CleanerBackground {
+		return usagef("--cleaner must be forced or background")
+	}
+	if cfg.DirtyRatio <= 0 || cfg.DirtyRatio > 1 || cfg.CleanerInterval <= 0 {
+		return usagef("--dirty-ratio must be in (0, 1] and --cleaner-interval positive")
+	}
+	if !*disk && !*pass && !*produce {
+		return usagef("--disk, --pass and --produce are all off: nothing to measure")
+	}
+	cfg.Bytes, cfg.SegmentBytes, cfg.DedupeBufferBytes, cfg.IOBytesPerSecond = int64(total), int64(seg), int(dedupe), float64(ioLimit)
+	cfg.Partitions = int32(*partitions)
+	cfg.SkipDisk, cfg.SkipPass, cfg.SkipProduce = !*disk, !*pass, !*produce
+	if cfg.Dir != "" {
+		if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+			return fmt.Errorf("bench directory: %w", err)
+		}
+	}
+	if isTerminal(c.stderr) {
+		start := time.Now()
+		cfg.Progress = func(msg string) {
+			fmt.Fprintf(c.stderr, "[%5.1fs] %s\n", time.Since(start).Seconds(), msg)
+		}
+	}
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		cfg.PassCPUProfile = f
+	}
+	res, err := compactbench.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		b, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(c.stdout, "%s\n", b)
+		return err
+	}
+	_, err = fmt.Fprint(c.stdout, res.String())
+	return err
+}
+
+// isTerminal reports whether w is a terminal (progress lines go there only).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// byteSize is a flag holding a byte count: a plain number or one with a
+// suffix KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024).
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+func (b *byteSize) Set(s string) error {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = n, u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return fmt.Errorf("want a byte count such as 1048576, 64MiB or 1GB")
+	}
+	*b = byteSize(n * mult)
 	return nil
 }

@@ -219,13 +219,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	broker := cfg.Broker
 	if broker == "" {
-		addr, stop, err := kbench.StartServer(cfg.DataDir, cfg.Fsync)
+		srv, err := kbench.StartServer(kbench.ServerConfig{DataDir: cfg.DataDir, Fsync: cfg.Fsync})
 		if err != nil {
 			return res, fmt.Errorf("start the in-process server: %w", err)
 		}
-		defer stop()
-		broker = addr
-		res.Broker = "in-process (" + addr + ")"
+		defer srv.Close()
+		broker = srv.Addr
+		res.Broker = "in-process (" + srv.Addr + ")"
 	}
 	clk := clock{base: time.Now()}
 	for _, m := range cfg.Modes {
@@ -252,8 +252,10 @@ func runMode(ctx context.Context, cfg Config, mode Mode, broker string, base []b
 	if out != in {
 		topics = append(topics, out)
 	}
-	if err := kbench.CreateTopics(ctx, broker, cfg.Partitions, topics...); err != nil {
-		return mr, err
+	for _, t := range topics {
+		if err := kbench.CreateTopic(ctx, broker, kbench.Config{Topic: t, Partitions: cfg.Partitions}); err != nil {
+			return mr, err
+		}
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

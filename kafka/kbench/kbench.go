@@ -4,15 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/sluicehq/sluice/kafka"
 	"github.com/sluicehq/sluice/logstore"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -31,15 +27,25 @@ type Config struct {
 	// commit).
 	Fsync logstore.FsyncPolicy
 	// Topic to write; default "kbench-<unix nanos>" (created with
-	// Partitions partitions).
+	// Partitions partitions and TopicConfigs).
 	Topic string
+	// TopicConfigs are the Kafka topic configs the topic is created with
+	// (for example cleanup.policy=compact); nil = the server's defaults.
+	TopicConfigs map[string]*string
 	// Partitions of the topic. Default 4.
 	Partitions int32
-	// Records to produce. Default 1,000,000.
+	// Records to produce. Default 1,000,000 (unless Duration is set).
 	Records int
-	// RecordSize is the value size in bytes (records have no key).
-	// Default 100.
+	// Duration, when positive, bounds production by time instead: records
+	// are produced until it has passed (or Records, if also set, are
+	// produced), then the run waits for every acknowledgement.
+	Duration time.Duration
+	// RecordSize is the value size in bytes. Default 100.
 	RecordSize int
+	// Keys, when positive, gives the records keys: record i carries
+	// key number i mod Keys (KeyFor), so every key is overwritten again and
+	// again, as in a compacted topic. 0 (the default): no keys.
+	Keys int
 	// Linger is the producer's linger. Default 0: a partition's batch
 	// goes out as soon as the client may send another request (up to 5
 	// in flight per connection with idempotence), so batches grow with the
@@ -62,7 +68,7 @@ type Config struct {
 	// SkipConsume skips the consume phase.
 	SkipConsume bool
 	// Security is how clients connect (default PLAINTEXT); the in-process
-	// server then has one listener of that protocol (StartSecureServer).
+	// server then has one listener of that protocol (ServerConfig.Security).
 	Security Security
 }
 
@@ -71,8 +77,9 @@ type Result struct {
 	Config          Config
 	Produced        int
 	ProduceDuration time.Duration
+	ProducedBytes   int64   // key and value bytes produced
 	ProduceRate     float64 // records/s
-	ProduceMBps     float64 // value bytes, MB = 1e6 bytes
+	ProduceMBps     float64 // key and value bytes, MB = 1e6 bytes
 	LatencyP50      time.Duration
 	LatencyP99      time.Duration
 	LatencyMax      time.Duration
@@ -85,8 +92,12 @@ type Result struct {
 // String renders the result on a few lines.
 func (r Result) String() string {
 	c := r.Config
-	s := fmt.Sprintf("kafka bench: %d records of %d B, %d partitions, acks=-1, linger %v, batch %d B, buffer %d records, compression %s, rate %s, %s\n",
-		r.Produced, c.RecordSize, c.Partitions, c.Linger, c.BatchBytes, c.BufferedRecords, c.Compression, rateString(c.Rate), c.Security.describe())
+	keys := ""
+	if c.Keys > 0 {
+		keys = fmt.Sprintf(" over %d keys", c.Keys)
+	}
+	s := fmt.Sprintf("kafka bench: %d records of %d B%s, %d partitions, acks=-1, linger %v, batch %d B, buffer %d records, compression %s, rate %s, %s\n",
+		r.Produced, c.RecordSize, keys, c.Partitions, c.Linger, c.BatchBytes, c.BufferedRecords, c.Compression, rateString(c.Rate), c.Security.describe())
 	s += fmt.Sprintf("  produce: %.0f records/s, %.1f MB/s, latency p50 %v p99 %v max %v (%v)\n",
 		r.ProduceRate, r.ProduceMBps, r.LatencyP50.Round(time.Microsecond), r.LatencyP99.Round(time.Microsecond), r.LatencyMax.Round(time.Microsecond), r.ProduceDuration.Round(time.Millisecond))
 	if r.Consumed > 0 {
@@ -106,7 +117,7 @@ func (c Config) withDefaults() Config {
 	if c.Partitions <= 0 {
 		c.Partitions = 4
 	}
-	if c.Records <= 0 {
+	if c.Records <= 0 && c.Duration <= 0 {
 		c.Records = 1_000_000
 	}
 	if c.RecordSize <= 0 {
@@ -127,6 +138,7 @@ func (c Config) withDefaults() Config {
 	if c.Topic == "" {
 		c.Topic = fmt.Sprintf("kbench-%d", time.Now().UnixNano())
 	}
+	c.Security = c.Security.withDefaults()
 	return c
 }
 
@@ -154,23 +166,21 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	cfg.Security = cfg.Security.withDefaults()
 	if err := cfg.Security.validate(); err != nil {
 		return res, err
 	}
 	broker := cfg.Broker
 	if broker == "" {
-		addr, sec, stop, err := StartSecureServer(cfg.DataDir, cfg.Fsync, cfg.Security)
+		srv, err := StartServer(ServerConfig{DataDir: cfg.DataDir, Fsync: cfg.Fsync, Security: cfg.Security})
 		if err != nil {
 			return res, err
 		}
-		defer stop()
-		broker, cfg.Security = addr, sec
+		defer srv.Close()
+		broker, cfg.Security = srv.Addr, srv.Security
 	}
-	if err := createTopics(ctx, broker, cfg.Partitions, cfg.Security.ClientOptions(), cfg.Topic); err != nil {
+	if err := CreateTopic(ctx, broker, cfg); err != nil {
 		return res, err
 	}
-
 	if err := produce(ctx, broker, cfg, cc, &res); err != nil {
 		return res, err
 	}
@@ -182,72 +192,47 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return res, nil
 }
 
-// CreateTopics creates topics with the given number of partitions
-// (replication factor 1) on broker.
-func CreateTopics(ctx context.Context, broker string, partitions int32, topics ...string) error {
-	return createTopics(ctx, broker, partitions, nil, topics...)
-}
-
-func createTopics(ctx context.Context, broker string, partitions int32, opts []kgo.Opt, topics ...string) error {
-	adm, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(broker)}, opts...)...)
+// CreateTopic creates cfg.Topic on broker with cfg.Partitions partitions
+// (replication factor 1) and cfg.TopicConfigs, through the Kafka protocol,
+// connecting with cfg.Security.
+func CreateTopic(ctx context.Context, broker string, cfg Config) error {
+	cfg = cfg.withDefaults()
+	if err := cfg.Security.validate(); err != nil {
+		return err
+	}
+	adm, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(broker)}, cfg.Security.ClientOptions()...)...)
 	if err != nil {
 		return err
 	}
 	defer adm.Close()
-	resp, err := kadm.NewClient(adm).CreateTopics(ctx, partitions, 1, nil, topics...)
-	if err != nil {
-		return fmt.Errorf("creating %v: %w", topics, err)
-	}
-	for _, t := range resp.Sorted() {
-		if t.Err != nil {
-			return fmt.Errorf("creating %s: %w", t.Topic, t.Err)
-		}
+	if _, err := kadm.NewClient(adm).CreateTopic(ctx, cfg.Partitions, 1, cfg.TopicConfigs, cfg.Topic); err != nil {
+		return fmt.Errorf("creating %s: %w", cfg.Topic, err)
 	}
 	return nil
 }
 
-// StartServer starts Sluice's Kafka listener in-process on 127.0.0.1 (an
-// ephemeral port) over a log in dir (a temporary directory, removed by
-// stop, when dir is empty) with the given fsync policy, as `sluice serve`
-// runs it with its defaults. It returns the listener's address and a
-// function that stops the server and closes the log.
-func StartServer(dir string, fsync logstore.FsyncPolicy) (addr string, stop func(), err error) {
-	cleanup := func() {}
-	if dir == "" {
-		d, err := os.MkdirTemp("", "sluice-kbench-")
-		if err != nil {
-			return "", nil, err
-		}
-		dir = d
-		cleanup = func() { os.RemoveAll(d) }
+// Produce produces into cfg.Topic on broker (the topic must exist) as
+// configured, connecting with cfg.Security, and reports the produce half
+// of a Result.
+func Produce(ctx context.Context, broker string, cfg Config) (Result, error) {
+	if cfg.Topic == "" {
+		return Result{}, errors.New("kbench: Produce needs a topic")
 	}
-	logger := slog.New(slog.DiscardHandler)
-	l, err := logstore.Open(logstore.Options{Dir: dir, DefaultFsync: fsync, Logger: logger})
+	cfg = cfg.withDefaults()
+	res := Result{Config: cfg}
+	if err := cfg.Security.validate(); err != nil {
+		return res, err
+	}
+	cc, err := codec(cfg.Compression)
 	if err != nil {
-		cleanup()
-		return "", nil, err
+		return res, err
 	}
-	s, err := kafka.New(l, kafka.DefaultConfig(), logger)
-	if err != nil {
-		l.Close()
-		cleanup()
-		return "", nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		l.Close()
-		cleanup()
-		return "", nil, err
-	}
-	done := make(chan struct{})
-	go func() { s.Serve(context.Background(), ln); close(done) }()
-	return ln.Addr().String(), func() {
-		s.Close()
-		<-done
-		l.Close()
-		cleanup()
-	}, nil
+	err = produce(ctx, broker, cfg, cc, &res)
+	return res, err
 }
+
+// KeyFor is the key of key number i in a run with Keys set.
+func KeyFor(i int) []byte { return fmt.Appendf(nil, "key-%012d", i) }
 
 // ProducerOptions returns the franz-go options of the benchmark producer:
 // idempotent, acks=-1, writing to topic on broker with the given linger,
@@ -274,15 +259,20 @@ func produce(ctx context.Context, broker string, cfg Config, cc kgo.CompressionC
 	for i := range value {
 		value[i] = byte('a' + i%26)
 	}
+	keys := make([][]byte, cfg.Keys)
+	for i := range keys {
+		keys[i] = KeyFor(i)
+	}
 	// Latencies: every record's, in nanoseconds (8 bytes a record), in
-	// the order the acknowledgements come.
-	lat := make([]int64, cfg.Records)
-	var acked atomic.Int64
+	// the order the acknowledgements come. franz-go calls promises one at
+	// a time, so the promise appends without a lock; the producing loop
+	// reads lat only after every promise ran.
+	lat := make([]int64, 0, max(cfg.Records, 0))
 	var failed atomic.Int64
+	var keyBytes int64
 	var firstErr error
 	var errOnce sync.Once
 	var wg sync.WaitGroup
-	wg.Add(cfg.Records)
 	var interval time.Duration
 	if cfg.Rate > 0 {
 		interval = time.Second / time.Duration(cfg.Rate)
@@ -292,7 +282,7 @@ func produce(ctx context.Context, broker string, cfg Config, cc kgo.CompressionC
 	// would otherwise read the clock for), so one promise serves every
 	// record and sending reads the clock once.
 	promise := func(r *kgo.Record, err error) {
-		lat[acked.Add(1)-1] = int64(time.Since(r.Timestamp))
+		lat = append(lat, int64(time.Since(r.Timestamp)))
 		if err != nil {
 			failed.Add(1)
 			errOnce.Do(func() { firstErr = err })
@@ -300,25 +290,43 @@ func produce(ctx context.Context, broker string, cfg Config, cc kgo.CompressionC
 		wg.Done()
 	}
 	start := time.Now()
-	for i := range cfg.Records {
+	var deadline time.Time
+	if cfg.Duration > 0 {
+		deadline = start.Add(cfg.Duration)
+	}
+	sent := 0
+	for ; cfg.Records <= 0 || sent < cfg.Records; sent++ {
 		now := time.Now()
+		if !deadline.IsZero() && !now.Before(deadline) {
+			break
+		}
 		if interval > 0 {
-			if d := start.Add(time.Duration(i) * interval).Sub(now); d > 0 {
+			if d := start.Add(time.Duration(sent) * interval).Sub(now); d > 0 {
 				time.Sleep(d)
 				now = time.Now()
 			}
 		}
-		cl.Produce(ctx, &kgo.Record{Value: value, Timestamp: now}, promise)
+		r := &kgo.Record{Value: value, Timestamp: now}
+		if len(keys) > 0 {
+			r.Key = keys[sent%len(keys)]
+			keyBytes += int64(len(r.Key))
+		}
+		wg.Add(1)
+		cl.Produce(ctx, r, promise)
 	}
 	wg.Wait()
 	res.ProduceDuration = time.Since(start)
 	if n := failed.Load(); n > 0 {
-		return fmt.Errorf("%d of %d records failed: %w", n, cfg.Records, firstErr)
+		return fmt.Errorf("%d of %d records failed: %w", n, sent, firstErr)
 	}
-	res.Produced = cfg.Records
+	if sent == 0 {
+		return errors.New("no record produced")
+	}
+	res.Produced = sent
+	res.ProducedBytes = int64(sent)*int64(cfg.RecordSize) + keyBytes
 	secs := res.ProduceDuration.Seconds()
-	res.ProduceRate = float64(cfg.Records) / secs
-	res.ProduceMBps = float64(cfg.Records) * float64(cfg.RecordSize) / secs / 1e6
+	res.ProduceRate = float64(sent) / secs
+	res.ProduceMBps = float64(res.ProducedBytes) / secs / 1e6
 	slices.Sort(lat)
 	res.LatencyP50 = time.Duration(lat[len(lat)/2])
 	res.LatencyP99 = time.Duration(lat[len(lat)*99/100])
@@ -360,6 +368,10 @@ func consume(ctx context.Context, broker string, cfg Config, res *Result) error 
 	res.Consumed = n
 	secs := res.ConsumeDuration.Seconds()
 	res.ConsumeRate = float64(n) / secs
-	res.ConsumeMBps = float64(n) * float64(cfg.RecordSize) / secs / 1e6
+	perRecord := cfg.RecordSize
+	if cfg.Keys > 0 {
+		perRecord += len(KeyFor(0))
+	}
+	res.ConsumeMBps = float64(n) * float64(perRecord) / secs / 1e6
 	return nil
 }

@@ -36,6 +36,22 @@ func TestRunRateLimited(t *testing.T) {
 	}
 }
 
+// TestRunKeyedForDuration checks keyed records, a time-bounded produce
+// phase and topic configs.
+func TestRunKeyedForDuration(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	compact := "compact"
+	res, err := Run(ctx, Config{DataDir: t.TempDir(), Duration: 100 * time.Millisecond, Keys: 10, RecordSize: 10,
+		Partitions: 1, TopicConfigs: map[string]*string{"cleanup.policy": &compact}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Produced < 1 || res.Consumed != res.Produced || res.ProducedBytes != int64(res.Produced)*int64(10+len(KeyFor(0))) {
+		t.Fatalf("result: %+v", res)
+	}
+}
+
 // BenchmarkKafkaProduce100B produces and consumes 100-byte records over
 // loopback (acks=-1, linger 1ms, batches up to 1 MiB, fsync always) and
 // reports records/s. Run: go test -run '^$' -bench KafkaProduce ./kafka/kbench/

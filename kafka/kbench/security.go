@@ -1,14 +1,9 @@
 package kbench
 
 import (
-	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"fmt"
-	"log/slog"
-	"net"
 	"os"
 	"strings"
 
@@ -17,10 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
-	"github.com/sluicehq/sluice/auth"
-	"github.com/sluicehq/sluice/internal/testcerts"
 	"github.com/sluicehq/sluice/kafka"
-	"github.com/sluicehq/sluice/logstore"
 )
 
 // Security is how the benchmark's clients connect: a Kafka security
@@ -109,106 +101,6 @@ func LoadCA(file string) (*tls.Config, error) {
 		return nil, fmt.Errorf("CA file %s: no PEM certificate", file)
 	}
 	return c, nil
-}
-
-// StartSecureServer is StartServer with one listener of sec.Protocol:
-// for TLS a throwaway CA and server certificate (127.0.0.1), for SASL the
-// user sec.User (default "kbench", a random password unless given) with
-// both SCRAM credentials at the default iteration count. It returns the
-// listener's address, sec completed with what clients need, and stop.
-func StartSecureServer(dir string, fsync logstore.FsyncPolicy, sec Security) (string, Security, func(), error) {
-	sec = sec.withDefaults()
-	if err := sec.validate(); err != nil {
-		return "", sec, nil, err
-	}
-	tmp, err := os.MkdirTemp("", "sluice-kbench-")
-	if err != nil {
-		return "", sec, nil, err
-	}
-	cleanup := func() { os.RemoveAll(tmp) }
-	if dir == "" {
-		dir = tmp
-	}
-	fail := func(err error) (string, Security, func(), error) {
-		cleanup()
-		return "", sec, nil, err
-	}
-	logger := slog.New(slog.DiscardHandler)
-	l, err := logstore.Open(logstore.Options{Dir: dir, DefaultFsync: fsync, Logger: logger})
-	if err != nil {
-		return fail(err)
-	}
-	cfg := kafka.DefaultConfig()
-	lis := kafka.Listener{Name: sec.Protocol, Protocol: kafka.SecurityProtocol(sec.Protocol)}
-	if lis.Protocol.TLS() {
-		certs, err := testcerts.New(tmp)
-		if err != nil {
-			l.Close()
-			return fail(err)
-		}
-		if cfg.TLS, err = certs.ServerTLS(false); err == nil {
-			sec.TLS, err = certs.ClientTLS("", "")
-		}
-		if err != nil {
-			l.Close()
-			return fail(err)
-		}
-	}
-	if lis.Protocol.SASL() {
-		if err := addUser(l, &sec); err != nil {
-			l.Close()
-			return fail(err)
-		}
-	}
-	s, err := kafka.New(l, cfg, logger)
-	if err != nil {
-		l.Close()
-		return fail(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		s.Close()
-		l.Close()
-		return fail(err)
-	}
-	lis.Addr = ln.Addr().String()
-	done := make(chan struct{})
-	go func() { s.ServeListener(context.Background(), ln, lis); close(done) }()
-	return lis.Addr, sec, func() {
-		s.Close()
-		<-done
-		l.Close()
-		cleanup()
-	}, nil
-}
-
-// addUser stores sec.User's SCRAM credentials in l (before the server
-// opens its credential store).
-func addUser(l *logstore.Log, sec *Security) error {
-	if sec.User == "" {
-		sec.User = "kbench"
-	}
-	if sec.Password == "" {
-		b := make([]byte, 16)
-		if _, err := rand.Read(b); err != nil {
-			return err
-		}
-		sec.Password = hex.EncodeToString(b)
-	}
-	st, err := auth.OpenStore(context.Background(), l)
-	if err != nil {
-		return err
-	}
-	for _, m := range auth.Mechanisms {
-		c, err := auth.NewCredential(m, sec.Password, auth.DefaultIterations)
-		if err != nil {
-			return err
-		}
-		if err := st.Set(context.Background(), sec.User, c); err != nil {
-			return fmt.Errorf("kbench user: %w", err)
-		}
-	}
-	return nil
 }
 
 // describe names the protocol (and mechanism on SASL) for reports.

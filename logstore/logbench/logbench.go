@@ -149,7 +149,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	lat := make([][]time.Duration, cfg.Producers)
 	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
-	cpu0 := cpuTime()
+	cpu0 := CPUTime()
 	start := time.Now()
 	for w := 0; w < cfg.Producers; w++ {
 		p, err := t.Partition(int32(w % cfg.Partitions))
@@ -180,7 +180,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	cpu := cpuTime() - cpu0
+	cpu := CPUTime() - cpu0
 	if firstErr != nil {
 		return Result{}, firstErr
 	}
@@ -276,8 +276,9 @@ func (r Result) String() string {
 	return s
 }
 
-// cpuTime is the user+system CPU time used by this process so far.
-func cpuTime() time.Duration {
+// CPUTime is the user+system CPU time used by this process so far
+// (getrusage), for per-CPU-second figures.
+func CPUTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0

@@ -2,6 +2,7 @@ package logbench
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -34,6 +35,20 @@ func TestMeasureDisk(t *testing.T) {
 	}
 	if res.SeqWriteMBPerSec <= 0 || res.FsyncP50 <= 0 || res.FsyncP99 < res.FsyncP50 {
 		t.Fatalf("implausible disk result %+v", res)
+	}
+}
+
+func TestMeasureSeqWriteOneSync(t *testing.T) {
+	dir := t.TempDir()
+	bw, err := MeasureSeqWrite(context.Background(), DiskConfig{Dir: dir, TotalBytes: 4 << 20, SyncEvery: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bw <= 0 {
+		t.Fatalf("bandwidth %v", bw)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Fatalf("test files left behind: %v", left)
 	}
 }
 

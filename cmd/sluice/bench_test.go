@@ -1,0 +1,88 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/sluicehq/sluice/logstore/compactbench"
+)
+
+// TestBenchCompactionTiny runs `sluice bench compaction` with tiny sizes:
+// the disk test, a timed pass (whose result the command checks by reading
+// the compacted log back) and both produce phases through the Kafka
+// protocol.
+func TestBenchCompactionTiny(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errs := runCLI(t, nil, "", "bench", "compaction", "--json", "--data-dir", dir,
+		"--keys", "200", "--record-size", "100", "--batch", "20", "--bytes", "256KiB", "--segment-bytes", "64KiB",
+		"--duration", "100ms", "--disk-time", "50ms", "--partitions", "2")
+	if code != 0 {
+		t.Fatalf("status %d, stderr %s", code, errs)
+	}
+	var res compactbench.Result
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out)
+	}
+	if res.Disk == nil || res.Disk.SeqWriteMBPerSec <= 0 || res.Disk.DDWriteMBPerSec <= 0 {
+		t.Errorf("disk: %+v", res.Disk)
+	}
+	p := res.Pass
+	if p == nil {
+		t.Fatal("no pass result")
+	}
+	if p.Passes < 1 || p.RecordsAfter != p.DistinctKeys || p.DistinctKeys < 1 || p.DistinctKeys > 200 ||
+		p.RecordsRemoved != p.RecordsAppended-p.RecordsAfter || p.BytesRead < p.BytesAppended || p.IOVsDisk <= 0 || p.IOVsSyncedDisk <= 0 || !p.Evicted {
+		t.Errorf("pass: %+v", p)
+	}
+	pr := res.Produce
+	if pr == nil || pr.Without.Records < 1 || pr.With.Records < 1 || pr.Ratio <= 0 {
+		t.Fatalf("produce: %+v", pr)
+	}
+	if pr.Without.CleanerPasses != 0 {
+		t.Errorf("the cleaner ran in the phase without it: %+v", pr.Without)
+	}
+	// The text summary names both targets.
+	code, out, errs = runCLI(t, nil, "", "bench", "compaction", "--data-dir", dir, "--disk=false", "--produce=false",
+		"--keys", "50", "--record-size", "10", "--bytes", "64KiB", "--segment-bytes", "8KiB", "--warm")
+	if code != 0 || !strings.Contains(out, "records removed") || strings.Contains(out, "target >= 50") {
+		t.Fatalf("status %d, stdout %s, stderr %s", code, out, errs)
+	}
+	// The background cleaner's mode of the produce phases.
+	code, out, errs = runCLI(t, nil, "", "bench", "compaction", "--data-dir", dir, "--disk=false", "--pass=false",
+		"--keys", "50", "--record-size", "10", "--segment-bytes", "8KiB", "--duration", "100ms",
+		"--cleaner", "background", "--cleaner-interval", "10ms", "--dirty-ratio", "0.2", "--partitions", "1")
+	if code != 0 || !strings.Contains(out, "min.cleanable.dirty.ratio 0.2") || !strings.Contains(out, "target >= 80") {
+		t.Fatalf("status %d, stdout %s, stderr %s", code, out, errs)
+	}
+}
+
+func TestBenchCompactionUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"bench", "compaction", "--keys", "0"},
+		{"bench", "compaction", "--bytes", "lots"},
+		{"bench", "compaction", "--disk=false", "--pass=false", "--produce=false"},
+		{"bench", "compaction", "extra"},
+		{"bench", "compaction", "--cleaner", "sometimes"},
+		{"bench", "compaction", "--dirty-ratio", "2"},
+	} {
+		if code, _, errs := runCLI(t, nil, "", args...); code != 2 || errs == "" {
+			t.Errorf("%v: status %d (want 2), stderr %q", args, code, errs)
+		}
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "1048576": 1 << 20, "64KiB": 64 << 10, "1GiB": 1 << 30, "2MB": 2e6, "5B": 5} {
+		var b byteSize
+		if err := b.Set(in); err != nil || int64(b) != want {
+			t.Errorf("%q: %d, %v; want %d", in, b, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "1TiB", "x", "1.5GiB"} {
+		var b byteSize
+		if err := b.Set(in); err == nil {
+			t.Errorf("%q accepted as %d", in, b)
+		}
+	}
+}

@@ -1,0 +1,237 @@
+package compactbench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/kafka/kbench"
+	"github.com/sluicehq/sluice/logstore"
+)
+
+// ProducePhase is one produce phase's throughput and what the cleaner did
+// meanwhile.
+type ProducePhase struct {
+	Records          int     `json:"records"`
+	Bytes            int64   `json:"bytes"` // key and value bytes
+	Seconds          float64 `json:"seconds"`
+	RecordsPerSec    float64 `json:"records_per_sec"`
+	MBPerSec         float64 `json:"mb_per_sec"`
+	LatencyP50Millis float64 `json:"latency_p50_ms"`
+	LatencyP99Millis float64 `json:"latency_p99_ms"`
+	// The cleaner's work during the phase (zero without the cleaner).
+	CleanerPasses         int64   `json:"cleaner_passes"`
+	CleanerRunSeconds     float64 `json:"cleaner_run_seconds"`  // from the loop's start to the end of its last pass
+	CleanerBusySeconds    float64 `json:"cleaner_busy_seconds"` // inside passes that ran
+	CleanerBytesRead      int64   `json:"cleaner_bytes_read"`
+	CleanerBytesWritten   int64   `json:"cleaner_bytes_written"`
+	CleanerRecordsRemoved int64   `json:"cleaner_records_removed"`
+}
+
+// ProduceResult compares produce throughput without and with the cleaner.
+type ProduceResult struct {
+	Without ProducePhase `json:"without_cleaner"`
+	With    ProducePhase `json:"with_cleaner"`
+	// Ratio is With.RecordsPerSec / Without.RecordsPerSec.
+	Ratio float64 `json:"ratio"`
+}
+
+const produceTopic = "compaction-bench-produce"
+
+// runProduce starts a Kafka listener in-process, produces into a compacted
+// topic with the cleaner idle, then again with passes forced back to back.
+func runProduce(ctx context.Context, cfg Config, work string) (ProduceResult, error) {
+	var res ProduceResult
+	// No background cleaner: the first phase has none, the second forces
+	// passes itself.
+	srv, err := kbench.StartServer(kbench.ServerConfig{
+		DataDir: filepath.Join(work, "produce"),
+		Cleaner: logstore.CleanerOptions{Interval: -1, DedupeBufferBytes: cfg.DedupeBufferBytes, IOBytesPerSecond: cfg.IOBytesPerSecond},
+	})
+	if err != nil {
+		return res, err
+	}
+	defer srv.Close()
+	kc := kbench.Config{
+		Broker:     srv.Addr,
+		Topic:      produceTopic,
+		Partitions: cfg.Partitions,
+		TopicConfigs: map[string]*string{
+			"cleanup.policy": ptr("compact"),
+			"segment.bytes":  ptr(strconv.FormatInt(cfg.SegmentBytes, 10)),
+		},
+		RecordSize: cfg.RecordSize,
+		// kbench's 1 MiB batches, unless a segment could not hold one
+		// (the server refuses a batch larger than segment.bytes).
+		BatchBytes: int32(min(1<<20, cfg.SegmentBytes/2)),
+		Keys:       cfg.Keys,
+		Duration:   cfg.Duration,
+	}
+	if cfg.CleanerMode == CleanerBackground {
+		kc.TopicConfigs["min.cleanable.dirty.ratio"] = ptr(strconv.FormatFloat(cfg.DirtyRatio, 'g', -1, 64))
+	}
+	if err := kbench.CreateTopic(ctx, srv.Addr, kc); err != nil {
+		return res, err
+	}
+	t, err := srv.Log.Topic(produceTopic)
+	if err != nil {
+		return res, err
+	}
+	var parts []*logstore.Partition
+	for i := range t.NumPartitions() {
+		p, err := t.Partition(i)
+		if err != nil {
+			return res, err
+		}
+		parts = append(parts, p)
+	}
+
+	cfg.Progress(fmt.Sprintf("producing for %v without the cleaner", cfg.Duration))
+	without, err := kbench.Produce(ctx, srv.Addr, kc)
+	if err != nil {
+		return res, fmt.Errorf("without the cleaner: %w", err)
+	}
+	res.Without = phaseOf(without)
+
+	cfg.Progress(fmt.Sprintf("producing for %v with the cleaner running", cfg.Duration))
+	before := cleanerTotals(parts)
+	cl := startCleaner(cfg, srv.Log, parts)
+	with, err := kbench.Produce(ctx, srv.Addr, kc)
+	run, busy, cerr := cl.stop()
+	if err != nil {
+		return res, fmt.Errorf("with the cleaner: %w", err)
+	}
+	if cerr != nil {
+		return res, fmt.Errorf("cleaner: %w", cerr)
+	}
+	after := cleanerTotals(parts)
+	res.With = phaseOf(with)
+	res.With.CleanerPasses = after.Passes - before.Passes
+	res.With.CleanerRunSeconds = run.Seconds()
+	res.With.CleanerBusySeconds = busy.Seconds()
+	res.With.CleanerBytesRead = after.BytesRead - before.BytesRead
+	res.With.CleanerBytesWritten = after.BytesWritten - before.BytesWritten
+	res.With.CleanerRecordsRemoved = after.RecordsRemoved - before.RecordsRemoved
+	res.Ratio = res.With.RecordsPerSec / res.Without.RecordsPerSec
+	return res, nil
+}
+
+func ptr(s string) *string { return &s }
+
+func phaseOf(r kbench.Result) ProducePhase {
+	return ProducePhase{
+		Records:          r.Produced,
+		Bytes:            r.ProducedBytes,
+		Seconds:          r.ProduceDuration.Seconds(),
+		RecordsPerSec:    r.ProduceRate,
+		MBPerSec:         r.ProduceMBps,
+		LatencyP50Millis: float64(r.LatencyP50) / float64(time.Millisecond),
+		LatencyP99Millis: float64(r.LatencyP99) / float64(time.Millisecond),
+	}
+}
+
+// cleanerTotals sums the cleaner counters of parts.
+func cleanerTotals(parts []*logstore.Partition) logstore.CleanerStats {
+	var s logstore.CleanerStats
+	for _, p := range parts {
+		c := p.CleanerStats()
+		s.Passes += c.Passes
+		s.BytesRead += c.BytesRead
+		s.BytesWritten += c.BytesWritten
+		s.RecordsRemoved += c.RecordsRemoved
+	}
+	return s
+}
+
+// idleBackoff is how long the forcing loop waits when no partition had a
+// closed dirty segment to clean (a benchmark's pacing, not synchronisation).
+const idleBackoff = 10 * time.Millisecond
+
+// cleanerLoop runs the cleaner during the second phase, until stopped:
+// forced passes over the partitions round after round, or Log.Clean (what
+// the background cleaner runs: a pass where the dirty ratio calls for one)
+// every interval.
+type cleanerLoop struct {
+	start time.Time
+	done  chan struct{}
+	wg    sync.WaitGroup
+	busy  time.Duration
+	err   error
+}
+
+func startCleaner(cfg Config, l *logstore.Log, parts []*logstore.Partition) *cleanerLoop {
+	c := &cleanerLoop{start: time.Now(), done: make(chan struct{})}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		if cfg.CleanerMode == CleanerBackground {
+			c.background(l, cfg.CleanerInterval)
+		} else {
+			c.forced(parts)
+		}
+	}()
+	return c
+}
+
+func (c *cleanerLoop) forced(parts []*logstore.Partition) {
+	for {
+		ranAny := false
+		for _, p := range parts {
+			select {
+			case <-c.done:
+				return
+			default:
+			}
+			t0 := time.Now()
+			ran, err := p.Compact(t0, true)
+			if err != nil {
+				if !errors.Is(err, logstore.ErrClosed) {
+					c.err = err
+				}
+				return
+			}
+			if ran {
+				ranAny = true
+				c.busy += time.Since(t0)
+			}
+		}
+		if !ranAny && !c.wait(idleBackoff) {
+			return
+		}
+	}
+}
+
+func (c *cleanerLoop) background(l *logstore.Log, every time.Duration) {
+	for c.wait(every) {
+		t0 := time.Now()
+		if err := l.Clean(t0); err != nil {
+			if !errors.Is(err, logstore.ErrClosed) {
+				c.err = err
+			}
+			return
+		}
+		c.busy += time.Since(t0)
+	}
+}
+
+// wait waits d and reports false if the loop was stopped meanwhile.
+func (c *cleanerLoop) wait(d time.Duration) bool {
+	select {
+	case <-c.done:
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
+
+// stop ends the loop after its current pass and reports how long the loop
+// ran, the time spent cleaning and the first error.
+func (c *cleanerLoop) stop() (run, busy time.Duration, err error) {
+	close(c.done)
+	c.wg.Wait()
+	return time.Since(c.start), c.busy, c.err
+}
