@@ -109,9 +109,8 @@ func TestNamespaceProduceRate(t *testing.T) {
 	var slowBytes, fastBytes atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	run := func(topic string, acked *atomic.Int64) {
+	run := func(cl *kgo.Client, topic string, acked *atomic.Int64) {
 		defer wg.Done()
-		cl := s.Client(t, opts...)
 		var inflight sync.WaitGroup
 		defer inflight.Wait()
 		for {
@@ -129,10 +128,13 @@ func TestNamespaceProduceRate(t *testing.T) {
 			})
 		}
 	}
+	// Clients are made here, one after the other: franz-go's option
+	// values are not safe to share between concurrent NewClient calls.
+	c1, c2, c3 := s.Client(t, opts...), s.Client(t, opts...), s.Client(t, opts...)
 	wg.Add(3)
-	go run("slow.ns.a", &slowBytes) // two producers share the namespace's rate
-	go run("slow.ns.b", &slowBytes)
-	go run("fast.ns.a", &fastBytes)
+	go run(c1, "slow.ns.a", &slowBytes) // two producers share the namespace's rate
+	go run(c2, "slow.ns.b", &slowBytes)
+	go run(c3, "fast.ns.a", &fastBytes)
 	time.Sleep(3 * time.Second) // the measurement window, not synchronisation
 	s0, f0 := slowBytes.Load(), fastBytes.Load()
 	time.Sleep(5 * time.Second)
