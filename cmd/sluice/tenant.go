@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/sluicehq/sluice/auth"
+	"github.com/sluicehq/sluice/logstore"
 )
 
 func tenantCommand() *command {
@@ -32,20 +33,25 @@ func namespaceCommand() *command {
 	}
 }
 
-// openTenants opens the tenant registry of a data directory. Tenants are
-// managed with the server stopped (the directory is locked by it); the
-// server reads them when it starts.
-func openTenants(ctx context.Context, c *cli, dir string) (*localBackend, *auth.Tenants, error) {
+// openStore opens one of the auth stores of a data directory. Tenants,
+// namespaces and tokens are managed with the server stopped (the directory
+// is locked by it); the server reads them when it starts.
+func openStore[T any](ctx context.Context, c *cli, dir string, open func(context.Context, *logstore.Log) (T, error)) (*localBackend, T, error) {
+	var zero T
 	b, err := openLocal(ctx, c, dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, zero, err
 	}
-	t, err := auth.OpenTenants(ctx, b.log)
+	st, err := open(ctx, b.log)
 	if err != nil {
 		b.Close()
-		return nil, nil, err
+		return nil, zero, err
 	}
-	return b, t, nil
+	return b, st, nil
+}
+
+func openTenants(ctx context.Context, c *cli, dir string) (*localBackend, *auth.Tenants, error) {
+	return openStore(ctx, c, dir, auth.OpenTenants)
 }
 
 func dataDirFlag(c *cli, fs interface {

@@ -21,19 +21,8 @@ func tokenCommand() *command {
 	}
 }
 
-// openTokens opens the token store of a data directory (server stopped:
-// it reads the tokens when it starts).
 func openTokens(ctx context.Context, c *cli, dir string) (*localBackend, *auth.Tokens, error) {
-	b, err := openLocal(ctx, c, dir)
-	if err != nil {
-		return nil, nil, err
-	}
-	t, err := auth.OpenTokens(ctx, b.log)
-	if err != nil {
-		b.Close()
-		return nil, nil, err
-	}
-	return b, t, nil
+	return openStore(ctx, c, dir, auth.OpenTokens)
 }
 
 func tokenCreate(ctx context.Context, c *cli, args []string) error {
