@@ -396,7 +396,20 @@ func (p *dirPending) PutShared(name, localPath string) (FileInfo, error) {
 	return fi, nil
 }
 
+// Commit implements Pending: CommitManifest, then Retain.
 func (p *dirPending) Commit(m *Manifest) error {
+	if err := p.CommitManifest(m); err != nil {
+		return err
+	}
+	p.Retain()
+	return nil
+}
+
+// Retain implements Retainer.
+func (p *dirPending) Retain() { p.d.retainOnly(p.id) }
+
+// CommitManifest implements Retainer.
+func (p *dirPending) CommitManifest(m *Manifest) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.done {
@@ -469,7 +482,6 @@ func (p *dirPending) Commit(m *Manifest) error {
 		return fmt.Errorf("checkpoint %d: %w", p.id, err)
 	}
 	p.done = true
-	p.d.retainOnly(p.id)
 	return nil
 }
 
@@ -594,3 +606,5 @@ func (w *dirFileWriter) Close() error {
 	w.p.mu.Unlock()
 	return nil
 }
+
+var _ Retainer = (*dirPending)(nil)

@@ -304,3 +304,30 @@ func TestDirSyncs(t *testing.T) {
 	p.Abort()
 	step(6, map[string]string{"b.sst": "B"}, ".", "shared", chkName(6))
 }
+
+// TestDirCommitManifestThenRetain: CommitManifest completes a checkpoint
+// without deleting anything; Retain then applies the retention, as Commit
+// does in one step.
+func TestDirCommitManifestThenRetain(t *testing.T) {
+	root := t.TempDir()
+	d, _ := quietDir(t, root, WithRetain(1))
+	writeCheckpoint(t, d, 1, "one", nil)
+	p, err := d.Begin(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.(Retainer).CommitManifest(&Manifest{ID: 2, Pipeline: testPipeline}); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := d.Complete(); len(ids) != 2 {
+		t.Fatalf("complete after CommitManifest: %v, want [1 2]", ids)
+	}
+	c, err := d.Latest(context.Background())
+	if err != nil || c.Manifest.ID != 2 {
+		t.Fatalf("latest: %v %v", c, err)
+	}
+	p.(Retainer).Retain()
+	if ids, _ := d.Complete(); len(ids) != 1 || ids[0] != 2 {
+		t.Fatalf("complete after Retain: %v, want [2]", ids)
+	}
+}

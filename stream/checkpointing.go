@@ -539,7 +539,12 @@ func (r *chkRun) complete(j *Job, a checkpoint.Action, started time.Time) (strin
 	}
 	acked := time.Now()
 	m := r.manifest(a.ID, a.Savepoint, a.Acks)
-	if err := p.Commit(m); err != nil {
+	// The clean-up of older checkpoints waits for the sinks' commits.
+	commit, retain := p.Commit, func() {}
+	if rp, ok := p.(checkpoint.Retainer); ok {
+		commit, retain = rp.CommitManifest, rp.Retain
+	}
+	if err := commit(m); err != nil {
 		r.log.Warn("checkpoint not persisted", "id", a.ID, "err", err)
 		_ = p.Abort()
 		r.mu.Lock()
@@ -565,6 +570,7 @@ func (r *chkRun) complete(j *Job, a checkpoint.Action, started time.Time) (strin
 		r.positions.submit(m)
 	}
 	committed := time.Now()
+	retain()
 	for _, ph := range []struct {
 		stage string
 		d     time.Duration

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -105,7 +106,7 @@ func (c *blockingCommitter) CommitPosition(_ context.Context, pos []byte) error 
 // not wait for a CommitPosition under way), in checkpoint order, and a
 // checkpoint's positions still waiting are replaced by a newer one's.
 func TestPositionCommitsInBackground(t *testing.T) {
-	r := &chkRun{committers: map[string]*splitCommitter{}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	r := &chkRun{committers: map[string]*splitCommitter{}, log: quietLog()}
 	c := &blockingCommitter{entered: make(chan struct{}), release: make(chan struct{})}
 	r.committers[posKey("0", "s")] = &splitCommitter{c: c, name: "src"}
 	manifest := func(pos string) *checkpoint.Manifest {
@@ -122,5 +123,69 @@ func TestPositionCommitsInBackground(t *testing.T) {
 	q.close()
 	if want := []string{"p1", "p3"}; !slices.Equal(c.got, want) {
 		t.Fatalf("positions committed %q, want %q", c.got, want)
+	}
+}
+
+// retainProbe is a two-phase-commit sink that, at each Commit, looks
+// for the directory of the checkpoint before the committed one.
+type retainProbe struct {
+	dir     string
+	mu      sync.Mutex
+	commits int
+	enough  chan struct{} // closed at the fifth commit
+	missing []uint64      // checkpoints whose predecessor was gone at Commit
+}
+
+func (s *retainProbe) Open(context.Context, SubtaskInfo) (SinkWriter[int], error) { return s, nil }
+func (s *retainProbe) Write(context.Context, []int) error                         { return nil }
+func (s *retainProbe) Close(context.Context) error                                { return nil }
+func (s *retainProbe) PreCommit(_ context.Context, id checkpoint.ID) (checkpoint.Transaction, error) {
+	return checkpoint.Transaction(strconv.FormatUint(uint64(id), 10)), nil
+}
+func (s *retainProbe) Abort(context.Context, checkpoint.Transaction) error     { return nil }
+func (s *retainProbe) Recover(context.Context, []checkpoint.Transaction) error { return nil }
+func (s *retainProbe) Commit(_ context.Context, tx checkpoint.Transaction) error {
+	id, err := strconv.ParseUint(string(tx), 10, 64)
+	if err != nil || id < 2 {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.commits++
+	if s.commits == 5 {
+		close(s.enough)
+	}
+	if _, err := os.Stat(filepath.Join(s.dir, fmt.Sprintf("chk-%020d", id-1))); err != nil {
+		s.missing = append(s.missing, id)
+	}
+	return nil
+}
+
+// TestRetentionAfterSinkCommits: with one checkpoint retained, the
+// previous checkpoint is deleted only after the sinks committed the new
+// one's transactions (the clean-up is not on the path of the output).
+func TestRetentionAfterSinkCommits(t *testing.T) {
+	dir := t.TempDir()
+	sink := &retainProbe{dir: dir, enough: make(chan struct{})}
+	env := New(WithParallelism(1), WithCheckpointing(dir, time.Millisecond), WithCheckpointRetention(1), WithLogger(quietLog()))
+	gen := &Generator[int]{Count: -1, NumSplits: 1, Fn: func(i int64) int { return int(i) }}
+	To[int](FromSource[int](env, "src", gen, WatermarkStrategy[int]{}), sink, Name("out"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	job, err := env.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-sink.enough:
+	case <-job.Done():
+		t.Fatalf("job ended before five commits: %v", job.Wait())
+	}
+	cancel()
+	_ = job.Wait()
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if len(sink.missing) > 0 {
+		t.Fatalf("the previous checkpoint was deleted before the commit of checkpoints %v", sink.missing)
 	}
 }
