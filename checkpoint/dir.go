@@ -53,14 +53,22 @@ type Dir struct {
 	retain int
 	log    *slog.Logger
 
+	// syncDir makes a directory's entries durable (syncDir; tests
+	// watch it).
+	syncDir func(dir string) error
+
 	mu     sync.Mutex
 	shared map[string]FileInfo // by name, from retained manifests
 	loaded bool
+	// sharedPuts counts the files put into shared/ and sharedSynced is
+	// its value when shared/ was last synced (-1: not yet by this Dir), so
+	// that a Commit syncs shared/ only when a file came since.
+	sharedPuts, sharedSynced int64
 }
 
 // NewDir returns the storage rooted at root, creating the directory.
 func NewDir(root string, opts ...DirOption) (*Dir, error) {
-	d := &Dir{root: root, retain: 3, log: slog.Default()}
+	d := &Dir{root: root, retain: 3, log: slog.Default(), syncDir: syncDir, sharedSynced: -1}
 	for _, o := range opts {
 		o(d)
 	}
@@ -311,6 +319,12 @@ func (d *Dir) Begin(id ID) (Pending, error) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("checkpoint %d: %w", id, err)
 	}
+	// The checkpoint's directory entry is made durable now, at the
+	// trigger, rather than in Commit, where the output of two-phase-commit
+	// sinks waits for every sync.
+	if err := d.syncDir(d.root); err != nil {
+		return nil, fmt.Errorf("checkpoint %d: %w", id, err)
+	}
 	d.mu.Lock()
 	d.loadShared()
 	d.mu.Unlock()
@@ -377,11 +391,25 @@ func (p *dirPending) PutShared(name, localPath string) (FileInfo, error) {
 	p.mu.Unlock()
 	p.d.mu.Lock()
 	p.d.shared[name] = fi
+	p.d.sharedPuts++
 	p.d.mu.Unlock()
 	return fi, nil
 }
 
+// Commit implements Pending: CommitManifest, then Retain.
 func (p *dirPending) Commit(m *Manifest) error {
+	if err := p.CommitManifest(m); err != nil {
+		return err
+	}
+	p.Retain()
+	return nil
+}
+
+// Retain implements Retainer.
+func (p *dirPending) Retain() { p.d.retainOnly(p.id) }
+
+// CommitManifest implements Retainer.
+func (p *dirPending) CommitManifest(m *Manifest) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.done {
@@ -415,9 +443,20 @@ func (p *dirPending) Commit(m *Manifest) error {
 	if err != nil {
 		return err
 	}
-	// Everything the manifest names must be durable before the manifest.
-	if err := syncDir(filepath.Join(p.d.root, sharedDir)); err != nil {
-		return fmt.Errorf("checkpoint %d: %w", p.id, err)
+	// Everything the manifest names must be durable before the manifest:
+	// the files of this checkpoint's directory are synced as written, and
+	// its directory below; shared/ needs a sync when a file came into it
+	// since the last one (a file reused from there was synced then).
+	p.d.mu.Lock()
+	puts, synced := p.d.sharedPuts, p.d.sharedSynced
+	p.d.mu.Unlock()
+	if puts != synced {
+		if err := p.d.syncDir(filepath.Join(p.d.root, sharedDir)); err != nil {
+			return fmt.Errorf("checkpoint %d: %w", p.id, err)
+		}
+		p.d.mu.Lock()
+		p.d.sharedSynced = max(p.d.sharedSynced, puts)
+		p.d.mu.Unlock()
 	}
 	tmp := filepath.Join(p.dir, manifestName+".tmp")
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
@@ -438,14 +477,11 @@ func (p *dirPending) Commit(m *Manifest) error {
 	if err := os.Rename(tmp, filepath.Join(p.dir, manifestName)); err != nil {
 		return fmt.Errorf("checkpoint %d: manifest: %w", p.id, err)
 	}
-	if err := syncDir(p.dir); err != nil {
-		return fmt.Errorf("checkpoint %d: %w", p.id, err)
-	}
-	if err := syncDir(p.d.root); err != nil {
+	// The directory's entry in root was synced by Begin.
+	if err := p.d.syncDir(p.dir); err != nil {
 		return fmt.Errorf("checkpoint %d: %w", p.id, err)
 	}
 	p.done = true
-	p.d.retainOnly(p.id)
 	return nil
 }
 
@@ -570,3 +606,5 @@ func (w *dirFileWriter) Close() error {
 	w.p.mu.Unlock()
 	return nil
 }
+
+var _ Retainer = (*dirPending)(nil)

@@ -47,6 +47,21 @@ type Pending interface {
 	Abort() error
 }
 
+// Retainer is an optional capability of a Pending (Dir's has it): a
+// Commit in two steps, so that a caller with work that waits for the
+// checkpoint (the commits of two-phase-commit sinks, which publish
+// exactly-once output) does it before the clean-up.
+type Retainer interface {
+	// CommitManifest completes the checkpoint as Commit does, without
+	// deleting anything.
+	CommitManifest(m *Manifest) error
+	// Retain then deletes what the checkpoint made obsolete, as Commit
+	// does after the manifest: older checkpoints beyond the retention and
+	// the shared files none of the retained ones names. Failures are
+	// logged (they cost disk space, not correctness).
+	Retain()
+}
+
 // FileWriter writes one file of a pending checkpoint; it checksums as it
 // writes. Close makes the file durable.
 type FileWriter interface {

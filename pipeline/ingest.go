@@ -96,6 +96,16 @@ func (s *ingestSplit) CommitPosition(ctx context.Context, pos []byte) error {
 	return nil
 }
 
+// Wake implements stream.Waker for a connector split that does: a Read
+// waiting for data returns at once, so that a checkpoint barrier leaves
+// without waiting for the connector's poll (with exactly-once delivery
+// that wait would add to every record's latency).
+func (s *ingestSplit) Wake() {
+	if w, ok := s.inner.(stream.Waker); ok {
+		w.Wake()
+	}
+}
+
 func (s *ingestSplit) Close() error {
 	if c, ok := s.inner.(io.Closer); ok {
 		return c.Close()

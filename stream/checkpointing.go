@@ -129,8 +129,10 @@ type chkRun struct {
 	final   map[checkpoint.TaskID]checkpoint.Ack
 	sinks   map[checkpoint.TaskID]*sinkTxns
 	// committers are the open source splits that implement
-	// PositionCommitter, by posKey.
+	// PositionCommitter, by posKey; positions commits their positions
+	// (while drive runs).
 	committers map[string]*splitCommitter
+	positions  *positionQueue
 	lastDone   atomic.Uint64
 	savept     chan chan savepointResult
 	stats      CheckpointStats
@@ -338,6 +340,7 @@ func (r *chkRun) drive(j *Job) {
 		Interval: r.cfg.interval, Timeout: r.cfg.timeout, Tasks: r.expected, LastID: r.restoredID(),
 	})
 	var started time.Time
+	r.positions = r.startPositions()
 	// The ticker aborts checkpoints that time out; dueC starts each one
 	// exactly one interval after the previous start, rather than at the
 	// next tick, and a checkpoint that is due when the previous one ends
@@ -455,6 +458,7 @@ func (r *chkRun) drive(j *Job) {
 			for _, w := range append(waiting, queued...) {
 				w <- savepointResult{"", errors.New("stream: job ended before the savepoint completed")}
 			}
+			r.positions.close() // the final checkpoint's positions come last
 			if j.errs.Err() == nil {
 				r.finalCheckpoint(j)
 			}
@@ -535,7 +539,12 @@ func (r *chkRun) complete(j *Job, a checkpoint.Action, started time.Time) (strin
 	}
 	acked := time.Now()
 	m := r.manifest(a.ID, a.Savepoint, a.Acks)
-	if err := p.Commit(m); err != nil {
+	// The clean-up of older checkpoints waits for the sinks' commits.
+	commit, retain := p.Commit, func() {}
+	if rp, ok := p.(checkpoint.Retainer); ok {
+		commit, retain = rp.CommitManifest, rp.Retain
+	}
+	if err := commit(m); err != nil {
 		r.log.Warn("checkpoint not persisted", "id", a.ID, "err", err)
 		_ = p.Abort()
 		r.mu.Lock()
@@ -558,9 +567,10 @@ func (r *chkRun) complete(j *Job, a checkpoint.Action, started time.Time) (strin
 	r.record(CheckpointRecord{ID: uint64(a.ID), Savepoint: a.Savepoint, Completed: true, Started: started, Duration: time.Since(started), SizeBytes: size})
 	persisted := time.Now()
 	if r.commitSinks(j, m) {
-		r.commitSources(m)
+		r.positions.submit(m)
 	}
 	committed := time.Now()
+	retain()
 	for _, ph := range []struct {
 		stage string
 		d     time.Duration
@@ -570,9 +580,19 @@ func (r *chkRun) complete(j *Job, a checkpoint.Action, started time.Time) (strin
 	return path, nil
 }
 
-// commitSinks commits the transactions that manifest m names. It
-// reports whether every one committed.
+// commitSinks commits the transactions that manifest m names, the sink
+// subtasks' at once (each subtask's in checkpoint order): a commit is a
+// round trip to the outside (a Kafka EndTxn), and the slowest of them,
+// not their sum, is what the output waits for. It reports whether every
+// one committed.
 func (r *chkRun) commitSinks(j *Job, m *checkpoint.Manifest) bool {
+	type work struct {
+		s    *sinkTxns
+		task checkpoint.TaskID
+		txs  []txn
+		upTo uint64
+	}
+	var todo []work
 	for _, t := range m.Tasks {
 		if t.Transaction == nil {
 			continue
@@ -588,18 +608,39 @@ func (r *chkRun) commitSinks(j *Job, m *checkpoint.Manifest) bool {
 			j.errs.Set(fmt.Errorf("stream: checkpoint %d: sink %s: %w", m.ID, t.Task, err))
 			return false
 		}
-		var upTo uint64
+		w := work{s: s, task: t.Task, txs: txs}
 		for _, tx := range txs {
-			upTo = max(upTo, tx.id)
-			if err := s.c.Commit(context.Background(), tx.tx); err != nil {
+			w.upTo = max(w.upTo, tx.id)
+		}
+		todo = append(todo, w)
+	}
+	commit := func(w work) error {
+		for _, tx := range w.txs {
+			if err := w.s.c.Commit(context.Background(), tx.tx); err != nil {
 				// The manifest is durable: the next run's Recover
 				// commits this transaction again.
-				j.errs.Set(&OperatorError{Operator: s.name, Subtask: t.Task.Subtask, Err: fmt.Errorf("commit of checkpoint %d: %w", m.ID, err)})
-				return false
+				return &OperatorError{Operator: w.s.name, Subtask: w.task.Subtask, Err: fmt.Errorf("commit of checkpoint %d: %w", m.ID, err)}
 			}
 		}
-		s.committed.Store(uint64(m.ID))
-		s.committedUpTo(upTo, j.clock.Nanos())
+		w.s.committed.Store(uint64(m.ID))
+		w.s.committedUpTo(w.upTo, j.clock.Nanos())
+		return nil
+	}
+	errs := make([]error, len(todo))
+	var wg sync.WaitGroup
+	for i, w := range todo {
+		if i == len(todo)-1 {
+			errs[i] = commit(w) // the last one on this goroutine
+			break
+		}
+		wg.Go(func() { errs[i] = commit(w) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			j.errs.Set(err)
+			return false
+		}
 	}
 	r.lastDone.Store(uint64(m.ID))
 	return true

@@ -16,14 +16,16 @@ import (
 // With checkpointing on, the runtime calls CommitPosition with the
 // split's position recorded in a checkpoint once that checkpoint has
 // completed: its manifest is durable and every two-phase-commit sink has
-// committed the checkpoint's transactions. Calls come from the checkpoint
-// coordinator's goroutine, concurrently with Read, one at a time per
-// split, with increasing checkpoints, never before Seek and never after
-// the split was closed (a split closed when its input ended therefore
-// sees no commit of the final checkpoint). An error is logged and does
-// not fail the job: the checkpoint, not the outside record, is the source
-// of truth on restore, and the next completed checkpoint commits a later
-// position.
+// committed the checkpoint's transactions. Calls come from a goroutine of
+// the checkpoint coordinator, in the background (the next checkpoint does
+// not wait for them; when several checkpoints complete during one call,
+// only the newest position is committed next), concurrently with Read,
+// one at a time per split, with increasing checkpoints, never before Seek
+// and never after the split was closed (a split closed when its input
+// ended therefore sees no commit of the final checkpoint). An error is
+// logged and does not fail the job: the checkpoint, not the outside
+// record, is the source of truth on restore, and the next completed
+// checkpoint commits a later position.
 type PositionCommitter interface {
 	CommitPosition(ctx context.Context, pos []byte) error
 }
@@ -72,6 +74,51 @@ func (r *chkRun) registerSplit(op, name string, sub int, split interface{ ID() s
 			_ = closer.Close()
 		}
 	}
+}
+
+// positionQueue commits the source positions of completed checkpoints on
+// a goroutine of its own, so that a slow CommitPosition (a Kafka
+// OffsetCommit per split) holds up neither the next checkpoint's trigger
+// nor the commits of its sinks. It keeps one manifest waiting: a newer
+// one replaces it (its positions are later).
+type positionQueue struct {
+	c    chan *checkpoint.Manifest
+	done chan struct{}
+}
+
+// startPositions starts the queue of r's position commits.
+func (r *chkRun) startPositions() *positionQueue {
+	q := &positionQueue{c: make(chan *checkpoint.Manifest, 1), done: make(chan struct{})}
+	go func() {
+		defer close(q.done)
+		for m := range q.c {
+			r.commitSources(m)
+		}
+	}()
+	return q
+}
+
+// submit queues the positions of completed checkpoint m, dropping those
+// of an older checkpoint still waiting. Only the coordinator's goroutine
+// submits.
+func (q *positionQueue) submit(m *checkpoint.Manifest) {
+	for {
+		select {
+		case q.c <- m:
+			return
+		default:
+		}
+		select {
+		case <-q.c: // superseded
+		default:
+		}
+	}
+}
+
+// close waits for the commits under way; nothing may be submitted after.
+func (q *positionQueue) close() {
+	close(q.c)
+	<-q.done
 }
 
 // commitSources passes the source positions of completed checkpoint m to

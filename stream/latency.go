@@ -69,8 +69,9 @@ const (
 	// its trigger to the commit of the sinks' transactions (Stage names
 	// the phase: "ack" trigger to the last acknowledgement, which
 	// includes the sinks' pre-commits; "persist" writing the manifest;
-	// "commit" committing the sinks' transactions and the sources'
-	// positions; "total" trigger to committed).
+	// "commit" committing the sinks' transactions, all sink subtasks at
+	// once; "total" trigger to committed; the sources' positions are
+	// committed after, in the background).
 	LatencyCheckpoint = "checkpoint"
 )
 

@@ -51,9 +51,11 @@ type WatermarkWriter interface {
 // A writer that implements checkpoint.TwoPhaseCommitter is exactly-once
 // under checkpointing: it pre-commits at each barrier and its output
 // becomes visible when the checkpoint completes (see docs/checkpoints.md).
-// Commit and Abort are called from the job's coordinator goroutine, maybe
-// while Write runs and after Close: they must act only on the transaction
-// handle they get.
+// Commit and Abort are called by the job's checkpoint coordinator, maybe
+// while Write runs and after Close, and the Commits of a checkpoint's
+// sink subtasks run concurrently (on goroutines of the coordinator): they
+// must act only on the transaction handle they get, and what the
+// subtasks' writers share must be safe for concurrent use.
 type BarrierWriter interface {
 	OnBarrier(ctx context.Context, id uint64) error
 }

@@ -3,6 +3,7 @@ package kafka
 // crash drops the writer as a killed process would: no transaction is
 // ended, every client closes. For tests.
 func (w *txnWriter) crash() {
+	w.dropSpare()
 	if w.cur != nil {
 		w.cur.p.cl.Close()
 		w.cur = nil

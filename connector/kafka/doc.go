@@ -35,8 +35,9 @@
 //
 // With Transactional set, the writer implements
 // checkpoint.TwoPhaseCommitter, the one commit protocol the stream runtime
-// drives: a transaction begins at the first write after a pre-commit,
-// PreCommit flushes it at the barrier and returns its handle (Txn:
+// drives: a transaction begins at the first write after a pre-commit (on
+// a client whose transactional id was initialised in the background
+// while the previous transaction ran), PreCommit flushes it at the barrier and returns its handle (Txn:
 // transactional id, producer id and epoch), and Commit ends it once the
 // checkpoint is complete. Each transaction has a transactional id of its
 // own, "<TransactionalID>-<subtask>-<n>", and its own client, so a handle

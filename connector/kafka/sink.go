@@ -41,7 +41,7 @@ type SinkConfig struct {
 	TransactionalID string
 	// MaxPendingCheckpoints is how many pre-committed transactions a
 	// subtask may hold while their checkpoints complete (each holds a
-	// client) beside the open one. Default DefaultMaxPendingCheckpoints.
+	// client) beside the open one and the spare made ready for the next. Default DefaultMaxPendingCheckpoints.
 	// When a new transaction begins with more pending, the oldest is
 	// committed early (counted in EarlyCommits).
 	MaxPendingCheckpoints int
@@ -76,6 +76,10 @@ type Sink struct {
 	// transaction is committed; an error fails the Commit there, as a
 	// crash between pre-commit and commit would.
 	beforeCommit func(Txn) error
+	// beforeInit, when set (by tests), runs before the client of the
+	// subtask's transaction number n starts (in the background, for a
+	// spare).
+	beforeInit func(ctx context.Context, subtask int, n uint64)
 }
 
 var _ stream.Sink[connector.Message] = (*Sink)(nil)
@@ -140,7 +144,8 @@ func (s *Sink) Open(_ context.Context, info stream.SubtaskInfo) (stream.SinkWrit
 	if !s.cfg.Transactional {
 		return &writer{prod: producer{cl: cl}, topic: s.cfg.Topic}, nil
 	}
-	return &txnWriter{sink: s, index: info.Index, ctl: cl}, nil
+	bg, stop := context.WithCancel(context.Background())
+	return &txnWriter{sink: s, index: info.Index, ctl: cl, bg: bg, stopBg: stop}, nil
 }
 
 // producer is one client with the first asynchronous produce error.

@@ -10,7 +10,12 @@ package kafka
 // id, producer id and epoch, names exactly one transaction, and Kafka's
 // answer to an EndTxn for it says what became of that transaction (see
 // resume): nothing of this writer moves that id to a newer epoch once the
-// transaction is pre-committed. Recovery commits the handles of the
+// transaction is pre-committed. Starting a client and initialising its id
+// (FindCoordinator, InitProducerId) takes round trips to the cluster, so
+// the writer does it for the next transaction in the background while the
+// current one runs (see spare): at a barrier the next transaction begins
+// at once, and those round trips stay off the path of the records and of
+// the checkpoint. Recovery commits the handles of the
 // restored checkpoint with EndTxn through kmsg, with the handles' own
 // producer ids and epochs (the way Flink's Kafka sink resumes a
 // transaction), and only then initialises (InitProducerId) the ids the
@@ -146,20 +151,29 @@ func (s *Sink) txnID(subtask int, n uint64) string {
 
 // txnWriter is the transactional writer. Write, PreCommit, Recover and
 // Close run on the sink's task; Commit and Abort run on the job's
-// coordinator goroutine, maybe concurrently and after Close, hence mu.
+// coordinator, maybe concurrently and after Close, and the spare's
+// preparation on a goroutine of its own, hence mu.
 type txnWriter struct {
 	sink  *Sink
 	index int
 	ctl   *kgo.Client // no transactional id: kmsg requests to coordinators
 
+	// bg is the context of the spare's preparation; Close cancels it.
+	bg     context.Context
+	stopBg context.CancelFunc
+
 	// The sink's task only.
-	tpc bool // driven by two-phase commit (Recover or PreCommit called)
-	cur *txn // the open transaction, not pre-committed
+	tpc   bool   // driven by two-phase commit (Recover or PreCommit called)
+	cur   *txn   // the open transaction, not pre-committed
+	spare *spare // the next transaction, made ready in the background
+	// used is the number of the next transaction to begin: every lower
+	// number has begun (and, but cur's, was pre-committed or ended).
+	used uint64
 
 	mu      sync.Mutex
 	ready   bool   // the ids an earlier run may have left open are fenced
 	first   uint64 // number of this writer's first transaction
-	next    uint64 // number of its next transaction
+	next    uint64 // number of its next transaction to initialise
 	pending []*txn // pre-committed, oldest first
 	orphans map[string]Txn
 	closed  bool
@@ -169,6 +183,86 @@ type txnWriter struct {
 type txn struct {
 	h Txn
 	p *producer
+}
+
+// spare is the writer's next transaction, made ready on a goroutine of
+// its own: its client started and its transactional id initialised
+// (InitProducerId), not yet begun. The transaction timeout starts only
+// with the first record, so a spare may wait for any time. Numbers stay
+// contiguous (one spare at a time; next counts it once initialised), so
+// recovery, which initialises the ids from a checkpoint's Next upwards
+// until one the coordinator has never seen, also fences a spare.
+type spare struct {
+	done chan struct{} // closed when t or err is set
+	t    *txn
+	err  error
+}
+
+// prepareSpare starts making the transaction numbered next ready in the
+// background (the task goroutine; no spare under way).
+func (w *txnWriter) prepareSpare() {
+	w.mu.Lock()
+	n := w.next
+	w.mu.Unlock()
+	sp := &spare{done: make(chan struct{})}
+	w.spare = sp
+	go func() {
+		defer close(sp.done)
+		sp.t, sp.err = w.initTxn(w.bg, n)
+	}()
+}
+
+// takeSpare waits for the spare (starting one if none is under way) and
+// returns its transaction, which the writer then owns.
+func (w *txnWriter) takeSpare(ctx context.Context) (*txn, error) {
+	if w.spare == nil {
+		w.prepareSpare()
+	}
+	sp := w.spare
+	select {
+	case <-sp.done:
+	case <-ctx.Done():
+		return nil, ctx.Err() // the spare stays; Close drops it
+	}
+	w.spare = nil
+	return sp.t, sp.err
+}
+
+// dropSpare waits for the spare's preparation, cancelled, and closes its
+// client: its id holds no transaction (the next run's recovery fences it).
+func (w *txnWriter) dropSpare() {
+	w.stopBg()
+	if sp := w.spare; sp != nil {
+		<-sp.done
+		if sp.t != nil {
+			sp.t.p.cl.Close()
+		}
+		w.spare = nil
+	}
+}
+
+// initTxn starts the client of the subtask's transaction number n and
+// initialises its transactional id (InitProducerId: a new epoch for the
+// id, fencing anyone before); next moves past n only then, so the
+// numbers stay contiguous.
+func (w *txnWriter) initTxn(ctx context.Context, n uint64) (*txn, error) {
+	if w.sink.beforeInit != nil {
+		w.sink.beforeInit(ctx, w.index, n)
+	}
+	id := w.sink.txnID(w.index, n)
+	cl, err := w.sink.newClient(kgo.TransactionalID(id), kgo.TransactionTimeout(w.sink.cfg.TransactionTimeout))
+	if err != nil {
+		return nil, err
+	}
+	pid, epoch, err := cl.ProducerID(ctx)
+	if err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("kafka sink %s: initialise transactional id %s: %w", w.topic(), id, err)
+	}
+	w.mu.Lock()
+	w.next = n + 1
+	w.mu.Unlock()
+	return &txn{h: Txn{Subtask: w.index, Seq: n, TransactionalID: id, ProducerID: pid, Epoch: epoch}, p: &producer{cl: cl}}, nil
 }
 
 func (w *txnWriter) topic() string { return w.sink.cfg.Topic }
@@ -206,8 +300,9 @@ func (w *txnWriter) prepare(ctx context.Context) error {
 }
 
 // begin opens a transaction under the subtask's next transactional id,
-// committing the oldest pending one early when more than
-// MaxPendingCheckpoints are pending.
+// the spare's (committing the oldest pending one early when more than
+// MaxPendingCheckpoints are pending), and, under two-phase commit, starts
+// preparing the one after.
 func (w *txnWriter) begin(ctx context.Context) error {
 	w.mu.Lock()
 	var early *txn
@@ -215,7 +310,6 @@ func (w *txnWriter) begin(ctx context.Context) error {
 		early = w.pending[0]
 		w.pending = w.pending[1:]
 	}
-	n := w.next
 	w.mu.Unlock()
 	if early != nil {
 		w.sink.earlyCommits.Add(1)
@@ -225,24 +319,20 @@ func (w *txnWriter) begin(ctx context.Context) error {
 			return fmt.Errorf("kafka sink %s: early commit of checkpoint %d: %w", w.topic(), early.h.Checkpoint, err)
 		}
 	}
-	id := w.sink.txnID(w.index, n)
-	cl, err := w.sink.newClient(kgo.TransactionalID(id), kgo.TransactionTimeout(w.sink.cfg.TransactionTimeout))
+	t, err := w.takeSpare(ctx)
 	if err != nil {
 		return err
 	}
-	// InitProducerId: a new epoch for the id (fencing anyone before).
-	pid, epoch, err := cl.ProducerID(ctx)
-	if err == nil {
-		err = cl.BeginTransaction()
+	if err := t.p.cl.BeginTransaction(); err != nil {
+		t.p.cl.Close()
+		return fmt.Errorf("kafka sink %s: begin transaction %s: %w", w.topic(), t.h.TransactionalID, err)
 	}
-	if err != nil {
-		cl.Close()
-		return fmt.Errorf("kafka sink %s: begin transaction %s: %w", w.topic(), id, err)
+	w.cur = t
+	w.used = t.h.Seq + 1
+	if w.tpc {
+		// Without two-phase commit this transaction is the only one.
+		w.prepareSpare()
 	}
-	w.mu.Lock()
-	w.next = n + 1 // only once the id is initialised: the numbers stay contiguous
-	w.mu.Unlock()
-	w.cur = &txn{h: Txn{Subtask: w.index, Seq: n, TransactionalID: id, ProducerID: pid, Epoch: epoch}, p: &producer{cl: cl}}
 	return nil
 }
 
@@ -270,10 +360,9 @@ func (w *txnWriter) PreCommit(ctx context.Context, id checkpoint.ID) (checkpoint
 	if err := w.prepare(ctx); err != nil {
 		return nil, err
 	}
-	h := Txn{Checkpoint: uint64(id), Subtask: w.index, ProducerID: -1, Epoch: -1}
-	w.mu.Lock()
-	h.Next = w.next
-	w.mu.Unlock()
+	// Next: the spare's number (not past it: it may hold the records
+	// after this barrier), so recovery fences the spare too.
+	h := Txn{Checkpoint: uint64(id), Subtask: w.index, Next: w.used, ProducerID: -1, Epoch: -1}
 	if t := w.cur; t != nil {
 		if err := t.p.flush(ctx); err != nil {
 			return nil, fmt.Errorf("kafka sink %s: pre-commit checkpoint %d: %w", w.topic(), id, err)
@@ -532,11 +621,13 @@ func (w *txnWriter) fenceFrom(ctx context.Context, nexts map[int]uint64) error {
 			w.mu.Lock()
 			w.first, w.next = n, n
 			w.mu.Unlock()
+			w.used = n
 		}
 	}
 	w.mu.Lock()
 	w.ready = true
 	w.mu.Unlock()
+	w.prepareSpare() // the first transaction, ready before the first record
 	return nil
 }
 
@@ -586,6 +677,7 @@ func (w *txnWriter) Close(ctx context.Context) error {
 		defer cancel()
 		ctx = c
 	}
+	w.dropSpare()
 	var err error
 	if t := w.cur; t != nil {
 		w.cur = nil
