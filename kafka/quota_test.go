@@ -74,15 +74,17 @@ func TestProduceQuota(t *testing.T) {
 	wg.Add(2)
 	go func() { defer wg.Done(); produce(alice, "quota-alice", 9*time.Second, &aliceBytes, stop) }()
 	go func() { defer wg.Done(); produce(bob, "quota-bob", 9*time.Second, &bobBytes, stop) }()
-	// Measure alice from 3 s to 8 s: after the quota's window has filled.
-	time.Sleep(3 * time.Second) // the measurement window, not synchronisation
-	a0, b0 := aliceBytes.Load(), bobBytes.Load()
-	time.Sleep(5 * time.Second)
-	a1, b1 := aliceBytes.Load(), bobBytes.Load()
+	// The quota's rate is metered over its whole history (up to 11 s):
+	// measure the batch bytes appended for alice (what her producer sent,
+	// which the quota counts) from the start, over 8 s.
+	start := time.Now()
+	time.Sleep(8 * time.Second) // the measurement window, not synchronisation
+	elapsed := time.Since(start).Seconds()
+	a1, b1 := appendedBytes(t, s, "quota-alice"), bobBytes.Load()
 	close(stop)
 	wg.Wait()
-	got := float64(a1-a0) / 5
-	bobRate := float64(b1-b0) / 5
+	got := float64(a1) / elapsed
+	bobRate := float64(b1) / elapsed
 	t.Logf("alice %.0f B/s (quota %d), bob %.0f B/s (no quota)", got, rate, bobRate)
 	if got < 0.9*rate || got > 1.1*rate {
 		t.Fatalf("alice produced %.0f B/s under a quota of %d B/s: not within 10%%", got, rate)
