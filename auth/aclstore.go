@@ -25,7 +25,7 @@ const ACLsTopic = "__sluice_acls"
 // an immutable snapshot and take no lock; writes are serialised. It is
 // safe for concurrent use.
 type ACLStore struct {
-	p *logstore.Partition
+	kv *kvTopic
 
 	wmu  sync.Mutex // serialises Add and Delete
 	snap atomic.Pointer[aclSet]
@@ -87,73 +87,32 @@ func compareACL(a, b ACL) int {
 // (compacted, fsync always) on first use, and reads it into memory. Open
 // it once per log.
 func OpenACLStore(ctx context.Context, l *logstore.Log) (*ACLStore, error) {
-	t, err := l.Topic(ACLsTopic)
-	if errors.Is(err, logstore.ErrUnknownTopic) {
-		err = l.CreateTopic(ACLsTopic, logstore.TopicConfig{Partitions: 1, Fsync: logstore.FsyncPolicy{Mode: logstore.FsyncAlways}, Cleanup: logstore.CleanupCompact})
-		if err != nil && !errors.Is(err, logstore.ErrTopicExists) {
-			return nil, fmt.Errorf("acls: create %s: %w", ACLsTopic, err)
+	kv, err := openKV(l, ACLsTopic)
+	if err != nil {
+		return nil, fmt.Errorf("acls: %w", err)
+	}
+	live := map[ACL]struct{}{}
+	err = kv.replay(ctx, func(k, v []byte) {
+		a, deleted, err := decodeACLRecord(k, v)
+		if err != nil {
+			return // not ours or damaged: skipped
 		}
-		t, err = l.Topic(ACLsTopic)
-	}
+		if deleted {
+			delete(live, a)
+		} else {
+			live[a] = struct{}{}
+		}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("acls: %w", err)
 	}
-	p, err := t.Partition(0)
-	if err != nil {
-		return nil, fmt.Errorf("acls: %w", err)
+	acls := make([]ACL, 0, len(live))
+	for a := range live {
+		acls = append(acls, a)
 	}
-	s := &ACLStore{p: p}
-	acls, err := s.replay(ctx)
-	if err != nil {
-		return nil, err
-	}
+	s := &ACLStore{kv: kv}
 	s.snap.Store(newACLSet(acls))
 	return s, nil
-}
-
-func (s *ACLStore) replay(ctx context.Context) ([]ACL, error) {
-	live := map[ACL]struct{}{}
-	start, hw, _ := s.p.Offsets()
-	for off := start; off < hw; {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		res, err := s.p.Read(off, 1<<20)
-		if err != nil {
-			return nil, fmt.Errorf("acls: read %s at %d: %w", ACLsTopic, off, err)
-		}
-		if len(res.Batches) == 0 {
-			break
-		}
-		next := off
-		err = record.Batches(res.Batches, func(h record.Header, raw []byte) error {
-			next = h.LastOffset() + 1
-			return record.Decode(raw, func(h record.Header, r record.Record) error {
-				if r.Offset < off || h.IsControl() {
-					return nil
-				}
-				a, deleted, err := decodeACLRecord(r.Key, r.Value)
-				if err != nil {
-					return nil // not ours or damaged: skipped
-				}
-				if deleted {
-					delete(live, a)
-				} else {
-					live[a] = struct{}{}
-				}
-				return nil
-			})
-		})
-		if err != nil {
-			return nil, fmt.Errorf("acls: replay %s: %w", ACLsTopic, err)
-		}
-		off = next
-	}
-	out := make([]ACL, 0, len(live))
-	for a := range live {
-		out = append(out, a)
-	}
-	return out, nil
 }
 
 // encodeACL is an ACL's canonical encoding: its record key, and its value
@@ -234,7 +193,7 @@ func (s *ACLStore) Add(ctx context.Context, acls ...ACL) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	if _, err := s.p.AppendRecords(ctx, recs); err != nil {
+	if _, err := s.kv.p.AppendRecords(ctx, recs); err != nil {
 		return fmt.Errorf("acls: store %d ACLs: %w", len(recs), err)
 	}
 	s.snap.Store(newACLSet(append(slices.Clone(cur.all), added...)))
@@ -265,7 +224,7 @@ func (s *ACLStore) Delete(ctx context.Context, filters ...Filter) ([][]ACL, erro
 	if len(recs) == 0 {
 		return out, nil
 	}
-	if _, err := s.p.AppendRecords(ctx, recs); err != nil {
+	if _, err := s.kv.p.AppendRecords(ctx, recs); err != nil {
 		return nil, fmt.Errorf("acls: delete %d ACLs: %w", len(recs), err)
 	}
 	rest := make([]ACL, 0, len(cur.all)-len(gone))
