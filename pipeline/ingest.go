@@ -106,6 +106,14 @@ func (s *ingestSplit) Wake() {
 	}
 }
 
+// Buffered implements stream.Buffered for a connector split that does:
+// while it has more right now, the runtime lets batches fill up to the
+// buffer timeout instead of sending them after every read.
+func (s *ingestSplit) Buffered() bool {
+	b, ok := s.inner.(stream.Buffered)
+	return ok && b.Buffered()
+}
+
 func (s *ingestSplit) Close() error {
 	if c, ok := s.inner.(io.Closer); ok {
 		return c.Close()

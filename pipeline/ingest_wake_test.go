@@ -58,3 +58,34 @@ func TestIngestSplitForwardsWake(t *testing.T) {
 	// A split without the capability: Wake does nothing.
 	(&ingestSplit{inner: stream.Split[connector.Message](nil)}).Wake()
 }
+
+// bufferedSplit reports whether records remain, as a Kafka split does.
+type bufferedSplit struct {
+	wakeSplit
+	more bool
+}
+
+func (s *bufferedSplit) Buffered() bool { return s.more }
+
+// TestIngestSplitForwardsBuffered: the decoding split reports what the
+// connector's split says about records remaining, so that batches inside
+// YAML pipelines follow the buffer timeout; a split without the
+// capability reports nothing remaining (batches leave after each read).
+func TestIngestSplitForwardsBuffered(t *testing.T) {
+	inner := &bufferedSplit{more: true}
+	var sp stream.Split[tsRow] = &ingestSplit{inner: inner, read: &atomic.Int64{}}
+	b, ok := sp.(stream.Buffered)
+	if !ok {
+		t.Fatal("ingestSplit does not implement stream.Buffered")
+	}
+	if !b.Buffered() {
+		t.Fatal("records remain in the connector's split, the decoding split says none")
+	}
+	inner.more = false
+	if b.Buffered() {
+		t.Fatal("no record remains, the decoding split says some do")
+	}
+	if (&ingestSplit{inner: &wakeSplit{}}).Buffered() {
+		t.Fatal("a split without the capability reported records remaining")
+	}
+}
