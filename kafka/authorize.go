@@ -800,22 +800,40 @@ func (s *Server) configAllowed(cc *clientConn, op auth.Operation, typ kmsg.Confi
 	return 0
 }
 
+// deniedConfig is a config resource a principal may not touch, with the
+// error its answer carries.
+type deniedConfig struct {
+	typ  kmsg.ConfigResourceType
+	name string
+	code int16
+}
+
+// splitConfigs keeps the config resources cc may perform op on and returns
+// the others with their error codes (the three config APIs share it).
+func splitConfigs[R any](s *Server, cc *clientConn, op auth.Operation, rs []R, id func(R) (kmsg.ConfigResourceType, string)) ([]R, []deniedConfig) {
+	var denied []deniedConfig
+	kept, _ := splitBy(rs, func(r R) bool {
+		typ, name := id(r)
+		if code := s.configAllowed(cc, op, typ, name); code != 0 {
+			denied = append(denied, deniedConfig{typ, name, code})
+			return false
+		}
+		return true
+	})
+	return kept, denied
+}
+
 // authzDescribeConfigs: DESCRIBE_CONFIGS on each resource.
 func (s *Server) authzDescribeConfigs(cc *clientConn, req *kmsg.DescribeConfigsRequest) authzCheck {
-	var codes []int16
-	var denied []kmsg.DescribeConfigsRequestResource
-	req.Resources, denied = splitBy(req.Resources, func(r kmsg.DescribeConfigsRequestResource) bool {
-		code := s.configAllowed(cc, auth.OpDescribeConfigs, r.ResourceType, r.ResourceName)
-		if code != 0 {
-			codes = append(codes, code)
-		}
-		return code == 0
+	var denied []deniedConfig
+	req.Resources, denied = splitConfigs(s, cc, auth.OpDescribeConfigs, req.Resources, func(r kmsg.DescribeConfigsRequestResource) (kmsg.ConfigResourceType, string) {
+		return r.ResourceType, r.ResourceName
 	})
 	return authzCheck{amend: func(r kmsg.Response) {
 		resp := r.(*kmsg.DescribeConfigsResponse)
-		for j, d := range denied {
+		for _, d := range denied {
 			or := kmsg.NewDescribeConfigsResponseResource()
-			or.ResourceType, or.ResourceName, or.ErrorCode = d.ResourceType, d.ResourceName, codes[j]
+			or.ResourceType, or.ResourceName, or.ErrorCode = d.typ, d.name, d.code
 			resp.Resources = append(resp.Resources, or)
 		}
 	}}
@@ -823,20 +841,15 @@ func (s *Server) authzDescribeConfigs(cc *clientConn, req *kmsg.DescribeConfigsR
 
 // authzAlterConfigs: ALTER_CONFIGS on each resource.
 func (s *Server) authzAlterConfigs(cc *clientConn, req *kmsg.AlterConfigsRequest) authzCheck {
-	var codes []int16
-	var denied []kmsg.AlterConfigsRequestResource
-	req.Resources, denied = splitBy(req.Resources, func(r kmsg.AlterConfigsRequestResource) bool {
-		code := s.configAllowed(cc, auth.OpAlterConfigs, r.ResourceType, r.ResourceName)
-		if code != 0 {
-			codes = append(codes, code)
-		}
-		return code == 0
+	var denied []deniedConfig
+	req.Resources, denied = splitConfigs(s, cc, auth.OpAlterConfigs, req.Resources, func(r kmsg.AlterConfigsRequestResource) (kmsg.ConfigResourceType, string) {
+		return r.ResourceType, r.ResourceName
 	})
 	return authzCheck{amend: func(r kmsg.Response) {
 		resp := r.(*kmsg.AlterConfigsResponse)
-		for j, d := range denied {
+		for _, d := range denied {
 			or := kmsg.NewAlterConfigsResponseResource()
-			or.ResourceType, or.ResourceName, or.ErrorCode = d.ResourceType, d.ResourceName, codes[j]
+			or.ResourceType, or.ResourceName, or.ErrorCode = d.typ, d.name, d.code
 			resp.Resources = append(resp.Resources, or)
 		}
 	}}
@@ -844,20 +857,15 @@ func (s *Server) authzAlterConfigs(cc *clientConn, req *kmsg.AlterConfigsRequest
 
 // authzIncrementalAlterConfigs: ALTER_CONFIGS on each resource.
 func (s *Server) authzIncrementalAlterConfigs(cc *clientConn, req *kmsg.IncrementalAlterConfigsRequest) authzCheck {
-	var codes []int16
-	var denied []kmsg.IncrementalAlterConfigsRequestResource
-	req.Resources, denied = splitBy(req.Resources, func(r kmsg.IncrementalAlterConfigsRequestResource) bool {
-		code := s.configAllowed(cc, auth.OpAlterConfigs, r.ResourceType, r.ResourceName)
-		if code != 0 {
-			codes = append(codes, code)
-		}
-		return code == 0
+	var denied []deniedConfig
+	req.Resources, denied = splitConfigs(s, cc, auth.OpAlterConfigs, req.Resources, func(r kmsg.IncrementalAlterConfigsRequestResource) (kmsg.ConfigResourceType, string) {
+		return r.ResourceType, r.ResourceName
 	})
 	return authzCheck{amend: func(r kmsg.Response) {
 		resp := r.(*kmsg.IncrementalAlterConfigsResponse)
-		for j, d := range denied {
+		for _, d := range denied {
 			or := kmsg.NewIncrementalAlterConfigsResponseResource()
-			or.ResourceType, or.ResourceName, or.ErrorCode = d.ResourceType, d.ResourceName, codes[j]
+			or.ResourceType, or.ResourceName, or.ErrorCode = d.typ, d.name, d.code
 			resp.Resources = append(resp.Resources, or)
 		}
 	}}
