@@ -78,9 +78,14 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Fatalf("waiting for %s (%s): %v", what, expr, err)
 		}
 	}
+	// text reads an element's text in one evaluation in the page: the
+	// dashboard re-renders live figures, so a node found by one DevTools
+	// call may be gone by the next (chromedp.TextContent queries the node,
+	// then reads it by id).
 	text := func(sel string) string {
 		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(sel)))
+		poll("the element "+sel, `!!document.querySelector(`+strconv.Quote(sel)+`)`)
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector(`+strconv.Quote(sel)+`) || {}).textContent || ''`))
 		if err != nil {
 			t.Fatalf("text of %s: %v", sel, err)
 		}
