@@ -147,7 +147,7 @@ type kafkaSourceConfig struct {
 func parseKafkaSource(e *errs, o *obj) sourceConfig {
 	c := &kafkaSourceConfig{}
 	c.cfg.Brokers = o.strList("brokers")
-	if len(c.cfg.Brokers) == 0 {
+	if len(c.cfg.Brokers) == 0 && !e.cluster {
 		e.at(o.node, o.sub("brokers"), "is required: the seed brokers, like [\"127.0.0.1:9092\"]")
 	}
 	c.cfg.Topic = o.reqStr("topic", "the topic to read")
@@ -196,7 +196,7 @@ type kafkaSinkConfig struct {
 func parseKafkaSink(e *errs, o *obj) sinkConfig {
 	c := &kafkaSinkConfig{}
 	c.cfg.Brokers = o.strList("brokers")
-	if len(c.cfg.Brokers) == 0 {
+	if len(c.cfg.Brokers) == 0 && !e.cluster {
 		e.at(o.node, o.sub("brokers"), "is required: the seed brokers, like [\"127.0.0.1:9092\"]")
 	}
 	c.cfg.Topic = o.reqStr("topic", "the topic to write")

@@ -39,37 +39,92 @@ func (s *ingestSource) Splits(ctx context.Context, parallelism int) ([]stream.Sp
 		return nil, err
 	}
 	out := make([]stream.Split[tsRow], len(inner))
-	sch := s.in.schema()
 	for i, sp := range inner {
-		is := &ingestSplit{inner: sp, in: s.in, dl: s.dl, schema: sch, read: s.read}
-		switch s.in.spec.Format {
-		case "csv":
-			is.csv = row.NewCSVDecoder(sch, s.in.spec.CSV.Delimiter, s.in.keepRest)
-			if len(s.in.spec.CSV.Columns) > 0 {
-				if err := is.csv.SetColumns(s.in.spec.CSV.Columns); err != nil {
-					return nil, err
-				}
-			}
-		case "raw":
-		default:
-			is.json = row.NewJSONDecoder(sch, s.in.keepRest)
+		md, err := newMsgDecoder(s.in)
+		if err != nil {
+			return nil, err
 		}
-		out[i] = is
+		out[i] = &ingestSplit{inner: sp, dl: s.dl, read: s.read, msgDecoder: md}
 	}
 	return out, nil
 }
 
 type ingestSplit struct {
-	inner  stream.Split[connector.Message]
+	*msgDecoder
+	inner stream.Split[connector.Message]
+	dl    *deadLetters
+	msgs  []connector.Message
+	read  *atomic.Int64
+}
+
+// msgDecoder turns a message into a row of an input: it decodes the
+// bytes (json, csv or raw), takes the event time and runs the stateless
+// steps that precede the first keyed step. One per split (or cluster
+// task): it owns its decoder and arena.
+type msgDecoder struct {
 	in     *inputPlan
-	dl     *deadLetters
-	schema *row.Schema
 	json   *row.JSONDecoder
 	csv    *row.CSVDecoder
 	header []byte
-	msgs   []connector.Message
 	arena  row.Arena
-	read   *atomic.Int64
+}
+
+func newMsgDecoder(in *inputPlan) (*msgDecoder, error) {
+	md := &msgDecoder{in: in}
+	sch := in.schema()
+	switch in.spec.Format {
+	case "csv":
+		md.csv = row.NewCSVDecoder(sch, in.spec.CSV.Delimiter, in.keepRest)
+		if len(in.spec.CSV.Columns) > 0 {
+			if err := md.csv.SetColumns(in.spec.CSV.Columns); err != nil {
+				return nil, err
+			}
+		}
+	case "raw":
+	default:
+		md.json = row.NewJSONDecoder(sch, in.keepRest)
+	}
+	return md, nil
+}
+
+// message decodes m. keep is false when a step dropped it; a non-nil
+// failure is a record that could not be processed (for the dead letters).
+func (s *msgDecoder) message(m *connector.Message) (tr tsRow, keep bool, f *failure) {
+	r, derr := s.decode(m)
+	if derr != nil {
+		return tsRow{}, false, &failure{Stage: s.in.name + ".decode", Origin: m.Origin, Offset: m.Offset, Err: derr, Raw: m.Value}
+	}
+	var ts int64
+	if s.in.tsField >= 0 {
+		v := r.Vals[s.in.tsField]
+		ms, terr := v.Millis()
+		if terr != nil {
+			if v.IsNull() {
+				terr = fmt.Errorf("%w: field %q is missing", errNoEventTime, s.in.spec.EventTime.Field)
+			} else {
+				terr = fmt.Errorf("%w: field %q: %w", errNoEventTime, s.in.spec.EventTime.Field, terr)
+			}
+			return tsRow{}, false, &failure{Stage: s.in.name + ".event_time", Origin: m.Origin, Offset: m.Offset, Err: terr, Raw: m.Value}
+		}
+		ts = ms
+	}
+	if !s.in.chain.empty() {
+		var keep bool
+		var cerr error
+		r, keep, cerr = s.in.chain.apply(r, &s.arena)
+		if cerr != nil {
+			stage := cerr.Error()
+			var se *stepError
+			if errors.As(cerr, &se) {
+				stage, cerr = se.stage, se.err
+			}
+			return tsRow{}, false, &failure{Stage: stage, Origin: m.Origin, Offset: m.Offset, Err: cerr, Raw: m.Value}
+		}
+		if !keep {
+			return tsRow{}, false, nil
+		}
+	}
+	return tsRow{r: r, ts: ts}, true, nil
 }
 
 func (s *ingestSplit) ID() string            { return s.inner.ID() }
@@ -133,51 +188,17 @@ func (s *ingestSplit) Read(ctx context.Context, dst []tsRow) (int, error) {
 	out := 0
 	for i := range msgs[:n] {
 		m := &msgs[i]
-		r, derr := s.decode(m)
-		if derr != nil {
-			if ferr := s.dl.report(ctx, failure{Stage: s.in.name + ".decode", Origin: m.Origin, Offset: m.Offset, Err: derr, Raw: m.Value}); ferr != nil {
+		tr, keep, f := s.message(m)
+		if f != nil {
+			if ferr := s.dl.report(ctx, *f); ferr != nil {
 				return out, ferr
 			}
 			continue
 		}
-		var ts int64
-		if s.in.tsField >= 0 {
-			v := r.Vals[s.in.tsField]
-			ms, terr := v.Millis()
-			if terr != nil {
-				if v.IsNull() {
-					terr = fmt.Errorf("%w: field %q is missing", errNoEventTime, s.in.spec.EventTime.Field)
-				} else {
-					terr = fmt.Errorf("%w: field %q: %w", errNoEventTime, s.in.spec.EventTime.Field, terr)
-				}
-				if ferr := s.dl.report(ctx, failure{Stage: s.in.name + ".event_time", Origin: m.Origin, Offset: m.Offset, Err: terr, Raw: m.Value}); ferr != nil {
-					return out, ferr
-				}
-				continue
-			}
-			ts = ms
+		if keep {
+			dst[out] = tr
+			out++
 		}
-		if !s.in.chain.empty() {
-			var keep bool
-			var cerr error
-			r, keep, cerr = s.in.chain.apply(r, &s.arena)
-			if cerr != nil {
-				stage := cerr.Error()
-				var se *stepError
-				if errors.As(cerr, &se) {
-					stage, cerr = se.stage, se.err
-				}
-				if ferr := s.dl.report(ctx, failure{Stage: stage, Origin: m.Origin, Offset: m.Offset, Err: cerr, Raw: m.Value}); ferr != nil {
-					return out, ferr
-				}
-				continue
-			}
-			if !keep {
-				continue
-			}
-		}
-		dst[out] = tsRow{r: r, ts: ts}
-		out++
 	}
 	clear(msgs[:n])
 	if err != nil && out > 0 && errors.Is(err, io.EOF) {
@@ -186,7 +207,7 @@ func (s *ingestSplit) Read(ctx context.Context, dst []tsRow) (int, error) {
 	return out, err
 }
 
-func (s *ingestSplit) decode(m *connector.Message) (row.Row, error) {
+func (s *msgDecoder) decode(m *connector.Message) (row.Row, error) {
 	switch {
 	case s.json != nil:
 		return s.json.Decode(m.Value)

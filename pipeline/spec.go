@@ -30,6 +30,24 @@ type Spec struct {
 	Errors     ErrorsSpec
 	// Latency tunes batching against latency; nil keeps the defaults.
 	Latency *LatencySpec
+	// Cluster runs the pipeline over many processes through a Kafka
+	// cluster (docs/cluster.md); nil runs it in this process.
+	Cluster *ClusterSpec
+}
+
+// ClusterSpec is the cluster section.
+type ClusterSpec struct {
+	Pos            Pos
+	Brokers        []string
+	ApplicationID  string
+	CommitInterval time.Duration
+	SessionTimeout time.Duration
+	// Partitions of the repartition and changelog topics; 0: the
+	// source topic's.
+	Partitions int
+	// StandbyReplicas is accepted for forward compatibility; only 0 is
+	// supported (docs/cluster.md).
+	StandbyReplicas int
 }
 
 // LatencySpec is the latency section: how long records may wait in partly
@@ -217,6 +235,19 @@ func Parse(file string, data []byte) (*Spec, error) {
 		s.Name = strings.TrimSuffix(baseName(file), ".yaml")
 	}
 	s.Description = root.str("description", "")
+	if co := root.object("cluster", "brokers and application_id"); co != nil {
+		e.cluster = true
+		s.Cluster = &ClusterSpec{
+			Pos:             Pos{Line: co.node.Line, Field: "cluster"},
+			Brokers:         co.strList("brokers"),
+			ApplicationID:   co.str("application_id", s.Name),
+			CommitInterval:  co.duration("commit_interval", 0, true),
+			SessionTimeout:  co.duration("session_timeout", 0, true),
+			Partitions:      int(co.integer("partitions", 0, 1, 10000)),
+			StandbyReplicas: int(co.integer("standby_replicas", 0, 0, 0)),
+		}
+		co.done("brokers", "application_id", "commit_interval", "session_timeout", "partitions", "standby_replicas")
+	}
 	if so := root.object("source", "a connector block and format"); so != nil {
 		s.Source = parseSource(e, so, true)
 	} else if !root.has("source") {
@@ -265,7 +296,7 @@ func Parse(file string, data []byte) (*Spec, error) {
 		def = DeliveryExactlyOnce
 	}
 	s.Delivery = root.enum("delivery", def, DeliveryExactlyOnce, DeliveryAtLeastOnce)
-	if s.Delivery == DeliveryExactlyOnce && s.Checkpoint == nil && root.has("delivery") {
+	if s.Delivery == DeliveryExactlyOnce && s.Checkpoint == nil && s.Cluster == nil && root.has("delivery") {
 		e.at(root.get("delivery"), "delivery", "exactly_once needs checkpoints: add checkpoint: {interval: 5s, dir: ./data/checkpoints}")
 	}
 	s.Errors.Tolerance = ToleranceNone
@@ -291,7 +322,7 @@ func Parse(file string, data []byte) (*Spec, error) {
 		}
 		lo.done("buffer_timeout", "markers")
 	}
-	root.done("name", "description", "source", "steps", "sink", "sinks", "parallelism", "delivery", "checkpoint", "errors", "latency")
+	root.done("name", "description", "cluster", "source", "steps", "sink", "sinks", "parallelism", "delivery", "checkpoint", "errors", "latency")
 	if err := e.err(); err != nil {
 		return nil, err
 	}

@@ -37,33 +37,68 @@ type aggState struct {
 	distinct map[string]struct{}
 }
 
-func buildWindow(ctx context.Context, rows stream.Stream[row.Row], w *windowPlan, in schemaRef, dl *deadLetters) stream.Stream[row.Row] {
-	nAgg := len(w.aggs)
-	pre := stream.FlatMap(rows, func(r row.Row, em *stream.Emitter[winIn]) {
-		x := winIn{ts: em.Timestamp()}
-		x.keyVals = make([]row.Value, len(w.keyIdx), len(w.keyIdx)+nAgg)
-		for i, p := range w.keyIdx {
-			x.keyVals[i] = r.Get(p)
-		}
-		x.key = makeKey(r, w.keyIdx)
-		x.args = x.keyVals[len(w.keyIdx):len(w.keyIdx)]
-		for _, a := range w.aggs {
-			var v row.Value
-			if a.arg != nil {
-				var err error
-				v, err = a.arg.eval(r.Vals)
-				if err == nil && (a.fn == "sum" || a.fn == "avg") && !v.IsNull() && !v.IsNumber() {
-					err = fmt.Errorf("%w: %s(%s): %s is a %s, not a number", ErrEval, a.fn, a.arg.src, v, v.Kind())
-				}
-				if err != nil {
-					rr := r
-					if ferr := dl.report(ctx, failure{Stage: w.stage + ".aggregate." + a.name, Origin: w.stage, Offset: -1, Err: err, Row: &rr, Schema: in()}); ferr != nil {
-						panic(ferr)
-					}
-					return
-				}
+// prepare computes what a row brings to its windows: the key, the key
+// values for the output and the aggregates' arguments. A failing
+// argument returns the aggregate's stage name with the error.
+func (w *windowPlan) prepare(r row.Row, ts int64) (winIn, string, error) {
+	x := winIn{ts: ts}
+	x.keyVals = make([]row.Value, len(w.keyIdx), len(w.keyIdx)+len(w.aggs))
+	for i, p := range w.keyIdx {
+		x.keyVals[i] = r.Get(p)
+	}
+	x.key = makeKey(r, w.keyIdx)
+	x.args = x.keyVals[len(w.keyIdx):len(w.keyIdx)]
+	for _, a := range w.aggs {
+		var v row.Value
+		if a.arg != nil {
+			var err error
+			v, err = a.arg.eval(r.Vals)
+			if err == nil && (a.fn == "sum" || a.fn == "avg") && !v.IsNull() && !v.IsNumber() {
+				err = fmt.Errorf("%w: %s(%s): %s is a %s, not a number", ErrEval, a.fn, a.arg.src, v, v.Kind())
 			}
-			x.args = append(x.args, v)
+			if err != nil {
+				return winIn{}, w.stage + ".aggregate." + a.name, err
+			}
+		}
+		x.args = append(x.args, v)
+	}
+	return x, "", nil
+}
+
+// add folds a prepared row into a window's accumulator.
+func (w *windowPlan) add(acc *winAcc, x winIn) {
+	if acc.keyVals == nil {
+		acc.keyVals = x.keyVals[:len(w.keyIdx):len(w.keyIdx)]
+	}
+	for i := range w.aggs {
+		acc.aggs[i].add(w.aggs[i].fn, w.aggs[i].arg == nil, x.args[i], x.ts)
+	}
+}
+
+// newAcc is an empty accumulator.
+func (w *windowPlan) newAcc() *winAcc { return &winAcc{aggs: make([]aggState, len(w.aggs))} }
+
+// result is a window's output row values: the key, then (left for the
+// caller) start and end, then the aggregates.
+func (w *windowPlan) result(acc *winAcc) []row.Value {
+	nKey := len(w.keyIdx)
+	out := make([]row.Value, w.out.Len())
+	copy(out, acc.keyVals)
+	for i := range w.aggs {
+		out[nKey+2+i] = acc.aggs[i].result(w.aggs[i].fn)
+	}
+	return out
+}
+
+func buildWindow(ctx context.Context, rows stream.Stream[row.Row], w *windowPlan, in schemaRef, dl *deadLetters) stream.Stream[row.Row] {
+	pre := stream.FlatMap(rows, func(r row.Row, em *stream.Emitter[winIn]) {
+		x, stage, err := w.prepare(r, em.Timestamp())
+		if err != nil {
+			rr := r
+			if ferr := dl.report(ctx, failure{Stage: stage, Origin: w.stage, Offset: -1, Err: err, Row: &rr, Schema: in()}); ferr != nil {
+				panic(ferr)
+			}
+			return
 		}
 		em.Emit(x)
 	}, stream.Name(w.stage+".prepare"))
@@ -79,16 +114,10 @@ func buildWindow(ctx context.Context, rows stream.Stream[row.Row], w *windowPlan
 	}
 	ws := stream.Window(ks, a).AllowedLateness(w.spec.AllowedLateness)
 	nKey := len(w.keyIdx)
-	outLen := w.out.Len()
 	agg := stream.Aggregate(ws, stream.Aggregator[winIn, *winAcc, []row.Value]{
-		Init: func() *winAcc { return &winAcc{aggs: make([]aggState, nAgg)} },
+		Init: w.newAcc,
 		Add: func(acc *winAcc, x winIn) *winAcc {
-			if acc.keyVals == nil {
-				acc.keyVals = x.keyVals[:nKey:nKey]
-			}
-			for i := range w.aggs {
-				acc.aggs[i].add(w.aggs[i].fn, w.aggs[i].arg == nil, x.args[i], x.ts)
-			}
+			w.add(acc, x)
 			return acc
 		},
 		Merge: func(a, b *winAcc) *winAcc {
@@ -100,14 +129,7 @@ func buildWindow(ctx context.Context, rows stream.Stream[row.Row], w *windowPlan
 			}
 			return a
 		},
-		Result: func(acc *winAcc) []row.Value {
-			out := make([]row.Value, outLen)
-			copy(out, acc.keyVals)
-			for i := range w.aggs {
-				out[nKey+2+i] = acc.aggs[i].result(w.aggs[i].fn)
-			}
-			return out
-		},
+		Result: w.result,
 	}, stream.Name(w.stage))
 	return stream.Map(agg, func(x stream.Windowed[rowKey, []row.Value]) row.Row {
 		x.Value[nKey] = row.Int(x.Window.Start)

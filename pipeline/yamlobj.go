@@ -16,6 +16,9 @@ import (
 type errs struct {
 	file string
 	list SpecErrors
+	// cluster: the spec has a cluster section, whose brokers serve the
+	// kafka blocks that name none.
+	cluster bool
 }
 
 func (e *errs) at(n *yaml.Node, field, format string, args ...any) {

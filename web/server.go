@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sluicehq/sluice/cluster"
 	"github.com/sluicehq/sluice/internal/netutil"
 	"github.com/sluicehq/sluice/observe"
 )
@@ -43,6 +44,9 @@ type Config struct {
 	// token may make a request (the ACLs); nil allows every authenticated
 	// request.
 	Authorize func(principal string, r *http.Request) bool
+	// Cluster, when set, serves GET /api/v1/cluster: the clustered
+	// pipeline instance's members, tasks, lag and rebalances.
+	Cluster func(ctx context.Context) cluster.Status
 }
 
 // TokenVerifier maps a bearer token to the principal it acts as.
@@ -109,6 +113,11 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
 	})
 	s.Mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	if cfg.Cluster != nil {
+		s.Mux.HandleFunc("GET /api/v1/cluster", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, cfg.Cluster(r.Context()))
+		})
+	}
 	if cfg.Observer != nil {
 		s.registerAPI(cfg.Observer)
 		if err := s.registerDashboard(); err != nil {

@@ -34,6 +34,8 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 	lf.register(c, fs)
 	var af runAuthFlags
 	af.register(fs)
+	clusterBrokers := fs.String("cluster", envOr(c, "SLUICE_CLUSTER", ""), "cluster mode: the Kafka brokers HOST:PORT[,HOST:PORT] the instances share (sets or overrides the spec's cluster.brokers; env SLUICE_CLUSTER)")
+	instanceID := fs.String("instance-id", envOr(c, "SLUICE_INSTANCE_ID", ""), "cluster mode: this instance's stable name (static group membership and transactional id; a restart with the same name takes its tasks back at once); default host name plus pid (env SLUICE_INSTANCE_ID)")
 	fromCheckpoint := fs.String("from-checkpoint", "", "restore from this checkpoint or savepoint directory (a chk-NNN directory, as logged when a run stops with a savepoint) instead of the latest one in the spec's checkpoint dir; the spec needs a checkpoint section")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -56,6 +58,16 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 	kafkaDefaults, err := af.defaults(c)
 	if err != nil {
 		return err
+	}
+	if *clusterBrokers != "" && plan.Spec.Cluster == nil {
+		return usagef("--cluster needs a cluster section in %s (cluster: {application_id: NAME}): see docs/cluster.md", pos[0])
+	}
+	if plan.Spec.Cluster != nil {
+		if *fromCheckpoint != "" {
+			return usagef("--from-checkpoint does not apply in cluster mode: state lives in changelog topics")
+		}
+		return runCluster(ctx, c, plan, pos[0], clusterRun{brokers: splitList(*clusterBrokers), instanceID: *instanceID,
+			httpAddr: *httpAddr, httpToken: *httpToken, dataDir: *dataDir, kafka: kafkaDefaults, auth: &af}, logger)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

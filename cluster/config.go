@@ -1,0 +1,100 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Defaults of Config.
+const (
+	DefaultCommitInterval = time.Second
+	DefaultSessionTimeout = 10 * time.Second
+)
+
+// Config configures one instance of a clustered pipeline.
+type Config struct {
+	// Brokers are the seed brokers of the Kafka cluster.
+	Brokers []string
+	// ApplicationID names the consumer group and prefixes every internal
+	// topic.
+	ApplicationID string
+	// InstanceID names this instance: its static group membership
+	// (group.instance.id) and its transactional id, so an instance
+	// restarted with the same id takes its tasks back at once and fences
+	// its previous incarnation. Default: host name plus pid.
+	InstanceID string
+	// CommitInterval is how often a transaction (or, at-least-once, an
+	// offset commit) closes. Default 1 s.
+	CommitInterval time.Duration
+	// SessionTimeout is the group session timeout. Default 10 s.
+	SessionTimeout time.Duration
+	// TransactionTimeout bounds how long a transaction left open by a
+	// dead instance blocks read_committed readers. Default: the session
+	// timeout.
+	TransactionTimeout time.Duration
+	// ExactlyOnce makes every commit a Kafka transaction (EOS v2);
+	// otherwise the instance is at-least-once.
+	ExactlyOnce bool
+	// ClientOptions are added to every Kafka client (TLS, SASL).
+	ClientOptions []kgo.Opt
+	// Logger receives the instance's events; nil: slog.Default().
+	Logger *slog.Logger
+	// LeaveOnClose removes the instance from the group when it stops
+	// (a SIGTERM: the group moves its tasks at once). A static member
+	// otherwise stays until the session times out, so that a quick
+	// restart keeps its tasks. Default true through Run's callers.
+	LeaveOnClose bool
+}
+
+var appIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,200}$`)
+
+// withDefaults validates c and fills its defaults.
+func (c Config) withDefaults() (Config, error) {
+	if len(c.Brokers) == 0 {
+		return c, errors.New("cluster: no brokers: set cluster.brokers in the pipeline or pass --cluster HOST:PORT")
+	}
+	if !appIDRe.MatchString(c.ApplicationID) {
+		return c, fmt.Errorf("cluster: application_id %q: use 1 to 200 letters, digits, '.', '_' or '-' (it names Kafka topics)", c.ApplicationID)
+	}
+	if c.InstanceID == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "sluice"
+		}
+		c.InstanceID = host + "-" + strconv.Itoa(os.Getpid())
+	}
+	if !appIDRe.MatchString(c.InstanceID) {
+		return c, fmt.Errorf("cluster: instance id %q: use 1 to 200 letters, digits, '.', '_' or '-'", c.InstanceID)
+	}
+	if c.CommitInterval <= 0 {
+		c.CommitInterval = DefaultCommitInterval
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = DefaultSessionTimeout
+	}
+	if c.TransactionTimeout <= 0 {
+		c.TransactionTimeout = max(c.SessionTimeout, 2*c.CommitInterval)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c, nil
+}
+
+// RepartitionTopic is the internal topic feeding the sub-topology that
+// starts at step.
+func RepartitionTopic(app, step string) string { return app + "-" + step + "-repartition" }
+
+// ChangelogTopic is the compacted topic backing step's state.
+func ChangelogTopic(app, step string) string { return app + "-" + step + "-changelog" }
+
+// IngestTopic is where a non-Kafka source (HTTP) writes before
+// processing.
+func IngestTopic(app string) string { return app + "-ingest" }

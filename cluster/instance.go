@@ -1,0 +1,662 @@
+package cluster
+
+import (
+	"context"
+	"os"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/record"
+)
+
+// Instance is one process's member of a clustered pipeline.
+type Instance struct {
+	cfg    Config
+	topo   *Topology
+	log    *slog.Logger
+	inputs []string // input topic of each sub-topology
+	parts  []int32  // partition count of each sub-topology's input
+	outPar []int32  // partition count of each output topic
+
+	sess  *kgo.GroupTransactSession // exactly-once
+	cl    *kgo.Client               // the group client (sess.Client() under exactly-once)
+	adm   *kadm.Client
+	rest  *kgo.Client // restores changelogs
+	owned bool        // rest/adm are ours to close
+
+	mu    sync.Mutex // tasks, cache, events: the loop and the group callbacks
+	tasks map[taskID]*taskState
+	cache map[taskID]*taskState // revoked tasks kept for a quick return
+	inTxn bool
+
+	prodMu  sync.Mutex // producer promises run on franz-go's goroutines
+	prodErr error
+	metrics *metrics
+}
+
+type taskID struct {
+	sub  int
+	part int32
+}
+
+func (t taskID) String() string { return fmt.Sprintf("%d_%d", t.sub, t.part) }
+
+// taskState is a task with what the instance keeps about it.
+type taskState struct {
+	id       taskID
+	task     Task
+	restored bool
+	// changelogEnd is the next changelog offset this instance has
+	// applied or written (a returning task restores from there).
+	changelogEnd int64
+	pendingEnd   int64 // changelog offsets produced in the open transaction
+	comb         *combiner
+	gen          *generator
+	processed    int64
+	lastOffset   int64 // last input offset processed
+	lag          int64
+}
+
+// New prepares an instance: it checks the source topic, creates the
+// internal and output topics that are missing, and opens its clients.
+// Run joins the group.
+func New(ctx context.Context, cfg Config, topo *Topology) (*Instance, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := topo.validate(); err != nil {
+		return nil, err
+	}
+	in := &Instance{cfg: cfg, topo: topo, log: cfg.Logger.With("application", cfg.ApplicationID, "instance", cfg.InstanceID),
+		tasks: map[taskID]*taskState{}, cache: map[taskID]*taskState{}, metrics: newMetrics(cfg.ApplicationID)}
+	base := append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, cfg.ClientOptions...)
+	// The admin client creates topics and then lists their offsets: its
+	// metadata must not stay cached as "no such topic" for long.
+	admCl, err := kgo.NewClient(append(base, kgo.MetadataMinAge(100*time.Millisecond))...)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	in.adm = kadm.NewClient(admCl)
+	if err := in.prepareTopics(ctx); err != nil {
+		admCl.Close()
+		return nil, err
+	}
+	in.rest, err = kgo.NewClient(append(base, kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(), kgo.FetchMaxWait(100*time.Millisecond))...)
+	if err != nil {
+		admCl.Close()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	opts := append(base,
+		kgo.ConsumerGroup(cfg.ApplicationID),
+		kgo.ConsumeTopics(in.inputs...),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.InstanceID(cfg.InstanceID),
+		kgo.SessionTimeout(cfg.SessionTimeout),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.DisableAutoCommit(),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RequireStableFetchOffsets(),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerLinger(0),
+		kgo.FetchMaxWait(50*time.Millisecond),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.OnPartitionsAssigned(in.onAssigned),
+		kgo.OnPartitionsRevoked(in.onRevoked),
+		kgo.OnPartitionsLost(in.onLost),
+	)
+	if debugCluster {
+		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, nil)))
+	}
+	if cfg.ExactlyOnce {
+		opts = append(opts, kgo.TransactionalID(cfg.ApplicationID+"-"+cfg.InstanceID), kgo.TransactionTimeout(cfg.TransactionTimeout))
+		in.sess, err = kgo.NewGroupTransactSession(opts...)
+		if err == nil {
+			in.cl = in.sess.Client()
+		}
+	} else {
+		in.cl, err = kgo.NewClient(opts...)
+	}
+	if err != nil {
+		in.rest.Close()
+		admCl.Close()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	return in, nil
+}
+
+// prepareTopics learns the partition counts and creates the missing
+// topics: repartition topics (delete policy) and changelogs (compacted)
+// with the source's partition count unless configured, outputs likewise.
+func (in *Instance) prepareTopics(ctx context.Context) error {
+	app := in.cfg.ApplicationID
+	srcParts, err := in.partitions(ctx, in.topo.Source)
+	if err != nil {
+		return err
+	}
+	if srcParts == 0 {
+		return fmt.Errorf("cluster: source topic %q does not exist: create it first (sluice topic create %s --partitions N)", in.topo.Source, in.topo.Source)
+	}
+	n := in.topo.Partitions
+	if n <= 0 {
+		n = srcParts
+	}
+	in.inputs = []string{in.topo.Source}
+	in.parts = []int32{srcParts}
+	for i, st := range in.topo.SubTopologies {
+		if i > 0 {
+			t := RepartitionTopic(app, st.Name)
+			got, err := in.ensureTopic(ctx, t, n, map[string]*string{"cleanup.policy": ptr("delete")})
+			if err != nil {
+				return err
+			}
+			in.inputs = append(in.inputs, t)
+			in.parts = append(in.parts, got)
+		}
+		if st.Stateful {
+			got, err := in.ensureTopic(ctx, ChangelogTopic(app, st.Name), in.parts[i], map[string]*string{"cleanup.policy": ptr("compact")})
+			if err != nil {
+				return err
+			}
+			if got != in.parts[i] {
+				return fmt.Errorf("cluster: changelog %s has %d partitions, its input %s has %d: delete it or the application's internal topics and start again", ChangelogTopic(app, st.Name), got, in.inputs[i], in.parts[i])
+			}
+		}
+	}
+	for _, t := range in.topo.Outputs {
+		got, err := in.ensureTopic(ctx, t, srcParts, nil)
+		if err != nil {
+			return err
+		}
+		in.outPar = append(in.outPar, got)
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// partitions is t's partition count, 0 if it does not exist.
+func (in *Instance) partitions(ctx context.Context, t string) (int32, error) {
+	td, err := in.adm.ListTopics(ctx, t)
+	if err != nil {
+		return 0, fmt.Errorf("cluster: listing topic %s on %v: %w", t, in.cfg.Brokers, err)
+	}
+	d, ok := td[t]
+	if !ok || d.Err != nil {
+		return 0, nil
+	}
+	return int32(len(d.Partitions)), nil
+}
+
+func (in *Instance) ensureTopic(ctx context.Context, t string, n int32, cfg map[string]*string) (int32, error) {
+	got, err := in.partitions(ctx, t)
+	if err != nil || got > 0 {
+		return got, err
+	}
+	resp, err := in.adm.CreateTopic(ctx, n, -1, cfg, t)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		// Another instance may have created it meanwhile.
+		if got, lerr := in.partitions(ctx, t); lerr == nil && got > 0 {
+			return got, nil
+		}
+		if !errors.Is(err, kerr.TopicAlreadyExists) {
+			return 0, fmt.Errorf("cluster: creating topic %s: %w", t, err)
+		}
+	}
+	in.log.Info("cluster: created topic", "topic", t, "partitions", n)
+	return n, nil
+}
+
+// Run joins the group and processes tasks until ctx ends (then it commits,
+// leaves the group if configured, and returns nil) or a fatal error.
+func (in *Instance) Run(ctx context.Context) (err error) {
+	defer func() {
+		cerr := in.close(err == nil)
+		if err == nil {
+			err = cerr
+		}
+	}()
+	next := time.Now().Add(in.cfg.CommitInterval)
+	if err := in.begin(); err != nil {
+		return err
+	}
+	for {
+		pctx, cancel := context.WithDeadline(ctx, next)
+		var fs kgo.Fetches
+		if in.sess != nil {
+			fs = in.sess.PollFetches(pctx)
+		} else {
+			fs = in.cl.PollFetches(pctx)
+		}
+		cancel()
+		busyStart := time.Now()
+		if fs.IsClientClosed() {
+			return errors.New("cluster: the Kafka client closed")
+		}
+		for _, fe := range fs.Errors() {
+			if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, context.DeadlineExceeded) {
+				continue
+			}
+			in.log.Warn("cluster: fetch error", "topic", fe.Topic, "partition", fe.Partition, "error", fe.Err)
+		}
+		in.mu.Lock()
+		perr := in.process(ctx, fs)
+		in.mu.Unlock()
+		if perr != nil {
+			return perr
+		}
+		now := time.Now()
+		stopping := ctx.Err() != nil
+		if !now.Before(next) || stopping {
+			if err := in.commit(ctx); err != nil {
+				return err
+			}
+			next = time.Now().Add(in.cfg.CommitInterval)
+			if stopping {
+				return nil
+			}
+			if err := in.begin(); err != nil {
+				return err
+			}
+			in.metrics.busy(time.Since(busyStart))
+			in.cl.AllowRebalance()
+			continue
+		}
+		in.metrics.busy(time.Since(busyStart))
+	}
+}
+
+func (in *Instance) begin() error {
+	if in.sess == nil || in.inTxn {
+		return nil
+	}
+	if err := in.sess.Begin(); err != nil {
+		return fmt.Errorf("cluster: beginning a transaction: %w", err)
+	}
+	in.inTxn = true
+	return nil
+}
+
+// process hands the fetched records to their tasks.
+func (in *Instance) process(ctx context.Context, fs kgo.Fetches) error {
+	var err error
+	now := time.Now()
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		if err != nil || len(p.Records) == 0 {
+			return
+		}
+		sub := in.subOf(p.Topic)
+		if sub < 0 {
+			return
+		}
+		id := taskID{sub, p.Partition}
+		ts := in.tasks[id]
+		if ts == nil {
+			// Assigned before fetching begins; a record of a task we do
+			// not own is from a revoked partition's last fetch.
+			return
+		}
+		if !ts.restored {
+			if err = in.restore(ctx, ts); err != nil {
+				return
+			}
+		}
+		out := &output{in: in, ts: ts}
+		for _, r := range p.Records {
+			if ts.comb != nil {
+				m, isMarker, merr := parseMarker(r)
+				if merr != nil {
+					err = fmt.Errorf("cluster: %s partition %d offset %d: %w", r.Topic, r.Partition, r.Offset, merr)
+					return
+				}
+				if isMarker {
+					ts.comb.observe(m)
+					if wm, ok := ts.comb.advance(); ok {
+						if err = ts.task.Watermark(out, wm); err != nil {
+							err = fmt.Errorf("cluster: task %s: %w", id, err)
+							return
+						}
+					}
+					ts.lastOffset = r.Offset
+					continue
+				}
+			}
+			if ts.comb != nil && debugCluster { in.log.Info("debug process", "task", id.String(), "offset", r.Offset) }
+			if err = ts.task.Process(out, r); err != nil {
+				err = fmt.Errorf("cluster: task %s: %s partition %d offset %d: %w", id, r.Topic, r.Partition, r.Offset, err)
+				return
+			}
+			ts.processed++
+			ts.lastOffset = r.Offset
+		}
+		ts.lag = max(0, p.HighWatermark-ts.lastOffset-1)
+		in.metrics.records(id, len(p.Records))
+		if ts.gen != nil && out.forwarded {
+			ts.gen.lastSeen = now
+		}
+	})
+	return err
+}
+
+func (in *Instance) subOf(topic string) int {
+	for i, t := range in.inputs {
+		if t == topic {
+			return i
+		}
+	}
+	return -1
+}
+
+// output is a task's Output for one batch.
+type output struct {
+	in        *Instance
+	ts        *taskState
+	forwarded bool
+}
+
+func (o *output) produce(r *kgo.Record, changelog bool) {
+	in := o.in
+	ts := o.ts
+	promise := func(r *kgo.Record, err error) {
+		if err != nil {
+			in.prodMu.Lock()
+			if in.prodErr == nil {
+				in.prodErr = fmt.Errorf("cluster: writing to %s partition %d: %w", r.Topic, r.Partition, err)
+			}
+			in.prodMu.Unlock()
+			return
+		}
+		if changelog {
+			in.prodMu.Lock()
+			ts.pendingEnd = max(ts.pendingEnd, r.Offset+1)
+			in.prodMu.Unlock()
+		}
+	}
+	if in.sess != nil {
+		in.sess.Produce(context.Background(), r, promise)
+	} else {
+		in.cl.Produce(context.Background(), r, promise)
+	}
+}
+
+func (o *output) Forward(key, value []byte, ts int64) {
+	next := o.ts.id.sub + 1
+	n := o.in.parts[next]
+	p := record.KafkaPartition(key, n)
+	if o.ts.gen != nil {
+		o.ts.gen.see(ts)
+		o.forwarded = true
+	}
+	o.produce(&kgo.Record{Topic: o.in.inputs[next], Partition: p, Key: key, Value: value, Timestamp: time.UnixMilli(ts)}, false)
+}
+
+func (o *output) Emit(sink int, key, value []byte, ts int64) {
+	n := o.in.outPar[sink]
+	var p int32
+	if key != nil {
+		p = record.KafkaPartition(key, n)
+	} else {
+		p = o.ts.id.part % n
+	}
+	o.produce(&kgo.Record{Topic: o.in.topo.Outputs[sink], Partition: p, Key: key, Value: value, Timestamp: time.UnixMilli(ts)}, false)
+}
+
+func (o *output) Changelog(key, value []byte) {
+	t := ChangelogTopic(o.in.cfg.ApplicationID, o.in.topo.SubTopologies[o.ts.id.sub].Name)
+	o.produce(&kgo.Record{Topic: t, Partition: o.ts.id.part, Key: key, Value: value}, true)
+}
+
+// commit closes the current transaction (or, at-least-once, flushes and
+// commits offsets): tasks flush their state, first-sub-topology tasks
+// publish their watermarks, and every task commits or rolls back with
+// the outcome.
+func (in *Instance) commit(ctx context.Context) error {
+	start := time.Now()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	now := time.Now()
+	ids := in.sortedTasks()
+	for _, id := range ids {
+		ts := in.tasks[id]
+		out := &output{in: in, ts: ts}
+		if !ts.restored {
+			continue
+		}
+		if err := ts.task.Flush(out); err != nil {
+			return fmt.Errorf("cluster: task %s: flushing state: %w", id, err)
+		}
+		if ts.comb != nil {
+			ts.comb.flush(out.Changelog)
+		}
+		if ts.gen != nil {
+			m := ts.gen.marker(id.part, now)
+			next := id.sub + 1
+			for p := range in.parts[next] {
+				out.produce(&kgo.Record{Topic: in.inputs[next], Partition: p, Headers: []kgo.RecordHeader{m.header()}}, false)
+			}
+		}
+	}
+	committed := true
+	if in.sess != nil {
+		// End with a context that outlives a stopping ctx: the last
+		// transaction must still close.
+		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.TransactionTimeout)
+		ok, err := in.sess.End(ectx, kgo.TryCommit)
+		cancel()
+		in.inTxn = false
+		if err != nil {
+			return fmt.Errorf("cluster: ending the transaction: %w", err)
+		}
+		committed = ok && in.takeProdErr() == nil
+	} else {
+		if err := in.cl.Flush(context.WithoutCancel(ctx)); err != nil {
+			return fmt.Errorf("cluster: flushing: %w", err)
+		}
+		if err := in.takeProdErr(); err != nil {
+			return err
+		}
+		if err := in.cl.CommitUncommittedOffsets(context.WithoutCancel(ctx)); err != nil {
+			return fmt.Errorf("cluster: committing offsets: %w", err)
+		}
+	}
+	in.prodMu.Lock()
+	for _, id := range ids {
+		ts := in.tasks[id]
+		if committed {
+			ts.task.Commit()
+			if ts.comb != nil {
+				ts.comb.commit()
+			}
+			ts.changelogEnd = max(ts.changelogEnd, ts.pendingEnd)
+		} else {
+			ts.task.Abort()
+			if ts.comb != nil {
+				ts.comb.abort()
+			}
+		}
+		ts.pendingEnd = 0
+	}
+	in.prodMu.Unlock()
+	in.metrics.commit(committed, time.Since(start))
+	if !committed {
+		in.log.Warn("cluster: transaction aborted (a rebalance or a fenced member); tasks rolled back to the last commit")
+		// The rolled-back windows fire again once the watermark passes
+		// them (under the next transaction).
+		if err := in.begin(); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			ts := in.tasks[id]
+			if ts.comb == nil {
+				continue
+			}
+			if wm, ok := ts.comb.advance(); ok {
+				if err := ts.task.Watermark(&output{in: in, ts: ts}, wm); err != nil {
+					return fmt.Errorf("cluster: task %s: %w", id, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (in *Instance) takeProdErr() error {
+	in.prodMu.Lock()
+	defer in.prodMu.Unlock()
+	err := in.prodErr
+	in.prodErr = nil
+	return err
+}
+
+func (in *Instance) sortedTasks() []taskID {
+	ids := make([]taskID, 0, len(in.tasks))
+	for id := range in.tasks {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool {
+		if ids[i].sub != ids[j].sub {
+			return ids[i].sub < ids[j].sub
+		}
+		return ids[i].part < ids[j].part
+	})
+	return ids
+}
+
+// onAssigned creates the tasks of newly assigned partitions (a task that
+// was here before comes back from the cache with its state). Their
+// changelogs are restored when their first records arrive: by then the
+// previous owner's transaction is resolved (the committed offsets were
+// fetched with RequireStable).
+func (in *Instance) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for topic, parts := range assigned {
+		sub := in.subOf(topic)
+		if sub < 0 {
+			continue
+		}
+		for _, p := range parts {
+			id := taskID{sub, p}
+			if in.tasks[id] != nil {
+				continue
+			}
+			ts := in.cache[id]
+			delete(in.cache, id)
+			if ts == nil {
+				ts = in.newTask(id)
+			} else {
+				ts.restored = false // catch up from changelogEnd
+			}
+			in.tasks[id] = ts
+		}
+	}
+	in.metrics.rebalance(in.cfg.InstanceID, assigned, nil)
+	in.log.Info("cluster: tasks assigned", "assigned", fmtParts(assigned), "tasks", len(in.tasks))
+}
+
+func (in *Instance) newTask(id taskID) *taskState {
+	st := in.topo.SubTopologies[id.sub]
+	ts := &taskState{id: id, task: st.NewTask(id.part), lastOffset: -1}
+	if id.sub > 0 {
+		ts.comb = newCombiner(in.parts[id.sub-1])
+	}
+	if !st.Stateful {
+		ts.restored = true
+	}
+	if id.sub+1 < len(in.topo.SubTopologies) && in.topo.MaxOutOfOrderness >= 0 {
+		ts.gen = &generator{maxTS: NoWatermark, ooo: in.topo.MaxOutOfOrderness.Milliseconds(), idleTO: in.topo.IdleTimeout, lastSeen: time.Now()}
+	}
+	return ts
+}
+
+// onRevoked drops revoked tasks. Rebalances happen only between a
+// commit and the next poll (BlockRebalanceOnPoll), so the tasks hold
+// exactly their committed state; they stay in the cache.
+func (in *Instance) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	in.drop(revoked, "revoked")
+}
+
+// onLost drops tasks the group took away without a revocation (this
+// member was fenced or timed out).
+func (in *Instance) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	in.drop(lost, "lost")
+}
+
+func (in *Instance) drop(parts map[string][]int32, why string) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for topic, ps := range parts {
+		sub := in.subOf(topic)
+		if sub < 0 {
+			continue
+		}
+		for _, p := range ps {
+			id := taskID{sub, p}
+			if ts := in.tasks[id]; ts != nil {
+				delete(in.tasks, id)
+				if in.topo.SubTopologies[sub].Stateful && ts.restored {
+					in.cache[id] = ts
+				}
+			}
+		}
+	}
+	in.metrics.rebalance(in.cfg.InstanceID, nil, parts)
+	in.log.Info("cluster: tasks "+why, why, fmtParts(parts), "tasks", len(in.tasks))
+}
+
+func fmtParts(m map[string][]int32) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	s := ""
+	for _, k := range keys {
+		if s != "" {
+			s += " "
+		}
+		s += fmt.Sprintf("%s%v", k, m[k])
+	}
+	return s
+}
+
+// close commits nothing more (Run's last commit did), leaves the group
+// if configured and closes the clients.
+func (in *Instance) close(clean bool) error {
+	var err error
+	if in.sess != nil {
+		if in.inTxn {
+			ctx, cancel := context.WithTimeout(context.Background(), in.cfg.TransactionTimeout)
+			_, _ = in.sess.End(ctx, kgo.TryAbort)
+			cancel()
+		}
+		in.sess.CloseAllowingRebalance()
+	} else {
+		in.cl.CloseAllowingRebalance()
+	}
+	if clean && in.cfg.LeaveOnClose {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		resp, lerr := in.adm.LeaveGroup(ctx, kadm.LeaveGroup(in.cfg.ApplicationID).InstanceIDs(in.cfg.InstanceID))
+		cancel()
+		if lerr == nil {
+			lerr = resp.Error()
+		}
+		if lerr != nil {
+			in.log.Warn("cluster: leaving the group", "error", lerr)
+		}
+	}
+	in.rest.Close()
+	in.adm.Close()
+	return err
+}

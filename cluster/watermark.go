@@ -1,0 +1,205 @@
+package cluster
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Watermarks cross repartition topics as control records: at every commit
+// each task of the upstream sub-topology writes one record to every
+// partition of the repartition topic, with no key and no value and one
+// header:
+//
+//	sluice-watermark: version (1 byte, 1), flags (1 byte, bit 0: idle),
+//	                  upstream task (int32 big-endian), watermark (int64
+//	                  big-endian, milliseconds)
+//
+// A downstream task's watermark is the minimum over the upstream tasks of
+// the latest watermark each published, leaving out those that said they
+// are idle; an upstream task it has not heard from yet holds it back.
+// The per-upstream watermarks are state of the downstream task, written to
+// its changelog at every commit (keys starting with a 0 byte and "wm"), so
+// a new owner continues from exactly the watermark the committed offset
+// had.
+
+// WatermarkHeader is the header key of watermark control records.
+const WatermarkHeader = "sluice-watermark"
+
+const markerVersion = 1
+
+// NoWatermark is the watermark before any: no event time is complete.
+const NoWatermark = math.MinInt64
+
+var errMarker = errors.New("cluster: malformed watermark record")
+
+// marker is one upstream task's watermark.
+type marker struct {
+	from int32
+	wm   int64
+	idle bool
+}
+
+func (m marker) header() kgo.RecordHeader {
+	b := make([]byte, 14)
+	b[0] = markerVersion
+	if m.idle {
+		b[1] = 1
+	}
+	binary.BigEndian.PutUint32(b[2:], uint32(m.from))
+	binary.BigEndian.PutUint64(b[6:], uint64(m.wm))
+	return kgo.RecordHeader{Key: WatermarkHeader, Value: b}
+}
+
+// parseMarker returns the watermark a record carries, if it is a
+// watermark record.
+func parseMarker(r *kgo.Record) (marker, bool, error) {
+	if r.Key != nil || len(r.Value) != 0 {
+		return marker{}, false, nil
+	}
+	for _, h := range r.Headers {
+		if h.Key != WatermarkHeader {
+			continue
+		}
+		b := h.Value
+		if len(b) != 14 || b[0] != markerVersion {
+			return marker{}, true, errMarker
+		}
+		return marker{idle: b[1]&1 != 0, from: int32(binary.BigEndian.Uint32(b[2:])), wm: int64(binary.BigEndian.Uint64(b[6:]))}, true, nil
+	}
+	return marker{}, false, nil
+}
+
+// combiner keeps a downstream task's view of its upstream tasks'
+// watermarks, with the copy at the last commit for Abort.
+type combiner struct {
+	wm, committedWM     []int64
+	idle, committedIdle []bool
+	dirty               map[int32]struct{}
+	emitted             int64
+}
+
+func newCombiner(upstream int32) *combiner {
+	c := &combiner{wm: make([]int64, upstream), idle: make([]bool, upstream), dirty: map[int32]struct{}{}, emitted: NoWatermark}
+	for i := range c.wm {
+		c.wm[i] = NoWatermark
+	}
+	c.committedWM = append([]int64(nil), c.wm...)
+	c.committedIdle = append([]bool(nil), c.idle...)
+	return c
+}
+
+// observe applies an upstream task's marker; watermarks only go forward.
+func (c *combiner) observe(m marker) {
+	if m.from < 0 || int(m.from) >= len(c.wm) {
+		return // a task of a larger upstream topology than we know: ignored
+	}
+	if m.wm > c.wm[m.from] {
+		c.wm[m.from] = m.wm
+		c.dirty[m.from] = struct{}{}
+	}
+	if c.idle[m.from] != m.idle {
+		c.idle[m.from] = m.idle
+		c.dirty[m.from] = struct{}{}
+	}
+}
+
+// current is the combined watermark; ok is false when it has not moved
+// past what was last returned as advanced.
+func (c *combiner) advance() (int64, bool) {
+	w := int64(math.MaxInt64)
+	active := false
+	for i, v := range c.wm {
+		if c.idle[i] {
+			continue
+		}
+		active = true
+		w = min(w, v)
+	}
+	if !active || w <= c.emitted {
+		return c.emitted, false
+	}
+	c.emitted = w
+	return w, true
+}
+
+var wmKeyPrefix = []byte{0, 'w', 'm'}
+
+func isWatermarkKey(k []byte) bool {
+	return len(k) == 7 && k[0] == 0 && k[1] == 'w' && k[2] == 'm'
+}
+
+func (c *combiner) flush(write func(k, v []byte)) {
+	for from := range c.dirty {
+		k := binary.BigEndian.AppendUint32(append([]byte(nil), wmKeyPrefix...), uint32(from))
+		v := binary.BigEndian.AppendUint64(nil, uint64(c.wm[from]))
+		if c.idle[from] {
+			v = append(v, 1)
+		} else {
+			v = append(v, 0)
+		}
+		write(k, v)
+	}
+	clear(c.dirty)
+}
+
+func (c *combiner) commit() {
+	copy(c.committedWM, c.wm)
+	copy(c.committedIdle, c.idle)
+	clear(c.dirty)
+}
+
+func (c *combiner) abort() {
+	copy(c.wm, c.committedWM)
+	copy(c.idle, c.committedIdle)
+	clear(c.dirty)
+	// emitted stays: windows fired by the aborted transaction come back
+	// with the tasks' rolled-back state and fire again when the
+	// watermark passes them, which advance reports afresh.
+	c.emitted = NoWatermark
+}
+
+func (c *combiner) restore(k, v []byte) error {
+	if len(v) != 9 {
+		return errMarker
+	}
+	from := int32(binary.BigEndian.Uint32(k[3:]))
+	if from < 0 || int(from) >= len(c.wm) {
+		return nil
+	}
+	c.wm[from] = int64(binary.BigEndian.Uint64(v))
+	c.idle[from] = v[8] == 1
+	c.committedWM[from], c.committedIdle[from] = c.wm[from], c.idle[from]
+	return nil
+}
+
+// generator derives a first-sub-topology task's watermark from the event
+// times it forwards (bounded out-of-orderness, Flink's rule: the largest
+// event time minus the bound minus 1 ms) and says it is idle when it
+// forwarded nothing for the idle timeout.
+type generator struct {
+	maxTS    int64
+	ooo      int64
+	idleTO   time.Duration
+	lastSeen time.Time
+}
+
+func (g *generator) see(ts int64) {
+	if ts > g.maxTS {
+		g.maxTS = ts
+	}
+}
+
+func (g *generator) marker(from int32, now time.Time) marker {
+	m := marker{from: from, wm: NoWatermark}
+	if g.maxTS != NoWatermark {
+		m.wm = g.maxTS - g.ooo - 1
+	}
+	if g.idleTO > 0 && now.Sub(g.lastSeen) >= g.idleTO {
+		m.idle = true
+	}
+	return m
+}

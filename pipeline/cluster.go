@@ -1,0 +1,552 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/cluster"
+	"github.com/sluicehq/sluice/connector"
+	"github.com/sluicehq/sluice/row"
+	"github.com/sluicehq/sluice/window"
+)
+
+// ClusterOverrides are the command line's changes to the cluster section.
+type ClusterOverrides struct {
+	// Brokers replace cluster.brokers when not empty (--cluster).
+	Brokers []string
+	// InstanceID names this instance (--instance-id).
+	InstanceID string
+}
+
+// ClusterTopology plans the pipeline onto cluster mode: the cluster
+// configuration of this instance and the topology of tasks. The pipeline
+// is cut at every keyed step (window, dedup) into sub-topologies joined by
+// repartition topics; the steps between run in the task before the cut.
+// Cluster mode reads a Kafka source and writes Kafka sinks (through the
+// instance's transactional producer); other connectors are refused with
+// the reason.
+func (p *Plan) ClusterTopology(ctx context.Context, host *Host, o ClusterOverrides) (cluster.Config, *cluster.Topology, error) {
+	spec := p.Spec
+	cs := spec.Cluster
+	if cs == nil {
+		return cluster.Config{}, nil, fmt.Errorf("%s: the pipeline has no cluster section", spec.File)
+	}
+	if host == nil {
+		host = &Host{}
+	}
+	fail := func(field, format string, args ...any) error {
+		return fmt.Errorf("%s: %s: cluster mode: %s", spec.File, field, fmt.Sprintf(format, args...))
+	}
+	cfg := cluster.Config{
+		Brokers:        cs.Brokers,
+		ApplicationID:  cs.ApplicationID,
+		InstanceID:     o.InstanceID,
+		CommitInterval: cs.CommitInterval,
+		SessionTimeout: cs.SessionTimeout,
+		ExactlyOnce:    spec.Delivery == DeliveryExactlyOnce,
+		Logger:         host.logger(),
+		LeaveOnClose:   true,
+	}
+	if len(o.Brokers) > 0 {
+		cfg.Brokers = o.Brokers
+	}
+	bc := &buildCtx{host: host, pipeline: spec.Name, delivery: spec.Delivery}
+	topo := &cluster.Topology{MaxOutOfOrderness: -1, Partitions: int32(cs.Partitions)}
+	switch c := spec.Source.cfg.(type) {
+	case *kafkaSourceConfig:
+		topo.Source = c.cfg.Topic
+		if len(c.cfg.Brokers) > 0 && len(cfg.Brokers) == 0 {
+			cfg.Brokers = c.cfg.Brokers
+		}
+		opts, err := kafkaClientOptions(c.sec, bc)
+		if err != nil {
+			return cfg, nil, err
+		}
+		cfg.ClientOptions = opts
+		if c.cfg.Group != "" && c.cfg.Group != cfg.ApplicationID {
+			return cfg, nil, fail("source.kafka.group", "the consumer group is the application id (%q); remove group or set cluster.application_id", cfg.ApplicationID)
+		}
+		if len(c.cfg.Partitions) > 0 || c.cfg.Bounded {
+			return cfg, nil, fail("source.kafka", "partitions and bounded are not supported: the group assigns every partition, and a clustered pipeline runs until stopped")
+		}
+	case *fileSourceConfig:
+		return cfg, nil, fail("source.file", "a file is on one machine's disk and cannot be split among instances: produce it into a topic (sluice produce) and read that with a kafka source")
+	default:
+		return cfg, nil, fail("source."+spec.Source.Connector, "only a kafka source is supported (an http source writing into the %s topic is planned, not built yet)", cluster.IngestTopic(cfg.ApplicationID))
+	}
+	if et := spec.Source.EventTime; et != nil && et.Field != "" {
+		topo.MaxOutOfOrderness = et.MaxOutOfOrderness
+		topo.IdleTimeout = et.IdleTimeout
+	}
+	out := p.out()
+	var sinks []clusterSink
+	for i, sk := range spec.Sinks {
+		kc, ok := sk.cfg.(*kafkaSinkConfig)
+		if !ok {
+			return cfg, nil, fail(sk.Pos.Field, "only kafka sinks are supported (they write in the instance's transaction), not %s", sk.Connector)
+		}
+		s := clusterSink{index: i, keyIdx: -1, enc: row.NewJSONEncoder(out)}
+		if k := kc.key; k != "" {
+			ki, ok := out.Index(k)
+			if !ok {
+				return cfg, nil, sk.Pos.errorf("key: unknown field %q; output fields: %s", k, out)
+			}
+			s.keyIdx = ki
+		}
+		topo.Outputs = append(topo.Outputs, kc.cfg.Topic)
+		sinks = append(sinks, s)
+	}
+	dl := &deadLetters{tolerance: spec.Errors.Tolerance, logger: host.logger()}
+	if d := spec.Errors.DeadLetter; d != nil {
+		s, err := d.cfg.openBytes(bc)
+		if err != nil {
+			return cfg, nil, openErr(spec.File, "errors.dead_letter", err)
+		}
+		dl.sink = s
+	}
+	// Cut the stages into sub-topologies: each keyed stage starts one,
+	// and the chains after it run in it.
+	type part struct {
+		keyed  *stage
+		chains []*chain
+	}
+	parts := []part{{}}
+	for i := range p.stages {
+		st := &p.stages[i]
+		switch st.kind {
+		case "chain":
+			parts[len(parts)-1].chains = append(parts[len(parts)-1].chains, st.chain)
+		case "window":
+			if st.window.spec.Type == "session" {
+				return cfg, nil, fail(st.name, "session windows are not supported yet (tumbling and sliding are)")
+			}
+			parts = append(parts, part{keyed: st})
+		case "dedup":
+			parts = append(parts, part{keyed: st})
+		default:
+			return cfg, nil, fail(st.name, "%s steps are not supported yet (window and dedup are)", st.kind)
+		}
+	}
+	if len(parts) > 1 && topo.MaxOutOfOrderness < 0 {
+		return cfg, nil, fail("source.event_time", "keyed steps need event time across instances: set source.event_time")
+	}
+	for i := range parts {
+		pt := parts[i]
+		em := &emitPlan{chains: pt.chains, sinks: sinks, ctx: ctx, dl: dl}
+		if i+1 < len(parts) {
+			em.nextKey = keyIndexes(parts[i+1].keyed)
+			em.sinks = nil
+		}
+		st := cluster.SubTopology{Name: "source"}
+		if i == 0 {
+			in := p.input
+			st.NewTask = func(int32) cluster.Task {
+				md, err := newMsgDecoder(in)
+				return &sourceTask{md: md, err: err, em: em, origin: topo.Source}
+			}
+		} else {
+			ks := pt.keyed
+			st.Name = topicName(ks.name)
+			st.Stateful = true
+			switch ks.kind {
+			case "window":
+				w := ks.window
+				st.NewTask = func(int32) cluster.Task { return newWindowTask(w, em) }
+			case "dedup":
+				d := ks.dedup
+				st.NewTask = func(int32) cluster.Task { return newDedupTask(d, em) }
+			}
+		}
+		topo.SubTopologies = append(topo.SubTopologies, st)
+	}
+	return cfg, topo, nil
+}
+
+// topicName turns a step path (steps[2].window) into a topic name part
+// (step2-window).
+func topicName(path string) string {
+	r := strings.NewReplacer("steps[", "step", "].", "-", "[", "-", "]", "", ".", "-")
+	return r.Replace(path)
+}
+
+func keyIndexes(st *stage) []int {
+	if st.window != nil {
+		return st.window.keyIdx
+	}
+	return st.dedup.keyIdx
+}
+
+// clusterSink is a Kafka sink of a clustered pipeline.
+type clusterSink struct {
+	index  int
+	keyIdx int
+	enc    *row.JSONEncoder
+}
+
+// emitPlan is what follows a task's own step: the stateless steps, then
+// either the next sub-topology (rows forwarded, keyed by nextKey) or the
+// sinks.
+type emitPlan struct {
+	chains  []*chain
+	nextKey []int
+	sinks   []clusterSink
+	ctx     context.Context
+	dl      *deadLetters
+}
+
+// emit runs r through the chains and sends it on.
+func (e *emitPlan) emit(out cluster.Output, r row.Row, ts int64, origin string, offset int64) error {
+	for _, c := range e.chains {
+		var keep bool
+		var err error
+		r, keep, err = c.apply(r, nil)
+		if err != nil {
+			f := failure{Stage: "steps", Origin: origin, Offset: offset, Err: err}
+			var se *stepError
+			if errors.As(err, &se) {
+				f.Stage, f.Err = se.stage, se.err
+				rr := se.row
+				f.Row, f.Schema = &rr, se.in
+			}
+			return e.dl.report(e.ctx, f)
+		}
+		if !keep {
+			return nil
+		}
+	}
+	if e.nextKey != nil {
+		key := r.AppendKey(nil, e.nextKey)
+		out.Forward(key, r.AppendBinary(nil), ts)
+		return nil
+	}
+	for _, s := range e.sinks {
+		var key []byte
+		if s.keyIdx >= 0 {
+			if k := r.Get(s.keyIdx); !k.IsNull() {
+				key = []byte(k.String())
+			}
+		}
+		out.Emit(s.index, key, s.enc.Append(nil, r), ts)
+	}
+	return nil
+}
+
+// sourceTask decodes a source partition's messages and runs the steps
+// before the first keyed step.
+type sourceTask struct {
+	md     *msgDecoder
+	err    error
+	em     *emitPlan
+	origin string
+}
+
+func (t *sourceTask) Process(out cluster.Output, r *kgo.Record) error {
+	if t.err != nil {
+		return t.err
+	}
+	m := connector.Message{Key: r.Key, Value: r.Value, Timestamp: r.Timestamp.UnixMilli(), Offset: r.Offset, Origin: fmt.Sprintf("%s/%d", r.Topic, r.Partition)}
+	for _, h := range r.Headers {
+		m.Headers = append(m.Headers, connector.Header{Key: h.Key, Value: h.Value})
+	}
+	tr, keep, f := t.md.message(&m)
+	if f != nil {
+		return t.em.dl.report(t.em.ctx, *f)
+	}
+	if !keep {
+		return nil
+	}
+	return t.em.emit(out, tr.r, tr.ts, m.Origin, r.Offset)
+}
+
+func (t *sourceTask) Watermark(cluster.Output, int64) error { return nil }
+func (t *sourceTask) Flush(cluster.Output) error            { return nil }
+func (t *sourceTask) Commit()                               {}
+func (t *sourceTask) Abort()                                {}
+func (t *sourceTask) Restore(key, value []byte) error {
+	return errors.New("a stateless task has no changelog")
+}
+
+// timerIndex finds the state keys whose time (window end, dedup expiry)
+// the watermark passed.
+type timerIndex struct {
+	at map[int64]map[string]struct{}
+}
+
+func (x *timerIndex) add(t int64, k string) {
+	if x.at == nil {
+		x.at = map[int64]map[string]struct{}{}
+	}
+	s := x.at[t]
+	if s == nil {
+		s = map[string]struct{}{}
+		x.at[t] = s
+	}
+	s[k] = struct{}{}
+}
+
+// due removes and returns the keys of times <= upTo, by time then key.
+func (x *timerIndex) due(upTo int64) []string {
+	var ts []int64
+	for t := range x.at {
+		if t <= upTo {
+			ts = append(ts, t)
+		}
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
+	var keys []string
+	for _, t := range ts {
+		ks := make([]string, 0, len(x.at[t]))
+		for k := range x.at[t] {
+			ks = append(ks, k)
+		}
+		sort.Strings(ks)
+		keys = append(keys, ks...)
+		delete(x.at, t)
+	}
+	return keys
+}
+
+// windowTask is a keyed tumbling or sliding window over one repartition
+// partition: accumulators per key and window in a changelog-backed
+// table, fired when the watermark passes the window's end and kept for
+// the allowed lateness (a late record within it fires the window again).
+// Whether a window fired is part of its state, so a new owner neither
+// repeats nor loses a firing.
+type windowTask struct {
+	w        *windowPlan
+	em       *emitPlan
+	assigner window.Assigner
+	size     int64
+	lateness int64
+	tab      *cluster.Table[*clusterWin]
+	timers   timerIndex // firing and cleanup times per state key
+	wm       int64
+	scratch  []window.Window
+}
+
+// clusterWin is one key's window: its accumulator and whether it fired.
+type clusterWin struct {
+	acc   *winAcc
+	fired bool
+}
+
+func newWindowTask(w *windowPlan, em *emitPlan) *windowTask {
+	t := &windowTask{w: w, em: em, wm: cluster.NoWatermark, lateness: w.spec.AllowedLateness.Milliseconds()}
+	if w.spec.Type == "sliding" {
+		t.assigner = window.Sliding(w.spec.Size, w.spec.Slide)
+	} else {
+		t.assigner = window.Tumbling(w.spec.Size)
+	}
+	t.size = w.spec.Size.Milliseconds()
+	t.tab = cluster.NewTable(func(c *clusterWin) []byte {
+		b, _ := c.acc.MarshalBinary()
+		if c.fired {
+			return append(b, 1)
+		}
+		return append(b, 0)
+	}, func(b []byte) (*clusterWin, error) {
+		if len(b) < 2 {
+			return nil, errCodec
+		}
+		c := &clusterWin{acc: &winAcc{}, fired: b[len(b)-1] == 1}
+		return c, c.acc.UnmarshalBinary(b[:len(b)-1])
+	})
+	return t
+}
+
+// stateKey is 'w', the key's encoding, then the window start (8 bytes).
+func stateKey(key []byte, start int64) string {
+	b := make([]byte, 0, 1+len(key)+8)
+	b = append(b, 'w')
+	b = append(b, key...)
+	return string(binary.BigEndian.AppendUint64(b, uint64(start)))
+}
+
+func keyStart(k string) int64 { return int64(binary.BigEndian.Uint64([]byte(k[len(k)-8:]))) }
+
+func (t *windowTask) Process(out cluster.Output, r *kgo.Record) error {
+	rw, _, err := row.DecodeRow(r.Value)
+	if err != nil {
+		return fmt.Errorf("decoding a repartitioned row: %w", err)
+	}
+	ts := r.Timestamp.UnixMilli()
+	x, stage, err := t.w.prepare(rw, ts)
+	if err != nil {
+		return t.em.dl.report(t.em.ctx, failure{Stage: stage, Origin: t.w.stage, Offset: r.Offset, Err: err, Row: &rw})
+	}
+	t.scratch = t.assigner.Assign(ts, t.scratch[:0])
+	for _, win := range t.scratch {
+		if window.IsLate(win, t.lateness, t.wm) {
+			continue
+		}
+		k := stateKey(r.Key, win.Start)
+		c, ok := t.tab.Get(k)
+		if !ok {
+			c = &clusterWin{acc: t.w.newAcc()}
+			t.tab.Put(k, c)
+			t.timers.add(win.End-1, k)
+		} else {
+			t.tab.Touch(k)
+		}
+		t.w.add(c.acc, x)
+		if c.fired {
+			// Late within the allowed lateness: the window fires again.
+			if err := t.fire(out, k, c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (t *windowTask) fire(out cluster.Output, k string, c *clusterWin) error {
+	if !c.fired {
+		t.tab.Touch(k)
+		c.fired = true
+	}
+	start := keyStart(k)
+	vals := t.w.result(c.acc)
+	n := len(t.w.keyIdx)
+	vals[n] = row.Int(start)
+	vals[n+1] = row.Int(start + t.size)
+	return t.em.emit(out, row.Row{Vals: vals}, start+t.size-1, t.w.stage, -1)
+}
+
+func (t *windowTask) Watermark(out cluster.Output, wm int64) error {
+	t.wm = wm
+	for _, k := range t.timers.due(wm) {
+		c, ok := t.tab.Get(k)
+		if !ok {
+			continue
+		}
+		if !c.fired {
+			if err := t.fire(out, k, c); err != nil {
+				return err
+			}
+		}
+		if cleanup := keyStart(k) + t.size - 1 + t.lateness; cleanup > wm {
+			t.timers.add(cleanup, k)
+			continue
+		}
+		t.tab.Delete(k)
+	}
+	return nil
+}
+
+func (t *windowTask) Flush(out cluster.Output) error {
+	t.tab.Flush(func(k string, v []byte) { out.Changelog([]byte(k), v) })
+	return nil
+}
+
+func (t *windowTask) Commit() { t.tab.Commit() }
+
+func (t *windowTask) Abort() {
+	_ = t.tab.Abort()
+	t.wm = cluster.NoWatermark
+	t.timers = timerIndex{}
+	t.tab.Range(func(k string, c *clusterWin) bool {
+		t.addTimer(k, c)
+		return true
+	})
+}
+
+func (t *windowTask) addTimer(k string, c *clusterWin) {
+	end := keyStart(k) + t.size - 1
+	if c.fired {
+		end += t.lateness
+	}
+	t.timers.add(end, k)
+}
+
+func (t *windowTask) Restore(key, value []byte) error {
+	k := string(key)
+	if len(k) < 9 || k[0] != 'w' {
+		return fmt.Errorf("unexpected window state key %q", key)
+	}
+	if err := t.tab.Restore(k, value); err != nil {
+		return err
+	}
+	if c, ok := t.tab.Get(k); ok {
+		t.addTimer(k, c)
+	}
+	return nil
+}
+
+// dedupTask keeps the first record of each key and drops the key's
+// records before its time plus the interval; the key's state expires when
+// the watermark passes that time.
+type dedupTask struct {
+	d      *dedupPlan
+	em     *emitPlan
+	tab    *cluster.Table[int64]
+	timers timerIndex
+}
+
+func newDedupTask(d *dedupPlan, em *emitPlan) *dedupTask {
+	return &dedupTask{d: d, em: em, tab: cluster.NewTable(func(v int64) []byte {
+		return binary.BigEndian.AppendUint64(nil, uint64(v))
+	}, func(b []byte) (int64, error) {
+		if len(b) != 8 {
+			return 0, errCodec
+		}
+		return int64(binary.BigEndian.Uint64(b)), nil
+	})}
+}
+
+func (t *dedupTask) Process(out cluster.Output, r *kgo.Record) error {
+	rw, _, err := row.DecodeRow(r.Value)
+	if err != nil {
+		return fmt.Errorf("decoding a repartitioned row: %w", err)
+	}
+	ts := r.Timestamp.UnixMilli()
+	k := "d" + string(r.Key)
+	if u, ok := t.tab.Get(k); ok && ts < u {
+		return nil
+	}
+	until := ts + t.d.within.Milliseconds()
+	t.tab.Put(k, until)
+	t.timers.add(until, k)
+	return t.em.emit(out, rw, ts, "dedup", r.Offset)
+}
+
+func (t *dedupTask) Watermark(_ cluster.Output, wm int64) error {
+	for _, k := range t.timers.due(wm) {
+		if u, ok := t.tab.Get(k); ok && u <= wm {
+			t.tab.Delete(k)
+		}
+	}
+	return nil
+}
+
+func (t *dedupTask) Flush(out cluster.Output) error {
+	t.tab.Flush(func(k string, v []byte) { out.Changelog([]byte(k), v) })
+	return nil
+}
+
+func (t *dedupTask) Commit() { t.tab.Commit() }
+
+func (t *dedupTask) Abort() {
+	_ = t.tab.Abort()
+	t.timers = timerIndex{}
+	t.tab.Range(func(k string, u int64) bool {
+		t.timers.add(u, k)
+		return true
+	})
+}
+
+func (t *dedupTask) Restore(key, value []byte) error {
+	k := string(key)
+	if err := t.tab.Restore(k, value); err != nil {
+		return err
+	}
+	if u, ok := t.tab.Get(k); ok {
+		t.timers.add(u, k)
+	}
+	return nil
+}
