@@ -2,10 +2,10 @@ package cluster
 
 import (
 	"context"
-	"os"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -332,7 +332,9 @@ func (in *Instance) process(ctx context.Context, fs kgo.Fetches) error {
 					continue
 				}
 			}
-			if ts.comb != nil && debugCluster { in.log.Info("debug process", "task", id.String(), "offset", r.Offset) }
+			if ts.comb != nil && debugCluster {
+				in.log.Info("debug process", "task", id.String(), "offset", r.Offset)
+			}
 			if err = ts.task.Process(out, r); err != nil {
 				err = fmt.Errorf("cluster: task %s: %s partition %d offset %d: %w", id, r.Topic, r.Partition, r.Offset, err)
 				return
