@@ -37,6 +37,8 @@ type Instance struct {
 	cache map[taskID]*taskState // revoked tasks kept for a quick return
 	inTxn bool
 
+	opts []kgo.Opt
+
 	prodMu  sync.Mutex // producer promises run on franz-go's goroutines
 	prodErr error
 	metrics *metrics
@@ -118,19 +120,59 @@ func New(ctx context.Context, cfg Config, topo *Topology) (*Instance, error) {
 	}
 	if cfg.ExactlyOnce {
 		opts = append(opts, kgo.TransactionalID(cfg.ApplicationID+"-"+cfg.InstanceID), kgo.TransactionTimeout(cfg.TransactionTimeout))
-		in.sess, err = kgo.NewGroupTransactSession(opts...)
+	}
+	in.opts = opts
+	if err := in.connect(); err != nil {
+		in.rest.Close()
+		admCl.Close()
+		return nil, err
+	}
+	return in, nil
+}
+
+// connect opens the group client (a transact session under exactly-once).
+func (in *Instance) connect() error {
+	var err error
+	if in.cfg.ExactlyOnce {
+		in.sess, err = kgo.NewGroupTransactSession(in.opts...)
 		if err == nil {
 			in.cl = in.sess.Client()
 		}
 	} else {
-		in.cl, err = kgo.NewClient(opts...)
+		in.cl, err = kgo.NewClient(in.opts...)
 	}
 	if err != nil {
-		in.rest.Close()
-		admCl.Close()
-		return nil, fmt.Errorf("cluster: %w", err)
+		return fmt.Errorf("cluster: %w", err)
 	}
-	return in, nil
+	return nil
+}
+
+// rejoin drops every task (rolled back to its last commit; stateful ones
+// stay in the cache), closes the fenced client and joins the group again.
+func (in *Instance) rejoin(cause error) error {
+	in.log.Warn("cluster: this instance was fenced (its transaction can no longer commit); dropping its tasks and joining the group again", "error", cause)
+	in.mu.Lock()
+	for id, ts := range in.tasks {
+		ts.task.Abort()
+		if ts.comb != nil {
+			ts.comb.abort()
+		}
+		ts.pendingEnd = 0
+		delete(in.tasks, id)
+		if in.topo.SubTopologies[id.sub].Stateful && ts.restored {
+			in.cache[id] = ts
+		}
+	}
+	in.mu.Unlock()
+	in.inTxn = false
+	if in.sess != nil {
+		in.sess.CloseAllowingRebalance()
+	} else {
+		in.cl.CloseAllowingRebalance()
+	}
+	_ = in.takeProdErr()
+	in.metrics.commit(false, 0)
+	return in.connect()
 }
 
 // prepareTopics learns the partition counts and creates the missing
@@ -228,6 +270,7 @@ func (in *Instance) Run(ctx context.Context) (err error) {
 		}
 	}()
 	next := time.Now().Add(in.cfg.CommitInterval)
+	rejoins := 0
 	if err := in.begin(); err != nil {
 		return err
 	}
@@ -260,7 +303,18 @@ func (in *Instance) Run(ctx context.Context) (err error) {
 		stopping := ctx.Err() != nil
 		if !now.Before(next) || stopping {
 			if err := in.commit(ctx); err != nil {
-				return err
+				var f errFenced
+				if !errors.As(err, &f) || stopping {
+					return err
+				}
+				if rejoins++; rejoins > maxRejoins {
+					return fmt.Errorf("cluster: %d transactions in a row failed, last: %w", rejoins, f.err)
+				}
+				if err := in.rejoin(f.err); err != nil {
+					return err
+				}
+			} else {
+				rejoins = 0
 			}
 			next = time.Now().Add(in.cfg.CommitInterval)
 			if stopping {
@@ -458,7 +512,9 @@ func (in *Instance) commit(ctx context.Context) error {
 		cancel()
 		in.inTxn = false
 		if err != nil {
-			return fmt.Errorf("cluster: ending the transaction: %w", err)
+			// Fenced, or the client gave up (its state is then unknown):
+			// either way a fresh session fences what this one left.
+			return errFenced{fmt.Errorf("ending the transaction: %w", err)}
 		}
 		committed = ok && in.takeProdErr() == nil
 	} else {
@@ -662,3 +718,13 @@ func (in *Instance) close(clean bool) error {
 	in.adm.Close()
 	return err
 }
+
+// maxRejoins bounds how many failed transactions in a row an instance
+// survives by joining the group again.
+const maxRejoins = 5
+
+// errFenced is a commit that failed because the instance was fenced.
+type errFenced struct{ err error }
+
+func (e errFenced) Error() string { return "cluster: fenced: " + e.err.Error() }
+func (e errFenced) Unwrap() error { return e.err }

@@ -348,3 +348,110 @@ func TestClusterSIGKILLOnSluiceServe(t *testing.T) {
 	defer cmd.Process.Kill()
 	clusterSIGKILL(t, addr)
 }
+
+// waitMembers polls the group until it has n members.
+func (f *clusterFixture) waitMembers(app string, n int, within time.Duration) {
+	f.t.Helper()
+	adm := kadm.NewClient(f.prod)
+	end := time.Now().Add(within)
+	for time.Now().Before(end) {
+		gs, err := adm.DescribeGroups(context.Background(), app)
+		if err == nil {
+			if g, ok := gs[app]; ok && g.Err == nil && len(g.Members) == n && g.State == "Stable" {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	f.t.Fatalf("group %s did not reach %d stable members within %v", app, n, within)
+}
+
+// TestClusterScaleUpAndDown adds a fourth instance under load and then
+// stops one with SIGTERM; the result stays exact, and the longest wait
+// between two deliveries of output is reported.
+func TestClusterScaleUpAndDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	addr, cmd, _ := startServe(t, t.TempDir())
+	defer cmd.Process.Kill()
+	f := newClusterFixture(t, addr, "scale")
+	for _, id := range []string{"i1", "i2", "i3"} {
+		f.start(id)
+	}
+	f.waitMembers("scale", 3, 30*time.Second)
+	const n, steps = 24000, 12
+	want := clusterWant(n)
+	type result struct {
+		got map[string][]string
+		gap time.Duration
+	}
+	res := make(chan result, 1)
+	go func() {
+		got, gap := f.output(len(want), 120*time.Second)
+		res <- result{got, gap}
+	}()
+	for s := range steps {
+		f.produce(s*n/steps, (s+1)*n/steps)
+		time.Sleep(250 * time.Millisecond)
+		switch s {
+		case 3:
+			f.start("i4")
+			f.waitMembers("scale", 4, 30*time.Second)
+		case 7:
+			if err := f.stop("i2"); err != nil {
+				t.Fatal(err)
+			}
+			f.waitMembers("scale", 3, 30*time.Second)
+		}
+	}
+	f.finish()
+	r := <-res
+	t.Logf("longest wait between deliveries of output: %v", r.gap)
+	exact(t, r.got, want)
+}
+
+// TestClusterZombieFenced stops an instance with SIGSTOP until the group
+// moved its tasks, then resumes it: whatever it still writes is fenced,
+// and the result stays exact.
+func TestClusterZombieFenced(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	addr, cmd, _ := startServe(t, t.TempDir())
+	defer cmd.Process.Kill()
+	f := newClusterFixture(t, addr, "zombie")
+	f.start("i1")
+	f.start("i2")
+	f.waitMembers("zombie", 2, 30*time.Second)
+	const n, steps = 16000, 8
+	for s := range steps {
+		f.produce(s*n/steps, (s+1)*n/steps)
+		time.Sleep(200 * time.Millisecond)
+		if s == 2 {
+			f.signal("i1", syscall.SIGSTOP)
+			// The session times out and i2 takes every task.
+			f.waitMembers("zombie", 1, 30*time.Second)
+		}
+		if s == 5 {
+			f.signal("i1", syscall.SIGCONT)
+		}
+	}
+	f.finish()
+	want := clusterWant(n)
+	got, _ := f.output(len(want), 120*time.Second)
+	exact(t, got, want)
+	// The zombie found out and came back as a new member.
+	f.waitMembers("zombie", 2, 30*time.Second)
+	f.mu.Lock()
+	log := f.logs["i1"].String()
+	f.mu.Unlock()
+	if !strings.Contains(log, "was fenced") && !strings.Contains(log, "transaction aborted") {
+		t.Errorf("instance i1 never noticed it was a zombie:\n%s", log)
+	}
+	for _, id := range []string{"i1", "i2"} {
+		if err := f.stop(id); err != nil {
+			t.Errorf("stopping %s: %v", id, err)
+		}
+	}
+}
