@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -29,7 +30,7 @@ import (
 // clusterTestSpec is a keyed tumbling window whose key (user) differs from
 // the source topic's partitioning, so records cross a repartition topic.
 const clusterTestSpec = `name: revenue
-cluster: {application_id: %s, commit_interval: 200ms, session_timeout: 3s}
+cluster: {application_id: %s, commit_interval: 200ms, session_timeout: 6s}
 source:
   kafka: {topic: orders}
   format: json
@@ -92,7 +93,7 @@ func newClusterFixture(t *testing.T, addr, app string) *clusterFixture {
 	if err := os.WriteFile(spec, fmt.Appendf(nil, clusterTestSpec, app), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	prod, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	prod, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(addr, ",")...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +236,7 @@ func (f *clusterFixture) killAll() {
 // deadline passes; it also returns the longest wait between two fetches
 // that brought output, once output started.
 func (f *clusterFixture) output(n int, deadline time.Duration) (map[string][]string, time.Duration) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(f.addr), kgo.ConsumeTopics("revenue"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(f.addr, ",")...), kgo.ConsumeTopics("revenue"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		f.t.Fatal(err)
@@ -454,4 +455,18 @@ func TestClusterZombieFenced(t *testing.T) {
 			t.Errorf("stopping %s: %v", id, err)
 		}
 	}
+}
+
+// TestClusterSIGKILLOnKfake is the crash test against franz-go's kfake, an
+// independent Kafka implementation, with three brokers.
+func TestClusterSIGKILLOnKfake(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	clusterSIGKILL(t, strings.Join(c.ListenAddrs(), ","))
 }
