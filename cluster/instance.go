@@ -180,7 +180,13 @@ func (in *Instance) rejoin(cause error) error {
 // with the source's partition count unless configured, outputs likewise.
 func (in *Instance) prepareTopics(ctx context.Context) error {
 	app := in.cfg.ApplicationID
-	srcParts, err := in.partitions(ctx, in.topo.Source)
+	var srcParts int32
+	var err error
+	if in.topo.SourcePartitions > 0 {
+		srcParts, err = in.ensureTopic(ctx, in.topo.Source, in.topo.SourcePartitions, nil)
+	} else {
+		srcParts, err = in.partitions(ctx, in.topo.Source)
+	}
 	if err != nil {
 		return err
 	}

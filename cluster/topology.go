@@ -13,8 +13,12 @@ import (
 // before it.
 type Topology struct {
 	// Source is the topic the first sub-topology reads.
-	Source        string
-	SubTopologies []SubTopology
+	Source string
+	// SourcePartitions, when > 0, creates Source with that many
+	// partitions if it is missing (the ingest topic); otherwise a missing
+	// source is an error.
+	SourcePartitions int32
+	SubTopologies    []SubTopology
 	// Outputs are the sink topics; a missing one is created with the
 	// source's partition count.
 	Outputs []string

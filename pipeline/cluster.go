@@ -13,6 +13,7 @@ import (
 	"github.com/sluicehq/sluice/cluster"
 	"github.com/sluicehq/sluice/connector"
 	"github.com/sluicehq/sluice/row"
+	"github.com/sluicehq/sluice/stream"
 	"github.com/sluicehq/sluice/window"
 )
 
@@ -31,6 +32,36 @@ type ClusterOverrides struct {
 // Cluster mode reads a Kafka source and writes Kafka sinks (through the
 // instance's transactional producer); other connectors are refused with
 // the reason.
+// ClusterPlan is what an instance of a clustered pipeline runs.
+type ClusterPlan struct {
+	Config   cluster.Config
+	Topology *cluster.Topology
+	// Ingest, when not nil (an http source), runs beside the instance: it
+	// starts the HTTP source writing into the application's ingest
+	// topic, which the topology reads. Start it after cluster.New (which
+	// creates the topic).
+	Ingest func(ctx context.Context) (*stream.Job, error)
+}
+
+// Cluster plans the pipeline onto cluster mode (ClusterTopology) and,
+// for an http source, the ingest that feeds it.
+func (p *Plan) Cluster(ctx context.Context, host *Host, o ClusterOverrides) (*ClusterPlan, error) {
+	cfg, topo, err := p.ClusterTopology(ctx, host, o)
+	if err != nil {
+		return nil, err
+	}
+	cp := &ClusterPlan{Config: cfg, Topology: topo}
+	if _, ok := p.Spec.Source.cfg.(*httpSourceConfig); ok {
+		if host == nil {
+			host = &Host{}
+		}
+		cp.Ingest = func(ctx context.Context) (*stream.Job, error) {
+			return p.startIngest(ctx, host, cp.Config, topo.Source)
+		}
+	}
+	return cp, nil
+}
+
 func (p *Plan) ClusterTopology(ctx context.Context, host *Host, o ClusterOverrides) (cluster.Config, *cluster.Topology, error) {
 	spec := p.Spec
 	cs := spec.Cluster
@@ -75,10 +106,21 @@ func (p *Plan) ClusterTopology(ctx context.Context, host *Host, o ClusterOverrid
 		if len(c.cfg.Partitions) > 0 || c.cfg.Bounded {
 			return cfg, nil, fail("source.kafka", "partitions and bounded are not supported: the group assigns every partition, and a clustered pipeline runs until stopped")
 		}
+	case *httpSourceConfig:
+		topo.Source = cluster.IngestTopic(cfg.ApplicationID)
+		topo.SourcePartitions = ingestPartitions
+		if cs.Partitions > 0 {
+			topo.SourcePartitions = int32(cs.Partitions)
+		}
+		opts, err := kafkaClientOptions(nil, bc)
+		if err != nil {
+			return cfg, nil, err
+		}
+		cfg.ClientOptions = opts
 	case *fileSourceConfig:
 		return cfg, nil, fail("source.file", "a file is on one machine's disk and cannot be split among instances: produce it into a topic (sluice produce) and read that with a kafka source")
 	default:
-		return cfg, nil, fail("source."+spec.Source.Connector, "only a kafka source is supported (an http source writing into the %s topic is planned, not built yet)", cluster.IngestTopic(cfg.ApplicationID))
+		return cfg, nil, fail("source."+spec.Source.Connector, "only kafka and http sources are supported (an http source writes into the %s topic)", cluster.IngestTopic(cfg.ApplicationID))
 	}
 	if et := spec.Source.EventTime; et != nil && et.Field != "" {
 		topo.MaxOutOfOrderness = et.MaxOutOfOrderness

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,8 +15,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/cluster"
+	"github.com/sluicehq/sluice/connector"
 	"github.com/sluicehq/sluice/kafka/kafkatest"
 	"github.com/sluicehq/sluice/logstore"
+	"github.com/sluicehq/sluice/stream"
 )
 
 // clusterSpec is a keyed tumbling window whose key (user) differs from
@@ -201,4 +205,100 @@ func TestClusterWindowAcrossInstances(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestClusterHTTPIngest: an http source runs on every instance and writes
+// into the ingest topic; requests sent to either instance end up in one
+// exact result.
+func TestClusterHTTPIngest(t *testing.T) {
+	srv := kafkatest.Start(t, kafkatest.Options{Fsync: logstore.FsyncPolicy{Mode: logstore.FsyncNever}})
+	const specText = `
+name: hits
+cluster: {brokers: [%q], application_id: hits, commit_interval: 100ms, session_timeout: 6s, partitions: 2}
+source:
+  http: {addr: "127.0.0.1:0"}
+  format: json
+  event_time: {field: ts, max_out_of_orderness: 0s, idle_timeout: 500ms}
+steps:
+  - window: {key: [user], tumbling: 10s, aggregate: {n: count()}}
+sink:
+  kafka: {topic: revenue, key: user}
+delivery: exactly_once
+`
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var addrs []string
+	var done []chan error
+	for _, id := range []string{"a", "b"} {
+		spec, err := Parse("hits.yaml", fmt.Appendf(nil, specText, srv.Addr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := Compile(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srcs := make(chan interface{ Addr() string }, 1)
+		host := &Host{DataDir: t.TempDir(), OnSourceOpen: func(_ string, s stream.Source[connector.Message]) {
+			if a, ok := s.(interface{ Addr() string }); ok {
+				srcs <- a
+			}
+		}}
+		cp, err := plan.Cluster(ctx, host, ClusterOverrides{InstanceID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inst, err := cluster.New(ctx, cp.Config, cp.Topology)
+		if err != nil {
+			t.Fatal(err)
+		}
+		job, err := cp.Ingest(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = job.Wait() }()
+		addrs = append(addrs, (<-srcs).Addr())
+		ch := make(chan error, 1)
+		go func() { ch <- inst.Run(ctx) }()
+		done = append(done, ch)
+	}
+	base := int64(1_700_000_000_000)
+	want := map[string]string{}
+	counts := map[string]int{}
+	post := func(addr, body string) {
+		resp, err := http.Post("http://"+addr+"/ingest", "application/x-ndjson", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("POST: %s", resp.Status)
+		}
+	}
+	for r := range 100 {
+		var lines []string
+		for j := range 4 {
+			i := r*4 + j
+			user := fmt.Sprintf("u%d", i%5)
+			ts := base + int64(i)*100
+			lines = append(lines, fmt.Sprintf(`{"user":%q,"ts":%d}`, user, ts))
+			counts[fmt.Sprintf("%s|%d", user, ts-ts%10_000)]++
+		}
+		post(addrs[r%2], strings.Join(lines, "\n"))
+	}
+	// Every record is committed to the ingest topic (requests are answered
+	// after their commit); a far-future record closes the windows, and the
+	// partition that does not get it goes idle (idle_timeout).
+	post(addrs[0], fmt.Sprintf(`{"user":"end","ts":%d}`, base+10_000_000))
+	for k, n := range counts {
+		want[k] = fmt.Sprintf("%d 0", n)
+	}
+	got := readResults(t, srv.Addr, len(want), 60*time.Second)
+	cancel()
+	for _, ch := range done {
+		if err := <-ch; err != nil {
+			t.Errorf("instance: %v", err)
+		}
+	}
+	checkResults(t, got, want)
 }
