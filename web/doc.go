@@ -3,10 +3,11 @@
 // JSON API under /api/v1/ with server-sent events and the dashboard at /.
 //
 // The server binds to loopback by default; any other bind address requires
-// a bearer token, which every endpoint but /healthz and the dashboard's
-// static files then checks. The dashboard page asks for the token and
-// sends it in the Authorization header of its API and event requests (it
-// reads events with fetch rather than EventSource for that reason).
+// a bearer token, which every endpoint but the probes (/healthz, /readyz)
+// and the dashboard's static files then checks. The dashboard page asks
+// for the token and sends it in the Authorization header of its API and
+// event requests (it reads events with fetch rather than EventSource for
+// that reason).
 //
 // The dashboard's HTML, script and style sheet are embedded in the binary
 // (assets/); they load nothing from elsewhere. The page is plain

@@ -25,7 +25,8 @@ type Config struct {
 	// Addr is the listen address; the default is 127.0.0.1:8080.
 	Addr string
 	// Token, when set, is required as "Authorization: Bearer TOKEN" on
-	// every endpoint but /healthz. It is mandatory for a non-loopback Addr.
+	// every endpoint but the probes (/healthz, /readyz). It is mandatory
+	// for a non-loopback Addr.
 	Token string
 	// Gatherer provides /metrics; nil serves the default registry.
 	Gatherer prometheus.Gatherer
@@ -175,11 +176,12 @@ func (s *Server) principal(header string) (string, bool) {
 	return "", false
 }
 
-// public reports whether path needs no token: health, and the dashboard's
-// static files (they hold no data; the page asks for the token and sends
-// it with its API requests).
+// public reports whether path needs no token: the probes (an
+// orchestrator's health and readiness checks cannot send a secret header),
+// and the dashboard's static files (they hold no data; the page asks for
+// the token and sends it with its API requests).
 func public(path string) bool {
-	return path == "/healthz" || path == "/" || strings.HasPrefix(path, "/assets/")
+	return path == "/healthz" || path == "/readyz" || path == "/" || strings.HasPrefix(path, "/assets/")
 }
 
 // Jobs returns the registry where running stream jobs are registered, or
