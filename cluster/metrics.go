@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"sort"
 	"sync"
@@ -285,4 +286,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	g(cdBusy, prometheus.GaugeValue, st.BusyRatio, app, inst)
 	g(cdRecommended, prometheus.GaugeValue, float64(st.Recommended), app)
+}
+
+// Ready reports whether the instance is a member of its group (for
+// /readyz): not before it joined, nor while it rejoins.
+func (in *Instance) Ready() error {
+	if m, gen := in.cl.GroupMetadata(); m == "" || gen < 0 {
+		return fmt.Errorf("instance %s has not joined group %s yet", in.cfg.InstanceID, in.cfg.ApplicationID)
+	}
+	return nil
 }

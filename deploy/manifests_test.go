@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -288,34 +289,23 @@ func examplePipeline(t *testing.T, ms []manifest) (string, clusterSection) {
 	return text, spec.Cluster
 }
 
-// TestExamplePipeline checks the ConfigMap's pipeline: its cluster
-// section has brokers and an application id, and everything else is a
-// spec that sluice validate accepts. The pipeline package does not read
-// the cluster section yet; once it does, the lead wires the check of the
-// whole spec here.
+// TestExamplePipeline checks the ConfigMap's pipeline as sluice run does
+// in cluster mode: it parses, compiles and plans onto cluster mode.
 func TestExamplePipeline(t *testing.T) {
 	text, _ := examplePipeline(t, loadManifests(t))
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
-		t.Fatal(err)
-	}
-	root := doc.Content[0]
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		if root.Content[i].Value == "cluster" {
-			root.Content = slices.Delete(root.Content, i, i+2)
-			break
-		}
-	}
-	rest, err := yaml.Marshal(&doc)
+	spec, err := pipeline.Parse("configmap pipeline.yaml", []byte(text))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("the example pipeline:\n%v", err)
 	}
-	spec, err := pipeline.Parse("configmap pipeline.yaml", rest)
+	plan, err := pipeline.Compile(spec)
 	if err != nil {
-		t.Fatalf("the example pipeline (without cluster):\n%v", err)
+		t.Fatalf("the example pipeline:\n%v", err)
 	}
-	if _, err := pipeline.Compile(spec); err != nil {
-		t.Fatalf("the example pipeline (without cluster):\n%v", err)
+	if spec.Cluster == nil {
+		t.Fatal("the example pipeline has no cluster section")
+	}
+	if _, err := plan.Cluster(context.Background(), nil, pipeline.ClusterOverrides{InstanceID: "sluice-0"}); err != nil {
+		t.Fatalf("the example pipeline does not plan onto cluster mode:\n%v", err)
 	}
 }
 

@@ -146,7 +146,16 @@ func (p *Plan) ClusterTopology(ctx context.Context, host *Host, o ClusterOverrid
 	}
 	dl := &deadLetters{tolerance: spec.Errors.Tolerance, logger: host.logger()}
 	if d := spec.Errors.DeadLetter; d != nil {
-		s, err := d.cfg.openBytes(bc)
+		dcfg := d.cfg
+		if kc, ok := dcfg.(*kafkaSinkConfig); ok && len(kc.cfg.Brokers) == 0 {
+			// A kafka dead-letter topic without brokers is on the
+			// cluster's (at-least-once: it is written outside the
+			// instance's transactions).
+			c := *kc
+			c.cfg.Brokers = cfg.Brokers
+			dcfg = &c
+		}
+		s, err := dcfg.openBytes(bc)
 		if err != nil {
 			return cfg, nil, openErr(spec.File, "errors.dead_letter", err)
 		}

@@ -75,7 +75,7 @@ func runCluster(ctx context.Context, c *cli, plan *pipeline.Plan, file string, r
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), inst.Collector())
 	if r.httpAddr != "" {
-		w, err := web.New(web.Config{Addr: r.httpAddr, Token: r.httpToken, Gatherer: reg, Cluster: inst.Status}, logger)
+		w, err := web.New(web.Config{Addr: r.httpAddr, Token: r.httpToken, Gatherer: reg, Cluster: inst.Status, Ready: inst.Ready}, logger)
 		if err != nil {
 			return usagef("%v", err)
 		}
