@@ -11,6 +11,7 @@ import (
 // transaction (TxnOffsetCommit follows).
 func (s *Server) handleAddOffsetsToTxn(ctx context.Context, req *kmsg.AddOffsetsToTxnRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
-	resp.ErrorCode = s.txns.AddOffsets(ctx, time.Now(), req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group)
+	code := s.txns.AddOffsets(ctx, time.Now(), req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group)
+	resp.ErrorCode = fencedCompat(code, req.Version >= 2)
 	return resp
 }

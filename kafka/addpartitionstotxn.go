@@ -24,7 +24,7 @@ func (s *Server) handleAddPartitionsToTxn(ctx context.Context, req *kmsg.AddPart
 		ot.Topic = t.Topic
 		for _, p := range t.Partitions {
 			op := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
-			op.Partition, op.ErrorCode = p, codes[i]
+			op.Partition, op.ErrorCode = p, fencedCompat(codes[i], req.Version >= 2)
 			i++
 			ot.Partitions = append(ot.Partitions, op)
 		}

@@ -30,6 +30,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(childDirEnv); dir != "" {
 		os.Exit(runChild(dir))
 	}
+	if cfg := os.Getenv(eosChildEnv); cfg != "" {
+		os.Exit(runEOSChild(cfg))
+	}
 	os.Exit(m.Run())
 }
 

@@ -12,7 +12,7 @@ func (s *Server) handleEndTxn(ctx context.Context, req *kmsg.EndTxnRequest) kmsg
 	resp := req.ResponseKind().(*kmsg.EndTxnResponse)
 	if terr := s.txns.EndTxn(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit); terr != nil {
 		s.logTxnErr("EndTxn", terr)
-		resp.ErrorCode = terr.code
+		resp.ErrorCode = fencedCompat(terr.code, req.Version >= 2)
 	}
 	return resp
 }

@@ -26,6 +26,19 @@ import (
 //	  │                 │             changed metadata), leave,      v
 //	  └── last member ──┴──────────── session expiry ───────────  Stable
 //
+// Static members (KIP-345) join with a group.instance.id. Their member id is
+// the instance id plus a random suffix, as Kafka's. A static member that
+// rejoins without a member id (a restarted process) takes over its instance's
+// slot under a new member id: it keeps the instance's assignment, and while
+// the group is Stable and the rejoin does not change the group's protocol no
+// rebalance happens (the restarted leader is told to skip the assignment,
+// KIP-814). The old member id is fenced from then on: every request that
+// names the instance with another member id (JoinGroup, SyncGroup,
+// Heartbeat, OffsetCommit, TxnOffsetCommit, LeaveGroup) answers
+// FENCED_INSTANCE_ID, and a JoinGroup or SyncGroup it had pending is answered
+// so. Static members skip the KIP-394 member-id round trip and, like every
+// member, are removed when their session expires.
+//
 // A rebalance completes when every known member has a JoinGroup pending and
 // no KIP-394 pending member id is outstanding, or when the rebalance deadline
 // (the largest rebalance timeout among members) passes; members that did not
@@ -83,6 +96,9 @@ type joinResult struct {
 	LeaderID     string
 	MemberID     string
 	Members      []kmsg.JoinGroupResponseMember
+	// SkipAssignment tells the leader to sync without assignments: the
+	// group keeps the ones it has (KIP-814).
+	SkipAssignment bool
 }
 
 // syncResult is the answer to one SyncGroup.
@@ -107,6 +123,10 @@ type joinParams struct {
 	// RequireKnownMemberID enables the KIP-394 flow (JoinGroup v4+): a member
 	// joining without an id first gets MEMBER_ID_REQUIRED and its new id.
 	RequireKnownMemberID bool
+	// SkipAssignment: the client understands JoinGroup's SkipAssignment
+	// (v9+, KIP-814), so a restarted static leader can be told it leads
+	// but must not compute a new assignment.
+	SkipAssignment bool
 }
 
 type groupMember struct {
@@ -141,18 +161,21 @@ type group struct {
 // concurrent use; see the comment at the top of this file.
 type groupCoordinator struct {
 	groups map[string]*group
-	// newMemberID returns a fresh member id for a client.
-	newMemberID func(clientID string) string
+	// newMemberID returns a fresh member id starting with prefix (the
+	// client id, or the instance id of a static member).
+	newMemberID func(prefix string) string
 }
 
-func newGroupCoordinator(newMemberID func(clientID string) string) *groupCoordinator {
+func newGroupCoordinator(newMemberID func(prefix string) string) *groupCoordinator {
 	if newMemberID == nil {
-		// Random, as Kafka's client-id-UUID: ids must not repeat across
-		// server restarts, when clients may still hold ids of before.
-		newMemberID = func(clientID string) string {
+		// Random, as Kafka's client-id-UUID (instance-id-UUID for static
+		// members, which franz-go relies on to recognise a restarted
+		// leader): ids must not repeat across server restarts, when
+		// clients may still hold ids of before.
+		newMemberID = func(prefix string) string {
 			var b [16]byte
 			crand.Read(b[:])
-			return clientID + "-" + hex.EncodeToString(b[:])
+			return prefix + "-" + hex.EncodeToString(b[:])
 		}
 	}
 	return &groupCoordinator{groups: make(map[string]*group), newMemberID: newMemberID}
@@ -200,19 +223,26 @@ func (c *groupCoordinator) Join(now time.Time, p joinParams) <-chan joinResult {
 		return fail(kerr.InconsistentGroupProtocol.Code)
 	}
 
-	// Static membership: a known instance id takes over its member slot.
-	if p.MemberID == "" && p.InstanceID != nil {
-		for _, m := range g.members {
-			if m.instanceID != nil && *m.instanceID == *p.InstanceID {
-				p.MemberID = m.id
-				break
-			}
+	if p.InstanceID != nil {
+		s := g.staticMember(*p.InstanceID)
+		switch {
+		case s != nil && p.MemberID == "":
+			// A restarted static member takes over its instance's slot.
+			return c.replaceStatic(now, g, s, p)
+		case s != nil && s.id != p.MemberID:
+			return fail(kerr.FencedInstanceID.Code)
+		case s == nil && p.MemberID != "":
+			return fail(kerr.UnknownMemberID.Code)
 		}
 	}
 
 	fresh := false // a member id assigned by this call
 	if p.MemberID == "" {
-		id := c.newMemberID(p.ClientID)
+		prefix := p.ClientID
+		if p.InstanceID != nil {
+			prefix = *p.InstanceID
+		}
+		id := c.newMemberID(prefix)
 		if p.RequireKnownMemberID && p.InstanceID == nil {
 			g.pending[id] = now.Add(p.SessionTimeout)
 			return immediateJoin(joinResult{ErrorCode: kerr.MemberIDRequired.Code, MemberID: id, Generation: -1})
@@ -226,7 +256,7 @@ func (c *groupCoordinator) Join(now time.Time, p joinParams) <-chan joinResult {
 	}
 	m := g.members[p.MemberID]
 	if m == nil {
-		if _, ok := g.pending[p.MemberID]; !ok && !fresh && p.InstanceID == nil {
+		if _, ok := g.pending[p.MemberID]; !ok && !fresh {
 			return fail(kerr.UnknownMemberID.Code)
 		}
 		delete(g.pending, p.MemberID)
@@ -258,6 +288,91 @@ func (c *groupCoordinator) Join(now time.Time, p joinParams) <-chan joinResult {
 	default:
 		return fail(kerr.UnknownMemberID.Code)
 	}
+}
+
+// replaceStatic gives the slot of static member old to a rejoin of its
+// instance without a member id (a restarted process): a new member id, the
+// old one fenced (its pending JoinGroup or SyncGroup answered
+// FENCED_INSTANCE_ID), the assignment kept. A Stable group whose protocol
+// the rejoin leaves unchanged answers at once with the current generation,
+// so the member gets its assignment back from SyncGroup without a
+// rebalance; otherwise the group rebalances.
+func (c *groupCoordinator) replaceStatic(now time.Time, g *group, old *groupMember, p joinParams) <-chan joinResult {
+	if old.join != nil {
+		old.join <- joinResult{ErrorCode: kerr.FencedInstanceID.Code, MemberID: old.id, Generation: -1}
+		old.join = nil
+	}
+	if old.sync != nil {
+		old.sync <- syncResult{ErrorCode: kerr.FencedInstanceID.Code}
+		old.sync = nil
+	}
+	oldID, oldLeader := old.id, g.leader
+	m := old // keeps the assignment
+	delete(g.members, oldID)
+	m.id = c.newMemberID(*p.InstanceID)
+	g.members[m.id] = m
+	if g.leader == oldID {
+		g.leader = m.id
+	}
+	m.update(now, p)
+	switch g.state {
+	case groupStable:
+		if g.selectProtocol(g.memberIDs()) != g.protocol {
+			break // the rejoin changes the protocol: rebalance
+		}
+		r := g.joinAnswer(m)
+		if m.id == g.leader {
+			if p.SkipAssignment {
+				r.SkipAssignment = true
+			} else {
+				// A client without SkipAssignment must not believe it
+				// leads: its assignment would be ignored by the Stable
+				// group. It learns the old leader id, as from Kafka.
+				r.LeaderID, r.Members = oldLeader, nil
+			}
+		}
+		return immediateJoin(r)
+	case groupPreparingRebalance:
+		ch := m.setJoin()
+		g.maybeCompleteJoin(now)
+		return ch
+	}
+	// CompletingRebalance: the leader may be assigning to the old member
+	// id, so a new rebalance gives the new id its assignment.
+	ch := m.setJoin()
+	g.prepareRebalance(now)
+	g.maybeCompleteJoin(now)
+	return ch
+}
+
+// staticMember returns the member of a static instance, or nil.
+func (g *group) staticMember(instanceID string) *groupMember {
+	for _, m := range g.members {
+		if m.instanceID != nil && *m.instanceID == instanceID {
+			return m
+		}
+	}
+	return nil
+}
+
+// member returns the member a request names, or the error code for it: with
+// an instance id (a static member) the instance must be in the group
+// (UNKNOWN_MEMBER_ID) under that member id (FENCED_INSTANCE_ID, KIP-345).
+func (g *group) member(memberID string, instanceID *string) (*groupMember, int16) {
+	if instanceID != nil {
+		m := g.staticMember(*instanceID)
+		switch {
+		case m == nil:
+			return nil, kerr.UnknownMemberID.Code
+		case m.id != memberID:
+			return nil, kerr.FencedInstanceID.Code
+		}
+		return m, 0
+	}
+	if m := g.members[memberID]; m != nil {
+		return m, 0
+	}
+	return nil, kerr.UnknownMemberID.Code
 }
 
 func (m *groupMember) update(now time.Time, p joinParams) {
@@ -357,8 +472,7 @@ func (g *group) completeJoin(now time.Time) {
 		return
 	}
 	ids := g.memberIDs()
-	first := g.members[ids[0]]
-	g.protocol = g.selectProtocol(ids, first)
+	g.protocol = g.selectProtocol(ids)
 	if _, ok := g.members[g.leader]; !ok {
 		g.leader = ids[0]
 	}
@@ -384,7 +498,8 @@ func (g *group) memberIDs() []string {
 // selectProtocol picks, among the protocols every member supports, the one
 // that most members list first among those candidates (ties go to the order
 // of the first member's list).
-func (g *group) selectProtocol(ids []string, first *groupMember) string {
+func (g *group) selectProtocol(ids []string) string {
+	first := g.members[ids[0]]
 	var candidates []string
 	for _, p := range first.protocols {
 		all := true
@@ -444,6 +559,7 @@ func (g *group) joinAnswer(m *groupMember) joinResult {
 type syncParams struct {
 	Group        string
 	MemberID     string
+	InstanceID   *string
 	Generation   int32
 	ProtocolType *string
 	Protocol     *string
@@ -458,9 +574,9 @@ func (c *groupCoordinator) Sync(now time.Time, p syncParams) <-chan syncResult {
 	if g == nil || g.state == groupEmpty || g.state == groupDead {
 		return fail(kerr.UnknownMemberID.Code)
 	}
-	m := g.members[p.MemberID]
-	if m == nil {
-		return fail(kerr.UnknownMemberID.Code)
+	m, code := g.member(p.MemberID, p.InstanceID)
+	if code != 0 {
+		return fail(code)
 	}
 	if p.Generation != g.generation {
 		return fail(kerr.IllegalGeneration.Code)
@@ -502,15 +618,16 @@ func (g *group) syncAnswer(m *groupMember) syncResult {
 	return syncResult{ProtocolType: g.protocolType, Protocol: g.protocol, Assignment: m.assignment}
 }
 
-// Heartbeat handles Heartbeat and returns its error code.
-func (c *groupCoordinator) Heartbeat(now time.Time, groupID, memberID string, generation int32) int16 {
+// Heartbeat handles Heartbeat and returns its error code. instanceID is
+// the static member's instance id, nil for a dynamic member.
+func (c *groupCoordinator) Heartbeat(now time.Time, groupID, memberID string, instanceID *string, generation int32) int16 {
 	g := c.groups[groupID]
 	if g == nil || g.state == groupEmpty || g.state == groupDead {
 		return kerr.UnknownMemberID.Code
 	}
-	m := g.members[memberID]
-	if m == nil {
-		return kerr.UnknownMemberID.Code
+	m, code := g.member(memberID, instanceID)
+	if code != 0 {
+		return code
 	}
 	m.lastSeen = now
 	if generation != g.generation {
@@ -522,44 +639,45 @@ func (c *groupCoordinator) Heartbeat(now time.Time, groupID, memberID string, ge
 	return 0
 }
 
+// leaveMember is one member of a LeaveGroup: by member id, or (a static
+// member, v3+) by instance id with the member id optional.
+type leaveMember struct {
+	MemberID   string
+	InstanceID *string
+}
+
 // Leave removes members from a group (LeaveGroup) and returns one error code
-// per member id, in order.
-func (c *groupCoordinator) Leave(now time.Time, groupID string, memberIDs []string) []int16 {
-	codes := make([]int16, len(memberIDs))
+// per member, in order. A static member named by instance id with another
+// member id than its current one is not removed: FENCED_INSTANCE_ID.
+func (c *groupCoordinator) Leave(now time.Time, groupID string, members []leaveMember) []int16 {
+	codes := make([]int16, len(members))
 	g := c.groups[groupID]
-	for i, id := range memberIDs {
+	for i, lm := range members {
 		if g == nil {
 			codes[i] = kerr.UnknownMemberID.Code
 			continue
 		}
-		if _, ok := g.pending[id]; ok {
-			delete(g.pending, id)
-			g.maybeCompleteJoin(now)
-			continue
+		if lm.InstanceID == nil {
+			if _, ok := g.pending[lm.MemberID]; ok {
+				delete(g.pending, lm.MemberID)
+				g.maybeCompleteJoin(now)
+				continue
+			}
 		}
-		m := g.members[id]
-		if m == nil {
-			codes[i] = kerr.UnknownMemberID.Code
+		id := lm.MemberID
+		if id == "" && lm.InstanceID != nil {
+			if s := g.staticMember(*lm.InstanceID); s != nil {
+				id = s.id
+			}
+		}
+		m, code := g.member(id, lm.InstanceID)
+		if code != 0 {
+			codes[i] = code
 			continue
 		}
 		g.removeMember(now, m)
 	}
 	return codes
-}
-
-// MemberForInstance returns the member id of a static member (KIP-345),
-// or "" when the group has no member with that instance id.
-func (c *groupCoordinator) MemberForInstance(groupID, instanceID string) string {
-	g := c.groups[groupID]
-	if g == nil {
-		return ""
-	}
-	for id, m := range g.members {
-		if m.instanceID != nil && *m.instanceID == instanceID {
-			return id
-		}
-	}
-	return ""
 }
 
 // removeMember drops m and starts (or completes) a rebalance.
@@ -610,11 +728,20 @@ func (c *groupCoordinator) Tick(now time.Time) {
 	}
 }
 
-// ValidateCommit checks an OffsetCommit (or TxnOffsetCommit) against the
-// group's membership: generation -1 with no member id is a simple (admin)
-// commit, allowed while the group has no members. It returns an error code
-// (0 when the commit may proceed) and refreshes the member's session.
-func (c *groupCoordinator) ValidateCommit(now time.Time, groupID, memberID string, generation int32) int16 {
+// ValidateCommit checks an OffsetCommit (or, transactional, a
+// TxnOffsetCommit) against the group's membership, as Kafka's classic
+// coordinator does. Generation -1 with no member id is a simple (admin)
+// commit, allowed while the group has no members (and, for a transactional
+// commit from a client too old to send its member, always). Otherwise the
+// member must be in the group (UNKNOWN_MEMBER_ID; FENCED_INSTANCE_ID for a
+// static member's stale member id) at the current generation
+// (ILLEGAL_GENERATION); a plain commit is refused with REBALANCE_IN_PROGRESS
+// while the group waits for its leader's assignment, a transactional one is
+// not (KIP-447: the member already holds the new generation). It returns
+// an error code (0 when the commit may proceed) and refreshes the member's
+// session.
+func (c *groupCoordinator) ValidateCommit(now time.Time, groupID, memberID string, instanceID *string, generation int32, transactional bool) int16 {
+	simple := generation < 0 && memberID == "" && instanceID == nil
 	g := c.groups[groupID]
 	if g == nil || g.state == groupEmpty || g.state == groupDead {
 		if generation < 0 {
@@ -622,18 +749,21 @@ func (c *groupCoordinator) ValidateCommit(now time.Time, groupID, memberID strin
 		}
 		return kerr.IllegalGeneration.Code
 	}
-	if generation < 0 && memberID == "" {
+	if simple {
+		if transactional {
+			return 0
+		}
 		return kerr.IllegalGeneration.Code
 	}
-	m := g.members[memberID]
-	if m == nil {
-		return kerr.UnknownMemberID.Code
+	m, code := g.member(memberID, instanceID)
+	if code != 0 {
+		return code
 	}
 	m.lastSeen = now
 	if generation != g.generation {
 		return kerr.IllegalGeneration.Code
 	}
-	if g.state == groupCompletingRebalance {
+	if g.state == groupCompletingRebalance && !transactional {
 		return kerr.RebalanceInProgress.Code
 	}
 	return 0

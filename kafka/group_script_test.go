@@ -27,10 +27,10 @@ var rewriteGroupScripts = flag.Bool("rewrite", false, "rewrite the expected outp
 // blocks separated by blank lines. Commands:
 //
 //	join MEMBER|- [client=c] [instance=i] [protocols=p1,p2] [session=10s] [rebalance=30s] [v=4]
-//	sync MEMBER gen=N [assign=m1:x,m2:y]
-//	heartbeat MEMBER gen=N
-//	commit MEMBER gen=N
-//	leave MEMBER...
+//	sync MEMBER gen=N [instance=i] [assign=m1:x,m2:y]
+//	heartbeat MEMBER gen=N [instance=i]
+//	commit MEMBER|- gen=N [instance=i] [txn]
+//	leave MEMBER|MEMBER/INSTANCE|-/INSTANCE...
 //	tick DURATION
 //	describe
 //
@@ -114,6 +114,9 @@ func fmtJoin(r joinResult) string {
 		}
 		s += " members=" + strings.Join(ids, ",")
 	}
+	if r.SkipAssignment {
+		s += " skip-assignment"
+	}
 	return s
 }
 
@@ -153,6 +156,10 @@ func (d *groupDriver) run(t *testing.T, cmd string) string {
 		}
 		return int32(g)
 	}
+	var instance *string
+	if v, ok := args["instance"]; ok {
+		instance = &v
+	}
 	var out []string
 	switch fields[0] {
 	case "join":
@@ -176,12 +183,8 @@ func (d *groupDriver) run(t *testing.T, cmd string) string {
 		if args["v"] == "" {
 			v = 4
 		}
-		var instance *string
-		if v, ok := args["instance"]; ok {
-			instance = &v
-		}
 		ch := d.c.Join(d.now, joinParams{Group: "g", MemberID: member, InstanceID: instance, ClientID: client, ProtocolType: "consumer", Protocols: ps,
-			SessionTimeout: dur("session", "10s"), RebalanceTimeout: dur("rebalance", "30s"), RequireKnownMemberID: v >= 4})
+			SessionTimeout: dur("session", "10s"), RebalanceTimeout: dur("rebalance", "30s"), RequireKnownMemberID: v >= 4, SkipAssignment: v >= 9})
 		select {
 		case r := <-ch:
 			out = append(out, fmtJoin(r))
@@ -201,7 +204,7 @@ func (d *groupDriver) run(t *testing.T, cmd string) string {
 				as = append(as, kmsg.SyncGroupRequestGroupAssignment{MemberID: m, MemberAssignment: []byte(x)})
 			}
 		}
-		ch := d.c.Sync(d.now, syncParams{Group: "g", MemberID: pos[0], Generation: gen(), Assignments: as})
+		ch := d.c.Sync(d.now, syncParams{Group: "g", MemberID: pos[0], InstanceID: instance, Generation: gen(), Assignments: as})
 		select {
 		case r := <-ch:
 			out = append(out, fmtSync(r))
@@ -210,15 +213,28 @@ func (d *groupDriver) run(t *testing.T, cmd string) string {
 			d.syncs[pos[0]] = ch
 		}
 	case "heartbeat":
-		out = append(out, codeName(d.c.Heartbeat(d.now, "g", pos[0], gen())))
+		out = append(out, codeName(d.c.Heartbeat(d.now, "g", pos[0], instance, gen())))
 	case "commit":
 		member := pos[0]
 		if member == "-" {
 			member = ""
 		}
-		out = append(out, codeName(d.c.ValidateCommit(d.now, "g", member, gen())))
+		txn := slices.Contains(pos[1:], "txn")
+		out = append(out, codeName(d.c.ValidateCommit(d.now, "g", member, instance, gen(), txn)))
 	case "leave":
-		for i, code := range d.c.Leave(d.now, "g", pos) {
+		var ms []leaveMember
+		for _, p := range pos {
+			id, inst, ok := strings.Cut(p, "/")
+			if id == "-" {
+				id = ""
+			}
+			lm := leaveMember{MemberID: id}
+			if ok {
+				lm.InstanceID = &inst
+			}
+			ms = append(ms, lm)
+		}
+		for i, code := range d.c.Leave(d.now, "g", ms) {
 			out = append(out, pos[i]+": "+codeName(code))
 		}
 	case "tick":

@@ -83,23 +83,23 @@ func TestGroupSingleMemberLifecycle(t *testing.T) {
 	if s.ErrorCode != 0 || string(s.Assignment) != "a1" {
 		t.Fatalf("sync: %+v", s)
 	}
-	if code := f.c.Heartbeat(f.now, "g", id, 1); code != 0 {
+	if code := f.c.Heartbeat(f.now, "g", id, nil, 1); code != 0 {
 		t.Fatalf("heartbeat: %d", code)
 	}
-	if code := f.c.Heartbeat(f.now, "g", id, 0); code != kerr.IllegalGeneration.Code {
+	if code := f.c.Heartbeat(f.now, "g", id, nil, 0); code != kerr.IllegalGeneration.Code {
 		t.Fatalf("heartbeat old gen: %d", code)
 	}
-	if code := f.c.ValidateCommit(f.now, "g", id, 1); code != 0 {
+	if code := f.c.ValidateCommit(f.now, "g", id, nil, 1, false); code != 0 {
 		t.Fatalf("commit: %d", code)
 	}
-	if codes := f.c.Leave(f.now, "g", []string{id}); codes[0] != 0 {
+	if codes := f.c.Leave(f.now, "g", []leaveMember{{MemberID: id}}); codes[0] != 0 {
 		t.Fatalf("leave: %v", codes)
 	}
 	d, _ := f.c.Describe("g")
 	if d.State != groupEmpty || d.Generation != 2 || len(d.Members) != 0 {
 		t.Fatalf("after leave: %+v", d)
 	}
-	if code := f.c.ValidateCommit(f.now, "g", "", -1); code != 0 {
+	if code := f.c.ValidateCommit(f.now, "g", "", nil, -1, false); code != 0 {
 		t.Fatalf("admin commit on empty group: %d", code)
 	}
 }
@@ -112,7 +112,7 @@ func TestGroupSecondMemberTriggersRebalance(t *testing.T) {
 
 	b, chb := f.joinNew("range")
 	none(t, chb) // waits for a to rejoin
-	if code := f.c.Heartbeat(f.now, "g", a, 1); code != kerr.RebalanceInProgress.Code {
+	if code := f.c.Heartbeat(f.now, "g", a, nil, 1); code != kerr.RebalanceInProgress.Code {
 		t.Fatalf("a heartbeat: %d, want REBALANCE_IN_PROGRESS", code)
 	}
 	cha = f.join(a, "range")
@@ -154,7 +154,7 @@ func TestGroupSessionTimeoutAndRebalanceDeadline(t *testing.T) {
 	// b keeps heart-beating; no rebalance.
 	for range 5 {
 		f.advance(5 * time.Second)
-		if code := f.c.Heartbeat(f.now, "g", b, 2); code != 0 {
+		if code := f.c.Heartbeat(f.now, "g", b, nil, 2); code != 0 {
 			t.Fatalf("heartbeat: %d", code)
 		}
 	}
@@ -163,7 +163,7 @@ func TestGroupSessionTimeoutAndRebalanceDeadline(t *testing.T) {
 	if d, _ := f.c.Describe("g"); d.State != groupEmpty || d.Generation != 3 {
 		t.Fatalf("after expiry: %+v", d)
 	}
-	if code := f.c.Heartbeat(f.now, "g", b, 2); code != kerr.UnknownMemberID.Code {
+	if code := f.c.Heartbeat(f.now, "g", b, nil, 2); code != kerr.UnknownMemberID.Code {
 		t.Fatalf("expired member heartbeat: %d", code)
 	}
 }
@@ -246,7 +246,7 @@ func TestGroupRandomOps(t *testing.T) {
 			case 2:
 				if len(ids) > 0 {
 					i := rng.intn(len(ids))
-					f.c.Leave(f.now, "g", []string{ids[i]})
+					f.c.Leave(f.now, "g", []leaveMember{{MemberID: ids[i]}})
 					ids = append(ids[:i], ids[i+1:]...)
 				}
 			case 3:
@@ -254,7 +254,7 @@ func TestGroupRandomOps(t *testing.T) {
 			case 4:
 				d, _ := f.c.Describe("g")
 				for _, m := range d.Members {
-					f.c.Heartbeat(f.now, "g", m.MemberID, d.Generation)
+					f.c.Heartbeat(f.now, "g", m.MemberID, nil, d.Generation)
 				}
 			}
 			for id, ch := range pending {

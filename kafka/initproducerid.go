@@ -15,7 +15,7 @@ func (s *Server) handleInitProducerID(ctx context.Context, req *kmsg.InitProduce
 	pid, epoch, terr := s.txns.InitProducerID(ctx, time.Now(), req.TransactionalID, req.TransactionTimeoutMillis, req.ProducerID, req.ProducerEpoch)
 	if terr != nil {
 		s.logTxnErr("InitProducerId", terr)
-		resp.ErrorCode = terr.code
+		resp.ErrorCode = fencedCompat(terr.code, req.Version >= 4)
 		resp.ProducerID, resp.ProducerEpoch = -1, -1
 		return resp
 	}

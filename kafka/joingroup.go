@@ -10,7 +10,8 @@ import (
 
 // handleJoinGroup joins a member to a classic group and waits for the
 // rebalance to complete (see group.go). Members joining without an id at v4+
-// first get MEMBER_ID_REQUIRED with their id (KIP-394). A group id used by
+// first get MEMBER_ID_REQUIRED with their id (KIP-394); static members
+// (KIP-345) do not. A group id used by
 // a consumer-protocol group with members answers INCONSISTENT_GROUP_PROTOCOL.
 func (s *Server) handleJoinGroup(ctx context.Context, cc *clientConn, req *kmsg.JoinGroupRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
@@ -37,6 +38,7 @@ func (s *Server) handleJoinGroup(ctx context.Context, cc *clientConn, req *kmsg.
 		SessionTimeout:       time.Duration(req.SessionTimeoutMillis) * time.Millisecond,
 		RebalanceTimeout:     rebalance,
 		RequireKnownMemberID: req.Version >= 4,
+		SkipAssignment:       req.Version >= 9,
 	})
 	s.gmu.Unlock()
 	var r joinResult
@@ -50,6 +52,7 @@ func (s *Server) handleJoinGroup(ctx context.Context, cc *clientConn, req *kmsg.
 	resp.LeaderID = r.LeaderID
 	resp.MemberID = r.MemberID
 	resp.Members = r.Members
+	resp.SkipAssignment = r.SkipAssignment
 	if r.ErrorCode == 0 {
 		resp.Protocol = kmsg.StringPtr(r.Protocol)
 		resp.ProtocolType = kmsg.StringPtr(r.ProtocolType)

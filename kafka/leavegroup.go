@@ -6,23 +6,20 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// handleLeaveGroup removes members (one before v3, a list from v3) and
-// starts a rebalance for those who stay.
+// handleLeaveGroup removes members (one before v3, a list from v3, where a
+// static member may be named by its instance id alone) and starts a
+// rebalance for those who stay.
 func (s *Server) handleLeaveGroup(req *kmsg.LeaveGroupRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
-	ids := []string{req.MemberID}
-	s.gmu.Lock()
+	members := []leaveMember{{MemberID: req.MemberID}}
 	if req.Version >= 3 {
-		ids = ids[:0]
+		members = members[:0]
 		for _, m := range req.Members {
-			id := m.MemberID
-			if id == "" && m.InstanceID != nil { // a static member leaving by instance id
-				id = s.groups.MemberForInstance(req.Group, *m.InstanceID)
-			}
-			ids = append(ids, id)
+			members = append(members, leaveMember{MemberID: m.MemberID, InstanceID: m.InstanceID})
 		}
 	}
-	codes := s.groups.Leave(time.Now(), req.Group, ids)
+	s.gmu.Lock()
+	codes := s.groups.Leave(time.Now(), req.Group, members)
 	s.gmu.Unlock()
 	if req.Version < 3 {
 		resp.ErrorCode = codes[0]

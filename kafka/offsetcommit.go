@@ -22,7 +22,7 @@ func (s *Server) handleOffsetCommit(ctx context.Context, req *kmsg.OffsetCommitR
 	s.gmu.Lock()
 	check, consumer := s.cgroups.ValidateCommit(req.Group, req.MemberID, generation, req.Version, false)
 	if !consumer {
-		check.Code = s.groups.ValidateCommit(time.Now(), req.Group, req.MemberID, generation)
+		check.Code = s.groups.ValidateCommit(time.Now(), req.Group, req.MemberID, req.InstanceID, generation, false)
 	}
 	s.gmu.Unlock()
 	if req.Group == "" {

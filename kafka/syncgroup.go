@@ -16,6 +16,7 @@ func (s *Server) handleSyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest
 	ch := s.groups.Sync(time.Now(), syncParams{
 		Group:        req.Group,
 		MemberID:     req.MemberID,
+		InstanceID:   req.InstanceID,
 		Generation:   req.Generation,
 		ProtocolType: req.ProtocolType,
 		Protocol:     req.Protocol,

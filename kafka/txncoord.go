@@ -202,7 +202,7 @@ func (c *txnCoordinator) InitProducerID(ctx context.Context, now time.Time, txnI
 	defer e.mu.Unlock()
 
 	if reqPID >= 0 && e.rec.ProducerID >= 0 && !e.recoverable(reqPID, reqEpoch) {
-		return -1, -1, codeOnly(kerr.InvalidProducerEpoch.Code)
+		return -1, -1, codeOnly(kerr.ProducerFenced.Code)
 	}
 	if err := c.finishPrepared(ctx, e); err != nil {
 		return -1, -1, err
@@ -260,15 +260,35 @@ func (e *txnEntry) recoverable(pid int64, epoch int16) bool {
 	return epoch == e.rec.Epoch || epoch == e.rec.Epoch-1 && e.rec.State == txnCompleteAbort && e.rec.TimedOut
 }
 
-// check validates a request's producer id and epoch against the entry.
+// check validates a request's producer id and epoch against the entry. A
+// producer with another epoch is fenced (PRODUCER_FENCED: a newer producer
+// initialised the transactional id), unless its epoch was bumped by the
+// timeout of its last transaction: then INVALID_PRODUCER_EPOCH tells it to
+// re-initialise, which recoverable allows (KIP-360, KIP-588).
 func (e *txnEntry) check(pid int64, epoch int16) int16 {
 	switch {
 	case pid != e.rec.ProducerID:
 		return kerr.InvalidProducerIDMapping.Code
-	case epoch != e.rec.Epoch:
+	case epoch != e.rec.Epoch && e.recoverable(pid, epoch):
 		return kerr.InvalidProducerEpoch.Code
+	case epoch != e.rec.Epoch:
+		return kerr.ProducerFenced.Code
 	}
 	return 0
+}
+
+// fencedCompat adapts a coordinator's error code to the client: one that
+// does not understand PRODUCER_FENCED (KIP-588: before InitProducerId v4,
+// AddPartitionsToTxn, AddOffsetsToTxn and EndTxn v2) gets
+// INVALID_PRODUCER_EPOCH, as from Kafka. franz-go treats the two
+// differently: INVALID_PRODUCER_EPOCH from the coordinator makes it try to
+// recover its producer id (KIP-588), PRODUCER_FENCED is fatal, as it must
+// be for a zombie.
+func fencedCompat(code int16, understands bool) int16 {
+	if code == kerr.ProducerFenced.Code && !understands {
+		return kerr.InvalidProducerEpoch.Code
+	}
+	return code
 }
 
 // lookup returns the locked entry for a request, or an error code.
@@ -378,7 +398,9 @@ func (c *txnCoordinator) AddOffsets(ctx context.Context, now time.Time, txnID st
 func (c *txnCoordinator) CommitOffsets(ctx context.Context, txnID string, pid int64, epoch int16, group string, offs []txnOffset) int16 {
 	e, terr := c.lookup(ctx, txnID, pid, epoch)
 	if terr != nil {
-		return terr.code
+		// TxnOffsetCommit has no PRODUCER_FENCED: Kafka's offsets log
+		// refuses the stale epoch with INVALID_PRODUCER_EPOCH.
+		return fencedCompat(terr.code, false)
 	}
 	defer e.mu.Unlock()
 	if e.rec.State != txnOngoing {

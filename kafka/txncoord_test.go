@@ -132,10 +132,10 @@ func TestTxnCoordinatorFencing(t *testing.T) {
 	if len(be.markers) != 1 || be.markers[0] != fmt.Sprintf("a/0 pid=%d epoch=%d commit=false", pid, e0+1) {
 		t.Fatalf("abort markers: %v", be.markers)
 	}
-	if codes := c.AddPartitions(ctx, now, "tx", pid, e0, []tp{{"a", 0}}); codes[0] != kerr.InvalidProducerEpoch.Code {
+	if codes := c.AddPartitions(ctx, now, "tx", pid, e0, []tp{{"a", 0}}); codes[0] != kerr.ProducerFenced.Code {
 		t.Fatalf("fenced producer added partitions: %v", codes)
 	}
-	if terr := c.EndTxn(ctx, "tx", pid, e0, true); terr == nil || terr.code != kerr.InvalidProducerEpoch.Code {
+	if terr := c.EndTxn(ctx, "tx", pid, e0, true); terr == nil || terr.code != kerr.ProducerFenced.Code {
 		t.Fatalf("fenced producer ended: %v", terr)
 	}
 	if code := c.CheckProduce(pid, e0, tp{"a", 0}); code != kerr.InvalidProducerEpoch.Code {

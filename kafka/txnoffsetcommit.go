@@ -10,15 +10,18 @@ import (
 
 // handleTxnOffsetCommit records offsets inside the producer's transaction;
 // they are committed to the group only if the transaction commits. From v3
-// the group member and generation (member epoch for a consumer-protocol
-// group) are checked like OffsetCommit's.
+// the group member, instance id and generation (member epoch for a
+// consumer-protocol group) are checked like OffsetCommit's (KIP-447), so a
+// zombie that lost its partitions in a rebalance cannot commit offsets: it
+// gets ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID or FENCED_INSTANCE_ID, and its
+// client aborts the transaction.
 func (s *Server) handleTxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCommitRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
 	code := int16(0)
-	if req.Version >= 3 && req.Generation >= 0 {
+	if req.Version >= 3 {
 		s.gmu.Lock()
 		check, consumer := s.cgroups.ValidateCommit(req.Group, req.MemberID, req.Generation, req.Version, true)
-		if consumer {
+		if consumer && req.Generation >= 0 {
 			code = check.Code
 			for _, t := range req.Topics {
 				for _, p := range t.Partitions {
@@ -27,8 +30,8 @@ func (s *Server) handleTxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetC
 					}
 				}
 			}
-		} else {
-			code = s.groups.ValidateCommit(time.Now(), req.Group, req.MemberID, req.Generation)
+		} else if !consumer {
+			code = s.groups.ValidateCommit(time.Now(), req.Group, req.MemberID, req.InstanceID, req.Generation, true)
 		}
 		s.gmu.Unlock()
 	}
