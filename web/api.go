@@ -38,6 +38,16 @@ func writeError(w http.ResponseWriter, code int, format string, args ...any) {
 	writeJSON(w, code, apiError{Error: fmt.Sprintf(format, args...)})
 }
 
+// Info is the body of /api/v1/info: which parts of the API this server
+// has, so that the dashboard shows only the pages it can fill.
+type Info struct {
+	// Jobs is true when the server has the overview, topics, groups and
+	// jobs endpoints and their events (Config.Observer).
+	Jobs bool `json:"jobs"`
+	// Cluster is true when the server has /api/v1/cluster (Config.Cluster).
+	Cluster bool `json:"cluster"`
+}
+
 // JobSummary is a job in the /api/v1/jobs list: its status and job-level
 // figures without the per-vertex detail.
 type JobSummary struct {
@@ -233,8 +243,5 @@ func (s *Server) registerAPI(o *observe.Observer) {
 		if _, _, ok := job(w, r); ok {
 			s.events(w, r, o, r.PathValue("job"))
 		}
-	})
-	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path)
 	})
 }

@@ -32,9 +32,9 @@ type Config struct {
 	Gatherer prometheus.Gatherer
 	// Ready reports whether the process is ready to serve (/readyz).
 	Ready func() error
-	// Observer, when set, adds the JSON API (/api/v1/...), its server-sent
-	// events and the dashboard (/ and /assets/). Its sampling loop
-	// (Observer.Run) is the caller's to start.
+	// Observer, when set, adds the JSON API of topics, groups and jobs
+	// (/api/v1/...), its server-sent events and the dashboard (/ and
+	// /assets/). Its sampling loop (Observer.Run) is the caller's to start.
 	Observer *observe.Observer
 	// TLS, when set, serves HTTPS (sluice serve --tls-cert, --tls-key).
 	TLS *tls.Config
@@ -46,7 +46,9 @@ type Config struct {
 	// request.
 	Authorize func(principal string, r *http.Request) bool
 	// Cluster, when set, serves GET /api/v1/cluster: the clustered
-	// pipeline instance's members, tasks, lag and rebalances.
+	// pipeline instance's members, tasks, lag and rebalances, and the
+	// dashboard with its cluster page (the landing page when Observer is
+	// nil). It is called once per request, with the request's context.
 	Cluster func(ctx context.Context) cluster.Status
 }
 
@@ -121,6 +123,15 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	}
 	if cfg.Observer != nil {
 		s.registerAPI(cfg.Observer)
+	}
+	if cfg.Observer != nil || cfg.Cluster != nil {
+		info := Info{Jobs: cfg.Observer != nil, Cluster: cfg.Cluster != nil}
+		s.Mux.HandleFunc("GET /api/v1/info", func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusOK, info)
+		})
+		s.Mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, http.StatusNotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path)
+		})
 		if err := s.registerDashboard(); err != nil {
 			return nil, err
 		}

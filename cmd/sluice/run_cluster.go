@@ -88,7 +88,7 @@ func runCluster(ctx context.Context, c *cli, plan *pipeline.Plan, file string, r
 				logger.Error("http server", "err", err)
 			}
 		}()
-		logger.Info("metrics and /api/v1/cluster served", "url", "http://"+ln.Addr().String()+"/api/v1/cluster")
+		logger.Info("dashboard, /metrics and /api/v1/cluster served", "url", "http://"+ln.Addr().String()+"/#/cluster")
 	}
 	st := inst.Status(ctx)
 	logger.Info("cluster instance running", "pipeline", plan.Spec.Name, "file", file, "application", st.Application,

@@ -1,6 +1,9 @@
 // Sluice dashboard: plain JS, no dependencies. Pages are routed by the URL
-// hash (#/, #/jobs/ID, #/topics/NAME, #/groups/NAME); live figures arrive as server-sent
-// events read through fetch, so the bearer token can travel in a header.
+// hash (#/, #/jobs/ID, #/topics/NAME, #/groups/NAME, #/cluster); live figures
+// arrive as server-sent events read through fetch, so the bearer token can
+// travel in a header. The cluster page polls instead. /api/v1/info says which
+// pages the server has: a clustered pipeline instance has only the cluster
+// page, which is then the landing page.
 "use strict";
 
 const main = document.getElementById("main");
@@ -9,6 +12,9 @@ let token = localStorage.getItem("sluiceToken") || "";
 let stream = null; // AbortController of the open event stream
 let history = []; // job history points for the plots
 let gen = 0; // route generation: late answers for an old page are dropped
+let info = null; // /api/v1/info: {jobs, cluster}, once known
+let timer = 0; // the cluster page's next poll
+const POLL_MS = 2000;
 
 // ---------- helpers ----------
 function el(tag, attrs, ...kids) {
@@ -132,7 +138,12 @@ function listen(path, onEvent) {
   })();
 }
 function showError(msg) {
-  main.replaceChildren(el("p", { class: "err", id: "error" }, msg), link("#/", "back to overview"));
+  main.replaceChildren(el("p", { class: "err", id: "error" }, msg),
+    link("#/", info && !info.jobs ? "back to the cluster page" : "back to overview"));
+}
+function setLive(live) {
+  conn.textContent = live ? "live" : "reconnecting…";
+  conn.className = live ? "conn live" : "conn";
 }
 
 // ---------- overview ----------
@@ -421,11 +432,104 @@ async function showGroup(name, g) {
   listen("/api/v1/events", () => { if (g === gen) api(path).then(show, fail); });
 }
 
+// ---------- cluster page ----------
+// renderCluster shows a clustered pipeline instance (cluster.Status): the
+// application, this instance, the group's members, this instance's tasks,
+// its commit, rebalance and restore figures, the autoscaling signal and the
+// rebalance history, latest first.
+function renderCluster(st) {
+  const members = st.members || [], tasks = st.tasks || [], hist = (st.rebalance_history || []).slice().reverse();
+  const when = (t) => !t || new Date(t).getUTCFullYear() <= 1 ? "never" : new Date(t).toLocaleTimeString();
+  const stat = (k, v, id) => el("div", { class: "stat" }, el("div", { class: "v", id }, v), el("div", { class: "k" }, k));
+  const lag = tasks.reduce((a, t) => a + t.lag, 0);
+  const n = Math.max(1, members.length), rec = st.recommended_instances;
+  const advice = rec > n ? "scale out: " + rec + " instances recommended, " + n + " running"
+    : rec < n ? "scale in: " + rec + " instance" + (rec === 1 ? "" : "s") + " recommended, " + n + " running"
+    : "the " + n + " running instance" + (n === 1 ? " fits" : "s fit") + " the load";
+  const memberRows = members.map((m) => [
+    m.member_id === st.member_id ? el("span", {}, m.instance_id || m.member_id, " ", badge("this")) : (m.instance_id || m.member_id),
+    m.host, m.client_id, m.tasks || "–"]);
+  const taskRows = tasks.map((t) => [t.id, t.topic, t.partition, t.records, t.lag, t.restored ? "yes" : "no"]);
+  const histRows = hist.map((e) => [new Date(e.time).toLocaleString(), e.assigned || "–", e.revoked || "–"]);
+  const c = [
+    el("h1", {}, "Cluster ", el("span", { id: "cluster-app" }, st.application)),
+    el("p", { class: "muted" }, "input topics: " + ((st.topics || []).join(", ") || "–") + " · member " + (st.member_id || "not joined")),
+  ];
+  if (st.error) c.push(el("p", { class: "err", id: "cluster-error" }, st.error));
+  c.push(
+    el("div", { class: "card stats", id: "cluster-stats" },
+      stat("this instance", st.instance, "stat-instance"),
+      stat("generation", st.generation, "stat-generation"),
+      stat("delivery", st.exactly_once ? "exactly-once" : "at-least-once", "stat-delivery"),
+      stat("tasks", tasks.length, "stat-tasks"),
+      stat("lag (this instance)", human(lag), "stat-lag"),
+      stat("commits", human(st.commits), "stat-commits"),
+      stat("aborts", human(st.aborts), "stat-aborts"),
+      stat("last commit", when(st.last_commit), "stat-last-commit"),
+      stat("rebalances", human(st.rebalances), "stat-rebalances"),
+      stat("restores", human(st.restores) + (st.restores ? " (" + dur(st.restore_seconds * 1000) + ")" : ""), "stat-restores")),
+    el("div", { class: "card" }, el("h2", {}, "Autoscaling"),
+      el("div", { class: "stats" },
+        stat("busy ratio (last window)", Math.round(st.busy_ratio * 100) + "%", "stat-busy"),
+        stat("lag growth", human(st.lag_growth_per_second, "/s"), "stat-lag-growth"),
+        stat("recommended instances", rec, "stat-recommended")),
+      el("p", { class: "muted", id: "cluster-advice" }, advice)),
+    el("div", { class: "card", id: "cluster-members" }, el("h2", {}, "Members"),
+      memberRows.length ? table(["instance", "host", "client", "tasks"], memberRows, [])
+        : el("p", { class: "muted" }, "No members described.")),
+    el("div", { class: "card", id: "cluster-tasks" }, el("h2", {}, "Tasks of this instance"),
+      taskRows.length ? table(["task", "topic", "partition", "records", "lag", "restored"], taskRows, [2, 3, 4])
+        : el("p", { class: "muted" }, "No tasks assigned.")),
+    el("div", { class: "card", id: "cluster-history" }, el("h2", {}, "Rebalances (latest first)"),
+      histRows.length ? table(["time", "assigned", "revoked"], histRows, [])
+        : el("p", { class: "muted" }, "No rebalance yet.")),
+    el("p", { class: "muted", id: "updated" }, "updated " + new Date().toLocaleTimeString()));
+  main.replaceChildren(...c);
+}
+
+// showCluster polls /api/v1/cluster every POLL_MS until the route changes;
+// a failed poll keeps the last figures on screen.
+function showCluster(g) {
+  const poll = async () => {
+    timer = 0;
+    try {
+      const st = await api("/api/v1/cluster");
+      if (g !== gen) return;
+      renderCluster(st);
+      setLive(true);
+    } catch (e) {
+      if (g !== gen || e.message === "unauthorized") return; // the token form restarts the route
+      if (document.getElementById("cluster-stats")) setLive(false); else showError(e.message);
+    }
+    if (g === gen) timer = setTimeout(poll, POLL_MS);
+  };
+  poll();
+}
+
 // ---------- routing ----------
+function renderNav() {
+  const nav = document.getElementById("nav");
+  const kids = [];
+  if (info.jobs) kids.push(link("#/", "overview"));
+  if (info.cluster) kids.push(el("a", { href: "#/cluster", id: "nav-cluster" }, "cluster"));
+  nav.replaceChildren(...kids);
+}
+
 function route() {
   const g = ++gen;
   if (stream) { stream.abort(); stream = null; }
+  if (timer) { clearTimeout(timer); timer = 0; }
+  if (!info) {
+    api("/api/v1/info").then((i) => { info = i; renderNav(); if (g === gen) route(); },
+      (e) => { if (g === gen) showError(e.message); });
+    return;
+  }
   const h = location.hash || "#/";
+  if (h === "#/cluster" || (h === "#/" && !info.jobs)) {
+    if (info.cluster) return showCluster(g);
+    return showError("This server runs no clustered pipeline instance.");
+  }
+  if (!info.jobs) return showError("This server is a clustered pipeline instance: it has the cluster page only.");
   let m;
   if ((m = h.match(/^#\/jobs\/(.+)$/))) return showJob(decodeURIComponent(m[1]), g);
   if ((m = h.match(/^#\/topics\/(.+)$/))) return showTopic(decodeURIComponent(m[1]), g);
