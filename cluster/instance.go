@@ -38,6 +38,7 @@ type Instance struct {
 	inTxn bool
 
 	opts []kgo.Opt
+	clMu sync.Mutex // cl and sess change when a fenced instance rejoins
 
 	prodMu  sync.Mutex // producer promises run on franz-go's goroutines
 	prodErr error
@@ -63,6 +64,9 @@ type taskState struct {
 	comb         *combiner
 	gen          *generator
 	processed    int64
+	cachedAt     time.Time // when it was revoked (in the cache)
+	lastMarker   marker    // the watermark last published
+	published    bool
 	lastOffset   int64 // last input offset processed
 	lag          int64
 }
@@ -132,18 +136,25 @@ func New(ctx context.Context, cfg Config, topo *Topology) (*Instance, error) {
 
 // connect opens the group client (a transact session under exactly-once).
 func (in *Instance) connect() error {
-	var err error
+	var (
+		sess *kgo.GroupTransactSession
+		cl   *kgo.Client
+		err  error
+	)
 	if in.cfg.ExactlyOnce {
-		in.sess, err = kgo.NewGroupTransactSession(in.opts...)
+		sess, err = kgo.NewGroupTransactSession(in.opts...)
 		if err == nil {
-			in.cl = in.sess.Client()
+			cl = sess.Client()
 		}
 	} else {
-		in.cl, err = kgo.NewClient(in.opts...)
+		cl, err = kgo.NewClient(in.opts...)
 	}
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
+	in.clMu.Lock()
+	in.sess, in.cl = sess, cl
+	in.clMu.Unlock()
 	return nil
 }
 
@@ -160,6 +171,7 @@ func (in *Instance) rejoin(cause error) error {
 		ts.pendingEnd = 0
 		delete(in.tasks, id)
 		if in.topo.SubTopologies[id.sub].Stateful && ts.restored {
+			ts.cachedAt = time.Now()
 			in.cache[id] = ts
 		}
 	}
@@ -503,6 +515,10 @@ func (in *Instance) commit(ctx context.Context) error {
 		}
 		if ts.gen != nil {
 			m := ts.gen.marker(id.part, now)
+			if ts.published && m == ts.lastMarker {
+				continue // unchanged: downstream tasks keep it in their state
+			}
+			ts.lastMarker, ts.published = m, true
 			next := id.sub + 1
 			for p := range in.parts[next] {
 				out.produce(&kgo.Record{Topic: in.inputs[next], Partition: p, Headers: []kgo.RecordHeader{m.header()}}, false)
@@ -531,7 +547,10 @@ func (in *Instance) commit(ctx context.Context) error {
 			return err
 		}
 		if err := in.cl.CommitUncommittedOffsets(context.WithoutCancel(ctx)); err != nil {
-			return fmt.Errorf("cluster: committing offsets: %w", err)
+			// A rebalance under way refuses commits; the records since
+			// the last commit are processed again by whoever gets them
+			// (at-least-once). The next commit tries again.
+			in.log.Warn("cluster: committing offsets failed; the records since the last commit may be processed again", "error", err)
 		}
 	}
 	in.prodMu.Lock()
@@ -548,6 +567,7 @@ func (in *Instance) commit(ctx context.Context) error {
 			if ts.comb != nil {
 				ts.comb.abort()
 			}
+			ts.published = false // its watermark records were aborted too
 		}
 		ts.pendingEnd = 0
 	}
@@ -617,12 +637,20 @@ func (in *Instance) onAssigned(_ context.Context, _ *kgo.Client, assigned map[st
 			}
 			ts := in.cache[id]
 			delete(in.cache, id)
+			if ts != nil && time.Since(ts.cachedAt) > cacheTTL {
+				ts = nil // too old to be worth catching up
+			}
 			if ts == nil {
 				ts = in.newTask(id)
 			} else {
 				ts.restored = false // catch up from changelogEnd
 			}
 			in.tasks[id] = ts
+		}
+	}
+	for id, ts := range in.cache {
+		if time.Since(ts.cachedAt) > cacheTTL {
+			delete(in.cache, id)
 		}
 	}
 	in.metrics.rebalance(in.cfg.InstanceID, assigned, nil)
@@ -670,6 +698,7 @@ func (in *Instance) drop(parts map[string][]int32, why string) {
 			if ts := in.tasks[id]; ts != nil {
 				delete(in.tasks, id)
 				if in.topo.SubTopologies[sub].Stateful && ts.restored {
+					ts.cachedAt = time.Now()
 					in.cache[id] = ts
 				}
 			}
@@ -725,6 +754,10 @@ func (in *Instance) close(clean bool) error {
 	return err
 }
 
+// cacheTTL is how long the state of a task that left stays in memory
+// for a quick return.
+const cacheTTL = 10 * time.Minute
+
 // maxRejoins bounds how many failed transactions in a row an instance
 // survives by joining the group again.
 const maxRejoins = 5
@@ -734,3 +767,11 @@ type errFenced struct{ err error }
 
 func (e errFenced) Error() string { return "cluster: fenced: " + e.err.Error() }
 func (e errFenced) Unwrap() error { return e.err }
+
+// groupMetadata is the group client's member id and generation.
+func (in *Instance) groupMetadata() (string, int32) {
+	in.clMu.Lock()
+	cl := in.cl
+	in.clMu.Unlock()
+	return cl.GroupMetadata()
+}

@@ -185,7 +185,7 @@ type TaskStatus struct {
 // coordinator).
 func (in *Instance) Status(ctx context.Context) Status {
 	s := Status{Application: in.cfg.ApplicationID, Instance: in.cfg.InstanceID, ExactlyOnce: in.cfg.ExactlyOnce, Topics: in.inputs}
-	s.MemberID, s.Generation = in.cl.GroupMetadata()
+	s.MemberID, s.Generation = in.groupMetadata()
 	in.mu.Lock()
 	var lag int64
 	for _, id := range in.sortedTasks() {
@@ -291,7 +291,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 // Ready reports whether the instance is a member of its group (for
 // /readyz): not before it joined, nor while it rejoins.
 func (in *Instance) Ready() error {
-	if m, gen := in.cl.GroupMetadata(); m == "" || gen < 0 {
+	if m, gen := in.groupMetadata(); m == "" || gen < 0 {
 		return fmt.Errorf("instance %s has not joined group %s yet", in.cfg.InstanceID, in.cfg.ApplicationID)
 	}
 	return nil
