@@ -46,6 +46,14 @@ type Config struct {
 	ClientOptions []kgo.Opt
 	// Logger receives the instance's events; nil: slog.Default().
 	Logger *slog.Logger
+	// StateDir, when set, keeps local snapshots of the tasks' state (in
+	// StateDir/<application>/<instance>/), so a task that comes back to
+	// this instance (after a restart under the same instance id) restores
+	// only the changelog written since.
+	StateDir string
+	// SnapshotInterval bounds how often a changed task's state is written
+	// to StateDir; default DefaultSnapshotInterval.
+	SnapshotInterval time.Duration
 	// LeaveOnClose removes the instance from the group when it stops
 	// (a SIGTERM: the group moves its tasks at once). A static member
 	// otherwise stays until the session times out, so that a quick
@@ -81,6 +89,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.TransactionTimeout <= 0 {
 		c.TransactionTimeout = max(c.SessionTimeout, 2*c.CommitInterval)
+	}
+	if c.SnapshotInterval <= 0 {
+		c.SnapshotInterval = DefaultSnapshotInterval
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -40,6 +40,8 @@ type Instance struct {
 	opts []kgo.Opt
 	clMu sync.Mutex // cl and sess change when a fenced instance rejoins
 
+	snapWG sync.WaitGroup // snapshot writes in flight
+
 	prodMu  sync.Mutex // producer promises run on franz-go's goroutines
 	prodErr error
 	metrics *metrics
@@ -65,7 +67,12 @@ type taskState struct {
 	gen          *generator
 	processed    int64
 	cachedAt     time.Time // when it was revoked (in the cache)
-	lastMarker   marker    // the watermark last published
+	// local state snapshots (snapshot.go)
+	snapshotAt   int64 // changelog offset of the last snapshot
+	snapshotTime time.Time
+	snapshotDone chan struct{}
+	fromSnapshot bool
+	lastMarker   marker // the watermark last published
 	published    bool
 	lastOffset   int64 // last input offset processed
 	lag          int64
@@ -562,6 +569,7 @@ func (in *Instance) commit(ctx context.Context) error {
 				ts.comb.commit()
 			}
 			ts.changelogEnd = max(ts.changelogEnd, ts.pendingEnd)
+			in.maybeSnapshot(ts, false)
 		} else {
 			ts.task.Abort()
 			if ts.comb != nil {
@@ -665,6 +673,9 @@ func (in *Instance) newTask(id taskID) *taskState {
 	}
 	if !st.Stateful {
 		ts.restored = true
+	} else {
+		ts.snapshotAt = -1
+		in.loadSnapshot(ts)
 	}
 	if id.sub+1 < len(in.topo.SubTopologies) && in.topo.MaxOutOfOrderness >= 0 {
 		ts.gen = &generator{maxTS: NoWatermark, ooo: in.topo.MaxOutOfOrderness.Milliseconds(), idleTO: in.topo.IdleTimeout, lastSeen: time.Now()}
@@ -700,6 +711,9 @@ func (in *Instance) drop(parts map[string][]int32, why string) {
 				if in.topo.SubTopologies[sub].Stateful && ts.restored {
 					ts.cachedAt = time.Now()
 					in.cache[id] = ts
+					if why == "revoked" {
+						in.maybeSnapshot(ts, true)
+					}
 				}
 			}
 		}
@@ -749,6 +763,16 @@ func (in *Instance) close(clean bool) error {
 			in.log.Warn("cluster: leaving the group", "error", lerr)
 		}
 	}
+	if clean {
+		in.mu.Lock()
+		for _, ts := range in.tasks {
+			if !in.inTxn {
+				in.maybeSnapshot(ts, true)
+			}
+		}
+		in.mu.Unlock()
+	}
+	in.snapWG.Wait()
 	in.rest.Close()
 	in.adm.Close()
 	return err

@@ -147,19 +147,22 @@ type Status struct {
 	// Members are the group's members as the coordinator describes them.
 	Members []Member `json:"members"`
 	// Topics are the sub-topologies' input topics, in order.
-	Topics      []string         `json:"topics"`
-	Tasks       []TaskStatus     `json:"tasks"`
-	Commits     int64            `json:"commits"`
-	Aborts      int64            `json:"aborts"`
-	LastCommit  time.Time        `json:"last_commit"`
-	Rebalances  int64            `json:"rebalances"`
-	History     []RebalanceEvent `json:"rebalance_history"`
-	Restores    int64            `json:"restores"`
-	RestoreSecs float64          `json:"restore_seconds"`
-	BusyRatio   float64          `json:"busy_ratio"`
-	LagGrowth   float64          `json:"lag_growth_per_second"`
-	Recommended int              `json:"recommended_instances"`
-	Error       string           `json:"error,omitempty"`
+	Topics     []string         `json:"topics"`
+	Tasks      []TaskStatus     `json:"tasks"`
+	Commits    int64            `json:"commits"`
+	Aborts     int64            `json:"aborts"`
+	LastCommit time.Time        `json:"last_commit"`
+	Rebalances int64            `json:"rebalances"`
+	History    []RebalanceEvent `json:"rebalance_history"`
+	Restores   int64            `json:"restores"`
+	// RestoreRecords are the changelog records restores read (a task
+	// that starts from a local snapshot reads only those written since).
+	RestoreRecords int64   `json:"restore_records"`
+	RestoreSecs    float64 `json:"restore_seconds"`
+	BusyRatio      float64 `json:"busy_ratio"`
+	LagGrowth      float64 `json:"lag_growth_per_second"`
+	Recommended    int     `json:"recommended_instances"`
+	Error          string  `json:"error,omitempty"`
 }
 
 // Member is one instance in the group.
@@ -200,7 +203,7 @@ func (in *Instance) Status(ctx context.Context) Status {
 	s.Commits, s.Aborts, s.LastCommit = m.commits, m.aborts, m.lastCommit
 	s.Rebalances = m.rebalances
 	s.History = append([]RebalanceEvent(nil), m.history...)
-	s.Restores, s.RestoreSecs = m.restores, m.restoreTime.Seconds()
+	s.Restores, s.RestoreSecs, s.RestoreRecords = m.restores, m.restoreTime.Seconds(), m.restoreRecs
 	s.BusyRatio, s.LagGrowth = m.busyRatio, m.lagGrowth
 	m.mu.Unlock()
 	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)

@@ -119,3 +119,10 @@ func (t *Table[V]) Restore(k string, v []byte) error {
 	t.m[k] = d
 	return nil
 }
+
+// Snapshot calls write with every key's encoded value (call it committed).
+func (t *Table[V]) Snapshot(write func(k string, v []byte)) {
+	for k, v := range t.m {
+		write(k, t.enc(v))
+	}
+}

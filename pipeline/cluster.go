@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -83,6 +84,9 @@ func (p *Plan) ClusterTopology(ctx context.Context, host *Host, o ClusterOverrid
 		ExactlyOnce:    spec.Delivery == DeliveryExactlyOnce,
 		Logger:         host.logger(),
 		LeaveOnClose:   true,
+	}
+	if host.DataDir != "" {
+		cfg.StateDir = filepath.Join(host.DataDir, "cluster")
 	}
 	if len(o.Brokers) > 0 {
 		cfg.Brokers = o.Brokers
@@ -515,6 +519,11 @@ func (t *windowTask) addTimer(k string, c *clusterWin) {
 	t.timers.add(end, k)
 }
 
+// Snapshot writes the committed windows (cluster.Snapshotter).
+func (t *windowTask) Snapshot(write func(k, v []byte)) {
+	t.tab.Snapshot(func(k string, v []byte) { write([]byte(k), v) })
+}
+
 func (t *windowTask) Restore(key, value []byte) error {
 	k := string(key)
 	if len(k) < 9 || k[0] != 'w' {
@@ -589,6 +598,11 @@ func (t *dedupTask) Abort() {
 		t.timers.add(u, k)
 		return true
 	})
+}
+
+// Snapshot writes the committed keys (cluster.Snapshotter).
+func (t *dedupTask) Snapshot(write func(k, v []byte)) {
+	t.tab.Snapshot(func(k string, v []byte) { write([]byte(k), v) })
 }
 
 func (t *dedupTask) Restore(key, value []byte) error {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -46,29 +47,57 @@ delivery: %s
 // returns the expected window results (user|start -> "n total").
 func clusterInput(t *testing.T, cl *kgo.Client, n int) map[string]string {
 	t.Helper()
+	produceOrders(t, cl, 0, n)
+	produceEnd(t, cl)
+	return wantOrders(n)
+}
+
+// order is order number i: its record, user and window start.
+func order(i int) (*kgo.Record, string, int64, int64) {
 	base := int64(1_700_000_000_000)
-	want := map[string][2]int64{}
+	user := fmt.Sprintf("u%d", i%13)
+	ts := base + int64(i)*37 - int64(i%5)*100
+	amount := int64(i % 100)
+	region := fmt.Sprintf("r%d", i%7)
+	b, _ := json.Marshal(map[string]any{"user": user, "amount": amount, "ts": ts, "region": region})
+	return &kgo.Record{Topic: "orders", Partition: int32(i % 4), Key: []byte(region), Value: b}, user, ts - ts%10_000, amount
+}
+
+func produceOrders(t *testing.T, cl *kgo.Client, from, to int) {
+	t.Helper()
 	var recs []*kgo.Record
+	for i := from; i < to; i++ {
+		r, _, _, _ := order(i)
+		recs = append(recs, r)
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// produceEnd writes one far-future order per partition, which pushes
+// every watermark past the real windows.
+func produceEnd(t *testing.T, cl *kgo.Client) {
+	t.Helper()
+	for p := range int32(4) {
+		b, _ := json.Marshal(map[string]any{"user": "end", "amount": 0, "ts": int64(1_700_000_000_000) + 10_000_000})
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "orders", Partition: p, Value: b}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// wantOrders is the single-process result of orders 0..n-1 (user|start
+// -> "n total").
+func wantOrders(n int) map[string]string {
+	want := map[string][2]int64{}
 	for i := range n {
-		user := fmt.Sprintf("u%d", i%13)
-		ts := base + int64(i)*37 - int64(i%5)*100
-		amount := int64(i % 100)
-		region := fmt.Sprintf("r%d", i%7)
-		b, _ := json.Marshal(map[string]any{"user": user, "amount": amount, "ts": ts, "region": region})
-		recs = append(recs, &kgo.Record{Topic: "orders", Partition: int32(i % 4), Key: []byte(region), Value: b})
-		start := ts - ts%10_000
+		_, user, start, amount := order(i)
 		k := fmt.Sprintf("%s|%d", user, start)
 		w := want[k]
 		w[0]++
 		w[1] += amount * 2
 		want[k] = w
-	}
-	for p := range int32(4) {
-		b, _ := json.Marshal(map[string]any{"user": "end", "amount": 0, "ts": base + 10_000_000})
-		recs = append(recs, &kgo.Record{Topic: "orders", Partition: p, Value: b})
-	}
-	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-		t.Fatal(err)
 	}
 	out := map[string]string{}
 	for k, w := range want {
@@ -299,6 +328,94 @@ delivery: exactly_once
 		if err := <-ch; err != nil {
 			t.Errorf("instance: %v", err)
 		}
+	}
+	checkResults(t, got, want)
+}
+
+// TestClusterLocalStateSnapshot: an instance that stops writes its tasks'
+// state to its data dir; started again under the same instance id it
+// loads it and reads no changelog record written before, and the result
+// stays exact.
+func TestClusterLocalStateSnapshot(t *testing.T) {
+	srv := kafkatest.Start(t, kafkatest.Options{Fsync: logstore.FsyncPolicy{Mode: logstore.FsyncNever}})
+	cl := srv.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), 4, 1, nil, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	spec, err := Parse("revenue.yaml", fmt.Appendf(nil, clusterSpec, srv.Addr, "snap", DeliveryExactlyOnce))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Compile(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataDir := t.TempDir()
+	run := func(until func() bool) cluster.Status {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		cp, err := plan.Cluster(ctx, &Host{DataDir: dataDir}, ClusterOverrides{InstanceID: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inst, err := cluster.New(ctx, cp.Config, cp.Topology)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- inst.Run(ctx) }()
+		deadline := time.Now().Add(60 * time.Second)
+		for !until() {
+			if time.Now().After(deadline) {
+				t.Fatal("the instance did not get there within 60 s")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		st := inst.Status(context.Background())
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	// First run: half the orders (no end marker: the last windows stay
+	// open, their state in the changelog).
+	produceOrders(t, cl, 0, 1500)
+	want := wantOrders(3000)
+	adm := kadm.NewClient(cl)
+	consumed := func() bool {
+		offs, err := adm.FetchOffsets(context.Background(), "snap")
+		if err != nil {
+			return false
+		}
+		var n int64
+		offs.Each(func(o kadm.OffsetResponse) {
+			if o.Topic == "orders" {
+				n += o.At
+			}
+		})
+		return n >= 1500
+	}
+	var got map[string][]string
+	first := run(consumed)
+	files, _ := filepath.Glob(filepath.Join(dataDir, "cluster", "snap", "a", "*.state"))
+	if len(files) == 0 {
+		t.Fatalf("no state snapshot written (status %+v)", first)
+	}
+	// Second run: it loads the snapshots and finishes the job.
+	produceOrders(t, cl, 1500, 3000)
+	produceEnd(t, cl)
+	second := run(func() bool {
+		got = readResults(t, srv.Addr, len(want), 200*time.Millisecond)
+		n := 0
+		for _, g := range got {
+			n += len(g)
+		}
+		return n >= len(want)
+	})
+	if second.RestoreRecords != 0 {
+		t.Errorf("the second run read %d changelog records; its snapshots were current", second.RestoreRecords)
 	}
 	checkResults(t, got, want)
 }

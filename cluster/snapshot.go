@@ -1,0 +1,240 @@
+package cluster
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Local state snapshots: a stateful task's committed state is written to
+// the instance's state directory (Config.StateDir) with the changelog
+// offset it corresponds to, at most every SnapshotInterval after a
+// commit, and when the task leaves or the instance stops. A task that
+// comes back to this instance — after a restart under the same instance
+// id, typically — loads its snapshot and restores only the changelog
+// records written since, instead of the whole changelog.
+//
+// File <state dir>/<sub-topology>_<partition>.state:
+//
+//	magic "SLST" | version 1 | changelog end offset (int64 BE) |
+//	records: key length (uvarint) key value length (uvarint) value ... |
+//	end: 0xFFFFFFFF-like sentinel is not used; the record count (uint64 BE)
+//	and CRC-32C (uint32 BE) of everything before close the file.
+//
+// It is written to a temporary file, synced and renamed into place, so a
+// crash leaves the old snapshot or the new one. A snapshot that fails its
+// CRC, or whose offset is beyond the changelog's end (the topic was
+// recreated), is ignored: the task restores from the changelog.
+
+// DefaultSnapshotInterval is how often a changed task's state is written
+// to the state directory.
+const DefaultSnapshotInterval = 30 * time.Second
+
+var (
+	snapMagic   = []byte("SLST")
+	castagnoli  = crc32.MakeTable(crc32.Castagnoli)
+	errSnapshot = errors.New("cluster: bad state snapshot")
+)
+
+const snapVersion = 1
+
+// Snapshotter is implemented by tasks whose state can be written whole:
+// Snapshot calls write for every key with the value a changelog record
+// would carry.
+type Snapshotter interface {
+	Snapshot(write func(key, value []byte))
+}
+
+func (in *Instance) snapshotPath(id taskID) string {
+	return filepath.Join(in.cfg.StateDir, in.cfg.ApplicationID, in.cfg.InstanceID, fmt.Sprintf("%d_%d.state", id.sub, id.part))
+}
+
+// encodeSnapshot encodes a task's committed state (call right after a
+// commit or a restore, before any new record).
+func encodeSnapshot(ts *taskState) ([]byte, bool) {
+	sn, ok := ts.task.(Snapshotter)
+	if !ok {
+		return nil, false
+	}
+	b := append([]byte(nil), snapMagic...)
+	b = append(b, snapVersion)
+	b = binary.BigEndian.AppendUint64(b, uint64(ts.changelogEnd))
+	var n uint64
+	write := func(k, v []byte) {
+		b = binary.AppendUvarint(b, uint64(len(k)))
+		b = append(b, k...)
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+		n++
+	}
+	sn.Snapshot(write)
+	if ts.comb != nil {
+		ts.comb.snapshot(write)
+	}
+	b = binary.BigEndian.AppendUint64(b, n)
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli)), true
+}
+
+// writeSnapshot writes data as path atomically.
+func writeSnapshot(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// readSnapshot decodes a snapshot file, calling apply for every record,
+// and returns its changelog offset. A missing file is (-1, nil).
+func readSnapshot(path string, apply func(k, v []byte) error) (int64, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return -1, nil
+	}
+	if err != nil {
+		return -1, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(bufio.NewReader(f))
+	if err != nil {
+		return -1, err
+	}
+	if len(data) < len(snapMagic)+1+8+8+4 || string(data[:4]) != string(snapMagic) || data[4] != snapVersion {
+		return -1, fmt.Errorf("%w: %s: header", errSnapshot, path)
+	}
+	body, sum := data[:len(data)-4], binary.BigEndian.Uint32(data[len(data)-4:])
+	if crc32.Checksum(body, castagnoli) != sum {
+		return -1, fmt.Errorf("%w: %s: checksum", errSnapshot, path)
+	}
+	end := int64(binary.BigEndian.Uint64(data[5:]))
+	want := binary.BigEndian.Uint64(body[len(body)-8:])
+	recs := body[13 : len(body)-8]
+	var n uint64
+	for len(recs) > 0 {
+		kl, m := binary.Uvarint(recs)
+		if m <= 0 || kl > uint64(len(recs)-m) {
+			return -1, fmt.Errorf("%w: %s: key", errSnapshot, path)
+		}
+		k := recs[m : m+int(kl)]
+		recs = recs[m+int(kl):]
+		vl, m := binary.Uvarint(recs)
+		if m <= 0 || vl > uint64(len(recs)-m) {
+			return -1, fmt.Errorf("%w: %s: value", errSnapshot, path)
+		}
+		v := recs[m : m+int(vl)]
+		recs = recs[m+int(vl):]
+		if err := apply(k, v); err != nil {
+			return -1, fmt.Errorf("%s: %w", path, err)
+		}
+		n++
+	}
+	if n != want {
+		return -1, fmt.Errorf("%w: %s: %d records, want %d", errSnapshot, path, n, want)
+	}
+	return end, nil
+}
+
+// loadSnapshot fills a new task from its snapshot, if there is one; it
+// reports whether it did. A bad snapshot is logged and removed.
+func (in *Instance) loadSnapshot(ts *taskState) bool {
+	if in.cfg.StateDir == "" {
+		return false
+	}
+	path := in.snapshotPath(ts.id)
+	start := time.Now()
+	var n int
+	end, err := readSnapshot(path, func(k, v []byte) error {
+		n++
+		if isWatermarkKey(k) {
+			if ts.comb != nil {
+				return ts.comb.restore(k, v)
+			}
+			return nil
+		}
+		return ts.task.Restore(k, v)
+	})
+	if err != nil || end < 0 {
+		if err != nil {
+			in.log.Warn("cluster: ignoring the local state snapshot; the task restores from its changelog", "task", ts.id.String(), "error", err)
+			_ = os.Remove(path)
+		}
+		// Start clean: a partly applied snapshot must not stay.
+		ts.task = in.topo.SubTopologies[ts.id.sub].NewTask(ts.id.part)
+		if ts.id.sub > 0 {
+			ts.comb = newCombiner(in.parts[ts.id.sub-1])
+		}
+		return false
+	}
+	ts.changelogEnd = end
+	ts.fromSnapshot = true
+	in.log.Info("cluster: local state snapshot loaded", "task", ts.id.String(), "records", n, "changelog_offset", end, "elapsed", time.Since(start).Round(time.Millisecond))
+	return true
+}
+
+// maybeSnapshot writes a task's snapshot when its state changed since the
+// last one and the interval passed (or force). Call with the task
+// committed. The encoding happens here; the file is written in the
+// background, one at a time per task.
+func (in *Instance) maybeSnapshot(ts *taskState, force bool) {
+	if in.cfg.StateDir == "" || !ts.restored || ts.snapshotAt == ts.changelogEnd {
+		return
+	}
+	if !force && time.Since(ts.snapshotTime) < in.cfg.SnapshotInterval {
+		return
+	}
+	data, ok := encodeSnapshot(ts)
+	if !ok {
+		return
+	}
+	ts.snapshotAt, ts.snapshotTime = ts.changelogEnd, time.Now()
+	path := in.snapshotPath(ts.id)
+	in.snapWG.Add(1)
+	prev := ts.snapshotDone
+	done := make(chan struct{})
+	ts.snapshotDone = done
+	go func() {
+		defer in.snapWG.Done()
+		defer close(done)
+		if prev != nil {
+			<-prev
+		}
+		if err := writeSnapshot(path, data); err != nil {
+			in.log.Warn("cluster: writing the local state snapshot", "task", ts.id.String(), "error", err)
+		}
+	}()
+}
+
+// snapshot writes every upstream watermark (for a state snapshot).
+func (c *combiner) snapshot(write func(k, v []byte)) {
+	saved := c.dirty
+	c.dirty = map[int32]struct{}{}
+	for i := range c.wm {
+		c.dirty[int32(i)] = struct{}{}
+	}
+	wm, idle := c.wm, c.idle
+	c.wm, c.idle = c.committedWM, c.committedIdle
+	c.flush(write)
+	c.wm, c.idle = wm, idle
+	c.dirty = saved
+}
