@@ -72,6 +72,7 @@ type taskState struct {
 	snapshotTime time.Time
 	snapshotDone chan struct{}
 	fromSnapshot bool
+	logPromise   func(*kgo.Record, error)
 	lastMarker   marker // the watermark last published
 	published    bool
 	lastOffset   int64 // last input offset processed
@@ -448,27 +449,45 @@ type output struct {
 
 func (o *output) produce(r *kgo.Record, changelog bool) {
 	in := o.in
-	ts := o.ts
-	promise := func(r *kgo.Record, err error) {
-		if err != nil {
-			in.prodMu.Lock()
-			if in.prodErr == nil {
-				in.prodErr = fmt.Errorf("cluster: writing to %s partition %d: %w", r.Topic, r.Partition, err)
-			}
-			in.prodMu.Unlock()
-			return
-		}
-		if changelog {
-			in.prodMu.Lock()
-			ts.pendingEnd = max(ts.pendingEnd, r.Offset+1)
-			in.prodMu.Unlock()
-		}
+	promise := in.dataPromise
+	if changelog {
+		promise = o.ts.changelogPromise(in)
 	}
 	if in.sess != nil {
 		in.sess.Produce(context.Background(), r, promise)
 	} else {
 		in.cl.Produce(context.Background(), r, promise)
 	}
+}
+
+// dataPromise records the first failed write (one function for every
+// record: no closure per record).
+func (in *Instance) dataPromise(r *kgo.Record, err error) {
+	if err == nil {
+		return
+	}
+	in.prodMu.Lock()
+	if in.prodErr == nil {
+		in.prodErr = fmt.Errorf("cluster: writing to %s partition %d: %w", r.Topic, r.Partition, err)
+	}
+	in.prodMu.Unlock()
+}
+
+// changelogPromise is the task's promise for its changelog writes: it
+// also records the changelog's end.
+func (ts *taskState) changelogPromise(in *Instance) func(*kgo.Record, error) {
+	if ts.logPromise == nil {
+		ts.logPromise = func(r *kgo.Record, err error) {
+			if err != nil {
+				in.dataPromise(r, err)
+				return
+			}
+			in.prodMu.Lock()
+			ts.pendingEnd = max(ts.pendingEnd, r.Offset+1)
+			in.prodMu.Unlock()
+		}
+	}
+	return ts.logPromise
 }
 
 func (o *output) Forward(key, value []byte, ts int64) {

@@ -201,9 +201,9 @@ func (p *Plan) ClusterTopology(ctx context.Context, host *Host, o ClusterOverrid
 		st := cluster.SubTopology{Name: "source"}
 		if i == 0 {
 			in := p.input
-			st.NewTask = func(int32) cluster.Task {
+			st.NewTask = func(p int32) cluster.Task {
 				md, err := newMsgDecoder(in)
-				return &sourceTask{md: md, err: err, em: em, origin: topo.Source}
+				return &sourceTask{md: md, err: err, em: em, origin: fmt.Sprintf("%s/%d", topo.Source, p)}
 			}
 		} else {
 			ks := pt.keyed
@@ -295,19 +295,24 @@ func (e *emitPlan) emit(out cluster.Output, r row.Row, ts int64, origin string, 
 // sourceTask decodes a source partition's messages and runs the steps
 // before the first keyed step.
 type sourceTask struct {
-	md     *msgDecoder
-	err    error
-	em     *emitPlan
-	origin string
+	md      *msgDecoder
+	err     error
+	em      *emitPlan
+	origin  string // topic/partition, for dead letters
+	headers []connector.Header
 }
 
 func (t *sourceTask) Process(out cluster.Output, r *kgo.Record) error {
 	if t.err != nil {
 		return t.err
 	}
-	m := connector.Message{Key: r.Key, Value: r.Value, Timestamp: r.Timestamp.UnixMilli(), Offset: r.Offset, Origin: fmt.Sprintf("%s/%d", r.Topic, r.Partition)}
-	for _, h := range r.Headers {
-		m.Headers = append(m.Headers, connector.Header{Key: h.Key, Value: h.Value})
+	m := connector.Message{Key: r.Key, Value: r.Value, Timestamp: r.Timestamp.UnixMilli(), Offset: r.Offset, Origin: t.origin}
+	if len(r.Headers) > 0 {
+		t.headers = t.headers[:0]
+		for _, h := range r.Headers {
+			t.headers = append(t.headers, connector.Header{Key: h.Key, Value: h.Value})
+		}
+		m.Headers = t.headers
 	}
 	tr, keep, f := t.md.message(&m)
 	if f != nil {
