@@ -588,6 +588,9 @@ func (in *Instance) commit(ctx context.Context) error {
 				ts.comb.commit()
 			}
 			ts.changelogEnd = max(ts.changelogEnd, ts.pendingEnd)
+			if ts.gen != nil {
+				ts.gen.commit()
+			}
 			in.maybeSnapshot(ts, false)
 		} else {
 			ts.task.Abort()
@@ -595,6 +598,9 @@ func (in *Instance) commit(ctx context.Context) error {
 				ts.comb.abort()
 			}
 			ts.published = false // its watermark records were aborted too
+			if ts.gen != nil {
+				ts.gen.abort()
+			}
 		}
 		ts.pendingEnd = 0
 	}
@@ -697,7 +703,7 @@ func (in *Instance) newTask(id taskID) *taskState {
 		in.loadSnapshot(ts)
 	}
 	if id.sub+1 < len(in.topo.SubTopologies) && in.topo.MaxOutOfOrderness >= 0 {
-		ts.gen = &generator{maxTS: NoWatermark, ooo: in.topo.MaxOutOfOrderness.Milliseconds(), idleTO: in.topo.IdleTimeout, lastSeen: time.Now()}
+		ts.gen = &generator{maxTS: NoWatermark, committedTS: NoWatermark, ooo: in.topo.MaxOutOfOrderness.Milliseconds(), idleTO: in.topo.IdleTimeout, lastSeen: time.Now()}
 	}
 	return ts
 }

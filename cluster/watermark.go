@@ -181,10 +181,14 @@ func (c *combiner) restore(k, v []byte) error {
 // event time minus the bound minus 1 ms) and says it is idle when it
 // forwarded nothing for the idle timeout.
 type generator struct {
-	maxTS    int64
-	ooo      int64
-	idleTO   time.Duration
-	lastSeen time.Time
+	maxTS int64
+	// committedTS is maxTS at the last commit: an aborted transaction
+	// rewinds the input, and the watermark must not stay ahead of the
+	// records it will forward again.
+	committedTS int64
+	ooo         int64
+	idleTO      time.Duration
+	lastSeen    time.Time
 }
 
 func (g *generator) see(ts int64) {
@@ -192,6 +196,9 @@ func (g *generator) see(ts int64) {
 		g.maxTS = ts
 	}
 }
+
+func (g *generator) commit() { g.committedTS = g.maxTS }
+func (g *generator) abort()  { g.maxTS = g.committedTS }
 
 func (g *generator) marker(from int32, now time.Time) marker {
 	m := marker{from: from, wm: NoWatermark}

@@ -104,7 +104,7 @@ func TestCombiner(t *testing.T) {
 
 func TestGeneratorIdle(t *testing.T) {
 	now := time.Unix(1000, 0)
-	g := &generator{maxTS: NoWatermark, ooo: 100, idleTO: time.Second, lastSeen: now}
+	g := &generator{maxTS: NoWatermark, committedTS: NoWatermark, ooo: 100, idleTO: time.Second, lastSeen: now}
 	if m := g.marker(1, now); m.wm != NoWatermark || m.idle {
 		t.Fatalf("fresh generator: %+v", m)
 	}
@@ -114,6 +114,14 @@ func TestGeneratorIdle(t *testing.T) {
 	}
 	if m := g.marker(1, now.Add(time.Second)); !m.idle {
 		t.Fatalf("no record for the idle timeout: %+v, want idle", m)
+	}
+	// An aborted transaction rewinds the input: the watermark goes back
+	// to what was committed, or records replayed later would be late.
+	g.commit()
+	g.see(9000)
+	g.abort()
+	if m := g.marker(1, now); m.wm != 4899 {
+		t.Fatalf("after an abort: %+v, want the committed watermark 4899", m)
 	}
 }
 
