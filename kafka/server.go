@@ -166,8 +166,17 @@ func New(log *logstore.Log, cfg Config, logger *slog.Logger) (*Server, error) {
 // or Close is called. It returns ErrServerClosed then, or the first
 // listener's failure (the others are closed too).
 func (s *Server) ListenAndServe(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	serve, err := s.Listen()
+	if err != nil {
+		return err
+	}
+	return serve(ctx)
+}
+
+// Listen binds every listener now (so that a caller can say the server is
+// up only once it is) and returns the function that serves them, as
+// ListenAndServe does.
+func (s *Server) Listen() (serve func(ctx context.Context) error, err error) {
 	lists := s.cfg.listeners()
 	lns := make([]net.Listener, 0, len(lists))
 	for _, l := range lists {
@@ -176,21 +185,25 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 			for _, o := range lns {
 				o.Close()
 			}
-			return fmt.Errorf("kafka listener %s: %w", l, err)
+			return nil, fmt.Errorf("kafka listener %s: %w", l, err)
 		}
 		s.logger.Info("kafka listener started", "listener", l.Name, "protocol", string(l.Protocol), "addr", ln.Addr().String())
 		lns = append(lns, ln)
 	}
-	errs := make(chan error, len(lns))
-	for i, ln := range lns {
-		go func() { errs <- s.ServeListener(ctx, ln, lists[i]) }()
-	}
-	first := <-errs
-	cancel()
-	for range lns[1:] {
-		<-errs
-	}
-	return first
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		errs := make(chan error, len(lns))
+		for i, ln := range lns {
+			go func() { errs <- s.ServeListener(ctx, ln, lists[i]) }()
+		}
+		first := <-errs
+		cancel()
+		for range lns[1:] {
+			<-errs
+		}
+		return first
+	}, nil
 }
 
 // Serve serves ln as a PLAINTEXT listener (see ServeListener).

@@ -146,8 +146,14 @@ func (k *kafkaFlags) start(ctx context.Context, l *logstore.Log, logger *slog.Lo
 	obs.SetOffsets(srv.Offsets())
 	obs.SetGroupSource(liveGroups(srv))
 	logger.Info("kafka listeners starting", "auto_create_topics", cfg.AutoCreateTopics, "default_partitions", strconv.Itoa(k.partitions))
+	// Bind now: "sluice serving" is logged only once clients can connect.
+	serve, err := srv.Listen()
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
 	go func() {
-		if err := srv.ListenAndServe(ctx); err != nil && !errors.Is(err, kafka.ErrServerClosed) {
+		if err := serve(ctx); err != nil && !errors.Is(err, kafka.ErrServerClosed) {
 			errc <- err
 		}
 	}()
