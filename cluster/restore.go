@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -21,13 +22,34 @@ func (in *Instance) restore(ctx context.Context, ts *taskState) error {
 	start := time.Now()
 	topic := ChangelogTopic(in.cfg.ApplicationID, in.topo.SubTopologies[ts.id.sub].Name)
 	p := ts.id.part
-	offs, err := in.adm.ListCommittedOffsets(ctx, topic)
-	if err != nil {
-		return fmt.Errorf("cluster: task %s: end of changelog %s: %w", ts.id, topic, err)
+	// The end of the changelog (its last stable offset), asked a few
+	// times: a leader moving or a metadata refresh fails one request.
+	var o kadm.ListedOffset
+	var err error
+	for attempt := range 5 {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+			}
+		}
+		var offs kadm.ListedOffsets
+		offs, err = in.adm.ListCommittedOffsets(ctx, topic)
+		if err == nil {
+			var ok bool
+			if o, ok = offs.Lookup(topic, p); !ok {
+				err = fmt.Errorf("no offset listed for partition %d", p)
+			} else {
+				err = o.Err
+			}
+		}
+		if err == nil {
+			break
+		}
 	}
-	o, ok := offs.Lookup(topic, p)
-	if !ok || o.Err != nil {
-		return fmt.Errorf("cluster: task %s: end of changelog %s partition %d: %v (%v)", ts.id, topic, p, o.Err, offs)
+	if err != nil {
+		return fmt.Errorf("cluster: task %s: end of changelog %s partition %d: %w", ts.id, topic, p, err)
 	}
 	end := o.Offset
 	from := ts.changelogEnd
