@@ -46,6 +46,9 @@ type Config struct {
 	ClientOptions []kgo.Opt
 	// Logger receives the instance's events; nil: slog.Default().
 	Logger *slog.Logger
+	// StandbyReplicas is how many other instances keep a warm copy of
+	// each stateful task (standby.go); 0: none.
+	StandbyReplicas int
 	// StateDir, when set, keeps local snapshots of the tasks' state (in
 	// StateDir/<application>/<instance>/), so a task that comes back to
 	// this instance (after a restart under the same instance id) restores

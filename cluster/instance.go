@@ -42,6 +42,11 @@ type Instance struct {
 
 	snapWG sync.WaitGroup // snapshot writes in flight
 
+	// standby replicas (standby.go)
+	stby     *kgo.Client
+	stbyMu   sync.Mutex
+	standbys map[taskID]*taskState
+
 	prodMu  sync.Mutex // producer promises run on franz-go's goroutines
 	prodErr error
 	metrics *metrics
@@ -72,6 +77,7 @@ type taskState struct {
 	snapshotTime time.Time
 	snapshotDone chan struct{}
 	fromSnapshot bool
+	promoted     bool // was a standby replica here
 	logPromise   func(*kgo.Record, error)
 	lastMarker   marker // the watermark last published
 	published    bool
@@ -108,6 +114,15 @@ func New(ctx context.Context, cfg Config, topo *Topology) (*Instance, error) {
 	if err != nil {
 		admCl.Close()
 		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	if cfg.StandbyReplicas > 0 {
+		in.standbys = map[taskID]*taskState{}
+		in.stby, err = kgo.NewClient(append(base, kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(), kgo.FetchMaxWait(200*time.Millisecond))...)
+		if err != nil {
+			in.rest.Close()
+			admCl.Close()
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
 	}
 	opts := append(base,
 		kgo.ConsumerGroup(cfg.ApplicationID),
@@ -295,6 +310,18 @@ func (in *Instance) Run(ctx context.Context) (err error) {
 			err = cerr
 		}
 	}()
+	if in.stby != nil {
+		sctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			in.runStandbys(sctx)
+		}()
+		defer func() {
+			stop()
+			<-done
+		}()
+	}
 	next := time.Now().Add(in.cfg.CommitInterval)
 	rejoins := 0
 	if err := in.begin(); err != nil {
@@ -668,11 +695,14 @@ func (in *Instance) onAssigned(_ context.Context, _ *kgo.Client, assigned map[st
 			if in.tasks[id] != nil {
 				continue
 			}
-			ts := in.cache[id]
-			delete(in.cache, id)
-			if ts != nil && time.Since(ts.cachedAt) > cacheTTL {
-				ts = nil // too old to be worth catching up
+			ts := in.promoteStandby(id)
+			if ts == nil {
+				ts = in.cache[id]
+				if ts != nil && time.Since(ts.cachedAt) > cacheTTL {
+					ts = nil // too old to be worth catching up
+				}
 			}
+			delete(in.cache, id)
 			if ts == nil {
 				ts = in.newTask(id)
 			} else {
@@ -798,6 +828,9 @@ func (in *Instance) close(clean bool) error {
 		in.mu.Unlock()
 	}
 	in.snapWG.Wait()
+	if in.stby != nil {
+		in.stby.Close()
+	}
 	in.rest.Close()
 	in.adm.Close()
 	return err

@@ -147,8 +147,10 @@ type Status struct {
 	// Members are the group's members as the coordinator describes them.
 	Members []Member `json:"members"`
 	// Topics are the sub-topologies' input topics, in order.
-	Topics     []string         `json:"topics"`
-	Tasks      []TaskStatus     `json:"tasks"`
+	Topics []string     `json:"topics"`
+	Tasks  []TaskStatus `json:"tasks"`
+	// Standbys are the tasks this instance keeps warm copies of.
+	Standbys   []StandbyStatus  `json:"standbys,omitempty"`
 	Commits    int64            `json:"commits"`
 	Aborts     int64            `json:"aborts"`
 	LastCommit time.Time        `json:"last_commit"`
@@ -197,6 +199,7 @@ func (in *Instance) Status(ctx context.Context) Status {
 		lag += ts.lag
 	}
 	in.mu.Unlock()
+	s.Standbys = in.standbyStatus()
 	m := in.metrics
 	m.sample(lag)
 	m.mu.Lock()

@@ -76,14 +76,15 @@ func (p *Plan) ClusterTopology(ctx context.Context, host *Host, o ClusterOverrid
 		return fmt.Errorf("%s: %s: cluster mode: %s", spec.File, field, fmt.Sprintf(format, args...))
 	}
 	cfg := cluster.Config{
-		Brokers:        cs.Brokers,
-		ApplicationID:  cs.ApplicationID,
-		InstanceID:     o.InstanceID,
-		CommitInterval: cs.CommitInterval,
-		SessionTimeout: cs.SessionTimeout,
-		ExactlyOnce:    spec.Delivery == DeliveryExactlyOnce,
-		Logger:         host.logger(),
-		LeaveOnClose:   true,
+		Brokers:         cs.Brokers,
+		ApplicationID:   cs.ApplicationID,
+		InstanceID:      o.InstanceID,
+		CommitInterval:  cs.CommitInterval,
+		SessionTimeout:  cs.SessionTimeout,
+		StandbyReplicas: cs.StandbyReplicas,
+		ExactlyOnce:     spec.Delivery == DeliveryExactlyOnce,
+		Logger:          host.logger(),
+		LeaveOnClose:    true,
 	}
 	if host.DataDir != "" {
 		cfg.StateDir = filepath.Join(host.DataDir, "cluster")

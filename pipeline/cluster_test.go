@@ -419,3 +419,110 @@ func TestClusterLocalStateSnapshot(t *testing.T) {
 	}
 	checkResults(t, got, want)
 }
+
+// TestClusterStandbyReplicas: with standby_replicas: 1 each of two
+// instances keeps a warm copy of the other's window tasks; when one
+// stops, the other takes its tasks over from the standbys, reading only
+// the changelog records the standby had not applied, and the result is
+// exact.
+func TestClusterStandbyReplicas(t *testing.T) {
+	srv := kafkatest.Start(t, kafkatest.Options{Fsync: logstore.FsyncPolicy{Mode: logstore.FsyncNever}})
+	cl := srv.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), 4, 1, nil, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(fmt.Sprintf(clusterSpec, srv.Addr, "stby", DeliveryExactlyOnce), "session_timeout: 6s}", "session_timeout: 6s, standby_replicas: 1}", 1)
+	spec, err := Parse("revenue.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Compile(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type running struct {
+		inst   *cluster.Instance
+		cancel context.CancelFunc
+		done   chan error
+	}
+	start := func(id string) running {
+		ctx, cancel := context.WithCancel(context.Background())
+		cp, err := plan.Cluster(ctx, &Host{}, ClusterOverrides{InstanceID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inst, err := cluster.New(ctx, cp.Config, cp.Topology)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- inst.Run(ctx) }()
+		return running{inst, cancel, done}
+	}
+	a, b := start("a"), start("b")
+	defer func() {
+		b.cancel()
+		<-b.done
+	}()
+	produceOrders(t, cl, 0, 1500)
+	// Wait until each instance owns window tasks and follows the other's.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		sa, sb := a.inst.Status(context.Background()), b.inst.Status(context.Background())
+		if len(sa.Standbys) > 0 && len(sb.Standbys) > 0 && len(sa.Standbys)+len(sb.Standbys) == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("standbys not placed: a %v, b %v", sa.Standbys, sb.Standbys)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Let a commit what it read and b's standbys catch up with a's
+	// changelog, then stop a (it leaves the group: b takes its tasks at
+	// once).
+	adm := kadm.NewClient(cl)
+	for {
+		ends, err := adm.ListCommittedOffsets(context.Background(), "stby-step2-window-changelog")
+		caughtUp := err == nil
+		sb := b.inst.Status(context.Background())
+		if caughtUp {
+			for _, s := range sb.Standbys {
+				if o, ok := ends.Lookup(s.Topic, int32(s.ID[len(s.ID)-1]-'0')); !ok || o.Offset != s.Offset || o.Offset == 0 {
+					caughtUp = false
+				}
+			}
+		}
+		if caughtUp && len(sb.Standbys) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b's standbys did not catch up: %+v", sb.Standbys)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	before := b.inst.Status(context.Background()).RestoreRecords
+	a.cancel()
+	if err := <-a.done; err != nil {
+		t.Fatal(err)
+	}
+	produceOrders(t, cl, 1500, 3000)
+	produceEnd(t, cl)
+	want := wantOrders(3000)
+	got := readResults(t, srv.Addr, len(want), 60*time.Second)
+	checkResults(t, got, want)
+	st := b.inst.Status(context.Background())
+	var owned int
+	for _, ts := range st.Tasks {
+		if strings.HasSuffix(ts.Topic, "-repartition") {
+			owned++
+		}
+	}
+	if owned != 4 {
+		t.Fatalf("b owns %d window tasks after a left, want 4", owned)
+	}
+	// a's last commit on stopping may add a few changelog records after
+	// the standbys caught up; the rest the standbys had.
+	if d := st.RestoreRecords - before; d > 20 {
+		t.Errorf("b read %d changelog records to take over a's tasks; its standbys had them", d)
+	}
+}

@@ -45,8 +45,8 @@ type ClusterSpec struct {
 	// Partitions of the repartition and changelog topics; 0: the
 	// source topic's.
 	Partitions int
-	// StandbyReplicas is accepted for forward compatibility; only 0 is
-	// supported (docs/cluster.md).
+	// StandbyReplicas is how many other instances keep a warm copy of
+	// each stateful task (docs/cluster.md).
 	StandbyReplicas int
 }
 
@@ -244,7 +244,7 @@ func Parse(file string, data []byte) (*Spec, error) {
 			CommitInterval:  co.duration("commit_interval", 0, true),
 			SessionTimeout:  co.duration("session_timeout", 0, true),
 			Partitions:      int(co.integer("partitions", 0, 1, 10000)),
-			StandbyReplicas: int(co.integer("standby_replicas", 0, 0, 0)),
+			StandbyReplicas: int(co.integer("standby_replicas", 0, 0, 10)),
 		}
 		co.done("brokers", "application_id", "commit_interval", "session_timeout", "partitions", "standby_replicas")
 	}
