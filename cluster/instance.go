@@ -349,9 +349,12 @@ func (in *Instance) Run(ctx context.Context) (err error) {
 		in.mu.Lock()
 		perr := in.process(ctx, fs)
 		in.mu.Unlock()
-		if perr != nil {
+		if perr != nil && !(ctx.Err() != nil && errors.Is(perr, context.Canceled)) {
 			return perr
 		}
+		// Stopping in the middle of a restore: the restored tasks and
+		// what was processed before commit below; the rest is the next
+		// owner's.
 		now := time.Now()
 		stopping := ctx.Err() != nil
 		if !now.Before(next) || stopping {
