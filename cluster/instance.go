@@ -349,12 +349,18 @@ func (in *Instance) Run(ctx context.Context) (err error) {
 		in.mu.Lock()
 		perr := in.process(ctx, fs)
 		in.mu.Unlock()
-		if perr != nil && !(ctx.Err() != nil && errors.Is(perr, context.Canceled)) {
+		if perr != nil {
+			if ctx.Err() != nil && errors.Is(perr, context.Canceled) {
+				// Stopped in the middle of a restore: some fetched
+				// records were not processed, so nothing may commit
+				// (the group would skip them). close aborts the open
+				// transaction; the next owner starts from the last
+				// commit.
+				in.log.Info("cluster: stopped while restoring a task; the open transaction is aborted")
+				return nil
+			}
 			return perr
 		}
-		// Stopping in the middle of a restore: the restored tasks and
-		// what was processed before commit below; the rest is the next
-		// owner's.
 		now := time.Now()
 		stopping := ctx.Err() != nil
 		if !now.Before(next) || stopping {
