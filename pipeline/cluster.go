@@ -178,12 +178,7 @@ func (p *Plan) ClusterTopology(ctx context.Context, host *Host, o ClusterOverrid
 		switch st.kind {
 		case "chain":
 			parts[len(parts)-1].chains = append(parts[len(parts)-1].chains, st.chain)
-		case "window":
-			if st.window.spec.Type == "session" {
-				return cfg, nil, fail(st.name, "session windows are not supported yet (tumbling and sliding are)")
-			}
-			parts = append(parts, part{keyed: st})
-		case "dedup":
+		case "window", "dedup":
 			parts = append(parts, part{keyed: st})
 		default:
 			return cfg, nil, fail(st.name, "%s steps are not supported yet (window and dedup are)", st.kind)
@@ -213,7 +208,11 @@ func (p *Plan) ClusterTopology(ctx context.Context, host *Host, o ClusterOverrid
 			switch ks.kind {
 			case "window":
 				w := ks.window
-				st.NewTask = func(int32) cluster.Task { return newWindowTask(w, em) }
+				if w.spec.Type == "session" {
+					st.NewTask = func(int32) cluster.Task { return newSessionTask(w, em) }
+				} else {
+					st.NewTask = func(int32) cluster.Task { return newWindowTask(w, em) }
+				}
 			case "dedup":
 				d := ks.dedup
 				st.NewTask = func(int32) cluster.Task { return newDedupTask(d, em) }
