@@ -438,6 +438,7 @@ func (in *Instance) process(ctx context.Context, fs kgo.Fetches) error {
 				}
 				if isMarker {
 					ts.comb.observe(m)
+					in.log.Debug("cluster: watermark received", "task", id.String(), "from", m.from, "watermark", m.wm, "idle", m.idle, "offset", r.Offset)
 					if wm, ok := ts.comb.advance(); ok {
 						if err = ts.task.Watermark(out, wm); err != nil {
 							err = fmt.Errorf("cluster: task %s: %w", id, err)
@@ -581,6 +582,7 @@ func (in *Instance) commit(ctx context.Context) error {
 				continue // unchanged: downstream tasks keep it in their state
 			}
 			ts.lastMarker, ts.published = m, true
+			in.log.Debug("cluster: publishing a watermark", "task", id.String(), "watermark", m.wm, "idle", m.idle)
 			next := id.sub + 1
 			for p := range in.parts[next] {
 				out.produce(&kgo.Record{Topic: in.inputs[next], Partition: p, Headers: []kgo.RecordHeader{m.header()}}, false)

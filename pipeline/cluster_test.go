@@ -481,9 +481,22 @@ func TestClusterStandbyReplicas(t *testing.T) {
 	// changelog, then stop a (it leaves the group: b takes its tasks at
 	// once).
 	adm := kadm.NewClient(cl)
+	consumedAll := func() bool {
+		offs, err := adm.FetchOffsets(context.Background(), "stby")
+		if err != nil {
+			return false
+		}
+		var n int64
+		offs.Each(func(o kadm.OffsetResponse) {
+			if o.Topic == "orders" {
+				n += o.At
+			}
+		})
+		return n >= 1500
+	}
 	for {
 		ends, err := adm.ListCommittedOffsets(context.Background(), "stby-step2-window-changelog")
-		caughtUp := err == nil
+		caughtUp := err == nil && consumedAll()
 		sb := b.inst.Status(context.Background())
 		if caughtUp {
 			for _, s := range sb.Standbys {
