@@ -130,6 +130,7 @@ func New(ctx context.Context, cfg Config, topo *Topology) (*Instance, error) {
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.InstanceID(cfg.InstanceID),
 		kgo.SessionTimeout(cfg.SessionTimeout),
+		kgo.HeartbeatInterval(heartbeatInterval(cfg.SessionTimeout)),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.DisableAutoCommit(),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
