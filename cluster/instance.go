@@ -47,6 +47,9 @@ type Instance struct {
 	stbyMu   sync.Mutex
 	standbys map[taskID]*taskState
 
+	revMu   sync.Mutex
+	revoked bool // partitions revoked or lost since the last check
+
 	prodMu  sync.Mutex // producer promises run on franz-go's goroutines
 	prodErr error
 	metrics *metrics
@@ -325,9 +328,6 @@ func (in *Instance) Run(ctx context.Context) (err error) {
 	}
 	next := time.Now().Add(in.cfg.CommitInterval)
 	rejoins := 0
-	if err := in.begin(); err != nil {
-		return err
-	}
 	for {
 		pctx, cancel := context.WithDeadline(ctx, next)
 		var fs kgo.Fetches
@@ -346,6 +346,23 @@ func (in *Instance) Run(ctx context.Context) (err error) {
 				continue
 			}
 			in.log.Warn("cluster: fetch error", "topic", fe.Topic, "partition", fe.Partition, "error", fe.Err)
+		}
+		if in.sess != nil && !in.inTxn && in.takeRevoked() {
+			// Partitions were revoked since the last transaction ended
+			// (rebalances run only then): franz-go's session would abort
+			// the next transaction. End this empty one now instead; that
+			// rewinds fetching to the committed offsets, so what this poll
+			// returned is fetched again.
+			ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.TransactionTimeout)
+			_, err := in.sess.End(ectx, kgo.TryAbort)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("cluster: resetting the session after a rebalance: %w", err)
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			continue
 		}
 		in.mu.Lock()
 		perr := in.process(ctx, fs)
@@ -383,9 +400,6 @@ func (in *Instance) Run(ctx context.Context) (err error) {
 			if stopping {
 				return nil
 			}
-			if err := in.begin(); err != nil {
-				return err
-			}
 			in.metrics.busy(time.Since(busyStart))
 			in.cl.AllowRebalance()
 			continue
@@ -394,6 +408,9 @@ func (in *Instance) Run(ctx context.Context) (err error) {
 	}
 }
 
+// begin opens the transaction when the first record of a commit interval
+// is processed or produced (not earlier: a rebalance between two
+// transactions must find none open).
 func (in *Instance) begin() error {
 	if in.sess == nil || in.inTxn {
 		return nil
@@ -405,8 +422,25 @@ func (in *Instance) begin() error {
 	return nil
 }
 
+// takeRevoked reports (once) whether partitions were revoked or lost
+// since it was last asked.
+func (in *Instance) takeRevoked() bool {
+	in.revMu.Lock()
+	defer in.revMu.Unlock()
+	r := in.revoked
+	in.revoked = false
+	return r
+}
+
 // process hands the fetched records to their tasks.
 func (in *Instance) process(ctx context.Context, fs kgo.Fetches) error {
+	if !fs.Empty() {
+		// Consumed offsets commit in the transaction even when nothing
+		// is produced.
+		if err := in.begin(); err != nil {
+			return err
+		}
+	}
 	var err error
 	now := time.Now()
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
@@ -487,6 +521,12 @@ type output struct {
 
 func (o *output) produce(r *kgo.Record, changelog bool) {
 	in := o.in
+	if in.sess != nil && !in.inTxn {
+		if err := in.begin(); err != nil {
+			in.dataPromise(r, err)
+			return
+		}
+	}
 	promise := in.dataPromise
 	if changelog {
 		promise = o.ts.changelogPromise(in)
@@ -591,6 +631,9 @@ func (in *Instance) commit(ctx context.Context) error {
 		}
 	}
 	committed := true
+	if in.sess != nil && !in.inTxn {
+		return nil // nothing consumed or written since the last commit
+	}
 	if in.sess != nil {
 		// End with a context that outlives a stopping ctx: the last
 		// transaction must still close.
@@ -649,9 +692,6 @@ func (in *Instance) commit(ctx context.Context) error {
 		in.log.Warn("cluster: transaction aborted (a rebalance or a fenced member); tasks rolled back to the last commit")
 		// The rolled-back windows fire again once the watermark passes
 		// them (under the next transaction).
-		if err := in.begin(); err != nil {
-			return err
-		}
 		for _, id := range ids {
 			ts := in.tasks[id]
 			if ts.comb == nil {
@@ -764,6 +804,15 @@ func (in *Instance) onLost(_ context.Context, _ *kgo.Client, lost map[string][]i
 }
 
 func (in *Instance) drop(parts map[string][]int32, why string) {
+	n := 0
+	for _, ps := range parts {
+		n += len(ps)
+	}
+	if n > 0 {
+		in.revMu.Lock()
+		in.revoked = true
+		in.revMu.Unlock()
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	for topic, ps := range parts {
