@@ -191,10 +191,7 @@ func (in *Instance) rejoin(cause error) error {
 	in.log.Warn("cluster: this instance was fenced (its transaction can no longer commit); dropping its tasks and joining the group again", "error", cause)
 	in.mu.Lock()
 	for id, ts := range in.tasks {
-		ts.task.Abort()
-		if ts.comb != nil {
-			ts.comb.abort()
-		}
+		in.abortTask(ts)
 		ts.pendingEnd = 0
 		delete(in.tasks, id)
 		if in.topo.SubTopologies[id.sub].Stateful && ts.restored {
@@ -420,6 +417,36 @@ func (in *Instance) begin() error {
 	}
 	in.inTxn = true
 	return nil
+}
+
+// abortTask rolls a task back to its last commit: through the task's
+// own undo, or, for a task that keeps none (UndoFree), by starting it
+// afresh from its local snapshot and changelog, as Kafka Streams wipes
+// and restores a task's store when a transaction aborts.
+func (in *Instance) abortTask(ts *taskState) {
+	if _, ok := ts.task.(UndoFree); ok && in.topo.SubTopologies[ts.id.sub].Stateful {
+		ts.task = in.newTaskValue(ts.id)
+		if ts.id.sub > 0 {
+			ts.comb = newCombiner(in.parts[ts.id.sub-1])
+		}
+		ts.changelogEnd, ts.restored, ts.snapshotAt = 0, false, -1
+		in.loadSnapshot(ts)
+		return
+	}
+	ts.task.Abort()
+	if ts.comb != nil {
+		ts.comb.abort()
+	}
+}
+
+// newTaskValue creates the Task of id, without undo bookkeeping when it
+// can do without.
+func (in *Instance) newTaskValue(id taskID) Task {
+	t := in.topo.SubTopologies[id.sub].NewTask(id.part)
+	if u, ok := t.(UndoFree); ok {
+		u.DisableUndo()
+	}
+	return t
 }
 
 // takeRevoked reports (once) whether partitions were revoked or lost
@@ -675,10 +702,7 @@ func (in *Instance) commit(ctx context.Context) error {
 			}
 			in.maybeSnapshot(ts, false)
 		} else {
-			ts.task.Abort()
-			if ts.comb != nil {
-				ts.comb.abort()
-			}
+			in.abortTask(ts)
 			ts.published = false // its watermark records were aborted too
 			if ts.gen != nil {
 				ts.gen.abort()
@@ -774,7 +798,7 @@ func (in *Instance) onAssigned(_ context.Context, _ *kgo.Client, assigned map[st
 
 func (in *Instance) newTask(id taskID) *taskState {
 	st := in.topo.SubTopologies[id.sub]
-	ts := &taskState{id: id, task: st.NewTask(id.part), lastOffset: -1}
+	ts := &taskState{id: id, task: in.newTaskValue(id), lastOffset: -1}
 	if id.sub > 0 {
 		ts.comb = newCombiner(in.parts[id.sub-1])
 	}

@@ -524,6 +524,9 @@ func (t *windowTask) addTimer(k string, c *clusterWin) {
 	t.timers.add(end, k)
 }
 
+// DisableUndo implements cluster.UndoFree.
+func (t *windowTask) DisableUndo() { t.tab.DisableUndo() }
+
 // Snapshot writes the committed windows (cluster.Snapshotter).
 func (t *windowTask) Snapshot(write func(k, v []byte)) {
 	t.tab.Snapshot(func(k string, v []byte) { write([]byte(k), v) })
@@ -604,6 +607,9 @@ func (t *dedupTask) Abort() {
 		return true
 	})
 }
+
+// DisableUndo implements cluster.UndoFree.
+func (t *dedupTask) DisableUndo() { t.tab.DisableUndo() }
 
 // Snapshot writes the committed keys (cluster.Snapshotter).
 func (t *dedupTask) Snapshot(write func(k, v []byte)) {

@@ -350,6 +350,9 @@ func (t *sessionTask) Abort() {
 	})
 }
 
+// DisableUndo implements cluster.UndoFree.
+func (t *sessionTask) DisableUndo() { t.tab.DisableUndo() }
+
 // Snapshot writes the committed sessions (cluster.Snapshotter).
 func (t *sessionTask) Snapshot(write func(k, v []byte)) {
 	t.tab.Snapshot(func(k string, v []byte) { write([]byte(k), v) })
