@@ -97,4 +97,3 @@ func decodeModeRequest(b []byte) (Mode, error) {
 	}
 	return ParseMode(req.Mode)
 }
-
