@@ -98,10 +98,10 @@ func TestReadOnlyRequest(t *testing.T) {
 		read         bool
 	}{
 		{"GET", "/subjects/s/versions", true},
-		{"POST", "/subjects/s", true},                         // lookup
-		{"POST", "/subjects/s/", true},                        // lookup, trailing slash
+		{"POST", "/subjects/s", true},                          // lookup
+		{"POST", "/subjects/s/", true},                         // lookup, trailing slash
 		{"POST", "/compatibility/subjects/s/versions/1", true}, // check
-		{"POST", "/subjects/s/versions", false},               // register
+		{"POST", "/subjects/s/versions", false},                // register
 		{"DELETE", "/subjects/s", false},
 		{"PUT", "/config", false},
 	} {
