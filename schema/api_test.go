@@ -425,3 +425,23 @@ func TestProtobufAndJSONSchemas(t *testing.T) {
 	_, err = cl.RegisterSchema(ctx, "evil", sr.Schema{Type: sr.TypeProtobuf, Schema: "syntax = \"proto3\";\nimport \"/etc/passwd\";\nmessage M {}\n"}, -1, -1)
 	wantCode(t, err, CodeInvalidSchema)
 }
+
+func TestAvroIdentityIsTheParsedSchema(t *testing.T) {
+	tr := newTestRegistry(t)
+	ctx := context.Background()
+	id := must[int](t)(tr.cl.RegisterSchema(ctx, "s", sr.Schema{Schema: `"string"`}, -1, -1))
+	if again := must[int](t)(tr.cl.RegisterSchema(ctx, "s", sr.Schema{Schema: `{"type": "string"}`}, -1, -1)); again != id {
+		t.Fatalf(`{"type":"string"} got id %d, "string" had %d`, again, id)
+	}
+	a := `{"type":"record","name":"R","namespace":"n","fields":[{"name":"x","type":"long","default":0}]}`
+	b := `{"fields":[{"default":0,"type":"long","name":"x"}],"name":"n.R","type":"record"}`
+	ida := must[int](t)(tr.cl.RegisterSchema(ctx, "r", sr.Schema{Schema: a}, -1, -1))
+	if idb := must[int](t)(tr.cl.RegisterSchema(ctx, "r", sr.Schema{Schema: b}, -1, -1)); idb != ida {
+		t.Fatalf("the same record written differently got id %d, want %d", idb, ida)
+	}
+	// A changed default is another schema.
+	c := `{"type":"record","name":"R","namespace":"n","fields":[{"name":"x","type":"long","default":1}]}`
+	if idc := must[int](t)(tr.cl.RegisterSchema(ctx, "r", sr.Schema{Schema: c}, -1, -1)); idc == ida {
+		t.Fatal("a changed default kept the id")
+	}
+}

@@ -33,10 +33,17 @@ func parseAvro(text string, deps []dependency) (*avroSchema, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &avroSchema{s: s, canon: compactJSON(text)}, nil
+	// Identity: the library's full rendering of the parsed schema (names
+	// qualified, attributes in one order, docs, defaults, aliases and
+	// custom properties kept), as Confluent compares Avro's own rendering:
+	// {"type":"string"} and "string" are one schema.
+	canon := compactJSON(text)
+	if b, err := json.Marshal(s); err == nil {
+		canon = string(b)
+	}
+	return &avroSchema{s: s, canon: canon}, nil
 }
 
-// canonical is the schema text without insignificant white space.
 func (a *avroSchema) canonical() string { return a.canon }
 
 func (a *avroSchema) canRead(writer parsed) []string {
