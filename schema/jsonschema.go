@@ -130,7 +130,11 @@ func parseJSONSchema(text string, deps []dependency) (*jsonSchemaDoc, error) {
 		return nil, err
 	}
 	if _, err := c.Compile(mainURL); err != nil {
-		return nil, err
+		var sv *jsonschema.SchemaValidationError
+		if errors.As(err, &sv) {
+			return nil, fmt.Errorf("not a valid JSON Schema: %s", oneLine(sv.Err.Error()))
+		}
+		return nil, errors.New(oneLine(err.Error()))
 	}
 	// Identity: the document with its object keys sorted, white space
 	// removed and numbers as written.
@@ -142,6 +146,17 @@ func parseJSONSchema(text string, deps []dependency) (*jsonSchemaDoc, error) {
 	}
 	s.canon = strings.TrimSpace(b.String())
 	return s, nil
+}
+
+// oneLine joins a multi-line message into one line.
+func oneLine(msg string) string {
+	var parts []string
+	for _, l := range strings.Split(msg, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 func (s *jsonSchemaDoc) canonical() string { return s.canon }

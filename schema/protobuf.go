@@ -18,9 +18,17 @@ import (
 // by; the well-known types (google/protobuf/*.proto) resolve without one,
 // as with Confluent's registry. Nothing is read from the file system.
 
-// protoMainFile is the path the schema under compilation is given; it
-// cannot collide with an import a client names.
-const protoMainFile = "\x00registry-schema.proto"
+// mainProtoFile picks the path the schema under compilation is given
+// (error messages name it): schema.proto, unless a reference is named so.
+func mainProtoFile(srcs map[string]string) string {
+	name := "schema.proto"
+	for i := 1; ; i++ {
+		if _, taken := srcs[name]; !taken {
+			return name
+		}
+		name = fmt.Sprintf("schema-%d.proto", i)
+	}
+}
 
 type protobufSchema struct {
 	fd    protoreflect.FileDescriptor
@@ -28,17 +36,19 @@ type protobufSchema struct {
 }
 
 func parseProtobuf(text string, deps []dependency) (*protobufSchema, error) {
-	srcs := map[string]string{protoMainFile: text}
+	srcs := map[string]string{}
 	for _, d := range deps {
 		if d.schema.Type != Protobuf {
 			return nil, fmt.Errorf("reference %q is a %s schema, not PROTOBUF", d.name, d.schema.Type)
 		}
 		srcs[d.name] = d.schema.Text
 	}
+	main := mainProtoFile(srcs)
+	srcs[main] = text
 	c := protocompile.Compiler{
 		Resolver: protocompile.WithStandardImports(&protocompile.SourceResolver{Accessor: protocompile.SourceAccessorFromMap(srcs)}),
 	}
-	files, err := c.Compile(context.Background(), protoMainFile)
+	files, err := c.Compile(context.Background(), main)
 	if err != nil {
 		return nil, err
 	}

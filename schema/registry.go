@@ -3,6 +3,7 @@ package schema
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -145,7 +146,12 @@ func (r *Registry) dependencies(refs []Reference) ([]dependency, error) {
 			}
 			e, err := r.versionEntry(ref.Subject, ref.Version, true)
 			if err != nil {
-				return errorf(CodeInvalidSchema, "Invalid schema: reference %q to subject %q version %d: %s", ref.Name, ref.Subject, ref.Version, err.(*Error).Message)
+				var re *Error
+				msg := err.Error()
+				if errors.As(err, &re) {
+					msg = re.Message
+				}
+				return errorf(CodeInvalidSchema, "Invalid schema: reference %q to subject %q version %d: %s", ref.Name, ref.Subject, ref.Version, msg)
 			}
 			sv := fmt.Sprintf("%s\x00%d", ref.Subject, e.version)
 			if visiting[sv] {
