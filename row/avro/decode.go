@@ -44,7 +44,10 @@ type Decoder struct {
 func (d *Decoder) Decode(p *Program, data []byte) (row.Row, error) {
 	d.b, d.pos, d.err, d.depth = data, 0, nil, 0
 	r := row.Row{Vals: d.arena.Values(p.width)}
-	rest := d.rest[:0]
+	var rest []byte
+	if p.keepRest {
+		rest = d.rest[:0]
+	}
 	for i := range p.fields {
 		f := &p.fields[i]
 		switch f.pos {
@@ -60,14 +63,11 @@ func (d *Decoder) Decode(p *Program, data []byte) (row.Row, error) {
 			r.Vals[f.pos] = d.value(f.n)
 		}
 		if d.err != nil {
-			d.rest = rest[:0]
-			return row.Row{}, d.err
+			return row.Row{}, d.done(rest, d.err)
 		}
 	}
-	d.b = nil
 	if d.pos != len(data) {
-		d.rest = rest[:0]
-		return row.Row{}, fmt.Errorf("%w: %d bytes left after the record (written with another schema?)", ErrData, len(data)-d.pos)
+		return row.Row{}, d.done(rest, fmt.Errorf("%w: %d bytes left after the record (written with another schema?)", ErrData, len(data)-d.pos))
 	}
 	for _, dv := range p.defaults {
 		r.Vals[dv.pos] = dv.v
@@ -77,24 +77,34 @@ func (d *Decoder) Decode(p *Program, data []byte) (row.Row, error) {
 			if v := r.Vals[i]; k != row.KindNull && !v.IsNull() && v.Kind() != k {
 				cv, err := row.Coerce(v, k)
 				if err != nil {
-					d.rest = rest[:0]
-					return row.Row{}, fmt.Errorf("%w: %w", ErrData, err)
+					return row.Row{}, d.done(rest, fmt.Errorf("%w: %w", ErrData, err))
 				}
 				r.Vals[i] = cv
 			}
 		}
 	}
-	if len(p.restDefaults) > 0 {
-		if len(rest) > 0 {
-			rest = append(rest, ',')
+	if p.keepRest {
+		if len(p.restDefaults) > 0 {
+			if len(rest) > 0 {
+				rest = append(rest, ',')
+			}
+			rest = append(rest, p.restDefaults...)
 		}
-		rest = append(rest, p.restDefaults...)
+		if len(rest) > 0 {
+			r.Rest = d.arena.Bytes(rest)
+		}
 	}
-	if len(rest) > 0 {
-		r.Rest = d.arena.Bytes(rest)
+	return r, d.done(rest, nil)
+}
+
+// done ends a Decode: it keeps the rest buffer for the next record and
+// drops the reference to the input.
+func (d *Decoder) done(rest []byte, err error) error {
+	if rest != nil {
+		d.rest = rest[:0]
 	}
-	d.rest = rest[:0]
-	return r, nil
+	d.b = nil
+	return err
 }
 
 // decodeOne decodes a single value of n from b (defaults at compile time).

@@ -343,9 +343,16 @@ func (e *Encoder) value(dst []byte, n *enode, v row.Value) ([]byte, error) {
 	if v.Kind() != row.KindJSON && v.Kind() != row.KindString {
 		return dst, fmt.Errorf("%s value %s where the schema has %s", v.Kind(), short(v), wireName(n))
 	}
+	return e.jsonText(dst, n, v.AsString())
+}
+
+// jsonText encodes the JSON text s as n's type. (Apart from value: a
+// defer there would cost every call, since value has too many returns
+// for open-coded defers.)
+func (e *Encoder) jsonText(dst []byte, n *enode, s string) ([]byte, error) {
 	p := e.pp.Get()
 	defer e.pp.Put(p)
-	jv, err := p.Parse(v.AsString())
+	jv, err := p.Parse(s)
 	if err != nil {
 		return dst, fmt.Errorf("%s is not JSON: %w", wireName(n), err)
 	}
