@@ -138,7 +138,11 @@ func (p *Plan) ClusterTopology(ctx context.Context, host *Host, o ClusterOverrid
 		if !ok {
 			return cfg, nil, fail(sk.Pos.Field, "only kafka sinks are supported (they write in the instance's transaction), not %s", sk.Connector)
 		}
-		s := clusterSink{index: i, keyIdx: -1, enc: row.NewJSONEncoder(out)}
+		enc, err := p.rowEncoderFor(ctx, host, sk, out)
+		if err != nil {
+			return cfg, nil, openErr(spec.File, sk.Pos.Field, err)
+		}
+		s := clusterSink{index: i, keyIdx: -1, enc: enc, name: sinkName(sk, i), schema: out}
 		if k := kc.key; k != "" {
 			ki, ok := out.Index(k)
 			if !ok {
@@ -197,8 +201,15 @@ func (p *Plan) ClusterTopology(ctx context.Context, host *Host, o ClusterOverrid
 		st := cluster.SubTopology{Name: "source"}
 		if i == 0 {
 			in := p.input
+			var ai *avroInput
+			if in.spec.Format == "avro" {
+				var err error
+				if ai, err = newAvroInput(ctx, in, spec.Registry, host); err != nil {
+					return cfg, nil, openErr(spec.File, in.spec.Pos.Field, err)
+				}
+			}
 			st.NewTask = func(p int32) cluster.Task {
-				md, err := newMsgDecoder(in)
+				md, err := newMsgDecoder(in, ai)
 				return &sourceTask{md: md, err: err, em: em, origin: fmt.Sprintf("%s/%d", topo.Source, p)}
 			}
 		} else {
@@ -241,7 +252,9 @@ func keyIndexes(st *stage) []int {
 type clusterSink struct {
 	index  int
 	keyIdx int
-	enc    *row.JSONEncoder
+	enc    rowEncoder
+	name   string
+	schema *row.Schema
 }
 
 // emitPlan is what follows a task's own step: the stateless steps, then
@@ -287,7 +300,15 @@ func (e *emitPlan) emit(out cluster.Output, r row.Row, ts int64, origin string, 
 				key = []byte(k.String())
 			}
 		}
-		out.Emit(s.index, key, s.enc.Append(nil, r), ts)
+		b, err := s.enc.Append(nil, r)
+		if err != nil {
+			rr := r
+			if ferr := e.dl.report(e.ctx, failure{Stage: s.name + ".encode", Origin: origin, Offset: offset, Err: err, Row: &rr, Schema: s.schema}); ferr != nil {
+				return ferr
+			}
+			continue
+		}
+		out.Emit(s.index, key, b, ts)
 	}
 	return nil
 }

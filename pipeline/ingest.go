@@ -29,6 +29,7 @@ type tsRow struct {
 type ingestSource struct {
 	inner stream.Source[connector.Message]
 	in    *inputPlan
+	avro  *avroInput // format avro
 	dl    *deadLetters
 	read  *atomic.Int64 // messages read, over all splits
 }
@@ -40,7 +41,7 @@ func (s *ingestSource) Splits(ctx context.Context, parallelism int) ([]stream.Sp
 	}
 	out := make([]stream.Split[tsRow], len(inner))
 	for i, sp := range inner {
-		md, err := newMsgDecoder(s.in)
+		md, err := newMsgDecoder(s.in, s.avro)
 		if err != nil {
 			return nil, err
 		}
@@ -65,14 +66,20 @@ type msgDecoder struct {
 	in     *inputPlan
 	json   *row.JSONDecoder
 	csv    *row.CSVDecoder
+	avro   *avroDecoder
 	header []byte
 	arena  row.Arena
 }
 
-func newMsgDecoder(in *inputPlan) (*msgDecoder, error) {
+func newMsgDecoder(in *inputPlan, ai *avroInput) (*msgDecoder, error) {
 	md := &msgDecoder{in: in}
 	sch := in.schema()
 	switch in.spec.Format {
+	case "avro":
+		if ai == nil {
+			return nil, fmt.Errorf("%s: format avro: the input was not prepared", in.name)
+		}
+		md.avro = &avroDecoder{in: ai}
 	case "csv":
 		md.csv = row.NewCSVDecoder(sch, in.spec.CSV.Delimiter, in.keepRest)
 		if len(in.spec.CSV.Columns) > 0 {
@@ -92,7 +99,9 @@ func newMsgDecoder(in *inputPlan) (*msgDecoder, error) {
 func (s *msgDecoder) message(m *connector.Message) (tr tsRow, keep bool, f *failure) {
 	r, derr := s.decode(m)
 	if derr != nil {
-		return tsRow{}, false, &failure{Stage: s.in.name + ".decode", Origin: m.Origin, Offset: m.Offset, Err: derr, Raw: m.Value}
+		var fe *fatalError
+		return tsRow{}, false, &failure{Stage: s.in.name + ".decode", Origin: m.Origin, Offset: m.Offset, Err: derr, Raw: m.Value,
+			Binary: s.avro != nil, Fatal: errors.As(derr, &fe)}
 	}
 	var ts int64
 	if s.in.tsField >= 0 {
@@ -211,6 +220,8 @@ func (s *msgDecoder) decode(m *connector.Message) (row.Row, error) {
 	switch {
 	case s.json != nil:
 		return s.json.Decode(m.Value)
+	case s.avro != nil:
+		return s.avro.decode(m.Value)
 	case s.csv != nil:
 		if len(s.in.spec.CSV.Columns) == 0 {
 			var h []byte

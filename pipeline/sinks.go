@@ -10,13 +10,17 @@ import (
 )
 
 // encodingSink adapts a byte sink to rows: each subtask encodes its
-// batches as JSON (one fresh buffer per batch, so the byte sink may keep
-// the messages' bytes) and passes the byte sink's optional capabilities
-// (barriers, watermarks) through.
+// batches in the sink's format (one fresh buffer per batch, so the byte
+// sink may keep the messages' bytes) and passes the byte sink's optional
+// capabilities (barriers, watermarks) through. A row that cannot be
+// encoded (an avro schema with no place for a value) is a bad record.
 type encodingSink struct {
 	inner  stream.Sink[connector.Message]
-	enc    *row.JSONEncoder
+	enc    rowEncoder
 	keyIdx int // field used as the message key, or -1
+	name   string
+	schema *row.Schema
+	dl     *deadLetters
 }
 
 func (s *encodingSink) Open(ctx context.Context, info stream.SubtaskInfo) (stream.SinkWriter[row.Row], error) {
@@ -36,28 +40,38 @@ type encodingWriter struct {
 	w    stream.SinkWriter[connector.Message]
 	msgs []connector.Message
 	ends []int
-	est  int // bytes per record, running estimate
+	rows []int // the row of each message
+	est  int   // bytes per record, running estimate
 }
 
 func (e *encodingWriter) Write(ctx context.Context, rows []row.Row) error {
 	buf := make([]byte, 0, len(rows)*e.est+64)
 	e.ends = e.ends[:0]
+	e.rows = e.rows[:0]
 	for i := range rows {
-		buf = e.s.enc.Append(buf, rows[i])
+		var err error
+		if buf, err = e.s.enc.Append(buf, rows[i]); err != nil {
+			r := rows[i]
+			if ferr := e.s.dl.report(ctx, failure{Stage: e.s.name + ".encode", Origin: e.s.name, Offset: -1, Err: err, Row: &r, Schema: e.s.schema}); ferr != nil {
+				return ferr
+			}
+			continue
+		}
 		e.ends = append(e.ends, len(buf))
+		e.rows = append(e.rows, i)
 	}
 	if len(rows) > 0 {
 		e.est = len(buf)/len(rows) + 8
 	}
-	if cap(e.msgs) < len(rows) {
-		e.msgs = make([]connector.Message, len(rows))
+	if cap(e.msgs) < len(e.ends) {
+		e.msgs = make([]connector.Message, len(e.ends))
 	}
-	msgs := e.msgs[:len(rows)]
+	msgs := e.msgs[:len(e.ends)]
 	start := 0
 	for i, end := range e.ends {
 		msgs[i] = connector.Message{Value: buf[start:end:end], Offset: -1}
 		if e.s.keyIdx >= 0 {
-			if k := rows[i].Get(e.s.keyIdx); !k.IsNull() {
+			if k := rows[e.rows[i]].Get(e.s.keyIdx); !k.IsNull() {
 				msgs[i].Key = []byte(k.String())
 			}
 		}

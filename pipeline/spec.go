@@ -33,6 +33,9 @@ type Spec struct {
 	// Cluster runs the pipeline over many processes through a Kafka
 	// cluster (docs/cluster.md); nil runs it in this process.
 	Cluster *ClusterSpec
+	// Registry is the schema registry of every avro source and sink that
+	// names none of its own; nil: none (or the host's).
+	Registry *RegistrySpec
 }
 
 // ClusterSpec is the cluster section.
@@ -79,9 +82,11 @@ type SourceSpec struct {
 	Pos Pos
 	// Connector names the connector block (file, generate, kafka, ...).
 	Connector string
-	// Format is json, csv or raw.
-	Format    string
-	CSV       CSVSpec
+	// Format is json, csv, raw or avro.
+	Format string
+	CSV    CSVSpec
+	// Avro holds the avro format's settings (nil for other formats).
+	Avro      *AvroSpec
 	EventTime *EventTimeSpec
 	// Types declares kinds of input fields (optional): name -> kind.
 	Types map[string]string
@@ -172,8 +177,11 @@ type JoinSpec struct {
 type SinkSpec struct {
 	Pos       Pos
 	Connector string
-	Format    string
-	cfg       sinkConfig
+	// Format is json or avro.
+	Format string
+	// Avro holds the avro format's settings (nil for other formats).
+	Avro *AvroSpec
+	cfg  sinkConfig
 }
 
 // CheckpointSpec configures checkpoints.
@@ -248,6 +256,9 @@ func Parse(file string, data []byte) (*Spec, error) {
 		}
 		co.done("brokers", "application_id", "commit_interval", "session_timeout", "partitions", "standby_replicas")
 	}
+	if ro := root.object("registry", "url and credentials of a schema registry"); ro != nil {
+		s.Registry = parseRegistry(e, ro)
+	}
 	if so := root.object("source", "a connector block and format"); so != nil {
 		s.Source = parseSource(e, so, true)
 	} else if !root.has("source") {
@@ -305,6 +316,9 @@ func Parse(file string, data []byte) (*Spec, error) {
 		if dl := eo.object("dead_letter", "a sink block such as {file: {path: ./dead.jsonl}}"); dl != nil {
 			sk := parseSink(e, dl)
 			s.Errors.DeadLetter = &sk
+			if sk.Format == "avro" {
+				e.at(dl.node, dl.path, "dead letters are JSON lines: format avro is not allowed here")
+			}
 			if sk.cfg != nil && !sk.cfg.bytes() {
 				e.at(dl.node, dl.path, "dead letters are JSON lines: use a byte sink (file, stdout, kafka or log), not %s", sk.Connector)
 			}
@@ -322,7 +336,7 @@ func Parse(file string, data []byte) (*Spec, error) {
 		}
 		lo.done("buffer_timeout", "markers")
 	}
-	root.done("name", "description", "cluster", "source", "steps", "sink", "sinks", "parallelism", "delivery", "checkpoint", "errors", "latency")
+	root.done("name", "description", "cluster", "registry", "source", "steps", "sink", "sinks", "parallelism", "delivery", "checkpoint", "errors", "latency")
 	if err := e.err(); err != nil {
 		return nil, err
 	}
@@ -378,7 +392,9 @@ func parseSource(e *errs, o *obj, main bool) SourceSpec {
 	if s.Connector != "" {
 		s.cfg = parseSourceConnector(e, s.Connector, o)
 	}
-	s.Format = o.enum("format", "json", "json", "csv", "raw")
+	s.Format = o.enum("format", "json", "json", "csv", "raw", "avro")
+	s.Avro = parseAvro(e, o, s.Format, false)
+	checkAvroConnector(e, o, s.Format, s.Connector)
 	if c := o.object("csv", "delimiter and columns"); c != nil {
 		d := c.str("delimiter", ",")
 		if d == `\t` || d == "tab" {
@@ -423,6 +439,7 @@ func parseSource(e *errs, o *obj, main bool) SourceSpec {
 		e.at(o.node, o.sub("event_time"), "with format raw the only fields are key, value and timestamp")
 	}
 	allowed := append([]string{"format", "csv", "event_time", "types"}, sourceConnectors()...)
+	allowed = append(allowed, avroKeys...)
 	o.done(allowed...)
 	return s
 }
@@ -433,8 +450,10 @@ func parseSink(e *errs, o *obj) SinkSpec {
 	if s.Connector != "" {
 		s.cfg = parseSinkConnector(e, s.Connector, o)
 	}
-	s.Format = o.enum("format", "json", "json")
-	o.done(append([]string{"format"}, sinkConnectors()...)...)
+	s.Format = o.enum("format", "json", "json", "avro")
+	s.Avro = parseAvro(e, o, s.Format, true)
+	checkAvroConnector(e, o, s.Format, s.Connector)
+	o.done(append(append([]string{"format"}, avroKeys...), sinkConnectors()...)...)
 	return s
 }
 
