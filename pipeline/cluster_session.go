@@ -54,8 +54,8 @@ type sessionTask struct {
 	em       *emitPlan
 	gap      int64
 	lateness int64
-	tab      *cluster.Table[*sessionList]
-	timers   timerIndex
+	tableState[*sessionList]
+	timers timerIndex
 	// armed is the earliest time queued in timers for each key. A change
 	// that only postpones a key's sessions (a session growing) queues
 	// nothing: the earlier entry finds nothing due when it comes up and
@@ -83,11 +83,11 @@ type sessionList struct {
 func newSessionTask(w *windowPlan, em *emitPlan) *sessionTask {
 	return &sessionTask{
 		w: w, em: em,
-		gap:      w.spec.Gap.Milliseconds(),
-		lateness: w.spec.AllowedLateness.Milliseconds(),
-		tab:      cluster.NewTable(encodeSessions, decodeSessions),
-		armed:    map[string]int64{},
-		wm:       cluster.NoWatermark, committedWM: cluster.NoWatermark,
+		gap:        w.spec.Gap.Milliseconds(),
+		lateness:   w.spec.AllowedLateness.Milliseconds(),
+		tableState: tableState[*sessionList]{cluster.NewTable(encodeSessions, decodeSessions)},
+		armed:      map[string]int64{},
+		wm:         cluster.NoWatermark, committedWM: cluster.NoWatermark,
 	}
 }
 
@@ -326,11 +326,6 @@ func (t *sessionTask) Watermark(out cluster.Output, wm int64) error {
 	return nil
 }
 
-func (t *sessionTask) Flush(out cluster.Output) error {
-	t.tab.Flush(func(k string, v []byte) { out.Changelog([]byte(k), v) })
-	return nil
-}
-
 func (t *sessionTask) Commit() {
 	t.tab.Commit()
 	t.committedWM = t.wm
@@ -348,14 +343,6 @@ func (t *sessionTask) Abort() {
 		t.arm(k, l)
 		return true
 	})
-}
-
-// DisableUndo implements cluster.UndoFree.
-func (t *sessionTask) DisableUndo() { t.tab.DisableUndo() }
-
-// Snapshot writes the committed sessions (cluster.Snapshotter).
-func (t *sessionTask) Snapshot(write func(k, v []byte)) {
-	t.tab.Snapshot(func(k string, v []byte) { write([]byte(k), v) })
 }
 
 func (t *sessionTask) Restore(key, value []byte) error {
