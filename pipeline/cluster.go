@@ -451,15 +451,26 @@ func stateKey(key []byte, start int64) string {
 
 func keyStart(k string) int64 { return int64(binary.BigEndian.Uint64([]byte(k[len(k)-8:]))) }
 
-func (t *windowTask) Process(out cluster.Output, r *kgo.Record) error {
+// prepareRecord decodes a repartitioned row and prepares it for the
+// window w; ok is false for a row whose aggregate arguments failed (it
+// went to the dead letters, or err says the job must fail).
+func prepareRecord(w *windowPlan, em *emitPlan, r *kgo.Record) (x winIn, ts int64, ok bool, err error) {
 	rw, _, err := row.DecodeRow(r.Value)
 	if err != nil {
-		return fmt.Errorf("decoding a repartitioned row: %w", err)
+		return winIn{}, 0, false, fmt.Errorf("decoding a repartitioned row: %w", err)
 	}
-	ts := r.Timestamp.UnixMilli()
-	x, stage, err := t.w.prepare(rw, ts)
-	if err != nil {
-		return t.em.dl.report(t.em.ctx, failure{Stage: stage, Origin: t.w.stage, Offset: r.Offset, Err: err, Row: &rw})
+	ts = r.Timestamp.UnixMilli()
+	x, stage, perr := w.prepare(rw, ts)
+	if perr != nil {
+		return winIn{}, 0, false, em.dl.report(em.ctx, failure{Stage: stage, Origin: w.stage, Offset: r.Offset, Err: perr, Row: &rw})
+	}
+	return x, ts, true, nil
+}
+
+func (t *windowTask) Process(out cluster.Output, r *kgo.Record) error {
+	x, ts, ok, err := prepareRecord(t.w, t.em, r)
+	if !ok {
+		return err
 	}
 	t.scratch = t.assigner.Assign(ts, t.scratch[:0])
 	for _, win := range t.scratch {

@@ -168,14 +168,9 @@ func (l *sessionList) overlapping(w window.Window) (lo, hi int) {
 }
 
 func (t *sessionTask) Process(out cluster.Output, r *kgo.Record) error {
-	rw, _, err := row.DecodeRow(r.Value)
-	if err != nil {
-		return fmt.Errorf("decoding a repartitioned row: %w", err)
-	}
-	ts := r.Timestamp.UnixMilli()
-	x, stage, err := t.w.prepare(rw, ts)
-	if err != nil {
-		return t.em.dl.report(t.em.ctx, failure{Stage: stage, Origin: t.w.stage, Offset: r.Offset, Err: err, Row: &rw})
+	x, ts, ok, err := prepareRecord(t.w, t.em, r)
+	if !ok {
+		return err
 	}
 	nw := window.Window{Start: ts, End: ts + t.gap}
 	k := sessionStateKey(r.Key)
