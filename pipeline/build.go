@@ -157,7 +157,11 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 				}
 				keyIdx = i
 			}
-			stream.To(rows, stream.Sink[row.Row](&encodingSink{inner: bs, enc: row.NewJSONEncoder(out), keyIdx: keyIdx}), stream.Name(name))
+			enc, err := p.sinkEncoder(i, out)
+			if err != nil {
+				return nil, sk.Pos.errorf("%v", err)
+			}
+			stream.To(rows, stream.Sink[row.Row](&encodingSink{inner: bs, enc: enc, keyIdx: keyIdx, name: name, schema: out, dl: dl}), stream.Name(name))
 			continue
 		}
 		rs, err := sk.cfg.openRows(bc, out)

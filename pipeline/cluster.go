@@ -138,7 +138,16 @@ func (p *Plan) ClusterTopology(ctx context.Context, host *Host, o ClusterOverrid
 		if !ok {
 			return cfg, nil, fail(sk.Pos.Field, "only kafka sinks are supported (they write in the instance's transaction), not %s", sk.Connector)
 		}
-		s := clusterSink{index: i, keyIdx: -1, enc: row.NewJSONEncoder(out)}
+		enc, err := p.sinkEncoder(i, out)
+		if err != nil {
+			return cfg, nil, sk.Pos.errorf("%v", err)
+		}
+		if pr, ok := enc.(preparer); ok {
+			if err := pr.prepare(ctx); err != nil {
+				return cfg, nil, fmt.Errorf("%s: %s: %w", spec.File, sk.Pos.Field, err)
+			}
+		}
+		s := clusterSink{index: i, keyIdx: -1, enc: enc, name: sinkName(sk, i), schema: out}
 		if k := kc.key; k != "" {
 			ki, ok := out.Index(k)
 			if !ok {
@@ -242,7 +251,9 @@ func keyIndexes(st *stage) []int {
 type clusterSink struct {
 	index  int
 	keyIdx int
-	enc    *row.JSONEncoder
+	enc    rowEncoder
+	name   string
+	schema *row.Schema
 }
 
 // emitPlan is what follows a task's own step: the stateless steps, then
@@ -288,7 +299,18 @@ func (e *emitPlan) emit(out cluster.Output, r row.Row, ts int64, origin string, 
 				key = []byte(k.String())
 			}
 		}
-		out.Emit(s.index, key, s.enc.Append(nil, r), ts)
+		b, err := s.enc.appendRow(nil, r)
+		if err != nil {
+			if errors.Is(err, errRegistry) {
+				return err
+			}
+			rr := r
+			if ferr := e.dl.report(e.ctx, failure{Stage: "sink " + s.name + ".encode", Origin: origin, Offset: offset, Err: err, Row: &rr, Schema: s.schema}); ferr != nil {
+				return ferr
+			}
+			continue
+		}
+		out.Emit(s.index, key, b, ts)
 	}
 	return nil
 }

@@ -47,14 +47,20 @@ type failure struct {
 	Raw    []byte // the input bytes, when known
 	Row    *row.Row
 	Schema *row.Schema
+	// Fatal fails the job whatever the tolerance: the record is not at
+	// fault (a schema registry that cannot be reached, say).
+	Fatal bool
 }
 
 // report handles one bad record. It returns a non-nil error when the job
 // must fail (tolerance none, or the dead-letter sink failed).
 func (d *deadLetters) report(ctx context.Context, f failure) error {
 	d.count.Add(1)
-	if d.tolerance != ToleranceAll {
+	if d.tolerance != ToleranceAll || f.Fatal {
 		err := fmt.Errorf("%w: %s: %s offset %d: %w", ErrTolerance, f.Stage, f.Origin, f.Offset, f.Err)
+		if f.Fatal {
+			err = fmt.Errorf("%s: %s offset %d: %w", f.Stage, f.Origin, f.Offset, f.Err)
+		}
 		d.mu.Lock()
 		if d.fatal == nil {
 			d.fatal = err

@@ -65,6 +65,7 @@ type msgDecoder struct {
 	in     *inputPlan
 	json   *row.JSONDecoder
 	csv    *row.CSVDecoder
+	pb     *protoSplit
 	header []byte
 	arena  row.Arena
 }
@@ -81,6 +82,8 @@ func newMsgDecoder(in *inputPlan) (*msgDecoder, error) {
 			}
 		}
 	case "raw":
+	case "protobuf":
+		md.pb = newProtoSplit(in)
 	default:
 		md.json = row.NewJSONDecoder(sch, in.keepRest)
 	}
@@ -92,7 +95,9 @@ func newMsgDecoder(in *inputPlan) (*msgDecoder, error) {
 func (s *msgDecoder) message(m *connector.Message) (tr tsRow, keep bool, f *failure) {
 	r, derr := s.decode(m)
 	if derr != nil {
-		return tsRow{}, false, &failure{Stage: s.in.name + ".decode", Origin: m.Origin, Offset: m.Offset, Err: derr, Raw: m.Value}
+		// A registry that cannot be reached fails the job: the record
+		// itself may be fine.
+		return tsRow{}, false, &failure{Stage: s.in.name + ".decode", Origin: m.Origin, Offset: m.Offset, Err: derr, Raw: m.Value, Fatal: errors.Is(derr, errRegistry)}
 	}
 	var ts int64
 	if s.in.tsField >= 0 {
@@ -210,7 +215,14 @@ func (s *ingestSplit) Read(ctx context.Context, dst []tsRow) (int, error) {
 func (s *msgDecoder) decode(m *connector.Message) (row.Row, error) {
 	switch {
 	case s.json != nil:
+		if s.in.jsonSchema != nil {
+			if err := validateJSON(s.in.jsonSchema, m.Value); err != nil {
+				return row.Row{}, err
+			}
+		}
 		return s.json.Decode(m.Value)
+	case s.pb != nil:
+		return s.pb.decode(m.Value)
 	case s.csv != nil:
 		if len(s.in.spec.CSV.Columns) == 0 {
 			var h []byte

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/sluicehq/sluice/row"
 )
 
@@ -20,6 +22,8 @@ type Plan struct {
 	input  *inputPlan
 	stages []stage
 	out    schemaRef
+	// sinkFmt is parallel to Spec.Sinks: the protobuf sinks' messages.
+	sinkFmt []*protoSinkPlan
 }
 
 // schemaRef yields the schema at a point of the pipeline. During planning
@@ -37,6 +41,10 @@ type inputPlan struct {
 	tsField  int // -1: no event-time field
 	chain    *chain
 	name     string
+	// pb reads format protobuf; jsonSchema validates format json (nil:
+	// none).
+	pb         *protoInput
+	jsonSchema *jsonschema.Schema
 }
 
 func (in *inputPlan) schema() *row.Schema {
@@ -226,6 +234,9 @@ func Compile(spec *Spec) (*Plan, error) {
 		}
 	}
 	p.out = curRef
+	if len(e.list) == 0 {
+		p.sinkFmt = planSinkFormats(e, spec, curRef, in.keepRest)
+	}
 	if err := e.err(); err != nil {
 		return nil, err
 	}
@@ -249,18 +260,22 @@ func (p *Plan) InputSchema() *row.Schema { return p.input.schema() }
 
 func planInput(e *errs, s SourceSpec, name string) *inputPlan {
 	in := &inputPlan{spec: s, tsField: -1, name: name}
-	if s.Format == "raw" {
+	switch s.Format {
+	case "raw":
 		in.fields = newFieldSet(false)
 		in.fields.add("key")
 		in.fields.add("value")
 		in.fields.add("timestamp")
-	} else {
+	case "protobuf":
+		in.fields = planProtoInput(e, s, in)
+	default:
 		in.fields = newFieldSet(true)
+		planJSONSchema(e, s, in)
 	}
 	if s.EventTime != nil && s.EventTime.Field != "" {
 		p, ok := in.fields.resolve(s.EventTime.Field)
 		if !ok {
-			e.at(nil, s.Pos.Field+".event_time.field", "unknown field %q; with format raw the fields are key, value and timestamp", s.EventTime.Field)
+			e.at(nil, s.Pos.Field+".event_time.field", "unknown field %q; the fields are %s", s.EventTime.Field, strings.Join(in.fields.names, ", "))
 		}
 		in.tsField = p
 	}

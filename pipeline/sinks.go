@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/sluicehq/sluice/checkpoint"
 	"github.com/sluicehq/sluice/connector"
@@ -10,16 +12,25 @@ import (
 )
 
 // encodingSink adapts a byte sink to rows: each subtask encodes its
-// batches as JSON (one fresh buffer per batch, so the byte sink may keep
-// the messages' bytes) and passes the byte sink's optional capabilities
-// (barriers, watermarks) through.
+// batches (as JSON or protobuf; one fresh buffer per batch, so the byte
+// sink may keep the messages' bytes) and passes the byte sink's optional
+// capabilities (barriers, watermarks) through. A row that cannot be
+// encoded goes to the dead letters.
 type encodingSink struct {
 	inner  stream.Sink[connector.Message]
-	enc    *row.JSONEncoder
+	enc    rowEncoder
 	keyIdx int // field used as the message key, or -1
+	name   string
+	schema *row.Schema
+	dl     *deadLetters
 }
 
 func (s *encodingSink) Open(ctx context.Context, info stream.SubtaskInfo) (stream.SinkWriter[row.Row], error) {
+	if p, ok := s.enc.(preparer); ok {
+		if err := p.prepare(ctx); err != nil {
+			return nil, fmt.Errorf("sink %s: %w", s.name, err)
+		}
+	}
 	w, err := s.inner.Open(ctx, info)
 	if err != nil {
 		return nil, err
@@ -36,29 +47,43 @@ type encodingWriter struct {
 	w    stream.SinkWriter[connector.Message]
 	msgs []connector.Message
 	ends []int
-	est  int // bytes per record, running estimate
+	idx  []int // ends[j] is the end of rows[idx[j]]
+	est  int   // bytes per record, running estimate
 }
 
 func (e *encodingWriter) Write(ctx context.Context, rows []row.Row) error {
 	buf := make([]byte, 0, len(rows)*e.est+64)
 	e.ends = e.ends[:0]
+	e.idx = e.idx[:0]
 	for i := range rows {
-		buf = e.s.enc.Append(buf, rows[i])
+		var err error
+		buf, err = e.s.enc.appendRow(buf, rows[i])
+		if err != nil {
+			if errors.Is(err, errRegistry) {
+				return fmt.Errorf("sink %s: %w", e.s.name, err)
+			}
+			rr := rows[i]
+			if ferr := e.s.dl.report(ctx, failure{Stage: "sink " + e.s.name + ".encode", Origin: e.s.name, Offset: -1, Err: err, Row: &rr, Schema: e.s.schema}); ferr != nil {
+				return ferr
+			}
+			continue
+		}
 		e.ends = append(e.ends, len(buf))
+		e.idx = append(e.idx, i)
 	}
 	if len(rows) > 0 {
 		e.est = len(buf)/len(rows) + 8
 	}
-	if cap(e.msgs) < len(rows) {
-		e.msgs = make([]connector.Message, len(rows))
+	if cap(e.msgs) < len(e.ends) {
+		e.msgs = make([]connector.Message, len(e.ends))
 	}
-	msgs := e.msgs[:len(rows)]
+	msgs := e.msgs[:len(e.ends)]
 	start := 0
-	for i, end := range e.ends {
-		msgs[i] = connector.Message{Value: buf[start:end:end], Offset: -1}
+	for j, end := range e.ends {
+		msgs[j] = connector.Message{Value: buf[start:end:end], Offset: -1}
 		if e.s.keyIdx >= 0 {
-			if k := rows[i].Get(e.s.keyIdx); !k.IsNull() {
-				msgs[i].Key = []byte(k.String())
+			if k := rows[e.idx[j]].Get(e.s.keyIdx); !k.IsNull() {
+				msgs[j].Key = []byte(k.String())
 			}
 		}
 		start = end

@@ -33,6 +33,9 @@ type Spec struct {
 	// Cluster runs the pipeline over many processes through a Kafka
 	// cluster (docs/cluster.md); nil runs it in this process.
 	Cluster *ClusterSpec
+	// Registry is the schema registry of every protobuf source and sink
+	// that names none in its schema block; nil: none.
+	Registry *RegistrySpec
 }
 
 // ClusterSpec is the cluster section.
@@ -79,8 +82,10 @@ type SourceSpec struct {
 	Pos Pos
 	// Connector names the connector block (file, generate, kafka, ...).
 	Connector string
-	// Format is json, csv or raw.
-	Format    string
+	// Format is json, csv, raw or protobuf.
+	Format string
+	// Schema types protobuf records or validates json ones; nil: none.
+	Schema    *FormatSchemaSpec
 	CSV       CSVSpec
 	EventTime *EventTimeSpec
 	// Types declares kinds of input fields (optional): name -> kind.
@@ -172,8 +177,11 @@ type JoinSpec struct {
 type SinkSpec struct {
 	Pos       Pos
 	Connector string
-	Format    string
-	cfg       sinkConfig
+	// Format is json or protobuf.
+	Format string
+	// Schema is the message a protobuf sink writes; nil: none.
+	Schema *FormatSchemaSpec
+	cfg    sinkConfig
 }
 
 // CheckpointSpec configures checkpoints.
@@ -248,6 +256,7 @@ func Parse(file string, data []byte) (*Spec, error) {
 		}
 		co.done("brokers", "application_id", "commit_interval", "session_timeout", "partitions", "standby_replicas")
 	}
+	s.Registry = parseRegistry(e, root.object("registry", "url and auth"))
 	if so := root.object("source", "a connector block and format"); so != nil {
 		s.Source = parseSource(e, so, true)
 	} else if !root.has("source") {
@@ -322,7 +331,8 @@ func Parse(file string, data []byte) (*Spec, error) {
 		}
 		lo.done("buffer_timeout", "markers")
 	}
-	root.done("name", "description", "cluster", "source", "steps", "sink", "sinks", "parallelism", "delivery", "checkpoint", "errors", "latency")
+	root.done("name", "description", "cluster", "source", "steps", "sink", "sinks", "parallelism", "delivery", "checkpoint", "errors", "latency", "registry")
+	checkFormats(e, s)
 	if err := e.err(); err != nil {
 		return nil, err
 	}
@@ -378,7 +388,8 @@ func parseSource(e *errs, o *obj, main bool) SourceSpec {
 	if s.Connector != "" {
 		s.cfg = parseSourceConnector(e, s.Connector, o)
 	}
-	s.Format = o.enum("format", "json", "json", "csv", "raw")
+	s.Format = o.enum("format", "json", "json", "csv", "raw", "protobuf")
+	s.Schema = parseFormatSchema(e, o, false)
 	if c := o.object("csv", "delimiter and columns"); c != nil {
 		d := c.str("delimiter", ",")
 		if d == `\t` || d == "tab" {
@@ -422,7 +433,7 @@ func parseSource(e *errs, o *obj, main bool) SourceSpec {
 	if s.Format == "raw" && s.EventTime != nil && s.EventTime.Field != "timestamp" {
 		e.at(o.node, o.sub("event_time"), "with format raw the only fields are key, value and timestamp")
 	}
-	allowed := append([]string{"format", "csv", "event_time", "types"}, sourceConnectors()...)
+	allowed := append([]string{"format", "schema", "csv", "event_time", "types"}, sourceConnectors()...)
 	o.done(allowed...)
 	return s
 }
@@ -433,8 +444,9 @@ func parseSink(e *errs, o *obj) SinkSpec {
 	if s.Connector != "" {
 		s.cfg = parseSinkConnector(e, s.Connector, o)
 	}
-	s.Format = o.enum("format", "json", "json")
-	o.done(append([]string{"format"}, sinkConnectors()...)...)
+	s.Format = o.enum("format", "json", "json", "protobuf")
+	s.Schema = parseFormatSchema(e, o, true)
+	o.done(append([]string{"format", "schema"}, sinkConnectors()...)...)
 	return s
 }
 
