@@ -56,7 +56,13 @@ type protoByID struct {
 func newProtoSplit(in *inputPlan) *protoSplit {
 	ps := &protoSplit{in: in.pb, schema: in.schema(), keep: in.keepRest}
 	if in.pb.md != nil {
-		ps.fixed = row.NewProtoDecoder(in.pb.md, ps.schema, ps.keep)
+		// Fields no step names stay as they were on the wire: a protobuf
+		// sink copies them, other sinks convert them (restJSON).
+		rest := row.ProtoRestDrop
+		if ps.keep {
+			rest = row.ProtoRestWire
+		}
+		ps.fixed = row.NewProtoDecoder(in.pb.md, ps.schema, rest)
 	}
 	return ps
 }
@@ -221,7 +227,11 @@ func (ps *protoSplit) newDecoder(id uint32, idx []byte) (*row.ProtoDecoder, erro
 	if w := ps.in.want; w != "" && string(md.FullName()) != w {
 		return nil, fmt.Errorf("%w: schema id %d is message %s; this source reads %s", errUnknownSchema, id, md.FullName(), w)
 	}
-	return row.NewProtoDecoder(md, ps.schema, ps.keep), nil
+	rest := row.ProtoRestDrop
+	if ps.keep {
+		rest = row.ProtoRestJSON // each writer's own fields, as JSON
+	}
+	return row.NewProtoDecoder(md, ps.schema, rest), nil
 }
 
 // loadProto compiles the .proto file of a schema block and returns its
@@ -275,9 +285,10 @@ func messageNames(fd protoreflect.FileDescriptor) string {
 }
 
 // planProtoInput sets up a protobuf input and returns its fields: with
-// a .proto file, exactly the message's fields (a step naming another is
-// an error); with only a registry, whatever the steps name (null where a
-// record's schema lacks it), as for json.
+// a .proto file, the message's fields that the steps name (a step naming
+// another is an error), the others passed through undecoded; with only a
+// registry, whatever the steps name (null where a record's schema lacks
+// it), as for json.
 func planProtoInput(e *errs, s SourceSpec, in *inputPlan) *fieldSet {
 	sc := s.Schema
 	if sc == nil { // reported by Parse
@@ -301,9 +312,11 @@ func planProtoInput(e *errs, s SourceSpec, in *inputPlan) *fieldSet {
 		return newFieldSet(true)
 	}
 	pi.md = md
-	fs := newFieldSet(false)
+	fs := newFieldSet(true)
+	fs.allow = map[string]row.Kind{}
 	for _, f := range row.ProtoFields(md) {
-		fs.kinds[fs.add(f.Name)] = f.Kind
+		fs.allow[f.Name] = f.Kind
+		fs.allowNames = append(fs.allowNames, f.Name)
 	}
 	return fs
 }
@@ -418,7 +431,7 @@ func (ps *protoSinkPlan) prepare(ctx context.Context) error {
 }
 
 // encoder returns the row encoder of the sink for rows of out.
-func (ps *protoSinkPlan) encoder(out *row.Schema) (rowEncoder, error) {
+func (ps *protoSinkPlan) encoder(out *row.Schema) (*protoRowEncoder, error) {
 	enc, err := row.NewProtoEncoder(ps.md, out)
 	if err != nil {
 		return nil, err
@@ -454,8 +467,42 @@ func (p *protoRowEncoder) appendRow(dst []byte, r row.Row) ([]byte, error) {
 
 // sinkEncoder returns the encoder of byte sink i for rows of out.
 func (p *Plan) sinkEncoder(i int, out *row.Schema) (rowEncoder, error) {
-	if i < len(p.sinkFmt) && p.sinkFmt[i] != nil {
-		return p.sinkFmt[i].encoder(out)
+	// Rows of a protobuf input read with a file carry the fields no step
+	// named as protobuf (row.ProtoRestWire).
+	var restMsg protoreflect.MessageDescriptor
+	if in := p.input; in.keepRest && in.pb != nil && in.pb.md != nil {
+		restMsg = in.pb.md
 	}
-	return jsonRowEncoder{row.NewJSONEncoder(out)}, nil
+	if i < len(p.sinkFmt) && p.sinkFmt[i] != nil {
+		enc, err := p.sinkFmt[i].encoder(out)
+		if err != nil {
+			return nil, err
+		}
+		if restMsg != nil {
+			enc.enc.RestWire(restMsg)
+		}
+		return enc, nil
+	}
+	je := row.NewJSONEncoder(out)
+	if restMsg != nil {
+		return &restJSONEncoder{enc: je, conv: row.NewProtoRestToJSON(restMsg)}, nil
+	}
+	return jsonRowEncoder{je}, nil
+}
+
+// restJSONEncoder writes rows whose Rest is protobuf as JSON.
+type restJSONEncoder struct {
+	enc  *row.JSONEncoder
+	conv *row.ProtoRestToJSON
+}
+
+func (j *restJSONEncoder) appendRow(dst []byte, r row.Row) ([]byte, error) {
+	if len(r.Rest) > 0 {
+		rest, err := j.conv.AppendMembers(nil, r.Rest)
+		if err != nil {
+			return dst, err
+		}
+		r.Rest = rest
+	}
+	return j.enc.Append(dst, r), nil
 }

@@ -462,3 +462,77 @@ errors: {tolerance: all, dead_letter: {log: {topic: dead, partitions: 1}}}
 		}
 	}
 }
+
+// TestProtobufPassThrough filters protobuf orders without naming their
+// other fields: a protobuf sink of the same message writes them as they
+// came (the library reads back messages equal to the input), and a json
+// sink writes them all as JSON.
+func TestProtobufPassThrough(t *testing.T) {
+	l, dir := openTestLog(t)
+	v2, _ := protoMessage(t, "order_v2.proto", "shop.Order")
+	orders := makeOrders(200, false)
+	var msgs []connector.Message
+	var want [][]byte
+	for i, o := range orders {
+		o.qty = int32(i % 3)
+		b := encodeOrder(t, v2, o)
+		if len(want) == 0 && o.paid && o.cents > 300 {
+			// An unknown field (number 99) passes through too.
+			b = append(b, 0x9a, 0x06, 0x01, 'x')
+		}
+		msgs = append(msgs, connector.Message{Value: b})
+		if o.paid && o.cents > 300 {
+			want = append(want, b)
+		}
+	}
+	appendLog(t, l, "orders", msgs)
+	var out strings.Builder
+	j := startSpec(t, fmt.Sprintf(`
+source:
+  log: {topic: orders, bounded: true}
+  format: protobuf
+  schema: {file: %s, message: shop.Order}
+steps:
+  - filter: status == "PAID" && amount_cents > 300
+sinks:
+  - log: {topic: paid, partitions: 1}
+    format: protobuf
+    schema: {file: %s, message: shop.Order}
+  - stdout: {}
+`, protoTestdata(t, "order_v2.proto"), protoTestdata(t, "order_v2.proto")), &Host{DataDir: dir, Log: l, Stdout: &out})
+	if err := j.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	got := committedLog(t, l, "paid")
+	if len(got) != len(want) {
+		t.Fatalf("%d records, want %d", len(got), len(want))
+	}
+	for i, m := range got {
+		a, b := dynamicpb.NewMessage(v2), dynamicpb.NewMessage(v2)
+		if err := proto.Unmarshal(m.Value, a); err != nil {
+			t.Fatal(err)
+		}
+		if err := proto.Unmarshal(want[i], b); err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(a, b) {
+			t.Fatalf("record %d changed:\n got %v\nwant %v", i, a, b)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("%d json lines, want %d", len(lines), len(want))
+	}
+	var first map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"status", "amount_cents", "user", "created", "tags", "qty", "ship_to"} {
+		if _, ok := first[k]; !ok && k != "qty" {
+			t.Errorf("json output lacks %s: %s", k, lines[0])
+		}
+	}
+	if first["ship_to"].(map[string]any)["city"] != "Oslo" {
+		t.Errorf("ship_to = %v", first["ship_to"])
+	}
+}

@@ -275,7 +275,7 @@ func planInput(e *errs, s SourceSpec, name string) *inputPlan {
 	if s.EventTime != nil && s.EventTime.Field != "" {
 		p, ok := in.fields.resolve(s.EventTime.Field)
 		if !ok {
-			e.at(nil, s.Pos.Field+".event_time.field", "unknown field %q; the fields are %s", s.EventTime.Field, strings.Join(in.fields.names, ", "))
+			e.at(nil, s.Pos.Field+".event_time.field", "unknown field %q; the fields are %s", s.EventTime.Field, strings.Join(in.fields.known(), ", "))
 		}
 		in.tsField = p
 	}
@@ -302,7 +302,7 @@ func compileAt(e *errs, pos Pos, src string, f *fieldSet) *expression {
 	if err != nil {
 		var uf *unknownFieldsError
 		if errors.As(err, &uf) {
-			e.list = append(e.list, pos.errorf("%v in %q; fields here: %s", err, src, strings.Join(f.names, ", ")))
+			e.list = append(e.list, pos.errorf("%v in %q; fields here: %s", err, src, strings.Join(f.known(), ", ")))
 		} else {
 			e.list = append(e.list, pos.errorf("%v", err))
 		}
@@ -328,7 +328,7 @@ func resolveKeys(e *errs, pos Pos, what string, keys []string, f *fieldSet) []in
 	for _, k := range keys {
 		i, ok := f.resolve(k)
 		if !ok {
-			e.list = append(e.list, pos.errorf("%s: unknown field %q; fields here: %s", what, k, strings.Join(f.names, ", ")))
+			e.list = append(e.list, pos.errorf("%s: unknown field %q; fields here: %s", what, k, strings.Join(f.known(), ", ")))
 			continue
 		}
 		out = append(out, i)

@@ -244,17 +244,35 @@ func protoKind(fd protoreflect.FieldDescriptor) Kind {
 	return KindInt
 }
 
+// ProtoRest says what a ProtoDecoder does with the fields of a message
+// that are not fields of its schema.
+type ProtoRest uint8
+
+const (
+	// ProtoRestDrop skips them without decoding.
+	ProtoRestDrop ProtoRest = iota
+	// ProtoRestJSON keeps them in Row.Rest as JSON members, as the JSON
+	// decoder does.
+	ProtoRestJSON
+	// ProtoRestWire keeps them in Row.Rest as they were on the wire
+	// (tag and value, unknown fields too): a protobuf body that a
+	// ProtoEncoder of the same message copies verbatim, and that
+	// ProtoRestToJSON turns into JSON members for other sinks.
+	ProtoRestWire
+)
+
 // ProtoDecoder decodes protobuf messages of one type into rows of a
 // schema: each schema field takes the message field of the same name (a
-// schema field the message lacks stays null). With keepRest, the other
-// fields of the message are kept in Row.Rest as JSON members. A
-// ProtoDecoder is not safe for concurrent use; make one per goroutine.
+// schema field the message lacks stays null); the other fields are
+// dropped or kept in Row.Rest (see ProtoRest). A ProtoDecoder is not safe
+// for concurrent use; make one per goroutine.
 type ProtoDecoder struct {
 	msg    *pbMsg
 	schema *Schema
 	pos    []int   // per message field: row position, -1
 	defs   []Value // per row position: value when absent
-	keep   bool
+	keep   bool    // ProtoRestJSON
+	wire   bool    // ProtoRestWire
 	arena  Arena
 	spans  []pbSpan
 	buf    []byte // scratch of one value
@@ -271,9 +289,9 @@ type pbSpan struct {
 }
 
 // NewProtoDecoder returns a decoder of messages md into rows of s.
-func NewProtoDecoder(md protoreflect.MessageDescriptor, s *Schema, keepRest bool) *ProtoDecoder {
+func NewProtoDecoder(md protoreflect.MessageDescriptor, s *Schema, rest ProtoRest) *ProtoDecoder {
 	m := compileProto(md, map[protoreflect.FullName]*pbMsg{})
-	d := &ProtoDecoder{msg: m, schema: s, keep: keepRest, pos: make([]int, len(m.fields)), defs: make([]Value, s.Len())}
+	d := &ProtoDecoder{msg: m, schema: s, keep: rest == ProtoRestJSON, wire: rest == ProtoRestWire, pos: make([]int, len(m.fields)), defs: make([]Value, s.Len())}
 	for i, f := range m.fields {
 		d.pos[i] = -1
 		if p, ok := s.Index(f.name); ok {
@@ -303,7 +321,9 @@ func (d *ProtoDecoder) Decode(data []byte) (Row, error) {
 	spans := d.spans[:0]
 	m := d.msg
 	b := data
+	raw := d.rest[:0] // ProtoRestWire: the fields kept as they are
 	for len(b) > 0 {
+		field := b
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
 			return Row{}, wireErr("tag", n)
@@ -319,6 +339,12 @@ func (d *ProtoDecoder) Decode(data []byte) (Row, error) {
 				return Row{}, wireErr(fmt.Sprintf("field %d", num), n)
 			}
 			b = b[n:]
+			if d.wire {
+				// Not a field of the schema, or of a wire type the
+				// message does not declare (an unknown field to
+				// protobuf, which keeps those too).
+				raw = append(raw, field[:len(field)-len(b)]...)
+			}
 			continue
 		}
 		f := &m.fields[fi]
@@ -342,6 +368,12 @@ func (d *ProtoDecoder) Decode(data []byte) (Row, error) {
 		r.Vals[d.pos[fi]] = v
 	}
 	d.spans = spans
+	if d.wire {
+		if len(raw) > 0 {
+			r.Rest = d.arena.Bytes(raw)
+		}
+		d.rest = raw[:0]
+	}
 	if len(spans) > 0 {
 		var rest []byte
 		var err error
@@ -1091,3 +1123,27 @@ func mapZeroKey(f *pbField) string {
 func appendBase64(dst, src []byte) []byte { return base64.StdEncoding.AppendEncode(dst, src) }
 
 func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// ProtoRestToJSON converts the Row.Rest of a ProtoDecoder with
+// ProtoRestWire back to JSON members (without braces) for encoders of
+// other formats. It is safe for concurrent use.
+type ProtoRestToJSON struct{ msg *pbMsg }
+
+// NewProtoRestToJSON returns the converter of the rest of messages md.
+func NewProtoRestToJSON(md protoreflect.MessageDescriptor) *ProtoRestToJSON {
+	return &ProtoRestToJSON{msg: compileProto(md, map[protoreflect.FullName]*pbMsg{})}
+}
+
+// AppendMembers appends the fields of rest as JSON members (fields the
+// message does not declare are left out).
+func (c *ProtoRestToJSON) AppendMembers(dst, rest []byte) ([]byte, error) {
+	start := len(dst)
+	dst, err := appendMsgJSON(dst, c.msg, rest, 0)
+	if err != nil {
+		return dst[:start], err
+	}
+	// Strip the braces of the object.
+	body := dst[start+1 : len(dst)-1]
+	n := copy(dst[start:], body)
+	return dst[:start+n], nil
+}

@@ -25,6 +25,39 @@ type ProtoEncoder struct {
 	msg  *pbMsg
 	from []int // per message field: row position, -1
 	pp   fastjson.ParserPool
+	// restWire: Row.Rest holds protobuf fields (ProtoRestWire) of
+	// restMsg; copied verbatim when restSame.
+	restWire bool
+	restSame bool
+	restMsg  *pbMsg
+}
+
+// RestWire declares that the rows' Row.Rest holds the wire fields of
+// messages md (a ProtoDecoder with ProtoRestWire). When md's fields have
+// the same numbers, names and types in the encoder's message (the same
+// message, or a compatible version), they are copied as they are;
+// otherwise they are converted by name. Call it before the first Append.
+func (e *ProtoEncoder) RestWire(md protoreflect.MessageDescriptor) {
+	e.restWire = true
+	e.restMsg = compileProto(md, map[protoreflect.FullName]*pbMsg{})
+	e.restSame = sameFields(e.restMsg, e.msg)
+}
+
+// sameFields reports whether every field of a is a field of b with the
+// same number, name, kind and cardinality (messages compared by name).
+func sameFields(a, b *pbMsg) bool {
+	for _, fa := range a.fields {
+		i := b.lookup(fa.num)
+		if i < 0 {
+			return false
+		}
+		fb := &b.fields[i]
+		if fa.name != fb.name || fa.kind != fb.kind || fa.list != fb.list || fa.isMap != fb.isMap ||
+			(fa.msg == nil) != (fb.msg == nil) || (fa.msg != nil && fa.msg.name != fb.msg.name) {
+			return false
+		}
+	}
+	return true
 }
 
 // NewProtoEncoder returns an encoder of rows of s as messages md. Every
@@ -85,6 +118,24 @@ func (e *ProtoEncoder) Append(dst []byte, r Row) ([]byte, error) {
 		if err != nil {
 			return dst[:start], err
 		}
+	}
+	if len(r.Rest) > 0 && e.restWire {
+		if e.restSame {
+			return append(dst, r.Rest...), nil
+		}
+		obj, err := appendMsgJSON(nil, e.restMsg, r.Rest, 0)
+		if err != nil {
+			return dst[:start], err
+		}
+		jv, perr := parser().ParseBytes(obj)
+		if perr != nil {
+			return dst[:start], fmt.Errorf("%w: kept fields: %w", ErrProtobuf, perr)
+		}
+		dst, err = appendMsgFromJSON(dst, e.msg, jv, 0)
+		if err != nil {
+			return dst[:start], err
+		}
+		return dst, nil
 	}
 	if len(r.Rest) > 0 {
 		obj := make([]byte, 0, len(r.Rest)+2)

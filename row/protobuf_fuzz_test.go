@@ -30,11 +30,35 @@ func FuzzProtoDecode(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	sub := MustSchema(Field{Name: "id"}, Field{Name: "user"})
+	subEnc, err := NewProtoEncoder(md, sub)
+	if err != nil {
+		f.Fatal(err)
+	}
+	subEnc.RestWire(md)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r, err := NewProtoDecoder(md, s, false).Decode(data)
+		r, err := NewProtoDecoder(md, s, ProtoRestDrop).Decode(data)
 		ref, ok := refUnmarshal(data, md)
 		if !ok {
 			return // the reference itself panicked
+		}
+		if ref == nil {
+			// Two fields decoded, the rest passed through: the library
+			// reads the same message back.
+			rs, err := NewProtoDecoder(md, sub, ProtoRestWire).Decode(data)
+			if err != nil {
+				t.Fatalf("subset decode of %x: %v", data, err)
+			}
+			out, err := subEnc.Append(nil, rs)
+			if err != nil {
+				t.Fatalf("subset encode of %x: %v", data, err)
+			}
+			a, b := dynamicpb.NewMessage(md), dynamicpb.NewMessage(md)
+			if proto.Unmarshal(data, a) == nil {
+				if err := proto.Unmarshal(out, b); err != nil || !proto.Equal(a, b) {
+					t.Fatalf("pass-through of %x changed the message (%v):\n%v\n%v", data, err, a, b)
+				}
+			}
 		}
 		if err != nil {
 			if ref == nil && !strings.Contains(err.Error(), "does not fit an int") && !strings.Contains(err.Error(), "out of range") {

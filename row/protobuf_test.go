@@ -109,7 +109,7 @@ func TestProtoDecodeValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := protoSchema(md)
-	r, err := NewProtoDecoder(md, s, false).Decode(data)
+	r, err := NewProtoDecoder(md, s, ProtoRestDrop).Decode(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestProtoDecodeValues(t *testing.T) {
 func TestProtoDecodeDefaults(t *testing.T) {
 	md := testProto(t, "order.proto", "shop.Order")
 	s := protoSchema(md)
-	r, err := NewProtoDecoder(md, s, false).Decode(nil)
+	r, err := NewProtoDecoder(md, s, ProtoRestDrop).Decode(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestProtoDecodeDefaults(t *testing.T) {
 func TestProtoRoundTrip(t *testing.T) {
 	md := testProto(t, "order.proto", "shop.Order")
 	s := protoSchema(md)
-	dec := NewProtoDecoder(md, s, false)
+	dec := NewProtoDecoder(md, s, ProtoRestDrop)
 	enc, err := NewProtoEncoder(md, s)
 	if err != nil {
 		t.Fatal(err)
@@ -269,7 +269,7 @@ func TestProtoUnpackedAndMerged(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := MustSchema(Field{Name: "nums"}, Field{Name: "id"}, Field{Name: "ship_to"})
-	r, err := NewProtoDecoder(md, s, false).Decode(b)
+	r, err := NewProtoDecoder(md, s, ProtoRestDrop).Decode(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func TestProtoKeepRest(t *testing.T) {
 	m := sampleOrder(md)
 	data, _ := proto.Marshal(m)
 	s := MustSchema(Field{Name: "id"})
-	r, err := NewProtoDecoder(md, s, true).Decode(data)
+	r, err := NewProtoDecoder(md, s, ProtoRestJSON).Decode(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +313,7 @@ func TestProtoKeepRest(t *testing.T) {
 
 func TestProtoBadInput(t *testing.T) {
 	md := testProto(t, "order.proto", "shop.Order")
-	dec := NewProtoDecoder(md, protoSchema(md), false)
+	dec := NewProtoDecoder(md, protoSchema(md), ProtoRestDrop)
 	good, _ := proto.Marshal(sampleOrder(md))
 	for name, b := range map[string][]byte{
 		"truncated":   good[:len(good)-3],
