@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"path/filepath"
 	"strings"
 	"sync"
 )
@@ -32,7 +31,8 @@ type FormatSchemaSpec struct {
 	Pos Pos
 	// File is a .proto file (format protobuf) and Message the full name
 	// of the record's message in it (optional when the file has one).
-	// A relative path is taken from the spec file's directory.
+	// A relative path is taken from the working directory, as every path
+	// of a spec.
 	File    string
 	Message string
 	// ImportPaths are directories searched for the file's imports
@@ -127,13 +127,9 @@ func parseFormatSchema(e *errs, o *obj, sink bool) *FormatSchemaSpec {
 	return s
 }
 
-// specPath resolves a file named in a spec against the spec's directory.
-func specPath(specFile, p string) string {
-	if p == "" || filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(filepath.Dir(specFile), p)
-}
+// specPath is a file named in a spec: like every path of a spec, a
+// relative one is taken from the working directory.
+func specPath(_, p string) string { return p }
 
 // checkFormats checks the format and schema settings of every source and
 // sink once the whole spec is read, and fills in the defaults that
@@ -190,10 +186,10 @@ func checkSource(e *errs, s *Spec, src *SourceSpec) {
 		if src.Types != nil {
 			e.list = append(e.list, src.Pos.errorf("types: is not used with format protobuf: the fields' types come from the schema"))
 		}
-		if src.cfg != nil {
-			if _, ok := src.cfg.(*fileSourceConfig); ok {
-				e.list = append(e.list, src.Pos.errorf("format protobuf needs a connector of binary records (kafka, log, http); the file source reads lines"))
-			}
+		switch src.cfg.(type) {
+		case *kafkaSourceConfig, *logSourceConfig, nil:
+		default:
+			e.list = append(e.list, src.Pos.errorf("format protobuf needs a source of binary records (kafka or log), not %s", src.Connector))
 		}
 	case "json":
 		if sc == nil {
