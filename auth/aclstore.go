@@ -10,10 +10,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
+	"github.com/sluicehq/sluice/internal/kvtopic"
 	"github.com/sluicehq/sluice/logstore"
-	"github.com/sluicehq/sluice/record"
 )
 
 // ACLsTopic is the internal topic holding the ACLs.
@@ -25,7 +24,7 @@ const ACLsTopic = "__sluice_acls"
 // an immutable snapshot and take no lock; writes are serialised. It is
 // safe for concurrent use.
 type ACLStore struct {
-	kv *kvTopic
+	kv *kvtopic.Topic
 
 	wmu  sync.Mutex // serialises Add and Delete
 	snap atomic.Pointer[aclSet]
@@ -87,12 +86,12 @@ func compareACL(a, b ACL) int {
 // (compacted, fsync always) on first use, and reads it into memory. Open
 // it once per log.
 func OpenACLStore(ctx context.Context, l *logstore.Log) (*ACLStore, error) {
-	kv, err := openKV(l, ACLsTopic)
+	kv, err := kvtopic.Open(l, ACLsTopic)
 	if err != nil {
 		return nil, fmt.Errorf("acls: %w", err)
 	}
 	live := map[ACL]struct{}{}
-	err = kv.replay(ctx, func(k, v []byte) {
+	err = kv.Replay(ctx, func(k, v []byte) {
 		a, deleted, err := decodeACLRecord(k, v)
 		if err != nil {
 			return // not ours or damaged: skipped
@@ -178,22 +177,21 @@ func (s *ACLStore) Add(ctx context.Context, acls ...ACL) error {
 	for _, a := range cur.all {
 		have[a] = true
 	}
-	var recs []record.Record
+	var recs []kvtopic.Entry
 	var added []ACL
-	now := time.Now().UnixMilli()
 	for _, a := range acls {
 		if have[a] {
 			continue
 		}
 		have[a] = true
 		k := encodeACL(a)
-		recs = append(recs, record.Record{Key: k, Value: k, Timestamp: now})
+		recs = append(recs, kvtopic.Entry{Key: k, Value: k})
 		added = append(added, a)
 	}
 	if len(recs) == 0 {
 		return nil
 	}
-	if _, err := s.kv.p.AppendRecords(ctx, recs); err != nil {
+	if err := s.kv.PutAll(ctx, recs); err != nil {
 		return fmt.Errorf("acls: store %d ACLs: %w", len(recs), err)
 	}
 	s.snap.Store(newACLSet(append(slices.Clone(cur.all), added...)))
@@ -209,8 +207,7 @@ func (s *ACLStore) Delete(ctx context.Context, filters ...Filter) ([][]ACL, erro
 	cur := s.set()
 	gone := map[ACL]bool{}
 	out := make([][]ACL, len(filters))
-	var recs []record.Record
-	now := time.Now().UnixMilli()
+	var recs []kvtopic.Entry
 	for i, f := range filters {
 		for _, a := range cur.all {
 			if gone[a] || !f.Matches(a) {
@@ -218,13 +215,13 @@ func (s *ACLStore) Delete(ctx context.Context, filters ...Filter) ([][]ACL, erro
 			}
 			gone[a] = true
 			out[i] = append(out[i], a)
-			recs = append(recs, record.Record{Key: encodeACL(a), Timestamp: now})
+			recs = append(recs, kvtopic.Entry{Key: encodeACL(a)})
 		}
 	}
 	if len(recs) == 0 {
 		return out, nil
 	}
-	if _, err := s.kv.p.AppendRecords(ctx, recs); err != nil {
+	if err := s.kv.PutAll(ctx, recs); err != nil {
 		return nil, fmt.Errorf("acls: delete %d ACLs: %w", len(recs), err)
 	}
 	rest := make([]ACL, 0, len(cur.all)-len(gone))

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/sluicehq/sluice/internal/kvtopic"
 	"github.com/sluicehq/sluice/logstore"
 )
 
@@ -166,7 +167,7 @@ type MechanismInfo struct {
 // Store holds the users' credentials, durable in the internal topic
 // __sluice_users of a log. It is safe for concurrent use.
 type Store struct {
-	kv *kvTopic
+	kv *kvtopic.Topic
 
 	mu    sync.RWMutex
 	creds map[string]map[Mechanism]Credential
@@ -191,12 +192,12 @@ func ValidUserName(name string) error {
 // (compacted, fsync always) on first use, and reads it into memory. Open
 // it once per log.
 func OpenStore(ctx context.Context, l *logstore.Log) (*Store, error) {
-	kv, err := openKV(l, UsersTopic)
+	kv, err := kvtopic.Open(l, UsersTopic)
 	if err != nil {
 		return nil, fmt.Errorf("credentials: %w", err)
 	}
 	s := &Store{kv: kv, creds: map[string]map[Mechanism]Credential{}}
-	err = kv.replay(ctx, func(k, v []byte) {
+	err = kv.Replay(ctx, func(k, v []byte) {
 		user, mech, ok := splitKey(k)
 		if !ok {
 			return // not ours: skipped
@@ -253,7 +254,7 @@ func (s *Store) Set(ctx context.Context, user string, c Credential) error {
 	if err != nil {
 		return err
 	}
-	if err := s.kv.put(ctx, key(user, c.Mechanism), v); err != nil {
+	if err := s.kv.Put(ctx, key(user, c.Mechanism), v); err != nil {
 		return fmt.Errorf("credentials: store %s/%s: %w", user, c.Mechanism, err)
 	}
 	s.put(user, c)
@@ -265,7 +266,7 @@ func (s *Store) Delete(ctx context.Context, user string, m Mechanism) error {
 	if _, ok := s.Lookup(user, m); !ok {
 		return fmt.Errorf("%w: %s has no %s credential", ErrUnknownUser, user, m)
 	}
-	if err := s.kv.put(ctx, key(user, m), nil); err != nil {
+	if err := s.kv.Put(ctx, key(user, m), nil); err != nil {
 		return fmt.Errorf("credentials: delete %s/%s: %w", user, m, err)
 	}
 	s.remove(user, m)

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/sluicehq/sluice/internal/kvtopic"
 	"github.com/sluicehq/sluice/logstore"
 )
 
@@ -58,7 +59,7 @@ var ErrBadQuota = errors.New("invalid quota")
 // Quotas holds the client quotas, durable in the internal topic
 // __sluice_quotas. It is safe for concurrent use.
 type Quotas struct {
-	kv *kvTopic
+	kv *kvtopic.Topic
 
 	mu     sync.RWMutex
 	values map[QuotaEntity]map[string]float64
@@ -66,12 +67,12 @@ type Quotas struct {
 
 // OpenQuotas opens the quota store of l (creating its topic on first use).
 func OpenQuotas(ctx context.Context, l *logstore.Log) (*Quotas, error) {
-	kv, err := openKV(l, QuotasTopic)
+	kv, err := kvtopic.Open(l, QuotasTopic)
 	if err != nil {
 		return nil, fmt.Errorf("quotas: %w", err)
 	}
 	q := &Quotas{kv: kv, values: map[QuotaEntity]map[string]float64{}}
-	err = kv.replay(ctx, func(k, v []byte) {
+	err = kv.Replay(ctx, func(k, v []byte) {
 		var e QuotaEntity
 		if json.Unmarshal(k, &e) != nil || e.Valid() != nil {
 			return
@@ -130,7 +131,7 @@ func (q *Quotas) Alter(ctx context.Context, e QuotaEntity, set map[string]float6
 	if len(next) > 0 {
 		val, _ = json.Marshal(next)
 	}
-	if err := q.kv.put(ctx, key, val); err != nil {
+	if err := q.kv.Put(ctx, key, val); err != nil {
 		return fmt.Errorf("quotas: %w", err)
 	}
 	if len(next) == 0 {

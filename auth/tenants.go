@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/kvtopic"
 	"github.com/sluicehq/sluice/logstore"
 )
 
@@ -65,7 +66,7 @@ func ValidTenantName(s string) error {
 // Tenants holds the tenants and namespaces, durable in __sluice_tenants.
 // It is safe for concurrent use.
 type Tenants struct {
-	kv *kvTopic
+	kv *kvtopic.Topic
 
 	mu         sync.RWMutex
 	tenants    map[string]Tenant
@@ -74,12 +75,12 @@ type Tenants struct {
 
 // OpenTenants opens the tenant registry of l.
 func OpenTenants(ctx context.Context, l *logstore.Log) (*Tenants, error) {
-	kv, err := openKV(l, TenantsTopic)
+	kv, err := kvtopic.Open(l, TenantsTopic)
 	if err != nil {
 		return nil, fmt.Errorf("tenants: %w", err)
 	}
 	t := &Tenants{kv: kv, tenants: map[string]Tenant{}, namespaces: map[string]Namespace{}}
-	err = kv.replay(ctx, func(k, v []byte) {
+	err = kv.Replay(ctx, func(k, v []byte) {
 		kind, name, ok := strings.Cut(string(k), ":")
 		if !ok {
 			return
@@ -124,7 +125,7 @@ func (t *Tenants) PutTenant(ctx context.Context, x Tenant) error {
 	slices.Sort(x.Members)
 	x.Members = slices.Compact(x.Members)
 	v, _ := json.Marshal(x)
-	if err := t.kv.put(ctx, []byte("t:"+x.Name), v); err != nil {
+	if err := t.kv.Put(ctx, []byte("t:"+x.Name), v); err != nil {
 		return err
 	}
 	t.mu.Lock()
@@ -151,7 +152,7 @@ func (t *Tenants) DeleteTenant(ctx context.Context, name string) error {
 		sort.Strings(nss)
 		return fmt.Errorf("%w: tenant %s still has namespaces %s: delete them first", ErrTenant, name, strings.Join(nss, ", "))
 	}
-	if err := t.kv.put(ctx, []byte("t:"+name), nil); err != nil {
+	if err := t.kv.Put(ctx, []byte("t:"+name), nil); err != nil {
 		return err
 	}
 	t.mu.Lock()
@@ -173,7 +174,7 @@ func (t *Tenants) PutNamespace(ctx context.Context, n Namespace) error {
 	}
 	v, _ := json.Marshal(n)
 	key := n.Tenant + "/" + n.Name
-	if err := t.kv.put(ctx, []byte("n:"+key), v); err != nil {
+	if err := t.kv.Put(ctx, []byte("n:"+key), v); err != nil {
 		return err
 	}
 	t.mu.Lock()
@@ -191,7 +192,7 @@ func (t *Tenants) DeleteNamespace(ctx context.Context, tenant, name string) erro
 	if !ok {
 		return fmt.Errorf("%w: no namespace %s", ErrTenant, key)
 	}
-	if err := t.kv.put(ctx, []byte("n:"+key), nil); err != nil {
+	if err := t.kv.Put(ctx, []byte("n:"+key), nil); err != nil {
 		return err
 	}
 	t.mu.Lock()

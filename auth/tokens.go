@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/kvtopic"
 	"github.com/sluicehq/sluice/logstore"
 )
 
@@ -40,7 +41,7 @@ var ErrToken = errors.New("token error")
 
 // Tokens holds the HTTP tokens, durable in __sluice_tokens.
 type Tokens struct {
-	kv *kvTopic
+	kv *kvtopic.Topic
 
 	mu     sync.RWMutex
 	byHash map[string]TokenInfo // hex SHA-256 of the token -> info
@@ -48,12 +49,12 @@ type Tokens struct {
 
 // OpenTokens opens the token store of l.
 func OpenTokens(ctx context.Context, l *logstore.Log) (*Tokens, error) {
-	kv, err := openKV(l, TokensTopic)
+	kv, err := kvtopic.Open(l, TokensTopic)
 	if err != nil {
 		return nil, fmt.Errorf("tokens: %w", err)
 	}
 	t := &Tokens{kv: kv, byHash: map[string]TokenInfo{}}
-	err = kv.replay(ctx, func(k, v []byte) {
+	err = kv.Replay(ctx, func(k, v []byte) {
 		if v == nil {
 			delete(t.byHash, string(k))
 			return
@@ -95,7 +96,7 @@ func (t *Tokens) Create(ctx context.Context, principal string, ttl time.Duration
 		info.Expires = info.Created.Add(ttl)
 	}
 	v, _ := json.Marshal(info)
-	if err := t.kv.put(ctx, []byte(h), v); err != nil {
+	if err := t.kv.Put(ctx, []byte(h), v); err != nil {
 		return "", TokenInfo{}, err
 	}
 	t.mu.Lock()
@@ -129,7 +130,7 @@ func (t *Tokens) Revoke(ctx context.Context, id string) error {
 	if hash == "" {
 		return fmt.Errorf("%w: no token with id %q (sluice token list shows them)", ErrToken, id)
 	}
-	if err := t.kv.put(ctx, []byte(hash), nil); err != nil {
+	if err := t.kv.Put(ctx, []byte(hash), nil); err != nil {
 		return err
 	}
 	t.mu.Lock()

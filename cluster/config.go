@@ -102,6 +102,15 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
+// heartbeatInterval is how often an instance heartbeats to its group:
+// a third of the session timeout (Kafka's advice: a member that misses
+// two heartbeats is still in the group), at most franz-go's default of
+// 3 s. A member also learns of a rebalance only at its next heartbeat,
+// so a short session timeout makes rebalances quicker too.
+func heartbeatInterval(session time.Duration) time.Duration {
+	return max(min(3*time.Second, session/3), 10*time.Millisecond)
+}
+
 // RepartitionTopic is the internal topic feeding the sub-topology that
 // starts at step.
 func RepartitionTopic(app, step string) string { return app + "-" + step + "-repartition" }

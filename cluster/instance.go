@@ -47,6 +47,9 @@ type Instance struct {
 	stbyMu   sync.Mutex
 	standbys map[taskID]*taskState
 
+	revMu   sync.Mutex
+	revoked bool // partitions revoked or lost since the last check
+
 	prodMu  sync.Mutex // producer promises run on franz-go's goroutines
 	prodErr error
 	metrics *metrics
@@ -130,6 +133,7 @@ func New(ctx context.Context, cfg Config, topo *Topology) (*Instance, error) {
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.InstanceID(cfg.InstanceID),
 		kgo.SessionTimeout(cfg.SessionTimeout),
+		kgo.HeartbeatInterval(heartbeatInterval(cfg.SessionTimeout)),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.DisableAutoCommit(),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -187,10 +191,7 @@ func (in *Instance) rejoin(cause error) error {
 	in.log.Warn("cluster: this instance was fenced (its transaction can no longer commit); dropping its tasks and joining the group again", "error", cause)
 	in.mu.Lock()
 	for id, ts := range in.tasks {
-		ts.task.Abort()
-		if ts.comb != nil {
-			ts.comb.abort()
-		}
+		in.abortTask(ts)
 		ts.pendingEnd = 0
 		delete(in.tasks, id)
 		if in.topo.SubTopologies[id.sub].Stateful && ts.restored {
@@ -324,9 +325,6 @@ func (in *Instance) Run(ctx context.Context) (err error) {
 	}
 	next := time.Now().Add(in.cfg.CommitInterval)
 	rejoins := 0
-	if err := in.begin(); err != nil {
-		return err
-	}
 	for {
 		pctx, cancel := context.WithDeadline(ctx, next)
 		var fs kgo.Fetches
@@ -345,6 +343,23 @@ func (in *Instance) Run(ctx context.Context) (err error) {
 				continue
 			}
 			in.log.Warn("cluster: fetch error", "topic", fe.Topic, "partition", fe.Partition, "error", fe.Err)
+		}
+		if in.sess != nil && !in.inTxn && in.takeRevoked() {
+			// Partitions were revoked since the last transaction ended
+			// (rebalances run only then): franz-go's session would abort
+			// the next transaction. End this empty one now instead; that
+			// rewinds fetching to the committed offsets, so what this poll
+			// returned is fetched again.
+			ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.TransactionTimeout)
+			_, err := in.sess.End(ectx, kgo.TryAbort)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("cluster: resetting the session after a rebalance: %w", err)
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			continue
 		}
 		in.mu.Lock()
 		perr := in.process(ctx, fs)
@@ -382,9 +397,6 @@ func (in *Instance) Run(ctx context.Context) (err error) {
 			if stopping {
 				return nil
 			}
-			if err := in.begin(); err != nil {
-				return err
-			}
 			in.metrics.busy(time.Since(busyStart))
 			in.cl.AllowRebalance()
 			continue
@@ -393,6 +405,9 @@ func (in *Instance) Run(ctx context.Context) (err error) {
 	}
 }
 
+// begin opens the transaction when the first record of a commit interval
+// is processed or produced (not earlier: a rebalance between two
+// transactions must find none open).
 func (in *Instance) begin() error {
 	if in.sess == nil || in.inTxn {
 		return nil
@@ -404,8 +419,55 @@ func (in *Instance) begin() error {
 	return nil
 }
 
+// abortTask rolls a task back to its last commit: through the task's
+// own undo, or, for a task that keeps none (UndoFree), by starting it
+// afresh from its local snapshot and changelog, as Kafka Streams wipes
+// and restores a task's store when a transaction aborts.
+func (in *Instance) abortTask(ts *taskState) {
+	if _, ok := ts.task.(UndoFree); ok && in.topo.SubTopologies[ts.id.sub].Stateful {
+		ts.task = in.newTaskValue(ts.id)
+		if ts.id.sub > 0 {
+			ts.comb = newCombiner(in.parts[ts.id.sub-1])
+		}
+		ts.changelogEnd, ts.restored, ts.snapshotAt = 0, false, -1
+		in.loadSnapshot(ts)
+		return
+	}
+	ts.task.Abort()
+	if ts.comb != nil {
+		ts.comb.abort()
+	}
+}
+
+// newTaskValue creates the Task of id, without undo bookkeeping when it
+// can do without.
+func (in *Instance) newTaskValue(id taskID) Task {
+	t := in.topo.SubTopologies[id.sub].NewTask(id.part)
+	if u, ok := t.(UndoFree); ok {
+		u.DisableUndo()
+	}
+	return t
+}
+
+// takeRevoked reports (once) whether partitions were revoked or lost
+// since it was last asked.
+func (in *Instance) takeRevoked() bool {
+	in.revMu.Lock()
+	defer in.revMu.Unlock()
+	r := in.revoked
+	in.revoked = false
+	return r
+}
+
 // process hands the fetched records to their tasks.
 func (in *Instance) process(ctx context.Context, fs kgo.Fetches) error {
+	if !fs.Empty() {
+		// Consumed offsets commit in the transaction even when nothing
+		// is produced.
+		if err := in.begin(); err != nil {
+			return err
+		}
+	}
 	var err error
 	now := time.Now()
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
@@ -438,6 +500,7 @@ func (in *Instance) process(ctx context.Context, fs kgo.Fetches) error {
 				}
 				if isMarker {
 					ts.comb.observe(m)
+					in.log.Debug("cluster: watermark received", "task", id.String(), "from", m.from, "watermark", m.wm, "idle", m.idle, "offset", r.Offset)
 					if wm, ok := ts.comb.advance(); ok {
 						if err = ts.task.Watermark(out, wm); err != nil {
 							err = fmt.Errorf("cluster: task %s: %w", id, err)
@@ -485,6 +548,12 @@ type output struct {
 
 func (o *output) produce(r *kgo.Record, changelog bool) {
 	in := o.in
+	if in.sess != nil && !in.inTxn {
+		if err := in.begin(); err != nil {
+			in.dataPromise(r, err)
+			return
+		}
+	}
 	promise := in.dataPromise
 	if changelog {
 		promise = o.ts.changelogPromise(in)
@@ -581,6 +650,7 @@ func (in *Instance) commit(ctx context.Context) error {
 				continue // unchanged: downstream tasks keep it in their state
 			}
 			ts.lastMarker, ts.published = m, true
+			in.log.Debug("cluster: publishing a watermark", "task", id.String(), "watermark", m.wm, "idle", m.idle)
 			next := id.sub + 1
 			for p := range in.parts[next] {
 				out.produce(&kgo.Record{Topic: in.inputs[next], Partition: p, Headers: []kgo.RecordHeader{m.header()}}, false)
@@ -588,6 +658,9 @@ func (in *Instance) commit(ctx context.Context) error {
 		}
 	}
 	committed := true
+	if in.sess != nil && !in.inTxn {
+		return nil // nothing consumed or written since the last commit
+	}
 	if in.sess != nil {
 		// End with a context that outlives a stopping ctx: the last
 		// transaction must still close.
@@ -629,10 +702,7 @@ func (in *Instance) commit(ctx context.Context) error {
 			}
 			in.maybeSnapshot(ts, false)
 		} else {
-			ts.task.Abort()
-			if ts.comb != nil {
-				ts.comb.abort()
-			}
+			in.abortTask(ts)
 			ts.published = false // its watermark records were aborted too
 			if ts.gen != nil {
 				ts.gen.abort()
@@ -646,9 +716,6 @@ func (in *Instance) commit(ctx context.Context) error {
 		in.log.Warn("cluster: transaction aborted (a rebalance or a fenced member); tasks rolled back to the last commit")
 		// The rolled-back windows fire again once the watermark passes
 		// them (under the next transaction).
-		if err := in.begin(); err != nil {
-			return err
-		}
 		for _, id := range ids {
 			ts := in.tasks[id]
 			if ts.comb == nil {
@@ -731,7 +798,7 @@ func (in *Instance) onAssigned(_ context.Context, _ *kgo.Client, assigned map[st
 
 func (in *Instance) newTask(id taskID) *taskState {
 	st := in.topo.SubTopologies[id.sub]
-	ts := &taskState{id: id, task: st.NewTask(id.part), lastOffset: -1}
+	ts := &taskState{id: id, task: in.newTaskValue(id), lastOffset: -1}
 	if id.sub > 0 {
 		ts.comb = newCombiner(in.parts[id.sub-1])
 	}
@@ -761,6 +828,15 @@ func (in *Instance) onLost(_ context.Context, _ *kgo.Client, lost map[string][]i
 }
 
 func (in *Instance) drop(parts map[string][]int32, why string) {
+	n := 0
+	for _, ps := range parts {
+		n += len(ps)
+	}
+	if n > 0 {
+		in.revMu.Lock()
+		in.revoked = true
+		in.revMu.Unlock()
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	for topic, ps := range parts {

@@ -136,9 +136,15 @@ func (in *Instance) placeStandbys(ctx context.Context) {
 	defer in.mu.Unlock()
 	in.stbyMu.Lock()
 	defer in.stbyMu.Unlock()
-	for id := range in.standbys {
+	for id, ts := range in.standbys {
 		if !want[id] {
+			// Kept as a departed task: when the group is between the two
+			// rounds of a cooperative rebalance, the task may be about to
+			// come here, and it restores from where the standby got.
 			in.dropStandby(id)
+			ts.cachedAt = time.Now()
+			ts.restored = true
+			in.cache[id] = ts
 		}
 	}
 	add := map[string]map[int32]kgo.Offset{}

@@ -1,5 +1,7 @@
 package cluster
 
+import "errors"
+
 // Table is a task's keyed state in memory, backed by a changelog: it
 // tracks the keys changed since the last flush (written to the changelog
 // at the next commit, latest value only) and the values they had at the
@@ -12,7 +14,15 @@ type Table[V any] struct {
 	dirty  map[string]struct{}
 	undo   map[string][]byte // encoded value at the last commit; nil: absent
 	hasOld map[string]bool
+	noUndo bool
 }
+
+// DisableUndo stops keeping the values at the last commit: Abort then
+// fails, and the owner must rebuild the table from its changelog instead.
+func (t *Table[V]) DisableUndo() { t.noUndo = true }
+
+// ErrNoUndo is Abort's error on a table without undo.
+var ErrNoUndo = errors.New("cluster: the table keeps no undo; restore it from its changelog")
 
 // NewTable returns an empty table with the value codec.
 func NewTable[V any](enc func(V) []byte, dec func([]byte) (V, error)) *Table[V] {
@@ -32,6 +42,9 @@ func (t *Table[V]) Get(k string) (V, bool) {
 // is kept for Abort).
 func (t *Table[V]) Touch(k string) {
 	t.dirty[k] = struct{}{}
+	if t.noUndo {
+		return
+	}
 	if _, seen := t.hasOld[k]; seen {
 		return
 	}
@@ -87,6 +100,10 @@ func (t *Table[V]) Commit() {
 // Abort returns every key changed since the last Commit to its value
 // then.
 func (t *Table[V]) Abort() error {
+	if t.noUndo {
+		clear(t.dirty)
+		return ErrNoUndo
+	}
 	var first error
 	for k, had := range t.hasOld {
 		if !had {

@@ -105,3 +105,19 @@ func clone(m map[string]int64) map[string]int64 {
 	}
 	return c
 }
+
+func TestTableWithoutUndo(t *testing.T) {
+	tab := int64Table()
+	tab.DisableUndo()
+	tab.Put("a", 1)
+	tab.Commit()
+	tab.Put("a", 2)
+	var flushed []string
+	tab.Flush(func(k string, v []byte) { flushed = append(flushed, k) })
+	if len(flushed) != 1 || flushed[0] != "a" {
+		t.Fatalf("flushed %v", flushed)
+	}
+	if err := tab.Abort(); !errors.Is(err, ErrNoUndo) {
+		t.Fatalf("Abort without undo: %v, want ErrNoUndo", err)
+	}
+}

@@ -99,3 +99,12 @@ func (t *Topology) validate() error {
 	}
 	return nil
 }
+
+// UndoFree is implemented by tasks that can run without keeping, for
+// every key they change, its value at the last commit (Table.DisableUndo).
+// The instance then rolls such a task back after an aborted transaction
+// by starting it afresh from its local snapshot and changelog: aborts are
+// rare, and the undo copy costs on every commit interval.
+type UndoFree interface {
+	DisableUndo()
+}

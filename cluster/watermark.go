@@ -20,7 +20,8 @@ import (
 //
 // A downstream task's watermark is the minimum over the upstream tasks of
 // the latest watermark each published, leaving out those that said they
-// are idle; an upstream task it has not heard from yet holds it back.
+// are idle (when all are idle, the largest); an upstream task it has not
+// heard from yet holds it back.
 // The per-upstream watermarks are state of the downstream task, written to
 // its changelog at every commit (keys starting with a 0 byte and "wm"), so
 // a new owner continues from exactly the watermark the committed offset
@@ -119,7 +120,17 @@ func (c *combiner) advance() (int64, bool) {
 		active = true
 		w = min(w, v)
 	}
-	if !active || w <= c.emitted {
+	if !active {
+		// Every upstream task is idle: the watermark moves to the
+		// largest they published, as Flink's watermark valve does when
+		// its last active channel goes idle (otherwise whichever went
+		// idle last would hold back what the others completed).
+		w = NoWatermark
+		for _, v := range c.wm {
+			w = max(w, v)
+		}
+	}
+	if w <= c.emitted {
 		return c.emitted, false
 	}
 	c.emitted = w

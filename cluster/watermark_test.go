@@ -94,11 +94,23 @@ func TestCombiner(t *testing.T) {
 	if got, ok := r.advance(); !ok || got != 70 {
 		t.Fatalf("restored advance = %d, %v; want 70", got, ok)
 	}
-	// All idle: no watermark moves.
-	a := newCombiner(1)
+	// All idle: the largest published watermark, once.
+	a := newCombiner(2)
+	a.observe(marker{from: 0, wm: 10})
+	a.observe(marker{from: 1, wm: 30})
+	if got, ok := a.advance(); !ok || got != 10 {
+		t.Fatalf("advance = %d, %v; want 10", got, ok)
+	}
+	a.observe(marker{from: 1, wm: 30, idle: true})
+	if got, ok := a.advance(); ok {
+		t.Fatalf("one idle: advanced to %d; the active one is still at 10", got)
+	}
 	a.observe(marker{from: 0, wm: 10, idle: true})
+	if got, ok := a.advance(); !ok || got != 30 {
+		t.Fatalf("all idle: advance = %d, %v; want the largest, 30", got, ok)
+	}
 	if _, ok := a.advance(); ok {
-		t.Fatal("an all-idle input advanced")
+		t.Fatal("all idle: advanced twice")
 	}
 }
 

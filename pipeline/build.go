@@ -121,7 +121,7 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 		dl.sink = s
 	}
 	pj := &Job{plan: p, dl: dl}
-	rows, err := p.buildInput(env, bc, p.input, dl, "source", pj)
+	rows, err := p.buildInput(ctx, env, bc, p.input, dl, "source", pj)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +134,7 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 		case "dedup":
 			rows = buildDedup(rows, st.dedup, st.name)
 		case "join":
-			right, err := p.buildInput(env, bc, st.join.right, dl, st.name+".input", pj)
+			right, err := p.buildInput(ctx, env, bc, st.join.right, dl, st.name+".input", pj)
 			if err != nil {
 				return nil, err
 			}
@@ -157,9 +157,9 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 				}
 				keyIdx = i
 			}
-			enc, err := p.sinkEncoder(i, out)
+			enc, err := p.rowEncoderFor(ctx, host, sk, out)
 			if err != nil {
-				return nil, sk.Pos.errorf("%v", err)
+				return nil, openErr(spec.File, sk.Pos.Field, err)
 			}
 			stream.To(rows, stream.Sink[row.Row](&encodingSink{inner: bs, enc: enc, keyIdx: keyIdx, name: name, schema: out, dl: dl}), stream.Name(name))
 			continue
@@ -189,7 +189,21 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 	return pj, nil
 }
 
-func (p *Plan) buildInput(env *stream.Env, bc *buildCtx, in *inputPlan, dl *deadLetters, name string, pj *Job) (stream.Stream[row.Row], error) {
+func (p *Plan) buildInput(ctx context.Context, env *stream.Env, bc *buildCtx, in *inputPlan, dl *deadLetters, name string, pj *Job) (stream.Stream[row.Row], error) {
+	var ai *avroInput
+	if in.spec.Format == "avro" {
+		var err error
+		if ai, err = newAvroInput(ctx, in, p.Spec.Registry, bc.host); err != nil {
+			return stream.Stream[row.Row]{}, openErr(p.Spec.File, in.spec.Pos.Field, err)
+		}
+	}
+	var pi *protoInput
+	if in.spec.Format == "protobuf" {
+		var err error
+		if pi, err = newProtoInput(in, p.Spec.Registry, bc.host); err != nil {
+			return stream.Stream[row.Row]{}, openErr(p.Spec.File, in.spec.Pos.Field, err)
+		}
+	}
 	cfg := in.spec.cfg
 	if fs, ok := cfg.(*fileSourceConfig); ok && in.spec.Format == "csv" && len(in.spec.CSV.Columns) == 0 {
 		c := *fs
@@ -210,7 +224,7 @@ func (p *Plan) buildInput(env *stream.Env, bc *buildCtx, in *inputPlan, dl *dead
 		et := in.spec.EventTime
 		wm = stream.BoundedOutOfOrderness(func(t tsRow) int64 { return t.ts }, et.MaxOutOfOrderness).WithIdleTimeout(et.IdleTimeout)
 	}
-	s := stream.FromSource[tsRow](env, name, &ingestSource{inner: src, in: in, dl: dl, read: &pj.read}, wm)
+	s := stream.FromSource[tsRow](env, name, &ingestSource{inner: src, in: in, avro: ai, pb: pi, dl: dl, read: &pj.read}, wm)
 	return stream.Map(s, func(t tsRow) row.Row { return t.r }, stream.Name(name+".rows")), nil
 }
 

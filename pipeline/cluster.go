@@ -138,14 +138,9 @@ func (p *Plan) ClusterTopology(ctx context.Context, host *Host, o ClusterOverrid
 		if !ok {
 			return cfg, nil, fail(sk.Pos.Field, "only kafka sinks are supported (they write in the instance's transaction), not %s", sk.Connector)
 		}
-		enc, err := p.sinkEncoder(i, out)
+		enc, err := p.rowEncoderFor(ctx, host, sk, out)
 		if err != nil {
-			return cfg, nil, sk.Pos.errorf("%v", err)
-		}
-		if pr, ok := enc.(preparer); ok {
-			if err := pr.prepare(ctx); err != nil {
-				return cfg, nil, fmt.Errorf("%s: %s: %w", spec.File, sk.Pos.Field, err)
-			}
+			return cfg, nil, openErr(spec.File, sk.Pos.Field, err)
 		}
 		s := clusterSink{index: i, keyIdx: -1, enc: enc, name: sinkName(sk, i), schema: out}
 		if k := kc.key; k != "" {
@@ -187,12 +182,7 @@ func (p *Plan) ClusterTopology(ctx context.Context, host *Host, o ClusterOverrid
 		switch st.kind {
 		case "chain":
 			parts[len(parts)-1].chains = append(parts[len(parts)-1].chains, st.chain)
-		case "window":
-			if st.window.spec.Type == "session" {
-				return cfg, nil, fail(st.name, "session windows are not supported yet (tumbling and sliding are)")
-			}
-			parts = append(parts, part{keyed: st})
-		case "dedup":
+		case "window", "dedup":
 			parts = append(parts, part{keyed: st})
 		default:
 			return cfg, nil, fail(st.name, "%s steps are not supported yet (window and dedup are)", st.kind)
@@ -211,8 +201,22 @@ func (p *Plan) ClusterTopology(ctx context.Context, host *Host, o ClusterOverrid
 		st := cluster.SubTopology{Name: "source"}
 		if i == 0 {
 			in := p.input
+			var ai *avroInput
+			if in.spec.Format == "avro" {
+				var err error
+				if ai, err = newAvroInput(ctx, in, spec.Registry, host); err != nil {
+					return cfg, nil, openErr(spec.File, in.spec.Pos.Field, err)
+				}
+			}
+			var pi *protoInput
+			if in.spec.Format == "protobuf" {
+				var err error
+				if pi, err = newProtoInput(in, spec.Registry, host); err != nil {
+					return cfg, nil, openErr(spec.File, in.spec.Pos.Field, err)
+				}
+			}
 			st.NewTask = func(p int32) cluster.Task {
-				md, err := newMsgDecoder(in)
+				md, err := newMsgDecoder(in, ai, pi)
 				return &sourceTask{md: md, err: err, em: em, origin: fmt.Sprintf("%s/%d", topo.Source, p)}
 			}
 		} else {
@@ -222,7 +226,11 @@ func (p *Plan) ClusterTopology(ctx context.Context, host *Host, o ClusterOverrid
 			switch ks.kind {
 			case "window":
 				w := ks.window
-				st.NewTask = func(int32) cluster.Task { return newWindowTask(w, em) }
+				if w.spec.Type == "session" {
+					st.NewTask = func(int32) cluster.Task { return newSessionTask(w, em) }
+				} else {
+					st.NewTask = func(int32) cluster.Task { return newWindowTask(w, em) }
+				}
 			case "dedup":
 				d := ks.dedup
 				st.NewTask = func(int32) cluster.Task { return newDedupTask(d, em) }
@@ -299,13 +307,10 @@ func (e *emitPlan) emit(out cluster.Output, r row.Row, ts int64, origin string, 
 				key = []byte(k.String())
 			}
 		}
-		b, err := s.enc.appendRow(nil, r)
+		b, err := s.enc.Append(nil, r)
 		if err != nil {
-			if errors.Is(err, errRegistry) {
-				return err
-			}
 			rr := r
-			if ferr := e.dl.report(e.ctx, failure{Stage: "sink " + s.name + ".encode", Origin: origin, Offset: offset, Err: err, Row: &rr, Schema: s.schema}); ferr != nil {
+			if ferr := e.dl.report(e.ctx, failure{Stage: s.name + ".encode", Origin: origin, Offset: offset, Err: err, Row: &rr, Schema: s.schema}); ferr != nil {
 				return ferr
 			}
 			continue
@@ -547,6 +552,9 @@ func (t *windowTask) addTimer(k string, c *clusterWin) {
 	t.timers.add(end, k)
 }
 
+// DisableUndo implements cluster.UndoFree.
+func (t *windowTask) DisableUndo() { t.tab.DisableUndo() }
+
 // Snapshot writes the committed windows (cluster.Snapshotter).
 func (t *windowTask) Snapshot(write func(k, v []byte)) {
 	t.tab.Snapshot(func(k string, v []byte) { write([]byte(k), v) })
@@ -627,6 +635,9 @@ func (t *dedupTask) Abort() {
 		return true
 	})
 }
+
+// DisableUndo implements cluster.UndoFree.
+func (t *dedupTask) DisableUndo() { t.tab.DisableUndo() }
 
 // Snapshot writes the committed keys (cluster.Snapshotter).
 func (t *dedupTask) Snapshot(write func(k, v []byte)) {

@@ -247,7 +247,7 @@ cluster: {brokers: [%q], application_id: hits, commit_interval: 100ms, session_t
 source:
   http: {addr: "127.0.0.1:0"}
   format: json
-  event_time: {field: ts, max_out_of_orderness: 0s, idle_timeout: 500ms}
+  event_time: {field: ts, max_out_of_orderness: 0s, idle_timeout: 3s}
 steps:
   - window: {key: [user], tumbling: 10s, aggregate: {n: count()}}
 sink:
@@ -316,9 +316,12 @@ delivery: exactly_once
 		post(addrs[r%2], strings.Join(lines, "\n"))
 	}
 	// Every record is committed to the ingest topic (requests are answered
-	// after their commit); a far-future record closes the windows, and the
-	// partition that does not get it goes idle (idle_timeout).
-	post(addrs[0], fmt.Sprintf(`{"user":"end","ts":%d}`, base+10_000_000))
+	// after their commit); far-future records close the windows, and a
+	// partition that gets none goes idle (idle_timeout: long enough that
+	// no partition goes idle between two requests on a loaded machine).
+	for i := range 4 {
+		post(addrs[i%2], fmt.Sprintf(`{"user":"end","ts":%d}`, base+10_000_000))
+	}
 	for k, n := range counts {
 		want[k] = fmt.Sprintf("%d 0", n)
 	}
@@ -481,9 +484,22 @@ func TestClusterStandbyReplicas(t *testing.T) {
 	// changelog, then stop a (it leaves the group: b takes its tasks at
 	// once).
 	adm := kadm.NewClient(cl)
+	consumedAll := func() bool {
+		offs, err := adm.FetchOffsets(context.Background(), "stby")
+		if err != nil {
+			return false
+		}
+		var n int64
+		offs.Each(func(o kadm.OffsetResponse) {
+			if o.Topic == "orders" {
+				n += o.At
+			}
+		})
+		return n >= 1500
+	}
 	for {
 		ends, err := adm.ListCommittedOffsets(context.Background(), "stby-step2-window-changelog")
-		caughtUp := err == nil
+		caughtUp := err == nil && consumedAll()
 		sb := b.inst.Status(context.Background())
 		if caughtUp {
 			for _, s := range sb.Standbys {

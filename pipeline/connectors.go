@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/sr"
+
 	"github.com/sluicehq/sluice/connector"
 	"github.com/sluicehq/sluice/connector/file"
 	"github.com/sluicehq/sluice/connector/generate"
@@ -50,6 +52,10 @@ type Host struct {
 	// the run's credentials never go to a cluster a connector configured
 	// itself.
 	KafkaDefaults *KafkaSecurity
+	// Registry, if set, is the schema registry of avro sources and sinks
+	// when the spec names none: `sluice serve`'s own when it runs the
+	// pipeline.
+	Registry *sr.Client
 }
 
 func (h *Host) logger() *slog.Logger {

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -47,20 +48,29 @@ type failure struct {
 	Raw    []byte // the input bytes, when known
 	Row    *row.Row
 	Schema *row.Schema
-	// Fatal fails the job whatever the tolerance: the record is not at
-	// fault (a schema registry that cannot be reached, say).
+	// Binary: Raw is binary (avro), written base64-encoded as
+	// record_base64.
+	Binary bool
+	// Fatal: the failure is not the record's (a schema registry that
+	// cannot be reached); it fails the job under any tolerance.
 	Fatal bool
 }
 
 // report handles one bad record. It returns a non-nil error when the job
 // must fail (tolerance none, or the dead-letter sink failed).
 func (d *deadLetters) report(ctx context.Context, f failure) error {
-	d.count.Add(1)
-	if d.tolerance != ToleranceAll || f.Fatal {
-		err := fmt.Errorf("%w: %s: %s offset %d: %w", ErrTolerance, f.Stage, f.Origin, f.Offset, f.Err)
-		if f.Fatal {
-			err = fmt.Errorf("%s: %s offset %d: %w", f.Stage, f.Origin, f.Offset, f.Err)
+	if f.Fatal {
+		err := fmt.Errorf("%s: %s offset %d: %w", f.Stage, f.Origin, f.Offset, f.Err)
+		d.mu.Lock()
+		if d.fatal == nil {
+			d.fatal = err
 		}
+		d.mu.Unlock()
+		return err
+	}
+	d.count.Add(1)
+	if d.tolerance != ToleranceAll {
+		err := fmt.Errorf("%w: %s: %s offset %d: %w", ErrTolerance, f.Stage, f.Origin, f.Offset, f.Err)
 		d.mu.Lock()
 		if d.fatal == nil {
 			d.fatal = err
@@ -101,6 +111,10 @@ func (d *deadLetters) report(ctx context.Context, f failure) error {
 	b = append(b, `,"time":`...)
 	b = row.AppendQuoted(b, time.Now().UTC().Format(time.RFC3339Nano))
 	switch {
+	case f.Raw != nil && f.Binary:
+		b = append(b, `,"record_base64":"`...)
+		b = base64.StdEncoding.AppendEncode(b, f.Raw)
+		b = append(b, '"')
 	case f.Raw != nil:
 		b = append(b, `,"record":`...)
 		b = row.AppendQuoted(b, string(f.Raw))

@@ -12,6 +12,9 @@ type fieldSet struct {
 	kinds []row.Kind
 	idx   map[string]int
 	open  bool
+	// hint, if set, gives the kind of a field when it is added (an avro
+	// input's schema knows its fields' kinds).
+	hint func(name string) row.Kind
 	// allow, when set, bounds an open set: only these names (the fields
 	// of a protobuf message, with their kinds) may be added.
 	allow      map[string]row.Kind
@@ -27,7 +30,11 @@ func (f *fieldSet) add(name string) int {
 	}
 	f.idx[name] = len(f.names)
 	f.names = append(f.names, name)
-	f.kinds = append(f.kinds, row.KindNull)
+	k := row.KindNull
+	if f.hint != nil {
+		k = f.hint(name)
+	}
+	f.kinds = append(f.kinds, k)
 	return len(f.names) - 1
 }
 
@@ -68,7 +75,7 @@ func (f *fieldSet) schema() *row.Schema {
 }
 
 func (f *fieldSet) clone() *fieldSet {
-	c := &fieldSet{names: append([]string(nil), f.names...), kinds: append([]row.Kind(nil), f.kinds...), idx: make(map[string]int, len(f.idx)), open: f.open, allow: f.allow, allowNames: f.allowNames}
+	c := &fieldSet{names: append([]string(nil), f.names...), kinds: append([]row.Kind(nil), f.kinds...), idx: make(map[string]int, len(f.idx)), open: f.open, hint: f.hint, allow: f.allow, allowNames: f.allowNames}
 	for k, v := range f.idx {
 		c.idx[k] = v
 	}

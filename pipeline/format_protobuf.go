@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/bufbuild/protocompile"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -25,13 +24,39 @@ import (
 // steps use are resolved to row positions once per schema, and the
 // decoder (row.ProtoDecoder) walks the wire bytes into those positions.
 
-// protoInput is how an input's protobuf records are read. It is shared
-// by the input's splits.
+// protoInput is how an input's protobuf records are read, made when the
+// job starts (the registry may be the host's). It is shared by the
+// input's splits.
 type protoInput struct {
 	md      protoreflect.MessageDescriptor // the reader's message; nil: each record's writer's
 	framing bool                           // records carry the Confluent header
-	reg     *schemaRegistry                // nil: no registry
+	schemas *protoSchemas                  // nil: no registry
 	want    string                         // with md nil: the message records must be, or ""
+}
+
+func newProtoInput(in *inputPlan, top *RegistrySpec, host *Host) (*protoInput, error) {
+	sc := in.spec.Schema
+	if sc == nil {
+		return nil, fmt.Errorf("%s: format protobuf: no schema settings", in.name)
+	}
+	reg, name, err := protoRegistryFor(sc, top, host)
+	if err != nil {
+		return nil, err
+	}
+	pi := &protoInput{md: in.pbMD, want: sc.Message}
+	switch sc.Framing {
+	case FramingConfluent:
+		pi.framing = true
+	case "":
+		pi.framing = reg != nil
+	}
+	if reg != nil && pi.framing {
+		pi.schemas = newProtoSchemas(reg, name)
+	}
+	if pi.md == nil && pi.schemas == nil {
+		return nil, errors.New("format protobuf needs schema: {file: order.proto, message: shop.Order}, or a schema registry (registry: {url: ...}) to take each record's schema from")
+	}
+	return pi, nil
 }
 
 // protoSplit decodes one split's protobuf records. Not safe for
@@ -53,16 +78,16 @@ type protoByID struct {
 	other map[string]*row.ProtoDecoder
 }
 
-func newProtoSplit(in *inputPlan) *protoSplit {
-	ps := &protoSplit{in: in.pb, schema: in.schema(), keep: in.keepRest}
-	if in.pb.md != nil {
+func newProtoSplit(in *inputPlan, pi *protoInput) *protoSplit {
+	ps := &protoSplit{in: pi, schema: in.schema(), keep: in.keepRest}
+	if pi.md != nil {
 		// Fields no step names stay as they were on the wire: a protobuf
-		// sink copies them, other sinks convert them (restJSON).
+		// sink copies them, other sinks convert them (restJSONRows).
 		rest := row.ProtoRestDrop
 		if ps.keep {
 			rest = row.ProtoRestWire
 		}
-		ps.fixed = row.NewProtoDecoder(in.pb.md, ps.schema, rest)
+		ps.fixed = row.NewProtoDecoder(pi.md, ps.schema, rest)
 	}
 	return ps
 }
@@ -170,8 +195,8 @@ func (ps *protoSplit) decode(b []byte) (row.Row, error) {
 		return row.Row{}, err
 	}
 	if ps.fixed != nil {
-		if in.reg != nil && !ps.known[id] {
-			if _, err := in.reg.protoFile(context.Background(), int(id)); err != nil {
+		if in.schemas != nil && !ps.known[id] {
+			if _, err := in.schemas.file(int(id)); err != nil {
 				return row.Row{}, err
 			}
 			if ps.known == nil {
@@ -216,7 +241,7 @@ func (ps *protoSplit) decode(b []byte) (row.Row, error) {
 
 // newDecoder makes the decoder of writer schema id's message at idx.
 func (ps *protoSplit) newDecoder(id uint32, idx []byte) (*row.ProtoDecoder, error) {
-	fd, err := ps.in.reg.protoFile(context.Background(), int(id))
+	fd, err := ps.in.schemas.file(int(id))
 	if err != nil {
 		return nil, err
 	}
@@ -284,26 +309,14 @@ func messageNames(fd protoreflect.FileDescriptor) string {
 	return strings.Join(names, ", ")
 }
 
-// planProtoInput sets up a protobuf input and returns its fields: with
-// a .proto file, the message's fields that the steps name (a step naming
-// another is an error), the others passed through undecoded; with only a
-// registry, whatever the steps name (null where a record's schema lacks
-// it), as for json.
+// planProtoInput loads a protobuf input's .proto file, if it has one,
+// and returns its fields: with a file, the message's fields that the
+// steps name (a step naming another is an error), the others passed
+// through undecoded; with only a registry, whatever the steps name (null
+// where a record's schema lacks it), as for json.
 func planProtoInput(e *errs, s SourceSpec, in *inputPlan) *fieldSet {
 	sc := s.Schema
-	if sc == nil { // reported by Parse
-		return newFieldSet(true)
-	}
-	pi := &protoInput{framing: sc.Framing == FramingConfluent, want: sc.Message}
-	in.pb = pi
-	if sc.Registry != nil {
-		reg, err := sc.Registry.client()
-		if err != nil {
-			e.list = append(e.list, sc.Pos.errorf("%v", err))
-		}
-		pi.reg = reg
-	}
-	if sc.File == "" {
+	if sc == nil || sc.File == "" {
 		return newFieldSet(true)
 	}
 	md, _, err := loadProto(sc)
@@ -311,7 +324,7 @@ func planProtoInput(e *errs, s SourceSpec, in *inputPlan) *fieldSet {
 		e.list = append(e.list, sc.Pos.errorf("%v", err))
 		return newFieldSet(true)
 	}
-	pi.md = md
+	in.pbMD = md
 	fs := newFieldSet(true)
 	fs.allow = map[string]row.Kind{}
 	for _, f := range row.ProtoFields(md) {
@@ -321,34 +334,17 @@ func planProtoInput(e *errs, s SourceSpec, in *inputPlan) *fieldSet {
 	return fs
 }
 
-// rowEncoder encodes a row as the bytes of one message of a byte sink.
-type rowEncoder interface {
-	appendRow(dst []byte, r row.Row) ([]byte, error)
-}
-
-type jsonRowEncoder struct{ enc *row.JSONEncoder }
-
-func (j jsonRowEncoder) appendRow(dst []byte, r row.Row) ([]byte, error) {
-	return j.enc.Append(dst, r), nil
-}
-
-// protoSinkPlan is a protobuf sink's message and, with a registry, its
-// registration (done once, when the first subtask opens).
+// protoSinkPlan is a protobuf sink's message, loaded when the pipeline
+// is planned.
 type protoSinkPlan struct {
-	sc      *FormatSchemaSpec
-	md      protoreflect.MessageDescriptor
-	text    string
-	subject string
-	reg     *schemaRegistry
-
-	once   sync.Once
-	header []byte
-	err    error
+	sc   *FormatSchemaSpec
+	md   protoreflect.MessageDescriptor
+	text string
 }
 
 // planSinkFormats loads the schema of every protobuf sink and checks
 // that the rows reaching it fit its message. The result is parallel to
-// spec.Sinks (nil for json sinks).
+// spec.Sinks (nil for other sinks).
 func planSinkFormats(e *errs, spec *Spec, out schemaRef, open bool) []*protoSinkPlan {
 	plans := make([]*protoSinkPlan, len(spec.Sinks))
 	for i := range spec.Sinks {
@@ -362,38 +358,19 @@ func planSinkFormats(e *errs, spec *Spec, out schemaRef, open bool) []*protoSink
 			e.list = append(e.list, sc.Pos.errorf("%v", err))
 			continue
 		}
-		ps := &protoSinkPlan{sc: sc, md: md, text: text}
-		if sc.Framing == FramingConfluent && sc.Registry != nil {
+		if sc.Framing != FramingNone {
 			if imp := nonStandardImports(md.ParentFile()); len(imp) > 0 {
-				e.list = append(e.list, sc.Pos.errorf("%s imports %s: registering a schema with imports other than google/protobuf/*.proto (schema references) is not supported yet", sc.File, strings.Join(imp, ", ")))
-			}
-			reg, err := sc.Registry.client()
-			if err != nil {
-				e.list = append(e.list, sc.Pos.errorf("%v", err))
-			}
-			ps.reg = reg
-			ps.subject = sc.Subject
-			if ps.subject == "" {
-				switch sc.SubjectStrategy {
-				case SubjectRecordName:
-					ps.subject = string(md.FullName())
-				case SubjectTopicRecordName:
-					ps.subject = sinkTopic(sk) + "-" + string(md.FullName())
-				default:
-					ps.subject = sinkTopic(sk) + "-value"
-				}
+				e.list = append(e.list, sc.Pos.errorf("%s imports %s: registering a schema with imports other than google/protobuf/*.proto (schema references) is not supported yet; use protobuf: {framing: none}", sc.File, strings.Join(imp, ", ")))
 			}
 		}
-		if len(e.list) == 0 {
-			if _, err := row.NewProtoEncoder(md, out()); err != nil {
-				hint := ""
-				if open {
-					hint = "; records here still have the input's shape: add a map: step naming the fields to write"
-				}
-				e.list = append(e.list, sk.Pos.errorf("the records here do not fit: %v%s", err, hint))
+		if _, err := row.NewProtoEncoder(md, out()); err != nil {
+			hint := ""
+			if open {
+				hint = "; the records here still have the input's shape: add a map: step naming the fields to write"
 			}
+			e.list = append(e.list, sk.Pos.errorf("the records here do not fit: %v%s", err, hint))
 		}
-		plans[i] = ps
+		plans[i] = &protoSinkPlan{sc: sc, md: md, text: text}
 	}
 	return plans
 }
@@ -409,55 +386,16 @@ func nonStandardImports(fd protoreflect.FileDescriptor) []string {
 	return out
 }
 
-// prepare registers the sink's schema (or looks it up) and fixes the
-// header of its records; it runs once, and every later call returns the
-// first one's result.
-func (ps *protoSinkPlan) prepare(ctx context.Context) error {
-	ps.once.Do(func() {
-		if ps.reg == nil {
-			if ps.sc.Framing == FramingConfluent {
-				ps.err = errors.New("framing confluent needs a registry")
-			}
-			return
-		}
-		id, err := ps.reg.register(ctx, ps.subject, ps.text, ps.sc.Register)
-		if err != nil {
-			ps.err = err
-			return
-		}
-		ps.header = appendConfluentHeader(nil, id, indexesOf(ps.md))
-	})
-	return ps.err
+// protoRows encodes rows as protobuf messages, after the Confluent
+// header if any.
+type protoRows struct {
+	enc    *row.ProtoEncoder
+	header []byte
 }
 
-// encoder returns the row encoder of the sink for rows of out.
-func (ps *protoSinkPlan) encoder(out *row.Schema) (*protoRowEncoder, error) {
-	enc, err := row.NewProtoEncoder(ps.md, out)
-	if err != nil {
-		return nil, err
-	}
-	return &protoRowEncoder{ps: ps, enc: enc}, nil
-}
-
-type protoRowEncoder struct {
-	ps  *protoSinkPlan
-	enc *row.ProtoEncoder
-}
-
-// preparer is a rowEncoder with work to do before the first row (schema
-// registration).
-type preparer interface {
-	prepare(ctx context.Context) error
-}
-
-func (p *protoRowEncoder) prepare(ctx context.Context) error { return p.ps.prepare(ctx) }
-
-func (p *protoRowEncoder) appendRow(dst []byte, r row.Row) ([]byte, error) {
-	if err := p.ps.prepare(context.Background()); err != nil {
-		return dst, fmt.Errorf("%w: %w", errRegistry, err)
-	}
+func (p *protoRows) Append(dst []byte, r row.Row) ([]byte, error) {
 	start := len(dst)
-	dst = append(dst, p.ps.header...)
+	dst = append(dst, p.header...)
 	out, err := p.enc.Append(dst, r)
 	if err != nil {
 		return dst[:start], err
@@ -465,38 +403,81 @@ func (p *protoRowEncoder) appendRow(dst []byte, r row.Row) ([]byte, error) {
 	return out, nil
 }
 
-// sinkEncoder returns the encoder of byte sink i for rows of out.
-func (p *Plan) sinkEncoder(i int, out *row.Schema) (rowEncoder, error) {
-	// Rows of a protobuf input read with a file carry the fields no step
-	// named as protobuf (row.ProtoRestWire).
-	var restMsg protoreflect.MessageDescriptor
-	if in := p.input; in.keepRest && in.pb != nil && in.pb.md != nil {
-		restMsg = in.pb.md
-	}
-	if i < len(p.sinkFmt) && p.sinkFmt[i] != nil {
-		enc, err := p.sinkFmt[i].encoder(out)
-		if err != nil {
-			return nil, err
+// protoRowEncoder returns the encoder of protobuf sink sk and, with a
+// registry, registers its schema (or looks it up) under its subject.
+func (p *Plan) protoRowEncoder(ctx context.Context, host *Host, sk SinkSpec, out *row.Schema) (rowEncoder, error) {
+	var ps *protoSinkPlan
+	for i := range p.Spec.Sinks {
+		if p.Spec.Sinks[i].Pos == sk.Pos && i < len(p.sinkFmt) {
+			ps = p.sinkFmt[i]
 		}
-		if restMsg != nil {
-			enc.enc.RestWire(restMsg)
+	}
+	if ps == nil {
+		return nil, errors.New("format protobuf: the sink's schema was not loaded")
+	}
+	enc, err := row.NewProtoEncoder(ps.md, out)
+	if err != nil {
+		return nil, err
+	}
+	if md := p.restMessage(); md != nil {
+		enc.RestWire(md)
+	}
+	pr := &protoRows{enc: enc}
+	sc := ps.sc
+	reg, name, err := protoRegistryFor(sc, p.Spec.Registry, host)
+	if err != nil {
+		return nil, err
+	}
+	framing := sc.Framing
+	if framing == "" {
+		framing = FramingNone
+		if reg != nil {
+			framing = FramingConfluent
 		}
-		return enc, nil
 	}
-	je := row.NewJSONEncoder(out)
-	if restMsg != nil {
-		return &restJSONEncoder{enc: je, conv: row.NewProtoRestToJSON(restMsg)}, nil
+	if framing == FramingNone {
+		return pr, nil
 	}
-	return jsonRowEncoder{je}, nil
+	if reg == nil {
+		return nil, errors.New("format protobuf with framing confluent needs a schema registry: add registry: {url: http://...} (or set protobuf: {framing: none})")
+	}
+	subject := sc.Subject
+	if subject == "" {
+		topic := sinkTopic(sk.cfg)
+		switch sc.SubjectStrategy {
+		case SubjectRecordName:
+			subject = string(ps.md.FullName())
+		case SubjectTopicRecordName:
+			subject = topic + "-" + string(ps.md.FullName())
+		default:
+			subject = topic + "-value"
+		}
+	}
+	id, err := registerProto(ctx, reg, name, subject, ps.text, sc.Register)
+	if err != nil {
+		return nil, err
+	}
+	pr.header = appendConfluentHeader(nil, id, indexesOf(ps.md))
+	return pr, nil
 }
 
-// restJSONEncoder writes rows whose Rest is protobuf as JSON.
-type restJSONEncoder struct {
+// restMessage is the message whose wire fields the rows reaching the
+// sinks carry in Row.Rest (a protobuf input read with a file, rows still
+// of its shape), or nil.
+func (p *Plan) restMessage() protoreflect.MessageDescriptor {
+	if in := p.input; in.keepRest && in.spec.Format == "protobuf" && in.pbMD != nil {
+		return in.pbMD
+	}
+	return nil
+}
+
+// restJSONRows writes rows whose Rest is protobuf as JSON.
+type restJSONRows struct {
 	enc  *row.JSONEncoder
 	conv *row.ProtoRestToJSON
 }
 
-func (j *restJSONEncoder) appendRow(dst []byte, r row.Row) ([]byte, error) {
+func (j *restJSONRows) Append(dst []byte, r row.Row) ([]byte, error) {
 	if len(r.Rest) > 0 {
 		rest, err := j.conv.AppendMembers(nil, r.Rest)
 		if err != nil {
@@ -505,4 +486,13 @@ func (j *restJSONEncoder) appendRow(dst []byte, r row.Row) ([]byte, error) {
 		r.Rest = rest
 	}
 	return j.enc.Append(dst, r), nil
+}
+
+// jsonRowEncoder returns the encoder of a json byte sink.
+func (p *Plan) jsonRowEncoder(out *row.Schema) rowEncoder {
+	je := row.NewJSONEncoder(out)
+	if md := p.restMessage(); md != nil {
+		return &restJSONRows{enc: je, conv: row.NewProtoRestToJSON(md)}
+	}
+	return jsonRows{je}
 }

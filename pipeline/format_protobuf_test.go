@@ -3,8 +3,10 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +23,7 @@ import (
 	"github.com/sluicehq/sluice/connector"
 	"github.com/sluicehq/sluice/connector/logsrc"
 	"github.com/sluicehq/sluice/logstore"
+	"github.com/sluicehq/sluice/schema"
 	"github.com/sluicehq/sluice/stream"
 )
 
@@ -44,7 +47,7 @@ func protoMessage(t testing.TB, file, msg string) (protoreflect.MessageDescripto
 	return md, text
 }
 
-func openTestLog(t testing.TB) (*logstore.Log, string) {
+func openProtoTestLog(t testing.TB) (*logstore.Log, string) {
 	t.Helper()
 	dir := t.TempDir()
 	l, err := logstore.Open(logstore.Options{Dir: filepath.Join(dir, "log"), DefaultFsync: logstore.FsyncPolicy{Mode: logstore.FsyncNever}, RetentionCheckInterval: -1, Logger: slog.New(slog.DiscardHandler)})
@@ -230,7 +233,7 @@ func startSpec(t *testing.T, src string, host *Host) *Job {
 // them per user and minute, writes protobuf totals back, and reads those
 // with the official library again.
 func TestProtobufPipelineRoundTrip(t *testing.T) {
-	l, dir := openTestLog(t)
+	l, dir := openProtoTestLog(t)
 	v2, _ := protoMessage(t, "order_v2.proto", "shop.Order")
 	orders := makeOrders(3000, false)
 	msgs := make([]connector.Message, len(orders))
@@ -275,68 +278,90 @@ func badRecords(good []byte, unknownID int) ([]connector.Message, []string) {
 			{Value: trunc},
 			{Value: []byte{0, 0, 0}},
 		}, []string{
-			fmt.Sprintf("schema id %d", unknownID),
+			fmt.Sprintf("schema id %d is unknown", unknownID),
 			"magic byte 1, want 0",
 			"unexpected EOF",
 			"too short for the header",
 		}
 }
 
+// testRegistries starts the registries the protobuf tests run against:
+// franz-go's fake (srfake) and Sluice's own (package schema, as `sluice
+// serve` serves it, stored in the log l), both spoken to through
+// franz-go's client.
+func testRegistries(t *testing.T, l *logstore.Log) map[string]string {
+	fake := srfake.New()
+	t.Cleanup(fake.Close)
+	own, err := schema.Open(context.Background(), l, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(schema.NewHandler(own, slog.New(slog.DiscardHandler)))
+	t.Cleanup(srv.Close)
+	return map[string]string{"srfake": fake.URL(), "sluice": srv.URL}
+}
+
+func registerTest(t *testing.T, cl *sr.Client, subject, text string) int {
+	t.Helper()
+	ss, err := cl.CreateSchema(context.Background(), subject, sr.Schema{Schema: text, Type: sr.TypeProtobuf})
+	if err != nil {
+		t.Fatalf("registering under %s: %v", subject, err)
+	}
+	return ss.ID
+}
+
 // TestProtobufRegistryEvolution runs v1 and v2 orders interleaved in one
-// topic, in the Confluent wire format with a (fake) registry, through a
-// pipeline that reads each record with its writer's schema and one that
-// reads all with the v2 file; both results are exact. Bad records
-// (unknown schema id, wrong magic byte, truncated data, a short header)
-// go to the dead letters with the reason. The output is registered under
-// totals-value and framed with that id.
+// topic, in the Confluent wire format, through a pipeline that reads each
+// record with its writer's schema and one that reads all with the v2
+// file; both results are exact. Bad records (unknown schema id, wrong
+// magic byte, truncated data, a short header) go to the dead letters
+// with the reason. The output is registered under totals-<case>-value and
+// framed with that id. It runs against franz-go's fake registry and
+// against Sluice's own (which checks that v2 is BACKWARD compatible with
+// v1).
 func TestProtobufRegistryEvolution(t *testing.T) {
-	reg := srfake.New()
-	defer reg.Close()
+	l, dir := openProtoTestLog(t)
 	v1, v1text := protoMessage(t, "order_v1.proto", "shop.Order")
 	v2, v2text := protoMessage(t, "order_v2.proto", "shop.Order")
-	id1, _, err := reg.RegisterSchema("orders-value", sr.Schema{Schema: v1text, Type: sr.TypeProtobuf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id2, _, err := reg.RegisterSchema("orders-value", sr.Schema{Schema: v2text, Type: sr.TypeProtobuf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, dir := openTestLog(t)
-	orders := makeOrders(3000, true)
-	var h sr.ConfluentHeader
-	var msgs []connector.Message
-	var reasons []string
-	for i, o := range orders {
-		md, id := v1, id1
-		if o.v2 {
-			md, id = v2, id2
-		}
-		b, _ := h.AppendEncode(nil, id, []int{0})
-		msgs = append(msgs, connector.Message{Key: []byte(o.user), Value: append(b, encodeOrder(t, md, o)...)})
-		if i == 1500 {
-			var bad []connector.Message
-			bad, reasons = badRecords(msgs[len(msgs)-1].Value, 999)
-			msgs = append(msgs, bad...)
-		}
-	}
-	appendLog(t, l, "orders", msgs)
-
-	for _, tc := range []struct {
-		name, schema string
-		want         map[totalsKey]totals
-	}{
-		// By writer schema: qty is null in v1 records (sum skips it).
-		{"writer", "", expectTotals(orders)},
-		// By the v2 file: qty is 0 in v1 records, as protobuf reads them.
-		{"reader", fmt.Sprintf("schema: {file: %s, message: shop.Order}", protoTestdata(t, "order_v2.proto")), expectTotals(orders)},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			out, dead := "totals-"+tc.name, "dead-"+tc.name
-			j := startSpec(t, fmt.Sprintf(`
+	for regName, url := range testRegistries(t, l) {
+		t.Run(regName, func(t *testing.T) {
+			cl, err := sr.NewClient(sr.URLs(url))
+			if err != nil {
+				t.Fatal(err)
+			}
+			id1 := registerTest(t, cl, "orders-value", v1text)
+			id2 := registerTest(t, cl, "orders-value", v2text)
+			orders := makeOrders(3000, true)
+			var h sr.ConfluentHeader
+			var msgs []connector.Message
+			var reasons []string
+			for i, o := range orders {
+				md, id := v1, id1
+				if o.v2 {
+					md, id = v2, id2
+				}
+				b, _ := h.AppendEncode(nil, id, []int{0})
+				msgs = append(msgs, connector.Message{Key: []byte(o.user), Value: append(b, encodeOrder(t, md, o)...)})
+				if i == 1500 {
+					var bad []connector.Message
+					bad, reasons = badRecords(msgs[len(msgs)-1].Value, 999)
+					msgs = append(msgs, bad...)
+				}
+			}
+			in := "orders-" + regName
+			appendLog(t, l, in, msgs)
+			for _, tc := range []struct{ name, schema string }{
+				// By writer schema: qty is null in v1 records (sum skips it).
+				{"writer", ""},
+				// By the v2 file: qty is 0 in v1 records, as protobuf reads them.
+				{"reader", fmt.Sprintf("schema: {file: %s, message: shop.Order}", protoTestdata(t, "order_v2.proto"))},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					out, dead := "totals-"+regName+"-"+tc.name, "dead-"+regName+"-"+tc.name
+					j := startSpec(t, fmt.Sprintf(`
 registry: {url: %s}
 source:
-  log: {topic: orders, bounded: true}
+  log: {topic: %s, bounded: true}
   format: protobuf
   %s
   event_time: {field: created}
@@ -351,30 +376,35 @@ sink:
   format: protobuf
   schema: {file: %s, message: shop.UserTotals}
 errors: {tolerance: all, dead_letter: {log: {topic: %s, partitions: 1}}}
-`, reg.URL(), tc.schema, out, protoTestdata(t, "totals.proto"), dead), &Host{DataDir: dir, Log: l})
-			if err := j.Wait(); err != nil {
-				t.Fatal(err)
-			}
-			ss, ok := reg.GetSchema(out+"-value", 1)
-			if !ok {
-				t.Fatalf("the sink registered no schema under %s-value", out)
-			}
-			compareTotals(t, readTotals(t, l, out, ss.ID), tc.want)
-			dl := committedLog(t, l, dead)
-			if len(dl) != len(reasons) {
-				for _, m := range dl {
-					t.Log(string(m.Value))
-				}
-				t.Fatalf("%d dead letters, want %d", len(dl), len(reasons))
-			}
-			for i, m := range dl {
-				var d struct{ Error, Stage string }
-				if err := json.Unmarshal(m.Value, &d); err != nil {
-					t.Fatal(err)
-				}
-				if !strings.Contains(d.Error, reasons[i]) || d.Stage != "source.decode" {
-					t.Errorf("dead letter %d: %s; want the reason %q", i, m.Value, reasons[i])
-				}
+`, url, in, tc.schema, out, protoTestdata(t, "totals.proto"), dead), &Host{DataDir: dir, Log: l})
+					if err := j.Wait(); err != nil {
+						t.Fatal(err)
+					}
+					ss, err := cl.SchemaByVersion(context.Background(), out+"-value", 1)
+					if err != nil {
+						t.Fatalf("the sink registered no schema under %s-value: %v", out, err)
+					}
+					compareTotals(t, readTotals(t, l, out, ss.ID), expectTotals(orders))
+					dl := committedLog(t, l, dead)
+					if len(dl) != len(reasons) {
+						for _, m := range dl {
+							t.Log(string(m.Value))
+						}
+						t.Fatalf("%d dead letters, want %d", len(dl), len(reasons))
+					}
+					for i, m := range dl {
+						var d struct {
+							Error, Stage string
+							Record       string `json:"record_base64"`
+						}
+						if err := json.Unmarshal(m.Value, &d); err != nil {
+							t.Fatal(err)
+						}
+						if !strings.Contains(d.Error, reasons[i]) || d.Stage != "source.decode" || d.Record == "" {
+							t.Errorf("dead letter %d: %s; want the reason %q and the record", i, m.Value, reasons[i])
+						}
+					}
+				})
 			}
 		})
 	}
@@ -385,7 +415,7 @@ errors: {tolerance: all, dead_letter: {log: {topic: %s, partitions: 1}}}
 func TestProtobufToleranceNone(t *testing.T) {
 	reg := srfake.New()
 	defer reg.Close()
-	l, dir := openTestLog(t)
+	l, dir := openProtoTestLog(t)
 	appendLog(t, l, "orders", []connector.Message{{Value: []byte{0, 0, 0, 0, 42, 0, 8, 1}}})
 	j := startSpec(t, fmt.Sprintf(`
 registry: {url: %s}
@@ -406,7 +436,7 @@ func TestProtobufRegistryDown(t *testing.T) {
 	reg := srfake.New()
 	url := reg.URL()
 	reg.Close()
-	l, dir := openTestLog(t)
+	l, dir := openProtoTestLog(t)
 	appendLog(t, l, "orders", []connector.Message{{Value: []byte{0, 0, 0, 0, 1, 0, 8, 1}}})
 	j := startSpec(t, fmt.Sprintf(`
 registry: {url: %s}
@@ -417,7 +447,7 @@ sink: {stdout: {}}
 errors: {tolerance: all}
 `, url), &Host{DataDir: dir, Log: l, Stdout: &strings.Builder{}})
 	err := j.Wait()
-	if err == nil || !strings.Contains(err.Error(), "schema registry unavailable") {
+	if err == nil || !strings.Contains(err.Error(), "schema registry "+url) || !strings.Contains(err.Error(), "unreachable") {
 		t.Fatalf("err = %v, want the registry named", err)
 	}
 }
@@ -426,7 +456,7 @@ errors: {tolerance: all}
 // Schema: the valid ones go on, the others are dead-lettered with the
 // reasons.
 func TestJSONSchemaDeadLetters(t *testing.T) {
-	l, dir := openTestLog(t)
+	l, dir := openProtoTestLog(t)
 	var out strings.Builder
 	in := filepath.Join(dir, "in.jsonl")
 	if err := os.WriteFile(in, []byte(`{"user":"a","amount":3}
@@ -468,7 +498,7 @@ errors: {tolerance: all, dead_letter: {log: {topic: dead, partitions: 1}}}
 // came (the library reads back messages equal to the input), and a json
 // sink writes them all as JSON.
 func TestProtobufPassThrough(t *testing.T) {
-	l, dir := openTestLog(t)
+	l, dir := openProtoTestLog(t)
 	v2, _ := protoMessage(t, "order_v2.proto", "shop.Order")
 	orders := makeOrders(200, false)
 	var msgs []connector.Message
@@ -534,5 +564,53 @@ sinks:
 	}
 	if first["ship_to"].(map[string]any)["city"] != "Oslo" {
 		t.Errorf("ship_to = %v", first["ship_to"])
+	}
+}
+
+// TestProtobufSinkIncompatible starts a protobuf sink whose schema is
+// incompatible with what its subject holds in Sluice's registry: the
+// registry refuses it (Confluent's 409) and the job does not start.
+func TestProtobufSinkIncompatible(t *testing.T) {
+	l, dir := openProtoTestLog(t)
+	url := testRegistries(t, l)["sluice"]
+	cl, err := sr.NewClient(sr.URLs(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	registerTest(t, cl, "totals-value", `syntax = "proto3";
+package shop;
+message UserTotals {
+  int64 user = 1;
+}
+`)
+	appendLog(t, l, "orders", nil)
+	s, err := Parse("spec.yaml", []byte(fmt.Sprintf(`
+registry: {url: %s}
+source:
+  log: {topic: orders, bounded: true}
+  format: protobuf
+  schema: {file: %s, message: shop.Order}
+  event_time: {field: created}
+steps:
+  - window: {key: [user], tumbling: 1m, aggregate: {orders: count()}}
+sink:
+  log: {topic: totals, partitions: 1}
+  format: protobuf
+  schema: {file: %s, message: shop.UserTotals}
+`, url, protoTestdata(t, "order_v1.proto"), protoTestdata(t, "totals.proto"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Start(context.Background(), &Host{DataDir: dir, Log: l})
+	if err == nil || !strings.Contains(err.Error(), "totals-value") {
+		t.Fatalf("err = %v, want the registration under totals-value refused", err)
+	}
+	var re *sr.ResponseError
+	if !errors.As(err, &re) || re.ErrorCode != 409 {
+		t.Fatalf("err = %v, want Confluent's error code 409 (incompatible schema)", err)
 	}
 }

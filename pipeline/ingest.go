@@ -29,6 +29,8 @@ type tsRow struct {
 type ingestSource struct {
 	inner stream.Source[connector.Message]
 	in    *inputPlan
+	avro  *avroInput  // format avro
+	pb    *protoInput // format protobuf
 	dl    *deadLetters
 	read  *atomic.Int64 // messages read, over all splits
 }
@@ -40,7 +42,7 @@ func (s *ingestSource) Splits(ctx context.Context, parallelism int) ([]stream.Sp
 	}
 	out := make([]stream.Split[tsRow], len(inner))
 	for i, sp := range inner {
-		md, err := newMsgDecoder(s.in)
+		md, err := newMsgDecoder(s.in, s.avro, s.pb)
 		if err != nil {
 			return nil, err
 		}
@@ -65,15 +67,26 @@ type msgDecoder struct {
 	in     *inputPlan
 	json   *row.JSONDecoder
 	csv    *row.CSVDecoder
+	avro   *avroDecoder
 	pb     *protoSplit
 	header []byte
 	arena  row.Arena
 }
 
-func newMsgDecoder(in *inputPlan) (*msgDecoder, error) {
+func newMsgDecoder(in *inputPlan, ai *avroInput, pi *protoInput) (*msgDecoder, error) {
 	md := &msgDecoder{in: in}
 	sch := in.schema()
 	switch in.spec.Format {
+	case "protobuf":
+		if pi == nil {
+			return nil, fmt.Errorf("%s: format protobuf: the input was not prepared", in.name)
+		}
+		md.pb = newProtoSplit(in, pi)
+	case "avro":
+		if ai == nil {
+			return nil, fmt.Errorf("%s: format avro: the input was not prepared", in.name)
+		}
+		md.avro = &avroDecoder{in: ai}
 	case "csv":
 		md.csv = row.NewCSVDecoder(sch, in.spec.CSV.Delimiter, in.keepRest)
 		if len(in.spec.CSV.Columns) > 0 {
@@ -82,8 +95,6 @@ func newMsgDecoder(in *inputPlan) (*msgDecoder, error) {
 			}
 		}
 	case "raw":
-	case "protobuf":
-		md.pb = newProtoSplit(in)
 	default:
 		md.json = row.NewJSONDecoder(sch, in.keepRest)
 	}
@@ -95,9 +106,9 @@ func newMsgDecoder(in *inputPlan) (*msgDecoder, error) {
 func (s *msgDecoder) message(m *connector.Message) (tr tsRow, keep bool, f *failure) {
 	r, derr := s.decode(m)
 	if derr != nil {
-		// A registry that cannot be reached fails the job: the record
-		// itself may be fine.
-		return tsRow{}, false, &failure{Stage: s.in.name + ".decode", Origin: m.Origin, Offset: m.Offset, Err: derr, Raw: m.Value, Fatal: errors.Is(derr, errRegistry)}
+		var fe *fatalError
+		return tsRow{}, false, &failure{Stage: s.in.name + ".decode", Origin: m.Origin, Offset: m.Offset, Err: derr, Raw: m.Value,
+			Binary: s.avro != nil || s.pb != nil, Fatal: errors.As(derr, &fe)}
 	}
 	var ts int64
 	if s.in.tsField >= 0 {
@@ -223,6 +234,8 @@ func (s *msgDecoder) decode(m *connector.Message) (row.Row, error) {
 		return s.json.Decode(m.Value)
 	case s.pb != nil:
 		return s.pb.decode(m.Value)
+	case s.avro != nil:
+		return s.avro.decode(m.Value)
 	case s.csv != nil:
 		if len(s.in.spec.CSV.Columns) == 0 {
 			var h []byte

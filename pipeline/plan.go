@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/sluicehq/sluice/row"
 )
@@ -22,6 +23,10 @@ type Plan struct {
 	input  *inputPlan
 	stages []stage
 	out    schemaRef
+	// inputShaped: the rows the sinks get still have the input's shape
+	// (no map or window); assigned names the fields steps set there.
+	inputShaped bool
+	assigned    map[string]bool
 	// sinkFmt is parallel to Spec.Sinks: the protobuf sinks' messages.
 	sinkFmt []*protoSinkPlan
 }
@@ -41,9 +46,10 @@ type inputPlan struct {
 	tsField  int // -1: no event-time field
 	chain    *chain
 	name     string
-	// pb reads format protobuf; jsonSchema validates format json (nil:
-	// none).
-	pb         *protoInput
+	// pbMD is a protobuf input's message from its .proto file (nil:
+	// none; records are read with their writers' schemas); jsonSchema
+	// validates a json input (nil: none).
+	pbMD       protoreflect.MessageDescriptor
 	jsonSchema *jsonschema.Schema
 }
 
@@ -102,7 +108,7 @@ type joinPlan struct {
 // reports every problem as a *SpecError naming file, line and field.
 func Compile(spec *Spec) (*Plan, error) {
 	e := &errs{file: spec.File}
-	p := &Plan{Spec: spec}
+	p := &Plan{Spec: spec, assigned: map[string]bool{}}
 	in := planInput(e, spec.Source, "source")
 	p.input = in
 	cur := in.fields // the fields of the rows at the current step
@@ -140,7 +146,7 @@ func Compile(spec *Spec) (*Plan, error) {
 					x := compileAt(e, a.Pos, a.Expr, cur)
 					op.exprs = append(op.exprs, x)
 					op.names = append(op.names, a.Name)
-					next.add(a.Name)
+					next.kinds[next.add(a.Name)] = refKind(a.Expr, cur)
 				}
 				op.outLen = len(st.Map)
 				cur = next
@@ -166,6 +172,7 @@ func Compile(spec *Spec) (*Plan, error) {
 					op.exprs = append(op.exprs, xs[j])
 					op.names = append(op.names, a.Name)
 					op.targets = append(op.targets, cur.add(a.Name))
+					p.assigned[a.Name] = true
 				}
 				if !cur.open {
 					op.outLen = len(cur.names)
@@ -221,7 +228,9 @@ func Compile(spec *Spec) (*Plan, error) {
 		}
 		resolveKeys(e, sk.Pos, "key", sinkKeyFields(sk.cfg), cur)
 	}
-	in.keepRest = cur.open && in.spec.Format != "raw"
+	planAvroSinks(e, p, cur)
+	p.inputShaped = cur.open
+	in.keepRest = cur.open && in.spec.Format != "raw" && (in.spec.Format != "avro" || restWritten(spec))
 	if in.keepRest {
 		// Rows still carry the input's unreferenced members (Row.Rest),
 		// which a row sink's fixed columns cannot hold: refuse rather than
@@ -236,6 +245,12 @@ func Compile(spec *Spec) (*Plan, error) {
 	p.out = curRef
 	if len(e.list) == 0 {
 		p.sinkFmt = planSinkFormats(e, spec, curRef, in.keepRest)
+	}
+	checkAvroFields(e, in)
+	for _, s := range p.stages {
+		if s.join != nil {
+			checkAvroFields(e, s.join.right)
+		}
 	}
 	if err := e.err(); err != nil {
 		return nil, err
@@ -270,6 +285,9 @@ func planInput(e *errs, s SourceSpec, name string) *inputPlan {
 		in.fields = planProtoInput(e, s, in)
 	default:
 		in.fields = newFieldSet(true)
+		if a := s.Avro; a != nil && a.Schema != nil {
+			in.fields.hint = avroHint(a.Schema, a.Decimal == "string")
+		}
 		planJSONSchema(e, s, in)
 	}
 	if s.EventTime != nil && s.EventTime.Field != "" {
@@ -352,7 +370,10 @@ func planWindow(e *errs, st StepSpec, path string, cur *fieldSet) *windowPlan {
 	}
 	for _, k := range ws.Key {
 		dup(k, st.Pos)
-		out.add(k)
+		i := out.add(k)
+		if j, ok := cur.idx[k]; ok {
+			out.kinds[i] = cur.kinds[j]
+		}
 	}
 	dup("window_start", st.Pos)
 	out.add("window_start")
@@ -377,6 +398,12 @@ func planWindow(e *errs, st StepSpec, path string, cur *fieldSet) *windowPlan {
 			out.kinds[out.idx[a.name]] = row.KindInt
 		case "avg":
 			out.kinds[out.idx[a.name]] = row.KindFloat
+		case "min", "max", "first", "last":
+			out.kinds[out.idx[a.name]] = refKind(argOf(ws, a.name), cur)
+		case "sum":
+			if k := refKind(argOf(ws, a.name), cur); k == row.KindInt || k == row.KindFloat {
+				out.kinds[out.idx[a.name]] = k
+			}
 		}
 	}
 	w.out = out.schema()
@@ -423,4 +450,37 @@ func Load(file string) (*Plan, error) {
 		return nil, err
 	}
 	return Compile(s)
+}
+
+// refKind returns the kind of the field an expression that is a bare field
+// name refers to, KindNull for any other expression.
+func refKind(src string, f *fieldSet) row.Kind {
+	src = strings.TrimSpace(src)
+	if !identRe.MatchString(src) {
+		return row.KindNull
+	}
+	if i, ok := f.idx[src]; ok {
+		return f.kinds[i]
+	}
+	return row.KindNull
+}
+
+func argOf(ws *WindowSpec, name string) string {
+	for _, a := range ws.Aggregates {
+		if a.Name == name {
+			return a.Arg
+		}
+	}
+	return ""
+}
+
+// restWritten reports whether some sink writes the members of the input
+// that no step named (a JSON byte sink, or dead letters of step failures).
+func restWritten(spec *Spec) bool {
+	for _, sk := range spec.Sinks {
+		if sk.cfg != nil && sk.cfg.bytes() && sk.Format != "avro" {
+			return true
+		}
+	}
+	return spec.Errors.DeadLetter != nil
 }

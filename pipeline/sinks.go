@@ -2,8 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/sluicehq/sluice/checkpoint"
 	"github.com/sluicehq/sluice/connector"
@@ -12,10 +10,10 @@ import (
 )
 
 // encodingSink adapts a byte sink to rows: each subtask encodes its
-// batches (as JSON or protobuf; one fresh buffer per batch, so the byte
+// batches in the sink's format (one fresh buffer per batch, so the byte
 // sink may keep the messages' bytes) and passes the byte sink's optional
 // capabilities (barriers, watermarks) through. A row that cannot be
-// encoded goes to the dead letters.
+// encoded (an avro schema with no place for a value) is a bad record.
 type encodingSink struct {
 	inner  stream.Sink[connector.Message]
 	enc    rowEncoder
@@ -26,11 +24,6 @@ type encodingSink struct {
 }
 
 func (s *encodingSink) Open(ctx context.Context, info stream.SubtaskInfo) (stream.SinkWriter[row.Row], error) {
-	if p, ok := s.enc.(preparer); ok {
-		if err := p.prepare(ctx); err != nil {
-			return nil, fmt.Errorf("sink %s: %w", s.name, err)
-		}
-	}
 	w, err := s.inner.Open(ctx, info)
 	if err != nil {
 		return nil, err
@@ -47,29 +40,25 @@ type encodingWriter struct {
 	w    stream.SinkWriter[connector.Message]
 	msgs []connector.Message
 	ends []int
-	idx  []int // ends[j] is the end of rows[idx[j]]
+	rows []int // the row of each message
 	est  int   // bytes per record, running estimate
 }
 
 func (e *encodingWriter) Write(ctx context.Context, rows []row.Row) error {
 	buf := make([]byte, 0, len(rows)*e.est+64)
 	e.ends = e.ends[:0]
-	e.idx = e.idx[:0]
+	e.rows = e.rows[:0]
 	for i := range rows {
 		var err error
-		buf, err = e.s.enc.appendRow(buf, rows[i])
-		if err != nil {
-			if errors.Is(err, errRegistry) {
-				return fmt.Errorf("sink %s: %w", e.s.name, err)
-			}
-			rr := rows[i]
-			if ferr := e.s.dl.report(ctx, failure{Stage: "sink " + e.s.name + ".encode", Origin: e.s.name, Offset: -1, Err: err, Row: &rr, Schema: e.s.schema}); ferr != nil {
+		if buf, err = e.s.enc.Append(buf, rows[i]); err != nil {
+			r := rows[i]
+			if ferr := e.s.dl.report(ctx, failure{Stage: e.s.name + ".encode", Origin: e.s.name, Offset: -1, Err: err, Row: &r, Schema: e.s.schema}); ferr != nil {
 				return ferr
 			}
 			continue
 		}
 		e.ends = append(e.ends, len(buf))
-		e.idx = append(e.idx, i)
+		e.rows = append(e.rows, i)
 	}
 	if len(rows) > 0 {
 		e.est = len(buf)/len(rows) + 8
@@ -79,11 +68,11 @@ func (e *encodingWriter) Write(ctx context.Context, rows []row.Row) error {
 	}
 	msgs := e.msgs[:len(e.ends)]
 	start := 0
-	for j, end := range e.ends {
-		msgs[j] = connector.Message{Value: buf[start:end:end], Offset: -1}
+	for i, end := range e.ends {
+		msgs[i] = connector.Message{Value: buf[start:end:end], Offset: -1}
 		if e.s.keyIdx >= 0 {
-			if k := rows[e.idx[j]].Get(e.s.keyIdx); !k.IsNull() {
-				msgs[j].Key = []byte(k.String())
+			if k := rows[e.rows[i]].Get(e.s.keyIdx); !k.IsNull() {
+				msgs[i].Key = []byte(k.String())
 			}
 		}
 		start = end

@@ -33,8 +33,8 @@ type Spec struct {
 	// Cluster runs the pipeline over many processes through a Kafka
 	// cluster (docs/cluster.md); nil runs it in this process.
 	Cluster *ClusterSpec
-	// Registry is the schema registry of every protobuf source and sink
-	// that names none in its schema block; nil: none.
+	// Registry is the schema registry of every avro and protobuf source
+	// and sink that names none of its own; nil: none (or the host's).
 	Registry *RegistrySpec
 }
 
@@ -82,11 +82,14 @@ type SourceSpec struct {
 	Pos Pos
 	// Connector names the connector block (file, generate, kafka, ...).
 	Connector string
-	// Format is json, csv, raw or protobuf.
+	// Format is json, csv, raw, avro or protobuf.
 	Format string
-	// Schema types protobuf records or validates json ones; nil: none.
+	CSV    CSVSpec
+	// Avro holds the avro format's settings (nil for other formats).
+	Avro *AvroSpec
+	// Schema holds protobuf's settings, or json's JSON Schema (nil for
+	// other formats, and for json without one).
 	Schema    *FormatSchemaSpec
-	CSV       CSVSpec
 	EventTime *EventTimeSpec
 	// Types declares kinds of input fields (optional): name -> kind.
 	Types map[string]string
@@ -177,9 +180,11 @@ type JoinSpec struct {
 type SinkSpec struct {
 	Pos       Pos
 	Connector string
-	// Format is json or protobuf.
+	// Format is json, avro or protobuf.
 	Format string
-	// Schema is the message a protobuf sink writes; nil: none.
+	// Avro holds the avro format's settings (nil for other formats).
+	Avro *AvroSpec
+	// Schema holds protobuf's settings (nil for other formats).
 	Schema *FormatSchemaSpec
 	cfg    sinkConfig
 }
@@ -256,7 +261,9 @@ func Parse(file string, data []byte) (*Spec, error) {
 		}
 		co.done("brokers", "application_id", "commit_interval", "session_timeout", "partitions", "standby_replicas")
 	}
-	s.Registry = parseRegistry(e, root.object("registry", "url and auth"))
+	if ro := root.object("registry", "url and credentials of a schema registry"); ro != nil {
+		s.Registry = parseRegistry(e, ro)
+	}
 	if so := root.object("source", "a connector block and format"); so != nil {
 		s.Source = parseSource(e, so, true)
 	} else if !root.has("source") {
@@ -314,6 +321,9 @@ func Parse(file string, data []byte) (*Spec, error) {
 		if dl := eo.object("dead_letter", "a sink block such as {file: {path: ./dead.jsonl}}"); dl != nil {
 			sk := parseSink(e, dl)
 			s.Errors.DeadLetter = &sk
+			if sk.Format == "avro" {
+				e.at(dl.node, dl.path, "dead letters are JSON lines: format avro is not allowed here")
+			}
 			if sk.cfg != nil && !sk.cfg.bytes() {
 				e.at(dl.node, dl.path, "dead letters are JSON lines: use a byte sink (file, stdout, kafka or log), not %s", sk.Connector)
 			}
@@ -331,7 +341,7 @@ func Parse(file string, data []byte) (*Spec, error) {
 		}
 		lo.done("buffer_timeout", "markers")
 	}
-	root.done("name", "description", "cluster", "source", "steps", "sink", "sinks", "parallelism", "delivery", "checkpoint", "errors", "latency", "registry")
+	root.done("name", "description", "cluster", "registry", "source", "steps", "sink", "sinks", "parallelism", "delivery", "checkpoint", "errors", "latency")
 	checkFormats(e, s)
 	if err := e.err(); err != nil {
 		return nil, err
@@ -388,8 +398,10 @@ func parseSource(e *errs, o *obj, main bool) SourceSpec {
 	if s.Connector != "" {
 		s.cfg = parseSourceConnector(e, s.Connector, o)
 	}
-	s.Format = o.enum("format", "json", "json", "csv", "raw", "protobuf")
-	s.Schema = parseFormatSchema(e, o, false)
+	s.Format = o.enum("format", "json", "json", "csv", "raw", "avro", "protobuf")
+	s.Avro = parseAvro(e, o, s.Format, false)
+	s.Schema = parseFormatSchema(e, o, s.Format, false)
+	checkAvroConnector(e, o, s.Format, s.Connector)
 	if c := o.object("csv", "delimiter and columns"); c != nil {
 		d := c.str("delimiter", ",")
 		if d == `\t` || d == "tab" {
@@ -433,7 +445,8 @@ func parseSource(e *errs, o *obj, main bool) SourceSpec {
 	if s.Format == "raw" && s.EventTime != nil && s.EventTime.Field != "timestamp" {
 		e.at(o.node, o.sub("event_time"), "with format raw the only fields are key, value and timestamp")
 	}
-	allowed := append([]string{"format", "schema", "csv", "event_time", "types"}, sourceConnectors()...)
+	allowed := append([]string{"format", "csv", "event_time", "types"}, sourceConnectors()...)
+	allowed = append(append(allowed, avroKeys...), formatKeys...)
 	o.done(allowed...)
 	return s
 }
@@ -444,9 +457,11 @@ func parseSink(e *errs, o *obj) SinkSpec {
 	if s.Connector != "" {
 		s.cfg = parseSinkConnector(e, s.Connector, o)
 	}
-	s.Format = o.enum("format", "json", "json", "protobuf")
-	s.Schema = parseFormatSchema(e, o, true)
-	o.done(append([]string{"format", "schema"}, sinkConnectors()...)...)
+	s.Format = o.enum("format", "json", "json", "avro", "protobuf")
+	s.Avro = parseAvro(e, o, s.Format, true)
+	s.Schema = parseFormatSchema(e, o, s.Format, true)
+	checkAvroConnector(e, o, s.Format, s.Connector)
+	o.done(append(append(append([]string{"format"}, avroKeys...), formatKeys...), sinkConnectors()...)...)
 	return s
 }
 

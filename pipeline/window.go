@@ -75,6 +75,18 @@ func (w *windowPlan) add(acc *winAcc, x winIn) {
 	}
 }
 
+// merge folds accumulator b into a (merging session windows) and
+// returns a.
+func (w *windowPlan) merge(a, b *winAcc) *winAcc {
+	if a.keyVals == nil {
+		a.keyVals = b.keyVals
+	}
+	for i := range w.aggs {
+		a.aggs[i].merge(w.aggs[i].fn, &b.aggs[i])
+	}
+	return a
+}
+
 // newAcc is an empty accumulator.
 func (w *windowPlan) newAcc() *winAcc { return &winAcc{aggs: make([]aggState, len(w.aggs))} }
 
@@ -120,15 +132,7 @@ func buildWindow(ctx context.Context, rows stream.Stream[row.Row], w *windowPlan
 			w.add(acc, x)
 			return acc
 		},
-		Merge: func(a, b *winAcc) *winAcc {
-			if a.keyVals == nil {
-				a.keyVals = b.keyVals
-			}
-			for i := range w.aggs {
-				a.aggs[i].merge(w.aggs[i].fn, &b.aggs[i])
-			}
-			return a
-		},
+		Merge:  w.merge,
 		Result: w.result,
 	}, stream.Name(w.stage))
 	return stream.Map(agg, func(x stream.Windowed[rowKey, []row.Value]) row.Row {

@@ -74,7 +74,7 @@ func reportRecords(b *testing.B, n int, cpu0 float64) {
 	}
 }
 
-// BenchmarkFormats measures decode + filter + encode of one record per
+// BenchmarkProtobufFormats measures decode + filter + encode of one record per
 // op on one core, for the paths a pipeline with one filter step takes:
 //
 //   - json: the JSON decoder extracts the two fields the filter reads and
@@ -92,7 +92,7 @@ func reportRecords(b *testing.B, n int, cpu0 float64) {
 //     way it reads a schema known only at run time (Sluice's case).
 //
 // The -decode variants stop after decoding.
-func BenchmarkFormats(b *testing.B) {
+func BenchmarkProtobufFormats(b *testing.B) {
 	md := (&benchpb.Order{}).ProtoReflect().Descriptor()
 	pdata := benchProtoData(b)
 	jdata := benchJSONData(b)

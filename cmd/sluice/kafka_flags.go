@@ -21,6 +21,7 @@ import (
 	"github.com/sluicehq/sluice/kafka"
 	"github.com/sluicehq/sluice/logstore"
 	"github.com/sluicehq/sluice/observe"
+	"github.com/sluicehq/sluice/schema"
 )
 
 // kafkaFlags are serve's Kafka-listener flags.
@@ -183,7 +184,8 @@ func (k *kafkaFlags) checkAuthorizer(cfg kafka.Config, logger *slog.Logger) erro
 
 // authorizeHTTP checks an HTTP request made with a token tied to a
 // principal against the Kafka listener's ACLs: DESCRIBE on the cluster to
-// read (GET, HEAD), ALTER to change. Without a Kafka listener or an
+// read (GET, HEAD, and the schema registry's lookups and compatibility
+// checks, which are POSTs), ALTER to change. Without a Kafka listener or an
 // authorizer every authenticated request is allowed.
 func (k *kafkaFlags) authorizeHTTP(principal string, r *http.Request) bool {
 	srv := k.srv.Load()
@@ -191,7 +193,7 @@ func (k *kafkaFlags) authorizeHTTP(principal string, r *http.Request) bool {
 		return true
 	}
 	op := auth.OpAlter
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead || schema.ReadOnlyRequest(r) {
 		op = auth.OpDescribe
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,11 +16,12 @@ import (
 
 	"github.com/sluicehq/sluice/auth"
 	"github.com/sluicehq/sluice/logstore"
+	"github.com/sluicehq/sluice/schema"
 	"github.com/sluicehq/sluice/web"
 )
 
 func serveCommand() *command {
-	return &command{name: "serve", summary: "run the embedded log as a server (Kafka protocol, HTTP health and metrics)", run: serveRun}
+	return &command{name: "serve", summary: "run the embedded log as a server (Kafka protocol, HTTP health, metrics and schema registry)", run: serveRun}
 }
 
 // logFlags configure the process logger.
@@ -70,6 +72,8 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	cleanerEvery := fs.Duration("cleaner-interval", 15*time.Second, "how often the log cleaner looks for compacted partitions to clean (log.cleaner.backoff.ms)")
 	cleanerBuf := fs.Int("cleaner-dedupe-buffer", 32<<20, "bytes of the cleaner's offset map, 24 per distinct key of a pass (log.cleaner.dedupe.buffer.size)")
 	cleanerIO := fs.Float64("cleaner-io-bytes-per-second", 0, "bound on what the cleaner reads plus writes per second; 0 = unlimited (log.cleaner.io.max.bytes.per.second)")
+	registryDefault, envErr := strconv.ParseBool(envOr(c, "SLUICE_SCHEMA_REGISTRY", "true"))
+	schemaRegistry := fs.Bool("schema-registry", registryDefault || envErr != nil, "serve the Confluent-compatible schema registry (/subjects, /schemas, /config, /mode, /compatibility) on the HTTP listener, kept in the topic _schemas (env SLUICE_SCHEMA_REGISTRY)")
 	var lf logFlags
 	lf.register(c, fs)
 	kf := registerKafkaFlags(c, fs)
@@ -79,6 +83,9 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	}
 	if len(pos) != 0 {
 		return usagef("takes no arguments, got %q", pos)
+	}
+	if envErr != nil {
+		return usagef("SLUICE_SCHEMA_REGISTRY must be true or false, got %q", envOr(c, "SLUICE_SCHEMA_REGISTRY", ""))
 	}
 	logger, err := lf.logger(c.stderr)
 	if err != nil {
@@ -138,6 +145,13 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	w, err := web.New(wcfg, logger)
 	if err != nil {
 		return usagef("%v (or create tokens with sluice token create)", err)
+	}
+	if *schemaRegistry {
+		reg, err := schema.Open(ctx, l, logger)
+		if err != nil {
+			return err
+		}
+		schema.NewHandler(reg, logger).Mount(w.Mux)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -1,0 +1,35 @@
+// Package avro reads and writes Sluice rows in Apache Avro's binary
+// encoding, field by field, without building a map or a Go struct per
+// record.
+//
+// Schemas are parsed with github.com/hamba/avro/v2 (maintained, complete:
+// named types, aliases, logical types, defaults), each with a cache of its
+// own so that two versions of one record never share a name table. The
+// binary reading and writing are this package's: a Program is compiled
+// once per pair of a writer schema and a reader schema and a set of row
+// fields, applying Avro's schema resolution rules at compile time (fields
+// matched by name or alias, fields the writer lacks filled from the
+// reader's defaults, the writer's extra fields skipped, int → long →
+// float → double and string ↔ bytes promotions, enum symbols mapped,
+// union branches chosen). Decoding then walks the writer's bytes once and
+// stores each wanted field straight into its row position; fields no one
+// wants are skipped without being decoded, or kept as raw JSON members in
+// Row.Rest when asked.
+//
+// Values map to row kinds as follows: boolean → bool; int, long → int;
+// float, double → float; string, bytes, fixed, enum → string (bytes
+// verbatim); timestamp-millis, timestamp-micros, local-timestamp-* and
+// date → timestamp (milliseconds, UTC; dates at midnight); time-millis,
+// time-micros → int as written; decimal → float, or an exact decimal
+// string with DecimalAsString; uuid → string; records, arrays and maps →
+// json (union values unwrapped); a nullable union → its branch or null.
+//
+// An Encoder writes rows in the binary encoding of a writer schema: each
+// schema field takes the row field of its name, converted where that loses
+// nothing (an int into a double, a timestamp into a timestamp-micros long,
+// a json value into a nested record or array). Derive makes a writer
+// schema for a row schema whose fields have no Avro schema yet.
+//
+// AppendHeader and SplitHeader frame payloads in the Confluent wire
+// format: a zero magic byte and a 4-byte big-endian schema id.
+package avro

@@ -1,0 +1,68 @@
+package avro
+
+import (
+	"testing"
+
+	"github.com/linkedin/goavro/v2"
+
+	"github.com/sluicehq/sluice/row"
+)
+
+// FuzzDecode feeds arbitrary bytes to the decoder: it must return a row or
+// an error wrapping ErrData, never panic or hang; and a row it returns
+// encodes back to bytes that decode to the same row.
+func FuzzDecode(f *testing.F) {
+	s := MustParse(allTypes)
+	codec, err := goavro.NewCodec(allTypes)
+	if err != nil {
+		f.Fatal(err)
+	}
+	bin, err := codec.BinaryFromNative(nil, allTypesNative())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(bin)
+	f.Add(bin[:len(bin)/2])
+	f.Add([]byte{})
+	rs, _ := row.Untyped(names(s)...)
+	all, err := Compile(s, nil, rs, Options{DecimalAsString: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	some, _ := row.Untyped("qty", "address")
+	rest, err := Compile(s, nil, some, Options{KeepRest: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	enc, err := NewEncoder(s, rs)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var d Decoder
+		r, err := d.Decode(all, data)
+		r2, err2 := d.Decode(rest, data)
+		if (err == nil) != (err2 == nil) {
+			t.Fatalf("all fields: %v; some fields with the rest: %v", err, err2)
+		}
+		if err != nil {
+			return
+		}
+		if len(r2.Rest) == 0 {
+			t.Fatal("no rest")
+		}
+		out, err := enc.Append(nil, r)
+		if err != nil {
+			t.Fatalf("decoded %v, cannot encode it: %v", r.Vals, err)
+		}
+		back, err := d.Decode(all, out)
+		if err != nil {
+			t.Fatalf("re-encoded %x does not decode: %v", out, err)
+		}
+		for i := range r.Vals {
+			if !row.Equal(r.Vals[i], back.Vals[i]) || r.Vals[i].Kind() != back.Vals[i].Kind() {
+				t.Fatalf("field %s: %v, after a round trip %v", rs.Field(i).Name, r.Vals[i], back.Vals[i])
+			}
+		}
+	})
+}

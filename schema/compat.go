@@ -1,0 +1,39 @@
+package schema
+
+import "fmt"
+
+// prior is an earlier version of a subject, compiled.
+type prior struct {
+	version int
+	schema  parsed
+}
+
+// checkCompatibility checks a candidate schema against earlier versions of
+// a subject (oldest first) under a level, and returns why it is
+// incompatible; nothing when it is compatible. BACKWARD: the candidate, as
+// reader, reads data written with the latest version; FORWARD: the latest
+// version reads the candidate's data; FULL: both; the _TRANSITIVE forms
+// check every earlier version instead of the latest only; NONE nothing.
+func checkCompatibility(level Level, candidate parsed, previous []prior) []string {
+	if level == None || len(previous) == 0 {
+		return nil
+	}
+	if !level.transitive() {
+		previous = previous[len(previous)-1:]
+	}
+	var msgs []string
+	for i := len(previous) - 1; i >= 0; i-- {
+		p := previous[i]
+		if level.backward() {
+			for _, m := range candidate.canRead(p.schema) {
+				msgs = append(msgs, fmt.Sprintf("reading data written with version %d: %s", p.version, m))
+			}
+		}
+		if level.forward() {
+			for _, m := range p.schema.canRead(candidate) {
+				msgs = append(msgs, fmt.Sprintf("version %d reading data written with the new schema: %s", p.version, m))
+			}
+		}
+	}
+	return msgs
+}

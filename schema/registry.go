@@ -1,0 +1,761 @@
+package schema
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/sluicehq/sluice/internal/kvtopic"
+	"github.com/sluicehq/sluice/logstore"
+)
+
+// SchemasTopic is the compacted internal topic of the log that holds the
+// registry, named as Confluent's registry names its own.
+const SchemasTopic = "_schemas"
+
+// Registry is a schema registry kept in SchemasTopic. It is safe for
+// concurrent use; writes are serialised and durable (fsynced) before they
+// return and before anyone can read them.
+type Registry struct {
+	kv     *kvtopic.Topic
+	logger *slog.Logger
+
+	mu sync.RWMutex
+	st *state
+
+	pmu    sync.Mutex
+	parsed map[int]parsed // compiled schemas by id, filled on demand
+}
+
+// Open opens the registry of l, creating its topic when it does not
+// exist, and replays it. Records it cannot read (the topic is a topic like
+// any other, which a Kafka client could write to) are logged and skipped.
+func Open(ctx context.Context, l *logstore.Log, logger *slog.Logger) (*Registry, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	kv, err := kvtopic.Open(l, SchemasTopic)
+	if err != nil {
+		return nil, fmt.Errorf("schema registry: %w", err)
+	}
+	r := &Registry{kv: kv, logger: logger, st: newState(), parsed: map[int]parsed{}}
+	skipped := 0
+	err = kv.Replay(ctx, func(k, v []byte) {
+		if err := r.st.apply(k, v); err != nil {
+			skipped++
+			logger.Warn("schema registry: skipping a record of "+SchemasTopic, "err", err)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("schema registry: %w", err)
+	}
+	// Identity keys need compiled schemas, which need their references:
+	// computed once everything is loaded (compaction does not keep a
+	// referenced version's record ahead of the records referring to it).
+	for id, e := range r.st.schemas {
+		p, err := r.compile(id)
+		if err != nil {
+			logger.Warn("schema registry: a stored schema does not compile", "id", id, "err", err)
+			continue
+		}
+		e.key = identity(e.Schema, p)
+		if _, dup := r.st.byKey[e.key]; !dup || id < r.st.byKey[e.key] {
+			r.st.byKey[e.key] = id
+		}
+	}
+	logger.Info("schema registry open", "subjects", len(r.st.subjects), "schemas", len(r.st.schemas), "skipped_records", skipped)
+	return r, nil
+}
+
+// identity is what makes two registrations the same schema: type,
+// canonical form and references.
+func identity(s Schema, p parsed) string {
+	refs, _ := json.Marshal(s.References)
+	return string(s.Type) + "\x00" + p.canonical() + "\x00" + string(refs)
+}
+
+// commit writes entries durably, then applies them to memory.
+func (r *Registry) commit(ctx context.Context, entries []kvtopic.Entry) error {
+	if err := r.kv.PutAll(ctx, entries); err != nil {
+		return errorf(CodeStoreError, "Error while storing the schema registry's state: %v", err)
+	}
+	deleted := false
+	for _, e := range entries {
+		if err := r.st.apply(e.Key, e.Value); err != nil {
+			return errorf(CodeStoreError, "Error while applying the schema registry's state: %v", err)
+		}
+		deleted = deleted || e.Value == nil
+	}
+	if deleted {
+		// A schema no version uses any more is gone, and its id may be
+		// given again in IMPORT mode: forget its compiled form.
+		r.pmu.Lock()
+		for id := range r.parsed {
+			if r.st.schemas[id] == nil {
+				delete(r.parsed, id)
+			}
+		}
+		r.pmu.Unlock()
+	}
+	return nil
+}
+
+// compile returns schema id compiled, from the cache when it can. The
+// caller holds mu (read or write).
+func (r *Registry) compile(id int) (parsed, error) {
+	r.pmu.Lock()
+	p, ok := r.parsed[id]
+	r.pmu.Unlock()
+	if ok {
+		return p, nil
+	}
+	e := r.st.schemas[id]
+	if e == nil {
+		return nil, schemaNotFound(id)
+	}
+	deps, err := r.dependencies(e.References)
+	if err != nil {
+		return nil, err
+	}
+	p, err = parseSchema(e.Schema, deps)
+	if err != nil {
+		return nil, err
+	}
+	r.pmu.Lock()
+	r.parsed[id] = p
+	r.pmu.Unlock()
+	return p, nil
+}
+
+// dependencies resolves references transitively, each dependency after
+// its own. The caller holds mu.
+func (r *Registry) dependencies(refs []Reference) ([]dependency, error) {
+	var out []dependency
+	named := map[string]bool{}
+	visiting := map[string]bool{}
+	var walk func(refs []Reference) error
+	walk = func(refs []Reference) error {
+		for _, ref := range refs {
+			if ref.Name == "" {
+				return errorf(CodeInvalidSchema, "Invalid schema: a reference has no name")
+			}
+			e, err := r.versionEntry(ref.Subject, ref.Version, true)
+			if err != nil {
+				var re *Error
+				msg := err.Error()
+				if errors.As(err, &re) {
+					msg = re.Message
+				}
+				return errorf(CodeInvalidSchema, "Invalid schema: reference %q to subject %q version %d: %s", ref.Name, ref.Subject, ref.Version, msg)
+			}
+			sv := fmt.Sprintf("%s\x00%d", ref.Subject, e.version)
+			if visiting[sv] {
+				return errorf(CodeInvalidSchema, "Invalid schema: reference cycle through subject %q version %d", ref.Subject, e.version)
+			}
+			s := r.st.schemas[e.id]
+			visiting[sv] = true
+			if err := walk(s.References); err != nil {
+				return err
+			}
+			delete(visiting, sv)
+			if !named[ref.Name] {
+				named[ref.Name] = true
+				out = append(out, dependency{name: ref.Name, schema: s.Schema})
+			}
+		}
+		return nil
+	}
+	if err := walk(refs); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// versionEntry finds a subject's version (latestVersion: the latest one),
+// soft-deleted ones too when deleted is set. The caller holds mu.
+func (r *Registry) versionEntry(subject string, version int, deleted bool) (*versionEntry, error) {
+	all := r.st.subjects[subject]
+	vs := r.st.live(subject, deleted)
+	if len(vs) == 0 {
+		return nil, subjectNotFound(subject)
+	}
+	if version == latestVersion {
+		return vs[len(vs)-1], nil
+	}
+	i, found := r.st.findVersion(subject, version)
+	if !found || (all[i].deleted && !deleted) {
+		return nil, versionNotFound(subject, version)
+	}
+	return all[i], nil
+}
+
+func (r *Registry) subjectSchema(subject string, e *versionEntry) SubjectSchema {
+	return SubjectSchema{Subject: subject, Version: e.version, ID: e.id, Deleted: e.deleted, Schema: r.st.schemas[e.id].Schema}
+}
+
+// effectiveConfig is a subject's config, else the global one.
+func (r *Registry) effectiveConfig(subject string) Config {
+	if c, ok := r.st.config[subject]; ok {
+		return c
+	}
+	if c, ok := r.st.config[""]; ok {
+		return c
+	}
+	return Config{Compatibility: DefaultLevel}
+}
+
+// effectiveMode is a subject's mode, else the global one.
+func (r *Registry) effectiveMode(subject string) Mode {
+	if m, ok := r.st.mode[subject]; ok {
+		return m
+	}
+	if m, ok := r.st.mode[""]; ok {
+		return m
+	}
+	return ReadWrite
+}
+
+// prepared is a schema from a request, compiled, with its identity.
+type prepared struct {
+	Schema
+	p   parsed
+	key string
+}
+
+// prepare checks and compiles a schema sent by a client. The caller holds
+// mu.
+func (r *Registry) prepare(s Schema) (prepared, error) {
+	if strings.TrimSpace(s.Text) == "" {
+		return prepared{}, errorf(CodeInvalidSchema, "Invalid schema: the schema is empty")
+	}
+	t, err := parseType(string(s.Type))
+	if err != nil {
+		return prepared{}, err
+	}
+	s.Type = t
+	deps, err := r.dependencies(s.References)
+	if err != nil {
+		return prepared{}, err
+	}
+	p, err := parseSchema(s, deps)
+	if err != nil {
+		return prepared{}, err
+	}
+	return prepared{Schema: s, p: p, key: identity(s, p)}, nil
+}
+
+// previous compiles a subject's live versions, oldest first. The caller
+// holds mu.
+func (r *Registry) previous(subject string) ([]prior, error) {
+	var out []prior
+	for _, e := range r.st.live(subject, false) {
+		p, err := r.compile(e.id)
+		if err != nil {
+			return nil, errorf(CodeStoreError, "Stored schema %d of subject '%s' version %d does not compile: %v", e.id, subject, e.version, err)
+		}
+		out = append(out, prior{version: e.version, schema: p})
+	}
+	return out, nil
+}
+
+// RegisterOptions are the optional parts of a registration. ID and
+// Version (zero or negative: none) are for IMPORT mode, which keeps
+// another registry's ids and versions.
+type RegisterOptions struct {
+	ID, Version int
+}
+
+// Register registers s under subject and returns the subject version it
+// is at: an existing live version when the subject already has this
+// schema, else a new version, under the schema's existing global id if the
+// same schema is registered elsewhere, else a new id. A schema
+// incompatible with the subject's earlier versions under its compatibility
+// level is refused (error code 409).
+func (r *Registry) Register(ctx context.Context, subject string, s Schema, opts RegisterOptions) (SubjectSchema, error) {
+	if err := validSubject(subject); err != nil {
+		return SubjectSchema{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	mode := r.effectiveMode(subject)
+	if mode.readOnly() {
+		return SubjectSchema{}, errorf(CodeOperationNotPermitted, "Subject %s is in read-only mode", subject)
+	}
+	if opts.ID > 0 && mode != Import {
+		return SubjectSchema{}, errorf(CodeOperationNotPermitted, "Subject %s is not in import mode: a schema id cannot be given", subject)
+	}
+	ps, err := r.prepare(s)
+	if err != nil {
+		return SubjectSchema{}, err
+	}
+	vs := r.st.subjects[subject]
+	// The same schema already live under the subject: nothing to write.
+	for i := len(vs) - 1; i >= 0; i-- {
+		e := vs[i]
+		if !e.deleted && r.st.schemas[e.id].key == ps.key && (opts.ID <= 0 || opts.ID == e.id) {
+			return r.subjectSchema(subject, e), nil
+		}
+	}
+	id, known := r.st.byKey[ps.key]
+	switch {
+	case opts.ID > 0 && known && opts.ID != id:
+		return SubjectSchema{}, errorf(CodeIDDoesNotMatch, "Schema already registered with id %d instead of input id %d", id, opts.ID)
+	case opts.ID > 0 && !known:
+		if _, used := r.st.schemas[opts.ID]; used {
+			return SubjectSchema{}, errorf(CodeIDDoesNotMatch, "Schema id %d is already used by another schema", opts.ID)
+		}
+		id = opts.ID
+	case !known:
+		id = r.st.maxID + 1
+	}
+	latest := 0
+	if len(vs) > 0 {
+		latest = vs[len(vs)-1].version
+	}
+	version := latest + 1
+	if opts.Version > 0 {
+		if _, found := r.st.findVersion(subject, opts.Version); found {
+			return SubjectSchema{}, errorf(CodeInvalidVersion, "Version %d of subject '%s' already exists", opts.Version, subject)
+		}
+		if mode != Import && opts.Version != version {
+			return SubjectSchema{}, errorf(CodeInvalidVersion, "Version %d is not the next version (%d) of subject '%s'", opts.Version, version, subject)
+		}
+		version = opts.Version
+	}
+	if mode != Import {
+		prev, err := r.previous(subject)
+		if err != nil {
+			return SubjectSchema{}, err
+		}
+		if msgs := checkCompatibility(r.effectiveConfig(subject).Compatibility, ps.p, prev); len(msgs) > 0 {
+			return SubjectSchema{}, errorf(CodeIncompatibleSchema, "Schema being registered is incompatible with an earlier schema for subject \"%s\", details: [%s]", subject, strings.Join(msgs, "; "))
+		}
+	}
+	rec, _ := json.Marshal(versionRecord{Subject: subject, Version: version, ID: id, Type: ps.Type, Schema: ps.Text, References: ps.References})
+	entries := []kvtopic.Entry{{Key: versionKey(subject, version), Value: rec}}
+	if id > r.st.maxID {
+		m, _ := json.Marshal(maxIDRecord{MaxID: id})
+		entries = append(entries, kvtopic.Entry{Key: []byte(keyMaxID), Value: m})
+	}
+	if err := r.commit(ctx, entries); err != nil {
+		return SubjectSchema{}, err
+	}
+	if e := r.st.schemas[id]; e.key == "" {
+		e.key = ps.key
+		r.st.byKey[ps.key] = id
+		r.pmu.Lock()
+		r.parsed[id] = ps.p
+		r.pmu.Unlock()
+	}
+	i, _ := r.st.findVersion(subject, version)
+	return r.subjectSchema(subject, r.st.subjects[subject][i]), nil
+}
+
+// Lookup finds s among the versions of subject (soft-deleted ones too
+// with deleted), the latest matching version first.
+func (r *Registry) Lookup(subject string, s Schema, deleted bool) (SubjectSchema, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	vs := r.st.live(subject, deleted)
+	if len(vs) == 0 {
+		return SubjectSchema{}, subjectNotFound(subject)
+	}
+	ps, err := r.prepare(s)
+	if err != nil {
+		return SubjectSchema{}, err
+	}
+	for i := len(vs) - 1; i >= 0; i-- {
+		if r.st.schemas[vs[i].id].key == ps.key {
+			return r.subjectSchema(subject, vs[i]), nil
+		}
+	}
+	return SubjectSchema{}, errorf(CodeSchemaNotFound, "Schema not found under subject '%s'", subject)
+}
+
+// Subjects lists subjects with a live version (with deleted: with any
+// version; with deletedOnly: with soft-deleted versions only), sorted,
+// those starting with prefix.
+func (r *Registry) Subjects(prefix string, deleted, deletedOnly bool) []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := []string{}
+	for s, vs := range r.st.subjects {
+		if !strings.HasPrefix(s, prefix) {
+			continue
+		}
+		live := len(r.st.live(s, false)) > 0
+		if deletedOnly && !live || !deletedOnly && (live || deleted) && len(vs) > 0 {
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Versions lists a subject's version numbers, ascending.
+func (r *Registry) Versions(subject string, deleted bool) ([]int, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	vs := r.st.live(subject, deleted)
+	if len(vs) == 0 {
+		return nil, subjectNotFound(subject)
+	}
+	out := make([]int, len(vs))
+	for i, e := range vs {
+		out[i] = e.version
+	}
+	return out, nil
+}
+
+// Version returns a subject's version (-1: the latest).
+func (r *Registry) Version(subject string, version int, deleted bool) (SubjectSchema, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e, err := r.versionEntry(subject, version, deleted)
+	if err != nil {
+		return SubjectSchema{}, err
+	}
+	return r.subjectSchema(subject, e), nil
+}
+
+// AllSchemas returns the versions of every subject starting with prefix
+// (only each subject's latest with latestOnly), by subject then version.
+func (r *Registry) AllSchemas(prefix string, deleted, latestOnly bool) []SubjectSchema {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	subjects := make([]string, 0, len(r.st.subjects))
+	for s := range r.st.subjects {
+		if strings.HasPrefix(s, prefix) {
+			subjects = append(subjects, s)
+		}
+	}
+	sort.Strings(subjects)
+	out := []SubjectSchema{}
+	for _, s := range subjects {
+		vs := r.st.live(s, deleted)
+		if latestOnly && len(vs) > 0 {
+			vs = vs[len(vs)-1:]
+		}
+		for _, e := range vs {
+			out = append(out, r.subjectSchema(s, e))
+		}
+	}
+	return out
+}
+
+// SchemaByID returns the schema with a global id.
+func (r *Registry) SchemaByID(id int) (Schema, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e := r.st.schemas[id]
+	if e == nil {
+		return Schema{}, schemaNotFound(id)
+	}
+	return e.Schema, nil
+}
+
+// SubjectVersion names a version of a subject.
+type SubjectVersion struct {
+	Subject string `json:"subject"`
+	Version int    `json:"version"`
+}
+
+// VersionsByID lists the subject versions that use schema id.
+func (r *Registry) VersionsByID(id int, deleted bool) ([]SubjectVersion, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.st.schemas[id] == nil {
+		return nil, schemaNotFound(id)
+	}
+	out := []SubjectVersion{}
+	for s := range r.st.subjects {
+		for _, e := range r.st.live(s, deleted) {
+			if e.id == id {
+				out = append(out, SubjectVersion{Subject: s, Version: e.version})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Subject < out[j].Subject || out[i].Subject == out[j].Subject && out[i].Version < out[j].Version
+	})
+	return out, nil
+}
+
+// ReferencedBy lists the ids of the schemas of live versions that refer
+// to a subject's version, ascending.
+func (r *Registry) ReferencedBy(subject string, version int) ([]int, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e, err := r.versionEntry(subject, version, false)
+	if err != nil {
+		return nil, err
+	}
+	return r.referencedBy(subject, e.version, false), nil
+}
+
+// referencedBy lists the ids of the schemas of versions (soft-deleted
+// ones too with deleted) that refer to subject's version. The caller holds
+// mu.
+func (r *Registry) referencedBy(subject string, version int, deleted bool) []int {
+	ids := map[int]bool{}
+	for s := range r.st.subjects {
+		for _, e := range r.st.live(s, deleted) {
+			for _, ref := range r.st.schemas[e.id].References {
+				if ref.Subject != subject {
+					continue
+				}
+				v := ref.Version
+				if v == latestVersion {
+					if l := r.st.live(subject, true); len(l) > 0 {
+						v = l[len(l)-1].version
+					}
+				}
+				if v == version {
+					ids[e.id] = true
+				}
+			}
+		}
+	}
+	out := make([]int, 0, len(ids))
+	for id := range ids {
+		out = append(out, id)
+	}
+	sort.Ints(out)
+	return out
+}
+
+// DeleteSubject soft deletes a subject's live versions, or, with
+// permanent, removes a soft-deleted subject's versions (and its config and
+// mode) for good; it returns the versions deleted. Versions that other
+// schemas refer to cannot be deleted (error code 42206).
+func (r *Registry) DeleteSubject(ctx context.Context, subject string, permanent bool) ([]int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.effectiveMode(subject).readOnly() {
+		return nil, errorf(CodeOperationNotPermitted, "Subject %s is in read-only mode", subject)
+	}
+	all := r.st.subjects[subject]
+	if len(all) == 0 {
+		return nil, subjectNotFound(subject)
+	}
+	live := r.st.live(subject, false)
+	if permanent && len(live) > 0 {
+		return nil, errorf(CodeSubjectNotSoftDeleted, "Subject '%s' was not deleted first before being permanently deleted", subject)
+	}
+	if !permanent && len(live) == 0 {
+		return nil, errorf(CodeSubjectSoftDeleted, "Subject '%s' was soft deleted.Set permanent=true to delete permanently", subject)
+	}
+	targets := live
+	if permanent {
+		targets = all
+	}
+	var entries []kvtopic.Entry
+	var versions []int
+	for _, e := range targets {
+		if refs := r.referencedBy(subject, e.version, permanent); len(refs) > 0 {
+			return nil, errorf(CodeReferenceExists, "One or more references exist to the schema {subject=%s,version=%d}: schema ids %v", subject, e.version, refs)
+		}
+		versions = append(versions, e.version)
+		entries = append(entries, r.deletion(subject, e, permanent))
+	}
+	if permanent {
+		if _, ok := r.st.config[subject]; ok {
+			entries = append(entries, kvtopic.Entry{Key: configKey(subject)})
+		}
+		if _, ok := r.st.mode[subject]; ok {
+			entries = append(entries, kvtopic.Entry{Key: modeKey(subject)})
+		}
+	}
+	if err := r.commit(ctx, entries); err != nil {
+		return nil, err
+	}
+	return versions, nil
+}
+
+// deletion is the record that deletes a version: the version marked
+// deleted, or a tombstone.
+func (r *Registry) deletion(subject string, e *versionEntry, permanent bool) kvtopic.Entry {
+	if permanent {
+		return kvtopic.Entry{Key: versionKey(subject, e.version)}
+	}
+	s := r.st.schemas[e.id]
+	rec, _ := json.Marshal(versionRecord{Subject: subject, Version: e.version, ID: e.id, Type: s.Type, Schema: s.Text, References: s.References, Deleted: true})
+	return kvtopic.Entry{Key: versionKey(subject, e.version), Value: rec}
+}
+
+// DeleteVersion soft deletes a subject's version (-1: the latest), or,
+// with permanent, removes a soft-deleted version for good; it returns the
+// version deleted.
+func (r *Registry) DeleteVersion(ctx context.Context, subject string, version int, permanent bool) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.effectiveMode(subject).readOnly() {
+		return 0, errorf(CodeOperationNotPermitted, "Subject %s is in read-only mode", subject)
+	}
+	e, err := r.versionEntry(subject, version, true)
+	if err != nil {
+		return 0, err
+	}
+	if version == latestVersion && !permanent {
+		if e, err = r.versionEntry(subject, version, false); err != nil {
+			return 0, err
+		}
+	}
+	switch {
+	case permanent && !e.deleted:
+		return 0, errorf(CodeVersionNotSoftDeleted, "Subject '%s' Version %d was not deleted first before being permanently deleted", subject, e.version)
+	case !permanent && e.deleted:
+		return 0, errorf(CodeVersionSoftDeleted, "Subject '%s' Version %d was soft deleted.Set permanent=true to delete permanently", subject, e.version)
+	}
+	if refs := r.referencedBy(subject, e.version, permanent); len(refs) > 0 {
+		return 0, errorf(CodeReferenceExists, "One or more references exist to the schema {subject=%s,version=%d}: schema ids %v", subject, e.version, refs)
+	}
+	v := e.version
+	if err := r.commit(ctx, []kvtopic.Entry{r.deletion(subject, e, permanent)}); err != nil {
+		return 0, err
+	}
+	return v, nil
+}
+
+// Config returns a subject's config ("": the global one). A subject
+// without its own config is error 40408, unless defaultToGlobal.
+func (r *Registry) Config(subject string, defaultToGlobal bool) (Config, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if c, ok := r.st.config[subject]; ok {
+		return c, nil
+	}
+	if subject != "" && !defaultToGlobal {
+		return Config{}, errorf(CodeSubjectCompatNotConfigured, "Subject '%s' does not have subject-level compatibility configured", subject)
+	}
+	return r.effectiveConfig(""), nil
+}
+
+// SetConfig sets a subject's config ("": the global one).
+func (r *Registry) SetConfig(ctx context.Context, subject string, c Config) error {
+	if subject != "" {
+		if err := validSubject(subject); err != nil {
+			return err
+		}
+	}
+	if _, err := ParseLevel(string(c.Compatibility)); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v, _ := json.Marshal(c)
+	return r.commit(ctx, []kvtopic.Entry{{Key: configKey(subject), Value: v}})
+}
+
+// DeleteConfig removes a subject's config (the global one: back to the
+// default) and returns what it was.
+func (r *Registry) DeleteConfig(ctx context.Context, subject string) (Config, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.st.config[subject]
+	if !ok {
+		if subject != "" {
+			return Config{}, errorf(CodeSubjectCompatNotConfigured, "Subject '%s' does not have subject-level compatibility configured", subject)
+		}
+		return Config{Compatibility: DefaultLevel}, nil
+	}
+	return c, r.commit(ctx, []kvtopic.Entry{{Key: configKey(subject)}})
+}
+
+// Mode returns a subject's mode ("": the global one). A subject without
+// its own mode is error 40409, unless defaultToGlobal.
+func (r *Registry) Mode(subject string, defaultToGlobal bool) (Mode, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if m, ok := r.st.mode[subject]; ok {
+		return m, nil
+	}
+	if subject != "" && !defaultToGlobal {
+		return "", errorf(CodeSubjectModeNotConfigured, "Subject '%s' does not have subject-level mode configured", subject)
+	}
+	return r.effectiveMode(""), nil
+}
+
+// SetMode sets a subject's mode ("": the global one). IMPORT needs the
+// subject (the registry, for the global mode) to be empty, unless force.
+func (r *Registry) SetMode(ctx context.Context, subject string, m Mode, force bool) error {
+	if subject != "" {
+		if err := validSubject(subject); err != nil {
+			return err
+		}
+	}
+	if _, err := ParseMode(string(m)); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m == Import && !force {
+		empty := len(r.st.subjects) == 0
+		if subject != "" {
+			empty = len(r.st.subjects[subject]) == 0
+		}
+		if !empty {
+			return errorf(CodeOperationNotPermitted, "Cannot import since found existing subjects")
+		}
+	}
+	v, _ := json.Marshal(modeRecord{Mode: m})
+	return r.commit(ctx, []kvtopic.Entry{{Key: modeKey(subject), Value: v}})
+}
+
+// DeleteMode removes a subject's mode (the global one: back to READWRITE)
+// and returns what it was.
+func (r *Registry) DeleteMode(ctx context.Context, subject string) (Mode, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, ok := r.st.mode[subject]
+	if !ok {
+		if subject != "" {
+			return "", errorf(CodeSubjectModeNotConfigured, "Subject '%s' does not have subject-level mode configured", subject)
+		}
+		return ReadWrite, nil
+	}
+	return m, r.commit(ctx, []kvtopic.Entry{{Key: modeKey(subject)}})
+}
+
+// CheckCompatibility checks s against a subject's version under the
+// subject's compatibility level and returns why it is incompatible
+// (nothing: compatible). version -1 (latest) and 0 (all) check the
+// versions the level names (the latest, or all for a transitive level); a
+// version number checks that version only. A subject with no version is
+// compatible with anything when version is 0.
+func (r *Registry) CheckCompatibility(subject string, version int, s Schema) ([]string, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	ps, err := r.prepare(s)
+	if err != nil {
+		return nil, err
+	}
+	level := r.effectiveConfig(subject).Compatibility
+	if version == 0 && len(r.st.live(subject, false)) == 0 {
+		return nil, nil
+	}
+	if version > 0 {
+		e, err := r.versionEntry(subject, version, false)
+		if err != nil {
+			return nil, err
+		}
+		p, err := r.compile(e.id)
+		if err != nil {
+			return nil, err
+		}
+		return checkCompatibility(level, ps.p, []prior{{version: e.version, schema: p}}), nil
+	}
+	if _, err := r.versionEntry(subject, latestVersion, false); err != nil {
+		return nil, err
+	}
+	prev, err := r.previous(subject)
+	if err != nil {
+		return nil, err
+	}
+	return checkCompatibility(level, ps.p, prev), nil
+}
