@@ -183,12 +183,7 @@ func readTotals(t *testing.T, l *logstore.Log, topic string, id int) map[totalsK
 			t.Fatalf("the library cannot read an output record: %v", err)
 		}
 		f := md.Fields().ByName
-		start := msg.Get(f("window_start")).Message().Interface()
-		ts := dynamicpb.NewMessage(timestamppb.File_google_protobuf_timestamp_proto.Messages().Get(0))
-		b2, _ := proto.Marshal(start)
-		if err := proto.Unmarshal(b2, ts); err != nil {
-			t.Fatal(err)
-		}
+		ts := msg.Get(f("window_start")).Message()
 		secs := ts.Get(ts.Descriptor().Fields().ByName("seconds")).Int()
 		k := totalsKey{msg.Get(f("user")).String(), secs * 1000}
 		if _, dup := got[k]; dup {
