@@ -93,7 +93,7 @@ func parseFormatSchema(e *errs, o *obj, format string, sink bool) *FormatSchemaS
 	s := &FormatSchemaSpec{Pos: Pos{File: e.file, Line: o.node.Line, Column: o.node.Column, Field: o.path}, SubjectStrategy: SubjectTopicName, Register: true}
 	if so := o.object("schema", "file and message: the records' protobuf message"); so != nil {
 		s.Pos = Pos{File: e.file, Line: so.node.Line, Column: so.node.Column, Field: so.path}
-		s.File = specPath(e.file, so.reqStr("file", "a .proto file"))
+		s.File = specPath(e.file, so.str("file", ""))
 		s.Message = so.str("message", "")
 		for _, p := range so.strList("import_paths") {
 			s.ImportPaths = append(s.ImportPaths, specPath(e.file, p))
