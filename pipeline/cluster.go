@@ -412,10 +412,10 @@ type windowTask struct {
 	assigner window.Assigner
 	size     int64
 	lateness int64
-	tab      *cluster.Table[*clusterWin]
-	timers   timerIndex // firing and cleanup times per state key
-	wm       int64
-	scratch  []window.Window
+	tableState[*clusterWin]
+	timers  timerIndex // firing and cleanup times per state key
+	wm      int64
+	scratch []window.Window
 }
 
 // clusterWin is one key's window: its accumulator and whether it fired.
@@ -458,15 +458,26 @@ func stateKey(key []byte, start int64) string {
 
 func keyStart(k string) int64 { return int64(binary.BigEndian.Uint64([]byte(k[len(k)-8:]))) }
 
-func (t *windowTask) Process(out cluster.Output, r *kgo.Record) error {
+// prepareRecord decodes a repartitioned row and prepares it for the
+// window w; ok is false for a row whose aggregate arguments failed (it
+// went to the dead letters, or err says the job must fail).
+func prepareRecord(w *windowPlan, em *emitPlan, r *kgo.Record) (x winIn, ts int64, ok bool, err error) {
 	rw, _, err := row.DecodeRow(r.Value)
 	if err != nil {
-		return fmt.Errorf("decoding a repartitioned row: %w", err)
+		return winIn{}, 0, false, fmt.Errorf("decoding a repartitioned row: %w", err)
 	}
-	ts := r.Timestamp.UnixMilli()
-	x, stage, err := t.w.prepare(rw, ts)
-	if err != nil {
-		return t.em.dl.report(t.em.ctx, failure{Stage: stage, Origin: t.w.stage, Offset: r.Offset, Err: err, Row: &rw})
+	ts = r.Timestamp.UnixMilli()
+	x, stage, perr := w.prepare(rw, ts)
+	if perr != nil {
+		return winIn{}, 0, false, em.dl.report(em.ctx, failure{Stage: stage, Origin: w.stage, Offset: r.Offset, Err: perr, Row: &rw})
+	}
+	return x, ts, true, nil
+}
+
+func (t *windowTask) Process(out cluster.Output, r *kgo.Record) error {
+	x, ts, ok, err := prepareRecord(t.w, t.em, r)
+	if !ok {
+		return err
 	}
 	t.scratch = t.assigner.Assign(ts, t.scratch[:0])
 	for _, win := range t.scratch {
@@ -527,13 +538,6 @@ func (t *windowTask) Watermark(out cluster.Output, wm int64) error {
 	return nil
 }
 
-func (t *windowTask) Flush(out cluster.Output) error {
-	t.tab.Flush(func(k string, v []byte) { out.Changelog([]byte(k), v) })
-	return nil
-}
-
-func (t *windowTask) Commit() { t.tab.Commit() }
-
 func (t *windowTask) Abort() {
 	_ = t.tab.Abort()
 	t.wm = cluster.NoWatermark
@@ -550,14 +554,6 @@ func (t *windowTask) addTimer(k string, c *clusterWin) {
 		end += t.lateness
 	}
 	t.timers.add(end, k)
-}
-
-// DisableUndo implements cluster.UndoFree.
-func (t *windowTask) DisableUndo() { t.tab.DisableUndo() }
-
-// Snapshot writes the committed windows (cluster.Snapshotter).
-func (t *windowTask) Snapshot(write func(k, v []byte)) {
-	t.tab.Snapshot(func(k string, v []byte) { write([]byte(k), v) })
 }
 
 func (t *windowTask) Restore(key, value []byte) error {
@@ -578,21 +574,21 @@ func (t *windowTask) Restore(key, value []byte) error {
 // records before its time plus the interval; the key's state expires when
 // the watermark passes that time.
 type dedupTask struct {
-	d      *dedupPlan
-	em     *emitPlan
-	tab    *cluster.Table[int64]
+	d  *dedupPlan
+	em *emitPlan
+	tableState[int64]
 	timers timerIndex
 }
 
 func newDedupTask(d *dedupPlan, em *emitPlan) *dedupTask {
-	return &dedupTask{d: d, em: em, tab: cluster.NewTable(func(v int64) []byte {
+	return &dedupTask{d: d, em: em, tableState: tableState[int64]{cluster.NewTable(func(v int64) []byte {
 		return binary.BigEndian.AppendUint64(nil, uint64(v))
 	}, func(b []byte) (int64, error) {
 		if len(b) != 8 {
 			return 0, errCodec
 		}
 		return int64(binary.BigEndian.Uint64(b)), nil
-	})}
+	})}}
 }
 
 func (t *dedupTask) Process(out cluster.Output, r *kgo.Record) error {
@@ -620,13 +616,6 @@ func (t *dedupTask) Watermark(_ cluster.Output, wm int64) error {
 	return nil
 }
 
-func (t *dedupTask) Flush(out cluster.Output) error {
-	t.tab.Flush(func(k string, v []byte) { out.Changelog([]byte(k), v) })
-	return nil
-}
-
-func (t *dedupTask) Commit() { t.tab.Commit() }
-
 func (t *dedupTask) Abort() {
 	_ = t.tab.Abort()
 	t.timers = timerIndex{}
@@ -634,14 +623,6 @@ func (t *dedupTask) Abort() {
 		t.timers.add(u, k)
 		return true
 	})
-}
-
-// DisableUndo implements cluster.UndoFree.
-func (t *dedupTask) DisableUndo() { t.tab.DisableUndo() }
-
-// Snapshot writes the committed keys (cluster.Snapshotter).
-func (t *dedupTask) Snapshot(write func(k, v []byte)) {
-	t.tab.Snapshot(func(k string, v []byte) { write([]byte(k), v) })
 }
 
 func (t *dedupTask) Restore(key, value []byte) error {
@@ -653,4 +634,23 @@ func (t *dedupTask) Restore(key, value []byte) error {
 		t.timers.add(u, k)
 	}
 	return nil
+}
+
+// tableState is the state of a task kept in one changelog-backed table;
+// it gives the task Flush, Commit, DisableUndo (cluster.UndoFree) and
+// Snapshot (cluster.Snapshotter).
+type tableState[V any] struct {
+	tab *cluster.Table[V]
+}
+
+func (s tableState[V]) Flush(out cluster.Output) error {
+	s.tab.Flush(func(k string, v []byte) { out.Changelog([]byte(k), v) })
+	return nil
+}
+
+func (s tableState[V]) Commit()      { s.tab.Commit() }
+func (s tableState[V]) DisableUndo() { s.tab.DisableUndo() }
+
+func (s tableState[V]) Snapshot(write func(k, v []byte)) {
+	s.tab.Snapshot(func(k string, v []byte) { write([]byte(k), v) })
 }

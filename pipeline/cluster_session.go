@@ -54,8 +54,8 @@ type sessionTask struct {
 	em       *emitPlan
 	gap      int64
 	lateness int64
-	tab      *cluster.Table[*sessionList]
-	timers   timerIndex
+	tableState[*sessionList]
+	timers timerIndex
 	// armed is the earliest time queued in timers for each key. A change
 	// that only postpones a key's sessions (a session growing) queues
 	// nothing: the earlier entry finds nothing due when it comes up and
@@ -83,11 +83,11 @@ type sessionList struct {
 func newSessionTask(w *windowPlan, em *emitPlan) *sessionTask {
 	return &sessionTask{
 		w: w, em: em,
-		gap:      w.spec.Gap.Milliseconds(),
-		lateness: w.spec.AllowedLateness.Milliseconds(),
-		tab:      cluster.NewTable(encodeSessions, decodeSessions),
-		armed:    map[string]int64{},
-		wm:       cluster.NoWatermark, committedWM: cluster.NoWatermark,
+		gap:        w.spec.Gap.Milliseconds(),
+		lateness:   w.spec.AllowedLateness.Milliseconds(),
+		tableState: tableState[*sessionList]{cluster.NewTable(encodeSessions, decodeSessions)},
+		armed:      map[string]int64{},
+		wm:         cluster.NoWatermark, committedWM: cluster.NoWatermark,
 	}
 }
 
@@ -168,14 +168,9 @@ func (l *sessionList) overlapping(w window.Window) (lo, hi int) {
 }
 
 func (t *sessionTask) Process(out cluster.Output, r *kgo.Record) error {
-	rw, _, err := row.DecodeRow(r.Value)
-	if err != nil {
-		return fmt.Errorf("decoding a repartitioned row: %w", err)
-	}
-	ts := r.Timestamp.UnixMilli()
-	x, stage, err := t.w.prepare(rw, ts)
-	if err != nil {
-		return t.em.dl.report(t.em.ctx, failure{Stage: stage, Origin: t.w.stage, Offset: r.Offset, Err: err, Row: &rw})
+	x, ts, ok, err := prepareRecord(t.w, t.em, r)
+	if !ok {
+		return err
 	}
 	nw := window.Window{Start: ts, End: ts + t.gap}
 	k := sessionStateKey(r.Key)
@@ -326,11 +321,6 @@ func (t *sessionTask) Watermark(out cluster.Output, wm int64) error {
 	return nil
 }
 
-func (t *sessionTask) Flush(out cluster.Output) error {
-	t.tab.Flush(func(k string, v []byte) { out.Changelog([]byte(k), v) })
-	return nil
-}
-
 func (t *sessionTask) Commit() {
 	t.tab.Commit()
 	t.committedWM = t.wm
@@ -348,14 +338,6 @@ func (t *sessionTask) Abort() {
 		t.arm(k, l)
 		return true
 	})
-}
-
-// DisableUndo implements cluster.UndoFree.
-func (t *sessionTask) DisableUndo() { t.tab.DisableUndo() }
-
-// Snapshot writes the committed sessions (cluster.Snapshotter).
-func (t *sessionTask) Snapshot(write func(k, v []byte)) {
-	t.tab.Snapshot(func(k string, v []byte) { write([]byte(k), v) })
 }
 
 func (t *sessionTask) Restore(key, value []byte) error {

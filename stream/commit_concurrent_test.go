@@ -146,7 +146,7 @@ func (s *retainProbe) Abort(context.Context, checkpoint.Transaction) error     {
 func (s *retainProbe) Recover(context.Context, []checkpoint.Transaction) error { return nil }
 func (s *retainProbe) Commit(_ context.Context, tx checkpoint.Transaction) error {
 	id, err := strconv.ParseUint(string(tx), 10, 64)
-	if err != nil || id < 2 {
+	if err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -155,9 +155,24 @@ func (s *retainProbe) Commit(_ context.Context, tx checkpoint.Transaction) error
 	if s.commits == 5 {
 		close(s.enough)
 	}
-	if _, err := os.Stat(filepath.Join(s.dir, fmt.Sprintf("chk-%020d", id-1))); err != nil {
-		s.missing = append(s.missing, id)
+	if s.commits == 1 {
+		return nil // the first completed checkpoint has no predecessor
 	}
+	// The completed checkpoint before this one (not necessarily id-1: a
+	// checkpoint may be aborted on a loaded machine) must still be there.
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		var n uint64
+		if _, err := fmt.Sscanf(e.Name(), "chk-%d", &n); err == nil && n < id {
+			if _, err := os.Stat(filepath.Join(s.dir, e.Name(), "MANIFEST")); err == nil {
+				return nil // a completed checkpoint before this one
+			}
+		}
+	}
+	s.missing = append(s.missing, id)
 	return nil
 }
 
