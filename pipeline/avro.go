@@ -75,8 +75,8 @@ var avroKeys = []string{"schema", "registry", "avro"}
 func parseAvro(e *errs, o *obj, format string, sink bool) *AvroSpec {
 	if format != "avro" {
 		for _, k := range avroKeys {
-			if o.has(k) {
-				e.at(o.get(k), o.sub(k), "is only allowed with format: avro")
+			if o.has(k) && !formatKeyAllowed(format, k) {
+				e.at(o.get(k), o.sub(k), "is only allowed with format: %s", formatsOfKey(k))
 			}
 		}
 		return nil
@@ -474,8 +474,12 @@ func sinkTopic(c sinkConfig) string {
 // settles the writer schema and, with a registry, registers it (or looks
 // it up) under the sink's subject.
 func (p *Plan) rowEncoderFor(ctx context.Context, host *Host, sk SinkSpec, out *row.Schema) (rowEncoder, error) {
-	if sk.Format != "avro" {
-		return jsonRows{row.NewJSONEncoder(out)}, nil
+	switch sk.Format {
+	case "protobuf":
+		return p.protoRowEncoder(ctx, host, sk, out)
+	case "avro":
+	default:
+		return p.jsonRowEncoder(out), nil
 	}
 	a := sk.Avro
 	top := p.Spec.Registry

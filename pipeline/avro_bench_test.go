@@ -55,7 +55,8 @@ func benchOrders(n int) []benchOrder {
 //   - avro: this package's avro decoder and encoder (bare Avro, the schema
 //     from the spec; every field decoded, as the avro sink writes them);
 //   - hamba: hamba/avro's own loop, Unmarshal into a Go struct, the
-//     filter in Go, Marshal: the library at its fastest, without rows.
+//     filter in Go, Marshal: the library at its fastest, without rows;
+//   - protobuf: the same records as protobuf (format_protobuf_bench_test.go).
 //
 // One op is one record; records/cpu-s counts them per CPU-second of the
 // process.
@@ -94,7 +95,7 @@ sink: {log: {topic: out}, format: %s}
 				b.Fatal(err)
 			}
 		}
-		md, err := newMsgDecoder(p.input, ai)
+		md, err := newMsgDecoder(p.input, ai, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -124,6 +125,7 @@ sink: {log: {topic: out}, format: %s}
 	b.Run("avro", func(b *testing.B) {
 		pipelineLoop(b, "avro", ", schema: {inline: '"+strings.ReplaceAll(benchAvroSchema, "\n", " ")+"'}", avroMsgs)
 	})
+	b.Run("protobuf", func(b *testing.B) { benchProtobufFormat(b, orders) })
 	b.Run("hamba", func(b *testing.B) {
 		buf := make([]byte, 0, 4096)
 		var o benchOrder

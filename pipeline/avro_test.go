@@ -433,7 +433,9 @@ sink: {stdout: {}}`, "source.schema.inline: avro schema"},
 		{`source: {log: {topic: t}, format: avro, avro: {framing: none}}
 sink: {stdout: {}}`, "is required with framing: none"},
 		{`source: {log: {topic: t}, format: json, schema: {file: o.avsc}}
-sink: {stdout: {}}`, "source.schema: is only allowed with format: avro"},
+sink: {stdout: {}}`, "source.schema.file: unknown key; allowed here: json_schema"},
+		{`source: {log: {topic: t}, format: csv, schema: {file: o.avsc}}
+sink: {stdout: {}}`, "source.schema: is only allowed with format: avro, protobuf or json"},
 		{`registry: {url: localhost:8081}
 source: {log: {topic: t}}
 sink: {stdout: {}}`, `"localhost:8081" is not an http:// or https:// URL`},

@@ -197,6 +197,13 @@ func (p *Plan) buildInput(ctx context.Context, env *stream.Env, bc *buildCtx, in
 			return stream.Stream[row.Row]{}, openErr(p.Spec.File, in.spec.Pos.Field, err)
 		}
 	}
+	var pi *protoInput
+	if in.spec.Format == "protobuf" {
+		var err error
+		if pi, err = newProtoInput(in, p.Spec.Registry, bc.host); err != nil {
+			return stream.Stream[row.Row]{}, openErr(p.Spec.File, in.spec.Pos.Field, err)
+		}
+	}
 	cfg := in.spec.cfg
 	if fs, ok := cfg.(*fileSourceConfig); ok && in.spec.Format == "csv" && len(in.spec.CSV.Columns) == 0 {
 		c := *fs
@@ -217,7 +224,7 @@ func (p *Plan) buildInput(ctx context.Context, env *stream.Env, bc *buildCtx, in
 		et := in.spec.EventTime
 		wm = stream.BoundedOutOfOrderness(func(t tsRow) int64 { return t.ts }, et.MaxOutOfOrderness).WithIdleTimeout(et.IdleTimeout)
 	}
-	s := stream.FromSource[tsRow](env, name, &ingestSource{inner: src, in: in, avro: ai, dl: dl, read: &pj.read}, wm)
+	s := stream.FromSource[tsRow](env, name, &ingestSource{inner: src, in: in, avro: ai, pb: pi, dl: dl, read: &pj.read}, wm)
 	return stream.Map(s, func(t tsRow) row.Row { return t.r }, stream.Name(name+".rows")), nil
 }
 

@@ -208,8 +208,15 @@ func (p *Plan) ClusterTopology(ctx context.Context, host *Host, o ClusterOverrid
 					return cfg, nil, openErr(spec.File, in.spec.Pos.Field, err)
 				}
 			}
+			var pi *protoInput
+			if in.spec.Format == "protobuf" {
+				var err error
+				if pi, err = newProtoInput(in, spec.Registry, host); err != nil {
+					return cfg, nil, openErr(spec.File, in.spec.Pos.Field, err)
+				}
+			}
 			st.NewTask = func(p int32) cluster.Task {
-				md, err := newMsgDecoder(in, ai)
+				md, err := newMsgDecoder(in, ai, pi)
 				return &sourceTask{md: md, err: err, em: em, origin: fmt.Sprintf("%s/%d", topo.Source, p)}
 			}
 		} else {

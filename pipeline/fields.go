@@ -15,6 +15,10 @@ type fieldSet struct {
 	// hint, if set, gives the kind of a field when it is added (an avro
 	// input's schema knows its fields' kinds).
 	hint func(name string) row.Kind
+	// allow, when set, bounds an open set: only these names (the fields
+	// of a protobuf message, with their kinds) may be added.
+	allow      map[string]row.Kind
+	allowNames []string
 }
 
 func newFieldSet(open bool) *fieldSet { return &fieldSet{idx: map[string]int{}, open: open} }
@@ -42,7 +46,24 @@ func (f *fieldSet) resolve(name string) (int, bool) {
 	if !f.open {
 		return 0, false
 	}
+	if f.allow != nil {
+		k, ok := f.allow[name]
+		if !ok {
+			return 0, false
+		}
+		i := f.add(name)
+		f.kinds[i] = k
+		return i, true
+	}
 	return f.add(name), true
+}
+
+// known lists the names a step may use here, for messages.
+func (f *fieldSet) known() []string {
+	if f.open && f.allow != nil {
+		return f.allowNames
+	}
+	return f.names
 }
 
 func (f *fieldSet) schema() *row.Schema {
@@ -54,7 +75,7 @@ func (f *fieldSet) schema() *row.Schema {
 }
 
 func (f *fieldSet) clone() *fieldSet {
-	c := &fieldSet{names: append([]string(nil), f.names...), kinds: append([]row.Kind(nil), f.kinds...), idx: make(map[string]int, len(f.idx)), open: f.open, hint: f.hint}
+	c := &fieldSet{names: append([]string(nil), f.names...), kinds: append([]row.Kind(nil), f.kinds...), idx: make(map[string]int, len(f.idx)), open: f.open, hint: f.hint, allow: f.allow, allowNames: f.allowNames}
 	for k, v := range f.idx {
 		c.idx[k] = v
 	}

@@ -29,7 +29,8 @@ type tsRow struct {
 type ingestSource struct {
 	inner stream.Source[connector.Message]
 	in    *inputPlan
-	avro  *avroInput // format avro
+	avro  *avroInput  // format avro
+	pb    *protoInput // format protobuf
 	dl    *deadLetters
 	read  *atomic.Int64 // messages read, over all splits
 }
@@ -41,7 +42,7 @@ func (s *ingestSource) Splits(ctx context.Context, parallelism int) ([]stream.Sp
 	}
 	out := make([]stream.Split[tsRow], len(inner))
 	for i, sp := range inner {
-		md, err := newMsgDecoder(s.in, s.avro)
+		md, err := newMsgDecoder(s.in, s.avro, s.pb)
 		if err != nil {
 			return nil, err
 		}
@@ -67,14 +68,20 @@ type msgDecoder struct {
 	json   *row.JSONDecoder
 	csv    *row.CSVDecoder
 	avro   *avroDecoder
+	pb     *protoSplit
 	header []byte
 	arena  row.Arena
 }
 
-func newMsgDecoder(in *inputPlan, ai *avroInput) (*msgDecoder, error) {
+func newMsgDecoder(in *inputPlan, ai *avroInput, pi *protoInput) (*msgDecoder, error) {
 	md := &msgDecoder{in: in}
 	sch := in.schema()
 	switch in.spec.Format {
+	case "protobuf":
+		if pi == nil {
+			return nil, fmt.Errorf("%s: format protobuf: the input was not prepared", in.name)
+		}
+		md.pb = newProtoSplit(in, pi)
 	case "avro":
 		if ai == nil {
 			return nil, fmt.Errorf("%s: format avro: the input was not prepared", in.name)
@@ -101,7 +108,7 @@ func (s *msgDecoder) message(m *connector.Message) (tr tsRow, keep bool, f *fail
 	if derr != nil {
 		var fe *fatalError
 		return tsRow{}, false, &failure{Stage: s.in.name + ".decode", Origin: m.Origin, Offset: m.Offset, Err: derr, Raw: m.Value,
-			Binary: s.avro != nil, Fatal: errors.As(derr, &fe)}
+			Binary: s.avro != nil || s.pb != nil, Fatal: errors.As(derr, &fe)}
 	}
 	var ts int64
 	if s.in.tsField >= 0 {
@@ -219,7 +226,14 @@ func (s *ingestSplit) Read(ctx context.Context, dst []tsRow) (int, error) {
 func (s *msgDecoder) decode(m *connector.Message) (row.Row, error) {
 	switch {
 	case s.json != nil:
+		if s.in.jsonSchema != nil {
+			if err := validateJSON(s.in.jsonSchema, m.Value); err != nil {
+				return row.Row{}, err
+			}
+		}
 		return s.json.Decode(m.Value)
+	case s.pb != nil:
+		return s.pb.decode(m.Value)
 	case s.avro != nil:
 		return s.avro.decode(m.Value)
 	case s.csv != nil:

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
 	"github.com/sluicehq/sluice/row"
 )
 
@@ -24,6 +27,8 @@ type Plan struct {
 	// (no map or window); assigned names the fields steps set there.
 	inputShaped bool
 	assigned    map[string]bool
+	// sinkFmt is parallel to Spec.Sinks: the protobuf sinks' messages.
+	sinkFmt []*protoSinkPlan
 }
 
 // schemaRef yields the schema at a point of the pipeline. During planning
@@ -41,6 +46,11 @@ type inputPlan struct {
 	tsField  int // -1: no event-time field
 	chain    *chain
 	name     string
+	// pbMD is a protobuf input's message from its .proto file (nil:
+	// none; records are read with their writers' schemas); jsonSchema
+	// validates a json input (nil: none).
+	pbMD       protoreflect.MessageDescriptor
+	jsonSchema *jsonschema.Schema
 }
 
 func (in *inputPlan) schema() *row.Schema {
@@ -233,6 +243,9 @@ func Compile(spec *Spec) (*Plan, error) {
 		}
 	}
 	p.out = curRef
+	if len(e.list) == 0 {
+		p.sinkFmt = planSinkFormats(e, spec, curRef, in.keepRest)
+	}
 	checkAvroFields(e, in)
 	for _, s := range p.stages {
 		if s.join != nil {
@@ -262,21 +275,25 @@ func (p *Plan) InputSchema() *row.Schema { return p.input.schema() }
 
 func planInput(e *errs, s SourceSpec, name string) *inputPlan {
 	in := &inputPlan{spec: s, tsField: -1, name: name}
-	if s.Format == "raw" {
+	switch s.Format {
+	case "raw":
 		in.fields = newFieldSet(false)
 		in.fields.add("key")
 		in.fields.add("value")
 		in.fields.add("timestamp")
-	} else {
+	case "protobuf":
+		in.fields = planProtoInput(e, s, in)
+	default:
 		in.fields = newFieldSet(true)
 		if a := s.Avro; a != nil && a.Schema != nil {
 			in.fields.hint = avroHint(a.Schema, a.Decimal == "string")
 		}
+		planJSONSchema(e, s, in)
 	}
 	if s.EventTime != nil && s.EventTime.Field != "" {
 		p, ok := in.fields.resolve(s.EventTime.Field)
 		if !ok {
-			e.at(nil, s.Pos.Field+".event_time.field", "unknown field %q; with format raw the fields are key, value and timestamp", s.EventTime.Field)
+			e.at(nil, s.Pos.Field+".event_time.field", "unknown field %q; the fields are %s", s.EventTime.Field, strings.Join(in.fields.known(), ", "))
 		}
 		in.tsField = p
 	}
@@ -303,7 +320,7 @@ func compileAt(e *errs, pos Pos, src string, f *fieldSet) *expression {
 	if err != nil {
 		var uf *unknownFieldsError
 		if errors.As(err, &uf) {
-			e.list = append(e.list, pos.errorf("%v in %q; fields here: %s", err, src, strings.Join(f.names, ", ")))
+			e.list = append(e.list, pos.errorf("%v in %q; fields here: %s", err, src, strings.Join(f.known(), ", ")))
 		} else {
 			e.list = append(e.list, pos.errorf("%v", err))
 		}
@@ -329,7 +346,7 @@ func resolveKeys(e *errs, pos Pos, what string, keys []string, f *fieldSet) []in
 	for _, k := range keys {
 		i, ok := f.resolve(k)
 		if !ok {
-			e.list = append(e.list, pos.errorf("%s: unknown field %q; fields here: %s", what, k, strings.Join(f.names, ", ")))
+			e.list = append(e.list, pos.errorf("%s: unknown field %q; fields here: %s", what, k, strings.Join(f.known(), ", ")))
 			continue
 		}
 		out = append(out, i)

@@ -33,8 +33,8 @@ type Spec struct {
 	// Cluster runs the pipeline over many processes through a Kafka
 	// cluster (docs/cluster.md); nil runs it in this process.
 	Cluster *ClusterSpec
-	// Registry is the schema registry of every avro source and sink that
-	// names none of its own; nil: none (or the host's).
+	// Registry is the schema registry of every avro and protobuf source
+	// and sink that names none of its own; nil: none (or the host's).
 	Registry *RegistrySpec
 }
 
@@ -82,11 +82,14 @@ type SourceSpec struct {
 	Pos Pos
 	// Connector names the connector block (file, generate, kafka, ...).
 	Connector string
-	// Format is json, csv, raw or avro.
+	// Format is json, csv, raw, avro or protobuf.
 	Format string
 	CSV    CSVSpec
 	// Avro holds the avro format's settings (nil for other formats).
-	Avro      *AvroSpec
+	Avro *AvroSpec
+	// Schema holds protobuf's settings, or json's JSON Schema (nil for
+	// other formats, and for json without one).
+	Schema    *FormatSchemaSpec
 	EventTime *EventTimeSpec
 	// Types declares kinds of input fields (optional): name -> kind.
 	Types map[string]string
@@ -177,11 +180,13 @@ type JoinSpec struct {
 type SinkSpec struct {
 	Pos       Pos
 	Connector string
-	// Format is json or avro.
+	// Format is json, avro or protobuf.
 	Format string
 	// Avro holds the avro format's settings (nil for other formats).
 	Avro *AvroSpec
-	cfg  sinkConfig
+	// Schema holds protobuf's settings (nil for other formats).
+	Schema *FormatSchemaSpec
+	cfg    sinkConfig
 }
 
 // CheckpointSpec configures checkpoints.
@@ -337,6 +342,7 @@ func Parse(file string, data []byte) (*Spec, error) {
 		lo.done("buffer_timeout", "markers")
 	}
 	root.done("name", "description", "cluster", "registry", "source", "steps", "sink", "sinks", "parallelism", "delivery", "checkpoint", "errors", "latency")
+	checkFormats(e, s)
 	if err := e.err(); err != nil {
 		return nil, err
 	}
@@ -392,8 +398,9 @@ func parseSource(e *errs, o *obj, main bool) SourceSpec {
 	if s.Connector != "" {
 		s.cfg = parseSourceConnector(e, s.Connector, o)
 	}
-	s.Format = o.enum("format", "json", "json", "csv", "raw", "avro")
+	s.Format = o.enum("format", "json", "json", "csv", "raw", "avro", "protobuf")
 	s.Avro = parseAvro(e, o, s.Format, false)
+	s.Schema = parseFormatSchema(e, o, s.Format, false)
 	checkAvroConnector(e, o, s.Format, s.Connector)
 	if c := o.object("csv", "delimiter and columns"); c != nil {
 		d := c.str("delimiter", ",")
@@ -439,7 +446,7 @@ func parseSource(e *errs, o *obj, main bool) SourceSpec {
 		e.at(o.node, o.sub("event_time"), "with format raw the only fields are key, value and timestamp")
 	}
 	allowed := append([]string{"format", "csv", "event_time", "types"}, sourceConnectors()...)
-	allowed = append(allowed, avroKeys...)
+	allowed = append(append(allowed, avroKeys...), formatKeys...)
 	o.done(allowed...)
 	return s
 }
@@ -450,10 +457,11 @@ func parseSink(e *errs, o *obj) SinkSpec {
 	if s.Connector != "" {
 		s.cfg = parseSinkConnector(e, s.Connector, o)
 	}
-	s.Format = o.enum("format", "json", "json", "avro")
+	s.Format = o.enum("format", "json", "json", "avro", "protobuf")
 	s.Avro = parseAvro(e, o, s.Format, true)
+	s.Schema = parseFormatSchema(e, o, s.Format, true)
 	checkAvroConnector(e, o, s.Format, s.Connector)
-	o.done(append(append([]string{"format"}, avroKeys...), sinkConnectors()...)...)
+	o.done(append(append(append([]string{"format"}, avroKeys...), formatKeys...), sinkConnectors()...)...)
 	return s
 }
 

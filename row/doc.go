@@ -17,4 +17,12 @@
 //
 // JSONEncoder writes a row back as one JSON object: the schema's fields in
 // order, then the members kept in Rest.
+//
+// ProtoDecoder and ProtoEncoder do the same for protobuf messages of a
+// descriptor (protoreflect): the decoder walks the wire bytes against a
+// plan compiled once from the descriptor, filling the schema's positions
+// and keeping the other fields as wire bytes (or JSON) in Rest; the
+// encoder writes the fields back by name and copies wire-format Rest of
+// the same message verbatim. The mapping of protobuf types to kinds is
+// described in protobuf.go and docs/pipeline-spec.md.
 package row

@@ -1,0 +1,188 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bufbuild/protocompile"
+	"github.com/twmb/franz-go/pkg/sr"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// protoSchemas fetches Protobuf schemas from a registry by id and keeps
+// them compiled, so that lookups leave the hot path: a schema is fetched
+// and compiled once per id (concurrent askers wait for the one fetch),
+// and an id the registry does not know is asked again only after
+// unknownIDRetry. It is safe for concurrent use.
+type protoSchemas struct {
+	reg  registryClient
+	name string // for messages
+
+	mu      sync.Mutex
+	byID    map[int]*protoEntry
+	pending map[int]chan struct{}
+}
+
+type protoEntry struct {
+	file  protoreflect.FileDescriptor
+	err   error     // why records of this id are bad
+	until time.Time // when a "not found" expires (zero: never)
+}
+
+// errUnknownSchema wraps answers that a record's schema id is unusable:
+// the record goes to the dead letters.
+var errUnknownSchema = errors.New("unknown schema")
+
+func newProtoSchemas(reg registryClient, name string) *protoSchemas {
+	return &protoSchemas{reg: reg, name: name, byID: map[int]*protoEntry{}, pending: map[int]chan struct{}{}}
+}
+
+// file returns the compiled schema of id. An error wrapping
+// errUnknownSchema is about the id (dead-letter the record); a
+// *fatalError is about the registry (fail the job).
+func (r *protoSchemas) file(id int) (protoreflect.FileDescriptor, error) {
+	for {
+		r.mu.Lock()
+		if e, ok := r.byID[id]; ok && (e.until.IsZero() || time.Now().Before(e.until)) {
+			r.mu.Unlock()
+			return e.file, e.err
+		}
+		if ch, ok := r.pending[id]; ok {
+			r.mu.Unlock()
+			<-ch
+			continue
+		}
+		ch := make(chan struct{})
+		r.pending[id] = ch
+		r.mu.Unlock()
+		e := r.fetch(id)
+		r.mu.Lock()
+		delete(r.pending, id)
+		close(ch)
+		if e != nil {
+			r.byID[id] = e
+		}
+		r.mu.Unlock()
+		if e == nil {
+			return nil, &fatalError{fmt.Errorf("schema registry %s: schema id %d: unreachable", r.name, id)}
+		}
+		return e.file, e.err
+	}
+}
+
+// fetch asks the registry for schema id; nil when it cannot be reached.
+func (r *protoSchemas) fetch(id int) *protoEntry {
+	ctx, cancel := context.WithTimeout(context.Background(), registryAttempts*registryTimeout)
+	defer cancel()
+	s, err := withRetry(ctx, func(ctx context.Context) (sr.Schema, error) { return r.reg.SchemaByID(ctx, id) })
+	switch {
+	case err != nil && notFound(err):
+		return &protoEntry{err: fmt.Errorf("%w: schema id %d is unknown to the schema registry (%s)", errUnknownSchema, id, r.name), until: time.Now().Add(unknownIDRetry)}
+	case err != nil:
+		return nil
+	case s.Type != sr.TypeProtobuf:
+		return &protoEntry{err: fmt.Errorf("%w: schema id %d is a %s schema, not PROTOBUF", errUnknownSchema, id, s.Type)}
+	}
+	srcs := map[string]string{}
+	main := fmt.Sprintf("registry-schema-%d.proto", id)
+	srcs[main] = s.Schema
+	if err := r.addReferences(ctx, s.References, srcs, 0); err != nil {
+		if errors.Is(err, errUnknownSchema) {
+			return &protoEntry{err: err}
+		}
+		return nil
+	}
+	fd, err := compileProtoSources(srcs, main)
+	if err != nil {
+		return &protoEntry{err: fmt.Errorf("%w: schema id %d does not compile: %s", errUnknownSchema, id, oneLine(err.Error()))}
+	}
+	return &protoEntry{file: fd}
+}
+
+// addReferences fetches the schemas a schema references (its imports),
+// by subject and version, into srcs keyed by their import names.
+func (r *protoSchemas) addReferences(ctx context.Context, refs []sr.SchemaReference, srcs map[string]string, depth int) error {
+	if depth > 32 {
+		return fmt.Errorf("%w: references nested more than 32 deep", errUnknownSchema)
+	}
+	for _, ref := range refs {
+		if _, ok := srcs[ref.Name]; ok {
+			continue
+		}
+		ss, err := withRetry(ctx, func(ctx context.Context) (sr.SubjectSchema, error) {
+			return r.reg.SchemaByVersion(ctx, ref.Subject, ref.Version)
+		})
+		if err != nil {
+			if clientError(err) {
+				return fmt.Errorf("%w: reference %s (subject %s version %d): %v", errUnknownSchema, ref.Name, ref.Subject, ref.Version, err)
+			}
+			return err
+		}
+		srcs[ref.Name] = ss.Schema.Schema
+		if err := r.addReferences(ctx, ss.References, srcs, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// registerProto registers (or, with register false, looks up) a Protobuf
+// schema under subject and returns its id.
+func registerProto(ctx context.Context, reg registryClient, name, subject, text string, register bool) (int, error) {
+	s := sr.Schema{Schema: text, Type: sr.TypeProtobuf}
+	if register {
+		ss, err := withRetry(ctx, func(ctx context.Context) (sr.SubjectSchema, error) { return reg.CreateSchema(ctx, subject, s) })
+		if err != nil {
+			return 0, fmt.Errorf("schema registry %s: registering the output schema under %s: %w", name, subject, err)
+		}
+		return ss.ID, nil
+	}
+	lk, ok := reg.(interface {
+		LookupSchema(ctx context.Context, subject string, s sr.Schema) (sr.SubjectSchema, error)
+	})
+	if !ok {
+		return 0, fmt.Errorf("schema registry %s: cannot look schemas up (register: false)", name)
+	}
+	ss, err := withRetry(ctx, func(ctx context.Context) (sr.SubjectSchema, error) { return lk.LookupSchema(ctx, subject, s) })
+	if err != nil {
+		return 0, fmt.Errorf("schema registry %s: looking up the output schema under %s (register: false): %w", name, subject, err)
+	}
+	return ss.ID, nil
+}
+
+// protoRegistryFor returns the registry client of a protobuf source or
+// sink (its own, the spec's, or the host's), or nil when none applies.
+func protoRegistryFor(sc *FormatSchemaSpec, top *RegistrySpec, host *Host) (registryClient, string, error) {
+	r := sc.Registry
+	if r == nil {
+		r = top
+	}
+	if r != nil {
+		c, err := r.client()
+		if err != nil {
+			return nil, "", err
+		}
+		return c, strings.Join(r.URLs, ","), nil
+	}
+	if host != nil && host.Registry != nil {
+		return host.Registry, "the embedded registry", nil
+	}
+	return nil, "", nil
+}
+
+// compileProtoSources compiles the file main of srcs (name -> source
+// text); google/protobuf/*.proto are built in.
+func compileProtoSources(srcs map[string]string, main string) (protoreflect.FileDescriptor, error) {
+	c := protocompile.Compiler{Resolver: protocompile.WithStandardImports(&protocompile.SourceResolver{
+		Accessor: protocompile.SourceAccessorFromMap(srcs),
+	}), MaxParallelism: 1}
+	files, err := c.Compile(context.Background(), main)
+	if err != nil {
+		return nil, err
+	}
+	return files[0], nil
+}
