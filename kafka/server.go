@@ -231,11 +231,13 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener, lis Listene
 		return ErrServerClosed
 	}
 	s.listeners[ln] = struct{}{}
-	s.mu.Unlock()
+	// Under mu, as the connections' Add: Close, which sets closed under
+	// mu before it waits, never waits concurrently with this Add.
 	s.tickStart.Do(func() {
 		s.wg.Add(1)
 		go s.tickLoop()
 	})
+	s.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	defer func() {
