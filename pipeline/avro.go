@@ -53,8 +53,9 @@ type AvroSpec struct {
 	// Registry overrides the spec's top-level registry.
 	Registry *RegistrySpec
 	// Framing is confluent (magic byte and schema id before each record)
-	// or none (bare Avro binary; needs Schema). Default: confluent when a
-	// registry is configured, else none.
+	// or none (bare Avro binary; needs Schema). Default: confluent on
+	// kafka, and on log when a registry applies (the spec's or the
+	// host's), else none.
 	Framing string
 	// Decimal is float (default) or string.
 	Decimal string
@@ -169,12 +170,15 @@ func checkAvroConnector(e *errs, o *obj, format, connector string) {
 	e.at(o.get("format"), o.sub("format"), "format avro is for message connectors (kafka, log): %s records are lines, which cannot hold binary Avro", connector)
 }
 
-// framing returns the framing in force given the registry that applies.
-func (a *AvroSpec) framing(reg *RegistrySpec, host *Host) string {
+// framing returns the framing in force on a connector given the registry
+// that applies. Kafka connectors default to the Confluent wire format, as
+// Avro on Kafka almost always is; log connectors to it when a registry is
+// at hand (the spec's, or the host's: in `sluice run`, always).
+func (a *AvroSpec) framing(reg *RegistrySpec, host *Host, connector string) string {
 	if a.Framing != "" {
 		return a.Framing
 	}
-	if a.registry(reg) != nil || (host != nil && host.Registry != nil) {
+	if a.registry(reg) != nil || connector == "kafka" || (host != nil && host.Registry != nil) {
 		return FramingConfluent
 	}
 	return FramingNone
@@ -188,8 +192,11 @@ func (a *AvroSpec) registry(top *RegistrySpec) *RegistrySpec {
 }
 
 // registryFor returns the client of the registry an avro source or sink
-// uses: its own, the spec's, or the host's.
-func registryFor(a *AvroSpec, top *RegistrySpec, host *Host) (registryClient, string, error) {
+// uses: its own, the spec's, or for a log connector the host's (the
+// embedded log's registry). A kafka connector never falls back to the
+// host's: the ids in a Kafka topic belong to the registry of the
+// cluster's producers and consumers, which the spec has to name.
+func registryFor(a *AvroSpec, top *RegistrySpec, host *Host, connector string) (registryClient, string, error) {
 	if r := a.registry(top); r != nil {
 		c, err := r.client()
 		if err != nil {
@@ -197,10 +204,16 @@ func registryFor(a *AvroSpec, top *RegistrySpec, host *Host) (registryClient, st
 		}
 		return c, strings.Join(r.URLs, ","), nil
 	}
+	if connector == "kafka" {
+		return nil, "", a.Pos.errorf("format avro on kafka is in the Confluent wire format, whose schema ids belong to the registry " +
+			"that the topic's producers and consumers use: add registry: {url: http://HOST:PORT} at the top of the spec or in this block " +
+			"(`sluice serve` serves its registry on its --http-addr; add token: if it runs with --http-token), " +
+			"or set avro: {framing: none} and a schema for bare Avro records; the embedded registry of `sluice run` serves log: connectors only")
+	}
 	if host != nil && host.Registry != nil {
 		return host.Registry, "the embedded registry", nil
 	}
-	return nil, "", errors.New("format avro in the Confluent wire format needs a schema registry: add registry: {url: http://...} (or set avro: {framing: none} with a schema)")
+	return nil, "", a.Pos.errorf("format avro in the Confluent wire format needs a schema registry: add registry: {url: http://...} (or set avro: {framing: none} with a schema)")
 }
 
 // avroHint returns the kind of an input field from an avro source's
@@ -298,9 +311,9 @@ func (f *fatalError) Unwrap() error { return f.err }
 func newAvroInput(ctx context.Context, in *inputPlan, top *RegistrySpec, host *Host) (*avroInput, error) {
 	a := in.spec.Avro
 	ai := &avroInput{target: in.schema(), opts: avro.Options{KeepRest: in.keepRest, DecimalAsString: a.Decimal == "string"}, reader: a.Schema}
-	framing := a.framing(top, host)
+	framing := a.framing(top, host, in.spec.Connector)
 	if framing == FramingConfluent || a.Subject != "" {
-		reg, name, err := registryFor(a, top, host)
+		reg, name, err := registryFor(a, top, host, in.spec.Connector)
 		if err != nil {
 			return nil, err
 		}
@@ -483,12 +496,12 @@ func (p *Plan) rowEncoderFor(ctx context.Context, host *Host, sk SinkSpec, out *
 	}
 	a := sk.Avro
 	top := p.Spec.Registry
-	framing := a.framing(top, host)
+	framing := a.framing(top, host, sk.Connector)
 	var reg registryClient
 	var regName string
 	if framing == FramingConfluent || a.Subject != "" {
 		var err error
-		if reg, regName, err = registryFor(a, top, host); err != nil {
+		if reg, regName, err = registryFor(a, top, host, sk.Connector); err != nil {
 			return nil, err
 		}
 	}

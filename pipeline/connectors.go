@@ -52,9 +52,13 @@ type Host struct {
 	// the run's credentials never go to a cluster a connector configured
 	// itself.
 	KafkaDefaults *KafkaSecurity
-	// Registry, if set, is the schema registry of avro sources and sinks
-	// when the spec names none: `sluice serve`'s own when it runs the
-	// pipeline.
+	// Registry, if set, is the schema registry of the embedded log: the
+	// registry of avro `log:` sources and sinks whose spec names none
+	// (`sluice run` sets Sluice's own, kept in the log's _schemas topic as
+	// `sluice serve` keeps it), and the Confluent wire format becomes
+	// their default framing. Kafka sources and sinks never use it: their
+	// topics' schema ids belong to their cluster's registry, which the
+	// spec must name.
 	Registry *sr.Client
 }
 

@@ -18,15 +18,16 @@ import (
 )
 
 // runPipeline is `sluice run FILE`: it validates the pipeline spec, runs
-// it on the embedded defaults (the embedded log in --data-dir is opened
-// only if a log connector needs it) and waits until its bounded inputs
+// it on the embedded defaults (the embedded log in --data-dir, and its
+// schema registry for avro log connectors, are opened only if a connector
+// needs them) and waits until its bounded inputs
 // are done or it is interrupted (SIGINT/SIGTERM: a pipeline with
 // checkpoints stops with a savepoint, which the next run restores).
 // --from-checkpoint restores an explicit checkpoint or savepoint instead
 // of the latest one.
 func runPipeline(ctx context.Context, c *cli, args []string) error {
 	fs := flagSet(c, "sluice run", "[--data-dir DIR] [--http-addr ADDR] [--from-checkpoint PATH] [--quiet] [--principal NAME [--password-file F] [--sasl-mechanism M] [--security-protocol P] [--tls-ca F]] FILE")
-	dataDir := fs.String("data-dir", envOr(c, "SLUICE_DATA_DIR", "./data"), "local data directory: the embedded log used by log sources and sinks (env SLUICE_DATA_DIR)")
+	dataDir := fs.String("data-dir", envOr(c, "SLUICE_DATA_DIR", "./data"), "local data directory: the embedded log used by log sources and sinks, and its schema registry (the default of format avro on log) (env SLUICE_DATA_DIR)")
 	httpAddr := fs.String("http-addr", envOr(c, "SLUICE_HTTP_ADDR", ""), "serve the dashboard, /api/v1, /healthz, /readyz and /metrics on this address, like 127.0.0.1:8080; empty: no HTTP server (env SLUICE_HTTP_ADDR)")
 	httpToken := fs.String("http-token", envOr(c, "SLUICE_HTTP_TOKEN", ""), "bearer token required by the HTTP endpoints; mandatory for a non-loopback --http-addr (env SLUICE_HTTP_TOKEN)")
 	quiet := fs.Bool("quiet", false, "print only errors: no live status line, no start and end summary")
@@ -97,6 +98,12 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 			}
 			return log, nil
 		},
+	}
+	// Avro log sources and sinks that name no registry use the embedded
+	// log's, opened with the log when one asks.
+	er := &embeddedRegistry{openLog: host.OpenLog, logger: logger}
+	if host.Registry, err = er.client(); err != nil {
+		return err
 	}
 	defer func() {
 		mu.Lock()
