@@ -39,7 +39,7 @@ func newProtoInput(in *inputPlan, top *RegistrySpec, host *Host) (*protoInput, e
 	if sc == nil {
 		return nil, fmt.Errorf("%s: format protobuf: no schema settings", in.name)
 	}
-	reg, name, err := protoRegistryFor(sc, top, host)
+	reg, name, err := protoRegistryFor(sc, top, host, in.spec.Connector)
 	if err != nil {
 		return nil, err
 	}
@@ -424,7 +424,7 @@ func (p *Plan) protoRowEncoder(ctx context.Context, host *Host, sk SinkSpec, out
 	}
 	pr := &protoRows{enc: enc}
 	sc := ps.sc
-	reg, name, err := protoRegistryFor(sc, p.Spec.Registry, host)
+	reg, name, err := protoRegistryFor(sc, p.Spec.Registry, host, sk.Connector)
 	if err != nil {
 		return nil, err
 	}

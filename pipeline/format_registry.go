@@ -156,7 +156,11 @@ func registerProto(ctx context.Context, reg registryClient, name, subject, text 
 
 // protoRegistryFor returns the registry client of a protobuf source or
 // sink (its own, the spec's, or the host's), or nil when none applies.
-func protoRegistryFor(sc *FormatSchemaSpec, top *RegistrySpec, host *Host) (registryClient, string, error) {
+//
+// The embedded registry of `sluice run` (host.Registry) serves log:
+// connectors only, as for avro: the schema ids of a Kafka topic belong to
+// the registry its producers and consumers use, which must be named.
+func protoRegistryFor(sc *FormatSchemaSpec, top *RegistrySpec, host *Host, connector string) (registryClient, string, error) {
 	r := sc.Registry
 	if r == nil {
 		r = top
@@ -168,7 +172,7 @@ func protoRegistryFor(sc *FormatSchemaSpec, top *RegistrySpec, host *Host) (regi
 		}
 		return c, strings.Join(r.URLs, ","), nil
 	}
-	if host != nil && host.Registry != nil {
+	if connector != "kafka" && host != nil && host.Registry != nil {
 		return host.Registry, "the embedded registry", nil
 	}
 	return nil, "", nil
