@@ -673,7 +673,12 @@ func (in *Instance) commit(ctx context.Context) error {
 			// either way a fresh session fences what this one left.
 			return errFenced{fmt.Errorf("ending the transaction: %w", err)}
 		}
-		committed = ok && in.takeProdErr() == nil
+		if perr := in.takeProdErr(); perr != nil && ok {
+			// franz-go does not commit a transaction with a failed
+			// write; if it ever did, the state could not follow.
+			return fmt.Errorf("cluster: a transaction committed although a write failed: %w", perr)
+		}
+		committed = ok
 	} else {
 		if err := in.cl.Flush(context.WithoutCancel(ctx)); err != nil {
 			return fmt.Errorf("cluster: flushing: %w", err)
