@@ -596,10 +596,17 @@ func (d *Decoder) skip(n *node) {
 	}
 	switch n.w {
 	case wNull:
+	// Skipped values are checked as decoded ones are: skipped fields
+	// may be copied (Options.RawRest), and a record is bad or not
+	// whichever fields a pipeline names.
 	case wBool:
-		d.fixed(1)
-	case wInt, wLong, wEnum:
+		d.boolean()
+	case wInt:
+		d.int()
+	case wLong:
 		d.long()
+	case wEnum:
+		d.enum(n)
 	case wFloat:
 		d.fixed(4)
 	case wDouble:
