@@ -310,7 +310,7 @@ func (f *fatalError) Unwrap() error { return f.err }
 
 func newAvroInput(ctx context.Context, in *inputPlan, top *RegistrySpec, host *Host) (*avroInput, error) {
 	a := in.spec.Avro
-	ai := &avroInput{target: in.schema(), opts: avro.Options{KeepRest: in.keepRest, DecimalAsString: a.Decimal == "string"}, reader: a.Schema}
+	ai := &avroInput{target: in.schema(), opts: avro.Options{KeepRest: in.keepRest, RawRest: in.avroRaw, DecimalAsString: a.Decimal == "string"}, reader: a.Schema}
 	framing := a.framing(top, host, in.spec.Connector)
 	if framing == FramingConfluent || a.Subject != "" {
 		reg, name, err := registryFor(a, top, host, in.spec.Connector)
@@ -492,7 +492,7 @@ func (p *Plan) rowEncoderFor(ctx context.Context, host *Host, sk SinkSpec, out *
 		return p.protoRowEncoder(ctx, host, sk, out)
 	case "avro":
 	default:
-		return p.jsonRowEncoder(out), nil
+		return p.jsonRowEncoder(out)
 	}
 	a := sk.Avro
 	top := p.Spec.Registry
@@ -522,12 +522,25 @@ func (p *Plan) rowEncoderFor(ctx context.Context, host *Host, sk SinkSpec, out *
 		}
 		id = ss.ID
 	case s == nil:
+		full := out
+		if p.input.avroRaw {
+			var err error
+			if full, err = p.rawFullSchema(out); err != nil {
+				return nil, err
+			}
+		}
 		var err error
-		if s, err = p.deriveSinkSchema(a, out); err != nil {
+		if s, err = p.deriveSinkSchema(a, full); err != nil {
 			return nil, err
 		}
 	}
-	enc, err := avro.NewEncoder(s, out)
+	var enc *avro.Encoder
+	var err error
+	if p.input.avroRaw {
+		enc, err = p.avroRestEncoder(s, out)
+	} else {
+		enc, err = avro.NewEncoder(s, out)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -558,6 +571,63 @@ func (p *Plan) rowEncoderFor(ctx context.Context, host *Host, sk SinkSpec, out *
 	}
 	ar.header = avro.AppendHeader(nil, uint32(id))
 	return ar, nil
+}
+
+// avroRestEncoder returns the encoder of an avro sink writing the avro
+// input's schema s (avroRawRest) to rows of out whose Row.Rest holds the
+// input schema's fields that out lacks.
+func (p *Plan) avroRestEncoder(s *avro.Schema, out *row.Schema) (*avro.Encoder, error) {
+	in := p.input
+	if err := avro.CheckRest(in.spec.Avro.Schema, in.schema(), s, out); err != nil {
+		return nil, fmt.Errorf("avro sink: %w", err)
+	}
+	return avro.NewRestEncoder(s, out)
+}
+
+// rawFullSchema returns out with the avro input's fields that travel in
+// Row.Rest (avroRawRest) put back: the fields a derived sink schema
+// writes, in the order deriveSinkSchema gives them.
+func (p *Plan) rawFullSchema(out *row.Schema) (*row.Schema, error) {
+	fields := out.Fields()
+	for _, f := range p.input.spec.Avro.Schema.Fields() {
+		if _, ok := out.Index(f.Name); !ok {
+			fields = append(fields, row.Field{Name: f.Name, Kind: f.Kind})
+		}
+	}
+	return row.NewSchema(fields...)
+}
+
+// avroRestJSON writes rows whose Rest is Avro binary (avroRawRest) as
+// JSON.
+type avroRestJSON struct {
+	enc  *row.JSONEncoder
+	conv *avro.RestJSON
+	buf  []byte
+	mu   sync.Mutex
+}
+
+func (p *Plan) avroRestJSONEncoder(je *row.JSONEncoder) (rowEncoder, error) {
+	in := p.input
+	conv, err := avro.NewRestJSON(in.spec.Avro.Schema, in.schema(), avro.Options{DecimalAsString: in.spec.Avro.Decimal == "string"})
+	if err != nil {
+		return nil, err
+	}
+	return &avroRestJSON{enc: je, conv: conv}, nil
+}
+
+func (j *avroRestJSON) Append(dst []byte, r row.Row) ([]byte, error) {
+	if len(r.Rest) == 0 {
+		return j.enc.Append(dst, r), nil
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	rest, err := j.conv.AppendMembers(j.buf[:0], r.Rest)
+	j.buf = rest
+	if err != nil {
+		return dst, err
+	}
+	r.Rest = rest
+	return j.enc.Append(dst, r), nil
 }
 
 // deriveSinkSchema makes the writer schema of an avro sink given none:
@@ -666,9 +736,14 @@ func avroIdent(s string) string {
 // rows still have the input's shape, makes the input extract the fields
 // they write. It runs at the end of Compile; cur is the output field set.
 func planAvroSinks(e *errs, p *Plan, cur *fieldSet) {
+	p.input.avroRaw = avroRawRest(p.Spec, p.input, cur)
 	for _, sk := range p.Spec.Sinks {
 		a := sk.Avro
 		if sk.Format != "avro" || a == nil {
+			continue
+		}
+		if p.input.avroRaw {
+			// The fields no step names pass through in Row.Rest.
 			continue
 		}
 		if cur.open {
@@ -700,6 +775,40 @@ func planAvroSinks(e *errs, p *Plan, cur *fieldSet) {
 			}
 		}
 	}
+}
+
+// avroRawRest says whether the input's unreferenced fields can travel as
+// Avro binary in Row.Rest: the input is avro read with a schema from the
+// spec, the rows reach the sinks with the input's shape, every sink is a
+// byte sink writing json or avro, and every avro sink writes the input's
+// schema (the same canonical form) or derives its schema from it. Avro sinks then copy those fields
+// without decoding them; json sinks convert them. Records of another
+// writer schema (with a registry) are resolved to the input's schema as
+// they are decoded, so their rest is in its encoding too.
+func avroRawRest(spec *Spec, in *inputPlan, cur *fieldSet) bool {
+	a := in.spec.Avro
+	if !cur.open || in.spec.Format != "avro" || a == nil || a.Schema == nil || a.Subject != "" || spec.Errors.DeadLetter != nil {
+		return false
+	}
+	avroSinks := 0
+	for _, sk := range spec.Sinks {
+		if sk.cfg == nil || !sk.cfg.bytes() {
+			return false
+		}
+		switch sk.Format {
+		case "json":
+		case "avro":
+			// A sink with no schema derives one keeping the types of
+			// the fields that pass through.
+			if sk.Avro == nil || sk.Avro.Subject != "" || (sk.Avro.Schema != nil && sk.Avro.Schema.Fingerprint() != a.Schema.Fingerprint()) {
+				return false
+			}
+			avroSinks++
+		default:
+			return false
+		}
+	}
+	return avroSinks > 0
 }
 
 func schemaFieldHasDefault(s *avro.Schema, name string) bool {

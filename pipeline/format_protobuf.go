@@ -489,10 +489,13 @@ func (j *restJSONRows) Append(dst []byte, r row.Row) ([]byte, error) {
 }
 
 // jsonRowEncoder returns the encoder of a json byte sink.
-func (p *Plan) jsonRowEncoder(out *row.Schema) rowEncoder {
+func (p *Plan) jsonRowEncoder(out *row.Schema) (rowEncoder, error) {
 	je := row.NewJSONEncoder(out)
 	if md := p.restMessage(); md != nil {
-		return &restJSONRows{enc: je, conv: row.NewProtoRestToJSON(md)}
+		return &restJSONRows{enc: je, conv: row.NewProtoRestToJSON(md)}, nil
 	}
-	return jsonRows{je}
+	if p.input.avroRaw {
+		return p.avroRestJSONEncoder(je)
+	}
+	return jsonRows{je}, nil
 }

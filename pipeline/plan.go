@@ -51,6 +51,10 @@ type inputPlan struct {
 	// validates a json input (nil: none).
 	pbMD       protoreflect.MessageDescriptor
 	jsonSchema *jsonschema.Schema
+	// avroRaw: an avro input whose unreferenced fields travel in Row.Rest
+	// as Avro binary (avro.Options.RawRest), for avro sinks writing the
+	// input's schema to copy (see avroRawRest).
+	avroRaw bool
 }
 
 func (in *inputPlan) schema() *row.Schema {
@@ -230,7 +234,7 @@ func Compile(spec *Spec) (*Plan, error) {
 	}
 	planAvroSinks(e, p, cur)
 	p.inputShaped = cur.open
-	in.keepRest = cur.open && in.spec.Format != "raw" && (in.spec.Format != "avro" || restWritten(spec))
+	in.keepRest = cur.open && in.spec.Format != "raw" && (in.spec.Format != "avro" || restWritten(spec) || in.avroRaw)
 	if in.keepRest {
 		// Rows still carry the input's unreferenced members (Row.Rest),
 		// which a row sink's fixed columns cannot hold: refuse rather than

@@ -86,6 +86,15 @@ type Options struct {
 	// DecimalAsString decodes decimals to exact decimal strings instead of
 	// floats.
 	DecimalAsString bool
+	// RawRest keeps the reader's top-level fields that are not row fields
+	// in Row.Rest in the reader schema's binary encoding, concatenated in
+	// the reader's field order: a field whose writer type is the reader's
+	// is copied without being decoded, others are resolved and
+	// re-encoded, and fields the writer lacks take their defaults. An
+	// encoder from NewRestEncoder with the reader schema writes them back
+	// unchanged; RestJSON turns them into JSON members. It overrides
+	// KeepRest.
+	RawRest bool
 }
 
 // Program decodes records written with one writer schema into rows of a
@@ -101,18 +110,37 @@ type Program struct {
 	keepRest     bool
 	kinds        []row.Kind // declared kinds of the row fields
 	coerce       bool       // some declared kind is not KindNull
+	// RawRest: rawN rest fields; rawDefaults are the binary defaults of
+	// those the writer lacks; rawOrdered says the writer's rest fields
+	// come in the reader's order and none is missing, so that they are
+	// appended as they come; conv encodes the values of rest fields
+	// whose writer type differs from the reader's.
+	rawN        int
+	rawDefaults []rawDefault
+	rawOrdered  bool
+	conv        *Encoder
+}
+
+type rawDefault struct {
+	idx int
+	bin []byte
 }
 
 type topField struct {
 	n   *node
-	pos int    // row position, posRest or posSkip
+	pos int    // row position, posRest, posRaw or posSkip
 	key []byte // `"name":` for Rest
+	// posRaw: the field's index among the rest fields, and the reader
+	// type's encoder when the writer's type differs (nil: copied).
+	raw  int
+	conv *enode
 }
 
 // Positions of top-level fields that are not row fields.
 const (
 	posRest = -1 // kept as JSON in Row.Rest
 	posSkip = -2 // skipped
+	posRaw  = -3 // kept as binary in Row.Rest (RawRest)
 )
 
 type posValue struct {
@@ -140,6 +168,24 @@ func Compile(writer, reader *Schema, target *row.Schema, opts Options) (*Program
 	}
 	wfields, rfields := writer.rec.Fields(), reader.rec.Fields()
 	matched := make([]bool, len(rfields))
+	if opts.RawRest {
+		opts.KeepRest = false
+		p.keepRest = false
+		p.conv = &Encoder{schema: reader}
+	}
+	// rawIdx is each reader field's index among the rest fields (-1: a
+	// row field), with RawRest.
+	rawIdx := make([]int, len(rfields))
+	for ri, rf := range rfields {
+		rawIdx[ri] = -1
+		if _, ok := target.Index(rf.Name()); !ok && opts.RawRest {
+			rawIdx[ri] = p.rawN
+			p.rawN++
+		}
+	}
+	p.rawOrdered = true
+	seen := 0
+	emem := map[havro.Schema]*enode{}
 	for _, wf := range wfields {
 		ri := matchField(rfields, wf.Name())
 		if ri < 0 {
@@ -160,6 +206,17 @@ func Compile(writer, reader *Schema, target *row.Schema, opts Options) (*Program
 		tf := topField{n: n, pos: posSkip}
 		if pos, ok := target.Index(rf.Name()); ok {
 			tf.pos = pos
+		} else if opts.RawRest {
+			tf.pos, tf.raw = posRaw, rawIdx[ri]
+			if tf.raw != seen {
+				p.rawOrdered = false
+			}
+			seen++
+			if wf.Type().Fingerprint() != rf.Type().Fingerprint() {
+				if tf.conv, err = compileEnc(rf.Type(), emem); err != nil {
+					return nil, fmt.Errorf("%w: field %s: %w", ErrResolve, rf.Name(), err)
+				}
+			}
 		} else if opts.KeepRest {
 			tf.pos = posRest
 			tf.key = append(row.AppendQuoted(nil, rf.Name()), ':')
@@ -191,6 +248,9 @@ func Compile(writer, reader *Schema, target *row.Schema, opts Options) (*Program
 				v = cloneValue(v)
 			}
 			p.defaults = append(p.defaults, posValue{pos: pos, v: v})
+		} else if opts.RawRest {
+			p.rawDefaults = append(p.rawDefaults, rawDefault{idx: rawIdx[ri], bin: bin})
+			p.rawOrdered = false
 		} else if opts.KeepRest {
 			js, err := d.jsonOne(n, bin)
 			if err != nil {

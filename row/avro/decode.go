@@ -36,6 +36,10 @@ type Decoder struct {
 	digits  []byte
 	rest    []byte
 	big     big.Int
+	// RawRest out of order: the rest fields' bytes in seg, segs[i] the
+	// span of rest field i.
+	seg  []byte
+	segs [][2]int
 }
 
 // Decode decodes one record written with p's writer schema (the payload
@@ -45,14 +49,26 @@ func (d *Decoder) Decode(p *Program, data []byte) (row.Row, error) {
 	d.b, d.pos, d.err, d.depth = data, 0, nil, 0
 	r := row.Row{Vals: d.arena.Values(p.width)}
 	var rest []byte
-	if p.keepRest {
+	if p.keepRest || p.rawN > 0 {
 		rest = d.rest[:0]
+	}
+	if p.rawN > 0 && !p.rawOrdered {
+		d.seg = d.seg[:0]
+		d.segs = append(d.segs[:0], make([][2]int, p.rawN)...)
 	}
 	for i := range p.fields {
 		f := &p.fields[i]
 		switch f.pos {
 		case posSkip:
 			d.skip(f.n)
+		case posRaw:
+			if p.rawOrdered {
+				rest = d.raw(p, f, rest)
+			} else {
+				start := len(d.seg)
+				d.seg = d.raw(p, f, d.seg)
+				d.segs[f.raw] = [2]int{start, len(d.seg)}
+			}
 		case posRest:
 			if len(rest) > 0 {
 				rest = append(rest, ',')
@@ -83,6 +99,23 @@ func (d *Decoder) Decode(p *Program, data []byte) (row.Row, error) {
 			}
 		}
 	}
+	if p.rawN > 0 {
+		if !p.rawOrdered {
+			for i, dv := range p.rawDefaults {
+				d.segs[dv.idx] = [2]int{-1, i} // a default: its index
+			}
+			for _, sp := range d.segs {
+				if sp[0] < 0 {
+					rest = append(rest, p.rawDefaults[sp[1]].bin...)
+				} else {
+					rest = append(rest, d.seg[sp[0]:sp[1]]...)
+				}
+			}
+		}
+		if len(rest) > 0 {
+			r.Rest = d.arena.Bytes(rest)
+		}
+	}
 	if p.keepRest {
 		if len(p.restDefaults) > 0 {
 			if len(rest) > 0 {
@@ -95,6 +128,29 @@ func (d *Decoder) Decode(p *Program, data []byte) (row.Row, error) {
 		}
 	}
 	return r, d.done(rest, nil)
+}
+
+// raw appends rest field f in the reader's encoding: its bytes when the
+// writer's type is the reader's, else its value re-encoded.
+func (d *Decoder) raw(p *Program, f *topField, dst []byte) []byte {
+	if f.conv == nil {
+		start := d.pos
+		d.skip(f.n)
+		if d.err != nil {
+			return dst
+		}
+		return append(dst, d.b[start:d.pos]...)
+	}
+	v := d.value(f.n)
+	if d.err != nil {
+		return dst
+	}
+	out, err := p.conv.value(dst, f.conv, v)
+	if err != nil {
+		d.fail("%v", err)
+		return dst
+	}
+	return out
 }
 
 // done ends a Decode: it keeps the rest buffer for the next record and
@@ -540,10 +596,17 @@ func (d *Decoder) skip(n *node) {
 	}
 	switch n.w {
 	case wNull:
+	// Skipped values are checked as decoded ones are: skipped fields
+	// may be copied (Options.RawRest), and a record is bad or not
+	// whichever fields a pipeline names.
 	case wBool:
-		d.fixed(1)
-	case wInt, wLong, wEnum:
+		d.boolean()
+	case wInt:
+		d.int()
+	case wLong:
 		d.long()
+	case wEnum:
+		d.enum(n)
 	case wFloat:
 		d.fixed(4)
 	case wDouble:

@@ -13,8 +13,11 @@
 // float → double and string ↔ bytes promotions, enum symbols mapped,
 // union branches chosen). Decoding then walks the writer's bytes once and
 // stores each wanted field straight into its row position; fields no one
-// wants are skipped without being decoded, or kept as raw JSON members in
-// Row.Rest when asked.
+// wants are skipped without being decoded, kept as raw JSON members in
+// Row.Rest when asked, or kept in Row.Rest as Avro binary in the reader's
+// encoding (Options.RawRest: copied when the writer's type is the
+// reader's) for an encoder from NewRestEncoder to copy back unchanged and
+// RestJSON to turn into JSON members.
 //
 // Values map to row kinds as follows: boolean → bool; int, long → int;
 // float, double → float; string, bytes, fixed, enum → string (bytes

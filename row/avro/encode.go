@@ -25,12 +25,14 @@ var ErrEncode = errors.New("avro: cannot encode")
 type Encoder struct {
 	schema *Schema
 	fields []encField
+	rest   bool // NewRestEncoder
 	pp     fastjson.ParserPool
 }
 
 type encField struct {
 	name string
-	pos  int    // row position, or -1: the default
+	pos  int    // row position, or -1: the default, or -2: from Row.Rest
+	rest *node  // pos -2: the field's type, to find its end in Row.Rest
 	def  []byte // binary default when pos < 0
 	n    *enode
 }
@@ -230,8 +232,18 @@ func (n *enode) chooseBranches() {
 func (e *Encoder) Append(dst []byte, r row.Row) ([]byte, error) {
 	start := len(dst)
 	var err error
+	restAt := 0
 	for i := range e.fields {
 		f := &e.fields[i]
+		if f.rest != nil {
+			end, err := skipOne(f.rest, r.Rest, restAt)
+			if err != nil {
+				return dst[:start], fmt.Errorf("%w: field %s from the record's rest: %w", ErrEncode, f.name, err)
+			}
+			dst = append(dst, r.Rest[restAt:end]...)
+			restAt = end
+			continue
+		}
 		if f.pos < 0 {
 			dst = append(dst, f.def...)
 			continue
@@ -240,6 +252,9 @@ func (e *Encoder) Append(dst []byte, r row.Row) ([]byte, error) {
 		if err != nil {
 			return dst[:start], fmt.Errorf("%w: field %s: %w", ErrEncode, f.name, err)
 		}
+	}
+	if restAt != len(r.Rest) && e.rest {
+		return dst[:start], fmt.Errorf("%w: %d bytes left in the record's rest (not written with this schema)", ErrEncode, len(r.Rest)-restAt)
 	}
 	return dst, nil
 }

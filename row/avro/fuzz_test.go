@@ -10,7 +10,8 @@ import (
 
 // FuzzDecode feeds arbitrary bytes to the decoder: it must return a row or
 // an error wrapping ErrData, never panic or hang; and a row it returns
-// encodes back to bytes that decode to the same row.
+// encodes back to bytes that decode to the same row, with every field
+// decoded or with the fields no row field names copied (RawRest).
 func FuzzDecode(f *testing.F) {
 	s := MustParse(allTypes)
 	codec, err := goavro.NewCodec(allTypes)
@@ -38,6 +39,14 @@ func FuzzDecode(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	raw, err := Compile(s, nil, some, Options{RawRest: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	renc, err := NewRestEncoder(s, some)
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var d Decoder
 		r, err := d.Decode(all, data)
@@ -45,8 +54,16 @@ func FuzzDecode(f *testing.F) {
 		if (err == nil) != (err2 == nil) {
 			t.Fatalf("all fields: %v; some fields with the rest: %v", err, err2)
 		}
+		r3, err3 := d.Decode(raw, data)
+		if (err == nil) != (err3 == nil) {
+			t.Fatalf("all fields: %v; some fields with the raw rest: %v", err, err3)
+		}
 		if err != nil {
 			return
+		}
+		rawOut, err := renc.Append(nil, r3)
+		if err != nil {
+			t.Fatalf("decoded %v with the raw rest %x, cannot encode it: %v", r3.Vals, r3.Rest, err)
 		}
 		if len(r2.Rest) == 0 {
 			t.Fatal("no rest")
@@ -59,9 +76,16 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoded %x does not decode: %v", out, err)
 		}
+		rawBack, err := d.Decode(all, rawOut)
+		if err != nil {
+			t.Fatalf("re-encoded with the raw rest %x does not decode: %v", rawOut, err)
+		}
 		for i := range r.Vals {
 			if !row.Equal(r.Vals[i], back.Vals[i]) || r.Vals[i].Kind() != back.Vals[i].Kind() {
 				t.Fatalf("field %s: %v, after a round trip %v", rs.Field(i).Name, r.Vals[i], back.Vals[i])
+			}
+			if !row.Equal(r.Vals[i], rawBack.Vals[i]) || r.Vals[i].Kind() != rawBack.Vals[i].Kind() {
+				t.Fatalf("field %s: %v, after a round trip with the raw rest %v", rs.Field(i).Name, r.Vals[i], rawBack.Vals[i])
 			}
 		}
 	})
