@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -174,4 +175,28 @@ func (c ocfContainer) NewPart(dst []byte) ([]byte, func(dst []byte, count int, r
 	return dst, func(dst []byte, count int, records []byte) []byte {
 		return c.w.AppendBlock(dst, sync, count, records)
 	}, nil
+}
+
+// ocfBody splits an HTTP request body that is one object container file
+// into its records, for an http source with format avro. A body that is
+// not a sound container is refused whole (the client gets a 400 with the
+// reason) rather than dead-lettered: the sender is still there to hear it.
+func ocfBody(dst [][]byte, body []byte) ([][]byte, []connector.Header, error) {
+	rr, _ := ocfFraming{}.Open("body", bytes.NewReader(body))
+	o := rr.(*ocfRecords)
+	for {
+		v, hs, err := o.Next()
+		if errors.Is(err, io.EOF) {
+			return dst, o.hdr, nil
+		}
+		if err != nil {
+			return dst, nil, err
+		}
+		for _, h := range hs {
+			if h.Key == ocfErrorHeader {
+				return dst, nil, fmt.Errorf("body: record %d: %s", len(dst)+1, h.Value)
+			}
+		}
+		dst = append(dst, v)
+	}
 }

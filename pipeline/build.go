@@ -225,6 +225,11 @@ func (p *Plan) buildInput(ctx context.Context, env *stream.Env, bc *buildCtx, in
 		c.cfg.Records = ocfFraming{} // object container files
 		cfg = &c
 	}
+	if hs, ok := cfg.(*httpSourceConfig); ok && in.spec.Format == "avro" {
+		c := *hs
+		c.cfg.Body = ocfBody // each request body is one object container file
+		cfg = &c
+	}
 	src, err := cfg.open(bc)
 	if err != nil {
 		return stream.Stream[row.Row]{}, openErr(p.Spec.File, in.spec.Pos.Field, err)
