@@ -194,8 +194,8 @@ type entry struct {
 // (handed over, or committed under ExactlyOnce) or evicted.
 type ticket struct {
 	hdrs     []connector.Header // headers of the request's records
-	admitted int // records enqueued
-	pending  int // admitted, not yet released or evicted
+	admitted int                // records enqueued
+	pending  int                // admitted, not yet released or evicted
 	evicted  int
 	sealed   bool // admission finished
 	failed   bool
