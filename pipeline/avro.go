@@ -165,8 +165,8 @@ func parseAvro(e *errs, o *obj, format string, sink bool) *AvroSpec {
 }
 
 // checkAvroConnector reports format avro on a connector that cannot
-// carry it: stdout (and, as a sink, HTTP) writes lines, which cannot hold
-// binary Avro. Files and HTTP request bodies hold Avro object container
+// carry it: stdout writes lines, which cannot hold binary Avro, and row
+// sinks take rows. Files and HTTP request bodies hold Avro object container
 // files, which carry their own schema: the framing setting does not
 // apply to them.
 func checkAvroConnector(e *errs, o *obj, format, connector string, sink bool) {
