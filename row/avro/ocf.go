@@ -122,6 +122,11 @@ func (c *ContainerReader) Next() (count int64, data []byte, err error) {
 		if err != nil {
 			return 0, nil, c.fail("decompressing: %v", err)
 		}
+		if count > int64(len(data))+maxEmptyItems {
+			// Records of at least one byte cannot be more than the bytes;
+			// empty records (no fields) are bounded as empty array items are.
+			return 0, nil, c.fail("%d records in %d bytes", count, len(data))
+		}
 		return count, data, nil
 	}
 }

@@ -3,6 +3,7 @@ package avro
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 
@@ -48,11 +49,11 @@ func readAllOCF(t *testing.T, b []byte) ([]string, error) {
 	target := row.MustSchema(row.Field{Name: "a"}, row.Field{Name: "s"})
 	p, err := Compile(cr.Schema(), nil, target, Options{})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	skip, err := Compile(cr.Schema(), nil, row.MustSchema(), Options{})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	var d Decoder
 	var out []string
@@ -77,7 +78,7 @@ func readAllOCF(t *testing.T, b []byte) ([]string, error) {
 			data = data[n:]
 		}
 		if len(data) != 0 {
-			t.Fatalf("%d bytes left in a block", len(data))
+			return out, fmt.Errorf("%w: %d bytes left in a block", ErrData, len(data))
 		}
 	}
 }
@@ -155,4 +156,16 @@ func TestContainerReaderCorrupt(t *testing.T) {
 			t.Errorf("%s: %v, want %q", name, err, tc.want)
 		}
 	}
+}
+
+// FuzzContainer: any bytes read as a container file give records or an
+// error, never a panic or an unbounded allocation.
+func FuzzContainer(f *testing.F) {
+	good := hambaOCF(&testing.T{}, ocf.Deflate, []ocfRec{{1, "x"}, {2, "y"}, {3, "z"}}, 2)
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	f.Add(hambaOCF(&testing.T{}, ocf.Null, []ocfRec{{1, "x"}}, 1))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = readAllOCF(t, b)
+	})
 }
