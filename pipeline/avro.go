@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/sr"
+	"gopkg.in/yaml.v3"
 
 	"github.com/sluicehq/sluice/row"
 	"github.com/sluicehq/sluice/row/avro"
@@ -28,6 +29,9 @@ import (
 const (
 	FramingConfluent = "confluent"
 	FramingNone      = "none"
+	// framingContainer is the framing of files and HTTP bodies: Avro
+	// object container files (not a setting).
+	framingContainer = "container"
 )
 
 // Subject naming strategies of avro sinks, as Confluent's serializers
@@ -160,14 +164,26 @@ func parseAvro(e *errs, o *obj, format string, sink bool) *AvroSpec {
 	return a
 }
 
-// checkAvroConnector reports format avro on a connector whose messages
-// are not whole records: files, stdout and HTTP bodies are split into
-// lines, which cannot hold binary Avro.
-func checkAvroConnector(e *errs, o *obj, format, connector string) {
+// checkAvroConnector reports format avro on a connector that cannot
+// carry it: stdout writes lines, which cannot hold binary Avro, and row
+// sinks take rows. Files and HTTP request bodies hold Avro object container
+// files, which carry their own schema: the framing setting does not
+// apply to them.
+func checkAvroConnector(e *errs, o *obj, format, connector string, sink bool) {
 	if format != "avro" || connector == "" || connector == "kafka" || connector == "log" {
 		return
 	}
-	e.at(o.get("format"), o.sub("format"), "format avro is for message connectors (kafka, log): %s records are lines, which cannot hold binary Avro", connector)
+	if connector == "file" || (connector == "http" && !sink) {
+		if ao := o.get("avro"); ao != nil && ao.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(ao.Content); i += 2 {
+				if ao.Content[i].Value == "framing" {
+					e.at(ao.Content[i], o.sub("avro")+".framing", "does not apply to %s: format avro there means Avro object container files, which carry their writer schema", connector)
+				}
+			}
+		}
+		return
+	}
+	e.at(o.get("format"), o.sub("format"), "format avro is for kafka, log and file connectors and http sources: %s records are lines, which cannot hold binary Avro", connector)
 }
 
 // framing returns the framing in force on a connector given the registry
@@ -175,6 +191,9 @@ func checkAvroConnector(e *errs, o *obj, format, connector string) {
 // Avro on Kafka almost always is; log connectors to it when a registry is
 // at hand (the spec's, or the host's: in `sluice run`, always).
 func (a *AvroSpec) framing(reg *RegistrySpec, host *Host, connector string) string {
+	if connector == "file" || connector == "http" {
+		return framingContainer
+	}
 	if a.Framing != "" {
 		return a.Framing
 	}
@@ -284,8 +303,13 @@ type avroInput struct {
 	reg     registryClient
 	regName string
 
-	mu   sync.Mutex
-	byID map[uint32]*avroProg
+	// container: records come from object container files, with
+	// programs per writer schema text.
+	container bool
+
+	mu     sync.Mutex
+	byID   map[uint32]*avroProg
+	byText map[string]*avroProg
 }
 
 // avroProg is the program of one writer schema id, or why records of that
@@ -333,6 +357,11 @@ func newAvroInput(ctx context.Context, in *inputPlan, top *RegistrySpec, host *H
 		if err := e.err(); err != nil {
 			return nil, err
 		}
+	}
+	if framing == framingContainer {
+		ai.container = true
+		ai.byText = map[string]*avroProg{}
+		return ai, nil
 	}
 	if framing == FramingNone {
 		if ai.reader == nil {
@@ -425,6 +454,8 @@ type avroDecoder struct {
 	d      avro.Decoder
 	lastID uint32
 	last   *avro.Program
+	// lastSchema is the schema header of the last container record.
+	lastSchema []byte
 }
 
 func (a *avroDecoder) decode(b []byte) (row.Row, error) {
@@ -545,7 +576,7 @@ func (p *Plan) rowEncoderFor(ctx context.Context, host *Host, sk SinkSpec, out *
 		return nil, err
 	}
 	ar := &avroRows{enc: enc}
-	if framing == FramingNone {
+	if framing != FramingConfluent {
 		return ar, nil
 	}
 	if id < 0 {

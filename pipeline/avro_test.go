@@ -441,7 +441,9 @@ source: {log: {topic: t}}
 sink: {stdout: {}}`, `"localhost:8081" is not an http:// or https:// URL`},
 		{`source: {log: {topic: t}}
 steps: [{map: {a: x}}]
-sink: {file: {path: out}, format: avro}`, "sink.format: format avro is for message connectors (kafka, log): file records are lines"},
+sink: {stdout: {}, format: avro}`, "sink.format: format avro is for kafka, log and file connectors and http sources: stdout records are lines"},
+		{`source: {file: {path: in}, format: avro, avro: {framing: none}}
+sink: {stdout: {}}`, "source.avro.framing: does not apply to file: format avro there means Avro object container files"},
 		{`source: {log: {topic: t}}
 sink: {stdout: {}}
 errors: {tolerance: all, dead_letter: {log: {topic: d}, format: avro}}`, "dead letters are JSON lines: format avro is not allowed here"},

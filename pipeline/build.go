@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluicehq/sluice/connector"
 	"github.com/sluicehq/sluice/row"
+	"github.com/sluicehq/sluice/row/avro"
 	"github.com/sluicehq/sluice/stream"
 )
 
@@ -145,7 +146,20 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 	for i, sk := range spec.Sinks {
 		name := sinkName(sk, i)
 		if sk.cfg.bytes() {
-			bs, err := sk.cfg.openBytes(bc)
+			enc, err := p.rowEncoderFor(ctx, host, sk, out)
+			if err != nil {
+				return nil, openErr(spec.File, sk.Pos.Field, err)
+			}
+			cfg := sk.cfg
+			if fs, ok := cfg.(*fileSinkConfig); ok && sk.Format == "avro" {
+				c := *fs
+				c.cfg.Container = ocfContainer{w: avro.NewContainerWriter(enc.(*avroRows).enc.Schema())}
+				if c.cfg.Suffix == "" {
+					c.cfg.Suffix = ".avro"
+				}
+				cfg = &c
+			}
+			bs, err := cfg.openBytes(bc)
 			if err != nil {
 				return nil, openErr(spec.File, sk.Pos.Field, err)
 			}
@@ -156,10 +170,6 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 					return nil, sk.Pos.errorf("key: unknown field %q; output fields: %s", k, out)
 				}
 				keyIdx = i
-			}
-			enc, err := p.rowEncoderFor(ctx, host, sk, out)
-			if err != nil {
-				return nil, openErr(spec.File, sk.Pos.Field, err)
 			}
 			stream.To(rows, stream.Sink[row.Row](&encodingSink{inner: bs, enc: enc, keyIdx: keyIdx, name: name, schema: out, dl: dl}), stream.Name(name))
 			continue
@@ -208,6 +218,16 @@ func (p *Plan) buildInput(ctx context.Context, env *stream.Env, bc *buildCtx, in
 	if fs, ok := cfg.(*fileSourceConfig); ok && in.spec.Format == "csv" && len(in.spec.CSV.Columns) == 0 {
 		c := *fs
 		c.cfg.Header = true // each file's first line names the columns
+		cfg = &c
+	}
+	if fs, ok := cfg.(*fileSourceConfig); ok && in.spec.Format == "avro" {
+		c := *fs
+		c.cfg.Records = ocfFraming{} // object container files
+		cfg = &c
+	}
+	if hs, ok := cfg.(*httpSourceConfig); ok && in.spec.Format == "avro" {
+		c := *hs
+		c.cfg.Body = ocfBody // each request body is one object container file
 		cfg = &c
 	}
 	src, err := cfg.open(bc)

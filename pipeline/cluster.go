@@ -112,6 +112,9 @@ func (p *Plan) ClusterTopology(ctx context.Context, host *Host, o ClusterOverrid
 			return cfg, nil, fail("source.kafka", "partitions and bounded are not supported: the group assigns every partition, and a clustered pipeline runs until stopped")
 		}
 	case *httpSourceConfig:
+		if spec.Source.Format == "avro" {
+			return cfg, nil, fail("source.format", "format avro on an http source (object container bodies) runs on one machine only: run it without cluster:, or send Avro to a kafka topic in the Confluent wire format")
+		}
 		topo.Source = cluster.IngestTopic(cfg.ApplicationID)
 		topo.SourcePartitions = ingestPartitions
 		if cs.Partitions > 0 {

@@ -235,6 +235,9 @@ func (s *msgDecoder) decode(m *connector.Message) (row.Row, error) {
 	case s.pb != nil:
 		return s.pb.decode(m.Value)
 	case s.avro != nil:
+		if s.avro.in.container {
+			return s.avro.decodeContainer(m)
+		}
 		return s.avro.decode(m.Value)
 	case s.csv != nil:
 		if len(s.in.spec.CSV.Columns) == 0 {

@@ -401,7 +401,7 @@ func parseSource(e *errs, o *obj, main bool) SourceSpec {
 	s.Format = o.enum("format", "json", "json", "csv", "raw", "avro", "protobuf")
 	s.Avro = parseAvro(e, o, s.Format, false)
 	s.Schema = parseFormatSchema(e, o, s.Format, false)
-	checkAvroConnector(e, o, s.Format, s.Connector)
+	checkAvroConnector(e, o, s.Format, s.Connector, false)
 	if c := o.object("csv", "delimiter and columns"); c != nil {
 		d := c.str("delimiter", ",")
 		if d == `\t` || d == "tab" {
@@ -460,7 +460,7 @@ func parseSink(e *errs, o *obj) SinkSpec {
 	s.Format = o.enum("format", "json", "json", "avro", "protobuf")
 	s.Avro = parseAvro(e, o, s.Format, true)
 	s.Schema = parseFormatSchema(e, o, s.Format, true)
-	checkAvroConnector(e, o, s.Format, s.Connector)
+	checkAvroConnector(e, o, s.Format, s.Connector, true)
 	o.done(append(append(append([]string{"format"}, avroKeys...), formatKeys...), sinkConnectors()...)...)
 	return s
 }

@@ -7,10 +7,13 @@
 // the line number (from 1). A bounded source reads to the end of its
 // files and finishes; with Follow it keeps reading data appended to the
 // last file and files added to the directory later (with names sorting
-// after the ones already read).
+// after the ones already read). With Records, files are read as records
+// framed otherwise (Avro object container files, framed by the caller):
+// the Offset is the record's number in the file and a position is the
+// number of records read, which resuming skips.
 //
 // Sink writes each message's value as one line into rolling part files in
-// a directory. A part file is written under a hidden temporary name and
+// a directory (or, with a Container, into blocks of a container format). A part file is written under a hidden temporary name and
 // appears under its final name only when it is committed, by an atomic
 // rename after an fsync: readers of the directory never see a partial or
 // uncommitted file. Parts are committed when they roll (size or age), at

@@ -41,6 +41,20 @@ type SinkConfig struct {
 	// roll leaves the part staged for the next PreCommit, and Commit
 	// publishes it once the checkpoint completed.
 	TwoPhase bool
+	// Container, when set, writes each part file as a container of
+	// blocks of records (Avro object container files) instead of lines.
+	Container Container
+	// BlockBytes is how many bytes of records a Container block holds
+	// before it is written. This overrides the default of 64 KiB.
+	BlockBytes int
+}
+
+// Container frames part files as a header and blocks of records.
+type Container interface {
+	// NewPart appends the start of a new part file to dst and returns a
+	// function that appends a block of count records (their bytes
+	// concatenated) of that part to dst.
+	NewPart(dst []byte) ([]byte, func(dst []byte, count int, records []byte) []byte, error)
 }
 
 // Sink is a rolling part-file sink; see the package doc.
@@ -65,6 +79,9 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 	}
 	if cfg.RollBytes <= 0 {
 		cfg.RollBytes = 128 << 20
+	}
+	if cfg.BlockBytes <= 0 {
+		cfg.BlockBytes = 64 << 10
 	}
 	if err := os.MkdirAll(cfg.Path, 0o755); err != nil {
 		return nil, fmt.Errorf("file sink: %w", err)
@@ -98,13 +115,21 @@ type Writer struct {
 	opened time.Time
 	loose  []part // finished parts not yet staged by PreCommit (TwoPhase)
 
+	// With a Container: the current part's block function, the records
+	// of the block being filled, their count and a scratch buffer.
+	block func(dst []byte, count int, records []byte) []byte
+	blk   []byte
+	blkN  int
+	out   []byte
+
 	mu        sync.Mutex
 	committed []string
 }
 
 type part struct{ tmp, final string }
 
-// Write implements stream.SinkWriter: each value is written as one line.
+// Write implements stream.SinkWriter: each value is written as one line,
+// or with a Container added to the current block.
 func (w *Writer) Write(_ context.Context, msgs []connector.Message) error {
 	for i := range msgs {
 		if w.f == nil {
@@ -113,6 +138,21 @@ func (w *Writer) Write(_ context.Context, msgs []connector.Message) error {
 			}
 		}
 		v := msgs[i].Value
+		if w.block != nil {
+			w.blk = append(w.blk, v...)
+			w.blkN++
+			if len(w.blk) >= w.sink.cfg.BlockBytes {
+				if err := w.flushBlock(); err != nil {
+					return err
+				}
+			}
+			if w.size >= w.sink.cfg.RollBytes || w.sink.cfg.RollInterval > 0 && time.Since(w.opened) >= w.sink.cfg.RollInterval {
+				if err := w.finishPart(); err != nil {
+					return err
+				}
+			}
+			continue
+		}
 		if _, err := w.w.Write(v); err != nil {
 			return w.ioErr(err)
 		}
@@ -126,6 +166,20 @@ func (w *Writer) Write(_ context.Context, msgs []connector.Message) error {
 			}
 		}
 	}
+	return nil
+}
+
+// flushBlock writes the records buffered for a Container as one block.
+func (w *Writer) flushBlock() error {
+	if w.blkN == 0 {
+		return nil
+	}
+	w.out = w.block(w.out[:0], w.blkN, w.blk)
+	w.blk, w.blkN = w.blk[:0], 0
+	if _, err := w.w.Write(w.out); err != nil {
+		return w.ioErr(err)
+	}
+	w.size += int64(len(w.out))
 	return nil
 }
 
@@ -149,6 +203,16 @@ func (w *Writer) openPart() error {
 	}
 	w.size = 0
 	w.opened = time.Now()
+	if c.Container != nil {
+		hdr, block, err := c.Container.NewPart(w.out[:0])
+		if err != nil {
+			return fmt.Errorf("file sink: %s: %w", w.tmp, err)
+		}
+		if _, err := w.w.Write(hdr); err != nil {
+			return w.ioErr(err)
+		}
+		w.size, w.out, w.block = int64(len(hdr)), hdr, block
+	}
 	return nil
 }
 
@@ -157,6 +221,11 @@ func (w *Writer) openPart() error {
 func (w *Writer) finishPart() error {
 	if w.f == nil {
 		return nil
+	}
+	if w.block != nil {
+		if err := w.flushBlock(); err != nil {
+			return err
+		}
 	}
 	if err := w.w.Flush(); err != nil {
 		return w.ioErr(err)
@@ -321,6 +390,7 @@ func (s *Sink) parseStaged(name string) (run string, sub int, ok bool) {
 // those finished since the last PreCommit.
 func (w *Writer) Discard() error {
 	var first error
+	w.blk, w.blkN = w.blk[:0], 0
 	if w.f != nil {
 		w.f.Close()
 		w.f = nil

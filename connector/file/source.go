@@ -39,6 +39,27 @@ type SourceConfig struct {
 	// MaxLineBytes bounds a line; longer lines fail the source. This
 	// overrides the default of 16 MiB.
 	MaxLineBytes int
+	// Records, when set, reads each file as records framed some other way
+	// than by lines (Avro object container files). Header and
+	// MaxLineBytes do not apply; Follow picks up new files of a
+	// directory but not data appended to a file already read, so files
+	// must be complete when they appear (written under a hidden name and
+	// renamed into place, as Sink does).
+	Records Framing
+}
+
+// Framing reads the records of files that are not lines.
+type Framing interface {
+	// Open starts reading the records of the file name from r.
+	Open(name string, r io.Reader) (RecordReader, error)
+}
+
+// RecordReader returns the records of one file in order.
+type RecordReader interface {
+	// Next returns the next record's value and the headers to pass along
+	// with it, or io.EOF after the last record. The value stays valid
+	// after later calls. Any other error fails the source.
+	Next() (value []byte, headers []connector.Header, err error)
 }
 
 // Source is a file source; see the package doc.
@@ -126,12 +147,15 @@ type split struct {
 	header []connector.Header
 	slab   []byte
 	part   []byte // a following split's incomplete last line
+	rr     RecordReader
 }
 
 func (s *split) ID() string { return s.id }
 
 // Position is the index of the current file, its name, the byte offset
-// and the line count.
+// and the line count. With Records, the byte offset is zero and the line
+// count is the number of records of the file read: resuming opens the
+// file again and skips that many records.
 func (s *split) Position() []byte {
 	b := binary.BigEndian.AppendUint32(nil, uint32(s.cur))
 	b = binary.BigEndian.AppendUint64(b, uint64(s.off))
@@ -231,6 +255,9 @@ func (s *split) copyLine(b []byte) []byte {
 
 // Read implements stream.Split.
 func (s *split) Read(ctx context.Context, dst []connector.Message) (int, error) {
+	if s.src.cfg.Records != nil {
+		return s.readRecords(ctx, dst)
+	}
 	n := 0
 	for n < len(dst) {
 		if s.f == nil {
@@ -298,6 +325,68 @@ func (s *split) Read(ctx context.Context, dst []connector.Message) (int, error) 
 	return n, nil
 }
 
+// readRecords is Read with Records.
+func (s *split) readRecords(ctx context.Context, dst []connector.Message) (int, error) {
+	n := 0
+	for n < len(dst) {
+		if s.rr == nil {
+			if s.cur >= len(s.files) {
+				if n > 0 {
+					return n, nil
+				}
+				if !s.src.cfg.Follow {
+					return 0, io.EOF
+				}
+				return 0, s.waitForFiles(ctx)
+			}
+			if err := s.openRecords(); err != nil {
+				return n, err
+			}
+		}
+		v, hs, err := s.rr.Next()
+		if errors.Is(err, io.EOF) {
+			s.f.Close()
+			s.f, s.rr = nil, nil
+			s.cur++
+			s.off, s.line = 0, 0
+			continue
+		}
+		if err != nil {
+			return n, fmt.Errorf("file source: %s record %d: %w", s.files[s.cur], s.line+1, err)
+		}
+		s.line++
+		dst[n] = connector.Message{Value: v, Origin: s.files[s.cur], Offset: s.line, Headers: hs}
+		n++
+	}
+	return n, nil
+}
+
+// openRecords opens the current file with Records and skips the records
+// a restored position says were read.
+func (s *split) openRecords() error {
+	name := s.files[s.cur]
+	f, err := os.Open(name)
+	if err != nil {
+		return fmt.Errorf("file source: %w", err)
+	}
+	rr, err := s.src.cfg.Records.Open(name, bufio.NewReaderSize(f, 256<<10))
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("file source: %s: %w", name, err)
+	}
+	for i := int64(0); i < s.line; i++ {
+		if _, _, err := rr.Next(); err != nil {
+			f.Close()
+			if errors.Is(err, io.EOF) {
+				err = fmt.Errorf("%w: it has %d records, the position is after record %d", stream.ErrBadPosition, i, s.line)
+			}
+			return fmt.Errorf("file source: %s: resuming: %w", name, err)
+		}
+	}
+	s.f, s.rr = f, rr
+	return nil
+}
+
 // waitForData sleeps for one poll interval (or until ctx ends); then the
 // current file is read again from where it stopped, and newer files are
 // looked for.
@@ -355,6 +444,7 @@ func (s *split) refresh() error {
 
 // Close implements io.Closer.
 func (s *split) Close() error {
+	s.rr = nil
 	if s.f != nil {
 		err := s.f.Close()
 		s.f = nil

@@ -132,6 +132,12 @@ type Config struct {
 	PollInterval time.Duration
 	// Logger gets the server's errors; slog.Default() when nil.
 	Logger *slog.Logger
+	// Body, when set, splits request bodies instead of DecodeBody (JSON
+	// lines or one array): it appends the body's records to dst and
+	// returns the headers every record of the body carries (an Avro
+	// object container's writer schema). An error makes the request a
+	// 400 with the error's text.
+	Body func(dst [][]byte, body []byte) ([][]byte, []connector.Header, error)
 }
 
 // Stats are the source's counters since it was created.
@@ -187,8 +193,9 @@ type entry struct {
 // ticket tracks one request's admitted records until each is released
 // (handed over, or committed under ExactlyOnce) or evicted.
 type ticket struct {
-	admitted int // records enqueued
-	pending  int // admitted, not yet released or evicted
+	hdrs     []connector.Header // headers of the request's records
+	admitted int                // records enqueued
+	pending  int                // admitted, not yet released or evicted
 	evicted  int
 	sealed   bool // admission finished
 	failed   bool
@@ -413,7 +420,7 @@ func (s *Source) delay(now time.Time, k int) time.Duration {
 func (s *Source) enqueue(t *ticket, recs [][]byte, now int64) {
 	for _, r := range recs {
 		i := (s.head + s.n) % len(s.ring)
-		s.ring[i] = entry{msg: connector.Message{Value: r, Timestamp: now, Origin: "http", Offset: s.seq}, t: t}
+		s.ring[i] = entry{msg: connector.Message{Value: r, Timestamp: now, Origin: "http", Offset: s.seq, Headers: t.hdrs}, t: t}
 		s.seq++
 		s.n++
 	}
@@ -494,7 +501,13 @@ func (s *Source) serveIngest(w nethttp.ResponseWriter, r *nethttp.Request) {
 		reply(w, nethttp.StatusBadRequest, answer{Error: "reading body: " + err.Error()})
 		return
 	}
-	recs, err := DecodeBody(nil, body)
+	var recs [][]byte
+	var hdrs []connector.Header
+	if s.cfg.Body != nil {
+		recs, hdrs, err = s.cfg.Body(nil, body)
+	} else {
+		recs, err = DecodeBody(nil, body)
+	}
 	if err != nil {
 		s.cnt.bad.Add(1)
 		reply(w, nethttp.StatusBadRequest, answer{Error: err.Error()})
@@ -502,7 +515,7 @@ func (s *Source) serveIngest(w nethttp.ResponseWriter, r *nethttp.Request) {
 	}
 	s.cnt.requests.Add(1)
 	s.cnt.records.Add(int64(len(recs)))
-	code, a, t, retry := s.admit(r.Context(), recs)
+	code, a, t, retry := s.admit(r.Context(), recs, hdrs)
 	if t != nil {
 		code, a = s.await(r.Context(), t, code, a)
 	}
@@ -543,13 +556,13 @@ func (s *Source) readBody(w nethttp.ResponseWriter, r *nethttp.Request) ([]byte,
 // admit applies the rate limit, the buffer's room and the shedding policy
 // to a request's records. It returns the ticket to wait for, if any
 // record was admitted.
-func (s *Source) admit(ctx context.Context, recs [][]byte) (int, answer, *ticket, time.Duration) {
+func (s *Source) admit(ctx context.Context, recs [][]byte, hdrs []connector.Header) (int, answer, *ticket, time.Duration) {
 	n := len(recs)
 	if n == 0 {
 		return nethttp.StatusOK, answer{}, nil, 0
 	}
 	if s.cfg.Shedding == Block {
-		return s.admitBlocking(ctx, recs)
+		return s.admitBlocking(ctx, recs, hdrs)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -559,7 +572,7 @@ func (s *Source) admit(ctx context.Context, recs [][]byte) (int, answer, *ticket
 	}
 	now := time.Now()
 	nowMs := now.UnixMilli()
-	t := &ticket{done: make(chan struct{}), sealed: true}
+	t := &ticket{done: make(chan struct{}), sealed: true, hdrs: hdrs}
 	tokens := s.tokens(now, n)
 	room := len(s.ring) - s.n
 	var shed int64
@@ -638,10 +651,10 @@ func (s *Source) admit(ctx context.Context, recs [][]byte) (int, answer, *ticket
 
 // admitBlocking admits recs as tokens and room allow, waiting for them up
 // to BlockTimeout.
-func (s *Source) admitBlocking(ctx context.Context, recs [][]byte) (int, answer, *ticket, time.Duration) {
+func (s *Source) admitBlocking(ctx context.Context, recs [][]byte, hdrs []connector.Header) (int, answer, *ticket, time.Duration) {
 	deadline := time.NewTimer(s.cfg.BlockTimeout)
 	defer deadline.Stop()
-	t := &ticket{done: make(chan struct{})}
+	t := &ticket{done: make(chan struct{}), hdrs: hdrs}
 	s.mu.Lock()
 	s.waiting[t] = struct{}{}
 	s.mu.Unlock()
