@@ -17,6 +17,31 @@ var ErrResolve = errors.New("avro schemas do not resolve")
 // wire is how a value is laid out in the writer's bytes.
 type wire uint8
 
+// primitiveWire is the wire kind of a primitive schema (null, boolean,
+// int, long, float, double, bytes, string); the decoder's and the
+// encoder's compilers share it.
+func primitiveWire(s havro.Schema) (wire, bool) {
+	switch s.Type() {
+	case havro.Null:
+		return wNull, true
+	case havro.Boolean:
+		return wBool, true
+	case havro.Int:
+		return wInt, true
+	case havro.Long:
+		return wLong, true
+	case havro.Float:
+		return wFloat, true
+	case havro.Double:
+		return wDouble, true
+	case havro.Bytes:
+		return wBytes, true
+	case havro.String:
+		return wString, true
+	}
+	return 0, false
+}
+
 const (
 	wNull wire = iota
 	wBool
@@ -325,23 +350,10 @@ func (c *compiler) resolve(w, r havro.Schema) (*node, error) {
 		return nil, fmt.Errorf("writer type %s cannot be read as %s", typeName(w), typeName(r))
 	}
 	n.o = c.outOf(r)
+	if pw, ok := primitiveWire(w); ok {
+		n.w = pw
+	}
 	switch w.Type() {
-	case havro.Null:
-		n.w = wNull
-	case havro.Boolean:
-		n.w = wBool
-	case havro.Int:
-		n.w = wInt
-	case havro.Long:
-		n.w = wLong
-	case havro.Float:
-		n.w = wFloat
-	case havro.Double:
-		n.w = wDouble
-	case havro.Bytes:
-		n.w = wBytes
-	case havro.String:
-		n.w = wString
 	case havro.Fixed:
 		n.w = wFixed
 		n.size = w.(*havro.FixedSchema).Size()

@@ -103,23 +103,9 @@ func compileEnc(t havro.Schema, memo map[havro.Schema]*enode) (*enode, error) {
 	if d, ok := logicalSchema(t).(*havro.DecimalLogicalSchema); ok {
 		n.scale = d.Scale()
 	}
+	pw, primitive := primitiveWire(t)
+	n.w = pw
 	switch t.Type() {
-	case havro.Null:
-		n.w = wNull
-	case havro.Boolean:
-		n.w = wBool
-	case havro.Int:
-		n.w = wInt
-	case havro.Long:
-		n.w = wLong
-	case havro.Float:
-		n.w = wFloat
-	case havro.Double:
-		n.w = wDouble
-	case havro.Bytes:
-		n.w = wBytes
-	case havro.String:
-		n.w = wString
 	case havro.Fixed:
 		n.w = wFixed
 		n.size = t.(*havro.FixedSchema).Size()
@@ -171,7 +157,9 @@ func compileEnc(t havro.Schema, memo map[havro.Schema]*enode) (*enode, error) {
 		}
 		n.chooseBranches()
 	default:
-		return nil, fmt.Errorf("unsupported type %s", t.Type())
+		if !primitive {
+			return nil, fmt.Errorf("unsupported type %s", t.Type())
+		}
 	}
 	return n, nil
 }
