@@ -1,0 +1,8 @@
+// Package exec holds the run-time operators of SQL plans, built on the
+// public stream API like any user program: changelog rows (Change),
+// aggregations (windowed and updating, with retractions, DISTINCT and
+// FILTER), joins (regular with updates, interval, window), ranking
+// (ROW_NUMBER deduplication and top-N). Each operator is a function from
+// streams of Change to a stream of Change, configured with column
+// positions decided by the planner; none of them sees SQL text.
+package exec
