@@ -20,7 +20,7 @@ type NumberLit struct {
 	Pos  Pos
 }
 
-// StringLit is a character string literal, quotes removed and '' undone.
+// StringLit is a character string literal, quotes removed and ” undone.
 type StringLit struct {
 	Value string
 	Pos   Pos
