@@ -35,3 +35,34 @@ type Change struct {
 	Op   Op
 	Vals []row.Value
 }
+
+// Key returns the key of the columns idx of vals, as a string usable as
+// a map key and a state key: equal exactly when the columns are equal
+// value by value (row.Row.AppendKey). A nil or empty idx gives the one
+// key "" (a global aggregate).
+func Key(vals []row.Value, idx []int) string {
+	if len(idx) == 0 {
+		return ""
+	}
+	return string(row.Row{Vals: vals}.AppendKey(nil, idx))
+}
+
+// AppendBinary appends c's binary encoding (op, then the values) to dst,
+// for state and checkpoints.
+func (c Change) AppendBinary(dst []byte) []byte {
+	dst = append(dst, byte(c.Op))
+	return row.Row{Vals: c.Vals}.AppendBinary(dst)
+}
+
+// DecodeChange decodes a Change written by AppendBinary and returns the
+// number of bytes read.
+func DecodeChange(b []byte) (Change, int, error) {
+	if len(b) == 0 {
+		return Change{}, 0, row.ErrBinary
+	}
+	r, n, err := row.DecodeRow(b[1:])
+	if err != nil {
+		return Change{}, 0, err
+	}
+	return Change{Op: Op(b[0]), Vals: r.Vals}, n + 1, nil
+}
