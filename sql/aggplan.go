@@ -1,0 +1,546 @@
+package sql
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/sql/ast"
+	"github.com/sluicehq/sluice/sql/exec"
+	"github.com/sluicehq/sluice/sql/expr"
+	"github.com/sluicehq/sluice/sql/types"
+)
+
+var builtinAggs = map[string]exec.AggKind{
+	"COUNT": exec.AggCount, "SUM": exec.AggSum, "SUM0": exec.AggSum0, "MIN": exec.AggMin, "MAX": exec.AggMax,
+	"AVG": exec.AggAvg, "FIRST_VALUE": exec.AggFirstValue, "LAST_VALUE": exec.AggLastValue,
+}
+
+// isAggregate reports an aggregate call (not a window function call).
+func (p *planner) isAggregate(c *ast.Call) bool {
+	if c.Over != nil {
+		return false
+	}
+	n := strings.ToUpper(c.Name.Name)
+	if _, ok := builtinAggs[n]; ok {
+		return true
+	}
+	_, ok := p.s.aggregates[n]
+	return ok
+}
+
+// findAggregates lists the aggregate calls of the select list, HAVING
+// and ORDER BY, each once (by structure).
+func (p *planner) findAggregates(sel *ast.Select) []*ast.Call {
+	var out []*ast.Call
+	add := func(e ast.Expr) {
+		walk(e, func(x ast.Expr) bool {
+			c, ok := x.(*ast.Call)
+			if !ok || !p.isAggregate(c) {
+				return true
+			}
+			for _, o := range out {
+				if sameExpr(o, c) {
+					return false
+				}
+			}
+			out = append(out, c)
+			return false
+		})
+	}
+	for _, it := range sel.Items {
+		add(it.Expr)
+	}
+	add(sel.Having)
+	for _, o := range sel.OrderBy {
+		add(o.Expr)
+	}
+	return out
+}
+
+// legacyWindow is GROUP BY TUMBLE(t, size) / HOP(t, slide, size) /
+// SESSION(t, gap) / CUMULATE(t, step, size).
+var legacyWindows = map[string]bool{"TUMBLE": true, "HOP": true, "SESSION": true, "CUMULATE": true}
+
+// legacyAux maps TUMBLE_START and friends to the window column they
+// read.
+func legacyAux(name string) (winRole, bool) {
+	for w := range legacyWindows {
+		switch name {
+		case w + "_START":
+			return winStart, true
+		case w + "_END":
+			return winEnd, true
+		case w + "_ROWTIME", w + "_PROCTIME":
+			return winTime, true
+		}
+	}
+	return winNone, false
+}
+
+// windowSpec builds a window from a TVF's or legacy group window's size
+// arguments.
+func (p *planner) windowSpec(fn string, sizes []ast.Expr, pos ast.Pos) (exec.WindowSpec, error) {
+	ds := make([]time.Duration, len(sizes))
+	for i, s := range sizes {
+		iv, ok := s.(*ast.IntervalLit)
+		if !ok {
+			return exec.WindowSpec{}, fmt.Errorf("%s: %s takes interval literals (INTERVAL '10' SECOND) for its sizes", s.Start(), fn)
+		}
+		d, err := intervalDuration(iv)
+		if err != nil {
+			return exec.WindowSpec{}, err
+		}
+		if d <= 0 && i < 2 {
+			return exec.WindowSpec{}, fmt.Errorf("%s: %s sizes must be positive", s.Start(), fn)
+		}
+		ds[i] = d
+	}
+	need := map[string]int{"TUMBLE": 1, "HOP": 2, "CUMULATE": 2, "SESSION": 1}[fn]
+	if len(ds) < need || len(ds) > need+1 || fn == "SESSION" && len(ds) != 1 {
+		return exec.WindowSpec{}, fmt.Errorf("%s: %s takes %d interval arguments", pos, fn, need)
+	}
+	var w exec.WindowSpec
+	switch fn {
+	case "TUMBLE":
+		w = exec.WindowSpec{Kind: exec.Tumble, Size: ds[0]}
+	case "HOP":
+		w = exec.WindowSpec{Kind: exec.Hop, Slide: ds[0], Size: ds[1]}
+		if w.Size%w.Slide != 0 {
+			return exec.WindowSpec{}, fmt.Errorf("%s: HOP size %s must be a multiple of its slide %s", pos, w.Size, w.Slide)
+		}
+	case "CUMULATE":
+		w = exec.WindowSpec{Kind: exec.Cumulate, Step: ds[0], Size: ds[1]}
+		if w.Size%w.Step != 0 {
+			return exec.WindowSpec{}, fmt.Errorf("%s: CUMULATE max size %s must be a multiple of its step %s", pos, w.Size, w.Step)
+		}
+	case "SESSION":
+		w = exec.WindowSpec{Kind: exec.Session, Gap: ds[0]}
+	}
+	if len(ds) == need+1 {
+		w.Offset = ds[need]
+	}
+	return w, nil
+}
+
+// aggregation is what planAggregate decides before building nodes.
+type aggregation struct {
+	// window: how rows are windowed, nil for an unbounded GROUP BY.
+	window *exec.WindowSpec
+	// base is the node whose rows are aggregated (below a window TVF).
+	base node
+	// keys are the group expressions other than the window's.
+	keys []ast.Expr
+	// winGroup marks group expressions that are the window's columns:
+	// index in sel.GroupBy → role.
+	winGroup map[int]winRole
+	// cascade: the window comes from a window aggregation below
+	// (grouping on its window_start and window_end).
+	cascade bool
+}
+
+// planAggregate plans GROUP BY and aggregates: a pre-projection of the
+// keys and arguments, the aggregation, and a projection of the select
+// list (with HAVING) over its result.
+func (p *planner) planAggregate(sel *ast.Select, in node, aggCalls []*ast.Call) (node, error) {
+	ag := aggregation{base: in, winGroup: map[int]winRole{}}
+	insc := &scope{cols: in.cols()}
+	tvf, _ := unwrapRenamed(in).(*windowTVF)
+	for gi, g := range sel.GroupBy {
+		// Legacy group window.
+		if c, ok := g.(*ast.Call); ok && legacyWindows[strings.ToUpper(c.Name.Name)] && !p.isAggregate(c) {
+			if ag.window != nil {
+				return nil, fmt.Errorf("%s: only one group window per GROUP BY", c.Pos)
+			}
+			fn := strings.ToUpper(c.Name.Name)
+			if len(c.Args) < 2 {
+				return nil, fmt.Errorf("%s: %s(time_attr, interval...) needs a time attribute and its sizes", c.Pos, fn)
+			}
+			ref, ok := c.Args[0].(*ast.ColumnRef)
+			if !ok {
+				return nil, fmt.Errorf("%s: the first argument of %s must be a time attribute column", c.Pos, fn)
+			}
+			i, err := insc.find(ref.Parts, ref.Pos)
+			if err != nil {
+				return nil, err
+			}
+			if insc.cols[i].typ.Time == types.NoTimeAttr {
+				return nil, fmt.Errorf("%s: %s is not a time attribute; declare a WATERMARK on it or use PROCTIME()", ref.Pos, insc.cols[i].name)
+			}
+			// Legacy HOP/CUMULATE take (t, slide, size) like the TVFs.
+			spec, err := p.windowSpec(fn, c.Args[1:], c.Pos)
+			if err != nil {
+				return nil, err
+			}
+			spec.ProcTime = insc.cols[i].typ.Time == types.ProcTime
+			ag.window = &spec
+			ag.winGroup[gi] = winTime // the whole window
+			continue
+		}
+		if r, ok := g.(*ast.ColumnRef); ok {
+			i, err := insc.find(r.Parts, r.Pos)
+			if err != nil {
+				return nil, err
+			}
+			c := insc.cols[i]
+			if c.tvf != nil && tvf != nil && c.tvf == tvf && (c.win == winStart || c.win == winEnd) {
+				ag.winGroup[gi] = c.win
+				continue
+			}
+			if c.tvf == nil && (c.win == winStart || c.win == winEnd) && !in.updating() {
+				ag.winGroup[gi] = c.win
+				ag.cascade = true
+				ag.keys = append(ag.keys, g) // stays a key: its value is the window's
+				continue
+			}
+			if c.tvf != nil && c.win == winTime {
+				return nil, fmt.Errorf("%s: GROUP BY window_time is not allowed; group by window_start and window_end and select window_time", r.Pos)
+			}
+		}
+		ag.keys = append(ag.keys, g)
+	}
+	var hasStart, hasEnd bool
+	for _, r := range ag.winGroup {
+		hasStart = hasStart || r == winStart
+		hasEnd = hasEnd || r == winEnd
+	}
+	switch {
+	case ag.window != nil:
+	case ag.cascade && hasStart && hasEnd:
+		// Rows of a window aggregation carry window_time as their
+		// timestamp: a 1 ms tumbling window over it groups exactly the
+		// rows of one window, and fires when the watermark passes its
+		// end, like the window below.
+		ag.window = &exec.WindowSpec{Kind: exec.Tumble, Size: time.Millisecond}
+	case tvf != nil && hasStart && hasEnd:
+		spec := tvf.spec
+		ag.window = &spec
+		ag.base = tvf.in
+		if len(tvf.partition) > 0 {
+			return nil, fmt.Errorf("%s: SESSION with PARTITION BY is not supported; group by the partition columns instead", sel.Pos)
+		}
+	case tvf != nil && (hasStart || hasEnd):
+		return nil, fmt.Errorf("%s: a window aggregation must GROUP BY both window_start and window_end", sel.Pos)
+	default:
+		if ag.cascade {
+			// window_start alone: an ordinary grouping on its value.
+			ag.cascade = false
+		}
+		for gi := range ag.winGroup {
+			if !hasStart || !hasEnd {
+				delete(ag.winGroup, gi)
+			}
+		}
+	}
+	if ag.window != nil && ag.base.updating() {
+		return nil, fmt.Errorf("%s: a window aggregation needs an append-only input, but its input produces updates (a GROUP BY or regular join below it); aggregate without a window, or window the input first", sel.Pos)
+	}
+	return p.buildAggregate(sel, ag, aggCalls)
+}
+
+func (p *planner) buildAggregate(sel *ast.Select, ag aggregation, aggCalls []*ast.Call) (node, error) {
+	bsc := &scope{cols: ag.base.cols()}
+	// Pre-projection: keys, then each distinct argument and filter.
+	pre := &calc{in: ag.base}
+	addPre := func(e ast.Expr, name string) (int, error) {
+		if r, ok := e.(*ast.ColumnRef); ok {
+			j, err := bsc.find(r.Parts, r.Pos)
+			if err != nil {
+				return 0, err
+			}
+			for k, pj := range pre.pass {
+				if pj == j {
+					return k, nil
+				}
+			}
+			src := bsc.cols[j]
+			pre.out = append(pre.out, column{name: src.name, qual: src.qual, path: src.path, typ: src.typ, win: src.win})
+			pre.pass = append(pre.pass, j)
+			pre.exprs = append(pre.exprs, expr.Compiled{})
+			pre.exprText = append(pre.exprText, src.name)
+			return len(pre.out) - 1, nil
+		}
+		for k, t := range pre.exprText {
+			if pre.pass[k] < 0 && t == exprText(e) {
+				return k, nil
+			}
+		}
+		if err := p.noAggregates(e); err != nil {
+			return 0, err
+		}
+		c, err := p.comp.Compile(e, bsc)
+		if err != nil {
+			return 0, err
+		}
+		pre.out = append(pre.out, column{name: name, typ: c.Type})
+		pre.pass = append(pre.pass, -1)
+		pre.exprs = append(pre.exprs, c)
+		pre.exprText = append(pre.exprText, exprText(e))
+		return len(pre.out) - 1, nil
+	}
+	var keyIdx []int
+	for i, k := range ag.keys {
+		j, err := addPre(k, "$k"+strconv.Itoa(i))
+		if err != nil {
+			return nil, err
+		}
+		keyIdx = append(keyIdx, j)
+	}
+	calls := make([]exec.AggCall, len(aggCalls))
+	texts := make([]string, len(aggCalls))
+	for i, c := range aggCalls {
+		name := strings.ToUpper(c.Name.Name)
+		ac := exec.AggCall{Arg: -1, Filter: -1, Distinct: c.Distinct}
+		if k, ok := builtinAggs[name]; ok {
+			ac.Kind = k
+		} else {
+			ac.Kind = exec.AggUser
+			ac.User = p.s.aggregates[name]
+		}
+		switch {
+		case c.Star:
+			if ac.Kind != exec.AggCount {
+				return nil, fmt.Errorf("%s: %s(*) is not valid; only COUNT(*)", c.Pos, name)
+			}
+			ac.Kind = exec.AggCountStar
+		case len(c.Args) != 1:
+			return nil, fmt.Errorf("%s: %s takes one argument", c.Pos, name)
+		default:
+			j, err := addPre(c.Args[0], "$arg"+strconv.Itoa(i))
+			if err != nil {
+				return nil, err
+			}
+			ac.Arg = j
+			ac.ArgType = pre.out[j].typ.Plain()
+		}
+		if c.Filter != nil {
+			j, err := addPre(c.Filter, "$filter"+strconv.Itoa(i))
+			if err != nil {
+				return nil, err
+			}
+			if pre.out[j].typ.Kind != types.Boolean {
+				return nil, fmt.Errorf("%s: FILTER (WHERE ...) needs a BOOLEAN condition, not %s", c.Filter.Start(), pre.out[j].typ)
+			}
+			ac.Filter = j
+		}
+		rt, err := aggResultType(ac, c)
+		if err != nil {
+			return nil, err
+		}
+		ac.ResultType = rt
+		calls[i] = ac
+		texts[i] = exprText(c)
+	}
+	var preNode node = pre
+	if pre.isIdentity() && pre.filter == nil {
+		preNode = ag.base
+	}
+	// The aggregation and the scope of the select list over it.
+	var aggNode node
+	var post []column
+	keyCols := func() {
+		for i, k := range ag.keys {
+			c := pre.out[keyIdx[i]]
+			col := column{name: c.name, typ: c.typ.Plain(), qual: c.qual, path: c.path, win: c.win}
+			if _, isRef := k.(*ast.ColumnRef); !isRef {
+				col.name, col.path, col.qual = "\x00g"+strconv.Itoa(i), nil, ""
+			}
+			if ag.window == nil || !ag.cascade {
+				col.win = winNone
+			}
+			post = append(post, col)
+		}
+	}
+	keyCols()
+	if ag.window != nil {
+		wt := types.TTimestamp
+		wt.NotNull = true
+		attr := types.RowTime
+		if ag.window.ProcTime {
+			attr = types.ProcTime
+		}
+		post = append(post,
+			column{name: "\x00ws", typ: wt, win: winStart},
+			column{name: "\x00we", typ: wt, win: winEnd},
+			column{name: "\x00wt", typ: withTime(wt, attr), win: winTime})
+	}
+	for i, ac := range calls {
+		post = append(post, column{name: "\x00a" + strconv.Itoa(i), typ: ac.ResultType})
+	}
+	if ag.window != nil {
+		aggNode = &windowAgg{in: preNode, out: post, key: keyIdx, spec: *ag.window, aggs: calls, text: texts}
+	} else {
+		aggNode = &groupAgg{in: preNode, out: post, key: keyIdx, aggs: calls, text: texts}
+	}
+	// Rewrite the select list and HAVING onto the aggregation's columns.
+	rewriteAgg := func(e ast.Expr) ast.Expr {
+		return rewrite(e, func(x ast.Expr) (ast.Expr, bool) {
+			ref := func(name string) (ast.Expr, bool) {
+				return &ast.ColumnRef{Parts: []ast.Ident{{Name: name, Pos: x.Start()}}, Pos: x.Start()}, true
+			}
+			if c, ok := x.(*ast.Call); ok {
+				for i, a := range aggCalls {
+					if sameExpr(a, c) {
+						return ref("\x00a" + strconv.Itoa(i))
+					}
+				}
+				if role, ok := legacyAux(strings.ToUpper(c.Name.Name)); ok && ag.window != nil {
+					return ref(map[winRole]string{winStart: "\x00ws", winEnd: "\x00we", winTime: "\x00wt"}[role])
+				}
+			}
+			for i, k := range ag.keys {
+				if _, isRef := k.(*ast.ColumnRef); !isRef && sameExpr(k, x) {
+					return ref("\x00g" + strconv.Itoa(i))
+				}
+			}
+			if r, ok := x.(*ast.ColumnRef); ok && ag.window != nil && !ag.cascade {
+				// window_start / window_end / window_time of the TVF.
+				if name, ok := tvfRole(r); ok {
+					return ref(name)
+				}
+			}
+			return nil, false
+		})
+	}
+	items, err := expandItems(sel.Items, aggNode)
+	if err != nil {
+		return nil, err
+	}
+	for i := range items {
+		if items[i].Alias == nil {
+			a := ast.Ident{Name: outputName(items[i], i), Pos: items[i].Pos}
+			items[i].Alias = &a
+		}
+		items[i].Expr = rewriteAgg(items[i].Expr)
+		if err := p.noAggregates(items[i].Expr); err != nil {
+			return nil, err
+		}
+	}
+	n, err := p.projectGrouped(aggNode, items)
+	if err != nil {
+		return nil, err
+	}
+	if sel.Having != nil {
+		h := rewriteAgg(sel.Having)
+		pred, err := p.comp.Predicate(h, &scope{cols: post})
+		if err != nil {
+			return nil, groupedErr(err)
+		}
+		c, ok := n.(*calc)
+		if !ok {
+			c = identityCalc(n)
+		}
+		if c.filter != nil {
+			return nil, fmt.Errorf("%s: internal: HAVING over a filtered projection", sel.Having.Start())
+		}
+		// HAVING filters the aggregation's rows: evaluate it on them.
+		c.filter = nil
+		f := &calc{in: aggNode, out: post, pass: identityPass(len(post)), exprs: make([]expr.Compiled, len(post)), exprText: names(post), filter: pred, filterText: exprText(sel.Having)}
+		c.in = f
+		n = c
+	}
+	return n, nil
+}
+
+// tvfRole maps a reference to the TVF's window_start/window_end/
+// window_time in a window aggregation's select list to its column.
+func tvfRole(r *ast.ColumnRef) (string, bool) {
+	last := strings.ToLower(r.Parts[len(r.Parts)-1].Name)
+	switch last {
+	case "window_start":
+		return "\x00ws", true
+	case "window_end":
+		return "\x00we", true
+	case "window_time":
+		return "\x00wt", true
+	}
+	return "", false
+}
+
+func identityPass(n int) []int {
+	p := make([]int, n)
+	for i := range p {
+		p[i] = i
+	}
+	return p
+}
+
+func names(cs []column) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.name
+	}
+	return out
+}
+
+func identityCalc(n node) *calc {
+	cs := n.cols()
+	return &calc{in: n, out: cs, pass: identityPass(len(cs)), exprs: make([]expr.Compiled, len(cs)), exprText: names(cs)}
+}
+
+// projectGrouped is project over an aggregation, with the error for a
+// column that is neither grouped nor aggregated.
+func (p *planner) projectGrouped(agg node, items []ast.SelectItem) (node, error) {
+	n, err := p.project(agg, items)
+	if err != nil {
+		return nil, groupedErr(err)
+	}
+	// Window columns of the output keep their roles for cascades and
+	// window joins.
+	return n, nil
+}
+
+func groupedErr(err error) error {
+	if strings.Contains(err.Error(), "not found") {
+		return fmt.Errorf("%w; a column in the select list of a GROUP BY query must be grouped or used in an aggregate function", err)
+	}
+	return err
+}
+
+// noAggregates refuses aggregates nested where they cannot be.
+func (p *planner) noAggregates(e ast.Expr) error {
+	var err error
+	walk(e, func(x ast.Expr) bool {
+		if c, ok := x.(*ast.Call); ok && p.isAggregate(c) && err == nil {
+			err = fmt.Errorf("%s: aggregate %s is not allowed here (aggregates cannot be nested, or used in WHERE or GROUP BY)", c.Pos, strings.ToUpper(c.Name.Name))
+		}
+		return err == nil
+	})
+	return err
+}
+
+// aggResultType is the type of an aggregate's result, as Flink types it.
+func aggResultType(ac exec.AggCall, c *ast.Call) (types.Type, error) {
+	at := ac.ArgType
+	switch ac.Kind {
+	case exec.AggCount, exec.AggCountStar:
+		return types.TBigInt.WithNull(true), nil
+	case exec.AggSum, exec.AggSum0:
+		switch {
+		case at.IsInteger():
+			return types.TBigInt.WithNull(ac.Kind == exec.AggSum0), nil
+		case at.Kind == types.Decimal:
+			return types.DecimalOf(38, at.Scale), nil
+		case at.Kind == types.Float || at.Kind == types.Double:
+			return types.TDouble, nil
+		}
+	case exec.AggAvg:
+		switch {
+		case at.IsInteger():
+			return types.Type{Kind: at.Kind}, nil
+		case at.Kind == types.Decimal:
+			return types.DecimalOf(38, max(at.Scale, 6)), nil
+		case at.Kind == types.Float || at.Kind == types.Double:
+			return types.TDouble, nil
+		}
+	case exec.AggMin, exec.AggMax, exec.AggFirstValue, exec.AggLastValue:
+		return at.WithNull(false), nil
+	case exec.AggUser:
+		if ac.User == nil {
+			return types.Type{}, fmt.Errorf("%s: unknown aggregate %s", c.Pos, c.Name.Name)
+		}
+		return ac.User.ResultType([]types.Type{at})
+	}
+	return types.Type{}, fmt.Errorf("%s: %s does not take %s", c.Pos, strings.ToUpper(c.Name.Name), at)
+}

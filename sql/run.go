@@ -1,0 +1,232 @@
+package sql
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/sluicehq/sluice/sql/ast"
+	"github.com/sluicehq/sluice/sql/connect"
+	"github.com/sluicehq/sluice/sql/exec"
+	"github.com/sluicehq/sluice/sql/expr"
+	"github.com/sluicehq/sluice/sql/types"
+	"github.com/sluicehq/sluice/stream"
+)
+
+// planInsert plans INSERT INTO table query: the query's columns cast
+// by position to the table's.
+func (s *Session) planInsert(ins *ast.Insert) (*sinkNode, error) {
+	name := nameOf(ins.Table)
+	t, ok := s.tables[lookupKey(name)]
+	if !ok {
+		if _, isView := s.views[lookupKey(name)]; isView {
+			return nil, fmt.Errorf("%s: cannot INSERT INTO view %s; insert into a table", ins.Pos, name)
+		}
+		return nil, fmt.Errorf("%s: INSERT INTO %s: table not found%s", ins.Pos, name, s.suggestObject(name))
+	}
+	if ins.Overwrite {
+		return nil, fmt.Errorf("%s: INSERT OVERWRITE is not supported on streams; use INSERT INTO", ins.Pos)
+	}
+	if len(t.computed) > 0 {
+		return nil, fmt.Errorf("%s: table %s has computed columns and cannot be written; declare a sink table with physical columns only", ins.Pos, t.name)
+	}
+	p := s.newPlanner()
+	q, err := p.planQuery(ins.Query)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.finish(ins.Pos); err != nil {
+		return nil, err
+	}
+	target := make([]column, len(t.physical))
+	for i, c := range t.physical {
+		target[i] = column{name: c.Name, typ: c.Type}
+	}
+	qc := q.cols()
+	if len(ins.Columns) > 0 {
+		// INSERT INTO t (a, b): the other columns get NULL.
+		idx := make([]int, len(ins.Columns))
+		sc := &scope{cols: t.cols}
+		for i, c := range ins.Columns {
+			j, err := sc.find([]ast.Ident{c}, c.Pos)
+			if err != nil {
+				return nil, fmt.Errorf("INSERT INTO %s: %w", t.name, err)
+			}
+			idx[i] = j
+		}
+		if len(qc) != len(idx) {
+			return nil, fmt.Errorf("%s: INSERT INTO %s names %d columns but the query has %d", ins.Pos, t.name, len(idx), len(qc))
+		}
+		c := &calc{in: q}
+		for j := range target {
+			c.out = append(c.out, target[j])
+			c.pass = append(c.pass, -1)
+			c.exprs = append(c.exprs, nullOf(target[j].typ))
+			c.exprText = append(c.exprText, "NULL")
+			for k, ix := range idx {
+				if ix == j {
+					c.pass[j] = k
+					c.exprText[j] = qc[k].name
+				}
+			}
+		}
+		q = c
+		qc = q.cols()
+	}
+	if len(qc) != len(target) {
+		return nil, fmt.Errorf("%s: INSERT INTO %s: the query has %d columns (%s) but the table has %d (%s); columns are matched by position", ins.Pos, t.name, len(qc), colNames(qc), len(target), colNames(target))
+	}
+	for i := range qc {
+		if !types.Equal(qc[i].typ, target[i].typ) {
+			if _, err := expr.Coerce(expr.Compiled{Type: qc[i].typ, Eval: fieldEval(i)}, target[i].typ); err != nil {
+				return nil, fmt.Errorf("%s: INSERT INTO %s: column %d (%s) is %s, which cannot be written to %s %s: %v", ins.Pos, t.name, i+1, qc[i].name, qc[i].typ.Plain(), target[i].name, target[i].typ, err)
+			}
+		}
+	}
+	q, err = p.coerceTo(q, target)
+	if err != nil {
+		return nil, fmt.Errorf("INSERT INTO %s: %w", t.name, err)
+	}
+	if q.updating() {
+		ok, err := connect.AcceptsUpdates(t.options, t.pk)
+		if err != nil {
+			return nil, fmt.Errorf("table %s: %w", t.name, err)
+		}
+		if !ok {
+			return nil, fmt.Errorf("%s: table %s (connector '%s') is append-only but the query produces updates (%s); write it to a table that accepts updates: 'postgres' with a PRIMARY KEY, 'upsert-kafka' with a PRIMARY KEY, 'print' or 'stdout'", ins.Pos, t.name, t.options["connector"], whyUpdating(q))
+		}
+	}
+	pruneRowNumbers(q)
+	return &sinkNode{in: q, table: t, cols: t.physical}, nil
+}
+
+// whyUpdating names the first node that makes a plan updating.
+func whyUpdating(n node) string {
+	for _, in := range n.inputs() {
+		if in.updating() {
+			return whyUpdating(in)
+		}
+	}
+	switch x := unwrapRenamed(n).(type) {
+	case *groupAgg:
+		return "a GROUP BY without a window"
+	case *join:
+		return "a regular join; window or interval joins are append-only"
+	case *rank:
+		_ = x
+		return "a ROW_NUMBER top-N"
+	}
+	return "an updating input"
+}
+
+func nullOf(t types.Type) expr.Compiled {
+	c, err := expr.Coerce(expr.Compiled{Type: types.TNull, Eval: nullEval, Const: true}, t)
+	if err != nil {
+		return expr.Compiled{Type: t, Eval: nullEval, Const: true}
+	}
+	return c
+}
+
+// runInserts runs the INSERTs as one job until it ends.
+func (s *Session) runInserts(ctx context.Context, inserts []*ast.Insert) error {
+	var sinks []*sinkNode
+	for _, ins := range inserts {
+		sn, err := s.planInsert(ins)
+		if err != nil {
+			return err
+		}
+		sinks = append(sinks, sn)
+	}
+	opts, err := s.jobOptions()
+	if err != nil {
+		return err
+	}
+	env := stream.New(opts...)
+	b := s.newBuilder(ctx, env)
+	var names []string
+	for _, sn := range sinks {
+		st, err := b.build(sn.in)
+		if err != nil {
+			return err
+		}
+		sink, err := connect.OpenSink(connect.SinkTable{Name: sn.table.name, Columns: sn.cols, Options: sn.table.options,
+			PrimaryKey: sn.table.pk, Updating: sn.in.updating()}, s.connectEnv())
+		if err != nil {
+			return fmt.Errorf("table %s: %w", sn.table.name, err)
+		}
+		stream.To(st, sink, stream.Name("sink-"+sn.table.name))
+		names = append(names, sn.table.name)
+	}
+	name := s.settings["pipeline.name"]
+	if name == "" {
+		name = "insert-into_" + strings.Join(names, "_")
+	}
+	return s.runJob(ctx, env, name, s.explainNodes(sinkInputs(sinks)))
+}
+
+func sinkInputs(ss []*sinkNode) []node {
+	var ns []node
+	for _, s := range ss {
+		ns = append(ns, s.in)
+	}
+	return ns
+}
+
+func (s *Session) runJob(ctx context.Context, env *stream.Env, name, plan string) error {
+	job, err := env.Start(ctx)
+	if err != nil {
+		return err
+	}
+	if s.opts.OnJob != nil {
+		s.opts.OnJob(name, job, plan)
+	}
+	return job.Wait()
+}
+
+// Explain returns the plan of a query, an INSERT or a statement set:
+// the SQL plan (operators with their changelog mode) and the dataflow
+// the engine runs (operators, exchanges, chaining, parallelism).
+func (s *Session) Explain(st ast.Statement) (string, error) {
+	var roots []node
+	switch st := st.(type) {
+	case *ast.QueryStatement:
+		p := s.newPlanner()
+		n, err := p.planQuery(st.Query)
+		if err != nil {
+			return "", err
+		}
+		if err := p.finish(st.Pos); err != nil {
+			return "", err
+		}
+		pruneRowNumbers(n)
+		roots = append(roots, n)
+	case *ast.Insert:
+		sn, err := s.planInsert(st)
+		if err != nil {
+			return "", err
+		}
+		roots = append(roots, sn.in)
+	case *ast.StatementSet:
+		for _, ins := range st.Inserts {
+			sn, err := s.planInsert(ins)
+			if err != nil {
+				return "", err
+			}
+			roots = append(roots, sn.in)
+		}
+	default:
+		return "", fmt.Errorf("%s: EXPLAIN takes a query, an INSERT or a statement set", st.Start())
+	}
+	return s.explainNodes(roots), nil
+}
+
+func (s *Session) explainNodes(roots []node) string {
+	var b strings.Builder
+	b.WriteString("== Plan ==\n")
+	for _, n := range roots {
+		explainTree(&b, n, 0)
+	}
+	return b.String()
+}
+
+var _ = exec.Insert

@@ -1,0 +1,481 @@
+package sql
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/sql/ast"
+	"github.com/sluicehq/sluice/sql/connect"
+	"github.com/sluicehq/sluice/sql/exec"
+	"github.com/sluicehq/sluice/sql/expr"
+	"github.com/sluicehq/sluice/sql/parser"
+	"github.com/sluicehq/sluice/state/pebble"
+	"github.com/sluicehq/sluice/stream"
+)
+
+// Options configure a Session.
+type Options struct {
+	// Out receives query results and statement messages (os.Stdout in
+	// the CLI). Nil discards them.
+	Out io.Writer
+	// Format of query results: "table" (default) or "json" (JSON lines,
+	// with an "op" field for updating results).
+	Format string
+	// Connect is what connectors need (data directory, brokers).
+	Connect connect.Env
+	// Logger for jobs; nil uses slog.Default().
+	Logger *slog.Logger
+	// StreamOptions are added to every job's stream.Env (tests use them
+	// for small batches).
+	StreamOptions []stream.Option
+	// OnJob, when set, is called with every job started (the CLI
+	// registers it with the dashboard).
+	OnJob func(name string, j *stream.Job, plan string)
+}
+
+// Session is a SQL session: a catalog of tables, views and functions,
+// settings, and the jobs its statements run. It is not safe for
+// concurrent use.
+type Session struct {
+	opts       Options
+	tables     map[string]*table
+	views      map[string]*view
+	funcs      *expr.Registry
+	aggregates map[string]exec.AggregateFunction
+	// goFuncs are functions registered through the Go API under an
+	// identifier, which CREATE FUNCTION name AS 'identifier' binds.
+	goFuncs    map[string]expr.ScalarFunc
+	goAggs     map[string]exec.AggregateFunction
+	settings   map[string]string
+}
+
+// NewSession returns an empty session.
+func NewSession(opts Options) *Session {
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Session{
+		opts: opts, tables: map[string]*table{}, views: map[string]*view{},
+		funcs: expr.NewRegistry(), aggregates: map[string]exec.AggregateFunction{},
+		goFuncs: map[string]expr.ScalarFunc{}, goAggs: map[string]exec.AggregateFunction{},
+		settings: map[string]string{},
+	}
+}
+
+func (s *Session) compiler() *expr.Compiler { return &expr.Compiler{Funcs: s.funcs} }
+
+func (s *Session) connectEnv() connect.Env { return s.opts.Connect }
+
+// RegisterFunction makes a Go scalar function callable from SQL under
+// f.Name, and bindable by CREATE FUNCTION x AS 'identifier' under each
+// identifier given (for example the Java class name a script names).
+func (s *Session) RegisterFunction(f expr.ScalarFunc, identifiers ...string) error {
+	if err := s.funcs.RegisterScalar(f.Name, f); err != nil {
+		return err
+	}
+	for _, id := range append(identifiers, f.Name) {
+		s.goFuncs[strings.ToLower(id)] = f
+	}
+	return nil
+}
+
+// RegisterAggregate makes a Go aggregate function callable from SQL
+// under name (and bindable by CREATE FUNCTION under the identifiers).
+func (s *Session) RegisterAggregate(name string, f exec.AggregateFunction, identifiers ...string) {
+	s.aggregates[strings.ToUpper(name)] = f
+	for _, id := range append(identifiers, name) {
+		s.goAggs[strings.ToLower(id)] = f
+	}
+}
+
+// Set changes a setting, as SET 'key' = 'value' does.
+func (s *Session) Set(key, value string) error {
+	k := strings.TrimSpace(key)
+	if err := checkSetting(k, value); err != nil {
+		return err
+	}
+	s.settings[k] = value
+	return nil
+}
+
+// settingDocs lists the settings Sluice reads, with what they do.
+var settingDocs = map[string]string{
+	"parallelism.default":                      "parallel subtasks of every operator (default: the number of CPUs)",
+	"execution.checkpointing.interval":         "checkpoint interval (e.g. 10s, 1 min); checkpoints are off without it",
+	"execution.checkpointing.mode":             "EXACTLY_ONCE (default) or AT_LEAST_ONCE",
+	"state.checkpoints.dir":                    "directory of checkpoints (a path or file:// URL); a job restarts from the latest complete one",
+	"execution.savepoint.path":                 "a checkpoint directory (chk-N) to start the next job from",
+	"state.backend":                            "hashmap (memory, default) or rocksdb/pebble (disk)",
+	"state.backend.dir":                        "working directory of the pebble state backend",
+	"table.exec.state.ttl":                     "how long an unbounded aggregation, join or ranking keeps a key nobody updated (e.g. 1 h; 0 = forever)",
+	"table.local-time-zone":                    "the session time zone; only UTC is supported",
+	"pipeline.name":                            "the job name shown on the dashboard",
+	"sql-client.execution.result-mode":         "TABLEAU (print changes as they come) or CHANGELOG; accepted for compatibility",
+	"table.exec.source.idle-timeout":           "mark a source split idle after this long without data",
+	"execution.runtime-mode":                   "STREAMING (the only mode; bounded sources end the job)",
+	"table.exec.mini-batch.enabled":            "accepted for compatibility (aggregations update per record)",
+	"table.exec.mini-batch.allow-latency":      "accepted for compatibility",
+	"table.exec.mini-batch.size":               "accepted for compatibility",
+	"table.optimizer.distinct-agg.split.enabled": "accepted for compatibility",
+}
+
+func checkSetting(k, v string) error {
+	if _, ok := settingDocs[k]; !ok {
+		known := make([]string, 0, len(settingDocs))
+		for n := range settingDocs {
+			known = append(known, n)
+		}
+		sort.Strings(known)
+		if n := nearest(k, known); n != "" {
+			return fmt.Errorf("unknown setting '%s'; did you mean '%s'?", k, n)
+		}
+		return fmt.Errorf("unknown setting '%s'; known settings: %s", k, strings.Join(known, ", "))
+	}
+	switch k {
+	case "parallelism.default":
+		if n, err := strconv.Atoi(v); err != nil || n < 1 {
+			return fmt.Errorf("setting %s: '%s' is not a positive integer", k, v)
+		}
+	case "execution.checkpointing.interval", "table.exec.state.ttl", "table.exec.source.idle-timeout":
+		if _, err := parseDuration(v); err != nil {
+			return fmt.Errorf("setting %s: %w", k, err)
+		}
+	case "execution.checkpointing.mode":
+		if u := strings.ToUpper(v); u != "EXACTLY_ONCE" && u != "AT_LEAST_ONCE" {
+			return fmt.Errorf("setting %s: '%s' must be EXACTLY_ONCE or AT_LEAST_ONCE", k, v)
+		}
+	case "state.backend":
+		switch strings.ToLower(v) {
+		case "hashmap", "memory", "rocksdb", "pebble":
+		default:
+			return fmt.Errorf("setting %s: '%s' must be hashmap (memory) or rocksdb/pebble (disk)", k, v)
+		}
+	case "table.local-time-zone":
+		if v != "UTC" && v != "Z" && v != "GMT" {
+			return fmt.Errorf("setting %s: only UTC is supported, not '%s'", k, v)
+		}
+	case "execution.runtime-mode":
+		if strings.ToUpper(v) != "STREAMING" {
+			return fmt.Errorf("setting %s: only STREAMING is supported (bounded sources end the job by themselves)", k)
+		}
+	}
+	return nil
+}
+
+// parseDuration reads Flink's duration syntax: "10s", "10 s", "1 min",
+// "500 ms", "2 h", "1d", or a bare number of milliseconds.
+func parseDuration(v string) (time.Duration, error) {
+	s := strings.ToLower(strings.TrimSpace(v))
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.Duration(n) * time.Millisecond, nil
+	}
+	i := 0
+	for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
+		i++
+	}
+	num, unit := s[:i], strings.TrimSpace(s[i:])
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return 0, fmt.Errorf("'%s' is not a duration (e.g. 10 s, 500 ms, 1 min, 2 h)", v)
+	}
+	mult := map[string]time.Duration{
+		"ms": time.Millisecond, "milli": time.Millisecond, "millis": time.Millisecond, "millisecond": time.Millisecond, "milliseconds": time.Millisecond,
+		"s": time.Second, "sec": time.Second, "secs": time.Second, "second": time.Second, "seconds": time.Second,
+		"m": time.Minute, "min": time.Minute, "mins": time.Minute, "minute": time.Minute, "minutes": time.Minute,
+		"h": time.Hour, "hour": time.Hour, "hours": time.Hour,
+		"d": 24 * time.Hour, "day": 24 * time.Hour, "days": 24 * time.Hour,
+	}[unit]
+	if mult == 0 {
+		return 0, fmt.Errorf("'%s' has an unknown unit '%s' (ms, s, min, h, d)", v, unit)
+	}
+	return time.Duration(f * float64(mult)), nil
+}
+
+func (s *Session) stateTTL() time.Duration {
+	d, _ := parseDuration(s.settings["table.exec.state.ttl"])
+	return d
+}
+
+// jobOptions are the stream options the settings give.
+func (s *Session) jobOptions() ([]stream.Option, error) {
+	var opts []stream.Option
+	if v := s.settings["parallelism.default"]; v != "" {
+		n, _ := strconv.Atoi(v)
+		opts = append(opts, stream.WithParallelism(n))
+	}
+	opts = append(opts, stream.WithLogger(s.opts.Logger))
+	if v := s.settings["execution.checkpointing.interval"]; v != "" {
+		d, _ := parseDuration(v)
+		dir := strings.TrimPrefix(s.settings["state.checkpoints.dir"], "file://")
+		if dir == "" {
+			return nil, fmt.Errorf("execution.checkpointing.interval is set but state.checkpoints.dir is not; SET 'state.checkpoints.dir' = '/path/to/checkpoints'")
+		}
+		delivery := stream.ExactlyOnce
+		if strings.EqualFold(s.settings["execution.checkpointing.mode"], "AT_LEAST_ONCE") {
+			delivery = stream.AtLeastOnce
+		}
+		opts = append(opts, stream.WithCheckpointing(dir, d), stream.WithDelivery(delivery))
+		if sp := s.settings["execution.savepoint.path"]; sp != "" {
+			opts = append(opts, stream.WithRestoreFrom(sp))
+		}
+	}
+	switch strings.ToLower(s.settings["state.backend"]) {
+	case "rocksdb", "pebble":
+		dir := s.settings["state.backend.dir"]
+		if dir == "" {
+			base := strings.TrimPrefix(s.settings["state.checkpoints.dir"], "file://")
+			if base == "" {
+				return nil, fmt.Errorf("state.backend pebble needs a working directory: SET 'state.backend.dir' = '/path' (or set state.checkpoints.dir)")
+			}
+			dir = filepath.Join(base, "pebble")
+		}
+		opts = append(opts, stream.WithStateBackend(pebble.Factory(pebble.Options{Dir: dir})))
+	}
+	return append(opts, s.opts.StreamOptions...), nil
+}
+
+// ExecuteScript parses src and executes its statements in order. INSERT
+// statements run their job to its end (bounded sources) or until ctx is
+// cancelled.
+func (s *Session) ExecuteScript(ctx context.Context, src string) error {
+	script, err := parser.ParseScript(src)
+	if err != nil {
+		return err
+	}
+	for _, st := range script.Statements {
+		if err := s.Execute(ctx, st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Execute runs one statement.
+func (s *Session) Execute(ctx context.Context, st ast.Statement) error {
+	switch st := st.(type) {
+	case *ast.CreateTable:
+		name := nameOf(st.Name)
+		if s.exists(name) {
+			if st.IfNotExists {
+				return nil
+			}
+			return fmt.Errorf("%s: table or view %s already exists; DROP it first or use CREATE TABLE IF NOT EXISTS", st.Pos, name)
+		}
+		t, err := s.createTable(st)
+		if err != nil {
+			return err
+		}
+		s.tables[lookupKey(name)] = t
+		return nil
+	case *ast.CreateView:
+		name := nameOf(st.Name)
+		if s.exists(name) {
+			if st.IfNotExists {
+				return nil
+			}
+			return fmt.Errorf("%s: table or view %s already exists; DROP it first", st.Pos, name)
+		}
+		v := &view{name: name, query: st.Query}
+		for _, c := range st.Columns {
+			v.columns = append(v.columns, c.Name)
+		}
+		// Plan it once now so that errors show at CREATE VIEW.
+		s.views[lookupKey(name)] = v
+		p := s.newPlanner()
+		if _, err := p.planTableName(&ast.TableName{Name: st.Name, Pos: st.Pos}); err != nil {
+			delete(s.views, lookupKey(name))
+			return err
+		}
+		return nil
+	case *ast.CreateFunction:
+		return s.createFunction(st)
+	case *ast.Drop:
+		return s.drop(st)
+	case *ast.Set:
+		if st.Key == "" {
+			return s.printSettings()
+		}
+		if err := s.Set(st.Key, st.Value); err != nil {
+			return fmt.Errorf("%s: %w", st.Pos, err)
+		}
+		return nil
+	case *ast.Reset:
+		if st.Key == "" {
+			s.settings = map[string]string{}
+		} else {
+			delete(s.settings, st.Key)
+		}
+		return nil
+	case *ast.Insert:
+		return s.runInserts(ctx, []*ast.Insert{st})
+	case *ast.StatementSet:
+		return s.runInserts(ctx, st.Inserts)
+	case *ast.QueryStatement:
+		return s.runQuery(ctx, st.Query)
+	case *ast.Explain:
+		text, err := s.Explain(st.Stmt)
+		if err != nil {
+			return err
+		}
+		_, err = io.WriteString(s.opts.Out, text)
+		return err
+	case *ast.Show:
+		return s.show(st)
+	case *ast.Describe:
+		return s.describeObject(st)
+	}
+	return fmt.Errorf("%s: unsupported statement %T", st.Start(), st)
+}
+
+func (s *Session) exists(name string) bool {
+	k := lookupKey(name)
+	_, t := s.tables[k]
+	_, v := s.views[k]
+	return t || v
+}
+
+func (s *Session) suggestObject(name string) string {
+	var cands []string
+	for _, t := range s.tables {
+		cands = append(cands, t.name)
+	}
+	for _, v := range s.views {
+		cands = append(cands, v.name)
+	}
+	if n := nearest(name, cands); n != "" {
+		return fmt.Sprintf("; did you mean '%s'?", n)
+	}
+	if len(cands) == 0 {
+		return "; create it first with CREATE TABLE ... WITH ('connector' = ...)"
+	}
+	sort.Strings(cands)
+	return fmt.Sprintf(" (known: %s)", strings.Join(cands, ", "))
+}
+
+func (s *Session) createFunction(st *ast.CreateFunction) error {
+	name := nameOf(st.Name)
+	id := strings.ToLower(st.Identifier)
+	if f, ok := s.goFuncs[id]; ok {
+		f.Name = name
+		if err := s.funcs.RegisterScalar(name, f); err != nil {
+			if st.IfNotExists {
+				return nil
+			}
+			return fmt.Errorf("%s: %w", st.Pos, err)
+		}
+		return nil
+	}
+	if a, ok := s.goAggs[id]; ok {
+		s.aggregates[strings.ToUpper(name)] = a
+		return nil
+	}
+	var known []string
+	for k := range s.goFuncs {
+		known = append(known, k)
+	}
+	for k := range s.goAggs {
+		known = append(known, k)
+	}
+	sort.Strings(known)
+	msg := fmt.Sprintf("%s: CREATE FUNCTION %s AS '%s': no function is registered under '%s'. Sluice runs Go functions registered through the Go API (sql.Session.RegisterFunction / RegisterAggregate)", st.Pos, name, st.Identifier, st.Identifier)
+	if len(known) > 0 {
+		msg += "; registered: " + strings.Join(known, ", ")
+	}
+	return fmt.Errorf("%s", msg)
+}
+
+func (s *Session) drop(st *ast.Drop) error {
+	name := nameOf(st.Name)
+	k := lookupKey(name)
+	switch strings.ToUpper(st.Kind) {
+	case "TABLE":
+		if _, ok := s.tables[k]; ok {
+			delete(s.tables, k)
+			return nil
+		}
+	case "VIEW":
+		if _, ok := s.views[k]; ok {
+			delete(s.views, k)
+			return nil
+		}
+	case "FUNCTION":
+		if _, ok := s.aggregates[strings.ToUpper(name)]; ok {
+			delete(s.aggregates, strings.ToUpper(name))
+			return nil
+		}
+		if s.funcs.Unregister(name) {
+			return nil
+		}
+	}
+	if st.IfExists {
+		return nil
+	}
+	return fmt.Errorf("%s: %s %s does not exist", st.Pos, strings.ToLower(st.Kind), name)
+}
+
+func (s *Session) printSettings() error {
+	keys := make([]string, 0, len(s.settings))
+	for k := range s.settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(s.opts.Out, "'%s' = '%s'\n", k, s.settings[k])
+	}
+	return nil
+}
+
+func (s *Session) show(st *ast.Show) error {
+	var names []string
+	switch strings.ToUpper(st.What) {
+	case "TABLES":
+		for _, t := range s.tables {
+			names = append(names, t.name)
+		}
+		for _, v := range s.views {
+			names = append(names, v.name)
+		}
+	case "VIEWS":
+		for _, v := range s.views {
+			names = append(names, v.name)
+		}
+	case "FUNCTIONS":
+		names = s.funcs.Names()
+		for n := range s.aggregates {
+			names = append(names, n)
+		}
+		for n := range builtinAggs {
+			names = append(names, n)
+		}
+		names = append(names, "ROW_NUMBER")
+	default:
+		return fmt.Errorf("%s: SHOW %s is not supported (TABLES, VIEWS, FUNCTIONS)", st.Pos, st.What)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintln(s.opts.Out, n)
+	}
+	return nil
+}
+
+func (s *Session) describeObject(st *ast.Describe) error {
+	p := s.newPlanner()
+	n, err := p.planTableName(&ast.TableName{Name: st.Name, Pos: st.Pos})
+	if err != nil {
+		return err
+	}
+	for _, c := range n.cols() {
+		fmt.Fprintf(s.opts.Out, "%s\t%s\n", strings.Join(c.pathOrName(), "."), c.typ)
+	}
+	return nil
+}
