@@ -292,11 +292,14 @@ func (p *planner) buildAggregate(sel *ast.Select, ag aggregation, aggCalls []*as
 	for i, c := range aggCalls {
 		name := strings.ToUpper(c.Name.Name)
 		ac := exec.AggCall{Arg: -1, Filter: -1, Distinct: c.Distinct}
+		var userResult func([]types.Type) (types.Type, error)
 		if k, ok := builtinAggs[name]; ok {
 			ac.Kind = k
 		} else {
 			ac.Kind = exec.AggUser
-			ac.User = p.s.aggregates[name]
+			ua := p.s.aggregates[name]
+			ac.User = ua.fn
+			userResult = ua.result
 		}
 		switch {
 		case c.Star:
@@ -324,7 +327,7 @@ func (p *planner) buildAggregate(sel *ast.Select, ag aggregation, aggCalls []*as
 			}
 			ac.Filter = j
 		}
-		rt, err := aggResultType(ac, c)
+		rt, err := aggResultType(ac, c, userResult)
 		if err != nil {
 			return nil, err
 		}
@@ -511,7 +514,7 @@ func (p *planner) noAggregates(e ast.Expr) error {
 }
 
 // aggResultType is the type of an aggregate's result, as Flink types it.
-func aggResultType(ac exec.AggCall, c *ast.Call) (types.Type, error) {
+func aggResultType(ac exec.AggCall, c *ast.Call, user func([]types.Type) (types.Type, error)) (types.Type, error) {
 	at := ac.ArgType
 	switch ac.Kind {
 	case exec.AggCount, exec.AggCountStar:
@@ -537,10 +540,14 @@ func aggResultType(ac exec.AggCall, c *ast.Call) (types.Type, error) {
 	case exec.AggMin, exec.AggMax, exec.AggFirstValue, exec.AggLastValue:
 		return at.WithNull(false), nil
 	case exec.AggUser:
-		if ac.User == nil {
+		if ac.User == nil || user == nil {
 			return types.Type{}, fmt.Errorf("%s: unknown aggregate %s", c.Pos, c.Name.Name)
 		}
-		return ac.User.ResultType([]types.Type{at})
+		t, err := user([]types.Type{at})
+		if err != nil {
+			return types.Type{}, fmt.Errorf("%s: %s: %w", c.Pos, c.Name.Name, err)
+		}
+		return t, nil
 	}
 	return types.Type{}, fmt.Errorf("%s: %s does not take %s", c.Pos, strings.ToUpper(c.Name.Name), at)
 }

@@ -185,10 +185,10 @@ func (p *printer) row(c exec.Change) {
 			b = append(b, `{"op":"`...)
 			b = append(b, c.Op.String()...)
 			b = append(b, `",`...)
-			enc := connect.AppendJSON(nil, p.ccols, c.Vals)
+			enc := connect.AppendJSON(nil, p.ccols, c.Vals, connect.JSONOptions{})
 			b = append(b, enc[1:]...)
 		} else {
-			b = connect.AppendJSON(b, p.ccols, c.Vals)
+			b = connect.AppendJSON(b, p.ccols, c.Vals, connect.JSONOptions{})
 		}
 		b = append(b, '\n')
 		p.buf = b
@@ -219,7 +219,7 @@ func formatValue(v row.Value, t types.Type) string {
 	if v.IsNull() {
 		return "<NULL>"
 	}
-	enc := connect.AppendJSON(nil, []connect.Column{{Name: "v", Type: t}}, []row.Value{v})
+	enc := connect.AppendJSON(nil, []connect.Column{{Name: "v", Type: t}}, []row.Value{v}, connect.JSONOptions{})
 	s := string(enc[len(`{"v":`) : len(enc)-1])
 	switch {
 	case t.IsTimestamp():

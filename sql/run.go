@@ -88,8 +88,11 @@ func (s *Session) planInsert(ins *ast.Insert) (*sinkNode, error) {
 		return nil, fmt.Errorf("INSERT INTO %s: %w", t.name, err)
 	}
 	if q.updating() {
-		ok, err := connect.AcceptsUpdates(t.options, t.pk)
-		if err != nil {
+		var ok bool
+		var err error
+		if sc, custom := s.sinks[strings.ToLower(t.options["connector"])]; custom {
+			ok = sc.AcceptsUpdates
+		} else if ok, err = connect.AcceptsUpdates(t.options, t.pk); err != nil {
 			return nil, fmt.Errorf("table %s: %w", t.name, err)
 		}
 		if !ok {
@@ -149,8 +152,14 @@ func (s *Session) runInserts(ctx context.Context, inserts []*ast.Insert) error {
 		if err != nil {
 			return err
 		}
-		sink, err := connect.OpenSink(connect.SinkTable{Name: sn.table.name, Columns: sn.cols, Options: sn.table.options,
-			PrimaryKey: sn.table.pk, Updating: sn.in.updating()}, s.connectEnv())
+		st2 := connect.SinkTable{Name: sn.table.name, Columns: sn.cols, Options: sn.table.options,
+			PrimaryKey: sn.table.pk, Updating: sn.in.updating()}
+		var sink stream.Sink[exec.Change]
+		if sc, custom := s.sinks[strings.ToLower(sn.table.options["connector"])]; custom {
+			sink, err = sc.Open(st2)
+		} else {
+			sink, err = connect.OpenSink(st2, s.connectEnv())
+		}
 		if err != nil {
 			return fmt.Errorf("table %s: %w", sn.table.name, err)
 		}
@@ -228,5 +237,3 @@ func (s *Session) explainNodes(roots []node) string {
 	}
 	return b.String()
 }
-
-var _ = exec.Insert

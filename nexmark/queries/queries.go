@@ -417,7 +417,8 @@ func pruneBelow(bids []nexmark.Bid, price int64) []nexmark.Bid {
 
 const q7Window = 10 * time.Second
 
-// q7: SELECT B.* FROM bid B JOIN (SELECT MAX(price) AS maxprice, window_end
+// q7: SELECT B.auction, B.price, B.bidder, B.dateTime, B.extra (by
+// position into auction, bidder, price, ...: see q7Row) FROM bid B JOIN (SELECT MAX(price) AS maxprice, window_end
 // AS dateTime FROM TUMBLE(bid, 10 s) GROUP BY window_start, window_end) B1
 // ON B.price = B1.maxprice WHERE B.dateTime BETWEEN B1.dateTime - 10 s AND
 // B1.dateTime. Partial maxima are computed in parallel (bids spread by
@@ -462,7 +463,7 @@ func buildQ7(events stream.Stream[nexmark.Event], res *results) error {
 					for _, list := range [2][]nexmark.Bid{a.Best, a.Boundary} {
 						for _, b := range list {
 							if b.Price == a.Max {
-								ctx.Emit(Q7Row{b.Auction, b.Bidder, b.Price, b.DateTime, b.Extra})
+								ctx.Emit(q7Row(b))
 							}
 						}
 					}

@@ -149,6 +149,14 @@ func (r Q5Row) AppendJSON(dst []byte) []byte {
 // Q7Row is a row of q7 (highest bid): table nexmark_q7.
 type Q7Row = Q0Row
 
+// q7Row is the row q7 writes for bid b. The reference query selects
+// B.auction, B.price, B.bidder into nexmark_q7 (auction, bidder, price),
+// and INSERT matches columns by position, so the bidder column holds the
+// price and the price column the bidder, as Flink writes them.
+func q7Row(b nexmark.Bid) Q7Row {
+	return Q7Row{Auction: b.Auction, Bidder: b.Price, Price: b.Bidder, DateTime: b.DateTime, Extra: b.Extra}
+}
+
 // Q8Row is a row of q8 (monitor new users): table nexmark_q8.
 type Q8Row struct {
 	ID    int64
