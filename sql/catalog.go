@@ -33,9 +33,9 @@ type table struct {
 	// ('scan.watermark.idle-timeout', or the session's
 	// table.exec.source.idle-timeout).
 	idleTimeout time.Duration
-	pk      []int
-	options connect.Options
-	ddl     *ast.CreateTable
+	pk          []int
+	options     connect.Options
+	ddl         *ast.CreateTable
 }
 
 type computedColumn struct {

@@ -323,8 +323,12 @@ func (n *rank) describe() string {
 	return fmt.Sprintf("Rank(%s, rankRange=[1..%d], rowNumber=[%v])", n.text, n.limit, n.rowNumber)
 }
 
-func (n *union) describe() string  { return fmt.Sprintf("Union(all=[true], fields=[%s])", colNames(n.out)) }
-func (n *values) describe() string { return fmt.Sprintf("Values(rows=[%d], fields=[%s])", len(n.rows), colNames(n.out)) }
+func (n *union) describe() string {
+	return fmt.Sprintf("Union(all=[true], fields=[%s])", colNames(n.out))
+}
+func (n *values) describe() string {
+	return fmt.Sprintf("Values(rows=[%d], fields=[%s])", len(n.rows), colNames(n.out))
+}
 
 // explainTree prints the plan under n, one node per line, inputs
 // indented below their consumer, with the changelog mode of each node.

@@ -52,10 +52,10 @@ type Session struct {
 	aggregates map[string]userAggregate
 	// goFuncs are functions registered through the Go API under an
 	// identifier, which CREATE FUNCTION name AS 'identifier' binds.
-	goFuncs    map[string]expr.ScalarFunc
-	goAggs     map[string]userAggregate
-	settings   map[string]string
-	sinks      map[string]SinkConnector
+	goFuncs  map[string]expr.ScalarFunc
+	goAggs   map[string]userAggregate
+	settings map[string]string
+	sinks    map[string]SinkConnector
 }
 
 // SinkConnector is a sink connector registered through the Go API: a
@@ -137,22 +137,22 @@ func (s *Session) Set(key, value string) error {
 
 // settingDocs lists the settings Sluice reads, with what they do.
 var settingDocs = map[string]string{
-	"parallelism.default":                      "parallel subtasks of every operator (default: the number of CPUs)",
-	"execution.checkpointing.interval":         "checkpoint interval (e.g. 10s, 1 min); checkpoints are off without it",
-	"execution.checkpointing.mode":             "EXACTLY_ONCE (default) or AT_LEAST_ONCE",
-	"state.checkpoints.dir":                    "directory of checkpoints (a path or file:// URL); a job restarts from the latest complete one",
-	"execution.savepoint.path":                 "a checkpoint directory (chk-N) to start the next job from",
-	"state.backend":                            "hashmap (memory, default) or rocksdb/pebble (disk)",
-	"state.backend.dir":                        "working directory of the pebble state backend",
-	"table.exec.state.ttl":                     "how long an unbounded aggregation, join or ranking keeps a key nobody updated (e.g. 1 h; 0 = forever)",
-	"table.local-time-zone":                    "the session time zone; only UTC is supported",
-	"pipeline.name":                            "the job name shown on the dashboard",
-	"sql-client.execution.result-mode":         "TABLEAU (print changes as they come) or CHANGELOG; accepted for compatibility",
-	"table.exec.source.idle-timeout":           "mark a source split idle after this long without data",
-	"execution.runtime-mode":                   "STREAMING (the only mode; bounded sources end the job)",
-	"table.exec.mini-batch.enabled":            "accepted for compatibility (aggregations update per record)",
-	"table.exec.mini-batch.allow-latency":      "accepted for compatibility",
-	"table.exec.mini-batch.size":               "accepted for compatibility",
+	"parallelism.default":                        "parallel subtasks of every operator (default: the number of CPUs)",
+	"execution.checkpointing.interval":           "checkpoint interval (e.g. 10s, 1 min); checkpoints are off without it",
+	"execution.checkpointing.mode":               "EXACTLY_ONCE (default) or AT_LEAST_ONCE",
+	"state.checkpoints.dir":                      "directory of checkpoints (a path or file:// URL); a job restarts from the latest complete one",
+	"execution.savepoint.path":                   "a checkpoint directory (chk-N) to start the next job from",
+	"state.backend":                              "hashmap (memory, default) or rocksdb/pebble (disk)",
+	"state.backend.dir":                          "working directory of the pebble state backend",
+	"table.exec.state.ttl":                       "how long an unbounded aggregation, join or ranking keeps a key nobody updated (e.g. 1 h; 0 = forever)",
+	"table.local-time-zone":                      "the session time zone; only UTC is supported",
+	"pipeline.name":                              "the job name shown on the dashboard",
+	"sql-client.execution.result-mode":           "TABLEAU (print changes as they come) or CHANGELOG; accepted for compatibility",
+	"table.exec.source.idle-timeout":             "mark a source split idle after this long without data",
+	"execution.runtime-mode":                     "STREAMING (the only mode; bounded sources end the job)",
+	"table.exec.mini-batch.enabled":              "accepted for compatibility (aggregations update per record)",
+	"table.exec.mini-batch.allow-latency":        "accepted for compatibility",
+	"table.exec.mini-batch.size":                 "accepted for compatibility",
 	"table.optimizer.distinct-agg.split.enabled": "accepted for compatibility",
 }
 
