@@ -48,6 +48,21 @@ func (p *parser) notExpr() ast.Expr {
 	return p.comparison()
 }
 
+// exprFrom continues an expression whose first operand x, read at the
+// additive level, is already parsed.
+func (p *parser) exprFrom(x ast.Expr) ast.Expr {
+	l := p.comparisonRest(x)
+	for p.isKw("AND") {
+		t := p.next()
+		l = &ast.Binary{Op: "AND", L: l, R: p.notExpr(), Pos: t.pos}
+	}
+	for p.isKw("OR") {
+		t := p.next()
+		l = &ast.Binary{Op: "OR", L: l, R: p.andExpr(), Pos: t.pos}
+	}
+	return l
+}
+
 func (p *parser) exists() *ast.Exists {
 	t := p.next() // EXISTS
 	p.expectOp("(", " after EXISTS")
@@ -409,6 +424,8 @@ func strLit(s string) *ast.StringLit { return &ast.StringLit{Value: s} }
 
 // call parses name(args) with the special forms, FILTER and OVER.
 func (p *parser) call() ast.Expr {
+	p.enter()
+	defer p.leave()
 	nt := p.next()
 	c := &ast.Call{Name: ast.Ident{Name: nt.text, Quoted: nt.kind == tQIdent, Pos: nt.pos}, Pos: nt.pos}
 	p.i++ // '('
@@ -430,15 +447,11 @@ func (p *parser) call() ast.Expr {
 			p.acceptKw("ALL")
 		}
 		var first ast.Expr
-		if special == "POSITION" {
-			// POSITION(a IN b): read a without IN, or the whole argument
-			// when IN does not follow.
-			save := p.i
-			if p.isKw("NOT") {
-				first = p.expr()
-			} else if first = p.additive(); !p.isKw("IN") {
-				p.i = save
-				first = p.expr()
+		if special == "POSITION" && !p.isKw("NOT") {
+			// POSITION(a IN b): read a without IN; when IN does not
+			// follow, go on reading the whole argument from there.
+			if first = p.additive(); !p.isKw("IN") {
+				first = p.exprFrom(first)
 			}
 		} else {
 			first = p.expr()

@@ -387,3 +387,46 @@ func TestCoverage(t *testing.T) {
 		t.Errorf("no test input produces %v", missing)
 	}
 }
+
+// TestNoBacktracking parses inputs that an exponential parser would not
+// finish: nested POSITION calls without IN, nested parentheses.
+func TestNoBacktracking(t *testing.T) {
+	deep := strings.Repeat("POSITION(", 300) + "x" + strings.Repeat(" OR y)", 300)
+	if _, err := ParseExpr(deep); err != nil {
+		t.Fatal(err)
+	}
+	e, err := ParseExpr("POSITION(a AND b OR c, d)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "(Call Name:POSITION Args:[(Binary Op:\"OR\" L:(Binary Op:\"AND\" L:(ColumnRef Parts:[a]) R:(ColumnRef Parts:[b])) R:(ColumnRef Parts:[c])) (ColumnRef Parts:[d])])"
+	if got := dump(e); got != want {
+		t.Errorf("got %s\nwant %s", got, want)
+	}
+}
+
+// TestDepthLimit checks that every recursive construct is bounded by the
+// nesting limit instead of growing the stack with the input.
+func TestDepthLimit(t *testing.T) {
+	n := 5000
+	for _, src := range []string{
+		"SELECT " + strings.Repeat("(", n) + "1",
+		"SELECT " + strings.Repeat("POSITION(", n) + "1",
+		"SELECT " + strings.Repeat("f(", n) + "1",
+		"SELECT " + strings.Repeat("- ", n) + "1",
+		"SELECT " + strings.Repeat("NOT ", n) + "1",
+		"SELECT " + strings.Repeat("CAST(", n) + "1",
+		"SELECT " + strings.Repeat("ARRAY[", n) + "1",
+		"SELECT " + strings.Repeat("EXISTS(SELECT ", n) + "1",
+		"SELECT * FROM " + strings.Repeat("(", n) + "t",
+		"SELECT * FROM TABLE(f(" + strings.Repeat("a => ", n) + "1",
+		"CREATE TABLE t (a " + strings.Repeat("ARRAY<", n) + "INT",
+		strings.Repeat("(", n) + "SELECT 1",
+		"SELECT CASE WHEN " + strings.Repeat("CASE WHEN ", n) + "1",
+	} {
+		_, err := ParseScript(src)
+		if err == nil || !strings.Contains(err.Error(), "nesting too deep") {
+			t.Errorf("%.40s...: got %v, want the nesting limit", src, err)
+		}
+	}
+}

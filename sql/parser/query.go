@@ -481,6 +481,8 @@ func (p *parser) isOpAt(k int, op string) bool {
 
 // tvfArg is TABLE name | DESCRIPTOR(cols) | name => arg | expr.
 func (p *parser) tvfArg() ast.Expr {
+	p.enter()
+	defer p.leave()
 	t := p.peek()
 	switch {
 	case p.isKw("TABLE") && !p.isOpAt(1, "("):
