@@ -13,7 +13,7 @@ import (
 // January), d (day of month), D (day of year), H (0-23), k (1-24), K
 // (0-11), h (1-12), m, s, S (milliseconds), a (AM/PM), E (EEE Mon, EEEE
 // Monday), u (day of week, 1 = Monday). Text in single quotes is
-// literal ('' is a quote); other non-letters are literal. Other letters
+// literal (” is a quote); other non-letters are literal. Other letters
 // are refused, as Java refuses unknown ones.
 type dateFormat struct {
 	parts []datePart
