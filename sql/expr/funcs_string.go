@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"sync"
 	"unicode"
@@ -505,6 +506,43 @@ func compileJavaRegexp(p string) (*regexp.Regexp, error) {
 	return regexp.Compile(p)
 }
 
+// requiredLiteral returns a literal every match of p contains (the
+// longest found at the top level of the pattern), "" when none is
+// known. A string without it cannot match, which saves running the
+// regular expression on most non-matching rows.
+func requiredLiteral(p string) string {
+	re, err := syntax.Parse(p, syntax.Perl)
+	if err != nil {
+		return ""
+	}
+	return mustContain(re.Simplify())
+}
+
+func mustContain(re *syntax.Regexp) string {
+	switch re.Op {
+	case syntax.OpLiteral:
+		if re.Flags&syntax.FoldCase != 0 {
+			return ""
+		}
+		return string(re.Rune)
+	case syntax.OpCapture, syntax.OpPlus:
+		return mustContain(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return mustContain(re.Sub[0])
+		}
+	case syntax.OpConcat:
+		best := ""
+		for _, sub := range re.Sub {
+			if l := mustContain(sub); len(l) > len(best) {
+				best = l
+			}
+		}
+		return best
+	}
+	return ""
+}
+
 // javaReplacement turns Java's $1 group references into Go's ${1}.
 func javaReplacement(s string) string {
 	if !strings.ContainsAny(s, "$\\") {
@@ -570,8 +608,12 @@ func regexpExtract(b *call) (Compiled, error) {
 		if g < 0 || g > re.NumSubexp() {
 			return Compiled{}, b.errorf("group %d does not exist: the pattern has %d group%s", g, re.NumSubexp(), plural(re.NumSubexp()))
 		}
+		must := requiredLiteral(p)
 		return b.result(tString, map1(b.args[0].Eval, func(a row.Value) row.Value {
 			s := a.AsString()
+			if must != "" && !strings.Contains(s, must) {
+				return null
+			}
 			m := re.FindStringSubmatchIndex(s)
 			if m == nil || m[2*g] < 0 {
 				return null

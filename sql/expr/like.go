@@ -86,17 +86,33 @@ func compileLike(p string, escape rune) (*likeMatcher, error) {
 }
 
 // likeMatch matches tokens against s, backtracking to the last % only
-// (linear in practice, O(len(toks)·len(s)) at worst).
+// (O(len(toks)·len(s)) at worst); a literal after % is found with
+// strings.Index rather than tried at every position.
 func likeMatch(toks []likeToken, s string) bool {
 	ti, si := 0, 0
 	starT, starS := -1, 0
+	// seek moves starS to the next place the token after the last %
+	// can match; false when there is none.
+	seek := func() bool {
+		if starT+1 < len(toks) && toks[starT+1].kind == 'l' {
+			i := strings.Index(s[starS:], toks[starT+1].text)
+			if i < 0 {
+				return false
+			}
+			starS += i
+		}
+		return true
+	}
 	for {
 		if ti < len(toks) {
 			t := toks[ti]
 			switch t.kind {
 			case '%':
 				starT, starS = ti, si
-				ti++
+				if !seek() {
+					return false
+				}
+				ti, si = ti+1, starS
 				continue
 			case '_':
 				if si < len(s) {
@@ -121,6 +137,9 @@ func likeMatch(toks []likeToken, s string) bool {
 		}
 		_, size := utf8.DecodeRuneInString(s[starS:])
 		starS += size
+		if !seek() {
+			return false
+		}
 		ti, si = starT+1, starS
 	}
 }

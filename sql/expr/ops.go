@@ -756,40 +756,21 @@ func (c *Compiler) comparison(pos ast.Pos, op string, l, r Compiled) (Compiled, 
 		if b.IsNull() {
 			return constant(types.TBoolean, null), nil
 		}
-		k := b.AsInt()
-		switch op {
-		case "=":
-			out.Eval = func(v []row.Value) row.Value {
-				a := lf(v)
-				if a.IsNull() {
-					return a
-				}
-				return row.Bool(a.AsInt() == k)
+		out.Eval = intConstCmp(op, lf, b.AsInt())
+		return fold(out), nil
+	}
+	if cmp.kind == cmpString && r.Const && (op == "=" || op == "<>") {
+		b := rf(nil)
+		if b.IsNull() {
+			return constant(types.TBoolean, null), nil
+		}
+		k, eq := b.AsString(), op == "="
+		out.Eval = func(v []row.Value) row.Value {
+			a := lf(v)
+			if a.IsNull() {
+				return a
 			}
-		case ">":
-			out.Eval = func(v []row.Value) row.Value {
-				a := lf(v)
-				if a.IsNull() {
-					return a
-				}
-				return row.Bool(a.AsInt() > k)
-			}
-		case "<":
-			out.Eval = func(v []row.Value) row.Value {
-				a := lf(v)
-				if a.IsNull() {
-					return a
-				}
-				return row.Bool(a.AsInt() < k)
-			}
-		default:
-			out.Eval = func(v []row.Value) row.Value {
-				a := lf(v)
-				if a.IsNull() {
-					return a
-				}
-				return row.Bool(test(cmp3(a.AsInt(), k)))
-			}
+			return row.Bool((a.AsString() == k) == eq)
 		}
 		return fold(out), nil
 	}
@@ -813,7 +794,62 @@ type cmpKind uint8
 const (
 	cmpOther cmpKind = iota
 	cmpInt
+	cmpString
 )
+
+// intConstCmp compares integers with a constant, one closure per
+// operator.
+func intConstCmp(op string, lf EvalFunc, k int64) EvalFunc {
+	switch op {
+	case "=":
+		return func(v []row.Value) row.Value {
+			a := lf(v)
+			if a.IsNull() {
+				return a
+			}
+			return row.Bool(a.AsInt() == k)
+		}
+	case "<>":
+		return func(v []row.Value) row.Value {
+			a := lf(v)
+			if a.IsNull() {
+				return a
+			}
+			return row.Bool(a.AsInt() != k)
+		}
+	case "<":
+		return func(v []row.Value) row.Value {
+			a := lf(v)
+			if a.IsNull() {
+				return a
+			}
+			return row.Bool(a.AsInt() < k)
+		}
+	case "<=":
+		return func(v []row.Value) row.Value {
+			a := lf(v)
+			if a.IsNull() {
+				return a
+			}
+			return row.Bool(a.AsInt() <= k)
+		}
+	case ">":
+		return func(v []row.Value) row.Value {
+			a := lf(v)
+			if a.IsNull() {
+				return a
+			}
+			return row.Bool(a.AsInt() > k)
+		}
+	}
+	return func(v []row.Value) row.Value {
+		a := lf(v)
+		if a.IsNull() {
+			return a
+		}
+		return row.Bool(a.AsInt() >= k)
+	}
+}
 
 // comparer holds both sides converted to a common representation and the
 // function ordering two non-null values of it.
@@ -878,6 +914,15 @@ func (c *Compiler) comparator(pos ast.Pos, l, r Compiled) (comparer, error) {
 			return comparer{l: l.Eval, r: r.Eval, f: cmpInts, kind: cmpInt}, nil
 		}
 		sl, sr := dl.Scale, dr.Scale
+		if r.Const && sl > sr {
+			// Bring the constant to the column's scale once.
+			if v := r.Eval(nil); !v.IsNull() {
+				if k, ok := rescale(v.AsInt(), sr, sl); ok {
+					kv := row.Int(k)
+					return comparer{l: l.Eval, r: func([]row.Value) row.Value { return kv }, f: cmpInts, kind: cmpInt}, nil
+				}
+			}
+		}
 		return comparer{l: l.Eval, r: r.Eval, f: func(a, b row.Value) int { return cmpDecimal(a.AsInt(), sl, b.AsInt(), sr) }}, nil
 	}
 	var err error
@@ -894,7 +939,7 @@ func (c *Compiler) comparator(pos ast.Pos, l, r Compiled) (comparer, error) {
 	case row.KindFloat:
 		cm.f = cmpFloats
 	case row.KindString:
-		cm.f = cmpStrings
+		cm.f, cm.kind = cmpStrings, cmpString
 	case row.KindBool:
 		cm.f = cmpBools
 	default:

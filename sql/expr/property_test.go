@@ -511,3 +511,18 @@ func ExampleCompiler_Compile() {
 	fmt.Println(x.Type, c.FormatValue(v, x.Type))
 	// Output: DECIMAL(23, 3) 908.000
 }
+
+func TestRequiredLiteral(t *testing.T) {
+	for p, want := range map[string]string{
+		`(&|^)channel_id=([^&]*)`: "channel_id=",
+		`foo(.*?)(bar)`:           "foo",
+		`a|b`:                     "",
+		`(?i)abc`:                 "",
+		`x(abcd)+y`:               "abcd",
+		`(ab)?c`:                  "c",
+	} {
+		if got := requiredLiteral(p); got != want {
+			t.Errorf("requiredLiteral(%q) = %q, want %q", p, got, want)
+		}
+	}
+}
