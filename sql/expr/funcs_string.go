@@ -1,0 +1,647 @@
+package expr
+
+import (
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/hex"
+	"regexp"
+	"regexp/syntax"
+	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/sluicehq/sluice/row"
+	"github.com/sluicehq/sluice/sql/types"
+)
+
+var tString = types.TVarchar
+
+// strFunc registers a function of string arguments (checked) with a
+// string-valued Go function; NULL in, NULL out.
+func strArgs(b *call, lo, hi int) error {
+	if err := b.argc(lo, hi); err != nil {
+		return err
+	}
+	for i := range b.args {
+		if err := b.wantString(i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func registerStrings(r *Registry) {
+	s1 := func(fn func(string) string) func(b *call) (Compiled, error) {
+		return func(b *call) (Compiled, error) {
+			if err := strArgs(b, 1, 1); err != nil {
+				return Compiled{}, err
+			}
+			return b.result(tString, map1(b.args[0].Eval, func(a row.Value) row.Value { return row.String(fn(a.AsString())) }))
+		}
+	}
+	r.det("UPPER", s1(strings.ToUpper))
+	r.det("LOWER", s1(strings.ToLower))
+	r.det("REVERSE", s1(func(s string) string {
+		rs := []rune(s)
+		for i, j := 0, len(rs)-1; i < j; i, j = i+1, j-1 {
+			rs[i], rs[j] = rs[j], rs[i]
+		}
+		return string(rs)
+	}))
+	r.det("INITCAP", s1(initcap))
+	r.det("LTRIM", s1(func(s string) string { return strings.TrimLeft(s, " ") }))
+	r.det("RTRIM", s1(func(s string) string { return strings.TrimRight(s, " ") }))
+	r.det("MD5", s1(func(s string) string { h := md5.Sum([]byte(s)); return hex.EncodeToString(h[:]) }))
+	r.det("SHA1", s1(func(s string) string { h := sha1.Sum([]byte(s)); return hex.EncodeToString(h[:]) }))
+	r.det("SHA256", s1(func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }))
+	r.det("SHA512", s1(func(s string) string { h := sha512.Sum512([]byte(s)); return hex.EncodeToString(h[:]) }))
+	r.det("TO_BASE64", s1(func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }))
+	r.det("FROM_BASE64", func(b *call) (Compiled, error) {
+		if err := strArgs(b, 1, 1); err != nil {
+			return Compiled{}, err
+		}
+		return b.result(tString, map1(b.args[0].Eval, func(a row.Value) row.Value {
+			d, err := base64.StdEncoding.DecodeString(a.AsString())
+			if err != nil {
+				return b.c.fail(b.pos(), "FROM_BASE64: %v", err)
+			}
+			return row.String(string(d))
+		}))
+	})
+	length := func(b *call) (Compiled, error) {
+		if err := strArgs(b, 1, 1); err != nil {
+			return Compiled{}, err
+		}
+		return b.result(types.TInt, map1(b.args[0].Eval, func(a row.Value) row.Value {
+			return row.Int(int64(utf8.RuneCountInString(a.AsString())))
+		}))
+	}
+	r.det("CHAR_LENGTH", length)
+	r.det("CHARACTER_LENGTH", length)
+	r.det("HASH_CODE", func(b *call) (Compiled, error) {
+		if err := strArgs(b, 1, 1); err != nil {
+			return Compiled{}, err
+		}
+		return b.result(types.TInt, map1(b.args[0].Eval, func(a row.Value) row.Value {
+			return row.Int(int64(javaHash(a.AsString())))
+		}))
+	})
+	r.det("CONCAT", func(b *call) (Compiled, error) {
+		if err := strArgs(b, 1, 1<<20); err != nil {
+			return Compiled{}, err
+		}
+		if len(b.args) == 2 {
+			return b.c.concatOp(b.pos(), b.args[0], b.args[1])
+		}
+		return b.result(tString, mapN(b.args, func(vals []row.Value) row.Value {
+			var sb strings.Builder
+			for _, v := range vals {
+				sb.WriteString(v.AsString())
+			}
+			return row.String(sb.String())
+		}))
+	})
+	r.det("CONCAT_WS", func(b *call) (Compiled, error) {
+		if err := strArgs(b, 1, 1<<20); err != nil {
+			return Compiled{}, err
+		}
+		fs := evals(b.args)
+		return b.result(tString, func(v []row.Value) row.Value {
+			sep := fs[0](v)
+			if sep.IsNull() {
+				return sep
+			}
+			var sb strings.Builder
+			first := true
+			for _, f := range fs[1:] {
+				x := f(v)
+				if x.IsNull() {
+					continue
+				}
+				if !first {
+					sb.WriteString(sep.AsString())
+				}
+				first = false
+				sb.WriteString(x.AsString())
+			}
+			return row.String(sb.String())
+		})
+	})
+	substr := func(b *call) (Compiled, error) {
+		if err := b.argc(2, 3); err != nil {
+			return Compiled{}, err
+		}
+		if err := b.wantString(0); err != nil {
+			return Compiled{}, err
+		}
+		for i := 1; i < len(b.args); i++ {
+			if err := b.wantInteger(i); err != nil {
+				return Compiled{}, err
+			}
+		}
+		return b.result(tString, mapN(b.args, func(vals []row.Value) row.Value {
+			n := int64(-1)
+			if len(vals) == 3 {
+				n = vals[2].AsInt()
+				if n < 0 {
+					return b.c.fail(b.pos(), "SUBSTRING: negative length %d", n)
+				}
+			}
+			return row.String(substring(vals[0].AsString(), vals[1].AsInt(), n))
+		}))
+	}
+	r.det("SUBSTRING", substr)
+	r.det("SUBSTR", substr)
+	r.det("TRIM", func(b *call) (Compiled, error) {
+		if err := strArgs(b, 1, 3); err != nil {
+			return Compiled{}, err
+		}
+		mode, chars := "BOTH", " "
+		if len(b.args) >= 2 {
+			m, isNull, ok := b.constString(1)
+			if !ok || isNull {
+				return Compiled{}, b.errorf("the trim mode must be BOTH, LEADING or TRAILING")
+			}
+			mode = strings.ToUpper(m)
+		}
+		if len(b.args) == 3 {
+			ch, isNull, ok := b.constString(2)
+			if !ok {
+				return trimDynamic(b, mode)
+			}
+			if isNull {
+				return constant(tString, null), nil
+			}
+			chars = ch
+		}
+		var fn func(string) string
+		switch mode {
+		case "BOTH":
+			fn = func(s string) string { return strings.Trim(s, chars) }
+		case "LEADING":
+			fn = func(s string) string { return strings.TrimLeft(s, chars) }
+		case "TRAILING":
+			fn = func(s string) string { return strings.TrimRight(s, chars) }
+		default:
+			return Compiled{}, b.errorf("the trim mode must be BOTH, LEADING or TRAILING, not %s", mode)
+		}
+		return b.result(tString, map1(b.args[0].Eval, func(a row.Value) row.Value { return row.String(fn(a.AsString())) }))
+	})
+	r.det("REPLACE", func(b *call) (Compiled, error) {
+		if err := strArgs(b, 3, 3); err != nil {
+			return Compiled{}, err
+		}
+		return b.result(tString, mapN(b.args, func(vals []row.Value) row.Value {
+			return row.String(strings.ReplaceAll(vals[0].AsString(), vals[1].AsString(), vals[2].AsString()))
+		}))
+	})
+	// POSITION(needle IN haystack), LOCATE(needle, haystack[, from]),
+	// INSTR(haystack, needle): 1-based character positions, 0 when absent.
+	position := func(needleFirst bool) func(b *call) (Compiled, error) {
+		return func(b *call) (Compiled, error) {
+			if err := b.argc(2, 3); err != nil {
+				return Compiled{}, err
+			}
+			for i := range 2 {
+				if err := b.wantString(i); err != nil {
+					return Compiled{}, err
+				}
+			}
+			if len(b.args) == 3 {
+				if err := b.wantInteger(2); err != nil {
+					return Compiled{}, err
+				}
+			}
+			return b.result(types.TInt, mapN(b.args, func(vals []row.Value) row.Value {
+				needle, hay := vals[0].AsString(), vals[1].AsString()
+				if !needleFirst {
+					needle, hay = hay, needle
+				}
+				from := int64(1)
+				if len(vals) == 3 {
+					from = vals[2].AsInt()
+					if from < 1 {
+						return row.Int(0)
+					}
+				}
+				return row.Int(indexRunes(hay, needle, from))
+			}))
+		}
+	}
+	r.det("POSITION", position(true))
+	r.det("LOCATE", position(true))
+	r.det("INSTR", position(false))
+	pad := func(left bool) func(b *call) (Compiled, error) {
+		return func(b *call) (Compiled, error) {
+			if err := b.argc(3, 3); err != nil {
+				return Compiled{}, err
+			}
+			if err := b.wantString(0); err != nil {
+				return Compiled{}, err
+			}
+			if err := b.wantInteger(1); err != nil {
+				return Compiled{}, err
+			}
+			if err := b.wantString(2); err != nil {
+				return Compiled{}, err
+			}
+			return b.result(tString, mapN(b.args, func(vals []row.Value) row.Value {
+				n := vals[1].AsInt()
+				if n < 0 {
+					return null
+				}
+				return row.String(padString(vals[0].AsString(), int(min(n, 1<<20)), vals[2].AsString(), left))
+			}))
+		}
+	}
+	r.det("LPAD", pad(true))
+	r.det("RPAD", pad(false))
+	r.det("REPEAT", func(b *call) (Compiled, error) {
+		if err := b.argc(2, 2); err != nil {
+			return Compiled{}, err
+		}
+		if err := b.wantString(0); err != nil {
+			return Compiled{}, err
+		}
+		if err := b.wantInteger(1); err != nil {
+			return Compiled{}, err
+		}
+		return b.result(tString, mapN(b.args, func(vals []row.Value) row.Value {
+			n := vals[1].AsInt()
+			if n <= 0 {
+				return row.String("")
+			}
+			s := vals[0].AsString()
+			if int64(len(s))*n > 1<<26 {
+				return b.c.fail(b.pos(), "REPEAT: result longer than 64 MiB")
+			}
+			return row.String(strings.Repeat(s, int(n)))
+		}))
+	})
+	r.det("SPLIT_INDEX", func(b *call) (Compiled, error) {
+		if err := b.argc(3, 3); err != nil {
+			return Compiled{}, err
+		}
+		if err := b.wantString(0); err != nil {
+			return Compiled{}, err
+		}
+		if err := b.wantString(1); err != nil {
+			return Compiled{}, err
+		}
+		if err := b.wantInteger(2); err != nil {
+			return Compiled{}, err
+		}
+		return b.result(tString, mapN(b.args, func(vals []row.Value) row.Value {
+			s, sep, idx := vals[0].AsString(), vals[1].AsString(), vals[2].AsInt()
+			if idx < 0 || sep == "" {
+				return null
+			}
+			for i := int64(0); ; i++ {
+				j := strings.Index(s, sep)
+				if i == idx {
+					if j < 0 {
+						return row.String(s)
+					}
+					return row.String(s[:j])
+				}
+				if j < 0 {
+					return null
+				}
+				s = s[j+len(sep):]
+			}
+		}))
+	})
+	r.det("REGEXP_EXTRACT", regexpExtract)
+	r.det("REGEXP_REPLACE", func(b *call) (Compiled, error) {
+		if err := strArgs(b, 3, 3); err != nil {
+			return Compiled{}, err
+		}
+		re, err := b.regexpArg(1)
+		if err != nil {
+			return Compiled{}, err
+		}
+		return b.result(tString, mapN(b.args, func(vals []row.Value) row.Value {
+			rx, ok := re(vals[1].AsString())
+			if !ok {
+				return null
+			}
+			return row.String(rx.ReplaceAllString(vals[0].AsString(), javaReplacement(vals[2].AsString())))
+		}))
+	})
+	r.det("REGEXP", func(b *call) (Compiled, error) {
+		if err := strArgs(b, 2, 2); err != nil {
+			return Compiled{}, err
+		}
+		re, err := b.regexpArg(1)
+		if err != nil {
+			return Compiled{}, err
+		}
+		return b.result(types.TBoolean, mapN(b.args, func(vals []row.Value) row.Value {
+			rx, ok := re(vals[1].AsString())
+			if !ok {
+				return null
+			}
+			return row.Bool(rx.MatchString(vals[0].AsString()))
+		}))
+	})
+}
+
+func initcap(s string) string {
+	var sb strings.Builder
+	sb.Grow(len(s))
+	start := true
+	for _, r := range s {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			if start {
+				sb.WriteRune(unicode.ToUpper(r))
+			} else {
+				sb.WriteRune(unicode.ToLower(r))
+			}
+			start = false
+		} else {
+			sb.WriteRune(r)
+			start = true
+		}
+	}
+	return sb.String()
+}
+
+// javaHash is Java's String.hashCode over UTF-16 code units.
+func javaHash(s string) int32 {
+	var h int32
+	for _, r := range s {
+		if r >= 0x10000 {
+			r1, r2 := utf16Surrogates(r)
+			h = 31*h + int32(r1)
+			h = 31*h + int32(r2)
+			continue
+		}
+		h = 31*h + int32(r)
+	}
+	return h
+}
+
+func utf16Surrogates(r rune) (rune, rune) {
+	r -= 0x10000
+	return 0xd800 + (r>>10)&0x3ff, 0xdc00 + r&0x3ff
+}
+
+// substring is SQL's 1-based SUBSTRING in characters; a start of 0 is 1,
+// a negative start counts from the end (as Flink's SUBSTR); n < 0 means
+// to the end.
+func substring(s string, start, n int64) string {
+	count := int64(utf8.RuneCountInString(s))
+	if start < 0 {
+		start = count + start + 1
+		if start < 1 {
+			start = 1
+		}
+	}
+	if start == 0 {
+		start = 1
+	}
+	if start > count {
+		return ""
+	}
+	end := count + 1
+	if n >= 0 && start+n < end {
+		end = start + n
+	}
+	if count == int64(len(s)) {
+		return s[start-1 : end-1]
+	}
+	rs := []rune(s)
+	return string(rs[start-1 : end-1])
+}
+
+// indexRunes is the 1-based character position of needle in hay at or
+// after from, 0 when absent.
+func indexRunes(hay, needle string, from int64) int64 {
+	pos := int64(1)
+	byteAt := 0
+	for pos < from {
+		if byteAt >= len(hay) {
+			return 0
+		}
+		_, size := utf8.DecodeRuneInString(hay[byteAt:])
+		byteAt += size
+		pos++
+	}
+	i := strings.Index(hay[byteAt:], needle)
+	if i < 0 {
+		return 0
+	}
+	return pos + int64(utf8.RuneCountInString(hay[byteAt:byteAt+i]))
+}
+
+func padString(s string, n int, pad string, left bool) string {
+	rs := []rune(s)
+	if len(rs) >= n {
+		return string(rs[:n])
+	}
+	if pad == "" {
+		return s
+	}
+	pr := []rune(pad)
+	fill := make([]rune, 0, n-len(rs))
+	for len(fill) < n-len(rs) {
+		fill = append(fill, pr[len(fill)%len(pr)])
+	}
+	if left {
+		return string(fill) + s
+	}
+	return s + string(fill)
+}
+
+func trimDynamic(b *call, mode string) (Compiled, error) {
+	return b.result(tString, mapN(b.args, func(vals []row.Value) row.Value {
+		s, chars := vals[0].AsString(), vals[2].AsString()
+		switch mode {
+		case "LEADING":
+			return row.String(strings.TrimLeft(s, chars))
+		case "TRAILING":
+			return row.String(strings.TrimRight(s, chars))
+		}
+		return row.String(strings.Trim(s, chars))
+	}))
+}
+
+// regexpArg compiles argument i once when it is a constant; otherwise
+// it compiles per distinct pattern, caching the last one.
+func (b *call) regexpArg(i int) (func(string) (*regexp.Regexp, bool), error) {
+	if p, isNull, ok := b.constString(i); ok && !isNull {
+		re, err := compileJavaRegexp(p)
+		if err != nil {
+			return nil, errorf(b.node.Args[i].Start(), "%s: invalid regular expression %q: %v", b.name, p, err)
+		}
+		return func(string) (*regexp.Regexp, bool) { return re, true }, nil
+	}
+	var mu sync.Mutex
+	var lastP string
+	var last *regexp.Regexp
+	return func(p string) (*regexp.Regexp, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if last != nil && p == lastP {
+			return last, true
+		}
+		re, err := compileJavaRegexp(p)
+		if err != nil {
+			b.c.fail(b.pos(), "%s: invalid regular expression %q: %v", b.name, p, err)
+			return nil, false
+		}
+		last, lastP = re, p
+		return re, true
+	}, nil
+}
+
+// compileJavaRegexp compiles a Java regular expression with Go's RE2:
+// the common syntax is the same; possessive quantifiers, lookaround and
+// backreferences are not supported and give an error.
+func compileJavaRegexp(p string) (*regexp.Regexp, error) {
+	return regexp.Compile(p)
+}
+
+// requiredLiteral returns a literal every match of p contains (the
+// longest found at the top level of the pattern), "" when none is
+// known. A string without it cannot match, which saves running the
+// regular expression on most non-matching rows.
+func requiredLiteral(p string) string {
+	re, err := syntax.Parse(p, syntax.Perl)
+	if err != nil {
+		return ""
+	}
+	return mustContain(re.Simplify())
+}
+
+func mustContain(re *syntax.Regexp) string {
+	switch re.Op {
+	case syntax.OpLiteral:
+		if re.Flags&syntax.FoldCase != 0 {
+			return ""
+		}
+		return string(re.Rune)
+	case syntax.OpCapture, syntax.OpPlus:
+		return mustContain(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return mustContain(re.Sub[0])
+		}
+	case syntax.OpConcat:
+		best := ""
+		for _, sub := range re.Sub {
+			if l := mustContain(sub); len(l) > len(best) {
+				best = l
+			}
+		}
+		return best
+	}
+	return ""
+}
+
+// javaReplacement turns Java's $1 group references into Go's ${1}.
+func javaReplacement(s string) string {
+	if !strings.ContainsAny(s, "$\\") {
+		return s
+	}
+	var sb strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '\\' && i+1 < len(s):
+			i++
+			if s[i] == '$' {
+				sb.WriteString("$$")
+			} else {
+				sb.WriteByte(s[i])
+			}
+		case s[i] == '$':
+			j := i + 1
+			for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+				j++
+			}
+			if j == i+1 {
+				sb.WriteString("$$")
+			} else {
+				sb.WriteString("${" + s[i+1:j] + "}")
+				i = j - 1
+			}
+		default:
+			sb.WriteByte(s[i])
+		}
+	}
+	return sb.String()
+}
+
+// regexpExtract is REGEXP_EXTRACT(s, re[, group]): the group (default 1)
+// of the first match; NULL when nothing matches or the group is absent.
+func regexpExtract(b *call) (Compiled, error) {
+	if err := b.argc(2, 3); err != nil {
+		return Compiled{}, err
+	}
+	for i := range 2 {
+		if err := b.wantString(i); err != nil {
+			return Compiled{}, err
+		}
+	}
+	if len(b.args) == 3 {
+		if err := b.wantInteger(2); err != nil {
+			return Compiled{}, err
+		}
+	}
+	if p, isNull, ok := b.constString(1); ok && !isNull && (len(b.args) == 2 || b.args[2].Const) {
+		re, err := compileJavaRegexp(p)
+		if err != nil {
+			return Compiled{}, errorf(b.node.Args[1].Start(), "REGEXP_EXTRACT: invalid regular expression %q: %v", p, err)
+		}
+		g := 1
+		if len(b.args) == 3 {
+			gv := b.args[2].Eval(nil)
+			if gv.IsNull() {
+				return constant(tString, null), nil
+			}
+			g = int(gv.AsInt())
+		}
+		if g < 0 || g > re.NumSubexp() {
+			return Compiled{}, b.errorf("group %d does not exist: the pattern has %d group%s", g, re.NumSubexp(), plural(re.NumSubexp()))
+		}
+		must := requiredLiteral(p)
+		return b.result(tString, map1(b.args[0].Eval, func(a row.Value) row.Value {
+			s := a.AsString()
+			if must != "" && !strings.Contains(s, must) {
+				return null
+			}
+			m := re.FindStringSubmatchIndex(s)
+			if m == nil || m[2*g] < 0 {
+				return null
+			}
+			return row.String(s[m[2*g]:m[2*g+1]])
+		}))
+	}
+	re, err := b.regexpArg(1)
+	if err != nil {
+		return Compiled{}, err
+	}
+	return b.result(tString, mapN(b.args, func(vals []row.Value) row.Value {
+		rx, ok := re(vals[1].AsString())
+		if !ok {
+			return null
+		}
+		g := 1
+		if len(vals) == 3 {
+			g = int(vals[2].AsInt())
+		}
+		if g < 0 || g > rx.NumSubexp() {
+			return null
+		}
+		s := vals[0].AsString()
+		m := rx.FindStringSubmatchIndex(s)
+		if m == nil || m[2*g] < 0 {
+			return null
+		}
+		return row.String(s[m[2*g]:m[2*g+1]])
+	}))
+}
