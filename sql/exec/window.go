@@ -216,10 +216,8 @@ func WindowAggregate(in stream.Stream[Change], key []int, w WindowSpec, aggs []A
 		},
 	}
 	res := stream.Aggregate(stream.Window(ks, a), agg, opts...)
+	// The rows step inherits the window operator's parallelism.
 	mopts := []stream.OpOption{stream.Name(name + "-rows")}
-	if par > 0 {
-		mopts = append(mopts, stream.Parallelism(par))
-	}
 	kind := w.Kind
 	return stream.Map(res, func(r stream.Windowed[string, []row.Value]) Change {
 		start := r.Window.Start
