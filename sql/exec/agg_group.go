@@ -105,6 +105,15 @@ func (f *groupFunc) ProcessElement(ctx *stream.KeyedContext[string, Change], kc 
 		sign = -1
 	}
 	a, ok := f.st.Get()
+	var now int64
+	if f.ttl > 0 {
+		now = ctx.ProcessingTime()
+		if ok && now-a.touched >= f.ttl {
+			// Expired, its timer not yet fired: never read expired state.
+			f.st.Clear()
+			ok = false
+		}
+	}
 	if !ok {
 		if sign < 0 {
 			return // retraction of a row whose state expired (or never was)
@@ -113,7 +122,6 @@ func (f *groupFunc) ProcessElement(ctx *stream.KeyedContext[string, Change], kc 
 	}
 	f.p.fixup(a)
 	if f.ttl > 0 {
-		now := ctx.ProcessingTime()
 		a.touched = now
 		if a.timer == 0 {
 			a.timer = now + f.ttl
