@@ -128,6 +128,13 @@ type AggConfig struct {
 	// inserts: MIN, MAX, FIRST_VALUE and LAST_VALUE then keep one value
 	// instead of every value, and a retraction fails the job.
 	AppendOnly bool
+	// MiniBatch (GroupAggregate), when positive, buffers a key's changes
+	// and emits its result once per flush instead of once per row (Flink's
+	// table.exec.mini-batch): a dirty key flushes when the next watermark
+	// passes, at the end of the input, or MiniBatch of processing time
+	// after it became dirty, whichever comes first. Rows that cancel out
+	// between flushes emit nothing.
+	MiniBatch time.Duration
 }
 
 // plan is the compiled form of a list of AggCalls: the per-call kinds
@@ -296,6 +303,10 @@ type accRow struct {
 	// touched and timer: the last access and the pending expiry timer
 	// (processing time ms; StateTTL).
 	touched, timer int64
+	// dirty: changed since the last flush (MiniBatch), whose processing
+	// timer is at flushAt.
+	dirty   bool
+	flushAt int64
 	// userRaw holds user accumulators decoded from a checkpoint before
 	// their function was at hand; fixup decodes them.
 	userRaw [][]byte

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/row"
-	"github.com/sluicehq/sluice/stream"
 	statepebble "github.com/sluicehq/sluice/state/pebble"
+	"github.com/sluicehq/sluice/stream"
 )
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -78,15 +78,16 @@ func TestGroupAggregateSavepoint(t *testing.T) {
 	for _, c := range []struct {
 		backend    string
 		par1, par2 int
-	}{{"memory", 2, 2}, {"memory", 1, 3}, {"pebble", 2, 1}} {
-		t.Run(fmt.Sprintf("%s-%d-%d", c.backend, c.par1, c.par2), func(t *testing.T) {
+		miniBatch  time.Duration
+	}{{"memory", 2, 2, 0}, {"memory", 1, 3, 0}, {"pebble", 2, 1, 0}, {"memory", 2, 2, time.Hour}, {"pebble", 1, 2, time.Hour}} {
+		t.Run(fmt.Sprintf("%s-%d-%d-minibatch%v", c.backend, c.par1, c.par2, c.miniBatch), func(t *testing.T) {
 			evs, present := genChangelog(r, 600, false)
 			for i := range evs {
 				evs[i].TS = int64(i)
 			}
 			want := groupOracle(evs, present, key, calls)
 			out := savepointRun(t, evs, c.par1, c.par2, c.backend, func(in stream.Stream[Change]) stream.Stream[Change] {
-				return GroupAggregate(in, key, calls, AggConfig{})
+				return GroupAggregate(in, key, calls, AggConfig{MiniBatch: c.miniBatch})
 			})
 			diffTables(t, "restored", materialize(t, out, len(key)), want)
 		})

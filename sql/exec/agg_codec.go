@@ -12,7 +12,7 @@ import (
 // and UnmarshalBinary), version 1:
 //
 //	version byte 1
-//	varint rows, touched, timer
+//	varint rows, touched, timer, flushAt; byte dirty
 //	values keyVals; byte 0 (out nil) or 1 then values out
 //	uvarint calls, per call: varint n, varint i, 8 bytes f, value v,
 //	    uvarint seq, uvarint len(bag) then per entry value and varint n,
@@ -41,6 +41,12 @@ func (a accRow) MarshalBinary() ([]byte, error) {
 	b = binary.AppendVarint(b, a.rows)
 	b = binary.AppendVarint(b, a.touched)
 	b = binary.AppendVarint(b, a.timer)
+	b = binary.AppendVarint(b, a.flushAt)
+	if a.dirty {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
 	b = appendVals(b, a.keyVals)
 	if a.out == nil {
 		b = append(b, 0)
@@ -174,6 +180,8 @@ func (a *accRow) UnmarshalBinary(b []byte) error {
 	a.rows = d.varint("rows")
 	a.touched = d.varint("touched")
 	a.timer = d.varint("timer")
+	a.flushAt = d.varint("flush time")
+	a.dirty = d.byte1("dirty") == 1
 	a.keyVals = d.vals("key")
 	if d.byte1("out") == 1 {
 		a.out = d.vals("out")

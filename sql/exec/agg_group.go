@@ -2,6 +2,7 @@ package exec
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/sluicehq/sluice/row"
 	"github.com/sluicehq/sluice/state"
@@ -68,12 +69,16 @@ func GroupAggregate(in stream.Stream[Change], key []int, aggs []AggCall, cfg Agg
 	if cfg.StateTTL > 0 && ttl == 0 {
 		ttl = 1
 	}
+	mb := cfg.MiniBatch.Milliseconds()
+	if cfg.MiniBatch > 0 && mb == 0 {
+		mb = 1
+	}
 	return stream.KeyedProcess(ks, func(ctx *stream.KeyedContext[string, Change]) (stream.KeyedProcessFunc[string, keyedChange, Change], error) {
 		st, err := state.NewValue[string, *accRow](ctx.State(), "acc")
 		if err != nil {
 			return nil, err
 		}
-		return &groupFunc{p: p, st: st, key: key, appendOnly: cfg.AppendOnly, ttl: ttl, res: make([]row.Value, len(aggs)), name: name}, nil
+		return &groupFunc{p: p, st: st, key: key, appendOnly: cfg.AppendOnly, ttl: ttl, miniBatch: mb, res: make([]row.Value, len(aggs)), name: name}, nil
 	}, opts...)
 }
 
@@ -91,6 +96,7 @@ type groupFunc struct {
 	key        []int
 	appendOnly bool
 	ttl        int64
+	miniBatch  int64
 	res        []row.Value
 	name       string
 }
@@ -106,13 +112,13 @@ func (f *groupFunc) ProcessElement(ctx *stream.KeyedContext[string, Change], kc 
 	}
 	a, ok := f.st.Get()
 	var now int64
-	if f.ttl > 0 {
+	if f.ttl > 0 || f.miniBatch > 0 {
 		now = ctx.ProcessingTime()
-		if ok && now-a.touched >= f.ttl {
-			// Expired, its timer not yet fired: never read expired state.
-			f.st.Clear()
-			ok = false
-		}
+	}
+	if f.ttl > 0 && ok && now-a.touched >= f.ttl {
+		// Expired, its timer not yet fired: never read expired state.
+		f.st.Clear()
+		ok = false
 	}
 	if !ok {
 		if sign < 0 {
@@ -130,6 +136,34 @@ func (f *groupFunc) ProcessElement(ctx *stream.KeyedContext[string, Change], kc 
 	}
 	a.rows += sign
 	f.p.accumulate(a, c.Vals, sign)
+	if f.miniBatch > 0 {
+		if a.out == nil && a.keyVals == nil {
+			a.keyVals = make([]row.Value, len(f.key))
+			for i, col := range f.key {
+				a.keyVals[i] = ownValue(c.Vals[col])
+			}
+		}
+		if !a.dirty {
+			a.dirty = true
+			if wm := ctx.Watermark(); wm < math.MaxInt64 {
+				ctx.RegisterEventTimer(wm + 1)
+			}
+			a.flushAt = now + f.miniBatch
+			ctx.RegisterProcessingTimer(a.flushAt)
+		}
+		f.st.Set(a)
+		return
+	}
+	if f.emit(ctx, a, c.Vals) {
+		f.st.Set(a)
+	}
+}
+
+// emit sends the change of a's result since the row emitted last and
+// reports whether a is still live (else its state is cleared). The key
+// columns of a first result come from vals (the current row) or, when
+// vals is nil, from a.keyVals.
+func (f *groupFunc) emit(ctx *stream.KeyedContext[string, Change], a *accRow, vals []row.Value) bool {
 	if a.rows <= 0 {
 		if a.out != nil {
 			ctx.Emit(Change{Op: Delete, Vals: a.out})
@@ -137,16 +171,24 @@ func (f *groupFunc) ProcessElement(ctx *stream.KeyedContext[string, Change], kc 
 		if a.timer != 0 {
 			ctx.DeleteProcessingTimer(a.timer)
 		}
+		if a.dirty {
+			ctx.DeleteProcessingTimer(a.flushAt)
+		}
 		f.st.Clear()
-		return
+		return false
 	}
 	f.p.results(a, f.res)
 	nk := len(f.key)
 	switch {
 	case a.out == nil:
 		out := make([]row.Value, nk+len(f.res))
-		for i, col := range f.key {
-			out[i] = ownValue(c.Vals[col])
+		if vals != nil {
+			for i, col := range f.key {
+				out[i] = ownValue(vals[col])
+			}
+		} else {
+			copy(out, a.keyVals)
+			a.keyVals = nil
 		}
 		copy(out[nk:], f.res)
 		a.out = out
@@ -159,13 +201,28 @@ func (f *groupFunc) ProcessElement(ctx *stream.KeyedContext[string, Change], kc 
 		ctx.Emit(Change{Op: UpdateAfter, Vals: out})
 		a.out = out
 	}
-	f.st.Set(a)
+	return true
 }
 
-// OnTimer expires a key idle for the TTL.
+// OnTimer flushes a mini-batch (an event timer, or the key's flush
+// timer) and expires a key idle for the TTL.
 func (f *groupFunc) OnTimer(ctx *stream.KeyedContext[string, Change], t stream.Timer) {
 	a, ok := f.st.Get()
-	if !ok || a.timer != t.Time {
+	if !ok {
+		return
+	}
+	f.p.fixup(a)
+	if a.dirty && (t.Domain == stream.EventTime || t.Time == a.flushAt) {
+		a.dirty = false
+		if t.Domain == stream.EventTime {
+			ctx.DeleteProcessingTimer(a.flushAt)
+		}
+		if !f.emit(ctx, a, nil) {
+			return
+		}
+		f.st.Set(a)
+	}
+	if t.Domain != stream.ProcessingTime || a.timer != t.Time {
 		return
 	}
 	if due := a.touched + f.ttl; due > t.Time {

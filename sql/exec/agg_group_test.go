@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/row"
 	"github.com/sluicehq/sluice/sql/types"
@@ -313,13 +314,17 @@ func TestGroupAggregateOracle(t *testing.T) {
 		key        []int
 		calls      []AggCall
 		appendOnly bool
+		miniBatch  time.Duration
 	}{
-		{"key", []int{cK}, groupCalls(true), false},
-		{"two-column-key", []int{cK, cS}, groupCalls(true), false},
-		{"global", nil, groupCalls(true), false},
-		{"distinct-rows", []int{cK, cX}, nil, false},
-		{"append-only", []int{cK}, groupCalls(true), true},
-		{"append-only-global", nil, groupCalls(true), true},
+		{"key", []int{cK}, groupCalls(true), false, 0},
+		{"two-column-key", []int{cK, cS}, groupCalls(true), false, 0},
+		{"global", nil, groupCalls(true), false, 0},
+		{"distinct-rows", []int{cK, cX}, nil, false, 0},
+		{"append-only", []int{cK}, groupCalls(true), true, 0},
+		{"append-only-global", nil, groupCalls(true), true, 0},
+		{"mini-batch", []int{cK}, groupCalls(true), false, time.Hour},
+		{"mini-batch-short", []int{cK, cS}, groupCalls(true), false, time.Millisecond},
+		{"mini-batch-distinct-rows", []int{cK, cX}, nil, false, time.Hour},
 	}
 	for _, tc := range cases {
 		for _, par := range []int{1, 2} {
@@ -327,9 +332,14 @@ func TestGroupAggregateOracle(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				for round := range 3 {
 					evs, present := genChangelog(r, 150+r.IntN(250), tc.appendOnly)
+					if tc.miniBatch > 0 {
+						for i := range evs {
+							evs[i].TS = int64(i / 8) // a watermark every 8 rows or so
+						}
+					}
 					want := groupOracle(evs, present, tc.key, tc.calls)
 					out := runChanges(t, evs, par, 0, func(in stream.Stream[Change]) stream.Stream[Change] {
-						return GroupAggregate(in, tc.key, tc.calls, AggConfig{AppendOnly: tc.appendOnly})
+						return GroupAggregate(in, tc.key, tc.calls, AggConfig{AppendOnly: tc.appendOnly, MiniBatch: tc.miniBatch})
 					})
 					got := materialize(t, out, len(tc.key))
 					diffTables(t, fmt.Sprintf("round %d", round), got, want)
@@ -420,3 +430,27 @@ type nrAcc struct{ n int64 }
 func (a *nrAcc) Accumulate([]row.Value)         { a.n++ }
 func (a *nrAcc) Value() row.Value               { return row.Int(a.n) }
 func (a *nrAcc) AppendBinary(dst []byte) []byte { return dst }
+
+// TestGroupAggregateMiniBatch: with mini-batches, a key's rows between
+// two watermarks produce one change, not one per row.
+func TestGroupAggregateMiniBatch(t *testing.T) {
+	var evs []tev
+	for i := range 100 {
+		evs = append(evs, tev{C: Change{Op: Insert, Vals: []row.Value{row.Int(1), row.Int(int64(i))}}})
+	}
+	// All at event time 0: the watermark is -1 after the first row and
+	// stays there, so the key flushes after the first row's watermark and
+	// at the end of the input.
+	out := runChanges(t, evs, 1, 0, func(in stream.Stream[Change]) stream.Stream[Change] {
+		return GroupAggregate(in, []int{0}, []AggCall{{Kind: AggCountStar, Arg: -1, Filter: -1}, {Kind: AggSum, Arg: 1, Filter: -1, ArgType: types.TBigInt}},
+			AggConfig{MiniBatch: time.Hour})
+	})
+	var got []string
+	for _, c := range out {
+		got = append(got, c.Op.String()+" "+fmtVals(c.Vals))
+	}
+	want := []string{"+I int:1|int:1|int:0", "-U int:1|int:1|int:0", "+U int:1|int:100|int:4950"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("changelog %q, want %q", got, want)
+	}
+}
