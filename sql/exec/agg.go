@@ -1,0 +1,786 @@
+package exec
+
+import (
+	"fmt"
+	"math"
+	"math/big"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicehq/sluice/row"
+	"github.com/sluicehq/sluice/sql/types"
+)
+
+// AggKind is the aggregate function of an AggCall.
+type AggKind uint8
+
+// The aggregate functions.
+const (
+	AggCount      AggKind = iota // COUNT(x): rows where x is not null
+	AggCountStar                 // COUNT(*)
+	AggSum                       // SUM(x): NULL over no non-null value
+	AggSum0                      // SUM0(x): 0 over no non-null value (Flink's $SUM0)
+	AggMin                       // MIN(x)
+	AggMax                       // MAX(x)
+	AggAvg                       // AVG(x)
+	AggFirstValue                // FIRST_VALUE(x): the first non-null x in arrival order
+	AggLastValue                 // LAST_VALUE(x): the last non-null x in arrival order
+	AggUser                      // a user-defined AggregateFunction
+)
+
+var aggNames = [...]string{"COUNT", "COUNT(*)", "SUM", "SUM0", "MIN", "MAX", "AVG", "FIRST_VALUE", "LAST_VALUE", "USER"}
+
+// String returns the function's SQL name.
+func (k AggKind) String() string {
+	if int(k) < len(aggNames) {
+		return aggNames[k]
+	}
+	return fmt.Sprintf("AggKind(%d)", k)
+}
+
+// AggCall is one aggregate of a GROUP BY or window aggregation, with its
+// argument and filter given as input column positions.
+type AggCall struct {
+	Kind AggKind
+	// Arg is the input column of the argument; -1 for COUNT(*).
+	Arg int
+	// Args are the input columns of a user-defined function's arguments;
+	// when empty, Arg (if >= 0) is its only argument.
+	Args []int
+	// Distinct aggregates each distinct non-null value of Arg once.
+	// Calls with the same Arg and Distinct share one value→count map per
+	// key (and per FILTER column).
+	Distinct bool
+	// Filter is the input column of a BOOLEAN: the row counts for this
+	// call only when it is TRUE. -1 for none.
+	Filter int
+	// ArgType is the argument's type; ResultType the result's. SUM keeps
+	// a float sum when ArgType is stored as a float, an int64 sum (also
+	// for DECIMAL: unscaled) otherwise. AVG's ResultType decides integer
+	// division (integer types), decimal rounding half up (DECIMAL, scaled
+	// from ArgType's scale to ResultType's) or float division.
+	ArgType, ResultType types.Type
+	// User is the function of an AggUser call.
+	User AggregateFunction
+}
+
+// AggregateFunction is a user-defined aggregate function (Flink's
+// AggregateFunction): it makes accumulators, one per group (and window),
+// which see the argument values of the group's rows. An accumulator that
+// also implements Retractor can be used on updating input (GroupAggregate
+// without AggConfig.AppendOnly); one that implements Merger can be used in
+// session windows. Accumulators are encoded with AppendBinary when a
+// checkpoint is taken and decoded with DecodeAccumulator on restore.
+//
+// Accumulate and Retract must not keep or modify the args slice (it may
+// alias the input row); they may keep the values. A panic in any method
+// fails the job with the panic's message.
+type AggregateFunction interface {
+	// Name names the function in errors.
+	Name() string
+	// CreateAccumulator returns an empty accumulator.
+	CreateAccumulator() Accumulator
+	// DecodeAccumulator decodes the bytes an accumulator's AppendBinary
+	// wrote (all of b).
+	DecodeAccumulator(b []byte) (Accumulator, error)
+}
+
+// Accumulator is the state of a user-defined aggregate for one group.
+type Accumulator interface {
+	// Accumulate adds one row's arguments.
+	Accumulate(args []row.Value)
+	// Value returns the aggregate's current result.
+	Value() row.Value
+	// AppendBinary appends the accumulator's encoding to dst.
+	AppendBinary(dst []byte) []byte
+}
+
+// Retractor is implemented by accumulators that can withdraw a row.
+type Retractor interface {
+	// Retract withdraws one row's arguments, accumulated before.
+	Retract(args []row.Value)
+}
+
+// Merger is implemented by accumulators that can absorb another one of
+// the same function (session windows merge).
+type Merger interface {
+	// Merge adds other's rows to the accumulator; other is not used after.
+	Merge(other Accumulator)
+}
+
+// AggConfig configures an aggregation operator.
+type AggConfig struct {
+	// Name names the operator (metrics, errors); default "group-aggregate"
+	// or "window-aggregate".
+	Name string
+	// Parallelism of the operator; 0 means the Env's default. A global
+	// aggregate (no key) always runs at parallelism 1.
+	Parallelism int
+	// StateTTL expires a key's state after it has not been accessed for
+	// this long (processing time), as Flink's table.exec.state.ttl: the
+	// key's next row starts from an empty accumulator and retractions of
+	// rows from before the expiry are ignored. 0 keeps state forever.
+	// GroupAggregate only.
+	StateTTL time.Duration
+	// AppendOnly promises that the input of GroupAggregate holds only
+	// inserts: MIN, MAX, FIRST_VALUE and LAST_VALUE then keep one value
+	// instead of every value, and a retraction fails the job.
+	AppendOnly bool
+	// MiniBatch (GroupAggregate), when positive, buffers a key's changes
+	// and emits its result once per flush instead of once per row (Flink's
+	// table.exec.mini-batch): a dirty key flushes when the next watermark
+	// passes, at the end of the input, or MiniBatch of processing time
+	// after it became dirty, whichever comes first. Rows that cancel out
+	// between flushes emit nothing.
+	MiniBatch time.Duration
+}
+
+// plan is the compiled form of a list of AggCalls: the per-call kinds
+// and the DISTINCT groups. It is shared by the subtasks of an operator
+// and never written after compile.
+type plan struct {
+	calls []callPlan
+	dist  []distinctGroup
+	// retract keeps multisets for MIN/MAX and lists for FIRST/LAST_VALUE.
+	retract bool
+	// seq stamps FIRST/LAST_VALUE values with their arrival order, for
+	// merging (session windows).
+	seq bool
+}
+
+type callPlan struct {
+	AggCall
+	float bool // the sum is kept as a float
+	// decimal AVG: scale the sum by 10^scaleUp (negative: divide).
+	avgMode  avgMode
+	scaleUp  int
+	argsFrom int // Args are the contiguous columns [argsFrom, argsFrom+len(Args)); -1 otherwise
+	dg, df   int // DISTINCT group and its filter slot; -1 when not distinct
+}
+
+type avgMode uint8
+
+const (
+	avgInt avgMode = iota
+	avgFloat
+	avgDecimal
+)
+
+// distinctGroup is the DISTINCT calls over one argument column: one map
+// from value to one count per distinct FILTER column (filters[i]; -1 for
+// none), and the calls fed by each of those counts.
+type distinctGroup struct {
+	arg     int
+	filters []int
+	calls   [][]int
+}
+
+func compile(aggs []AggCall, retract, merge bool) (*plan, error) {
+	p := &plan{retract: retract}
+	for i, a := range aggs {
+		c := callPlan{AggCall: a, dg: -1, df: -1, argsFrom: -1}
+		if a.Kind > AggUser {
+			return nil, fmt.Errorf("aggregate %d: unknown kind %d", i, a.Kind)
+		}
+		if a.Kind != AggCountStar && a.Kind != AggUser && a.Arg < 0 {
+			return nil, fmt.Errorf("aggregate %d (%s): argument column %d; only COUNT(*) has none", i, a.Kind, a.Arg)
+		}
+		if a.Kind == AggCountStar {
+			c.Arg = -1
+			c.Distinct = false
+		}
+		c.float = a.ArgType.Storage() == row.KindFloat
+		if a.Kind == AggAvg {
+			switch {
+			case c.float || a.ResultType.Storage() == row.KindFloat:
+				c.avgMode = avgFloat
+			case a.ResultType.Kind == types.Decimal:
+				c.avgMode = avgDecimal
+				as := 0
+				if a.ArgType.Kind == types.Decimal {
+					as = a.ArgType.Scale
+				}
+				c.scaleUp = a.ResultType.Scale - as
+			default:
+				c.avgMode = avgInt
+			}
+		}
+		if a.Kind == AggFirstValue || a.Kind == AggLastValue {
+			p.seq = p.seq || merge
+		}
+		if a.Kind == AggUser {
+			if a.User == nil {
+				return nil, fmt.Errorf("aggregate %d: AggUser without a User function", i)
+			}
+			if a.Distinct && len(a.Args) > 1 {
+				return nil, fmt.Errorf("aggregate %d (%s): DISTINCT takes one argument, not %d", i, a.User.Name(), len(a.Args))
+			}
+			if len(c.Args) == 0 && a.Arg >= 0 {
+				c.Args = []int{a.Arg}
+			}
+			if len(c.Args) > 0 {
+				c.Arg = c.Args[0]
+				c.argsFrom = c.Args[0]
+				for j, col := range c.Args {
+					if col != c.Args[0]+j {
+						c.argsFrom = -1
+					}
+				}
+			} else if a.Distinct {
+				return nil, fmt.Errorf("aggregate %d (%s): DISTINCT needs an argument", i, a.User.Name())
+			}
+			probe := a.User.CreateAccumulator()
+			if retract {
+				if _, ok := probe.(Retractor); !ok {
+					return nil, fmt.Errorf("aggregate %d (%s): the input is updating but the accumulator has no Retract method (implement exec.Retractor, or the planner must keep the input append-only)", i, a.User.Name())
+				}
+			}
+			if merge {
+				if _, ok := probe.(Merger); !ok {
+					return nil, fmt.Errorf("aggregate %d (%s): session windows merge accumulators but it has no Merge method (implement exec.Merger)", i, a.User.Name())
+				}
+			}
+		}
+		if c.Distinct {
+			g := -1
+			for j := range p.dist {
+				if p.dist[j].arg == c.Arg {
+					g = j
+				}
+			}
+			if g < 0 {
+				p.dist = append(p.dist, distinctGroup{arg: c.Arg})
+				g = len(p.dist) - 1
+			}
+			dg := &p.dist[g]
+			f := slices.Index(dg.filters, a.Filter)
+			if f < 0 {
+				dg.filters = append(dg.filters, a.Filter)
+				dg.calls = append(dg.calls, nil)
+				f = len(dg.filters) - 1
+			}
+			dg.calls[f] = append(dg.calls[f], i)
+			c.dg, c.df = g, f
+		}
+		p.calls = append(p.calls, c)
+	}
+	return p, nil
+}
+
+// callAcc is the accumulator of one call for one group.
+type callAcc struct {
+	n   int64     // values counted (COUNT's result; SUM's and AVG's non-null count)
+	i   int64     // integer (or unscaled decimal) sum
+	f   float64   // float sum
+	v   row.Value // MIN/MAX/FIRST/LAST value without retraction
+	seq uint64    // arrival order of v (FIRST/LAST_VALUE, merging)
+	bag []bagEntry
+	u   Accumulator
+}
+
+// bagEntry is a value with its multiplicity: MIN/MAX with retraction
+// keep them sorted by value, FIRST/LAST_VALUE with retraction keep one
+// entry per row in arrival order (n = arrival sequence).
+type bagEntry struct {
+	v row.Value
+	n int64
+}
+
+// accRow is the accumulator of one group (and window): its row count,
+// one accumulator per call and one value→counts set per DISTINCT group.
+// The memory backend keeps it as a Go value; it is encoded only when a
+// checkpoint is taken (MarshalBinary).
+type accRow struct {
+	rows  int64
+	calls []callAcc
+	dist  []distinctSet
+	// keyVals: the key columns (window aggregates). out: the row emitted
+	// last (group aggregates), retracted by the next change.
+	keyVals []row.Value
+	out     []row.Value
+	// touched and timer: the last access and the pending expiry timer
+	// (processing time ms; StateTTL).
+	touched, timer int64
+	// dirty: changed since the last flush (MiniBatch), whose processing
+	// timer is at flushAt.
+	dirty   bool
+	flushAt int64
+	// userRaw holds user accumulators decoded from a checkpoint before
+	// their function was at hand; fixup decodes them.
+	userRaw [][]byte
+}
+
+// distinctSet maps each distinct value to a slot of counts: counts[slot*nf
+// + f] is the number of rows holding the value that pass filter f.
+type distinctSet struct {
+	idx    map[row.Value]int32
+	counts []int64
+	free   []int32
+}
+
+// seqCounter orders FIRST/LAST_VALUE values of window accumulators across
+// merges. It is raised past every decoded sequence on restore.
+var seqCounter atomic.Uint64
+
+func (p *plan) newAcc() *accRow {
+	a := &accRow{calls: make([]callAcc, len(p.calls))}
+	for i := range p.calls {
+		if p.calls[i].Kind == AggUser {
+			a.calls[i].u = p.calls[i].User.CreateAccumulator()
+		}
+	}
+	if len(p.dist) > 0 {
+		a.dist = make([]distinctSet, len(p.dist))
+	}
+	return a
+}
+
+// fixup decodes the user accumulators of an accRow read from a checkpoint.
+func (p *plan) fixup(a *accRow) {
+	if a.userRaw == nil {
+		return
+	}
+	if len(a.calls) != len(p.calls) || len(a.dist) != len(p.dist) && len(a.dist) != 0 {
+		panic(fmt.Errorf("aggregate state has %d calls and %d DISTINCT sets, the plan %d and %d: the checkpoint is of another query", len(a.calls), len(a.dist), len(p.calls), len(p.dist)))
+	}
+	for i, raw := range a.userRaw {
+		if raw == nil {
+			continue
+		}
+		c := &p.calls[i]
+		if c.Kind != AggUser {
+			panic(fmt.Errorf("aggregate state: call %d holds a user accumulator but the plan's call is %s: the checkpoint is of another query", i, c.Kind))
+		}
+		u, err := c.User.DecodeAccumulator(raw)
+		if err != nil {
+			panic(fmt.Errorf("aggregate %s: decode accumulator: %w", c.User.Name(), err))
+		}
+		a.calls[i].u = u
+	}
+	a.userRaw = nil
+}
+
+// ownValue returns v with its text copied, so that state does not pin
+// the memory of the input row (decoders cut strings from large blocks).
+func ownValue(v row.Value) row.Value {
+	switch v.Kind() {
+	case row.KindString:
+		return row.String(strings.Clone(v.AsString()))
+	case row.KindJSON:
+		return row.JSON(strings.Clone(v.AsString()))
+	case row.KindFloat:
+		if v.AsFloat() == 0 {
+			return row.Float(0) // -0 and +0 are one distinct value
+		}
+	}
+	return v
+}
+
+func filterOK(vals []row.Value, col int) bool {
+	return col < 0 || vals[col].AsBool()
+}
+
+// accumulate adds (sign +1) or retracts (sign -1) one input row.
+func (p *plan) accumulate(a *accRow, vals []row.Value, sign int64) {
+	for i := range p.calls {
+		c := &p.calls[i]
+		if c.dg >= 0 || !filterOK(vals, c.Filter) {
+			continue
+		}
+		switch c.Kind {
+		case AggCountStar:
+			a.calls[i].n += sign
+		case AggUser:
+			p.userApply(c, &a.calls[i], vals, sign)
+		default:
+			if x := vals[c.Arg]; !x.IsNull() {
+				p.apply(c, &a.calls[i], x, sign)
+			}
+		}
+	}
+	for g := range p.dist {
+		dg := &p.dist[g]
+		x := vals[dg.arg]
+		if x.IsNull() {
+			continue
+		}
+		p.distinct(a, g, dg, x, vals, sign)
+	}
+}
+
+func (p *plan) distinct(a *accRow, g int, dg *distinctGroup, x row.Value, vals []row.Value, sign int64) {
+	ds := &a.dist[g]
+	nf := len(dg.filters)
+	if x.Kind() == row.KindFloat && x.AsFloat() == 0 {
+		x = row.Float(0)
+	}
+	slot, ok := ds.idx[x]
+	if !ok {
+		if sign < 0 {
+			return // a retraction of a value never added (state expired)
+		}
+		pass := false
+		for _, f := range dg.filters {
+			pass = pass || filterOK(vals, f)
+		}
+		if !pass {
+			return
+		}
+		if ds.idx == nil {
+			ds.idx = make(map[row.Value]int32)
+		}
+		if n := len(ds.free); n > 0 {
+			slot = ds.free[n-1]
+			ds.free = ds.free[:n-1]
+		} else {
+			slot = int32(len(ds.counts) / nf)
+			ds.counts = append(ds.counts, make([]int64, nf)...)
+		}
+		x = ownValue(x)
+		ds.idx[x] = slot
+	}
+	cs := ds.counts[int(slot)*nf : int(slot+1)*nf]
+	for f, col := range dg.filters {
+		if !filterOK(vals, col) {
+			continue
+		}
+		if sign < 0 && cs[f] == 0 {
+			continue
+		}
+		cs[f] += sign
+		if (sign > 0 && cs[f] == 1) || (sign < 0 && cs[f] == 0) {
+			for _, ci := range dg.calls[f] {
+				c := &p.calls[ci]
+				if c.Kind == AggUser {
+					p.userApply(c, &a.calls[ci], vals, sign)
+				} else {
+					p.apply(c, &a.calls[ci], x, sign)
+				}
+			}
+		}
+	}
+	if sign < 0 {
+		for _, n := range cs {
+			if n != 0 {
+				return
+			}
+		}
+		delete(ds.idx, x)
+		ds.free = append(ds.free, slot)
+	}
+}
+
+// apply adds or retracts one non-null value x for a call that takes a
+// value.
+func (p *plan) apply(c *callPlan, ca *callAcc, x row.Value, sign int64) {
+	switch c.Kind {
+	case AggCount:
+		ca.n += sign
+	case AggSum, AggSum0, AggAvg:
+		ca.n += sign
+		if c.float {
+			ca.f += float64(sign) * x.AsFloat()
+		} else {
+			ca.i += sign * x.AsInt()
+		}
+	case AggMin, AggMax:
+		if !p.retract {
+			if ca.n == 0 || (c.Kind == AggMin) == (row.Compare(x, ca.v) < 0) && row.Compare(x, ca.v) != 0 {
+				ca.v = ownValue(x)
+			}
+			ca.n = 1
+			return
+		}
+		j, found := slices.BinarySearchFunc(ca.bag, x, func(e bagEntry, x row.Value) int { return row.Compare(e.v, x) })
+		switch {
+		case found:
+			ca.bag[j].n += sign
+			if ca.bag[j].n <= 0 {
+				ca.bag = slices.Delete(ca.bag, j, j+1)
+			}
+		case sign > 0:
+			ca.bag = slices.Insert(ca.bag, j, bagEntry{v: ownValue(x), n: 1})
+		}
+	case AggFirstValue, AggLastValue:
+		if !p.retract {
+			var s uint64
+			if p.seq {
+				s = seqCounter.Add(1)
+			}
+			if c.Kind == AggLastValue || ca.n == 0 {
+				ca.v, ca.seq = ownValue(x), s
+			}
+			ca.n = 1
+			return
+		}
+		if sign > 0 {
+			ca.bag = append(ca.bag, bagEntry{v: ownValue(x)})
+			return
+		}
+		// A retraction withdraws the oldest row holding the value.
+		for j := range ca.bag {
+			if row.Compare(ca.bag[j].v, x) == 0 {
+				ca.bag = slices.Delete(ca.bag, j, j+1)
+				return
+			}
+		}
+	case AggUser:
+		p.userArgs(c, ca, []row.Value{x}, sign)
+	}
+}
+
+func (p *plan) userApply(c *callPlan, ca *callAcc, vals []row.Value, sign int64) {
+	var args []row.Value
+	switch {
+	case len(c.Args) == 0:
+	case c.argsFrom >= 0:
+		args = vals[c.argsFrom : c.argsFrom+len(c.Args) : c.argsFrom+len(c.Args)]
+	default:
+		args = make([]row.Value, len(c.Args))
+		for j, col := range c.Args {
+			args[j] = vals[col]
+		}
+	}
+	p.userArgs(c, ca, args, sign)
+}
+
+func (p *plan) userArgs(c *callPlan, ca *callAcc, args []row.Value, sign int64) {
+	if sign > 0 {
+		ca.u.Accumulate(args)
+		return
+	}
+	r, ok := ca.u.(Retractor)
+	if !ok {
+		panic(fmt.Errorf("aggregate %s: a retraction arrived but its accumulator has no Retract method", c.User.Name()))
+	}
+	r.Retract(args)
+}
+
+// merge adds b's rows to a (session windows). Both are window
+// accumulators: no retraction state.
+func (p *plan) merge(a, b *accRow) *accRow {
+	p.fixup(a)
+	p.fixup(b)
+	a.rows += b.rows
+	if a.keyVals == nil {
+		a.keyVals = b.keyVals
+	}
+	for i := range p.calls {
+		c, x, y := &p.calls[i], &a.calls[i], &b.calls[i]
+		if c.dg >= 0 {
+			continue
+		}
+		mergeCall(c, x, y)
+	}
+	for g := range p.dist {
+		dg := &p.dist[g]
+		nf := len(dg.filters)
+		bs := &b.dist[g]
+		for v, slot := range bs.idx {
+			for f := range nf {
+				n := bs.counts[int(slot)*nf+f]
+				if n == 0 {
+					continue
+				}
+				p.addDistinctCount(a, g, dg, v, f, n)
+			}
+		}
+	}
+	return a
+}
+
+// addDistinctCount adds n rows holding v that pass filter f of group g.
+func (p *plan) addDistinctCount(a *accRow, g int, dg *distinctGroup, v row.Value, f int, n int64) {
+	ds := &a.dist[g]
+	nf := len(dg.filters)
+	slot, ok := ds.idx[v]
+	if !ok {
+		if ds.idx == nil {
+			ds.idx = make(map[row.Value]int32)
+		}
+		if k := len(ds.free); k > 0 {
+			slot = ds.free[k-1]
+			ds.free = ds.free[:k-1]
+		} else {
+			slot = int32(len(ds.counts) / nf)
+			ds.counts = append(ds.counts, make([]int64, nf)...)
+		}
+		ds.idx[v] = slot
+	}
+	cs := ds.counts[int(slot)*nf : int(slot+1)*nf]
+	first := cs[f] == 0
+	cs[f] += n
+	if first {
+		for _, ci := range dg.calls[f] {
+			c := &p.calls[ci]
+			if c.Kind == AggUser {
+				p.userArgs(c, &a.calls[ci], []row.Value{v}, 1)
+			} else {
+				p.apply(c, &a.calls[ci], v, 1)
+			}
+		}
+	}
+}
+
+func mergeCall(c *callPlan, x, y *callAcc) {
+	switch c.Kind {
+	case AggCount, AggCountStar, AggSum, AggSum0, AggAvg:
+		x.n += y.n
+		x.i += y.i
+		x.f += y.f
+	case AggMin, AggMax:
+		if y.n == 0 {
+			return
+		}
+		if x.n == 0 || (c.Kind == AggMin) == (row.Compare(y.v, x.v) < 0) && row.Compare(y.v, x.v) != 0 {
+			x.v = y.v
+		}
+		x.n = 1
+	case AggFirstValue, AggLastValue:
+		if y.n == 0 {
+			return
+		}
+		if x.n == 0 || (c.Kind == AggFirstValue) == (y.seq < x.seq) {
+			x.v, x.seq = y.v, y.seq
+		}
+		x.n = 1
+	case AggUser:
+		x.u.(Merger).Merge(y.u)
+	}
+}
+
+// results writes the value of every call into dst (len(p.calls)).
+func (p *plan) results(a *accRow, dst []row.Value) {
+	for i := range p.calls {
+		dst[i] = p.result(&p.calls[i], &a.calls[i])
+	}
+}
+
+func (p *plan) result(c *callPlan, ca *callAcc) row.Value {
+	switch c.Kind {
+	case AggCount, AggCountStar:
+		return row.Int(ca.n)
+	case AggSum, AggSum0:
+		if ca.n == 0 && c.Kind == AggSum {
+			return row.Value{}
+		}
+		if c.ResultType.Storage() == row.KindFloat {
+			if c.float {
+				return row.Float(ca.f)
+			}
+			return row.Float(float64(ca.i))
+		}
+		if c.float {
+			return row.Float(ca.f)
+		}
+		return row.Int(ca.i)
+	case AggAvg:
+		if ca.n == 0 {
+			return row.Value{}
+		}
+		switch c.avgMode {
+		case avgFloat:
+			if c.float {
+				return row.Float(ca.f / float64(ca.n))
+			}
+			return row.Float(float64(ca.i) / float64(ca.n))
+		case avgDecimal:
+			return row.Int(decimalAvg(ca.i, ca.n, c.scaleUp))
+		}
+		return row.Int(ca.i / ca.n)
+	case AggMin, AggMax:
+		if !p.retract {
+			if ca.n == 0 {
+				return row.Value{}
+			}
+			return ca.v
+		}
+		if len(ca.bag) == 0 {
+			return row.Value{}
+		}
+		if c.Kind == AggMin {
+			return ca.bag[0].v
+		}
+		return ca.bag[len(ca.bag)-1].v
+	case AggFirstValue, AggLastValue:
+		if !p.retract {
+			if ca.n == 0 {
+				return row.Value{}
+			}
+			return ca.v
+		}
+		if len(ca.bag) == 0 {
+			return row.Value{}
+		}
+		if c.Kind == AggFirstValue {
+			return ca.bag[0].v
+		}
+		return ca.bag[len(ca.bag)-1].v
+	case AggUser:
+		return ca.u.Value()
+	}
+	return row.Value{}
+}
+
+// decimalAvg returns sum×10^up / n rounded half away from zero (Java's
+// HALF_UP), as an unscaled int64. It panics on overflow.
+func decimalAvg(sum, n int64, up int) int64 {
+	if up >= 0 && up <= 18 && sum != math.MinInt64 {
+		m := int64(math.Pow10(up))
+		if abs := max(sum, -sum); abs <= math.MaxInt64/m {
+			return roundDiv(sum*m, n)
+		}
+	}
+	s := new(big.Int).SetInt64(sum)
+	d := new(big.Int).SetInt64(n)
+	if up >= 0 {
+		s.Mul(s, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(up)), nil))
+	} else {
+		d.Mul(d, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(-up)), nil))
+	}
+	neg := s.Sign() < 0
+	s.Abs(s)
+	q, r := new(big.Int).QuoRem(s, d, new(big.Int))
+	if r.Lsh(r, 1).Cmp(d) >= 0 {
+		q.Add(q, big.NewInt(1))
+	}
+	if neg {
+		q.Neg(q)
+	}
+	if !q.IsInt64() {
+		panic(fmt.Errorf("AVG of DECIMAL: the result %s does not fit DECIMAL(18) storage", q))
+	}
+	return q.Int64()
+}
+
+// roundDiv returns a/n (n > 0) rounded half away from zero.
+func roundDiv(a, n int64) int64 {
+	q, r := a/n, a%n
+	if r < 0 {
+		r = -r
+	}
+	if r >= n-r {
+		if a < 0 {
+			q--
+		} else {
+			q++
+		}
+	}
+	return q
+}
+
+// equalVals reports whether two result rows are the same values (and
+// kinds: an int 1 and a float 1.0 differ).
+func equalVals(a, b []row.Value) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Kind() != b[i].Kind() || row.Compare(a[i], b[i]) != 0 {
+			return false
+		}
+	}
+	return true
+}

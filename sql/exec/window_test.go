@@ -1,0 +1,359 @@
+package exec
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/row"
+	"github.com/sluicehq/sluice/sql/types"
+	"github.com/sluicehq/sluice/stream"
+)
+
+// The input columns of the window tests.
+const (
+	wK = iota // INT key 0..2
+	wX        // INT, nullable
+	wS        // VARCHAR, nullable
+	wF        // BOOLEAN
+	wCols
+)
+
+func windowCalls() []AggCall {
+	c := func(k AggKind, arg int, at, rt types.Type) AggCall {
+		return AggCall{Kind: k, Arg: arg, Filter: -1, ArgType: at, ResultType: rt}
+	}
+	calls := []AggCall{
+		c(AggCountStar, -1, types.TNull, types.TBigInt),
+		c(AggSum, wX, types.TBigInt, types.TBigInt),
+		c(AggMin, wX, types.TBigInt, types.TBigInt),
+		c(AggMax, wS, types.TVarchar, types.TVarchar),
+		c(AggAvg, wX, types.TBigInt, types.TBigInt),
+		c(AggCount, wX, types.TBigInt, types.TBigInt),
+		c(AggFirstValue, wX, types.TBigInt, types.TBigInt),
+		c(AggLastValue, wS, types.TVarchar, types.TVarchar),
+		{Kind: AggCount, Arg: wX, Distinct: true, Filter: -1, ResultType: types.TBigInt},
+		{Kind: AggCount, Arg: wX, Distinct: true, Filter: wF, ResultType: types.TBigInt},
+		{Kind: AggSum, Arg: wX, Distinct: true, Filter: -1, ArgType: types.TBigInt, ResultType: types.TBigInt},
+		{Kind: AggCountStar, Arg: -1, Filter: wF, ResultType: types.TBigInt},
+		{Kind: AggUser, Arg: wX, Filter: -1, User: sumSq{}},
+		{Kind: AggUser, Arg: wX, Distinct: true, Filter: wF, User: sumSq{}},
+	}
+	return calls
+}
+
+func randWindowRows(r *rand.Rand, n int, bound int64) []tev {
+	evs := make([]tev, n)
+	for i := range evs {
+		v := make([]row.Value, wCols)
+		v[wK] = row.Int(r.Int64N(3))
+		if r.IntN(6) > 0 {
+			v[wX] = row.Int(r.Int64N(6))
+		}
+		if r.IntN(6) > 0 {
+			v[wS] = row.String(string(rune('a' + r.IntN(5))))
+		}
+		v[wF] = row.Bool(r.IntN(2) == 0)
+		evs[i] = tev{C: Change{Op: Insert, Vals: v}, TS: int64(i)*3 + r.Int64N(4*bound+25)}
+	}
+	return evs
+}
+
+type owin struct{ start, end int64 }
+
+// oracleWindows lists the windows containing ts, by enumerating the grid
+// (independently of the operator's arithmetic).
+func oracleWindows(w WindowSpec, ts int64) []owin {
+	size, off := w.Size.Milliseconds(), w.Offset.Milliseconds()
+	var out []owin
+	switch w.Kind {
+	case Tumble, Hop:
+		slide := size
+		if w.Kind == Hop {
+			slide = w.Slide.Milliseconds()
+		}
+		for k := (ts-off-size)/slide - 2; k <= (ts-off)/slide+2; k++ {
+			s := k*slide + off
+			if s <= ts && ts < s+size {
+				out = append(out, owin{s, s + size})
+			}
+		}
+	case Cumulate:
+		step := w.Step.Milliseconds()
+		for k := (ts-off)/size - 2; k <= (ts-off)/size+2; k++ {
+			s := k*size + off
+			if s <= ts && ts < s+size {
+				for e := s + step; e <= s+size; e += step {
+					if ts < e {
+						out = append(out, owin{s, e})
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+type oracleGroup struct {
+	key  int64
+	win  owin
+	rows [][]row.Value
+}
+
+// windowOracle replays the input one record at a time, a watermark of
+// maxTs-bound-1 after each, and returns the windows with their on-time
+// rows and the number of late records.
+func windowOracle(evs []tev, w WindowSpec, bound int64) ([]*oracleGroup, int) {
+	var done []*oracleGroup
+	open := map[string]*oracleGroup{}
+	late := 0
+	wm, maxTs := int64(math.MinInt64), int64(math.MinInt64)
+	gap := w.Gap.Milliseconds()
+	for _, e := range evs {
+		k := e.C.Vals[wK].AsInt()
+		if w.Kind == Session {
+			nw := owin{e.TS, e.TS + gap}
+			var hits []string
+			for id, g := range open {
+				if g.key == k && g.win.start < nw.end && nw.start < g.win.end {
+					hits = append(hits, id)
+				}
+			}
+			if len(hits) == 0 && nw.end-1 <= wm {
+				late++
+			} else {
+				m := &oracleGroup{key: k, win: nw}
+				for _, id := range hits {
+					g := open[id]
+					m.win.start = min(m.win.start, g.win.start)
+					m.win.end = max(m.win.end, g.win.end)
+					m.rows = append(m.rows, g.rows...)
+					delete(open, id)
+				}
+				m.rows = append(m.rows, e.C.Vals)
+				open[fmt.Sprint(k, m.win)] = m
+			}
+		} else {
+			accepted := false
+			for _, ow := range oracleWindows(w, e.TS) {
+				if ow.end-1 <= wm {
+					continue
+				}
+				accepted = true
+				id := fmt.Sprint(k, ow)
+				g := open[id]
+				if g == nil {
+					g = &oracleGroup{key: k, win: ow}
+					open[id] = g
+				}
+				g.rows = append(g.rows, e.C.Vals)
+			}
+			if !accepted {
+				late++
+			}
+		}
+		maxTs = max(maxTs, e.TS)
+		if nw := maxTs - bound - 1; nw > wm {
+			wm = nw
+			for id, g := range open {
+				if g.win.end-1 <= wm {
+					done = append(done, g)
+					delete(open, id)
+				}
+			}
+		}
+	}
+	for _, g := range open {
+		done = append(done, g)
+	}
+	return done, late
+}
+
+// arrivalOrder sorts rows (slices of the input's Vals) into input order:
+// merged sessions concatenate their rows out of order.
+func arrivalOrder(evs []tev, rows [][]row.Value) [][]row.Value {
+	pos := map[*row.Value]int{}
+	for i := range evs {
+		pos[&evs[i].C.Vals[0]] = i
+	}
+	out := slices.Clone(rows)
+	slices.SortFunc(out, func(a, b []row.Value) int { return pos[&a[0]] - pos[&b[0]] })
+	return out
+}
+
+func oracleWindowRows(evs []tev, groups []*oracleGroup, calls []AggCall) []string {
+	var out []string
+	for _, g := range groups {
+		rows := arrivalOrder(evs, g.rows)
+		vals := []row.Value{row.Int(g.key), row.Timestamp(g.win.start), row.Timestamp(g.win.end), row.Timestamp(g.win.end - 1)}
+		for _, a := range calls {
+			var seq []row.Value
+			for _, r := range rows {
+				if a.Arg >= 0 && !r[a.Arg].IsNull() && filterOK(r, a.Filter) {
+					seq = append(seq, r[a.Arg])
+				}
+			}
+			vals = append(vals, oracleAgg(a, rows, seq))
+		}
+		// The record's timestamp, appended by the test: window_time.
+		vals = append(vals, row.Timestamp(g.win.end-1))
+		out = append(out, fmtVals(vals))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// runWindow runs WindowAggregate over evs and returns its rows (each with
+// the record's timestamp appended) and the late records it dropped.
+func runWindow(t *testing.T, evs []tev, par int, bound int64, w WindowSpec, calls []AggCall) ([]string, int64) {
+	t.Helper()
+	env := stream.New(stream.WithParallelism(par), stream.WithBatchSize(1))
+	src := stream.FromSource(env, "rows", stream.FromSlice(evs, 1),
+		stream.BoundedOutOfOrderness(func(e tev) int64 { return e.TS }, time.Duration(bound)*time.Millisecond))
+	in := stream.Map(src, func(e tev) Change { return e.C })
+	out := WindowAggregate(in, []int{wK}, w, calls, AggConfig{Name: "wagg"})
+	withTS := stream.FlatMap(out, func(c Change, em *stream.Emitter[Change]) {
+		if c.Op != Insert {
+			panic(fmt.Sprintf("window aggregate emitted %s", c.Op))
+		}
+		em.Emit(Change{Op: c.Op, Vals: append(slices.Clone(c.Vals), row.Timestamp(em.Timestamp()))})
+	})
+	got := stream.Collect(withTS)
+	job, err := env.Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := job.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var dropped int64
+	for _, m := range job.Metrics() {
+		if m.Operator == "wagg" {
+			dropped += m.Dropped
+		}
+	}
+	var rows []string
+	for _, c := range got.Values() {
+		rows = append(rows, fmtVals(c.Vals))
+	}
+	slices.Sort(rows)
+	return rows, dropped
+}
+
+// TestWindowAggregateOracle: random out-of-order rows with watermarks
+// through every window kind, at parallelism 1 and 2; the rows emitted
+// equal a batch GROUP BY key, window over the on-time records, and the
+// late records are counted.
+func TestWindowAggregateOracle(t *testing.T) {
+	r := newRand(t)
+	calls := windowCalls()
+	specs := []WindowSpec{
+		{Kind: Tumble, Size: 20 * time.Millisecond},
+		{Kind: Tumble, Size: 30 * time.Millisecond, Offset: 7 * time.Millisecond},
+		{Kind: Hop, Size: 30 * time.Millisecond, Slide: 10 * time.Millisecond},
+		{Kind: Hop, Size: 25 * time.Millisecond, Slide: 10 * time.Millisecond, Offset: 3 * time.Millisecond},
+		{Kind: Cumulate, Size: 40 * time.Millisecond, Step: 10 * time.Millisecond},
+		{Kind: Cumulate, Size: 30 * time.Millisecond, Step: 10 * time.Millisecond, Offset: -4 * time.Millisecond},
+		{Kind: Session, Gap: 6 * time.Millisecond},
+		{Kind: Session, Gap: 15 * time.Millisecond},
+	}
+	for _, w := range specs {
+		for _, par := range []int{1, 2} {
+			t.Run(fmt.Sprintf("%s-%v-%v-%v/p%d", w.Kind, w.Size+w.Gap, w.Slide+w.Step, w.Offset, par), func(t *testing.T) {
+				for round := range 3 {
+					bound := r.Int64N(12)
+					evs := randWindowRows(r, 200+r.IntN(200), bound)
+					groups, late := windowOracle(evs, w, bound)
+					want := oracleWindowRows(evs, groups, calls)
+					got, dropped := runWindow(t, evs, par, bound, w, calls)
+					if !slices.Equal(got, want) {
+						for i := range max(len(got), len(want)) {
+							var g, x string
+							if i < len(got) {
+								g = got[i]
+							}
+							if i < len(want) {
+								x = want[i]
+							}
+							if g != x {
+								t.Fatalf("round %d bound %d: row %d of %d/%d:\n got  %s\n want %s", round, bound, i, len(got), len(want), g, x)
+							}
+						}
+					}
+					if dropped != int64(late) {
+						t.Fatalf("round %d: %d late records dropped, want %d", round, dropped, late)
+					}
+					if round == 0 {
+						t.Logf("%d rows, %d windows, %d late", len(evs), len(want), late)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestWindowAggregateProcTime: processing-time windows put every record
+// in some window and fire them all by the end of the input.
+func TestWindowAggregateProcTime(t *testing.T) {
+	r := newRand(t)
+	evs := randWindowRows(r, 300, 0)
+	calls := []AggCall{{Kind: AggCountStar, Arg: -1, Filter: -1}}
+	for _, w := range []WindowSpec{
+		{Kind: Tumble, Size: 1000 * time.Hour, ProcTime: true},
+		{Kind: Session, Gap: time.Hour, ProcTime: true},
+		{Kind: Cumulate, Size: 1000 * time.Hour, Step: 100 * time.Hour, ProcTime: true},
+	} {
+		env := stream.New(stream.WithParallelism(2))
+		src := stream.FromSource(env, "rows", stream.FromSlice(evs, 1), stream.WatermarkStrategy[tev]{})
+		got := stream.Collect(WindowAggregate(stream.Map(src, func(e tev) Change { return e.C }), []int{wK}, w, calls, AggConfig{}))
+		if err := env.Execute(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		// Cumulate counts a record once per step window it is in; the
+		// largest windows (end - start = size) hold each record once.
+		var n int64
+		for _, c := range got.Values() {
+			start, end := c.Vals[1].AsInt(), c.Vals[2].AsInt()
+			if w.Kind == Cumulate && end-start != w.Size.Milliseconds() {
+				continue
+			}
+			n += c.Vals[4].AsInt()
+		}
+		if n != int64(len(evs)) {
+			t.Fatalf("%s: windows counted %d records, want %d", w.Kind, n, len(evs))
+		}
+	}
+}
+
+// TestWindowSpecValidate: bad specs are refused with what to change, and
+// the job of an invalid aggregate fails on its first row.
+func TestWindowSpecValidate(t *testing.T) {
+	for _, w := range []WindowSpec{
+		{Kind: Tumble},
+		{Kind: Hop, Size: time.Second},
+		{Kind: Cumulate, Size: 25 * time.Millisecond, Step: 10 * time.Millisecond},
+		{Kind: Session, Gap: time.Microsecond},
+		{Kind: 9},
+	} {
+		if err := w.Validate(); err == nil {
+			t.Errorf("%+v: accepted", w)
+		}
+	}
+	if err := ValidateAggs([]AggCall{{Kind: AggUser, Arg: 1, Filter: -1, User: noRetract{}}}, true, true); err == nil {
+		t.Error("a user function without Merge accepted for session windows")
+	}
+	evs := []tev{{C: Change{Op: Insert, Vals: []row.Value{row.Int(1)}}, TS: 5}}
+	env := stream.New(stream.WithParallelism(1))
+	src := stream.FromSource(env, "rows", stream.FromSlice(evs, 1), stream.WatermarkStrategy[tev]{Timestamp: func(e tev) int64 { return e.TS }})
+	stream.Collect(WindowAggregate(stream.Map(src, func(e tev) Change { return e.C }), []int{0},
+		WindowSpec{Kind: Hop, Size: time.Second}, nil, AggConfig{}))
+	if err := env.Execute(context.Background()); err == nil {
+		t.Fatal("job with an invalid window ran")
+	} else {
+		t.Logf("error: %v", err)
+	}
+}
