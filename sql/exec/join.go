@@ -51,9 +51,12 @@ type JoinConfig struct {
 	Parallelism int
 	// StateTTL, when positive, drops the rows of a regular join's state
 	// that were not written for that long (processing time), like Flink's
-	// table.exec.state.ttl. Expiry emits nothing: a later retraction of an
-	// expired row is ignored, and a row of the other side no longer
-	// matches it. 0 keeps state forever.
+	// table.exec.state.ttl. An expired row is never read again, even
+	// before its processing-time timer removes it. Expiry emits nothing:
+	// a later retraction of an expired row is ignored, and a row of the
+	// other side no longer matches it (nor retracts a padded row of it).
+	// 0 keeps state forever. IntervalJoin and WindowJoin ignore it: the
+	// watermark cleans their state.
 	StateTTL time.Duration
 }
 
@@ -205,17 +208,20 @@ func (f *joinFunc) process(ctx *stream.KeyedContext[string, Change], s int, c Ch
 	}
 	k := rowKey(c.Vals)
 	rec, exists := f.rows[s].Get(k)
-	if !add && !exists {
-		return
-	}
 	now := int64(0)
 	if f.ttl > 0 {
 		now = ctx.ProcessingTime()
+		if exists && f.expired(rec, now) {
+			exists = false // as if the timer had dropped it already
+		}
+	}
+	if !add && !exists {
+		return
 	}
 	var n int64
 	f.upd = f.upd[:0]
 	for ok, orec := range f.rows[o].All() {
-		if !f.matches(s, c.Vals, orec.Vals) {
+		if f.expired(orec, now) || !f.matches(s, c.Vals, orec.Vals) {
 			continue
 		}
 		n += orec.Count
@@ -299,6 +305,12 @@ func (f *joinFunc) process(ctx *stream.KeyedContext[string, Change], s int, c Ch
 	}
 }
 
+// expired reports a row not written for StateTTL: it is never read,
+// whether or not its timer has fired yet.
+func (f *joinFunc) expired(rec joinRec, now int64) bool {
+	return f.ttl > 0 && rec.Touched+f.ttl <= now
+}
+
 // OnTimer expires the rows of the current key not written for StateTTL.
 func (f *joinFunc) OnTimer(ctx *stream.KeyedContext[string, Change], t stream.Timer) {
 	if f.ttl <= 0 || t.Domain != stream.ProcessingTime {
@@ -308,7 +320,7 @@ func (f *joinFunc) OnTimer(ctx *stream.KeyedContext[string, Change], t stream.Ti
 	for s := range 2 {
 		var drop []string
 		for k, rec := range f.rows[s].All() {
-			if rec.Touched+f.ttl <= t.Time {
+			if f.expired(rec, t.Time) {
 				drop = append(drop, k)
 			} else if at := rec.Touched + f.ttl; next < 0 || at < next {
 				next = at
