@@ -1,0 +1,339 @@
+package exec
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/sluicehq/sluice/row"
+	"github.com/sluicehq/sluice/state"
+	"github.com/sluicehq/sluice/stream"
+)
+
+// JoinKind is the kind of a join.
+type JoinKind uint8
+
+// The join kinds. Semi and anti joins (EXISTS / NOT EXISTS, IN / NOT IN
+// rewritten by the planner) output the left row only.
+const (
+	JoinInner JoinKind = iota
+	JoinLeft
+	JoinRight
+	JoinFull
+	JoinSemi
+	JoinAnti
+)
+
+var joinKindNames = [...]string{"INNER", "LEFT", "RIGHT", "FULL", "SEMI", "ANTI"}
+
+// String returns the kind as SQL names it.
+func (k JoinKind) String() string {
+	if int(k) < len(joinKindNames) {
+		return joinKindNames[k]
+	}
+	return fmt.Sprintf("JoinKind(%d)", uint8(k))
+}
+
+// preserves reports whether side s (0 left, 1 right) of an outer join
+// keeps its rows that match nothing (null-padded).
+func (k JoinKind) preserves(s int) bool {
+	if s == 0 {
+		return k == JoinLeft || k == JoinFull
+	}
+	return k == JoinRight || k == JoinFull
+}
+
+// JoinConfig configures a join operator.
+type JoinConfig struct {
+	// Name is the operator's name (metrics, errors, checkpoints).
+	Name string
+	// Parallelism of the operator; 0 uses the Env's. A join without an
+	// equi-key runs at parallelism 1 whatever this says.
+	Parallelism int
+	// StateTTL, when positive, drops the rows of a regular join's state
+	// that were not written for that long (processing time), like Flink's
+	// table.exec.state.ttl. An expired row is never read again, even
+	// before its processing-time timer removes it. Expiry emits nothing:
+	// a later retraction of an expired row is ignored, and a row of the
+	// other side no longer matches it (nor retracts a padded row of it).
+	// 0 keeps state forever. IntervalJoin and WindowJoin ignore it: the
+	// watermark cleans their state.
+	StateTTL time.Duration
+}
+
+func (c JoinConfig) opts(def string, keyed bool) []stream.OpOption {
+	name := c.Name
+	if name == "" {
+		name = def
+	}
+	o := []stream.OpOption{stream.Name(name)}
+	switch {
+	case !keyed:
+		o = append(o, stream.Parallelism(1))
+	case c.Parallelism > 0:
+		o = append(o, stream.Parallelism(c.Parallelism))
+	}
+	return o
+}
+
+// Join is the regular (unbounded) join of two changelogs on
+// left[leftKey[i]] = right[rightKey[i]] and cond, with Flink's semantics.
+//
+// Both inputs may be updating: +I and +U add one occurrence of a row, -U
+// and -D remove one. The state keeps each side's rows per key with their
+// multiplicities, and, for the preserved side of outer joins and the left
+// side of semi and anti joins, per row the number of matching rows of the
+// other side, so that a null-padded row (or a semi/anti result) is emitted
+// or retracted when that number goes 0↔1. Rows whose key has a null never
+// match (SQL equality); outer and anti joins pass them through padded.
+//
+// Output values are left ++ right (nulls for a missing side); semi and anti
+// joins output the left values only. Output operations:
+//   - a joined pair caused by an input row carries the input row's
+//     operation (+I, +U, -U or -D), so an inner join of append-only inputs
+//     emits only +I;
+//   - a null-padded row of an outer join, and the row of a semi/anti join,
+//     is emitted with +I and withdrawn with -D, except that a row of the
+//     current input that matches nothing is passed on with its own
+//     operation;
+//   - when a row of the other side gives a padded row its first match the
+//     operator emits -D (padded) then the pair; when the last match goes,
+//     the pair's retraction then +I (padded).
+//
+// A retraction of a row the state does not hold (never inserted, or
+// expired by StateTTL) is ignored. The output record's timestamp is the
+// later of the two rows' timestamps. Without a key (a cross join with a
+// condition) the operator runs at parallelism 1.
+func Join(left, right stream.Stream[Change], leftKey, rightKey []int, kind JoinKind, cond func(l, r []row.Value) bool, leftWidth, rightWidth int, cfg JoinConfig) stream.Stream[Change] {
+	if len(leftKey) != len(rightKey) {
+		panic(fmt.Sprintf("exec.Join %s: %d left key columns but %d right key columns; the planner must pair them", cfg.Name, len(leftKey), len(rightKey)))
+	}
+	op := &joinOp{kind: kind, keys: [2][]int{leftKey, rightKey}, widths: [2]int{leftWidth, rightWidth}, cond: cond, ttl: cfg.StateTTL.Milliseconds()}
+	if cfg.StateTTL > 0 && op.ttl == 0 {
+		op.ttl = 1
+	}
+	return coKeyed(left, right, func(c Change) string { return Key(c.Vals, leftKey) }, func(c Change) string { return Key(c.Vals, rightKey) }, op.open, cfg.opts("join-"+kind.String(), len(leftKey) > 0))
+}
+
+// joinOp is the configuration of a regular join; open makes one instance
+// per subtask.
+type joinOp struct {
+	kind   JoinKind
+	keys   [2][]int
+	widths [2]int
+	cond   func(l, r []row.Value) bool
+	ttl    int64
+}
+
+func (op *joinOp) open(ctx *stream.KeyedContext[string, Change]) (sidedFunc, error) {
+	f := &joinFunc{joinOp: op}
+	var err error
+	if f.rows[0], err = state.NewMap[string, string, joinRec](ctx.State(), "left"); err != nil {
+		return nil, fmt.Errorf("join left state: %w", err)
+	}
+	if f.rows[1], err = state.NewMap[string, string, joinRec](ctx.State(), "right"); err != nil {
+		return nil, fmt.Errorf("join right state: %w", err)
+	}
+	if op.ttl > 0 {
+		if f.timer, err = state.NewValue[string, int64](ctx.State(), "ttl-timer"); err != nil {
+			return nil, fmt.Errorf("join ttl state: %w", err)
+		}
+	}
+	return f, nil
+}
+
+type joinFunc struct {
+	*joinOp
+	rows  [2]*state.Map[string, string, joinRec]
+	timer *state.Value[string, int64]
+	upd   []joinUpdate
+}
+
+type joinUpdate struct {
+	k   string
+	rec joinRec
+}
+
+// pair returns the output row of this-side values v (side s) and
+// other-side values o; nil stands for the null side.
+func (f *joinFunc) pair(s int, v, o []row.Value) []row.Value {
+	if f.kind == JoinSemi || f.kind == JoinAnti {
+		return v
+	}
+	out := make([]row.Value, f.widths[0]+f.widths[1])
+	l, r := v, o
+	if s == 1 {
+		l, r = o, v
+	}
+	copy(out[:f.widths[0]], l)
+	copy(out[f.widths[0]:], r)
+	return out
+}
+
+func (f *joinFunc) matches(s int, v, o []row.Value) bool {
+	if f.cond == nil {
+		return true
+	}
+	if s == 0 {
+		return f.cond(v, o)
+	}
+	return f.cond(o, v)
+}
+
+func emitN(ctx *stream.KeyedContext[string, Change], n int64, c Change, ts int64) {
+	for range n {
+		ctx.EmitAt(c, ts)
+	}
+}
+
+func addOp(add bool) Op {
+	if add {
+		return Insert
+	}
+	return Delete
+}
+
+func (f *joinFunc) process(ctx *stream.KeyedContext[string, Change], s int, c Change) {
+	o := 1 - s
+	ts := ctx.Timestamp()
+	add := !c.Op.IsRetract()
+	semi := f.kind == JoinSemi || f.kind == JoinAnti
+	if hasNull(c.Vals, f.keys[s]) {
+		switch {
+		case s == 0 && f.kind == JoinAnti:
+			ctx.EmitAt(Change{Op: c.Op, Vals: c.Vals}, ts)
+		case f.kind.preserves(s):
+			ctx.EmitAt(Change{Op: c.Op, Vals: f.pair(s, c.Vals, nil)}, ts)
+		}
+		return
+	}
+	k := rowKey(c.Vals)
+	rec, exists := f.rows[s].Get(k)
+	now := int64(0)
+	if f.ttl > 0 {
+		now = ctx.ProcessingTime()
+		if exists && f.expired(rec, now) {
+			exists = false // as if the timer had dropped it already
+		}
+	}
+	if !add && !exists {
+		return
+	}
+	var n int64
+	f.upd = f.upd[:0]
+	for ok, orec := range f.rows[o].All() {
+		if f.expired(orec, now) || !f.matches(s, c.Vals, orec.Vals) {
+			continue
+		}
+		n += orec.Count
+		switch {
+		case semi && s == 1:
+			// A right row changes the match count of left rows.
+			before := orec.Matches
+			after := before - 1
+			if add {
+				after = before + 1
+			}
+			if (before == 0) != (after == 0) {
+				// semi: 0→1 inserts, 1→0 deletes; anti the opposite.
+				ins := after != 0
+				if f.kind == JoinAnti {
+					ins = !ins
+				}
+				emitN(ctx, orec.Count, Change{Op: addOp(ins), Vals: orec.Vals}, max(ts, orec.Ts))
+			}
+			orec.Matches = after
+			f.upd = append(f.upd, joinUpdate{ok, orec})
+		case semi:
+			// Left row of a semi/anti join: decided after the loop.
+		default:
+			pts := max(ts, orec.Ts)
+			p := Change{Op: c.Op, Vals: f.pair(s, c.Vals, orec.Vals)}
+			if f.kind.preserves(o) {
+				before := orec.Matches
+				if add {
+					if before == 0 {
+						emitN(ctx, orec.Count, Change{Op: Delete, Vals: f.pair(o, orec.Vals, nil)}, pts)
+					}
+					emitN(ctx, orec.Count, p, pts)
+					orec.Matches = before + 1
+				} else {
+					emitN(ctx, orec.Count, p, pts)
+					orec.Matches = before - 1
+					if orec.Matches == 0 {
+						emitN(ctx, orec.Count, Change{Op: Insert, Vals: f.pair(o, orec.Vals, nil)}, pts)
+					}
+				}
+				f.upd = append(f.upd, joinUpdate{ok, orec})
+			} else {
+				emitN(ctx, orec.Count, p, pts)
+			}
+		}
+	}
+	for _, u := range f.upd {
+		f.rows[o].Put(u.k, u.rec)
+	}
+	switch {
+	case semi && s == 0:
+		if (n > 0) == (f.kind == JoinSemi) {
+			ctx.EmitAt(Change{Op: c.Op, Vals: c.Vals}, ts)
+		}
+	case f.kind.preserves(s) && n == 0:
+		ctx.EmitAt(Change{Op: c.Op, Vals: f.pair(s, c.Vals, nil)}, ts)
+	}
+	if add {
+		if !exists {
+			rec = joinRec{Vals: c.Vals}
+		}
+		rec.Count++
+		rec.Matches = n
+		rec.Ts = max(rec.Ts, ts)
+		rec.Touched = now
+		f.rows[s].Put(k, rec)
+	} else if rec.Count--; rec.Count <= 0 {
+		f.rows[s].Delete(k)
+	} else {
+		rec.Matches = n
+		rec.Touched = now
+		f.rows[s].Put(k, rec)
+	}
+	if f.ttl > 0 {
+		if _, set := f.timer.Get(); !set {
+			at := now + f.ttl
+			ctx.RegisterProcessingTimer(at)
+			f.timer.Set(at)
+		}
+	}
+}
+
+// expired reports a row not written for StateTTL: it is never read,
+// whether or not its timer has fired yet.
+func (f *joinFunc) expired(rec joinRec, now int64) bool {
+	return f.ttl > 0 && rec.Touched+f.ttl <= now
+}
+
+// OnTimer expires the rows of the current key not written for StateTTL.
+func (f *joinFunc) OnTimer(ctx *stream.KeyedContext[string, Change], t stream.Timer) {
+	if f.ttl <= 0 || t.Domain != stream.ProcessingTime {
+		return
+	}
+	next := int64(-1)
+	for s := range 2 {
+		var drop []string
+		for k, rec := range f.rows[s].All() {
+			if f.expired(rec, t.Time) {
+				drop = append(drop, k)
+			} else if at := rec.Touched + f.ttl; next < 0 || at < next {
+				next = at
+			}
+		}
+		for _, k := range drop {
+			f.rows[s].Delete(k)
+		}
+	}
+	if next < 0 {
+		f.timer.Clear()
+		return
+	}
+	ctx.RegisterProcessingTimer(next)
+	f.timer.Set(next)
+}
