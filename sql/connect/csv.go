@@ -1,11 +1,15 @@
 package connect
 
 import (
+	"bufio"
 	"errors"
+	"io"
 	"fmt"
 	"math"
 	"strconv"
 
+	"github.com/sluicehq/sluice/connector"
+	"github.com/sluicehq/sluice/connector/file"
 	"github.com/sluicehq/sluice/row"
 	"github.com/sluicehq/sluice/sql/types"
 )
@@ -224,4 +228,77 @@ func appendText(dst []byte, t types.Type, v row.Value, ts TimestampFormat) []byt
 		return appendFloat(dst, f)
 	}
 	return append(dst, v.AsString()...)
+}
+
+// csvFraming reads the records of CSV files: lines, joined while a
+// quoted field is open, so that fields holding line breaks (which the
+// writer quotes) read back whole.
+type csvFraming struct{}
+
+func (csvFraming) Open(name string, r io.Reader) (file.RecordReader, error) {
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReader(r)
+	}
+	return &csvRecords{r: br, name: name}, nil
+}
+
+type csvRecords struct {
+	r    *bufio.Reader
+	name string
+}
+
+// maxCSVRecord bounds one record, as the line source bounds a line.
+const maxCSVRecord = 16 << 20
+
+func (c *csvRecords) Next() ([]byte, []connector.Header, error) {
+	var rec []byte
+	open := false
+	for {
+		line, err := c.r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			rec = append(rec, line...)
+			open = quotesOpen(line, open)
+			if len(rec) > maxCSVRecord {
+				return nil, nil, fmt.Errorf("%s: a CSV record longer than %d bytes", c.name, maxCSVRecord)
+			}
+			continue
+		}
+		rec = append(rec, line...)
+		open = quotesOpen(line, open)
+		if err != nil {
+			if errors.Is(err, io.EOF) && len(rec) > 0 {
+				return trimEOL(rec), nil, nil
+			}
+			return nil, nil, err
+		}
+		if !open {
+			return trimEOL(rec), nil, nil
+		}
+		if len(rec) > maxCSVRecord {
+			return nil, nil, fmt.Errorf("%s: a CSV record longer than %d bytes (an unterminated quote?)", c.name, maxCSVRecord)
+		}
+	}
+}
+
+// quotesOpen returns whether a quoted field is open after b, given
+// whether one was open before it (each '"' toggles; a doubled quote
+// toggles twice).
+func quotesOpen(b []byte, open bool) bool {
+	for _, c := range b {
+		if c == '"' {
+			open = !open
+		}
+	}
+	return open
+}
+
+func trimEOL(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+		if n := len(b); n > 0 && b[n-1] == '\r' {
+			b = b[:n-1]
+		}
+	}
+	return b
 }

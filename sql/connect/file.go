@@ -2,6 +2,7 @@ package connect
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/sluicehq/sluice/connector/file"
@@ -29,6 +30,14 @@ func openFileSource(t SourceTable) (stream.Source[exec.Change], Info, error) {
 			return nil, Info{}, fmt.Errorf("option 'source.monitor-interval' = '%s' is not a positive duration such as '10s'", v)
 		}
 		cfg.Follow, cfg.PollInterval, follow = true, d, true
+	}
+	if !follow {
+		if _, err := os.Stat(path); err != nil {
+			return nil, Info{}, fmt.Errorf("option 'path' = '%s': %w", path, err)
+		}
+	}
+	if f.name == "csv" && !follow {
+		cfg.Records = csvFraming{}
 	}
 	inner, err := file.NewSource(cfg)
 	if err != nil {

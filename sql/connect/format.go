@@ -74,7 +74,7 @@ func checkMetadata(cols []Column, allowed ...string) error {
 			continue
 		}
 		if !contains(allowed, c.Metadata) {
-			return fmt.Errorf("column %s: unknown metadata key '%s'%s; allowed: %s", c.Name, c.Metadata, didYouMean(c.Metadata, allowed), quoteList(allowed))
+			return fmt.Errorf("column %s: unknown metadata key '%s'%s (allowed: %s)", c.Name, c.Metadata, didYouMean(c.Metadata, allowed), quoteList(allowed))
 		}
 	}
 	return nil

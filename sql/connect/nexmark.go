@@ -116,7 +116,7 @@ func nexmarkColumns(cols []Column) ([]nexmarkColumn, error) {
 			for j, f := range nexmarkFields {
 				names[j] = f.path
 			}
-			return nil, fmt.Errorf("column %s is not a field of the nexmark table%s; fields: %s", p, didYouMean(p, names), strings.Join(names, ", "))
+			return nil, fmt.Errorf("column %s is not a field of the nexmark table%s (fields: %s)", p, didYouMean(p, names), strings.Join(names, ", "))
 		}
 	}
 	return out, nil

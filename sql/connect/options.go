@@ -139,7 +139,7 @@ func spec(opts Options) (*connSpec, string, error) {
 	if s := lookup(name); s != nil {
 		return s, name, nil
 	}
-	return nil, name, fmt.Errorf("unknown connector '%s'%s; allowed: %s", name, didYouMean(name, Connectors()), quoteList(Connectors()))
+	return nil, name, fmt.Errorf("unknown connector '%s'%s (allowed: %s)", name, didYouMean(name, Connectors()), quoteList(Connectors()))
 }
 
 // CheckOptions checks a table's options for use as a source (sink false)
@@ -166,7 +166,7 @@ func CheckOptions(opts Options, sink bool) error {
 		if k == "connector" || matchKey(allowed, k) {
 			continue
 		}
-		return fmt.Errorf("unknown option '%s' for connector %s%s; allowed: %s", k, s.name, didYouMean(k, allowed), quoteList(allowed))
+		return fmt.Errorf("unknown option '%s' for connector %s%s (allowed: %s)", k, s.name, didYouMean(k, allowed), quoteList(allowed))
 	}
 	for _, fk := range s.formatKeys {
 		f, ok := opts[fk]
@@ -174,7 +174,7 @@ func CheckOptions(opts Options, sink bool) error {
 			continue
 		}
 		if !contains(s.formats, f) {
-			return fmt.Errorf("unknown %s '%s' for connector %s%s; allowed: %s", fk, f, s.name, didYouMean(f, s.formats), quoteList(s.formats))
+			return fmt.Errorf("unknown %s '%s' for connector %s%s (allowed: %s)", fk, f, s.name, didYouMean(f, s.formats), quoteList(s.formats))
 		}
 	}
 	return nil
@@ -193,17 +193,13 @@ func connectorsWhere(f func(*connSpec) bool) []string {
 }
 
 // allowedKeys returns the connector's options plus those of the formats
-// opts names (all formats' when none is named yet), sorted.
+// opts names, sorted.
 func (s *connSpec) allowedKeys(opts Options) []string {
 	out := append([]string(nil), s.options...)
 	out = append(out, s.formatKeys...)
 	for _, fk := range s.formatKeys {
 		prefix := strings.TrimSuffix(fk, "format") // "", "value.", "key."
-		fs := s.formats
 		if f, ok := opts[fk]; ok {
-			fs = []string{f}
-		}
-		for _, f := range fs {
 			for _, o := range formatOptions[f] {
 				out = append(out, prefix+f+"."+o)
 			}
@@ -354,7 +350,7 @@ func optEnum(opts Options, key, def string, allowed ...string) (string, error) {
 			return a, nil
 		}
 	}
-	return "", fmt.Errorf("option '%s' = '%s' is not allowed%s; allowed: %s", key, v, didYouMean(v, allowed), quoteList(allowed))
+	return "", fmt.Errorf("option '%s' = '%s' is not allowed%s (allowed: %s)", key, v, didYouMean(v, allowed), quoteList(allowed))
 }
 
 // optSize parses a memory size: 200, 200b, 1kb, 4mb.

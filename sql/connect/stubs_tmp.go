@@ -9,16 +9,11 @@ import (
 
 var errTODO = errors.New("not built yet")
 
-func openKafkaSource(SourceTable, Env, bool) (stream.Source[exec.Change], Info, error) {
-	return nil, Info{}, errTODO
-}
 func openLogSource(SourceTable, Env) (stream.Source[exec.Change], Info, error) {
 	return nil, Info{}, errTODO
 }
-func openDatagen(SourceTable) (stream.Source[exec.Change], Info, error) { return nil, Info{}, errTODO }
 func openHTTPSource(SourceTable, Env) (stream.Source[exec.Change], Info, error) {
 	return nil, Info{}, errTODO
 }
-func openKafkaSink(SinkTable, Env, bool) (stream.Sink[exec.Change], error) { return nil, errTODO }
 func openLogSink(SinkTable, Env) (stream.Sink[exec.Change], error)         { return nil, errTODO }
 func openPostgres(SinkTable, Env) (stream.Sink[exec.Change], error)        { return nil, errTODO }

@@ -36,6 +36,9 @@ type SourceTable struct {
 	Name    string
 	Columns []Column
 	Options Options
+	// PrimaryKey (column indexes) is the key of an 'upsert-kafka' table's
+	// messages; other connectors ignore it.
+	PrimaryKey []int
 }
 
 // SinkTable is a table written by INSERT INTO.
@@ -128,6 +131,9 @@ func OpenSink(t SinkTable, env Env) (stream.Sink[exec.Change], error) {
 	}
 	s, _, _ := spec(t.Options)
 	if t.Updating && (s.updates == nil || !s.updates(t.Options, t.PrimaryKey)) {
+		if s.updates != nil && len(t.PrimaryKey) == 0 {
+			return nil, fmt.Errorf("sink %s (connector '%s') takes updates only by key but has no PRIMARY KEY: declare PRIMARY KEY (...) NOT ENFORCED on the columns the query groups by", t.Name, t.Options["connector"])
+		}
 		return nil, ErrAppendOnly(t.Name, t.Options, "")
 	}
 	for _, k := range t.PrimaryKey {

@@ -72,26 +72,31 @@ func parseDecimal(s string, scale int) (int64, error) {
 			roundUp = digits[keep] >= '5'
 		}
 	}
+	limit := uint64(math.MaxInt64)
+	if neg {
+		limit++ // -2^63
+	}
 	for i := 0; i < keep; i++ {
-		if u > (math.MaxInt64-9)/10 {
+		d := uint64(digits[i] - '0')
+		if u > (limit-d)/10 {
 			return 0, fmt.Errorf("%s %w", orig, errDecimalOverflow)
 		}
-		u = u*10 + uint64(digits[i]-'0')
+		u = u*10 + d
 	}
 	for ; shift > 0; shift-- {
-		if u > math.MaxInt64/10 {
+		if u > limit/10 {
 			return 0, fmt.Errorf("%s %w", orig, errDecimalOverflow)
 		}
 		u *= 10
 	}
 	if roundUp {
+		if u == limit {
+			return 0, fmt.Errorf("%s %w", orig, errDecimalOverflow)
+		}
 		u++
 	}
-	if u > math.MaxInt64 {
-		return 0, fmt.Errorf("%s %w", orig, errDecimalOverflow)
-	}
 	if neg {
-		return -int64(u), nil
+		return int64(-u), nil
 	}
 	return int64(u), nil
 }
