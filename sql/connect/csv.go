@@ -3,8 +3,8 @@ package connect
 import (
 	"bufio"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 
