@@ -15,6 +15,9 @@ func openFileSource(t SourceTable) (stream.Source[exec.Change], Info, error) {
 	if path == "" {
 		return nil, Info{}, fmt.Errorf("option 'path' is required: a file or a directory")
 	}
+	if t.Options["format"] == "parquet" {
+		return openParquetSource(t)
+	}
 	if err := checkMetadata(t.Columns, "file.path"); err != nil {
 		return nil, Info{}, err
 	}
@@ -51,7 +54,7 @@ func openFileSource(t SourceTable) (stream.Source[exec.Change], Info, error) {
 	return src, Info{Bounded: !follow, Description: desc}, nil
 }
 
-func openFileSink(t SinkTable) (stream.Sink[exec.Change], error) {
+func openFileSink(t SinkTable, env Env) (stream.Sink[exec.Change], error) {
 	path := t.Options["path"]
 	if path == "" {
 		return nil, fmt.Errorf("option 'path' is required: the directory the part files go to")
@@ -59,11 +62,14 @@ func openFileSink(t SinkTable) (stream.Sink[exec.Change], error) {
 	if err := noMetadata(t.Columns); err != nil {
 		return nil, err
 	}
+	if t.Options["format"] == "parquet" {
+		return openParquetSink(t, env)
+	}
 	f, err := newRowFormat(t.Options, "format", t.Columns)
 	if err != nil {
 		return nil, err
 	}
-	cfg := file.SinkConfig{Path: path, Suffix: "." + f.name}
+	cfg := file.SinkConfig{Path: path, Suffix: "." + f.name, TwoPhase: env.ExactlyOnce}
 	if f.name == "json" {
 		cfg.Suffix = ".jsonl"
 	}

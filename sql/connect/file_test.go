@@ -158,3 +158,38 @@ q4> {"op":"-D","id":1,"final":2.75}
 		t.Fatal(bh.(*Blackhole).Rows())
 	}
 }
+
+func TestParquetRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	cols := []Column{col("id", types.TBigInt), col("flag", types.TBoolean), col("price", types.DecimalOf(10, 3)), col("ratio", types.TDouble),
+		col("name", types.TVarchar), col("ts", types.TTimestamp), col("day", types.TDate), col("tags", types.Type{Kind: types.Array, Elem: &types.TVarchar})}
+	var want []exec.Change
+	for i := int64(0); i < 50; i++ {
+		v := []row.Value{row.Int(i), row.Bool(i%2 == 0), row.Int(i*1234 - 7), row.Float(float64(i) / 4), row.String(strings.Repeat("x", int(i%5))),
+			row.Timestamp(1436918400000 + i), row.Int(16000 + i), row.JSON(`["a"]`)}
+		if i%7 == 0 {
+			v[1], v[3], v[4], v[7] = row.Value{}, row.Value{}, row.Value{}, row.Value{}
+		}
+		want = append(want, exec.Change{Op: exec.Insert, Vals: v})
+	}
+	opts := Options{"connector": "filesystem", "path": dir, "format": "parquet"}
+	sink, err := OpenSink(SinkTable{Name: "out", Columns: cols, Options: opts}, Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeAll(t, sink, want)
+	src, _, err := OpenSource(SourceTable{Name: "in", Columns: cols, Options: opts}, Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := flatten(readAll(t, src, 2))
+	sort.Slice(got, func(i, j int) bool { return got[i].Vals[0].AsInt() < got[j].Vals[0].AsInt() })
+	if len(got) != len(want) {
+		t.Fatalf("%d rows, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !equalVals(got[i].Vals, want[i].Vals) {
+			t.Fatalf("row %d: got %v want %v", i, got[i].Vals, want[i].Vals)
+		}
+	}
+}

@@ -53,7 +53,7 @@ var specs = []*connSpec{
 	{
 		name: "filesystem", aliases: []string{"file"}, source: true, sink: true,
 		options: []string{"path", "source.monitor-interval", "sink.rolling-policy.file-size", "sink.rolling-policy.rollover-interval"},
-		formats: textFormats, formatKeys: []string{"format"},
+		formats: []string{"json", "csv", "parquet"}, formatKeys: []string{"format"},
 	},
 	{
 		name: "kafka", source: true, sink: true,

@@ -147,7 +147,7 @@ func OpenSink(t SinkTable, env Env) (stream.Sink[exec.Change], error) {
 	)
 	switch s.name {
 	case "filesystem":
-		sink, err = openFileSink(t)
+		sink, err = openFileSink(t, env)
 	case "kafka", "upsert-kafka":
 		sink, err = openKafkaSink(t, env, s.name == "upsert-kafka")
 	case "sluice":
