@@ -234,7 +234,7 @@ type rankFunc struct {
 }
 
 // insertAt returns where a new row v goes among rows.
-func (f *rankFunc) insertAt(rows []rankRow, v []row.Value) int {
+func (f *rankOp) insertAt(rows []rankRow, v []row.Value) int {
 	lo, hi := 0, len(rows)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
