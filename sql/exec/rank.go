@@ -35,6 +35,15 @@ type RankConfig struct {
 	// Retractions on an append-only input are ignored when their row was
 	// dropped from state.
 	InputAppendOnly bool
+	// WaitForWatermark, for Deduplicate keeping the first row (keepLast
+	// false) by the rowtime, makes the output append-only: a partition's
+	// candidate (the row with the smallest rowtime so far, the first to
+	// arrive among equals) is emitted once the watermark reaches its
+	// rowtime, and every later row of the partition is ignored; rows at or
+	// behind the watermark are dropped as late. Without it the first row
+	// is emitted at once and replaced (-U/+U) by a row with a smaller
+	// rowtime that arrives later, as Flink does. Ignored elsewhere.
+	WaitForWatermark bool
 }
 
 func (c RankConfig) opts(def string, keyed bool) []stream.OpOption {
@@ -85,6 +94,9 @@ func Deduplicate(in stream.Stream[Change], partition []int, orderCol int, keepLa
 	name := "deduplicate-first"
 	if keepLast {
 		name = "deduplicate-last"
+	}
+	if !keepLast && cfg.WaitForWatermark {
+		return stream.KeyedProcess(ks, op.openFirstOnWatermark, cfg.opts(name, len(partition) > 0)...)
 	}
 	return stream.KeyedProcess(ks, op.open, cfg.opts(name, len(partition) > 0)...)
 }
@@ -222,7 +234,7 @@ type rankFunc struct {
 }
 
 // insertAt returns where a new row v goes among rows.
-func (f *rankFunc) insertAt(rows []rankRow, v []row.Value) int {
+func (f *rankOp) insertAt(rows []rankRow, v []row.Value) int {
 	lo, hi := 0, len(rows)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
@@ -299,7 +311,7 @@ func (f *rankFunc) ProcessElement(ctx *stream.KeyedContext[string, Change], c Ch
 	f.emitDiff(ctx, f.old, rows[:min(len(rows), f.limit)])
 }
 
-func (f *rankFunc) out(r rankRow, pos int) []row.Value {
+func (f *rankOp) out(r rankRow, pos int) []row.Value {
 	if !f.rowNumber {
 		return r.Vals
 	}
@@ -354,4 +366,47 @@ func (f *rankFunc) OnTimer(ctx *stream.KeyedContext[string, Change], t stream.Ti
 	if st, ok := f.st.Get(); ok && st.Touched+f.ttl <= t.Time {
 		f.st.Clear()
 	}
+}
+
+func (op *rankOp) openFirstOnWatermark(ctx *stream.KeyedContext[string, Change]) (stream.KeyedProcessFunc[string, Change, Change], error) {
+	st, err := state.NewValue[string, timedRow](ctx.State(), "first")
+	if err != nil {
+		return nil, fmt.Errorf("deduplicate state: %w", err)
+	}
+	return &firstOnWatermark{rankOp: op, st: st}, nil
+}
+
+// firstOnWatermark keeps the first row per partition by rowtime and
+// emits it when the watermark reaches it. Its state is one row per
+// partition ever seen (Matched: emitted), so that later rows are ignored.
+type firstOnWatermark struct {
+	*rankOp
+	st *state.Value[string, timedRow]
+}
+
+func (f *firstOnWatermark) ProcessElement(ctx *stream.KeyedContext[string, Change], c Change) {
+	col := f.order[0].Col
+	if col >= len(c.Vals) || c.Vals[col].IsNull() {
+		return // no rowtime: it ranks after every row with one
+	}
+	ts := c.Vals[col].AsInt()
+	if ts <= ctx.Watermark() {
+		return // late
+	}
+	cur, ok := f.st.Get()
+	if ok && (cur.Matched || cur.Ts <= ts) {
+		return
+	}
+	f.st.Set(timedRow{Vals: c.Vals, Ts: ts})
+	ctx.RegisterEventTimer(ts)
+}
+
+func (f *firstOnWatermark) OnTimer(ctx *stream.KeyedContext[string, Change], t stream.Timer) {
+	cur, ok := f.st.Get()
+	if !ok || cur.Matched || cur.Ts > t.Time {
+		return
+	}
+	ctx.EmitAt(Change{Op: Insert, Vals: f.out(rankRow{Vals: cur.Vals}, 0)}, cur.Ts)
+	cur.Matched = true
+	f.st.Set(cur)
 }

@@ -248,3 +248,46 @@ func TestDeduplicate(t *testing.T) {
 		}
 	}
 }
+
+// TestDeduplicateFirstOnWatermark: keep-first by rowtime with
+// WaitForWatermark over out-of-order on-time rows emits exactly one +I per
+// partition: the row with the smallest rowtime, the first among equals.
+func TestDeduplicateFirstOnWatermark(t *testing.T) {
+	for _, par := range []int{1, 2} {
+		for seed := range uint64(4) {
+			t.Run(fmt.Sprintf("p%d/%d", par, seed), func(t *testing.T) {
+				r := rand.New(rand.NewPCG(seed, 9))
+				const delay = 10
+				var evs []ev
+				for i, e := range onTime(r, 300, 8, delay) {
+					evs = append(evs, ev{C: exec.Change{Vals: []row.Value{e.C.Vals[0], row.Timestamp(e.Ts), row.Int(int64(i))}}, Ts: e.Ts})
+				}
+				best := map[string][]row.Value{}
+				for _, e := range evs {
+					k := rowStr(e.C.Vals[:1])
+					if b, ok := best[k]; !ok || row.Compare(e.C.Vals[1], b[1]) < 0 {
+						best[k] = e.C.Vals
+					}
+				}
+				want := map[string]int{}
+				for _, b := range best {
+					want[rowStr(b)]++
+				}
+				env := stream.New(stream.WithParallelism(par), stream.WithBatchSize(4))
+				outs := collect(t, env, exec.Deduplicate(source(env, "in", evs, delay), []int{0}, 1, false, false, exec.RankConfig{WaitForWatermark: true}))
+				for _, o := range outs {
+					if o.C.Op != exec.Insert {
+						t.Fatalf("emitted %s: the output must be append-only", o.C.Op)
+					}
+					if o.Ts != o.C.Vals[1].AsInt() {
+						t.Fatalf("row %s stamped %d, want its rowtime", rowStr(o.C.Vals), o.Ts)
+					}
+				}
+				if len(outs) != len(want) {
+					t.Fatalf("%d rows emitted, want %d (one per partition)", len(outs), len(want))
+				}
+				sameMultiset(t, materialise(t, outs), want)
+			})
+		}
+	}
+}
