@@ -103,7 +103,18 @@ func (b *builder) build1(n node) (stream.Stream[exec.Change], error) {
 		if err != nil {
 			return in, err
 		}
-		return exec.Rank(in, n.partition, n.order, n.limit, n.rowNumber, exec.RankConfig{Name: b.name("rank"), StateTTL: b.ttl}), nil
+		cfg := exec.RankConfig{Name: b.name("rank"), StateTTL: b.ttl, InputAppendOnly: !n.in.updating()}
+		switch n.mode() {
+		case rankDedup, rankKeepFirstRowtime:
+			cfg.Name = b.name("deduplicate")
+			cfg.WaitForWatermark = n.mode() == rankKeepFirstRowtime
+			return exec.Deduplicate(in, n.partition, n.order[0].Col, n.order[0].Desc, n.rowNumber, cfg), nil
+		case rankWindow:
+			wc, _ := n.windowCols()
+			cfg.Name = b.name("window-rank")
+			return exec.WindowRank(in, wc[0], [2]int{wc[1][0], wc[2][0]}, n.order, n.limit, n.rowNumber, cfg), nil
+		}
+		return exec.Rank(in, n.partition, n.order, n.limit, n.rowNumber, cfg), nil
 	case *union:
 		var ins []stream.Stream[exec.Change]
 		for _, x := range n.ins {

@@ -192,10 +192,68 @@ func (n *join) updating() bool {
 	return n.left.updating() || n.right.updating() || (n.kind != exec.JoinInner && n.kind != exec.JoinSemi)
 }
 func (n *rank) updating() bool {
-	// Keeping the first row per partition of an append-only input by
-	// ascending time never changes a result.
-	return !(n.limit == 1 && !n.rowNumber && !n.in.updating() && len(n.order) == 1 && !n.order[0].Desc &&
-		n.in.cols()[n.order[0].Col].typ.Time != types.NoTimeAttr)
+	switch n.mode() {
+	case rankWindow, rankKeepFirstRowtime:
+		return false
+	}
+	return true
+}
+
+type rankMode uint8
+
+const (
+	rankGeneral rankMode = iota
+	// rankDedup keeps the first or last row per partition by a time
+	// attribute (ROW_NUMBER ... ORDER BY time ASC|DESC, rownum = 1).
+	rankDedup
+	// rankKeepFirstRowtime is deduplication keeping the first row by
+	// event time: each partition's row is emitted once the watermark
+	// passes it, so the result is append-only.
+	rankKeepFirstRowtime
+	// rankWindow is a top-N per window of a windowed append-only input
+	// (partitioned by window_start and window_end): emitted when the
+	// window ends, append-only.
+	rankWindow
+)
+
+func (n *rank) mode() rankMode {
+	if n.in.updating() {
+		return rankGeneral
+	}
+	cs := n.in.cols()
+	if n.limit == 1 && len(n.order) == 1 && cs[n.order[0].Col].typ.Time != types.NoTimeAttr {
+		if !n.order[0].Desc && cs[n.order[0].Col].typ.Time == types.RowTime {
+			return rankKeepFirstRowtime
+		}
+		return rankDedup
+	}
+	if _, ok := n.windowCols(); ok {
+		return rankWindow
+	}
+	return rankGeneral
+}
+
+// windowCols finds window_start and window_end of a window aggregation
+// among the partition columns: the partition without them, and the two
+// columns.
+func (n *rank) windowCols() ([3][]int, bool) {
+	cs := n.in.cols()
+	ws, we := -1, -1
+	var rest []int
+	for _, p := range n.partition {
+		switch cs[p].win {
+		case winStart:
+			ws = p
+		case winEnd:
+			we = p
+		default:
+			rest = append(rest, p)
+		}
+	}
+	if ws < 0 || we < 0 {
+		return [3][]int{}, false
+	}
+	return [3][]int{rest, {ws}, {we}}, true
 }
 func (n *union) updating() bool {
 	for _, in := range n.ins {
@@ -320,7 +378,8 @@ func (n *join) describe() string {
 }
 
 func (n *rank) describe() string {
-	return fmt.Sprintf("Rank(%s, rankRange=[1..%d], rowNumber=[%v])", n.text, n.limit, n.rowNumber)
+	op := map[rankMode]string{rankGeneral: "Rank", rankDedup: "Deduplicate", rankKeepFirstRowtime: "Deduplicate", rankWindow: "WindowRank"}[n.mode()]
+	return fmt.Sprintf("%s(%s, rankRange=[1..%d], rowNumber=[%v])", op, n.text, n.limit, n.rowNumber)
 }
 
 func (n *union) describe() string {
