@@ -95,6 +95,8 @@ func (b *builder) build1(n node) (stream.Stream[exec.Change], error) {
 			return exec.IntervalJoin(l, r, n.leftKey, n.rightKey, n.kind, n.lower, n.upper, n.cond, n.leftWidth, n.rightWid, cfg), nil
 		}
 		return exec.Join(l, r, n.leftKey, n.rightKey, n.kind, n.cond, n.leftWidth, n.rightWid, cfg), nil
+	case *lookupJoin:
+		return b.buildLookup(n)
 	case *rank:
 		if n.limit < 0 {
 			return stream.Stream[exec.Change]{}, fmt.Errorf("ROW_NUMBER() OVER (%s) needs a filter on its result (WHERE rownum <= N)", n.text)

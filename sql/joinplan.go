@@ -27,6 +27,9 @@ func (p *planner) colsOf(ref ast.TableRef) ([]column, error) {
 // take part: those of one side are pushed into it, equalities between
 // the sides become the join key, the rest a condition on matching pairs.
 func (p *planner) planJoin(j *ast.Join, conjs []ast.Expr) (node, []ast.Expr, error) {
+	if tn, ok := j.Right.(*ast.TableName); ok && tn.ForSystemTime != nil {
+		return p.planLookupJoin(j, tn, conjs)
+	}
 	var kind exec.JoinKind
 	switch j.Kind {
 	case ast.JoinInner, ast.JoinComma, ast.JoinCross:

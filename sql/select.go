@@ -279,7 +279,7 @@ func unwrapRenamed(n node) node {
 
 func (p *planner) planTableName(r *ast.TableName) (node, error) {
 	if r.ForSystemTime != nil {
-		return nil, fmt.Errorf("%s: lookup joins (FOR SYSTEM_TIME AS OF) are not supported yet", r.Pos)
+		return nil, fmt.Errorf("%s: FOR SYSTEM_TIME AS OF belongs to the right side of a JOIN (a lookup join: JOIN t FOR SYSTEM_TIME AS OF o.proc_time AS s ON ...)", r.Pos)
 	}
 	name := nameOf(r.Name)
 	// WITH definitions first, innermost first.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -75,6 +77,10 @@ type Config struct {
 	StreamOptions []stream.Option
 	// Settings are extra SET statements.
 	Settings map[string]string
+	// SideInputFile is q13's side_input table (CSV lines "key,value");
+	// Run writes the reference's (10,000 rows "i,i") to a temporary file
+	// when it is empty.
+	SideInputFile string
 }
 
 // Script returns the statements a run executes: the reference's DDL,
@@ -103,9 +109,12 @@ func Script(cfg Config, sink string) ([]ast.Statement, error) {
 		}
 		for _, st := range script.Statements {
 			if ct, ok := st.(*ast.CreateTable); ok {
-				if strings.EqualFold(ct.Name[len(ct.Name)-1].Name, "datagen") {
+				switch name := ct.Name[len(ct.Name)-1].Name; {
+				case strings.EqualFold(name, "datagen"):
 					ct.Options = sourceOptions(cfg, gen)
-				} else {
+				case strings.EqualFold(name, "side_input"):
+					ct.Options = []ast.Option{{Key: "connector", Value: "filesystem"}, {Key: "path", Value: cfg.SideInputFile}, {Key: "format", Value: "csv"}}
+				default:
 					ct.Options = []ast.Option{{Key: "connector", Value: sink}}
 				}
 			}
@@ -132,6 +141,16 @@ func sourceOptions(cfg Config, gen nexmark.Config) []ast.Option {
 		o = append(o, ast.Option{Key: "base-time", Value: strconv.FormatInt(gen.BaseTime, 10)})
 	}
 	return o
+}
+
+// WriteSideInput writes the reference's side input for q13: n CSV lines
+// "i,i".
+func WriteSideInput(path string, n int) error {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "%d,%d\n", i, i)
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
 // CountChar is the reference's count_char UDF (q14), in Go: how many
@@ -169,6 +188,17 @@ const CountCharClass = "com.github.nexmark.flink.udf.CountChar"
 func Run(ctx context.Context, cfg Config) (queries.Result, error) {
 	if cfg.Query == "" {
 		return queries.Result{}, fmt.Errorf("nexmark SQL: no query given (one of %s)", strings.Join(Queries(), ", "))
+	}
+	if cfg.Query == "q13" && cfg.SideInputFile == "" {
+		dir, err := os.MkdirTemp("", "nexmark-side-input-")
+		if err != nil {
+			return queries.Result{}, err
+		}
+		defer os.RemoveAll(dir)
+		cfg.SideInputFile = filepath.Join(dir, "side_input.txt")
+		if err := WriteSideInput(cfg.SideInputFile, 10_000); err != nil {
+			return queries.Result{}, err
+		}
 	}
 	stmts, err := Script(cfg, "nexmark-fingerprint")
 	if err != nil {
