@@ -36,20 +36,51 @@ func (c *Compiler) cast(n *ast.Cast, s Scope) (Compiled, error) {
 	return out, nil
 }
 
-// Coerce converts c to type to as an implicit cast (INSERT by position,
-// UNION): numbers widen to wider numbers, anything to strings, strings to
-// times, NULL to anything. Conversions that can fail at run time report
-// to the Compiler's OnError that compiled c... here none: a failure
-// gives NULL.
+// Coerce converts x to type to as an implicit cast (INSERT by position,
+// UNION), as Flink allows implicitly: integers to wider integers,
+// integers and DECIMAL to DECIMAL, any number to FLOAT or DOUBLE, CHAR
+// to VARCHAR, DATE to TIMESTAMP, a string to a time (parsed), NULL to
+// anything. Others need an explicit CAST and give an error saying so.
+// A value that does not fit (a DECIMAL too narrow) becomes NULL.
 func Coerce(x Compiled, to types.Type) (Compiled, error) {
 	var c Compiler
-	return c.convert(ast.Pos{}, x, to, false)
+	return c.CoerceAt(ast.Pos{}, x, to)
 }
 
-// CoerceAt is Coerce with errors reported to this compiler's OnError and
-// positioned at pos.
+// CoerceAt is Coerce with run-time errors reported to this compiler's
+// OnError and compile errors positioned at pos (when pos is set).
 func (c *Compiler) CoerceAt(pos ast.Pos, x Compiled, to types.Type) (Compiled, error) {
+	if !implicitOK(x.Type, to) {
+		err := fmt.Errorf("cannot cast implicitly %s to %s; CAST it explicitly", typeName(x.Type), typeName(to))
+		if pos.Line > 0 {
+			err = fmt.Errorf("%s: %w", pos, err)
+		}
+		return Compiled{}, err
+	}
 	return c.convert(pos, x, to, false)
+}
+
+func implicitOK(from, to types.Type) bool {
+	fc, tc := classOf(from), classOf(to)
+	switch {
+	case from.Kind == types.Null || types.Equal(from.Plain(), to.Plain()):
+		return true
+	case fc != clsNone && tc != clsNone:
+		switch tc {
+		case clsFloat:
+			return fc != clsFloat || to.Kind == types.Double || from.Kind == types.Float
+		case clsDec:
+			return fc != clsFloat
+		}
+		return fc == clsInt && intRank(from.Kind) <= intRank(to.Kind)
+	case from.IsString() && to.IsString():
+		return true
+	case from.IsString() && (to.IsTimestamp() || to.Kind == types.Date || to.Kind == types.Time):
+		return true
+	case to.IsTimestamp():
+		return from.Kind == to.Kind || from.Kind == types.Date
+	}
+	return from.Kind == to.Kind
 }
 
 // convert is an implicit conversion (to a common type): identity when

@@ -1,6 +1,7 @@
 package expr
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -117,8 +118,15 @@ func (r *Registry) Lookup(name string) (ScalarFunc, bool) {
 		for i, t := range ts {
 			args[i] = Compiled{Type: t, Eval: func([]row.Value) row.Value { return null }}
 		}
-		out, err := b.compile(&call{c: &Compiler{Funcs: r}, node: &ast.Call{Name: ast.Ident{Name: name}}, name: name, args: args})
-		return out.Type, err
+		node := &ast.Call{Name: ast.Ident{Name: name}, Args: make([]ast.Expr, len(ts))}
+		for i := range node.Args {
+			node.Args[i] = &ast.NullLit{}
+		}
+		out, err := b.compile(&call{c: &Compiler{Funcs: r}, node: node, name: name, args: args})
+		if err != nil {
+			return types.Type{}, errors.New(strings.TrimPrefix(err.Error(), ast.Pos{}.String()+": "))
+		}
+		return out.Type, nil
 	}}, true
 }
 
