@@ -105,10 +105,7 @@ func (c *Compiler) convertExplicit(pos ast.Pos, x Compiled, to types.Type, try, 
 	t := to
 	t.NotNull = notNull
 	if conv == nil {
-		x.Type = t
-		if from.Time != types.NoTimeAttr && from.Kind == to.Kind {
-			x.Type = t
-		}
+		x.Type = t // a CAST drops the time attribute, as Flink
 		return x, nil
 	}
 	f := x.Eval
@@ -543,7 +540,7 @@ func (c *Compiler) fromString(to types.Type) (converter, error) {
 	case clsDec:
 		s, p := to.Scale, to.Precision
 		return func(v row.Value) (row.Value, bool) {
-			r, ok := new(big.Rat).SetString(strings.TrimSpace(v.AsString()))
+			r, ok := parseRat(strings.TrimSpace(v.AsString()))
 			if !ok {
 				return null, false
 			}
@@ -608,4 +605,19 @@ func (c *Compiler) fromString(to types.Type) (converter, error) {
 		}, nil
 	}
 	return nil, fmt.Errorf("cannot cast %s to %s", "VARCHAR", typeName(to))
+}
+
+// parseRat parses a decimal number, refusing exponents beyond ±100 (a
+// string from outside must not make big.Rat build 10^1000000000).
+func parseRat(s string) (*big.Rat, bool) {
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		e, err := strconv.Atoi(s[i+1:])
+		if err != nil || e > 100 || e < -100 {
+			return nil, false
+		}
+	}
+	if len(s) > 200 {
+		return nil, false
+	}
+	return new(big.Rat).SetString(s)
 }

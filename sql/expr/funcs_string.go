@@ -276,7 +276,7 @@ func registerStrings(r *Registry) {
 				return row.String("")
 			}
 			s := vals[0].AsString()
-			if int64(len(s))*n > 1<<26 {
+			if n > (1<<26)/int64(max(len(s), 1)) {
 				return b.c.fail(b.pos(), "REPEAT: result longer than 64 MiB")
 			}
 			return row.String(strings.Repeat(s, int(n)))
@@ -408,7 +408,7 @@ func substring(s string, start, n int64) string {
 		return ""
 	}
 	end := count + 1
-	if n >= 0 && start+n < end {
+	if n >= 0 && n < end-start {
 		end = start + n
 	}
 	if count == int64(len(s)) {
