@@ -608,13 +608,10 @@ func regexpExtract(b *call) (Compiled, error) {
 		if g < 0 || g > re.NumSubexp() {
 			return Compiled{}, b.errorf("group %d does not exist: the pattern has %d group%s", g, re.NumSubexp(), plural(re.NumSubexp()))
 		}
-		must := requiredLiteral(p)
+		fast := newFastRegexp(re)
 		return b.result(tString, map1(b.args[0].Eval, func(a row.Value) row.Value {
 			s := a.AsString()
-			if must != "" && !strings.Contains(s, must) {
-				return null
-			}
-			m := re.FindStringSubmatchIndex(s)
+			m := fast.find(s)
 			if m == nil || m[2*g] < 0 {
 				return null
 			}
