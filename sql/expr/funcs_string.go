@@ -340,6 +340,14 @@ func registerStrings(r *Registry) {
 		if err != nil {
 			return Compiled{}, err
 		}
+		if p, isNull, ok := b.constString(1); ok && !isNull {
+			rx, _ := re(p)
+			must := requiredLiteral(p)
+			return b.result(types.TBoolean, map1(b.args[0].Eval, func(a row.Value) row.Value {
+				s := a.AsString()
+				return row.Bool((must == "" || strings.Contains(s, must)) && rx.MatchString(s))
+			}))
+		}
 		return b.result(types.TBoolean, mapN(b.args, func(vals []row.Value) row.Value {
 			rx, ok := re(vals[1].AsString())
 			if !ok {
