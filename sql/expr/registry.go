@@ -276,7 +276,12 @@ func (c *Compiler) call(n *ast.Call, s Scope) (Compiled, error) {
 	udf, isUDF := reg.udfs[name]
 	reg.mu.RUnlock()
 	if !isBuiltin && !isUDF {
-		return Compiled{}, errorf(n.Pos, "unknown function %s%s", n.Name.Name, suggest(name, reg.Names()))
+		candidates := reg.Names()
+		for a := range aggregates {
+			candidates = append(candidates, a)
+		}
+		slices.Sort(candidates) // ties go to the first name alphabetically
+		return Compiled{}, errorf(n.Pos, "unknown function %s%s", n.Name.Name, suggest(name, candidates))
 	}
 	b := &call{c: c, node: n, s: s, name: name}
 	if !isBuiltin || !bi.raw {
