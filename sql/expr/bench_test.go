@@ -1,6 +1,7 @@
 package expr
 
 import (
+	"regexp"
 	"testing"
 
 	"github.com/sluicehq/sluice/row"
@@ -63,3 +64,13 @@ func BenchmarkQ21Case(b *testing.B) {
 func BenchmarkDateFormatDay(b *testing.B)    { benchExpr(b, `DATE_FORMAT(dateTime, 'yyyy-MM-dd')`) }
 func BenchmarkDateFormatMinute(b *testing.B) { benchExpr(b, `DATE_FORMAT(dateTime, 'HH:mm')`) }
 func BenchmarkLikePrefix(b *testing.B)       { benchExpr(b, `url LIKE 'https://%channel_id=1%'`) }
+
+// The q21 pattern through Go's regexp alone, for comparison with
+// BenchmarkQ21RegexpExtract.
+func BenchmarkQ21PlainRegexp(b *testing.B) {
+	re := regexp.MustCompile(`(&|^)channel_id=([^&]*)`)
+	url := bidRow(0)[4].AsString()
+	for i := 0; i < b.N; i++ {
+		_ = re.FindStringSubmatchIndex(url)
+	}
+}

@@ -36,20 +36,51 @@ func (c *Compiler) cast(n *ast.Cast, s Scope) (Compiled, error) {
 	return out, nil
 }
 
-// Coerce converts c to type to as an implicit cast (INSERT by position,
-// UNION): numbers widen to wider numbers, anything to strings, strings to
-// times, NULL to anything. Conversions that can fail at run time report
-// to the Compiler's OnError that compiled c... here none: a failure
-// gives NULL.
+// Coerce converts x to type to as an implicit cast (INSERT by position,
+// UNION), as Flink allows implicitly: integers to wider integers,
+// integers and DECIMAL to DECIMAL, any number to FLOAT or DOUBLE, CHAR
+// to VARCHAR, DATE to TIMESTAMP, a string to a time (parsed), NULL to
+// anything. Others need an explicit CAST and give an error saying so.
+// A value that does not fit (a DECIMAL too narrow) becomes NULL.
 func Coerce(x Compiled, to types.Type) (Compiled, error) {
 	var c Compiler
-	return c.convert(ast.Pos{}, x, to, false)
+	return c.CoerceAt(ast.Pos{}, x, to)
 }
 
-// CoerceAt is Coerce with errors reported to this compiler's OnError and
-// positioned at pos.
+// CoerceAt is Coerce with run-time errors reported to this compiler's
+// OnError and compile errors positioned at pos (when pos is set).
 func (c *Compiler) CoerceAt(pos ast.Pos, x Compiled, to types.Type) (Compiled, error) {
+	if !implicitOK(x.Type, to) {
+		err := fmt.Errorf("cannot cast implicitly %s to %s; CAST it explicitly", typeName(x.Type), typeName(to))
+		if pos.Line > 0 {
+			err = fmt.Errorf("%s: %w", pos, err)
+		}
+		return Compiled{}, err
+	}
 	return c.convert(pos, x, to, false)
+}
+
+func implicitOK(from, to types.Type) bool {
+	fc, tc := classOf(from), classOf(to)
+	switch {
+	case from.Kind == types.Null || types.Equal(from.Plain(), to.Plain()):
+		return true
+	case fc != clsNone && tc != clsNone:
+		switch tc {
+		case clsFloat:
+			return fc != clsFloat || to.Kind == types.Double || from.Kind == types.Float
+		case clsDec:
+			return fc != clsFloat
+		}
+		return fc == clsInt && intRank(from.Kind) <= intRank(to.Kind)
+	case from.IsString() && to.IsString():
+		return true
+	case from.IsString() && (to.IsTimestamp() || to.Kind == types.Date || to.Kind == types.Time):
+		return true
+	case to.IsTimestamp():
+		return from.Kind == to.Kind || from.Kind == types.Date
+	}
+	return from.Kind == to.Kind
 }
 
 // convert is an implicit conversion (to a common type): identity when
@@ -74,10 +105,7 @@ func (c *Compiler) convertExplicit(pos ast.Pos, x Compiled, to types.Type, try, 
 	t := to
 	t.NotNull = notNull
 	if conv == nil {
-		x.Type = t
-		if from.Time != types.NoTimeAttr && from.Kind == to.Kind {
-			x.Type = t
-		}
+		x.Type = t // a CAST drops the time attribute, as Flink
 		return x, nil
 	}
 	f := x.Eval
@@ -512,7 +540,7 @@ func (c *Compiler) fromString(to types.Type) (converter, error) {
 	case clsDec:
 		s, p := to.Scale, to.Precision
 		return func(v row.Value) (row.Value, bool) {
-			r, ok := new(big.Rat).SetString(strings.TrimSpace(v.AsString()))
+			r, ok := parseRat(strings.TrimSpace(v.AsString()))
 			if !ok {
 				return null, false
 			}
@@ -577,4 +605,19 @@ func (c *Compiler) fromString(to types.Type) (converter, error) {
 		}, nil
 	}
 	return nil, fmt.Errorf("cannot cast %s to %s", "VARCHAR", typeName(to))
+}
+
+// parseRat parses a decimal number, refusing exponents beyond ±100 (a
+// string from outside must not make big.Rat build 10^1000000000).
+func parseRat(s string) (*big.Rat, bool) {
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		e, err := strconv.Atoi(s[i+1:])
+		if err != nil || e > 100 || e < -100 {
+			return nil, false
+		}
+	}
+	if len(s) > 200 {
+		return nil, false
+	}
+	return new(big.Rat).SetString(s)
 }

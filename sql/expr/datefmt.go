@@ -16,8 +16,9 @@ import (
 // literal (” is a quote); other non-letters are literal. Other letters
 // are refused, as Java refuses unknown ones.
 type dateFormat struct {
-	parts []datePart
-	size  int
+	parts    []datePart
+	size     int
+	needDate bool // some part reads the date, not only the time of day
 }
 
 type datePart struct {
@@ -95,6 +96,10 @@ func compileDateFormat(p string) (*dateFormat, error) {
 	}
 	for _, pt := range f.parts {
 		f.size += max(pt.count, len(pt.text), 2)
+		switch pt.letter {
+		case 'y', 'M', 'd', 'D', 'E', 'u':
+			f.needDate = true
+		}
 	}
 	return f, nil
 }
@@ -112,7 +117,13 @@ func appendNum(b []byte, v int64, width int) []byte {
 
 // format appends the formatting of wall-clock milliseconds ms.
 func (f *dateFormat) format(b []byte, ms int64) []byte {
-	fl := splitMillis(ms)
+	var fl fields
+	if f.needDate {
+		fl = splitMillis(ms)
+	} else {
+		rem := int(floorMod(ms, msPerDay))
+		fl = fields{hour: rem / msPerHour, minute: rem / msPerMinute % 60, second: rem / msPerSecond % 60, milli: rem % 1000}
+	}
 	for i := range f.parts {
 		pt := &f.parts[i]
 		switch pt.letter {

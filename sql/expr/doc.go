@@ -35,12 +35,23 @@
 //     BIGINT; CAST one side".
 //   - Literals: an integer is INT when it fits 32 bits, else BIGINT;
 //     0.908 is DECIMAL(4, 3); 1e3 is DOUBLE; 'abc' is CHAR(3).
+//   - The common type of CASE, IF, COALESCE and IN branches: DOUBLE if
+//     any is approximate, else DECIMAL wide enough for all, else the
+//     widest integer; strings of different lengths give VARCHAR (Flink
+//     gives CHAR(n) padded with spaces; this package does not pad).
 //
 // Run-time errors. Eval cannot return an error. A failed CAST, a
 // division by zero, a DECIMAL overflow or an invalid argument (a bad
 // regular expression met at run time) make the value NULL and are sent
 // to Compiler.OnError, where the caller decides: fail the job as Flink
-// does, count, or log. TRY_CAST gives NULL without reporting.
+// does, count, or log. TRY_CAST gives NULL without reporting. A
+// constant subexpression is evaluated once at compile time, so its
+// failure (CAST('x' AS INT)) is reported then.
+//
+// Regular expressions use Go's RE2 syntax, which agrees with Java's on
+// the common constructs (classes, groups, alternation, lazy
+// quantifiers); lookaround and backreferences are refused at compile
+// time. LIKE has no escape character unless ESCAPE names one.
 //
 // Casts follow Flink: numbers, strings, booleans, DECIMAL with HALF_UP
 // rounding (DECIMAL and DOUBLE to integer truncate), strings to and

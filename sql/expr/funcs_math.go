@@ -312,9 +312,14 @@ func roundTrunc(b *call, round bool) (Compiled, error) {
 			if math.IsNaN(f) || math.IsInf(f, 0) {
 				return a
 			}
+			if d > 300 {
+				return a
+			}
 			if round {
-				if dec, ok := floatToDecimal(f, max(d, 0)); ok && d >= 0 && d <= 15 {
-					return row.Float(decimalToFloat(dec, d))
+				if d >= 0 && d <= 15 {
+					if dec, ok := floatToDecimal(f, d); ok {
+						return row.Float(decimalToFloat(dec, d))
+					}
 				}
 				return row.Float(roundHalfUp(f*scale) / scale)
 			}

@@ -276,7 +276,7 @@ func registerStrings(r *Registry) {
 				return row.String("")
 			}
 			s := vals[0].AsString()
-			if int64(len(s))*n > 1<<26 {
+			if n > (1<<26)/int64(max(len(s), 1)) {
 				return b.c.fail(b.pos(), "REPEAT: result longer than 64 MiB")
 			}
 			return row.String(strings.Repeat(s, int(n)))
@@ -339,6 +339,14 @@ func registerStrings(r *Registry) {
 		re, err := b.regexpArg(1)
 		if err != nil {
 			return Compiled{}, err
+		}
+		if p, isNull, ok := b.constString(1); ok && !isNull {
+			rx, _ := re(p)
+			must := requiredLiteral(p)
+			return b.result(types.TBoolean, map1(b.args[0].Eval, func(a row.Value) row.Value {
+				s := a.AsString()
+				return row.Bool((must == "" || strings.Contains(s, must)) && rx.MatchString(s))
+			}))
 		}
 		return b.result(types.TBoolean, mapN(b.args, func(vals []row.Value) row.Value {
 			rx, ok := re(vals[1].AsString())
@@ -408,7 +416,7 @@ func substring(s string, start, n int64) string {
 		return ""
 	}
 	end := count + 1
-	if n >= 0 && start+n < end {
+	if n >= 0 && n < end-start {
 		end = start + n
 	}
 	if count == int64(len(s)) {
@@ -608,13 +616,10 @@ func regexpExtract(b *call) (Compiled, error) {
 		if g < 0 || g > re.NumSubexp() {
 			return Compiled{}, b.errorf("group %d does not exist: the pattern has %d group%s", g, re.NumSubexp(), plural(re.NumSubexp()))
 		}
-		must := requiredLiteral(p)
+		fast := newFastRegexp(re)
 		return b.result(tString, map1(b.args[0].Eval, func(a row.Value) row.Value {
 			s := a.AsString()
-			if must != "" && !strings.Contains(s, must) {
-				return null
-			}
-			m := re.FindStringSubmatchIndex(s)
+			m := fast.find(s)
 			if m == nil || m[2*g] < 0 {
 				return null
 			}

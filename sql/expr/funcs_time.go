@@ -241,7 +241,7 @@ func registerTime(r *Registry) {
 	r.det("DATE_FORMAT", dateFormatFunc)
 	r.det("TO_TIMESTAMP", func(b *call) (Compiled, error) { return parseTimeFunc(b, types.TTimestamp) })
 	r.det("TO_DATE", func(b *call) (Compiled, error) { return parseTimeFunc(b, types.TDate) })
-	r.add("UNIX_TIMESTAMP", builtin{compile: unixTimestamp, deterministic: true})
+	r.add("UNIX_TIMESTAMP", builtin{compile: unixTimestamp}) // UNIX_TIMESTAMP() reads the clock
 	r.det("FROM_UNIXTIME", func(b *call) (Compiled, error) {
 		if err := b.argc(1, 2); err != nil {
 			return Compiled{}, err

@@ -131,7 +131,13 @@ func parseExpr(src string) (ast.Expr, error) {
 }
 
 func (p *exprParser) peek() tok { return p.toks[p.i] }
-func (p *exprParser) next() tok { t := p.toks[p.i]; p.i++; return t }
+func (p *exprParser) next() tok {
+	t := p.toks[p.i]
+	if t.kind != 'e' {
+		p.i++
+	}
+	return t
+}
 
 func (p *exprParser) isKw(words ...string) bool {
 	for k, w := range words {

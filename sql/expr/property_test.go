@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/big"
 	"math/rand/v2"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -523,6 +524,68 @@ func TestRequiredLiteral(t *testing.T) {
 	} {
 		if got := requiredLiteral(p); got != want {
 			t.Errorf("requiredLiteral(%q) = %q, want %q", p, got, want)
+		}
+	}
+}
+
+// FuzzCompileEval compiles arbitrary expressions (through the test
+// parser) and evaluates them over a fixed row: no panics, and values
+// are stored as their type says.
+func FuzzCompileEval(f *testing.F) {
+	for _, src := range []string{
+		"SUBSTRING(s, i, b)", "CAST(s AS DECIMAL(10, 2)) * d", "DATE_FORMAT(t, s)", "s LIKE s ESCAPE '!'",
+		"CASE WHEN i > b THEN d ELSE f END", "REGEXP_EXTRACT(s, s, i)", "TIMESTAMPADD(MONTH, i, t)",
+		"FLOOR(t TO WEEK)", "ROUND(d, 2) / (i - 7)", "LPAD(s, i, s)", "TO_TIMESTAMP(s, s)", "JSON_VALUE(s, '$.a[0]')",
+	} {
+		f.Add(src, "ab%c", int64(7))
+	}
+	s := &testScope{
+		names: []string{"i", "b", "d", "f", "s", "t", "dt"},
+		types: []types.Type{types.TInt, types.TBigInt, types.DecimalOf(10, 2), types.TDouble, types.TVarchar, types.TTimestamp, types.TDate},
+	}
+	f.Fuzz(func(t *testing.T, src, str string, n int64) {
+		if len(src) > 200 {
+			return
+		}
+		e, err := parseExpr(src)
+		if err != nil {
+			return
+		}
+		c := &Compiler{OnError: func(error) {}}
+		x, err := c.Compile(e, s)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "line ") {
+				t.Fatalf("%s: error without a position: %v", src, err)
+			}
+			return
+		}
+		vals := []row.Value{row.Int(int64(int32(n))), row.Int(n), row.Int(n % 1e10), row.Float(float64(n) / 3), row.String(str), row.Timestamp(n % (1 << 45)), row.Int(n % 100000)}
+		v := x.Eval(vals)
+		if !v.IsNull() && x.Type.Kind != types.Null && v.Kind() != x.Type.Storage() {
+			t.Fatalf("%s: value %v of kind %s for type %s", src, v, v.Kind(), x.Type)
+		}
+		_ = c.FormatValue(v, x.Type)
+	})
+}
+
+func TestPropertyFastRegexp(t *testing.T) {
+	r := rand.New(rand.NewPCG(19, 20))
+	patterns := []string{
+		`(&|^)channel_id=([^&]*)`, `(a|^)bc(d*)`, `^ab(c)`, `x?y{0,3}ab(.)`, `(?i)ab`, `\bab(c)`, `(a+)b`,
+		`[a-c]{2}b(c|$)`, `(^|&)b=([^&]*)`, `a(b)c|bc`, `é?b(.)`,
+	}
+	for _, p := range patterns {
+		re := regexp.MustCompile(p)
+		fast := newFastRegexp(re)
+		for range 3000 {
+			s := randFrom(r, []rune("abc&=_xyé"), 14)
+			if r.IntN(3) == 0 {
+				s += "channel_id=" + randFrom(r, []rune("1&a"), 4)
+			}
+			want, got := re.FindStringSubmatchIndex(s), fast.find(s)
+			if fmt.Sprint(want) != fmt.Sprint(got) {
+				t.Fatalf("%q on %q: got %v, want %v (lit %q, k %d)", p, s, got, want, fast.lit, fast.k)
+			}
 		}
 	}
 }

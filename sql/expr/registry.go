@@ -1,6 +1,7 @@
 package expr
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -117,8 +118,15 @@ func (r *Registry) Lookup(name string) (ScalarFunc, bool) {
 		for i, t := range ts {
 			args[i] = Compiled{Type: t, Eval: func([]row.Value) row.Value { return null }}
 		}
-		out, err := b.compile(&call{c: &Compiler{Funcs: r}, node: &ast.Call{Name: ast.Ident{Name: name}}, name: name, args: args})
-		return out.Type, err
+		node := &ast.Call{Name: ast.Ident{Name: name}, Args: make([]ast.Expr, len(ts))}
+		for i := range node.Args {
+			node.Args[i] = &ast.NullLit{}
+		}
+		out, err := b.compile(&call{c: &Compiler{Funcs: r}, node: node, name: name, args: args})
+		if err != nil {
+			return types.Type{}, errors.New(strings.TrimPrefix(err.Error(), ast.Pos{}.String()+": "))
+		}
+		return out.Type, nil
 	}}, true
 }
 
@@ -268,7 +276,12 @@ func (c *Compiler) call(n *ast.Call, s Scope) (Compiled, error) {
 	udf, isUDF := reg.udfs[name]
 	reg.mu.RUnlock()
 	if !isBuiltin && !isUDF {
-		return Compiled{}, errorf(n.Pos, "unknown function %s%s", n.Name.Name, suggest(name, reg.Names()))
+		candidates := reg.Names()
+		for a := range aggregates {
+			candidates = append(candidates, a)
+		}
+		slices.Sort(candidates) // ties go to the first name alphabetically
+		return Compiled{}, errorf(n.Pos, "unknown function %s%s", n.Name.Name, suggest(name, candidates))
 	}
 	b := &call{c: c, node: n, s: s, name: name}
 	if !isBuiltin || !bi.raw {
