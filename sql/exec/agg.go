@@ -339,10 +339,10 @@ func (p *plan) newAcc() *accRow {
 
 // fixup decodes the user accumulators of an accRow read from a checkpoint.
 func (p *plan) fixup(a *accRow) {
-	if a.userRaw == nil {
+	if a.userRaw == nil && len(a.calls) == len(p.calls) && len(a.dist) == len(p.dist) {
 		return
 	}
-	if len(a.calls) != len(p.calls) || len(a.dist) != len(p.dist) && len(a.dist) != 0 {
+	if len(a.calls) != len(p.calls) || len(a.dist) != len(p.dist) {
 		panic(fmt.Errorf("aggregate state has %d calls and %d DISTINCT sets, the plan %d and %d: the checkpoint is of another query", len(a.calls), len(a.dist), len(p.calls), len(p.dist)))
 	}
 	for i, raw := range a.userRaw {

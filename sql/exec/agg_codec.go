@@ -213,6 +213,9 @@ func (a *accRow) UnmarshalBinary(b []byte) error {
 		}
 		if d.byte1("user") == 1 {
 			l := d.uvarint("user length", len(d.b))
+			if l > len(d.b) {
+				d.fail("user length")
+			}
 			if d.err == nil {
 				if a.userRaw == nil {
 					a.userRaw = make([][]byte, nc)
@@ -232,6 +235,10 @@ func (a *accRow) UnmarshalBinary(b []byte) error {
 		ne := d.uvarint("entries", len(d.b))
 		if ne == 0 || nf == 0 {
 			continue
+		}
+		if ne*nf > len(d.b) {
+			d.fail("distinct entries")
+			break
 		}
 		s.idx = make(map[row.Value]int32, ne)
 		s.counts = make([]int64, 0, ne*nf)
