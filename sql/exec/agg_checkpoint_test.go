@@ -100,11 +100,17 @@ func TestGroupAggregateSavepoint(t *testing.T) {
 func TestWindowAggregateSavepoint(t *testing.T) {
 	r := newRand(t)
 	calls := windowCalls()
-	for _, w := range []WindowSpec{
-		{Kind: Session, Gap: 10 * time.Millisecond},
-		{Kind: Cumulate, Size: 40 * time.Millisecond, Step: 10 * time.Millisecond},
+	for _, c := range []struct {
+		w          WindowSpec
+		par1, par2 int
+	}{
+		{WindowSpec{Kind: Session, Gap: 10 * time.Millisecond}, 2, 2},
+		{WindowSpec{Kind: Session, Gap: 10 * time.Millisecond}, 2, 3},
+		{WindowSpec{Kind: Cumulate, Size: 40 * time.Millisecond, Step: 10 * time.Millisecond}, 1, 2},
+		{WindowSpec{Kind: Hop, Size: 30 * time.Millisecond, Slide: 10 * time.Millisecond}, 2, 1},
 	} {
-		t.Run(w.Kind.String(), func(t *testing.T) {
+		w := c.w
+		t.Run(fmt.Sprintf("%s-%d-%d", w.Kind, c.par1, c.par2), func(t *testing.T) {
 			evs := randWindowRows(r, 600, 0)
 			for i := range evs {
 				evs[i].TS = int64(i) * 2 // in order: nothing is late, however batches fall
@@ -114,7 +120,7 @@ func TestWindowAggregateSavepoint(t *testing.T) {
 				t.Fatalf("oracle: %d late", late)
 			}
 			want := oracleWindowRows(evs, groups, calls)
-			out := savepointRun(t, evs, 2, 2, "memory", func(in stream.Stream[Change]) stream.Stream[Change] {
+			out := savepointRun(t, evs, c.par1, c.par2, "memory", func(in stream.Stream[Change]) stream.Stream[Change] {
 				return WindowAggregate(in, []int{wK}, w, calls, AggConfig{})
 			})
 			var got []string
