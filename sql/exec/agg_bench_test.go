@@ -31,7 +31,7 @@ func q15Calls() []AggCall {
 // BenchmarkAccumulateQ15 measures the per-record work of the q15
 // aggregates on one key (no runtime): accumulate and compute the results.
 func BenchmarkAccumulateQ15(b *testing.B) {
-	p, err := compile(q15Calls(), false, false)
+	p, err := compileAggs(q15Calls(), false, false)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 func accSamples(r *rand.Rand) []*accRow {
 	var out []*accRow
 	for _, retract := range []bool{true, false} {
-		p, err := compile(groupCalls(true), retract, false)
+		p, err := compileAggs(groupCalls(true), retract, false)
 		if err != nil {
 			panic(err)
 		}
@@ -37,8 +37,8 @@ func accSamples(r *rand.Rand) []*accRow {
 // TestAccRoundTrip: an accumulator decoded from its encoding encodes to
 // the same bytes and gives the same results.
 func TestAccRoundTrip(t *testing.T) {
-	r := newRand(t)
-	p, _ := compile(groupCalls(true), true, false)
+	r := aggRand(t)
+	p, _ := compileAggs(groupCalls(true), true, false)
 	for i, a := range accSamples(r) {
 		b, err := a.MarshalBinary()
 		if err != nil {
@@ -62,8 +62,8 @@ func TestAccRoundTrip(t *testing.T) {
 			want, got := make([]row.Value, len(p.calls)), make([]row.Value, len(p.calls))
 			p.results(a, want)
 			p.results(&d, got)
-			if !equalVals(got, want) {
-				t.Fatalf("sample %d: results %s after decoding, want %s", i, fmtVals(got), fmtVals(want))
+			if !aggEqualVals(got, want) {
+				t.Fatalf("sample %d: results %s after decoding, want %s", i, aggFmt(got), aggFmt(want))
 			}
 		}
 	}
