@@ -16,17 +16,16 @@ type aggKeyed struct {
 	c   Change
 }
 
-func aggKeyBy(in stream.Stream[Change], key []int, name string, par int, cfgErr error) stream.KeyedStream[string, aggKeyed] {
-	opts := []stream.OpOption{stream.Name(name + "-key")}
-	if par > 0 {
-		opts = append(opts, stream.Parallelism(par))
-	}
+// aggKeyBy keys the input by the columns key. The keying step inherits
+// the input's parallelism (and so its order). A configuration error
+// cfgErr fails the job at the first row.
+func aggKeyBy(in stream.Stream[Change], key []int, name string, cfgErr error) stream.KeyedStream[string, aggKeyed] {
 	keyed := stream.Map(in, func(c Change) aggKeyed {
 		if cfgErr != nil {
 			panic(cfgErr)
 		}
 		return aggKeyed{key: Key(c.Vals, key), c: c}
-	}, opts...)
+	}, stream.Name(name+"-key"))
 	return stream.KeyBy(keyed, func(k aggKeyed) string { return k.key })
 }
 
@@ -60,7 +59,7 @@ func GroupAggregate(in stream.Stream[Change], key []int, aggs []AggCall, cfg Agg
 		err = fmt.Errorf("%s: %w", name, err)
 	}
 	key = append([]int(nil), key...)
-	ks := aggKeyBy(in, key, name, 0, err)
+	ks := aggKeyBy(in, key, name, err)
 	opts := []stream.OpOption{stream.Name(name)}
 	if par > 0 {
 		opts = append(opts, stream.Parallelism(par))

@@ -184,7 +184,7 @@ func WindowAggregate(in stream.Stream[Change], key []int, w WindowSpec, aggs []A
 			a = window.Session(w.Gap)
 		}
 	}
-	ks := aggKeyBy(in, key, name, 0, err)
+	ks := aggKeyBy(in, key, name, err)
 	opts := []stream.OpOption{stream.Name(name)}
 	if par > 0 {
 		opts = append(opts, stream.Parallelism(par))
