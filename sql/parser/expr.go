@@ -35,10 +35,15 @@ func (p *parser) notExpr() ast.Expr {
 	if p.isKw("NOT") {
 		t := p.next()
 		if p.isKw("EXISTS") {
-			e := p.exists()
-			e.Not = true
-			e.Pos = t.pos
-			return p.comparisonRest(e)
+			// NOT EXISTS (q) is Exists{Not: true}, unless an operator
+			// follows: NOT binds looser than every operator but AND, OR.
+			x := p.comparison()
+			if e, ok := x.(*ast.Exists); ok {
+				e.Not = true
+				e.Pos = t.pos
+				return e
+			}
+			return &ast.Unary{Op: "NOT", X: x, Pos: t.pos}
 		}
 		p.enter()
 		x := p.notExpr()
@@ -149,7 +154,7 @@ func (p *parser) comparisonRest(l ast.Expr) ast.Expr {
 		case "IN":
 			in := &ast.In{X: l, Not: not, Pos: t.pos}
 			p.expectOp("(", " after IN")
-			if p.startsQuery() {
+			if p.startsDirectQuery(0) {
 				in.Query = p.query()
 			} else {
 				for {
@@ -157,6 +162,9 @@ func (p *parser) comparisonRest(l ast.Expr) ast.Expr {
 					if !p.acceptOp(",") {
 						break
 					}
+				}
+				if sq, ok := in.List[0].(*ast.Subquery); ok && len(in.List) == 1 && p.continuesQuery() {
+					in.List, in.Query = nil, p.queryBodyFrom(sq.Query)
 				}
 			}
 			p.expectOp(")", " after the IN list")
@@ -245,12 +253,19 @@ func (p *parser) primary() ast.Expr {
 	case tOp:
 		if t.text == "(" {
 			p.i++
-			if p.startsQuery() {
+			if p.startsDirectQuery(0) {
 				q := p.query()
 				p.expectOp(")", " after the subquery")
 				return &ast.Subquery{Query: q, Pos: t.pos}
 			}
 			x := p.expr()
+			if sq, ok := x.(*ast.Subquery); ok && p.continuesQuery() {
+				// ((SELECT ...) UNION ...): the parenthesised query was
+				// the first operand of a query.
+				q := p.queryBodyFrom(sq.Query)
+				p.expectOp(")", " after the subquery")
+				return &ast.Subquery{Query: q, Pos: t.pos}
+			}
 			if p.isOp(",") {
 				r := &ast.RowExpr{Items: []ast.Expr{x}, Pos: t.pos}
 				for p.acceptOp(",") {
@@ -438,7 +453,7 @@ func (p *parser) call() ast.Expr {
 	case p.isOp("*") && p.isOpAt(1, ")"):
 		p.i += 2
 		c.Star = true
-	case special == "TRIM":
+	case special == "TRIM" && !p.isKw("DISTINCT") && !p.isKw("ALL"):
 		c.Args = p.trimArgs()
 	default:
 		if p.acceptKw("DISTINCT") {
