@@ -221,6 +221,8 @@ func (p *parser) postfix(x ast.Expr) ast.Expr {
 		case p.isOp("."):
 			p.i++
 			x = &ast.FieldAccess{X: x, Field: p.ident("a field name after '.'"), Pos: t.pos}
+		case p.isOp("::"):
+			p.failAt(t, "'::' casts are not supported; write CAST(x AS type)")
 		default:
 			return x
 		}

@@ -430,3 +430,30 @@ func TestDepthLimit(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkParseScript parses a script of 100 statements (the golden
+// queries, twice) and the Nexmark q5 script.
+func BenchmarkParseScript(b *testing.B) {
+	queries, err := os.ReadFile("testdata/golden/queries.sql")
+	if err != nil {
+		b.Fatal(err)
+	}
+	q5, err := os.ReadFile("testdata/nexmark/q5.sql")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct{ name, src string }{
+		{"queries", strings.Repeat(string(queries), 2)},
+		{"q5", string(q5)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.src)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ParseScript(c.src); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -272,6 +272,9 @@ func (p *parser) selectBlock() *ast.Select {
 	}
 	if p.acceptKw("GROUP") {
 		p.expectKw("BY", " after GROUP")
+		if p.isKw("GROUPING") && p.isKwAt(1, "SETS") {
+			p.failAt(p.peek(), "GROUPING SETS are not supported")
+		}
 		for {
 			s.GroupBy = append(s.GroupBy, p.expr())
 			if !p.acceptOp(",") {
@@ -339,7 +342,9 @@ func (p *parser) alias(where string, columns bool, followers []string) *ast.Iden
 		return nil
 	}
 	nt := p.peekAt(1)
-	if nt.kind == tQIdent || nt.kind == tNumber || nt.kind == tString || nt.kind == tWord && !reserved[nt.upper] {
+	// A name followed by another name, a literal or BY is no alias but a
+	// misspelled keyword (FORM t, WHRE x, GROPU BY).
+	if nt.kind == tQIdent || nt.kind == tNumber || nt.kind == tString || nt.kind == tWord && (!reserved[nt.upper] || nt.upper == "BY") {
 		t := p.peek()
 		msg := "expected FROM or a comma after the select list, found " + describe(t)
 		if columns {
