@@ -457,3 +457,27 @@ func BenchmarkParseScript(b *testing.B) {
 		})
 	}
 }
+
+// TestPositions checks that nodes record where they start.
+func TestPositions(t *testing.T) {
+	st, err := ParseStatement("SELECT x,\n  a + `b`.c AS s\nFROM t JOIN u ON t.k = u.k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel := st.(*ast.QueryStatement).Query.(*ast.Select)
+	bin := sel.Items[1].Expr.(*ast.Binary)
+	check := func(what string, got ast.Pos, line, col, off int) {
+		t.Helper()
+		if got != (ast.Pos{Line: line, Col: col, Offset: off}) {
+			t.Errorf("%s at %+v, want line %d column %d offset %d", what, got, line, col, off)
+		}
+	}
+	check("statement", st.Start(), 1, 1, 0)
+	check("a + b.c", bin.Pos, 2, 3, 12)
+	check("`b`.c", bin.R.Start(), 2, 7, 16)
+	check("alias", sel.Items[1].Alias.Pos, 2, 16, 25)
+	j := sel.From.(*ast.Join)
+	check("join", j.Pos, 3, 6, 32)
+	check("u", j.Right.Start(), 3, 13, 39)
+	check("ON condition", j.On.Start(), 3, 18, 44)
+}

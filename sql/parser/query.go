@@ -159,7 +159,7 @@ func (p *parser) unionTerm(first ast.Query) ast.Query {
 		}
 		all := p.setQuantifier()
 		r := p.intersectTerm(nil)
-		l = &ast.SetOp{Op: op, All: all, Left: l, Right: r, Pos: t.pos}
+		l = &ast.SetOp{Op: op, All: all, Left: l, Right: r, Pos: l.Start()}
 	}
 	return l
 }
@@ -178,10 +178,10 @@ func (p *parser) intersectTerm(first ast.Query) ast.Query {
 		l = p.queryPrimary()
 	}
 	for p.isKw("INTERSECT") {
-		t := p.next()
+		p.i++
 		all := p.setQuantifier()
 		r := p.queryPrimary()
-		l = &ast.SetOp{Op: "INTERSECT", All: all, Left: l, Right: r, Pos: t.pos}
+		l = &ast.SetOp{Op: "INTERSECT", All: all, Left: l, Right: r, Pos: l.Start()}
 	}
 	return l
 }
@@ -375,9 +375,9 @@ func (p *parser) tableAlias() *ast.Alias {
 func (p *parser) fromList() ast.TableRef {
 	l := p.joined()
 	for p.isOp(",") {
-		t := p.next()
+		p.i++
 		r := p.joined()
-		l = &ast.Join{Kind: ast.JoinComma, Left: l, Right: r, Pos: t.pos}
+		l = &ast.Join{Kind: ast.JoinComma, Left: l, Right: r, Pos: l.Start()}
 	}
 	return l
 }
@@ -411,11 +411,11 @@ func (p *parser) joinKind() (ast.JoinKind, *token, bool) {
 func (p *parser) joined() ast.TableRef {
 	l := p.tablePrimary()
 	for {
-		kind, t, ok := p.joinKind()
+		kind, _, ok := p.joinKind()
 		if !ok {
 			return l
 		}
-		j := &ast.Join{Kind: kind, Left: l, Pos: t.pos}
+		j := &ast.Join{Kind: kind, Left: l, Pos: l.Start()}
 		j.Right = p.tablePrimary()
 		if kind != ast.JoinCross {
 			switch {
