@@ -140,8 +140,8 @@ type AggConfig struct {
 // plan is the compiled form of a list of AggCalls: the per-call kinds
 // and the DISTINCT groups. It is shared by the subtasks of an operator
 // and never written after compile.
-type plan struct {
-	calls []callPlan
+type aggPlan struct {
+	calls []aggCallPlan
 	dist  []distinctGroup
 	// retract keeps multisets for MIN/MAX and lists for FIRST/LAST_VALUE.
 	retract bool
@@ -150,7 +150,7 @@ type plan struct {
 	seq bool
 }
 
-type callPlan struct {
+type aggCallPlan struct {
 	AggCall
 	float bool // the sum is kept as a float
 	// decimal AVG: scale the sum by 10^scaleUp (negative: divide).
@@ -177,10 +177,10 @@ type distinctGroup struct {
 	calls   [][]int
 }
 
-func compile(aggs []AggCall, retract, merge bool) (*plan, error) {
-	p := &plan{retract: retract}
+func compileAggs(aggs []AggCall, retract, merge bool) (*aggPlan, error) {
+	p := &aggPlan{retract: retract}
 	for i, a := range aggs {
-		c := callPlan{AggCall: a, dg: -1, df: -1, argsFrom: -1}
+		c := aggCallPlan{AggCall: a, dg: -1, df: -1, argsFrom: -1}
 		if a.Kind > AggUser {
 			return nil, fmt.Errorf("aggregate %d: unknown kind %d", i, a.Kind)
 		}
@@ -320,11 +320,11 @@ type distinctSet struct {
 	free   []int32
 }
 
-// seqCounter orders FIRST/LAST_VALUE values of window accumulators across
+// aggSeqCounter orders FIRST/LAST_VALUE values of window accumulators across
 // merges. It is raised past every decoded sequence on restore.
-var seqCounter atomic.Uint64
+var aggSeqCounter atomic.Uint64
 
-func (p *plan) newAcc() *accRow {
+func (p *aggPlan) newAcc() *accRow {
 	a := &accRow{calls: make([]callAcc, len(p.calls))}
 	for i := range p.calls {
 		if p.calls[i].Kind == AggUser {
@@ -338,11 +338,11 @@ func (p *plan) newAcc() *accRow {
 }
 
 // fixup decodes the user accumulators of an accRow read from a checkpoint.
-func (p *plan) fixup(a *accRow) {
-	if a.userRaw == nil {
+func (p *aggPlan) fixup(a *accRow) {
+	if a.userRaw == nil && len(a.calls) == len(p.calls) && len(a.dist) == len(p.dist) {
 		return
 	}
-	if len(a.calls) != len(p.calls) || len(a.dist) != len(p.dist) && len(a.dist) != 0 {
+	if len(a.calls) != len(p.calls) || len(a.dist) != len(p.dist) {
 		panic(fmt.Errorf("aggregate state has %d calls and %d DISTINCT sets, the plan %d and %d: the checkpoint is of another query", len(a.calls), len(a.dist), len(p.calls), len(p.dist)))
 	}
 	for i, raw := range a.userRaw {
@@ -362,9 +362,9 @@ func (p *plan) fixup(a *accRow) {
 	a.userRaw = nil
 }
 
-// ownValue returns v with its text copied, so that state does not pin
+// aggOwn returns v with its text copied, so that state does not pin
 // the memory of the input row (decoders cut strings from large blocks).
-func ownValue(v row.Value) row.Value {
+func aggOwn(v row.Value) row.Value {
 	switch v.Kind() {
 	case row.KindString:
 		return row.String(strings.Clone(v.AsString()))
@@ -378,15 +378,15 @@ func ownValue(v row.Value) row.Value {
 	return v
 }
 
-func filterOK(vals []row.Value, col int) bool {
+func aggFilterOK(vals []row.Value, col int) bool {
 	return col < 0 || vals[col].AsBool()
 }
 
 // accumulate adds (sign +1) or retracts (sign -1) one input row.
-func (p *plan) accumulate(a *accRow, vals []row.Value, sign int64) {
+func (p *aggPlan) accumulate(a *accRow, vals []row.Value, sign int64) {
 	for i := range p.calls {
 		c := &p.calls[i]
-		if c.dg >= 0 || !filterOK(vals, c.Filter) {
+		if c.dg >= 0 || !aggFilterOK(vals, c.Filter) {
 			continue
 		}
 		switch c.Kind {
@@ -410,7 +410,7 @@ func (p *plan) accumulate(a *accRow, vals []row.Value, sign int64) {
 	}
 }
 
-func (p *plan) distinct(a *accRow, g int, dg *distinctGroup, x row.Value, vals []row.Value, sign int64) {
+func (p *aggPlan) distinct(a *accRow, g int, dg *distinctGroup, x row.Value, vals []row.Value, sign int64) {
 	ds := &a.dist[g]
 	nf := len(dg.filters)
 	if x.Kind() == row.KindFloat && x.AsFloat() == 0 {
@@ -423,7 +423,7 @@ func (p *plan) distinct(a *accRow, g int, dg *distinctGroup, x row.Value, vals [
 		}
 		pass := false
 		for _, f := range dg.filters {
-			pass = pass || filterOK(vals, f)
+			pass = pass || aggFilterOK(vals, f)
 		}
 		if !pass {
 			return
@@ -438,12 +438,12 @@ func (p *plan) distinct(a *accRow, g int, dg *distinctGroup, x row.Value, vals [
 			slot = int32(len(ds.counts) / nf)
 			ds.counts = append(ds.counts, make([]int64, nf)...)
 		}
-		x = ownValue(x)
+		x = aggOwn(x)
 		ds.idx[x] = slot
 	}
 	cs := ds.counts[int(slot)*nf : int(slot+1)*nf]
 	for f, col := range dg.filters {
-		if !filterOK(vals, col) {
+		if !aggFilterOK(vals, col) {
 			continue
 		}
 		if sign < 0 && cs[f] == 0 {
@@ -474,7 +474,7 @@ func (p *plan) distinct(a *accRow, g int, dg *distinctGroup, x row.Value, vals [
 
 // apply adds or retracts one non-null value x for a call that takes a
 // value.
-func (p *plan) apply(c *callPlan, ca *callAcc, x row.Value, sign int64) {
+func (p *aggPlan) apply(c *aggCallPlan, ca *callAcc, x row.Value, sign int64) {
 	switch c.Kind {
 	case AggCount:
 		ca.n += sign
@@ -488,7 +488,7 @@ func (p *plan) apply(c *callPlan, ca *callAcc, x row.Value, sign int64) {
 	case AggMin, AggMax:
 		if !p.retract {
 			if ca.n == 0 || (c.Kind == AggMin) == (row.Compare(x, ca.v) < 0) && row.Compare(x, ca.v) != 0 {
-				ca.v = ownValue(x)
+				ca.v = aggOwn(x)
 			}
 			ca.n = 1
 			return
@@ -501,22 +501,22 @@ func (p *plan) apply(c *callPlan, ca *callAcc, x row.Value, sign int64) {
 				ca.bag = slices.Delete(ca.bag, j, j+1)
 			}
 		case sign > 0:
-			ca.bag = slices.Insert(ca.bag, j, bagEntry{v: ownValue(x), n: 1})
+			ca.bag = slices.Insert(ca.bag, j, bagEntry{v: aggOwn(x), n: 1})
 		}
 	case AggFirstValue, AggLastValue:
 		if !p.retract {
 			var s uint64
 			if p.seq {
-				s = seqCounter.Add(1)
+				s = aggSeqCounter.Add(1)
 			}
 			if c.Kind == AggLastValue || ca.n == 0 {
-				ca.v, ca.seq = ownValue(x), s
+				ca.v, ca.seq = aggOwn(x), s
 			}
 			ca.n = 1
 			return
 		}
 		if sign > 0 {
-			ca.bag = append(ca.bag, bagEntry{v: ownValue(x)})
+			ca.bag = append(ca.bag, bagEntry{v: aggOwn(x)})
 			return
 		}
 		// A retraction withdraws the oldest row holding the value.
@@ -531,7 +531,7 @@ func (p *plan) apply(c *callPlan, ca *callAcc, x row.Value, sign int64) {
 	}
 }
 
-func (p *plan) userApply(c *callPlan, ca *callAcc, vals []row.Value, sign int64) {
+func (p *aggPlan) userApply(c *aggCallPlan, ca *callAcc, vals []row.Value, sign int64) {
 	var args []row.Value
 	switch {
 	case len(c.Args) == 0:
@@ -546,7 +546,7 @@ func (p *plan) userApply(c *callPlan, ca *callAcc, vals []row.Value, sign int64)
 	p.userArgs(c, ca, args, sign)
 }
 
-func (p *plan) userArgs(c *callPlan, ca *callAcc, args []row.Value, sign int64) {
+func (p *aggPlan) userArgs(c *aggCallPlan, ca *callAcc, args []row.Value, sign int64) {
 	if sign > 0 {
 		ca.u.Accumulate(args)
 		return
@@ -560,7 +560,7 @@ func (p *plan) userArgs(c *callPlan, ca *callAcc, args []row.Value, sign int64) 
 
 // merge adds b's rows to a (session windows). Both are window
 // accumulators: no retraction state.
-func (p *plan) merge(a, b *accRow) *accRow {
+func (p *aggPlan) merge(a, b *accRow) *accRow {
 	p.fixup(a)
 	p.fixup(b)
 	a.rows += b.rows
@@ -592,7 +592,7 @@ func (p *plan) merge(a, b *accRow) *accRow {
 }
 
 // addDistinctCount adds n rows holding v that pass filter f of group g.
-func (p *plan) addDistinctCount(a *accRow, g int, dg *distinctGroup, v row.Value, f int, n int64) {
+func (p *aggPlan) addDistinctCount(a *accRow, g int, dg *distinctGroup, v row.Value, f int, n int64) {
 	ds := &a.dist[g]
 	nf := len(dg.filters)
 	slot, ok := ds.idx[v]
@@ -624,7 +624,7 @@ func (p *plan) addDistinctCount(a *accRow, g int, dg *distinctGroup, v row.Value
 	}
 }
 
-func mergeCall(c *callPlan, x, y *callAcc) {
+func mergeCall(c *aggCallPlan, x, y *callAcc) {
 	switch c.Kind {
 	case AggCount, AggCountStar, AggSum, AggSum0, AggAvg:
 		x.n += y.n
@@ -652,13 +652,13 @@ func mergeCall(c *callPlan, x, y *callAcc) {
 }
 
 // results writes the value of every call into dst (len(p.calls)).
-func (p *plan) results(a *accRow, dst []row.Value) {
+func (p *aggPlan) results(a *accRow, dst []row.Value) {
 	for i := range p.calls {
 		dst[i] = p.result(&p.calls[i], &a.calls[i])
 	}
 }
 
-func (p *plan) result(c *callPlan, ca *callAcc) row.Value {
+func (p *aggPlan) result(c *aggCallPlan, ca *callAcc) row.Value {
 	switch c.Kind {
 	case AggCount, AggCountStar:
 		return row.Int(ca.n)
@@ -730,7 +730,7 @@ func decimalAvg(sum, n int64, up int) int64 {
 	if up >= 0 && up <= 18 && sum != math.MinInt64 {
 		m := int64(math.Pow10(up))
 		if abs := max(sum, -sum); abs <= math.MaxInt64/m {
-			return roundDiv(sum*m, n)
+			return aggRoundDiv(sum*m, n)
 		}
 	}
 	s := new(big.Int).SetInt64(sum)
@@ -755,8 +755,8 @@ func decimalAvg(sum, n int64, up int) int64 {
 	return q.Int64()
 }
 
-// roundDiv returns a/n (n > 0) rounded half away from zero.
-func roundDiv(a, n int64) int64 {
+// aggRoundDiv returns a/n (n > 0) rounded half away from zero.
+func aggRoundDiv(a, n int64) int64 {
 	q, r := a/n, a%n
 	if r < 0 {
 		r = -r
@@ -771,9 +771,9 @@ func roundDiv(a, n int64) int64 {
 	return q
 }
 
-// equalVals reports whether two result rows are the same values (and
+// aggEqualVals reports whether two result rows are the same values (and
 // kinds: an int 1 and a float 1.0 differ).
-func equalVals(a, b []row.Value) bool {
+func aggEqualVals(a, b []row.Value) bool {
 	if len(a) != len(b) {
 		return false
 	}

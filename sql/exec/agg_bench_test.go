@@ -1,10 +1,13 @@
 package exec
 
 import (
+	"context"
+	"sync/atomic"
 	"testing"
 
 	"github.com/sluicehq/sluice/row"
 	"github.com/sluicehq/sluice/sql/types"
+	"github.com/sluicehq/sluice/stream"
 )
 
 // q15Calls are the aggregates of Nexmark q15 over (price, bidder,
@@ -28,7 +31,7 @@ func q15Calls() []AggCall {
 // BenchmarkAccumulateQ15 measures the per-record work of the q15
 // aggregates on one key (no runtime): accumulate and compute the results.
 func BenchmarkAccumulateQ15(b *testing.B) {
-	p, err := compile(q15Calls(), false, false)
+	p, err := compileAggs(q15Calls(), false, false)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -49,4 +52,27 @@ func BenchmarkAccumulateQ15(b *testing.B) {
 		p.accumulate(a, rows[i%len(rows)], 1)
 		p.results(a, res)
 	}
+}
+
+// BenchmarkGroupAggregateQ15 runs the q15 aggregates through the stream
+// runtime at parallelism 1: b.N bids over 4 days (keys), 10k bidders and
+// 5k auctions. Run it with -benchtime=Nx.
+func BenchmarkGroupAggregateQ15(b *testing.B) {
+	calls := q15Calls()
+	b.ReportAllocs()
+	env := stream.New(stream.WithParallelism(1))
+	n := int64(b.N)
+	src := stream.FromSource(env, "bids", stream.Generate(n, 1, func(i int64) Change {
+		price := (i * 7919) % 2_000_000
+		return Change{Op: Insert, Vals: []row.Value{row.Int(price), row.Int((i * 31) % 10_000), row.Int((i * 17) % 5_000),
+			row.Bool(price < 10_000), row.Bool(price >= 10_000 && price < 1_000_000), row.Bool(price >= 1_000_000), row.Int(i * 4 / n)}}
+	}), stream.WatermarkStrategy[Change]{})
+	out := GroupAggregate(src, []int{6}, calls, AggConfig{AppendOnly: true})
+	var count atomic.Int64
+	stream.To[Change](out, stream.SinkFunc[Change](func(_ context.Context, cs []Change) error { count.Add(int64(len(cs))); return nil }))
+	b.ResetTimer()
+	if err := env.Execute(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(count.Load())/float64(b.N), "changes/op")
 }

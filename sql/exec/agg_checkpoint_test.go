@@ -15,28 +15,28 @@ import (
 	"github.com/sluicehq/sluice/stream"
 )
 
-func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func aggQuietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// savepointRun runs build over data in two jobs: the first stops with a
+// aggSavepointRun runs build over data in two jobs: the first stops with a
 // savepoint once the source has handed out half the rows, the second
 // restores from it (at parallelism par2) and reads the rest. It returns
 // the output of both, in order.
-func savepointRun(t *testing.T, data []tev, par1, par2 int, backend string, build func(stream.Stream[Change]) stream.Stream[Change]) []Change {
+func aggSavepointRun(t *testing.T, data []aggEv, par1, par2 int, backend string, build func(stream.Stream[Change]) stream.Stream[Change]) []Change {
 	t.Helper()
 	dir := t.TempDir()
 	opts := func(par int) []stream.Option {
-		o := []stream.Option{stream.WithParallelism(par), stream.WithBatchSize(8), stream.WithMaxParallelism(16), stream.WithLogger(quietLog())}
+		o := []stream.Option{stream.WithParallelism(par), stream.WithBatchSize(8), stream.WithMaxParallelism(16), stream.WithLogger(aggQuietLog())}
 		if backend == "pebble" {
 			o = append(o, stream.WithStateBackend(statepebble.Factory(statepebble.Options{Dir: t.TempDir(), CacheSize: 1 << 20, MemTableSize: 256 << 10})))
 		}
 		return o
 	}
-	wm := stream.WatermarkStrategy[tev]{Timestamp: func(e tev) int64 { return e.TS }}
+	wm := stream.WatermarkStrategy[aggEv]{Timestamp: func(e aggEv) int64 { return e.TS }}
 	limit, parked := &atomic.Int64{}, &atomic.Int64{}
 	limit.Store(int64(len(data) / 2))
 	env := stream.New(append(opts(par1), stream.WithCheckpointing(dir, time.Hour))...)
-	src := stream.FromSource(env, "rows", &pacedSource{data: data, limit: limit, parked: parked}, wm)
-	first := stream.Collect(build(stream.Map(src, func(e tev) Change { return e.C })))
+	src := stream.FromSource(env, "rows", &aggPacedSource{data: data, limit: limit, parked: parked}, wm)
+	first := stream.Collect(build(stream.Map(src, func(e aggEv) Change { return e.C })))
 	job, err := env.Start(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -56,8 +56,8 @@ func savepointRun(t *testing.T, data []tev, par1, par2 int, backend string, buil
 		t.Fatal(err)
 	}
 	env2 := stream.New(append(opts(par2), stream.WithCheckpointing(dir, 5*time.Millisecond), stream.WithRestoreFrom(path))...)
-	src2 := stream.FromSource(env2, "rows", &pacedSource{data: data}, wm)
-	second := stream.Collect(build(stream.Map(src2, func(e tev) Change { return e.C })))
+	src2 := stream.FromSource(env2, "rows", &aggPacedSource{data: data}, wm)
+	second := stream.Collect(build(stream.Map(src2, func(e aggEv) Change { return e.C })))
 	if err := env2.Execute(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -72,9 +72,9 @@ func savepointRun(t *testing.T, data []tev, par1, par2 int, backend string, buil
 // savepoint and restored, also at another parallelism and on Pebble, gives
 // one consistent changelog whose table equals the oracle.
 func TestGroupAggregateSavepoint(t *testing.T) {
-	r := newRand(t)
+	r := aggRand(t)
 	calls := groupCalls(true)
-	key := []int{cK}
+	key := []int{agK}
 	for _, c := range []struct {
 		backend    string
 		par1, par2 int
@@ -86,10 +86,10 @@ func TestGroupAggregateSavepoint(t *testing.T) {
 				evs[i].TS = int64(i)
 			}
 			want := groupOracle(evs, present, key, calls)
-			out := savepointRun(t, evs, c.par1, c.par2, c.backend, func(in stream.Stream[Change]) stream.Stream[Change] {
+			out := aggSavepointRun(t, evs, c.par1, c.par2, c.backend, func(in stream.Stream[Change]) stream.Stream[Change] {
 				return GroupAggregate(in, key, calls, AggConfig{MiniBatch: c.miniBatch})
 			})
-			diffTables(t, "restored", materialize(t, out, len(key)), want)
+			aggDiffTables(t, "restored", aggMaterialize(t, out, len(key)), want)
 		})
 	}
 }
@@ -98,29 +98,35 @@ func TestGroupAggregateSavepoint(t *testing.T) {
 // DISTINCT sets and user accumulators, cumulate windows) survive a
 // savepoint: the two jobs together emit what one job emits.
 func TestWindowAggregateSavepoint(t *testing.T) {
-	r := newRand(t)
+	r := aggRand(t)
 	calls := windowCalls()
-	for _, w := range []WindowSpec{
-		{Kind: Session, Gap: 10 * time.Millisecond},
-		{Kind: Cumulate, Size: 40 * time.Millisecond, Step: 10 * time.Millisecond},
+	for _, c := range []struct {
+		w          WindowSpec
+		par1, par2 int
+	}{
+		{WindowSpec{Kind: Session, Gap: 10 * time.Millisecond}, 2, 2},
+		{WindowSpec{Kind: Session, Gap: 10 * time.Millisecond}, 2, 3},
+		{WindowSpec{Kind: Cumulate, Size: 40 * time.Millisecond, Step: 10 * time.Millisecond}, 1, 2},
+		{WindowSpec{Kind: Hop, Size: 30 * time.Millisecond, Slide: 10 * time.Millisecond}, 2, 1},
 	} {
-		t.Run(w.Kind.String(), func(t *testing.T) {
+		w := c.w
+		t.Run(fmt.Sprintf("%s-%d-%d", w.Kind, c.par1, c.par2), func(t *testing.T) {
 			evs := randWindowRows(r, 600, 0)
 			for i := range evs {
 				evs[i].TS = int64(i) * 2 // in order: nothing is late, however batches fall
 			}
-			groups, late := windowOracle(evs, w, 0)
+			groups, late := aggWindowOracle(evs, w, 0)
 			if late != 0 {
 				t.Fatalf("oracle: %d late", late)
 			}
 			want := oracleWindowRows(evs, groups, calls)
-			out := savepointRun(t, evs, 2, 2, "memory", func(in stream.Stream[Change]) stream.Stream[Change] {
-				return WindowAggregate(in, []int{wK}, w, calls, AggConfig{})
+			out := aggSavepointRun(t, evs, c.par1, c.par2, "memory", func(in stream.Stream[Change]) stream.Stream[Change] {
+				return WindowAggregate(in, []int{awK}, w, calls, AggConfig{})
 			})
 			var got []string
 			for _, c := range out {
 				// The oracle appends the record timestamp: window_time.
-				got = append(got, fmtVals(append(slices.Clone(c.Vals), row.Timestamp(c.Vals[3].AsInt()))))
+				got = append(got, aggFmt(append(slices.Clone(c.Vals), row.Timestamp(c.Vals[3].AsInt()))))
 			}
 			slices.Sort(got)
 			if !slices.Equal(got, want) {

@@ -24,7 +24,7 @@ import (
 
 const accVersion = 1
 
-func appendVals(dst []byte, vs []row.Value) []byte {
+func aggAppendVals(dst []byte, vs []row.Value) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(vs)))
 	for _, v := range vs {
 		dst = v.AppendBinary(dst)
@@ -47,11 +47,11 @@ func (a accRow) MarshalBinary() ([]byte, error) {
 	} else {
 		b = append(b, 0)
 	}
-	b = appendVals(b, a.keyVals)
+	b = aggAppendVals(b, a.keyVals)
 	if a.out == nil {
 		b = append(b, 0)
 	} else {
-		b = appendVals(append(b, 1), a.out)
+		b = aggAppendVals(append(b, 1), a.out)
 	}
 	b = binary.AppendUvarint(b, uint64(len(a.calls)))
 	for i := range a.calls {
@@ -203,7 +203,7 @@ func (a *accRow) UnmarshalBinary(b []byte) error {
 		}
 		c.v = d.value("value")
 		c.seq = d.u64("seq")
-		raiseSeq(c.seq)
+		aggRaiseSeq(c.seq)
 		if nb := d.uvarint("bag", len(d.b)); nb > 0 {
 			c.bag = make([]bagEntry, nb)
 			for j := range c.bag {
@@ -213,6 +213,9 @@ func (a *accRow) UnmarshalBinary(b []byte) error {
 		}
 		if d.byte1("user") == 1 {
 			l := d.uvarint("user length", len(d.b))
+			if l > len(d.b) {
+				d.fail("user length")
+			}
 			if d.err == nil {
 				if a.userRaw == nil {
 					a.userRaw = make([][]byte, nc)
@@ -233,6 +236,10 @@ func (a *accRow) UnmarshalBinary(b []byte) error {
 		if ne == 0 || nf == 0 {
 			continue
 		}
+		if ne*nf > len(d.b) {
+			d.fail("distinct entries")
+			break
+		}
 		s.idx = make(map[row.Value]int32, ne)
 		s.counts = make([]int64, 0, ne*nf)
 		for j := range ne {
@@ -252,11 +259,11 @@ func (a *accRow) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
-// raiseSeq lifts the FIRST/LAST_VALUE sequence past s.
-func raiseSeq(s uint64) {
+// aggRaiseSeq lifts the FIRST/LAST_VALUE sequence past s.
+func aggRaiseSeq(s uint64) {
 	for {
-		cur := seqCounter.Load()
-		if cur >= s || seqCounter.CompareAndSwap(cur, s) {
+		cur := aggSeqCounter.Load()
+		if cur >= s || aggSeqCounter.CompareAndSwap(cur, s) {
 			return
 		}
 	}

@@ -9,25 +9,24 @@ import (
 	"github.com/sluicehq/sluice/stream"
 )
 
-// keyedChange is a Change with its group key, computed once before the
+// aggKeyed is a Change with its group key, computed once before the
 // exchange (KeyBy calls its key function on both sides).
-type keyedChange struct {
+type aggKeyed struct {
 	key string
 	c   Change
 }
 
-func keyChanges(in stream.Stream[Change], key []int, name string, par int, cfgErr error) stream.KeyedStream[string, keyedChange] {
-	opts := []stream.OpOption{stream.Name(name + "-key")}
-	if par > 0 {
-		opts = append(opts, stream.Parallelism(par))
-	}
-	keyed := stream.Map(in, func(c Change) keyedChange {
+// aggKeyBy keys the input by the columns key. The keying step inherits
+// the input's parallelism (and so its order). A configuration error
+// cfgErr fails the job at the first row.
+func aggKeyBy(in stream.Stream[Change], key []int, name string, cfgErr error) stream.KeyedStream[string, aggKeyed] {
+	keyed := stream.Map(in, func(c Change) aggKeyed {
 		if cfgErr != nil {
 			panic(cfgErr)
 		}
-		return keyedChange{key: Key(c.Vals, key), c: c}
-	}, opts...)
-	return stream.KeyBy(keyed, func(k keyedChange) string { return k.key })
+		return aggKeyed{key: Key(c.Vals, key), c: c}
+	}, stream.Name(name+"-key"))
+	return stream.KeyBy(keyed, func(k aggKeyed) string { return k.key })
 }
 
 // GroupAggregate is a non-windowed GROUP BY over key (input columns)
@@ -55,12 +54,12 @@ func GroupAggregate(in stream.Stream[Change], key []int, aggs []AggCall, cfg Agg
 	if len(key) == 0 {
 		par = 1
 	}
-	p, err := compile(aggs, !cfg.AppendOnly, false)
+	p, err := compileAggs(aggs, !cfg.AppendOnly, false)
 	if err != nil {
 		err = fmt.Errorf("%s: %w", name, err)
 	}
 	key = append([]int(nil), key...)
-	ks := keyChanges(in, key, name, 0, err)
+	ks := aggKeyBy(in, key, name, err)
 	opts := []stream.OpOption{stream.Name(name)}
 	if par > 0 {
 		opts = append(opts, stream.Parallelism(par))
@@ -73,7 +72,7 @@ func GroupAggregate(in stream.Stream[Change], key []int, aggs []AggCall, cfg Agg
 	if cfg.MiniBatch > 0 && mb == 0 {
 		mb = 1
 	}
-	return stream.KeyedProcess(ks, func(ctx *stream.KeyedContext[string, Change]) (stream.KeyedProcessFunc[string, keyedChange, Change], error) {
+	return stream.KeyedProcess(ks, func(ctx *stream.KeyedContext[string, Change]) (stream.KeyedProcessFunc[string, aggKeyed, Change], error) {
 		st, err := state.NewValue[string, *accRow](ctx.State(), "acc")
 		if err != nil {
 			return nil, err
@@ -86,12 +85,12 @@ func GroupAggregate(in stream.Stream[Change], key []int, aggs []AggCall, cfg Agg
 // WindowAggregate (merge true) would, so that a planner reports errors
 // before the job starts.
 func ValidateAggs(aggs []AggCall, appendOnly, merge bool) error {
-	_, err := compile(aggs, !appendOnly, merge)
+	_, err := compileAggs(aggs, !appendOnly, merge)
 	return err
 }
 
 type groupFunc struct {
-	p          *plan
+	p          *aggPlan
 	st         *state.Value[string, *accRow]
 	key        []int
 	appendOnly bool
@@ -101,7 +100,7 @@ type groupFunc struct {
 	name       string
 }
 
-func (f *groupFunc) ProcessElement(ctx *stream.KeyedContext[string, Change], kc keyedChange) {
+func (f *groupFunc) ProcessElement(ctx *stream.KeyedContext[string, Change], kc aggKeyed) {
 	c := kc.c
 	sign := int64(1)
 	if c.Op.IsRetract() {
@@ -140,7 +139,7 @@ func (f *groupFunc) ProcessElement(ctx *stream.KeyedContext[string, Change], kc 
 		if a.out == nil && a.keyVals == nil {
 			a.keyVals = make([]row.Value, len(f.key))
 			for i, col := range f.key {
-				a.keyVals[i] = ownValue(c.Vals[col])
+				a.keyVals[i] = aggOwn(c.Vals[col])
 			}
 		}
 		if !a.dirty {
@@ -184,7 +183,7 @@ func (f *groupFunc) emit(ctx *stream.KeyedContext[string, Change], a *accRow, va
 		out := make([]row.Value, nk+len(f.res))
 		if vals != nil {
 			for i, col := range f.key {
-				out[i] = ownValue(vals[col])
+				out[i] = aggOwn(vals[col])
 			}
 		} else {
 			copy(out, a.keyVals)
@@ -193,7 +192,7 @@ func (f *groupFunc) emit(ctx *stream.KeyedContext[string, Change], a *accRow, va
 		copy(out[nk:], f.res)
 		a.out = out
 		ctx.Emit(Change{Op: Insert, Vals: out})
-	case !equalVals(a.out[nk:], f.res):
+	case !aggEqualVals(a.out[nk:], f.res):
 		out := make([]row.Value, nk+len(f.res))
 		copy(out, a.out[:nk])
 		copy(out[nk:], f.res)

@@ -15,35 +15,35 @@ import (
 
 // The input columns of the property tests.
 const (
-	cK   = iota // INT, 0..3
-	cX          // INT, nullable
-	cD          // DOUBLE, nullable, multiples of 0.5 (sums are exact)
-	cS          // VARCHAR, nullable
-	cDec        // DECIMAL(10, 2), nullable
-	cF1         // BOOLEAN
-	cF2         // BOOLEAN, nullable
-	cY          // INT, nullable
-	nCols
+	agK   = iota // INT, 0..3
+	agX          // INT, nullable
+	agD          // DOUBLE, nullable, multiples of 0.5 (sums are exact)
+	agS          // VARCHAR, nullable
+	agDec        // DECIMAL(10, 2), nullable
+	agF1         // BOOLEAN
+	agF2         // BOOLEAN, nullable
+	agY          // INT, nullable
+	agCols
 )
 
-var dec102 = types.DecimalOf(10, 2)
+var aggDec102 = types.DecimalOf(10, 2)
 
-func randRow(r *rand.Rand) []row.Value {
-	v := make([]row.Value, nCols)
-	v[cK] = row.Int(r.Int64N(4))
+func aggRandRow(r *rand.Rand) []row.Value {
+	v := make([]row.Value, agCols)
+	v[agK] = row.Int(r.Int64N(4))
 	maybe := func(x row.Value) row.Value {
 		if r.IntN(7) == 0 {
 			return row.Value{}
 		}
 		return x
 	}
-	v[cX] = maybe(row.Int(r.Int64N(8) - 2))
-	v[cD] = maybe(row.Float(float64(r.IntN(21)-10) / 2))
-	v[cS] = maybe(row.String(string(rune('a' + r.IntN(6)))))
-	v[cDec] = maybe(row.Int(r.Int64N(2000) - 999))
-	v[cF1] = row.Bool(r.IntN(2) == 0)
-	v[cF2] = maybe(row.Bool(r.IntN(2) == 0))
-	v[cY] = maybe(row.Int(r.Int64N(5)))
+	v[agX] = maybe(row.Int(r.Int64N(8) - 2))
+	v[agD] = maybe(row.Float(float64(r.IntN(21)-10) / 2))
+	v[agS] = maybe(row.String(string(rune('a' + r.IntN(6)))))
+	v[agDec] = maybe(row.Int(r.Int64N(2000) - 999))
+	v[agF1] = row.Bool(r.IntN(2) == 0)
+	v[agF2] = maybe(row.Bool(r.IntN(2) == 0))
+	v[agY] = maybe(row.Int(r.Int64N(5)))
 	return v
 }
 
@@ -56,34 +56,34 @@ func groupCalls(withFirstLast bool) []AggCall {
 	d := func(a AggCall) AggCall { a.Distinct = true; return a }
 	calls := []AggCall{
 		c(AggCountStar, -1, types.TNull, types.TBigInt),
-		c(AggCount, cX, types.TInt, types.TBigInt),
-		f(c(AggCountStar, -1, types.TNull, types.TBigInt), cF1),
-		c(AggSum, cX, types.TInt, types.TBigInt),
-		c(AggSum0, cX, types.TInt, types.TBigInt),
-		c(AggSum, cD, types.TDouble, types.TDouble),
-		c(AggSum, cDec, dec102, types.DecimalOf(18, 2)),
-		c(AggAvg, cX, types.TBigInt, types.TBigInt),
-		c(AggAvg, cD, types.TDouble, types.TDouble),
-		c(AggAvg, cDec, dec102, types.DecimalOf(18, 6)),
-		c(AggMin, cX, types.TInt, types.TInt),
-		c(AggMax, cS, types.TVarchar, types.TVarchar),
-		f(c(AggMin, cD, types.TDouble, types.TDouble), cF2),
-		f(c(AggMax, cX, types.TInt, types.TInt), cF1),
-		d(c(AggCount, cX, types.TInt, types.TBigInt)),
-		f(d(c(AggCount, cX, types.TInt, types.TBigInt)), cF1),
-		f(d(c(AggCount, cX, types.TInt, types.TBigInt)), cF2),
-		f(d(c(AggSum, cX, types.TInt, types.TBigInt)), cF2),
-		d(c(AggCount, cS, types.TVarchar, types.TBigInt)),
-		f(d(c(AggMax, cS, types.TVarchar, types.TVarchar)), cF1),
-		d(c(AggAvg, cD, types.TDouble, types.TDouble)),
-		{Kind: AggUser, Arg: cX, Filter: -1, User: sumSq{}, ResultType: types.TBigInt},
-		{Kind: AggUser, Args: []int{cX, cY}, Filter: cF1, User: sumSq{}, ResultType: types.TBigInt},
-		{Kind: AggUser, Arg: cY, Distinct: true, Filter: -1, User: sumSq{}, ResultType: types.TBigInt},
+		c(AggCount, agX, types.TInt, types.TBigInt),
+		f(c(AggCountStar, -1, types.TNull, types.TBigInt), agF1),
+		c(AggSum, agX, types.TInt, types.TBigInt),
+		c(AggSum0, agX, types.TInt, types.TBigInt),
+		c(AggSum, agD, types.TDouble, types.TDouble),
+		c(AggSum, agDec, aggDec102, types.DecimalOf(18, 2)),
+		c(AggAvg, agX, types.TBigInt, types.TBigInt),
+		c(AggAvg, agD, types.TDouble, types.TDouble),
+		c(AggAvg, agDec, aggDec102, types.DecimalOf(18, 6)),
+		c(AggMin, agX, types.TInt, types.TInt),
+		c(AggMax, agS, types.TVarchar, types.TVarchar),
+		f(c(AggMin, agD, types.TDouble, types.TDouble), agF2),
+		f(c(AggMax, agX, types.TInt, types.TInt), agF1),
+		d(c(AggCount, agX, types.TInt, types.TBigInt)),
+		f(d(c(AggCount, agX, types.TInt, types.TBigInt)), agF1),
+		f(d(c(AggCount, agX, types.TInt, types.TBigInt)), agF2),
+		f(d(c(AggSum, agX, types.TInt, types.TBigInt)), agF2),
+		d(c(AggCount, agS, types.TVarchar, types.TBigInt)),
+		f(d(c(AggMax, agS, types.TVarchar, types.TVarchar)), agF1),
+		d(c(AggAvg, agD, types.TDouble, types.TDouble)),
+		{Kind: AggUser, Arg: agX, Filter: -1, User: aggSumSq{}, ResultType: types.TBigInt},
+		{Kind: AggUser, Args: []int{agX, agY}, Filter: agF1, User: aggSumSq{}, ResultType: types.TBigInt},
+		{Kind: AggUser, Arg: agY, Distinct: true, Filter: -1, User: aggSumSq{}, ResultType: types.TBigInt},
 	}
 	if withFirstLast {
 		calls = append(calls,
-			c(AggFirstValue, cS, types.TVarchar, types.TVarchar),
-			f(c(AggLastValue, cX, types.TInt, types.TInt), cF2),
+			c(AggFirstValue, agS, types.TVarchar, types.TVarchar),
+			f(c(AggLastValue, agX, types.TInt, types.TInt), agF2),
 		)
 	}
 	return calls
@@ -207,34 +207,34 @@ func oracleAgg(a AggCall, rows [][]row.Value, seqVals []row.Value) row.Value {
 // genChangelog makes n input changes: inserts, and (unless appendOnly)
 // deletions and updates of rows inserted before and still present. It
 // returns the changes and the rows present at the end, in arrival order.
-func genChangelog(r *rand.Rand, n int, appendOnly bool) ([]tev, [][]row.Value) {
+func genChangelog(r *rand.Rand, n int, appendOnly bool) ([]aggEv, [][]row.Value) {
 	type live struct {
 		id   int
 		vals []row.Value
 	}
-	var evs []tev
+	var evs []aggEv
 	var present []live
 	id := 0
 	for len(evs) < n {
 		p := r.IntN(100)
 		switch {
 		case appendOnly || p < 55 || len(present) == 0:
-			v := randRow(r)
+			v := aggRandRow(r)
 			present = append(present, live{id, v})
 			id++
-			evs = append(evs, tev{C: Change{Op: Insert, Vals: v}})
+			evs = append(evs, aggEv{C: Change{Op: Insert, Vals: v}})
 		case p < 80:
 			j := r.IntN(len(present))
-			evs = append(evs, tev{C: Change{Op: Delete, Vals: present[j].vals}})
+			evs = append(evs, aggEv{C: Change{Op: Delete, Vals: present[j].vals}})
 			present = slices.Delete(present, j, j+1)
 		default:
 			j := r.IntN(len(present))
-			evs = append(evs, tev{C: Change{Op: UpdateBefore, Vals: present[j].vals}})
+			evs = append(evs, aggEv{C: Change{Op: UpdateBefore, Vals: present[j].vals}})
 			present = slices.Delete(present, j, j+1)
-			v := randRow(r)
+			v := aggRandRow(r)
 			present = append(present, live{id, v})
 			id++
-			evs = append(evs, tev{C: Change{Op: UpdateAfter, Vals: v}})
+			evs = append(evs, aggEv{C: Change{Op: UpdateAfter, Vals: v}})
 		}
 	}
 	out := make([][]row.Value, len(present))
@@ -247,7 +247,7 @@ func genChangelog(r *rand.Rand, n int, appendOnly bool) ([]tev, [][]row.Value) {
 // seqOracle replays the changelog for the FIRST/LAST_VALUE calls: per key
 // and call, the values in arrival order, a retraction removing the oldest
 // equal value (the operator's documented rule).
-func seqOracle(evs []tev, key []int, calls []AggCall) map[string][][]row.Value {
+func seqOracle(evs []aggEv, key []int, calls []AggCall) map[string][][]row.Value {
 	out := map[string][][]row.Value{}
 	for _, e := range evs {
 		k := Key(e.C.Vals, key)
@@ -261,7 +261,7 @@ func seqOracle(evs []tev, key []int, calls []AggCall) map[string][][]row.Value {
 				continue
 			}
 			x := e.C.Vals[a.Arg]
-			if x.IsNull() || !filterOK(e.C.Vals, a.Filter) {
+			if x.IsNull() || !aggFilterOK(e.C.Vals, a.Filter) {
 				continue
 			}
 			if !e.C.Op.IsRetract() {
@@ -276,7 +276,7 @@ func seqOracle(evs []tev, key []int, calls []AggCall) map[string][][]row.Value {
 	return out
 }
 
-func groupOracle(evs []tev, present [][]row.Value, key []int, calls []AggCall) map[string]string {
+func groupOracle(evs []aggEv, present [][]row.Value, key []int, calls []AggCall) map[string]string {
 	seqs := seqOracle(evs, key, calls)
 	groups := map[string][][]row.Value{}
 	var order []string
@@ -297,7 +297,7 @@ func groupOracle(evs []tev, present [][]row.Value, key []int, calls []AggCall) m
 		for i, a := range calls {
 			out = append(out, oracleAgg(a, rows, seqs[k][i]))
 		}
-		want[fmtVals(out[:len(key)])] = fmtVals(out)
+		want[aggFmt(out[:len(key)])] = aggFmt(out)
 	}
 	return want
 }
@@ -308,7 +308,7 @@ func groupOracle(evs []tev, present [][]row.Value, key []int, calls []AggCall) m
 // the table materialised from the output changelog equals the oracle's
 // GROUP BY over the rows present at the end.
 func TestGroupAggregateOracle(t *testing.T) {
-	r := newRand(t)
+	r := aggRand(t)
 	cases := []struct {
 		name       string
 		key        []int
@@ -316,15 +316,15 @@ func TestGroupAggregateOracle(t *testing.T) {
 		appendOnly bool
 		miniBatch  time.Duration
 	}{
-		{"key", []int{cK}, groupCalls(true), false, 0},
-		{"two-column-key", []int{cK, cS}, groupCalls(true), false, 0},
+		{"key", []int{agK}, groupCalls(true), false, 0},
+		{"two-column-key", []int{agK, agS}, groupCalls(true), false, 0},
 		{"global", nil, groupCalls(true), false, 0},
-		{"distinct-rows", []int{cK, cX}, nil, false, 0},
-		{"append-only", []int{cK}, groupCalls(true), true, 0},
+		{"distinct-rows", []int{agK, agX}, nil, false, 0},
+		{"append-only", []int{agK}, groupCalls(true), true, 0},
 		{"append-only-global", nil, groupCalls(true), true, 0},
-		{"mini-batch", []int{cK}, groupCalls(true), false, time.Hour},
-		{"mini-batch-short", []int{cK, cS}, groupCalls(true), false, time.Millisecond},
-		{"mini-batch-distinct-rows", []int{cK, cX}, nil, false, time.Hour},
+		{"mini-batch", []int{agK}, groupCalls(true), false, time.Hour},
+		{"mini-batch-short", []int{agK, agS}, groupCalls(true), false, time.Millisecond},
+		{"mini-batch-distinct-rows", []int{agK, agX}, nil, false, time.Hour},
 	}
 	for _, tc := range cases {
 		for _, par := range []int{1, 2} {
@@ -338,11 +338,11 @@ func TestGroupAggregateOracle(t *testing.T) {
 						}
 					}
 					want := groupOracle(evs, present, tc.key, tc.calls)
-					out := runChanges(t, evs, par, 0, func(in stream.Stream[Change]) stream.Stream[Change] {
+					out := aggRunChanges(t, evs, par, 0, func(in stream.Stream[Change]) stream.Stream[Change] {
 						return GroupAggregate(in, tc.key, tc.calls, AggConfig{AppendOnly: tc.appendOnly, MiniBatch: tc.miniBatch})
 					})
-					got := materialize(t, out, len(tc.key))
-					diffTables(t, fmt.Sprintf("round %d", round), got, want)
+					got := aggMaterialize(t, out, len(tc.key))
+					aggDiffTables(t, fmt.Sprintf("round %d", round), got, want)
 					if t.Failed() {
 						return
 					}
@@ -362,16 +362,16 @@ func TestGroupAggregateOracle(t *testing.T) {
 // TestGroupAggregateEmission checks the changelog itself on a small case:
 // +I first, -U/+U on change, nothing when unchanged, -D at zero rows.
 func TestGroupAggregateEmission(t *testing.T) {
-	ins := func(k, x int64) tev { return tev{C: Change{Op: Insert, Vals: []row.Value{row.Int(k), row.Int(x)}}} }
-	del := func(k, x int64) tev { return tev{C: Change{Op: Delete, Vals: []row.Value{row.Int(k), row.Int(x)}}} }
-	evs := []tev{ins(1, 5), ins(1, 3), ins(1, 4), del(1, 3), del(1, 5), del(1, 4)}
+	ins := func(k, x int64) aggEv { return aggEv{C: Change{Op: Insert, Vals: []row.Value{row.Int(k), row.Int(x)}}} }
+	del := func(k, x int64) aggEv { return aggEv{C: Change{Op: Delete, Vals: []row.Value{row.Int(k), row.Int(x)}}} }
+	evs := []aggEv{ins(1, 5), ins(1, 3), ins(1, 4), del(1, 3), del(1, 5), del(1, 4)}
 	calls := []AggCall{{Kind: AggMax, Arg: 1, Filter: -1, ArgType: types.TBigInt}}
-	out := runChanges(t, evs, 1, 0, func(in stream.Stream[Change]) stream.Stream[Change] {
+	out := aggRunChanges(t, evs, 1, 0, func(in stream.Stream[Change]) stream.Stream[Change] {
 		return GroupAggregate(in, []int{0}, calls, AggConfig{})
 	})
 	var got []string
 	for _, c := range out {
-		got = append(got, c.Op.String()+" "+fmtVals(c.Vals))
+		got = append(got, c.Op.String()+" "+aggFmt(c.Vals))
 	}
 	want := []string{
 		"+I int:1|int:5",
@@ -389,26 +389,26 @@ func TestGroupAggregateEmission(t *testing.T) {
 // updating input and an AppendOnly aggregate fed a retraction fail the
 // job with a message saying what to change.
 func TestGroupAggregateConfigErrors(t *testing.T) {
-	calls := []AggCall{{Kind: AggUser, Arg: 1, Filter: -1, User: noRetract{}}}
+	calls := []AggCall{{Kind: AggUser, Arg: 1, Filter: -1, User: aggNoRetract{}}}
 	if err := ValidateAggs(calls, false, false); err == nil {
 		t.Fatal("ValidateAggs accepted a user function without Retract on updating input")
 	}
 	if err := ValidateAggs(calls, true, false); err != nil {
 		t.Fatalf("append-only: %v", err)
 	}
-	evs := []tev{{C: Change{Op: Insert, Vals: []row.Value{row.Int(1), row.Int(2)}}}}
+	evs := []aggEv{{C: Change{Op: Insert, Vals: []row.Value{row.Int(1), row.Int(2)}}}}
 	env := stream.New(stream.WithParallelism(1))
-	src := stream.FromSource(env, "rows", stream.FromSlice(evs, 1), stream.WatermarkStrategy[tev]{})
-	stream.Collect(GroupAggregate(stream.Map(src, func(e tev) Change { return e.C }), []int{0}, calls, AggConfig{}))
+	src := stream.FromSource(env, "rows", stream.FromSlice(evs, 1), stream.WatermarkStrategy[aggEv]{})
+	stream.Collect(GroupAggregate(stream.Map(src, func(e aggEv) Change { return e.C }), []int{0}, calls, AggConfig{}))
 	if err := env.Execute(t.Context()); err == nil {
 		t.Fatal("job ran with an invalid aggregate")
 	} else {
 		t.Logf("error: %v", err)
 	}
-	evs = append(evs, tev{C: Change{Op: Delete, Vals: []row.Value{row.Int(1), row.Int(2)}}})
+	evs = append(evs, aggEv{C: Change{Op: Delete, Vals: []row.Value{row.Int(1), row.Int(2)}}})
 	env = stream.New(stream.WithParallelism(1))
-	src = stream.FromSource(env, "rows", stream.FromSlice(evs, 1), stream.WatermarkStrategy[tev]{})
-	stream.Collect(GroupAggregate(stream.Map(src, func(e tev) Change { return e.C }), []int{0},
+	src = stream.FromSource(env, "rows", stream.FromSlice(evs, 1), stream.WatermarkStrategy[aggEv]{})
+	stream.Collect(GroupAggregate(stream.Map(src, func(e aggEv) Change { return e.C }), []int{0},
 		[]AggCall{{Kind: AggCountStar, Arg: -1, Filter: -1}}, AggConfig{AppendOnly: true}))
 	if err := env.Execute(t.Context()); err == nil {
 		t.Fatal("append-only aggregate accepted a retraction")
@@ -417,37 +417,37 @@ func TestGroupAggregateConfigErrors(t *testing.T) {
 	}
 }
 
-type noRetract struct{}
+type aggNoRetract struct{}
 
-func (noRetract) Name() string                   { return "NORETRACT" }
-func (noRetract) CreateAccumulator() Accumulator { return &nrAcc{} }
-func (noRetract) DecodeAccumulator([]byte) (Accumulator, error) {
-	return &nrAcc{}, nil
+func (aggNoRetract) Name() string                   { return "NORETRACT" }
+func (aggNoRetract) CreateAccumulator() Accumulator { return &aggNrAcc{} }
+func (aggNoRetract) DecodeAccumulator([]byte) (Accumulator, error) {
+	return &aggNrAcc{}, nil
 }
 
-type nrAcc struct{ n int64 }
+type aggNrAcc struct{ n int64 }
 
-func (a *nrAcc) Accumulate([]row.Value)         { a.n++ }
-func (a *nrAcc) Value() row.Value               { return row.Int(a.n) }
-func (a *nrAcc) AppendBinary(dst []byte) []byte { return dst }
+func (a *aggNrAcc) Accumulate([]row.Value)         { a.n++ }
+func (a *aggNrAcc) Value() row.Value               { return row.Int(a.n) }
+func (a *aggNrAcc) AppendBinary(dst []byte) []byte { return dst }
 
 // TestGroupAggregateMiniBatch: with mini-batches, a key's rows between
 // two watermarks produce one change, not one per row.
 func TestGroupAggregateMiniBatch(t *testing.T) {
-	var evs []tev
+	var evs []aggEv
 	for i := range 100 {
-		evs = append(evs, tev{C: Change{Op: Insert, Vals: []row.Value{row.Int(1), row.Int(int64(i))}}})
+		evs = append(evs, aggEv{C: Change{Op: Insert, Vals: []row.Value{row.Int(1), row.Int(int64(i))}}})
 	}
 	// All at event time 0: the watermark is -1 after the first row and
 	// stays there, so the key flushes after the first row's watermark and
 	// at the end of the input.
-	out := runChanges(t, evs, 1, 0, func(in stream.Stream[Change]) stream.Stream[Change] {
+	out := aggRunChanges(t, evs, 1, 0, func(in stream.Stream[Change]) stream.Stream[Change] {
 		return GroupAggregate(in, []int{0}, []AggCall{{Kind: AggCountStar, Arg: -1, Filter: -1}, {Kind: AggSum, Arg: 1, Filter: -1, ArgType: types.TBigInt}},
 			AggConfig{MiniBatch: time.Hour})
 	})
 	var got []string
 	for _, c := range out {
-		got = append(got, c.Op.String()+" "+fmtVals(c.Vals))
+		got = append(got, c.Op.String()+" "+aggFmt(c.Vals))
 	}
 	want := []string{"+I int:1|int:1|int:0", "-U int:1|int:1|int:0", "+U int:1|int:100|int:4950"}
 	if !slices.Equal(got, want) {

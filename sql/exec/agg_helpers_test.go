@@ -7,7 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -18,13 +17,13 @@ import (
 	"github.com/sluicehq/sluice/stream"
 )
 
-// tev is a test input row with its event time.
-type tev struct {
+// aggEv is a test input row with its event time.
+type aggEv struct {
 	C  Change
 	TS int64
 }
 
-func newRand(t *testing.T) *rand.Rand {
+func aggRand(t *testing.T) *rand.Rand {
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("SQLAGG_SEED"); s != "" {
 		seed, _ = strconv.ParseUint(s, 10, 64)
@@ -33,9 +32,9 @@ func newRand(t *testing.T) *rand.Rand {
 	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 }
 
-// fmtVals formats values with their kinds, so that an int 1 and a float
+// aggFmt formats values with their kinds, so that an int 1 and a float
 // 1 differ.
-func fmtVals(vs []row.Value) string {
+func aggFmt(vs []row.Value) string {
 	var b strings.Builder
 	for i, v := range vs {
 		if i > 0 {
@@ -46,15 +45,15 @@ func fmtVals(vs []row.Value) string {
 	return b.String()
 }
 
-// materialize applies a changelog: +I/+U add a row under its key (the
+// aggMaterialize applies a changelog: +I/+U add a row under its key (the
 // first nk columns), -U/-D remove it, checking that the removed row is the
 // one present.
-func materialize(t *testing.T, log []Change, nk int) map[string]string {
+func aggMaterialize(t *testing.T, log []Change, nk int) map[string]string {
 	t.Helper()
 	tab := map[string]string{}
 	for i, c := range log {
-		k := fmtVals(c.Vals[:nk])
-		v := fmtVals(c.Vals)
+		k := aggFmt(c.Vals[:nk])
+		v := aggFmt(c.Vals)
 		switch c.Op {
 		case Insert, UpdateAfter:
 			if old, ok := tab[k]; ok {
@@ -71,7 +70,7 @@ func materialize(t *testing.T, log []Change, nk int) map[string]string {
 	return tab
 }
 
-func diffTables(t *testing.T, name string, got, want map[string]string) {
+func aggDiffTables(t *testing.T, name string, got, want map[string]string) {
 	t.Helper()
 	for k, w := range want {
 		if g, ok := got[k]; !ok || g != w {
@@ -85,14 +84,14 @@ func diffTables(t *testing.T, name string, got, want map[string]string) {
 	}
 }
 
-// runChanges runs build over the input rows (one split, one record per
+// aggRunChanges runs build over the input rows (one split, one record per
 // batch so that a watermark follows every record) and collects its output.
-func runChanges(t *testing.T, evs []tev, par int, bound time.Duration, build func(stream.Stream[Change]) stream.Stream[Change]) []Change {
+func aggRunChanges(t *testing.T, evs []aggEv, par int, bound time.Duration, build func(stream.Stream[Change]) stream.Stream[Change]) []Change {
 	t.Helper()
 	env := stream.New(stream.WithParallelism(par), stream.WithBatchSize(1))
 	src := stream.FromSource(env, "rows", stream.FromSlice(evs, 1),
-		stream.BoundedOutOfOrderness(func(e tev) int64 { return e.TS }, bound))
-	in := stream.Map(src, func(e tev) Change { return e.C })
+		stream.BoundedOutOfOrderness(func(e aggEv) int64 { return e.TS }, bound))
+	in := stream.Map(src, func(e aggEv) Change { return e.C })
 	got := stream.Collect(build(in))
 	if err := env.Execute(context.Background()); err != nil {
 		t.Fatal(err)
@@ -100,28 +99,28 @@ func runChanges(t *testing.T, evs []tev, par int, bound time.Duration, build fun
 	return got.Values()
 }
 
-// pacedSource is a one-split source of tev that stops handing out records
+// aggPacedSource is a one-split source of aggEv that stops handing out records
 // at limit (while limit is set) and counts itself parked, so that a test
 // can take a savepoint mid-input.
-type pacedSource struct {
-	data   []tev
+type aggPacedSource struct {
+	data   []aggEv
 	limit  *atomic.Int64
 	parked *atomic.Int64
 }
 
-func (s *pacedSource) Splits(context.Context, int) ([]stream.Split[tev], error) {
-	return []stream.Split[tev]{&pacedSplit{s: s}}, nil
+func (s *aggPacedSource) Splits(context.Context, int) ([]stream.Split[aggEv], error) {
+	return []stream.Split[aggEv]{&aggPacedSplit{s: s}}, nil
 }
 
-type pacedSplit struct {
-	s      *pacedSource
+type aggPacedSplit struct {
+	s      *aggPacedSource
 	pos    int
 	parked bool
 }
 
-func (p *pacedSplit) ID() string { return "paced" }
+func (p *aggPacedSplit) ID() string { return "paced" }
 
-func (p *pacedSplit) Read(_ context.Context, dst []tev) (int, error) {
+func (p *aggPacedSplit) Read(_ context.Context, dst []aggEv) (int, error) {
 	end := len(p.s.data)
 	if p.s.limit != nil {
 		end = min(end, int(p.s.limit.Load()))
@@ -142,9 +141,9 @@ func (p *pacedSplit) Read(_ context.Context, dst []tev) (int, error) {
 	return n, nil
 }
 
-func (p *pacedSplit) Position() []byte { return binary.BigEndian.AppendUint64(nil, uint64(p.pos)) }
+func (p *aggPacedSplit) Position() []byte { return binary.BigEndian.AppendUint64(nil, uint64(p.pos)) }
 
-func (p *pacedSplit) Seek(pos []byte) error {
+func (p *aggPacedSplit) Seek(pos []byte) error {
 	if len(pos) != 8 {
 		return fmt.Errorf("bad position")
 	}
@@ -152,25 +151,25 @@ func (p *pacedSplit) Seek(pos []byte) error {
 	return nil
 }
 
-// sumSq is a user-defined aggregate: the sum of the squares of its
+// aggSumSq is a user-defined aggregate: the sum of the squares of its
 // non-null integer arguments (each argument of a row), with Retract and
 // Merge.
-type sumSq struct{}
+type aggSumSq struct{}
 
-func (sumSq) Name() string                   { return "SUMSQ" }
-func (sumSq) CreateAccumulator() Accumulator { return &sumSqAcc{} }
-func (sumSq) DecodeAccumulator(b []byte) (Accumulator, error) {
+func (aggSumSq) Name() string                   { return "SUMSQ" }
+func (aggSumSq) CreateAccumulator() Accumulator { return &aggSumSqAcc{} }
+func (aggSumSq) DecodeAccumulator(b []byte) (Accumulator, error) {
 	s, n := binary.Varint(b)
 	c, m := binary.Varint(b[max(n, 0):])
 	if n <= 0 || m <= 0 || n+m != len(b) {
 		return nil, fmt.Errorf("SUMSQ: bad accumulator")
 	}
-	return &sumSqAcc{sum: s, n: c}, nil
+	return &aggSumSqAcc{sum: s, n: c}, nil
 }
 
-type sumSqAcc struct{ sum, n int64 }
+type aggSumSqAcc struct{ sum, n int64 }
 
-func (a *sumSqAcc) Accumulate(args []row.Value) {
+func (a *aggSumSqAcc) Accumulate(args []row.Value) {
 	for _, v := range args {
 		if !v.IsNull() {
 			a.sum += v.AsInt() * v.AsInt()
@@ -179,7 +178,7 @@ func (a *sumSqAcc) Accumulate(args []row.Value) {
 	}
 }
 
-func (a *sumSqAcc) Retract(args []row.Value) {
+func (a *aggSumSqAcc) Retract(args []row.Value) {
 	for _, v := range args {
 		if !v.IsNull() {
 			a.sum -= v.AsInt() * v.AsInt()
@@ -188,28 +187,19 @@ func (a *sumSqAcc) Retract(args []row.Value) {
 	}
 }
 
-func (a *sumSqAcc) Merge(o Accumulator) {
-	b := o.(*sumSqAcc)
+func (a *aggSumSqAcc) Merge(o Accumulator) {
+	b := o.(*aggSumSqAcc)
 	a.sum += b.sum
 	a.n += b.n
 }
 
-func (a *sumSqAcc) Value() row.Value {
+func (a *aggSumSqAcc) Value() row.Value {
 	if a.n == 0 {
 		return row.Value{}
 	}
 	return row.Int(a.sum)
 }
 
-func (a *sumSqAcc) AppendBinary(dst []byte) []byte {
+func (a *aggSumSqAcc) AppendBinary(dst []byte) []byte {
 	return binary.AppendVarint(binary.AppendVarint(dst, a.sum), a.n)
-}
-
-func sortedStrings(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	slices.Sort(out)
-	return out
 }

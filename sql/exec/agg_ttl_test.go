@@ -11,25 +11,25 @@ import (
 	"github.com/sluicehq/sluice/stream"
 )
 
-// phasedSource hands out phase one, then waits until ready reports true,
+// aggPhasedSource hands out phase one, then waits until ready reports true,
 // then hands out phase two.
-type phasedSource struct {
-	one, two []tev
+type aggPhasedSource struct {
+	one, two []aggEv
 	ready    func() bool
 }
 
-func (s *phasedSource) Splits(context.Context, int) ([]stream.Split[tev], error) {
-	return []stream.Split[tev]{&phasedSplit{s: s}}, nil
+func (s *aggPhasedSource) Splits(context.Context, int) ([]stream.Split[aggEv], error) {
+	return []stream.Split[aggEv]{&aggPhasedSplit{s: s}}, nil
 }
 
-type phasedSplit struct {
-	s     *phasedSource
+type aggPhasedSplit struct {
+	s     *aggPhasedSource
 	phase int
 }
 
-func (p *phasedSplit) ID() string { return "phased" }
+func (p *aggPhasedSplit) ID() string { return "phased" }
 
-func (p *phasedSplit) Read(_ context.Context, dst []tev) (int, error) {
+func (p *aggPhasedSplit) Read(_ context.Context, dst []aggEv) (int, error) {
 	switch p.phase {
 	case 0:
 		p.phase = 1
@@ -45,8 +45,8 @@ func (p *phasedSplit) Read(_ context.Context, dst []tev) (int, error) {
 	return 0, io.EOF
 }
 
-func (p *phasedSplit) Position() []byte  { return nil }
-func (p *phasedSplit) Seek([]byte) error { return nil }
+func (p *aggPhasedSplit) Position() []byte  { return nil }
+func (p *aggPhasedSplit) Seek([]byte) error { return nil }
 
 // TestGroupAggregateStateTTL: a key idle for longer than StateTTL starts
 // over: a retraction of a row from before is ignored and the next row is
@@ -54,13 +54,13 @@ func (p *phasedSplit) Seek([]byte) error { return nil }
 // once the first phase's output was seen and the TTL has passed since,
 // so the expiry is certain when it is processed.
 func TestGroupAggregateStateTTL(t *testing.T) {
-	r := func(op Op, x int64) tev { return tev{C: Change{Op: op, Vals: []row.Value{row.Int(1), row.Int(x)}}} }
+	r := func(op Op, x int64) aggEv { return aggEv{C: Change{Op: op, Vals: []row.Value{row.Int(1), row.Int(x)}}} }
 	const ttl = 20 * time.Millisecond
 	var got *stream.CollectSink[Change]
 	var seen time.Time
-	src := &phasedSource{
-		one: []tev{r(Insert, 5), r(Insert, 6)},
-		two: []tev{r(Delete, 5), r(Insert, 7)},
+	src := &aggPhasedSource{
+		one: []aggEv{r(Insert, 5), r(Insert, 6)},
+		two: []aggEv{r(Delete, 5), r(Insert, 7)},
 		ready: func() bool {
 			if seen.IsZero() {
 				if got.Len() < 3 {
@@ -72,14 +72,14 @@ func TestGroupAggregateStateTTL(t *testing.T) {
 		},
 	}
 	env := stream.New(stream.WithParallelism(1))
-	in := stream.Map(stream.FromSource(env, "rows", src, stream.WatermarkStrategy[tev]{}), func(e tev) Change { return e.C })
+	in := stream.Map(stream.FromSource(env, "rows", src, stream.WatermarkStrategy[aggEv]{}), func(e aggEv) Change { return e.C })
 	got = stream.Collect(GroupAggregate(in, []int{0}, []AggCall{{Kind: AggCountStar, Arg: -1, Filter: -1}}, AggConfig{StateTTL: ttl}))
 	if err := env.Execute(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	var log []string
 	for _, c := range got.Values() {
-		log = append(log, c.Op.String()+" "+fmtVals(c.Vals))
+		log = append(log, c.Op.String()+" "+aggFmt(c.Vals))
 	}
 	want := []string{"+I int:1|int:1", "-U int:1|int:1", "+U int:1|int:2", "+I int:1|int:1"}
 	if !slices.Equal(log, want) {

@@ -85,7 +85,7 @@ type gridAssigner struct {
 	domain              window.Domain
 }
 
-func floorMod(x, m int64) int64 {
+func winFloorMod(x, m int64) int64 {
 	r := x % m
 	if r < 0 {
 		r += m
@@ -94,7 +94,7 @@ func floorMod(x, m int64) int64 {
 }
 
 func (g gridAssigner) Assign(ts int64, dst []window.Window) []window.Window {
-	last := ts - floorMod(ts-g.offset, g.slide)
+	last := ts - winFloorMod(ts-g.offset, g.slide)
 	for start := last; start > ts-g.size; start -= g.slide {
 		dst = append(dst, window.Window{Start: start, End: start + g.size})
 	}
@@ -115,8 +115,8 @@ type cumulateAssigner struct {
 }
 
 func (c cumulateAssigner) Assign(ts int64, dst []window.Window) []window.Window {
-	start := ts - floorMod(ts-c.offset, c.size)
-	first := ts - floorMod(ts-start, c.step) + c.step // the first end after ts
+	start := ts - winFloorMod(ts-c.offset, c.size)
+	first := ts - winFloorMod(ts-start, c.step) + c.step // the first end after ts
 	for end := first; end <= start+c.size; end += c.step {
 		dst = append(dst, window.Window{Start: end - c.size, End: end})
 	}
@@ -126,7 +126,7 @@ func (c cumulateAssigner) Domain() window.Domain { return c.domain }
 func (c cumulateAssigner) Gap() int64            { return 0 }
 
 func (c cumulateAssigner) realStart(end int64) int64 {
-	return end - 1 - floorMod(end-1-c.offset, c.size)
+	return end - 1 - winFloorMod(end-1-c.offset, c.size)
 }
 
 // WindowAggregate aggregates append-only input per key and window (Flink's
@@ -152,13 +152,13 @@ func WindowAggregate(in stream.Stream[Change], key []int, w WindowSpec, aggs []A
 		par = 1
 	}
 	err := w.Validate()
-	var p *plan
+	var p *aggPlan
 	if err == nil {
-		p, err = compile(aggs, false, w.Kind == Session)
+		p, err = compileAggs(aggs, false, w.Kind == Session)
 	}
 	if err != nil {
 		err = fmt.Errorf("%s: %w", name, err)
-		p = &plan{}
+		p = &aggPlan{}
 		w = WindowSpec{Kind: Tumble, Size: time.Millisecond}
 	}
 	key = append([]int(nil), key...)
@@ -184,14 +184,14 @@ func WindowAggregate(in stream.Stream[Change], key []int, w WindowSpec, aggs []A
 			a = window.Session(w.Gap)
 		}
 	}
-	ks := keyChanges(in, key, name, 0, err)
+	ks := aggKeyBy(in, key, name, err)
 	opts := []stream.OpOption{stream.Name(name)}
 	if par > 0 {
 		opts = append(opts, stream.Parallelism(par))
 	}
-	agg := stream.Aggregator[keyedChange, *accRow, []row.Value]{
+	agg := stream.Aggregator[aggKeyed, *accRow, []row.Value]{
 		Init: p.newAcc,
-		Add: func(acc *accRow, kc keyedChange) *accRow {
+		Add: func(acc *accRow, kc aggKeyed) *accRow {
 			if kc.c.Op != Insert {
 				panic(fmt.Errorf("%s: a %s row arrived but window aggregates take append-only input (the planner must not put an updating stream under a window aggregate)", name, kc.c.Op))
 			}
@@ -199,7 +199,7 @@ func WindowAggregate(in stream.Stream[Change], key []int, w WindowSpec, aggs []A
 			if acc.keyVals == nil && nk > 0 {
 				acc.keyVals = make([]row.Value, nk)
 				for i, col := range key {
-					acc.keyVals[i] = ownValue(kc.c.Vals[col])
+					acc.keyVals[i] = aggOwn(kc.c.Vals[col])
 				}
 			}
 			acc.rows++

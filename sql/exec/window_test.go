@@ -16,11 +16,11 @@ import (
 
 // The input columns of the window tests.
 const (
-	wK = iota // INT key 0..2
-	wX        // INT, nullable
-	wS        // VARCHAR, nullable
-	wF        // BOOLEAN
-	wCols
+	awK = iota // INT key 0..2
+	awX        // INT, nullable
+	awS        // VARCHAR, nullable
+	awF        // BOOLEAN
+	awCols
 )
 
 func windowCalls() []AggCall {
@@ -29,47 +29,47 @@ func windowCalls() []AggCall {
 	}
 	calls := []AggCall{
 		c(AggCountStar, -1, types.TNull, types.TBigInt),
-		c(AggSum, wX, types.TBigInt, types.TBigInt),
-		c(AggMin, wX, types.TBigInt, types.TBigInt),
-		c(AggMax, wS, types.TVarchar, types.TVarchar),
-		c(AggAvg, wX, types.TBigInt, types.TBigInt),
-		c(AggCount, wX, types.TBigInt, types.TBigInt),
-		c(AggFirstValue, wX, types.TBigInt, types.TBigInt),
-		c(AggLastValue, wS, types.TVarchar, types.TVarchar),
-		{Kind: AggCount, Arg: wX, Distinct: true, Filter: -1, ResultType: types.TBigInt},
-		{Kind: AggCount, Arg: wX, Distinct: true, Filter: wF, ResultType: types.TBigInt},
-		{Kind: AggSum, Arg: wX, Distinct: true, Filter: -1, ArgType: types.TBigInt, ResultType: types.TBigInt},
-		{Kind: AggCountStar, Arg: -1, Filter: wF, ResultType: types.TBigInt},
-		{Kind: AggUser, Arg: wX, Filter: -1, User: sumSq{}},
-		{Kind: AggUser, Arg: wX, Distinct: true, Filter: wF, User: sumSq{}},
+		c(AggSum, awX, types.TBigInt, types.TBigInt),
+		c(AggMin, awX, types.TBigInt, types.TBigInt),
+		c(AggMax, awS, types.TVarchar, types.TVarchar),
+		c(AggAvg, awX, types.TBigInt, types.TBigInt),
+		c(AggCount, awX, types.TBigInt, types.TBigInt),
+		c(AggFirstValue, awX, types.TBigInt, types.TBigInt),
+		c(AggLastValue, awS, types.TVarchar, types.TVarchar),
+		{Kind: AggCount, Arg: awX, Distinct: true, Filter: -1, ResultType: types.TBigInt},
+		{Kind: AggCount, Arg: awX, Distinct: true, Filter: awF, ResultType: types.TBigInt},
+		{Kind: AggSum, Arg: awX, Distinct: true, Filter: -1, ArgType: types.TBigInt, ResultType: types.TBigInt},
+		{Kind: AggCountStar, Arg: -1, Filter: awF, ResultType: types.TBigInt},
+		{Kind: AggUser, Arg: awX, Filter: -1, User: aggSumSq{}},
+		{Kind: AggUser, Arg: awX, Distinct: true, Filter: awF, User: aggSumSq{}},
 	}
 	return calls
 }
 
-func randWindowRows(r *rand.Rand, n int, bound int64) []tev {
-	evs := make([]tev, n)
+func randWindowRows(r *rand.Rand, n int, bound int64) []aggEv {
+	evs := make([]aggEv, n)
 	for i := range evs {
-		v := make([]row.Value, wCols)
-		v[wK] = row.Int(r.Int64N(3))
+		v := make([]row.Value, awCols)
+		v[awK] = row.Int(r.Int64N(3))
 		if r.IntN(6) > 0 {
-			v[wX] = row.Int(r.Int64N(6))
+			v[awX] = row.Int(r.Int64N(6))
 		}
 		if r.IntN(6) > 0 {
-			v[wS] = row.String(string(rune('a' + r.IntN(5))))
+			v[awS] = row.String(string(rune('a' + r.IntN(5))))
 		}
-		v[wF] = row.Bool(r.IntN(2) == 0)
-		evs[i] = tev{C: Change{Op: Insert, Vals: v}, TS: int64(i)*3 + r.Int64N(4*bound+25)}
+		v[awF] = row.Bool(r.IntN(2) == 0)
+		evs[i] = aggEv{C: Change{Op: Insert, Vals: v}, TS: int64(i)*3 + r.Int64N(4*bound+25)}
 	}
 	return evs
 }
 
-type owin struct{ start, end int64 }
+type aggWin struct{ start, end int64 }
 
 // oracleWindows lists the windows containing ts, by enumerating the grid
 // (independently of the operator's arithmetic).
-func oracleWindows(w WindowSpec, ts int64) []owin {
+func oracleWindows(w WindowSpec, ts int64) []aggWin {
 	size, off := w.Size.Milliseconds(), w.Offset.Milliseconds()
-	var out []owin
+	var out []aggWin
 	switch w.Kind {
 	case Tumble, Hop:
 		slide := size
@@ -79,7 +79,7 @@ func oracleWindows(w WindowSpec, ts int64) []owin {
 		for k := (ts-off-size)/slide - 2; k <= (ts-off)/slide+2; k++ {
 			s := k*slide + off
 			if s <= ts && ts < s+size {
-				out = append(out, owin{s, s + size})
+				out = append(out, aggWin{s, s + size})
 			}
 		}
 	case Cumulate:
@@ -89,7 +89,7 @@ func oracleWindows(w WindowSpec, ts int64) []owin {
 			if s <= ts && ts < s+size {
 				for e := s + step; e <= s+size; e += step {
 					if ts < e {
-						out = append(out, owin{s, e})
+						out = append(out, aggWin{s, e})
 					}
 				}
 			}
@@ -98,25 +98,25 @@ func oracleWindows(w WindowSpec, ts int64) []owin {
 	return out
 }
 
-type oracleGroup struct {
+type aggOracleGroup struct {
 	key  int64
-	win  owin
+	win  aggWin
 	rows [][]row.Value
 }
 
-// windowOracle replays the input one record at a time, a watermark of
+// aggWindowOracle replays the input one record at a time, a watermark of
 // maxTs-bound-1 after each, and returns the windows with their on-time
 // rows and the number of late records.
-func windowOracle(evs []tev, w WindowSpec, bound int64) ([]*oracleGroup, int) {
-	var done []*oracleGroup
-	open := map[string]*oracleGroup{}
+func aggWindowOracle(evs []aggEv, w WindowSpec, bound int64) ([]*aggOracleGroup, int) {
+	var done []*aggOracleGroup
+	open := map[string]*aggOracleGroup{}
 	late := 0
 	wm, maxTs := int64(math.MinInt64), int64(math.MinInt64)
 	gap := w.Gap.Milliseconds()
 	for _, e := range evs {
-		k := e.C.Vals[wK].AsInt()
+		k := e.C.Vals[awK].AsInt()
 		if w.Kind == Session {
-			nw := owin{e.TS, e.TS + gap}
+			nw := aggWin{e.TS, e.TS + gap}
 			var hits []string
 			for id, g := range open {
 				if g.key == k && g.win.start < nw.end && nw.start < g.win.end {
@@ -126,7 +126,7 @@ func windowOracle(evs []tev, w WindowSpec, bound int64) ([]*oracleGroup, int) {
 			if len(hits) == 0 && nw.end-1 <= wm {
 				late++
 			} else {
-				m := &oracleGroup{key: k, win: nw}
+				m := &aggOracleGroup{key: k, win: nw}
 				for _, id := range hits {
 					g := open[id]
 					m.win.start = min(m.win.start, g.win.start)
@@ -147,7 +147,7 @@ func windowOracle(evs []tev, w WindowSpec, bound int64) ([]*oracleGroup, int) {
 				id := fmt.Sprint(k, ow)
 				g := open[id]
 				if g == nil {
-					g = &oracleGroup{key: k, win: ow}
+					g = &aggOracleGroup{key: k, win: ow}
 					open[id] = g
 				}
 				g.rows = append(g.rows, e.C.Vals)
@@ -175,7 +175,7 @@ func windowOracle(evs []tev, w WindowSpec, bound int64) ([]*oracleGroup, int) {
 
 // arrivalOrder sorts rows (slices of the input's Vals) into input order:
 // merged sessions concatenate their rows out of order.
-func arrivalOrder(evs []tev, rows [][]row.Value) [][]row.Value {
+func arrivalOrder(evs []aggEv, rows [][]row.Value) [][]row.Value {
 	pos := map[*row.Value]int{}
 	for i := range evs {
 		pos[&evs[i].C.Vals[0]] = i
@@ -185,7 +185,7 @@ func arrivalOrder(evs []tev, rows [][]row.Value) [][]row.Value {
 	return out
 }
 
-func oracleWindowRows(evs []tev, groups []*oracleGroup, calls []AggCall) []string {
+func oracleWindowRows(evs []aggEv, groups []*aggOracleGroup, calls []AggCall) []string {
 	var out []string
 	for _, g := range groups {
 		rows := arrivalOrder(evs, g.rows)
@@ -193,7 +193,7 @@ func oracleWindowRows(evs []tev, groups []*oracleGroup, calls []AggCall) []strin
 		for _, a := range calls {
 			var seq []row.Value
 			for _, r := range rows {
-				if a.Arg >= 0 && !r[a.Arg].IsNull() && filterOK(r, a.Filter) {
+				if a.Arg >= 0 && !r[a.Arg].IsNull() && aggFilterOK(r, a.Filter) {
 					seq = append(seq, r[a.Arg])
 				}
 			}
@@ -201,21 +201,21 @@ func oracleWindowRows(evs []tev, groups []*oracleGroup, calls []AggCall) []strin
 		}
 		// The record's timestamp, appended by the test: window_time.
 		vals = append(vals, row.Timestamp(g.win.end-1))
-		out = append(out, fmtVals(vals))
+		out = append(out, aggFmt(vals))
 	}
 	slices.Sort(out)
 	return out
 }
 
-// runWindow runs WindowAggregate over evs and returns its rows (each with
+// aggRunWindow runs WindowAggregate over evs and returns its rows (each with
 // the record's timestamp appended) and the late records it dropped.
-func runWindow(t *testing.T, evs []tev, par int, bound int64, w WindowSpec, calls []AggCall) ([]string, int64) {
+func aggRunWindow(t *testing.T, evs []aggEv, par int, bound int64, w WindowSpec, calls []AggCall) ([]string, int64) {
 	t.Helper()
 	env := stream.New(stream.WithParallelism(par), stream.WithBatchSize(1))
 	src := stream.FromSource(env, "rows", stream.FromSlice(evs, 1),
-		stream.BoundedOutOfOrderness(func(e tev) int64 { return e.TS }, time.Duration(bound)*time.Millisecond))
-	in := stream.Map(src, func(e tev) Change { return e.C })
-	out := WindowAggregate(in, []int{wK}, w, calls, AggConfig{Name: "wagg"})
+		stream.BoundedOutOfOrderness(func(e aggEv) int64 { return e.TS }, time.Duration(bound)*time.Millisecond))
+	in := stream.Map(src, func(e aggEv) Change { return e.C })
+	out := WindowAggregate(in, []int{awK}, w, calls, AggConfig{Name: "wagg"})
 	withTS := stream.FlatMap(out, func(c Change, em *stream.Emitter[Change]) {
 		if c.Op != Insert {
 			panic(fmt.Sprintf("window aggregate emitted %s", c.Op))
@@ -238,7 +238,7 @@ func runWindow(t *testing.T, evs []tev, par int, bound int64, w WindowSpec, call
 	}
 	var rows []string
 	for _, c := range got.Values() {
-		rows = append(rows, fmtVals(c.Vals))
+		rows = append(rows, aggFmt(c.Vals))
 	}
 	slices.Sort(rows)
 	return rows, dropped
@@ -249,7 +249,7 @@ func runWindow(t *testing.T, evs []tev, par int, bound int64, w WindowSpec, call
 // equal a batch GROUP BY key, window over the on-time records, and the
 // late records are counted.
 func TestWindowAggregateOracle(t *testing.T) {
-	r := newRand(t)
+	r := aggRand(t)
 	calls := windowCalls()
 	specs := []WindowSpec{
 		{Kind: Tumble, Size: 20 * time.Millisecond},
@@ -267,9 +267,9 @@ func TestWindowAggregateOracle(t *testing.T) {
 				for round := range 3 {
 					bound := r.Int64N(12)
 					evs := randWindowRows(r, 200+r.IntN(200), bound)
-					groups, late := windowOracle(evs, w, bound)
+					groups, late := aggWindowOracle(evs, w, bound)
 					want := oracleWindowRows(evs, groups, calls)
-					got, dropped := runWindow(t, evs, par, bound, w, calls)
+					got, dropped := aggRunWindow(t, evs, par, bound, w, calls)
 					if !slices.Equal(got, want) {
 						for i := range max(len(got), len(want)) {
 							var g, x string
@@ -299,7 +299,7 @@ func TestWindowAggregateOracle(t *testing.T) {
 // TestWindowAggregateProcTime: processing-time windows put every record
 // in some window and fire them all by the end of the input.
 func TestWindowAggregateProcTime(t *testing.T) {
-	r := newRand(t)
+	r := aggRand(t)
 	evs := randWindowRows(r, 300, 0)
 	calls := []AggCall{{Kind: AggCountStar, Arg: -1, Filter: -1}}
 	for _, w := range []WindowSpec{
@@ -308,8 +308,8 @@ func TestWindowAggregateProcTime(t *testing.T) {
 		{Kind: Cumulate, Size: 1000 * time.Hour, Step: 100 * time.Hour, ProcTime: true},
 	} {
 		env := stream.New(stream.WithParallelism(2))
-		src := stream.FromSource(env, "rows", stream.FromSlice(evs, 1), stream.WatermarkStrategy[tev]{})
-		got := stream.Collect(WindowAggregate(stream.Map(src, func(e tev) Change { return e.C }), []int{wK}, w, calls, AggConfig{}))
+		src := stream.FromSource(env, "rows", stream.FromSlice(evs, 1), stream.WatermarkStrategy[aggEv]{})
+		got := stream.Collect(WindowAggregate(stream.Map(src, func(e aggEv) Change { return e.C }), []int{awK}, w, calls, AggConfig{}))
 		if err := env.Execute(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -343,13 +343,13 @@ func TestWindowSpecValidate(t *testing.T) {
 			t.Errorf("%+v: accepted", w)
 		}
 	}
-	if err := ValidateAggs([]AggCall{{Kind: AggUser, Arg: 1, Filter: -1, User: noRetract{}}}, true, true); err == nil {
+	if err := ValidateAggs([]AggCall{{Kind: AggUser, Arg: 1, Filter: -1, User: aggNoRetract{}}}, true, true); err == nil {
 		t.Error("a user function without Merge accepted for session windows")
 	}
-	evs := []tev{{C: Change{Op: Insert, Vals: []row.Value{row.Int(1)}}, TS: 5}}
+	evs := []aggEv{{C: Change{Op: Insert, Vals: []row.Value{row.Int(1)}}, TS: 5}}
 	env := stream.New(stream.WithParallelism(1))
-	src := stream.FromSource(env, "rows", stream.FromSlice(evs, 1), stream.WatermarkStrategy[tev]{Timestamp: func(e tev) int64 { return e.TS }})
-	stream.Collect(WindowAggregate(stream.Map(src, func(e tev) Change { return e.C }), []int{0},
+	src := stream.FromSource(env, "rows", stream.FromSlice(evs, 1), stream.WatermarkStrategy[aggEv]{Timestamp: func(e aggEv) int64 { return e.TS }})
+	stream.Collect(WindowAggregate(stream.Map(src, func(e aggEv) Change { return e.C }), []int{0},
 		WindowSpec{Kind: Hop, Size: time.Second}, nil, AggConfig{}))
 	if err := env.Execute(context.Background()); err == nil {
 		t.Fatal("job with an invalid window ran")

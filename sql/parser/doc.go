@@ -46,6 +46,16 @@
 // and SYSTEM in CREATE/DROP, a table's COMMENT, CONSTRAINT names, a
 // computed column's COMMENT.
 //
+// Positions: every node's Pos is where its text starts (a Binary's is its
+// left operand's, a Join's its left table's), 1-based line and byte
+// column.
+//
+// Not supported (a clear error, or, for hints, ignored): /*+ hints */
+// (read as comments), MATCH_RECOGNIZE, named WINDOW clauses, GROUPING
+// SETS, NATURAL JOIN, UNNEST, CREATE TABLE ... LIKE / AS SELECT, INSERT
+// ... PARTITION, '::' casts, the SESSION table function's
+// `TABLE t PARTITION BY k` argument (ast.TableArg has no place for it).
+//
 // Words that are keywords elsewhere (DAY, HOUR, VALUE, KEY, USER, DATE,
 // TIMESTAMP, ...) are identifiers where an identifier is expected; only
 // the words that structure a query (SELECT, FROM, WHERE, JOIN, AS, AND,

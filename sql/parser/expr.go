@@ -16,8 +16,8 @@ func (p *parser) expr() ast.Expr {
 func (p *parser) orExpr() ast.Expr {
 	l := p.andExpr()
 	for p.isKw("OR") {
-		t := p.next()
-		l = &ast.Binary{Op: "OR", L: l, R: p.andExpr(), Pos: t.pos}
+		p.i++
+		l = &ast.Binary{Op: "OR", L: l, R: p.andExpr(), Pos: l.Start()}
 	}
 	return l
 }
@@ -25,8 +25,8 @@ func (p *parser) orExpr() ast.Expr {
 func (p *parser) andExpr() ast.Expr {
 	l := p.notExpr()
 	for p.isKw("AND") {
-		t := p.next()
-		l = &ast.Binary{Op: "AND", L: l, R: p.notExpr(), Pos: t.pos}
+		p.i++
+		l = &ast.Binary{Op: "AND", L: l, R: p.notExpr(), Pos: l.Start()}
 	}
 	return l
 }
@@ -35,10 +35,15 @@ func (p *parser) notExpr() ast.Expr {
 	if p.isKw("NOT") {
 		t := p.next()
 		if p.isKw("EXISTS") {
-			e := p.exists()
-			e.Not = true
-			e.Pos = t.pos
-			return p.comparisonRest(e)
+			// NOT EXISTS (q) is Exists{Not: true}, unless an operator
+			// follows: NOT binds looser than every operator but AND, OR.
+			x := p.comparison()
+			if e, ok := x.(*ast.Exists); ok {
+				e.Not = true
+				e.Pos = t.pos
+				return e
+			}
+			return &ast.Unary{Op: "NOT", X: x, Pos: t.pos}
 		}
 		p.enter()
 		x := p.notExpr()
@@ -53,12 +58,12 @@ func (p *parser) notExpr() ast.Expr {
 func (p *parser) exprFrom(x ast.Expr) ast.Expr {
 	l := p.comparisonRest(x)
 	for p.isKw("AND") {
-		t := p.next()
-		l = &ast.Binary{Op: "AND", L: l, R: p.notExpr(), Pos: t.pos}
+		p.i++
+		l = &ast.Binary{Op: "AND", L: l, R: p.notExpr(), Pos: l.Start()}
 	}
 	for p.isKw("OR") {
-		t := p.next()
-		l = &ast.Binary{Op: "OR", L: l, R: p.andExpr(), Pos: t.pos}
+		p.i++
+		l = &ast.Binary{Op: "OR", L: l, R: p.andExpr(), Pos: l.Start()}
 	}
 	return l
 }
@@ -89,7 +94,7 @@ func (p *parser) comparisonRest(l ast.Expr) ast.Expr {
 				return l
 			}
 			p.i++
-			l = &ast.Binary{Op: op, L: l, R: p.additive(), Pos: t.pos}
+			l = &ast.Binary{Op: op, L: l, R: p.additive(), Pos: l.Start()}
 			continue
 		}
 		if t.kind != tWord {
@@ -102,7 +107,7 @@ func (p *parser) comparisonRest(l ast.Expr) ast.Expr {
 			not = p.acceptKw("NOT")
 			if p.acceptKw("DISTINCT") {
 				p.expectKw("FROM", " after IS [NOT] DISTINCT")
-				l = &ast.IsDistinct{L: l, R: p.additive(), Not: not, Pos: t.pos}
+				l = &ast.IsDistinct{L: l, R: p.additive(), Not: not, Pos: l.Start()}
 				continue
 			}
 			w := p.peek()
@@ -110,7 +115,7 @@ func (p *parser) comparisonRest(l ast.Expr) ast.Expr {
 				p.failExpected("NULL, TRUE, FALSE, UNKNOWN or DISTINCT FROM after IS", "NULL", "TRUE", "FALSE", "UNKNOWN", "DISTINCT")
 			}
 			p.i++
-			l = &ast.Is{X: l, What: w.upper, Not: not, Pos: t.pos}
+			l = &ast.Is{X: l, What: w.upper, Not: not, Pos: l.Start()}
 			continue
 		case "NOT":
 			nt := p.peekAt(1)
@@ -126,7 +131,7 @@ func (p *parser) comparisonRest(l ast.Expr) ast.Expr {
 		kw := p.next()
 		switch kw.upper {
 		case "LIKE", "SIMILAR":
-			lk := &ast.Like{X: l, Not: not, Similar: kw.upper == "SIMILAR", Pos: t.pos}
+			lk := &ast.Like{X: l, Not: not, Similar: kw.upper == "SIMILAR", Pos: l.Start()}
 			if lk.Similar {
 				p.expectKw("TO", " after SIMILAR")
 			}
@@ -136,7 +141,7 @@ func (p *parser) comparisonRest(l ast.Expr) ast.Expr {
 			}
 			l = lk
 		case "BETWEEN":
-			b := &ast.Between{X: l, Not: not, Pos: t.pos}
+			b := &ast.Between{X: l, Not: not, Pos: l.Start()}
 			if !p.acceptKw("SYMMETRIC") {
 				p.acceptKw("ASYMMETRIC")
 			} else {
@@ -147,9 +152,9 @@ func (p *parser) comparisonRest(l ast.Expr) ast.Expr {
 			b.Hi = p.additive()
 			l = b
 		case "IN":
-			in := &ast.In{X: l, Not: not, Pos: t.pos}
+			in := &ast.In{X: l, Not: not, Pos: l.Start()}
 			p.expectOp("(", " after IN")
-			if p.startsQuery() {
+			if p.startsDirectQuery(0) {
 				in.Query = p.query()
 			} else {
 				for {
@@ -157,6 +162,9 @@ func (p *parser) comparisonRest(l ast.Expr) ast.Expr {
 					if !p.acceptOp(",") {
 						break
 					}
+				}
+				if sq, ok := in.List[0].(*ast.Subquery); ok && len(in.List) == 1 && p.continuesQuery() {
+					in.List, in.Query = nil, p.queryBodyFrom(sq.Query)
 				}
 			}
 			p.expectOp(")", " after the IN list")
@@ -173,7 +181,7 @@ func (p *parser) additive() ast.Expr {
 			return l
 		}
 		p.i++
-		l = &ast.Binary{Op: t.text, L: l, R: p.multiplicative(), Pos: t.pos}
+		l = &ast.Binary{Op: t.text, L: l, R: p.multiplicative(), Pos: l.Start()}
 	}
 }
 
@@ -185,7 +193,7 @@ func (p *parser) multiplicative() ast.Expr {
 			return l
 		}
 		p.i++
-		l = &ast.Binary{Op: t.text, L: l, R: p.unary(), Pos: t.pos}
+		l = &ast.Binary{Op: t.text, L: l, R: p.unary(), Pos: l.Start()}
 	}
 }
 
@@ -209,10 +217,12 @@ func (p *parser) postfix(x ast.Expr) ast.Expr {
 			p.i++
 			i := p.expr()
 			p.expectOp("]", " after the index")
-			x = &ast.Index{X: x, Index: i, Pos: t.pos}
+			x = &ast.Index{X: x, Index: i, Pos: x.Start()}
 		case p.isOp("."):
 			p.i++
-			x = &ast.FieldAccess{X: x, Field: p.ident("a field name after '.'"), Pos: t.pos}
+			x = &ast.FieldAccess{X: x, Field: p.ident("a field name after '.'"), Pos: x.Start()}
+		case p.isOp("::"):
+			p.failAt(t, "'::' casts are not supported; write CAST(x AS type)")
 		default:
 			return x
 		}
@@ -245,12 +255,19 @@ func (p *parser) primary() ast.Expr {
 	case tOp:
 		if t.text == "(" {
 			p.i++
-			if p.startsQuery() {
+			if p.startsDirectQuery(0) {
 				q := p.query()
 				p.expectOp(")", " after the subquery")
 				return &ast.Subquery{Query: q, Pos: t.pos}
 			}
 			x := p.expr()
+			if sq, ok := x.(*ast.Subquery); ok && p.continuesQuery() {
+				// ((SELECT ...) UNION ...): the parenthesised query was
+				// the first operand of a query.
+				q := p.queryBodyFrom(sq.Query)
+				p.expectOp(")", " after the subquery")
+				return &ast.Subquery{Query: q, Pos: t.pos}
+			}
 			if p.isOp(",") {
 				r := &ast.RowExpr{Items: []ast.Expr{x}, Pos: t.pos}
 				for p.acceptOp(",") {
@@ -438,7 +455,7 @@ func (p *parser) call() ast.Expr {
 	case p.isOp("*") && p.isOpAt(1, ")"):
 		p.i += 2
 		c.Star = true
-	case special == "TRIM":
+	case special == "TRIM" && !p.isKw("DISTINCT") && !p.isKw("ALL"):
 		c.Args = p.trimArgs()
 	default:
 		if p.acceptKw("DISTINCT") {

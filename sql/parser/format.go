@@ -501,7 +501,15 @@ func (f *printer) tableRef(t ast.TableRef) {
 		f.WriteString("))")
 		f.alias(t.Alias)
 	case *ast.Join:
-		f.tableRef(t.Left)
+		// A comma join left of a JOIN needs parentheses: JOIN binds
+		// tighter than the comma.
+		if l, ok := t.Left.(*ast.Join); ok && l.Kind == ast.JoinComma && t.Kind != ast.JoinComma {
+			f.WriteByte('(')
+			f.tableRef(t.Left)
+			f.WriteByte(')')
+		} else {
+			f.tableRef(t.Left)
+		}
 		if t.Kind == ast.JoinComma {
 			f.WriteString(", ")
 		} else {
@@ -822,7 +830,17 @@ func (f *printer) call(c *ast.Call) {
 		if c.Distinct {
 			f.WriteString("DISTINCT ")
 		}
-		f.exprs(c.Args)
+		if !c.Name.Quoted && up == "POSITION" {
+			// A comparison-level argument would read as POSITION(a IN b).
+			for i, a := range c.Args {
+				if i > 0 {
+					f.WriteString(", ")
+				}
+				f.expr(a, precAdd)
+			}
+		} else {
+			f.exprs(c.Args)
+		}
 	}
 	f.WriteByte(')')
 	if c.Filter != nil {

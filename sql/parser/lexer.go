@@ -10,13 +10,13 @@ import (
 type tokKind uint8
 
 const (
-	tEOF    tokKind = iota
-	tWord           // an unquoted word: a keyword or an identifier
-	tQIdent         // a `backquoted` identifier; text is the name, `` undone
-	tNumber         // 1, 0.5, 1e3, .5
-	tString         // 'text'; text is the value, '' undone
-	tOp             // punctuation: ( ) [ ] , ; . * + - / % || = <> != < <= > >= => ? ::
-	tBadNumber      // a number run into letters or dots: 10s, 1.2.3, 1e
+	tEOF       tokKind = iota
+	tWord              // an unquoted word: a keyword or an identifier
+	tQIdent            // a `backquoted` identifier; text is the name, `` undone
+	tNumber            // 1, 0.5, 1e3, .5
+	tString            // 'text'; text is the value, '' undone
+	tOp                // punctuation: ( ) [ ] , ; . * + - / % || = <> != < <= > >= => ? ::
+	tBadNumber         // a number run into letters or dots: 10s, 1.2.3, 1e
 )
 
 // token is one lexical token. For tWord, upper is the text upper-cased
@@ -33,7 +33,10 @@ type token struct {
 // first malformed token (unterminated string, quoted identifier or
 // comment, stray character).
 func lex(src string) ([]token, *Error) {
-	toks := make([]token, 0, len(src)/4+1)
+	toks := make([]token, 0, len(src)/5+16)
+	// Every word's upper-case form is a slice of one upper-cased copy of
+	// the source, so that keyword tests allocate nothing per token.
+	up := upperASCII(src)
 	line, lineStart := 1, 0
 	pos := func(off int) ast.Pos { return ast.Pos{Line: line, Col: off - lineStart + 1, Offset: off} }
 	i := 0
@@ -86,7 +89,7 @@ func lex(src string) ([]token, *Error) {
 				i++
 			}
 			w := src[start:i]
-			toks = append(toks, token{kind: tWord, text: w, upper: upperASCII(w), pos: p, end: i})
+			toks = append(toks, token{kind: tWord, text: w, upper: up[start:i], pos: p, end: i})
 		case c >= '0' && c <= '9' || c == '.' && i+1 < n && src[i+1] >= '0' && src[i+1] <= '9':
 			for i < n && src[i] >= '0' && src[i] <= '9' {
 				i++

@@ -585,10 +585,16 @@ func (p *parser) rawUntil(stop func() bool) string {
 	return strings.TrimSpace(p.src[from:end])
 }
 
-// setValue is a quoted string, or the raw text of unquoted tokens.
-func (p *parser) setValue(stop func() bool) string {
-	if p.peek().kind == tString && func() bool { p.i++; ok := stop(); p.i--; return ok }() {
-		return p.next().text
+// setValue is a quoted string, which must be followed by a token for
+// which stop is true (else "expected after"), or the raw text of
+// unquoted tokens up to one.
+func (p *parser) setValue(stop func() bool, after string) string {
+	if p.peek().kind == tString {
+		v := p.next().text
+		if !stop() {
+			p.failExpected(after)
+		}
+		return v
 	}
 	return p.rawUntil(stop)
 }
@@ -599,12 +605,12 @@ func (p *parser) set() ast.Statement {
 	if p.atStatementEnd() {
 		return s
 	}
-	s.Key = p.setValue(func() bool { return p.isOp("=") || p.atStatementEnd() })
+	s.Key = p.setValue(func() bool { return p.isOp("=") || p.atStatementEnd() }, "'=' after the key in SET 'key' = 'value'")
 	if s.Key == "" {
 		p.failExpected("a key before '=' in SET 'key' = 'value'")
 	}
 	p.expectOp("=", " after the key in SET 'key' = 'value'")
-	s.Value = p.setValue(p.atStatementEnd)
+	s.Value = p.setValue(p.atStatementEnd, "';' or the end of the input after the value in SET 'key' = 'value'")
 	if s.Value == "" {
 		p.failExpected("a value after '=' in SET 'key' = 'value'")
 	}
@@ -614,7 +620,7 @@ func (p *parser) set() ast.Statement {
 func (p *parser) reset() ast.Statement {
 	start := p.next()
 	r := &ast.Reset{Pos: start.pos}
-	r.Key = p.setValue(p.atStatementEnd)
+	r.Key = p.setValue(p.atStatementEnd, "';' or the end of the input after the key in RESET 'key'")
 	return r
 }
 

@@ -430,3 +430,54 @@ func TestDepthLimit(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkParseScript parses a script of 100 statements (the golden
+// queries, twice) and the Nexmark q5 script.
+func BenchmarkParseScript(b *testing.B) {
+	queries, err := os.ReadFile("testdata/golden/queries.sql")
+	if err != nil {
+		b.Fatal(err)
+	}
+	q5, err := os.ReadFile("testdata/nexmark/q5.sql")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct{ name, src string }{
+		{"queries", strings.Repeat(string(queries), 2)},
+		{"q5", string(q5)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.src)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ParseScript(c.src); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestPositions checks that nodes record where they start.
+func TestPositions(t *testing.T) {
+	st, err := ParseStatement("SELECT x,\n  a + `b`.c AS s\nFROM t JOIN u ON t.k = u.k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel := st.(*ast.QueryStatement).Query.(*ast.Select)
+	bin := sel.Items[1].Expr.(*ast.Binary)
+	check := func(what string, got ast.Pos, line, col, off int) {
+		t.Helper()
+		if got != (ast.Pos{Line: line, Col: col, Offset: off}) {
+			t.Errorf("%s at %+v, want line %d column %d offset %d", what, got, line, col, off)
+		}
+	}
+	check("statement", st.Start(), 1, 1, 0)
+	check("a + b.c", bin.Pos, 2, 3, 12)
+	check("`b`.c", bin.R.Start(), 2, 7, 16)
+	check("alias", sel.Items[1].Alias.Pos, 2, 16, 25)
+	j := sel.From.(*ast.Join)
+	check("join", j.Pos, 3, 6, 32)
+	check("u", j.Right.Start(), 3, 13, 39)
+	check("ON condition", j.On.Start(), 3, 18, 44)
+}

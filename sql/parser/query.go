@@ -54,8 +54,35 @@ func (p *parser) query() ast.Query {
 
 // queryBody is set operations with the trailing ORDER BY, LIMIT, OFFSET
 // and FETCH that apply to the whole.
-func (p *parser) queryBody() ast.Query {
-	q := p.unionTerm()
+func (p *parser) queryBody() ast.Query { return p.queryBodyFrom(nil) }
+
+// startsDirectQuery reports whether the token k ahead is SELECT, VALUES
+// or WITH: then a '(' before it opens a query, not an expression or a
+// parenthesised join.
+func (p *parser) startsDirectQuery(k int) bool {
+	t := p.peekAt(k)
+	return t.kind == tWord && (t.upper == "SELECT" || t.upper == "VALUES" || t.upper == "WITH")
+}
+
+// continuesQuery reports whether the current token continues a query
+// after an operand: a set operator or ORDER BY, LIMIT, OFFSET, FETCH.
+func (p *parser) continuesQuery() bool {
+	t := p.peek()
+	if t.kind != tWord {
+		return false
+	}
+	switch t.upper {
+	case "UNION", "INTERSECT", "EXCEPT", "MINUS", "ORDER", "LIMIT", "OFFSET", "FETCH":
+		return true
+	}
+	return false
+}
+
+// queryBodyFrom is queryBody whose first operand, when not nil, is
+// already parsed (a parenthesised query read as an expression or a table
+// reference before the set operator showed it was a query operand).
+func (p *parser) queryBodyFrom(first ast.Query) ast.Query {
+	q := p.unionTerm(first)
 	if !(p.isKw("ORDER") || p.isKw("LIMIT") || p.isKw("OFFSET") || p.isKw("FETCH")) {
 		return q
 	}
@@ -122,8 +149,8 @@ func (p *parser) queryBody() ast.Query {
 }
 
 // unionTerm is intersectTerm {UNION|EXCEPT [ALL|DISTINCT] intersectTerm}.
-func (p *parser) unionTerm() ast.Query {
-	l := p.intersectTerm()
+func (p *parser) unionTerm(first ast.Query) ast.Query {
+	l := p.intersectTerm(first)
 	for p.isKw("UNION") || p.isKw("EXCEPT") || p.isKw("MINUS") {
 		t := p.next()
 		op := t.upper
@@ -131,8 +158,8 @@ func (p *parser) unionTerm() ast.Query {
 			op = "EXCEPT"
 		}
 		all := p.setQuantifier()
-		r := p.intersectTerm()
-		l = &ast.SetOp{Op: op, All: all, Left: l, Right: r, Pos: t.pos}
+		r := p.intersectTerm(nil)
+		l = &ast.SetOp{Op: op, All: all, Left: l, Right: r, Pos: l.Start()}
 	}
 	return l
 }
@@ -145,13 +172,16 @@ func (p *parser) setQuantifier() bool {
 	return false
 }
 
-func (p *parser) intersectTerm() ast.Query {
-	l := p.queryPrimary()
+func (p *parser) intersectTerm(first ast.Query) ast.Query {
+	l := first
+	if l == nil {
+		l = p.queryPrimary()
+	}
 	for p.isKw("INTERSECT") {
-		t := p.next()
+		p.i++
 		all := p.setQuantifier()
 		r := p.queryPrimary()
-		l = &ast.SetOp{Op: "INTERSECT", All: all, Left: l, Right: r, Pos: t.pos}
+		l = &ast.SetOp{Op: "INTERSECT", All: all, Left: l, Right: r, Pos: l.Start()}
 	}
 	return l
 }
@@ -242,6 +272,9 @@ func (p *parser) selectBlock() *ast.Select {
 	}
 	if p.acceptKw("GROUP") {
 		p.expectKw("BY", " after GROUP")
+		if p.isKw("GROUPING") && p.isKwAt(1, "SETS") {
+			p.failAt(p.peek(), "GROUPING SETS are not supported")
+		}
 		for {
 			s.GroupBy = append(s.GroupBy, p.expr())
 			if !p.acceptOp(",") {
@@ -309,7 +342,9 @@ func (p *parser) alias(where string, columns bool, followers []string) *ast.Iden
 		return nil
 	}
 	nt := p.peekAt(1)
-	if nt.kind == tQIdent || nt.kind == tNumber || nt.kind == tString || nt.kind == tWord && !reserved[nt.upper] {
+	// A name followed by another name, a literal or BY is no alias but a
+	// misspelled keyword (FORM t, WHRE x, GROPU BY).
+	if nt.kind == tQIdent || nt.kind == tNumber || nt.kind == tString || nt.kind == tWord && (!reserved[nt.upper] || nt.upper == "BY") {
 		t := p.peek()
 		msg := "expected FROM or a comma after the select list, found " + describe(t)
 		if columns {
@@ -340,9 +375,9 @@ func (p *parser) tableAlias() *ast.Alias {
 func (p *parser) fromList() ast.TableRef {
 	l := p.joined()
 	for p.isOp(",") {
-		t := p.next()
+		p.i++
 		r := p.joined()
-		l = &ast.Join{Kind: ast.JoinComma, Left: l, Right: r, Pos: t.pos}
+		l = &ast.Join{Kind: ast.JoinComma, Left: l, Right: r, Pos: l.Start()}
 	}
 	return l
 }
@@ -376,11 +411,11 @@ func (p *parser) joinKind() (ast.JoinKind, *token, bool) {
 func (p *parser) joined() ast.TableRef {
 	l := p.tablePrimary()
 	for {
-		kind, t, ok := p.joinKind()
+		kind, _, ok := p.joinKind()
 		if !ok {
 			return l
 		}
-		j := &ast.Join{Kind: kind, Left: l, Pos: t.pos}
+		j := &ast.Join{Kind: kind, Left: l, Pos: l.Start()}
 		j.Right = p.tablePrimary()
 		if kind != ast.JoinCross {
 			switch {
@@ -402,14 +437,21 @@ func (p *parser) tablePrimary() ast.TableRef {
 	t := p.peek()
 	switch {
 	case p.isOp("("):
-		if p.startsQueryAt(1) {
+		if p.startsDirectQuery(1) {
 			p.i++
 			q := p.query()
 			p.expectOp(")", " after the subquery")
 			return &ast.SubqueryRef{Query: q, Alias: p.tableAlias(), Pos: t.pos}
 		}
+		// A parenthesised join, or a query whose first operand is in
+		// parentheses: ((SELECT ...) UNION ...) or ((SELECT ...)).
 		p.i++
 		r := p.fromList()
+		if sr, ok := r.(*ast.SubqueryRef); ok && sr.Alias == nil && !sr.Lateral && (p.continuesQuery() || p.isOp(")")) {
+			q := p.queryBodyFrom(sr.Query)
+			p.expectOp(")", " after the subquery")
+			return &ast.SubqueryRef{Query: q, Alias: p.tableAlias(), Pos: t.pos}
+		}
 		p.expectOp(")", " after the parenthesised join")
 		return r
 	case p.isKw("LATERAL"):
