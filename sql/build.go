@@ -69,13 +69,14 @@ func (b *builder) build1(n node) (stream.Stream[exec.Change], error) {
 		if err != nil {
 			return in, err
 		}
-		return exec.WindowAggregate(in, n.key, n.spec, n.aggs, exec.AggConfig{Name: b.name("window-aggregate")}), nil
+		return exec.WindowAggregate(in, n.key, n.spec, n.aggs, exec.AggConfig{Name: b.name("window-aggregate"), AppendOnly: true}), nil
 	case *groupAgg:
 		in, err := b.build(n.in)
 		if err != nil {
 			return in, err
 		}
-		return exec.GroupAggregate(in, n.key, n.aggs, exec.AggConfig{Name: b.name("group-aggregate"), StateTTL: b.ttl}), nil
+		return exec.GroupAggregate(in, n.key, n.aggs, exec.AggConfig{Name: b.name("group-aggregate"), StateTTL: b.ttl,
+			AppendOnly: !n.in.updating(), MiniBatch: b.s.miniBatch()}), nil
 	case *join:
 		l, err := b.build(n.left)
 		if err != nil {

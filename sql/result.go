@@ -45,7 +45,8 @@ func (s *Session) Query(ctx context.Context, q ast.Query, cols func([]Column, bo
 	if cols != nil {
 		cols(out, n.updating())
 	}
-	opts, err := s.jobOptions()
+	info := &jobInfo{}
+	opts, err := s.jobOptions(info)
 	if err != nil {
 		return err
 	}
@@ -67,7 +68,8 @@ func (s *Session) Query(ctx context.Context, q ast.Query, cols func([]Column, bo
 	if name == "" {
 		name = "select"
 	}
-	return s.runJob(ctx, env, name, s.explainNodes([]node{n}))
+	info.name, info.plan = name, s.explainNodes([]node{n})
+	return env.Execute(ctx)
 }
 
 // runQuery prints a query's result in the session's format.

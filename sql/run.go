@@ -140,7 +140,8 @@ func (s *Session) runInserts(ctx context.Context, inserts []*ast.Insert) error {
 		}
 		sinks = append(sinks, sn)
 	}
-	opts, err := s.jobOptions()
+	info := &jobInfo{}
+	opts, err := s.jobOptions(info)
 	if err != nil {
 		return err
 	}
@@ -170,7 +171,8 @@ func (s *Session) runInserts(ctx context.Context, inserts []*ast.Insert) error {
 	if name == "" {
 		name = "insert-into_" + strings.Join(names, "_")
 	}
-	return s.runJob(ctx, env, name, s.explainNodes(sinkInputs(sinks)))
+	info.name, info.plan = name, s.explainNodes(sinkInputs(sinks))
+	return env.Execute(ctx)
 }
 
 func sinkInputs(ss []*sinkNode) []node {
@@ -181,16 +183,6 @@ func sinkInputs(ss []*sinkNode) []node {
 	return ns
 }
 
-func (s *Session) runJob(ctx context.Context, env *stream.Env, name, plan string) error {
-	job, err := env.Start(ctx)
-	if err != nil {
-		return err
-	}
-	if s.opts.OnJob != nil {
-		s.opts.OnJob(name, job, plan)
-	}
-	return job.Wait()
-}
 
 // Explain returns the plan of a query, an INSERT or a statement set:
 // the SQL plan (operators with their changelog mode) and the dataflow

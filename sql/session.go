@@ -144,14 +144,17 @@ var settingDocs = map[string]string{
 	"execution.savepoint.path":                   "a checkpoint directory (chk-N) to start the next job from",
 	"state.backend":                              "hashmap (memory, default) or rocksdb/pebble (disk)",
 	"state.backend.dir":                          "working directory of the pebble state backend",
+	"restart-strategy":                           "fixed-delay (default with checkpoints) or none",
+	"restart-strategy.fixed-delay.attempts":      "restarts from the last checkpoint before the job fails (default 3)",
+	"restart-strategy.fixed-delay.delay":         "wait before a restart (default 1 s)",
 	"table.exec.state.ttl":                       "how long an unbounded aggregation, join or ranking keeps a key nobody updated (e.g. 1 h; 0 = forever)",
 	"table.local-time-zone":                      "the session time zone; only UTC is supported",
 	"pipeline.name":                              "the job name shown on the dashboard",
 	"sql-client.execution.result-mode":           "TABLEAU (print changes as they come) or CHANGELOG; accepted for compatibility",
 	"table.exec.source.idle-timeout":             "mark a source split idle after this long without data",
 	"execution.runtime-mode":                     "STREAMING (the only mode; bounded sources end the job)",
-	"table.exec.mini-batch.enabled":              "accepted for compatibility (aggregations update per record)",
-	"table.exec.mini-batch.allow-latency":        "accepted for compatibility",
+	"table.exec.mini-batch.enabled":              "true: unbounded aggregations emit one update per changed key per watermark (or allow-latency) instead of one per record",
+	"table.exec.mini-batch.allow-latency":        "with mini-batch: the longest a changed key waits before its update is emitted (default 1 s)",
 	"table.exec.mini-batch.size":                 "accepted for compatibility",
 	"table.optimizer.distinct-agg.split.enabled": "accepted for compatibility",
 }
@@ -173,7 +176,7 @@ func checkSetting(k, v string) error {
 		if n, err := strconv.Atoi(v); err != nil || n < 1 {
 			return fmt.Errorf("setting %s: '%s' is not a positive integer", k, v)
 		}
-	case "execution.checkpointing.interval", "table.exec.state.ttl", "table.exec.source.idle-timeout":
+	case "execution.checkpointing.interval", "table.exec.state.ttl", "table.exec.source.idle-timeout", "table.exec.mini-batch.allow-latency", "restart-strategy.fixed-delay.delay":
 		if _, err := parseDuration(v); err != nil {
 			return fmt.Errorf("setting %s: %w", k, err)
 		}
@@ -228,14 +231,64 @@ func parseDuration(v string) (time.Duration, error) {
 	return time.Duration(f * float64(mult)), nil
 }
 
+// restartStrategy reads Flink's restart settings: 'restart-strategy' =
+// 'fixed-delay' (the default once checkpoints are on: 3 attempts, 1 s
+// apart, then the job fails) or 'none'.
+func (s *Session) restartStrategy() (int, time.Duration, error) {
+	switch strings.ToLower(s.settings["restart-strategy"]) {
+	case "none", "off", "disable":
+		return 0, 0, nil
+	case "", "fixed-delay", "fixeddelay":
+	default:
+		return 0, 0, fmt.Errorf("restart-strategy '%s' is not supported: use fixed-delay or none", s.settings["restart-strategy"])
+	}
+	attempts, delay := 3, time.Second
+	if v := s.settings["restart-strategy.fixed-delay.attempts"]; v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return 0, 0, fmt.Errorf("restart-strategy.fixed-delay.attempts: '%s' is not a non-negative integer", v)
+		}
+		attempts = n
+	}
+	if v := s.settings["restart-strategy.fixed-delay.delay"]; v != "" {
+		d, err := parseDuration(v)
+		if err != nil {
+			return 0, 0, fmt.Errorf("restart-strategy.fixed-delay.delay: %w", err)
+		}
+		delay = d
+	}
+	return attempts, delay, nil
+}
+
+// miniBatch is how long an aggregation may hold a key's update (0: no
+// mini-batch).
+func (s *Session) miniBatch() time.Duration {
+	if !strings.EqualFold(s.settings["table.exec.mini-batch.enabled"], "true") {
+		return 0
+	}
+	if d, err := parseDuration(s.settings["table.exec.mini-batch.allow-latency"]); err == nil && d > 0 {
+		return d
+	}
+	return time.Second
+}
+
 func (s *Session) stateTTL() time.Duration {
 	d, _ := parseDuration(s.settings["table.exec.state.ttl"])
 	return d
 }
 
+// jobInfo names a job for the OnJob hook; it is filled in after the
+// job's options are made.
+type jobInfo struct {
+	name, plan string
+}
+
 // jobOptions are the stream options the settings give.
-func (s *Session) jobOptions() ([]stream.Option, error) {
+func (s *Session) jobOptions(info *jobInfo) ([]stream.Option, error) {
 	var opts []stream.Option
+	if s.opts.OnJob != nil {
+		opts = append(opts, stream.WithJobHook(func(j *stream.Job) { s.opts.OnJob(info.name, j, info.plan) }))
+	}
 	if v := s.settings["parallelism.default"]; v != "" {
 		n, _ := strconv.Atoi(v)
 		opts = append(opts, stream.WithParallelism(n))
@@ -252,6 +305,13 @@ func (s *Session) jobOptions() ([]stream.Option, error) {
 			delivery = stream.AtLeastOnce
 		}
 		opts = append(opts, stream.WithCheckpointing(dir, d), stream.WithDelivery(delivery))
+		attempts, delay, err := s.restartStrategy()
+		if err != nil {
+			return nil, err
+		}
+		if attempts > 0 {
+			opts = append(opts, stream.WithRestartPolicy(attempts, delay))
+		}
 		if sp := s.settings["execution.savepoint.path"]; sp != "" {
 			opts = append(opts, stream.WithRestoreFrom(sp))
 		}

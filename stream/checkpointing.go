@@ -91,6 +91,11 @@ func WithRestartPolicy(maxRestarts int, backoff time.Duration) Option {
 	}
 }
 
+// WithJobHook makes Execute call hook with every job it starts: the first
+// run and each restart (to register the running job with metrics or a
+// dashboard, for example). hook runs before Execute waits for the job.
+func WithJobHook(hook func(*Job)) Option { return func(c *config) { c.jobHook = hook } }
+
 // WithLogger sets where the job logs checkpoint warnings and restarts.
 // This overrides the default of slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.chk.log = l } }

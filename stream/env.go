@@ -30,6 +30,7 @@ type Env struct {
 }
 
 type config struct {
+	jobHook        func(*Job)
 	parallelism    int
 	maxParallelism int
 	batchSize      int
@@ -367,6 +368,9 @@ func (e *Env) Execute(ctx context.Context) error {
 	for attempt := 0; ; attempt++ {
 		j, err := e.start(ctx)
 		if err == nil {
+			if e.cfg.jobHook != nil {
+				e.cfg.jobHook(j)
+			}
 			err = j.Wait()
 		}
 		if err == nil || ctx.Err() != nil || e.cfg.chk.dir == "" || e.cfg.chk.maxRestarts == 0 {

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/nexmark"
@@ -81,6 +82,12 @@ type Config struct {
 	// Run writes the reference's (10,000 rows "i,i") to a temporary file
 	// when it is empty.
 	SideInputFile string
+
+	// Test hooks: fail the job once after a checkpoint committed; sum a
+	// column of the result rows.
+	failAfterCheckpoint *atomic.Bool
+	countColumn         string
+	count               *atomic.Int64
 }
 
 // Script returns the statements a run executes: the reference's DDL,
@@ -204,7 +211,8 @@ func Run(ctx context.Context, cfg Config) (queries.Result, error) {
 	if err != nil {
 		return queries.Result{}, err
 	}
-	fp := &fingerprints{transactional: cfg.CheckpointInterval > 0}
+	fp := &fingerprints{transactional: cfg.CheckpointInterval > 0, failOnce: cfg.failAfterCheckpoint,
+		countColumn: cfg.countColumn, count: cfg.count}
 	sess := sql.NewSession(sql.Options{StreamOptions: cfg.StreamOptions})
 	if err := sess.RegisterFunction(CountChar, CountCharClass); err != nil {
 		return queries.Result{}, err

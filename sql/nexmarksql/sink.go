@@ -3,7 +3,10 @@ package nexmarksql
 import (
 	"context"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sluicehq/sluice/checkpoint"
 	"github.com/sluicehq/sluice/nexmark/queries"
@@ -12,6 +15,8 @@ import (
 	"github.com/sluicehq/sluice/sql/exec"
 	"github.com/sluicehq/sluice/stream"
 )
+
+var errInjected = errors.New("nexmark SQL test: injected failure after a checkpoint")
 
 // fingerprints collects the result rows of a run as the hand-written
 // runner does: each row's canonical JSON (the result table's columns in
@@ -30,6 +35,11 @@ type fingerprints struct {
 	// commits (the end of the input pre-commits a final transaction);
 	// otherwise a writer's rows count when it closes.
 	transactional bool
+	commits       int
+	// Test hooks (see Config).
+	failOnce    *atomic.Bool
+	countColumn string
+	count       *atomic.Int64
 }
 
 func (f *fingerprints) total() queries.Fingerprint {
@@ -40,28 +50,55 @@ func (f *fingerprints) total() queries.Fingerprint {
 
 func (f *fingerprints) connector() sql.SinkConnector {
 	return sql.SinkConnector{AcceptsUpdates: true, Open: func(t connect.SinkTable) (stream.Sink[exec.Change], error) {
-		return &fpSink{f: f, cols: t.Columns}, nil
+		s := &fpSink{f: f, cols: t.Columns, countCol: -1}
+		for i, c := range t.Columns {
+			if f.countColumn != "" && c.Name == f.countColumn {
+				s.countCol = i
+			}
+		}
+		if f.countColumn != "" && s.countCol < 0 {
+			return nil, fmt.Errorf("result table %s has no column %s", t.Name, f.countColumn)
+		}
+		return s, nil
 	}}
 }
 
 type fpSink struct {
-	f    *fingerprints
-	cols []connect.Column
+	f        *fingerprints
+	cols     []connect.Column
+	countCol int
 }
 
-func (s *fpSink) Open(context.Context, stream.SubtaskInfo) (stream.SinkWriter[exec.Change], error) {
-	return &fpWriter{f: s.f, cols: s.cols}, nil
+func (s *fpSink) Open(_ context.Context, info stream.SubtaskInfo) (stream.SinkWriter[exec.Change], error) {
+	return &fpWriter{f: s.f, cols: s.cols, countCol: s.countCol, sub: uint32(info.Index)}, nil
 }
 
 type fpWriter struct {
-	f    *fingerprints
-	cols []connect.Column
-	cur  queries.Fingerprint
-	buf  []byte
+	f        *fingerprints
+	cols     []connect.Column
+	countCol int
+	sub      uint32 // the subtask: the first 4 bytes of its handles
+	cur      queries.Fingerprint
+	buf      []byte
 }
 
 func (w *fpWriter) Write(_ context.Context, recs []exec.Change) error {
+	if w.f.failOnce != nil {
+		w.f.mu.Lock()
+		fail := w.f.commits > 0 && w.f.failOnce.CompareAndSwap(false, true)
+		w.f.mu.Unlock()
+		if fail {
+			return errInjected
+		}
+	}
 	for _, c := range recs {
+		if w.countCol >= 0 {
+			n := c.Vals[w.countCol].AsInt()
+			if c.Op.IsRetract() {
+				n = -n
+			}
+			w.f.count.Add(n)
+		}
 		w.buf = connect.AppendJSON(w.buf[:0], w.cols, c.Vals, connect.JSONOptions{})
 		if c.Op.IsRetract() {
 			w.cur.Remove(w.buf)
@@ -83,7 +120,7 @@ func (w *fpWriter) PreCommit(_ context.Context, _ checkpoint.ID) (checkpoint.Tra
 		w.f.staged = map[string]queries.Fingerprint{}
 	}
 	w.f.seq++
-	h := binary.BigEndian.AppendUint64(nil, w.f.seq)
+	h := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(nil, w.sub), w.f.seq)
 	w.f.staged[string(h)] = w.cur
 	w.cur = queries.Fingerprint{}
 	return h, nil
@@ -96,6 +133,7 @@ func (w *fpWriter) Commit(_ context.Context, tx checkpoint.Transaction) error {
 	if fp, ok := w.f.staged[string(tx)]; ok {
 		w.f.committed.Merge(fp)
 		delete(w.f.staged, string(tx))
+		w.f.commits++
 	}
 	return nil
 }
@@ -109,7 +147,8 @@ func (w *fpWriter) Abort(_ context.Context, tx checkpoint.Transaction) error {
 }
 
 // Recover implements checkpoint.TwoPhaseCommitter: commit what the
-// restored checkpoint pre-committed, forget the rest.
+// restored checkpoint pre-committed for this subtask, forget what the
+// subtask staged after it.
 func (w *fpWriter) Recover(ctx context.Context, committed []checkpoint.Transaction) error {
 	for _, tx := range committed {
 		if err := w.Commit(ctx, tx); err != nil {
@@ -118,7 +157,11 @@ func (w *fpWriter) Recover(ctx context.Context, committed []checkpoint.Transacti
 	}
 	w.f.mu.Lock()
 	defer w.f.mu.Unlock()
-	w.f.staged = nil
+	for h := range w.f.staged {
+		if binary.BigEndian.Uint32([]byte(h)) == w.sub {
+			delete(w.f.staged, h)
+		}
+	}
 	return nil
 }
 
