@@ -183,7 +183,6 @@ func sinkInputs(ss []*sinkNode) []node {
 	return ns
 }
 
-
 // Explain returns the plan of a query, an INSERT or a statement set:
 // the SQL plan (operators with their changelog mode) and the dataflow
 // the engine runs (operators, exchanges, chaining, parallelism).

@@ -36,6 +36,7 @@ type fingerprints struct {
 	// otherwise a writer's rows count when it closes.
 	transactional bool
 	commits       int
+	seen          int64
 	// Test hooks (see Config).
 	failOnce    *atomic.Bool
 	countColumn string
@@ -85,7 +86,12 @@ type fpWriter struct {
 func (w *fpWriter) Write(_ context.Context, recs []exec.Change) error {
 	if w.f.failOnce != nil {
 		w.f.mu.Lock()
-		fail := w.f.commits > 0 && w.f.failOnce.CompareAndSwap(false, true)
+		w.f.seen += int64(len(recs))
+		// After a committed checkpoint (the restart restores it), or at
+		// the latest once a few rows went by (a slow machine may not
+		// complete a checkpoint in a small run: the restart is then
+		// from the beginning).
+		fail := (w.f.commits > 0 || w.f.seen >= 8) && w.f.failOnce.CompareAndSwap(false, true)
 		w.f.mu.Unlock()
 		if fail {
 			return errInjected
