@@ -137,7 +137,7 @@ func (c *csvCodec) decode(line []byte) ([]row.Value, error) {
 			continue
 		}
 		if col.Type.IsString() {
-			vals[i] = row.String(c.arena.String(cell))
+			vals[i] = row.String(c.arena.String(validUTF8(cell)))
 			continue
 		}
 		v, err := parseText(string(cell), col.Type)

@@ -193,3 +193,28 @@ func TestParquetRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestCSVOptions(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.csv"), []byte("1;NULL;\"x;y\"\n2;2015-07-15 00:00:01;\n\n3;1436918402000;\"multi\nline\"\n"), 0o644)
+	cols := []Column{col("id", types.TInt), col("ts", types.TTimestamp), col("s", types.TVarchar)}
+	src, _, err := OpenSource(SourceTable{Name: "t", Columns: cols, Options: Options{"connector": "filesystem", "path": dir, "format": "csv",
+		"csv.field-delimiter": ";", "csv.null-literal": "NULL"}}, Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := flatten(readAll(t, src, 1))
+	want := [][]row.Value{
+		{row.Int(1), {}, row.String("x;y")},
+		{row.Int(2), row.Timestamp(1436918401000), {}},
+		{row.Int(3), row.Timestamp(1436918402000), row.String("multi\nline")},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d rows: %v", len(got), got)
+	}
+	for i := range want {
+		if !equalVals(got[i].Vals, want[i]) {
+			t.Fatalf("row %d: got %v want %v", i, got[i].Vals, want[i])
+		}
+	}
+}

@@ -267,6 +267,7 @@ func (d *jsonDecoder) value(fv *fastjson.Value, t types.Type) (row.Value, error)
 		return row.Value{}, nil
 	case fastjson.TypeString:
 		b, _ := fv.StringBytes()
+		b = validUTF8(b)
 		if t.IsString() {
 			return row.String(d.arena.String(b)), nil
 		}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sluicehq/sluice/row"
 	"github.com/sluicehq/sluice/sql/types"
@@ -291,4 +292,25 @@ func checkRange(n int64, t types.Type) (row.Value, error) {
 		return row.Value{}, fmt.Errorf("%d is out of range for %s", n, t.Kind)
 	}
 	return row.Int(n), nil
+}
+
+// validUTF8 returns b with each byte that is not part of valid UTF-8
+// replaced by U+FFFD, as nexmark.AppendJSONString writes it, so a string
+// read and written back reads the same.
+func validUTF8(b []byte) []byte {
+	if utf8.Valid(b) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+8)
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			out = append(out, "\uFFFD"...)
+			i++
+			continue
+		}
+		out = append(out, b[i:i+size]...)
+		i += size
+	}
+	return out
 }
