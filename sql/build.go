@@ -144,7 +144,7 @@ func (b *builder) buildScan(t *table) (stream.Stream[exec.Change], error) {
 	if s, ok := b.scans[t]; ok {
 		return s, nil
 	}
-	src, _, err := connect.OpenSource(connect.SourceTable{Name: t.name, Columns: t.physical, Options: t.options}, b.s.connectEnv())
+	src, _, err := connect.OpenSource(connect.SourceTable{Name: t.name, Columns: t.physical, Options: t.options, Reserve: len(t.computed)}, b.s.connectEnv())
 	if err != nil {
 		return stream.Stream[exec.Change]{}, fmt.Errorf("table %s: %w", t.name, err)
 	}

@@ -239,6 +239,9 @@ func (p *planner) filter(n node, conds []ast.Expr) (node, error) {
 		return n, nil
 	}
 	e := andAll(conds)
+	if f, err := p.filterFused(n, e); f != nil || err != nil {
+		return f, err
+	}
 	pred, err := p.comp.Predicate(e, &scope{cols: n.cols()})
 	if err != nil {
 		return nil, err

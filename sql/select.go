@@ -166,6 +166,9 @@ func (p *planner) noWindowCalls(e ast.Expr) error {
 
 // project compiles select items over in into a calc.
 func (p *planner) project(in node, items []ast.SelectItem) (node, error) {
+	if c, err := p.projectFused(in, items); c != nil || err != nil {
+		return c, err
+	}
 	sc := &scope{cols: in.cols()}
 	c := &calc{in: in}
 	identity := len(items) == len(sc.cols)

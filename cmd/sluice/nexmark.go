@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/sluicehq/sluice/nexmark/queries"
+	"github.com/sluicehq/sluice/sql/nexmarksql"
 )
 
 func nexmarkCommand() *command {
@@ -26,7 +27,8 @@ func nexmarkCommand() *command {
 }
 
 func nexmarkRun(ctx context.Context, c *cli, args []string) error {
-	fs := flagSet(c, "sluice nexmark run", "--query q5|all [--events 10000000] [--parallelism P] [--source FILE] [--output FILE] [--json]")
+	fs := flagSet(c, "sluice nexmark run", "--query q5|all [--sql] [--events 10000000] [--parallelism P] [--source FILE] [--output FILE] [--json]")
+	useSQL := fs.Bool("sql", false, "run the reference's SQL text of the query (q0-q22) on Sluice SQL instead of the hand-written Go query; the checksums of the two agree")
 	query := fs.String("query", "", "query to run: "+strings.Join(queries.Queries(), ", ")+", or all (required)")
 	events := fs.Int64("events", 10_000_000, "events to generate")
 	parallelism := fs.Int("parallelism", 0, "parallel subtasks per operator (default: the number of cores)")
@@ -51,6 +53,9 @@ func nexmarkRun(ctx context.Context, c *cli, args []string) error {
 	names := []string{*query}
 	if *query == "all" {
 		names = queries.Queries()
+		if *useSQL {
+			names = nexmarksql.Queries()
+		}
 		if *output != "" {
 			return usagef("--output takes one query, not all")
 		}
@@ -73,7 +78,27 @@ func nexmarkRun(ctx context.Context, c *cli, args []string) error {
 			fmt.Fprintf(c.stderr, "nexmark %s: %d events...\n", q, *events)
 		}
 		stop := progress(c, "nexmark "+q)
-		res, err := queries.Run(ctx, cfg)
+		var res queries.Result
+		if *useSQL {
+			if *output != "" {
+				stop()
+				return usagef("--output is not supported with --sql")
+			}
+			scfg := nexmarksql.Config{Query: q, Events: *events, SourceFile: *source, Parallelism: *parallelism,
+				CheckpointInterval: *interval, StateBackend: *stateBackend}
+			if *interval > 0 || *stateBackend == "pebble" {
+				dir, derr := os.MkdirTemp("", "sluice-nexmark-sql-")
+				if derr != nil {
+					stop()
+					return derr
+				}
+				defer os.RemoveAll(dir)
+				scfg.CheckpointDir = dir
+			}
+			res, err = nexmarksql.Run(ctx, scfg)
+		} else {
+			res, err = queries.Run(ctx, cfg)
+		}
 		stop()
 		if err != nil {
 			if errors.Is(err, queries.ErrUnknownQuery) || errors.Is(err, queries.ErrUnsupported) {

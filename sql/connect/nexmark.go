@@ -250,6 +250,7 @@ type NexmarkSource struct {
 	Events    int64
 	NumSplits int
 	cols      []nexmarkColumn
+	reserve   int
 }
 
 func openNexmark(t SourceTable) (stream.Source[exec.Change], Info, error) {
@@ -267,7 +268,7 @@ func openNexmark(t SourceTable) (stream.Source[exec.Change], Info, error) {
 	} else {
 		desc += ", unbounded"
 	}
-	return &NexmarkSource{Config: cfg, Events: events, NumSplits: splits, cols: cols},
+	return &NexmarkSource{Config: cfg, Events: events, NumSplits: splits, cols: cols, reserve: t.Reserve},
 		Info{Bounded: events > 0, Splits: splits, Description: desc}, nil
 }
 
@@ -287,7 +288,7 @@ func (s *NexmarkSource) Splits(_ context.Context, parallelism int) ([]stream.Spl
 		if err != nil {
 			return nil, fmt.Errorf("nexmark source: %w", err)
 		}
-		out[i] = &nexmarkSplit{id: fmt.Sprintf("nexmark-%d-of-%d", i, n), g: g, cols: s.cols}
+		out[i] = &nexmarkSplit{id: fmt.Sprintf("nexmark-%d-of-%d", i, n), g: g, cols: s.cols, reserve: s.reserve}
 	}
 	return out, nil
 }
@@ -298,19 +299,22 @@ type nexmarkSplit struct {
 	cols []nexmarkColumn
 	ev   nexmark.Event
 	slab []row.Value
+	// reserve is spare capacity left after each row (SourceTable.Reserve).
+	reserve int
 }
 
 func (s *nexmarkSplit) ID() string { return s.id }
 
 func (s *nexmarkSplit) Read(_ context.Context, dst []exec.Change) (int, error) {
 	w := len(s.cols)
+	stride := w + s.reserve
 	n := 0
 	for n < len(dst) && s.g.Next(&s.ev) {
-		if len(s.slab) < w {
-			s.slab = make([]row.Value, w*max(len(dst), 64))
+		if len(s.slab) < stride {
+			s.slab = make([]row.Value, stride*max(len(dst), 64))
 		}
-		vals := s.slab[:w:w]
-		s.slab = s.slab[w:]
+		vals := s.slab[:w:stride]
+		s.slab = s.slab[stride:]
 		fillNexmark(vals, s.cols, &s.ev)
 		dst[n] = exec.Change{Op: exec.Insert, Vals: vals}
 		n++

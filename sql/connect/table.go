@@ -39,6 +39,10 @@ type SourceTable struct {
 	// PrimaryKey (column indexes) is the key of an 'upsert-kafka' table's
 	// messages; other connectors ignore it.
 	PrimaryKey []int
+	// Reserve asks for this much spare capacity after each row's values
+	// (the planner appends computed columns in place). A hint: sources
+	// that allocate rows in slabs honour it.
+	Reserve int
 }
 
 // SinkTable is a table written by INSERT INTO.
