@@ -42,6 +42,8 @@ type computedColumn struct {
 	name string
 	expr ast.Expr
 	c    expr.Compiled
+	// deps are the columns (of the table's cols) the expression reads.
+	deps []int
 }
 
 // view is a CREATE VIEW: planned anew wherever it is used.
@@ -119,12 +121,23 @@ func (s *Session) createTable(ct *ast.CreateTable) (*table, error) {
 		if el.Computed == nil {
 			continue
 		}
-		sc := &scope{cols: t.cols}
-		c, err := s.compiler().Compile(el.Computed.Expr, sc)
+		deps := make([]bool, len(t.cols))
+		cols := make([]column, len(t.cols))
+		copy(cols, t.cols)
+		for i := range cols {
+			cols[i].used = &deps[i]
+		}
+		c, err := s.compiler().Compile(el.Computed.Expr, &scope{cols: cols})
 		if err != nil {
 			return nil, fmt.Errorf("table %s, computed column %s: %w", t.name, el.Computed.Name.Name, err)
 		}
-		t.computed = append(t.computed, computedColumn{name: el.Computed.Name.Name, expr: el.Computed.Expr, c: c})
+		cc := computedColumn{name: el.Computed.Name.Name, expr: el.Computed.Expr, c: c}
+		for i, d := range deps {
+			if d {
+				cc.deps = append(cc.deps, i)
+			}
+		}
+		t.computed = append(t.computed, cc)
 		if err := addCol(column{name: el.Computed.Name.Name, qual: t.name, typ: c.Type}, el.Computed.Name.Pos); err != nil {
 			return nil, err
 		}

@@ -33,6 +33,9 @@ type column struct {
 	// hidden columns are not expanded by `*` (none yet besides window
 	// columns of legacy group windows).
 	hidden bool
+	// used, on a scan's columns while the planner collects column use
+	// (projection pushdown), is set when a name resolves to the column.
+	used *bool
 }
 
 type winRole uint8

@@ -24,6 +24,11 @@ type planner struct {
 	// pendingRanks are ROW_NUMBER rankings whose limit the enclosing
 	// query has not given yet.
 	pendingRanks map[*rank]bool
+	// usage collects the columns of each table that names resolve to
+	// (nil: not collecting); pruned are the cut-down tables the second
+	// planning pass scans instead (see pushdown.go).
+	usage  map[*table][]bool
+	pruned map[*table]*table
 }
 
 func (s *Session) newPlanner() *planner {

@@ -28,12 +28,15 @@ type Column struct {
 // result (from several goroutines, one at a time) until its sources end
 // or ctx is cancelled. cols is called once before the job starts.
 func (s *Session) Query(ctx context.Context, q ast.Query, cols func([]Column, bool), emit func(exec.Change)) error {
-	p := s.newPlanner()
-	n, err := p.planQuery(q)
+	var n node
+	err := s.planPruned(func(p *planner) error {
+		var err error
+		if n, err = p.planQuery(q); err != nil {
+			return err
+		}
+		return p.finish(q.Start())
+	})
 	if err != nil {
-		return err
-	}
-	if err := p.finish(q.Start()); err != nil {
 		return err
 	}
 	pruneRowNumbers(n)

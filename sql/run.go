@@ -30,12 +30,17 @@ func (s *Session) planInsert(ins *ast.Insert) (*sinkNode, error) {
 	if len(t.computed) > 0 {
 		return nil, fmt.Errorf("%s: table %s has computed columns and cannot be written; declare a sink table with physical columns only", ins.Pos, t.name)
 	}
-	p := s.newPlanner()
-	q, err := p.planQuery(ins.Query)
+	var p *planner
+	var q node
+	err := s.planPruned(func(pp *planner) error {
+		n, err := pp.planQuery(ins.Query)
+		if err != nil {
+			return err
+		}
+		p, q = pp, n
+		return pp.finish(ins.Pos)
+	})
 	if err != nil {
-		return nil, err
-	}
-	if err := p.finish(ins.Pos); err != nil {
 		return nil, err
 	}
 	target := make([]column, len(t.physical))
@@ -190,12 +195,15 @@ func (s *Session) Explain(st ast.Statement) (string, error) {
 	var roots []node
 	switch st := st.(type) {
 	case *ast.QueryStatement:
-		p := s.newPlanner()
-		n, err := p.planQuery(st.Query)
+		var n node
+		err := s.planPruned(func(p *planner) error {
+			var err error
+			if n, err = p.planQuery(st.Query); err != nil {
+				return err
+			}
+			return p.finish(st.Pos)
+		})
 		if err != nil {
-			return "", err
-		}
-		if err := p.finish(st.Pos); err != nil {
 			return "", err
 		}
 		pruneRowNumbers(n)

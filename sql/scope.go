@@ -72,6 +72,7 @@ func (s *scope) find(parts []ast.Ident, pos ast.Pos) (int, error) {
 			}
 		}
 		if len(hits) == 1 {
+			markUse(s.cols[hits[0]])
 			return hits[0], nil
 		}
 		if len(hits) > 1 {

@@ -310,7 +310,8 @@ func (p *planner) planTableName(r *ast.TableName) (node, error) {
 		}
 	}
 	if t, ok := p.s.tables[lookupKey(name)]; ok {
-		n := &scan{table: t, out: t.cols}
+		t = p.tableFor(t)
+		n := &scan{table: t, out: p.scanColumns(t)}
 		return aliasNode(n, r.Alias, t.name)
 	}
 	if v, ok := p.s.views[lookupKey(name)]; ok {
