@@ -190,7 +190,7 @@ var plusOne = expr.ScalarFunc{
 // squares (a BIGINT), retractable.
 type sumSquares struct{}
 
-func (sumSquares) Name() string                       { return "sum_squares" }
+func (sumSquares) Name() string                        { return "sum_squares" }
 func (sumSquares) CreateAccumulator() exec.Accumulator { return &sumSqAcc{} }
 func (sumSquares) DecodeAccumulator(b []byte) (exec.Accumulator, error) {
 	v, _, err := row.DecodeValue(b)
