@@ -1032,6 +1032,17 @@ func (e *env) aggregate(in *rel, s *ast.Select) (*rel, []ast.SelectItem, ast.Exp
 		}
 		keyExprs = append(keyExprs, g)
 	}
+	// window_time may be selected when window_start and window_end are
+	// grouped: it is a key too.
+	for _, g := range keyExprs {
+		if cr, ok := g.(*ast.ColumnRef); ok {
+			if idx, err := in.find(cr.Parts); err == nil && in.cols[idx].Name() == "window_end" && idx+1 < len(in.cols) && in.cols[idx+1].Name() == "window_time" {
+				wt := &ast.ColumnRef{Parts: append(append([]ast.Ident(nil), cr.Parts[:len(cr.Parts)-1]...), ast.Ident{Name: "window_time"})}
+				keyExprs = append(keyExprs, wt)
+				break
+			}
+		}
+	}
 	keys := make([]expr.Compiled, len(keyExprs))
 	for i, g := range keyExprs {
 		x, err := comp.Compile(g, in)
