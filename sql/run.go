@@ -156,12 +156,11 @@ func (s *Session) runInserts(ctx context.Context, inserts []*ast.Insert) error {
 			PrimaryKey: sn.table.pk, Updating: sn.in.updating()}
 		var sink stream.Sink[exec.Change]
 		if sc, custom := s.sinks[strings.ToLower(sn.table.options["connector"])]; custom {
-			sink, err = sc.Open(st2)
-		} else {
-			sink, err = connect.OpenSink(st2, s.connectEnv())
-		}
-		if err != nil {
-			return fmt.Errorf("table %s: %w", sn.table.name, err)
+			if sink, err = sc.Open(st2); err != nil {
+				return fmt.Errorf("table %s: %w", sn.table.name, err)
+			}
+		} else if sink, err = connect.OpenSink(st2, s.connectEnv()); err != nil {
+			return err // connect.OpenSink names the table already
 		}
 		stream.To(st, sink, stream.Name("sink-"+sn.table.name))
 		names = append(names, sn.table.name)
