@@ -79,7 +79,9 @@ func (s *Session) planInsert(ins *ast.Insert) (*sinkNode, error) {
 	for i := range qc {
 		if !types.Equal(qc[i].typ, target[i].typ) {
 			if _, err := expr.Coerce(expr.Compiled{Type: qc[i].typ, Eval: fieldEval(i)}, target[i].typ); err != nil {
-				return nil, fmt.Errorf("%s: INSERT INTO %s: column %d (%s) is %s, which cannot be written to %s %s: %v", ins.Pos, t.name, i+1, qc[i].name, qc[i].typ.Plain(), target[i].name, target[i].typ, err)
+				// expr.Coerce has no position: drop its "line 0, column 0: ".
+				msg := strings.TrimPrefix(err.Error(), (ast.Pos{}).String()+": ")
+				return nil, fmt.Errorf("%s: INSERT INTO %s: column %d (%s) is %s, which cannot be written to %s %s: %s", ins.Pos, t.name, i+1, qc[i].name, qc[i].typ.Plain(), target[i].name, target[i].typ, msg)
 			}
 		}
 	}
