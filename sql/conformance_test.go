@@ -25,7 +25,7 @@ import (
 	"github.com/sluicehq/sluice/stream"
 )
 
-// A conformance file (testdata/queries/*.test) is a list of sections,
+// A conformance file (testdata/queries/*.sqltest) is a list of sections,
 // each opened by a line starting with "-- ":
 //
 //	-- table NAME        CREATE TABLE NAME ...; its 'path' option may be
@@ -495,7 +495,7 @@ func equalRows(a, b []string) bool {
 // TestConformance runs every case of testdata/queries at each of its
 // parallelisms and against the oracle.
 func TestConformance(t *testing.T) {
-	files, err := filepath.Glob("testdata/queries/*.test")
+	files, err := filepath.Glob("testdata/queries/*.sqltest")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no conformance files: %v", err)
 	}
@@ -505,7 +505,7 @@ func TestConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, c := range cases {
-			t.Run(strings.TrimSuffix(c.file, ".test")+"/"+c.name, func(t *testing.T) {
+			t.Run(strings.TrimSuffix(c.file, ".sqltest")+"/"+c.name, func(t *testing.T) {
 				want := sortedCopy(c.expect)
 				if c.oracleNone == "" {
 					got, err := runOracle(c)
