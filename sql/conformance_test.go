@@ -41,6 +41,9 @@ import (
 //	-- expect            the final materialised result: one row a line,
 //	                     values separated by " | ", in any order
 //	                     (compared sorted, as a multiset); NULL is NULL
+//	-- expect-changelog  optional: the exact changelog at parallelism 1,
+//	                     one change a line: "+I | v | ...", "-U | ...",
+//	                     in the order the query emits it
 //	-- oracle: none REASON   the oracle cannot evaluate the case
 //	-- parallelism 1,2   (default 1,2)
 //
@@ -55,6 +58,9 @@ type confCase struct {
 	query       string
 	expect      []string
 	hasExpect   bool
+	// changelog is the exact changelog at parallelism 1 ("+I | v | ..."),
+	// when the case gives one.
+	changelog []string
 	oracleNone  string
 	parallelism []int
 }
@@ -98,6 +104,12 @@ func parseConformance(path string) ([]*confCase, error) {
 			cur.setup = append(cur.setup, text)
 		case "query":
 			cur.query = text
+		case "expect-changelog":
+			for _, l := range strings.Split(text, "\n") {
+				if l = strings.TrimSpace(l); l != "" {
+					cur.changelog = append(cur.changelog, l)
+				}
+			}
 		case "expect":
 			cur.hasExpect = true
 			for _, l := range strings.Split(text, "\n") {
@@ -231,6 +243,7 @@ type materialized struct {
 	mu     sync.Mutex
 	counts map[string]int
 	errs   []string
+	log    []string
 }
 
 func newMaterialized() *materialized { return &materialized{counts: map[string]int{}} }
@@ -239,6 +252,7 @@ func (m *materialized) apply(c exec.Change, colTypes []types.Type) {
 	line := formatRow(c.Vals, colTypes)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.log = append(m.log, c.Op.String()+" | "+line)
 	if c.Op.IsRetract() {
 		if m.counts[line] == 0 {
 			if len(m.errs) < 5 {
@@ -356,14 +370,22 @@ func setupScript(t *testing.T, c *confCase) string {
 }
 
 func runEngine(t *testing.T, c *confCase, p int) ([]string, error) {
+	rows, _, err := runEngineLog(t, c, p)
+	return rows, err
+}
+
+// runEngineLog runs the case and returns its materialised result and
+// its changelog (in arrival order at the sink; one sink subtask's
+// changes after another's).
+func runEngineLog(t *testing.T, c *confCase, p int) ([]string, []string, error) {
 	sess, sinks := newConfSession(t, p)
 	ctx := context.Background()
 	if err := sess.ExecuteScript(ctx, setupScript(t, c)); err != nil {
-		return nil, fmt.Errorf("setup: %w", err)
+		return nil, nil, fmt.Errorf("setup: %w", err)
 	}
 	st, err := parser.ParseStatement(c.query)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	switch st := st.(type) {
 	case *ast.QueryStatement:
@@ -375,28 +397,31 @@ func runEngine(t *testing.T, c *confCase, p int) ([]string, error) {
 			}
 		}, func(ch exec.Change) { m.apply(ch, ts) })
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if len(m.errs) > 0 {
-			return nil, errors.New(strings.Join(m.errs, "; "))
+			return nil, nil, errors.New(strings.Join(m.errs, "; "))
 		}
-		return m.rows(), nil
+		return m.rows(), m.log, nil
 	case *ast.Insert:
 		if err := sess.Execute(ctx, st); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		var rows, errs []string
+		var rows, errs, log []string
 		for _, s := range *sinks {
 			r, e := s.result()
 			rows, errs = append(rows, r...), append(errs, e...)
+			for _, p := range s.parts {
+				log = append(log, p.log...)
+			}
 		}
 		if len(errs) > 0 {
-			return nil, errors.New(strings.Join(errs, "; "))
+			return nil, nil, errors.New(strings.Join(errs, "; "))
 		}
 		sort.Strings(rows)
-		return rows, nil
+		return rows, log, nil
 	}
-	return nil, fmt.Errorf("the query section must hold a query or an INSERT, not %T", st)
+	return nil, nil, fmt.Errorf("the query section must hold a query or an INSERT, not %T", st)
 }
 
 func runOracle(c *confCase) ([]string, error) {
@@ -516,10 +541,13 @@ func TestConformance(t *testing.T) {
 					}
 				}
 				for _, p := range c.parallelism {
-					got, err := runEngine(t, c, p)
+					got, log, err := runEngineLog(t, c, p)
 					if err != nil {
 						t.Errorf("%s:%d: parallelism %d: %v", c.file, c.line, p, err)
 						continue
+					}
+					if p == 1 && c.changelog != nil && !equalRows(c.changelog, log) {
+						t.Errorf("%s:%d: the changelog at parallelism 1 differs\nwant:\n  %s\ngot:\n  %s", c.file, c.line, strings.Join(c.changelog, "\n  "), strings.Join(log, "\n  "))
 					}
 					if !equalRows(want, got) {
 						t.Errorf("%s:%d: parallelism %d: the engine disagrees with the expectation\n%s", c.file, c.line, p, diffRows(want, got))
