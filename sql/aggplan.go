@@ -234,7 +234,7 @@ func (p *planner) planAggregate(sel *ast.Select, in node, aggCalls []*ast.Call) 
 		}
 	}
 	if ag.window != nil && ag.base.updating() {
-		return nil, fmt.Errorf("%s: a window aggregation needs an append-only input, but its input produces updates (a GROUP BY or regular join below it); aggregate without a window, or window the input first", sel.Pos)
+		return nil, fmt.Errorf("%s: a window aggregation needs an append-only input, but its input produces updates (%s); aggregate without a window, or window the input first", sel.Pos, whyUpdating(ag.base))
 	}
 	return p.buildAggregate(sel, ag, aggCalls)
 }

@@ -146,7 +146,8 @@ func (b *builder) buildScan(t *table) (stream.Stream[exec.Change], error) {
 	}
 	src, _, err := connect.OpenSource(connect.SourceTable{Name: t.name, Columns: t.physical, Options: t.options, Reserve: len(t.computed)}, b.s.connectEnv())
 	if err != nil {
-		return stream.Stream[exec.Change]{}, fmt.Errorf("table %s: %w", t.name, err)
+		// connect.OpenSource names the table already.
+		return stream.Stream[exec.Change]{}, err
 	}
 	np := len(t.physical)
 	var wm stream.WatermarkStrategy[exec.Change]

@@ -84,7 +84,9 @@ func (s *Session) planInsert(ins *ast.Insert) (*sinkNode, error) {
 	for i := range qc {
 		if !types.Equal(qc[i].typ, target[i].typ) {
 			if _, err := expr.Coerce(expr.Compiled{Type: qc[i].typ, Eval: fieldEval(i)}, target[i].typ); err != nil {
-				return nil, fmt.Errorf("%s: INSERT INTO %s: column %d (%s) is %s, which cannot be written to %s %s: %v", ins.Pos, t.name, i+1, qc[i].name, qc[i].typ.Plain(), target[i].name, target[i].typ, err)
+				// expr.Coerce has no position: drop its "line 0, column 0: ".
+				msg := strings.TrimPrefix(err.Error(), (ast.Pos{}).String()+": ")
+				return nil, fmt.Errorf("%s: INSERT INTO %s: column %d (%s) is %s, which cannot be written to %s %s: %s", ins.Pos, t.name, i+1, qc[i].name, qc[i].typ.Plain(), target[i].name, target[i].typ, msg)
 			}
 		}
 	}
@@ -162,12 +164,11 @@ func (s *Session) runInserts(ctx context.Context, inserts []*ast.Insert) error {
 			PrimaryKey: sn.table.pk, Updating: sn.in.updating()}
 		var sink stream.Sink[exec.Change]
 		if sc, custom := s.sinks[strings.ToLower(sn.table.options["connector"])]; custom {
-			sink, err = sc.Open(st2)
-		} else {
-			sink, err = connect.OpenSink(st2, s.connectEnv())
-		}
-		if err != nil {
-			return fmt.Errorf("table %s: %w", sn.table.name, err)
+			if sink, err = sc.Open(st2); err != nil {
+				return fmt.Errorf("table %s: %w", sn.table.name, err)
+			}
+		} else if sink, err = connect.OpenSink(st2, s.connectEnv()); err != nil {
+			return err // connect.OpenSink names the table already
 		}
 		stream.To(st, sink, stream.Name("sink-"+sn.table.name))
 		names = append(names, sn.table.name)

@@ -72,6 +72,15 @@ func (p *planner) filterTVFAware(in node, conds []ast.Expr) (node, error) {
 			}
 			t2 := *tvf
 			t2.in = f
+			// The window columns must name the new TVF node, or the
+			// aggregation above does not recognise them as its window's
+			// (and plans an updating GroupAggregate without lateness).
+			t2.out = append([]column(nil), tvf.out...)
+			for i := range t2.out {
+				if t2.out[i].tvf == tvf {
+					t2.out[i].tvf = &t2
+				}
+			}
 			in = &t2
 		}
 		conds = up
