@@ -207,12 +207,12 @@ func planSQL(e *errs, st StepSpec, path string, cur *fieldSet, eventTime bool) *
 	q, err := sess.PlanBound(ss.Query)
 	if err != nil {
 		msg := err.Error()
-		if len(untyped) > 0 {
+		if len(untyped) > 0 && (strings.Contains(msg, "STRING") || strings.Contains(msg, "CHAR")) {
 			sort.Strings(untyped)
 			msg += fmt.Sprintf(" (fields whose type the pipeline does not know are STRING here: %s; declare their types with sql: {query: ..., columns: {%s: DOUBLE}})", strings.Join(untyped, ", "), untyped[0])
 		}
 		if l := strings.ToLower(msg); !eventTime && (strings.Contains(l, "rowtime") || strings.Contains(l, "time attribute")) {
-			msg += " (rowtime is the time records were read: the source has no event_time, so it is not a time attribute)"
+			msg += " (in a pipeline, rowtime is the records' event time, a time attribute, when the source has event_time: add source.event_time: {field: ...})"
 		}
 		e.list = append(e.list, ss.QueryPos.errorf("%s", msg))
 		return nil
