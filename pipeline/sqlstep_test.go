@@ -6,11 +6,16 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/sluicehq/sluice/stream"
 )
 
 // sqlOrders returns n random orders {ts, user, amount, status} with
@@ -288,5 +293,68 @@ sink: {stdout: {}}
 	}
 	if got := p.OutputSchema().String(); got != "u, cnt" && got != "u string, cnt int" {
 		t.Logf("output schema %s", got)
+	}
+}
+
+// A sql step's operators checkpoint with the pipeline: a windowed and an
+// updating-free query under exactly-once with frequent checkpoints
+// writes what a run without checkpoints writes, and a second run from
+// the final checkpoint writes nothing more.
+func TestSQLStepExactlyOnce(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := range 20000 {
+		fmt.Fprintf(&b, `{"ts":%d,"user":"u%d","amount":%d}`+"\n", 1_000_000+i*37, i%11, i%5)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "in.jsonl"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := func(out, extra string) string {
+		return fmt.Sprintf(`
+source:
+  file: {path: %s/in.jsonl}
+  event_time: {field: ts, max_out_of_orderness: 1s}
+  types: {amount: int}
+steps:
+  - sql: |
+      SELECT user, window_start, COUNT(*) AS n, SUM(amount) AS total
+      FROM TABLE(HOP(TABLE input, DESCRIPTOR(rowtime), INTERVAL '5' SECOND, INTERVAL '10' SECOND))
+      WHERE amount > 0
+      GROUP BY user, window_start, window_end
+sink:
+  file: {path: %s/%s}
+parallelism: 2
+%s`, dir, dir, out, extra)
+	}
+	run := func(src string) stream.CheckpointStats {
+		t.Helper()
+		s, err := Parse("eo.yaml", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := Compile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, err := p.Start(context.Background(), &Host{DataDir: dir}, WithStreamOptions(stream.WithBatchSize(16)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := j.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		return j.CheckpointStats()
+	}
+	run(spec("oracle", ""))
+	want := readParts(t, filepath.Join(dir, "oracle"))
+	eo := spec("eo", "delivery: exactly_once\ncheckpoint: {interval: 1ms, dir: "+dir+"/chk}\n")
+	t.Logf("checkpoints: %+v", run(eo))
+	got := readParts(t, filepath.Join(dir, "eo"))
+	if len(want) == 0 || strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("exactly-once output (%d lines) differs from the oracle (%d lines)", len(got), len(want))
+	}
+	run(eo)
+	if again := readParts(t, filepath.Join(dir, "eo")); len(again) != len(got) {
+		t.Fatalf("second run from the final checkpoint wrote %d more lines", len(again)-len(got))
 	}
 }
