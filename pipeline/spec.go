@@ -224,7 +224,7 @@ var (
 // Parse also validates what can be checked without planning (Validate
 // checks the rest: field references and expressions).
 func Parse(file string, data []byte) (*Spec, error) {
-	e := &errs{file: file}
+	e := &errs{file: file, src: data}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {

@@ -31,6 +31,53 @@ type SQLStepSpec struct {
 	QueryPos Pos
 	// Columns declares SQL types of input fields (optional).
 	Columns []SQLColumnSpec
+	// inFile maps a position in the query (line, column from 1) to its
+	// place in the file; ok is false where it cannot tell.
+	inFile func(line, col int) (int, int, bool)
+}
+
+// queryPlace returns how positions in the query scalar n map to the
+// file: a one-line plain or quoted scalar, or a literal block (|).
+func queryPlace(e *errs, n *yaml.Node) func(line, col int) (int, int, bool) {
+	switch n.Style {
+	case 0, yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
+		shift := 0
+		if n.Style != 0 {
+			shift = 1
+		}
+		l0, c0 := n.Line, n.Column
+		return func(line, col int) (int, int, bool) {
+			return l0, c0 + shift + col - 1, line == 1
+		}
+	case yaml.LiteralStyle:
+		lines := strings.Split(string(e.src), "\n")
+		indent := -1
+		for i := n.Line; i < len(lines); i++ { // lines[n.Line] is the line after the "|"
+			if t := strings.TrimLeft(lines[i], " "); t != "" {
+				indent = len(lines[i]) - len(t)
+				break
+			}
+		}
+		l0 := n.Line
+		return func(line, col int) (int, int, bool) {
+			return l0 + line, indent + col, indent >= 0
+		}
+	}
+	return func(int, int) (int, int, bool) { return 0, 0, false }
+}
+
+// sqlError is a planning error of a sql step at its place in the file
+// when the message starts with the query position ("line L, column C:
+// ..."), else at the query.
+func sqlError(ss *SQLStepSpec, msg string) *SpecError {
+	var l, c int
+	if n, _ := fmt.Sscanf(msg, "line %d, column %d:", &l, &c); n == 2 && ss.inFile != nil {
+		if fl, fc, ok := ss.inFile(l, c); ok {
+			rest := strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
+			return &SpecError{File: ss.QueryPos.File, Line: fl, Column: fc, Field: ss.QueryPos.Field, Msg: rest}
+		}
+	}
+	return ss.QueryPos.errorf("%s", msg)
 }
 
 // SQLColumnSpec is one `field: TYPE` entry of a sql step's columns.
@@ -60,13 +107,16 @@ func parseSQLStep(e *errs, v *yaml.Node, path string) *SQLStepSpec {
 			e.at(v, path, "must be a SQL query such as SELECT user, count(*) AS n FROM input GROUP BY user")
 			return nil
 		}
-		return &SQLStepSpec{Query: v.Value, QueryPos: Pos{File: e.file, Line: v.Line, Column: v.Column, Field: path}}
+		return &SQLStepSpec{Query: v.Value, QueryPos: Pos{File: e.file, Line: v.Line, Column: v.Column, Field: path}, inFile: queryPlace(e, v)}
 	}
 	o := newObj(e, v, path, "a query, or {query: ..., columns: {field: SQL type}}")
 	if o == nil {
 		return nil
 	}
 	s := &SQLStepSpec{Query: o.reqStr("query", "the SQL query, reading the table input"), QueryPos: o.pos("query")}
+	if qn := o.get("query"); qn != nil && qn.Kind == yaml.ScalarNode {
+		s.inFile = queryPlace(e, qn)
+	}
 	if co := o.object("columns", "field: SQL type (BIGINT, DOUBLE, STRING, TIMESTAMP(3), ...)"); co != nil {
 		for _, k := range co.keys {
 			n := co.get(k)
@@ -214,7 +264,7 @@ func planSQL(e *errs, st StepSpec, path string, cur *fieldSet, eventTime bool) *
 		if l := strings.ToLower(msg); !eventTime && (strings.Contains(l, "rowtime") || strings.Contains(l, "time attribute")) {
 			msg += " (in a pipeline, rowtime is the records' event time, a time attribute, when the source has event_time: add source.event_time: {field: ...})"
 		}
-		e.list = append(e.list, ss.QueryPos.errorf("%s", msg))
+		e.list = append(e.list, sqlError(ss, msg))
 		return nil
 	}
 	sp.query = q
