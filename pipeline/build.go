@@ -140,6 +140,11 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 				return nil, err
 			}
 			rows = buildJoin(rows, right, st.join, st.name)
+		case "sql":
+			rows, err = buildSQL(ctx, rows, st.sql, st.in, dl)
+			if err != nil {
+				return nil, err
+			}
 		}
 	}
 	out := p.out()
@@ -174,7 +179,12 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 			stream.To(rows, stream.Sink[row.Row](&encodingSink{inner: bs, enc: enc, keyIdx: keyIdx, name: name, schema: out, dl: dl}), stream.Name(name))
 			continue
 		}
-		rs, err := sk.cfg.openRows(bc, out)
+		var rs stream.Sink[row.Row]
+		if pg, ok := sk.cfg.(*postgresConfig); ok && p.changelog {
+			rs, err = openChangelogPostgres(pg, out)
+		} else {
+			rs, err = sk.cfg.openRows(bc, out)
+		}
 		if err != nil {
 			return nil, openErr(spec.File, sk.Pos.Field, err)
 		}

@@ -29,6 +29,9 @@ type Plan struct {
 	assigned    map[string]bool
 	// sinkFmt is parallel to Spec.Sinks: the protobuf sinks' messages.
 	sinkFmt []*protoSinkPlan
+	// changelog: the rows are an updating sql step's result, the
+	// change (+I, -U, +U, -D) in their first field.
+	changelog bool
 }
 
 // schemaRef yields the schema at a point of the pipeline. During planning
@@ -67,11 +70,12 @@ func (in *inputPlan) schema() *row.Schema {
 // stage is one operator group after the input: a stateless chain or a
 // keyed step.
 type stage struct {
-	kind   string // chain, window, dedup, join
+	kind   string // chain, window, dedup, join, sql
 	chain  *chain
 	window *windowPlan
 	dedup  *dedupPlan
 	join   *joinPlan
+	sql    *sqlPlan
 	name   string
 	in     schemaRef
 }
@@ -131,8 +135,13 @@ func Compile(spec *Spec) (*Plan, error) {
 		}
 		pending = nil
 	}
+	var updating *sqlPlan // an updating sql step: nothing may follow it
 	for i, st := range spec.Steps {
 		path := fmt.Sprintf("steps[%d].%s", i, st.Kind)
+		if updating != nil {
+			e.list = append(e.list, st.Pos.errorf("cannot follow %s, whose result is updating (%s): an updating result goes only to sinks (postgres with key, or byte sinks writing each change with its %s field); put this step inside the query, or make the query append-only (a window aggregation)", updating.stage, updating.why, sqlOpField))
+			continue
+		}
 		switch st.Kind {
 		case "filter", "map", "set":
 			if pending == nil {
@@ -205,6 +214,24 @@ func Compile(spec *Spec) (*Plan, error) {
 			d.keyIdx = resolveKeys(e, st.Pos, "key", st.Dedup.Key, cur)
 			p.stages = append(p.stages, stage{kind: "dedup", dedup: d, name: path, in: curRef})
 			inSource = false
+		case "sql":
+			flush()
+			sp := planSQL(e, st, path, cur, spec.Source.EventTime != nil)
+			if sp == nil {
+				continue
+			}
+			p.stages = append(p.stages, stage{kind: "sql", sql: sp, name: path, in: curRef})
+			inSource = false
+			cur = newFieldSet(false)
+			for _, f := range sp.schema.Fields() {
+				cur.kinds[cur.add(f.Name)] = f.Kind
+			}
+			out := sp.schema
+			curRef = func() *row.Schema { return out }
+			if sp.updating {
+				updating = sp
+				p.changelog = true
+			}
 		case "join":
 			flush()
 			if !cur.open {
@@ -231,6 +258,9 @@ func Compile(spec *Spec) (*Plan, error) {
 			continue
 		}
 		resolveKeys(e, sk.Pos, "key", sinkKeyFields(sk.cfg), cur)
+	}
+	if updating != nil {
+		checkChangelogSinks(e, spec, updating)
 	}
 	planAvroSinks(e, p, cur)
 	p.inputShaped = cur.open

@@ -123,13 +123,14 @@ type Assign struct {
 // StepSpec is one step; exactly one of its fields is set, as Kind says.
 type StepSpec struct {
 	Pos    Pos
-	Kind   string // filter, map, set, window, dedup, join
+	Kind   string // filter, map, set, window, dedup, join, sql
 	Filter string
 	Map    []Assign
 	Set    []Assign
 	Window *WindowSpec
 	Dedup  *DedupSpec
 	Join   *JoinSpec
+	SQL    *SQLStepSpec
 }
 
 // WindowSpec is a window step.
@@ -223,7 +224,7 @@ var (
 // Parse also validates what can be checked without planning (Validate
 // checks the rest: field references and expressions).
 func Parse(file string, data []byte) (*Spec, error) {
-	e := &errs{file: file}
+	e := &errs{file: file, src: data}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
@@ -271,7 +272,7 @@ func Parse(file string, data []byte) (*Spec, error) {
 	}
 	if st := root.get("steps"); st != nil {
 		if st.Kind != yaml.SequenceNode {
-			e.at(st, "steps", "must be a list of steps (filter, map, set, window, dedup, join), not %s", describe(st))
+			e.at(st, "steps", "must be a list of steps (filter, map, set, window, dedup, join, sql), not %s", describe(st))
 		} else {
 			for i, it := range st.Content {
 				s.Steps = append(s.Steps, parseStep(e, it, fmt.Sprintf("steps[%d]", i)))
@@ -489,7 +490,7 @@ func parseAssigns(e *errs, n *yaml.Node, path, what string) []Assign {
 	return out
 }
 
-var stepKinds = []string{"filter", "map", "set", "window", "dedup", "join"}
+var stepKinds = []string{"filter", "map", "set", "window", "dedup", "join", "sql"}
 
 func parseStep(e *errs, n *yaml.Node, path string) StepSpec {
 	st := StepSpec{}
@@ -536,6 +537,8 @@ func parseStep(e *errs, n *yaml.Node, path string) StepSpec {
 		}
 	case "join":
 		st.Join = parseJoin(e, newObj(e, v, p, "input, key, within, fields"))
+	case "sql":
+		st.SQL = parseSQLStep(e, v, p)
 	default:
 		e.at(o.knod[st.Kind], p, "unknown step; allowed: %s", strings.Join(stepKinds, ", "))
 	}

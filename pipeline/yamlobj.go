@@ -19,6 +19,8 @@ type errs struct {
 	// cluster: the spec has a cluster section, whose brokers serve the
 	// kafka blocks that name none.
 	cluster bool
+	// src is the spec's text (to place errors inside block scalars).
+	src []byte
 }
 
 func (e *errs) at(n *yaml.Node, field, format string, args ...any) {

@@ -55,8 +55,18 @@ func (p *planner) planSelect(sel *ast.Select) (node, error) {
 // the input's columns go below it so that the window aggregation still
 // sees the TVF.
 func (p *planner) filterTVFAware(in node, conds []ast.Expr) (node, error) {
-	if tvf, ok := in.(*windowTVF); ok && len(conds) > 0 {
-		below := &scope{cols: tvf.in.cols()}
+	tvf, ok := in.(*windowTVF)
+	ren, isRen := in.(*renamed) // FROM TABLE(TUMBLE(...)) AS t
+	if isRen {
+		tvf, ok = ren.node.(*windowTVF)
+	}
+	if ok && len(conds) > 0 {
+		base := tvf.in
+		if isRen {
+			// The input's columns as the alias qualifies them.
+			base = &renamed{node: unwrapRenamed(tvf.in), out: ren.out[:len(tvf.in.cols())]}
+		}
+		below := &scope{cols: base.cols()}
 		var down, up []ast.Expr
 		for _, c := range conds {
 			if resolves(c, below) {
@@ -66,26 +76,34 @@ func (p *planner) filterTVFAware(in node, conds []ast.Expr) (node, error) {
 			}
 		}
 		if len(down) > 0 {
-			f, err := p.filter(tvf.in, down)
+			f, err := p.filter(base, down)
 			if err != nil {
 				return nil, err
 			}
 			t2 := *tvf
 			t2.in = f
-			// The window columns must name the new TVF node, or the
-			// aggregation above does not recognise them as its window's
-			// (and plans an updating GroupAggregate without lateness).
-			t2.out = append([]column(nil), tvf.out...)
-			for i := range t2.out {
-				if t2.out[i].tvf == tvf {
-					t2.out[i].tvf = &t2
-				}
-			}
+			// The window columns name the TVF they come from, which the
+			// aggregation above checks: point them at the new one.
+			t2.out = retargetTVF(tvf.out, tvf, &t2)
 			in = &t2
+			if isRen {
+				in = &renamed{node: &t2, out: retargetTVF(ren.out, tvf, &t2)}
+			}
 		}
 		conds = up
 	}
 	return p.filter(in, conds)
+}
+
+func retargetTVF(cs []column, from, to *windowTVF) []column {
+	out := make([]column, len(cs))
+	copy(out, cs)
+	for i := range out {
+		if out[i].tvf == from {
+			out[i].tvf = to
+		}
+	}
+	return out
 }
 
 // expandItems expands stars into one item per column.
