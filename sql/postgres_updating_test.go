@@ -320,6 +320,9 @@ func TestUpdatingResultsIntoPostgresRestart(t *testing.T) {
 			"parallelism.default":              "2",
 			"execution.checkpointing.interval": "20 ms",
 			"state.checkpoints.dir":            chk,
+			// The restart is the next session's (as after a crash of
+			// the process), not the job's own.
+			"restart-strategy": "none",
 		} {
 			if err := s.Set(k, v); err != nil {
 				t.Fatal(err)

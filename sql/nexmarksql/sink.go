@@ -88,10 +88,10 @@ func (w *fpWriter) Write(_ context.Context, recs []exec.Change) error {
 		w.f.mu.Lock()
 		w.f.seen += int64(len(recs))
 		// After a committed checkpoint (the restart restores it), or at
-		// the latest once a few rows went by (a slow machine may not
+		// the latest at the first rows (a slow machine may not
 		// complete a checkpoint in a small run: the restart is then
 		// from the beginning).
-		fail := (w.f.commits > 0 || w.f.seen >= 8) && w.f.failOnce.CompareAndSwap(false, true)
+		fail := (w.f.commits > 0 || w.f.seen >= 1) && w.f.failOnce.CompareAndSwap(false, true)
 		w.f.mu.Unlock()
 		if fail {
 			return errInjected
