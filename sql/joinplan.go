@@ -256,21 +256,37 @@ func (p *planner) intervalBounds(e ast.Expr, lc, rc []column) (time.Duration, ti
 		return 0, 0, false
 	}
 	ls, rs := &scope{cols: lc}, &scope{cols: rc}
-	rowtimeOf := func(x ast.Expr, sc *scope) bool {
+	// rowtimeOf recognises a column that is the row's event time, or
+	// the window_end of a window aggregation's row (whose event time is
+	// window_time, 1 ms before): a bound on it is a bound on the time.
+	rowtimeOf := func(x ast.Expr, sc *scope) (time.Duration, bool) {
 		r, ok := x.(*ast.ColumnRef)
 		if !ok {
-			return false
+			return 0, false
 		}
 		i, err := sc.find(r.Parts, r.Pos)
-		return err == nil && sc.cols[i].typ.Time == types.RowTime
+		if err != nil {
+			return 0, false
+		}
+		switch c := sc.cols[i]; {
+		case c.typ.Time == types.RowTime:
+			return 0, true
+		case c.win == winEnd && c.tvf == nil:
+			return time.Millisecond, true
+		}
+		return 0, false
 	}
 	// offset splits `col [+|- INTERVAL]` into the column and the offset.
 	offset := func(x ast.Expr, sc *scope) (time.Duration, bool) {
-		if rowtimeOf(x, sc) {
-			return 0, true
+		if d, ok := rowtimeOf(x, sc); ok {
+			return d, true
 		}
 		b, ok := x.(*ast.Binary)
-		if !ok || (b.Op != "+" && b.Op != "-") || !rowtimeOf(b.L, sc) {
+		if !ok || (b.Op != "+" && b.Op != "-") {
+			return 0, false
+		}
+		base, ok := rowtimeOf(b.L, sc)
+		if !ok {
 			return 0, false
 		}
 		iv, ok := b.R.(*ast.IntervalLit)
@@ -284,16 +300,20 @@ func (p *planner) intervalBounds(e ast.Expr, lc, rc []column) (time.Duration, ti
 		if b.Op == "-" {
 			d = -d
 		}
-		return d, true
+		return base + d, true
 	}
-	if rowtimeOf(bt.X, rs) {
+	isTime := func(x ast.Expr, sc *scope) bool {
+		d, ok := rowtimeOf(x, sc)
+		return ok && d == 0 // the tested side: a true rowtime
+	}
+	if isTime(bt.X, rs) {
 		lo, ok1 := offset(bt.Lo, ls)
 		hi, ok2 := offset(bt.Hi, ls)
 		if ok1 && ok2 && lo <= hi {
 			return lo, hi, true
 		}
 	}
-	if rowtimeOf(bt.X, ls) {
+	if isTime(bt.X, ls) {
 		// l.rt in [r.rt + a, r.rt + b]  ⇔  r.rt - l.rt in [-b, -a]
 		lo, ok1 := offset(bt.Lo, rs)
 		hi, ok2 := offset(bt.Hi, rs)

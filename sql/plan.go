@@ -284,9 +284,29 @@ func colNames(cs []column) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(c.name)
+		b.WriteString(displayName(c))
 	}
 	return b.String()
+}
+
+// displayName is a column's name for EXPLAIN: the dotted path of a
+// flattened ROW field, and readable names for the planner's internal
+// columns (aggregate results, window bounds, group keys, row numbers).
+func displayName(c column) string {
+	if len(c.path) > 1 {
+		return strings.Join(c.path, ".")
+	}
+	return displayText(c.name)
+}
+
+// displayText replaces the internal column names in s.
+func displayText(s string) string {
+	if !strings.Contains(s, "\x00") {
+		return s
+	}
+	r := strings.NewReplacer("\x00ws", "window_start", "\x00we", "window_end", "\x00wt", "window_time",
+		"\x00rownum", "row_number", "\x00a", "agg$", "\x00g", "group$", "\x00", "$")
+	return r.Replace(s)
 }
 
 func (n *scan) describe() string {
@@ -301,9 +321,9 @@ func (n *calc) describe() string {
 			b.WriteString(", ")
 		}
 		if n.exprText[i] != c.name {
-			fmt.Fprintf(&b, "%s AS %s", n.exprText[i], c.name)
+			fmt.Fprintf(&b, "%s AS %s", n.exprText[i], displayName(c))
 		} else {
-			b.WriteString(c.name)
+			b.WriteString(displayName(c))
 		}
 	}
 	b.WriteString("]")
@@ -351,7 +371,7 @@ func keyNames(in node, key []int) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(cs[k].name)
+		b.WriteString(displayName(cs[k]))
 	}
 	return b.String()
 }
@@ -399,7 +419,7 @@ func explainTree(b *strings.Builder, n node, depth int) {
 	if n.updating() {
 		mode = "updating"
 	}
-	fmt.Fprintf(b, "%s%s [%s]\n", strings.Repeat("  ", depth), n.describe(), mode)
+	fmt.Fprintf(b, "%s%s [%s]\n", strings.Repeat("  ", depth), displayText(n.describe()), mode)
 	for _, in := range n.inputs() {
 		explainTree(b, in, depth+1)
 	}

@@ -218,7 +218,12 @@ func Run(ctx context.Context, cfg Config) (queries.Result, error) {
 		return queries.Result{}, err
 	}
 	sess.RegisterSink("nexmark-fingerprint", fp.connector())
-	set := map[string]string{}
+	// The reference's configuration (conf/config.yaml): mini-batch
+	// aggregation with a 2 s latency bound.
+	set := map[string]string{
+		"table.exec.mini-batch.enabled":       "true",
+		"table.exec.mini-batch.allow-latency": "2 s",
+	}
 	if cfg.Parallelism > 0 {
 		set["parallelism.default"] = strconv.Itoa(cfg.Parallelism)
 	}
