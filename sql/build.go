@@ -103,6 +103,9 @@ func (b *builder) build1(n node) (stream.Stream[exec.Change], error) {
 		if err != nil {
 			return in, err
 		}
+		if n.windowed {
+			return exec.WindowRank(in, n.partition, n.win, n.order, n.limit, n.rowNumber, exec.RankConfig{Name: b.name("window-rank"), StateTTL: b.ttl}), nil
+		}
 		return exec.Rank(in, n.partition, n.order, n.limit, n.rowNumber, exec.RankConfig{Name: b.name("rank"), StateTTL: b.ttl}), nil
 	case *union:
 		var ins []stream.Stream[exec.Change]

@@ -149,6 +149,12 @@ type rank struct {
 	limit     int64
 	rowNumber bool
 	text      string
+	// windowed: a window top-N (exec.WindowRank) over an append-only
+	// windowed input partitioned by its window_start and window_end
+	// (win: their columns, not in partition); its output is
+	// append-only, emitted when the window ends.
+	windowed bool
+	win      [2]int
 }
 
 // union is UNION ALL.
@@ -192,6 +198,9 @@ func (n *join) updating() bool {
 	return n.left.updating() || n.right.updating() || (n.kind != exec.JoinInner && n.kind != exec.JoinSemi)
 }
 func (n *rank) updating() bool {
+	if n.windowed {
+		return false
+	}
 	// Keeping the first row per partition of an append-only input by
 	// ascending time never changes a result.
 	return !(n.limit == 1 && !n.rowNumber && !n.in.updating() && len(n.order) == 1 && !n.order[0].Desc &&
@@ -320,7 +329,11 @@ func (n *join) describe() string {
 }
 
 func (n *rank) describe() string {
-	return fmt.Sprintf("Rank(%s, rankRange=[1..%d], rowNumber=[%v])", n.text, n.limit, n.rowNumber)
+	op := "Rank"
+	if n.windowed {
+		op = "WindowRank"
+	}
+	return fmt.Sprintf("%s(%s, rankRange=[1..%d], rowNumber=[%v])", op, n.text, n.limit, n.rowNumber)
 }
 
 func (n *union) describe() string {

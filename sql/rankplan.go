@@ -37,6 +37,31 @@ func (p *planner) planRank(in node, call *ast.Call) (*rank, error) {
 		r.partition = append(r.partition, i)
 		pnames = append(pnames, sc.cols[i].name)
 	}
+	// PARTITION BY window_start, window_end, ... of an append-only
+	// windowed input (a window TVF or a window aggregation) is a window
+	// top-N: it ranks each window's rows once, when the window ends, and
+	// drops rows late for their window, as Flink's WindowRank does.
+	if !in.updating() {
+		start, end := -1, -1
+		for _, i := range r.partition {
+			switch sc.cols[i].win {
+			case winStart:
+				start = i
+			case winEnd:
+				end = i
+			}
+		}
+		if start >= 0 && end >= 0 {
+			r.windowed, r.win = true, [2]int{start, end}
+			var rest []int
+			for _, i := range r.partition {
+				if i != start && i != end {
+					rest = append(rest, i)
+				}
+			}
+			r.partition = rest
+		}
+	}
 	keys, err := p.asOrderKeys(in, call.Over.OrderBy)
 	if err != nil {
 		return nil, err
