@@ -35,6 +35,11 @@ var randomQueries = []string{
 	`SELECT a.k, a.v, b.v FROM evo a JOIN evo b ON a.k = b.k AND a.ts BETWEEN b.ts - INTERVAL '1' SECOND AND b.ts + INTERVAL '1' SECOND AND a.v <> b.v`,
 	`SELECT a.k, a.v, b.v FROM evo a JOIN evo b ON a.k = b.k AND a.ts BETWEEN b.ts AND b.ts + INTERVAL '2' SECOND AND a.v > b.v`,
 	`SELECT k, v FROM ev ORDER BY v DESC LIMIT 4`,
+	`SELECT window_start, k, v, rn FROM (SELECT window_start, window_end, k, v, ROW_NUMBER() OVER (PARTITION BY window_start, window_end, k ORDER BY v DESC) AS rn FROM TABLE(TUMBLE(TABLE ev, DESCRIPTOR(ts), INTERVAL '3' SECOND))) WHERE rn <= 2`,
+	`SELECT window_start, k, v FROM (SELECT window_start, window_end, k, v, ROW_NUMBER() OVER (PARTITION BY window_start, window_end, k ORDER BY ts ASC) AS rn FROM TABLE(TUMBLE(TABLE ev, DESCRIPTOR(ts), INTERVAL '4' SECOND))) WHERE rn = 1`,
+	`SELECT window_start, k, total FROM (SELECT window_start, window_end, k, total, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY total DESC) AS rn FROM (SELECT window_start, window_end, k, SUM(v) AS total FROM TABLE(HOP(TABLE ev, DESCRIPTOR(ts), INTERVAL '2' SECOND, INTERVAL '6' SECOND)) GROUP BY window_start, window_end, k)) WHERE rn <= 1`,
+	`SELECT L.window_start, L.k, L.c, R.m FROM (SELECT window_start, window_end, k, COUNT(*) AS c FROM TABLE(TUMBLE(TABLE ev, DESCRIPTOR(ts), INTERVAL '5' SECOND)) GROUP BY window_start, window_end, k) L JOIN (SELECT window_start, window_end, k, MAX(v) AS m FROM TABLE(TUMBLE(TABLE ev, DESCRIPTOR(ts), INTERVAL '5' SECOND)) WHERE v > 30 GROUP BY window_start, window_end, k) R ON L.window_start = R.window_start AND L.window_end = R.window_end AND L.k = R.k`,
+	`SELECT window_start, window_end, SUM(c), COUNT(*) FROM (SELECT window_start, window_end, k, COUNT(*) AS c FROM TABLE(TUMBLE(TABLE ev, DESCRIPTOR(ts), INTERVAL '2' SECOND)) GROUP BY window_start, window_end, k) GROUP BY window_start, window_end`,
 }
 
 // randomEvents returns n events with unique values and timestamps
