@@ -35,12 +35,18 @@ var randomQueries = []string{
 	`SELECT a.k, a.v, b.v FROM evo a JOIN evo b ON a.k = b.k AND a.ts BETWEEN b.ts - INTERVAL '1' SECOND AND b.ts + INTERVAL '1' SECOND AND a.v <> b.v`,
 	`SELECT a.k, a.v, b.v FROM evo a JOIN evo b ON a.k = b.k AND a.ts BETWEEN b.ts AND b.ts + INTERVAL '2' SECOND AND a.v > b.v`,
 	`SELECT k, v FROM ev ORDER BY v DESC LIMIT 4`,
+	`SELECT window_start, k, v, rn FROM (SELECT window_start, window_end, k, v, ROW_NUMBER() OVER (PARTITION BY window_start, window_end, k ORDER BY v DESC) AS rn FROM TABLE(TUMBLE(TABLE ev, DESCRIPTOR(ts), INTERVAL '3' SECOND))) WHERE rn <= 2`,
+	`SELECT window_start, k, v FROM (SELECT window_start, window_end, k, v, ROW_NUMBER() OVER (PARTITION BY window_start, window_end, k ORDER BY ts ASC) AS rn FROM TABLE(TUMBLE(TABLE ev, DESCRIPTOR(ts), INTERVAL '4' SECOND))) WHERE rn = 1`,
+	`SELECT window_start, k, total FROM (SELECT window_start, window_end, k, total, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY total DESC, k) AS rn FROM (SELECT window_start, window_end, k, SUM(v) AS total FROM TABLE(HOP(TABLE ev, DESCRIPTOR(ts), INTERVAL '2' SECOND, INTERVAL '6' SECOND)) GROUP BY window_start, window_end, k)) WHERE rn <= 1`,
+	`SELECT L.window_start, L.k, L.c, R.m FROM (SELECT window_start, window_end, k, COUNT(*) AS c FROM TABLE(TUMBLE(TABLE ev, DESCRIPTOR(ts), INTERVAL '5' SECOND)) GROUP BY window_start, window_end, k) L JOIN (SELECT window_start, window_end, k, MAX(v) AS m FROM TABLE(TUMBLE(TABLE ev, DESCRIPTOR(ts), INTERVAL '5' SECOND)) WHERE v > 30 GROUP BY window_start, window_end, k) R ON L.window_start = R.window_start AND L.window_end = R.window_end AND L.k = R.k`,
+	`SELECT window_start, window_end, SUM(c), COUNT(*) FROM (SELECT window_start, window_end, k, COUNT(*) AS c FROM TABLE(TUMBLE(TABLE ev, DESCRIPTOR(ts), INTERVAL '2' SECOND)) GROUP BY window_start, window_end, k) GROUP BY window_start, window_end`,
 }
 
 // randomEvents returns n events with unique values and timestamps
-// around 100 ms apart, out of order by up to 1.5 s (the watermark delay
-// is 1 s, so some are late), keys k0..k3.
-func randomEvents(r *rand.Rand, n int) []string {
+// around 300 ms apart, out of order by up to 1.5 s (the watermark delay
+// is 1 s, so some are late), keys k0..k3; with nulls, some keys and
+// values are NULL.
+func randomEvents(r *rand.Rand, n int, nulls bool) []string {
 	base := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
 	vals := r.Perm(100)
 	used := map[int64]bool{}
@@ -52,19 +58,26 @@ func randomEvents(r *rand.Rand, n int) []string {
 		}
 		used[ms] = true
 		ts := base.Add(time.Duration(ms) * time.Millisecond).Format("2006-01-02 15:04:05.000")
-		out = append(out, fmt.Sprintf(`{"k": "k%d", "v": %d, "ts": "%s"}`, r.Intn(4), vals[i%100], ts))
+		k, v := fmt.Sprintf(`"k%d"`, r.Intn(4)), fmt.Sprint(vals[i%100])
+		if nulls && r.Intn(12) == 0 {
+			k = "null"
+		}
+		if nulls && r.Intn(8) == 0 {
+			v = "null"
+		}
+		out = append(out, fmt.Sprintf(`{"k": %s, "v": %s, "ts": "%s"}`, k, v, ts))
 	}
 	return out
 }
 
 func TestRandomAgainstOracle(t *testing.T) {
-	seeds := []int64{1, 2, 3, 4, 5}
+	seeds := []int64{1, 2, 3, 4, 5, 6}
 	if testing.Short() {
 		seeds = seeds[:1]
 	}
 	for _, seed := range seeds {
 		r := rand.New(rand.NewSource(seed))
-		ev := confTable{name: "ev", ddl: `CREATE TABLE ev (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) WITH ('connector' = 'filesystem', 'path' = '${ev}', 'format' = 'json')`, rows: randomEvents(r, 60)}
+		ev := confTable{name: "ev", ddl: `CREATE TABLE ev (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) WITH ('connector' = 'filesystem', 'path' = '${ev}', 'format' = 'json')`, rows: randomEvents(r, 60, seed > 3)}
 		evo := confTable{name: "evo", ddl: strings.Replace(strings.ReplaceAll(ev.ddl, "${ev}", "${evo}"), "TABLE ev ", "TABLE evo ", 1), rows: sortedByTime(ev.rows)}
 		names := confTable{name: "names", ddl: `CREATE TABLE names (k VARCHAR, name VARCHAR) WITH ('connector' = 'filesystem', 'path' = '${names}', 'format' = 'json')`,
 			rows: []string{`{"k": "k0", "name": "zero"}`, `{"k": "k1", "name": "one"}`, `{"k": "k9", "name": "nine"}`}}

@@ -51,16 +51,16 @@ import (
 // at each parallelism; its result must equal the expectation, and so
 // must the oracle's (sql/internal/oracle) unless it says none.
 type confCase struct {
-	file, name  string
-	line        int
-	tables      []confTable
-	setup       []string
-	query       string
-	expect      []string
-	hasExpect   bool
+	file, name string
+	line       int
+	tables     []confTable
+	setup      []string
+	query      string
+	expect     []string
+	hasExpect  bool
 	// changelog is the exact changelog at parallelism 1 ("+I | v | ..."),
 	// when the case gives one.
-	changelog []string
+	changelog   []string
 	oracleNone  string
 	parallelism []int
 }

@@ -37,6 +37,8 @@ func (p *planner) planRank(in node, call *ast.Call) (*rank, error) {
 		r.partition = append(r.partition, i)
 		pnames = append(pnames, sc.cols[i].name)
 	}
+	// PARTITION BY window_start, window_end, ... of an append-only
+	// windowed input is a window top-N (see rank.mode).
 	keys, err := p.asOrderKeys(in, call.Over.OrderBy)
 	if err != nil {
 		return nil, err

@@ -22,5 +22,20 @@
 // (nothing downstream of them is late).
 //
 // A global aggregation (no GROUP BY) over no rows gives no row, as a
-// streaming aggregation does (a batch engine would give one).
+// streaming aggregation does (a batch engine would give one). ORDER BY
+// sorts NULL as the largest value (NULLS LAST ascending, NULLS FIRST
+// descending) unless NULLS FIRST/LAST says otherwise; rows equal in
+// ROW_NUMBER's order keep their arrival order (reversed when the first
+// key is descending, so that keep-last deduplication keeps the latest).
+// Interval joins are plain joins here: the engine drops rows behind the
+// watermark, so cases with such rows cannot use the oracle.
+//
+// The oracle evaluates SELECT (with WHERE, GROUP BY, legacy group
+// windows TUMBLE/HOP/SESSION/CUMULATE and their _START/_END/_ROWTIME,
+// HAVING, DISTINCT, ORDER BY, LIMIT, aggregates COUNT [DISTINCT], SUM,
+// AVG, MIN, MAX with FILTER, user-defined aggregates), the window TVFs
+// TUMBLE, HOP, CUMULATE and SESSION, joins (inner, left, right, full,
+// cross, comma), ROW_NUMBER() OVER, UNION [ALL], VALUES, WITH, views and
+// subqueries. It does not support JOIN ... USING, INTERSECT, EXCEPT,
+// OVER aggregations, or DECIMAL SUM/AVG.
 package oracle

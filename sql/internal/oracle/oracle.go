@@ -835,11 +835,7 @@ func (e *env) rowNumber(in *rel, c *ast.Call) ([]int64, error) {
 		sort.SliceStable(idx, func(a, b int) bool {
 			ra, rb := in.rows[idx[a]], in.rows[idx[b]]
 			for n, f := range keys {
-				cmp := row.Compare(f(ra), f(rb))
-				if cmp != 0 {
-					if c.Over.OrderBy[n].Desc {
-						return cmp > 0
-					}
+				if cmp := orderCompare(f(ra), f(rb), c.Over.OrderBy[n]); cmp != 0 {
 					return cmp < 0
 				}
 			}
@@ -874,11 +870,7 @@ func (e *env) orderLimit(out, in *rel, order []ast.OrderItem, limit ast.Expr) (*
 	}
 	sort.SliceStable(idx, func(a, b int) bool {
 		for n, f := range keys {
-			c := row.Compare(f(out.rows[idx[a]]), f(out.rows[idx[b]]))
-			if c != 0 {
-				if order[n].Desc {
-					return c > 0
-				}
+			if c := orderCompare(f(out.rows[idx[a]]), f(out.rows[idx[b]]), order[n]); c != 0 {
 				return c < 0
 			}
 		}
@@ -899,6 +891,31 @@ func (e *env) orderLimit(out, in *rel, order []ast.OrderItem, limit ast.Expr) (*
 		res.add(out.rows[i], out.wm[i])
 	}
 	return res, nil
+}
+
+// orderCompare compares two values for one ORDER BY key: negative when
+// x comes first. NULL sorts as the largest value (NULLS LAST ascending,
+// NULLS FIRST descending, as in Flink) unless the key says otherwise.
+func orderCompare(x, y row.Value, k ast.OrderItem) int {
+	xn, yn := x.IsNull(), y.IsNull()
+	if xn || yn {
+		if xn && yn {
+			return 0
+		}
+		nullsFirst := k.Desc
+		if k.NullsFirst != nil {
+			nullsFirst = *k.NullsFirst
+		}
+		if xn == nullsFirst {
+			return -1
+		}
+		return 1
+	}
+	c := row.Compare(x, y)
+	if k.Desc {
+		return -c
+	}
+	return c
 }
 
 // walk calls f on x and every expression inside it.
