@@ -16,8 +16,14 @@ type joinSide[A, B any] struct {
 }
 
 func unionSides[K comparable, A, B any](left KeyedStream[K, A], right KeyedStream[K, B]) KeyedStream[K, joinSide[A, B]] {
-	la := Map(left.s, func(v A) joinSide[A, B] { return joinSide[A, B]{a: v, left: true} }, Name("join-left"))
-	rb := Map(right.s, func(v B) joinSide[A, B] { return joinSide[A, B]{b: v} }, Name("join-right"))
+	// The sides are tagged where they are (the maps chain to their
+	// inputs) and partitioned by key once, after the union: mapping the
+	// keyed streams themselves would hash every record twice.
+	ls, rs := left.s, right.s
+	ls.part, ls.hash = partForward, nil
+	rs.part, rs.hash = partForward, nil
+	la := Map(ls, func(v A) joinSide[A, B] { return joinSide[A, B]{a: v, left: true} }, Name("join-left"))
+	rb := Map(rs, func(v B) joinSide[A, B] { return joinSide[A, B]{b: v} }, Name("join-right"))
 	ka, kb := left.key, right.key
 	return KeyBy(Union(la, rb), func(s joinSide[A, B]) K {
 		if s.left {
