@@ -133,13 +133,22 @@ const (
 	CheckpointFailed     = "failed"
 )
 
+// Planner is an optional capability of a job: the physical plan it runs
+// (operators, parallelism, chains, exchanges). *stream.Job and
+// pipeline.Job implement it; the Observer then reports the job's real
+// graph (and the plan itself in JobStatus.Plan) rather than inferring one.
+type Planner interface {
+	Plan() stream.Plan
+}
+
 // Graph is a job's dataflow: operators and the exchanges between them.
 type Graph struct {
 	Vertices []GraphVertex `json:"vertices"`
 	Edges    []Edge        `json:"edges"`
-	// Inferred is true when the job did not describe its graph and the
-	// Observer guessed a linear pipeline from the operators' order; edge
-	// exchanges between tasks are then "unknown".
+	// Inferred is true when the job did not describe its graph (neither
+	// WithGraph nor Planner) and the Observer guessed a linear pipeline
+	// from the operators' order; edge exchanges between tasks are then
+	// "unknown".
 	Inferred bool `json:"inferred"`
 }
 
@@ -148,6 +157,10 @@ type Graph struct {
 type GraphVertex struct {
 	ID   string `json:"id"`
 	Kind string `json:"kind,omitempty"`
+	// Parallelism and Task (the operator at the head of its chain) are
+	// set for graphs taken from the job's plan.
+	Parallelism int    `json:"parallelism,omitempty"`
+	Task        string `json:"task,omitempty"`
 }
 
 // Edge connects two operators. Exchange is "chained" (same goroutine),
@@ -156,13 +169,51 @@ type Edge struct {
 	From     string `json:"from"`
 	To       string `json:"to"`
 	Exchange string `json:"exchange"`
+	// Input is which input of a two-input operator the edge feeds (0 or
+	// 1); SideOutput the side output of From it leaves from, if any.
+	Input      int    `json:"input,omitempty"`
+	SideOutput string `json:"side_output,omitempty"`
+}
+
+// GraphOf converts a physical plan to a Graph keyed by operator name.
+// Operators that share a name (their metrics are combined too) become one
+// vertex.
+func GraphOf(p stream.Plan) Graph {
+	g := Graph{Vertices: []GraphVertex{}, Edges: []Edge{}}
+	seen := make(map[string]bool)
+	for _, n := range p.Nodes {
+		if seen[n.Name] {
+			continue
+		}
+		seen[n.Name] = true
+		g.Vertices = append(g.Vertices, GraphVertex{ID: n.Name, Kind: n.Kind, Parallelism: n.Parallelism, Task: n.Task})
+	}
+	type ekey struct {
+		from, to   string
+		input      int
+		sideOutput string
+	}
+	seenE := make(map[ekey]bool)
+	for _, e := range p.Edges {
+		k := ekey{p.Nodes[e.From].Name, p.Nodes[e.To].Name, e.Input, e.SideOutput}
+		if seenE[k] {
+			continue
+		}
+		seenE[k] = true
+		ex := e.Partitioning
+		if e.Chained {
+			ex = "chained"
+		}
+		g.Edges = append(g.Edges, Edge{From: k.from, To: k.to, Exchange: ex, Input: e.Input, SideOutput: e.SideOutput})
+	}
+	return g
 }
 
 // JobOption adds to a registered job what it cannot report itself.
 type JobOption func(*trackedJob)
 
-// WithGraph gives the job's dataflow graph. Without it the graph is
-// inferred (see Graph.Inferred).
+// WithGraph gives the job's dataflow graph. Without it the graph is the
+// job's plan's (Planner), or else inferred (see Graph.Inferred).
 func WithGraph(g Graph) JobOption { return func(t *trackedJob) { gg := g; t.graph = &gg } }
 
 // WithCheckpoints gives the source of the job's checkpoint history, such
@@ -215,6 +266,9 @@ type JobStatus struct {
 	Backpressure string   `json:"backpressure"`
 	Vertices     []Vertex `json:"vertices"`
 	Graph        Graph    `json:"graph"`
+	// Plan is the physical plan the job runs, when it reports one
+	// (Planner).
+	Plan *stream.Plan `json:"plan,omitempty"`
 	// DeadLettered counts failed records set aside; nil when the job does
 	// not report them.
 	DeadLettered *int64 `json:"dead_lettered,omitempty"`
@@ -315,6 +369,7 @@ type trackedJob struct {
 	job     Job
 	started time.Time
 	graph   *Graph
+	plan    *stream.Plan
 	ckpt    CheckpointReporter
 
 	prevAt time.Time
@@ -410,6 +465,10 @@ func (t *trackedJob) sample(now time.Time, keep time.Duration) JobStatus {
 	// the sinks back): reverse for source-to-sink order.
 	for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
 		order[i], order[j] = order[j], order[i]
+	}
+	if t.plan != nil {
+		p := *t.plan
+		js.Plan = &p
 	}
 	if t.graph != nil {
 		js.Graph = *t.graph

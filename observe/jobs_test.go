@@ -88,7 +88,7 @@ func TestJobRatesLevelsAndInferredGraph(t *testing.T) {
 		t.Errorf("src watermark %d, want the subtasks' minimum %d", *src.WatermarkMs, wm+10)
 	}
 	g := js.Graph
-	if !g.Inferred || len(g.Edges) != 2 || g.Edges[0] != (Edge{"src", "map", "chained"}) || g.Edges[1] != (Edge{"map", "out", "unknown"}) {
+	if !g.Inferred || len(g.Edges) != 2 || g.Edges[0] != (Edge{From: "src", To: "map", Exchange: "chained"}) || g.Edges[1] != (Edge{From: "map", To: "out", Exchange: "unknown"}) {
 		t.Fatalf("inferred graph %+v", g)
 	}
 	h, err := o.History("etl")
@@ -108,7 +108,7 @@ func TestExplicitGraphDecidesSourcesAndSinks(t *testing.T) {
 		sm("a", 0, 1, "a", 0, 0, 0, 0, 0, noWM),
 	)
 	g := Graph{Vertices: []GraphVertex{{ID: "a"}, {ID: "b"}, {ID: "join"}, {ID: "sink"}},
-		Edges: []Edge{{"a", "join", "hash"}, {"b", "join", "hash"}, {"join", "sink", "forward"}}}
+		Edges: []Edge{{From: "a", To: "join", Exchange: "hash"}, {From: "b", To: "join", Exchange: "hash"}, {From: "join", To: "sink", Exchange: "forward"}}}
 	if _, err := o.Register("j", j, WithGraph(g)); err != nil {
 		t.Fatal(err)
 	}

@@ -144,6 +144,12 @@ func (o *Observer) Register(id string, job Job, opts ...JobOption) (unregister f
 		return nil, fmt.Errorf("register job %q: nil job", id)
 	}
 	t := &trackedJob{id: id, job: job, started: o.opts.Now()}
+	if pl, ok := job.(Planner); ok {
+		p := pl.Plan()
+		t.plan = &p
+		g := GraphOf(p)
+		t.graph = &g
+	}
 	for _, opt := range opts {
 		opt(t)
 	}

@@ -328,6 +328,11 @@ func (j *Job) CheckpointHistory() []stream.CheckpointRecord { return j.job.Check
 // Metrics returns the stream runtime's per-subtask counters.
 func (j *Job) Metrics() []stream.SubtaskMetrics { return j.job.Metrics() }
 
+// Plan returns the physical plan of the stream dataflow the pipeline was
+// planned into, as it runs (stream.Job.Plan): operators, parallelism,
+// chains and exchanges. The dashboard draws it and EXPLAIN prints it.
+func (j *Job) Plan() stream.Plan { return j.job.Plan() }
+
 // Latency returns the job's latency histograms (stream.Job.Latency).
 func (j *Job) Latency() []stream.LatencyHistogram { return j.job.Latency() }
 

@@ -309,6 +309,8 @@ type Job struct {
 	// woken when a barrier is triggered.
 	wakersMu sync.Mutex
 	wakers   []Waker
+	// plan is the physical plan this run executes.
+	plan Plan
 }
 
 // triggerBarrier asks every source split to emit checkpoint barrier id
@@ -422,32 +424,19 @@ func (e *Env) start(ctx context.Context) (*Job, error) {
 		}
 	}
 	// Plan: decide exchanges and chaining.
+	lay := e.layout()
 	for _, n := range e.nodes {
-		if n.inherit && len(n.inputs) > 0 {
-			n.par = n.inputs[0].from.par
+		n.par = lay.par[n.id]
+		for i, in := range n.inputs {
+			in.part = lay.part[n.id][i]
 		}
-		for _, in := range n.inputs {
-			if in.part == partForward && in.from.par != n.par {
-				in.part = partRebalance
-			}
-			// Hashing from one subtask to one subtask delivers everything
-			// to it in order: the edge is a forward one, and an
-			// event-time window operator joins its input's chain.
-			// Operators with processing-time timers keep the exchange,
-			// whose gate fires timers on time (a source's goroutine
-			// checks them only between reads), and an explicit Rebalance
-			// or Broadcast stays an exchange: it is how a user puts an
-			// operator on a goroutine of its own.
-			if in.part == partHash && in.from.par == 1 && n.par == 1 && n.fuseKeyed {
-				in.part = partForward
-			}
-		}
-		n.chained = !n.source && !n.twoInputs && len(n.inputs) == 1 && n.inputs[0].part == partForward
+		n.chained = lay.chained[n.id]
 	}
 	jctx, cancel := context.WithCancel(ctx)
 	j := &Job{env: e, done: make(chan struct{}), tasksDone: make(chan struct{}),
 		clock: cfg.clock, bufferTimeout: int64(cfg.bufferTimeout), markers: int64(cfg.markers)}
 	j.errs = rt.NewFirstError(cancel)
+	j.plan = e.plan(lay, true)
 	if cfg.chk.dir != "" {
 		r, err := newChkRun(ctx, e)
 		if err != nil {
@@ -467,7 +456,7 @@ func (e *Env) start(ctx context.Context) (*Job, error) {
 				tasks[n.id][sub] = tasks[n.inputs[0].from.id][sub]
 				continue
 			}
-			t := &task{name: n.name, sub: sub, ctx: jctx, done: jctx.Done(), stats: rt.NewTaskStats(), job: j}
+			t := &task{name: n.name, sub: sub, ctx: jctx, done: jctx.Done(), stats: rt.NewTaskStatsClock(cfg.clock), job: j}
 			tasks[n.id][sub] = t
 			j.tasks = append(j.tasks, t)
 		}

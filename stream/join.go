@@ -16,8 +16,14 @@ type joinSide[A, B any] struct {
 }
 
 func unionSides[K comparable, A, B any](left KeyedStream[K, A], right KeyedStream[K, B]) KeyedStream[K, joinSide[A, B]] {
-	la := Map(left.s, func(v A) joinSide[A, B] { return joinSide[A, B]{a: v, left: true} }, Name("join-left"))
-	rb := Map(right.s, func(v B) joinSide[A, B] { return joinSide[A, B]{b: v} }, Name("join-right"))
+	// The sides are tagged where they are (the maps chain to their
+	// inputs) and partitioned by key once, after the union: mapping the
+	// keyed streams themselves would hash every record twice.
+	ls, rs := left.s, right.s
+	ls.part, ls.hash = partForward, nil
+	rs.part, rs.hash = partForward, nil
+	la := Map(ls, func(v A) joinSide[A, B] { return joinSide[A, B]{a: v, left: true} }, Name("join-left"))
+	rb := Map(rs, func(v B) joinSide[A, B] { return joinSide[A, B]{b: v} }, Name("join-right"))
 	ka, kb := left.key, right.key
 	return KeyBy(Union(la, rb), func(s joinSide[A, B]) K {
 		if s.left {
@@ -33,7 +39,7 @@ func unionSides[K comparable, A, B any](left KeyedStream[K, A], right KeyedStrea
 // with the window's last instant.
 func WindowJoin[K comparable, A, B, R any](left KeyedStream[K, A], right KeyedStream[K, B], a window.Assigner, f func(A, B) R, opts ...OpOption) Stream[R] {
 	ks := unionSides(left, right)
-	return ProcessWindow(Window(ks, a), func(_ K, _ window.Window, elems []joinSide[A, B], out *Emitter[R]) {
+	return withKind("window-join", ProcessWindow(Window(ks, a), func(_ K, _ window.Window, elems []joinSide[A, B], out *Emitter[R]) {
 		for _, l := range elems {
 			if !l.left {
 				continue
@@ -44,7 +50,7 @@ func WindowJoin[K comparable, A, B, R any](left KeyedStream[K, A], right KeyedSt
 				}
 			}
 		}
-	}, append([]OpOption{Name("window-join")}, opts...)...)
+	}, append([]OpOption{Name("window-join")}, opts...)...))
 }
 
 type timed[T any] struct {
@@ -61,7 +67,7 @@ type timed[T any] struct {
 func IntervalJoin[K comparable, A, B, R any](left KeyedStream[K, A], right KeyedStream[K, B], lower, upper time.Duration, f func(A, B) R, opts ...OpOption) Stream[R] {
 	lo, hi := lower.Milliseconds(), upper.Milliseconds()
 	ks := unionSides(left, right)
-	return KeyedProcess(ks, func(ctx *KeyedContext[K, R]) (KeyedProcessFunc[K, joinSide[A, B], R], error) {
+	return withKind("interval-join", KeyedProcess(ks, func(ctx *KeyedContext[K, R]) (KeyedProcessFunc[K, joinSide[A, B], R], error) {
 		ls, err := state.NewList[K, timed[A]](ctx.State(), "left")
 		if err != nil {
 			return nil, err
@@ -117,7 +123,7 @@ func IntervalJoin[K comparable, A, B, R any](left KeyedStream[K, A], right Keyed
 				rs.Update(keepR)
 			},
 		}, nil
-	}, append([]OpOption{Name("interval-join")}, opts...)...)
+	}, append([]OpOption{Name("interval-join")}, opts...)...))
 }
 
 // KeyedCoProcessFunc is the user logic of KeyedCoProcess: records of two
@@ -137,13 +143,20 @@ type KeyedCoProcessFunc[K comparable, A, B, R any] interface {
 // is how unbounded joins, enrichment and pattern detection across streams
 // are written. newFunc is called once per parallel subtask.
 func KeyedCoProcess[K comparable, A, B, R any](left KeyedStream[K, A], right KeyedStream[K, B], newFunc func(ctx *KeyedContext[K, R]) (KeyedCoProcessFunc[K, A, B, R], error), opts ...OpOption) Stream[R] {
-	return KeyedProcess(unionSides(left, right), func(ctx *KeyedContext[K, R]) (KeyedProcessFunc[K, joinSide[A, B], R], error) {
+	return withKind("keyed-coprocess", KeyedProcess(unionSides(left, right), func(ctx *KeyedContext[K, R]) (KeyedProcessFunc[K, joinSide[A, B], R], error) {
 		f, err := newFunc(ctx)
 		if err != nil {
 			return nil, err
 		}
 		return coAdapter[K, A, B, R]{f}, nil
-	}, append([]OpOption{Name("keyed-coprocess")}, opts...)...)
+	}, append([]OpOption{Name("keyed-coprocess")}, opts...)...))
+}
+
+// withKind relabels the operator that produces s as kind (a join is a
+// keyed operator over the union of its two sides) for plans.
+func withKind[T any](kind string, s Stream[T]) Stream[T] {
+	s.n.kind = kind
+	return s
 }
 
 type coAdapter[K comparable, A, B, R any] struct {

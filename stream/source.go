@@ -162,7 +162,17 @@ func (s *sourceRunner[T]) run(t *task) {
 		if t.ctx.Err() != nil {
 			panic(errAborted)
 		}
+		began := t.stats.Now()
 		n, err := s.split.Read(t.ctx, vals)
+		// A read that brought nothing was waiting for data: idle time,
+		// not busy (a source blocked in Read with nothing to give is
+		// not working). A read that brought records counts as busy.
+		switch {
+		case n > 0:
+			t.stats.Busy()
+		case err == nil:
+			t.stats.Waited(rt.StatusIdle, began)
+		}
 		// The records' ingestion time, and the clock of the batches
 		// they open.
 		t.ingest = t.tick()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/observe"
+	"github.com/sluicehq/sluice/stream"
 )
 
 // JobRegistry is where commands register their running stream jobs so
@@ -144,6 +145,15 @@ type JobGraph struct {
 	Inferred bool             `json:"inferred"`
 }
 
+// JobPlan is the body of /api/v1/jobs/{id}/plan: the physical plan the
+// job runs (operators, parallelism, chains, exchanges) and the same as
+// the text EXPLAIN prints.
+type JobPlan struct {
+	ID   string      `json:"id"`
+	Plan stream.Plan `json:"plan"`
+	Text string      `json:"text"`
+}
+
 // Checkpoints is the body of /api/v1/jobs/{id}/checkpoints.
 type Checkpoints struct {
 	Available   bool                      `json:"available"`
@@ -212,6 +222,17 @@ func (s *Server) registerAPI(o *observe.Observer) {
 		if j, snap, ok := job(w, r); ok {
 			writeJSON(w, http.StatusOK, JobGraph{ID: j.ID, Status: j.Status, Time: snap.Time, Vertices: j.Vertices, Edges: j.Graph.Edges, Inferred: j.Graph.Inferred})
 		}
+	})
+	m.HandleFunc("GET /api/v1/jobs/{job}/plan", func(w http.ResponseWriter, r *http.Request) {
+		j, _, ok := job(w, r)
+		if !ok {
+			return
+		}
+		if j.Plan == nil {
+			writeError(w, http.StatusNotFound, "job %q does not report its plan (it was registered as an observe.Job without a Plan method)", j.ID)
+			return
+		}
+		writeJSON(w, http.StatusOK, JobPlan{ID: j.ID, Plan: *j.Plan, Text: j.Plan.Text()})
 	})
 	m.HandleFunc("GET /api/v1/jobs/{job}/checkpoints", func(w http.ResponseWriter, r *http.Request) {
 		j, _, ok := job(w, r)

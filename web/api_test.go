@@ -42,7 +42,7 @@ func TestAPI(t *testing.T) {
 	})
 
 	var ov Overview
-	if code := getJSON(t, base+"/api/v1/overview", "tok", &ov); code != 200 || len(ov.Jobs) != 1 || ov.Jobs[0].ID != "squares" || ov.Jobs[0].Vertices != 4 {
+	if code := getJSON(t, base+"/api/v1/overview", "tok", &ov); code != 200 || len(ov.Jobs) != 1 || ov.Jobs[0].ID != "squares" || ov.Jobs[0].Vertices != 5 {
 		t.Fatalf("overview %d %+v", code, ov)
 	}
 	var topics []TopicSummary
@@ -65,7 +65,7 @@ func TestAPI(t *testing.T) {
 		t.Fatalf("group %d %+v", code, group)
 	}
 	var graph JobGraph
-	if code := getJSON(t, base+"/api/v1/jobs/squares/graph", "tok", &graph); code != 200 || len(graph.Vertices) != 4 || len(graph.Edges) != 3 || graph.Inferred {
+	if code := getJSON(t, base+"/api/v1/jobs/squares/graph", "tok", &graph); code != 200 || len(graph.Vertices) != 5 || len(graph.Edges) != 4 || graph.Inferred {
 		t.Fatalf("graph %d %+v", code, graph)
 	}
 	for _, v := range graph.Vertices {
@@ -77,6 +77,25 @@ func TestAPI(t *testing.T) {
 	if code := getJSON(t, base+"/api/v1/jobs/squares", "tok", &job); code != 200 || job.Status != observe.JobRunning || job.RecordsIn == 0 {
 		t.Fatalf("job %d %+v", code, job)
 	}
+	// The plan: the job's own (registered with WithGraph, it still
+	// reports its plan), the same graph, and its text.
+	var plan JobPlan
+	if code := getJSON(t, base+"/api/v1/jobs/squares/plan", "tok", &plan); code != 200 || len(plan.Plan.Nodes) != 5 || len(plan.Plan.Edges) != 4 || !plan.Plan.Resolved ||
+		!strings.Contains(plan.Text, `+- rebalance: #1 map "square" parallelism=2`) {
+		t.Fatalf("plan %d %+v\n%s", code, plan, plan.Text)
+	}
+	if g := observe.GraphOf(plan.Plan); len(g.Edges) != len(jobGraph.Edges) {
+		t.Fatalf("graph of the plan %+v, want %+v", g, jobGraph)
+	} else {
+		for i, e := range jobGraph.Edges {
+			if g.Edges[i] != e {
+				t.Errorf("edge %d of the plan %+v, want %+v", i, g.Edges[i], e)
+			}
+		}
+	}
+	if job.Plan == nil || len(job.Plan.Nodes) != 5 {
+		t.Fatalf("job status without its plan: %+v", job.Plan)
+	}
 	var ck Checkpoints
 	if code := getJSON(t, base+"/api/v1/jobs/squares/checkpoints", "tok", &ck); code != 200 || ck.Available || ck.Reason == "" || ck.Checkpoints == nil {
 		t.Fatalf("checkpoints %d %+v", code, ck)
@@ -87,7 +106,7 @@ func TestAPI(t *testing.T) {
 	}
 
 	// Bad input: JSON 404s, 401 without the token, public static files.
-	for _, path := range []string{"/api/v1/jobs/nope", "/api/v1/jobs/nope/graph", "/api/v1/jobs/nope/checkpoints",
+	for _, path := range []string{"/api/v1/jobs/nope", "/api/v1/jobs/nope/graph", "/api/v1/jobs/nope/plan", "/api/v1/jobs/nope/checkpoints",
 		"/api/v1/jobs/nope/history", "/api/v1/jobs/nope/events", "/api/v1/topics/nope", "/api/v1/groups/nope", "/api/v1/nothing", "/api/v2/jobs"} {
 		var e apiError
 		if code := getJSON(t, base+path, "tok", &e); code != 404 || e.Error == "" {

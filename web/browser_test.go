@@ -42,7 +42,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Jobs().Register("squares", startJob(t, true), observe.WithGraph(jobGraph)); err != nil {
+	// Registered without a graph: the dashboard draws the job's plan.
+	if _, err := s.Jobs().Register("squares", startJob(t, true)); err != nil {
 		t.Fatal(err)
 	}
 	runCtx, stopRun := context.WithCancel(context.Background())
@@ -64,14 +65,26 @@ func TestDashboardInBrowser(t *testing.T) {
 	seq := text("#updated")
 	poll("an overview update", `document.getElementById('updated').textContent !== `+strconv.Quote(seq))
 
-	// The job page: four vertices, three edges, live figures that change,
-	// plots with lines.
+	// The job page: the plan's five vertices and four edges (the map
+	// fans out to the filter and to a second sink), laid out in layers
+	// left to right within the card, live figures that change, plots
+	// with lines.
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/#/jobs/squares")); err != nil {
 		t.Fatal(err)
 	}
-	poll("the graph's vertices", `document.querySelectorAll('#graph-svg g.vertex').length === 4`)
-	poll("the graph's edges", `document.querySelectorAll('#graph-svg path.edge').length === 3`)
+	poll("the graph's vertices", `document.querySelectorAll('#graph-svg g.vertex').length === 5`)
+	poll("the graph's edges", `document.querySelectorAll('#graph-svg path.edge').length === 4`)
+	poll("the fan-out from the map", `document.querySelectorAll('#graph-svg path.edge[data-from="square"]').length === 2`)
 	poll("a rebalance edge label", `[...document.querySelectorAll('#graph-svg text.elabel')].some(e => e.textContent === 'rebalance')`)
+	poll("no inferred edges", `document.querySelectorAll('#graph-svg path.edge.inferred').length === 0`)
+	// Layers: source, map, then the filter and the audit sink side by
+	// side, then the filter's sink; each vertex right of its inputs.
+	poll("layers left to right", `(() => {
+		const x = (id) => document.querySelector('#graph-svg g.vertex[data-id="' + id + '"]').transform.baseVal[0].matrix.e;
+		return x('numbers') < x('square') && x('square') < x('even') && x('even') === x('audit') && x('even') < x('sink');
+	})()`)
+	poll("the graph within the card", `document.getElementById('graph-svg').getBoundingClientRect().width <= document.getElementById('graph').getBoundingClientRect().width`)
+	poll("kinds on vertices", `/sink/.test(document.querySelector('#graph-svg g.vertex[data-id="audit"] .v-kind').textContent)`)
 	poll("backpressure levels on vertices", `[...document.querySelectorAll('#graph-svg g.vertex')].every(g => /\b(ok|low|high)\b/.test(g.getAttribute('class')))`)
 	poll("a throughput figure", `/\d/.test(document.getElementById('stat-in').textContent)`)
 	before := text(`#graph-svg g.vertex[data-id="square"] .v-total`)
@@ -83,7 +96,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	poll("the watermark-lag plot", `!!document.querySelector('#plot-lag path.l-lag')`)
 	poll("completed checkpoints in the history", `/completed/.test(document.getElementById('checkpoints').textContent)`)
 	poll("the last checkpoint figure", `/^#\d+$/.test(document.getElementById('stat-ckpt').textContent)`)
-	poll("subtask rows", `document.querySelectorAll('#subtasks tbody tr').length === 6`)
+	poll("subtask rows", `document.querySelectorAll('#subtasks tbody tr').length === 8`)
 	// docs/img/dashboard.png is refreshed with
 	// SLUICE_DASHBOARD_SCREENSHOT=$PWD/docs/img/dashboard.png.
 	b.screenshot("SLUICE_DASHBOARD_SCREENSHOT", "dashboard.png")

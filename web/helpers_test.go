@@ -17,7 +17,8 @@ import (
 // startJob starts a small unbounded stream job: a two-split generator
 // stamped two seconds in the past, a chained map, a rebalance into a
 // filter and a sink that pauses a millisecond per batch (so the job does
-// not burn the CPU and shows backpressure). With checkpoints, it takes an
+// not burn the CPU and shows backpressure), and a second sink "audit"
+// chained to the map (a fan-out). With checkpoints, it takes an
 // at-least-once checkpoint every 300 ms. It is cancelled at cleanup.
 func startJob(t *testing.T, checkpoints bool) *stream.Job {
 	t.Helper()
@@ -38,6 +39,7 @@ func startJob(t *testing.T, checkpoints bool) *stream.Job {
 		}
 		return nil
 	}), stream.Name("sink"))
+	stream.To(sq, stream.SinkFunc[int64](func(context.Context, []int64) error { return nil }), stream.Name("audit"))
 	ctx, cancel := context.WithCancel(context.Background())
 	j, err := env.Start(ctx)
 	if err != nil {
@@ -51,10 +53,12 @@ func startJob(t *testing.T, checkpoints bool) *stream.Job {
 	return j
 }
 
-// jobGraph is startJob's dataflow, as a planner would describe it.
+// jobGraph is startJob's dataflow, as a command would describe it with
+// observe.WithGraph (its plan says the same).
 var jobGraph = observe.Graph{
-	Vertices: []observe.GraphVertex{{ID: "numbers", Kind: "source"}, {ID: "square", Kind: "map"}, {ID: "even", Kind: "filter"}, {ID: "sink", Kind: "sink"}},
-	Edges:    []observe.Edge{{From: "numbers", To: "square", Exchange: "chained"}, {From: "square", To: "even", Exchange: "rebalance"}, {From: "even", To: "sink", Exchange: "chained"}},
+	Vertices: []observe.GraphVertex{{ID: "numbers", Kind: "source"}, {ID: "square", Kind: "map"}, {ID: "even", Kind: "filter"}, {ID: "sink", Kind: "sink"}, {ID: "audit", Kind: "sink"}},
+	Edges: []observe.Edge{{From: "numbers", To: "square", Exchange: "chained"}, {From: "square", To: "even", Exchange: "rebalance"},
+		{From: "even", To: "sink", Exchange: "chained"}, {From: "square", To: "audit", Exchange: "chained"}},
 }
 
 // openLog opens a log in a temporary directory with topic "clicks" of two

@@ -156,6 +156,8 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 		return fmt.Errorf("register pipeline metrics: %w", err)
 	}
 	id := observe.JobID(plan.Spec.Name)
+	// The job reports its plan (observe.Planner): the dashboard draws the
+	// dataflow the spec was planned into.
 	unregister, err := obs.Register(id, job)
 	if err != nil {
 		job.Cancel()
@@ -233,3 +235,6 @@ func validatePipeline(_ context.Context, c *cli, args []string) error {
 	}
 	return nil
 }
+
+// A pipeline job tells the observer its physical plan.
+var _ observe.Planner = (*pipeline.Job)(nil)

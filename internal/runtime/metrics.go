@@ -36,40 +36,70 @@ func (s Status) String() string {
 
 // TaskStats measures one subtask goroutine: how long it waited for input
 // (idle), waited for room downstream (backpressured), and its current
-// watermark. Busy time is the rest of its lifetime. The owner goroutine
-// writes; any goroutine may read while the job runs.
+// watermark. Busy time is the rest of its lifetime. A source subtask is
+// idle while it polls a split that has nothing to give (Waited). Times are
+// read from a Clock (the job's), so that tests can drive them. The owner
+// goroutine writes; any goroutine may read while the job runs.
 type TaskStats struct {
-	start     time.Time
-	end       atomic.Int64 // unix nanos when finished, 0 while running
+	clock     Clock
+	start     int64
+	end       atomic.Int64 // clock reading when finished, 0 while running
 	idle      atomic.Int64
 	bp        atomic.Int64
 	status    atomic.Int32
 	watermark atomic.Int64
 }
 
-// NewTaskStats returns stats for a subtask starting now.
-func NewTaskStats() *TaskStats {
-	s := &TaskStats{start: time.Now()}
+// NewTaskStats returns stats for a subtask starting now, on the system
+// clock.
+func NewTaskStats() *TaskStats { return NewTaskStatsClock(SystemClock{}) }
+
+// NewTaskStatsClock returns stats for a subtask starting now, timed by c.
+func NewTaskStatsClock(c Clock) *TaskStats {
+	s := &TaskStats{clock: c, start: c.Nanos()}
 	s.watermark.Store(MinWatermark)
 	return s
 }
 
+// Now reads the stats' clock, for intervals passed to Waited.
+func (s *TaskStats) Now() int64 { return s.clock.Nanos() }
+
 // Wait marks the start of a wait with the given status (idle or
-// backpressured) and returns the time it began.
-func (s *TaskStats) Wait(st Status) time.Time {
+// backpressured) and returns the clock reading when it began.
+func (s *TaskStats) Wait(st Status) int64 {
 	s.status.Store(int32(st))
-	return time.Now()
+	return s.clock.Nanos()
 }
 
 // Resume ends a wait begun with Wait.
-func (s *TaskStats) Resume(st Status, began time.Time) {
-	d := int64(time.Since(began))
+func (s *TaskStats) Resume(st Status, began int64) {
+	s.add(st, began)
+	s.status.Store(int32(StatusBusy))
+}
+
+// Waited counts the time since began (a Now reading) as spent in status
+// st, found out after the fact: a source's Read that returned no records
+// was waiting for data, not working. The status stays st until the next
+// Busy, Resume or Wait: a source polling an empty split shows idle between
+// its reads too.
+func (s *TaskStats) Waited(st Status, began int64) {
+	s.add(st, began)
+	s.status.Store(int32(st))
+}
+
+// Busy sets the status back to busy after Waited.
+func (s *TaskStats) Busy() { s.status.Store(int32(StatusBusy)) }
+
+func (s *TaskStats) add(st Status, began int64) {
+	d := s.clock.Nanos() - began
+	if d < 0 {
+		d = 0
+	}
 	if st == StatusIdle {
 		s.idle.Add(d)
 	} else {
 		s.bp.Add(d)
 	}
-	s.status.Store(int32(StatusBusy))
 }
 
 // SetWatermark records the subtask's current watermark.
@@ -77,7 +107,7 @@ func (s *TaskStats) SetWatermark(wm int64) { s.watermark.Store(wm) }
 
 // Finish marks the subtask finished.
 func (s *TaskStats) Finish() {
-	s.end.Store(time.Now().UnixNano())
+	s.end.Store(s.clock.Nanos())
 	s.status.Store(int32(StatusFinished))
 }
 
@@ -92,11 +122,11 @@ type Snapshot struct {
 
 // Snapshot reads the current values.
 func (s *TaskStats) Snapshot() Snapshot {
-	now := time.Now()
-	if e := s.end.Load(); e != 0 {
-		now = time.Unix(0, e)
+	now := s.end.Load()
+	if now == 0 {
+		now = s.clock.Nanos()
 	}
-	total := now.Sub(s.start)
+	total := time.Duration(now - s.start)
 	idle := time.Duration(s.idle.Load())
 	bp := time.Duration(s.bp.Load())
 	busy := total - idle - bp

@@ -175,15 +175,37 @@ function renderOverview(ov) {
 }
 
 // ---------- job page ----------
+
+// graphNodes merges the job's graph (from its plan: every operator, with
+// kind and parallelism) with the live figures of its vertices (by name).
+function graphNodes(job) {
+  const live = new Map(job.vertices.map((v) => [v.id, v]));
+  const out = [], seen = new Set();
+  for (const g of job.graph.vertices || []) {
+    if (seen.has(g.id)) continue;
+    seen.add(g.id);
+    const v = live.get(g.id) || { id: g.id, parallelism: g.parallelism, task: g.task, records_in: 0, records_out: 0,
+      records_in_per_sec: 0, records_out_per_sec: 0, busy_ms_per_sec: 0, idle_ms_per_sec: 0, backpressured_ms_per_sec: 0,
+      backpressure: "ok", watermark_ms: null, watermark_final: false, watermark_lag_ms: null };
+    out.push(Object.assign({}, v, { kind: g.kind || v.kind, parallelism: g.parallelism || v.parallelism, task: g.task || v.task }));
+  }
+  for (const v of job.vertices) if (!seen.has(v.id)) { seen.add(v.id); out.push(v); }
+  return out;
+}
+
+// layout places a DAG in layers left to right: each vertex in the layer of
+// its longest path from a source, then vertices ordered within their
+// layer by the mean position of their neighbours in the layer before
+// (down sweeps) and after (up sweeps), which removes most crossings.
 function layout(vertices, edges) {
-  // Longest-path layering from the sources; rows in order of appearance.
   const ids = vertices.map((v) => v.id);
-  const inc = new Map(ids.map((id) => [id, []]));
-  for (const e of edges) if (inc.has(e.to) && inc.has(e.from)) inc.get(e.to).push(e.from);
+  const known = new Set(ids);
+  const inc = new Map(ids.map((id) => [id, []])), outs = new Map(ids.map((id) => [id, []]));
+  for (const e of edges) if (known.has(e.to) && known.has(e.from)) { inc.get(e.to).push(e.from); outs.get(e.from).push(e.to); }
   const layer = new Map();
   const visit = (id, seen) => {
     if (layer.has(id)) return layer.get(id);
-    if (seen.has(id)) return 0;
+    if (seen.has(id)) return 0; // a cycle: cannot happen in a dataflow
     seen.add(id);
     let l = 0;
     for (const f of inc.get(id)) l = Math.max(l, visit(f, seen) + 1);
@@ -191,50 +213,104 @@ function layout(vertices, edges) {
     return l;
   };
   ids.forEach((id) => visit(id, new Set()));
-  const rows = new Map();
-  const pos = new Map();
-  for (const id of ids) {
-    const l = layer.get(id);
-    const r = rows.get(l) || 0;
-    rows.set(l, r + 1);
-    pos.set(id, { col: l, row: r });
+  const layers = [];
+  for (const id of ids) { const l = layer.get(id); (layers[l] = layers[l] || []).push(id); }
+  for (let l = 0; l < layers.length; l++) layers[l] = layers[l] || [];
+  const order = new Map();
+  const index = () => layers.forEach((ls) => ls.forEach((id, i) => order.set(id, i)));
+  index();
+  const sweep = (l, nbrs) => {
+    const bc = new Map();
+    for (const id of layers[l]) {
+      const ps = nbrs.get(id).filter((n) => order.has(n) && Math.abs(layer.get(n) - l) >= 1);
+      bc.set(id, ps.length ? ps.reduce((a, n) => a + order.get(n), 0) / ps.length : order.get(id));
+    }
+    layers[l].sort((a, b) => bc.get(a) - bc.get(b) || order.get(a) - order.get(b));
+    layers[l].forEach((id, i) => order.set(id, i));
+  };
+  for (let it = 0; it < 4; it++) {
+    for (let l = 1; l < layers.length; l++) sweep(l, inc);
+    for (let l = layers.length - 2; l >= 0; l--) sweep(l, outs);
   }
-  return pos;
+  const rows = Math.max(1, ...layers.map((ls) => ls.length));
+  const pos = new Map();
+  layers.forEach((ls, l) => ls.forEach((id, r) => pos.set(id, { col: l, row: r + (rows - ls.length) / 2 })));
+  return { pos, cols: Math.max(1, layers.length), rows };
 }
 
-const VW = 210, VH = 112, GX = 70, GY = 24;
+const VW = 210, VH = 124, GX = 90, GY = 26;
+// graphZoom is "fit" (scaled to the card's width, the default) or "full"
+// (natural size, scrolling sideways).
+let graphZoom = "fit";
 function renderGraph(container, job) {
-  const vs = job.vertices, es = job.graph.edges;
-  const pos = layout(vs, es);
-  let cols = 0, rows = 0;
-  for (const p of pos.values()) { cols = Math.max(cols, p.col + 1); rows = Math.max(rows, p.row + 1); }
-  const W = Math.max(1, cols) * (VW + GX) - GX + 20, H = Math.max(1, rows) * (VH + GY) - GY + 20;
-  const svg = sv("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, id: "graph-svg" });
+  const vs = graphNodes(job), es = job.graph.edges;
+  const { pos, cols, rows } = layout(vs, es);
+  const W = cols * (VW + GX) - GX + 20, H = rows * (VH + GY) - GY + 20;
+  // Fit the card's width; a graph so wide that its text would be
+  // unreadable keeps a minimum scale and scrolls.
+  const avail = Math.max(320, container.clientWidth || 1000);
+  const scale = graphZoom === "full" ? 1 : Math.max(0.5, Math.min(1, avail / W));
+  const svg = sv("svg", { width: Math.round(W * scale), height: Math.round(H * scale), viewBox: `0 0 ${W} ${H}`, id: "graph-svg",
+    "data-nodes": vs.length, "data-edges": es.length });
   const defs = sv("defs");
   const mk = sv("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" });
   mk.append(sv("path", { d: "M 0 0 L 10 5 L 0 10 z", fill: "#8a93a6" }));
   defs.append(mk); svg.append(defs);
   const xy = (id) => { const p = pos.get(id); return { x: 10 + p.col * (VW + GX), y: 10 + p.row * (VH + GY) }; };
+  // Edges leave and enter spread over the boxes' sides, in the order of
+  // the vertices at their other end, so that fan-in and fan-out stay
+  // apart.
+  const outsOf = new Map(), insOf = new Map();
+  for (const e of es) {
+    if (!pos.has(e.from) || !pos.has(e.to)) continue;
+    (outsOf.get(e.from) || outsOf.set(e.from, []).get(e.from)).push(e);
+    (insOf.get(e.to) || insOf.set(e.to, []).get(e.to)).push(e);
+  }
+  const yOf = (id) => pos.get(id).row;
+  for (const l of outsOf.values()) l.sort((a, b) => yOf(a.to) - yOf(b.to));
+  for (const l of insOf.values()) l.sort((a, b) => yOf(a.from) - yOf(b.from) || (a.input || 0) - (b.input || 0));
+  const port = (list, e, y) => { const i = list.indexOf(e), n = list.length; return y + VH * (i + 1) / (n + 1); };
   for (const e of es) {
     if (!pos.has(e.from) || !pos.has(e.to)) continue;
     const a = xy(e.from), b = xy(e.to);
-    const x1 = a.x + VW, y1 = a.y + VH / 2, x2 = b.x, y2 = b.y + VH / 2, mx = (x1 + x2) / 2;
-    svg.append(sv("path", { class: "edge" + (job.graph.inferred ? " inferred" : ""), d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2 - 2},${y2}`, "marker-end": "url(#arrow)" }));
-    svg.append(sv("text", { class: "elabel", x: mx, y: (y1 + y2) / 2 - 6, "text-anchor": "middle" }, e.exchange));
+    const x1 = a.x + VW, y1 = port(outsOf.get(e.from), e, a.y), x2 = b.x, y2 = port(insOf.get(e.to), e, b.y), mx = (x1 + x2) / 2;
+    const cls = "edge" + (job.graph.inferred ? " inferred" : "") + (e.exchange === "chained" ? " chained" : "");
+    svg.append(sv("path", { class: cls, "data-from": e.from, "data-to": e.to, d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2 - 2},${y2}`, "marker-end": "url(#arrow)" }));
+    let label = e.exchange;
+    if (e.input) label += " → input " + (e.input + 1);
+    if (e.side_output) label += " [" + e.side_output + "]";
+    svg.append(sv("text", { class: "elabel", x: mx, y: (y1 + y2) / 2 - 6, "text-anchor": "middle" }, label));
   }
   for (const v of vs) {
     const { x, y } = xy(v.id);
-    const g = sv("g", { class: "vertex " + v.backpressure, "data-id": v.id, transform: `translate(${x},${y})` });
-    g.append(sv("rect", { width: VW, height: VH, rx: 7 }));
+    const busy = Math.min(1, (v.busy_ms_per_sec || 0) / 1000), idle = Math.min(1, (v.idle_ms_per_sec || 0) / 1000), bp = Math.min(1, (v.backpressured_ms_per_sec || 0) / 1000);
+    const g = sv("g", { class: "vertex " + (v.backpressure || "ok"), "data-id": v.id, transform: `translate(${x},${y})` });
+    // The fill goes from white (idle) to orange (busy), or to red when
+    // the operator waits on backpressure more than it works; the border
+    // is the backpressure level. (Set through CSSOM: the page's content
+    // security policy refuses style attributes.)
+    const box = sv("rect", { width: VW, height: VH, rx: 7 });
+    box.style.fill = bp > busy ? `hsl(4,80%,${Math.round(100 - 14 * bp)}%)` : `hsl(30,90%,${Math.round(100 - 22 * busy)}%)`;
+    g.append(box);
     g.append(sv("text", { class: "title", x: 10, y: 20 }, v.id + "  ×" + v.parallelism));
-    g.append(sv("text", { class: "fig v-rate", x: 10, y: 40 }, "in " + human(v.records_in_per_sec, "/s") + "   out " + human(v.records_out_per_sec, "/s")));
-    g.append(sv("text", { class: "fig v-total", x: 10, y: 56 }, "total in " + human(v.records_in) + "   out " + human(v.records_out)));
-    g.append(sv("text", { class: "fig v-time", x: 10, y: 72 }, "busy " + Math.round(v.busy_ms_per_sec / 10) + "%   bp " + Math.round(v.backpressured_ms_per_sec / 10) + "% (" + v.backpressure + ")"));
-    g.append(sv("text", { class: "fig v-wm", x: 10, y: 88 }, "wm " + (v.watermark_lag_ms !== null ? "lag " + dur(v.watermark_lag_ms) : wm(v))));
-    g.append(sv("text", { class: "fig muted", x: 10, y: 104 }, "task " + v.task));
+    g.append(sv("text", { class: "fig muted v-kind", x: 10, y: 36 }, (v.kind || "operator") + (v.task && v.task !== v.id ? " · chained in " + v.task : "")));
+    g.append(sv("text", { class: "fig v-rate", x: 10, y: 52 }, "in " + human(v.records_in_per_sec, "/s") + "   out " + human(v.records_out_per_sec, "/s")));
+    g.append(sv("text", { class: "fig v-total", x: 10, y: 68 }, "total in " + human(v.records_in) + "   out " + human(v.records_out)));
+    g.append(sv("text", { class: "fig v-time", x: 10, y: 84 }, "busy " + Math.round(busy * 100) + "%  idle " + Math.round(idle * 100) + "%  bp " + Math.round(bp * 100) + "%"));
+    // Time bar: busy, backpressured, idle.
+    let bx = 10;
+    for (const [cls, f] of [["t-busy", busy], ["t-bp", bp], ["t-idle", idle]]) {
+      const w = Math.round(f * (VW - 20));
+      if (w > 0) g.append(sv("rect", { class: "tbar " + cls, x: bx, y: 90, width: w, height: 5 }));
+      bx += w;
+    }
+    g.append(sv("text", { class: "fig v-wm", x: 10, y: 114 }, "wm " + (v.watermark_lag_ms != null ? "lag " + dur(v.watermark_lag_ms) : wm(v))));
     svg.append(g);
   }
-  container.replaceChildren(svg);
+  const zoom = el("button", { class: "zoom", id: "graph-zoom", type: "button" }, graphZoom === "fit" ? "actual size" : "fit to width");
+  zoom.onclick = () => { graphZoom = graphZoom === "fit" ? "full" : "fit"; renderGraph(container, job); };
+  const bar = el("div", { class: "graphbar muted" }, scale < 1 ? "scaled to " + Math.round(scale * 100) + "% " : "", scale < 1 || graphZoom === "full" ? zoom : "");
+  container.replaceChildren(bar, svg);
   if (job.graph.inferred) container.append(el("p", { class: "muted" }, "Edges inferred (the job did not describe its graph): a linear pipeline is assumed."));
 }
 
