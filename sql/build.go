@@ -22,6 +22,9 @@ type builder struct {
 	scans map[*table]stream.Stream[exec.Change]
 	ttl   time.Duration
 	seq   int
+	// explain: the dataflow is built only to print its plan (lookup
+	// tables are not read).
+	explain bool
 }
 
 func (s *Session) newBuilder(ctx context.Context, env *stream.Env) *builder {

@@ -166,9 +166,11 @@ func (b *builder) buildLookup(n *lookupJoin) (stream.Stream[exec.Change], error)
 	if err != nil {
 		return in, err
 	}
-	rows, err := b.readTable(n.table)
-	if err != nil {
-		return in, fmt.Errorf("lookup join: %w", err)
+	var rows [][]row.Value
+	if !b.explain {
+		if rows, err = b.readTable(n.table); err != nil {
+			return in, fmt.Errorf("lookup join: %w", err)
+		}
 	}
 	index := map[string][][]row.Value{}
 	for _, r := range rows {

@@ -226,7 +226,34 @@ func (s *Session) Explain(st ast.Statement) (string, error) {
 	default:
 		return "", fmt.Errorf("%s: EXPLAIN takes a query, an INSERT or a statement set", st.Start())
 	}
-	return s.explainNodes(roots), nil
+	text := s.explainNodes(roots)
+	if phys, err := s.physicalPlan(roots); err == nil {
+		text += "\n" + phys
+	} else {
+		text += "\n(no physical plan: " + err.Error() + ")\n"
+	}
+	return text, nil
+}
+
+// physicalPlan builds the dataflow of roots in an Env that is never
+// started (sinks replaced by no-op sinks, lookup tables not read) and
+// prints the engine's plan: operators, chains, exchanges, parallelism.
+func (s *Session) physicalPlan(roots []node) (string, error) {
+	opts, err := s.jobOptions(&jobInfo{})
+	if err != nil {
+		return "", err
+	}
+	env := stream.New(opts...)
+	b := s.newBuilder(context.Background(), env)
+	b.explain = true
+	for i, n := range roots {
+		st, err := b.build(n)
+		if err != nil {
+			return "", err
+		}
+		stream.To(st, stream.SinkFunc[exec.Change](func(context.Context, []exec.Change) error { return nil }), stream.Name(fmt.Sprintf("sink-%d", i+1)))
+	}
+	return env.Plan().Text(), nil
 }
 
 func (s *Session) explainNodes(roots []node) string {
