@@ -56,6 +56,7 @@ func (b *builder) build1(n node) (stream.Stream[exec.Change], error) {
 	case *scan:
 		return b.buildScan(n.table)
 	case *calc:
+		n = composeCalcs(n)
 		in, err := b.build(n.in)
 		if err != nil {
 			return in, err
@@ -201,6 +202,32 @@ func (b *builder) buildScan(t *table) (stream.Stream[exec.Change], error) {
 	}
 	b.scans[t] = s
 	return s, nil
+}
+
+// composeCalcs merges a calc that only selects columns (no filter, no
+// expressions) into the calc below it: each of its columns is the lower
+// calc's column (a pass-through or an expression over the lower calc's
+// input), so one operator and one row copy do both.
+func composeCalcs(n *calc) *calc {
+	for n.filter == nil {
+		inner, ok := unwrapRenamed(n.in).(*calc)
+		if !ok || len(inner.out) != len(n.in.cols()) {
+			return n
+		}
+		for _, pj := range n.pass {
+			if pj < 0 {
+				return n
+			}
+		}
+		c := &calc{in: inner.in, out: n.out, filter: inner.filter, filterText: inner.filterText}
+		for _, pj := range n.pass {
+			c.pass = append(c.pass, inner.pass[pj])
+			c.exprs = append(c.exprs, inner.exprs[pj])
+			c.exprText = append(c.exprText, inner.exprText[pj])
+		}
+		n = c
+	}
+	return n
 }
 
 // buildCalc runs a projection and filter as one flat-map.
