@@ -63,6 +63,8 @@ func (c RankConfig) opts(def string, keyed bool) []stream.OpOption {
 // interchangeable. Unlike Flink, which ranks ties by arrival order, the
 // result therefore does not depend on parallelism or on how the input's
 // splits interleave. Deduplicate and WindowRank follow the same rule.
+// Without sort keys (LIMIT without ORDER BY, not a ROW_NUMBER) there is
+// no tie to break: the first rows to arrive are kept, as in Flink.
 //
 // Emitted changes, per input row, all timestamped with the input record:
 //   - without rowNumber: -D for every row that left the top-N, then +I for
@@ -120,8 +122,12 @@ func ttlMillis(d time.Duration) int64 {
 
 // compareRanked orders two rows for ROW_NUMBER: by the sort keys, then,
 // on ties, by the whole row (compareWhole). -1 when a ranks first; 0 only
-// for rows equal in every column.
+// for rows equal in every column, or for any two rows without sort keys
+// (a LIMIT without ORDER BY keeps arrival order).
 func compareRanked(order []SortKey, a, b []row.Value) int {
+	if len(order) == 0 {
+		return 0
+	}
 	if c := compareRows(order, a, b); c != 0 {
 		return c
 	}
