@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -271,47 +272,62 @@ func TestDailyReportsAcrossMidnight(t *testing.T) {
 	}
 }
 
-// TestRankTieBreaks: q18 and q19 break ties in a fixed order, so their
-// results do not depend on arrival order or parallelism.
+// TestRankTieBreaks: q18 and q19 break ties on their ORDER BY key by the
+// whole bid row (auction, bidder, price, channel, url, dateTime, extra;
+// strings by bytes), the smaller first, as the SQL layer does, so their
+// results depend neither on arrival order nor on parallelism.
 func TestRankTieBreaks(t *testing.T) {
 	t0 := nexmark.DefaultBaseTime
 	events := []nexmark.Event{
-		bidFull(t0+5, 1, 7, 300, "Google", "x"),
-		bidFull(t0+5, 1, 7, 900, "Google", "a"), // same time as the first: the higher price is "later"
-		bidFull(t0+1, 1, 7, 900, "Google", "b"), // ties on price in q19: earlier first
-		bidFull(t0+2, 1, 8, 100, "Google", "c"),
+		bidFull(t0+5, 1, 7, 900, "Google", "a"),
+		bidFull(t0+5, 1, 7, 300, "Google", "x"), // same time as the one before: the lower price is the smaller row
+		bidFull(t0+1, 1, 7, 100, "Apple", "b"),
+		bidFull(t0+2, 1, 8, 100, "apple", "d"),
+		bidFull(t0+2, 1, 8, 100, "Google", "c"), // "G" < "a" in bytes
+		bidFull(t0+0, 1, 9, 100, "Google", "e"), // earliest, but the greatest bidder among the 100s
+		bidFull(t0+5, 1, 7, 300, "Google", "x"), // identical to the second
 	}
-	path := writeEvents(t, events)
-	q18 := runLines(t, "q18", path, 2)
 	want18 := []string{
-		`{"auction":1,"bidder":7,"price":900,"channel":"Google","url":"https://www.nexmark.com/a/b/c/item.htm?query=1","dateTime":1436918400005,"extra":"a"}`,
+		`{"auction":1,"bidder":7,"price":300,"channel":"Google","url":"https://www.nexmark.com/a/b/c/item.htm?query=1","dateTime":1436918400005,"extra":"x"}`,
 		`{"auction":1,"bidder":8,"price":100,"channel":"Google","url":"https://www.nexmark.com/a/b/c/item.htm?query=1","dateTime":1436918400002,"extra":"c"}`,
+		`{"auction":1,"bidder":9,"price":100,"channel":"Google","url":"https://www.nexmark.com/a/b/c/item.htm?query=1","dateTime":1436918400000,"extra":"e"}`,
 	}
-	if strings.Join(q18, "\n") != strings.Join(want18, "\n") {
-		t.Fatalf("q18 got\n%s", strings.Join(q18, "\n"))
-	}
-	q19 := runLines(t, "q19", path, 2)
-	var ranks []string
-	for _, l := range q19 {
-		ranks = append(ranks, l[strings.Index(l, `"dateTime"`):])
-	}
-	sort.Strings(ranks)
 	want19 := []string{
-		`"dateTime":1436918400001,"extra":"b","rank_number":1}`,
-		`"dateTime":1436918400002,"extra":"c","rank_number":4}`,
-		`"dateTime":1436918400005,"extra":"a","rank_number":2}`,
-		`"dateTime":1436918400005,"extra":"x","rank_number":3}`,
+		`"extra":"a","rank_number":1}`,
+		`"extra":"b","rank_number":4}`,
+		`"extra":"c","rank_number":5}`,
+		`"extra":"d","rank_number":6}`,
+		`"extra":"e","rank_number":7}`,
+		`"extra":"x","rank_number":2}`,
+		`"extra":"x","rank_number":3}`,
 	}
-	if strings.Join(ranks, "\n") != strings.Join(want19, "\n") {
-		t.Fatalf("q19 got\n%s", strings.Join(ranks, "\n"))
-	}
-	for q, fp := range map[string]Fingerprint{"q18": FingerprintRows(oracleQ18(events)), "q19": FingerprintRows(oracleQ19(events))} {
-		r, err := Run(context.Background(), RunConfig{Query: q, SourceFile: path, Parallelism: 3})
-		if err != nil {
-			t.Fatal(err)
+	reversed := slices.Clone(events)
+	slices.Reverse(reversed)
+	for oi, evs := range [][]nexmark.Event{events, reversed} {
+		path := writeEvents(t, evs)
+		for _, par := range []int{1, 2} {
+			q18 := runLines(t, "q18", path, par)
+			if strings.Join(q18, "\n") != strings.Join(want18, "\n") {
+				t.Fatalf("order %d, parallelism %d: q18 got\n%s", oi, par, strings.Join(q18, "\n"))
+			}
+			q19 := runLines(t, "q19", path, par)
+			var ranks []string
+			for _, l := range q19 {
+				ranks = append(ranks, l[strings.Index(l, `"extra"`):])
+			}
+			sort.Strings(ranks)
+			if strings.Join(ranks, "\n") != strings.Join(want19, "\n") {
+				t.Fatalf("order %d, parallelism %d: q19 got\n%s", oi, par, strings.Join(ranks, "\n"))
+			}
 		}
-		if r.Checksum != fp.String() || r.Results != fp.Rows {
-			t.Fatalf("%s disagrees with its oracle", q)
+		for q, fp := range map[string]Fingerprint{"q18": FingerprintRows(oracleQ18(evs)), "q19": FingerprintRows(oracleQ19(evs))} {
+			r, err := Run(context.Background(), RunConfig{Query: q, SourceFile: path, Parallelism: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Checksum != fp.String() || r.Results != fp.Rows {
+				t.Fatalf("%s disagrees with its oracle", q)
+			}
 		}
 	}
 }

@@ -359,8 +359,31 @@ func oracleQ17(events []nexmark.Event) []Q17Row {
 	return rows
 }
 
+// oracleBidRowLess is the ranking's tie rule written plainly: the bid
+// table's columns in order (auction, bidder, price, channel, url,
+// dateTime, extra), strings by bytes.
+func oracleBidRowLess(a, b nexmark.Bid) bool {
+	ka := []int64{a.Auction, a.Bidder, a.Price}
+	kb := []int64{b.Auction, b.Bidder, b.Price}
+	for i := range ka {
+		if ka[i] != kb[i] {
+			return ka[i] < kb[i]
+		}
+	}
+	sa, sb := []string{a.Channel, a.URL}, []string{b.Channel, b.URL}
+	for i := range sa {
+		if sa[i] != sb[i] {
+			return sa[i] < sb[i]
+		}
+	}
+	if a.DateTime != b.DateTime {
+		return a.DateTime < b.DateTime
+	}
+	return a.Extra < b.Extra
+}
+
 // q18: the latest bid per (bidder, auction); among bids at the same time,
-// the highest price, then the greatest extra, url and channel.
+// the smallest row.
 func oracleQ18(events []nexmark.Event) []Q18Row {
 	type key struct{ bidder, auction int64 }
 	groups := map[key][]nexmark.Bid{}
@@ -375,24 +398,15 @@ func oracleQ18(events []nexmark.Event) []Q18Row {
 			if a.DateTime != b.DateTime {
 				return a.DateTime > b.DateTime
 			}
-			if a.Price != b.Price {
-				return a.Price > b.Price
-			}
-			if a.Extra != b.Extra {
-				return a.Extra > b.Extra
-			}
-			if a.URL != b.URL {
-				return a.URL > b.URL
-			}
-			return a.Channel > b.Channel
+			return oracleBidRowLess(a, b)
 		})
 		rows = append(rows, Q18Row(bids[0]))
 	}
 	return rows
 }
 
-// q19: the ten highest bids per auction, ranked 1..10; ties by earlier
-// time, then bidder, extra, url, channel.
+// q19: the ten highest bids per auction, ranked 1..10; among equal prices
+// the smaller row first.
 func oracleQ19(events []nexmark.Event) []Q19Row {
 	groups := map[int64][]nexmark.Bid{}
 	for _, b := range bidsIn(events) {
@@ -402,19 +416,10 @@ func oracleQ19(events []nexmark.Event) []Q19Row {
 	for _, bids := range groups {
 		sort.SliceStable(bids, func(i, j int) bool {
 			a, b := bids[i], bids[j]
-			switch {
-			case a.Price != b.Price:
+			if a.Price != b.Price {
 				return a.Price > b.Price
-			case a.DateTime != b.DateTime:
-				return a.DateTime < b.DateTime
-			case a.Bidder != b.Bidder:
-				return a.Bidder < b.Bidder
-			case a.Extra != b.Extra:
-				return a.Extra < b.Extra
-			case a.URL != b.URL:
-				return a.URL < b.URL
 			}
-			return a.Channel < b.Channel
+			return oracleBidRowLess(a, b)
 		})
 		for i := 0; i < len(bids) && i < 10; i++ {
 			rows = append(rows, Q19Row{Bid: bids[i], RankNumber: int64(i + 1)})

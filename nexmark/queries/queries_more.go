@@ -1,6 +1,8 @@
 package queries
 
 import (
+	"cmp"
+	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/nexmark"
@@ -363,21 +365,44 @@ func buildQ17(events stream.Stream[nexmark.Event], res *results) error {
 	return nil
 }
 
-// laterBid orders bids by dateTime and breaks ties deterministically (by
-// price, then extra, url and channel), so the winner does not depend on
-// arrival order. Flink keeps the later-arriving of equal rows.
-func laterBid(a, b *nexmark.Bid) bool {
-	switch {
-	case a.DateTime != b.DateTime:
-		return a.DateTime > b.DateTime
-	case a.Price != b.Price:
-		return a.Price > b.Price
-	case a.Extra != b.Extra:
-		return a.Extra > b.Extra
-	case a.URL != b.URL:
-		return a.URL > b.URL
+// compareBidRows orders bids as the SQL layer orders rows of the bid
+// table on a tie of ROW_NUMBER's ORDER BY keys: column by column in the
+// table's order (auction, bidder, price, channel, url, dateTime, extra),
+// numbers numerically and strings by their bytes, as row.Compare does.
+// It returns -1, 0 or +1; the smaller bid ranks first.
+func compareBidRows(a, b *nexmark.Bid) int {
+	if c := cmp.Compare(a.Auction, b.Auction); c != 0 {
+		return c
 	}
-	return a.Channel > b.Channel
+	if c := cmp.Compare(a.Bidder, b.Bidder); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Price, b.Price); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Channel, b.Channel); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.URL, b.URL); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.DateTime, b.DateTime); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Extra, b.Extra)
+}
+
+// laterBid reports whether a ranks before b in q18's ORDER BY dateTime
+// DESC: the later dateTime, and among equal dateTimes the smaller row
+// (compareBidRows), the SQL layer's documented tie rule, so the winner
+// depends neither on arrival order nor on parallelism. (Flink keeps the
+// later-arriving of equal rows.) Identical bids are interchangeable: the
+// one kept stays.
+func laterBid(a, b *nexmark.Bid) bool {
+	if a.DateTime != b.DateTime {
+		return a.DateTime > b.DateTime
+	}
+	return compareBidRows(a, b) < 0
 }
 
 // q18Entry is the latest bid of one (bidder, auction) and the row emitted
@@ -455,23 +480,17 @@ func buildQ18(events stream.Stream[nexmark.Event], res *results) error {
 	return nil
 }
 
-// higherBid orders bids by price, descending, with ties broken by earlier
-// dateTime, then bidder, extra and url, so ranks do not depend on arrival
-// order.
+// higherBid reports whether a ranks before b in q19's ORDER BY price
+// DESC: the higher price, and among equal prices the smaller row
+// (compareBidRows: auction, bidder, price, channel, url, dateTime, extra
+// ascending), the SQL layer's documented tie rule, so ranks depend
+// neither on arrival order nor on parallelism. Identical bids keep
+// arrival order.
 func higherBid(a, b *nexmark.Bid) bool {
-	switch {
-	case a.Price != b.Price:
+	if a.Price != b.Price {
 		return a.Price > b.Price
-	case a.DateTime != b.DateTime:
-		return a.DateTime < b.DateTime
-	case a.Bidder != b.Bidder:
-		return a.Bidder < b.Bidder
-	case a.Extra != b.Extra:
-		return a.Extra < b.Extra
-	case a.URL != b.URL:
-		return a.URL < b.URL
 	}
-	return a.Channel < b.Channel
+	return compareBidRows(a, b) < 0
 }
 
 const topN = 10

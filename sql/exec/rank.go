@@ -37,12 +37,13 @@ type RankConfig struct {
 	InputAppendOnly bool
 	// WaitForWatermark, for Deduplicate keeping the first row (keepLast
 	// false) by the rowtime, makes the output append-only: a partition's
-	// candidate (the row with the smallest rowtime so far, the first to
-	// arrive among equals) is emitted once the watermark reaches its
-	// rowtime, and every later row of the partition is ignored; rows at or
-	// behind the watermark are dropped as late. Without it the first row
-	// is emitted at once and replaced (-U/+U) by a row with a smaller
-	// rowtime that arrives later, as Flink does. Ignored elsewhere.
+	// candidate (the row with the smallest rowtime so far, the smallest
+	// row among equal rowtimes, see Rank) is emitted once the watermark
+	// reaches its rowtime, and every later row of the partition is
+	// ignored; rows at or behind the watermark are dropped as late.
+	// Without it the first row is emitted at once and replaced (-U/+U) by
+	// a row that ranks before it and arrives later, as Flink does. Ignored
+	// elsewhere.
 	WaitForWatermark bool
 }
 
@@ -51,10 +52,19 @@ func (c RankConfig) opts(def string, keyed bool) []stream.OpOption {
 }
 
 // Rank computes ROW_NUMBER() OVER (PARTITION BY partition ORDER BY order)
-// filtered to row numbers ≤ limit (top-N), as an updating stream. Rows of
-// equal sort key rank in arrival order (a later row ranks after), as in
-// Flink. The output values are the input values, plus the row number
-// (BIGINT) as the last column when rowNumber.
+// filtered to row numbers ≤ limit (top-N), as an updating stream. The
+// output values are the input values, plus the row number (BIGINT) as the
+// last column when rowNumber.
+//
+// Ties: rows equal on every ORDER BY key are ordered by their whole row,
+// the columns compared in column order with row.Compare (NULL first; a
+// shorter row before a longer one it starts), the smaller row ranking
+// first; only identical rows keep arrival order, and they are
+// interchangeable. Unlike Flink, which ranks ties by arrival order, the
+// result therefore does not depend on parallelism or on how the input's
+// splits interleave. Deduplicate and WindowRank follow the same rule.
+// Without sort keys (LIMIT without ORDER BY, not a ROW_NUMBER) there is
+// no tie to break: the first rows to arrive are kept, as in Flink.
 //
 // Emitted changes, per input row, all timestamped with the input record:
 //   - without rowNumber: -D for every row that left the top-N, then +I for
@@ -80,16 +90,18 @@ func Rank(in stream.Stream[Change], partition []int, order []SortKey, limit int6
 
 // Deduplicate is the fast path of a top-1 by the rowtime column
 // orderCol (ROW_NUMBER() OVER (PARTITION BY partition ORDER BY rowtime
-// ASC|DESC) = 1) over an append-only input, with Flink's deduplication
-// semantics: keepLast false keeps the row with the smallest rowtime, the
-// first to arrive among equals — on input in rowtime order it emits one +I
-// per partition and nothing more; keepLast true keeps the row with the
-// largest rowtime, the last to arrive among equals (unlike Rank, where an
-// equal later row ranks after) — it emits +I, then -U/+U at every
-// replacement. State is one row per partition. The output carries the row
-// number 1 as the last column when rowNumber.
+// ASC|DESC) = 1) over an append-only input. Ties follow Rank's rule (not
+// Flink's arrival order): keepLast false keeps the row with the smallest
+// rowtime and, among equal rowtimes, the smallest row; keepLast true keeps
+// the row with the largest rowtime and, among equal rowtimes, the smallest
+// row. It emits +I for a partition's first row, then -U/+U whenever a row
+// that ranks before the kept one arrives (so keep-first over input in
+// rowtime order replaces a row only by a smaller one of the same rowtime;
+// with cfg.WaitForWatermark it never replaces). State is one row per
+// partition. The output carries the row number 1 as the last column when
+// rowNumber.
 func Deduplicate(in stream.Stream[Change], partition []int, orderCol int, keepLast, rowNumber bool, cfg RankConfig) stream.Stream[Change] {
-	op := &rankOp{order: []SortKey{{Col: orderCol, Desc: keepLast}}, limit: 1, rowNumber: rowNumber, appendOnly: true, laterFirst: keepLast, ttl: ttlMillis(cfg.StateTTL)}
+	op := &rankOp{order: []SortKey{{Col: orderCol, Desc: keepLast}}, limit: 1, rowNumber: rowNumber, appendOnly: true, ttl: ttlMillis(cfg.StateTTL)}
 	ks := stream.KeyBy(in, func(c Change) string { return Key(c.Vals, partition) })
 	name := "deduplicate-first"
 	if keepLast {
@@ -108,7 +120,40 @@ func ttlMillis(d time.Duration) int64 {
 	return max(d.Milliseconds(), 1)
 }
 
-// compareRows orders two rows by the sort keys: -1 when a ranks first.
+// compareRanked orders two rows for ROW_NUMBER: by the sort keys, then,
+// on ties, by the whole row (compareWhole). -1 when a ranks first; 0 only
+// for rows equal in every column, or for any two rows without sort keys
+// (a LIMIT without ORDER BY keeps arrival order).
+func compareRanked(order []SortKey, a, b []row.Value) int {
+	if len(order) == 0 {
+		return 0
+	}
+	if c := compareRows(order, a, b); c != 0 {
+		return c
+	}
+	return compareWhole(a, b)
+}
+
+// compareWhole orders rows by their columns in column order with
+// row.Compare (NULL first), then a shorter row before a longer one that
+// it starts. It is the tie-break of the ranking operators.
+func compareWhole(a, b []row.Value) int {
+	for i := range min(len(a), len(b)) {
+		if c := row.Compare(a[i], b[i]); c != 0 {
+			return c
+		}
+	}
+	switch {
+	case len(a) < len(b):
+		return -1
+	case len(a) > len(b):
+		return 1
+	}
+	return 0
+}
+
+// compareRows orders two rows by the sort keys alone: -1 when a ranks
+// first.
 func compareRows(order []SortKey, a, b []row.Value) int {
 	for _, k := range order {
 		x, y := colOf(a, k.Col), colOf(b, k.Col)
@@ -141,7 +186,8 @@ func colOf(vals []row.Value, i int) row.Value {
 	return row.Value{}
 }
 
-// rankRow is a row of a partition with its arrival number.
+// rankRow is a row of a partition with its arrival number, which tells
+// apart identical rows (emitDiff).
 type rankRow struct {
 	Vals []row.Value
 	Seq  int64
@@ -149,7 +195,7 @@ type rankRow struct {
 
 // rankState is a partition's rows in rank order.
 type rankState struct {
-	// Seq numbers arrivals (ties rank in arrival order).
+	// Seq numbers arrivals (identical rows rank in arrival order).
 	Seq     int64
 	Touched int64
 	Rows    []rankRow
@@ -213,9 +259,6 @@ type rankOp struct {
 	limit      int
 	rowNumber  bool
 	appendOnly bool
-	// laterFirst ranks a later row before an equal earlier one
-	// (deduplication keeping the last row).
-	laterFirst bool
 	ttl        int64
 }
 
@@ -233,13 +276,13 @@ type rankFunc struct {
 	old []rankRow // scratch: the top before the change
 }
 
-// insertAt returns where a new row v goes among rows.
+// insertAt returns where a new row v goes among rows (sorted by
+// compareRanked): after every row ranking before it or identical to it.
 func (f *rankOp) insertAt(rows []rankRow, v []row.Value) int {
 	lo, hi := 0, len(rows)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		c := compareRows(f.order, v, rows[m].Vals)
-		if c > 0 || (c == 0 && !f.laterFirst) {
+		if compareRanked(f.order, v, rows[m].Vals) >= 0 {
 			lo = m + 1
 		} else {
 			hi = m
@@ -253,14 +296,16 @@ func (f *rankFunc) find(rows []rankRow, v []row.Value) int {
 	lo, hi := 0, len(rows)
 	for lo < hi { // first row not ranking before v
 		m := int(uint(lo+hi) >> 1)
-		if compareRows(f.order, rows[m].Vals, v) < 0 {
+		if compareRanked(f.order, rows[m].Vals, v) < 0 {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
+	// Rows equal by row.Compare may still differ in kind (an int and an
+	// equal float): match the exact row.
 	var key string
-	for i := lo; i < len(rows) && compareRows(f.order, rows[i].Vals, v) == 0; i++ {
+	for i := lo; i < len(rows) && compareRanked(f.order, rows[i].Vals, v) == 0; i++ {
 		if len(rows[i].Vals) != len(v) {
 			continue
 		}
@@ -376,8 +421,9 @@ func (op *rankOp) openFirstOnWatermark(ctx *stream.KeyedContext[string, Change])
 	return &firstOnWatermark{rankOp: op, st: st}, nil
 }
 
-// firstOnWatermark keeps the first row per partition by rowtime and
-// emits it when the watermark reaches it. Its state is one row per
+// firstOnWatermark keeps the first row per partition by rowtime (the
+// smallest row among equal rowtimes, Rank's tie rule) and emits it when
+// the watermark reaches it. Its state is one row per
 // partition ever seen (Matched: emitted), so that later rows are ignored.
 type firstOnWatermark struct {
 	*rankOp
@@ -394,11 +440,13 @@ func (f *firstOnWatermark) ProcessElement(ctx *stream.KeyedContext[string, Chang
 		return // late
 	}
 	cur, ok := f.st.Get()
-	if ok && (cur.Matched || cur.Ts <= ts) {
+	if ok && (cur.Matched || cur.Ts < ts || (cur.Ts == ts && compareWhole(c.Vals, cur.Vals) >= 0)) {
 		return
 	}
 	f.st.Set(timedRow{Vals: c.Vals, Ts: ts})
-	ctx.RegisterEventTimer(ts)
+	if !ok || ts < cur.Ts {
+		ctx.RegisterEventTimer(ts)
+	}
 }
 
 func (f *firstOnWatermark) OnTimer(ctx *stream.KeyedContext[string, Change], t stream.Timer) {

@@ -66,10 +66,21 @@ func oracleCmp(order []exec.SortKey, a, b []row.Value) int {
 	return 0
 }
 
+// oracleTie is the ranking's tie rule written plainly: the rows' columns
+// in column order by row.Compare (NULL first), then the shorter row.
+func oracleTie(a, b []row.Value) int {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if c := row.Compare(a[i], b[i]); c != 0 {
+			return c
+		}
+	}
+	return len(a) - len(b)
+}
+
 // rankOracle replays the changelog into a list of (row, arrival) — a
 // retraction removes the earliest arrival of an equal row — then sorts
-// each partition of the final multiset by the keys and arrival and takes
-// the first limit.
+// each partition of the final multiset by the keys, the whole row and
+// arrival and takes the first limit.
 func rankOracle(evs []ev, part int, order []exec.SortKey, limit int, rowNumber bool) map[string]int {
 	type arr struct {
 		vals []row.Value
@@ -100,6 +111,9 @@ func rankOracle(evs []ev, part int, order []exec.SortKey, limit int, rowNumber b
 	for _, p := range parts {
 		slices.SortFunc(p, func(x, y arr) int {
 			if c := oracleCmp(order, x.vals, y.vals); c != 0 {
+				return c
+			}
+			if c := oracleTie(x.vals, y.vals); c != 0 {
 				return c
 			}
 			return x.seq - y.seq
@@ -197,8 +211,32 @@ func checkPartitionOps(t *testing.T, outs []out) {
 	}
 }
 
+// dedupBest is the brute force of deduplication: per partition (column
+// 0) the row with the smallest (keep-first) or largest (keep-last)
+// rowtime (column 1), the smallest row among equal rowtimes.
+func dedupBest(evs []ev, keepLast bool) map[string][]row.Value {
+	best := map[string][]row.Value{}
+	for _, e := range evs {
+		k := rowStr(e.C.Vals[:1])
+		b, ok := best[k]
+		if !ok {
+			best[k] = e.C.Vals
+			continue
+		}
+		c := row.Compare(e.C.Vals[1], b[1])
+		if keepLast {
+			c = -c
+		}
+		if c < 0 || (c == 0 && oracleTie(e.C.Vals, b) < 0) {
+			best[k] = e.C.Vals
+		}
+	}
+	return best
+}
+
 // TestDeduplicate: keep-first and keep-last by rowtime against a brute
-// force; keep-first over in-order input emits only +I.
+// force, ties on the rowtime broken by the whole row; keep-first over
+// in-order input replaces a row only by one of the same rowtime.
 func TestDeduplicate(t *testing.T) {
 	for _, keepLast := range []bool{false, true} {
 		for _, inOrder := range []bool{false, true} {
@@ -211,36 +249,27 @@ func TestDeduplicate(t *testing.T) {
 						if !inOrder {
 							ts = int64(r.IntN(40))
 						}
-						evs = append(evs, ev{C: exec.Change{Vals: []row.Value{ival(r, 6, 0), row.Timestamp(ts), row.Int(int64(i))}}, Ts: ts})
-					}
-					best := map[string][]row.Value{}
-					for _, e := range evs {
-						k := rowStr(e.C.Vals[:1])
-						b, ok := best[k]
-						if !ok {
-							best[k] = e.C.Vals
-							continue
-						}
-						c := row.Compare(e.C.Vals[1], b[1])
-						if (!keepLast && c < 0) || (keepLast && c >= 0) {
-							best[k] = e.C.Vals
-						}
+						evs = append(evs, ev{C: exec.Change{Vals: []row.Value{ival(r, 6, 0), row.Timestamp(ts), ival(r, 4, 20)}}, Ts: ts})
 					}
 					want := map[string]int{}
-					for _, b := range best {
+					for _, b := range dedupBest(evs, keepLast) {
 						want[rowStr(append(slices.Clip(b), row.Int(1)))]++
 					}
 					env := stream.New(stream.WithParallelism(2))
 					outs := collect(t, env, exec.Deduplicate(source(env, "in", evs, 1000), []int{0}, 1, keepLast, true, exec.RankConfig{}))
 					sameMultiset(t, materialise(t, outs), want)
+					checkRankOps(t, outs)
 					if inOrder && !keepLast {
+						byPart := map[string][]out{}
 						for _, o := range outs {
-							if o.C.Op != exec.Insert {
-								t.Fatalf("keep-first over in-order input emitted %s", o.C.Op)
-							}
+							byPart[rowStr(o.C.Vals[:1])] = append(byPart[rowStr(o.C.Vals[:1])], o)
 						}
-						if len(outs) != len(want) {
-							t.Fatalf("%d rows emitted, want one per partition (%d)", len(outs), len(want))
+						for _, po := range byPart {
+							for i, o := range po {
+								if o.C.Op == exec.UpdateAfter && row.Compare(o.C.Vals[1], po[i-1].C.Vals[1]) != 0 {
+									t.Fatalf("keep-first over in-order input replaced %s by %s", rowStr(po[i-1].C.Vals), rowStr(o.C.Vals))
+								}
+							}
 						}
 					}
 				})
@@ -251,7 +280,8 @@ func TestDeduplicate(t *testing.T) {
 
 // TestDeduplicateFirstOnWatermark: keep-first by rowtime with
 // WaitForWatermark over out-of-order on-time rows emits exactly one +I per
-// partition: the row with the smallest rowtime, the first among equals.
+// partition: the row with the smallest rowtime, the smallest row among
+// equal rowtimes.
 func TestDeduplicateFirstOnWatermark(t *testing.T) {
 	for _, par := range []int{1, 2} {
 		for seed := range uint64(4) {
@@ -260,17 +290,10 @@ func TestDeduplicateFirstOnWatermark(t *testing.T) {
 				const delay = 10
 				var evs []ev
 				for i, e := range onTime(r, 300, 8, delay) {
-					evs = append(evs, ev{C: exec.Change{Vals: []row.Value{e.C.Vals[0], row.Timestamp(e.Ts), row.Int(int64(i))}}, Ts: e.Ts})
-				}
-				best := map[string][]row.Value{}
-				for _, e := range evs {
-					k := rowStr(e.C.Vals[:1])
-					if b, ok := best[k]; !ok || row.Compare(e.C.Vals[1], b[1]) < 0 {
-						best[k] = e.C.Vals
-					}
+					evs = append(evs, ev{C: exec.Change{Vals: []row.Value{e.C.Vals[0], row.Timestamp(e.Ts), row.Int(int64(300 - i))}}, Ts: e.Ts})
 				}
 				want := map[string]int{}
-				for _, b := range best {
+				for _, b := range dedupBest(evs, false) {
 					want[rowStr(b)]++
 				}
 				env := stream.New(stream.WithParallelism(par), stream.WithBatchSize(4))
@@ -288,6 +311,72 @@ func TestDeduplicateFirstOnWatermark(t *testing.T) {
 				}
 				sameMultiset(t, materialise(t, outs), want)
 			})
+		}
+	}
+}
+
+// TestRankTies: rows equal on the ORDER BY keys rank by their whole row
+// (smaller first, NULL first), whatever their arrival order and the
+// parallelism, in every ranking operator.
+func TestRankTies(t *testing.T) {
+	ts := row.Timestamp(5)
+	// [p, t, a, b]: equal p and t; a and b decide.
+	rows := [][]row.Value{
+		{row.Int(1), ts, row.Int(2), row.String("a")},
+		{row.Int(1), ts, row.Int(1), row.String("b")},
+		{row.Int(1), ts, row.Int(1), row.String("ab")},
+		{row.Int(1), ts, row.Null(), row.String("z")},
+		{row.Int(1), ts, row.Int(1), row.String("b")}, // identical to the second
+	}
+	// In rank order: NULL first, then by a, then by b's bytes.
+	ranked := []int{3, 2, 1, 4, 0}
+	orders := [][]int{{0, 1, 2, 3, 4}, {4, 3, 2, 1, 0}, {2, 0, 4, 1, 3}}
+	want := func(n int) map[string]int {
+		m := map[string]int{}
+		for i, k := range ranked[:n] {
+			m[rowStr(append(slices.Clip(rows[k]), row.Int(int64(i+1))))]++
+		}
+		return m
+	}
+	for oi, ord := range orders {
+		var evs []ev
+		for _, k := range ord {
+			evs = append(evs, ev{C: exec.Change{Vals: rows[k]}, Ts: 5})
+		}
+		for _, par := range []int{1, 2} {
+			name := fmt.Sprintf("order%d/p%d", oi, par)
+			t.Run("rank/"+name, func(t *testing.T) {
+				for _, appendOnly := range []bool{false, true} {
+					env := stream.New(stream.WithParallelism(par), stream.WithBatchSize(1))
+					order := []exec.SortKey{{Col: 1, Desc: true}}
+					outs := collect(t, env, exec.Rank(source(env, "in", evs, 0), []int{0}, order, 3, true, exec.RankConfig{InputAppendOnly: appendOnly}))
+					sameMultiset(t, materialise(t, outs), want(3))
+				}
+			})
+			t.Run("window/"+name, func(t *testing.T) {
+				env := stream.New(stream.WithParallelism(par), stream.WithBatchSize(1))
+				w := windowed(evs, 10) // window columns 4 and 5
+				order := []exec.SortKey{{Col: 1}}
+				outs := collect(t, env, exec.WindowRank(source(env, "in", w, 0), []int{0}, [2]int{4, 5}, order, 4, true, exec.RankConfig{}))
+				got := map[string]int{}
+				for _, o := range outs {
+					v := append(slices.Clip(o.C.Vals[:4]), o.C.Vals[6])
+					got[rowStr(v)]++
+				}
+				sameMultiset(t, got, want(4))
+			})
+			for _, keepLast := range []bool{false, true} {
+				for _, wait := range []bool{false, true} {
+					if keepLast && wait {
+						continue
+					}
+					t.Run(fmt.Sprintf("dedup-last=%v-wait=%v/%s", keepLast, wait, name), func(t *testing.T) {
+						env := stream.New(stream.WithParallelism(par), stream.WithBatchSize(1))
+						outs := collect(t, env, exec.Deduplicate(source(env, "in", evs, 0), []int{0}, 1, keepLast, true, exec.RankConfig{WaitForWatermark: wait}))
+						sameMultiset(t, materialise(t, outs), want(1))
+					})
+				}
+			}
 		}
 	}
 }

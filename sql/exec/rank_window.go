@@ -13,7 +13,7 @@ import (
 // windowed append-only input (win: its window_start and window_end
 // columns, TIMESTAMP values, such as the output of a window aggregation
 // or a window table function). The top limit rows of each partition and
-// window are kept (ties in arrival order); when the watermark reaches
+// window are kept (ties ordered by the whole row, Rank's rule); when the watermark reaches
 // window_end - 1 they are emitted in rank order as +I (timestamped
 // window_end - 1, with the row number as the last column when rowNumber)
 // and the window's state is dropped. The output is append-only. Rows

@@ -38,6 +38,9 @@ func TestWindowRankProperty(t *testing.T) {
 							if c := oracleCmp(order, x.vals, y.vals); c != 0 {
 								return c
 							}
+							if c := oracleTie(x.vals, y.vals); c != 0 {
+								return c
+							}
 							return x.seq - y.seq
 						})
 						for i, a := range g[:min(limit, len(g))] {
