@@ -828,7 +828,6 @@ func (e *env) rowNumber(in *rel, c *ast.Call) ([]int64, error) {
 		}
 		groups[k] = append(groups[k], i)
 	}
-	desc := len(c.Over.OrderBy) > 0 && c.Over.OrderBy[0].Desc
 	rn := make([]int64, len(in.rows))
 	for _, k := range order {
 		idx := groups[k]
@@ -839,10 +838,9 @@ func (e *env) rowNumber(in *rel, c *ast.Call) ([]int64, error) {
 					return cmp < 0
 				}
 			}
-			if desc {
-				return idx[a] > idx[b]
-			}
-			return idx[a] < idx[b]
+			// Ties on the ORDER BY keys: the smaller whole row first
+			// (Sluice's rule; identical rows keep arrival order).
+			return compareRows(ra, rb) < 0
 		})
 		for n, i := range idx {
 			rn[i] = int64(n + 1)
@@ -874,7 +872,10 @@ func (e *env) orderLimit(out, in *rel, order []ast.OrderItem, limit ast.Expr) (*
 				return c < 0
 			}
 		}
-		return false
+		if len(keys) == 0 {
+			return false // LIMIT alone: the first rows to arrive
+		}
+		return compareRows(out.rows[idx[a]], out.rows[idx[b]]) < 0
 	})
 	n := len(idx)
 	if limit != nil {
@@ -891,6 +892,26 @@ func (e *env) orderLimit(out, in *rel, order []ast.OrderItem, limit ast.Expr) (*
 		res.add(out.rows[i], out.wm[i])
 	}
 	return res, nil
+}
+
+// compareRows orders rows column by column with row.Compare, NULL first:
+// how the engine breaks ties on ORDER BY keys.
+func compareRows(a, b []row.Value) int {
+	for i := range min(len(a), len(b)) {
+		x, y := a[i], b[i]
+		switch {
+		case x.IsNull() && y.IsNull():
+			continue
+		case x.IsNull():
+			return -1
+		case y.IsNull():
+			return 1
+		}
+		if c := row.Compare(x, y); c != 0 {
+			return c
+		}
+	}
+	return len(a) - len(b)
 }
 
 // orderCompare compares two values for one ORDER BY key: negative when
