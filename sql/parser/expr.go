@@ -481,6 +481,17 @@ func (p *parser) call() ast.Expr {
 				c.Args = append(c.Args, p.expr())
 			}
 			p.expectOp(")", " closing SUBSTRING(s FROM a FOR b)")
+		case (special == "FLOOR" || special == "CEIL" || special == "CEILING") && p.acceptKw("TO"):
+			// FLOOR(ts TO HOUR): the unit becomes a one-part column
+			// reference, the form the expression compiler reads a unit
+			// argument in (as in TIMESTAMPADD(HOUR, 1, ts)).
+			u := p.peek()
+			if u.kind != tWord {
+				p.failExpected("a time unit (SECOND, MINUTE, HOUR, DAY, WEEK, MONTH, QUARTER, YEAR) in " + special + "(x TO unit)")
+			}
+			p.i++
+			c.Args = append(c.Args, &ast.ColumnRef{Parts: []ast.Ident{{Name: u.text, Pos: u.pos}}, Pos: u.pos})
+			p.expectOp(")", " closing "+special+"(x TO unit)")
 		case special == "POSITION" && p.acceptKw("IN"):
 			c.Args = append(c.Args, p.expr())
 			p.expectOp(")", " closing POSITION(a IN b)")
