@@ -455,6 +455,10 @@ func (p *parser) call() ast.Expr {
 	case p.isOp("*") && p.isOpAt(1, ")"):
 		p.i += 2
 		c.Star = true
+	case p.isOp("*") && !p.isOpAt(1, "."):
+		// COUNT(* FROM t): the ')' is missing.
+		p.i++
+		p.failExpected("')' after '*' in " + nt.text + "(*)")
 	case special == "TRIM" && !p.isKw("DISTINCT") && !p.isKw("ALL"):
 		c.Args = p.trimArgs()
 	default:
