@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice/row"
 	"github.com/sluicehq/sluice/sql/ast"
 	"github.com/sluicehq/sluice/sql/exec"
 	"github.com/sluicehq/sluice/sql/expr"
@@ -138,13 +139,17 @@ type aggregation struct {
 	// cascade: the window comes from a window aggregation below
 	// (grouping on its window_start and window_end).
 	cascade bool
+	// timeCol is the time attribute's column in base when its rows are
+	// windowed on it, -1 otherwise: rows whose time is NULL belong to no
+	// window and are dropped, as Flink does.
+	timeCol int
 }
 
 // planAggregate plans GROUP BY and aggregates: a pre-projection of the
 // keys and arguments, the aggregation, and a projection of the select
 // list (with HAVING) over its result.
 func (p *planner) planAggregate(sel *ast.Select, in node, aggCalls []*ast.Call) (node, error) {
-	ag := aggregation{base: in, winGroup: map[int]winRole{}}
+	ag := aggregation{base: in, winGroup: map[int]winRole{}, timeCol: -1}
 	insc := &scope{cols: in.cols()}
 	tvf, _ := unwrapRenamed(in).(*windowTVF)
 	for gi, g := range sel.GroupBy {
@@ -175,6 +180,7 @@ func (p *planner) planAggregate(sel *ast.Select, in node, aggCalls []*ast.Call) 
 			}
 			spec.ProcTime = insc.cols[i].typ.Time == types.ProcTime
 			ag.window = &spec
+			ag.timeCol = i
 			ag.winGroup[gi] = winTime // the whole window
 			continue
 		}
@@ -217,6 +223,7 @@ func (p *planner) planAggregate(sel *ast.Select, in node, aggCalls []*ast.Call) 
 		spec := tvf.spec
 		ag.window = &spec
 		ag.base = tvf.in
+		ag.timeCol = tvf.timeCol
 		if len(tvf.partition) > 0 {
 			return nil, fmt.Errorf("%s: SESSION with PARTITION BY is not supported; group by the partition columns instead", sel.Pos)
 		}
@@ -334,6 +341,10 @@ func (p *planner) buildAggregate(sel *ast.Select, ag aggregation, aggCalls []*as
 		ac.ResultType = rt
 		calls[i] = ac
 		texts[i] = exprText(c)
+	}
+	if tc := ag.timeCol; tc >= 0 && ag.window != nil && !ag.window.ProcTime && !bsc.cols[tc].typ.NotNull {
+		pre.filter = func(v []row.Value) bool { return !v[tc].IsNull() }
+		pre.filterText = bsc.cols[tc].name + " IS NOT NULL"
 	}
 	var preNode node = pre
 	if pre.isIdentity() && pre.filter == nil {
