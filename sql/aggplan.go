@@ -431,7 +431,7 @@ func (p *planner) buildAggregate(sel *ast.Select, ag aggregation, aggCalls []*as
 			return nil, err
 		}
 	}
-	n, err := p.projectGrouped(aggNode, items)
+	n, err := p.projectGrouped(aggNode, items, bsc)
 	if err != nil {
 		return nil, err
 	}
@@ -439,7 +439,7 @@ func (p *planner) buildAggregate(sel *ast.Select, ag aggregation, aggCalls []*as
 		h := rewriteAgg(sel.Having)
 		pred, err := p.comp.Predicate(h, &scope{cols: post})
 		if err != nil {
-			return nil, groupedErr(err)
+			return nil, groupedErr(err, []ast.Expr{h}, &scope{cols: post}, bsc)
 		}
 		c, ok := n.(*calc)
 		if !ok {
@@ -495,21 +495,61 @@ func identityCalc(n node) *calc {
 
 // projectGrouped is project over an aggregation, with the error for a
 // column that is neither grouped nor aggregated.
-func (p *planner) projectGrouped(agg node, items []ast.SelectItem) (node, error) {
+func (p *planner) projectGrouped(agg node, items []ast.SelectItem, base *scope) (node, error) {
 	n, err := p.project(agg, items)
 	if err != nil {
-		return nil, groupedErr(err)
+		exprs := make([]ast.Expr, len(items))
+		for i, it := range items {
+			exprs[i] = it.Expr
+		}
+		return nil, groupedErr(err, exprs, &scope{cols: agg.cols()}, base)
 	}
 	// Window columns of the output keep their roles for cascades and
 	// window joins.
 	return n, nil
 }
 
-func groupedErr(err error) error {
-	if strings.Contains(err.Error(), "not found") {
+// groupedErr explains a column of a grouped select list (or HAVING) that
+// did not resolve against the aggregation's output (post): when the
+// aggregation's input (base) has it, it is neither grouped nor
+// aggregated; otherwise it does not exist, and the error is the input's
+// (with suggestions from all its columns, not only the grouped ones).
+func groupedErr(err error, exprs []ast.Expr, post, base *scope) error {
+	if !strings.Contains(err.Error(), "not found") {
+		return err
+	}
+	var missing []*ast.ColumnRef
+	for _, e := range exprs {
+		walk(e, func(x ast.Expr) bool {
+			if r, ok := x.(*ast.ColumnRef); ok && !strings.HasPrefix(r.Parts[0].Name, "\x00") {
+				if _, err := post.find(r.Parts, r.Pos); err != nil {
+					missing = append(missing, r)
+				}
+			}
+			return true
+		})
+	}
+	if len(missing) == 0 {
 		return fmt.Errorf("%w; a column in the select list of a GROUP BY query must be grouped or used in an aggregate function", err)
 	}
-	return err
+	// The reference the error is about: the one at its position.
+	r := missing[0]
+	for _, m := range missing {
+		if strings.HasPrefix(err.Error(), m.Pos.String()+":") {
+			r = m
+			break
+		}
+	}
+	i, berr := base.find(r.Parts, r.Pos)
+	if berr != nil {
+		return berr
+	}
+	name := partsString(r.Parts)
+	agg := "MAX"
+	if base.cols[i].typ.IsNumeric() {
+		agg = "SUM"
+	}
+	return fmt.Errorf("%s: column '%s' is neither grouped nor aggregated; add it to GROUP BY or use it in an aggregate function (e.g. %s(%s))", r.Pos, name, agg, name)
 }
 
 // noAggregates refuses aggregates nested where they cannot be.
