@@ -2,12 +2,15 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/sql"
 )
 
 // TestSQLEveryExample runs every examples/*.sql script: each must finish
@@ -287,5 +290,37 @@ func TestSQLHelp(t *testing.T) {
 		if !strings.Contains(out, s) {
 			t.Errorf("--help lacks %q:\n%s", s, out)
 		}
+	}
+}
+
+// TestSQLPrompt drives the interactive prompt with scripted input: a
+// statement may span lines and ends with ';', an error is printed and
+// the session goes on, QUIT ends it.
+func TestSQLPrompt(t *testing.T) {
+	in := "SELECT 1\n  AS one;\nSELECT nosuch FROM (VALUES (1)) AS t(a);\nSELEC 2;\nSELECT 'b' AS s;\nquit;\nSELECT 3 AS never;\n"
+	var out, errb strings.Builder
+	c := &cli{stdin: strings.NewReader(in), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	sess := sql.NewSession(sql.Options{Out: &out, Format: "json"})
+	if err := sqlPrompt(context.Background(), c, sess); err != nil {
+		t.Fatal(err)
+	}
+	want := "Sluice SQL. End statements with ';'. QUIT; to leave. Ctrl-C stops a running query.\n" +
+		"sluice> " + "     -> " + "{\"one\":1}\n" +
+		"sluice> " + "sluice> " + "sluice> " + "{\"s\":\"b\"}\n" + "sluice> "
+	if out.String() != want {
+		t.Errorf("stdout\n%q\nwant\n%q", out.String(), want)
+	}
+	errs := errb.String()
+	if !strings.Contains(errs, "error: line 1, column 8: column 'nosuch' not found") || !strings.Contains(errs, "error: line 1, column 1: expected a statement") || strings.Count(errs, "error:") != 2 {
+		t.Errorf("stderr %q: want the two errors", errs)
+	}
+	// EOF (Ctrl-D) ends the session too, after a newline.
+	out.Reset()
+	c.stdin = strings.NewReader("SELECT 1 AS one;\n")
+	if err := sqlPrompt(context.Background(), c, sql.NewSession(sql.Options{Out: &out, Format: "json"})); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(out.String(), "{\"one\":1}\nsluice> \n") {
+		t.Errorf("EOF: stdout %q", out.String())
 	}
 }
