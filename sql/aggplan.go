@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice/row"
 	"github.com/sluicehq/sluice/sql/ast"
 	"github.com/sluicehq/sluice/sql/exec"
 	"github.com/sluicehq/sluice/sql/expr"
@@ -138,13 +139,17 @@ type aggregation struct {
 	// cascade: the window comes from a window aggregation below
 	// (grouping on its window_start and window_end).
 	cascade bool
+	// timeCol is the time attribute's column in base when its rows are
+	// windowed on it, -1 otherwise: rows whose time is NULL belong to no
+	// window and are dropped, as Flink does.
+	timeCol int
 }
 
 // planAggregate plans GROUP BY and aggregates: a pre-projection of the
 // keys and arguments, the aggregation, and a projection of the select
 // list (with HAVING) over its result.
 func (p *planner) planAggregate(sel *ast.Select, in node, aggCalls []*ast.Call) (node, error) {
-	ag := aggregation{base: in, winGroup: map[int]winRole{}}
+	ag := aggregation{base: in, winGroup: map[int]winRole{}, timeCol: -1}
 	insc := &scope{cols: in.cols()}
 	tvf, _ := unwrapRenamed(in).(*windowTVF)
 	for gi, g := range sel.GroupBy {
@@ -175,6 +180,7 @@ func (p *planner) planAggregate(sel *ast.Select, in node, aggCalls []*ast.Call) 
 			}
 			spec.ProcTime = insc.cols[i].typ.Time == types.ProcTime
 			ag.window = &spec
+			ag.timeCol = i
 			ag.winGroup[gi] = winTime // the whole window
 			continue
 		}
@@ -217,6 +223,7 @@ func (p *planner) planAggregate(sel *ast.Select, in node, aggCalls []*ast.Call) 
 		spec := tvf.spec
 		ag.window = &spec
 		ag.base = tvf.in
+		ag.timeCol = tvf.timeCol
 		if len(tvf.partition) > 0 {
 			return nil, fmt.Errorf("%s: SESSION with PARTITION BY is not supported; group by the partition columns instead", sel.Pos)
 		}
@@ -335,6 +342,10 @@ func (p *planner) buildAggregate(sel *ast.Select, ag aggregation, aggCalls []*as
 		calls[i] = ac
 		texts[i] = exprText(c)
 	}
+	if tc := ag.timeCol; tc >= 0 && ag.window != nil && !ag.window.ProcTime && !bsc.cols[tc].typ.NotNull {
+		pre.filter = func(v []row.Value) bool { return !v[tc].IsNull() }
+		pre.filterText = bsc.cols[tc].name + " IS NOT NULL"
+	}
 	var preNode node = pre
 	if pre.isIdentity() && pre.filter == nil {
 		preNode = ag.base
@@ -420,7 +431,7 @@ func (p *planner) buildAggregate(sel *ast.Select, ag aggregation, aggCalls []*as
 			return nil, err
 		}
 	}
-	n, err := p.projectGrouped(aggNode, items)
+	n, err := p.projectGrouped(aggNode, items, bsc)
 	if err != nil {
 		return nil, err
 	}
@@ -428,7 +439,7 @@ func (p *planner) buildAggregate(sel *ast.Select, ag aggregation, aggCalls []*as
 		h := rewriteAgg(sel.Having)
 		pred, err := p.comp.Predicate(h, &scope{cols: post})
 		if err != nil {
-			return nil, groupedErr(err)
+			return nil, groupedErr(err, []ast.Expr{h}, &scope{cols: post}, bsc)
 		}
 		c, ok := n.(*calc)
 		if !ok {
@@ -484,21 +495,61 @@ func identityCalc(n node) *calc {
 
 // projectGrouped is project over an aggregation, with the error for a
 // column that is neither grouped nor aggregated.
-func (p *planner) projectGrouped(agg node, items []ast.SelectItem) (node, error) {
+func (p *planner) projectGrouped(agg node, items []ast.SelectItem, base *scope) (node, error) {
 	n, err := p.project(agg, items)
 	if err != nil {
-		return nil, groupedErr(err)
+		exprs := make([]ast.Expr, len(items))
+		for i, it := range items {
+			exprs[i] = it.Expr
+		}
+		return nil, groupedErr(err, exprs, &scope{cols: agg.cols()}, base)
 	}
 	// Window columns of the output keep their roles for cascades and
 	// window joins.
 	return n, nil
 }
 
-func groupedErr(err error) error {
-	if strings.Contains(err.Error(), "not found") {
+// groupedErr explains a column of a grouped select list (or HAVING) that
+// did not resolve against the aggregation's output (post): when the
+// aggregation's input (base) has it, it is neither grouped nor
+// aggregated; otherwise it does not exist, and the error is the input's
+// (with suggestions from all its columns, not only the grouped ones).
+func groupedErr(err error, exprs []ast.Expr, post, base *scope) error {
+	if !strings.Contains(err.Error(), "not found") {
+		return err
+	}
+	var missing []*ast.ColumnRef
+	for _, e := range exprs {
+		walk(e, func(x ast.Expr) bool {
+			if r, ok := x.(*ast.ColumnRef); ok && !strings.HasPrefix(r.Parts[0].Name, "\x00") {
+				if _, err := post.find(r.Parts, r.Pos); err != nil {
+					missing = append(missing, r)
+				}
+			}
+			return true
+		})
+	}
+	if len(missing) == 0 {
 		return fmt.Errorf("%w; a column in the select list of a GROUP BY query must be grouped or used in an aggregate function", err)
 	}
-	return err
+	// The reference the error is about: the one at its position.
+	r := missing[0]
+	for _, m := range missing {
+		if strings.HasPrefix(err.Error(), m.Pos.String()+":") {
+			r = m
+			break
+		}
+	}
+	i, berr := base.find(r.Parts, r.Pos)
+	if berr != nil {
+		return berr
+	}
+	name := partsString(r.Parts)
+	agg := "MAX"
+	if base.cols[i].typ.IsNumeric() {
+		agg = "SUM"
+	}
+	return fmt.Errorf("%s: column '%s' is neither grouped nor aggregated; add it to GROUP BY or use it in an aggregate function (e.g. %s(%s))", r.Pos, name, agg, name)
 }
 
 // noAggregates refuses aggregates nested where they cannot be.

@@ -278,6 +278,9 @@ func (b *builder) buildTVF(in stream.Stream[exec.Change], n *windowTVF) (stream.
 	tc := n.timeCol
 	width := len(n.in.cols())
 	return stream.FlatMap(in, func(c exec.Change, out *stream.Emitter[exec.Change]) {
+		if c.Vals[tc].IsNull() {
+			return // a row without a time is in no window (Flink drops it)
+		}
 		ts := c.Vals[tc].AsInt()
 		emit := func(start, end int64) {
 			v := make([]row.Value, width+3)

@@ -119,6 +119,12 @@ func (p *planner) planSetOp(q *ast.SetOp) (node, error) {
 
 // coerceTo casts n's columns to the types of out where they differ.
 func (p *planner) coerceTo(n node, out []column) (node, error) {
+	return p.coerceWith(n, out, expr.Coerce)
+}
+
+// coerceWith is coerceTo with the conversion to use (expr.Coerce, or
+// the compiler's AssignAt for INSERT).
+func (p *planner) coerceWith(n node, out []column, conv func(expr.Compiled, types.Type) (expr.Compiled, error)) (node, error) {
 	in := n.cols()
 	same := true
 	for i := range in {
@@ -139,7 +145,7 @@ func (p *planner) coerceTo(n node, out []column) (node, error) {
 		}
 		c.pass[i] = -1
 		ref := expr.Compiled{Type: in[i].typ, Eval: fieldEval(i)}
-		cc, err := expr.Coerce(ref, out[i].typ)
+		cc, err := conv(ref, out[i].typ)
 		if err != nil {
 			return nil, fmt.Errorf("column %s: %w", out[i].name, err)
 		}

@@ -48,6 +48,13 @@ func (s *Session) planInsert(ins *ast.Insert) (*sinkNode, error) {
 		target[i] = column{name: c.Name, typ: c.Type}
 	}
 	qc := q.cols()
+	// src names the query column written to each table column, srcAt is
+	// its position in the select list.
+	src := names(qc)
+	srcAt := make([]int, len(qc))
+	for i := range srcAt {
+		srcAt[i] = i
+	}
 	if len(ins.Columns) > 0 {
 		// INSERT INTO t (a, b): the other columns get NULL.
 		idx := make([]int, len(ins.Columns))
@@ -63,6 +70,7 @@ func (s *Session) planInsert(ins *ast.Insert) (*sinkNode, error) {
 			return nil, fmt.Errorf("%s: INSERT INTO %s names %d columns but the query has %d", ins.Pos, t.name, len(idx), len(qc))
 		}
 		c := &calc{in: q}
+		at := make([]int, len(target))
 		for j := range target {
 			c.out = append(c.out, target[j])
 			c.pass = append(c.pass, -1)
@@ -70,6 +78,10 @@ func (s *Session) planInsert(ins *ast.Insert) (*sinkNode, error) {
 			c.exprText = append(c.exprText, "NULL")
 			for k, ix := range idx {
 				if ix == j {
+					at[j] = k
+					// The query's type, checked and cast below like a
+					// column written by position.
+					c.out[j].typ = qc[k].typ
 					c.pass[j] = k
 					c.exprText[j] = qc[k].name
 				}
@@ -77,20 +89,28 @@ func (s *Session) planInsert(ins *ast.Insert) (*sinkNode, error) {
 		}
 		q = c
 		qc = q.cols()
+		src, srcAt = c.exprText, at
 	}
 	if len(qc) != len(target) {
 		return nil, fmt.Errorf("%s: INSERT INTO %s: the query has %d columns (%s) but the table has %d (%s); columns are matched by position", ins.Pos, t.name, len(qc), colNames(qc), len(target), colNames(target))
 	}
+	// Columns are written with Flink's implicit casts for INSERT (a wider
+	// number, CHAR/VARCHAR, TIMESTAMP precisions); others need a CAST.
+	assign := func(x expr.Compiled, to types.Type) (expr.Compiled, error) {
+		return p.comp.AssignAt(ast.Pos{}, x, to)
+	}
 	for i := range qc {
 		if !types.Equal(qc[i].typ, target[i].typ) {
-			if _, err := expr.Coerce(expr.Compiled{Type: qc[i].typ, Eval: fieldEval(i)}, target[i].typ); err != nil {
-				// expr.Coerce has no position: drop its "line 0, column 0: ".
-				msg := strings.TrimPrefix(err.Error(), (ast.Pos{}).String()+": ")
-				return nil, fmt.Errorf("%s: INSERT INTO %s: column %d (%s) is %s, which cannot be written to %s %s: %s", ins.Pos, t.name, i+1, qc[i].name, qc[i].typ.Plain(), target[i].name, target[i].typ, msg)
+			if _, err := assign(expr.Compiled{Type: qc[i].typ, Eval: fieldEval(i)}, target[i].typ); err != nil {
+				what := src[i]
+				if strings.HasPrefix(what, "EXPR$") || strings.HasPrefix(what, "\x00") {
+					what = "..."
+				}
+				return nil, fmt.Errorf("%s: INSERT INTO %s: select item %d (%s) is %s, which is not written to column %s %s implicitly (only a wider number, CHAR/VARCHAR to a string and a TIMESTAMP to a TIMESTAMP are); CAST it explicitly: CAST(%s AS %s)", ins.Pos, t.name, srcAt[i]+1, src[i], qc[i].typ.Plain().WithNull(false), target[i].name, target[i].typ, what, target[i].typ.Plain().WithNull(false))
 			}
 		}
 	}
-	q, err = p.coerceTo(q, target)
+	q, err = p.coerceWith(q, target, assign)
 	if err != nil {
 		return nil, fmt.Errorf("INSERT INTO %s: %w", t.name, err)
 	}

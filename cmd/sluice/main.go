@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -139,14 +140,39 @@ func printGroupUsage(w io.Writer, cmd *command, path []string) {
 // and whose errors are usage errors.
 func flagSet(c *cli, path, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(path, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	out := &usageOut{dst: c.stdout}
+	fs.SetOutput(out)
 	fs.Usage = func() {
-		fmt.Fprintf(c.stdout, "Usage: %s %s\n\nFlags:\n", path, usage)
-		fs.SetOutput(c.stdout)
+		fmt.Fprintf(out, "Usage: %s %s\n\nFlags:\n", path, usage)
 		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
 	}
 	return fs
+}
+
+// parseError turns an error of fs.Parse into the command's error: on
+// --help it prints the usage fs held back (see usageOut) and returns
+// flag.ErrHelp; any other error becomes a usage error.
+func parseError(fs *flag.FlagSet, err error) error {
+	help := errors.Is(err, flag.ErrHelp)
+	if o, ok := fs.Output().(*usageOut); ok {
+		if help {
+			_, _ = o.dst.Write(o.Bytes())
+		}
+		o.Reset()
+	}
+	if help {
+		return err
+	}
+	return &usageError{err.Error()}
+}
+
+// usageOut holds what a FlagSet prints while parsing: the flag package
+// prints the usage on --help and on every bad flag alike, but only --help
+// should show it (on stdout); a bad flag is reported as a usage error on
+// stderr instead. parseArgs writes or drops it.
+type usageOut struct {
+	bytes.Buffer
+	dst io.Writer
 }
 
 // parseArgs parses flags that may appear before, between or after positional
@@ -156,10 +182,7 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err // Parse has printed the usage
-			}
-			return nil, &usageError{err.Error()}
+			return nil, parseError(fs, err)
 		}
 		args = fs.Args()
 		if len(args) == 0 {

@@ -50,10 +50,13 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"consume", "t", "--format", "xml", "--data-dir", dir},
 		{"produce", "--data-dir", dir},
 		{"serve", "--nosuchflag"},
+		{"sql", "--nosuchflag"},
+		{"nexmark", "generate", "--nosuchflag"},
 	} {
-		code, _, errs := runCLI(t, nil, "", args...)
-		if code != 2 || errs == "" {
-			t.Errorf("%v: status %d (want 2), stderr %q", args, code, errs)
+		// The usage goes to stdout on --help only, not with a usage error.
+		code, out, errs := runCLI(t, nil, "", args...)
+		if code != 2 || errs == "" || out != "" {
+			t.Errorf("%v: status %d (want 2), stderr %q, stdout %q (want none)", args, code, errs, out)
 		}
 	}
 }

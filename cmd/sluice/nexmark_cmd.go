@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,23 +24,19 @@ Flags:
 `
 	def := nexmark.DefaultConfig()
 	fs := flag.NewFlagSet("sluice nexmark generate", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	out := &usageOut{dst: stdout}
+	fs.SetOutput(out)
 	events := fs.Int64("events", 0, "number of events to write (required)")
 	seed := fs.Uint64("seed", def.Seed, "random seed")
 	rate := fs.Int64("rate", def.EventRate, "events per second of event time: sets the timestamps, not the output speed")
 	baseTime := fs.Int64("base-time", def.BaseTime, "event time of the first event, epoch milliseconds")
 	output := fs.String("output", "", "write to this file instead of stdout")
 	fs.Usage = func() {
-		fmt.Fprint(stdout, usage)
-		fs.SetOutput(stdout)
+		fmt.Fprint(out, usage)
 		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
 	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err // Parse has printed the usage
-		}
-		return usagef("%v", err)
+		return parseError(fs, err)
 	}
 	switch {
 	case fs.NArg() > 0:

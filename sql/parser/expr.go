@@ -455,6 +455,10 @@ func (p *parser) call() ast.Expr {
 	case p.isOp("*") && p.isOpAt(1, ")"):
 		p.i += 2
 		c.Star = true
+	case p.isOp("*") && !p.isOpAt(1, "."):
+		// COUNT(* FROM t): the ')' is missing.
+		p.i++
+		p.failExpected("')' after '*' in " + nt.text + "(*)")
 	case special == "TRIM" && !p.isKw("DISTINCT") && !p.isKw("ALL"):
 		c.Args = p.trimArgs()
 	default:
@@ -481,6 +485,17 @@ func (p *parser) call() ast.Expr {
 				c.Args = append(c.Args, p.expr())
 			}
 			p.expectOp(")", " closing SUBSTRING(s FROM a FOR b)")
+		case (special == "FLOOR" || special == "CEIL" || special == "CEILING") && p.acceptKw("TO"):
+			// FLOOR(ts TO HOUR): the unit becomes a one-part column
+			// reference, the form the expression compiler reads a unit
+			// argument in (as in TIMESTAMPADD(HOUR, 1, ts)).
+			u := p.peek()
+			if u.kind != tWord {
+				p.failExpected("a time unit (SECOND, MINUTE, HOUR, DAY, WEEK, MONTH, QUARTER, YEAR) in " + special + "(x TO unit)")
+			}
+			p.i++
+			c.Args = append(c.Args, &ast.ColumnRef{Parts: []ast.Ident{{Name: u.text, Pos: u.pos}}, Pos: u.pos})
+			p.expectOp(")", " closing "+special+"(x TO unit)")
 		case special == "POSITION" && p.acceptKw("IN"):
 			c.Args = append(c.Args, p.expr())
 			p.expectOp(")", " closing POSITION(a IN b)")

@@ -812,6 +812,10 @@ func (f *printer) call(c *ast.Call) {
 			f.WriteString(" FOR ")
 			f.expr(c.Args[2], 0)
 		}
+	case !c.Name.Quoted && (up == "FLOOR" || up == "CEIL" || up == "CEILING") && len(c.Args) == 2 && isTimeUnit(c.Args[1]) && !c.Distinct:
+		f.expr(c.Args[0], 0)
+		f.WriteString(" TO ")
+		f.WriteString(c.Args[1].(*ast.ColumnRef).Parts[0].Name)
 	case !c.Name.Quoted && up == "POSITION" && len(c.Args) == 2 && !c.Distinct:
 		f.expr(c.Args[0], precAdd)
 		f.WriteString(" IN ")
@@ -888,4 +892,14 @@ func (f *printer) frameBound(b ast.FrameBound) {
 		f.WriteByte(' ')
 	}
 	f.WriteString(b.Kind)
+}
+
+// timeUnits are the units of FLOOR/CEIL(x TO unit).
+var timeUnits = map[string]bool{"MILLISECOND": true, "SECOND": true, "MINUTE": true, "HOUR": true, "DAY": true, "WEEK": true, "MONTH": true, "QUARTER": true, "YEAR": true}
+
+// isTimeUnit reports whether e is a time unit written as a one-part
+// unquoted name, which FLOOR/CEIL print as "x TO unit".
+func isTimeUnit(e ast.Expr) bool {
+	r, ok := e.(*ast.ColumnRef)
+	return ok && len(r.Parts) == 1 && !r.Parts[0].Quoted && timeUnits[upperASCII(r.Parts[0].Name)]
 }
