@@ -275,7 +275,7 @@ func (w *failingWriter) Write(ctx context.Context, recs []exec.Change) error {
 	if err := w.SinkWriter.Write(ctx, recs); err != nil {
 		return err
 	}
-	if w.sub == 0 && w.barrier >= 2 && !w.f.failed.Swap(true) {
+	if w.sub == 0 && w.barrier >= 1 && !w.f.failed.Swap(true) {
 		return errInjected
 	}
 	return nil
@@ -323,6 +323,8 @@ func TestUpdatingResultsIntoPostgresRestart(t *testing.T) {
 			// The restart is the next session's (as after a crash of
 			// the process), not the job's own.
 			"restart-strategy": "none",
+			// A loaded machine must not time the checkpoints out.
+			"execution.checkpointing.timeout": "30 s",
 		} {
 			if err := s.Set(k, v); err != nil {
 				t.Fatal(err)

@@ -139,6 +139,7 @@ func (s *Session) Set(key, value string) error {
 var settingDocs = map[string]string{
 	"parallelism.default":                        "parallel subtasks of every operator (default: the number of CPUs)",
 	"execution.checkpointing.interval":           "checkpoint interval (e.g. 10s, 1 min); checkpoints are off without it",
+	"execution.checkpointing.timeout":            "how long a checkpoint may take before it is aborted (default 10 x the interval, at least 10 s... see docs/checkpoints.md)",
 	"execution.checkpointing.mode":               "EXACTLY_ONCE (default) or AT_LEAST_ONCE",
 	"state.checkpoints.dir":                      "directory of checkpoints (a path or file:// URL); a job restarts from the latest complete one",
 	"execution.savepoint.path":                   "a checkpoint directory (chk-N) to start the next job from",
@@ -176,7 +177,7 @@ func checkSetting(k, v string) error {
 		if n, err := strconv.Atoi(v); err != nil || n < 1 {
 			return fmt.Errorf("setting %s: '%s' is not a positive integer", k, v)
 		}
-	case "execution.checkpointing.interval", "table.exec.state.ttl", "table.exec.source.idle-timeout", "table.exec.mini-batch.allow-latency", "restart-strategy.fixed-delay.delay":
+	case "execution.checkpointing.interval", "execution.checkpointing.timeout", "table.exec.state.ttl", "table.exec.source.idle-timeout", "table.exec.mini-batch.allow-latency", "restart-strategy.fixed-delay.delay":
 		if _, err := parseDuration(v); err != nil {
 			return fmt.Errorf("setting %s: %w", k, err)
 		}
@@ -305,6 +306,10 @@ func (s *Session) jobOptions(info *jobInfo) ([]stream.Option, error) {
 			delivery = stream.AtLeastOnce
 		}
 		opts = append(opts, stream.WithCheckpointing(dir, d), stream.WithDelivery(delivery))
+		if v := s.settings["execution.checkpointing.timeout"]; v != "" {
+			t, _ := parseDuration(v)
+			opts = append(opts, stream.WithCheckpointTimeout(t))
+		}
 		attempts, delay, err := s.restartStrategy()
 		if err != nil {
 			return nil, err
