@@ -86,7 +86,8 @@ func (b *builder) build1(n node) (stream.Stream[exec.Change], error) {
 		if err != nil {
 			return r, err
 		}
-		cfg := exec.JoinConfig{Name: b.name("join"), StateTTL: b.ttl}
+		cfg := exec.JoinConfig{Name: b.name("join"), StateTTL: b.ttl, JoinedCond: n.pred,
+			AppendOnly: [2]bool{!n.left.updating(), !n.right.updating()}}
 		switch n.strategy {
 		case joinWindow:
 			cfg.Name = b.name("window-join")

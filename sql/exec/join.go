@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -58,6 +59,46 @@ type JoinConfig struct {
 	// 0 keeps state forever. IntervalJoin and WindowJoin ignore it: the
 	// watermark cleans their state.
 	StateTTL time.Duration
+	// AppendOnly promises that an input (0 left, 1 right) of a regular
+	// join holds only inserts: its rows are then kept under a per-key
+	// sequence number instead of their encoding (equal rows are kept
+	// apart rather than counted), and a retraction fails the job.
+	AppendOnly [2]bool
+	// JoinedCond, when set, replaces the cond argument: the condition as
+	// a predicate on the joined row (the left values then the right
+	// values). Each subtask evaluates it on a scratch row it reuses, so
+	// the predicate must not keep the slice.
+	JoinedCond func(joined []row.Value) bool
+}
+
+// joinCond evaluates a join's condition for one subtask.
+type joinCond struct {
+	cond    func(l, r []row.Value) bool
+	joined  func([]row.Value) bool
+	lw      int
+	scratch []row.Value
+}
+
+func newJoinCond(cond func(l, r []row.Value) bool, cfg JoinConfig, widths [2]int) joinCond {
+	if cfg.JoinedCond != nil {
+		return joinCond{joined: cfg.JoinedCond, lw: widths[0], scratch: make([]row.Value, widths[0]+widths[1])}
+	}
+	return joinCond{cond: cond}
+}
+
+// ok reports whether left values l and right values r satisfy the
+// condition (true without one).
+func (c *joinCond) ok(l, r []row.Value) bool {
+	switch {
+	case c.joined != nil:
+		clear(c.scratch)
+		copy(c.scratch[:c.lw], l)
+		copy(c.scratch[c.lw:], r)
+		return c.joined(c.scratch)
+	case c.cond != nil:
+		return c.cond(l, r)
+	}
+	return true
 }
 
 func (c JoinConfig) opts(def string, keyed bool) []stream.OpOption {
@@ -107,7 +148,7 @@ func Join(left, right stream.Stream[Change], leftKey, rightKey []int, kind JoinK
 	if len(leftKey) != len(rightKey) {
 		panic(fmt.Sprintf("exec.Join %s: %d left key columns but %d right key columns; the planner must pair them", cfg.Name, len(leftKey), len(rightKey)))
 	}
-	op := &joinOp{kind: kind, keys: [2][]int{leftKey, rightKey}, widths: [2]int{leftWidth, rightWidth}, cond: cond, ttl: cfg.StateTTL.Milliseconds()}
+	op := &joinOp{kind: kind, keys: [2][]int{leftKey, rightKey}, widths: [2]int{leftWidth, rightWidth}, cond: cond, cfg: cfg, ttl: cfg.StateTTL.Milliseconds()}
 	if cfg.StateTTL > 0 && op.ttl == 0 {
 		op.ttl = 1
 	}
@@ -121,11 +162,12 @@ type joinOp struct {
 	keys   [2][]int
 	widths [2]int
 	cond   func(l, r []row.Value) bool
+	cfg    JoinConfig
 	ttl    int64
 }
 
 func (op *joinOp) open(ctx *stream.KeyedContext[string, Change]) (sidedFunc, error) {
-	f := &joinFunc{joinOp: op}
+	f := &joinFunc{joinOp: op, cnd: newJoinCond(op.cond, op.cfg, op.widths)}
 	var err error
 	if f.rows[0], err = state.NewMap[string, string, joinRec](ctx.State(), "left"); err != nil {
 		return nil, fmt.Errorf("join left state: %w", err)
@@ -146,6 +188,10 @@ type joinFunc struct {
 	rows  [2]*state.Map[string, string, joinRec]
 	timer *state.Value[string, int64]
 	upd   []joinUpdate
+	cnd   joinCond
+	// seq numbers the rows of append-only sides (their map keys).
+	seq uint64
+	kb  []byte
 }
 
 type joinUpdate struct {
@@ -170,13 +216,10 @@ func (f *joinFunc) pair(s int, v, o []row.Value) []row.Value {
 }
 
 func (f *joinFunc) matches(s int, v, o []row.Value) bool {
-	if f.cond == nil {
-		return true
-	}
 	if s == 0 {
-		return f.cond(v, o)
+		return f.cnd.ok(v, o)
 	}
-	return f.cond(o, v)
+	return f.cnd.ok(o, v)
 }
 
 func emitN(ctx *stream.KeyedContext[string, Change], n int64, c Change, ts int64) {
@@ -206,8 +249,27 @@ func (f *joinFunc) process(ctx *stream.KeyedContext[string, Change], s int, c Ch
 		}
 		return
 	}
-	k := rowKey(c.Vals)
-	rec, exists := f.rows[s].Get(k)
+	var k string
+	var rec joinRec
+	exists := false
+	if f.cfg.AppendOnly[s] {
+		if !add {
+			panic(fmt.Errorf("%s: a %s row arrived on the %s input, planned as append-only (JoinConfig.AppendOnly)", f.cfg.Name, c.Op, [2]string{"left", "right"}[s]))
+		}
+		// A fresh sequence number; after a restore the numbers restart,
+		// so skip those the key's restored rows hold.
+		for {
+			f.seq++
+			f.kb = binary.AppendUvarint(f.kb[:0], f.seq)
+			if _, taken := f.rows[s].Get(string(f.kb)); !taken {
+				break
+			}
+		}
+		k = string(f.kb)
+	} else {
+		k = rowKey(c.Vals)
+		rec, exists = f.rows[s].Get(k)
+	}
 	now := int64(0)
 	if f.ttl > 0 {
 		now = ctx.ProcessingTime()

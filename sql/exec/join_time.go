@@ -35,7 +35,7 @@ func IntervalJoin(left, right stream.Stream[Change], leftKey, rightKey []int, ki
 	if lower > upper {
 		panic(fmt.Sprintf("exec.IntervalJoin %s: lower bound %s above upper bound %s", cfg.Name, lower, upper))
 	}
-	op := &timedJoin{kind: kind, keys: [2][]int{leftKey, rightKey}, widths: [2]int{leftWidth, rightWidth}, cond: cond, lo: lower.Milliseconds(), hi: upper.Milliseconds()}
+	op := &timedJoin{kind: kind, keys: [2][]int{leftKey, rightKey}, widths: [2]int{leftWidth, rightWidth}, cond: cond, cfg: cfg, lo: lower.Milliseconds(), hi: upper.Milliseconds()}
 	return coKeyed(left, right, func(c Change) string { return Key(c.Vals, leftKey) }, func(c Change) string { return Key(c.Vals, rightKey) }, op.openInterval, cfg.opts("interval-join-"+kind.String(), len(leftKey) > 0))
 }
 
@@ -45,6 +45,7 @@ type timedJoin struct {
 	keys   [2][]int
 	widths [2]int
 	cond   func(l, r []row.Value) bool
+	cfg    JoinConfig
 	lo, hi int64
 	// win are the window_start, window_end columns of each side (window
 	// join only).
@@ -66,10 +67,9 @@ func (op *timedJoin) padded(s int, v []row.Value) []row.Value {
 	return op.pair(nil, v)
 }
 
-func (op *timedJoin) ok(l, r []row.Value) bool { return op.cond == nil || op.cond(l, r) }
 
 func (op *timedJoin) openInterval(ctx *stream.KeyedContext[string, Change]) (sidedFunc, error) {
-	f := &intervalFunc{timedJoin: op}
+	f := &intervalFunc{timedJoin: op, cnd: newJoinCond(op.cond, op.cfg, op.widths)}
 	var err error
 	if f.rows[0], err = state.NewList[string, timedRow](ctx.State(), "left"); err != nil {
 		return nil, fmt.Errorf("interval join left state: %w", err)
@@ -83,6 +83,7 @@ func (op *timedJoin) openInterval(ctx *stream.KeyedContext[string, Change]) (sid
 type intervalFunc struct {
 	*timedJoin
 	rows [2]*state.List[string, timedRow]
+	cnd  joinCond
 }
 
 func (f *intervalFunc) process(ctx *stream.KeyedContext[string, Change], s int, c Change) {
@@ -106,7 +107,7 @@ func (f *intervalFunc) process(ctx *stream.KeyedContext[string, Change], s int, 
 		if s == 1 {
 			l, lts, rv, rts = r.Vals, r.Ts, c.Vals, ts
 		}
-		if d := rts - lts; d < f.lo || d > f.hi || !f.ok(l, rv) {
+		if d := rts - lts; d < f.lo || d > f.hi || !f.cnd.ok(l, rv) {
 			continue
 		}
 		ctx.EmitAt(Change{Op: Insert, Vals: f.pair(l, rv)}, max(lts, rts))
@@ -181,12 +182,12 @@ func WindowJoin(left, right stream.Stream[Change], leftKey, rightKey []int, left
 	// rows of one window, and its timer fires them.
 	lcols := append(append([]int(nil), leftKey...), leftWin[0], leftWin[1])
 	rcols := append(append([]int(nil), rightKey...), rightWin[0], rightWin[1])
-	op := &timedJoin{kind: kind, keys: [2][]int{leftKey, rightKey}, widths: [2]int{leftWidth, rightWidth}, cond: cond, win: [2][2]int{leftWin, rightWin}}
+	op := &timedJoin{kind: kind, keys: [2][]int{leftKey, rightKey}, widths: [2]int{leftWidth, rightWidth}, cond: cond, cfg: cfg, win: [2][2]int{leftWin, rightWin}}
 	return coKeyed(left, right, func(c Change) string { return Key(c.Vals, lcols) }, func(c Change) string { return Key(c.Vals, rcols) }, op.openWindow, cfg.opts("window-join-"+kind.String(), true))
 }
 
 func (op *timedJoin) openWindow(ctx *stream.KeyedContext[string, Change]) (sidedFunc, error) {
-	f := &windowJoinFunc{timedJoin: op}
+	f := &windowJoinFunc{timedJoin: op, cnd: newJoinCond(op.cond, op.cfg, op.widths)}
 	var err error
 	if f.rows[0], err = state.NewList[string, timedRow](ctx.State(), "left"); err != nil {
 		return nil, fmt.Errorf("window join left state: %w", err)
@@ -200,6 +201,7 @@ func (op *timedJoin) openWindow(ctx *stream.KeyedContext[string, Change]) (sided
 type windowJoinFunc struct {
 	*timedJoin
 	rows [2]*state.List[string, timedRow]
+	cnd  joinCond
 }
 
 func (f *windowJoinFunc) process(ctx *stream.KeyedContext[string, Change], s int, c Change) {
@@ -223,7 +225,7 @@ func (f *windowJoinFunc) OnTimer(ctx *stream.KeyedContext[string, Change], t str
 		matched := false
 		if !hasNull(l.Vals, f.keys[0]) {
 			for j, r := range rs {
-				if hasNull(r.Vals, f.keys[1]) || !f.ok(l.Vals, r.Vals) {
+				if hasNull(r.Vals, f.keys[1]) || !f.cnd.ok(l.Vals, r.Vals) {
 					continue
 				}
 				ctx.EmitAt(Change{Op: Insert, Vals: f.pair(l.Vals, r.Vals)}, t.Time)
