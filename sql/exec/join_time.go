@@ -67,7 +67,6 @@ func (op *timedJoin) padded(s int, v []row.Value) []row.Value {
 	return op.pair(nil, v)
 }
 
-
 func (op *timedJoin) openInterval(ctx *stream.KeyedContext[string, Change]) (sidedFunc, error) {
 	f := &intervalFunc{timedJoin: op, cnd: newJoinCond(op.cond, op.cfg, op.widths)}
 	var err error
