@@ -138,21 +138,29 @@ func (f *intervalFunc) process(ctx *stream.KeyedContext[string, Change], s int, 
 func (f *intervalFunc) OnTimer(ctx *stream.KeyedContext[string, Change], t stream.Timer) {
 	for s := range 2 {
 		rows := f.rows[s].Values()
-		keep := make([]timedRow, 0, len(rows))
-		for _, r := range rows {
+		var keep []timedRow
+		dropped := false
+		for i, r := range rows {
 			end := r.Ts + f.hi
 			if s == 1 {
 				end = r.Ts - f.lo
 			}
 			if end > t.Time {
-				keep = append(keep, r)
+				if dropped {
+					keep = append(keep, r)
+				}
 				continue
+			}
+			if !dropped {
+				// The state owns rows: collect the kept ones apart.
+				dropped = true
+				keep = append(make([]timedRow, 0, len(rows)-1), rows[:i]...)
 			}
 			if !r.Matched && f.kind.preserves(s) {
 				ctx.EmitAt(Change{Op: Insert, Vals: f.padded(s, r.Vals)}, r.Ts)
 			}
 		}
-		if len(keep) != len(rows) {
+		if dropped {
 			f.rows[s].Update(keep)
 		}
 	}
