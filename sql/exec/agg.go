@@ -535,7 +535,9 @@ func (p *aggPlan) apply(c *aggCallPlan, ca *callAcc, x row.Value, sign int64) {
 		}
 	case AggMin, AggMax:
 		if !p.retract {
-			if ca.n == 0 || (c.Kind == AggMin) == (row.Compare(x, ca.v) < 0) && row.Compare(x, ca.v) != 0 {
+			if ca.n == 0 {
+				ca.v = aggOwn(x)
+			} else if cmp := row.Compare(x, ca.v); cmp != 0 && (c.Kind == AggMin) == (cmp < 0) {
 				ca.v = aggOwn(x)
 			}
 			ca.n = 1
