@@ -153,7 +153,7 @@ func Join(left, right stream.Stream[Change], leftKey, rightKey []int, kind JoinK
 	if cfg.StateTTL > 0 && op.ttl == 0 {
 		op.ttl = 1
 	}
-	return coKeyed(left, right, func(c Change) string { return Key(c.Vals, leftKey) }, func(c Change) string { return Key(c.Vals, rightKey) }, op.open, cfg.opts("join-"+kind.String(), len(leftKey) > 0))
+	return coKeyed(left, right, func(c Change) string { return keyOf(c.Vals, leftKey) }, func(c Change) string { return keyOf(c.Vals, rightKey) }, op.open, cfg.opts("join-"+kind.String(), len(leftKey) > 0))
 }
 
 // joinOp is the configuration of a regular join; open makes one instance

@@ -36,7 +36,7 @@ func IntervalJoin(left, right stream.Stream[Change], leftKey, rightKey []int, ki
 		panic(fmt.Sprintf("exec.IntervalJoin %s: lower bound %s above upper bound %s", cfg.Name, lower, upper))
 	}
 	op := &timedJoin{kind: kind, keys: [2][]int{leftKey, rightKey}, widths: [2]int{leftWidth, rightWidth}, cond: cond, cfg: cfg, lo: lower.Milliseconds(), hi: upper.Milliseconds()}
-	return coKeyed(left, right, func(c Change) string { return Key(c.Vals, leftKey) }, func(c Change) string { return Key(c.Vals, rightKey) }, op.openInterval, cfg.opts("interval-join-"+kind.String(), len(leftKey) > 0))
+	return coKeyed(left, right, func(c Change) string { return keyOf(c.Vals, leftKey) }, func(c Change) string { return keyOf(c.Vals, rightKey) }, op.openInterval, cfg.opts("interval-join-"+kind.String(), len(leftKey) > 0))
 }
 
 // timedJoin is the configuration shared by interval and window joins.
@@ -190,7 +190,7 @@ func WindowJoin(left, right stream.Stream[Change], leftKey, rightKey []int, left
 	lcols := append(append([]int(nil), leftKey...), leftWin[0], leftWin[1])
 	rcols := append(append([]int(nil), rightKey...), rightWin[0], rightWin[1])
 	op := &timedJoin{kind: kind, keys: [2][]int{leftKey, rightKey}, widths: [2]int{leftWidth, rightWidth}, cond: cond, cfg: cfg, win: [2][2]int{leftWin, rightWin}}
-	return coKeyed(left, right, func(c Change) string { return Key(c.Vals, lcols) }, func(c Change) string { return Key(c.Vals, rcols) }, op.openWindow, cfg.opts("window-join-"+kind.String(), true))
+	return coKeyed(left, right, func(c Change) string { return keyOf(c.Vals, lcols) }, func(c Change) string { return keyOf(c.Vals, rcols) }, op.openWindow, cfg.opts("window-join-"+kind.String(), true))
 }
 
 func (op *timedJoin) openWindow(ctx *stream.KeyedContext[string, Change]) (sidedFunc, error) {
