@@ -246,10 +246,41 @@ func (p *planner) planAggregate(sel *ast.Select, in node, aggCalls []*ast.Call) 
 	return p.buildAggregate(sel, ag, aggCalls)
 }
 
+// fusePre plans the pre-projection pre of an aggregation (exprs: the
+// expression of each computed column, nil for a passed column) over the
+// input of a calc below it that only passes columns through (a view's
+// projection), so that rows are copied once; nil when not possible.
+func (p *planner) fusePre(pre *calc, exprs []ast.Expr) *calc {
+	below, ok := fusable(pre.in)
+	if !ok {
+		return nil
+	}
+	fs := &fuseScope{cols: pre.in.cols(), c: below}
+	c := &calc{in: below.in, filter: below.filter, filterText: below.filterText, out: pre.out, exprText: pre.exprText}
+	for k, j := range pre.pass {
+		if j >= 0 {
+			if below.pass[j] < 0 {
+				return nil
+			}
+			c.pass = append(c.pass, below.pass[j])
+			c.exprs = append(c.exprs, expr.Compiled{})
+			continue
+		}
+		cc, err := p.comp.Compile(exprs[k], fs)
+		if err != nil {
+			return nil // a computed column of below (or kept as planned)
+		}
+		c.pass = append(c.pass, -1)
+		c.exprs = append(c.exprs, cc)
+	}
+	return c
+}
+
 func (p *planner) buildAggregate(sel *ast.Select, ag aggregation, aggCalls []*ast.Call) (node, error) {
 	bsc := &scope{cols: ag.base.cols()}
 	// Pre-projection: keys, then each distinct argument and filter.
 	pre := &calc{in: ag.base}
+	var preASTs []ast.Expr // the expression of each computed pre column
 	addPre := func(e ast.Expr, name string) (int, error) {
 		if r, ok := e.(*ast.ColumnRef); ok {
 			j, err := bsc.find(r.Parts, r.Pos)
@@ -263,6 +294,7 @@ func (p *planner) buildAggregate(sel *ast.Select, ag aggregation, aggCalls []*as
 			}
 			src := bsc.cols[j]
 			pre.out = append(pre.out, column{name: src.name, qual: src.qual, path: src.path, typ: src.typ, win: src.win})
+			preASTs = append(preASTs, nil)
 			pre.pass = append(pre.pass, j)
 			pre.exprs = append(pre.exprs, expr.Compiled{})
 			pre.exprText = append(pre.exprText, src.name)
@@ -281,6 +313,7 @@ func (p *planner) buildAggregate(sel *ast.Select, ag aggregation, aggCalls []*as
 			return 0, err
 		}
 		pre.out = append(pre.out, column{name: name, typ: c.Type})
+		preASTs = append(preASTs, e)
 		pre.pass = append(pre.pass, -1)
 		pre.exprs = append(pre.exprs, c)
 		pre.exprText = append(pre.exprText, exprText(e))
@@ -349,6 +382,8 @@ func (p *planner) buildAggregate(sel *ast.Select, ag aggregation, aggCalls []*as
 	var preNode node = pre
 	if pre.isIdentity() && pre.filter == nil {
 		preNode = ag.base
+	} else if f := p.fusePre(pre, preASTs); f != nil {
+		preNode = f
 	}
 	// The aggregation and the scope of the select list over it.
 	var aggNode node

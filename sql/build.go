@@ -25,11 +25,15 @@ type builder struct {
 	// explain: the dataflow is built only to print its plan (lookup
 	// tables are not read).
 	explain bool
+	// digests and reused: sub-plan reuse (reuse.go).
+	digests map[node]string
+	reused  map[string]stream.Stream[exec.Change]
 }
 
 func (s *Session) newBuilder(ctx context.Context, env *stream.Env) *builder {
 	return &builder{ctx: ctx, s: s, env: env, built: map[node]stream.Stream[exec.Change]{},
-		scans: map[*table]stream.Stream[exec.Change]{}, ttl: s.stateTTL()}
+		scans: map[*table]stream.Stream[exec.Change]{}, ttl: s.stateTTL(),
+		digests: map[node]string{}, reused: map[string]stream.Stream[exec.Change]{}}
 }
 
 func (b *builder) name(kind string) string {
@@ -41,11 +45,19 @@ func (b *builder) build(n node) (stream.Stream[exec.Change], error) {
 	if s, ok := b.built[n]; ok {
 		return s, nil
 	}
+	d := b.digest(n)
+	if s, ok := b.reused[d]; ok && d != "" {
+		b.built[n] = s
+		return s, nil
+	}
 	s, err := b.build1(n)
 	if err != nil {
 		return s, err
 	}
 	b.built[n] = s
+	if d != "" {
+		b.reused[d] = s
+	}
 	return s, nil
 }
 
@@ -90,7 +102,8 @@ func (b *builder) build1(n node) (stream.Stream[exec.Change], error) {
 		if err != nil {
 			return r, err
 		}
-		cfg := exec.JoinConfig{Name: b.name("join"), StateTTL: b.ttl}
+		cfg := exec.JoinConfig{Name: b.name("join"), StateTTL: b.ttl, JoinedCond: n.pred,
+			AppendOnly: [2]bool{!n.left.updating(), !n.right.updating()}}
 		switch n.strategy {
 		case joinWindow:
 			cfg.Name = b.name("window-join")

@@ -128,6 +128,7 @@ func (p *planner) planJoin(j *ast.Join, conjs []ast.Expr) (node, []ast.Expr, err
 			return nil, nil, err
 		}
 		lw := len(lcols)
+		jn.pred = pred
 		jn.cond = func(l, r []row.Value) bool {
 			vals := make([]row.Value, lw+len(r))
 			copy(vals, l)

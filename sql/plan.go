@@ -130,11 +130,14 @@ const (
 
 // join joins two inputs; its columns are the left's then the right's.
 type join struct {
-	left, right         node
-	out                 []column
-	kind                exec.JoinKind
-	leftKey, rightKey   []int
-	cond                func(l, r []row.Value) bool
+	left, right       node
+	out               []column
+	kind              exec.JoinKind
+	leftKey, rightKey []int
+	cond              func(l, r []row.Value) bool
+	// pred is the condition on the joined row (left ++ right), which
+	// the operator evaluates on a scratch row; cond wraps it.
+	pred                func([]row.Value) bool
 	condText            string
 	strategy            joinStrategy
 	lower, upper        time.Duration

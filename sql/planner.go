@@ -29,6 +29,13 @@ type planner struct {
 	// planning pass scans instead (see pushdown.go).
 	usage  map[*table][]bool
 	pruned map[*table]*table
+	// itemUse (first pass) records which output columns of each
+	// prunable select are read; itemNeed (later passes) is that record,
+	// by which prunedItems leaves the rest out. derived is the select
+	// planRef is about to plan as a FROM item.
+	itemUse  map[*ast.Select]map[string]*bool
+	itemNeed map[*ast.Select]map[string]bool
+	derived  *ast.Select
 }
 
 func (s *Session) newPlanner() *planner {

@@ -60,17 +60,48 @@ func pushdownCapable(o connect.Options) bool {
 	return false
 }
 
-// planPruned runs plan twice when some table can be read with fewer
-// columns: the first pass finds the columns used, the second plans over
-// the cut-down tables.
+// planPruned plans up to three times. The first pass finds the columns
+// of each table that names resolve to, and the output columns of each
+// derived select (a view's or a FROM subquery's projection) that the
+// query above reads. When some derived select has unread columns, a
+// second pass plans without them (see prunedItems) and finds the table
+// columns still read. The last pass plans over tables cut down to
+// those columns.
 func (s *Session) planPruned(plan func(p *planner) error) error {
 	p := s.newPlanner()
 	p.usage = map[*table][]bool{}
+	p.itemUse = map[*ast.Select]map[string]*bool{}
 	if err := plan(p); err != nil {
 		return err
 	}
+	var need map[*ast.Select]map[string]bool
+	for sel, use := range p.itemUse {
+		for _, u := range use {
+			if !*u {
+				if need == nil {
+					need = map[*ast.Select]map[string]bool{}
+				}
+				m := map[string]bool{}
+				for name, u := range use {
+					m[name] = *u
+				}
+				need[sel] = m
+				break
+			}
+		}
+	}
+	usage := p.usage
+	if need != nil {
+		p = s.newPlanner()
+		p.usage = map[*table][]bool{}
+		p.itemNeed = need
+		if err := plan(p); err != nil {
+			return err
+		}
+		usage = p.usage
+	}
 	pruned := map[*table]*table{}
-	for t, used := range p.usage {
+	for t, used := range usage {
 		if !pushdownCapable(t.options) || len(t.physical) < 2 {
 			continue
 		}
@@ -83,7 +114,90 @@ func (s *Session) planPruned(plan func(p *planner) error) error {
 	}
 	p2 := s.newPlanner()
 	p2.pruned = pruned
+	p2.itemNeed = need
 	return plan(p2)
+}
+
+// derivedSelect returns q as a select whose output columns the query
+// above reads by name only (no column list renames them by position),
+// so that those it never reads may be left out; nil otherwise.
+func derivedSelect(q ast.Query, renames bool) *ast.Select {
+	sel, ok := q.(*ast.Select)
+	if !ok || renames {
+		return nil
+	}
+	return sel
+}
+
+// prunable reports whether sel's select list may lose the items the
+// query above does not read: a plain projection (no aggregation,
+// DISTINCT, ORDER BY, LIMIT or OVER), planned as a FROM item.
+func (p *planner) prunable(sel *ast.Select, derived bool, aggs int) bool {
+	if !derived || len(sel.GroupBy) > 0 || aggs > 0 || sel.Distinct || sel.Having != nil || len(sel.OrderBy) > 0 || sel.Limit != nil {
+		return false
+	}
+	for _, it := range sel.Items {
+		if it.Star {
+			continue
+		}
+		over := false
+		walk(it.Expr, func(x ast.Expr) bool {
+			if c, ok := x.(*ast.Call); ok && c.Over != nil {
+				over = true
+			}
+			return !over
+		})
+		if over {
+			return false
+		}
+	}
+	return true
+}
+
+// markItems (first pass) wires the output columns of a prunable select
+// to record whether a name above resolves to them.
+func (p *planner) markItems(sel *ast.Select, out node) {
+	if p.itemUse == nil {
+		return
+	}
+	use := p.itemUse[sel]
+	if use == nil {
+		use = map[string]*bool{}
+		p.itemUse[sel] = use
+	}
+	cols := out.cols() // the node's own slice: mark in place
+	for i := range cols {
+		u, ok := use[cols[i].name]
+		if !ok {
+			u = new(bool)
+			use[cols[i].name] = u
+		}
+		cols[i].used = u
+	}
+}
+
+// prunedItems (later passes) keeps the items of a prunable select that
+// the first pass saw read (at least one).
+func (p *planner) prunedItems(sel *ast.Select, items []ast.SelectItem) []ast.SelectItem {
+	need, ok := p.itemNeed[sel]
+	if !ok {
+		return items
+	}
+	var out []ast.SelectItem
+	for i, it := range items {
+		if need[outputName(it, i)] {
+			if it.Alias == nil {
+				// Keep the name it had at its original position.
+				a := ast.Ident{Name: outputName(it, i), Pos: it.Pos}
+				it.Alias = &a
+			}
+			out = append(out, it)
+		}
+	}
+	if len(out) == 0 {
+		return items[:1]
+	}
+	return out
 }
 
 // pruneTable returns t with only the physical columns used (directly or

@@ -11,6 +11,8 @@ import (
 )
 
 func (p *planner) planSelect(sel *ast.Select) (node, error) {
+	derived := p.derived == sel
+	p.derived = nil
 	var in node
 	conjs := splitAnd(sel.Where)
 	if sel.From == nil {
@@ -29,6 +31,7 @@ func (p *planner) planSelect(sel *ast.Select) (node, error) {
 		return nil, err
 	}
 	aggs := p.findAggregates(sel)
+	prune := p.prunable(sel, derived, len(aggs))
 	var out node
 	switch {
 	case len(sel.GroupBy) > 0 || len(aggs) > 0:
@@ -37,10 +40,13 @@ func (p *planner) planSelect(sel *ast.Select) (node, error) {
 		if sel.Having != nil {
 			return nil, fmt.Errorf("%s: HAVING needs GROUP BY or an aggregate", sel.Having.Start())
 		}
-		out, err = p.planProjection(sel, in)
+		out, err = p.planProjection(sel, in, prune)
 	}
 	if err != nil {
 		return nil, err
+	}
+	if prune {
+		p.markItems(sel, out)
 	}
 	if sel.Distinct {
 		out = p.distinct(out)
@@ -143,10 +149,13 @@ func expandItems(items []ast.SelectItem, in node) ([]ast.SelectItem, error) {
 
 // planProjection is the select list of a query without aggregation; a
 // ROW_NUMBER() OVER item makes a ranking below the projection.
-func (p *planner) planProjection(sel *ast.Select, in node) (node, error) {
+func (p *planner) planProjection(sel *ast.Select, in node, prune bool) (node, error) {
 	items, err := expandItems(sel.Items, in)
 	if err != nil {
 		return nil, err
+	}
+	if prune {
+		items = p.prunedItems(sel, items)
 	}
 	var rk *rank
 	for i, it := range items {
@@ -254,6 +263,7 @@ func (p *planner) planRef(ref ast.TableRef, conjs []ast.Expr) (node, []ast.Expr,
 		if r.Lateral {
 			return nil, nil, fmt.Errorf("%s: LATERAL subqueries are not supported", r.Pos)
 		}
+		p.derived = derivedSelect(r.Query, r.Alias != nil && len(r.Alias.Columns) > 0)
 		n, err := p.planQuery(r.Query)
 		if err != nil {
 			return nil, nil, err
@@ -321,6 +331,7 @@ func (p *planner) planTableName(r *ast.TableName) (node, error) {
 			p.depth++
 			saved := p.ctes
 			p.ctes = p.ctes[:i] // a CTE sees the ones before it
+			p.derived = derivedSelect(c.Query, len(c.Columns) > 0 || r.Alias != nil && len(r.Alias.Columns) > 0)
 			n, err := p.planQuery(c.Query)
 			p.ctes = saved
 			p.depth--
@@ -348,6 +359,7 @@ func (p *planner) planTableName(r *ast.TableName) (node, error) {
 		p.depth++
 		saved := p.ctes
 		p.ctes = nil
+		p.derived = derivedSelect(v.query, len(v.columns) > 0)
 		n, err := p.planQuery(v.query)
 		p.ctes = saved
 		p.depth--

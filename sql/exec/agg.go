@@ -315,9 +315,60 @@ type accRow struct {
 // distinctSet maps each distinct value to a slot of counts: counts[slot*nf
 // + f] is the number of rows holding the value that pass filter f.
 type distinctSet struct {
+	// ints holds the BIGINT/INT values (most DISTINCT arguments: ids),
+	// idx the others: an int64 key hashes much faster than a Value.
+	ints   map[int64]int32
 	idx    map[row.Value]int32
 	counts []int64
 	free   []int32
+}
+
+func (d *distinctSet) get(x row.Value) (int32, bool) {
+	if x.Kind() == row.KindInt {
+		s, ok := d.ints[x.AsInt()]
+		return s, ok
+	}
+	s, ok := d.idx[x]
+	return s, ok
+}
+
+func (d *distinctSet) put(x row.Value, slot int32) {
+	if x.Kind() == row.KindInt {
+		if d.ints == nil {
+			d.ints = make(map[int64]int32)
+		}
+		d.ints[x.AsInt()] = slot
+		return
+	}
+	if d.idx == nil {
+		d.idx = make(map[row.Value]int32)
+	}
+	d.idx[x] = slot
+}
+
+func (d *distinctSet) del(x row.Value) {
+	if x.Kind() == row.KindInt {
+		delete(d.ints, x.AsInt())
+		return
+	}
+	delete(d.idx, x)
+}
+
+// size is the number of distinct values held.
+func (d *distinctSet) size() int { return len(d.ints) + len(d.idx) }
+
+// all iterates the values and their slots.
+func (d *distinctSet) all(yield func(row.Value, int32) bool) {
+	for v, s := range d.ints {
+		if !yield(row.Int(v), s) {
+			return
+		}
+	}
+	for v, s := range d.idx {
+		if !yield(v, s) {
+			return
+		}
+	}
 }
 
 // aggSeqCounter orders FIRST/LAST_VALUE values of window accumulators across
@@ -416,7 +467,7 @@ func (p *aggPlan) distinct(a *accRow, g int, dg *distinctGroup, x row.Value, val
 	if x.Kind() == row.KindFloat && x.AsFloat() == 0 {
 		x = row.Float(0)
 	}
-	slot, ok := ds.idx[x]
+	slot, ok := ds.get(x)
 	if !ok {
 		if sign < 0 {
 			return // a retraction of a value never added (state expired)
@@ -428,9 +479,6 @@ func (p *aggPlan) distinct(a *accRow, g int, dg *distinctGroup, x row.Value, val
 		if !pass {
 			return
 		}
-		if ds.idx == nil {
-			ds.idx = make(map[row.Value]int32)
-		}
 		if n := len(ds.free); n > 0 {
 			slot = ds.free[n-1]
 			ds.free = ds.free[:n-1]
@@ -439,7 +487,7 @@ func (p *aggPlan) distinct(a *accRow, g int, dg *distinctGroup, x row.Value, val
 			ds.counts = append(ds.counts, make([]int64, nf)...)
 		}
 		x = aggOwn(x)
-		ds.idx[x] = slot
+		ds.put(x, slot)
 	}
 	cs := ds.counts[int(slot)*nf : int(slot+1)*nf]
 	for f, col := range dg.filters {
@@ -467,7 +515,7 @@ func (p *aggPlan) distinct(a *accRow, g int, dg *distinctGroup, x row.Value, val
 				return
 			}
 		}
-		delete(ds.idx, x)
+		ds.del(x)
 		ds.free = append(ds.free, slot)
 	}
 }
@@ -487,7 +535,9 @@ func (p *aggPlan) apply(c *aggCallPlan, ca *callAcc, x row.Value, sign int64) {
 		}
 	case AggMin, AggMax:
 		if !p.retract {
-			if ca.n == 0 || (c.Kind == AggMin) == (row.Compare(x, ca.v) < 0) && row.Compare(x, ca.v) != 0 {
+			if ca.n == 0 {
+				ca.v = aggOwn(x)
+			} else if cmp := row.Compare(x, ca.v); cmp != 0 && (c.Kind == AggMin) == (cmp < 0) {
 				ca.v = aggOwn(x)
 			}
 			ca.n = 1
@@ -578,7 +628,7 @@ func (p *aggPlan) merge(a, b *accRow) *accRow {
 		dg := &p.dist[g]
 		nf := len(dg.filters)
 		bs := &b.dist[g]
-		for v, slot := range bs.idx {
+		for v, slot := range bs.all {
 			for f := range nf {
 				n := bs.counts[int(slot)*nf+f]
 				if n == 0 {
@@ -595,11 +645,8 @@ func (p *aggPlan) merge(a, b *accRow) *accRow {
 func (p *aggPlan) addDistinctCount(a *accRow, g int, dg *distinctGroup, v row.Value, f int, n int64) {
 	ds := &a.dist[g]
 	nf := len(dg.filters)
-	slot, ok := ds.idx[v]
+	slot, ok := ds.get(v)
 	if !ok {
-		if ds.idx == nil {
-			ds.idx = make(map[row.Value]int32)
-		}
 		if k := len(ds.free); k > 0 {
 			slot = ds.free[k-1]
 			ds.free = ds.free[:k-1]
@@ -607,7 +654,7 @@ func (p *aggPlan) addDistinctCount(a *accRow, g int, dg *distinctGroup, v row.Va
 			slot = int32(len(ds.counts) / nf)
 			ds.counts = append(ds.counts, make([]int64, nf)...)
 		}
-		ds.idx[v] = slot
+		ds.put(v, slot)
 	}
 	cs := ds.counts[int(slot)*nf : int(slot+1)*nf]
 	first := cs[f] == 0

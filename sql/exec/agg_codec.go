@@ -78,12 +78,12 @@ func (a accRow) MarshalBinary() ([]byte, error) {
 	for i := range a.dist {
 		d := &a.dist[i]
 		nf := 0
-		if len(d.idx) > 0 {
-			nf = len(d.counts) / (len(d.idx) + len(d.free))
+		if d.size() > 0 {
+			nf = len(d.counts) / (d.size() + len(d.free))
 		}
 		b = binary.AppendUvarint(b, uint64(nf))
-		b = binary.AppendUvarint(b, uint64(len(d.idx)))
-		for v, slot := range d.idx {
+		b = binary.AppendUvarint(b, uint64(d.size()))
+		for v, slot := range d.all {
 			b = v.AppendBinary(b)
 			for _, n := range d.counts[int(slot)*nf : int(slot+1)*nf] {
 				b = binary.AppendVarint(b, n)
@@ -240,11 +240,10 @@ func (a *accRow) UnmarshalBinary(b []byte) error {
 			d.fail("distinct entries")
 			break
 		}
-		s.idx = make(map[row.Value]int32, ne)
 		s.counts = make([]int64, 0, ne*nf)
 		for j := range ne {
 			v := d.value("distinct value")
-			s.idx[v] = int32(j)
+			s.put(v, int32(j))
 			for range nf {
 				s.counts = append(s.counts, d.varint("distinct count"))
 			}

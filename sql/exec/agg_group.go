@@ -24,7 +24,7 @@ func aggKeyBy(in stream.Stream[Change], key []int, name string, cfgErr error) st
 		if cfgErr != nil {
 			panic(cfgErr)
 		}
-		return aggKeyed{key: Key(c.Vals, key), c: c}
+		return aggKeyed{key: keyOf(c.Vals, key), c: c}
 	}, stream.Name(name+"-key"))
 	return stream.KeyBy(keyed, func(k aggKeyed) string { return k.key })
 }

@@ -2,6 +2,7 @@ package exec
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/sluicehq/sluice/row"
@@ -58,6 +59,47 @@ type JoinConfig struct {
 	// 0 keeps state forever. IntervalJoin and WindowJoin ignore it: the
 	// watermark cleans their state.
 	StateTTL time.Duration
+	// AppendOnly promises that an input (0 left, 1 right) of a regular
+	// join holds only inserts: its rows are then kept per key in a list
+	// (list state named "left-rows" or "right-rows") rather than in a
+	// map from their encoding, equal rows apart rather than counted, and
+	// a retraction fails the job.
+	AppendOnly [2]bool
+	// JoinedCond, when set, replaces the cond argument: the condition as
+	// a predicate on the joined row (the left values then the right
+	// values). Each subtask evaluates it on a scratch row it reuses, so
+	// the predicate must not keep the slice.
+	JoinedCond func(joined []row.Value) bool
+}
+
+// joinCond evaluates a join's condition for one subtask.
+type joinCond struct {
+	cond    func(l, r []row.Value) bool
+	joined  func([]row.Value) bool
+	lw      int
+	scratch []row.Value
+}
+
+func newJoinCond(cond func(l, r []row.Value) bool, cfg JoinConfig, widths [2]int) joinCond {
+	if cfg.JoinedCond != nil {
+		return joinCond{joined: cfg.JoinedCond, lw: widths[0], scratch: make([]row.Value, widths[0]+widths[1])}
+	}
+	return joinCond{cond: cond}
+}
+
+// ok reports whether left values l and right values r satisfy the
+// condition (true without one).
+func (c *joinCond) ok(l, r []row.Value) bool {
+	switch {
+	case c.joined != nil:
+		clear(c.scratch)
+		copy(c.scratch[:c.lw], l)
+		copy(c.scratch[c.lw:], r)
+		return c.joined(c.scratch)
+	case c.cond != nil:
+		return c.cond(l, r)
+	}
+	return true
 }
 
 func (c JoinConfig) opts(def string, keyed bool) []stream.OpOption {
@@ -107,11 +149,11 @@ func Join(left, right stream.Stream[Change], leftKey, rightKey []int, kind JoinK
 	if len(leftKey) != len(rightKey) {
 		panic(fmt.Sprintf("exec.Join %s: %d left key columns but %d right key columns; the planner must pair them", cfg.Name, len(leftKey), len(rightKey)))
 	}
-	op := &joinOp{kind: kind, keys: [2][]int{leftKey, rightKey}, widths: [2]int{leftWidth, rightWidth}, cond: cond, ttl: cfg.StateTTL.Milliseconds()}
+	op := &joinOp{kind: kind, keys: [2][]int{leftKey, rightKey}, widths: [2]int{leftWidth, rightWidth}, cond: cond, cfg: cfg, ttl: cfg.StateTTL.Milliseconds()}
 	if cfg.StateTTL > 0 && op.ttl == 0 {
 		op.ttl = 1
 	}
-	return coKeyed(left, right, func(c Change) string { return Key(c.Vals, leftKey) }, func(c Change) string { return Key(c.Vals, rightKey) }, op.open, cfg.opts("join-"+kind.String(), len(leftKey) > 0))
+	return coKeyed(left, right, func(c Change) string { return keyOf(c.Vals, leftKey) }, func(c Change) string { return keyOf(c.Vals, rightKey) }, op.open, cfg.opts("join-"+kind.String(), len(leftKey) > 0))
 }
 
 // joinOp is the configuration of a regular join; open makes one instance
@@ -121,17 +163,22 @@ type joinOp struct {
 	keys   [2][]int
 	widths [2]int
 	cond   func(l, r []row.Value) bool
+	cfg    JoinConfig
 	ttl    int64
 }
 
 func (op *joinOp) open(ctx *stream.KeyedContext[string, Change]) (sidedFunc, error) {
-	f := &joinFunc{joinOp: op}
+	f := &joinFunc{joinOp: op, cnd: newJoinCond(op.cond, op.cfg, op.widths)}
 	var err error
-	if f.rows[0], err = state.NewMap[string, string, joinRec](ctx.State(), "left"); err != nil {
-		return nil, fmt.Errorf("join left state: %w", err)
-	}
-	if f.rows[1], err = state.NewMap[string, string, joinRec](ctx.State(), "right"); err != nil {
-		return nil, fmt.Errorf("join right state: %w", err)
+	for s, name := range [2]string{"left", "right"} {
+		if op.cfg.AppendOnly[s] {
+			f.rows[s].l, err = state.NewList[string, joinRec](ctx.State(), name+"-rows")
+		} else {
+			f.rows[s].m, err = state.NewMap[string, string, joinRec](ctx.State(), name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("join %s state: %w", name, err)
+		}
 	}
 	if op.ttl > 0 {
 		if f.timer, err = state.NewValue[string, int64](ctx.State(), "ttl-timer"); err != nil {
@@ -143,13 +190,99 @@ func (op *joinOp) open(ctx *stream.KeyedContext[string, Change]) (sidedFunc, err
 
 type joinFunc struct {
 	*joinOp
-	rows  [2]*state.Map[string, string, joinRec]
+	rows  [2]joinSide
 	timer *state.Value[string, int64]
 	upd   []joinUpdate
+	cnd   joinCond
+}
+
+// joinSide is the state of one input's rows: a map from the row's
+// encoding for an updating input, a list for an append-only one.
+type joinSide struct {
+	m *state.Map[string, string, joinRec]
+	l *state.List[string, joinRec]
+}
+
+// joinRef locates a row of a side: its map key, or its list index.
+type joinRef struct {
+	k string
+	i int
+}
+
+func (d *joinSide) all(yield func(joinRef, joinRec) bool) {
+	if d.l != nil {
+		for i, r := range d.l.Values() {
+			if !yield(joinRef{i: i}, r) {
+				return
+			}
+		}
+		return
+	}
+	for k, r := range d.m.All() {
+		if !yield(joinRef{k: k}, r) {
+			return
+		}
+	}
+}
+
+// update writes changed rows back.
+func (d *joinSide) update(upd []joinUpdate) {
+	if len(upd) == 0 {
+		return
+	}
+	if d.l != nil {
+		rows := slices.Clone(d.l.Values()) // the state owns the slice
+		for _, u := range upd {
+			rows[u.ref.i] = u.rec
+		}
+		d.l.Update(rows)
+		return
+	}
+	for _, u := range upd {
+		d.m.Put(u.ref.k, u.rec)
+	}
+}
+
+// expire drops the rows not written since StateTTL before now and
+// returns the earliest expiry of those left (-1: none left).
+func (d *joinSide) expire(f *joinFunc, now int64) int64 {
+	next := int64(-1)
+	keep := func(rec joinRec) bool {
+		if f.expired(rec, now) {
+			return false
+		}
+		if at := rec.Touched + f.ttl; next < 0 || at < next {
+			next = at
+		}
+		return true
+	}
+	if d.l != nil {
+		rows := d.l.Values()
+		var kept []joinRec
+		for _, r := range rows {
+			if keep(r) {
+				kept = append(kept, r)
+			}
+		}
+		if len(kept) != len(rows) {
+			d.l.Update(kept)
+		}
+		return next
+	}
+	var drop []string
+	for k, rec := range d.m.All() {
+		if !keep(rec) {
+			drop = append(drop, k)
+		}
+	}
+	for _, k := range drop {
+		d.m.Delete(k)
+	}
+	return next
 }
 
 type joinUpdate struct {
-	k   string
+	ref joinRef
 	rec joinRec
 }
 
@@ -170,13 +303,10 @@ func (f *joinFunc) pair(s int, v, o []row.Value) []row.Value {
 }
 
 func (f *joinFunc) matches(s int, v, o []row.Value) bool {
-	if f.cond == nil {
-		return true
-	}
 	if s == 0 {
-		return f.cond(v, o)
+		return f.cnd.ok(v, o)
 	}
-	return f.cond(o, v)
+	return f.cnd.ok(o, v)
 }
 
 func emitN(ctx *stream.KeyedContext[string, Change], n int64, c Change, ts int64) {
@@ -206,8 +336,17 @@ func (f *joinFunc) process(ctx *stream.KeyedContext[string, Change], s int, c Ch
 		}
 		return
 	}
-	k := rowKey(c.Vals)
-	rec, exists := f.rows[s].Get(k)
+	var k string
+	var rec joinRec
+	exists := false
+	if f.rows[s].l != nil {
+		if !add {
+			panic(fmt.Errorf("%s: a %s row arrived on the %s input, planned as append-only (JoinConfig.AppendOnly)", f.cfg.Name, c.Op, [2]string{"left", "right"}[s]))
+		}
+	} else {
+		k = rowKey(c.Vals)
+		rec, exists = f.rows[s].m.Get(k)
+	}
 	now := int64(0)
 	if f.ttl > 0 {
 		now = ctx.ProcessingTime()
@@ -220,7 +359,7 @@ func (f *joinFunc) process(ctx *stream.KeyedContext[string, Change], s int, c Ch
 	}
 	var n int64
 	f.upd = f.upd[:0]
-	for ok, orec := range f.rows[o].All() {
+	for ok, orec := range f.rows[o].all {
 		if f.expired(orec, now) || !f.matches(s, c.Vals, orec.Vals) {
 			continue
 		}
@@ -269,9 +408,7 @@ func (f *joinFunc) process(ctx *stream.KeyedContext[string, Change], s int, c Ch
 			}
 		}
 	}
-	for _, u := range f.upd {
-		f.rows[o].Put(u.k, u.rec)
-	}
+	f.rows[o].update(f.upd)
 	switch {
 	case semi && s == 0:
 		if (n > 0) == (f.kind == JoinSemi) {
@@ -288,13 +425,17 @@ func (f *joinFunc) process(ctx *stream.KeyedContext[string, Change], s int, c Ch
 		rec.Matches = n
 		rec.Ts = max(rec.Ts, ts)
 		rec.Touched = now
-		f.rows[s].Put(k, rec)
+		if f.rows[s].l != nil {
+			f.rows[s].l.Add(rec)
+		} else {
+			f.rows[s].m.Put(k, rec)
+		}
 	} else if rec.Count--; rec.Count <= 0 {
-		f.rows[s].Delete(k)
+		f.rows[s].m.Delete(k)
 	} else {
 		rec.Matches = n
 		rec.Touched = now
-		f.rows[s].Put(k, rec)
+		f.rows[s].m.Put(k, rec)
 	}
 	if f.ttl > 0 {
 		if _, set := f.timer.Get(); !set {
@@ -318,16 +459,8 @@ func (f *joinFunc) OnTimer(ctx *stream.KeyedContext[string, Change], t stream.Ti
 	}
 	next := int64(-1)
 	for s := range 2 {
-		var drop []string
-		for k, rec := range f.rows[s].All() {
-			if f.expired(rec, t.Time) {
-				drop = append(drop, k)
-			} else if at := rec.Touched + f.ttl; next < 0 || at < next {
-				next = at
-			}
-		}
-		for _, k := range drop {
-			f.rows[s].Delete(k)
+		if at := f.rows[s].expire(f, t.Time); at >= 0 && (next < 0 || at < next) {
+			next = at
 		}
 	}
 	if next < 0 {

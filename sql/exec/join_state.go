@@ -114,5 +114,6 @@ func hasNull(vals []row.Value, key []int) bool {
 
 // rowKey is the identity of a row's values in state: its binary encoding.
 func rowKey(vals []row.Value) string {
-	return string(row.Row{Vals: vals}.AppendBinary(nil))
+	var buf [128]byte // on the stack when the encoding fits
+	return string(row.Row{Vals: vals}.AppendBinary(buf[:0]))
 }

@@ -35,8 +35,8 @@ func IntervalJoin(left, right stream.Stream[Change], leftKey, rightKey []int, ki
 	if lower > upper {
 		panic(fmt.Sprintf("exec.IntervalJoin %s: lower bound %s above upper bound %s", cfg.Name, lower, upper))
 	}
-	op := &timedJoin{kind: kind, keys: [2][]int{leftKey, rightKey}, widths: [2]int{leftWidth, rightWidth}, cond: cond, lo: lower.Milliseconds(), hi: upper.Milliseconds()}
-	return coKeyed(left, right, func(c Change) string { return Key(c.Vals, leftKey) }, func(c Change) string { return Key(c.Vals, rightKey) }, op.openInterval, cfg.opts("interval-join-"+kind.String(), len(leftKey) > 0))
+	op := &timedJoin{kind: kind, keys: [2][]int{leftKey, rightKey}, widths: [2]int{leftWidth, rightWidth}, cond: cond, cfg: cfg, lo: lower.Milliseconds(), hi: upper.Milliseconds()}
+	return coKeyed(left, right, func(c Change) string { return keyOf(c.Vals, leftKey) }, func(c Change) string { return keyOf(c.Vals, rightKey) }, op.openInterval, cfg.opts("interval-join-"+kind.String(), len(leftKey) > 0))
 }
 
 // timedJoin is the configuration shared by interval and window joins.
@@ -45,6 +45,7 @@ type timedJoin struct {
 	keys   [2][]int
 	widths [2]int
 	cond   func(l, r []row.Value) bool
+	cfg    JoinConfig
 	lo, hi int64
 	// win are the window_start, window_end columns of each side (window
 	// join only).
@@ -66,10 +67,8 @@ func (op *timedJoin) padded(s int, v []row.Value) []row.Value {
 	return op.pair(nil, v)
 }
 
-func (op *timedJoin) ok(l, r []row.Value) bool { return op.cond == nil || op.cond(l, r) }
-
 func (op *timedJoin) openInterval(ctx *stream.KeyedContext[string, Change]) (sidedFunc, error) {
-	f := &intervalFunc{timedJoin: op}
+	f := &intervalFunc{timedJoin: op, cnd: newJoinCond(op.cond, op.cfg, op.widths)}
 	var err error
 	if f.rows[0], err = state.NewList[string, timedRow](ctx.State(), "left"); err != nil {
 		return nil, fmt.Errorf("interval join left state: %w", err)
@@ -83,6 +82,7 @@ func (op *timedJoin) openInterval(ctx *stream.KeyedContext[string, Change]) (sid
 type intervalFunc struct {
 	*timedJoin
 	rows [2]*state.List[string, timedRow]
+	cnd  joinCond
 }
 
 func (f *intervalFunc) process(ctx *stream.KeyedContext[string, Change], s int, c Change) {
@@ -106,7 +106,7 @@ func (f *intervalFunc) process(ctx *stream.KeyedContext[string, Change], s int, 
 		if s == 1 {
 			l, lts, rv, rts = r.Vals, r.Ts, c.Vals, ts
 		}
-		if d := rts - lts; d < f.lo || d > f.hi || !f.ok(l, rv) {
+		if d := rts - lts; d < f.lo || d > f.hi || !f.cnd.ok(l, rv) {
 			continue
 		}
 		ctx.EmitAt(Change{Op: Insert, Vals: f.pair(l, rv)}, max(lts, rts))
@@ -138,21 +138,29 @@ func (f *intervalFunc) process(ctx *stream.KeyedContext[string, Change], s int, 
 func (f *intervalFunc) OnTimer(ctx *stream.KeyedContext[string, Change], t stream.Timer) {
 	for s := range 2 {
 		rows := f.rows[s].Values()
-		keep := make([]timedRow, 0, len(rows))
-		for _, r := range rows {
+		var keep []timedRow
+		dropped := false
+		for i, r := range rows {
 			end := r.Ts + f.hi
 			if s == 1 {
 				end = r.Ts - f.lo
 			}
 			if end > t.Time {
-				keep = append(keep, r)
+				if dropped {
+					keep = append(keep, r)
+				}
 				continue
+			}
+			if !dropped {
+				// The state owns rows: collect the kept ones apart.
+				dropped = true
+				keep = append(make([]timedRow, 0, len(rows)-1), rows[:i]...)
 			}
 			if !r.Matched && f.kind.preserves(s) {
 				ctx.EmitAt(Change{Op: Insert, Vals: f.padded(s, r.Vals)}, r.Ts)
 			}
 		}
-		if len(keep) != len(rows) {
+		if dropped {
 			f.rows[s].Update(keep)
 		}
 	}
@@ -181,12 +189,12 @@ func WindowJoin(left, right stream.Stream[Change], leftKey, rightKey []int, left
 	// rows of one window, and its timer fires them.
 	lcols := append(append([]int(nil), leftKey...), leftWin[0], leftWin[1])
 	rcols := append(append([]int(nil), rightKey...), rightWin[0], rightWin[1])
-	op := &timedJoin{kind: kind, keys: [2][]int{leftKey, rightKey}, widths: [2]int{leftWidth, rightWidth}, cond: cond, win: [2][2]int{leftWin, rightWin}}
-	return coKeyed(left, right, func(c Change) string { return Key(c.Vals, lcols) }, func(c Change) string { return Key(c.Vals, rcols) }, op.openWindow, cfg.opts("window-join-"+kind.String(), true))
+	op := &timedJoin{kind: kind, keys: [2][]int{leftKey, rightKey}, widths: [2]int{leftWidth, rightWidth}, cond: cond, cfg: cfg, win: [2][2]int{leftWin, rightWin}}
+	return coKeyed(left, right, func(c Change) string { return keyOf(c.Vals, lcols) }, func(c Change) string { return keyOf(c.Vals, rcols) }, op.openWindow, cfg.opts("window-join-"+kind.String(), true))
 }
 
 func (op *timedJoin) openWindow(ctx *stream.KeyedContext[string, Change]) (sidedFunc, error) {
-	f := &windowJoinFunc{timedJoin: op}
+	f := &windowJoinFunc{timedJoin: op, cnd: newJoinCond(op.cond, op.cfg, op.widths)}
 	var err error
 	if f.rows[0], err = state.NewList[string, timedRow](ctx.State(), "left"); err != nil {
 		return nil, fmt.Errorf("window join left state: %w", err)
@@ -200,6 +208,7 @@ func (op *timedJoin) openWindow(ctx *stream.KeyedContext[string, Change]) (sided
 type windowJoinFunc struct {
 	*timedJoin
 	rows [2]*state.List[string, timedRow]
+	cnd  joinCond
 }
 
 func (f *windowJoinFunc) process(ctx *stream.KeyedContext[string, Change], s int, c Change) {
@@ -223,7 +232,7 @@ func (f *windowJoinFunc) OnTimer(ctx *stream.KeyedContext[string, Change], t str
 		matched := false
 		if !hasNull(l.Vals, f.keys[0]) {
 			for j, r := range rs {
-				if hasNull(r.Vals, f.keys[1]) || !f.ok(l.Vals, r.Vals) {
+				if hasNull(r.Vals, f.keys[1]) || !f.cnd.ok(l.Vals, r.Vals) {
 					continue
 				}
 				ctx.EmitAt(Change{Op: Insert, Vals: f.pair(l.Vals, r.Vals)}, t.Time)

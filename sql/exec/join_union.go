@@ -6,6 +6,9 @@ import "github.com/sluicehq/sluice/stream"
 type sided struct {
 	C     Change
 	Right bool
+	// key is the record's key, computed once before the exchanges
+	// (KeyBy calls its key function on both sides of each).
+	key string
 }
 
 // sidedFunc is the logic of a two-input keyed operator: side is 0 for
@@ -42,14 +45,9 @@ func (a sidedAdapter) OnTimer(ctx *stream.KeyedContext[string, Change], t stream
 // its key into the union, so every channel a key's records travel keeps
 // their order.
 func coKeyed(left, right stream.Stream[Change], lkey, rkey func(Change) string, newFunc func(ctx *stream.KeyedContext[string, Change]) (sidedFunc, error), opts []stream.OpOption) stream.Stream[Change] {
-	lt := stream.Map(left, func(c Change) sided { return sided{C: c} }, stream.Name("join-left"))
-	rt := stream.Map(right, func(c Change) sided { return sided{C: c, Right: true} }, stream.Name("join-right"))
-	key := func(s sided) string {
-		if s.Right {
-			return rkey(s.C)
-		}
-		return lkey(s.C)
-	}
+	lt := stream.Map(left, func(c Change) sided { return sided{C: c, key: lkey(c)} }, stream.Name("join-left"))
+	rt := stream.Map(right, func(c Change) sided { return sided{C: c, Right: true, key: rkey(c)} }, stream.Name("join-right"))
+	key := func(s sided) string { return s.key }
 	u := stream.Union(stream.KeyBy(lt, key).Stream(), stream.KeyBy(rt, key).Stream())
 	return stream.KeyedProcess(stream.KeyBy(u, key), func(ctx *stream.KeyedContext[string, Change]) (stream.KeyedProcessFunc[string, sided, Change], error) {
 		f, err := newFunc(ctx)

@@ -71,7 +71,7 @@ type fpSink struct {
 }
 
 func (s *fpSink) Open(_ context.Context, info stream.SubtaskInfo) (stream.SinkWriter[exec.Change], error) {
-	return &fpWriter{f: s.f, cols: s.cols, countCol: s.countCol, sub: uint32(info.Index)}, nil
+	return &fpWriter{f: s.f, cols: s.cols, enc: connect.NewJSONEncoder(s.cols, connect.JSONOptions{}), countCol: s.countCol, sub: uint32(info.Index)}, nil
 }
 
 type fpWriter struct {
@@ -81,6 +81,7 @@ type fpWriter struct {
 	sub      uint32 // the subtask: the first 4 bytes of its handles
 	cur      queries.Fingerprint
 	buf      []byte
+	enc      *connect.JSONEncoder
 }
 
 func (w *fpWriter) Write(_ context.Context, recs []exec.Change) error {
@@ -105,7 +106,7 @@ func (w *fpWriter) Write(_ context.Context, recs []exec.Change) error {
 			}
 			w.f.count.Add(n)
 		}
-		w.buf = connect.AppendJSON(w.buf[:0], w.cols, c.Vals, connect.JSONOptions{})
+		w.buf = w.enc.Append(w.buf[:0], exec.Change{Op: exec.Insert, Vals: c.Vals})
 		if c.Op.IsRetract() {
 			w.cur.Remove(w.buf)
 		} else {
