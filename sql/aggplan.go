@@ -276,6 +276,16 @@ func (p *planner) fusePre(pre *calc, exprs []ast.Expr) *calc {
 	return c
 }
 
+// fusedPass returns the column of the fusable calc's input that column
+// col of in passes through, or -1.
+func fusedPass(in node, col int) int {
+	below, ok := fusable(in)
+	if !ok {
+		return -1
+	}
+	return below.pass[col]
+}
+
 func (p *planner) buildAggregate(sel *ast.Select, ag aggregation, aggCalls []*ast.Call) (node, error) {
 	bsc := &scope{cols: ag.base.cols()}
 	// Pre-projection: keys, then each distinct argument and filter.
@@ -375,15 +385,34 @@ func (p *planner) buildAggregate(sel *ast.Select, ag aggregation, aggCalls []*as
 		calls[i] = ac
 		texts[i] = exprText(c)
 	}
+	// Rows whose time attribute is NULL belong to no window (Flink drops
+	// them): the pre-projection filters them out, on the column of
+	// whichever input it reads.
+	nullTime := -1
 	if tc := ag.timeCol; tc >= 0 && ag.window != nil && !ag.window.ProcTime && !bsc.cols[tc].typ.NotNull {
-		pre.filter = func(v []row.Value) bool { return !v[tc].IsNull() }
-		pre.filterText = bsc.cols[tc].name + " IS NOT NULL"
+		nullTime = tc
+	}
+	dropNullTime := func(c *calc, col int) {
+		name := bsc.cols[nullTime].name
+		prev := c.filter
+		if prev == nil {
+			c.filter = func(v []row.Value) bool { return !v[col].IsNull() }
+			c.filterText = name + " IS NOT NULL"
+			return
+		}
+		c.filter = func(v []row.Value) bool { return !v[col].IsNull() && prev(v) }
+		c.filterText += " AND " + name + " IS NOT NULL"
 	}
 	var preNode node = pre
-	if pre.isIdentity() && pre.filter == nil {
-		preNode = ag.base
-	} else if f := p.fusePre(pre, preASTs); f != nil {
+	if f := p.fusePre(pre, preASTs); f != nil && (nullTime < 0 || f.in == pre.in || fusedPass(pre.in, nullTime) >= 0) {
+		if nullTime >= 0 {
+			dropNullTime(f, fusedPass(pre.in, nullTime))
+		}
 		preNode = f
+	} else if nullTime >= 0 {
+		dropNullTime(pre, nullTime)
+	} else if pre.isIdentity() {
+		preNode = ag.base
 	}
 	// The aggregation and the scope of the select list over it.
 	var aggNode node

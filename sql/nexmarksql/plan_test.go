@@ -51,7 +51,7 @@ func TestViewColumnsPruned(t *testing.T) {
 		}
 	}
 	q5 := explain(t, "q5")
-	if n := strings.Count(q5, "Calc(select=[auction], where=[event_type = 2])"); n != 2 {
+	if n := strings.Count(q5, "Calc(select=[auction], where=[event_type = 2 AND dateTime IS NOT NULL])"); n != 2 {
 		t.Errorf("q5 plan: %d fused pre-projections, want 2:\n%s", n, q5)
 	}
 }
