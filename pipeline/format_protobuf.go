@@ -32,6 +32,16 @@ type protoInput struct {
 	framing bool                           // records carry the Confluent header
 	schemas *protoSchemas                  // nil: no registry
 	want    string                         // with md nil: the message records must be, or ""
+	// delimited: records come from length-delimited files, and a
+	// message may hold bytes that could not be framed (pbErrorHeader).
+	delimited bool
+}
+
+// bareByDefault reports whether protobuf records on connector are bare
+// messages unless framing confluent is set: files and HTTP bodies come
+// from outside Kafka's ecosystem, where the Confluent header is rare.
+func bareByDefault(connector string) bool {
+	return connector == "file" || connector == "http"
 }
 
 func newProtoInput(in *inputPlan, top *RegistrySpec, host *Host) (*protoInput, error) {
@@ -44,11 +54,16 @@ func newProtoInput(in *inputPlan, top *RegistrySpec, host *Host) (*protoInput, e
 		return nil, err
 	}
 	pi := &protoInput{md: in.pbMD, want: sc.Message}
+	byteConn := bareByDefault(in.spec.Connector)
+	pi.delimited = in.spec.Connector == "file"
 	switch sc.Framing {
 	case FramingConfluent:
 		pi.framing = true
+		if reg == nil {
+			return nil, errors.New("format protobuf with framing confluent needs a schema registry: add registry: {url: http://...} (or set protobuf: {framing: none} and a schema file)")
+		}
 	case "":
-		pi.framing = reg != nil
+		pi.framing = reg != nil && !byteConn
 	}
 	if reg != nil && pi.framing {
 		pi.schemas = newProtoSchemas(reg, name)
@@ -431,12 +446,16 @@ func (p *Plan) protoRowEncoder(ctx context.Context, host *Host, sk SinkSpec, out
 	framing := sc.Framing
 	if framing == "" {
 		framing = FramingNone
-		if reg != nil {
+		if reg != nil && !bareByDefault(sk.Connector) {
 			framing = FramingConfluent
 		}
 	}
+	var res rowEncoder = pr
+	if sk.Connector == "file" {
+		res = delimRows{pr} // a length-delimited stream
+	}
 	if framing == FramingNone {
-		return pr, nil
+		return res, nil
 	}
 	if reg == nil {
 		return nil, errors.New("format protobuf with framing confluent needs a schema registry: add registry: {url: http://...} (or set protobuf: {framing: none})")
@@ -458,7 +477,7 @@ func (p *Plan) protoRowEncoder(ctx context.Context, host *Host, sk SinkSpec, out
 		return nil, err
 	}
 	pr.header = appendConfluentHeader(nil, id, indexesOf(ps.md))
-	return pr, nil
+	return res, nil
 }
 
 // restMessage is the message whose wire fields the rows reaching the
