@@ -355,6 +355,55 @@ type protoSinkPlan struct {
 	sc   *FormatSchemaSpec
 	md   protoreflect.MessageDescriptor
 	text string
+	deps []protoDep // the files it imports, dependencies first
+}
+
+// protoDep is a .proto file a sink's file imports (directly or not),
+// other than google/protobuf/*.proto: registered as a schema of its own
+// that the sink's schema references.
+type protoDep struct {
+	path    string   // the import path: the reference's name and subject
+	text    string   // the file's text
+	imports []string // its own imports that are deps, by path
+}
+
+// protoDeps returns the files fd imports, other than the well-known
+// types, each after the files it imports, with their text read from the
+// directories the compiler searched (the main file's, then
+// import_paths).
+func protoDeps(sc *FormatSchemaSpec, fd protoreflect.FileDescriptor) ([]protoDep, error) {
+	dir := filepath.Dir(sc.File)
+	dirs := append([]string{dir}, sc.ImportPaths...)
+	var out []protoDep
+	seen := map[string]bool{}
+	var walk func(fd protoreflect.FileDescriptor) error
+	walk = func(fd protoreflect.FileDescriptor) error {
+		imps := fd.Imports()
+		for i := 0; i < imps.Len(); i++ {
+			imp := imps.Get(i)
+			p := imp.Path()
+			if strings.HasPrefix(p, "google/protobuf/") || seen[p] {
+				continue
+			}
+			seen[p] = true
+			if err := walk(imp.FileDescriptor); err != nil {
+				return err
+			}
+			var text []byte
+			var err error
+			for _, d := range dirs {
+				if text, err = os.ReadFile(filepath.Join(d, filepath.FromSlash(p))); err == nil {
+					break
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("schema file %s imports %s, which was compiled but cannot be read again: %w", sc.File, p, err)
+			}
+			out = append(out, protoDep{path: p, text: string(text), imports: nonStandardImports(imp.FileDescriptor)})
+		}
+		return nil
+	}
+	return out, walk(fd)
 }
 
 // planSinkFormats loads the schema of every protobuf sink and checks
@@ -373,10 +422,10 @@ func planSinkFormats(e *errs, spec *Spec, out schemaRef, open bool) []*protoSink
 			e.list = append(e.list, sc.Pos.errorf("%v", err))
 			continue
 		}
-		if sc.Framing != FramingNone {
-			if imp := nonStandardImports(md.ParentFile()); len(imp) > 0 {
-				e.list = append(e.list, sc.Pos.errorf("%s imports %s: registering a schema with imports other than google/protobuf/*.proto (schema references) is not supported yet; use protobuf: {framing: none}", sc.File, strings.Join(imp, ", ")))
-			}
+		deps, err := protoDeps(sc, md.ParentFile())
+		if err != nil {
+			e.list = append(e.list, sc.Pos.errorf("%v", err))
+			continue
 		}
 		if _, err := row.NewProtoEncoder(md, out()); err != nil {
 			hint := ""
@@ -385,7 +434,7 @@ func planSinkFormats(e *errs, spec *Spec, out schemaRef, open bool) []*protoSink
 			}
 			e.list = append(e.list, sk.Pos.errorf("the records here do not fit: %v%s", err, hint))
 		}
-		plans[i] = &protoSinkPlan{sc: sc, md: md, text: text}
+		plans[i] = &protoSinkPlan{sc: sc, md: md, text: text, deps: deps}
 	}
 	return plans
 }
@@ -472,7 +521,7 @@ func (p *Plan) protoRowEncoder(ctx context.Context, host *Host, sk SinkSpec, out
 			subject = topic + "-value"
 		}
 	}
-	id, err := registerProto(ctx, reg, name, subject, ps.text, sc.Register)
+	id, err := registerProto(ctx, reg, name, subject, ps.text, nonStandardImports(ps.md.ParentFile()), ps.deps, sc.Register)
 	if err != nil {
 		return nil, err
 	}
