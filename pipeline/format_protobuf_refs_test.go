@@ -1,7 +1,9 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"github.com/bufbuild/protocompile"
 	"github.com/twmb/franz-go/pkg/sr"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
@@ -169,4 +172,53 @@ func compileFromRegistry(t *testing.T, cl *sr.Client, id int, msg string) protor
 		t.Fatalf("no message %s", msg)
 	}
 	return md
+}
+
+// TestProtobufSerializedWriterSchema: records whose writer schema was
+// registered as a base64 FileDescriptorProto (as Confluent's Python
+// serializer registers) are read by writer schema like any other.
+func TestProtobufSerializedWriterSchema(t *testing.T) {
+	l, dir := openProtoTestLog(t)
+	v2, _ := protoMessage(t, "order_v2.proto", "shop.Order")
+	b, err := proto.Marshal(protodesc.ToFileDescriptorProto(v2.ParentFile()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := testRegistries(t, l)["sluice"]
+	cl, err := sr.NewClient(sr.URLs(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := registerTest(t, cl, "ser-orders-value", base64.StdEncoding.EncodeToString(b))
+	var h sr.ConfluentHeader
+	hdr, _ := h.AppendEncode(nil, id, []int{0})
+	orders := makeOrders(40, false)
+	var msgs []connector.Message
+	want := int64(0)
+	for _, o := range orders {
+		msgs = append(msgs, connector.Message{Value: append(bytes.Clone(hdr), encodeOrder(t, v2, o)...)})
+		want += o.cents
+	}
+	appendLog(t, l, "ser-orders", msgs)
+	j := startSpec(t, fmt.Sprintf(`
+registry: {url: %s}
+source: {log: {topic: ser-orders, bounded: true}, format: protobuf}
+steps: [{map: {cents: amount_cents}}]
+sink: {log: {topic: ser-out, partitions: 1}}
+`, url), &Host{DataDir: dir, Log: l})
+	if err := j.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	got := int64(0)
+	out := committedLog(t, l, "ser-out")
+	for _, m := range out {
+		var r struct{ Cents int64 }
+		if err := json.Unmarshal(m.Value, &r); err != nil {
+			t.Fatal(err)
+		}
+		got += r.Cents
+	}
+	if len(out) != len(orders) || got != want {
+		t.Errorf("%d records, %d cents; want %d, %d", len(out), got, len(orders), want)
+	}
 }

@@ -8,9 +8,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bufbuild/protocompile"
 	"github.com/twmb/franz-go/pkg/sr"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/sluicehq/sluice/schema"
 )
 
 // protoSchemas fetches Protobuf schemas from a registry by id and keeps
@@ -205,15 +206,9 @@ func protoRegistryFor(sc *FormatSchemaSpec, top *RegistrySpec, host *Host, conne
 	return nil, "", nil
 }
 
-// compileProtoSources compiles the file main of srcs (name -> source
-// text); google/protobuf/*.proto are built in.
+// compileProtoSources compiles the file main of srcs (name -> schema
+// text: .proto source, or a base64 FileDescriptorProto as Confluent's
+// Python serializer registers); google/protobuf/*.proto are built in.
 func compileProtoSources(srcs map[string]string, main string) (protoreflect.FileDescriptor, error) {
-	c := protocompile.Compiler{Resolver: protocompile.WithStandardImports(&protocompile.SourceResolver{
-		Accessor: protocompile.SourceAccessorFromMap(srcs),
-	}), MaxParallelism: 1}
-	files, err := c.Compile(context.Background(), main)
-	if err != nil {
-		return nil, err
-	}
-	return files[0], nil
+	return schema.CompileProtobuf(srcs, main)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/sr"
@@ -119,4 +120,55 @@ func TestFetchMaxIDAndSerialized(t *testing.T) {
 	if _, _, m := call(t, h, "GET", fmt.Sprintf("/schemas/ids/%d?format=serialized", avroID), "", ""); m["schema"] != `"long"` {
 		t.Errorf("format=serialized on avro: %v", m)
 	}
+}
+
+// serialize returns a .proto text compiled and serialized as Confluent's
+// Python serializer registers schemas: base64 of the FileDescriptorProto.
+func serialize(t *testing.T, name string, srcs map[string]string) string {
+	t.Helper()
+	fd, err := CompileProtobuf(srcs, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := proto.Marshal(protodesc.ToFileDescriptorProto(fd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// TestSerializedProtobufRegistration: a Protobuf schema registered as a
+// base64 FileDescriptorProto (what Confluent's Python serializer sends)
+// is accepted, with references to schemas registered as text, is checked
+// for compatibility against text versions like any other, and is the
+// same schema as its text when compiled alike.
+func TestSerializedProtobufRegistration(t *testing.T) {
+	tr := newTestRegistry(t)
+	ctx := context.Background()
+	cl := tr.cl
+	money := "syntax = \"proto3\";\npackage common;\nmessage Money { int64 cents = 1; }\n"
+	must[int](t)(cl.RegisterSchema(ctx, "money.proto", sr.Schema{Type: sr.TypeProtobuf, Schema: money}, -1, -1))
+	ref := []sr.SchemaReference{{Name: "money.proto", Subject: "money.proto", Version: 1}}
+	v1 := "syntax = \"proto3\";\npackage shop;\nimport \"money.proto\";\nmessage Order { int64 id = 1; common.Money total = 2; }\n"
+	id1 := must[int](t)(cl.RegisterSchema(ctx, "orders-value", sr.Schema{Type: sr.TypeProtobuf, Schema: v1, References: ref}, -1, -1))
+	v2 := "syntax = \"proto3\";\npackage shop;\nimport \"money.proto\";\nmessage Order { int64 id = 1; common.Money total = 2; string note = 3; }\n"
+	v2b64 := serialize(t, "order.proto", map[string]string{"order.proto": v2, "money.proto": money})
+	id2 := must[int](t)(cl.RegisterSchema(ctx, "orders-value", sr.Schema{Type: sr.TypeProtobuf, Schema: v2b64, References: ref}, -1, -1))
+	if id2 == id1 {
+		t.Fatal("v2 got v1's id")
+	}
+	// The same descriptor again is the same schema.
+	if again := must[int](t)(cl.RegisterSchema(ctx, "orders-value", sr.Schema{Type: sr.TypeProtobuf, Schema: v2b64, References: ref}, -1, -1)); again != id2 {
+		t.Errorf("re-registering the descriptor gave id %d, want %d", again, id2)
+	}
+	// An incompatible change (id's type group) is refused.
+	bad := serialize(t, "order.proto", map[string]string{"order.proto": strings.Replace(v2, "int64 id", "string id", 1), "money.proto": money})
+	_, err := cl.RegisterSchema(ctx, "orders-value", sr.Schema{Type: sr.TypeProtobuf, Schema: bad, References: ref}, -1, -1)
+	wantCode(t, err, CodeIncompatibleSchema)
+	// Without its reference it does not compile.
+	_, err = cl.RegisterSchema(ctx, "other", sr.Schema{Type: sr.TypeProtobuf, Schema: v2b64}, -1, -1)
+	wantCode(t, err, CodeInvalidSchema)
+	// Garbage that is base64 of no descriptor is an invalid schema.
+	_, err = cl.RegisterSchema(ctx, "other", sr.Schema{Type: sr.TypeProtobuf, Schema: base64.StdEncoding.EncodeToString([]byte{0, 0, 0})}, -1, -1)
+	wantCode(t, err, CodeInvalidSchema)
 }
