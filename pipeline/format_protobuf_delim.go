@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -53,8 +54,9 @@ func (pbDelimFraming) Open(_ string, r io.Reader) (file.RecordReader, error) {
 // pbDelimRecords returns the records of one length-delimited file.
 type pbDelimRecords struct {
 	r    *bufio.Reader
-	slab []byte // records are carved from it, so each stays valid
-	n    int64  // records read, for messages
+	slab []byte   // records are carved from it, so each stays valid
+	pre  [10]byte // the length prefix being read
+	n    int64    // records read, for messages
 	done bool
 }
 
@@ -63,7 +65,7 @@ func (d *pbDelimRecords) Next() ([]byte, []connector.Header, error) {
 	if d.done {
 		return nil, nil, io.EOF
 	}
-	n, prefix, err := readUvarint(d.r)
+	n, prefix, err := readUvarint(d.r, d.pre[:0])
 	if err == io.EOF && len(prefix) == 0 {
 		d.done = true
 		return nil, nil, io.EOF
@@ -74,11 +76,11 @@ func (d *pbDelimRecords) Next() ([]byte, []connector.Header, error) {
 		if !errors.Is(err, errDelimited) && !errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, nil, err // the file could not be read: the source's error
 		}
-		return prefix, pbBad(fmt.Errorf("%w: record %d: bad length prefix: %w", errDelimited, d.n, err)), nil
+		return bytes.Clone(prefix), pbBad(fmt.Errorf("%w: record %d: bad length prefix: %w", errDelimited, d.n, err)), nil
 	}
 	if n > maxDelimitedRecord {
 		d.done = true
-		return prefix, pbBad(fmt.Errorf("%w: record %d: length prefix %d is above the limit of %d bytes", errDelimited, d.n, n, maxDelimitedRecord)), nil
+		return bytes.Clone(prefix), pbBad(fmt.Errorf("%w: record %d: length prefix %d is above the limit of %d bytes", errDelimited, d.n, n, maxDelimitedRecord)), nil
 	}
 	size := int(n)
 	if len(d.slab) < size {
@@ -102,11 +104,11 @@ func pbBad(err error) []connector.Header {
 }
 
 // readUvarint reads a varint as protobuf writes it (at most 10 bytes,
-// the tenth at most 1) and returns the bytes it read. An EOF before the
-// first byte is io.EOF, within the varint io.ErrUnexpectedEOF.
-func readUvarint(r io.ByteReader) (uint64, []byte, error) {
+// the tenth at most 1) and returns the bytes it read, appended to got.
+// An EOF before the first byte is io.EOF, within the varint
+// io.ErrUnexpectedEOF.
+func readUvarint(r io.ByteReader, got []byte) (uint64, []byte, error) {
 	var x uint64
-	var got []byte
 	for i := 0; ; i++ {
 		b, err := r.ReadByte()
 		if err != nil {

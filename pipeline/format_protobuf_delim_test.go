@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/sluicehq/sluice/connector"
+	"github.com/sluicehq/sluice/connector/file"
 	nethttp "github.com/sluicehq/sluice/connector/http"
 	"github.com/sluicehq/sluice/stream"
 )
@@ -124,7 +125,7 @@ func readDelimitedTotals(t *testing.T, dir string, id int) map[totalsKey]totals 
 }
 
 func protodelimLen(r *bufio.Reader) (uint64, error) {
-	n, _, err := readUvarint(r)
+	n, _, err := readUvarint(r, nil)
 	return n, err
 }
 
@@ -475,6 +476,63 @@ sink: {stdout: {}}`, "protobuf.body is for http sources"},
 		}
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s:\n got %v\nwant %q", c.spec, err, c.want)
+		}
+	}
+}
+
+// TestProtobufFileResume: a split's position inside a length-delimited
+// file resumes at the next record.
+func TestProtobufFileResume(t *testing.T) {
+	dir := t.TempDir()
+	v2, _ := protoMessage(t, "order_v2.proto", "shop.Order")
+	orders := makeOrders(12, false)
+	writeDelimited(t, filepath.Join(dir, "a.binpb"), v2, orders[:7], nil)
+	writeDelimited(t, filepath.Join(dir, "b.binpb"), v2, orders[7:], nil)
+	src, err := file.NewSource(file.SourceConfig{Path: dir, Records: pbDelimFraming{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	read := func(sp interface {
+		Read(context.Context, []connector.Message) (int, error)
+	}, max int) []string {
+		var got []string
+		buf := make([]connector.Message, 2)
+		for max < 0 || len(got) < max {
+			want := len(buf)
+			if max >= 0 {
+				want = min(want, max-len(got))
+			}
+			n, err := sp.Read(ctx, buf[:want])
+			for _, m := range buf[:n] {
+				got = append(got, fmt.Sprintf("%s:%d:%x", filepath.Base(m.Origin), m.Offset, m.Value))
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		return got
+	}
+	splits, err := src.Splits(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := read(splits[0], -1)
+	if len(all) != 12 {
+		t.Fatalf("%d records, want 12", len(all))
+	}
+	for _, cut := range []int{0, 1, 6, 7, 9, 12} {
+		splits, _ := src.Splits(ctx, 1)
+		first := read(splits[0], cut)
+		again, _ := src.Splits(ctx, 1)
+		if err := again[0].Seek(splits[0].Position()); err != nil {
+			t.Fatal(err)
+		}
+		if got := append(first, read(again[0], -1)...); strings.Join(got, " ") != strings.Join(all, " ") {
+			t.Errorf("cut at %d: %d records, want the same 12 in order", cut, len(got))
 		}
 	}
 }
