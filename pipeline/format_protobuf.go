@@ -54,7 +54,7 @@ func newProtoInput(in *inputPlan, top *RegistrySpec, host *Host) (*protoInput, e
 		return nil, err
 	}
 	pi := &protoInput{md: in.pbMD, want: sc.Message}
-	byteConn := bareByDefault(in.spec.Connector)
+	bare := bareByDefault(in.spec.Connector)
 	pi.delimited = in.spec.Connector == "file"
 	switch sc.Framing {
 	case FramingConfluent:
@@ -63,7 +63,7 @@ func newProtoInput(in *inputPlan, top *RegistrySpec, host *Host) (*protoInput, e
 			return nil, errors.New("format protobuf with framing confluent needs a schema registry: add registry: {url: http://...} (or set protobuf: {framing: none} and a schema file)")
 		}
 	case "":
-		pi.framing = reg != nil && !byteConn
+		pi.framing = reg != nil && !bare
 	}
 	if reg != nil && pi.framing {
 		pi.schemas = newProtoSchemas(reg, name)
