@@ -164,6 +164,14 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 				}
 				cfg = &c
 			}
+			if fs, ok := cfg.(*fileSinkConfig); ok && sk.Format == "protobuf" {
+				c := *fs
+				c.cfg.Framed = true // length-delimited records (delimRows)
+				if c.cfg.Suffix == "" {
+					c.cfg.Suffix = ".binpb"
+				}
+				cfg = &c
+			}
 			bs, err := cfg.openBytes(bc)
 			if err != nil {
 				return nil, openErr(spec.File, sk.Pos.Field, err)
@@ -238,6 +246,16 @@ func (p *Plan) buildInput(ctx context.Context, env *stream.Env, bc *buildCtx, in
 	if hs, ok := cfg.(*httpSourceConfig); ok && in.spec.Format == "avro" {
 		c := *hs
 		c.cfg.Body = ocfBody // each request body is one object container file
+		cfg = &c
+	}
+	if fs, ok := cfg.(*fileSourceConfig); ok && in.spec.Format == "protobuf" {
+		c := *fs
+		c.cfg.Records = pbDelimFraming{} // length-delimited streams
+		cfg = &c
+	}
+	if hs, ok := cfg.(*httpSourceConfig); ok && in.spec.Format == "protobuf" {
+		c := *hs
+		c.cfg.Body = pbBodyFunc(in.spec.Schema.Body)
 		cfg = &c
 	}
 	src, err := cfg.open(bc)

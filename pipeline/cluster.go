@@ -115,6 +115,9 @@ func (p *Plan) ClusterTopology(ctx context.Context, host *Host, o ClusterOverrid
 		if spec.Source.Format == "avro" {
 			return cfg, nil, fail("source.format", "format avro on an http source (object container bodies) runs on one machine only: run it without cluster:, or send Avro to a kafka topic in the Confluent wire format")
 		}
+		if spec.Source.Format == "protobuf" {
+			return cfg, nil, fail("source.format", "format protobuf on an http source runs on one machine only: run it without cluster:, or send protobuf to a kafka topic")
+		}
 		topo.Source = cluster.IngestTopic(cfg.ApplicationID)
 		topo.SourcePartitions = ingestPartitions
 		if cs.Partitions > 0 {

@@ -32,6 +32,16 @@ type protoInput struct {
 	framing bool                           // records carry the Confluent header
 	schemas *protoSchemas                  // nil: no registry
 	want    string                         // with md nil: the message records must be, or ""
+	// delimited: records come from length-delimited files, and a
+	// message may hold bytes that could not be framed (pbErrorHeader).
+	delimited bool
+}
+
+// bareByDefault reports whether protobuf records on connector are bare
+// messages unless framing confluent is set: files and HTTP bodies come
+// from outside Kafka's ecosystem, where the Confluent header is rare.
+func bareByDefault(connector string) bool {
+	return connector == "file" || connector == "http"
 }
 
 func newProtoInput(in *inputPlan, top *RegistrySpec, host *Host) (*protoInput, error) {
@@ -44,11 +54,16 @@ func newProtoInput(in *inputPlan, top *RegistrySpec, host *Host) (*protoInput, e
 		return nil, err
 	}
 	pi := &protoInput{md: in.pbMD, want: sc.Message}
+	bare := bareByDefault(in.spec.Connector)
+	pi.delimited = in.spec.Connector == "file"
 	switch sc.Framing {
 	case FramingConfluent:
 		pi.framing = true
+		if reg == nil {
+			return nil, errors.New("format protobuf with framing confluent needs a schema registry: add registry: {url: http://...} (or set protobuf: {framing: none} and a schema file)")
+		}
 	case "":
-		pi.framing = reg != nil
+		pi.framing = reg != nil && !bare
 	}
 	if reg != nil && pi.framing {
 		pi.schemas = newProtoSchemas(reg, name)
@@ -340,6 +355,55 @@ type protoSinkPlan struct {
 	sc   *FormatSchemaSpec
 	md   protoreflect.MessageDescriptor
 	text string
+	deps []protoDep // the files it imports, dependencies first
+}
+
+// protoDep is a .proto file a sink's file imports (directly or not),
+// other than google/protobuf/*.proto: registered as a schema of its own
+// that the sink's schema references.
+type protoDep struct {
+	path    string   // the import path: the reference's name and subject
+	text    string   // the file's text
+	imports []string // its own imports that are deps, by path
+}
+
+// protoDeps returns the files fd imports, other than the well-known
+// types, each after the files it imports, with their text read from the
+// directories the compiler searched (the main file's, then
+// import_paths).
+func protoDeps(sc *FormatSchemaSpec, fd protoreflect.FileDescriptor) ([]protoDep, error) {
+	dir := filepath.Dir(sc.File)
+	dirs := append([]string{dir}, sc.ImportPaths...)
+	var out []protoDep
+	seen := map[string]bool{}
+	var walk func(fd protoreflect.FileDescriptor) error
+	walk = func(fd protoreflect.FileDescriptor) error {
+		imps := fd.Imports()
+		for i := 0; i < imps.Len(); i++ {
+			imp := imps.Get(i)
+			p := imp.Path()
+			if strings.HasPrefix(p, "google/protobuf/") || seen[p] {
+				continue
+			}
+			seen[p] = true
+			if err := walk(imp.FileDescriptor); err != nil {
+				return err
+			}
+			var text []byte
+			var err error
+			for _, d := range dirs {
+				if text, err = os.ReadFile(filepath.Join(d, filepath.FromSlash(p))); err == nil {
+					break
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("schema file %s imports %s, which was compiled but cannot be read again: %w", sc.File, p, err)
+			}
+			out = append(out, protoDep{path: p, text: string(text), imports: nonStandardImports(imp.FileDescriptor)})
+		}
+		return nil
+	}
+	return out, walk(fd)
 }
 
 // planSinkFormats loads the schema of every protobuf sink and checks
@@ -358,10 +422,10 @@ func planSinkFormats(e *errs, spec *Spec, out schemaRef, open bool) []*protoSink
 			e.list = append(e.list, sc.Pos.errorf("%v", err))
 			continue
 		}
-		if sc.Framing != FramingNone {
-			if imp := nonStandardImports(md.ParentFile()); len(imp) > 0 {
-				e.list = append(e.list, sc.Pos.errorf("%s imports %s: registering a schema with imports other than google/protobuf/*.proto (schema references) is not supported yet; use protobuf: {framing: none}", sc.File, strings.Join(imp, ", ")))
-			}
+		deps, err := protoDeps(sc, md.ParentFile())
+		if err != nil {
+			e.list = append(e.list, sc.Pos.errorf("%v", err))
+			continue
 		}
 		if _, err := row.NewProtoEncoder(md, out()); err != nil {
 			hint := ""
@@ -370,7 +434,7 @@ func planSinkFormats(e *errs, spec *Spec, out schemaRef, open bool) []*protoSink
 			}
 			e.list = append(e.list, sk.Pos.errorf("the records here do not fit: %v%s", err, hint))
 		}
-		plans[i] = &protoSinkPlan{sc: sc, md: md, text: text}
+		plans[i] = &protoSinkPlan{sc: sc, md: md, text: text, deps: deps}
 	}
 	return plans
 }
@@ -431,12 +495,16 @@ func (p *Plan) protoRowEncoder(ctx context.Context, host *Host, sk SinkSpec, out
 	framing := sc.Framing
 	if framing == "" {
 		framing = FramingNone
-		if reg != nil {
+		if reg != nil && !bareByDefault(sk.Connector) {
 			framing = FramingConfluent
 		}
 	}
+	var res rowEncoder = pr
+	if sk.Connector == "file" {
+		res = delimRows{pr} // a length-delimited stream
+	}
 	if framing == FramingNone {
-		return pr, nil
+		return res, nil
 	}
 	if reg == nil {
 		return nil, errors.New("format protobuf with framing confluent needs a schema registry: add registry: {url: http://...} (or set protobuf: {framing: none})")
@@ -453,12 +521,12 @@ func (p *Plan) protoRowEncoder(ctx context.Context, host *Host, sk SinkSpec, out
 			subject = topic + "-value"
 		}
 	}
-	id, err := registerProto(ctx, reg, name, subject, ps.text, sc.Register)
+	id, err := registerProto(ctx, reg, name, subject, ps.text, nonStandardImports(ps.md.ParentFile()), ps.deps, sc.Register)
 	if err != nil {
 		return nil, err
 	}
 	pr.header = appendConfluentHeader(nil, id, indexesOf(ps.md))
-	return pr, nil
+	return res, nil
 }
 
 // restMessage is the message whose wire fields the rows reaching the

@@ -8,9 +8,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bufbuild/protocompile"
 	"github.com/twmb/franz-go/pkg/sr"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/sluicehq/sluice/schema"
 )
 
 // protoSchemas fetches Protobuf schemas from a registry by id and keeps
@@ -131,27 +132,54 @@ func (r *protoSchemas) addReferences(ctx context.Context, refs []sr.SchemaRefere
 }
 
 // registerProto registers (or, with register false, looks up) a Protobuf
-// schema under subject and returns its id.
-func registerProto(ctx context.Context, reg registryClient, name, subject, text string, register bool) (int, error) {
-	s := sr.Schema{Schema: text, Type: sr.TypeProtobuf}
+// schema under subject and returns its id. The files it imports (deps,
+// dependencies first) are registered (or looked up) before it, each
+// under its import path as subject, as Confluent's serializers do by
+// default, and referenced by name (the import path), subject and the
+// version the registry gave.
+// imports are the file's own imports among deps.
+func registerProto(ctx context.Context, reg registryClient, name, subject, text string, imports []string, deps []protoDep, register bool) (int, error) {
+	versions := map[string]int{}
+	refsOf := func(imports []string) []sr.SchemaReference {
+		var refs []sr.SchemaReference
+		for _, p := range imports {
+			refs = append(refs, sr.SchemaReference{Name: p, Subject: p, Version: versions[p]})
+		}
+		return refs
+	}
+	for _, d := range deps {
+		ss, err := registerOne(ctx, reg, name, d.path, sr.Schema{Schema: d.text, Type: sr.TypeProtobuf, References: refsOf(d.imports)}, register)
+		if err != nil {
+			return 0, fmt.Errorf("%w (the import %s, a reference of the output schema)", err, d.path)
+		}
+		versions[d.path] = ss.Version
+	}
+	ss, err := registerOne(ctx, reg, name, subject, sr.Schema{Schema: text, Type: sr.TypeProtobuf, References: refsOf(imports)}, register)
+	if err != nil {
+		return 0, err
+	}
+	return ss.ID, nil
+}
+
+func registerOne(ctx context.Context, reg registryClient, name, subject string, s sr.Schema, register bool) (sr.SubjectSchema, error) {
 	if register {
 		ss, err := withRetry(ctx, func(ctx context.Context) (sr.SubjectSchema, error) { return reg.CreateSchema(ctx, subject, s) })
 		if err != nil {
-			return 0, fmt.Errorf("schema registry %s: registering the output schema under %s: %w", name, subject, err)
+			return ss, fmt.Errorf("schema registry %s: registering the output schema under %s: %w", name, subject, err)
 		}
-		return ss.ID, nil
+		return ss, nil
 	}
 	lk, ok := reg.(interface {
 		LookupSchema(ctx context.Context, subject string, s sr.Schema) (sr.SubjectSchema, error)
 	})
 	if !ok {
-		return 0, fmt.Errorf("schema registry %s: cannot look schemas up (register: false)", name)
+		return sr.SubjectSchema{}, fmt.Errorf("schema registry %s: cannot look schemas up (register: false)", name)
 	}
 	ss, err := withRetry(ctx, func(ctx context.Context) (sr.SubjectSchema, error) { return lk.LookupSchema(ctx, subject, s) })
 	if err != nil {
-		return 0, fmt.Errorf("schema registry %s: looking up the output schema under %s (register: false): %w", name, subject, err)
+		return ss, fmt.Errorf("schema registry %s: looking up the output schema under %s (register: false): %w", name, subject, err)
 	}
-	return ss.ID, nil
+	return ss, nil
 }
 
 // protoRegistryFor returns the registry client of a protobuf source or
@@ -178,15 +206,9 @@ func protoRegistryFor(sc *FormatSchemaSpec, top *RegistrySpec, host *Host, conne
 	return nil, "", nil
 }
 
-// compileProtoSources compiles the file main of srcs (name -> source
-// text); google/protobuf/*.proto are built in.
+// compileProtoSources compiles the file main of srcs (name -> schema
+// text: .proto source, or a base64 FileDescriptorProto as Confluent's
+// Python serializer registers); google/protobuf/*.proto are built in.
 func compileProtoSources(srcs map[string]string, main string) (protoreflect.FileDescriptor, error) {
-	c := protocompile.Compiler{Resolver: protocompile.WithStandardImports(&protocompile.SourceResolver{
-		Accessor: protocompile.SourceAccessorFromMap(srcs),
-	}), MaxParallelism: 1}
-	files, err := c.Compile(context.Background(), main)
-	if err != nil {
-		return nil, err
-	}
-	return files[0], nil
+	return schema.CompileProtobuf(srcs, main)
 }

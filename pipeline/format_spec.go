@@ -36,6 +36,9 @@ type FormatSchemaSpec struct {
 	Subject         string
 	SubjectStrategy string
 	Register        bool
+	// Body is how an http source splits request bodies: pbBodyMessage
+	// (default: each body one record) or pbBodyDelimited.
+	Body string
 }
 
 // formatKeys are the keys of a source or sink block that belong to the
@@ -106,6 +109,10 @@ func parseFormatSchema(e *errs, o *obj, format string, sink bool) *FormatSchemaS
 	if po := o.object("protobuf", "framing, and for sinks subject, subject_strategy, register"); po != nil {
 		s.Framing = po.enum("framing", "", FramingConfluent, FramingNone)
 		allowed := []string{"framing"}
+		if !sink {
+			s.Body = po.enum("body", "", pbBodyMessage, pbBodyDelimited)
+			allowed = append(allowed, "body")
+		}
 		if sink {
 			s.Subject = po.str("subject", "")
 			s.SubjectStrategy = po.enum("subject_strategy", SubjectTopicName, SubjectTopicName, SubjectRecordName, SubjectTopicRecordName)
@@ -133,25 +140,54 @@ func specPath(specFile, p string) string {
 }
 
 // checkFormats checks what needs the whole spec: protobuf sources and
-// sinks are on message connectors.
+// sinks are on byte connectors that can hold binary records (kafka, log,
+// file, and http sources), and their settings fit the connector.
 func checkFormats(e *errs, s *Spec) {
-	check := func(pos Pos, format, connector string) {
-		if format == "protobuf" && connector != "" && connector != "kafka" && connector != "log" {
-			e.list = append(e.list, pos.errorf("format protobuf is for message connectors (kafka, log): %s records are lines, which cannot hold binary protobuf", connector))
+	check := func(pos Pos, format, connector string, sc *FormatSchemaSpec, sink bool) {
+		if format != "protobuf" || connector == "" {
+			return
+		}
+		switch connector {
+		case "kafka", "log":
+		case "file":
+		case "http":
+			if sink {
+				return // no http sink exists; the connector check reports it
+			}
+		default:
+			e.list = append(e.list, pos.errorf("format protobuf is for kafka, log and file connectors and http sources: %s records are lines, which cannot hold binary protobuf", connector))
+			return
+		}
+		if sc == nil {
+			return
+		}
+		if sc.Body != "" && connector != "http" {
+			e.list = append(e.list, sc.Pos.errorf("protobuf.body is for http sources: %s records are one message each", connector))
+		}
+		if connector != "file" && connector != "http" {
+			return
+		}
+		// Files and request bodies are bare messages unless framing
+		// confluent is asked for.
+		if !sink && sc.File == "" && sc.Framing == "" {
+			e.list = append(e.list, sc.Pos.errorf("format protobuf on a %s source needs schema: {file: order.proto, message: shop.Order} (its records are bare messages), or protobuf: {framing: confluent} and a registry for records in the Confluent wire format", connector))
+		}
+		if sink && sc.Framing == FramingConfluent && sc.Subject == "" && sc.SubjectStrategy == SubjectTopicName {
+			e.list = append(e.list, sc.Pos.errorf("a %s sink has no topic to name its subject after: set protobuf: {subject: NAME} or subject_strategy: record_name", connector))
 		}
 	}
-	check(s.Source.Pos, s.Source.Format, s.Source.Connector)
+	check(s.Source.Pos, s.Source.Format, s.Source.Connector, s.Source.Schema, false)
 	if s.Source.Format == "protobuf" && s.Source.Types != nil {
 		e.list = append(e.list, s.Source.Pos.errorf("types: is not used with format protobuf: the fields' types come from the schema"))
 	}
 	for i := range s.Steps {
 		if j := s.Steps[i].Join; j != nil {
-			check(j.Input.Pos, j.Input.Format, j.Input.Connector)
+			check(j.Input.Pos, j.Input.Format, j.Input.Connector, j.Input.Schema, false)
 		}
 	}
 	for i := range s.Sinks {
 		sk := &s.Sinks[i]
-		check(sk.Pos, sk.Format, sk.Connector)
+		check(sk.Pos, sk.Format, sk.Connector, sk.Schema, true)
 	}
 	if d := s.Errors.DeadLetter; d != nil && d.Format == "protobuf" {
 		e.list = append(e.list, d.Pos.errorf("dead letters are JSON lines: format protobuf is not allowed here"))

@@ -233,6 +233,11 @@ func (s *msgDecoder) decode(m *connector.Message) (row.Row, error) {
 		}
 		return s.json.Decode(m.Value)
 	case s.pb != nil:
+		if s.pb.in.delimited {
+			if err := pbFrameError(m); err != nil {
+				return row.Row{}, err
+			}
+		}
 		return s.pb.decode(m.Value)
 	case s.avro != nil:
 		if s.avro.in.container {

@@ -18,7 +18,7 @@ func (h *Handler) schemas(c *request, segs []string) {
 		for i, ss := range all {
 			out[i] = toJSON(ss)
 		}
-		c.reply(http.StatusOK, out)
+		replyPage(c, out)
 		return
 	case len(segs) == 1 && segs[0] == "types":
 		c.reply(http.StatusOK, Types)
@@ -43,7 +43,20 @@ func (h *Handler) schemas(c *request, segs []string) {
 			_, _ = c.w.Write([]byte(s.Text))
 			return
 		}
-		c.reply(http.StatusOK, toJSON(SubjectSchema{Schema: s}))
+		out := toJSON(SubjectSchema{Schema: s})
+		out.ID = id
+		if !h.formatted(c, &out) {
+			return
+		}
+		out.ID = 0 // not part of this answer
+		if c.flag("fetchMaxId") {
+			c.reply(http.StatusOK, struct {
+				schemaJSON
+				MaxID int `json:"maxId"`
+			}{out, h.reg.MaxID()})
+			return
+		}
+		c.reply(http.StatusOK, out)
 		return
 	}
 	switch segs[2] {
@@ -53,7 +66,7 @@ func (h *Handler) schemas(c *request, segs []string) {
 			c.fail(err)
 			return
 		}
-		c.reply(http.StatusOK, vs)
+		replyPage(c, vs)
 	case "subjects":
 		vs, err := h.reg.VersionsByID(id, c.flag("deleted"))
 		if err != nil {
@@ -66,7 +79,7 @@ func (h *Handler) schemas(c *request, segs []string) {
 				subjects = append(subjects, v.Subject)
 			}
 		}
-		c.reply(http.StatusOK, subjects)
+		replyPage(c, subjects)
 	default:
 		c.notFound()
 	}

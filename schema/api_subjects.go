@@ -13,7 +13,7 @@ func (h *Handler) subjects(c *request, segs []string) {
 			c.methodNotAllowed()
 			return
 		}
-		c.reply(http.StatusOK, h.reg.Subjects(c.q.Get("subjectPrefix"), c.flag("deleted"), c.flag("deletedOnly")))
+		replyPage(c, h.reg.Subjects(c.q.Get("subjectPrefix"), c.flag("deleted"), c.flag("deletedOnly")))
 		return
 	case 1:
 		subject := segs[0]
@@ -60,7 +60,7 @@ func (h *Handler) subjects(c *request, segs []string) {
 				c.fail(err)
 				return
 			}
-			c.reply(http.StatusOK, vs)
+			replyPage(c, vs)
 		case http.MethodPost:
 			b, err := c.body()
 			if err != nil {
@@ -97,7 +97,10 @@ func (h *Handler) subjects(c *request, segs []string) {
 			c.fail(err)
 			return
 		}
-		c.reply(http.StatusOK, toJSON(ss))
+		out := toJSON(ss)
+		if h.formatted(c, &out) {
+			c.reply(http.StatusOK, out)
+		}
 	case len(segs) == 3 && m == http.MethodDelete:
 		v, err := h.reg.DeleteVersion(c.r.Context(), subject, version, c.flag("permanent"))
 		if err != nil {

@@ -1,11 +1,9 @@
 package schema
 
 import (
-	"context"
 	"fmt"
 	"slices"
 
-	"github.com/bufbuild/protocompile"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -45,14 +43,10 @@ func parseProtobuf(text string, deps []dependency) (*protobufSchema, error) {
 	}
 	main := mainProtoFile(srcs)
 	srcs[main] = text
-	c := protocompile.Compiler{
-		Resolver: protocompile.WithStandardImports(&protocompile.SourceResolver{Accessor: protocompile.SourceAccessorFromMap(srcs)}),
-	}
-	files, err := c.Compile(context.Background(), main)
+	fd, err := CompileProtobuf(srcs, main)
 	if err != nil {
 		return nil, err
 	}
-	fd := files[0]
 	// The identity of a Protobuf schema is its compiled descriptor
 	// (without source positions and comments): white space, comments and
 	// the order of options do not make a new schema.

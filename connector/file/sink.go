@@ -47,6 +47,9 @@ type SinkConfig struct {
 	// BlockBytes is how many bytes of records a Container block holds
 	// before it is written. This overrides the default of 64 KiB.
 	BlockBytes int
+	// Framed writes each value as it is, without a newline after it:
+	// the values frame themselves (length-delimited protobuf records).
+	Framed bool
 }
 
 // Container frames part files as a header and blocks of records.
@@ -156,10 +159,13 @@ func (w *Writer) Write(_ context.Context, msgs []connector.Message) error {
 		if _, err := w.w.Write(v); err != nil {
 			return w.ioErr(err)
 		}
-		if err := w.w.WriteByte('\n'); err != nil {
-			return w.ioErr(err)
+		w.size += int64(len(v))
+		if !w.sink.cfg.Framed {
+			if err := w.w.WriteByte('\n'); err != nil {
+				return w.ioErr(err)
+			}
+			w.size++
 		}
-		w.size += int64(len(v)) + 1
 		if w.size >= w.sink.cfg.RollBytes || w.sink.cfg.RollInterval > 0 && time.Since(w.opened) >= w.sink.cfg.RollInterval {
 			if err := w.finishPart(); err != nil {
 				return err
