@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -13,12 +14,21 @@ func TestCheckpointHistory(t *testing.T) {
 	data := genEvents(5, 2, 400, 10)
 	st := newTxStore()
 	env := New(WithParallelism(2), WithBatchSize(16), WithMaxParallelism(16),
-		WithCheckpointing(t.TempDir(), 5*time.Millisecond), WithLogger(quietLog()))
-	buildAgg(env, &pacedSource{data: data, chunk: 10, pace: time.Millisecond}, func(e cev) cev { return e }, st)
+		WithCheckpointing(t.TempDir(), 5*time.Millisecond), WithCheckpointTimeout(time.Minute), WithLogger(quietLog()))
+	// The sources hold their second half until a checkpoint completed
+	// while windows were open (so that one has state and an alignment),
+	// however slow the machine.
+	var running atomic.Pointer[Job]
+	midRunDone := func() bool {
+		j := running.Load()
+		return j != nil && j.CheckpointStats().Completed >= 1
+	}
+	buildAgg(env, &pacedSource{data: data, chunk: 10, pace: time.Millisecond, holdAt: len(data[0]) / 2, release: midRunDone}, func(e cev) cev { return e }, st)
 	job, err := env.Start(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
+	running.Store(job)
 	if err := job.Wait(); err != nil {
 		t.Fatal(err)
 	}
