@@ -84,6 +84,13 @@ func NewMap[K comparable, UK comparable, V any](c *Keyed[K], name string) (*Map[
 	return nil, fmt.Errorf("map state %q: %w", name, ErrTypeMismatch)
 }
 
+// EntryKeys reports whether the map stores every entry under a store key
+// of its own (a KVStore backend such as Pebble): Get, Put and Delete then
+// cost one point read or write whatever the map's size, so large sets are
+// better kept here than inside a Value. In memory it is false: a Map costs
+// an extra lookup per call over a Go map inside a Value.
+func (m *Map[K, UK, V]) EntryKeys() bool { return m.kv != nil }
+
 // Get returns the value under uk for the current key.
 func (m *Map[K, UK, V]) Get(uk UK) (V, bool) {
 	if m.kv != nil {
