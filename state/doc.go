@@ -19,7 +19,10 @@
 // owns. Tables are created through a TableDescriptor, which lets a backend
 // decide how to store them while the typed access stays generic: the
 // in-memory backend (NewMemory) keeps one Go map per key group. A disk
-// backend (Pebble, a later issue) implements the same interface with codecs.
+// backend (package state/pebble) stores tables in a KVStore with codecs:
+// value state one store key per key, map and list state one store key per
+// entry (see kvcoll.go), so that large maps and lists are never re-encoded
+// whole.
 //
 // Operators reach state through handles bound to a Keyed context: the
 // runtime sets the current key before it calls user code, and Value, Map

@@ -59,23 +59,43 @@ func (v *Value[K, V]) Set(x V) { v.t.Put(v.c.kg, v.c.key, x) }
 // Clear removes the current key's value.
 func (v *Value[K, V]) Clear() { v.t.Delete(v.c.kg, v.c.key) }
 
-// Map is a map from user keys UK to values V per key.
+// Map is a map from user keys UK to values V per key. In memory it is one
+// Go map per key; on a KVStore backend (Pebble) every entry is a store key
+// of its own, so Get, Put and Delete touch one entry, All is a prefix scan
+// and Clear a range delete.
 type Map[K comparable, UK comparable, V any] struct {
-	c *Keyed[K]
-	t TypedTable[K, map[UK]V]
+	c  *Keyed[K]
+	t  TypedTable[K, map[UK]V] // in memory
+	kv *kvMapTable[K, UK, V]   // on a KVStore
 }
 
 // NewMap opens the map state called name.
 func NewMap[K comparable, UK comparable, V any](c *Keyed[K], name string) (*Map[K, UK, V], error) {
-	t, err := OpenTable[K, map[UK]V](c.backend, name)
+	t, err := c.backend.Open(mapDescriptor[K, UK, V]{name: name})
 	if err != nil {
-		return nil, fmt.Errorf("map state: %w", err)
+		return nil, fmt.Errorf("map state %q: %w", name, err)
 	}
-	return &Map[K, UK, V]{c: c, t: t}, nil
+	switch tt := t.(type) {
+	case *kvMapTable[K, UK, V]:
+		return &Map[K, UK, V]{c: c, kv: tt}, nil
+	case TypedTable[K, map[UK]V]:
+		return &Map[K, UK, V]{c: c, t: tt}, nil
+	}
+	return nil, fmt.Errorf("map state %q: %w", name, ErrTypeMismatch)
 }
+
+// EntryKeys reports whether the map stores every entry under a store key
+// of its own (a KVStore backend such as Pebble): Get, Put and Delete then
+// cost one point read or write whatever the map's size, so large sets are
+// better kept here than inside a Value. In memory it is false: a Map costs
+// an extra lookup per call over a Go map inside a Value.
+func (m *Map[K, UK, V]) EntryKeys() bool { return m.kv != nil }
 
 // Get returns the value under uk for the current key.
 func (m *Map[K, UK, V]) Get(uk UK) (V, bool) {
+	if m.kv != nil {
+		return m.kv.get(m.c.kg, m.c.key, uk)
+	}
 	mm, _ := m.t.Get(m.c.kg, m.c.key)
 	v, ok := mm[uk]
 	return v, ok
@@ -83,18 +103,26 @@ func (m *Map[K, UK, V]) Get(uk UK) (V, bool) {
 
 // Put sets the value under uk for the current key.
 func (m *Map[K, UK, V]) Put(uk UK, v V) {
+	if m.kv != nil {
+		m.kv.put(m.c.kg, m.c.key, uk, v)
+		return
+	}
 	mm, ok := m.t.Get(m.c.kg, m.c.key)
 	if !ok || mm == nil {
 		mm = make(map[UK]V)
 	}
 	mm[uk] = v
-	// Put even when mm came from the table: a backend that stores bytes
-	// (Pebble) returned a decoded copy.
+	// Put even when mm came from the table, so that a table that tracks
+	// writes (copy-on-write snapshots) sees the change.
 	m.t.Put(m.c.kg, m.c.key, mm)
 }
 
 // Delete removes uk for the current key.
 func (m *Map[K, UK, V]) Delete(uk UK) {
+	if m.kv != nil {
+		m.kv.delete(m.c.kg, m.c.key, uk)
+		return
+	}
 	mm, ok := m.t.Get(m.c.kg, m.c.key)
 	if !ok {
 		return
@@ -107,16 +135,25 @@ func (m *Map[K, UK, V]) Delete(uk UK) {
 	m.t.Put(m.c.kg, m.c.key, mm)
 }
 
-// Len returns the number of entries for the current key.
+// Len returns the number of entries for the current key. On a KVStore
+// backend it is a prefix scan over the key's entries (their number of
+// steps, without decoding them).
 func (m *Map[K, UK, V]) Len() int {
+	if m.kv != nil {
+		return m.kv.countKey(m.c.kg, m.c.key)
+	}
 	mm, _ := m.t.Get(m.c.kg, m.c.key)
 	return len(mm)
 }
 
-// All iterates the entries of the current key in no particular order.
+// All iterates the entries of the current key in no particular order
+// (in memory) or in the order of their encoded user keys (on a KVStore).
 // The map must not be modified during the iteration except by deleting the
 // entry just yielded.
 func (m *Map[K, UK, V]) All() iter.Seq2[UK, V] {
+	if m.kv != nil {
+		return m.kv.all(m.c.kg, m.c.key)
+	}
 	mm, _ := m.t.Get(m.c.kg, m.c.key)
 	return func(yield func(UK, V) bool) {
 		for k, v := range mm {
@@ -128,38 +165,66 @@ func (m *Map[K, UK, V]) All() iter.Seq2[UK, V] {
 }
 
 // Clear removes every entry of the current key.
-func (m *Map[K, UK, V]) Clear() { m.t.Delete(m.c.kg, m.c.key) }
+func (m *Map[K, UK, V]) Clear() {
+	if m.kv != nil {
+		m.kv.clearKey(m.c.kg, m.c.key)
+		return
+	}
+	m.t.Delete(m.c.kg, m.c.key)
+}
 
-// List is an ordered list of values per key.
+// List is an ordered list of values per key. In memory it is one slice per
+// key; on a KVStore backend (Pebble) every element is a store key of its
+// own (the key's prefix and a sequence number), so Add appends without
+// reading the list.
 type List[K comparable, V any] struct {
-	c *Keyed[K]
-	t TypedTable[K, []V]
+	c  *Keyed[K]
+	t  TypedTable[K, []V] // in memory
+	kv *kvListTable[K, V] // on a KVStore
 }
 
 // NewList opens the list state called name.
 func NewList[K comparable, V any](c *Keyed[K], name string) (*List[K, V], error) {
-	t, err := OpenTable[K, []V](c.backend, name)
+	t, err := c.backend.Open(listDescriptor[K, V]{name: name})
 	if err != nil {
-		return nil, fmt.Errorf("list state: %w", err)
+		return nil, fmt.Errorf("list state %q: %w", name, err)
 	}
-	return &List[K, V]{c: c, t: t}, nil
+	switch tt := t.(type) {
+	case *kvListTable[K, V]:
+		return &List[K, V]{c: c, kv: tt}, nil
+	case TypedTable[K, []V]:
+		return &List[K, V]{c: c, t: tt}, nil
+	}
+	return nil, fmt.Errorf("list state %q: %w", name, ErrTypeMismatch)
 }
 
 // Add appends v to the current key's list.
 func (l *List[K, V]) Add(v V) {
+	if l.kv != nil {
+		l.kv.add(l.c.kg, l.c.key, v)
+		return
+	}
 	s, _ := l.t.Get(l.c.kg, l.c.key)
 	l.t.Put(l.c.kg, l.c.key, append(s, v))
 }
 
 // Values returns the current key's list. The slice is owned by the state:
-// read it, do not keep or modify it (use Update to replace the list).
+// read it, do not keep or modify it (use Update to replace the list). On a
+// KVStore backend it is decoded by a prefix scan on each call.
 func (l *List[K, V]) Values() []V {
+	if l.kv != nil {
+		return l.kv.values(l.c.kg, l.c.key)
+	}
 	s, _ := l.t.Get(l.c.kg, l.c.key)
 	return s
 }
 
 // Update replaces the current key's list with vs (which the state keeps).
 func (l *List[K, V]) Update(vs []V) {
+	if l.kv != nil {
+		l.kv.update(l.c.kg, l.c.key, vs)
+		return
+	}
 	if len(vs) == 0 {
 		l.t.Delete(l.c.kg, l.c.key)
 		return
@@ -168,4 +233,10 @@ func (l *List[K, V]) Update(vs []V) {
 }
 
 // Clear removes the current key's list.
-func (l *List[K, V]) Clear() { l.t.Delete(l.c.kg, l.c.key) }
+func (l *List[K, V]) Clear() {
+	if l.kv != nil {
+		l.kv.clearKey(l.c.kg, l.c.key)
+		return
+	}
+	l.t.Delete(l.c.kg, l.c.key)
+}

@@ -11,6 +11,7 @@ var (
 	benchPar        = flag.Int("nexmark.parallelism", 0, "parallelism of BenchmarkQueries runs (0: GOMAXPROCS)")
 	benchCheckpoint = flag.Duration("nexmark.checkpoint", 0, "checkpoint interval of BenchmarkQueries runs (0: none)")
 	benchState      = flag.String("nexmark.state", "memory", "keyed state backend of BenchmarkQueries runs: memory or pebble")
+	benchStateMem   = flag.Int64("nexmark.state-memory", 0, "memory limit in bytes of each Pebble backend of BenchmarkQueries runs (0: Pebble defaults)")
 )
 
 // BenchmarkQueries runs every query over -nexmark.events generated events
@@ -25,7 +26,7 @@ func BenchmarkQueries(b *testing.B) {
 			var wall, cpu float64
 			var events int64
 			for i := 0; i < b.N; i++ {
-				r, err := Run(context.Background(), RunConfig{Query: name, Events: *benchEvents, Parallelism: *benchPar, CheckpointInterval: *benchCheckpoint, StateBackend: *benchState})
+				r, err := Run(context.Background(), RunConfig{Query: name, Events: *benchEvents, Parallelism: *benchPar, CheckpointInterval: *benchCheckpoint, StateBackend: *benchState, StateMemory: *benchStateMem})
 				if err != nil {
 					b.Fatal(err)
 				}

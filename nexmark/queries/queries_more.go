@@ -182,8 +182,22 @@ type aggState[S any, R Row] struct {
 // row is retracted and the current one inserted.
 func changelogAggregate[K comparable, T any, S any, R Row](ks stream.KeyedStream[K, T], name string,
 	add func(acc *S, v T) bool, result func(key K, acc *S) R) stream.Stream[Change[R]] {
+	return changelogAggregateWith(ks, name,
+		func(*stream.KeyedContext[K, Change[R]]) (func(acc *S, v T) bool, error) { return add, nil }, result)
+}
+
+// changelogAggregateWith is changelogAggregate whose add function is made
+// per subtask by newAdd, which may open more state of the key (such as
+// the distinct sets of q15 and q16).
+func changelogAggregateWith[K comparable, T any, S any, R Row](ks stream.KeyedStream[K, T], name string,
+	newAdd func(ctx *stream.KeyedContext[K, Change[R]]) (func(acc *S, v T) bool, error),
+	result func(key K, acc *S) R) stream.Stream[Change[R]] {
 	return stream.KeyedProcess(ks, func(ctx *stream.KeyedContext[K, Change[R]]) (stream.KeyedProcessFunc[K, T, Change[R]], error) {
 		st, err := state.NewValue[K, *aggState[S, R]](ctx.State(), name)
+		if err != nil {
+			return nil, err
+		}
+		add, err := newAdd(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -221,10 +235,15 @@ func changelogAggregate[K comparable, T any, S any, R Row](ks stream.KeyedStream
 }
 
 // statsAcc accumulates BidStats: counts and distinct sets per price rank.
+// The distinct counts are kept with the sets, which live either here (in
+// memory) or in a map state of their own, one entry per member (on Pebble:
+// see distinctSets), so that a bid does not re-encode every set of its key.
 type statsAcc struct {
-	Bids     [4]int64
-	Bidders  [4]map[int64]struct{}
-	Auctions [4]map[int64]struct{}
+	Bids      [4]int64
+	NBidders  [4]int64
+	NAuctions [4]int64
+	Bidders   [4]map[int64]struct{}
+	Auctions  [4]map[int64]struct{}
 }
 
 // priceRank is 1 below 10,000, 2 below 1,000,000, else 3.
@@ -238,29 +257,87 @@ func priceRank(price int64) int {
 	return 3
 }
 
-func addToSet(m *map[int64]struct{}, v int64) {
+func addToSet(m *map[int64]struct{}, v int64) bool {
 	if *m == nil {
 		*m = make(map[int64]struct{})
 	}
+	if _, ok := (*m)[v]; ok {
+		return false
+	}
 	(*m)[v] = struct{}{}
+	return true
 }
 
-func (a *statsAcc) add(b *nexmark.Bid) {
+// distinctKey is a member of one of the distinct sets of a statsAcc in
+// map state: Set 0-3 are the bidder sets, 4-7 the auction sets.
+type distinctKey struct {
+	Set int8
+	V   int64
+}
+
+// distinctSets holds the distinct sets of the statsAcc of the current key:
+// in the accumulator itself, or in map state when the backend stores map
+// entries as keys of their own.
+type distinctSets[K comparable] struct {
+	m *state.Map[K, distinctKey, struct{}] // nil: in the accumulator
+}
+
+// openDistinctSets opens the map state name and uses it if its entries
+// are store keys of their own.
+func openDistinctSets[K comparable](c *state.Keyed[K], name string) (distinctSets[K], error) {
+	m, err := state.NewMap[K, distinctKey, struct{}](c, name)
+	if err != nil {
+		return distinctSets[K]{}, err
+	}
+	if !m.EntryKeys() {
+		return distinctSets[K]{}, nil
+	}
+	return distinctSets[K]{m: m}, nil
+}
+
+// insert adds v to set i (0-3 bidders, 4-7 auctions) of a and reports
+// whether it was new.
+func (d distinctSets[K]) insert(a *statsAcc, i int, v int64) bool {
+	if d.m == nil {
+		if i < 4 {
+			return addToSet(&a.Bidders[i], v)
+		}
+		return addToSet(&a.Auctions[i-4], v)
+	}
+	k := distinctKey{Set: int8(i), V: v}
+	if _, ok := d.m.Get(k); ok {
+		return false
+	}
+	d.m.Put(k, struct{}{})
+	return true
+}
+
+func (d distinctSets[K]) add(a *statsAcc, b *nexmark.Bid) {
 	r := priceRank(b.Price)
 	a.Bids[0]++
 	a.Bids[r]++
-	addToSet(&a.Bidders[0], b.Bidder)
-	addToSet(&a.Bidders[r], b.Bidder)
-	addToSet(&a.Auctions[0], b.Auction)
-	addToSet(&a.Auctions[r], b.Auction)
+	// Set 0 is the union of sets 1-3: a value already in its rank's set
+	// is in set 0 too, which saves the lookup of most repeated values.
+	if d.insert(a, r, b.Bidder) {
+		a.NBidders[r]++
+		if d.insert(a, 0, b.Bidder) {
+			a.NBidders[0]++
+		}
+	}
+	if d.insert(a, 4+r, b.Auction) {
+		a.NAuctions[r]++
+		if d.insert(a, 4, b.Auction) {
+			a.NAuctions[0]++
+		}
+	}
 }
 
 func (a *statsAcc) stats() BidStats {
 	var s BidStats
 	for i := range 4 {
 		s.Bids[i] = a.Bids[i]
-		s.Bidders[i] = int64(len(a.Bidders[i]))
-		s.Auctions[i] = int64(len(a.Auctions[i]))
+		s.Bidders[i] = a.NBidders[i]
+		s.Auctions[i] = a.NAuctions[i]
 	}
 	return s
 }
@@ -270,8 +347,11 @@ func (a *statsAcc) stats() BidStats {
 // FILTERed to the three price ranks.
 func buildQ15(events stream.Stream[nexmark.Event], res *results) error {
 	bids := bidsOf(events, "q15-bids")
-	rows := changelogAggregate(stream.KeyBy(bids, func(b nexmark.Bid) int64 { return dayOf(b.DateTime) }), "q15-report",
-		func(a *statsAcc, b nexmark.Bid) bool { a.add(&b); return true },
+	rows := changelogAggregateWith(stream.KeyBy(bids, func(b nexmark.Bid) int64 { return dayOf(b.DateTime) }), "q15-report",
+		func(ctx *stream.KeyedContext[int64, Change[Q15Row]]) (func(*statsAcc, nexmark.Bid) bool, error) {
+			sets, err := openDistinctSets(ctx.State(), "q15-distinct")
+			return func(a *statsAcc, b nexmark.Bid) bool { sets.add(a, &b); return true }, err
+		},
 		func(day int64, a *statsAcc) Q15Row {
 			return Q15Row{Day: day, BidStats: a.stats()}
 		})
@@ -304,13 +384,16 @@ type q16Acc struct {
 // max(DATE_FORMAT(dateTime, 'HH:mm')).
 func buildQ16(events stream.Stream[nexmark.Event], res *results) error {
 	bids := bidsOf(events, "q16-bids")
-	rows := changelogAggregate(stream.KeyBy(bids, func(b nexmark.Bid) channelDay { return channelDay{b.Channel, dayOf(b.DateTime)} }), "q16-report",
-		func(a *q16Acc, b nexmark.Bid) bool {
-			a.Stats.add(&b)
-			if m := minuteOf(b.DateTime); !a.Set || m > a.Minute {
-				a.Minute, a.Set = m, true
-			}
-			return true
+	rows := changelogAggregateWith(stream.KeyBy(bids, func(b nexmark.Bid) channelDay { return channelDay{b.Channel, dayOf(b.DateTime)} }), "q16-report",
+		func(ctx *stream.KeyedContext[channelDay, Change[Q16Row]]) (func(*q16Acc, nexmark.Bid) bool, error) {
+			sets, err := openDistinctSets(ctx.State(), "q16-distinct")
+			return func(a *q16Acc, b nexmark.Bid) bool {
+				sets.add(&a.Stats, &b)
+				if m := minuteOf(b.DateTime); !a.Set || m > a.Minute {
+					a.Minute, a.Set = m, true
+				}
+				return true
+			}, err
 		},
 		func(k channelDay, a *q16Acc) Q16Row {
 			return Q16Row{Channel: k.Channel, Day: k.Day, Minute: a.Minute, BidStats: a.Stats.stats()}

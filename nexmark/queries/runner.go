@@ -55,6 +55,11 @@ type RunConfig struct {
 	// StateDir is the Pebble backend's working directory; empty means a
 	// temporary directory removed when the run ends.
 	StateDir string
+	// StateMemory, when positive, is the memory limit in bytes of each
+	// Pebble backend (one per keyed operator subtask), from which its block
+	// cache and memtables are sized (pebble.Options.MemoryLimit); 0 keeps
+	// Pebble's small defaults (8 MiB cache, 4 MiB memtables).
+	StateMemory int64
 }
 
 // Result is what a run measured. Its JSON keys are those `sluice nexmark run
@@ -125,7 +130,7 @@ func Run(ctx context.Context, cfg RunConfig) (Result, error) {
 			defer os.RemoveAll(tmp)
 			dir = tmp
 		}
-		opts = append(opts, stream.WithStateBackend(pebble.Factory(pebble.Options{Dir: dir})))
+		opts = append(opts, stream.WithStateBackend(pebble.Factory(pebble.Options{Dir: dir, MemoryLimit: cfg.StateMemory})))
 	}
 	env := stream.New(opts...)
 	var src stream.Source[nexmark.Event]

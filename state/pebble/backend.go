@@ -10,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/bloom"
 	"github.com/sluicehq/sluice/state"
 )
 
@@ -24,9 +25,25 @@ type Options struct {
 	// MemTableSize is the size of a memtable in bytes. This overrides the
 	// default of 4 MiB.
 	MemTableSize uint64
+	// MemoryLimit, when positive, is the memory this backend may use; the
+	// sizes not set explicitly are derived from it: a block cache of a
+	// quarter of it and memtables of a sixteenth (at most 64 MiB; Pebble
+	// keeps up to two while one flushes).
+	MemoryLimit int64
 }
 
 func (o *Options) defaults() {
+	if o.MemoryLimit > 0 {
+		if o.CacheSize <= 0 {
+			o.CacheSize = o.MemoryLimit / 4
+		}
+		if o.MemTableSize == 0 {
+			o.MemTableSize = uint64(min(o.MemoryLimit/16, 64<<20))
+			if o.MemTableSize < 256<<10 {
+				o.MemTableSize = 256 << 10
+			}
+		}
+	}
 	if o.CacheSize <= 0 {
 		o.CacheSize = 8 << 20
 	}
@@ -92,6 +109,13 @@ func (b *Backend) pebbleOptions() *pebble.Options {
 		MemTableSize: b.opts.MemTableSize,
 		DisableWAL:   true,
 		Logger:       quietLogger{},
+	}
+	// Bloom filters let point reads of absent keys (new map entries, such
+	// as a distinct set's first sight of a value) skip most sstables.
+	o.Levels = make([]pebble.LevelOptions, 7)
+	for i := range o.Levels {
+		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		o.Levels[i].TargetFileSize = 2 << 20 << i
 	}
 	return o
 }

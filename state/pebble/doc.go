@@ -3,7 +3,11 @@
 // implements state.Backend: the typed tables of package state (Value, Map,
 // List) store their entries through codecs (package state/codec) under keys
 // laid out as key group | table | key, so that a key group of every table
-// is one contiguous key range.
+// is one contiguous key range. Map and list state store one Pebble key per
+// entry (key group | table | key | user key, or | sequence number), so an
+// update writes one entry, iteration is a prefix scan and Clear a range
+// delete. Levels have bloom filters; Options.MemoryLimit sizes the block
+// cache and memtables.
 //
 // The write-ahead log is off: durability comes from checkpoints, not from
 // the database. A checkpoint (Backend.Snapshot, then Snapshot.Upload)

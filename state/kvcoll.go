@@ -1,0 +1,269 @@
+package state
+
+import (
+	"encoding/binary"
+	"fmt"
+	"iter"
+
+	"github.com/sluicehq/sluice/state/codec"
+)
+
+// Map and list state on a KVStore are stored one entry per store key, so
+// that an update writes one entry instead of re-encoding the whole map or
+// list of the key:
+//
+//	map entry:  KVPrefix(kg, name) ++ key ++ user key   -> value
+//	list entry: KVPrefix(kg, name) ++ key ++ seq (8 bytes, big-endian) -> value
+//
+// The key group comes first, so checkpoints and rescaling cut key groups
+// as ranges as for value state. The codecs' encodings are self-delimiting
+// (length-prefixed or varint), hence prefix-free: the entries of one key
+// are exactly the store keys that start with KVPrefix(kg, name) ++ key,
+// and Clear is one range delete.
+//
+// List sequence numbers come from a counter per table. So that a restored
+// or rescaled table never reuses a number below an existing entry, every
+// Add also writes the counter's high-water mark in the key group (under
+// the table name with the suffix "\x00#"), and the first Add of a key
+// group after the table is opened reads it back once.
+//
+// In memory (NewMemory) maps and lists stay one Go map or slice per key.
+
+// mapDescriptor is the TableDescriptor of map state: a TypedTable[K,
+// map[UK]V] in memory, one store key per entry on a KVStore.
+type mapDescriptor[K, UK comparable, V any] struct{ name string }
+
+func (d mapDescriptor[K, UK, V]) Name() string { return d.name }
+
+func (d mapDescriptor[K, UK, V]) NewMemoryTable(r KeyGroupRange) Table {
+	return descriptor[K, map[UK]V]{name: d.name}.NewMemoryTable(r)
+}
+
+func (d mapDescriptor[K, UK, V]) NewKVTable(kv KVStore, r KeyGroupRange) (Table, error) {
+	base, err := newKVBase[K, V](kv, d.name, r, 255)
+	if err != nil {
+		return nil, err
+	}
+	ukc, err := codec.For[UK]()
+	if err != nil {
+		return nil, fmt.Errorf("state table %q map key: %w", d.name, err)
+	}
+	return &kvMapTable[K, UK, V]{kvBase: base, ukc: ukc}, nil
+}
+
+// listDescriptor is the TableDescriptor of list state: a TypedTable[K,
+// []V] in memory, one store key per element on a KVStore.
+type listDescriptor[K comparable, V any] struct{ name string }
+
+func (d listDescriptor[K, V]) Name() string { return d.name }
+
+func (d listDescriptor[K, V]) NewMemoryTable(r KeyGroupRange) Table {
+	return descriptor[K, []V]{name: d.name}.NewMemoryTable(r)
+}
+
+func (d listDescriptor[K, V]) NewKVTable(kv KVStore, r KeyGroupRange) (Table, error) {
+	base, err := newKVBase[K, V](kv, d.name, r, 253)
+	if err != nil {
+		return nil, err
+	}
+	return &kvListTable[K, V]{kvBase: base, loaded: make([]bool, r.Len()), seqName: d.name + "\x00#"}, nil
+}
+
+// kvBase is what the map and list tables share: the store, the codecs of
+// the key and the value, and the table-level operations.
+type kvBase[K comparable, V any] struct {
+	name   string
+	groups KeyGroupRange
+	kv     KVStore
+	kc     codec.Codec[K]
+	vc     codec.Codec[V]
+	kbuf   []byte
+	vbuf   []byte
+}
+
+func newKVBase[K comparable, V any](kv KVStore, name string, r KeyGroupRange, maxName int) (kvBase[K, V], error) {
+	if len(name) > maxName {
+		return kvBase[K, V]{}, fmt.Errorf("state table %q: name longer than %d bytes", name, maxName)
+	}
+	if r.End > 1<<16 {
+		return kvBase[K, V]{}, fmt.Errorf("state table %q: more than 65536 key groups", name)
+	}
+	kc, err := codec.For[K]()
+	if err != nil {
+		return kvBase[K, V]{}, fmt.Errorf("state table %q key: %w", name, err)
+	}
+	vc, err := codec.For[V]()
+	if err != nil {
+		return kvBase[K, V]{}, fmt.Errorf("state table %q value: %w", name, err)
+	}
+	return kvBase[K, V]{name: name, groups: r, kv: kv, kc: kc, vc: vc}, nil
+}
+
+func (t *kvBase[K, V]) check(op string, err error) {
+	if err != nil {
+		panic(&KVError{Table: t.name, Op: op, Err: err})
+	}
+}
+
+func (t *kvBase[K, V]) Name() string             { return t.name }
+func (t *kvBase[K, V]) KeyGroups() KeyGroupRange { return t.groups }
+
+// Len counts the entries (map entries or list elements, not keys) with a
+// scan of the table: it costs a pass over the data.
+func (t *kvBase[K, V]) Len() int {
+	n := 0
+	for kg := t.groups.Start; kg < t.groups.End; kg++ {
+		p := KVPrefix(nil, kg, t.name)
+		t.check("len", t.kv.Scan(p, prefixEnd(p), func(_, _ []byte) bool { n++; return true }))
+	}
+	return n
+}
+
+// ClearKeyGroup deletes the entries of key group kg with one range delete.
+func (t *kvBase[K, V]) ClearKeyGroup(kg int) {
+	p := KVPrefix(nil, kg, t.name)
+	t.check("clear", t.kv.DeleteRange(p, prefixEnd(p)))
+}
+
+// keyPrefix returns, in t.kbuf, the prefix of the entries of key k.
+func (t *kvBase[K, V]) keyPrefix(kg int, k K) []byte {
+	t.kbuf = KVPrefix(t.kbuf[:0], kg, t.name)
+	t.kbuf = t.kc.Append(t.kbuf, k)
+	return t.kbuf
+}
+
+// clearKey deletes every entry of key k.
+func (t *kvBase[K, V]) clearKey(kg int, k K) {
+	p := t.keyPrefix(kg, k)
+	t.check("clear", t.kv.DeleteRange(p, prefixEnd(p)))
+}
+
+// countKey counts the entries of key k with a prefix scan.
+func (t *kvBase[K, V]) countKey(kg int, k K) int {
+	p := append([]byte(nil), t.keyPrefix(kg, k)...)
+	n := 0
+	t.check("len", t.kv.Scan(p, prefixEnd(p), func(_, _ []byte) bool { n++; return true }))
+	return n
+}
+
+// kvMapTable is map state over a KVStore, one store key per entry.
+type kvMapTable[K, UK comparable, V any] struct {
+	kvBase[K, V]
+	ukc codec.Codec[UK]
+}
+
+func (t *kvMapTable[K, UK, V]) entryKey(kg int, k K, uk UK) []byte {
+	t.kbuf = t.ukc.Append(t.keyPrefix(kg, k), uk)
+	return t.kbuf
+}
+
+func (t *kvMapTable[K, UK, V]) get(kg int, k K, uk UK) (V, bool) {
+	val, ok, err := t.kv.Get(t.entryKey(kg, k, uk), t.vbuf[:0])
+	t.check("get", err)
+	if !ok {
+		var zero V
+		return zero, false
+	}
+	t.vbuf = val
+	v, _, err := t.vc.Decode(val)
+	t.check("decode", err)
+	return v, true
+}
+
+func (t *kvMapTable[K, UK, V]) put(kg int, k K, uk UK, v V) {
+	key := t.entryKey(kg, k, uk)
+	t.vbuf = t.vc.Append(t.vbuf[:0], v)
+	t.check("put", t.kv.Set(key, t.vbuf))
+}
+
+func (t *kvMapTable[K, UK, V]) delete(kg int, k K, uk UK) {
+	t.check("delete", t.kv.Delete(t.entryKey(kg, k, uk)))
+}
+
+// all iterates the entries of k in the order of their encoded user keys.
+// It owns its prefix, so fn may call the table's other methods.
+func (t *kvMapTable[K, UK, V]) all(kg int, k K) iter.Seq2[UK, V] {
+	p := append([]byte(nil), t.keyPrefix(kg, k)...)
+	return func(yield func(UK, V) bool) {
+		var derr error
+		err := t.kv.Scan(p, prefixEnd(p), func(key, val []byte) bool {
+			uk, _, err := t.ukc.Decode(key[len(p):])
+			if err != nil {
+				derr = err
+				return false
+			}
+			v, _, err := t.vc.Decode(val)
+			if err != nil {
+				derr = err
+				return false
+			}
+			return yield(uk, v)
+		})
+		t.check("range", err)
+		t.check("decode", derr)
+	}
+}
+
+// kvListTable is list state over a KVStore, one store key per element.
+type kvListTable[K comparable, V any] struct {
+	kvBase[K, V]
+	seqName string
+	next    uint64
+	loaded  []bool // per key group: its high-water mark was read
+	sbuf    []byte
+}
+
+// seqKey returns the key of the sequence high-water mark of key group kg.
+func (t *kvListTable[K, V]) seqKey(kg int) []byte {
+	t.sbuf = KVPrefix(t.sbuf[:0], kg, t.seqName)
+	return t.sbuf
+}
+
+func (t *kvListTable[K, V]) add(kg int, k K, v V) {
+	if i := kg - t.groups.Start; !t.loaded[i] {
+		val, ok, err := t.kv.Get(t.seqKey(kg), nil)
+		t.check("get sequence", err)
+		if ok {
+			if len(val) != 8 {
+				t.check("decode sequence", fmt.Errorf("%w: sequence of %d bytes", codec.ErrShort, len(val)))
+			}
+			if hw := binary.BigEndian.Uint64(val); hw >= t.next {
+				t.next = hw + 1
+			}
+		}
+		t.loaded[i] = true
+	}
+	seq := t.next
+	t.next++
+	key := binary.BigEndian.AppendUint64(t.keyPrefix(kg, k), seq)
+	t.kbuf = key
+	t.vbuf = t.vc.Append(t.vbuf[:0], v)
+	t.check("add", t.kv.Set(key, t.vbuf))
+	t.vbuf = binary.BigEndian.AppendUint64(t.vbuf[:0], seq)
+	t.check("add", t.kv.Set(t.seqKey(kg), t.vbuf))
+}
+
+func (t *kvListTable[K, V]) values(kg int, k K) []V {
+	p := append([]byte(nil), t.keyPrefix(kg, k)...)
+	var out []V
+	var derr error
+	err := t.kv.Scan(p, prefixEnd(p), func(_, val []byte) bool {
+		v, _, err := t.vc.Decode(val)
+		if err != nil {
+			derr = err
+			return false
+		}
+		out = append(out, v)
+		return true
+	})
+	t.check("range", err)
+	t.check("decode", derr)
+	return out
+}
+
+func (t *kvListTable[K, V]) update(kg int, k K, vs []V) {
+	t.clearKey(kg, k)
+	for _, v := range vs {
+		t.add(kg, k, v)
+	}
+}
