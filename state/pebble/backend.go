@@ -24,6 +24,9 @@ type Options struct {
 	// MemTableSize is the size of a memtable in bytes. This overrides the
 	// default of 4 MiB.
 	MemTableSize uint64
+	// Cache, when set, is the block cache shared with other backends;
+	// CacheSize is then ignored.
+	Cache *Cache
 }
 
 func (o *Options) defaults() {
@@ -86,7 +89,13 @@ func newBackend(opts Options, maxParallelism int, r state.KeyGroupRange) *Backen
 }
 
 func (b *Backend) pebbleOptions() *pebble.Options {
-	cache := pebble.NewCache(b.opts.CacheSize)
+	var cache *pebble.Cache
+	if b.opts.Cache != nil {
+		cache = b.opts.Cache.c
+		cache.Ref() // open drops one reference
+	} else {
+		cache = pebble.NewCache(b.opts.CacheSize)
+	}
 	o := &pebble.Options{
 		Cache:        cache,
 		MemTableSize: b.opts.MemTableSize,
