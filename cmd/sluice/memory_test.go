@@ -1,0 +1,122 @@
+package main
+
+import (
+	"encoding/json"
+	"runtime/debug"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/sluicehq/sluice/internal/memlimit"
+	"github.com/sluicehq/sluice/nexmark/queries"
+)
+
+// restoreMemoryLimit puts the Go memory limit back after a test that ran
+// a command with --memory (the commands leave it set: the process ends).
+func restoreMemoryLimit(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
+}
+
+func wantGoLimit(t *testing.T, size string) int64 {
+	t.Helper()
+	n, err := memlimit.ParseSize(size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := memlimit.Split(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.GoLimit()
+}
+
+func TestMemoryFlagSetsGOMEMLIMIT(t *testing.T) {
+	restoreMemoryLimit(t)
+	for _, c := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		size string
+	}{
+		{"nexmark memory", nil, []string{"nexmark", "run", "--query", "q0", "--events", "2000", "--parallelism", "1", "--json", "--memory", "256MiB"}, "256MiB"},
+		{"nexmark pebble env", map[string]string{"SLUICE_MEMORY": "300MB"}, []string{"nexmark", "run", "--query", "q16", "--events", "5000", "--parallelism", "2", "--state", "pebble", "--json"}, "300MB"},
+		{"sql", nil, []string{"sql", "--memory", "1GiB", "-e", "SELECT 1"}, "1GiB"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			debug.SetMemoryLimit(1 << 62)
+			code, out, errs := runCLI(t, c.env, "", c.args...)
+			if code != 0 {
+				t.Fatalf("%v: status %d, stderr %s", c.args, code, errs)
+			}
+			if got, want := debug.SetMemoryLimit(-1), wantGoLimit(t, c.size); got != want {
+				t.Fatalf("%v: GOMEMLIMIT %d, want %d", c.args, got, want)
+			}
+			if c.args[0] != "nexmark" {
+				return
+			}
+			var r queries.Result
+			if err := json.Unmarshal([]byte(out), &r); err != nil {
+				t.Fatalf("%v: %v in %q", c.args, err, out)
+			}
+			if r.Events == 0 || r.MaxRSSBytes <= 0 || r.GCCPUShare < 0 || r.GCCPUShare > 1 || !strings.Contains(out, `"gc_cpu_share"`) {
+				t.Errorf("%v: result %+v", c.args, r)
+			}
+		})
+	}
+}
+
+func TestMemoryFlagErrors(t *testing.T) {
+	restoreMemoryLimit(t)
+	for _, args := range [][]string{
+		{"nexmark", "run", "--query", "q0", "--memory", "lots"},
+		{"nexmark", "run", "--query", "q0", "--memory", "1MiB"},
+		{"sql", "--memory", "-5GiB", "-e", "SELECT 1"},
+		{"run", "--memory", "12QB", "nosuchfile.yaml"},
+		{"serve", "--memory", "1KiB"},
+	} {
+		code, _, errs := runCLI(t, nil, "", args...)
+		if code != 2 || !strings.Contains(errs, "--memory") {
+			t.Errorf("%v: status %d, stderr %q; want 2 and a --memory error", args, code, errs)
+		}
+	}
+}
+
+// The registry of the commands gathers the memory metrics beside the Go
+// and process collectors, without clashing names.
+func TestMemoryMetricsRegistered(t *testing.T) {
+	restoreMemoryLimit(t)
+	v := "512MiB"
+	mf := memoryFlag{value: &v}
+	mem, err := mf.setup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.release()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), mem.collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range mfs {
+		m := f.GetMetric()[0]
+		if g := m.GetGauge(); g != nil {
+			got[f.GetName()] = g.GetValue()
+		} else {
+			got[f.GetName()] = m.GetCounter().GetValue()
+		}
+	}
+	for _, name := range []string{"sluice_memory_limit_bytes", "sluice_memory_go_limit_bytes", "go_gc_gomemlimit_bytes",
+		"sluice_memory_budget_bytes", "sluice_memory_go_bytes", "sluice_gc_cpu_share", "sluice_gc_cpu_seconds_total", "sluice_pebble_cache_bytes"} {
+		if _, ok := got[name]; !ok {
+			t.Errorf("metric %s missing", name)
+		}
+	}
+	if got["sluice_memory_limit_bytes"] != 512<<20 || got["go_gc_gomemlimit_bytes"] != float64(wantGoLimit(t, v)) {
+		t.Errorf("limits %v and %v", got["sluice_memory_limit_bytes"], got["go_gc_gomemlimit_bytes"])
+	}
+}
