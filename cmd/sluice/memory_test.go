@@ -2,7 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"runtime/debug"
+	"sort"
 	"strings"
 	"testing"
 
@@ -118,5 +121,46 @@ func TestMemoryMetricsRegistered(t *testing.T) {
 	}
 	if got["sluice_memory_limit_bytes"] != 512<<20 || got["go_gc_gomemlimit_bytes"] != float64(wantGoLimit(t, v)) {
 		t.Errorf("limits %v and %v", got["sluice_memory_limit_bytes"], got["go_gc_gomemlimit_bytes"])
+	}
+}
+
+// `sluice run --memory` sets GOMEMLIMIT and, with the smaller batches and
+// queues it sizes, prints the same windows as without it.
+func TestRunMemoryFlag(t *testing.T) {
+	restoreMemoryLimit(t)
+	examples, err := filepath.Abs("../../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scratch := t.TempDir()
+	if err := os.Symlink(examples, filepath.Join(scratch, "examples")); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(scratch)
+	runOnce := func(extra ...string) []string {
+		env := map[string]string{"SLUICE_DATA_DIR": t.TempDir()}
+		args := append(append([]string{"run", "--quiet"}, extra...), "examples/revenue-per-user-file.yaml")
+		code, out, errs := runCLI(t, env, "", args...)
+		if code != 0 {
+			t.Fatalf("%v: status %d: %s", args, code, errs)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		sort.Strings(lines)
+		return lines
+	}
+	debug.SetMemoryLimit(1 << 62)
+	plain := runOnce()
+	if got := debug.SetMemoryLimit(-1); got != 1<<62 {
+		t.Fatalf("run without --memory changed GOMEMLIMIT to %d", got)
+	}
+	limited := runOnce("--memory", "64MiB")
+	if got, want := debug.SetMemoryLimit(-1), wantGoLimit(t, "64MiB"); got != want {
+		t.Fatalf("GOMEMLIMIT %d after run --memory 64MiB, want %d", got, want)
+	}
+	if len(plain) < 10 || !strings.Contains(plain[0], `"revenue"`) {
+		t.Fatalf("run printed %d lines: %q", len(plain), plain)
+	}
+	if strings.Join(plain, "\n") != strings.Join(limited, "\n") {
+		t.Fatalf("output differs with --memory:\n%d lines without, %d with", len(plain), len(limited))
 	}
 }
