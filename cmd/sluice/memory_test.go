@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -162,5 +166,48 @@ func TestRunMemoryFlag(t *testing.T) {
 	}
 	if strings.Join(plain, "\n") != strings.Join(limited, "\n") {
 		t.Fatalf("output differs with --memory:\n%d lines without, %d with", len(plain), len(limited))
+	}
+}
+
+// `sluice serve --memory` sets GOMEMLIMIT and exports the memory metrics
+// on /metrics.
+func TestServeMemoryMetrics(t *testing.T) {
+	restoreMemoryLimit(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	httpAddr := freeAddr(t)
+	pr, pw := io.Pipe()
+	c := &cli{stdin: strings.NewReader(""), stdout: io.Discard, stderr: pw, getenv: func(string) string { return "" }}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, c, []string{"serve", "--data-dir", t.TempDir(), "--kafka-addr", freeAddr(t), "--http-addr", httpAddr,
+			"--log-format", "text", "--memory", "256MiB"})
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() && !strings.Contains(sc.Text(), "sluice serving") {
+	}
+	go io.Copy(io.Discard, pr)
+	if got, want := debug.SetMemoryLimit(-1), wantGoLimit(t, "256MiB"); got != want {
+		t.Fatalf("GOMEMLIMIT %d, want %d", got, want)
+	}
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"sluice_memory_limit_bytes 2.68435456e+08", "sluice_memory_budget_bytes{part=\"pebble_cache\"}",
+		"sluice_memory_go_bytes{class=\"heap_objects\"}", "sluice_gc_cpu_share", "sluice_pebble_cache_bytes{kind=\"capacity\"}", "go_gc_gomemlimit_bytes"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve ended with status %d", code)
 	}
 }
