@@ -36,6 +36,10 @@ type Options struct {
 	// StreamOptions are added to every job's stream.Env (tests use them
 	// for small batches).
 	StreamOptions []stream.Option
+	// Pebble holds the cache and memtable settings of the Pebble state
+	// backend (SET 'state.backend' = 'pebble'); its Dir is replaced by
+	// the session's directory. Zero values keep Pebble's defaults.
+	Pebble pebble.Options
 	// OnJob, when set, is called with every job started (the CLI
 	// registers it with the dashboard).
 	OnJob func(name string, j *stream.Job, plan string)
@@ -331,7 +335,9 @@ func (s *Session) jobOptions(info *jobInfo) ([]stream.Option, error) {
 			}
 			dir = filepath.Join(base, "pebble")
 		}
-		opts = append(opts, stream.WithStateBackend(pebble.Factory(pebble.Options{Dir: dir})))
+		po := s.opts.Pebble
+		po.Dir = dir
+		opts = append(opts, stream.WithStateBackend(pebble.Factory(po)))
 	}
 	return append(opts, s.opts.StreamOptions...), nil
 }

@@ -27,7 +27,7 @@ func nexmarkCommand() *command {
 }
 
 func nexmarkRun(ctx context.Context, c *cli, args []string) error {
-	fs := flagSet(c, "sluice nexmark run", "--query q5|all [--sql] [--events 10000000] [--parallelism P] [--source FILE] [--output FILE] [--json]")
+	fs := flagSet(c, "sluice nexmark run", "--query q5|all [--sql] [--events 10000000] [--parallelism P] [--source FILE] [--output FILE] [--json] [--memory LIMIT]")
 	useSQL := fs.Bool("sql", false, "run the reference's SQL text of the query (q0-q22) on Sluice SQL instead of the hand-written Go query; the checksums of the two agree")
 	query := fs.String("query", "", "query to run: "+strings.Join(queries.Queries(), ", ")+", or all (required)")
 	events := fs.Int64("events", 10_000_000, "events to generate")
@@ -37,6 +37,8 @@ func nexmarkRun(ctx context.Context, c *cli, args []string) error {
 	source := fs.String("source", "", "read events from a file written by `sluice nexmark generate` instead of generating them")
 	output := fs.String("output", "", "write every result row as a JSON line to this file")
 	asJSON := fs.Bool("json", false, "print exactly one JSON object (or one per query with --query all)")
+	var mf memoryFlag
+	mf.register(c, fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -50,6 +52,11 @@ func nexmarkRun(ctx context.Context, c *cli, args []string) error {
 	if *events < 1 || *parallelism < 0 {
 		return usagef("--events must be positive and --parallelism not negative")
 	}
+	mem, err := mf.setup()
+	if err != nil {
+		return err
+	}
+	defer mem.release()
 	names := []string{*query}
 	if *query == "all" {
 		names = queries.Queries()
@@ -70,7 +77,10 @@ func nexmarkRun(ctx context.Context, c *cli, args []string) error {
 	var results []queries.Result
 	for _, q := range names {
 		cfg := queries.RunConfig{Query: q, Events: *events, SourceFile: *source, Parallelism: *parallelism,
-			CheckpointInterval: *interval, StateBackend: *stateBackend}
+			CheckpointInterval: *interval, StateBackend: *stateBackend, Pebble: mem.pebbleOptions(*parallelism)}
+		if mem.plan != nil {
+			cfg.BatchSize, cfg.QueueCapacity = mem.streamSizes(*parallelism)
+		}
 		if out != nil {
 			cfg.Output = out
 		}
@@ -85,7 +95,8 @@ func nexmarkRun(ctx context.Context, c *cli, args []string) error {
 				return usagef("--output is not supported with --sql")
 			}
 			scfg := nexmarksql.Config{Query: q, Events: *events, SourceFile: *source, Parallelism: *parallelism,
-				CheckpointInterval: *interval, StateBackend: *stateBackend}
+				CheckpointInterval: *interval, StateBackend: *stateBackend,
+				StreamOptions: mem.streamOptions(*parallelism), Pebble: mem.pebbleOptions(*parallelism)}
 			if *interval > 0 || *stateBackend == "pebble" {
 				dir, derr := os.MkdirTemp("", "sluice-nexmark-sql-")
 				if derr != nil {
@@ -121,10 +132,10 @@ func nexmarkRun(ctx context.Context, c *cli, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "query\tevents\twall s\tcpu s\tevents/s\tevents/core-s\tresults\tchecksum\t")
+	fmt.Fprintln(tw, "query\tevents\twall s\tcpu s\tevents/s\tevents/core-s\tgc cpu\tmax rss MiB\tresults\tchecksum\t")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.2f\t%.0f\t%.0f\t%d\t%s\t\n", r.Query, r.Events, r.WallSeconds, r.CPUSeconds,
-			r.EventsPerSecond, r.EventsPerCoreSecond, r.Results, r.Checksum)
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.2f\t%.0f\t%.0f\t%.1f%%\t%d\t%d\t%s\t\n", r.Query, r.Events, r.WallSeconds, r.CPUSeconds,
+			r.EventsPerSecond, r.EventsPerCoreSecond, 100*r.GCCPUShare, r.MaxRSSBytes>>20, r.Results, r.Checksum)
 	}
 	return tw.Flush()
 }

@@ -26,7 +26,7 @@ import (
 // --from-checkpoint restores an explicit checkpoint or savepoint instead
 // of the latest one.
 func runPipeline(ctx context.Context, c *cli, args []string) error {
-	fs := flagSet(c, "sluice run", "[--data-dir DIR] [--http-addr ADDR] [--from-checkpoint PATH] [--quiet] [--principal NAME [--password-file F] [--sasl-mechanism M] [--security-protocol P] [--tls-ca F]] FILE")
+	fs := flagSet(c, "sluice run", "[--data-dir DIR] [--http-addr ADDR] [--from-checkpoint PATH] [--quiet] [--memory LIMIT] [--principal NAME [--password-file F] [--sasl-mechanism M] [--security-protocol P] [--tls-ca F]] FILE")
 	dataDir := fs.String("data-dir", envOr(c, "SLUICE_DATA_DIR", "./data"), "local data directory: the embedded log used by log sources and sinks, and its schema registry (the default of format avro on log) (env SLUICE_DATA_DIR)")
 	httpAddr := fs.String("http-addr", envOr(c, "SLUICE_HTTP_ADDR", ""), "serve the dashboard, /api/v1, /healthz, /readyz and /metrics on this address, like 127.0.0.1:8080; empty: no HTTP server (env SLUICE_HTTP_ADDR)")
 	httpToken := fs.String("http-token", envOr(c, "SLUICE_HTTP_TOKEN", ""), "bearer token required by the HTTP endpoints; mandatory for a non-loopback --http-addr (env SLUICE_HTTP_TOKEN)")
@@ -37,6 +37,8 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 	af.register(fs)
 	clusterBrokers := fs.String("cluster", envOr(c, "SLUICE_CLUSTER", ""), "cluster mode: the Kafka brokers HOST:PORT[,HOST:PORT] the instances share (sets or overrides the spec's cluster.brokers; env SLUICE_CLUSTER)")
 	instanceID := fs.String("instance-id", envOr(c, "SLUICE_INSTANCE_ID", ""), "cluster mode: this instance's stable name (static group membership and transactional id; a restart with the same name takes its tasks back at once); default host name plus pid (env SLUICE_INSTANCE_ID)")
+	var mf memoryFlag
+	mf.register(c, fs)
 	fromCheckpoint := fs.String("from-checkpoint", "", "restore from this checkpoint or savepoint directory (a chk-NNN directory, as logged when a run stops with a savepoint) instead of the latest one in the spec's checkpoint dir; the spec needs a checkpoint section")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -45,6 +47,11 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 	if len(pos) != 1 {
 		return usagef("takes one pipeline spec file, got %d arguments", len(pos))
 	}
+	mem, err := mf.setup()
+	if err != nil {
+		return err
+	}
+	defer mem.release()
 	if *quiet {
 		lf.level = "error"
 	}
@@ -71,7 +78,7 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 			httpAddr: *httpAddr, httpToken: *httpToken, dataDir: *dataDir, kafka: kafkaDefaults, auth: &af}, logger)
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), mem.collector())
 	obs, err := newObserver(reg, logger)
 	if err != nil {
 		return err
@@ -128,7 +135,7 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 		}
 		logger.Info("kafka connectors without security settings of their own use the run's", attrs...)
 	}
-	job, err := plan.Start(ctx, host, pipeline.RestoreFrom(*fromCheckpoint))
+	job, err := plan.Start(ctx, host, pipeline.RestoreFrom(*fromCheckpoint), pipeline.WithStreamOptions(mem.streamOptions(plan.Spec.Parallelism)...))
 	if err != nil {
 		return af.authHint(err)
 	}

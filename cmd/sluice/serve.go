@@ -62,7 +62,7 @@ func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 }
 
 func serveRun(ctx context.Context, c *cli, args []string) error {
-	fs := flagSet(c, "sluice serve", "[--data-dir DIR] [--http-addr 127.0.0.1:8080] [--kafka-addr 127.0.0.1:9092]")
+	fs := flagSet(c, "sluice serve", "[--data-dir DIR] [--http-addr 127.0.0.1:8080] [--kafka-addr 127.0.0.1:9092] [--memory LIMIT]")
 	dataDir := fs.String("data-dir", envOr(c, "SLUICE_DATA_DIR", "./data"), "data directory of the embedded log (env SLUICE_DATA_DIR)")
 	httpAddr := fs.String("http-addr", envOr(c, "SLUICE_HTTP_ADDR", "127.0.0.1:8080"), "HTTP address for /healthz, /readyz and /metrics (env SLUICE_HTTP_ADDR)")
 	httpToken := fs.String("http-token", envOr(c, "SLUICE_HTTP_TOKEN", ""), "bearer token required by the HTTP endpoints; mandatory for a non-loopback --http-addr (env SLUICE_HTTP_TOKEN)")
@@ -70,7 +70,9 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	retentionEvery := fs.Duration("retention-check-interval", time.Minute, "how often retention deletes expired segments and segment.ms rolls segments")
 	cleanup := fs.String("cleanup-policy", "delete", "default cleanup.policy of topics that set none: delete, compact or compact,delete")
 	cleanerEvery := fs.Duration("cleaner-interval", 15*time.Second, "how often the log cleaner looks for compacted partitions to clean (log.cleaner.backoff.ms)")
-	cleanerBuf := fs.Int("cleaner-dedupe-buffer", 32<<20, "bytes of the cleaner's offset map, 24 per distinct key of a pass (log.cleaner.dedupe.buffer.size)")
+	cleanerBuf := fs.Int("cleaner-dedupe-buffer", 32<<20, "bytes of the cleaner's offset map, 24 per distinct key of a pass (log.cleaner.dedupe.buffer.size; with --memory at most an eighth of its heap part)")
+	var mf memoryFlag
+	mf.register(c, fs)
 	cleanerIO := fs.Float64("cleaner-io-bytes-per-second", 0, "bound on what the cleaner reads plus writes per second; 0 = unlimited (log.cleaner.io.max.bytes.per.second)")
 	registryDefault, envErr := strconv.ParseBool(envOr(c, "SLUICE_SCHEMA_REGISTRY", "true"))
 	schemaRegistry := fs.Bool("schema-registry", registryDefault || envErr != nil, "serve the Confluent-compatible schema registry (/subjects, /schemas, /config, /mode, /compatibility) on the HTTP listener, kept in the topic _schemas (env SLUICE_SCHEMA_REGISTRY)")
@@ -102,8 +104,16 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	if *retentionEvery <= 0 || *cleanerEvery <= 0 || *cleanerBuf <= 0 || *cleanerIO < 0 {
 		return usagef("--retention-check-interval, --cleaner-interval and --cleaner-dedupe-buffer must be positive, --cleaner-io-bytes-per-second not negative")
 	}
+	mem, err := mf.setup()
+	if err != nil {
+		return err
+	}
+	defer mem.release()
+	if mem.plan != nil && !flagGiven(fs, "cleaner-dedupe-buffer") {
+		*cleanerBuf = int(min(int64(*cleanerBuf), mem.plan.Heap/8))
+	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), mem.collector())
 	obs, err := newObserver(reg, logger)
 	if err != nil {
 		return err

@@ -42,6 +42,8 @@ func runSQL(ctx context.Context, c *cli, args []string) error {
 	format := fs.String("format", "", "query results as: table (default) or json (JSON lines; updating results carry an \"op\" field: +I, -U, +U, -D)")
 	dataDir := fs.String("data-dir", envOr(c, "SLUICE_DATA_DIR", "data"), "data directory of the embedded log (for 'connector' = 'sluice' tables)")
 	parallelism := fs.Int("parallelism", 0, "default parallelism (SET 'parallelism.default')")
+	var mf memoryFlag
+	mf.register(c, fs)
 	httpAddr := fs.String("http", "", "serve the dashboard and /metrics on this address while jobs run (e.g. 127.0.0.1:8080)")
 	httpToken := fs.String("http-token", "", "bearer token required by the HTTP listener (required off loopback)")
 	var sets settingFlags
@@ -91,8 +93,13 @@ func runSQL(ctx context.Context, c *cli, args []string) error {
 	if *format == "" {
 		*format = "table"
 	}
+	mem, err := mf.setup()
+	if err != nil {
+		return err
+	}
+	defer mem.release()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), mem.collector())
 	obs, err := newObserver(reg, logger)
 	if err != nil {
 		return err
@@ -117,6 +124,7 @@ func runSQL(ctx context.Context, c *cli, args []string) error {
 	}
 	jobs := 0
 	sess := sql.NewSession(sql.Options{Out: c.stdout, Format: *format, Logger: logger, Connect: cenv,
+		StreamOptions: mem.streamOptions(*parallelism), Pebble: mem.pebbleOptions(*parallelism),
 		OnJob: func(name string, j *stream.Job, plan string) {
 			jobs++
 			id := observe.JobID(fmt.Sprintf("%s-%d", name, jobs))

@@ -232,12 +232,12 @@ func TestReports(t *testing.T) {
 	if err := json.Unmarshal(js.Bytes(), &keys); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"query", "events", "wall_seconds", "cpu_seconds", "events_per_second", "events_per_core_second", "results", "checksum"} {
+	for _, k := range []string{"query", "events", "wall_seconds", "cpu_seconds", "events_per_second", "events_per_core_second", "results", "checksum", "gc_cpu_share", "max_rss_bytes"} {
 		if _, ok := keys[k]; !ok {
 			t.Fatalf("JSON result lacks %q: %s", k, js.String())
 		}
 	}
-	if len(keys) != 8 {
+	if len(keys) != 10 {
 		t.Fatalf("JSON result has %d keys: %s", len(keys), js.String())
 	}
 }

@@ -60,6 +60,12 @@ type RunConfig struct {
 	// cache and memtables are sized (pebble.Options.MemoryLimit); 0 keeps
 	// Pebble's small defaults (8 MiB cache, 4 MiB memtables).
 	StateMemory int64
+	// QueueCapacity overrides the stream engine's queue capacity (batches
+	// per channel) when positive.
+	QueueCapacity int
+	// Pebble holds the Pebble backends' cache and memtable settings
+	// (its Dir is replaced by StateDir); zero values keep the defaults.
+	Pebble pebble.Options
 }
 
 // Result is what a run measured. Its JSON keys are those `sluice nexmark run
@@ -73,6 +79,13 @@ type Result struct {
 	EventsPerCoreSecond float64 `json:"events_per_core_second"`
 	Results             int64   `json:"results"`
 	Checksum            string  `json:"checksum"`
+	// GCCPUShare is the share of the CPU time of the run that the
+	// garbage collector took (runtime/metrics estimates, see Usage).
+	GCCPUShare float64 `json:"gc_cpu_share"`
+	// MaxRSSBytes is the process's peak resident set size at the end of
+	// the run (getrusage; 0 where not measured). With several runs in
+	// one process it is the peak of all so far.
+	MaxRSSBytes int64 `json:"max_rss_bytes"`
 }
 
 // Run builds the dataflow of cfg.Query over the generator (or the source
@@ -108,6 +121,9 @@ func Run(ctx context.Context, cfg RunConfig) (Result, error) {
 	if cfg.BatchSize > 0 {
 		opts = append(opts, stream.WithBatchSize(cfg.BatchSize))
 	}
+	if cfg.QueueCapacity > 0 {
+		opts = append(opts, stream.WithQueueCapacity(cfg.QueueCapacity))
+	}
 	if cfg.CheckpointInterval > 0 {
 		dir := cfg.CheckpointDir
 		if dir == "" {
@@ -130,7 +146,12 @@ func Run(ctx context.Context, cfg RunConfig) (Result, error) {
 			defer os.RemoveAll(tmp)
 			dir = tmp
 		}
-		opts = append(opts, stream.WithStateBackend(pebble.Factory(pebble.Options{Dir: dir, MemoryLimit: cfg.StateMemory})))
+		po := cfg.Pebble
+		po.Dir = dir
+		if po.MemoryLimit == 0 {
+			po.MemoryLimit = cfg.StateMemory
+		}
+		opts = append(opts, stream.WithStateBackend(pebble.Factory(po)))
 	}
 	env := stream.New(opts...)
 	var src stream.Source[nexmark.Event]
@@ -147,11 +168,11 @@ func Run(ctx context.Context, cfg RunConfig) (Result, error) {
 		return Result{}, fmt.Errorf("nexmark %s: %w", q.name, err)
 	}
 
-	cpu0 := cpuSeconds()
+	cpu0, use0 := cpuSeconds(), MeasureUsage()
 	start := time.Now()
 	err = env.Execute(ctx)
 	wall := time.Since(start).Seconds()
-	cpu := cpuSeconds() - cpu0
+	cpu, use1 := cpuSeconds()-cpu0, MeasureUsage()
 	if err != nil {
 		return Result{}, fmt.Errorf("nexmark %s: %w", q.name, err)
 	}
@@ -174,6 +195,7 @@ func Run(ctx context.Context, cfg RunConfig) (Result, error) {
 		Results:     fp.Rows,
 		Checksum:    fp.String(),
 	}
+	r.SetUsage(use0, use1)
 	if wall > 0 {
 		r.EventsPerSecond = float64(n) / wall
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/sluicehq/sluice/sql/expr"
 	"github.com/sluicehq/sluice/sql/parser"
 	"github.com/sluicehq/sluice/sql/types"
+	"github.com/sluicehq/sluice/state/pebble"
 	"github.com/sluicehq/sluice/stream"
 )
 
@@ -76,6 +77,9 @@ type Config struct {
 	// StreamOptions are passed to the job (tests: small batches, a
 	// restart policy).
 	StreamOptions []stream.Option
+	// Pebble holds the Pebble backends' cache and memtable settings
+	// (sql.Options.Pebble); zero values keep the defaults.
+	Pebble pebble.Options
 	// Settings are extra SET statements.
 	Settings map[string]string
 	// SideInputFile is q13's side_input table (CSV lines "key,value");
@@ -213,7 +217,7 @@ func Run(ctx context.Context, cfg Config) (queries.Result, error) {
 	}
 	fp := &fingerprints{transactional: cfg.CheckpointInterval > 0, failOnce: cfg.failAfterCheckpoint,
 		countColumn: cfg.countColumn, count: cfg.count}
-	sess := sql.NewSession(sql.Options{StreamOptions: cfg.StreamOptions})
+	sess := sql.NewSession(sql.Options{StreamOptions: cfg.StreamOptions, Pebble: cfg.Pebble})
 	if err := sess.RegisterFunction(CountChar, CountCharClass); err != nil {
 		return queries.Result{}, err
 	}
@@ -249,16 +253,17 @@ func Run(ctx context.Context, cfg Config) (queries.Result, error) {
 		}
 	}
 	events := cfg.Events
-	cpu0, start := queries.CPUSeconds(), time.Now()
+	cpu0, use0, start := queries.CPUSeconds(), queries.MeasureUsage(), time.Now()
 	for _, st := range stmts {
 		if err := sess.Execute(ctx, st); err != nil {
 			return queries.Result{}, fmt.Errorf("nexmark %s: %w", cfg.Query, err)
 		}
 	}
 	wall := time.Since(start).Seconds()
-	cpu := queries.CPUSeconds() - cpu0
+	cpu, use1 := queries.CPUSeconds()-cpu0, queries.MeasureUsage()
 	f := fp.total()
 	r := queries.Result{Query: cfg.Query, Events: events, WallSeconds: wall, CPUSeconds: cpu, Results: f.Rows, Checksum: f.String()}
+	r.SetUsage(use0, use1)
 	if wall > 0 {
 		r.EventsPerSecond = float64(events) / wall
 	}

@@ -30,6 +30,9 @@ type Options struct {
 	// quarter of it and memtables of a sixteenth (at most 64 MiB; Pebble
 	// keeps up to two while one flushes).
 	MemoryLimit int64
+	// Cache, when set, is the block cache shared with other backends;
+	// CacheSize is then ignored.
+	Cache *Cache
 }
 
 func (o *Options) defaults() {
@@ -103,7 +106,13 @@ func newBackend(opts Options, maxParallelism int, r state.KeyGroupRange) *Backen
 }
 
 func (b *Backend) pebbleOptions() *pebble.Options {
-	cache := pebble.NewCache(b.opts.CacheSize)
+	var cache *pebble.Cache
+	if b.opts.Cache != nil {
+		cache = b.opts.Cache.c
+		cache.Ref() // open drops one reference
+	} else {
+		cache = pebble.NewCache(b.opts.CacheSize)
+	}
 	o := &pebble.Options{
 		Cache:        cache,
 		MemTableSize: b.opts.MemTableSize,

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"flag"
+	"runtime"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice/internal/memlimit"
+	"github.com/sluicehq/sluice/state/pebble"
+	"github.com/sluicehq/sluice/stream"
+)
+
+// memoryFlag is --memory (env SLUICE_MEMORY) of the commands that run
+// jobs or serve: one limit that sets GOMEMLIMIT and sizes the components
+// (internal/memlimit has the split).
+type memoryFlag struct {
+	value *string
+}
+
+func (m *memoryFlag) register(c *cli, fs *flag.FlagSet) {
+	m.value = fs.String("memory", envOr(c, "SLUICE_MEMORY", ""),
+		"memory limit of the process, like 256MiB, 1GiB or 512MB: sets GOMEMLIMIT and sizes queues, batches and Pebble's cache from it (docs/observability.md#memory); empty: no limit (env SLUICE_MEMORY)")
+}
+
+// memory is what --memory set up for one command.
+type memory struct {
+	plan  *memlimit.Plan // nil without --memory
+	cache *pebble.Cache  // the shared Pebble block cache, nil without --memory
+}
+
+// setup parses the flag, applies the Go memory limit and makes the shared
+// Pebble block cache. Call release when the command ends.
+func (m *memoryFlag) setup() (*memory, error) {
+	if m.value == nil || *m.value == "" {
+		return &memory{}, nil
+	}
+	n, err := memlimit.ParseSize(*m.value)
+	if err != nil {
+		return nil, usagef("--memory: %v", err)
+	}
+	p, err := memlimit.Split(n)
+	if err != nil {
+		return nil, usagef("--memory: %v", err)
+	}
+	memlimit.Apply(p)
+	return &memory{plan: &p, cache: pebble.NewCache(p.PebbleCache)}, nil
+}
+
+// release drops the command's reference to the shared cache (backends
+// still open keep theirs).
+func (m *memory) release() {
+	if m.cache != nil {
+		m.cache.Release()
+		m.cache = nil
+	}
+}
+
+// collector exports the memory metrics (internal/memlimit.Collector).
+func (m *memory) collector() prometheus.Collector {
+	if m.cache == nil {
+		return memlimit.Collector(m.plan, nil)
+	}
+	return memlimit.Collector(m.plan, m.cache)
+}
+
+// streamOptions are the batch size and queue capacity for jobs of the
+// given parallelism (0: the number of cores); none without a limit.
+func (m *memory) streamOptions(parallelism int) []stream.Option {
+	if m.plan == nil {
+		return nil
+	}
+	batch, capacity := m.streamSizes(parallelism)
+	return []stream.Option{stream.WithBatchSize(batch), stream.WithQueueCapacity(capacity)}
+}
+
+func (m *memory) streamSizes(parallelism int) (batch, capacity int) {
+	if parallelism <= 0 {
+		parallelism = runtime.GOMAXPROCS(0)
+	}
+	return m.plan.Stream(parallelism)
+}
+
+// pebbleOptions are the Pebble backends' shared cache and memtable size
+// for jobs of the given parallelism: each keyed operator subtask has a
+// backend, and a job is assumed to have two keyed operators.
+func (m *memory) pebbleOptions(parallelism int) pebble.Options {
+	if m.plan == nil {
+		return pebble.Options{}
+	}
+	if parallelism <= 0 {
+		parallelism = runtime.GOMAXPROCS(0)
+	}
+	return pebble.Options{Cache: m.cache, MemTableSize: m.plan.MemTableSize(2 * parallelism)}
+}
+
+// flagGiven reports whether the command line set the flag name.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}

@@ -1,0 +1,7 @@
+//go:build cgo
+
+package memlimit
+
+// cgoCache reports whether Pebble allocates its block cache in C memory
+// (outside the Go runtime's limit): it does when built with cgo.
+const cgoCache = true
