@@ -18,9 +18,12 @@ import (
 // accumulators are on disk and the heap stays within a fixed budget.
 func TestPebbleWindowsBoundedMemory(t *testing.T) {
 	if testing.Short() {
-		t.Skip("200k keys")
+		t.Skip("many keys")
 	}
-	const n = 200_000
+	n := int64(200_000)
+	if raceOn {
+		n = 40_000 // the memory backend still grows by about 8 MiB
+	}
 	data := make([]cev, n)
 	for i := range data {
 		data[i] = cev{Key: fmt.Sprintf("key-%07d", i), Ts: int64(i % 1000), V: 1, I: int64(i)}
@@ -48,7 +51,7 @@ func TestPebbleWindowsBoundedMemory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(60 * time.Second)
+		deadline := time.Now().Add(5 * time.Minute) // a hang guard, not a timing assertion
 		for windowIn(job) < n {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s: the window operator took %d of %d records", backend, windowIn(job), n)
