@@ -11,6 +11,7 @@ import (
 	"github.com/sluicehq/sluice/connector"
 	"github.com/sluicehq/sluice/row"
 	"github.com/sluicehq/sluice/row/avro"
+	statepebble "github.com/sluicehq/sluice/state/pebble"
 	"github.com/sluicehq/sluice/stream"
 )
 
@@ -94,6 +95,17 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 		}
 	} else if sc.restoreFrom != "" {
 		return nil, fmt.Errorf("%s: cannot restore from checkpoint %s: the pipeline has no checkpoint section (add checkpoint: {interval: 5s})", spec.File, sc.restoreFrom)
+	}
+	if st := spec.State; st != nil && st.Backend == StatePebble {
+		dir := st.Dir
+		if dir == "" {
+			base := host.DataDir
+			if base == "" {
+				base = "data"
+			}
+			dir = filepath.Join(base, "state", spec.Name)
+		}
+		envOpts = append(envOpts, stream.WithStateBackend(statepebble.Factory(statepebble.Options{Dir: dir})))
 	}
 	if l := spec.Latency; l != nil {
 		if l.BufferTimeout != nil {

@@ -27,7 +27,10 @@ type Spec struct {
 	// Delivery is DeliveryAtLeastOnce or DeliveryExactlyOnce.
 	Delivery   string
 	Checkpoint *CheckpointSpec
-	Errors     ErrorsSpec
+	// State chooses where keyed state (windows, dedup, joins of the
+	// stream API) lives; nil keeps it in memory.
+	State  *StateSpec
+	Errors ErrorsSpec
 	// Latency tunes batching against latency; nil keeps the defaults.
 	Latency *LatencySpec
 	// Cluster runs the pipeline over many processes through a Kafka
@@ -196,6 +199,22 @@ type CheckpointSpec struct {
 	Dir      string
 }
 
+// State backends of StateSpec.Backend.
+const (
+	StateMemory = "memory"
+	StatePebble = "pebble"
+)
+
+// StateSpec configures the state backend.
+type StateSpec struct {
+	// Backend is StateMemory or StatePebble.
+	Backend string
+	// Dir is Pebble's local working directory (disposable: state
+	// survives through checkpoints); "" means under the host's data
+	// directory.
+	Dir string
+}
+
 // ErrorsSpec says what happens to records that cannot be processed.
 type ErrorsSpec struct {
 	// Tolerance is none (fail the job) or all (dead-letter and go on).
@@ -308,6 +327,13 @@ func Parse(file string, data []byte) (*Spec, error) {
 		}
 		cp.done("interval", "dir")
 	}
+	if so := root.object("state", "backend (memory or pebble) and dir"); so != nil {
+		s.State = &StateSpec{Backend: so.enum("backend", StateMemory, StateMemory, StatePebble), Dir: so.str("dir", "")}
+		if s.State.Dir != "" && s.State.Backend == StateMemory {
+			e.at(so.get("dir"), "state.dir", "is only used with backend: pebble (the memory backend has no directory)")
+		}
+		so.done("backend", "dir")
+	}
 	def := DeliveryAtLeastOnce
 	if s.Checkpoint != nil {
 		def = DeliveryExactlyOnce
@@ -342,7 +368,7 @@ func Parse(file string, data []byte) (*Spec, error) {
 		}
 		lo.done("buffer_timeout", "markers")
 	}
-	root.done("name", "description", "cluster", "registry", "source", "steps", "sink", "sinks", "parallelism", "delivery", "checkpoint", "errors", "latency")
+	root.done("name", "description", "cluster", "registry", "source", "steps", "sink", "sinks", "parallelism", "delivery", "checkpoint", "state", "errors", "latency")
 	checkFormats(e, s)
 	if err := e.err(); err != nil {
 		return nil, err

@@ -14,7 +14,19 @@ import (
 // TestDedupMatchesOracle: the first record of a key is kept, and later
 // records of the key before its time + within are dropped. Input in event
 // time order, so the oracle is a simple scan.
+// stateBackends are the state sections the keyed-step tests run with.
+var stateBackends = []struct{ name, spec string }{
+	{"memory", ""},
+	{"pebble", "state: {backend: pebble, dir: $DIR/state}\n"},
+}
+
 func TestDedupMatchesOracle(t *testing.T) {
+	for _, st := range stateBackends {
+		t.Run(st.name, func(t *testing.T) { testDedupMatchesOracle(t, st.spec) })
+	}
+}
+
+func testDedupMatchesOracle(t *testing.T, stateSpec string) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	var recs []map[string]any
 	ts := int64(0)
@@ -29,7 +41,7 @@ source:
 steps:
   - dedup: {key: [id], within: 5s}
 sink: {stdout: {}}
-`, map[string]string{"in.jsonl": jsonLines(recs)})
+`+stateSpec, map[string]string{"in.jsonl": jsonLines(recs)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +69,12 @@ sink: {stdout: {}}
 
 // TestJoinMatchesOracle: an inner join on user within 10s of event time.
 func TestJoinMatchesOracle(t *testing.T) {
+	for _, st := range stateBackends {
+		t.Run(st.name, func(t *testing.T) { testJoinMatchesOracle(t, st.spec) })
+	}
+}
+
+func testJoinMatchesOracle(t *testing.T, stateSpec string) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	var left, right []map[string]any
 	for i := range 150 {
@@ -82,7 +100,7 @@ steps:
       prefix: user_
   - map: {order: order, plan: user_plan}
 sink: {stdout: {}}
-`, map[string]string{"left.jsonl": jsonLines(left), "right.jsonl": jsonLines(right)})
+`+stateSpec, map[string]string{"left.jsonl": jsonLines(left), "right.jsonl": jsonLines(right)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -197,23 +197,29 @@ func TestWindowAggregatesMatchOracle(t *testing.T) {
 			}
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(42, uint64(len(tc.name))))
-			cs := randClicks(rng, 400)
-			rows, _, err := runSpec(t, fmt.Sprintf(windowSpec, tc.window), map[string]string{"in.jsonl": clicksJSON(cs)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := canon(rows)
-			want := oracle(cs, tc.wins(cs))
-			if len(got) != len(want) {
-				t.Fatalf("%d rows, want %d", len(got), len(want))
-			}
-			for i := range got {
-				if got[i] != want[i] {
-					t.Fatalf("row %d:\n got  %s\n want %s", i, got[i], want[i])
+		for _, backend := range []string{"memory", "pebble"} {
+			t.Run(tc.name+"-"+backend, func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(42, uint64(len(tc.name))))
+				cs := randClicks(rng, 400)
+				spec := fmt.Sprintf(windowSpec, tc.window)
+				if backend == "pebble" {
+					spec += "state: {backend: pebble, dir: $DIR/state}\n"
 				}
-			}
-		})
+				rows, _, err := runSpec(t, spec, map[string]string{"in.jsonl": clicksJSON(cs)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := canon(rows)
+				want := oracle(cs, tc.wins(cs))
+				if len(got) != len(want) {
+					t.Fatalf("%d rows, want %d", len(got), len(want))
+				}
+				for i := range got {
+					if got[i] != want[i] {
+						t.Fatalf("row %d:\n got  %s\n want %s", i, got[i], want[i])
+					}
+				}
+			})
+		}
 	}
 }

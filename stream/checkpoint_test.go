@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math/rand"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -313,8 +315,22 @@ func sameResults(t *testing.T, got, want []cres) {
 // the job restarts from its last checkpoint and the committed output is
 // exactly the oracle's.
 func TestRecoverFromPanicExactlyOnce(t *testing.T) {
-	for seed := range int64(3) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+	for _, backend := range []string{"memory", "pebble"} {
+		for seed := range int64(3) {
+			t.Run(fmt.Sprint(backend, "-", seed), func(t *testing.T) { testRecoverFromPanic(t, backend, seed) })
+		}
+	}
+}
+
+// pebbleOpt is the Pebble state backend of the tests, with a small cache
+// and memtable.
+func pebbleOpt(t *testing.T) Option {
+	return WithStateBackend(statepebble.Factory(statepebble.Options{Dir: t.TempDir(), CacheSize: 1 << 20, MemTableSize: 256 << 10}))
+}
+
+func testRecoverFromPanic(t *testing.T, backend string, seed int64) {
+	{
+		{
 			data := genEvents(seed, 3, 1500, 20)
 			// A record in the second half of a split; the splits wait at
 			// record 700 for a completed checkpoint, so that the restart
@@ -326,8 +342,12 @@ func TestRecoverFromPanicExactlyOnce(t *testing.T) {
 			var logs bytes.Buffer
 			var mu sync.Mutex
 			logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
-			env := New(WithParallelism(2), WithBatchSize(16), WithMaxParallelism(16),
-				WithCheckpointing(t.TempDir(), 10*time.Millisecond), WithRestartPolicy(3, time.Millisecond), WithLogger(logger))
+			opts := []Option{WithParallelism(2), WithBatchSize(16), WithMaxParallelism(16),
+				WithCheckpointing(t.TempDir(), 10*time.Millisecond), WithRestartPolicy(3, time.Millisecond), WithLogger(logger)}
+			if backend == "pebble" {
+				opts = append(opts, pebbleOpt(t))
+			}
+			env := New(opts...)
 			buildAgg(env, &pacedSource{data: data, chunk: 10, pace: 500 * time.Microsecond, holdAt: 700, release: st.hasCommitted}, func(e cev) cev {
 				if e.I == panicAt && fired.CompareAndSwap(false, true) {
 					panic("injected failure")
@@ -347,7 +367,7 @@ func TestRecoverFromPanicExactlyOnce(t *testing.T) {
 				t.Fatalf("no restart logged: %s", l)
 			}
 			sameResults(t, st.results(), oracle(data))
-		})
+		}
 	}
 }
 
@@ -371,10 +391,10 @@ func TestRescaleFromSavepoint(t *testing.T) {
 	for _, c := range []struct {
 		op  string
 		par int
-	}{{"window", 1}, {"window", 4}, {"keyed-process", 1}, {"keyed-process", 3}} {
+	}{{"window", 1}, {"window", 4}, {"keyed-process", 1}, {"keyed-process", 3}, {"window-pebble", 1}, {"window-pebble", 3}} {
 		par := c.par
 		build := func(env *Env, src Source[cev], st *txStore) {
-			if c.op == "window" {
+			if strings.HasPrefix(c.op, "window") {
 				buildAgg(env, src, func(e cev) cev { return e }, st)
 				return
 			}
@@ -387,8 +407,12 @@ func TestRescaleFromSavepoint(t *testing.T) {
 			limit := &atomic.Int64{}
 			limit.Store(500)
 			parked := &atomic.Int64{}
-			env := New(WithParallelism(2), WithBatchSize(16), WithMaxParallelism(16),
-				WithCheckpointing(dir, time.Hour), WithLogger(quietLog()))
+			var pb []Option
+			if c.op == "window-pebble" {
+				pb = append(pb, pebbleOpt(t))
+			}
+			env := New(append(pb, WithParallelism(2), WithBatchSize(16), WithMaxParallelism(16),
+				WithCheckpointing(dir, time.Hour), WithLogger(quietLog()))...)
 			build(env, &pacedSource{data: data, chunk: 10, limit: limit, parked: parked}, st)
 			job, err := env.Start(context.Background())
 			if err != nil {
@@ -408,12 +432,26 @@ func TestRescaleFromSavepoint(t *testing.T) {
 			if err := job.Wait(); err != nil {
 				t.Fatal(err)
 			}
+			if c.op == "window-pebble" {
+				// The window state went to Pebble: the savepoint holds the
+				// operator's .winkv files.
+				var winkv int
+				_ = filepath.WalkDir(dir, func(p string, _ fs.DirEntry, _ error) error {
+					if strings.HasSuffix(p, ".winkv") {
+						winkv++
+					}
+					return nil
+				})
+				if winkv == 0 {
+					t.Fatal("no .winkv file in the savepoint: the windows did not use the Pebble backend")
+				}
+			}
 			half := len(st.results())
 			if half == 0 || half >= len(want) {
 				t.Fatalf("%d results after the savepoint, want some of %d", half, len(want))
 			}
-			env2 := New(WithParallelism(par), WithBatchSize(16), WithMaxParallelism(16),
-				WithCheckpointing(dir, 5*time.Millisecond), WithRestoreFrom(path), WithLogger(quietLog()))
+			env2 := New(append(pb, WithParallelism(par), WithBatchSize(16), WithMaxParallelism(16),
+				WithCheckpointing(dir, 5*time.Millisecond), WithRestoreFrom(path), WithLogger(quietLog()))...)
 			build(env2, &pacedSource{data: data, chunk: 50}, st)
 			if err := env2.Execute(context.Background()); err != nil {
 				t.Fatal(err)

@@ -53,9 +53,11 @@ func WindowJoin[K comparable, A, B, R any](left KeyedStream[K, A], right KeyedSt
 	}, append([]OpOption{Name("window-join")}, opts...)...))
 }
 
+// timed is a buffered join record; its fields are exported so that the
+// state codecs can encode it (checkpoints, the Pebble backend).
 type timed[T any] struct {
-	v  T
-	ts int64
+	V  T
+	TS int64
 }
 
 // IntervalJoin joins two keyed streams on their keys where the right
@@ -84,20 +86,20 @@ func IntervalJoin[K comparable, A, B, R any](left KeyedStream[K, A], right Keyed
 				}
 				if s.left {
 					for _, r := range rs.Values() {
-						if r.ts >= ts+lo && r.ts <= ts+hi {
-							ctx.EmitAt(f(s.a, r.v), max(ts, r.ts))
+						if r.TS >= ts+lo && r.TS <= ts+hi {
+							ctx.EmitAt(f(s.a, r.V), max(ts, r.TS))
 						}
 					}
-					ls.Add(timed[A]{v: s.a, ts: ts})
+					ls.Add(timed[A]{V: s.a, TS: ts})
 					ctx.RegisterEventTimer(ts + hi)
 					return
 				}
 				for _, l := range ls.Values() {
-					if ts >= l.ts+lo && ts <= l.ts+hi {
-						ctx.EmitAt(f(l.v, s.b), max(ts, l.ts))
+					if ts >= l.TS+lo && ts <= l.TS+hi {
+						ctx.EmitAt(f(l.V, s.b), max(ts, l.TS))
 					}
 				}
-				rs.Add(timed[B]{v: s.b, ts: ts})
+				rs.Add(timed[B]{V: s.b, TS: ts})
 				ctx.RegisterEventTimer(ts - lo)
 			},
 			Timer: func(ctx *KeyedContext[K, R], t Timer) {
@@ -106,7 +108,7 @@ func IntervalJoin[K comparable, A, B, R any](left KeyedStream[K, A], right Keyed
 				l := ls.Values()
 				keep := l[:0]
 				for _, x := range l {
-					if x.ts+hi > t.Time {
+					if x.TS+hi > t.Time {
 						keep = append(keep, x)
 					}
 				}
@@ -115,7 +117,7 @@ func IntervalJoin[K comparable, A, B, R any](left KeyedStream[K, A], right Keyed
 				r := rs.Values()
 				keepR := r[:0]
 				for _, x := range r {
-					if x.ts-lo > t.Time {
+					if x.TS-lo > t.Time {
 						keepR = append(keepR, x)
 					}
 				}

@@ -70,6 +70,12 @@ func lateOracle(evs []event, a window.Assigner, bound, lateness int64) (map[wkey
 // records past the lateness go to the side output. Checked at parallelism 1
 // to 4 against lateOracle.
 func TestLatenessMatchesOracle(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) { testLatenessMatchesOracle(t, backend) })
+	}
+}
+
+func testLatenessMatchesOracle(t *testing.T, backend string) {
 	r := newRand(t)
 	assigners := []window.Assigner{
 		window.Tumbling(20 * time.Millisecond),
@@ -89,7 +95,7 @@ func TestLatenessMatchesOracle(t *testing.T) {
 				reemits += len(v) - 1
 			}
 			t.Logf("%T p=%d: %d windows, %d re-emissions, %d late", a, p, len(wantEmits), reemits, len(wantLate))
-			env := stream.New(stream.WithParallelism(p), stream.WithBatchSize(1))
+			env := stream.New(append(backendOpts(t, backend), stream.WithParallelism(p), stream.WithBatchSize(1))...)
 			src := stream.FromSource(env, "events", stream.FromSlice(evs, 1),
 				stream.BoundedOutOfOrderness(func(e event) int64 { return e.TS }, time.Duration(bound)*time.Millisecond))
 			tag := stream.NewOutputTag[event]("late")

@@ -206,24 +206,9 @@ func KeyedProcess[K comparable, T, R any](ks KeyedStream[K, T], newFunc func(ctx
 		mp := bc.maxPar()
 		kgr := state.RangeFor(mp, n.par, bc.sub)
 		var backend state.Backend = state.NewMemory(mp, kgr)
-		var backendErr error
-		if f := bc.env.cfg.stateFactory; f != nil {
-			var restored *checkpoint.Checkpoint
-			var files []string
-			if chk := bc.job.chk; chk != nil && chk.restored != nil {
-				restored, files = chk.restored, chk.stateFiles(n)
-			}
-			if b, err := f(opKey(n), bc.sub, mp, kgr, restored, files); err != nil {
-				backendErr = fmt.Errorf("state backend: %w", err)
-			} else {
-				backend = b
-				if c, ok := b.(io.Closer); ok {
-					var once sync.Once
-					closeFn := func() { once.Do(func() { _ = c.Close() }) }
-					bc.t.closers = append(bc.t.closers, closeFn)
-					bc.t.onEnd = append(bc.t.onEnd, closeFn)
-				}
-			}
+		b, backendErr := openStateBackend(bc, n, kgr)
+		if b != nil {
+			backend = b
 		}
 		o := &keyedProcessOp[K, T, R]{opBase: bc.base(), key: ks.key, hash: ks.hash, maxPar: uint64(mp), backend: backend, restoreErr: backendErr}
 		o.ctx = &KeyedContext[K, R]{
@@ -342,4 +327,31 @@ func (o *keyedProcessOp[K, T, R]) end() {
 		chk.finish(checkpoint.Ack{Task: checkpoint.TaskID{Operator: opKey(o.node), Subtask: o.sub}})
 	}
 	o.ctx.em.out.end()
+}
+
+// openStateBackend makes the configured state backend of subtask bc.sub
+// of keyed operator n (restored from the checkpoint being restored, if
+// any) and closes it with the task. It returns nil, nil when no backend
+// factory is configured.
+func openStateBackend(bc *buildCtx, n *node, kgr state.KeyGroupRange) (state.Backend, error) {
+	f := bc.env.cfg.stateFactory
+	if f == nil {
+		return nil, nil
+	}
+	var restored *checkpoint.Checkpoint
+	var files []string
+	if chk := bc.job.chk; chk != nil && chk.restored != nil {
+		restored, files = chk.restored, chk.stateFiles(n)
+	}
+	b, err := f(opKey(n), bc.sub, bc.maxPar(), kgr, restored, files)
+	if err != nil {
+		return nil, fmt.Errorf("state backend: %w", err)
+	}
+	if c, ok := b.(io.Closer); ok {
+		var once sync.Once
+		closeFn := func() { once.Do(func() { _ = c.Close() }) }
+		bc.t.closers = append(bc.t.closers, closeFn)
+		bc.t.onEnd = append(bc.t.onEnd, closeFn)
+	}
+	return b, nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	statepebble "github.com/sluicehq/sluice/state/pebble"
 	"github.com/sluicehq/sluice/stream"
 	"github.com/sluicehq/sluice/window"
 )
@@ -119,9 +120,9 @@ func oracle(kind string, size, slide, gap int64, parts [][]event) []result {
 	return out
 }
 
-func runWindows(t *testing.T, kind string, size, slide, gap int64, parts [][]event, p, batch, credits int, bound int64) []result {
+func runWindows(t *testing.T, backend, kind string, size, slide, gap int64, parts [][]event, p, batch, credits int, bound int64) []result {
 	t.Helper()
-	env := stream.New(stream.WithParallelism(p), stream.WithBatchSize(batch), stream.WithQueueCapacity(credits))
+	env := stream.New(append(backendOpts(t, backend), stream.WithParallelism(p), stream.WithBatchSize(batch), stream.WithQueueCapacity(credits))...)
 	src := stream.FromSource(env, "events", &stream.SliceSource[event]{Parts: parts},
 		stream.BoundedOutOfOrderness(func(e event) int64 { return e.TS }, time.Duration(bound)*time.Millisecond))
 	ks := stream.KeyBy(src, func(e event) int { return e.Key })
@@ -197,8 +198,26 @@ func runWindows(t *testing.T, kind string, size, slide, gap int64, parts [][]eve
 // count, sum, min, max and avg against a brute-force oracle, for random
 // keyed events with bounded disorder, at parallelism 1 to 4, with random
 // numbers of splits, batch sizes and queue capacities: the result sets must
-// be identical.
+// be identical. It runs on the memory and on the Pebble state backend.
 func TestWindowsMatchOracle(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) { testWindowsMatchOracle(t, backend) })
+	}
+}
+
+// backends are the state backends the window tests run on.
+var backends = []string{"memory", "pebble"}
+
+// backendOpts returns the options selecting backend: Pebble with a small
+// cache and memtable, so that the tests exercise its disk path.
+func backendOpts(t *testing.T, backend string) []stream.Option {
+	if backend == "pebble" {
+		return []stream.Option{stream.WithStateBackend(statepebble.Factory(statepebble.Options{Dir: t.TempDir(), CacheSize: 1 << 20, MemTableSize: 256 << 10}))}
+	}
+	return nil
+}
+
+func testWindowsMatchOracle(t *testing.T, backend string) {
 	cases := []struct {
 		kind             string
 		size, slide, gap int64
@@ -223,7 +242,7 @@ func TestWindowsMatchOracle(t *testing.T) {
 				batch := 1 + r.IntN(64)
 				credits := 1 + r.IntN(4)
 				want := oracle(c.kind, c.size, c.slide, c.gap, parts)
-				got := runWindows(t, c.kind, c.size, c.slide, c.gap, parts, p, batch, credits, bound)
+				got := runWindows(t, backend, c.kind, c.size, c.slide, c.gap, parts, p, batch, credits, bound)
 				if !slices.Equal(got, want) {
 					t.Fatalf("bound %d batch %d credits %d: got %d results, want %d\n%s", bound, batch, credits, len(got), len(want), diff(got, want))
 				}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/sluicehq/sluice/checkpoint"
 	"github.com/sluicehq/sluice/state"
@@ -126,6 +127,9 @@ func (o *winOp[K, T, A, O]) restore(chk *chkRun, files []string, r state.KeyGrou
 	restoredWm := int64(math.MaxInt64)
 	found := false
 	for _, path := range files {
+		if strings.HasSuffix(path, ".winkv") {
+			return fmt.Errorf("%s: the checkpoint holds window state of a state backend; restore it with the same backend (WithStateBackend, or state: {backend: pebble} in a pipeline)", path)
+		}
 		f, err := chk.restored.Open(path)
 		if err != nil {
 			return err

@@ -74,30 +74,34 @@ func Aggregate[K comparable, T, A, R any](w WindowedStream[K, T], agg Aggregator
 
 // Reduce combines each window's records pairwise with f.
 func Reduce[K comparable, T any](w WindowedStream[K, T], f func(a, b T) T, opts ...OpOption) Stream[Windowed[K, T]] {
-	type acc struct {
-		v   T
-		set bool
-	}
+	type acc = reduceAcc[T]
 	return windowOp(w, "window-reduce", opts,
 		func() acc { return acc{} },
 		func(a acc, v T) acc {
-			if !a.set {
-				return acc{v: v, set: true}
+			if !a.Set {
+				return acc{V: v, Set: true}
 			}
-			return acc{v: f(a.v, v), set: true}
+			return acc{V: f(a.V, v), Set: true}
 		},
 		func(a, b acc) acc {
-			if !a.set {
+			if !a.Set {
 				return b
 			}
-			if !b.set {
+			if !b.Set {
 				return a
 			}
-			return acc{v: f(a.v, b.v), set: true}
+			return acc{V: f(a.V, b.V), Set: true}
 		},
 		func(k K, win window.Window, a acc, em *Emitter[Windowed[K, T]]) {
-			em.EmitAt(Windowed[K, T]{Key: k, Window: win, Value: a.v}, win.MaxTimestamp())
+			em.EmitAt(Windowed[K, T]{Key: k, Window: win, Value: a.V}, win.MaxTimestamp())
 		})
+}
+
+// reduceAcc is Reduce's accumulator; its fields are exported so that the
+// state codecs can encode it (checkpoints, state backends).
+type reduceAcc[T any] struct {
+	V   T
+	Set bool
 }
 
 // ProcessWindow buffers each window's records and calls f with all of them
@@ -124,7 +128,24 @@ func windowOp[K comparable, T, A, O any](w WindowedStream[K, T], kind string, op
 			w.ks.s.env.setErr(fmt.Errorf("stream: %s with checkpointing: %w", kind, err))
 		}
 	}
+	// With a state backend configured, non-merging windows keep their
+	// state in it (window_kv.go); sessions stay in memory.
+	var kvCodecs *winCodecs[K, A]
+	if w.ks.s.env.cfg.stateFactory != nil && w.assigner.Gap() == 0 {
+		var err error
+		if kvCodecs, err = newWinCodecs[K, A](); err != nil {
+			w.ks.s.env.setErr(fmt.Errorf("stream: %s with a state backend: %w (give the accumulator exported fields or a BinaryMarshaler, or use the memory backend)", kind, err))
+		}
+	}
 	s := keyedOne[K, T, O](w.ks, kind, opts, func(bc *buildCtx, n *node) collector[T] {
+		if kvCodecs != nil {
+			if o := newWinKVOpFor[K, T, A, O](bc, n, w, initF, addF, fire, kvCodecs); o != nil {
+				if latePort >= 0 {
+					o.late = newEmitter(bc, outputOf[T](bc.outs[latePort]))
+				}
+				return o
+			}
+		}
 		o := &winOp[K, T, A, O]{
 			opBase: bc.base(), key: w.ks.key, assigner: w.assigner, gap: w.assigner.Gap(),
 			proc: w.assigner.Domain() == window.ProcessingTime, lateness: w.lateness,

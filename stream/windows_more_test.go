@@ -14,8 +14,14 @@ import (
 // TestSessionMergesOutOfOrder: 10 and 30 start two sessions (gap 15); 20,
 // arriving last but within the out-of-orderness bound, bridges them.
 func TestSessionMergesOutOfOrder(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) { testSessionMergesOutOfOrder(t, backend) })
+	}
+}
+
+func testSessionMergesOutOfOrder(t *testing.T, backend string) {
 	for _, batch := range []int{1, 2, 10} {
-		env := stream.New(stream.WithParallelism(1), stream.WithBatchSize(batch))
+		env := stream.New(append(backendOpts(t, backend), stream.WithParallelism(1), stream.WithBatchSize(batch))...)
 		src := stream.FromSource(env, "e", stream.FromSlice([]int64{10, 30, 20, 100}, 1),
 			stream.BoundedOutOfOrderness(func(v int64) int64 { return v }, 20*time.Millisecond))
 		res := stream.Reduce(stream.Window(stream.KeyBy(src, func(int64) int { return 0 }), window.Session(15*time.Millisecond)),
@@ -33,7 +39,13 @@ func TestSessionMergesOutOfOrder(t *testing.T) {
 }
 
 func TestProcessWindowSeesAllElements(t *testing.T) {
-	env := stream.New(stream.WithParallelism(2))
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) { testProcessWindowSeesAllElements(t, backend) })
+	}
+}
+
+func testProcessWindowSeesAllElements(t *testing.T, backend string) {
+	env := stream.New(append(backendOpts(t, backend), stream.WithParallelism(2))...)
 	var in []int64
 	for i := range int64(100) {
 		in = append(in, i)
@@ -61,11 +73,17 @@ func TestProcessWindowSeesAllElements(t *testing.T) {
 // boundaries (they depend on the wall clock) but every record is counted
 // exactly once, and windows still open when the input ends are fired.
 func TestProcessingTimeWindowsCountEverything(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) { testProcessingTimeWindowsCountEverything(t, backend) })
+	}
+}
+
+func testProcessingTimeWindowsCountEverything(t *testing.T, backend string) {
 	for _, a := range []window.Assigner{
 		window.TumblingProcessingTime(5 * time.Millisecond),
 		window.SessionProcessingTime(time.Millisecond),
 	} {
-		env := stream.New(stream.WithParallelism(2), stream.WithBatchSize(10))
+		env := stream.New(append(backendOpts(t, backend), stream.WithParallelism(2), stream.WithBatchSize(10))...)
 		src := stream.FromSource(env, "e", stream.Generate(5000, 2, func(i int64) int64 { return i }), stream.WatermarkStrategy[int64]{})
 		out := stream.Collect(stream.Aggregate(stream.Window(stream.KeyBy(src, func(v int64) int64 { return v % 7 }), a), stream.Count[int64]()))
 		if err := env.Execute(context.Background()); err != nil {
