@@ -387,18 +387,24 @@ func TestClusterLocalStateSnapshot(t *testing.T) {
 	produceOrders(t, cl, 0, 1500)
 	want := wantOrders(3000)
 	adm := kadm.NewClient(cl)
+	// The first run stops once the orders are consumed and the window
+	// tasks committed progress on their repartition topic (so that they
+	// hold state to snapshot).
 	consumed := func() bool {
 		offs, err := adm.FetchOffsets(context.Background(), "snap")
 		if err != nil {
 			return false
 		}
-		var n int64
+		var n, rep int64
 		offs.Each(func(o kadm.OffsetResponse) {
-			if o.Topic == "orders" {
+			switch o.Topic {
+			case "orders":
 				n += o.At
+			case "snap-step2-window-repartition":
+				rep += max(o.At, 0)
 			}
 		})
-		return n >= 1500
+		return n >= 1500 && rep > 0
 	}
 	var got map[string][]string
 	first := run(consumed)
