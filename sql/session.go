@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/sql/ast"
@@ -60,6 +61,8 @@ type Session struct {
 	goAggs   map[string]userAggregate
 	settings map[string]string
 	sinks    map[string]SinkConnector
+	// evalErrors counts run-time evaluation errors (evalError).
+	evalErrors atomic.Int64
 }
 
 // SinkConnector is a sink connector registered through the Go API: a
@@ -92,7 +95,19 @@ func NewSession(opts Options) *Session {
 	}
 }
 
-func (s *Session) compiler() *expr.Compiler { return &expr.Compiler{Funcs: s.funcs} }
+func (s *Session) compiler() *expr.Compiler {
+	return &expr.Compiler{Funcs: s.funcs, OnError: s.evalError}
+}
+
+// evalError logs a run-time evaluation error (a failed CAST, a division
+// by zero, a DECIMAL overflow: the value became NULL): the first ten,
+// then every thousandth, with the count so far.
+func (s *Session) evalError(err error) {
+	n := s.evalErrors.Add(1)
+	if n <= 10 || n%1000 == 0 {
+		s.opts.Logger.Warn("SQL evaluation error; the value is NULL", "err", err, "errors_so_far", n)
+	}
+}
 
 func (s *Session) connectEnv() connect.Env { return s.opts.Connect }
 
