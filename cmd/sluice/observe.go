@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice/observe"
+	"github.com/sluicehq/sluice/web"
 )
 
 // newObserver makes the process's Observer (topics of the embedded log,
@@ -37,4 +39,25 @@ func startProgress(ctx context.Context, w io.Writer, o *observe.Observer, id str
 		}
 	}()
 	return func() { <-done }
+}
+
+// serveHTTP starts the HTTP listener of cfg (dashboard, /metrics, the
+// API) serving until ctx ends, and logs its URL (what it serves, and the
+// page to open after the address). A bad configuration is a usage error.
+func serveHTTP(ctx context.Context, cfg web.Config, logger *slog.Logger, what, page string) error {
+	w, err := web.New(cfg, logger)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	ln, err := w.Listen()
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := w.Serve(ctx, ln); err != nil && !errors.Is(err, context.Canceled) {
+			logger.Error("http server", "err", err)
+		}
+	}()
+	logger.Info(what+" served", "url", "http://"+ln.Addr().String()+page)
+	return nil
 }

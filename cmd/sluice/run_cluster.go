@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -75,20 +74,10 @@ func runCluster(ctx context.Context, c *cli, plan *pipeline.Plan, file string, r
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), inst.Collector())
 	if r.httpAddr != "" {
-		w, err := web.New(web.Config{Addr: r.httpAddr, Token: r.httpToken, Gatherer: reg, Cluster: inst.Status, Ready: inst.Ready}, logger)
-		if err != nil {
-			return usagef("%v", err)
-		}
-		ln, err := w.Listen()
-		if err != nil {
+		cfg := web.Config{Addr: r.httpAddr, Token: r.httpToken, Gatherer: reg, Cluster: inst.Status, Ready: inst.Ready}
+		if err := serveHTTP(ctx, cfg, logger, "dashboard, /metrics and /api/v1/cluster", "/#/cluster"); err != nil {
 			return err
 		}
-		go func() {
-			if err := w.Serve(ctx, ln); err != nil && !errors.Is(err, context.Canceled) {
-				logger.Error("http server", "err", err)
-			}
-		}()
-		logger.Info("dashboard, /metrics and /api/v1/cluster served", "url", "http://"+ln.Addr().String()+"/#/cluster")
 	}
 	st := inst.Status(ctx)
 	logger.Info("cluster instance running", "pipeline", plan.Spec.Name, "file", file, "application", st.Application,

@@ -174,24 +174,12 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 	defer unregister()
 	go obs.Run(ctx)
 	if *httpAddr != "" {
-		w, err := web.New(web.Config{Addr: *httpAddr, Token: *httpToken, Gatherer: reg, Observer: obs}, logger)
-		if err != nil {
-			job.Cancel()
-			_ = job.Wait()
-			return usagef("%v", err)
-		}
-		ln, err := w.Listen()
-		if err != nil {
+		cfg := web.Config{Addr: *httpAddr, Token: *httpToken, Gatherer: reg, Observer: obs}
+		if err := serveHTTP(ctx, cfg, logger, "dashboard and metrics", "/"); err != nil {
 			job.Cancel()
 			_ = job.Wait()
 			return err
 		}
-		go func() {
-			if err := w.Serve(ctx, ln); err != nil && !errors.Is(err, context.Canceled) {
-				logger.Error("http server", "err", err)
-			}
-		}()
-		logger.Info("dashboard and metrics served", "url", "http://"+ln.Addr().String()+"/")
 	}
 	par := plan.Spec.Parallelism
 	if par == 0 {

@@ -149,20 +149,10 @@ func runSQL(ctx context.Context, c *cli, args []string) error {
 	}
 	go obs.Run(ctx)
 	if *httpAddr != "" {
-		w, err := web.New(web.Config{Addr: *httpAddr, Token: *httpToken, Gatherer: reg, Observer: obs}, logger)
-		if err != nil {
-			return usagef("%v", err)
-		}
-		ln, err := w.Listen()
-		if err != nil {
+		cfg := web.Config{Addr: *httpAddr, Token: *httpToken, Gatherer: reg, Observer: obs}
+		if err := serveHTTP(ctx, cfg, logger, "dashboard and metrics", "/"); err != nil {
 			return err
 		}
-		go func() {
-			if err := w.Serve(ctx, ln); err != nil && !errors.Is(err, context.Canceled) {
-				logger.Error("http server", "err", err)
-			}
-		}()
-		logger.Info("dashboard and metrics served", "url", "http://"+ln.Addr().String()+"/")
 	}
 	if interactive {
 		return sqlPrompt(ctx, c, sess)
