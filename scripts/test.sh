@@ -9,13 +9,11 @@ if [ -x scripts/install-test-deps.sh ]; then
 	scripts/install-test-deps.sh || echo "some optional test tools could not be installed; the tests that need them will skip"
 fi
 
-# PostgreSQL for the connector tests: start the machine's cluster if it is
-# installed but down (the tests skip, saying why, when none answers).
-if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
-	if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
-		pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || echo "could not start PostgreSQL; its tests will skip"
-	fi
-fi
+# The servers the connector tests talk to (PostgreSQL, MariaDB, Redis,
+# RabbitMQ, Mosquitto, NATS): started when installed but down, configured
+# for change data capture (the tests skip, saying why, when one is absent).
+echo "== test services"
+scripts/start-services.sh
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Starts the local servers the connector tests talk to, when they are
+# installed but down: PostgreSQL (5432), MariaDB (3306), Redis (6379),
+# RabbitMQ (5672), Mosquitto (1883) and NATS with JetStream (4222). Each is
+# started the way the machine starts it; a server that is not installed, or
+# that will not start, is reported, and its tests skip saying why. It also
+# configures what the change-data-capture tests need (see the end).
+# Idempotent; never fails the run.
+set -u
+
+up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# wait_up PORT NAME: waits up to 60 s for a server to accept connections.
+wait_up() {
+	for _ in $(seq 1 120); do
+		up "$1" && return 0
+		sleep 0.5
+	done
+	echo "start-services: $2 did not come up on 127.0.0.1:$1; its tests will skip"
+	return 1
+}
+
+start() { # PORT NAME BINARY COMMAND...
+	local port=$1 name=$2 bin=$3
+	shift 3
+	if up "$port"; then
+		return 0
+	fi
+	if ! command -v "$bin" >/dev/null 2>&1 && [ ! -x "$bin" ]; then
+		echo "start-services: $name is not installed; its tests will skip"
+		return 0
+	fi
+	echo "start-services: starting $name"
+	"$@" >/tmp/start-services-"$name".log 2>&1 || echo "start-services: could not start $name (see /tmp/start-services-$name.log)"
+	wait_up "$port" "$name"
+}
+
+if [ -d /etc/postgresql ]; then
+	start 5432 postgresql pg_ctlcluster pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start
+fi
+start 3306 mariadb /usr/sbin/mariadbd start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+start 6379 redis redis-server redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
+start 5672 rabbitmq rabbitmq-server rabbitmq-server -detached
+start 1883 mosquitto mosquitto mosquitto -d -c /etc/mosquitto/mosquitto.conf
+start 4222 nats /usr/sbin/nats-server start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+
+# Change data capture (connector/pgcdc, connector/mysqlcdc) needs
+# PostgreSQL's wal_level=logical and MariaDB's binary log in ROW format;
+# the CDC connectors' sections below set them and restart the server when
+# needed.
+
+exit 0
