@@ -3,9 +3,12 @@ package web
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice/auth"
 	"github.com/sluicehq/sluice/logstore"
@@ -38,7 +41,8 @@ func TestPrincipalTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	var seen string
-	s, err := New(Config{Addr: "127.0.0.1:0", Token: "static", Tokens: tokens,
+	reg := prometheus.NewRegistry()
+	s, err := New(Config{Addr: "127.0.0.1:0", Token: "static", Tokens: tokens, Registerer: reg,
 		Authorize: func(p string, r *http.Request) bool { return p == "User:alice" && r.Method == http.MethodGet }}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -89,5 +93,23 @@ func TestPrincipalTokens(t *testing.T) {
 		if ti.ID == "" || ti.Principal == "" {
 			t.Fatalf("token info %+v", ti)
 		}
+	}
+	// Each refusal is counted by reason (and logged).
+	want := map[string]float64{"missing": 1, "forbidden": 1, "expired": 1, "invalid": 2}
+	got := map[string]float64{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "sluice_http_auth_failures_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("sluice_http_auth_failures_total by reason: %v, want %v", got, want)
 	}
 }
