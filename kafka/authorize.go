@@ -1121,17 +1121,24 @@ func (s *Server) produceTxnAuthz(cc *clientConn, req *kmsg.ProduceRequest) int16
 	return 0
 }
 
+// AuthorizeResource reports whether principal, connecting from host, may
+// perform op on the named resource by the server's ACLs and tenants
+// (always true without an authorizer); a denial is counted and logged.
+func (s *Server) AuthorizeResource(principal, host string, op auth.Operation, rt auth.ResourceType, name string) bool {
+	if s.authz == nil {
+		return true
+	}
+	if s.authz.Authorize(principal, host, op, rt, name) {
+		return true
+	}
+	s.denied(principal, host, op, rt, name)
+	return false
+}
+
 // AuthorizeCluster reports whether principal, connecting from host, may
 // perform op on the cluster by the server's ACLs (always true without an
 // authorizer). The HTTP API asks it for requests made with tokens tied to
 // principals: DESCRIBE to read, ALTER to change.
 func (s *Server) AuthorizeCluster(principal, host string, op auth.Operation) bool {
-	if s.authz == nil {
-		return true
-	}
-	if s.authz.Authorize(principal, host, op, resCluster, auth.ClusterName) {
-		return true
-	}
-	s.denied(principal, host, op, resCluster, auth.ClusterName)
-	return false
+	return s.AuthorizeResource(principal, host, op, resCluster, auth.ClusterName)
 }

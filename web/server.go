@@ -45,6 +45,11 @@ type Config struct {
 	// token may make a request (the ACLs); nil allows every authenticated
 	// request.
 	Authorize func(principal string, r *http.Request) bool
+	// Visible, when set, decides whether a principal authenticated by a
+	// token may see a topic or group (kind ResourceTopic or
+	// ResourceGroup) in the JSON API: lists leave out the others, and
+	// asking for one by name answers 403. nil shows everything.
+	Visible func(principal string, r *http.Request, kind, name string) bool
 	// Registerer, when set, registers the server's own metrics
 	// (sluice_http_auth_failures_total); nil uses Gatherer when it is also
 	// a Registerer (a *prometheus.Registry), else they are not exported.
