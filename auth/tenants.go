@@ -41,7 +41,22 @@ type Namespace struct {
 	MaxStorage  int64         `json:"max_storage,omitempty"`  // bytes of all its topics' partitions
 	ProduceRate float64       `json:"produce_rate,omitempty"` // bytes/s produced to all its topics
 	FetchRate   float64       `json:"fetch_rate,omitempty"`   // bytes/s fetched from all its topics
+	// OnFull is what a produce to the namespace meets over MaxStorage:
+	// OnFullRefuse (the default, "") or OnFullEvict.
+	OnFull string `json:"on_full,omitempty"`
 }
+
+// What a namespace over its storage quota does (Namespace.OnFull).
+const (
+	// OnFullRefuse refuses produce requests until retention or
+	// DeleteRecords frees space (Pulsar's producer_exception).
+	OnFullRefuse = "refuse"
+	// OnFullEvict deletes the namespace's oldest sealed segments, by
+	// their newest timestamp as time retention goes, until it is under
+	// the quota, and accepts the produce (Pulsar's
+	// consumer_backlog_eviction).
+	OnFullEvict = "evict"
+)
 
 // Prefix is the topic-name prefix of the namespace's topics.
 func (n Namespace) Prefix() string { return n.Tenant + "." + n.Name + "." }
@@ -171,6 +186,11 @@ func (t *Tenants) PutNamespace(ctx context.Context, n Namespace) error {
 	}
 	if n.Retention < 0 || n.MaxStorage < 0 || n.ProduceRate < 0 || n.FetchRate < 0 {
 		return fmt.Errorf("%w: negative limit", ErrTenant)
+	}
+	switch n.OnFull {
+	case "", OnFullRefuse, OnFullEvict:
+	default:
+		return fmt.Errorf("%w: on-full policy %q: use %s or %s", ErrTenant, n.OnFull, OnFullRefuse, OnFullEvict)
 	}
 	v, _ := json.Marshal(n)
 	key := n.Tenant + "/" + n.Name

@@ -117,6 +117,15 @@ func (t *Tokens) Principal(token string, now time.Time) (string, bool) {
 	return info.Principal, true
 }
 
+// Expired reports whether token is a known token whose lifetime ended
+// before now (for telling it from an unknown one in logs and metrics).
+func (t *Tokens) Expired(token string, now time.Time) bool {
+	t.mu.RLock()
+	info, ok := t.byHash[hashToken(token)]
+	t.mu.RUnlock()
+	return ok && !info.Expires.IsZero() && !now.Before(info.Expires)
+}
+
 // Revoke deletes the token with the given id.
 func (t *Tokens) Revoke(ctx context.Context, id string) error {
 	t.mu.RLock()

@@ -510,4 +510,33 @@ func TestACLAdminRequests(t *testing.T) {
 	if err != nil || !errors.Is(dg["gb"].Err, kerr.GroupAuthorizationFailed) {
 		t.Fatalf("delete group without DELETE: %v %+v", err, dg)
 	}
+
+	// Client quotas: ALTER_CONFIGS on the cluster to change them (a
+	// principal must not lift its own quota), DESCRIBE_CONFIGS to list.
+	user := "alice"
+	lift := []kadm.AlterClientQuotaEntry{{
+		Entity: kadm.ClientQuotaEntity{{Type: "user", Name: &user}},
+		Ops:    []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: 1 << 30}},
+	}}
+	if _, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{
+		Entity: kadm.ClientQuotaEntity{{Type: "user", Name: &user}},
+		Ops:    []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: 1024}},
+	}}); err != nil {
+		t.Fatalf("super user sets a quota: %v", err)
+	}
+	res, err := alice.AlterClientQuotas(ctx, lift)
+	if err != nil || len(res) != 1 || !errors.Is(res[0].Err, kerr.ClusterAuthorizationFailed) {
+		t.Fatalf("alice lifts her own quota: %v %+v", err, res)
+	}
+	if _, err := alice.DescribeClientQuotas(ctx, false, nil); !errors.Is(err, kerr.ClusterAuthorizationFailed) {
+		t.Fatalf("alice lists quotas: %v", err)
+	}
+	qs, err := adm.DescribeClientQuotas(ctx, false, nil)
+	if err != nil || len(qs) != 1 || len(qs[0].Values) != 1 || qs[0].Values[0].Value != 1024 {
+		t.Fatalf("quota after alice's attempt: %v %+v", err, qs)
+	}
+	createACLs(ctx, t, adm, kadm.NewACLs().Allow("User:alice").Clusters().Operations(kadm.OpDescribeConfigs))
+	if qs, err := alice.DescribeClientQuotas(ctx, false, nil); err != nil || len(qs) != 1 {
+		t.Fatalf("alice lists quotas with DESCRIBE_CONFIGS: %v %+v", err, qs)
+	}
 }

@@ -137,89 +137,97 @@ func (s *Server) dispatchAuthorized(ctx context.Context, cc *clientConn, h reque
 	return resp, ok
 }
 
-// checkRequest runs the API's authorisation check.
+// checkRequest runs the API's authorisation check. An API with no rule
+// (none is served: TestAuthzRulesCoverEveryAPI) is refused as a whole.
 func (s *Server) checkRequest(cc *clientConn, req kmsg.Request) authzCheck {
-	switch req := req.(type) {
-	case *kmsg.MetadataRequest:
-		return s.authzMetadata(cc, req)
-	case *kmsg.ListOffsetsRequest:
-		return s.authzListOffsets(cc, req)
-	case *kmsg.OffsetForLeaderEpochRequest:
-		return s.authzOffsetForLeaderEpoch(cc, req)
-	case *kmsg.OffsetCommitRequest:
-		return s.authzOffsetCommit(cc, req)
-	case *kmsg.OffsetFetchRequest:
-		return s.authzOffsetFetch(cc, req)
-	case *kmsg.FindCoordinatorRequest:
-		return s.authzFindCoordinator(cc, req)
-	case *kmsg.JoinGroupRequest:
-		return s.groupOnly(cc, req, req.Group, auth.OpRead)
-	case *kmsg.SyncGroupRequest:
-		return s.groupOnly(cc, req, req.Group, auth.OpRead)
-	case *kmsg.HeartbeatRequest:
-		return s.groupOnly(cc, req, req.Group, auth.OpRead)
-	case *kmsg.LeaveGroupRequest:
-		return s.groupOnly(cc, req, req.Group, auth.OpRead)
-	case *kmsg.ConsumerGroupHeartbeatRequest:
-		return s.authzConsumerGroupHeartbeat(cc, req)
-	case *kmsg.ConsumerGroupDescribeRequest:
-		return s.authzConsumerGroupDescribe(cc, req)
-	case *kmsg.DescribeGroupsRequest:
-		return s.authzDescribeGroups(cc, req)
-	case *kmsg.ListGroupsRequest:
-		return s.authzListGroups(cc)
-	case *kmsg.DeleteGroupsRequest:
-		return s.authzDeleteGroups(cc, req)
-	case *kmsg.OffsetDeleteRequest:
-		return s.authzOffsetDelete(cc, req)
-	case *kmsg.CreateTopicsRequest:
-		return s.authzCreateTopics(cc, req)
-	case *kmsg.DeleteTopicsRequest:
-		return s.authzDeleteTopics(cc, req)
-	case *kmsg.DeleteRecordsRequest:
-		return s.authzDeleteRecords(cc, req)
-	case *kmsg.CreatePartitionsRequest:
-		return s.authzCreatePartitions(cc, req)
-	case *kmsg.DescribeConfigsRequest:
-		return s.authzDescribeConfigs(cc, req)
-	case *kmsg.AlterConfigsRequest:
-		return s.authzAlterConfigs(cc, req)
-	case *kmsg.IncrementalAlterConfigsRequest:
-		return s.authzIncrementalAlterConfigs(cc, req)
-	case *kmsg.InitProducerIDRequest:
-		return s.authzInitProducerID(cc, req)
-	case *kmsg.AddPartitionsToTxnRequest:
-		return s.authzAddPartitionsToTxn(cc, req)
-	case *kmsg.AddOffsetsToTxnRequest:
-		return s.authzAddOffsetsToTxn(cc, req)
-	case *kmsg.EndTxnRequest:
-		return s.txnOnly(cc, req, req.TransactionalID)
-	case *kmsg.TxnOffsetCommitRequest:
-		return s.authzTxnOffsetCommit(cc, req)
-	case *kmsg.DescribeLogDirsRequest:
-		return s.authzDescribeLogDirs(cc, req)
-	case *kmsg.DescribeClusterRequest:
-		return s.authzDescribeCluster(cc, req)
-	case *kmsg.DescribeProducersRequest:
-		return s.authzDescribeProducers(cc, req)
-	case *kmsg.ListTransactionsRequest:
-		return s.authzListTransactions(cc)
-	case *kmsg.DescribeTransactionsRequest:
-		return s.authzDescribeTransactions(cc, req)
-	case *kmsg.DescribeUserSCRAMCredentialsRequest:
-		return s.clusterOnly(cc, req, auth.OpDescribe)
-	case *kmsg.AlterUserSCRAMCredentialsRequest:
-		return s.clusterOnly(cc, req, auth.OpAlter)
-	case *kmsg.DescribeACLsRequest:
-		return s.clusterOnly(cc, req, auth.OpDescribe)
-	case *kmsg.CreateACLsRequest:
-		return s.clusterOnly(cc, req, auth.OpAlter)
-	case *kmsg.DeleteACLsRequest:
-		return s.clusterOnly(cc, req, auth.OpAlter)
+	if rule, ok := authzRules[req.Key()]; ok {
+		return rule(s, cc, req)
 	}
-	// Produce and Fetch check inside their handlers; ApiVersions and the
-	// SASL exchange need no authorisation.
-	return authzCheck{}
+	if _, ok := authzElsewhere[req.Key()]; ok {
+		return authzCheck{}
+	}
+	principal, host := principalOf(cc)
+	s.denied(principal, host, auth.OpUnknown, resCluster, auth.ClusterName)
+	return authzCheck{deny: setTopError(req.ResponseKind(), clusterAuthFailed)}
+}
+
+// authzRule is the check of one API.
+type authzRule func(s *Server, cc *clientConn, req kmsg.Request) authzCheck
+
+// rule adapts a check of one request type to an authzRule.
+func rule[R kmsg.Request](check func(s *Server, cc *clientConn, req R) authzCheck) authzRule {
+	return func(s *Server, cc *clientConn, req kmsg.Request) authzCheck { return check(s, cc, req.(R)) }
+}
+
+// authzRules holds, per API key, the operations Kafka checks for it (each
+// function's comment says which, and with what error code).
+var authzRules = map[int16]authzRule{
+	apiKeyMetadata:             rule((*Server).authzMetadata),
+	apiKeyListOffsets:          rule((*Server).authzListOffsets),
+	apiKeyOffsetForLeaderEpoch: rule((*Server).authzOffsetForLeaderEpoch),
+	apiKeyOffsetCommit:         rule((*Server).authzOffsetCommit),
+	apiKeyOffsetFetch:          rule((*Server).authzOffsetFetch),
+	apiKeyFindCoordinator:      rule((*Server).authzFindCoordinator),
+	apiKeyJoinGroup: rule(func(s *Server, cc *clientConn, r *kmsg.JoinGroupRequest) authzCheck {
+		return s.groupOnly(cc, r, r.Group, auth.OpRead)
+	}),
+	apiKeySyncGroup: rule(func(s *Server, cc *clientConn, r *kmsg.SyncGroupRequest) authzCheck {
+		return s.groupOnly(cc, r, r.Group, auth.OpRead)
+	}),
+	apiKeyHeartbeat: rule(func(s *Server, cc *clientConn, r *kmsg.HeartbeatRequest) authzCheck {
+		return s.groupOnly(cc, r, r.Group, auth.OpRead)
+	}),
+	apiKeyLeaveGroup: rule(func(s *Server, cc *clientConn, r *kmsg.LeaveGroupRequest) authzCheck {
+		return s.groupOnly(cc, r, r.Group, auth.OpRead)
+	}),
+	apiKeyConsumerGroupHeartbeat: rule((*Server).authzConsumerGroupHeartbeat),
+	apiKeyConsumerGroupDescribe:  rule((*Server).authzConsumerGroupDescribe),
+	apiKeyDescribeGroups:         rule((*Server).authzDescribeGroups),
+	apiKeyListGroups:             rule((*Server).authzListGroups),
+	apiKeyDeleteGroups:           rule((*Server).authzDeleteGroups),
+	apiKeyOffsetDelete:           rule((*Server).authzOffsetDelete),
+	apiKeyCreateTopics:           rule((*Server).authzCreateTopics),
+	apiKeyDeleteTopics:           rule((*Server).authzDeleteTopics),
+	apiKeyDeleteRecords:          rule((*Server).authzDeleteRecords),
+	apiKeyCreatePartitions:       rule((*Server).authzCreatePartitions),
+	apiKeyDescribeConfigs:        rule((*Server).authzDescribeConfigs),
+	apiKeyAlterConfigs:           rule((*Server).authzAlterConfigs),
+	apiKeyIncrementalAlter:       rule((*Server).authzIncrementalAlterConfigs),
+	apiKeyInitProducerID:         rule((*Server).authzInitProducerID),
+	apiKeyAddPartitionsToTxn:     rule((*Server).authzAddPartitionsToTxn),
+	apiKeyAddOffsetsToTxn:        rule((*Server).authzAddOffsetsToTxn),
+	apiKeyEndTxn: rule(func(s *Server, cc *clientConn, r *kmsg.EndTxnRequest) authzCheck {
+		return s.txnOnly(cc, r, r.TransactionalID)
+	}),
+	apiKeyTxnOffsetCommit:      rule((*Server).authzTxnOffsetCommit),
+	apiKeyDescribeLogDirs:      rule((*Server).authzDescribeLogDirs),
+	apiKeyDescribeCluster:      rule((*Server).authzDescribeCluster),
+	apiKeyDescribeProducers:    rule((*Server).authzDescribeProducers),
+	apiKeyListTransactions:     rule((*Server).authzListTransactions),
+	apiKeyDescribeTransactions: rule((*Server).authzDescribeTransactions),
+	// The cluster-wide admin APIs: DESCRIBE or DESCRIBE_CONFIGS to read,
+	// ALTER or ALTER_CONFIGS to change, else CLUSTER_AUTHORIZATION_FAILED.
+	apiKeyDescribeUserSCRAMCreds: clusterRule(auth.OpDescribe),
+	apiKeyAlterUserSCRAMCreds:    clusterRule(auth.OpAlter),
+	apiKeyDescribeACLs:           clusterRule(auth.OpDescribe),
+	apiKeyCreateACLs:             clusterRule(auth.OpAlter),
+	apiKeyDeleteACLs:             clusterRule(auth.OpAlter),
+	apiKeyDescribeClientQuotas:   clusterRule(auth.OpDescribeConfigs),
+	apiKeyAlterClientQuotas:      clusterRule(auth.OpAlterConfigs),
+}
+
+// authzElsewhere names the APIs without a rule in authzRules, and why.
+var authzElsewhere = map[int16]string{
+	apiKeyProduce:          "per partition in startProduce (pipelined requests)",
+	apiKeyFetch:            "per partition in fetchParts (fetch sessions hold partitions)",
+	apiKeyApiVersions:      "needs no authorisation",
+	apiKeySASLHandshake:    "the authentication exchange itself",
+	apiKeySASLAuthenticate: "the authentication exchange itself",
+}
+
+// clusterRule is clusterOnly as a rule.
+func clusterRule(op auth.Operation) authzRule {
+	return func(s *Server, cc *clientConn, req kmsg.Request) authzCheck { return s.clusterOnly(cc, req, op) }
 }
 
 // splitBy splits xs into what keep accepts and the rest.
@@ -252,6 +260,40 @@ func (s *Server) topicAllowed(cc *clientConn, op auth.Operation) func(string) bo
 		}
 		return ok
 	}
+}
+
+// denyTopics takes out of *topics those whose name the principal may not
+// perform op on, and amends the handler's answer with answer(resp, t) for
+// each: the shape of every request that names topics (and their
+// partitions) and answers per topic.
+func denyTopics[T any, Resp kmsg.Response](s *Server, cc *clientConn, op auth.Operation, topics *[]T, name func(T) string, answer func(Resp, T)) authzCheck {
+	allowed := s.topicAllowed(cc, op)
+	var denied []T
+	*topics, denied = splitBy(*topics, func(t T) bool { return allowed(name(t)) })
+	if len(denied) == 0 {
+		return authzCheck{}
+	}
+	return authzCheck{amend: func(r kmsg.Response) {
+		resp := r.(Resp)
+		for _, t := range denied {
+			answer(resp, t)
+		}
+	}}
+}
+
+// denyGroups is denyTopics for the requests that list groups.
+func denyGroups[Resp kmsg.Response](s *Server, cc *clientConn, op auth.Operation, groups *[]string, answer func(Resp, string)) authzCheck {
+	var denied []string
+	*groups, denied = splitBy(*groups, func(g string) bool { return s.authorize(cc, op, resGroup, g) })
+	if len(denied) == 0 {
+		return authzCheck{}
+	}
+	return authzCheck{amend: func(r kmsg.Response) {
+		resp := r.(Resp)
+		for _, g := range denied {
+			answer(resp, g)
+		}
+	}}
 }
 
 var (
@@ -317,15 +359,8 @@ func (s *Server) authzMetadata(cc *clientConn, req *kmsg.MetadataRequest) authzC
 
 // authzListOffsets: DESCRIBE on each topic.
 func (s *Server) authzListOffsets(cc *clientConn, req *kmsg.ListOffsetsRequest) authzCheck {
-	allowed := s.topicAllowed(cc, auth.OpDescribe)
-	var denied []kmsg.ListOffsetsRequestTopic
-	req.Topics, denied = splitBy(req.Topics, func(t kmsg.ListOffsetsRequestTopic) bool { return allowed(t.Topic) })
-	if len(denied) == 0 {
-		return authzCheck{}
-	}
-	return authzCheck{amend: func(r kmsg.Response) {
-		resp := r.(*kmsg.ListOffsetsResponse)
-		for _, t := range denied {
+	return denyTopics(s, cc, auth.OpDescribe, &req.Topics, func(t kmsg.ListOffsetsRequestTopic) string { return t.Topic },
+		func(resp *kmsg.ListOffsetsResponse, t kmsg.ListOffsetsRequestTopic) {
 			ot := kmsg.NewListOffsetsResponseTopic()
 			ot.Topic = t.Topic
 			for _, p := range t.Partitions {
@@ -334,22 +369,14 @@ func (s *Server) authzListOffsets(cc *clientConn, req *kmsg.ListOffsetsRequest) 
 				ot.Partitions = append(ot.Partitions, op)
 			}
 			resp.Topics = append(resp.Topics, ot)
-		}
-	}}
+		})
 }
 
 // authzOffsetForLeaderEpoch: DESCRIBE on each topic (a consumer's
 // request; there are no followers).
 func (s *Server) authzOffsetForLeaderEpoch(cc *clientConn, req *kmsg.OffsetForLeaderEpochRequest) authzCheck {
-	allowed := s.topicAllowed(cc, auth.OpDescribe)
-	var denied []kmsg.OffsetForLeaderEpochRequestTopic
-	req.Topics, denied = splitBy(req.Topics, func(t kmsg.OffsetForLeaderEpochRequestTopic) bool { return allowed(t.Topic) })
-	if len(denied) == 0 {
-		return authzCheck{}
-	}
-	return authzCheck{amend: func(r kmsg.Response) {
-		resp := r.(*kmsg.OffsetForLeaderEpochResponse)
-		for _, t := range denied {
+	return denyTopics(s, cc, auth.OpDescribe, &req.Topics, func(t kmsg.OffsetForLeaderEpochRequestTopic) string { return t.Topic },
+		func(resp *kmsg.OffsetForLeaderEpochResponse, t kmsg.OffsetForLeaderEpochRequestTopic) {
 			ot := kmsg.NewOffsetForLeaderEpochResponseTopic()
 			ot.Topic = t.Topic
 			for _, p := range t.Partitions {
@@ -358,8 +385,7 @@ func (s *Server) authzOffsetForLeaderEpoch(cc *clientConn, req *kmsg.OffsetForLe
 				ot.Partitions = append(ot.Partitions, op)
 			}
 			resp.Topics = append(resp.Topics, ot)
-		}
-	}}
+		})
 }
 
 // authzOffsetCommit: READ on the group (every partition answers
@@ -563,6 +589,8 @@ func setTopError(resp kmsg.Response, code int16) kmsg.Response {
 		r.ErrorCode = code
 	case *kmsg.DescribeLogDirsResponse:
 		r.ErrorCode = code
+	case *kmsg.DescribeClientQuotasResponse:
+		r.ErrorCode = code
 	}
 	return resp
 }
@@ -613,15 +641,11 @@ func (s *Server) groupsCheck(cc *clientConn, groups *[]string, op auth.Operation
 
 // authzConsumerGroupDescribe: DESCRIBE on each group.
 func (s *Server) authzConsumerGroupDescribe(cc *clientConn, req *kmsg.ConsumerGroupDescribeRequest) authzCheck {
-	denied := s.groupsCheck(cc, &req.Groups, auth.OpDescribe)
-	return authzCheck{amend: func(r kmsg.Response) {
-		resp := r.(*kmsg.ConsumerGroupDescribeResponse)
-		for _, g := range denied {
-			og := kmsg.NewConsumerGroupDescribeResponseGroup()
-			og.Group, og.ErrorCode, og.AuthorizedOperations = g, groupAuthFailed, math.MinInt32
-			resp.Groups = append(resp.Groups, og)
-		}
-	}}
+	return denyGroups(s, cc, auth.OpDescribe, &req.Groups, func(resp *kmsg.ConsumerGroupDescribeResponse, g string) {
+		og := kmsg.NewConsumerGroupDescribeResponseGroup()
+		og.Group, og.ErrorCode, og.AuthorizedOperations = g, groupAuthFailed, math.MinInt32
+		resp.Groups = append(resp.Groups, og)
+	})
 }
 
 // authzDescribeGroups: DESCRIBE on each group; authorized operations
@@ -646,7 +670,7 @@ func (s *Server) authzDescribeGroups(cc *clientConn, req *kmsg.DescribeGroupsReq
 
 // authzListGroups: DESCRIBE on the cluster lists every group; otherwise
 // only the groups the principal may describe.
-func (s *Server) authzListGroups(cc *clientConn) authzCheck {
+func (s *Server) authzListGroups(cc *clientConn, _ *kmsg.ListGroupsRequest) authzCheck {
 	if s.authzQuiet(cc, auth.OpDescribe, resCluster, auth.ClusterName) {
 		return authzCheck{}
 	}
@@ -660,15 +684,11 @@ func (s *Server) authzListGroups(cc *clientConn) authzCheck {
 
 // authzDeleteGroups: DELETE on each group.
 func (s *Server) authzDeleteGroups(cc *clientConn, req *kmsg.DeleteGroupsRequest) authzCheck {
-	denied := s.groupsCheck(cc, &req.Groups, auth.OpDelete)
-	return authzCheck{amend: func(r kmsg.Response) {
-		resp := r.(*kmsg.DeleteGroupsResponse)
-		for _, g := range denied {
-			og := kmsg.NewDeleteGroupsResponseGroup()
-			og.Group, og.ErrorCode = g, groupAuthFailed
-			resp.Groups = append(resp.Groups, og)
-		}
-	}}
+	return denyGroups(s, cc, auth.OpDelete, &req.Groups, func(resp *kmsg.DeleteGroupsResponse, g string) {
+		og := kmsg.NewDeleteGroupsResponseGroup()
+		og.Group, og.ErrorCode = g, groupAuthFailed
+		resp.Groups = append(resp.Groups, og)
+	})
 }
 
 // authzOffsetDelete: DELETE on the group (the whole request), READ on
@@ -677,12 +697,8 @@ func (s *Server) authzOffsetDelete(cc *clientConn, req *kmsg.OffsetDeleteRequest
 	if !s.authorize(cc, auth.OpDelete, resGroup, req.Group) {
 		return authzCheck{deny: setTopError(req.ResponseKind(), groupAuthFailed)}
 	}
-	allowed := s.topicAllowed(cc, auth.OpRead)
-	var denied []kmsg.OffsetDeleteRequestTopic
-	req.Topics, denied = splitBy(req.Topics, func(t kmsg.OffsetDeleteRequestTopic) bool { return allowed(t.Topic) })
-	return authzCheck{amend: func(r kmsg.Response) {
-		resp := r.(*kmsg.OffsetDeleteResponse)
-		for _, t := range denied {
+	return denyTopics(s, cc, auth.OpRead, &req.Topics, func(t kmsg.OffsetDeleteRequestTopic) string { return t.Topic },
+		func(resp *kmsg.OffsetDeleteResponse, t kmsg.OffsetDeleteRequestTopic) {
 			ot := kmsg.NewOffsetDeleteResponseTopic()
 			ot.Topic = t.Topic
 			for _, p := range t.Partitions {
@@ -691,8 +707,7 @@ func (s *Server) authzOffsetDelete(cc *clientConn, req *kmsg.OffsetDeleteRequest
 				ot.Partitions = append(ot.Partitions, op)
 			}
 			resp.Topics = append(resp.Topics, ot)
-		}
-	}}
+		})
 }
 
 // authzCreateTopics: CREATE on the cluster, or on each topic.
@@ -746,12 +761,8 @@ func (s *Server) authzDeleteTopics(cc *clientConn, req *kmsg.DeleteTopicsRequest
 
 // authzDeleteRecords: DELETE on each topic.
 func (s *Server) authzDeleteRecords(cc *clientConn, req *kmsg.DeleteRecordsRequest) authzCheck {
-	allowed := s.topicAllowed(cc, auth.OpDelete)
-	var denied []kmsg.DeleteRecordsRequestTopic
-	req.Topics, denied = splitBy(req.Topics, func(t kmsg.DeleteRecordsRequestTopic) bool { return allowed(t.Topic) })
-	return authzCheck{amend: func(r kmsg.Response) {
-		resp := r.(*kmsg.DeleteRecordsResponse)
-		for _, t := range denied {
+	return denyTopics(s, cc, auth.OpDelete, &req.Topics, func(t kmsg.DeleteRecordsRequestTopic) string { return t.Topic },
+		func(resp *kmsg.DeleteRecordsResponse, t kmsg.DeleteRecordsRequestTopic) {
 			ot := kmsg.NewDeleteRecordsResponseTopic()
 			ot.Topic = t.Topic
 			for _, p := range t.Partitions {
@@ -760,23 +771,17 @@ func (s *Server) authzDeleteRecords(cc *clientConn, req *kmsg.DeleteRecordsReque
 				ot.Partitions = append(ot.Partitions, op)
 			}
 			resp.Topics = append(resp.Topics, ot)
-		}
-	}}
+		})
 }
 
 // authzCreatePartitions: ALTER on each topic.
 func (s *Server) authzCreatePartitions(cc *clientConn, req *kmsg.CreatePartitionsRequest) authzCheck {
-	allowed := s.topicAllowed(cc, auth.OpAlter)
-	var denied []kmsg.CreatePartitionsRequestTopic
-	req.Topics, denied = splitBy(req.Topics, func(t kmsg.CreatePartitionsRequestTopic) bool { return allowed(t.Topic) })
-	return authzCheck{amend: func(r kmsg.Response) {
-		resp := r.(*kmsg.CreatePartitionsResponse)
-		for _, t := range denied {
+	return denyTopics(s, cc, auth.OpAlter, &req.Topics, func(t kmsg.CreatePartitionsRequestTopic) string { return t.Topic },
+		func(resp *kmsg.CreatePartitionsResponse, t kmsg.CreatePartitionsRequestTopic) {
 			ot := kmsg.NewCreatePartitionsResponseTopic()
 			ot.Topic, ot.ErrorCode = t.Topic, topicAuthFailed
 			resp.Topics = append(resp.Topics, ot)
-		}
-	}}
+		})
 }
 
 // configAllowed checks op (DESCRIBE_CONFIGS or ALTER_CONFIGS) on a config
@@ -1004,12 +1009,8 @@ func (s *Server) authzDescribeCluster(cc *clientConn, req *kmsg.DescribeClusterR
 
 // authzDescribeProducers: READ on each topic.
 func (s *Server) authzDescribeProducers(cc *clientConn, req *kmsg.DescribeProducersRequest) authzCheck {
-	allowed := s.topicAllowed(cc, auth.OpRead)
-	var denied []kmsg.DescribeProducersRequestTopic
-	req.Topics, denied = splitBy(req.Topics, func(t kmsg.DescribeProducersRequestTopic) bool { return allowed(t.Topic) })
-	return authzCheck{amend: func(r kmsg.Response) {
-		resp := r.(*kmsg.DescribeProducersResponse)
-		for _, t := range denied {
+	return denyTopics(s, cc, auth.OpRead, &req.Topics, func(t kmsg.DescribeProducersRequestTopic) string { return t.Topic },
+		func(resp *kmsg.DescribeProducersResponse, t kmsg.DescribeProducersRequestTopic) {
 			ot := kmsg.NewDescribeProducersResponseTopic()
 			ot.Topic = t.Topic
 			for _, p := range t.Partitions {
@@ -1018,13 +1019,12 @@ func (s *Server) authzDescribeProducers(cc *clientConn, req *kmsg.DescribeProduc
 				ot.Partitions = append(ot.Partitions, op)
 			}
 			resp.Topics = append(resp.Topics, ot)
-		}
-	}}
+		})
 }
 
 // authzListTransactions lists only the transactional ids the principal
 // may describe.
-func (s *Server) authzListTransactions(cc *clientConn) authzCheck {
+func (s *Server) authzListTransactions(cc *clientConn, _ *kmsg.ListTransactionsRequest) authzCheck {
 	return authzCheck{amend: func(r kmsg.Response) {
 		resp := r.(*kmsg.ListTransactionsResponse)
 		resp.TransactionStates, _ = splitBy(resp.TransactionStates, func(t kmsg.ListTransactionsResponseTransactionState) bool {
@@ -1095,6 +1095,18 @@ func (s *Server) clusterOnly(cc *clientConn, req kmsg.Request, op auth.Operation
 			dr.ErrorCode = clusterAuthFailed
 			r.Results = append(r.Results, dr)
 		}
+	case *kmsg.AlterClientQuotasRequest:
+		r := resp.(*kmsg.AlterClientQuotasResponse)
+		for _, e := range q.Entries {
+			re := kmsg.NewAlterClientQuotasResponseEntry()
+			re.ErrorCode = clusterAuthFailed
+			for _, ent := range e.Entity {
+				ee := kmsg.NewAlterClientQuotasResponseEntryEntity()
+				ee.Type, ee.Name = ent.Type, ent.Name
+				re.Entity = append(re.Entity, ee)
+			}
+			r.Entries = append(r.Entries, re)
+		}
 	default:
 		setTopError(resp, clusterAuthFailed)
 	}
@@ -1109,17 +1121,24 @@ func (s *Server) produceTxnAuthz(cc *clientConn, req *kmsg.ProduceRequest) int16
 	return 0
 }
 
+// AuthorizeResource reports whether principal, connecting from host, may
+// perform op on the named resource by the server's ACLs and tenants
+// (always true without an authorizer); a denial is counted and logged.
+func (s *Server) AuthorizeResource(principal, host string, op auth.Operation, rt auth.ResourceType, name string) bool {
+	if s.authz == nil {
+		return true
+	}
+	if s.authz.Authorize(principal, host, op, rt, name) {
+		return true
+	}
+	s.denied(principal, host, op, rt, name)
+	return false
+}
+
 // AuthorizeCluster reports whether principal, connecting from host, may
 // perform op on the cluster by the server's ACLs (always true without an
 // authorizer). The HTTP API asks it for requests made with tokens tied to
 // principals: DESCRIBE to read, ALTER to change.
 func (s *Server) AuthorizeCluster(principal, host string, op auth.Operation) bool {
-	if s.authz == nil {
-		return true
-	}
-	if s.authz.Authorize(principal, host, op, resCluster, auth.ClusterName) {
-		return true
-	}
-	s.denied(principal, host, op, resCluster, auth.ClusterName)
-	return false
+	return s.AuthorizeResource(principal, host, op, resCluster, auth.ClusterName)
 }

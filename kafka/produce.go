@@ -144,7 +144,7 @@ func (s *Server) assignPartition(ctx context.Context, topic string, in *kmsg.Pro
 	if len(b) == 0 {
 		return fail(kerr.InvalidRecord.Code, "empty record set")
 	}
-	if code, msg := s.tenants.checkStorage(topic); code != 0 {
+	if code, msg := s.tenants.checkStorage(topic, len(b)); code != 0 {
 		return fail(code, msg)
 	}
 	// Validate every batch before appending any, so a request is all or

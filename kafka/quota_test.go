@@ -72,15 +72,18 @@ func TestProduceQuota(t *testing.T) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); produce(alice, "quota-alice", 9*time.Second, &aliceBytes, stop) }()
-	go func() { defer wg.Done(); produce(bob, "quota-bob", 9*time.Second, &bobBytes, stop) }()
+	go func() { defer wg.Done(); produce(alice, "quota-alice", 40*time.Second, &aliceBytes, stop) }()
+	go func() { defer wg.Done(); produce(bob, "quota-bob", 40*time.Second, &bobBytes, stop) }()
 	// The quota's rate is metered over its whole history (up to 11 s):
 	// measure the batch bytes appended for alice (what her producer sent,
-	// which the quota counts) from the start, over 8 s.
-	start := time.Now()
-	time.Sleep(8 * time.Second) // the measurement window, not synchronisation
+	// which the quota counts) from her first byte, over 8 s. Her first
+	// byte may come seconds after the producers start on a loaded machine
+	// (the SCRAM login), so the window starts there.
+	start := firstAppend(t, s, "quota-alice")
+	b0 := bobBytes.Load()
+	time.Sleep(time.Until(start.Add(8 * time.Second))) // the measurement window, not synchronisation
 	elapsed := time.Since(start).Seconds()
-	a1, b1 := appendedBytes(t, s, "quota-alice"), bobBytes.Load()
+	a1, b1 := appendedBytes(t, s, "quota-alice"), bobBytes.Load()-b0
 	close(stop)
 	wg.Wait()
 	got := float64(a1) / elapsed

@@ -137,7 +137,7 @@ func New(log *logstore.Log, cfg Config, logger *slog.Logger) (*Server, error) {
 		cancel()
 		return nil, fmt.Errorf("kafka: opening the tenants: %w", err)
 	}
-	if s.tenants, err = newTenancy(tenants, log, cfg.Registerer); err != nil {
+	if s.tenants, err = newTenancy(tenants, log, s.logger, cfg.Registerer); err != nil {
 		cancel()
 		return nil, fmt.Errorf("kafka: tenant metrics: %w", err)
 	}

@@ -364,6 +364,29 @@ func (p *Partition) Stats() PartitionStats {
 	}
 }
 
+// SegmentInfo describes one segment of a partition.
+type SegmentInfo struct {
+	Base         int64 // offset of its first batch
+	Bytes        int64 // visible bytes
+	MaxTimestamp int64 // newest batch timestamp (epoch ms), what time retention goes by; math.MinInt64 when it has none
+}
+
+// Segments returns the partition's segments, oldest first; the last is the
+// active one, which DeleteRecords and retention never remove.
+func (p *Partition) Segments() []SegmentInfo {
+	t := p.tip.Load()
+	p.segMu.RLock()
+	defer p.segMu.RUnlock()
+	out := make([]SegmentInfo, len(p.segments))
+	for i, s := range p.segments {
+		out[i] = SegmentInfo{Base: s.base, Bytes: s.visible.Load(), MaxTimestamp: s.idx.maxTimestamp()}
+		if s == t.seg {
+			out[i].Bytes = t.size
+		}
+	}
+	return out
+}
+
 // segmentFor returns the segment holding offset (acquired; release it), or
 // nil if none.
 func (p *Partition) segmentFor(offset int64) *segment {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/sluicehq/sluice/observe"
@@ -169,15 +170,46 @@ type JobEvent struct {
 	Point observe.HistoryPoint `json:"point"`
 }
 
+// The resources Config.Visible is asked about.
+const (
+	ResourceTopic = "topic"
+	ResourceGroup = "group"
+)
+
+// visible reports whether the request's principal may see the topic or
+// group: always for the super token and without a token or a Visible hook.
+func (s *Server) visible(r *http.Request, kind, name string) bool {
+	p := PrincipalFrom(r.Context())
+	if s.cfg.Visible == nil || p == "" || p == SuperPrincipal {
+		return true
+	}
+	return s.cfg.Visible(p, r, kind, name)
+}
+
+// visibleOverview is the overview with only the topics and groups the
+// request's principal may see (Kafka's Metadata and ListGroups hide the
+// others the same way).
+func (s *Server) visibleOverview(r *http.Request, snap *observe.Snapshot) Overview {
+	ov := overview(snap)
+	ov.Topics = slices.DeleteFunc(ov.Topics, func(t TopicSummary) bool { return !s.visible(r, ResourceTopic, t.Name) })
+	ov.Groups = slices.DeleteFunc(ov.Groups, func(g GroupSummary) bool { return !s.visible(r, ResourceGroup, g.Name) })
+	return ov
+}
+
 func (s *Server) registerAPI(o *observe.Observer) {
 	m := s.Mux
-	m.HandleFunc("GET /api/v1/overview", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, overview(o.Snapshot()))
+	m.HandleFunc("GET /api/v1/overview", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.visibleOverview(r, o.Snapshot()))
 	})
-	m.HandleFunc("GET /api/v1/topics", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, overview(o.Snapshot()).Topics)
+	m.HandleFunc("GET /api/v1/topics", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.visibleOverview(r, o.Snapshot()).Topics)
 	})
 	m.HandleFunc("GET /api/v1/topics/{topic}", func(w http.ResponseWriter, r *http.Request) {
+		if !s.visible(r, ResourceTopic, r.PathValue("topic")) {
+			s.refused(r, "forbidden", PrincipalFrom(r.Context()))
+			writeError(w, http.StatusForbidden, "%s may not describe topic %q", PrincipalFrom(r.Context()), r.PathValue("topic"))
+			return
+		}
 		t, err := o.Snapshot().Topic(r.PathValue("topic"))
 		if err != nil {
 			writeError(w, http.StatusNotFound, "%v", err)
@@ -185,10 +217,15 @@ func (s *Server) registerAPI(o *observe.Observer) {
 		}
 		writeJSON(w, http.StatusOK, t)
 	})
-	m.HandleFunc("GET /api/v1/groups", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, overview(o.Snapshot()).Groups)
+	m.HandleFunc("GET /api/v1/groups", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.visibleOverview(r, o.Snapshot()).Groups)
 	})
 	m.HandleFunc("GET /api/v1/groups/{group}", func(w http.ResponseWriter, r *http.Request) {
+		if !s.visible(r, ResourceGroup, r.PathValue("group")) {
+			s.refused(r, "forbidden", PrincipalFrom(r.Context()))
+			writeError(w, http.StatusForbidden, "%s may not describe group %q", PrincipalFrom(r.Context()), r.PathValue("group"))
+			return
+		}
 		g, ok := o.Snapshot().Group(r.PathValue("group"))
 		if !ok {
 			writeError(w, http.StatusNotFound, "group %q: unknown group", r.PathValue("group"))

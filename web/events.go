@@ -49,7 +49,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, o *observe.Obser
 		var err error
 		if job == "" {
 			name = "overview"
-			body, err = json.Marshal(overview(snap))
+			body, err = json.Marshal(s.visibleOverview(r, snap))
 		} else {
 			j, jerr := snap.Job(job)
 			if jerr != nil {

@@ -45,6 +45,15 @@ type Config struct {
 	// token may make a request (the ACLs); nil allows every authenticated
 	// request.
 	Authorize func(principal string, r *http.Request) bool
+	// Visible, when set, decides whether a principal authenticated by a
+	// token may see a topic or group (kind ResourceTopic or
+	// ResourceGroup) in the JSON API: lists leave out the others, and
+	// asking for one by name answers 403. nil shows everything.
+	Visible func(principal string, r *http.Request, kind, name string) bool
+	// Registerer, when set, registers the server's own metrics
+	// (sluice_http_auth_failures_total); nil uses Gatherer when it is also
+	// a Registerer (a *prometheus.Registry), else they are not exported.
+	Registerer prometheus.Registerer
 	// Cluster, when set, serves GET /api/v1/cluster: the clustered
 	// pipeline instance's members, tasks, lag and rebalances, and the
 	// dashboard with its cluster page (the landing page when Observer is
@@ -55,6 +64,13 @@ type Config struct {
 // TokenVerifier maps a bearer token to the principal it acts as.
 type TokenVerifier interface {
 	Principal(token string, now time.Time) (string, bool)
+}
+
+// expiryReporter is implemented by a TokenVerifier that can tell an
+// expired token from an unknown one (auth.Tokens), for the log and the
+// failure metric.
+type expiryReporter interface {
+	Expired(token string, now time.Time) bool
 }
 
 // SuperPrincipal is the principal of the static --http-token.
@@ -78,6 +94,8 @@ type Server struct {
 
 	streams     chan struct{} // semaphore of open event streams
 	stopStreams chan struct{} // closed when shutdown begins
+
+	authFailures *prometheus.CounterVec // refused requests by reason
 }
 
 // New checks cfg and builds a server.
@@ -100,6 +118,9 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, logger: logger, Mux: http.NewServeMux(),
 		streams: make(chan struct{}, maxEventStreams), stopStreams: make(chan struct{})}
+	if err := s.registerMetrics(); err != nil {
+		return nil, err
+	}
 	s.Mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
@@ -157,13 +178,19 @@ func (s *Server) authorize(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		principal, ok := s.principal(r.Header.Get("Authorization"))
-		if !ok {
+		principal, reason := s.principal(r.Header.Get("Authorization"))
+		if reason != "" {
+			s.refused(r, reason, "")
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
+			if reason == "expired" {
+				writeError(w, http.StatusUnauthorized, "the bearer token has expired: create a new one (sluice token create)")
+				return
+			}
 			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
 		}
 		if principal != SuperPrincipal && s.cfg.Authorize != nil && !s.cfg.Authorize(principal, r) {
+			s.refused(r, "forbidden", principal)
 			writeError(w, http.StatusForbidden, "%s is not allowed to %s %s", principal, r.Method, r.URL.Path)
 			return
 		}
@@ -172,19 +199,60 @@ func (s *Server) authorize(next http.Handler) http.Handler {
 }
 
 // principal authenticates an Authorization header: the static token is
-// the super principal, a stored token its own principal.
-func (s *Server) principal(header string) (string, bool) {
+// the super principal, a stored token its own principal. A refused header
+// returns why: "missing" (no bearer token), "expired" or "invalid".
+func (s *Server) principal(header string) (principal, reason string) {
 	token, ok := strings.CutPrefix(header, "Bearer ")
 	if !ok || token == "" {
-		return "", false
+		return "", "missing"
 	}
 	if s.cfg.Token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.Token)) == 1 {
-		return SuperPrincipal, true
+		return SuperPrincipal, ""
 	}
 	if s.cfg.Tokens != nil {
-		return s.cfg.Tokens.Principal(token, time.Now())
+		now := time.Now()
+		if p, ok := s.cfg.Tokens.Principal(token, now); ok {
+			return p, ""
+		}
+		if e, ok := s.cfg.Tokens.(expiryReporter); ok && e.Expired(token, now) {
+			return "", "expired"
+		}
 	}
-	return "", false
+	return "", "invalid"
+}
+
+// refused counts and logs a request refused for reason (missing, invalid,
+// expired, forbidden).
+func (s *Server) refused(r *http.Request, reason, principal string) {
+	s.authFailures.WithLabelValues(reason).Inc()
+	s.logger.Info("http request refused", "reason", reason, "principal", principal, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+}
+
+// registerMetrics makes the server's metrics and registers them.
+func (s *Server) registerMetrics() error {
+	s.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_http_auth_failures_total",
+		Help: "HTTP requests refused by the token check, by reason: missing (no bearer token), invalid (unknown or revoked), expired, forbidden (the principal's ACLs).",
+	}, []string{"reason"})
+	reg := s.cfg.Registerer
+	if reg == nil {
+		reg, _ = s.cfg.Gatherer.(prometheus.Registerer)
+	}
+	if reg == nil {
+		return nil
+	}
+	if err := reg.Register(s.authFailures); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return fmt.Errorf("http metrics: %w", err)
+		}
+		existing, ok := are.ExistingCollector.(*prometheus.CounterVec)
+		if !ok {
+			return fmt.Errorf("http metrics: %w", err)
+		}
+		s.authFailures = existing
+	}
+	return nil
 }
 
 // public reports whether path needs no token: the probes (an

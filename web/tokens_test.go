@@ -3,12 +3,18 @@ package web
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sluicehq/sluice/auth"
 	"github.com/sluicehq/sluice/logstore"
+	"github.com/sluicehq/sluice/observe"
 )
 
 // TestPrincipalTokens: tokens tied to principals authenticate requests as
@@ -38,7 +44,8 @@ func TestPrincipalTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	var seen string
-	s, err := New(Config{Addr: "127.0.0.1:0", Token: "static", Tokens: tokens,
+	reg := prometheus.NewRegistry()
+	s, err := New(Config{Addr: "127.0.0.1:0", Token: "static", Tokens: tokens, Registerer: reg,
 		Authorize: func(p string, r *http.Request) bool { return p == "User:alice" && r.Method == http.MethodGet }}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -88,6 +95,107 @@ func TestPrincipalTokens(t *testing.T) {
 	for _, ti := range tokens.List() {
 		if ti.ID == "" || ti.Principal == "" {
 			t.Fatalf("token info %+v", ti)
+		}
+	}
+	// Each refusal is counted by reason (and logged).
+	want := map[string]float64{"missing": 1, "forbidden": 1, "expired": 1, "invalid": 2}
+	got := map[string]float64{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "sluice_http_auth_failures_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("sluice_http_auth_failures_total by reason: %v, want %v", got, want)
+	}
+}
+
+// TestPrincipalVisibility: with a Visible hook, a principal token sees in
+// the JSON API only the topics and groups it may describe (lists and the
+// overview leave the others out, a named one answers 403), while the
+// static token sees everything.
+func TestPrincipalVisibility(t *testing.T) {
+	l := openLog(t)
+	ctx := context.Background()
+	for _, name := range []string{"acme.prod.orders", "globex.prod.orders"} {
+		if err := l.CreateTopic(name, logstore.TopicConfig{Partitions: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	offs, err := logstore.OpenOffsetStore(ctx, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []string{"acme.billing", "globex.billing"} {
+		topic := strings.Split(g, ".")[0] + ".prod.orders"
+		if err := offs.Commit(ctx, g, map[logstore.TopicPartition]logstore.CommittedOffset{{Topic: topic}: {Offset: 0, LeaderEpoch: -1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tokens, err := auth.OpenTokens(ctx, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, _, err := tokens.Create(ctx, "User:alice", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := observe.New(observe.Options{Log: l, Offsets: offs})
+	visible := func(p string, _ *http.Request, kind, name string) bool {
+		return p == "User:alice" && strings.HasPrefix(name, "acme.") && (kind == ResourceTopic || kind == ResourceGroup)
+	}
+	s, err := New(Config{Addr: "127.0.0.1:0", Token: "static", Tokens: tokens, Observer: o, Visible: visible, Registerer: prometheus.NewRegistry()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := serve(t, s)
+	o.Sample()
+	names := func(token string) (topics, groups []string) {
+		var ov Overview
+		if code := getJSON(t, base+"/api/v1/overview", token, &ov); code != 200 {
+			t.Fatalf("overview: %d", code)
+		}
+		var ts []TopicSummary
+		getJSON(t, base+"/api/v1/topics", token, &ts)
+		var gs []GroupSummary
+		getJSON(t, base+"/api/v1/groups", token, &gs)
+		if len(ts) != len(ov.Topics) || len(gs) != len(ov.Groups) {
+			t.Fatalf("lists and overview differ: %d/%d topics, %d/%d groups", len(ts), len(ov.Topics), len(gs), len(ov.Groups))
+		}
+		for _, x := range ts {
+			if !strings.HasPrefix(x.Name, "__") {
+				topics = append(topics, x.Name)
+			}
+		}
+		for _, x := range gs {
+			groups = append(groups, x.Name)
+		}
+		slices.Sort(topics)
+		slices.Sort(groups)
+		return topics, groups
+	}
+	if ts, gs := names(alice); !slices.Equal(ts, []string{"acme.prod.orders"}) || !slices.Equal(gs, []string{"acme.billing"}) {
+		t.Fatalf("alice sees topics %v and groups %v", ts, gs)
+	}
+	if ts, gs := names("static"); !slices.Contains(ts, "acme.prod.orders") || !slices.Contains(ts, "globex.prod.orders") || !slices.Equal(gs, []string{"acme.billing", "globex.billing"}) {
+		t.Fatalf("the static token sees topics %v and groups %v", ts, gs)
+	}
+	var v any
+	for path, want := range map[string]int{
+		"/api/v1/topics/acme.prod.orders":   200,
+		"/api/v1/topics/globex.prod.orders": 403,
+		"/api/v1/groups/acme.billing":       200,
+		"/api/v1/groups/globex.billing":     403,
+	} {
+		if code := getJSON(t, base+path, alice, &v); code != want {
+			t.Errorf("alice GET %s: %d, want %d", path, code, want)
 		}
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/sluicehq/sluice/logstore"
 	"github.com/sluicehq/sluice/observe"
 	"github.com/sluicehq/sluice/schema"
+	"github.com/sluicehq/sluice/web"
 )
 
 // kafkaFlags are serve's Kafka-listener flags.
@@ -185,11 +186,16 @@ func (k *kafkaFlags) checkAuthorizer(cfg kafka.Config, logger *slog.Logger) erro
 // authorizeHTTP checks an HTTP request made with a token tied to a
 // principal against the Kafka listener's ACLs: DESCRIBE on the cluster to
 // read (GET, HEAD, and the schema registry's lookups and compatibility
-// checks, which are POSTs), ALTER to change. Without a Kafka listener or an
-// authorizer every authenticated request is allowed.
+// checks, which are POSTs), ALTER to change. The JSON API's topics,
+// groups and overview are checked per topic and group instead
+// (visibleHTTP), as Kafka's Metadata and ListGroups are. Without a Kafka
+// listener or an authorizer every authenticated request is allowed.
 func (k *kafkaFlags) authorizeHTTP(principal string, r *http.Request) bool {
 	srv := k.srv.Load()
 	if srv == nil {
+		return true
+	}
+	if r.Method == http.MethodGet && perResourceAPI(r.URL.Path) {
 		return true
 	}
 	op := auth.OpAlter
@@ -201,4 +207,33 @@ func (k *kafkaFlags) authorizeHTTP(principal string, r *http.Request) bool {
 		host = r.RemoteAddr
 	}
 	return srv.AuthorizeCluster(principal, host, op)
+}
+
+// perResourceAPI reports whether path is a JSON API endpoint whose topics
+// and groups visibleHTTP checks one by one.
+func perResourceAPI(path string) bool {
+	switch path {
+	case "/api/v1/overview", "/api/v1/topics", "/api/v1/groups", "/api/v1/events":
+		return true
+	}
+	return strings.HasPrefix(path, "/api/v1/topics/") || strings.HasPrefix(path, "/api/v1/groups/")
+}
+
+// visibleHTTP reports whether principal may see a topic or group in the
+// JSON API: DESCRIBE on it by the Kafka listener's ACLs (tenants' members
+// see their tenant's).
+func (k *kafkaFlags) visibleHTTP(principal string, r *http.Request, kind, name string) bool {
+	srv := k.srv.Load()
+	if srv == nil {
+		return true
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	rt := auth.ResourceTopic
+	if kind == web.ResourceGroup {
+		rt = auth.ResourceGroup
+	}
+	return srv.AuthorizeResource(principal, host, auth.OpDescribe, rt, name)
 }

@@ -146,7 +146,7 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	wcfg := web.Config{Addr: *httpAddr, Token: *httpToken, Gatherer: reg, Observer: obs, TLS: httpTLS, Authorize: kf.authorizeHTTP}
+	wcfg := web.Config{Addr: *httpAddr, Token: *httpToken, Gatherer: reg, Observer: obs, TLS: httpTLS, Authorize: kf.authorizeHTTP, Visible: kf.visibleHTTP}
 	if len(tokens.List()) > 0 {
 		// Tokens tied to principals (sluice token create) authenticate
 		// the HTTP API too.

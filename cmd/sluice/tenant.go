@@ -106,13 +106,17 @@ func tenantList(ctx context.Context, c *cli, args []string) error {
 	defer b.Close()
 	ts, nss := t.List()
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TENANT\tNAMESPACE\tRETENTION\tMAX STORAGE\tPRODUCE B/S\tFETCH B/S\tMEMBERS")
+	fmt.Fprintln(tw, "TENANT\tNAMESPACE\tRETENTION\tMAX STORAGE\tON FULL\tPRODUCE B/S\tFETCH B/S\tMEMBERS")
 	for _, x := range ts {
-		fmt.Fprintf(tw, "%s\t\t\t\t\t\t%s\n", x.Name, strings.Join(x.Members, ", "))
+		fmt.Fprintf(tw, "%s\t\t\t\t\t\t\t%s\n", x.Name, strings.Join(x.Members, ", "))
 		for _, n := range nss {
 			if n.Tenant == x.Name {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", x.Name, n.Name, orNone(n.Retention.String(), n.Retention == 0),
-					orNone(fmt.Sprint(n.MaxStorage), n.MaxStorage == 0), orNone(fmt.Sprint(n.ProduceRate), n.ProduceRate == 0), orNone(fmt.Sprint(n.FetchRate), n.FetchRate == 0))
+				onFull := auth.OnFullRefuse
+				if n.OnFull != "" {
+					onFull = n.OnFull
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", x.Name, n.Name, orNone(n.Retention.String(), n.Retention == 0),
+					orNone(fmt.Sprint(n.MaxStorage), n.MaxStorage == 0), orNone(onFull, n.MaxStorage == 0), orNone(fmt.Sprint(n.ProduceRate), n.ProduceRate == 0), orNone(fmt.Sprint(n.FetchRate), n.FetchRate == 0))
 			}
 		}
 	}
@@ -149,10 +153,11 @@ func tenantDelete(ctx context.Context, c *cli, args []string) error {
 }
 
 func namespaceCreate(ctx context.Context, c *cli, args []string) error {
-	fs := flagSet(c, "sluice namespace create", "TENANT/NAMESPACE [--retention 24h] [--max-storage BYTES] [--produce-rate BYTES/S] [--fetch-rate BYTES/S]")
+	fs := flagSet(c, "sluice namespace create", "TENANT/NAMESPACE [--retention 24h] [--max-storage BYTES] [--on-full refuse|evict] [--produce-rate BYTES/S] [--fetch-rate BYTES/S]")
 	dir := dataDirFlag(c, fs)
 	retention := fs.Duration("retention", 0, "retention of topics created in the namespace that set none (0: the log's default)")
-	maxStorage := fs.Int64("max-storage", 0, "bytes all the namespace's topics may store; over it, produce requests are refused (0: no limit)")
+	maxStorage := fs.Int64("max-storage", 0, "bytes all the namespace's topics may store; over it, what --on-full says happens (0: no limit)")
+	onFull := fs.String("on-full", auth.OnFullRefuse, "over --max-storage: refuse (produce requests get POLICY_VIOLATION until space is freed) or evict (the namespace's oldest segments are deleted, as retention would, and the produce is accepted)")
 	produceRate := fs.Float64("produce-rate", 0, "bytes per second all clients together may produce to the namespace's topics; over it they are throttled (0: no limit)")
 	fetchRate := fs.Float64("fetch-rate", 0, "bytes per second all clients together may fetch from the namespace's topics (0: no limit)")
 	pos, err := parseArgs(fs, args)
@@ -166,12 +171,18 @@ func namespaceCreate(ctx context.Context, c *cli, args []string) error {
 	if *retention < 0 || *maxStorage < 0 || *produceRate < 0 || *fetchRate < 0 {
 		return usagef("limits must not be negative")
 	}
+	if *onFull != auth.OnFullRefuse && *onFull != auth.OnFullEvict {
+		return usagef("--on-full %q: use refuse or evict", *onFull)
+	}
 	b, t, err := openTenants(ctx, c, *dir)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	ns := auth.Namespace{Tenant: tenant, Name: name, Retention: *retention, MaxStorage: *maxStorage, ProduceRate: *produceRate, FetchRate: *fetchRate}
+	ns := auth.Namespace{Tenant: tenant, Name: name, Retention: *retention, MaxStorage: *maxStorage, ProduceRate: *produceRate, FetchRate: *fetchRate, OnFull: *onFull}
+	if *onFull == auth.OnFullRefuse {
+		ns.OnFull = "" // the default, stored as such
+	}
 	if err := t.PutNamespace(ctx, ns); err != nil {
 		return err
 	}
