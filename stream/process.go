@@ -355,3 +355,16 @@ func openStateBackend(bc *buildCtx, n *node, kgr state.KeyGroupRange) (state.Bac
 	}
 	return b, nil
 }
+
+// flushBackend applies the writes that backend b buffered during a record
+// batch (state.Flusher); a failure fails the task like any state I/O
+// error.
+func flushBackend(b state.Backend) {
+	f, ok := b.(state.Flusher)
+	if !ok {
+		return
+	}
+	if err := f.Flush(); err != nil {
+		panic(&state.KVError{Table: "(write batch)", Op: "flush", Err: err})
+	}
+}
