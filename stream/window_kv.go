@@ -412,6 +412,7 @@ func (o *winKVOp[K, T, A, O]) advance(t int64) {
 }
 
 func (o *winKVOp[K, T, A, O]) flush() {
+	flushBackend(o.backend)
 	o.em.flush()
 	o.cnt.Out.Add(o.em.count())
 	if o.late != nil {

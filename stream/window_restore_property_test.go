@@ -97,7 +97,10 @@ func testWindowsRestore(t *testing.T, backend, kind string, data [][]cev, pars [
 			opts = append(opts, pebbleOpt(t))
 		}
 		opts = append(opts, WithParallelism(par), WithBatchSize(1+r.IntN(32)), WithMaxParallelism(16),
-			WithCheckpointing(dir, time.Duration(5+r.IntN(20))*time.Millisecond), WithLogger(quietLog()))
+			WithCheckpointing(dir, time.Duration(5+r.IntN(20))*time.Millisecond), WithLogger(quietLog()),
+			// Frequent checkpoints, but a loaded machine must not time
+			// out the savepoint.
+			WithCheckpointTimeout(time.Minute))
 		if from != "" {
 			opts = append(opts, WithRestoreFrom(from))
 		}
