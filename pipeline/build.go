@@ -38,6 +38,15 @@ type StartOption func(*startConfig)
 type startConfig struct {
 	streamOpts  []stream.Option
 	restoreFrom string
+	pebble      statepebble.Options
+}
+
+// WithPebbleOptions sizes the Pebble state backend of a pipeline whose
+// spec chooses it (state: {backend: pebble}): a shared block cache and
+// the memtable size, as the --memory limit splits them. Dir is ignored:
+// the spec's state.dir (or the data directory) decides.
+func WithPebbleOptions(o statepebble.Options) StartOption {
+	return func(c *startConfig) { c.pebble = o }
 }
 
 // RestoreFrom starts the pipeline from the checkpoint or savepoint
@@ -105,7 +114,9 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 			}
 			dir = filepath.Join(base, "state", spec.Name)
 		}
-		envOpts = append(envOpts, stream.WithStateBackend(statepebble.Factory(statepebble.Options{Dir: dir})))
+		po := sc.pebble
+		po.Dir = dir
+		envOpts = append(envOpts, stream.WithStateBackend(statepebble.Factory(po)))
 	}
 	if l := spec.Latency; l != nil {
 		if l.BufferTimeout != nil {

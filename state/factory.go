@@ -18,3 +18,12 @@ type BackendFactory func(op string, sub, maxParallelism int, r KeyGroupRange, re
 type FileSnapshotter interface {
 	SnapshotFiles() (func(p checkpoint.Pending, name string) ([]string, error), error)
 }
+
+// Flusher is implemented by backends that buffer their writes (Pebble:
+// one write batch per record batch instead of one write per record).
+// Reads see buffered writes at once; Flush applies them to the store.
+// Operators call it at the end of each record batch, watermark and timer
+// round; a snapshot flushes first by itself.
+type Flusher interface {
+	Flush() error
+}

@@ -277,6 +277,42 @@ func buildAggTo(s Stream[cev], sink Sink[Windowed[string, int64]]) {
 	To(Aggregate(w, Sum(func(e cev) int64 { return e.V }), Name("sum")), sink, Name("sink"))
 }
 
+// cgap is the session gap (ms) of the session variants of the tests.
+const cgap = 6
+
+// buildSessionAgg is buildAgg with session windows of gap cgap.
+func buildSessionAgg(env *Env, src Source[cev], f func(cev) cev, st *txStore) {
+	s := Map(FromSource(env, "events", src, WatermarkStrategy[cev]{Timestamp: func(e cev) int64 { return e.Ts }}), f, Name("maybe-panic"))
+	w := Window(KeyBy(s, func(e cev) string { return e.Key }), window.Session(cgap*time.Millisecond))
+	To(Aggregate(w, Sum(func(e cev) int64 { return e.V }), Name("sum")), txSink{st}, Name("sink"))
+}
+
+// sessionOracle is oracle for sessions of gap cgap (a result's Start is
+// its session's start).
+func sessionOracle(data [][]cev) []cres {
+	byKey := map[string][]cev{}
+	for _, s := range data {
+		for _, e := range s {
+			byKey[e.Key] = append(byKey[e.Key], e)
+		}
+	}
+	var out []cres
+	for k, evs := range byKey {
+		slices.SortFunc(evs, func(a, b cev) int { return int(a.Ts - b.Ts) })
+		cur := cres{Key: k, Start: evs[0].Ts}
+		for i, e := range evs {
+			if i > 0 && e.Ts-evs[i-1].Ts >= cgap {
+				out = append(out, cur)
+				cur = cres{Key: k, Start: e.Ts}
+			}
+			cur.Sum += e.V
+		}
+		out = append(out, cur)
+	}
+	sortRes(out)
+	return out
+}
+
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func sameResults(t *testing.T, got, want []cres) {
@@ -315,7 +351,7 @@ func sameResults(t *testing.T, got, want []cres) {
 // the job restarts from its last checkpoint and the committed output is
 // exactly the oracle's.
 func TestRecoverFromPanicExactlyOnce(t *testing.T) {
-	for _, backend := range []string{"memory", "pebble"} {
+	for _, backend := range []string{"memory", "pebble", "session-memory", "session-pebble"} {
 		for seed := range int64(3) {
 			t.Run(fmt.Sprint(backend, "-", seed), func(t *testing.T) { testRecoverFromPanic(t, backend, seed) })
 		}
@@ -344,11 +380,15 @@ func testRecoverFromPanic(t *testing.T, backend string, seed int64) {
 			logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
 			opts := []Option{WithParallelism(2), WithBatchSize(16), WithMaxParallelism(16),
 				WithCheckpointing(t.TempDir(), 10*time.Millisecond), WithRestartPolicy(3, time.Millisecond), WithLogger(logger)}
-			if backend == "pebble" {
+			if strings.HasSuffix(backend, "pebble") {
 				opts = append(opts, pebbleOpt(t))
 			}
 			env := New(opts...)
-			buildAgg(env, &pacedSource{data: data, chunk: 10, pace: 500 * time.Microsecond, holdAt: 700, release: st.hasCommitted}, func(e cev) cev {
+			build, want := buildAgg, oracle(data)
+			if strings.HasPrefix(backend, "session") {
+				build, want = buildSessionAgg, sessionOracle(data)
+			}
+			build(env, &pacedSource{data: data, chunk: 10, pace: 500 * time.Microsecond, holdAt: 700, release: st.hasCommitted}, func(e cev) cev {
 				if e.I == panicAt && fired.CompareAndSwap(false, true) {
 					panic("injected failure")
 				}
@@ -366,7 +406,7 @@ func testRecoverFromPanic(t *testing.T, backend string, seed int64) {
 			if !strings.Contains(l, "restarting") || !strings.Contains(l, "restoring checkpoint") {
 				t.Fatalf("no restart logged: %s", l)
 			}
-			sameResults(t, st.results(), oracle(data))
+			sameResults(t, st.results(), want)
 		}
 	}
 }
@@ -387,13 +427,21 @@ func (l lockedWriter) Write(b []byte) (int, error) {
 // committed output is exact.
 func TestRescaleFromSavepoint(t *testing.T) {
 	data := genEvents(7, 4, 1000, 30)
-	want := oracle(data)
 	for _, c := range []struct {
 		op  string
 		par int
-	}{{"window", 1}, {"window", 4}, {"keyed-process", 1}, {"keyed-process", 3}, {"window-pebble", 1}, {"window-pebble", 3}} {
+	}{{"window", 1}, {"window", 4}, {"keyed-process", 1}, {"keyed-process", 3}, {"window-pebble", 1}, {"window-pebble", 3},
+		{"session", 3}, {"session-pebble", 1}, {"session-pebble", 4}} {
 		par := c.par
+		want := oracle(data)
+		if strings.HasPrefix(c.op, "session") {
+			want = sessionOracle(data)
+		}
 		build := func(env *Env, src Source[cev], st *txStore) {
+			if strings.HasPrefix(c.op, "session") {
+				buildSessionAgg(env, src, func(e cev) cev { return e }, st)
+				return
+			}
 			if strings.HasPrefix(c.op, "window") {
 				buildAgg(env, src, func(e cev) cev { return e }, st)
 				return
@@ -408,7 +456,7 @@ func TestRescaleFromSavepoint(t *testing.T) {
 			limit.Store(500)
 			parked := &atomic.Int64{}
 			var pb []Option
-			if c.op == "window-pebble" {
+			if strings.HasSuffix(c.op, "-pebble") {
 				pb = append(pb, pebbleOpt(t))
 			}
 			env := New(append(pb, WithParallelism(2), WithBatchSize(16), WithMaxParallelism(16),
@@ -432,7 +480,7 @@ func TestRescaleFromSavepoint(t *testing.T) {
 			if err := job.Wait(); err != nil {
 				t.Fatal(err)
 			}
-			if c.op == "window-pebble" {
+			if strings.HasSuffix(c.op, "-pebble") {
 				// The window state went to Pebble: the savepoint holds the
 				// operator's .winkv files.
 				var winkv int

@@ -7,12 +7,14 @@ import (
 	"github.com/sluicehq/sluice/window"
 )
 
-// joinSide carries a record of either side of a join through one keyed
-// operator.
+// joinSide carries a record of either side of a join
+// through one keyed operator. Its fields are exported so that the state
+// codecs can encode it: a window join buffers the records of its windows
+// in the state backend (Pebble) and in checkpoints.
 type joinSide[A, B any] struct {
-	a    A
-	b    B
-	left bool
+	A    A
+	B    B
+	Left bool
 }
 
 func unionSides[K comparable, A, B any](left KeyedStream[K, A], right KeyedStream[K, B]) KeyedStream[K, joinSide[A, B]] {
@@ -22,14 +24,14 @@ func unionSides[K comparable, A, B any](left KeyedStream[K, A], right KeyedStrea
 	ls, rs := left.s, right.s
 	ls.part, ls.hash = partForward, nil
 	rs.part, rs.hash = partForward, nil
-	la := Map(ls, func(v A) joinSide[A, B] { return joinSide[A, B]{a: v, left: true} }, Name("join-left"))
-	rb := Map(rs, func(v B) joinSide[A, B] { return joinSide[A, B]{b: v} }, Name("join-right"))
+	la := Map(ls, func(v A) joinSide[A, B] { return joinSide[A, B]{A: v, Left: true} }, Name("join-left"))
+	rb := Map(rs, func(v B) joinSide[A, B] { return joinSide[A, B]{B: v} }, Name("join-right"))
 	ka, kb := left.key, right.key
 	return KeyBy(Union(la, rb), func(s joinSide[A, B]) K {
-		if s.left {
-			return ka(s.a)
+		if s.Left {
+			return ka(s.A)
 		}
-		return kb(s.b)
+		return kb(s.B)
 	})
 }
 
@@ -41,12 +43,12 @@ func WindowJoin[K comparable, A, B, R any](left KeyedStream[K, A], right KeyedSt
 	ks := unionSides(left, right)
 	return withKind("window-join", ProcessWindow(Window(ks, a), func(_ K, _ window.Window, elems []joinSide[A, B], out *Emitter[R]) {
 		for _, l := range elems {
-			if !l.left {
+			if !l.Left {
 				continue
 			}
 			for _, r := range elems {
-				if !r.left {
-					out.Emit(f(l.a, r.b))
+				if !r.Left {
+					out.Emit(f(l.A, r.B))
 				}
 			}
 		}
@@ -84,22 +86,22 @@ func IntervalJoin[K comparable, A, B, R any](left KeyedStream[K, A], right Keyed
 				if ts <= ctx.Watermark() {
 					return
 				}
-				if s.left {
+				if s.Left {
 					for _, r := range rs.Values() {
 						if r.TS >= ts+lo && r.TS <= ts+hi {
-							ctx.EmitAt(f(s.a, r.V), max(ts, r.TS))
+							ctx.EmitAt(f(s.A, r.V), max(ts, r.TS))
 						}
 					}
-					ls.Add(timed[A]{V: s.a, TS: ts})
+					ls.Add(timed[A]{V: s.A, TS: ts})
 					ctx.RegisterEventTimer(ts + hi)
 					return
 				}
 				for _, l := range ls.Values() {
 					if ts >= l.TS+lo && ts <= l.TS+hi {
-						ctx.EmitAt(f(l.V, s.b), max(ts, l.TS))
+						ctx.EmitAt(f(l.V, s.B), max(ts, l.TS))
 					}
 				}
-				rs.Add(timed[B]{V: s.b, TS: ts})
+				rs.Add(timed[B]{V: s.B, TS: ts})
 				ctx.RegisterEventTimer(ts - lo)
 			},
 			Timer: func(ctx *KeyedContext[K, R], t Timer) {
@@ -166,10 +168,10 @@ type coAdapter[K comparable, A, B, R any] struct {
 }
 
 func (c coAdapter[K, A, B, R]) ProcessElement(ctx *KeyedContext[K, R], s joinSide[A, B]) {
-	if s.left {
-		c.f.ProcessLeft(ctx, s.a)
+	if s.Left {
+		c.f.ProcessLeft(ctx, s.A)
 	} else {
-		c.f.ProcessRight(ctx, s.b)
+		c.f.ProcessRight(ctx, s.B)
 	}
 }
 

@@ -36,7 +36,15 @@ func genSide(r interface {
 	return out
 }
 
+// TestIntervalJoinMatchesOracle checks the interval join against a
+// brute-force join at parallelism 1-3 on the memory and Pebble backends.
 func TestIntervalJoinMatchesOracle(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) { testIntervalJoin(t, backend) })
+	}
+}
+
+func testIntervalJoin(t *testing.T, backend string) {
 	r := newRand(t)
 	for p := 1; p <= 3; p++ {
 		bound := int64(r.IntN(10))
@@ -46,7 +54,7 @@ func TestIntervalJoinMatchesOracle(t *testing.T) {
 			rights = append(rights, payment(o))
 		}
 		lower, upper := int64(-5+r.IntN(5)), int64(r.IntN(15))
-		env := stream.New(stream.WithParallelism(p), stream.WithBatchSize(1+r.IntN(32)))
+		env := stream.New(append(backendOpts(t, backend), stream.WithParallelism(p), stream.WithBatchSize(1+r.IntN(32)))...)
 		ls := stream.FromSource(env, "orders", stream.FromSlice(lefts, 1+r.IntN(2)),
 			stream.BoundedOutOfOrderness(func(o order) int64 { return o.TS }, time.Duration(bound)*time.Millisecond))
 		rs := stream.FromSource(env, "payments", stream.FromSlice(rights, 1+r.IntN(2)),
@@ -76,32 +84,74 @@ func TestIntervalJoinMatchesOracle(t *testing.T) {
 	}
 }
 
+// TestWindowJoinMatchesOracle checks window joins (tumbling and session
+// windows) against a brute-force join at parallelism 1-4 on the memory
+// and Pebble backends.
 func TestWindowJoinMatchesOracle(t *testing.T) {
+	for _, backend := range backends {
+		for _, kind := range []string{"tumbling", "session"} {
+			t.Run(backend+"/"+kind, func(t *testing.T) { testWindowJoin(t, backend, kind) })
+		}
+	}
+}
+
+func testWindowJoin(t *testing.T, backend, kind string) {
 	r := newRand(t)
-	for p := 1; p <= 3; p++ {
+	for p := 1; p <= 4; p++ {
 		bound := int64(r.IntN(10))
 		lefts := genSide(r, 200, 6, bound, 0)
 		var rights []payment
 		for _, o := range genSide(r, 200, 6, bound, 10_000) {
 			rights = append(rights, payment(o))
 		}
-		env := stream.New(stream.WithParallelism(p), stream.WithBatchSize(1+r.IntN(32)))
+		env := stream.New(append(backendOpts(t, backend), stream.WithParallelism(p), stream.WithBatchSize(1+r.IntN(32)))...)
 		ls := stream.FromSource(env, "orders", stream.FromSlice(lefts, 2),
 			stream.BoundedOutOfOrderness(func(o order) int64 { return o.TS }, time.Duration(bound)*time.Millisecond))
 		rs := stream.FromSource(env, "payments", stream.FromSlice(rights, 1),
 			stream.BoundedOutOfOrderness(func(o payment) int64 { return o.TS }, time.Duration(bound)*time.Millisecond))
+		a := window.Tumbling(20 * time.Millisecond)
+		const gap = 7
+		if kind == "session" {
+			a = window.Session(gap * time.Millisecond)
+		}
 		out := stream.Collect(stream.WindowJoin(
 			stream.KeyBy(ls, func(o order) int { return o.User }),
 			stream.KeyBy(rs, func(o payment) int { return o.User }),
-			window.Tumbling(20*time.Millisecond),
+			a,
 			func(o order, pm payment) string { return fmt.Sprintf("%d-%d", o.ID, pm.ID) }))
 		if err := env.Execute(context.Background()); err != nil {
 			t.Fatal(err)
 		}
+		// A session of a user is a maximal run of both sides' records
+		// with gaps below gap.
+		session := map[int]int64{} // record ID -> start of its session
+		if kind == "session" {
+			byUser := map[int][]order{}
+			for _, o := range lefts {
+				byUser[o.User] = append(byUser[o.User], o)
+			}
+			for _, pm := range rights {
+				byUser[pm.User] = append(byUser[pm.User], order(pm))
+			}
+			for _, evs := range byUser {
+				sort.Slice(evs, func(i, j int) bool { return evs[i].TS < evs[j].TS })
+				start := evs[0].TS
+				for i, e := range evs {
+					if i > 0 && e.TS-evs[i-1].TS >= gap {
+						start = e.TS
+					}
+					session[e.ID] = start
+				}
+			}
+		}
 		var want []string
 		for _, o := range lefts {
 			for _, pm := range rights {
-				if o.User == pm.User && o.TS/20 == pm.TS/20 {
+				same := o.TS/20 == pm.TS/20
+				if kind == "session" {
+					same = session[o.ID] == session[pm.ID]
+				}
+				if o.User == pm.User && same {
 					want = append(want, fmt.Sprintf("%d-%d", o.ID, pm.ID))
 				}
 			}

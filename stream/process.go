@@ -274,6 +274,7 @@ func (o *keyedProcessOp[K, T, R]) push(vals []T, ts []int64) {
 	}
 	o.pos = -1
 	o.cnt.In.Add(int64(len(vals)))
+	flushBackend(o.backend)
 	o.flush()
 }
 
@@ -299,6 +300,7 @@ func (o *keyedProcessOp[K, T, R]) watermark(wm int64) {
 	o.open()
 	o.ctx.wm = wm
 	o.fireTimers(&o.ctx.event, EventTime, wm)
+	flushBackend(o.backend)
 	o.flush()
 	o.ctx.em.out.watermark(wm)
 }
@@ -309,6 +311,7 @@ func (o *keyedProcessOp[K, T, R]) fireProcTimers(now int64) {
 	defer o.recoverUser()
 	o.open()
 	o.fireTimers(&o.ctx.proc, ProcessingTime, now)
+	flushBackend(o.backend)
 	o.flush()
 }
 
@@ -354,4 +357,17 @@ func openStateBackend(bc *buildCtx, n *node, kgr state.KeyGroupRange) (state.Bac
 		bc.t.onEnd = append(bc.t.onEnd, closeFn)
 	}
 	return b, nil
+}
+
+// flushBackend applies the writes that backend b buffered during a record
+// batch (state.Flusher); a failure fails the task like any state I/O
+// error.
+func flushBackend(b state.Backend) {
+	f, ok := b.(state.Flusher)
+	if !ok {
+		return
+	}
+	if err := f.Flush(); err != nil {
+		panic(&state.KVError{Table: "(write batch)", Op: "flush", Err: err})
+	}
 }

@@ -40,7 +40,8 @@ import (
 // A checkpoint is the backend's own (Pebble: hard-linked sstables, shared
 // between checkpoints, so incremental) plus a small key-grouped file
 // (suffix .winkv) with, per key group, the watermark, the fired-up-to
-// time and the window ends. Session windows (merging) stay in memory.
+// time and the window ends. Session windows (merging) have an operator of
+// their own over the same kind of backend (window_session_kv.go).
 
 const winKVTable = "window"
 
@@ -411,6 +412,7 @@ func (o *winKVOp[K, T, A, O]) advance(t int64) {
 }
 
 func (o *winKVOp[K, T, A, O]) flush() {
+	flushBackend(o.backend)
 	o.em.flush()
 	o.cnt.Out.Add(o.em.count())
 	if o.late != nil {
@@ -492,9 +494,7 @@ func (o *winKVOp[K, T, A, O]) end() {
 // snapshot writes the operator's file (watermark, fired-up-to time and
 // window ends per key group) and the backend's files.
 func (o *winKVOp[K, T, A, O]) snapshot(chk *chkRun, id uint64) {
-	task := checkpoint.TaskID{Operator: opKey(o.node), Subtask: o.sub}
 	groups := make(map[int][]byte, o.groups.Len())
-	kgs := make([]int, 0, o.groups.Len())
 	for kg := o.groups.Start; kg < o.groups.End; kg++ {
 		i := kg - o.groups.Start
 		var ends []int64
@@ -510,12 +510,22 @@ func (o *winKVOp[K, T, A, O]) snapshot(chk *chkRun, id uint64) {
 			b = binary.AppendVarint(b, mt)
 		}
 		groups[kg] = b
+	}
+	snapshotWinKV(&o.opBase, chk, id, o.backend, o.groups, groups, &o.snapWG)
+}
+
+// snapshotWinKV checkpoints a window operator over a KV backend: its
+// sections per key group (groups) in a .winkv file and the backend's own
+// files, written on another goroutine that acknowledges the checkpoint.
+func snapshotWinKV(o *opBase, chk *chkRun, id uint64, backend state.Backend, r state.KeyGroupRange, groups map[int][]byte, wg *sync.WaitGroup) {
+	task := checkpoint.TaskID{Operator: opKey(o.node), Subtask: o.sub}
+	kgs := make([]int, 0, r.Len())
+	for kg := r.Start; kg < r.End; kg++ {
 		kgs = append(kgs, kg)
 	}
-	var write func(checkpoint.Pending, string) ([]string, error)
-	fs, ok := o.backend.(state.FileSnapshotter)
+	fs, ok := backend.(state.FileSnapshotter)
 	if !ok {
-		chk.decline(id, task, fmt.Errorf("window state: backend %T cannot checkpoint itself as files", o.backend))
+		chk.decline(id, task, fmt.Errorf("window state: backend %T cannot checkpoint itself as files", backend))
 		return
 	}
 	write, err := fs.SnapshotFiles()
@@ -525,10 +535,10 @@ func (o *winKVOp[K, T, A, O]) snapshot(chk *chkRun, id uint64) {
 	}
 	maxPar := chk.maxPar
 	chk.async.Add(1)
-	o.snapWG.Add(1)
+	wg.Add(1)
 	go func() {
 		defer chk.async.Done()
-		defer o.snapWG.Done()
+		defer wg.Done()
 		p := chk.pendingFor(id)
 		if p == nil {
 			return
@@ -551,18 +561,29 @@ func (o *winKVOp[K, T, A, O]) snapshot(chk *chkRun, id uint64) {
 // restore reads the operator files of the key groups this subtask owns
 // (the backend restored its own files).
 func (o *winKVOp[K, T, A, O]) restore(chk *chkRun, files []string) error {
+	wm, found, err := restoreWinKV(chk, files, o.groups, o.restoreSection)
+	if found {
+		o.wm = wm
+	}
+	return err
+}
+
+// restoreWinKV reads the .winkv sections of the key groups of r in files
+// and passes each to section, which returns the watermark it recorded; it
+// returns the smallest of them and whether there was any.
+func restoreWinKV(chk *chkRun, files []string, r state.KeyGroupRange, section func(kg int, b []byte) (int64, error)) (int64, bool, error) {
 	restoredWm := int64(math.MaxInt64)
 	found := false
 	for _, path := range files {
 		switch {
 		case strings.HasSuffix(path, ".window"):
-			return fmt.Errorf("%s: the checkpoint holds in-memory window state; restore it with the memory state backend", path)
+			return 0, false, fmt.Errorf("%s: the checkpoint holds in-memory window state; restore it with the memory state backend", path)
 		case !strings.HasSuffix(path, ".winkv"):
 			continue
 		}
 		f, err := chk.restored.Open(path)
 		if err != nil {
-			return err
+			return 0, false, err
 		}
 		err = func() error {
 			defer f.Close()
@@ -571,7 +592,7 @@ func (o *winKVOp[K, T, A, O]) restore(chk *chkRun, files []string) error {
 				return fmt.Errorf("%s: %w", path, err)
 			}
 			for _, kg := range sr.KeyGroups() {
-				if !o.groups.Contains(kg) {
+				if !r.Contains(kg) {
 					continue
 				}
 				sec, _ := sr.KeyGroup(kg)
@@ -579,7 +600,7 @@ func (o *winKVOp[K, T, A, O]) restore(chk *chkRun, files []string) error {
 				if err != nil {
 					return fmt.Errorf("%s: %w", path, err)
 				}
-				wm, err := o.restoreSection(kg, b)
+				wm, err := section(kg, b)
 				if err != nil {
 					return fmt.Errorf("%s key group %d: %w", path, kg, err)
 				}
@@ -589,13 +610,10 @@ func (o *winKVOp[K, T, A, O]) restore(chk *chkRun, files []string) error {
 			return nil
 		}()
 		if err != nil {
-			return err
+			return 0, false, err
 		}
 	}
-	if found {
-		o.wm = restoredWm
-	}
-	return nil
+	return restoredWm, found, nil
 }
 
 func (o *winKVOp[K, T, A, O]) restoreSection(kg int, b []byte) (int64, error) {

@@ -128,17 +128,24 @@ func windowOp[K comparable, T, A, O any](w WindowedStream[K, T], kind string, op
 			w.ks.s.env.setErr(fmt.Errorf("stream: %s with checkpointing: %w", kind, err))
 		}
 	}
-	// With a state backend configured, non-merging windows keep their
-	// state in it (window_kv.go); sessions stay in memory.
+	// With a state backend configured, windows keep their state in it
+	// (window_kv.go; sessions: window_session_kv.go).
 	var kvCodecs *winCodecs[K, A]
-	if w.ks.s.env.cfg.stateFactory != nil && w.assigner.Gap() == 0 {
+	if w.ks.s.env.cfg.stateFactory != nil {
 		var err error
 		if kvCodecs, err = newWinCodecs[K, A](); err != nil {
 			w.ks.s.env.setErr(fmt.Errorf("stream: %s with a state backend: %w (give the accumulator exported fields or a BinaryMarshaler, or use the memory backend)", kind, err))
 		}
 	}
 	s := keyedOne[K, T, O](w.ks, kind, opts, func(bc *buildCtx, n *node) collector[T] {
-		if kvCodecs != nil {
+		if kvCodecs != nil && w.assigner.Gap() > 0 && mergeF != nil {
+			if o := newSessKVOpFor[K, T, A, O](bc, n, w, initF, addF, mergeF, fire, kvCodecs); o != nil {
+				if latePort >= 0 {
+					o.late = newEmitter(bc, outputOf[T](bc.outs[latePort]))
+				}
+				return o
+			}
+		} else if kvCodecs != nil && w.assigner.Gap() == 0 {
 			if o := newWinKVOpFor[K, T, A, O](bc, n, w, initF, addF, fire, kvCodecs); o != nil {
 				if latePort >= 0 {
 					o.late = newEmitter(bc, outputOf[T](bc.outs[latePort]))

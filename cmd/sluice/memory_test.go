@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -209,5 +210,56 @@ func TestServeMemoryMetrics(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("serve ended with status %d", code)
+	}
+}
+
+// `sluice run --state pebble --state-dir DIR` runs the windows of a spec
+// without a state block on Pebble in DIR, with the same output as in
+// memory; bad combinations are usage errors.
+func TestRunStateFlag(t *testing.T) {
+	restoreMemoryLimit(t)
+	examples, err := filepath.Abs("../../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scratch := t.TempDir()
+	if err := os.Symlink(examples, filepath.Join(scratch, "examples")); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(scratch)
+	runOnce := func(extra ...string) []string {
+		env := map[string]string{"SLUICE_DATA_DIR": t.TempDir()}
+		args := append(append([]string{"run", "--quiet"}, extra...), "examples/revenue-per-user-file.yaml")
+		code, out, errs := runCLI(t, env, "", args...)
+		if code != 0 {
+			t.Fatalf("%v: status %d: %s", args, code, errs)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		sort.Strings(lines)
+		return lines
+	}
+	mem := runOnce("--state", "memory")
+	dir := filepath.Join(t.TempDir(), "pebble-state")
+	peb := runOnce("--state", "pebble", "--state-dir", dir, "--memory", "128MiB")
+	if len(mem) < 10 || strings.Join(mem, "\n") != strings.Join(peb, "\n") {
+		t.Fatalf("output differs on Pebble: %d lines in memory, %d on Pebble", len(mem), len(peb))
+	}
+	// The window operator's subtasks had their databases in dir.
+	var dbs []string
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, _ error) error {
+		if d != nil && d.IsDir() && d.Name() == "db" {
+			dbs = append(dbs, p)
+		}
+		return nil
+	})
+	if len(dbs) == 0 {
+		t.Fatalf("no Pebble database under --state-dir %s", dir)
+	}
+	for _, bad := range [][]string{{"--state", "rocksdb"}, {"--state", "memory", "--state-dir", dir}} {
+		args := append(append([]string{"run", "--quiet"}, bad...), "examples/revenue-per-user-file.yaml")
+		code, _, errs := runCLI(t, map[string]string{"SLUICE_DATA_DIR": t.TempDir()}, "", args...)
+		if code != 2 || !strings.Contains(errs, "--state") {
+			t.Fatalf("%v: status %d, stderr %q; want a usage error naming --state", bad, code, errs)
+		}
 	}
 }

@@ -26,7 +26,7 @@ import (
 // --from-checkpoint restores an explicit checkpoint or savepoint instead
 // of the latest one.
 func runPipeline(ctx context.Context, c *cli, args []string) error {
-	fs := flagSet(c, "sluice run", "[--data-dir DIR] [--http-addr ADDR] [--from-checkpoint PATH] [--quiet] [--memory LIMIT] [--principal NAME [--password-file F] [--sasl-mechanism M] [--security-protocol P] [--tls-ca F]] FILE")
+	fs := flagSet(c, "sluice run", "[--data-dir DIR] [--http-addr ADDR] [--from-checkpoint PATH] [--quiet] [--memory LIMIT] [--state memory|pebble [--state-dir DIR]] [--principal NAME [--password-file F] [--sasl-mechanism M] [--security-protocol P] [--tls-ca F]] FILE")
 	dataDir := fs.String("data-dir", envOr(c, "SLUICE_DATA_DIR", "./data"), "local data directory: the embedded log used by log sources and sinks, and its schema registry (the default of format avro on log) (env SLUICE_DATA_DIR)")
 	httpAddr := fs.String("http-addr", envOr(c, "SLUICE_HTTP_ADDR", ""), "serve the dashboard, /api/v1, /healthz, /readyz and /metrics on this address, like 127.0.0.1:8080; empty: no HTTP server (env SLUICE_HTTP_ADDR)")
 	httpToken := fs.String("http-token", envOr(c, "SLUICE_HTTP_TOKEN", ""), "bearer token required by the HTTP endpoints; mandatory for a non-loopback --http-addr (env SLUICE_HTTP_TOKEN)")
@@ -39,6 +39,8 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 	instanceID := fs.String("instance-id", envOr(c, "SLUICE_INSTANCE_ID", ""), "cluster mode: this instance's stable name (static group membership and transactional id; a restart with the same name takes its tasks back at once); default host name plus pid (env SLUICE_INSTANCE_ID)")
 	var mf memoryFlag
 	mf.register(c, fs)
+	stateBackend := fs.String("state", envOr(c, "SLUICE_STATE", ""), "keyed state backend: memory or pebble (state larger than memory, incremental checkpoints); overrides the spec's state.backend; empty: the spec's (env SLUICE_STATE)")
+	stateDir := fs.String("state-dir", envOr(c, "SLUICE_STATE_DIR", ""), "Pebble's local working directory (disposable: state survives through checkpoints); overrides the spec's state.dir; empty: the spec's, or DATA_DIR/state/NAME (env SLUICE_STATE_DIR)")
 	fromCheckpoint := fs.String("from-checkpoint", "", "restore from this checkpoint or savepoint directory (a chk-NNN directory, as logged when a run stops with a savepoint) instead of the latest one in the spec's checkpoint dir; the spec needs a checkpoint section")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -61,6 +63,9 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 	}
 	plan, err := pipeline.Load(pos[0])
 	if err != nil {
+		return err
+	}
+	if err := overrideState(plan, *stateBackend, *stateDir); err != nil {
 		return err
 	}
 	kafkaDefaults, err := af.defaults(c)
@@ -135,7 +140,8 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 		}
 		logger.Info("kafka connectors without security settings of their own use the run's", attrs...)
 	}
-	job, err := plan.Start(ctx, host, pipeline.RestoreFrom(*fromCheckpoint), pipeline.WithStreamOptions(mem.streamOptions(plan.Spec.Parallelism)...))
+	job, err := plan.Start(ctx, host, pipeline.RestoreFrom(*fromCheckpoint), pipeline.WithStreamOptions(mem.streamOptions(plan.Spec.Parallelism)...),
+		pipeline.WithPebbleOptions(mem.pebbleOptions(plan.Spec.Parallelism)))
 	if err != nil {
 		return af.authHint(err)
 	}
@@ -233,3 +239,32 @@ func validatePipeline(_ context.Context, c *cli, args []string) error {
 
 // A pipeline job tells the observer its physical plan.
 var _ observe.Planner = (*pipeline.Job)(nil)
+
+// overrideState applies --state and --state-dir to the spec's state
+// block.
+func overrideState(plan *pipeline.Plan, backend, dir string) error {
+	st := pipeline.StateSpec{Backend: pipeline.StateMemory}
+	if plan.Spec.State != nil {
+		st = *plan.Spec.State
+	}
+	switch backend {
+	case "":
+	case pipeline.StateMemory, pipeline.StatePebble:
+		if backend != st.Backend {
+			st.Dir = "" // the spec's directory belongs to its own backend choice
+		}
+		st.Backend = backend
+	default:
+		return usagef("--state %q: use memory or pebble", backend)
+	}
+	if dir != "" {
+		st.Dir = dir
+	}
+	if st.Dir != "" && st.Backend == pipeline.StateMemory {
+		return usagef("--state-dir is only used with the pebble state backend (--state pebble or state: {backend: pebble} in the spec)")
+	}
+	if backend != "" || dir != "" {
+		plan.Spec.State = &st
+	}
+	return nil
+}

@@ -71,7 +71,18 @@ type Backend struct {
 	// shared names, so that they are not stored again.
 	shared map[string]string
 	seq    int
+	// batch holds the writes since the last Flush (nil: none): an indexed
+	// batch, so that reads see them. scans counts the open iterators; the
+	// batch is committed early (when it grows past batchLimit) only when
+	// none is open.
+	batch *pebble.Batch
+	scans int
 }
+
+// batchLimit is the size at which a write batch is committed before the
+// operator's Flush, at most half a memtable: it bounds the memory of a
+// batch of large records.
+func (b *Backend) batchLimit() int { return int(min(4<<20, b.opts.MemTableSize/2)) }
 
 type quietLogger struct{}
 
@@ -146,6 +157,10 @@ func (b *Backend) Close() error {
 	if b.db == nil {
 		return nil
 	}
+	if b.batch != nil {
+		_ = b.batch.Close() // state survives through checkpoints, not Close
+		b.batch = nil
+	}
 	err := b.db.Close()
 	b.db = nil
 	if err != nil {
@@ -173,7 +188,7 @@ func (b *Backend) Open(desc state.TableDescriptor) (state.Table, error) {
 	if !ok {
 		return nil, fmt.Errorf("table %q: %w", desc.Name(), ErrNoKVTable)
 	}
-	t, err := kd.NewKVTable(kvStore{b.db}, b.groups)
+	t, err := kd.NewKVTable(kvStore{b}, b.groups)
 	if err != nil {
 		return nil, err
 	}
@@ -194,11 +209,59 @@ func (b *Backend) Tables() []state.Table {
 // DiskUsage returns the bytes of the database's files.
 func (b *Backend) DiskUsage() uint64 { return b.db.Metrics().DiskSpaceUsage() }
 
-// kvStore adapts a Pebble database to state.KVStore.
-type kvStore struct{ db *pebble.DB }
+// Flush implements state.Flusher: it commits the writes buffered since
+// the last Flush as one Pebble batch (operators call it once per record
+// batch, so that a batch of records costs one commit, not one per write).
+func (b *Backend) Flush() error {
+	if b.batch == nil {
+		return nil
+	}
+	if b.scans > 0 {
+		return errors.New("pebble state: flush with an open iterator")
+	}
+	batch := b.batch
+	b.batch = nil
+	if batch.Empty() {
+		return batch.Close()
+	}
+	if err := batch.Commit(pebble.NoSync); err != nil {
+		_ = batch.Close()
+		return fmt.Errorf("pebble state: commit write batch: %w", err)
+	}
+	return batch.Close()
+}
+
+// writer returns the write batch, starting one.
+func (b *Backend) writer() *pebble.Batch {
+	if b.batch == nil {
+		b.batch = b.db.NewIndexedBatch()
+	}
+	return b.batch
+}
+
+// wrote commits the batch early when it is large and no iterator is open.
+func (b *Backend) wrote() error {
+	if b.batch.Len() < b.batchLimit() || b.scans > 0 {
+		return nil
+	}
+	return b.Flush()
+}
+
+// reader returns what reads go through: the batch, if there is one, so
+// that they see its writes.
+func (b *Backend) reader() pebble.Reader {
+	if b.batch != nil {
+		return b.batch
+	}
+	return b.db
+}
+
+// kvStore adapts the backend's database and write batch to
+// state.KVStore.
+type kvStore struct{ b *Backend }
 
 func (s kvStore) Get(key, dst []byte) ([]byte, bool, error) {
-	v, closer, err := s.db.Get(key)
+	v, closer, err := s.b.reader().Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return dst, false, nil
 	}
@@ -209,19 +272,36 @@ func (s kvStore) Get(key, dst []byte) ([]byte, bool, error) {
 	return dst, true, closer.Close()
 }
 
-func (s kvStore) Set(key, val []byte) error { return s.db.Set(key, val, pebble.NoSync) }
-
-func (s kvStore) Delete(key []byte) error { return s.db.Delete(key, pebble.NoSync) }
-
-func (s kvStore) DeleteRange(start, end []byte) error {
-	return s.db.DeleteRange(start, end, pebble.NoSync)
+func (s kvStore) Set(key, val []byte) error {
+	if err := s.b.writer().Set(key, val, nil); err != nil {
+		return err
+	}
+	return s.b.wrote()
 }
 
+func (s kvStore) Delete(key []byte) error {
+	if err := s.b.writer().Delete(key, nil); err != nil {
+		return err
+	}
+	return s.b.wrote()
+}
+
+func (s kvStore) DeleteRange(start, end []byte) error {
+	if err := s.b.writer().DeleteRange(start, end, nil); err != nil {
+		return err
+	}
+	return s.b.wrote()
+}
+
+// Scan iterates a consistent view: writes made by fn during the scan are
+// not seen by it.
 func (s kvStore) Scan(start, end []byte, fn func(key, val []byte) bool) error {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: start, UpperBound: end})
+	it, err := s.b.reader().NewIter(&pebble.IterOptions{LowerBound: start, UpperBound: end})
 	if err != nil {
 		return err
 	}
+	s.b.scans++
+	defer func() { s.b.scans-- }()
 	for ok := it.First(); ok; ok = it.Next() {
 		if !fn(it.Key(), it.Value()) {
 			break

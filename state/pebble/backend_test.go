@@ -49,6 +49,11 @@ func fill(t *testing.T, b state.Backend, n int, version int64) map[string]entry 
 		v.Set(e)
 		want[k] = e
 	}
+	if f, ok := b.(state.Flusher); ok {
+		if err := f.Flush(); err != nil { // as an operator at the end of a batch
+			t.Fatal(err)
+		}
+	}
 	return want
 }
 
@@ -205,6 +210,9 @@ func TestIncrementalCheckpoints(t *testing.T) {
 	// One compaction to a stable shape, so that the small updates below
 	// stay in level 0 (no compaction rewrites the bulk between
 	// checkpoints).
+	if err := b.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	if err := b.db.Compact([]byte{0}, []byte{0xff, 0xff, 0xff}, false); err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,10 @@ func TestSharedCache(t *testing.T) {
 		wants = append(wants, fill(t, b, 2000, 1))
 	}
 	for i, b := range bs {
-		if err := b.db.Flush(); err != nil {
+		if err := b.Flush(); err != nil { // the write batch
+			t.Fatal(err)
+		}
+		if err := b.db.Flush(); err != nil { // the memtable
 			t.Fatal(err)
 		}
 		check(t, b, wants[i])

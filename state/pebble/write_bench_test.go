@@ -68,7 +68,7 @@ func BenchmarkWrites(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		s := kvStore{be.db}
+		s := kvStore{be}
 		b.ResetTimer()
 		var dst []byte
 		for i := range b.N {
