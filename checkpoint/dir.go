@@ -310,6 +310,11 @@ func (d *Dir) loadShared() {
 	}
 }
 
+// Open opens a file of the storage by the path a manifest names it with
+// (for reading back files of earlier checkpoints, such as the chain of
+// increments a compaction folds into one file).
+func (d *Dir) Open(path string) (File, error) { return dirFiles{root: d.root}.open(path) }
+
 // Begin implements Storage.
 func (d *Dir) Begin(id ID) (Pending, error) {
 	dir := filepath.Join(d.root, chkName(id))
@@ -394,6 +399,27 @@ func (p *dirPending) PutShared(name, localPath string) (FileInfo, error) {
 	p.d.sharedPuts++
 	p.d.mu.Unlock()
 	return fi, nil
+}
+
+// CreateShared implements SharedCreator. The file is written under a
+// temporary name and renamed into shared/ by Close, after its fsync, so
+// that shared/ never holds a partial file under a real name.
+func (p *dirPending) CreateShared(name string) (FileWriter, error) {
+	if name == "" || strings.ContainsAny(name, `/\`) || name == "." || name == ".." || strings.HasSuffix(name, ".tmp") {
+		return nil, fmt.Errorf("checkpoint %d: bad shared file name %q", p.id, name)
+	}
+	dst := filepath.Join(p.d.root, sharedDir, name)
+	if _, err := os.Stat(dst); err == nil {
+		return nil, fmt.Errorf("checkpoint %d: shared file %s exists already", p.id, name)
+	}
+	tmp := dst + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %d: %w", p.id, err)
+	}
+	w := &dirFileWriter{p: p, f: f, path: sharedDir + "/" + name, crc: crc32.New(castagnoli), shared: name, tmp: tmp, dst: dst}
+	w.bw = bufio.NewWriterSize(io.MultiWriter(f, w.crc), 256<<10)
+	return w, nil
 }
 
 // Commit implements Pending: CommitManifest, then Retain.
@@ -573,6 +599,9 @@ type dirFileWriter struct {
 	path   string
 	size   int64
 	closed bool
+	// Shared files (CreateShared): the name in shared/, and the
+	// temporary and final local paths.
+	shared, tmp, dst string
 }
 
 func (w *dirFileWriter) Write(b []byte) (int, error) {
@@ -598,13 +627,29 @@ func (w *dirFileWriter) Close() error {
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil && w.shared != "" {
+		err = os.Rename(w.tmp, w.dst)
+	}
 	if err != nil {
+		if w.shared != "" {
+			_ = os.Remove(w.tmp)
+		}
 		return fmt.Errorf("checkpoint file %s: %w", w.path, err)
 	}
+	fi := FileInfo{Path: w.path, Size: w.size, CRC32C: w.crc.Sum32()}
 	w.p.mu.Lock()
-	w.p.files[w.path] = FileInfo{Path: w.path, Size: w.size, CRC32C: w.crc.Sum32()}
+	w.p.files[w.path] = fi
 	w.p.mu.Unlock()
+	if w.shared != "" {
+		w.p.d.mu.Lock()
+		w.p.d.shared[w.shared] = fi
+		w.p.d.sharedPuts++
+		w.p.d.mu.Unlock()
+	}
 	return nil
 }
 
-var _ Retainer = (*dirPending)(nil)
+var (
+	_ Retainer      = (*dirPending)(nil)
+	_ SharedCreator = (*dirPending)(nil)
+)

@@ -62,6 +62,20 @@ type Retainer interface {
 	Retain()
 }
 
+// SharedCreator is an optional capability of a Pending (Dir's has it):
+// writing a file straight into the shared area, for state that later
+// checkpoints reference without copying (the increments of in-memory
+// state, see docs/checkpoints.md).
+type SharedCreator interface {
+	// CreateShared returns a writer of a new shared file called name (a
+	// plain file name, unique in the storage). Once its writer is closed
+	// without error the file is durable, counts as a file of this
+	// checkpoint and can be named by later ones through Shared. Like
+	// every shared file it is deleted when no retained checkpoint names
+	// it any more.
+	CreateShared(name string) (FileWriter, error)
+}
+
 // FileWriter writes one file of a pending checkpoint; it checksums as it
 // writes. Close makes the file durable.
 type FileWriter interface {

@@ -70,6 +70,7 @@ type Memory struct {
 	groups KeyGroupRange
 	tables map[string]Table
 	stash  map[string][]stashed
+	track  bool // change tracking (memdelta.go)
 }
 
 // NewMemory returns an in-memory backend for key groups r of a job with
@@ -90,6 +91,9 @@ func (m *Memory) Open(desc TableDescriptor) (Table, error) {
 		return t, nil
 	}
 	t := desc.NewMemoryTable(m.groups)
+	if ct, ok := t.(changeTable); ok && m.track {
+		ct.setTracking(true)
+	}
 	if err := m.applyStash(t); err != nil {
 		return nil, err
 	}
@@ -133,6 +137,11 @@ type memTable[K comparable, V any] struct {
 	name   string
 	groups KeyGroupRange
 	maps   []map[K]V
+	// With change tracking (memdelta.go): the keys changed since the last
+	// snapshot and the key groups cleared, by key group.
+	track bool
+	dirty []map[K]struct{}
+	reset []bool
 }
 
 func (t *memTable[K, V]) Name() string             { return t.name }
@@ -146,7 +155,14 @@ func (t *memTable[K, V]) Len() int {
 	return n
 }
 
-func (t *memTable[K, V]) ClearKeyGroup(kg int) { t.maps[kg-t.groups.Start] = nil }
+func (t *memTable[K, V]) ClearKeyGroup(kg int) {
+	i := kg - t.groups.Start
+	t.maps[i] = nil
+	if t.track {
+		t.reset[i] = true
+		t.dirty[i] = nil
+	}
+}
 
 func (t *memTable[K, V]) Get(kg int, k K) (V, bool) {
 	v, ok := t.maps[kg-t.groups.Start][k]
@@ -160,9 +176,22 @@ func (t *memTable[K, V]) Put(kg int, k K, v V) {
 		t.maps[kg-t.groups.Start] = m
 	}
 	m[k] = v
+	if t.track {
+		t.markDirty(kg-t.groups.Start, k)
+	}
 }
 
-func (t *memTable[K, V]) Delete(kg int, k K) { delete(t.maps[kg-t.groups.Start], k) }
+func (t *memTable[K, V]) Delete(kg int, k K) {
+	i := kg - t.groups.Start
+	m := t.maps[i]
+	if _, ok := m[k]; !ok {
+		return
+	}
+	delete(m, k)
+	if t.track {
+		t.markDirty(i, k)
+	}
+}
 
 func (t *memTable[K, V]) Range(kg int, fn func(K, V) bool) {
 	for k, v := range t.maps[kg-t.groups.Start] {

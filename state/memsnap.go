@@ -125,6 +125,9 @@ func (m *Memory) RestoreKeyGroup(kg int, src []byte) error {
 type stashed struct {
 	kg   int
 	data []byte
+	// changes: data is a change section body (ApplyChanges), not an
+	// AppendKeyGroup one.
+	changes bool
 }
 
 // applyStash loads the restored entries of table t, just created.
@@ -135,11 +138,18 @@ func (m *Memory) applyStash(t Table) error {
 	}
 	delete(m.stash, t.Name())
 	st, ok := t.(snapshotTable)
-	if !ok {
+	ct, ok2 := t.(changeTable)
+	if !ok || !ok2 {
 		return fmt.Errorf("state table %q cannot be restored", t.Name())
 	}
 	for _, c := range chunks {
-		if err := st.decodeKeyGroup(c.kg, c.data); err != nil {
+		var err error
+		if c.changes {
+			err = ct.applyChanges(c.kg, c.data)
+		} else {
+			err = st.decodeKeyGroup(c.kg, c.data)
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -211,6 +211,11 @@ func KeyedProcess[K comparable, T, R any](ks KeyedStream[K, T], newFunc func(ctx
 			backend = b
 		}
 		o := &keyedProcessOp[K, T, R]{opBase: bc.base(), key: ks.key, hash: ks.hash, maxPar: uint64(mp), backend: backend, restoreErr: backendErr}
+		if mem, ok := backend.(*state.Memory); ok && bc.job.chk != nil {
+			// Incremental snapshots (process_incremental.go).
+			mem.EnableChangeTracking()
+			o.inc = newIncSnap()
+		}
 		o.ctx = &KeyedContext[K, R]{
 			keyed: state.NewKeyed[K](backend),
 			em:    newEmitter(bc, outputOf[R](bc.outs[0])),
@@ -242,6 +247,7 @@ type keyedProcessOp[K comparable, T, R any] struct {
 	backend    state.Backend
 	restoreErr error
 	snapWG     sync.WaitGroup // see winOp.snapWG
+	inc        *incSnap       // incremental snapshots of the memory backend; nil without checkpoints
 }
 
 func (o *keyedProcessOp[K, T, R]) open() {
@@ -318,6 +324,12 @@ func (o *keyedProcessOp[K, T, R]) fireProcTimers(now int64) {
 func (o *keyedProcessOp[K, T, R]) idle() { o.ctx.em.out.idle() }
 func (o *keyedProcessOp[K, T, R]) barrier(id uint64) {
 	if chk := o.t.job.chk; chk != nil {
+		// The tables open (and take their restored state) before the
+		// first snapshot, even one that comes before any record.
+		func() {
+			defer o.recoverUser()
+			o.open()
+		}()
 		o.snapshot(chk, id)
 	}
 	o.ctx.em.out.barrier(id)

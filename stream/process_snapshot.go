@@ -19,6 +19,10 @@ import (
 // goroutine; writing on another.
 
 func (o *keyedProcessOp[K, T, R]) snapshot(chk *chkRun, id uint64) {
+	if mem, ok := o.backend.(*state.Memory); ok && o.inc != nil {
+		o.snapshotIncremental(chk, id, mem)
+		return
+	}
 	task := checkpoint.TaskID{Operator: opKey(o.node), Subtask: o.sub}
 	groups, err := o.encodeState()
 	var write func(checkpoint.Pending, string) ([]string, error)
@@ -106,7 +110,14 @@ func (o *keyedProcessOp[K, T, R]) restore(chk *chkRun, files []string) error {
 		return fmt.Errorf("keyed process key: %w", err)
 	}
 	r := o.backend.KeyGroups()
+	chainTimers := map[int][]byte{}
 	for _, path := range files {
+		if isChainFile(path) {
+			if err := o.restoreChain(chk, path, chainTimers); err != nil {
+				return err
+			}
+			continue
+		}
 		if !strings.HasSuffix(path, ".keyed") {
 			continue // files of a FileSnapshotter backend
 		}
@@ -137,6 +148,11 @@ func (o *keyedProcessOp[K, T, R]) restore(chk *chkRun, files []string) error {
 		}()
 		if err != nil {
 			return err
+		}
+	}
+	for kg, b := range chainTimers {
+		if err := o.restoreTimers(kc, kg, b); err != nil {
+			return fmt.Errorf("timers of key group %d: %w", kg, err)
 		}
 	}
 	return nil

@@ -1,0 +1,419 @@
+package state
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/sluicehq/sluice/state/codec"
+)
+
+// Incremental snapshots of the in-memory backend.
+//
+// With change tracking on (EnableChangeTracking), every table remembers
+// the keys written (Put) or deleted (Delete) since the last ClearChanges,
+// per key group, and whether a key group was cleared as a whole. A
+// snapshot then encodes only those keys (AppendChanges): the cost at the
+// barrier is proportional to what changed, not to the state. A chain of
+// such increments on top of a full snapshot (AppendChanges with full set)
+// restores, applied in order (ApplyChanges), the state at the last one;
+// MergeChanges folds a chain into one full section without the codecs of
+// the tables, so that a chain can be compacted off the task goroutine.
+//
+// The change section of one key group is, per table with changes (in
+// name order):
+//
+//	name string | body bytes
+//	body:  flags byte (1: reset, drop the key group's entries first)
+//	       count uvarint
+//	       entries: op byte (0 put, 1 delete) | key bytes | value bytes (put only)
+//
+// Keys and values are length-prefixed (codec.AppendBytes) encodings of the
+// tables' codecs, so a merge can match keys by their bytes: the codecs'
+// encodings are deterministic, one encoding per key.
+
+// ErrCorruptSnapshot marks snapshot bytes that do not decode.
+var ErrCorruptSnapshot = errors.New("state: corrupt snapshot")
+
+// splitBytes returns the length-prefixed bytes at the start of src (not
+// copied) and the length of their encoding.
+func splitBytes(src []byte) ([]byte, int, error) {
+	l, n := binary.Uvarint(src)
+	if n <= 0 || l > uint64(len(src)-n) {
+		return nil, 0, fmt.Errorf("%w: length-prefixed bytes", ErrCorruptSnapshot)
+	}
+	return src[n : n+int(l)], n + int(l), nil
+}
+
+const (
+	changeReset = 1
+
+	opPut    = 0
+	opDelete = 1
+)
+
+// changeTable is implemented by the in-memory tables.
+type changeTable interface {
+	setTracking(on bool)
+	changed() int
+	clearChanges()
+	appendChanges(dst []byte, kg int, full bool) ([]byte, error)
+	applyChanges(kg int, body []byte) error
+}
+
+// EnableChangeTracking makes every table, open or opened later, track the
+// keys changed since the last ClearChanges, for incremental snapshots
+// (AppendChanges). It costs one set insertion per write.
+func (m *Memory) EnableChangeTracking() {
+	m.track = true
+	for _, t := range m.tables {
+		if ct, ok := t.(changeTable); ok {
+			ct.setTracking(true)
+		}
+	}
+}
+
+// Changed returns the number of keys changed (written or deleted) since
+// the last ClearChanges, over every table; a key changed in two tables
+// counts twice.
+func (m *Memory) Changed() int {
+	n := 0
+	for _, t := range m.tables {
+		if ct, ok := t.(changeTable); ok {
+			n += ct.changed()
+		}
+	}
+	return n
+}
+
+// Len returns the number of keys stored over every table.
+func (m *Memory) Len() int {
+	n := 0
+	for _, t := range m.tables {
+		n += t.Len()
+	}
+	return n
+}
+
+// ClearChanges forgets the changes tracked so far: the next AppendChanges
+// encodes only what changes after this call.
+func (m *Memory) ClearChanges() {
+	for _, t := range m.tables {
+		if ct, ok := t.(changeTable); ok {
+			ct.clearChanges()
+		}
+	}
+}
+
+// AppendChanges appends to dst the change section of key group kg: with
+// full, every entry of every table (a section that restores the key group
+// on its own); otherwise only the keys changed since the last
+// ClearChanges. It appends nothing when there is nothing to record.
+func (m *Memory) AppendChanges(dst []byte, kg int, full bool) ([]byte, error) {
+	names := make([]string, 0, len(m.tables))
+	for name := range m.tables {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var body []byte
+	for _, name := range names {
+		ct, ok := m.tables[name].(changeTable)
+		if !ok {
+			return nil, fmt.Errorf("state table %q cannot be snapshotted", name)
+		}
+		var err error
+		if body, err = ct.appendChanges(body[:0], kg, full); err != nil {
+			return nil, err
+		}
+		if len(body) == 0 {
+			continue
+		}
+		dst = codec.AppendString(dst, name)
+		dst = codec.AppendBytes(dst, body)
+	}
+	return dst, nil
+}
+
+// ApplyChanges applies a change section of key group kg (made by
+// AppendChanges or MergeChanges). Sections of one key group must be
+// applied in the order they were made, starting with a full one. Tables
+// not open yet get their changes when they are opened.
+func (m *Memory) ApplyChanges(kg int, src []byte) error {
+	if !m.groups.Contains(kg) {
+		return fmt.Errorf("state: key group %d outside %s", kg, m.groups)
+	}
+	return walkChanges(src, func(name string, body []byte) error {
+		if t, ok := m.tables[name]; ok {
+			ct, ok := t.(changeTable)
+			if !ok {
+				return fmt.Errorf("state table %q cannot be restored", name)
+			}
+			return ct.applyChanges(kg, body)
+		}
+		if m.stash == nil {
+			m.stash = make(map[string][]stashed)
+		}
+		m.stash[name] = append(m.stash[name], stashed{kg: kg, data: body, changes: true})
+		return nil
+	})
+}
+
+// walkChanges calls fn with every table's body of a change section.
+func walkChanges(src []byte, fn func(name string, body []byte) error) error {
+	for len(src) > 0 {
+		name, a, err := codec.DecodeString(src)
+		if err != nil {
+			return fmt.Errorf("state changes: %w", err)
+		}
+		body, b, err := splitBytes(src[a:])
+		if err != nil {
+			return fmt.Errorf("state changes of table %q: %w", name, err)
+		}
+		src = src[a+b:]
+		if err := fn(name, body); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// changeEntry is one decoded entry of a change body.
+type changeEntry struct {
+	del        bool
+	key, value []byte
+}
+
+// walkBody decodes a change body: its reset flag, then every entry.
+func walkBody(body []byte, reset func(), fn func(e changeEntry) error) error {
+	if len(body) < 1 {
+		return fmt.Errorf("%w: empty change body", ErrCorruptSnapshot)
+	}
+	if body[0]&changeReset != 0 {
+		reset()
+	}
+	n, k := binary.Uvarint(body[1:])
+	if k <= 0 || n > uint64(len(body)) {
+		return fmt.Errorf("%w: change count", ErrCorruptSnapshot)
+	}
+	src := body[1+k:]
+	for range n {
+		if len(src) < 1 || src[0] > opDelete {
+			return fmt.Errorf("%w: change op", ErrCorruptSnapshot)
+		}
+		e := changeEntry{del: src[0] == opDelete}
+		key, a, err := splitBytes(src[1:])
+		if err != nil {
+			return fmt.Errorf("change key: %w", err)
+		}
+		e.key = key
+		src = src[1+a:]
+		if !e.del {
+			v, b, err := splitBytes(src)
+			if err != nil {
+				return fmt.Errorf("change value: %w", err)
+			}
+			e.value = v
+			src = src[b:]
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	if len(src) != 0 {
+		return fmt.Errorf("%w: %d bytes after the changes", ErrCorruptSnapshot, len(src))
+	}
+	return nil
+}
+
+// MergeChanges folds change sections of one key group, oldest first (the
+// first normally full), into one full section equivalent to applying them
+// in order, and appends it to dst. It needs no codec: keys are matched by
+// their encoded bytes. Deleted keys disappear from the result.
+func MergeChanges(dst []byte, sections ...[]byte) ([]byte, error) {
+	type table struct {
+		entries map[string][]byte
+	}
+	tables := map[string]*table{}
+	for _, s := range sections {
+		err := walkChanges(s, func(name string, body []byte) error {
+			t := tables[name]
+			if t == nil {
+				t = &table{entries: map[string][]byte{}}
+				tables[name] = t
+			}
+			return walkBody(body, func() { clear(t.entries) }, func(e changeEntry) error {
+				if e.del {
+					delete(t.entries, string(e.key))
+				} else {
+					t.entries[string(e.key)] = e.value
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	names := make([]string, 0, len(tables))
+	for name, t := range tables {
+		if len(t.entries) > 0 {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	var body []byte
+	for _, name := range names {
+		t := tables[name]
+		body = append(body[:0], changeReset)
+		body = binary.AppendUvarint(body, uint64(len(t.entries)))
+		for k, v := range t.entries {
+			body = append(body, opPut)
+			body = codec.AppendString(body, k)
+			body = codec.AppendBytes(body, v)
+		}
+		dst = codec.AppendString(dst, name)
+		dst = codec.AppendBytes(dst, body)
+	}
+	return dst, nil
+}
+
+func (t *memTable[K, V]) setTracking(on bool) {
+	t.track = on
+	if on && t.dirty == nil {
+		t.dirty = make([]map[K]struct{}, t.groups.Len())
+		t.reset = make([]bool, t.groups.Len())
+	}
+}
+
+func (t *memTable[K, V]) markDirty(i int, k K) {
+	d := t.dirty[i]
+	if d == nil {
+		d = make(map[K]struct{})
+		t.dirty[i] = d
+	}
+	d[k] = struct{}{}
+}
+
+func (t *memTable[K, V]) changed() int {
+	n := 0
+	for i, d := range t.dirty {
+		n += len(d)
+		if t.reset[i] {
+			n += len(t.maps[i])
+		}
+	}
+	return n
+}
+
+func (t *memTable[K, V]) clearChanges() {
+	for i := range t.dirty {
+		if len(t.dirty[i]) > 0 {
+			// A fresh set: a large one is not kept at its high-water size.
+			t.dirty[i] = nil
+		}
+		t.reset[i] = false
+	}
+}
+
+func (t *memTable[K, V]) appendChanges(dst []byte, kg int, full bool) ([]byte, error) {
+	i := kg - t.groups.Start
+	m := t.maps[i]
+	reset := full || (t.reset != nil && t.reset[i])
+	var dirty map[K]struct{}
+	if !reset {
+		if t.dirty != nil {
+			dirty = t.dirty[i]
+		}
+		if len(dirty) == 0 {
+			return dst, nil
+		}
+	} else if len(m) == 0 && full {
+		return dst, nil
+	}
+	kc, err := codec.For[K]()
+	if err != nil {
+		return nil, fmt.Errorf("state table %q key: %w", t.name, err)
+	}
+	vc, err := codec.For[V]()
+	if err != nil {
+		return nil, fmt.Errorf("state table %q value: %w", t.name, err)
+	}
+	var flags byte
+	if reset {
+		flags = changeReset
+	}
+	dst = append(dst, flags)
+	var scratch []byte
+	appendKV := func(dst []byte, k K, v V, del bool) []byte {
+		if del {
+			dst = append(dst, opDelete)
+		} else {
+			dst = append(dst, opPut)
+		}
+		scratch = kc.Append(scratch[:0], k)
+		dst = codec.AppendBytes(dst, scratch)
+		if !del {
+			scratch = vc.Append(scratch[:0], v)
+			dst = codec.AppendBytes(dst, scratch)
+		}
+		return dst
+	}
+	if reset {
+		dst = binary.AppendUvarint(dst, uint64(len(m)))
+		for k, v := range m {
+			dst = appendKV(dst, k, v, false)
+		}
+		return dst, nil
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(dirty)))
+	for k := range dirty {
+		v, ok := m[k]
+		dst = appendKV(dst, k, v, !ok)
+	}
+	return dst, nil
+}
+
+func (t *memTable[K, V]) applyChanges(kg int, body []byte) error {
+	kc, err := codec.For[K]()
+	if err != nil {
+		return fmt.Errorf("state table %q key: %w", t.name, err)
+	}
+	vc, err := codec.For[V]()
+	if err != nil {
+		return fmt.Errorf("state table %q value: %w", t.name, err)
+	}
+	i := kg - t.groups.Start
+	err = walkBody(body, func() { t.maps[i] = nil }, func(e changeEntry) error {
+		k, n, err := kc.Decode(e.key)
+		if err != nil || n != len(e.key) {
+			return fmt.Errorf("key: %w", corruptOr(err))
+		}
+		if e.del {
+			delete(t.maps[i], k)
+			return nil
+		}
+		v, n, err := vc.Decode(e.value)
+		if err != nil || n != len(e.value) {
+			return fmt.Errorf("value: %w", corruptOr(err))
+		}
+		m := t.maps[i]
+		if m == nil {
+			m = make(map[K]V)
+			t.maps[i] = m
+		}
+		m[k] = v
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("state table %q key group %d: %w", t.name, kg, err)
+	}
+	return nil
+}
+
+func corruptOr(err error) error {
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: trailing bytes", ErrCorruptSnapshot)
+}
