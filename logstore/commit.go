@@ -136,54 +136,64 @@ func (p *Partition) commitLocked(end int64, epoch uint64) error {
 	if p.syncErr != nil {
 		return p.syncErr
 	}
-	p.mu.Lock()
-	buf := p.pending
-	p.pending = p.spare[:0]
-	p.spare = nil
-	seg := p.active
-	upTo := p.nextOffset
-	lso := p.lastStableLocked(upTo)
-	p.mu.Unlock()
-
-	if err := p.writeOut(seg, buf, upTo, lso, p.settings().policy.Mode == FsyncAlways); err != nil {
-		return err
-	}
-	if cap(buf) <= maxSpareBuffer {
-		p.spare = buf[:0]
-	}
-	return nil
+	return p.flush(p.settings().policy.Mode == FsyncAlways)
 }
 
-// maxSpareBuffer bounds the pending buffer kept for reuse.
+// maxSpareBuffer bounds the pending arena kept for reuse.
 const maxSpareBuffer = 8 << 20
 
-// writeOut writes buf (the batches up to offset upTo) to seg, syncs if asked,
-// and publishes the new tip. It runs under syncMu. On a write error it rolls
-// the partition back to its committed state (see the invariants above).
-func (p *Partition) writeOut(seg *segment, buf []byte, upTo, lso int64, sync bool) error {
+// flush writes every pending batch to the active segment, syncs if asked
+// and publishes the new tip: the data up to the offset the last written
+// batch ends at is committed. It runs under syncMu, without mu. Batches
+// written ahead (writeAhead) while a previous commit's fdatasync ran are
+// already in the file: flush writes the rest and its fdatasync covers
+// both. On a write error (its own, or a write-ahead's) it rolls the
+// partition back to its committed state (see the invariants above).
+func (p *Partition) flush(sync bool) error {
 	var start time.Time
 	if p.metrics != nil {
 		start = time.Now()
 	}
-	if len(buf) > 0 {
-		n, err := seg.f.Write(buf)
-		if err != nil || n != len(buf) {
-			if err == nil {
-				err = fmt.Errorf("short write: %d of %d bytes", n, len(buf))
-			}
-			werr := ioError(fmt.Sprintf("partition %s: append to segment %s", p.name, seg.path), err)
-			p.rollback(seg, werr)
-			return werr
-		}
-		seg.written += int64(len(buf))
+	p.writeMu.Lock()
+	p.mu.Lock()
+	seg := p.active
+	if err := p.aheadErr; err != nil {
+		p.mu.Unlock()
+		p.aheadErr = nil
+		p.rollback(seg, err)
+		p.writeMu.Unlock()
+		return err
+	}
+	bufs, arena := p.takePendingLocked()
+	upTo := p.nextOffset
+	lso := p.lastStableLocked(upTo)
+	p.mu.Unlock()
+	if err := p.writeBufs(seg, bufs); err != nil {
+		p.rollback(seg, err)
+		p.writeMu.Unlock()
+		return err
+	}
+	p.recycle(bufs, arena)
+	size := seg.written
+	p.writeMu.Unlock()
+
+	committed := seg.visible.Load()
+	if size > committed {
 		p.unsynced = true
 	}
 	if sync && p.unsynced {
-		if err := seg.f.Sync(); err != nil {
+		// Appenders that assign meanwhile write their batches ahead
+		// (writeAhead): they reach the page cache while the disk works,
+		// beyond size, and the next commit syncs them.
+		p.syncing.Store(true)
+		err := seg.f.Sync()
+		p.syncing.Store(false)
+		if err != nil {
 			serr := ioError(fmt.Sprintf("partition %s: fsync segment %s", p.name, seg.path), err)
 			p.mu.Lock()
 			p.syncErr = serr
 			p.bumpEpoch(serr)
+			p.dropPendingLocked()
 			p.mu.Unlock()
 			p.logger.Error("fsync failed; the partition refuses appends until reopened", "partition", p.name, "err", err)
 			return serr
@@ -191,35 +201,118 @@ func (p *Partition) writeOut(seg *segment, buf []byte, upTo, lso int64, sync boo
 		p.unsynced = false
 		p.syncs.Add(1)
 	}
-	if p.metrics != nil && len(buf) > 0 {
-		p.metrics.commit(time.Since(start), len(buf))
+	if p.metrics != nil && size > committed {
+		p.metrics.commit(time.Since(start), int(size-committed))
 	}
 	p.durable.Store(upTo)
-	seg.visible.Store(seg.written)
+	seg.visible.Store(size)
 	seg.end.Store(upTo)
-	p.publish(&tip{hw: upTo, lso: lso, seg: seg, size: seg.written})
+	p.publish(&tip{hw: upTo, lso: lso, seg: seg, size: size})
 	return nil
 }
 
-// rollback undoes every assignment after the committed state, after a failed
-// write. It runs under syncMu and takes mu.
+// writeAhead writes the pending batches to the active segment without
+// syncing them, unless someone else is writing (it never waits). Appenders
+// call it while a commit's fdatasync runs, so that the copy into the page
+// cache overlaps the disk's work instead of following it; the batches are
+// still acknowledged only by a commit whose fdatasync started after they
+// were written. A failed write is left for the next commit to roll back.
+func (p *Partition) writeAhead() {
+	if !p.writeMu.TryLock() {
+		return
+	}
+	defer p.writeMu.Unlock()
+	if p.aheadErr != nil {
+		return
+	}
+	p.mu.Lock()
+	if p.closed || p.syncErr != nil || len(p.pending) == 0 {
+		p.mu.Unlock()
+		return
+	}
+	seg := p.active
+	bufs, arena := p.takePendingLocked()
+	p.mu.Unlock()
+	if err := p.writeBufs(seg, bufs); err != nil {
+		p.aheadErr = err
+		return
+	}
+	p.recycle(bufs, arena)
+}
+
+// takePendingLocked hands the pending batches (and the arena holding the
+// copied ones) to a writer and starts empty ones. It runs under writeMu
+// and mu.
+func (p *Partition) takePendingLocked() (bufs [][]byte, arena []byte) {
+	bufs, arena = p.pending, p.arena
+	p.pending, p.arena = p.sparePending[:0], p.spareArena[:0]
+	p.sparePending, p.spareArena = nil, nil
+	return bufs, arena
+}
+
+// recycle keeps the written buffers for reuse (writeMu held), dropping
+// their references to the appenders' batches.
+func (p *Partition) recycle(bufs [][]byte, arena []byte) {
+	if cap(bufs) <= maxSpareBuffer/64 {
+		clear(bufs)
+		p.sparePending = bufs[:0]
+	}
+	if cap(arena) <= maxSpareBuffer {
+		p.spareArena = arena[:0]
+	}
+}
+
+// dropPendingLocked forgets the batches not yet written (mu held), after a
+// failure that discards them.
+func (p *Partition) dropPendingLocked() {
+	clear(p.pending)
+	p.pending = p.pending[:0]
+	p.arena = p.arena[:0]
+}
+
+// writeBufs appends bufs to seg with one writev(2) (writeMu held).
+func (p *Partition) writeBufs(seg *segment, bufs [][]byte) error {
+	if len(bufs) == 0 {
+		return nil
+	}
+	total := 0
+	for _, b := range bufs {
+		total += len(b)
+	}
+	n, err := writeVectors(seg.f, bufs)
+	seg.written += int64(n)
+	if err == nil && n != total {
+		err = fmt.Errorf("short write: %d of %d bytes", n, total)
+	}
+	if err != nil {
+		return ioError(fmt.Sprintf("partition %s: append to segment %s", p.name, seg.path), err)
+	}
+	return nil
+}
+
+// rollback undoes every assignment after the committed state, after a
+// failed write: the segment is cut back to its committed size (which also
+// drops batches written ahead), the next offset goes back to the durable
+// one. It runs under syncMu and writeMu and takes mu.
 func (p *Partition) rollback(seg *segment, cause error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.bumpEpoch(cause)
-	p.pending = p.pending[:0]
+	p.dropPendingLocked()
+	committed := seg.visible.Load()
+	seg.written = committed
 	// The failed write may have left part of the buffer in the file.
-	if err := seg.f.Truncate(seg.written); err != nil {
+	if err := seg.f.Truncate(committed); err != nil {
 		p.syncErr = fmt.Errorf("%w (and truncating the partial write failed: %v)", cause, err)
 		p.logger.Error("cannot undo a failed write; the partition refuses appends until reopened", "partition", p.name, "err", err)
 		return
 	}
-	if _, err := seg.f.Seek(seg.written, 0); err != nil {
+	if _, err := seg.f.Seek(committed, 0); err != nil {
 		p.syncErr = fmt.Errorf("%w (and seeking back failed: %v)", cause, err)
 		return
 	}
 	p.nextOffset = p.durable.Load()
-	seg.assigned = seg.written
+	seg.assigned = committed
 	if err := p.rebuildActiveIndex(seg); err != nil {
 		p.syncErr = fmt.Errorf("%w (and rebuilding the index failed: %v)", cause, err)
 		return
@@ -359,15 +452,11 @@ func (p *Partition) roll(onlyIfFull bool, want int64) error {
 // flushLocked writes and (if sync) fsyncs everything pending. It runs with
 // both syncMu and mu held.
 func (p *Partition) flushLocked(sync bool) error {
-	buf := p.pending
-	p.pending = nil
-	upTo := p.nextOffset
-	lso := p.lastStableLocked(upTo)
-	// writeOut's rollback takes mu: release it around the call. syncMu
-	// keeps other committers out, and appenders that slip in meanwhile are
-	// covered by the following check.
+	// flush takes writeMu and mu (rollback too): release mu around the
+	// call. syncMu keeps other committers out, and appenders that slip in
+	// meanwhile are covered by the following check.
 	p.mu.Unlock()
-	err := p.writeOut(p.active, buf, upTo, lso, sync)
+	err := p.flush(sync)
 	p.mu.Lock()
 	if err != nil {
 		return err
