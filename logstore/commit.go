@@ -10,56 +10,78 @@ import (
 //
 // An append goes through two stages:
 //
-//  1. Assignment, under Partition.mu (the append lock, held for a memcpy):
-//     the batch is checked against the producer state, given the next
-//     offsets, copied into the partition's pending buffer (where its base
-//     offset, and with LogAppendTime its timestamp, are patched), indexed,
-//     and the producer state is advanced. The appender notes the offset its
-//     batch ends at ("end") and the buffer epoch, and releases mu.
+//  1. Assignment, under Partition.mu (the append lock, held for a memcpy
+//     at most): the batch is checked against the producer state, given the
+//     next offsets, queued on the partition's pending list (Assign copies
+//     it into the pending arena first; AssignInPlace queues the caller's
+//     own buffer, which the caller leaves alone until Commit returns), its
+//     base offset, and with LogAppendTime its timestamp, are patched,
+//     it is indexed, and the producer state is advanced. The appender
+//     notes the offset its batch ends at ("end") and the buffer epoch, and
+//     releases mu.
 //
 //  2. Commit. One appender at a time is the committer (elected under
 //     commitMu); the others wait for the broadcast that ends the current
 //     commit and then each checks the durable offset: if it has reached the
 //     end of its batch, another committer wrote and synced it and it
 //     returns at once. Otherwise the first of them becomes the next
-//     committer, for everyone queued so far: under Partition.syncMu it swaps
-//     the pending buffer for an empty one under mu (so appenders keep
-//     assigning while it does I/O), writes the whole buffer with one
-//     write(2), fsyncs once if the policy is FsyncAlways, and publishes the
-//     new high watermark. Every append that arrives during one commit's
-//     fsync is covered by the next commit's single write and fsync. This is
-//     group commit; the broadcast (rather than queueing on a mutex that is
-//     handed from waiter to waiter) lets all covered appenders return, and
-//     append again, while the next fsync is still running.
+//     committer, for everyone queued so far: under Partition.syncMu and
+//     writeMu it takes the pending list (swapping in an empty one under mu,
+//     so appenders keep assigning while it does I/O), writes it with one
+//     writev(2), releases writeMu, fsyncs once if the policy is
+//     FsyncAlways, and publishes the new high watermark. Every append that
+//     arrives during one commit's fsync is covered by the next commit's
+//     single fsync. This is group commit; the broadcast (rather than
+//     queueing on a mutex that is handed from waiter to waiter) lets all
+//     covered appenders return, and append again, while the next fsync is
+//     still running.
+//
+//  3. Write-ahead (FsyncAlways). An appender that assigns while a commit's
+//     fdatasync runs (syncing) writes the pending list to the segment
+//     itself, under writeMu taken with TryLock (it never waits), without
+//     syncing: the copy into the page cache then overlaps the disk's work
+//     instead of following it, and the next commit finds most of its data
+//     written. Written-ahead batches are not committed: the high watermark
+//     and every acknowledgement still wait for a commit whose fdatasync
+//     started after they were written (the committer takes the pending
+//     list, and measures the file, under writeMu, before its fdatasync).
+//     A write-ahead that fails records the error (aheadErr) and the next
+//     commit rolls back.
 //
 // Invariants:
 //
 //   - Offsets are assigned contiguously and data is written in offset order:
-//     the pending buffer is filled under mu in offset order and only the
-//     committer, holding syncMu, writes it, so file order is offset order.
+//     the pending list is filled under mu in offset order and only a
+//     writer holding writeMu takes it and writes it, so file order is
+//     offset order.
 //   - Acknowledged implies durable: an append returns nil only after a commit
-//     that wrote its bytes (and for FsyncAlways synced them) succeeded.
+//     that wrote its bytes (and for FsyncAlways synced them, with an
+//     fdatasync that started after they were written) succeeded.
 //   - The high watermark (tip) only covers committed data, so readers never
 //     see data that a crash could take back (under the policy's promise:
 //     FsyncAlways commits after the fsync, FsyncInterval and FsyncNever
 //     after the write). tip.hw, tip.lso and tip.size are published together
-//     in one atomic pointer store, after the data is committed.
+//     in one atomic pointer store, after the data is committed. Bytes
+//     written ahead lie beyond tip.size until a commit covers them.
 //   - Lock order is commitMu (never held across I/O), then syncMu, then
-//     mu. Readers take none of them (only the segment list's RWMutex and an
-//     index's RWMutex, both briefly), so a reader never blocks the writer
-//     for longer than a slice copy.
-//   - A failed write discards everything not yet committed: the file is
-//     truncated back to its committed size, the next offset goes back to the
-//     high watermark, the index and the producer state are rolled back and
-//     the buffer epoch is bumped so that every appender whose batch was in
-//     the discarded buffers gets the error. Nothing unwritten is
-//     acknowledged, and offsets stay contiguous. A failed fsync is not
+//     writeMu, then mu. Readers take none of them (only the segment list's
+//     RWMutex and an index's RWMutex, both briefly), so a reader never
+//     blocks the writer for longer than a slice copy.
+//   - A failed write (the committer's or a write-ahead's) discards
+//     everything not yet committed: the file is truncated back to its
+//     committed size (dropping written-ahead bytes too), the next offset
+//     goes back to the high watermark, the index and the producer state
+//     are rolled back and the buffer epoch is bumped so that every
+//     appender whose batch was discarded gets the error. Nothing unwritten
+//     is acknowledged, and offsets stay contiguous. A failed fsync is not
 //     retried (the kernel may have dropped the dirty pages): the partition
 //     refuses further appends until the log is reopened and recovered.
-//   - A segment roll happens with both locks held, after flushing and
-//     syncing everything pending, so a sealed segment is complete and durable
-//     before the next one exists, and producer-state snapshots are only ever
-//     taken of durable offsets.
+//   - A segment roll happens with syncMu and mu held, after flushing and
+//     syncing everything pending, so a sealed segment is complete and
+//     durable before the next one exists, and producer-state snapshots are
+//     only ever taken of durable offsets.
+//   - The log holds a batch given to AssignInPlace only until it is
+//     written or discarded, both before its Commit returns.
 
 // tip is what readers see of the log's end: the high watermark, the last
 // stable offset and how many bytes of the active segment hold them.

@@ -89,24 +89,32 @@ for r in $(seq "$rounds"); do
 			split(b, x, " "); gb = x[1] * x[2] / 1e9; split(ct, c, " ")
 			printf "server %.2f, client %.2f CPU-s/GB", st / hz / gb, (c[1] + c[2]) / gb }')
 		echo "round $r bin$i $b: $mb MB/s, $cpu ($(grep produce: <<<"$out" | sed 's/^ *//'))"
-		echo "$r bin$i $mb" >>"$results"
+		echo "$r bin$i $mb $(awk -v b="$bytes" -v st=$((s1 - s0)) -v hz="$(getconf CLK_TCK)" -v ct="$ctime" 'BEGIN {
+			split(b, x, " "); gb = x[1] * x[2] / 1e9; split(ct, c, " "); printf "%.3f %.3f", st / hz / gb, (c[1] + c[2]) / gb }')" >>"$results"
 	done
 done
 
-echo "medians over $rounds rounds (MB = 1e6 bytes; client payload bytes for sluice, file bytes for dd):"
-awk -v n="${#bins[@]}" '
-	{ v[$2][$1] = $3; ddr[$1] = ($2 == "dd") ? $3 : ddr[$1] }
+echo "medians over $rounds rounds (MB = 1e6 bytes; client payload bytes for sluice, file bytes for dd; ratios are per round, then the median):"
+awk '
+	function median(arr, n,    m) {
+		asort(arr); return (n % 2) ? arr[(n + 1) / 2] : (arr[n / 2] + arr[n / 2 + 1]) / 2
+	}
+	{ v[$2][$1] = $3; if ($2 != "dd") { scpu[$2][$1] = $4; ccpu[$2][$1] = $5 } }
 	END {
 		for (k in v) {
-			m = 0; delete a
-			for (r in v[k]) { a[++m] = v[k][r] }
-			asort(a); med = (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
-			line = sprintf("  %-5s median %.1f MB/s", k, med)
+			m = 0; delete a; for (r in v[k]) a[++m] = v[k][r]
+			line = sprintf("  %-5s median %.1f MB/s", k, median(a, m))
 			if (k != "dd") {
-				m = 0; delete q
-				for (r in v[k]) { q[++m] = v[k][r] / v["dd"][r] }
-				asort(q); mq = (m % 2) ? q[(m + 1) / 2] : (q[m / 2] + q[m / 2 + 1]) / 2
-				line = line sprintf(", median ratio to dd of the same round %.0f %%", 100 * mq)
+				m = 0; delete q; for (r in v[k]) q[++m] = v[k][r] / v["dd"][r]
+				line = line sprintf(", %.0f %% of dd", 100 * median(q, m))
+				m = 0; delete q; for (r in v[k]) q[++m] = scpu[k][r]
+				line = line sprintf(", server %.2f", median(q, m))
+				m = 0; delete q; for (r in v[k]) q[++m] = ccpu[k][r]
+				line = line sprintf(" and client %.2f CPU-s/GB", median(q, m))
+				if (k != "bin0" && ("bin0" in v)) {
+					m = 0; delete q; for (r in v[k]) q[++m] = v["bin0"][r] / v[k][r]
+					line = line sprintf("; bin0 / %s %.2fx", k, median(q, m))
+				}
 			}
 			print line
 		}
