@@ -50,7 +50,14 @@ type reply struct {
 	key    int16
 	start  time.Time
 	token  []byte // a bare SASL message (after SaslHandshake v0), sent without a header
+	// frame is the buffer a pipelined produce request was read into: its
+	// batches are written to the log from it, so it goes back to the
+	// connection's free frames only once finish has returned.
+	frame []byte
 }
+
+// maxFreeFrame bounds the request buffers a connection keeps for reuse.
+const maxFreeFrame = 16 << 20
 
 // serveConn reads requests from c and answers them in order, as Kafka
 // brokers do. Produce requests are pipelined: the reader assigns a
@@ -70,9 +77,12 @@ func (s *Server) serveConn(c net.Conn, lis Listener) {
 	written := make(chan struct{})
 	// queued counts the replies not yet written (or dropped).
 	var queued sync.WaitGroup
+	// frames holds request buffers for reuse: produce requests' come back
+	// from the writer once their batches are durable.
+	frames := make(chan []byte, maxInflight+2)
 	go func() {
 		defer close(written)
-		s.writeReplies(c, replies, &queued)
+		s.writeReplies(c, replies, &queued, frames)
 	}()
 	defer func() {
 		close(replies)
@@ -90,6 +100,12 @@ func (s *Server) serveConn(c net.Conn, lis Listener) {
 	br := bufio.NewReaderSize(c, 64<<10)
 	var reuse []byte
 	for {
+		if reuse == nil {
+			select {
+			case reuse = <-frames:
+			default:
+			}
+		}
 		frame, err := readFrame(br, s.cfg.MaxRequestBytes, reuse)
 		if err != nil {
 			switch {
@@ -111,7 +127,10 @@ func (s *Server) serveConn(c net.Conn, lis Listener) {
 			return
 		}
 		reuse = nil
-		if keep {
+		switch {
+		case r.finish != nil:
+			r.frame = frame[:0] // the writer hands it back when finished
+		case keep:
 			reuse = frame[:0]
 		}
 		queued.Add(1)
@@ -125,7 +144,7 @@ func (s *Server) serveConn(c net.Conn, lis Listener) {
 
 // writeReplies answers the queued replies in order. After a failed write
 // it goes on draining, so that every assigned produce batch is committed.
-func (s *Server) writeReplies(c net.Conn, replies <-chan reply, queued *sync.WaitGroup) {
+func (s *Server) writeReplies(c net.Conn, replies <-chan reply, queued *sync.WaitGroup, frames chan<- []byte) {
 	var out []byte
 	broken := false
 	for r := range replies {
@@ -133,6 +152,12 @@ func (s *Server) writeReplies(c net.Conn, replies <-chan reply, queued *sync.Wai
 		if r.finish != nil {
 			resp = r.finish()
 			s.metrics.request(r.key, time.Since(r.start))
+		}
+		if r.frame != nil && cap(r.frame) <= maxFreeFrame {
+			select {
+			case frames <- r.frame:
+			default:
+			}
 		}
 		if (resp == nil && r.token == nil) || broken {
 			queued.Done()
@@ -194,8 +219,9 @@ func (s *Server) handleFrame(ctx context.Context, cc *clientConn, frame []byte) 
 		return reply{}, false, false
 	}
 	if preq, isProduce := req.(*kmsg.ProduceRequest); isProduce && s.versionOK(cc, h) {
-		// The batches are copied into the log as they are assigned: the
-		// frame may be reused at once.
+		// The batches are assigned in place: the frame may be reused
+		// only once finish has returned (serveConn hands it to the
+		// writer with the reply).
 		op := s.startProduce(ctx, cc, preq)
 		op.resp.ThrottleMillis = s.throttle(cc, auth.ProducerByteRate, produceBytes(preq),
 			s.meterNamespaces("produce", produceBytesByTopic(preq), 1))

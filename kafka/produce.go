@@ -44,7 +44,9 @@ type producePart struct {
 }
 
 // startProduce validates the request and assigns every partition's
-// batches their offsets, without waiting for the disk. With an authorizer
+// batches their offsets, without waiting for the disk. The batches are
+// assigned in place: req's record bytes must stay untouched until finish
+// has returned. With an authorizer
 // (authorize.go) a transactional request needs WRITE on its transactional
 // id (else every partition answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
 // and each topic WRITE (else TOPIC_AUTHORIZATION_FAILED).
@@ -185,7 +187,10 @@ func (s *Server) assignPartition(ctx context.Context, topic string, in *kmsg.Pro
 	}
 	part = producePart{topic: topic, out: out, p: p}
 	for _, h := range headers {
-		a, err := p.Assign(ctx, b[:h.Size()])
+		// In place: the log writes the batch from the request's own
+		// buffer, which the connection keeps until the answer is
+		// finished (conn.go).
+		a, err := p.AssignInPlace(ctx, b[:h.Size()])
 		b = b[h.Size():]
 		if err != nil {
 			if len(part.assigned) == 0 {

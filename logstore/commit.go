@@ -10,56 +10,78 @@ import (
 //
 // An append goes through two stages:
 //
-//  1. Assignment, under Partition.mu (the append lock, held for a memcpy):
-//     the batch is checked against the producer state, given the next
-//     offsets, copied into the partition's pending buffer (where its base
-//     offset, and with LogAppendTime its timestamp, are patched), indexed,
-//     and the producer state is advanced. The appender notes the offset its
-//     batch ends at ("end") and the buffer epoch, and releases mu.
+//  1. Assignment, under Partition.mu (the append lock, held for a memcpy
+//     at most): the batch is checked against the producer state, given the
+//     next offsets, queued on the partition's pending list (Assign copies
+//     it into the pending arena first; AssignInPlace queues the caller's
+//     own buffer, which the caller leaves alone until Commit returns), its
+//     base offset, and with LogAppendTime its timestamp, are patched,
+//     it is indexed, and the producer state is advanced. The appender
+//     notes the offset its batch ends at ("end") and the buffer epoch, and
+//     releases mu.
 //
 //  2. Commit. One appender at a time is the committer (elected under
 //     commitMu); the others wait for the broadcast that ends the current
 //     commit and then each checks the durable offset: if it has reached the
 //     end of its batch, another committer wrote and synced it and it
 //     returns at once. Otherwise the first of them becomes the next
-//     committer, for everyone queued so far: under Partition.syncMu it swaps
-//     the pending buffer for an empty one under mu (so appenders keep
-//     assigning while it does I/O), writes the whole buffer with one
-//     write(2), fsyncs once if the policy is FsyncAlways, and publishes the
-//     new high watermark. Every append that arrives during one commit's
-//     fsync is covered by the next commit's single write and fsync. This is
-//     group commit; the broadcast (rather than queueing on a mutex that is
-//     handed from waiter to waiter) lets all covered appenders return, and
-//     append again, while the next fsync is still running.
+//     committer, for everyone queued so far: under Partition.syncMu and
+//     writeMu it takes the pending list (swapping in an empty one under mu,
+//     so appenders keep assigning while it does I/O), writes it with one
+//     writev(2), releases writeMu, fsyncs once if the policy is
+//     FsyncAlways, and publishes the new high watermark. Every append that
+//     arrives during one commit's fsync is covered by the next commit's
+//     single fsync. This is group commit; the broadcast (rather than
+//     queueing on a mutex that is handed from waiter to waiter) lets all
+//     covered appenders return, and append again, while the next fsync is
+//     still running.
+//
+//  3. Write-ahead (FsyncAlways). An appender that assigns while a commit's
+//     fdatasync runs (syncing) writes the pending list to the segment
+//     itself, under writeMu taken with TryLock (it never waits), without
+//     syncing: the copy into the page cache then overlaps the disk's work
+//     instead of following it, and the next commit finds most of its data
+//     written. Written-ahead batches are not committed: the high watermark
+//     and every acknowledgement still wait for a commit whose fdatasync
+//     started after they were written (the committer takes the pending
+//     list, and measures the file, under writeMu, before its fdatasync).
+//     A write-ahead that fails records the error (aheadErr) and the next
+//     commit rolls back.
 //
 // Invariants:
 //
 //   - Offsets are assigned contiguously and data is written in offset order:
-//     the pending buffer is filled under mu in offset order and only the
-//     committer, holding syncMu, writes it, so file order is offset order.
+//     the pending list is filled under mu in offset order and only a
+//     writer holding writeMu takes it and writes it, so file order is
+//     offset order.
 //   - Acknowledged implies durable: an append returns nil only after a commit
-//     that wrote its bytes (and for FsyncAlways synced them) succeeded.
+//     that wrote its bytes (and for FsyncAlways synced them, with an
+//     fdatasync that started after they were written) succeeded.
 //   - The high watermark (tip) only covers committed data, so readers never
 //     see data that a crash could take back (under the policy's promise:
 //     FsyncAlways commits after the fsync, FsyncInterval and FsyncNever
 //     after the write). tip.hw, tip.lso and tip.size are published together
-//     in one atomic pointer store, after the data is committed.
+//     in one atomic pointer store, after the data is committed. Bytes
+//     written ahead lie beyond tip.size until a commit covers them.
 //   - Lock order is commitMu (never held across I/O), then syncMu, then
-//     mu. Readers take none of them (only the segment list's RWMutex and an
-//     index's RWMutex, both briefly), so a reader never blocks the writer
-//     for longer than a slice copy.
-//   - A failed write discards everything not yet committed: the file is
-//     truncated back to its committed size, the next offset goes back to the
-//     high watermark, the index and the producer state are rolled back and
-//     the buffer epoch is bumped so that every appender whose batch was in
-//     the discarded buffers gets the error. Nothing unwritten is
-//     acknowledged, and offsets stay contiguous. A failed fsync is not
+//     writeMu, then mu. Readers take none of them (only the segment list's
+//     RWMutex and an index's RWMutex, both briefly), so a reader never
+//     blocks the writer for longer than a slice copy.
+//   - A failed write (the committer's or a write-ahead's) discards
+//     everything not yet committed: the file is truncated back to its
+//     committed size (dropping written-ahead bytes too), the next offset
+//     goes back to the high watermark, the index and the producer state
+//     are rolled back and the buffer epoch is bumped so that every
+//     appender whose batch was discarded gets the error. Nothing unwritten
+//     is acknowledged, and offsets stay contiguous. A failed fsync is not
 //     retried (the kernel may have dropped the dirty pages): the partition
 //     refuses further appends until the log is reopened and recovered.
-//   - A segment roll happens with both locks held, after flushing and
-//     syncing everything pending, so a sealed segment is complete and durable
-//     before the next one exists, and producer-state snapshots are only ever
-//     taken of durable offsets.
+//   - A segment roll happens with syncMu and mu held, after flushing and
+//     syncing everything pending, so a sealed segment is complete and
+//     durable before the next one exists, and producer-state snapshots are
+//     only ever taken of durable offsets.
+//   - The log holds a batch given to AssignInPlace only until it is
+//     written or discarded, both before its Commit returns.
 
 // tip is what readers see of the log's end: the high watermark, the last
 // stable offset and how many bytes of the active segment hold them.
@@ -136,54 +158,64 @@ func (p *Partition) commitLocked(end int64, epoch uint64) error {
 	if p.syncErr != nil {
 		return p.syncErr
 	}
-	p.mu.Lock()
-	buf := p.pending
-	p.pending = p.spare[:0]
-	p.spare = nil
-	seg := p.active
-	upTo := p.nextOffset
-	lso := p.lastStableLocked(upTo)
-	p.mu.Unlock()
-
-	if err := p.writeOut(seg, buf, upTo, lso, p.settings().policy.Mode == FsyncAlways); err != nil {
-		return err
-	}
-	if cap(buf) <= maxSpareBuffer {
-		p.spare = buf[:0]
-	}
-	return nil
+	return p.flush(p.settings().policy.Mode == FsyncAlways)
 }
 
-// maxSpareBuffer bounds the pending buffer kept for reuse.
+// maxSpareBuffer bounds the pending arena kept for reuse.
 const maxSpareBuffer = 8 << 20
 
-// writeOut writes buf (the batches up to offset upTo) to seg, syncs if asked,
-// and publishes the new tip. It runs under syncMu. On a write error it rolls
-// the partition back to its committed state (see the invariants above).
-func (p *Partition) writeOut(seg *segment, buf []byte, upTo, lso int64, sync bool) error {
+// flush writes every pending batch to the active segment, syncs if asked
+// and publishes the new tip: the data up to the offset the last written
+// batch ends at is committed. It runs under syncMu, without mu. Batches
+// written ahead (writeAhead) while a previous commit's fdatasync ran are
+// already in the file: flush writes the rest and its fdatasync covers
+// both. On a write error (its own, or a write-ahead's) it rolls the
+// partition back to its committed state (see the invariants above).
+func (p *Partition) flush(sync bool) error {
 	var start time.Time
 	if p.metrics != nil {
 		start = time.Now()
 	}
-	if len(buf) > 0 {
-		n, err := seg.f.Write(buf)
-		if err != nil || n != len(buf) {
-			if err == nil {
-				err = fmt.Errorf("short write: %d of %d bytes", n, len(buf))
-			}
-			werr := ioError(fmt.Sprintf("partition %s: append to segment %s", p.name, seg.path), err)
-			p.rollback(seg, werr)
-			return werr
-		}
-		seg.written += int64(len(buf))
+	p.writeMu.Lock()
+	p.mu.Lock()
+	seg := p.active
+	if err := p.aheadErr; err != nil {
+		p.mu.Unlock()
+		p.aheadErr = nil
+		p.rollback(seg, err)
+		p.writeMu.Unlock()
+		return err
+	}
+	bufs, arena := p.takePendingLocked()
+	upTo := p.nextOffset
+	lso := p.lastStableLocked(upTo)
+	p.mu.Unlock()
+	if err := p.writeBufs(seg, bufs); err != nil {
+		p.rollback(seg, err)
+		p.writeMu.Unlock()
+		return err
+	}
+	p.recycle(bufs, arena)
+	size := seg.written
+	p.writeMu.Unlock()
+
+	committed := seg.visible.Load()
+	if size > committed {
 		p.unsynced = true
 	}
 	if sync && p.unsynced {
-		if err := seg.f.Sync(); err != nil {
+		// Appenders that assign meanwhile write their batches ahead
+		// (writeAhead): they reach the page cache while the disk works,
+		// beyond size, and the next commit syncs them.
+		p.syncing.Store(true)
+		err := seg.f.Sync()
+		p.syncing.Store(false)
+		if err != nil {
 			serr := ioError(fmt.Sprintf("partition %s: fsync segment %s", p.name, seg.path), err)
 			p.mu.Lock()
 			p.syncErr = serr
 			p.bumpEpoch(serr)
+			p.dropPendingLocked()
 			p.mu.Unlock()
 			p.logger.Error("fsync failed; the partition refuses appends until reopened", "partition", p.name, "err", err)
 			return serr
@@ -191,35 +223,118 @@ func (p *Partition) writeOut(seg *segment, buf []byte, upTo, lso int64, sync boo
 		p.unsynced = false
 		p.syncs.Add(1)
 	}
-	if p.metrics != nil && len(buf) > 0 {
-		p.metrics.commit(time.Since(start), len(buf))
+	if p.metrics != nil && size > committed {
+		p.metrics.commit(time.Since(start), int(size-committed))
 	}
 	p.durable.Store(upTo)
-	seg.visible.Store(seg.written)
+	seg.visible.Store(size)
 	seg.end.Store(upTo)
-	p.publish(&tip{hw: upTo, lso: lso, seg: seg, size: seg.written})
+	p.publish(&tip{hw: upTo, lso: lso, seg: seg, size: size})
 	return nil
 }
 
-// rollback undoes every assignment after the committed state, after a failed
-// write. It runs under syncMu and takes mu.
+// writeAhead writes the pending batches to the active segment without
+// syncing them, unless someone else is writing (it never waits). Appenders
+// call it while a commit's fdatasync runs, so that the copy into the page
+// cache overlaps the disk's work instead of following it; the batches are
+// still acknowledged only by a commit whose fdatasync started after they
+// were written. A failed write is left for the next commit to roll back.
+func (p *Partition) writeAhead() {
+	if !p.writeMu.TryLock() {
+		return
+	}
+	defer p.writeMu.Unlock()
+	if p.aheadErr != nil {
+		return
+	}
+	p.mu.Lock()
+	if p.closed || p.syncErr != nil || len(p.pending) == 0 {
+		p.mu.Unlock()
+		return
+	}
+	seg := p.active
+	bufs, arena := p.takePendingLocked()
+	p.mu.Unlock()
+	if err := p.writeBufs(seg, bufs); err != nil {
+		p.aheadErr = err
+		return
+	}
+	p.recycle(bufs, arena)
+}
+
+// takePendingLocked hands the pending batches (and the arena holding the
+// copied ones) to a writer and starts empty ones. It runs under writeMu
+// and mu.
+func (p *Partition) takePendingLocked() (bufs [][]byte, arena []byte) {
+	bufs, arena = p.pending, p.arena
+	p.pending, p.arena = p.sparePending[:0], p.spareArena[:0]
+	p.sparePending, p.spareArena = nil, nil
+	return bufs, arena
+}
+
+// recycle keeps the written buffers for reuse (writeMu held), dropping
+// their references to the appenders' batches.
+func (p *Partition) recycle(bufs [][]byte, arena []byte) {
+	if cap(bufs) <= maxSpareBuffer/64 {
+		clear(bufs)
+		p.sparePending = bufs[:0]
+	}
+	if cap(arena) <= maxSpareBuffer {
+		p.spareArena = arena[:0]
+	}
+}
+
+// dropPendingLocked forgets the batches not yet written (mu held), after a
+// failure that discards them.
+func (p *Partition) dropPendingLocked() {
+	clear(p.pending)
+	p.pending = p.pending[:0]
+	p.arena = p.arena[:0]
+}
+
+// writeBufs appends bufs to seg with one writev(2) (writeMu held).
+func (p *Partition) writeBufs(seg *segment, bufs [][]byte) error {
+	if len(bufs) == 0 {
+		return nil
+	}
+	total := 0
+	for _, b := range bufs {
+		total += len(b)
+	}
+	n, err := writeVectors(seg.f, bufs)
+	seg.written += int64(n)
+	if err == nil && n != total {
+		err = fmt.Errorf("short write: %d of %d bytes", n, total)
+	}
+	if err != nil {
+		return ioError(fmt.Sprintf("partition %s: append to segment %s", p.name, seg.path), err)
+	}
+	return nil
+}
+
+// rollback undoes every assignment after the committed state, after a
+// failed write: the segment is cut back to its committed size (which also
+// drops batches written ahead), the next offset goes back to the durable
+// one. It runs under syncMu and writeMu and takes mu.
 func (p *Partition) rollback(seg *segment, cause error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.bumpEpoch(cause)
-	p.pending = p.pending[:0]
+	p.dropPendingLocked()
+	committed := seg.visible.Load()
+	seg.written = committed
 	// The failed write may have left part of the buffer in the file.
-	if err := seg.f.Truncate(seg.written); err != nil {
+	if err := seg.f.Truncate(committed); err != nil {
 		p.syncErr = fmt.Errorf("%w (and truncating the partial write failed: %v)", cause, err)
 		p.logger.Error("cannot undo a failed write; the partition refuses appends until reopened", "partition", p.name, "err", err)
 		return
 	}
-	if _, err := seg.f.Seek(seg.written, 0); err != nil {
+	if _, err := seg.f.Seek(committed, 0); err != nil {
 		p.syncErr = fmt.Errorf("%w (and seeking back failed: %v)", cause, err)
 		return
 	}
 	p.nextOffset = p.durable.Load()
-	seg.assigned = seg.written
+	seg.assigned = committed
 	if err := p.rebuildActiveIndex(seg); err != nil {
 		p.syncErr = fmt.Errorf("%w (and rebuilding the index failed: %v)", cause, err)
 		return
@@ -359,15 +474,11 @@ func (p *Partition) roll(onlyIfFull bool, want int64) error {
 // flushLocked writes and (if sync) fsyncs everything pending. It runs with
 // both syncMu and mu held.
 func (p *Partition) flushLocked(sync bool) error {
-	buf := p.pending
-	p.pending = nil
-	upTo := p.nextOffset
-	lso := p.lastStableLocked(upTo)
-	// writeOut's rollback takes mu: release it around the call. syncMu
-	// keeps other committers out, and appenders that slip in meanwhile are
-	// covered by the following check.
+	// flush takes writeMu and mu (rollback too): release mu around the
+	// call. syncMu keeps other committers out, and appenders that slip in
+	// meanwhile are covered by the following check.
 	p.mu.Unlock()
-	err := p.writeOut(p.active, buf, upTo, lso, sync)
+	err := p.flush(sync)
 	p.mu.Lock()
 	if err != nil {
 		return err

@@ -157,3 +157,32 @@ func writeFileAtomic(fsys FS, name string, data []byte) error {
 	}
 	return nil
 }
+
+// vectorWriter is a File that writes several buffers, in order, with one
+// system call (writev(2)): the log's pending batches go to a segment
+// without being gathered into one buffer first. Files without it get one
+// Write per buffer.
+type vectorWriter interface {
+	// WriteVectors writes all of bufs, in order, as Write would write their
+	// concatenation; n is the number of bytes written.
+	WriteVectors(bufs [][]byte) (n int, err error)
+}
+
+// writeVectors writes bufs to f in order, with writev(2) where f supports
+// it. n is the number of bytes written; n < the total means err != nil.
+func writeVectors(f File, bufs [][]byte) (n int, err error) {
+	if vw, ok := f.(vectorWriter); ok {
+		return vw.WriteVectors(bufs)
+	}
+	for _, b := range bufs {
+		m, err := f.Write(b)
+		n += m
+		if err == nil && m < len(b) {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}

@@ -4,8 +4,11 @@ package logstore
 
 import (
 	"errors"
+	"io"
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 func flock(f *os.File) error {
@@ -28,4 +31,52 @@ func fdatasync(f *os.File) error {
 			return nil
 		}
 	}
+}
+
+// maxIOV is the most buffers one writev(2) takes (IOV_MAX).
+const maxIOV = 1024
+
+// WriteVectors implements vectorWriter with writev(2), IOV_MAX buffers at
+// a time, going on after short writes. The file descriptor is held through
+// the file's raw connection, so a concurrent Close waits for the write.
+func (f osFile) WriteVectors(bufs [][]byte) (n int, err error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	for len(bufs) > 0 {
+		chunk := bufs[:min(len(bufs), maxIOV)]
+		var m int
+		var werr error
+		if err := rc.Write(func(fd uintptr) bool {
+			m, werr = unix.Writev(int(fd), chunk)
+			return true
+		}); err != nil {
+			return n, &os.PathError{Op: "writev", Path: f.Name(), Err: err}
+		}
+		if werr == unix.EINTR {
+			continue
+		}
+		if werr != nil {
+			return n, &os.PathError{Op: "writev", Path: f.Name(), Err: werr}
+		}
+		if m <= 0 {
+			return n, &os.PathError{Op: "writev", Path: f.Name(), Err: io.ErrShortWrite}
+		}
+		n += m
+		// Drop what was written: whole buffers, then part of one.
+		for m > 0 {
+			if m >= len(bufs[0]) {
+				m -= len(bufs[0])
+				bufs = bufs[1:]
+				continue
+			}
+			bufs = append([][]byte{bufs[0][m:]}, bufs[1:]...)
+			m = 0
+		}
+		for len(bufs) > 0 && len(bufs[0]) == 0 {
+			bufs = bufs[1:]
+		}
+	}
+	return n, nil
 }

@@ -433,12 +433,18 @@ func (p *Partition) close(deleting bool) error {
 		// Appenders still waiting for a commit get ErrClosed.
 		p.syncErr = fmt.Errorf("partition %s: %w (topic deleted)", p.name, ErrClosed)
 		p.bumpEpoch(p.syncErr)
-		p.pending = nil
+		p.dropPendingLocked()
 	}
 	p.closed = true
 	p.deleted = deleting
 	p.closedSync = true
 	close(p.closing)
+	// A write-ahead that took its batches before closed was set finishes
+	// before the files close; later ones see closed and write nothing.
+	p.mu.Unlock()
+	p.writeMu.Lock()
+	p.writeMu.Unlock() //nolint:staticcheck // waiting for the holder is the point
+	p.mu.Lock()
 	p.segMu.Lock()
 	for _, s := range p.segments {
 		s.deleted.Store(true)

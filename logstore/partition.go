@@ -31,7 +31,8 @@ type Partition struct {
 	// counters, and the producer state.
 	mu         sync.Mutex
 	nextOffset int64
-	pending    []byte
+	pending    [][]byte // batches assigned and not yet written, in offset order
+	arena      []byte   // copies of the batches given to Assign (pending points into it)
 	active     *segment
 	closed     bool
 	deleted    bool
@@ -44,12 +45,22 @@ type Partition struct {
 	syncMu            sync.Mutex
 	durable           atomic.Int64 // offset below which everything is committed (written under syncMu)
 	unsynced          bool
-	spare             []byte
+	syncing           atomic.Bool      // a commit's fdatasync is running (set under syncMu)
 	epoch             atomic.Uint64    // (mu) buffer epoch, bumped on failures
 	durableAtEpochEnd map[uint64]int64 // (mu)
 	discardErr        error            // (mu)
 	syncErr           error            // (mu) sticky: no appends until reopened
 	closedSync        bool
+
+	// writeMu is held by whoever writes pending batches to the active
+	// segment: the committer, or an appender writing ahead while the
+	// committer's fdatasync runs (see commit.go). It guards the fields
+	// below, each segment's written size and its file position. Taken
+	// after syncMu and before mu.
+	writeMu      sync.Mutex
+	aheadErr     error    // a write-ahead failed: the next commit rolls back
+	sparePending [][]byte // for reuse as pending
+	spareArena   []byte   // for reuse as arena
 
 	// commitMu guards the election of the committer (see commit).
 	commitMu   sync.Mutex
@@ -161,6 +172,23 @@ func (a Assigned) Commit() (AppendResult, error) {
 // reads it and commits them afterwards: the batches of several requests
 // then share one write and fsync.
 func (p *Partition) Assign(ctx context.Context, batch []byte) (Assigned, error) {
+	return p.assign(ctx, batch, false)
+}
+
+// AssignInPlace is Assign for a caller that hands batch over until its
+// Commit returns: instead of copying it, the log patches batch in place
+// (its base offset, leader epoch and, with LogAppendTime, its timestamp)
+// and writes it to the segment from there, so the bytes go from the
+// caller's buffer to the file without another copy. The caller must not
+// modify or reuse batch until Commit has returned (with or without an
+// error); after that the log holds no reference to it. The Kafka listener
+// assigns the batches of a request this way, straight from the buffer the
+// request was read into.
+func (p *Partition) AssignInPlace(ctx context.Context, batch []byte) (Assigned, error) {
+	return p.assign(ctx, batch, true)
+}
+
+func (p *Partition) assign(ctx context.Context, batch []byte, inPlace bool) (Assigned, error) {
 	h, err := record.Verify(batch)
 	if err != nil {
 		return Assigned{}, fmt.Errorf("partition %s: append: %w", p.name, err)
@@ -220,9 +248,13 @@ func (p *Partition) Assign(ctx context.Context, batch []byte) (Assigned, error) 
 		seg.firstAppend.Store(time.Now().UnixMilli())
 	}
 	base := p.nextOffset
-	start := len(p.pending)
-	p.pending = append(p.pending, batch...)
-	b := p.pending[start:]
+	b := batch
+	if !inPlace {
+		start := len(p.arena)
+		p.arena = append(p.arena, batch...)
+		b = p.arena[start:len(p.arena):len(p.arena)]
+	}
+	p.pending = append(p.pending, b)
 	record.SetBaseOffset(b, base)
 	record.SetPartitionLeaderEpoch(b, p.epochs.current.Load()) // the current leader epoch (epochs.go)
 	appendTime := int64(-1)
@@ -243,6 +275,12 @@ func (p *Partition) Assign(ctx context.Context, batch []byte) (Assigned, error) 
 	}
 	end, epoch := p.nextOffset, p.epoch.Load()
 	p.mu.Unlock()
+	if p.syncing.Load() && set.policy.Mode == FsyncAlways {
+		// A commit's fdatasync is running: put the batch in the page cache
+		// now, so that the next commit finds it written and the disk
+		// gets it without waiting for the copy (commit.go).
+		p.writeAhead()
+	}
 	return Assigned{p: p, end: end, epoch: epoch, records: int64(h.NumRecords), size: size,
 		res: AppendResult{BaseOffset: base, LastOffset: h.LastOffset(), LogAppendTime: appendTime}}, nil
 }

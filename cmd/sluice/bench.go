@@ -126,6 +126,9 @@ func benchKafka(ctx context.Context, c *cli, args []string) error {
 	fs.StringVar(&cfg.Security.Password, "sasl-password", "", "SASL password for --broker")
 	caFile := fs.String("tls-ca", "", "PEM CA the clients trust on SSL and SASL_SSL with --broker (default: the system's roots)")
 	rounds := fs.Int("rounds", 3, "rounds of a --security-protocol comparison")
+	fs.DurationVar(&cfg.Duration, "duration", 0, "produce for this long instead of a number of records (0: use --records)")
+	fs.StringVar(&cfg.Topic, "topic", "", "topic to create and write (default: kbench-<unix nanos>)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (the client, and the server unless --broker) to this file (go tool pprof)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -133,7 +136,13 @@ func benchKafka(ctx context.Context, c *cli, args []string) error {
 	if len(pos) != 0 {
 		return usagef("takes no arguments")
 	}
-	if cfg.Records < 1 || cfg.RecordSize < 0 || *partitions < 1 || *batch < 1 || cfg.BufferedRecords < 1 {
+	if cfg.Duration < 0 {
+		return usagef("--duration must not be negative")
+	}
+	if cfg.Duration > 0 && !flagGiven(fs, "records") {
+		cfg.Records = 0 // bounded by time only
+	}
+	if (cfg.Records < 1 && cfg.Duration == 0) || cfg.RecordSize < 0 || *partitions < 1 || *batch < 1 || cfg.BufferedRecords < 1 {
 		return usagef("--records, --partitions, --batch-bytes and --buffered-records must be positive")
 	}
 	cfg.Partitions, cfg.BatchBytes = int32(*partitions), int32(*batch)
@@ -159,9 +168,16 @@ func benchKafka(ctx context.Context, c *cli, args []string) error {
 		return nil
 	}
 	cfg.Security.Protocol = *protocols
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
 	stop := progress(c, "bench kafka")
 	res, err := kbench.Run(ctx, cfg)
 	stop()
+	if perr := stopProfile(); err == nil {
+		err = perr
+	}
 	if err != nil {
 		return err
 	}

@@ -76,6 +76,7 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	cleanerIO := fs.Float64("cleaner-io-bytes-per-second", 0, "bound on what the cleaner reads plus writes per second; 0 = unlimited (log.cleaner.io.max.bytes.per.second)")
 	registryDefault, envErr := strconv.ParseBool(envOr(c, "SLUICE_SCHEMA_REGISTRY", "true"))
 	schemaRegistry := fs.Bool("schema-registry", registryDefault || envErr != nil, "serve the Confluent-compatible schema registry (/subjects, /schemas, /config, /mode, /compatibility) on the HTTP listener, kept in the topic _schemas (env SLUICE_SCHEMA_REGISTRY)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the server to this file until it stops (go tool pprof)")
 	var lf logFlags
 	lf.register(c, fs)
 	kf := registerKafkaFlags(c, fs)
@@ -86,6 +87,11 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	if len(pos) != 0 {
 		return usagef("takes no arguments, got %q", pos)
 	}
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	if envErr != nil {
 		return usagef("SLUICE_SCHEMA_REGISTRY must be true or false, got %q", envOr(c, "SLUICE_SCHEMA_REGISTRY", ""))
 	}

@@ -50,6 +50,9 @@ type Options struct {
 	// background cleaner, so that a test runs passes itself
 	// (Partition.Compact) at the times it chooses.
 	Cleaner logstore.CleanerOptions
+	// FS is the log's file system (nil: the operating system's), for
+	// tests that inject faults or hold an fdatasync.
+	FS logstore.FS
 }
 
 // Start opens a log and serves it on 127.0.0.1:0. Everything is closed by
@@ -79,7 +82,7 @@ func StartE(o Options, tempDir func() string) (*Server, error) {
 		cfg = *o.Config
 	}
 	cfg.Addr = "127.0.0.1:0"
-	l, err := logstore.Open(logstore.Options{Dir: o.Dir, DefaultFsync: o.Fsync, DefaultPartitions: cfg.DefaultPartitions, Logger: logger, Cleaner: o.Cleaner})
+	l, err := logstore.Open(logstore.Options{Dir: o.Dir, DefaultFsync: o.Fsync, DefaultPartitions: cfg.DefaultPartitions, Logger: logger, Cleaner: o.Cleaner, FS: o.FS})
 	if err != nil {
 		return nil, err
 	}
