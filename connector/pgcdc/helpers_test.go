@@ -296,3 +296,30 @@ func (s *testSplit) quiet(d time.Duration) {
 		}
 	}
 }
+
+// readUntil reads until a record with key marker (JSON) arrives, and
+// returns every record up to and including it.
+func (s *testSplit) readUntil(marker string) []event {
+	s.t.Helper()
+	var out []event
+	deadline := time.Now().Add(120 * time.Second)
+	for {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("no record with key %s after %d records", marker, len(out))
+		}
+		k, err := s.sp.Read(context.Background(), s.buf)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		for i, m := range s.buf[:k] {
+			e := decodeEvent(s.t, m)
+			out = append(out, e)
+			if string(e.Key) == marker {
+				if i != k-1 {
+					s.t.Fatalf("records after the marker: %s", s.buf[i+1].Value)
+				}
+				return out
+			}
+		}
+	}
+}

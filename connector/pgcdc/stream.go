@@ -2,6 +2,7 @@ package pgcdc
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -338,7 +339,7 @@ func (r *reader) trimSegs(p *position) {
 
 // decode turns one pgoutput message into items.
 func (r *reader) decode(ctx context.Context, data []byte, rels map[uint32]*relation, tx *txState) ([]item, error) {
-	msg, err := pglogrepl.Parse(data)
+	msg, err := parseMessage(data)
 	if err != nil {
 		return nil, &fatalError{fmt.Errorf("postgres_cdc: decoding a pgoutput message: %w", err)}
 	}
@@ -569,4 +570,84 @@ func (r *reader) keyAbove(ctx context.Context, rel *relation, k, from []*string)
 		return false, fmt.Errorf("postgres_cdc: comparing keys of %s: %w", rel.table, res.Err)
 	}
 	return len(res.Rows) == 1 && string(res.Rows[0][0]) == "t", nil
+}
+
+// parseMessage is pglogrepl.Parse, with the panics it has on truncated
+// or malformed messages (an index out of range) turned into errors.
+func parseMessage(data []byte) (m pglogrepl.Message, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			m, err = nil, fmt.Errorf("malformed message (%d bytes, type %q): %v", len(data), data[:min(1, len(data))], p)
+		}
+	}()
+	if err := checkBounds(data); err != nil {
+		return nil, err
+	}
+	return pglogrepl.Parse(data)
+}
+
+// checkBounds checks the lengths pglogrepl allocates by before it reads
+// (a tuple column's length, a truncate's relation count), so that a
+// corrupt message cannot make it allocate gigabytes.
+func checkBounds(data []byte) error {
+	if len(data) == 0 {
+		return errors.New("empty message")
+	}
+	bad := func(what string) error {
+		return fmt.Errorf("malformed %q message: %s", data[0], what)
+	}
+	// tuple checks a TupleData at b[i:] and returns the index after it.
+	tuple := func(i int) (int, error) {
+		if i+2 > len(data) {
+			return 0, bad("truncated tuple")
+		}
+		n := int(binary.BigEndian.Uint16(data[i:]))
+		i += 2
+		for c := 0; c < n; c++ {
+			if i >= len(data) {
+				return 0, bad("truncated tuple")
+			}
+			kind := data[i]
+			i++
+			if kind == pglogrepl.TupleDataTypeText || kind == pglogrepl.TupleDataTypeBinary {
+				if i+4 > len(data) {
+					return 0, bad("truncated column")
+				}
+				l := int(binary.BigEndian.Uint32(data[i:]))
+				i += 4
+				if l > len(data)-i {
+					return 0, bad("column longer than the message")
+				}
+				i += l
+			}
+		}
+		return i, nil
+	}
+	var err error
+	switch data[0] {
+	case 'I', 'D':
+		if len(data) < 6 {
+			return bad("truncated")
+		}
+		_, err = tuple(6)
+	case 'U':
+		if len(data) < 6 {
+			return bad("truncated")
+		}
+		i := 5
+		if data[i] == 'K' || data[i] == 'O' {
+			if i, err = tuple(i + 1); err != nil {
+				return err
+			}
+			if i >= len(data) {
+				return bad("no new tuple")
+			}
+		}
+		_, err = tuple(i + 1)
+	case 'T':
+		if len(data) < 10 || int(binary.BigEndian.Uint32(data[1:])) > (len(data)-6)/4 {
+			return bad("relation count beyond the message")
+		}
+	}
+	return err
 }
