@@ -296,6 +296,15 @@ func (p *Plan) buildInput(ctx context.Context, env *stream.Env, bc *buildCtx, in
 		wm = stream.BoundedOutOfOrderness(func(t tsRow) int64 { return t.ts }, et.MaxOutOfOrderness).WithIdleTimeout(et.IdleTimeout)
 	}
 	s := stream.FromSource[tsRow](env, name, &ingestSource{inner: src, in: in, avro: ai, pb: pi, dl: dl, read: &pj.read}, wm)
+	if in.spec.Changelog != nil {
+		// An update is two rows (-U, +U) of one source record.
+		return stream.FlatMap(s, func(t tsRow, em *stream.Emitter[row.Row]) {
+			em.Emit(t.r)
+			if t.two {
+				em.Emit(t.r2)
+			}
+		}, stream.Name(name+".rows")), nil
+	}
 	return stream.Map(s, func(t tsRow) row.Row { return t.r }, stream.Name(name+".rows")), nil
 }
 

@@ -143,6 +143,8 @@ var (
 		"log":      parseLogSource,
 		"kafka":    parseKafkaSource,
 		"http":     parseHTTPSource,
+		// change data capture
+		"postgres_cdc": parsePostgresCDC,
 	}
 	sinkTable = map[string]sinkParser{
 		"file":     parseFileSink,

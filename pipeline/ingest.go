@@ -19,6 +19,10 @@ import (
 type tsRow struct {
 	r  row.Row
 	ts int64
+	// r2 is an update's after-image row when two is set (a changelog
+	// source's update is two rows, -U and +U, of one record).
+	r2  row.Row
+	two bool
 }
 
 // ingestSource turns a byte source into rows: each split decodes its
@@ -71,10 +75,15 @@ type msgDecoder struct {
 	pb     *protoSplit
 	header []byte
 	arena  row.Arena
+	// clx expands change events (a changelog source); nil otherwise.
+	clx *changelogExpander
 }
 
 func newMsgDecoder(in *inputPlan, ai *avroInput, pi *protoInput) (*msgDecoder, error) {
 	md := &msgDecoder{in: in}
+	if in.spec.Changelog != nil {
+		md.clx = &changelogExpander{spec: in.spec.Changelog}
+	}
 	sch := in.schema()
 	switch in.spec.Format {
 	case "protobuf":
@@ -204,7 +213,14 @@ func (s *ingestSplit) Read(ctx context.Context, dst []tsRow) (int, error) {
 	out := 0
 	for i := range msgs[:n] {
 		m := &msgs[i]
-		tr, keep, f := s.message(m)
+		var tr tsRow
+		var keep bool
+		var f *failure
+		if s.clx != nil {
+			tr, keep, f = s.changeMessage(m)
+		} else {
+			tr, keep, f = s.message(m)
+		}
 		if f != nil {
 			if ferr := s.dl.report(ctx, *f); ferr != nil {
 				return out, ferr

@@ -119,6 +119,7 @@ func Compile(spec *Spec) (*Plan, error) {
 	p := &Plan{Spec: spec, assigned: map[string]bool{}}
 	in := planInput(e, spec.Source, "source")
 	p.input = in
+	checkCDCCheckpoint(e, spec)
 	cur := in.fields // the fields of the rows at the current step
 	curRef := schemaRef(in.schema)
 	var pending *chain // stateless ops collected since the last keyed step
@@ -136,8 +137,13 @@ func Compile(spec *Spec) (*Plan, error) {
 		pending = nil
 	}
 	var updating *sqlPlan // an updating sql step: nothing may follow it
+	chg := spec.Source.Changelog != nil
+	p.changelog = chg
 	for i, st := range spec.Steps {
 		path := fmt.Sprintf("steps[%d].%s", i, st.Kind)
+		if chg && updating == nil && !checkChangelogStep(e, st, path) {
+			continue
+		}
 		if updating != nil {
 			e.list = append(e.list, st.Pos.errorf("cannot follow %s, whose result is updating (%s): an updating result goes only to sinks (postgres with key, or byte sinks writing each change with its %s field); put this step inside the query, or make the query append-only (a window aggregation)", updating.stage, updating.why, sqlOpField))
 			continue
@@ -155,13 +161,19 @@ func Compile(spec *Spec) (*Plan, error) {
 			case "map":
 				op.kind = opMap
 				next := newFieldSet(false)
+				if chg {
+					// The change travels with the row through a map.
+					op.exprs = append(op.exprs, compileAt(e, st.Pos, changelogField, cur))
+					op.names = append(op.names, changelogField)
+					next.kinds[next.add(changelogField)] = row.KindString
+				}
 				for _, a := range st.Map {
 					x := compileAt(e, a.Pos, a.Expr, cur)
 					op.exprs = append(op.exprs, x)
 					op.names = append(op.names, a.Name)
 					next.kinds[next.add(a.Name)] = refKind(a.Expr, cur)
 				}
-				op.outLen = len(st.Map)
+				op.outLen = len(op.names)
 				cur = next
 				s := next.schema()
 				curRef = func() *row.Schema { return s }
@@ -216,7 +228,7 @@ func Compile(spec *Spec) (*Plan, error) {
 			inSource = false
 		case "sql":
 			flush()
-			sp := planSQL(e, st, path, cur, spec.Source.EventTime != nil)
+			sp := planSQL(e, st, path, cur, spec.Source.EventTime != nil, chg)
 			if sp == nil {
 				continue
 			}
@@ -260,7 +272,9 @@ func Compile(spec *Spec) (*Plan, error) {
 		resolveKeys(e, sk.Pos, "key", sinkKeyFields(sk.cfg), cur)
 	}
 	if updating != nil {
-		checkChangelogSinks(e, spec, updating)
+		checkChangelogSinks(e, spec, updating.stage, updating.why)
+	} else if chg {
+		checkChangelogSinks(e, spec, "the source", "its records are change events (changelog:)")
 	}
 	planAvroSinks(e, p, cur)
 	p.inputShaped = cur.open
@@ -319,6 +333,10 @@ func planInput(e *errs, s SourceSpec, name string) *inputPlan {
 		in.fields = planProtoInput(e, s, in)
 	default:
 		in.fields = newFieldSet(true)
+		if s.Changelog != nil {
+			// The change is the rows' first field.
+			in.fields.kinds[in.fields.add(changelogField)] = row.KindString
+		}
 		if a := s.Avro; a != nil && a.Schema != nil {
 			in.fields.hint = avroHint(a.Schema, a.Decimal == "string")
 		}

@@ -96,7 +96,10 @@ type SourceSpec struct {
 	EventTime *EventTimeSpec
 	// Types declares kinds of input fields (optional): name -> kind.
 	Types map[string]string
-	cfg   sourceConfig
+	// Changelog, if set, reads each record as a change event of a table
+	// (changelog.go).
+	Changelog *ChangelogSpec
+	cfg       sourceConfig
 }
 
 // CSVSpec configures the csv format.
@@ -469,10 +472,14 @@ func parseSource(e *errs, o *obj, main bool) SourceSpec {
 			}
 		}
 	}
+	s.Changelog = parseChangelog(e, o, s.Format)
+	if s.Changelog != nil && !main {
+		e.at(o.get("changelog"), o.sub("changelog"), "is only allowed on the main source")
+	}
 	if s.Format == "raw" && s.EventTime != nil && s.EventTime.Field != "timestamp" {
 		e.at(o.node, o.sub("event_time"), "with format raw the only fields are key, value and timestamp")
 	}
-	allowed := append([]string{"format", "csv", "event_time", "types"}, sourceConnectors()...)
+	allowed := append([]string{"format", "csv", "event_time", "types", "changelog"}, sourceConnectors()...)
 	allowed = append(append(allowed, avroKeys...), formatKeys...)
 	o.done(allowed...)
 	return s

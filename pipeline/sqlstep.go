@@ -179,19 +179,22 @@ type sqlPlan struct {
 	// changelog operation in the first field.
 	out      []types.Type
 	updating bool
-	why      string
-	schema   *row.Schema
-	stage    string
+	// opIn is the input position of the rows' change (a changelog
+	// source's op field), -1 when the input is append-only.
+	opIn   int
+	why    string
+	schema *row.Schema
+	stage  string
 }
 
 // planSQL plans a sql step over the fields cur; eventTime says the
 // records' timestamps are event times with watermarks.
-func planSQL(e *errs, st StepSpec, path string, cur *fieldSet, eventTime bool) *sqlPlan {
+func planSQL(e *errs, st StepSpec, path string, cur *fieldSet, eventTime, changelog bool) *sqlPlan {
 	ss := st.SQL
 	if ss == nil {
 		return nil
 	}
-	sp := &sqlPlan{stage: path}
+	sp := &sqlPlan{stage: path, opIn: -1}
 	declared := map[string]types.Type{}
 	for _, c := range ss.Columns {
 		declared[c.Name] = c.typ
@@ -226,6 +229,10 @@ func planSQL(e *errs, st StepSpec, path string, cur *fieldSet, eventTime bool) *
 	hasRowtime := false
 	for _, n := range names {
 		i := cur.idx[n]
+		if changelog && n == changelogField {
+			sp.opIn = i // the change, not a column
+			continue
+		}
 		t, ok := declared[n]
 		if !ok {
 			t = sqlTypeOfKind(cur.kinds[i])
@@ -250,7 +257,11 @@ func planSQL(e *errs, st StepSpec, path string, cur *fieldSet, eventTime bool) *
 		sp.rowtime = true
 	}
 	sess := sql.NewSession(sql.Options{})
-	if err := sess.BindTable(sqlTable, cols); err != nil {
+	bind := sess.BindTable
+	if changelog {
+		bind = sess.BindChangelogTable
+	}
+	if err := bind(sqlTable, cols); err != nil {
 		e.list = append(e.list, ss.QueryPos.errorf("%v", err))
 		return nil
 	}
@@ -575,7 +586,19 @@ func buildSQL(ctx context.Context, rows stream.Stream[row.Row], sp *sqlPlan, in 
 		if sp.rowtime {
 			vals[width-1] = row.Timestamp(em.Timestamp())
 		}
-		em.Emit(exec.Change{Op: exec.Insert, Vals: vals})
+		op := exec.Insert
+		if sp.opIn >= 0 {
+			var ok bool
+			if op, ok = opByName[r.Get(sp.opIn).AsString()]; !ok {
+				rr := r
+				f := failure{Stage: sp.stage, Origin: sp.stage, Offset: -1, Err: fmt.Errorf("field %s: %q is not a change (+I, -U, +U, -D)", changelogField, r.Get(sp.opIn).String()), Row: &rr, Schema: in()}
+				if ferr := dl.report(ctx, f); ferr != nil {
+					panic(ferr)
+				}
+				return
+			}
+		}
+		em.Emit(exec.Change{Op: op, Vals: vals})
 	}, stream.Name(sp.stage+".input"))
 	res, err := sp.query.Build(ctx, map[string]stream.Stream[exec.Change]{sqlTable: changes})
 	if err != nil {
@@ -676,17 +699,17 @@ func (w *changelogWriter) Close(ctx context.Context) error { return w.inner.Clos
 
 // checkChangelogSinks refuses sinks that cannot take an updating sql
 // step's result.
-func checkChangelogSinks(e *errs, spec *Spec, sp *sqlPlan) {
+func checkChangelogSinks(e *errs, spec *Spec, stage, why string) {
 	for _, sk := range spec.Sinks {
 		switch c := sk.cfg.(type) {
 		case nil:
 		case *postgresConfig:
 			if len(c.cfg.Key) == 0 {
-				e.list = append(e.list, sk.Pos.errorf("the result of %s is updating (%s): postgres needs key: the result columns that identify a row (for a GROUP BY, its columns), so that updates replace rows and deletions remove them", sp.stage, sp.why))
+				e.list = append(e.list, sk.Pos.errorf("the result of %s is updating (%s): postgres needs key: the result columns that identify a row (for a GROUP BY, its columns), so that updates replace rows and deletions remove them", stage, why))
 			}
 		default:
 			if !c.bytes() {
-				e.list = append(e.list, sk.Pos.errorf("the result of %s is updating (%s), which %s cannot apply; write it to postgres with key (upserts and deletes), to a byte sink (stdout, file, kafka, log: one record per change, with its %s field +I, -U, +U or -D), or make the query append-only (a window aggregation)", sp.stage, sp.why, sk.Connector, sqlOpField))
+				e.list = append(e.list, sk.Pos.errorf("the result of %s is updating (%s), which %s cannot apply; write it to postgres with key (upserts and deletes), to a byte sink (stdout, file, kafka, log: one record per change, with its %s field +I, -U, +U or -D), or make the query append-only (a window aggregation)", stage, why, sk.Connector, sqlOpField))
 			}
 		}
 	}

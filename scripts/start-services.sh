@@ -49,4 +49,21 @@ start 4222 nats /usr/sbin/nats-server start-stop-daemon --start --oknodo --backg
 # the CDC connectors' sections below set them and restart the server when
 # needed.
 
+# PostgreSQL: logical decoding (connector/pgcdc). wal_level only changes
+# on a restart, so restart only when the running server is not already at
+# logical; ALTER SYSTEM writes postgresql.auto.conf and needs the superuser.
+if [ -d /etc/postgresql ] && up 5432 && command -v psql >/dev/null 2>&1; then
+	pg_wal=$(psql -h 127.0.0.1 -U postgres -d postgres -Atc 'SHOW wal_level' 2>/dev/null)
+	if [ -n "$pg_wal" ] && [ "$pg_wal" != logical ]; then
+		echo "start-services: PostgreSQL wal_level is $pg_wal; setting logical and restarting"
+		if psql -h 127.0.0.1 -U postgres -d postgres -qc 'ALTER SYSTEM SET wal_level = logical' >/tmp/start-services-pgcdc.log 2>&1; then
+			pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main restart >>/tmp/start-services-pgcdc.log 2>&1 ||
+				echo "start-services: could not restart PostgreSQL (see /tmp/start-services-pgcdc.log); CDC tests will skip"
+			wait_up 5432 postgresql
+		else
+			echo "start-services: could not set wal_level=logical (see /tmp/start-services-pgcdc.log); CDC tests will skip"
+		fi
+	fi
+fi
+
 exit 0

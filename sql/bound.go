@@ -62,6 +62,19 @@ func (s *Session) BindTable(name string, cols []BoundColumn) error {
 	return nil
 }
 
+// BindChangelogTable is BindTable for a table whose stream carries
+// changes (exec.Insert, UpdateBefore, UpdateAfter, Delete) rather than
+// inserts only, such as the rows of a change-data-capture source: queries
+// over it are updating, aggregations retract, and window aggregations over
+// it are refused as over any updating input.
+func (s *Session) BindChangelogTable(name string, cols []BoundColumn) error {
+	if err := s.BindTable(name, cols); err != nil {
+		return err
+	}
+	s.tables[lookupKey(name)].changelog = true
+	return nil
+}
+
 // BoundQuery is a query planned over bound tables; Build adds it to a
 // dataflow any number of times.
 type BoundQuery struct {

@@ -36,6 +36,9 @@ type table struct {
 	pk          []int
 	options     connect.Options
 	ddl         *ast.CreateTable
+	// changelog: the table's rows arrive as changes (inserts, updates,
+	// deletes), so every plan over it is updating (BindChangelogTable).
+	changelog bool
 }
 
 type computedColumn struct {

@@ -186,7 +186,7 @@ func (n *rank) cols() []column      { return n.out }
 func (n *union) cols() []column     { return n.out }
 func (n *values) cols() []column    { return n.out }
 
-func (n *scan) updating() bool      { return false }
+func (n *scan) updating() bool      { return n.table.changelog }
 func (n *calc) updating() bool      { return n.in.updating() }
 func (n *windowTVF) updating() bool { return false }
 func (n *windowAgg) updating() bool { return false }

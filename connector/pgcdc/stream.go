@@ -1,0 +1,653 @@
+package pgcdc
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/sluicehq/sluice/connector"
+)
+
+// item is a record (or only a new position) handed from the replication
+// goroutine to Read; pos is the position after it.
+type item struct {
+	msg     connector.Message
+	posOnly bool
+	pos     *position
+}
+
+// reader runs the replication connection on its own goroutine: it
+// decodes the changes into records, sends standby status updates with
+// the confirmed LSN, and reconnects with backoff when the server goes
+// away. Read takes the records from ch.
+type reader struct {
+	sp      *split
+	ch      chan item
+	errc    chan error
+	confirm chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
+	once    sync.Once
+	pos     *position // the producer's position (after the last item sent)
+
+	// cmp is a plain connection for key comparisons while changes older
+	// than a resumed snapshot are filtered (opened when needed).
+	cmp *pgconn.PgConn
+}
+
+func newReader(sp *split, pos *position) *reader {
+	return &reader{sp: sp, ch: make(chan item, 4096), errc: make(chan error, 1), confirm: make(chan struct{}, 1), done: make(chan struct{}), pos: pos}
+}
+
+func (r *reader) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	if c := r.sp.src.confirmed.Load(); c == 0 {
+		// Restored (or fresh) stream positions are confirmed: they come
+		// from completed checkpoints or from the slot itself.
+		r.sp.src.confirmed.Store(uint64(r.pos.LSN))
+	}
+	go r.run(ctx)
+}
+
+func (r *reader) stop() {
+	r.once.Do(func() {
+		if r.cancel != nil {
+			r.cancel()
+			<-r.done
+		}
+	})
+}
+
+func (r *reader) confirmNow() {
+	select {
+	case r.confirm <- struct{}{}:
+	default:
+	}
+}
+
+// read fills dst with records ready now, waiting up to 100ms for the
+// first one.
+func (r *reader) read(ctx context.Context, dst []connector.Message, sp *split) (int, error) {
+	n := 0
+	var timer *time.Timer
+	for n < len(dst) {
+		var it item
+		select {
+		case it = <-r.ch:
+		case err := <-r.errc:
+			return n, err
+		default:
+			if n > 0 {
+				return n, nil
+			}
+			if timer == nil {
+				timer = time.NewTimer(100 * time.Millisecond)
+				defer timer.Stop()
+			}
+			select {
+			case it = <-r.ch:
+			case err := <-r.errc:
+				return n, err
+			case <-timer.C:
+				return 0, nil
+			case <-sp.wake:
+				return 0, nil
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+		}
+		sp.pos = it.pos
+		if !it.posOnly {
+			dst[n] = it.msg
+			n++
+		}
+	}
+	return n, nil
+}
+
+// fatalError is an error reconnecting does not cure.
+type fatalError struct{ err error }
+
+func (e *fatalError) Error() string { return e.err.Error() }
+func (e *fatalError) Unwrap() error { return e.err }
+
+func (r *reader) run(ctx context.Context) {
+	defer close(r.done)
+	defer func() {
+		if r.cmp != nil {
+			r.cmp.Close(context.Background())
+		}
+	}()
+	log := r.sp.cfg.Logger
+	backoff := 250 * time.Millisecond
+	for {
+		progressed, err := r.session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		var fe *fatalError
+		if errors.As(err, &fe) || isFatalPgError(err) {
+			r.sp.src.stats.Errors.Add(1)
+			select {
+			case r.errc <- err:
+			case <-ctx.Done():
+			}
+			return
+		}
+		if progressed {
+			backoff = 250 * time.Millisecond
+		}
+		r.sp.src.stats.Reconnects.Add(1)
+		r.sp.src.stats.Errors.Add(1)
+		log.Warn("postgres_cdc: replication connection lost; reconnecting", "slot", r.sp.cfg.Slot, "error", err, "retry_in", backoff.String(), "resume_lsn", r.pos.LSN.String())
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(backoff*2, r.sp.cfg.MaxBackoff)
+	}
+}
+
+// isFatalPgError: errors of the server that a retry will not change
+// (a missing slot or publication, a permission, a bad setting), except
+// "in use" (the slot of a crashed run is released once the server notices).
+func isFatalPgError(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch {
+	case pe.Code == "55006": // object_in_use: the slot is still held
+		return false
+	case strings.HasPrefix(pe.Code, "42"), strings.HasPrefix(pe.Code, "28"), pe.Code == "55000":
+		return true
+	}
+	return false
+}
+
+// txState is the transaction being decoded.
+type txState struct {
+	active    bool
+	finalLSN  pglogrepl.LSN
+	xid       uint32
+	commitMs  int64
+	emitted   int // records produced (emitted or skipped as already emitted)
+	skip      int
+	filterLSN bool // some key range's snapshot is newer than this commit
+}
+
+// session streams from r.pos until the connection fails or ctx ends.
+// progressed reports that it got at least one message.
+func (r *reader) session(ctx context.Context) (progressed bool, err error) {
+	cfg := r.sp.cfg
+	conn, err := connect(ctx, cfg.DSN, true)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close(context.Background())
+	err = pglogrepl.StartReplication(ctx, conn, cfg.Slot, r.pos.LSN, pglogrepl.StartReplicationOptions{
+		Mode:       pglogrepl.LogicalReplication,
+		PluginArgs: []string{"proto_version '1'", "publication_names '" + cfg.Publication + "'"},
+	})
+	if err != nil {
+		return false, fmt.Errorf("postgres_cdc: starting replication from slot %s at %s: %w", cfg.Slot, r.pos.LSN, err)
+	}
+	rels := map[uint32]*relation{}
+	var tx txState
+	nextStatus := time.Now()
+	sendStatus := func() error {
+		lsn := pglogrepl.LSN(r.sp.src.confirmed.Load())
+		if lsn == 0 {
+			return nil
+		}
+		nextStatus = time.Now().Add(cfg.StatusInterval)
+		if err := pglogrepl.SendStandbyStatusUpdate(ctx, conn, pglogrepl.StandbyStatusUpdate{WALWritePosition: lsn, WALFlushPosition: lsn, WALApplyPosition: lsn}); err != nil {
+			return fmt.Errorf("postgres_cdc: sending a standby status update: %w", err)
+		}
+		return nil
+	}
+	if err := sendStatus(); err != nil {
+		return false, err
+	}
+	for {
+		select {
+		case <-r.confirm:
+			if err := sendStatus(); err != nil {
+				return progressed, err
+			}
+		default:
+		}
+		if !time.Now().Before(nextStatus) {
+			if err := sendStatus(); err != nil {
+				return progressed, err
+			}
+		}
+		rctx, cancel := context.WithDeadline(ctx, nextStatus)
+		raw, err := conn.ReceiveMessage(rctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return progressed, ctx.Err()
+			}
+			if pgconn.Timeout(err) {
+				continue
+			}
+			return progressed, err
+		}
+		switch m := raw.(type) {
+		case *pgproto3.ErrorResponse:
+			return progressed, pgconn.ErrorResponseToPgError(m)
+		case *pgproto3.CopyData:
+			progressed = true
+			if len(m.Data) == 0 {
+				continue
+			}
+			switch m.Data[0] {
+			case pglogrepl.PrimaryKeepaliveMessageByteID:
+				ka, err := pglogrepl.ParsePrimaryKeepaliveMessage(m.Data[1:])
+				if err != nil {
+					return progressed, &fatalError{fmt.Errorf("postgres_cdc: %w", err)}
+				}
+				r.sp.src.walEnd.Store(uint64(ka.ServerWALEnd))
+				// Between transactions everything before the server's
+				// WAL end has been sent: the position may move there, so
+				// that an idle slot's confirmed LSN follows the WAL.
+				if !tx.active && ka.ServerWALEnd > r.pos.LSN && r.pos.TxLSN == 0 {
+					p := r.pos.clone()
+					p.LSN = ka.ServerWALEnd
+					r.trimSegs(p)
+					if !r.send(ctx, item{posOnly: true, pos: p}, sendStatus) {
+						return progressed, ctx.Err()
+					}
+				}
+				if ka.ReplyRequested {
+					if err := sendStatus(); err != nil {
+						return progressed, err
+					}
+				}
+			case pglogrepl.XLogDataByteID:
+				xld, err := pglogrepl.ParseXLogData(m.Data[1:])
+				if err != nil {
+					return progressed, &fatalError{fmt.Errorf("postgres_cdc: %w", err)}
+				}
+				if uint64(xld.ServerWALEnd) > r.sp.src.walEnd.Load() {
+					r.sp.src.walEnd.Store(uint64(xld.ServerWALEnd))
+				}
+				if err := r.handle(ctx, xld.WALData, rels, &tx, sendStatus); err != nil {
+					return progressed, err
+				}
+			}
+		default:
+			// NoticeResponse and the like.
+		}
+	}
+}
+
+// handle decodes one pgoutput message and sends its records.
+func (r *reader) handle(ctx context.Context, data []byte, rels map[uint32]*relation, tx *txState, sendStatus func() error) error {
+	out, err := r.decode(ctx, data, rels, tx)
+	if err != nil {
+		return err
+	}
+	for _, it := range out {
+		if !r.send(ctx, it, sendStatus) {
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// send hands an item to Read, sending status updates while Read is slow
+// (so the server does not time the connection out).
+func (r *reader) send(ctx context.Context, it item, sendStatus func() error) bool {
+	t := time.NewTicker(r.sp.cfg.StatusInterval)
+	defer t.Stop()
+	for {
+		select {
+		case r.ch <- it:
+			r.pos = it.pos
+			return true
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			_ = sendStatus() // a broken connection shows at the next receive
+		case <-r.confirm:
+			_ = sendStatus()
+		}
+	}
+}
+
+// trimSegs forgets the snapshots' key ranges once the stream is past
+// every one of them.
+func (r *reader) trimSegs(p *position) {
+	if p.Segs != nil && p.LSN >= p.maxSegLSN() {
+		p.Segs = nil
+	}
+}
+
+// decode turns one pgoutput message into items.
+func (r *reader) decode(ctx context.Context, data []byte, rels map[uint32]*relation, tx *txState) ([]item, error) {
+	msg, err := parseMessage(data)
+	if err != nil {
+		return nil, &fatalError{fmt.Errorf("postgres_cdc: decoding a pgoutput message: %w", err)}
+	}
+	switch m := msg.(type) {
+	case *pglogrepl.RelationMessage:
+		rels[m.RelationID] = r.relationOf(m)
+		return nil, nil
+	case *pglogrepl.BeginMessage:
+		*tx = txState{active: true, finalLSN: m.FinalLSN, xid: m.Xid, commitMs: m.CommitTime.UnixMilli()}
+		if r.pos.TxLSN != 0 && r.pos.TxLSN == m.FinalLSN {
+			tx.skip = r.pos.TxSkip
+		}
+		tx.filterLSN = r.pos.Segs != nil && m.FinalLSN < r.pos.maxSegLSN()
+		return nil, nil
+	case *pglogrepl.CommitMessage:
+		if !tx.active {
+			return nil, &fatalError{errors.New("postgres_cdc: a commit without a transaction in the stream")}
+		}
+		*tx = txState{}
+		p := r.pos.clone()
+		p.LSN, p.TxLSN, p.TxSkip = m.TransactionEndLSN, 0, 0
+		r.trimSegs(p)
+		return []item{{posOnly: true, pos: p}}, nil
+	case *pglogrepl.InsertMessage:
+		rel, err := r.rel(rels, m.RelationID)
+		if err != nil || rel.idx < 0 {
+			return nil, err
+		}
+		return r.emit(ctx, tx, rel, opCreate, nil, false, tupleOf(m.Tuple, nil))
+	case *pglogrepl.UpdateMessage:
+		rel, err := r.rel(rels, m.RelationID)
+		if err != nil || rel.idx < 0 {
+			return nil, err
+		}
+		var old []value
+		keyOnly := false
+		if m.OldTuple != nil {
+			old = tupleOf(m.OldTuple, nil)
+			keyOnly = m.OldTupleType == pglogrepl.UpdateMessageTupleTypeKey
+		}
+		after := tupleOf(m.NewTuple, old)
+		if old != nil && !sameKey(rel, old, after) {
+			// A key change is a delete of the old key and an insert of
+			// the new one, so that consumers keyed by it stay right.
+			d, err := r.emit(ctx, tx, rel, opDelete, old, keyOnly, nil)
+			if err != nil {
+				return nil, err
+			}
+			c, err := r.emit(ctx, tx, rel, opCreate, nil, false, after)
+			return append(d, c...), err
+		}
+		before := old
+		if before == nil {
+			before, keyOnly = after, true // the key at least
+		}
+		return r.emit(ctx, tx, rel, opUpdate, before, keyOnly, after)
+	case *pglogrepl.DeleteMessage:
+		rel, err := r.rel(rels, m.RelationID)
+		if err != nil || rel.idx < 0 {
+			return nil, err
+		}
+		if m.OldTuple == nil {
+			return nil, &fatalError{fmt.Errorf("postgres_cdc: a delete on %s without its key (REPLICA IDENTITY NOTHING?): set REPLICA IDENTITY DEFAULT or FULL", rel.table)}
+		}
+		return r.emit(ctx, tx, rel, opDelete, tupleOf(m.OldTuple, nil), m.OldTupleType == pglogrepl.DeleteMessageTupleTypeKey, nil)
+	case *pglogrepl.TruncateMessage:
+		var names []string
+		for _, id := range m.RelationIDs {
+			if rel := rels[id]; rel != nil && rel.idx >= 0 {
+				names = append(names, rel.table.String())
+			}
+		}
+		if len(names) > 0 {
+			r.sp.cfg.Logger.Warn("postgres_cdc: TRUNCATE is not captured (no per-row deletes are emitted for it): downstream copies keep the rows", "tables", strings.Join(names, ", "))
+		}
+		return nil, nil
+	}
+	return nil, nil // Origin, Type, logical decoding messages
+}
+
+func (r *reader) rel(rels map[uint32]*relation, id uint32) (*relation, error) {
+	rel := rels[id]
+	if rel == nil {
+		return nil, &fatalError{fmt.Errorf("postgres_cdc: a change of relation %d before its Relation message", id)}
+	}
+	return rel, nil
+}
+
+// relationOf maps a Relation message (sent before a table's first change
+// in a session and after every change of its columns) to a relation.
+func (r *reader) relationOf(m *pglogrepl.RelationMessage) *relation {
+	rel := &relation{table: tableName{m.Namespace, m.RelationName}, idx: -1}
+	for i, t := range r.sp.tables {
+		if t == rel.table {
+			rel.idx = i
+		}
+	}
+	for i, c := range m.Columns {
+		rel.cols = append(rel.cols, column{name: c.Name, oid: c.DataType})
+		if c.Flags&1 != 0 {
+			rel.keys = append(rel.keys, i)
+		}
+	}
+	if rel.idx >= 0 && r.sp.meta != nil {
+		// The primary key, in its order: the Relation message flags the
+		// replica identity's columns (every column under REPLICA
+		// IDENTITY FULL) in table order.
+		meta := r.sp.meta[rel.idx].rel
+		var keys []int
+		for _, k := range meta.keys {
+			for i, c := range rel.cols {
+				if c.name == meta.cols[k].name {
+					keys = append(keys, i)
+				}
+			}
+		}
+		if len(keys) == len(meta.keys) {
+			rel.keys = keys
+		}
+	}
+	return rel
+}
+
+// tupleOf converts a pgoutput tuple; columns pgoutput left out (unchanged
+// TOASTed values) are taken from old when it has them.
+func tupleOf(t *pglogrepl.TupleData, old []value) []value {
+	if t == nil {
+		return nil
+	}
+	out := make([]value, len(t.Columns))
+	for i, c := range t.Columns {
+		switch c.DataType {
+		case pglogrepl.TupleDataTypeNull:
+			out[i] = value{present: true, null: true}
+		case pglogrepl.TupleDataTypeText, pglogrepl.TupleDataTypeBinary:
+			out[i] = value{present: true, text: c.Data}
+		case pglogrepl.TupleDataTypeToast:
+			if i < len(old) && old[i].present {
+				out[i] = old[i]
+			}
+		}
+	}
+	return out
+}
+
+// emit makes the record of one change, unless it was emitted before the
+// restart (tx.skip) or a newer snapshot already holds it.
+func (r *reader) emit(ctx context.Context, tx *txState, rel *relation, op byte, before []value, keyOnly bool, after []value) ([]item, error) {
+	if !tx.active {
+		return nil, &fatalError{errors.New("postgres_cdc: a change outside a transaction in the stream")}
+	}
+	if tx.filterLSN {
+		// Changes older than a resumed snapshot: keep them only for the
+		// keys read in an older snapshot.
+		keyFrom := after
+		if keyFrom == nil {
+			keyFrom = before
+		}
+		keep, err := r.keyNeedsChange(ctx, rel, keyText(rel, keyFrom), tx.finalLSN)
+		if err != nil {
+			return nil, err
+		}
+		if !keep {
+			return nil, nil
+		}
+	}
+	tx.emitted++
+	p := r.pos.clone()
+	p.TxLSN, p.TxSkip = tx.finalLSN, tx.emitted
+	if tx.emitted <= tx.skip {
+		return []item{{posOnly: true, pos: p}}, nil
+	}
+	key, val := r.sp.enc.record(op, rel, before, keyOnly, after, source{db: r.sp.db, lsn: tx.finalLSN, txid: tx.xid, tsMs: tx.commitMs}, time.Now().UnixMilli())
+	r.sp.src.stats.Records.Add(1)
+	r.sp.src.stats.Bytes.Add(int64(len(val)))
+	return []item{{msg: connector.Message{Key: key, Value: val, Timestamp: tx.commitMs, Origin: "postgres_cdc/" + rel.table.String(), Offset: -1}, pos: p}}, nil
+}
+
+// keyNeedsChange reports whether a change committed at lsn of the row
+// with key k is after the snapshot that read k's key range.
+func (r *reader) keyNeedsChange(ctx context.Context, rel *relation, k []*string, lsn pglogrepl.LSN) (bool, error) {
+	segs := r.pos.Segs[rel.idx]
+	// The segment holding k: the last whose From is below k.
+	at := 0
+	for i := len(segs) - 1; i > 0; i-- {
+		above, err := r.keyAbove(ctx, rel, k, segs[i].From)
+		if err != nil {
+			return false, err
+		}
+		if above {
+			at = i
+			break
+		}
+	}
+	return lsn >= segs[at].LSN, nil
+}
+
+// keyAbove compares keys as PostgreSQL orders them (collations included).
+func (r *reader) keyAbove(ctx context.Context, rel *relation, k, from []*string) (bool, error) {
+	meta := r.sp.meta[rel.idx]
+	if len(k) != len(from) || len(k) != len(meta.keyTypes) {
+		return false, &fatalError{fmt.Errorf("postgres_cdc: %s: the primary key changed while a resumed snapshot's changes were read; start afresh", rel.table)}
+	}
+	if r.cmp == nil {
+		c, err := connect(ctx, r.sp.cfg.DSN, false)
+		if err != nil {
+			return false, err
+		}
+		r.cmp = c
+	}
+	var a, b []string
+	var params [][]byte
+	for i := range k {
+		if k[i] == nil || from[i] == nil {
+			return false, &fatalError{fmt.Errorf("postgres_cdc: %s: a null key column", rel.table)}
+		}
+		params = append(params, []byte(*k[i]))
+		a = append(a, fmt.Sprintf("$%d::%s", len(params), meta.keyTypes[i]))
+	}
+	for i := range from {
+		params = append(params, []byte(*from[i]))
+		b = append(b, fmt.Sprintf("$%d::%s", len(params), meta.keyTypes[i]))
+	}
+	res := r.cmp.ExecParams(ctx, "SELECT ROW("+strings.Join(a, ", ")+") > ROW("+strings.Join(b, ", ")+")", params, nil, nil, nil).Read()
+	if res.Err != nil {
+		r.cmp.Close(context.Background())
+		r.cmp = nil
+		return false, fmt.Errorf("postgres_cdc: comparing keys of %s: %w", rel.table, res.Err)
+	}
+	return len(res.Rows) == 1 && string(res.Rows[0][0]) == "t", nil
+}
+
+// parseMessage is pglogrepl.Parse, with the panics it has on truncated
+// or malformed messages (an index out of range) turned into errors.
+func parseMessage(data []byte) (m pglogrepl.Message, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			m, err = nil, fmt.Errorf("malformed message (%d bytes, type %q): %v", len(data), data[:min(1, len(data))], p)
+		}
+	}()
+	if err := checkBounds(data); err != nil {
+		return nil, err
+	}
+	return pglogrepl.Parse(data)
+}
+
+// checkBounds checks the lengths pglogrepl allocates by before it reads
+// (a tuple column's length, a truncate's relation count), so that a
+// corrupt message cannot make it allocate gigabytes.
+func checkBounds(data []byte) error {
+	if len(data) == 0 {
+		return errors.New("empty message")
+	}
+	bad := func(what string) error {
+		return fmt.Errorf("malformed %q message: %s", data[0], what)
+	}
+	// tuple checks a TupleData at b[i:] and returns the index after it.
+	tuple := func(i int) (int, error) {
+		if i+2 > len(data) {
+			return 0, bad("truncated tuple")
+		}
+		n := int(binary.BigEndian.Uint16(data[i:]))
+		i += 2
+		for c := 0; c < n; c++ {
+			if i >= len(data) {
+				return 0, bad("truncated tuple")
+			}
+			kind := data[i]
+			i++
+			if kind == pglogrepl.TupleDataTypeText || kind == pglogrepl.TupleDataTypeBinary {
+				if i+4 > len(data) {
+					return 0, bad("truncated column")
+				}
+				l := int(binary.BigEndian.Uint32(data[i:]))
+				i += 4
+				if l > len(data)-i {
+					return 0, bad("column longer than the message")
+				}
+				i += l
+			}
+		}
+		return i, nil
+	}
+	var err error
+	switch data[0] {
+	case 'I', 'D':
+		if len(data) < 6 {
+			return bad("truncated")
+		}
+		_, err = tuple(6)
+	case 'U':
+		if len(data) < 6 {
+			return bad("truncated")
+		}
+		i := 5
+		if data[i] == 'K' || data[i] == 'O' {
+			if i, err = tuple(i + 1); err != nil {
+				return err
+			}
+			if i >= len(data) {
+				return bad("no new tuple")
+			}
+		}
+		_, err = tuple(i + 1)
+	case 'T':
+		if len(data) < 10 || int(binary.BigEndian.Uint32(data[1:])) > (len(data)-6)/4 {
+			return bad("relation count beyond the message")
+		}
+	}
+	return err
+}

@@ -1,0 +1,206 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/sluicehq/sluice/connector"
+	"github.com/sluicehq/sluice/row"
+)
+
+// ChangelogSpec is a source's `changelog:` block: each record is a change
+// event of a table in the envelope change-data-capture tools write
+// (postgres_cdc, mysql_cdc, Debezium): an operation field (c, r, u, d)
+// and the row before and after the change. The source's rows are then
+// the table's rows, each with its change in the field `op` (+I, -U, +U,
+// -D, as an updating sql step's): an insert or snapshot read is +I of
+// after, an update -U of before then +U of after, a delete -D of
+// before.
+type ChangelogSpec struct {
+	// Op, Before, After name the envelope's fields (op, before, after).
+	Op, Before, After string
+	Pos               Pos
+}
+
+func parseChangelog(e *errs, o *obj, format string) *ChangelogSpec {
+	if !o.has("changelog") {
+		return nil
+	}
+	pos := o.pos("changelog")
+	c := o.object("changelog", "the envelope's field names: {op: op, before: before, after: after} (all optional)")
+	if c == nil {
+		return nil
+	}
+	s := &ChangelogSpec{Pos: pos}
+	s.Op = c.str("op", "op")
+	s.Before = c.str("before", "before")
+	s.After = c.str("after", "after")
+	c.done("op", "before", "after")
+	if e.cluster {
+		e.at(o.get("changelog"), pos.Field, "is not available in cluster mode yet")
+	}
+	if format != "json" {
+		e.at(o.get("changelog"), pos.Field, "needs format: json (change events are JSON envelopes), not %s", format)
+	}
+	return s
+}
+
+// changelogField is the field of a changelog source's rows that holds
+// their change.
+const changelogField = sqlOpField
+
+// errChangelog marks a record that is not a change event.
+var errChangelog = errors.New("not a change event")
+
+// changelogExpander turns change events into flat rows' JSON: the before
+// or after object with the change in "op" first. One per split.
+type changelogExpander struct {
+	spec *ChangelogSpec
+	p    fastjson.Parser
+	buf  [2][]byte
+}
+
+// expand returns the flat records of one event: none for a tombstone
+// (an empty value), one for an insert, read or delete, two for an
+// update. The slices are valid until the next call.
+func (x *changelogExpander) expand(val []byte) ([][]byte, error) {
+	if len(val) == 0 {
+		return nil, nil
+	}
+	v, err := x.p.ParseBytes(val)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errChangelog, err)
+	}
+	if v.Type() != fastjson.TypeObject {
+		return nil, fmt.Errorf("%w: a JSON %s, not an object", errChangelog, v.Type())
+	}
+	op := string(v.GetStringBytes(x.spec.Op))
+	img := func(field string) (*fastjson.Value, error) {
+		w := v.Get(field)
+		if w == nil || w.Type() == fastjson.TypeNull {
+			return nil, nil
+		}
+		if w.Type() != fastjson.TypeObject {
+			return nil, fmt.Errorf("%w: %q is a JSON %s, not an object", errChangelog, field, w.Type())
+		}
+		return w, nil
+	}
+	before, err := img(x.spec.Before)
+	if err != nil {
+		return nil, err
+	}
+	after, err := img(x.spec.After)
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	flat := func(i int, change string, w *fastjson.Value) {
+		b := append(x.buf[i][:0], `{"`...)
+		b = append(b, changelogField...)
+		b = append(b, `":"`...)
+		b = append(b, change...)
+		b = append(b, '"')
+		o, _ := w.Object()
+		o.Visit(func(k []byte, fv *fastjson.Value) {
+			if string(k) == changelogField {
+				return // the change's field wins (a column op is hidden)
+			}
+			b = append(b, ',')
+			b = row.AppendQuoted(b, string(k))
+			b = append(b, ':')
+			b = fv.MarshalTo(b)
+		})
+		b = append(b, '}')
+		x.buf[i] = b
+		out = append(out, b)
+	}
+	need := func(w *fastjson.Value, field string) error {
+		if w == nil {
+			return fmt.Errorf("%w: op %q without %q", errChangelog, op, field)
+		}
+		return nil
+	}
+	switch op {
+	case "c", "r":
+		if err := need(after, x.spec.After); err != nil {
+			return nil, err
+		}
+		flat(0, "+I", after)
+	case "u":
+		if err := need(after, x.spec.After); err != nil {
+			return nil, err
+		}
+		if before != nil {
+			flat(0, "-U", before)
+			flat(1, "+U", after)
+		} else {
+			// No before image (another tool's event without it): the
+			// update is an upsert; aggregates over it cannot retract.
+			flat(0, "+U", after)
+		}
+	case "d":
+		if err := need(before, x.spec.Before); err != nil {
+			return nil, err
+		}
+		flat(0, "-D", before)
+	case "":
+		return nil, fmt.Errorf("%w: no %q field", errChangelog, x.spec.Op)
+	default:
+		return nil, fmt.Errorf("%w: op %q (want c, r, u or d)", errChangelog, op)
+	}
+	return out, nil
+}
+
+// changeMessage decodes a change event into its one or two rows (the
+// second in tr.r2), each through the input's steps.
+func (s *msgDecoder) changeMessage(m *connector.Message) (tr tsRow, keep bool, f *failure) {
+	flats, err := s.clx.expand(m.Value)
+	if err != nil {
+		return tsRow{}, false, &failure{Stage: s.in.name + ".changelog", Origin: m.Origin, Offset: m.Offset, Err: err, Raw: m.Value}
+	}
+	k := 0
+	for _, fv := range flats {
+		mm := *m
+		mm.Value = fv
+		t, ok, f := s.message(&mm)
+		if f != nil {
+			f.Raw = m.Value
+			return tsRow{}, false, f
+		}
+		if !ok {
+			continue
+		}
+		if k == 0 {
+			tr = t
+		} else {
+			tr.r2, tr.two = t.r, true
+		}
+		k++
+	}
+	return tr, k > 0, nil
+}
+
+// checkChangelogStep refuses, over a changelog source's rows, the steps
+// that would treat changes as plain records: window, dedup and join keep
+// no retractions, and map or set must not replace the change itself.
+func checkChangelogStep(e *errs, st StepSpec, path string) bool {
+	switch st.Kind {
+	case "window", "dedup", "join":
+		e.list = append(e.list, st.Pos.errorf("%s: the source's records are changes (changelog:), which a %s step would count as plain records (a deleted or updated row would not be retracted); aggregate them in a sql step instead (GROUP BY retracts: SELECT status, COUNT(*) AS n FROM input GROUP BY status), or drop changelog: to process the raw change events", path, st.Kind))
+		return false
+	case "map", "set":
+		as := st.Map
+		if st.Kind == "set" {
+			as = st.Set
+		}
+		for _, a := range as {
+			if a.Name == changelogField {
+				e.list = append(e.list, a.Pos.errorf("%s is the change of each row of a changelog source (+I, -U, +U, -D), kept by every step: name the field otherwise", changelogField))
+				return false
+			}
+		}
+	}
+	return true
+}
