@@ -138,11 +138,12 @@ type sinkParser func(e *errs, o *obj) sinkConfig
 // spec knows but this build does not provide yet.
 var (
 	sourceTable = map[string]sourceParser{
-		"file":     parseFileSource,
-		"generate": parseGenerate,
-		"log":      parseLogSource,
-		"kafka":    parseKafkaSource,
-		"http":     parseHTTPSource,
+		"file":      parseFileSource,
+		"generate":  parseGenerate,
+		"log":       parseLogSource,
+		"kafka":     parseKafkaSource,
+		"http":      parseHTTPSource,
+		"mysql_cdc": parseMySQLCDC,
 	}
 	sinkTable = map[string]sinkParser{
 		"file":     parseFileSink,

@@ -71,6 +71,7 @@ mariadb_cdc() {
 log_bin = mysql-bin
 binlog_format = ROW
 binlog_row_image = FULL
+binlog_row_metadata = FULL
 binlog_expire_logs_seconds = 86400
 server_id = 1'
 	if [ "$(cat "$conf" 2>/dev/null)" != "$want" ]; then
@@ -83,7 +84,12 @@ server_id = 1'
 	fi
 	local vars
 	vars=$(mariadb_cdc_vars)
-	[ "$vars" = "ON ROW FULL" ] && return 0
+	if [ "$vars" = "ON ROW FULL" ]; then
+		# Column names in the binlog's table maps (dynamic, no restart):
+		# events logged before a schema change decode with their own schema.
+		"$cli" -uroot -h127.0.0.1 -P3306 -e "SET GLOBAL binlog_row_metadata = 'FULL'" >/dev/null 2>&1
+		return 0
+	fi
 	echo "start-services: restarting mariadb for the binary log (was: ${vars:-unknown})"
 	if command -v mariadb-admin >/dev/null 2>&1; then
 		mariadb-admin -uroot -h127.0.0.1 shutdown >/dev/null 2>&1
