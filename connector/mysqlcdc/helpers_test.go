@@ -97,14 +97,14 @@ type change struct {
 	Before map[string]json.RawMessage `json:"before"`
 	After  map[string]json.RawMessage `json:"after"`
 	Source struct {
-		Connector string `json:"connector"`
-		DB        string `json:"db"`
-		Table     string `json:"table"`
-		File      string `json:"file"`
-		Pos       uint32 `json:"pos"`
+		Connector string  `json:"connector"`
+		DB        string  `json:"db"`
+		Table     string  `json:"table"`
+		File      string  `json:"file"`
+		Pos       uint32  `json:"pos"`
 		GTID      *string `json:"gtid"`
-		ServerID  uint32 `json:"server_id"`
-		TsMs      int64  `json:"ts_ms"`
+		ServerID  uint32  `json:"server_id"`
+		TsMs      int64   `json:"ts_ms"`
 	} `json:"source"`
 	TsMs int64 `json:"ts_ms"`
 	key  string

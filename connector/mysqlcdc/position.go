@@ -107,7 +107,7 @@ func decodePosition(b []byte) (*position, error) {
 	if p.V != positionVersion {
 		return nil, fmt.Errorf("mysql_cdc position: version %d, want %d (a checkpoint from another version of sluice)", p.V, positionVersion)
 	}
-	if p.Resume.File == "" && p.Snapshot == nil {
+	if p.Resume.File == "" {
 		return nil, errors.New("mysql_cdc position: no binlog file")
 	}
 	if p.Skip < 0 {
