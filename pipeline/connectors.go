@@ -145,6 +145,7 @@ var (
 		"http":     parseHTTPSource,
 		// change data capture
 		"postgres_cdc": parsePostgresCDC,
+		"mysql_cdc":    parseMySQLCDC,
 	}
 	sinkTable = map[string]sinkParser{
 		"file":     parseFileSink,

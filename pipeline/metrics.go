@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	nethttp "github.com/sluicehq/sluice/connector/http"
+	"github.com/sluicehq/sluice/connector/mysqlcdc"
 )
 
 // Collector returns a Prometheus collector of the job's metrics, read on
@@ -44,6 +45,7 @@ func (c *jobCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descDead
 	ch <- descIngestRecords
 	ch <- descIngestRequests
+	describeMySQLCDC(ch)
 }
 
 func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
@@ -57,6 +59,10 @@ func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descDead, prometheus.CounterValue, float64(c.j.DeadLetters()), name)
 	for i, src := range c.j.sources {
+		if ms, ok := src.(*mysqlcdc.Source); ok {
+			collectMySQLCDC(ch, name, c.j.srcName[i], ms)
+			continue
+		}
 		hs, ok := src.(*nethttp.Source)
 		if !ok {
 			continue

@@ -65,5 +65,62 @@ if [ -d /etc/postgresql ] && up 5432 && command -v psql >/dev/null 2>&1; then
 		fi
 	fi
 fi
+# MariaDB (connector/mysqlcdc): the binary log on, in ROW format with full
+# row images, and a server id. The settings go to
+# /etc/mysql/mariadb.conf.d/60-sluice-cdc.cnf (my.cnf is made to include
+# that directory, as Debian's own my.cnf does); mariadbd is restarted only
+# when the running server does not have them yet.
+mariadb_cdc() {
+	command -v mariadb >/dev/null 2>&1 || command -v mysql >/dev/null 2>&1 || return 0
+	[ -x /usr/sbin/mariadbd ] || return 0
+	local cli
+	cli=$(command -v mariadb || command -v mysql)
+	# mariadb_cdc_vars prints "ON ROW FULL" when the server is ready for CDC.
+	mariadb_cdc_vars() {
+		"$cli" -uroot -h127.0.0.1 -P3306 -N -B -e "SHOW VARIABLES WHERE Variable_name IN ('log_bin', 'binlog_format', 'binlog_row_image')" 2>/dev/null |
+			sort | awk '{v[$1] = $2} END {if (NR == 3) print v["log_bin"], v["binlog_format"], v["binlog_row_image"]}'
+	}
+	up 3306 || return 0
+	local dir=/etc/mysql/mariadb.conf.d conf=/etc/mysql/mariadb.conf.d/60-sluice-cdc.cnf
+	local want='[mysqld]
+# Written by sluice scripts/start-services.sh for change data capture.
+log_bin = mysql-bin
+binlog_format = ROW
+binlog_row_image = FULL
+binlog_row_metadata = FULL
+binlog_expire_logs_seconds = 86400
+server_id = 1'
+	if [ "$(cat "$conf" 2>/dev/null)" != "$want" ]; then
+		mkdir -p "$dir" && printf '%s\n' "$want" >"$conf" ||
+			{ echo "start-services: cannot write $conf; the MariaDB CDC tests will skip"; return 0; }
+	fi
+	if [ -f /etc/mysql/my.cnf ] && ! grep -q "^!includedir $dir" /etc/mysql/my.cnf; then
+		printf '\n!includedir %s/\n' "$dir" >>/etc/mysql/my.cnf ||
+			{ echo "start-services: cannot include $dir in /etc/mysql/my.cnf"; return 0; }
+	fi
+	local vars
+	vars=$(mariadb_cdc_vars)
+	if [ "$vars" = "ON ROW FULL" ]; then
+		# Column names in the binlog's table maps (dynamic, no restart):
+		# events logged before a schema change decode with their own schema.
+		"$cli" -uroot -h127.0.0.1 -P3306 -e "SET GLOBAL binlog_row_metadata = 'FULL'" >/dev/null 2>&1
+		return 0
+	fi
+	echo "start-services: restarting mariadb for the binary log (was: ${vars:-unknown})"
+	if command -v mariadb-admin >/dev/null 2>&1; then
+		mariadb-admin -uroot -h127.0.0.1 shutdown >/dev/null 2>&1
+	else
+		mysqladmin -uroot -h127.0.0.1 shutdown >/dev/null 2>&1
+	fi
+	# The port closes before the process has exited; wait for the process.
+	for _ in $(seq 1 120); do
+		start-stop-daemon --status --exec /usr/sbin/mariadbd || break
+		sleep 0.5
+	done
+	start 3306 mariadb /usr/sbin/mariadbd start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+	vars=$(mariadb_cdc_vars)
+	[ "$vars" = "ON ROW FULL" ] || echo "start-services: mariadb still has log_bin/binlog_format/binlog_row_image = ${vars:-unknown}; the MariaDB CDC tests will skip"
+}
+mariadb_cdc
 
 exit 0

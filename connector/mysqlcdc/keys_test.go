@@ -1,0 +1,77 @@
+package mysqlcdc
+
+import (
+	"encoding/json"
+	"testing"
+	"unicode/utf8"
+)
+
+func validUTF8(s string) bool { return utf8.ValidString(s) }
+
+func TestParseLabels(t *testing.T) {
+	got, err := parseLabels("enum('new','it''s','a,b','')")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"new", "it's", "a,b", ""}
+	if len(got) != len(want) {
+		t.Fatalf("%q", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("%q, want %q", got, want)
+		}
+	}
+	if _, err := parseLabels("enum(new)"); err == nil {
+		t.Fatal("unquoted label accepted")
+	}
+}
+
+func TestCompareKeyAndLiterals(t *testing.T) {
+	tb := &table{db: "d", name: "t", cols: []column{
+		{name: "n", kind: kInt, bits: 32}, {name: "dec", kind: kDecimal}, {name: "e", kind: kEnum, labels: []string{"z", "a"}},
+		{name: "b", kind: kBytes}, {name: "s", kind: kString, collation: "utf8mb4_bin"}, {name: "ts", kind: kTemporal},
+	}, pk: []int{0, 1, 2, 3, 4, 5}}
+	key := func(s string) []json.RawMessage {
+		var k []json.RawMessage
+		if err := json.Unmarshal([]byte(s), &k); err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	noServer := func(*column, string, string) (int, error) { t.Fatal("server asked"); return 0, nil }
+	for _, c := range []struct {
+		a, b string
+		want int
+	}{
+		{`[9,"1.5","z","AA==","a","2026-01-01 00:00:00"]`, `[10,"1.5","z","AA==","a","2026-01-01 00:00:00"]`, -1},
+		{`[10,"10.0","z","AA==","a","x"]`, `[10,"9.99","z","AA==","a","x"]`, 1},
+		{`[10,"1","a","AA==","a","x"]`, `[10,"1.0","z","AA==","a","x"]`, 1}, // ENUM orders by index
+		{`[10,"1","z","AP8=","a","x"]`, `[10,"1","z","AQ==","a","x"]`, -1},
+		{`[10,"1","z","AA==","b","x"]`, `[10,"1","z","AA==","b ","x"]`, 0}, // PAD SPACE
+		{`[-1,"-2","z","AA==","a","x"]`, `[-1,"-2","z","AA==","a","x"]`, 0},
+	} {
+		got, err := compareKey(tb, key(c.a), key(c.b), noServer)
+		if err != nil || got != c.want {
+			t.Errorf("compare %s %s = %d, %v; want %d", c.a, c.b, got, err, c.want)
+		}
+	}
+	q, err := chunkQuery(tb, key(`[1,"2.50","a","AP8=","it's \\ x","2026-01-01"]`), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "SELECT `n`, `dec`, `e`, `b`, `s`, `ts` FROM `d`.`t` WHERE (`n`, `dec`, `e`, `b`, `s`, `ts`) > (1, 2.50, 2, X'00ff', 'it''s \\\\ x', '2026-01-01') ORDER BY `n`, `dec`, `e`, `b`, `s`, `ts` LIMIT 10"
+	if q != want {
+		t.Errorf("chunk query\n%s\nwant\n%s", q, want)
+	}
+	if _, err := chunkQuery(tb, key(`["1; DROP TABLE x","2","a","AA==","s","t"]`), 10); err == nil {
+		t.Error("a non-number accepted as an INT literal")
+	}
+}
+
+func TestBinlogPosCompare(t *testing.T) {
+	a, b := binlogPos{"mysql-bin.000009", 500}, binlogPos{"mysql-bin.000010", 4}
+	if a.compare(b) >= 0 || b.compare(a) <= 0 || a.compare(a) != 0 || a.compare(binlogPos{"mysql-bin.000009", 501}) >= 0 {
+		t.Fatal("binlog positions misordered")
+	}
+}
