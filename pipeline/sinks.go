@@ -18,6 +18,9 @@ type encodingSink struct {
 	inner  stream.Sink[connector.Message]
 	enc    rowEncoder
 	keyIdx int // field used as the message key, or -1
+	// keyTmpl, when set, renders each message's key (its destination:
+	// an MQTT topic, a NATS subject) from the row's fields.
+	keyTmpl *keyTemplate
 	name   string
 	schema *row.Schema
 	dl     *deadLetters
@@ -74,6 +77,9 @@ func (e *encodingWriter) Write(ctx context.Context, rows []row.Row) error {
 			if k := rows[e.rows[i]].Get(e.s.keyIdx); !k.IsNull() {
 				msgs[i].Key = []byte(k.String())
 			}
+		}
+		if e.s.keyTmpl != nil {
+			msgs[i].Key = e.s.keyTmpl.render(nil, rows[e.rows[i]])
 		}
 		start = end
 	}
