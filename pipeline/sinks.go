@@ -21,9 +21,9 @@ type encodingSink struct {
 	// keyTmpl, when set, renders each message's key (its destination:
 	// an MQTT topic, a NATS subject) from the row's fields.
 	keyTmpl *keyTemplate
-	name   string
-	schema *row.Schema
-	dl     *deadLetters
+	name    string
+	schema  *row.Schema
+	dl      *deadLetters
 }
 
 func (s *encodingSink) Open(ctx context.Context, info stream.SubtaskInfo) (stream.SinkWriter[row.Row], error) {
