@@ -140,9 +140,15 @@ func (s *Sink) Open(ctx context.Context, info stream.SubtaskInfo) (stream.SinkWr
 }
 
 type pending struct {
-	tok   paho.Token
-	bytes int
+	tok     paho.Token
+	topic   string
+	payload []byte
+	tries   int
 }
+
+// DefaultPublishRetries is how often a publish whose token failed (the
+// connection broke while it was being written) is sent again.
+const DefaultPublishRetries = 20
 
 type writer struct {
 	s       *Sink
@@ -169,24 +175,45 @@ func (w *writer) Write(ctx context.Context, msgs []connector.Message) error {
 		}
 		// paho keeps the payload until it is acknowledged: copy it.
 		payload := append([]byte(nil), m.Value...)
-		w.pending = append(w.pending, pending{tok: w.c.Publish(topic, w.s.cfg.QoS, w.s.cfg.Retain, payload), bytes: len(payload)})
+		w.pending = append(w.pending, pending{tok: w.c.Publish(topic, w.s.cfg.QoS, w.s.cfg.Retain, payload), topic: topic, payload: payload})
 	}
 	return nil
 }
 
+// waitOldest waits for the oldest publish; one whose token failed (the
+// connection broke while it was written) is published again after a
+// backoff: at-least-once.
 func (w *writer) waitOldest(ctx context.Context) error {
-	p := w.pending[0]
-	select {
-	case <-p.tok.Done():
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	if err := p.tok.Error(); err != nil {
+	p := &w.pending[0]
+	backoff := 250 * time.Millisecond
+	for {
+		select {
+		case <-p.tok.Done():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		err := p.tok.Error()
+		if err == nil {
+			break
+		}
 		w.s.meter.Errors.Add(1)
-		return fmt.Errorf("mqtt sink: publish: %w", err)
+		p.tries++
+		if p.tries > DefaultPublishRetries {
+			return fmt.Errorf("mqtt sink: publish to %q failed %d times: %w (is the broker reachable?)", p.topic, p.tries, err)
+		}
+		if p.tries == 1 || p.tries%5 == 0 {
+			w.s.cfg.Logger.Warn("mqtt sink: publish failed; sending it again", "topic", p.topic, "try", p.tries, "err", err)
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, 5*time.Second)
+		p.tok = w.c.Publish(p.topic, w.s.cfg.QoS, w.s.cfg.Retain, p.payload)
 	}
 	w.s.meter.Records.Add(1)
-	w.s.meter.Bytes.Add(int64(p.bytes))
+	w.s.meter.Bytes.Add(int64(len(p.payload)))
 	w.pending[0] = pending{}
 	w.pending = w.pending[1:]
 	if len(w.pending) == 0 {
