@@ -165,6 +165,7 @@ type jsWriter struct {
 	seq     uint64
 	pending []pub
 	head    int
+	backoff time.Duration
 }
 
 // checkStream logs when no stream captures subject, or when its
@@ -234,16 +235,16 @@ func (w *jsWriter) Write(ctx context.Context, msgs []connector.Message) error {
 	return nil
 }
 
-// settleOldest waits for the oldest publish's acknowledgement, sending it
-// again (same message id: the stream drops a copy it already has) when
-// it failed or timed out.
+// settleOldest waits for the oldest publish's acknowledgement. When it
+// failed or timed out (the server went away), it backs off once and then
+// sends again, with their message ids, every pending publish that failed
+// so far: the stream drops a copy it already has.
 func (w *jsWriter) settleOldest(ctx context.Context) error {
 	p := &w.pending[w.head]
-	backoff := 250 * time.Millisecond
 	for {
 		var err error
 		if p.fut == nil {
-			err = errors.New("not sent")
+			err = errNotSent
 		} else {
 			select {
 			case ack := <-p.fut.Ok():
@@ -252,6 +253,7 @@ func (w *jsWriter) settleOldest(ctx context.Context) error {
 				}
 				w.s.meter.Records.Add(1)
 				w.s.meter.Bytes.Add(int64(len(p.msg.Data)))
+				w.backoff = 0
 				w.pending[w.head] = pub{}
 				w.head++
 				if w.head == len(w.pending) {
@@ -263,27 +265,40 @@ func (w *jsWriter) settleOldest(ctx context.Context) error {
 				return ctx.Err()
 			}
 		}
+		p.fut = nil
 		p.tries++
 		w.s.meter.Errors.Add(1)
 		if p.tries > w.s.cfg.Retries {
 			return fmt.Errorf("nats sink: publish to %q not acknowledged after %d tries: %w (is a stream capturing the subject, and the server up?)", p.msg.Subject, p.tries, err)
 		}
 		if p.tries == 1 || p.tries%5 == 0 {
-			w.s.cfg.Logger.Warn("nats sink: publish not acknowledged; sending it again with the same message id", "subject", p.msg.Subject, "try", p.tries, "err", err)
+			w.s.cfg.Logger.Warn("nats sink: publish not acknowledged; sending the pending publishes again with their message ids", "subject", p.msg.Subject, "try", p.tries, "err", err)
 		}
+		w.backoff = min(max(2*w.backoff, 100*time.Millisecond), 5*time.Second)
 		select {
-		case <-time.After(backoff):
+		case <-time.After(w.backoff):
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		backoff = min(backoff*2, 5*time.Second)
-		fut, perr := w.js.PublishMsgAsync(p.msg)
-		if perr != nil {
-			fut = nil
+		for i := w.head; i < len(w.pending); i++ {
+			q := &w.pending[i]
+			if q.fut != nil {
+				select {
+				case <-q.fut.Err():
+					q.fut = nil
+				default:
+					continue // still waiting for its acknowledgement
+				}
+			}
+			fut, perr := w.js.PublishMsgAsync(q.msg)
+			if perr == nil {
+				q.fut = fut
+			}
 		}
-		p.fut = fut
 	}
 }
+
+var errNotSent = errors.New("not sent")
 
 func (w *jsWriter) flush(ctx context.Context) error {
 	for w.head < len(w.pending) {

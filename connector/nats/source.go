@@ -487,24 +487,32 @@ type coreSplit struct {
 	nc    *nats.Conn
 	sub   *nats.Subscription
 	in    chan *nats.Msg
+	stop  chan struct{}
 	once  sync.Once
 	seq   uint64
 }
 
 func newCoreSplit(nc *nats.Conn, cfg SourceConfig, m *connector.Meter) (*coreSplit, error) {
-	sp := &coreSplit{cfg: cfg, meter: m, nc: nc, in: make(chan *nats.Msg, cfg.MaxInFlight)}
+	sp := &coreSplit{cfg: cfg, meter: m, nc: nc, in: make(chan *nats.Msg, min(cfg.MaxInFlight, 4096)), stop: make(chan struct{})}
+	handle := func(msg *nats.Msg) {
+		select {
+		case sp.in <- msg:
+		case <-sp.stop:
+		}
+	}
 	var err error
 	if cfg.Queue != "" {
-		sp.sub, err = nc.ChanQueueSubscribe(cfg.Subject, cfg.Queue, sp.in)
+		sp.sub, err = nc.QueueSubscribe(cfg.Subject, cfg.Queue, handle)
 	} else {
-		sp.sub, err = nc.ChanSubscribe(cfg.Subject, sp.in)
+		sp.sub, err = nc.Subscribe(cfg.Subject, handle)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("nats source: subscribe %q: %w", cfg.Subject, err)
 	}
-	// A channel subscription's pending limits apply to the channel: beyond
-	// them the client drops (slow consumer), which Dropped counts.
-	if err := sp.sub.SetPendingLimits(cfg.MaxInFlight, -1); err != nil {
+	// While the pipeline is behind, messages wait in the subscription
+	// (up to MaxInFlight, 64 MiB); beyond, the client drops them (slow
+	// consumer), which Dropped counts.
+	if err := sp.sub.SetPendingLimits(cfg.MaxInFlight, 64<<20); err != nil {
 		return nil, fmt.Errorf("nats source: %w", err)
 	}
 	return sp, nil
@@ -567,6 +575,7 @@ func (sp *coreSplit) Seek([]byte) error { return nil }
 // Close unsubscribes and closes the connection.
 func (sp *coreSplit) Close() error {
 	sp.once.Do(func() {
+		close(sp.stop)
 		_ = sp.sub.Unsubscribe()
 		sp.nc.Close()
 	})
