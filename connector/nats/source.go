@@ -285,8 +285,22 @@ func (sp *jsSplit) start(ctx context.Context) error {
 		sp.read = startSeq - 1
 		sp.pos.Store(startSeq - 1)
 	}
+	sp.recv.Store(startSeq - 1)
+	sp.committed.Store(startSeq - 1)
+	it, err := sp.consume(ctx, startSeq)
+	if err != nil {
+		return err
+	}
+	log.Info("nats: consuming", "from_sequence", startSeq)
+	go sp.fetch(it)
+	return nil
+}
+
+// consume (re)creates the durable consumer to deliver from stream
+// sequence startSeq and starts pulling from it.
+func (sp *jsSplit) consume(ctx context.Context, startSeq uint64) (jetstream.MessagesContext, error) {
 	if err := sp.js.DeleteConsumer(ctx, sp.cfg.Stream, sp.cfg.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return fmt.Errorf("nats source: recreate consumer %q: %w", sp.cfg.Durable, err)
+		return nil, fmt.Errorf("nats source: recreate consumer %q: %w", sp.cfg.Durable, err)
 	}
 	cc := jetstream.ConsumerConfig{
 		Durable:       sp.cfg.Durable,
@@ -301,42 +315,98 @@ func (sp *jsSplit) start(ctx context.Context) error {
 	}
 	cons, err := sp.js.CreateConsumer(ctx, sp.cfg.Stream, cc)
 	if err != nil {
-		return fmt.Errorf("nats source: create consumer %q on stream %q: %w", sp.cfg.Durable, sp.cfg.Stream, err)
+		return nil, fmt.Errorf("nats source: create consumer %q on stream %q: %w", sp.cfg.Durable, sp.cfg.Stream, err)
 	}
-	sp.recv.Store(startSeq - 1)
-	sp.committed.Store(startSeq - 1)
 	it, err := cons.Messages(jetstream.PullMaxMessages(sp.cfg.Batch))
 	if err != nil {
-		return fmt.Errorf("nats source: consume %q: %w", sp.cfg.Durable, err)
+		return nil, fmt.Errorf("nats source: consume %q: %w", sp.cfg.Durable, err)
 	}
+	sp.mu.Lock()
 	sp.iter = it
-	log.Info("nats: consuming", "from_sequence", startSeq)
-	go sp.fetch(it)
-	return nil
+	sp.mu.Unlock()
+	return it, nil
+}
+
+// reset recreates the consumer after a lost delivery, to deliver again,
+// in stream order, from just after the last acknowledged message: those
+// already passed on are skipped, and nothing is passed on out of order.
+// It retries with backoff while the server is away.
+func (sp *jsSplit) reset(old jetstream.MessagesContext) (jetstream.MessagesContext, bool) {
+	old.Stop()
+	backoff := 100 * time.Millisecond
+	for {
+		select {
+		case <-sp.stop:
+			return nil, false
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		it, err := sp.consume(ctx, sp.committed.Load()+1)
+		cancel()
+		if err == nil {
+			return it, true
+		}
+		sp.meter.Errors.Add(1)
+		sp.cfg.Logger.Warn("nats: cannot recreate the consumer yet; retrying", "stream", sp.cfg.Stream, "durable", sp.cfg.Durable, "err", err)
+		select {
+		case <-time.After(backoff):
+		case <-sp.stop:
+			return nil, false
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
 }
 
 // fetch moves messages from the consumer to Read, skipping redeliveries
 // of messages already passed on.
+//
+// First deliveries come in stream order, but one can be lost on its way
+// (the connection broke after the server sent it): the server sends it
+// again only after the ack wait, behind later messages. The consumer
+// sequence numbers every delivery, so a gap in it reveals the loss; the
+// consumer is then recreated from the last acknowledged message, which
+// restores the order.
 func (sp *jsSplit) fetch(it jetstream.MessagesContext) {
 	defer close(sp.done)
+	var lastCons uint64
 	for {
 		msg, err := it.Next()
 		if err != nil {
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return
+				select {
+				case <-sp.stop:
+					return
+				default:
+				}
 			}
 			// The iterator survives disconnections (heartbeats, new pull
-			// requests); other errors are reported by Read.
+			// requests); anything else: start over.
 			sp.meter.Errors.Add(1)
-			e := fmt.Errorf("nats source: consume: %w", err)
-			sp.err.Store(&e)
-			return
+			sp.cfg.Logger.Warn("nats: consumer interrupted; recreating it", "stream", sp.cfg.Stream, "durable", sp.cfg.Durable, "err", err)
+			var ok bool
+			if it, ok = sp.reset(it); !ok {
+				return
+			}
+			lastCons = 0
+			continue
 		}
 		md, err := msg.Metadata()
 		if err != nil {
 			sp.meter.Errors.Add(1)
 			continue
 		}
+		if md.Sequence.Consumer != lastCons+1 {
+			sp.meter.Errors.Add(1)
+			sp.cfg.Logger.Warn("nats: a delivery was lost (consumer sequence gap); recreating the consumer from the last acknowledged message",
+				"stream", sp.cfg.Stream, "durable", sp.cfg.Durable, "expected", lastCons+1, "got", md.Sequence.Consumer)
+			var ok bool
+			if it, ok = sp.reset(it); !ok {
+				return
+			}
+			lastCons = 0
+			continue
+		}
+		lastCons = md.Sequence.Consumer
 		seq := md.Sequence.Stream
 		if seq <= sp.recv.Load() {
 			// A redelivery (ack wait expired before the checkpoint
@@ -471,8 +541,11 @@ func (sp *jsSplit) Lag() int64 { return sp.meter.Lag.Load() }
 func (sp *jsSplit) Close() error {
 	sp.closeOne.Do(func() {
 		close(sp.stop)
-		if sp.iter != nil {
-			sp.iter.Stop()
+		sp.mu.Lock()
+		it := sp.iter
+		sp.mu.Unlock()
+		if it != nil {
+			it.Stop()
 			<-sp.done
 		}
 		sp.nc.Close()
