@@ -155,6 +155,7 @@ func (s *Source) Splits(ctx context.Context, _ int) ([]stream.Split[connector.Me
 
 // jsIn is a message passed from the fetching goroutine to Read.
 type jsIn struct {
+	gen     uint64 // the consumer incarnation that delivered it
 	msg     jetstream.Msg
 	seq     uint64
 	pending uint64
@@ -165,6 +166,7 @@ type jsIn struct {
 // acknowledge it (ack-all) when that position's checkpoint completes.
 type mark struct {
 	seq uint64
+	gen uint64
 	msg jetstream.Msg
 }
 
@@ -195,8 +197,12 @@ type jsSplit struct {
 	recv      atomic.Uint64 // highest stream sequence received (fetcher)
 	committed atomic.Uint64 // highest sequence acknowledged
 
-	read     uint64 // Read's goroutine: sequence of the last message read
-	lastMsg  jetstream.Msg
+	read    uint64 // Read's goroutine: sequence of the last message read
+	lastMsg jetstream.Msg
+	lastGen uint64
+	// gen counts consumer incarnations: a message can only be
+	// acknowledged to the incarnation that delivered it.
+	gen      atomic.Uint64
 	pos      atomic.Uint64
 	mu       sync.Mutex
 	marks    []mark
@@ -245,7 +251,7 @@ func (sp *jsSplit) remember(seq uint64) {
 		// later commit covers the rest).
 		sp.marks = append(sp.marks[:0], sp.marks[1:]...)
 	}
-	sp.marks = append(sp.marks, mark{seq: seq, msg: m})
+	sp.marks = append(sp.marks, mark{seq: seq, gen: sp.lastGen, msg: m})
 }
 
 // start recreates the consumer at the start sequence and starts the
@@ -323,6 +329,7 @@ func (sp *jsSplit) consume(ctx context.Context, startSeq uint64) (jetstream.Mess
 	}
 	sp.mu.Lock()
 	sp.iter = it
+	sp.gen.Add(1)
 	sp.mu.Unlock()
 	return it, nil
 }
@@ -421,7 +428,7 @@ func (sp *jsSplit) fetch(it jetstream.MessagesContext) {
 		sp.recv.Store(seq)
 		sp.meter.Lag.Store(int64(md.NumPending))
 		select {
-		case sp.in <- jsIn{msg: msg, seq: seq, pending: md.NumPending, at: md.Timestamp}:
+		case sp.in <- jsIn{gen: sp.gen.Load(), msg: msg, seq: seq, pending: md.NumPending, at: md.Timestamp}:
 		case <-sp.stop:
 			return
 		}
@@ -485,7 +492,7 @@ func (sp *jsSplit) loadErr() error {
 
 func (sp *jsSplit) fill(d *connector.Message, m jsIn) {
 	raw := m.msg
-	sp.read, sp.lastMsg = m.seq, raw
+	sp.read, sp.lastMsg, sp.lastGen = m.seq, raw, m.gen
 	data := raw.Data()
 	var hs []connector.Header
 	for k, vs := range raw.Headers() {
@@ -516,14 +523,19 @@ func (sp *jsSplit) CommitPosition(ctx context.Context, pos []byte) error {
 	var m jetstream.Msg
 	var mseq uint64
 	i := 0
+	gen := sp.gen.Load()
 	for i < len(sp.marks) && sp.marks[i].seq <= seq {
-		m, mseq = sp.marks[i].msg, sp.marks[i].seq
+		if sp.marks[i].gen == gen {
+			m, mseq = sp.marks[i].msg, sp.marks[i].seq
+		}
 		i++
 	}
 	sp.marks = append(sp.marks[:0], sp.marks[i:]...)
 	sp.mu.Unlock()
 	if m == nil {
-		return nil // nothing read since the consumer was (re)created
+		// Nothing read from this consumer incarnation up to pos (it was
+		// recreated at or after it): nothing to acknowledge.
+		return nil
 	}
 	if err := m.DoubleAck(ctx); err != nil {
 		sp.meter.Errors.Add(1)
@@ -587,6 +599,10 @@ func newCoreSplit(nc *nats.Conn, cfg SourceConfig, m *connector.Meter) (*coreSpl
 	// consumer), which Dropped counts.
 	if err := sp.sub.SetPendingLimits(cfg.MaxInFlight, 64<<20); err != nil {
 		return nil, fmt.Errorf("nats source: %w", err)
+	}
+	// The subscription is in place at the server once this returns.
+	if err := nc.FlushTimeout(DefaultConnectTimeout); err != nil {
+		return nil, fmt.Errorf("nats source: subscribe %q: %w", cfg.Subject, err)
 	}
 	return sp, nil
 }
