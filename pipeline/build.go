@@ -204,6 +204,7 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 					if kt, err = compileTemplate(tmpl, out); err != nil {
 						return nil, pos.errorf("%v", err)
 					}
+					kt.check = t.checkKey
 				}
 			}
 			if m, ok := bs.(connector.Metered); ok {

@@ -89,6 +89,7 @@ func parseMQTTSink(e *errs, o *obj) sinkConfig {
 }
 
 func (c *mqttSinkConfig) keyTemplate() (string, Pos) { return c.topic, c.topicPos }
+func (c *mqttSinkConfig) checkKey(k []byte) error    { return mqtt.ValidateTopic(string(k)) }
 func (c *mqttSinkConfig) bytes() bool                { return true }
 func (c *mqttSinkConfig) messageKey() string         { return "" }
 func (c *mqttSinkConfig) openBytes(bc *buildCtx) (stream.Sink[connector.Message], error) {

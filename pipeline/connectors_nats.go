@@ -113,6 +113,7 @@ func (c *natsSinkConfig) keyTemplate() (string, Pos) {
 	}
 	return c.subject, c.subjectPos
 }
+func (c *natsSinkConfig) checkKey(k []byte) error  { return nats.ValidateSubject(string(k)) }
 func (c *natsSinkConfig) exactlyOnceCapable() bool { return c.cfg.JetStream }
 func (c *natsSinkConfig) bytes() bool              { return true }
 func (c *natsSinkConfig) messageKey() string       { return "" }

@@ -20,6 +20,8 @@ type keyTemplater interface {
 	// keyTemplate returns the template ("" for none) and where it is in
 	// the spec.
 	keyTemplate() (string, Pos)
+	// checkKey says whether a rendered destination is valid.
+	checkKey(dst []byte) error
 }
 
 // tmplPart is a literal (field < 0) or a field reference.
@@ -31,6 +33,10 @@ type tmplPart struct {
 // keyTemplate is a parsed destination template bound to a schema.
 type keyTemplate struct {
 	parts []tmplPart
+	// check refuses a rendered destination the system would not take
+	// (the record then fails: dead letter or error, per the spec's
+	// errors section); nil accepts all.
+	check func(dst []byte) error
 }
 
 // parseTemplate splits t into literals and field names, checking braces.
@@ -94,4 +100,21 @@ func (kt *keyTemplate) render(dst []byte, r row.Row) []byte {
 		dst = append(dst, v.String()...)
 	}
 	return dst
+}
+
+// resolveTemplateFields resolves the fields a sink's destination
+// template names (so that the rows carry them), reporting unknown ones
+// at the template.
+func resolveTemplateFields(e *errs, c sinkConfig, cur *fieldSet) {
+	kt, ok := c.(keyTemplater)
+	if !ok {
+		return
+	}
+	t, pos := kt.keyTemplate()
+	if t == "" {
+		return
+	}
+	if _, fields, err := parseTemplate(t); err == nil {
+		resolveKeys(e, pos, "template", fields, cur)
+	}
 }
