@@ -23,6 +23,8 @@ type Job struct {
 	read    atomic.Int64 // messages read by the inputs
 	sources []stream.Source[connector.Message]
 	srcName []string // sources[i]'s place in the spec
+	// meters of the sinks that keep one (messaging connectors).
+	meters []namedMeter
 }
 
 // finishCommitter is a source that records its final positions after a
@@ -207,7 +209,19 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 				}
 				keyIdx = i
 			}
-			stream.To(rows, stream.Sink[row.Row](&encodingSink{inner: bs, enc: enc, keyIdx: keyIdx, name: name, schema: out, dl: dl}), stream.Name(name))
+			var kt *keyTemplate
+			if t, ok := sk.cfg.(keyTemplater); ok {
+				if tmpl, pos := t.keyTemplate(); tmpl != "" {
+					if kt, err = compileTemplate(tmpl, out); err != nil {
+						return nil, pos.errorf("%v", err)
+					}
+					kt.check = t.checkKey
+				}
+			}
+			if m, ok := bs.(connector.Metered); ok {
+				pj.meters = append(pj.meters, namedMeter{field: sk.Pos.Field, connector: sk.Connector, m: m.Meter()})
+			}
+			stream.To(rows, stream.Sink[row.Row](&encodingSink{inner: bs, enc: enc, keyIdx: keyIdx, keyTmpl: kt, name: name, schema: out, dl: dl}), stream.Name(name))
 			continue
 		}
 		var rs stream.Sink[row.Row]
@@ -408,6 +422,8 @@ func exactlyOnceSink(sk SinkSpec) bool {
 		return true
 	case *postgresConfig:
 		return len(c.cfg.Key) > 0
+	case exactlyOnceCapable:
+		return c.exactlyOnceCapable()
 	}
 	return false
 }

@@ -146,6 +146,8 @@ var (
 		// change data capture
 		"postgres_cdc": parsePostgresCDC,
 		"mysql_cdc":    parseMySQLCDC,
+		"mqtt":         parseMQTTSource,
+		"nats":         parseNATSSource,
 	}
 	sinkTable = map[string]sinkParser{
 		"file":     parseFileSink,
@@ -154,6 +156,8 @@ var (
 		"kafka":    parseKafkaSink,
 		"postgres": parsePostgres,
 		"parquet":  parseParquet,
+		"mqtt":     parseMQTTSink,
+		"nats":     parseNATSSink,
 	}
 )
 

@@ -46,6 +46,7 @@ func (c *jobCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descIngestRecords
 	ch <- descIngestRequests
 	describeMySQLCDC(ch)
+	describeConnectorMeters(ch)
 }
 
 func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
@@ -58,6 +59,7 @@ func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descWm, prometheus.GaugeValue, float64(m.Watermark), name, m.Operator, sub)
 	}
 	ch <- prometheus.MustNewConstMetric(descDead, prometheus.CounterValue, float64(c.j.DeadLetters()), name)
+	collectConnectorMeters(c.j, ch)
 	for i, src := range c.j.sources {
 		if ms, ok := src.(*mysqlcdc.Source); ok {
 			collectMySQLCDC(ch, name, c.j.srcName[i], ms)

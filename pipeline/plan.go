@@ -270,6 +270,7 @@ func Compile(spec *Spec) (*Plan, error) {
 			continue
 		}
 		resolveKeys(e, sk.Pos, "key", sinkKeyFields(sk.cfg), cur)
+		resolveTemplateFields(e, sk.cfg, cur)
 	}
 	if updating != nil {
 		checkChangelogSinks(e, spec, updating.stage, updating.why)
