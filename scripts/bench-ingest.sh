@@ -60,7 +60,14 @@ for r in $(seq "$rounds"); do
 	ddmb=$(awk -v s="$secs" 'BEGIN { printf "%.1f", 1073.741824 / s }')
 	echo "round $r dd $ddmb MB/s ($ddout)"
 	echo "$r dd $ddmb" >>"$results"
-	for i in "${!bins[@]}"; do
+	# Odd rounds run the binaries in the order given, even rounds in the
+	# reverse order, so that none always follows dd (whose freed pages the
+	# next writer may find cheaper to fill).
+	order=("${!bins[@]}")
+	if [ $((r % 2)) = 0 ]; then
+		order=($(printf '%s\n' "${order[@]}" | tac))
+	fi
+	for i in "${order[@]}"; do
 		IFS=, read -r -a spec <<<"${bins[$i]}"
 		b=${spec[0]}
 		own=("${spec[@]:1}")
