@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -56,8 +57,43 @@ type reply struct {
 	frame []byte
 }
 
-// maxFreeFrame bounds the request buffers a connection keeps for reuse.
-const maxFreeFrame = 16 << 20
+// maxFreeFrames bounds the bytes of request buffers a connection keeps
+// for reuse (a producer with 5 requests of 1 MiB in flight needs 6).
+const maxFreeFrames = 32 << 20
+
+// framePool is a connection's request buffers free for reuse: a produce
+// request's buffer comes back from the writer once its batches are
+// durable. It keeps at most maxFreeFrames bytes.
+type framePool struct {
+	free  chan []byte
+	bytes atomic.Int64 // capacity of the buffers in free
+}
+
+func newFramePool() *framePool { return &framePool{free: make(chan []byte, maxInflight+2)} }
+
+// get returns a free buffer, or nil.
+func (p *framePool) get() []byte {
+	select {
+	case b := <-p.free:
+		p.bytes.Add(-int64(cap(b)))
+		return b
+	default:
+		return nil
+	}
+}
+
+// put keeps b for reuse if the pool has room for it.
+func (p *framePool) put(b []byte) {
+	if p.bytes.Add(int64(cap(b))) > maxFreeFrames {
+		p.bytes.Add(-int64(cap(b)))
+		return
+	}
+	select {
+	case p.free <- b[:0]:
+	default:
+		p.bytes.Add(-int64(cap(b)))
+	}
+}
 
 // serveConn reads requests from c and answers them in order, as Kafka
 // brokers do. Produce requests are pipelined: the reader assigns a
@@ -77,9 +113,7 @@ func (s *Server) serveConn(c net.Conn, lis Listener) {
 	written := make(chan struct{})
 	// queued counts the replies not yet written (or dropped).
 	var queued sync.WaitGroup
-	// frames holds request buffers for reuse: produce requests' come back
-	// from the writer once their batches are durable.
-	frames := make(chan []byte, maxInflight+2)
+	frames := newFramePool()
 	go func() {
 		defer close(written)
 		s.writeReplies(c, replies, &queued, frames)
@@ -101,10 +135,7 @@ func (s *Server) serveConn(c net.Conn, lis Listener) {
 	var reuse []byte
 	for {
 		if reuse == nil {
-			select {
-			case reuse = <-frames:
-			default:
-			}
+			reuse = frames.get()
 		}
 		frame, err := readFrame(br, s.cfg.MaxRequestBytes, reuse)
 		if err != nil {
@@ -144,7 +175,7 @@ func (s *Server) serveConn(c net.Conn, lis Listener) {
 
 // writeReplies answers the queued replies in order. After a failed write
 // it goes on draining, so that every assigned produce batch is committed.
-func (s *Server) writeReplies(c net.Conn, replies <-chan reply, queued *sync.WaitGroup, frames chan<- []byte) {
+func (s *Server) writeReplies(c net.Conn, replies <-chan reply, queued *sync.WaitGroup, frames *framePool) {
 	var out []byte
 	broken := false
 	for r := range replies {
@@ -153,11 +184,8 @@ func (s *Server) writeReplies(c net.Conn, replies <-chan reply, queued *sync.Wai
 			resp = r.finish()
 			s.metrics.request(r.key, time.Since(r.start))
 		}
-		if r.frame != nil && cap(r.frame) <= maxFreeFrame {
-			select {
-			case frames <- r.frame:
-			default:
-			}
+		if r.frame != nil {
+			frames.put(r.frame)
 		}
 		if (resp == nil && r.token == nil) || broken {
 			queued.Done()

@@ -44,7 +44,13 @@ func (f osFile) WriteVectors(bufs [][]byte) (n int, err error) {
 	if err != nil {
 		return 0, err
 	}
-	for len(bufs) > 0 {
+	for {
+		for len(bufs) > 0 && len(bufs[0]) == 0 {
+			bufs = bufs[1:]
+		}
+		if len(bufs) == 0 {
+			return n, nil
+		}
 		chunk := bufs[:min(len(bufs), maxIOV)]
 		var m int
 		var werr error
@@ -74,9 +80,5 @@ func (f osFile) WriteVectors(bufs [][]byte) (n int, err error) {
 			bufs = append([][]byte{bufs[0][m:]}, bufs[1:]...)
 			m = 0
 		}
-		for len(bufs) > 0 && len(bufs[0]) == 0 {
-			bufs = bufs[1:]
-		}
 	}
-	return n, nil
 }

@@ -6,7 +6,10 @@
 # interleaved rounds. Each round runs dd, then every server binary given,
 # in turn; the client is always the first binary.
 #
-#   scripts/bench-ingest.sh [-r ROUNDS] [-d DIR] [-t DURATION] [-p PROFILE_DIR] BINARY [BINARY...]
+#   scripts/bench-ingest.sh [-r ROUNDS] [-d DIR] [-t DURATION] [-p PROFILE_DIR] [-f FSYNC] [-x CLIENT_FLAG] BINARY[,CLIENT_FLAG...] ...
+#
+# A BINARY may carry client flags for its runs only, after commas
+# (/tmp/sluice,--batch-bytes=4194304 measures a producer setting).
 #
 # DIR (default: a fresh directory under ./bench-ingest.tmp) must be on the
 # disk to measure. With -p, round 1 writes server and client CPU profiles
@@ -29,7 +32,7 @@ done
 shift $((OPTIND - 1))
 [ $# -ge 1 ] || { echo "$0: name at least one sluice binary" >&2; exit 2; }
 bins=("$@")
-client=${bins[0]}
+client=${bins[0]%%,*}
 dir=${dir:-$PWD/bench-ingest.tmp}
 mkdir -p "$dir"
 [ -z "$prof" ] || mkdir -p "$prof"
@@ -57,8 +60,17 @@ for r in $(seq "$rounds"); do
 	ddmb=$(awk -v s="$secs" 'BEGIN { printf "%.1f", 1073.741824 / s }')
 	echo "round $r dd $ddmb MB/s ($ddout)"
 	echo "$r dd $ddmb" >>"$results"
-	for i in "${!bins[@]}"; do
-		b=${bins[$i]}
+	# Odd rounds run the binaries in the order given, even rounds in the
+	# reverse order, so that none always follows dd (whose freed pages the
+	# next writer may find cheaper to fill).
+	order=("${!bins[@]}")
+	if [ $((r % 2)) = 0 ]; then
+		order=($(printf '%s\n' "${order[@]}" | tac))
+	fi
+	for i in "${order[@]}"; do
+		IFS=, read -r -a spec <<<"${bins[$i]}"
+		b=${spec[0]}
+		own=("${spec[@]:1}")
 		data="$dir/data-$i"
 		rm -rf "$data"
 		sprof=() cprof=()
@@ -77,7 +89,7 @@ for r in $(seq "$rounds"); do
 		s0=$(awk '{ print $14 + $15 }' /proc/$spid/stat)
 		TIMEFORMAT="%U %S"
 		{ ctime=$( { time "$client" bench kafka --broker 127.0.0.1:$port --partitions 1 --record-size 1024 \
-			--duration "$dur" --skip-consume "${cprof[@]}" "${extra[@]}" >"$dir/client.out" 2>/dev/null; } 2>&1 ); }
+			--duration "$dur" --skip-consume "${cprof[@]}" "${extra[@]}" "${own[@]}" >"$dir/client.out" 2>/dev/null; } 2>&1 ); }
 		out=$(cat "$dir/client.out")
 		s1=$(awk '{ print $14 + $15 }' /proc/$spid/stat)
 		kill -TERM $spid
@@ -88,7 +100,7 @@ for r in $(seq "$rounds"); do
 		cpu=$(awk -v b="$bytes" -v st=$((s1 - s0)) -v hz="$(getconf CLK_TCK)" -v ct="$ctime" 'BEGIN {
 			split(b, x, " "); gb = x[1] * x[2] / 1e9; split(ct, c, " ")
 			printf "server %.2f, client %.2f CPU-s/GB", st / hz / gb, (c[1] + c[2]) / gb }')
-		echo "round $r bin$i $b: $mb MB/s, $cpu ($(grep produce: <<<"$out" | sed 's/^ *//'))"
+		echo "round $r bin$i ${bins[$i]}: $mb MB/s, $cpu ($(grep produce: <<<"$out" | sed 's/^ *//'))"
 		echo "$r bin$i $mb $(awk -v b="$bytes" -v st=$((s1 - s0)) -v hz="$(getconf CLK_TCK)" -v ct="$ctime" 'BEGIN {
 			split(b, x, " "); gb = x[1] * x[2] / 1e9; split(ct, c, " "); printf "%.3f %.3f", st / hz / gb, (c[1] + c[2]) / gb }')" >>"$results"
 	done
