@@ -137,9 +137,20 @@ func (s *Server) serveConn(c net.Conn, lis Listener) {
 		if reuse == nil {
 			reuse = frames.get()
 		}
-		frame, err := readFrame(br, s.cfg.MaxRequestBytes, reuse)
+		limit := s.cfg.MaxRequestBytes
+		if !cc.auth.authed {
+			// Until it has authenticated a client sends only ApiVersions
+			// and the SASL exchange: small frames (Kafka bounds them by
+			// sasl.server.max.receive.size the same way).
+			limit = min(limit, maxUnauthenticatedFrame)
+		}
+		frame, err := readFrame(br, limit, reuse)
 		if err != nil {
 			switch {
+			case errors.Is(err, ErrFrameTooLarge) && !cc.auth.authed:
+				s.metrics.reject("frame_too_large")
+				s.logger.Info("kafka connection closed: frame too large before authentication", "listener", lis.Name, "remote", cc.remote.String(), "err", err)
+				return
 			case errors.Is(err, ErrFrameTooLarge):
 				s.metrics.reject("frame_too_large")
 			case errors.Is(err, ErrMalformed):

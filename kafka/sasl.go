@@ -51,6 +51,11 @@ const (
 // order offered.
 var allMechanisms = []string{mechScramSHA512, mechScramSHA256, mechPlain}
 
+// maxUnauthenticatedFrame bounds a frame from a connection on a SASL
+// listener that has not authenticated yet (Kafka's default
+// sasl.server.max.receive.size); a larger one closes the connection.
+const maxUnauthenticatedFrame = 512 << 10
+
 // anonymous is the principal of a connection that did not authenticate.
 const anonymous = "User:ANONYMOUS"
 

@@ -165,6 +165,19 @@ func TestSASLRequestBeforeAuthentication(t *testing.T) {
 		}
 		r.expectClosed()
 	}
+	// Oversize frames before authentication close the connection at once
+	// (the server reads no more than their size): a request, and a SASL
+	// message after the handshake.
+	for _, handshake := range []bool{false, true} {
+		r = dialRaw(t, s.Addrs["SASL_PLAINTEXT"])
+		if handshake {
+			if hs := r.request(&kmsg.SASLHandshakeRequest{Version: 1, Mechanism: "PLAIN"}).(*kmsg.SASLHandshakeResponse); hs.ErrorCode != 0 {
+				t.Fatalf("handshake: %d", hs.ErrorCode)
+			}
+		}
+		r.send([]byte{0, 0x10, 0, 0}) // announces 1 MiB, over the 512 KiB allowed before authentication
+		r.expectClosed()
+	}
 	// A handshake on a PLAINTEXT listener: ILLEGAL_SASL_STATE, closed.
 	r = dialRaw(t, s.Addr)
 	if hs := r.request(&kmsg.SASLHandshakeRequest{Version: 1, Mechanism: "PLAIN"}).(*kmsg.SASLHandshakeResponse); hs.ErrorCode != kerr.IllegalSaslState.Code {

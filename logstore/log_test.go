@@ -676,3 +676,51 @@ func TestMetrics(t *testing.T) {
 		t.Fatal("second Open with the same registry succeeded")
 	}
 }
+
+// TestPartitionSegments: Segments lists the segments oldest first, with
+// their bytes adding up to the partition's, their newest timestamps, and
+// the active one last; DeleteRecords at a segment's base removes those
+// before it.
+func TestPartitionSegments(t *testing.T) {
+	opts, _ := testOptions(t.TempDir())
+	l := mustOpen(t, opts)
+	defer l.Close()
+	if err := l.CreateTopic("segs", TopicConfig{Partitions: 1, SegmentBytes: 1024}); err != nil {
+		t.Fatal(err)
+	}
+	tp, _ := l.Topic("segs")
+	p, _ := tp.Partition(0)
+	if segs := p.Segments(); len(segs) != 1 || segs[0].Bytes != 0 {
+		t.Fatalf("empty partition: %+v", segs)
+	}
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	for i := 0; i < 30; i++ {
+		b, _ := makeBatch(t, uint64(i), 2, 60, base+int64(i)*1000)
+		if _, err := p.Append(bg, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	segs := p.Segments()
+	if len(segs) < 3 {
+		t.Fatalf("want several segments, got %+v", segs)
+	}
+	var total int64
+	for i, s := range segs {
+		total += s.Bytes
+		if i > 0 && (s.Base <= segs[i-1].Base || s.MaxTimestamp < segs[i-1].MaxTimestamp) {
+			t.Fatalf("segments out of order: %+v", segs)
+		}
+	}
+	if st := p.Stats(); total != st.Bytes || len(segs) != st.Segments {
+		t.Fatalf("segments hold %d bytes in %d, stats say %d in %d", total, len(segs), st.Bytes, st.Segments)
+	}
+	if last := segs[len(segs)-1]; last.MaxTimestamp < base+29*1000 || last.MaxTimestamp > base+29*1000+10 {
+		t.Fatalf("active segment's newest timestamp %d, want the last batch's (%d and its records' deltas)", last.MaxTimestamp, base+29*1000)
+	}
+	if _, err := p.DeleteRecords(segs[2].Base); err != nil {
+		t.Fatal(err)
+	}
+	if after := p.Segments(); len(after) != len(segs)-2 || after[0] != segs[2] {
+		t.Fatalf("after deleting below segment 2: %+v (was %+v)", after, segs)
+	}
+}

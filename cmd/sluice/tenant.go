@@ -58,7 +58,7 @@ func dataDirFlag(c *cli, fs interface {
 	StringVar(*string, string, string, string)
 }) *string {
 	var d string
-	fs.StringVar(&d, "data-dir", envOr(c, "SLUICE_DATA_DIR", "./data"), "data directory (the server must be stopped; it reads tenants when it starts) (env SLUICE_DATA_DIR)")
+	fs.StringVar(&d, "data-dir", envOr(c, "SLUICE_DATA_DIR", "./data"), "data directory (the server must be stopped: it reads tenants, namespaces and tokens when it starts) (env SLUICE_DATA_DIR)")
 	return &d
 }
 

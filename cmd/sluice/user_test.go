@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -11,8 +12,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"github.com/sluicehq/sluice/auth"
 	"github.com/sluicehq/sluice/kafka"
 	"github.com/sluicehq/sluice/kafka/kafkatest"
+	"github.com/sluicehq/sluice/logstore"
 )
 
 // TestUserCommands: sluice user add/list/delete on a data directory and
@@ -93,10 +96,16 @@ func TestTenantCommands(t *testing.T) {
 	if code, out, errs := runCLI(t, env, "", "namespace", "create", "acme/prod", "--retention", "48h", "--max-storage", "1000000", "--produce-rate", "5000"); code != 0 || !strings.Contains(out, "acme.prod.") {
 		t.Fatalf("namespace create: %d %q %q", code, out, errs)
 	}
+	if code, _, errs := runCLI(t, env, "", "namespace", "create", "acme/logs", "--max-storage", "1000", "--on-full", "drop"); code != 2 || !strings.Contains(errs, "refuse or evict") {
+		t.Fatalf("bad --on-full: %d %q", code, errs)
+	}
+	if code, out, errs := runCLI(t, env, "", "namespace", "create", "acme/logs", "--max-storage", "2000000", "--on-full", "evict"); code != 0 {
+		t.Fatalf("namespace create --on-full evict: %d %q %q", code, out, errs)
+	}
 	if code, _, errs := runCLI(t, env, "", "namespace", "create", "acme.x/prod"); code != 2 {
 		t.Fatalf("bad tenant name: %d %q", code, errs)
 	}
-	if code, out, _ := runCLI(t, env, "", "tenant", "list"); code != 0 || !strings.Contains(out, "48h0m0s") || !strings.Contains(out, "1000000") {
+	if code, out, _ := runCLI(t, env, "", "tenant", "list"); code != 0 || !strings.Contains(out, "48h0m0s") || !strings.Contains(out, "1000000") || !strings.Contains(out, "evict") {
 		t.Fatalf("tenant list: %d %q", code, out)
 	}
 	if code, _, errs := runCLI(t, env, "", "tenant", "delete", "acme"); code != 1 || !strings.Contains(errs, "still has namespaces") {
@@ -105,5 +114,64 @@ func TestTenantCommands(t *testing.T) {
 	s := kafkatest.Start(t, kafkatest.Options{Dir: dir})
 	if ns, ok, _ := s.Kafka.Tenants().NamespaceOf("acme.prod.orders"); !ok || ns.ProduceRate != 5000 {
 		t.Fatalf("the server started on the directory sees %+v (%v)", ns, ok)
+	}
+	if ns, ok, _ := s.Kafka.Tenants().NamespaceOf("acme.logs.app"); !ok || ns.OnFull != auth.OnFullEvict || ns.MaxStorage != 2000000 {
+		t.Fatalf("the server started on the directory sees %+v (%v)", ns, ok)
+	}
+}
+
+// TestTokenCommands: sluice token create prints a token once (only its
+// hash is stored) tied to a principal; list shows it without the secret;
+// revoke removes it; the store on the directory maps it to the principal
+// until its lifetime ends.
+func TestTokenCommands(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"SLUICE_DATA_DIR": dir}
+	if code, _, errs := runCLI(t, env, "", "token", "create", "--principal", "alice"); code != 1 || !strings.Contains(errs, "User:NAME") {
+		t.Fatalf("principal without User: %d %q", code, errs)
+	}
+	if code, _, errs := runCLI(t, env, "", "token", "create"); code != 2 {
+		t.Fatalf("no --principal: %d %q", code, errs)
+	}
+	code, out, errs := runCLI(t, env, "", "token", "create", "--principal", "User:alice", "--ttl", "1h")
+	token := strings.TrimSpace(out)
+	if code != 0 || !strings.HasPrefix(token, "sluice_") || !strings.Contains(errs, "shown once") {
+		t.Fatalf("token create: %d %q %q", code, out, errs)
+	}
+	code, out, _ = runCLI(t, env, "", "token", "list")
+	if code != 0 || !strings.Contains(out, "User:alice") || strings.Contains(out, token) {
+		t.Fatalf("token list: %d %q", code, out)
+	}
+	var id string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "User:alice") {
+			id = strings.Fields(line)[0]
+		}
+	}
+	func() {
+		l, err := logstore.Open(logstore.Options{Dir: dir, Logger: slog.New(slog.DiscardHandler), RetentionCheckInterval: -1, Cleaner: logstore.CleanerOptions{Interval: -1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		tokens, err := auth.OpenTokens(context.Background(), l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, ok := tokens.Principal(token, time.Now()); !ok || p != "User:alice" {
+			t.Fatalf("stored token acts as %q (%v)", p, ok)
+		}
+		if _, ok := tokens.Principal(token, time.Now().Add(2*time.Hour)); ok {
+			t.Fatal("token valid past its --ttl")
+		}
+	}()
+	if code, out, errs := runCLI(t, env, "", "token", "revoke", id); code != 0 {
+		t.Fatalf("token revoke %q: %d %q %q", id, code, out, errs)
+	}
+	if code, out, _ := runCLI(t, env, "", "token", "list"); code != 0 || strings.Contains(out, "User:alice") {
+		t.Fatalf("token list after revoke: %d %q", code, out)
+	}
+	if code, _, errs := runCLI(t, env, "", "token", "revoke", id); code != 1 || !strings.Contains(errs, "no token") {
+		t.Fatalf("revoking twice: %d %q", code, errs)
 	}
 }
