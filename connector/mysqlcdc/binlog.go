@@ -128,13 +128,15 @@ func (b *binlogReader) handle(s *split, ev *replication.BinlogEvent) error {
 	case *replication.RotateEvent:
 		b.file = string(e.NextLogName)
 	case *replication.MariadbGTIDEvent:
-		b.txn, b.tsMs = e.GTID.String(), 0
+		// MariaDB writes a transaction's events at commit; its GTID
+		// event carries the COMMIT statement's time (seconds).
+		b.txn, b.tsMs = e.GTID.String(), int64(h.Timestamp)*1000
 	case *replication.GTIDEvent:
 		if next, err := e.GTIDNext(); err == nil {
 			b.txn = next.String()
 		}
-		b.tsMs = 0
-		if e.OriginalCommitTimestamp > 0 {
+		b.tsMs = int64(h.Timestamp) * 1000
+		if e.OriginalCommitTimestamp > 0 { // MySQL 8: microseconds
 			b.tsMs = int64(e.OriginalCommitTimestamp / 1000)
 		}
 	case *replication.XIDEvent:

@@ -105,6 +105,7 @@ type change struct {
 		GTID      *string `json:"gtid"`
 		ServerID  uint32  `json:"server_id"`
 		TsMs      int64   `json:"ts_ms"`
+		Snapshot  bool    `json:"snapshot"`
 	} `json:"source"`
 	TsMs int64 `json:"ts_ms"`
 	key  string
