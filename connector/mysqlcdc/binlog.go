@@ -111,6 +111,11 @@ func (b *binlogReader) next(ctx context.Context, s *split, block bool) (bool, er
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 				return false, nil
 			}
+			if me := (*mysql.MyError)(nil); errors.As(err, &me) && me.Code == mysql.ER_MASTER_FATAL_ERROR_READING_BINLOG {
+				// The position is gone (purged binlog, unknown GTID):
+				// reconnecting cannot help.
+				return false, fatal(fmt.Errorf("mysql_cdc: the server cannot send the binlog from %s:%d (GTID %q): %w; the pipeline needs a new snapshot (start it without its checkpoints)", s.pos.Resume.File, s.pos.Resume.Pos, s.pos.GTID, err))
+			}
 			return false, fmt.Errorf("binlog: %w", err)
 		}
 		if err := b.handle(s, ev); err != nil {
