@@ -2,8 +2,8 @@ package mysqlcdc
 
 import (
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
