@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestExampleMySQLCDC runs examples/mysql-cdc-orders.yaml against the
@@ -107,6 +108,24 @@ func TestExampleMySQLCDC(t *testing.T) {
 		}
 	}
 	waitOps("rrcud")
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(j.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, mf := range mfs {
+		if mf.GetName() == "sluice_pipeline_mysql_cdc_records_total" {
+			found = true
+			if v := mf.GetMetric()[0].GetCounter().GetValue(); v != 5 {
+				t.Errorf("records metric %v, want 5", v)
+			}
+		}
+	}
+	if !found {
+		t.Error("no sluice_pipeline_mysql_cdc_records_total metric")
+	}
 	cancel()
 	if err := j.Wait(); err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatal(err)

@@ -109,6 +109,11 @@ func (b *binlogReader) next(ctx context.Context, s *split, block bool) (bool, er
 		}
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				if block && ctx.Err() == nil {
+					// Nothing arrived for a while: everything the server
+					// sent is processed, the source is at the head.
+					s.src.stats.lag.Store(0)
+				}
 				return false, nil
 			}
 			if me := (*mysql.MyError)(nil); errors.As(err, &me) && me.Code == mysql.ER_MASTER_FATAL_ERROR_READING_BINLOG {
