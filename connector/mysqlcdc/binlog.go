@@ -142,8 +142,11 @@ func (b *binlogReader) handle(s *split, ev *replication.BinlogEvent) error {
 		// event carries the COMMIT statement's time (seconds).
 		b.txn, b.tsMs = e.GTID.String(), int64(h.Timestamp)*1000
 	case *replication.GTIDEvent:
-		if next, err := e.GTIDNext(); err == nil {
-			b.txn = next.String()
+		b.txn = ""
+		if e.GNO > 0 && h.EventType != replication.ANONYMOUS_GTID_EVENT { // gtid_mode=OFF
+			if next, err := e.GTIDNext(); err == nil {
+				b.txn = next.String()
+			}
 		}
 		b.tsMs = int64(h.Timestamp) * 1000
 		if e.OriginalCommitTimestamp > 0 { // MySQL 8: microseconds
@@ -186,6 +189,10 @@ func (b *binlogReader) commit(s *split, h *replication.EventHeader) {
 			b.gset = g
 			s.pos.GTID = g.String()
 		}
+	} else if b.txn == "" && b.gset != nil {
+		// A transaction without a usable GTID: the set can no longer
+		// follow the binlog; resume by file and position from now on.
+		b.gset, s.pos.GTID = nil, ""
 	}
 	b.txn, b.seen, b.skip = "", 0, 0
 	if h.LogPos > 0 {
