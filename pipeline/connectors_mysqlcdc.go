@@ -17,8 +17,11 @@ type mysqlCDCConfig struct{ cfg mysqlcdc.Config }
 func parseMySQLCDC(e *errs, o *obj) sourceConfig {
 	c := &mysqlCDCConfig{}
 	if dsn := o.str("dsn", ""); dsn != "" {
-		if o.has("host") || o.has("port") || o.has("user") || o.has("password") {
-			e.at(o.get("dsn"), o.sub("dsn"), "set either dsn or host/port/user/password, not both")
+		for _, k := range []string{"host", "port", "user", "password"} {
+			if o.has(k) {
+				o.str(k, "")
+				e.at(o.get(k), o.sub(k), "set either dsn or host/port/user/password, not both")
+			}
 		}
 		if err := c.cfg.ParseDSN(dsn); err != nil {
 			e.at(o.get("dsn"), o.sub("dsn"), "%v", err)

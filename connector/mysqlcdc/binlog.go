@@ -109,7 +109,17 @@ func (b *binlogReader) next(ctx context.Context, s *split, block bool) (bool, er
 		}
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				if block && ctx.Err() == nil {
+					// Nothing arrived for a while: everything the server
+					// sent is processed, the source is at the head.
+					s.src.stats.lag.Store(0)
+				}
 				return false, nil
+			}
+			if me := (*mysql.MyError)(nil); errors.As(err, &me) && me.Code == mysql.ER_MASTER_FATAL_ERROR_READING_BINLOG {
+				// The position is gone (purged binlog, unknown GTID):
+				// reconnecting cannot help.
+				return false, fatal(fmt.Errorf("mysql_cdc: the server cannot send the binlog from %s:%d (GTID %q): %w; the pipeline needs a new snapshot (start it without its checkpoints)", s.pos.Resume.File, s.pos.Resume.Pos, s.pos.GTID, err))
 			}
 			return false, fmt.Errorf("binlog: %w", err)
 		}
@@ -128,13 +138,18 @@ func (b *binlogReader) handle(s *split, ev *replication.BinlogEvent) error {
 	case *replication.RotateEvent:
 		b.file = string(e.NextLogName)
 	case *replication.MariadbGTIDEvent:
-		b.txn, b.tsMs = e.GTID.String(), 0
+		// MariaDB writes a transaction's events at commit; its GTID
+		// event carries the COMMIT statement's time (seconds).
+		b.txn, b.tsMs = e.GTID.String(), int64(h.Timestamp)*1000
 	case *replication.GTIDEvent:
-		if next, err := e.GTIDNext(); err == nil {
-			b.txn = next.String()
+		b.txn = ""
+		if e.GNO > 0 && h.EventType != replication.ANONYMOUS_GTID_EVENT { // gtid_mode=OFF
+			if next, err := e.GTIDNext(); err == nil {
+				b.txn = next.String()
+			}
 		}
-		b.tsMs = 0
-		if e.OriginalCommitTimestamp > 0 {
+		b.tsMs = int64(h.Timestamp) * 1000
+		if e.OriginalCommitTimestamp > 0 { // MySQL 8: microseconds
 			b.tsMs = int64(e.OriginalCommitTimestamp / 1000)
 		}
 	case *replication.XIDEvent:
@@ -174,6 +189,10 @@ func (b *binlogReader) commit(s *split, h *replication.EventHeader) {
 			b.gset = g
 			s.pos.GTID = g.String()
 		}
+	} else if b.txn == "" && b.gset != nil {
+		// A transaction without a usable GTID: the set can no longer
+		// follow the binlog; resume by file and position from now on.
+		b.gset, s.pos.GTID = nil, ""
 	}
 	b.txn, b.seen, b.skip = "", 0, 0
 	if h.LogPos > 0 {

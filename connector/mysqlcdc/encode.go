@@ -16,6 +16,7 @@ type sourceMeta struct {
 	gtid     string
 	serverID uint32
 	tsMs     int64 // the transaction's time (event time)
+	snapshot bool  // an "r" row of the snapshot
 }
 
 // rowImage is one row rendered: a JSON token per column.
@@ -113,6 +114,9 @@ func message(t *table, op byte, before, after rowImage, src sourceMeta) connecto
 	v = strconv.AppendUint(v, uint64(src.serverID), 10)
 	v = append(v, `,"ts_ms":`...)
 	v = strconv.AppendInt(v, src.tsMs, 10)
+	if src.snapshot {
+		v = append(v, `,"snapshot":true`...)
+	}
 	v = append(v, `},"ts_ms":`...)
 	v = strconv.AppendInt(v, time.Now().UnixMilli(), 10)
 	v = append(v, '}')

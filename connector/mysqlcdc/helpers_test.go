@@ -71,7 +71,9 @@ func testConfig(tables ...string) Config {
 	host, port, _ := strings.Cut(testAddr(), ":")
 	var p uint16
 	fmt.Sscan(port, &p)
-	return Config{Host: host, Port: p, User: "root", Tables: tables, Name: "test", ChunkRows: 1000,
+	// A replica id of its own: the server ends an older binlog
+	// connection with the same id (tests run concurrently).
+	return Config{Host: host, Port: p, User: "root", Tables: tables, Name: "test", ChunkRows: 1000, ServerID: 7000 + rand.Uint32N(10000),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxBackoff: time.Second}
 }
 
@@ -105,6 +107,7 @@ type change struct {
 		GTID      *string `json:"gtid"`
 		ServerID  uint32  `json:"server_id"`
 		TsMs      int64   `json:"ts_ms"`
+		Snapshot  bool    `json:"snapshot"`
 	} `json:"source"`
 	TsMs int64 `json:"ts_ms"`
 	key  string

@@ -71,13 +71,13 @@ func loadTable(c *client.Conn, db, name string) (*table, error) {
 		str := func(j int) string { s, _ := r.GetString(i, j); return s }
 		col, err := columnOf(str(0), strings.ToLower(str(1)), strings.ToLower(str(2)))
 		if err != nil {
-			return nil, fmt.Errorf("table %s.%s: %w", db, name, err)
+			return nil, fatal(fmt.Errorf("mysql_cdc: table %s.%s: %w", db, name, err))
 		}
 		col.charset, col.collation = str(3), str(4)
 		t.cols = append(t.cols, col)
 	}
 	if len(t.cols) == 0 {
-		return nil, fmt.Errorf("table %s.%s does not exist (or the user cannot see it): check tables: and the user's privileges", db, name)
+		return nil, fatal(fmt.Errorf("mysql_cdc: table %s.%s does not exist (or the user cannot see it): check tables: and the user's privileges", db, name))
 	}
 	r, err = c.Execute(`SELECT COLUMN_NAME FROM information_schema.STATISTICS
 		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX`, db, name)
@@ -93,7 +93,7 @@ func loadTable(c *client.Conn, db, name string) (*table, error) {
 		t.pk = append(t.pk, j)
 	}
 	if len(t.pk) == 0 {
-		return nil, fmt.Errorf("table %s.%s has no primary key: change data capture keys its messages and chunks its snapshot by it (add a PRIMARY KEY)", db, name)
+		return nil, fatal(fmt.Errorf("mysql_cdc: table %s.%s has no primary key: change data capture keys its messages and chunks its snapshot by it (add a PRIMARY KEY)", db, name))
 	}
 	return t, nil
 }

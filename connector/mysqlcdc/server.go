@@ -134,10 +134,3 @@ func (si serverInfo) beginSnapshot(c *client.Conn) (binlogPos, string, error) {
 	unlock()
 	return p, g, err
 }
-
-// isServerError reports whether err is an error the server answered
-// (as opposed to a broken connection).
-func isServerError(err error) bool {
-	var me *mysql.MyError
-	return errors.As(err, &me)
-}

@@ -108,7 +108,7 @@ func (r *snapshotReader) next(s *split, out *[]pending) (done bool, err error) {
 			r.cur++
 			continue
 		}
-		src := sourceMeta{file: r.at.File, pos: r.at.Pos, gtid: r.gtid, serverID: s.server.serverID, tsMs: r.tsMs}
+		src := sourceMeta{file: r.at.File, pos: r.at.Pos, gtid: r.gtid, serverID: s.server.serverID, tsMs: r.tsMs, snapshot: true}
 		vals := make([]any, len(t.cols))
 		for i := range rows {
 			for j := range vals {

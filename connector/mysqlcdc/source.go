@@ -3,6 +3,7 @@ package mysqlcdc
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -152,8 +153,8 @@ func (s *split) Read(ctx context.Context, dst []connector.Message) (int, error) 
 			if ctx.Err() != nil {
 				return n, nil
 			}
-			if fatal, ok := err.(*fatalError); ok {
-				return n, fatal.err
+			if fe := (*fatalError)(nil); errors.As(err, &fe) {
+				return n, fe.err
 			}
 			s.failed(err)
 			return n, nil
@@ -270,9 +271,6 @@ func (s *split) open(ctx context.Context) error {
 		db, t, _ := strings.Cut(name, ".")
 		tb, err := loadTable(c, db, t)
 		if err != nil {
-			if isServerError(err) {
-				return fatal(fmt.Errorf("mysql_cdc: %w", err))
-			}
 			return err
 		}
 		s.tables[name] = tb

@@ -16,7 +16,7 @@ func TestSnapshotThenStream(t *testing.T) {
 	img := map[string]string{}
 	snap := readN(t, sp, 25, 30*time.Second)
 	for _, ch := range snap {
-		if ch.Op != "r" || ch.Before != nil || ch.Source.Connector != "mysql" || ch.Source.File == "" {
+		if ch.Op != "r" || ch.Before != nil || ch.Source.Connector != "mysql" || ch.Source.File == "" || !ch.Source.Snapshot {
 			t.Fatalf("snapshot row %s", ch.raw)
 		}
 	}
