@@ -23,6 +23,7 @@ type Job struct {
 	read    atomic.Int64 // messages read by the inputs
 	sources []stream.Source[connector.Message]
 	srcName []string // sources[i]'s place in the spec
+	conns   []connStat
 }
 
 // finishCommitter is a source that records its final positions after a
@@ -196,7 +197,12 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 				}
 				keyIdx = i
 			}
-			stream.To(rows, stream.Sink[row.Row](&encodingSink{inner: bs, enc: enc, keyIdx: keyIdx, name: name, schema: out, dl: dl}), stream.Name(name))
+			keyFn, err := sinkKeyFunc(sk.cfg, out)
+			if err != nil {
+				return nil, sk.Pos.errorf("%v", err)
+			}
+			pj.addConnStats(sk.Pos.Field, bs)
+			stream.To(rows, stream.Sink[row.Row](&encodingSink{inner: bs, enc: enc, keyIdx: keyIdx, keyFn: keyFn, name: name, schema: out, dl: dl}), stream.Name(name))
 			continue
 		}
 		var rs stream.Sink[row.Row]
@@ -276,6 +282,7 @@ func (p *Plan) buildInput(ctx context.Context, env *stream.Env, bc *buildCtx, in
 	}
 	pj.sources = append(pj.sources, src)
 	pj.srcName = append(pj.srcName, in.spec.Pos.Field)
+	pj.addConnStats(in.spec.Pos.Field, src)
 	if bc.host.OnSourceOpen != nil {
 		bc.host.OnSourceOpen(in.spec.Pos.Field, src)
 	}

@@ -143,6 +143,8 @@ var (
 		"log":      parseLogSource,
 		"kafka":    parseKafkaSource,
 		"http":     parseHTTPSource,
+		"rabbitmq": parseRabbitSource,
+		"redis":    parseRedisSource,
 	}
 	sinkTable = map[string]sinkParser{
 		"file":     parseFileSink,
@@ -151,6 +153,8 @@ var (
 		"kafka":    parseKafkaSink,
 		"postgres": parsePostgres,
 		"parquet":  parseParquet,
+		"rabbitmq": parseRabbitSink,
+		"redis":    parseRedisSink,
 	}
 )
 

@@ -372,6 +372,11 @@ func sinkKeyFields(c sinkConfig) []string {
 	if k := c.messageKey(); k != "" {
 		return []string{k}
 	}
+	if kt, ok := c.(keyTemplater); ok {
+		if t := kt.keyTemplate(); t != nil {
+			return t.fields
+		}
+	}
 	return nil
 }
 

@@ -18,6 +18,9 @@ type encodingSink struct {
 	inner  stream.Sink[connector.Message]
 	enc    rowEncoder
 	keyIdx int // field used as the message key, or -1
+	// keyFn, if set, renders each message's key from its row (a key
+	// template: a routing key, a subject).
+	keyFn  func(row.Row) []byte
 	name   string
 	schema *row.Schema
 	dl     *deadLetters
@@ -74,6 +77,9 @@ func (e *encodingWriter) Write(ctx context.Context, rows []row.Row) error {
 			if k := rows[e.rows[i]].Get(e.s.keyIdx); !k.IsNull() {
 				msgs[i].Key = []byte(k.String())
 			}
+		}
+		if e.s.keyFn != nil {
+			msgs[i].Key = e.s.keyFn(rows[e.rows[i]])
 		}
 		start = end
 	}
