@@ -81,6 +81,9 @@ type SourceConfig struct {
 type Source struct {
 	cfg   SourceConfig
 	stats counters
+
+	mu   sync.Mutex
+	last *split // of the last Splits call
 }
 
 var _ stream.Source[connector.Message] = (*Source)(nil)
@@ -133,6 +136,9 @@ func (s *Source) ConnectorStats() connector.Stats { return s.stats.get() }
 // Splits implements stream.Source: one split, one consumer.
 func (s *Source) Splits(context.Context, int) ([]stream.Split[connector.Message], error) {
 	sp := &split{src: s, orphans: map[string]uint64{}, wake: make(chan struct{}, 1)}
+	s.mu.Lock()
+	s.last = sp
+	s.mu.Unlock()
 	return []stream.Split[connector.Message]{sp}, nil
 }
 
@@ -475,22 +481,20 @@ func (sp *split) take(d amqp.Delivery, m *connector.Message) bool {
 	sp.handed++
 	sp.pending = append(sp.pending, entry{seq: sp.handed, tag: d.DeliveryTag, id: id})
 	sp.mu.Unlock()
-	*m = connector.Message{Key: []byte(d.RoutingKey), Value: d.Body, Origin: sp.ID(), Offset: int64(d.DeliveryTag)}
+	*m = connector.Message{Value: d.Body, Origin: sp.ID(), Offset: int64(d.DeliveryTag), Headers: headersOf(d)}
 	if !d.Timestamp.IsZero() {
 		m.Timestamp = d.Timestamp.UnixMilli()
-	}
-	if len(d.Headers) > 0 || d.MessageId != "" {
-		m.Headers = headersOf(d)
 	}
 	sp.src.stats.records.Add(1)
 	sp.src.stats.bytes.Add(int64(len(d.Body)))
 	return true
 }
 
-// headersOf turns a delivery's message-id and string-like headers into
+// headersOf turns a delivery's routing key, message-id and headers into
 // message headers.
 func headersOf(d amqp.Delivery) []connector.Header {
-	hs := make([]connector.Header, 0, len(d.Headers)+1)
+	hs := make([]connector.Header, 0, len(d.Headers)+2)
+	hs = append(hs, connector.Header{Key: "routing-key", Value: []byte(d.RoutingKey)})
 	if d.MessageId != "" {
 		hs = append(hs, connector.Header{Key: "message-id", Value: []byte(d.MessageId)})
 	}
