@@ -318,6 +318,15 @@ func (sp *split) Read(ctx context.Context, dst []connector.Message) (int, error)
 			return 0, fmt.Errorf("redis source %s: %w", cfg.Stream, err)
 		}
 		sp.fail("XREADGROUP", err)
+		// Redis may have delivered entries whose answer was lost: they
+		// are pending on this consumer (or the claims consumer). Read the
+		// pending lists again, from after the last entry handed over.
+		sp.phase, sp.cursor = phaseOwnPEL, "0"
+		sp.mu.Lock()
+		if (sp.ownHigh != entryID{}) {
+			sp.cursor = sp.ownHigh.String()
+		}
+		sp.mu.Unlock()
 		return 0, nil
 	}
 	sp.ok()
@@ -373,6 +382,9 @@ func (sp *split) readPEL(ctx context.Context, dst []connector.Message) (int, err
 			if _, ok := sp.restClaim[id]; ok {
 				sp.covered[m.ID] = struct{}{}
 				continue
+			}
+			if _, ok := sp.claimed[id]; ok {
+				continue // handed over already (a pass after an outage)
 			}
 			sp.claimed[id] = struct{}{}
 		}
