@@ -22,7 +22,7 @@ import (
 const testURL = "amqp://guest:guest@127.0.0.1:5672/"
 
 // broker connects to the local RabbitMQ or skips the test.
-func broker(t *testing.T) *amqp.Connection {
+func broker(t testing.TB) *amqp.Connection {
 	t.Helper()
 	conn, err := amqp.DialConfig(testURL, amqp.Config{Dial: amqp.DefaultDial(2 * time.Second)})
 	if err != nil {
@@ -33,7 +33,7 @@ func broker(t *testing.T) *amqp.Connection {
 }
 
 // queue declares a queue unique to the test, deleted afterwards.
-func queue(t *testing.T, conn *amqp.Connection, name string) string {
+func queue(t testing.TB, conn *amqp.Connection, name string) string {
 	t.Helper()
 	q := fmt.Sprintf("sluice-test-%s-%d", name, time.Now().UnixNano())
 	ch, err := conn.Channel()

@@ -23,7 +23,7 @@ import (
 const testAddr = "127.0.0.1:6379"
 
 // server connects to the local Redis or skips the test.
-func server(t *testing.T) *redis.Client {
+func server(t testing.TB) *redis.Client {
 	t.Helper()
 	cli := redis.NewClient(&redis.Options{Addr: testAddr, DialTimeout: 2 * time.Second})
 	if err := cli.Ping(context.Background()).Err(); err != nil {
@@ -35,7 +35,7 @@ func server(t *testing.T) *redis.Client {
 }
 
 // streamName is a stream unique to the test, deleted afterwards.
-func streamName(t *testing.T, cli *redis.Client, name string) string {
+func streamName(t testing.TB, cli *redis.Client, name string) string {
 	s := fmt.Sprintf("sluice-test-%s-%d", name, time.Now().UnixNano())
 	t.Cleanup(func() { cli.Del(context.Background(), s) })
 	return s
