@@ -99,14 +99,28 @@ func (w *writer) Write(ctx context.Context, msgs []connector.Message) error {
 	var backoff time.Duration
 	for len(todo) > 0 {
 		cmds, _ := w.cli.Pipelined(ctx, func(p redis.Pipeliner) error {
+			// XADD stream [MAXLEN ~|= n] * [key K] field V, built once
+			// per batch into one argument array.
+			head := []any{"xadd", cfg.Stream}
+			if cfg.MaxLen > 0 {
+				op := "~"
+				if cfg.Exact {
+					op = "="
+				}
+				head = append(head, "maxlen", op, cfg.MaxLen)
+			}
+			head = append(head, "*")
+			per := len(head) + 4
+			args := make([]any, 0, per*len(todo))
 			for i := range todo {
 				m := &todo[i]
-				vals := make([]any, 0, 4)
+				start := len(args)
+				args = append(args, head...)
 				if m.Key != nil {
-					vals = append(vals, "key", m.Key)
+					args = append(args, "key", m.Key)
 				}
-				vals = append(vals, cfg.ValueField, m.Value)
-				p.XAdd(ctx, &redis.XAddArgs{Stream: cfg.Stream, MaxLen: cfg.MaxLen, Approx: !cfg.Exact && cfg.MaxLen > 0, Values: vals})
+				args = append(args, cfg.ValueField, m.Value)
+				p.Do(ctx, args[start:len(args):len(args)]...)
 			}
 			return nil
 		})

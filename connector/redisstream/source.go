@@ -125,7 +125,7 @@ func (s *Source) Splits(context.Context, int) ([]stream.Split[connector.Message]
 		opts.DialTimeout = 2 * time.Second
 	}
 	s.cli = redis.NewClient(&opts)
-	sp := &split{src: s, claimed: map[entryID]struct{}{}, covered: map[string]struct{}{}}
+	sp := &split{src: s, claimed: map[entryID]struct{}{}, covered: map[string]struct{}{}, origin: "redis/" + s.cfg.Stream}
 	return []stream.Split[connector.Message]{sp}, nil
 }
 
@@ -156,7 +156,8 @@ const (
 // source task; CommitPosition on a goroutine of the checkpoint
 // coordinator: mu guards what they share.
 type split struct {
-	src *Source
+	src    *Source
+	origin string
 
 	mu sync.Mutex
 	// own are the ids handed over from the consumer's own reads, not yet
@@ -186,7 +187,7 @@ type split struct {
 	groupWarn bool
 }
 
-func (sp *split) ID() string { return "redis/" + sp.src.cfg.Stream }
+func (sp *split) ID() string { return sp.origin }
 
 func (sp *split) claimsConsumer() string { return sp.src.cfg.Consumer + ClaimSuffix }
 
@@ -388,7 +389,7 @@ func (sp *split) readPEL(ctx context.Context, dst []connector.Message) (int, err
 			}
 			sp.claimed[id] = struct{}{}
 		}
-		sp.fill(&dst[n], m)
+		sp.fill(&dst[n], m, id)
 		n++
 	}
 	return n, nil
@@ -414,7 +415,7 @@ func (sp *split) readNew(ctx context.Context, dst []connector.Message) (int, err
 		}
 		sp.own = append(sp.own, id)
 		sp.ownHigh = id
-		sp.fill(&dst[n], m)
+		sp.fill(&dst[n], m, id)
 		n++
 	}
 	return n, nil
@@ -468,7 +469,7 @@ func (sp *split) claim(ctx context.Context, dst []connector.Message) (int, error
 			continue
 		}
 		sp.claimed[id] = struct{}{}
-		sp.fill(&dst[n], m)
+		sp.fill(&dst[n], m, id)
 		n++
 	}
 	sp.mu.Unlock()
@@ -483,20 +484,27 @@ func (sp *split) claim(ctx context.Context, dst []connector.Message) (int, error
 	return n, nil
 }
 
-// fill turns entry m into a message.
-func (sp *split) fill(dst *connector.Message, m redis.XMessage) {
+// bytesOf is a field value's bytes (go-redis returns strings).
+func bytesOf(v any) []byte {
+	if s, ok := v.(string); ok {
+		return []byte(s)
+	}
+	return fmt.Append(nil, v)
+}
+
+// fill turns entry m (whose id is id) into a message.
+func (sp *split) fill(dst *connector.Message, m redis.XMessage, id entryID) {
 	cfg := &sp.src.cfg
 	var value []byte
 	if v, ok := m.Values[cfg.ValueField]; ok {
-		value = []byte(fmt.Sprint(v))
+		value = bytesOf(v)
 	} else {
 		value, _ = json.Marshal(m.Values) // strings only: cannot fail
 	}
-	id, _ := parseID(m.ID)
-	*dst = connector.Message{Value: value, Timestamp: int64(id.ms), Origin: sp.ID(), Offset: -1,
+	*dst = connector.Message{Value: value, Timestamp: int64(id.ms), Origin: sp.origin, Offset: -1,
 		Headers: []connector.Header{{Key: "redis-id", Value: []byte(m.ID)}}}
 	if k, ok := m.Values["key"]; ok && cfg.ValueField != "key" {
-		dst.Key = []byte(fmt.Sprint(k))
+		dst.Key = bytesOf(k)
 	}
 	sp.src.stats.records.Add(1)
 	sp.src.stats.bytes.Add(int64(len(value)))
