@@ -23,7 +23,8 @@ type Job struct {
 	read    atomic.Int64 // messages read by the inputs
 	sources []stream.Source[connector.Message]
 	srcName []string // sources[i]'s place in the spec
-	conns   []connStat
+	// meters of the sinks that keep one (messaging connectors).
+	meters []namedMeter
 }
 
 // finishCommitter is a source that records its final positions after a
@@ -197,12 +198,19 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 				}
 				keyIdx = i
 			}
-			keyFn, err := sinkKeyFunc(sk.cfg, out)
-			if err != nil {
-				return nil, sk.Pos.errorf("%v", err)
+			var kt *keyTemplate
+			if t, ok := sk.cfg.(keyTemplater); ok {
+				if tmpl, pos := t.keyTemplate(); tmpl != "" {
+					if kt, err = compileTemplate(tmpl, out); err != nil {
+						return nil, pos.errorf("%v", err)
+					}
+					kt.check = t.checkKey
+				}
 			}
-			pj.addConnStats(sk.Pos.Field, bs)
-			stream.To(rows, stream.Sink[row.Row](&encodingSink{inner: bs, enc: enc, keyIdx: keyIdx, keyFn: keyFn, name: name, schema: out, dl: dl}), stream.Name(name))
+			if m, ok := bs.(connector.Metered); ok {
+				pj.meters = append(pj.meters, namedMeter{field: sk.Pos.Field, connector: sk.Connector, m: m.Meter()})
+			}
+			stream.To(rows, stream.Sink[row.Row](&encodingSink{inner: bs, enc: enc, keyIdx: keyIdx, keyTmpl: kt, name: name, schema: out, dl: dl}), stream.Name(name))
 			continue
 		}
 		var rs stream.Sink[row.Row]
@@ -282,7 +290,6 @@ func (p *Plan) buildInput(ctx context.Context, env *stream.Env, bc *buildCtx, in
 	}
 	pj.sources = append(pj.sources, src)
 	pj.srcName = append(pj.srcName, in.spec.Pos.Field)
-	pj.addConnStats(in.spec.Pos.Field, src)
 	if bc.host.OnSourceOpen != nil {
 		bc.host.OnSourceOpen(in.spec.Pos.Field, src)
 	}
@@ -395,6 +402,8 @@ func exactlyOnceSink(sk SinkSpec) bool {
 		return true
 	case *postgresConfig:
 		return len(c.cfg.Key) > 0
+	case exactlyOnceCapable:
+		return c.exactlyOnceCapable()
 	}
 	return false
 }

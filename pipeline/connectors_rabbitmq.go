@@ -74,7 +74,9 @@ func (c *rabbitSourceConfig) open(bc *buildCtx) (stream.Source[connector.Message
 
 type rabbitSinkConfig struct {
 	cfg rabbitmq.SinkConfig
-	key *keyTemplate
+	// key is the routing key template, keyPos where it is in the spec.
+	key    string
+	keyPos Pos
 }
 
 func parseRabbitSink(e *errs, o *obj) sinkConfig {
@@ -82,13 +84,14 @@ func parseRabbitSink(e *errs, o *obj) sinkConfig {
 	c.cfg.URL = o.reqStr("url", "the broker's AMQP URL, like amqp://guest:guest@127.0.0.1:5672/")
 	checkAMQPURL(e, o, c.cfg.URL)
 	c.cfg.Exchange = o.str("exchange", "")
-	rk := o.reqStr("routing_key", `the routing key, a template over the output fields like "orders.{region}" (with the default exchange "", the queue's name)`)
-	if t, err := parseKeyTemplate(rk); err != nil {
+	c.key = o.reqStr("routing_key", `the routing key, a template over the output fields like "orders.{region}" (with the default exchange "", the queue's name)`)
+	c.keyPos = o.pos("routing_key")
+	if lits, fields, err := parseTemplate(c.key); err != nil {
 		e.at(o.get("routing_key"), o.sub("routing_key"), "%v", err)
-	} else {
-		c.key = t
-		if t.static() {
-			c.cfg.RoutingKey = t.parts[0]
+	} else if len(fields) == 0 {
+		c.cfg.RoutingKey = lits[0]
+		if err := rabbitmq.CheckRoutingKey(lits[0]); err != nil {
+			e.at(o.get("routing_key"), o.sub("routing_key"), "%v", err)
 		}
 	}
 	c.cfg.Persistent = o.boolean("persistent", true)
@@ -99,9 +102,21 @@ func parseRabbitSink(e *errs, o *obj) sinkConfig {
 	return c
 }
 
-func (c *rabbitSinkConfig) keyTemplate() *keyTemplate { return c.key }
-func (c *rabbitSinkConfig) bytes() bool               { return true }
-func (c *rabbitSinkConfig) messageKey() string        { return "" }
+// keyTemplate implements keyTemplater: a routing key that names fields is
+// rendered per record; a fixed one is the sink's RoutingKey.
+func (c *rabbitSinkConfig) keyTemplate() (string, Pos) {
+	if _, fields, err := parseTemplate(c.key); err == nil && len(fields) == 0 {
+		return "", c.keyPos
+	}
+	return c.key, c.keyPos
+}
+
+// checkKey implements keyTemplater: a rendered routing key must fit an
+// AMQP short string.
+func (c *rabbitSinkConfig) checkKey(k []byte) error { return rabbitmq.CheckRoutingKey(string(k)) }
+
+func (c *rabbitSinkConfig) bytes() bool        { return true }
+func (c *rabbitSinkConfig) messageKey() string { return "" }
 func (c *rabbitSinkConfig) openBytes(bc *buildCtx) (stream.Sink[connector.Message], error) {
 	cfg := c.cfg
 	cfg.Logger = bc.host.logger()

@@ -44,7 +44,7 @@ func (c *jobCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descDead
 	ch <- descIngestRecords
 	ch <- descIngestRequests
-	describeConnStats(ch)
+	describeConnectorMeters(ch)
 }
 
 func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
@@ -57,7 +57,7 @@ func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descWm, prometheus.GaugeValue, float64(m.Watermark), name, m.Operator, sub)
 	}
 	ch <- prometheus.MustNewConstMetric(descDead, prometheus.CounterValue, float64(c.j.DeadLetters()), name)
-	collectConnStats(c.j, name, ch)
+	collectConnectorMeters(c.j, ch)
 	for i, src := range c.j.sources {
 		hs, ok := src.(*nethttp.Source)
 		if !ok {

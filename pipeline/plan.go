@@ -258,6 +258,7 @@ func Compile(spec *Spec) (*Plan, error) {
 			continue
 		}
 		resolveKeys(e, sk.Pos, "key", sinkKeyFields(sk.cfg), cur)
+		resolveTemplateFields(e, sk.cfg, cur)
 	}
 	if updating != nil {
 		checkChangelogSinks(e, spec, updating)
@@ -371,11 +372,6 @@ func sinkKeyFields(c sinkConfig) []string {
 	}
 	if k := c.messageKey(); k != "" {
 		return []string{k}
-	}
-	if kt, ok := c.(keyTemplater); ok {
-		if t := kt.keyTemplate(); t != nil {
-			return t.fields
-		}
 	}
 	return nil
 }

@@ -18,12 +18,12 @@ type encodingSink struct {
 	inner  stream.Sink[connector.Message]
 	enc    rowEncoder
 	keyIdx int // field used as the message key, or -1
-	// keyFn, if set, renders each message's key from its row (a key
-	// template: a routing key, a subject).
-	keyFn  func(row.Row) []byte
-	name   string
-	schema *row.Schema
-	dl     *deadLetters
+	// keyTmpl, when set, renders each message's key (its destination:
+	// an MQTT topic, a NATS subject) from the row's fields.
+	keyTmpl *keyTemplate
+	name    string
+	schema  *row.Schema
+	dl      *deadLetters
 }
 
 func (s *encodingSink) Open(ctx context.Context, info stream.SubtaskInfo) (stream.SinkWriter[row.Row], error) {
@@ -43,22 +43,40 @@ type encodingWriter struct {
 	w    stream.SinkWriter[connector.Message]
 	msgs []connector.Message
 	ends []int
-	rows []int // the row of each message
-	est  int   // bytes per record, running estimate
+	rows []int    // the row of each message
+	keys [][]byte // the destination of each message (keyTmpl)
+	est  int      // bytes per record, running estimate
 }
 
 func (e *encodingWriter) Write(ctx context.Context, rows []row.Row) error {
 	buf := make([]byte, 0, len(rows)*e.est+64)
 	e.ends = e.ends[:0]
 	e.rows = e.rows[:0]
+	e.keys = e.keys[:0]
 	for i := range rows {
 		var err error
+		var key []byte
+		if e.s.keyTmpl != nil {
+			// The destination (topic, subject) from the fields: one
+			// that the system would refuse is a failed record.
+			key = e.s.keyTmpl.render(nil, rows[i])
+			if err = e.s.keyTmpl.check(key); err != nil {
+				r := rows[i]
+				if ferr := e.s.dl.report(ctx, failure{Stage: e.s.name + ".destination", Origin: e.s.name, Offset: -1, Err: err, Row: &r, Schema: e.s.schema}); ferr != nil {
+					return ferr
+				}
+				continue
+			}
+		}
 		if buf, err = e.s.enc.Append(buf, rows[i]); err != nil {
 			r := rows[i]
 			if ferr := e.s.dl.report(ctx, failure{Stage: e.s.name + ".encode", Origin: e.s.name, Offset: -1, Err: err, Row: &r, Schema: e.s.schema}); ferr != nil {
 				return ferr
 			}
 			continue
+		}
+		if e.s.keyTmpl != nil {
+			e.keys = append(e.keys, key)
 		}
 		e.ends = append(e.ends, len(buf))
 		e.rows = append(e.rows, i)
@@ -78,8 +96,8 @@ func (e *encodingWriter) Write(ctx context.Context, rows []row.Row) error {
 				msgs[i].Key = []byte(k.String())
 			}
 		}
-		if e.s.keyFn != nil {
-			msgs[i].Key = e.s.keyFn(rows[e.rows[i]])
+		if e.s.keyTmpl != nil {
+			msgs[i].Key = e.keys[i]
 		}
 		start = end
 	}

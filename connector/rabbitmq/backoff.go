@@ -1,6 +1,7 @@
 package rabbitmq
 
 import (
+	"fmt"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"net/url"
@@ -33,4 +34,13 @@ func redact(raw string) string {
 func CheckURL(raw string) error {
 	_, err := amqp.ParseURI(raw)
 	return err
+}
+
+// CheckRoutingKey reports whether k can be a routing key: at most 255
+// bytes (an AMQP short string).
+func CheckRoutingKey(k string) error {
+	if len(k) > maxIDLen {
+		return fmt.Errorf("routing key of %d bytes: at most %d", len(k), maxIDLen)
+	}
+	return nil
 }

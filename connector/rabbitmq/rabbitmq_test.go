@@ -188,7 +188,7 @@ func TestQueueToQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the output queue to fill and the input to be acknowledged", 60*time.Second, func() bool {
-		return depth(t, conn, out) >= n && depth(t, conn, in) == 0 && src.stats.get().Records >= n && len(src.splitPending()) == 0
+		return depth(t, conn, out) >= n && depth(t, conn, in) == 0 && src.meter.Records.Load() >= n && len(src.splitPending()) == 0
 	})
 	job.Cancel()
 	_ = job.Wait()
@@ -213,8 +213,8 @@ func TestQueueToQueue(t *testing.T) {
 	if !slices.Equal(sorted(got), want(0, n)) {
 		t.Fatalf("output: %d messages, want %d", len(got), n)
 	}
-	if st := sink.ConnectorStats(); st.Records != n {
-		t.Fatalf("sink stats %+v; want %d confirmed", st, n)
+	if c := sink.Meter().Records.Load(); c != n {
+		t.Fatalf("sink counted %d confirmed, want %d", c, n)
 	}
 	if depth(t, conn, in) != 0 {
 		t.Fatal("input not acknowledged")
@@ -377,7 +377,7 @@ func TestOutage(t *testing.T) {
 	if got := sorted(sink.Values()); !slices.Equal(got, want(0, n)) {
 		t.Fatalf("collected %d messages, want %d each once", len(got), n)
 	}
-	if !strings.Contains(lg.String(), "reconnected") || src.ConnectorStats().Reconnects == 0 {
+	if !strings.Contains(lg.String(), "reconnected") || src.Meter().Reconnects.Load() == 0 {
 		t.Fatalf("no reconnection logged:\n%s", lg.String())
 	}
 }
@@ -414,7 +414,9 @@ func TestSinkOutage(t *testing.T) {
 		if b == 5 {
 			p.Cut()
 			go func() {
-				waitFor(t, "the loss to be logged", 30*time.Second, func() bool { return strings.Contains(lg.String(), "connection lost") || strings.Contains(lg.String(), "cannot connect") })
+				waitFor(t, "the loss to be logged", 30*time.Second, func() bool {
+					return strings.Contains(lg.String(), "connection lost") || strings.Contains(lg.String(), "cannot connect")
+				})
 				p.Restore()
 			}()
 		}

@@ -63,7 +63,7 @@ type SinkConfig struct {
 // it implements stream.Sink[connector.Message].
 type Sink struct {
 	cfg   SinkConfig
-	stats counters
+	meter *connector.Meter
 }
 
 var _ stream.Sink[connector.Message] = (*Sink)(nil)
@@ -91,16 +91,12 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 	if cfg.Dial == nil {
 		cfg.Dial = defaultDial
 	}
-	return &Sink{cfg: cfg}, nil
+	return &Sink{cfg: cfg, meter: connector.NewMeter()}, nil
 }
 
-// ConnectorStats implements connector.StatsReporter: messages and bytes
+// Meter implements connector.Metered: messages and bytes
 // confirmed by the broker, errors and reconnections.
-func (s *Sink) ConnectorStats() connector.Stats {
-	st := s.stats.get()
-	st.Lag = -1
-	return st
-}
+func (s *Sink) Meter() *connector.Meter { return s.meter }
 
 // Open implements stream.Sink. The writer connects at its first write.
 func (s *Sink) Open(_ context.Context, info stream.SubtaskInfo) (stream.SinkWriter[connector.Message], error) {
@@ -145,7 +141,7 @@ func (w *writer) connect(ctx context.Context) error {
 		err := w.dial()
 		if err == nil {
 			if w.down {
-				w.sink.stats.reconnects.Add(1)
+				w.sink.meter.Reconnects.Add(1)
 				w.sink.cfg.Logger.Info("rabbitmq sink: reconnected; publishing the unconfirmed messages again", "url", redact(w.sink.cfg.URL), "exchange", w.sink.cfg.Exchange, "attempts", attempts+1, "unconfirmed", len(w.unconf))
 				w.down = false
 			}
@@ -161,7 +157,7 @@ func (w *writer) connect(ctx context.Context) error {
 		if permanent(err) {
 			return fmt.Errorf("rabbitmq sink exchange %q: %w", w.sink.cfg.Exchange, err)
 		}
-		w.sink.stats.errors.Add(1)
+		w.sink.meter.Errors.Add(1)
 		if !w.down {
 			w.down = true
 			w.sink.cfg.Logger.Warn("rabbitmq sink: cannot connect; retrying with backoff", "url", redact(w.sink.cfg.URL), "exchange", w.sink.cfg.Exchange, "err", err)
@@ -211,7 +207,7 @@ func (w *writer) dial() error {
 // lost drops the broken connection; its unconfirmed messages stay in
 // unconf and are published again by the next connect.
 func (w *writer) lost(cause error) {
-	w.sink.stats.errors.Add(1)
+	w.sink.meter.Errors.Add(1)
 	if !w.down {
 		w.down = true
 		w.sink.cfg.Logger.Warn("rabbitmq sink: connection lost; reconnecting with backoff (unconfirmed messages are published again: at-least-once)",
@@ -342,7 +338,7 @@ func (w *writer) await(ctx context.Context, limit int) error {
 }
 
 func (w *writer) returned(r amqp.Return) {
-	w.sink.stats.errors.Add(1)
+	w.sink.meter.Errors.Add(1)
 	if w.err == nil {
 		w.err = fmt.Errorf("rabbitmq sink: exchange %q routing key %q: %w (%d %s); bind a queue that receives it, or set mandatory: false to let the broker drop such messages",
 			w.sink.cfg.Exchange, r.RoutingKey, ErrUnroutable, r.ReplyCode, r.ReplyText)
@@ -364,15 +360,15 @@ func (w *writer) confirm(c amqp.Confirmation) {
 		return
 	}
 	if !c.Ack {
-		w.sink.stats.errors.Add(1)
+		w.sink.meter.Errors.Add(1)
 		w.err = fmt.Errorf("rabbitmq sink: exchange %q: %w (delivery tag %d); the job restarts from its last checkpoint", w.sink.cfg.Exchange, ErrNacked, c.DeliveryTag)
 		return
 	}
 	k := int(c.DeliveryTag - w.base + 1)
 	k = min(k, len(w.unconf))
 	for _, p := range w.unconf[:k] {
-		w.sink.stats.records.Add(1)
-		w.sink.stats.bytes.Add(int64(len(p.msg.Body)))
+		w.sink.meter.Records.Add(1)
+		w.sink.meter.Bytes.Add(int64(len(p.msg.Body)))
 	}
 	clear(w.unconf[:k])
 	w.unconf = w.unconf[k:]

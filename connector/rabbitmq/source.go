@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -80,7 +79,7 @@ type SourceConfig struct {
 // stream.Source[connector.Message] with one split (one consumer).
 type Source struct {
 	cfg   SourceConfig
-	stats counters
+	meter *connector.Meter
 
 	mu   sync.Mutex
 	last *split // of the last Splits call
@@ -121,17 +120,17 @@ func NewSource(cfg SourceConfig) (*Source, error) {
 			return nil, fmt.Errorf("rabbitmq source %s: queue type %q: want classic, quorum or stream", cfg.Queue, d.QueueType)
 		}
 	}
-	return &Source{cfg: cfg}, nil
+	return &Source{cfg: cfg, meter: connector.NewMeter()}, nil
 }
 
 func defaultDial(url string) (*amqp.Connection, error) {
 	return amqp.DialConfig(url, amqp.Config{Heartbeat: 10 * time.Second, Dial: amqp.DefaultDial(10 * time.Second)})
 }
 
-// ConnectorStats implements connector.StatsReporter: messages and bytes
+// Meter implements connector.Metered: messages and bytes
 // handed to the pipeline, errors, reconnections and the queue's ready
 // messages as last seen.
-func (s *Source) ConnectorStats() connector.Stats { return s.stats.get() }
+func (s *Source) Meter() *connector.Meter { return s.meter }
 
 // Splits implements stream.Source: one split, one consumer.
 func (s *Source) Splits(context.Context, int) ([]stream.Split[connector.Message], error) {
@@ -143,24 +142,6 @@ func (s *Source) Splits(context.Context, int) ([]stream.Split[connector.Message]
 }
 
 // counters are the connector's statistics.
-type counters struct {
-	records, bytes, errors, reconnects atomic.Int64
-	lag                                atomic.Int64
-	lagKnown                           atomic.Bool
-}
-
-func (c *counters) get() connector.Stats {
-	st := connector.Stats{Records: c.records.Load(), Bytes: c.bytes.Load(), Errors: c.errors.Load(), Reconnects: c.reconnects.Load(), Lag: -1}
-	if c.lagKnown.Load() {
-		st.Lag = c.lag.Load()
-	}
-	return st
-}
-
-func (c *counters) setLag(n int) {
-	c.lag.Store(int64(n))
-	c.lagKnown.Store(true)
-}
 
 // entry is a delivery awaiting its acknowledgement.
 type entry struct {
@@ -328,7 +309,7 @@ func (sp *split) lost(cause error) {
 		conn.Close()
 	}
 	sp.deliveries, sp.closeErr = nil, nil
-	sp.src.stats.errors.Add(1)
+	sp.src.meter.Errors.Add(1)
 	if !sp.down {
 		sp.down = true
 		sp.src.cfg.Logger.Warn("rabbitmq source: connection lost; reconnecting with backoff (the broker redelivers the unacknowledged messages)",
@@ -349,7 +330,7 @@ func (sp *split) ensure() (bool, error) {
 	err := sp.connect()
 	if err == nil {
 		if sp.down {
-			sp.src.stats.reconnects.Add(1)
+			sp.src.meter.Reconnects.Add(1)
 			sp.src.cfg.Logger.Info("rabbitmq source: reconnected", "url", redact(sp.src.cfg.URL), "queue", sp.src.cfg.Queue, "attempts", sp.attempts+1)
 		}
 		sp.down, sp.attempts, sp.backoff = false, 0, 0
@@ -360,7 +341,7 @@ func (sp *split) ensure() (bool, error) {
 		// (no such queue, access refused): say so now.
 		return false, fmt.Errorf("rabbitmq source %s: %w", sp.src.cfg.Queue, err)
 	}
-	sp.src.stats.errors.Add(1)
+	sp.src.meter.Errors.Add(1)
 	sp.attempts++
 	sp.backoff = nextBackoff(sp.backoff)
 	sp.retryAt = time.Now().Add(sp.backoff)
@@ -469,6 +450,7 @@ func (sp *split) take(d amqp.Delivery, m *connector.Message) bool {
 			delete(sp.orphans, id)
 			sp.pending = append(sp.pending, entry{seq: seq, tag: d.DeliveryTag, id: id})
 			sp.mu.Unlock()
+			sp.src.meter.Dropped.Add(1)
 			return false
 		}
 	}
@@ -485,8 +467,8 @@ func (sp *split) take(d amqp.Delivery, m *connector.Message) bool {
 	if !d.Timestamp.IsZero() {
 		m.Timestamp = d.Timestamp.UnixMilli()
 	}
-	sp.src.stats.records.Add(1)
-	sp.src.stats.bytes.Add(int64(len(d.Body)))
+	sp.src.meter.Records.Add(1)
+	sp.src.meter.Bytes.Add(int64(len(d.Body)))
 	return true
 }
 
@@ -518,7 +500,7 @@ func (sp *split) ackHandedOver(tag uint64) {
 	sp.mu.Unlock()
 	if ch != nil {
 		if err := ch.Ack(tag, true); err != nil {
-			sp.src.stats.errors.Add(1)
+			sp.src.meter.Errors.Add(1)
 		}
 	}
 }
@@ -537,7 +519,7 @@ func (sp *split) refreshDepth() {
 		return
 	}
 	if q, err := ch.QueueDeclarePassive(sp.src.cfg.Queue, false, false, false, false, nil); err == nil {
-		sp.src.stats.setLag(q.Messages)
+		sp.src.meter.Lag.Store(int64(q.Messages))
 	}
 }
 
@@ -553,7 +535,7 @@ func (sp *split) wait(ctx context.Context, d time.Duration) {
 }
 
 // Lag implements stream.Lagger: the queue's ready messages as last seen.
-func (sp *split) Lag() int64 { return sp.src.stats.get().Lag }
+func (sp *split) Lag() int64 { return sp.src.meter.Lag.Load() }
 
 // CommitPosition implements stream.PositionCommitter: once a checkpoint
 // completes, it acknowledges (multiple) every delivery of the current
@@ -581,15 +563,15 @@ func (sp *split) CommitPosition(_ context.Context, pos []byte) error {
 	tag, gen, ch := sp.pending[k-1].tag, sp.gen, sp.ch
 	sp.mu.Unlock()
 	if err := ch.Ack(tag, true); err != nil {
-		sp.src.stats.errors.Add(1)
+		sp.src.meter.Errors.Add(1)
 		return fmt.Errorf("split %s: ack up to delivery tag %d: %w (the broker redelivers them)", sp.ID(), tag, err)
 	}
 	q, err := ch.QueueDeclarePassive(sp.src.cfg.Queue, false, false, false, false, nil)
 	if err != nil {
-		sp.src.stats.errors.Add(1)
+		sp.src.meter.Errors.Add(1)
 		return fmt.Errorf("split %s: confirm ack up to delivery tag %d: %w", sp.ID(), tag, err)
 	}
-	sp.src.stats.setLag(q.Messages)
+	sp.src.meter.Lag.Store(int64(q.Messages))
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	if sp.gen == gen {

@@ -171,7 +171,7 @@ func TestStreamToStream(t *testing.T) {
 	}
 	t.Cleanup(func() { job.Cancel(); _ = job.Wait() })
 	waitFor(t, "the output and the acknowledgements", 60*time.Second, func() bool {
-		return cli.XLen(context.Background(), out).Val() >= n && pending(t, cli, in, "g") == 0 && src.stats.get().Records >= n && src.ConnectorStats().Lag == 0
+		return cli.XLen(context.Background(), out).Val() >= n && pending(t, cli, in, "g") == 0 && src.meter.Records.Load() >= n && src.Meter().Lag.Load() == 0
 	})
 	msgs, err := cli.XRange(context.Background(), out, "-", "+").Result()
 	if err != nil {
@@ -358,7 +358,9 @@ func TestOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { job.Cancel(); _ = job.Wait() })
-	dbg = func() { t.Logf("len %d pending %d stats %+v logs:\n%s", sink.Len(), pending(t, cli, s, "g"), src.ConnectorStats(), lg.String()) }
+	dbg = func() {
+		t.Logf("len %d pending %d read %d logs:\n%s", sink.Len(), pending(t, cli, s, "g"), src.Meter().Records.Load(), lg.String())
+	}
 	waitFor(t, "some entries", 30*time.Second, func() bool { return sink.Len() > 300 })
 	p.Cut()
 	add(t, cli, s, n/2, n/2)

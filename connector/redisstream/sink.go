@@ -36,7 +36,7 @@ type SinkConfig struct {
 // trip per batch; it implements stream.Sink[connector.Message].
 type Sink struct {
 	cfg   SinkConfig
-	stats counters
+	meter *connector.Meter
 }
 
 var _ stream.Sink[connector.Message] = (*Sink)(nil)
@@ -61,16 +61,12 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Sink{cfg: cfg}, nil
+	return &Sink{cfg: cfg, meter: connector.NewMeter()}, nil
 }
 
-// ConnectorStats implements connector.StatsReporter: entries and bytes
+// Meter implements connector.Metered: entries and bytes
 // appended, errors and reconnections.
-func (s *Sink) ConnectorStats() connector.Stats {
-	st := s.stats.get()
-	st.Lag = -1
-	return st
-}
+func (s *Sink) Meter() *connector.Meter { return s.meter }
 
 // Open implements stream.Sink.
 func (s *Sink) Open(context.Context, stream.SubtaskInfo) (stream.SinkWriter[connector.Message], error) {
@@ -134,8 +130,8 @@ func (w *writer) Write(ctx context.Context, msgs []connector.Message) error {
 				failed = append(failed, todo[i])
 				continue
 			}
-			w.sink.stats.records.Add(1)
-			w.sink.stats.bytes.Add(int64(len(todo[i].Value)))
+			w.sink.meter.Records.Add(1)
+			w.sink.meter.Bytes.Add(int64(len(todo[i].Value)))
 		}
 		if len(cmds) < len(todo) { // the pipeline did not even start
 			failed = todo[len(cmds):]
@@ -143,7 +139,7 @@ func (w *writer) Write(ctx context.Context, msgs []connector.Message) error {
 		if firstErr == nil && len(failed) == 0 {
 			if w.down {
 				w.down = false
-				w.sink.stats.reconnects.Add(1)
+				w.sink.meter.Reconnects.Add(1)
 				cfg.Logger.Info("redis sink: reconnected", "addr", cfg.Options.Addr, "stream", cfg.Stream)
 			}
 			return nil
@@ -151,7 +147,7 @@ func (w *writer) Write(ctx context.Context, msgs []connector.Message) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		w.sink.stats.errors.Add(1)
+		w.sink.meter.Errors.Add(1)
 		if firstErr != nil && permanent(firstErr) {
 			return fmt.Errorf("redis sink %s: XADD: %w", cfg.Stream, firstErr)
 		}

@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -74,7 +73,7 @@ type SourceConfig struct {
 type Source struct {
 	cfg   SourceConfig
 	cli   *redis.Client
-	stats counters
+	meter *connector.Meter
 }
 
 var _ stream.Source[connector.Message] = (*Source)(nil)
@@ -111,12 +110,12 @@ func NewSource(cfg SourceConfig) (*Source, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Source{cfg: cfg}, nil
+	return &Source{cfg: cfg, meter: connector.NewMeter()}, nil
 }
 
-// ConnectorStats implements connector.StatsReporter: entries and bytes
+// Meter implements connector.Metered: entries and bytes
 // handed over, errors, reconnections and the group's lag (XINFO GROUPS).
-func (s *Source) ConnectorStats() connector.Stats { return s.stats.get() }
+func (s *Source) Meter() *connector.Meter { return s.meter }
 
 // Splits implements stream.Source: one split, one consumer.
 func (s *Source) Splits(context.Context, int) ([]stream.Split[connector.Message], error) {
@@ -127,20 +126,6 @@ func (s *Source) Splits(context.Context, int) ([]stream.Split[connector.Message]
 	s.cli = redis.NewClient(&opts)
 	sp := &split{src: s, claimed: map[entryID]struct{}{}, covered: map[string]struct{}{}, origin: "redis/" + s.cfg.Stream}
 	return []stream.Split[connector.Message]{sp}, nil
-}
-
-type counters struct {
-	records, bytes, errors, reconnects atomic.Int64
-	lag                                atomic.Int64
-	lagKnown                           atomic.Bool
-}
-
-func (c *counters) get() connector.Stats {
-	st := connector.Stats{Records: c.records.Load(), Bytes: c.bytes.Load(), Errors: c.errors.Load(), Reconnects: c.reconnects.Load(), Lag: -1}
-	if c.lagKnown.Load() {
-		st.Lag = c.lag.Load()
-	}
-	return st
 }
 
 // The phases of a split: its own pending entries, the pending entries of
@@ -223,7 +208,7 @@ func (sp *split) Seek(pos []byte) error {
 // fail records a failed command: an outage is logged once, and reads
 // pause for the backoff.
 func (sp *split) fail(what string, err error) {
-	sp.src.stats.errors.Add(1)
+	sp.src.meter.Errors.Add(1)
 	sp.backoff = nextBackoff(sp.backoff)
 	sp.retryAt = time.Now().Add(sp.backoff)
 	if !sp.down {
@@ -236,7 +221,7 @@ func (sp *split) fail(what string, err error) {
 func (sp *split) ok() {
 	if sp.down {
 		sp.down = false
-		sp.src.stats.reconnects.Add(1)
+		sp.src.meter.Reconnects.Add(1)
 		sp.src.cfg.Logger.Info("redis source: reconnected", "addr", sp.src.cfg.Options.Addr, "stream", sp.src.cfg.Stream)
 	}
 	sp.backoff = 0
@@ -475,7 +460,7 @@ func (sp *split) claim(ctx context.Context, dst []connector.Message) (int, error
 	sp.mu.Unlock()
 	if len(giveBack) > 0 {
 		if err := sp.src.cli.XClaimJustID(ctx, &redis.XClaimArgs{Stream: cfg.Stream, Group: cfg.Group, Consumer: cfg.Consumer, Messages: giveBack}).Err(); err != nil {
-			sp.src.stats.errors.Add(1)
+			sp.src.meter.Errors.Add(1)
 		}
 	}
 	if n > 0 {
@@ -506,8 +491,8 @@ func (sp *split) fill(dst *connector.Message, m redis.XMessage, id entryID) {
 	if k, ok := m.Values["key"]; ok && cfg.ValueField != "key" {
 		dst.Key = bytesOf(k)
 	}
-	sp.src.stats.records.Add(1)
-	sp.src.stats.bytes.Add(int64(len(value)))
+	sp.src.meter.Records.Add(1)
+	sp.src.meter.Bytes.Add(int64(len(value)))
 }
 
 // info reads the group's lag about once a second.
@@ -523,8 +508,7 @@ func (sp *split) info(ctx context.Context) {
 	for _, g := range groups {
 		if g.Name == sp.src.cfg.Group {
 			if g.Lag >= 0 {
-				sp.src.stats.lag.Store(g.Lag)
-				sp.src.stats.lagKnown.Store(true)
+				sp.src.meter.Lag.Store(g.Lag)
 			}
 		}
 	}
@@ -541,7 +525,7 @@ func (sp *split) ackCovered(ctx context.Context) {
 		ids = append(ids, id)
 	}
 	if err := sp.xack(ctx, ids); err != nil {
-		sp.src.stats.errors.Add(1)
+		sp.src.meter.Errors.Add(1)
 		return
 	}
 	clear(sp.covered)
@@ -559,7 +543,7 @@ func (sp *split) ackAll(ctx context.Context) {
 	}
 	sp.mu.Unlock()
 	if err := sp.xack(ctx, ids); err != nil {
-		sp.src.stats.errors.Add(1)
+		sp.src.meter.Errors.Add(1)
 		return
 	}
 	sp.mu.Lock()
@@ -586,7 +570,7 @@ func (sp *split) xack(ctx context.Context, ids []string) error {
 }
 
 // Lag implements stream.Lagger: the group's lag as last read.
-func (sp *split) Lag() int64 { return sp.src.stats.get().Lag }
+func (sp *split) Lag() int64 { return sp.src.meter.Lag.Load() }
 
 // CommitPosition implements stream.PositionCommitter: once a checkpoint
 // completes, it acknowledges (XACK) the entries it covers. A failure
@@ -615,7 +599,7 @@ func (sp *split) CommitPosition(ctx context.Context, pos []byte) error {
 	}
 	sp.mu.Unlock()
 	if err := sp.xack(ctx, ids); err != nil {
-		sp.src.stats.errors.Add(1)
+		sp.src.meter.Errors.Add(1)
 		return fmt.Errorf("split %s: XACK of %d entries: %w (they stay pending; the next checkpoint acknowledges them)", sp.ID(), len(ids), err)
 	}
 	sp.mu.Lock()

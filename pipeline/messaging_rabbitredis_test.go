@@ -17,7 +17,7 @@ import (
 // paidOrders is the oracle of the messaging examples: the example orders
 // that decode and are paid, by order id, with their channel and how many
 // times they appear (the example file repeats a few).
-func paidOrders(t *testing.T) (map[int64]string, map[int64]int) {
+func rrPaidOrders(t *testing.T) (map[int64]string, map[int64]int) {
 	out, times := map[int64]string{}, map[int64]int{}
 	for _, l := range exampleLines(t) {
 		var o struct {
@@ -34,7 +34,7 @@ func paidOrders(t *testing.T) (map[int64]string, map[int64]int) {
 	return out, times
 }
 
-func total(m map[int64]int) int {
+func rrTotal(m map[int64]int) int {
 	n := 0
 	for _, v := range m {
 		n += v
@@ -42,7 +42,7 @@ func total(m map[int64]int) int {
 	return n
 }
 
-func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
+func rrWaitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -84,9 +84,7 @@ func TestExampleRabbitMQ(t *testing.T) {
 	}
 	spec.Source.cfg.(*rabbitSourceConfig).cfg.Queue = in
 	sk := spec.Sinks[0].cfg.(*rabbitSinkConfig)
-	if sk.key, err = parseKeyTemplate(strings.Replace(sk.key.src, "orders", prefix, 1)); err != nil {
-		t.Fatal(err)
-	}
+	sk.key = strings.Replace(sk.key, "orders", prefix, 1)
 	spec.Checkpoint.Dir = t.TempDir()
 	spec.Checkpoint.Interval = 100 * time.Millisecond
 	p, err := Compile(spec)
@@ -99,7 +97,7 @@ func TestExampleRabbitMQ(t *testing.T) {
 	}
 	defer func() { j.job.Cancel(); _ = j.Wait() }()
 	// The source declared its queue; publish the example orders to it.
-	waitUntil(t, "the source's queue", 20*time.Second, func() bool {
+	rrWaitUntil(t, "the source's queue", 20*time.Second, func() bool {
 		c, err := conn.Channel()
 		if err != nil {
 			return false
@@ -113,16 +111,16 @@ func TestExampleRabbitMQ(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want, times := paidOrders(t)
+	want, times := rrPaidOrders(t)
 	got, gotTimes, n := map[int64]string{}, map[int64]int{}, 0
-	waitUntil(t, "every paid order", 60*time.Second, func() bool {
+	rrWaitUntil(t, "every paid order", 60*time.Second, func() bool {
 		for {
 			d, ok, err := ch.Get(out, true)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !ok {
-				return n >= total(times)
+				return n >= rrTotal(times)
 			}
 			var o struct {
 				Order   int64  `json:"order"`
@@ -148,9 +146,12 @@ func TestExampleRabbitMQ(t *testing.T) {
 	}
 	// The sink counts a message once it processed its confirmation, which
 	// may come after the message reached the queue.
-	waitUntil(t, "the connectors' counts", 30*time.Second, func() bool {
-		st := j.ConnectorStats()
-		return st["source"].Records == int64(len(exampleLines(t))) && st["sinks[0]"].Records == int64(total(times))
+	rrWaitUntil(t, "the connectors' counts", 30*time.Second, func() bool {
+		st := map[string]int64{}
+		for _, m := range j.connectorMeters() {
+			st[m.field] = m.m.Records.Load()
+		}
+		return st["source"] == int64(len(exampleLines(t))) && st["sinks[0]"] == int64(rrTotal(times))
 	})
 }
 
@@ -190,10 +191,10 @@ func TestExampleRedisStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { j.job.Cancel(); _ = j.Wait() }()
-	_, times := paidOrders(t)
-	waitUntil(t, "every paid order, acknowledged", 60*time.Second, func() bool {
+	_, times := rrPaidOrders(t)
+	rrWaitUntil(t, "every paid order, acknowledged", 60*time.Second, func() bool {
 		pend, err := cli.XPending(ctx, in, "paid-orders").Result()
-		return cli.XLen(ctx, out).Val() >= int64(total(times)) && err == nil && pend.Count == 0
+		return cli.XLen(ctx, out).Val() >= int64(rrTotal(times)) && err == nil && pend.Count == 0
 	})
 	msgs, err := cli.XRange(ctx, out, "-", "+").Result()
 	if err != nil {
@@ -212,8 +213,8 @@ func TestExampleRedisStream(t *testing.T) {
 			t.Fatalf("order %d: %d times (want %d), key %v", o.Order, seen[o.Order], times[o.Order], m.Values["key"])
 		}
 	}
-	if len(msgs) != total(times) {
-		t.Fatalf("%d orders, want %d", len(msgs), total(times))
+	if len(msgs) != rrTotal(times) {
+		t.Fatalf("%d orders, want %d", len(msgs), rrTotal(times))
 	}
 }
 
