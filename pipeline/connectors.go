@@ -148,6 +148,8 @@ var (
 		"mysql_cdc":    parseMySQLCDC,
 		"mqtt":         parseMQTTSource,
 		"nats":         parseNATSSource,
+		"rabbitmq":     parseRabbitSource,
+		"redis":        parseRedisSource,
 	}
 	sinkTable = map[string]sinkParser{
 		"file":     parseFileSink,
@@ -158,6 +160,8 @@ var (
 		"parquet":  parseParquet,
 		"mqtt":     parseMQTTSink,
 		"nats":     parseNATSSink,
+		"rabbitmq": parseRabbitSink,
+		"redis":    parseRedisSink,
 	}
 )
 
