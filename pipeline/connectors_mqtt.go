@@ -14,6 +14,7 @@ var mqttKeys = []string{"url", "username", "password", "client_id", "qos", "max_
 type mqttSourceConfig struct {
 	cfg         mqtt.SourceConfig
 	clientIDSet bool
+	ackOnRead   bool
 }
 
 func parseMQTTSource(e *errs, o *obj) sourceConfig {
@@ -36,7 +37,8 @@ func parseMQTTSource(e *errs, o *obj) sourceConfig {
 	c.cfg.Password = o.str("password", "")
 	c.cfg.MaxInFlight = int(o.integer("max_in_flight", mqtt.DefaultMaxInFlight, 1, 1<<24))
 	c.cfg.TopicField = o.str("topic_field", "")
-	o.done(append(mqttKeys, "topics", "clean_session", "topic_field")...)
+	c.ackOnRead = o.enum("ack", "checkpoint", "checkpoint", "read") == "read"
+	o.done(append(mqttKeys, "topics", "clean_session", "topic_field", "ack")...)
 	return c
 }
 
@@ -48,7 +50,7 @@ func (c *mqttSourceConfig) open(bc *buildCtx) (stream.Source[connector.Message],
 	}
 	// Under checkpointing a message is acknowledged once the checkpoint
 	// covering it completes; without, as it is read.
-	cfg.AckOnCheckpoint = bc.checkpointInterval > 0
+	cfg.AckOnCheckpoint = bc.checkpointInterval > 0 && !c.ackOnRead
 	cfg.Logger = bc.host.logger()
 	return mqtt.NewSource(cfg)
 }

@@ -16,6 +16,8 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sluicehq/sluice/internal/faultproxy"
 )
 
 func testServer(t *testing.T, env, def, what string) string {
@@ -285,5 +287,134 @@ func TestExampleNATSOrders(t *testing.T) {
 		if n != wantIDs[id] {
 			t.Fatalf("order %v arrived %d times, published paid %d times", id, n, wantIDs[id])
 		}
+	}
+}
+
+// TestNATSPipelineOutage: a JetStream → JetStream pipeline under
+// exactly_once whose link to the server is cut mid-stream (a proxy drops
+// every connection and refuses new ones) and then restored: it
+// reconnects, and every record is in the output once.
+func TestNATSPipelineOutage(t *testing.T) {
+	addr := testServer(t, "SLUICE_TEST_NATS", "127.0.0.1:4222", "NATS server")
+	nc, err := nats.Connect("nats://" + addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p := "sluicetest_" + randSuffix()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: p, Subjects: []string{p + ".>"}, Duplicates: 5 * time.Minute}); err != nil {
+		t.Skipf("JetStream not available: %v", err)
+	}
+	defer js.DeleteStream(ctx, p)
+	px, err := faultproxy.Start(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	const n = 20000
+	for i := range n {
+		if _, err := js.PublishAsync(p+".in", fmt.Appendf(nil, `{"id":%d}`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-js.PublishAsyncComplete()
+	spec, err := Parse("outage.yaml", fmt.Appendf(nil, `name: %[1]s
+source:
+  nats: {url: "nats://%[2]s", stream: %[1]s, subject: %[1]s.in, durable: d, batch: 100}
+  format: json
+delivery: exactly_once
+checkpoint: {interval: 100ms, dir: %[3]q}
+sink:
+  nats: {url: "nats://%[2]s", subject: %[1]s.out, ack_timeout: 1s}
+  format: json
+`, p, px.Addr(), t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Compile(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := plan.Start(ctx, &Host{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		j.Cancel()
+		_ = j.Wait()
+	}()
+	outCount := func() uint64 {
+		st, err := js.Stream(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := st.Info(ctx, jetstream.WithSubjectFilter(p+".out"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.Subjects[p+".out"]
+	}
+	waitFor := func(what string, cond func() bool) {
+		deadline := time.Now().Add(90 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s (output %d)", what, outCount())
+			}
+			select {
+			case <-j.Done():
+				t.Fatalf("job ended: %v", j.Wait())
+			case <-time.After(10 * time.Millisecond): // polling
+			}
+		}
+	}
+	meters := func() (errs, reconnects int64) {
+		for _, m := range j.connectorMeters() {
+			errs += m.m.Errors.Load()
+			reconnects += m.m.Reconnects.Load()
+		}
+		return
+	}
+	waitFor("output to start", func() bool { return outCount() >= 3000 })
+	px.Cut()
+	waitFor("the outage to be noticed", func() bool { e, _ := meters(); return e >= 2 })
+	px.Restore()
+	waitFor("reconnection", func() bool { _, r := meters(); return r >= 2 })
+	waitFor("all output", func() bool { return outCount() >= n })
+	cons, err := js.OrderedConsumer(ctx, p, jetstream.OrderedConsumerConfig{FilterSubjects: []string{p + ".out"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := make([]int, n)
+	for got := 0; got < n; {
+		mb, err := cons.Fetch(1000, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := 0
+		for m := range mb.Messages() {
+			var r struct{ ID int }
+			if err := json.Unmarshal(m.Data(), &r); err != nil || r.ID < 0 || r.ID >= n {
+				t.Fatalf("output %s: %v", m.Data(), err)
+			}
+			seen[r.ID]++
+			k++
+		}
+		if k == 0 {
+			t.Fatalf("read %d of %d", got, n)
+		}
+		got += k
+	}
+	for id, c := range seen {
+		if c != 1 {
+			t.Fatalf("id %d in the output %d times", id, c)
+		}
+	}
+	if c := outCount(); c != n {
+		t.Fatalf("output holds %d, want %d", c, n)
 	}
 }
