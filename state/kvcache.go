@@ -19,9 +19,10 @@ package state
 // byte-level backend is unchanged). Absent entries are not cached.
 //
 // The cache of all the tables of one store is bounded by the store's
-// budget (KVCacheBudget); a table over budget evicts entries of its own in
-// the map's iteration order, which is random: cheap, and hot entries come
-// back at their next read.
+// budget (KVCacheBudget), plus a floor of a sixteenth of it per table; a
+// table over budget evicts entries of its own in the map's iteration
+// order, which is random: cheap, and hot entries come back at their next
+// read.
 
 // KVCacheBudget is implemented by KVStores whose tables may keep a read
 // cache: it returns the budget shared by the tables of the store (nil: no
@@ -87,10 +88,14 @@ func (c *kvCache) put(key, val []byte) {
 		return
 	}
 	c.del(key)
-	for c.budget.used+size > c.budget.limit && len(c.m) > 0 {
+	// Each table may hold a sixteenth of the budget whatever the others
+	// hold, so that a large map cannot starve the few hot accumulators of
+	// a value table (the bound is the budget plus a sixteenth per table).
+	floor := c.budget.limit / 16
+	for c.budget.used+size > c.budget.limit && c.bytes+size > floor && len(c.m) > 0 {
 		c.evict()
 	}
-	if c.budget.used+size > c.budget.limit {
+	if c.budget.used+size > c.budget.limit && c.bytes+size > floor {
 		return // the other tables hold the budget
 	}
 	c.m[string(key)] = append([]byte(nil), val...)
