@@ -60,7 +60,7 @@ func (d descriptor[K, V]) NewKVTable(kv KVStore, r KeyGroupRange) (Table, error)
 	if err != nil {
 		return nil, fmt.Errorf("state table %q value: %w", d.name, err)
 	}
-	return &kvTable[K, V]{name: d.name, groups: r, kv: kv, kc: kc, vc: vc}, nil
+	return &kvTable[K, V]{name: d.name, groups: r, kv: kv, kc: kc, vc: vc, cache: newKVCache(kv)}, nil
 }
 
 // kvTable is a TypedTable over a KVStore. Errors of the store (I/O
@@ -74,6 +74,7 @@ type kvTable[K comparable, V any] struct {
 	vc     codec.Codec[V]
 	kbuf   []byte
 	vbuf   []byte
+	cache  kvCache
 }
 
 // KVError is the panic value of a failed KVStore operation.
@@ -116,16 +117,23 @@ func (t *kvTable[K, V]) Len() int {
 func (t *kvTable[K, V]) ClearKeyGroup(kg int) {
 	p := KVPrefix(nil, kg, t.name)
 	t.check("clear", t.kv.DeleteRange(p, prefixEnd(p)))
+	t.cache.clear()
 }
 
 func (t *kvTable[K, V]) Get(kg int, k K) (V, bool) {
-	val, ok, err := t.kv.Get(t.key(kg, k), t.vbuf[:0])
-	t.check("get", err)
+	key := t.key(kg, k)
+	val, ok := t.cache.get(key)
 	if !ok {
-		var zero V
-		return zero, false
+		var err error
+		val, ok, err = t.kv.Get(key, t.vbuf[:0])
+		t.check("get", err)
+		if !ok {
+			var zero V
+			return zero, false
+		}
+		t.vbuf = val
+		t.cache.put(key, val)
 	}
-	t.vbuf = val
 	v, _, err := t.vc.Decode(val)
 	t.check("decode", err)
 	return v, true
@@ -135,9 +143,14 @@ func (t *kvTable[K, V]) Put(kg int, k K, v V) {
 	key := t.key(kg, k)
 	t.vbuf = t.vc.Append(t.vbuf[:0], v)
 	t.check("put", t.kv.Set(key, t.vbuf))
+	t.cache.put(key, t.vbuf)
 }
 
-func (t *kvTable[K, V]) Delete(kg int, k K) { t.check("delete", t.kv.Delete(t.key(kg, k))) }
+func (t *kvTable[K, V]) Delete(kg int, k K) {
+	key := t.key(kg, k)
+	t.check("delete", t.kv.Delete(key))
+	t.cache.del(key)
+}
 
 func (t *kvTable[K, V]) Range(kg int, fn func(K, V) bool) {
 	p := KVPrefix(nil, kg, t.name)

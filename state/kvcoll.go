@@ -79,6 +79,7 @@ type kvBase[K comparable, V any] struct {
 	vc     codec.Codec[V]
 	kbuf   []byte
 	vbuf   []byte
+	cache  kvCache // map entries only (kvcache.go); lists are scanned
 }
 
 func newKVBase[K comparable, V any](kv KVStore, name string, r KeyGroupRange, maxName int) (kvBase[K, V], error) {
@@ -96,7 +97,7 @@ func newKVBase[K comparable, V any](kv KVStore, name string, r KeyGroupRange, ma
 	if err != nil {
 		return kvBase[K, V]{}, fmt.Errorf("state table %q value: %w", name, err)
 	}
-	return kvBase[K, V]{name: name, groups: r, kv: kv, kc: kc, vc: vc}, nil
+	return kvBase[K, V]{name: name, groups: r, kv: kv, kc: kc, vc: vc, cache: newKVCache(kv)}, nil
 }
 
 func (t *kvBase[K, V]) check(op string, err error) {
@@ -123,6 +124,7 @@ func (t *kvBase[K, V]) Len() int {
 func (t *kvBase[K, V]) ClearKeyGroup(kg int) {
 	p := KVPrefix(nil, kg, t.name)
 	t.check("clear", t.kv.DeleteRange(p, prefixEnd(p)))
+	t.cache.clear()
 }
 
 // keyPrefix returns, in t.kbuf, the prefix of the entries of key k.
@@ -136,6 +138,7 @@ func (t *kvBase[K, V]) keyPrefix(kg int, k K) []byte {
 func (t *kvBase[K, V]) clearKey(kg int, k K) {
 	p := t.keyPrefix(kg, k)
 	t.check("clear", t.kv.DeleteRange(p, prefixEnd(p)))
+	t.cache.clear()
 }
 
 // countKey counts the entries of key k with a prefix scan.
@@ -158,13 +161,19 @@ func (t *kvMapTable[K, UK, V]) entryKey(kg int, k K, uk UK) []byte {
 }
 
 func (t *kvMapTable[K, UK, V]) get(kg int, k K, uk UK) (V, bool) {
-	val, ok, err := t.kv.Get(t.entryKey(kg, k, uk), t.vbuf[:0])
-	t.check("get", err)
+	key := t.entryKey(kg, k, uk)
+	val, ok := t.cache.get(key)
 	if !ok {
-		var zero V
-		return zero, false
+		var err error
+		val, ok, err = t.kv.Get(key, t.vbuf[:0])
+		t.check("get", err)
+		if !ok {
+			var zero V
+			return zero, false
+		}
+		t.vbuf = val
+		t.cache.put(key, val)
 	}
-	t.vbuf = val
 	v, _, err := t.vc.Decode(val)
 	t.check("decode", err)
 	return v, true
@@ -174,10 +183,13 @@ func (t *kvMapTable[K, UK, V]) put(kg int, k K, uk UK, v V) {
 	key := t.entryKey(kg, k, uk)
 	t.vbuf = t.vc.Append(t.vbuf[:0], v)
 	t.check("put", t.kv.Set(key, t.vbuf))
+	t.cache.put(key, t.vbuf)
 }
 
 func (t *kvMapTable[K, UK, V]) delete(kg int, k K, uk UK) {
-	t.check("delete", t.kv.Delete(t.entryKey(kg, k, uk)))
+	key := t.entryKey(kg, k, uk)
+	t.check("delete", t.kv.Delete(key))
+	t.cache.del(key)
 }
 
 // all iterates the entries of k in the order of their encoded user keys.

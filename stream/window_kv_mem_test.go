@@ -15,11 +15,18 @@ import (
 // and measures the heap in use (after a GC) once the window operator has
 // taken every record, before the window fires: with the memory backend it
 // grows with the keys; with Pebble (1 MiB cache, 256 KiB memtables) the
-// accumulators are on disk and the heap stays within a fixed budget.
+// accumulators are on disk and the heap stays within a fixed budget. It
+// runs tumbling and session windows.
 func TestPebbleWindowsBoundedMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("many keys")
 	}
+	for _, kind := range []string{"tumbling", "session"} {
+		t.Run(kind, func(t *testing.T) { testPebbleWindowsBoundedMemory(t, kind) })
+	}
+}
+
+func testPebbleWindowsBoundedMemory(t *testing.T, kind string) {
 	n := int64(200_000)
 	if raceOn {
 		n = 40_000 // the memory backend still grows by about 8 MiB
@@ -40,7 +47,11 @@ func TestPebbleWindowsBoundedMemory(t *testing.T) {
 		env := New(opts...)
 		src := FromSource(env, "events", &pacedSource{data: [][]cev{append(data, cev{Key: "end", Ts: 20_000})}, chunk: 512, limit: limit, parked: parked},
 			WatermarkStrategy[cev]{Timestamp: func(e cev) int64 { return e.Ts }})
-		w := Window(KeyBy(src, func(e cev) string { return e.Key }), window.Tumbling(10*time.Second))
+		a := window.Tumbling(10 * time.Second)
+		if kind == "session" {
+			a = window.Session(5 * time.Second)
+		}
+		w := Window(KeyBy(src, func(e cev) string { return e.Key }), a)
 		var fired atomic.Int64
 		To(Aggregate(w, Count[cev](), Name("count")), SinkFunc[Windowed[string, int64]](func(_ context.Context, rs []Windowed[string, int64]) error { fired.Add(int64(len(rs))); return nil }))
 		runtime.GC()

@@ -33,6 +33,12 @@ type Options struct {
 	// Cache, when set, is the block cache shared with other backends;
 	// CacheSize is then ignored.
 	Cache *Cache
+	// HotCacheSize bounds, in bytes, the read cache of hot entries that
+	// the backend's value and map tables keep in Go memory in front of
+	// Pebble (encoded values, write-through: see state/kvcache.go). This
+	// overrides the default of 4 MiB, or an eighth of MemoryLimit when
+	// that is set; negative: no read cache.
+	HotCacheSize int64
 }
 
 func (o *Options) defaults() {
@@ -49,6 +55,12 @@ func (o *Options) defaults() {
 	}
 	if o.CacheSize <= 0 {
 		o.CacheSize = 8 << 20
+	}
+	if o.HotCacheSize == 0 {
+		o.HotCacheSize = 4 << 20
+		if o.MemoryLimit > 0 {
+			o.HotCacheSize = o.MemoryLimit / 8
+		}
 	}
 	if o.MemTableSize == 0 {
 		o.MemTableSize = 4 << 20
@@ -77,6 +89,7 @@ type Backend struct {
 	// none is open.
 	batch *pebble.Batch
 	scans int
+	hot   *state.CacheBudget
 }
 
 // batchLimit is the size at which a write batch is committed before the
@@ -113,7 +126,8 @@ func newBackend(opts Options, maxParallelism int, r state.KeyGroupRange) *Backen
 	var id [6]byte
 	_, _ = rand.Read(id[:])
 	return &Backend{opts: opts, dbDir: filepath.Join(opts.Dir, "db"), maxPar: maxParallelism, groups: r,
-		tables: make(map[string]state.Table), inst: hex.EncodeToString(id[:]), shared: make(map[string]string)}
+		tables: make(map[string]state.Table), inst: hex.EncodeToString(id[:]), shared: make(map[string]string),
+		hot: state.NewCacheBudget(opts.HotCacheSize)}
 }
 
 func (b *Backend) pebbleOptions() *pebble.Options {
@@ -259,6 +273,12 @@ func (b *Backend) reader() pebble.Reader {
 // kvStore adapts the backend's database and write batch to
 // state.KVStore.
 type kvStore struct{ b *Backend }
+
+// CacheBudget implements state.KVCacheBudget.
+func (s kvStore) CacheBudget() *state.CacheBudget { return s.b.hot }
+
+// HotCacheUsed returns the bytes held by the tables' read caches.
+func (b *Backend) HotCacheUsed() int64 { return b.hot.Used() }
 
 func (s kvStore) Get(key, dst []byte) ([]byte, bool, error) {
 	v, closer, err := s.b.reader().Get(key)

@@ -128,10 +128,24 @@ func (o *collOracle) check(t *testing.T, b state.Backend, h collHandles, when st
 // TestMapListAgainstOracle drives map and list state on Pebble with random
 // operations against Go maps and slices, through checkpoints, restores at
 // the same parallelism and rescaling to other parallelisms, and compares
-// them after every phase.
+// them after every phase. It runs without the read cache of hot entries,
+// with one so small that it evicts all the time, and with the default.
 func TestMapListAgainstOracle(t *testing.T) {
-	for seed := range uint64(3) {
-		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+	for _, hot := range []int64{-1, 2 << 10, 0} {
+		for seed := range uint64(3) {
+			t.Run(fmt.Sprint("hot", hot, "/seed", seed), func(t *testing.T) { testMapListAgainstOracle(t, seed, hot) })
+		}
+	}
+}
+
+func testMapListAgainstOracle(t *testing.T, seed uint64, hot int64) {
+	small := func(dir string) Options {
+		o := small(dir)
+		o.HotCacheSize = hot
+		return o
+	}
+	{
+		{
 			rng := rand.New(rand.NewPCG(seed, 7))
 			root := t.TempDir()
 			store, err := checkpoint.NewDir(filepath.Join(root, "chk"), checkpoint.WithRetain(10),
@@ -199,7 +213,7 @@ func TestMapListAgainstOracle(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-		})
+		}
 	}
 }
 
