@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestExamplePostgresCDC runs examples/postgres-cdc-replicate.yaml
@@ -44,4 +46,23 @@ func TestExamplePostgresCDC(t *testing.T) {
 	f.exec("DELETE FROM " + orders + " WHERE id > 190")
 	f.exec("INSERT INTO " + orders + " VALUES (500, 'new', 'open', 9.99)")
 	f.waitEqual(want, got, j)
+	// The source's metrics: 200 snapshot reads, 20+10+1 changes.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(j.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			vals[mf.GetName()] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	if vals["sluice_pipeline_postgres_cdc_records_total"] != 231 || vals["sluice_pipeline_postgres_cdc_snapshot_records_total"] != 200 {
+		t.Errorf("metrics %v", vals)
+	}
+	if _, ok := vals["sluice_pipeline_postgres_cdc_slot_lag_bytes"]; !ok {
+		t.Errorf("no slot lag metric: %v", vals)
+	}
 }

@@ -44,6 +44,7 @@ func (c *jobCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descDead
 	ch <- descIngestRecords
 	ch <- descIngestRequests
+	describeCDC(ch)
 }
 
 func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
@@ -80,6 +81,7 @@ func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descIngestRequests, prometheus.CounterValue, float64(v.n), name, field, v.outcome)
 		}
 	}
+	collectCDC(c.j, ch)
 }
 
 // Summary totals a finished or running job: records read by the inputs
