@@ -79,6 +79,11 @@ func (x *changelogExpander) expand(val []byte) ([][]byte, error) {
 	if len(val) == 0 {
 		return nil, nil
 	}
+	// fastjson's parser lets some invalid escapes through, which its
+	// marshalling would then copy into the rows: validate first.
+	if err := fastjson.ValidateBytes(val); err != nil {
+		return nil, fmt.Errorf("%w: %v", errChangelog, err)
+	}
 	v, err := x.p.ParseBytes(val)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errChangelog, err)
