@@ -159,6 +159,8 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 			rows = buildWindow(ctx, rows, st.window, st.in, dl)
 		case "dedup":
 			rows = buildDedup(rows, st.dedup, st.name)
+		case "normalize":
+			rows = buildNormalize(rows, st.keyIdx, st.name)
 		case "join":
 			right, err := p.buildInput(ctx, env, bc, st.join.right, dl, st.name+".input", pj)
 			if err != nil {

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/sluicehq/sluice/state"
+	"github.com/sluicehq/sluice/stream"
+
 	"github.com/valyala/fastjson"
 
 	"github.com/sluicehq/sluice/connector"
@@ -21,7 +24,13 @@ import (
 type ChangelogSpec struct {
 	// Op, Before, After name the envelope's fields (op, before, after).
 	Op, Before, After string
-	Pos               Pos
+	// Key, if set, names the fields that identify a row (the table's
+	// primary key): before a sql step the pipeline then keeps each key's
+	// latest row and derives every retraction from it, so aggregates are
+	// exact even when events carry only the key as their before image
+	// (PostgreSQL's default REPLICA IDENTITY).
+	Key []string
+	Pos Pos
 }
 
 func parseChangelog(e *errs, o *obj, format string) *ChangelogSpec {
@@ -37,7 +46,8 @@ func parseChangelog(e *errs, o *obj, format string) *ChangelogSpec {
 	s.Op = c.str("op", "op")
 	s.Before = c.str("before", "before")
 	s.After = c.str("after", "after")
-	c.done("op", "before", "after")
+	s.Key = c.strList("key")
+	c.done("op", "before", "after", "key")
 	if e.cluster {
 		e.at(o.get("changelog"), pos.Field, "is not available in cluster mode yet")
 	}
@@ -68,6 +78,11 @@ type changelogExpander struct {
 func (x *changelogExpander) expand(val []byte) ([][]byte, error) {
 	if len(val) == 0 {
 		return nil, nil
+	}
+	// fastjson's parser lets some invalid escapes through, which its
+	// marshalling would then copy into the rows: validate first.
+	if err := fastjson.ValidateBytes(val); err != nil {
+		return nil, fmt.Errorf("%w: %v", errChangelog, err)
 	}
 	v, err := x.p.ParseBytes(val)
 	if err != nil {
@@ -203,4 +218,45 @@ func checkChangelogStep(e *errs, st StepSpec, path string) bool {
 		}
 	}
 	return true
+}
+
+// buildNormalize keeps the latest row of each key of a changelog and
+// re-derives the changes from it: +I or +U of a key with a row becomes
+// -U of that row then +U, of a key without one +I; -D becomes -D of the
+// kept row (nothing when there is none); the events' own -U rows are
+// dropped. Retractions then carry whole rows whatever the events' before
+// images held. The state is in the checkpoints.
+func buildNormalize(rows stream.Stream[row.Row], keyIdx []int, name string) stream.Stream[row.Row] {
+	ks := withKey(rows, keyIdx, false, name+".key")
+	with := func(r row.Row, op string) row.Row {
+		vals := append([]row.Value(nil), r.Vals...)
+		vals[0] = row.String(op)
+		return row.Row{Vals: vals, Rest: r.Rest}
+	}
+	return stream.KeyedProcess(ks, func(ctx *stream.KeyedContext[rowKey, row.Row]) (stream.KeyedProcessFunc[rowKey, keyedRow, row.Row], error) {
+		last, err := state.NewValue[rowKey, keyedRow](ctx.State(), "row")
+		if err != nil {
+			return nil, err
+		}
+		return stream.KeyedProcessFuncs[rowKey, keyedRow, row.Row]{
+			Element: func(ctx *stream.KeyedContext[rowKey, row.Row], k keyedRow) {
+				prev, had := last.Get()
+				switch k.r.Get(0).AsString() {
+				case "+I", "+U":
+					if had {
+						ctx.Emit(with(prev.r, "-U"))
+						ctx.Emit(with(k.r, "+U"))
+					} else {
+						ctx.Emit(with(k.r, "+I"))
+					}
+					last.Set(k)
+				case "-D":
+					if had {
+						ctx.Emit(with(prev.r, "-D"))
+						last.Clear()
+					}
+				}
+			},
+		}, nil
+	}, stream.Name(name))
 }

@@ -47,6 +47,7 @@ func (c *jobCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descIngestRequests
 	describeMySQLCDC(ch)
 	describeConnectorMeters(ch)
+	describeCDC(ch)
 }
 
 func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
@@ -88,6 +89,7 @@ func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descIngestRequests, prometheus.CounterValue, float64(v.n), name, field, v.outcome)
 		}
 	}
+	collectCDC(c.j, ch)
 }
 
 // Summary totals a finished or running job: records read by the inputs

@@ -70,8 +70,10 @@ func (in *inputPlan) schema() *row.Schema {
 // stage is one operator group after the input: a stateless chain or a
 // keyed step.
 type stage struct {
-	kind   string // chain, window, dedup, join, sql
-	chain  *chain
+	kind  string // chain, window, dedup, join, sql, normalize
+	chain *chain
+	// keyIdx: the key of a normalize stage (a changelog's rows).
+	keyIdx []int
 	window *windowPlan
 	dedup  *dedupPlan
 	join   *joinPlan
@@ -139,6 +141,7 @@ func Compile(spec *Spec) (*Plan, error) {
 	var updating *sqlPlan // an updating sql step: nothing may follow it
 	chg := spec.Source.Changelog != nil
 	p.changelog = chg
+	normalized := false
 	for i, st := range spec.Steps {
 		path := fmt.Sprintf("steps[%d].%s", i, st.Kind)
 		if chg && updating == nil && !checkChangelogStep(e, st, path) {
@@ -228,6 +231,13 @@ func Compile(spec *Spec) (*Plan, error) {
 			inSource = false
 		case "sql":
 			flush()
+			if ck := spec.Source.Changelog; chg && updating == nil && len(ck.Key) > 0 && !normalized {
+				// Whole-row retractions from the latest row per key.
+				keyIdx := resolveKeys(e, ck.Pos, "key", ck.Key, cur)
+				p.stages = append(p.stages, stage{kind: "normalize", keyIdx: keyIdx, name: path + ".changelog", in: curRef})
+				inSource = false
+				normalized = true
+			}
 			sp := planSQL(e, st, path, cur, spec.Source.EventTime != nil, chg)
 			if sp == nil {
 				continue

@@ -27,12 +27,12 @@ func TestResumeSnapshotExactly(t *testing.T) {
 	pos := s.sp.Position()
 	s.sp.Close() // the crash: the slot stays where the snapshot began
 	for _, q := range []string{
-		"UPDATE %s SET v = 'u10' WHERE id = 10",   // read before: emitted
-		"UPDATE %s SET v = 'u50' WHERE id = 50",   // read after: in the new snapshot
-		"DELETE FROM %s WHERE id IN (20, 60)",     // both sides
-		"INSERT INTO %s VALUES (200, 'new')",      // after: new snapshot
-		"UPDATE %s SET id = 300 WHERE id = 15",    // before -> after the cut
-		"UPDATE %s SET id = 0 WHERE id = 80",      // after -> before the cut
+		"UPDATE %s SET v = 'u10' WHERE id = 10", // read before: emitted
+		"UPDATE %s SET v = 'u50' WHERE id = 50", // read after: in the new snapshot
+		"DELETE FROM %s WHERE id IN (20, 60)",   // both sides
+		"INSERT INTO %s VALUES (200, 'new')",    // after: new snapshot
+		"UPDATE %s SET id = 300 WHERE id = 15",  // before -> after the cut
+		"UPDATE %s SET id = 0 WHERE id = 80",    // after -> before the cut
 		"BEGIN; UPDATE %s SET v = 'tx' WHERE id IN (5, 95); COMMIT",
 	} {
 		f.exec(fmt.Sprintf(q, f.table))

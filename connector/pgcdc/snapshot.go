@@ -33,11 +33,11 @@ func openSnapshot(ctx context.Context, sp *split, name string, lsn pglogrepl.LSN
 	if err != nil {
 		return nil, err
 	}
-	if err := exec(ctx, c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+	if err := execSQL(ctx, c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
 		c.Close(context.Background())
 		return nil, fmt.Errorf("postgres_cdc: snapshot: %w", err)
 	}
-	if err := exec(ctx, c, "SET TRANSACTION SNAPSHOT '"+name+"'"); err != nil {
+	if err := execSQL(ctx, c, "SET TRANSACTION SNAPSHOT '"+name+"'"); err != nil {
 		c.Close(context.Background())
 		return nil, fmt.Errorf("postgres_cdc: importing snapshot %s: %w", name, err)
 	}
@@ -46,7 +46,7 @@ func openSnapshot(ctx context.Context, sp *split, name string, lsn pglogrepl.LSN
 
 func (r *snapshotReader) close() {
 	if r.conn != nil {
-		_ = exec(context.Background(), r.conn, "COMMIT")
+		_ = execSQL(context.Background(), r.conn, "COMMIT")
 		r.conn.Close(context.Background())
 		r.conn = nil
 	}

@@ -272,7 +272,7 @@ func (sp *split) start(ctx context.Context) error {
 	// is replaced.
 	if exists {
 		sp.cfg.Logger.Warn("postgres_cdc: dropping the existing replication slot to take a consistent snapshot (no checkpoint to resume from)", "slot", sp.cfg.Slot)
-		if err := exec(ctx, conn, "SELECT pg_drop_replication_slot($1)", sp.cfg.Slot); err != nil {
+		if err := execSQL(ctx, conn, "SELECT pg_drop_replication_slot($1)", sp.cfg.Slot); err != nil {
 			return fmt.Errorf("postgres_cdc: dropping slot %s (is another pipeline using it?): %w", sp.cfg.Slot, err)
 		}
 	}
@@ -414,7 +414,7 @@ func queryRow(ctx context.Context, c *pgconn.PgConn, sql string, params []string
 	return nil
 }
 
-func exec(ctx context.Context, c *pgconn.PgConn, sql string, params ...string) error {
+func execSQL(ctx context.Context, c *pgconn.PgConn, sql string, params ...string) error {
 	ps := make([][]byte, len(params))
 	for i, p := range params {
 		ps[i] = []byte(p)
@@ -477,7 +477,7 @@ func ensurePublication(ctx context.Context, c *pgconn.PgConn, pub string, tables
 		for _, t := range tables {
 			names = append(names, t.quoted())
 		}
-		if err := exec(ctx, c, fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s", quoteIdent(pub), strings.Join(names, ", "))); err != nil {
+		if err := execSQL(ctx, c, fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s", quoteIdent(pub), strings.Join(names, ", "))); err != nil {
 			return fmt.Errorf("postgres_cdc: creating publication %s (the user needs CREATE on the database and to own the tables): %w", pub, err)
 		}
 		log.Info("postgres_cdc: created publication", "publication", pub)
@@ -489,7 +489,7 @@ func ensurePublication(ctx context.Context, c *pgconn.PgConn, pub string, tables
 			return fmt.Errorf("postgres_cdc: reading publication %s: %w", pub, err)
 		}
 		if !in {
-			if err := exec(ctx, c, fmt.Sprintf("ALTER PUBLICATION %s ADD TABLE %s", quoteIdent(pub), t.quoted())); err != nil {
+			if err := execSQL(ctx, c, fmt.Sprintf("ALTER PUBLICATION %s ADD TABLE %s", quoteIdent(pub), t.quoted())); err != nil {
 				return fmt.Errorf("postgres_cdc: adding %s to publication %s: %w", t, pub, err)
 			}
 			log.Info("postgres_cdc: added a table to the publication", "publication", pub, "table", t.String())

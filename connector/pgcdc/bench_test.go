@@ -1,0 +1,122 @@
+package pgcdc
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/connector"
+)
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkCDCvsPgbench compares the change stream's throughput with what
+// the server accepts: pgbench inserts 100-byte rows (one per transaction,
+// -c 4, for -T seconds; the server's writes/s), then the connector reads
+// all of them from its slot as fast as it can (records/s of wall time and
+// per CPU-second of this process). Run with -benchtime 1x:
+//
+//	go test -run XXX -bench CDCvsPgbench -benchtime 1x ./connector/pgcdc/
+//
+// SLUICE_BENCH_PGBENCH_SECONDS sets -T (default 10);
+// SLUICE_BENCH_ROWS_PER_TX the rows each pgbench transaction inserts
+// (default 1; larger batches take the commit cost out of the server's
+// side and so test the connector harder).
+func BenchmarkCDCvsPgbench(b *testing.B) {
+	if _, err := exec.LookPath("pgbench"); err != nil {
+		b.Skip("pgbench is not installed")
+	}
+	f := newFixture(b, `CREATE TABLE %s (id bigserial PRIMARY KEY, payload text NOT NULL)`)
+	cfg := f.config()
+	cfg.Snapshot = SnapshotNever
+	cfg.StatusInterval = time.Second
+	s := openSplit(b, cfg, nil)
+	if _, err := s.sp.Read(context.Background(), s.buf[:1]); err != nil { // creates the slot
+		b.Fatal(err)
+	}
+	s.sp.Close()
+	// A second slot for pg_recvlogical, PostgreSQL's own client of the
+	// same decoding: how fast the server sends the stream at all.
+	recvSlot := f.slot + "_recv"
+	f.exec("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", recvSlot)
+	secs := 10
+	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_PGBENCH_SECONDS")); err == nil && v > 0 {
+		secs = v
+	}
+	// 8-byte id + 92-byte payload: a 100-byte row.
+	script := filepath.Join(b.TempDir(), "insert.sql")
+	perTx := 1
+	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_ROWS_PER_TX")); err == nil && v > 0 {
+		perTx = v
+	}
+	if err := os.WriteFile(script, []byte(fmt.Sprintf("INSERT INTO %s (payload) SELECT repeat('x', 92) FROM generate_series(1, %d);\n", f.table, perTx)), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	out, err := exec.Command("pgbench", "-n", "-f", script, "-c", "4", "-j", "2", "-T", strconv.Itoa(secs), f.dsn).CombinedOutput()
+	if err != nil {
+		b.Fatalf("pgbench: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`tps = ([0-9.]+)`).FindSubmatch(out)
+	if m == nil {
+		b.Fatalf("pgbench printed no tps:\n%s", out)
+	}
+	pgTPS, _ := strconv.ParseFloat(string(m[1]), 64)
+	pgTPS *= float64(perTx) // rows/s
+	var rows int
+	if err := f.db.QueryRow(context.Background(), "SELECT count(*) FROM "+f.table).Scan(&rows); err != nil {
+		b.Fatal(err)
+	}
+	var recvRate float64
+	if _, err := exec.LookPath("pg_recvlogical"); err == nil {
+		var end string
+		if err := f.db.QueryRow(context.Background(), "SELECT pg_current_wal_lsn()::text").Scan(&end); err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		out, err := exec.Command("pg_recvlogical", "-d", f.dsn, "--slot", recvSlot, "--start", "--endpos", end, "--no-loop", "-f", "/dev/null",
+			"-o", "proto_version=1", "-o", "publication_names="+f.pub).CombinedOutput()
+		if err != nil {
+			b.Fatalf("pg_recvlogical: %v\n%s", err, out)
+		}
+		recvRate = float64(rows) / time.Since(t0).Seconds()
+		b.ReportMetric(recvRate, "pg_recvlogical-rows/s")
+	}
+	b.ResetTimer()
+	r := openSplit(b, cfg, nil)
+	r.buf = make([]connector.Message, 1024)
+	cpu0, t0 := cpuTime(), time.Now()
+	got, bytes := 0, 0
+	for got < rows {
+		n, err := r.sp.Read(context.Background(), r.buf)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, m := range r.buf[:n] {
+			bytes += len(m.Value)
+		}
+		got += n
+	}
+	wall, cpu := time.Since(t0), cpuTime()-cpu0
+	b.StopTimer()
+	rate := float64(got) / wall.Seconds()
+	b.ReportMetric(pgTPS, "pgbench-rows/s")
+	b.ReportMetric(rate, "cdc-records/s")
+	b.ReportMetric(float64(got)/cpu.Seconds(), "cdc-records/cpu-s")
+	b.ReportMetric(rate/pgTPS, "cdc/pgbench")
+	b.ReportMetric(float64(bytes)/float64(got), "json-bytes/record")
+	b.Logf("pgbench: %d rows at %.0f rows/s; pg_recvlogical %.0f rows/s; connector: %d records in %v (%.0f/s, %.0f per CPU-second, %.2f× pgbench, %.2f× pg_recvlogical)",
+		rows, pgTPS, recvRate, got, wall.Round(time.Millisecond), rate, float64(got)/cpu.Seconds(), rate/pgTPS, rate/recvRate)
+}
