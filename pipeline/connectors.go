@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/sr"
@@ -60,6 +61,11 @@ type Host struct {
 	// topics' schema ids belong to their cluster's registry, which the
 	// spec must name.
 	Registry *sr.Client
+
+	// authMu guards authStores: the embedded log's tokens and ACLs, opened
+	// by the first http source with auth: principals.
+	authMu     sync.Mutex
+	authStores *ingestAuth
 }
 
 func (h *Host) logger() *slog.Logger {

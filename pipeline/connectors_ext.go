@@ -85,7 +85,14 @@ func (c *logSinkConfig) openRows(*buildCtx, *row.Schema) (stream.Sink[row.Row], 
 	return nil, errNotRowSink
 }
 
-type httpSourceConfig struct{ cfg nethttp.Config }
+type httpSourceConfig struct {
+	cfg nethttp.Config
+	// principals: bearer tokens tied to principals (auth: principals) are
+	// accepted, checked for WRITE on aclTopic (the pipeline's name when
+	// empty).
+	principals bool
+	aclTopic   string
+}
 
 func parseHTTPSource(e *errs, o *obj) sourceConfig {
 	c := &httpSourceConfig{}
@@ -112,12 +119,17 @@ func parseHTTPSource(e *errs, o *obj) sourceConfig {
 	c.cfg.MaxBodyBytes = o.integer("max_body_bytes", 0, 0, 1<<40)
 	c.cfg.BlockTimeout = o.duration("block_timeout", 0, false)
 	c.cfg.Splits = int(o.integer("splits", 0, 0, 1024))
-	o.done("addr", "path", "token", "rate", "burst", "shedding", "sample_fraction", "buffer", "max_body_bytes", "block_timeout", "splits")
+	c.principals = o.enum("auth", "token", "token", "principals") == "principals"
+	c.aclTopic = o.str("acl_topic", "")
+	if o.has("acl_topic") && !c.principals {
+		e.at(o.get("acl_topic"), o.sub("acl_topic"), "needs auth: principals (the topic whose WRITE ACL lets a principal token in)")
+	}
+	o.done("auth", "acl_topic", "addr", "path", "token", "rate", "burst", "shedding", "sample_fraction", "buffer", "max_body_bytes", "block_timeout", "splits")
 	if c.cfg.Addr != "" {
 		if loop, err := netutil.IsLoopback(c.cfg.Addr); err != nil {
 			e.at(o.get("addr"), o.sub("addr"), "%v", err)
-		} else if !loop && c.cfg.Token == "" {
-			e.at(o.get("addr"), o.sub("addr"), "is %q, not a loopback address: set token: (clients then send Authorization: Bearer TOKEN), or bind to 127.0.0.1", c.cfg.Addr)
+		} else if !loop && c.cfg.Token == "" && !c.principals {
+			e.at(o.get("addr"), o.sub("addr"), "is %q, not a loopback address: set token: or auth: principals (clients then send Authorization: Bearer TOKEN), or bind to 127.0.0.1", c.cfg.Addr)
 		}
 	}
 	return c
@@ -132,6 +144,17 @@ func (c *httpSourceConfig) open(bc *buildCtx) (stream.Source[connector.Message],
 	cfg.Delivery = nethttp.AtLeastOnce
 	if bc.exactlyOnce {
 		cfg.Delivery = nethttp.ExactlyOnce
+	}
+	if c.principals {
+		a, err := bc.host.ingestAuth()
+		if err != nil {
+			return nil, fmt.Errorf("http source: %w", err)
+		}
+		topic := c.aclTopic
+		if topic == "" {
+			topic = bc.pipeline
+		}
+		cfg.Authorizer = &topicAuthorizer{a: a, topic: topic, now: time.Now}
 	}
 	return nethttp.NewSource(cfg)
 }

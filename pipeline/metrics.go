@@ -31,7 +31,7 @@ var (
 		"Records of an HTTP ingest source by outcome: received (in well-formed, authorised requests), accepted, shed_rate_limit, shed_backpressure (including evicted ones), not_admitted (block requests that timed out).",
 		[]string{"pipeline", "source", "outcome"}, nil)
 	descIngestRequests = prometheus.NewDesc("sluice_pipeline_http_ingest_requests_total",
-		"Requests of an HTTP ingest source by outcome: decoded, rejected (429), unauthorized, bad (malformed or oversized).",
+		"Requests of an HTTP ingest source by outcome: decoded, rejected (429), unauthorized (401), forbidden (403), bad (malformed or oversized).",
 		[]string{"pipeline", "source", "outcome"}, nil)
 )
 
@@ -84,7 +84,7 @@ func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
 			outcome string
 			n       int64
 		}{
-			{"decoded", st.Requests}, {"rejected", st.Rejected}, {"unauthorized", st.Unauthorized}, {"bad", st.BadRequests},
+			{"decoded", st.Requests}, {"rejected", st.Rejected}, {"unauthorized", st.Unauthorized}, {"forbidden", st.Forbidden}, {"bad", st.BadRequests},
 		} {
 			ch <- prometheus.MustNewConstMetric(descIngestRequests, prometheus.CounterValue, float64(v.n), name, field, v.outcome)
 		}

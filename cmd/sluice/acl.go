@@ -13,7 +13,7 @@ import (
 func aclCommand() *command {
 	return &command{
 		name:    "acl",
-		summary: "manage Kafka ACLs (enforced by sluice serve --authorizer)",
+		summary: "manage Kafka ACLs (enforced by sluice serve --authorizer, and by http sources with auth: principals)",
 		sub: []*command{
 			{name: "add", summary: "allow or deny principals operations on a resource", run: aclAdd},
 			{name: "list", summary: "list ACLs (all, or those a filter matches)", run: aclList},

@@ -3,7 +3,6 @@ package http
 import (
 	"compress/gzip"
 	"context"
-	"crypto/subtle"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -93,8 +92,15 @@ type Config struct {
 	// Path is the ingest endpoint; DefaultPath when empty.
 	Path string
 	// Token, when set, is the bearer token every request must carry. It is
-	// required when Addr is not a loopback address.
+	// required when Addr is not a loopback address, unless Authorizer is
+	// set.
 	Token string
+	// Authorizer, when set, accepts bearer tokens tied to principals: a
+	// request whose token is not Token is let through when the
+	// Authorizer allows it, answered 401 for an unknown, revoked or
+	// expired token and 403 for a principal it denies. Token, if also
+	// set, keeps working.
+	Authorizer Authorizer
 	// Rate is the sustained admission rate in records per second; 0 means
 	// unlimited.
 	Rate float64
@@ -150,12 +156,13 @@ type Stats struct {
 	ShedBackpressure int64 // records shed because the buffer was full (including evicted ones)
 	NotAdmitted      int64 // records of Block requests that timed out or were stopped
 	Rejected         int64 // requests answered 429
-	Unauthorized     int64 // requests without the right token
+	Unauthorized     int64 // requests answered 401: no, wrong, unknown, revoked or expired token
+	Forbidden        int64 // requests answered 403: a principal token the Authorizer denied
 	BadRequests      int64 // malformed or oversized requests
 }
 
 type counters struct {
-	requests, records, accepted, handed, shedRate, shedBack, notAdmitted, rejected, unauthorized, bad atomic.Int64
+	requests, records, accepted, handed, shedRate, shedBack, notAdmitted, rejected, unauthorized, forbidden, bad atomic.Int64
 }
 
 // Source is the HTTP ingest source. It implements
@@ -166,6 +173,8 @@ type Source struct {
 	lim    *rate.Limiter // nil: unlimited
 	logger *slog.Logger
 	cnt    counters
+	// authLog spaces the log lines of refused requests.
+	authLog *rate.Sometimes
 
 	mu        sync.Mutex
 	ring      []entry
@@ -211,8 +220,8 @@ func NewSource(cfg Config) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http source: %w", err)
 	}
-	if !loop && cfg.Token == "" {
-		return nil, fmt.Errorf("http source: address %s is not loopback: a bearer token is required", cfg.Addr)
+	if !loop && cfg.Token == "" && cfg.Authorizer == nil {
+		return nil, fmt.Errorf("http source: address %s is not loopback: a bearer token (or principal tokens) is required", cfg.Addr)
 	}
 	if cfg.Path == "" {
 		cfg.Path = DefaultPath
@@ -254,7 +263,7 @@ func NewSource(cfg Config) (*Source, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Source{cfg: cfg, logger: cfg.Logger, ring: make([]entry, cfg.BufferRecords), changed: make(chan struct{}), waiting: map[*ticket]struct{}{}}
+	s := &Source{cfg: cfg, logger: cfg.Logger, ring: make([]entry, cfg.BufferRecords), changed: make(chan struct{}), waiting: map[*ticket]struct{}{}, authLog: newAuthLog()}
 	if cfg.Rate > 0 {
 		if cfg.Burst == 0 {
 			cfg.Burst = max(1, int(math.Ceil(cfg.Rate)))
@@ -317,7 +326,7 @@ func (s *Source) Stats() Stats {
 	return Stats{
 		Requests: c.requests.Load(), Records: c.records.Load(), Accepted: c.accepted.Load(), Handed: c.handed.Load(),
 		ShedRateLimit: c.shedRate.Load(), ShedBackpressure: c.shedBack.Load(), NotAdmitted: c.notAdmitted.Load(),
-		Rejected: c.rejected.Load(), Unauthorized: c.unauthorized.Load(), BadRequests: c.bad.Load(),
+		Rejected: c.rejected.Load(), Unauthorized: c.unauthorized.Load(), Forbidden: c.forbidden.Load(), BadRequests: c.bad.Load(),
 	}
 }
 
@@ -481,14 +490,8 @@ func (s *Source) serveIngest(w nethttp.ResponseWriter, r *nethttp.Request) {
 		reply(w, nethttp.StatusMethodNotAllowed, answer{Error: "use POST"})
 		return
 	}
-	if s.cfg.Token != "" {
-		want := "Bearer " + s.cfg.Token
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte(want)) != 1 {
-			s.cnt.unauthorized.Add(1)
-			w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
-			reply(w, nethttp.StatusUnauthorized, answer{Error: "missing or wrong bearer token"})
-			return
-		}
+	if !s.authenticate(w, r) {
+		return
 	}
 	body, err := s.readBody(w, r)
 	if err != nil {

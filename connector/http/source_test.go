@@ -514,3 +514,76 @@ func TestGzipBodies(t *testing.T) {
 		t.Fatalf("brotli: %+v", res)
 	}
 }
+
+// fakeAuthorizer maps tokens to verdicts.
+type fakeAuthorizer map[string]Verdict
+
+func (f fakeAuthorizer) AuthorizeIngest(token, host string) (string, Verdict) {
+	if host != "127.0.0.1" {
+		return "", Denied
+	}
+	v, ok := f[token]
+	if !ok {
+		return "", UnknownToken
+	}
+	return "User:" + token, v
+}
+
+func TestAuthorizerVerdicts(t *testing.T) {
+	if _, err := NewSource(Config{Addr: "0.0.0.0:0", Authorizer: fakeAuthorizer{}}); err != nil {
+		t.Fatalf("non-loopback with an authorizer refused: %v", err)
+	}
+	var logs strings.Builder
+	var mu sync.Mutex
+	cfg := Config{Addr: "127.0.0.1:0", Token: "static", Authorizer: fakeAuthorizer{"ok": Allowed, "old": ExpiredToken, "no": Denied}}
+	cfg.Logger = slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	s, err := NewSource(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	sp, err := s.Splits(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, cancel := startReader(sp[0])
+	defer cancel()
+	for _, c := range []struct {
+		hdr  []string
+		want int
+	}{
+		{[]string{"Authorization", "Bearer ok"}, 200},
+		{[]string{"Authorization", "Bearer static"}, 200},
+		{[]string{"Authorization", "Bearer no"}, 403},
+		{[]string{"Authorization", "Bearer old"}, 401},
+		{[]string{"Authorization", "Bearer what"}, 401},
+		{[]string{"Authorization", "Basic b2s="}, 401},
+		{nil, 401},
+	} {
+		if res := post(t, s, lines(1, "x"), c.hdr...); res.code != c.want {
+			t.Errorf("header %v: %+v, want %d", c.hdr, res, c.want)
+		}
+	}
+	// Many refusals: all counted, few logged.
+	for range 20 {
+		post(t, s, lines(1, "x"), "Authorization", "Bearer what")
+	}
+	waitFor(t, "2 records read", func() bool { return len(r.values()) == 2 })
+	if st := s.Stats(); st.Unauthorized != 24 || st.Forbidden != 1 || st.Requests != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	mu.Lock()
+	n := strings.Count(logs.String(), "refused a request")
+	mu.Unlock()
+	if n < 3 || n > 8 {
+		t.Fatalf("%d log lines for 25 refusals, want a few (rate-limited)", n)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
