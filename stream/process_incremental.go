@@ -52,9 +52,9 @@ const maxChain = 32
 type incSnap struct {
 	nonce string
 	// Task goroutine.
-	seq      int
-	hasBase  bool
-	prev     chan struct{}
+	seq     int
+	hasBase bool
+	prev    chan struct{}
 	// broken is set by a writer that lost changes: the next snapshot must
 	// be full.
 	broken atomic.Bool
