@@ -26,14 +26,12 @@ import (
 // retention keeps every file a retained checkpoint needs, as it does for
 // Pebble's sstables. A section of a chain file is, per key group:
 //
-//	tables bytes   state.Memory change section (AppendChanges)
-//	timers byte    0: the key group's timers are those of the previous
-//	               file; 1: replaced by the lists that follow
-//	               event timers, processing timers: count, then key and
-//	               time each (as in a ".keyed" file)
+//	tables bytes   state.Memory change section (AppendChanges), plus the
+//	               timers as entries of two pseudo-tables
+//	reserved byte  0 (1, timer lists, is refused)
 //
-// At the barrier the task goroutine encodes only the changed keys (and the
-// timers) into memory; a writer goroutine writes and fsyncs the file and
+// At the barrier the task goroutine encodes only the changed keys and
+// timers into memory; a writer goroutine writes and fsyncs the file and
 // acknowledges the checkpoint when it is durable. The writers of one
 // subtask run one after another, in checkpoint order. When the increments
 // since the base outweigh the base, or the chain reaches maxChain files,
