@@ -64,7 +64,10 @@ func TestIncrementalCorruptIncrementFallsBack(t *testing.T) {
 	limit.Store(2000)
 	parked := &atomic.Int64{}
 	env := New(WithParallelism(2), WithBatchSize(16), WithMaxParallelism(16),
-		WithCheckpointing(dir, 3*time.Millisecond), WithCheckpointRetention(20), WithLogger(quietLog()))
+		WithCheckpointing(dir, 3*time.Millisecond), WithCheckpointRetention(20),
+		// No timeouts: an aborted checkpoint breaks the chain (the next one
+		// is a base), and the test needs increments.
+		WithCheckpointTimeout(time.Minute), WithLogger(quietLog()))
 	src := FromSource(env, "events", &pacedSource{data: data, chunk: 10, pace: 300 * time.Microsecond, limit: limit, parked: parked},
 		WatermarkStrategy[cev]{Timestamp: func(e cev) int64 { return e.Ts }})
 	buildKeyedAggTo(src, collect)
