@@ -417,3 +417,38 @@ func corruptOr(err error) error {
 	}
 	return fmt.Errorf("%w: trailing bytes", ErrCorruptSnapshot)
 }
+
+// WalkChanges calls fn with the name and the change body of every table
+// of a change section, for operators that keep more than tables (timers)
+// in the same format.
+func WalkChanges(src []byte, fn func(name string, body []byte) error) error {
+	return walkChanges(src, fn)
+}
+
+// WalkChangeBody decodes a change body: reset is called first when the
+// body resets the key group, then fn for every entry (value is nil for a
+// deletion). key and value alias body.
+func WalkChangeBody(body []byte, reset func(), fn func(del bool, key, value []byte) error) error {
+	return walkBody(body, reset, func(e changeEntry) error { return fn(e.del, e.key, e.value) })
+}
+
+// AppendChangeBody appends a change body of entries: puts (with their
+// value) and deletions, reset first when reset is set.
+func AppendChangeBody(dst []byte, reset bool, puts, puttedValues, dels [][]byte) []byte {
+	var flags byte
+	if reset {
+		flags = changeReset
+	}
+	dst = append(dst, flags)
+	dst = binary.AppendUvarint(dst, uint64(len(puts)+len(dels)))
+	for i, k := range puts {
+		dst = append(dst, opPut)
+		dst = codec.AppendBytes(dst, k)
+		dst = codec.AppendBytes(dst, puttedValues[i])
+	}
+	for _, k := range dels {
+		dst = append(dst, opDelete)
+		dst = codec.AppendBytes(dst, k)
+	}
+	return dst
+}

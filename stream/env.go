@@ -381,6 +381,12 @@ func (e *Env) Execute(ctx context.Context) error {
 		if attempt >= e.cfg.chk.maxRestarts {
 			return fmt.Errorf("%w after %d restarts: %w", ErrRestartsExhausted, attempt, err)
 		}
+		if j != nil && j.CheckpointStats().Completed > 0 {
+			// A run restored from an explicit checkpoint (WithRestoreFrom)
+			// restarts from its own latest one, not from the first again
+			// (which retention may have deleted meanwhile).
+			e.cfg.chk.from = ""
+		}
 		log := e.cfg.chk.log
 		if log == nil {
 			log = slog.Default()

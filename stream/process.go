@@ -102,7 +102,9 @@ func (c *KeyedContext[K, R]) RegisterEventTimer(ts int64) {
 }
 
 // DeleteEventTimer removes the current key's event-time timer at ts.
-func (c *KeyedContext[K, R]) DeleteEventTimer(ts int64) { c.event.delete(c.keyed.CurrentKey(), ts) }
+func (c *KeyedContext[K, R]) DeleteEventTimer(ts int64) {
+	c.event.delete(c.keyed.CurrentKey(), c.keyed.KeyGroup(), ts)
+}
 
 // RegisterProcessingTimer sets a processing-time timer for the current key
 // at wall-clock time ts (ms). Processing-time timers still pending when
@@ -112,7 +114,9 @@ func (c *KeyedContext[K, R]) RegisterProcessingTimer(ts int64) {
 }
 
 // DeleteProcessingTimer removes the current key's processing-time timer.
-func (c *KeyedContext[K, R]) DeleteProcessingTimer(ts int64) { c.proc.delete(c.keyed.CurrentKey(), ts) }
+func (c *KeyedContext[K, R]) DeleteProcessingTimer(ts int64) {
+	c.proc.delete(c.keyed.CurrentKey(), c.keyed.KeyGroup(), ts)
+}
 
 type timerKey[K comparable] struct {
 	key K
@@ -131,6 +135,17 @@ type keyTimer[K comparable] struct {
 type timerService[K comparable] struct {
 	set  map[timerKey[K]]struct{}
 	heap []keyTimer[K]
+	// With incremental snapshots: the timers registered or removed since
+	// the last snapshot, with their key group.
+	track   bool
+	changed map[timerKey[K]]int32
+}
+
+func (s *timerService[K]) noteChange(tk timerKey[K], kg int32) {
+	if s.changed == nil {
+		s.changed = make(map[timerKey[K]]int32)
+	}
+	s.changed[tk] = kg
 }
 
 func (s *timerService[K]) register(k K, kg int, t int64) {
@@ -142,6 +157,9 @@ func (s *timerService[K]) register(k K, kg int, t int64) {
 		s.set = make(map[timerKey[K]]struct{})
 	}
 	s.set[tk] = struct{}{}
+	if s.track {
+		s.noteChange(tk, int32(kg))
+	}
 	s.heap = append(s.heap, keyTimer[K]{t: t, key: k, kg: int32(kg)})
 	h := s.heap
 	i := len(h) - 1
@@ -155,7 +173,16 @@ func (s *timerService[K]) register(k K, kg int, t int64) {
 	}
 }
 
-func (s *timerService[K]) delete(k K, t int64) { delete(s.set, timerKey[K]{key: k, t: t}) }
+func (s *timerService[K]) delete(k K, kg int, t int64) {
+	tk := timerKey[K]{key: k, t: t}
+	if _, ok := s.set[tk]; !ok {
+		return
+	}
+	delete(s.set, tk)
+	if s.track {
+		s.noteChange(tk, int32(kg))
+	}
+}
 
 func (s *timerService[K]) next() int64 {
 	if len(s.heap) == 0 {
@@ -192,6 +219,9 @@ func (s *timerService[K]) pop(t int64) (keyTimer[K], bool) {
 		tk := timerKey[K]{key: top.key, t: top.t}
 		if _, ok := s.set[tk]; ok {
 			delete(s.set, tk)
+			if s.track {
+				s.noteChange(tk, top.kg)
+			}
 			return top, true
 		}
 	}
@@ -221,6 +251,9 @@ func KeyedProcess[K comparable, T, R any](ks KeyedStream[K, T], newFunc func(ctx
 			em:    newEmitter(bc, outputOf[R](bc.outs[0])),
 			wm:    rt.MinWatermark,
 			info:  SubtaskInfo{Operator: n.name, Index: bc.sub, Parallelism: n.par},
+		}
+		if o.inc != nil {
+			o.ctx.event.track, o.ctx.proc.track = true, true
 		}
 		o.newFunc = newFunc
 		bc.t.proc = append(bc.t.proc, o)

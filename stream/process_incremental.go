@@ -26,14 +26,12 @@ import (
 // retention keeps every file a retained checkpoint needs, as it does for
 // Pebble's sstables. A section of a chain file is, per key group:
 //
-//	tables bytes   state.Memory change section (AppendChanges)
-//	timers byte    0: the key group's timers are those of the previous
-//	               file; 1: replaced by the lists that follow
-//	               event timers, processing timers: count, then key and
-//	               time each (as in a ".keyed" file)
+//	tables bytes   state.Memory change section (AppendChanges), plus the
+//	               timers as entries of two pseudo-tables
+//	reserved byte  0 (1, timer lists, is refused)
 //
-// At the barrier the task goroutine encodes only the changed keys (and the
-// timers) into memory; a writer goroutine writes and fsyncs the file and
+// At the barrier the task goroutine encodes only the changed keys and
+// timers into memory; a writer goroutine writes and fsyncs the file and
 // acknowledges the checkpoint when it is durable. The writers of one
 // subtask run one after another, in checkpoint order. When the increments
 // since the base outweigh the base, or the chain reaches maxChain files,
@@ -52,10 +50,9 @@ const maxChain = 32
 type incSnap struct {
 	nonce string
 	// Task goroutine.
-	seq      int
-	hasBase  bool
-	timerKGs map[int]bool // key groups whose timers the last file recorded
-	prev     chan struct{}
+	seq     int
+	hasBase bool
+	prev    chan struct{}
 	// broken is set by a writer that lost changes: the next snapshot must
 	// be full.
 	broken atomic.Bool
@@ -143,58 +140,83 @@ func (o *keyedProcessOp[K, T, R]) snapshotIncremental(chk *chkRun, id uint64, me
 	}()
 }
 
-// encodeChanges encodes the sections of a chain file: every key
-// (full) or the changed ones, and the timers of the key groups that have
-// or had some.
+// Timers are recorded like table entries, in pseudo-tables of the
+// change section (names that no state table can have): the key is the
+// encoded timer key and the varint time, the value empty. Increments
+// carry the timers registered and removed since the previous snapshot.
+const (
+	eventTimersTable = "\x00timers/event"
+	procTimersTable  = "\x00timers/processing"
+)
+
+// timerChanges returns, per key group, the change body of the timers of
+// s: every timer (full) or those changed since the last call.
+func (o *keyedProcessOp[K, T, R]) timerChanges(kc codec.Codec[K], s *timerService[K], full bool) map[int][]byte {
+	type lists struct{ puts, vals, dels [][]byte }
+	by := map[int]*lists{}
+	get := func(kg int) *lists {
+		l := by[kg]
+		if l == nil {
+			l = &lists{}
+			by[kg] = l
+		}
+		return l
+	}
+	enc := func(tk timerKey[K]) []byte { return binary.AppendVarint(kc.Append(nil, tk.key), tk.t) }
+	if full {
+		for tk := range s.set {
+			l := get(state.KeyGroup(o.hash(tk.key), int(o.maxPar)))
+			l.puts = append(l.puts, enc(tk))
+			l.vals = append(l.vals, nil)
+		}
+	} else {
+		for tk, kg := range s.changed {
+			l := get(int(kg))
+			if _, ok := s.set[tk]; ok {
+				l.puts = append(l.puts, enc(tk))
+				l.vals = append(l.vals, nil)
+			} else {
+				l.dels = append(l.dels, enc(tk))
+			}
+		}
+	}
+	s.changed = nil
+	out := make(map[int][]byte, len(by))
+	for kg, l := range by {
+		out[kg] = state.AppendChangeBody(nil, full, l.puts, l.vals, l.dels)
+	}
+	return out
+}
+
+// encodeChanges encodes the sections of a chain file: every key and
+// timer (full) or the changed ones.
 func (o *keyedProcessOp[K, T, R]) encodeChanges(mem *state.Memory, full bool) (map[int][]byte, error) {
 	kc, err := codec.For[K]()
 	if err != nil {
 		return nil, fmt.Errorf("keyed process key: %w", err)
 	}
 	r := o.backend.KeyGroups()
-	timers := func(s *timerService[K]) map[int][]timerKey[K] {
-		out := map[int][]timerKey[K]{}
-		for tk := range s.set {
-			kg := state.KeyGroup(o.hash(tk.key), int(o.maxPar))
-			out[kg] = append(out[kg], tk)
-		}
-		return out
-	}
-	ev, pr := timers(&o.ctx.event), timers(&o.ctx.proc)
-	inc := o.inc
+	ev, pr := o.timerChanges(kc, &o.ctx.event, full), o.timerChanges(kc, &o.ctx.proc, full)
 	groups := map[int][]byte{}
-	nextTimerKGs := map[int]bool{}
 	var tables []byte
 	for kg := r.Start; kg < r.End; kg++ {
 		if tables, err = mem.AppendChanges(tables[:0], kg, full); err != nil {
 			return nil, err
 		}
-		hasTimers := len(ev[kg]) > 0 || len(pr[kg]) > 0
-		if hasTimers {
-			nextTimerKGs[kg] = true
+		if b := ev[kg]; len(b) > 0 {
+			tables = codec.AppendString(tables, eventTimersTable)
+			tables = codec.AppendBytes(tables, b)
 		}
-		// A key group's timers are written when it has some, and once
-		// more (empty) after its last ones went, except in a base.
-		writeTimers := hasTimers || (!full && inc.timerKGs[kg])
-		if len(tables) == 0 && !writeTimers {
+		if b := pr[kg]; len(b) > 0 {
+			tables = codec.AppendString(tables, procTimersTable)
+			tables = codec.AppendBytes(tables, b)
+		}
+		if len(tables) == 0 {
 			continue
 		}
-		b := codec.AppendBytes(make([]byte, 0, len(tables)+16), tables)
-		if !writeTimers {
-			b = append(b, 0)
-		} else {
-			b = append(b, 1)
-			for _, ts := range [][]timerKey[K]{ev[kg], pr[kg]} {
-				b = binary.AppendUvarint(b, uint64(len(ts)))
-				for _, tk := range ts {
-					b = kc.Append(b, tk.key)
-					b = binary.AppendVarint(b, tk.t)
-				}
-			}
-		}
-		groups[kg] = b
+		b := codec.AppendBytes(make([]byte, 0, len(tables)+8), tables)
+		groups[kg] = append(b, 0)
 	}
-	inc.timerKGs = nextTimerKGs
 	return groups, nil
 }
 
@@ -400,7 +422,7 @@ func isChainFile(path string) bool {
 // restoreChain applies chain file path (files of one chain come in
 // order): the tables' changes at once, the timers of each key group kept
 // in timers until every file is read, when the last ones count.
-func (o *keyedProcessOp[K, T, R]) restoreChain(chk *chkRun, path string, timers map[int][]byte) error {
+func (o *keyedProcessOp[K, T, R]) restoreChain(chk *chkRun, path string, timers map[timerSetKey]map[string]struct{}) error {
 	mem, ok := o.backend.(*state.Memory)
 	if !ok {
 		return fmt.Errorf("%s: the checkpoint holds in-memory keyed state; restore it with the memory state backend", path)
@@ -428,35 +450,65 @@ func (o *keyedProcessOp[K, T, R]) restoreChain(chk *chkRun, path string, timers 
 		if err != nil {
 			return fmt.Errorf("%s key group %d: %w", path, kg, err)
 		}
-		if err := mem.ApplyChanges(kg, t); err != nil {
-			return fmt.Errorf("%s key group %d: %w", path, kg, err)
-		}
 		if rest[0] == 1 {
-			timers[kg] = rest[1:]
+			return fmt.Errorf("%s key group %d: %w: timer lists in a chain section", path, kg, checkpoint.ErrCorrupt)
+		}
+		var tables []byte
+		err = state.WalkChanges(t, func(name string, body []byte) error {
+			if name != eventTimersTable && name != procTimersTable {
+				tables = codec.AppendString(tables, name)
+				tables = codec.AppendBytes(tables, body)
+				return nil
+			}
+			m := timers[timerSetKey{kg: kg, proc: name == procTimersTable}]
+			if m == nil {
+				m = map[string]struct{}{}
+				timers[timerSetKey{kg: kg, proc: name == procTimersTable}] = m
+			}
+			return state.WalkChangeBody(body, func() { clear(m) }, func(del bool, key, _ []byte) error {
+				if del {
+					delete(m, string(key))
+				} else {
+					m[string(key)] = struct{}{}
+				}
+				return nil
+			})
+		})
+		if err == nil {
+			err = mem.ApplyChanges(kg, tables)
+		}
+		if err != nil {
+			return fmt.Errorf("%s key group %d: %w", path, kg, err)
 		}
 	}
 	return nil
 }
 
-// restoreTimers registers the timers of key group kg from their lists.
-func (o *keyedProcessOp[K, T, R]) restoreTimers(kc codec.Codec[K], kg int, b []byte) error {
-	for _, s := range []*timerService[K]{&o.ctx.event, &o.ctx.proc} {
-		cnt, n := binary.Uvarint(b)
-		if n <= 0 || cnt > uint64(len(b)) {
-			return fmt.Errorf("%w: timer count", checkpoint.ErrCorrupt)
+// timerSetKey names the timers of one key group and time domain while a
+// chain is restored.
+type timerSetKey struct {
+	kg   int
+	proc bool
+}
+
+// restoreChainTimers registers the timers a chain restore collected.
+func (o *keyedProcessOp[K, T, R]) restoreChainTimers(kc codec.Codec[K], timers map[timerSetKey]map[string]struct{}) error {
+	for sk, m := range timers {
+		s := &o.ctx.event
+		if sk.proc {
+			s = &o.ctx.proc
 		}
-		b = b[n:]
-		for range cnt {
+		for enc := range m {
+			b := []byte(enc)
 			k, a, err := kc.Decode(b)
 			if err != nil {
-				return err
+				return fmt.Errorf("timer of key group %d: %w", sk.kg, err)
 			}
 			t, c := binary.Varint(b[a:])
-			if c <= 0 {
-				return fmt.Errorf("%w: timer time", checkpoint.ErrCorrupt)
+			if c <= 0 || a+c != len(b) {
+				return fmt.Errorf("%w: timer of key group %d", checkpoint.ErrCorrupt, sk.kg)
 			}
-			b = b[a+c:]
-			s.register(k, kg, t)
+			s.register(k, sk.kg, t)
 		}
 	}
 	return nil

@@ -110,7 +110,7 @@ func (o *keyedProcessOp[K, T, R]) restore(chk *chkRun, files []string) error {
 		return fmt.Errorf("keyed process key: %w", err)
 	}
 	r := o.backend.KeyGroups()
-	chainTimers := map[int][]byte{}
+	chainTimers := map[timerSetKey]map[string]struct{}{}
 	for _, path := range files {
 		if isChainFile(path) {
 			if err := o.restoreChain(chk, path, chainTimers); err != nil {
@@ -150,12 +150,7 @@ func (o *keyedProcessOp[K, T, R]) restore(chk *chkRun, files []string) error {
 			return err
 		}
 	}
-	for kg, b := range chainTimers {
-		if err := o.restoreTimers(kc, kg, b); err != nil {
-			return fmt.Errorf("timers of key group %d: %w", kg, err)
-		}
-	}
-	return nil
+	return o.restoreChainTimers(kc, chainTimers)
 }
 
 func (o *keyedProcessOp[K, T, R]) restoreSection(kc codec.Codec[K], kg int, b []byte) error {
