@@ -31,6 +31,28 @@ func echoServer(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// start starts a proxy to target, closed when the test ends.
+func start(t *testing.T, target string) *Proxy {
+	t.Helper()
+	p, err := Start(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+// dial connects to the proxy; the connection is closed when the test ends.
+func dial(t *testing.T, p *Proxy) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
 // roundTrip sends line through c and returns what comes back.
 func roundTrip(c net.Conn, line string) (string, error) {
 	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
@@ -47,18 +69,10 @@ func roundTrip(c net.Conn, line string) (string, error) {
 }
 
 func TestCutRestore(t *testing.T) {
-	p, err := Start(echoServer(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := start(t, echoServer(t))
 
 	// Traffic passes both ways.
-	c1, err := net.Dial("tcp", p.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c1.Close()
+	c1 := dial(t, p)
 	for _, s := range []string{"a", "hello", "third line"} {
 		if got, err := roundTrip(c1, s); err != nil || got != s {
 			t.Fatalf("through the proxy: sent %q, got %q, %v", s, got, err)
@@ -89,11 +103,7 @@ func TestCutRestore(t *testing.T) {
 
 	// Restore: new connections work again.
 	p.Restore()
-	c3, err := net.Dial("tcp", p.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c3.Close()
+	c3 := dial(t, p)
 	if got, err := roundTrip(c3, "back"); err != nil || got != "back" {
 		t.Fatalf("after Restore: got %q, %v", got, err)
 	}
@@ -115,17 +125,7 @@ func TestUnreachableTarget(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	_ = ln.Close() // nothing listens there any more
-	p, err := Start(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	c, err := net.Dial("tcp", p.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := roundTrip(c, "x"); err == nil {
+	if _, err := roundTrip(dial(t, start(t, addr)), "x"); err == nil {
 		t.Fatal("traffic passed to a target that is down")
 	}
 }
