@@ -66,13 +66,12 @@ func (c *mysqlCDCConfig) open(bc *buildCtx) (stream.Source[connector.Message], e
 	return mysqlcdc.NewSource(cfg)
 }
 
+// A mysql_cdc source's records, bytes, errors and reconnects are its
+// connector.Meter, exported as sluice_pipeline_connector_* like every
+// messaging connector's (metrics_connectors.go). The meter's lag is a
+// count of messages, which the binlog does not have; the lag in seconds
+// and the snapshot flag are these two extra gauges.
 var (
-	descMySQLCDCRecords = prometheus.NewDesc("sluice_pipeline_mysql_cdc_records_total", "Change messages (snapshot rows and binlog changes) emitted by a mysql_cdc source.",
-		[]string{"pipeline", "source"}, nil)
-	descMySQLCDCBytes = prometheus.NewDesc("sluice_pipeline_mysql_cdc_bytes_total", "Bytes of the keys and values of a mysql_cdc source's messages.",
-		[]string{"pipeline", "source"}, nil)
-	descMySQLCDCErrors = prometheus.NewDesc("sluice_pipeline_mysql_cdc_errors_total", "Connection and query errors of a mysql_cdc source (each followed by a reconnection with backoff).",
-		[]string{"pipeline", "source"}, nil)
 	descMySQLCDCLag = prometheus.NewDesc("sluice_pipeline_mysql_cdc_lag_seconds", "How far the last binlog event a mysql_cdc source read is behind the server's binlog head, in seconds (0 when caught up).",
 		[]string{"pipeline", "source"}, nil)
 	descMySQLCDCSnapshot = prometheus.NewDesc("sluice_pipeline_mysql_cdc_snapshot_running", "1 while a mysql_cdc source's initial snapshot runs.",
@@ -80,22 +79,15 @@ var (
 )
 
 func describeMySQLCDC(ch chan<- *prometheus.Desc) {
-	ch <- descMySQLCDCRecords
-	ch <- descMySQLCDCBytes
-	ch <- descMySQLCDCErrors
 	ch <- descMySQLCDCLag
 	ch <- descMySQLCDCSnapshot
 }
 
 func collectMySQLCDC(ch chan<- prometheus.Metric, pipeline, field string, s *mysqlcdc.Source) {
-	st := s.Stats()
 	snap := 0.0
-	if st.Snapshot {
+	if s.Snapshotting() {
 		snap = 1
 	}
-	ch <- prometheus.MustNewConstMetric(descMySQLCDCRecords, prometheus.CounterValue, float64(st.Records), pipeline, field)
-	ch <- prometheus.MustNewConstMetric(descMySQLCDCBytes, prometheus.CounterValue, float64(st.Bytes), pipeline, field)
-	ch <- prometheus.MustNewConstMetric(descMySQLCDCErrors, prometheus.CounterValue, float64(st.Errors), pipeline, field)
-	ch <- prometheus.MustNewConstMetric(descMySQLCDCLag, prometheus.GaugeValue, st.LagSeconds, pipeline, field)
+	ch <- prometheus.MustNewConstMetric(descMySQLCDCLag, prometheus.GaugeValue, s.LagSeconds(), pipeline, field)
 	ch <- prometheus.MustNewConstMetric(descMySQLCDCSnapshot, prometheus.GaugeValue, snap, pipeline, field)
 }

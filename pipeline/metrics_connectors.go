@@ -22,16 +22,16 @@ type namedMeter struct {
 
 var (
 	descConnRecords = prometheus.NewDesc("sluice_pipeline_connector_records_total",
-		"Messages a messaging connector read (source) or wrote and had acknowledged (sink).",
+		"Messages a connector read (source) or wrote and had acknowledged (sink).",
 		[]string{"pipeline", "field", "connector"}, nil)
 	descConnBytes = prometheus.NewDesc("sluice_pipeline_connector_bytes_total",
 		"Payload bytes of those messages.",
 		[]string{"pipeline", "field", "connector"}, nil)
 	descConnErrors = prometheus.NewDesc("sluice_pipeline_connector_errors_total",
-		"Failed operations of a messaging connector: lost connections, publishes that failed or timed out, acknowledgements not confirmed.",
+		"Failed operations of a connector: lost connections, failed queries, publishes that failed or timed out, acknowledgements not confirmed.",
 		[]string{"pipeline", "field", "connector"}, nil)
 	descConnReconnects = prometheus.NewDesc("sluice_pipeline_connector_reconnects_total",
-		"Connections a messaging connector re-established after losing them.",
+		"Connections a connector re-established after losing them.",
 		[]string{"pipeline", "field", "connector"}, nil)
 	descConnDropped = prometheus.NewDesc("sluice_pipeline_connector_skipped_total",
 		"Messages skipped: redeliveries of messages already read (sources), publishes the server discarded as duplicates (NATS JetStream sink), messages dropped by a core NATS subscription that fell behind.",

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // TestExampleMySQLCDC runs examples/mysql-cdc-orders.yaml against the
@@ -116,18 +117,46 @@ func TestExampleMySQLCDC(t *testing.T) {
 	}
 	found := false
 	for _, mf := range mfs {
-		if mf.GetName() == "sluice_pipeline_mysql_cdc_records_total" {
-			found = true
-			if v := mf.GetMetric()[0].GetCounter().GetValue(); v != 5 {
-				t.Errorf("records metric %v, want 5", v)
+		switch mf.GetName() {
+		case "sluice_pipeline_connector_records_total":
+			for _, m := range mf.GetMetric() {
+				if labelOf(m, "connector") != "mysql_cdc" || labelOf(m, "field") != "source" {
+					continue
+				}
+				found = true
+				if v := m.GetCounter().GetValue(); v != 5 {
+					t.Errorf("records metric %v, want 5", v)
+				}
+			}
+		case "sluice_pipeline_mysql_cdc_records_total":
+			t.Errorf("%s still exported: mysql_cdc's records are the connector meter's", mf.GetName())
+		case "sluice_pipeline_connector_lag_messages":
+			for _, m := range mf.GetMetric() {
+				if labelOf(m, "connector") == "mysql_cdc" {
+					t.Errorf("%s exported for mysql_cdc: its lag is in seconds", mf.GetName())
+				}
+			}
+		case "sluice_pipeline_mysql_cdc_lag_seconds":
+			if v := mf.GetMetric()[0].GetGauge().GetValue(); v < 0 {
+				t.Errorf("lag %v seconds, want >= 0", v)
 			}
 		}
 	}
 	if !found {
-		t.Error("no sluice_pipeline_mysql_cdc_records_total metric")
+		t.Error(`no sluice_pipeline_connector_records_total{connector="mysql_cdc",field="source"} metric`)
 	}
 	cancel()
 	if err := j.Wait(); err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
 	}
+}
+
+// labelOf returns the value of m's label name, or "".
+func labelOf(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
 }

@@ -112,7 +112,7 @@ func (b *binlogReader) next(ctx context.Context, s *split, block bool) (bool, er
 				if block && ctx.Err() == nil {
 					// Nothing arrived for a while: everything the server
 					// sent is processed, the source is at the head.
-					s.src.stats.lag.Store(0)
+					s.src.lag.Store(0)
 				}
 				return false, nil
 			}
@@ -171,7 +171,7 @@ func (b *binlogReader) handle(s *split, ev *replication.BinlogEvent) error {
 		return b.rows(s, ev, e)
 	default:
 		if h.EventType == replication.HEARTBEAT_EVENT || h.EventType == replication.HEARTBEAT_LOG_EVENT_V2 {
-			s.src.stats.lag.Store(0) // the server has nothing newer
+			s.src.lag.Store(0) // the server has nothing newer
 		}
 	}
 	return nil
@@ -291,9 +291,9 @@ func (b *binlogReader) rows(s *split, ev *replication.BinlogEvent, e *replicatio
 		return nil
 	}
 	if lag := time.Since(time.Unix(int64(ev.Header.Timestamp), 0)).Seconds(); lag > 0 {
-		s.src.stats.lag.Store(math.Float64bits(lag))
+		s.src.lag.Store(math.Float64bits(lag))
 	} else {
-		s.src.stats.lag.Store(0)
+		s.src.lag.Store(0)
 	}
 	ts := b.tsMs
 	if ts == 0 {

@@ -39,7 +39,11 @@ func TestReconnectsAfterConnectionLoss(t *testing.T) {
 	img := map[string]string{}
 	apply(t, img, got)
 	sameImage(t, img, tableImage(t, c, name))
-	if st := src.Stats(); st.Errors == 0 || st.Records != int64(len(got)) {
-		t.Errorf("stats %+v: want errors > 0 and %d records", st, len(got))
+	m := src.Meter()
+	if errs, recs, recon := m.Errors.Load(), m.Records.Load(), m.Reconnects.Load(); errs == 0 || recon == 0 || recs != int64(len(got)) {
+		t.Errorf("meter: errors %d, reconnects %d, records %d: want errors > 0, reconnects > 0 and %d records", errs, recon, recs, len(got))
+	}
+	if m.Lag.Load() != -1 {
+		t.Errorf("meter lag %d: want -1 (the binlog has no message count)", m.Lag.Load())
 	}
 }

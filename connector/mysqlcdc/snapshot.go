@@ -79,7 +79,7 @@ func (s *split) startSnapshot(ctx context.Context) error {
 		}
 	}
 	s.snap = &snapshotReader{conn: c, at: at, gtid: gtid, tsMs: time.Now().UnixMilli()}
-	s.src.stats.snapshot.Store(true)
+	s.src.snapshot.Store(true)
 	return nil
 }
 

@@ -19,22 +19,11 @@ import (
 // Source captures changes of MySQL or MariaDB tables. It has one split.
 type Source struct {
 	cfg   Config
-	stats stats
-}
-
-// Stats are a source's counters, for metrics.
-type Stats struct {
-	Records    int64   // messages emitted (snapshot rows and changes)
-	Bytes      int64   // bytes of the messages' keys and values
-	Errors     int64   // connection and query errors (each followed by a reconnect)
-	LagSeconds float64 // how far the last event read is behind the binlog's head; 0 when caught up
-	Snapshot   bool    // the initial snapshot is running
-}
-
-type stats struct {
-	records, bytes, errors atomic.Int64
-	lag                    atomic.Uint64 // float64 bits
-	snapshot               atomic.Bool
+	meter *connector.Meter
+	// lag is how far the last binlog event read is behind the binlog's
+	// head, in seconds (float64 bits); 0 when caught up.
+	lag      atomic.Uint64
+	snapshot atomic.Bool // the initial snapshot is running
 }
 
 // NewSource checks cfg and returns the source; it connects when the job
@@ -44,19 +33,23 @@ func NewSource(cfg Config) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Source{cfg: c}, nil
+	return &Source{cfg: c, meter: connector.NewMeter()}, nil
 }
 
-// Stats returns the source's counters; safe to call concurrently.
-func (s *Source) Stats() Stats {
-	return Stats{
-		Records:    s.stats.records.Load(),
-		Bytes:      s.stats.bytes.Load(),
-		Errors:     s.stats.errors.Load(),
-		LagSeconds: math.Float64frombits(s.stats.lag.Load()),
-		Snapshot:   s.stats.snapshot.Load(),
-	}
-}
+// Meter returns the source's counters: Records (snapshot rows and
+// changes emitted), Bytes (of the messages' keys and values), Errors
+// (connection and query errors, each followed by a reconnection) and
+// Reconnects (connections re-established after one). Its Lag stays -1:
+// the binlog has no count of messages behind; LagSeconds is the lag.
+func (s *Source) Meter() *connector.Meter { return s.meter }
+
+// LagSeconds is how far the last binlog event read is behind the
+// server's binlog head, in seconds; 0 when caught up or during the
+// snapshot. Safe to call concurrently.
+func (s *Source) LagSeconds() float64 { return math.Float64frombits(s.lag.Load()) }
+
+// Snapshotting reports whether the initial snapshot is running.
+func (s *Source) Snapshotting() bool { return s.snapshot.Load() }
 
 // Splits returns the source's one split: the binary log is one ordered
 // stream.
@@ -92,7 +85,10 @@ type split struct {
 
 	// reconnection
 	backoff time.Duration
-	retryAt time.Time
+	// connected says a connection was opened before: the next open is a
+	// reconnection.
+	connected bool
+	retryAt   time.Time
 }
 
 func (s *split) ID() string { return "mysql" }
@@ -179,7 +175,7 @@ func fatal(err error) error { return &fatalError{err} }
 // schedules a reconnection with backoff. The position is untouched: the
 // next attempt resumes where delivery stopped.
 func (s *split) failed(err error) {
-	s.src.stats.errors.Add(1)
+	s.src.meter.Errors.Add(1)
 	s.closeConns()
 	s.opened = false
 	s.pending, s.head = s.pending[:0], 0
@@ -206,8 +202,8 @@ func (s *split) pop(dst []connector.Message) int {
 	k := copy(dst, msgs(s.pending[s.head:], len(dst)))
 	last := s.pending[s.head+k-1]
 	for _, p := range s.pending[s.head : s.head+k] {
-		s.src.stats.records.Add(1)
-		s.src.stats.bytes.Add(int64(len(p.msg.Key) + len(p.msg.Value)))
+		s.src.meter.Records.Add(1)
+		s.src.meter.Bytes.Add(int64(len(p.msg.Key) + len(p.msg.Value)))
 	}
 	s.head += k
 	if s.snap != nil {
@@ -235,6 +231,10 @@ func (s *split) fill(ctx context.Context, block bool) (bool, error) {
 			return false, err
 		}
 		s.opened = true
+		if s.connected {
+			s.src.meter.Reconnects.Add(1)
+		}
+		s.connected = true
 	}
 	if s.snap != nil {
 		done, err := s.snap.next(s, &s.pending)
@@ -247,7 +247,7 @@ func (s *split) fill(ctx context.Context, block bool) (bool, error) {
 			s.snap.close()
 			s.snap = nil
 			s.pos.Snapshot = nil
-			s.src.stats.snapshot.Store(false)
+			s.src.snapshot.Store(false)
 			return true, s.startBinlog(ctx)
 		}
 		return true, nil

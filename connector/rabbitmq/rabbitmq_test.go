@@ -15,7 +15,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/sluicehq/sluice/connector"
-	"github.com/sluicehq/sluice/internal/tcpproxy"
+	"github.com/sluicehq/sluice/internal/faultproxy"
 	"github.com/sluicehq/sluice/stream"
 )
 
@@ -347,7 +347,7 @@ func TestDedupAfterCrash(t *testing.T) {
 func TestOutage(t *testing.T) {
 	conn := broker(t)
 	q := queue(t, conn, "outage")
-	p, err := tcpproxy.Start("127.0.0.1:5672")
+	p, err := faultproxy.Start("127.0.0.1:5672")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,7 +388,7 @@ func TestOutage(t *testing.T) {
 func TestSinkOutage(t *testing.T) {
 	conn := broker(t)
 	q := queue(t, conn, "sinkout")
-	p, err := tcpproxy.Start("127.0.0.1:5672")
+	p, err := faultproxy.Start("127.0.0.1:5672")
 	if err != nil {
 		t.Fatal(err)
 	}

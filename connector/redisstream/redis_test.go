@@ -16,7 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sluicehq/sluice/connector"
-	"github.com/sluicehq/sluice/internal/tcpproxy"
+	"github.com/sluicehq/sluice/internal/faultproxy"
 	"github.com/sluicehq/sluice/stream"
 )
 
@@ -339,7 +339,7 @@ func TestOwnEntriesNotClaimed(t *testing.T) {
 func TestOutage(t *testing.T) {
 	cli := server(t)
 	s := streamName(t, cli, "outage")
-	p, err := tcpproxy.Start(testAddr)
+	p, err := faultproxy.Start(testAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +380,7 @@ func TestOutage(t *testing.T) {
 func TestSinkOutage(t *testing.T) {
 	cli := server(t)
 	s := streamName(t, cli, "sinkout")
-	p, err := tcpproxy.Start(testAddr)
+	p, err := faultproxy.Start(testAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
