@@ -537,7 +537,9 @@ func (sp *jsSplit) CommitPosition(ctx context.Context, pos []byte) error {
 		// recreated at or after it): nothing to acknowledge.
 		return nil
 	}
-	if err := m.DoubleAck(ctx); err != nil {
+	// A message already acknowledged (the last one read, covered again by
+	// a checkpoint taken while nothing new arrived) needs nothing more.
+	if err := m.DoubleAck(ctx); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
 		sp.meter.Errors.Add(1)
 		return fmt.Errorf("nats source: acknowledge up to stream sequence %d: %w", mseq, err)
 	}
