@@ -2,12 +2,8 @@ package pipeline
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -18,27 +14,15 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sluicehq/sluice/internal/faultproxy"
+	"github.com/sluicehq/sluice/internal/testservice"
 )
 
 func testServer(t *testing.T, env, def, what string) string {
 	t.Helper()
-	addr := os.Getenv(env)
-	if addr == "" {
-		addr = def
-	}
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		t.Skipf("no %s at %s (set %s; scripts/start-services.sh starts it): %v", what, addr, env, err)
-	}
-	_ = c.Close()
-	return addr
+	return testservice.Addr(t, env, def, what)
 }
 
-func randSuffix() string {
-	var b [5]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
+func randSuffix() string { return testservice.Suffix() }
 
 // TestSpecMessagingErrors: mistakes in mqtt and nats blocks are reported
 // with the line, the key and what is allowed.

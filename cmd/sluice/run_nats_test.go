@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sluicehq/sluice/internal/testservice"
 )
 
 // TestRunNATSJetStreamSIGKILL: a `sluice run` child reads a JetStream
@@ -27,15 +28,7 @@ import (
 // directory. Every published record ends up exactly once in the output
 // stream and exactly once in the committed files.
 func TestRunNATSJetStreamSIGKILL(t *testing.T) {
-	addr := os.Getenv("SLUICE_TEST_NATS")
-	if addr == "" {
-		addr = "127.0.0.1:4222"
-	}
-	if c, err := net.DialTimeout("tcp", addr, 2*time.Second); err != nil {
-		t.Skipf("no NATS server at %s (set SLUICE_TEST_NATS; scripts/start-services.sh starts one): %v", addr, err)
-	} else {
-		_ = c.Close()
-	}
+	addr := testservice.Addr(t, "SLUICE_TEST_NATS", "127.0.0.1:4222", "NATS server")
 	nc, err := nats.Connect("nats://" + addr)
 	if err != nil {
 		t.Fatal(err)

@@ -2,12 +2,8 @@ package mqtt
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
-	"net"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,29 +13,17 @@ import (
 
 	"github.com/sluicehq/sluice/connector"
 	"github.com/sluicehq/sluice/internal/faultproxy"
+	"github.com/sluicehq/sluice/internal/testservice"
 	"github.com/sluicehq/sluice/stream"
 )
 
 // brokerAddr returns the test broker's HOST:PORT, or skips.
 func brokerAddr(t testing.TB) string {
 	t.Helper()
-	addr := os.Getenv("SLUICE_TEST_MQTT")
-	if addr == "" {
-		addr = "127.0.0.1:1883"
-	}
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		t.Skipf("no MQTT broker at %s (set SLUICE_TEST_MQTT; scripts/start-services.sh starts Mosquitto): %v", addr, err)
-	}
-	_ = c.Close()
-	return addr
+	return testservice.Addr(t, "SLUICE_TEST_MQTT", "127.0.0.1:1883", "MQTT broker")
 }
 
-func randName(t testing.TB) string {
-	var b [5]byte
-	_, _ = rand.Read(b[:])
-	return "sluicetest-" + hex.EncodeToString(b[:])
-}
+func randName(t testing.TB) string { return "sluicetest-" + testservice.Suffix() }
 
 // publisher is a plain paho client publishing straight to the broker.
 func publisher(t testing.TB, addr string) paho.Client {

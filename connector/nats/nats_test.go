@@ -2,12 +2,8 @@ package nats
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
-	"net"
-	"os"
 	"testing"
 	"time"
 
@@ -17,29 +13,17 @@ import (
 	"github.com/sluicehq/sluice/checkpoint"
 	"github.com/sluicehq/sluice/connector"
 	"github.com/sluicehq/sluice/internal/faultproxy"
+	"github.com/sluicehq/sluice/internal/testservice"
 	"github.com/sluicehq/sluice/stream"
 )
 
 // serverAddr returns the test server's HOST:PORT, or skips.
 func serverAddr(t testing.TB) string {
 	t.Helper()
-	addr := os.Getenv("SLUICE_TEST_NATS")
-	if addr == "" {
-		addr = "127.0.0.1:4222"
-	}
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		t.Skipf("no NATS server at %s (set SLUICE_TEST_NATS; scripts/start-services.sh starts one with JetStream): %v", addr, err)
-	}
-	_ = c.Close()
-	return addr
+	return testservice.Addr(t, "SLUICE_TEST_NATS", "127.0.0.1:4222", "NATS server")
 }
 
-func randName(t testing.TB) string {
-	var b [5]byte
-	_, _ = rand.Read(b[:])
-	return "sluicetest_" + hex.EncodeToString(b[:])
-}
+func randName(t testing.TB) string { return "sluicetest_" + testservice.Suffix() }
 
 // testStream creates a stream capturing NAME.> and returns its name and
 // a JetStream handle; the stream is deleted after the test.
