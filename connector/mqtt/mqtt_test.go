@@ -79,13 +79,20 @@ func openSplit(t testing.TB, cfg SourceConfig) (*Source, *split) {
 // would, when commit is set) until done says so or the deadline passes.
 func readUntil(t testing.TB, sp stream.Split[connector.Message], commit bool, d time.Duration, done func(connector.Message) bool) {
 	t.Helper()
+	if err := readUntilErr(sp, commit, d, done); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readUntilErr is readUntil for a goroutine other than the test's.
+func readUntilErr(sp stream.Split[connector.Message], commit bool, d time.Duration, done func(connector.Message) bool) error {
 	ctx := context.Background()
 	buf := make([]connector.Message, 256)
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		n, err := sp.Read(ctx, buf)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		stop := false
 		for _, m := range buf[:n] {
@@ -95,14 +102,14 @@ func readUntil(t testing.TB, sp stream.Split[connector.Message], commit bool, d 
 		}
 		if commit && n > 0 {
 			if err := sp.(stream.PositionCommitter).CommitPosition(ctx, sp.Position()); err != nil {
-				t.Fatal(err)
+				return err
 			}
 		}
 		if stop {
-			return
+			return nil
 		}
 	}
-	t.Fatalf("condition not reached within %v", d)
+	return fmt.Errorf("condition not reached within %v", d)
 }
 
 // waitSubscribed publishes probes to topic until the split reads one:
@@ -359,9 +366,21 @@ func TestSinkSurvivesOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The subscriber reads only after the sink flushed: stay below
-	// Mosquitto's default queue of 1000 messages per client.
+	// The subscriber reads while the sink writes, so that the broker's
+	// per-client queue (Mosquitto drops QoS 1 messages beyond
+	// max_queued_messages, 1000 by default) never fills, however many
+	// publishes the outage makes the sink send twice.
 	const n = 800
+	got := map[uint32]bool{}
+	read := make(chan error, 1)
+	go func() {
+		read <- readUntilErr(sp, false, 90*time.Second, func(m connector.Message) bool {
+			if len(m.Value) == 4 {
+				got[binary.BigEndian.Uint32(m.Value)] = true
+			}
+			return len(got) == n
+		})
+	}()
 	msgs := make([]connector.Message, 0, 100)
 	for i := 0; i < n; i += 100 {
 		msgs = msgs[:0]
@@ -388,13 +407,9 @@ func TestSinkSurvivesOutage(t *testing.T) {
 	if sink.meter.Reconnects.Load() == 0 {
 		t.Fatal("the sink did not reconnect")
 	}
-	got := map[uint32]bool{}
-	readUntil(t, sp, false, 60*time.Second, func(m connector.Message) bool {
-		if len(m.Value) == 4 {
-			got[binary.BigEndian.Uint32(m.Value)] = true
-		}
-		return len(got) == n
-	})
+	if err := <-read; err != nil {
+		t.Fatalf("%v: %d of %d messages arrived", err, len(got), n)
+	}
 	if err := w.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
