@@ -47,7 +47,20 @@ type sliding struct {
 }
 
 func newSliding(window time.Duration, max int, sorted, moments bool) sliding {
-	return sliding{window: window.Milliseconds(), max: max, ts: make([]int64, max), xs: make([]float64, max), keepSorted: sorted, keepMoments: moments}
+	return sliding{window: window.Milliseconds(), max: max, keepSorted: sorted, keepMoments: moments}
+}
+
+// grow doubles the ring (up to max), keeping the arrival order: a key
+// with few observations in its window keeps small arrays.
+func (s *sliding) grow() {
+	n := min(max(8, 2*len(s.ts)), s.max)
+	ts := make([]int64, n)
+	xs := make([]float64, n)
+	for k := 0; k < s.size; k++ {
+		i := (s.head + k) % len(s.ts)
+		ts[k], xs[k] = s.ts[i], s.xs[i]
+	}
+	s.ts, s.xs, s.head = ts, xs, 0
 }
 
 func (s *sliding) expire(t int64) {
@@ -62,7 +75,7 @@ func (s *sliding) expire(t int64) {
 
 func (s *sliding) removeOldest() {
 	x := s.xs[s.head]
-	s.head = (s.head + 1) % s.max
+	s.head = (s.head + 1) % len(s.ts)
 	s.size--
 	if s.keepSorted {
 		i, _ := slices.BinarySearch(s.sorted, x)
@@ -83,7 +96,10 @@ func (s *sliding) insert(t int64, x float64) {
 	if s.size == s.max {
 		s.removeOldest()
 	}
-	i := (s.head + s.size) % s.max
+	if s.size == len(s.ts) {
+		s.grow()
+	}
+	i := (s.head + s.size) % len(s.ts)
 	s.ts[i], s.xs[i] = t, x
 	s.size++
 	s.sampleCount++
@@ -108,7 +124,7 @@ func (s *sliding) rebuildSums() {
 		s.ref = s.xs[s.head]
 	}
 	for k := 0; k < s.size; k++ {
-		d := s.xs[(s.head+k)%s.max] - s.ref
+		d := s.xs[(s.head+k)%len(s.ts)] - s.ref
 		s.sum += d
 		s.sumSq += d * d
 	}
@@ -129,7 +145,7 @@ func (s *sliding) append(dst []byte) []byte {
 	dst = appendVarint(dst, s.now)
 	dst = appendVarint(dst, int64(s.size))
 	for k := 0; k < s.size; k++ {
-		i := (s.head + k) % s.max
+		i := (s.head + k) % len(s.ts)
 		dst = appendVarint(dst, s.ts[i])
 		dst = appendF64(dst, s.xs[i])
 	}
