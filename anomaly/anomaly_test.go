@@ -267,3 +267,40 @@ func FuzzUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+// TestSeasonalLearnsPattern: on a noiseless series of a daily pattern
+// plus a linear trend, sampled irregularly inside hourly buckets, the
+// Holt-Winters forecast converges to the series and nothing is flagged;
+// an hour of the opposite pattern is then flagged.
+func TestSeasonalLearnsPattern(t *testing.T) {
+	const hour = int64(3_600_000)
+	pattern := func(t int64) float64 {
+		h := (t / hour) % 24
+		return 100 + 0.01*float64(t/hour) + 10*math.Sin(2*math.Pi*float64(h)/24)
+	}
+	d := NewSeasonal(24*time.Hour, time.Hour, 0.3, 0.05, 0.3, 24*time.Hour, 4, 10)
+	r := rand.New(rand.NewPCG(11, 12))
+	var ts int64
+	for ts < 30*24*hour {
+		// Every observation of a bucket has the bucket's value.
+		if _, a := d.Update(ts, pattern(ts)); a && ts > 3*24*hour {
+			t.Fatalf("flagged a normal value at hour %d", ts/hour)
+		}
+		ts += int64(1 + r.IntN(int(hour/4)))
+	}
+	for h := ts / hour; h < ts/hour+24; h++ {
+		f, ok := d.Forecast(h * hour)
+		if !ok {
+			t.Fatal("not ready after 30 days")
+		}
+		if want := pattern(h * hour); math.Abs(f-want) > 0.5 {
+			t.Errorf("hour %d: forecast %.3f, want %.3f", h%24, f, want)
+		}
+	}
+	// 06:00, the daily peak, gets the value of 18:00.
+	start := (ts/(24*hour) + 1) * 24 * hour
+	_, a := d.Update(start+6*hour, pattern(start+18*hour))
+	if !a {
+		t.Error("the value of 18:00 at 06:00 was not flagged")
+	}
+}
