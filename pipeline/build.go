@@ -159,6 +159,10 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 			rows = buildWindow(ctx, rows, st.window, st.in, dl)
 		case "dedup":
 			rows = buildDedup(rows, st.dedup, st.name)
+		case "detect":
+			rows = buildDetect(ctx, rows, st.detect, st.in, dl)
+		case "score":
+			rows = buildScore(ctx, rows, st.score, st.in, dl)
 		case "normalize":
 			rows = buildNormalize(rows, st.keyIdx, st.name)
 		case "join":

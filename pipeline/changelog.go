@@ -202,7 +202,7 @@ func (s *msgDecoder) changeMessage(m *connector.Message) (tr tsRow, keep bool, f
 // no retractions, and map or set must not replace the change itself.
 func checkChangelogStep(e *errs, st StepSpec, path string) bool {
 	switch st.Kind {
-	case "window", "dedup", "join":
+	case "window", "dedup", "join", "detect":
 		e.list = append(e.list, st.Pos.errorf("%s: the source's records are changes (changelog:), which a %s step would count as plain records (a deleted or updated row would not be retracted); aggregate them in a sql step instead (GROUP BY retracts: SELECT status, COUNT(*) AS n FROM input GROUP BY status), or drop changelog: to process the raw change events", path, st.Kind))
 		return false
 	case "map", "set":

@@ -78,6 +78,8 @@ type stage struct {
 	dedup  *dedupPlan
 	join   *joinPlan
 	sql    *sqlPlan
+	detect *detectPlan
+	score  *scorePlan
 	name   string
 	in     schemaRef
 }
@@ -253,6 +255,26 @@ func Compile(spec *Spec) (*Plan, error) {
 			if sp.updating {
 				updating = sp
 				p.changelog = true
+			}
+		case "detect", "score":
+			flush()
+			if !cur.open {
+				cur = cur.clone()
+			}
+			sg := stage{kind: st.Kind, name: path, in: curRef}
+			if st.Kind == "detect" {
+				sg.detect = planDetect(e, st, path, cur, spec.Source.EventTime != nil)
+			} else {
+				sg.score = planScore(e, st, path, cur, spec.File)
+			}
+			if sg.detect == nil && sg.score == nil {
+				continue
+			}
+			p.stages = append(p.stages, sg)
+			inSource = false
+			if !cur.open {
+				s := cur.schema()
+				curRef = func() *row.Schema { return s }
 			}
 		case "join":
 			flush()

@@ -137,6 +137,8 @@ type StepSpec struct {
 	Dedup  *DedupSpec
 	Join   *JoinSpec
 	SQL    *SQLStepSpec
+	Detect *DetectSpec
+	Score  *ScoreSpec
 }
 
 // WindowSpec is a window step.
@@ -294,7 +296,7 @@ func Parse(file string, data []byte) (*Spec, error) {
 	}
 	if st := root.get("steps"); st != nil {
 		if st.Kind != yaml.SequenceNode {
-			e.at(st, "steps", "must be a list of steps (filter, map, set, window, dedup, join, sql), not %s", describe(st))
+			e.at(st, "steps", "must be a list of steps (filter, map, set, window, dedup, join, sql, detect, score), not %s", describe(st))
 		} else {
 			for i, it := range st.Content {
 				s.Steps = append(s.Steps, parseStep(e, it, fmt.Sprintf("steps[%d]", i)))
@@ -523,7 +525,7 @@ func parseAssigns(e *errs, n *yaml.Node, path, what string) []Assign {
 	return out
 }
 
-var stepKinds = []string{"filter", "map", "set", "window", "dedup", "join", "sql"}
+var stepKinds = []string{"filter", "map", "set", "window", "dedup", "join", "sql", "detect", "score"}
 
 func parseStep(e *errs, n *yaml.Node, path string) StepSpec {
 	st := StepSpec{}
@@ -572,6 +574,10 @@ func parseStep(e *errs, n *yaml.Node, path string) StepSpec {
 		st.Join = parseJoin(e, newObj(e, v, p, "input, key, within, fields"))
 	case "sql":
 		st.SQL = parseSQLStep(e, v, p)
+	case "detect":
+		st.Detect = parseDetect(e, newObj(e, v, p, "key, value, method, half_life or window, season, threshold, min_samples, emit"))
+	case "score":
+		st.Score = parseScore(e, newObj(e, v, p, "model, kind, into"))
 	default:
 		e.at(o.knod[st.Kind], p, "unknown step; allowed: %s", strings.Join(stepKinds, ", "))
 	}
