@@ -25,6 +25,8 @@ type Job struct {
 	srcName []string // sources[i]'s place in the spec
 	// meters of the sinks that keep one (messaging connectors).
 	meters []namedMeter
+	// lookups are the lookup steps' clients, closed by Wait.
+	lookups []lookupRun
 }
 
 // finishCommitter is a source that records its final positions after a
@@ -167,6 +169,11 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 				return nil, err
 			}
 			rows = buildJoin(rows, right, st.join, st.name)
+		case "lookup":
+			rows, err = buildLookup(ctx, rows, st.lookup, st.in, dl, pj)
+			if err != nil {
+				return nil, err
+			}
 		case "sql":
 			rows, err = buildSQL(ctx, rows, st.sql, st.in, dl)
 			if err != nil {
@@ -352,6 +359,7 @@ func buildChain(ctx context.Context, rows stream.Stream[row.Row], c *chain, dl *
 func (j *Job) Wait() error {
 	err := j.job.Wait()
 	cerr := j.dl.close(context.Background())
+	_ = j.closeLookups() // nothing is lost if closing a connection fails
 	if fatal := j.dl.fatalErr(); fatal != nil {
 		return fatal
 	}

@@ -78,6 +78,7 @@ type stage struct {
 	dedup  *dedupPlan
 	join   *joinPlan
 	sql    *sqlPlan
+	lookup *lookupPlan
 	name   string
 	in     schemaRef
 }
@@ -253,6 +254,27 @@ func Compile(spec *Spec) (*Plan, error) {
 			if sp.updating {
 				updating = sp
 				p.changelog = true
+			}
+		case "lookup":
+			flush()
+			if !cur.open {
+				cur = cur.clone()
+			}
+			lp := planLookup(e, st, path, cur)
+			if lp == nil {
+				continue
+			}
+			p.stages = append(p.stages, stage{kind: "lookup", lookup: lp, name: path, in: curRef})
+			inSource = false
+			for _, c := range lp.cols {
+				p.assigned[c] = true
+			}
+			if lp.spec.Into != "" {
+				p.assigned[lp.spec.Into] = true
+			}
+			if !cur.open {
+				s := cur.schema()
+				curRef = func() *row.Schema { return s }
 			}
 		case "join":
 			flush()

@@ -129,7 +129,7 @@ type Assign struct {
 // StepSpec is one step; exactly one of its fields is set, as Kind says.
 type StepSpec struct {
 	Pos    Pos
-	Kind   string // filter, map, set, window, dedup, join, sql
+	Kind   string // filter, map, set, window, dedup, join, sql, lookup
 	Filter string
 	Map    []Assign
 	Set    []Assign
@@ -137,6 +137,7 @@ type StepSpec struct {
 	Dedup  *DedupSpec
 	Join   *JoinSpec
 	SQL    *SQLStepSpec
+	Lookup *LookupSpec
 }
 
 // WindowSpec is a window step.
@@ -523,7 +524,7 @@ func parseAssigns(e *errs, n *yaml.Node, path, what string) []Assign {
 	return out
 }
 
-var stepKinds = []string{"filter", "map", "set", "window", "dedup", "join", "sql"}
+var stepKinds = []string{"filter", "map", "set", "window", "dedup", "join", "sql", "lookup"}
 
 func parseStep(e *errs, n *yaml.Node, path string) StepSpec {
 	st := StepSpec{}
@@ -572,6 +573,8 @@ func parseStep(e *errs, n *yaml.Node, path string) StepSpec {
 		st.Join = parseJoin(e, newObj(e, v, p, "input, key, within, fields"))
 	case "sql":
 		st.SQL = parseSQLStep(e, v, p)
+	case "lookup":
+		st.Lookup = parseLookup(e, newObj(e, v, p, "postgres or redis, fields, cache, into, on_missing"))
 	default:
 		e.at(o.knod[st.Kind], p, "unknown step; allowed: %s", strings.Join(stepKinds, ", "))
 	}
