@@ -378,8 +378,8 @@ func keyParam(oid uint32, v row.Value) (any, string, error) {
 		case row.KindTimestamp, row.KindInt:
 			ms = v.AsInt()
 		case row.KindString:
-			t, err := time.Parse(time.RFC3339Nano, v.AsString())
-			if err != nil {
+			t, ok := parseTime(v.AsString())
+			if !ok {
 				return bad()
 			}
 			ms = t.UnixMilli()
@@ -513,4 +513,15 @@ func FromPG(v any) row.Value {
 		return row.JSON(string(b))
 	}
 	return row.String(fmt.Sprint(v))
+}
+
+// parseTime reads a timestamp as RFC 3339 or as PostgreSQL and SQL write
+// it ("2024-01-02 10:00:00.5", with or without a zone; UTC when none).
+func parseTime(s string) (time.Time, bool) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999Z07", "2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999"} {
+		if t, err := time.Parse(layout, strings.TrimSpace(s)); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
 }

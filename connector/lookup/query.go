@@ -11,7 +11,7 @@ var (
 	paramRe  = regexp.MustCompile(`\$([0-9]+)`)
 	selectRe = regexp.MustCompile(`(?is)^\s*select\s+(.+?)\s+from\s+(.+?)\s*;?\s*$`)
 	// eqParamRe finds `column = $1`: a plain or qualified column name.
-	eqParamRe = regexp.MustCompile(`(?i)((?:[A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*)\s*=\s*\$1\b`)
+	eqParamRe = regexp.MustCompile(`(?i)((?:(?:[A-Za-z_][A-Za-z0-9_]*|"[^"]+")\.)?(?:[A-Za-z_][A-Za-z0-9_]*|"[^"]+"))\s*=\s*\$1\b`)
 	// notBatchable are words that make `= ANY($1)` mean something else
 	// than one query per key: the rows of one key could depend on the
 	// others (LIMIT, DISTINCT, GROUP BY, OR, subqueries, set operations).

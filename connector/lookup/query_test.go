@@ -16,6 +16,7 @@ func TestBatchQuery(t *testing.T) {
 		{"SELECT name FROM users WHERE id = $1 ORDER BY name;", "SELECT id, name FROM users WHERE id = ANY($1) ORDER BY name"},
 		{"SELECT name FROM users WHERE note = '$1' AND id = $1", "SELECT id, name FROM users WHERE note = '$1' AND id = ANY($1)"},
 		// Shapes that are not one query per key once rewritten.
+		{`SELECT "name"::text FROM "public"."users" WHERE "Id" = $1`, `SELECT "Id", "name"::text FROM "public"."users" WHERE "Id" = ANY($1)`},
 		{"SELECT name FROM users WHERE id = $1 LIMIT 1", ""},
 		{"SELECT DISTINCT name FROM users WHERE id = $1", ""},
 		{"SELECT name FROM users WHERE id = $1 OR vip", ""},
