@@ -157,6 +157,9 @@ func CheckOptions(opts Options, sink bool) error {
 	if err != nil {
 		return err
 	}
+	if !s.source && !s.sink && s.lookup {
+		return fmt.Errorf("connector '%s' is only read by lookup joins (JOIN ... FOR SYSTEM_TIME AS OF), one key at a time: it cannot be scanned or written", name)
+	}
 	if sink && !s.sink {
 		return fmt.Errorf("connector '%s' cannot be a sink (it is a source only); sinks: %s", name, quoteList(connectorsWhere(func(c *connSpec) bool { return c.sink })))
 	}
