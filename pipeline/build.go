@@ -149,6 +149,12 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 		dl.sink = s
 	}
 	pj := &Job{plan: p, dl: dl}
+	started := false
+	defer func() {
+		if !started {
+			_ = pj.closeLookups() // Start failed: release the lookups' connections
+		}
+	}()
 	rows, err := p.buildInput(ctx, env, bc, p.input, dl, "source", pj)
 	if err != nil {
 		return nil, err
@@ -260,6 +266,7 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 		return nil, fmt.Errorf("pipeline %s: %w", spec.Name, err)
 	}
 	pj.job = job
+	started = true
 	return pj, nil
 }
 

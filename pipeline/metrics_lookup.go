@@ -11,7 +11,7 @@ var (
 		"Keys a lookup step looked up (one per record).",
 		[]string{"pipeline", "step"}, nil)
 	descLookupHits = prometheus.NewDesc("sluice_pipeline_lookup_cache_hits_total",
-		"Distinct keys of a record batch a lookup step answered from its cache.",
+		"Keys (records) a lookup step answered from its cache.",
 		[]string{"pipeline", "step"}, nil)
 	descLookupMisses = prometheus.NewDesc("sluice_pipeline_lookup_cache_misses_total",
 		"Distinct keys of a record batch a lookup step had to fetch.",

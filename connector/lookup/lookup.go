@@ -63,8 +63,8 @@ type Config struct {
 type Metrics struct {
 	// Lookups is the number of keys asked for (before deduplication).
 	Lookups atomic.Int64
-	// Hits and Misses count distinct keys of each Get found in the cache
-	// or not (without a cache every key is a miss).
+	// Hits counts keys answered from the cache; Misses the distinct keys
+	// of each Get that were fetched (without a cache, every distinct key).
 	Hits   atomic.Int64
 	Misses atomic.Int64
 	// Queries is the number of Lookup calls (one per Get with misses,
@@ -167,48 +167,44 @@ func (c *Client) Get(ctx context.Context, keys []Key) ([][]Row, error) {
 		missIDs  []string
 		// where[id] lists the positions in keys of a missing key.
 		where map[string][]int
-		seen  map[string]int // key id -> position in out answered
+		hits  int64
+		buf   []byte
 	)
 	now := c.cfg.Now()
-	var buf []byte
 	for i, k := range keys {
 		if hasNull(k) {
 			continue
 		}
-		buf = AppendKeyID(buf[:0], k)
-		if seen == nil {
-			seen = make(map[string]int, len(keys))
+		var id string
+		if len(k) == 1 && k[0].Kind() == row.KindString {
+			id = k[0].AsString() // its own identity: no copy
+		} else {
+			buf = AppendKeyID(buf[:0], k)
+			id = string(buf)
 		}
-		if j, ok := seen[string(buf)]; ok {
-			if j >= 0 {
-				out[i] = out[j]
-			} else {
-				id := string(buf)
-				where[id] = append(where[id], i)
-			}
-			continue
-		}
-		id := string(buf)
 		if c.cache != nil {
 			if e, ok := c.cache.Get(id); ok {
 				if now.Sub(e.at) < c.cfg.CacheTTL {
-					c.metrics.Hits.Add(1)
+					hits++
 					out[i] = e.rows
-					seen[id] = i
 					continue
 				}
 				c.cache.Remove(id)
 			}
 		}
-		c.metrics.Misses.Add(1)
-		seen[id] = -1
 		if where == nil {
 			where = map[string][]int{}
 		}
-		where[id] = append(where[id], i)
+		if w, ok := where[id]; ok {
+			where[id] = append(w, i) // asked for again in this batch
+			continue
+		}
+		where[id] = []int{i}
 		missKeys = append(missKeys, k)
 		missIDs = append(missIDs, id)
 	}
+	c.metrics.Hits.Add(hits)
+	c.metrics.Misses.Add(int64(len(missKeys)))
 	if len(missKeys) == 0 {
 		return out, nil
 	}

@@ -2,6 +2,7 @@ package lookup
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -182,7 +183,9 @@ func (r *Redis) Lookup(ctx context.Context, keys []Key) ([][]Row, error) {
 func (r *Redis) stringRow(p *fastjson.Parser, s string) Row {
 	rw := make(Row, len(r.cfg.Fields))
 	v, err := p.Parse(s)
-	if err != nil || v.Type() != fastjson.TypeObject {
+	// fastjson accepts some text that is not JSON ({"a":.}): an object
+	// only when encoding/json agrees.
+	if err != nil || v.Type() != fastjson.TypeObject || !json.Valid([]byte(s)) {
 		rw[0] = row.String(s)
 		return rw
 	}
