@@ -2,16 +2,19 @@ package lookup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sluicehq/sluice/internal/faultproxy"
 	"github.com/sluicehq/sluice/internal/testservice"
 	"github.com/sluicehq/sluice/row"
 )
@@ -305,5 +308,86 @@ func TestRedisValues(t *testing.T) {
 		if got := fmt.Sprint(res); got != c.want {
 			t.Errorf("%s: %s, want %s", c.typ, got, c.want)
 		}
+	}
+}
+
+// TestOutageRetried: lookups through a link that is cut fail, are
+// retried with backoff on fresh connections, and succeed once the link is
+// back (the test's Sleep restores it at the second retry); with every
+// try failing, Get returns ErrLookup naming the cause. PostgreSQL and
+// Redis.
+func TestOutageRetried(t *testing.T) {
+	type setup struct {
+		name string
+		open func(t *testing.T, addr string) (Lookuper, Key, string)
+		addr string
+	}
+	dsn := pgDSN(t)
+	conn, tbl := pgTable(t, dsn)
+	exec(t, conn, fmt.Sprintf("INSERT INTO %s (id, tier) VALUES (7, 'gold')", tbl))
+	pcfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, raddr := redisAddr(t)
+	rkey := "sluice-test-lookup-" + testservice.Suffix()
+	cli.HSet(context.Background(), rkey+":7", "tier", "gold")
+	t.Cleanup(func() { cli.Del(context.Background(), rkey+":7") })
+	for _, s := range []setup{
+		{"postgres", func(t *testing.T, addr string) (Lookuper, Key, string) {
+			direct := fmt.Sprintf("%s:%d", pcfg.Host, pcfg.Port)
+			if !strings.Contains(dsn, direct) {
+				t.Skipf("the DSN %q does not name %s: cannot route it through the proxy", dsn, direct)
+			}
+			l, err := OpenPostgres(context.Background(), PostgresConfig{DSN: strings.Replace(dsn, direct, addr, 1), Query: fmt.Sprintf("SELECT tier FROM %s WHERE id = $1", tbl)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return l, Key{row.Int(7)}, "gold"
+		}, fmt.Sprintf("%s:%d", pcfg.Host, pcfg.Port)},
+		{"redis", func(t *testing.T, addr string) (Lookuper, Key, string) {
+			tm, _ := ParseTemplate(rkey + ":{id}")
+			l, err := OpenRedis(context.Background(), RedisConfig{Options: redis.Options{Addr: addr, MaxRetries: -1}, Key: tm, Type: RedisHash, Fields: []string{"tier"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return l, Key{row.Int(7)}, "gold"
+		}, raddr},
+	} {
+		t.Run(s.name, func(t *testing.T) {
+			p, err := faultproxy.Start(s.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			l, key, want := s.open(t, p.Addr())
+			defer l.Close()
+			tries := 0
+			sleep := func(ctx context.Context, d time.Duration) error {
+				tries++
+				if tries == 2 {
+					p.Restore()
+				}
+				return nil
+			}
+			c, _ := NewClient(l, Config{Retries: 3, Sleep: sleep, Timeout: 5 * time.Second})
+			ctx := context.Background()
+			if res, err := c.Get(ctx, []Key{key}); err != nil || len(res[0]) != 1 || res[0][0][0].AsString() != want {
+				t.Fatalf("before the cut: %v %v", res, err)
+			}
+			p.Cut()
+			res, err := c.Get(ctx, []Key{key})
+			if err != nil || len(res[0]) != 1 || res[0][0][0].AsString() != want {
+				t.Fatalf("through the outage: %v %v", res, err)
+			}
+			if m := c.Metrics(); m.Errors.Load() < 2 {
+				t.Errorf("%d failed queries, want at least 2 (cut until the second retry)", m.Errors.Load())
+			}
+			p.Cut()
+			tries = -100 // never restored
+			if _, err := c.Get(ctx, []Key{key}); !errors.Is(err, ErrLookup) {
+				t.Errorf("a lasting outage: %v, want ErrLookup", err)
+			}
+		})
 	}
 }
