@@ -70,7 +70,7 @@ func (in *inputPlan) schema() *row.Schema {
 // stage is one operator group after the input: a stateless chain or a
 // keyed step.
 type stage struct {
-	kind  string // chain, window, dedup, join, sql, normalize
+	kind  string // chain, window, dedup, join, sql, normalize, lookup
 	chain *chain
 	// keyIdx: the key of a normalize stage (a changelog's rows).
 	keyIdx []int

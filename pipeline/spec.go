@@ -295,7 +295,7 @@ func Parse(file string, data []byte) (*Spec, error) {
 	}
 	if st := root.get("steps"); st != nil {
 		if st.Kind != yaml.SequenceNode {
-			e.at(st, "steps", "must be a list of steps (filter, map, set, window, dedup, join, sql), not %s", describe(st))
+			e.at(st, "steps", "must be a list of steps (%s), not %s", strings.Join(stepKinds, ", "), describe(st))
 		} else {
 			for i, it := range st.Content {
 				s.Steps = append(s.Steps, parseStep(e, it, fmt.Sprintf("steps[%d]", i)))
