@@ -236,3 +236,24 @@ func TestLookupJoinLiveErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupJoinLiveExplain: EXPLAIN shows a live lookup join without
+// connecting to the table's system.
+func TestLookupJoinLiveExplain(t *testing.T) {
+	sess := liveSession(t, 1, func(int64) {})
+	ctx := context.Background()
+	if err := sess.ExecuteScript(ctx, `CREATE TABLE u (id BIGINT, name STRING) WITH ('connector' = 'redis', 'url' = 'redis://127.0.0.1:1')`); err != nil {
+		t.Fatal(err)
+	}
+	st, err := parser.ParseStatement(`EXPLAIN SELECT o.seq, u.name FROM orders AS o JOIN u FOR SYSTEM_TIME AS OF o.proc ON u.id = o.user_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := sess.Explain(st.(*ast.Explain).Stmt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan, "LookupJoin(table=[u], joinType=[InnerJoin], lookup=[o.user_id = id], live=[redis])") {
+		t.Errorf("plan:\n%s", plan)
+	}
+}
