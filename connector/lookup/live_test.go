@@ -391,3 +391,38 @@ func TestOutageRetried(t *testing.T) {
 		})
 	}
 }
+
+// TestPostgresPoolConcurrent: more concurrent lookups than connections
+// all complete (they wait for a connection), with the right rows.
+func TestPostgresPoolConcurrent(t *testing.T) {
+	dsn := pgDSN(t)
+	conn, tbl := pgTable(t, dsn)
+	exec(t, conn, fmt.Sprintf("INSERT INTO %s (id, tier) SELECT i, 't' || i FROM generate_series(0, 99) i", tbl))
+	p, err := OpenPostgres(context.Background(), PostgresConfig{DSN: dsn, Query: fmt.Sprintf("SELECT tier FROM %s WHERE id = $1", tbl), MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	errs := make(chan error, 16)
+	for g := 0; g < 16; g++ {
+		go func() {
+			for i := 0; i < 20; i++ {
+				id := (g*20 + i) % 100
+				res, err := p.Lookup(context.Background(), []Key{{row.Int(int64(id))}})
+				if err == nil && (len(res[0]) != 1 || res[0][0][0].AsString() != "t"+strconv.Itoa(id)) {
+					err = fmt.Errorf("key %d: %v", id, res)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < 16; g++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -221,11 +221,20 @@ func (p *Postgres) get(ctx context.Context) (*pgx.Conn, error) {
 			c := p.idle[n-1]
 			p.idle = p.idle[:n-1]
 			p.mu.Unlock()
+			if n > 1 {
+				// freed holds one wake-up: pass it on to the next waiter
+				// while idle connections remain.
+				p.signal()
+			}
 			return c, nil
 		}
 		if p.open < p.cfg.MaxConns {
 			p.open++
+			room := p.open < p.cfg.MaxConns
 			p.mu.Unlock()
+			if room {
+				p.signal() // another waiter may open one too
+			}
 			c, err := pgx.ConnectConfig(ctx, p.pcfg.Copy())
 			if err != nil {
 				p.release()
