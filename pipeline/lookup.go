@@ -123,9 +123,13 @@ func parseLookup(e *errs, o *obj) *LookupSpec {
 	if l.Redis != nil && len(l.Fields) == 0 && !o.has("fields") {
 		e.at(o.node, o.sub("fields"), "is required with redis: the hash fields (or JSON members) to read, like [name, tier]")
 	}
-	if l.Postgres != nil && len(l.Fields) == 0 && l.Postgres.Query != "" {
-		if _, ok := lookup.QueryColumns(l.Postgres.Query); !ok {
+	if l.Postgres != nil && l.Postgres.Query != "" {
+		cols, ok := lookup.QueryColumns(l.Postgres.Query)
+		switch {
+		case len(l.Fields) == 0 && !ok:
 			e.at(o.node, o.sub("fields"), "is required: the query's columns cannot be read from its select list (SELECT * or an expression without AS); list them, like [name, tier]")
+		case len(l.Fields) > 0 && ok && !slices.Equal(cols, l.Fields):
+			e.at(o.get("fields"), o.sub("fields"), "lists %s but the query selects %s: leave fields out, or name the query's columns in order", strings.Join(l.Fields, ", "), strings.Join(cols, ", "))
 		}
 	}
 	if co := o.object("cache", "size and ttl"); co != nil {
