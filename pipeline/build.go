@@ -25,6 +25,8 @@ type Job struct {
 	srcName []string // sources[i]'s place in the spec
 	// meters of the sinks that keep one (messaging connectors).
 	meters []namedMeter
+	// lookups are the lookup steps' clients, closed by Wait.
+	lookups []lookupRun
 }
 
 // finishCommitter is a source that records its final positions after a
@@ -147,6 +149,12 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 		dl.sink = s
 	}
 	pj := &Job{plan: p, dl: dl}
+	started := false
+	defer func() {
+		if !started {
+			_ = pj.closeLookups() // Start failed: release the lookups' connections
+		}
+	}()
 	rows, err := p.buildInput(ctx, env, bc, p.input, dl, "source", pj)
 	if err != nil {
 		return nil, err
@@ -171,6 +179,11 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 				return nil, err
 			}
 			rows = buildJoin(rows, right, st.join, st.name)
+		case "lookup":
+			rows, err = buildLookup(ctx, rows, st.lookup, st.in, dl, pj)
+			if err != nil {
+				return nil, err
+			}
 		case "sql":
 			rows, err = buildSQL(ctx, rows, st.sql, st.in, dl)
 			if err != nil {
@@ -257,6 +270,7 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 		return nil, fmt.Errorf("pipeline %s: %w", spec.Name, err)
 	}
 	pj.job = job
+	started = true
 	return pj, nil
 }
 
@@ -356,6 +370,7 @@ func buildChain(ctx context.Context, rows stream.Stream[row.Row], c *chain, dl *
 func (j *Job) Wait() error {
 	err := j.job.Wait()
 	cerr := j.dl.close(context.Background())
+	_ = j.closeLookups() // nothing is lost if closing a connection fails
 	if fatal := j.dl.fatalErr(); fatal != nil {
 		return fatal
 	}

@@ -205,6 +205,9 @@ func checkChangelogStep(e *errs, st StepSpec, path string) bool {
 	case "window", "dedup", "join", "detect":
 		e.list = append(e.list, st.Pos.errorf("%s: the source's records are changes (changelog:), which a %s step would count as plain records (a deleted or updated row would not be retracted); aggregate them in a sql step instead (GROUP BY retracts: SELECT status, COUNT(*) AS n FROM input GROUP BY status), or drop changelog: to process the raw change events", path, st.Kind))
 		return false
+	case "lookup":
+		e.list = append(e.list, st.Pos.errorf("the source's records are changes (changelog:), and the lookup of a retraction could find another value than its insertion did (nothing would retract it); drop changelog: to look up the raw change events"))
+		return false
 	case "map", "set":
 		as := st.Map
 		if st.Kind == "set" {

@@ -75,6 +75,9 @@ func boundExample(t *testing.T, spec *Spec, out string) bool {
 		if j := spec.Steps[i].Join; j != nil {
 			fix(&j.Input)
 		}
+		if spec.Steps[i].Lookup != nil {
+			ok = false // its tables are in PostgreSQL and Redis (lookup_test.go runs the step)
+		}
 	}
 	sinks := append([]SinkSpec(nil), spec.Sinks...)
 	if spec.Errors.DeadLetter != nil {

@@ -70,7 +70,7 @@ func (in *inputPlan) schema() *row.Schema {
 // stage is one operator group after the input: a stateless chain or a
 // keyed step.
 type stage struct {
-	kind  string // chain, window, dedup, join, sql, normalize
+	kind  string // chain, window, dedup, join, sql, normalize, lookup
 	chain *chain
 	// keyIdx: the key of a normalize stage (a changelog's rows).
 	keyIdx []int
@@ -80,6 +80,7 @@ type stage struct {
 	sql    *sqlPlan
 	detect *detectPlan
 	score  *scorePlan
+	lookup *lookupPlan
 	name   string
 	in     schemaRef
 }
@@ -272,6 +273,27 @@ func Compile(spec *Spec) (*Plan, error) {
 			}
 			p.stages = append(p.stages, sg)
 			inSource = false
+			if !cur.open {
+				s := cur.schema()
+				curRef = func() *row.Schema { return s }
+			}
+		case "lookup":
+			flush()
+			if !cur.open {
+				cur = cur.clone()
+			}
+			lp := planLookup(e, st, path, cur)
+			if lp == nil {
+				continue
+			}
+			p.stages = append(p.stages, stage{kind: "lookup", lookup: lp, name: path, in: curRef})
+			inSource = false
+			for _, c := range lp.cols {
+				p.assigned[c] = true
+			}
+			if lp.spec.Into != "" {
+				p.assigned[lp.spec.Into] = true
+			}
 			if !cur.open {
 				s := cur.schema()
 				curRef = func() *row.Schema { return s }

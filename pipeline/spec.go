@@ -129,7 +129,7 @@ type Assign struct {
 // StepSpec is one step; exactly one of its fields is set, as Kind says.
 type StepSpec struct {
 	Pos    Pos
-	Kind   string // filter, map, set, window, dedup, join, sql
+	Kind   string // filter, map, set, window, dedup, join, sql, lookup
 	Filter string
 	Map    []Assign
 	Set    []Assign
@@ -139,6 +139,7 @@ type StepSpec struct {
 	SQL    *SQLStepSpec
 	Detect *DetectSpec
 	Score  *ScoreSpec
+	Lookup *LookupSpec
 }
 
 // WindowSpec is a window step.
@@ -296,7 +297,7 @@ func Parse(file string, data []byte) (*Spec, error) {
 	}
 	if st := root.get("steps"); st != nil {
 		if st.Kind != yaml.SequenceNode {
-			e.at(st, "steps", "must be a list of steps (filter, map, set, window, dedup, join, sql, detect, score), not %s", describe(st))
+			e.at(st, "steps", "must be a list of steps (%s), not %s", strings.Join(stepKinds, ", "), describe(st))
 		} else {
 			for i, it := range st.Content {
 				s.Steps = append(s.Steps, parseStep(e, it, fmt.Sprintf("steps[%d]", i)))
@@ -525,7 +526,7 @@ func parseAssigns(e *errs, n *yaml.Node, path, what string) []Assign {
 	return out
 }
 
-var stepKinds = []string{"filter", "map", "set", "window", "dedup", "join", "sql", "detect", "score"}
+var stepKinds = []string{"filter", "map", "set", "window", "dedup", "join", "sql", "lookup", "detect", "score"}
 
 func parseStep(e *errs, n *yaml.Node, path string) StepSpec {
 	st := StepSpec{}
@@ -574,6 +575,8 @@ func parseStep(e *errs, n *yaml.Node, path string) StepSpec {
 		st.Join = parseJoin(e, newObj(e, v, p, "input, key, within, fields"))
 	case "sql":
 		st.SQL = parseSQLStep(e, v, p)
+	case "lookup":
+		st.Lookup = parseLookup(e, newObj(e, v, p, "postgres or redis, fields, cache, into, on_missing"))
 	case "detect":
 		st.Detect = parseDetect(e, newObj(e, v, p, "key, value, method, half_life or window, season, threshold, min_samples, emit"))
 	case "score":

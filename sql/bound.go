@@ -145,6 +145,9 @@ func (q *BoundQuery) Build(ctx context.Context, inputs map[string]stream.Stream[
 		return stream.Stream[exec.Change]{}, fmt.Errorf("a bound query needs the streams of its tables")
 	}
 	b := q.s.newBuilder(ctx, env)
+	// The caller runs the dataflow: its context ending releases what
+	// the build holds (live lookup tables' connections).
+	context.AfterFunc(ctx, b.closeAll)
 	for name, st := range inputs {
 		t, ok := q.s.tables[lookupKey(name)]
 		if !ok || t.options["connector"] != "bound" {

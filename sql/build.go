@@ -28,6 +28,17 @@ type builder struct {
 	// digests and reused: sub-plan reuse (reuse.go).
 	digests map[node]string
 	reused  map[string]stream.Stream[exec.Change]
+	// closers release what the dataflow holds outside it (live lookup
+	// tables' connections) once the job has ended.
+	closers []func() error
+}
+
+// closeAll releases what the built dataflow held.
+func (b *builder) closeAll() {
+	for _, c := range b.closers {
+		_ = c() // connections of a finished job: nothing to report
+	}
+	b.closers = nil
 }
 
 func (s *Session) newBuilder(ctx context.Context, env *stream.Env) *builder {

@@ -50,6 +50,10 @@ func (n *lookupJoin) describe() string {
 	if n.text != "" {
 		w += " AND " + n.text
 	}
+	if connect.IsLookup(n.table.options) {
+		// Looked up live, per batch of rows, not read at job start.
+		return fmt.Sprintf("LookupJoin(table=[%s], joinType=[%s], lookup=[%s], live=[%s])", n.table.name, kind, w, n.table.options["connector"])
+	}
 	return fmt.Sprintf("LookupJoin(table=[%s], joinType=[%s], lookup=[%s])", n.table.name, kind, w)
 }
 
@@ -166,6 +170,9 @@ func (b *builder) buildLookup(n *lookupJoin) (stream.Stream[exec.Change], error)
 	if err != nil {
 		return in, err
 	}
+	if connect.IsLookup(n.table.options) {
+		return b.buildLiveLookup(in, n)
+	}
 	var rows [][]row.Value
 	if !b.explain {
 		if rows, err = b.readTable(n.table); err != nil {
@@ -266,4 +273,73 @@ func (b *builder) readTable(t *table) ([][]row.Value, error) {
 		}
 	}
 	return out, nil
+}
+
+// buildLiveLookup joins each batch of left rows with the rows of their
+// keys fetched from PostgreSQL or Redis when the batch arrives (one
+// batched query for the keys not in the cache; connect.Lookup), so that
+// each row meets the table as it is at processing time, as Flink's
+// lookup joins do.
+func (b *builder) buildLiveLookup(in stream.Stream[exec.Change], n *lookupJoin) (stream.Stream[exec.Change], error) {
+	t := n.table
+	for i, k := range n.keyCols {
+		if k >= len(t.physical) {
+			return in, fmt.Errorf("lookup join: %s = %s: %s is a computed column; a table looked up live (connector '%s') is keyed by its stored columns", n.keyText[i], t.cols[k].name, t.cols[k].name, t.options["connector"])
+		}
+	}
+	var lk *connect.Lookup
+	if !b.explain {
+		ctx := b.ctx
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		var err error
+		lk, err = connect.OpenLookup(ctx, connect.LookupTable{Name: t.name, Columns: t.physical, Options: t.options, KeyCols: n.keyCols}, b.s.connectEnv())
+		if err != nil {
+			return in, fmt.Errorf("lookup join: %w", err)
+		}
+		b.closers = append(b.closers, lk.Close)
+	}
+	keyExpr, cond, kind := n.keyExpr, n.cond, n.kind
+	computed := t.computed
+	lw, rw := len(n.left.cols()), len(t.cols)
+	ctx := b.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return stream.FlatMapBatch(in, func(cs []exec.Change, ts []int64, out *stream.Emitter[exec.Change]) {
+		keys := make([][]row.Value, len(cs))
+		for i, c := range cs {
+			kv := make([]row.Value, len(keyExpr))
+			for j, e := range keyExpr {
+				kv[j] = e.Eval(c.Vals)
+			}
+			keys[i] = kv
+		}
+		res, err := lk.Get(ctx, keys)
+		if err != nil {
+			panic(err) // fails the job: the runtime names the operator
+		}
+		for i, c := range cs {
+			matched := false
+			for _, r := range res[i] {
+				v := make([]row.Value, lw, lw+rw)
+				copy(v, c.Vals)
+				v = append(v, r...)
+				for _, cc := range computed {
+					v = append(v, cc.c.Eval(v[lw:]))
+				}
+				if cond != nil && !cond(v) {
+					continue
+				}
+				matched = true
+				out.EmitAt(exec.Change{Op: c.Op, Vals: v}, ts[i])
+			}
+			if !matched && kind == exec.JoinLeft {
+				v := make([]row.Value, lw+rw)
+				copy(v, c.Vals)
+				out.EmitAt(exec.Change{Op: c.Op, Vals: v}, ts[i])
+			}
+		}
+	}, stream.Name(b.name("lookup-join-"+t.name))), nil
 }

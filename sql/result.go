@@ -54,7 +54,9 @@ func (s *Session) Query(ctx context.Context, q ast.Query, cols func([]Column, bo
 		return err
 	}
 	env := stream.New(opts...)
-	st, err := s.newBuilder(ctx, env).build(n)
+	b := s.newBuilder(ctx, env)
+	defer b.closeAll()
+	st, err := b.build(n)
 	if err != nil {
 		return err
 	}

@@ -174,6 +174,7 @@ func (s *Session) runInserts(ctx context.Context, inserts []*ast.Insert) error {
 	}
 	env := stream.New(opts...)
 	b := s.newBuilder(ctx, env)
+	defer b.closeAll()
 	var names []string
 	for _, sn := range sinks {
 		st, err := b.build(sn.in)

@@ -28,6 +28,9 @@ type connSpec struct {
 	formatKeys []string
 	// updates says whether the sink takes -U/+U/-D rows.
 	updates func(opts Options, pk []int) bool
+	// lookup: the table can be looked up live by a lookup join (FOR
+	// SYSTEM_TIME AS OF), see lookup.go.
+	lookup bool
 }
 
 // formatOptions are the options each format takes, without its prefix.
@@ -92,9 +95,13 @@ var specs = []*connSpec{
 		updates: func(Options, []int) bool { return true },
 	},
 	{
-		name: "postgres", aliases: []string{"jdbc"}, sink: true,
-		options: []string{"url", "dsn", "table-name", "username", "password", "sink.buffer-flush.max-rows", "sink.exactly-once"},
+		name: "postgres", aliases: []string{"jdbc"}, sink: true, lookup: true,
+		options: append([]string{"url", "dsn", "table-name", "username", "password", "sink.buffer-flush.max-rows", "sink.exactly-once"}, lookupOptions...),
 		updates: func(_ Options, pk []int) bool { return len(pk) > 0 },
+	},
+	{
+		name: "redis", lookup: true,
+		options: append([]string{"url", "key.prefix", "key.separator", "data-type"}, lookupOptions...),
 	},
 	{
 		name: "http", source: true,
@@ -149,6 +156,9 @@ func CheckOptions(opts Options, sink bool) error {
 	s, name, err := spec(opts)
 	if err != nil {
 		return err
+	}
+	if !s.source && !s.sink && s.lookup {
+		return fmt.Errorf("connector '%s' is only read by lookup joins (JOIN ... FOR SYSTEM_TIME AS OF), one key at a time: it cannot be scanned or written", name)
 	}
 	if sink && !s.sink {
 		return fmt.Errorf("connector '%s' cannot be a sink (it is a source only); sinks: %s", name, quoteList(connectorsWhere(func(c *connSpec) bool { return c.sink })))

@@ -1,0 +1,536 @@
+package lookup
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/sluicehq/sluice/row"
+)
+
+// PostgresConfig configures a PostgreSQL Lookuper.
+type PostgresConfig struct {
+	// DSN is the connection string (postgres://user@host:5432/db).
+	DSN string
+	// Query selects the rows of one key; its parameters $1 .. $n are the
+	// key's values, in order.
+	Query string
+	// MaxConns bounds the connections; default 4.
+	MaxConns int
+	// NoBatch turns the `= ANY($1)` rewrite off (one query per key,
+	// pipelined), for comparison in benchmarks.
+	NoBatch bool
+}
+
+// Postgres looks keys up with a SQL query. It keeps a small pool of
+// connections and reconnects after errors.
+type Postgres struct {
+	cfg     PostgresConfig
+	pcfg    *pgx.ConnConfig
+	batch   string // the ANY($1) query, "" when not batchable
+	cols    []string
+	params  []uint32 // parameter type OIDs of Query
+	nparams int
+
+	mu    sync.Mutex
+	idle  []*pgx.Conn
+	open  int
+	freed chan struct{}
+}
+
+// OpenPostgres connects, prepares the query once to learn its columns and
+// parameter types, and returns the Lookuper.
+func OpenPostgres(ctx context.Context, cfg PostgresConfig) (*Postgres, error) {
+	pcfg, err := pgx.ParseConfig(cfg.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("postgres lookup: dsn: %w", err)
+	}
+	n, err := Params(cfg.Query)
+	if err != nil {
+		return nil, fmt.Errorf("postgres lookup: query: %w", err)
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("postgres lookup: the query has no parameter: select by the key with WHERE id = $1")
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 4
+	}
+	p := &Postgres{cfg: cfg, pcfg: pcfg, nparams: n, freed: make(chan struct{}, 1)}
+	if !cfg.NoBatch {
+		if q, ok := BatchQuery(cfg.Query); ok {
+			p.batch = q
+		}
+	}
+	conn, err := p.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sd, err := conn.Prepare(ctx, "", cfg.Query)
+	if err != nil {
+		p.drop(conn)
+		return nil, fmt.Errorf("postgres lookup: the query %q: %w", cfg.Query, err)
+	}
+	for _, f := range sd.Fields {
+		p.cols = append(p.cols, f.Name)
+	}
+	p.params = sd.ParamOIDs
+	if p.batch != "" {
+		if _, err := conn.Prepare(ctx, "", p.batch); err != nil {
+			// The rewrite does not fit this query after all: per key.
+			p.batch = ""
+		}
+	}
+	p.put(conn)
+	return p, nil
+}
+
+// Columns implements Lookuper.
+func (p *Postgres) Columns() []string { return p.cols }
+
+// Batched reports whether lookups go out as one `= ANY($1)` query per
+// batch (else one query per key, pipelined).
+func (p *Postgres) Batched() bool { return p.batch != "" }
+
+// Params returns the number of key values the query takes.
+func (p *Postgres) Params() int { return p.nparams }
+
+// Lookup implements Lookuper.
+func (p *Postgres) Lookup(ctx context.Context, keys []Key) ([][]Row, error) {
+	for _, k := range keys {
+		if len(k) != p.nparams {
+			return nil, fmt.Errorf("postgres lookup: a key of %d values for a query of %d parameters", len(k), p.nparams)
+		}
+	}
+	conn, err := p.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out [][]Row
+	if p.batch != "" {
+		out, err = p.lookupAny(ctx, conn, keys)
+	} else {
+		out, err = p.lookupEach(ctx, conn, keys)
+	}
+	if err != nil {
+		p.drop(conn) // its state is unknown: reconnect next time
+		var ke *keyError
+		if errors.As(err, &ke) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("postgres lookup: %w", err)
+	}
+	p.put(conn)
+	return out, nil
+}
+
+// keyError is a key that cannot be sent as the query's parameter type.
+type keyError struct{ err error }
+
+func (e *keyError) Error() string { return e.err.Error() }
+
+func (p *Postgres) lookupAny(ctx context.Context, conn *pgx.Conn, keys []Key) ([][]Row, error) {
+	oid := p.params[0]
+	arr, canon, err := keyArray(oid, keys)
+	if err != nil {
+		return nil, &keyError{err}
+	}
+	pos := make(map[string][]int, len(keys))
+	for i, c := range canon {
+		pos[c] = append(pos[c], i)
+	}
+	rows, err := conn.Query(ctx, p.batch, arr)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([][]Row, len(keys))
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			return nil, err
+		}
+		r := make(Row, len(vals)-1)
+		for i, v := range vals[1:] {
+			r[i] = FromPG(v)
+		}
+		for _, i := range pos[canonGo(vals[0])] {
+			out[i] = append(out[i], r)
+		}
+	}
+	return out, rows.Err()
+}
+
+func (p *Postgres) lookupEach(ctx context.Context, conn *pgx.Conn, keys []Key) ([][]Row, error) {
+	b := &pgx.Batch{}
+	for _, k := range keys {
+		args := make([]any, len(k))
+		for i, v := range k {
+			a, _, err := keyParam(p.params[i], v)
+			if err != nil {
+				return nil, &keyError{err}
+			}
+			args[i] = a
+		}
+		b.Queue(p.cfg.Query, args...)
+	}
+	br := conn.SendBatch(ctx, b)
+	out := make([][]Row, len(keys))
+	for i := range keys {
+		rows, err := br.Query()
+		if err != nil {
+			br.Close()
+			return nil, err
+		}
+		for rows.Next() {
+			vals, err := rows.Values()
+			if err != nil {
+				rows.Close()
+				br.Close()
+				return nil, err
+			}
+			r := make(Row, len(vals))
+			for j, v := range vals {
+				r[j] = FromPG(v)
+			}
+			out[i] = append(out[i], r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			br.Close()
+			return nil, err
+		}
+	}
+	return out, br.Close()
+}
+
+// get takes an idle connection or opens one, waiting while MaxConns are
+// in use.
+func (p *Postgres) get(ctx context.Context) (*pgx.Conn, error) {
+	for {
+		p.mu.Lock()
+		if n := len(p.idle); n > 0 {
+			c := p.idle[n-1]
+			p.idle = p.idle[:n-1]
+			p.mu.Unlock()
+			if n > 1 {
+				// freed holds one wake-up: pass it on to the next waiter
+				// while idle connections remain.
+				p.signal()
+			}
+			return c, nil
+		}
+		if p.open < p.cfg.MaxConns {
+			p.open++
+			room := p.open < p.cfg.MaxConns
+			p.mu.Unlock()
+			if room {
+				p.signal() // another waiter may open one too
+			}
+			c, err := pgx.ConnectConfig(ctx, p.pcfg.Copy())
+			if err != nil {
+				p.release()
+				return nil, fmt.Errorf("postgres lookup: connect: %w", err)
+			}
+			return c, nil
+		}
+		p.mu.Unlock()
+		select {
+		case <-p.freed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (p *Postgres) put(c *pgx.Conn) {
+	p.mu.Lock()
+	p.idle = append(p.idle, c)
+	p.mu.Unlock()
+	p.signal()
+}
+
+func (p *Postgres) drop(c *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	_ = c.Close(ctx)
+	cancel()
+	p.release()
+}
+
+func (p *Postgres) release() {
+	p.mu.Lock()
+	p.open--
+	p.mu.Unlock()
+	p.signal()
+}
+
+func (p *Postgres) signal() {
+	select {
+	case p.freed <- struct{}{}:
+	default:
+	}
+}
+
+// Close implements Lookuper.
+func (p *Postgres) Close() error {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.open -= len(idle)
+	p.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var first error
+	for _, c := range idle {
+		if err := c.Close(ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// PostgreSQL type OIDs the key conversion knows.
+const (
+	oidBool        = 16
+	oidName        = 19
+	oidInt8        = 20
+	oidInt2        = 21
+	oidInt4        = 23
+	oidText        = 25
+	oidOID         = 26
+	oidFloat4      = 700
+	oidFloat8      = 701
+	oidBPChar      = 1042
+	oidVarchar     = 1043
+	oidTimestamp   = 1114
+	oidTimestampTZ = 1184
+	oidNumeric     = 1700
+	oidUUID        = 2950
+)
+
+// keyParam converts a key value to the Go value pgx sends for a parameter
+// of type oid, and its canonical text (canonGo).
+func keyParam(oid uint32, v row.Value) (any, string, error) {
+	bad := func() (any, string, error) {
+		return nil, "", fmt.Errorf("key value %s (%s) cannot be compared with the query's parameter type (oid %d)", Text(v), v.Kind(), oid)
+	}
+	switch oid {
+	case oidInt2, oidInt4, oidInt8, oidOID:
+		var n int64
+		switch v.Kind() {
+		case row.KindInt:
+			n = v.AsInt()
+		case row.KindFloat:
+			f := v.AsFloat()
+			if f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+				return bad()
+			}
+			n = int64(f)
+		case row.KindString:
+			var err error
+			if n, err = strconv.ParseInt(strings.TrimSpace(v.AsString()), 10, 64); err != nil {
+				return bad()
+			}
+		default:
+			return bad()
+		}
+		return n, canonGo(n), nil
+	case oidFloat4, oidFloat8:
+		var f float64
+		switch v.Kind() {
+		case row.KindInt, row.KindFloat:
+			f = v.AsFloat()
+		case row.KindString:
+			var err error
+			if f, err = strconv.ParseFloat(strings.TrimSpace(v.AsString()), 64); err != nil {
+				return bad()
+			}
+		default:
+			return bad()
+		}
+		return f, canonGo(f), nil
+	case oidBool:
+		switch v.Kind() {
+		case row.KindBool:
+			return v.AsBool(), canonGo(v.AsBool()), nil
+		case row.KindString:
+			b, err := strconv.ParseBool(v.AsString())
+			if err != nil {
+				return bad()
+			}
+			return b, canonGo(b), nil
+		}
+		return bad()
+	case oidNumeric:
+		var n pgtype.Numeric
+		if err := n.Scan(Text(v)); err != nil {
+			return bad()
+		}
+		return n, canonGo(n), nil
+	case oidUUID:
+		var u pgtype.UUID
+		if err := u.Scan(Text(v)); err != nil {
+			return bad()
+		}
+		return u, canonGo(u), nil
+	case oidTimestamp, oidTimestampTZ:
+		var ms int64
+		switch v.Kind() {
+		case row.KindTimestamp, row.KindInt:
+			ms = v.AsInt()
+		case row.KindString:
+			t, ok := parseTime(v.AsString())
+			if !ok {
+				return bad()
+			}
+			ms = t.UnixMilli()
+		default:
+			return bad()
+		}
+		t := time.UnixMilli(ms).UTC()
+		return t, canonGo(t), nil
+	}
+	s := Text(v)
+	return s, s, nil
+}
+
+// keyArray converts the single values of keys into the array parameter of
+// a `= ANY($1)` query, with each key's canonical text.
+func keyArray(oid uint32, keys []Key) (any, []string, error) {
+	canon := make([]string, len(keys))
+	var (
+		ints   []int64
+		floats []float64
+		bools  []bool
+		nums   []pgtype.Numeric
+		uuids  []pgtype.UUID
+		times  []time.Time
+		strs   []string
+	)
+	for i, k := range keys {
+		a, c, err := keyParam(oid, k[0])
+		if err != nil {
+			return nil, nil, err
+		}
+		canon[i] = c
+		switch a := a.(type) {
+		case int64:
+			ints = append(ints, a)
+		case float64:
+			floats = append(floats, a)
+		case bool:
+			bools = append(bools, a)
+		case pgtype.Numeric:
+			nums = append(nums, a)
+		case pgtype.UUID:
+			uuids = append(uuids, a)
+		case time.Time:
+			times = append(times, a)
+		case string:
+			strs = append(strs, a)
+		}
+	}
+	switch {
+	case ints != nil:
+		return ints, canon, nil
+	case floats != nil:
+		return floats, canon, nil
+	case bools != nil:
+		return bools, canon, nil
+	case nums != nil:
+		return nums, canon, nil
+	case uuids != nil:
+		return uuids, canon, nil
+	case times != nil:
+		return times, canon, nil
+	}
+	return strs, canon, nil
+}
+
+// canonGo is the text by which a key sent and the key column received
+// are matched.
+func canonGo(v any) string {
+	switch v := v.(type) {
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case int32:
+		return strconv.FormatInt(int64(v), 10)
+	case int16:
+		return strconv.FormatInt(int64(v), 10)
+	case uint32:
+		return strconv.FormatInt(int64(v), 10)
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	case float32:
+		return strconv.FormatFloat(float64(v), 'g', -1, 32)
+	case bool:
+		return strconv.FormatBool(v)
+	case string:
+		return v
+	case time.Time:
+		return v.UTC().Format(time.RFC3339Nano)
+	case pgtype.Numeric:
+		if f, err := v.Float64Value(); err == nil && f.Valid {
+			return strconv.FormatFloat(f.Float64, 'g', -1, 64)
+		}
+	case pgtype.UUID:
+		return uuidText(v.Bytes)
+	case [16]byte:
+		return uuidText(v)
+	}
+	return fmt.Sprint(v)
+}
+
+func uuidText(b [16]byte) string {
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// FromPG converts a value pgx decoded into a row value: integers, floats,
+// text, booleans and timestamps as such, numeric as a float, uuid as its
+// text, json and arrays as JSON.
+func FromPG(v any) row.Value {
+	switch v := v.(type) {
+	case nil:
+		return row.Null()
+	case string:
+		return row.String(v)
+	case []byte:
+		return row.String(string(v))
+	case pgtype.Numeric:
+		f, err := v.Float64Value()
+		if err != nil || !f.Valid {
+			return row.Null()
+		}
+		return row.Float(f.Float64)
+	case [16]byte:
+		return row.String(uuidText(v))
+	case time.Time:
+		return row.Timestamp(v.UnixMilli())
+	}
+	if r, err := row.FromAny(v); err == nil {
+		return r
+	}
+	if b, err := json.Marshal(v); err == nil {
+		return row.JSON(string(b))
+	}
+	return row.String(fmt.Sprint(v))
+}
+
+// parseTime reads a timestamp as RFC 3339 or as PostgreSQL and SQL write
+// it ("2024-01-02 10:00:00.5", with or without a zone; UTC when none).
+func parseTime(s string) (time.Time, bool) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999Z07", "2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999"} {
+		if t, err := time.Parse(layout, strings.TrimSpace(s)); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}

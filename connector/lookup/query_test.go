@@ -1,0 +1,102 @@
+package lookup
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/sluicehq/sluice/row"
+)
+
+func TestBatchQuery(t *testing.T) {
+	for _, c := range []struct {
+		in, want string
+	}{
+		{"SELECT name, tier FROM users WHERE id = $1", "SELECT id, name, tier FROM users WHERE id = ANY($1)"},
+		{"select u.name from users u join tiers t on t.id = u.tier where u.id=$1 and t.active", "SELECT u.id, u.name FROM users u join tiers t on t.id = u.tier where u.id = ANY($1) and t.active"},
+		{"SELECT name FROM users WHERE id = $1 ORDER BY name;", "SELECT id, name FROM users WHERE id = ANY($1) ORDER BY name"},
+		{"SELECT name FROM users WHERE note = '$1' AND id = $1", "SELECT id, name FROM users WHERE note = '$1' AND id = ANY($1)"},
+		// Shapes that are not one query per key once rewritten.
+		{`SELECT "name"::text FROM "public"."users" WHERE "Id" = $1`, `SELECT "Id", "name"::text FROM "public"."users" WHERE "Id" = ANY($1)`},
+		{"SELECT name FROM users WHERE id = $1 LIMIT 1", ""},
+		{"SELECT DISTINCT name FROM users WHERE id = $1", ""},
+		{"SELECT name FROM users WHERE id = $1 OR vip", ""},
+		{"SELECT count(*) AS n FROM orders WHERE user_id = $1 GROUP BY user_id", ""},
+		{"SELECT name FROM users WHERE id = (SELECT max(id) FROM users WHERE x = $1)", ""},
+		{"SELECT name FROM users WHERE id = $1 AND tenant = $2", ""},
+		{"SELECT name FROM users WHERE $1 = id", ""},
+		{"SELECT name FROM users WHERE id > $1", ""},
+	} {
+		got, ok := BatchQuery(c.in)
+		if ok != (c.want != "") || got != c.want {
+			t.Errorf("BatchQuery(%q) = %q, %v; want %q", c.in, got, ok, c.want)
+		}
+	}
+}
+
+func TestQueryColumns(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []string
+	}{
+		{"SELECT name, tier FROM users WHERE id = $1", []string{"name", "tier"}},
+		{"SELECT u.Name, coalesce(t.label, 'none') AS tier_label, \"Mixed\" FROM u", []string{"name", "tier_label", "Mixed"}},
+		{"SELECT f(a, b) AS x FROM t", []string{"x"}},
+		{"SELECT * FROM users WHERE id = $1", nil},
+		{"SELECT a + 1 FROM t", nil},
+		{"UPDATE t SET a = 1", nil},
+	} {
+		got, ok := QueryColumns(c.in)
+		if ok != (c.want != nil) || !slices.Equal(got, c.want) {
+			t.Errorf("QueryColumns(%q) = %q, %v; want %q", c.in, got, ok, c.want)
+		}
+	}
+}
+
+func TestParams(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		n    int
+		fail bool
+	}{
+		{"SELECT a FROM t WHERE id = $1", 1, false},
+		{"SELECT a FROM t WHERE id = $1 AND b = $2 AND c = $1", 2, false},
+		{"SELECT a FROM t WHERE id = $2", 0, true},
+		{"SELECT '$1' FROM t", 0, false},
+	} {
+		n, err := Params(c.in)
+		if n != c.n || (err != nil) != c.fail {
+			t.Errorf("Params(%q) = %d, %v; want %d, fail %v", c.in, n, err, c.n, c.fail)
+		}
+	}
+}
+
+func TestTemplate(t *testing.T) {
+	tm, err := ParseTemplate("user:{user}:{ region }{{x}}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(tm.Names(), []string{"user", "region"}) {
+		t.Errorf("names %q", tm.Names())
+	}
+	if got := tm.Expand(Key{row.Int(42), row.String("eu")}); got != "user:42:eu{x}" {
+		t.Errorf("expand: %q", got)
+	}
+	if got := NewTemplate("users:", ":", []string{"a", "b"}).Expand(Key{row.Int(1), row.Float(2)}); got != "users:1:2" {
+		t.Errorf("NewTemplate expand: %q", got)
+	}
+	for _, bad := range []string{"user", "user:{", "user:}", "user:{a b}"} {
+		if _, err := ParseTemplate(bad); err == nil {
+			t.Errorf("ParseTemplate(%q): no error", bad)
+		}
+	}
+}
+
+func TestKeyID(t *testing.T) {
+	id := func(k Key) string { return string(AppendKeyID(nil, k)) }
+	if id(Key{row.Int(42)}) != id(Key{row.String("42")}) || id(Key{row.Float(42)}) != id(Key{row.Int(42)}) {
+		t.Error("42 as int, string and float should be one key")
+	}
+	if id(Key{row.String("a\x00"), row.String("b")}) == id(Key{row.String("a"), row.String("\x00b")}) {
+		t.Error("a composite key collides with a single value")
+	}
+}
