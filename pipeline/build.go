@@ -52,8 +52,9 @@ func WithPebbleOptions(o statepebble.Options) StartOption {
 	return func(c *startConfig) { c.pebble = o }
 }
 
-// RestoreFrom starts the pipeline from the checkpoint or savepoint
-// directory path (a chk-NNN directory, as StopWithSavepoint returns)
+// RestoreFrom starts the pipeline from the checkpoint or savepoint at
+// path (a chk-NNN directory, or the s3://BUCKET/PREFIX/chk-NNN URL of one
+// in an object store, as StopWithSavepoint returns)
 // instead of the latest complete checkpoint of the spec's checkpoint
 // directory; new checkpoints still go to the spec's directory. The spec
 // must have a checkpoint section, and path must be a complete checkpoint
