@@ -59,6 +59,10 @@ type ObjectStorage struct {
 	mu     sync.Mutex
 	shared map[string]FileInfo // by name, from retained manifests and puts
 	loaded bool
+	// manifests caches the manifests this storage put or read, by
+	// checkpoint (objects are immutable once complete), so that retention
+	// does not get them again at every checkpoint.
+	manifests map[ID]*Manifest
 }
 
 // memBuffer is how much of a file an ObjectStorage writer keeps in memory
@@ -77,7 +81,7 @@ func NewObjectStorage(store objstore.Store, name string, opts ...DirOption) *Obj
 		o.localDir = os.TempDir()
 	}
 	return &ObjectStorage{store: store, name: strings.TrimSuffix(name, "/"), retain: o.retain, log: o.log,
-		localDir: o.localDir, timeout: 10 * time.Minute}
+		localDir: o.localDir, timeout: 10 * time.Minute, shared: map[string]FileInfo{}, manifests: map[ID]*Manifest{}}
 }
 
 // OpenStore returns the Store at loc: an ObjectStorage for an s3:// URL
@@ -374,21 +378,22 @@ type memFile struct{ *bytes.Reader }
 func (memFile) Close() error { return nil }
 
 // loadShared builds the index of shared files from the manifests of the
-// complete checkpoints. Called with s.mu held; a failure leaves the index
-// to be loaded again by the next Begin (until then shared files may be
-// put again, under the same name and with the same bytes).
+// complete checkpoints, once. A failure leaves the index to be loaded
+// again by the next Begin (until then shared files may be put again,
+// under the same name and with the same bytes).
 func (s *ObjectStorage) loadShared(ctx context.Context) {
-	if s.loaded {
+	s.mu.Lock()
+	loaded := s.loaded
+	s.mu.Unlock()
+	if loaded {
 		return
-	}
-	if s.shared == nil {
-		s.shared = make(map[string]FileInfo)
 	}
 	_, ids, err := s.objIDs(ctx)
 	if err != nil {
 		s.log.Warn("checkpoint storage: shared files not indexed", "err", err)
 		return
 	}
+	found := map[string]FileInfo{}
 	for _, id := range ids {
 		m, err := s.manifest(ctx, id)
 		if err != nil {
@@ -396,19 +401,48 @@ func (s *ObjectStorage) loadShared(ctx context.Context) {
 		}
 		for _, f := range m.Files {
 			if name, ok := strings.CutPrefix(f.Path, sharedDir+"/"); ok {
-				s.shared[name] = f
+				found[name] = f
 			}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, f := range found {
+		if _, ok := s.shared[name]; !ok {
+			s.shared[name] = f
 		}
 	}
 	s.loaded = true
 }
 
 func (s *ObjectStorage) manifest(ctx context.Context, id ID) (*Manifest, error) {
+	s.mu.Lock()
+	m := s.manifests[id]
+	s.mu.Unlock()
+	if m != nil {
+		return m, nil
+	}
 	data, err := objstore.ReadAll(ctx, s.store, chkName(id)+"/"+manifestName)
 	if err != nil {
 		return nil, err
 	}
-	return DecodeManifest(data)
+	if m, err = DecodeManifest(data); err != nil {
+		return nil, err
+	}
+	s.cacheManifest(m)
+	return m, nil
+}
+
+func (s *ObjectStorage) cacheManifest(m *Manifest) {
+	s.mu.Lock()
+	s.manifests[m.ID] = m
+	s.mu.Unlock()
+}
+
+func (s *ObjectStorage) forgetManifest(id ID) {
+	s.mu.Lock()
+	delete(s.manifests, id)
+	s.mu.Unlock()
 }
 
 // deletePrefix deletes every object under prefix; it returns the first
@@ -431,12 +465,11 @@ func (s *ObjectStorage) deletePrefix(ctx context.Context, prefix string) error {
 func (s *ObjectStorage) Begin(id ID) (Pending, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
+	s.forgetManifest(id)
 	if err := s.deletePrefix(ctx, chkName(id)+"/"); err != nil {
 		return nil, fmt.Errorf("checkpoint %d: clear %s: %w", id, s.Location(id), err)
 	}
-	s.mu.Lock()
 	s.loadShared(ctx)
-	s.mu.Unlock()
 	return &objPending{s: s, id: id, files: make(map[string]FileInfo)}, nil
 }
 
@@ -553,6 +586,7 @@ func (p *objPending) CommitManifest(m *Manifest) error {
 	if err := p.put(chkName(p.id)+"/"+manifestName, bytes.NewReader(data), int64(len(data))); err != nil {
 		return err
 	}
+	p.s.cacheManifest(m)
 	p.done = true
 	return nil
 }
@@ -600,6 +634,7 @@ func (s *ObjectStorage) retainOnly(latest ID) {
 		if keep[id] || id > latest {
 			continue
 		}
+		s.forgetManifest(id)
 		if err := s.store.Delete(ctx, chkName(id)+"/"+manifestName); err != nil {
 			s.log.Warn("checkpoint retention: delete", "id", id, "err", err)
 			continue
