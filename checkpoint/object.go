@@ -271,7 +271,7 @@ func (s *ObjectStorage) load(ctx context.Context, id ID, sizes map[string]int64)
 // validKey refuses a manifest path that is not a relative key without
 // "." or ".." elements (it becomes a local path when downloaded).
 func validKey(p string) error {
-	if p == "" || strings.HasPrefix(p, "/") || strings.Contains(p, `\`) || path.Clean(p) != p || !filepath.IsLocal(filepath.FromSlash(p)) {
+	if p == "" || p == "." || strings.HasPrefix(p, "/") || strings.Contains(p, `\`) || path.Clean(p) != p || !filepath.IsLocal(filepath.FromSlash(p)) {
 		return fmt.Errorf("%w: file path %q escapes the checkpoint", ErrCorrupt, p)
 	}
 	return nil

@@ -157,3 +157,18 @@ func TestObjectLoadURL(t *testing.T) {
 		}
 	}
 }
+
+// TestObjectValidKey: a manifest's file paths become local paths when a
+// checkpoint is downloaded; those that would leave the download
+// directory are refused.
+func TestObjectValidKey(t *testing.T) {
+	for p, ok := range map[string]bool{
+		"shared/a.sst": true, "chk-00000000000000000001/window-0": true,
+		"": false, "/etc/passwd": false, "../x": false, "shared/../../x": false,
+		"a/./b": false, "a//b": false, `a\b`: false, "shared/": false, ".": false,
+	} {
+		if err := validKey(p); (err == nil) != ok {
+			t.Errorf("validKey(%q) = %v, want ok=%v", p, err, ok)
+		}
+	}
+}
