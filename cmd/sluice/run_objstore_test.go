@@ -219,4 +219,5 @@ func TestRunObjectStoreMissingBucket(t *testing.T) {
 	if code == 0 || !strings.Contains(errs, `bucket "missing" does not exist`) {
 		t.Fatalf("status %d, stderr %q", code, errs)
 	}
+	t.Logf("stderr: %s", errs)
 }
