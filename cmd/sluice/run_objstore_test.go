@@ -221,3 +221,41 @@ func TestRunObjectStoreMissingBucket(t *testing.T) {
 	}
 	t.Logf("stderr: %s", errs)
 }
+
+// TestSQLObjectStoreCheckpoints: a SQL job with state.checkpoints.dir in
+// an object store checkpoints there (its final checkpoint's manifest is in
+// the bucket), and Pebble state then needs a local state.backend.dir.
+func TestSQLObjectStoreCheckpoints(t *testing.T) {
+	srv := objstoretest.StartServer(t)
+	cfg := srv.Bucket(t, "sqlchk", "q1")
+	for _, kv := range srv.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v) // read by the S3 client
+	}
+	query := "SELECT k, COUNT(*) AS n FROM (VALUES ('x'), ('y'), ('x')) AS t(k) GROUP BY k"
+	code, out, errs := runCLI(t, nil, "", "sql", "--format", "json", "--set", "execution.checkpointing.interval=20 ms",
+		"--set", "state.checkpoints.dir="+cfg.URL, "-e", query)
+	if code != 0 || !strings.Contains(out, `{"op":"+U","k":"x","n":2}`) {
+		t.Fatalf("status %d, stderr %s, stdout %s", code, errs, out)
+	}
+	st, err := objstore.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := st.List(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, o := range objs {
+		found = found || strings.HasSuffix(o.Key, "/MANIFEST")
+	}
+	if !found {
+		t.Fatalf("no manifest in %s: %d objects", cfg.URL, len(objs))
+	}
+	code, _, errs = runCLI(t, nil, "", "sql", "--set", "execution.checkpointing.interval=20 ms",
+		"--set", "state.checkpoints.dir="+cfg.URL, "--set", "state.backend=pebble", "-e", query)
+	if code == 0 || !strings.Contains(errs, "state.backend.dir") {
+		t.Fatalf("pebble without a local directory: status %d, stderr %s", code, errs)
+	}
+}
