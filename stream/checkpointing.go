@@ -756,7 +756,8 @@ func (r *chkRun) finalCheckpoint(j *Job) {
 
 // StopWithSavepoint takes a checkpoint now, waits for it to complete and
 // then stops the job (what SIGTERM does in `sluice run`). It returns the
-// checkpoint's directory, from which the job can be restored.
+// checkpoint's location (its directory, or its s3:// URL in an object
+// store), from which the job can be restored (WithRestoreFrom).
 func (j *Job) StopWithSavepoint(ctx context.Context) (string, error) {
 	if j.chk == nil {
 		return "", errors.New("stream: savepoint of a job without checkpointing")
