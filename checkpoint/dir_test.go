@@ -140,6 +140,12 @@ func TestStorageRoundTripAndRetention(t *testing.T) {
 		if string(b) != "C" {
 			t.Fatalf("store file = %q", b)
 		}
+		// An explicit restore by location (--from-checkpoint).
+		c3, err := h.load(d.Location(3))
+		if err != nil || c3.Manifest.ID != 3 {
+			t.Fatalf("load of %s: %v", d.Location(3), err)
+		}
+		c3.Close()
 		// A fresh storage over the same root sees the shared files of the
 		// retained checkpoints (the index is rebuilt from the manifests).
 		d2 := h.reopen()
