@@ -25,19 +25,42 @@ const (
 	chkPrefix    = "chk-"
 )
 
-// DirOption configures a Dir.
-type DirOption func(*Dir)
+// DirOption configures a Dir or an ObjectStorage.
+type DirOption func(*storageOptions)
+
+type storageOptions struct {
+	retain   int
+	log      *slog.Logger
+	localDir string
+}
+
+func applyOptions(opts []DirOption) storageOptions {
+	o := storageOptions{retain: 3, log: slog.Default()}
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
 
 // WithRetain sets how many complete checkpoints are kept. This overrides
 // the default of 3; values below 1 mean 1.
 func WithRetain(n int) DirOption {
-	return func(d *Dir) { d.retain = max(n, 1) }
+	return func(o *storageOptions) { o.retain = max(n, 1) }
 }
 
 // WithLogger sets where warnings (skipped corrupt checkpoints, failed
 // deletions) go. This overrides the default of slog.Default().
 func WithLogger(l *slog.Logger) DirOption {
-	return func(d *Dir) { d.log = l }
+	return func(o *storageOptions) { o.log = l }
+}
+
+// WithLocalDir sets the local directory where an ObjectStorage buffers
+// the files it uploads and downloads the checkpoint it restores (Pebble
+// opens its sstables from there; on the state directory's file system
+// they are hard-linked rather than copied). This overrides the default of
+// os.TempDir(). A Dir ignores it.
+func WithLocalDir(dir string) DirOption {
+	return func(o *storageOptions) { o.localDir = dir }
 }
 
 // Dir is Storage in a local directory:
@@ -68,10 +91,8 @@ type Dir struct {
 
 // NewDir returns the storage rooted at root, creating the directory.
 func NewDir(root string, opts ...DirOption) (*Dir, error) {
-	d := &Dir{root: root, retain: 3, log: slog.Default(), syncDir: syncDir, sharedSynced: -1}
-	for _, o := range opts {
-		o(d)
-	}
+	o := applyOptions(opts)
+	d := &Dir{root: root, retain: o.retain, log: o.log, syncDir: syncDir, sharedSynced: -1}
 	if err := os.MkdirAll(filepath.Join(root, sharedDir), 0o755); err != nil {
 		return nil, fmt.Errorf("checkpoint dir %s: %w", root, err)
 	}
@@ -80,6 +101,9 @@ func NewDir(root string, opts ...DirOption) (*Dir, error) {
 
 // Root returns the storage's directory.
 func (d *Dir) Root() string { return d.root }
+
+// Location implements Store: the directory of checkpoint id.
+func (d *Dir) Location(id ID) string { return filepath.Join(d.root, chkName(id)) }
 
 func chkName(id ID) string { return fmt.Sprintf("%s%020d", chkPrefix, uint64(id)) }
 
@@ -441,31 +465,7 @@ func (p *dirPending) CommitManifest(m *Manifest) error {
 	if p.done {
 		return fmt.Errorf("checkpoint %d: already committed or aborted", p.id)
 	}
-	if m.ID != p.id {
-		return fmt.Errorf("checkpoint %d: manifest of checkpoint %d", p.id, m.ID)
-	}
-	if m.Version == 0 {
-		m.Version = FormatVersion
-	}
-	if m.CreatedMs == 0 {
-		m.CreatedMs = time.Now().UnixMilli()
-	}
-	seen := make(map[string]bool)
-	m.Files = m.Files[:0]
-	for _, t := range m.Tasks {
-		for _, path := range t.Files {
-			fi, ok := p.files[path]
-			if !ok {
-				return fmt.Errorf("checkpoint %d: task %s names file %s, which was not written", p.id, t.Task, path)
-			}
-			if !seen[path] {
-				seen[path] = true
-				m.Files = append(m.Files, fi)
-			}
-		}
-	}
-	slices.SortFunc(m.Files, func(a, b FileInfo) int { return strings.Compare(a.Path, b.Path) })
-	data, err := EncodeManifest(m)
+	data, err := resolveManifest(p.id, m, p.files)
 	if err != nil {
 		return err
 	}
@@ -653,3 +653,40 @@ var (
 	_ Retainer      = (*dirPending)(nil)
 	_ SharedCreator = (*dirPending)(nil)
 )
+
+// resolveManifest completes manifest m of checkpoint id: it checks its ID,
+// sets its version and time, fills m.Files with the files its tasks name
+// (which must be among files, by path) and encodes it.
+func resolveManifest(id ID, m *Manifest, files map[string]FileInfo) ([]byte, error) {
+	if m.ID != id {
+		return nil, fmt.Errorf("checkpoint %d: manifest of checkpoint %d", id, m.ID)
+	}
+	if m.Version == 0 {
+		m.Version = FormatVersion
+	}
+	if m.CreatedMs == 0 {
+		m.CreatedMs = time.Now().UnixMilli()
+	}
+	seen := make(map[string]bool)
+	m.Files = m.Files[:0]
+	for _, t := range m.Tasks {
+		for _, path := range t.Files {
+			fi, ok := files[path]
+			if !ok {
+				return nil, fmt.Errorf("checkpoint %d: task %s names file %s, which was not written", id, t.Task, path)
+			}
+			if !seen[path] {
+				seen[path] = true
+				m.Files = append(m.Files, fi)
+			}
+		}
+	}
+	slices.SortFunc(m.Files, func(a, b FileInfo) int { return strings.Compare(a.Path, b.Path) })
+	return EncodeManifest(m)
+}
+
+// validName reports whether name can be a checkpoint or shared file's
+// name: a plain file name.
+func validName(name string) bool {
+	return name != "" && !strings.ContainsAny(name, `/\`) && name != "." && name != ".."
+}

@@ -68,135 +68,284 @@ func quietDir(t *testing.T, root string, opts ...DirOption) (*Dir, *bytes.Buffer
 	return d, &logs
 }
 
-func TestDirRoundTripAndRetention(t *testing.T) {
-	root := t.TempDir()
-	d, _ := quietDir(t, root, WithRetain(2))
-	writeCheckpoint(t, d, 1, "one", map[string]string{"a.sst": "AAAA"})
-	writeCheckpoint(t, d, 2, "two", map[string]string{"a.sst": "AAAA", "b.sst": "BB"})
-	writeCheckpoint(t, d, 3, "three", map[string]string{"b.sst": "BB", "c.sst": "C"})
+func TestStorageRoundTripAndRetention(t *testing.T) {
+	forEachStorage(t, func(t *testing.T, h *storageHarness) {
+		d := h.s
+		writeCheckpoint(t, d, 1, "one", map[string]string{"a.sst": "AAAA"})
+		writeCheckpoint(t, d, 2, "two", map[string]string{"a.sst": "AAAA", "b.sst": "BB"})
+		writeCheckpoint(t, d, 3, "three", map[string]string{"b.sst": "BB", "c.sst": "C"})
 
-	ids, err := d.Complete()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ids) != 2 || ids[0] != 2 || ids[1] != 3 {
-		t.Fatalf("retained %v, want [2 3]", ids)
-	}
-	// a.sst is still named by checkpoint 2; nothing is garbage yet.
-	for _, name := range []string{"a.sst", "b.sst", "c.sst"} {
-		if _, err := os.Stat(filepath.Join(root, "shared", name)); err != nil {
-			t.Fatalf("shared %s: %v", name, err)
+		ids, err := d.Complete()
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	writeCheckpoint(t, d, 4, "four", map[string]string{"c.sst": "C"})
-	if _, err := os.Stat(filepath.Join(root, "shared", "a.sst")); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("a.sst should be deleted once no retained checkpoint names it: %v", err)
-	}
+		if len(ids) != 2 || ids[0] != 2 || ids[1] != 3 {
+			t.Fatalf("retained %v, want [2 3]", ids)
+		}
+		if h.exists(chkName(1) + "/window-0") {
+			t.Fatal("a file of checkpoint 1 outlived its retention")
+		}
+		// a.sst is still named by checkpoint 2; nothing is garbage yet.
+		for _, name := range []string{"a.sst", "b.sst", "c.sst"} {
+			if !h.exists("shared/" + name) {
+				t.Fatalf("shared %s is gone", name)
+			}
+		}
+		writeCheckpoint(t, d, 4, "four", map[string]string{"c.sst": "C"})
+		if h.exists("shared/a.sst") {
+			t.Fatal("a.sst should be deleted once no retained checkpoint names it")
+		}
 
-	c, err := d.Latest(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Manifest.ID != 4 || c.Manifest.Version != FormatVersion {
-		t.Fatalf("latest = %d v%d", c.Manifest.ID, c.Manifest.Version)
-	}
-	if tx := c.Manifest.Transactions("2"); string(tx[0]) != "tx-four" {
-		t.Fatalf("transactions %v", tx)
-	}
-	if src := c.Manifest.Sources(); len(src) != 1 || src[0].Position[0] != 4 {
-		t.Fatalf("sources %v", src)
-	}
-	f, err := c.Open(c.Manifest.TaskFiles("1")[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(f)
-	f.Close()
-	if string(b) != "four" {
-		t.Fatalf("file = %q", b)
-	}
-	// A fresh Dir over the same root sees the shared files of the retained
-	// checkpoints (the index is rebuilt from the manifests).
-	d2, _ := quietDir(t, root)
-	p, _ := d2.Begin(5)
-	if _, ok := p.Shared("c.sst"); !ok {
-		t.Fatal("c.sst not found by a new Dir")
-	}
-	p.Abort()
+		c, err := d.Latest(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if c.Manifest.ID != 4 || c.Manifest.Version != FormatVersion {
+			t.Fatalf("latest = %d v%d", c.Manifest.ID, c.Manifest.Version)
+		}
+		if c.Location != d.Location(4) {
+			t.Fatalf("location %s, want %s", c.Location, d.Location(4))
+		}
+		if tx := c.Manifest.Transactions("2"); string(tx[0]) != "tx-four" {
+			t.Fatalf("transactions %v", tx)
+		}
+		if src := c.Manifest.Sources(); len(src) != 1 || src[0].Position[0] != 4 {
+			t.Fatalf("sources %v", src)
+		}
+		f, err := c.Open(c.Manifest.TaskFiles("1")[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(f)
+		f.Close()
+		if string(b) != "four" {
+			t.Fatalf("file = %q", b)
+		}
+		// Fetch gives a local file (what Pebble opens).
+		dst := filepath.Join(t.TempDir(), "c.sst")
+		if err := c.Fetch("shared/c.sst", dst); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(dst); string(b) != "C" {
+			t.Fatalf("fetched %q", b)
+		}
+		// Open reads back a stored file by its path.
+		f, err = d.Open("shared/c.sst")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ = io.ReadAll(f)
+		f.Close()
+		if string(b) != "C" {
+			t.Fatalf("store file = %q", b)
+		}
+		// An explicit restore by location (--from-checkpoint).
+		c3, err := h.load(d.Location(3))
+		if err != nil || c3.Manifest.ID != 3 {
+			t.Fatalf("load of %s: %v", d.Location(3), err)
+		}
+		c3.Close()
+		// A fresh storage over the same root sees the shared files of the
+		// retained checkpoints (the index is rebuilt from the manifests).
+		d2 := h.reopen()
+		p, _ := d2.Begin(5)
+		if _, ok := p.Shared("c.sst"); !ok {
+			t.Fatal("c.sst not found by a new storage")
+		}
+		p.Abort()
+	}, WithRetain(2))
 }
 
-func TestDirSkipsCorrupt(t *testing.T) {
-	cases := []struct {
-		name   string
-		damage func(t *testing.T, chk string)
-		warn   string
-	}{
-		{"missing manifest", func(t *testing.T, chk string) { os.Remove(filepath.Join(chk, "MANIFEST")) }, "no manifest"},
-		{"truncated manifest", func(t *testing.T, chk string) {
-			p := filepath.Join(chk, "MANIFEST")
-			b, _ := os.ReadFile(p)
-			os.WriteFile(p, b[:len(b)-10], 0o644)
-		}, "truncated"},
-		{"flipped state byte", func(t *testing.T, chk string) {
-			p := filepath.Join(chk, "window-1")
-			b, _ := os.ReadFile(p)
-			b[0] ^= 1
-			os.WriteFile(p, b, 0o644)
-		}, "checksum"},
-		{"truncated state file", func(t *testing.T, chk string) {
-			os.Truncate(filepath.Join(chk, "window-0"), 2)
-		}, "manifest says"},
-		{"missing shared file", func(t *testing.T, chk string) {
-			os.Remove(filepath.Join(filepath.Dir(chk), "shared", "new.sst"))
-		}, "no such file"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			root := t.TempDir()
-			d, logs := quietDir(t, root)
-			writeCheckpoint(t, d, 1, "one", nil)
-			writeCheckpoint(t, d, 2, "two", map[string]string{"new.sst": "N"})
-			tc.damage(t, filepath.Join(root, chkName(2)))
-			c, err := d.Latest(context.Background())
+// TestStorageSharedWriters: files written straight into the shared area
+// (CreateShared, the increment chains of in-memory state) are stored once,
+// named by later checkpoints through Shared, read back by Open and
+// deleted when no retained checkpoint names them.
+func TestStorageSharedWriters(t *testing.T) {
+	forEachStorage(t, func(t *testing.T, h *storageHarness) {
+		write := func(id ID, name, data string, reuse ...string) {
+			t.Helper()
+			p, err := h.s.Begin(id)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.Manifest.ID != 1 {
-				t.Fatalf("latest = %d, want the previous complete one", c.Manifest.ID)
+			var files []string
+			for _, r := range reuse {
+				fi, ok := p.Shared(r)
+				if !ok {
+					t.Fatalf("checkpoint %d: shared %s not found", id, r)
+				}
+				files = append(files, fi.Path)
 			}
-			if !strings.Contains(logs.String(), "skipping checkpoint") || !strings.Contains(logs.String(), tc.warn) {
-				t.Fatalf("warning %q does not mention %q", logs.String(), tc.warn)
+			if name != "" {
+				w, err := p.(SharedCreator).CreateShared(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.WriteString(w, data)
+				if err := w.Close(); err != nil {
+					t.Fatal(err)
+				}
+				files = append(files, w.Path())
+				if _, err := p.(SharedCreator).CreateShared(name); err == nil {
+					t.Fatal("a second shared file of the same name was accepted")
+				}
 			}
-			if _, err := LoadDir(filepath.Join(root, chkName(2))); !errors.Is(err, ErrCorrupt) && !strings.Contains(err.Error(), tc.warn) {
-				t.Fatalf("explicit load of the damaged checkpoint: %v", err)
+			if err := p.Commit(&Manifest{ID: id, Pipeline: testPipeline, Tasks: []TaskState{{Task: TaskID{"1", 0}, Files: files}}}); err != nil {
+				t.Fatal(err)
 			}
+		}
+		big := strings.Repeat("0123456789abcdef", (memBuffer/16)+1000) // beyond the memory buffer
+		write(1, "op1.kbase", big)
+		write(2, "op1.kdelta", "delta", "op1.kbase")
+		write(3, "", "", "op1.kbase", "op1.kdelta")
+		f, err := h.s.Open("shared/op1.kbase")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(f)
+		f.Close()
+		if string(b) != big {
+			t.Fatalf("read back %d bytes, want %d", len(b), len(big))
+		}
+		write(4, "op1-2.kbase", "new base")
+		write(5, "", "", "op1-2.kbase")
+		write(6, "", "", "op1-2.kbase")
+		if h.exists("shared/op1.kbase") || h.exists("shared/op1.kdelta") {
+			t.Fatal("the old chain outlived every checkpoint naming it")
+		}
+		c, err := h.reopen().Latest(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if c.Manifest.ID != 6 || len(c.Manifest.Files) != 1 || c.Manifest.Files[0].Path != "shared/op1-2.kbase" {
+			t.Fatalf("latest: %d %+v", c.Manifest.ID, c.Manifest.Files)
+		}
+	}, WithRetain(3))
+}
+
+func TestStorageSkipsCorrupt(t *testing.T) {
+	cases := []struct {
+		name   string
+		damage func(h *storageHarness)
+		warn   string
+	}{
+		{"missing manifest", func(h *storageHarness) { h.remove(chkName(2) + "/MANIFEST") }, "no manifest"},
+		{"truncated manifest", func(h *storageHarness) {
+			p := chkName(2) + "/MANIFEST"
+			b := h.read(p)
+			h.write(p, b[:len(b)-10])
+		}, "truncated"},
+		{"flipped state byte", func(h *storageHarness) {
+			p := chkName(2) + "/window-1"
+			b := h.read(p)
+			b[0] ^= 1
+			h.write(p, b)
+		}, "checksum"},
+		{"overwritten shared file", func(h *storageHarness) {
+			h.write("shared/new.sst", []byte("M")) // same size, other bytes
+		}, "checksum"},
+		{"truncated state file", func(h *storageHarness) {
+			p := chkName(2) + "/window-0"
+			h.write(p, h.read(p)[:2])
+		}, "manifest says"},
+		{"missing shared file", func(h *storageHarness) { h.remove("shared/new.sst") }, "no such file"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachStorage(t, func(t *testing.T, h *storageHarness) {
+				d := h.s
+				writeCheckpoint(t, d, 1, "one", nil)
+				writeCheckpoint(t, d, 2, "two", map[string]string{"new.sst": "N"})
+				tc.damage(h)
+				c, err := d.Latest(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				if c.Manifest.ID != 1 {
+					t.Fatalf("latest = %d, want the previous complete one", c.Manifest.ID)
+				}
+				if !strings.Contains(h.logs.String(), "skipping checkpoint") || !strings.Contains(h.logs.String(), tc.warn) {
+					t.Fatalf("warning %q does not mention %q", h.logs.String(), tc.warn)
+				}
+				if _, err := h.load(d.Location(2)); err == nil || !errors.Is(err, ErrCorrupt) && !strings.Contains(err.Error(), tc.warn) {
+					t.Fatalf("explicit load of the damaged checkpoint: %v", err)
+				}
+			})
 		})
 	}
 }
 
-func TestDirNoCheckpointAndAbort(t *testing.T) {
-	d, _ := quietDir(t, t.TempDir())
-	if _, err := d.Latest(context.Background()); !errors.Is(err, ErrNoCheckpoint) {
-		t.Fatalf("empty dir: %v", err)
-	}
-	p, _ := d.Begin(1)
-	w, _ := p.Create("x")
-	io.WriteString(w, "data")
-	w.Close()
-	if err := p.Abort(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.Latest(context.Background()); !errors.Is(err, ErrNoCheckpoint) {
-		t.Fatalf("after abort: %v", err)
-	}
-	p, _ = d.Begin(2)
-	err := p.Commit(&Manifest{ID: 2, Tasks: []TaskState{{Task: TaskID{"x", 0}, Files: []string{"chk-x/never"}}}})
-	if err == nil || !strings.Contains(err.Error(), "not written") {
-		t.Fatalf("commit naming an unwritten file: %v", err)
-	}
-	if _, err := p.Create("../escape"); err == nil {
-		t.Fatal("a file name with a path separator was accepted")
-	}
+func TestStorageNoCheckpointAndAbort(t *testing.T) {
+	forEachStorage(t, func(t *testing.T, h *storageHarness) {
+		d := h.s
+		if _, err := d.Latest(context.Background()); !errors.Is(err, ErrNoCheckpoint) {
+			t.Fatalf("empty storage: %v", err)
+		}
+		p, _ := d.Begin(1)
+		w, _ := p.Create("x")
+		io.WriteString(w, "data")
+		w.Close()
+		if err := p.Abort(); err != nil {
+			t.Fatal(err)
+		}
+		if h.exists(chkName(1) + "/x") {
+			t.Fatal("abort left the checkpoint's file")
+		}
+		if _, err := d.Latest(context.Background()); !errors.Is(err, ErrNoCheckpoint) {
+			t.Fatalf("after abort: %v", err)
+		}
+		p, _ = d.Begin(2)
+		err := p.Commit(&Manifest{ID: 2, Tasks: []TaskState{{Task: TaskID{"x", 0}, Files: []string{"chk-x/never"}}}})
+		if err == nil || !strings.Contains(err.Error(), "not written") {
+			t.Fatalf("commit naming an unwritten file: %v", err)
+		}
+		if _, err := p.Create("../escape"); err == nil {
+			t.Fatal("a file name with a path separator was accepted")
+		}
+		// Begin discards what an earlier attempt at the same id left.
+		p, _ = d.Begin(3)
+		w, _ = p.Create("stale")
+		io.WriteString(w, "old")
+		w.Close()
+		if _, err := d.Begin(3); err != nil {
+			t.Fatal(err)
+		}
+		if h.exists(chkName(3) + "/stale") {
+			t.Fatal("Begin kept the file of an earlier attempt")
+		}
+	})
+}
+
+// TestStorageCommitManifestThenRetain: CommitManifest completes a
+// checkpoint without deleting anything; Retain then applies the
+// retention, as Commit does in one step.
+func TestStorageCommitManifestThenRetain(t *testing.T) {
+	forEachStorage(t, func(t *testing.T, h *storageHarness) {
+		d := h.s
+		writeCheckpoint(t, d, 1, "one", nil)
+		p, err := d.Begin(2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.(Retainer).CommitManifest(&Manifest{ID: 2, Pipeline: testPipeline}); err != nil {
+			t.Fatal(err)
+		}
+		if ids, _ := d.Complete(); len(ids) != 2 {
+			t.Fatalf("complete after CommitManifest: %v, want [1 2]", ids)
+		}
+		c, err := d.Latest(context.Background())
+		if err != nil || c.Manifest.ID != 2 {
+			t.Fatalf("latest: %v %v", c, err)
+		}
+		c.Close()
+		p.(Retainer).Retain()
+		if ids, _ := d.Complete(); len(ids) != 1 || ids[0] != 2 {
+			t.Fatalf("complete after Retain: %v, want [2]", ids)
+		}
+	}, WithRetain(1))
 }
 
 func TestPipelineCompatible(t *testing.T) {

@@ -17,8 +17,11 @@
 //
 // # Storage
 //
-// Storage keeps checkpoints; Dir is the directory implementation (an object
-// store can implement the same interface). A checkpoint is a set of files
+// Storage keeps checkpoints; Dir is the directory implementation and
+// ObjectStorage keeps them in an object store (objstore.Store: S3 and
+// compatible services) with the same layout, files put as their writers
+// close, shared files put once and the manifest put last; OpenStore picks
+// one by location (a path or s3://BUCKET/PREFIX). A checkpoint is a set of files
 // written by the task subtasks while it is pending, and a manifest written
 // last: atomically (temporary file, fsync, rename, directory fsync), naming
 // every file with its size and CRC-32C. A checkpoint without a valid

@@ -6,8 +6,8 @@ import (
 )
 
 // Storage keeps the checkpoints of one job. Dir is the directory
-// implementation; an object store can implement the same interface (its
-// Pending would upload files, and Commit would put the manifest last).
+// implementation; ObjectStorage keeps them in an object store (S3 and
+// compatible services), uploading files and putting the manifest last.
 type Storage interface {
 	// Begin starts writing checkpoint id. Anything left of an earlier
 	// attempt at the same id is discarded.
@@ -94,13 +94,41 @@ type File interface {
 	Size() int64
 }
 
+// Store is a Storage that a job checkpoints into: Dir and ObjectStorage.
+type Store interface {
+	Storage
+	// Open opens a file of the storage by the path a manifest names it
+	// with (for reading back files of earlier checkpoints, such as the
+	// chain of increments a compaction folds into one file).
+	Open(path string) (File, error)
+	// Location returns where checkpoint id lives (a directory, or an
+	// s3:// URL), as Load takes it.
+	Location(id ID) string
+}
+
 // Checkpoint is a complete, verified checkpoint.
 type Checkpoint struct {
 	Manifest *Manifest
-	// Location is where the checkpoint lives (its directory for Dir); it
-	// can be passed to LoadDir to restore from this checkpoint explicitly.
+	// Location is where the checkpoint lives (its directory for Dir, its
+	// s3:// URL for ObjectStorage); it can be passed to Load to restore
+	// from this checkpoint explicitly.
 	Location string
 	files    fileSource
+	// release removes the local copy of a checkpoint read from an object
+	// store.
+	release func() error
+}
+
+// Close releases what reading the checkpoint took: the local copy of its
+// files for a checkpoint of an ObjectStorage (nothing for a Dir). Open and
+// Fetch fail afterwards for such a checkpoint; files fetched before stay.
+func (c *Checkpoint) Close() error {
+	if c.release == nil {
+		return nil
+	}
+	r := c.release
+	c.release = nil
+	return r()
 }
 
 type fileSource interface {

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/sluicehq/sluice/connector"
+	"github.com/sluicehq/sluice/objstore"
 	"github.com/sluicehq/sluice/row"
 	"github.com/sluicehq/sluice/row/avro"
 	statepebble "github.com/sluicehq/sluice/state/pebble"
@@ -53,8 +54,9 @@ func WithPebbleOptions(o statepebble.Options) StartOption {
 	return func(c *startConfig) { c.pebble = o }
 }
 
-// RestoreFrom starts the pipeline from the checkpoint or savepoint
-// directory path (a chk-NNN directory, as StopWithSavepoint returns)
+// RestoreFrom starts the pipeline from the checkpoint or savepoint at
+// path (a chk-NNN directory, or the s3://BUCKET/PREFIX/chk-NNN URL of one
+// in an object store, as StopWithSavepoint returns)
 // instead of the latest complete checkpoint of the spec's checkpoint
 // directory; new checkpoints still go to the spec's directory. The spec
 // must have a checkpoint section, and path must be a complete checkpoint
@@ -103,6 +105,16 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 			d, exactlyOnce = stream.ExactlyOnce, true
 		}
 		envOpts = append(envOpts, stream.WithCheckpointing(dir, cp.Interval), stream.WithDelivery(d))
+		if objstore.IsURL(dir) {
+			// Uploads are buffered, and the restored checkpoint downloaded,
+			// next to the state directory (Pebble hard-links its sstables).
+			base := host.DataDir
+			if base == "" {
+				base = "data"
+			}
+			envOpts = append(envOpts, stream.WithCheckpointObjectStore(objstore.Config{Endpoint: cp.Endpoint, Region: cp.Region}),
+				stream.WithCheckpointLocalDir(filepath.Join(base, "checkpoint-cache", spec.Name)))
+		}
 		if sc.restoreFrom != "" {
 			envOpts = append(envOpts, stream.WithRestoreFrom(sc.restoreFrom))
 		}

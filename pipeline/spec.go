@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice/objstore"
 	"gopkg.in/yaml.v3"
 )
 
@@ -202,7 +203,11 @@ type SinkSpec struct {
 // CheckpointSpec configures checkpoints.
 type CheckpointSpec struct {
 	Interval time.Duration
-	Dir      string
+	// Dir is a local directory or an s3://BUCKET/PREFIX URL.
+	Dir string
+	// Endpoint and Region reach an s3:// Dir's store (other than AWS S3:
+	// MinIO, SeaweedFS, ...); "" means $AWS_ENDPOINT_URL and $AWS_REGION.
+	Endpoint, Region string
 }
 
 // State backends of StateSpec.Backend.
@@ -330,8 +335,15 @@ func Parse(file string, data []byte) (*Spec, error) {
 		s.Checkpoint = &CheckpointSpec{
 			Interval: cp.duration("interval", 10*time.Second, true),
 			Dir:      cp.str("dir", ""),
+			Endpoint: cp.str("endpoint", ""),
+			Region:   cp.str("region", ""),
 		}
-		cp.done("interval", "dir")
+		for _, k := range []string{"endpoint", "region"} {
+			if cp.has(k) && !objstore.IsURL(s.Checkpoint.Dir) {
+				e.at(cp.get(k), "checkpoint."+k, "is only used with an object store dir (dir: s3://BUCKET/PREFIX)")
+			}
+		}
+		cp.done("interval", "dir", "endpoint", "region")
 	}
 	if so := root.object("state", "backend (memory or pebble) and dir"); so != nil {
 		s.State = &StateSpec{Backend: so.enum("backend", StateMemory, StateMemory, StatePebble), Dir: so.str("dir", "")}

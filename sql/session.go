@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluicehq/sluice/objstore"
 	"github.com/sluicehq/sluice/sql/ast"
 	"github.com/sluicehq/sluice/sql/connect"
 	"github.com/sluicehq/sluice/sql/exec"
@@ -160,8 +161,8 @@ var settingDocs = map[string]string{
 	"execution.checkpointing.interval":           "checkpoint interval (e.g. 10s, 1 min); checkpoints are off without it",
 	"execution.checkpointing.timeout":            "how long a checkpoint may take before it is aborted (default 10 x the interval, at least 10 s... see docs/checkpoints.md)",
 	"execution.checkpointing.mode":               "EXACTLY_ONCE (default) or AT_LEAST_ONCE",
-	"state.checkpoints.dir":                      "directory of checkpoints (a path or file:// URL); a job restarts from the latest complete one",
-	"execution.savepoint.path":                   "a checkpoint directory (chk-N) to start the next job from",
+	"state.checkpoints.dir":                      "directory of checkpoints (a path or file:// URL, or s3://BUCKET/PREFIX with the AWS environment variables); a job restarts from the latest complete one",
+	"execution.savepoint.path":                   "a checkpoint directory (chk-N), or its s3://BUCKET/PREFIX/chk-N URL, to start the next job from",
 	"state.backend":                              "hashmap (memory, default) or rocksdb/pebble (disk)",
 	"state.backend.dir":                          "working directory of the pebble state backend",
 	"restart-strategy":                           "fixed-delay (default with checkpoints) or none",
@@ -347,6 +348,9 @@ func (s *Session) jobOptions(info *jobInfo) ([]stream.Option, error) {
 			base := strings.TrimPrefix(s.settings["state.checkpoints.dir"], "file://")
 			if base == "" {
 				return nil, fmt.Errorf("state.backend pebble needs a working directory: SET 'state.backend.dir' = '/path' (or set state.checkpoints.dir)")
+			}
+			if objstore.IsURL(base) {
+				return nil, fmt.Errorf("state.backend pebble needs a local working directory when state.checkpoints.dir is an object store: SET 'state.backend.dir' = '/path'")
 			}
 			dir = filepath.Join(base, "pebble")
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluicehq/sluice/checkpoint"
 	rt "github.com/sluicehq/sluice/internal/runtime"
+	"github.com/sluicehq/sluice/objstore"
 	"github.com/sluicehq/sluice/state"
 )
 
@@ -40,6 +41,9 @@ func (d Delivery) String() string {
 
 type chkConfig struct {
 	dir         string
+	store       checkpoint.Store // given by WithCheckpointStore; nil: opened from dir
+	objCfg      objstore.Config
+	localDir    string
 	interval    time.Duration
 	timeout     time.Duration
 	delivery    Delivery
@@ -51,13 +55,43 @@ type chkConfig struct {
 	log         *slog.Logger
 }
 
+// on reports whether checkpointing is configured.
+func (c *chkConfig) on() bool { return c.dir != "" || c.store != nil }
+
 // WithCheckpointing turns on checkpoints every interval into directory dir
-// (see package checkpoint). A job started with the same dir restores the
-// latest complete checkpoint found there: sources seek back to its
-// positions and operators get their state back.
+// (see package checkpoint), or into an object store when dir is an
+// s3://BUCKET/PREFIX URL (see WithCheckpointObjectStore). A job started
+// with the same dir restores the latest complete checkpoint found there:
+// sources seek back to its positions and operators get their state back.
 func WithCheckpointing(dir string, interval time.Duration) Option {
 	return func(c *config) {
 		c.chk.dir = dir
+		c.chk.interval = interval
+	}
+}
+
+// WithCheckpointObjectStore sets how an s3:// checkpoint dir is reached:
+// cfg's endpoint, region and credentials (its URL is ignored). This
+// overrides the default of the AWS environment variables
+// (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, ...) and the AWS
+// credentials file.
+func WithCheckpointObjectStore(cfg objstore.Config) Option {
+	return func(c *config) { c.chk.objCfg = cfg }
+}
+
+// WithCheckpointLocalDir sets the local directory where checkpoints to an
+// object store buffer their uploads and download the checkpoint being
+// restored. This overrides the default of os.TempDir().
+func WithCheckpointLocalDir(dir string) Option {
+	return func(c *config) { c.chk.localDir = dir }
+}
+
+// WithCheckpointStore turns on checkpoints every interval into store
+// instead of a directory (a checkpoint.ObjectStorage on a store of one's
+// own, for example).
+func WithCheckpointStore(store checkpoint.Store, interval time.Duration) Option {
+	return func(c *config) {
+		c.chk.store = store
 		c.chk.interval = interval
 	}
 }
@@ -66,9 +100,9 @@ func WithCheckpointing(dir string, interval time.Duration) Option {
 // ExactlyOnce.
 func WithDelivery(d Delivery) Option { return func(c *config) { c.chk.delivery = d } }
 
-// WithRestoreFrom restores the job from the checkpoint directory path (a
-// chk-NNN directory) instead of the latest checkpoint of the checkpoint
-// dir.
+// WithRestoreFrom restores the job from the checkpoint at path (a chk-NNN
+// directory, or the s3://BUCKET/PREFIX/chk-NNN URL of a checkpoint in an
+// object store) instead of the latest checkpoint of the checkpoint dir.
 func WithRestoreFrom(path string) Option { return func(c *config) { c.chk.from = path } }
 
 // WithCheckpointTimeout aborts a checkpoint not complete after d. This
@@ -112,12 +146,14 @@ func opKey(n *node) string { return strconv.Itoa(n.id) }
 // what was restored.
 type chkRun struct {
 	cfg      *chkConfig
-	store    *checkpoint.Dir
+	store    checkpoint.Store
 	pipeline checkpoint.Pipeline
 	log      *slog.Logger
 	maxPar   int
 
 	restored *checkpoint.Checkpoint
+	// released: the restored checkpoint's local copy was released.
+	released sync.Once
 	srcPos   map[string][]byte // "op/split" -> position
 
 	expected []checkpoint.TaskID
@@ -246,9 +282,16 @@ func newChkRun(ctx context.Context, e *Env) (*chkRun, error) {
 	if retain == 0 {
 		retain = 3
 	}
-	store, err := checkpoint.NewDir(cfg.dir, checkpoint.WithRetain(retain), checkpoint.WithLogger(log))
-	if err != nil {
-		return nil, err
+	opts := []checkpoint.DirOption{checkpoint.WithRetain(retain), checkpoint.WithLogger(log)}
+	if cfg.localDir != "" {
+		opts = append(opts, checkpoint.WithLocalDir(cfg.localDir))
+	}
+	store := cfg.store
+	if store == nil {
+		var err error
+		if store, err = checkpoint.OpenStore(ctx, cfg.dir, cfg.objCfg, opts...); err != nil {
+			return nil, err
+		}
 	}
 	r.store = store
 	r.pipeline = checkpoint.Pipeline{MaxParallelism: e.cfg.maxParallelism}
@@ -256,8 +299,9 @@ func newChkRun(ctx context.Context, e *Env) (*chkRun, error) {
 		r.pipeline.Operators = append(r.pipeline.Operators, checkpoint.Operator{ID: opKey(n), Name: n.name, Parallelism: n.par})
 	}
 	var c *checkpoint.Checkpoint
+	var err error
 	if cfg.from != "" {
-		c, err = checkpoint.LoadDir(cfg.from)
+		c, err = checkpoint.Load(ctx, cfg.from, cfg.objCfg, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("stream: restore from %s: %w", cfg.from, err)
 		}
@@ -269,6 +313,7 @@ func newChkRun(ctx context.Context, e *Env) (*chkRun, error) {
 	}
 	if c != nil {
 		if err := c.Manifest.Pipeline.Compatible(r.pipeline); err != nil {
+			c.Close()
 			return nil, fmt.Errorf("stream: restore from %s: %w", c.Location, err)
 		}
 		r.restored = c
@@ -294,6 +339,21 @@ func (r *chkRun) participants(e *Env) {
 	}
 	r.events = make(chan chkEvent, len(r.expected)*4+16)
 	r.stopped = make(chan struct{})
+}
+
+// releaseRestored removes the local copy of the restored checkpoint (of
+// an object store) once no task can read it any more: after the first
+// checkpoint of the run completed (every task that restores state had
+// acknowledged it) or when the run ends.
+func (r *chkRun) releaseRestored() {
+	if r.restored == nil {
+		return
+	}
+	r.released.Do(func() {
+		if err := r.restored.Close(); err != nil {
+			r.log.Warn("restored checkpoint: local copy not removed", "err", err)
+		}
+	})
 }
 
 func (r *chkRun) restoredID() checkpoint.ID {
@@ -341,6 +401,7 @@ func (r *chkRun) finish(a checkpoint.Ack) {
 // and commits the sinks' last transactions.
 func (r *chkRun) drive(j *Job) {
 	defer close(r.stopped)
+	defer r.releaseRestored()
 	coord := checkpoint.NewCoordinator(checkpoint.CoordinatorConfig{
 		Interval: r.cfg.interval, Timeout: r.cfg.timeout, Tasks: r.expected, LastID: r.restoredID(),
 	})
@@ -558,7 +619,8 @@ func (r *chkRun) complete(j *Job, a checkpoint.Action, started time.Time) (strin
 		r.record(CheckpointRecord{ID: uint64(a.ID), Savepoint: a.Savepoint, Started: started, Duration: time.Since(started), Err: err.Error()})
 		return "", err
 	}
-	path := r.store.Root() + "/" + fmt.Sprintf("chk-%020d", uint64(a.ID))
+	path := r.store.Location(a.ID)
+	r.releaseRestored()
 	r.mu.Lock()
 	r.stats.Completed++
 	r.stats.LastID = uint64(a.ID)
@@ -679,7 +741,7 @@ func (r *chkRun) finalCheckpoint(j *Job) {
 	r.mu.Lock()
 	r.stats.Completed++
 	r.stats.LastID = uint64(id)
-	r.stats.LastPath = r.store.Root() + "/" + fmt.Sprintf("chk-%020d", uint64(id))
+	r.stats.LastPath = r.store.Location(id)
 	r.stats.LastDuration = time.Since(started)
 	r.mu.Unlock()
 	var size int64
@@ -694,7 +756,8 @@ func (r *chkRun) finalCheckpoint(j *Job) {
 
 // StopWithSavepoint takes a checkpoint now, waits for it to complete and
 // then stops the job (what SIGTERM does in `sluice run`). It returns the
-// checkpoint's directory, from which the job can be restored.
+// checkpoint's location (its directory, or its s3:// URL in an object
+// store), from which the job can be restored (WithRestoreFrom).
 func (j *Job) StopWithSavepoint(ctx context.Context) (string, error) {
 	if j.chk == nil {
 		return "", errors.New("stream: savepoint of a job without checkpointing")

@@ -62,8 +62,10 @@
 // checkpoint recorded (Kafka group offsets, HTTP answers). A job started
 // again with the same directory restores the latest complete checkpoint;
 // WithRestartPolicy restarts a failed run from it, and
-// Job.StopWithSavepoint stops with a final checkpoint. See
-// docs/checkpoints.md.
+// Job.StopWithSavepoint stops with a final checkpoint. The directory may
+// be an s3://BUCKET/PREFIX URL: checkpoints then go to an S3-compatible
+// object store (WithCheckpointObjectStore, WithCheckpointLocalDir), from
+// which a job on another machine restores. See docs/checkpoints.md.
 //
 // # Metrics
 //

@@ -375,7 +375,7 @@ func (e *Env) Execute(ctx context.Context) error {
 			}
 			err = j.Wait()
 		}
-		if err == nil || ctx.Err() != nil || e.cfg.chk.dir == "" || e.cfg.chk.maxRestarts == 0 {
+		if err == nil || ctx.Err() != nil || !e.cfg.chk.on() || e.cfg.chk.maxRestarts == 0 {
 			return err
 		}
 		if attempt >= e.cfg.chk.maxRestarts {
@@ -443,7 +443,7 @@ func (e *Env) start(ctx context.Context) (*Job, error) {
 		clock: cfg.clock, bufferTimeout: int64(cfg.bufferTimeout), markers: int64(cfg.markers)}
 	j.errs = rt.NewFirstError(cancel)
 	j.plan = e.plan(lay, true)
-	if cfg.chk.dir != "" {
+	if cfg.chk.on() {
 		r, err := newChkRun(ctx, e)
 		if err != nil {
 			cancel()

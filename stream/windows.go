@@ -122,7 +122,7 @@ func windowOp[K comparable, T, A, O any](w WindowedStream[K, T], kind string, op
 	initF func() A, addF func(A, T) A, mergeF func(A, A) A, fire func(K, window.Window, A, *Emitter[O])) Stream[O] {
 	var latePort = -1
 	var codecs *winCodecs[K, A]
-	if w.ks.s.env.cfg.chk.dir != "" {
+	if w.ks.s.env.cfg.chk.on() {
 		var err error
 		if codecs, err = newWinCodecs[K, A](); err != nil {
 			w.ks.s.env.setErr(fmt.Errorf("stream: %s with checkpointing: %w", kind, err))

@@ -41,7 +41,7 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 	mf.register(c, fs)
 	stateBackend := fs.String("state", envOr(c, "SLUICE_STATE", ""), "keyed state backend: memory or pebble (state larger than memory, incremental checkpoints); overrides the spec's state.backend; empty: the spec's (env SLUICE_STATE)")
 	stateDir := fs.String("state-dir", envOr(c, "SLUICE_STATE_DIR", ""), "Pebble's local working directory (disposable: state survives through checkpoints); overrides the spec's state.dir; empty: the spec's, or DATA_DIR/state/NAME (env SLUICE_STATE_DIR)")
-	fromCheckpoint := fs.String("from-checkpoint", "", "restore from this checkpoint or savepoint directory (a chk-NNN directory, as logged when a run stops with a savepoint) instead of the latest one in the spec's checkpoint dir; the spec needs a checkpoint section")
+	fromCheckpoint := fs.String("from-checkpoint", "", "restore from this checkpoint or savepoint (a chk-NNN directory or s3://BUCKET/PREFIX/chk-NNN URL, as logged when a run stops with a savepoint) instead of the latest one in the spec's checkpoint dir; the spec needs a checkpoint section")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err

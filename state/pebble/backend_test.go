@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/checkpoint"
+	"github.com/sluicehq/sluice/objstore"
 	"github.com/sluicehq/sluice/state"
 )
 
@@ -141,12 +142,29 @@ func TestLargerThanMemory(t *testing.T) {
 	check(t, b, want)
 }
 
+// TestCheckpointRestoreAndRescale: snapshots of two subtasks restored at
+// parallelism 2, 1 and 4, from a checkpoint directory and from an object
+// store (read back by a new storage with its own local directory, as on
+// another machine: the sstables are downloaded, checked and linked).
 func TestCheckpointRestoreAndRescale(t *testing.T) {
-	root := t.TempDir()
-	store, err := checkpoint.NewDir(filepath.Join(root, "chk"), checkpoint.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
+	quiet := checkpoint.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	t.Run("dir", func(t *testing.T) {
+		root := t.TempDir()
+		store, err := checkpoint.NewDir(filepath.Join(root, "chk"), quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testCheckpointRestoreAndRescale(t, root, store, store)
+	})
+	t.Run("object", func(t *testing.T) {
+		mem := objstore.NewMem()
+		a := checkpoint.NewObjectStorage(mem, "mem://chk", checkpoint.WithLocalDir(t.TempDir()), quiet)
+		b := checkpoint.NewObjectStorage(mem, "mem://chk", checkpoint.WithLocalDir(t.TempDir()), quiet)
+		testCheckpointRestoreAndRescale(t, t.TempDir(), a, b)
+	})
+}
+
+func testCheckpointRestoreAndRescale(t *testing.T, root string, store, reader checkpoint.Storage) {
 	// Two subtasks at parallelism 2.
 	want := map[string]entry{}
 	p, _ := store.Begin(1)
@@ -174,10 +192,11 @@ func TestCheckpointRestoreAndRescale(t *testing.T) {
 	if err := p.Commit(m); err != nil {
 		t.Fatal(err)
 	}
-	c, err := store.Latest(context.Background())
+	c, err := reader.Latest(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer c.Close()
 	for _, par := range []int{2, 1, 4} {
 		for sub := range par {
 			r := state.RangeFor(testMaxPar, par, sub)

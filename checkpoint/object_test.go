@@ -1,0 +1,174 @@
+package checkpoint
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/sluicehq/sluice/objstore"
+)
+
+func faultyStorage(t *testing.T, opts ...DirOption) (*ObjectStorage, *objstore.Faulty, *objstore.Mem, *bytes.Buffer) {
+	mem := objstore.NewMem()
+	f := objstore.NewFaulty(mem)
+	var logs bytes.Buffer
+	s := NewObjectStorage(f, "mem://job", append([]DirOption{WithLocalDir(t.TempDir()), WithLogger(slog.New(slog.NewTextHandler(&logs, nil)))}, opts...)...)
+	return s, f, mem, &logs
+}
+
+// TestObjectManifestPutLast: every object a checkpoint names is put
+// before its manifest.
+func TestObjectManifestPutLast(t *testing.T) {
+	s, f, _, _ := faultyStorage(t)
+	var mu sync.Mutex
+	var puts []string
+	f.SetHook(func(op objstore.Op, key string) error {
+		if op == objstore.OpPut {
+			mu.Lock()
+			puts = append(puts, key)
+			mu.Unlock()
+		}
+		return nil
+	})
+	writeCheckpoint(t, s, 1, "one", map[string]string{"a.sst": "A", "b.sst": "B"})
+	if len(puts) != 5 || puts[len(puts)-1] != chkName(1)+"/MANIFEST" {
+		t.Fatalf("puts %v: want the four files, then the manifest", puts)
+	}
+	puts = nil
+	writeCheckpoint(t, s, 2, "two", map[string]string{"a.sst": "A", "b.sst": "B"})
+	if len(puts) != 3 {
+		t.Fatalf("puts %v: the shared files were put again", puts)
+	}
+}
+
+// TestObjectFailedPuts: a failed put of a file fails its writer's Close
+// (the task declines the checkpoint, which is aborted); a failed put of
+// the manifest fails the commit and leaves the previous checkpoint the
+// latest; the next checkpoint succeeds.
+func TestObjectFailedPuts(t *testing.T) {
+	s, f, mem, _ := faultyStorage(t)
+	ctx := context.Background()
+	writeCheckpoint(t, s, 1, "one", map[string]string{"a.sst": "A"})
+
+	p, err := s.Begin(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := p.Create("window-0")
+	io.WriteString(w, "two")
+	f.FailNext(objstore.OpPut, 1)
+	if err := w.Close(); !errors.Is(err, objstore.ErrInjected) {
+		t.Fatalf("close of a file whose put failed: %v", err)
+	}
+	if err := p.Commit(&Manifest{ID: 2, Tasks: []TaskState{{Task: TaskID{"1", 0}, Files: []string{w.Path()}}}}); err == nil {
+		t.Fatal("a manifest naming a file whose put failed was committed")
+	}
+	p.Abort()
+
+	p, _ = s.Begin(3)
+	w, _ = p.Create("window-0")
+	io.WriteString(w, "three")
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.SetHook(func(op objstore.Op, key string) error {
+		if op == objstore.OpPut && strings.HasSuffix(key, "/MANIFEST") {
+			return objstore.ErrInjected
+		}
+		return nil
+	})
+	if err := p.Commit(&Manifest{ID: 3, Pipeline: testPipeline, Tasks: []TaskState{{Task: TaskID{"1", 0}, Files: []string{w.Path()}}}}); !errors.Is(err, objstore.ErrInjected) {
+		t.Fatalf("commit whose manifest put failed: %v", err)
+	}
+	f.SetHook(nil)
+	if err := p.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mem.Stat(ctx, chkName(3)+"/window-0"); !errors.Is(err, objstore.ErrNotExist) {
+		t.Fatalf("the aborted checkpoint's file is left: %v", err)
+	}
+	c, err := s.Latest(ctx)
+	if err != nil || c.Manifest.ID != 1 {
+		t.Fatalf("latest after a failed manifest put: %v %v", c, err)
+	}
+	c.Close()
+
+	// The store goes away: Begin fails (the checkpoint is declined);
+	// when it is back, checkpoints complete again.
+	f.SetDown(true)
+	if _, err := s.Begin(4); !errors.Is(err, objstore.ErrInjected) {
+		t.Fatalf("begin while the store is down: %v", err)
+	}
+	f.SetDown(false)
+	writeCheckpoint(t, s, 5, "five", map[string]string{"a.sst": "A"})
+	c, err = NewObjectStorage(mem, "mem://job", WithLocalDir(t.TempDir())).Latest(ctx)
+	if err != nil || c.Manifest.ID != 5 {
+		t.Fatalf("latest: %v %v", c, err)
+	}
+	c.Close()
+}
+
+// TestObjectRetentionFailedDeletes: deletes that fail during retention
+// cost storage, not correctness: the commit succeeds, nothing a retained
+// manifest names is deleted, and a later retention collects the garbage.
+func TestObjectRetentionFailedDeletes(t *testing.T) {
+	s, f, mem, logs := faultyStorage(t, WithRetain(1))
+	ctx := context.Background()
+	writeCheckpoint(t, s, 1, "one", map[string]string{"old.sst": "O", "keep.sst": "K"})
+	f.SetHook(func(op objstore.Op, key string) error {
+		if op == objstore.OpDelete {
+			return objstore.ErrInjected
+		}
+		return nil
+	})
+	writeCheckpoint(t, s, 2, "two", map[string]string{"keep.sst": "K"})
+	f.SetHook(nil)
+	if !strings.Contains(logs.String(), "checkpoint retention") {
+		t.Fatalf("failed deletes were not logged: %s", logs.String())
+	}
+	if c, err := s.Latest(ctx); err != nil || c.Manifest.ID != 2 {
+		t.Fatalf("latest with garbage left: %v %v", c, err)
+	} else {
+		c.Close()
+	}
+	writeCheckpoint(t, s, 3, "three", map[string]string{"keep.sst": "K"})
+	objs, _ := mem.List(ctx, "")
+	var keys []string
+	for _, o := range objs {
+		keys = append(keys, o.Key)
+	}
+	want := []string{chkName(3) + "/MANIFEST", chkName(3) + "/window-0", chkName(3) + "/window-1", "shared/keep.sst"}
+	if strings.Join(keys, " ") != strings.Join(want, " ") {
+		t.Fatalf("objects after retention: %v, want %v", keys, want)
+	}
+}
+
+// TestObjectLoadURL: Load takes the s3:// URL of a checkpoint; malformed
+// ones are refused with the expected form.
+func TestObjectLoadURL(t *testing.T) {
+	for _, loc := range []string{"s3://bucket", "s3://bucket/prefix", "s3://bucket/chk-x"} {
+		if _, err := Load(context.Background(), loc, objstore.Config{}); err == nil || !strings.Contains(err.Error(), "chk-NNN") {
+			t.Errorf("Load(%s): %v", loc, err)
+		}
+	}
+}
+
+// TestObjectValidKey: a manifest's file paths become local paths when a
+// checkpoint is downloaded; those that would leave the download
+// directory are refused.
+func TestObjectValidKey(t *testing.T) {
+	for p, ok := range map[string]bool{
+		"shared/a.sst": true, "chk-00000000000000000001/window-0": true,
+		"": false, "/etc/passwd": false, "../x": false, "shared/../../x": false,
+		"a/./b": false, "a//b": false, `a\b`: false, "shared/": false, ".": false,
+	} {
+		if err := validKey(p); (err == nil) != ok {
+			t.Errorf("validKey(%q) = %v, want ok=%v", p, err, ok)
+		}
+	}
+}
