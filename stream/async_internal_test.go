@@ -341,7 +341,7 @@ func encodeAsyncForTest(o *asyncOp[int, int]) []byte {
 }
 
 func appendUvarintForTest(b []byte, v uint64) []byte { return codec.AppendUvarint(b, v) }
-func appendVarintForTest(b []byte, v int64) []byte  { return codec.AppendInt64(b, v) }
+func appendVarintForTest(b []byte, v int64) []byte   { return codec.AppendInt64(b, v) }
 
 // TestAsyncFailuresToSideOutput: with a failure output, a record whose
 // call fails permanently goes there, in its place in the order; without,
