@@ -25,6 +25,8 @@ type Job struct {
 	srcName []string // sources[i]'s place in the spec
 	// meters of the sinks that keep one (messaging connectors).
 	meters []namedMeter
+	// enrich are the pipeline's enrich steps (enrich.go).
+	enrich []*enrichRun
 }
 
 // finishCommitter is a source that records its final positions after a
@@ -170,6 +172,10 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 		case "sql":
 			rows, err = buildSQL(ctx, rows, st.sql, st.in, dl)
 			if err != nil {
+				return nil, err
+			}
+		case "enrich":
+			if rows, err = buildEnrich(ctx, rows, st, dl, pj); err != nil {
 				return nil, err
 			}
 		}

@@ -48,6 +48,7 @@ func (c *jobCollector) Describe(ch chan<- *prometheus.Desc) {
 	describeMySQLCDC(ch)
 	describeConnectorMeters(ch)
 	describeCDC(ch)
+	describeEnrich(ch)
 }
 
 func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
@@ -90,6 +91,7 @@ func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	collectCDC(c.j, ch)
+	collectEnrich(c.j, ch)
 }
 
 // Summary totals a finished or running job: records read by the inputs

@@ -78,6 +78,7 @@ type stage struct {
 	dedup  *dedupPlan
 	join   *joinPlan
 	sql    *sqlPlan
+	enrich *enrichPlan
 	name   string
 	in     schemaRef
 }
@@ -253,6 +254,19 @@ func Compile(spec *Spec) (*Plan, error) {
 			if sp.updating {
 				updating = sp
 				p.changelog = true
+			}
+		case "enrich":
+			flush()
+			if !cur.open {
+				cur = cur.clone()
+			}
+			if x := planEnrich(e, spec, st, path, cur); x != nil {
+				p.stages = append(p.stages, stage{kind: "enrich", enrich: x, name: path, in: curRef})
+				inSource = false
+				if !cur.open {
+					s := cur.schema()
+					curRef = func() *row.Schema { return s }
+				}
 			}
 		case "join":
 			flush()

@@ -137,6 +137,7 @@ type StepSpec struct {
 	Dedup  *DedupSpec
 	Join   *JoinSpec
 	SQL    *SQLStepSpec
+	Enrich *EnrichSpec
 }
 
 // WindowSpec is a window step.
@@ -523,7 +524,7 @@ func parseAssigns(e *errs, n *yaml.Node, path, what string) []Assign {
 	return out
 }
 
-var stepKinds = []string{"filter", "map", "set", "window", "dedup", "join", "sql"}
+var stepKinds = []string{"filter", "map", "set", "window", "dedup", "join", "sql", "enrich"}
 
 func parseStep(e *errs, n *yaml.Node, path string) StepSpec {
 	st := StepSpec{}
@@ -572,6 +573,8 @@ func parseStep(e *errs, n *yaml.Node, path string) StepSpec {
 		st.Join = parseJoin(e, newObj(e, v, p, "input, key, within, fields"))
 	case "sql":
 		st.SQL = parseSQLStep(e, v, p)
+	case "enrich":
+		st.Enrich = parseEnrich(e, newObj(e, v, p, "http, into, on_error"))
 	default:
 		e.at(o.knod[st.Kind], p, "unknown step; allowed: %s", strings.Join(stepKinds, ", "))
 	}
