@@ -75,14 +75,19 @@ type EnrichHTTPSpec struct {
 	Ordered     bool
 	// Capacity bounds the records a subtask holds (0: the default of
 	// stream.AsyncCapacity).
-	Capacity        int
-	CacheSize       int
-	CacheTTL        time.Duration
+	Capacity  int
+	CacheSize int
+	CacheTTL  time.Duration
+	// Batched: a batch block was given; the records go BatchSize at a
+	// time as a JSON array.
+	Batched         bool
 	BatchSize       int
 	BatchLinger     time.Duration
 	BreakerFailures int
 	BreakerOpenFor  time.Duration
 	Pos             Pos
+	// URLPos and HeadersPos place errors about the fields they name.
+	URLPos, HeadersPos Pos
 }
 
 // enrichOnError values.
@@ -115,6 +120,7 @@ func parseEnrichHTTP(e *errs, o *obj) *EnrichHTTPSpec {
 	h := &EnrichHTTPSpec{Pos: o.pos("")}
 	h.Pos.Field = o.path
 	h.URL = o.reqStr("url", "the service's URL, which may name fields as {field}")
+	h.URLPos, h.HeadersPos = o.pos("url"), o.pos("headers")
 	if h.URL != "" {
 		lits, _, err := parseTemplate(h.URL)
 		if err != nil {
@@ -125,7 +131,7 @@ func parseEnrichHTTP(e *errs, o *obj) *EnrichHTTPSpec {
 	}
 	parseEnrichBatch(e, o, h)
 	defMethod := http.MethodGet
-	if h.BatchSize > 0 {
+	if h.Batched || o.has("body") {
 		defMethod = http.MethodPost
 	}
 	h.Method = strings.ToUpper(o.str("method", defMethod))
@@ -173,7 +179,7 @@ func parseEnrichHTTP(e *errs, o *obj) *EnrichHTTPSpec {
 		h.BreakerOpenFor = b.duration("open_for", 5*time.Second, true)
 		b.done("failures", "open_for")
 	}
-	if h.BatchSize > 0 {
+	if h.Batched {
 		if _, fields, err := parseTemplate(h.URL); err == nil && len(fields) > 0 {
 			e.at(o.get("url"), o.sub("url"), "cannot name fields with batch: one request carries many records; put the fields in body:")
 		}
@@ -196,6 +202,7 @@ func parseEnrichBatch(e *errs, o *obj, h *EnrichHTTPSpec) {
 	if b == nil {
 		return
 	}
+	h.Batched = true
 	h.BatchSize = int(b.integer("size", 0, 1, 100_000))
 	if !b.has("size") {
 		e.at(b.node, b.sub("size"), "is required: how many records one request carries at most, like 50")
@@ -223,7 +230,7 @@ func planEnrich(e *errs, spec *Spec, st StepSpec, path string, cur *fieldSet) *e
 	p := &enrichPlan{spec: es, stage: path}
 	h := es.HTTP
 	if _, fields, err := parseTemplate(h.URL); err == nil {
-		resolveKeys(e, h.Pos, "url", fields, cur)
+		resolveKeys(e, h.URLPos, "template", fields, cur)
 	}
 	names := make([]string, 0, len(h.Headers))
 	for k := range h.Headers {
@@ -232,7 +239,7 @@ func planEnrich(e *errs, spec *Spec, st StepSpec, path string, cur *fieldSet) *e
 	sort.Strings(names)
 	for _, k := range names {
 		if _, fields, err := parseTemplate(h.Headers[k]); err == nil {
-			resolveKeys(e, h.Pos, "headers."+k, fields, cur)
+			resolveKeys(e, h.HeadersPos, k, fields, cur)
 		}
 	}
 	for _, a := range h.Body {
@@ -582,7 +589,7 @@ func buildEnrich(ctx context.Context, rows stream.Stream[row.Row], st stage, dl 
 		opts = append(opts, stream.AsyncFailuresTo(tag))
 	}
 	var out stream.Stream[row.Row]
-	if h.BatchSize > 0 {
+	if h.Batched {
 		opts = append(opts, stream.AsyncBatch(h.BatchSize, h.BatchLinger))
 		out = stream.AsyncMapBatch(rows, x.batch, opts...)
 	} else {

@@ -75,6 +75,9 @@ func boundExample(t *testing.T, spec *Spec, out string) bool {
 		if j := spec.Steps[i].Join; j != nil {
 			fix(&j.Input)
 		}
+		if en := spec.Steps[i].Enrich; en != nil && en.HTTP != nil {
+			en.HTTP.URL = exampleService(t, en.HTTP.URL) // enrich_test.go
+		}
 	}
 	sinks := append([]SinkSpec(nil), spec.Sinks...)
 	if spec.Errors.DeadLetter != nil {
