@@ -3,9 +3,12 @@ package stream_test
 // Throughput of AsyncMap against a local HTTP service with a fixed latency:
 // the ideal is concurrency/latency records per second (the latency fully
 // hidden); %ideal reports how close the operator gets. The service runs in
-// the same process, so at high rates it competes for the CPU.
+// the same process, so at high rates it competes for the CPU; rec/cpu-s
+// (records per CPU-second of the whole process, service included) says
+// what the CPU allows. BenchmarkAsyncMapSleep replaces the service by a
+// timer (no HTTP): what the operator itself hides.
 //
-//	go test -run '^$' -bench AsyncMapHTTP -benchtime 3s ./stream/
+//	go test -run '^$' -bench 'AsyncMap(HTTP|Sleep)' -benchtime 2s ./stream/
 
 import (
 	"context"
@@ -87,6 +90,7 @@ func benchAsyncHTTP(b *testing.B, latency time.Duration, conc, batch int) {
 		}, stream.AsyncConcurrency(conc), stream.AsyncBatch(batch, time.Millisecond), stream.AsyncRetries(3, time.Millisecond, 10*time.Millisecond))
 	}
 	stream.To(out, countingSink[int64](&n))
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	start := time.Now()
 	if err := env.Execute(context.Background()); err != nil {
@@ -100,4 +104,50 @@ func benchAsyncHTTP(b *testing.B, latency time.Duration, conc, batch int) {
 	ideal := float64(conc*batch) / latency.Seconds()
 	b.ReportMetric(rate, "rec/s")
 	b.ReportMetric(100*rate/ideal, "%ideal")
+	if cpu := cpuTime() - cpu0; cpu > 0 {
+		b.ReportMetric(float64(b.N)/cpu.Seconds(), "rec/cpu-s")
+	}
+}
+
+// BenchmarkAsyncMapSleep is BenchmarkAsyncMapHTTP with a service that is
+// a timer: each call waits the latency on its context and answers.
+func BenchmarkAsyncMapSleep(b *testing.B) {
+	for _, c := range []struct {
+		latency time.Duration
+		conc    []int
+	}{
+		{time.Millisecond, []int{4, 16, 64}},
+		{10 * time.Millisecond, []int{16, 64, 256}},
+	} {
+		for _, conc := range c.conc {
+			b.Run(fmt.Sprintf("latency=%s/concurrency=%d", c.latency, conc), func(b *testing.B) {
+				env := stream.New(stream.WithParallelism(1))
+				var n atomic.Int64
+				src := stream.FromSource(env, "gen", stream.Generate(int64(b.N), 1, func(i int64) int64 { return i }), stream.WatermarkStrategy[int64]{})
+				out := stream.AsyncMap(src, func(ctx context.Context, v int64) (int64, error) {
+					t := time.NewTimer(c.latency)
+					defer t.Stop()
+					select {
+					case <-t.C:
+						return v, nil
+					case <-ctx.Done():
+						return 0, ctx.Err()
+					}
+				}, stream.AsyncConcurrency(conc))
+				stream.To(out, countingSink[int64](&n))
+				cpu0 := cpuTime()
+				b.ResetTimer()
+				start := time.Now()
+				if err := env.Execute(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				rate := float64(b.N) / time.Since(start).Seconds()
+				b.ReportMetric(rate, "rec/s")
+				b.ReportMetric(100*rate/(float64(conc)/c.latency.Seconds()), "%ideal")
+				if cpu := cpuTime() - cpu0; cpu > 0 {
+					b.ReportMetric(float64(b.N)/cpu.Seconds(), "rec/cpu-s")
+				}
+			})
+		}
+	}
 }
