@@ -5,8 +5,12 @@ package stream_test
 // hidden); %ideal reports how close the operator gets. The service runs in
 // the same process, so at high rates it competes for the CPU; rec/cpu-s
 // (records per CPU-second of the whole process, service included) says
-// what the CPU allows. BenchmarkAsyncMapSleep replaces the service by a
-// timer (no HTTP): what the operator itself hides.
+// what the CPU allows, and %pool compares with a plain pool of
+// concurrency goroutines making the same calls right after (what the
+// service and the machine allow at that moment: on a loaded machine
+// timers and the scheduler add to the nominal latency).
+// BenchmarkAsyncMapSleep replaces the service by a timer (no HTTP): what
+// the operator itself hides.
 //
 //	go test -run '^$' -bench 'AsyncMap(HTTP|Sleep)' -benchtime 2s ./stream/
 
@@ -18,6 +22,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -107,6 +112,33 @@ func benchAsyncHTTP(b *testing.B, latency time.Duration, conc, batch int) {
 	if cpu := cpuTime() - cpu0; cpu > 0 {
 		b.ReportMetric(float64(b.N)/cpu.Seconds(), "rec/cpu-s")
 	}
+	b.StopTimer()
+	// The same calls from a plain pool of conc goroutines, right after:
+	// what the service and the machine allow at this moment.
+	raw := rawPool(b.N/batch, conc, func() {
+		body := strings.Repeat(" 1234567", batch)
+		if _, err := post(context.Background(), body); err != nil {
+			b.Error(err)
+		}
+	})
+	b.ReportMetric(100*rate/(raw*float64(batch)), "%pool")
+}
+
+// rawPool makes calls calls of f from conc goroutines and returns the
+// calls per second.
+func rawPool(calls, conc int, f func()) float64 {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range conc {
+		wg.Go(func() {
+			for next.Add(1) <= int64(calls) {
+				f()
+			}
+		})
+	}
+	wg.Wait()
+	return float64(calls) / time.Since(start).Seconds()
 }
 
 // BenchmarkAsyncMapSleep is BenchmarkAsyncMapHTTP with a service that is
@@ -147,6 +179,12 @@ func BenchmarkAsyncMapSleep(b *testing.B) {
 				if cpu := cpuTime() - cpu0; cpu > 0 {
 					b.ReportMetric(float64(b.N)/cpu.Seconds(), "rec/cpu-s")
 				}
+				b.StopTimer()
+				raw := rawPool(b.N, conc, func() {
+					t := time.NewTimer(c.latency)
+					<-t.C
+				})
+				b.ReportMetric(100*rate/raw, "%pool")
 			})
 		}
 	}
