@@ -357,6 +357,7 @@ func buildChain(ctx context.Context, rows stream.Stream[row.Row], c *chain, dl *
 // tolerance none (wrapping ErrTolerance); or the job's error.
 func (j *Job) Wait() error {
 	err := j.job.Wait()
+	j.closeEnrich()
 	cerr := j.dl.close(context.Background())
 	if fatal := j.dl.fatalErr(); fatal != nil {
 		return fatal

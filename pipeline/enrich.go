@@ -701,6 +701,18 @@ func (j *Job) EnrichStats() []EnrichStats {
 	return out
 }
 
+// closeEnrich empties the enrich steps' caches once the job ended (the
+// cache library's expiry goroutine keeps running; the entries need not)
+// and closes their idle connections.
+func (j *Job) closeEnrich() {
+	for _, x := range j.enrich {
+		if x.cache != nil {
+			x.cache.Purge()
+		}
+		x.client.CloseIdleConnections()
+	}
+}
+
 // AsyncMetrics returns the counters of the enrich steps' subtasks (the
 // stream runtime's AsyncMetrics).
 func (j *Job) AsyncMetrics() []stream.AsyncMetrics { return j.job.AsyncMetrics() }
