@@ -430,3 +430,64 @@ func runChildKilled(t *testing.T, run string, env []string, mayKill bool, after 
 	}
 	return false, out.String()
 }
+
+// TestAsyncTimeoutAndBreaker: calls that hang are cut by the timeout and
+// retried, then the record goes to the failure output; a service that
+// always fails opens the breaker after the configured failures, and from
+// then on no call reaches it.
+func TestAsyncTimeoutAndBreaker(t *testing.T) {
+	vals := []int64{1, 2, 3, 4, 5}
+	t.Run("timeout", func(t *testing.T) {
+		var calls atomic.Int64
+		fn := func(ctx context.Context, v int64) (int64, error) {
+			calls.Add(1)
+			<-ctx.Done() // never answers: only the timeout ends the call
+			return 0, ctx.Err()
+		}
+		env := New(WithParallelism(1))
+		tag := NewOutputTag[AsyncFailure[int64]]("failed")
+		out := AsyncMap(FromSource(env, "in", FromSlice(vals, 1), WatermarkStrategy[int64]{}), fn,
+			AsyncTimeout(20*time.Millisecond), AsyncRetries(2, time.Millisecond, time.Millisecond), AsyncFailuresTo(tag), AsyncConcurrency(5))
+		ok, failed := Collect(out), Collect(SideOutput(out, tag))
+		job, err := env.Start(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := job.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		m := job.AsyncMetrics()[0]
+		if ok.Len() != 0 || failed.Len() != len(vals) || calls.Load() != 3*int64(len(vals)) || m.Timeouts != 3*int64(len(vals)) || m.Retries != 2*int64(len(vals)) || m.Failed != int64(len(vals)) {
+			t.Fatalf("%d ok, %d failed, %d calls; metrics %+v", ok.Len(), failed.Len(), calls.Load(), m)
+		}
+		for _, f := range failed.Values() {
+			if f.Attempts != 3 || !strings.Contains(f.Err.Error(), "timed out") {
+				t.Fatalf("failure %+v", f)
+			}
+		}
+	})
+	t.Run("breaker", func(t *testing.T) {
+		var calls atomic.Int64
+		fn := func(ctx context.Context, v int64) (int64, error) {
+			calls.Add(1)
+			return 0, fmt.Errorf("service down")
+		}
+		env := New(WithParallelism(1))
+		tag := NewOutputTag[AsyncFailure[int64]]("failed")
+		many := make([]int64, 50)
+		out := AsyncMap(FromSource(env, "in", FromSlice(many, 1), WatermarkStrategy[int64]{}), fn,
+			AsyncCircuitBreaker(3, time.Hour), AsyncFailuresTo(tag), AsyncConcurrency(1))
+		failed := Collect(SideOutput(out, tag))
+		job, err := env.Start(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := job.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		m := job.AsyncMetrics()[0]
+		if calls.Load() != 3 || failed.Len() != 50 || m.Breaker != "open" || m.BreakerOpened != 1 || m.Calls != 50 || m.Errors != 50 {
+			t.Fatalf("%d calls reached the service (want 3), %d failed; metrics %+v", calls.Load(), failed.Len(), m)
+		}
+	})
+}
