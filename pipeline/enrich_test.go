@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice/stream"
 )
 
 // userService is a local HTTP service: GET /users/NAME answers
@@ -477,4 +479,77 @@ func exampleService(t *testing.T, u string) string {
 		t.Fatal(err)
 	}
 	return srv.URL + strings.ReplaceAll(strings.ReplaceAll(pu.EscapedPath(), "%7B", "{"), "%7D", "}")
+}
+
+// TestEnrichBackpressure: while the service does not answer, the step
+// holds its capacity with its concurrency in flight and the source stops
+// reading (it waits for room), after a bounded number of records; once
+// the service answers, every record goes through.
+func TestEnrichBackpressure(t *testing.T) {
+	release := make(chan struct{})
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		io.WriteString(w, `{"ok":true}`)
+	}))
+	defer srv.Close()
+	const n, conc, capacity, batch, credits = 3000, 2, 4, 16, 2
+	spec := fmt.Sprintf(`
+source:
+  generate: {preset: orders, count: %d, start: 1767225600000}
+steps:
+  - enrich:
+      http: {url: "%s/users/{user_id}", concurrency: %d, capacity: %d}
+      into: p
+sink: {stdout: {}}
+parallelism: 1
+`, n, srv.URL, conc, capacity)
+	s, err := Parse("bp.yaml", []byte(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	j, err := p.Start(context.Background(), &Host{Stdout: &out}, WithStreamOptions(stream.WithBatchSize(batch), stream.WithQueueCapacity(credits)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		am := j.AsyncMetrics()
+		blocked := false
+		for _, m := range j.Metrics() {
+			if m.Operator == "source" && m.Status == "backpressured" {
+				blocked = true
+			}
+		}
+		if len(am) == 1 && am[0].InFlight == conc && am[0].Queued == capacity && blocked {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the source did not block behind a full enrich queue: %+v", am)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// The queue, the input queue's batches, the batch in hand and the one
+	// the source is reading.
+	if read, bound := j.Summary().RecordsIn, int64(capacity+(credits+3)*batch); read > bound {
+		t.Fatalf("the source read %d records while the service was stalled, more than %d", read, bound)
+	}
+	close(release)
+	if err := j.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	am := j.AsyncMetrics()[0]
+	if lines := strings.Count(out.String(), "\n"); lines != n || am.MaxInFlight > conc || am.MaxQueued > capacity || am.Full == 0 {
+		t.Fatalf("%d records out of %d; metrics %+v", lines, n, am)
+	}
 }
