@@ -28,6 +28,8 @@ type Job struct {
 	meters []namedMeter
 	// lookups are the lookup steps' clients, closed by Wait.
 	lookups []lookupRun
+	// enrich are the pipeline's enrich steps (enrich.go).
+	enrich []*enrichRun
 }
 
 // finishCommitter is a source that records its final positions after a
@@ -199,6 +201,10 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 		case "sql":
 			rows, err = buildSQL(ctx, rows, st.sql, st.in, dl)
 			if err != nil {
+				return nil, err
+			}
+		case "enrich":
+			if rows, err = buildEnrich(ctx, rows, st, dl, pj); err != nil {
 				return nil, err
 			}
 		}
@@ -381,6 +387,7 @@ func buildChain(ctx context.Context, rows stream.Stream[row.Row], c *chain, dl *
 // tolerance none (wrapping ErrTolerance); or the job's error.
 func (j *Job) Wait() error {
 	err := j.job.Wait()
+	j.closeEnrich()
 	cerr := j.dl.close(context.Background())
 	_ = j.closeLookups() // nothing is lost if closing a connection fails
 	if fatal := j.dl.fatalErr(); fatal != nil {

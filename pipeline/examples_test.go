@@ -78,6 +78,9 @@ func boundExample(t *testing.T, spec *Spec, out string) bool {
 		if spec.Steps[i].Lookup != nil {
 			ok = false // its tables are in PostgreSQL and Redis (lookup_test.go runs the step)
 		}
+		if en := spec.Steps[i].Enrich; en != nil && en.HTTP != nil {
+			en.HTTP.URL = exampleService(t, en.HTTP.URL) // enrich_test.go
+		}
 	}
 	sinks := append([]SinkSpec(nil), spec.Sinks...)
 	if spec.Errors.DeadLetter != nil {

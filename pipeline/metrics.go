@@ -49,6 +49,7 @@ func (c *jobCollector) Describe(ch chan<- *prometheus.Desc) {
 	describeConnectorMeters(ch)
 	describeCDC(ch)
 	describeLookups(ch)
+	describeEnrich(ch)
 }
 
 func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
@@ -92,6 +93,7 @@ func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	collectCDC(c.j, ch)
 	collectLookups(c.j, ch)
+	collectEnrich(c.j, ch)
 }
 
 // Summary totals a finished or running job: records read by the inputs

@@ -81,6 +81,7 @@ type stage struct {
 	detect *detectPlan
 	score  *scorePlan
 	lookup *lookupPlan
+	enrich *enrichPlan
 	name   string
 	in     schemaRef
 }
@@ -297,6 +298,19 @@ func Compile(spec *Spec) (*Plan, error) {
 			if !cur.open {
 				s := cur.schema()
 				curRef = func() *row.Schema { return s }
+			}
+		case "enrich":
+			flush()
+			if !cur.open {
+				cur = cur.clone()
+			}
+			if x := planEnrich(e, spec, st, path, cur); x != nil {
+				p.stages = append(p.stages, stage{kind: "enrich", enrich: x, name: path, in: curRef})
+				inSource = false
+				if !cur.open {
+					s := cur.schema()
+					curRef = func() *row.Schema { return s }
+				}
 			}
 		case "join":
 			flush()

@@ -141,6 +141,7 @@ type StepSpec struct {
 	Detect *DetectSpec
 	Score  *ScoreSpec
 	Lookup *LookupSpec
+	Enrich *EnrichSpec
 }
 
 // WindowSpec is a window step.
@@ -538,7 +539,7 @@ func parseAssigns(e *errs, n *yaml.Node, path, what string) []Assign {
 	return out
 }
 
-var stepKinds = []string{"filter", "map", "set", "window", "dedup", "join", "sql", "lookup", "detect", "score"}
+var stepKinds = []string{"filter", "map", "set", "window", "dedup", "join", "sql", "enrich", "lookup", "detect", "score"}
 
 func parseStep(e *errs, n *yaml.Node, path string) StepSpec {
 	st := StepSpec{}
@@ -593,6 +594,8 @@ func parseStep(e *errs, n *yaml.Node, path string) StepSpec {
 		st.Detect = parseDetect(e, newObj(e, v, p, "key, value, method, half_life or window, season, threshold, min_samples, emit"))
 	case "score":
 		st.Score = parseScore(e, newObj(e, v, p, "model, kind, into"))
+	case "enrich":
+		st.Enrich = parseEnrich(e, newObj(e, v, p, "http, into, on_error"))
 	default:
 		e.at(o.knod[st.Kind], p, "unknown step; allowed: %s", strings.Join(stepKinds, ", "))
 	}

@@ -12,7 +12,9 @@
 //
 // Go has no generic methods, so operators are top-level generic functions
 // (Map, Filter, FlatMap, KeyBy, Union, Connect, Window, Aggregate, Reduce,
-// ProcessWindow, KeyedProcess, IntervalJoin, WindowJoin, To).
+// ProcessWindow, KeyedProcess, IntervalJoin, WindowJoin, AsyncMap, To).
+// AsyncMap calls outside services with bounded concurrency without
+// blocking its task; the records in flight are part of checkpoints.
 //
 // User functions passed to operators are called by every parallel subtask
 // of the operator, concurrently: they must not share mutable variables

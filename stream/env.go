@@ -105,6 +105,8 @@ type OpOption func(*opConfig)
 type opConfig struct {
 	name        string
 	parallelism int
+	// async configures AsyncMap and AsyncMapBatch (async.go).
+	async asyncConfig
 }
 
 // Name names the operator in metrics and errors. Names default to the
@@ -145,6 +147,9 @@ type node struct {
 	snapshots bool
 
 	chained bool
+	// ownTask: the operator heads a task (goroutine) of its own, never
+	// chained to its input (AsyncMap, whose task loop waits for answers).
+	ownTask bool
 	// fuseKeyed marks keyed operators that may join their input's chain
 	// when both run as one subtask (event-time windows).
 	fuseKeyed bool
@@ -311,6 +316,8 @@ type Job struct {
 	wakers   []Waker
 	// plan is the physical plan this run executes.
 	plan Plan
+	// asyncs are the counters of the AsyncMap subtasks (AsyncMetrics).
+	asyncs []*asyncStats
 }
 
 // triggerBarrier asks every source split to emit checkpoint barrier id

@@ -65,6 +65,9 @@ const (
 	// LatencyMarker: the time from a latency marker's creation at a
 	// source to its arrival at an operator (WithLatencyMarkers).
 	LatencyMarker = "marker"
+	// LatencyAsync: how long each call (attempt) of an AsyncMap operator
+	// took, all its subtasks together (Stage "call").
+	LatencyAsync = "async"
 	// LatencyCheckpoint: how long the phases of a checkpoint took, from
 	// its trigger to the commit of the sinks' transactions (Stage names
 	// the phase: "ack" trigger to the last acknowledgement, which

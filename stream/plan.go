@@ -110,7 +110,7 @@ func (e *Env) layout() layout {
 			parts[i] = p
 		}
 		l.part[n.id] = parts
-		l.chained[n.id] = !n.source && !n.twoInputs && len(n.inputs) == 1 && parts[0] == partForward
+		l.chained[n.id] = !n.source && !n.twoInputs && !n.ownTask && len(n.inputs) == 1 && parts[0] == partForward
 	}
 	return l
 }

@@ -150,6 +150,22 @@ type task struct {
 	// markerHists record the arrival of latency markers at the operators
 	// of the chain (WithLatencyMarkers).
 	markerHists []*rt.Histogram
+	// async is the head of a task that waits for answers from outside
+	// (AsyncMap); nil for the others.
+	async asyncPoller
+}
+
+// asyncPoller is an operator whose results arrive from other goroutines
+// (AsyncMap): the task loop polls it when it signals, between input
+// batches, so that the task never blocks while calls are in flight.
+type asyncPoller interface {
+	// wake is signalled (capacity 1) when results arrived.
+	wake() <-chan struct{}
+	// start runs first in the task: it issues the calls restored from a
+	// checkpoint.
+	start()
+	// poll emits the results that arrived, without waiting.
+	poll()
 }
 
 func (t *task) flushAll() {
@@ -355,6 +371,12 @@ func (g *gate[A, B]) run(t *task) {
 			timer.Stop()
 		}
 	}()
+	var wakeC <-chan struct{}
+	if t.async != nil {
+		wakeC = t.async.wake()
+		t.tick()
+		t.async.start()
+	}
 	for !g.wms.AllEnded() {
 		var m gateMsg[A, B]
 		select {
@@ -387,11 +409,19 @@ func (g *gate[A, B]) run(t *task) {
 				t.tick()
 				t.fireProc()
 				continue
+			case <-wakeC:
+				t.stats.Resume(rt.StatusIdle, began)
+				t.tick()
+				t.async.poll()
+				continue
 			case <-g.done:
 				panic(errAborted)
 			}
 		}
 		g.handle(m)
+		if t.async != nil {
+			t.async.poll()
+		}
 		// A task that never runs out of input still sends its partial
 		// batches once they have waited the buffer timeout.
 		t.flushDue()
