@@ -427,5 +427,5 @@ type PartitionStats struct {
 	// RetentionBlockedBytes is what local retention would delete but keeps
 	// because it is not yet in remote storage (the store is down or behind).
 	RetentionBlockedBytes int64
-	Cleaner         CleanerStats
+	Cleaner               CleanerStats
 }

@@ -79,9 +79,9 @@ type Partition struct {
 	// retentionBlocked is the bytes local retention would delete but keeps
 	// because they are not yet uploaded (remote storage).
 	retentionBlocked atomic.Int64
-	notifyMu sync.Mutex
-	notify   chan struct{}
-	closing  chan struct{} // closed by close; wakes waiters
+	notifyMu         sync.Mutex
+	notify           chan struct{}
+	closing          chan struct{} // closed by close; wakes waiters
 
 	// testHookCommitCheck, if set (by tests, before any append), runs in
 	// commit between its loads of the durable offset and the epoch.
@@ -411,20 +411,20 @@ func (p *Partition) Stats() PartitionStats {
 	}
 	p.segMu.RUnlock()
 	return PartitionStats{
-		Topic:           p.topic.name,
-		Partition:       p.id,
-		Segments:        n,
-		Bytes:           bytes,
-		LogStartOffset:  p.logStartOffset(),
-		LocalLogStart:   p.logStart.Load(),
-		HighWatermark:   t.hw,
-		LastStable:      t.lso,
-		AppendedBatches: p.appendedBatches.Load(),
-		AppendedRecords: p.appendedRecords.Load(),
-		AppendedBytes:   p.appendedBytes.Load(),
-		Syncs:           p.syncs.Load(),
+		Topic:                 p.topic.name,
+		Partition:             p.id,
+		Segments:              n,
+		Bytes:                 bytes,
+		LogStartOffset:        p.logStartOffset(),
+		LocalLogStart:         p.logStart.Load(),
+		HighWatermark:         t.hw,
+		LastStable:            t.lso,
+		AppendedBatches:       p.appendedBatches.Load(),
+		AppendedRecords:       p.appendedRecords.Load(),
+		AppendedBytes:         p.appendedBytes.Load(),
+		Syncs:                 p.syncs.Load(),
 		RetentionBlockedBytes: p.retentionBlocked.Load(),
-		Cleaner:         p.CleanerStats(),
+		Cleaner:               p.CleanerStats(),
 	}
 }
 

@@ -283,7 +283,9 @@ var topicConfigDefs = []topicConfigDef{
 	{
 		name: "remote.storage.enable", typ: ConfigBoolean,
 		doc: "Keep closed segments in the server's remote storage (--remote-storage) too, and read them back from there once local retention removed them. Not with cleanup.policy compact; cannot be turned off.",
-		get: func(_ *Log, c *TopicConfig) (string, bool) { return strconv.FormatBool(c.RemoteStorage), c.RemoteStorage },
+		get: func(_ *Log, c *TopicConfig) (string, bool) {
+			return strconv.FormatBool(c.RemoteStorage), c.RemoteStorage
+		},
 		set: func(c *TopicConfig, v *string) error {
 			c.RemoteStorage = false
 			if v == nil {

@@ -43,7 +43,7 @@ func crc(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 // manifest is one version of a partition's remote state. It is immutable
 // once published.
 type manifest struct {
-	Version   int64 `json:"version"`
+	Version   int64  `json:"version"`
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
 	// RemoteEnd is the end offset of the newest segment ever uploaded:
