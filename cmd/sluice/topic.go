@@ -192,9 +192,13 @@ func topicDescribe(ctx context.Context, c *cli, args []string) error {
 // printPartitions prints the partition table of `topic describe`, with the
 // cleaner's progress when it is known.
 func printPartitions(c *cli, parts []partitionInfo) error {
-	cleaner := false
+	cleaner, remote := false, false
 	for _, p := range parts {
 		cleaner = cleaner || p.cleaner != nil
+		remote = remote || p.remote
+	}
+	if remote {
+		return printTieredPartitions(c, parts)
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	head := "PARTITION\tEARLIEST\tLATEST\tRECORDS\tSIZE"
@@ -223,6 +227,37 @@ func printPartitions(c *cli, parts []partitionInfo) error {
 		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
+}
+
+// printTieredPartitions prints the partition table of a topic with remote
+// storage: the range of each tier and its size. The remote range is
+// [EARLIEST, LOCAL-START), the local one [LOCAL-START, LATEST) (the tiers
+// may overlap: uploaded segments stay local until local retention).
+func printTieredPartitions(c *cli, parts []partitionInfo) error {
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTITION\tEARLIEST\tLOCAL-START\tLATEST\tRECORDS\tLOCAL-SIZE\tREMOTE-SIZE\tREMOTE-SEGMENTS")
+	unknown := func(n int64, f func(int64) string) string {
+		if n < 0 {
+			return "-"
+		}
+		return f(n)
+	}
+	num := func(n int64) string { return strconv.FormatInt(n, 10) }
+	for _, p := range parts {
+		segs := "-"
+		if p.remoteSize >= 0 {
+			segs = strconv.Itoa(p.remoteSegments)
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%d\t%s\t%s\t%s\n", p.partition, p.earliest, unknown(p.localStart, num), p.latest, p.latest-p.earliest,
+			unknown(p.size, humanBytes), unknown(p.remoteSize, humanBytes), segs)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(parts) > 0 && parts[0].remoteSize < 0 {
+		fmt.Fprintln(c.stdout, "(remote sizes: the server's sluice_tier_remote_bytes metric, or this command on the data directory with SLUICE_REMOTE_STORAGE set)")
+	}
+	return nil
 }
 
 func topicAlter(ctx context.Context, c *cli, args []string) error {
