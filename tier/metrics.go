@@ -81,6 +81,10 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		info, ok := t.Describe(ps.key.topic, ps.key.part)
 		if !ok {
+			// Not loaded yet: everything sealed waits.
+			info.LagSegments, info.LagBytes = t.lag(ps, &manifest{})
+			ch <- prometheus.MustNewConstMetric(descLagSegs, prometheus.GaugeValue, float64(info.LagSegments), labels...)
+			ch <- prometheus.MustNewConstMetric(descLagBytes, prometheus.GaugeValue, float64(info.LagBytes), labels...)
 			continue
 		}
 		ch <- prometheus.MustNewConstMetric(descRemoteBytes, prometheus.GaugeValue, float64(info.Bytes), labels...)

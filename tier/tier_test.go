@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sluicehq/sluice/logstore"
 	"github.com/sluicehq/sluice/objstore"
 	"github.com/sluicehq/sluice/objstore/objstoretest"
@@ -31,12 +33,16 @@ type env struct {
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func openEnv(t *testing.T, dir string, store objstore.Store) *env {
+	return openEnvReg(t, dir, store, nil)
+}
+
+func openEnvReg(t *testing.T, dir string, store objstore.Store, reg prometheus.Registerer) *env {
 	t.Helper()
 	l, err := logstore.Open(logstore.Options{Dir: dir, RetentionCheckInterval: -1, Cleaner: logstore.CleanerOptions{Interval: -1}, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := tier.Open(tier.Options{Store: store, Log: l, Logger: quietLogger(), ChunkBytes: 4096, CacheBytes: 64 << 10,
+	tr, err := tier.Open(tier.Options{Store: store, Log: l, Logger: quietLogger(), ChunkBytes: 4096, CacheBytes: 64 << 10, Registerer: reg,
 		UploadInterval: time.Hour, RetryMin: time.Millisecond, RetryMax: 10 * time.Millisecond})
 	if err != nil {
 		l.Close()
@@ -199,7 +205,8 @@ func TestReadsAcrossTiers(t *testing.T) {
 // remote (and says so), and uploads catch up afterwards.
 func TestStoreDownNothingDeletedLocally(t *testing.T) {
 	f := objstore.NewFaulty(objstore.NewMem())
-	e := openEnv(t, t.TempDir(), f)
+	reg := prometheus.NewRegistry()
+	e := openEnvReg(t, t.TempDir(), f, reg)
 	p := e.remoteTopic("t", map[string]string{"local.retention.bytes": "8192"})
 	produce(t, p, 0, 100)
 	e.sync()
@@ -217,6 +224,16 @@ func TestStoreDownNothingDeletedLocally(t *testing.T) {
 		t.Fatalf("local start %d: segments not uploaded were deleted", ls)
 	}
 	readAll(t, p, int(p.LocalLogStart()), 600) // local reads go on
+	// The metrics say so.
+	if v := gauge(t, reg, "sluice_tier_store_up"); v != 0 {
+		t.Errorf("sluice_tier_store_up %v during the outage", v)
+	}
+	if v := gauge(t, reg, "sluice_tier_local_retention_blocked_bytes"); v <= 0 {
+		t.Errorf("sluice_tier_local_retention_blocked_bytes %v during the outage", v)
+	}
+	if v := gauge(t, reg, "sluice_tier_upload_lag_segments"); v <= 0 {
+		t.Errorf("sluice_tier_upload_lag_segments %v during the outage", v)
+	}
 	f.SetDown(false)
 	e.sync()
 	e.retention()
@@ -224,6 +241,44 @@ func TestStoreDownNothingDeletedLocally(t *testing.T) {
 		t.Fatalf("after the outage: blocked %d, local bytes %d", st.RetentionBlockedBytes, st.Bytes)
 	}
 	readAll(t, p, 0, 600)
+	if v := gauge(t, reg, "sluice_tier_store_up"); v != 1 {
+		t.Errorf("sluice_tier_store_up %v after the outage", v)
+	}
+	if v := gauge(t, reg, "sluice_tier_upload_lag_segments"); v != 0 {
+		t.Errorf("sluice_tier_upload_lag_segments %v after catching up", v)
+	}
+	if v := gauge(t, reg, "sluice_tier_cache_misses_total"); v <= 0 {
+		t.Errorf("sluice_tier_cache_misses_total %v after remote reads", v)
+	}
+	if v := gauge(t, reg, "sluice_tier_remote_segments"); v <= 0 {
+		t.Errorf("sluice_tier_remote_segments %v", v)
+	}
+}
+
+// gauge returns the sum of the named metric's samples.
+func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		var sum float64
+		for _, m := range mf.GetMetric() {
+			switch {
+			case m.Gauge != nil:
+				sum += m.GetGauge().GetValue()
+			case m.Counter != nil:
+				sum += m.GetCounter().GetValue()
+			}
+		}
+		return sum
+	}
+	t.Fatalf("metric %s not exported", name)
+	return 0
 }
 
 // TestUploadFailuresRetried: single failed puts (of a log object, an index,
