@@ -79,6 +79,7 @@ type Partition struct {
 	// retentionBlocked is the bytes local retention would delete but keeps
 	// because they are not yet uploaded (remote storage).
 	retentionBlocked atomic.Int64
+	blockedRuns      atomic.Int64 // consecutive retention runs that found some
 	notifyMu         sync.Mutex
 	notify           chan struct{}
 	closing          chan struct{} // closed by close; wakes waiters

@@ -128,16 +128,27 @@ func (p *Partition) enforceRetention(now time.Time, age time.Duration, maxBytes 
 
 // noteRetentionBlocked records (and logs on change) how many bytes local
 // retention keeps only because they are not yet remote.
+//
+// Uploads trail segment rolls by a little in normal operation, so only a
+// wait over blockedRunsToWarn consecutive retention runs is logged as a
+// warning.
 func (p *Partition) noteRetentionBlocked(blocked int64) {
-	prev := p.retentionBlocked.Swap(blocked)
-	switch {
-	case blocked > 0 && prev == 0:
+	p.retentionBlocked.Store(blocked)
+	if blocked == 0 {
+		if p.blockedRuns.Swap(0) >= blockedRunsToWarn {
+			p.logger.Info("uploads to remote storage caught up; local retention applies again", "partition", p.name)
+		}
+		return
+	}
+	if p.blockedRuns.Add(1) == blockedRunsToWarn {
 		p.logger.Warn("local retention is waiting for uploads to remote storage: the local disk grows past local.retention until they succeed",
 			"partition", p.name, "bytes_waiting", blocked)
-	case blocked == 0 && prev > 0:
-		p.logger.Info("uploads to remote storage caught up; local retention applies again", "partition", p.name)
 	}
 }
+
+// blockedRunsToWarn is how many consecutive retention runs must find
+// segments waiting for upload before a warning is logged.
+const blockedRunsToWarn = 3
 
 // deleteOldest removes the given segments, which must be the oldest ones.
 func (p *Partition) deleteOldest(del []*segment) error {

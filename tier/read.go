@@ -15,6 +15,17 @@ import (
 // holding offset, from the batch that contains it, up to maxBytes (at least
 // one), every one CRC-checked.
 func (t *Tier) Read(topic string, part int32, offset int64, maxBytes int) ([]byte, error) {
+	b, err := t.read(topic, part, offset, maxBytes)
+	if errors.Is(err, objstore.ErrNotExist) {
+		// Remote retention deleted the segment while we read it.
+		if _, m := t.loaded(topic, part); m.find(offset) == nil {
+			return nil, fmt.Errorf("remote storage: offset %d: %w (deleted by retention)", offset, logstore.ErrOffsetOutOfRange)
+		}
+	}
+	return b, err
+}
+
+func (t *Tier) read(topic string, part int32, offset int64, maxBytes int) ([]byte, error) {
 	ps, m := t.loaded(topic, part)
 	s := m.find(offset)
 	if s == nil {
@@ -26,6 +37,8 @@ func (t *Tier) Read(topic string, part int32, offset int64, maxBytes int) ([]byt
 	}
 	r := &segReader{t: t, ps: ps, s: s}
 	_, pos := idx.Lookup(offset)
+	// The chunks this read will want, fetched in parallel.
+	r.prefetch(pos, pos+int64(maxBytes))
 	// Walk the batch headers to the batch that contains offset.
 	var hdr [record.HeaderSize]byte
 	for {
@@ -142,12 +155,20 @@ func (t *Tier) dropIndex(ps *partState, uploadID string) {
 	ps.idxMu.Unlock()
 }
 
-// segReader reads a remote segment's log through the chunk cache.
+// segReader reads a remote segment's log through the chunk cache. It
+// keeps the chunk it read last, so that walking batch headers reads each
+// chunk once.
 type segReader struct {
-	t  *Tier
-	ps *partState
-	s  *remoteSegment
+	t     *Tier
+	ps    *partState
+	s     *remoteSegment
+	last  []byte
+	lastI int64
 }
+
+// maxParallelChunks bounds the chunks one read fetches at once (its own
+// range, and the read-ahead after it).
+const maxParallelChunks = 4
 
 func (r *segReader) chunkKey(i int64) string {
 	return fmt.Sprintf("%s#%d", r.s.logKey(r.ps.dir), i)
@@ -155,7 +176,13 @@ func (r *segReader) chunkKey(i int64) string {
 
 // chunk returns chunk i of the segment, checked against its CRC.
 func (r *segReader) chunk(i int64) ([]byte, error) {
+	if r.last != nil && r.lastI == i {
+		return r.last, nil
+	}
 	data, hit, err := r.t.cache.get(r.chunkKey(i), func() ([]byte, error) { return r.fetch(i) })
+	if err == nil {
+		r.last, r.lastI = data, i
+	}
 	if hit {
 		r.t.m.cacheHits.Inc()
 	} else if err == nil {
@@ -207,28 +234,41 @@ func (r *segReader) readAt(b []byte, off int64) error {
 	return nil
 }
 
-// readAhead fetches, in the background, the chunk after the one holding
-// byte pos (the next one a sequential reader wants), or the first chunk of
+// prefetch starts fetching, in parallel, the chunks holding bytes
+// [from, to) that are neither cached nor on their way (at most
+// maxParallelChunks); the reads that want them wait for them.
+func (r *segReader) prefetch(from, to int64) {
+	to = min(to, r.s.Size)
+	n := 0
+	for i := from / r.s.ChunkBytes; i*r.s.ChunkBytes < to && n < maxParallelChunks; i++ {
+		if r.t.cache.has(r.chunkKey(i)) {
+			continue
+		}
+		n++
+		go func(i int64) {
+			rr := &segReader{t: r.t, ps: r.ps, s: r.s}
+			if _, err := rr.chunk(i); err != nil {
+				r.t.logger.Debug("remote storage: prefetch failed", "err", err)
+			}
+		}(i)
+	}
+}
+
+// readAhead fetches, in the background, the chunks after byte pos that a
+// sequential reader wants next (maxParallelChunks of them), continuing in
 // the next segment.
 func (r *segReader) readAhead(pos int64) {
-	next := pos/r.s.ChunkBytes + 1
-	if pos >= r.s.Size || next*r.s.ChunkBytes >= r.s.Size {
-		m := r.ps.man.Load()
-		ns := m.find(r.s.End)
-		if ns == nil {
+	if pos < r.s.Size {
+		r.prefetch(pos, pos+maxParallelChunks*r.s.ChunkBytes)
+		if pos+maxParallelChunks*r.s.ChunkBytes <= r.s.Size {
 			return
 		}
-		r = &segReader{t: r.t, ps: r.ps, s: ns}
-		next = 0
 	}
-	if r.t.cache.has(r.chunkKey(next)) {
-		return
+	m := r.ps.man.Load()
+	if ns := m.find(r.s.End); ns != nil {
+		nr := &segReader{t: r.t, ps: r.ps, s: ns}
+		nr.prefetch(0, ns.ChunkBytes)
 	}
-	go func() {
-		if _, err := r.chunk(next); err != nil && !errors.Is(err, logstore.ErrCorrupt) {
-			r.t.logger.Debug("remote storage: read-ahead failed", "err", err)
-		}
-	}()
 }
 
 // OffsetForTime implements logstore.RemoteTier.

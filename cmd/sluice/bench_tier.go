@@ -51,19 +51,23 @@ func benchTier(ctx context.Context, c *cli, args []string) error {
 		defer os.RemoveAll(d)
 		*dir = d
 	}
-	// The S3 server.
-	backend := s3mem.New()
-	if err := backend.CreateBucket("bench"); err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// The S3 server: a third process, so that neither the client nor the
+	// log server pays for it.
+	exe, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	s3srv := &http.Server{Handler: gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog()), gofakes3.WithoutVersioning()).Server()}
-	go s3srv.Serve(ln)
-	defer s3srv.Close()
-	srv := &tierBenchServer{dir: *dir, s3: "http://" + ln.Addr().String(), stderr: c.stderr}
+	s3addr := freePort()
+	s3cmd := exec.Command(exe, "bench", "s3-server", "--addr", s3addr, "--bucket", "bench")
+	s3cmd.Stderr = c.stderr
+	if err := s3cmd.Start(); err != nil {
+		return err
+	}
+	defer func() { s3cmd.Process.Kill(); s3cmd.Wait() }()
+	if err := waitListening(s3addr); err != nil {
+		return fmt.Errorf("s3-server: %w", err)
+	}
+	srv := &tierBenchServer{dir: *dir, s3: "http://" + s3addr, stderr: c.stderr}
 	if err := srv.start(); err != nil {
 		return err
 	}
@@ -85,7 +89,7 @@ func benchTier(ctx context.Context, c *cli, args []string) error {
 	}
 	cl.Close()
 	out := c.stdout
-	fmt.Fprintf(out, "tiered storage benchmark: %d MB per topic and round, %d B records, %s segments, server %s (separate process), S3 gofakes3 in memory over loopback\n",
+	fmt.Fprintf(out, "tiered storage benchmark: %d MB per topic and round, %d B records, %s segments, server %s and S3 server (gofakes3 in memory, loopback HTTP) as separate processes\n",
 		*mb, *size, humanBytes(*segBytes), srv.kafka)
 	value := make([]byte, *size)
 	crand.Read(value)
@@ -113,10 +117,8 @@ func benchTier(ctx context.Context, c *cli, args []string) error {
 	if err := srv.alter(ctx, "tier-backlog", "remote.storage.enable", "true"); err != nil {
 		return err
 	}
-	backlog := float64(records * *size)
-	if err := srv.waitMetric(ctx, "sluice_tier_uploaded_bytes_total", func(v float64) bool { return v-startUp >= backlog }); err != nil {
-		return err
-	}
+	// The topic is remote-enabled from here: its sealed segments count as
+	// upload lag until uploaded.
 	if err := srv.waitMetric(ctx, "sluice_tier_upload_lag_segments", func(v float64) bool { return v == 0 }); err != nil {
 		return err
 	}
@@ -226,14 +228,53 @@ func (s *tierBenchServer) start() error {
 	if err := s.cmd.Start(); err != nil {
 		return err
 	}
+	return waitListening(s.kafka)
+}
+
+// waitListening waits until addr accepts connections (60 s at most).
+func waitListening(addr string) error {
 	for i := 0; i < 600; i++ {
-		if conn, err := net.Dial("tcp", s.kafka); err == nil {
+		if conn, err := net.Dial("tcp", addr); err == nil {
 			conn.Close()
 			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return errors.New("the server did not listen within 60 s")
+	return fmt.Errorf("%s did not listen within 60 s", addr)
+}
+
+// benchS3Server serves an in-memory S3-compatible store (gofakes3) until
+// killed: the object store of `sluice bench tier`, and of trials of
+// --remote-storage without a real store.
+func benchS3Server(ctx context.Context, c *cli, args []string) error {
+	fs := flagSet(c, "sluice bench s3-server", "[--addr 127.0.0.1:9000] [--bucket NAME ...]")
+	addr := fs.String("addr", "127.0.0.1:9000", "address to serve S3 on (plain HTTP)")
+	var buckets listFlag
+	fs.Var(&buckets, "bucket", "bucket to create (repeatable)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("takes no arguments")
+	}
+	backend := s3mem.New()
+	for _, b := range buckets {
+		if err := backend.CreateBucket(b); err != nil {
+			return err
+		}
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog()), gofakes3.WithoutVersioning()).Server()}
+	go func() { <-ctx.Done(); srv.Close() }()
+	fmt.Fprintf(c.stderr, "in-memory S3 server on http://%s (objects are lost when it stops)\n", ln.Addr())
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
 func (s *tierBenchServer) stop() {
