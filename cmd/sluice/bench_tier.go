@@ -97,11 +97,14 @@ func benchTier(ctx context.Context, c *cli, args []string) error {
 	// Produce with tiering on and off, alternating.
 	for r := 0; r < *rounds; r++ {
 		for _, topic := range []string{"tier-off", "tier-on"} {
+			cpu0, _ := srv.metric("process_cpu_seconds_total")
 			d, err := benchProduce(ctx, srv.kafka, topic, value, records)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "produce round %d %-9s %8.1f MB/s\n", r+1, topic, float64(records**size)/1e6/d.Seconds())
+			cpu1, _ := srv.metric("process_cpu_seconds_total")
+			gb := float64(records**size) / 1e9
+			fmt.Fprintf(out, "produce round %d %-9s %8.1f MB/s, server CPU %.2f s/GB\n", r+1, topic, gb*1e3/d.Seconds(), (cpu1-cpu0)/gb)
 		}
 	}
 	// Upload throughput: a backlog uploaded at once when remote storage is
@@ -128,7 +131,7 @@ func benchTier(ctx context.Context, c *cli, args []string) error {
 	// Consume: the remote-only range of tier-on with a cold cache (fresh
 	// server process), then the same number of records of tier-off
 	// (local), then tier-on again (warm cache).
-	localStart, err := srv.waitLocalStart(ctx, "tier-on", int64(*rounds*records)-3*(*segBytes/int64(*size+70)))
+	localStart, err := srv.waitLocalStart(ctx, "tier-on", int64(*rounds*records)-5*(*segBytes/int64(*size+70)))
 	if err != nil {
 		return err
 	}
