@@ -484,3 +484,38 @@ func TestStoreDiesAtEveryOperation(t *testing.T) {
 		e2.close()
 	}
 }
+
+// TestDeleteRecordsInRemoteRange: DeleteRecords below the local start moves
+// the log start over both tiers, and the remote segments wholly below it
+// are deleted.
+func TestDeleteRecordsInRemoteRange(t *testing.T) {
+	e := openEnv(t, t.TempDir(), objstore.NewMem())
+	p := e.remoteTopic("t", map[string]string{"local.retention.bytes": "4096"})
+	produce(t, p, 0, 600)
+	e.sync()
+	e.retention()
+	local := p.LocalLogStart()
+	cut := local / 2
+	if cut == 0 {
+		t.Fatalf("local start %d: nothing remote", local)
+	}
+	before, _ := e.tier.Describe("t", 0)
+	if got, err := p.DeleteRecords(cut); err != nil || got != cut {
+		t.Fatalf("delete records below %d: %d %v", cut, got, err)
+	}
+	if s, _, _ := p.Offsets(); s != cut {
+		t.Fatalf("log start %d after DeleteRecords(%d)", s, cut)
+	}
+	if _, err := p.Read(cut-1, 1000); !errors.Is(err, logstore.ErrOffsetOutOfRange) {
+		t.Fatalf("read below the deleted offset: %v", err)
+	}
+	readAll(t, p, int(cut), 600)
+	e.sync()
+	after, _ := e.tier.Describe("t", 0)
+	if after.Segments >= before.Segments || after.Start > cut {
+		t.Fatalf("remote segments before %+v, after %+v: those below %d not deleted, or too many", before, after, cut)
+	}
+	if s, _, _ := p.Offsets(); s != cut {
+		t.Fatalf("log start %d after remote deletion, want %d", s, cut)
+	}
+}
