@@ -6,8 +6,9 @@ import (
 
 // Special ListOffsets timestamps.
 const (
-	listLatest   int64 = -1
-	listEarliest int64 = -2
+	listLatest        int64 = -1
+	listEarliest      int64 = -2
+	listEarliestLocal int64 = -4
 )
 
 // handleListOffsets answers ListOffsets: -2 is the log start offset, -1 the
@@ -50,6 +51,9 @@ func (s *Server) handleListOffsets(req *kmsg.ListOffsetsRequest) kmsg.Response {
 			case listEarliest:
 				op.Offset = logStart
 				op.LeaderEpoch = p.EpochForOffset(logStart)
+			case listEarliestLocal: // KIP-405: the first offset on the local disk (remote storage)
+				op.Offset = p.LocalLogStart()
+				op.LeaderEpoch = p.EpochForOffset(op.Offset)
 			case listLatest:
 				op.Offset = hwm
 				if req.IsolationLevel == readCommitted {

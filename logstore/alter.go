@@ -38,6 +38,11 @@ func (l *Log) AlterTopicConfig(name string, validateOnly bool, fn func(*TopicCon
 	if err := cfg.validate(); err != nil {
 		return TopicConfig{}, fmt.Errorf("topic %s: %w", name, err)
 	}
+	prev := t.Config()
+	if err := l.checkRemoteConfig(&prev, cfg); err != nil {
+		return TopicConfig{}, fmt.Errorf("topic %s: %w", name, err)
+	}
+	assignRemoteID(&prev, &cfg)
 	if validateOnly {
 		return cfg, nil
 	}
@@ -146,7 +151,7 @@ func (p *Partition) DeleteRecords(offset int64) (int64, error) {
 	if offset == -1 {
 		offset = t.hw
 	}
-	ls := p.logStart.Load()
+	ls := p.logStartOffset() // of both tiers, with remote storage
 	if offset < 0 || offset > t.hw {
 		return ls, fmt.Errorf("partition %s: delete records below %d: %w (available: %d to %d)", p.name, offset, ErrOffsetOutOfRange, ls, t.hw)
 	}
@@ -156,7 +161,10 @@ func (p *Partition) DeleteRecords(offset int64) (int64, error) {
 	if err := writeFileAtomic(p.fs, filepath.Join(p.dir, logStartFile), []byte(strconv.FormatInt(offset, 10)+"\n")); err != nil {
 		return ls, fmt.Errorf("partition %s: delete records: %w", p.name, err)
 	}
-	p.logStart.Store(offset)
+	p.deleteFloor.Store(offset)
+	if offset > p.logStart.Load() {
+		p.logStart.Store(offset)
+	}
 	p.mu.Lock()
 	st := p.pstate
 	p.mu.Unlock()
@@ -196,6 +204,7 @@ func (p *Partition) loadLogStart() {
 		p.logger.Warn("ignoring a malformed log start offset file", "partition", p.name, "content", string(b))
 		return
 	}
+	p.deleteFloor.Store(min(n, p.nextOffset))
 	if n > p.logStart.Load() {
 		p.logStart.Store(min(n, p.nextOffset))
 	}

@@ -468,6 +468,9 @@ func (p *Partition) roll(onlyIfFull bool, want int64) error {
 	t := *p.tip.Load()
 	t.seg, t.size = seg, 0
 	p.publish(&t)
+	if rt := p.remoteTier(); rt != nil {
+		rt.SegmentRolled(p.topic.name, p.id)
+	}
 	return nil
 }
 

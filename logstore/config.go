@@ -218,7 +218,48 @@ type TopicConfig struct {
 	// (segment.ms), so that compaction and retention reach quiet
 	// partitions; 0 = DefaultSegmentAge.
 	SegmentAge time.Duration `json:",omitempty"`
+
+	// RemoteStorage keeps the topic's closed segments in the remote tier
+	// (remote.storage.enable; see remote.go). It needs a log with a remote
+	// tier and a cleanup policy without compact, and cannot be turned off.
+	RemoteStorage bool `json:",omitempty"`
+	// LocalRetention is how long segments stay on the local disk once
+	// uploaded (local.retention.ms); 0 = Retention (Kafka's -2). At most
+	// Retention.
+	LocalRetention time.Duration `json:",omitempty"`
+	// LocalRetentionBytes bounds the local size per partition of uploaded
+	// segments (local.retention.bytes); 0 = RetentionBytes (Kafka's -2).
+	// At most RetentionBytes.
+	LocalRetentionBytes int64 `json:",omitempty"`
+	// RemoteID names the topic's data in the remote tier; the log assigns
+	// it when remote storage is first enabled, so that a topic deleted and
+	// created again under the same name never meets the old one's remote
+	// segments. It is not a Kafka config and survives every change.
+	RemoteID string `json:",omitempty"`
 }
+
+// localRetention is the effective local.retention.ms (0: keep forever).
+func (c TopicConfig) localRetention() time.Duration {
+	if c.LocalRetention > 0 {
+		return c.LocalRetention
+	}
+	return c.Retention
+}
+
+// localRetentionBytes is the effective local.retention.bytes (0: unlimited).
+func (c TopicConfig) localRetentionBytes() int64 {
+	if c.LocalRetentionBytes > 0 {
+		return c.LocalRetentionBytes
+	}
+	return c.RetentionBytes
+}
+
+// LocalRetentionOrDefault is the effective local.retention.ms (0: forever).
+func (c TopicConfig) LocalRetentionOrDefault() time.Duration { return c.localRetention() }
+
+// LocalRetentionBytesOrDefault is the effective local.retention.bytes (0:
+// unlimited).
+func (c TopicConfig) LocalRetentionBytesOrDefault() int64 { return c.localRetentionBytes() }
 
 // deleteRetention is the effective delete.retention.ms.
 func (c TopicConfig) deleteRetention() time.Duration {
@@ -275,6 +316,15 @@ func (c TopicConfig) validate() error {
 	}
 	if c.SegmentBytes != 0 && (c.SegmentBytes < 1024 || c.SegmentBytes > maxSegmentBytes) {
 		return fmt.Errorf("%w: segment size %d, want 1KiB..2GiB", ErrInvalidTopic, c.SegmentBytes)
+	}
+	if c.LocalRetention < 0 || c.LocalRetentionBytes < 0 {
+		return fmt.Errorf("%w: negative local retention", ErrInvalidTopic)
+	}
+	if c.LocalRetention > 0 && c.Retention > 0 && c.LocalRetention > c.Retention {
+		return fmt.Errorf("%w: local.retention.ms %v is above retention.ms %v (the total retention, local and remote)", ErrInvalidTopic, c.LocalRetention, c.Retention)
+	}
+	if c.LocalRetentionBytes > 0 && c.RetentionBytes > 0 && c.LocalRetentionBytes > c.RetentionBytes {
+		return fmt.Errorf("%w: local.retention.bytes %d is above retention.bytes %d (the total retention, local and remote)", ErrInvalidTopic, c.LocalRetentionBytes, c.RetentionBytes)
 	}
 	if c.Fsync.Mode < FsyncDefault || c.Fsync.Mode > FsyncNever {
 		return fmt.Errorf("%w: unknown fsync mode %d", ErrInvalidTopic, c.Fsync.Mode)
@@ -366,12 +416,16 @@ type PartitionStats struct {
 	Partition       int32
 	Segments        int
 	Bytes           int64 // bytes of all segments (visible data)
-	LogStartOffset  int64
+	LogStartOffset  int64 // of both tiers (remote storage)
+	LocalLogStart   int64 // first offset on the local disk
 	HighWatermark   int64
 	LastStable      int64
 	AppendedBatches int64 // since Open
 	AppendedRecords int64 // since Open
 	AppendedBytes   int64 // since Open
 	Syncs           int64 // fsyncs since Open (group commits)
-	Cleaner         CleanerStats
+	// RetentionBlockedBytes is what local retention would delete but keeps
+	// because it is not yet in remote storage (the store is down or behind).
+	RetentionBlockedBytes int64
+	Cleaner               CleanerStats
 }

@@ -48,6 +48,7 @@ type Log struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	metrics *logMetrics
+	remote  atomic.Pointer[remoteHolder] // SetRemoteTier (remote.go)
 
 	// The cleaner (cleaner.go): cleanerRunMu serialises passes (they share
 	// one offset map), cleanerMu guards om, cleanerWG waits for the
@@ -467,6 +468,10 @@ func (l *Log) CreateTopic(name string, cfg TopicConfig) error {
 	if err := cfg.validate(); err != nil {
 		return fmt.Errorf("topic %s: %w", name, err)
 	}
+	if err := l.checkRemoteConfig(nil, cfg); err != nil {
+		return fmt.Errorf("topic %s: %w", name, err)
+	}
+	assignRemoteID(nil, &cfg)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -510,9 +515,18 @@ func (l *Log) CreateTopic(name string, cfg TopicConfig) error {
 // DeleteTopic closes the topic's partitions (pending reads and waits fail
 // with ErrClosed) and removes its data. ErrUnknownTopic if it does not exist.
 func (l *Log) DeleteTopic(name string) error {
+	var cfg TopicConfig
+	if t, err := l.Topic(name); err == nil {
+		cfg = t.Config()
+	}
 	gone, err := l.unlinkTopic(name)
 	if err != nil {
 		return err
+	}
+	if h := l.remote.Load(); h != nil && cfg.RemoteID != "" {
+		if td, ok := h.rt.(interface{ TopicDeleted(name, remoteID string) }); ok {
+			td.TopicDeleted(name, cfg.RemoteID) // its remote segments go too
+		}
 	}
 	// The data goes outside the lock: a large topic takes a while.
 	if err := l.fs.RemoveAll(gone); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -71,10 +72,17 @@ type Partition struct {
 	segments []*segment // ordered by base offset; the last is the active one
 
 	tip      atomic.Pointer[tip]
-	logStart atomic.Int64
-	notifyMu sync.Mutex
-	notify   chan struct{}
-	closing  chan struct{} // closed by close; wakes waiters
+	logStart atomic.Int64 // first offset on the local disk (remote.go)
+	// deleteFloor is the DeleteRecords offset (alter.go): nothing below it
+	// is served from either tier.
+	deleteFloor atomic.Int64
+	// retentionBlocked is the bytes local retention would delete but keeps
+	// because they are not yet uploaded (remote storage).
+	retentionBlocked atomic.Int64
+	blockedRuns      atomic.Int64 // consecutive retention runs that found some
+	notifyMu         sync.Mutex
+	notify           chan struct{}
+	closing          chan struct{} // closed by close; wakes waiters
 
 	// testHookCommitCheck, if set (by tests, before any append), runs in
 	// commit between its loads of the durable offset and the epoch.
@@ -310,9 +318,12 @@ func (p *Partition) AppendRecords(ctx context.Context, recs []record.Record) (Ap
 
 // Offsets returns the log start offset, the high watermark and the last
 // stable offset.
+//
+// For a topic with remote storage the log start offset covers both tiers
+// (see remote.go).
 func (p *Partition) Offsets() (logStart, highWatermark, lastStable int64) {
 	t := p.tip.Load()
-	return p.logStart.Load(), t.hw, t.lso
+	return p.logStartOffset(), t.hw, t.lso
 }
 
 // Wait blocks until the high watermark is above offset (data at offset is
@@ -356,6 +367,20 @@ func (p *Partition) closedErrNoLock() error {
 // AbortedTransactions lists the aborted transactions that overlap [from, to),
 // for read_committed fetches.
 func (p *Partition) AbortedTransactions(from, to int64) []AbortedTxn {
+	if rt := p.remoteTier(); rt != nil && from < p.logStart.Load() {
+		out := rt.AbortedTransactions(p.topic.name, p.id, from, to)
+		for _, a := range p.localAbortedTxns(from, to) {
+			if !slices.Contains(out, a) { // a transaction that spans both tiers
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	return p.localAbortedTxns(from, to)
+}
+
+// localAbortedTxns is AbortedTransactions of the local producer state.
+func (p *Partition) localAbortedTxns(from, to int64) []AbortedTxn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.pstate == nil {
@@ -387,18 +412,20 @@ func (p *Partition) Stats() PartitionStats {
 	}
 	p.segMu.RUnlock()
 	return PartitionStats{
-		Topic:           p.topic.name,
-		Partition:       p.id,
-		Segments:        n,
-		Bytes:           bytes,
-		LogStartOffset:  p.logStart.Load(),
-		HighWatermark:   t.hw,
-		LastStable:      t.lso,
-		AppendedBatches: p.appendedBatches.Load(),
-		AppendedRecords: p.appendedRecords.Load(),
-		AppendedBytes:   p.appendedBytes.Load(),
-		Syncs:           p.syncs.Load(),
-		Cleaner:         p.CleanerStats(),
+		Topic:                 p.topic.name,
+		Partition:             p.id,
+		Segments:              n,
+		Bytes:                 bytes,
+		LogStartOffset:        p.logStartOffset(),
+		LocalLogStart:         p.logStart.Load(),
+		HighWatermark:         t.hw,
+		LastStable:            t.lso,
+		AppendedBatches:       p.appendedBatches.Load(),
+		AppendedRecords:       p.appendedRecords.Load(),
+		AppendedBytes:         p.appendedBytes.Load(),
+		Syncs:                 p.syncs.Load(),
+		RetentionBlockedBytes: p.retentionBlocked.Load(),
+		Cleaner:               p.CleanerStats(),
 	}
 }
 

@@ -31,6 +31,11 @@ func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
 	t := p.tip.Load()
 	ls := p.logStart.Load()
 	res := ReadResult{HighWatermark: t.hw, LastStable: t.lso, LogStartOffset: ls}
+	if offset < ls && offset >= 0 {
+		if rt := p.remoteTier(); rt != nil {
+			return p.readRemote(rt, res, offset, maxBytes)
+		}
+	}
 	if offset < ls || offset > t.hw {
 		return res, fmt.Errorf("partition %s: read offset %d: %w (available: %d to %d)", p.name, offset, ErrOffsetOutOfRange, ls, t.hw)
 	}
@@ -52,6 +57,30 @@ func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
 	data, err := p.readSegment(seg, offset, limit, maxBytes)
 	if err != nil {
 		return res, err
+	}
+	res.Batches = data
+	return res, nil
+}
+
+// readRemote serves a read below the local log start from the remote tier.
+func (p *Partition) readRemote(rt RemoteTier, res ReadResult, offset int64, maxBytes int) (ReadResult, error) {
+	start := p.logStartOffset()
+	res.LogStartOffset = start
+	if offset < start {
+		return res, fmt.Errorf("partition %s: read offset %d: %w (available: %d to %d)", p.name, offset, ErrOffsetOutOfRange, start, res.HighWatermark)
+	}
+	data, err := rt.Read(p.topic.name, p.id, offset, maxBytes)
+	if errors.Is(err, ErrOffsetOutOfRange) {
+		// The remote tier dropped it meanwhile, or local retention moved
+		// the local start after we looked: try the local tier once more.
+		if ls := p.logStart.Load(); offset >= ls {
+			return p.Read(offset, maxBytes)
+		}
+		res.LogStartOffset = p.logStartOffset()
+		return res, fmt.Errorf("partition %s: read offset %d: %w (available: %d to %d)", p.name, offset, ErrOffsetOutOfRange, res.LogStartOffset, res.HighWatermark)
+	}
+	if err != nil {
+		return res, fmt.Errorf("partition %s: read offset %d from remote storage: %w", p.name, offset, err)
 	}
 	res.Batches = data
 	return res, nil
@@ -196,6 +225,17 @@ func (w *window) bytes(pos int64, n int, hint int64) ([]byte, error) {
 // found is false when no visible record has such a timestamp (callers then
 // answer with the high watermark).
 func (p *Partition) OffsetForTime(ts int64) (offset int64, timestamp int64, found bool, err error) {
+	if rt := p.remoteTier(); rt != nil {
+		if rs, ok := rt.RemoteStart(p.topic.name, p.id); ok && rs < p.logStart.Load() {
+			off, rts, ok, err := rt.OffsetForTime(p.topic.name, p.id, ts)
+			if err != nil {
+				return 0, 0, false, fmt.Errorf("partition %s: offset for time %d in remote storage: %w", p.name, ts, err)
+			}
+			if ok && off < p.logStart.Load() {
+				return max(off, p.deleteFloor.Load()), rts, true, nil
+			}
+		}
+	}
 	t := p.tip.Load()
 	segs := p.segmentsFrom(p.logStart.Load())
 	defer func() {

@@ -36,11 +36,20 @@ func (l *Log) EnforceRetention(now time.Time) error {
 				errs = append(errs, err)
 			}
 		}
-		if !t.Cleanup().Delete() || (cfg.Retention <= 0 && cfg.RetentionBytes <= 0) {
+		age, maxBytes := cfg.Retention, cfg.RetentionBytes
+		if cfg.RemoteStorage {
+			// The local limits; the total ones are the remote tier's.
+			age, maxBytes = cfg.localRetention(), cfg.localRetentionBytes()
+		}
+		if !t.Cleanup().Delete() || (age <= 0 && maxBytes <= 0) {
 			continue
 		}
 		for _, p := range t.partitions() {
-			if err := p.enforceRetention(now, cfg.Retention, cfg.RetentionBytes); err != nil && !errors.Is(err, ErrClosed) {
+			var uploaded func(base, end int64) bool
+			if cfg.RemoteStorage {
+				uploaded = p.uploadedFunc()
+			}
+			if err := p.enforceRetention(now, age, maxBytes, uploaded); err != nil && !errors.Is(err, ErrClosed) {
 				errs = append(errs, err)
 			}
 		}
@@ -48,7 +57,22 @@ func (l *Log) EnforceRetention(now time.Time) error {
 	return errors.Join(errs...)
 }
 
-func (p *Partition) enforceRetention(now time.Time, age time.Duration, maxBytes int64) error {
+// uploadedFunc says which sealed segments of a remote-enabled partition are
+// safely remote; without a remote tier, none.
+func (p *Partition) uploadedFunc() func(base, end int64) bool {
+	h := p.topic.log.remote.Load()
+	if h == nil {
+		return func(int64, int64) bool { return false }
+	}
+	return func(base, end int64) bool { return h.rt.Uploaded(p.topic.name, p.id, base, end) }
+}
+
+// enforceRetention deletes the oldest segments past age or beyond maxBytes.
+// With uploaded set (a remote-enabled topic) it deletes only segments that
+// uploaded reports as safely remote, stopping at the first that is not; the
+// bytes retention would have deleted but could not are reported in
+// PartitionStats.RetentionBlockedBytes and logged.
+func (p *Partition) enforceRetention(now time.Time, age time.Duration, maxBytes int64, uploaded func(base, end int64) bool) error {
 	p.cleaner.mu.Lock() // not while the cleaner rewrites these segments
 	defer p.cleaner.mu.Unlock()
 	cutoff := now.Add(-age).UnixMilli()
@@ -66,19 +90,19 @@ func (p *Partition) enforceRetention(now time.Time, age time.Duration, maxBytes 
 			total += s.visible.Load()
 		}
 		n := 0
-		for _, s := range sealed {
-			if expired(s) {
-				n++
-				total -= s.visible.Load()
+		var blocked int64
+		for i, s := range sealed {
+			if !expired(s) && !(maxBytes > 0 && total-s.visible.Load() >= maxBytes) {
+				break
+			}
+			if uploaded != nil && (blocked > 0 || !uploaded(s.base, segs[i+1].base)) {
+				blocked += s.visible.Load() // not remote yet: kept
 				continue
 			}
-			if maxBytes > 0 && total-s.visible.Load() >= maxBytes {
-				n++
-				total -= s.visible.Load()
-				continue
-			}
-			break
+			n++
+			total -= s.visible.Load()
 		}
+		p.noteRetentionBlocked(blocked)
 		if n > 0 {
 			if err := p.deleteOldest(segs[:n]); err != nil {
 				return err
@@ -101,6 +125,30 @@ func (p *Partition) enforceRetention(now time.Time, age time.Duration, maxBytes 
 		return nil
 	}
 }
+
+// noteRetentionBlocked records (and logs on change) how many bytes local
+// retention keeps only because they are not yet remote.
+//
+// Uploads trail segment rolls by a little in normal operation, so only a
+// wait over blockedRunsToWarn consecutive retention runs is logged as a
+// warning.
+func (p *Partition) noteRetentionBlocked(blocked int64) {
+	p.retentionBlocked.Store(blocked)
+	if blocked == 0 {
+		if p.blockedRuns.Swap(0) >= blockedRunsToWarn {
+			p.logger.Info("uploads to remote storage caught up; local retention applies again", "partition", p.name)
+		}
+		return
+	}
+	if p.blockedRuns.Add(1) == blockedRunsToWarn {
+		p.logger.Warn("local retention is waiting for uploads to remote storage: the local disk grows past local.retention until they succeed",
+			"partition", p.name, "bytes_waiting", blocked)
+	}
+}
+
+// blockedRunsToWarn is how many consecutive retention runs must find
+// segments waiting for upload before a warning is logged.
+const blockedRunsToWarn = 3
 
 // deleteOldest removes the given segments, which must be the oldest ones.
 func (p *Partition) deleteOldest(del []*segment) error {

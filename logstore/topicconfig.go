@@ -281,6 +281,66 @@ var topicConfigDefs = []topicConfigDef{
 		},
 	},
 	{
+		name: "remote.storage.enable", typ: ConfigBoolean,
+		doc: "Keep closed segments in the server's remote storage (--remote-storage) too, and read them back from there once local retention removed them. Not with cleanup.policy compact; cannot be turned off.",
+		get: func(_ *Log, c *TopicConfig) (string, bool) {
+			return strconv.FormatBool(c.RemoteStorage), c.RemoteStorage
+		},
+		set: func(c *TopicConfig, v *string) error {
+			c.RemoteStorage = false
+			if v == nil {
+				return nil
+			}
+			b, err := strconv.ParseBool(*v)
+			if err != nil {
+				return fmt.Errorf("%w: %q is not true or false", ErrInvalidConfig, *v)
+			}
+			c.RemoteStorage = b
+			return nil
+		},
+	},
+	{
+		name: "local.retention.ms", typ: ConfigLong,
+		doc: "With remote storage: age after which uploaded segments leave the local disk (at most retention.ms); -2 means retention.ms.",
+		get: func(_ *Log, c *TopicConfig) (string, bool) {
+			if c.LocalRetention <= 0 {
+				return "-2", false
+			}
+			return msString(c.LocalRetention), true
+		},
+		set: func(c *TopicConfig, v *string) error {
+			c.LocalRetention = 0
+			if v == nil || *v == "-2" {
+				return nil
+			}
+			d, err := parseMs(*v, 1)
+			c.LocalRetention = d
+			return err
+		},
+	},
+	{
+		name: "local.retention.bytes", typ: ConfigLong,
+		doc: "With remote storage: local size per partition above which the oldest uploaded segments leave the local disk (at most retention.bytes); -2 means retention.bytes.",
+		get: func(_ *Log, c *TopicConfig) (string, bool) {
+			if c.LocalRetentionBytes <= 0 {
+				return "-2", false
+			}
+			return strconv.FormatInt(c.LocalRetentionBytes, 10), true
+		},
+		set: func(c *TopicConfig, v *string) error {
+			c.LocalRetentionBytes = 0
+			if v == nil || *v == "-2" {
+				return nil
+			}
+			n, err := strconv.ParseInt(*v, 10, 64)
+			if err != nil || n < 1 {
+				return fmt.Errorf("%w: %q is not -2 or a positive number of bytes", ErrInvalidConfig, *v)
+			}
+			c.LocalRetentionBytes = n
+			return nil
+		},
+	},
+	{
 		name: "min.insync.replicas", typ: ConfigInt, readOnly: true,
 		doc: "A single broker: always 1.",
 		get: func(*Log, *TopicConfig) (string, bool) { return "1", false },

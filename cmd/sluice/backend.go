@@ -9,6 +9,8 @@ import (
 
 	"github.com/sluicehq/sluice/auth"
 	"github.com/sluicehq/sluice/logstore"
+	"github.com/sluicehq/sluice/objstore"
+	"github.com/sluicehq/sluice/tier"
 )
 
 // topicSpec is what `topic create` asks for.
@@ -28,6 +30,12 @@ type partitionInfo struct {
 	earliest  int64
 	latest    int64
 	size      int64 // bytes on disk; -1 when unknown (remote)
+	// With remote storage (remote.storage.enable): the first offset on the
+	// local disk and the remote tier's bytes and segments (-1 unknown).
+	remote         bool
+	localStart     int64
+	remoteSize     int64
+	remoteSegments int
 	// cleaner is the log cleaner's progress on a compacted topic's
 	// partition; nil when not compacted or unknown (remote).
 	cleaner *logstore.CleanerStats
@@ -154,5 +162,19 @@ func openLocal(ctx context.Context, c *cli, dir string) (*localBackend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open data directory %s: %w", dir, err)
 	}
-	return &localBackend{log: l}, nil
+	b := &localBackend{log: l}
+	// The remote tier of remote-enabled topics, as `sluice serve
+	// --remote-storage` has it (docs/log.md), so that reads and describe
+	// cover both tiers without a server.
+	if url := envOr(c, "SLUICE_REMOTE_STORAGE", ""); url != "" {
+		store, err := objstore.Open(objstore.Config{URL: url})
+		if err == nil {
+			b.tier, err = tier.Open(tier.Options{Store: store, Log: l, Logger: logger})
+		}
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("remote storage %s (SLUICE_REMOTE_STORAGE): %w", url, err)
+		}
+	}
+	return b, nil
 }

@@ -29,6 +29,8 @@ func benchCommand() *command {
 			{name: "auth", summary: "SASL login latency (SCRAM-SHA-512, SCRAM-SHA-256, PLAIN) on fresh connections to an in-process SASL_SSL listener; prints p50/p99 per mechanism and the TLS handshake", run: benchAuth},
 			{name: "latency", summary: "end-to-end latency at a fixed rate: straight through the broker, and through a `sluice run` pipeline at-least-once and exactly-once; prints p50/p99/p99.9/max per mode", run: benchLatency},
 			{name: "cluster", summary: "cluster mode with separate processes: throughput of a keyed window with 1, 2, 3 `sluice run --cluster` instances against a `sluice serve` child, CPU per record against the same pipeline embedded, and failover time after a SIGKILL", run: benchCluster},
+			{name: "tier", summary: "tiered storage through the Kafka protocol against a `sluice serve --remote-storage` child: produce with tiering on and off, upload throughput, consume of a remote-only range (cold and warm cache) against a local one", run: benchTier},
+			{name: "s3-server", summary: "serve an in-memory S3-compatible store (gofakes3) for benchmarks and trials of --remote-storage; objects are lost at exit", run: benchS3Server},
 			{name: "compaction", summary: "time a log cleaner pass against the disk's bandwidth, and produce throughput with and without the cleaner", run: benchCompaction},
 		},
 	}

@@ -13,14 +13,21 @@ import (
 	"github.com/sluicehq/sluice/auth"
 	"github.com/sluicehq/sluice/logstore"
 	"github.com/sluicehq/sluice/record"
+	"github.com/sluicehq/sluice/tier"
 )
 
 // localBackend runs the data commands on an embedded log in a data directory.
 type localBackend struct {
-	log *logstore.Log
+	log  *logstore.Log
+	tier *tier.Tier // nil without SLUICE_REMOTE_STORAGE
 }
 
-func (b *localBackend) Close() error { return b.log.Close() }
+func (b *localBackend) Close() error {
+	if b.tier != nil {
+		b.tier.Close()
+	}
+	return b.log.Close()
+}
 
 // internalTopics are the topics the server keeps its own state in. They are
 // created by the server with the configuration they need (fsync always, no
@@ -172,7 +179,13 @@ func (b *localBackend) DescribeTopic(_ context.Context, name string) (topicInfo,
 		}
 		st := part.Stats()
 		start, hwm, _ := part.Offsets()
-		pi := partitionInfo{partition: p, earliest: start, latest: hwm, size: st.Bytes}
+		pi := partitionInfo{partition: p, earliest: start, latest: hwm, size: st.Bytes,
+			remote: cfg.RemoteStorage, localStart: part.LocalLogStart(), remoteSize: -1}
+		if b.tier != nil {
+			if ri, ok := b.tier.Describe(name, p); ok {
+				pi.remoteSize, pi.remoteSegments = ri.Bytes, ri.Segments
+			}
+		}
 		if t.Cleanup().Compact() {
 			pi.cleaner = &st.Cleaner
 		}

@@ -171,7 +171,7 @@ func (b *remoteBackend) DescribeTopic(ctx context.Context, name string) (topicIn
 	for p := range td.Partitions {
 		s, _ := starts.Lookup(name, p)
 		e, _ := ends.Lookup(name, p)
-		ti.partitions = append(ti.partitions, partitionInfo{partition: p, earliest: s.Offset, latest: e.Offset, size: -1})
+		ti.partitions = append(ti.partitions, partitionInfo{partition: p, earliest: s.Offset, latest: e.Offset, size: -1, localStart: -1, remoteSize: -1})
 	}
 	sort.Slice(ti.partitions, func(i, j int) bool { return ti.partitions[i].partition < ti.partitions[j].partition })
 	if rcs, err := b.adm.DescribeTopicConfigs(ctx, name); err == nil {
@@ -185,6 +185,10 @@ func (b *remoteBackend) DescribeTopic(ctx context.Context, name string) (topicIn
 					ti.config["retention.ms"] = *c.Value
 				case "cleanup.policy":
 					ti.cleanup = *c.Value
+				case "remote.storage.enable":
+					if *c.Value == "true" {
+						b.describeLocalStarts(ctx, name, ti.partitions)
+					}
 				}
 				if c.Source == kmsg.ConfigSourceDynamicTopicConfig {
 					ti.overrides = append(ti.overrides, [2]string{c.Key, *c.Value})
@@ -194,6 +198,35 @@ func (b *remoteBackend) DescribeTopic(ctx context.Context, name string) (topicIn
 	}
 	sort.Slice(ti.overrides, func(i, j int) bool { return ti.overrides[i][0] < ti.overrides[j][0] })
 	return ti, nil
+}
+
+// describeLocalStarts fills the partitions' local start offsets of a
+// remote-enabled topic (ListOffsets -4, KIP-405's earliest local offset).
+func (b *remoteBackend) describeLocalStarts(ctx context.Context, topic string, parts []partitionInfo) {
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = -1
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	for _, p := range parts {
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch = p.partition, -4, -1
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, b.cl)
+	for i := range parts {
+		parts[i].remote = true
+	}
+	if err != nil || len(resp.Topics) != 1 {
+		return
+	}
+	for _, rp := range resp.Topics[0].Partitions {
+		for i := range parts {
+			if parts[i].partition == rp.Partition && rp.ErrorCode == 0 && rp.Offset >= 0 {
+				parts[i].localStart = rp.Offset
+			}
+		}
+	}
 }
 
 func (b *remoteBackend) Produce(ctx context.Context, topic string, partition int32, recs <-chan produceRecord) (produceSummary, error) {

@@ -62,7 +62,7 @@ func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 }
 
 func serveRun(ctx context.Context, c *cli, args []string) error {
-	fs := flagSet(c, "sluice serve", "[--data-dir DIR] [--http-addr 127.0.0.1:8080] [--kafka-addr 127.0.0.1:9092] [--memory LIMIT]")
+	fs := flagSet(c, "sluice serve", "[--data-dir DIR] [--http-addr 127.0.0.1:8080] [--kafka-addr 127.0.0.1:9092] [--memory LIMIT] [--remote-storage s3://BUCKET/PREFIX [--remote-endpoint URL]]")
 	dataDir := fs.String("data-dir", envOr(c, "SLUICE_DATA_DIR", "./data"), "data directory of the embedded log (env SLUICE_DATA_DIR)")
 	httpAddr := fs.String("http-addr", envOr(c, "SLUICE_HTTP_ADDR", "127.0.0.1:8080"), "HTTP address for /healthz, /readyz and /metrics (env SLUICE_HTTP_ADDR)")
 	httpToken := fs.String("http-token", envOr(c, "SLUICE_HTTP_TOKEN", ""), "bearer token required by the HTTP endpoints; mandatory for a non-loopback --http-addr (env SLUICE_HTTP_TOKEN)")
@@ -76,6 +76,8 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	cleanerIO := fs.Float64("cleaner-io-bytes-per-second", 0, "bound on what the cleaner reads plus writes per second; 0 = unlimited (log.cleaner.io.max.bytes.per.second)")
 	registryDefault, envErr := strconv.ParseBool(envOr(c, "SLUICE_SCHEMA_REGISTRY", "true"))
 	schemaRegistry := fs.Bool("schema-registry", registryDefault || envErr != nil, "serve the Confluent-compatible schema registry (/subjects, /schemas, /config, /mode, /compatibility) on the HTTP listener, kept in the topic _schemas (env SLUICE_SCHEMA_REGISTRY)")
+	var rf remoteFlags
+	rf.register(c, fs)
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the server to this file until it stops (go tool pprof)")
 	var lf logFlags
 	lf.register(c, fs)
@@ -148,6 +150,11 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 			logger.Info("log flushed and synced; bye")
 		}
 	}()
+	stopTier, err := rf.start(ctx, l, logger, reg)
+	if err != nil {
+		return err
+	}
+	defer stopTier()
 	tokens, err := auth.OpenTokens(ctx, l)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -29,15 +30,19 @@ func topicCommand() *command {
 }
 
 func topicCreate(ctx context.Context, c *cli, args []string) error {
-	fs := flagSet(c, "sluice topic create", "NAME [--partitions N] [--retention 24h] [--fsync always|interval|never] [--cleanup-policy delete|compact|compact,delete] [--config KEY=VALUE ...]")
+	fs := flagSet(c, "sluice topic create", "NAME [--partitions N] [--retention 24h] [--fsync always|interval|never] [--cleanup-policy delete|compact|compact,delete] [--segment-bytes B] [--remote [--local-retention 1h] [--local-retention-bytes B]] [--config KEY=VALUE ...]")
 	var bf backendFlags
 	bf.register(c, fs)
 	partitions := fs.Int("partitions", 1, "number of partitions")
 	retention := fs.Duration("retention", 0, "delete whole segments older than this (0 keeps data forever)")
 	fsync := fs.String("fsync", "", "durability policy: always (group commit), interval[:DURATION], never (default: the server's)")
 	cleanup := fs.String("cleanup-policy", "", "delete (retention), compact (keep each key's latest record; every record needs a key) or compact,delete (default: the server's, delete)")
+	segBytes := fs.Int64("segment-bytes", 0, "roll segments at this size (segment.bytes; default: 128 MiB)")
+	remote := fs.Bool("remote", false, "keep closed segments in the server's remote storage too (remote.storage.enable; the server needs --remote-storage)")
+	localRet := fs.Duration("local-retention", 0, "with --remote: keep uploaded segments on the local disk this long (local.retention.ms; default: --retention)")
+	localRetBytes := fs.Int64("local-retention-bytes", 0, "with --remote: local size per partition above which uploaded segments leave the local disk (local.retention.bytes; default: retention.bytes)")
 	var configs configFlag
-	fs.Var(&configs, "config", "topic config by its Kafka name, KEY=VALUE (repeatable): cleanup.policy, retention.ms, retention.bytes, segment.bytes, segment.ms, min.cleanable.dirty.ratio, min.compaction.lag.ms, max.compaction.lag.ms, delete.retention.ms, message.timestamp.type, sluice.fsync")
+	fs.Var(&configs, "config", "topic config by its Kafka name, KEY=VALUE (repeatable): cleanup.policy, retention.ms, retention.bytes, segment.bytes, segment.ms, min.cleanable.dirty.ratio, min.compaction.lag.ms, max.compaction.lag.ms, delete.retention.ms, message.timestamp.type, sluice.fsync, remote.storage.enable, local.retention.ms, local.retention.bytes")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -65,6 +70,33 @@ func topicCreate(ctx context.Context, c *cli, args []string) error {
 			return usagef("give the cleanup policy once: --cleanup-policy or --config cleanup.policy=..., not both")
 		}
 		spec.configs = append(spec.configs, [2]string{"cleanup.policy", *cleanup})
+	}
+	for _, f := range []struct {
+		set       bool
+		flag, key string
+		value     string
+	}{
+		{*segBytes != 0, "--segment-bytes", "segment.bytes", strconv.FormatInt(*segBytes, 10)},
+		{*remote, "--remote", "remote.storage.enable", "true"},
+		{*localRet != 0, "--local-retention", "local.retention.ms", strconv.FormatInt(localRet.Milliseconds(), 10)},
+		{*localRetBytes != 0, "--local-retention-bytes", "local.retention.bytes", strconv.FormatInt(*localRetBytes, 10)},
+	} {
+		if !f.set {
+			continue
+		}
+		if configs.has(f.key) {
+			return usagef("give %s once: %s or --config %s=..., not both", f.key, f.flag, f.key)
+		}
+		spec.configs = append(spec.configs, [2]string{f.key, f.value})
+	}
+	if (*localRet != 0 || *localRetBytes != 0) && !*remote && !configs.has("remote.storage.enable") {
+		return usagef("--local-retention and --local-retention-bytes apply to topics with --remote")
+	}
+	if *localRet < 0 || *localRetBytes < 0 || *segBytes < 0 {
+		return usagef("--segment-bytes, --local-retention and --local-retention-bytes must not be negative")
+	}
+	if *retention > 0 && *localRet > *retention {
+		return usagef("--local-retention %v is longer than --retention %v (the total, local and remote)", *localRet, *retention)
 	}
 	spec.configs = append(spec.configs, configs...)
 	b, err := bf.open(ctx, c)
@@ -160,9 +192,13 @@ func topicDescribe(ctx context.Context, c *cli, args []string) error {
 // printPartitions prints the partition table of `topic describe`, with the
 // cleaner's progress when it is known.
 func printPartitions(c *cli, parts []partitionInfo) error {
-	cleaner := false
+	cleaner, remote := false, false
 	for _, p := range parts {
 		cleaner = cleaner || p.cleaner != nil
+		remote = remote || p.remote
+	}
+	if remote {
+		return printTieredPartitions(c, parts)
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	head := "PARTITION\tEARLIEST\tLATEST\tRECORDS\tSIZE"
@@ -191,6 +227,37 @@ func printPartitions(c *cli, parts []partitionInfo) error {
 		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
+}
+
+// printTieredPartitions prints the partition table of a topic with remote
+// storage: the range of each tier and its size. The remote range is
+// [EARLIEST, LOCAL-START), the local one [LOCAL-START, LATEST) (the tiers
+// may overlap: uploaded segments stay local until local retention).
+func printTieredPartitions(c *cli, parts []partitionInfo) error {
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTITION\tEARLIEST\tLOCAL-START\tLATEST\tRECORDS\tLOCAL-SIZE\tREMOTE-SIZE\tREMOTE-SEGMENTS")
+	unknown := func(n int64, f func(int64) string) string {
+		if n < 0 {
+			return "-"
+		}
+		return f(n)
+	}
+	num := func(n int64) string { return strconv.FormatInt(n, 10) }
+	for _, p := range parts {
+		segs := "-"
+		if p.remoteSize >= 0 {
+			segs = strconv.Itoa(p.remoteSegments)
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%d\t%s\t%s\t%s\n", p.partition, p.earliest, unknown(p.localStart, num), p.latest, p.latest-p.earliest,
+			unknown(p.size, humanBytes), unknown(p.remoteSize, humanBytes), segs)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(parts) > 0 && parts[0].remoteSize < 0 {
+		fmt.Fprintln(c.stdout, "(remote sizes: the server's sluice_tier_remote_bytes metric, or this command on the data directory with SLUICE_REMOTE_STORAGE set)")
+	}
+	return nil
 }
 
 func topicAlter(ctx context.Context, c *cli, args []string) error {

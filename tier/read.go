@@ -1,0 +1,348 @@
+package tier
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/sluicehq/sluice/logstore"
+	"github.com/sluicehq/sluice/objstore"
+	"github.com/sluicehq/sluice/record"
+)
+
+// Read implements logstore.RemoteTier: whole batches of the remote segment
+// holding offset, from the batch that contains it, up to maxBytes (at least
+// one), every one CRC-checked.
+func (t *Tier) Read(topic string, part int32, offset int64, maxBytes int) ([]byte, error) {
+	b, err := t.read(topic, part, offset, maxBytes)
+	if errors.Is(err, objstore.ErrNotExist) {
+		// Remote retention deleted the segment while we read it.
+		if _, m := t.loaded(topic, part); m.find(offset) == nil {
+			return nil, fmt.Errorf("remote storage: offset %d: %w (deleted by retention)", offset, logstore.ErrOffsetOutOfRange)
+		}
+	}
+	return b, err
+}
+
+func (t *Tier) read(topic string, part int32, offset int64, maxBytes int) ([]byte, error) {
+	ps, m := t.loaded(topic, part)
+	s := m.find(offset)
+	if s == nil {
+		return nil, fmt.Errorf("remote storage: offset %d: %w", offset, logstore.ErrOffsetOutOfRange)
+	}
+	idx, err := t.index(ps, s)
+	if err != nil {
+		return nil, err
+	}
+	r := &segReader{t: t, ps: ps, s: s}
+	_, pos := idx.Lookup(offset)
+	// The chunks this read will want, fetched in parallel.
+	r.prefetch(pos, pos+int64(maxBytes))
+	// Walk the batch headers to the batch that contains offset.
+	var hdr [record.HeaderSize]byte
+	for {
+		if pos >= s.Size {
+			return nil, fmt.Errorf("remote segment %s: offset %d not found: %w", s.logKey(ps.dir), offset, logstore.ErrCorrupt)
+		}
+		if err := r.readAt(hdr[:], pos); err != nil {
+			return nil, err
+		}
+		h, err := record.ParseHeader(hdr[:])
+		if err != nil {
+			return nil, fmt.Errorf("remote segment %s byte %d: %w", s.logKey(ps.dir), pos, err)
+		}
+		if h.LastOffset() >= offset {
+			break
+		}
+		pos += int64(h.Size())
+	}
+	// Whole batches up to maxBytes (at least one).
+	end := pos
+	for end < s.Size {
+		if err := r.readAt(hdr[:], end); err != nil {
+			return nil, err
+		}
+		h, err := record.ParseHeader(hdr[:])
+		if err != nil {
+			return nil, fmt.Errorf("remote segment %s byte %d: %w", s.logKey(ps.dir), end, err)
+		}
+		size := int64(h.Size())
+		if end > pos && end-pos+size > int64(maxBytes) || end+size > s.Size {
+			break
+		}
+		end += size
+	}
+	if end == pos {
+		return nil, fmt.Errorf("remote segment %s byte %d: %w: unreadable batch", s.logKey(ps.dir), pos, logstore.ErrCorrupt)
+	}
+	out := make([]byte, end-pos)
+	if err := r.readAt(out, pos); err != nil {
+		return nil, err
+	}
+	for i := 0; i < len(out); {
+		h, err := record.ParseHeader(out[i:])
+		if err == nil && i+h.Size() > len(out) {
+			err = fmt.Errorf("%w: batch of %d bytes runs past the read", logstore.ErrCorrupt, h.Size())
+		}
+		if err == nil {
+			_, err = record.Verify(out[i : i+h.Size()])
+		}
+		if err != nil {
+			return nil, fmt.Errorf("remote segment %s byte %d: %w", s.logKey(ps.dir), pos+int64(i), err)
+		}
+		i += h.Size()
+	}
+	r.readAhead(end)
+	return out, nil
+}
+
+// loaded returns the partition's state and manifest (an empty manifest when
+// it has none or it is not loaded).
+func (t *Tier) loaded(topic string, part int32) (*partState, *manifest) {
+	ps := t.state(topic, part)
+	if ps == nil || !ps.loaded.Load() {
+		return ps, nil
+	}
+	return ps, ps.man.Load()
+}
+
+// index returns the decoded index of a remote segment, fetching and
+// checking it on first use.
+func (t *Tier) index(ps *partState, s *remoteSegment) (*logstore.SegmentIndex, error) {
+	ps.idxMu.Lock()
+	x := ps.idx[s.UploadID]
+	ps.idxMu.Unlock()
+	if x != nil {
+		return x, nil
+	}
+	ctx, cancel := t.ctx()
+	defer cancel()
+	get := func(key string, want uint32) ([]byte, error) {
+		start := time.Now()
+		b, err := objstore.ReadAll(ctx, t.store, key)
+		t.m.fetchSeconds.Observe(time.Since(start).Seconds())
+		if err != nil {
+			t.noteStore(err)
+			return nil, fmt.Errorf("remote storage %s: read %s: %w", t.store, key, err)
+		}
+		if got := crc(b); got != want {
+			return nil, fmt.Errorf("remote storage %s: %s: %w: CRC-32C %08x, manifest says %08x", t.store, key, logstore.ErrCorrupt, got, want)
+		}
+		return b, nil
+	}
+	offs, err := get(s.indexKey(ps.dir), s.IndexCRC)
+	if err != nil {
+		return nil, err
+	}
+	times, err := get(s.timeKey(ps.dir), s.TimeIndexCRC)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := logstore.DecodeSegmentIndex(s.Base, offs, times, s.Size)
+	if err != nil {
+		return nil, fmt.Errorf("remote segment %s: %w", s.stem(ps.dir), err)
+	}
+	ps.idxMu.Lock()
+	ps.idx[s.UploadID] = &idx
+	ps.idxMu.Unlock()
+	return &idx, nil
+}
+
+func (t *Tier) dropIndex(ps *partState, uploadID string) {
+	ps.idxMu.Lock()
+	delete(ps.idx, uploadID)
+	ps.idxMu.Unlock()
+}
+
+// segReader reads a remote segment's log through the chunk cache. It
+// keeps the chunk it read last, so that walking batch headers reads each
+// chunk once.
+type segReader struct {
+	t     *Tier
+	ps    *partState
+	s     *remoteSegment
+	last  []byte
+	lastI int64
+}
+
+// maxParallelChunks bounds the chunks one read fetches at once (its own
+// range, and the read-ahead after it).
+const maxParallelChunks = 4
+
+func (r *segReader) chunkKey(i int64) string {
+	return fmt.Sprintf("%s#%d", r.s.logKey(r.ps.dir), i)
+}
+
+// chunk returns chunk i of the segment, checked against its CRC.
+func (r *segReader) chunk(i int64) ([]byte, error) {
+	if r.last != nil && r.lastI == i {
+		return r.last, nil
+	}
+	data, hit, err := r.t.cache.get(r.chunkKey(i), func() ([]byte, error) { return r.fetch(i) })
+	if err == nil {
+		r.last, r.lastI = data, i
+	}
+	if hit {
+		r.t.m.cacheHits.Inc()
+	} else if err == nil {
+		r.t.m.cacheMisses.Inc()
+	}
+	return data, err
+}
+
+func (r *segReader) fetch(i int64) ([]byte, error) {
+	s := r.s
+	off := i * s.ChunkBytes
+	n := min(s.ChunkBytes, s.Size-off)
+	ctx, cancel := r.t.ctx()
+	defer cancel()
+	start := time.Now()
+	rc, err := r.t.store.Get(ctx, s.logKey(r.ps.dir), off, n)
+	if err != nil {
+		r.t.noteStore(err)
+		return nil, fmt.Errorf("remote storage %s: read %s bytes %d-%d: %w", r.t.store, s.logKey(r.ps.dir), off, off+n, err)
+	}
+	defer rc.Close()
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(rc, buf); err != nil {
+		r.t.noteStore(err)
+		return nil, fmt.Errorf("remote storage %s: read %s bytes %d-%d: %w", r.t.store, s.logKey(r.ps.dir), off, off+n, err)
+	}
+	r.t.m.fetchSeconds.Observe(time.Since(start).Seconds())
+	r.t.noteStore(nil)
+	if got := crc(buf); got != s.ChunkCRCs[i] {
+		return nil, fmt.Errorf("remote storage %s: %s chunk %d: %w: CRC-32C %08x, manifest says %08x", r.t.store, s.logKey(r.ps.dir), i, logstore.ErrCorrupt, got, s.ChunkCRCs[i])
+	}
+	return buf, nil
+}
+
+// readAt fills b from byte off of the segment.
+func (r *segReader) readAt(b []byte, off int64) error {
+	if off < 0 || off+int64(len(b)) > r.s.Size {
+		return fmt.Errorf("remote segment %s: %w: %d bytes at %d past its end (%d)", r.s.logKey(r.ps.dir), logstore.ErrCorrupt, len(b), off, r.s.Size)
+	}
+	for len(b) > 0 {
+		i := off / r.s.ChunkBytes
+		c, err := r.chunk(i)
+		if err != nil {
+			return err
+		}
+		k := copy(b, c[off-i*r.s.ChunkBytes:])
+		b, off = b[k:], off+int64(k)
+	}
+	return nil
+}
+
+// prefetch starts fetching, in parallel, the chunks holding bytes
+// [from, to) that are neither cached nor on their way (at most
+// maxParallelChunks); the reads that want them wait for them.
+func (r *segReader) prefetch(from, to int64) {
+	to = min(to, r.s.Size)
+	n := 0
+	for i := from / r.s.ChunkBytes; i*r.s.ChunkBytes < to && n < maxParallelChunks; i++ {
+		if r.t.cache.has(r.chunkKey(i)) {
+			continue
+		}
+		n++
+		go func(i int64) {
+			rr := &segReader{t: r.t, ps: r.ps, s: r.s}
+			if _, err := rr.chunk(i); err != nil {
+				r.t.logger.Debug("remote storage: prefetch failed", "err", err)
+			}
+		}(i)
+	}
+}
+
+// readAhead fetches, in the background, the chunks after byte pos that a
+// sequential reader wants next (maxParallelChunks of them), continuing in
+// the next segment.
+func (r *segReader) readAhead(pos int64) {
+	if pos < r.s.Size {
+		r.prefetch(pos, pos+maxParallelChunks*r.s.ChunkBytes)
+		if pos+maxParallelChunks*r.s.ChunkBytes <= r.s.Size {
+			return
+		}
+	}
+	m := r.ps.man.Load()
+	if ns := m.find(r.s.End); ns != nil {
+		nr := &segReader{t: r.t, ps: r.ps, s: ns}
+		nr.prefetch(0, ns.ChunkBytes)
+	}
+}
+
+// OffsetForTime implements logstore.RemoteTier.
+func (t *Tier) OffsetForTime(topic string, part int32, ts int64) (int64, int64, bool, error) {
+	ps, m := t.loaded(topic, part)
+	if m == nil {
+		return 0, 0, false, nil
+	}
+	for i := range m.Segments {
+		s := &m.Segments[i]
+		if s.MaxTimestamp < ts {
+			continue
+		}
+		idx, err := t.index(ps, s)
+		if err != nil {
+			return 0, 0, false, err
+		}
+		_, pos := idx.TimeLookup(ts)
+		r := &segReader{t: t, ps: ps, s: s}
+		var hdr [record.HeaderSize]byte
+		for pos < s.Size {
+			if err := r.readAt(hdr[:], pos); err != nil {
+				return 0, 0, false, err
+			}
+			h, err := record.ParseHeader(hdr[:])
+			if err != nil {
+				return 0, 0, false, fmt.Errorf("remote segment %s byte %d: %w", s.logKey(ps.dir), pos, err)
+			}
+			if h.MaxTimestamp >= ts {
+				b := make([]byte, h.Size())
+				if err := r.readAt(b, pos); err != nil {
+					return 0, 0, false, err
+				}
+				var off, rts int64
+				found := false
+				errFound := errors.New("found")
+				derr := record.Decode(b, func(_ record.Header, rec record.Record) error {
+					if rec.Timestamp >= ts {
+						off, rts, found = rec.Offset, rec.Timestamp, true
+						return errFound
+					}
+					return nil
+				})
+				if found {
+					return off, rts, true, nil
+				}
+				if derr != nil {
+					return 0, 0, false, fmt.Errorf("remote segment %s byte %d: %w", s.logKey(ps.dir), pos, derr)
+				}
+			}
+			pos += int64(h.Size())
+		}
+	}
+	return 0, 0, false, nil
+}
+
+// AbortedTransactions implements logstore.RemoteTier.
+func (t *Tier) AbortedTransactions(topic string, part int32, from, to int64) []logstore.AbortedTxn {
+	_, m := t.loaded(topic, part)
+	if m == nil {
+		return nil
+	}
+	var out []logstore.AbortedTxn
+	seen := map[logstore.AbortedTxn]bool{}
+	for _, s := range m.Segments {
+		if s.End <= from || s.Base >= to {
+			continue
+		}
+		for _, a := range s.Aborted {
+			if a.LastOffset >= from && a.FirstOffset < to && !seen[a] {
+				seen[a] = true
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}

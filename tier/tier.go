@@ -1,0 +1,497 @@
+package tier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice/logstore"
+	"github.com/sluicehq/sluice/objstore"
+)
+
+// Options configure Open. Zero values take the defaults stated.
+type Options struct {
+	// Store holds the remote segments (required).
+	Store objstore.Store
+	// Log is the log whose remote-enabled topics the tier serves (required).
+	// Open wires the tier into it (Log.SetRemoteTier).
+	Log *logstore.Log
+	// Logger; nil = slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the sluice_tier_* metrics; nil = none.
+	Registerer prometheus.Registerer
+	// CacheDir holds the chunks of remote segments read back; it is
+	// emptied on Open. Default: <log dir>/tier-cache.
+	CacheDir string
+	// CacheBytes bounds the chunk cache. Default 256 MiB.
+	CacheBytes int64
+	// ChunkBytes is the size of one ranged GET of a remote segment and of
+	// one cache entry, fixed per segment at upload. Default 1 MiB.
+	ChunkBytes int64
+	// UploadInterval is how often the uploader looks for sealed segments
+	// and applies remote retention besides the wake-ups of segment rolls.
+	// Default 10s.
+	UploadInterval time.Duration
+	// RetryMin and RetryMax bound the exponential backoff after a failed
+	// upload or manifest write. Default 200ms and 30s.
+	RetryMin, RetryMax time.Duration
+	// OpTimeout bounds one store operation. Default 2 minutes.
+	OpTimeout time.Duration
+}
+
+// Tier is the remote tier of a log. It is safe for concurrent use.
+type Tier struct {
+	opts   Options
+	store  objstore.Store
+	log    *logstore.Log
+	logger *slog.Logger
+	cache  *chunkCache
+	m      *metrics
+
+	mu    sync.Mutex
+	parts map[partKey]*partState
+
+	kick    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	closed  atomic.Bool
+	storeUp atomic.Bool
+}
+
+type partKey struct {
+	topic string
+	part  int32
+}
+
+// partState is the remote state of one partition.
+type partState struct {
+	key      partKey
+	dir      string // object key prefix: <topic>-<remote id>/<partition>
+	man      atomic.Pointer[manifest]
+	loaded   atomic.Bool
+	manMu    sync.Mutex // serialises manifest changes
+	idxMu    sync.Mutex
+	idx      map[string]*logstore.SegmentIndex // by upload id
+	uploadMu sync.Mutex                        // the uploader's; held while it uploads
+}
+
+// Open starts the tier of opts.Log on opts.Store: it wires itself into the
+// log, loads the manifests of the remote-enabled partitions (removing
+// objects no manifest names) and starts the uploader. A store that cannot
+// be reached is not an error: the uploader retries, and until then nothing
+// is deleted locally.
+func Open(opts Options) (*Tier, error) {
+	if opts.Store == nil || opts.Log == nil {
+		return nil, errors.New("tier: Options.Store and Options.Log are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.CacheDir == "" {
+		opts.CacheDir = filepath.Join(opts.Log.Dir(), "tier-cache")
+	}
+	if opts.CacheBytes <= 0 {
+		opts.CacheBytes = 256 << 20
+	}
+	if opts.ChunkBytes <= 0 {
+		opts.ChunkBytes = 1 << 20
+	}
+	if opts.UploadInterval <= 0 {
+		opts.UploadInterval = 10 * time.Second
+	}
+	if opts.RetryMin <= 0 {
+		opts.RetryMin = 200 * time.Millisecond
+	}
+	if opts.RetryMax <= 0 {
+		opts.RetryMax = 30 * time.Second
+	}
+	if opts.OpTimeout <= 0 {
+		opts.OpTimeout = 2 * time.Minute
+	}
+	t := &Tier{
+		opts: opts, store: opts.Store, log: opts.Log, logger: opts.Logger,
+		parts: map[partKey]*partState{},
+		kick:  make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	t.storeUp.Store(true)
+	cache, err := newChunkCache(opts.CacheDir, opts.CacheBytes)
+	if err != nil {
+		return nil, err
+	}
+	t.cache = cache
+	t.m = newMetrics(t)
+	if opts.Registerer != nil {
+		if err := t.m.register(opts.Registerer); err != nil {
+			return nil, err
+		}
+	}
+	opts.Log.SetRemoteTier(t)
+	// Load what can be loaded now, so that reads of the remote range work
+	// from the start; the uploader retries the rest.
+	for _, p := range t.remotePartitions() {
+		if _, err := t.load(p); err != nil {
+			t.logger.Warn("remote storage: cannot load a partition's manifest yet; retrying in the background (nothing is deleted locally meanwhile)",
+				"partition", p.key.topic+"/"+strconv.Itoa(int(p.key.part)), "store", t.store.String(), "err", err)
+		}
+	}
+	go t.run()
+	return t, nil
+}
+
+// Close stops the uploader (an upload in progress is abandoned; it is
+// retried after the next start) and unwires the tier from the log.
+func (t *Tier) Close() error {
+	if t.closed.Swap(true) {
+		return nil
+	}
+	close(t.stop)
+	<-t.done
+	t.log.SetRemoteTier(nil)
+	return nil
+}
+
+// Kick wakes the uploader now.
+func (t *Tier) Kick() {
+	select {
+	case t.kick <- struct{}{}:
+	default:
+	}
+}
+
+// state returns the state of a partition of a remote-enabled topic (nil if
+// the topic does not exist or has no remote storage).
+func (t *Tier) state(topic string, part int32) *partState {
+	k := partKey{topic, part}
+	t.mu.Lock()
+	ps := t.parts[k]
+	t.mu.Unlock()
+	if ps != nil {
+		return ps
+	}
+	tp, err := t.log.Topic(topic)
+	if err != nil {
+		return nil
+	}
+	cfg := tp.Config()
+	if !cfg.RemoteStorage || cfg.RemoteID == "" || part < 0 || part >= tp.NumPartitions() {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ps := t.parts[k]; ps != nil {
+		return ps
+	}
+	ps = &partState{key: k, dir: fmt.Sprintf("%s-%s/%d", topic, cfg.RemoteID, part), idx: map[string]*logstore.SegmentIndex{}}
+	t.parts[k] = ps
+	return ps
+}
+
+// remotePartitions lists the states of every partition of every
+// remote-enabled topic.
+func (t *Tier) remotePartitions() []*partState {
+	var out []*partState
+	for _, name := range t.log.Topics() {
+		tp, err := t.log.Topic(name)
+		if err != nil || !tp.Config().RemoteStorage {
+			continue
+		}
+		for i := int32(0); i < tp.NumPartitions(); i++ {
+			if ps := t.state(name, i); ps != nil {
+				out = append(out, ps)
+			}
+		}
+	}
+	return out
+}
+
+func (t *Tier) ctx() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), t.opts.OpTimeout)
+	go func() {
+		select {
+		case <-t.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// load reads the partition's newest good manifest once, and removes the
+// objects no manifest names (leftovers of interrupted uploads and
+// deletions). Until it succeeds the partition has no remote data.
+func (t *Tier) load(ps *partState) (*manifest, error) {
+	if ps.loaded.Load() {
+		return ps.man.Load(), nil
+	}
+	ps.manMu.Lock()
+	defer ps.manMu.Unlock()
+	if ps.loaded.Load() {
+		return ps.man.Load(), nil
+	}
+	ctx, cancel := t.ctx()
+	defer cancel()
+	objs, err := t.store.List(ctx, ps.dir+"/")
+	if err != nil {
+		t.noteStore(err)
+		return nil, fmt.Errorf("remote storage %s: list %s: %w", t.store, ps.dir, err)
+	}
+	var versions []int64
+	for _, o := range objs {
+		if v, ok := parseManifestVersion(o.Key); ok {
+			versions = append(versions, v)
+		}
+	}
+	sort.Slice(versions, func(i, j int) bool { return versions[i] > versions[j] })
+	var m *manifest
+	for _, v := range versions {
+		b, err := objstore.ReadAll(ctx, t.store, manifestKey(ps.dir, v))
+		if err != nil {
+			t.noteStore(err)
+			return nil, fmt.Errorf("remote storage %s: read manifest %d of %s: %w", t.store, v, ps.dir, err)
+		}
+		mm, err := decodeManifest(b)
+		if err == nil && mm.Version != v {
+			err = fmt.Errorf("manifest object %d says version %d", v, mm.Version)
+		}
+		if err != nil {
+			t.logger.Warn("remote storage: skipping a bad manifest version; using an older one", "dir", ps.dir, "version", v, "err", err)
+			continue
+		}
+		m = mm
+		break
+	}
+	if m == nil {
+		m = &manifest{Topic: ps.key.topic, Partition: ps.key.part}
+		if len(versions) > 0 {
+			m.Version = versions[0] // never reuse a version number
+		}
+	}
+	t.noteStore(nil)
+	// Orphans: segment objects no manifest names, and manifests other than
+	// this one and its predecessor.
+	keep := map[string]bool{}
+	for _, s := range m.Segments {
+		for _, k := range s.keys(ps.dir) {
+			keep[k] = true
+		}
+	}
+	for _, o := range objs {
+		if v, ok := parseManifestVersion(o.Key); ok {
+			if v >= m.Version-1 {
+				continue
+			}
+		} else if keep[o.Key] {
+			continue
+		}
+		if err := t.store.Delete(ctx, o.Key); err != nil {
+			t.logger.Warn("remote storage: cannot remove an orphaned object; retried at the next start", "key", o.Key, "err", err)
+			continue
+		}
+		t.logger.Info("remote storage: removed an object no manifest names (an interrupted upload or deletion)", "key", o.Key)
+	}
+	ps.man.Store(m)
+	ps.loaded.Store(true)
+	return m, nil
+}
+
+// publish writes m as the partition's next manifest version and makes it
+// current (manMu held). Older versions but the previous one are deleted.
+func (t *Tier) publish(ctx context.Context, ps *partState, m *manifest) error {
+	b, err := encodeManifest(m)
+	if err != nil {
+		return err
+	}
+	if err := t.store.Put(ctx, manifestKey(ps.dir, m.Version), strings.NewReader(string(b)), int64(len(b))); err != nil {
+		t.noteStore(err)
+		return fmt.Errorf("remote storage %s: write manifest %d of %s: %w", t.store, m.Version, ps.dir, err)
+	}
+	ps.man.Store(m)
+	if m.Version >= 2 {
+		if err := t.store.Delete(ctx, manifestKey(ps.dir, m.Version-2)); err != nil {
+			t.logger.Debug("remote storage: old manifest not removed; removed at the next start", "dir", ps.dir, "err", err)
+		}
+	}
+	return nil
+}
+
+// noteStore records whether the store answered (err nil) or failed.
+func (t *Tier) noteStore(err error) {
+	up := err == nil
+	if t.storeUp.Swap(up) != up {
+		if up {
+			t.logger.Info("remote storage reachable again; uploads catch up", "store", t.store.String())
+		} else {
+			t.logger.Warn("remote storage unreachable: uploads wait and local retention keeps what is not yet remote, so the local disk grows",
+				"store", t.store.String(), "err", err)
+		}
+	}
+}
+
+// Uploaded implements logstore.RemoteTier.
+func (t *Tier) Uploaded(topic string, part int32, base, end int64) bool {
+	ps := t.state(topic, part)
+	if ps == nil || !ps.loaded.Load() {
+		return false
+	}
+	m := ps.man.Load()
+	return m != nil && end <= m.RemoteEnd
+}
+
+// RemoteStart implements logstore.RemoteTier.
+func (t *Tier) RemoteStart(topic string, part int32) (int64, bool) {
+	ps := t.state(topic, part)
+	if ps == nil || !ps.loaded.Load() {
+		return 0, false
+	}
+	return ps.man.Load().start()
+}
+
+// SegmentRolled implements logstore.RemoteTier.
+func (t *Tier) SegmentRolled(string, int32) { t.Kick() }
+
+// TopicDeleted removes a deleted topic's remote segments (in the
+// background; what a crash leaves is removed at the next start).
+func (t *Tier) TopicDeleted(name, remoteID string) {
+	t.mu.Lock()
+	for k := range t.parts {
+		if k.topic == name {
+			delete(t.parts, k)
+		}
+	}
+	t.mu.Unlock()
+	go func() {
+		ctx, cancel := t.ctx()
+		defer cancel()
+		if err := t.deletePrefix(ctx, name+"-"+remoteID+"/"); err != nil {
+			t.logger.Warn("remote storage: deleted topic's objects not all removed; removed at the next start", "topic", name, "err", err)
+		}
+	}()
+}
+
+func (t *Tier) deletePrefix(ctx context.Context, prefix string) error {
+	objs, err := t.store.List(ctx, prefix)
+	if err != nil {
+		return err
+	}
+	// Manifests first, so that a partial deletion leaves orphans, never a
+	// manifest naming missing objects.
+	sort.SliceStable(objs, func(i, j int) bool {
+		_, mi := parseManifestVersion(objs[i].Key)
+		_, mj := parseManifestVersion(objs[j].Key)
+		return mi && !mj
+	})
+	var errs []error
+	for _, o := range objs {
+		if err := t.store.Delete(ctx, o.Key); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeDeletedTopics deletes the remote objects of topics that no longer
+// exist locally (deleted while the tier was not running, or its deletion
+// interrupted).
+func (t *Tier) removeDeletedTopics(ctx context.Context) error {
+	objs, err := t.store.List(ctx, "")
+	if err != nil {
+		return err
+	}
+	live := map[string]bool{}
+	for _, name := range t.log.Topics() {
+		if tp, err := t.log.Topic(name); err == nil && tp.Config().RemoteID != "" {
+			live[name+"-"+tp.Config().RemoteID] = true
+		}
+	}
+	gone := map[string]bool{}
+	for _, o := range objs {
+		top, _, ok := strings.Cut(o.Key, "/")
+		if !ok || live[top] || !strings.Contains(top, "-") {
+			continue
+		}
+		gone[top] = true
+	}
+	for top := range gone {
+		t.logger.Info("remote storage: removing the objects of a deleted topic", "dir", top)
+		if err := t.deletePrefix(ctx, top+"/"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PartitionInfo describes a partition's remote tier.
+type PartitionInfo struct {
+	Start, End int64 // remote offsets [Start, End); Start == End when none
+	Bytes      int64
+	Segments   int
+	// LagSegments and LagBytes are the sealed local segments not yet
+	// uploaded.
+	LagSegments int
+	LagBytes    int64
+}
+
+// Describe returns the remote state of a partition (false if its topic is
+// not remote-enabled or its manifest is not loaded yet).
+func (t *Tier) Describe(topic string, part int32) (PartitionInfo, bool) {
+	ps := t.state(topic, part)
+	if ps == nil || !ps.loaded.Load() {
+		return PartitionInfo{}, false
+	}
+	m := ps.man.Load()
+	info := PartitionInfo{Bytes: m.bytes(), Segments: len(m.Segments)}
+	if s, ok := m.start(); ok {
+		info.Start, info.End = s, m.Segments[len(m.Segments)-1].End
+	}
+	info.LagSegments, info.LagBytes = t.lag(ps, m)
+	return info, true
+}
+
+// lag counts the sealed local segments of ps above the manifest's end.
+func (t *Tier) lag(ps *partState, m *manifest) (int, int64) {
+	tp, err := t.log.Topic(ps.key.topic)
+	if err != nil {
+		return 0, 0
+	}
+	p, err := tp.Partition(ps.key.part)
+	if err != nil {
+		return 0, 0
+	}
+	var n int
+	var b int64
+	segs := p.Segments()
+	for i := 0; i+1 < len(segs); i++ {
+		if segs[i+1].Base > m.RemoteEnd {
+			n++
+			b += segs[i].Bytes
+		}
+	}
+	return n, b
+}
+
+func removeAllIn(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	for _, e := range ents {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
