@@ -101,7 +101,7 @@ func newKVBase[K comparable, V any](kv KVStore, name string, r KeyGroupRange, ma
 	if err != nil {
 		return kvBase[K, V]{}, fmt.Errorf("state table %q value: %w", name, err)
 	}
-	return kvBase[K, V]{name: name, groups: r, kv: kv, kc: kc, vc: vc, cache: newKVCache(kv)}, nil
+	return kvBase[K, V]{name: name, groups: r, kv: kv, kc: kc, vc: vc, cache: newKVCache(kv, name)}, nil
 }
 
 func (t *kvBase[K, V]) check(op string, err error) {

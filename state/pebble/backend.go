@@ -227,6 +227,17 @@ func (b *Backend) DiskUsage() uint64 { return b.db.Metrics().DiskSpaceUsage() }
 // the last Flush as one Pebble batch (operators call it once per record
 // batch, so that a batch of records costs one commit, not one per write).
 func (b *Backend) Flush() error {
+	// The tables' writes held in memory first (state.KVWriteBack).
+	for _, t := range b.tables {
+		if w, ok := t.(state.KVWriteBack); ok {
+			w.WriteBack()
+		}
+	}
+	return b.commit()
+}
+
+// commit commits the write batch.
+func (b *Backend) commit() error {
 	if b.batch == nil {
 		return nil
 	}
@@ -258,7 +269,7 @@ func (b *Backend) wrote() error {
 	if b.batch.Len() < b.batchLimit() || b.scans > 0 {
 		return nil
 	}
-	return b.Flush()
+	return b.commit() // the tables' dirty entries stay in their caches
 }
 
 // reader returns what reads go through: the batch, if there is one, so
