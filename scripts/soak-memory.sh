@@ -2,12 +2,14 @@
 # Soak benchmark of --memory: a windowed pipeline with KEYS distinct keys
 # (10 million by default) keeps its window state on Pebble under
 # `sluice run --memory LIMIT` for DURATION seconds. The script samples the
-# process's resident set size (VmRSS of /proc/PID/status) every second and
-# the Go runtime's CPU and GC CPU (runtime/metrics, through the /metrics
-# endpoint: sluice_go_cpu_seconds_total, sluice_gc_cpu_seconds_total)
-# every 10 seconds, prints the peak and median RSS, the GC CPU share over
-# the run and the records processed, and exits 1 if any RSS sample was
-# above LIMIT plus ALLOWANCE_PCT percent.
+# process's resident set size (VmRSS of /proc/PID/status) every second
+# and, every 10 seconds, the GC's CPU (runtime/metrics through the
+# /metrics endpoint: sluice_gc_cpu_seconds_total), the process's CPU
+# (/proc/PID/stat) and the records into the window; it prints the peak and
+# median RSS (and of its anonymous part, RssAnon: RSS less the mapped
+# executable and files), the GC's share of the CPU over the run and the
+# keys that reached the state, and exits 1 if any RSS sample was above
+# LIMIT plus ALLOWANCE_PCT percent.
 #
 # The allowance defaults to 0: the limit already keeps a tenth of itself
 # (the plan's headroom, docs/observability.md#memory) outside GOMEMLIMIT
@@ -22,7 +24,7 @@
 # into a temporary directory); ALLOWANCE_PCT (default 0); GOGC is passed
 # through to the job (unset: the runtime's default of 100); SOAK_LOG, if
 # set, receives the samples (seconds, RSS bytes, GC CPU s, Go CPU s,
-# records in, process CPU in clock ticks).
+# records into the window, process CPU in clock ticks).
 #
 # The job: the `orders` generator (1 ms of event time per record), the key
 # order_id % KEYS, a tumbling window of 2*KEYS ms, so that every window
@@ -46,7 +48,10 @@ trap cleanup EXIT
 bin=${SLUICE:-}
 if [ -z "$bin" ]; then
 	bin=$tmp/sluice
-	go build -o "$bin" "$(dirname "$0")/../cmd/sluice"
+	# As the release build: without cgo, Pebble's block cache and
+	# memtables are Go memory, under GOMEMLIMIT (with cgo they are C
+	# memory outside it, and glibc's arenas keep freed blocks resident).
+	CGO_ENABLED=0 go build -o "$bin" "$(dirname "$0")/../cmd/sluice"
 fi
 
 limit_bytes=$(python3 - "$limit" <<'PY'
@@ -89,7 +94,9 @@ scrape() {
 	curl -sf -o "$tmp/metrics" "http://127.0.0.1:$port/metrics" || return 1
 	gc=$(metric sluice_gc_cpu_seconds_total)
 	cpu=$(metric sluice_go_cpu_seconds_total)
-	recs=$(awk '$1 ~ /^sluice_pipeline_records_in_total/ {s += $2} END {print s + 0}' "$tmp/metrics")
+	# Records into the window operator (all subtasks): record i has key
+	# i % KEYS, so min(recs, KEYS) keys have state.
+	recs=$(awk '$1 ~ /^sluice_pipeline_records_in_total\{operator="steps\[[0-9]+\]\.window",/ {s += $2} END {print s + 0}' "$tmp/metrics")
 	# The process's CPU time (utime + stime, in clock ticks) as the
 	# kernel counts it, which a loaded machine does not inflate.
 	ticks=$(awk '{print $14 + $15}' "/proc/$pid/stat")
@@ -102,13 +109,13 @@ gc0= cpu0= recs0= ticks0= gc= cpu= recs=0 ticks=0
 log=${SOAK_LOG:-/dev/null}
 for t in $(seq "$duration"); do
 	sleep 1
-	rss_kib=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+	read -r rss_kib anon_kib < <(awk '/^VmRSS:/ {r = $2} /^RssAnon:/ {a = $2} END {print r, a}' "/proc/$pid/status" 2>/dev/null || true)
 	if [ -z "$rss_kib" ]; then
 		echo "soak: the job exited after $t s:" >&2
 		cat "$tmp/stderr" >&2
 		exit 1
 	fi
-	echo $((rss_kib * 1024)) >>"$rss_file"
+	echo $((rss_kib * 1024)) $((anon_kib * 1024)) >>"$rss_file"
 	if [ $((t % 10)) -eq 0 ] && scrape; then
 		# The GC share is measured from the first scrape (after the
 		# job's start-up) to the last.
@@ -123,18 +130,27 @@ pid=
 python3 - "$rss_file" "$limit" "$limit_bytes" "$allowance" "$keys" "${gc0:-0}" "${gc:-0}" "${cpu0:-0}" "${cpu:-0}" "${recs0:-0}" "${recs:-0}" "${ticks0:-0}" "${ticks:-0}" "$(getconf CLK_TCK)" "${GOGC:-100}" <<'PY'
 import statistics, sys
 (path, limit, limit_b, allow, keys, gc0, gc1, cpu0, cpu1, r0, r1, t0, t1, hz, gogc) = sys.argv[1:]
-rss = [int(l) for l in open(path) if l.strip()]
+samples = [l.split() for l in open(path) if l.strip()]
+rss = [int(s[0]) for s in samples]
+anon = [int(s[1]) for s in samples]
 limit_b, allow = int(limit_b), float(allow)
 bound = limit_b * (1 + allow / 100)
 over = sum(1 for r in rss if r > bound)
 gc, cpu, recs = float(gc1) - float(gc0), float(cpu1) - float(cpu0), int(float(r1)) - int(float(r0))
 proc = (int(t1) - int(t0)) / int(hz)
-share = f"{100 * gc / cpu:.1f} %" if cpu > 0 else "n/a"
+# The GC's CPU (the runtime's estimate) over the process's CPU as the
+# kernel counts it: an upper bound on a loaded machine, where the
+# runtime's wall-clock based estimates include time its threads were
+# descheduled. The runtime's own ratio (sluice_gc_cpu_share) divides by
+# GOMAXPROCS x wall time less idle time, which such a machine inflates.
+share = f"{100 * gc / proc:.1f} % of the process's CPU" if proc > 0 else "n/a"
+rshare = f"{100 * gc / cpu:.1f} %" if cpu > 0 else "n/a"
 rate = f"{recs / proc:,.0f} records per CPU-second" if proc > 0 else "n/a"
 print(f"soak: {keys} keys, --memory {limit} ({limit_b} B), GOGC={gogc}, {len(rss)} s sampled: "
-      f"RSS max {max(rss) >> 20} MiB, median {int(statistics.median(rss)) >> 20} MiB; "
-      f"GC CPU share {share} ({gc:.1f} of {cpu:.1f} Go CPU-s; process CPU {proc:.1f} s); "
-      f"{recs:,} records in, summed over operators ({rate}); "
+      f"RSS max {max(rss) >> 20} MiB, median {int(statistics.median(rss)) >> 20} MiB "
+      f"(anonymous: max {max(anon) >> 20} MiB, median {int(statistics.median(anon)) >> 20} MiB); "
+      f"GC CPU {gc:.1f} s = {share} ({proc:.1f} s; runtime's own ratio {rshare}); "
+      f"{recs:,} records into the window, {min(recs + int(float(r0)), int(keys)):,} keys with state ({rate}); "
       f"samples above {int(bound) >> 20} MiB: {over}")
 sys.exit(1 if over else 0)
 PY
