@@ -33,11 +33,12 @@ type Options struct {
 	// Cache, when set, is the block cache shared with other backends;
 	// CacheSize is then ignored.
 	Cache *Cache
-	// HotCacheSize bounds, in bytes, the read cache of hot entries that
-	// the backend's value and map tables keep in Go memory in front of
-	// Pebble (encoded values, write-through: see state/kvcache.go). This
-	// overrides the default of 4 MiB, or an eighth of MemoryLimit when
-	// that is set; negative: no read cache.
+	// HotCacheSize bounds, in bytes, what the backend's value and map
+	// tables keep in Go memory in front of Pebble: the cache of hot
+	// entries (encoded values; value tables write back, map tables write
+	// through: state/kvcache.go) and the membership filters of map state
+	// (state/kvfilter.go). This overrides the default of 4 MiB, or an
+	// eighth of MemoryLimit when that is set; negative: neither.
 	HotCacheSize int64
 }
 
