@@ -51,7 +51,7 @@ if [ -z "$bin" ]; then
 	# As the release build: without cgo, Pebble's block cache and
 	# memtables are Go memory, under GOMEMLIMIT (with cgo they are C
 	# memory outside it, and glibc's arenas keep freed blocks resident).
-	CGO_ENABLED=0 go build -o "$bin" "$(dirname "$0")/../cmd/sluice"
+	(cd "$(dirname "$0")/.." && CGO_ENABLED=0 go build -o "$bin" ./cmd/sluice)
 fi
 
 limit_bytes=$(python3 - "$limit" <<'PY'
