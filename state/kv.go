@@ -60,7 +60,17 @@ func (d descriptor[K, V]) NewKVTable(kv KVStore, r KeyGroupRange) (Table, error)
 	if err != nil {
 		return nil, fmt.Errorf("state table %q value: %w", d.name, err)
 	}
-	return &kvTable[K, V]{name: d.name, groups: r, kv: kv, kc: kc, vc: vc, cache: newKVCache(kv)}, nil
+	return &kvTable[K, V]{name: d.name, groups: r, kv: kv, kc: kc, vc: vc, cache: newKVCache(kv, d.name)}, nil
+}
+
+// KVWriteBack is implemented by tables over a KVStore that keep some
+// writes in memory (value tables: the latest value of hot keys, see
+// kvcache.go). A store that buffers writes calls WriteBack before it
+// commits them (Pebble: its Flush, once per record batch and before every
+// snapshot), so that what it commits and snapshots is complete. Errors of
+// the store panic with a *KVError, as in the tables' other operations.
+type KVWriteBack interface {
+	WriteBack()
 }
 
 // kvTable is a TypedTable over a KVStore. Errors of the store (I/O
@@ -104,8 +114,12 @@ func (t *kvTable[K, V]) key(kg int, k K) []byte {
 func (t *kvTable[K, V]) Name() string             { return t.name }
 func (t *kvTable[K, V]) KeyGroups() KeyGroupRange { return t.groups }
 
+// WriteBack implements KVWriteBack.
+func (t *kvTable[K, V]) WriteBack() { t.cache.writeBack() }
+
 // Len scans the table: it costs a pass over the data.
 func (t *kvTable[K, V]) Len() int {
+	t.cache.writeBack()
 	n := 0
 	for kg := t.groups.Start; kg < t.groups.End; kg++ {
 		p := KVPrefix(nil, kg, t.name)
@@ -115,6 +129,7 @@ func (t *kvTable[K, V]) Len() int {
 }
 
 func (t *kvTable[K, V]) ClearKeyGroup(kg int) {
+	t.cache.writeBack() // the other key groups' entries
 	p := KVPrefix(nil, kg, t.name)
 	t.check("clear", t.kv.DeleteRange(p, prefixEnd(p)))
 	t.cache.clear()
@@ -142,8 +157,11 @@ func (t *kvTable[K, V]) Get(kg int, k K) (V, bool) {
 func (t *kvTable[K, V]) Put(kg int, k K, v V) {
 	key := t.key(kg, k)
 	t.vbuf = t.vc.Append(t.vbuf[:0], v)
-	t.check("put", t.kv.Set(key, t.vbuf))
-	t.cache.put(key, t.vbuf)
+	// Write-back: a hot key's value (an accumulator updated by every
+	// record) reaches the store once per WriteBack, not once per Put.
+	if !t.cache.putDirty(key, t.vbuf) {
+		t.check("put", t.kv.Set(key, t.vbuf))
+	}
 }
 
 func (t *kvTable[K, V]) Delete(kg int, k K) {
@@ -153,6 +171,7 @@ func (t *kvTable[K, V]) Delete(kg int, k K) {
 }
 
 func (t *kvTable[K, V]) Range(kg int, fn func(K, V) bool) {
+	t.cache.writeBack()
 	p := KVPrefix(nil, kg, t.name)
 	var derr error
 	err := t.kv.Scan(p, prefixEnd(p), func(key, val []byte) bool {

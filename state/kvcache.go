@@ -8,10 +8,19 @@ package state
 // nanoseconds. Aggregations touch a few hot keys (the accumulator of the
 // current day, the distinct values seen most often) on most records, so
 // the typed tables over a KVStore keep the encoded values of the entries
-// they read or wrote last in a Go map, write-through: every write goes to
-// the store (in the same write batch as without the cache) and updates
-// the cache, so the store is always complete and checkpoints, scans and
-// restores never see the cache.
+// they read or wrote last in a Go map.
+//
+// Map tables write through: every write goes to the store (in the same
+// write batch as without the cache) and updates the cache. Value tables
+// write back: a Put only updates the cache and marks the entry dirty, and
+// dirty entries are written to the store when the store's owner commits
+// its write batch (KVWriteBack: Pebble's Flush, once per record batch and
+// before every snapshot), when they are evicted, and before the table's
+// own scans (Range, Len, ClearKeyGroup). An accumulator updated by every
+// record of a batch thus costs one store write per batch instead of one
+// per record (each a memtable insertion at commit). Checkpoints and
+// restores never see the cache: a snapshot commits first, and a restore
+// builds new tables.
 //
 // The cache holds encoded bytes, not decoded values: a read decodes a
 // fresh value as without the cache, so a caller that changes a value it
@@ -51,15 +60,26 @@ const entryOverhead = 64
 // kvCache is one table's read cache: encoded store key -> encoded value.
 type kvCache struct {
 	budget *CacheBudget
-	m      map[string][]byte
+	m      map[string]cacheEntry
 	bytes  int64
+	// For write-back (value tables): the store dirty entries are written
+	// to, the number of dirty entries, the table name for errors.
+	kv    KVStore
+	dirty int
+	table string
 }
 
-func newKVCache(kv KVStore) kvCache {
-	c := kvCache{}
+// cacheEntry is a cached value; dirty: not yet written to the store.
+type cacheEntry struct {
+	val   []byte
+	dirty bool
+}
+
+func newKVCache(kv KVStore, table string) kvCache {
+	c := kvCache{kv: kv, table: table}
 	if b, ok := kv.(KVCacheBudget); ok {
 		if bu := b.CacheBudget(); bu != nil && bu.limit > 0 {
-			c.budget, c.m = bu, make(map[string][]byte)
+			c.budget, c.m = bu, make(map[string]cacheEntry)
 		}
 	}
 	return c
@@ -69,23 +89,34 @@ func (c *kvCache) get(key []byte) ([]byte, bool) {
 	if c.m == nil {
 		return nil, false
 	}
-	v, ok := c.m[string(key)]
-	return v, ok
+	e, ok := c.m[string(key)]
+	return e.val, ok
 }
 
-func (c *kvCache) put(key, val []byte) {
+// put caches val as the value of key, which the store holds.
+func (c *kvCache) put(key, val []byte) { c.store(key, val, false) }
+
+// putDirty caches val as the value of key without writing it to the
+// store, and reports whether it did; when it did not (no cache, a value
+// too large, a budget held by other tables), the caller writes it.
+func (c *kvCache) putDirty(key, val []byte) bool { return c.store(key, val, true) }
+
+func (c *kvCache) store(key, val []byte, dirty bool) bool {
 	if c.m == nil {
-		return
+		return false
 	}
 	size := int64(len(key)+len(val)) + entryOverhead
 	if size > c.budget.limit/16 {
 		c.del(key) // too large to be worth its room
-		return
+		return false
 	}
-	if old, ok := c.m[string(key)]; ok && cap(old) >= len(val) {
-		c.grow(int64(len(val) - len(old)))
-		c.m[string(key)] = append(old[:0], val...)
-		return
+	if old, ok := c.m[string(key)]; ok && cap(old.val) >= len(val) {
+		c.grow(int64(len(val) - len(old.val)))
+		if dirty && !old.dirty {
+			c.dirty++
+		}
+		c.m[string(key)] = cacheEntry{val: append(old.val[:0], val...), dirty: dirty || old.dirty}
+		return true
 	}
 	c.del(key)
 	// Each table may hold a sixteenth of the budget whatever the others
@@ -96,10 +127,14 @@ func (c *kvCache) put(key, val []byte) {
 		c.evict()
 	}
 	if c.budget.used+size > c.budget.limit && c.bytes+size > floor {
-		return // the other tables hold the budget
+		return false // the other tables hold the budget
 	}
-	c.m[string(key)] = append([]byte(nil), val...)
+	c.m[string(key)] = cacheEntry{val: append([]byte(nil), val...), dirty: dirty}
+	if dirty {
+		c.dirty++
+	}
 	c.grow(size)
+	return true
 }
 
 func (c *kvCache) grow(n int64) {
@@ -107,34 +142,70 @@ func (c *kvCache) grow(n int64) {
 	c.budget.used += n
 }
 
-// evict drops about a quarter of the table's entries.
+// evict drops about a quarter of the table's entries, writing the dirty
+// ones to the store first.
 func (c *kvCache) evict() {
 	n := len(c.m)/4 + 1
-	for k, v := range c.m {
+	for k, e := range c.m {
 		if n == 0 {
 			break
 		}
+		if e.dirty {
+			c.writeOne(k, e)
+		}
 		delete(c.m, k)
-		c.grow(-int64(len(k)+len(v)) - entryOverhead)
+		c.grow(-int64(len(k)+len(e.val)) - entryOverhead)
 		n--
 	}
 }
 
+// writeOne writes dirty entry k to the store and marks it clean.
+func (c *kvCache) writeOne(k string, e cacheEntry) {
+	c.dirty--
+	c.m[k] = cacheEntry{val: e.val}
+	if err := c.kv.Set([]byte(k), e.val); err != nil {
+		panic(&KVError{Table: c.table, Op: "write back", Err: err})
+	}
+}
+
+// writeBack writes every dirty entry to the store.
+func (c *kvCache) writeBack() {
+	if c.dirty == 0 {
+		return
+	}
+	for k, e := range c.m {
+		if e.dirty {
+			c.writeOne(k, e)
+		}
+		if c.dirty == 0 {
+			return
+		}
+	}
+}
+
+// del drops key's entry; a dirty entry is dropped unwritten, for the
+// caller deletes key from the store.
 func (c *kvCache) del(key []byte) {
 	if c.m == nil {
 		return
 	}
-	if v, ok := c.m[string(key)]; ok {
+	if e, ok := c.m[string(key)]; ok {
+		if e.dirty {
+			c.dirty--
+		}
 		delete(c.m, string(key))
-		c.grow(-int64(len(key)+len(v)) - entryOverhead)
+		c.grow(-int64(len(key)+len(e.val)) - entryOverhead)
 	}
 }
 
 // clear drops every entry (range deletions: a key's map or list cleared,
-// a key group dropped).
+// a key group dropped). Callers write dirty entries back first.
 func (c *kvCache) clear() {
 	if c.m == nil || len(c.m) == 0 {
 		return
+	}
+	if c.dirty != 0 {
+		panic("state: kvCache.clear with dirty entries")
 	}
 	clear(c.m)
 	c.grow(-c.bytes)

@@ -48,6 +48,7 @@ func (d mapDescriptor[K, UK, V]) NewKVTable(kv KVStore, r KeyGroupRange) (Table,
 	if err != nil {
 		return nil, fmt.Errorf("state table %q map key: %w", d.name, err)
 	}
+	base.filters = newKeyFilters(kv)
 	return &kvMapTable[K, UK, V]{kvBase: base, ukc: ukc}, nil
 }
 
@@ -80,6 +81,9 @@ type kvBase[K comparable, V any] struct {
 	kbuf   []byte
 	vbuf   []byte
 	cache  kvCache // map entries only (kvcache.go); lists are scanned
+	// filters are the membership filters of the keys of a map table
+	// (kvfilter.go); nil for lists and without a cache budget.
+	filters *keyFilters
 }
 
 func newKVBase[K comparable, V any](kv KVStore, name string, r KeyGroupRange, maxName int) (kvBase[K, V], error) {
@@ -97,7 +101,7 @@ func newKVBase[K comparable, V any](kv KVStore, name string, r KeyGroupRange, ma
 	if err != nil {
 		return kvBase[K, V]{}, fmt.Errorf("state table %q value: %w", name, err)
 	}
-	return kvBase[K, V]{name: name, groups: r, kv: kv, kc: kc, vc: vc, cache: newKVCache(kv)}, nil
+	return kvBase[K, V]{name: name, groups: r, kv: kv, kc: kc, vc: vc, cache: newKVCache(kv, name)}, nil
 }
 
 func (t *kvBase[K, V]) check(op string, err error) {
@@ -125,6 +129,9 @@ func (t *kvBase[K, V]) ClearKeyGroup(kg int) {
 	p := KVPrefix(nil, kg, t.name)
 	t.check("clear", t.kv.DeleteRange(p, prefixEnd(p)))
 	t.cache.clear()
+	if t.filters != nil {
+		t.filters.clear()
+	}
 }
 
 // keyPrefix returns, in t.kbuf, the prefix of the entries of key k.
@@ -139,6 +146,9 @@ func (t *kvBase[K, V]) clearKey(kg int, k K) {
 	p := t.keyPrefix(kg, k)
 	t.check("clear", t.kv.DeleteRange(p, prefixEnd(p)))
 	t.cache.clear()
+	if t.filters != nil {
+		t.filters.reset(p, &t.cache)
+	}
 }
 
 // countKey counts the entries of key k with a prefix scan.
@@ -155,15 +165,23 @@ type kvMapTable[K, UK comparable, V any] struct {
 	ukc codec.Codec[UK]
 }
 
-func (t *kvMapTable[K, UK, V]) entryKey(kg int, k K, uk UK) []byte {
-	t.kbuf = t.ukc.Append(t.keyPrefix(kg, k), uk)
-	return t.kbuf
+// entryKey returns, in t.kbuf, the store key of entry uk of key k and
+// the length of its key prefix.
+func (t *kvMapTable[K, UK, V]) entryKey(kg int, k K, uk UK) ([]byte, int) {
+	p := t.keyPrefix(kg, k)
+	plen := len(p)
+	t.kbuf = t.ukc.Append(p, uk)
+	return t.kbuf, plen
 }
 
 func (t *kvMapTable[K, UK, V]) get(kg int, k K, uk UK) (V, bool) {
-	key := t.entryKey(kg, k, uk)
+	key, plen := t.entryKey(kg, k, uk)
 	val, ok := t.cache.get(key)
 	if !ok {
+		if t.absent(key, plen) {
+			var zero V
+			return zero, false
+		}
 		var err error
 		val, ok, err = t.kv.Get(key, t.vbuf[:0])
 		t.check("get", err)
@@ -180,14 +198,76 @@ func (t *kvMapTable[K, UK, V]) get(kg int, k K, uk UK) (V, bool) {
 }
 
 func (t *kvMapTable[K, UK, V]) put(kg int, k K, uk UK, v V) {
-	key := t.entryKey(kg, k, uk)
+	key, plen := t.entryKey(kg, k, uk)
 	t.vbuf = t.vc.Append(t.vbuf[:0], v)
 	t.check("put", t.kv.Set(key, t.vbuf))
 	t.cache.put(key, t.vbuf)
+	if fs := t.filters; fs != nil {
+		if f := fs.get(key[:plen]); f != nil && !f.tooBig {
+			f.add(filterHash(fs.seed, key[plen:]))
+			if f.n > f.capacity() {
+				fs.drop(key[:plen]) // rebuilt larger by the next Get
+			}
+		}
+	}
+}
+
+// absent reports whether the key's membership filter rules out the entry
+// key (whose key prefix is key[:plen]), building the filter with a prefix
+// scan if the key has none (kvfilter.go).
+func (t *kvMapTable[K, UK, V]) absent(key []byte, plen int) bool {
+	fs := t.filters
+	if fs == nil {
+		return false
+	}
+	p := key[:plen]
+	f := fs.get(p)
+	if f == nil {
+		if !fs.mayLoad() {
+			return false
+		}
+		f = t.loadFilter(p)
+	}
+	if f.tooBig || f.mayContain(filterHash(fs.seed, key[plen:])) {
+		return false
+	}
+	fs.saved++
+	return true
+}
+
+// loadFilter builds the filter of key prefix p from a scan of its
+// entries. A key with more entries than a filter within a quarter of the
+// budget can describe is marked as not filtered, and the scan stops there.
+func (t *kvMapTable[K, UK, V]) loadFilter(p []byte) *memberFilter {
+	fs := t.filters
+	most := int(fs.budget.limit / 16) // 2*most+16 members fill limit/4 at 16 bits each
+	hs := fs.hbuf[:0]
+	over := false
+	err := t.kv.Scan(p, prefixEnd(p), func(key, _ []byte) bool {
+		if len(hs) >= most {
+			over = true
+			return false
+		}
+		hs = append(hs, filterHash(fs.seed, key[len(p):]))
+		return true
+	})
+	t.check("filter scan", err)
+	if cap(hs) <= 1<<16 {
+		fs.hbuf = hs[:0]
+	} else {
+		fs.hbuf = nil // a large key's hashes are not worth keeping
+	}
+	if over {
+		fs.scanned += int64(len(hs))
+		f := &memberFilter{tooBig: true, n: len(hs)}
+		fs.put(p, f, &t.cache)
+		return f
+	}
+	return fs.build(p, hs, &t.cache)
 }
 
 func (t *kvMapTable[K, UK, V]) delete(kg int, k K, uk UK) {
-	key := t.entryKey(kg, k, uk)
+	key, _ := t.entryKey(kg, k, uk)
 	t.check("delete", t.kv.Delete(key))
 	t.cache.del(key)
 }

@@ -236,8 +236,9 @@ func changelogAggregateWith[K comparable, T any, S any, R Row](ks stream.KeyedSt
 
 // statsAcc accumulates BidStats: counts and distinct sets per price rank.
 // The distinct counts are kept with the sets, which live either here (in
-// memory) or in a map state of their own, one entry per member (on Pebble:
-// see distinctSets), so that a bid does not re-encode every set of its key.
+// memory) or in a map state of their own, one entry per distinct bidder
+// or auction with the ranks it was seen at (on Pebble: see
+// distinctSets), so that a bid does not re-encode every set of its key.
 type statsAcc struct {
 	Bids      [4]int64
 	NBidders  [4]int64
@@ -268,24 +269,28 @@ func addToSet(m *map[int64]struct{}, v int64) bool {
 	return true
 }
 
-// distinctKey is a member of one of the distinct sets of a statsAcc in
-// map state: Set 0-3 are the bidder sets, 4-7 the auction sets.
+// distinctKey is a bidder (Kind 0) or an auction (Kind 1) of the
+// distinct sets of a statsAcc in map state. Its value is the set of price
+// ranks it was seen at (bit r for rank r); it is in the total set when it
+// has an entry at all. One entry per value, not one per set, halves the
+// reads and writes of a value new to the key: one Get and one Put where
+// the rank's set and the total set took two each.
 type distinctKey struct {
-	Set int8
-	V   int64
+	Kind int8
+	V    int64
 }
 
 // distinctSets holds the distinct sets of the statsAcc of the current key:
 // in the accumulator itself, or in map state when the backend stores map
 // entries as keys of their own.
 type distinctSets[K comparable] struct {
-	m *state.Map[K, distinctKey, struct{}] // nil: in the accumulator
+	m *state.Map[K, distinctKey, uint8] // nil: in the accumulator
 }
 
 // openDistinctSets opens the map state name and uses it if its entries
 // are store keys of their own.
 func openDistinctSets[K comparable](c *state.Keyed[K], name string) (distinctSets[K], error) {
-	m, err := state.NewMap[K, distinctKey, struct{}](c, name)
+	m, err := state.NewMap[K, distinctKey, uint8](c, name)
 	if err != nil {
 		return distinctSets[K]{}, err
 	}
@@ -295,27 +300,41 @@ func openDistinctSets[K comparable](c *state.Keyed[K], name string) (distinctSet
 	return distinctSets[K]{m: m}, nil
 }
 
-// insert adds v to set i (0-3 bidders, 4-7 auctions) of a and reports
-// whether it was new.
+// insert adds v to set i (0-3 bidders, 4-7 auctions) of a (in memory)
+// and reports whether it was new.
 func (d distinctSets[K]) insert(a *statsAcc, i int, v int64) bool {
-	if d.m == nil {
-		if i < 4 {
-			return addToSet(&a.Bidders[i], v)
-		}
-		return addToSet(&a.Auctions[i-4], v)
+	if i < 4 {
+		return addToSet(&a.Bidders[i], v)
 	}
-	k := distinctKey{Set: int8(i), V: v}
-	if _, ok := d.m.Get(k); ok {
-		return false
+	return addToSet(&a.Auctions[i-4], v)
+}
+
+// mark adds v (kind 0 bidder, 1 auction) at rank r to the map state and
+// reports whether it is new to rank r's set and to the total set.
+func (d distinctSets[K]) mark(kind int8, v int64, r int) (newRank, newTotal bool) {
+	k := distinctKey{Kind: kind, V: v}
+	ranks, ok := d.m.Get(k)
+	bit := uint8(1) << r
+	if ranks&bit != 0 {
+		return false, false
 	}
-	d.m.Put(k, struct{}{})
-	return true
+	d.m.Put(k, ranks|bit)
+	return true, !ok
 }
 
 func (d distinctSets[K]) add(a *statsAcc, b *nexmark.Bid) {
 	r := priceRank(b.Price)
 	a.Bids[0]++
 	a.Bids[r]++
+	if d.m != nil {
+		nr, nt := d.mark(0, b.Bidder, r)
+		a.NBidders[r] += b2i(nr)
+		a.NBidders[0] += b2i(nt)
+		nr, nt = d.mark(1, b.Auction, r)
+		a.NAuctions[r] += b2i(nr)
+		a.NAuctions[0] += b2i(nt)
+		return
+	}
 	// Set 0 is the union of sets 1-3: a value already in its rank's set
 	// is in set 0 too, which saves the lookup of most repeated values.
 	if d.insert(a, r, b.Bidder) {
@@ -330,6 +349,13 @@ func (d distinctSets[K]) add(a *statsAcc, b *nexmark.Bid) {
 			a.NAuctions[0]++
 		}
 	}
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (a *statsAcc) stats() BidStats {
@@ -349,7 +375,7 @@ func buildQ15(events stream.Stream[nexmark.Event], res *results) error {
 	bids := bidsOf(events, "q15-bids")
 	rows := changelogAggregateWith(stream.KeyBy(bids, func(b nexmark.Bid) int64 { return dayOf(b.DateTime) }), "q15-report",
 		func(ctx *stream.KeyedContext[int64, Change[Q15Row]]) (func(*statsAcc, nexmark.Bid) bool, error) {
-			sets, err := openDistinctSets(ctx.State(), "q15-distinct")
+			sets, err := openDistinctSets(ctx.State(), "q15-members")
 			return func(a *statsAcc, b nexmark.Bid) bool { sets.add(a, &b); return true }, err
 		},
 		func(day int64, a *statsAcc) Q15Row {
@@ -386,7 +412,7 @@ func buildQ16(events stream.Stream[nexmark.Event], res *results) error {
 	bids := bidsOf(events, "q16-bids")
 	rows := changelogAggregateWith(stream.KeyBy(bids, func(b nexmark.Bid) channelDay { return channelDay{b.Channel, dayOf(b.DateTime)} }), "q16-report",
 		func(ctx *stream.KeyedContext[channelDay, Change[Q16Row]]) (func(*q16Acc, nexmark.Bid) bool, error) {
-			sets, err := openDistinctSets(ctx.State(), "q16-distinct")
+			sets, err := openDistinctSets(ctx.State(), "q16-members")
 			return func(a *q16Acc, b nexmark.Bid) bool {
 				sets.add(&a.Stats, &b)
 				if m := minuteOf(b.DateTime); !a.Set || m > a.Minute {

@@ -33,11 +33,12 @@ type Options struct {
 	// Cache, when set, is the block cache shared with other backends;
 	// CacheSize is then ignored.
 	Cache *Cache
-	// HotCacheSize bounds, in bytes, the read cache of hot entries that
-	// the backend's value and map tables keep in Go memory in front of
-	// Pebble (encoded values, write-through: see state/kvcache.go). This
-	// overrides the default of 4 MiB, or an eighth of MemoryLimit when
-	// that is set; negative: no read cache.
+	// HotCacheSize bounds, in bytes, what the backend's value and map
+	// tables keep in Go memory in front of Pebble: the cache of hot
+	// entries (encoded values; value tables write back, map tables write
+	// through: state/kvcache.go) and the membership filters of map state
+	// (state/kvfilter.go). This overrides the default of 4 MiB, or an
+	// eighth of MemoryLimit when that is set; negative: neither.
 	HotCacheSize int64
 }
 
@@ -227,6 +228,17 @@ func (b *Backend) DiskUsage() uint64 { return b.db.Metrics().DiskSpaceUsage() }
 // the last Flush as one Pebble batch (operators call it once per record
 // batch, so that a batch of records costs one commit, not one per write).
 func (b *Backend) Flush() error {
+	// The tables' writes held in memory first (state.KVWriteBack).
+	for _, t := range b.tables {
+		if w, ok := t.(state.KVWriteBack); ok {
+			w.WriteBack()
+		}
+	}
+	return b.commit()
+}
+
+// commit commits the write batch.
+func (b *Backend) commit() error {
 	if b.batch == nil {
 		return nil
 	}
@@ -258,7 +270,7 @@ func (b *Backend) wrote() error {
 	if b.batch.Len() < b.batchLimit() || b.scans > 0 {
 		return nil
 	}
-	return b.Flush()
+	return b.commit() // the tables' dirty entries stay in their caches
 }
 
 // reader returns what reads go through: the batch, if there is one, so

@@ -18,19 +18,25 @@ import (
 // collOracle is the brute-force model of map and list state: per key, a Go
 // map and a Go slice.
 type collOracle struct {
-	maps  map[string]map[int64]string
-	lists map[string][]int64
+	maps   map[string]map[int64]string
+	lists  map[string][]int64
+	values map[string]string
+	// span is the number of user keys (from -10): larger spans make
+	// larger maps, whose membership filters grow and are rebuilt.
+	span int64
 }
 
 func newCollOracle() *collOracle {
-	return &collOracle{maps: map[string]map[int64]string{}, lists: map[string][]int64{}}
+	return &collOracle{maps: map[string]map[int64]string{}, lists: map[string][]int64{}, values: map[string]string{}, span: 30}
 }
 
 // collHandles are the map and list handles of one backend.
 type collHandles struct {
+	b  state.Backend
 	kc *state.Keyed[string]
 	m  *state.Map[string, int64, string]
 	l  *state.List[string, int64]
+	v  *state.Value[string, string]
 }
 
 func openColl(t *testing.T, b state.Backend) collHandles {
@@ -44,7 +50,11 @@ func openColl(t *testing.T, b state.Backend) collHandles {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return collHandles{kc, m, l}
+	v, err := state.NewValue[string, string](kc, "coll-value")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return collHandles{b, kc, m, l, v}
 }
 
 // step applies one random operation on key k to h and the oracle; keys
@@ -52,7 +62,53 @@ func openColl(t *testing.T, b state.Backend) collHandles {
 func (o *collOracle) step(t *testing.T, rng *rand.Rand, k string, h collHandles) {
 	t.Helper()
 	h.kc.SetCurrentKey(k, kgOf(k))
-	uk := rng.Int64N(30) - 10
+	uk := rng.Int64N(o.span) - 10
+	if rng.IntN(4) == 0 {
+		// Value state: written back from the cache of hot entries.
+		switch op := rng.IntN(10); {
+		case op < 6:
+			v := fmt.Sprint("x", rng.IntN(1000))
+			h.v.Set(v)
+			o.values[k] = v
+		case op < 7:
+			h.v.Clear()
+			delete(o.values, k)
+		default:
+			got, ok := h.v.Get()
+			want, wok := o.values[k]
+			if ok != wok || got != want {
+				t.Fatalf("value %s: %q %v, want %q %v", k, got, ok, want, wok)
+			}
+		}
+		if rng.IntN(50) == 0 { // as an operator at the end of a batch
+			if f, ok := h.b.(state.Flusher); ok {
+				if err := f.Flush(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		return
+	}
+	if rng.IntN(500) == 0 {
+		// Drop the map entries of k's key group (as rescaling does).
+		kg := kgOf(k)
+		for _, tb := range h.b.Tables() {
+			if tb.Name() == "coll-map" || tb.Name() == "coll-value" {
+				tb.ClearKeyGroup(kg)
+			}
+		}
+		for ok := range o.maps {
+			if kgOf(ok) == kg {
+				delete(o.maps, ok)
+			}
+		}
+		for ok := range o.values {
+			if kgOf(ok) == kg {
+				delete(o.values, ok)
+			}
+		}
+		return
+	}
 	switch op := rng.IntN(100); {
 	case op < 35:
 		v := fmt.Sprint("v", rng.IntN(1000))
@@ -115,12 +171,46 @@ func (o *collOracle) check(t *testing.T, b state.Backend, h collHandles, when st
 			if got[uk] != v {
 				t.Fatalf("%s: map %s[%d] = %q, want %q", when, k, uk, got[uk], v)
 			}
-			if g, ok := h.m.Get(uk); !ok || g != v {
-				t.Fatalf("%s: map %s get %d = %q %v, want %q", when, k, uk, g, ok, v)
+		}
+		// Every user key, present or absent (absent ones are answered
+		// by the membership filters when they rule the key out).
+		for uk := int64(-10); uk < o.span-10; uk++ {
+			v, wok := want[uk]
+			if g, ok := h.m.Get(uk); ok != wok || g != v {
+				t.Fatalf("%s: map %s get %d = %q %v, want %q %v", when, k, uk, g, ok, v, wok)
 			}
+		}
+		if g, ok := h.v.Get(); ok != (o.values[k] != "") || g != o.values[k] {
+			t.Fatalf("%s: value %s = %q %v, want %q", when, k, g, ok, o.values[k])
 		}
 		if gl, wl := h.l.Values(), o.lists[k]; !slices.Equal(gl, wl) {
 			t.Fatalf("%s: list %s = %v, want %v", when, k, gl, wl)
+		}
+	}
+}
+
+// checkValueRange compares a scan of the value table (which must see the
+// values held in the cache) with the oracle.
+func (o *collOracle) checkValueRange(t *testing.T, b state.Backend, when string) {
+	t.Helper()
+	got := map[string]string{}
+	for _, tb := range b.Tables() {
+		if tb.Name() != "coll-value" {
+			continue
+		}
+		tt := tb.(state.TypedTable[string, string])
+		for kg := b.KeyGroups().Start; kg < b.KeyGroups().End; kg++ {
+			tt.Range(kg, func(k, v string) bool { got[k] = v; return true })
+		}
+	}
+	for k, v := range o.values {
+		if b.KeyGroups().Contains(kgOf(k)) && got[k] != v {
+			t.Fatalf("%s: value table scan: %s = %q, want %q", when, k, got[k], v)
+		}
+	}
+	for k := range got {
+		if _, ok := o.values[k]; !ok {
+			t.Fatalf("%s: value table scan: %s present, want absent", when, k)
 		}
 	}
 }
@@ -192,6 +282,9 @@ func testMapListAgainstOracle(t *testing.T, seed uint64, hot int64) {
 				metas = metas[:0]
 				for sub, b := range backends {
 					o.check(t, b, handles[sub], fmt.Sprintf("phase %d before checkpoint", phase))
+					if phase%2 == 1 { // a scan writes the cached values back first
+						o.checkValueRange(t, b, fmt.Sprintf("phase %d", phase))
+					}
 					files, _, err := b.Checkpoint(p, fmt.Sprintf("op.%d", sub))
 					if err != nil {
 						t.Fatal(err)
@@ -203,6 +296,7 @@ func testMapListAgainstOracle(t *testing.T, seed uint64, hot int64) {
 						handles[sub].kc.SetCurrentKey("k1", kgOf("k1"))
 						handles[sub].m.Put(999, "after")
 						handles[sub].l.Add(999)
+						handles[sub].v.Set("after")
 					}
 					b.Close()
 				}

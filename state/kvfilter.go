@@ -1,0 +1,232 @@
+package state
+
+import (
+	"bytes"
+	"hash/maphash"
+	"math/bits"
+)
+
+// Membership filters of map state on a KVStore.
+//
+// A map entry that is absent costs a Pebble point read as much as one
+// that is present, and more: the read walks every memtable and consults
+// every sstable that may hold the key. Distinct sets (q15, q16, any
+// count-distinct kept as map state) mostly ask about values they have not
+// seen yet, and the read cache of hot entries (kvcache.go) cannot help
+// with those, since absent entries are not cached. So a map table keeps,
+// for the keys it touched recently, a membership filter of the key's
+// entries: a blocked Bloom filter of the hashes of their encoded user
+// keys. A Get whose user key the filter rules out returns "absent"
+// without reading the store; a Get the filter lets through reads the
+// store as before (the cache of hot entries first), so a false positive
+// costs what every read cost without the filter.
+//
+// Invariant: a key's filter, while it exists, contains every entry of the
+// key that the store holds. It is built by one prefix scan of the key's
+// entries on the key's first Get (the scan sees the write batch), and
+// kept up to date by Put (which adds the user key) and Clear (which
+// replaces it with an empty filter). Delete leaves it unchanged: a deleted
+// entry only becomes a false positive until the next rebuild. A key-group
+// clear (rescaling) drops every filter of the table. A restore opens a new
+// backend with new tables, so filters never outlive the data they
+// describe.
+//
+// Sizes: a filter is built for twice the entries the scan found plus 16,
+// with 16 bits per entry at that capacity (32 right after the build); a
+// Put beyond the capacity drops it and the next Get rebuilds it twice as
+// large, so a growing set pays a scan of its entries at each doubling
+// (amortised, one scanned entry per insert). One 64-bit word per four
+// entries, four bits per entry within the word: about 0.3 % false
+// positives at 16 bits per entry. A key whose filter would take more than
+// a quarter of the budget is not filtered (it is remembered as such until
+// its map is cleared or the filter is evicted).
+//
+// Memory: filters are charged to the same budget as the cache of hot
+// entries (CacheBudget) and take precedence over the table's own cached
+// entries, which they evict first; beyond that, a table's filters may
+// hold a sixteenth of the budget whatever the other tables hold, as the
+// entries do. Eviction drops whole filters, a quarter of the table's at a
+// time, in the map's random iteration order; an evicted key is rebuilt by
+// a scan at its next Get. So that a budget too small for the working set
+// does not turn every Get into a scan, a table stops building filters
+// while the entries it scanned to build them exceed four times the reads
+// its filters answered plus 4096 (it resumes when its remaining filters
+// have answered enough reads).
+
+// memberFilter is the filter of one key's entries.
+type memberFilter struct {
+	words  []uint64
+	n      int  // user keys added (at least the entries; overwrites count twice)
+	tooBig bool // the key is not filtered: Gets read the store
+}
+
+// filterHash is the hash of an encoded user key that filters store.
+func filterHash(seed maphash.Seed, uk []byte) uint64 { return maphash.Bytes(seed, uk) }
+
+// capacity is the number of members the filter takes before it must be
+// rebuilt (16 bits each).
+func (f *memberFilter) capacity() int { return len(f.words) * 4 }
+
+func (f *memberFilter) add(h uint64) {
+	f.words[(h>>32)&uint64(len(f.words)-1)] |= filterMask(h)
+	f.n++
+}
+
+func (f *memberFilter) mayContain(h uint64) bool {
+	m := filterMask(h)
+	return f.words[(h>>32)&uint64(len(f.words)-1)]&m == m
+}
+
+// filterMask is the four bits of h within its word.
+func filterMask(h uint64) uint64 {
+	return 1<<(h&63) | 1<<((h>>6)&63) | 1<<((h>>12)&63) | 1<<((h>>18)&63)
+}
+
+// newMemberFilter returns an empty filter for n members.
+func newMemberFilter(n int) *memberFilter {
+	words := max((n+3)/4, 1)
+	return &memberFilter{words: make([]uint64, 1<<bits.Len(uint(words-1)))}
+}
+
+// filterOverhead approximates a filter's bytes beyond its words and its
+// key (map slot, string header, the struct).
+const filterOverhead = 96
+
+func (f *memberFilter) size(prefix int) int64 {
+	return int64(8*len(f.words)+prefix) + filterOverhead
+}
+
+// keyFilters holds the membership filters of one map table, by the store
+// prefix of the key (KVPrefix ++ encoded key).
+type keyFilters struct {
+	budget  *CacheBudget
+	seed    maphash.Seed
+	m       map[string]*memberFilter
+	bytes   int64
+	lastKey []byte // the key of last: Gets and Puts of one record hit it
+	last    *memberFilter
+	// Thrash guard: entries scanned to build filters, reads answered by
+	// them.
+	scanned, saved int64
+	hbuf           []uint64
+}
+
+func newKeyFilters(kv KVStore) *keyFilters {
+	b, ok := kv.(KVCacheBudget)
+	if !ok {
+		return nil
+	}
+	bu := b.CacheBudget()
+	if bu == nil || bu.limit <= 0 {
+		return nil
+	}
+	return &keyFilters{budget: bu, seed: maphash.MakeSeed(), m: make(map[string]*memberFilter)}
+}
+
+// get returns the filter of prefix p, or nil.
+func (k *keyFilters) get(p []byte) *memberFilter {
+	if k.last != nil && bytes.Equal(k.lastKey, p) {
+		return k.last
+	}
+	f := k.m[string(p)]
+	if f != nil {
+		k.last, k.lastKey = f, append(k.lastKey[:0], p...)
+	}
+	return f
+}
+
+// mayLoad reports whether building a filter is worth a scan (the thrash
+// guard).
+func (k *keyFilters) mayLoad() bool { return k.scanned <= 4*k.saved+4096 }
+
+// build makes the filter of prefix p from the hashes of its entries and
+// keeps it if the budget allows; it returns the filter either way.
+func (k *keyFilters) build(p []byte, hashes []uint64, entries *kvCache) *memberFilter {
+	k.scanned += int64(len(hashes)) + 1
+	f := newMemberFilter(2*len(hashes) + 16)
+	if f.size(len(p)) > k.budget.limit/4 {
+		f = &memberFilter{tooBig: true, n: len(hashes)}
+	} else {
+		for _, h := range hashes {
+			f.add(h)
+		}
+	}
+	k.put(p, f, entries)
+	return f
+}
+
+// put stores f as the filter of p, making room in the budget: first the
+// table's cached entries, then its other filters down to the floor.
+func (k *keyFilters) put(p []byte, f *memberFilter, entries *kvCache) {
+	k.drop(p)
+	size := f.size(len(p))
+	if f.tooBig {
+		size = int64(len(p)) + filterOverhead
+	}
+	b := k.budget
+	for b.used+size > b.limit && entries.bytes > 0 {
+		entries.evict()
+	}
+	floor := b.limit / 16
+	for b.used+size > b.limit && k.bytes+size > floor && len(k.m) > 0 {
+		k.evict()
+	}
+	if b.used+size > b.limit && k.bytes+size > floor {
+		return // the other tables hold the budget: f serves this call only
+	}
+	k.m[string(p)] = f
+	k.bytes += size
+	b.used += size
+	k.last, k.lastKey = f, append(k.lastKey[:0], p...)
+}
+
+func (k *keyFilters) sizeOf(key string, f *memberFilter) int64 {
+	if f.tooBig {
+		return int64(len(key)) + filterOverhead
+	}
+	return f.size(len(key))
+}
+
+// drop removes the filter of p.
+func (k *keyFilters) drop(p []byte) {
+	f, ok := k.m[string(p)]
+	if !ok {
+		return
+	}
+	k.release(string(p), f)
+}
+
+func (k *keyFilters) release(key string, f *memberFilter) {
+	delete(k.m, key)
+	size := k.sizeOf(key, f)
+	k.bytes -= size
+	k.budget.used -= size
+	if k.last == f {
+		k.last, k.lastKey = nil, k.lastKey[:0]
+	}
+}
+
+// evict drops about a quarter of the filters.
+func (k *keyFilters) evict() {
+	n := len(k.m)/4 + 1
+	for key, f := range k.m {
+		if n == 0 {
+			break
+		}
+		k.release(key, f)
+		n--
+	}
+}
+
+// reset makes the filter of p empty (its map was cleared), if p has one
+// or the budget has room.
+func (k *keyFilters) reset(p []byte, entries *kvCache) {
+	k.put(p, newMemberFilter(16), entries)
+}
+
+// clear drops every filter (a key group was cleared).
+func (k *keyFilters) clear() {
+	for key, f := range k.m {
+		k.release(key, f)
+	}
+}
