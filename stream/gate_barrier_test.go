@@ -35,6 +35,7 @@ func TestGateOvertakenBarrier(t *testing.T) {
 	}{
 		{"aligned", []string{"0:B:1", "0:D:10", "1:D:20", "1:B:1", "1:D:21"}, "20 B1 10 21", true},
 		{"overtaken", []string{"0:B:1", "0:D:10", "1:B:2", "0:D:11", "0:B:2", "0:D:12"}, "10 11 B2 12", true},
+		{"overtaken twice by the replay", []string{"0:B:1", "0:D:10", "0:B:3", "0:D:11", "1:B:2", "1:D:20", "1:B:3", "1:D:21"}, "10 20 B3 11 21", true},
 		{"late old barrier dropped", []string{"0:B:2", "1:B:1", "1:D:20", "1:B:2", "0:D:10"}, "20 B2 10", true},
 		{"at least once", []string{"0:B:1", "0:D:10", "1:D:20", "1:B:1"}, "10 20 B1", false},
 	} {

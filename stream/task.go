@@ -492,6 +492,12 @@ func (g *gate[A, B]) handle(m gateMsg[A, B]) {
 		if g.aligner.Aligning() && id > g.aligner.ID() {
 			g.aligner.Abandon()
 			g.replayHeld()
+			if id < g.maxBarrier {
+				// The replay delivered a later barrier still (several
+				// checkpoints were aborted in a row): it overtook this
+				// one too.
+				return
+			}
 		}
 		if !g.aligner.Aligning() {
 			g.alignStart = time.Now()
