@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"unsafe"
 
 	"github.com/sluicehq/sluice/checkpoint"
 	"github.com/sluicehq/sluice/state"
@@ -166,7 +167,7 @@ func (o *winOp[K, T, A, O]) appendList(dst []byte, li int32) []byte {
 // winChainRestore collects what the files of chains hold, per key group,
 // until every file is read.
 type winChainRestore struct {
-	lists map[int]map[string][]byte // key group -> encoded key -> encoded list
+	lists map[int]map[string][]byte // key group -> encoded key (aliasing a section) -> encoded list
 	wm    map[int]int64
 }
 
@@ -192,10 +193,13 @@ func (o *winOp[K, T, A, O]) readChain(chk *chkRun, path string, r state.KeyGroup
 					c.lists[kg] = m
 				}
 				return state.WalkChangeBody(body, func() { clear(m) }, func(del bool, k, v []byte) error {
+					// Key and value alias the section's own buffer (read
+					// for this file, never changed): no copy per entry.
+					ks := unsafe.String(unsafe.SliceData(k), len(k))
 					if del {
-						delete(m, string(k))
+						delete(m, ks)
 					} else {
-						m[string(k)] = v // aliases the section's own buffer
+						m[ks] = v
 					}
 					return nil
 				})
@@ -216,7 +220,7 @@ func (o *winOp[K, T, A, O]) finishChain(c *winChainRestore) error {
 	slices.Sort(kgs)
 	for _, kg := range kgs {
 		for kb, v := range c.lists[kg] {
-			k, n, err := o.codecs.key.Decode([]byte(kb))
+			k, n, err := o.codecs.key.Decode(unsafe.Slice(unsafe.StringData(kb), len(kb)))
 			if err != nil || n != len(kb) {
 				return fmt.Errorf("key group %d: window key: %w", kg, corruptOrErr(err))
 			}
