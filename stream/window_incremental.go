@@ -174,39 +174,42 @@ type winChainRestore struct {
 // readChain applies chain file path to c (files of one chain come in
 // order).
 func (o *winOp[K, T, A, O]) readChain(chk *chkRun, path string, r state.KeyGroupRange, c *winChainRestore) error {
-	return readChainFile(chk, path, r, func(kg int, tables []byte) error {
-		return state.WalkChanges(tables, func(name string, body []byte) error {
-			switch name {
-			case watermarkTable:
-				return state.WalkChangeBody(body, func() {}, func(del bool, _, v []byte) error {
-					wm, n := binary.Varint(v)
-					if del || n <= 0 || n != len(v) {
-						return fmt.Errorf("%w: window watermark", checkpoint.ErrCorrupt)
-					}
-					c.wm[kg] = wm
-					return nil
-				})
-			case windowsTable:
-				m := c.lists[kg]
-				if m == nil {
-					m = map[string][]byte{}
-					c.lists[kg] = m
+	return readChainFile(chk, path, r, c.apply)
+}
+
+// apply folds the tables of one chain section of key group kg into c.
+func (c *winChainRestore) apply(kg int, tables []byte) error {
+	return state.WalkChanges(tables, func(name string, body []byte) error {
+		switch name {
+		case watermarkTable:
+			return state.WalkChangeBody(body, func() {}, func(del bool, _, v []byte) error {
+				wm, n := binary.Varint(v)
+				if del || n <= 0 || n != len(v) {
+					return fmt.Errorf("%w: window watermark", checkpoint.ErrCorrupt)
 				}
-				return state.WalkChangeBody(body, func() { clear(m) }, func(del bool, k, v []byte) error {
-					// Key and value alias the section's own buffer (read
-					// for this file, never changed): no copy per entry.
-					ks := unsafe.String(unsafe.SliceData(k), len(k))
-					if del {
-						delete(m, ks)
-					} else {
-						m[ks] = v
-					}
-					return nil
-				})
-			default:
-				return fmt.Errorf("%w: unknown table %q in a window chain section", checkpoint.ErrCorrupt, name)
+				c.wm[kg] = wm
+				return nil
+			})
+		case windowsTable:
+			m := c.lists[kg]
+			if m == nil {
+				m = map[string][]byte{}
+				c.lists[kg] = m
 			}
-		})
+			return state.WalkChangeBody(body, func() { clear(m) }, func(del bool, k, v []byte) error {
+				// Key and value alias the section's own buffer (read for
+				// this file, never changed): no copy per entry.
+				ks := unsafe.String(unsafe.SliceData(k), len(k))
+				if del {
+					delete(m, ks)
+				} else {
+					m[ks] = v
+				}
+				return nil
+			})
+		default:
+			return fmt.Errorf("%w: unknown table %q in a window chain section", checkpoint.ErrCorrupt, name)
+		}
 	})
 }
 
