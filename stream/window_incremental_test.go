@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -88,4 +89,72 @@ func TestWindowRestoresV1Checkpoint(t *testing.T) {
 			sameResults(t, st.results(), want)
 		})
 	}
+}
+
+// TestWindowCheckpointOtherBackendRefused: window state that the memory
+// backend checkpointed (a chain, or a .window file of the previous
+// format) is refused by a job on Pebble with an error naming the backend
+// to use, instead of starting with empty windows.
+func TestWindowCheckpointOtherBackendRefused(t *testing.T) {
+	data := genEvents(9, 2, 400, 10)
+	dir := t.TempDir()
+	limit := &atomic.Int64{}
+	limit.Store(200)
+	parked := &atomic.Int64{}
+	env := New(WithParallelism(2), WithBatchSize(8), WithMaxParallelism(16),
+		WithCheckpointing(dir, time.Hour), WithCheckpointTimeout(time.Minute), WithLogger(quietLog()))
+	buildAgg(env, &pacedSource{data: data, chunk: 8, limit: limit, parked: parked}, func(e cev) cev { return e }, newTxStore())
+	job, err := env.Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for parked.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("sources did not reach the cut")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	chain, err := job.StopWithSavepoint(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := job.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if len(chainFilesOf(t, chain)) == 0 {
+		t.Fatalf("savepoint %s holds no chain file", chain)
+	}
+	legacy := t.TempDir()
+	if err := os.CopyFS(legacy, os.DirFS(filepath.Join("testdata", "window-v1", "tumbling"))); err != nil {
+		t.Fatal(err)
+	}
+	for _, from := range []string{chain, filepath.Join(legacy, "chk-00000000000000000001")} {
+		st := newTxStore()
+		st.runs.Store(2)
+		env := New(pebbleOpt(t), WithParallelism(2), WithBatchSize(8), WithMaxParallelism(16),
+			WithCheckpointing(t.TempDir(), time.Hour), WithRestoreFrom(from), WithLogger(quietLog()))
+		buildAgg(env, &pacedSource{data: data, chunk: 8}, func(e cev) cev { return e }, st)
+		err := env.Execute(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "restore it with the memory state backend") {
+			t.Fatalf("restore of %s on Pebble: %v", from, err)
+		}
+	}
+}
+
+// chainFilesOf returns the chain files that checkpoint directory path
+// names.
+func chainFilesOf(t *testing.T, path string) []string {
+	t.Helper()
+	c, err := checkpoint.LoadDir(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, f := range c.Manifest.Files {
+		if isChainFile(f.Path) {
+			out = append(out, f.Path)
+		}
+	}
+	return out
 }
