@@ -45,6 +45,12 @@ func newWinCodecs[K comparable, A any]() (*winCodecs[K, A], error) {
 // snapshot encodes the windows changed since the previous snapshot and
 // writes them asynchronously into checkpoint id, then acknowledges it.
 func (o *winOp[K, T, A, O]) snapshot(chk *chkRun, id uint64) {
+	if o.inc == nil {
+		// Not reached: windowOp sets up incremental snapshots whenever
+		// checkpointing is on.
+		chk.decline(id, checkpoint.TaskID{Operator: opKey(o.node), Subtask: o.sub}, fmt.Errorf("window operator %q has no snapshot state", o.node.name))
+		return
+	}
 	o.snapshotIncremental(chk, id)
 }
 
