@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"unsafe"
 
 	"github.com/sluicehq/sluice/state/codec"
 )
@@ -243,10 +244,13 @@ func MergeChanges(dst []byte, sections ...[]byte) ([]byte, error) {
 				tables[name] = t
 			}
 			return walkBody(body, func() { clear(t.entries) }, func(e changeEntry) error {
+				// The keys alias the sections, which outlive the merge and
+				// are not changed during it: no copy per key.
+				k := unsafe.String(unsafe.SliceData(e.key), len(e.key))
 				if e.del {
-					delete(t.entries, string(e.key))
+					delete(t.entries, k)
 				} else {
-					t.entries[string(e.key)] = e.value
+					t.entries[k] = e.value
 				}
 				return nil
 			})
@@ -265,7 +269,12 @@ func MergeChanges(dst []byte, sections ...[]byte) ([]byte, error) {
 	var body []byte
 	for _, name := range names {
 		t := tables[name]
-		body = append(body[:0], changeReset)
+		size := 16
+		for k, v := range t.entries {
+			size += len(k) + len(v) + 11
+		}
+		body = slices.Grow(body[:0], size)
+		body = append(body, changeReset)
 		body = binary.AppendUvarint(body, uint64(len(t.entries)))
 		for k, v := range t.entries {
 			body = append(body, opPut)

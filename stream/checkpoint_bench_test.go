@@ -190,7 +190,8 @@ func BenchmarkCheckpointKeyedState1M(b *testing.B) {
 			})
 			To(out, Sink[int64](SinkFunc[int64](func(context.Context, []int64) error { return nil })))
 		}
-		env := New(WithParallelism(1), WithBatchSize(1024), WithCheckpointing(dir, 50*time.Millisecond), WithLogger(quietLog()))
+		env := New(WithParallelism(1), WithBatchSize(1024), WithCheckpointing(dir, 50*time.Millisecond), WithLogger(quietLog()),
+			WithCheckpointTimeout(time.Minute)) // a loaded machine must not time out the savepoint
 		build(env, &pacedSource{data: [][]cev{data}, chunk: 1024, limit: limit, parked: parked}, nil)
 		j, err := env.Start(context.Background())
 		if err != nil {

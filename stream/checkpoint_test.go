@@ -76,7 +76,10 @@ func sortRes(r []cres) {
 		if c := strings.Compare(a.Key, b.Key); c != 0 {
 			return c
 		}
-		return int(a.Start - b.Start)
+		if a.Start != b.Start {
+			return int(a.Start - b.Start)
+		}
+		return int(a.Sum - b.Sum)
 	})
 }
 

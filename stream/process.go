@@ -244,7 +244,7 @@ func KeyedProcess[K comparable, T, R any](ks KeyedStream[K, T], newFunc func(ctx
 		if mem, ok := backend.(*state.Memory); ok && bc.job.chk != nil {
 			// Incremental snapshots (process_incremental.go).
 			mem.EnableChangeTracking()
-			o.inc = newIncSnap()
+			o.inc = newChainSnap()
 		}
 		o.ctx = &KeyedContext[K, R]{
 			keyed: state.NewKeyed[K](backend),
@@ -280,7 +280,7 @@ type keyedProcessOp[K comparable, T, R any] struct {
 	backend    state.Backend
 	restoreErr error
 	snapWG     sync.WaitGroup // see winOp.snapWG
-	inc        *incSnap       // incremental snapshots of the memory backend; nil without checkpoints
+	inc        *chainSnap     // incremental snapshots of the memory backend; nil without checkpoints
 }
 
 func (o *keyedProcessOp[K, T, R]) open() {

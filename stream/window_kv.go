@@ -576,7 +576,7 @@ func restoreWinKV(chk *chkRun, files []string, r state.KeyGroupRange, section fu
 	found := false
 	for _, path := range files {
 		switch {
-		case strings.HasSuffix(path, ".window"):
+		case strings.HasSuffix(path, ".window") || isChainFile(path):
 			return 0, false, fmt.Errorf("%s: the checkpoint holds in-memory window state; restore it with the memory state backend", path)
 		case !strings.HasSuffix(path, ".winkv"):
 			continue

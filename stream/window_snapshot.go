@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"slices"
 	"strings"
 
 	"github.com/sluicehq/sluice/checkpoint"
@@ -33,68 +32,30 @@ func newWinCodecs[K comparable, A any]() (*winCodecs[K, A], error) {
 	return &winCodecs[K, A]{key: kc, acc: ac}, nil
 }
 
-// A window operator's snapshot is a key-grouped state file
-// (checkpoint.StateWriter). Each key group's section is the operator's
-// watermark (varint) followed by its open windows:
+// A window operator on the memory backend checkpoints incrementally: a
+// chain of files holding the key's lists of windows changed since the
+// previous checkpoint (window_incremental.go, chain.go).
+//
+// Checkpoints written before that hold one key-grouped state file per
+// subtask (".window"), still restored here. Each key group's section is
+// the operator's watermark (varint) followed by its open windows:
 //
 //	key | start varint | end varint | fired byte | accumulator
-//
-// The section is encoded on the processing goroutine (a copy of the
-// state; its cost is proportional to the open windows, no I/O) and
-// written to storage on another goroutine, so processing goes on while
-// the file is written and synced.
 
-// snapshot encodes the open windows and writes them asynchronously into
-// checkpoint id, then acknowledges it.
+// snapshot encodes the windows changed since the previous snapshot and
+// writes them asynchronously into checkpoint id, then acknowledges it.
 func (o *winOp[K, T, A, O]) snapshot(chk *chkRun, id uint64) {
-	task := checkpoint.TaskID{Operator: opKey(o.node), Subtask: o.sub}
-	maxPar := chk.maxPar
-	groups := make(map[int][]byte)
-	for i := range o.slots {
-		s := &o.slots[i]
-		if !s.live {
-			continue
-		}
-		kg := state.KeyGroup(o.hash(s.key), maxPar)
-		b, ok := groups[kg]
-		if !ok {
-			b = binary.AppendVarint(b, o.wm)
-		}
-		e := o.entry(int32(i))
-		b = o.codecs.key.Append(b, s.key)
-		b = binary.AppendVarint(b, s.win.Start)
-		b = binary.AppendVarint(b, s.win.End)
-		if e.fired {
-			b = append(b, 1)
-		} else {
-			b = append(b, 0)
-		}
-		b = o.codecs.acc.Append(b, e.acc)
-		groups[kg] = b
+	if o.inc == nil {
+		// Not reached: windowOp sets up incremental snapshots whenever
+		// checkpointing is on.
+		chk.decline(id, checkpoint.TaskID{Operator: opKey(o.node), Subtask: o.sub}, fmt.Errorf("window operator %q has no snapshot state", o.node.name))
+		return
 	}
-	kgs := make([]int, 0, len(groups))
-	for kg := range groups {
-		kgs = append(kgs, kg)
-	}
-	slices.Sort(kgs)
-	chk.async.Add(1)
-	o.snapWG.Add(1)
-	go func() {
-		defer chk.async.Done()
-		defer o.snapWG.Done()
-		p := chk.pendingFor(id)
-		if p == nil {
-			return // aborted meanwhile
-		}
-		path, err := writeWindowState(p, fmt.Sprintf("op%s-%d.window", task.Operator, task.Subtask), maxPar, kgs, groups)
-		if err != nil {
-			chk.decline(id, task, err)
-			return
-		}
-		chk.ack(id, checkpoint.Ack{Task: task, Files: []string{path}})
-	}()
+	o.snapshotIncremental(chk, id)
 }
 
+// writeWindowState writes a key-grouped state file of sections by key
+// group into the checkpoint's directory.
 func writeWindowState(p checkpoint.Pending, name string, maxPar int, kgs []int, groups map[int][]byte) (string, error) {
 	w, err := p.Create(name)
 	if err != nil {
@@ -126,9 +87,19 @@ func writeWindowState(p checkpoint.Pending, name string, maxPar int, kgs []int, 
 func (o *winOp[K, T, A, O]) restore(chk *chkRun, files []string, r state.KeyGroupRange) error {
 	restoredWm := int64(math.MaxInt64)
 	found := false
+	chain := &winChainRestore{lists: map[int]map[string][]byte{}, wm: map[int]int64{}}
 	for _, path := range files {
 		if strings.HasSuffix(path, ".winkv") {
 			return fmt.Errorf("%s: the checkpoint holds window state of a state backend; restore it with the same backend (WithStateBackend, or state: {backend: pebble} in a pipeline)", path)
+		}
+		if isChainFile(path) {
+			if err := o.readChain(chk, path, r, chain); err != nil {
+				return err
+			}
+			continue
+		}
+		if !strings.HasSuffix(path, ".window") {
+			return fmt.Errorf("%s: not a window state file", path)
 		}
 		f, err := chk.restored.Open(path)
 		if err != nil {
@@ -161,6 +132,9 @@ func (o *winOp[K, T, A, O]) restore(chk *chkRun, files []string, r state.KeyGrou
 		if err != nil {
 			return err
 		}
+	}
+	if err := o.finishChain(chain); err != nil {
+		return fmt.Errorf("window chain: %w", err)
 	}
 	if found {
 		o.wm = restoredWm
@@ -195,19 +169,7 @@ func (o *winOp[K, T, A, O]) restoreSection(b []byte) (int64, error) {
 			return 0, err
 		}
 		b = b[n3:]
-		win := window.Window{Start: start, End: end}
-		li := o.keyList(k)
-		id := o.open(k, li, win)
-		e := o.entry(id)
-		e.acc = acc
-		e.fired = fired
-		s := &o.slots[id]
-		s.gen++
-		if fired {
-			o.timers.push(timerEntry{t: window.CleanupTime(win, o.lateness), slot: id, gen: s.gen, cleanup: true})
-		} else {
-			o.timers.push(timerEntry{t: win.MaxTimestamp(), slot: id, gen: s.gen})
-		}
+		o.restoreWindow(k, window.Window{Start: start, End: end}, fired, acc)
 	}
 	return wm, nil
 }

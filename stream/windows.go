@@ -9,6 +9,7 @@ import (
 	"github.com/sluicehq/sluice/checkpoint"
 
 	rt "github.com/sluicehq/sluice/internal/runtime"
+	"github.com/sluicehq/sluice/state"
 	"github.com/sluicehq/sluice/window"
 )
 
@@ -160,6 +161,11 @@ func windowOp[K comparable, T, A, O any](w WindowedStream[K, T], kind string, op
 			em: newEmitter(bc, outputOf[O](bc.outs[0])), wm: rt.MinWatermark,
 			keys: newKeyIndex[K](), hash: w.ks.hash, codecs: codecs,
 		}
+		if codecs != nil && bc.job.chk != nil {
+			// Incremental snapshots (window_incremental.go).
+			o.inc = newChainSnap()
+			o.kgr = bc.job.chk.keyGroups(n, bc.sub)
+		}
 		if f, ok := w.assigner.(window.Fixed); ok && o.gap == 0 {
 			o.fixed = true
 			o.size, o.slide, o.offset = f.Span()
@@ -168,6 +174,7 @@ func windowOp[K comparable, T, A, O any](w WindowedStream[K, T], kind string, op
 			if err := o.restore(chk, chk.stateFiles(n), chk.keyGroups(n, bc.sub)); err != nil {
 				o.restoreErr = fmt.Errorf("restore: %w", err)
 			}
+			o.clearDirty() // the first snapshot after a restore is a base
 		}
 		if latePort >= 0 {
 			o.late = newEmitter(bc, outputOf[T](bc.outs[latePort]))
@@ -259,6 +266,16 @@ type winOp[K comparable, T, A, O any] struct {
 	hash       func(K) uint64
 	codecs     *winCodecs[K, A]
 	restoreErr error
+	// Incremental snapshots (window_incremental.go), with checkpointing
+	// only: inc is nil without. A list whose windows changed since the
+	// last snapshot is dirty; listKey names each list's key; deadKeys
+	// are keys dropped by sweepKeys while their list was dirty.
+	inc        *chainSnap
+	kgr        state.KeyGroupRange
+	dirty      []bool
+	dirtyLists []int32
+	listKey    []K
+	deadKeys   []K
 	// snapWG counts this subtask's snapshot writers: its end waits for
 	// them, so that its acknowledgement precedes its "finished".
 	snapWG sync.WaitGroup
@@ -278,6 +295,14 @@ func (o *winOp[K, T, A, O]) keyList(k K) int32 {
 		li = int32(len(o.lists) - 1)
 	}
 	o.keys.put(k, li)
+	if o.inc != nil {
+		if int(li) < len(o.listKey) {
+			o.listKey[li] = k
+		} else {
+			o.listKey = append(o.listKey, k)
+			o.dirty = append(o.dirty, false)
+		}
+	}
 	return li
 }
 
@@ -297,6 +322,7 @@ func (o *winOp[K, T, A, O]) open(k K, li int32, w window.Window) int32 {
 		o.stale[li] = false
 	}
 	o.lists[li] = append(o.lists[li], kwin[A]{start: w.Start, id: id, acc: o.init()})
+	o.touch(li)
 	return id
 }
 
@@ -325,6 +351,7 @@ func (o *winOp[K, T, A, O]) release(id int32) {
 		}
 	}
 	o.lists[li] = l
+	o.touch(li)
 	if o.releases++; o.releases > 4*o.keys.len() && o.releases > 4096 {
 		o.sweepKeys()
 	}
@@ -341,13 +368,16 @@ func (o *winOp[K, T, A, O]) sweepKeys() {
 	if n := len(o.lists); len(o.stale) < n {
 		o.stale = append(o.stale, make([]bool, n-len(o.stale))...)
 	}
-	o.keys.removeIf(func(_ K, li int32) bool {
+	o.keys.removeIf(func(k K, li int32) bool {
 		if len(o.lists[li]) > 0 {
 			return false
 		}
 		if o.stale[li] {
 			o.stale[li] = false
 			o.freeLists = append(o.freeLists, li)
+			if o.inc != nil && o.dirty[li] {
+				o.deadKeys = append(o.deadKeys, k)
+			}
 			return true
 		}
 		o.stale[li] = true
@@ -361,6 +391,7 @@ func (o *winOp[K, T, A, O]) sweepKeys() {
 func (o *winOp[K, T, A, O]) schedule(id int32) {
 	s := &o.slots[id]
 	s.gen++
+	o.touch(s.list)
 	e := o.entry(id)
 	mt := s.win.MaxTimestamp()
 	if mt > o.wm {
@@ -466,6 +497,7 @@ func (o *winOp[K, T, A, O]) addFixed(v T, t int64, k K, li int32) {
 	if li < 0 {
 		li = o.keyList(k)
 	}
+	o.touch(li)
 	// One pass over the key's open windows updates those that contain t
 	// (every open window of a fixed assigner starts on the grid, so its
 	// start alone says whether it does) and are not late.
@@ -529,6 +561,7 @@ func (o *winOp[K, T, A, O]) addAssigned(v T, t int64) {
 // addTo adds v to window w of key k (list li), opening the window if it
 // is not open yet.
 func (o *winOp[K, T, A, O]) addTo(k K, li int32, w window.Window, v T) {
+	o.touch(li)
 	l := o.lists[li]
 	for j := range l {
 		if l[j].start == w.Start {
@@ -587,6 +620,7 @@ func (o *winOp[K, T, A, O]) addSession(v T, t int64) {
 		o.openWith(k, li, nw, v)
 		return
 	}
+	o.touch(li)
 	target := hits[0]
 	for _, h := range hits[1:] {
 		acc := o.entry(h).acc
@@ -653,6 +687,7 @@ func (o *winOp[K, T, A, O]) due(te timerEntry, t int64) {
 		return
 	}
 	e.fired = true
+	o.touch(s.list)
 	s.gen++
 	o.timers.push(timerEntry{t: ct, slot: te.slot, gen: s.gen, cleanup: true})
 }

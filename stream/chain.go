@@ -1,0 +1,394 @@
+package stream
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sluicehq/sluice/checkpoint"
+	"github.com/sluicehq/sluice/state"
+	"github.com/sluicehq/sluice/state/codec"
+)
+
+// Chains of incremental snapshot files, shared by the operators that keep
+// their state in memory: KeyedProcess on the memory backend
+// (process_incremental.go) and the window operator (window_incremental.go).
+// Design: docs/checkpoints.md, "Incremental snapshots of in-memory state".
+//
+// A subtask's checkpointed state is a chain of key-grouped state files in
+// the storage's shared area: a base (".kbase", every entry) and increments
+// (".kdelta", the entries written or deleted since the previous file),
+// each checkpoint naming the whole chain in its manifest, so that
+// retention keeps every file a retained checkpoint needs, as it does for
+// Pebble's sstables. A section of a chain file is, per key group:
+//
+//	tables bytes   a state.Memory change section (name | change body per
+//	               table; operators add pseudo-tables whose names start
+//	               with "\x00": timers, windows, the watermark)
+//	reserved byte  0 (1, timer lists, is refused)
+//
+// At the barrier the task goroutine encodes only the changed entries into
+// memory (the operator's part) and calls submit; a writer goroutine writes
+// and fsyncs the file and acknowledges the checkpoint when it is durable.
+// The writers of one subtask run one after another, in checkpoint order.
+// When the increments since the base outweigh the base, or the chain
+// reaches maxChain files, the writer folds the chain and the new changes
+// into a new base (the "compaction", off the task goroutine, without the
+// operator's codecs: state.MergeChanges matches entries by their encoded
+// keys); when more than half of the entries changed, the operator encodes
+// a new base at once (needFull).
+//
+// A writer that fails, or a checkpoint aborted before its writer ran,
+// loses the changes it carried: the chain is marked broken and the next
+// snapshot is a full base.
+//
+// Restore reads every file of the chain in order (readChainFile) and
+// hands the operator each owned key group's tables, which it applies:
+// a base resets the key group, puts overwrite, deletions remove.
+
+// maxChain bounds the files of a chain (base included).
+const maxChain = 32
+
+// chainSnap is the incremental snapshot state of one operator subtask.
+type chainSnap struct {
+	nonce string
+	// Task goroutine.
+	seq     int
+	hasBase bool
+	prev    chan struct{}
+	// broken is set by a writer that lost changes: the next snapshot must
+	// be full.
+	broken atomic.Bool
+
+	// Writers (one at a time, in order).
+	chain     []chainFile
+	chainOK   bool
+	baseSize  int64
+	deltaSize int64
+	compacted int // compactions so far (tests)
+}
+
+type chainFile struct {
+	name string // in the shared area
+	path string // as manifests name it
+	size int64
+}
+
+func newChainSnap() *chainSnap {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return &chainSnap{nonce: hex.EncodeToString(b[:])}
+}
+
+// needFull reports, on the task goroutine at a barrier, whether the
+// snapshot must be a base: there is none yet, a writer lost an
+// increment, or more than half of the total entries changed (an
+// increment would be as large as a base).
+func (c *chainSnap) needFull(changed, total int) bool {
+	full := !c.hasBase
+	if c.broken.Swap(false) {
+		full = true
+	}
+	if !full && changed > 0 && 2*changed > total {
+		full = true
+	}
+	return full
+}
+
+// encodeFailed records that the operator could not encode a snapshot:
+// its changes are lost, so the next one must be a base.
+func (c *chainSnap) encodeFailed() { c.hasBase = false }
+
+// chainSection wraps the tables of one key group into a chain section.
+func chainSection(tables []byte) []byte {
+	b := codec.AppendBytes(make([]byte, 0, len(tables)+8), tables)
+	return append(b, 0)
+}
+
+// submit hands the encoded sections of checkpoint id (chainSection per
+// key group; a base when full) to a writer goroutine, which writes them
+// into the shared area after the writers of earlier checkpoints and
+// acknowledges (or declines) for task. wg counts the writer for the
+// subtask's end.
+func (c *chainSnap) submit(chk *chkRun, id uint64, task checkpoint.TaskID, full bool, groups map[int][]byte, wg *sync.WaitGroup) {
+	c.hasBase = true
+	kgs := make([]int, 0, len(groups))
+	var size int64
+	for kg, b := range groups {
+		kgs = append(kgs, kg)
+		size += int64(len(b))
+	}
+	slices.Sort(kgs)
+	seq := c.seq
+	c.seq++
+	prev := c.prev
+	done := make(chan struct{})
+	c.prev = done
+	maxPar := chk.maxPar
+	chk.async.Add(1)
+	wg.Add(1)
+	go func() {
+		defer chk.async.Done()
+		defer wg.Done()
+		defer close(done)
+		if prev != nil {
+			<-prev
+		}
+		p := chk.pendingFor(id)
+		if p == nil {
+			// Aborted meanwhile: the changes are not recorded anywhere.
+			c.chainOK = false
+			c.broken.Store(true)
+			return
+		}
+		prefix := fmt.Sprintf("op%s-%d-%s-%06d", task.Operator, task.Subtask, c.nonce, seq)
+		files, err := c.write(chk, p, prefix, maxPar, full, kgs, groups, size)
+		if err != nil {
+			c.chainOK = false
+			c.broken.Store(true)
+			chk.decline(id, task, fmt.Errorf("incremental snapshot: %w", err))
+			return
+		}
+		chk.ack(id, checkpoint.Ack{Task: task, Files: files})
+	}()
+}
+
+// write stores one snapshot of the chain and returns the files the
+// checkpoint names: the chain, oldest first.
+func (c *chainSnap) write(chk *chkRun, p checkpoint.Pending, prefix string, maxPar int, full bool, kgs []int, groups map[int][]byte, size int64) ([]string, error) {
+	sc, ok := p.(checkpoint.SharedCreator)
+	if !ok {
+		return nil, fmt.Errorf("checkpoint storage %T cannot write shared files", p)
+	}
+	if full {
+		f, err := writeChainFile(sc, prefix+".kbase", maxPar, kgs, func(kg int) ([]byte, error) { return groups[kg], nil })
+		if err != nil {
+			return nil, err
+		}
+		c.chain, c.chainOK = []chainFile{f}, true
+		c.baseSize, c.deltaSize = f.size, 0
+		return []string{f.path}, nil
+	}
+	if !c.chainOK {
+		return nil, errors.New("an earlier increment of the chain was not written; the next checkpoint writes a full snapshot")
+	}
+	for _, f := range c.chain {
+		if _, ok := p.Shared(f.name); !ok {
+			return nil, fmt.Errorf("file %s of the increment chain is gone from the shared area", f.name)
+		}
+	}
+	if len(c.chain)+1 >= maxChain || c.deltaSize+size > c.baseSize {
+		f, err := c.compact(chk, sc, prefix+".kbase", maxPar, kgs, groups)
+		if err != nil {
+			return nil, err
+		}
+		c.chain = []chainFile{f}
+		c.baseSize, c.deltaSize = f.size, 0
+		c.compacted++
+		return []string{f.path}, nil
+	}
+	f, err := writeChainFile(sc, prefix+".kdelta", maxPar, kgs, func(kg int) ([]byte, error) { return groups[kg], nil })
+	if err != nil {
+		return nil, err
+	}
+	c.chain = append(c.chain, f)
+	c.deltaSize += f.size
+	out := make([]string, len(c.chain))
+	for i, cf := range c.chain {
+		out[i] = cf.path
+	}
+	return out, nil
+}
+
+// compact folds the chain and the new sections into a new base, one key
+// group at a time.
+func (c *chainSnap) compact(chk *chkRun, sc checkpoint.SharedCreator, name string, maxPar int, kgs []int, groups map[int][]byte) (chainFile, error) {
+	var readers []*checkpoint.StateReader
+	for _, cf := range c.chain {
+		f, err := chk.store.Open(cf.path)
+		if err != nil {
+			return chainFile{}, err
+		}
+		defer f.Close()
+		sr, err := checkpoint.NewStateReader(f, f.Size())
+		if err != nil {
+			return chainFile{}, fmt.Errorf("%s: %w", cf.path, err)
+		}
+		readers = append(readers, sr)
+	}
+	all := map[int]bool{}
+	for _, kg := range kgs {
+		all[kg] = true
+	}
+	for _, sr := range readers {
+		for _, kg := range sr.KeyGroups() {
+			all[kg] = true
+		}
+	}
+	merged := make([]int, 0, len(all))
+	for kg := range all {
+		merged = append(merged, kg)
+	}
+	slices.Sort(merged)
+	return writeChainFile(sc, name, maxPar, merged, func(kg int) ([]byte, error) {
+		var secs [][]byte
+		for i, sr := range readers {
+			sec, ok := sr.KeyGroup(kg)
+			if !ok {
+				continue
+			}
+			b, err := io.ReadAll(sec)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", c.chain[i].path, err)
+			}
+			secs = append(secs, b)
+		}
+		if b, ok := groups[kg]; ok {
+			secs = append(secs, b)
+		}
+		return mergeChainSections(secs)
+	})
+}
+
+// mergeChainSections folds the sections of one key group, oldest first,
+// into one base section (nil when nothing is left).
+func mergeChainSections(secs [][]byte) ([]byte, error) {
+	tables := make([][]byte, 0, len(secs))
+	var timers []byte
+	for _, s := range secs {
+		t, rest, err := splitChainSection(s)
+		if err != nil {
+			return nil, err
+		}
+		tables = append(tables, t)
+		if rest[0] == 1 {
+			timers = rest
+		}
+	}
+	t, err := state.MergeChanges(nil, tables...)
+	if err != nil {
+		return nil, err
+	}
+	hasTimers := len(timers) > 0 && !emptyTimers(timers[1:])
+	if len(t) == 0 && !hasTimers {
+		return nil, nil
+	}
+	out := codec.AppendBytes(make([]byte, 0, len(t)+len(timers)+8), t)
+	if !hasTimers {
+		return append(out, 0), nil
+	}
+	return append(out, timers...), nil
+}
+
+// emptyTimers reports whether timer lists are two zero counts.
+func emptyTimers(b []byte) bool { return len(b) == 2 && b[0] == 0 && b[1] == 0 }
+
+// splitChainSection splits a chain section into its tables part and the
+// rest (the timers flag and lists).
+func splitChainSection(s []byte) ([]byte, []byte, error) {
+	t, n, err := codec.DecodeBytes(s)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: chain section tables: %v", checkpoint.ErrCorrupt, err)
+	}
+	rest := s[n:]
+	if len(rest) < 1 || rest[0] > 1 {
+		return nil, nil, fmt.Errorf("%w: chain section timers flag", checkpoint.ErrCorrupt)
+	}
+	return t, rest, nil
+}
+
+// writeChainFile writes a key-grouped file into the shared area; a key
+// group whose section is empty is left out.
+func writeChainFile(sc checkpoint.SharedCreator, name string, maxPar int, kgs []int, section func(kg int) ([]byte, error)) (chainFile, error) {
+	w, err := sc.CreateShared(name)
+	if err != nil {
+		return chainFile{}, err
+	}
+	cw := &countWriter{w: w}
+	sw := checkpoint.NewStateWriter(cw, maxPar)
+	fail := func(err error) (chainFile, error) {
+		w.Close()
+		return chainFile{}, err
+	}
+	for _, kg := range kgs {
+		b, err := section(kg)
+		if err != nil {
+			return fail(err)
+		}
+		if len(b) == 0 {
+			continue
+		}
+		sec, err := sw.KeyGroup(kg)
+		if err == nil {
+			_, err = sec.Write(b)
+		}
+		if err != nil {
+			return fail(err)
+		}
+	}
+	if err := sw.Close(); err != nil {
+		return fail(err)
+	}
+	if err := w.Close(); err != nil {
+		return chainFile{}, err
+	}
+	return chainFile{name: name, path: w.Path(), size: cw.n}, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+// isChainFile reports whether path is a file of an increment chain.
+func isChainFile(path string) bool {
+	n := len(path)
+	return n > 6 && (path[n-6:] == ".kbase" || (n > 7 && path[n-7:] == ".kdelta"))
+}
+
+// readChainFile is the restore loop of every chain: it calls fn with the
+// tables of each section of chain file path whose key group r holds, in
+// key-group order. Files of one chain must be read oldest first.
+func readChainFile(chk *chkRun, path string, r state.KeyGroupRange, fn func(kg int, tables []byte) error) error {
+	f, err := chk.restored.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sr, err := checkpoint.NewStateReader(f, f.Size())
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	for _, kg := range sr.KeyGroups() {
+		if !r.Contains(kg) {
+			continue
+		}
+		sec, _ := sr.KeyGroup(kg)
+		b, err := io.ReadAll(sec)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		t, rest, err := splitChainSection(b)
+		if err != nil {
+			return fmt.Errorf("%s key group %d: %w", path, kg, err)
+		}
+		if rest[0] == 1 {
+			return fmt.Errorf("%s key group %d: %w: timer lists in a chain section", path, kg, checkpoint.ErrCorrupt)
+		}
+		if err := fn(kg, t); err != nil {
+			return fmt.Errorf("%s key group %d: %w", path, kg, err)
+		}
+	}
+	return nil
+}
