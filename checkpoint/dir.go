@@ -373,7 +373,7 @@ type dirPending struct {
 func (p *dirPending) ID() ID { return p.id }
 
 func (p *dirPending) Create(name string) (FileWriter, error) {
-	if name == manifestName || name == "" || strings.ContainsAny(name, `/\`) || name == "." || name == ".." {
+	if name == manifestName || !validName(name) {
 		return nil, fmt.Errorf("checkpoint %d: bad file name %q", p.id, name)
 	}
 	f, err := os.OpenFile(filepath.Join(p.dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
@@ -398,7 +398,7 @@ func (p *dirPending) Shared(name string) (FileInfo, bool) {
 }
 
 func (p *dirPending) PutShared(name, localPath string) (FileInfo, error) {
-	if name == "" || strings.ContainsAny(name, `/\`) || name == "." || name == ".." {
+	if !validName(name) {
 		return FileInfo{}, fmt.Errorf("checkpoint %d: bad shared file name %q", p.id, name)
 	}
 	dst := filepath.Join(p.d.root, sharedDir, name)
@@ -429,7 +429,7 @@ func (p *dirPending) PutShared(name, localPath string) (FileInfo, error) {
 // temporary name and renamed into shared/ by Close, after its fsync, so
 // that shared/ never holds a partial file under a real name.
 func (p *dirPending) CreateShared(name string) (FileWriter, error) {
-	if name == "" || strings.ContainsAny(name, `/\`) || name == "." || name == ".." || strings.HasSuffix(name, ".tmp") {
+	if !validName(name) || strings.HasSuffix(name, ".tmp") {
 		return nil, fmt.Errorf("checkpoint %d: bad shared file name %q", p.id, name)
 	}
 	dst := filepath.Join(p.d.root, sharedDir, name)

@@ -361,6 +361,24 @@ func isChainFile(path string) bool {
 // tables of each section of chain file path whose key group r holds, in
 // key-group order. Files of one chain must be read oldest first.
 func readChainFile(chk *chkRun, path string, r state.KeyGroupRange, fn func(kg int, tables []byte) error) error {
+	return readKeyGroups(chk, path, r, func(kg int, b []byte) error {
+		t, rest, err := splitChainSection(b)
+		if err != nil {
+			return err
+		}
+		if rest[0] == 1 {
+			return fmt.Errorf("%w: timer lists in a chain section", checkpoint.ErrCorrupt)
+		}
+		return fn(kg, t)
+	})
+}
+
+// readKeyGroups reads the key-grouped state file path of the restored
+// checkpoint and calls fn with each section whose key group r holds, in
+// key-group order; fn's errors come back naming the file and key group.
+// Every restore of key-grouped state (keyed process, windows, chains)
+// reads through it.
+func readKeyGroups(chk *chkRun, path string, r state.KeyGroupRange, fn func(kg int, section []byte) error) error {
 	f, err := chk.restored.Open(path)
 	if err != nil {
 		return err
@@ -379,14 +397,7 @@ func readChainFile(chk *chkRun, path string, r state.KeyGroupRange, fn func(kg i
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
-		t, rest, err := splitChainSection(b)
-		if err != nil {
-			return fmt.Errorf("%s key group %d: %w", path, kg, err)
-		}
-		if rest[0] == 1 {
-			return fmt.Errorf("%s key group %d: %w: timer lists in a chain section", path, kg, checkpoint.ErrCorrupt)
-		}
-		if err := fn(kg, t); err != nil {
+		if err := fn(kg, b); err != nil {
 			return fmt.Errorf("%s key group %d: %w", path, kg, err)
 		}
 	}

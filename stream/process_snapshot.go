@@ -3,7 +3,6 @@ package stream
 import (
 	"encoding/binary"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 
@@ -121,32 +120,7 @@ func (o *keyedProcessOp[K, T, R]) restore(chk *chkRun, files []string) error {
 		if !strings.HasSuffix(path, ".keyed") {
 			continue // files of a FileSnapshotter backend
 		}
-		f, err := chk.restored.Open(path)
-		if err != nil {
-			return err
-		}
-		err = func() error {
-			defer f.Close()
-			sr, err := checkpoint.NewStateReader(f, f.Size())
-			if err != nil {
-				return fmt.Errorf("%s: %w", path, err)
-			}
-			for _, kg := range sr.KeyGroups() {
-				if !r.Contains(kg) {
-					continue
-				}
-				sec, _ := sr.KeyGroup(kg)
-				b, err := io.ReadAll(sec)
-				if err != nil {
-					return fmt.Errorf("%s: %w", path, err)
-				}
-				if err := o.restoreSection(kc, kg, b); err != nil {
-					return fmt.Errorf("%s key group %d: %w", path, kg, err)
-				}
-			}
-			return nil
-		}()
-		if err != nil {
+		if err := readKeyGroups(chk, path, r, func(kg int, b []byte) error { return o.restoreSection(kc, kg, b) }); err != nil {
 			return err
 		}
 	}

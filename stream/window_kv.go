@@ -4,7 +4,6 @@ import (
 	"container/heap"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"math"
 	"strings"
 	"sync"
@@ -581,34 +580,15 @@ func restoreWinKV(chk *chkRun, files []string, r state.KeyGroupRange, section fu
 		case !strings.HasSuffix(path, ".winkv"):
 			continue
 		}
-		f, err := chk.restored.Open(path)
-		if err != nil {
-			return 0, false, err
-		}
-		err = func() error {
-			defer f.Close()
-			sr, err := checkpoint.NewStateReader(f, f.Size())
+		err := readKeyGroups(chk, path, r, func(kg int, b []byte) error {
+			wm, err := section(kg, b)
 			if err != nil {
-				return fmt.Errorf("%s: %w", path, err)
+				return err
 			}
-			for _, kg := range sr.KeyGroups() {
-				if !r.Contains(kg) {
-					continue
-				}
-				sec, _ := sr.KeyGroup(kg)
-				b, err := io.ReadAll(sec)
-				if err != nil {
-					return fmt.Errorf("%s: %w", path, err)
-				}
-				wm, err := section(kg, b)
-				if err != nil {
-					return fmt.Errorf("%s key group %d: %w", path, kg, err)
-				}
-				found = true
-				restoredWm = min(restoredWm, wm)
-			}
+			found = true
+			restoredWm = min(restoredWm, wm)
 			return nil
-		}()
+		})
 		if err != nil {
 			return 0, false, err
 		}

@@ -3,7 +3,6 @@ package stream
 import (
 	"encoding/binary"
 	"fmt"
-	"io"
 	"math"
 	"strings"
 
@@ -101,34 +100,15 @@ func (o *winOp[K, T, A, O]) restore(chk *chkRun, files []string, r state.KeyGrou
 		if !strings.HasSuffix(path, ".window") {
 			return fmt.Errorf("%s: not a window state file", path)
 		}
-		f, err := chk.restored.Open(path)
-		if err != nil {
-			return err
-		}
-		err = func() error {
-			defer f.Close()
-			sr, err := checkpoint.NewStateReader(f, f.Size())
+		err := readKeyGroups(chk, path, r, func(kg int, b []byte) error {
+			wm, err := o.restoreSection(b)
 			if err != nil {
-				return fmt.Errorf("%s: %w", path, err)
+				return err
 			}
-			for _, kg := range sr.KeyGroups() {
-				if !r.Contains(kg) {
-					continue
-				}
-				sec, _ := sr.KeyGroup(kg)
-				b, err := io.ReadAll(sec)
-				if err != nil {
-					return fmt.Errorf("%s: %w", path, err)
-				}
-				wm, err := o.restoreSection(b)
-				if err != nil {
-					return fmt.Errorf("%s key group %d: %w", path, kg, err)
-				}
-				found = true
-				restoredWm = min(restoredWm, wm)
-			}
+			found = true
+			restoredWm = min(restoredWm, wm)
 			return nil
-		}()
+		})
 		if err != nil {
 			return err
 		}
