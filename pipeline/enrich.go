@@ -14,10 +14,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/yaml.v3"
 
+	"github.com/sluicehq/sluice/internal/ttlcache"
 	"github.com/sluicehq/sluice/row"
 	"github.com/sluicehq/sluice/state/codec"
 	"github.com/sluicehq/sluice/stream"
@@ -265,7 +265,7 @@ type enrichRun struct {
 	headers []enrichHeader
 	method  string
 	client  *http.Client
-	cache   *expirable.LRU[string, string]
+	cache   *ttlcache.Cache[string]
 	hits    atomic.Int64
 	misses  atomic.Int64
 	// record encodes the whole row as the body (no body: given, not GET).
@@ -568,7 +568,11 @@ func buildEnrich(ctx context.Context, rows stream.Stream[row.Row], st stage, dl 
 		IdleConnTimeout:     90 * time.Second,
 	}}
 	if h.CacheSize > 0 {
-		x.cache = expirable.NewLRU[string, string](h.CacheSize, nil, h.CacheTTL)
+		c, err := ttlcache.New[string](h.CacheSize, h.CacheTTL, nil)
+		if err != nil {
+			return rows, h.Pos.errorf("cache: %v", err)
+		}
+		x.cache = c
 	}
 	pj.enrich = append(pj.enrich, x)
 	opts := []stream.OpOption{stream.Name(st.name), stream.AsyncConcurrency(h.Concurrency),
@@ -701,9 +705,8 @@ func (j *Job) EnrichStats() []EnrichStats {
 	return out
 }
 
-// closeEnrich empties the enrich steps' caches once the job ended (the
-// cache library's expiry goroutine keeps running; the entries need not)
-// and closes their idle connections.
+// closeEnrich empties the enrich steps' caches once the job ended and
+// closes their idle connections.
 func (j *Job) closeEnrich() {
 	for _, x := range j.enrich {
 		if x.cache != nil {

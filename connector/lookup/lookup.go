@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/expirable"
 
+	"github.com/sluicehq/sluice/internal/ttlcache"
 	"github.com/sluicehq/sluice/row"
 )
 
@@ -91,19 +91,12 @@ func (m *Metrics) observe(d time.Duration) {
 	m.QueryBuckets[len(QueryBounds)].Add(1)
 }
 
-// entry is a cached answer: the rows of a key (nil: none) and when they
-// were fetched.
-type entry struct {
-	rows []Row
-	at   time.Time
-}
-
 // Client looks keys up through a Lookuper with a cache, batching and
 // retries. It is safe for concurrent use.
 type Client struct {
 	l       Lookuper
 	cfg     Config
-	cache   *expirable.LRU[string, entry]
+	cache   *ttlcache.Cache[[]Row]
 	metrics Metrics
 }
 
@@ -137,10 +130,11 @@ func NewClient(l Lookuper, cfg Config) (*Client, error) {
 	}
 	c := &Client{l: l, cfg: cfg}
 	if cfg.CacheSize > 0 {
-		// The LRU's own TTL is off (0): in v2.0.7 a positive TTL starts a
-		// goroutine that never exits and ticks every TTL/100. Entries
-		// carry their fetch time instead and expire on read, by cfg.Now.
-		c.cache = expirable.NewLRU[string, entry](cfg.CacheSize, nil, 0)
+		cache, err := ttlcache.New[[]Row](cfg.CacheSize, cfg.CacheTTL, cfg.Now)
+		if err != nil {
+			return nil, fmt.Errorf("lookup %w", err)
+		}
+		c.cache = cache
 	}
 	return c, nil
 }
@@ -170,7 +164,6 @@ func (c *Client) Get(ctx context.Context, keys []Key) ([][]Row, error) {
 		hits  int64
 		buf   []byte
 	)
-	now := c.cfg.Now()
 	for i, k := range keys {
 		if hasNull(k) {
 			continue
@@ -183,13 +176,10 @@ func (c *Client) Get(ctx context.Context, keys []Key) ([][]Row, error) {
 			id = string(buf)
 		}
 		if c.cache != nil {
-			if e, ok := c.cache.Get(id); ok {
-				if now.Sub(e.at) < c.cfg.CacheTTL {
-					hits++
-					out[i] = e.rows
-					continue
-				}
-				c.cache.Remove(id)
+			if rows, ok := c.cache.Get(id); ok {
+				hits++
+				out[i] = rows
+				continue
 			}
 		}
 		if where == nil {
@@ -212,14 +202,13 @@ func (c *Client) Get(ctx context.Context, keys []Key) ([][]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	at := c.cfg.Now()
 	for j, id := range missIDs {
 		rows := res[j]
 		for _, i := range where[id] {
 			out[i] = rows
 		}
 		if c.cache != nil {
-			c.cache.Add(id, entry{rows: rows, at: at})
+			c.cache.Add(id, rows)
 		}
 	}
 	return out, nil
