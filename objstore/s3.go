@@ -95,12 +95,14 @@ func (s *s3Store) wrap(op, key string, err error) error {
 }
 
 func (s *s3Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
-	opts := minio.PutObjectOptions{ContentType: "application/octet-stream"}
-	if size == 0 {
-		// An empty body must still carry Content-Length: 0, which the
-		// streaming (aws-chunked) signature leaves out.
-		opts.DisableContentSha256 = true
-	}
+	// Over plain HTTP minio-go would sign the payload (a SHA-256 of every
+	// byte, chunk by chunk); over HTTPS it sends it unsigned and TLS
+	// protects it. Unsigned here too: the callers keep a CRC-32C of every
+	// object (tier manifests, checkpoint manifests) and check it on read,
+	// and the hash cost as much CPU as the upload itself. It also keeps an
+	// empty body's Content-Length: 0, which the streaming signature
+	// leaves out.
+	opts := minio.PutObjectOptions{ContentType: "application/octet-stream", DisableContentSha256: true}
 	_, err := s.core.Client.PutObject(ctx, s.loc.bucket, s.key(key), r, size, opts)
 	return s.wrap("put", key, err)
 }

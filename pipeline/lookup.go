@@ -282,6 +282,11 @@ func buildLookup(ctx context.Context, rows stream.Stream[row.Row], lp *lookupPla
 		}
 		res, err := client.Get(ctx, keys)
 		if err != nil {
+			if ctx.Err() != nil {
+				// The job is stopping: the lookups were cut short, they
+				// did not fail; the records are read again after a restart.
+				panic(ctx.Err())
+			}
 			for _, r := range vals {
 				fail(r, err)
 			}

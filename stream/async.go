@@ -245,8 +245,8 @@ func asyncMap[In, Out any](s Stream[In], kind string, call func(context.Context,
 		cfgErr = fmt.Errorf("AsyncBatch size %d must be at least 1", cfg.batchSize)
 	case cfg.capacity < cfg.batchSize:
 		cfgErr = fmt.Errorf("AsyncCapacity %d must hold at least one batch (%d)", cfg.capacity, cfg.batchSize)
-	case cfg.retries < 0 || cfg.timeout < 0 || cfg.linger < 0:
-		cfgErr = errors.New("retries, timeout and linger must not be negative")
+	case cfg.retries < 0 || cfg.timeout < 0 || cfg.linger < 0 || cfg.backoff < 0 || cfg.maxBackoff < 0:
+		cfgErr = errors.New("retries, backoffs, timeout and linger must not be negative")
 	}
 	if cfg.failTag != nil {
 		t, ok := cfg.failTag.(OutputTag[AsyncFailure[In]])

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-
 	"github.com/sluicehq/sluice/internal/ttlcache"
 	"github.com/sluicehq/sluice/row"
 )
@@ -208,7 +207,9 @@ func (c *Client) Get(ctx context.Context, keys []Key) ([][]Row, error) {
 			out[i] = rows
 		}
 		if c.cache != nil {
-			c.cache.Add(id, rows)
+			// A single string key's id is the key's own bytes, which may
+			// sit in a decoder's arena block: keep a copy, not the block.
+			c.cache.Add(strings.Clone(id), rows)
 		}
 	}
 	return out, nil
