@@ -271,11 +271,14 @@ func (t *Tier) load(ps *partState) (*manifest, error) {
 		m = mm
 		break
 	}
+	if m == nil && len(versions) > 0 {
+		// Manifests exist but none can be read (damaged, or written by a
+		// newer version): starting from an empty one would delete every
+		// remote segment as an orphan. Refuse, and retry later.
+		return nil, fmt.Errorf("remote storage: partition %s: none of its %d manifest versions can be read; remote data is left untouched (check the store, or the Sluice version that wrote them)", ps.dir, len(versions))
+	}
 	if m == nil {
 		m = &manifest{Topic: ps.key.topic, Partition: ps.key.part}
-		if len(versions) > 0 {
-			m.Version = versions[0] // never reuse a version number
-		}
 	}
 	t.noteStore(nil)
 	// Orphans: segment objects no manifest names, and manifests other than
@@ -414,10 +417,17 @@ func (t *Tier) removeDeletedTopics(ctx context.Context) error {
 			live[name+"-"+tp.Config().RemoteID] = true
 		}
 	}
+	// Only folders this tier writes count: TOPIC-REMOTEID (REMOTEID is
+	// 16 hex digits) holding PARTITION/manifest-N objects. Anything else
+	// under the prefix (checkpoints, another tool's files) is not ours.
 	gone := map[string]bool{}
 	for _, o := range objs {
-		top, _, ok := strings.Cut(o.Key, "/")
-		if !ok || live[top] || !strings.Contains(top, "-") {
+		top, rest, ok := strings.Cut(o.Key, "/")
+		if !ok || live[top] || !isTopicDir(top) {
+			continue
+		}
+		part, file, ok := strings.Cut(rest, "/")
+		if _, err := strconv.Atoi(part); !ok || err != nil || !strings.HasPrefix(file, manifestPrefix) {
 			continue
 		}
 		gone[top] = true
@@ -429,6 +439,21 @@ func (t *Tier) removeDeletedTopics(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// isTopicDir reports whether dir has the shape of a topic's remote folder:
+// NAME-REMOTEID, REMOTEID being 16 lower-case hex digits.
+func isTopicDir(dir string) bool {
+	i := strings.LastIndexByte(dir, '-')
+	if i <= 0 || len(dir)-i-1 != 16 {
+		return false
+	}
+	for _, c := range dir[i+1:] {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // PartitionInfo describes a partition's remote tier.

@@ -24,11 +24,11 @@ func (t *Tier) run() {
 	defer tick.Stop()
 	backoff := time.Duration(0)
 	cleaned := false
+	// retry fires once after a failed pass; ticks and rolls that arrive
+	// meanwhile must not restart it, or a backoff longer than the tick
+	// would never end.
+	var retry <-chan time.Time
 	for {
-		var retry <-chan time.Time
-		if backoff > 0 {
-			retry = time.After(backoff)
-		}
 		select {
 		case <-t.stop:
 			return
@@ -41,6 +41,7 @@ func (t *Tier) run() {
 				continue
 			}
 		case <-retry:
+			retry = nil
 		}
 		err := t.pass()
 		if err == nil && !cleaned {
@@ -60,6 +61,7 @@ func (t *Tier) run() {
 		default:
 			t.m.uploadFailures.Inc()
 			backoff = min(max(2*backoff, t.opts.RetryMin), t.opts.RetryMax)
+			retry = time.After(backoff)
 			t.logger.Warn("remote storage: upload pass failed; retrying", "in", backoff, "err", err)
 		}
 	}

@@ -1,0 +1,157 @@
+package tier_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice/logstore"
+	"github.com/sluicehq/sluice/objstore"
+	"github.com/sluicehq/sluice/tier"
+)
+
+// openBackground opens a log and a tier whose uploader runs on its own
+// (a short interval), as `sluice serve` runs it.
+func openBackground(t *testing.T, store objstore.Store, reg prometheus.Registerer) *env {
+	t.Helper()
+	dir := t.TempDir()
+	l, err := logstore.Open(logstore.Options{Dir: dir, RetentionCheckInterval: -1, Cleaner: logstore.CleanerOptions{Interval: -1}, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := tier.Open(tier.Options{Store: store, Log: l, Logger: quietLogger(), ChunkBytes: 4096, CacheBytes: 64 << 10, Registerer: reg,
+		UploadInterval: 5 * time.Millisecond, RetryMin: time.Millisecond, RetryMax: 40 * time.Millisecond})
+	if err != nil {
+		l.Close()
+		t.Fatal(err)
+	}
+	e := &env{t: t, dir: dir, store: store, log: l, tier: tr}
+	t.Cleanup(e.close)
+	return e
+}
+
+// waitFor polls cond until it holds; the deadline only bounds a failure.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached within 60s", what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling state the background uploader changes
+	}
+}
+
+// TestUploaderResumesAfterLongOutage: once the backoff grew longer than
+// the upload interval, ticks and rolls must not keep restarting the retry
+// timer: the background uploader resumes by itself when the store is back.
+func TestUploaderResumesAfterLongOutage(t *testing.T) {
+	f := objstore.NewFaulty(objstore.NewMem())
+	f.SetDown(true)
+	reg := prometheus.NewRegistry()
+	e := openBackground(t, f, reg)
+	p := e.remoteTopic("t", nil)
+	produce(t, p, 0, 300)
+	// Enough failures that the backoff (up to 40ms) exceeds the interval.
+	waitFor(t, "upload failures during the outage", func() bool { return gauge(t, reg, "sluice_tier_upload_failures_total") >= 8 })
+	f.SetDown(false)
+	waitFor(t, "uploads caught up after the outage", func() bool {
+		return gauge(t, reg, "sluice_tier_upload_lag_segments") == 0 && gauge(t, reg, "sluice_tier_remote_segments") > 0
+	})
+}
+
+// TestUnreadableManifestsKeepRemoteData: when manifests exist but none
+// can be read, the tier refuses to start the partition from an empty
+// manifest, which would delete every remote segment as an orphan.
+func TestUnreadableManifestsKeepRemoteData(t *testing.T) {
+	mem := objstore.NewMem()
+	e := openEnv(t, t.TempDir(), mem)
+	p := e.remoteTopic("t", nil)
+	produce(t, p, 0, 300)
+	e.sync()
+	ctx := context.Background()
+	objs, err := mem.List(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	segments := 0
+	for _, o := range objs {
+		if strings.Contains(o.Key, "/manifest-") {
+			if err := mem.Put(ctx, o.Key, strings.NewReader("not a manifest"), -1); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			segments++
+		}
+	}
+	if segments == 0 {
+		t.Fatal("nothing uploaded")
+	}
+	dir := e.dir
+	e.close()
+	e2 := openEnvDir(t, dir, mem)
+	_ = e2.tier.Sync() // must fail for the damaged partition, and delete nothing
+	after, err := mem.List(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := 0
+	for _, o := range after {
+		if !strings.Contains(o.Key, "/manifest-") {
+			left++
+		}
+	}
+	if left != segments {
+		t.Fatalf("%d of %d remote segment objects left after reopening with unreadable manifests", left, segments)
+	}
+}
+
+// openEnvDir reopens a log directory with a tier; an error of the tier's
+// start is tolerated (a damaged partition is refused, not the server).
+func openEnvDir(t *testing.T, dir string, store objstore.Store) *env {
+	t.Helper()
+	l, err := logstore.Open(logstore.Options{Dir: dir, RetentionCheckInterval: -1, Cleaner: logstore.CleanerOptions{Interval: -1}, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, dir: dir, store: store, log: l}
+	t.Cleanup(e.close)
+	tr, err := tier.Open(tier.Options{Store: store, Log: l, Logger: quietLogger(), ChunkBytes: 4096, CacheBytes: 64 << 10,
+		UploadInterval: time.Hour, RetryMin: time.Millisecond, RetryMax: 10 * time.Millisecond})
+	if err != nil {
+		t.Logf("tier.Open: %v", err)
+		return e
+	}
+	e.tier = tr
+	return e
+}
+
+// TestForeignObjectsUnderThePrefixKept: the sweep of deleted topics'
+// folders removes only folders the tier wrote (TOPIC-REMOTEID with
+// manifests), never other objects under the same prefix.
+func TestForeignObjectsUnderThePrefixKept(t *testing.T) {
+	mem := objstore.NewMem()
+	ctx := context.Background()
+	foreign := []string{"chk-000001/MANIFEST", "chk-000001/task-0", "my-backups/x", "other-topic-0123456789abcdef/readme"}
+	gone := "deleted-0123456789abcdef/0/manifest-00000000000000000001"
+	for _, k := range append(foreign, gone) {
+		if err := mem.Put(ctx, k, strings.NewReader("x"), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := openBackground(t, mem, nil)
+	p := e.remoteTopic("t", nil)
+	produce(t, p, 0, 100)
+	waitFor(t, "the deleted topic's folder removed", func() bool {
+		_, err := mem.Stat(ctx, gone)
+		return err != nil
+	})
+	for _, k := range foreign {
+		if _, err := mem.Stat(ctx, k); err != nil {
+			t.Errorf("%s: %v (the tier deleted an object it did not write)", k, err)
+		}
+	}
+}
