@@ -203,7 +203,10 @@ func (s *ObjectStorage) Latest(ctx context.Context) (*Checkpoint, error) {
 		}
 		c, err := s.load(ctx, ids[i], sizes)
 		if err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || !(errors.Is(err, ErrCorrupt) || errors.Is(err, ErrVersion)) {
+				// The store failed (unreachable, timed out, refused):
+				// restoring an older checkpoint would lose progress, and
+				// the next Begin would delete this good one.
 				return nil, err
 			}
 			s.log.Warn("skipping checkpoint", "location", s.Location(ids[i]), "err", err)
@@ -320,7 +323,10 @@ func (s *ObjectStorage) downloadFile(ctx context.Context, f FileInfo, dst string
 	}
 	rc, err := s.store.Get(ctx, f.Path, 0, -1)
 	if err != nil {
-		return fmt.Errorf("%w: file %s: %v", ErrCorrupt, f.Path, err)
+		if errors.Is(err, objstore.ErrNotExist) {
+			return fmt.Errorf("%w: file %s: %w", ErrCorrupt, f.Path, err)
+		}
+		return fmt.Errorf("file %s: %w", f.Path, err)
 	}
 	defer rc.Close()
 	out, err := os.Create(dst)

@@ -172,3 +172,34 @@ func TestObjectValidKey(t *testing.T) {
 		}
 	}
 }
+
+// TestObjectLatestStoreFailureIsAnError: a read that fails because of the
+// store (not a damaged checkpoint) makes Latest fail, rather than restore
+// an older checkpoint (losing progress, and letting the next Begin delete
+// the good newest one).
+func TestObjectLatestStoreFailureIsAnError(t *testing.T) {
+	s, f, _, _ := faultyStorage(t)
+	ctx := context.Background()
+	writeCheckpoint(t, s, 1, "one", map[string]string{"a.sst": "A"})
+	writeCheckpoint(t, s, 2, "two", map[string]string{"b.sst": "B"})
+	for _, failing := range []string{"/MANIFEST", "/window-0", "b.sst"} {
+		f.SetHook(func(op objstore.Op, key string) error {
+			if op == objstore.OpGet && strings.HasSuffix(key, failing) {
+				return errors.New("connection reset by peer")
+			}
+			return nil
+		})
+		c, err := s.Latest(ctx)
+		if err == nil {
+			id := c.Manifest.ID
+			c.Close()
+			t.Fatalf("get of %s failing: Latest restored checkpoint %d instead of failing", failing, id)
+		}
+	}
+	f.SetHook(nil)
+	c, err := s.Latest(ctx)
+	if err != nil || c.Manifest.ID != 2 {
+		t.Fatalf("latest once the store answers: %v %v", c, err)
+	}
+	c.Close()
+}

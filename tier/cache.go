@@ -62,7 +62,9 @@ func (c *chunkCache) get(key string, load func() ([]byte, error)) (data []byte, 
 			return b, true, nil
 		}
 		c.mu.Lock()
-		c.removeLocked(el) // gone from the disk: fetch again
+		if cur, ok := c.entries[key]; ok && cur == el {
+			c.removeLocked(el) // gone from the disk: fetch again
+		}
 	}
 	if f, ok := c.inflight[key]; ok {
 		c.mu.Unlock()
