@@ -400,7 +400,9 @@ func TestEnrichKillExactlyOnce(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "in.jsonl"), []byte(input), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+		seed := uint64(time.Now().UnixNano())
+		t.Logf("kill schedule seed %d", seed)
+		rnd := rand.New(rand.NewPCG(seed, 7))
 		kills := 0
 		for round := 0; ; round++ {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestEnrichKillChild$", "-test.count=1")

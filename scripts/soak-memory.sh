@@ -109,7 +109,8 @@ gc0= cpu0= recs0= ticks0= gc= cpu= recs=0 ticks=0
 log=${SOAK_LOG:-/dev/null}
 for t in $(seq "$duration"); do
 	sleep 1
-	read -r rss_kib anon_kib < <(awk '/^VmRSS:/ {r = $2} /^RssAnon:/ {a = $2} END {print r, a}' "/proc/$pid/status" 2>/dev/null || true)
+	rss_kib= anon_kib=
+	read -r rss_kib anon_kib < <(awk '/^VmRSS:/ {r = $2} /^RssAnon:/ {a = $2} END {print r, a}' "/proc/$pid/status" 2>/dev/null || true) || true
 	if [ -z "$rss_kib" ]; then
 		echo "soak: the job exited after $t s:" >&2
 		cat "$tmp/stderr" >&2

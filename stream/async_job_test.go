@@ -368,7 +368,9 @@ func TestAsyncKillExactlyOnce(t *testing.T) {
 	for _, mode := range []string{"ordered", "unordered"} {
 		t.Run(mode, func(t *testing.T) {
 			dir := t.TempDir()
-			rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
+			seed := uint64(time.Now().UnixNano())
+			t.Logf("kill schedule seed %d", seed)
+			rnd := rand.New(rand.NewPCG(seed, 3))
 			kills := 0
 			for round := 0; ; round++ {
 				env := append(os.Environ(), "SLUICE_ASYNC_KILL_DIR="+dir, "SLUICE_ASYNC_KILL_URL="+svc.srv.URL)
