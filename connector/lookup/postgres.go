@@ -41,10 +41,11 @@ type Postgres struct {
 	params  []uint32 // parameter type OIDs of Query
 	nparams int
 
-	mu    sync.Mutex
-	idle  []*pgx.Conn
-	open  int
-	freed chan struct{}
+	mu     sync.Mutex
+	idle   []*pgx.Conn
+	open   int
+	freed  chan struct{}
+	closed bool // Close was called: connections handed back are closed
 }
 
 // OpenPostgres connects, prepares the query once to learn its columns and
@@ -121,11 +122,12 @@ func (p *Postgres) Lookup(ctx context.Context, keys []Key) ([][]Row, error) {
 		out, err = p.lookupEach(ctx, conn, keys)
 	}
 	if err != nil {
-		p.drop(conn) // its state is unknown: reconnect next time
 		var ke *keyError
 		if errors.As(err, &ke) {
+			p.put(conn) // a key that cannot be converted: nothing was sent
 			return nil, err
 		}
+		p.drop(conn) // its state is unknown: reconnect next time
 		return nil, fmt.Errorf("postgres lookup: %w", err)
 	}
 	p.put(conn)
@@ -217,6 +219,10 @@ func (p *Postgres) lookupEach(ctx context.Context, conn *pgx.Conn, keys []Key) (
 func (p *Postgres) get(ctx context.Context) (*pgx.Conn, error) {
 	for {
 		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, errors.New("postgres lookup: closed")
+		}
 		if n := len(p.idle); n > 0 {
 			c := p.idle[n-1]
 			p.idle = p.idle[:n-1]
@@ -253,6 +259,11 @@ func (p *Postgres) get(ctx context.Context) (*pgx.Conn, error) {
 
 func (p *Postgres) put(c *pgx.Conn) {
 	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		p.drop(c) // in use when Close ran: close it now
+		return
+	}
 	p.idle = append(p.idle, c)
 	p.mu.Unlock()
 	p.signal()
@@ -282,6 +293,7 @@ func (p *Postgres) signal() {
 // Close implements Lookuper.
 func (p *Postgres) Close() error {
 	p.mu.Lock()
+	p.closed = true
 	idle := p.idle
 	p.idle = nil
 	p.open -= len(idle)
