@@ -1,7 +1,5 @@
 package state
 
-import "fmt"
-
 // A read cache of hot entries in front of a KVStore.
 //
 // A point read of Pebble costs a walk of the memtables and of every
@@ -69,10 +67,6 @@ type kvCache struct {
 	kv    KVStore
 	dirty int
 	table string
-	// dirtyKeys lists the keys that became dirty since the last write
-	// back (a key may be listed twice, or be clean or gone by then), so
-	// that a write back visits them, not the whole cache.
-	dirtyKeys []string
 }
 
 // cacheEntry is a cached value; dirty: not yet written to the store.
@@ -120,7 +114,6 @@ func (c *kvCache) store(key, val []byte, dirty bool) bool {
 		c.grow(int64(len(val) - len(old.val)))
 		if dirty && !old.dirty {
 			c.dirty++
-			c.dirtyKeys = append(c.dirtyKeys, string(key))
 		}
 		c.m[string(key)] = cacheEntry{val: append(old.val[:0], val...), dirty: dirty || old.dirty}
 		return true
@@ -139,7 +132,6 @@ func (c *kvCache) store(key, val []byte, dirty bool) bool {
 	c.m[string(key)] = cacheEntry{val: append([]byte(nil), val...), dirty: dirty}
 	if dirty {
 		c.dirty++
-		c.dirtyKeys = append(c.dirtyKeys, string(key))
 	}
 	c.grow(size)
 	return true
@@ -178,19 +170,17 @@ func (c *kvCache) writeOne(k string, e cacheEntry) {
 
 // writeBack writes every dirty entry to the store.
 func (c *kvCache) writeBack() {
-	for _, k := range c.dirtyKeys {
-		if c.dirty == 0 {
-			break
-		}
-		if e, ok := c.m[k]; ok && e.dirty {
+	if c.dirty == 0 {
+		return
+	}
+	for k, e := range c.m {
+		if e.dirty {
 			c.writeOne(k, e)
 		}
+		if c.dirty == 0 {
+			return
+		}
 	}
-	if c.dirty != 0 {
-		panic(&KVError{Table: c.table, Op: "write back", Err: fmt.Errorf("%d dirty entries not listed (a bug)", c.dirty)})
-	}
-	clear(c.dirtyKeys)
-	c.dirtyKeys = c.dirtyKeys[:0]
 }
 
 // del drops key's entry; a dirty entry is dropped unwritten, for the
@@ -218,6 +208,5 @@ func (c *kvCache) clear() {
 		panic("state: kvCache.clear with dirty entries")
 	}
 	clear(c.m)
-	c.dirtyKeys = c.dirtyKeys[:0]
 	c.grow(-c.bytes)
 }
