@@ -259,47 +259,32 @@ func (c *chainSnap) compact(chk *chkRun, sc checkpoint.SharedCreator, name strin
 // into one base section (nil when nothing is left).
 func mergeChainSections(secs [][]byte) ([]byte, error) {
 	tables := make([][]byte, 0, len(secs))
-	var timers []byte
 	for _, s := range secs {
-		t, rest, err := splitChainSection(s)
+		t, err := splitChainSection(s)
 		if err != nil {
 			return nil, err
 		}
 		tables = append(tables, t)
-		if rest[0] == 1 {
-			timers = rest
-		}
 	}
 	t, err := state.MergeChanges(nil, tables...)
-	if err != nil {
+	if err != nil || len(t) == 0 {
 		return nil, err
 	}
-	hasTimers := len(timers) > 0 && !emptyTimers(timers[1:])
-	if len(t) == 0 && !hasTimers {
-		return nil, nil
-	}
-	out := codec.AppendBytes(make([]byte, 0, len(t)+len(timers)+8), t)
-	if !hasTimers {
-		return append(out, 0), nil
-	}
-	return append(out, timers...), nil
+	return chainSection(t), nil
 }
 
-// emptyTimers reports whether timer lists are two zero counts.
-func emptyTimers(b []byte) bool { return len(b) == 2 && b[0] == 0 && b[1] == 0 }
-
-// splitChainSection splits a chain section into its tables part and the
-// rest (the timers flag and lists).
-func splitChainSection(s []byte) ([]byte, []byte, error) {
+// splitChainSection returns the tables part of a chain section: its
+// length-prefixed tables, then a byte reserved for future use that must
+// be 0 (timers travel as entries of pseudo-tables).
+func splitChainSection(s []byte) ([]byte, error) {
 	t, n, err := codec.DecodeBytes(s)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: chain section tables: %v", checkpoint.ErrCorrupt, err)
+		return nil, fmt.Errorf("%w: chain section tables: %v", checkpoint.ErrCorrupt, err)
 	}
-	rest := s[n:]
-	if len(rest) < 1 || rest[0] > 1 {
-		return nil, nil, fmt.Errorf("%w: chain section timers flag", checkpoint.ErrCorrupt)
+	if rest := s[n:]; len(rest) != 1 || rest[0] != 0 {
+		return nil, fmt.Errorf("%w: chain section: want one reserved zero byte after the tables, found %d bytes", checkpoint.ErrCorrupt, len(rest))
 	}
-	return t, rest, nil
+	return t, nil
 }
 
 // writeChainFile writes a key-grouped file into the shared area; a key
@@ -362,12 +347,9 @@ func isChainFile(path string) bool {
 // key-group order. Files of one chain must be read oldest first.
 func readChainFile(chk *chkRun, path string, r state.KeyGroupRange, fn func(kg int, tables []byte) error) error {
 	return readKeyGroups(chk, path, r, func(kg int, b []byte) error {
-		t, rest, err := splitChainSection(b)
+		t, err := splitChainSection(b)
 		if err != nil {
 			return err
-		}
-		if rest[0] == 1 {
-			return fmt.Errorf("%w: timer lists in a chain section", checkpoint.ErrCorrupt)
 		}
 		return fn(kg, t)
 	})
