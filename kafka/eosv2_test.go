@@ -37,6 +37,9 @@ type eosCluster struct {
 	seeds []string
 	// fake is set for kfake.
 	fake bool
+
+	offsetsOnce sync.Once
+	offsets     *kadm.Client // reads committed offsets (committedTotal)
 }
 
 func startSluiceEOS(t *testing.T) *eosCluster {
@@ -132,7 +135,11 @@ func produceNumbers(ctx context.Context, cl *kgo.Client, topic string, from, to 
 // committedTotal is the sum of a group's committed offsets on topic (the
 // number of input records processed, for a topic without transactions).
 func (c *eosCluster) committedTotal(t *testing.T, group, topic string) int64 {
-	offs, err := c.admin(t).FetchOffsets(testCtx(t), group)
+	// One client for every poll: a wait polls this every 20 ms, and a
+	// client per call would leave hundreds of connections open until the
+	// test ends.
+	c.offsetsOnce.Do(func() { c.offsets = c.admin(t) })
+	offs, err := c.offsets.FetchOffsets(testCtx(t), group)
 	if err != nil {
 		return -1
 	}
@@ -410,17 +417,25 @@ func TestEOSv2CooperativeMembersJoinAndLeave(t *testing.T) {
 		c.createTopic(t, in, parts)
 		c.createTopic(t, out, parts)
 		adm := c.admin(t)
+		var a, b *eosWorker
 		processed := func(want int64) func() bool {
-			return func() bool { return c.committedTotal(t, app, in) == want }
+			return func() bool {
+				for _, w := range []*eosWorker{a, b} {
+					if w != nil && w.failure() != nil {
+						t.Fatalf("instance %s failed: %v", w.instance, w.failure())
+					}
+				}
+				return c.committedTotal(t, app, in) == want
+			}
 		}
 
 		c.produceInputs(t, in, 0, n/3)
-		a := startWorker(t, c, app, "a", in, out, 10*time.Second)
+		a = startWorker(t, c, app, "a", in, out, 10*time.Second)
 		waitFor(t, "A to process the first third", processed(n/3))
 
 		// B joins while input arrives.
 		feed := c.feedInputs(t, in, n/3, 2*n/3)
-		b := startWorker(t, c, app, "b", in, out, 10*time.Second)
+		b = startWorker(t, c, app, "b", in, out, 10*time.Second)
 		waitFor(t, "the partitions to be shared", func() bool { return a.ownedCount() == parts/2 && b.ownedCount() == parts/2 })
 		if err := <-feed; err != nil {
 			t.Fatal(err)
