@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -80,19 +79,13 @@ type Dir struct {
 	// watch it).
 	syncDir func(dir string) error
 
-	mu     sync.Mutex
-	shared map[string]FileInfo // by name, from retained manifests
-	loaded bool
-	// sharedPuts counts the files put into shared/ and sharedSynced is
-	// its value when shared/ was last synced (-1: not yet by this Dir), so
-	// that a Commit syncs shared/ only when a file came since.
-	sharedPuts, sharedSynced int64
+	shared *sharedIndex
 }
 
 // NewDir returns the storage rooted at root, creating the directory.
 func NewDir(root string, opts ...DirOption) (*Dir, error) {
 	o := applyOptions(opts)
-	d := &Dir{root: root, retain: o.retain, log: o.log, syncDir: syncDir, sharedSynced: -1}
+	d := &Dir{root: root, retain: o.retain, log: o.log, syncDir: syncDir, shared: newSharedIndex()}
 	if err := os.MkdirAll(filepath.Join(root, sharedDir), 0o755); err != nil {
 		return nil, fmt.Errorf("checkpoint dir %s: %w", root, err)
 	}
@@ -306,15 +299,15 @@ func syncDir(dir string) error {
 }
 
 // loadShared builds the index of shared files from the manifests of the
-// complete checkpoints. Called with d.mu held.
+// complete checkpoints, once.
 func (d *Dir) loadShared() {
-	if d.loaded {
+	if d.shared.isLoaded() {
 		return
 	}
-	d.loaded = true
-	d.shared = make(map[string]FileInfo)
+	found := make(map[string]FileInfo)
 	ids, err := d.Complete()
 	if err != nil {
+		d.log.Warn("checkpoint storage: shared files not indexed", "err", err)
 		return
 	}
 	for _, id := range ids {
@@ -326,12 +319,9 @@ func (d *Dir) loadShared() {
 		if err != nil {
 			continue
 		}
-		for _, f := range m.Files {
-			if name, ok := strings.CutPrefix(f.Path, sharedDir+"/"); ok {
-				d.shared[name] = f
-			}
-		}
+		addSharedFiles(m, found)
 	}
+	d.shared.load(found)
 }
 
 // Open opens a file of the storage by the path a manifest names it with
@@ -354,23 +344,15 @@ func (d *Dir) Begin(id ID) (Pending, error) {
 	if err := d.syncDir(d.root); err != nil {
 		return nil, fmt.Errorf("checkpoint %d: %w", id, err)
 	}
-	d.mu.Lock()
 	d.loadShared()
-	d.mu.Unlock()
-	return &dirPending{d: d, id: id, dir: dir, files: make(map[string]FileInfo)}, nil
+	return &dirPending{pendingFiles: newPendingFiles(id, d.shared), d: d, dir: dir}, nil
 }
 
 type dirPending struct {
+	pendingFiles
 	d   *Dir
-	id  ID
 	dir string
-
-	mu    sync.Mutex
-	files map[string]FileInfo // by path, every file this checkpoint may name
-	done  bool
 }
-
-func (p *dirPending) ID() ID { return p.id }
 
 func (p *dirPending) Create(name string) (FileWriter, error) {
 	if name == manifestName || !validName(name) {
@@ -383,18 +365,6 @@ func (p *dirPending) Create(name string) (FileWriter, error) {
 	w := &dirFileWriter{p: p, f: f, path: chkName(p.id) + "/" + name, crc: crc32.New(castagnoli)}
 	w.bw = bufio.NewWriterSize(io.MultiWriter(f, w.crc), 256<<10)
 	return w, nil
-}
-
-func (p *dirPending) Shared(name string) (FileInfo, bool) {
-	p.d.mu.Lock()
-	fi, ok := p.d.shared[name]
-	p.d.mu.Unlock()
-	if ok {
-		p.mu.Lock()
-		p.files[fi.Path] = fi
-		p.mu.Unlock()
-	}
-	return fi, ok
 }
 
 func (p *dirPending) PutShared(name, localPath string) (FileInfo, error) {
@@ -415,13 +385,7 @@ func (p *dirPending) PutShared(name, localPath string) (FileInfo, error) {
 		return FileInfo{}, fmt.Errorf("checkpoint %d: shared %s: %w", p.id, name, err)
 	}
 	fi := FileInfo{Path: sharedDir + "/" + name, Size: size, CRC32C: sum}
-	p.mu.Lock()
-	p.files[fi.Path] = fi
-	p.mu.Unlock()
-	p.d.mu.Lock()
-	p.d.shared[name] = fi
-	p.d.sharedPuts++
-	p.d.mu.Unlock()
+	p.added(fi, name)
 	return fi, nil
 }
 
@@ -460,29 +424,19 @@ func (p *dirPending) Retain() { p.d.retainOnly(p.id) }
 
 // CommitManifest implements Retainer.
 func (p *dirPending) CommitManifest(m *Manifest) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.done {
-		return fmt.Errorf("checkpoint %d: already committed or aborted", p.id)
-	}
-	data, err := resolveManifest(p.id, m, p.files)
-	if err != nil {
-		return err
-	}
-	// Everything the manifest names must be durable before the manifest:
-	// the files of this checkpoint's directory are synced as written, and
+	return p.commit(m, p.writeManifest)
+}
+
+// writeManifest makes the manifest durable, after everything it names.
+func (p *dirPending) writeManifest(data []byte) error {
+	// The files of this checkpoint's directory are synced as written, and
 	// its directory below; shared/ needs a sync when a file came into it
 	// since the last one (a file reused from there was synced then).
-	p.d.mu.Lock()
-	puts, synced := p.d.sharedPuts, p.d.sharedSynced
-	p.d.mu.Unlock()
-	if puts != synced {
+	if puts, need := p.d.shared.unsynced(); need {
 		if err := p.d.syncDir(filepath.Join(p.d.root, sharedDir)); err != nil {
 			return fmt.Errorf("checkpoint %d: %w", p.id, err)
 		}
-		p.d.mu.Lock()
-		p.d.sharedSynced = max(p.d.sharedSynced, puts)
-		p.d.mu.Unlock()
+		p.d.shared.markSynced(puts)
 	}
 	tmp := filepath.Join(p.dir, manifestName+".tmp")
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
@@ -507,21 +461,12 @@ func (p *dirPending) CommitManifest(m *Manifest) error {
 	if err := p.d.syncDir(p.dir); err != nil {
 		return fmt.Errorf("checkpoint %d: %w", p.id, err)
 	}
-	p.done = true
 	return nil
 }
 
+// Abort implements Pending.
 func (p *dirPending) Abort() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.done {
-		return nil
-	}
-	p.done = true
-	if err := os.RemoveAll(p.dir); err != nil {
-		return fmt.Errorf("checkpoint %d: abort: %w", p.id, err)
-	}
-	return nil
+	return p.abort(func() error { return os.RemoveAll(p.dir) })
 }
 
 // retainOnly deletes what the checkpoint just completed (latest) makes
@@ -534,10 +479,7 @@ func (d *Dir) retainOnly(latest ID) {
 		d.log.Warn("checkpoint retention", "err", err)
 		return
 	}
-	keep := make(map[ID]bool)
-	for i := len(complete) - 1; i >= 0 && len(keep) < d.retain; i-- {
-		keep[complete[i]] = true
-	}
+	keep := newestComplete(complete, d.retain)
 	all, err := d.ids()
 	if err != nil {
 		d.log.Warn("checkpoint retention", "err", err)
@@ -566,11 +508,7 @@ func (d *Dir) retainOnly(latest ID) {
 			d.log.Warn("checkpoint retention: shared files kept", "id", id, "err", err)
 			return
 		}
-		for _, f := range m.Files {
-			if name, ok := strings.CutPrefix(f.Path, sharedDir+"/"); ok {
-				used[name] = f
-			}
-		}
+		addSharedFiles(m, used)
 	}
 	ents, err := os.ReadDir(filepath.Join(d.root, sharedDir))
 	if err != nil {
@@ -585,10 +523,7 @@ func (d *Dir) retainOnly(latest ID) {
 			d.log.Warn("checkpoint retention: delete shared", "file", e.Name(), "err", err)
 		}
 	}
-	d.mu.Lock()
-	d.shared = used
-	d.loaded = true
-	d.mu.Unlock()
+	d.shared.reset(used)
 }
 
 type dirFileWriter struct {
@@ -636,16 +571,7 @@ func (w *dirFileWriter) Close() error {
 		}
 		return fmt.Errorf("checkpoint file %s: %w", w.path, err)
 	}
-	fi := FileInfo{Path: w.path, Size: w.size, CRC32C: w.crc.Sum32()}
-	w.p.mu.Lock()
-	w.p.files[w.path] = fi
-	w.p.mu.Unlock()
-	if w.shared != "" {
-		w.p.d.mu.Lock()
-		w.p.d.shared[w.shared] = fi
-		w.p.d.sharedPuts++
-		w.p.d.mu.Unlock()
-	}
+	w.p.added(FileInfo{Path: w.path, Size: w.size, CRC32C: w.crc.Sum32()}, w.shared)
 	return nil
 }
 

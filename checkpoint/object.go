@@ -56,9 +56,9 @@ type ObjectStorage struct {
 	// fails the checkpoint rather than the job.
 	timeout time.Duration
 
-	mu     sync.Mutex
-	shared map[string]FileInfo // by name, from retained manifests and puts
-	loaded bool
+	shared *sharedIndex
+
+	mu sync.Mutex
 	// manifests caches the manifests this storage put or read, by
 	// checkpoint (objects are immutable once complete), so that retention
 	// does not get them again at every checkpoint.
@@ -81,7 +81,7 @@ func NewObjectStorage(store objstore.Store, name string, opts ...DirOption) *Obj
 		o.localDir = os.TempDir()
 	}
 	return &ObjectStorage{store: store, name: strings.TrimSuffix(name, "/"), retain: o.retain, log: o.log,
-		localDir: o.localDir, timeout: 10 * time.Minute, shared: map[string]FileInfo{}, manifests: map[ID]*Manifest{}}
+		localDir: o.localDir, timeout: 10 * time.Minute, shared: newSharedIndex(), manifests: map[ID]*Manifest{}}
 }
 
 // OpenStore returns the Store at loc: an ObjectStorage for an s3:// URL
@@ -368,9 +368,7 @@ func (s *ObjectStorage) Open(p string) (File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint file %s: %w", p, err)
 	}
-	s.mu.Lock()
-	fi, known := s.shared[strings.TrimPrefix(p, sharedDir+"/")]
-	s.mu.Unlock()
+	fi, known := s.shared.lookup(strings.TrimPrefix(p, sharedDir+"/"))
 	if known && fi.Path == p {
 		if err := checkFile(fi, int64(len(data)), crc32.Checksum(data, castagnoli)); err != nil {
 			return nil, err
@@ -388,10 +386,7 @@ func (memFile) Close() error { return nil }
 // again by the next Begin (until then shared files may be put again,
 // under the same name and with the same bytes).
 func (s *ObjectStorage) loadShared(ctx context.Context) {
-	s.mu.Lock()
-	loaded := s.loaded
-	s.mu.Unlock()
-	if loaded {
+	if s.shared.isLoaded() {
 		return
 	}
 	_, ids, err := s.objIDs(ctx)
@@ -405,20 +400,9 @@ func (s *ObjectStorage) loadShared(ctx context.Context) {
 		if err != nil {
 			continue
 		}
-		for _, f := range m.Files {
-			if name, ok := strings.CutPrefix(f.Path, sharedDir+"/"); ok {
-				found[name] = f
-			}
-		}
+		addSharedFiles(m, found)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for name, f := range found {
-		if _, ok := s.shared[name]; !ok {
-			s.shared[name] = f
-		}
-	}
-	s.loaded = true
+	s.shared.load(found)
 }
 
 func (s *ObjectStorage) manifest(ctx context.Context, id ID) (*Manifest, error) {
@@ -476,37 +460,19 @@ func (s *ObjectStorage) Begin(id ID) (Pending, error) {
 		return nil, fmt.Errorf("checkpoint %d: clear %s: %w", id, s.Location(id), err)
 	}
 	s.loadShared(ctx)
-	return &objPending{s: s, id: id, files: make(map[string]FileInfo)}, nil
+	return &objPending{pendingFiles: newPendingFiles(id, s.shared), s: s}, nil
 }
 
 type objPending struct {
-	s  *ObjectStorage
-	id ID
-
-	mu    sync.Mutex
-	files map[string]FileInfo // by path, every file this checkpoint may name
-	done  bool
+	pendingFiles
+	s *ObjectStorage
 }
-
-func (p *objPending) ID() ID { return p.id }
 
 func (p *objPending) Create(name string) (FileWriter, error) {
 	if name == manifestName || !validName(name) {
 		return nil, fmt.Errorf("checkpoint %d: bad file name %q", p.id, name)
 	}
 	return &objWriter{p: p, key: chkName(p.id) + "/" + name, crc: crc32.New(castagnoli)}, nil
-}
-
-func (p *objPending) Shared(name string) (FileInfo, bool) {
-	p.s.mu.Lock()
-	fi, ok := p.s.shared[name]
-	p.s.mu.Unlock()
-	if ok {
-		p.mu.Lock()
-		p.files[fi.Path] = fi
-		p.mu.Unlock()
-	}
-	return fi, ok
 }
 
 // PutShared implements Pending: the local file is checksummed, then put
@@ -537,10 +503,7 @@ func (p *objPending) CreateShared(name string) (FileWriter, error) {
 	if !validName(name) {
 		return nil, fmt.Errorf("checkpoint %d: bad shared file name %q", p.id, name)
 	}
-	p.s.mu.Lock()
-	_, exists := p.s.shared[name]
-	p.s.mu.Unlock()
-	if exists {
+	if _, exists := p.s.shared.lookup(name); exists {
 		return nil, fmt.Errorf("checkpoint %d: shared file %s exists already", p.id, name)
 	}
 	return &objWriter{p: p, key: sharedDir + "/" + name, shared: name, crc: crc32.New(castagnoli)}, nil
@@ -555,19 +518,6 @@ func (p *objPending) put(key string, r io.Reader, size int64) error {
 	return nil
 }
 
-// added records a file put by this checkpoint (and a shared file in the
-// storage's index).
-func (p *objPending) added(fi FileInfo, shared string) {
-	p.mu.Lock()
-	p.files[fi.Path] = fi
-	p.mu.Unlock()
-	if shared != "" {
-		p.s.mu.Lock()
-		p.s.shared[shared] = fi
-		p.s.mu.Unlock()
-	}
-}
-
 // Commit implements Pending: CommitManifest, then Retain.
 func (p *objPending) Commit(m *Manifest) error {
 	if err := p.CommitManifest(m); err != nil {
@@ -580,21 +530,13 @@ func (p *objPending) Commit(m *Manifest) error {
 // CommitManifest implements Retainer: the manifest is put after every
 // file it names was put (their writers closed without error).
 func (p *objPending) CommitManifest(m *Manifest) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.done {
-		return fmt.Errorf("checkpoint %d: already committed or aborted", p.id)
-	}
-	data, err := resolveManifest(p.id, m, p.files)
-	if err != nil {
-		return err
-	}
-	if err := p.put(chkName(p.id)+"/"+manifestName, bytes.NewReader(data), int64(len(data))); err != nil {
-		return err
-	}
-	p.s.cacheManifest(m)
-	p.done = true
-	return nil
+	return p.commit(m, func(data []byte) error {
+		if err := p.put(chkName(p.id)+"/"+manifestName, bytes.NewReader(data), int64(len(data))); err != nil {
+			return err
+		}
+		p.s.cacheManifest(m)
+		return nil
+	})
 }
 
 // Retain implements Retainer.
@@ -603,18 +545,11 @@ func (p *objPending) Retain() { p.s.retainOnly(p.id) }
 // Abort implements Pending: the checkpoint's own objects are deleted
 // (shared files it put stay, for later checkpoints or retention).
 func (p *objPending) Abort() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.done {
-		return nil
-	}
-	p.done = true
-	ctx, cancel := p.s.ctx()
-	defer cancel()
-	if err := p.s.deletePrefix(ctx, chkName(p.id)+"/"); err != nil {
-		return fmt.Errorf("checkpoint %d: abort: %w", p.id, err)
-	}
-	return nil
+	return p.abort(func() error {
+		ctx, cancel := p.s.ctx()
+		defer cancel()
+		return p.s.deletePrefix(ctx, chkName(p.id)+"/")
+	})
 }
 
 // retainOnly deletes what checkpoint latest makes obsolete, as Dir's
@@ -630,10 +565,7 @@ func (s *ObjectStorage) retainOnly(latest ID) {
 		s.log.Warn("checkpoint retention", "err", err)
 		return
 	}
-	keep := make(map[ID]bool)
-	for i := len(complete) - 1; i >= 0 && len(keep) < s.retain; i-- {
-		keep[complete[i]] = true
-	}
+	keep := newestComplete(complete, s.retain)
 	// Manifests are deleted first, so that a checkpoint whose deletion
 	// fails half-way is incomplete, never complete with files missing.
 	for _, id := range all {
@@ -658,11 +590,7 @@ func (s *ObjectStorage) retainOnly(latest ID) {
 			s.log.Warn("checkpoint retention: shared files kept", "id", id, "err", err)
 			return
 		}
-		for _, f := range m.Files {
-			if name, ok := strings.CutPrefix(f.Path, sharedDir+"/"); ok {
-				used[name] = f
-			}
-		}
+		addSharedFiles(m, used)
 	}
 	objs, err := s.store.List(ctx, sharedDir+"/")
 	if err != nil {
@@ -677,10 +605,7 @@ func (s *ObjectStorage) retainOnly(latest ID) {
 			s.log.Warn("checkpoint retention: delete shared", "file", o.Key, "err", err)
 		}
 	}
-	s.mu.Lock()
-	s.shared = used
-	s.loaded = true
-	s.mu.Unlock()
+	s.shared.reset(used)
 }
 
 // objWriter buffers a file in memory, then in a temporary local file, and
