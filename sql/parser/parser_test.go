@@ -156,10 +156,23 @@ func roundTrip(t testing.TB, s *ast.Script) {
 	}
 }
 
+// nexmarkFiles are the reference queries and DDL scripts: those the
+// nexmarksql package embeds, and the others kept as test data here.
+var nexmarkFiles = []string{"../nexmarksql/queries/*.sql", "testdata/nexmark/*.sql"}
+
+func globAll(pats ...string) []string {
+	var files []string
+	for _, pat := range pats {
+		m, _ := filepath.Glob(pat)
+		files = append(files, m...)
+	}
+	return files
+}
+
 func TestNexmark(t *testing.T) {
-	files, err := filepath.Glob("testdata/nexmark/*.sql")
-	if err != nil || len(files) < 28 {
-		t.Fatalf("want the 24 queries and 4 DDL scripts, found %d files (%v)", len(files), err)
+	files := globAll(nexmarkFiles...)
+	if len(files) < 28 {
+		t.Fatalf("want the 24 queries and 4 DDL scripts, found %d files", len(files))
 	}
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
@@ -272,9 +285,8 @@ func TestErrors(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, pat := range []string{"testdata/nexmark/*.sql", "testdata/golden/*.sql"} {
-		files, _ := filepath.Glob(pat)
-		for _, file := range files {
+	for _, pats := range [][]string{nexmarkFiles, {"testdata/golden/*.sql"}} {
+		for _, file := range globAll(pats...) {
 			src, err := os.ReadFile(file)
 			if err == nil {
 				f.Add(substitute(f, string(src)))
@@ -357,9 +369,8 @@ func TestCoverage(t *testing.T) {
 			}
 		}
 	}
-	for _, pat := range []string{"testdata/nexmark/*.sql", "testdata/golden/*.sql"} {
-		files, _ := filepath.Glob(pat)
-		for _, file := range files {
+	for _, pats := range [][]string{nexmarkFiles, {"testdata/golden/*.sql"}} {
+		for _, file := range globAll(pats...) {
 			src, _ := os.ReadFile(file)
 			s, err := ParseScript(substitute(t, string(src)))
 			if err != nil {
@@ -438,7 +449,7 @@ func BenchmarkParseScript(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	q5, err := os.ReadFile("testdata/nexmark/q5.sql")
+	q5, err := os.ReadFile("../nexmarksql/queries/q5.sql")
 	if err != nil {
 		b.Fatal(err)
 	}
