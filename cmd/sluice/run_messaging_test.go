@@ -26,6 +26,16 @@ import (
 // committedCounts counts the records {"n": i} in the committed part files
 // of dir (hidden files are parts not yet committed).
 func committedCounts(t *testing.T, dir string) (map[int]int, int) {
+	return committedCountsBy(t, dir, func(line []byte) (int, error) {
+		var r struct{ N int }
+		err := json.Unmarshal(line, &r)
+		return r.N, err
+	})
+}
+
+// committedCountsBy counts the records of the committed part files of dir
+// by the key that key finds in each line (an error fails the test).
+func committedCountsBy(t *testing.T, dir string, key func(line []byte) (int, error)) (map[int]int, int) {
 	t.Helper()
 	counts, total := map[int]int{}, 0
 	ents, err := os.ReadDir(dir)
@@ -42,12 +52,12 @@ func committedCounts(t *testing.T, dir string) (map[int]int, int) {
 		}
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
-			var r struct{ N int }
-			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			k, err := key(sc.Bytes())
+			if err != nil {
 				f.Close()
 				t.Fatalf("%s: %q: %v", e.Name(), sc.Text(), err)
 			}
-			counts[r.N]++
+			counts[k]++
 			total++
 		}
 		f.Close()

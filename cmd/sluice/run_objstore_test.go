@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -160,40 +159,19 @@ checkpoint: %s
 
 // keyCounts counts the records by k in the committed part files of dir.
 func keyCounts(t *testing.T, dir string) (map[int]int, int) {
-	t.Helper()
-	counts, total := map[int]int{}, 0
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return counts, 0
-	}
-	for _, e := range ents {
-		if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
-			continue
+	return committedCountsBy(t, dir, func(line []byte) (int, error) {
+		var r struct {
+			K   int `json:"k"`
+			Seq int `json:"seq"`
 		}
-		f, err := os.Open(filepath.Join(dir, e.Name()))
-		if err != nil {
-			continue // renamed under us
+		if err := json.Unmarshal(line, &r); err != nil {
+			return 0, err
 		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			var r struct {
-				K   int `json:"k"`
-				Seq int `json:"seq"`
-			}
-			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-				f.Close()
-				t.Fatalf("%s: %q: %v", e.Name(), sc.Text(), err)
-			}
-			if r.Seq%4000 != r.K {
-				f.Close()
-				t.Fatalf("%s: record %q: k is not seq %% 4000", e.Name(), sc.Text())
-			}
-			counts[r.K]++
-			total++
+		if r.Seq%4000 != r.K {
+			return 0, fmt.Errorf("k is not seq %% 4000")
 		}
-		f.Close()
-	}
-	return counts, total
+		return r.K, nil
+	})
 }
 
 // TestRunObjectStoreMissingBucket: a checkpoint dir in a bucket that does
