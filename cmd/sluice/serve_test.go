@@ -38,9 +38,16 @@ func freeAddr(t *testing.T) string {
 // Kafka listener accepts connections.
 func startServe(t *testing.T, dir string) (kafkaAddr string, cmd *exec.Cmd, stderr *bytes.Buffer) {
 	t.Helper()
+	return startServeWith(t, dir, nil, nil)
+}
+
+// startServeWith is startServe with more flags and environment variables.
+func startServeWith(t *testing.T, dir string, flags, env []string) (kafkaAddr string, cmd *exec.Cmd, stderr *bytes.Buffer) {
+	t.Helper()
 	kafkaAddr, httpAddr := freeAddr(t), freeAddr(t)
-	cmd = exec.Command(os.Args[0], "serve", "--data-dir", dir, "--kafka-addr", kafkaAddr, "--http-addr", httpAddr, "--log-format", "text")
-	cmd.Env = append(os.Environ(), "SLUICE_TEST_MAIN=1")
+	args := append([]string{"serve", "--data-dir", dir, "--kafka-addr", kafkaAddr, "--http-addr", httpAddr, "--log-format", "text"}, flags...)
+	cmd = exec.Command(os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), "SLUICE_TEST_MAIN=1"), env...)
 	stderr = &bytes.Buffer{}
 	pr, pw, _ := os.Pipe()
 	cmd.Stderr = pw

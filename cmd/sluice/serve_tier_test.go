@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -29,35 +28,8 @@ import (
 // fast retention and upload intervals, and waits until it serves.
 func startTieredServe(t *testing.T, dir string, srv *objstoretest.Server) (string, *exec.Cmd, *bytes.Buffer) {
 	t.Helper()
-	kafkaAddr, httpAddr := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(os.Args[0], "serve", "--data-dir", dir, "--kafka-addr", kafkaAddr, "--http-addr", httpAddr, "--log-format", "text",
-		"--remote-storage", "s3://tier/run", "--retention-check-interval", "50ms", "--remote-upload-interval", "100ms", "--schema-registry=false")
-	cmd.Env = append(append(os.Environ(), "SLUICE_TEST_MAIN=1"), srv.Env()...)
-	stderr := &bytes.Buffer{}
-	pr, pw, _ := os.Pipe()
-	cmd.Stderr = pw
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pw.Close()
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(pr)
-		once := false
-		for sc.Scan() {
-			stderr.WriteString(sc.Text() + "\n")
-			if !once && strings.Contains(sc.Text(), "sluice serving") {
-				once = true
-				close(ready)
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("serve did not start: %s", stderr)
-	}
+	kafkaAddr, cmd, stderr := startServeWith(t, dir, []string{"--remote-storage", "s3://tier/run", "--retention-check-interval", "50ms",
+		"--remote-upload-interval", "100ms", "--schema-registry=false"}, srv.Env())
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	return kafkaAddr, cmd, stderr
 }
