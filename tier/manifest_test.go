@@ -53,7 +53,7 @@ func TestNewestGoodManifestWins(t *testing.T) {
 	mem.Put(ctx, manifestKey("d", 7), bytes.NewReader(b), int64(len(b)))
 	torn := b[:len(b)/2]
 	mem.Put(ctx, manifestKey("d", 8), bytes.NewReader(torn), int64(len(torn)))
-	tr := &Tier{store: mem, logger: quietLogger(), m: newMetrics(nil), stop: make(chan struct{})}
+	tr := &Tier{store: mem, logger: quietLogger(), m: newMetrics(nil), stop: make(chan struct{}), base: context.Background()}
 	tr.opts.OpTimeout = 1 << 40
 	tr.storeUp.Store(true)
 	ps := &partState{dir: "d"}

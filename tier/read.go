@@ -245,12 +245,12 @@ func (r *segReader) prefetch(from, to int64) {
 			continue
 		}
 		n++
-		go func(i int64) {
+		r.t.background(func() {
 			rr := &segReader{t: r.t, ps: r.ps, s: r.s}
 			if _, err := rr.chunk(i); err != nil {
 				r.t.logger.Debug("remote storage: prefetch failed", "err", err)
 			}
-		}(i)
+		})
 	}
 }
 

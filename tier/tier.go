@@ -62,11 +62,19 @@ type Tier struct {
 	mu    sync.Mutex
 	parts map[partKey]*partState
 
-	kick    chan struct{}
-	stop    chan struct{}
-	done    chan struct{}
-	closed  atomic.Bool
-	storeUp atomic.Bool
+	kick chan struct{}
+	stop chan struct{}
+	done chan struct{}
+	// base is the parent of every store call's context, cancelled by
+	// Close; bg counts the background fetches (read-ahead) Close waits
+	// for.
+	base       context.Context
+	cancelBase context.CancelFunc
+	bgMu       sync.Mutex
+	bg         sync.WaitGroup
+	bgClosed   bool
+	closed     atomic.Bool
+	storeUp    atomic.Bool
 }
 
 type partKey struct {
@@ -136,6 +144,7 @@ func Open(opts Options) (*Tier, error) {
 			return nil, err
 		}
 	}
+	t.base, t.cancelBase = context.WithCancel(context.Background())
 	opts.Log.SetRemoteTier(t)
 	// Load what can be loaded now, so that reads of the remote range work
 	// from the start; the uploader retries the rest.
@@ -156,9 +165,29 @@ func (t *Tier) Close() error {
 		return nil
 	}
 	close(t.stop)
+	t.cancelBase()
 	<-t.done
+	t.bgMu.Lock()
+	t.bgClosed = true
+	t.bgMu.Unlock()
+	t.bg.Wait()
 	t.log.SetRemoteTier(nil)
 	return nil
+}
+
+// background runs fn in a goroutine that Close waits for, unless the tier
+// is closing.
+func (t *Tier) background(fn func()) {
+	t.bgMu.Lock()
+	defer t.bgMu.Unlock()
+	if t.bgClosed {
+		return
+	}
+	t.bg.Add(1)
+	go func() {
+		defer t.bg.Done()
+		fn()
+	}()
 }
 
 // Kick wakes the uploader now.
@@ -216,15 +245,7 @@ func (t *Tier) remotePartitions() []*partState {
 }
 
 func (t *Tier) ctx() (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(context.Background(), t.opts.OpTimeout)
-	go func() {
-		select {
-		case <-t.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
+	return context.WithTimeout(t.base, t.opts.OpTimeout)
 }
 
 // load reads the partition's newest good manifest once, and removes the
