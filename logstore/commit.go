@@ -255,11 +255,18 @@ func (p *Partition) writeAhead() {
 	seg := p.active
 	bufs, arena := p.takePendingLocked()
 	p.mu.Unlock()
+	from := seg.written
 	if err := p.writeBufs(seg, bufs); err != nil {
 		p.aheadErr = err
 		return
 	}
 	p.recycle(bufs, arena)
+	// Hand the pages to the disk now: it writes them while the running
+	// fdatasync completes and the committer answers, and the next
+	// commit's fdatasync finds them written or on their way, instead of
+	// submitting them itself (writeback only; durability is still the
+	// next commit's fdatasync).
+	startWriteback(seg.f, from, seg.written-from)
 }
 
 // takePendingLocked hands the pending batches (and the arena holding the
