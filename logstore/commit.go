@@ -240,6 +240,7 @@ func (p *Partition) flush(sync bool) error {
 		}
 		p.unsynced = false
 		p.syncs.Add(1)
+		p.dropSynced(seg, size)
 	}
 	if p.metrics != nil && size > committed {
 		p.metrics.commit(time.Since(start), int(size-committed))
@@ -250,6 +251,35 @@ func (p *Partition) flush(sync bool) error {
 	p.publish(&tip{hw: upTo, lso: lso, seg: seg, size: size})
 	return nil
 }
+
+// defaultPageCacheWindow is Options.PageCacheWindow's default.
+const defaultPageCacheWindow = 64 << 20
+
+// dropChunk is the least a drop from the page cache covers: fewer, larger
+// posix_fadvise calls.
+const dropChunk = 4 << 20
+
+// dropSynced drops seg's synced bytes older than the partition's page-cache
+// window from the page cache (syncMu held, after an fdatasync that covered
+// size bytes, so the pages are clean and dropping them loses nothing). A
+// writer then reuses those recently freed pages rather than fresh ones.
+// Only whole pages are dropped; errors are ignored (the advice is only
+// about caching).
+func (p *Partition) dropSynced(seg *segment, size int64) {
+	if p.cacheWindow <= 0 {
+		return
+	}
+	keepFrom := (size - p.cacheWindow) &^ (pageSize - 1)
+	if keepFrom-seg.uncached < dropChunk {
+		return
+	}
+	dropCache(seg.f, seg.uncached, keepFrom-seg.uncached)
+	seg.uncached = keepFrom
+}
+
+// pageSize is the unit the page cache drops (the smallest page size of the
+// platforms the log runs on; a larger page is dropped only when whole).
+const pageSize = 4096
 
 // writeAhead writes the pending batches to the active segment without
 // syncing them, unless someone else is writing (it never waits), and

@@ -189,6 +189,22 @@ func startWriteback(f File, off, n int64) {
 	}
 }
 
+// cacheDropper is a File that can drop a range of its clean pages from
+// the page cache (posix_fadvise POSIX_FADV_DONTNEED on Linux). It changes
+// nothing about the file's contents or durability, only where the next
+// read of the range comes from.
+type cacheDropper interface {
+	DropCache(off, n int64) error
+}
+
+// dropCache drops [off, off+n) of f from the page cache where f supports
+// it; errors are ignored (the advice only concerns caching).
+func dropCache(f File, off, n int64) {
+	if cd, ok := f.(cacheDropper); ok && n > 0 {
+		_ = cd.DropCache(off, n)
+	}
+}
+
 // writeVectors writes bufs to f in order, with writev(2) where f supports
 // it. n is the number of bytes written; n < the total means err != nil.
 func writeVectors(f File, bufs [][]byte) (n int, err error) {

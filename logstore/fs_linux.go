@@ -46,6 +46,12 @@ func (f osFile) StartWriteback(off, n int64) error {
 	}
 }
 
+// DropCache implements cacheDropper with posix_fadvise(2)
+// POSIX_FADV_DONTNEED: the range's clean pages leave the page cache.
+func (f osFile) DropCache(off, n int64) error {
+	return unix.Fadvise(int(f.Fd()), off, n, unix.FADV_DONTNEED)
+}
+
 // maxIOV is the most buffers one writev(2) takes (IOV_MAX).
 const maxIOV = 1024
 
