@@ -37,15 +37,11 @@ import (
 //     still running.
 //
 //  3. Write-ahead (FsyncAlways). An appender that assigns while a commit's
-//     fdatasync runs (syncing), or that finds at least writeAheadBytes
-//     pending, writes the pending list to the segment itself, under
-//     writeMu taken with TryLock (it never waits), without syncing, and
-//     asks the kernel to start writing those pages to the disk
-//     (sync_file_range, SYNC_FILE_RANGE_WRITE): the copy into the page
-//     cache then overlaps the disk's work instead of preceding it, the
-//     disk receives the data while the current commit ends, and the next
-//     commit finds its data written and mostly on the disk, so that it
-//     only syncs. Written-ahead batches are not committed: the high watermark
+//     fdatasync runs (syncing) writes the pending list to the segment
+//     itself, under writeMu taken with TryLock (it never waits), without
+//     syncing: the copy into the page cache then overlaps the disk's work
+//     instead of following it, and the next commit finds most of its data
+//     written. Written-ahead batches are not committed: the high watermark
 //     and every acknowledgement still wait for a commit whose fdatasync
 //     started after they were written (the committer takes the pending
 //     list, and measures the file, under writeMu, before its fdatasync).
@@ -165,20 +161,6 @@ func (p *Partition) commitLocked(end int64, epoch uint64) error {
 	return p.flush(p.settings().policy.Mode == FsyncAlways)
 }
 
-// writeAheadBytes is how many pending bytes make an appender write them
-// ahead of the commit even when no fdatasync is running (FsyncAlways): a
-// Kafka producer's batches (up to 1 MiB) go to the page cache as they
-// are read, so that the commit that covers them only has to sync, while
-// many small appends still share one writev.
-const writeAheadBytes = 256 << 10
-
-func (p *Partition) writeAheadThreshold() int64 {
-	if p.writeAheadMin > 0 {
-		return p.writeAheadMin
-	}
-	return writeAheadBytes
-}
-
 // maxSpareBuffer bounds the pending arena kept for reuse.
 const maxSpareBuffer = 8 << 20
 
@@ -282,10 +264,9 @@ func (p *Partition) dropSynced(seg *segment, size int64) {
 const pageSize = 4096
 
 // writeAhead writes the pending batches to the active segment without
-// syncing them, unless someone else is writing (it never waits), and
-// starts their writeback. Appenders call it while a commit's fdatasync
-// runs, or once writeAheadBytes are pending, so that the copy into the
-// page cache overlaps the disk's work instead of preceding it; the batches are
+// syncing them, unless someone else is writing (it never waits). Appenders
+// call it while a commit's fdatasync runs, so that the copy into the page
+// cache overlaps the disk's work instead of following it; the batches are
 // still acknowledged only by a commit whose fdatasync started after they
 // were written. A failed write is left for the next commit to roll back.
 func (p *Partition) writeAhead() {
@@ -324,7 +305,6 @@ func (p *Partition) writeAhead() {
 func (p *Partition) takePendingLocked() (bufs [][]byte, arena []byte) {
 	bufs, arena = p.pending, p.arena
 	p.pending, p.arena = p.sparePending[:0], p.spareArena[:0]
-	p.pendingLen = 0
 	p.sparePending, p.spareArena = nil, nil
 	return bufs, arena
 }
@@ -346,7 +326,6 @@ func (p *Partition) recycle(bufs [][]byte, arena []byte) {
 func (p *Partition) dropPendingLocked() {
 	clear(p.pending)
 	p.pending = p.pending[:0]
-	p.pendingLen = 0
 	p.arena = p.arena[:0]
 }
 

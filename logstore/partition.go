@@ -34,7 +34,6 @@ type Partition struct {
 	mu         sync.Mutex
 	nextOffset int64
 	pending    [][]byte // batches assigned and not yet written, in offset order
-	pendingLen int64    // bytes in pending
 	arena      []byte   // copies of the batches given to Assign (pending points into it)
 	active     *segment
 	closed     bool
@@ -85,10 +84,6 @@ type Partition struct {
 	notifyMu         sync.Mutex
 	notify           chan struct{}
 	closing          chan struct{} // closed by close; wakes waiters
-
-	// writeAheadMin, if set (by tests, before any append), replaces
-	// writeAheadBytes.
-	writeAheadMin int64
 
 	// testHookCommitCheck, if set (by tests, before any append), runs in
 	// commit between its loads of the durable offset and the epoch.
@@ -269,8 +264,6 @@ func (p *Partition) assign(ctx context.Context, batch []byte, inPlace bool) (Ass
 		b = p.arena[start:len(p.arena):len(p.arena)]
 	}
 	p.pending = append(p.pending, b)
-	p.pendingLen += size
-	pendingLen := p.pendingLen
 	record.SetBaseOffset(b, base)
 	record.SetPartitionLeaderEpoch(b, p.epochs.current.Load()) // the current leader epoch (epochs.go)
 	appendTime := int64(-1)
@@ -291,12 +284,10 @@ func (p *Partition) assign(ctx context.Context, batch []byte, inPlace bool) (Ass
 	}
 	end, epoch := p.nextOffset, p.epoch.Load()
 	p.mu.Unlock()
-	if set.policy.Mode == FsyncAlways && (p.syncing.Load() || pendingLen >= p.writeAheadThreshold()) {
-		// A commit's fdatasync is running, or enough is pending to make
-		// a write worth its system call: put the batches in the page
-		// cache now, so that the next commit finds them written and only
-		// syncs, instead of copying them while the disk idles
-		// (commit.go).
+	if p.syncing.Load() && set.policy.Mode == FsyncAlways {
+		// A commit's fdatasync is running: put the batch in the page cache
+		// now, so that the next commit finds it written and the disk
+		// gets it without waiting for the copy (commit.go).
 		p.writeAhead()
 	}
 	return Assigned{p: p, end: end, epoch: epoch, records: int64(h.NumRecords), size: size,

@@ -136,24 +136,13 @@ func fixedBatch(t testing.TB, recs int) []byte {
 // but none is acknowledged before an fdatasync that started after it was
 // written has returned. Concurrent appenders, in place and copied; every
 // acknowledgement is checked against the recorded fdatasyncs.
-//
-// Run twice: with the default threshold (small batches are written ahead
-// only during an fdatasync) and with a threshold of one byte (every batch
-// is written, and its writeback started, as soon as it is assigned, as a
-// Kafka producer's 1 MiB batches are).
 func TestWriteAheadAcknowledgedOnlyAfterCoveringSync(t *testing.T) {
-	t.Run("during-fdatasync", func(t *testing.T) { checkWriteAheadAcks(t, 0) })
-	t.Run("every-batch", func(t *testing.T) { checkWriteAheadAcks(t, 1) })
-}
-
-func checkWriteAheadAcks(t *testing.T, threshold int64) {
 	opts, _ := testOptions(t.TempDir())
 	o := &orderFS{FS: OSFS{}}
 	opts.FS = o
 	l := mustOpen(t, opts)
 	defer l.Close()
 	p := mustPartition(t, l, "wa", TopicConfig{Partitions: 1, Fsync: FsyncPolicy{Mode: FsyncAlways}})
-	p.writeAheadMin = threshold
 	const recsPerBatch = 4
 	proto := fixedBatch(t, recsPerBatch)
 	size := int64(len(proto))
