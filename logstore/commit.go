@@ -41,7 +41,11 @@ import (
 //     itself, under writeMu taken with TryLock (it never waits), without
 //     syncing: the copy into the page cache then overlaps the disk's work
 //     instead of following it, and the next commit finds most of its data
-//     written. Written-ahead batches are not committed: the high watermark
+//     written. It also asks the kernel to start writing those pages to
+//     the disk (sync_file_range, SYNC_FILE_RANGE_WRITE, which waits for
+//     nothing and promises nothing), so that the disk receives them while
+//     the running commit ends rather than when the next fdatasync
+//     submits them. Written-ahead batches are not committed: the high watermark
 //     and every acknowledgement still wait for a commit whose fdatasync
 //     started after they were written (the committer takes the pending
 //     list, and measures the file, under writeMu, before its fdatasync).
@@ -80,6 +84,11 @@ import (
 //     syncing everything pending, so a sealed segment is complete and
 //     durable before the next one exists, and producer-state snapshots are
 //     only ever taken of durable offsets.
+//   - After a commit's fdatasync, the active segment's synced bytes older
+//     than the page-cache window (Options.PageCacheWindow) are dropped
+//     from the page cache (dropSynced): only clean, committed pages, so
+//     no data or durability is affected, only where later reads of them
+//     come from; new writes then reuse recently freed pages.
 //   - The log holds a batch given to AssignInPlace only until it is
 //     written or discarded, both before its Commit returns.
 
