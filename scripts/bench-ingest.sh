@@ -13,8 +13,12 @@
 #
 # DIR (default: a fresh directory under ./bench-ingest.tmp) must be on the
 # disk to measure. With -p, round 1 writes server and client CPU profiles
-# there. Prints one line per measurement and, at the end, the medians and
-# each binary's median ratio to dd.
+# there. Prints one line per measurement and, at the end, for each binary
+# the medians of: MB/s, the ratio to the same round's dd, the server's and
+# the client's CPU-seconds per GB produced, and the bytes per fdatasync of
+# the benchmark topic (sluice_log_fsyncs_total and
+# sluice_log_appended_bytes_total from the server's /metrics; binaries
+# without these metrics show none), and each binary's ratio to the first.
 set -euo pipefail
 
 rounds=3 dir="" dur=10s prof="" extra=() fsync=always
