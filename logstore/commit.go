@@ -41,7 +41,11 @@ import (
 //     itself, under writeMu taken with TryLock (it never waits), without
 //     syncing: the copy into the page cache then overlaps the disk's work
 //     instead of following it, and the next commit finds most of its data
-//     written. Written-ahead batches are not committed: the high watermark
+//     written. It also asks the kernel to start writing those pages to
+//     the disk (sync_file_range, SYNC_FILE_RANGE_WRITE, which waits for
+//     nothing and promises nothing), so that the disk receives them while
+//     the running commit ends rather than when the next fdatasync
+//     submits them. Written-ahead batches are not committed: the high watermark
 //     and every acknowledgement still wait for a commit whose fdatasync
 //     started after they were written (the committer takes the pending
 //     list, and measures the file, under writeMu, before its fdatasync).
@@ -80,6 +84,11 @@ import (
 //     syncing everything pending, so a sealed segment is complete and
 //     durable before the next one exists, and producer-state snapshots are
 //     only ever taken of durable offsets.
+//   - After a commit's fdatasync, the active segment's synced bytes older
+//     than the page-cache window (Options.PageCacheWindow) are dropped
+//     from the page cache (dropSynced): only clean, committed pages, so
+//     no data or durability is affected, only where later reads of them
+//     come from; new writes then reuse recently freed pages.
 //   - The log holds a batch given to AssignInPlace only until it is
 //     written or discarded, both before its Commit returns.
 
@@ -222,6 +231,7 @@ func (p *Partition) flush(sync bool) error {
 		}
 		p.unsynced = false
 		p.syncs.Add(1)
+		p.dropSynced(seg, size)
 	}
 	if p.metrics != nil && size > committed {
 		p.metrics.commit(time.Since(start), int(size-committed))
@@ -232,6 +242,35 @@ func (p *Partition) flush(sync bool) error {
 	p.publish(&tip{hw: upTo, lso: lso, seg: seg, size: size})
 	return nil
 }
+
+// defaultPageCacheWindow is Options.PageCacheWindow's default.
+const defaultPageCacheWindow = 64 << 20
+
+// dropChunk is the least a drop from the page cache covers: fewer, larger
+// posix_fadvise calls.
+const dropChunk = 4 << 20
+
+// dropSynced drops seg's synced bytes older than the partition's page-cache
+// window from the page cache (syncMu held, after an fdatasync that covered
+// size bytes, so the pages are clean and dropping them loses nothing). A
+// writer then reuses those recently freed pages rather than fresh ones.
+// Only whole pages are dropped; errors are ignored (the advice is only
+// about caching).
+func (p *Partition) dropSynced(seg *segment, size int64) {
+	if p.cacheWindow <= 0 {
+		return
+	}
+	keepFrom := (size - p.cacheWindow) &^ (pageSize - 1)
+	if keepFrom-seg.uncached < dropChunk {
+		return
+	}
+	dropCache(seg.f, seg.uncached, keepFrom-seg.uncached)
+	seg.uncached = keepFrom
+}
+
+// pageSize is the unit the page cache drops (the smallest page size of the
+// platforms the log runs on; a larger page is dropped only when whole).
+const pageSize = 4096
 
 // writeAhead writes the pending batches to the active segment without
 // syncing them, unless someone else is writing (it never waits). Appenders
@@ -255,11 +294,18 @@ func (p *Partition) writeAhead() {
 	seg := p.active
 	bufs, arena := p.takePendingLocked()
 	p.mu.Unlock()
+	from := seg.written
 	if err := p.writeBufs(seg, bufs); err != nil {
 		p.aheadErr = err
 		return
 	}
 	p.recycle(bufs, arena)
+	// Hand the pages to the disk now: it writes them while the running
+	// fdatasync completes and the committer answers, and the next
+	// commit's fdatasync finds them written or on their way, instead of
+	// submitting them itself (writeback only; durability is still the
+	// next commit's fdatasync).
+	startWriteback(seg.f, from, seg.written-from)
 }
 
 // takePendingLocked hands the pending batches (and the arena holding the

@@ -384,6 +384,16 @@ type Options struct {
 	// followed by valid data (losing that data, with an error log line)
 	// instead of failing with a CorruptionError.
 	RepairCorruption bool
+	// PageCacheWindow is how many of the most recently synced bytes of a
+	// partition's active segment stay in the page cache after a commit's
+	// fdatasync; the synced bytes before them are dropped from it
+	// (posix_fadvise DONTNEED, Linux only), so that new writes reuse
+	// recently freed pages instead of claiming fresh ones, which on a
+	// virtual machine costs several times the copy itself (see
+	// docs/benchmarks-kafka.md). Readers within the window (consumers at
+	// the tail) read from the cache; older data is read from the disk.
+	// 0 = 64 MiB; negative = never drop (the kernel decides).
+	PageCacheWindow int64
 }
 
 // AppendResult describes an acknowledged append.

@@ -168,6 +168,43 @@ type vectorWriter interface {
 	WriteVectors(bufs [][]byte) (n int, err error)
 }
 
+// writebackStarter is a File that can ask the kernel to start writing a
+// range of its dirty pages to the disk without waiting for them
+// (sync_file_range(2) with SYNC_FILE_RANGE_WRITE on Linux). It promises
+// nothing about durability: only Sync does. The log uses it for batches
+// written ahead during an fdatasync, so that the disk receives them while
+// the current commit finishes instead of at the next commit's fdatasync.
+type writebackStarter interface {
+	StartWriteback(off, n int64) error
+}
+
+// startWriteback starts the writeback of [off, off+n) of f where f
+// supports it. Errors are ignored: starting writeback is advisory, and a
+// failed write of these pages is reported by the fdatasync that every
+// acknowledgement waits for (SYNC_FILE_RANGE_WRITE alone does not consume
+// the file's writeback error, which fdatasync then sees).
+func startWriteback(f File, off, n int64) {
+	if ws, ok := f.(writebackStarter); ok && n > 0 {
+		_ = ws.StartWriteback(off, n)
+	}
+}
+
+// cacheDropper is a File that can drop a range of its clean pages from
+// the page cache (posix_fadvise POSIX_FADV_DONTNEED on Linux). It changes
+// nothing about the file's contents or durability, only where the next
+// read of the range comes from.
+type cacheDropper interface {
+	DropCache(off, n int64) error
+}
+
+// dropCache drops [off, off+n) of f from the page cache where f supports
+// it; errors are ignored (the advice only concerns caching).
+func dropCache(f File, off, n int64) {
+	if cd, ok := f.(cacheDropper); ok && n > 0 {
+		_ = cd.DropCache(off, n)
+	}
+}
+
 // writeVectors writes bufs to f in order, with writev(2) where f supports
 // it. n is the number of bytes written; n < the total means err != nil.
 func writeVectors(f File, bufs [][]byte) (n int, err error) {

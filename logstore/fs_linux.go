@@ -33,6 +33,25 @@ func fdatasync(f *os.File) error {
 	}
 }
 
+// StartWriteback implements writebackStarter with sync_file_range(2),
+// SYNC_FILE_RANGE_WRITE only: it queues the range's dirty pages for
+// writeback and returns without waiting for them (nor consuming a
+// writeback error, which the next fdatasync reports).
+func (f osFile) StartWriteback(off, n int64) error {
+	for {
+		err := unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// DropCache implements cacheDropper with posix_fadvise(2)
+// POSIX_FADV_DONTNEED: the range's clean pages leave the page cache.
+func (f osFile) DropCache(off, n int64) error {
+	return unix.Fadvise(int(f.Fd()), off, n, unix.FADV_DONTNEED)
+}
+
 // maxIOV is the most buffers one writev(2) takes (IOV_MAX).
 const maxIOV = 1024
 

@@ -96,6 +96,9 @@ func Open(opts Options) (*Log, error) {
 	if opts.DefaultPartitions <= 0 {
 		opts.DefaultPartitions = 1
 	}
+	if opts.PageCacheWindow == 0 {
+		opts.PageCacheWindow = defaultPageCacheWindow
+	}
 	if opts.IndexIntervalBytes <= 0 {
 		opts.IndexIntervalBytes = 4096
 	}
@@ -266,6 +269,7 @@ func (l *Log) openPartitions(t *Topic, from, to int32, cfg TopicConfig) ([]*Part
 			fs:            l.fs,
 			logger:        l.logger,
 			indexInterval: l.opts.IndexIntervalBytes,
+			cacheWindow:   l.opts.PageCacheWindow,
 			notify:        make(chan struct{}),
 			commitDone:    make(chan struct{}),
 			metrics:       l.metrics,

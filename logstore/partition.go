@@ -24,6 +24,7 @@ type Partition struct {
 	logger        *slog.Logger
 	set           atomic.Pointer[partSettings] // from the topic's config; replaced by AlterConfig
 	indexInterval int
+	cacheWindow   int64       // Options.PageCacheWindow (<= 0: never drop)
 	repair        bool        // Options.RepairCorruption
 	metrics       *logMetrics // nil = none
 

@@ -44,6 +44,7 @@ type segment struct {
 
 	assigned int64 // bytes assigned to batches, including those not yet written (mu)
 	written  int64 // bytes written to f (syncMu)
+	uncached int64 // bytes from the start dropped from the page cache (syncMu)
 
 	visible atomic.Int64 // bytes readers may read
 	end     atomic.Int64 // offset after the last visible batch

@@ -13,8 +13,12 @@
 #
 # DIR (default: a fresh directory under ./bench-ingest.tmp) must be on the
 # disk to measure. With -p, round 1 writes server and client CPU profiles
-# there. Prints one line per measurement and, at the end, the medians and
-# each binary's median ratio to dd.
+# there. Prints one line per measurement and, at the end, for each binary
+# the medians of: MB/s, the ratio to the same round's dd, the server's and
+# the client's CPU-seconds per GB produced, and the bytes per fdatasync of
+# the benchmark topic (sluice_log_fsyncs_total and
+# sluice_log_appended_bytes_total from the server's /metrics; binaries
+# without these metrics show none), and each binary's ratio to the first.
 set -euo pipefail
 
 rounds=3 dir="" dur=10s prof="" extra=() fsync=always
@@ -92,6 +96,12 @@ for r in $(seq "$rounds"); do
 			--duration "$dur" --skip-consume "${cprof[@]}" "${extra[@]}" "${own[@]}" >"$dir/client.out" 2>/dev/null; } 2>&1 ); }
 		out=$(cat "$dir/client.out")
 		s1=$(awk '{ print $14 + $15 }' /proc/$spid/stat)
+		# the benchmark topic's fdatasyncs and appended bytes, from the server's metrics
+		read -r syncs abytes < <(curl -s "http://127.0.0.1:$((port + 1000))/metrics" | awk '
+			/^sluice_log_fsyncs_total\{.*topic="kbench-/ { s += $NF }
+			/^sluice_log_appended_bytes_total\{.*topic="kbench-/ { b += $NF }
+			END { printf "%d %.0f\n", s, b }') || true
+		syncs=${syncs:-0} abytes=${abytes:-0}
 		kill -TERM $spid
 		wait $spid || true
 		rm -rf "$data"
@@ -100,9 +110,11 @@ for r in $(seq "$rounds"); do
 		cpu=$(awk -v b="$bytes" -v st=$((s1 - s0)) -v hz="$(getconf CLK_TCK)" -v ct="$ctime" 'BEGIN {
 			split(b, x, " "); gb = x[1] * x[2] / 1e9; split(ct, c, " ")
 			printf "server %.2f, client %.2f CPU-s/GB", st / hz / gb, (c[1] + c[2]) / gb }')
-		echo "round $r bin$i ${bins[$i]}: $mb MB/s, $cpu ($(grep produce: <<<"$out" | sed 's/^ *//'))"
-		echo "$r bin$i $mb $(awk -v b="$bytes" -v st=$((s1 - s0)) -v hz="$(getconf CLK_TCK)" -v ct="$ctime" 'BEGIN {
-			split(b, x, " "); gb = x[1] * x[2] / 1e9; split(ct, c, " "); printf "%.3f %.3f", st / hz / gb, (c[1] + c[2]) / gb }')" >>"$results"
+		fs=$(awk -v n="$syncs" -v b="$abytes" 'BEGIN { if (n > 0) printf "%d fdatasyncs, %.2f MB per fdatasync", n, b / n / 1e6; else printf "no fdatasync count" }')
+		echo "round $r bin$i ${bins[$i]}: $mb MB/s, $cpu, $fs ($(grep produce: <<<"$out" | sed 's/^ *//'))"
+		echo "$r bin$i $mb $(awk -v b="$bytes" -v st=$((s1 - s0)) -v hz="$(getconf CLK_TCK)" -v ct="$ctime" -v n="$syncs" -v ab="$abytes" 'BEGIN {
+			split(b, x, " "); gb = x[1] * x[2] / 1e9; split(ct, c, " ")
+			printf "%.3f %.3f %.4f", st / hz / gb, (c[1] + c[2]) / gb, (n > 0) ? ab / n / 1e6 : 0 }')" >>"$results"
 	done
 done
 
@@ -111,7 +123,7 @@ awk '
 	function median(arr, n,    m) {
 		asort(arr); return (n % 2) ? arr[(n + 1) / 2] : (arr[n / 2] + arr[n / 2 + 1]) / 2
 	}
-	{ v[$2][$1] = $3; if ($2 != "dd") { scpu[$2][$1] = $4; ccpu[$2][$1] = $5 } }
+	{ v[$2][$1] = $3; if ($2 != "dd") { scpu[$2][$1] = $4; ccpu[$2][$1] = $5; mbps[$2][$1] = $6 } }
 	END {
 		for (k in v) {
 			m = 0; delete a; for (r in v[k]) a[++m] = v[k][r]
@@ -123,6 +135,9 @@ awk '
 				line = line sprintf(", server %.2f", median(q, m))
 				m = 0; delete q; for (r in v[k]) q[++m] = ccpu[k][r]
 				line = line sprintf(" and client %.2f CPU-s/GB", median(q, m))
+				m = 0; delete q; for (r in v[k]) q[++m] = mbps[k][r]
+				mm = median(q, m)
+				if (mm > 0) line = line sprintf(", %.2f MB per fdatasync (%.0f fdatasyncs per GB)", mm, 1000 / mm)
 				if (k != "bin0" && ("bin0" in v)) {
 					m = 0; delete q; for (r in v[k]) q[++m] = v["bin0"][r] / v[k][r]
 					line = line sprintf("; bin0 / %s %.2fx", k, median(q, m))
