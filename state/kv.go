@@ -62,6 +62,20 @@ func (d descriptor[K, V]) NewKVTable(kv KVStore, r KeyGroupRange) (Table, error)
 	}
 	t := &kvTable[K, V]{name: d.name, groups: r, kv: kv, kc: kc, vc: vc}
 	t.hot.init(kv)
+	t.dir, err = newKeyDir(kv, func(add func([]byte) bool) error {
+		for kg := r.Start; kg < r.End; kg++ {
+			p := KVPrefix(nil, kg, d.name)
+			stop := false
+			err := kv.Scan(p, prefixEnd(p), func(key, _ []byte) bool { stop = !add(key); return !stop })
+			if err != nil || stop {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("state table %q: %w", d.name, err)
+	}
 	return t, nil
 }
 
@@ -89,6 +103,8 @@ type kvTable[K comparable, V any] struct {
 	vbuf   []byte
 	// hot is the cache of decoded hot values, written back (kvvalue.go).
 	hot hotValues[K, V]
+	// dir is the directory of the table's keys (kvfilter.go); nil: none.
+	dir *keyDir
 }
 
 // KVError is the panic value of a failed KVStore operation.
@@ -144,6 +160,10 @@ func (t *kvTable[K, V]) Get(kg int, k K) (V, bool) {
 		return e.v, true
 	}
 	key := t.key(kg, k)
+	if !t.dir.mayHave(key) {
+		var zero V
+		return zero, false
+	}
 	val, ok, err := t.kv.Get(key, t.vbuf[:0])
 	t.check("get", err)
 	if !ok {
@@ -163,6 +183,7 @@ func (t *kvTable[K, V]) Put(kg int, k K, v V) {
 		return
 	}
 	key := t.key(kg, k)
+	t.dir.add(key)
 	t.vbuf = t.vc.Append(t.vbuf[:0], v)
 	// Write-back: a hot key's value (an accumulator updated by every
 	// record) reaches the store once per snapshot or eviction, not once

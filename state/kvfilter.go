@@ -230,3 +230,127 @@ func (k *keyFilters) clear() {
 		k.release(key, f)
 	}
 }
+
+// Directories of the keys of a table.
+//
+// A key that has no data in the store costs a point read (value state) or
+// a prefix scan (a map's membership filter, built at the key's first Get)
+// to learn so, and every new key of an aggregation starts that way: a
+// Pebble read walks the memtables and consults the filter of every
+// sstable, a scan opens an iterator over all of them. So value and map
+// tables keep a directory of their keys: a filter of the hashes of every
+// key (value state: store key; map state: key prefix) that has data in
+// the store or in the table's cache. A key it rules out is absent without
+// a read; one it lets through (present, or a false positive) is read as
+// before.
+//
+// Invariant: while the directory is on, it contains every key of the
+// table in the store or in its cache. It is built when the table is
+// opened, by a scan of the table's key groups (empty for a new job; a
+// restored table's keys otherwise), and every write of a key not known
+// adds it; deletions leave it (a deleted key only becomes a false
+// positive). It grows by layers, each twice as large as the one before
+// (16 bits per key at its capacity), so it never needs the keys again;
+// past an eighth of the cache budget it is dropped (off), and the table
+// reads as without it.
+type keyDir struct {
+	budget *CacheBudget // nil: off
+	seed   maphash.Seed
+	layers []*memberFilter
+	bytes  int64
+}
+
+// dirFirstKeys is the capacity of a directory's first layer.
+const dirFirstKeys = 1024
+
+// newKeyDir returns the directory of a table over kv, built by scan, which
+// calls add for every key in the store; nil when kv has no cache budget
+// or the keys are too many.
+func newKeyDir(kv KVStore, scan func(add func(key []byte) bool) error) (*keyDir, error) {
+	b, ok := kv.(KVCacheBudget)
+	if !ok {
+		return nil, nil
+	}
+	bu := b.CacheBudget()
+	if bu == nil || bu.limit <= 0 {
+		return nil, nil
+	}
+	d := &keyDir{budget: bu, seed: maphash.MakeSeed()}
+	var hs []uint64
+	most := int(bu.limit / 16) // 2 bytes a key: an eighth of the budget
+	err := scan(func(key []byte) bool {
+		if len(hs) >= most {
+			return false
+		}
+		hs = append(hs, maphash.Bytes(d.seed, key))
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(hs) >= most || !d.grow(len(hs)+dirFirstKeys) {
+		d.off()
+		return nil, nil
+	}
+	for _, h := range hs {
+		d.layers[0].add(h)
+	}
+	return d, nil
+}
+
+// grow adds a layer for n keys, if the budget share allows.
+func (d *keyDir) grow(n int) bool {
+	f := newMemberFilter(n)
+	size := int64(8 * len(f.words))
+	if d.bytes+size > d.budget.limit/8 {
+		return false
+	}
+	d.layers = append(d.layers, f)
+	d.bytes += size
+	d.budget.used += size
+	return true
+}
+
+// off drops the directory's layers: every key may have data.
+func (d *keyDir) off() {
+	d.budget.used -= d.bytes
+	d.bytes = 0
+	d.layers = nil
+}
+
+// mayHave reports whether key may have data (always, when off).
+func (d *keyDir) mayHave(key []byte) bool {
+	if d == nil || d.layers == nil {
+		return true
+	}
+	return d.contains(maphash.Bytes(d.seed, key))
+}
+
+func (d *keyDir) contains(h uint64) bool {
+	for _, f := range d.layers {
+		if f.mayContain(h) {
+			return true
+		}
+	}
+	return false
+}
+
+// add records that key has data.
+func (d *keyDir) add(key []byte) {
+	if d == nil || d.layers == nil {
+		return
+	}
+	h := maphash.Bytes(d.seed, key)
+	if d.contains(h) {
+		return
+	}
+	last := d.layers[len(d.layers)-1]
+	if last.n >= last.capacity() {
+		if !d.grow(2 * last.capacity()) {
+			d.off()
+			return
+		}
+		last = d.layers[len(d.layers)-1]
+	}
+	last.add(h)
+}
