@@ -250,8 +250,8 @@ func (t *kvMapTable[K, UK, V]) put(kg int, k K, uk UK, v V) {
 	if fs := t.filters; fs != nil {
 		if f := fs.get(key[:plen]); f != nil && !f.tooBig {
 			f.add(filterHash(fs.seed, key[plen:]))
-			if f.n > f.capacity() {
-				fs.drop(key[:plen]) // rebuilt larger by the next Get
+			if f.last > f.capacity() {
+				fs.grow(key[:plen], f, &t.cache)
 			}
 		}
 	}

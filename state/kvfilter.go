@@ -33,11 +33,14 @@ import (
 //
 // Sizes: a filter is built for twice the entries the scan found plus 16,
 // with 16 bits per entry at that capacity (32 right after the build); a
-// Put beyond the capacity drops it and the next Get rebuilds it twice as
-// large, so a growing set pays a scan of its entries at each doubling
-// (amortised, one scanned entry per insert). One 64-bit word per four
-// entries, four bits per entry within the word: about 0.3 % false
-// positives at 16 bits per entry. A key whose filter would take more than
+// Put beyond the capacity adds a layer twice as large (no scan), up to
+// filterLayers layers; a Put beyond the last layer's capacity drops the
+// filter and the next Get rebuilds it as one layer, so a growing set pays
+// a scan of its entries each time it grows about fifteen-fold (amortised,
+// one scanned entry per fourteen inserts; before the layers, one per
+// insert). One 64-bit word per four entries, four bits per entry within
+// the word: about 0.3 % false positives per full layer at 16 bits per
+// entry, at most about 1 % with every layer full. A key whose filter would take more than
 // a quarter of the budget is not filtered (it is remembered as such until
 // its map is cleared or the filter is evicted).
 //
@@ -53,28 +56,45 @@ import (
 // its filters answered plus 4096 (it resumes when its remaining filters
 // have answered enough reads).
 
-// memberFilter is the filter of one key's entries.
+// memberFilter is the filter of one key's entries. It has up to
+// filterLayers layers: when the last one is full, a layer twice as large
+// is added (no scan), and the key's filter is rebuilt as one layer by a
+// scan only when the layers are all full.
 type memberFilter struct {
-	words  []uint64
-	n      int  // user keys added (at least the entries; overwrites count twice)
-	tooBig bool // the key is not filtered: Gets read the store
+	words  []uint64   // the last layer
+	older  [][]uint64 // the full layers before it
+	last   int        // user keys added to words
+	n      int        // user keys added (at least the entries; overwrites count twice)
+	tooBig bool       // the key is not filtered: Gets read the store
 }
+
+// filterLayers is the most layers of a key's filter.
+const filterLayers = 4
 
 // filterHash is the hash of an encoded user key that filters store.
 func filterHash(seed maphash.Seed, uk []byte) uint64 { return maphash.Bytes(seed, uk) }
 
-// capacity is the number of members the filter takes before it must be
-// rebuilt (16 bits each).
+// capacity is the number of members the filter's last layer takes before
+// it is full (16 bits each).
 func (f *memberFilter) capacity() int { return len(f.words) * 4 }
 
 func (f *memberFilter) add(h uint64) {
 	f.words[(h>>32)&uint64(len(f.words)-1)] |= filterMask(h)
 	f.n++
+	f.last++
 }
 
 func (f *memberFilter) mayContain(h uint64) bool {
 	m := filterMask(h)
-	return f.words[(h>>32)&uint64(len(f.words)-1)]&m == m
+	if f.words[(h>>32)&uint64(len(f.words)-1)]&m == m {
+		return true
+	}
+	for _, w := range f.older {
+		if w[(h>>32)&uint64(len(w)-1)]&m == m {
+			return true
+		}
+	}
+	return false
 }
 
 // filterMask is the four bits of h within its word.
@@ -93,7 +113,11 @@ func newMemberFilter(n int) *memberFilter {
 const filterOverhead = 96
 
 func (f *memberFilter) size(prefix int) int64 {
-	return int64(8*len(f.words)+prefix) + filterOverhead
+	n := len(f.words)
+	for _, w := range f.older {
+		n += len(w)
+	}
+	return int64(8*n+prefix) + filterOverhead
 }
 
 // keyFilters holds the membership filters of one map table, by the store
@@ -203,6 +227,25 @@ func (k *keyFilters) release(key string, f *memberFilter) {
 	k.budget.used -= size
 	if k.last == f {
 		k.last, k.lastKey = nil, k.lastKey[:0]
+	}
+}
+
+// grow adds a layer to the full filter f of prefix p, or drops f when it
+// has all its layers or would outgrow its share of the budget (the next
+// Get rebuilds it by a scan, as one layer, or marks the key as not
+// filtered).
+func (k *keyFilters) grow(p []byte, f *memberFilter, entries *kvCache) {
+	add := int64(16 * len(f.words))
+	if len(f.older) >= filterLayers-1 || f.size(len(p))+add > k.budget.limit/4 {
+		k.drop(p)
+		return
+	}
+	f.older = append(f.older, f.words)
+	f.words, f.last = make([]uint64, 2*len(f.words)), 0
+	k.bytes += add
+	k.budget.used += add
+	for k.budget.used > k.budget.limit && entries.bytes > 0 {
+		entries.evict()
 	}
 }
 
