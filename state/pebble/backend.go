@@ -35,10 +35,12 @@ type Options struct {
 	Cache *Cache
 	// HotCacheSize bounds, in bytes, what the backend's value and map
 	// tables keep in Go memory in front of Pebble: the cache of hot
-	// entries (encoded values; value tables write back, map tables write
-	// through: state/kvcache.go) and the membership filters of map state
-	// (state/kvfilter.go). This overrides the default of 4 MiB, or an
-	// eighth of MemoryLimit when that is set; negative: neither.
+	// entries (value tables: decoded values, written back before
+	// snapshots, state/kvvalue.go; map tables: encoded entries, written
+	// through, state/kvcache.go), the membership filters of map state and
+	// the directories of the tables' keys (state/kvfilter.go). This
+	// overrides the default of 4 MiB, or an eighth of MemoryLimit when
+	// that is set; negative: none of them.
 	HotCacheSize int64
 }
 
