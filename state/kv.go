@@ -60,15 +60,32 @@ func (d descriptor[K, V]) NewKVTable(kv KVStore, r KeyGroupRange) (Table, error)
 	if err != nil {
 		return nil, fmt.Errorf("state table %q value: %w", d.name, err)
 	}
-	return &kvTable[K, V]{name: d.name, groups: r, kv: kv, kc: kc, vc: vc, cache: newKVCache(kv, d.name)}, nil
+	t := &kvTable[K, V]{name: d.name, groups: r, kv: kv, kc: kc, vc: vc}
+	t.hot.init(kv)
+	t.dir, err = newKeyDir(kv, func(add func([]byte) bool) error {
+		for kg := r.Start; kg < r.End; kg++ {
+			p := KVPrefix(nil, kg, d.name)
+			stop := false
+			err := kv.Scan(p, prefixEnd(p), func(key, _ []byte) bool { stop = !add(key); return !stop })
+			if err != nil || stop {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("state table %q: %w", d.name, err)
+	}
+	return t, nil
 }
 
 // KVWriteBack is implemented by tables over a KVStore that keep some
 // writes in memory (value tables: the latest value of hot keys, see
-// kvcache.go). A store that buffers writes calls WriteBack before it
-// commits them (Pebble: its Flush, once per record batch and before every
-// snapshot), so that what it commits and snapshots is complete. Errors of
-// the store panic with a *KVError, as in the tables' other operations.
+// kvvalue.go). A store calls WriteBack before it takes a snapshot (Pebble:
+// before every checkpoint), so that what it snapshots is complete; until
+// then the tables' own reads see the values they hold, and nothing else
+// reads the store. Errors of the store panic with a *KVError, as in the
+// tables' other operations.
 type KVWriteBack interface {
 	WriteBack()
 }
@@ -84,7 +101,10 @@ type kvTable[K comparable, V any] struct {
 	vc     codec.Codec[V]
 	kbuf   []byte
 	vbuf   []byte
-	cache  kvCache
+	// hot is the cache of decoded hot values, written back (kvvalue.go).
+	hot hotValues[K, V]
+	// dir is the directory of the table's keys (kvfilter.go); nil: none.
+	dir *keyDir
 }
 
 // KVError is the panic value of a failed KVStore operation.
@@ -115,11 +135,11 @@ func (t *kvTable[K, V]) Name() string             { return t.name }
 func (t *kvTable[K, V]) KeyGroups() KeyGroupRange { return t.groups }
 
 // WriteBack implements KVWriteBack.
-func (t *kvTable[K, V]) WriteBack() { t.cache.writeBack() }
+func (t *kvTable[K, V]) WriteBack() { t.writeBack() }
 
 // Len scans the table: it costs a pass over the data.
 func (t *kvTable[K, V]) Len() int {
-	t.cache.writeBack()
+	t.writeBack()
 	n := 0
 	for kg := t.groups.Start; kg < t.groups.End; kg++ {
 		p := KVPrefix(nil, kg, t.name)
@@ -129,49 +149,58 @@ func (t *kvTable[K, V]) Len() int {
 }
 
 func (t *kvTable[K, V]) ClearKeyGroup(kg int) {
-	t.cache.writeBack() // the other key groups' entries
+	t.writeBack() // the other key groups' entries
 	p := KVPrefix(nil, kg, t.name)
 	t.check("clear", t.kv.DeleteRange(p, prefixEnd(p)))
-	t.cache.clear()
+	t.hot.clear()
 }
 
 func (t *kvTable[K, V]) Get(kg int, k K) (V, bool) {
-	key := t.key(kg, k)
-	val, ok := t.cache.get(key)
-	if !ok {
-		var err error
-		val, ok, err = t.kv.Get(key, t.vbuf[:0])
-		t.check("get", err)
-		if !ok {
-			var zero V
-			return zero, false
-		}
-		t.vbuf = val
-		t.cache.put(key, val)
+	if e := t.hot.lookup(k); e != nil {
+		return e.v, true
 	}
+	key := t.key(kg, k)
+	if !t.dir.mayHave(key) {
+		var zero V
+		return zero, false
+	}
+	val, ok, err := t.kv.Get(key, t.vbuf[:0])
+	t.check("get", err)
+	if !ok {
+		var zero V
+		return zero, false
+	}
+	t.vbuf = val
 	v, _, err := t.vc.Decode(val)
 	t.check("decode", err)
+	t.cacheValue(kg, k, v, hotSize(len(key), len(val)), false)
 	return v, true
 }
 
 func (t *kvTable[K, V]) Put(kg int, k K, v V) {
+	if e := t.hot.lookup(k); e != nil {
+		t.update(kg, k, e, v)
+		return
+	}
 	key := t.key(kg, k)
+	t.dir.add(key)
 	t.vbuf = t.vc.Append(t.vbuf[:0], v)
 	// Write-back: a hot key's value (an accumulator updated by every
-	// record) reaches the store once per WriteBack, not once per Put.
-	if !t.cache.putDirty(key, t.vbuf) {
-		t.check("put", t.kv.Set(key, t.vbuf))
+	// record) reaches the store once per snapshot or eviction, not once
+	// per Put.
+	if !t.cacheValue(kg, k, v, hotSize(len(key), len(t.vbuf)), true) {
+		t.check("put", t.kv.Set(t.key(kg, k), t.vc.Append(t.vbuf[:0], v)))
 	}
 }
 
 func (t *kvTable[K, V]) Delete(kg int, k K) {
+	t.hot.drop(k)
 	key := t.key(kg, k)
 	t.check("delete", t.kv.Delete(key))
-	t.cache.del(key)
 }
 
 func (t *kvTable[K, V]) Range(kg int, fn func(K, V) bool) {
-	t.cache.writeBack()
+	t.writeBack()
 	p := KVPrefix(nil, kg, t.name)
 	var derr error
 	err := t.kv.Scan(p, prefixEnd(p), func(key, val []byte) bool {

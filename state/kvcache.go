@@ -10,22 +10,15 @@ package state
 // the typed tables over a KVStore keep the encoded values of the entries
 // they read or wrote last in a Go map.
 //
-// Map tables write through: every write goes to the store (in the same
-// write batch as without the cache) and updates the cache. Value tables
-// write back: a Put only updates the cache and marks the entry dirty, and
-// dirty entries are written to the store when the store's owner commits
-// its write batch (KVWriteBack: Pebble's Flush, once per record batch and
-// before every snapshot), when they are evicted, and before the table's
-// own scans (Range, Len, ClearKeyGroup). An accumulator updated by every
-// record of a batch thus costs one store write per batch instead of one
-// per record (each a memtable insertion at commit). Checkpoints and
-// restores never see the cache: a snapshot commits first, and a restore
-// builds new tables.
-//
-// The cache holds encoded bytes, not decoded values: a read decodes a
-// fresh value as without the cache, so a caller that changes a value it
-// read without writing it back changes nothing stored (the behaviour of a
-// byte-level backend is unchanged). Absent entries are not cached.
+// This file is the cache of map tables' entries, which write through:
+// every write goes to the store (in the same write batch as without the
+// cache) and updates the cache. It holds encoded bytes, not decoded
+// values: a read decodes a fresh value as without the cache. Absent
+// entries are not cached (the membership filters of kvfilter.go answer
+// for them). Value tables keep decoded values instead, written back
+// (kvvalue.go); both share the store's budget. Checkpoints and restores
+// never see the caches: a snapshot writes back and commits first, and a
+// restore builds new tables.
 //
 // The cache of all the tables of one store is bounded by the store's
 // budget (KVCacheBudget), plus a floor of a sixteenth of it per table; a
@@ -96,11 +89,6 @@ func (c *kvCache) get(key []byte) ([]byte, bool) {
 // put caches val as the value of key, which the store holds.
 func (c *kvCache) put(key, val []byte) { c.store(key, val, false) }
 
-// putDirty caches val as the value of key without writing it to the
-// store, and reports whether it did; when it did not (no cache, a value
-// too large, a budget held by other tables), the caller writes it.
-func (c *kvCache) putDirty(key, val []byte) bool { return c.store(key, val, true) }
-
 func (c *kvCache) store(key, val []byte, dirty bool) bool {
 	if c.m == nil {
 		return false
@@ -165,21 +153,6 @@ func (c *kvCache) writeOne(k string, e cacheEntry) {
 	c.m[k] = cacheEntry{val: e.val}
 	if err := c.kv.Set([]byte(k), e.val); err != nil {
 		panic(&KVError{Table: c.table, Op: "write back", Err: err})
-	}
-}
-
-// writeBack writes every dirty entry to the store.
-func (c *kvCache) writeBack() {
-	if c.dirty == 0 {
-		return
-	}
-	for k, e := range c.m {
-		if e.dirty {
-			c.writeOne(k, e)
-		}
-		if c.dirty == 0 {
-			return
-		}
 	}
 }
 

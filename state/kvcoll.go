@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"iter"
@@ -49,7 +50,13 @@ func (d mapDescriptor[K, UK, V]) NewKVTable(kv KVStore, r KeyGroupRange) (Table,
 		return nil, fmt.Errorf("state table %q map key: %w", d.name, err)
 	}
 	base.filters = newKeyFilters(kv)
-	return &kvMapTable[K, UK, V]{kvBase: base, ukc: ukc}, nil
+	t := &kvMapTable[K, UK, V]{kvBase: base, ukc: ukc}
+	if base.filters != nil {
+		if t.dir, err = newKeyDir(kv, t.scanKeys); err != nil {
+			return nil, fmt.Errorf("state table %q: %w", d.name, err)
+		}
+	}
+	return t, nil
 }
 
 // listDescriptor is the TableDescriptor of list state: a TypedTable[K,
@@ -163,6 +170,43 @@ func (t *kvBase[K, V]) countKey(kg int, k K) int {
 type kvMapTable[K, UK comparable, V any] struct {
 	kvBase[K, V]
 	ukc codec.Codec[UK]
+	// dir is the directory of the keys that have entries (kvfilter.go);
+	// nil: none.
+	dir *keyDir
+}
+
+// scanKeys calls add for the prefix of every key that has entries in the
+// store, until add returns false.
+func (t *kvMapTable[K, UK, V]) scanKeys(add func([]byte) bool) error {
+	var last []byte
+	for kg := t.groups.Start; kg < t.groups.End; kg++ {
+		p := KVPrefix(nil, kg, t.name)
+		var derr error
+		stop := false
+		err := t.kv.Scan(p, prefixEnd(p), func(key, _ []byte) bool {
+			if last != nil && bytes.HasPrefix(key, last) {
+				return true // another entry of the same key
+			}
+			_, n, err := t.kc.Decode(key[len(p):])
+			if err != nil {
+				derr = err
+				return false
+			}
+			last = append(last[:0], key[:len(p)+n]...)
+			stop = !add(last)
+			return !stop
+		})
+		if err != nil {
+			return err
+		}
+		if derr != nil {
+			return fmt.Errorf("decode key: %w", derr)
+		}
+		if stop {
+			return nil
+		}
+	}
+	return nil
 }
 
 // entryKey returns, in t.kbuf, the store key of entry uk of key k and
@@ -202,11 +246,12 @@ func (t *kvMapTable[K, UK, V]) put(kg int, k K, uk UK, v V) {
 	t.vbuf = t.vc.Append(t.vbuf[:0], v)
 	t.check("put", t.kv.Set(key, t.vbuf))
 	t.cache.put(key, t.vbuf)
+	t.dir.add(key[:plen])
 	if fs := t.filters; fs != nil {
 		if f := fs.get(key[:plen]); f != nil && !f.tooBig {
 			f.add(filterHash(fs.seed, key[plen:]))
-			if f.n > f.capacity() {
-				fs.drop(key[:plen]) // rebuilt larger by the next Get
+			if f.last > f.capacity() {
+				fs.grow(key[:plen], f, &t.cache)
 			}
 		}
 	}
@@ -223,6 +268,12 @@ func (t *kvMapTable[K, UK, V]) absent(key []byte, plen int) bool {
 	p := key[:plen]
 	f := fs.get(p)
 	if f == nil {
+		if !t.dir.mayHave(p) {
+			// A key without entries: its filter is empty, no scan.
+			fs.reset(p, &t.cache)
+			fs.saved++
+			return true
+		}
 		if !fs.mayLoad() {
 			return false
 		}

@@ -33,11 +33,14 @@ import (
 //
 // Sizes: a filter is built for twice the entries the scan found plus 16,
 // with 16 bits per entry at that capacity (32 right after the build); a
-// Put beyond the capacity drops it and the next Get rebuilds it twice as
-// large, so a growing set pays a scan of its entries at each doubling
-// (amortised, one scanned entry per insert). One 64-bit word per four
-// entries, four bits per entry within the word: about 0.3 % false
-// positives at 16 bits per entry. A key whose filter would take more than
+// Put beyond the capacity adds a layer twice as large (no scan), up to
+// filterLayers layers; a Put beyond the last layer's capacity drops the
+// filter and the next Get rebuilds it as one layer, so a growing set pays
+// a scan of its entries each time it grows about fifteen-fold (amortised,
+// one scanned entry per fourteen inserts; before the layers, one per
+// insert). One 64-bit word per four entries, four bits per entry within
+// the word: about 0.3 % false positives per full layer at 16 bits per
+// entry, at most about 1 % with every layer full. A key whose filter would take more than
 // a quarter of the budget is not filtered (it is remembered as such until
 // its map is cleared or the filter is evicted).
 //
@@ -53,28 +56,45 @@ import (
 // its filters answered plus 4096 (it resumes when its remaining filters
 // have answered enough reads).
 
-// memberFilter is the filter of one key's entries.
+// memberFilter is the filter of one key's entries. It has up to
+// filterLayers layers: when the last one is full, a layer twice as large
+// is added (no scan), and the key's filter is rebuilt as one layer by a
+// scan only when the layers are all full.
 type memberFilter struct {
-	words  []uint64
-	n      int  // user keys added (at least the entries; overwrites count twice)
-	tooBig bool // the key is not filtered: Gets read the store
+	words  []uint64   // the last layer
+	older  [][]uint64 // the full layers before it
+	last   int        // user keys added to words
+	n      int        // user keys added (at least the entries; overwrites count twice)
+	tooBig bool       // the key is not filtered: Gets read the store
 }
+
+// filterLayers is the most layers of a key's filter.
+const filterLayers = 4
 
 // filterHash is the hash of an encoded user key that filters store.
 func filterHash(seed maphash.Seed, uk []byte) uint64 { return maphash.Bytes(seed, uk) }
 
-// capacity is the number of members the filter takes before it must be
-// rebuilt (16 bits each).
+// capacity is the number of members the filter's last layer takes before
+// it is full (16 bits each).
 func (f *memberFilter) capacity() int { return len(f.words) * 4 }
 
 func (f *memberFilter) add(h uint64) {
 	f.words[(h>>32)&uint64(len(f.words)-1)] |= filterMask(h)
 	f.n++
+	f.last++
 }
 
 func (f *memberFilter) mayContain(h uint64) bool {
 	m := filterMask(h)
-	return f.words[(h>>32)&uint64(len(f.words)-1)]&m == m
+	if f.words[(h>>32)&uint64(len(f.words)-1)]&m == m {
+		return true
+	}
+	for _, w := range f.older {
+		if w[(h>>32)&uint64(len(w)-1)]&m == m {
+			return true
+		}
+	}
+	return false
 }
 
 // filterMask is the four bits of h within its word.
@@ -93,7 +113,11 @@ func newMemberFilter(n int) *memberFilter {
 const filterOverhead = 96
 
 func (f *memberFilter) size(prefix int) int64 {
-	return int64(8*len(f.words)+prefix) + filterOverhead
+	n := len(f.words)
+	for _, w := range f.older {
+		n += len(w)
+	}
+	return int64(8*n+prefix) + filterOverhead
 }
 
 // keyFilters holds the membership filters of one map table, by the store
@@ -206,6 +230,25 @@ func (k *keyFilters) release(key string, f *memberFilter) {
 	}
 }
 
+// grow adds a layer to the full filter f of prefix p, or drops f when it
+// has all its layers or would outgrow its share of the budget (the next
+// Get rebuilds it by a scan, as one layer, or marks the key as not
+// filtered).
+func (k *keyFilters) grow(p []byte, f *memberFilter, entries *kvCache) {
+	add := int64(16 * len(f.words))
+	if len(f.older) >= filterLayers-1 || f.size(len(p))+add > k.budget.limit/4 {
+		k.drop(p)
+		return
+	}
+	f.older = append(f.older, f.words)
+	f.words, f.last = make([]uint64, 2*len(f.words)), 0
+	k.bytes += add
+	k.budget.used += add
+	for k.budget.used > k.budget.limit && entries.bytes > 0 {
+		entries.evict()
+	}
+}
+
 // evict drops about a quarter of the filters.
 func (k *keyFilters) evict() {
 	n := len(k.m)/4 + 1
@@ -229,4 +272,128 @@ func (k *keyFilters) clear() {
 	for key, f := range k.m {
 		k.release(key, f)
 	}
+}
+
+// Directories of the keys of a table.
+//
+// A key that has no data in the store costs a point read (value state) or
+// a prefix scan (a map's membership filter, built at the key's first Get)
+// to learn so, and every new key of an aggregation starts that way: a
+// Pebble read walks the memtables and consults the filter of every
+// sstable, a scan opens an iterator over all of them. So value and map
+// tables keep a directory of their keys: a filter of the hashes of every
+// key (value state: store key; map state: key prefix) that has data in
+// the store or in the table's cache. A key it rules out is absent without
+// a read; one it lets through (present, or a false positive) is read as
+// before.
+//
+// Invariant: while the directory is on, it contains every key of the
+// table in the store or in its cache. It is built when the table is
+// opened, by a scan of the table's key groups (empty for a new job; a
+// restored table's keys otherwise), and every write of a key not known
+// adds it; deletions leave it (a deleted key only becomes a false
+// positive). It grows by layers, each twice as large as the one before
+// (16 bits per key at its capacity), so it never needs the keys again;
+// past an eighth of the cache budget it is dropped (off), and the table
+// reads as without it.
+type keyDir struct {
+	budget *CacheBudget // nil: off
+	seed   maphash.Seed
+	layers []*memberFilter
+	bytes  int64
+}
+
+// dirFirstKeys is the capacity of a directory's first layer.
+const dirFirstKeys = 1024
+
+// newKeyDir returns the directory of a table over kv, built by scan, which
+// calls add for every key in the store; nil when kv has no cache budget
+// or the keys are too many.
+func newKeyDir(kv KVStore, scan func(add func(key []byte) bool) error) (*keyDir, error) {
+	b, ok := kv.(KVCacheBudget)
+	if !ok {
+		return nil, nil
+	}
+	bu := b.CacheBudget()
+	if bu == nil || bu.limit <= 0 {
+		return nil, nil
+	}
+	d := &keyDir{budget: bu, seed: maphash.MakeSeed()}
+	var hs []uint64
+	most := int(bu.limit / 16) // 2 bytes a key: an eighth of the budget
+	err := scan(func(key []byte) bool {
+		if len(hs) >= most {
+			return false
+		}
+		hs = append(hs, maphash.Bytes(d.seed, key))
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(hs) >= most || !d.grow(len(hs)+dirFirstKeys) {
+		d.off()
+		return nil, nil
+	}
+	for _, h := range hs {
+		d.layers[0].add(h)
+	}
+	return d, nil
+}
+
+// grow adds a layer for n keys, if the budget share allows.
+func (d *keyDir) grow(n int) bool {
+	f := newMemberFilter(n)
+	size := int64(8 * len(f.words))
+	if d.bytes+size > d.budget.limit/8 {
+		return false
+	}
+	d.layers = append(d.layers, f)
+	d.bytes += size
+	d.budget.used += size
+	return true
+}
+
+// off drops the directory's layers: every key may have data.
+func (d *keyDir) off() {
+	d.budget.used -= d.bytes
+	d.bytes = 0
+	d.layers = nil
+}
+
+// mayHave reports whether key may have data (always, when off).
+func (d *keyDir) mayHave(key []byte) bool {
+	if d == nil || d.layers == nil {
+		return true
+	}
+	return d.contains(maphash.Bytes(d.seed, key))
+}
+
+func (d *keyDir) contains(h uint64) bool {
+	for _, f := range d.layers {
+		if f.mayContain(h) {
+			return true
+		}
+	}
+	return false
+}
+
+// add records that key has data.
+func (d *keyDir) add(key []byte) {
+	if d == nil || d.layers == nil {
+		return
+	}
+	h := maphash.Bytes(d.seed, key)
+	if d.contains(h) {
+		return
+	}
+	last := d.layers[len(d.layers)-1]
+	if last.n >= last.capacity() {
+		if !d.grow(2 * last.capacity()) {
+			d.off()
+			return
+		}
+		last = d.layers[len(d.layers)-1]
+	}
+	last.add(h)
 }

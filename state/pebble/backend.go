@@ -35,10 +35,12 @@ type Options struct {
 	Cache *Cache
 	// HotCacheSize bounds, in bytes, what the backend's value and map
 	// tables keep in Go memory in front of Pebble: the cache of hot
-	// entries (encoded values; value tables write back, map tables write
-	// through: state/kvcache.go) and the membership filters of map state
-	// (state/kvfilter.go). This overrides the default of 4 MiB, or an
-	// eighth of MemoryLimit when that is set; negative: neither.
+	// entries (value tables: decoded values, written back before
+	// snapshots, state/kvvalue.go; map tables: encoded entries, written
+	// through, state/kvcache.go), the membership filters of map state and
+	// the directories of the tables' keys (state/kvfilter.go). This
+	// overrides the default of 4 MiB, or an eighth of MemoryLimit when
+	// that is set; negative: none of them.
 	HotCacheSize int64
 }
 
@@ -227,8 +229,14 @@ func (b *Backend) DiskUsage() uint64 { return b.db.Metrics().DiskSpaceUsage() }
 // Flush implements state.Flusher: it commits the writes buffered since
 // the last Flush as one Pebble batch (operators call it once per record
 // batch, so that a batch of records costs one commit, not one per write).
-func (b *Backend) Flush() error {
-	// The tables' writes held in memory first (state.KVWriteBack).
+// The values that value tables hold in memory stay there until a
+// snapshot (writeBack): nothing but the tables reads the database between
+// snapshots.
+func (b *Backend) Flush() error { return b.commit() }
+
+// writeBack makes the tables write the values they hold in memory to the
+// write batch (state.KVWriteBack) and commits it: before a snapshot.
+func (b *Backend) writeBack() error {
 	for _, t := range b.tables {
 		if w, ok := t.(state.KVWriteBack); ok {
 			w.WriteBack()

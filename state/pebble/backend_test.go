@@ -16,9 +16,9 @@ import (
 const testMaxPar = 16
 
 // small is a configuration with far less memory than the test data: a
-// 64 KiB memtable and a 64 KiB block cache.
+// 64 KiB memtable, a 64 KiB block cache and 64 KiB of hot entries.
 func small(dir string) Options {
-	return Options{Dir: dir, CacheSize: 64 << 10, MemTableSize: 64 << 10}
+	return Options{Dir: dir, CacheSize: 64 << 10, MemTableSize: 64 << 10, HotCacheSize: 64 << 10}
 }
 
 type entry struct {
@@ -228,8 +228,8 @@ func TestIncrementalCheckpoints(t *testing.T) {
 	fill(t, b, n, 1)
 	// One compaction to a stable shape, so that the small updates below
 	// stay in level 0 (no compaction rewrites the bulk between
-	// checkpoints).
-	if err := b.Flush(); err != nil {
+	// checkpoints). The values held in memory are written first.
+	if err := b.writeBack(); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.db.Compact([]byte{0}, []byte{0xff, 0xff, 0xff}, false); err != nil {

@@ -55,7 +55,7 @@ type Snapshot struct {
 // the synchronous part of a checkpoint; its cost is the flush of at most
 // one memtable.
 func (b *Backend) Snapshot() (*Snapshot, error) {
-	if err := b.Flush(); err != nil {
+	if err := b.writeBack(); err != nil {
 		return nil, err
 	}
 	if err := b.db.Flush(); err != nil {

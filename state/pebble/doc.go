@@ -10,8 +10,10 @@
 // cache and memtables.
 //
 // The write-ahead log is off: durability comes from checkpoints, not from
-// the database. A checkpoint (Backend.Snapshot, then Snapshot.Upload)
-// flushes the memtable, takes a Pebble checkpoint (hard links, instant) in
+// the database. Writes go through one write batch per record batch
+// (Flush), and value tables keep their hot values in Go memory until a
+// snapshot (state/kvvalue.go). A checkpoint (Backend.Snapshot, then
+// Snapshot.Upload) writes those back, flushes the memtable, takes a Pebble checkpoint (hard links, instant) in
 // the backend's working directory, and hands its files to the checkpoint
 // storage: immutable sstables go to the storage's shared area and are
 // stored once, then only named again by later checkpoints, so each
