@@ -48,10 +48,16 @@ func splitBytes(src []byte) ([]byte, int, error) {
 }
 
 const (
-	changeReset = 1
+	// Flags of a change body.
+	changeReset = 1 // drop the key group's entries first
+	// changeEntries: the body may hold entry groups (op 2) of map state
+	// (memmap.go). Bodies without it are those of tables of whole values
+	// (and every body written before map state tracked entries).
+	changeEntries = 2
 
-	opPut    = 0
-	opDelete = 1
+	opPut     = 0
+	opDelete  = 1
+	opEntries = 2 // key | group of entry puts and deletions (memmap.go)
 )
 
 // changeTable is implemented by the in-memory tables.
@@ -165,7 +171,7 @@ func walkChanges(src []byte, fn func(name string, body []byte) error) error {
 	for len(src) > 0 {
 		name, a, err := codec.DecodeString(src)
 		if err != nil {
-			return fmt.Errorf("state changes: %w", err)
+			return fmt.Errorf("%w: table name: %w", ErrCorruptSnapshot, err)
 		}
 		body, b, err := splitBytes(src[a:])
 		if err != nil {
@@ -179,18 +185,30 @@ func walkChanges(src []byte, fn func(name string, body []byte) error) error {
 	return nil
 }
 
-// changeEntry is one decoded entry of a change body.
+// changeEntry is one decoded entry of a change body: a put (key, value),
+// a deletion (key) or, for map state, an entry group (key, value: the
+// group, see walkGroup).
 type changeEntry struct {
-	del        bool
+	op         byte
 	key, value []byte
 }
 
 // walkBody decodes a change body: its reset flag, then every entry.
-func walkBody(body []byte, reset func(), fn func(e changeEntry) error) error {
+// Entry groups are accepted when entries is set (map state) and the body
+// says it may hold them; anything else is corruption.
+func walkBody(body []byte, entries bool, reset func(), fn func(e changeEntry) error) error {
 	if len(body) < 1 {
 		return fmt.Errorf("%w: empty change body", ErrCorruptSnapshot)
 	}
-	if body[0]&changeReset != 0 {
+	flags := body[0]
+	if flags&^(changeReset|changeEntries) != 0 {
+		return fmt.Errorf("%w: change flags %#x", ErrCorruptSnapshot, flags)
+	}
+	maxOp := byte(opDelete)
+	if entries && flags&changeEntries != 0 {
+		maxOp = opEntries
+	}
+	if flags&changeReset != 0 {
 		reset()
 	}
 	n, k := binary.Uvarint(body[1:])
@@ -199,17 +217,17 @@ func walkBody(body []byte, reset func(), fn func(e changeEntry) error) error {
 	}
 	src := body[1+k:]
 	for range n {
-		if len(src) < 1 || src[0] > opDelete {
+		if len(src) < 1 || src[0] > maxOp {
 			return fmt.Errorf("%w: change op", ErrCorruptSnapshot)
 		}
-		e := changeEntry{del: src[0] == opDelete}
+		e := changeEntry{op: src[0]}
 		key, a, err := splitBytes(src[1:])
 		if err != nil {
 			return fmt.Errorf("change key: %w", err)
 		}
 		e.key = key
 		src = src[1+a:]
-		if !e.del {
+		if e.op != opDelete {
 			v, b, err := splitBytes(src)
 			if err != nil {
 				return fmt.Errorf("change value: %w", err)
@@ -227,30 +245,103 @@ func walkBody(body []byte, reset func(), fn func(e changeEntry) error) error {
 	return nil
 }
 
+// walkGroup decodes the entry group of a map key (memmap.go): fn gets
+// every entry's user key and, for a put, value (aliasing g).
+func walkGroup(g []byte, fn func(del bool, uk, v []byte) error) error {
+	n, k := binary.Uvarint(g)
+	if k <= 0 || n > uint64(len(g)) {
+		return fmt.Errorf("%w: entry group count", ErrCorruptSnapshot)
+	}
+	src := g[k:]
+	for range n {
+		if len(src) < 1 || src[0] > opDelete {
+			return fmt.Errorf("%w: entry op", ErrCorruptSnapshot)
+		}
+		del := src[0] == opDelete
+		uk, a, err := splitBytes(src[1:])
+		if err != nil {
+			return fmt.Errorf("entry key: %w", err)
+		}
+		src = src[1+a:]
+		var v []byte
+		if !del {
+			var b int
+			if v, b, err = splitBytes(src); err != nil {
+				return fmt.Errorf("entry value: %w", err)
+			}
+			src = src[b:]
+		}
+		if err := fn(del, uk, v); err != nil {
+			return err
+		}
+	}
+	if len(src) != 0 {
+		return fmt.Errorf("%w: %d bytes after the entries", ErrCorruptSnapshot, len(src))
+	}
+	return nil
+}
+
 // MergeChanges folds change sections of one key group, oldest first (the
 // first normally full), into one full section equivalent to applying them
-// in order, and appends it to dst. It needs no codec: keys are matched by
-// their encoded bytes. Deleted keys disappear from the result.
+// in order, and appends it to dst. It needs no codec: keys (and the user
+// keys of map entries) are matched by their encoded bytes. Deleted keys
+// and entries disappear from the result; a map key left without entries
+// disappears too.
 func MergeChanges(dst []byte, sections ...[]byte) ([]byte, error) {
 	type table struct {
-		entries map[string][]byte
+		whole map[string][]byte            // key -> value
+		maps  map[string]map[string][]byte // map state: key -> user key -> value
 	}
 	tables := map[string]*table{}
+	// The keys alias the sections, which outlive the merge and are not
+	// changed during it: no copy per key.
+	str := func(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 	for _, s := range sections {
 		err := walkChanges(s, func(name string, body []byte) error {
 			t := tables[name]
 			if t == nil {
-				t = &table{entries: map[string][]byte{}}
+				t = &table{whole: map[string][]byte{}}
 				tables[name] = t
 			}
-			return walkBody(body, func() { clear(t.entries) }, func(e changeEntry) error {
-				// The keys alias the sections, which outlive the merge and
-				// are not changed during it: no copy per key.
-				k := unsafe.String(unsafe.SliceData(e.key), len(e.key))
-				if e.del {
-					delete(t.entries, k)
-				} else {
-					t.entries[k] = e.value
+			reset := func() {
+				clear(t.whole)
+				t.maps = nil
+			}
+			return walkBody(body, true, reset, func(e changeEntry) error {
+				k := str(e.key)
+				switch e.op {
+				case opDelete:
+					delete(t.whole, k)
+					delete(t.maps, k)
+				case opPut:
+					delete(t.maps, k)
+					t.whole[k] = e.value
+				case opEntries:
+					if _, ok := t.whole[k]; ok {
+						return fmt.Errorf("%w: table %q: entry changes of a key stored whole", ErrCorruptSnapshot, name)
+					}
+					if t.maps == nil {
+						t.maps = map[string]map[string][]byte{}
+					}
+					m := t.maps[k]
+					if m == nil {
+						m = map[string][]byte{}
+						t.maps[k] = m
+					}
+					err := walkGroup(e.value, func(del bool, uk, v []byte) error {
+						if del {
+							delete(m, str(uk))
+						} else {
+							m[str(uk)] = v
+						}
+						return nil
+					})
+					if err != nil {
+						return fmt.Errorf("table %q: %w", name, err)
+					}
+					if len(m) == 0 {
+						delete(t.maps, k)
+					}
 				}
 				return nil
 			})
@@ -261,25 +352,46 @@ func MergeChanges(dst []byte, sections ...[]byte) ([]byte, error) {
 	}
 	names := make([]string, 0, len(tables))
 	for name, t := range tables {
-		if len(t.entries) > 0 {
+		if len(t.whole)+len(t.maps) > 0 {
 			names = append(names, name)
 		}
 	}
 	slices.Sort(names)
-	var body []byte
+	var body, group []byte
 	for _, name := range names {
 		t := tables[name]
 		size := 16
-		for k, v := range t.entries {
+		for k, v := range t.whole {
 			size += len(k) + len(v) + 11
 		}
+		for k, m := range t.maps {
+			size += len(k) + 16
+			for uk, v := range m {
+				size += len(uk) + len(v) + 11
+			}
+		}
 		body = slices.Grow(body[:0], size)
-		body = append(body, changeReset)
-		body = binary.AppendUvarint(body, uint64(len(t.entries)))
-		for k, v := range t.entries {
+		flags := byte(changeReset)
+		if len(t.maps) > 0 {
+			flags |= changeEntries
+		}
+		body = append(body, flags)
+		body = binary.AppendUvarint(body, uint64(len(t.whole)+len(t.maps)))
+		for k, v := range t.whole {
 			body = append(body, opPut)
 			body = codec.AppendString(body, k)
 			body = codec.AppendBytes(body, v)
+		}
+		for k, m := range t.maps {
+			group = binary.AppendUvarint(group[:0], uint64(len(m)))
+			for uk, v := range m {
+				group = append(group, opPut)
+				group = codec.AppendString(group, uk)
+				group = codec.AppendBytes(group, v)
+			}
+			body = append(body, opEntries)
+			body = codec.AppendString(body, k)
+			body = codec.AppendBytes(body, group)
 		}
 		dst = codec.AppendString(dst, name)
 		dst = codec.AppendBytes(dst, body)
@@ -393,12 +505,12 @@ func (t *memTable[K, V]) applyChanges(kg int, body []byte) error {
 		return fmt.Errorf("state table %q value: %w", t.name, err)
 	}
 	i := kg - t.groups.Start
-	err = walkBody(body, func() { t.maps[i] = nil }, func(e changeEntry) error {
+	err = walkBody(body, false, func() { t.maps[i] = nil }, func(e changeEntry) error {
 		k, n, err := kc.Decode(e.key)
 		if err != nil || n != len(e.key) {
 			return fmt.Errorf("key: %w", corruptOr(err))
 		}
-		if e.del {
+		if e.op == opDelete {
 			delete(t.maps[i], k)
 			return nil
 		}
@@ -438,7 +550,7 @@ func WalkChanges(src []byte, fn func(name string, body []byte) error) error {
 // body resets the key group, then fn for every entry (value is nil for a
 // deletion). key and value alias body.
 func WalkChangeBody(body []byte, reset func(), fn func(del bool, key, value []byte) error) error {
-	return walkBody(body, reset, func(e changeEntry) error { return fn(e.del, e.key, e.value) })
+	return walkBody(body, false, reset, func(e changeEntry) error { return fn(e.op == opDelete, e.key, e.value) })
 }
 
 // AppendChangeBody appends a change body of entries: puts (with their

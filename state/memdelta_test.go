@@ -37,6 +37,11 @@ func readBackend(t *testing.T, b *Memory, into deltaModel) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Map state is opened as such first (restored entry changes need its
+	// table); OpenTable then returns that table.
+	if _, err := NewMap[string, int64, string](NewKeyed[string](b), "m"); err != nil {
+		t.Fatal(err)
+	}
 	mt, err := OpenTable[string, map[int64]string](b, "m")
 	if err != nil {
 		t.Fatal(err)
