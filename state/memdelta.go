@@ -325,7 +325,10 @@ func MergeChanges(dst []byte, sections ...[]byte) ([]byte, error) {
 					}
 					m := t.maps[k]
 					if m == nil {
-						m = map[string][]byte{}
+						// Sized for the group (a base's holds most of
+						// the key's entries): no growth while filling.
+						n, _ := binary.Uvarint(e.value)
+						m = make(map[string][]byte, min(n, uint64(len(e.value))))
 						t.maps[k] = m
 					}
 					err := walkGroup(e.value, func(del bool, uk, v []byte) error {

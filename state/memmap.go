@@ -55,6 +55,9 @@ type memMapKey[UK comparable, V any] struct {
 	whole bool
 	// listed: the key is in its key group's dirty list.
 	listed bool
+	// hint is the size of dirty at the last snapshot: the next interval's
+	// set starts at that size instead of growing to it again.
+	hint int
 }
 
 type memMapTable[K, UK comparable, V any] struct {
@@ -79,9 +82,6 @@ type memMapTable[K, UK comparable, V any] struct {
 	ukc      codec.Codec[UK]
 	vc       codec.Codec[V]
 	mc       codec.Codec[map[UK]V]
-	kbuf     []byte
-	ubuf     []byte
-	vbuf     []byte
 }
 
 func (t *memMapTable[K, UK, V]) Name() string             { return t.name }
@@ -259,7 +259,7 @@ func (t *memMapTable[K, UK, V]) deleteEntry(kg int, k K, uk UK) {
 func (t *memMapTable[K, UK, V]) markEntry(kg int, k K, e *memMapKey[UK, V], uk UK) {
 	if !e.whole {
 		if e.dirty == nil {
-			e.dirty = make(map[UK]struct{})
+			e.dirty = make(map[UK]struct{}, e.hint)
 		}
 		e.dirty[uk] = struct{}{}
 	}
@@ -392,6 +392,7 @@ func (t *memMapTable[K, UK, V]) changed() int {
 func (t *memMapTable[K, UK, V]) clearChanges() {
 	for i, d := range t.dirty {
 		for _, e := range d {
+			e.hint = len(e.dirty)
 			e.dirty, e.whole, e.listed = nil, false, false
 		}
 		t.dirty[i] = nil
@@ -444,9 +445,8 @@ func (t *memMapTable[K, UK, V]) appendChanges(dst []byte, kg int, full bool) ([]
 	dst = binary.AppendUvarint(dst, uint64(ops))
 	for k, e := range dirty {
 		if e.whole {
-			t.kbuf = t.kc.Append(t.kbuf[:0], k)
 			dst = append(dst, opDelete)
-			dst = codec.AppendBytes(dst, t.kbuf)
+			dst = appendPrefixed(dst, t.kc, k)
 			if len(e.m) > 0 {
 				dst = t.appendGroup(dst, k, e.m, nil)
 			}
@@ -461,42 +461,61 @@ func (t *memMapTable[K, UK, V]) appendChanges(dst []byte, kg int, full bool) ([]
 // those of the user keys in only (puts of those in m, deletions of the
 // others).
 func (t *memMapTable[K, UK, V]) appendGroup(dst []byte, k K, m map[UK]V, only map[UK]struct{}) []byte {
-	t.kbuf = t.kc.Append(t.kbuf[:0], k)
 	dst = append(dst, opEntries)
-	dst = codec.AppendBytes(dst, t.kbuf)
-	// The group is length-prefixed: encode it after a reserved length
-	// and move it if the length takes more than the reserved bytes.
+	dst = appendPrefixed(dst, t.kc, k)
 	n := len(m)
 	if only != nil {
 		n = len(only)
 	}
-	g := binary.AppendUvarint(t.vbuf[:0], uint64(n))
-	appendEntry := func(g []byte, uk UK, v V, del bool) []byte {
-		if del {
-			g = append(g, opDelete)
-		} else {
-			g = append(g, opPut)
-		}
-		t.ubuf = t.ukc.Append(t.ubuf[:0], uk)
-		g = codec.AppendBytes(g, t.ubuf)
-		if !del {
-			t.ubuf = t.vc.Append(t.ubuf[:0], v)
-			g = codec.AppendBytes(g, t.ubuf)
-		}
-		return g
-	}
+	// The group is length-prefixed: encoded in place after a one-byte
+	// length, moved if its length needs more.
+	at := len(dst)
+	dst = append(dst, 0)
+	dst = binary.AppendUvarint(dst, uint64(n))
 	if only == nil {
 		for uk, v := range m {
-			g = appendEntry(g, uk, v, false)
+			dst = append(dst, opPut)
+			dst = appendPrefixed(dst, t.ukc, uk)
+			dst = appendPrefixed(dst, t.vc, v)
 		}
 	} else {
 		for uk := range only {
 			v, ok := m[uk]
-			g = appendEntry(g, uk, v, !ok)
+			if !ok {
+				dst = append(dst, opDelete)
+				dst = appendPrefixed(dst, t.ukc, uk)
+				continue
+			}
+			dst = append(dst, opPut)
+			dst = appendPrefixed(dst, t.ukc, uk)
+			dst = appendPrefixed(dst, t.vc, v)
 		}
 	}
-	t.vbuf = g
-	return codec.AppendBytes(dst, g)
+	return fixPrefix(dst, at)
+}
+
+// appendPrefixed appends v's encoding, length-prefixed as by
+// codec.AppendBytes, without encoding it elsewhere first.
+func appendPrefixed[T any](dst []byte, c codec.Codec[T], v T) []byte {
+	at := len(dst)
+	dst = append(dst, 0)
+	return fixPrefix(c.Append(dst, v), at)
+}
+
+// fixPrefix writes at dst[at] the uvarint length of dst[at+1:], for
+// which one byte was reserved, moving the bytes when it needs more.
+func fixPrefix(dst []byte, at int) []byte {
+	l := len(dst) - at - 1
+	if l < 0x80 {
+		dst[at] = byte(l)
+		return dst
+	}
+	var pre [binary.MaxVarintLen64]byte
+	n := binary.PutUvarint(pre[:], uint64(l))
+	dst = append(dst, pre[:n-1]...)
+	copy(dst[at+n:], dst[at+1:at+1+l])
+	copy(dst[at:], pre[:n])
+	return dst
 }
 
 func (t *memMapTable[K, UK, V]) applyChanges(kg int, body []byte) error {

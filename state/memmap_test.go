@@ -314,6 +314,20 @@ func TestMapEntryChangesIncrementIsSmall(t *testing.T) {
 	if len(inc) > 40 || len(full) < 10000 {
 		t.Fatalf("increment of 2 entries is %d bytes (full %d)", len(inc), len(full))
 	}
+	// The large group (a length of several bytes) restores.
+	r := NewMemory(1, RangeFor(1, 1, 0))
+	for _, s := range [][]byte{full, inc} {
+		if err := r.ApplyChanges(0, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := readMapModel(t, r)
+	if len(got.maps["k"]) != 1000 || got.maps["k"][5000] != "x" || got.maps["k"][999] != "some value" {
+		t.Fatalf("restored %d entries", len(got.maps["k"]))
+	}
+	if _, ok := got.maps["k"][7]; ok {
+		t.Fatal("deleted entry restored")
+	}
 }
 
 // TestMapEntryChangesRejectCorruption: damaged increments of map state
