@@ -43,13 +43,20 @@ func (d mapEntriesDescriptor[K, UK, V]) NewMemoryTable(r KeyGroupRange) Table {
 	return &memMapTable[K, UK, V]{name: d.name, groups: r, keys: make([]map[K]*memMapKey[UK, V], r.Len())}
 }
 
+// entryChange is the state of a changed entry: its value, or deleted.
+type entryChange[V any] struct {
+	v   V
+	del bool
+}
+
 // memMapKey is the map of one key and its changes since the last
 // snapshot.
 type memMapKey[UK comparable, V any] struct {
 	m map[UK]V
-	// dirty holds the user keys written or deleted since the last
-	// snapshot, unless whole is set.
-	dirty map[UK]struct{}
+	// dirty holds the entries written or deleted since the last
+	// snapshot, with their current value (unless whole is set): the
+	// snapshot reads this small map, not the key's large one.
+	dirty map[UK]entryChange[V]
 	// whole: the key was replaced or removed as a whole since the last
 	// snapshot.
 	whole bool
@@ -232,7 +239,7 @@ func (t *memMapTable[K, UK, V]) putEntry(kg int, k K, uk UK, v V) {
 	e.m[uk] = v
 	t.n += len(e.m) - l
 	if t.track {
-		t.markEntry(kg, k, e, uk)
+		t.markEntry(kg, k, e, uk, entryChange[V]{v: v})
 	}
 }
 
@@ -252,16 +259,16 @@ func (t *memMapTable[K, UK, V]) deleteEntry(kg int, k K, uk UK) {
 		t.remove(kg, k)
 	}
 	if t.track {
-		t.markEntry(kg, k, e, uk)
+		t.markEntry(kg, k, e, uk, entryChange[V]{del: true})
 	}
 }
 
-func (t *memMapTable[K, UK, V]) markEntry(kg int, k K, e *memMapKey[UK, V], uk UK) {
+func (t *memMapTable[K, UK, V]) markEntry(kg int, k K, e *memMapKey[UK, V], uk UK, c entryChange[V]) {
 	if !e.whole {
 		if e.dirty == nil {
-			e.dirty = make(map[UK]struct{}, e.hint)
+			e.dirty = make(map[UK]entryChange[V], e.hint)
 		}
-		e.dirty[uk] = struct{}{}
+		e.dirty[uk] = c
 	}
 	t.list(kg, k, e)
 }
@@ -457,10 +464,9 @@ func (t *memMapTable[K, UK, V]) appendChanges(dst []byte, kg int, full bool) ([]
 	return dst, nil
 }
 
-// appendGroup appends the entries op of key k: every entry of m, or
-// those of the user keys in only (puts of those in m, deletions of the
-// others).
-func (t *memMapTable[K, UK, V]) appendGroup(dst []byte, k K, m map[UK]V, only map[UK]struct{}) []byte {
+// appendGroup appends the entries op of key k: every entry of m, or the
+// changes only.
+func (t *memMapTable[K, UK, V]) appendGroup(dst []byte, k K, m map[UK]V, only map[UK]entryChange[V]) []byte {
 	dst = append(dst, opEntries)
 	dst = appendPrefixed(dst, t.kc, k)
 	n := len(m)
@@ -479,16 +485,15 @@ func (t *memMapTable[K, UK, V]) appendGroup(dst []byte, k K, m map[UK]V, only ma
 			dst = appendPrefixed(dst, t.vc, v)
 		}
 	} else {
-		for uk := range only {
-			v, ok := m[uk]
-			if !ok {
+		for uk, c := range only {
+			if c.del {
 				dst = append(dst, opDelete)
 				dst = appendPrefixed(dst, t.ukc, uk)
 				continue
 			}
 			dst = append(dst, opPut)
 			dst = appendPrefixed(dst, t.ukc, uk)
-			dst = appendPrefixed(dst, t.vc, v)
+			dst = appendPrefixed(dst, t.vc, c.v)
 		}
 	}
 	return fixPrefix(dst, at)
