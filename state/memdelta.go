@@ -289,13 +289,10 @@ func walkGroup(g []byte, fn func(del bool, uk, v []byte) error) error {
 // disappears too.
 func MergeChanges(dst []byte, sections ...[]byte) ([]byte, error) {
 	type table struct {
-		whole map[string][]byte            // key -> value
-		maps  map[string]map[string][]byte // map state: key -> user key -> value
+		whole map[string][]byte     // key -> value
+		maps  map[string]*mergedMap // map state
 	}
 	tables := map[string]*table{}
-	// The keys alias the sections, which outlive the merge and are not
-	// changed during it: no copy per key.
-	str := func(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 	for _, s := range sections {
 		err := walkChanges(s, func(name string, body []byte) error {
 			t := tables[name]
@@ -308,7 +305,7 @@ func MergeChanges(dst []byte, sections ...[]byte) ([]byte, error) {
 				t.maps = nil
 			}
 			return walkBody(body, true, reset, func(e changeEntry) error {
-				k := str(e.key)
+				k := aliasString(e.key)
 				switch e.op {
 				case opDelete:
 					delete(t.whole, k)
@@ -321,29 +318,15 @@ func MergeChanges(dst []byte, sections ...[]byte) ([]byte, error) {
 						return fmt.Errorf("%w: table %q: entry changes of a key stored whole", ErrCorruptSnapshot, name)
 					}
 					if t.maps == nil {
-						t.maps = map[string]map[string][]byte{}
+						t.maps = map[string]*mergedMap{}
 					}
 					m := t.maps[k]
 					if m == nil {
-						// Sized for the group (a base's holds most of
-						// the key's entries): no growth while filling.
-						n, _ := binary.Uvarint(e.value)
-						m = make(map[string][]byte, min(n, uint64(len(e.value))))
+						m = &mergedMap{}
 						t.maps[k] = m
 					}
-					err := walkGroup(e.value, func(del bool, uk, v []byte) error {
-						if del {
-							delete(m, str(uk))
-						} else {
-							m[str(uk)] = v
-						}
-						return nil
-					})
-					if err != nil {
+					if err := m.add(e.value); err != nil {
 						return fmt.Errorf("table %q: %w", name, err)
-					}
-					if len(m) == 0 {
-						delete(t.maps, k)
 					}
 				}
 				return nil
@@ -368,9 +351,9 @@ func MergeChanges(dst []byte, sections ...[]byte) ([]byte, error) {
 			size += len(k) + len(v) + 11
 		}
 		for k, m := range t.maps {
-			size += len(k) + 16
-			for uk, v := range m {
-				size += len(uk) + len(v) + 11
+			size += len(k) + len(m.base) + 16
+			for uk, c := range m.over {
+				size += len(uk) + len(c.v) + 11
 			}
 		}
 		body = slices.Grow(body[:0], size)
@@ -379,27 +362,105 @@ func MergeChanges(dst []byte, sections ...[]byte) ([]byte, error) {
 			flags |= changeEntries
 		}
 		body = append(body, flags)
+		at := len(body)
 		body = binary.AppendUvarint(body, uint64(len(t.whole)+len(t.maps)))
+		ops := 0
 		for k, v := range t.whole {
 			body = append(body, opPut)
 			body = codec.AppendString(body, k)
 			body = codec.AppendBytes(body, v)
+			ops++
 		}
 		for k, m := range t.maps {
-			group = binary.AppendUvarint(group[:0], uint64(len(m)))
-			for uk, v := range m {
-				group = append(group, opPut)
-				group = codec.AppendString(group, uk)
-				group = codec.AppendBytes(group, v)
+			var n int
+			group, n = m.appendEntries(group[:0])
+			if n == 0 {
+				continue // every entry deleted
 			}
 			body = append(body, opEntries)
 			body = codec.AppendString(body, k)
-			body = codec.AppendBytes(body, group)
+			gat := len(body)
+			body = append(body, 0)
+			body = binary.AppendUvarint(body, uint64(n))
+			body = fixPrefix(append(body, group...), gat)
+			ops++
+		}
+		if ops == 0 {
+			continue
+		}
+		if ops != len(t.whole)+len(t.maps) {
+			// Fewer ops than announced: rewrite the count.
+			rest := slices.Clone(body[at:])
+			_, c := binary.Uvarint(rest)
+			body = append(binary.AppendUvarint(body[:at], uint64(ops)), rest[c:]...)
 		}
 		dst = codec.AppendString(dst, name)
 		dst = codec.AppendBytes(dst, body)
 	}
 	return dst, nil
+}
+
+// aliasString returns b as a string without a copy: merge keys alias the
+// sections, which outlive the merge and are not changed during it.
+func aliasString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// mergedMap is a map key of MergeChanges: the first group of the key
+// (normally a base's, most of its entries) kept as bytes, and the entries
+// of later groups over it. The base's entries are thus copied, not
+// hashed: only the changes since are.
+type mergedMap struct {
+	base []byte // a group; its deletions are of absent entries
+	over map[string]mergedEntry
+}
+
+type mergedEntry struct {
+	v   []byte
+	del bool
+}
+
+// add folds a group into the key.
+func (m *mergedMap) add(g []byte) error {
+	if m.base == nil {
+		m.base = g
+		return walkGroup(g, func(bool, []byte, []byte) error { return nil })
+	}
+	if m.over == nil {
+		m.over = map[string]mergedEntry{}
+	}
+	return walkGroup(g, func(del bool, uk, v []byte) error {
+		m.over[aliasString(uk)] = mergedEntry{v: v, del: del}
+		return nil
+	})
+}
+
+// appendEntries appends the key's entries (puts of a group, without its
+// count) and returns their number.
+func (m *mergedMap) appendEntries(dst []byte) ([]byte, int) {
+	n := 0
+	// The base was checked when added.
+	_ = walkGroup(m.base, func(del bool, uk, v []byte) error {
+		if del {
+			return nil
+		}
+		if _, ok := m.over[aliasString(uk)]; ok {
+			return nil
+		}
+		dst = append(dst, opPut)
+		dst = codec.AppendBytes(dst, uk)
+		dst = codec.AppendBytes(dst, v)
+		n++
+		return nil
+	})
+	for uk, c := range m.over {
+		if c.del {
+			continue
+		}
+		dst = append(dst, opPut)
+		dst = codec.AppendString(dst, uk)
+		dst = codec.AppendBytes(dst, c.v)
+		n++
+	}
+	return dst, n
 }
 
 func (t *memTable[K, V]) setTracking(on bool) {
