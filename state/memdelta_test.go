@@ -271,12 +271,22 @@ func FuzzApplyChanges(f *testing.F) {
 	v, _ := NewValue[string, int64](c, "v")
 	c.SetCurrentKey("a", 0)
 	v.Set(1)
+	m, _ := NewMap[string, int64, string](c, "m")
+	m.Put(7, "x")
 	sec, _ := b.AppendChanges(nil, 0, true)
 	f.Add(sec)
+	b.ClearChanges()
+	m.Put(8, "y")
+	m.Delete(7)
+	inc, _ := b.AppendChanges(nil, 0, false)
+	f.Add(inc)
 	f.Add([]byte{1, 'v', 3, 0, 1, 1})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := NewMemory(2, RangeFor(2, 1, 0))
 		if _, err := OpenTable[string, int64](r, "v"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := NewMap[string, int64, string](NewKeyed[string](r), "m"); err != nil {
 			t.Fatal(err)
 		}
 		_ = r.ApplyChanges(0, data)
