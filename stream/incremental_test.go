@@ -111,6 +111,12 @@ func testCorruptIncrementFallsBack(t *testing.T, data [][]cev, want []cres, buil
 	// The victim: the newest increment that a checkpoint added to its
 	// predecessor's chain; the restore must fall back to the newest
 	// checkpoint whose chain does not hold it.
+	// Only a file of the newest checkpoint's chain makes the restore fall
+	// back: an older increment may have been compacted away since.
+	newest := map[string]bool{}
+	for _, f := range chainFiles(t, dir, ids[len(ids)-1]) {
+		newest[f] = true
+	}
 	var victim string
 	for _, suffix := range []string{".kdelta", ".kbase"} {
 		for i := len(ids) - 1; i >= 1 && victim == ""; i-- {
@@ -119,7 +125,7 @@ func testCorruptIncrementFallsBack(t *testing.T, data [][]cev, want []cres, buil
 				before[f] = true
 			}
 			for _, f := range chainFiles(t, dir, ids[i]) {
-				if !before[f] && strings.HasSuffix(f, suffix) {
+				if !before[f] && newest[f] && strings.HasSuffix(f, suffix) {
 					victim = f
 				}
 			}
