@@ -42,7 +42,8 @@ type Table interface {
 	Name() string
 	// KeyGroups returns the key groups the table covers.
 	KeyGroups() KeyGroupRange
-	// Len returns the number of keys stored in the table.
+	// Len returns the number of keys stored in the table (of entries, for
+	// map state and the tables of a KVStore).
 	Len() int
 	// ClearKeyGroup removes every entry of key group kg.
 	ClearKeyGroup(kg int)

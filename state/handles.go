@@ -60,24 +60,28 @@ func (v *Value[K, V]) Set(x V) { v.t.Put(v.c.kg, v.c.key, x) }
 func (v *Value[K, V]) Clear() { v.t.Delete(v.c.kg, v.c.key) }
 
 // Map is a map from user keys UK to values V per key. In memory it is one
-// Go map per key; on a KVStore backend (Pebble) every entry is a store key
-// of its own, so Get, Put and Delete touch one entry, All is a prefix scan
-// and Clear a range delete.
+// Go map per key, whose changes are tracked per entry for incremental
+// snapshots (memmap.go); on a KVStore backend (Pebble) every entry is a
+// store key of its own, so Get, Put and Delete touch one entry, All is a
+// prefix scan and Clear a range delete.
 type Map[K comparable, UK comparable, V any] struct {
-	c  *Keyed[K]
-	t  TypedTable[K, map[UK]V] // in memory
-	kv *kvMapTable[K, UK, V]   // on a KVStore
+	c   *Keyed[K]
+	mem *memMapTable[K, UK, V]  // in memory
+	t   TypedTable[K, map[UK]V] // in memory, a table opened as a plain one first
+	kv  *kvMapTable[K, UK, V]   // on a KVStore
 }
 
 // NewMap opens the map state called name.
 func NewMap[K comparable, UK comparable, V any](c *Keyed[K], name string) (*Map[K, UK, V], error) {
-	t, err := c.backend.Open(mapDescriptor[K, UK, V]{name: name})
+	t, err := c.backend.Open(mapEntriesDescriptor[K, UK, V]{mapDescriptor[K, UK, V]{name: name}})
 	if err != nil {
 		return nil, fmt.Errorf("map state %q: %w", name, err)
 	}
 	switch tt := t.(type) {
 	case *kvMapTable[K, UK, V]:
 		return &Map[K, UK, V]{c: c, kv: tt}, nil
+	case *memMapTable[K, UK, V]:
+		return &Map[K, UK, V]{c: c, mem: tt}, nil
 	case TypedTable[K, map[UK]V]:
 		return &Map[K, UK, V]{c: c, t: tt}, nil
 	}
@@ -87,14 +91,23 @@ func NewMap[K comparable, UK comparable, V any](c *Keyed[K], name string) (*Map[
 // EntryKeys reports whether the map stores every entry under a store key
 // of its own (a KVStore backend such as Pebble): Get, Put and Delete then
 // cost one point read or write whatever the map's size, so large sets are
-// better kept here than inside a Value. In memory it is false: a Map costs
-// an extra lookup per call over a Go map inside a Value.
+// better kept here than inside a Value. In memory it is false, though
+// snapshots are per entry there too (TracksEntries).
 func (m *Map[K, UK, V]) EntryKeys() bool { return m.kv != nil }
+
+// TracksEntries reports whether a change of one entry costs an
+// incremental snapshot that entry only, not the key's whole map: true on
+// a KVStore backend and in memory (unless the table was first opened as a
+// plain table of maps with OpenTable).
+func (m *Map[K, UK, V]) TracksEntries() bool { return m.kv != nil || m.mem != nil }
 
 // Get returns the value under uk for the current key.
 func (m *Map[K, UK, V]) Get(uk UK) (V, bool) {
 	if m.kv != nil {
 		return m.kv.get(m.c.kg, m.c.key, uk)
+	}
+	if m.mem != nil {
+		return m.mem.getEntry(m.c.kg, m.c.key, uk)
 	}
 	mm, _ := m.t.Get(m.c.kg, m.c.key)
 	v, ok := mm[uk]
@@ -105,6 +118,10 @@ func (m *Map[K, UK, V]) Get(uk UK) (V, bool) {
 func (m *Map[K, UK, V]) Put(uk UK, v V) {
 	if m.kv != nil {
 		m.kv.put(m.c.kg, m.c.key, uk, v)
+		return
+	}
+	if m.mem != nil {
+		m.mem.putEntry(m.c.kg, m.c.key, uk, v)
 		return
 	}
 	mm, ok := m.t.Get(m.c.kg, m.c.key)
@@ -121,6 +138,10 @@ func (m *Map[K, UK, V]) Put(uk UK, v V) {
 func (m *Map[K, UK, V]) Delete(uk UK) {
 	if m.kv != nil {
 		m.kv.delete(m.c.kg, m.c.key, uk)
+		return
+	}
+	if m.mem != nil {
+		m.mem.deleteEntry(m.c.kg, m.c.key, uk)
 		return
 	}
 	mm, ok := m.t.Get(m.c.kg, m.c.key)
@@ -142,6 +163,9 @@ func (m *Map[K, UK, V]) Len() int {
 	if m.kv != nil {
 		return m.kv.countKey(m.c.kg, m.c.key)
 	}
+	if m.mem != nil {
+		return m.mem.lenKey(m.c.kg, m.c.key)
+	}
 	mm, _ := m.t.Get(m.c.kg, m.c.key)
 	return len(mm)
 }
@@ -153,6 +177,9 @@ func (m *Map[K, UK, V]) Len() int {
 func (m *Map[K, UK, V]) All() iter.Seq2[UK, V] {
 	if m.kv != nil {
 		return m.kv.all(m.c.kg, m.c.key)
+	}
+	if m.mem != nil {
+		return m.mem.allKey(m.c.kg, m.c.key)
 	}
 	mm, _ := m.t.Get(m.c.kg, m.c.key)
 	return func(yield func(UK, V) bool) {
@@ -168,6 +195,10 @@ func (m *Map[K, UK, V]) All() iter.Seq2[UK, V] {
 func (m *Map[K, UK, V]) Clear() {
 	if m.kv != nil {
 		m.kv.clearKey(m.c.kg, m.c.key)
+		return
+	}
+	if m.mem != nil {
+		m.mem.Delete(m.c.kg, m.c.key)
 		return
 	}
 	m.t.Delete(m.c.kg, m.c.key)

@@ -48,10 +48,16 @@ func splitBytes(src []byte) ([]byte, int, error) {
 }
 
 const (
-	changeReset = 1
+	// Flags of a change body.
+	changeReset = 1 // drop the key group's entries first
+	// changeEntries: the body may hold entry groups (op 2) of map state
+	// (memmap.go). Bodies without it are those of tables of whole values
+	// (and every body written before map state tracked entries).
+	changeEntries = 2
 
-	opPut    = 0
-	opDelete = 1
+	opPut     = 0
+	opDelete  = 1
+	opEntries = 2 // key | group of entry puts and deletions (memmap.go)
 )
 
 // changeTable is implemented by the in-memory tables.
@@ -165,7 +171,7 @@ func walkChanges(src []byte, fn func(name string, body []byte) error) error {
 	for len(src) > 0 {
 		name, a, err := codec.DecodeString(src)
 		if err != nil {
-			return fmt.Errorf("state changes: %w", err)
+			return fmt.Errorf("%w: table name: %w", ErrCorruptSnapshot, err)
 		}
 		body, b, err := splitBytes(src[a:])
 		if err != nil {
@@ -179,18 +185,30 @@ func walkChanges(src []byte, fn func(name string, body []byte) error) error {
 	return nil
 }
 
-// changeEntry is one decoded entry of a change body.
+// changeEntry is one decoded entry of a change body: a put (key, value),
+// a deletion (key) or, for map state, an entry group (key, value: the
+// group, see walkGroup).
 type changeEntry struct {
-	del        bool
+	op         byte
 	key, value []byte
 }
 
 // walkBody decodes a change body: its reset flag, then every entry.
-func walkBody(body []byte, reset func(), fn func(e changeEntry) error) error {
+// Entry groups are accepted when entries is set (map state) and the body
+// says it may hold them; anything else is corruption.
+func walkBody(body []byte, entries bool, reset func(), fn func(e changeEntry) error) error {
 	if len(body) < 1 {
 		return fmt.Errorf("%w: empty change body", ErrCorruptSnapshot)
 	}
-	if body[0]&changeReset != 0 {
+	flags := body[0]
+	if flags&^(changeReset|changeEntries) != 0 {
+		return fmt.Errorf("%w: change flags %#x", ErrCorruptSnapshot, flags)
+	}
+	maxOp := byte(opDelete)
+	if entries && flags&changeEntries != 0 {
+		maxOp = opEntries
+	}
+	if flags&changeReset != 0 {
 		reset()
 	}
 	n, k := binary.Uvarint(body[1:])
@@ -199,17 +217,17 @@ func walkBody(body []byte, reset func(), fn func(e changeEntry) error) error {
 	}
 	src := body[1+k:]
 	for range n {
-		if len(src) < 1 || src[0] > opDelete {
+		if len(src) < 1 || src[0] > maxOp {
 			return fmt.Errorf("%w: change op", ErrCorruptSnapshot)
 		}
-		e := changeEntry{del: src[0] == opDelete}
+		e := changeEntry{op: src[0]}
 		key, a, err := splitBytes(src[1:])
 		if err != nil {
 			return fmt.Errorf("change key: %w", err)
 		}
 		e.key = key
 		src = src[1+a:]
-		if !e.del {
+		if e.op != opDelete {
 			v, b, err := splitBytes(src)
 			if err != nil {
 				return fmt.Errorf("change value: %w", err)
@@ -227,30 +245,89 @@ func walkBody(body []byte, reset func(), fn func(e changeEntry) error) error {
 	return nil
 }
 
+// walkGroup decodes the entry group of a map key (memmap.go): fn gets
+// every entry's user key and, for a put, value (aliasing g).
+func walkGroup(g []byte, fn func(del bool, uk, v []byte) error) error {
+	n, k := binary.Uvarint(g)
+	if k <= 0 || n > uint64(len(g)) {
+		return fmt.Errorf("%w: entry group count", ErrCorruptSnapshot)
+	}
+	src := g[k:]
+	for range n {
+		if len(src) < 1 || src[0] > opDelete {
+			return fmt.Errorf("%w: entry op", ErrCorruptSnapshot)
+		}
+		del := src[0] == opDelete
+		uk, a, err := splitBytes(src[1:])
+		if err != nil {
+			return fmt.Errorf("entry key: %w", err)
+		}
+		src = src[1+a:]
+		var v []byte
+		if !del {
+			var b int
+			if v, b, err = splitBytes(src); err != nil {
+				return fmt.Errorf("entry value: %w", err)
+			}
+			src = src[b:]
+		}
+		if err := fn(del, uk, v); err != nil {
+			return err
+		}
+	}
+	if len(src) != 0 {
+		return fmt.Errorf("%w: %d bytes after the entries", ErrCorruptSnapshot, len(src))
+	}
+	return nil
+}
+
 // MergeChanges folds change sections of one key group, oldest first (the
 // first normally full), into one full section equivalent to applying them
-// in order, and appends it to dst. It needs no codec: keys are matched by
-// their encoded bytes. Deleted keys disappear from the result.
+// in order, and appends it to dst. It needs no codec: keys (and the user
+// keys of map entries) are matched by their encoded bytes. Deleted keys
+// and entries disappear from the result; a map key left without entries
+// disappears too.
 func MergeChanges(dst []byte, sections ...[]byte) ([]byte, error) {
 	type table struct {
-		entries map[string][]byte
+		whole map[string][]byte     // key -> value
+		maps  map[string]*mergedMap // map state
 	}
 	tables := map[string]*table{}
 	for _, s := range sections {
 		err := walkChanges(s, func(name string, body []byte) error {
 			t := tables[name]
 			if t == nil {
-				t = &table{entries: map[string][]byte{}}
+				t = &table{whole: map[string][]byte{}}
 				tables[name] = t
 			}
-			return walkBody(body, func() { clear(t.entries) }, func(e changeEntry) error {
-				// The keys alias the sections, which outlive the merge and
-				// are not changed during it: no copy per key.
-				k := unsafe.String(unsafe.SliceData(e.key), len(e.key))
-				if e.del {
-					delete(t.entries, k)
-				} else {
-					t.entries[k] = e.value
+			reset := func() {
+				clear(t.whole)
+				t.maps = nil
+			}
+			return walkBody(body, true, reset, func(e changeEntry) error {
+				k := aliasString(e.key)
+				switch e.op {
+				case opDelete:
+					delete(t.whole, k)
+					delete(t.maps, k)
+				case opPut:
+					delete(t.maps, k)
+					t.whole[k] = e.value
+				case opEntries:
+					if _, ok := t.whole[k]; ok {
+						return fmt.Errorf("%w: table %q: entry changes of a key stored whole", ErrCorruptSnapshot, name)
+					}
+					if t.maps == nil {
+						t.maps = map[string]*mergedMap{}
+					}
+					m := t.maps[k]
+					if m == nil {
+						m = &mergedMap{}
+						t.maps[k] = m
+					}
+					if err := m.add(e.value); err != nil {
+						return fmt.Errorf("table %q: %w", name, err)
+					}
 				}
 				return nil
 			})
@@ -261,30 +338,129 @@ func MergeChanges(dst []byte, sections ...[]byte) ([]byte, error) {
 	}
 	names := make([]string, 0, len(tables))
 	for name, t := range tables {
-		if len(t.entries) > 0 {
+		if len(t.whole)+len(t.maps) > 0 {
 			names = append(names, name)
 		}
 	}
 	slices.Sort(names)
-	var body []byte
+	var body, group []byte
 	for _, name := range names {
 		t := tables[name]
 		size := 16
-		for k, v := range t.entries {
+		for k, v := range t.whole {
 			size += len(k) + len(v) + 11
 		}
+		for k, m := range t.maps {
+			size += len(k) + len(m.base) + 16
+			for uk, c := range m.over {
+				size += len(uk) + len(c.v) + 11
+			}
+		}
 		body = slices.Grow(body[:0], size)
-		body = append(body, changeReset)
-		body = binary.AppendUvarint(body, uint64(len(t.entries)))
-		for k, v := range t.entries {
+		flags := byte(changeReset)
+		if len(t.maps) > 0 {
+			flags |= changeEntries
+		}
+		body = append(body, flags)
+		at := len(body)
+		body = binary.AppendUvarint(body, uint64(len(t.whole)+len(t.maps)))
+		ops := 0
+		for k, v := range t.whole {
 			body = append(body, opPut)
 			body = codec.AppendString(body, k)
 			body = codec.AppendBytes(body, v)
+			ops++
+		}
+		for k, m := range t.maps {
+			var n int
+			group, n = m.appendEntries(group[:0])
+			if n == 0 {
+				continue // every entry deleted
+			}
+			body = append(body, opEntries)
+			body = codec.AppendString(body, k)
+			gat := len(body)
+			body = append(body, 0)
+			body = binary.AppendUvarint(body, uint64(n))
+			body = fixPrefix(append(body, group...), gat)
+			ops++
+		}
+		if ops == 0 {
+			continue
+		}
+		if ops != len(t.whole)+len(t.maps) {
+			// Fewer ops than announced: rewrite the count.
+			rest := slices.Clone(body[at:])
+			_, c := binary.Uvarint(rest)
+			body = append(binary.AppendUvarint(body[:at], uint64(ops)), rest[c:]...)
 		}
 		dst = codec.AppendString(dst, name)
 		dst = codec.AppendBytes(dst, body)
 	}
 	return dst, nil
+}
+
+// aliasString returns b as a string without a copy: merge keys alias the
+// sections, which outlive the merge and are not changed during it.
+func aliasString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// mergedMap is a map key of MergeChanges: the first group of the key
+// (normally a base's, most of its entries) kept as bytes, and the entries
+// of later groups over it. The base's entries are thus copied, not
+// hashed: only the changes since are.
+type mergedMap struct {
+	base []byte // a group; its deletions are of absent entries
+	over map[string]mergedEntry
+}
+
+type mergedEntry struct {
+	v   []byte
+	del bool
+}
+
+// add folds a group into the key.
+func (m *mergedMap) add(g []byte) error {
+	if m.base == nil {
+		m.base = g
+		return walkGroup(g, func(bool, []byte, []byte) error { return nil })
+	}
+	if m.over == nil {
+		m.over = map[string]mergedEntry{}
+	}
+	return walkGroup(g, func(del bool, uk, v []byte) error {
+		m.over[aliasString(uk)] = mergedEntry{v: v, del: del}
+		return nil
+	})
+}
+
+// appendEntries appends the key's entries (puts of a group, without its
+// count) and returns their number.
+func (m *mergedMap) appendEntries(dst []byte) ([]byte, int) {
+	n := 0
+	// The base was checked when added.
+	_ = walkGroup(m.base, func(del bool, uk, v []byte) error {
+		if del {
+			return nil
+		}
+		if _, ok := m.over[aliasString(uk)]; ok {
+			return nil
+		}
+		dst = append(dst, opPut)
+		dst = codec.AppendBytes(dst, uk)
+		dst = codec.AppendBytes(dst, v)
+		n++
+		return nil
+	})
+	for uk, c := range m.over {
+		if c.del {
+			continue
+		}
+		dst = append(dst, opPut)
+		dst = codec.AppendString(dst, uk)
+		dst = codec.AppendBytes(dst, c.v)
+		n++
+	}
+	return dst, n
 }
 
 func (t *memTable[K, V]) setTracking(on bool) {
@@ -393,12 +569,12 @@ func (t *memTable[K, V]) applyChanges(kg int, body []byte) error {
 		return fmt.Errorf("state table %q value: %w", t.name, err)
 	}
 	i := kg - t.groups.Start
-	err = walkBody(body, func() { t.maps[i] = nil }, func(e changeEntry) error {
+	err = walkBody(body, false, func() { t.maps[i] = nil }, func(e changeEntry) error {
 		k, n, err := kc.Decode(e.key)
 		if err != nil || n != len(e.key) {
 			return fmt.Errorf("key: %w", corruptOr(err))
 		}
-		if e.del {
+		if e.op == opDelete {
 			delete(t.maps[i], k)
 			return nil
 		}
@@ -438,7 +614,7 @@ func WalkChanges(src []byte, fn func(name string, body []byte) error) error {
 // body resets the key group, then fn for every entry (value is nil for a
 // deletion). key and value alias body.
 func WalkChangeBody(body []byte, reset func(), fn func(del bool, key, value []byte) error) error {
-	return walkBody(body, reset, func(e changeEntry) error { return fn(e.del, e.key, e.value) })
+	return walkBody(body, false, reset, func(e changeEntry) error { return fn(e.op == opDelete, e.key, e.value) })
 }
 
 // AppendChangeBody appends a change body of entries: puts (with their

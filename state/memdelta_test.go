@@ -37,6 +37,11 @@ func readBackend(t *testing.T, b *Memory, into deltaModel) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Map state is opened as such first (restored entry changes need its
+	// table); OpenTable then returns that table.
+	if _, err := NewMap[string, int64, string](NewKeyed[string](b), "m"); err != nil {
+		t.Fatal(err)
+	}
 	mt, err := OpenTable[string, map[int64]string](b, "m")
 	if err != nil {
 		t.Fatal(err)
@@ -266,12 +271,22 @@ func FuzzApplyChanges(f *testing.F) {
 	v, _ := NewValue[string, int64](c, "v")
 	c.SetCurrentKey("a", 0)
 	v.Set(1)
+	m, _ := NewMap[string, int64, string](c, "m")
+	m.Put(7, "x")
 	sec, _ := b.AppendChanges(nil, 0, true)
 	f.Add(sec)
+	b.ClearChanges()
+	m.Put(8, "y")
+	m.Delete(7)
+	inc, _ := b.AppendChanges(nil, 0, false)
+	f.Add(inc)
 	f.Add([]byte{1, 'v', 3, 0, 1, 1})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := NewMemory(2, RangeFor(2, 1, 0))
 		if _, err := OpenTable[string, int64](r, "v"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := NewMap[string, int64, string](NewKeyed[string](r), "m"); err != nil {
 			t.Fatal(err)
 		}
 		_ = r.ApplyChanges(0, data)

@@ -235,10 +235,12 @@ func changelogAggregateWith[K comparable, T any, S any, R Row](ks stream.KeyedSt
 }
 
 // statsAcc accumulates BidStats: counts and distinct sets per price rank.
-// The distinct counts are kept with the sets, which live either here (in
-// memory) or in a map state of their own, one entry per distinct bidder
-// or auction with the ranks it was seen at (on Pebble: see
-// distinctSets), so that a bid does not re-encode every set of its key.
+// The distinct counts are kept here; the sets live in a map state of
+// their own, one entry per distinct bidder or auction with the ranks it
+// was seen at (see distinctSets), so that a bid does not make a
+// checkpoint re-encode every set of its key. Bidders and Auctions hold
+// them only when the map state would snapshot whole maps (it does not, on
+// the memory and Pebble backends).
 type statsAcc struct {
 	Bids      [4]int64
 	NBidders  [4]int64
@@ -281,21 +283,30 @@ type distinctKey struct {
 }
 
 // distinctSets holds the distinct sets of the statsAcc of the current key:
-// in the accumulator itself, or in map state when the backend stores map
-// entries as keys of their own.
+// in map state, whose changes are snapshotted per entry (one store key
+// per entry on Pebble, per-entry change tracking in memory), or else in
+// the accumulator itself.
 type distinctSets[K comparable] struct {
-	m *state.Map[K, distinctKey, uint8] // nil: in the accumulator
+	m *state.Map[K, distinctKey, uint8] // on a KVStore
+	// In memory: the same entries with the kind in the low bit of the
+	// value (ids are non-negative and below 2^62), a key of 8 bytes that
+	// Go maps hash and the state codecs encode faster than a struct.
+	mi *state.Map[K, int64, uint8]
 }
 
-// openDistinctSets opens the map state name and uses it if its entries
-// are store keys of their own.
+// openDistinctSets opens the map state name and uses it if it tracks its
+// changes per entry.
 func openDistinctSets[K comparable](c *state.Keyed[K], name string) (distinctSets[K], error) {
-	m, err := state.NewMap[K, distinctKey, uint8](c, name)
-	if err != nil {
-		return distinctSets[K]{}, err
+	if _, mem := c.Backend().(*state.Memory); mem {
+		m, err := state.NewMap[K, int64, uint8](c, name)
+		if err != nil || !m.TracksEntries() {
+			return distinctSets[K]{}, err
+		}
+		return distinctSets[K]{mi: m}, nil
 	}
-	if !m.EntryKeys() {
-		return distinctSets[K]{}, nil
+	m, err := state.NewMap[K, distinctKey, uint8](c, name)
+	if err != nil || !m.TracksEntries() {
+		return distinctSets[K]{}, err
 	}
 	return distinctSets[K]{m: m}, nil
 }
@@ -312,9 +323,18 @@ func (d distinctSets[K]) insert(a *statsAcc, i int, v int64) bool {
 // mark adds v (kind 0 bidder, 1 auction) at rank r to the map state and
 // reports whether it is new to rank r's set and to the total set.
 func (d distinctSets[K]) mark(kind int8, v int64, r int) (newRank, newTotal bool) {
+	bit := uint8(1) << r
+	if d.mi != nil {
+		k := v<<1 | int64(kind)
+		ranks, ok := d.mi.Get(k)
+		if ranks&bit != 0 {
+			return false, false
+		}
+		d.mi.Put(k, ranks|bit)
+		return true, !ok
+	}
 	k := distinctKey{Kind: kind, V: v}
 	ranks, ok := d.m.Get(k)
-	bit := uint8(1) << r
 	if ranks&bit != 0 {
 		return false, false
 	}
@@ -326,7 +346,7 @@ func (d distinctSets[K]) add(a *statsAcc, b *nexmark.Bid) {
 	r := priceRank(b.Price)
 	a.Bids[0]++
 	a.Bids[r]++
-	if d.m != nil {
+	if d.m != nil || d.mi != nil {
 		nr, nt := d.mark(0, b.Bidder, r)
 		a.NBidders[r] += b2i(nr)
 		a.NBidders[0] += b2i(nt)

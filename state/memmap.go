@@ -1,0 +1,617 @@
+package state
+
+import (
+	"encoding/binary"
+	"fmt"
+	"iter"
+
+	"github.com/sluicehq/sluice/state/codec"
+)
+
+// In-memory map state (NewMap on the memory backend) with change tracking
+// per entry.
+//
+// A memMapTable is a TypedTable[K, map[UK]V] (one Go map of user keys per
+// key), so that full snapshots (AppendKeyGroup), rescaling and code that
+// opens the table with OpenTable see what they saw before. What differs
+// from a memTable is its change tracking: Map.Put and Map.Delete mark the
+// entry (key, user key) dirty, not the key, so that an incremental
+// snapshot encodes the entries written or deleted since the previous one
+// instead of every entry of every key touched. A key replaced or removed
+// as a whole (Put or Delete of the TypedTable, Map.Clear) is marked whole:
+// the snapshot writes a deletion of the key and then its current entries.
+//
+// Change body of a map table (memdelta.go has the common part): the flags
+// byte has changeEntries set, and besides the ops of whole values it holds
+//
+//	op 2 (entries) | key bytes | group bytes
+//	group: count uvarint | per entry: op byte (0 put, 1 delete) |
+//	       user key bytes | value bytes (put only)
+//
+// all length-prefixed, so that MergeChanges folds entries by their bytes
+// without the codecs. A full body (reset) holds one group of puts per key.
+// A key whose map becomes empty is removed (as Map.Delete always did), so
+// a restored table never holds empty maps.
+
+// mapEntriesDescriptor is the TableDescriptor of map state: a memMapTable
+// in memory; on a KVStore the one store key per entry of mapDescriptor.
+type mapEntriesDescriptor[K, UK comparable, V any] struct {
+	mapDescriptor[K, UK, V]
+}
+
+func (d mapEntriesDescriptor[K, UK, V]) NewMemoryTable(r KeyGroupRange) Table {
+	return &memMapTable[K, UK, V]{name: d.name, groups: r, keys: make([]map[K]*memMapKey[UK, V], r.Len())}
+}
+
+// entryChange is the state of a changed entry: its value, or deleted.
+type entryChange[V any] struct {
+	v   V
+	del bool
+}
+
+// memMapKey is the map of one key and its changes since the last
+// snapshot.
+type memMapKey[UK comparable, V any] struct {
+	m map[UK]V
+	// dirty holds the entries written or deleted since the last
+	// snapshot, with their current value (unless whole is set): the
+	// snapshot reads this small map, not the key's large one.
+	dirty map[UK]entryChange[V]
+	// whole: the key was replaced or removed as a whole since the last
+	// snapshot.
+	whole bool
+	// listed: the key is in its key group's dirty list.
+	listed bool
+	// hint is the size of dirty at the last snapshot: the next interval's
+	// set starts at that size instead of growing to it again.
+	hint int
+}
+
+type memMapTable[K, UK comparable, V any] struct {
+	name   string
+	groups KeyGroupRange
+	keys   []map[K]*memMapKey[UK, V]
+	n      int // entries over every key
+	// The key looked up last (handles act on the current key, several
+	// calls in a row): last is nil or the entry of lastK in lastKG.
+	last   *memMapKey[UK, V]
+	lastK  K
+	lastKG int
+	// With change tracking: per key group, the keys with changes (a
+	// removed key stays here until the snapshot) and whether the key
+	// group was cleared as a whole.
+	track bool
+	dirty []map[K]*memMapKey[UK, V]
+	reset []bool
+	// Codecs, made on first use.
+	codecErr error
+	kc       codec.Codec[K]
+	ukc      codec.Codec[UK]
+	vc       codec.Codec[V]
+	mc       codec.Codec[map[UK]V]
+}
+
+func (t *memMapTable[K, UK, V]) Name() string             { return t.name }
+func (t *memMapTable[K, UK, V]) KeyGroups() KeyGroupRange { return t.groups }
+
+// Len returns the number of entries (not keys), as the map tables of a
+// KVStore do: it is what an incremental snapshot weighs its changes
+// against.
+func (t *memMapTable[K, UK, V]) Len() int { return t.n }
+
+func (t *memMapTable[K, UK, V]) ClearKeyGroup(kg int) {
+	i := kg - t.groups.Start
+	for _, e := range t.keys[i] {
+		t.n -= len(e.m)
+	}
+	t.keys[i] = nil
+	t.last = nil
+	if t.track {
+		t.reset[i] = true
+		t.dirty[i] = nil
+	}
+}
+
+// lookup returns the entry of key k, or nil.
+func (t *memMapTable[K, UK, V]) lookup(kg int, k K) *memMapKey[UK, V] {
+	if t.last != nil && t.lastKG == kg && t.lastK == k {
+		return t.last
+	}
+	e := t.keys[kg-t.groups.Start][k]
+	if e != nil {
+		t.last, t.lastK, t.lastKG = e, k, kg
+	}
+	return e
+}
+
+// entry returns the entry of key k, created if needed.
+func (t *memMapTable[K, UK, V]) entry(kg int, k K) *memMapKey[UK, V] {
+	if e := t.lookup(kg, k); e != nil {
+		return e
+	}
+	i := kg - t.groups.Start
+	var e *memMapKey[UK, V]
+	if t.track {
+		e = t.dirty[i][k] // removed since the last snapshot: its changes go on
+	}
+	if e == nil {
+		e = &memMapKey[UK, V]{}
+	}
+	if t.keys[i] == nil {
+		t.keys[i] = make(map[K]*memMapKey[UK, V])
+	}
+	t.keys[i][k] = e
+	t.last, t.lastK, t.lastKG = e, k, kg
+	return e
+}
+
+// remove drops key k, whose map is empty or removed as a whole.
+func (t *memMapTable[K, UK, V]) remove(kg int, k K) {
+	delete(t.keys[kg-t.groups.Start], k)
+	t.last = nil
+}
+
+// list puts e in the dirty list of its key group.
+func (t *memMapTable[K, UK, V]) list(kg int, k K, e *memMapKey[UK, V]) {
+	if e.listed {
+		return
+	}
+	i := kg - t.groups.Start
+	d := t.dirty[i]
+	if d == nil {
+		d = make(map[K]*memMapKey[UK, V])
+		t.dirty[i] = d
+	}
+	d[k] = e
+	e.listed = true
+}
+
+// markWhole records that k was replaced or removed as a whole.
+func (t *memMapTable[K, UK, V]) markWhole(kg int, k K, e *memMapKey[UK, V]) {
+	e.whole = true
+	e.dirty = nil
+	t.list(kg, k, e)
+}
+
+// Get returns the map of k. It is owned by the table: read it, do not
+// modify it (Put a new map, or use the entry methods of Map).
+func (t *memMapTable[K, UK, V]) Get(kg int, k K) (map[UK]V, bool) {
+	e := t.lookup(kg, k)
+	if e == nil {
+		return nil, false
+	}
+	return e.m, true
+}
+
+// Put replaces the map of k by v, which the table keeps. An empty v
+// removes k: the table holds no empty maps.
+func (t *memMapTable[K, UK, V]) Put(kg int, k K, v map[UK]V) {
+	if len(v) == 0 {
+		t.Delete(kg, k)
+		return
+	}
+	e := t.entry(kg, k)
+	t.n += len(v) - len(e.m)
+	e.m = v
+	if t.track {
+		t.markWhole(kg, k, e)
+	}
+}
+
+func (t *memMapTable[K, UK, V]) Delete(kg int, k K) {
+	e := t.lookup(kg, k)
+	if e == nil {
+		return
+	}
+	t.n -= len(e.m)
+	e.m = nil
+	t.remove(kg, k)
+	if t.track {
+		t.markWhole(kg, k, e)
+	}
+}
+
+func (t *memMapTable[K, UK, V]) Range(kg int, fn func(K, map[UK]V) bool) {
+	for k, e := range t.keys[kg-t.groups.Start] {
+		if !fn(k, e.m) {
+			return
+		}
+	}
+}
+
+// getEntry returns the value of user key uk of key k.
+func (t *memMapTable[K, UK, V]) getEntry(kg int, k K, uk UK) (V, bool) {
+	if e := t.lookup(kg, k); e != nil {
+		v, ok := e.m[uk]
+		return v, ok
+	}
+	var zero V
+	return zero, false
+}
+
+// putEntry sets the value of user key uk of key k.
+func (t *memMapTable[K, UK, V]) putEntry(kg int, k K, uk UK, v V) {
+	e := t.entry(kg, k)
+	if e.m == nil {
+		e.m = make(map[UK]V)
+	}
+	l := len(e.m)
+	e.m[uk] = v
+	t.n += len(e.m) - l
+	if t.track {
+		t.markEntry(kg, k, e, uk, entryChange[V]{v: v})
+	}
+}
+
+// deleteEntry removes user key uk of key k; k goes when its map is empty.
+func (t *memMapTable[K, UK, V]) deleteEntry(kg int, k K, uk UK) {
+	e := t.lookup(kg, k)
+	if e == nil {
+		return
+	}
+	l := len(e.m)
+	delete(e.m, uk)
+	if len(e.m) == l {
+		return
+	}
+	t.n--
+	if len(e.m) == 0 {
+		t.remove(kg, k)
+	}
+	if t.track {
+		t.markEntry(kg, k, e, uk, entryChange[V]{del: true})
+	}
+}
+
+func (t *memMapTable[K, UK, V]) markEntry(kg int, k K, e *memMapKey[UK, V], uk UK, c entryChange[V]) {
+	if !e.whole {
+		if e.dirty == nil {
+			e.dirty = make(map[UK]entryChange[V], e.hint)
+		}
+		e.dirty[uk] = c
+	}
+	t.list(kg, k, e)
+}
+
+// lenKey returns the number of entries of key k.
+func (t *memMapTable[K, UK, V]) lenKey(kg int, k K) int {
+	if e := t.lookup(kg, k); e != nil {
+		return len(e.m)
+	}
+	return 0
+}
+
+// allKey iterates the entries of key k.
+func (t *memMapTable[K, UK, V]) allKey(kg int, k K) iter.Seq2[UK, V] {
+	var m map[UK]V
+	if e := t.lookup(kg, k); e != nil {
+		m = e.m
+	}
+	return func(yield func(UK, V) bool) {
+		for uk, v := range m {
+			if !yield(uk, v) {
+				return
+			}
+		}
+	}
+}
+
+// codecs makes the codecs on first use.
+func (t *memMapTable[K, UK, V]) codecs() error {
+	if t.kc != nil || t.codecErr != nil {
+		return t.codecErr
+	}
+	kc, err := codec.For[K]()
+	if err != nil {
+		t.codecErr = fmt.Errorf("state table %q key: %w", t.name, err)
+		return t.codecErr
+	}
+	ukc, err := codec.For[UK]()
+	if err != nil {
+		t.codecErr = fmt.Errorf("state table %q map key: %w", t.name, err)
+		return t.codecErr
+	}
+	vc, err := codec.For[V]()
+	if err != nil {
+		t.codecErr = fmt.Errorf("state table %q value: %w", t.name, err)
+		return t.codecErr
+	}
+	mc, err := codec.For[map[UK]V]()
+	if err != nil {
+		t.codecErr = fmt.Errorf("state table %q value: %w", t.name, err)
+		return t.codecErr
+	}
+	t.kc, t.ukc, t.vc, t.mc = kc, ukc, vc, mc
+	return nil
+}
+
+// Snapshots (memsnap.go): the format of a memTable of map[UK]V, so that
+// full snapshots did not change.
+
+func (t *memMapTable[K, UK, V]) encodeKeyGroup(dst []byte, kg int) ([]byte, error) {
+	if err := t.codecs(); err != nil {
+		return nil, err
+	}
+	keys := t.keys[kg-t.groups.Start]
+	dst = binary.AppendUvarint(dst, uint64(len(keys)))
+	for k, e := range keys {
+		dst = t.kc.Append(dst, k)
+		dst = t.mc.Append(dst, e.m)
+	}
+	return dst, nil
+}
+
+func (t *memMapTable[K, UK, V]) decodeKeyGroup(kg int, src []byte) error {
+	if err := t.codecs(); err != nil {
+		return err
+	}
+	n, k := binary.Uvarint(src)
+	if k <= 0 || n > uint64(len(src)) {
+		return fmt.Errorf("state table %q: bad entry count", t.name)
+	}
+	src = src[k:]
+	for range n {
+		key, a, err := t.kc.Decode(src)
+		if err != nil {
+			return fmt.Errorf("state table %q: %w", t.name, err)
+		}
+		v, b, err := t.mc.Decode(src[a:])
+		if err != nil {
+			return fmt.Errorf("state table %q: %w", t.name, err)
+		}
+		src = src[a+b:]
+		t.Put(kg, key, v)
+	}
+	return nil
+}
+
+// Change tracking (memdelta.go).
+
+func (t *memMapTable[K, UK, V]) setTracking(on bool) {
+	t.track = on
+	if on && t.dirty == nil {
+		t.dirty = make([]map[K]*memMapKey[UK, V], t.groups.Len())
+		t.reset = make([]bool, t.groups.Len())
+	}
+}
+
+// changed counts changed entries: a key changed as a whole counts its
+// entries and one for the deletion.
+func (t *memMapTable[K, UK, V]) changed() int {
+	n := 0
+	for i, d := range t.dirty {
+		for _, e := range d {
+			if e.whole {
+				n += 1 + len(e.m)
+			} else {
+				n += len(e.dirty)
+			}
+		}
+		if t.reset[i] {
+			for _, e := range t.keys[i] {
+				n += len(e.m)
+			}
+		}
+	}
+	return n
+}
+
+func (t *memMapTable[K, UK, V]) clearChanges() {
+	for i, d := range t.dirty {
+		for _, e := range d {
+			e.hint = len(e.dirty)
+			e.dirty, e.whole, e.listed = nil, false, false
+		}
+		t.dirty[i] = nil
+		t.reset[i] = false
+	}
+}
+
+func (t *memMapTable[K, UK, V]) appendChanges(dst []byte, kg int, full bool) ([]byte, error) {
+	i := kg - t.groups.Start
+	keys := t.keys[i]
+	reset := full || (t.reset != nil && t.reset[i])
+	var dirty map[K]*memMapKey[UK, V]
+	if !reset {
+		if t.dirty != nil {
+			dirty = t.dirty[i]
+		}
+		if len(dirty) == 0 {
+			return dst, nil
+		}
+	} else if len(keys) == 0 && full {
+		return dst, nil
+	}
+	if err := t.codecs(); err != nil {
+		return nil, err
+	}
+	flags := byte(changeEntries)
+	if reset {
+		flags |= changeReset
+	}
+	dst = append(dst, flags)
+	if reset {
+		dst = binary.AppendUvarint(dst, uint64(len(keys)))
+		for k, e := range keys {
+			dst = t.appendGroup(dst, k, e.m, nil)
+		}
+		return dst, nil
+	}
+	ops := 0
+	for _, e := range dirty {
+		switch {
+		case e.whole:
+			ops++ // the deletion
+			if len(e.m) > 0 {
+				ops++
+			}
+		case len(e.dirty) > 0:
+			ops++
+		}
+	}
+	dst = binary.AppendUvarint(dst, uint64(ops))
+	for k, e := range dirty {
+		if e.whole {
+			dst = append(dst, opDelete)
+			dst = appendPrefixed(dst, t.kc, k)
+			if len(e.m) > 0 {
+				dst = t.appendGroup(dst, k, e.m, nil)
+			}
+		} else if len(e.dirty) > 0 {
+			dst = t.appendGroup(dst, k, e.m, e.dirty)
+		}
+	}
+	return dst, nil
+}
+
+// appendGroup appends the entries op of key k: every entry of m, or the
+// changes only.
+func (t *memMapTable[K, UK, V]) appendGroup(dst []byte, k K, m map[UK]V, only map[UK]entryChange[V]) []byte {
+	dst = append(dst, opEntries)
+	dst = appendPrefixed(dst, t.kc, k)
+	n := len(m)
+	if only != nil {
+		n = len(only)
+	}
+	// The group is length-prefixed: encoded in place after a one-byte
+	// length, moved if its length needs more.
+	at := len(dst)
+	dst = append(dst, 0)
+	dst = binary.AppendUvarint(dst, uint64(n))
+	if only == nil {
+		for uk, v := range m {
+			dst = append(dst, opPut)
+			dst = appendPrefixed(dst, t.ukc, uk)
+			dst = appendPrefixed(dst, t.vc, v)
+		}
+	} else {
+		for uk, c := range only {
+			if c.del {
+				dst = append(dst, opDelete)
+				dst = appendPrefixed(dst, t.ukc, uk)
+				continue
+			}
+			dst = append(dst, opPut)
+			dst = appendPrefixed(dst, t.ukc, uk)
+			dst = appendPrefixed(dst, t.vc, c.v)
+		}
+	}
+	return fixPrefix(dst, at)
+}
+
+// appendPrefixed appends v's encoding, length-prefixed as by
+// codec.AppendBytes, without encoding it elsewhere first.
+func appendPrefixed[T any](dst []byte, c codec.Codec[T], v T) []byte {
+	at := len(dst)
+	dst = append(dst, 0)
+	return fixPrefix(c.Append(dst, v), at)
+}
+
+// fixPrefix writes at dst[at] the uvarint length of dst[at+1:], for
+// which one byte was reserved, moving the bytes when it needs more.
+func fixPrefix(dst []byte, at int) []byte {
+	l := len(dst) - at - 1
+	if l < 0x80 {
+		dst[at] = byte(l)
+		return dst
+	}
+	var pre [binary.MaxVarintLen64]byte
+	n := binary.PutUvarint(pre[:], uint64(l))
+	dst = append(dst, pre[:n-1]...)
+	copy(dst[at+n:], dst[at+1:at+1+l])
+	copy(dst[at:], pre[:n])
+	return dst
+}
+
+func (t *memMapTable[K, UK, V]) applyChanges(kg int, body []byte) error {
+	if err := t.codecs(); err != nil {
+		return err
+	}
+	i := kg - t.groups.Start
+	t.last = nil
+	// set stores m (nil or empty: removes) as the map of k.
+	set := func(k K, m map[UK]V) {
+		if e := t.keys[i][k]; e != nil {
+			t.n -= len(e.m)
+			if len(m) == 0 {
+				delete(t.keys[i], k)
+				return
+			}
+			e.m = m
+			t.n += len(m)
+			return
+		}
+		if len(m) == 0 {
+			return
+		}
+		if t.keys[i] == nil {
+			t.keys[i] = make(map[K]*memMapKey[UK, V])
+		}
+		t.keys[i][k] = &memMapKey[UK, V]{m: m}
+		t.n += len(m)
+	}
+	reset := func() {
+		for _, e := range t.keys[i] {
+			t.n -= len(e.m)
+		}
+		t.keys[i] = nil
+	}
+	err := walkBody(body, true, reset, func(e changeEntry) error {
+		k, n, err := t.kc.Decode(e.key)
+		if err != nil || n != len(e.key) {
+			return fmt.Errorf("key: %w", corruptOr(err))
+		}
+		switch e.op {
+		case opDelete:
+			set(k, nil)
+		case opPut:
+			m, n, err := t.mc.Decode(e.value)
+			if err != nil || n != len(e.value) {
+				return fmt.Errorf("value: %w", corruptOr(err))
+			}
+			set(k, m)
+		case opEntries:
+			ke := t.keys[i][k]
+			if ke == nil {
+				ke = &memMapKey[UK, V]{}
+			}
+			if ke.m == nil {
+				ke.m = make(map[UK]V)
+			}
+			before := len(ke.m)
+			err := walkGroup(e.value, func(d bool, ukb, vb []byte) error {
+				uk, n, err := t.ukc.Decode(ukb)
+				if err != nil || n != len(ukb) {
+					return fmt.Errorf("map key: %w", corruptOr(err))
+				}
+				if d {
+					delete(ke.m, uk)
+					return nil
+				}
+				v, n, err := t.vc.Decode(vb)
+				if err != nil || n != len(vb) {
+					return fmt.Errorf("map value: %w", corruptOr(err))
+				}
+				ke.m[uk] = v
+				return nil
+			})
+			t.n += len(ke.m) - before
+			if err != nil {
+				return err
+			}
+			switch {
+			case len(ke.m) == 0:
+				delete(t.keys[i], k)
+			case t.keys[i] == nil:
+				t.keys[i] = map[K]*memMapKey[UK, V]{k: ke}
+			default:
+				t.keys[i][k] = ke
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("state table %q key group %d: %w", t.name, kg, err)
+	}
+	return nil
+}
