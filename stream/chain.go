@@ -2,6 +2,7 @@ package stream
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -242,7 +243,7 @@ func (c *chainSnap) compact(chk *chkRun, sc checkpoint.SharedCreator, name strin
 			if !ok {
 				continue
 			}
-			b, err := io.ReadAll(sec)
+			b, err := readSection(sec)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", c.chain[i].path, err)
 			}
@@ -266,11 +267,50 @@ func mergeChainSections(secs [][]byte) ([]byte, error) {
 		}
 		tables = append(tables, t)
 	}
-	t, err := state.MergeChanges(nil, tables...)
-	if err != nil || len(t) == 0 {
+	// The merged tables are written in place behind a reserved length
+	// prefix (moved when it is not 4 bytes long), not copied into a
+	// section afterwards.
+	const guess = 4
+	size := guess + 1
+	for _, t := range tables {
+		size += len(t)
+	}
+	b, err := state.MergeChanges(make([]byte, guess, size), tables...)
+	if err != nil || len(b) == guess {
 		return nil, err
 	}
-	return chainSection(t), nil
+	n := len(b) - guess
+	if need := uvarintLen(uint64(n)); need != guess {
+		if need > guess {
+			b = append(b, make([]byte, need-guess)...)
+		}
+		copy(b[need:], b[guess:guess+n])
+		b = b[:need+n]
+	}
+	binary.PutUvarint(b, uint64(n))
+	return append(b, 0), nil
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
+	}
+	return n
+}
+
+// readSection reads a key group's section of a state file into a buffer
+// of its size.
+func readSection(sec *io.SectionReader) ([]byte, error) {
+	b := make([]byte, sec.Size())
+	if _, err := io.ReadFull(sec, b); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: section shorter than its index says", checkpoint.ErrCorrupt)
+		}
+		return nil, err
+	}
+	return b, nil
 }
 
 // splitChainSection returns the tables part of a chain section: its
@@ -375,7 +415,7 @@ func readKeyGroups(chk *chkRun, path string, r state.KeyGroupRange, fn func(kg i
 			continue
 		}
 		sec, _ := sr.KeyGroup(kg)
-		b, err := io.ReadAll(sec)
+		b, err := readSection(sec)
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
