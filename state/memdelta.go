@@ -234,6 +234,9 @@ func walkBody(body []byte, reset func(), fn func(e changeEntry) error) error {
 // in order, and appends it to dst. It needs no codec: keys are matched by
 // their encoded bytes. Deleted keys disappear from the result.
 func MergeChanges(dst []byte, sections ...[]byte) ([]byte, error) {
+	if out, ok := mergeChangesFast(dst, sections); ok && mergeFast { // memmerge.go
+		return out, nil
+	}
 	type table struct {
 		entries map[string][]byte
 	}

@@ -317,11 +317,13 @@ func readSection(sec *io.SectionReader) ([]byte, error) {
 // length-prefixed tables, then a byte reserved for future use that must
 // be 0 (timers travel as entries of pseudo-tables).
 func splitChainSection(s []byte) ([]byte, error) {
-	t, n, err := codec.DecodeBytes(s)
-	if err != nil {
-		return nil, fmt.Errorf("%w: chain section tables: %v", checkpoint.ErrCorrupt, err)
+	// The tables alias s (no copy).
+	l, n := binary.Uvarint(s)
+	if n <= 0 || l > uint64(len(s)-n) {
+		return nil, fmt.Errorf("%w: chain section tables: %v", checkpoint.ErrCorrupt, codec.ErrShort)
 	}
-	if rest := s[n:]; len(rest) != 1 || rest[0] != 0 {
+	t := s[n : n+int(l)]
+	if rest := s[n+int(l):]; len(rest) != 1 || rest[0] != 0 {
 		return nil, fmt.Errorf("%w: chain section: want one reserved zero byte after the tables, found %d bytes", checkpoint.ErrCorrupt, len(rest))
 	}
 	return t, nil
