@@ -236,29 +236,38 @@ func (c *chainSnap) compact(chk *chkRun, sc checkpoint.SharedCreator, name strin
 		merged = append(merged, kg)
 	}
 	slices.Sort(merged)
+	// writeChainFile writes each merged section before it asks for the
+	// next one, so the buffers of one key group serve the next (no
+	// allocation of the whole state per compaction).
+	bufs := make([][]byte, len(readers))
+	var out []byte
+	var secs [][]byte
 	return writeChainFile(sc, name, maxPar, merged, func(kg int) ([]byte, error) {
-		var secs [][]byte
+		secs = secs[:0]
 		for i, sr := range readers {
 			sec, ok := sr.KeyGroup(kg)
 			if !ok {
 				continue
 			}
-			b, err := readSection(sec)
+			b, err := readSectionInto(bufs[i][:0], sec)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", c.chain[i].path, err)
 			}
+			bufs[i] = b
 			secs = append(secs, b)
 		}
 		if b, ok := groups[kg]; ok {
 			secs = append(secs, b)
 		}
-		return mergeChainSections(secs)
+		var err error
+		out, err = mergeChainSections(out[:0], secs)
+		return out, err
 	})
 }
 
 // mergeChainSections folds the sections of one key group, oldest first,
-// into one base section (nil when nothing is left).
-func mergeChainSections(secs [][]byte) ([]byte, error) {
+// into one base section appended to dst[:0] (empty when nothing is left).
+func mergeChainSections(dst []byte, secs [][]byte) ([]byte, error) {
 	tables := make([][]byte, 0, len(secs))
 	for _, s := range secs {
 		t, err := splitChainSection(s)
@@ -275,9 +284,9 @@ func mergeChainSections(secs [][]byte) ([]byte, error) {
 	for _, t := range tables {
 		size += len(t)
 	}
-	b, err := state.MergeChanges(make([]byte, guess, size), tables...)
+	b, err := state.MergeChanges(append(slices.Grow(dst[:0], size), 0, 0, 0, 0), tables...)
 	if err != nil || len(b) == guess {
-		return nil, err
+		return dst[:0], err
 	}
 	n := len(b) - guess
 	if need := uvarintLen(uint64(n)); need != guess {
@@ -303,7 +312,13 @@ func uvarintLen(x uint64) int {
 // readSection reads a key group's section of a state file into a buffer
 // of its size.
 func readSection(sec *io.SectionReader) ([]byte, error) {
-	b := make([]byte, sec.Size())
+	return readSectionInto(nil, sec)
+}
+
+// readSectionInto is readSection into buf's storage when it is large
+// enough.
+func readSectionInto(buf []byte, sec *io.SectionReader) ([]byte, error) {
+	b := slices.Grow(buf[:0], int(sec.Size()))[:sec.Size()]
 	if _, err := io.ReadFull(sec, b); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%w: section shorter than its index says", checkpoint.ErrCorrupt)
