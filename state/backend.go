@@ -143,6 +143,9 @@ type memTable[K comparable, V any] struct {
 	track bool
 	dirty []map[K]struct{}
 	reset []bool
+	// entrySize is the average size of an entry at the last snapshot
+	// (memencode.go), to size the next one's buffer.
+	entrySize int
 }
 
 func (t *memTable[K, V]) Name() string             { return t.name }

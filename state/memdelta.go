@@ -123,21 +123,23 @@ func (m *Memory) AppendChanges(dst []byte, kg int, full bool) ([]byte, error) {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	var body []byte
 	for _, name := range names {
 		ct, ok := m.tables[name].(changeTable)
 		if !ok {
 			return nil, fmt.Errorf("state table %q cannot be snapshotted", name)
 		}
+		// The body is encoded in place behind its name (memencode.go).
+		mark := len(dst)
+		dst = codec.AppendString(dst, name)
+		var n int
 		var err error
-		if body, err = ct.appendChanges(body[:0], kg, full); err != nil {
+		dst, n, err = appendLenPrefixed(dst, func(d []byte) ([]byte, error) { return ct.appendChanges(d, kg, full) })
+		if err != nil {
 			return nil, err
 		}
-		if len(body) == 0 {
-			continue
+		if n == 0 {
+			dst = dst[:mark]
 		}
-		dst = codec.AppendString(dst, name)
-		dst = codec.AppendBytes(dst, body)
 	}
 	return dst, nil
 }
@@ -288,6 +290,9 @@ func walkGroup(g []byte, fn func(del bool, uk, v []byte) error) error {
 // and entries disappear from the result; a map key left without entries
 // disappears too.
 func MergeChanges(dst []byte, sections ...[]byte) ([]byte, error) {
+	if out, ok := mergeChangesFast(dst, sections); ok && mergeFast { // memmerge.go
+		return out, nil
+	}
 	type table struct {
 		whole map[string][]byte     // key -> value
 		maps  map[string]*mergedMap // map state
@@ -529,33 +534,39 @@ func (t *memTable[K, V]) appendChanges(dst []byte, kg int, full bool) ([]byte, e
 		flags = changeReset
 	}
 	dst = append(dst, flags)
-	var scratch []byte
+	ke, ve := newPrefixedEncoder(kc), newPrefixedEncoder(vc) // memencode.go
+	defer ke.done()
+	defer ve.done()
 	appendKV := func(dst []byte, k K, v V, del bool) []byte {
 		if del {
 			dst = append(dst, opDelete)
 		} else {
 			dst = append(dst, opPut)
 		}
-		scratch = kc.Append(scratch[:0], k)
-		dst = codec.AppendBytes(dst, scratch)
+		dst = ke.append(dst, k)
 		if !del {
-			scratch = vc.Append(scratch[:0], v)
-			dst = codec.AppendBytes(dst, scratch)
+			dst = ve.append(dst, v)
 		}
 		return dst
 	}
 	if reset {
+		dst = t.growFor(dst, len(m))
+		start := len(dst)
 		dst = binary.AppendUvarint(dst, uint64(len(m)))
 		for k, v := range m {
 			dst = appendKV(dst, k, v, false)
 		}
+		t.sized(len(dst)-start, len(m))
 		return dst, nil
 	}
+	dst = t.growFor(dst, len(dirty))
+	start := len(dst)
 	dst = binary.AppendUvarint(dst, uint64(len(dirty)))
 	for k := range dirty {
 		v, ok := m[k]
 		dst = appendKV(dst, k, v, !ok)
 	}
+	t.sized(len(dst)-start, len(dirty))
 	return dst, nil
 }
 

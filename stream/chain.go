@@ -2,6 +2,7 @@ package stream
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -235,29 +236,38 @@ func (c *chainSnap) compact(chk *chkRun, sc checkpoint.SharedCreator, name strin
 		merged = append(merged, kg)
 	}
 	slices.Sort(merged)
+	// writeChainFile writes each merged section before it asks for the
+	// next one, so the buffers of one key group serve the next (no
+	// allocation of the whole state per compaction).
+	bufs := make([][]byte, len(readers))
+	var out []byte
+	var secs [][]byte
 	return writeChainFile(sc, name, maxPar, merged, func(kg int) ([]byte, error) {
-		var secs [][]byte
+		secs = secs[:0]
 		for i, sr := range readers {
 			sec, ok := sr.KeyGroup(kg)
 			if !ok {
 				continue
 			}
-			b, err := io.ReadAll(sec)
+			b, err := readSectionInto(bufs[i][:0], sec)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", c.chain[i].path, err)
 			}
+			bufs[i] = b
 			secs = append(secs, b)
 		}
 		if b, ok := groups[kg]; ok {
 			secs = append(secs, b)
 		}
-		return mergeChainSections(secs)
+		var err error
+		out, err = mergeChainSections(out[:0], secs)
+		return out, err
 	})
 }
 
 // mergeChainSections folds the sections of one key group, oldest first,
-// into one base section (nil when nothing is left).
-func mergeChainSections(secs [][]byte) ([]byte, error) {
+// into one base section appended to dst[:0] (empty when nothing is left).
+func mergeChainSections(dst []byte, secs [][]byte) ([]byte, error) {
 	tables := make([][]byte, 0, len(secs))
 	for _, s := range secs {
 		t, err := splitChainSection(s)
@@ -266,22 +276,69 @@ func mergeChainSections(secs [][]byte) ([]byte, error) {
 		}
 		tables = append(tables, t)
 	}
-	t, err := state.MergeChanges(nil, tables...)
-	if err != nil || len(t) == 0 {
+	// The merged tables are written in place behind a reserved length
+	// prefix (moved when it is not 4 bytes long), not copied into a
+	// section afterwards.
+	const guess = 4
+	size := guess + 1
+	for _, t := range tables {
+		size += len(t)
+	}
+	b, err := state.MergeChanges(append(slices.Grow(dst[:0], size), 0, 0, 0, 0), tables...)
+	if err != nil || len(b) == guess {
+		return dst[:0], err
+	}
+	n := len(b) - guess
+	if need := uvarintLen(uint64(n)); need != guess {
+		if need > guess {
+			b = append(b, make([]byte, need-guess)...)
+		}
+		copy(b[need:], b[guess:guess+n])
+		b = b[:need+n]
+	}
+	binary.PutUvarint(b, uint64(n))
+	return append(b, 0), nil
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
+	}
+	return n
+}
+
+// readSection reads a key group's section of a state file into a buffer
+// of its size.
+func readSection(sec *io.SectionReader) ([]byte, error) {
+	return readSectionInto(nil, sec)
+}
+
+// readSectionInto is readSection into buf's storage when it is large
+// enough.
+func readSectionInto(buf []byte, sec *io.SectionReader) ([]byte, error) {
+	b := slices.Grow(buf[:0], int(sec.Size()))[:sec.Size()]
+	if _, err := io.ReadFull(sec, b); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: section shorter than its index says", checkpoint.ErrCorrupt)
+		}
 		return nil, err
 	}
-	return chainSection(t), nil
+	return b, nil
 }
 
 // splitChainSection returns the tables part of a chain section: its
 // length-prefixed tables, then a byte reserved for future use that must
 // be 0 (timers travel as entries of pseudo-tables).
 func splitChainSection(s []byte) ([]byte, error) {
-	t, n, err := codec.DecodeBytes(s)
-	if err != nil {
-		return nil, fmt.Errorf("%w: chain section tables: %v", checkpoint.ErrCorrupt, err)
+	// The tables alias s (no copy).
+	l, n := binary.Uvarint(s)
+	if n <= 0 || l > uint64(len(s)-n) {
+		return nil, fmt.Errorf("%w: chain section tables: %v", checkpoint.ErrCorrupt, codec.ErrShort)
 	}
-	if rest := s[n:]; len(rest) != 1 || rest[0] != 0 {
+	t := s[n : n+int(l)]
+	if rest := s[n+int(l):]; len(rest) != 1 || rest[0] != 0 {
 		return nil, fmt.Errorf("%w: chain section: want one reserved zero byte after the tables, found %d bytes", checkpoint.ErrCorrupt, len(rest))
 	}
 	return t, nil
@@ -375,7 +432,7 @@ func readKeyGroups(chk *chkRun, path string, r state.KeyGroupRange, fn func(kg i
 			continue
 		}
 		sec, _ := sr.KeyGroup(kg)
-		b, err := io.ReadAll(sec)
+		b, err := readSection(sec)
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}

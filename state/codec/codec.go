@@ -8,6 +8,7 @@ import (
 	"math"
 	"reflect"
 	"time"
+	"unsafe"
 )
 
 // Codec encodes values of type T. Append appends v's encoding to dst and
@@ -39,6 +40,9 @@ type funcCodec[T any] struct {
 func (c funcCodec[T]) Append(dst []byte, v T) []byte     { return c.a(dst, v) }
 func (c funcCodec[T]) Decode(src []byte) (T, int, error) { return c.d(src) }
 
+// AppendPtr implements PtrAppender.
+func (c funcCodec[T]) AppendPtr(dst []byte, v *T) []byte { return c.a(dst, *v) }
+
 // For returns the codec of T, or an error wrapping ErrUnsupported.
 func For[T any]() (Codec[T], error) {
 	var zero T
@@ -65,11 +69,11 @@ func For[T any]() (Codec[T], error) {
 	if cc, ok := c.(Codec[T]); ok {
 		return cc, nil
 	}
-	p, err := plan(reflect.TypeFor[T](), 0)
+	ct, err := compile(reflect.TypeFor[T]())
 	if err != nil {
 		return nil, err
 	}
-	return reflectCodec[T]{p}, nil
+	return reflectCodec[T]{ct}, nil
 }
 
 // MustFor is For for types known to be supported; it panics otherwise.
@@ -214,16 +218,39 @@ type typePlan struct {
 	dec func(src []byte, v reflect.Value) (int, error)
 }
 
-type reflectCodec[T any] struct{ p typePlan }
+// reflectCodec is the codec of a type without a hand-written one: it
+// encodes through the compiled encoder (fast.go) and decodes through the
+// reflective plan.
+type reflectCodec[T any] struct{ c *compiledType }
 
 func (c reflectCodec[T]) Append(dst []byte, v T) []byte {
-	return c.p.enc(dst, reflect.ValueOf(&v).Elem())
+	if c.c.elem != nil {
+		// A pointer: read it from v, which does not escape.
+		p := *(*unsafe.Pointer)(unsafe.Pointer(&v))
+		if p == nil {
+			return append(dst, 0)
+		}
+		return c.c.elem(append(dst, 1), p)
+	}
+	w := v // only this copy escapes
+	return c.c.enc(dst, unsafe.Pointer(&w))
+}
+
+// AppendPtr implements PtrAppender.
+func (c reflectCodec[T]) AppendPtr(dst []byte, v *T) []byte {
+	return c.c.enc(dst, unsafe.Pointer(v))
 }
 
 func (c reflectCodec[T]) Decode(src []byte) (T, int, error) {
 	var v T
-	n, err := c.p.dec(src, reflect.ValueOf(&v).Elem())
+	n, err := c.c.p.dec(src, reflect.ValueOf(&v).Elem())
 	return v, n, err
+}
+
+// appendReflect encodes v through the reflective plan (the reference the
+// compiled encoders are tested against).
+func (c reflectCodec[T]) appendReflect(dst []byte, v T) []byte {
+	return c.c.p.enc(dst, reflect.ValueOf(&v).Elem())
 }
 
 // maxLen bounds decoded collection lengths so that corrupt input cannot
