@@ -24,7 +24,8 @@
 # into a temporary directory); ALLOWANCE_PCT (default 0); GOGC is passed
 # through to the job (unset: the runtime's default of 100); SOAK_LOG, if
 # set, receives the samples (seconds, RSS bytes, GC CPU s, Go CPU s,
-# records into the window, process CPU in clock ticks).
+# records into the window, process CPU in clock ticks); SOAK_CPUPROFILE,
+# if set, is the file the job writes its CPU profile to (go tool pprof).
 #
 # The job: the `orders` generator (1 ms of event time per record), the key
 # order_id % KEYS, a tumbling window of 2*KEYS ms, so that every window
@@ -83,7 +84,9 @@ state: {backend: pebble, dir: $tmp/state}
 errors: {tolerance: none}
 EOF
 
-"$bin" run --quiet --data-dir "$tmp/data" --memory "$limit" --http-addr "127.0.0.1:$port" "$tmp/soak.yaml" >/dev/null 2>"$tmp/stderr" &
+prof=()
+if [ -n "${SOAK_CPUPROFILE:-}" ]; then prof=(--cpuprofile "$SOAK_CPUPROFILE"); fi
+"$bin" run --quiet "${prof[@]}" --data-dir "$tmp/data" --memory "$limit" --http-addr "127.0.0.1:$port" "$tmp/soak.yaml" >/dev/null 2>"$tmp/stderr" &
 pid=$!
 
 # metric NAME prints the value of an unlabelled metric (empty if absent).
