@@ -30,25 +30,28 @@ import (
 //
 // Growth: a filter is a list of stages, each four times the capacity of
 // the previous one (the first takes 16,384 entries); entries go to the
-// last stage, a query asks every stage. 12 bits per entry and eight
-// probes within one 512-bit block (one cache line) give about 0.5 % false
+// last stage, a query asks every stage. 10 bits per entry and seven
+// probes within one 512-bit block (one cache line) give about 1 % false
 // positives per full stage. Memory is charged to the store's budget of
 // hot entries (state.CacheBudget, an eighth of --memory's Pebble share per
 // backend): a stage that does not fit drops the filter of its window end,
 // whose later reads go to the store as without filters.
 
+// wfFirstCap is the capacity of a filter's first stage (a variable so
+// that tests make filters grow through many stages).
+var wfFirstCap = 16 << 10
+
 const (
-	wfFirstCap    = 16 << 10
 	wfGrowth      = 4
-	wfBitsPerKey  = 12
-	wfProbes      = 8
+	wfBitsPerKey  = 10
+	wfProbes      = 7
 	wfBlockWords  = 8 // 512 bits
 	wfMaxStageCap = 1 << 40
 )
 
 // winFilter is the filter of the entries of one window end.
 type winFilter struct {
-	stages [][]uint64 // each a power-of-two number of 512-bit blocks
+	stages [][]uint64 // each a whole number of 512-bit blocks
 	n      int        // entries in the last stage
 	cap    int        // capacity of the last stage
 	bytes  int64
@@ -92,10 +95,7 @@ func (fs *winFilters) grow(f *winFilter) bool {
 	if f.cap > 0 {
 		c = min(f.cap*wfGrowth, wfMaxStageCap)
 	}
-	blocks := 1
-	for blocks*wfBlockWords*64 < c*wfBitsPerKey {
-		blocks *= 2
-	}
+	blocks := (c*wfBitsPerKey + wfBlockWords*64 - 1) / (wfBlockWords * 64)
 	size := int64(blocks * wfBlockWords * 8)
 	if !fs.budget.Reserve(size) {
 		return false
@@ -154,7 +154,7 @@ func (f *winFilter) mayContain(h uint64) bool {
 // and the first bit and odd step of its probes (from a remix of h, so
 // that they do not depend on the block).
 func wfBlock(s []uint64, h uint64) (b []uint64, p, step uint32) {
-	i := (h >> 32) & uint64(len(s)/wfBlockWords-1) * wfBlockWords
+	i := ((h >> 32) * uint64(len(s)/wfBlockWords) >> 32) * wfBlockWords
 	r := h * 0x9e3779b97f4a7c15
 	return s[i : i+wfBlockWords : i+wfBlockWords], uint32(r >> 32), uint32(r) | 1
 }

@@ -91,10 +91,12 @@ func (m *memory) pebbleOptions(parallelism int) pebble.Options {
 	if parallelism <= 0 {
 		parallelism = runtime.GOMAXPROCS(0)
 	}
-	// The backends' read caches of hot entries (Go heap) take together a
-	// quarter of what the block cache gets.
+	// What the backends keep in Go memory in front of Pebble (read caches
+	// of hot entries, membership filters of maps and windows) is in-memory
+	// state, so it comes out of the heap part: together at most a quarter
+	// of it (an eighth per backend of each keyed operator per core).
 	return pebble.Options{Cache: m.cache, MemTableSize: m.plan.MemTableSize(2 * parallelism),
-		HotCacheSize: max(m.plan.PebbleCache/int64(8*parallelism), 256<<10)}
+		HotCacheSize: max(m.plan.Heap/int64(8*parallelism), 256<<10)}
 }
 
 // flagGiven reports whether the command line set the flag name.
