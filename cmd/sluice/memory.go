@@ -2,6 +2,8 @@ package main
 
 import (
 	"flag"
+	"fmt"
+	"io"
 	"runtime"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,10 +17,12 @@ import (
 // jobs or serve: one limit that sets GOMEMLIMIT and sizes the components
 // (internal/memlimit has the split).
 type memoryFlag struct {
-	value *string
+	value  *string
+	stderr io.Writer
 }
 
 func (m *memoryFlag) register(c *cli, fs *flag.FlagSet) {
+	m.stderr = c.stderr
 	m.value = fs.String("memory", envOr(c, "SLUICE_MEMORY", ""),
 		"memory limit of the process, like 256MiB, 1GiB or 512MB: sets GOMEMLIMIT and sizes queues, batches and Pebble's cache from it (docs/observability.md#memory); empty: no limit (env SLUICE_MEMORY)")
 }
@@ -44,6 +48,9 @@ func (m *memoryFlag) setup() (*memory, error) {
 		return nil, usagef("--memory: %v", err)
 	}
 	memlimit.Apply(p)
+	if memlimit.PebbleInCMemory && m.stderr != nil {
+		fmt.Fprintln(m.stderr, "sluice: warning: this binary was built with cgo: Pebble's block cache and memtables are C memory, which GOMEMLIMIT does not govern and glibc does not return promptly, so the process may exceed --memory; build with CGO_ENABLED=0 (as the release image is) to hold it (docs/observability.md#memory)")
+	}
 	return &memory{plan: &p, cache: pebble.NewCache(p.PebbleCache)}, nil
 }
 
