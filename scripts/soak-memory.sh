@@ -183,7 +183,7 @@ print(f"soak: {keys} keys, --memory {limit} ({limit_b} B), GOGC={gogc}, {len(rss
       f"RSS max {max(rss) >> 20} MiB, median {int(statistics.median(rss)) >> 20} MiB "
       f"(anonymous: max {max(anon) >> 20} MiB, median {int(statistics.median(anon)) >> 20} MiB); "
       f"GC CPU {gc:.1f} s = {share} ({proc:.1f} s; runtime's own ratio {rshare}); "
-      f"{recs:,} records into the window, {keys_with_state} ({rate}, {wall}); "
+      f"{total:,} records into the window ({recs:,} after the first scrape), {keys_with_state} ({rate}, {wall}); "
       f"samples above {int(bound) >> 20} MiB: {over}")
 sys.exit(1 if over else 0)
 PY
