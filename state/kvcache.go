@@ -46,6 +46,24 @@ func NewCacheBudget(limit int64) *CacheBudget { return &CacheBudget{limit: limit
 // Used returns the bytes the caches hold.
 func (b *CacheBudget) Used() int64 { return b.used }
 
+// Limit returns the budget's bound in bytes.
+func (b *CacheBudget) Limit() int64 { return b.limit }
+
+// Reserve charges n bytes of memory held outside the tables' caches (the
+// membership filters of the window operators, stream/window_kvfilter.go)
+// if they fit in what the budget has left, and reports whether it did.
+// The tables' caches still get their floor of a sixteenth each.
+func (b *CacheBudget) Reserve(n int64) bool {
+	if b == nil || b.used+n > b.limit {
+		return false
+	}
+	b.used += n
+	return true
+}
+
+// Release returns n bytes charged by Reserve.
+func (b *CacheBudget) Release(n int64) { b.used -= n }
+
 // entryOverhead approximates a cached entry's bytes beyond its key and
 // value (map slot, string and slice headers).
 const entryOverhead = 64

@@ -7,6 +7,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/sluicehq/sluice/checkpoint"
 	"github.com/sluicehq/sluice/state"
@@ -211,6 +212,12 @@ type winKVOp[K comparable, T, A, O any] struct {
 	vbuf      []byte
 	hi        []byte
 	kgs       []uint64 // key groups to visit (bitset of offsets)
+	// The accumulators of the record batch (update, writeBatch) and the
+	// membership filters of the window ends (window_kvfilter.go; nil
+	// without a budget).
+	batch    []winKVEntry[A]
+	batchIdx map[string]int
+	filters  *winFilters
 
 	restoreErr error
 	snapWG     sync.WaitGroup
@@ -233,12 +240,14 @@ func newWinKVOp[K comparable, T, A, O any](b state.Backend, kc codec.Codec[K], a
 	r := b.KeyGroups()
 	o := newWinKVOpState[K, T, A, O](r)
 	o.backend, o.kv, o.kc, o.ac = b, wt.kv, kc, ac
+	o.filters = newWinFilters(wt.kv)
 	return o, nil
 }
 
 func newWinKVOpState[K comparable, T, A, O any](r state.KeyGroupRange) *winKVOp[K, T, A, O] {
 	o := &winKVOp[K, T, A, O]{groups: r, firedUpTo: make([]int64, r.Len()), wm: rt.MinWatermark,
-		pending: newTimeSet(r.Len()), stored: newTimeSet(r.Len()), kgs: make([]uint64, (r.Len()+63)/64)}
+		pending: newTimeSet(r.Len()), stored: newTimeSet(r.Len()), kgs: make([]uint64, (r.Len()+63)/64),
+		batchIdx: make(map[string]int)}
 	for i := range o.firedUpTo {
 		o.firedUpTo[i] = math.MinInt64
 	}
@@ -303,13 +312,19 @@ func (o *winKVOp[K, T, A, O]) push(vals []T, ts []int64) {
 		}
 	}
 	o.pos = -1
+	o.writeBatch()
 	o.cnt.In.Add(int64(len(vals)))
 	o.flush()
 }
 
 // update adds v to window w of key k (key group kg): a read-modify-write
-// of the window's entry. A window at or before the fired-up-to time has
-// fired already: the update re-emits it.
+// of the window's entry, whose read is skipped when the entry is known to
+// be absent (no window at w's end yet, or the end's membership filter
+// rules it out: window_kvfilter.go) or was read earlier in the record
+// batch. The accumulators of a batch are written once each at its end
+// (writeBatch), so that a key and window seen by several records of a
+// batch costs one read and one write. A window at or before the
+// fired-up-to time has fired already: the update re-emits it.
 func (o *winKVOp[K, T, A, O]) update(k K, kg int, w window.Window, v T) {
 	mt := w.MaxTimestamp()
 	b := state.KVPrefix(o.kbuf[:0], kg, winKVTable)
@@ -317,29 +332,78 @@ func (o *winKVOp[K, T, A, O]) update(k K, kg int, w window.Window, v T) {
 	b = appendTime(b, w.Start)
 	b = o.kc.Append(b, k)
 	o.kbuf = b
-	val, ok, err := o.kv.Get(b, o.vbuf[:0])
-	o.check("get", err)
-	var acc A
-	if ok {
-		acc, _, err = o.ac.Decode(val)
-		o.check("decode", err)
-	} else {
-		acc = o.init()
-	}
-	acc = o.add(acc, v)
-	o.vbuf = o.ac.Append(val[:0], acc)
-	o.check("put", o.kv.Set(b, o.vbuf))
 	i := kg - o.groups.Start
 	fired := mt <= o.firedUpTo[i]
+	if j, ok := o.batchIdx[string(b)]; ok {
+		acc := o.add(o.batch[j].acc, v)
+		o.batch[j].acc = acc
+		if fired {
+			o.fire(k, w, acc, o.em)
+		}
+		return
+	}
+	// Known absent: no key group holds a window at mt, or mt's filter
+	// rules the entry out.
+	_, anyAt := o.stored.in[mt]
+	absent := !anyAt
+	var f *winFilter
+	var h uint64
+	if o.filters != nil {
+		h = o.filters.hash(b)
+		if f = o.filters.m[mt]; f != nil {
+			absent = absent || !f.mayContain(h)
+		} else if !anyAt {
+			f = o.filters.create(mt)
+		}
+	}
+	var acc A
+	ok := false
+	if !absent {
+		var val []byte
+		var err error
+		val, ok, err = o.kv.Get(b, o.vbuf[:0])
+		o.check("get", err)
+		if ok {
+			o.vbuf = val
+			acc, _, err = o.ac.Decode(val)
+			o.check("decode", err)
+		}
+	}
 	if !ok {
+		acc = o.init()
 		o.stored.add(mt, i)
 		if !fired {
 			o.pending.add(mt, i)
 		}
+		if f != nil {
+			o.filters.add(mt, f, h)
+		}
 	}
+	acc = o.add(acc, v)
+	o.batchIdx[string(b)] = len(o.batch)
+	o.batch = append(o.batch, winKVEntry[A]{key: string(b), acc: acc})
 	if fired {
 		o.fire(k, w, acc, o.em)
 	}
+}
+
+// winKVEntry is an accumulator of the record batch, written at its end.
+type winKVEntry[A any] struct {
+	key string
+	acc A
+}
+
+// writeBatch writes the accumulators of the record batch to the store.
+func (o *winKVOp[K, T, A, O]) writeBatch() {
+	for j := range o.batch {
+		e := &o.batch[j]
+		o.vbuf = o.ac.Append(o.vbuf[:0], e.acc)
+		// The store copies the key (a view of the string, not a copy).
+		o.check("put", o.kv.Set(unsafe.Slice(unsafe.StringData(e.key), len(e.key)), o.vbuf))
+		*e = winKVEntry[A]{}
+	}
+	o.batch = o.batch[:0]
+	clear(o.batchIdx)
 }
 
 // upper returns the scan bound of the windows of prefix p ending at or
@@ -399,6 +463,9 @@ func (o *winKVOp[K, T, A, O]) advance(t int64) {
 		return // underflow: nothing is that old
 	}
 	clear(o.kgs)
+	if o.filters != nil {
+		o.filters.dropUpTo(c)
+	}
 	if o.stored.popUpTo(c, o.kgs) {
 		for kg := o.groups.Start; kg < o.groups.End; kg++ {
 			if i := kg - o.groups.Start; o.kgs[i/64]&(1<<(i%64)) == 0 {

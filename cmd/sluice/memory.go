@@ -2,6 +2,8 @@ package main
 
 import (
 	"flag"
+	"fmt"
+	"io"
 	"runtime"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,10 +17,12 @@ import (
 // jobs or serve: one limit that sets GOMEMLIMIT and sizes the components
 // (internal/memlimit has the split).
 type memoryFlag struct {
-	value *string
+	value  *string
+	stderr io.Writer
 }
 
 func (m *memoryFlag) register(c *cli, fs *flag.FlagSet) {
+	m.stderr = c.stderr
 	m.value = fs.String("memory", envOr(c, "SLUICE_MEMORY", ""),
 		"memory limit of the process, like 256MiB, 1GiB or 512MB: sets GOMEMLIMIT and sizes queues, batches and Pebble's cache from it (docs/observability.md#memory); empty: no limit (env SLUICE_MEMORY)")
 }
@@ -44,6 +48,9 @@ func (m *memoryFlag) setup() (*memory, error) {
 		return nil, usagef("--memory: %v", err)
 	}
 	memlimit.Apply(p)
+	if memlimit.PebbleInCMemory && m.stderr != nil {
+		fmt.Fprintln(m.stderr, "sluice: warning: this binary was built with cgo: Pebble's block cache and memtables are C memory, which GOMEMLIMIT does not govern and glibc does not return promptly, so the process may exceed --memory; build with CGO_ENABLED=0 (as the release image is) to hold it (docs/observability.md#memory)")
+	}
 	return &memory{plan: &p, cache: pebble.NewCache(p.PebbleCache)}, nil
 }
 
@@ -91,10 +98,12 @@ func (m *memory) pebbleOptions(parallelism int) pebble.Options {
 	if parallelism <= 0 {
 		parallelism = runtime.GOMAXPROCS(0)
 	}
-	// The backends' read caches of hot entries (Go heap) take together a
-	// quarter of what the block cache gets.
+	// What the backends keep in Go memory in front of Pebble (read caches
+	// of hot entries, membership filters of maps and windows) is in-memory
+	// state, so it comes out of the heap part: together at most a quarter
+	// of it (an eighth per backend of each keyed operator per core).
 	return pebble.Options{Cache: m.cache, MemTableSize: m.plan.MemTableSize(2 * parallelism),
-		HotCacheSize: max(m.plan.PebbleCache/int64(8*parallelism), 256<<10)}
+		HotCacheSize: max(m.plan.Heap/int64(8*parallelism), 256<<10)}
 }
 
 // flagGiven reports whether the command line set the flag name.

@@ -3,5 +3,6 @@
 package memlimit
 
 // cgoCache reports whether Pebble allocates its block cache in C memory
-// (outside the Go runtime's limit): it does when built with cgo.
+// and memtables (outside the Go runtime's limit): it does when built
+// with cgo.
 const cgoCache = true

@@ -68,16 +68,22 @@ func Split(limit int64) (Plan, error) {
 }
 
 // GoLimit is the Go runtime's soft memory limit (GOMEMLIMIT) of the plan:
-// everything but the headroom. Pebble's block cache counts against it when
-// Sluice is built without cgo (the release build); with cgo it lives in C
-// memory and the limit is lowered by its size.
+// everything but the headroom. Pebble's block cache and memtables count
+// against it when Sluice is built without cgo (the release build); with
+// cgo they live in C memory and the limit is lowered by their size.
 func (p Plan) GoLimit() int64 {
 	l := p.Limit - p.Headroom
 	if cgoCache {
-		l -= p.PebbleCache
+		l -= p.PebbleCache + p.PebbleMemTables
 	}
 	return l
 }
+
+// PebbleInCMemory reports whether this build allocates Pebble's block
+// cache and memtables with C malloc (a build with cgo), outside the Go
+// runtime's limit: glibc keeps freed blocks in its arenas, so the
+// process's resident memory may exceed the plan's limit.
+const PebbleInCMemory = cgoCache
 
 // MemTableSize is the memtable size of each of instances Pebble backends
 // sharing the plan's memtable budget. Pebble keeps up to two memtables per
