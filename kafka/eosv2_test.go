@@ -38,8 +38,8 @@ type eosCluster struct {
 	// fake is set for kfake.
 	fake bool
 
-	offsetsOnce sync.Once
-	offsets     *kadm.Client // reads committed offsets (committedTotal)
+	mu      sync.Mutex
+	offsets map[testing.TB]*kadm.Client // reads committed offsets (committedTotal), per test
 }
 
 func startSluiceEOS(t *testing.T) *eosCluster {
@@ -135,11 +135,26 @@ func produceNumbers(ctx context.Context, cl *kgo.Client, topic string, from, to 
 // committedTotal is the sum of a group's committed offsets on topic (the
 // number of input records processed, for a topic without transactions).
 func (c *eosCluster) committedTotal(t *testing.T, group, topic string) int64 {
-	// One client for every poll: a wait polls this every 20 ms, and a
-	// client per call would leave hundreds of connections open until the
-	// test ends.
-	c.offsetsOnce.Do(func() { c.offsets = c.admin(t) })
-	offs, err := c.offsets.FetchOffsets(testCtx(t), group)
+	// One client per test for every poll: a wait polls this every 20 ms,
+	// and a client per call would leave hundreds of connections open
+	// until the test ends. (A client is closed when the test that made it
+	// ends, so subtests sharing the cluster each have their own.)
+	c.mu.Lock()
+	adm := c.offsets[t]
+	if adm == nil {
+		if c.offsets == nil {
+			c.offsets = map[testing.TB]*kadm.Client{}
+		}
+		adm = c.admin(t)
+		c.offsets[t] = adm
+		t.Cleanup(func() {
+			c.mu.Lock()
+			delete(c.offsets, t)
+			c.mu.Unlock()
+		})
+	}
+	c.mu.Unlock()
+	offs, err := adm.FetchOffsets(testCtx(t), group)
 	if err != nil {
 		return -1
 	}
