@@ -231,7 +231,6 @@ func (p *Partition) flush(sync bool) error {
 		}
 		p.unsynced = false
 		p.syncs.Add(1)
-		p.dropSynced(seg, size)
 	}
 	if p.metrics != nil && size > committed {
 		p.metrics.commit(time.Since(start), int(size-committed))
@@ -240,6 +239,11 @@ func (p *Partition) flush(sync bool) error {
 	seg.visible.Store(size)
 	seg.end.Store(upTo)
 	p.publish(&tip{hw: upTo, lso: lso, seg: seg, size: size})
+	if sync {
+		// After the acknowledgement is published: the first drop after a
+		// reopen may cover most of a large segment.
+		p.dropSynced(seg, size)
+	}
 	return nil
 }
 

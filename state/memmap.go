@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"iter"
+	"reflect"
 
 	"github.com/sluicehq/sluice/state/codec"
 )
@@ -191,8 +192,15 @@ func (t *memMapTable[K, UK, V]) Put(kg int, k K, v map[UK]V) {
 		return
 	}
 	e := t.entry(kg, k)
-	t.n += len(v) - len(e.m)
-	e.m = v
+	if sameMap(v, e.m) {
+		// The caller changed the stored map in place: its old size is
+		// unknown, so count the table again.
+		e.m = v
+		t.recount()
+	} else {
+		t.n += len(v) - len(e.m)
+		e.m = v
+	}
 	if t.track {
 		t.markWhole(kg, k, e)
 	}
@@ -614,4 +622,20 @@ func (t *memMapTable[K, UK, V]) applyChanges(kg int, body []byte) error {
 		return fmt.Errorf("state table %q key group %d: %w", t.name, kg, err)
 	}
 	return nil
+}
+
+// sameMap reports whether a and b are the same map (not equal contents).
+func sameMap[UK comparable, V any](a, b map[UK]V) bool {
+	return a != nil && b != nil && reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}
+
+// recount sets the table's entry count from its maps (after a map was
+// changed in place and Put back: rare, and linear in the keys).
+func (t *memMapTable[K, UK, V]) recount() {
+	t.n = 0
+	for _, keys := range t.keys {
+		for _, e := range keys {
+			t.n += len(e.m)
+		}
+	}
 }

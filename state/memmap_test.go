@@ -439,3 +439,26 @@ func TestMapRestoresOldWholeSections(t *testing.T) {
 		}
 	}
 }
+
+// TestMapWholePutOfSameMapKeepsLen: a map read through OpenTable, changed
+// in place and Put back keeps the table's entry count exact.
+func TestMapWholePutOfSameMapKeepsLen(t *testing.T) {
+	b := NewMemory(1, RangeFor(1, 1, 0))
+	b.EnableChangeTracking()
+	c := NewKeyed[string](b)
+	m, _ := NewMap[string, int64, string](c, "m")
+	c.SetCurrentKey("k", 0)
+	m.Put(1, "a")
+	m.Put(2, "b")
+	tt, err := OpenTable[string, map[int64]string](b, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := tt.Get(0, "k")
+	got[3] = "c"
+	got[4] = "d"
+	tt.Put(0, "k", got)
+	if b.Len() != 4 {
+		t.Fatalf("Len %d after a Put of the same map with 4 entries, want 4", b.Len())
+	}
+}

@@ -30,8 +30,8 @@ type rawEntry struct {
 // scanBody calls fn with every entry of body; false if body does not
 // parse or holds an op other than put and delete.
 func scanBody(body []byte, fn func(e rawEntry)) bool {
-	if len(body) < 1 {
-		return false
+	if len(body) < 1 || body[0]&^(changeReset|changeEntries) != 0 {
+		return false // the general merge reports unknown flags
 	}
 	n, k := binary.Uvarint(body[1:])
 	if k <= 0 || n > uint64(len(body)) {
