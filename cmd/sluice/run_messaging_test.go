@@ -66,8 +66,9 @@ func committedCountsBy(t *testing.T, dir string, key func(line []byte) (int, err
 }
 
 // runKillResume writes spec, runs `sluice run` on it, kills it once the
-// committed output holds at least kill records, runs it again and waits
-// for n distinct records; then every record must be there exactly once.
+// committed output holds at least kill records while publishMore
+// publishes the rest, runs it again and waits for n distinct records; then
+// every record must be there exactly once.
 func runKillResume(t *testing.T, spec, out string, n, kill int, publishMore func()) {
 	t.Helper()
 	dir := t.TempDir()
@@ -105,13 +106,21 @@ func runKillResume(t *testing.T, spec, out string, n, kill int, publishMore func
 	}
 	cmd, logs, done := start()
 	wait("committed output", logs, done, func() bool { _, tot := committedCounts(t, out); return tot >= kill })
-	publishMore()
+	// The rest is published while the run is killed, so that records are
+	// in flight; publishing it all first gave a fast machine the time to
+	// commit everything before the kill.
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		publishMore()
+	}()
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err == nil || !strings.Contains(err.Error(), "killed") {
 		t.Fatalf("first run not killed: %v", err)
 	}
+	<-published
 	_, before := committedCounts(t, out)
 	if before >= n {
 		t.Fatalf("the first run committed all %d records before it was killed: kill earlier", before)
@@ -158,12 +167,14 @@ func TestRunKillRabbitMQ(t *testing.T) {
 	publish := func(from, to int) {
 		for i := from; i < to; i++ {
 			if err := ch.Publish("", q, false, false, amqp.Publishing{Body: fmt.Appendf(nil, `{"n":%d}`, i), MessageId: fmt.Sprint("m-", i), DeliveryMode: amqp.Persistent}); err != nil {
-				t.Fatal(err)
+				t.Error(err) // also called off the test goroutine
+				return
 			}
 		}
 		for range to - from {
 			if c := <-confirms; !c.Ack {
-				t.Fatal("nacked")
+				t.Error("nacked")
+				return
 			}
 		}
 	}
@@ -205,7 +216,7 @@ func TestRunKillRedis(t *testing.T) {
 			}
 			return nil
 		}); err != nil {
-			t.Fatal(err)
+			t.Error(err) // also called off the test goroutine
 		}
 	}
 	const n = 20000
