@@ -45,7 +45,7 @@ func (e *prefixedEncoder[T]) append(dst []byte, v T) []byte {
 		dst = e.c.Append(dst, v)
 	}
 	n := len(dst) - start - e.guess
-	need := uvarintLen(uint64(n))
+	need := codec.UvarintLen(uint64(n))
 	if need != e.guess {
 		if need > e.guess {
 			for range need - e.guess {
@@ -66,15 +66,6 @@ func (e *prefixedEncoder[T]) done() {
 		var zero T
 		*e.slot = zero
 	}
-}
-
-func uvarintLen(x uint64) int {
-	n := 1
-	for x >= 0x80 {
-		x >>= 7
-		n++
-	}
-	return n
 }
 
 // growFor makes room in dst for n entries of the table's average size
@@ -106,7 +97,7 @@ func appendLenPrefixed(dst []byte, fn func([]byte) ([]byte, error)) ([]byte, int
 		return nil, 0, err
 	}
 	n := len(dst) - start - guess
-	need := uvarintLen(uint64(n))
+	need := codec.UvarintLen(uint64(n))
 	if need != guess {
 		if need > guess {
 			for range need - guess {

@@ -144,13 +144,13 @@ func mergeChangesFast(dst []byte, sections [][]byte) (out []byte, ok bool) {
 		for k, e := range m.newer {
 			if !e.del {
 				m.count++
-				m.size += 1 + uvarintLen(uint64(len(k))) + len(k) + uvarintLen(uint64(len(e.value))) + len(e.value)
+				m.size += 1 + codec.UvarintLen(uint64(len(k))) + len(k) + codec.UvarintLen(uint64(len(e.value))) + len(e.value)
 			}
 		}
 		if m.count == 0 {
 			continue
 		}
-		m.size += 1 + uvarintLen(uint64(m.count))
+		m.size += 1 + codec.UvarintLen(uint64(m.count))
 		all = append(all, m)
 	}
 	total := 0

@@ -289,7 +289,7 @@ func mergeChainSections(dst []byte, secs [][]byte) ([]byte, error) {
 		return dst[:0], err
 	}
 	n := len(b) - guess
-	if need := uvarintLen(uint64(n)); need != guess {
+	if need := codec.UvarintLen(uint64(n)); need != guess {
 		if need > guess {
 			b = append(b, make([]byte, need-guess)...)
 		}
@@ -298,15 +298,6 @@ func mergeChainSections(dst []byte, secs [][]byte) ([]byte, error) {
 	}
 	binary.PutUvarint(b, uint64(n))
 	return append(b, 0), nil
-}
-
-func uvarintLen(x uint64) int {
-	n := 1
-	for x >= 0x80 {
-		x >>= 7
-		n++
-	}
-	return n
 }
 
 // readSection reads a key group's section of a state file into a buffer

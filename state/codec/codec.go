@@ -543,3 +543,15 @@ func plan(t reflect.Type, depth int) (typePlan, error) {
 	}
 	return typePlan{}, fmt.Errorf("%w: %s", ErrUnsupported, t)
 }
+
+// UvarintLen returns the length of x's unsigned varint encoding
+// (binary.AppendUvarint), for callers that reserve room for a length
+// before they know it.
+func UvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
+	}
+	return n
+}
