@@ -15,6 +15,12 @@ import (
 // returns the extended slice (no allocation when dst has room); Decode
 // decodes one value from the start of src and returns it with the number
 // of bytes it used. Codecs are safe for concurrent use.
+//
+// The value Decode returns must not alias src: state backends decode out
+// of buffers they reuse (a Pebble iterator's block, a window's batch
+// buffer), so a decoder that keeps a sub-slice of src (a []byte field, a
+// string made with unsafe) must copy it, as DecodeBytes and DecodeString
+// do.
 type Codec[T any] interface {
 	Append(dst []byte, v T) []byte
 	Decode(src []byte) (T, int, error)
@@ -27,7 +33,8 @@ var ErrShort = errors.New("codec: input too short")
 // functions, interfaces, unsafe pointers).
 var ErrUnsupported = errors.New("codec: unsupported type")
 
-// Func makes a Codec from two functions, to plug a user encoding.
+// Func makes a Codec from two functions, to plug a user encoding. decodeFn
+// must copy what it keeps of its input (see Codec).
 func Func[T any](appendFn func([]byte, T) []byte, decodeFn func([]byte) (T, int, error)) Codec[T] {
 	return funcCodec[T]{appendFn, decodeFn}
 }
