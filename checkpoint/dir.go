@@ -169,15 +169,9 @@ func LoadDir(dir string) (*Checkpoint, error) {
 
 func loadDir(root, dir string) (*Checkpoint, error) {
 	data, err := os.ReadFile(filepath.Join(dir, manifestName))
+	m, err := manifestAt(dir, data, err, errors.Is(err, fs.ErrNotExist))
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("checkpoint %s: %w: no manifest (incomplete)", dir, ErrCorrupt)
-		}
-		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
-	}
-	m, err := DecodeManifest(data)
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+		return nil, err
 	}
 	src := dirFiles{root: root}
 	for _, f := range m.Files {

@@ -202,3 +202,20 @@ func DecodeManifest(data []byte) (*Manifest, error) {
 	}
 	return m, nil
 }
+
+// manifestAt decodes the manifest of the checkpoint at loc from data, the
+// result of reading it (readErr; missing: the manifest does not exist,
+// so the checkpoint was never completed), with errors naming loc.
+func manifestAt(loc string, data []byte, readErr error, missing bool) (*Manifest, error) {
+	if readErr != nil {
+		if missing {
+			return nil, fmt.Errorf("checkpoint %s: %w: no manifest (incomplete)", loc, ErrCorrupt)
+		}
+		return nil, fmt.Errorf("checkpoint %s: %w", loc, readErr)
+	}
+	m, err := DecodeManifest(data)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", loc, err)
+	}
+	return m, nil
+}

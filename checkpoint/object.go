@@ -223,15 +223,9 @@ func (s *ObjectStorage) Latest(ctx context.Context) (*Checkpoint, error) {
 func (s *ObjectStorage) load(ctx context.Context, id ID, sizes map[string]int64) (*Checkpoint, error) {
 	loc := s.Location(id)
 	data, err := objstore.ReadAll(ctx, s.store, chkName(id)+"/"+manifestName)
+	m, err := manifestAt(loc, data, err, errors.Is(err, objstore.ErrNotExist))
 	if err != nil {
-		if errors.Is(err, objstore.ErrNotExist) {
-			return nil, fmt.Errorf("checkpoint %s: %w: no manifest (incomplete)", loc, ErrCorrupt)
-		}
-		return nil, fmt.Errorf("checkpoint %s: %w", loc, err)
-	}
-	m, err := DecodeManifest(data)
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", loc, err)
+		return nil, err
 	}
 	if sizes == nil {
 		sizes = map[string]int64{}
