@@ -45,10 +45,11 @@ import (
 // (timers); the timers of changed entries are brought in line with their
 // sessions (deletes and sets in the write batch) before a watermark scans
 // them, at a barrier and at eviction, so a key extended by several
-// records between two watermarks writes its timer once. The map holds at
-// most sessMaxCache entries, or fewer when the store's budget of hot
-// entries (state.CacheBudget) cannot spare their estimated size; an
-// eviction writes back a quarter of them, in the map's random order.
+// records between two watermarks writes its timer once. The map holds as
+// many entries as a quarter of what the store's budget of hot entries
+// (state.CacheBudget) has left at start pays for at their estimated size,
+// within [sessCacheMin, sessCacheMax]; an eviction writes back a quarter
+// of them, in the map's random order.
 //
 // Absent keys: a key without sessions costs a Pebble point read of an
 // absent key unless the key filter rules it out: a Bloom filter
@@ -78,14 +79,19 @@ import (
 const (
 	sessKVTable  = "session"
 	sessKVTimers = "session-t"
+	// sessKVLayout is the layout of the session entries, written after
+	// the (empty) window ends of each key group's .winkv section: 2, an
+	// entry per key. Sections without it (an entry per session, which
+	// this operator cannot read) are refused.
+	sessKVLayout = 2
 )
 
-// sessMaxCache is the most entries of the cache of hot keys; sessEntryCost
-// is the estimated bytes of a cached entry charged to the store's budget.
-const (
-	sessMaxCache  = 1 << 16
-	sessEntryCost = 192
-)
+// sessCacheMin and sessCacheMax bound the entries of the cache of hot
+// keys (variables so that tests make it evict); sessEntryCost is the
+// estimated bytes of a cached entry charged to the store's budget.
+var sessCacheMin, sessCacheMax = 1024, 1 << 16
+
+const sessEntryCost = 192
 
 // sessKVOp is the session window operator over a KV state backend.
 type sessKVOp[K comparable, T, A, O any] struct {
@@ -177,18 +183,20 @@ func newSessKVOp[K comparable, T, A, O any](b state.Backend, kc codec.Codec[K], 
 	}
 	o := newSessKVOpState[K, T, A, O](b.KeyGroups())
 	o.backend, o.kv, o.kc, o.ac = b, kv, kc, ac
-	o.maxCache = 1024 // without a budget
+	o.maxCache = sessCacheMin // without a budget
 	if bu, ok := kv.(state.KVCacheBudget); ok {
 		if o.budget = bu.CacheBudget(); o.budget != nil && o.budget.Limit() > 0 {
-			// A quarter of what the budget has left, at most sessMaxCache
-			// entries, at least 1024 (uncharged beyond the reservation).
-			n := min(int64(sessMaxCache), (o.budget.Limit()-o.budget.Used())/4/sessEntryCost)
+			// A quarter of what the budget has left, at most sessCacheMax
+			// entries, at least sessCacheMin (uncharged beyond the
+			// reservation).
+			n := min(int64(sessCacheMax), (o.budget.Limit()-o.budget.Used())/4/sessEntryCost)
 			if n > 0 && o.budget.Reserve(n*sessEntryCost) {
 				o.reserved = n * sessEntryCost
 				o.maxCache = max(o.maxCache, int(n))
 			}
 		}
 	}
+	o.maxCache = max(1, min(o.maxCache, sessCacheMax))
 	if err := o.buildKeyFilter(); err != nil {
 		return nil, fmt.Errorf("session window state: %w", err)
 	}
@@ -695,7 +703,8 @@ func (o *sessKVOp[K, T, A, O]) barrier(id uint64) {
 		for kg := o.groups.Start; kg < o.groups.End; kg++ {
 			b := binary.AppendVarint(nil, o.wm)
 			b = binary.AppendVarint(b, o.firedUpTo[kg-o.groups.Start])
-			groups[kg] = binary.AppendUvarint(b, 0) // no window ends: the timer index has them
+			b = binary.AppendUvarint(b, 0) // no window ends: the timer index has them
+			groups[kg] = binary.AppendUvarint(b, sessKVLayout)
 		}
 		snapshotWinKV(&o.opBase, chk, id, o.backend, o.groups, groups, &o.snapWG)
 	}
@@ -738,8 +747,13 @@ func (o *sessKVOp[K, T, A, O]) restoreSection(kg int, b []byte) (int64, error) {
 	}
 	b = b[n:]
 	cnt, n := binary.Uvarint(b)
-	if n <= 0 || cnt != 0 || len(b) != n {
-		return 0, fmt.Errorf("%w: session window section with window ends or trailing bytes (a checkpoint of tumbling or sliding windows?)", checkpoint.ErrCorrupt)
+	if n <= 0 || cnt != 0 {
+		return 0, fmt.Errorf("%w: session window section with window ends (a checkpoint of tumbling or sliding windows?)", checkpoint.ErrCorrupt)
+	}
+	b = b[n:]
+	layout, n := binary.Uvarint(b)
+	if n <= 0 || layout != sessKVLayout || len(b) != n {
+		return 0, fmt.Errorf("%w: session window section of another entry layout (before the entry per key: an entry per session; restore it with the release that wrote it)", checkpoint.ErrCorrupt)
 	}
 	i := kg - o.groups.Start
 	o.firedUpTo[i] = fu
