@@ -7,9 +7,10 @@ import (
 	"github.com/sluicehq/sluice/state"
 )
 
-// Every window test on Pebble runs with filters that start at four
-// entries, so that their windows' filters grow through many stages.
-func init() { wfFirstCap = 4 }
+// Every window test on Pebble runs with small filters and session caches, so that the window tests make filters
+// grow through many stages and session entries go through eviction and
+// write-back.
+func init() { wfFirstCap, sessCacheMin, sessCacheMax = 4, 8, 8 }
 
 type budgetKV struct {
 	state.KVStore
