@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -252,9 +251,6 @@ func ProducerOptions(broker, topic string, linger time.Duration, batchBytes int3
 // clockEvery is how many records an unlimited run sends per clock read.
 const clockEvery = 16
 
-// latChunk is how many latencies a chunk of a time-bounded run holds.
-const latChunk = 1 << 16
-
 func produce(ctx context.Context, broker string, cfg Config, cc kgo.CompressionCodec, res *Result) error {
 	cl, err := kgo.NewClient(append(ProducerOptions(broker, cfg.Topic, cfg.Linger, cfg.BatchBytes, cc, cfg.BufferedRecords), cfg.Security.ClientOptions()...)...)
 	if err != nil {
@@ -269,17 +265,11 @@ func produce(ctx context.Context, broker string, cfg Config, cc kgo.CompressionC
 	for i := range keys {
 		keys[i] = KeyFor(i)
 	}
-	// Latencies: every record's, in nanoseconds (8 bytes a record), in
-	// the order the acknowledgements come. franz-go calls promises one at
-	// a time, so the promise appends without a lock; the producing loop
-	// reads lat only after every promise ran.
-	// With Duration the count is unknown: chunks, not one growing slice
-	// whose copies would load the machine being measured.
-	lat := make([]int64, 0, latChunk)
-	if cfg.Records > 0 {
-		lat = make([]int64, 0, cfg.Records)
-	}
-	var latFull [][]int64
+	// Latencies: every record's, counted in a histogram (latency.go).
+	// franz-go calls promises one at a time, so the promise records
+	// without a lock; the producing loop reads lat only after every
+	// promise ran.
+	var lat latHist
 	var failed atomic.Int64
 	var keyBytes int64
 	var firstErr error
@@ -294,11 +284,7 @@ func produce(ctx context.Context, broker string, cfg Config, cc kgo.CompressionC
 	// would otherwise read the clock for), so one promise serves every
 	// record and sending reads the clock once.
 	promise := func(r *kgo.Record, err error) {
-		if len(lat) == cap(lat) {
-			latFull = append(latFull, lat)
-			lat = make([]int64, 0, latChunk)
-		}
-		lat = append(lat, int64(time.Since(r.Timestamp)))
+		lat.add(time.Since(r.Timestamp))
 		if err != nil {
 			failed.Add(1)
 			errOnce.Do(func() { firstErr = err })
@@ -350,13 +336,9 @@ func produce(ctx context.Context, broker string, cfg Config, cc kgo.CompressionC
 	secs := res.ProduceDuration.Seconds()
 	res.ProduceRate = float64(sent) / secs
 	res.ProduceMBps = float64(res.ProducedBytes) / secs / 1e6
-	if len(latFull) > 0 {
-		lat = slices.Concat(append(latFull, lat)...)
-	}
-	slices.Sort(lat)
-	res.LatencyP50 = time.Duration(lat[len(lat)/2])
-	res.LatencyP99 = time.Duration(lat[len(lat)*99/100])
-	res.LatencyMax = time.Duration(lat[len(lat)-1])
+	res.LatencyP50 = lat.quantile(0.5)
+	res.LatencyP99 = lat.quantile(0.99)
+	res.LatencyMax = lat.quantile(1)
 	return nil
 }
 
