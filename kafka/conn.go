@@ -58,8 +58,9 @@ type reply struct {
 }
 
 // maxFreeFrames bounds the bytes of request buffers a connection keeps
-// for reuse (a producer with 5 requests of 1 MiB in flight needs 6).
-const maxFreeFrames = 32 << 20
+// for reuse (a producer with 5 requests of 1 MiB in flight needs 6, one
+// with 4 MiB batches about 28 MiB, with 8 MiB batches 56 MiB).
+const maxFreeFrames = 64 << 20
 
 // framePool is a connection's request buffers free for reuse: a produce
 // request's buffer comes back from the writer once its batches are

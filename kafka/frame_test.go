@@ -16,10 +16,16 @@ func TestReadFrameSizes(t *testing.T) {
 			body[i] = byte(i * 7)
 		}
 		in := append(binary.BigEndian.AppendUint32(nil, uint32(n)), body...)
-		for _, buf := range [][]byte{nil, make([]byte, 0, n+10)} {
+		for _, buf := range [][]byte{nil, make([]byte, 0, n+10), make([]byte, min(5, max(n/2, 1)), max(n/2, 1)), make([]byte, 0, frameChunk+1)} {
 			got, err := readFrame(bytes.NewReader(in), 1<<30, buf)
 			if err != nil || !bytes.Equal(got, body) {
 				t.Fatalf("n=%d: %v, %d bytes", n, err, len(got))
+			}
+			// A grown buffer holds the next frame of the same size
+			// without growing again, and never more than the size
+			// rounded up (or the caller's own capacity).
+			if c := cap(got); c < n || c > max(roundUp(n, frameRound), cap(buf)) {
+				t.Fatalf("n=%d into a buffer of capacity %d: capacity %d", n, cap(buf), c)
 			}
 		}
 		if n > 0 {
