@@ -134,9 +134,19 @@ func (s *Server) serveConn(c net.Conn, lis Listener) {
 	}
 	br := bufio.NewReaderSize(c, 64<<10)
 	var reuse []byte
+	proven := 0 // the largest frame this client has sent (readFrame)
 	for {
 		if reuse == nil {
-			reuse = frames.get()
+			// Take a free buffer once the next request has begun to
+			// arrive, not before: with a producer's pipeline full, every
+			// buffer is in use until an answer goes out, and the client
+			// sends its next request just after that answer, so waiting
+			// finds the answered request's buffer back in the pool
+			// instead of allocating (and growing) a new one. A Peek
+			// error is readFrame's to report.
+			if _, err := br.Peek(4); err == nil {
+				reuse = frames.get()
+			}
 		}
 		limit := s.cfg.MaxRequestBytes
 		if !cc.auth.authed {
@@ -145,7 +155,7 @@ func (s *Server) serveConn(c net.Conn, lis Listener) {
 			// sasl.server.max.receive.size the same way).
 			limit = min(limit, maxUnauthenticatedFrame)
 		}
-		frame, err := readFrame(br, limit, reuse)
+		frame, err := readFrame(br, limit, reuse, proven)
 		if err != nil {
 			switch {
 			case errors.Is(err, ErrFrameTooLarge) && !cc.auth.authed:
@@ -162,6 +172,7 @@ func (s *Server) serveConn(c net.Conn, lis Listener) {
 			}
 			return
 		}
+		proven = max(proven, len(frame))
 		if !isProduce(frame) {
 			queued.Wait()
 		}

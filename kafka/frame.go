@@ -30,8 +30,10 @@ var (
 
 // readFrame reads one size-prefixed frame from r into buf (grown as needed)
 // and returns the frame body. Frames of a negative size or over limit bytes are
-// rejected before anything is allocated.
-func readFrame(r io.Reader, limit int32, buf []byte) ([]byte, error) {
+// rejected before anything is allocated. A frame larger than buf gets a
+// buffer of up to proven bytes at once (the size of a frame this peer has
+// already sent in full), and beyond that one that grows as data arrives.
+func readFrame(r io.Reader, limit int32, buf []byte, proven int) ([]byte, error) {
 	var sz [4]byte
 	if _, err := io.ReadFull(r, sz[:]); err != nil {
 		return nil, err
@@ -51,16 +53,16 @@ func readFrame(r io.Reader, limit int32, buf []byte) ([]byte, error) {
 		return buf, nil
 	}
 	// Grow with the data actually received, so that a peer announcing a
-	// large frame it never sends cannot make the server allocate it. The
-	// growth starts from the caller's buffer (a pooled request buffer a
-	// little too small keeps what it holds), at least doubles, and ends
-	// at the frame's size rounded up to frameRound, so that the next
-	// request of about the same size (a producer's batches vary a little
+	// large frame it never sends cannot make the server allocate more
+	// than it has shown it sends. The buffer starts at what the peer has
+	// proven (or the caller's buffer, if larger), at least doubles, and
+	// ends at the frame's size rounded up to frameRound, so that the
+	// next request of about the same size (a producer's batches vary
 	// below its batch limit) is read into it without growing again.
 	want := roundUp(int(n), frameRound)
 	buf = buf[:0]
-	if cap(buf) == 0 {
-		buf = make([]byte, 0, min(want, frameChunk))
+	if first := min(want, max(frameChunk, roundUp(proven, frameRound))); cap(buf) < first {
+		buf = make([]byte, 0, first)
 	}
 	for len(buf) < int(n) {
 		if len(buf) == cap(buf) {

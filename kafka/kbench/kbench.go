@@ -248,6 +248,10 @@ func ProducerOptions(broker, topic string, linger time.Duration, batchBytes int3
 	}
 }
 
+// recycleGroup is how many acknowledged records go back to the producing
+// loop at a time.
+const recycleGroup = 256
+
 // clockEvery is how many records an unlimited run sends per clock read.
 const clockEvery = 16
 
@@ -282,9 +286,24 @@ func produce(ctx context.Context, broker string, cfg Config, cc kgo.CompressionC
 	// The load generator should cost little next to what it measures: a
 	// record carries its send time as its timestamp (which the client
 	// would otherwise read the clock for), so one promise serves every
-	// record and sending reads the clock once.
+	// record and sending reads the clock once. Acknowledged records are
+	// reused (franz-go touches a record no more once its promise has
+	// returned): the promise hands them back to the producing loop in
+	// groups of recycleGroup, so that a record costs no allocation and
+	// no garbage collection.
+	free := make(chan []*kgo.Record, cfg.BufferedRecords/recycleGroup+2)
+	acked := make([]*kgo.Record, 0, recycleGroup)
 	promise := func(r *kgo.Record, err error) {
 		lat.add(time.Since(r.Timestamp))
+		acked = append(acked, r)
+		if len(acked) == recycleGroup {
+			select {
+			case free <- acked:
+				acked = make([]*kgo.Record, 0, recycleGroup)
+			default:
+				acked = acked[:0]
+			}
+		}
 		if err != nil {
 			failed.Add(1)
 			errOnce.Do(func() { firstErr = err })
@@ -298,6 +317,7 @@ func produce(ctx context.Context, broker string, cfg Config, cc kgo.CompressionC
 	}
 	sent := 0
 	var now time.Time
+	var reuse []*kgo.Record // acknowledged records taken from free
 	for ; cfg.Records <= 0 || sent < cfg.Records; sent++ {
 		// Unlimited, the clock is read once per clockEvery records (a
 		// clock read costs as much as a tenth of a record's production
@@ -315,7 +335,20 @@ func produce(ctx context.Context, broker string, cfg Config, cc kgo.CompressionC
 				now = time.Now()
 			}
 		}
-		r := &kgo.Record{Value: value, Timestamp: now}
+		if len(reuse) == 0 {
+			select {
+			case reuse = <-free:
+			default:
+			}
+		}
+		var r *kgo.Record
+		if n := len(reuse); n > 0 {
+			r = reuse[n-1]
+			reuse = reuse[:n-1]
+			*r = kgo.Record{Value: value, Timestamp: now}
+		} else {
+			r = &kgo.Record{Value: value, Timestamp: now}
+		}
 		if len(keys) > 0 {
 			r.Key = keys[sent%len(keys)]
 			keyBytes += int64(len(r.Key))
