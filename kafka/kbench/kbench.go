@@ -79,6 +79,9 @@ type Result struct {
 	ProducedBytes   int64   // key and value bytes produced
 	ProduceRate     float64 // records/s
 	ProduceMBps     float64 // key and value bytes, MB = 1e6 bytes
+	// Produce latencies, from Produce to the acknowledgement: of every
+	// record with a Rate, of every clockEvery-th record (by sequence
+	// number) without one.
 	LatencyP50      time.Duration
 	LatencyP99      time.Duration
 	LatencyMax      time.Duration
@@ -248,6 +251,10 @@ func ProducerOptions(broker, topic string, linger time.Duration, batchBytes int3
 	}
 }
 
+// sampleKey marks the context of the records whose latency an unlimited
+// run measures.
+type sampleKey struct{}
+
 // recycleGroup is how many acknowledged records go back to the producing
 // loop at a time.
 const recycleGroup = 256
@@ -286,15 +293,21 @@ func produce(ctx context.Context, broker string, cfg Config, cc kgo.CompressionC
 	// The load generator should cost little next to what it measures: a
 	// record carries its send time as its timestamp (which the client
 	// would otherwise read the clock for), so one promise serves every
-	// record and sending reads the clock once. Acknowledged records are
+	// record and sending reads the clock once. Unlimited, sending reads
+	// the clock once per clockEvery records, and only those records
+	// (sampled, one in clockEvery by sequence number, wherever batches
+	// begin) are timed: their promise reads the clock again. Acknowledged records are
 	// reused (franz-go touches a record no more once its promise has
 	// returned): the promise hands them back to the producing loop in
 	// groups of recycleGroup, so that a record costs no allocation and
 	// no garbage collection.
 	free := make(chan []*kgo.Record, cfg.BufferedRecords/recycleGroup+2)
 	acked := make([]*kgo.Record, 0, recycleGroup)
+	sampled := context.WithValue(ctx, sampleKey{}, true)
 	promise := func(r *kgo.Record, err error) {
-		lat.add(time.Since(r.Timestamp))
+		if interval > 0 || r.Context == sampled {
+			lat.add(time.Since(r.Timestamp))
+		}
 		acked = append(acked, r)
 		if len(acked) == recycleGroup {
 			select {
@@ -341,13 +354,17 @@ func produce(ctx context.Context, broker string, cfg Config, cc kgo.CompressionC
 			default:
 			}
 		}
+		var rctx context.Context // nil: franz-go sets Produce's
+		if interval == 0 && sent%clockEvery == 0 {
+			rctx = sampled // sent with an exact clock reading: timed
+		}
 		var r *kgo.Record
 		if n := len(reuse); n > 0 {
 			r = reuse[n-1]
 			reuse = reuse[:n-1]
-			*r = kgo.Record{Value: value, Timestamp: now}
+			*r = kgo.Record{Value: value, Timestamp: now, Context: rctx}
 		} else {
-			r = &kgo.Record{Value: value, Timestamp: now}
+			r = &kgo.Record{Value: value, Timestamp: now, Context: rctx}
 		}
 		if len(keys) > 0 {
 			r.Key = keys[sent%len(keys)]
