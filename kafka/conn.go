@@ -58,8 +58,9 @@ type reply struct {
 }
 
 // maxFreeFrames bounds the bytes of request buffers a connection keeps
-// for reuse (a producer with 5 requests of 1 MiB in flight needs 6).
-const maxFreeFrames = 32 << 20
+// for reuse (a producer with 5 requests of 1 MiB in flight needs 6, one
+// with 4 MiB batches about 28 MiB, with 8 MiB batches 56 MiB).
+const maxFreeFrames = 64 << 20
 
 // framePool is a connection's request buffers free for reuse: a produce
 // request's buffer comes back from the writer once its batches are
@@ -133,9 +134,19 @@ func (s *Server) serveConn(c net.Conn, lis Listener) {
 	}
 	br := bufio.NewReaderSize(c, 64<<10)
 	var reuse []byte
+	proven := 0 // the largest frame this client has sent (readFrame)
 	for {
 		if reuse == nil {
-			reuse = frames.get()
+			// Take a free buffer once the next request has begun to
+			// arrive, not before: with a producer's pipeline full, every
+			// buffer is in use until an answer goes out, and the client
+			// sends its next request just after that answer, so waiting
+			// finds the answered request's buffer back in the pool
+			// instead of allocating (and growing) a new one. A Peek
+			// error is readFrame's to report.
+			if _, err := br.Peek(4); err == nil {
+				reuse = frames.get()
+			}
 		}
 		limit := s.cfg.MaxRequestBytes
 		if !cc.auth.authed {
@@ -144,7 +155,7 @@ func (s *Server) serveConn(c net.Conn, lis Listener) {
 			// sasl.server.max.receive.size the same way).
 			limit = min(limit, maxUnauthenticatedFrame)
 		}
-		frame, err := readFrame(br, limit, reuse)
+		frame, err := readFrame(br, limit, reuse, proven)
 		if err != nil {
 			switch {
 			case errors.Is(err, ErrFrameTooLarge) && !cc.auth.authed:
@@ -161,6 +172,7 @@ func (s *Server) serveConn(c net.Conn, lis Listener) {
 			}
 			return
 		}
+		proven = max(proven, len(frame))
 		if !isProduce(frame) {
 			queued.Wait()
 		}

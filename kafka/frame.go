@@ -29,9 +29,11 @@ var (
 )
 
 // readFrame reads one size-prefixed frame from r into buf (grown as needed)
-// and returns the frame body. Frames of a negative size or over max bytes are
-// rejected before anything is allocated.
-func readFrame(r io.Reader, max int32, buf []byte) ([]byte, error) {
+// and returns the frame body. Frames of a negative size or over limit bytes are
+// rejected before anything is allocated. A frame larger than buf gets a
+// buffer of up to proven bytes at once (the size of a frame this peer has
+// already sent in full), and beyond that one that grows as data arrives.
+func readFrame(r io.Reader, limit int32, buf []byte, proven int) ([]byte, error) {
 	var sz [4]byte
 	if _, err := io.ReadFull(r, sz[:]); err != nil {
 		return nil, err
@@ -40,8 +42,8 @@ func readFrame(r io.Reader, max int32, buf []byte) ([]byte, error) {
 	if n < 0 {
 		return nil, fmt.Errorf("frame size %d: %w", n, ErrMalformed)
 	}
-	if n > max {
-		return nil, fmt.Errorf("frame of %d bytes, limit %d: %w", n, max, ErrFrameTooLarge)
+	if n > limit {
+		return nil, fmt.Errorf("frame of %d bytes, limit %d: %w", n, limit, ErrFrameTooLarge)
 	}
 	if cap(buf) >= int(n) {
 		buf = buf[:n]
@@ -51,11 +53,22 @@ func readFrame(r io.Reader, max int32, buf []byte) ([]byte, error) {
 		return buf, nil
 	}
 	// Grow with the data actually received, so that a peer announcing a
-	// large frame it never sends cannot make the server allocate it.
-	buf = make([]byte, 0, min(int(n), frameChunk))
+	// large frame it never sends cannot make the server allocate more
+	// than it has shown it sends. The buffer starts at what the peer has
+	// proven (or the caller's buffer, if larger), at least doubles, and
+	// ends at the frame's size rounded up to frameRound, so that the
+	// next request of about the same size (a producer's batches vary
+	// below its batch limit) is read into it without growing again.
+	want := roundUp(int(n), frameRound)
+	buf = buf[:0]
+	if first := min(want, max(frameChunk, roundUp(proven, frameRound))); cap(buf) < first {
+		buf = make([]byte, 0, first)
+	}
 	for len(buf) < int(n) {
 		if len(buf) == cap(buf) {
-			buf = append(buf, make([]byte, min(int(n)-len(buf), len(buf)))...)[:len(buf)]
+			grown := make([]byte, len(buf), min(want, max(2*cap(buf), frameChunk)))
+			copy(grown, buf)
+			buf = grown
 		}
 		m, err := io.ReadFull(r, buf[len(buf):min(int(n), cap(buf))])
 		buf = buf[:len(buf)+m]
@@ -65,6 +78,12 @@ func readFrame(r io.Reader, max int32, buf []byte) ([]byte, error) {
 	}
 	return buf, nil
 }
+
+// frameRound is the unit a grown request buffer's capacity is rounded up
+// to.
+const frameRound = 64 << 10
+
+func roundUp(n, unit int) int { return (n + unit - 1) / unit * unit }
 
 // frameChunk is the first allocation for a frame larger than the caller's
 // buffer; it doubles as data arrives.

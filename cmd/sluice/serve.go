@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/sluicehq/sluice/auth"
+	"github.com/sluicehq/sluice/internal/memlimit"
 	"github.com/sluicehq/sluice/logstore"
 	"github.com/sluicehq/sluice/schema"
 	"github.com/sluicehq/sluice/web"
@@ -73,6 +75,7 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	cleanerBuf := fs.Int("cleaner-dedupe-buffer", 32<<20, "bytes of the cleaner's offset map, 24 per distinct key of a pass (log.cleaner.dedupe.buffer.size; with --memory at most an eighth of its heap part)")
 	var mf memoryFlag
 	mf.register(c, fs)
+	pageCacheWindow := fs.String("page-cache-window", envOr(c, "SLUICE_PAGE_CACHE_WINDOW", "64MiB"), "how many of a partition's most recently synced bytes stay in the page cache, like 64MiB or 1GiB: older synced bytes of the active segment are dropped from it after each fdatasync, so that writes reuse freed pages (docs/benchmarks-kafka.md); consumers within it read from memory, older reads come from the disk; off: never drop, the kernel decides (env SLUICE_PAGE_CACHE_WINDOW)")
 	cleanerIO := fs.Float64("cleaner-io-bytes-per-second", 0, "bound on what the cleaner reads plus writes per second; 0 = unlimited (log.cleaner.io.max.bytes.per.second)")
 	registryDefault, envErr := strconv.ParseBool(envOr(c, "SLUICE_SCHEMA_REGISTRY", "true"))
 	schemaRegistry := fs.Bool("schema-registry", registryDefault || envErr != nil, "serve the Confluent-compatible schema registry (/subjects, /schemas, /config, /mode, /compatibility) on the HTTP listener, kept in the topic _schemas (env SLUICE_SCHEMA_REGISTRY)")
@@ -112,6 +115,10 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	if *retentionEvery <= 0 || *cleanerEvery <= 0 || *cleanerBuf <= 0 || *cleanerIO < 0 {
 		return usagef("--retention-check-interval, --cleaner-interval and --cleaner-dedupe-buffer must be positive, --cleaner-io-bytes-per-second not negative")
 	}
+	cacheWindow, err := parsePageCacheWindow(*pageCacheWindow)
+	if err != nil {
+		return usagef("--page-cache-window: %v", err)
+	}
 	mem, err := mf.setup()
 	if err != nil {
 		return err
@@ -139,6 +146,7 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 		RetentionCheckInterval: *retentionEvery,
 		DefaultCleanup:         cleanupPolicy,
 		Cleaner:                logstore.CleanerOptions{Interval: *cleanerEvery, DedupeBufferBytes: *cleanerBuf, IOBytesPerSecond: *cleanerIO},
+		PageCacheWindow:        cacheWindow,
 	})
 	if err != nil {
 		return fmt.Errorf("open data directory %s: %w", *dataDir, err)
@@ -216,4 +224,21 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 		}
 		return err
 	}
+}
+
+// parsePageCacheWindow reads --page-cache-window: a size (memlimit.ParseSize
+// units, at least one page), or off (also 0) for never dropping synced
+// pages, as logstore.Options.PageCacheWindow reads a negative value.
+func parsePageCacheWindow(v string) (int64, error) {
+	if t := strings.TrimSpace(v); strings.EqualFold(t, "off") || t == "0" {
+		return -1, nil
+	}
+	n, err := memlimit.ParseSize(v)
+	if err != nil {
+		return 0, fmt.Errorf("%q: want a size like 64MiB or 1GiB, or off", v)
+	}
+	if n < 4096 {
+		return 0, fmt.Errorf("%q is less than a page (4KiB): give a larger size, or off", v)
+	}
+	return n, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,6 +79,9 @@ type Result struct {
 	ProducedBytes   int64   // key and value bytes produced
 	ProduceRate     float64 // records/s
 	ProduceMBps     float64 // key and value bytes, MB = 1e6 bytes
+	// Produce latencies, from Produce to the acknowledgement: of every
+	// record with a Rate, of every clockEvery-th record (by sequence
+	// number) without one.
 	LatencyP50      time.Duration
 	LatencyP99      time.Duration
 	LatencyMax      time.Duration
@@ -249,11 +251,16 @@ func ProducerOptions(broker, topic string, linger time.Duration, batchBytes int3
 	}
 }
 
+// sampleKey marks the context of the records whose latency an unlimited
+// run measures.
+type sampleKey struct{}
+
+// recycleGroup is how many acknowledged records go back to the producing
+// loop at a time.
+const recycleGroup = 256
+
 // clockEvery is how many records an unlimited run sends per clock read.
 const clockEvery = 16
-
-// latChunk is how many latencies a chunk of a time-bounded run holds.
-const latChunk = 1 << 16
 
 func produce(ctx context.Context, broker string, cfg Config, cc kgo.CompressionCodec, res *Result) error {
 	cl, err := kgo.NewClient(append(ProducerOptions(broker, cfg.Topic, cfg.Linger, cfg.BatchBytes, cc, cfg.BufferedRecords), cfg.Security.ClientOptions()...)...)
@@ -269,17 +276,11 @@ func produce(ctx context.Context, broker string, cfg Config, cc kgo.CompressionC
 	for i := range keys {
 		keys[i] = KeyFor(i)
 	}
-	// Latencies: every record's, in nanoseconds (8 bytes a record), in
-	// the order the acknowledgements come. franz-go calls promises one at
-	// a time, so the promise appends without a lock; the producing loop
-	// reads lat only after every promise ran.
-	// With Duration the count is unknown: chunks, not one growing slice
-	// whose copies would load the machine being measured.
-	lat := make([]int64, 0, latChunk)
-	if cfg.Records > 0 {
-		lat = make([]int64, 0, cfg.Records)
-	}
-	var latFull [][]int64
+	// Latencies: every record's, counted in a histogram (latency.go).
+	// franz-go calls promises one at a time, so the promise records
+	// without a lock; the producing loop reads lat only after every
+	// promise ran.
+	var lat latHist
 	var failed atomic.Int64
 	var keyBytes int64
 	var firstErr error
@@ -292,13 +293,30 @@ func produce(ctx context.Context, broker string, cfg Config, cc kgo.CompressionC
 	// The load generator should cost little next to what it measures: a
 	// record carries its send time as its timestamp (which the client
 	// would otherwise read the clock for), so one promise serves every
-	// record and sending reads the clock once.
+	// record and sending reads the clock once. Unlimited, sending reads
+	// the clock once per clockEvery records, and only those records
+	// (sampled, one in clockEvery by sequence number, wherever batches
+	// begin) are timed: their promise reads the clock again. Acknowledged records are
+	// reused (franz-go touches a record no more once its promise has
+	// returned): the promise hands them back to the producing loop in
+	// groups of recycleGroup, so that a record costs no allocation and
+	// no garbage collection.
+	free := make(chan []*kgo.Record, cfg.BufferedRecords/recycleGroup+2)
+	acked := make([]*kgo.Record, 0, recycleGroup)
+	sampled := context.WithValue(ctx, sampleKey{}, true)
 	promise := func(r *kgo.Record, err error) {
-		if len(lat) == cap(lat) {
-			latFull = append(latFull, lat)
-			lat = make([]int64, 0, latChunk)
+		if interval > 0 || r.Context == sampled {
+			lat.add(time.Since(r.Timestamp))
 		}
-		lat = append(lat, int64(time.Since(r.Timestamp)))
+		acked = append(acked, r)
+		if len(acked) == recycleGroup {
+			select {
+			case free <- acked:
+				acked = make([]*kgo.Record, 0, recycleGroup)
+			default:
+				acked = acked[:0]
+			}
+		}
 		if err != nil {
 			failed.Add(1)
 			errOnce.Do(func() { firstErr = err })
@@ -312,6 +330,7 @@ func produce(ctx context.Context, broker string, cfg Config, cc kgo.CompressionC
 	}
 	sent := 0
 	var now time.Time
+	var reuse []*kgo.Record // acknowledged records taken from free
 	for ; cfg.Records <= 0 || sent < cfg.Records; sent++ {
 		// Unlimited, the clock is read once per clockEvery records (a
 		// clock read costs as much as a tenth of a record's production
@@ -329,7 +348,24 @@ func produce(ctx context.Context, broker string, cfg Config, cc kgo.CompressionC
 				now = time.Now()
 			}
 		}
-		r := &kgo.Record{Value: value, Timestamp: now}
+		if len(reuse) == 0 {
+			select {
+			case reuse = <-free:
+			default:
+			}
+		}
+		var rctx context.Context // nil: franz-go sets Produce's
+		if interval == 0 && sent%clockEvery == 0 {
+			rctx = sampled // sent with an exact clock reading: timed
+		}
+		var r *kgo.Record
+		if n := len(reuse); n > 0 {
+			r = reuse[n-1]
+			reuse = reuse[:n-1]
+			*r = kgo.Record{Value: value, Timestamp: now, Context: rctx}
+		} else {
+			r = &kgo.Record{Value: value, Timestamp: now, Context: rctx}
+		}
 		if len(keys) > 0 {
 			r.Key = keys[sent%len(keys)]
 			keyBytes += int64(len(r.Key))
@@ -350,13 +386,9 @@ func produce(ctx context.Context, broker string, cfg Config, cc kgo.CompressionC
 	secs := res.ProduceDuration.Seconds()
 	res.ProduceRate = float64(sent) / secs
 	res.ProduceMBps = float64(res.ProducedBytes) / secs / 1e6
-	if len(latFull) > 0 {
-		lat = slices.Concat(append(latFull, lat)...)
-	}
-	slices.Sort(lat)
-	res.LatencyP50 = time.Duration(lat[len(lat)/2])
-	res.LatencyP99 = time.Duration(lat[len(lat)*99/100])
-	res.LatencyMax = time.Duration(lat[len(lat)-1])
+	res.LatencyP50 = lat.quantile(0.5)
+	res.LatencyP99 = lat.quantile(0.99)
+	res.LatencyMax = lat.quantile(1)
 	return nil
 }
 
