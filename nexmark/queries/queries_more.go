@@ -308,6 +308,12 @@ func (a *statsAcc) stats() BidStats {
 // count(DISTINCT bidder), count(DISTINCT auction), each in total and
 // FILTERed to the three price ranks.
 func buildQ15(events stream.Stream[nexmark.Event], res *results) error {
+	toChanges(q15Changes(events), res)
+	return nil
+}
+
+// q15Changes is the changelog of q15's rows.
+func q15Changes(events stream.Stream[nexmark.Event]) stream.Stream[Change[Q15Row]] {
 	bids := bidsOf(events, "q15-bids")
 	rows := changelogAggregateWith(stream.KeyBy(bids, func(b nexmark.Bid) int64 { return dayOf(b.DateTime) }), "q15-report",
 		func(ctx *stream.KeyedContext[int64, Change[Q15Row]]) (func(*statsAcc, nexmark.Bid) bool, error) {
@@ -317,8 +323,7 @@ func buildQ15(events stream.Stream[nexmark.Event], res *results) error {
 		func(day int64, a *statsAcc) Q15Row {
 			return Q15Row{Day: day, BidStats: a.stats()}
 		})
-	toChanges(rows, res)
-	return nil
+	return rows
 }
 
 // channelDay is the q16 grouping key.
@@ -345,6 +350,12 @@ type q16Acc struct {
 // q16: per channel and day, the q15 statistics plus
 // max(DATE_FORMAT(dateTime, 'HH:mm')).
 func buildQ16(events stream.Stream[nexmark.Event], res *results) error {
+	toChanges(q16Changes(events), res)
+	return nil
+}
+
+// q16Changes is the changelog of q16's rows.
+func q16Changes(events stream.Stream[nexmark.Event]) stream.Stream[Change[Q16Row]] {
 	bids := bidsOf(events, "q16-bids")
 	rows := changelogAggregateWith(stream.KeyBy(bids, func(b nexmark.Bid) channelDay { return channelDay{b.Channel, dayOf(b.DateTime)} }), "q16-report",
 		func(ctx *stream.KeyedContext[channelDay, Change[Q16Row]]) (func(*q16Acc, nexmark.Bid) bool, error) {
@@ -360,8 +371,7 @@ func buildQ16(events stream.Stream[nexmark.Event], res *results) error {
 		func(k channelDay, a *q16Acc) Q16Row {
 			return Q16Row{Channel: k.Channel, Day: k.Day, Minute: a.Minute, BidStats: a.Stats.stats()}
 		})
-	toChanges(rows, res)
-	return nil
+	return rows
 }
 
 // auctionDay is the q17 grouping key.
@@ -389,6 +399,12 @@ type q17Acc struct {
 // q17: per auction and day, count(*) in total and per price rank,
 // min(price), max(price), avg(price) (integer) and sum(price).
 func buildQ17(events stream.Stream[nexmark.Event], res *results) error {
+	toChanges(q17Changes(events), res)
+	return nil
+}
+
+// q17Changes is the changelog of q17's rows.
+func q17Changes(events stream.Stream[nexmark.Event]) stream.Stream[Change[Q17Row]] {
 	bids := bidsOf(events, "q17-bids")
 	rows := changelogAggregate(stream.KeyBy(bids, func(b nexmark.Bid) auctionDay { return auctionDay{b.Auction, dayOf(b.DateTime)} }), "q17-report",
 		func(a *q17Acc, b nexmark.Bid) bool {
@@ -406,8 +422,7 @@ func buildQ17(events stream.Stream[nexmark.Event], res *results) error {
 		func(k auctionDay, a *q17Acc) Q17Row {
 			return Q17Row{k.Auction, k.Day, a.Bids[0], a.Bids[1], a.Bids[2], a.Bids[3], a.MinP, a.MaxP, a.Sum / a.Bids[0], a.Sum}
 		})
-	toChanges(rows, res)
-	return nil
+	return rows
 }
 
 // compareBidRows orders bids as the SQL layer orders rows of the bid
