@@ -225,3 +225,57 @@ func TestIDChunkEncoding(t *testing.T) {
 		}
 	}
 }
+
+// go test -run '^$' -bench 'DistinctAdd' ./state/
+//
+// BenchmarkDistinctAdd is a distinct set's insert on the memory backend
+// with change tracking: 4 busy keys and 1,000 others (as q16's hot and
+// other channels), ids drawn near a moving frontier, as an ID set
+// (chunks) and as map state with one entry per id (the layout q15/q16
+// had before).
+func BenchmarkDistinctAdd(b *testing.B) {
+	keys := make([]string, 1004)
+	for i := range keys {
+		keys[i] = fmt.Sprint("channel-", i)
+	}
+	h := Hasher[string]()
+	kgs := make([]int, len(keys))
+	for i, k := range keys {
+		kgs[i] = KeyGroup(h(k), 128)
+	}
+	for _, layout := range []string{"idset", "map"} {
+		b.Run(layout, func(b *testing.B) {
+			be := NewMemory(128, KeyGroupRange{End: 128})
+			be.EnableChangeTracking()
+			c := NewKeyed[string](be)
+			s, err := NewIDSet[string](c, "s")
+			if err != nil {
+				b.Fatal(err)
+			}
+			m, err := NewMap[string, int64, uint8](c, "m")
+			if err != nil {
+				b.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(1, 2))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				ki := rng.IntN(len(keys))
+				if i%2 == 0 {
+					ki = rng.IntN(4)
+				}
+				c.SetCurrentKey(keys[ki], kgs[ki])
+				id := int64(i/50) + rng.Int64N(1000)
+				bit := uint8(1) << rng.IntN(3)
+				if layout == "idset" {
+					s.Add(0, id, bit)
+				} else if v, _ := m.Get(id); v&bit == 0 {
+					m.Put(id, v|bit)
+				}
+				if i%(1<<20) == 1<<20-1 {
+					be.ClearChanges()
+				}
+			}
+		})
+	}
+}
