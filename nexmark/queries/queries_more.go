@@ -234,19 +234,14 @@ func changelogAggregateWith[K comparable, T any, S any, R Row](ks stream.KeyedSt
 	}, stream.Name(name))
 }
 
-// statsAcc accumulates BidStats: counts and distinct sets per price rank.
-// The distinct counts are kept here; the sets live in a map state of
-// their own, one entry per distinct bidder or auction with the ranks it
-// was seen at (see distinctSets), so that a bid does not make a
-// checkpoint re-encode every set of its key. Bidders and Auctions hold
-// them only when the map state would snapshot whole maps (it does not, on
-// the memory and Pebble backends).
+// statsAcc accumulates BidStats: counts per price rank, and the counts
+// of the distinct sets, which live in ID set state of their own (see
+// distinctSets), so that a bid does not make a checkpoint re-encode every
+// set of its key.
 type statsAcc struct {
 	Bids      [4]int64
 	NBidders  [4]int64
 	NAuctions [4]int64
-	Bidders   [4]map[int64]struct{}
-	Auctions  [4]map[int64]struct{}
 }
 
 // priceRank is 1 below 10,000, 2 below 1,000,000, else 3.
@@ -260,114 +255,35 @@ func priceRank(price int64) int {
 	return 3
 }
 
-func addToSet(m *map[int64]struct{}, v int64) bool {
-	if *m == nil {
-		*m = make(map[int64]struct{})
-	}
-	if _, ok := (*m)[v]; ok {
-		return false
-	}
-	(*m)[v] = struct{}{}
-	return true
-}
-
-// distinctKey is a bidder (Kind 0) or an auction (Kind 1) of the
-// distinct sets of a statsAcc in map state. Its value is the set of price
-// ranks it was seen at (bit r for rank r); it is in the total set when it
-// has an entry at all. One entry per value, not one per set, halves the
-// reads and writes of a value new to the key: one Get and one Put where
-// the rank's set and the total set took two each.
-type distinctKey struct {
-	Kind int8
-	V    int64
-}
-
-// distinctSets holds the distinct sets of the statsAcc of the current key:
-// in map state, whose changes are snapshotted per entry (one store key
-// per entry on Pebble, per-entry change tracking in memory), or else in
-// the accumulator itself.
+// distinctSets holds the distinct bidders and auctions of the statsAcc of
+// the current key, in ID set state (state/idset.go): per id the price
+// ranks it was seen at (tag r-1 for rank r); an id is in the total set
+// when it has any. Nexmark's ids are dense and the recent ones are the
+// busy ones, so the sets are chunks of bitmaps: a bid costs two lookups
+// in small maps and bit tests, and a checkpoint writes the chunks that
+// gained an id.
 type distinctSets[K comparable] struct {
-	m *state.Map[K, distinctKey, uint8] // on a KVStore
-	// In memory: the same entries with the kind in the low bit of the
-	// value (ids are non-negative and below 2^62), a key of 8 bytes that
-	// Go maps hash and the state codecs encode faster than a struct.
-	mi *state.Map[K, int64, uint8]
+	s *state.IDSet[K] // set 0 bidders, set 1 auctions
 }
 
-// openDistinctSets opens the map state name and uses it if it tracks its
-// changes per entry.
+// openDistinctSets opens the ID set state name.
 func openDistinctSets[K comparable](c *state.Keyed[K], name string) (distinctSets[K], error) {
-	if _, mem := c.Backend().(*state.Memory); mem {
-		m, err := state.NewMap[K, int64, uint8](c, name)
-		if err != nil || !m.TracksEntries() {
-			return distinctSets[K]{}, err
-		}
-		return distinctSets[K]{mi: m}, nil
-	}
-	m, err := state.NewMap[K, distinctKey, uint8](c, name)
-	if err != nil || !m.TracksEntries() {
-		return distinctSets[K]{}, err
-	}
-	return distinctSets[K]{m: m}, nil
-}
-
-// insert adds v to set i (0-3 bidders, 4-7 auctions) of a (in memory)
-// and reports whether it was new.
-func (d distinctSets[K]) insert(a *statsAcc, i int, v int64) bool {
-	if i < 4 {
-		return addToSet(&a.Bidders[i], v)
-	}
-	return addToSet(&a.Auctions[i-4], v)
-}
-
-// mark adds v (kind 0 bidder, 1 auction) at rank r to the map state and
-// reports whether it is new to rank r's set and to the total set.
-func (d distinctSets[K]) mark(kind int8, v int64, r int) (newRank, newTotal bool) {
-	bit := uint8(1) << r
-	if d.mi != nil {
-		k := v<<1 | int64(kind)
-		ranks, ok := d.mi.Get(k)
-		if ranks&bit != 0 {
-			return false, false
-		}
-		d.mi.Put(k, ranks|bit)
-		return true, !ok
-	}
-	k := distinctKey{Kind: kind, V: v}
-	ranks, ok := d.m.Get(k)
-	if ranks&bit != 0 {
-		return false, false
-	}
-	d.m.Put(k, ranks|bit)
-	return true, !ok
+	s, err := state.NewIDSet(c, name)
+	return distinctSets[K]{s: s}, err
 }
 
 func (d distinctSets[K]) add(a *statsAcc, b *nexmark.Bid) {
 	r := priceRank(b.Price)
 	a.Bids[0]++
 	a.Bids[r]++
-	if d.m != nil || d.mi != nil {
-		nr, nt := d.mark(0, b.Bidder, r)
-		a.NBidders[r] += b2i(nr)
-		a.NBidders[0] += b2i(nt)
-		nr, nt = d.mark(1, b.Auction, r)
-		a.NAuctions[r] += b2i(nr)
-		a.NAuctions[0] += b2i(nt)
-		return
-	}
-	// Set 0 is the union of sets 1-3: a value already in its rank's set
-	// is in set 0 too, which saves the lookup of most repeated values.
-	if d.insert(a, r, b.Bidder) {
+	bit := uint8(1) << (r - 1)
+	if before := d.s.Add(0, b.Bidder, bit); before&bit == 0 {
 		a.NBidders[r]++
-		if d.insert(a, 0, b.Bidder) {
-			a.NBidders[0]++
-		}
+		a.NBidders[0] += b2i(before == 0)
 	}
-	if d.insert(a, 4+r, b.Auction) {
+	if before := d.s.Add(1, b.Auction, bit); before&bit == 0 {
 		a.NAuctions[r]++
-		if d.insert(a, 4, b.Auction) {
-			a.NAuctions[0]++
-		}
+		a.NAuctions[0] += b2i(before == 0)
 	}
 }
 
@@ -392,17 +308,22 @@ func (a *statsAcc) stats() BidStats {
 // count(DISTINCT bidder), count(DISTINCT auction), each in total and
 // FILTERed to the three price ranks.
 func buildQ15(events stream.Stream[nexmark.Event], res *results) error {
+	toChanges(q15Changes(events), res)
+	return nil
+}
+
+// q15Changes is the changelog of q15's rows.
+func q15Changes(events stream.Stream[nexmark.Event]) stream.Stream[Change[Q15Row]] {
 	bids := bidsOf(events, "q15-bids")
 	rows := changelogAggregateWith(stream.KeyBy(bids, func(b nexmark.Bid) int64 { return dayOf(b.DateTime) }), "q15-report",
 		func(ctx *stream.KeyedContext[int64, Change[Q15Row]]) (func(*statsAcc, nexmark.Bid) bool, error) {
-			sets, err := openDistinctSets(ctx.State(), "q15-members")
+			sets, err := openDistinctSets(ctx.State(), "q15-distinct")
 			return func(a *statsAcc, b nexmark.Bid) bool { sets.add(a, &b); return true }, err
 		},
 		func(day int64, a *statsAcc) Q15Row {
 			return Q15Row{Day: day, BidStats: a.stats()}
 		})
-	toChanges(rows, res)
-	return nil
+	return rows
 }
 
 // channelDay is the q16 grouping key.
@@ -429,10 +350,16 @@ type q16Acc struct {
 // q16: per channel and day, the q15 statistics plus
 // max(DATE_FORMAT(dateTime, 'HH:mm')).
 func buildQ16(events stream.Stream[nexmark.Event], res *results) error {
+	toChanges(q16Changes(events), res)
+	return nil
+}
+
+// q16Changes is the changelog of q16's rows.
+func q16Changes(events stream.Stream[nexmark.Event]) stream.Stream[Change[Q16Row]] {
 	bids := bidsOf(events, "q16-bids")
 	rows := changelogAggregateWith(stream.KeyBy(bids, func(b nexmark.Bid) channelDay { return channelDay{b.Channel, dayOf(b.DateTime)} }), "q16-report",
 		func(ctx *stream.KeyedContext[channelDay, Change[Q16Row]]) (func(*q16Acc, nexmark.Bid) bool, error) {
-			sets, err := openDistinctSets(ctx.State(), "q16-members")
+			sets, err := openDistinctSets(ctx.State(), "q16-distinct")
 			return func(a *q16Acc, b nexmark.Bid) bool {
 				sets.add(&a.Stats, &b)
 				if m := minuteOf(b.DateTime); !a.Set || m > a.Minute {
@@ -444,8 +371,7 @@ func buildQ16(events stream.Stream[nexmark.Event], res *results) error {
 		func(k channelDay, a *q16Acc) Q16Row {
 			return Q16Row{Channel: k.Channel, Day: k.Day, Minute: a.Minute, BidStats: a.Stats.stats()}
 		})
-	toChanges(rows, res)
-	return nil
+	return rows
 }
 
 // auctionDay is the q17 grouping key.
@@ -473,6 +399,12 @@ type q17Acc struct {
 // q17: per auction and day, count(*) in total and per price rank,
 // min(price), max(price), avg(price) (integer) and sum(price).
 func buildQ17(events stream.Stream[nexmark.Event], res *results) error {
+	toChanges(q17Changes(events), res)
+	return nil
+}
+
+// q17Changes is the changelog of q17's rows.
+func q17Changes(events stream.Stream[nexmark.Event]) stream.Stream[Change[Q17Row]] {
 	bids := bidsOf(events, "q17-bids")
 	rows := changelogAggregate(stream.KeyBy(bids, func(b nexmark.Bid) auctionDay { return auctionDay{b.Auction, dayOf(b.DateTime)} }), "q17-report",
 		func(a *q17Acc, b nexmark.Bid) bool {
@@ -490,8 +422,7 @@ func buildQ17(events stream.Stream[nexmark.Event], res *results) error {
 		func(k auctionDay, a *q17Acc) Q17Row {
 			return Q17Row{k.Auction, k.Day, a.Bids[0], a.Bids[1], a.Bids[2], a.Bids[3], a.MinP, a.MaxP, a.Sum / a.Bids[0], a.Sum}
 		})
-	toChanges(rows, res)
-	return nil
+	return rows
 }
 
 // compareBidRows orders bids as the SQL layer orders rows of the bid
