@@ -30,14 +30,21 @@ func (m *memoryFlag) register(c *cli, fs *flag.FlagSet) {
 // memory is what --memory set up for one command.
 type memory struct {
 	plan  *memlimit.Plan // nil without --memory
-	cache *pebble.Cache  // the shared Pebble block cache, nil without --memory
+	state memlimit.Plan  // what Pebble state is sized from: plan, or memlimit.DefaultStateBudget's
+	cache *pebble.Cache  // the shared Pebble block cache
 }
 
 // setup parses the flag, applies the Go memory limit and makes the shared
 // Pebble block cache. Call release when the command ends.
 func (m *memoryFlag) setup() (*memory, error) {
 	if m.value == nil || *m.value == "" {
-		return &memory{}, nil
+		// No limit: Pebble state is still sized from a default budget (its
+		// caches fill only as state grows); GOMEMLIMIT stays unset.
+		p, err := memlimit.Split(memlimit.DefaultStateBudget)
+		if err != nil {
+			return nil, err
+		}
+		return &memory{state: p, cache: pebble.NewCache(p.PebbleCache)}, nil
 	}
 	n, err := memlimit.ParseSize(*m.value)
 	if err != nil {
@@ -51,7 +58,7 @@ func (m *memoryFlag) setup() (*memory, error) {
 	if memlimit.PebbleInCMemory && m.stderr != nil {
 		fmt.Fprintln(m.stderr, "sluice: warning: this binary was built with cgo: Pebble's block cache and memtables are C memory, which GOMEMLIMIT does not govern and glibc does not return promptly, so the process may exceed --memory; build with CGO_ENABLED=0 (as the release image is) to hold it (docs/observability.md#memory)")
 	}
-	return &memory{plan: &p, cache: pebble.NewCache(p.PebbleCache)}, nil
+	return &memory{plan: &p, state: p, cache: pebble.NewCache(p.PebbleCache)}, nil
 }
 
 // release drops the command's reference to the shared cache (backends
@@ -88,22 +95,14 @@ func (m *memory) streamSizes(parallelism int) (batch, capacity int) {
 	return m.plan.Stream(parallelism)
 }
 
-// pebbleOptions are the Pebble backends' shared cache and memtable size
-// for jobs of the given parallelism: each keyed operator subtask has a
-// backend, and a job is assumed to have two keyed operators.
+// pebbleOptions are the Pebble backends' shared cache, memtable size and
+// hot-entry caches for jobs of the given parallelism (0: the number of
+// cores), from --memory or, without it, from memlimit.DefaultStateBudget.
 func (m *memory) pebbleOptions(parallelism int) pebble.Options {
-	if m.plan == nil {
-		return pebble.Options{}
-	}
 	if parallelism <= 0 {
 		parallelism = runtime.GOMAXPROCS(0)
 	}
-	// What the backends keep in Go memory in front of Pebble (read caches
-	// of hot entries, membership filters of maps and windows) is in-memory
-	// state, so it comes out of the heap part: together at most a quarter
-	// of it (an eighth per backend of each keyed operator per core).
-	return pebble.Options{Cache: m.cache, MemTableSize: m.plan.MemTableSize(2 * parallelism),
-		HotCacheSize: max(m.plan.Heap/int64(8*parallelism), 256<<10)}
+	return pebble.PlanOptions(m.state, m.cache, parallelism)
 }
 
 // flagGiven reports whether the command line set the flag name.

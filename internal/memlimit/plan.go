@@ -13,6 +13,15 @@ const (
 	queuesPct      = 10
 )
 
+// DefaultStateBudget is the budget Pebble state backends are sized from
+// when no --memory is given: as for --memory 1GiB (a shared block cache
+// of a fifth, memtables of a twentieth, caches of hot entries out of the
+// heap part), without a Go memory limit. The caches fill only as state
+// grows, so a job with little state does not use it; Flink likewise gives
+// RocksDB a share of the task manager's memory by default rather than
+// RocksDB's own few megabytes.
+const DefaultStateBudget = 1 << 30
+
 // Floors are the smallest size of each part of a Plan: below them a
 // component would not work well (a block cache of a few blocks, queues
 // that cannot hold one batch per channel).

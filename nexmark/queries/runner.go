@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/memlimit"
 	"github.com/sluicehq/sluice/nexmark"
 	"github.com/sluicehq/sluice/state/pebble"
 	"github.com/sluicehq/sluice/stream"
@@ -57,8 +59,10 @@ type RunConfig struct {
 	StateDir string
 	// StateMemory, when positive, is the memory limit in bytes of each
 	// Pebble backend (one per keyed operator subtask), from which its block
-	// cache and memtables are sized (pebble.Options.MemoryLimit); 0 keeps
-	// Pebble's small defaults (8 MiB cache, 4 MiB memtables).
+	// cache and memtables are sized (pebble.Options.MemoryLimit); with 0
+	// and no Pebble sizes, the backends are sized as `sluice nexmark run`
+	// sizes them without --memory (memlimit.DefaultStateBudget, one shared
+	// block cache).
 	StateMemory int64
 	// QueueCapacity overrides the stream engine's queue capacity (batches
 	// per channel) when positive.
@@ -150,6 +154,22 @@ func Run(ctx context.Context, cfg RunConfig) (Result, error) {
 		po.Dir = dir
 		if po.MemoryLimit == 0 {
 			po.MemoryLimit = cfg.StateMemory
+		}
+		if po == (pebble.Options{Dir: dir}) {
+			// Nothing sized: as `sluice nexmark run` without --memory,
+			// from the default state budget with one shared cache.
+			p, err := memlimit.Split(memlimit.DefaultStateBudget)
+			if err != nil {
+				return Result{}, fmt.Errorf("nexmark %s: %w", q.name, err)
+			}
+			cache := pebble.NewCache(p.PebbleCache)
+			defer cache.Release()
+			par := cfg.Parallelism
+			if par <= 0 {
+				par = runtime.GOMAXPROCS(0)
+			}
+			po = pebble.PlanOptions(p, cache, par)
+			po.Dir = dir
 		}
 		opts = append(opts, stream.WithStateBackend(pebble.Factory(po)))
 	}
