@@ -65,6 +65,8 @@ type chainSnap struct {
 	// broken is set by a writer that lost changes: the next snapshot must
 	// be full.
 	broken atomic.Bool
+	// spare is an arena a writer finished with (arena, recycle).
+	spare atomic.Pointer[sectionArena]
 
 	// Writers (one at a time, in order).
 	chain     []chainFile
@@ -105,10 +107,81 @@ func (c *chainSnap) needFull(changed, total int) bool {
 // its changes are lost, so the next one must be a base.
 func (c *chainSnap) encodeFailed() { c.hasBase = false }
 
-// chainSection wraps the tables of one key group into a chain section.
-func chainSection(tables []byte) []byte {
-	b := codec.AppendBytes(make([]byte, 0, len(tables)+8), tables)
-	return append(b, 0)
+// sectionArena holds the chain sections of one snapshot in one buffer:
+// the operator encodes each key group's tables straight into it (open,
+// append, close), with no scratch copy per key group, and the buffer is
+// reused by a later snapshot once the writer is done with it
+// (chainSnap.arena, recycle), so that a snapshot does not allocate its
+// size again every checkpoint (which made the collector run more often
+// over the whole state).
+type sectionArena struct {
+	buf  []byte
+	kgs  []int
+	offs [][2]int // section of kgs[i]: buf[offs[i][0]:offs[i][1]]
+}
+
+// sectionPrefix is the room reserved for a section's length prefix: 4
+// bytes hold up to 256 MiB; a longer section is moved.
+const sectionPrefix = 4
+
+// open starts the section of a key group; the tables go to a.buf after
+// it, and close ends it.
+func (a *sectionArena) open() int {
+	mark := len(a.buf)
+	a.buf = append(a.buf, 0, 0, 0, 0)
+	return mark
+}
+
+// close ends the section of key group kg opened at mark: a section
+// without tables is dropped, else its length prefix and reserved byte
+// are written (the bytes chainSection would have made).
+func (a *sectionArena) close(kg, mark int) {
+	n := len(a.buf) - mark - sectionPrefix
+	if n == 0 {
+		a.buf = a.buf[:mark]
+		return
+	}
+	need := codec.UvarintLen(uint64(n))
+	if need != sectionPrefix {
+		if need > sectionPrefix {
+			a.buf = append(a.buf, make([]byte, need-sectionPrefix)...)
+		}
+		copy(a.buf[mark+need:], a.buf[mark+sectionPrefix:mark+sectionPrefix+n])
+		a.buf = a.buf[:mark+need+n]
+	}
+	binary.PutUvarint(a.buf[mark:], uint64(n))
+	a.buf = append(a.buf, 0)
+	a.kgs = append(a.kgs, kg)
+	a.offs = append(a.offs, [2]int{mark, len(a.buf)})
+}
+
+// groups returns the sections by key group (aliasing the arena).
+func (a *sectionArena) groups() map[int][]byte {
+	g := make(map[int][]byte, len(a.kgs))
+	for i, kg := range a.kgs {
+		g[kg] = a.buf[a.offs[i][0]:a.offs[i][1]:a.offs[i][1]]
+	}
+	return g
+}
+
+// arena returns an empty arena for the snapshot being taken (task
+// goroutine): the one a writer finished with, if any.
+func (c *chainSnap) arena() *sectionArena {
+	if a := c.spare.Swap(nil); a != nil {
+		return a
+	}
+	return &sectionArena{}
+}
+
+// recycle keeps a for a later snapshot (writer goroutine, once nothing
+// refers to its sections), unless it is more than twice the size this
+// snapshot needed: a buffer is not kept at the size of a rare large base.
+func (c *chainSnap) recycle(a *sectionArena) {
+	if a == nil || cap(a.buf) > 2*len(a.buf)+1<<20 {
+		return
+	}
+	a.buf, a.kgs, a.offs = a.buf[:0], a.kgs[:0], a.offs[:0]
+	c.spare.Store(a)
 }
 
 // submit hands the encoded sections of checkpoint id (chainSection per
@@ -117,6 +190,12 @@ func chainSection(tables []byte) []byte {
 // acknowledges (or declines) for task. wg counts the writer for the
 // subtask's end.
 func (c *chainSnap) submit(chk *chkRun, id uint64, task checkpoint.TaskID, full bool, groups map[int][]byte, wg *sync.WaitGroup) {
+	c.submitArena(chk, id, task, full, groups, nil, wg)
+}
+
+// submitArena is submit of sections that alias arena a (nil: none),
+// which the writer recycles once they are written.
+func (c *chainSnap) submitArena(chk *chkRun, id uint64, task checkpoint.TaskID, full bool, groups map[int][]byte, a *sectionArena, wg *sync.WaitGroup) {
 	c.hasBase = true
 	kgs := make([]int, 0, len(groups))
 	var size int64
@@ -137,6 +216,7 @@ func (c *chainSnap) submit(chk *chkRun, id uint64, task checkpoint.TaskID, full 
 		defer chk.async.Done()
 		defer wg.Done()
 		defer close(done)
+		defer c.recycle(a)
 		if prev != nil {
 			<-prev
 		}

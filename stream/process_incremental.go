@@ -21,14 +21,15 @@ func (o *keyedProcessOp[K, T, R]) snapshotIncremental(chk *chkRun, id uint64, me
 	task := checkpoint.TaskID{Operator: opKey(o.node), Subtask: o.sub}
 	inc := o.inc
 	full := inc.needFull(mem.Changed(), mem.Len())
-	groups, err := o.encodeChanges(mem, full)
+	a := inc.arena()
+	err := o.encodeChanges(a, mem, full)
 	if err != nil {
 		inc.encodeFailed()
 		chk.decline(id, task, err)
 		return
 	}
 	mem.ClearChanges()
-	inc.submit(chk, id, task, full, groups, &o.snapWG)
+	inc.submitArena(chk, id, task, full, a.groups(), a, &o.snapWG)
 }
 
 // Timers are recorded like table entries, in pseudo-tables of the
@@ -71,6 +72,7 @@ func (o *keyedProcessOp[K, T, R]) timerChanges(kc codec.Codec[K], s *timerServic
 			}
 		}
 	}
+	s.changedHint = len(s.changed)
 	s.changed = nil
 	out := make(map[int][]byte, len(by))
 	for kg, l := range by {
@@ -79,35 +81,31 @@ func (o *keyedProcessOp[K, T, R]) timerChanges(kc codec.Codec[K], s *timerServic
 	return out
 }
 
-// encodeChanges encodes the sections of a chain file: every key and
-// timer (full) or the changed ones.
-func (o *keyedProcessOp[K, T, R]) encodeChanges(mem *state.Memory, full bool) (map[int][]byte, error) {
+// encodeChanges encodes the sections of a chain file into a: every key
+// and timer (full) or the changed ones.
+func (o *keyedProcessOp[K, T, R]) encodeChanges(a *sectionArena, mem *state.Memory, full bool) error {
 	kc, err := codec.For[K]()
 	if err != nil {
-		return nil, fmt.Errorf("keyed process key: %w", err)
+		return fmt.Errorf("keyed process key: %w", err)
 	}
 	r := o.backend.KeyGroups()
 	ev, pr := o.timerChanges(kc, &o.ctx.event, full), o.timerChanges(kc, &o.ctx.proc, full)
-	groups := map[int][]byte{}
-	var tables []byte
 	for kg := r.Start; kg < r.End; kg++ {
-		if tables, err = mem.AppendChanges(tables[:0], kg, full); err != nil {
-			return nil, err
+		mark := a.open()
+		if a.buf, err = mem.AppendChanges(a.buf, kg, full); err != nil {
+			return err
 		}
 		if b := ev[kg]; len(b) > 0 {
-			tables = codec.AppendString(tables, eventTimersTable)
-			tables = codec.AppendBytes(tables, b)
+			a.buf = codec.AppendString(a.buf, eventTimersTable)
+			a.buf = codec.AppendBytes(a.buf, b)
 		}
 		if b := pr[kg]; len(b) > 0 {
-			tables = codec.AppendString(tables, procTimersTable)
-			tables = codec.AppendBytes(tables, b)
+			a.buf = codec.AppendString(a.buf, procTimersTable)
+			a.buf = codec.AppendBytes(a.buf, b)
 		}
-		if len(tables) == 0 {
-			continue
-		}
-		groups[kg] = chainSection(tables)
+		a.close(kg, mark)
 	}
-	return groups, nil
+	return nil
 }
 
 // restoreChain applies chain file path (files of one chain come in
