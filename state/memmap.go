@@ -88,6 +88,8 @@ type memMapTable[K, UK comparable, V any] struct {
 	ukc      codec.Codec[UK]
 	vc       codec.Codec[V]
 	mc       codec.Codec[map[UK]V]
+	// ve encodes values during appendChanges.
+	ve *prefixedEncoder[V]
 }
 
 func (t *memMapTable[K, UK, V]) Name() string             { return t.name }
@@ -433,6 +435,10 @@ func (t *memMapTable[K, UK, V]) appendChanges(dst []byte, kg int, full bool) ([]
 	if err := t.codecs(); err != nil {
 		return nil, err
 	}
+	// Values are encoded through a slot, not boxed per entry
+	// (memencode.go).
+	t.ve = newPrefixedEncoder(t.vc)
+	defer func() { t.ve.done(); t.ve = nil }()
 	flags := byte(changeEntries)
 	if reset {
 		flags |= changeReset
@@ -490,7 +496,7 @@ func (t *memMapTable[K, UK, V]) appendGroup(dst []byte, k K, m map[UK]V, only ma
 		for uk, v := range m {
 			dst = append(dst, opPut)
 			dst = appendPrefixed(dst, t.ukc, uk)
-			dst = appendPrefixed(dst, t.vc, v)
+			dst = t.ve.append(dst, v)
 		}
 	} else {
 		for uk := range only {
@@ -502,7 +508,7 @@ func (t *memMapTable[K, UK, V]) appendGroup(dst []byte, k K, m map[UK]V, only ma
 			}
 			dst = append(dst, opPut)
 			dst = appendPrefixed(dst, t.ukc, uk)
-			dst = appendPrefixed(dst, t.vc, v)
+			dst = t.ve.append(dst, v)
 		}
 	}
 	return fixPrefix(dst, at)
