@@ -65,8 +65,15 @@ type chainSnap struct {
 	// broken is set by a writer that lost changes: the next snapshot must
 	// be full.
 	broken atomic.Bool
-	// spare is an arena a writer finished with (arena, recycle).
-	spare atomic.Pointer[sectionArena]
+	// spare holds up to two arenas writers finished with (arena,
+	// recycle): two, so that a snapshot taken while the previous one's
+	// writer still runs reuses one too.
+	spareMu sync.Mutex
+	spare   []*sectionArena
+	// lastLen is the size of the previous snapshot's sections (task
+	// goroutine): an arena is grown to it once, up front, instead of
+	// doubling (and copying what it holds) while it is encoded into.
+	lastLen int
 
 	// Writers (one at a time, in order).
 	chain     []chainFile
@@ -167,10 +174,18 @@ func (a *sectionArena) groups() map[int][]byte {
 // arena returns an empty arena for the snapshot being taken (task
 // goroutine): the one a writer finished with, if any.
 func (c *chainSnap) arena() *sectionArena {
-	if a := c.spare.Swap(nil); a != nil {
-		return a
+	var a *sectionArena
+	c.spareMu.Lock()
+	if n := len(c.spare); n > 0 {
+		a = c.spare[n-1]
+		c.spare = c.spare[:n-1]
 	}
-	return &sectionArena{}
+	c.spareMu.Unlock()
+	if a == nil {
+		a = &sectionArena{}
+	}
+	a.buf = slices.Grow(a.buf, c.lastLen+c.lastLen/4)
+	return a
 }
 
 // recycle keeps a for a later snapshot (writer goroutine, once nothing
@@ -181,7 +196,11 @@ func (c *chainSnap) recycle(a *sectionArena) {
 		return
 	}
 	a.buf, a.kgs, a.offs = a.buf[:0], a.kgs[:0], a.offs[:0]
-	c.spare.Store(a)
+	c.spareMu.Lock()
+	if len(c.spare) < 2 {
+		c.spare = append(c.spare, a)
+	}
+	c.spareMu.Unlock()
 }
 
 // submit hands the encoded sections of checkpoint id (chainSection per
@@ -197,6 +216,9 @@ func (c *chainSnap) submit(chk *chkRun, id uint64, task checkpoint.TaskID, full 
 // which the writer recycles once they are written.
 func (c *chainSnap) submitArena(chk *chkRun, id uint64, task checkpoint.TaskID, full bool, groups map[int][]byte, a *sectionArena, wg *sync.WaitGroup) {
 	c.hasBase = true
+	if a != nil {
+		c.lastLen = len(a.buf)
+	}
 	kgs := make([]int, 0, len(groups))
 	var size int64
 	for kg, b := range groups {
