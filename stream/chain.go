@@ -70,10 +70,12 @@ type chainSnap struct {
 	// writer still runs reuses one too.
 	spareMu sync.Mutex
 	spare   []*sectionArena
-	// lastLen is the size of the previous snapshot's sections (task
-	// goroutine): an arena is grown to it once, up front, instead of
-	// doubling (and copying what it holds) while it is encoded into.
-	lastLen int
+	// lastLen is the size of the previous snapshot's sections, a base's
+	// ([1]) or an increment's ([0]) (task goroutine): an arena is grown
+	// to it once, up front, instead of doubling (and copying what it
+	// holds) while it is encoded into; an increment is not given a
+	// base's size.
+	lastLen [2]int
 
 	// Writers (one at a time, in order).
 	chain     []chainFile
@@ -173,7 +175,7 @@ func (a *sectionArena) groups() map[int][]byte {
 
 // arena returns an empty arena for the snapshot being taken (task
 // goroutine): the one a writer finished with, if any.
-func (c *chainSnap) arena() *sectionArena {
+func (c *chainSnap) arena(full bool) *sectionArena {
 	var a *sectionArena
 	c.spareMu.Lock()
 	if n := len(c.spare); n > 0 {
@@ -184,7 +186,8 @@ func (c *chainSnap) arena() *sectionArena {
 	if a == nil {
 		a = &sectionArena{}
 	}
-	a.buf = slices.Grow(a.buf, c.lastLen+c.lastLen/4)
+	n := c.lastLen[b2i(full)]
+	a.buf = slices.Grow(a.buf, n+n/4)
 	return a
 }
 
@@ -217,7 +220,7 @@ func (c *chainSnap) submit(chk *chkRun, id uint64, task checkpoint.TaskID, full 
 func (c *chainSnap) submitArena(chk *chkRun, id uint64, task checkpoint.TaskID, full bool, groups map[int][]byte, a *sectionArena, wg *sync.WaitGroup) {
 	c.hasBase = true
 	if a != nil {
-		c.lastLen = len(a.buf)
+		c.lastLen[b2i(full)] = len(a.buf)
 	}
 	kgs := make([]int, 0, len(groups))
 	var size int64
@@ -534,4 +537,11 @@ func readKeyGroups(chk *chkRun, path string, r state.KeyGroupRange, fn func(kg i
 		}
 	}
 	return nil
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

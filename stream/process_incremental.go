@@ -21,7 +21,7 @@ func (o *keyedProcessOp[K, T, R]) snapshotIncremental(chk *chkRun, id uint64, me
 	task := checkpoint.TaskID{Operator: opKey(o.node), Subtask: o.sub}
 	inc := o.inc
 	full := inc.needFull(mem.Changed(), mem.Len())
-	a := inc.arena()
+	a := inc.arena(full)
 	err := o.encodeChanges(a, mem, full)
 	if err != nil {
 		inc.encodeFailed()

@@ -68,7 +68,7 @@ func (o *winOp[K, T, A, O]) snapshotIncremental(chk *chkRun, id uint64) {
 	task := checkpoint.TaskID{Operator: opKey(o.node), Subtask: o.sub}
 	inc := o.inc
 	full := inc.needFull(len(o.dirtyLists)+len(o.deadKeys), o.keys.len())
-	a := inc.arena()
+	a := inc.arena(full)
 	o.encodeWindowChanges(a, chk.maxPar, full)
 	o.clearDirty()
 	inc.submitArena(chk, id, task, full, a.groups(), a, &o.snapWG)
