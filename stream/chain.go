@@ -65,17 +65,6 @@ type chainSnap struct {
 	// broken is set by a writer that lost changes: the next snapshot must
 	// be full.
 	broken atomic.Bool
-	// spare holds up to two arenas writers finished with (arena,
-	// recycle): two, so that a snapshot taken while the previous one's
-	// writer still runs reuses one too.
-	spareMu sync.Mutex
-	spare   []*sectionArena
-	// lastLen is the size of the previous snapshot's sections, a base's
-	// ([1]) or an increment's ([0]) (task goroutine): an arena is grown
-	// to it once, up front, instead of doubling (and copying what it
-	// holds) while it is encoded into; an increment is not given a
-	// base's size.
-	lastLen [2]int
 
 	// Writers (one at a time, in order).
 	chain     []chainFile
@@ -116,94 +105,10 @@ func (c *chainSnap) needFull(changed, total int) bool {
 // its changes are lost, so the next one must be a base.
 func (c *chainSnap) encodeFailed() { c.hasBase = false }
 
-// sectionArena holds the chain sections of one snapshot in one buffer:
-// the operator encodes each key group's tables straight into it (open,
-// append, close), with no scratch copy per key group, and the buffer is
-// reused by a later snapshot once the writer is done with it
-// (chainSnap.arena, recycle), so that a snapshot does not allocate its
-// size again every checkpoint (which made the collector run more often
-// over the whole state).
-type sectionArena struct {
-	buf  []byte
-	kgs  []int
-	offs [][2]int // section of kgs[i]: buf[offs[i][0]:offs[i][1]]
-}
-
-// sectionPrefix is the room reserved for a section's length prefix: 4
-// bytes hold up to 256 MiB; a longer section is moved.
-const sectionPrefix = 4
-
-// open starts the section of a key group; the tables go to a.buf after
-// it, and close ends it.
-func (a *sectionArena) open() int {
-	mark := len(a.buf)
-	a.buf = append(a.buf, 0, 0, 0, 0)
-	return mark
-}
-
-// close ends the section of key group kg opened at mark: a section
-// without tables is dropped, else its length prefix and reserved byte
-// are written (the bytes chainSection would have made).
-func (a *sectionArena) close(kg, mark int) {
-	n := len(a.buf) - mark - sectionPrefix
-	if n == 0 {
-		a.buf = a.buf[:mark]
-		return
-	}
-	need := codec.UvarintLen(uint64(n))
-	if need != sectionPrefix {
-		if need > sectionPrefix {
-			a.buf = append(a.buf, make([]byte, need-sectionPrefix)...)
-		}
-		copy(a.buf[mark+need:], a.buf[mark+sectionPrefix:mark+sectionPrefix+n])
-		a.buf = a.buf[:mark+need+n]
-	}
-	binary.PutUvarint(a.buf[mark:], uint64(n))
-	a.buf = append(a.buf, 0)
-	a.kgs = append(a.kgs, kg)
-	a.offs = append(a.offs, [2]int{mark, len(a.buf)})
-}
-
-// groups returns the sections by key group (aliasing the arena).
-func (a *sectionArena) groups() map[int][]byte {
-	g := make(map[int][]byte, len(a.kgs))
-	for i, kg := range a.kgs {
-		g[kg] = a.buf[a.offs[i][0]:a.offs[i][1]:a.offs[i][1]]
-	}
-	return g
-}
-
-// arena returns an empty arena for the snapshot being taken (task
-// goroutine): the one a writer finished with, if any.
-func (c *chainSnap) arena(full bool) *sectionArena {
-	var a *sectionArena
-	c.spareMu.Lock()
-	if n := len(c.spare); n > 0 {
-		a = c.spare[n-1]
-		c.spare = c.spare[:n-1]
-	}
-	c.spareMu.Unlock()
-	if a == nil {
-		a = &sectionArena{}
-	}
-	n := c.lastLen[b2i(full)]
-	a.buf = slices.Grow(a.buf, n+n/4)
-	return a
-}
-
-// recycle keeps a for a later snapshot (writer goroutine, once nothing
-// refers to its sections), unless it is more than twice the size this
-// snapshot needed: a buffer is not kept at the size of a rare large base.
-func (c *chainSnap) recycle(a *sectionArena) {
-	if a == nil || cap(a.buf) > 2*len(a.buf)+1<<20 {
-		return
-	}
-	a.buf, a.kgs, a.offs = a.buf[:0], a.kgs[:0], a.offs[:0]
-	c.spareMu.Lock()
-	if len(c.spare) < 2 {
-		c.spare = append(c.spare, a)
-	}
-	c.spareMu.Unlock()
+// chainSection wraps the tables of one key group into a chain section.
+func chainSection(tables []byte) []byte {
+	b := codec.AppendBytes(make([]byte, 0, len(tables)+8), tables)
+	return append(b, 0)
 }
 
 // submit hands the encoded sections of checkpoint id (chainSection per
@@ -212,16 +117,7 @@ func (c *chainSnap) recycle(a *sectionArena) {
 // acknowledges (or declines) for task. wg counts the writer for the
 // subtask's end.
 func (c *chainSnap) submit(chk *chkRun, id uint64, task checkpoint.TaskID, full bool, groups map[int][]byte, wg *sync.WaitGroup) {
-	c.submitArena(chk, id, task, full, groups, nil, wg)
-}
-
-// submitArena is submit of sections that alias arena a (nil: none),
-// which the writer recycles once they are written.
-func (c *chainSnap) submitArena(chk *chkRun, id uint64, task checkpoint.TaskID, full bool, groups map[int][]byte, a *sectionArena, wg *sync.WaitGroup) {
 	c.hasBase = true
-	if a != nil {
-		c.lastLen[b2i(full)] = len(a.buf)
-	}
 	kgs := make([]int, 0, len(groups))
 	var size int64
 	for kg, b := range groups {
@@ -241,7 +137,6 @@ func (c *chainSnap) submitArena(chk *chkRun, id uint64, task checkpoint.TaskID, 
 		defer chk.async.Done()
 		defer wg.Done()
 		defer close(done)
-		defer c.recycle(a)
 		if prev != nil {
 			<-prev
 		}
@@ -537,11 +432,4 @@ func readKeyGroups(chk *chkRun, path string, r state.KeyGroupRange, fn func(kg i
 		}
 	}
 	return nil
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }

@@ -21,15 +21,14 @@ func (o *keyedProcessOp[K, T, R]) snapshotIncremental(chk *chkRun, id uint64, me
 	task := checkpoint.TaskID{Operator: opKey(o.node), Subtask: o.sub}
 	inc := o.inc
 	full := inc.needFull(mem.Changed(), mem.Len())
-	a := inc.arena(full)
-	err := o.encodeChanges(a, mem, full)
+	groups, err := o.encodeChanges(mem, full)
 	if err != nil {
 		inc.encodeFailed()
 		chk.decline(id, task, err)
 		return
 	}
 	mem.ClearChanges()
-	inc.submitArena(chk, id, task, full, a.groups(), a, &o.snapWG)
+	inc.submit(chk, id, task, full, groups, &o.snapWG)
 }
 
 // Timers are recorded like table entries, in pseudo-tables of the
@@ -81,31 +80,35 @@ func (o *keyedProcessOp[K, T, R]) timerChanges(kc codec.Codec[K], s *timerServic
 	return out
 }
 
-// encodeChanges encodes the sections of a chain file into a: every key
-// and timer (full) or the changed ones.
-func (o *keyedProcessOp[K, T, R]) encodeChanges(a *sectionArena, mem *state.Memory, full bool) error {
+// encodeChanges encodes the sections of a chain file: every key and
+// timer (full) or the changed ones.
+func (o *keyedProcessOp[K, T, R]) encodeChanges(mem *state.Memory, full bool) (map[int][]byte, error) {
 	kc, err := codec.For[K]()
 	if err != nil {
-		return fmt.Errorf("keyed process key: %w", err)
+		return nil, fmt.Errorf("keyed process key: %w", err)
 	}
 	r := o.backend.KeyGroups()
 	ev, pr := o.timerChanges(kc, &o.ctx.event, full), o.timerChanges(kc, &o.ctx.proc, full)
+	groups := map[int][]byte{}
+	var tables []byte
 	for kg := r.Start; kg < r.End; kg++ {
-		mark := a.open()
-		if a.buf, err = mem.AppendChanges(a.buf, kg, full); err != nil {
-			return err
+		if tables, err = mem.AppendChanges(tables[:0], kg, full); err != nil {
+			return nil, err
 		}
 		if b := ev[kg]; len(b) > 0 {
-			a.buf = codec.AppendString(a.buf, eventTimersTable)
-			a.buf = codec.AppendBytes(a.buf, b)
+			tables = codec.AppendString(tables, eventTimersTable)
+			tables = codec.AppendBytes(tables, b)
 		}
 		if b := pr[kg]; len(b) > 0 {
-			a.buf = codec.AppendString(a.buf, procTimersTable)
-			a.buf = codec.AppendBytes(a.buf, b)
+			tables = codec.AppendString(tables, procTimersTable)
+			tables = codec.AppendBytes(tables, b)
 		}
-		a.close(kg, mark)
+		if len(tables) == 0 {
+			continue
+		}
+		groups[kg] = chainSection(tables)
 	}
-	return nil
+	return groups, nil
 }
 
 // restoreChain applies chain file path (files of one chain come in

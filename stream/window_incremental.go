@@ -68,10 +68,9 @@ func (o *winOp[K, T, A, O]) snapshotIncremental(chk *chkRun, id uint64) {
 	task := checkpoint.TaskID{Operator: opKey(o.node), Subtask: o.sub}
 	inc := o.inc
 	full := inc.needFull(len(o.dirtyLists)+len(o.deadKeys), o.keys.len())
-	a := inc.arena(full)
-	o.encodeWindowChanges(a, chk.maxPar, full)
+	groups := o.encodeWindowChanges(chk.maxPar, full)
 	o.clearDirty()
-	inc.submitArena(chk, id, task, full, a.groups(), a, &o.snapWG)
+	inc.submit(chk, id, task, full, groups, &o.snapWG)
 }
 
 // winBody accumulates the entries of one key group's windowsTable body.
@@ -80,7 +79,7 @@ type winBody struct {
 	ents []byte
 }
 
-func (o *winOp[K, T, A, O]) encodeWindowChanges(a *sectionArena, maxPar int, full bool) {
+func (o *winOp[K, T, A, O]) encodeWindowChanges(maxPar int, full bool) map[int][]byte {
 	bodies := map[int]*winBody{}
 	var kbuf, vbuf []byte
 	add := func(k K, li int32) {
@@ -128,21 +127,22 @@ func (o *winOp[K, T, A, O]) encodeWindowChanges(a *sectionArena, maxPar int, ful
 		flags = 1 // reset: a base restores the key group on its own
 	}
 	wm := binary.AppendVarint(nil, o.wm)
-	var body []byte
+	groups := make(map[int][]byte, o.kgr.Len())
+	var tables, body []byte
 	for kg := o.kgr.Start; kg < o.kgr.End; kg++ {
-		mark := a.open()
-		a.buf = codec.AppendString(a.buf, watermarkTable)
+		tables = codec.AppendString(tables[:0], watermarkTable)
 		body = state.AppendChangeBody(body[:0], full, [][]byte{nil}, [][]byte{wm}, nil)
-		a.buf = codec.AppendBytes(a.buf, body)
+		tables = codec.AppendBytes(tables, body)
 		if wb := bodies[kg]; wb != nil {
 			body = append(body[:0], flags)
 			body = binary.AppendUvarint(body, uint64(wb.n))
 			body = append(body, wb.ents...)
-			a.buf = codec.AppendString(a.buf, windowsTable)
-			a.buf = codec.AppendBytes(a.buf, body)
+			tables = codec.AppendString(tables, windowsTable)
+			tables = codec.AppendBytes(tables, body)
 		}
-		a.close(kg, mark)
+		groups[kg] = chainSection(tables)
 	}
+	return groups
 }
 
 // appendList appends the encoding of list li's windows.
