@@ -143,6 +143,10 @@ type memTable[K comparable, V any] struct {
 	track bool
 	dirty []map[K]struct{}
 	reset []bool
+	// hint is the size of each key group's dirty set at the last
+	// snapshot: the next interval's set is made at that size instead of
+	// growing (rehashing) to it again.
+	hint []int
 	// entrySize is the average size of an entry at the last snapshot
 	// (memencode.go), to size the next one's buffer.
 	entrySize int

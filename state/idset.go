@@ -279,11 +279,11 @@ func decodeIDChunkMap(src []byte) (map[int64]*idChunk, int, error) {
 	return m, at, nil
 }
 
-// touchEntry marks entry uk of key k, whose value v (a pointer, stored
+// touchEntry marks entry uk of key k, whose value (a pointer, stored
 // under uk) was changed in place, as changed since the last snapshot: a
-// putEntry that skips the store of v in the key's map and the change
-// already recorded this interval (the common case of a busy chunk).
-func (t *memMapTable[K, UK, V]) touchEntry(kg int, k K, uk UK, v V) {
+// putEntry that skips the store in the key's map and the change already
+// recorded this interval (the common case of a busy chunk).
+func (t *memMapTable[K, UK, V]) touchEntry(kg int, k K, uk UK) {
 	if !t.track {
 		return
 	}
@@ -294,7 +294,7 @@ func (t *memMapTable[K, UK, V]) touchEntry(kg int, k K, uk UK, v V) {
 	if _, ok := e.dirty[uk]; ok {
 		return // its current value is what the snapshot encodes
 	}
-	t.markEntry(kg, k, e, uk, entryChange[V]{v: v})
+	t.markEntry(kg, k, e, uk) // the snapshot reads v from the key's map
 }
 
 // idSetDescriptor is the TableDescriptor of ID sets.
@@ -399,7 +399,7 @@ func (s *IDSet[K]) Add(set int, id int64, mask uint8) uint8 {
 		before := c.get(off)
 		if before|mask != before {
 			c.add(off, mask)
-			s.mem.touchEntry(s.c.kg, s.c.key, ci, c)
+			s.mem.touchEntry(s.c.kg, s.c.key, ci)
 		}
 		return before
 	}

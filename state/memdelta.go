@@ -348,7 +348,7 @@ func MergeChanges(dst []byte, sections ...[]byte) ([]byte, error) {
 		}
 	}
 	slices.Sort(names)
-	var body, group []byte
+	var group []byte
 	for _, name := range names {
 		t := tables[name]
 		size := 16
@@ -361,46 +361,60 @@ func MergeChanges(dst []byte, sections ...[]byte) ([]byte, error) {
 				size += len(uk) + len(c.v) + 11
 			}
 		}
-		body = slices.Grow(body[:0], size)
-		flags := byte(changeReset)
-		if len(t.maps) > 0 {
-			flags |= changeEntries
-		}
-		body = append(body, flags)
-		at := len(body)
-		body = binary.AppendUvarint(body, uint64(len(t.whole)+len(t.maps)))
-		ops := 0
-		for k, v := range t.whole {
-			body = append(body, opPut)
-			body = codec.AppendString(body, k)
-			body = codec.AppendBytes(body, v)
-			ops++
-		}
-		for k, m := range t.maps {
-			var n int
-			group, n = m.appendEntries(group[:0])
-			if n == 0 {
-				continue // every entry deleted
-			}
-			body = append(body, opEntries)
-			body = codec.AppendString(body, k)
-			gat := len(body)
-			body = append(body, 0)
-			body = binary.AppendUvarint(body, uint64(n))
-			body = fixPrefix(append(body, group...), gat)
-			ops++
-		}
-		if ops == 0 {
-			continue
-		}
-		if ops != len(t.whole)+len(t.maps) {
-			// Fewer ops than announced: rewrite the count.
-			rest := slices.Clone(body[at:])
-			_, c := binary.Uvarint(rest)
-			body = append(binary.AppendUvarint(body[:at], uint64(ops)), rest[c:]...)
-		}
+		// The body is written in place behind the table's name and a
+		// reserved length prefix (no body buffer per call, copied after).
+		mark := len(dst)
 		dst = codec.AppendString(dst, name)
-		dst = codec.AppendBytes(dst, body)
+		dst = slices.Grow(dst, size+8)
+		ops := 0
+		dst, _, _ = appendLenPrefixed(dst, func(body []byte) ([]byte, error) {
+			flags := byte(changeReset)
+			if len(t.maps) > 0 {
+				flags |= changeEntries
+			}
+			body = append(body, flags)
+			at := len(body)
+			body = binary.AppendUvarint(body, uint64(len(t.whole)+len(t.maps)))
+			for k, v := range t.whole {
+				body = append(body, opPut)
+				body = codec.AppendString(body, k)
+				body = codec.AppendBytes(body, v)
+				ops++
+			}
+			for k, m := range t.maps {
+				if m.over == nil && !m.baseDel && m.baseN > 0 {
+					// Nothing over the first group, which holds only
+					// puts: it is the key's group as it is.
+					body = append(body, opEntries)
+					body = codec.AppendString(body, k)
+					body = codec.AppendBytes(body, m.base)
+					ops++
+					continue
+				}
+				var n int
+				group, n = m.appendEntries(group[:0])
+				if n == 0 {
+					continue // every entry deleted
+				}
+				body = append(body, opEntries)
+				body = codec.AppendString(body, k)
+				gat := len(body)
+				body = append(body, 0)
+				body = binary.AppendUvarint(body, uint64(n))
+				body = fixPrefix(append(body, group...), gat)
+				ops++
+			}
+			if ops != len(t.whole)+len(t.maps) {
+				// Fewer ops than announced: rewrite the count.
+				rest := slices.Clone(body[at:])
+				_, c := binary.Uvarint(rest)
+				body = append(binary.AppendUvarint(body[:at], uint64(ops)), rest[c:]...)
+			}
+			return body, nil
+		})
+		if ops == 0 {
+			dst = dst[:mark]
+		}
 	}
 	return dst, nil
 }
@@ -415,7 +429,10 @@ func aliasString(b []byte) string { return unsafe.String(unsafe.SliceData(b), le
 // hashed: only the changes since are.
 type mergedMap struct {
 	base []byte // a group; its deletions are of absent entries
-	over map[string]mergedEntry
+	// baseN counts the base's entries; baseDel: some are deletions.
+	baseN   int
+	baseDel bool
+	over    map[string]mergedEntry
 }
 
 type mergedEntry struct {
@@ -427,7 +444,11 @@ type mergedEntry struct {
 func (m *mergedMap) add(g []byte) error {
 	if m.base == nil {
 		m.base = g
-		return walkGroup(g, func(bool, []byte, []byte) error { return nil })
+		return walkGroup(g, func(del bool, _, _ []byte) error {
+			m.baseN++
+			m.baseDel = m.baseDel || del
+			return nil
+		})
 	}
 	if m.over == nil {
 		m.over = map[string]mergedEntry{}
@@ -473,13 +494,14 @@ func (t *memTable[K, V]) setTracking(on bool) {
 	if on && t.dirty == nil {
 		t.dirty = make([]map[K]struct{}, t.groups.Len())
 		t.reset = make([]bool, t.groups.Len())
+		t.hint = make([]int, t.groups.Len())
 	}
 }
 
 func (t *memTable[K, V]) markDirty(i int, k K) {
 	d := t.dirty[i]
 	if d == nil {
-		d = make(map[K]struct{})
+		d = make(map[K]struct{}, t.hint[i])
 		t.dirty[i] = d
 	}
 	d[k] = struct{}{}
@@ -498,8 +520,10 @@ func (t *memTable[K, V]) changed() int {
 
 func (t *memTable[K, V]) clearChanges() {
 	for i := range t.dirty {
+		t.hint[i] = len(t.dirty[i])
 		if len(t.dirty[i]) > 0 {
-			// A fresh set: a large one is not kept at its high-water size.
+			// A fresh set, made at this one's size when the next write
+			// comes: a large one is not kept at its high-water size.
 			t.dirty[i] = nil
 		}
 		t.reset[i] = false

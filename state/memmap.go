@@ -44,20 +44,17 @@ func (d mapEntriesDescriptor[K, UK, V]) NewMemoryTable(r KeyGroupRange) Table {
 	return &memMapTable[K, UK, V]{name: d.name, groups: r, keys: make([]map[K]*memMapKey[UK, V], r.Len())}
 }
 
-// entryChange is the state of a changed entry: its value, or deleted.
-type entryChange[V any] struct {
-	v   V
-	del bool
-}
-
 // memMapKey is the map of one key and its changes since the last
 // snapshot.
 type memMapKey[UK comparable, V any] struct {
 	m map[UK]V
-	// dirty holds the entries written or deleted since the last
-	// snapshot, with their current value (unless whole is set): the
-	// snapshot reads this small map, not the key's large one.
-	dirty map[UK]entryChange[V]
+	// dirty holds the user keys of the entries written or deleted since
+	// the last snapshot (unless whole is set): the snapshot reads their
+	// current value in m (absent: deleted), and walks this small set, not
+	// the key's large map. Only the user key is stored: a copy of the
+	// value per write cost a larger map insertion and more for the
+	// collector to scan.
+	dirty map[UK]struct{}
 	// whole: the key was replaced or removed as a whole since the last
 	// snapshot.
 	whole bool
@@ -84,12 +81,15 @@ type memMapTable[K, UK comparable, V any] struct {
 	track bool
 	dirty []map[K]*memMapKey[UK, V]
 	reset []bool
+	hint  []int // size of each dirty map at the last snapshot
 	// Codecs, made on first use.
 	codecErr error
 	kc       codec.Codec[K]
 	ukc      codec.Codec[UK]
 	vc       codec.Codec[V]
 	mc       codec.Codec[map[UK]V]
+	// ve encodes values during appendChanges.
+	ve *prefixedEncoder[V]
 }
 
 func (t *memMapTable[K, UK, V]) Name() string             { return t.name }
@@ -160,7 +160,7 @@ func (t *memMapTable[K, UK, V]) list(kg int, k K, e *memMapKey[UK, V]) {
 	i := kg - t.groups.Start
 	d := t.dirty[i]
 	if d == nil {
-		d = make(map[K]*memMapKey[UK, V])
+		d = make(map[K]*memMapKey[UK, V], t.hint[i])
 		t.dirty[i] = d
 	}
 	d[k] = e
@@ -247,7 +247,7 @@ func (t *memMapTable[K, UK, V]) putEntry(kg int, k K, uk UK, v V) {
 	e.m[uk] = v
 	t.n += len(e.m) - l
 	if t.track {
-		t.markEntry(kg, k, e, uk, entryChange[V]{v: v})
+		t.markEntry(kg, k, e, uk)
 	}
 }
 
@@ -267,16 +267,16 @@ func (t *memMapTable[K, UK, V]) deleteEntry(kg int, k K, uk UK) {
 		t.remove(kg, k)
 	}
 	if t.track {
-		t.markEntry(kg, k, e, uk, entryChange[V]{del: true})
+		t.markEntry(kg, k, e, uk)
 	}
 }
 
-func (t *memMapTable[K, UK, V]) markEntry(kg int, k K, e *memMapKey[UK, V], uk UK, c entryChange[V]) {
+func (t *memMapTable[K, UK, V]) markEntry(kg int, k K, e *memMapKey[UK, V], uk UK) {
 	if !e.whole {
 		if e.dirty == nil {
-			e.dirty = make(map[UK]entryChange[V], e.hint)
+			e.dirty = make(map[UK]struct{}, e.hint)
 		}
-		e.dirty[uk] = c
+		e.dirty[uk] = struct{}{}
 	}
 	t.list(kg, k, e)
 }
@@ -380,6 +380,7 @@ func (t *memMapTable[K, UK, V]) setTracking(on bool) {
 	if on && t.dirty == nil {
 		t.dirty = make([]map[K]*memMapKey[UK, V], t.groups.Len())
 		t.reset = make([]bool, t.groups.Len())
+		t.hint = make([]int, t.groups.Len())
 	}
 }
 
@@ -410,6 +411,7 @@ func (t *memMapTable[K, UK, V]) clearChanges() {
 			e.hint = len(e.dirty)
 			e.dirty, e.whole, e.listed = nil, false, false
 		}
+		t.hint[i] = len(d)
 		t.dirty[i] = nil
 		t.reset[i] = false
 	}
@@ -433,6 +435,10 @@ func (t *memMapTable[K, UK, V]) appendChanges(dst []byte, kg int, full bool) ([]
 	if err := t.codecs(); err != nil {
 		return nil, err
 	}
+	// Values are encoded through a slot, not boxed per entry
+	// (memencode.go).
+	t.ve = newPrefixedEncoder(t.vc)
+	defer func() { t.ve.done(); t.ve = nil }()
 	flags := byte(changeEntries)
 	if reset {
 		flags |= changeReset
@@ -474,7 +480,7 @@ func (t *memMapTable[K, UK, V]) appendChanges(dst []byte, kg int, full bool) ([]
 
 // appendGroup appends the entries op of key k: every entry of m, or the
 // changes only.
-func (t *memMapTable[K, UK, V]) appendGroup(dst []byte, k K, m map[UK]V, only map[UK]entryChange[V]) []byte {
+func (t *memMapTable[K, UK, V]) appendGroup(dst []byte, k K, m map[UK]V, only map[UK]struct{}) []byte {
 	dst = append(dst, opEntries)
 	dst = appendPrefixed(dst, t.kc, k)
 	n := len(m)
@@ -490,18 +496,19 @@ func (t *memMapTable[K, UK, V]) appendGroup(dst []byte, k K, m map[UK]V, only ma
 		for uk, v := range m {
 			dst = append(dst, opPut)
 			dst = appendPrefixed(dst, t.ukc, uk)
-			dst = appendPrefixed(dst, t.vc, v)
+			dst = t.ve.append(dst, v)
 		}
 	} else {
-		for uk, c := range only {
-			if c.del {
+		for uk := range only {
+			v, ok := m[uk]
+			if !ok {
 				dst = append(dst, opDelete)
 				dst = appendPrefixed(dst, t.ukc, uk)
 				continue
 			}
 			dst = append(dst, opPut)
 			dst = appendPrefixed(dst, t.ukc, uk)
-			dst = appendPrefixed(dst, t.vc, c.v)
+			dst = t.ve.append(dst, v)
 		}
 	}
 	return fixPrefix(dst, at)

@@ -139,11 +139,14 @@ type timerService[K comparable] struct {
 	// the last snapshot, with their key group.
 	track   bool
 	changed map[timerKey[K]]int32
+	// changedHint is the size of changed at the last snapshot, to make
+	// the next one at its size.
+	changedHint int
 }
 
 func (s *timerService[K]) noteChange(tk timerKey[K], kg int32) {
 	if s.changed == nil {
-		s.changed = make(map[timerKey[K]]int32)
+		s.changed = make(map[timerKey[K]]int32, s.changedHint)
 	}
 	s.changed[tk] = kg
 }

@@ -71,6 +71,7 @@ func (o *keyedProcessOp[K, T, R]) timerChanges(kc codec.Codec[K], s *timerServic
 			}
 		}
 	}
+	s.changedHint = len(s.changed)
 	s.changed = nil
 	out := make(map[int][]byte, len(by))
 	for kg, l := range by {
