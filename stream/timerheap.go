@@ -116,16 +116,20 @@ func (q *timerQueue) take() ([][]timerEntry, int32) {
 // done recycles bucket b after take.
 func (q *timerQueue) done(b int32) {
 	cs := q.lists[b]
+	if len(cs) == 0 {
+		q.free = append(q.free, b)
+		return
+	}
+	// The first chunk stays with the bucket (most buckets have one),
+	// the others go to the spares.
 	for i, c := range cs {
 		clear(c)
 		if i > 0 {
 			q.spare = append(q.spare, c[:0])
+			cs[i] = nil
 		}
-		cs[i] = nil
 	}
-	if len(cs) > 0 {
-		q.lists[b] = append(cs[:0], cs[0][:0])
-	}
+	q.lists[b] = append(cs[:0], cs[0][:0])
 	q.free = append(q.free, b)
 }
 
