@@ -534,14 +534,16 @@ func laterBid(a, b *nexmark.Bid) bool {
 	return compareBidRows(a, b) < 0
 }
 
-// q18Entry is the latest bid of one (bidder, auction) and the row emitted
-// for it last, if any. Emitted is a pointer, nil until the first flush: an
-// entry is 96 bytes instead of 168 (two whole bids), and most entries
-// change several times before they are flushed once. A flush points
-// Emitted at a new copy, never writing through the old pointer.
+// q18Entry is the latest bid of one (bidder, auction) and whether a row
+// was emitted for it. While the entry is clean the emitted row is Last
+// itself; the first change after a flush keeps the emitted row in
+// Emitted (a copy, never written through) until the next flush retracts
+// it. So an entry is 96 bytes instead of two whole bids (168), and the
+// copy exists only for entries changed since their last flush.
 type q18Entry struct {
 	Last    nexmark.Bid
-	Emitted *nexmark.Bid
+	Emitted *nexmark.Bid // set while Dirty && Has
+	Has     bool
 	Dirty   bool
 }
 
@@ -577,6 +579,10 @@ func buildQ18(events stream.Stream[nexmark.Event], res *results) error {
 					if ok && !laterBid(&b, &e.Last) {
 						return
 					}
+					if !e.Dirty && e.Has {
+						emitted := e.Last
+						e.Emitted = &emitted
+					}
 					e.Last = b
 					if !e.Dirty {
 						e.Dirty = true
@@ -597,12 +603,11 @@ func buildQ18(events stream.Stream[nexmark.Event], res *results) error {
 					m, _ := meta.Get()
 					for _, a := range m.Dirty {
 						e, _ := entries.Get(a)
-						if e.Emitted != nil {
+						if e.Has {
 							ctx.Emit(Change[Q18Row]{Row: Q18Row(*e.Emitted), Retract: true})
 						}
 						ctx.Emit(Change[Q18Row]{Row: Q18Row(e.Last)})
-						emitted := e.Last
-						e.Emitted, e.Dirty = &emitted, false
+						e.Emitted, e.Has, e.Dirty = nil, true, false
 						entries.Put(a, e)
 					}
 					m.Dirty = m.Dirty[:0]
