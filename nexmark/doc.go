@@ -22,9 +22,11 @@
 //
 // [Generator.Next] fills a caller-owned [Event] in place. Strings that are
 // not constants (e-mail addresses, item names, extras, ...) are carved out of
-// a chunked byte arena owned by the generator, so a generator allocates about
-// once every hundred events; a string stays valid for as long as it is
-// referenced (the arena chunk it lives in is never written again).
+// chunked byte arenas owned by the generator (one per event type, so that
+// state holding bids does not keep auction strings alive), so a generator
+// allocates about once every hundred events; a string stays valid for as
+// long as it is referenced (the arena chunk it lives in is never written
+// again).
 //
 // # JSON
 //

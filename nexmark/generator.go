@@ -25,7 +25,12 @@ type Generator struct {
 	next, end int64
 	step      int64
 
-	arena stringArena
+	// One string arena per event type: a job that keeps bids in its
+	// state (q18, q19: most of them) then keeps only the chunks of bid
+	// strings alive, and the chunks of the larger auction and person
+	// strings, garbage once those events are processed, are reused
+	// instead of staying resident beside them (a third of the arena).
+	people, auctions, bids stringArena
 
 	names    [len(firstNames) * len(lastNames)]string
 	hotURLs  [len(hotChannels)]string
@@ -151,15 +156,15 @@ func (g *Generator) person(id, ts int64, r *rng, p *Person) {
 	p.Name = g.names[first*len(lastNames)+last]
 
 	// e-mail: a random string of up to 6, "@", up to 4, ".com".
-	b := g.arena.reserve(6 + 1 + 4 + 4)
+	b := g.people.reserve(6 + 1 + 4 + 4)
 	b = appendTrimmedString(b, r, 7, ' ')
 	b = append(b, '@')
 	b = appendTrimmedString(b, r, 5, ' ')
 	b = append(b, ".com"...)
-	p.EmailAddress = g.arena.commit(b)
+	p.EmailAddress = g.people.commit(b)
 
 	// credit card: four groups of four digits.
-	b = g.arena.reserve(19)
+	b = g.people.reserve(19)
 	for i := 0; i < 4; i++ {
 		if i > 0 {
 			b = append(b, ' ')
@@ -167,13 +172,13 @@ func (g *Generator) person(id, ts int64, r *rng, p *Person) {
 		v := r.intn(10000)
 		b = append(b, byte('0'+v/1000), byte('0'+v/100%10), byte('0'+v/10%10), byte('0'+v%10))
 	}
-	p.CreditCard = g.arena.commit(b)
+	p.CreditCard = g.people.commit(b)
 
 	p.City = usCities[r.intn(len(usCities))]
 	p.State = usStates[r.intn(len(usStates))]
 	p.DateTime = ts
 	size := 8 + len(p.Name) + len(p.EmailAddress) + len(p.CreditCard) + len(p.City) + len(p.State)
-	p.Extra = g.extra(r, size, cfg.AvgPersonByteSize)
+	p.Extra = g.extra(&g.people, r, size, cfg.AvgPersonByteSize)
 }
 
 // auction follows AuctionGenerator.nextAuction (without the extended-bid
@@ -193,16 +198,16 @@ func (g *Generator) auction(id, ts int64, r *rng, a *Auction) {
 	a.DateTime = ts
 	a.Expires = ts + g.auctionLengthMs(id, ts, r)
 
-	b := g.arena.reserve(19)
+	b := g.auctions.reserve(19)
 	b = appendTrimmedString(b, r, 20, ' ')
-	a.ItemName = g.arena.commit(b)
-	b = g.arena.reserve(99)
+	a.ItemName = g.auctions.commit(b)
+	b = g.auctions.reserve(99)
 	b = appendTrimmedString(b, r, 100, ' ')
-	a.Description = g.arena.commit(b)
+	a.Description = g.auctions.commit(b)
 
 	a.Reserve = a.InitialBid + nextPrice(r)
 	size := 8 + len(a.ItemName) + len(a.Description) + 8 + 8 + 8 + 8 + 8
-	a.Extra = g.extra(r, size, cfg.AvgAuctionByteSize)
+	a.Extra = g.extra(&g.auctions, r, size, cfg.AvgAuctionByteSize)
 }
 
 // bid follows BidGenerator.nextBid.
@@ -235,7 +240,7 @@ func (g *Generator) bid(id, ts int64, r *rng, b *Bid) {
 		b.Channel, b.URL = c.name, c.url
 	}
 	b.DateTime = ts
-	b.Extra = g.extra(r, 8+8+8+8, cfg.AvgBidByteSize)
+	b.Extra = g.extra(&g.bids, r, 8+8+8+8, cfg.AvgBidByteSize)
 }
 
 // randomBase0PersonID picks one of the active people or a few not yet
@@ -309,7 +314,7 @@ func appendTrimmedString(b []byte, r *rng, maxLen int, special byte) []byte {
 
 // extra returns padding such that currentSize plus its length averages
 // desiredAverage, within ±20% (StringsGenerator.nextExtra).
-func (g *Generator) extra(r *rng, currentSize, desiredAverage int) string {
+func (g *Generator) extra(arena *stringArena, r *rng, currentSize, desiredAverage int) string {
 	if currentSize > desiredAverage {
 		return ""
 	}
@@ -322,9 +327,9 @@ func (g *Generator) extra(r *rng, currentSize, desiredAverage int) string {
 	if size == 0 {
 		return ""
 	}
-	b := g.arena.reserve(size)
+	b := arena.reserve(size)
 	b = g.appendExactString(b, r, size)
-	return g.arena.commit(b)
+	return arena.commit(b)
 }
 
 // exactStringPairs maps a pair of base-26 digits (0..675) to the two

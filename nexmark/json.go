@@ -104,6 +104,32 @@ func AppendBidJSON(dst []byte, b *Bid) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+const (
+	ones8 = 0x0101010101010101
+	high8 = 0x8080808080808080
+)
+
+// load8 returns the eight bytes of s at i, little-endian (the compiler
+// merges the loads into one).
+func load8(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// needsEscape8 reports whether any byte of x is below 0x20, '"', '\\' or
+// at least 0x80 (not plain ASCII). The tests for a byte below n,
+// (x - n*ones) &^ x & high, and for a zero byte are exact as "any" tests:
+// a borrow reaches a higher byte only from a byte that matched.
+func needsEscape8(x uint64) bool {
+	q := x ^ ('"' * ones8)
+	b := x ^ ('\\' * ones8)
+	t := (x - 0x20*ones8) &^ x
+	t |= (q - ones8) &^ q
+	t |= (b - ones8) &^ b
+	return (t|x)&high8 != 0
+}
+
 // AppendJSONString appends s as a quoted JSON string. '"', '\\' and control
 // characters are escaped; invalid UTF-8 is replaced by U+FFFD, as
 // encoding/json does, so the output is always valid JSON.
@@ -111,6 +137,14 @@ func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight bytes at a time while none needs escaping (the common
+		// case: generated strings are letters and a few symbols).
+		for i+8 <= len(s) && !needsEscape8(load8(s, i)) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
 			i++

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -238,5 +240,94 @@ func TestLineParser(t *testing.T) {
 	}
 	if err := lp.Parse([]byte(`{"event_type":9}`), &got); err == nil {
 		t.Fatal("Parse accepted event_type 9")
+	}
+}
+
+// appendJSONStringRef is AppendJSONString one byte at a time, the oracle
+// of the word-at-a-time fast path.
+func appendJSONStringRef(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				dst = append(dst, `\ufffd`...)
+			} else {
+				dst = append(dst, s[i:i+size]...)
+			}
+			i += size
+			continue
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c == '\n':
+			dst = append(dst, '\\', 'n')
+		case c == '\r':
+			dst = append(dst, '\\', 'r')
+		case c == '\t':
+			dst = append(dst, '\\', 't')
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		default:
+			dst = append(dst, c)
+		}
+		i++
+	}
+	return append(dst, '"')
+}
+
+// TestAppendJSONStringMatchesBytewise compares the fast path with the
+// byte-at-a-time oracle on random strings: mostly letters (long clean
+// runs), with escapes, control bytes, valid and broken UTF-8 mixed in.
+func TestAppendJSONStringMatchesBytewise(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	special := []string{"\"", "\\", "\n", "\t", "\x00", "\x1f", "\x7f", "é", "€", "😀", "\xff", "\xe2\x82", "`", "H", " "}
+	for n := range 20000 {
+		var b []byte
+		for range r.IntN(40) {
+			if r.IntN(4) == 0 {
+				b = append(b, special[r.IntN(len(special))]...)
+			} else {
+				b = append(b, byte('a'+r.IntN(26)))
+			}
+		}
+		if n%10 == 0 {
+			for i := range b {
+				b[i] = byte(r.IntN(256))
+			}
+		}
+		s := string(b)
+		got, want := AppendJSONString([]byte("x"), s), appendJSONStringRef([]byte("x"), s)
+		if string(got) != string(want) {
+			t.Fatalf("AppendJSONString(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
+
+// TestNeedsEscape8 checks the word test against its definition byte by
+// byte, on random words and on every byte value in every position.
+func TestNeedsEscape8(t *testing.T) {
+	check := func(x uint64) {
+		want := false
+		for i := range 8 {
+			c := byte(x >> (8 * i))
+			want = want || c < 0x20 || c == '"' || c == '\\' || c >= 0x80
+		}
+		if got := needsEscape8(x); got != want {
+			t.Fatalf("needsEscape8(%#x) = %v, want %v", x, got, want)
+		}
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 200000 {
+		check(r.Uint64())
+		check(r.Uint64() & 0x7f7f7f7f7f7f7f7f)
+	}
+	const clean = 0x6161616161616161 // "aaaaaaaa"
+	for pos := range 8 {
+		for c := range 256 {
+			check(clean&^(0xff<<(8*pos)) | uint64(c)<<(8*pos))
+			check(0x2020202020202020&^(0xff<<(8*pos)) | uint64(c)<<(8*pos))
+		}
 	}
 }

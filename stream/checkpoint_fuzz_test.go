@@ -50,14 +50,14 @@ func FuzzWindowRestoreSection(f *testing.F) {
 		}
 		// Every restored window is reachable from its key's list, and the
 		// valid seed restores as written.
-		for i := range o.slots {
-			if o.slots[i].live {
-				o.entry(int32(i))
+		for i := range o.slots.n {
+			if o.slots.at(i).live {
+				o.entry(i)
 			}
 		}
 		if string(b) == string(valid) {
-			if len(o.slots) != 1 || o.slots[0].win != (window.Window{Start: 0, End: 100}) || o.entry(0).acc != 7 || !o.entry(0).fired {
-				t.Fatalf("valid section restored as %+v", o.slots)
+			if o.slots.n != 1 || o.slots.at(0).win != (window.Window{Start: 0, End: 100}) || o.entry(0).acc != 7 || !o.entry(0).fired {
+				t.Fatalf("valid section restored as %+v", o.slots.chunks[0][:1])
 			}
 		}
 	})
@@ -111,14 +111,14 @@ func FuzzWindowChainSection(f *testing.F) {
 			}
 			return
 		}
-		for i := range o.slots {
-			if o.slots[i].live {
-				o.entry(int32(i))
+		for i := range o.slots.n {
+			if o.slots.at(i).live {
+				o.entry(i)
 			}
 		}
 		if valid {
-			if len(o.slots) != 1 || o.slots[0].key != "k" || o.slots[0].win != (window.Window{Start: 0, End: 100}) || o.entry(0).acc != 7 || !o.entry(0).fired || o.wm != 9 {
-				t.Fatalf("valid chain restored as %+v, watermark %d", o.slots, o.wm)
+			if o.slots.n != 1 || o.slots.at(0).key != "k" || o.slots.at(0).win != (window.Window{Start: 0, End: 100}) || o.entry(0).acc != 7 || !o.entry(0).fired || o.wm != 9 {
+				t.Fatalf("valid chain restored as %+v, watermark %d", o.slots.chunks[0][:1], o.wm)
 			}
 		}
 	})

@@ -151,7 +151,7 @@ func (o *winOp[K, T, A, O]) appendList(dst []byte, li int32) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(l)))
 	for i := range l {
 		e := &l[i]
-		w := o.slots[e.id].win
+		w := o.slots.at(e.id).win
 		dst = binary.AppendVarint(dst, w.Start)
 		dst = binary.AppendVarint(dst, w.End)
 		if e.fired {
@@ -281,7 +281,7 @@ func (o *winOp[K, T, A, O]) restoreWindow(k K, win window.Window, fired bool, ac
 	e := o.entry(id)
 	e.acc = acc
 	e.fired = fired
-	s := &o.slots[id]
+	s := o.slots.at(id)
 	s.gen++
 	if fired {
 		o.timers.push(timerEntry{t: window.CleanupTime(win, o.lateness), slot: id, gen: s.gen, cleanup: true})

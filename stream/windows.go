@@ -211,6 +211,33 @@ type wslot[K comparable] struct {
 	live bool
 }
 
+// slotSlab holds the window slots in chunks of slabChunk: opening a
+// window never copies the slots already open (one growing slice of a
+// million windows was a third of q5's CPU, mostly copying into and
+// faulting in fresh memory at each growth). Slots are never removed, only
+// reused through the operator's free list, so a chunk once allocated stays.
+type slotSlab[K comparable] struct {
+	chunks [][]wslot[K]
+	n      int32
+}
+
+const slabShift = 12 // slabChunk = 4096 slots per chunk
+
+// at returns slot id, which add returned earlier.
+func (s *slotSlab[K]) at(id int32) *wslot[K] {
+	return &s.chunks[id>>slabShift][id&(1<<slabShift-1)]
+}
+
+// add appends a zero slot and returns its id.
+func (s *slotSlab[K]) add() int32 {
+	if int(s.n>>slabShift) == len(s.chunks) {
+		s.chunks = append(s.chunks, make([]wslot[K], 1<<slabShift))
+	}
+	id := s.n
+	s.n++
+	return id
+}
+
 // kwin is a window in its key's list, holding the accumulator, so that
 // the per-record path touches only the key's list.
 type kwin[A any] struct {
@@ -242,7 +269,7 @@ type winOp[K comparable, T, A, O any] struct {
 	late     *Emitter[T]
 
 	wm        int64
-	slots     []wslot[K]
+	slots     slotSlab[K]
 	free      []int32
 	keys      *keyIndex[K]
 	lists     [][]kwin[A]
@@ -313,13 +340,17 @@ func (o *winOp[K, T, A, O]) open(k K, li int32, w window.Window) int32 {
 		id = o.free[n-1]
 		o.free = o.free[:n-1]
 	} else {
-		o.slots = append(o.slots, wslot[K]{})
-		id = int32(len(o.slots) - 1)
+		id = o.slots.add()
 	}
-	s := &o.slots[id]
+	s := o.slots.at(id)
 	s.key, s.win, s.list, s.live = k, w, li, true
 	if len(o.lists[li]) == 0 && int(li) < len(o.stale) {
 		o.stale[li] = false
+	}
+	if cap(o.lists[li]) == 0 && o.fixed {
+		// A record of a sliding window opens size/slide windows at once:
+		// room for them up front instead of growing 1, 2, 4, 8.
+		o.lists[li] = make([]kwin[A], 0, min(o.size/o.slide, 8))
 	}
 	o.lists[li] = append(o.lists[li], kwin[A]{start: w.Start, id: id, acc: o.init()})
 	o.touch(li)
@@ -329,7 +360,7 @@ func (o *winOp[K, T, A, O]) open(k K, li int32, w window.Window) int32 {
 // entry returns the list entry of slot id. The pointer is valid until the
 // list changes.
 func (o *winOp[K, T, A, O]) entry(id int32) *kwin[A] {
-	l := o.lists[o.slots[id].list]
+	l := o.lists[o.slots.at(id).list]
 	for i := range l {
 		if l[i].id == id {
 			return &l[i]
@@ -339,7 +370,7 @@ func (o *winOp[K, T, A, O]) entry(id int32) *kwin[A] {
 }
 
 func (o *winOp[K, T, A, O]) release(id int32) {
-	s := &o.slots[id]
+	s := o.slots.at(id)
 	li := s.list
 	l := o.lists[li]
 	for i := range l {
@@ -389,7 +420,7 @@ func (o *winOp[K, T, A, O]) sweepKeys() {
 // the watermark already passed (a late update within the allowed
 // lateness), fire now and arm its cleanup.
 func (o *winOp[K, T, A, O]) schedule(id int32) {
-	s := &o.slots[id]
+	s := o.slots.at(id)
 	s.gen++
 	o.touch(s.list)
 	e := o.entry(id)
@@ -602,7 +633,7 @@ func (o *winOp[K, T, A, O]) addSession(v T, t int64) {
 	li, found := o.keys.get(k)
 	if found {
 		for _, e := range o.lists[li] {
-			if w := o.slots[e.id].win; w.Overlaps(nw) {
+			if w := o.slots.at(e.id).win; w.Overlaps(nw) {
 				hits = append(hits, e.id)
 				merged = merged.Cover(w)
 			}
@@ -628,7 +659,7 @@ func (o *winOp[K, T, A, O]) addSession(v T, t int64) {
 		te.acc = o.merge(te.acc, acc)
 		o.release(h)
 	}
-	s := &o.slots[target]
+	s := o.slots.at(target)
 	e := o.entry(target)
 	e.acc = o.add(e.acc, v)
 	if s.win != merged {
@@ -656,9 +687,11 @@ func (o *winOp[K, T, A, O]) advance(t int64) {
 		if !ok || due > t {
 			return
 		}
-		entries, b := o.timers.take()
-		for _, te := range entries {
-			o.due(te, t)
+		chunks, b := o.timers.take()
+		for _, entries := range chunks {
+			for _, te := range entries {
+				o.due(te, t)
+			}
 		}
 		o.timers.done(b)
 	}
@@ -666,7 +699,7 @@ func (o *winOp[K, T, A, O]) advance(t int64) {
 
 // due handles timer entry te at time t: fire its window, or drop it.
 func (o *winOp[K, T, A, O]) due(te timerEntry, t int64) {
-	s := &o.slots[te.slot]
+	s := o.slots.at(te.slot)
 	if !s.live || s.gen != te.gen {
 		return
 	}
