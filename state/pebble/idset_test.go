@@ -147,6 +147,15 @@ func testIDSetAgainstOracle(t *testing.T, seed uint64, hot int64) {
 				hs[sub].kc.SetCurrentKey("k1", kgOf("k1"))
 				hs[sub].s.Add(0, 1<<40, 1)
 			}
+			// Into Pebble (write-back of the cached chunk, then the batch),
+			// so that a checkpoint sharing files with the live database
+			// would show the add on restore.
+			if err := b.writeBack(); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Flush(); err != nil {
+				t.Fatal(err)
+			}
 			b.Close()
 		}
 		if err := p.Commit(m); err != nil {
