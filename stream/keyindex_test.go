@@ -102,11 +102,16 @@ func TestTimerQueueOrder(t *testing.T) {
 		if got, ok := q.min(); !ok || got != due {
 			t.Fatalf("min = %d,%v; want %d", got, ok, due)
 		}
+		// Re-arm while iterating the taken chunks, as winOp.advance does:
+		// pushes must not reuse or grow into the chunks being read.
 		chunks, b := q.take()
-		got := slices.Concat(chunks...)
-		for range got {
-			if r.IntN(4) == 0 { // re-arm, possibly for the same time
-				push(due + r.Int64N(3))
+		var got []timerEntry
+		for _, entries := range chunks {
+			for _, te := range entries {
+				got = append(got, te)
+				if r.IntN(4) == 0 { // re-arm, possibly for the same time
+					push(due + r.Int64N(3))
+				}
 			}
 		}
 		q.done(b)
