@@ -55,18 +55,14 @@ func checkIDSets(t *testing.T, c *Keyed[string], s *IDSet[string], want idModel,
 // tags, and every restore (from the chain, the merged chain and a full
 // snapshot) gives the oracle's tags at the time of the snapshot.
 func TestIDSetAgainstOracle(t *testing.T) {
-	for seed := range uint64(6) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { idSetRun(t, seed) })
-	}
+	forSeeds(t, 6, idSetRun)
 }
 
 func idSetRun(t *testing.T, seed uint64) {
 	const maxPar = 4
 	rng := rand.New(rand.NewPCG(seed, 17))
 	r := RangeFor(maxPar, 1, 0)
-	b := NewMemory(maxPar, r)
-	b.EnableChangeTracking()
-	c := NewKeyed[string](b)
+	b, c := trackedKeyed(maxPar, r)
 	s, err := NewIDSet[string](c, "ids")
 	if err != nil {
 		t.Fatal(err)

@@ -14,18 +14,14 @@ import (
 // sections up to i applied in order, and that chain folded by
 // MergeChanges, both restore the oracle's copy taken at checkpoint i.
 func TestSnapshotAtBarrierSurvivesLaterWrites(t *testing.T) {
-	for seed := range uint64(40) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { barrierRun(t, seed) })
-	}
+	forSeeds(t, 40, barrierRun)
 }
 
 func barrierRun(t *testing.T, seed uint64) {
 	const maxPar = 4
 	rng := rand.New(rand.NewPCG(seed, 29))
 	r := RangeFor(maxPar, 1, 0)
-	b := NewMemory(maxPar, r)
-	b.EnableChangeTracking()
-	c := NewKeyed[string](b)
+	b, c := trackedKeyed(maxPar, r)
 	m, err := NewMap[string, int64, string](c, "m")
 	if err != nil {
 		t.Fatal(err)

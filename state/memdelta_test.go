@@ -83,9 +83,7 @@ func equalModels(a, b deltaModel) error {
 // their chain. Every restore must equal the oracle at that checkpoint and
 // a restore from a full snapshot (AppendKeyGroup) taken at the same time.
 func TestIncrementalChainEqualsFull(t *testing.T) {
-	for seed := range uint64(40) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { chainRun(t, seed) })
-	}
+	forSeeds(t, 40, chainRun)
 }
 
 func chainRun(t *testing.T, seed uint64) {
@@ -103,9 +101,7 @@ func chainRun(t *testing.T, seed uint64) {
 	}
 	subs := make([]sub, srcPar)
 	for i := range subs {
-		b := NewMemory(maxPar, RangeFor(maxPar, srcPar, i))
-		b.EnableChangeTracking()
-		c := NewKeyed[string](b)
+		b, c := trackedKeyed(maxPar, RangeFor(maxPar, srcPar, i))
 		v, _ := NewValue[string, int64](c, "v")
 		l, _ := NewList[string, string](c, "l")
 		m, _ := NewMap[string, int64, string](c, "m")
@@ -230,9 +226,7 @@ func chainRun(t *testing.T, seed uint64) {
 // TestApplyChangesRejectsGarbage: truncated or damaged change sections are
 // errors, not panics.
 func TestApplyChangesRejectsGarbage(t *testing.T) {
-	b := NewMemory(4, RangeFor(4, 1, 0))
-	b.EnableChangeTracking()
-	c := NewKeyed[string](b)
+	b, c := trackedKeyed(4, RangeFor(4, 1, 0))
 	v, _ := NewValue[string, int64](c, "v")
 	for i := range 20 {
 		k := fmt.Sprint(i)
@@ -265,9 +259,7 @@ func TestApplyChangesRejectsGarbage(t *testing.T) {
 // FuzzApplyChanges: arbitrary bytes never panic ApplyChanges or
 // MergeChanges.
 func FuzzApplyChanges(f *testing.F) {
-	b := NewMemory(2, RangeFor(2, 1, 0))
-	b.EnableChangeTracking()
-	c := NewKeyed[string](b)
+	b, c := trackedKeyed(2, RangeFor(2, 1, 0))
 	v, _ := NewValue[string, int64](c, "v")
 	c.SetCurrentKey("a", 0)
 	v.Set(1)

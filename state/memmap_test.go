@@ -130,18 +130,14 @@ func readMapModel(t *testing.T, b *Memory) mapModel {
 // and restores from the chain (applied in order) and from a full
 // snapshot (AppendKeyGroup) must both equal the oracle.
 func TestMapEntryChanges(t *testing.T) {
-	for seed := range uint64(60) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { mapEntryRun(t, seed) })
-	}
+	forSeeds(t, 60, mapEntryRun)
 }
 
 func mapEntryRun(t *testing.T, seed uint64) {
 	const maxPar = 8
 	rng := rand.New(rand.NewPCG(seed, 11))
 	r := RangeFor(maxPar, 1, 0)
-	b := NewMemory(maxPar, r)
-	b.EnableChangeTracking()
-	c := NewKeyed[string](b)
+	b, c := trackedKeyed(maxPar, r)
 	m, err := NewMap[string, int64, string](c, "m")
 	if err != nil {
 		t.Fatal(err)
