@@ -331,17 +331,7 @@ func (d idSetDescriptor[K]) NewKVTable(kv KVStore, r KeyGroupRange) (Table, erro
 		}
 	}
 	if t.budget != nil {
-		t.dir, err = newKeyDir(kv, func(add func([]byte) bool) error {
-			for kg := r.Start; kg < r.End; kg++ {
-				p := KVPrefix(nil, kg, d.name)
-				stop := false
-				err := kv.Scan(p, prefixEnd(p), func(key, _ []byte) bool { stop = !add(key); return !stop })
-				if err != nil || stop {
-					return err
-				}
-			}
-			return nil
-		})
+		t.dir, err = newKeyDir(kv, tableKeys(kv, r, d.name))
 		if err != nil {
 			return nil, fmt.Errorf("state table %q: %w", d.name, err)
 		}

@@ -306,6 +306,22 @@ type keyDir struct {
 // dirFirstKeys is the capacity of a directory's first layer.
 const dirFirstKeys = 1024
 
+// tableKeys is the scan of newKeyDir over the keys of table name in the
+// key groups r: every key under the table's prefix in each group.
+func tableKeys(kv KVStore, r KeyGroupRange, name string) func(add func(key []byte) bool) error {
+	return func(add func([]byte) bool) error {
+		for kg := r.Start; kg < r.End; kg++ {
+			p := KVPrefix(nil, kg, name)
+			stop := false
+			err := kv.Scan(p, prefixEnd(p), func(key, _ []byte) bool { stop = !add(key); return !stop })
+			if err != nil || stop {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
 // newKeyDir returns the directory of a table over kv, built by scan, which
 // calls add for every key in the store; nil when kv has no cache budget
 // or the keys are too many.
