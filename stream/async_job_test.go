@@ -493,3 +493,72 @@ func TestAsyncTimeoutAndBreaker(t *testing.T) {
 		}
 	})
 }
+
+// TestAsyncSlowServiceBackpressure runs a job against a local HTTP
+// service that answers every call, slowly (random latency up to 2 ms):
+// the source is held back to the service's pace. At every sink batch the
+// records the source has read exceed those the sink got by at most the
+// operator's capacity and the exchange buffers, whatever the number of
+// records, so the input rate follows the service's answers and the
+// records held (memory) stay bounded; the source spends time
+// backpressured, the operator's queue fills, and its calls in flight
+// never exceed the concurrency.
+func TestAsyncSlowServiceBackpressure(t *testing.T) {
+	svc := newFlakyService(t, 2*time.Millisecond, 0)
+	const n, conc, capacity, batch, credits = 4000, 4, 8, 16, 2
+	env := New(WithParallelism(1), WithBatchSize(batch), WithQueueCapacity(credits))
+	var jobp atomic.Pointer[Job]
+	var count, maxGap, samples atomic.Int64
+	// Held between the source's counter and the sink's: the source's open
+	// batch, the input queue and the batch in hand; the operator's queue;
+	// its output batch, the sink's input queue and the batch in hand.
+	const bound = capacity + 2*(batch+credits*batch+batch)
+	sourceRead := func(j *Job) int64 {
+		for _, m := range j.Metrics() {
+			if m.Operator == "gen" {
+				return m.RecordsOut
+			}
+		}
+		return -1
+	}
+	sink := SinkFunc[int64](func(_ context.Context, vs []int64) error {
+		got := count.Add(int64(len(vs)))
+		if j := jobp.Load(); j != nil {
+			if gap := sourceRead(j) - got; gap > maxGap.Load() {
+				maxGap.Store(gap)
+			}
+			samples.Add(1)
+		}
+		return nil
+	})
+	src := FromSource(env, "gen", Generate(n, 1, func(i int64) int64 { return i }), WatermarkStrategy[int64]{})
+	To(AsyncMap(src, svc.call, AsyncConcurrency(conc), AsyncCapacity(capacity), Name("enrich")), sink)
+	job, err := env.Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobp.Store(job)
+	if err := job.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	a := job.AsyncMetrics()[0]
+	var srcM SubtaskMetrics
+	for _, m := range job.Metrics() {
+		if m.Operator == "gen" {
+			srcM = m
+		}
+	}
+	t.Logf("max records between source and sink %d (bound %d) over %d samples; source backpressured %s, busy %s; queue full %d times", maxGap.Load(), bound, samples.Load(), srcM.Backpressured, srcM.Busy, a.Full)
+	if count.Load() != n || svc.calls.Load() != n {
+		t.Fatalf("%d records out, %d calls, want %d", count.Load(), svc.calls.Load(), n)
+	}
+	if samples.Load() < 10 {
+		t.Fatalf("only %d samples", samples.Load())
+	}
+	if maxGap.Load() > bound {
+		t.Fatalf("the source ran %d records ahead of the sink, more than %d: the slow service did not hold it back", maxGap.Load(), bound)
+	}
+	if a.Full == 0 || a.MaxQueued > capacity || a.MaxInFlight > conc || srcM.Backpressured == 0 {
+		t.Fatalf("no backpressure seen: metrics %+v, source %+v", a, srcM)
+	}
+}
