@@ -24,8 +24,9 @@ import (
 // The operator heads a task of its own (it is never chained to its input).
 // Each subtask holds a queue of the records it took and has not emitted
 // yet: records waiting to be sent (a batch filling up), in flight, or
-// answered and waiting for their turn. Calls run on goroutines of their
-// own; each answer comes back through a channel that wakes the task loop,
+// answered and waiting for their turn. Calls run on worker goroutines of
+// the subtask (at most concurrency, started as the calls in flight grow,
+// living as long as the job); each answer comes back through a channel that wakes the task loop,
 // which emits what may go out and sends what waits. Nothing else in the
 // operator is shared between goroutines.
 //
@@ -389,6 +390,12 @@ type asyncResult[In, Out any] struct {
 	attempts int
 }
 
+// asyncCall is one call handed to a worker: its records and their inputs.
+type asyncCall[In, Out any] struct {
+	batch []*asyncEntry[In, Out]
+	ins   []In
+}
+
 type asyncOp[In, Out any] struct {
 	opBase
 	cfg   asyncConfig
@@ -398,6 +405,8 @@ type asyncOp[In, Out any] struct {
 	codec codec.Codec[In]
 
 	ctx      context.Context
+	work     chan asyncCall[In, Out]
+	workers  int
 	results  chan asyncResult[In, Out]
 	wakeCh   chan struct{}
 	segs     []*asyncSeg[In, Out]
@@ -415,6 +424,7 @@ type asyncOp[In, Out any] struct {
 
 func (o *asyncOp[In, Out]) init(bc *buildCtx, failPort int, stateCodec codec.Codec[In]) {
 	o.ctx = bc.t.ctx
+	o.work = make(chan asyncCall[In, Out], o.cfg.concurrency)
 	o.results = make(chan asyncResult[In, Out], o.cfg.concurrency)
 	o.wakeCh = make(chan struct{}, 1)
 	if failPort >= 0 {
@@ -569,7 +579,28 @@ func (o *asyncOp[In, Out]) issue(force bool) {
 		o.inflight++
 		o.stats.inFlight.Store(int64(o.inflight))
 		storeMax(&o.stats.maxInFlight, int64(o.inflight))
-		go o.run(batch, ins)
+		if o.workers < o.inflight {
+			o.workers++
+			go o.worker()
+		}
+		// Never blocks: the channel holds concurrency calls, and the calls
+		// in it or running are at most the calls in flight.
+		o.work <- asyncCall[In, Out]{batch: batch, ins: ins}
+	}
+}
+
+// worker makes the calls handed to it until the job ends. The subtask
+// starts a worker each time its calls in flight exceed its workers, so
+// it has at most concurrency of them; they live as long as the job, so a
+// call does not pay for a goroutine and the growth of its stack.
+func (o *asyncOp[In, Out]) worker() {
+	for {
+		select {
+		case c := <-o.work:
+			o.run(c.batch, c.ins)
+		case <-o.ctx.Done():
+			return
+		}
 	}
 }
 
@@ -586,7 +617,7 @@ func (o *asyncOp[In, Out]) fireProcTimers(int64) {
 	o.emit()
 }
 
-// run makes one call (with its retries) on its own goroutine and hands
+// run makes one call (with its retries) on a worker goroutine and hands
 // the result to the task.
 func (o *asyncOp[In, Out]) run(batch []*asyncEntry[In, Out], ins []In) {
 	outs, attempts, err := o.callRetrying(ins)
@@ -629,13 +660,12 @@ func (o *asyncOp[In, Out]) attempt(ins []In) ([]Out, error) {
 	}
 	defer cancel()
 	start := time.Now()
-	call := func() ([]Out, error) { return o.safeCall(ctx, ins) }
 	var outs []Out
 	var err error
 	if o.breaker != nil {
-		outs, err = o.breaker.Execute(call)
+		outs, err = o.breaker.Execute(func() ([]Out, error) { return o.safeCall(ctx, ins) })
 	} else {
-		outs, err = call()
+		outs, err = o.safeCall(ctx, ins)
 	}
 	o.hist.Observe(time.Since(start), 1)
 	o.stats.calls.Add(1)
