@@ -8,13 +8,17 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/stream"
 )
 
 // BenchmarkEnrichHTTP runs the enrich step (generated orders -> enrich ->
 // discarded output, one subtask) against a local service that answers
 // after a fixed latency: the ideal rate is concurrency/latency records per
-// second; %ideal says how much of the latency is hidden. The service runs
-// in the same process and shares the CPU.
+// second; %ideal says how much of the nominal latency is hidden, %slots
+// how busy the call slots were given the latency the calls really had
+// (see stream's BenchmarkAsyncMapHTTP). The service runs in the same
+// process and shares the CPU.
 //
 //	go test -run '^$' -bench EnrichHTTP -benchtime 2s ./pipeline/
 func BenchmarkEnrichHTTP(b *testing.B) {
@@ -60,9 +64,21 @@ parallelism: 1
 				if err := j.Wait(); err != nil {
 					b.Fatal(err)
 				}
-				rate := float64(b.N) / time.Since(start).Seconds()
+				el := time.Since(start)
+				rate := float64(b.N) / el.Seconds()
 				b.ReportMetric(rate, "rec/s")
 				b.ReportMetric(100*rate/(float64(conc)/c.latency.Seconds()), "%ideal")
+				// %slots: calls/s × the mean call latency the step measured /
+				// concurrency (Little's law), how busy the call slots were.
+				if am := j.AsyncMetrics(); len(am) == 1 {
+					for _, h := range j.job.Latency() {
+						if h.Kind == stream.LatencyAsync && h.Count > 0 {
+							mean := h.Sum.Seconds() / float64(h.Count)
+							b.ReportMetric(1000*mean, "latency-ms")
+							b.ReportMetric(100*float64(am[0].Calls)/el.Seconds()*mean/float64(conc), "%slots")
+						}
+					}
+				}
 			})
 		}
 	}
