@@ -73,9 +73,9 @@ type CleanerOptions struct {
 	// background cleaner (call Log.Clean yourself).
 	Interval time.Duration
 	// DedupeBufferBytes is the memory of one pass's offset map (Kafka's
-	// log.cleaner.dedupe.buffer.size): 24 bytes per distinct key of the
-	// dirty segments, filled to 90 %. 0 = 32 MiB (about 1.26 M keys per
-	// pass).
+	// log.cleaner.dedupe.buffer.size): 25 bytes per distinct key of the
+	// dirty segments (a 24-byte slot and a byte of the latest-record
+	// bitmap), filled to 90 %. 0 = 32 MiB (about 1.2 M keys per pass).
 	DedupeBufferBytes int
 	// IOBytesPerSecond bounds what the cleaner reads plus writes
 	// (log.cleaner.io.max.bytes.per.second); 0 = unlimited.
@@ -357,6 +357,11 @@ type cleaner struct {
 	stop  <-chan struct{}
 	now   time.Time
 	force bool
+
+	// Buffers reused from batch to batch.
+	spans   []record.Span
+	kept    []record.Span
+	scratch []byte
 }
 
 var errCleanStopped = errors.New("cleaner stopped")
@@ -466,7 +471,11 @@ type passStats struct {
 // segments below its end and records the pass.
 func (p *Partition) pass(c *cleaner, pl *cleanPlan, cfg TopicConfig) (passStats, error) {
 	var st passStats
-	c.om.reset()
+	if pl.firstDirty < len(pl.segs) {
+		c.om.reset(pl.segs[pl.firstDirty].base)
+	} else {
+		c.om.reset(pl.next)
+	}
 	c.txns = p.txnView()
 	end := pl.next
 	for i := pl.firstDirty; i < len(pl.segs); i++ {
@@ -477,7 +486,7 @@ func (p *Partition) pass(c *cleaner, pl *cleanPlan, cfg TopicConfig) (passStats,
 		}
 		if full {
 			if i == pl.firstDirty {
-				return st, fmt.Errorf("the offset map (%d bytes) cannot hold the keys of segment %s; raise the cleaner's dedupe buffer", len(c.om.slots)*mapSlotBytes, seg.path)
+				return st, fmt.Errorf("the offset map (%d bytes) cannot hold the keys of segment %s; raise the cleaner's dedupe buffer", len(c.om.slots)*mapBytesPerKey, seg.path)
 			}
 			// Keys of seg already in the map have their latest record at
 			// or after end, which this pass does not touch: still right.
@@ -543,12 +552,16 @@ func (p *Partition) mapSegment(c *cleaner, seg *segment, st *passStats) (full bo
 		if b.h.IsControl() || c.txns.aborted(b.h) {
 			return nil
 		}
-		return record.Decode(b.raw, func(_ record.Header, r record.Record) error {
+		var err error
+		if _, c.spans, err = record.Split(c.spans[:0], b.raw); err != nil {
+			return err
+		}
+		for _, r := range c.spans {
 			if r.Key != nil && !c.om.put(r.Key, r.Offset) {
 				return errFull
 			}
-			return nil
-		})
+		}
+		return nil
 	})
 	if errors.Is(err, errFull) {
 		return true, nil
@@ -784,30 +797,44 @@ func (w *groupWriter) filter(buf []byte, b batchInfo) ([]byte, error) {
 		w.st.removed += int64(h.NumRecords)
 		return buf, nil
 	}
-	aborted := w.c.txns.aborted(h)
-	keepEmpty := w.c.txns.isLastBatch(h)
-	out, res, err := record.FilterBatch(buf, b.raw, keepEmpty, func(_ record.Header, r record.Record) bool {
-		if aborted || r.Key == nil {
-			return false
+	c := w.c
+	keepEmpty := c.txns.isLastBatch(h)
+	kept := c.kept[:0]
+	if !c.txns.aborted(h) {
+		var err error
+		if _, c.spans, err = record.Split(c.spans[:0], b.raw); err != nil {
+			return buf, err
 		}
-		if latest, ok := w.c.om.get(r.Key); ok && latest > r.Offset {
-			return false
+		for _, r := range c.spans {
+			if r.Key == nil {
+				continue
+			}
+			if latest, known := c.om.latest(r.Offset); known {
+				if !latest {
+					continue
+				}
+			} else if latest, ok := c.om.get(r.Key); ok && latest > r.Offset {
+				continue
+			}
+			if r.Value == nil && r.Offset < w.horizon {
+				continue // a tombstone past its delete retention
+			}
+			kept = append(kept, r)
 		}
-		if r.Value == nil && r.Offset < w.horizon {
-			return false // a tombstone past its delete retention
-		}
-		return true
-	})
+	}
+	c.kept = kept
+	out, scratch, err := record.AppendKept(buf, c.scratch, b.raw, h, kept, keepEmpty)
+	c.scratch = scratch
 	if err != nil {
 		return buf, err
 	}
-	if h.IsTransactional() && (res.Kept > 0 || keepEmpty) {
+	if h.IsTransactional() && (len(kept) > 0 || keepEmpty) {
 		// Something of the transaction stays (if only an empty batch that
 		// keeps the producer's sequence): so does its marker, or a state
 		// rebuilt from the log would take the transaction for open.
 		w.txnRetained[h.ProducerID] = true
 	}
-	w.st.removed += int64(res.Removed)
+	w.st.removed += int64(h.NumRecords) - int64(len(kept))
 	return out, nil
 }
 

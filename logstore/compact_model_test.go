@@ -491,16 +491,20 @@ func TestCleanerMetrics(t *testing.T) {
 func TestOffsetMapAgainstMap(t *testing.T) {
 	for _, size := range []int{1, 24 * 3000, 24*5000 + 7} {
 		m := newOffsetMap(size)
+		const base = 1000 // the pass's first dirty offset
+		m.reset(base)
 		oracle := map[string]int64{}
+		putKey := map[int64]string{} // offset -> key of the records put
 		rng := rand.New(rand.NewPCG(uint64(size), 1))
 		full := false
-		for off := int64(0); off < 20000; off++ {
+		for off := int64(base); off < base+20000; off++ {
 			k := fmt.Sprintf("key-%d", rng.IntN(6000))
 			_, known := oracle[k]
 			ok := m.put([]byte(k), off)
 			switch {
 			case ok:
 				oracle[k] = off
+				putKey[off] = k
 			case known:
 				t.Fatalf("size %d: put of known key %s refused", size, k)
 			default:
@@ -521,12 +525,43 @@ func TestOffsetMapAgainstMap(t *testing.T) {
 		if m.used != len(oracle) {
 			t.Fatalf("size %d: %d keys used, oracle has %d", size, m.used, len(oracle))
 		}
+		// The latest-record bitmap agrees with the oracle wherever it
+		// reaches, and reaches the offsets from base on.
+		reached := 0
+		for off := int64(base - 10); off < base+20000; off++ {
+			latest, known := m.latest(off)
+			if off < base {
+				if known {
+					t.Fatalf("size %d: the bitmap claims offset %d, below the pass's first dirty offset", size, off)
+				}
+				continue
+			}
+			if !known {
+				if off-base < int64(len(m.slots)) {
+					t.Fatalf("size %d: offset %d out of the bitmap's reach of %d slots' worth", size, off, len(m.slots))
+				}
+				continue
+			}
+			reached++
+			k, wasPut := putKey[off]
+			if want := wasPut && oracle[k] == off; latest != want {
+				t.Fatalf("size %d: latest(%d) = %v, oracle %v", size, off, latest, want)
+			}
+		}
+		if reached == 0 {
+			t.Fatalf("size %d: the bitmap reached no offset", size)
+		}
 		if size == 1 && !full {
 			t.Fatal("the smallest map never filled: the test does not test what it says")
 		}
-		m.reset()
+		m.reset(0)
 		if _, has := m.get([]byte("key-1")); has || m.used != 0 {
 			t.Fatal("reset left keys")
+		}
+		for off := range int64(len(m.bits) * 64) {
+			if latest, _ := m.latest(off); latest {
+				t.Fatalf("size %d: reset left offset %d marked", size, off)
+			}
 		}
 	}
 }

@@ -16,12 +16,28 @@ import (
 // It is an open-addressing table with linear probing, filled to at most
 // maxLoad of its slots; put reports when it is full, and the pass then
 // stops at the segment it was reading.
+//
+// Beside the table, a bitmap with a bit per offset from the pass's first
+// dirty offset (one byte of it per slot, so 8 offsets per slot) marks the
+// records that are their key's latest so far: put sets the new record's
+// bit and clears the one of the record it supersedes (the offset the slot
+// held). After the map phase, a record of the dirty segments is its key's
+// latest exactly when its bit is set, so the rewrite of those segments
+// reads the bitmap in offset order (latest) instead of probing the table
+// with every record's key (get): each probe is a cache miss in a table of
+// tens of MiB, the bitmap is read sequentially. Records outside the
+// bitmap (the cleaned part of the log, or beyond its reach) are looked up
+// with get.
 type offsetMap struct {
 	seed1, seed2 maphash.Seed
 	slots        []mapSlot
 	n            uint64 // len(slots)
 	used         int
 	limit        int
+
+	bits    []uint64 // bit i: the record at bitBase+i is its key's latest
+	bitBase int64
+	bitMax  int64 // bits at or above bitBase+bitMax are all clear (for reset)
 }
 
 type mapSlot struct {
@@ -32,19 +48,48 @@ type mapSlot struct {
 const (
 	mapSlotBytes = 24
 	maxLoad      = 0.9
+	// mapBytesPerKey is the memory a slot takes with its share of the
+	// bitmap (one byte: 8 offsets).
+	mapBytesPerKey = mapSlotBytes + 1
 )
 
-// newOffsetMap makes a map of bytes/24 slots (at least 1024): all of the
-// memory it is given, not the largest power of two that fits.
+// newOffsetMap makes a map of bytes/25 slots (at least 1024) and a bitmap of
+// a byte per slot: all of the memory it is given, not the largest power of
+// two that fits.
 func newOffsetMap(bytes int) *offsetMap {
-	n := max(1024, bytes/mapSlotBytes)
+	n := max(1024, bytes/mapBytesPerKey)
 	return &offsetMap{
 		seed1: maphash.MakeSeed(),
 		seed2: maphash.MakeSeed(),
 		slots: make([]mapSlot, n),
 		n:     uint64(n),
 		limit: int(float64(n) * maxLoad),
+		bits:  make([]uint64, (n+7)/8),
 	}
+}
+
+// setLatest marks off as its key's latest record and, when old >= 0,
+// unmarks old, the record it supersedes.
+func (m *offsetMap) setLatest(off, old int64) {
+	if i := old - m.bitBase; old >= 0 && i >= 0 && i < int64(len(m.bits))*64 {
+		m.bits[i>>6] &^= 1 << (i & 63)
+	}
+	if i := off - m.bitBase; i >= 0 && i < int64(len(m.bits))*64 {
+		m.bits[i>>6] |= 1 << (i & 63)
+		m.bitMax = max(m.bitMax, i+1)
+	}
+}
+
+// latest reports whether the record at off is its key's latest, when the
+// bitmap knows (known): off is in its reach and at or after the pass's
+// first dirty offset. It knows only of records put in this pass: a
+// caller asks only about records that it put when it built the map.
+func (m *offsetMap) latest(off int64) (latest, known bool) {
+	i := off - m.bitBase
+	if i < 0 || i >= int64(len(m.bits))*64 {
+		return false, false
+	}
+	return m.bits[i>>6]&(1<<(i&63)) != 0, true
 }
 
 // home is the first slot probed for hash h1: h1 scaled to [0, n) (Lemire's
@@ -78,9 +123,11 @@ func (m *offsetMap) put(key []byte, offset int64) bool {
 			}
 			s.h1, s.h2, s.offset = h1, h2, offset
 			m.used++
+			m.setLatest(offset, -1)
 			return true
 		}
 		if s.h1 == h1 && s.h2 == h2 {
+			m.setLatest(offset, s.offset)
 			s.offset = offset
 			return true
 		}
@@ -104,9 +151,12 @@ func (m *offsetMap) get(key []byte) (int64, bool) {
 // full reports whether no new key fits.
 func (m *offsetMap) full() bool { return m.used >= m.limit }
 
-// reset empties the map for another pass, keeping its memory.
-func (m *offsetMap) reset() {
+// reset empties the map for another pass, keeping its memory; the pass's
+// dirty records start at offset base.
+func (m *offsetMap) reset(base int64) {
 	clear(m.slots)
+	clear(m.bits[:(m.bitMax+63)/64])
 	m.used = 0
+	m.bitBase, m.bitMax = base, 0
 	m.seed1, m.seed2 = maphash.MakeSeed(), maphash.MakeSeed()
 }

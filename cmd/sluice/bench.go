@@ -311,7 +311,7 @@ func benchCompaction(ctx context.Context, c *cli, args []string) error {
 	seg := byteSize(32 << 20)
 	fs.Var(&seg, "segment-bytes", "segment.bytes of both topics")
 	var dedupe byteSize
-	fs.Var(&dedupe, "dedupe-buffer", "the cleaner's offset map memory, 24 B per key (0: the log's default, 32 MiB)")
+	fs.Var(&dedupe, "dedupe-buffer", "the cleaner's offset map memory, 25 B per key (0: the log's default, 32 MiB)")
 	var ioLimit byteSize
 	fs.Var(&ioLimit, "io-limit", "bound the cleaner's read+write bytes per second (0: unlimited)")
 	fs.BoolVar(&cfg.Warm, "warm", false, "leave the filled topic in the page cache (default: drop it, so the pass reads from the disk)")
