@@ -7,26 +7,37 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 )
 
 // chunkCache keeps chunks of remote segments in files of a directory, up to
 // a byte bound, evicting the least recently used. Concurrent misses of one
 // chunk share one fetch.
+//
+// The chunks put most recently are also kept in memory, up to memLimit
+// bytes: a sequential reader's read-ahead puts chunks that the reader asks
+// for moments later, and a read walks each chunk more than once (batch
+// headers, then the data), so these are served without reading their file
+// back.
 type chunkCache struct {
-	dir   string
-	limit int64
+	dir      string
+	limit    int64
+	memLimit int64
 
 	mu       sync.Mutex
 	size     int64
 	lru      *list.List // of *cacheEntry, most recent at the front
 	entries  map[string]*list.Element
 	inflight map[string]*fetch
+	memSize  int64
+	memQ     []*cacheEntry // entries holding data, oldest put first
 }
 
 type cacheEntry struct {
 	key  string
 	size int64
+	data []byte // the chunk while it is in memory too; nil once dropped
 }
 
 type fetch struct {
@@ -35,6 +46,10 @@ type fetch struct {
 	err  error
 }
 
+// memChunksMax bounds the bytes of chunks a cache keeps in memory besides
+// their files (a quarter of the cache when that is less).
+const memChunksMax = 64 << 20
+
 func newChunkCache(dir string, limit int64) (*chunkCache, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("tier cache %s: %w", dir, err)
@@ -42,7 +57,7 @@ func newChunkCache(dir string, limit int64) (*chunkCache, error) {
 	if err := removeAllIn(dir); err != nil { // chunks of a previous run are not tracked
 		return nil, fmt.Errorf("tier cache %s: empty it: %w", dir, err)
 	}
-	return &chunkCache{dir: dir, limit: limit, lru: list.New(), entries: map[string]*list.Element{}, inflight: map[string]*fetch{}}, nil
+	return &chunkCache{dir: dir, limit: limit, memLimit: min(memChunksMax, limit/4), lru: list.New(), entries: map[string]*list.Element{}, inflight: map[string]*fetch{}}, nil
 }
 
 func (c *chunkCache) path(key string) string {
@@ -51,11 +66,15 @@ func (c *chunkCache) path(key string) string {
 }
 
 // get returns the chunk named key, from the cache (hit true) or from load,
-// whose result it caches.
+// whose result it caches. The returned bytes must not be modified.
 func (c *chunkCache) get(key string, load func() ([]byte, error)) (data []byte, hit bool, err error) {
 	c.mu.Lock()
 	if el, ok := c.entries[key]; ok {
 		c.lru.MoveToFront(el)
+		if d := el.Value.(*cacheEntry).data; d != nil {
+			c.mu.Unlock()
+			return d, true, nil
+		}
 		c.mu.Unlock()
 		b, err := os.ReadFile(c.path(key))
 		if err == nil {
@@ -114,11 +133,37 @@ func (c *chunkCache) put(key string, data []byte) {
 		e := el.Value.(*cacheEntry)
 		c.lru.Remove(el)
 		c.size -= e.size
+		c.dropDataLocked(e)
 	}
-	c.entries[key] = c.lru.PushFront(&cacheEntry{key: key, size: int64(len(data))})
-	c.size += int64(len(data))
+	e := &cacheEntry{key: key, size: int64(len(data))}
+	c.entries[key] = c.lru.PushFront(e)
+	c.size += e.size
+	if e.size <= c.memLimit {
+		e.data = data
+		c.memSize += e.size
+		c.memQ = append(c.memQ, e)
+		for c.memSize > c.memLimit {
+			old := c.memQ[0]
+			c.memQ[0] = nil
+			c.memQ = c.memQ[1:]
+			c.dropDataLocked(old)
+		}
+		if len(c.memQ) > 64 && len(c.memQ) > 2*len(c.entries) {
+			// Entries removed from the cache leave their places: drop them.
+			c.memQ = slices.DeleteFunc(c.memQ, func(e *cacheEntry) bool { return e.data == nil })
+		}
+	}
 	for c.size > c.limit {
 		c.removeLocked(c.lru.Back())
+	}
+}
+
+// dropDataLocked forgets the in-memory copy of an entry (mu held); its file
+// stays.
+func (c *chunkCache) dropDataLocked(e *cacheEntry) {
+	if e.data != nil {
+		c.memSize -= e.size
+		e.data = nil
 	}
 }
 
@@ -128,7 +173,15 @@ func (c *chunkCache) removeLocked(el *list.Element) {
 	c.lru.Remove(el)
 	delete(c.entries, e.key)
 	c.size -= e.size
+	c.dropDataLocked(e)
 	os.Remove(c.path(e.key))
+}
+
+// memBytes is the size of the chunks held in memory.
+func (c *chunkCache) memBytes() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.memSize
 }
 
 // bytes is the cache's current size.

@@ -121,3 +121,41 @@ func TestCacheBound(t *testing.T) {
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestCacheKeepsRecentChunksInMemory: the chunks put last are served from
+// memory (their files are not read back), older ones from their files,
+// and the memory held stays within its bound.
+func TestCacheKeepsRecentChunksInMemory(t *testing.T) {
+	dir := t.TempDir()
+	c, err := newChunkCache(dir, 40_000) // memory bound: a quarter, 10000
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := func(b byte) func() ([]byte, error) {
+		return func() ([]byte, error) { return bytes.Repeat([]byte{b}, 3000), nil }
+	}
+	for i := 0; i < 6; i++ {
+		if _, _, err := c.get(string(rune('a'+i)), load(byte('a'+i))); err != nil {
+			t.Fatal(err)
+		}
+		if m := c.memBytes(); m > 10_000 {
+			t.Fatalf("%d bytes in memory, bound 10000", m)
+		}
+	}
+	// Remove every file: the three most recent chunks are still served
+	// (from memory), the older ones are fetched again.
+	if err := removeAllIn(dir); err != nil {
+		t.Fatal(err)
+	}
+	// Newest first: a miss puts its chunk in memory, pushing older ones out.
+	for i := 5; i >= 0; i-- {
+		k := string(rune('a' + i))
+		d, hit, err := c.get(k, load(byte('a'+i)))
+		if err != nil || len(d) != 3000 || d[0] != byte('a'+i) {
+			t.Fatalf("%s: %d bytes %v", k, len(d), err)
+		}
+		if want := i >= 3; hit != want {
+			t.Fatalf("%s: hit %v, want %v (only the three chunks put last are in memory)", k, hit, want)
+		}
+	}
+}

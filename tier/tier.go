@@ -75,6 +75,8 @@ type Tier struct {
 	bgClosed   bool
 	closed     atomic.Bool
 	storeUp    atomic.Bool
+	// fetchSem bounds the background chunk fetches running at once.
+	fetchSem chan struct{}
 }
 
 type partKey struct {
@@ -131,6 +133,7 @@ func Open(opts Options) (*Tier, error) {
 		opts: opts, store: opts.Store, log: opts.Log, logger: opts.Logger,
 		parts: map[partKey]*partState{},
 		kick:  make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		fetchSem: make(chan struct{}, maxParallelFetches),
 	}
 	t.storeUp.Store(true)
 	cache, err := newChunkCache(opts.CacheDir, opts.CacheBytes)

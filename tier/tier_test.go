@@ -519,3 +519,52 @@ func TestDeleteRecordsInRemoteRange(t *testing.T) {
 		t.Fatalf("log start %d after remote deletion, want %d", s, cut)
 	}
 }
+
+// TestReadAheadServesSequentialReads: once a read of the remote range is
+// served and its read-ahead done, the sequential reads after it, across
+// segment boundaries (segments of one chunk here), need no store call:
+// the chunks and the next segments' indexes were fetched ahead.
+func TestReadAheadServesSequentialReads(t *testing.T) {
+	f := objstore.NewFaulty(objstore.NewMem())
+	e := openEnv(t, t.TempDir(), f)
+	p := e.remoteTopic("t", map[string]string{"local.retention.bytes": "4096"})
+	produce(t, p, 0, 600)
+	e.sync()
+	e.retention()
+	local := p.LocalLogStart()
+	if local < 200 {
+		t.Fatalf("local start %d: want most of the data remote only", local)
+	}
+	const maxBytes = 1500
+	res, err := p.Read(0, maxBytes)
+	if err != nil || len(res.Batches) == 0 {
+		t.Fatalf("read at 0: %d bytes, %v", len(res.Batches), err)
+	}
+	e.tier.WaitBackground()
+	gets := f.Calls(objstore.OpGet)
+	// The read-ahead covers at least minReadAheadChunks chunks (16 KiB
+	// here): read three chunks' worth on, record by record.
+	next, read := lastOffset(t, res.Batches)+1, 0
+	for read < 3*4096 && next < local {
+		res, err := p.Read(next, maxBytes)
+		if err != nil || len(res.Batches) == 0 {
+			t.Fatalf("read at %d: %d bytes, %v", next, len(res.Batches), err)
+		}
+		read += len(res.Batches)
+		next = lastOffset(t, res.Batches) + 1
+	}
+	if got := f.Calls(objstore.OpGet) - gets; got != 0 {
+		t.Fatalf("%d store reads for the %d bytes after the first read: the read-ahead did not fetch them", got, read)
+	}
+	readAll(t, p, 0, 600)
+}
+
+// lastOffset is the last offset of the batches b.
+func lastOffset(t *testing.T, b []byte) int64 {
+	t.Helper()
+	var last int64 = -1
+	if err := record.Decode(b, func(h record.Header, _ record.Record) error { last = h.LastOffset(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return last
+}
