@@ -215,10 +215,26 @@ func TestTieredConsumeFromZero(t *testing.T) {
 			}
 		}
 	}
-	// `topic describe` shows both tiers.
+	// `topic describe` through the broker shows both tiers' ranges and the
+	// local size (the remote size is the server's metric).
 	code, out, errs := runCLI(t, env, "", "topic", "describe", "events")
 	if code != 0 || !strings.Contains(out, "LOCAL-START") {
 		t.Fatalf("describe: %d %s %s", code, out, errs)
+	}
+	var row []string
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) >= 6 && f[0] == "0" {
+			row = f
+		}
+	}
+	if row == nil {
+		t.Fatalf("describe: no row for partition 0:\n%s", out)
+	}
+	if ls, err := strconv.ParseInt(row[2], 10, 64); err != nil || ls <= 0 || row[1] != "0" || row[3] != strconv.Itoa(total) {
+		t.Fatalf("describe: partition 0 row %q: want earliest 0, a local start above 0, latest %d", row, total)
+	}
+	if size, err := strconv.ParseFloat(row[5], 64); err != nil || size <= 0 {
+		t.Fatalf("describe: partition 0 row %q: local size unknown", row)
 	}
 }
 
