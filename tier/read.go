@@ -177,7 +177,9 @@ type segReader struct {
 // sequential reader wants next: as many bytes as it just asked for (at
 // least minReadAheadChunks chunks, at most maxReadAheadBytes), continuing
 // into the next segments, whose indexes are fetched ahead too. At most
-// maxParallelFetches background fetches run at once per tier.
+// maxParallelFetches background fetches run at once per tier. Both are
+// bounded by half of the cache's memory part, where the chunks fetched
+// once are kept.
 const (
 	maxReadChunks      = 64
 	minReadAheadChunks = 4
@@ -254,8 +256,11 @@ func (r *segReader) readAt(b []byte, off int64) error {
 // most maxReadChunks); the reads that want them wait for them.
 func (r *segReader) prefetch(from, to int64) {
 	to = min(to, r.s.Size)
-	n := 0
-	for i := from / r.s.ChunkBytes; i*r.s.ChunkBytes < to && n < maxReadChunks; i++ {
+	// Chunks fetched once are kept in memory only: fetch no more at once
+	// than half of it holds, or they would push each other out.
+	most := min(maxReadChunks, max(1, r.t.cache.memLimit/(2*r.s.ChunkBytes)))
+	n := int64(0)
+	for i := from / r.s.ChunkBytes; i*r.s.ChunkBytes < to && n < most; i++ {
 		if r.t.cache.has(r.chunkKey(i)) {
 			continue
 		}
@@ -282,7 +287,7 @@ func (r *segReader) prefetch(from, to int64) {
 // sequential reader wants next, continuing in the next segments (and
 // fetching their indexes).
 func (r *segReader) readAhead(pos, n int64) {
-	n = min(max(n, minReadAheadChunks*r.s.ChunkBytes), maxReadAheadBytes)
+	n = min(max(n, minReadAheadChunks*r.s.ChunkBytes), maxReadAheadBytes, r.t.cache.memLimit/2)
 	s := r.s
 	m := r.ps.man.Load()
 	for n > 0 && s != nil {

@@ -34,7 +34,9 @@ type Options struct {
 	// CacheDir holds the chunks of remote segments read back; it is
 	// emptied on Open. Default: <log dir>/tier-cache.
 	CacheDir string
-	// CacheBytes bounds the chunk cache. Default 256 MiB.
+	// CacheBytes bounds the chunk cache's files; a quarter of it, at most
+	// 64 MiB, bounds the chunks it keeps in memory. Default 256 MiB, and at
+	// least 8 chunks.
 	CacheBytes int64
 	// ChunkBytes is the size of one ranged GET of a remote segment and of
 	// one cache entry, fixed per segment at upload. Default 1 MiB.
@@ -117,6 +119,7 @@ func Open(opts Options) (*Tier, error) {
 	if opts.ChunkBytes <= 0 {
 		opts.ChunkBytes = 1 << 20
 	}
+	opts.CacheBytes = max(opts.CacheBytes, 8*opts.ChunkBytes)
 	if opts.UploadInterval <= 0 {
 		opts.UploadInterval = 10 * time.Second
 	}
