@@ -32,7 +32,8 @@
 // log start from the remote segments through a bounded on-disk cache of
 // chunks (cache.go): ranged GETs of ChunkBytes, each checked against the
 // chunk CRC-32C recorded at upload, kept in least-recently-used order up to
-// CacheBytes (the chunks fetched last also in memory). A read fetches the
+// CacheBytes (the chunks fetched last in memory; a chunk goes to a file
+// when fetched a second time). A read fetches the
 // chunks of its range in parallel, then reads ahead as many bytes as it was
 // asked for, into the next segments and their indexes, for sequential
 // readers.
