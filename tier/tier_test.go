@@ -258,6 +258,9 @@ func TestStoreDownNothingDeletedLocally(t *testing.T) {
 	if v := gauge(t, reg, "sluice_tier_cache_misses_total"); v <= 0 {
 		t.Errorf("sluice_tier_cache_misses_total %v after remote reads", v)
 	}
+	if v := gauge(t, reg, "sluice_tier_cache_memory_bytes"); v <= 0 {
+		t.Errorf("sluice_tier_cache_memory_bytes %v after remote reads", v)
+	}
 	if v := gauge(t, reg, "sluice_tier_remote_segments"); v <= 0 {
 		t.Errorf("sluice_tier_remote_segments %v", v)
 	}
