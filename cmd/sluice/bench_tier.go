@@ -156,16 +156,23 @@ func benchTier(ctx context.Context, c *cli, args []string) error {
 		if r > 0 {
 			label = "remote (warm cache)"
 		}
+		gb := float64(n**size) / 1e9
+		cpu0, _ := srv.metric("process_cpu_seconds_total")
+		s3cpu0 := procCPUSeconds(s3cmd.Process.Pid)
 		dr, err := benchConsume(ctx, srv.kafka, "tier-on", n)
 		if err != nil {
 			return err
 		}
+		cpu1, _ := srv.metric("process_cpu_seconds_total")
+		s3cpu1 := procCPUSeconds(s3cmd.Process.Pid)
 		dl, err := benchConsume(ctx, srv.kafka, "tier-off", n)
 		if err != nil {
 			return err
 		}
+		cpu2, _ := srv.metric("process_cpu_seconds_total")
 		rr, lr := float64(n**size)/1e6/dr.Seconds(), float64(n**size)/1e6/dl.Seconds()
-		fmt.Fprintf(out, "consume round %d: %s %.1f MB/s, local %.1f MB/s: remote = %.0f %% of local (%d records from offset 0)\n", r+1, label, rr, lr, 100*rr/lr, n)
+		fmt.Fprintf(out, "consume round %d: %s %.1f MB/s, local %.1f MB/s: remote = %.0f %% of local (%d records from offset 0); server CPU remote %.2f s/GB, local %.2f s/GB, S3 server %.2f s/GB\n",
+			r+1, label, rr, lr, 100*rr/lr, n, (cpu1-cpu0)/gb, (cpu2-cpu1)/gb, (s3cpu1-s3cpu0)/gb)
 	}
 	hits, _ := srv.metric("sluice_tier_cache_hits_total")
 	misses, _ := srv.metric("sluice_tier_cache_misses_total")
@@ -174,6 +181,28 @@ func benchTier(ctx context.Context, c *cli, args []string) error {
 }
 
 func ptr(s string) *string { return &s }
+
+// procCPUSeconds is the user and system CPU time of process pid so far
+// (Linux /proc; 0 where it cannot be read).
+func procCPUSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses: utime and
+	// stime are the 14th and 15th fields of the line, in clock ticks.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (u + st) / 100 // USER_HZ is 100 on Linux
+}
 
 func benchProduce(ctx context.Context, broker, topic string, value []byte, records int) (time.Duration, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(time.Millisecond),
