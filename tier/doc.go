@@ -29,11 +29,8 @@
 // # Reads
 //
 // Read, OffsetForTime and AbortedTransactions serve offsets below the local
-// log start from the remote segments through a bounded cache of chunks
-// (cache.go): ranged GETs of ChunkBytes, each checked against the chunk
-// CRC-32C recorded at upload. The chunks fetched last are kept in memory; a
-// chunk fetched a second time is also written to a file, the files kept in
-// least-recently-used order up to CacheBytes. A read fetches the chunks of
-// its range in parallel, then reads ahead as many bytes as it was asked for,
-// into the next segments and their indexes, for sequential readers.
+// log start from the remote segments through a bounded on-disk cache of
+// chunks (cache.go): ranged GETs of ChunkBytes, each checked against the
+// chunk CRC-32C recorded at upload, kept in least-recently-used order up to
+// CacheBytes, with the next chunk fetched ahead for sequential readers.
 package tier

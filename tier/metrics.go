@@ -29,9 +29,8 @@ var (
 	descLagBytes      = prometheus.NewDesc("sluice_tier_upload_lag_bytes", "Bytes of sealed segments of the partition waiting for upload.", tierPartLabels, nil)
 	descBlockedBytes  = prometheus.NewDesc("sluice_tier_local_retention_blocked_bytes", "Bytes local retention keeps only because they are not yet remote: the local disk is over local.retention by this much.", tierPartLabels, nil)
 	descStoreUp       = prometheus.NewDesc("sluice_tier_store_up", "1 when the last remote storage operation succeeded, 0 when it failed.", nil, nil)
-	descCacheBytes    = prometheus.NewDesc("sluice_tier_cache_bytes", "Bytes of remote segment chunks in the local cache's files (chunks fetched more than once).", nil, nil)
-	descCacheCapacity = prometheus.NewDesc("sluice_tier_cache_capacity_bytes", "Bound of the chunk cache's files.", nil, nil)
-	descCacheMemory   = prometheus.NewDesc("sluice_tier_cache_memory_bytes", "Bytes of remote segment chunks held in memory (the chunks fetched last).", nil, nil)
+	descCacheBytes    = prometheus.NewDesc("sluice_tier_cache_bytes", "Bytes of remote segment chunks in the local cache.", nil, nil)
+	descCacheCapacity = prometheus.NewDesc("sluice_tier_cache_capacity_bytes", "Bound of the chunk cache.", nil, nil)
 )
 
 func newMetrics(t *Tier) *metrics {
@@ -60,7 +59,7 @@ func (m *metrics) register(reg prometheus.Registerer) error {
 
 // Describe implements prometheus.Collector for the scrape-time figures.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRemoteBytes, descRemoteSegs, descRemoteStart, descLagSegs, descLagBytes, descBlockedBytes, descStoreUp, descCacheBytes, descCacheCapacity, descCacheMemory} {
+	for _, d := range []*prometheus.Desc{descRemoteBytes, descRemoteSegs, descRemoteStart, descLagSegs, descLagBytes, descBlockedBytes, descStoreUp, descCacheBytes, descCacheCapacity} {
 		ch <- d
 	}
 }
@@ -75,7 +74,6 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descStoreUp, prometheus.GaugeValue, up)
 	ch <- prometheus.MustNewConstMetric(descCacheBytes, prometheus.GaugeValue, float64(t.cache.bytes()))
 	ch <- prometheus.MustNewConstMetric(descCacheCapacity, prometheus.GaugeValue, float64(t.opts.CacheBytes))
-	ch <- prometheus.MustNewConstMetric(descCacheMemory, prometheus.GaugeValue, float64(t.cache.memBytes()))
 	for _, ps := range t.remotePartitions() {
 		labels := []string{ps.key.topic, strconv.Itoa(int(ps.key.part))}
 		if p, _, err := t.partition(ps); err == nil {

@@ -93,7 +93,7 @@ func (t *Tier) read(topic string, part int32, offset int64, maxBytes int) ([]byt
 		}
 		i += h.Size()
 	}
-	r.readAhead(end, int64(maxBytes))
+	r.readAhead(end)
 	return out, nil
 }
 
@@ -149,12 +149,6 @@ func (t *Tier) index(ps *partState, s *remoteSegment) (*logstore.SegmentIndex, e
 	return &idx, nil
 }
 
-func (t *Tier) hasIndex(ps *partState, s *remoteSegment) bool {
-	ps.idxMu.Lock()
-	defer ps.idxMu.Unlock()
-	return ps.idx[s.UploadID] != nil
-}
-
 func (t *Tier) dropIndex(ps *partState, uploadID string) {
 	ps.idxMu.Lock()
 	delete(ps.idx, uploadID)
@@ -172,20 +166,9 @@ type segReader struct {
 	lastI int64
 }
 
-// Read-ahead and parallel fetches. A read starts fetching every chunk of
-// its range at once (up to maxReadChunks), then, once served, the chunks a
-// sequential reader wants next: as many bytes as it just asked for (at
-// least minReadAheadChunks chunks, at most maxReadAheadBytes), continuing
-// into the next segments, whose indexes are fetched ahead too. At most
-// maxParallelFetches background fetches run at once per tier. Both are
-// bounded by half of the cache's memory part, where the chunks fetched
-// once are kept.
-const (
-	maxReadChunks      = 64
-	minReadAheadChunks = 4
-	maxReadAheadBytes  = 32 << 20
-	maxParallelFetches = 8
-)
+// maxParallelChunks bounds the chunks one read fetches at once (its own
+// range, and the read-ahead after it).
+const maxParallelChunks = 4
 
 func (r *segReader) chunkKey(i int64) string {
 	return fmt.Sprintf("%s#%d", r.s.logKey(r.ps.dir), i)
@@ -251,30 +234,18 @@ func (r *segReader) readAt(b []byte, off int64) error {
 	return nil
 }
 
-// prefetch starts fetching, in the background, the chunks holding bytes
-// [from, to) of the segment that are neither cached nor on their way (at
-// most maxReadChunks); the reads that want them wait for them.
+// prefetch starts fetching, in parallel, the chunks holding bytes
+// [from, to) that are neither cached nor on their way (at most
+// maxParallelChunks); the reads that want them wait for them.
 func (r *segReader) prefetch(from, to int64) {
 	to = min(to, r.s.Size)
-	// Chunks fetched once are kept in memory only: fetch no more at once
-	// than half of it holds, or they would push each other out.
-	most := min(maxReadChunks, max(1, r.t.cache.memLimit/(2*r.s.ChunkBytes)))
-	n := int64(0)
-	for i := from / r.s.ChunkBytes; i*r.s.ChunkBytes < to && n < most; i++ {
+	n := 0
+	for i := from / r.s.ChunkBytes; i*r.s.ChunkBytes < to && n < maxParallelChunks; i++ {
 		if r.t.cache.has(r.chunkKey(i)) {
 			continue
 		}
 		n++
 		r.t.background(func() {
-			select {
-			case r.t.fetchSem <- struct{}{}:
-			case <-r.t.base.Done():
-				return
-			}
-			defer func() { <-r.t.fetchSem }()
-			if r.t.cache.has(r.chunkKey(i)) {
-				return // fetched meanwhile, or being fetched
-			}
 			rr := &segReader{t: r.t, ps: r.ps, s: r.s}
 			if _, err := rr.chunk(i); err != nil {
 				r.t.logger.Debug("remote storage: prefetch failed", "err", err)
@@ -283,32 +254,20 @@ func (r *segReader) prefetch(from, to int64) {
 	}
 }
 
-// readAhead fetches, in the background, the n bytes after byte pos that a
-// sequential reader wants next, continuing in the next segments (and
-// fetching their indexes).
-func (r *segReader) readAhead(pos, n int64) {
-	n = min(max(n, minReadAheadChunks*r.s.ChunkBytes), maxReadAheadBytes, r.t.cache.memLimit/2)
-	s := r.s
-	m := r.ps.man.Load()
-	for n > 0 && s != nil {
-		sr := &segReader{t: r.t, ps: r.ps, s: s}
-		if s != r.s && !r.t.hasIndex(r.ps, s) {
-			ps, seg := r.ps, s
-			r.t.background(func() {
-				if _, err := r.t.index(ps, seg); err != nil {
-					r.t.logger.Debug("remote storage: index prefetch failed", "err", err)
-				}
-			})
-		}
-		end := min(pos+n, s.Size)
-		if pos < end {
-			sr.prefetch(pos, end)
-			n -= end - pos
-		}
-		if m == nil {
+// readAhead fetches, in the background, the chunks after byte pos that a
+// sequential reader wants next (maxParallelChunks of them), continuing in
+// the next segment.
+func (r *segReader) readAhead(pos int64) {
+	if pos < r.s.Size {
+		r.prefetch(pos, pos+maxParallelChunks*r.s.ChunkBytes)
+		if pos+maxParallelChunks*r.s.ChunkBytes <= r.s.Size {
 			return
 		}
-		s, pos = m.find(s.End), 0
+	}
+	m := r.ps.man.Load()
+	if ns := m.find(r.s.End); ns != nil {
+		nr := &segReader{t: r.t, ps: r.ps, s: ns}
+		nr.prefetch(0, ns.ChunkBytes)
 	}
 }
 

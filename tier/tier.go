@@ -34,9 +34,7 @@ type Options struct {
 	// CacheDir holds the chunks of remote segments read back; it is
 	// emptied on Open. Default: <log dir>/tier-cache.
 	CacheDir string
-	// CacheBytes bounds the chunk cache's files; a quarter of it, at most
-	// 64 MiB, bounds the chunks it keeps in memory. Default 256 MiB, and at
-	// least 8 chunks.
+	// CacheBytes bounds the chunk cache. Default 256 MiB.
 	CacheBytes int64
 	// ChunkBytes is the size of one ranged GET of a remote segment and of
 	// one cache entry, fixed per segment at upload. Default 1 MiB.
@@ -77,8 +75,6 @@ type Tier struct {
 	bgClosed   bool
 	closed     atomic.Bool
 	storeUp    atomic.Bool
-	// fetchSem bounds the background chunk fetches running at once.
-	fetchSem chan struct{}
 }
 
 type partKey struct {
@@ -119,7 +115,6 @@ func Open(opts Options) (*Tier, error) {
 	if opts.ChunkBytes <= 0 {
 		opts.ChunkBytes = 1 << 20
 	}
-	opts.CacheBytes = max(opts.CacheBytes, 8*opts.ChunkBytes)
 	if opts.UploadInterval <= 0 {
 		opts.UploadInterval = 10 * time.Second
 	}
@@ -136,7 +131,6 @@ func Open(opts Options) (*Tier, error) {
 		opts: opts, store: opts.Store, log: opts.Log, logger: opts.Logger,
 		parts: map[partKey]*partState{},
 		kick:  make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-		fetchSem: make(chan struct{}, maxParallelFetches),
 	}
 	t.storeUp.Store(true)
 	cache, err := newChunkCache(opts.CacheDir, opts.CacheBytes)

@@ -258,9 +258,6 @@ func TestStoreDownNothingDeletedLocally(t *testing.T) {
 	if v := gauge(t, reg, "sluice_tier_cache_misses_total"); v <= 0 {
 		t.Errorf("sluice_tier_cache_misses_total %v after remote reads", v)
 	}
-	if v := gauge(t, reg, "sluice_tier_cache_memory_bytes"); v <= 0 {
-		t.Errorf("sluice_tier_cache_memory_bytes %v after remote reads", v)
-	}
 	if v := gauge(t, reg, "sluice_tier_remote_segments"); v <= 0 {
 		t.Errorf("sluice_tier_remote_segments %v", v)
 	}
@@ -529,61 +526,6 @@ func TestDeleteRecordsInRemoteRange(t *testing.T) {
 	if s, _, _ := p.Offsets(); s != cut {
 		t.Fatalf("log start %d after remote deletion, want %d", s, cut)
 	}
-}
-
-// TestReadAheadServesSequentialReads: once a read of the remote range is
-// served and its read-ahead done, the sequential reads after it, across
-// segment boundaries (segments of one chunk here), need no store: the
-// chunks and the next segments' indexes were fetched ahead, so they
-// succeed with the store down.
-func TestReadAheadServesSequentialReads(t *testing.T) {
-	f := objstore.NewFaulty(objstore.NewMem())
-	// A cache whose memory part (a quarter) holds the read-ahead: 64 KiB.
-	e := openEnvWith(t, t.TempDir(), f, func(o *tier.Options) { o.CacheBytes = 256 << 10 })
-	p := e.remoteTopic("t", map[string]string{"local.retention.bytes": "4096"})
-	produce(t, p, 0, 600)
-	e.sync()
-	e.retention()
-	local := p.LocalLogStart()
-	if local < 200 {
-		t.Fatalf("local start %d: want most of the data remote only", local)
-	}
-	const maxBytes = 1500
-	res, err := p.Read(0, maxBytes)
-	if err != nil || len(res.Batches) == 0 {
-		t.Fatalf("read at 0: %d bytes, %v", len(res.Batches), err)
-	}
-	e.tier.WaitBackground()
-	f.SetDown(true)
-	// The read-ahead covers at least minReadAheadChunks chunks (16 KiB
-	// here): read two chunks' worth on (segments of about 3.5 KiB: two
-	// segment boundaries at least).
-	next, read, reads := lastOffset(t, res.Batches)+1, 0, 0
-	for read < 2*4096 && next < local {
-		res, err := p.Read(next, maxBytes)
-		if err != nil || len(res.Batches) == 0 {
-			t.Fatalf("read at %d with the store down, %d bytes after the first read: %d bytes, %v: the read-ahead did not fetch it", next, read, len(res.Batches), err)
-		}
-		read += len(res.Batches)
-		next = lastOffset(t, res.Batches) + 1
-		reads++
-	}
-	if next >= local {
-		t.Fatalf("read %d bytes in %d reads up to offset %d (local start %d): want them all remote", read, reads, next, local)
-	}
-	e.tier.WaitBackground()
-	f.SetDown(false)
-	readAll(t, p, 0, 600)
-}
-
-// lastOffset is the last offset of the batches b.
-func lastOffset(t *testing.T, b []byte) int64 {
-	t.Helper()
-	var last int64 = -1
-	if err := record.Decode(b, func(h record.Header, _ record.Record) error { last = h.LastOffset(); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	return last
 }
 
 // TestRemoteRetentionByTime: retention.ms deletes the remote segments

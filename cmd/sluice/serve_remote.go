@@ -47,8 +47,8 @@ func (r *remoteFlags) start(ctx context.Context, l *logstore.Log, logger *slog.L
 	if !objstore.IsURL(r.url) {
 		return nil, usagef("--remote-storage must be s3://BUCKET[/PREFIX], got %q", r.url)
 	}
-	if r.cacheBytes < 1<<20 || r.chunkBytes < 4<<10 || r.chunkBytes > 64<<20 || r.uploadInterval <= 0 || r.cacheBytes < 8*r.chunkBytes {
-		return nil, usagef("--remote-cache-bytes must be at least 1 MiB and 8 chunks, --remote-chunk-bytes 4 KiB to 64 MiB, --remote-upload-interval positive")
+	if r.cacheBytes < 1<<20 || r.chunkBytes < 4<<10 || r.chunkBytes > 64<<20 || r.uploadInterval <= 0 {
+		return nil, usagef("--remote-cache-bytes must be at least 1 MiB, --remote-chunk-bytes 4 KiB to 64 MiB, --remote-upload-interval positive")
 	}
 	store, err := objstore.Open(objstore.Config{URL: r.url, Endpoint: r.endpoint, Region: r.region, CredentialsFile: r.credsFile})
 	if err != nil {
