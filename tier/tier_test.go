@@ -38,12 +38,20 @@ func openEnv(t *testing.T, dir string, store objstore.Store) *env {
 
 func openEnvReg(t *testing.T, dir string, store objstore.Store, reg prometheus.Registerer) *env {
 	t.Helper()
+	return openEnvWith(t, dir, store, func(o *tier.Options) { o.Registerer = reg })
+}
+
+// openEnvWith opens an env whose tier options set changes.
+func openEnvWith(t *testing.T, dir string, store objstore.Store, set func(*tier.Options)) *env {
+	t.Helper()
 	l, err := logstore.Open(logstore.Options{Dir: dir, RetentionCheckInterval: -1, Cleaner: logstore.CleanerOptions{Interval: -1}, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := tier.Open(tier.Options{Store: store, Log: l, Logger: quietLogger(), ChunkBytes: 4096, CacheBytes: 64 << 10, Registerer: reg,
-		UploadInterval: time.Hour, RetryMin: time.Millisecond, RetryMax: 10 * time.Millisecond})
+	opts := tier.Options{Store: store, Log: l, Logger: quietLogger(), ChunkBytes: 4096, CacheBytes: 64 << 10,
+		UploadInterval: time.Hour, RetryMin: time.Millisecond, RetryMax: 10 * time.Millisecond}
+	set(&opts)
+	tr, err := tier.Open(opts)
 	if err != nil {
 		l.Close()
 		t.Fatal(err)
@@ -517,5 +525,63 @@ func TestDeleteRecordsInRemoteRange(t *testing.T) {
 	}
 	if s, _, _ := p.Offsets(); s != cut {
 		t.Fatalf("log start %d after remote deletion, want %d", s, cut)
+	}
+}
+
+// TestRemoteRetentionByTime: retention.ms deletes the remote segments
+// whose newest record is older than it (manifest first, then objects),
+// and only those; the log start moves past them over both tiers.
+func TestRemoteRetentionByTime(t *testing.T) {
+	mem := objstore.NewMem()
+	e := openEnv(t, t.TempDir(), mem)
+	p := e.remoteTopic("t", map[string]string{"local.retention.bytes": "4096", "retention.ms": "3600000"})
+	produce(t, p, 0, 300) // timestamps of 2023: long expired
+	var recs []record.Record
+	now := time.Now().UnixMilli()
+	for j := 300; j < 320; j++ {
+		recs = append(recs, record.Record{Timestamp: now, Value: []byte(value(j))})
+	}
+	if _, err := p.AppendRecords(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
+	e.sync()
+	e.retention()
+	e.sync()
+	start, hw, _ := p.Offsets()
+	if start == 0 || start > 300 || hw != 320 {
+		t.Fatalf("log start %d, high watermark %d: want the expired segments gone (start in (0, 300]), hw 320", start, hw)
+	}
+	info, _ := e.tier.Describe("t", 0)
+	objs, _ := mem.List(context.Background(), "")
+	logs := 0
+	for _, o := range objs {
+		if strings.HasSuffix(o.Key, ".log") {
+			logs++
+		}
+	}
+	if logs != info.Segments || info.Segments > 1 {
+		t.Fatalf("%d segment objects, the manifest names %d: want at most the segment holding the recent records", logs, info.Segments)
+	}
+	if _, err := p.Read(start-1, 1000); !errors.Is(err, logstore.ErrOffsetOutOfRange) {
+		t.Fatalf("read below the log start: %v", err)
+	}
+	next := start
+	for next < hw {
+		res, err := p.Read(next, 1500)
+		if err != nil || len(res.Batches) == 0 {
+			t.Fatalf("read at %d: %d bytes, %v", next, len(res.Batches), err)
+		}
+		if err := record.Decode(res.Batches, func(_ record.Header, r record.Record) error {
+			if r.Offset < next {
+				return nil
+			}
+			if r.Offset != next || string(r.Value) != value(int(next)) {
+				return fmt.Errorf("offset %d: got %d %.20q", next, r.Offset, r.Value)
+			}
+			next++
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

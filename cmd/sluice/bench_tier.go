@@ -30,12 +30,13 @@ import (
 // franz-go clients in this process. docs/benchmarks-tier.md has the
 // figures.
 func benchTier(ctx context.Context, c *cli, args []string) error {
-	fs := flagSet(c, "sluice bench tier", "[--mb 256] [--record-size 1024] [--segment-bytes 8388608] [--rounds 2] [--dir DIR]")
+	fs := flagSet(c, "sluice bench tier", "[--mb 256] [--record-size 1024] [--segment-bytes 8388608] [--rounds 2] [--dir DIR] [--profile-dir DIR]")
 	mb := fs.Int("mb", 256, "megabytes produced per topic and round")
 	size := fs.Int("record-size", 1024, "bytes per record value (random, incompressible)")
 	segBytes := fs.Int64("segment-bytes", 8<<20, "segment.bytes of the topics")
 	rounds := fs.Int("rounds", 2, "rounds of each measurement")
 	dir := fs.String("dir", "", "data directory of the server (default: a temporary directory)")
+	profDir := fs.String("profile-dir", "", "write CPU profiles here: serve-consume.pprof (the server during the consume rounds) and s3-server.pprof (the S3 server, whole run)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -58,12 +59,20 @@ func benchTier(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	s3addr := freePort()
-	s3cmd := exec.Command(exe, "bench", "s3-server", "--addr", s3addr, "--bucket", "bench")
+	s3args := []string{"bench", "s3-server", "--addr", s3addr, "--bucket", "bench"}
+	if *profDir != "" {
+		if err := os.MkdirAll(*profDir, 0o755); err != nil {
+			return err
+		}
+		s3args = append(s3args, "--cpuprofile", filepath.Join(*profDir, "s3-server.pprof"))
+	}
+	s3cmd := exec.Command(exe, s3args...)
 	s3cmd.Stderr = c.stderr
 	if err := s3cmd.Start(); err != nil {
 		return err
 	}
-	defer func() { s3cmd.Process.Kill(); s3cmd.Wait() }()
+	// SIGTERM, so that its profile is written.
+	defer func() { s3cmd.Process.Signal(syscall.SIGTERM); s3cmd.Wait() }()
 	if err := waitListening(s3addr); err != nil {
 		return fmt.Errorf("s3-server: %w", err)
 	}
@@ -135,6 +144,9 @@ func benchTier(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *profDir != "" {
+		srv.cpuProfile = filepath.Join(*profDir, "serve-consume.pprof")
+	}
 	if err := srv.restart(); err != nil {
 		return err
 	}
@@ -144,16 +156,23 @@ func benchTier(ctx context.Context, c *cli, args []string) error {
 		if r > 0 {
 			label = "remote (warm cache)"
 		}
+		gb := float64(n**size) / 1e9
+		cpu0, _ := srv.metric("process_cpu_seconds_total")
+		s3cpu0 := procCPUSeconds(s3cmd.Process.Pid)
 		dr, err := benchConsume(ctx, srv.kafka, "tier-on", n)
 		if err != nil {
 			return err
 		}
+		cpu1, _ := srv.metric("process_cpu_seconds_total")
+		s3cpu1 := procCPUSeconds(s3cmd.Process.Pid)
 		dl, err := benchConsume(ctx, srv.kafka, "tier-off", n)
 		if err != nil {
 			return err
 		}
+		cpu2, _ := srv.metric("process_cpu_seconds_total")
 		rr, lr := float64(n**size)/1e6/dr.Seconds(), float64(n**size)/1e6/dl.Seconds()
-		fmt.Fprintf(out, "consume round %d: %s %.1f MB/s, local %.1f MB/s: remote = %.0f %% of local (%d records from offset 0)\n", r+1, label, rr, lr, 100*rr/lr, n)
+		fmt.Fprintf(out, "consume round %d: %s %.1f MB/s, local %.1f MB/s: remote = %.0f %% of local (%d records from offset 0); server CPU remote %.2f s/GB, local %.2f s/GB, S3 server %.2f s/GB\n",
+			r+1, label, rr, lr, 100*rr/lr, n, (cpu1-cpu0)/gb, (cpu2-cpu1)/gb, (s3cpu1-s3cpu0)/gb)
 	}
 	hits, _ := srv.metric("sluice_tier_cache_hits_total")
 	misses, _ := srv.metric("sluice_tier_cache_misses_total")
@@ -162,6 +181,28 @@ func benchTier(ctx context.Context, c *cli, args []string) error {
 }
 
 func ptr(s string) *string { return &s }
+
+// procCPUSeconds is the user and system CPU time of process pid so far
+// (Linux /proc; 0 where it cannot be read).
+func procCPUSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses: utime and
+	// stime are the 14th and 15th fields of the line, in clock ticks.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (u + st) / 100 // USER_HZ is 100 on Linux
+}
 
 func benchProduce(ctx context.Context, broker, topic string, value []byte, records int) (time.Duration, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(time.Millisecond),
@@ -213,6 +254,7 @@ func benchConsume(ctx context.Context, broker, topic string, records int) (time.
 type tierBenchServer struct {
 	dir, s3     string
 	kafka, http string
+	cpuProfile  string // --cpuprofile of the server, when set
 	cmd         *exec.Cmd
 	stderr      io.Writer
 }
@@ -226,6 +268,9 @@ func (s *tierBenchServer) start() error {
 	s.cmd = exec.Command(exe, "serve", "--data-dir", filepath.Join(s.dir, "data"), "--kafka-addr", s.kafka, "--http-addr", s.http,
 		"--log-format", "text", "--log-level", "warn", "--remote-storage", "s3://bench/tier", "--retention-check-interval", "1s",
 		"--remote-upload-interval", "1s", "--schema-registry=false")
+	if s.cpuProfile != "" {
+		s.cmd.Args = append(s.cmd.Args, "--cpuprofile", s.cpuProfile)
+	}
 	s.cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=bench", "AWS_SECRET_ACCESS_KEY=bench", "AWS_REGION=us-east-1", "AWS_ENDPOINT_URL="+s.s3)
 	s.cmd.Stderr = s.stderr
 	if err := s.cmd.Start(); err != nil {
@@ -250,8 +295,9 @@ func waitListening(addr string) error {
 // killed: the object store of `sluice bench tier`, and of trials of
 // --remote-storage without a real store.
 func benchS3Server(ctx context.Context, c *cli, args []string) error {
-	fs := flagSet(c, "sluice bench s3-server", "[--addr 127.0.0.1:9000] [--bucket NAME ...]")
+	fs := flagSet(c, "sluice bench s3-server", "[--addr 127.0.0.1:9000] [--bucket NAME ...] [--cpuprofile FILE]")
 	addr := fs.String("addr", "127.0.0.1:9000", "address to serve S3 on (plain HTTP)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the server to this file until it stops (go tool pprof)")
 	var buckets listFlag
 	fs.Var(&buckets, "bucket", "bucket to create (repeatable)")
 	pos, err := parseArgs(fs, args)
@@ -261,6 +307,11 @@ func benchS3Server(ctx context.Context, c *cli, args []string) error {
 	if len(pos) != 0 {
 		return usagef("takes no arguments")
 	}
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	backend := s3mem.New()
 	for _, b := range buckets {
 		if err := backend.CreateBucket(b); err != nil {

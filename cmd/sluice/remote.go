@@ -174,6 +174,7 @@ func (b *remoteBackend) DescribeTopic(ctx context.Context, name string) (topicIn
 		ti.partitions = append(ti.partitions, partitionInfo{partition: p, earliest: s.Offset, latest: e.Offset, size: -1, localStart: -1, remoteSize: -1})
 	}
 	sort.Slice(ti.partitions, func(i, j int) bool { return ti.partitions[i].partition < ti.partitions[j].partition })
+	b.describeSizes(ctx, name, ti.partitions)
 	if rcs, err := b.adm.DescribeTopicConfigs(ctx, name); err == nil {
 		for _, rc := range rcs {
 			for _, c := range rc.Configs {
@@ -198,6 +199,40 @@ func (b *remoteBackend) DescribeTopic(ctx context.Context, name string) (topicIn
 	}
 	sort.Slice(ti.overrides, func(i, j int) bool { return ti.overrides[i][0] < ti.overrides[j][0] })
 	return ti, nil
+}
+
+// describeSizes fills the partitions' sizes on the server's disk (the local
+// tier) from DescribeLogDirs; they stay unknown (-1) if the server does not
+// answer it.
+func (b *remoteBackend) describeSizes(ctx context.Context, topic string, parts []partitionInfo) {
+	req := kmsg.NewPtrDescribeLogDirsRequest()
+	rt := kmsg.NewDescribeLogDirsRequestTopic()
+	rt.Topic = topic
+	for _, p := range parts {
+		rt.Partitions = append(rt.Partitions, p.partition)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, b.cl)
+	if err != nil {
+		return
+	}
+	for _, d := range resp.Dirs {
+		if d.ErrorCode != 0 {
+			continue
+		}
+		for _, t := range d.Topics {
+			if t.Topic != topic {
+				continue
+			}
+			for _, dp := range t.Partitions {
+				for i := range parts {
+					if parts[i].partition == dp.Partition && dp.Size >= 0 {
+						parts[i].size = max(parts[i].size, 0) + dp.Size
+					}
+				}
+			}
+		}
+	}
 }
 
 // describeLocalStarts fills the partitions' local start offsets of a

@@ -215,10 +215,26 @@ func TestTieredConsumeFromZero(t *testing.T) {
 			}
 		}
 	}
-	// `topic describe` shows both tiers.
+	// `topic describe` through the broker shows both tiers' ranges and the
+	// local size (the remote size is the server's metric).
 	code, out, errs := runCLI(t, env, "", "topic", "describe", "events")
 	if code != 0 || !strings.Contains(out, "LOCAL-START") {
 		t.Fatalf("describe: %d %s %s", code, out, errs)
+	}
+	var row []string
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) >= 6 && f[0] == "0" {
+			row = f
+		}
+	}
+	if row == nil {
+		t.Fatalf("describe: no row for partition 0:\n%s", out)
+	}
+	if ls, err := strconv.ParseInt(row[2], 10, 64); err != nil || ls <= 0 || row[1] != "0" || row[3] != strconv.Itoa(total) {
+		t.Fatalf("describe: partition 0 row %q: want earliest 0, a local start above 0, latest %d", row, total)
+	}
+	if size, err := strconv.ParseFloat(row[5], 64); err != nil || size <= 0 {
+		t.Fatalf("describe: partition 0 row %q: local size unknown", row)
 	}
 }
 
@@ -312,4 +328,48 @@ func listOffsetOn(t *testing.T, addr, topic string, ts int64) int64 {
 	}
 	defer cl.Close()
 	return listOffset(t, cl, topic, ts)
+}
+
+// TestTieredEnableByAlter: remote storage turned on for a topic that has
+// data, through AlterConfigs (`sluice topic alter`): its sealed segments
+// are uploaded, local retention then moves the local start, every record
+// stays readable from 0; turning it off again is refused.
+func TestTieredEnableByAlter(t *testing.T) {
+	srv := objstoretest.StartServer(t)
+	srv.Bucket(t, "tier", "")
+	dir := t.TempDir()
+	addr, _, stderr := startTieredServe(t, dir, srv)
+	env := map[string]string{"SLUICE_BROKER": addr}
+	if code, out, errs := runCLI(t, env, "", "topic", "create", "a", "--segment-bytes", "16384"); code != 0 {
+		t.Fatalf("create: %s %s", out, errs)
+	}
+	acked, err := produceRange(context.Background(), addr, "a", 0, 3000)
+	if err != nil || len(acked) != 3000 {
+		t.Fatalf("produce: %d acknowledged, %v", len(acked), err)
+	}
+	if code, out, errs := runCLI(t, env, "", "topic", "alter", "a", "--config", "remote.storage.enable=true", "--config", "local.retention.bytes=32768"); code != 0 {
+		t.Fatalf("alter: %s %s", out, errs)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for listOffsetOn(t, addr, "a", -4) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("local start still 0 90s after remote storage was enabled; server log:\n%s", stderr)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the server's uploader and retention
+	}
+	if e := listOffsetOn(t, addr, "a", -2); e != 0 {
+		t.Fatalf("earliest %d after enabling remote storage: want 0 (the remote range)", e)
+	}
+	got := consumeAll(t, addr, "a")
+	if len(got) != 3000 {
+		t.Fatalf("read %d records, produced 3000", len(got))
+	}
+	for i, v := range got {
+		if v != tierValue(i) {
+			t.Fatalf("record %d is %.30q", i, v)
+		}
+	}
+	if code, _, _ := runCLI(t, env, "", "topic", "alter", "a", "--config", "remote.storage.enable=false"); code == 0 {
+		t.Fatal("turning remote storage off was accepted")
+	}
 }
