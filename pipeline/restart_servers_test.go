@@ -257,10 +257,11 @@ sink:
 }
 
 // TestRedisServerRestart: Redis (its own, append-only file fsynced on
-// every write) restarted under a stream → stream pipeline with a consumer group. The
-// entries, the group and its pending entries survive; the source and the
-// sink reconnect; every entry reaches the output stream (at-least-once for
-// the sink, as documented) and the group ends with nothing pending.
+// every write) restarted under a stream → stream pipeline with a
+// consumer group. The entries, the group and its pending entries survive;
+// the source and the sink reconnect; every entry reaches the output
+// stream (at-least-once for the sink, as documented), the source hands
+// each entry over once, and the group ends with nothing pending.
 func TestRedisServerRestart(t *testing.T) {
 	// Every write is in the append-only file before Redis answers it.
 	srv := startOwnServer(t, "redis-server", "--port", "PORT", "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
