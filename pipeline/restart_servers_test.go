@@ -129,6 +129,22 @@ func waitJob(t *testing.T, j *Job, what string, d time.Duration, cond func() boo
 	}
 }
 
+// waitJobState is waitJob that says, on a timeout, what state reports.
+func waitJobState(t *testing.T, j *Job, what string, d time.Duration, state func() string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s: %s", what, state())
+		}
+		select {
+		case <-j.Done():
+			t.Fatalf("waiting for %s: the job ended: %v (%s)", what, j.Wait(), state())
+		case <-time.After(50 * time.Millisecond): // polling
+		}
+	}
+}
+
 func startRestartSpec(t *testing.T, name, spec string) *Job {
 	t.Helper()
 	s, err := Parse(name, []byte(spec))
@@ -292,7 +308,17 @@ checkpoint: {interval: 100ms, dir: %q}
 	waitJob(t, j, "output before the restart", 120*time.Second, func() bool { return cli.XLen(ctx, out).Val() >= 1000 })
 	srv.restart()
 	publish(restartRecords/2, restartRecords)
-	waitJob(t, j, "every entry in the output, acknowledged", 180*time.Second, func() bool {
+	state := func() string {
+		pend, err := cli.XPending(ctx, in, "g").Result()
+		var handed int64
+		for _, m := range j.connectorMeters() {
+			if m.field == "source" {
+				handed += m.m.Records.Load()
+			}
+		}
+		return fmt.Sprintf("output %d entries, input %d, source handed over %d, pending %+v (%v)", cli.XLen(ctx, out).Val(), cli.XLen(ctx, in).Val(), handed, pend, err)
+	}
+	waitJobState(t, j, "every entry in the output, acknowledged", 180*time.Second, state, func() bool {
 		pend, err := cli.XPending(ctx, in, "g").Result()
 		return err == nil && pend.Count == 0 && cli.XLen(ctx, out).Val() >= restartRecords
 	})
