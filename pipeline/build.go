@@ -343,7 +343,7 @@ func (p *Plan) buildInput(ctx context.Context, env *stream.Env, bc *buildCtx, in
 		bc.host.OnSourceOpen(in.spec.Pos.Field, src)
 	}
 	var wm stream.WatermarkStrategy[tsRow]
-	if in.tsField >= 0 {
+	if in.tsField >= 0 || in.srcTime {
 		et := in.spec.EventTime
 		wm = stream.BoundedOutOfOrderness(func(t tsRow) int64 { return t.ts }, et.MaxOutOfOrderness).WithIdleTimeout(et.IdleTimeout)
 	}

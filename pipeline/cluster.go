@@ -133,6 +133,9 @@ func (p *Plan) ClusterTopology(ctx context.Context, host *Host, o ClusterOverrid
 	default:
 		return cfg, nil, fail("source."+spec.Source.Connector, "only kafka and http sources are supported (an http source writes into the %s topic)", cluster.IngestTopic(cfg.ApplicationID))
 	}
+	if et := spec.Source.EventTime; et != nil && et.SourceTime {
+		return cfg, nil, fail("source.event_time.source_time", "is not supported in cluster mode: take the event time from a field (event_time: {field: ...})")
+	}
 	if et := spec.Source.EventTime; et != nil && et.Field != "" {
 		topo.MaxOutOfOrderness = et.MaxOutOfOrderness
 		topo.IdleTimeout = et.IdleTimeout

@@ -132,6 +132,12 @@ func (s *msgDecoder) message(m *connector.Message) (tr tsRow, keep bool, f *fail
 			return tsRow{}, false, &failure{Stage: s.in.name + ".event_time", Origin: m.Origin, Offset: m.Offset, Err: terr, Raw: m.Value}
 		}
 		ts = ms
+	} else if s.in.srcTime {
+		if m.Timestamp == 0 {
+			return tsRow{}, false, &failure{Stage: s.in.name + ".event_time", Origin: m.Origin, Offset: m.Offset,
+				Err: fmt.Errorf("%w: the connector gave the record no time (event_time: source_time)", errNoEventTime), Raw: m.Value}
+		}
+		ts = m.Timestamp
 	}
 	if !s.in.chain.empty() {
 		var keep bool

@@ -212,3 +212,42 @@ checkpoint: {interval: 200ms, dir: %s}
 	f.exec("DELETE FROM " + f.src + " WHERE grp = 4")        // a group disappears
 	f.waitEqual(want, got, j)
 }
+
+// TestCDCCommitTimeAsEventTime: with event_time: {source_time: true} a
+// change's event time is its transaction's commit time, as the connector
+// reports it in source.ts_ms: the SQL step's rowtime equals it for every
+// change, snapshot reads aside (they carry the snapshot's start).
+func TestCDCCommitTimeAsEventTime(t *testing.T) {
+	f := newCDCFixture(t)
+	dst := f.target("cdc_times")
+	j := f.start(fmt.Sprintf(`name: cdc-times-%s
+source:
+  postgres_cdc: {dsn: "%s", tables: [public.%s], slot: %s, publication: %s, snapshot: never}
+  event_time: {source_time: true}
+steps:
+  - filter: op != "r"
+  - map: {id: after.id, commit_ms: source.ts_ms}
+  - sql:
+      query: SELECT id, commit_ms, rowtime AS at FROM input
+      columns: {id: BIGINT, commit_ms: BIGINT}
+sink:
+  postgres: {dsn: "%s", table: %s, key: [id]}
+checkpoint: {interval: 200ms, dir: %s}
+`, f.n, f.dsn, f.src, f.slot, f.pub, f.dsn, dst, t.TempDir()))
+	// The slot exists once the source has started; changes before it
+	// are not in the stream (snapshot: never).
+	deadline := time.Now().Add(120 * time.Second)
+	for f.rows("SELECT 1 FROM pg_replication_slots WHERE slot_name = '"+f.slot+"'") == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("the slot was never created")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i := 1; i <= 50; i++ {
+		f.exec("INSERT INTO "+f.src+" VALUES ($1, 1, 'x', 1)", i)
+	}
+	f.waitEqual("SELECT id FROM "+f.src, "SELECT id FROM "+dst, j)
+	if bad := f.rows("SELECT id, commit_ms, at FROM " + dst + " WHERE (extract(epoch FROM at) * 1000)::bigint <> commit_ms"); bad != "" {
+		t.Fatalf("rowtime is not the commit time for:\n%s", bad)
+	}
+}

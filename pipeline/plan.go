@@ -47,8 +47,11 @@ type inputPlan struct {
 	frozen   *row.Schema
 	keepRest bool
 	tsField  int // -1: no event-time field
-	chain    *chain
-	name     string
+	// srcTime: the event time is the connector's time of each record
+	// (event_time: {source_time: true}).
+	srcTime bool
+	chain   *chain
+	name    string
 	// pbMD is a protobuf input's message from its .proto file (nil:
 	// none; records are read with their writers' schemas); jsonSchema
 	// validates a json input (nil: none).
@@ -418,6 +421,7 @@ func planInput(e *errs, s SourceSpec, name string) *inputPlan {
 		}
 		in.tsField = p
 	}
+	in.srcTime = s.EventTime != nil && s.EventTime.SourceTime
 	names := make([]string, 0, len(s.Types))
 	for n := range s.Types {
 		names = append(names, n)

@@ -115,7 +115,12 @@ type CSVSpec struct {
 // EventTimeSpec says where a record's event time is and how watermarks
 // follow it.
 type EventTimeSpec struct {
+	// Field is the record field holding the event time; SourceTime
+	// takes the time the connector gives each record instead (a change's
+	// commit time for postgres_cdc and mysql_cdc, a Kafka record's
+	// timestamp). Exactly one is set.
 	Field             string
+	SourceTime        bool
 	MaxOutOfOrderness time.Duration
 	IdleTimeout       time.Duration
 }
@@ -465,16 +470,23 @@ func parseSource(e *errs, o *obj, main bool) SourceSpec {
 			e.at(c.node, c.path, "is only allowed with format: csv")
 		}
 	}
-	if et := o.object("event_time", "field, max_out_of_orderness, idle_timeout"); et != nil {
+	if et := o.object("event_time", "field or source_time, max_out_of_orderness, idle_timeout"); et != nil {
 		s.EventTime = &EventTimeSpec{
-			Field:             et.reqStr("field", "the record field holding the event time: epoch milliseconds or RFC 3339"),
+			SourceTime:        et.boolean("source_time", false),
 			MaxOutOfOrderness: et.duration("max_out_of_orderness", 0, false),
 			IdleTimeout:       et.duration("idle_timeout", 0, false),
+		}
+		if s.EventTime.SourceTime {
+			if et.get("field") != nil {
+				e.at(et.get("field"), et.sub("field"), "is not allowed with source_time: true (the event time is either a field or the connector's time of each record)")
+			}
+		} else {
+			s.EventTime.Field = et.reqStr("field", "the record field holding the event time, epoch milliseconds or RFC 3339; or source_time: true for the connector's time of each record, such as a change's commit time")
 		}
 		if f := s.EventTime.Field; f != "" && !identRe.MatchString(f) {
 			e.at(et.get("field"), et.sub("field"), "%q is not a field name (letters, digits and _)", f)
 		}
-		et.done("field", "max_out_of_orderness", "idle_timeout")
+		et.done("field", "source_time", "max_out_of_orderness", "idle_timeout")
 	}
 	if ty := o.object("types", "field: type (bool, int, float, string, timestamp)"); ty != nil {
 		s.Types = map[string]string{}
@@ -492,7 +504,7 @@ func parseSource(e *errs, o *obj, main bool) SourceSpec {
 	if s.Changelog != nil && !main {
 		e.at(o.get("changelog"), o.sub("changelog"), "is only allowed on the main source")
 	}
-	if s.Format == "raw" && s.EventTime != nil && s.EventTime.Field != "timestamp" {
+	if s.Format == "raw" && s.EventTime != nil && !s.EventTime.SourceTime && s.EventTime.Field != "timestamp" {
 		e.at(o.node, o.sub("event_time"), "with format raw the only fields are key, value and timestamp")
 	}
 	allowed := append([]string{"format", "csv", "event_time", "types", "changelog"}, sourceConnectors()...)

@@ -1,6 +1,7 @@
 package pgcdc
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +23,34 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is a local process's user+system CPU seconds (/proc/PID/stat;
+// -1 when it cannot be read, as for a server on another machine).
+func procCPU(pid int) float64 {
+	if pid == 0 {
+		return -1
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	// The fields after the command (which may hold spaces) start after
+	// the last ')'; utime and stime are the 14th and 15th fields.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return -1
+	}
+	ut, err1 := strconv.ParseFloat(f[11], 64)
+	st, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return (ut + st) / 100 // clock ticks (USER_HZ, 100 on Linux)
 }
 
 // BenchmarkCDCvsPgbench compares the change stream's throughput with what
@@ -99,10 +129,16 @@ func BenchmarkCDCvsPgbench(b *testing.B) {
 	r.buf = make([]connector.Message, 1024)
 	cpu0, t0 := cpuTime(), time.Now()
 	got, bytes := 0, 0
+	var sender int // the walsender serving the connector's slot
+	var senderCPU0 float64
 	for got < rows {
 		n, err := r.sp.Read(context.Background(), r.buf)
 		if err != nil {
 			b.Fatal(err)
+		}
+		if sender == 0 {
+			_ = f.db.QueryRow(context.Background(), "SELECT coalesce(active_pid, 0) FROM pg_replication_slots WHERE slot_name = $1", f.slot).Scan(&sender)
+			senderCPU0 = procCPU(sender)
 		}
 		for _, m := range r.buf[:n] {
 			bytes += len(m.Value)
@@ -110,7 +146,14 @@ func BenchmarkCDCvsPgbench(b *testing.B) {
 		got += n
 	}
 	wall, cpu := time.Since(t0), cpuTime()-cpu0
+	senderCPU := procCPU(sender) - senderCPU0
 	b.StopTimer()
+	// How busy the server's walsender was while the connector read: near
+	// 1 CPU-second per second, decoding on the server is the bound.
+	if sender != 0 && senderCPU >= 0 {
+		b.ReportMetric(senderCPU/wall.Seconds(), "walsender-cpu/s")
+		b.Logf("walsender pid %d: %.2f CPU-s in %v (%.0f %% of one core)", sender, senderCPU, wall.Round(time.Millisecond), 100*senderCPU/wall.Seconds())
+	}
 	rate := float64(got) / wall.Seconds()
 	b.ReportMetric(pgTPS, "pgbench-rows/s")
 	b.ReportMetric(rate, "cdc-records/s")

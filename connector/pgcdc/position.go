@@ -3,6 +3,7 @@ package pgcdc
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pglogrepl"
 )
@@ -78,6 +79,22 @@ func decodePosition(b []byte) (*position, error) {
 	}
 	if p.TxSkip < 0 {
 		return nil, fmt.Errorf("postgres_cdc: checkpoint position is not valid: negative skip")
+	}
+	// Every table's key ranges start with the first snapshot's (all rows
+	// from the start: no From) and each later range starts at a whole
+	// key: the stream looks a change's key up in them.
+	for t, segs := range p.Segs {
+		if len(segs) == 0 || segs[0].From != nil {
+			return nil, fmt.Errorf("postgres_cdc: checkpoint position is not valid: the snapshot ranges of table %d do not start at its first row", t)
+		}
+		for _, s := range segs[1:] {
+			if len(s.From) == 0 || slices.Contains(s.From, nil) {
+				return nil, fmt.Errorf("postgres_cdc: checkpoint position is not valid: a snapshot range of table %d starts at a missing key", t)
+			}
+		}
+	}
+	if slices.Contains(p.Last, nil) {
+		return nil, fmt.Errorf("postgres_cdc: checkpoint position is not valid: the last snapshot key has a null column")
 	}
 	return &p, nil
 }

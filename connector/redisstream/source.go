@@ -123,6 +123,13 @@ func (s *Source) Splits(context.Context, int) ([]stream.Split[connector.Message]
 	if opts.DialTimeout == 0 {
 		opts.DialTimeout = 2 * time.Second
 	}
+	// No transparent retries: an XREADGROUP (or XAUTOCLAIM) that Redis
+	// executed but whose answer a lost connection cut off has moved
+	// entries into this consumer's pending list; retried by the client,
+	// it would return the next entries and those would stay pending,
+	// never handed over. The split sees the error instead and reads its
+	// pending list again (Read).
+	opts.MaxRetries = -1
 	s.cli = redis.NewClient(&opts)
 	sp := &split{src: s, claimed: map[entryID]struct{}{}, covered: map[string]struct{}{}, origin: "redis/" + s.cfg.Stream}
 	return []stream.Split[connector.Message]{sp}, nil
