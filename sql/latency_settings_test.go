@@ -63,7 +63,8 @@ func TestLatencySettingsBadInput(t *testing.T) {
 	for _, tc := range []struct{ key, value, want string }{
 		{"execution.buffer-timeout", "-1", "is negative"},
 		{"execution.buffer-timeout", "soon", "not a duration"},
-		{"metrics.latency.interval", "-5 ms", "is negative"},
+		{"metrics.latency.interval", "-5", "is negative"},
+		{"metrics.latency.interval", "-5 ms", "not a duration"},
 		{"execution.buffer-timout", "1 ms", "did you mean 'execution.buffer-timeout'"},
 	} {
 		err := sql.NewSession(sql.Options{}).Set(tc.key, tc.value)
