@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync/atomic"
+	"time"
 
 	"github.com/sluicehq/sluice/connector"
 	"github.com/sluicehq/sluice/objstore"
@@ -436,6 +437,10 @@ func (j *Job) Metrics() []stream.SubtaskMetrics { return j.job.Metrics() }
 // planned into, as it runs (stream.Job.Plan): operators, parallelism,
 // chains and exchanges. The dashboard draws it and EXPLAIN prints it.
 func (j *Job) Plan() stream.Plan { return j.job.Plan() }
+
+// BufferTimeout returns the job's buffer timeout (the spec's
+// latency.buffer_timeout, or stream.DefaultBufferTimeout).
+func (j *Job) BufferTimeout() time.Duration { return j.job.BufferTimeout() }
 
 // Latency returns the job's latency histograms (stream.Job.Latency).
 func (j *Job) Latency() []stream.LatencyHistogram { return j.job.Latency() }

@@ -178,6 +178,9 @@ var settingDocs = map[string]string{
 	"table.exec.mini-batch.allow-latency":        "with mini-batch: the longest a changed key waits before its update is emitted (default 1 s)",
 	"table.exec.mini-batch.size":                 "accepted for compatibility",
 	"table.optimizer.distinct-agg.split.enabled": "accepted for compatibility",
+	"execution.buffer-timeout":                   "how long a partly filled batch between two operators may wait for more records while its task is busy (default 1 ms; 0: sent after every input batch); a batch whose input has nothing more leaves at once",
+	"execution.buffer-timeout.interval":          "the same as execution.buffer-timeout (Flink 1.19's name)",
+	"metrics.latency.interval":                   "emit a latency marker from every source split this often; each operator records its delay (default 0: none)",
 }
 
 func checkSetting(k, v string) error {
@@ -200,6 +203,14 @@ func checkSetting(k, v string) error {
 	case "execution.checkpointing.interval", "execution.checkpointing.timeout", "table.exec.state.ttl", "table.exec.source.idle-timeout", "table.exec.mini-batch.allow-latency", "restart-strategy.fixed-delay.delay":
 		if _, err := parseDuration(v); err != nil {
 			return fmt.Errorf("setting %s: %w", k, err)
+		}
+	case "execution.buffer-timeout", "execution.buffer-timeout.interval", "metrics.latency.interval":
+		d, err := parseDuration(v)
+		if err != nil {
+			return fmt.Errorf("setting %s: %w", k, err)
+		}
+		if d < 0 {
+			return fmt.Errorf("setting %s: '%s' is negative; use 0 (a batch leaves after every input batch) or a positive duration", k, v)
 		}
 	case "execution.checkpointing.mode":
 		if u := strings.ToUpper(v); u != "EXACTLY_ONCE" && u != "AT_LEAST_ONCE" {
@@ -315,6 +326,16 @@ func (s *Session) jobOptions(info *jobInfo) ([]stream.Option, error) {
 		opts = append(opts, stream.WithParallelism(n))
 	}
 	opts = append(opts, stream.WithLogger(s.opts.Logger))
+	for _, k := range []string{"execution.buffer-timeout", "execution.buffer-timeout.interval"} {
+		if v := s.settings[k]; v != "" {
+			d, _ := parseDuration(v)
+			opts = append(opts, stream.WithBufferTimeout(d))
+		}
+	}
+	if v := s.settings["metrics.latency.interval"]; v != "" {
+		d, _ := parseDuration(v)
+		opts = append(opts, stream.WithLatencyMarkers(d))
+	}
 	if v := s.settings["execution.checkpointing.interval"]; v != "" {
 		d, _ := parseDuration(v)
 		dir := strings.TrimPrefix(s.settings["state.checkpoints.dir"], "file://")

@@ -32,6 +32,9 @@ func WithLatencyMarkers(interval time.Duration) Option {
 	return func(c *config) { c.markers = interval }
 }
 
+// BufferTimeout is the job's buffer timeout (WithBufferTimeout).
+func (j *Job) BufferTimeout() time.Duration { return j.env.cfg.bufferTimeout }
+
 // withClock replaces the job's clock (tests drive buffer timeouts and
 // latencies with a fake one).
 func withClock(c rt.Clock) Option { return func(cfg *config) { cfg.clock = c } }

@@ -60,6 +60,21 @@ type BarrierWriter interface {
 	OnBarrier(ctx context.Context, id uint64) error
 }
 
+// AsyncBarrierWriter is an optional SinkWriter capability of an
+// at-least-once writer whose writes are acknowledged in the background (a
+// Kafka producer). At checkpoint barrier id, OnBarrierAsync returns at
+// once and the writer calls done once everything written before the
+// barrier is durable, or with the error that prevents it (the checkpoint
+// is then declined). done must be called exactly once, from any
+// goroutine (OnBarrierAsync itself included). The sink subtask goes on writing meanwhile, so a barrier does
+// not hold up the records behind it for a round trip; the checkpoint
+// completes only after done(nil). A writer that implements it is not
+// asked OnBarrier under checkpointing; a checkpoint.TwoPhaseCommitter's
+// is not used.
+type AsyncBarrierWriter interface {
+	OnBarrierAsync(ctx context.Context, id uint64, done func(error))
+}
+
 // To sends s to sink. The sink runs with the parallelism of its input
 // (and chained to it) unless Parallelism is given.
 func To[T any](s Stream[T], sink Sink[T], opts ...OpOption) {
@@ -79,6 +94,7 @@ func To[T any](s Stream[T], sink Sink[T], opts ...OpOption) {
 			op.w = w
 			op.wmw, _ = w.(WatermarkWriter)
 			op.bw, _ = w.(BarrierWriter)
+			op.abw, _ = w.(AsyncBarrierWriter)
 			if chk := bc.job.chk; chk != nil {
 				if c, ok := w.(checkpoint.TwoPhaseCommitter); ok {
 					op.txns = &sinkTxns{name: bc.n.name, c: c, hist: bc.job.lat.get(LatencySink, bc.n.name, StageCommit)}
@@ -92,6 +108,7 @@ func To[T any](s Stream[T], sink Sink[T], opts ...OpOption) {
 					chk.mu.Lock()
 					chk.sinks[op.task()] = op.txns
 					chk.mu.Unlock()
+					op.abw = nil
 				}
 			}
 		}
@@ -107,11 +124,15 @@ func oneGate[T any](nch, credits int, done <-chan struct{}) gateHandle {
 
 type sinkOp[T any] struct {
 	opBase
-	sink   Sink[T]
-	open   func()
-	w      SinkWriter[T]
-	wmw    WatermarkWriter
-	bw     BarrierWriter
+	sink Sink[T]
+	open func()
+	w    SinkWriter[T]
+	wmw  WatermarkWriter
+	bw   BarrierWriter
+	abw  AsyncBarrierWriter
+	// acking counts the barriers an AsyncBarrierWriter has not answered
+	// yet; end waits for them before the final ack.
+	acking sync.WaitGroup
 	closed bool
 	txns   *sinkTxns
 	// written records the latency of every batch written; epoch the
@@ -195,6 +216,27 @@ func (o *sinkOp[T]) idle() {}
 func (o *sinkOp[T]) barrier(id uint64) {
 	defer o.recoverUser()
 	o.ensure()
+	if chk := o.t.job.chk; chk != nil && o.abw != nil {
+		task, name := o.task(), o.name
+		o.acking.Add(1)
+		var once sync.Once
+		o.abw.OnBarrierAsync(o.t.ctx, id, func(err error) {
+			once.Do(func() {
+				// On a goroutine of its own: the writer may call done
+				// from its client's callbacks, which must not wait for
+				// the coordinator.
+				go func() {
+					defer o.acking.Done()
+					if err != nil {
+						chk.decline(id, task, fmt.Errorf("sink %s subtask %d: barrier %d: %w", name, task.Subtask, id, err))
+						return
+					}
+					chk.ack(id, checkpoint.Ack{Task: task})
+				}()
+			})
+		})
+		return
+	}
 	if o.bw != nil {
 		if err := o.bw.OnBarrier(o.t.ctx, id); err != nil {
 			o.fail(fmt.Errorf("barrier %d: %w", id, err))
@@ -208,6 +250,16 @@ func (o *sinkOp[T]) barrier(id uint64) {
 func (o *sinkOp[T]) end() {
 	defer o.recoverUser()
 	o.ensure()
+	if o.abw != nil {
+		// The barriers before the end are answered before the final ack.
+		answered := make(chan struct{})
+		go func() { o.acking.Wait(); close(answered) }()
+		select {
+		case <-answered:
+		case <-o.t.ctx.Done():
+			panic(errAborted)
+		}
+	}
 	if chk := o.t.job.chk; chk != nil {
 		chk.finish(checkpoint.Ack{Task: o.task(), Transaction: o.preCommit(0)})
 	}

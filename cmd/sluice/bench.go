@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -238,12 +239,19 @@ func benchLatency(ctx context.Context, c *cli, args []string) error {
 	fsync := fs.String("fsync", "always", "fsync policy of the in-process server's log")
 	fs.StringVar(&cfg.Binary, "sluice", "", "sluice binary run as `sluice run` for the pipeline (default: this executable)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (load generator, consumer, and the server unless --broker) to this file (go tool pprof)")
+	fs.StringVar(&cfg.PipelineCPUProfile, "pipeline-cpuprofile", "", "write a CPU profile of each pipeline process to this path with the mode appended (FILE.at_least_once, FILE.exactly_once)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 0 {
 		return usagef("takes no arguments")
+	}
+	if cfg.PipelineCPUProfile != "" {
+		if cfg.PipelineCPUProfile, err = filepath.Abs(cfg.PipelineCPUProfile); err != nil {
+			return usagef("--pipeline-cpuprofile: %v", err)
+		}
 	}
 	if cfg.Rate < 1 || cfg.Duration <= 0 || cfg.Warmup < 0 || cfg.RecordSize < 1 || *partitions < 1 || cfg.CheckpointInterval <= 0 {
 		return usagef("--rate, --duration, --record-size, --partitions and --checkpoint-interval must be positive, --warmup not negative")
@@ -277,6 +285,11 @@ func benchLatency(ctx context.Context, c *cli, args []string) error {
 			return fmt.Errorf("locate the sluice binary (set --sluice): %w", err)
 		}
 	}
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	cfg.Live = &latbench.Live{}
 	done := make(chan struct{})
 	shown := make(chan struct{})

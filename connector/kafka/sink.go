@@ -172,6 +172,12 @@ func (p *producer) firstErr() error {
 }
 
 func (p *producer) produce(ctx context.Context, topic string, msgs []connector.Message) error {
+	return p.produceWith(ctx, topic, msgs, p.fail)
+}
+
+// produceWith sends msgs in the background; promise is called for each
+// once the broker acknowledged it or it failed.
+func (p *producer) produceWith(ctx context.Context, topic string, msgs []connector.Message, promise func(*kgo.Record, error)) error {
 	if err := p.firstErr(); err != nil {
 		return err
 	}
@@ -187,7 +193,7 @@ func (p *producer) produce(ctx context.Context, topic string, msgs []connector.M
 				r.Headers[j] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
 			}
 		}
-		p.cl.Produce(ctx, r, p.fail)
+		p.cl.Produce(ctx, r, promise)
 	}
 	return nil
 }
@@ -199,20 +205,107 @@ func (p *producer) flush(ctx context.Context) error {
 	return p.firstErr()
 }
 
-// writer is the at-least-once writer: an idempotent producer flushed at
-// barriers and at close.
+// writer is the at-least-once writer: an idempotent producer whose
+// records are tracked by checkpoint epoch, so that a barrier is answered
+// when the records before it are acknowledged without stopping the
+// writes behind it; flushed at close.
 type writer struct {
 	prod  producer
 	topic string
+	acks  ackEpochs
+}
+
+// ackEpochs tracks an at-least-once writer's records by epoch (the
+// records written between two barriers) and answers each barrier once
+// its epoch and every earlier one are acknowledged.
+type ackEpochs struct {
+	mu     sync.Mutex
+	cur    *ackEpoch   // the epoch being written
+	sealed []*ackEpoch // epochs ended by a barrier, oldest first, not yet answered
+}
+
+// ackEpoch is one epoch. pending counts its records not yet acknowledged
+// plus one while the epoch is being written, so that it cannot settle
+// before its barrier.
+type ackEpoch struct {
+	pending atomic.Int64
+	owner   *ackEpochs
+	prod    *producer
+	done    func(error)
+	promise func(*kgo.Record, error) // ack, made once per epoch
+}
+
+func (a *ackEpochs) current(p *producer) *ackEpoch {
+	if a.cur == nil {
+		e := &ackEpoch{owner: a, prod: p}
+		e.pending.Store(1)
+		e.promise = e.ack
+		a.cur = e
+	}
+	return a.cur
+}
+
+func (e *ackEpoch) ack(r *kgo.Record, err error) {
+	if err != nil {
+		e.prod.fail(r, err)
+	}
+	if e.pending.Add(-1) == 0 {
+		e.owner.settle()
+	}
+}
+
+// seal ends the current epoch at a barrier; done is called once it and
+// every earlier epoch are acknowledged.
+func (a *ackEpochs) seal(p *producer, done func(error)) {
+	e := a.current(p)
+	a.cur = nil
+	e.done = done
+	a.mu.Lock()
+	a.sealed = append(a.sealed, e)
+	a.mu.Unlock()
+	if e.pending.Add(-1) == 0 {
+		a.settle()
+	}
+}
+
+// settle answers the barriers of the oldest sealed epochs whose records
+// are all acknowledged, in order.
+func (a *ackEpochs) settle() {
+	a.mu.Lock()
+	var ready []*ackEpoch
+	for len(a.sealed) > 0 && a.sealed[0].pending.Load() == 0 {
+		ready = append(ready, a.sealed[0])
+		a.sealed[0] = nil
+		a.sealed = a.sealed[1:]
+	}
+	a.mu.Unlock()
+	for _, e := range ready {
+		e.done(e.prod.firstErr())
+	}
 }
 
 // Write implements stream.SinkWriter. Records are sent in the background;
 // an earlier failure is returned by the next Write, OnBarrier or Close.
 func (w *writer) Write(ctx context.Context, msgs []connector.Message) error {
-	if err := w.prod.produce(ctx, w.topic, msgs); err != nil {
+	e := w.acks.current(&w.prod)
+	e.pending.Add(int64(len(msgs)))
+	if err := w.prod.produceWith(ctx, w.topic, msgs, e.promise); err != nil {
+		e.pending.Add(-int64(len(msgs)))
 		return fmt.Errorf("kafka sink %s: %w", w.topic, err)
 	}
 	return nil
+}
+
+// OnBarrierAsync implements stream.AsyncBarrierWriter: done is called
+// once every record written before the barrier is acknowledged (with the
+// first produce error, if any).
+func (w *writer) OnBarrierAsync(_ context.Context, _ uint64, done func(error)) {
+	w.acks.seal(&w.prod, func(err error) {
+		if err != nil {
+			err = fmt.Errorf("kafka sink %s: %w", w.topic, err)
+		}
+		done(err)
+	})
 }
 
 // OnBarrier implements stream.BarrierWriter: every record written before
@@ -237,4 +330,7 @@ func (w *writer) Close(ctx context.Context) error {
 	return nil
 }
 
-var _ stream.BarrierWriter = (*writer)(nil)
+var (
+	_ stream.BarrierWriter      = (*writer)(nil)
+	_ stream.AsyncBarrierWriter = (*writer)(nil)
+)

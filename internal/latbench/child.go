@@ -43,10 +43,10 @@ type child struct {
 	err    error         // its exit status, once exited is closed
 }
 
-// startChild starts `bin run --quiet --data-dir DIR/data SPEC` in dir with
-// the environment of this process plus env.
-func startChild(bin, dir, spec string, env []string) (*child, error) {
-	cmd := exec.Command(bin, "run", "--quiet", "--data-dir", dir+"/data", spec)
+// startChild starts `bin run --quiet --data-dir DIR/data [ARGS] SPEC` in
+// dir with the environment of this process plus env.
+func startChild(bin, dir, spec string, env []string, args ...string) (*child, error) {
+	cmd := exec.Command(bin, append(append([]string{"run", "--quiet", "--data-dir", dir + "/data"}, args...), spec)...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	c := &child{cmd: cmd, stderr: &tail{}, exited: make(chan struct{})}

@@ -63,6 +63,9 @@ type Config struct {
 	Binary string
 	// ChildEnv is added to the pipeline process's environment.
 	ChildEnv []string
+	// PipelineCPUProfile, when set, makes each pipeline process write a
+	// CPU profile to this path with "." and the mode appended.
+	PipelineCPUProfile string
 	// StartTimeout bounds the wait for the first record through a mode's
 	// path (pipeline start, first checkpoint). Default 60s.
 	StartTimeout time.Duration
@@ -272,7 +275,11 @@ func runMode(ctx context.Context, cfg Config, mode Mode, broker string, base []b
 		if err != nil {
 			return mr, err
 		}
-		ch, err := startChild(cfg.Binary, dir, spec, cfg.ChildEnv)
+		var extra []string
+		if cfg.PipelineCPUProfile != "" {
+			extra = append(extra, "--cpuprofile", cfg.PipelineCPUProfile+"."+string(mode))
+		}
+		ch, err := startChild(cfg.Binary, dir, spec, cfg.ChildEnv, extra...)
 		if err != nil {
 			return mr, err
 		}
@@ -305,7 +312,7 @@ func runMode(ctx context.Context, cfg Config, mode Mode, broker string, base []b
 
 	cfg.Live.set(mode, "waiting for the first record through")
 	pctx, pcancel := context.WithTimeoutCause(ctx, cfg.StartTimeout, fmt.Errorf("no record came through within %v (the path must pass the probe records, {\"seq\":-1,\"sent_ns\":...}, through)", cfg.StartTimeout))
-	err = snd.probe(pctx, recv)
+	err = snd.probe(ctx, pctx, recv)
 	pcancel()
 	if err != nil {
 		return mr, err

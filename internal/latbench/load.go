@@ -210,8 +210,10 @@ func (s *sender) send(ctx context.Context, seq, stamp int64) {
 }
 
 // probe sends a record stamped now every 100 ms until the receiver has
-// seen one or ctx ends.
-func (s *sender) probe(ctx context.Context, r *receiver) error {
+// seen one or wait ends. The probes are produced under ctx, the run's
+// context, not under wait: probes still in the client's buffer when the first one
+// arrives must not fail when wait's deadline is cancelled.
+func (s *sender) probe(ctx, wait context.Context, r *receiver) error {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -219,8 +221,8 @@ func (s *sender) probe(ctx context.Context, r *receiver) error {
 		select {
 		case <-r.first:
 			return nil
-		case <-ctx.Done():
-			return context.Cause(ctx)
+		case <-wait.Done():
+			return context.Cause(wait)
 		case <-t.C:
 		}
 	}
