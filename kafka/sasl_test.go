@@ -160,6 +160,7 @@ func TestSASLRequestBeforeAuthentication(t *testing.T) {
 	if hs.ErrorCode != kerr.UnsupportedSaslMechanism.Code || !contains(hs.SupportedMechanisms, "SCRAM-SHA-512") {
 		t.Fatalf("GSSAPI handshake: %+v", hs)
 	}
+	r.expectClosed() // as Kafka: the client reconnects with a mechanism offered
 	// Malformed PLAIN and SCRAM messages fail authentication, then close.
 	for _, c := range []struct{ mech, msg string }{{"PLAIN", "no-nuls"}, {"PLAIN", "\x00\x00"}, {"SCRAM-SHA-256", "garbage"}, {"SCRAM-SHA-512", ""}} {
 		r = dialRaw(t, s.Addrs["SASL_PLAINTEXT"])
