@@ -167,7 +167,15 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	wcfg := web.Config{Addr: *httpAddr, Token: *httpToken, Gatherer: reg, Observer: obs, TLS: httpTLS, Authorize: kf.authorizeHTTP, Visible: kf.visibleHTTP}
+	// One tenant registry for the Kafka listener and the HTTP admin API,
+	// so that tenants and namespaces changed live apply at once.
+	tenants, err := auth.OpenTenants(ctx, l)
+	if err != nil {
+		return err
+	}
+	kf.cfg.Tenants = tenants
+	wcfg := web.Config{Addr: *httpAddr, Token: *httpToken, Gatherer: reg, Observer: obs, TLS: httpTLS, Authorize: kf.authorizeHTTP, Visible: kf.visibleHTTP,
+		Tenants: tenants, SuperUser: kf.superUser}
 	if len(tokens.List()) > 0 {
 		// Tokens tied to principals (sluice token create) authenticate
 		// the HTTP API too.
