@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/auth"
+	"github.com/sluicehq/sluice/logstore"
 	"github.com/sluicehq/sluice/web"
 )
 
@@ -42,14 +44,18 @@ func (f *tenantFlags) register(c *cli, fs *flag.FlagSet) {
 	fs.StringVar(&f.tlsCA, "tls-ca", "", "with an https --server: PEM file of the CA that signed its certificate (default: the system's)")
 }
 
-// open returns the store and a function that closes it. A local store is
-// also returned as *auth.Tenants for listing.
+// open returns the store (*auth.Tenants or *remoteTenants) and a function
+// that closes it.
 func (f *tenantFlags) open(ctx context.Context, c *cli) (tenantStore, func(), error) {
 	if f.server == "" {
 		if f.tokenFile != "" || f.tlsCA != "" {
 			return nil, nil, usagef("--http-token-file and --tls-ca need --server")
 		}
 		b, t, err := openTenants(ctx, c, f.dir)
+		var locked *logstore.LockedError
+		if errors.As(err, &locked) {
+			return nil, nil, fmt.Errorf("%w: a running server changes its tenants through its HTTP admin API: use --server http://HOST:PORT with --http-token", err)
+		}
 		if err != nil {
 			return nil, nil, err
 		}
