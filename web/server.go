@@ -68,6 +68,10 @@ type Config struct {
 	// super user (sluice serve --super-user), who may use the tenant admin
 	// API; nil: only the static token's principal may.
 	SuperUser func(principal string) bool
+	// TokenAdmin, when set, serves the token admin API (/api/v1/tokens,
+	// tenants.go) to the same principals as Tenants. It should be the
+	// store Tokens reads, so that changes apply to the next request.
+	TokenAdmin *auth.Tokens
 }
 
 // TokenVerifier maps a bearer token to the principal it acts as.
@@ -156,6 +160,9 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	}
 	if cfg.Tenants != nil {
 		s.registerTenantAPI(cfg.Tenants)
+	}
+	if cfg.TokenAdmin != nil {
+		s.registerTokenAPI(cfg.TokenAdmin)
 	}
 	if cfg.Observer != nil || cfg.Cluster != nil {
 		info := Info{Jobs: cfg.Observer != nil, Cluster: cfg.Cluster != nil}

@@ -3,7 +3,6 @@ package web
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -150,13 +149,13 @@ func (s *Server) tenantAdmin(h http.HandlerFunc) http.HandlerFunc {
 		switch {
 		case p == "":
 			s.refused(r, "forbidden", p)
-			writeError(w, http.StatusForbidden, "the tenant admin API needs an authenticated super user: start sluice serve with --http-token and send it, or a token of a --super-user principal, as Authorization: Bearer TOKEN")
+			writeError(w, http.StatusForbidden, "the tenant and token admin API needs an authenticated super user: start sluice serve with --http-token and send it, or a token of a --super-user principal, as Authorization: Bearer TOKEN")
 			return
 		case p == SuperPrincipal || s.cfg.SuperUser != nil && s.cfg.SuperUser(p):
 			h(w, r)
 		default:
 			s.refused(r, "forbidden", p)
-			writeError(w, http.StatusForbidden, "%s may not manage tenants: only the --http-token and --super-user principals may", p)
+			writeError(w, http.StatusForbidden, "%s may not manage tenants or tokens: only the --http-token and --super-user principals may", p)
 		}
 	}
 }
@@ -190,6 +189,72 @@ func tenantError(w http.ResponseWriter, err error) {
 	case errors.Is(err, auth.ErrTenant):
 		writeError(w, http.StatusBadRequest, "%v", err)
 	default:
-		writeError(w, http.StatusInternalServerError, "%s", fmt.Sprintf("writing the tenant registry: %v", err))
+		writeError(w, http.StatusInternalServerError, "writing the tenant registry: %v", err)
+	}
+}
+
+// The token admin API (Config.TokenAdmin), for the same principals:
+//
+//	GET    /api/v1/tokens        the tokens' ids and principals, never the tokens
+//	POST   /api/v1/tokens        {"principal":"User:NAME","ttl":"720h"}: a new token, shown once
+//	DELETE /api/v1/tokens/{id}   revoke
+//
+// A token created or revoked is accepted or refused from the next request
+// (the server's Tokens is the same store).
+
+// CreatedToken is the answer to POST /api/v1/tokens.
+type CreatedToken struct {
+	Token string `json:"token"`
+	auth.TokenInfo
+}
+
+func (s *Server) registerTokenAPI(t *auth.Tokens) {
+	s.Mux.HandleFunc("GET /api/v1/tokens", s.tenantAdmin(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, t.List())
+	}))
+	s.Mux.HandleFunc("POST /api/v1/tokens", s.tenantAdmin(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Principal string `json:"principal"`
+			TTL       string `json:"ttl"`
+		}
+		if !decodeBody(w, r, &body) {
+			return
+		}
+		var ttl time.Duration
+		if body.TTL != "" {
+			d, err := time.ParseDuration(body.TTL)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, "ttl %q: want a duration like 720h", body.TTL)
+				return
+			}
+			ttl = d
+		}
+		token, info, err := t.Create(r.Context(), body.Principal, ttl)
+		if err != nil {
+			tokenError(w, err)
+			return
+		}
+		s.logger.Info("token created", "id", info.ID, "principal", info.Principal, "by", PrincipalFrom(r.Context()))
+		writeJSON(w, http.StatusCreated, CreatedToken{Token: token, TokenInfo: info})
+	}))
+	s.Mux.HandleFunc("DELETE /api/v1/tokens/{id}", s.tenantAdmin(func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if err := t.Revoke(r.Context(), id); err != nil {
+			tokenError(w, err)
+			return
+		}
+		s.logger.Info("token revoked", "id", id, "by", PrincipalFrom(r.Context()))
+		w.WriteHeader(http.StatusNoContent)
+	}))
+}
+
+func tokenError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, auth.ErrToken) && strings.Contains(err.Error(), "no token"):
+		writeError(w, http.StatusNotFound, "%v", err)
+	case errors.Is(err, auth.ErrToken):
+		writeError(w, http.StatusBadRequest, "%v", err)
+	default:
+		writeError(w, http.StatusInternalServerError, "writing the token store: %v", err)
 	}
 }

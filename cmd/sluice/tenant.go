@@ -55,14 +55,6 @@ func openTenants(ctx context.Context, c *cli, dir string) (*localBackend, *auth.
 	return openStore(ctx, c, dir, auth.OpenTenants)
 }
 
-func dataDirFlag(c *cli, fs interface {
-	StringVar(*string, string, string, string)
-}) *string {
-	var d string
-	fs.StringVar(&d, "data-dir", envOr(c, "SLUICE_DATA_DIR", "./data"), "data directory (the server must be stopped: it reads tokens when it starts) (env SLUICE_DATA_DIR)")
-	return &d
-}
-
 func tenantCreate(ctx context.Context, c *cli, args []string) error {
 	fs := flagSet(c, "sluice tenant create", "NAME [--member User:NAME ...] [--data-dir DIR | --server URL]")
 	var tf tenantFlags

@@ -205,3 +205,28 @@ func (r *remoteTenants) List(ctx context.Context) ([]auth.Tenant, []auth.Namespa
 	}
 	return ts, nss, nil
 }
+
+// CreateToken creates a token on the server (POST /api/v1/tokens).
+func (r *remoteTenants) CreateToken(ctx context.Context, principal string, ttl time.Duration) (string, auth.TokenInfo, error) {
+	body := map[string]string{"principal": principal}
+	if ttl > 0 {
+		body["ttl"] = ttl.String()
+	}
+	var out web.CreatedToken
+	if err := r.do(ctx, http.MethodPost, "/api/v1/tokens", body, &out); err != nil {
+		return "", auth.TokenInfo{}, err
+	}
+	return out.Token, out.TokenInfo, nil
+}
+
+// ListTokens lists the server's tokens (GET /api/v1/tokens).
+func (r *remoteTenants) ListTokens(ctx context.Context) ([]auth.TokenInfo, error) {
+	var out []auth.TokenInfo
+	err := r.do(ctx, http.MethodGet, "/api/v1/tokens", nil, &out)
+	return out, err
+}
+
+// RevokeToken revokes a token on the server (DELETE /api/v1/tokens/ID).
+func (r *remoteTenants) RevokeToken(ctx context.Context, id string) error {
+	return r.do(ctx, http.MethodDelete, "/api/v1/tokens/"+url.PathEscape(id), nil, nil)
+}

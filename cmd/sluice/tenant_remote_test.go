@@ -73,6 +73,34 @@ func TestTenantCommandsLive(t *testing.T) {
 		t.Fatalf("data-directory mode on a running server's directory: %d %q", code, errs)
 	}
 
+	// Tokens live: one created through the API works at once, and stops
+	// working once revoked; bad input is refused.
+	out := mustRun(admin, "token", "create", "--principal", "User:ANONYMOUS", "--ttl", "1h")
+	live := strings.TrimSpace(out)
+	withLive := map[string]string{"SLUICE_SERVER": server, "SLUICE_HTTP_TOKEN": live}
+	if out := mustRun(withLive, "tenant", "list"); !strings.Contains(out, "acme") {
+		t.Fatalf("tenant list with a token created live: %q", out)
+	}
+	if code, _, errs := runCLI(t, admin, "", "token", "create", "--principal", "carol"); code != 1 || !strings.Contains(errs, "User:NAME") || !strings.Contains(errs, "400") {
+		t.Fatalf("token for a bad principal: %d %q", code, errs)
+	}
+	var id string
+	for _, line := range strings.Split(mustRun(admin, "token", "list"), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(live, "sluice_") && f[1] == "User:ANONYMOUS" && !strings.Contains(line, "never") {
+			id = f[0]
+		}
+	}
+	if id == "" {
+		t.Fatal("token list --server does not show the token created live")
+	}
+	mustRun(admin, "token", "revoke", id)
+	if code, _, errs := runCLI(t, withLive, "", "tenant", "list"); code != 1 || !strings.Contains(errs, "401") {
+		t.Fatalf("a revoked token: %d %q", code, errs)
+	}
+	if code, _, errs := runCLI(t, admin, "", "token", "revoke", id); code != 1 || !strings.Contains(errs, "404") {
+		t.Fatalf("revoking twice: %d %q", code, errs)
+	}
+
 	mustRun(admin, "namespace", "delete", "acme/prod")
 	mustRun(admin, "tenant", "delete", "acme")
 	if out := mustRun(admin, "tenant", "list"); strings.Contains(out, "acme") {
