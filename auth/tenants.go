@@ -64,6 +64,19 @@ func (n Namespace) Prefix() string { return n.Tenant + "." + n.Name + "." }
 // ErrTenant: an unknown or duplicate tenant or namespace, or a bad name.
 var ErrTenant = errors.New("tenant error")
 
+// notFound marks an ErrTenant about a tenant or namespace that does not
+// exist (IsTenantNotFound), so that the HTTP API answers 404 for it.
+type notFound struct{ error }
+
+func (e notFound) Unwrap() error { return e.error }
+
+// IsTenantNotFound reports whether err says a tenant or namespace does not
+// exist.
+func IsTenantNotFound(err error) bool {
+	var nf notFound
+	return errors.As(err, &nf)
+}
+
 // ValidTenantName checks a tenant or namespace name: 1 to 64 characters of
 // [a-zA-Z0-9_-] (no dot: dots separate tenant, namespace and topic).
 func ValidTenantName(s string) error {
@@ -79,9 +92,16 @@ func ValidTenantName(s string) error {
 }
 
 // Tenants holds the tenants and namespaces, durable in __sluice_tenants.
-// It is safe for concurrent use.
+// It is safe for concurrent use: readers (the Kafka listener, on every
+// request) take mu for reading; writers (the CLI on a stopped server's
+// directory, or the HTTP admin API of a running one) are serialized by
+// wmu, so that a check and the write it allows (a tenant without
+// namespaces deleted, a namespace added to an existing tenant) are one
+// step, and the map always holds what the topic's last record says.
 type Tenants struct {
 	kv *kvtopic.Topic
+
+	wmu sync.Mutex
 
 	mu         sync.RWMutex
 	tenants    map[string]Tenant
@@ -137,9 +157,10 @@ func (t *Tenants) PutTenant(ctx context.Context, x Tenant) error {
 			return fmt.Errorf("%w: member %q is not a principal (User:NAME)", ErrTenant, m)
 		}
 	}
-	slices.Sort(x.Members)
-	x.Members = slices.Compact(x.Members)
+	x.Members = slices.Compact(slices.Sorted(slices.Values(x.Members))) // a copy: the caller keeps its slice
 	v, _ := json.Marshal(x)
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
 	if err := t.kv.Put(ctx, []byte("t:"+x.Name), v); err != nil {
 		return err
 	}
@@ -151,6 +172,8 @@ func (t *Tenants) PutTenant(ctx context.Context, x Tenant) error {
 
 // DeleteTenant removes a tenant without namespaces.
 func (t *Tenants) DeleteTenant(ctx context.Context, name string) error {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
 	t.mu.RLock()
 	_, ok := t.tenants[name]
 	var nss []string
@@ -161,7 +184,7 @@ func (t *Tenants) DeleteTenant(ctx context.Context, name string) error {
 	}
 	t.mu.RUnlock()
 	if !ok {
-		return fmt.Errorf("%w: no tenant %q", ErrTenant, name)
+		return notFound{fmt.Errorf("%w: no tenant %q", ErrTenant, name)}
 	}
 	if len(nss) > 0 {
 		sort.Strings(nss)
@@ -181,9 +204,6 @@ func (t *Tenants) PutNamespace(ctx context.Context, n Namespace) error {
 	if err := ValidTenantName(n.Name); err != nil {
 		return err
 	}
-	if _, ok := t.Tenant(n.Tenant); !ok {
-		return fmt.Errorf("%w: no tenant %q (sluice tenant create %s)", ErrTenant, n.Tenant, n.Tenant)
-	}
 	if n.Retention < 0 || n.MaxStorage < 0 || n.ProduceRate < 0 || n.FetchRate < 0 {
 		return fmt.Errorf("%w: negative limit", ErrTenant)
 	}
@@ -194,6 +214,11 @@ func (t *Tenants) PutNamespace(ctx context.Context, n Namespace) error {
 	}
 	v, _ := json.Marshal(n)
 	key := n.Tenant + "/" + n.Name
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	if _, ok := t.Tenant(n.Tenant); !ok {
+		return notFound{fmt.Errorf("%w: no tenant %q (sluice tenant create %s)", ErrTenant, n.Tenant, n.Tenant)}
+	}
 	if err := t.kv.Put(ctx, []byte("n:"+key), v); err != nil {
 		return err
 	}
@@ -206,11 +231,13 @@ func (t *Tenants) PutNamespace(ctx context.Context, n Namespace) error {
 // DeleteNamespace removes a namespace (its topics stay; delete them too).
 func (t *Tenants) DeleteNamespace(ctx context.Context, tenant, name string) error {
 	key := tenant + "/" + name
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
 	t.mu.RLock()
 	_, ok := t.namespaces[key]
 	t.mu.RUnlock()
 	if !ok {
-		return fmt.Errorf("%w: no namespace %s", ErrTenant, key)
+		return notFound{fmt.Errorf("%w: no namespace %s", ErrTenant, key)}
 	}
 	if err := t.kv.Put(ctx, []byte("n:"+key), nil); err != nil {
 		return err

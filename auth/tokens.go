@@ -40,8 +40,12 @@ type TokenInfo struct {
 var ErrToken = errors.New("token error")
 
 // Tokens holds the HTTP tokens, durable in __sluice_tokens.
+// It is safe for concurrent use (the HTTP server checks tokens while its
+// admin API creates and revokes them).
 type Tokens struct {
 	kv *kvtopic.Topic
+
+	wmu sync.Mutex // serializes Revoke's lookup and write
 
 	mu     sync.RWMutex
 	byHash map[string]TokenInfo // hex SHA-256 of the token -> info
@@ -128,6 +132,8 @@ func (t *Tokens) Expired(token string, now time.Time) bool {
 
 // Revoke deletes the token with the given id.
 func (t *Tokens) Revoke(ctx context.Context, id string) error {
+	t.wmu.Lock() // one revoke of an id writes one tombstone
+	defer t.wmu.Unlock()
 	t.mu.RLock()
 	var hash string
 	for h, info := range t.byHash {

@@ -2,33 +2,32 @@ package kafka_test
 
 import (
 	"context"
-	"log/slog"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
-	"github.com/sluicehq/sluice/auth"
+	"github.com/sluicehq/sluice/internal/testcerts"
 	"github.com/sluicehq/sluice/kafka"
 	"github.com/sluicehq/sluice/kafka/kafkatest"
-	"github.com/sluicehq/sluice/logstore"
 )
 
-// confluentACLScript produces one record to argv[2] on the PLAINTEXT
-// listener argv[1] (principal User:ANONYMOUS) and prints the delivery
-// error name or "ok"; then it consumes with group argv[3] and prints the
-// first error name or "ok".
+// confluentACLScript produces one record to argv[2] with the librdkafka
+// properties in argv[1] (JSON) and prints the delivery error name or
+// "ok"; then it consumes with group argv[3] and prints the first error
+// name or "ok".
 const confluentACLScript = `
-import sys
+import sys, json
 from confluent_kafka import Producer, Consumer
-addr, topic, group = sys.argv[1:4]
+conf, topic, group = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
 res = []
-p = Producer({'bootstrap.servers': addr, 'message.timeout.ms': 10000})
+p = Producer(dict(conf, **{'message.timeout.ms': 10000}))
 p.produce(topic, b'v', on_delivery=lambda err, msg: res.append(err.name() if err else 'ok'))
 p.flush(15)
 print('produce', res[0] if res else 'timeout')
-c = Consumer({'bootstrap.servers': addr, 'group.id': group, 'auto.offset.reset': 'earliest'})
+c = Consumer(dict(conf, **{'group.id': group, 'auto.offset.reset': 'earliest'}))
 c.subscribe([topic])
 out = 'timeout'
 for _ in range(40):
@@ -41,53 +40,91 @@ c.close()
 print('consume', out)
 `
 
-// TestConfluentPythonAuthorization: librdkafka (confluent-kafka-python)
-// gets Kafka's authorisation errors without ACLs, and produces and
-// consumes once they are granted. Its principal is User:ANONYMOUS on the
-// PLAINTEXT listener; the super user admin grants the ACLs over SASL.
-func TestConfluentPythonAuthorization(t *testing.T) {
-	needConfluentPython(t)
-	dir := t.TempDir()
-	addAdmin(t, dir)
-	cfg := kafka.DefaultConfig()
-	cfg.Authorizer = kafka.AuthorizerConfig{Enabled: true, SuperUsers: []string{"User:admin"}}
-	s := kafkatest.Start(t, kafkatest.Options{Dir: dir, Config: &cfg, Listeners: []kafka.Listener{{Name: "SASL_PLAINTEXT", Protocol: kafka.SASLPlaintext}}})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(userClient(t, s, "admin"))
-	if _, err := adm.CreateTopics(ctx, 1, 1, nil, "py-orders"); err != nil {
+// secureACLServer starts a server with the authorizer on, a SASL_SSL
+// listener, user alice (password alice-secret, SCRAM-SHA-512) and topic
+// sec-orders; the PLAINTEXT listener (Addr) is the super user
+// User:ANONYMOUS's, for granting ACLs.
+func secureACLServer(t *testing.T) (*kafkatest.Server, *testcerts.Set, *kadm.Client) {
+	t.Helper()
+	certs, err := testcerts.New(t.TempDir())
+	if err != nil {
 		t.Fatal(err)
 	}
-	out := run(t, "", pythonPath, "-c", confluentACLScript, s.Addr, "py-orders", "pyg")
+	srvTLS, err := certs.ServerTLS(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := kafka.DefaultConfig()
+	cfg.TLS = srvTLS
+	cfg.Authorizer = kafka.AuthorizerConfig{Enabled: true, SuperUsers: []string{"User:ANONYMOUS"}}
+	s := kafkatest.Start(t, kafkatest.Options{Config: &cfg, Listeners: []kafka.Listener{{Name: "SASL_SSL", Protocol: kafka.SASLSSL}}})
+	ctx := context.Background()
+	adm := kadm.NewClient(s.Client(t))
+	res, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "alice", Mechanism: kadm.ScramSha512, Iterations: 4096, Password: "alice-secret"}})
+	if err == nil {
+		err = res.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.CreateTopics(ctx, 1, 1, nil, "sec-orders"); err != nil {
+		t.Fatal(err)
+	}
+	return s, certs, adm
+}
+
+// TestConfluentPythonAuthorization: confluent-kafka-python as alice over
+// SASL_SSL with SCRAM-SHA-512 gets Kafka's authorisation errors without
+// ACLs (TOPIC_AUTHORIZATION_FAILED producing, GROUP_AUTHORIZATION_FAILED
+// joining the group), and produces and consumes once they are granted.
+func TestConfluentPythonAuthorization(t *testing.T) {
+	needConfluentPython(t)
+	s, certs, adm := secureACLServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conf, err := json.Marshal(withBootstrap(saslProps("SASL_SSL", "SCRAM-SHA-512", "alice-secret", certs), s.Addrs["SASL_SSL"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := run(t, "", pythonPath, "-c", confluentACLScript, string(conf), "sec-orders", "pyg")
 	if !strings.Contains(out, "produce TOPIC_AUTHORIZATION_FAILED") || !strings.Contains(out, "consume GROUP_AUTHORIZATION_FAILED") {
 		t.Fatalf("without ACLs:\n%s", out)
 	}
-	createACLs(ctx, t, adm, kadm.NewACLs().Allow("User:ANONYMOUS").Topics("py-orders").Operations(kadm.OpWrite, kadm.OpRead))
-	createACLs(ctx, t, adm, kadm.NewACLs().Allow("User:ANONYMOUS").Groups("pyg").Operations(kadm.OpRead))
-	out = run(t, "", pythonPath, "-c", confluentACLScript, s.Addr, "py-orders", "pyg")
+	createACLs(ctx, t, adm, kadm.NewACLs().Allow("User:alice").Topics("sec-orders").Operations(kadm.OpWrite, kadm.OpRead))
+	out = run(t, "", pythonPath, "-c", confluentACLScript, string(conf), "sec-orders", "pyg")
+	if !strings.Contains(out, "produce ok") || !strings.Contains(out, "consume GROUP_AUTHORIZATION_FAILED") {
+		t.Fatalf("with topic ACLs only:\n%s", out)
+	}
+	createACLs(ctx, t, adm, kadm.NewACLs().Allow("User:alice").Groups("pyg").Operations(kadm.OpRead))
+	out = run(t, "", pythonPath, "-c", confluentACLScript, string(conf), "sec-orders", "pyg")
 	if !strings.Contains(out, "produce ok") || !strings.Contains(out, "consume ok") {
 		t.Fatalf("with ACLs:\n%s", out)
 	}
+	if got := s.Kafka.Principals(); !contains(got, "User:alice") {
+		t.Fatalf("principals %v, want User:alice", got)
+	}
 }
 
-// addAdmin stores user admin (password admin-secret) in the data
-// directory dir before a server opens it.
-func addAdmin(t *testing.T, dir string) {
-	t.Helper()
-	l, err := logstore.Open(logstore.Options{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
+// TestKcatAuthorization: kcat as alice over SASL_SSL with SCRAM-SHA-512
+// is refused with TOPIC_AUTHORIZATION_FAILED producing to and consuming
+// from a topic without ACLs, and round-trips once WRITE and READ are
+// granted.
+func TestKcatAuthorization(t *testing.T) {
+	kcat := needKcat(t)
+	s, certs, adm := secureACLServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	addr := s.Addrs["SASL_SSL"]
+	conf := kcatConf(saslProps("SASL_SSL", "SCRAM-SHA-512", "alice-secret", certs))
+	const refused = "Topic authorization failed"
+	out := runFailIn(t, "refused\n", kcat, append([]string{"-b", addr, "-P", "-t", "sec-orders"}, conf...)...)
+	if !strings.Contains(out, refused) {
+		t.Fatalf("kcat producing without an ACL printed:\n%s", out)
 	}
-	defer l.Close()
-	st, err := auth.OpenStore(context.Background(), l)
-	if err != nil {
-		t.Fatal(err)
+	out = runFail(t, kcat, append([]string{"-b", addr, "-C", "-t", "sec-orders", "-o", "beginning", "-e"}, conf...)...)
+	if !strings.Contains(out, refused) {
+		t.Fatalf("kcat consuming without an ACL printed:\n%s", out)
 	}
-	c, err := auth.NewCredential(auth.ScramSHA512, "admin-secret", auth.MinIterations)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Set(context.Background(), "admin", c); err != nil {
-		t.Fatal(err)
-	}
+	createACLs(ctx, t, adm, kadm.NewACLs().Allow("User:alice").Topics("sec-orders").Operations(kadm.OpWrite, kadm.OpRead))
+	kcatRoundTrip(t, kcat, addr, "sec-orders", saslProps("SASL_SSL", "SCRAM-SHA-512", "alice-secret", certs))
 }

@@ -51,6 +51,11 @@ type Config struct {
 	// Registerer receives the listener's metrics (sluice_kafka_*); nil
 	// means no metrics.
 	Registerer prometheus.Registerer
+	// Tenants, when set, is the tenant registry of the log the server
+	// serves, shared with whoever changes it while the server runs (the
+	// HTTP admin API): changes take effect on the next request. nil: the
+	// server opens its own from the log's __sluice_tenants.
+	Tenants *auth.Tenants
 	// TickInterval is how often group sessions and transaction timeouts are
 	// checked. Default 100ms.
 	TickInterval time.Duration

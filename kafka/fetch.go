@@ -50,7 +50,7 @@ func (s *Server) handleFetchFor(ctx context.Context, cc *clientConn, req *kmsg.F
 	}
 	outs := make([]kmsg.FetchResponseTopicPartition, len(fc.wants))
 	parts := s.fetchParts(cc, fc.wants, outs)
-	s.fetchLoop(ctx, req, parts)
+	s.fetchLoop(ctx, req, parts, s.fetchQuotaBytes(cc, parts))
 	var include []bool
 	resp.SessionID, include = s.sessions.end(fc, outs)
 	resp.Topics = fetchTopics(fc.wants, outs, include)
@@ -116,15 +116,19 @@ func diverged(p *logstore.Partition, w fetchWant, op *kmsg.FetchResponseTopicPar
 }
 
 // fetchLoop reads parts until the request's MinBytes are gathered, an
-// error is met or MaxWaitMillis has passed.
-func (s *Server) fetchLoop(ctx context.Context, req *kmsg.FetchRequest, parts []*fetchPart) {
+// error is met or MaxWaitMillis has passed. The answer holds at most the
+// request's MaxBytes and quotaBytes (fetchQuotaBytes), besides the first
+// batch, which is always whole.
+func (s *Server) fetchLoop(ctx context.Context, req *kmsg.FetchRequest, parts []*fetchPart, quotaBytes int32) {
 	maxBytes := req.MaxBytes
 	if maxBytes <= 0 {
 		maxBytes = 50 << 20
 	}
+	strict := quotaBytes < maxBytes
+	maxBytes = min(maxBytes, quotaBytes)
 	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
 	for {
-		total := s.fetchOnce(parts, maxBytes, req.IsolationLevel)
+		total := s.fetchOnce(parts, maxBytes, req.IsolationLevel, strict)
 		if total >= int(req.MinBytes) || total > 0 && req.MinBytes <= 0 || !time.Now().Before(deadline) || len(parts) == 0 {
 			return
 		}
@@ -175,7 +179,12 @@ func emptyNotNull(resp *kmsg.FetchResponse) *kmsg.FetchResponse {
 }
 
 // fetchOnce fills every partition's answer and returns the bytes gathered.
-func (s *Server) fetchOnce(parts []*fetchPart, maxBytes int32, isolation int8) int {
+// Each partition's first batch is returned whole even past the limits;
+// with strict (maxBytes is a quota's bound, fetchQuotaBytes) only the
+// first partition's may be, as Kafka's minOneMessage: a partition after it
+// whose first batch does not fit answers offsets only, and is read by the
+// next fetch.
+func (s *Server) fetchOnce(parts []*fetchPart, maxBytes int32, isolation int8, strict bool) int {
 	total := 0
 	for _, fp := range parts {
 		out := fp.out
@@ -209,7 +218,7 @@ func (s *Server) fetchOnce(parts []*fetchPart, maxBytes int32, isolation int8) i
 				fp.lsoBlocked = true
 			}
 		}
-		if len(batches) == 0 {
+		if len(batches) == 0 || strict && total > 0 && len(batches) > int(maxBytes)-total {
 			continue
 		}
 		out.RecordBatches = batches

@@ -313,6 +313,39 @@ func produceBytes(req *kmsg.ProduceRequest) int {
 	return n
 }
 
+// fetchQuotaBytes bounds a fetch answer to what its quotas let through
+// in one measured window, as Kafka does (getMaxValueInQuotaWindow): the
+// rate times quotaSamples-1 samples, for the client's consumer quota and
+// for the fetch rate of each namespace read. Without the bound an answer
+// larger than the rate times the whole window would be over the quota
+// however long the client waited: throttled, taken back and asked for
+// again, for ever. It returns math.MaxInt32 when no quota applies.
+func (s *Server) fetchQuotaBytes(cc *clientConn, parts []*fetchPart) int32 {
+	limit := math.Inf(1)
+	if cc != nil {
+		user := strings.TrimPrefix(cc.auth.principal, "User:")
+		if l, _, ok := s.quotas.q.Resolve(user, cc.clientID, auth.ConsumerByteRate); ok && l > 0 {
+			limit = l
+		}
+	}
+	seen := map[string]bool{}
+	for _, fp := range parts {
+		topic := fp.p.Topic()
+		if seen[topic] {
+			continue
+		}
+		seen[topic] = true
+		if ns, ok, _ := s.tenants.t.NamespaceOf(topic); ok && ns.FetchRate > 0 {
+			limit = min(limit, ns.FetchRate)
+		}
+	}
+	window := limit * ((quotaSamples - 1) * quotaSampleSize).Seconds()
+	if window >= math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return int32(max(window, 1))
+}
+
 // throttleFetch meters a fetch response's record bytes. Over the quota,
 // the records are taken out (offsets and watermarks stay), their bytes
 // are not counted, and the answer says how long to wait, as Kafka does:

@@ -106,3 +106,68 @@ func TestProduceQuota(t *testing.T) {
 		t.Fatalf("bob, without a quota, produced only %.0f B/s while alice was throttled", bobRate)
 	}
 }
+
+// TestFetchQuota: a consumer with a consumer byte-rate quota reads a
+// backlog larger than its rate times the whole measured window. The
+// answers are bounded to what the window lets through (as Kafka bounds
+// them), so it gets every record, throttled (throttle_time_ms, answers
+// without records) rather than refused for ever; a consumer without a
+// quota is never throttled.
+func TestFetchQuota(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out a quota window of several seconds")
+	}
+	s, _ := secureServer(t, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(s.Client(t))
+	const topic, partitions, perPartition, size = "fetch-quota", 4, 24, 1000
+	if _, err := adm.CreateTopics(ctx, partitions, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	// The backlog: 4 × 24 records of 1000 B, more than 8 KiB/s × 11 s.
+	const rate = 8 << 10
+	res, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{Entity: quotaEntity("alice"), Ops: []kadm.AlterClientQuotaOp{{Key: "consumer_byte_rate", Value: rate}}}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("alter quota: %v %v", err, res)
+	}
+	prod := s.Client(t, kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	value := make([]byte, size)
+	rand.Read(value)
+	var recs []*kgo.Record
+	for p := range int32(partitions) {
+		for range perPartition {
+			recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Value: value})
+		}
+	}
+	if err := prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if backlog := appendedBytes(t, s, topic); backlog <= rate*11 {
+		t.Fatalf("backlog %d B is not above the quota's window (%d B): the test proves nothing", backlog, rate*11)
+	}
+	consume := func(cl *kgo.Client) {
+		n := 0
+		for n < partitions*perPartition {
+			fs := cl.PollFetches(ctx)
+			if ctx.Err() != nil {
+				t.Fatalf("consumed %d of %d records before the deadline", n, partitions*perPartition)
+			}
+			if err := fs.Err0(); err != nil {
+				t.Fatal(err)
+			}
+			n += fs.NumRecords()
+		}
+	}
+	var aliceThrottled throttleHook
+	consume(saslClient(t, s.Addrs["SASL_PLAINTEXT"], nil, "SCRAM-SHA-512", "alice", "alice-secret",
+		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.WithHooks(&aliceThrottled)))
+	if aliceThrottled.n.Load() == 0 {
+		t.Fatal("alice read a backlog above her quota without an answer carrying throttle_time_ms")
+	}
+	var freeThrottled throttleHook
+	consume(s.Client(t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.WithHooks(&freeThrottled)))
+	if n := freeThrottled.n.Load(); n != 0 {
+		t.Fatalf("a consumer without a quota was throttled %d times", n)
+	}
+}

@@ -123,8 +123,12 @@ func (s *Server) handleSASLHandshake(cc *clientConn, req *kmsg.SASLHandshakeRequ
 	}
 	resp.SupportedMechanisms = s.cfg.SASLMechanisms
 	if !slices.Contains(s.cfg.SASLMechanisms, req.Mechanism) {
+		// Answered with the mechanisms offered, then closed, as Kafka
+		// does: the client reconnects with one of them.
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
 		s.metrics.auth(req.Mechanism, "unsupported_mechanism")
+		s.logger.Info("kafka authentication failed", "remote", cc.remote.String(), "listener", a.lis.Name, "mechanism", req.Mechanism, "reason", "unsupported_mechanism")
+		a.closing = true
 		return resp
 	}
 	st := &saslState{mech: req.Mechanism}

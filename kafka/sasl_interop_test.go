@@ -30,9 +30,16 @@ func authFailedText(mech string) string {
 // runFail runs a command that must fail and returns its stdout and stderr.
 func runFail(t *testing.T, name string, args ...string) string {
 	t.Helper()
+	return runFailIn(t, "", name, args...)
+}
+
+// runFailIn is runFail with stdin.
+func runFailIn(t *testing.T, stdin, name string, args ...string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdin = strings.NewReader(stdin)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err == nil {

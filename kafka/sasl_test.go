@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -28,6 +29,12 @@ import (
 // through AlterUserScramCredentials on the PLAINTEXT listener.
 func secureServer(t *testing.T, reauth time.Duration) (*kafkatest.Server, *testcerts.Set) {
 	t.Helper()
+	return secureServerWith(t, func(c *kafka.Config) { c.ReauthInterval = reauth })
+}
+
+// secureServerWith is secureServer with its configuration changed by edit.
+func secureServerWith(t *testing.T, edit func(*kafka.Config)) (*kafkatest.Server, *testcerts.Set) {
+	t.Helper()
 	certs, err := testcerts.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +45,7 @@ func secureServer(t *testing.T, reauth time.Duration) (*kafkatest.Server, *testc
 	}
 	cfg := kafka.DefaultConfig()
 	cfg.TLS = srvTLS
-	cfg.ReauthInterval = reauth
+	edit(&cfg)
 	s := kafkatest.Start(t, kafkatest.Options{Config: &cfg, Listeners: []kafka.Listener{
 		{Name: "SASL_SSL", Protocol: kafka.SASLSSL},
 		{Name: "SASL_PLAINTEXT", Protocol: kafka.SASLPlaintext},
@@ -153,6 +160,7 @@ func TestSASLRequestBeforeAuthentication(t *testing.T) {
 	if hs.ErrorCode != kerr.UnsupportedSaslMechanism.Code || !contains(hs.SupportedMechanisms, "SCRAM-SHA-512") {
 		t.Fatalf("GSSAPI handshake: %+v", hs)
 	}
+	r.expectClosed() // as Kafka: the client reconnects with a mechanism offered
 	// Malformed PLAIN and SCRAM messages fail authentication, then close.
 	for _, c := range []struct{ mech, msg string }{{"PLAIN", "no-nuls"}, {"PLAIN", "\x00\x00"}, {"SCRAM-SHA-256", "garbage"}, {"SCRAM-SHA-512", ""}} {
 		r = dialRaw(t, s.Addrs["SASL_PLAINTEXT"])
@@ -184,6 +192,60 @@ func TestSASLRequestBeforeAuthentication(t *testing.T) {
 		t.Fatalf("handshake on PLAINTEXT: %d, want ILLEGAL_SASL_STATE", hs.ErrorCode)
 	}
 	r.expectClosed()
+}
+
+// TestSecurityRefusalMetrics: each way a client is refused is counted
+// under its reason, beside the successful logins: a wrong password, an
+// unknown mechanism, a request before authenticating, an oversize frame
+// before authenticating and a plaintext client on a TLS listener.
+func TestSecurityRefusalMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s, certs := secureServerWith(t, func(c *kafka.Config) { c.Registerer = reg })
+	ctlsCfg, err := certs.ClientTLS("", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := saslClient(t, s.Addrs["SASL_SSL"], ctlsCfg, "SCRAM-SHA-512", "alice", "alice-secret").Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := saslClient(t, s.Addrs["SASL_SSL"], ctlsCfg, "SCRAM-SHA-512", "alice", "wrong").Ping(ctx); !errors.Is(err, kerr.SaslAuthenticationFailed) {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if err := saslClient(t, s.Addrs["SASL_PLAINTEXT"], nil, "PLAIN", "alice", "wrong").Ping(ctx); !errors.Is(err, kerr.SaslAuthenticationFailed) {
+		t.Fatalf("wrong PLAIN password: %v", err)
+	}
+	r := dialRaw(t, s.Addrs["SASL_PLAINTEXT"])
+	if hs := r.request(&kmsg.SASLHandshakeRequest{Version: 1, Mechanism: "GSSAPI"}).(*kmsg.SASLHandshakeResponse); hs.ErrorCode != kerr.UnsupportedSaslMechanism.Code {
+		t.Fatalf("GSSAPI: %d", hs.ErrorCode)
+	}
+	r = dialRaw(t, s.Addrs["SASL_PLAINTEXT"])
+	r.send(kmsg.NewRequestFormatter().AppendRequest(nil, kmsg.NewPtrMetadataRequest(), 1))
+	r.expectClosed()
+	r = dialRaw(t, s.Addrs["SASL_PLAINTEXT"])
+	r.send([]byte{0, 0x10, 0, 0})
+	r.expectClosed()
+	r = dialRaw(t, s.Addrs["SASL_SSL"])
+	r.send(kmsg.NewRequestFormatter().AppendRequest(nil, kmsg.NewPtrApiVersionsRequest(), 1))
+	r.expectClosed()
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		min    float64
+	}{
+		{"sluice_kafka_authentications_total", map[string]string{"mechanism": "SCRAM-SHA-512", "result": "ok"}, 1},
+		{"sluice_kafka_authentications_total", map[string]string{"mechanism": "SCRAM-SHA-512", "result": "invalid_credentials"}, 1},
+		{"sluice_kafka_authentications_total", map[string]string{"mechanism": "PLAIN", "result": "invalid_credentials"}, 1},
+		{"sluice_kafka_authentications_total", map[string]string{"mechanism": "GSSAPI", "result": "unsupported_mechanism"}, 1},
+		{"sluice_kafka_connections_closed_on_bad_input_total", map[string]string{"reason": "unauthenticated"}, 1},
+		{"sluice_kafka_connections_closed_on_bad_input_total", map[string]string{"reason": "frame_too_large"}, 1},
+		{"sluice_kafka_connections_closed_on_bad_input_total", map[string]string{"reason": "tls_handshake"}, 1},
+	} {
+		if v := metricValue(t, reg, c.name, c.labels); v < c.min {
+			t.Errorf("%s%v = %v, want at least %v", c.name, c.labels, v, c.min)
+		}
+	}
 }
 
 // TestTLSListenerRefusesPlaintextClient: a plaintext client on a TLS

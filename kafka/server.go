@@ -132,10 +132,12 @@ func New(log *logstore.Log, cfg Config, logger *slog.Logger) (*Server, error) {
 		cancel()
 		return nil, fmt.Errorf("kafka: quota metrics: %w", err)
 	}
-	tenants, err := auth.OpenTenants(ctx, log)
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("kafka: opening the tenants: %w", err)
+	tenants := cfg.Tenants
+	if tenants == nil {
+		if tenants, err = auth.OpenTenants(ctx, log); err != nil {
+			cancel()
+			return nil, fmt.Errorf("kafka: opening the tenants: %w", err)
+		}
 	}
 	if s.tenants, err = newTenancy(tenants, log, s.logger, cfg.Registerer); err != nil {
 		cancel()

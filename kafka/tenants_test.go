@@ -4,17 +4,20 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/auth"
+	"github.com/sluicehq/sluice/kafka"
 	"github.com/sluicehq/sluice/kafka/kafkatest"
 )
 
@@ -350,4 +353,111 @@ func TestNamespaceEviction(t *testing.T) {
 	if !errors.Is(refused, kerr.PolicyViolation) {
 		t.Fatalf("refusing namespace over its quota: %v", refused)
 	}
+}
+
+// TestTenantMetrics: the per-namespace metrics count what each namespace's
+// clients did: bytes produced and fetched, bytes stored, produce requests
+// refused over the storage quota, throttle time over a produce rate; a
+// namespace without a rate is never throttled.
+func TestTenantMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cfg := kafka.DefaultConfig()
+	cfg.Registerer = reg
+	s := kafkatest.Start(t, kafkatest.Options{Config: &cfg})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tn := s.Kafka.Tenants()
+	if err := tn.PutTenant(ctx, auth.Tenant{Name: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []auth.Namespace{
+		{Tenant: "acme", Name: "full", MaxStorage: 4 << 10},
+		{Tenant: "acme", Name: "slow", ProduceRate: 1 << 10},
+	} {
+		if err := tn.PutNamespace(ctx, ns); err != nil {
+			t.Fatal(err)
+		}
+	}
+	adm := kadm.NewClient(s.Client(t))
+	if _, err := adm.CreateTopics(ctx, 1, 1, nil, "acme.full.t", "acme.slow.t"); err != nil {
+		t.Fatal(err)
+	}
+	cl := s.Client(t, kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.RequestRetries(0), kgo.RecordRetries(0))
+	value := make([]byte, 3000)
+	rand.Read(value)
+	// Two records fit under the 4 KiB quota (what was accepted counts at
+	// once); the third is refused.
+	for i := range 2 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "acme.full.t", Value: value}).FirstErr(); err != nil {
+			t.Fatalf("produce %d: %v", i, err)
+		}
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "acme.full.t", Value: value}).FirstErr(); !errors.Is(err, kerr.PolicyViolation) {
+		t.Fatalf("produce over the storage quota: %v", err)
+	}
+	// 3 KB at once against 1 KiB/s: throttled.
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "acme.slow.t", Value: value}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	consumer := s.Client(t, kgo.ConsumeTopics("acme.full.t"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	for n := 0; n < 2; {
+		fs := consumer.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		n += fs.NumRecords()
+	}
+	full, slow := map[string]string{"tenant": "acme", "namespace": "full"}, map[string]string{"tenant": "acme", "namespace": "slow"}
+	stored := appendedBytes(t, s, "acme.full.t")
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		min    float64
+		max    float64
+	}{
+		{"sluice_tenant_produced_bytes_total", full, float64(stored), float64(3 * stored)},
+		{"sluice_tenant_fetched_bytes_total", full, float64(stored), math.Inf(1)},
+		{"sluice_tenant_storage_bytes", full, float64(stored), float64(stored)},
+		{"sluice_tenant_storage_refusals_total", full, 1, 1},
+		{"sluice_tenant_produced_bytes_total", slow, 3000, 4000},
+		{"sluice_tenant_throttle_seconds_total", map[string]string{"tenant": "acme", "namespace": "slow", "direction": "produce"}, 0.5, 11},
+		{"sluice_tenant_throttle_seconds_total", map[string]string{"tenant": "acme", "namespace": "full", "direction": "produce"}, 0, 0},
+	} {
+		v := metricValue(t, reg, c.name, c.labels)
+		if v < c.min || v > c.max {
+			t.Errorf("%s%v = %v, want %v to %v", c.name, c.labels, v, c.min, c.max)
+		}
+	}
+}
+
+// metricValue returns the value of the counter or gauge name whose labels
+// include labels (0 when there is none).
+func metricValue(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range f.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for k, v := range labels {
+				if have[k] != v {
+					continue next
+				}
+			}
+			if m.GetCounter() != nil {
+				return m.GetCounter().GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return 0
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sluicehq/sluice/auth"
 	"github.com/sluicehq/sluice/cluster"
 	"github.com/sluicehq/sluice/internal/netutil"
 	"github.com/sluicehq/sluice/observe"
@@ -59,6 +60,18 @@ type Config struct {
 	// dashboard with its cluster page (the landing page when Observer is
 	// nil). It is called once per request, with the request's context.
 	Cluster func(ctx context.Context) cluster.Status
+	// Tenants, when set, serves the tenant admin API (/api/v1/tenants...,
+	// tenants.go): tenants and namespaces changed while the server runs,
+	// for the static token's principal and super users only.
+	Tenants *auth.Tenants
+	// SuperUser reports whether a principal authenticated by a token is a
+	// super user (sluice serve --super-user), who may use the tenant admin
+	// API; nil: only the static token's principal may.
+	SuperUser func(principal string) bool
+	// TokenAdmin, when set, serves the token admin API (/api/v1/tokens,
+	// tenants.go) to the same principals as Tenants. It should be the
+	// store Tokens reads, so that changes apply to the next request.
+	TokenAdmin *auth.Tokens
 }
 
 // TokenVerifier maps a bearer token to the principal it acts as.
@@ -144,6 +157,12 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	}
 	if cfg.Observer != nil {
 		s.registerAPI(cfg.Observer)
+	}
+	if cfg.Tenants != nil {
+		s.registerTenantAPI(cfg.Tenants)
+	}
+	if cfg.TokenAdmin != nil {
+		s.registerTokenAPI(cfg.TokenAdmin)
 	}
 	if cfg.Observer != nil || cfg.Cluster != nil {
 		info := Info{Jobs: cfg.Observer != nil, Cluster: cfg.Cluster != nil}

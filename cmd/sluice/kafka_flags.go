@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -207,6 +208,12 @@ func (k *kafkaFlags) authorizeHTTP(principal string, r *http.Request) bool {
 		host = r.RemoteAddr
 	}
 	return srv.AuthorizeCluster(principal, host, op)
+}
+
+// superUser reports whether principal is one of --super-user (who may
+// also use the HTTP tenant admin API).
+func (k *kafkaFlags) superUser(principal string) bool {
+	return k.cfg.Authorizer.Enabled && slices.Contains(k.cfg.Authorizer.SuperUsers, principal)
 }
 
 // perResourceAPI reports whether path is a JSON API endpoint whose topics

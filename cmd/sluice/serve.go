@@ -167,11 +167,21 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	wcfg := web.Config{Addr: *httpAddr, Token: *httpToken, Gatherer: reg, Observer: obs, TLS: httpTLS, Authorize: kf.authorizeHTTP, Visible: kf.visibleHTTP}
-	if len(tokens.List()) > 0 {
-		// Tokens tied to principals (sluice token create) authenticate
-		// the HTTP API too.
-		wcfg.Tokens = tokens
+	// One tenant registry for the Kafka listener and the HTTP admin API,
+	// so that tenants and namespaces changed live apply at once.
+	tenants, err := auth.OpenTenants(ctx, l)
+	if err != nil {
+		return err
+	}
+	kf.cfg.Tenants = tenants
+	wcfg := web.Config{Addr: *httpAddr, Token: *httpToken, Gatherer: reg, Observer: obs, TLS: httpTLS, Authorize: kf.authorizeHTTP, Visible: kf.visibleHTTP,
+		Tenants: tenants, SuperUser: kf.superUser}
+	if *httpToken != "" || len(tokens.List()) > 0 {
+		// Tokens tied to principals (sluice token create, or the token
+		// admin API, which needs the --http-token or a super user's
+		// token) authenticate the HTTP API too. Without either the
+		// loopback-only listener asks for no token.
+		wcfg.Tokens, wcfg.TokenAdmin = tokens, tokens
 	}
 	w, err := web.New(wcfg, logger)
 	if err != nil {

@@ -33,9 +33,10 @@ func namespaceCommand() *command {
 	}
 }
 
-// openStore opens one of the auth stores of a data directory. Tenants,
-// namespaces and tokens are managed with the server stopped (the directory
-// is locked by it); the server reads them when it starts.
+// openStore opens one of the auth stores of a data directory, which only
+// a stopped server allows (a running one locks it; it reads the stores
+// when it starts). Tenants and namespaces of a running server are changed
+// through its HTTP admin API instead (--server, tenant_remote.go).
 func openStore[T any](ctx context.Context, c *cli, dir string, open func(context.Context, *logstore.Log) (T, error)) (*localBackend, T, error) {
 	var zero T
 	b, err := openLocal(ctx, c, dir)
@@ -54,17 +55,10 @@ func openTenants(ctx context.Context, c *cli, dir string) (*localBackend, *auth.
 	return openStore(ctx, c, dir, auth.OpenTenants)
 }
 
-func dataDirFlag(c *cli, fs interface {
-	StringVar(*string, string, string, string)
-}) *string {
-	var d string
-	fs.StringVar(&d, "data-dir", envOr(c, "SLUICE_DATA_DIR", "./data"), "data directory (the server must be stopped: it reads tenants, namespaces and tokens when it starts) (env SLUICE_DATA_DIR)")
-	return &d
-}
-
 func tenantCreate(ctx context.Context, c *cli, args []string) error {
-	fs := flagSet(c, "sluice tenant create", "NAME [--member User:NAME ...]")
-	dir := dataDirFlag(c, fs)
+	fs := flagSet(c, "sluice tenant create", "NAME [--member User:NAME ...] [--data-dir DIR | --server URL]")
+	var tf tenantFlags
+	tf.register(c, fs)
 	var members stringList
 	fs.Var(&members, "member", "a principal that belongs to the tenant, User:NAME (repeatable); the tenant's topics, groups and transactional ids are theirs")
 	pos, err := parseArgs(fs, args)
@@ -77,11 +71,11 @@ func tenantCreate(ctx context.Context, c *cli, args []string) error {
 	if err := auth.ValidTenantName(pos[0]); err != nil {
 		return usagef("%v", err)
 	}
-	b, t, err := openTenants(ctx, c, *dir)
+	t, closeStore, err := tf.open(ctx, c)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
+	defer closeStore()
 	if err := t.PutTenant(ctx, auth.Tenant{Name: pos[0], Members: members}); err != nil {
 		return err
 	}
@@ -90,8 +84,9 @@ func tenantCreate(ctx context.Context, c *cli, args []string) error {
 }
 
 func tenantList(ctx context.Context, c *cli, args []string) error {
-	fs := flagSet(c, "sluice tenant list", "")
-	dir := dataDirFlag(c, fs)
+	fs := flagSet(c, "sluice tenant list", "[--data-dir DIR | --server URL]")
+	var tf tenantFlags
+	tf.register(c, fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -99,12 +94,21 @@ func tenantList(ctx context.Context, c *cli, args []string) error {
 	if len(pos) != 0 {
 		return usagef("takes no arguments, got %q", pos)
 	}
-	b, t, err := openTenants(ctx, c, *dir)
+	t, closeStore, err := tf.open(ctx, c)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
-	ts, nss := t.List()
+	defer closeStore()
+	var ts []auth.Tenant
+	var nss []auth.Namespace
+	switch t := t.(type) {
+	case *auth.Tenants:
+		ts, nss = t.List()
+	case *remoteTenants:
+		if ts, nss, err = t.List(ctx); err != nil {
+			return err
+		}
+	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TENANT\tNAMESPACE\tRETENTION\tMAX STORAGE\tON FULL\tPRODUCE B/S\tFETCH B/S\tMEMBERS")
 	for _, x := range ts {
@@ -131,8 +135,9 @@ func orNone(s string, none bool) string {
 }
 
 func tenantDelete(ctx context.Context, c *cli, args []string) error {
-	fs := flagSet(c, "sluice tenant delete", "NAME")
-	dir := dataDirFlag(c, fs)
+	fs := flagSet(c, "sluice tenant delete", "NAME [--data-dir DIR | --server URL]")
+	var tf tenantFlags
+	tf.register(c, fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -140,11 +145,11 @@ func tenantDelete(ctx context.Context, c *cli, args []string) error {
 	if len(pos) != 1 {
 		return usagef("want one tenant NAME, got %d arguments", len(pos))
 	}
-	b, t, err := openTenants(ctx, c, *dir)
+	t, closeStore, err := tf.open(ctx, c)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
+	defer closeStore()
 	if err := t.DeleteTenant(ctx, pos[0]); err != nil {
 		return err
 	}
@@ -153,8 +158,9 @@ func tenantDelete(ctx context.Context, c *cli, args []string) error {
 }
 
 func namespaceCreate(ctx context.Context, c *cli, args []string) error {
-	fs := flagSet(c, "sluice namespace create", "TENANT/NAMESPACE [--retention 24h] [--max-storage BYTES] [--on-full refuse|evict] [--produce-rate BYTES/S] [--fetch-rate BYTES/S]")
-	dir := dataDirFlag(c, fs)
+	fs := flagSet(c, "sluice namespace create", "TENANT/NAMESPACE [--retention 24h] [--max-storage BYTES] [--on-full refuse|evict] [--produce-rate BYTES/S] [--fetch-rate BYTES/S] [--data-dir DIR | --server URL]")
+	var tf tenantFlags
+	tf.register(c, fs)
 	retention := fs.Duration("retention", 0, "retention of topics created in the namespace that set none (0: the log's default)")
 	maxStorage := fs.Int64("max-storage", 0, "bytes all the namespace's topics may store; over it, what --on-full says happens (0: no limit)")
 	onFull := fs.String("on-full", auth.OnFullRefuse, "over --max-storage: refuse (produce requests get POLICY_VIOLATION until space is freed) or evict (the namespace's oldest segments are deleted, as retention would, and the produce is accepted)")
@@ -174,11 +180,11 @@ func namespaceCreate(ctx context.Context, c *cli, args []string) error {
 	if *onFull != auth.OnFullRefuse && *onFull != auth.OnFullEvict {
 		return usagef("--on-full %q: use refuse or evict", *onFull)
 	}
-	b, t, err := openTenants(ctx, c, *dir)
+	t, closeStore, err := tf.open(ctx, c)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
+	defer closeStore()
 	ns := auth.Namespace{Tenant: tenant, Name: name, Retention: *retention, MaxStorage: *maxStorage, ProduceRate: *produceRate, FetchRate: *fetchRate, OnFull: *onFull}
 	if *onFull == auth.OnFullRefuse {
 		ns.OnFull = "" // the default, stored as such
@@ -191,8 +197,9 @@ func namespaceCreate(ctx context.Context, c *cli, args []string) error {
 }
 
 func namespaceDelete(ctx context.Context, c *cli, args []string) error {
-	fs := flagSet(c, "sluice namespace delete", "TENANT/NAMESPACE")
-	dir := dataDirFlag(c, fs)
+	fs := flagSet(c, "sluice namespace delete", "TENANT/NAMESPACE [--data-dir DIR | --server URL]")
+	var tf tenantFlags
+	tf.register(c, fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -201,11 +208,11 @@ func namespaceDelete(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, t, err := openTenants(ctx, c, *dir)
+	t, closeStore, err := tf.open(ctx, c)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
+	defer closeStore()
 	if err := t.DeleteNamespace(ctx, tenant, name); err != nil {
 		return err
 	}

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
 
 	"github.com/sluicehq/sluice/auth"
+	"github.com/sluicehq/sluice/logstore"
 )
 
 func tokenCommand() *command {
@@ -25,9 +27,61 @@ func openTokens(ctx context.Context, c *cli, dir string) (*localBackend, *auth.T
 	return openStore(ctx, c, dir, auth.OpenTokens)
 }
 
+// tokenStore is the token store of a stopped server's data directory or
+// of a running server's HTTP admin API (--server).
+type tokenStore struct {
+	local  *auth.Tokens
+	remote *remoteTenants
+	close  func()
+}
+
+func (f *tenantFlags) openTokens(ctx context.Context, c *cli) (*tokenStore, error) {
+	if f.server != "" {
+		r, err := f.remote()
+		if err != nil {
+			return nil, err
+		}
+		return &tokenStore{remote: r, close: func() {}}, nil
+	}
+	if f.tokenFile != "" || f.tlsCA != "" {
+		return nil, usagef("--http-token-file and --tls-ca need --server")
+	}
+	b, t, err := openTokens(ctx, c, f.dir)
+	var locked *logstore.LockedError
+	if errors.As(err, &locked) {
+		return nil, fmt.Errorf("%w: a running server manages its tokens through its HTTP admin API: use --server http://HOST:PORT with --http-token", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &tokenStore{local: t, close: func() { b.Close() }}, nil
+}
+
+func (s *tokenStore) create(ctx context.Context, principal string, ttl time.Duration) (string, auth.TokenInfo, error) {
+	if s.remote != nil {
+		return s.remote.CreateToken(ctx, principal, ttl)
+	}
+	return s.local.Create(ctx, principal, ttl)
+}
+
+func (s *tokenStore) list(ctx context.Context) ([]auth.TokenInfo, error) {
+	if s.remote != nil {
+		return s.remote.ListTokens(ctx)
+	}
+	return s.local.List(), nil
+}
+
+func (s *tokenStore) revoke(ctx context.Context, id string) error {
+	if s.remote != nil {
+		return s.remote.RevokeToken(ctx, id)
+	}
+	return s.local.Revoke(ctx, id)
+}
+
 func tokenCreate(ctx context.Context, c *cli, args []string) error {
-	fs := flagSet(c, "sluice token create", "--principal User:NAME [--ttl 720h]")
-	dir := dataDirFlag(c, fs)
+	fs := flagSet(c, "sluice token create", "--principal User:NAME [--ttl 720h] [--data-dir DIR | --server URL]")
+	var tf tenantFlags
+	tf.register(c, fs)
 	principal := fs.String("principal", "", "the principal the token acts as, User:NAME (required)")
 	ttl := fs.Duration("ttl", 0, "lifetime of the token (0: until revoked)")
 	pos, err := parseArgs(fs, args)
@@ -40,12 +94,12 @@ func tokenCreate(ctx context.Context, c *cli, args []string) error {
 	if *principal == "" {
 		return usagef("--principal is required")
 	}
-	b, t, err := openTokens(ctx, c, *dir)
+	t, err := tf.openTokens(ctx, c)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
-	token, info, err := t.Create(ctx, *principal, *ttl)
+	defer t.close()
+	token, info, err := t.create(ctx, *principal, *ttl)
 	if err != nil {
 		return err
 	}
@@ -59,8 +113,9 @@ func tokenCreate(ctx context.Context, c *cli, args []string) error {
 }
 
 func tokenList(ctx context.Context, c *cli, args []string) error {
-	fs := flagSet(c, "sluice token list", "")
-	dir := dataDirFlag(c, fs)
+	fs := flagSet(c, "sluice token list", "[--data-dir DIR | --server URL]")
+	var tf tenantFlags
+	tf.register(c, fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -68,14 +123,18 @@ func tokenList(ctx context.Context, c *cli, args []string) error {
 	if len(pos) != 0 {
 		return usagef("takes no arguments, got %q", pos)
 	}
-	b, t, err := openTokens(ctx, c, *dir)
+	t, err := tf.openTokens(ctx, c)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
+	defer t.close()
+	infos, err := t.list(ctx)
+	if err != nil {
+		return err
+	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tPRINCIPAL\tCREATED\tEXPIRES")
-	for _, i := range t.List() {
+	for _, i := range infos {
 		exp := "never"
 		if !i.Expires.IsZero() {
 			exp = i.Expires.Format(time.RFC3339)
@@ -86,8 +145,9 @@ func tokenList(ctx context.Context, c *cli, args []string) error {
 }
 
 func tokenRevoke(ctx context.Context, c *cli, args []string) error {
-	fs := flagSet(c, "sluice token revoke", "ID")
-	dir := dataDirFlag(c, fs)
+	fs := flagSet(c, "sluice token revoke", "ID [--data-dir DIR | --server URL]")
+	var tf tenantFlags
+	tf.register(c, fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -95,12 +155,12 @@ func tokenRevoke(ctx context.Context, c *cli, args []string) error {
 	if len(pos) != 1 {
 		return usagef("want one token ID, got %d arguments", len(pos))
 	}
-	b, t, err := openTokens(ctx, c, *dir)
+	t, err := tf.openTokens(ctx, c)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
-	if err := t.Revoke(ctx, pos[0]); err != nil {
+	defer t.close()
+	if err := t.revoke(ctx, pos[0]); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "token %s revoked\n", pos[0])

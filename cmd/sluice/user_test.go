@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +40,17 @@ func TestUserCommands(t *testing.T) {
 	if code, _, errs := runCLI(t, env, "x\n", "user", "add", "erin", "--iterations", "10"); code != 2 || !strings.Contains(errs, "--iterations") {
 		t.Fatalf("user add with 10 iterations: %d %q", code, errs)
 	}
+	// --password-file: its first line is the password.
+	pwFile := filepath.Join(t.TempDir(), "erin.pw")
+	if err := os.WriteFile(pwFile, []byte("erin-pw\nnot the password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := runCLI(t, env, "", "user", "add", "erin", "--mechanism", "scram-sha-256", "--password-file", pwFile); code != 0 || !strings.Contains(out, "SCRAM-SHA-256 credential stored") || strings.Contains(out, "SCRAM-SHA-512") {
+		t.Fatalf("user add --password-file: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := runCLI(t, env, "", "user", "add", "erin", "--password-file", pwFile+".missing"); code != 1 || !strings.Contains(errs, "--password-file") {
+		t.Fatalf("user add with a missing --password-file: %d %q", code, errs)
+	}
 	if code, out, _ := runCLI(t, env, "", "user", "delete", "carol", "--mechanism", "scram-sha-256"); code != 0 || !strings.Contains(out, "SCRAM-SHA-256 credential deleted") {
 		t.Fatalf("user delete: %d %q", code, out)
 	}
@@ -65,6 +78,12 @@ func TestUserCommands(t *testing.T) {
 	}
 	if err := login("carol", "s3cret", sha256); !errors.Is(err, kerr.SaslAuthenticationFailed) {
 		t.Fatalf("carol with the deleted SCRAM-SHA-256: %v", err)
+	}
+	if err := login("erin", "erin-pw", sha256); err != nil {
+		t.Fatalf("erin with SCRAM-SHA-256 and the password of her file: %v", err)
+	}
+	if err := login("erin", "erin-pw", sha512); !errors.Is(err, kerr.SaslAuthenticationFailed) {
+		t.Fatalf("erin has only SCRAM-SHA-256, yet SCRAM-SHA-512: %v", err)
 	}
 	// Through the server: add frank, who then logs in.
 	benv := map[string]string{"SLUICE_BROKER": s.Addr}
