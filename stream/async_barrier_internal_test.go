@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -50,7 +51,9 @@ func (s asyncBarrierSink) Open(context.Context, SubtaskInfo) (SinkWriter[int64],
 
 // TestAsyncBarrierWriter checks that a sink with AsyncBarrierWriter keeps
 // writing after a barrier, that the checkpoint completes only once the
-// writer answered it, and that an error declines it.
+// writer answered it, and that an error declines it and fails the job (as
+// a synchronous OnBarrier error does), even though the answer comes from
+// another goroutine.
 func TestAsyncBarrierWriter(t *testing.T) {
 	w := &asyncBarrierWriter{barriers: make(chan func(error), 16)}
 	env := New(WithParallelism(1), WithBatchSize(4), WithCheckpointing(t.TempDir(), 5*time.Millisecond), WithLogger(quietLog()))
@@ -101,7 +104,14 @@ func TestAsyncBarrierWriter(t *testing.T) {
 
 	done = nextBarrier()
 	done(errors.New("produce failed"))
-	waitFor("the checkpoint to be declined", func() bool { return job.CheckpointStats().Aborted >= 1 })
+	select {
+	case <-job.Done():
+	case <-ctx.Done():
+		t.Fatal("the job did not fail after its sink answered a barrier with an error")
+	}
+	if err := job.Wait(); err == nil || !strings.Contains(err.Error(), "produce failed") {
+		t.Fatalf("job ended with %v, want the sink's produce error", err)
+	}
 	if s := job.CheckpointStats(); s.Completed != 1 {
 		t.Fatalf("a declined barrier completed a checkpoint: %+v", s)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/checkpoint"
@@ -131,8 +132,12 @@ type sinkOp[T any] struct {
 	bw   BarrierWriter
 	abw  AsyncBarrierWriter
 	// acking counts the barriers an AsyncBarrierWriter has not answered
-	// yet; end waits for them before the final ack.
+	// yet; end waits for them before the final ack. ackErr is the first
+	// error such an answer carried: the subtask fails with it at its next
+	// call (push, barrier, watermark, idle or end), as a synchronous
+	// OnBarrier error would have failed it.
 	acking sync.WaitGroup
+	ackErr atomic.Pointer[error]
 	closed bool
 	txns   *sinkTxns
 	// written records the latency of every batch written; epoch the
@@ -182,9 +187,18 @@ func (o *sinkOp[T]) ensure() {
 	}
 }
 
+// checkAck fails the subtask with the error an asynchronous barrier
+// answer carried, if any.
+func (o *sinkOp[T]) checkAck() {
+	if p := o.ackErr.Load(); p != nil {
+		o.fail(*p)
+	}
+}
+
 func (o *sinkOp[T]) push(vals []T, _ []int64) {
 	defer o.recoverUser()
 	o.ensure()
+	o.checkAck()
 	o.cnt.In.Add(int64(len(vals)))
 	if err := o.w.Write(o.t.ctx, vals); err != nil {
 		if o.t.ctx.Err() != nil {
@@ -203,6 +217,7 @@ func (o *sinkOp[T]) push(vals []T, _ []int64) {
 
 func (o *sinkOp[T]) watermark(wm int64) {
 	defer o.recoverUser()
+	o.checkAck()
 	if o.wmw == nil {
 		return
 	}
@@ -211,11 +226,15 @@ func (o *sinkOp[T]) watermark(wm int64) {
 	}
 }
 
-func (o *sinkOp[T]) idle() {}
+func (o *sinkOp[T]) idle() {
+	defer o.recoverUser()
+	o.checkAck()
+}
 
 func (o *sinkOp[T]) barrier(id uint64) {
 	defer o.recoverUser()
 	o.ensure()
+	o.checkAck()
 	if chk := o.t.job.chk; chk != nil && o.abw != nil {
 		task, name := o.task(), o.name
 		o.acking.Add(1)
@@ -228,7 +247,9 @@ func (o *sinkOp[T]) barrier(id uint64) {
 				go func() {
 					defer o.acking.Done()
 					if err != nil {
-						chk.decline(id, task, fmt.Errorf("sink %s subtask %d: barrier %d: %w", name, task.Subtask, id, err))
+						err = fmt.Errorf("barrier %d: %w", id, err)
+						chk.decline(id, task, fmt.Errorf("sink %s subtask %d: %w", name, task.Subtask, err))
+						o.ackErr.CompareAndSwap(nil, &err)
 						return
 					}
 					chk.ack(id, checkpoint.Ack{Task: task})
@@ -259,6 +280,7 @@ func (o *sinkOp[T]) end() {
 		case <-o.t.ctx.Done():
 			panic(errAborted)
 		}
+		o.checkAck()
 	}
 	if chk := o.t.job.chk; chk != nil {
 		chk.finish(checkpoint.Ack{Task: o.task(), Transaction: o.preCommit(0)})

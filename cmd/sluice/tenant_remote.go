@@ -209,8 +209,8 @@ func (r *remoteTenants) List(ctx context.Context) ([]auth.Tenant, []auth.Namespa
 // CreateToken creates a token on the server (POST /api/v1/tokens).
 func (r *remoteTenants) CreateToken(ctx context.Context, principal string, ttl time.Duration) (string, auth.TokenInfo, error) {
 	body := map[string]string{"principal": principal}
-	if ttl > 0 {
-		body["ttl"] = ttl.String()
+	if ttl != 0 {
+		body["ttl"] = ttl.String() // the server refuses a negative one
 	}
 	var out web.CreatedToken
 	if err := r.do(ctx, http.MethodPost, "/api/v1/tokens", body, &out); err != nil {

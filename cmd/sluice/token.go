@@ -94,6 +94,9 @@ func tokenCreate(ctx context.Context, c *cli, args []string) error {
 	if *principal == "" {
 		return usagef("--principal is required")
 	}
+	if *ttl < 0 {
+		return usagef("--ttl must not be negative (0: until revoked), got %s", *ttl)
+	}
 	t, err := tf.openTokens(ctx, c)
 	if err != nil {
 		return err

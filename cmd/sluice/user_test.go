@@ -152,6 +152,14 @@ func TestTokenCommands(t *testing.T) {
 	if code, _, errs := runCLI(t, env, "", "token", "create"); code != 2 {
 		t.Fatalf("no --principal: %d %q", code, errs)
 	}
+	// A negative lifetime is refused before any store is opened, so it
+	// cannot turn into a token that never expires (with --server neither).
+	for _, extra := range [][]string{nil, {"--server", "http://127.0.0.1:1"}} {
+		args := append([]string{"token", "create", "--principal", "User:alice", "--ttl", "-1h"}, extra...)
+		if code, _, errs := runCLI(t, env, "", args...); code != 2 || !strings.Contains(errs, "negative") {
+			t.Fatalf("negative --ttl %v: %d %q", extra, code, errs)
+		}
+	}
 	code, out, errs := runCLI(t, env, "", "token", "create", "--principal", "User:alice", "--ttl", "1h")
 	token := strings.TrimSpace(out)
 	if code != 0 || !strings.HasPrefix(token, "sluice_") || !strings.Contains(errs, "shown once") {

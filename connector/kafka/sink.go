@@ -269,7 +269,9 @@ func (a *ackEpochs) seal(p *producer, done func(error)) {
 }
 
 // settle answers the barriers of the oldest sealed epochs whose records
-// are all acknowledged, in order.
+// are all acknowledged, oldest first (two settle calls racing may run
+// their answers in either order; the coordinator has one checkpoint in
+// flight, so that order does not matter).
 func (a *ackEpochs) settle() {
 	a.mu.Lock()
 	var ready []*ackEpoch
