@@ -237,7 +237,7 @@ func TestSQLUsageErrors(t *testing.T) {
 		{[]string{"sql", "--nosuchflag"}, "flag provided but not defined: -nosuchflag"},
 		{[]string{"sql", "--set", "parallelism.defualt=2", "-e", "SELECT 1"}, "unknown setting 'parallelism.defualt'; did you mean 'parallelism.default'?"},
 		{[]string{"sql", "--set", "table.exec.state.tll=1 h", "-e", "SELECT 1"}, "unknown setting 'table.exec.state.tll'; did you mean 'table.exec.state.ttl'?"},
-		{[]string{"sql", "--set", "zzz=1", "-e", "SELECT 1"}, "unknown setting 'zzz'; known settings: execution.checkpointing.interval, "},
+		{[]string{"sql", "--set", "zzz=1", "-e", "SELECT 1"}, "unknown setting 'zzz'; known settings: execution.buffer-timeout, execution.buffer-timeout.interval, execution.checkpointing.interval, "},
 	} {
 		code, out, errs := runCLI(t, nil, "", tc.args...)
 		if code != 2 || !strings.Contains(errs, "sluice sql: "+tc.msg) || !strings.Contains(errs, "Run 'sluice sql --help' for usage.") || out != "" {
