@@ -369,13 +369,23 @@ sink:
 	px.Restore()
 	waitFor("reconnection", func() bool { _, r := meters(); return r >= 2 })
 	waitFor("all output", func() bool { return outCount() >= n })
-	cons, err := js.OrderedConsumer(ctx, p, jetstream.OrderedConsumerConfig{FilterSubjects: []string{p + ".out"}})
+	expectJetStreamIDsOnce(ctx, t, js, p, p+".out", n, 2*time.Second)
+	if c := outCount(); c != n {
+		t.Fatalf("output holds %d, want %d", c, n)
+	}
+}
+
+// expectJetStreamIDsOnce reads n outputs of stream's subject and fails
+// unless every record id 0..n-1 is there exactly once.
+func expectJetStreamIDsOnce(ctx context.Context, t *testing.T, js jetstream.JetStream, stream, subject string, n int, wait time.Duration) {
+	t.Helper()
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	seen := make([]int, n)
 	for got := 0; got < n; {
-		mb, err := cons.Fetch(1000, jetstream.FetchMaxWait(2*time.Second))
+		mb, err := cons.Fetch(1000, jetstream.FetchMaxWait(wait))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -389,16 +399,13 @@ sink:
 			k++
 		}
 		if k == 0 {
-			t.Fatalf("read %d of %d", got, n)
+			t.Fatalf("read %d of %d outputs", got, n)
 		}
 		got += k
 	}
 	for id, c := range seen {
 		if c != 1 {
-			t.Fatalf("id %d in the output %d times", id, c)
+			t.Fatalf("record %d is in the output %d times", id, c)
 		}
-	}
-	if c := outCount(); c != n {
-		t.Fatalf("output holds %d, want %d", c, n)
 	}
 }

@@ -238,35 +238,7 @@ sink:
 	defer nc.Close()
 	publish(js, restartRecords/2, restartRecords)
 	waitJob(t, j, "every record in the output", 180*time.Second, func() bool { return outCount() >= restartRecords })
-	cons, err := js.OrderedConsumer(ctx, p, jetstream.OrderedConsumerConfig{FilterSubjects: []string{p + ".out"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := make([]int, restartRecords)
-	for got := 0; got < restartRecords; {
-		mb, err := cons.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		k := 0
-		for m := range mb.Messages() {
-			var r struct{ ID int }
-			if err := json.Unmarshal(m.Data(), &r); err != nil || r.ID < 0 || r.ID >= restartRecords {
-				t.Fatalf("output %s: %v", m.Data(), err)
-			}
-			seen[r.ID]++
-			k++
-		}
-		if k == 0 {
-			t.Fatalf("read %d of %d outputs", got, restartRecords)
-		}
-		got += k
-	}
-	for id, c := range seen {
-		if c != 1 {
-			t.Fatalf("record %d is in the output %d times", id, c)
-		}
-	}
+	expectJetStreamIDsOnce(ctx, t, js, p, p+".out", restartRecords, 5*time.Second)
 	if c := outCount(); c != restartRecords {
 		t.Fatalf("the output holds %d records, want %d", c, restartRecords)
 	}
