@@ -64,15 +64,15 @@ func (n Namespace) Prefix() string { return n.Tenant + "." + n.Name + "." }
 // ErrTenant: an unknown or duplicate tenant or namespace, or a bad name.
 var ErrTenant = errors.New("tenant error")
 
-// notFound marks an ErrTenant about a tenant or namespace that does not
-// exist (IsTenantNotFound), so that the HTTP API answers 404 for it.
+// notFound marks an error about a tenant, namespace or token that does
+// not exist (IsNotFound), so that the HTTP API answers 404 for it.
 type notFound struct{ error }
 
 func (e notFound) Unwrap() error { return e.error }
 
-// IsTenantNotFound reports whether err says a tenant or namespace does not
-// exist.
-func IsTenantNotFound(err error) bool {
+// IsNotFound reports whether err says a tenant, namespace or token does
+// not exist.
+func IsNotFound(err error) bool {
 	var nf notFound
 	return errors.As(err, &nf)
 }

@@ -143,7 +143,7 @@ func (t *Tokens) Revoke(ctx context.Context, id string) error {
 	}
 	t.mu.RUnlock()
 	if hash == "" {
-		return fmt.Errorf("%w: no token with id %q (sluice token list shows them)", ErrToken, id)
+		return notFound{fmt.Errorf("%w: no token with id %q (sluice token list shows them)", ErrToken, id)}
 	}
 	if err := t.kv.Put(ctx, []byte(hash), nil); err != nil {
 		return err

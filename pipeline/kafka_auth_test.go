@@ -318,7 +318,7 @@ func TestKafkaSecuritySettingsErrors(t *testing.T) {
 		{name: "password-env", source: "sasl: {username: alice, password_env: SLUICE_TEST_UNSET_PASSWORD}",
 			want: "secure.yaml:7:43: source.kafka.sasl.password_env: environment variable SLUICE_TEST_UNSET_PASSWORD is not set or empty"},
 		{name: "ca-file", source: "security_protocol: SSL\ntls: {ca_file: " + notPEM + "}",
-			want: "secure.yaml:8:20: source.kafka.tls.ca_file: " + notPEM + " holds no PEM certificate"},
+			want: "secure.yaml:8:20: source.kafka.tls.ca_file: " + notPEM + ": no PEM certificate in it"},
 		{name: "run-default-ca", defaults: &KafkaSecurity{Protocol: KafkaSSL, TLS: &KafkaTLS{CAFile: filepath.Join(dir, "nope.pem")}},
 			want: "secure.yaml: source: --tls-ca: open "},
 	} {

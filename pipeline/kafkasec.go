@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+
+	"github.com/sluicehq/sluice/internal/secfile"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
@@ -338,13 +339,9 @@ func (t *KafkaTLS) config(fail func(key, flag string, err error) error) (*tls.Co
 	}
 	c.ServerName, c.InsecureSkipVerify = t.ServerName, t.InsecureSkipVerify
 	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
+		pool, err := secfile.CertPool(t.CAFile)
 		if err != nil {
 			return nil, fail("tls.ca_file", "--tls-ca", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fail("tls.ca_file", "--tls-ca", fmt.Errorf("%s holds no PEM certificate", t.CAFile))
 		}
 		c.RootCAs = pool
 	}
@@ -364,7 +361,7 @@ func (s *KafkaSASL) password(fail func(key, flag string, err error) error) (stri
 	case s.Password != "":
 		return string(s.Password), nil
 	case s.PasswordFile != "":
-		pw, err := readPasswordFile(s.PasswordFile)
+		pw, err := secfile.FirstLineOf(s.PasswordFile)
 		if err != nil {
 			return "", fail("sasl.password_file", "--password-file", err)
 		}
@@ -377,26 +374,6 @@ func (s *KafkaSASL) password(fail func(key, flag string, err error) error) (stri
 		return pw, nil
 	}
 	return "", fail("sasl", "--principal", errors.New("no password"))
-}
-
-// readPasswordFile returns the first line of file (without its line
-// ending); an empty one is an error.
-func readPasswordFile(file string) (string, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
-	if err != nil {
-		return "", fmt.Errorf("reading %s: %w", file, err)
-	}
-	pw, _, _ := strings.Cut(string(b), "\n")
-	pw = strings.TrimSuffix(pw, "\r")
-	if pw == "" {
-		return "", fmt.Errorf("%s: the first line (the password) is empty", file)
-	}
-	return pw, nil
 }
 
 // mechanism is the franz-go SASL mechanism of the settings.

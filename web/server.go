@@ -89,13 +89,29 @@ type expiryReporter interface {
 // SuperPrincipal is the principal of the static --http-token.
 const SuperPrincipal = "User:admin"
 
-type principalKey struct{}
+type authnKey struct{}
+
+// authn is who authenticated a request: the principal, and whether it
+// came with the static --http-token (which the ACLs do not restrict). A
+// stored token issued to the principal SuperPrincipal is not the static
+// token: it is checked like any other.
+type authn struct {
+	principal string
+	static    bool
+}
 
 // PrincipalFrom returns the principal that authenticated the request ("" when
 // the server needs no token).
 func PrincipalFrom(ctx context.Context) string {
-	p, _ := ctx.Value(principalKey{}).(string)
-	return p
+	a, _ := ctx.Value(authnKey{}).(authn)
+	return a.principal
+}
+
+// staticToken reports whether the request came with the static
+// --http-token.
+func staticToken(ctx context.Context) bool {
+	a, _ := ctx.Value(authnKey{}).(authn)
+	return a.static
 }
 
 // Server is the HTTP server. Register more handlers on Mux before Serve.
@@ -197,7 +213,7 @@ func (s *Server) authorize(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		principal, reason := s.principal(r.Header.Get("Authorization"))
+		principal, static, reason := s.principal(r.Header.Get("Authorization"))
 		if reason != "" {
 			s.refused(r, reason, "")
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
@@ -208,36 +224,37 @@ func (s *Server) authorize(next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
 		}
-		if principal != SuperPrincipal && s.cfg.Authorize != nil && !s.cfg.Authorize(principal, r) {
+		if !static && s.cfg.Authorize != nil && !s.cfg.Authorize(principal, r) {
 			s.refused(r, "forbidden", principal)
 			writeError(w, http.StatusForbidden, "%s is not allowed to %s %s", principal, r.Method, r.URL.Path)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, principal)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), authnKey{}, authn{principal: principal, static: static})))
 	})
 }
 
 // principal authenticates an Authorization header: the static token is
-// the super principal, a stored token its own principal. A refused header
-// returns why: "missing" (no bearer token), "expired" or "invalid".
-func (s *Server) principal(header string) (principal, reason string) {
+// the super principal (static is then true), a stored token its own
+// principal. A refused header returns why: "missing" (no bearer token),
+// "expired" or "invalid".
+func (s *Server) principal(header string) (principal string, static bool, reason string) {
 	token, ok := strings.CutPrefix(header, "Bearer ")
 	if !ok || token == "" {
-		return "", "missing"
+		return "", false, "missing"
 	}
 	if s.cfg.Token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.Token)) == 1 {
-		return SuperPrincipal, ""
+		return SuperPrincipal, true, ""
 	}
 	if s.cfg.Tokens != nil {
 		now := time.Now()
 		if p, ok := s.cfg.Tokens.Principal(token, now); ok {
-			return p, ""
+			return p, false, ""
 		}
 		if e, ok := s.cfg.Tokens.(expiryReporter); ok && e.Expired(token, now) {
-			return "", "expired"
+			return "", false, "expired"
 		}
 	}
-	return "", "invalid"
+	return "", false, "invalid"
 }
 
 // refused counts and logs a request refused for reason (missing, invalid,

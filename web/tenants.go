@@ -151,7 +151,7 @@ func (s *Server) tenantAdmin(h http.HandlerFunc) http.HandlerFunc {
 			s.refused(r, "forbidden", p)
 			writeError(w, http.StatusForbidden, "the tenant and token admin API needs an authenticated super user: start sluice serve with --http-token and send it, or a token of a --super-user principal, as Authorization: Bearer TOKEN")
 			return
-		case p == SuperPrincipal || s.cfg.SuperUser != nil && s.cfg.SuperUser(p):
+		case staticToken(r.Context()) || s.cfg.SuperUser != nil && s.cfg.SuperUser(p):
 			h(w, r)
 		default:
 			s.refused(r, "forbidden", p)
@@ -184,7 +184,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 // tenant or namespace, 400 for a bad request, 500 for a failed write.
 func tenantError(w http.ResponseWriter, err error) {
 	switch {
-	case auth.IsTenantNotFound(err):
+	case auth.IsNotFound(err):
 		writeError(w, http.StatusNotFound, "%v", err)
 	case errors.Is(err, auth.ErrTenant):
 		writeError(w, http.StatusBadRequest, "%v", err)
@@ -250,7 +250,7 @@ func (s *Server) registerTokenAPI(t *auth.Tokens) {
 
 func tokenError(w http.ResponseWriter, err error) {
 	switch {
-	case errors.Is(err, auth.ErrToken) && strings.Contains(err.Error(), "no token"):
+	case auth.IsNotFound(err):
 		writeError(w, http.StatusNotFound, "%v", err)
 	case errors.Is(err, auth.ErrToken):
 		writeError(w, http.StatusBadRequest, "%v", err)

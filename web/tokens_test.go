@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -197,5 +198,70 @@ func TestPrincipalVisibility(t *testing.T) {
 		if code := getJSON(t, base+path, alice, &v); code != want {
 			t.Errorf("alice GET %s: %d, want %d", path, code, want)
 		}
+	}
+}
+
+// TestStoredAdminTokenIsNotStatic: a stored token issued to the principal
+// the static --http-token stands for (User:admin) is judged like any
+// other token (the ACL hook, the super-user list), never as the static
+// token; and revoking an unknown token id answers 404, an invalid
+// request 400.
+func TestStoredAdminTokenIsNotStatic(t *testing.T) {
+	l := openLog(t)
+	ctx := context.Background()
+	tokens, err := auth.OpenTokens(ctx, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, _, err := tokens.Create(ctx, SuperPrincipal, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Addr: "127.0.0.1:0", Token: "static", Tokens: tokens, TokenAdmin: tokens, Registerer: prometheus.NewRegistry(),
+		Authorize: func(string, *http.Request) bool { return false }}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := serve(t, s)
+	do := func(method, path, token string) int {
+		req, _ := http.NewRequest(method, base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := do(http.MethodGet, "/api/v1/tokens", "static"); c != http.StatusOK {
+		t.Fatalf("static token on the token admin API: %d", c)
+	}
+	if c := do(http.MethodGet, "/api/v1/tokens", stored); c != http.StatusForbidden {
+		t.Fatalf("stored token of %s, refused by the ACL hook: %d, want 403", SuperPrincipal, c)
+	}
+	if c := do(http.MethodDelete, "/api/v1/tokens/no-such-id", "static"); c != http.StatusNotFound {
+		t.Fatalf("revoking an unknown token id: %d, want 404", c)
+	}
+	if _, _, err := tokens.Create(ctx, "alice", 0); !errors.Is(err, auth.ErrToken) || auth.IsNotFound(err) {
+		t.Fatalf("a bad principal: %v, want a token error that is not 'not found'", err)
+	}
+
+	// Without an ACL hook the stored token reaches the admin API's own
+	// check, which only the static token and super users pass.
+	s2, err := New(Config{Addr: "127.0.0.1:0", Token: "static", Tokens: tokens, TokenAdmin: tokens, Registerer: prometheus.NewRegistry(),
+		SuperUser: func(p string) bool { return p == "User:root" }}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base = serve(t, s2)
+	if c := do(http.MethodGet, "/api/v1/tokens", stored); c != http.StatusForbidden {
+		t.Fatalf("stored token of %s, not a super user: %d, want 403", SuperPrincipal, c)
+	}
+	root, _, err := tokens.Create(ctx, "User:root", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := do(http.MethodGet, "/api/v1/tokens", root); c != http.StatusOK {
+		t.Fatalf("a super user's token: %d", c)
 	}
 }

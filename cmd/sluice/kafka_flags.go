@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice/auth"
+	"github.com/sluicehq/sluice/internal/secfile"
 	"github.com/sluicehq/sluice/kafka"
 	"github.com/sluicehq/sluice/logstore"
 	"github.com/sluicehq/sluice/observe"
@@ -86,13 +85,9 @@ func (k *kafkaFlags) tlsConfig() (*tls.Config, error) {
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if k.clientCA != "" {
-		pem, err := os.ReadFile(k.clientCA)
+		pool, err := secfile.CertPool(k.clientCA)
 		if err != nil {
 			return nil, fmt.Errorf("--tls-client-ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--tls-client-ca %s: no PEM certificate in it", k.clientCA)
 		}
 		cfg.ClientAuth, cfg.ClientCAs = tls.RequireAndVerifyClientCert, pool
 	}

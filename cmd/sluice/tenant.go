@@ -51,10 +51,6 @@ func openStore[T any](ctx context.Context, c *cli, dir string, open func(context
 	return b, st, nil
 }
 
-func openTenants(ctx context.Context, c *cli, dir string) (*localBackend, *auth.Tenants, error) {
-	return openStore(ctx, c, dir, auth.OpenTenants)
-}
-
 func tenantCreate(ctx context.Context, c *cli, args []string) error {
 	fs := flagSet(c, "sluice tenant create", "NAME [--member User:NAME ...] [--data-dir DIR | --server URL]")
 	var tf tenantFlags

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -12,11 +11,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/auth"
+	"github.com/sluicehq/sluice/internal/secfile"
 	"github.com/sluicehq/sluice/logstore"
 	"github.com/sluicehq/sluice/web"
 )
@@ -48,24 +47,33 @@ func (f *tenantFlags) register(c *cli, fs *flag.FlagSet) {
 // that closes it.
 func (f *tenantFlags) open(ctx context.Context, c *cli) (tenantStore, func(), error) {
 	if f.server == "" {
-		if f.tokenFile != "" || f.tlsCA != "" {
-			return nil, nil, usagef("--http-token-file and --tls-ca need --server")
-		}
-		b, t, err := openTenants(ctx, c, f.dir)
-		var locked *logstore.LockedError
-		if errors.As(err, &locked) {
-			return nil, nil, fmt.Errorf("%w: a running server changes its tenants through its HTTP admin API: use --server http://HOST:PORT with --http-token", err)
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		return t, func() { b.Close() }, nil
+		return openDirStore(ctx, c, f, "tenants", auth.OpenTenants)
 	}
 	r, err := f.remote()
 	if err != nil {
 		return nil, nil, err
 	}
 	return r, func() {}, nil
+}
+
+// openDirStore opens one of the auth stores (what names it in errors) of
+// the stopped server's data directory f.dir, and returns it with the
+// function that closes it. A running server locks its directory: the
+// error then says to go through its HTTP admin API.
+func openDirStore[T any](ctx context.Context, c *cli, f *tenantFlags, what string, open func(context.Context, *logstore.Log) (T, error)) (T, func(), error) {
+	var zero T
+	if f.tokenFile != "" || f.tlsCA != "" {
+		return zero, nil, usagef("--http-token-file and --tls-ca need --server")
+	}
+	b, st, err := openStore(ctx, c, f.dir, open)
+	var locked *logstore.LockedError
+	if errors.As(err, &locked) {
+		return zero, nil, fmt.Errorf("%w: a running server manages its %s through its HTTP admin API: use --server http://HOST:PORT with --http-token", err, what)
+	}
+	if err != nil {
+		return zero, nil, err
+	}
+	return st, func() { b.Close() }, nil
 }
 
 func (f *tenantFlags) remote() (*remoteTenants, error) {
@@ -75,25 +83,17 @@ func (f *tenantFlags) remote() (*remoteTenants, error) {
 	}
 	token := f.token
 	if f.tokenFile != "" {
-		b, err := os.ReadFile(f.tokenFile)
+		t, err := secfile.FirstLineOf(f.tokenFile)
 		if err != nil {
 			return nil, fmt.Errorf("--http-token-file: %w", err)
 		}
-		token, _, _ = strings.Cut(string(b), "\n")
-		token = strings.TrimSpace(token)
-		if token == "" {
-			return nil, fmt.Errorf("--http-token-file %s: the first line is empty", f.tokenFile)
-		}
+		token = strings.TrimSpace(t)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if f.tlsCA != "" {
-		pem, err := os.ReadFile(f.tlsCA)
+		pool, err := secfile.CertPool(f.tlsCA)
 		if err != nil {
 			return nil, fmt.Errorf("--tls-ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--tls-ca %s: no PEM certificate in it", f.tlsCA)
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}

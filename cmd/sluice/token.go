@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
 
 	"github.com/sluicehq/sluice/auth"
-	"github.com/sluicehq/sluice/logstore"
 )
 
 func tokenCommand() *command {
@@ -21,10 +19,6 @@ func tokenCommand() *command {
 			{name: "revoke", summary: "revoke a token by id", run: tokenRevoke},
 		},
 	}
-}
-
-func openTokens(ctx context.Context, c *cli, dir string) (*localBackend, *auth.Tokens, error) {
-	return openStore(ctx, c, dir, auth.OpenTokens)
 }
 
 // tokenStore is the token store of a stopped server's data directory or
@@ -43,18 +37,11 @@ func (f *tenantFlags) openTokens(ctx context.Context, c *cli) (*tokenStore, erro
 		}
 		return &tokenStore{remote: r, close: func() {}}, nil
 	}
-	if f.tokenFile != "" || f.tlsCA != "" {
-		return nil, usagef("--http-token-file and --tls-ca need --server")
-	}
-	b, t, err := openTokens(ctx, c, f.dir)
-	var locked *logstore.LockedError
-	if errors.As(err, &locked) {
-		return nil, fmt.Errorf("%w: a running server manages its tokens through its HTTP admin API: use --server http://HOST:PORT with --http-token", err)
-	}
+	t, closeFn, err := openDirStore(ctx, c, f, "tokens", auth.OpenTokens)
 	if err != nil {
 		return nil, err
 	}
-	return &tokenStore{local: t, close: func() { b.Close() }}, nil
+	return &tokenStore{local: t, close: closeFn}, nil
 }
 
 func (s *tokenStore) create(ctx context.Context, principal string, ttl time.Duration) (string, auth.TokenInfo, error) {

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/sluicehq/sluice/auth"
+	"github.com/sluicehq/sluice/internal/secfile"
 )
 
 func userCommand() *command {
@@ -179,14 +180,12 @@ func readPassword(c *cli, file string) (string, error) {
 		defer f.Close()
 		r = f
 	}
-	b, err := io.ReadAll(io.LimitReader(r, 64<<10))
+	pw, err := secfile.FirstLine(r)
+	if errors.Is(err, secfile.ErrEmpty) {
+		return "", errors.New("empty password: give it on stdin or in --password-file")
+	}
 	if err != nil {
 		return "", fmt.Errorf("reading the password: %w", err)
-	}
-	pw, _, _ := strings.Cut(string(b), "\n")
-	pw = strings.TrimSuffix(pw, "\r")
-	if pw == "" {
-		return "", errors.New("empty password: give it on stdin or in --password-file")
 	}
 	return pw, nil
 }

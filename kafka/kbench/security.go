@@ -2,9 +2,7 @@ package kbench
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -12,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"github.com/sluicehq/sluice/internal/secfile"
 	"github.com/sluicehq/sluice/kafka"
 )
 
@@ -92,14 +91,11 @@ func LoadCA(file string) (*tls.Config, error) {
 	if file == "" {
 		return c, nil
 	}
-	pem, err := os.ReadFile(file)
+	pool, err := secfile.CertPool(file)
 	if err != nil {
 		return nil, fmt.Errorf("CA file: %w", err)
 	}
-	c.RootCAs = x509.NewCertPool()
-	if !c.RootCAs.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("CA file %s: no PEM certificate", file)
-	}
+	c.RootCAs = pool
 	return c, nil
 }
 
