@@ -20,8 +20,8 @@ type Span struct {
 // raw's header. It decompresses the batch when it is compressed, and checks
 // every record's framing as Decode does (sizes, varints, header count and
 // header fields), but decodes neither timestamps nor record headers: it is
-// the cheap first half of FilterBatch, for callers that look at many
-// records before deciding which to keep (AppendKept is the second half).
+// for callers that look at many records before deciding which to keep
+// (AppendKept then rewrites the batch with the kept ones).
 // The CRC is not checked (see Verify).
 func Split(spans []Span, raw []byte) (Header, []Span, error) {
 	h, err := ParseHeader(raw)
@@ -89,13 +89,24 @@ func splitRecord(b []byte) (Span, []byte, error) {
 
 // AppendKept appends to dst a copy of the one whole batch raw (whose header
 // is h, as Split returned it) holding only the records kept, which must be
-// some of the spans Split returned for raw, in their order. The copy is the
-// one FilterBatch documents: the same header fields, the kept records byte
-// for byte, recompressed with the batch's codec, the length, record count
-// and CRC recomputed. When every record is kept, raw is appended unchanged;
-// when none is, nothing is appended unless keepEmpty (an empty batch with
-// the same header then). scratch is a buffer for compressed batches' kept
-// records, returned for reuse.
+// some of the spans Split returned for raw, in their order.
+//
+// The copy keeps every header field that identifies the batch: base offset,
+// last offset delta (so the batch still ends where it ended, and its last
+// sequence number stays what the producer sent), base and max timestamp,
+// attributes (codec, transactional, control, timestamp type), producer id,
+// epoch, base sequence and partition leader epoch. Kept records are copied
+// byte for byte (their offset and timestamp deltas are relative to the
+// unchanged base), recompressed with the batch's codec; the length, record
+// count and CRC are recomputed. Offsets of removed records become gaps, as
+// in a compacted Kafka log.
+//
+// When every record is kept, raw is appended unchanged. When none is kept
+// (or the batch had none), nothing is appended unless keepEmpty, in which
+// case a batch with the same header and no records is appended (Kafka
+// keeps such a batch when it is a producer's last one, so that its
+// sequence numbers survive). scratch is a buffer for compressed batches'
+// kept records, returned for reuse.
 func AppendKept(dst, scratch, raw []byte, h Header, kept []Span, keepEmpty bool) (out, scratchOut []byte, err error) {
 	if len(kept) == int(h.NumRecords) && len(kept) > 0 {
 		return append(dst, raw...), scratch, nil
