@@ -3,8 +3,10 @@ package stream
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -114,5 +116,156 @@ func TestAsyncBarrierWriter(t *testing.T) {
 	}
 	if s := job.CheckpointStats(); s.Completed != 1 {
 		t.Fatalf("a declined barrier completed a checkpoint: %+v", s)
+	}
+}
+
+// heldBarrierWriter holds the answer to the first barrier it sees and
+// records whether Close came while an answer was still outstanding.
+type heldBarrierWriter struct {
+	mu          sync.Mutex
+	written     int
+	outstanding int
+	held        chan func(error)
+	closedEarly bool
+	closed      bool
+}
+
+func (w *heldBarrierWriter) Write(_ context.Context, recs []int64) error {
+	w.mu.Lock()
+	w.written += len(recs)
+	w.mu.Unlock()
+	return nil
+}
+
+func (w *heldBarrierWriter) OnBarrierAsync(_ context.Context, _ uint64, done func(error)) {
+	w.mu.Lock()
+	w.outstanding++
+	w.mu.Unlock()
+	answer := func(err error) {
+		w.mu.Lock()
+		w.outstanding--
+		w.mu.Unlock()
+		done(err)
+	}
+	select {
+	case w.held <- answer:
+	default:
+		answer(nil)
+	}
+}
+
+func (w *heldBarrierWriter) Close(context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closedEarly = w.outstanding > 0
+	w.closed = true
+	return nil
+}
+
+func (w *heldBarrierWriter) state() (written int, closed, early bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.written, w.closed, w.closedEarly
+}
+
+type heldBarrierSink struct{ w *heldBarrierWriter }
+
+func (s heldBarrierSink) Open(context.Context, SubtaskInfo) (SinkWriter[int64], error) {
+	return s.w, nil
+}
+
+// stopSplit counts up until stop is set, then ends its input.
+type stopSplit struct {
+	stop *atomic.Bool
+	next atomic.Int64
+}
+
+func (s *stopSplit) ID() string { return "stop" }
+
+func (s *stopSplit) Read(_ context.Context, dst []int64) (int, error) {
+	if s.stop.Load() {
+		return 0, io.EOF
+	}
+	for i := range dst {
+		dst[i] = s.next.Add(1)
+	}
+	return len(dst), nil
+}
+
+func (s *stopSplit) Position() []byte  { return nil }
+func (s *stopSplit) Seek([]byte) error { return nil }
+
+type stopSource struct{ split *stopSplit }
+
+func (s stopSource) Splits(context.Context, int) ([]Split[int64], error) {
+	return []Split[int64]{s.split}, nil
+}
+
+// TestAsyncBarrierWriterEndWaits: at the end of a bounded input, the sink
+// subtask waits for the answer to a barrier its AsyncBarrierWriter has not
+// given yet before it finishes and closes the writer (records written
+// before the barrier may still be unacknowledged by the external system).
+func TestAsyncBarrierWriterEndWaits(t *testing.T) {
+	w := &heldBarrierWriter{held: make(chan func(error), 1)}
+	src := &stopSplit{stop: new(atomic.Bool)}
+	env := New(WithParallelism(1), WithBatchSize(16), WithCheckpointing(t.TempDir(), time.Millisecond), WithLogger(quietLog()))
+	To(FromSource(env, "src", Source[int64](stopSource{src}), WatermarkStrategy[int64]{}), Sink[int64](heldBarrierSink{w}))
+	job, err := env.Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		job.Cancel()
+		_ = job.Wait()
+	}()
+	var answer func(error)
+	select {
+	case answer = <-w.held:
+	case <-job.Done():
+		t.Fatalf("the job ended (%v) before any barrier reached the sink", job.Wait())
+	case <-time.After(30 * time.Second):
+		t.Fatal("no barrier reached the sink")
+	}
+	// The input ends while the answer is held: every record is written,
+	// but the job must not end, nor the writer be closed, until the answer
+	// is given. (Waiting here can only let a broken end() slip through,
+	// never fail a correct one.)
+	src.stop.Store(true)
+	deadline := time.After(30 * time.Second)
+	for {
+		written, closed, _ := w.state()
+		if closed {
+			t.Fatal("the writer was closed while a barrier's answer was outstanding")
+		}
+		if int64(written) == src.next.Load() {
+			break
+		}
+		select {
+		case <-job.Done():
+			t.Fatalf("the job ended (%v) with a barrier unanswered", job.Wait())
+		case <-deadline:
+			t.Fatalf("only %d of %d records written", written, src.next.Load())
+		case <-time.After(time.Millisecond):
+		}
+	}
+	select {
+	case <-job.Done():
+		t.Fatalf("the job ended (%v) with a barrier unanswered", job.Wait())
+	case <-time.After(200 * time.Millisecond):
+	}
+	if _, closed, _ := w.state(); closed {
+		t.Fatal("the writer was closed while a barrier's answer was outstanding")
+	}
+	answer(nil)
+	select {
+	case <-job.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the job did not end once the barrier was answered")
+	}
+	if err := job.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, closed, early := w.state(); !closed || early {
+		t.Fatalf("writer closed=%v, closed with an answer outstanding=%v", closed, early)
 	}
 }
