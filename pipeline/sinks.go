@@ -35,6 +35,9 @@ func (s *encodingSink) Open(ctx context.Context, info stream.SubtaskInfo) (strea
 	if c, ok := w.(checkpoint.TwoPhaseCommitter); ok {
 		return &encodingWriter2PC{encodingWriter: ew, c: c}, nil
 	}
+	if a, ok := w.(stream.AsyncBarrierWriter); ok {
+		return &encodingWriterAsync{encodingWriter: ew, a: a}, nil
+	}
 	return ew, nil
 }
 
@@ -204,9 +207,11 @@ func (r *rejectingWriter) OnWatermark(ctx context.Context, wm int64) error {
 	return nil
 }
 
-// The adapters are two-phase-commit sinks exactly when the sink they wrap
-// is: the runtime checks for checkpoint.TwoPhaseCommitter on the writer
-// it gets, so the capability must not be claimed for a sink without it.
+// The adapters are two-phase-commit sinks (or answer barriers
+// asynchronously) exactly when the sink they wrap is (does): the runtime
+// checks for checkpoint.TwoPhaseCommitter and stream.AsyncBarrierWriter
+// on the writer it gets, so a capability must not be claimed for a sink
+// without it.
 
 type encodingWriter2PC struct {
 	*encodingWriter
@@ -227,6 +232,21 @@ func (e *encodingWriter2PC) Abort(ctx context.Context, tx checkpoint.Transaction
 
 func (e *encodingWriter2PC) Recover(ctx context.Context, committed []checkpoint.Transaction) error {
 	return e.c.Recover(ctx, committed)
+}
+
+// encodingWriterAsync is the adapter of a byte sink that answers
+// checkpoint barriers asynchronously (the at-least-once Kafka sink): the
+// runtime then goes on writing behind a barrier while the byte sink's
+// records before it are acknowledged. Without it the runtime would call
+// OnBarrier, which waits for them (a flush) and stops the subtask for a
+// round trip to the broker at every checkpoint.
+type encodingWriterAsync struct {
+	*encodingWriter
+	a stream.AsyncBarrierWriter
+}
+
+func (e *encodingWriterAsync) OnBarrierAsync(ctx context.Context, id uint64, done func(error)) {
+	e.a.OnBarrierAsync(ctx, id, done)
 }
 
 type rejectingWriter2PC struct {
