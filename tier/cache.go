@@ -163,10 +163,11 @@ func (c *chunkCache) free(b *chunkBuf) {
 	c.freeMu.Unlock()
 }
 
-// get returns the chunk named key, of size bytes, with a reference the
-// caller releases: from the cache (hit true) or filled by load, whose
-// result it caches.
-func (c *chunkCache) get(key string, size int, load func(b []byte) error) (buf *chunkBuf, hit bool, err error) {
+// get returns the chunk named key, of size bytes and CRC-32C want, with a
+// reference the caller releases: from the cache (hit true) or filled by
+// load, whose result it caches. load checks what it fetched; a chunk read
+// back from its file is checked against want here.
+func (c *chunkCache) get(key string, size int, want uint32, load func(b []byte) error) (buf *chunkBuf, hit bool, err error) {
 	c.mu.Lock()
 	if el, ok := c.mem[key]; ok {
 		c.memLRU.MoveToFront(el)
@@ -183,6 +184,11 @@ func (c *chunkCache) get(key string, size int, load func(b []byte) error) (buf *
 		c.mu.Unlock()
 		buf := c.alloc(size)
 		err := c.readFile(key, buf.b)
+		if err == nil && crc(buf.b) != want {
+			// Damaged on the disk, or the file was evicted and reused
+			// for another chunk while we read it.
+			err = fmt.Errorf("tier cache: %s: CRC-32C mismatch", c.path(key))
+		}
 		if err == nil {
 			c.remember(key, buf)
 			return buf, true, nil
@@ -190,7 +196,7 @@ func (c *chunkCache) get(key string, size int, load func(b []byte) error) (buf *
 		buf.release()
 		c.mu.Lock()
 		if cur, ok := c.entries[key]; ok && cur == el {
-			c.removeLocked(el) // gone from the disk, or damaged: fetch again
+			c.removeLocked(el, "") // gone from the disk, or damaged: fetch again
 		}
 	}
 	if f, ok := c.inflight[key]; ok {
@@ -281,12 +287,32 @@ func (c *chunkCache) has(key string) bool {
 }
 
 func (c *chunkCache) put(key string, data []byte) {
-	if int64(len(data)) > c.limit {
+	n := int64(len(data))
+	if n > c.limit {
 		return
 	}
 	p := c.path(key)
 	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+	// Make room first. The file of the first chunk evicted becomes this
+	// chunk's, overwritten in place: writing over a file's pages costs
+	// less than a new file's, and the unlink of the old one is saved. A
+	// reader still reading the evicted chunk from that file sees its CRC
+	// fail and fetches it again.
+	c.mu.Lock()
+	if el, ok := c.entries[key]; ok { // fetched twice: replace the file
+		c.removeLocked(el, "")
+	}
+	reused := false
+	for c.size+n > c.limit && c.lru.Len() > 0 {
+		if !reused {
+			reused = c.removeLocked(c.lru.Back(), tmp)
+		} else {
+			c.removeLocked(c.lru.Back(), "")
+		}
+	}
+	c.mu.Unlock()
+	if err := writeChunkFile(tmp, data, reused); err != nil {
+		os.Remove(tmp)
 		return // a cache that cannot write serves from the store
 	}
 	if err := os.Rename(tmp, p); err != nil {
@@ -295,29 +321,51 @@ func (c *chunkCache) put(key string, data []byte) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.entries[key]; ok { // fetched twice: the file was just replaced
+	if el, ok := c.entries[key]; ok { // fetched twice at once: the file was just replaced
 		e := el.Value.(*cacheEntry)
 		c.lru.Remove(el)
 		c.size -= e.size
 	}
-	c.entries[key] = c.lru.PushFront(&cacheEntry{key: key, size: int64(len(data))})
-	c.size += int64(len(data))
+	c.entries[key] = c.lru.PushFront(&cacheEntry{key: key, size: n})
+	c.size += n
 	for c.size > c.limit {
-		c.removeLocked(c.lru.Back())
+		c.removeLocked(c.lru.Back(), "")
 	}
 }
 
-// removeLocked drops an entry and its file (mu held), and the chunk from
-// the memory tier.
-func (c *chunkCache) removeLocked(el *list.Element) {
+// writeChunkFile writes data to the file at path, over what it holds when
+// reused.
+func writeChunkFile(path string, data []byte, reused bool) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteAt(data, 0)
+	if err == nil && reused {
+		err = f.Truncate(int64(len(data)))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// removeLocked drops an entry (mu held), and the chunk from the memory
+// tier. Its file is removed, or renamed to reuseAs when that is not "";
+// it reports whether the rename was done.
+func (c *chunkCache) removeLocked(el *list.Element, reuseAs string) bool {
 	e := el.Value.(*cacheEntry)
 	c.lru.Remove(el)
 	delete(c.entries, e.key)
 	c.size -= e.size
-	os.Remove(c.path(e.key))
 	if m, ok := c.mem[e.key]; ok {
 		c.forgetLocked(m)
 	}
+	if reuseAs != "" && os.Rename(c.path(e.key), reuseAs) == nil {
+		return true
+	}
+	os.Remove(c.path(e.key))
+	return false
 }
 
 // bytes is the cache's current size (of its files).

@@ -3,6 +3,7 @@ package tier
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 	"testing"
@@ -38,7 +39,7 @@ func TestCacheBound(t *testing.T) {
 	loads := 0
 	for i := 0; i < 10; i++ {
 		k := string(rune('a' + i))
-		b, _, err := c.get(k, 3000, fill(k, &loads))
+		b, _, err := c.get(k, 3000, crc(pattern(k, 3000)), fill(k, &loads))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,12 +52,12 @@ func TestCacheBound(t *testing.T) {
 		}
 	}
 	// The most recent three are cached, the oldest evicted (LRU).
-	b, hit, _ := c.get("j", 3000, fill("j", &loads))
+	b, hit, _ := c.get("j", 3000, crc(pattern("j", 3000)), fill("j", &loads))
 	if !hit || !bytes.Equal(b.b, pattern("j", 3000)) {
 		t.Fatal("most recent chunk not cached, or not its bytes")
 	}
 	b.release()
-	b, hit, _ = c.get("a", 3000, fill("a", &loads))
+	b, hit, _ = c.get("a", 3000, crc(pattern("a", 3000)), fill("a", &loads))
 	if hit {
 		t.Fatal("oldest chunk still cached past the bound")
 	}
@@ -76,13 +77,13 @@ func TestHeldChunkNotReused(t *testing.T) {
 	c := newTestCache(t, 1<<20)
 	c.memLimit = 2 * 4096
 	loads := 0
-	held, _, err := c.get("held", 4096, fill("held", &loads))
+	held, _, err := c.get("held", 4096, crc(pattern("held", 4096)), fill("held", &loads))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 20; i++ {
 		k := fmt.Sprintf("other-%d", i)
-		b, _, err := c.get(k, 4096, fill(k, &loads))
+		b, _, err := c.get(k, 4096, crc(pattern(k, 4096)), fill(k, &loads))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,7 +100,7 @@ func TestHeldChunkNotReused(t *testing.T) {
 	}
 	held.release()
 	// Read back from its file, into a reused buffer.
-	again, hit, err := c.get("held", 4096, fill("held", &loads))
+	again, hit, err := c.get("held", 4096, crc(pattern("held", 4096)), fill("held", &loads))
 	if err != nil || !hit || !bytes.Equal(again.b, pattern("held", 4096)) {
 		t.Fatalf("read back from the cache file: hit %v, err %v, bytes right %v", hit, err, err == nil && bytes.Equal(again.b, pattern("held", 4096)))
 	}
@@ -130,7 +131,7 @@ func TestConcurrentMissesShareOneFetch(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b, _, err := c.get("k", 4096, load)
+			b, _, err := c.get("k", 4096, crc(pattern("k", 4096)), load)
 			if err != nil {
 				t.Error(err)
 				return
@@ -168,6 +169,48 @@ func TestConcurrentMissesShareOneFetch(t *testing.T) {
 		}
 		b.release()
 	}
+	if n := c.live.Load(); n != 0 {
+		t.Fatalf("%d chunk buffers not returned", n)
+	}
+}
+
+// TestCacheFileReusedAndChecked: an evicted chunk's file is reused for the
+// next chunk (a shorter one here: the file must be cut to it), and a chunk
+// file whose bytes do not match the chunk's CRC (damaged, or reused under a
+// reader) is not served: the chunk is fetched again.
+func TestCacheFileReusedAndChecked(t *testing.T) {
+	c := newTestCache(t, 2*4096)
+	loads := 0
+	for _, k := range []string{"a", "b"} {
+		b, _, err := c.get(k, 4096, crc(pattern(k, 4096)), fill(k, &loads))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.release()
+	}
+	b, _, err := c.get("c", 1000, crc(pattern("c", 1000)), fill("c", &loads)) // evicts a
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.release()
+	c.forgetAll() // read from the files from now on
+	b, hit, err := c.get("c", 1000, crc(pattern("c", 1000)), fill("c", &loads))
+	if err != nil || !hit || !bytes.Equal(b.b, pattern("c", 1000)) {
+		t.Fatalf("chunk c from its (reused) file: hit %v, err %v", hit, err)
+	}
+	b.release()
+	c.forgetAll()
+	// Damage b's file.
+	if err := os.WriteFile(c.path("b"), pattern("x", 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := loads
+	b, hit, err = c.get("b", 4096, crc(pattern("b", 4096)), fill("b", &loads))
+	if err != nil || hit || loads != before+1 || !bytes.Equal(b.b, pattern("b", 4096)) {
+		t.Fatalf("damaged chunk file: hit %v, err %v, fetched %d times", hit, err, loads-before)
+	}
+	b.release()
+	c.forgetAll()
 	if n := c.live.Load(); n != 0 {
 		t.Fatalf("%d chunk buffers not returned", n)
 	}

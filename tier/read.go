@@ -189,7 +189,7 @@ func (r *segReader) chunk(i int64) ([]byte, error) {
 		}
 	}
 	n := int(min(r.s.ChunkBytes, r.s.Size-i*r.s.ChunkBytes))
-	buf, hit, err := r.t.cache.get(r.chunkKey(i), n, func(b []byte) error { return r.fetch(i, b) })
+	buf, hit, err := r.t.cache.get(r.chunkKey(i), n, r.s.ChunkCRCs[i], func(b []byte) error { return r.fetch(i, b) })
 	if err != nil {
 		return nil, err
 	}
