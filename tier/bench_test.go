@@ -3,6 +3,7 @@ package tier_test
 import (
 	"context"
 	"math/rand/v2"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,7 +18,9 @@ import (
 // `sluice bench tier`'s consumer does, from a cold chunk cache, over an S3
 // server in the process (gofakes3 over loopback HTTP, minio-go): the
 // server's CPU per remote byte, without the Kafka layer. Each iteration
-// reopens the tier, which empties the cache.
+// reopens the tier, which empties the cache. cpu-s/GB is the process's
+// CPU time (the tier's and the S3 server's) per GB read, which a loaded
+// machine disturbs less than the time.
 func BenchmarkRemoteReadCold(b *testing.B) {
 	dir := b.TempDir()
 	store := objstoretest.Open(b)
@@ -70,11 +73,13 @@ func BenchmarkRemoteReadCold(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	var total int64
+	var cpu time.Duration
 	for range b.N {
 		b.StopTimer()
 		tr.Close()
 		tr = open()
 		b.StartTimer()
+		before := cpuTime()
 		for next := int64(0); next < local; {
 			res, err := p.Read(next, 8<<20)
 			if err != nil {
@@ -89,8 +94,17 @@ func BenchmarkRemoteReadCold(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+		cpu += cpuTime() - before
 	}
+	b.ReportMetric(cpu.Seconds()/(float64(total)/1e9), "cpu-s/GB")
 	b.SetBytes(total / int64(b.N))
 	b.StopTimer()
 	tr.Close()
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
