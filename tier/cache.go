@@ -214,7 +214,6 @@ func (c *chunkCache) get(key string, size int, want uint32, load func(b []byte) 
 		buf.release()
 		buf = nil
 	} else {
-		c.put(key, buf.b)
 		c.remember(key, buf)
 	}
 	c.mu.Lock()
@@ -225,6 +224,12 @@ func (c *chunkCache) get(key string, size int, want uint32, load func(b []byte) 
 	f.buf, f.err = buf, err
 	c.mu.Unlock()
 	close(f.done)
+	// The readers waiting have the chunk; now its file. (A read of the
+	// chunk meanwhile finds it in memory, or, evicted from there already,
+	// fetches it again.)
+	if buf != nil {
+		c.put(key, buf.b)
+	}
 	return buf, false, err
 }
 
