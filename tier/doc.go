@@ -32,5 +32,7 @@
 // log start from the remote segments through a bounded on-disk cache of
 // chunks (cache.go): ranged GETs of ChunkBytes, each checked against the
 // chunk CRC-32C recorded at upload, kept in least-recently-used order up to
-// CacheBytes, with the next chunk fetched ahead for sequential readers.
+// CacheBytes (the most recent also in memory, in reference-counted buffers
+// that are reused), with the next chunks fetched ahead for sequential
+// readers.
 package tier

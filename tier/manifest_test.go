@@ -94,30 +94,4 @@ func FuzzDecodeManifest(f *testing.F) {
 	})
 }
 
-func TestCacheBound(t *testing.T) {
-	c, err := newChunkCache(t.TempDir(), 10_000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	loads := 0
-	load := func(n int) func() ([]byte, error) {
-		return func() ([]byte, error) { loads++; return make([]byte, n), nil }
-	}
-	for i := 0; i < 10; i++ {
-		if _, _, err := c.get(string(rune('a'+i)), load(3000)); err != nil {
-			t.Fatal(err)
-		}
-		if c.bytes() > 10_000 {
-			t.Fatalf("cache holds %d bytes, bound 10000", c.bytes())
-		}
-	}
-	// The most recent three are cached, the oldest evicted (LRU).
-	if _, hit, _ := c.get("j", load(3000)); !hit {
-		t.Fatal("most recent chunk not cached")
-	}
-	if _, hit, _ := c.get("a", load(3000)); hit {
-		t.Fatal("oldest chunk still cached past the bound")
-	}
-}
-
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

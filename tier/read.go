@@ -36,6 +36,7 @@ func (t *Tier) read(topic string, part int32, offset int64, maxBytes int) ([]byt
 		return nil, err
 	}
 	r := &segReader{t: t, ps: ps, s: s}
+	defer r.release()
 	_, pos := idx.Lookup(offset)
 	// The chunks this read will want, fetched in parallel.
 	r.prefetch(pos, pos+int64(maxBytes))
@@ -156,14 +157,19 @@ func (t *Tier) dropIndex(ps *partState, uploadID string) {
 }
 
 // segReader reads a remote segment's log through the chunk cache. It
-// keeps the chunk it read last, so that walking batch headers reads each
-// chunk once.
+// holds every chunk it reads until release, so that walking the batch
+// headers and copying the batches out read each chunk once, and no chunk
+// buffer is reused while it reads from it.
 type segReader struct {
-	t     *Tier
-	ps    *partState
-	s     *remoteSegment
-	last  []byte
-	lastI int64
+	t    *Tier
+	ps   *partState
+	s    *remoteSegment
+	held []heldChunk
+}
+
+type heldChunk struct {
+	i   int64
+	buf *chunkBuf
 }
 
 // maxParallelChunks bounds the chunks one read fetches at once (its own
@@ -174,47 +180,76 @@ func (r *segReader) chunkKey(i int64) string {
 	return fmt.Sprintf("%s#%d", r.s.logKey(r.ps.dir), i)
 }
 
-// chunk returns chunk i of the segment, checked against its CRC.
+// chunk returns chunk i of the segment, checked against its CRC when it
+// was fetched. It is valid until release.
 func (r *segReader) chunk(i int64) ([]byte, error) {
-	if r.last != nil && r.lastI == i {
-		return r.last, nil
+	for _, h := range r.held {
+		if h.i == i {
+			return h.buf.b, nil
+		}
 	}
-	data, hit, err := r.t.cache.get(r.chunkKey(i), func() ([]byte, error) { return r.fetch(i) })
-	if err == nil {
-		r.last, r.lastI = data, i
+	n := int(min(r.s.ChunkBytes, r.s.Size-i*r.s.ChunkBytes))
+	buf, hit, err := r.t.cache.get(r.chunkKey(i), n, r.s.ChunkCRCs[i], func(b []byte) error { return r.fetch(i, b) })
+	if err != nil {
+		return nil, err
 	}
+	r.held = append(r.held, heldChunk{i: i, buf: buf})
 	if hit {
 		r.t.m.cacheHits.Inc()
-	} else if err == nil {
+	} else {
 		r.t.m.cacheMisses.Inc()
 	}
-	return data, err
+	return buf.b, nil
 }
 
-func (r *segReader) fetch(i int64) ([]byte, error) {
+// dropBefore gives back the chunks the reader holds that end at or before
+// byte off.
+func (r *segReader) dropBefore(off int64) {
+	kept := r.held[:0]
+	for _, h := range r.held {
+		if (h.i+1)*r.s.ChunkBytes <= off {
+			h.buf.release()
+			continue
+		}
+		kept = append(kept, h)
+	}
+	clear(r.held[len(kept):])
+	r.held = kept
+}
+
+// release gives back the chunks the reader holds.
+func (r *segReader) release() {
+	for _, h := range r.held {
+		h.buf.release()
+	}
+	r.held = nil
+}
+
+// fetch fills buf with chunk i of the segment (len(buf) bytes) by a ranged
+// GET, reading the response body straight into it, and checks its CRC.
+func (r *segReader) fetch(i int64, buf []byte) error {
 	s := r.s
 	off := i * s.ChunkBytes
-	n := min(s.ChunkBytes, s.Size-off)
+	n := int64(len(buf))
 	ctx, cancel := r.t.ctx()
 	defer cancel()
 	start := time.Now()
 	rc, err := r.t.store.Get(ctx, s.logKey(r.ps.dir), off, n)
 	if err != nil {
 		r.t.noteStore(err)
-		return nil, fmt.Errorf("remote storage %s: read %s bytes %d-%d: %w", r.t.store, s.logKey(r.ps.dir), off, off+n, err)
+		return fmt.Errorf("remote storage %s: read %s bytes %d-%d: %w", r.t.store, s.logKey(r.ps.dir), off, off+n, err)
 	}
 	defer rc.Close()
-	buf := make([]byte, n)
 	if _, err := io.ReadFull(rc, buf); err != nil {
 		r.t.noteStore(err)
-		return nil, fmt.Errorf("remote storage %s: read %s bytes %d-%d: %w", r.t.store, s.logKey(r.ps.dir), off, off+n, err)
+		return fmt.Errorf("remote storage %s: read %s bytes %d-%d: %w", r.t.store, s.logKey(r.ps.dir), off, off+n, err)
 	}
 	r.t.m.fetchSeconds.Observe(time.Since(start).Seconds())
 	r.t.noteStore(nil)
 	if got := crc(buf); got != s.ChunkCRCs[i] {
-		return nil, fmt.Errorf("remote storage %s: %s chunk %d: %w: CRC-32C %08x, manifest says %08x", r.t.store, s.logKey(r.ps.dir), i, logstore.ErrCorrupt, got, s.ChunkCRCs[i])
+		return fmt.Errorf("remote storage %s: %s chunk %d: %w: CRC-32C %08x, manifest says %08x", r.t.store, s.logKey(r.ps.dir), i, logstore.ErrCorrupt, got, s.ChunkCRCs[i])
 	}
-	return buf, nil
+	return nil
 }
 
 // readAt fills b from byte off of the segment.
@@ -250,6 +285,7 @@ func (r *segReader) prefetch(from, to int64) {
 			if _, err := rr.chunk(i); err != nil {
 				r.t.logger.Debug("remote storage: prefetch failed", "err", err)
 			}
+			rr.release()
 		})
 	}
 }
@@ -287,40 +323,52 @@ func (t *Tier) OffsetForTime(topic string, part int32, ts int64) (int64, int64, 
 			return 0, 0, false, err
 		}
 		_, pos := idx.TimeLookup(ts)
-		r := &segReader{t: t, ps: ps, s: s}
-		var hdr [record.HeaderSize]byte
-		for pos < s.Size {
-			if err := r.readAt(hdr[:], pos); err != nil {
+		off, rts, found, err := t.offsetForTimeIn(ps, s, pos, ts)
+		if err != nil || found {
+			return off, rts, found, err
+		}
+	}
+	return 0, 0, false, nil
+}
+
+// offsetForTimeIn scans the remote segment s from byte pos for the first
+// record with a timestamp at or after ts.
+func (t *Tier) offsetForTimeIn(ps *partState, s *remoteSegment, pos int64, ts int64) (int64, int64, bool, error) {
+	r := &segReader{t: t, ps: ps, s: s}
+	defer r.release()
+	var hdr [record.HeaderSize]byte
+	for pos < s.Size {
+		r.dropBefore(pos) // a scan holds only the chunks it is in
+		if err := r.readAt(hdr[:], pos); err != nil {
+			return 0, 0, false, err
+		}
+		h, err := record.ParseHeader(hdr[:])
+		if err != nil {
+			return 0, 0, false, fmt.Errorf("remote segment %s byte %d: %w", s.logKey(ps.dir), pos, err)
+		}
+		if h.MaxTimestamp >= ts {
+			b := make([]byte, h.Size())
+			if err := r.readAt(b, pos); err != nil {
 				return 0, 0, false, err
 			}
-			h, err := record.ParseHeader(hdr[:])
-			if err != nil {
-				return 0, 0, false, fmt.Errorf("remote segment %s byte %d: %w", s.logKey(ps.dir), pos, err)
+			var off, rts int64
+			found := false
+			errFound := errors.New("found")
+			derr := record.Decode(b, func(_ record.Header, rec record.Record) error {
+				if rec.Timestamp >= ts {
+					off, rts, found = rec.Offset, rec.Timestamp, true
+					return errFound
+				}
+				return nil
+			})
+			if found {
+				return off, rts, true, nil
 			}
-			if h.MaxTimestamp >= ts {
-				b := make([]byte, h.Size())
-				if err := r.readAt(b, pos); err != nil {
-					return 0, 0, false, err
-				}
-				var off, rts int64
-				found := false
-				errFound := errors.New("found")
-				derr := record.Decode(b, func(_ record.Header, rec record.Record) error {
-					if rec.Timestamp >= ts {
-						off, rts, found = rec.Offset, rec.Timestamp, true
-						return errFound
-					}
-					return nil
-				})
-				if found {
-					return off, rts, true, nil
-				}
-				if derr != nil {
-					return 0, 0, false, fmt.Errorf("remote segment %s byte %d: %w", s.logKey(ps.dir), pos, derr)
-				}
+			if derr != nil {
+				return 0, 0, false, fmt.Errorf("remote segment %s byte %d: %w", s.logKey(ps.dir), pos, derr)
 			}
-			pos += int64(h.Size())
 		}
+		pos += int64(h.Size())
 	}
 	return 0, 0, false, nil
 }

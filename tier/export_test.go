@@ -1,0 +1,12 @@
+package tier
+
+// PoisonChunkBuffers makes t overwrite every chunk buffer it releases, so
+// that a read of a chunk after its release shows as corrupt data.
+func PoisonChunkBuffers(t *Tier) { t.cache.poison = true }
+
+// LiveChunkBuffers empties t's memory tier and returns how many chunk
+// buffers are still held (0 once every read has released its chunks).
+func LiveChunkBuffers(t *Tier) int64 {
+	t.cache.forgetAll()
+	return t.cache.live.Load()
+}
