@@ -59,7 +59,7 @@ func runPass(ctx context.Context, cfg Config, work string) (PassResult, error) {
 		Dir:                    dir,
 		Logger:                 slog.New(slog.DiscardHandler),
 		RetentionCheckInterval: -1,
-		Cleaner:                logstore.CleanerOptions{Interval: -1, DedupeBufferBytes: cfg.DedupeBufferBytes, IOBytesPerSecond: cfg.IOBytesPerSecond},
+		Cleaner:                logstore.CleanerOptions{Interval: -1, DedupeBufferBytes: cfg.DedupeBufferBytes, IOBytesPerSecond: cfg.IOBytesPerSecond, MaxDutyCycle: cfg.MaxDutyCycle},
 	})
 	if err != nil {
 		return res, err
