@@ -359,13 +359,16 @@ func (p *Partition) firstTimestamp(seg *segment) (int64, error) {
 // cleaner is one pass's working set: the map, the throttle and the stop
 // signals, shared by the partitions a Log.Clean call visits.
 type cleaner struct {
-	txns  *txnView // of the partition being cleaned (set by pass)
-	om    *offsetMap
-	lim   *rate.Limiter // nil = unlimited
-	duty  *dutyCycle    // nil = none
-	stop  <-chan struct{}
-	now   time.Time
-	force bool
+	txns *txnView // of the partition being cleaned (set by pass)
+	om   *offsetMap
+	lim  *rate.Limiter // nil = unlimited
+	duty *dutyCycle    // nil = none
+	// urgent is set for a pass over a partition whose oldest dirty record
+	// is older than max.compaction.lag.ms: it ignores the duty cycle.
+	urgent bool
+	stop   <-chan struct{}
+	now    time.Time
+	force  bool
 
 	// Buffers reused from batch to batch.
 	spans   []record.Span
@@ -394,7 +397,7 @@ func (c *cleaner) throttle(p *Partition, n int) error {
 		return errCleanStopped
 	default:
 	}
-	if c.duty != nil {
+	if c.duty != nil && !c.urgent {
 		if r := c.duty.step(); r > 0 {
 			if err := c.rest(p, r); err != nil {
 				return err
@@ -480,7 +483,12 @@ func (p *Partition) clean(c *cleaner) (ran bool, err error) {
 		return false, nil
 	}
 	start := time.Now()
+	c.urgent = pl.overdue
 	st, err := p.pass(c, pl, cfg)
+	c.urgent = false
+	if c.duty != nil {
+		c.duty.rested() // the work of an urgent pass is not the duty cycle's
+	}
 	p.cleaner.statsMu.Lock()
 	defer p.cleaner.statsMu.Unlock()
 	s := &p.cleaner.stats

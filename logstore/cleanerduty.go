@@ -11,7 +11,10 @@ import "time"
 // working wall time is at least its CPU time: the share bounds the cleaner
 // to that share of one core, and less when it waits for a processor or the
 // disk. When no append came for busyHold the log is idle and a pass runs
-// at full speed (the I/O limit still applies).
+// at full speed (the I/O limit still applies), and so does a pass over a
+// partition whose oldest dirty record is older than the topic's
+// max.compaction.lag.ms: that setting bounds how long a backlog the duty
+// cycle lets grow under sustained load stays uncompacted.
 
 const (
 	// defaultCleanerDuty is CleanerOptions.MaxDutyCycle's default, chosen

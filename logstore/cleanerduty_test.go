@@ -120,10 +120,14 @@ func TestDutyCycleShare(t *testing.T) {
 // TestCleanerRestsWhileBusy: a pass on a log that takes appends (a fake
 // clock and append count) rests as its duty cycle says, reports it in
 // CleanerStats.Rested, and still compacts correctly; on an idle log the
-// same pass does not rest.
+// same pass does not rest, nor one over a partition past its
+// max.compaction.lag.ms.
 func TestCleanerRestsWhileBusy(t *testing.T) {
-	for _, busy := range []bool{false, true} {
-		t.Run(fmt.Sprintf("busy=%v", busy), func(t *testing.T) {
+	for _, tc := range []struct {
+		busy, overdue bool
+	}{{false, false}, {true, false}, {true, true}} {
+		busy := tc.busy
+		t.Run(fmt.Sprintf("busy=%v,overdue=%v", tc.busy, tc.overdue), func(t *testing.T) {
 			clk := &fakeDutyClock{t: time.Unix(1000, 0)}
 			var rests time.Duration
 			testHookDutyClock = func() (func() time.Time, func() int64) {
@@ -144,7 +148,11 @@ func TestCleanerRestsWhileBusy(t *testing.T) {
 			opts.Cleaner = CleanerOptions{Interval: -1, MaxDutyCycle: 0.5}
 			l := mustOpen(t, opts)
 			defer l.Close()
-			p := mustPartition(t, l, "duty", TopicConfig{Partitions: 1, SegmentBytes: 4 << 10, Cleanup: CleanupCompact})
+			tcfg := TopicConfig{Partitions: 1, SegmentBytes: 4 << 10, Cleanup: CleanupCompact}
+			if tc.overdue {
+				tcfg.MaxCompactionLag = time.Hour // the records' timestamps are of 1970
+			}
+			p := mustPartition(t, l, "duty", tcfg)
 			want := map[string]string{}
 			for round := range 3 {
 				for k := 0; k < 300; k += 10 {
@@ -169,11 +177,14 @@ func TestCleanerRestsWhileBusy(t *testing.T) {
 			if st.Rested != rests {
 				t.Fatalf("CleanerStats.Rested %v, the pass rested %v", st.Rested, rests)
 			}
-			if busy && rests == 0 {
+			if busy && !tc.overdue && rests == 0 {
 				t.Fatal("a pass on a busy log did not rest")
 			}
 			if !busy && rests != 0 {
 				t.Fatalf("a pass on an idle log rested %v", rests)
+			}
+			if tc.overdue && rests != 0 {
+				t.Fatalf("a pass past max.compaction.lag.ms rested %v", rests)
 			}
 			got := map[string]string{}
 			for _, r := range readCompacted(t, p) {
