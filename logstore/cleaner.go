@@ -81,7 +81,7 @@ type CleanerOptions struct {
 	// (log.cleaner.io.max.bytes.per.second); 0 = unlimited.
 	IOBytesPerSecond float64
 	// MaxDutyCycle is the share of wall time a pass may work while the
-	// log takes appends (an append within the last 200 ms); it rests the
+	// log takes appends (an append within the last second); it rests the
 	// remainder, which bounds it to that share of one core and leaves the
 	// CPU to the produce path (cleanerduty.go). A pass on an idle log runs
 	// at full speed. 0 = 0.25; 1 = no duty cycle. It applies to every

@@ -20,8 +20,11 @@ const (
 	// defaultCleanerDuty is CleanerOptions.MaxDutyCycle's default, chosen
 	// from `sluice bench compaction` on 2 cores (docs/benchmarks-compaction.md).
 	defaultCleanerDuty = 0.25
-	// busyHold is how long after an append the log counts as busy.
-	busyHold = 200 * time.Millisecond
+	// busyHold is how long after an append the log counts as busy: long
+	// enough to span the stalls of a loaded producer (a commit waiting on
+	// a slow fdatasync), during which a full-speed pass would take the disk
+	// and CPU the producer is about to need.
+	busyHold = time.Second
 	// minRest is the shortest rest: smaller debts accumulate, so that the
 	// cleaner works and rests in slices of several milliseconds rather
 	// than sleeping after every batch.
