@@ -208,8 +208,8 @@ func (r Result) String() string {
 		}
 		fmt.Fprintf(&b, "cleaner pass: %d records (%.1f MB of batches, %d B values, %d/batch) over %d keys in %d segments of %d B, %s\n",
 			p.RecordsAppended, mb(p.BytesAppended), c.RecordSize, c.RecordsPerBatch, c.Keys, p.SegmentsBefore, c.SegmentBytes, cache)
-		fmt.Fprintf(&b, "  %d pass(es) in %.2f s (CPU %.2f s): read %.1f MB/s, wrote %.1f MB/s, read+write %.1f MB/s; %d records removed\n",
-			p.Passes, p.Seconds, p.CPUSeconds, p.ReadMBPerSec, p.WriteMBPerSec, p.IOMBPerSec, p.RecordsRemoved)
+		fmt.Fprintf(&b, "  %d pass(es) in %.2f s (CPU %.2f s, rested %.2f s): read %.1f MB/s, wrote %.1f MB/s, read+write %.1f MB/s; %d records removed\n",
+			p.Passes, p.Seconds, p.CPUSeconds, p.RestedSeconds, p.ReadMBPerSec, p.WriteMBPerSec, p.IOMBPerSec, p.RecordsRemoved)
 		fmt.Fprintf(&b, "  read %.1f MB, wrote %.1f MB; left %d records (%d distinct keys written), %.1f MB in %d closed segment(s)\n",
 			mb(p.BytesRead), mb(p.BytesWritten), p.RecordsAfter, p.DistinctKeys, mb(p.BytesAfter), p.SegmentsAfter)
 		if r.Disk != nil {
