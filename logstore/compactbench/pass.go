@@ -36,9 +36,9 @@ type PassResult struct {
 	// RestedSeconds is what the duty cycle rested (0: the log takes no
 	// appends during the pass, which runs at full speed).
 	RestedSeconds float64 `json:"rested_seconds"`
-	ReadMBPerSec   float64 `json:"read_mb_per_sec"`
-	WriteMBPerSec  float64 `json:"write_mb_per_sec"`
-	IOMBPerSec     float64 `json:"read_write_mb_per_sec"` // (read + written) / seconds
+	ReadMBPerSec  float64 `json:"read_mb_per_sec"`
+	WriteMBPerSec float64 `json:"write_mb_per_sec"`
+	IOMBPerSec    float64 `json:"read_write_mb_per_sec"` // (read + written) / seconds
 	// IOVsDisk is IOMBPerSec over the disk's sequential write bandwidth
 	// measured the same run as dd conv=fdatasync does (DiskResult.
 	// DDWriteMBPerSec), IOVsSyncedDisk over that with an fdatasync every
