@@ -80,6 +80,13 @@ type CleanerOptions struct {
 	// IOBytesPerSecond bounds what the cleaner reads plus writes
 	// (log.cleaner.io.max.bytes.per.second); 0 = unlimited.
 	IOBytesPerSecond float64
+	// MaxDutyCycle is the share of wall time a pass may work while the
+	// log takes appends (an append within the last second); it rests the
+	// remainder, which bounds it to that share of one core and leaves the
+	// CPU to the produce path (cleanerduty.go). A pass on an idle log runs
+	// at full speed. 0 = 0.25; 1 = no duty cycle. It applies to every
+	// pass: the background cleaner's, Log.Clean and Partition.Compact.
+	MaxDutyCycle float64
 }
 
 const (
@@ -103,6 +110,7 @@ type CleanerStats struct {
 	FirstDirty     int64         // offsets below were compacted
 	DirtyRatio     float64       // uncleaned share of the cleanable bytes, as of the last look
 	LastError      string        // the last pass's error, "" if it succeeded
+	Rested         time.Duration // since Open: time passes rested to leave the CPU to appends (MaxDutyCycle)
 }
 
 // cleanerCheckpoint is the cleaner's durable state of a partition.
@@ -351,12 +359,16 @@ func (p *Partition) firstTimestamp(seg *segment) (int64, error) {
 // cleaner is one pass's working set: the map, the throttle and the stop
 // signals, shared by the partitions a Log.Clean call visits.
 type cleaner struct {
-	txns  *txnView // of the partition being cleaned (set by pass)
-	om    *offsetMap
-	lim   *rate.Limiter // nil = unlimited
-	stop  <-chan struct{}
-	now   time.Time
-	force bool
+	txns *txnView // of the partition being cleaned (set by pass)
+	om   *offsetMap
+	lim  *rate.Limiter // nil = unlimited
+	duty *dutyCycle    // nil = none
+	// urgent is set for a pass over a partition whose oldest dirty record
+	// is older than max.compaction.lag.ms: it ignores the duty cycle.
+	urgent bool
+	stop   <-chan struct{}
+	now    time.Time
+	force  bool
 
 	// Buffers reused from batch to batch.
 	spans   []record.Span
@@ -385,6 +397,14 @@ func (c *cleaner) throttle(p *Partition, n int) error {
 		return errCleanStopped
 	default:
 	}
+	if c.duty != nil && !c.urgent {
+		if r := c.duty.step(); r > 0 {
+			if err := c.rest(p, r); err != nil {
+				return err
+			}
+		}
+		defer c.duty.rested() // neither the rest nor the I/O limiter's wait is work
+	}
 	if c.lim == nil {
 		return nil
 	}
@@ -398,6 +418,31 @@ func (c *cleaner) throttle(p *Partition, n int) error {
 	return nil
 }
 
+// testHookCleanerRest, when set (tests), replaces a pass's rests: it is
+// called with the rest's length instead of waiting.
+var testHookCleanerRest func(time.Duration)
+
+// rest pauses the pass for d (the duty cycle), or until it is stopped.
+func (c *cleaner) rest(p *Partition, d time.Duration) error {
+	if testHookCleanerRest != nil {
+		testHookCleanerRest(d)
+	} else {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-c.stop:
+			return errCleanStopped
+		case <-p.cleaner.abort:
+			return errCleanStopped
+		case <-t.C:
+		}
+	}
+	p.cleaner.statsMu.Lock()
+	p.cleaner.stats.Rested += d
+	p.cleaner.statsMu.Unlock()
+	return nil
+}
+
 // Compact runs one cleaner pass on the partition now, whatever its dirty
 // ratio when force is set (tests, `sluice topic compact`), with a fresh
 // offset map of Options.Cleaner.DedupeBufferBytes. It does nothing on a
@@ -406,7 +451,7 @@ func (p *Partition) Compact(now time.Time, force bool) (bool, error) {
 	l := p.topic.log
 	l.cleanerRunMu.Lock()
 	defer l.cleanerRunMu.Unlock()
-	c := &cleaner{om: l.cleanerMap(), lim: l.cleanerLimiter(), stop: l.stop, now: now, force: force}
+	c := &cleaner{om: l.cleanerMap(), lim: l.cleanerLimiter(), duty: l.cleanerDuty(), stop: l.stop, now: now, force: force}
 	return p.clean(c)
 }
 
@@ -438,7 +483,12 @@ func (p *Partition) clean(c *cleaner) (ran bool, err error) {
 		return false, nil
 	}
 	start := time.Now()
+	c.urgent = pl.overdue
 	st, err := p.pass(c, pl, cfg)
+	c.urgent = false
+	if c.duty != nil {
+		c.duty.rested() // the work of an urgent pass is not the duty cycle's
+	}
 	p.cleaner.statsMu.Lock()
 	defer p.cleaner.statsMu.Unlock()
 	s := &p.cleaner.stats
@@ -867,7 +917,7 @@ func (l *Log) Clean(now time.Time) error {
 	if len(parts) == 0 {
 		return nil
 	}
-	c := &cleaner{om: l.cleanerMap(), lim: l.cleanerLimiter(), stop: l.stop, now: now}
+	c := &cleaner{om: l.cleanerMap(), lim: l.cleanerLimiter(), duty: l.cleanerDuty(), stop: l.stop, now: now}
 	sort.SliceStable(parts, func(i, j int) bool {
 		return parts[i].CleanerStats().DirtyRatio > parts[j].CleanerStats().DirtyRatio
 	})
@@ -890,6 +940,27 @@ func (p *Partition) CleanerStats() CleanerStats {
 	p.cleaner.statsMu.Lock()
 	defer p.cleaner.statsMu.Unlock()
 	return p.cleaner.stats
+}
+
+// DirtyBytes returns the bytes of the partition's closed segments below
+// the cleaner's first dirty offset (compacted by earlier passes) and from
+// it on (not yet compacted), whatever the topic's policy; the active
+// segment is in neither.
+func (p *Partition) DirtyBytes() (clean, dirty int64) {
+	fd := p.CleanerStats().FirstDirty
+	p.segMu.RLock()
+	defer p.segMu.RUnlock()
+	if len(p.segments) == 0 {
+		return 0, 0
+	}
+	for _, s := range p.segments[:len(p.segments)-1] {
+		if s.base < fd {
+			clean += s.visible.Load()
+		} else {
+			dirty += s.visible.Load()
+		}
+	}
+	return clean, dirty
 }
 
 func (l *Log) dedupeBytes() int {
@@ -918,6 +989,24 @@ func (l *Log) cleanerLimiter() *rate.Limiter {
 	burst := int(min(max(r/10, 64<<10), 8<<20))
 	return rate.NewLimiter(rate.Limit(r), burst)
 }
+
+// cleanerDuty returns a duty cycle for the passes of one Clean or Compact
+// call (nil: MaxDutyCycle 1 or more, none).
+func (l *Log) cleanerDuty() *dutyCycle {
+	share := l.opts.Cleaner.MaxDutyCycle
+	if share <= 0 {
+		share = defaultCleanerDuty
+	}
+	now, appends := time.Now, l.appendCount.Load
+	if testHookDutyClock != nil {
+		now, appends = testHookDutyClock()
+	}
+	return newDutyCycle(share, now, appends)
+}
+
+// testHookDutyClock, when set (tests), gives the duty cycles of passes
+// their clock and append count.
+var testHookDutyClock func() (now func() time.Time, appends func() int64)
 
 func (l *Log) cleanerLoop(every time.Duration) {
 	defer l.cleanerWG.Done()

@@ -57,6 +57,9 @@ type Log struct {
 	cleanerMu    sync.Mutex
 	om           *offsetMap
 	cleanerWG    sync.WaitGroup
+	// appendCount counts the batches assigned offsets in every partition:
+	// the cleaner's duty cycle rests while it moves (cleanerduty.go).
+	appendCount atomic.Int64
 }
 
 // Topic is a named set of partitions sharing one configuration.

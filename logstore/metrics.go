@@ -74,6 +74,7 @@ var (
 	descCleanerDirty    = prometheus.NewDesc("sluice_log_cleaner_dirty_ratio", "Uncleaned share of the partition's cleanable bytes, as of the cleaner's last look.", partLabels, nil)
 	descCleanerLastPass = prometheus.NewDesc("sluice_log_cleaner_last_pass_timestamp_seconds", "When the last compaction pass of the partition completed (0: none since the log was opened).", partLabels, nil)
 	descCleanerFirstDty = prometheus.NewDesc("sluice_log_cleaner_first_dirty_offset", "Offsets below this were compacted.", partLabels, nil)
+	descCleanerRested   = prometheus.NewDesc("sluice_log_cleaner_rested_seconds_total", "Time the cleaner's passes over the partition rested to leave the CPU to appends (its duty cycle) since the log was opened.", partLabels, nil)
 )
 
 // partitionCollector reports every partition's Stats at scrape time.
@@ -81,7 +82,7 @@ type partitionCollector struct{ l *Log }
 
 func (c *partitionCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHighWatermark, descLogStart, descBytes, descSegments, descAppendedRecs, descAppendedBytes, descAppendedBatchs, descSyncs,
-		descCleanerPasses, descCleanerRead, descCleanerWritten, descCleanerRemoved, descCleanerDirty, descCleanerLastPass, descCleanerFirstDty} {
+		descCleanerPasses, descCleanerRead, descCleanerWritten, descCleanerRemoved, descCleanerDirty, descCleanerLastPass, descCleanerFirstDty, descCleanerRested} {
 		ch <- d
 	}
 }
@@ -119,6 +120,7 @@ func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 				ch <- prometheus.MustNewConstMetric(descCleanerDirty, prometheus.GaugeValue, cs.DirtyRatio, lv...)
 				ch <- prometheus.MustNewConstMetric(descCleanerLastPass, prometheus.GaugeValue, last, lv...)
 				ch <- prometheus.MustNewConstMetric(descCleanerFirstDty, prometheus.GaugeValue, float64(cs.FirstDirty), lv...)
+				ch <- prometheus.MustNewConstMetric(descCleanerRested, prometheus.CounterValue, cs.Rested.Seconds(), lv...)
 			}
 		}
 	}

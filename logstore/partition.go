@@ -284,6 +284,7 @@ func (p *Partition) assign(ctx context.Context, batch []byte, inPlace bool) (Ass
 	}
 	end, epoch := p.nextOffset, p.epoch.Load()
 	p.mu.Unlock()
+	p.topic.log.appendCount.Add(1)
 	if p.syncing.Load() && set.policy.Mode == FsyncAlways {
 		// A commit's fdatasync is running: put the batch in the page cache
 		// now, so that the next commit finds it written and the disk

@@ -327,6 +327,7 @@ func benchCompaction(ctx context.Context, c *cli, args []string) error {
 	fs.Var(&dedupe, "dedupe-buffer", "the cleaner's offset map memory, 25 B per key (0: the log's default, 32 MiB)")
 	var ioLimit byteSize
 	fs.Var(&ioLimit, "io-limit", "bound the cleaner's read+write bytes per second (0: unlimited)")
+	fs.Float64Var(&cfg.MaxDutyCycle, "cleaner-duty", 0, "the cleaner's max duty cycle while the log takes appends (CleanerOptions.MaxDutyCycle; 0: the log's default, 1: none)")
 	fs.BoolVar(&cfg.Warm, "warm", false, "leave the filled topic in the page cache (default: drop it, so the pass reads from the disk)")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "length of each produce phase (without, then with the cleaner)")
 	partitions := fs.Int("partitions", 4, "partitions of the produce topic")
@@ -351,6 +352,9 @@ func benchCompaction(ctx context.Context, c *cli, args []string) error {
 	}
 	if cfg.CleanerMode != compactbench.CleanerForced && cfg.CleanerMode != compactbench.CleanerBackground {
 		return usagef("--cleaner must be forced or background")
+	}
+	if cfg.MaxDutyCycle < 0 || cfg.MaxDutyCycle > 1 {
+		return usagef("--cleaner-duty must be in [0, 1]")
 	}
 	if cfg.DirtyRatio <= 0 || cfg.DirtyRatio > 1 || cfg.CleanerInterval <= 0 {
 		return usagef("--dirty-ratio must be in (0, 1] and --cleaner-interval positive")

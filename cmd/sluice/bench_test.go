@@ -51,8 +51,9 @@ func TestBenchCompactionTiny(t *testing.T) {
 	// The background cleaner's mode of the produce phases.
 	code, out, errs = runCLI(t, nil, "", "bench", "compaction", "--data-dir", dir, "--disk=false", "--pass=false",
 		"--keys", "50", "--record-size", "10", "--segment-bytes", "8KiB", "--duration", "100ms",
-		"--cleaner", "background", "--cleaner-interval", "10ms", "--dirty-ratio", "0.2", "--partitions", "1")
-	if code != 0 || !strings.Contains(out, "min.cleanable.dirty.ratio 0.2") || !strings.Contains(out, "target >= 80") {
+		"--cleaner", "background", "--cleaner-interval", "10ms", "--dirty-ratio", "0.2", "--partitions", "1", "--cleaner-duty", "0.5")
+	if code != 0 || !strings.Contains(out, "min.cleanable.dirty.ratio 0.2, duty cycle 0.5") || !strings.Contains(out, "target >= 80") ||
+		!strings.Contains(out, "not yet compacted") {
 		t.Fatalf("status %d, stdout %s, stderr %s", code, out, errs)
 	}
 }
@@ -65,6 +66,8 @@ func TestBenchCompactionUsage(t *testing.T) {
 		{"bench", "compaction", "extra"},
 		{"bench", "compaction", "--cleaner", "sometimes"},
 		{"bench", "compaction", "--dirty-ratio", "2"},
+		{"bench", "compaction", "--cleaner-duty", "1.5"},
+		{"bench", "compaction", "--cleaner-duty", "-1"},
 	} {
 		if code, _, errs := runCLI(t, nil, "", args...); code != 2 || errs == "" {
 			t.Errorf("%v: status %d (want 2), stderr %q", args, code, errs)

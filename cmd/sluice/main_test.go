@@ -50,6 +50,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"consume", "t", "--format", "xml", "--data-dir", dir},
 		{"produce", "--data-dir", dir},
 		{"serve", "--nosuchflag"},
+		{"serve", "--cleaner-max-duty-cycle", "0"},
+		{"serve", "--cleaner-max-duty-cycle", "1.5"},
 		{"sql", "--nosuchflag"},
 		{"nexmark", "generate", "--nosuchflag"},
 	} {

@@ -77,6 +77,7 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	mf.register(c, fs)
 	pageCacheWindow := fs.String("page-cache-window", envOr(c, "SLUICE_PAGE_CACHE_WINDOW", "64MiB"), "how many of a partition's most recently synced bytes stay in the page cache, like 64MiB or 1GiB: older synced bytes of the active segment are dropped from it after each fdatasync, so that writes reuse freed pages (docs/benchmarks-kafka.md); consumers within it read from memory, older reads come from the disk; off: never drop, the kernel decides (env SLUICE_PAGE_CACHE_WINDOW)")
 	cleanerIO := fs.Float64("cleaner-io-bytes-per-second", 0, "bound on what the cleaner reads plus writes per second; 0 = unlimited (log.cleaner.io.max.bytes.per.second)")
+	cleanerDuty := fs.Float64("cleaner-max-duty-cycle", 0.25, "share of wall time (so of one core) a cleaner pass may work while the log takes appends; it rests the remainder, leaving the CPU to producers; on an idle log it runs at full speed; 1 = no limit")
 	registryDefault, envErr := strconv.ParseBool(envOr(c, "SLUICE_SCHEMA_REGISTRY", "true"))
 	schemaRegistry := fs.Bool("schema-registry", registryDefault || envErr != nil, "serve the Confluent-compatible schema registry (/subjects, /schemas, /config, /mode, /compatibility) on the HTTP listener, kept in the topic _schemas (env SLUICE_SCHEMA_REGISTRY)")
 	var rf remoteFlags
@@ -115,6 +116,9 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	if *retentionEvery <= 0 || *cleanerEvery <= 0 || *cleanerBuf <= 0 || *cleanerIO < 0 {
 		return usagef("--retention-check-interval, --cleaner-interval and --cleaner-dedupe-buffer must be positive, --cleaner-io-bytes-per-second not negative")
 	}
+	if *cleanerDuty <= 0 || *cleanerDuty > 1 {
+		return usagef("--cleaner-max-duty-cycle must be in (0, 1], got %g", *cleanerDuty)
+	}
 	cacheWindow, err := parsePageCacheWindow(*pageCacheWindow)
 	if err != nil {
 		return usagef("--page-cache-window: %v", err)
@@ -145,7 +149,7 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 		Dir: *dataDir, DefaultFsync: policy, DefaultPartitions: kf.defaultPartitions(), Logger: logger, Registerer: reg,
 		RetentionCheckInterval: *retentionEvery,
 		DefaultCleanup:         cleanupPolicy,
-		Cleaner:                logstore.CleanerOptions{Interval: *cleanerEvery, DedupeBufferBytes: *cleanerBuf, IOBytesPerSecond: *cleanerIO},
+		Cleaner:                logstore.CleanerOptions{Interval: *cleanerEvery, DedupeBufferBytes: *cleanerBuf, IOBytesPerSecond: *cleanerIO, MaxDutyCycle: *cleanerDuty},
 		PageCacheWindow:        cacheWindow,
 	})
 	if err != nil {

@@ -35,6 +35,10 @@ type Config struct {
 	DedupeBufferBytes int `json:"dedupe_buffer_bytes"`
 	// IOBytesPerSecond throttles the cleaner (0 = unlimited).
 	IOBytesPerSecond float64 `json:"io_bytes_per_second"`
+	// MaxDutyCycle is the cleaner's duty cycle while the log takes
+	// appends (CleanerOptions.MaxDutyCycle; 0 = the log's default, 1 =
+	// none). The timed pass runs on an idle log, at full speed.
+	MaxDutyCycle float64 `json:"max_duty_cycle"`
 	// Warm keeps the pass's topic in the page cache. By default its files
 	// are dropped from the cache (fadvise DONTNEED, after the roll's fsync)
 	// so that the pass reads from the disk, as it does for a log larger
@@ -204,8 +208,8 @@ func (r Result) String() string {
 		}
 		fmt.Fprintf(&b, "cleaner pass: %d records (%.1f MB of batches, %d B values, %d/batch) over %d keys in %d segments of %d B, %s\n",
 			p.RecordsAppended, mb(p.BytesAppended), c.RecordSize, c.RecordsPerBatch, c.Keys, p.SegmentsBefore, c.SegmentBytes, cache)
-		fmt.Fprintf(&b, "  %d pass(es) in %.2f s (CPU %.2f s): read %.1f MB/s, wrote %.1f MB/s, read+write %.1f MB/s; %d records removed\n",
-			p.Passes, p.Seconds, p.CPUSeconds, p.ReadMBPerSec, p.WriteMBPerSec, p.IOMBPerSec, p.RecordsRemoved)
+		fmt.Fprintf(&b, "  %d pass(es) in %.2f s (CPU %.2f s, rested %.2f s): read %.1f MB/s, wrote %.1f MB/s, read+write %.1f MB/s; %d records removed\n",
+			p.Passes, p.Seconds, p.CPUSeconds, p.RestedSeconds, p.ReadMBPerSec, p.WriteMBPerSec, p.IOMBPerSec, p.RecordsRemoved)
 		fmt.Fprintf(&b, "  read %.1f MB, wrote %.1f MB; left %d records (%d distinct keys written), %.1f MB in %d closed segment(s)\n",
 			mb(p.BytesRead), mb(p.BytesWritten), p.RecordsAfter, p.DistinctKeys, mb(p.BytesAfter), p.SegmentsAfter)
 		if r.Disk != nil {
@@ -226,8 +230,14 @@ func (r Result) String() string {
 		if c.CleanerMode == CleanerBackground {
 			mode = fmt.Sprintf("Log.Clean every %v, min.cleanable.dirty.ratio %g", c.CleanerInterval, c.DirtyRatio)
 		}
-		fmt.Fprintf(&b, "  cleaner meanwhile (%s): %d pass(es), cleaning %.1f s of the %.1f s it ran (to the end of its last pass), read %.1f MB, wrote %.1f MB, removed %d records\n",
-			mode, w.CleanerPasses, w.CleanerBusySeconds, w.CleanerRunSeconds, mb(w.CleanerBytesRead), mb(w.CleanerBytesWritten), w.CleanerRecordsRemoved)
+		duty := "the log's default duty cycle"
+		if c.MaxDutyCycle > 0 {
+			duty = fmt.Sprintf("duty cycle %g", c.MaxDutyCycle)
+		}
+		fmt.Fprintf(&b, "  cleaner meanwhile (%s, %s): %d pass(es), cleaning %.1f s of the %.1f s it ran (to the end of its last pass), of which %.1f s rested for the producers; read %.1f MB, wrote %.1f MB, removed %d records\n",
+			mode, duty, w.CleanerPasses, w.CleanerBusySeconds, w.CleanerRunSeconds, w.CleanerRestedSeconds, mb(w.CleanerBytesRead), mb(w.CleanerBytesWritten), w.CleanerRecordsRemoved)
+		fmt.Fprintf(&b, "  closed segments not yet compacted: %.1f MB (dirty ratio %.2f) at the phase's start, %.1f MB (%.2f) at its end\n",
+			mb(w.DirtyBytesStart), w.DirtyRatioStart, mb(w.DirtyBytesEnd), w.DirtyRatioEnd)
 		fmt.Fprintf(&b, "  with / without: %.0f %% of the records/s (target >= 80 %%)\n", 100*p.Ratio)
 	}
 	return b.String()

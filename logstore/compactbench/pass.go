@@ -33,9 +33,12 @@ type PassResult struct {
 	BytesRead      int64   `json:"bytes_read"`
 	BytesWritten   int64   `json:"bytes_written"`
 	RecordsRemoved int64   `json:"records_removed"`
-	ReadMBPerSec   float64 `json:"read_mb_per_sec"`
-	WriteMBPerSec  float64 `json:"write_mb_per_sec"`
-	IOMBPerSec     float64 `json:"read_write_mb_per_sec"` // (read + written) / seconds
+	// RestedSeconds is what the duty cycle rested (0: the log takes no
+	// appends during the pass, which runs at full speed).
+	RestedSeconds float64 `json:"rested_seconds"`
+	ReadMBPerSec  float64 `json:"read_mb_per_sec"`
+	WriteMBPerSec float64 `json:"write_mb_per_sec"`
+	IOMBPerSec    float64 `json:"read_write_mb_per_sec"` // (read + written) / seconds
 	// IOVsDisk is IOMBPerSec over the disk's sequential write bandwidth
 	// measured the same run as dd conv=fdatasync does (DiskResult.
 	// DDWriteMBPerSec), IOVsSyncedDisk over that with an fdatasync every
@@ -59,7 +62,7 @@ func runPass(ctx context.Context, cfg Config, work string) (PassResult, error) {
 		Dir:                    dir,
 		Logger:                 slog.New(slog.DiscardHandler),
 		RetentionCheckInterval: -1,
-		Cleaner:                logstore.CleanerOptions{Interval: -1, DedupeBufferBytes: cfg.DedupeBufferBytes, IOBytesPerSecond: cfg.IOBytesPerSecond},
+		Cleaner:                logstore.CleanerOptions{Interval: -1, DedupeBufferBytes: cfg.DedupeBufferBytes, IOBytesPerSecond: cfg.IOBytesPerSecond, MaxDutyCycle: cfg.MaxDutyCycle},
 	})
 	if err != nil {
 		return res, err
@@ -141,6 +144,7 @@ func runPass(ctx context.Context, cfg Config, work string) (PassResult, error) {
 	res.BytesRead = after.BytesRead - before.BytesRead
 	res.BytesWritten = after.BytesWritten - before.BytesWritten
 	res.RecordsRemoved = after.RecordsRemoved - before.RecordsRemoved
+	res.RestedSeconds = (after.Rested - before.Rested).Seconds()
 	res.ReadMBPerSec = mb(res.BytesRead) / secs
 	res.WriteMBPerSec = mb(res.BytesWritten) / secs
 	res.IOMBPerSec = mb(res.BytesRead+res.BytesWritten) / secs

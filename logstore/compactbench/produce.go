@@ -30,6 +30,16 @@ type ProducePhase struct {
 	CleanerBytesRead      int64   `json:"cleaner_bytes_read"`
 	CleanerBytesWritten   int64   `json:"cleaner_bytes_written"`
 	CleanerRecordsRemoved int64   `json:"cleaner_records_removed"`
+	// CleanerRestedSeconds is the time passes rested to leave the CPU to
+	// the producers (CleanerOptions.MaxDutyCycle), summed over partitions.
+	CleanerRestedSeconds float64 `json:"cleaner_rested_seconds"`
+	// The closed segments' bytes not yet compacted and their share of all
+	// closed segments' bytes, summed over the partitions, at the start and
+	// the end of the phase: whether the cleaner keeps up.
+	DirtyBytesStart int64   `json:"dirty_bytes_start"`
+	DirtyRatioStart float64 `json:"dirty_ratio_start"`
+	DirtyBytesEnd   int64   `json:"dirty_bytes_end"`
+	DirtyRatioEnd   float64 `json:"dirty_ratio_end"`
 }
 
 // ProduceResult compares produce throughput without and with the cleaner.
@@ -50,7 +60,7 @@ func runProduce(ctx context.Context, cfg Config, work string) (ProduceResult, er
 	// passes itself.
 	srv, err := kbench.StartServer(kbench.ServerConfig{
 		DataDir: filepath.Join(work, "produce"),
-		Cleaner: logstore.CleanerOptions{Interval: -1, DedupeBufferBytes: cfg.DedupeBufferBytes, IOBytesPerSecond: cfg.IOBytesPerSecond},
+		Cleaner: logstore.CleanerOptions{Interval: -1, DedupeBufferBytes: cfg.DedupeBufferBytes, IOBytesPerSecond: cfg.IOBytesPerSecond, MaxDutyCycle: cfg.MaxDutyCycle},
 	})
 	if err != nil {
 		return res, err
@@ -99,6 +109,7 @@ func runProduce(ctx context.Context, cfg Config, work string) (ProduceResult, er
 
 	cfg.Progress(fmt.Sprintf("producing for %v with the cleaner running", cfg.Duration))
 	before := cleanerTotals(parts)
+	dirtyStart, ratioStart := dirtyTotals(parts)
 	cl := startCleaner(cfg, srv.Log, parts)
 	with, err := kbench.Produce(ctx, srv.Addr, kc)
 	run, busy, cerr := cl.stop()
@@ -116,6 +127,9 @@ func runProduce(ctx context.Context, cfg Config, work string) (ProduceResult, er
 	res.With.CleanerBytesRead = after.BytesRead - before.BytesRead
 	res.With.CleanerBytesWritten = after.BytesWritten - before.BytesWritten
 	res.With.CleanerRecordsRemoved = after.RecordsRemoved - before.RecordsRemoved
+	res.With.CleanerRestedSeconds = (after.Rested - before.Rested).Seconds()
+	res.With.DirtyBytesStart, res.With.DirtyRatioStart = dirtyStart, ratioStart
+	res.With.DirtyBytesEnd, res.With.DirtyRatioEnd = dirtyTotals(parts)
 	res.Ratio = res.With.RecordsPerSec / res.Without.RecordsPerSec
 	return res, nil
 }
@@ -143,8 +157,24 @@ func cleanerTotals(parts []*logstore.Partition) logstore.CleanerStats {
 		s.BytesRead += c.BytesRead
 		s.BytesWritten += c.BytesWritten
 		s.RecordsRemoved += c.RecordsRemoved
+		s.Rested += c.Rested
 	}
 	return s
+}
+
+// dirtyTotals sums the closed segments' uncompacted bytes of parts and
+// returns them with their share of all closed segments' bytes.
+func dirtyTotals(parts []*logstore.Partition) (dirty int64, ratio float64) {
+	var all int64
+	for _, p := range parts {
+		c, d := p.DirtyBytes()
+		dirty += d
+		all += c + d
+	}
+	if all > 0 {
+		ratio = float64(dirty) / float64(all)
+	}
+	return dirty, ratio
 }
 
 // idleBackoff is how long the forcing loop waits when no partition had a
