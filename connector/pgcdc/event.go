@@ -14,6 +14,8 @@ type relation struct {
 	idx int
 	// keys are the positions in cols of the key columns, in key order.
 	keys []int
+	// origin is the records' connector.Message.Origin (stream only).
+	origin string
 }
 
 type column struct {
@@ -53,7 +55,8 @@ type encoder struct {
 
 // record returns the key and value of a change. before and after are
 // nil when absent; keyOnly says before holds only the key columns (its
-// other columns are not to be written). The returned slices are fresh.
+// other columns are not to be written). The returned slices are fresh:
+// one allocation holds both, each capped at its own length.
 func (e *encoder) record(op byte, rel *relation, before []value, keyOnly bool, after []value, src source, nowMs int64) (key, val []byte) {
 	keyFrom := after
 	if keyFrom == nil {
@@ -70,9 +73,8 @@ func (e *encoder) record(op byte, rel *relation, before []value, keyOnly bool, a
 		b = appendCol(b, rel.cols[k].oid, keyFrom, k)
 	}
 	b = append(b, '}')
-	key = append([]byte(nil), b...)
+	nk := len(b)
 
-	b = b[:0]
 	b = append(b, `{"op":"`...)
 	b = append(b, op)
 	b = append(b, `","before":`...)
@@ -109,9 +111,10 @@ func (e *encoder) record(op byte, rel *relation, before []value, keyOnly bool, a
 	b = append(b, `},"ts_ms":`...)
 	b = appendUint(b, uint64(nowMs))
 	b = append(b, '}')
-	val = append([]byte(nil), b...)
+	out := make([]byte, len(b))
+	copy(out, b)
 	e.buf = b
-	return key, val
+	return out[:nk:nk], out[nk:]
 }
 
 func appendCol(b []byte, oid uint32, t []value, i int) []byte {

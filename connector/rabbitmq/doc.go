@@ -38,7 +38,13 @@
 // those never delivered, so the ids kept for a reconnection are dropped
 // at the first message that is not a redelivery; a message another
 // consumer of the same queue got and gave back later can still come
-// twice.
+// twice. All this holds across restarts of the pipeline and clean
+// restarts of the broker. A broker that crashes (killed, power lost) may
+// also come back without some acknowledgements and delivery marks it had
+// not yet written to disk: it then delivers again, not flagged
+// redelivered, messages the pipeline already had, and dedup does not
+// drop them: across a broker crash the source is at-least-once
+// (pipeline/restart_rabbitmq_test.go measures both).
 //
 // # Sink
 //
@@ -58,5 +64,6 @@
 // a message no queue receives fails it too (ErrUnroutable) instead of
 // vanishing. When the connection goes away the writer reconnects with
 // backoff and publishes its unconfirmed messages again, with the same
-// message-ids.
+// message-ids (confirmations and returns the old channel delivered before
+// it closed are applied first).
 package rabbitmq

@@ -216,7 +216,43 @@ func (w *writer) lost(cause error) {
 	if w.conn != nil {
 		w.conn.Close()
 	}
-	w.conn, w.ch = nil, nil
+	// What the old channel delivered before it closed still counts: a
+	// return fails the writer, a confirmation spares a message being
+	// published again. The library closes these channels when it has shut
+	// the channel down (closing the connection does); a closed one must
+	// not be read again (it yields zero values, which looked like a
+	// returned message).
+	t := time.NewTimer(5 * time.Second)
+	defer t.Stop()
+	for w.returns != nil || w.confirms != nil {
+		select {
+		case r, ok := <-w.returns:
+			if !ok {
+				w.returns = nil
+			} else {
+				w.returned(r)
+			}
+			continue
+		default:
+		}
+		select {
+		case r, ok := <-w.returns:
+			if !ok {
+				w.returns = nil
+			} else {
+				w.returned(r)
+			}
+		case c, ok := <-w.confirms:
+			if !ok {
+				w.confirms = nil
+			} else {
+				w.confirm(c)
+			}
+		case <-t.C:
+			w.confirms, w.returns = nil, nil // the rest are published again
+		}
+	}
+	w.conn, w.ch, w.closeErr = nil, nil, nil
 }
 
 // publish sends one message on the current channel and records it as
@@ -287,8 +323,12 @@ func (w *writer) await(ctx context.Context, limit int) error {
 		// A returned message arrives before its confirmation: look at
 		// returns first.
 		select {
-		case r := <-w.returns:
-			w.returned(r)
+		case r, ok := <-w.returns:
+			if ok {
+				w.returned(r)
+			} else {
+				w.lost(errors.New("channel closed"))
+			}
 		default:
 		}
 		if w.err != nil {
@@ -319,8 +359,12 @@ func (w *writer) await(ctx context.Context, limit int) error {
 		}
 		t := time.NewTimer(time.Second)
 		select {
-		case r := <-w.returns:
-			w.returned(r)
+		case r, ok := <-w.returns:
+			if ok {
+				w.returned(r)
+			} else {
+				w.lost(errors.New("channel closed"))
+			}
 		case c, ok := <-w.confirms:
 			w.confirmed(c, ok)
 		case e := <-w.closeErr:
