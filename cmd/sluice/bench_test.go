@@ -36,7 +36,7 @@ func TestBenchCompactionTiny(t *testing.T) {
 		t.Errorf("pass: %+v", p)
 	}
 	pr := res.Produce
-	if pr == nil || pr.Without.Records < 1 || pr.With.Records < 1 || pr.Ratio <= 0 {
+	if pr == nil || pr.Without.Records < 1 || pr.With.Records < 1 || pr.WithoutAfter.Records < 1 || pr.Ratio <= 0 || pr.RatioFirst <= 0 {
 		t.Fatalf("produce: %+v", pr)
 	}
 	if pr.Without.CleanerPasses != 0 {
