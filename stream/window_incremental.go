@@ -68,9 +68,10 @@ func (o *winOp[K, T, A, O]) snapshotIncremental(chk *chkRun, id uint64) {
 	task := checkpoint.TaskID{Operator: opKey(o.node), Subtask: o.sub}
 	inc := o.inc
 	full := inc.needFull(len(o.dirtyLists)+len(o.deadKeys), o.keys.len())
-	groups := o.encodeWindowChanges(chk.maxPar, full)
+	sb := inc.takeSections()
+	o.encodeWindowChanges(sb, chk.maxPar, full)
 	o.clearDirty()
-	inc.submit(chk, id, task, full, groups, &o.snapWG)
+	inc.submit(chk, id, task, full, sb, &o.snapWG)
 }
 
 // winBody accumulates the entries of one key group's windowsTable body.
@@ -79,7 +80,7 @@ type winBody struct {
 	ents []byte
 }
 
-func (o *winOp[K, T, A, O]) encodeWindowChanges(maxPar int, full bool) map[int][]byte {
+func (o *winOp[K, T, A, O]) encodeWindowChanges(sb *sectionBuf, maxPar int, full bool) {
 	bodies := map[int]*winBody{}
 	var kbuf, vbuf []byte
 	add := func(k K, li int32) {
@@ -127,10 +128,9 @@ func (o *winOp[K, T, A, O]) encodeWindowChanges(maxPar int, full bool) map[int][
 		flags = 1 // reset: a base restores the key group on its own
 	}
 	wm := binary.AppendVarint(nil, o.wm)
-	groups := make(map[int][]byte, o.kgr.Len())
-	var tables, body []byte
+	var body []byte
 	for kg := o.kgr.Start; kg < o.kgr.End; kg++ {
-		tables = codec.AppendString(tables[:0], watermarkTable)
+		tables := codec.AppendString(sb.open(), watermarkTable)
 		body = state.AppendChangeBody(body[:0], full, [][]byte{nil}, [][]byte{wm}, nil)
 		tables = codec.AppendBytes(tables, body)
 		if wb := bodies[kg]; wb != nil {
@@ -140,9 +140,8 @@ func (o *winOp[K, T, A, O]) encodeWindowChanges(maxPar int, full bool) map[int][
 			tables = codec.AppendString(tables, windowsTable)
 			tables = codec.AppendBytes(tables, body)
 		}
-		groups[kg] = chainSection(tables)
+		sb.close(kg, tables)
 	}
-	return groups
 }
 
 // appendList appends the encoding of list li's windows.
