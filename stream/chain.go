@@ -37,8 +37,7 @@ import (
 // memory (the operator's part) and calls submit; a writer goroutine writes
 // and fsyncs the file and acknowledges the checkpoint when it is durable.
 // The writers of one subtask run one after another, in checkpoint order.
-// When the increments since the base outweigh the base compactRatio
-// times, or the chain
+// When the increments since the base outweigh the base, or the chain
 // reaches maxChain files, the writer folds the chain and the new changes
 // into a new base (the "compaction", off the task goroutine, without the
 // operator's codecs: state.MergeChanges matches entries by their encoded
@@ -55,15 +54,6 @@ import (
 
 // maxChain bounds the files of a chain (base included).
 const maxChain = 32
-
-// compactRatio is how many times the base's size the increments since
-// the base reach before the writer compacts the chain. A compaction reads
-// and rewrites the whole chain, so with a ratio r each byte of increments
-// costs (1+r)/r bytes of compaction: 2 at 1 (as at first), 1.5 at 2,
-// which cut the writer's CPU by about a quarter on Nexmark q18 and q19,
-// whose state grows by new keys; a restore then reads at most 1+r times
-// the base.
-const compactRatio = 2
 
 // chainSnap is the incremental snapshot state of one operator subtask.
 type chainSnap struct {
@@ -290,7 +280,7 @@ func (c *chainSnap) write(chk *chkRun, p checkpoint.Pending, prefix string, maxP
 			return nil, fmt.Errorf("file %s of the increment chain is gone from the shared area", f.name)
 		}
 	}
-	if len(c.chain)+1 >= maxChain || c.deltaSize+size > compactRatio*c.baseSize {
+	if len(c.chain)+1 >= maxChain || c.deltaSize+size > c.baseSize {
 		f, err := c.compact(chk, sc, prefix+".kbase", maxPar, kgs, groups)
 		if err != nil {
 			return nil, err
