@@ -72,12 +72,6 @@ type chainSnap struct {
 	baseSize  int64
 	deltaSize int64
 	compacted int // compactions so far (tests)
-
-	// free holds the section buffer of the last finished writer, for the
-	// next snapshot (takeSections, giveBack); lastSize is the size of the
-	// previous snapshot's sections (task goroutine).
-	free     chan []byte
-	lastSize int
 }
 
 type chainFile struct {
@@ -89,7 +83,7 @@ type chainFile struct {
 func newChainSnap() *chainSnap {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return &chainSnap{nonce: hex.EncodeToString(b[:]), free: make(chan []byte, 1)}
+	return &chainSnap{nonce: hex.EncodeToString(b[:])}
 }
 
 // needFull reports, on the task goroutine at a barrier, whether the
@@ -111,107 +105,19 @@ func (c *chainSnap) needFull(changed, total int) bool {
 // its changes are lost, so the next one must be a base.
 func (c *chainSnap) encodeFailed() { c.hasBase = false }
 
-// maxKeptSections bounds the section buffer a writer hands back for the
-// next snapshot: a larger one (a base of a large state) is left to the
-// collector rather than kept for ever.
-const maxKeptSections = 64 << 20
-
-// sectionBuf lays out the chain sections of one snapshot one after
-// another in one buffer, each encoded in place: the operator appends a
-// key group's tables behind a length prefix reserved by open, and close
-// fills the prefix in. The buffer is the one the previous snapshot's
-// writer handed back when it is free (takeSections), so that a snapshot
-// neither allocates (and the collector scans and frees) a buffer of its
-// size nor copies each section out of a scratch buffer.
-type sectionBuf struct {
-	buf  []byte
-	at   int // start of the open section
-	kgs  []int
-	ends []int // end of each section in buf; each starts where the previous ends
+// chainSection wraps the tables of one key group into a chain section.
+func chainSection(tables []byte) []byte {
+	b := codec.AppendBytes(make([]byte, 0, len(tables)+8), tables)
+	return append(b, 0)
 }
 
-// sectionPrefix is the room reserved for a section's length: a uvarint
-// padded to 4 bytes (continuation bits on the first three), which
-// binary.Uvarint and so splitChainSection read as any uvarint, for
-// sections below 256 MiB; a longer section is moved to make room.
-const sectionPrefix = 4
-
-// open starts a section and returns the buffer to append its tables to.
-func (s *sectionBuf) open() []byte {
-	s.at = len(s.buf)
-	return append(s.buf, 0, 0, 0, 0)
-}
-
-// close ends the section of key group kg whose tables were appended to b
-// (open's buffer); a section without tables is dropped.
-func (s *sectionBuf) close(kg int, b []byte) {
-	n := len(b) - s.at - sectionPrefix
-	if n == 0 {
-		s.buf = b[:s.at]
-		return
-	}
-	if n < 1<<28 {
-		p := b[s.at:]
-		p[0] = byte(n) | 0x80
-		p[1] = byte(n>>7) | 0x80
-		p[2] = byte(n>>14) | 0x80
-		p[3] = byte(n >> 21)
-	} else {
-		need := codec.UvarintLen(uint64(n))
-		b = append(b, make([]byte, need-sectionPrefix)...)
-		copy(b[s.at+need:], b[s.at+sectionPrefix:s.at+sectionPrefix+n])
-		binary.PutUvarint(b[s.at:], uint64(n))
-	}
-	s.buf = append(b, 0)
-	s.kgs = append(s.kgs, kg)
-	s.ends = append(s.ends, len(s.buf))
-}
-
-// groups returns the sections by key group (aliasing the buffer).
-func (s *sectionBuf) groups() map[int][]byte {
-	g := make(map[int][]byte, len(s.kgs))
-	start := 0 // sections follow one another from the buffer's start
-	for i, kg := range s.kgs {
-		g[kg] = s.buf[start:s.ends[i]:s.ends[i]]
-		start = s.ends[i]
-	}
-	return g
-}
-
-// takeSections returns the section buffer of a snapshot on the task
-// goroutine: a finished writer's when there is one, else a new one of
-// the previous snapshot's size and a quarter.
-func (c *chainSnap) takeSections() *sectionBuf {
-	select {
-	case b := <-c.free:
-		return &sectionBuf{buf: b[:0]}
-	default:
-		return &sectionBuf{buf: make([]byte, 0, c.lastSize+c.lastSize/4)}
-	}
-}
-
-// giveBack hands a written snapshot's section buffer to the next one
-// (writer goroutine).
-func (c *chainSnap) giveBack(b []byte) {
-	if cap(b) > maxKeptSections {
-		return
-	}
-	select {
-	case c.free <- b:
-	default:
-	}
-}
-
-// submit hands the encoded sections of checkpoint id (a base when full)
-// to a writer goroutine, which writes them into the shared area after the
-// writers of earlier checkpoints and acknowledges (or declines) for task,
-// then gives the buffer back for a later snapshot. wg counts the writer
-// for the subtask's end.
-func (c *chainSnap) submit(chk *chkRun, id uint64, task checkpoint.TaskID, full bool, sb *sectionBuf, wg *sync.WaitGroup) {
+// submit hands the encoded sections of checkpoint id (chainSection per
+// key group; a base when full) to a writer goroutine, which writes them
+// into the shared area after the writers of earlier checkpoints and
+// acknowledges (or declines) for task. wg counts the writer for the
+// subtask's end.
+func (c *chainSnap) submit(chk *chkRun, id uint64, task checkpoint.TaskID, full bool, groups map[int][]byte, wg *sync.WaitGroup) {
 	c.hasBase = true
-	c.lastSize = len(sb.buf)
-	groups := sb.groups()
-	buf := sb.buf
 	kgs := make([]int, 0, len(groups))
 	var size int64
 	for kg, b := range groups {
@@ -231,9 +137,6 @@ func (c *chainSnap) submit(chk *chkRun, id uint64, task checkpoint.TaskID, full 
 		defer chk.async.Done()
 		defer wg.Done()
 		defer close(done)
-		// After the write (and the compaction, which reads groups) no
-		// one holds the sections.
-		defer c.giveBack(buf)
 		if prev != nil {
 			<-prev
 		}

@@ -284,9 +284,6 @@ type keyedProcessOp[K comparable, T, R any] struct {
 	restoreErr error
 	snapWG     sync.WaitGroup // see winOp.snapWG
 	inc        *chainSnap     // incremental snapshots of the memory backend; nil without checkpoints
-	// evLists, prLists: the changed timers by key group at a snapshot,
-	// kept for the next one (process_incremental.go).
-	evLists, prLists []timerLists[K]
 }
 
 func (o *keyedProcessOp[K, T, R]) open() {

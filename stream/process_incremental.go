@@ -21,14 +21,14 @@ func (o *keyedProcessOp[K, T, R]) snapshotIncremental(chk *chkRun, id uint64, me
 	task := checkpoint.TaskID{Operator: opKey(o.node), Subtask: o.sub}
 	inc := o.inc
 	full := inc.needFull(mem.Changed(), mem.Len())
-	sb := inc.takeSections()
-	if err := o.encodeChanges(sb, mem, full); err != nil {
+	groups, err := o.encodeChanges(mem, full)
+	if err != nil {
 		inc.encodeFailed()
 		chk.decline(id, task, err)
 		return
 	}
 	mem.ClearChanges()
-	inc.submit(chk, id, task, full, sb, &o.snapWG)
+	inc.submit(chk, id, task, full, groups, &o.snapWG)
 }
 
 // Timers are recorded like table entries, in pseudo-tables of the
@@ -40,101 +40,75 @@ const (
 	procTimersTable  = "\x00timers/processing"
 )
 
-// timerLists are the timers of one key group to record: puts (live) and
-// deletions.
-type timerLists[K comparable] struct{ puts, dels []timerKey[K] }
-
-// timerChanges sorts the timers of s into lists by key group (index
-// kg - r.Start of lists, reused from the previous snapshot): every timer
-// (full) or those changed since the last call.
-func (o *keyedProcessOp[K, T, R]) timerChanges(lists []timerLists[K], r state.KeyGroupRange, s *timerService[K], full bool) []timerLists[K] {
-	if len(lists) != r.Len() {
-		lists = make([]timerLists[K], r.Len())
+// timerChanges returns, per key group, the change body of the timers of
+// s: every timer (full) or those changed since the last call.
+func (o *keyedProcessOp[K, T, R]) timerChanges(kc codec.Codec[K], s *timerService[K], full bool) map[int][]byte {
+	type lists struct{ puts, vals, dels [][]byte }
+	by := map[int]*lists{}
+	get := func(kg int) *lists {
+		l := by[kg]
+		if l == nil {
+			l = &lists{}
+			by[kg] = l
+		}
+		return l
 	}
-	for i := range lists {
-		lists[i].puts, lists[i].dels = lists[i].puts[:0], lists[i].dels[:0]
-	}
+	enc := func(tk timerKey[K]) []byte { return binary.AppendVarint(kc.Append(nil, tk.key), tk.t) }
 	if full {
 		for tk := range s.set {
-			l := &lists[state.KeyGroup(o.hash(tk.key), int(o.maxPar))-r.Start]
-			l.puts = append(l.puts, tk)
+			l := get(state.KeyGroup(o.hash(tk.key), int(o.maxPar)))
+			l.puts = append(l.puts, enc(tk))
+			l.vals = append(l.vals, nil)
 		}
 	} else {
 		for tk, kg := range s.changed {
-			l := &lists[int(kg)-r.Start]
+			l := get(int(kg))
 			if _, ok := s.set[tk]; ok {
-				l.puts = append(l.puts, tk)
+				l.puts = append(l.puts, enc(tk))
+				l.vals = append(l.vals, nil)
 			} else {
-				l.dels = append(l.dels, tk)
+				l.dels = append(l.dels, enc(tk))
 			}
 		}
 	}
 	s.changedHint = len(s.changed)
 	s.changed = nil
-	return lists
+	out := make(map[int][]byte, len(by))
+	for kg, l := range by {
+		out[kg] = state.AppendChangeBody(nil, full, l.puts, l.vals, l.dels)
+	}
+	return out
 }
 
-// appendTimerTable appends the pseudo-table name and change body of the
-// timers l (what state.AppendChangeBody makes of their encoded keys and
-// empty values), encoding them into body, a scratch buffer returned for
-// reuse.
-func appendTimerTable[K comparable](dst, body []byte, name string, kc codec.Codec[K], l *timerLists[K], reset bool) (out, scratch []byte) {
-	var flags byte
-	if reset {
-		flags = 1
-	}
-	body = append(body[:0], flags)
-	body = binary.AppendUvarint(body, uint64(len(l.puts)+len(l.dels)))
-	entry := func(body []byte, op byte, tk timerKey[K]) []byte {
-		body = append(body, op)
-		// The key is length-prefixed in place: one byte reserved, moved
-		// in the rare case of a key of 128 bytes or more.
-		at := len(body)
-		body = append(body, 0)
-		body = binary.AppendVarint(kc.Append(body, tk.key), tk.t)
-		n := len(body) - at - 1
-		if need := codec.UvarintLen(uint64(n)); need > 1 {
-			body = append(body, make([]byte, need-1)...)
-			copy(body[at+need:], body[at+1:at+1+n])
-		}
-		binary.PutUvarint(body[at:], uint64(n))
-		return body
-	}
-	for _, tk := range l.puts {
-		body = append(entry(body, 0, tk), 0) // put, empty value
-	}
-	for _, tk := range l.dels {
-		body = entry(body, 1, tk) // deletion
-	}
-	dst = codec.AppendString(dst, name)
-	return codec.AppendBytes(dst, body), body
-}
-
-// encodeChanges encodes the sections of a chain file into sb: every key
-// and timer (full) or the changed ones.
-func (o *keyedProcessOp[K, T, R]) encodeChanges(sb *sectionBuf, mem *state.Memory, full bool) error {
+// encodeChanges encodes the sections of a chain file: every key and
+// timer (full) or the changed ones.
+func (o *keyedProcessOp[K, T, R]) encodeChanges(mem *state.Memory, full bool) (map[int][]byte, error) {
 	kc, err := codec.For[K]()
 	if err != nil {
-		return fmt.Errorf("keyed process key: %w", err)
+		return nil, fmt.Errorf("keyed process key: %w", err)
 	}
 	r := o.backend.KeyGroups()
-	o.evLists = o.timerChanges(o.evLists, r, &o.ctx.event, full)
-	o.prLists = o.timerChanges(o.prLists, r, &o.ctx.proc, full)
-	var body []byte
+	ev, pr := o.timerChanges(kc, &o.ctx.event, full), o.timerChanges(kc, &o.ctx.proc, full)
+	groups := map[int][]byte{}
+	var tables []byte
 	for kg := r.Start; kg < r.End; kg++ {
-		tables := sb.open()
-		if tables, err = mem.AppendChanges(tables, kg, full); err != nil {
-			return err
+		if tables, err = mem.AppendChanges(tables[:0], kg, full); err != nil {
+			return nil, err
 		}
-		if l := &o.evLists[kg-r.Start]; len(l.puts)+len(l.dels) > 0 {
-			tables, body = appendTimerTable(tables, body, eventTimersTable, kc, l, full)
+		if b := ev[kg]; len(b) > 0 {
+			tables = codec.AppendString(tables, eventTimersTable)
+			tables = codec.AppendBytes(tables, b)
 		}
-		if l := &o.prLists[kg-r.Start]; len(l.puts)+len(l.dels) > 0 {
-			tables, body = appendTimerTable(tables, body, procTimersTable, kc, l, full)
+		if b := pr[kg]; len(b) > 0 {
+			tables = codec.AppendString(tables, procTimersTable)
+			tables = codec.AppendBytes(tables, b)
 		}
-		sb.close(kg, tables)
+		if len(tables) == 0 {
+			continue
+		}
+		groups[kg] = chainSection(tables)
 	}
-	return nil
+	return groups, nil
 }
 
 // restoreChain applies chain file path (files of one chain come in

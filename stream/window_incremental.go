@@ -68,10 +68,9 @@ func (o *winOp[K, T, A, O]) snapshotIncremental(chk *chkRun, id uint64) {
 	task := checkpoint.TaskID{Operator: opKey(o.node), Subtask: o.sub}
 	inc := o.inc
 	full := inc.needFull(len(o.dirtyLists)+len(o.deadKeys), o.keys.len())
-	sb := inc.takeSections()
-	o.encodeWindowChanges(sb, chk.maxPar, full)
+	groups := o.encodeWindowChanges(chk.maxPar, full)
 	o.clearDirty()
-	inc.submit(chk, id, task, full, sb, &o.snapWG)
+	inc.submit(chk, id, task, full, groups, &o.snapWG)
 }
 
 // winBody accumulates the entries of one key group's windowsTable body.
@@ -80,7 +79,7 @@ type winBody struct {
 	ents []byte
 }
 
-func (o *winOp[K, T, A, O]) encodeWindowChanges(sb *sectionBuf, maxPar int, full bool) {
+func (o *winOp[K, T, A, O]) encodeWindowChanges(maxPar int, full bool) map[int][]byte {
 	bodies := map[int]*winBody{}
 	var kbuf, vbuf []byte
 	add := func(k K, li int32) {
@@ -128,9 +127,10 @@ func (o *winOp[K, T, A, O]) encodeWindowChanges(sb *sectionBuf, maxPar int, full
 		flags = 1 // reset: a base restores the key group on its own
 	}
 	wm := binary.AppendVarint(nil, o.wm)
-	var body []byte
+	groups := make(map[int][]byte, o.kgr.Len())
+	var tables, body []byte
 	for kg := o.kgr.Start; kg < o.kgr.End; kg++ {
-		tables := codec.AppendString(sb.open(), watermarkTable)
+		tables = codec.AppendString(tables[:0], watermarkTable)
 		body = state.AppendChangeBody(body[:0], full, [][]byte{nil}, [][]byte{wm}, nil)
 		tables = codec.AppendBytes(tables, body)
 		if wb := bodies[kg]; wb != nil {
@@ -140,8 +140,9 @@ func (o *winOp[K, T, A, O]) encodeWindowChanges(sb *sectionBuf, maxPar int, full
 			tables = codec.AppendString(tables, windowsTable)
 			tables = codec.AppendBytes(tables, body)
 		}
-		sb.close(kg, tables)
+		groups[kg] = chainSection(tables)
 	}
+	return groups
 }
 
 // appendList appends the encoding of list li's windows.
