@@ -226,8 +226,9 @@ func parseKafkaSink(e *errs, o *obj) sinkConfig {
 	c.key = o.str("key", "")
 	c.cfg.TransactionalID = o.str("transactional_id", "")
 	c.cfg.Linger = o.duration("linger", 0, false)
+	c.cfg.Compression = o.enum("compression", "", kafka.Compressions...)
 	c.sec = parseKafkaSecurity(e, o)
-	o.done(append([]string{"brokers", "topic", "key", "transactional_id", "linger"}, kafkaSecurityKeys...)...)
+	o.done(append([]string{"brokers", "topic", "key", "transactional_id", "linger", "compression"}, kafkaSecurityKeys...)...)
 	return c
 }
 

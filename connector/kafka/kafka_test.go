@@ -1,12 +1,14 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -505,5 +507,48 @@ func TestTransactionalSinkTwoPhase(t *testing.T) {
 	}
 	if err := w.Close(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSinkCompression: the produced batches carry the configured codec
+// (Kafka's compression.type), and an unknown codec is refused up front.
+func TestSinkCompression(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		want uint8 // the batch attributes' codec: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd
+	}{{"none", 0}, {"gzip", 1}, {"lz4", 3}, {"zstd", 4}} {
+		t.Run(tc.name, func(t *testing.T) {
+			brokers := cluster(t, 1, "out")
+			msgs := make([]connector.Message, 200)
+			for i := range msgs {
+				msgs[i] = connector.Message{Value: bytes.Repeat([]byte{'a' + byte(i%26)}, 100)}
+			}
+			sink, err := NewSink(SinkConfig{Brokers: brokers, Topic: "out", Compression: tc.name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			env := stream.New(stream.WithParallelism(1))
+			stream.To(stream.FromSource(env, "in", stream.FromSlice(msgs, 1), stream.WatermarkStrategy[connector.Message]{}), stream.Sink[connector.Message](sink))
+			if err := env.Execute(ctxT(t)); err != nil {
+				t.Fatal(err)
+			}
+			cl := client(t, brokers, kgo.ConsumeTopics("out"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+			n := 0
+			for n < len(msgs) {
+				fs := cl.PollFetches(ctxT(t))
+				if err := fs.Err0(); err != nil {
+					t.Fatal(err)
+				}
+				fs.EachRecord(func(r *kgo.Record) {
+					n++
+					if got := r.Attrs.CompressionType(); got != tc.want {
+						t.Fatalf("record %d: batch codec %d, want %d (%s)", n, got, tc.want, tc.name)
+					}
+				})
+			}
+		})
+	}
+	if _, err := NewSink(SinkConfig{Brokers: []string{"127.0.0.1:1"}, Topic: "out", Compression: "brotli"}); err == nil || !strings.Contains(err.Error(), "none, gzip, snappy, lz4, zstd") {
+		t.Fatalf("unknown codec: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +62,13 @@ type SinkConfig struct {
 	// latency an idle pipeline would add. A kgo.ProducerLinger in
 	// ClientOptions overrides it.
 	Linger time.Duration
+	// Compression is the codec of the produced batches, as Kafka's
+	// compression.type names them: none, gzip, snappy, lz4 or zstd. ""
+	// keeps franz-go's default (snappy, falling back to none for brokers
+	// that do not support it). none saves the compression work and the
+	// consumer's decompression, at the cost of bytes on the wire and the
+	// disk.
+	Compression string
 	// ClientOptions are added to every client (TLS, SASL, linger, ...).
 	ClientOptions []kgo.Opt
 }
@@ -101,6 +109,11 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 	if cfg.TransactionTimeout < 0 {
 		return nil, fmt.Errorf("kafka sink %s: negative transaction timeout", cfg.Topic)
 	}
+	if cfg.Compression != "" {
+		if _, err := ParseCompression(cfg.Compression); err != nil {
+			return nil, fmt.Errorf("kafka sink %s: %w", cfg.Topic, err)
+		}
+	}
 	if cfg.TransactionTimeout == 0 {
 		cfg.TransactionTimeout = DefaultTransactionTimeout
 	}
@@ -124,8 +137,16 @@ func (s *Sink) EarlyCommits() int64 { return s.earlyCommits.Load() }
 func (s *Sink) LostTransactions() int64 { return s.lost.Load() }
 
 func (s *Sink) newClient(extra ...kgo.Opt) (*kgo.Client, error) {
-	opts := append([]kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...), kgo.DefaultProduceTopic(s.cfg.Topic),
-		kgo.ProducerLinger(s.cfg.Linger)}, s.cfg.ClientOptions...)
+	opts := []kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...), kgo.DefaultProduceTopic(s.cfg.Topic),
+		kgo.ProducerLinger(s.cfg.Linger)}
+	if s.cfg.Compression != "" {
+		codec, err := ParseCompression(s.cfg.Compression)
+		if err != nil {
+			return nil, fmt.Errorf("kafka sink %s: %w", s.cfg.Topic, err)
+		}
+		opts = append(opts, kgo.ProducerBatchCompression(codec))
+	}
+	opts = append(opts, s.cfg.ClientOptions...)
 	cl, err := kgo.NewClient(append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka sink %s: %w", s.cfg.Topic, err)
@@ -336,3 +357,25 @@ var (
 	_ stream.BarrierWriter      = (*writer)(nil)
 	_ stream.AsyncBarrierWriter = (*writer)(nil)
 )
+
+// Compressions are the codec names ParseCompression accepts (Kafka's
+// compression.type values).
+var Compressions = []string{"none", "gzip", "snappy", "lz4", "zstd"}
+
+// ParseCompression returns the franz-go codec of a Kafka compression.type
+// name.
+func ParseCompression(name string) (kgo.CompressionCodec, error) {
+	switch name {
+	case "none":
+		return kgo.NoCompression(), nil
+	case "gzip":
+		return kgo.GzipCompression(), nil
+	case "snappy":
+		return kgo.SnappyCompression(), nil
+	case "lz4":
+		return kgo.Lz4Compression(), nil
+	case "zstd":
+		return kgo.ZstdCompression(), nil
+	}
+	return kgo.CompressionCodec{}, fmt.Errorf("compression %q: want one of %s", name, strings.Join(Compressions, ", "))
+}
