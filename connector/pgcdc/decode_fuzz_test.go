@@ -153,7 +153,9 @@ func FuzzAppendValue(f *testing.F) {
 }
 
 // TestDecodeToast: an unchanged TOASTed column is taken from a full old
-// image, and left out without one.
+// image, and left out without one, and left out too when the old image is
+// only the key (pgoutput sends its other columns as nulls), here with a
+// key change: the insert of the new key must not say the column is null.
 func TestDecodeToast(t *testing.T) {
 	r := fuzzReader()
 	rels := map[uint32]*relation{}
@@ -165,6 +167,7 @@ func TestDecodeToast(t *testing.T) {
 		beginMsg(100, 7),
 		updateMsg(1, 'O', []*string{sp("1"), sp("large")}, sp("1"), sp("\x00u")),
 		updateMsg(1, 0, nil, sp("1"), sp("\x00u")),
+		updateMsg(1, 'K', []*string{sp("1"), nil}, sp("2"), sp("\x00u")),
 		commitMsg(100, 120),
 	} {
 		items, err := r.decode(ctx, m, rels, &tx)
@@ -182,7 +185,8 @@ func TestDecodeToast(t *testing.T) {
 			}
 		}
 	}
-	if len(got) != 2 || got[0] != `{"big":"large","id":1}` || got[1] != `{"id":1}` {
+	// The key change is a delete (no after image: null) then an insert.
+	if len(got) != 4 || got[0] != `{"big":"large","id":1}` || got[1] != `{"id":1}` || got[2] != `null` || got[3] != `{"id":2}` {
 		t.Fatalf("after images %q", got)
 	}
 }

@@ -561,7 +561,8 @@ func (r *reader) decodeChange(ctx context.Context, data []byte, rels map[uint32]
 // decodeTuple reads the TupleData at data[i:] (a column count, then per
 // column 'n' null, 'u' an unchanged TOASTed value pgoutput left out, or
 // 't'/'b' a length and the value) into buf, and returns the tuple and the
-// index after it. Left-out columns are taken from old when it has them.
+// index after it. Left-out columns are taken from old when it has a value
+// for them.
 // The tuple is never nil.
 func decodeTuple(data []byte, i int, buf, old []value) ([]value, int, error) {
 	if i+2 > len(data) {
@@ -583,8 +584,11 @@ func decodeTuple(data []byte, i int, buf, old []value) ([]value, int, error) {
 		case pglogrepl.TupleDataTypeNull:
 			out = append(out, value{present: true, null: true})
 		case pglogrepl.TupleDataTypeToast:
+			// A TOASTed value is never null: a null in old is a column a
+			// key-only old image (REPLICA IDENTITY DEFAULT) does not
+			// carry, so the value stays left out.
 			var v value
-			if c < len(old) && old[c].present {
+			if c < len(old) && old[c].present && !old[c].null {
 				v = old[c]
 			}
 			out = append(out, v)

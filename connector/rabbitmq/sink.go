@@ -147,7 +147,13 @@ func (w *writer) connect(ctx context.Context) error {
 			}
 			again := w.unconf
 			w.unconf, w.base = nil, 1
-			for _, p := range again {
+			for i, p := range again {
+				if w.ch == nil {
+					// The new connection was lost too (publish called
+					// lost): the rest waits, in order, for the next one.
+					w.unconf = append(w.unconf, again[i:]...)
+					break
+				}
 				if err := w.publish(ctx, p); err != nil {
 					return err
 				}
