@@ -11,6 +11,7 @@ import (
 	"github.com/sluicehq/sluice/connector/logsrc"
 	"github.com/sluicehq/sluice/connector/parquet"
 	"github.com/sluicehq/sluice/connector/postgres"
+	"github.com/sluicehq/sluice/internal/kcodec"
 	"github.com/sluicehq/sluice/internal/netutil"
 	"github.com/sluicehq/sluice/row"
 	"github.com/sluicehq/sluice/stream"
@@ -226,7 +227,7 @@ func parseKafkaSink(e *errs, o *obj) sinkConfig {
 	c.key = o.str("key", "")
 	c.cfg.TransactionalID = o.str("transactional_id", "")
 	c.cfg.Linger = o.duration("linger", 0, false)
-	c.cfg.Compression = o.enum("compression", "", kafka.Compressions...)
+	c.cfg.Compression = o.enum("compression", "", kcodec.Names...)
 	c.sec = parseKafkaSecurity(e, o)
 	o.done(append([]string{"brokers", "topic", "key", "transactional_id", "linger", "compression"}, kafkaSecurityKeys...)...)
 	return c

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/connector"
+	"github.com/sluicehq/sluice/internal/kcodec"
 	"github.com/sluicehq/sluice/stream"
 )
 
@@ -110,7 +110,7 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 		return nil, fmt.Errorf("kafka sink %s: negative transaction timeout", cfg.Topic)
 	}
 	if cfg.Compression != "" {
-		if _, err := ParseCompression(cfg.Compression); err != nil {
+		if _, err := kcodec.Parse(cfg.Compression); err != nil {
 			return nil, fmt.Errorf("kafka sink %s: %w", cfg.Topic, err)
 		}
 	}
@@ -140,7 +140,7 @@ func (s *Sink) newClient(extra ...kgo.Opt) (*kgo.Client, error) {
 	opts := []kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...), kgo.DefaultProduceTopic(s.cfg.Topic),
 		kgo.ProducerLinger(s.cfg.Linger)}
 	if s.cfg.Compression != "" {
-		codec, err := ParseCompression(s.cfg.Compression)
+		codec, err := kcodec.Parse(s.cfg.Compression)
 		if err != nil {
 			return nil, fmt.Errorf("kafka sink %s: %w", s.cfg.Topic, err)
 		}
@@ -357,25 +357,3 @@ var (
 	_ stream.BarrierWriter      = (*writer)(nil)
 	_ stream.AsyncBarrierWriter = (*writer)(nil)
 )
-
-// Compressions are the codec names ParseCompression accepts (Kafka's
-// compression.type values).
-var Compressions = []string{"none", "gzip", "snappy", "lz4", "zstd"}
-
-// ParseCompression returns the franz-go codec of a Kafka compression.type
-// name.
-func ParseCompression(name string) (kgo.CompressionCodec, error) {
-	switch name {
-	case "none":
-		return kgo.NoCompression(), nil
-	case "gzip":
-		return kgo.GzipCompression(), nil
-	case "snappy":
-		return kgo.SnappyCompression(), nil
-	case "lz4":
-		return kgo.Lz4Compression(), nil
-	case "zstd":
-		return kgo.ZstdCompression(), nil
-	}
-	return kgo.CompressionCodec{}, fmt.Errorf("compression %q: want one of %s", name, strings.Join(Compressions, ", "))
-}

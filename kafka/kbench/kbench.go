@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/kcodec"
 	"github.com/sluicehq/sluice/logstore"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -144,27 +145,11 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-func codec(name string) (kgo.CompressionCodec, error) {
-	switch name {
-	case "none":
-		return kgo.NoCompression(), nil
-	case "gzip":
-		return kgo.GzipCompression(), nil
-	case "snappy":
-		return kgo.SnappyCompression(), nil
-	case "lz4":
-		return kgo.Lz4Compression(), nil
-	case "zstd":
-		return kgo.ZstdCompression(), nil
-	}
-	return kgo.CompressionCodec{}, fmt.Errorf("unknown compression %q (none, gzip, snappy, lz4, zstd)", name)
-}
-
 // Run performs one benchmark run.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	cfg = cfg.withDefaults()
 	res := Result{Config: cfg}
-	cc, err := codec(cfg.Compression)
+	cc, err := kcodec.Parse(cfg.Compression)
 	if err != nil {
 		return res, err
 	}
@@ -225,7 +210,7 @@ func Produce(ctx context.Context, broker string, cfg Config) (Result, error) {
 	if err := cfg.Security.validate(); err != nil {
 		return res, err
 	}
-	cc, err := codec(cfg.Compression)
+	cc, err := kcodec.Parse(cfg.Compression)
 	if err != nil {
 		return res, err
 	}
