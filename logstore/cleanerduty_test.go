@@ -186,21 +186,7 @@ func TestCleanerRestsWhileBusy(t *testing.T) {
 			if tc.overdue && rests != 0 {
 				t.Fatalf("a pass past max.compaction.lag.ms rested %v", rests)
 			}
-			got := map[string]string{}
-			for _, r := range readCompacted(t, p) {
-				if _, dup := got[string(r.Key)]; dup {
-					t.Fatalf("key %s twice after compaction", r.Key)
-				}
-				got[string(r.Key)] = string(r.Value)
-			}
-			if len(got) != len(want) {
-				t.Fatalf("%d keys left, want %d", len(got), len(want))
-			}
-			for k, v := range want {
-				if got[k] != v {
-					t.Fatalf("key %s = %q, want %q", k, got[k], v)
-				}
-			}
+			expectLatest(t, p, want)
 		})
 	}
 }

@@ -395,6 +395,13 @@ func TestCompactionOffsetMapFull(t *testing.T) {
 	if passes < 4 {
 		t.Fatalf("%d passes: the map should have filled several times", passes)
 	}
+	expectLatest(t, p, want)
+}
+
+// expectLatest checks that p, read from its start, holds each key of want
+// once, with want's value, and no other key.
+func expectLatest(t testing.TB, p *Partition, want map[string]string) {
+	t.Helper()
 	got := map[string]string{}
 	for _, r := range readCompacted(t, p) {
 		if _, dup := got[string(r.Key)]; dup {
