@@ -623,8 +623,8 @@ func (o *output) Changelog(key, value []byte) {
 }
 
 // commit closes the current transaction (or, at-least-once, flushes and
-// commits offsets): tasks flush their state, first-sub-topology tasks
-// publish their watermarks, and every task commits or rolls back with
+// commits offsets): tasks flush their state, tasks with a next
+// sub-topology publish their watermarks, and every task commits or rolls back with
 // the outcome.
 func (in *Instance) commit(ctx context.Context) error {
 	start := time.Now()
@@ -644,8 +644,8 @@ func (in *Instance) commit(ctx context.Context) error {
 		if ts.comb != nil {
 			ts.comb.flush(out.Changelog)
 		}
-		if ts.gen != nil {
-			m := ts.gen.marker(id.part, now)
+		if in.publishes(id) {
+			m := in.marker(ts, now)
 			if ts.published && m == ts.lastMarker {
 				continue // unchanged: downstream tasks keep it in their state
 			}
@@ -813,10 +813,29 @@ func (in *Instance) newTask(id taskID) *taskState {
 		ts.snapshotAt = -1
 		in.loadSnapshot(ts)
 	}
-	if id.sub+1 < len(in.topo.SubTopologies) && in.topo.MaxOutOfOrderness >= 0 {
+	if id.sub == 0 && in.publishes(id) {
 		ts.gen = &generator{maxTS: NoWatermark, committedTS: NoWatermark, ooo: in.topo.MaxOutOfOrderness.Milliseconds(), idleTO: in.topo.IdleTimeout, lastSeen: time.Now()}
 	}
 	return ts
+}
+
+// publishes reports whether task id passes watermarks on to the next
+// sub-topology (there is one, and the pipeline has event time).
+func (in *Instance) publishes(id taskID) bool {
+	return id.sub+1 < len(in.topo.SubTopologies) && in.topo.MaxOutOfOrderness >= 0
+}
+
+// marker is the watermark a publishing task passes on: a first
+// sub-topology task's is derived from the event times it forwarded; a
+// keyed task's is its input watermark (the one it last acted on, after
+// firing what it completed), as a window operator forwards its input's
+// in one process — not one derived from the times of the results it
+// fired, which lag behind by the window and the out-of-orderness bound.
+func (in *Instance) marker(ts *taskState, now time.Time) marker {
+	if ts.gen != nil {
+		return ts.gen.marker(ts.id.part, now)
+	}
+	return ts.comb.marker(ts.id.part)
 }
 
 // onRevoked drops revoked tasks. Rebalances happen only between a

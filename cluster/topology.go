@@ -25,7 +25,8 @@ type Topology struct {
 	// Watermarks: the first sub-topology's tasks derive watermarks from
 	// the event times of the records they forward (bounded
 	// out-of-orderness; a task whose partition forwarded nothing for
-	// IdleTimeout is idle). MaxOutOfOrderness < 0 means no event time.
+	// IdleTimeout is idle); the tasks of later sub-topologies pass their
+	// input watermark on. MaxOutOfOrderness < 0 means no event time.
 	MaxOutOfOrderness time.Duration
 	IdleTimeout       time.Duration
 	// Partitions is the partition count of the repartition and changelog

@@ -12,7 +12,9 @@ import (
 // Watermarks cross repartition topics as control records: at every commit
 // each task of the upstream sub-topology writes one record to every
 // partition of the repartition topic, with no key and no value and one
-// header:
+// header (a first sub-topology's task publishes the watermark of the event
+// times it forwarded; a keyed task the input watermark it acted on, see
+// Instance.marker):
 //
 //	sluice-watermark: version (1 byte, 1), flags (1 byte, bit 0: idle),
 //	                  upstream task (int32 big-endian), watermark (int64
@@ -135,6 +137,21 @@ func (c *combiner) advance() (int64, bool) {
 	}
 	c.emitted = w
 	return w, true
+}
+
+// marker is the watermark a keyed task passes on to the next
+// sub-topology: the combined watermark it last acted on, idle when every
+// upstream task is (Flink's idleness propagates through an operator the
+// same way).
+func (c *combiner) marker(from int32) marker {
+	m := marker{from: from, wm: c.emitted, idle: len(c.idle) > 0}
+	for _, idle := range c.idle {
+		if !idle {
+			m.idle = false
+			break
+		}
+	}
+	return m
 }
 
 var wmKeyPrefix = []byte{0, 'w', 'm'}

@@ -158,3 +158,26 @@ func TestRecommend(t *testing.T) {
 		}
 	}
 }
+
+// TestCombinerMarker: a keyed task passes on the watermark it acted on,
+// idle only when every upstream task is.
+func TestCombinerMarker(t *testing.T) {
+	c := newCombiner(2)
+	if m := c.marker(1); m != (marker{from: 1, wm: NoWatermark}) {
+		t.Fatalf("before any upstream watermark: %+v", m)
+	}
+	c.observe(marker{from: 0, wm: 100})
+	c.observe(marker{from: 1, wm: 300, idle: true})
+	if m := c.marker(1); m != (marker{from: 1, wm: NoWatermark}) {
+		t.Fatalf("not advanced yet: %+v", m)
+	}
+	c.advance()
+	if m := c.marker(1); m != (marker{from: 1, wm: 100}) {
+		t.Fatalf("one upstream idle: %+v", m)
+	}
+	c.observe(marker{from: 0, wm: 100, idle: true})
+	c.advance()
+	if m := c.marker(1); m != (marker{from: 1, wm: 300, idle: true}) {
+		t.Fatalf("every upstream idle: %+v", m)
+	}
+}

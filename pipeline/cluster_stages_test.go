@@ -1,0 +1,150 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/cluster"
+	"github.com/sluicehq/sluice/kafka/kafkatest"
+	"github.com/sluicehq/sluice/logstore"
+)
+
+// twoWindowSpec chains two keyed windows: three sub-topologies, the
+// second window reading what the first one fires.
+const twoWindowSpec = `
+name: rollup
+cluster: {brokers: [%q], application_id: rollup, commit_interval: 100ms, session_timeout: 6s, partitions: 2}
+source:
+  kafka: {topic: orders}
+  format: json
+  event_time: {field: ts, max_out_of_orderness: 1s}
+steps:
+  - window: {key: [user], tumbling: 10s, aggregate: {n: count()}}
+  - window: {key: [user], tumbling: 60s, aggregate: {windows: count(), total: sum(n)}}
+sink:
+  kafka: {topic: rollup, key: user}
+delivery: exactly_once
+`
+
+// TestClusterWatermarkAcrossTwoKeyedSteps: the watermark a keyed task
+// passes on to the next sub-topology is its input watermark, as a window
+// operator forwards it in one process — not one derived from the times
+// of the results it happens to fire (which lag behind the input by the
+// window size and the out-of-orderness bound, so the second window's
+// last windows never fired).
+func TestClusterWatermarkAcrossTwoKeyedSteps(t *testing.T) {
+	srv := kafkatest.Start(t, kafkatest.Options{Fsync: logstore.FsyncPolicy{Mode: logstore.FsyncNever}})
+	cl := srv.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), 4, 1, nil, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	const n = 600
+	produceOrders(t, cl, 0, n)
+	produceEnd(t, cl)
+	// One process: the first window counts each user's orders per 10 s,
+	// firing each result at its window's last instant; the second counts
+	// those results per user and minute (of that instant).
+	first := map[string]int64{} // user|start10 -> orders
+	for i := range n {
+		_, user, start, _ := order(i)
+		first[fmt.Sprintf("%s|%d", user, start)]++
+	}
+	type agg struct{ windows, total int64 }
+	want := map[string]agg{}
+	for k, c := range first {
+		user, s, _ := strings.Cut(k, "|")
+		start, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := start + 10_000 - 1
+		mk := fmt.Sprintf("%s|%d", user, at-at%60_000)
+		a := want[mk]
+		a.windows++
+		a.total += c
+		want[mk] = a
+	}
+
+	spec, err := Parse("rollup.yaml", fmt.Appendf(nil, twoWindowSpec, srv.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Compile(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg, topo, err := plan.ClusterTopology(ctx, nil, ClusterOverrides{InstanceID: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(topo.SubTopologies) != 3 {
+		t.Fatalf("%d sub-topologies, want 3", len(topo.SubTopologies))
+	}
+	inst, err := cluster.New(ctx, cfg, topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- inst.Run(ctx) }()
+
+	rd, err := kgo.NewClient(kgo.SeedBrokers(srv.Addr), kgo.ConsumeTopics("rollup"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	got := map[string][]agg{}
+	count := 0
+	deadline := time.Now().Add(60 * time.Second)
+	for count < len(want) && time.Now().Before(deadline) {
+		pctx, pcancel := context.WithTimeout(context.Background(), time.Second)
+		fs := rd.PollFetches(pctx)
+		pcancel()
+		fs.EachRecord(func(r *kgo.Record) {
+			var v struct {
+				User        string `json:"user"`
+				WindowStart int64  `json:"window_start"`
+				Windows     int64  `json:"windows"`
+				Total       int64  `json:"total"`
+			}
+			if err := json.Unmarshal(r.Value, &v); err != nil {
+				t.Errorf("output %s: %v", r.Value, err)
+				return
+			}
+			k := fmt.Sprintf("%s|%d", v.User, v.WindowStart)
+			got[k] = append(got[k], agg{v.Windows, v.Total})
+			count++
+		})
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("instance: %v", err)
+	}
+	bad := 0
+	for k, w := range want {
+		if g := got[k]; len(g) != 1 || g[0] != w {
+			bad++
+			if bad <= 10 {
+				t.Errorf("%s: want [%v], got %v", k, w, g)
+			}
+		}
+	}
+	for k, g := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("%s: unexpected %v", k, g)
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%d of %d minute windows wrong or missing", bad, len(want))
+	}
+}
