@@ -57,6 +57,9 @@ type Config struct {
 	// SnapshotInterval bounds how often a changed task's state is written
 	// to StateDir; default DefaultSnapshotInterval.
 	SnapshotInterval time.Duration
+	// PurgeInterval bounds how often consumed repartition records are
+	// deleted (purge.go); default DefaultPurgeInterval.
+	PurgeInterval time.Duration
 	// LeaveOnClose removes the instance from the group when it stops
 	// (a SIGTERM: the group moves its tasks at once). A static member
 	// otherwise stays until the session times out, so that a quick
@@ -95,6 +98,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.SnapshotInterval <= 0 {
 		c.SnapshotInterval = DefaultSnapshotInterval
+	}
+	if c.PurgeInterval <= 0 {
+		c.PurgeInterval = DefaultPurgeInterval
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -42,6 +42,12 @@ type Instance struct {
 
 	snapWG sync.WaitGroup // snapshot writes in flight
 
+	// repartition purges (purge.go), under mu
+	purgeWG  sync.WaitGroup
+	purging  bool
+	purgedAt time.Time
+	purged   map[taskID]int64 // offset purged up to, per repartition partition
+
 	// standby replicas (standby.go)
 	stby     *kgo.Client
 	stbyMu   sync.Mutex
@@ -100,7 +106,7 @@ func New(ctx context.Context, cfg Config, topo *Topology) (*Instance, error) {
 		return nil, err
 	}
 	in := &Instance{cfg: cfg, topo: topo, log: cfg.Logger.With("application", cfg.ApplicationID, "instance", cfg.InstanceID),
-		tasks: map[taskID]*taskState{}, cache: map[taskID]*taskState{}, metrics: newMetrics(cfg.ApplicationID)}
+		tasks: map[taskID]*taskState{}, cache: map[taskID]*taskState{}, purged: map[taskID]int64{}, metrics: newMetrics(cfg.ApplicationID)}
 	base := append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, cfg.ClientOptions...)
 	// The admin client creates topics and then lists their offsets: its
 	// metadata must not stay cached as "no such topic" for long.
@@ -238,7 +244,9 @@ func (in *Instance) prepareTopics(ctx context.Context) error {
 	for i, st := range in.topo.SubTopologies {
 		if i > 0 {
 			t := RepartitionTopic(app, st.Name)
-			got, err := in.ensureTopic(ctx, t, n, map[string]*string{"cleanup.policy": ptr("delete")})
+			// No time retention: records carry their event time (see
+			// purge.go).
+			got, err := in.ensureTopic(ctx, t, n, map[string]*string{"cleanup.policy": ptr("delete"), "retention.ms": ptr("-1")})
 			if err != nil {
 				return err
 			}
@@ -716,6 +724,9 @@ func (in *Instance) commit(ctx context.Context) error {
 		ts.pendingEnd = 0
 	}
 	in.prodMu.Unlock()
+	if committed {
+		in.maybePurge()
+	}
 	in.metrics.commit(committed, time.Since(start))
 	if !committed {
 		in.log.Warn("cluster: transaction aborted (a rebalance or a fenced member); tasks rolled back to the last commit")
@@ -937,6 +948,7 @@ func (in *Instance) close(clean bool) error {
 		in.mu.Unlock()
 	}
 	in.snapWG.Wait()
+	in.purgeWG.Wait()
 	if in.stby != nil {
 		in.stby.Close()
 	}

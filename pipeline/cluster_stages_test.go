@@ -148,3 +148,75 @@ func TestClusterWatermarkAcrossTwoKeyedSteps(t *testing.T) {
 		t.Fatalf("%d of %d minute windows wrong or missing", bad, len(want))
 	}
 }
+
+// TestClusterPurgesRepartition: repartition topics keep records
+// regardless of their (event-time) timestamps, so an instance deletes the
+// records of its repartition partitions before their committed offsets,
+// and never past them.
+func TestClusterPurgesRepartition(t *testing.T) {
+	srv := kafkatest.Start(t, kafkatest.Options{Fsync: logstore.FsyncPolicy{Mode: logstore.FsyncNever}})
+	cl := srv.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(context.Background(), 4, 1, nil, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	want := clusterInput(t, cl, 600)
+	spec, err := Parse("revenue.yaml", fmt.Appendf(nil, clusterSpec, srv.Addr, "purge", DeliveryExactlyOnce))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Compile(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg, topo, err := plan.ClusterTopology(ctx, nil, ClusterOverrides{InstanceID: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.PurgeInterval = time.Millisecond
+	inst, err := cluster.New(ctx, cfg, topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- inst.Run(ctx) }()
+	got := readResults(t, srv.Addr, len(want), 60*time.Second)
+	checkResults(t, got, want)
+
+	rep := cluster.RepartitionTopic("purge", topo.SubTopologies[1].Name)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		starts, err := adm.ListStartOffsets(context.Background(), rep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		committed, err := adm.FetchOffsets(context.Background(), "purge")
+		if err != nil {
+			t.Fatal(err)
+		}
+		purged, parts := 0, 0
+		starts.Each(func(s kadm.ListedOffset) {
+			c, ok := committed.Lookup(rep, s.Partition)
+			if s.Offset > 0 && ok && s.Offset > c.At {
+				t.Fatalf("partition %d purged up to %d, past its committed offset %d", s.Partition, s.Offset, c.At)
+			}
+			parts++
+			if s.Offset > 0 {
+				purged++
+			}
+		})
+		if purged == parts && parts > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("consumed repartition records not deleted: log start offsets %v", starts)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("instance: %v", err)
+	}
+}
