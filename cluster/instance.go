@@ -433,10 +433,7 @@ func (in *Instance) begin() error {
 // and restores a task's store when a transaction aborts.
 func (in *Instance) abortTask(ts *taskState) {
 	if _, ok := ts.task.(UndoFree); ok && in.topo.SubTopologies[ts.id.sub].Stateful {
-		ts.task = in.newTaskValue(ts.id)
-		if ts.id.sub > 0 {
-			ts.comb = newCombiner(in.parts[ts.id.sub-1])
-		}
+		in.freshState(ts)
 		ts.changelogEnd, ts.restored, ts.snapshotAt = 0, false, -1
 		in.loadSnapshot(ts)
 		return
@@ -444,6 +441,16 @@ func (in *Instance) abortTask(ts *taskState) {
 	ts.task.Abort()
 	if ts.comb != nil {
 		ts.comb.abort()
+	}
+}
+
+// freshState gives a task empty state: a new Task value (without undo
+// when it can do without) and, downstream of a repartition topic, a new
+// watermark combiner.
+func (in *Instance) freshState(ts *taskState) {
+	ts.task = in.newTaskValue(ts.id)
+	if ts.id.sub > 0 {
+		ts.comb = newCombiner(in.parts[ts.id.sub-1])
 	}
 }
 

@@ -57,10 +57,7 @@ func (in *Instance) restore(ctx context.Context, ts *taskState) error {
 		// The changelog is shorter than the snapshot says: the topic was
 		// deleted and created again. Start from the changelog alone.
 		in.log.Warn("cluster: the local state snapshot is ahead of the changelog; restoring from the changelog", "task", ts.id.String(), "snapshot_offset", from, "changelog_end", end)
-		ts.task = in.topo.SubTopologies[ts.id.sub].NewTask(ts.id.part)
-		if ts.id.sub > 0 {
-			ts.comb = newCombiner(in.parts[ts.id.sub-1])
-		}
+		in.freshState(ts)
 		from = 0
 	}
 	ts.fromSnapshot = false

@@ -180,10 +180,7 @@ func (in *Instance) loadSnapshot(ts *taskState) bool {
 			_ = os.Remove(path)
 		}
 		// Start clean: a partly applied snapshot must not stay.
-		ts.task = in.topo.SubTopologies[ts.id.sub].NewTask(ts.id.part)
-		if ts.id.sub > 0 {
-			ts.comb = newCombiner(in.parts[ts.id.sub-1])
-		}
+		in.freshState(ts)
 		return false
 	}
 	ts.changelogEnd = end

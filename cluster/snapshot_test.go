@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -111,4 +113,44 @@ func FuzzReadSnapshot(f *testing.F) {
 			t.Fatalf("unexpected error kind: %v", err)
 		}
 	})
+}
+
+// undoFreeTask is a mapTask that can run without undo (UndoFree).
+type undoFreeTask struct{ *mapTask }
+
+func (u undoFreeTask) DisableUndo() { u.tab.DisableUndo() }
+
+// TestBadSnapshotKeepsUndoDisabled: a task whose snapshot is ignored
+// starts afresh without undo, as every task that can do without does
+// (the undo copy costs on every commit interval for nothing: an abort
+// restores such a task from its snapshot and changelog).
+func TestBadSnapshotKeepsUndoDisabled(t *testing.T) {
+	dir := t.TempDir()
+	var made []undoFreeTask
+	topo := &Topology{Source: "in", SubTopologies: []SubTopology{
+		{Name: "source", NewTask: func(int32) Task { return nopTask{} }},
+		{Name: "w", Stateful: true, NewTask: func(int32) Task {
+			u := undoFreeTask{newMapTask()}
+			made = append(made, u)
+			return u
+		}},
+	}}
+	in := &Instance{cfg: Config{StateDir: dir, ApplicationID: "app", InstanceID: "a"}, topo: topo, parts: []int32{2, 2},
+		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	id := taskID{1, 0}
+	path := in.snapshotPath(id)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("SLST not a snapshot at all, bad checksum"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ts := in.newTask(id)
+	if ts.fromSnapshot {
+		t.Fatal("a corrupt snapshot was loaded")
+	}
+	ts.task.(undoFreeTask).tab.Put("k", "v")
+	if err := ts.task.(undoFreeTask).tab.Abort(); !errors.Is(err, ErrNoUndo) {
+		t.Fatalf("the task that replaced the ignored snapshot keeps undo (Abort: %v); %d tasks made", err, len(made))
+	}
 }
