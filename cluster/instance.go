@@ -36,6 +36,9 @@ type Instance struct {
 	tasks map[taskID]*taskState
 	cache map[taskID]*taskState // revoked tasks kept for a quick return
 	inTxn bool
+	// uncommitted: the tasks changed since the last commit (or rollback);
+	// their state must then not be snapshotted.
+	uncommitted bool
 
 	opts []kgo.Opt
 	clMu sync.Mutex // cl and sess change when a fenced instance rejoins
@@ -205,6 +208,7 @@ func (in *Instance) rejoin(cause error) error {
 			in.cache[id] = ts
 		}
 	}
+	in.uncommitted = false
 	in.mu.Unlock()
 	in.inTxn = false
 	if in.sess != nil {
@@ -483,6 +487,9 @@ func (in *Instance) process(ctx context.Context, fs kgo.Fetches) error {
 			return err
 		}
 	}
+	if !fs.Empty() {
+		in.uncommitted = true
+	}
 	var err error
 	now := time.Now()
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
@@ -731,6 +738,7 @@ func (in *Instance) commit(ctx context.Context) error {
 		ts.pendingEnd = 0
 	}
 	in.prodMu.Unlock()
+	in.uncommitted = false
 	if committed {
 		in.maybePurge()
 	}
@@ -745,6 +753,7 @@ func (in *Instance) commit(ctx context.Context) error {
 				continue
 			}
 			if wm, ok := ts.comb.advance(); ok {
+				in.uncommitted = true // windows fire again, in the next transaction
 				if err := ts.task.Watermark(&output{in: in, ts: ts}, wm); err != nil {
 					return fmt.Errorf("cluster: task %s: %w", id, err)
 				}
@@ -924,6 +933,16 @@ func fmtParts(m map[string][]int32) string {
 // if configured and closes the clients.
 func (in *Instance) close(clean bool) error {
 	var err error
+	in.mu.Lock()
+	if in.uncommitted {
+		// The run failed or stopped in the middle of a transaction: the
+		// tasks hold changes no commit made durable. Neither the loop
+		// below nor the revocation that closing the group client brings
+		// may snapshot them; the snapshots on disk stay the last
+		// committed ones.
+		clear(in.tasks)
+	}
+	in.mu.Unlock()
 	if in.sess != nil {
 		if in.inTxn {
 			ctx, cancel := context.WithTimeout(context.Background(), in.cfg.TransactionTimeout)
@@ -948,9 +967,7 @@ func (in *Instance) close(clean bool) error {
 	if clean {
 		in.mu.Lock()
 		for _, ts := range in.tasks {
-			if !in.inTxn {
-				in.maybeSnapshot(ts, true)
-			}
+			in.maybeSnapshot(ts, true)
 		}
 		in.mu.Unlock()
 	}
