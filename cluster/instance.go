@@ -646,8 +646,8 @@ func (o *output) Changelog(key, value []byte) {
 
 // commit closes the current transaction (or, at-least-once, flushes and
 // commits offsets): tasks flush their state, tasks with a next
-// sub-topology publish their watermarks, and every task commits or rolls back with
-// the outcome.
+// sub-topology publish their watermarks, and every task commits or rolls
+// back with the outcome.
 func (in *Instance) commit(ctx context.Context) error {
 	start := time.Now()
 	in.mu.Lock()
