@@ -96,6 +96,10 @@ type windowPlan struct {
 	aggs    []aggPlan
 	out     *row.Schema
 	stage   string
+	// changelog: the rows are a changelog's, their change in field
+	// opIdx (window_changelog.go).
+	changelog bool
+	opIdx     int
 }
 
 type aggPlan struct {
@@ -151,7 +155,7 @@ func Compile(spec *Spec) (*Plan, error) {
 	normalized := false
 	for i, st := range spec.Steps {
 		path := fmt.Sprintf("steps[%d].%s", i, st.Kind)
-		if chg && updating == nil && !checkChangelogStep(e, st, path) {
+		if chg && updating == nil && !checkChangelogStep(e, st, path, spec.Source.Changelog) {
 			continue
 		}
 		if updating != nil {
@@ -218,9 +222,21 @@ func Compile(spec *Spec) (*Plan, error) {
 			pending.ops = append(pending.ops, op)
 		case "window":
 			flush()
+			if chg && !normalized {
+				// Whole-row retractions at their rows' times.
+				keyIdx := resolveKeys(e, spec.Source.Changelog.Pos, "key", spec.Source.Changelog.Key, cur)
+				p.stages = append(p.stages, stage{kind: "normalize", keyIdx: keyIdx, name: path + ".changelog", in: curRef})
+				normalized = true
+			}
 			w := planWindow(e, st, path, cur)
 			if w == nil {
 				continue
+			}
+			if chg {
+				// The windows' results are append-only rows.
+				w.opIdx = cur.idx[changelogField]
+				w.changelog = true
+				chg, p.changelog = false, false
 			}
 			p.stages = append(p.stages, stage{kind: "window", window: w, name: path, in: curRef})
 			inSource = false
