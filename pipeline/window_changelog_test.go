@@ -186,6 +186,47 @@ parallelism: 2
 		t.Fatalf("%d events, %d live rows: %d windows, want %d:\n%s", len(evs), len(live), len(got), len(exp), strings.Join(diff, "\n"))
 	}
 	t.Logf("%d events, %d live rows, %d windows", len(evs), len(live), len(got))
+
+	// The same windows from a sql step's window aggregation.
+	sqlSpec := `
+source:
+  file: {path: $DIR/in.jsonl}
+  changelog: {key: [id]}
+  event_time: {field: ts, max_out_of_orderness: 1h}
+steps:
+  - sql:
+      query: SELECT grp, window_start, COUNT(*) AS n, SUM(qty) AS total, MAX(qty) AS hi FROM TABLE(TUMBLE(TABLE input, DESCRIPTOR(rowtime), INTERVAL '10' SECOND)) GROUP BY grp, window_start, window_end
+      columns: {qty: DOUBLE}
+sink: {stdout: {}}
+parallelism: 2
+`
+	rows, _, err = runSpec(t, sqlSpec, map[string]string{"in.jsonl": jsonLines(evs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, exp = nil, nil
+	for _, row := range rows {
+		if row["op"] != nil {
+			t.Fatalf("an updating row from a window aggregation: %v", row)
+		}
+		ws, err := time.Parse(time.RFC3339Nano, fmt.Sprint(row["window_start"]))
+		if err != nil {
+			t.Fatalf("window_start %v: %v", row["window_start"], err)
+		}
+		got = append(got, fmt.Sprintf("%s@%d n=%s total=%s hi=%s", row["grp"], ws.UnixMilli(), num(row["n"]), num(row["total"]), num(row["hi"])))
+	}
+	for k, a := range want {
+		total, hi := "null", "null"
+		if a.q > 0 {
+			total, hi = f(a.sum), f(a.hi)
+		}
+		exp = append(exp, fmt.Sprintf("%s n=%s total=%s hi=%s", k, f(float64(a.n)), total, hi))
+	}
+	slices.Sort(got)
+	slices.Sort(exp)
+	if !slices.Equal(got, exp) {
+		t.Fatalf("sql step: got %d windows, want %d:\n%s\n--\n%s", len(got), len(exp), strings.Join(got, "\n"), strings.Join(exp, "\n"))
+	}
 }
 
 // TestChangelogWindowStepRefused: the window steps a changelog cannot
@@ -198,6 +239,8 @@ func TestChangelogWindowStepRefused(t *testing.T) {
 		{"{key: [id]}", "window: {key: [grp], tumbling: 10s, allowed_lateness: 5s, aggregate: {n: count()}}", "remove allowed_lateness"},
 		{"{key: [id]}", "window: {key: [grp], tumbling: 10s, aggregate: {f: first(qty)}}", "first() is not available over a changelog"},
 		{"{key: [id]}", "dedup: {key: [id], within: 1m}", "which a dedup step would take as plain records"},
+		{"{}", `sql: "SELECT window_start, COUNT(*) AS n FROM TABLE(TUMBLE(TABLE input, DESCRIPTOR(rowtime), INTERVAL '10' SECOND)) GROUP BY window_start, window_end"`, "a window aggregation over a changelog (changelog:) needs the rows' key"},
+		{"{key: [id]}", `sql: "SELECT window_start, COUNT(*) AS n FROM TABLE(SESSION(TABLE input, DESCRIPTOR(rowtime), INTERVAL '10' SECOND)) GROUP BY window_start, window_end"`, "SESSION windows need an append-only input"},
 	} {
 		spec := fmt.Sprintf(`
 source:
