@@ -213,12 +213,12 @@ func (s *msgDecoder) changeMessage(m *connector.Message) (tr tsRow, keep bool, f
 // steps that would treat changes as plain records: dedup, join and detect
 // keep no retractions, and map or set must not replace the change itself.
 // A window step is checked by checkChangelogWindow.
-func checkChangelogStep(e *errs, st StepSpec, path string, cl *ChangelogSpec) bool {
+func checkChangelogStep(e *errs, st StepSpec, cl *ChangelogSpec) bool {
 	switch st.Kind {
 	case "window":
-		return checkChangelogWindow(e, st, path, cl)
+		return checkChangelogWindow(e, st, cl)
 	case "dedup", "join", "detect":
-		e.list = append(e.list, st.Pos.errorf("%s: the source's records are changes (changelog:), which a %s step would take as plain records (a deleted or updated row would not be retracted); aggregate them in a window step or a sql step instead (both retract: SELECT status, COUNT(*) AS n FROM input GROUP BY status), or drop changelog: to process the raw change events", path, st.Kind))
+		e.list = append(e.list, st.Pos.errorf("the source's records are changes (changelog:), which a %s step would take as plain records (a deleted or updated row would not be retracted); aggregate them in a window step or a sql step instead (both retract: SELECT status, COUNT(*) AS n FROM input GROUP BY status), or drop changelog: to process the raw change events", st.Kind))
 		return false
 	case "lookup":
 		e.list = append(e.list, st.Pos.errorf("the source's records are changes (changelog:), and the lookup of a retraction could find another value than its insertion did (nothing would retract it); drop changelog: to look up the raw change events"))
@@ -243,22 +243,22 @@ func checkChangelogStep(e *errs, st StepSpec, path string, cl *ChangelogSpec) bo
 // (buildChangelogWindow), which needs the changelog's key (so that every
 // retraction is a whole row at the event time of the row it withdraws),
 // tumbling or sliding windows, no allowed lateness and no first or last.
-func checkChangelogWindow(e *errs, st StepSpec, path string, cl *ChangelogSpec) bool {
+func checkChangelogWindow(e *errs, st StepSpec, cl *ChangelogSpec) bool {
 	ws := st.Window
 	if ws == nil {
 		return true
 	}
 	ok := true
 	if len(cl.Key) == 0 {
-		e.list = append(e.list, st.Pos.errorf("%s: a window over a changelog (changelog:) needs the rows' key, changelog: {key: [id]} (the table's primary key): the pipeline then keeps each key's latest row, so that a delete or an update retracts the whole old row from the window its insertion went to; without it a retraction holds only what the event's before image has (the key alone under PostgreSQL's default REPLICA IDENTITY) and, with the commit time as event time, the time of the change rather than of the row", path))
+		e.list = append(e.list, st.Pos.errorf("a window over a changelog (changelog:) needs the rows' key, changelog: {key: [id]} (the table's primary key): the pipeline then keeps each key's latest row, so that a delete or an update retracts the whole old row from the window its insertion went to; without it a retraction holds only what the event's before image has (the key alone under PostgreSQL's default REPLICA IDENTITY) and, with the commit time as event time, the time of the change rather than of the row"))
 		ok = false
 	}
 	if ws.Type == "session" {
-		e.list = append(e.list, st.Pos.errorf("%s: a session window cannot aggregate a changelog (changelog:): a retraction cannot split the session its row's insertion merged; use a tumbling or sliding window", path))
+		e.list = append(e.list, st.Pos.errorf("a session window cannot aggregate a changelog (changelog:): a retraction cannot split the session its row's insertion merged; use a tumbling or sliding window"))
 		ok = false
 	}
 	if ws.AllowedLateness > 0 {
-		e.list = append(e.list, st.Pos.errorf("%s.allowed_lateness: a window over a changelog (changelog:) emits each window once, when the watermark passes its end; a change that arrives later is late data (dropped and counted); remove allowed_lateness", path))
+		e.list = append(e.list, st.Pos.errorf("allowed_lateness: a window over a changelog (changelog:) emits each window once, when the watermark passes its end; a change that arrives later is late data (dropped and counted); remove allowed_lateness"))
 		ok = false
 	}
 	for _, a := range ws.Aggregates {

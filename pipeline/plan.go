@@ -155,7 +155,7 @@ func Compile(spec *Spec) (*Plan, error) {
 	normalized := false
 	for i, st := range spec.Steps {
 		path := fmt.Sprintf("steps[%d].%s", i, st.Kind)
-		if chg && updating == nil && !checkChangelogStep(e, st, path, spec.Source.Changelog) {
+		if chg && updating == nil && !checkChangelogStep(e, st, spec.Source.Changelog) {
 			continue
 		}
 		if updating != nil {
