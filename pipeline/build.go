@@ -179,7 +179,11 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 		case "chain":
 			rows = buildChain(ctx, rows, st.chain, dl, st.name)
 		case "window":
-			rows = buildWindow(ctx, rows, st.window, st.in, dl)
+			if st.window.changelog {
+				rows = buildChangelogWindow(ctx, rows, st.window, st.in, dl)
+			} else {
+				rows = buildWindow(ctx, rows, st.window, st.in, dl)
+			}
 		case "dedup":
 			rows = buildDedup(rows, st.dedup, st.name)
 		case "detect":
@@ -346,15 +350,25 @@ func (p *Plan) buildInput(ctx context.Context, env *stream.Env, bc *buildCtx, in
 	var wm stream.WatermarkStrategy[tsRow]
 	if in.tsField >= 0 || in.srcTime {
 		et := in.spec.EventTime
-		wm = stream.BoundedOutOfOrderness(func(t tsRow) int64 { return t.ts }, et.MaxOutOfOrderness).WithIdleTimeout(et.IdleTimeout)
+		wm = stream.BoundedOutOfOrderness(tsRow.maxTs, et.MaxOutOfOrderness).WithIdleTimeout(et.IdleTimeout)
 	}
 	s := stream.FromSource[tsRow](env, name, &ingestSource{inner: src, in: in, avro: ai, pb: pi, dl: dl, read: &pj.read}, wm)
 	if in.spec.Changelog != nil {
-		// An update is two rows (-U, +U) of one source record.
+		// An update is two rows (-U, +U) of one source record, each at
+		// its own event time (with event time from a field, the old row's
+		// and the new row's).
+		timed := wm.Timestamp != nil
 		return stream.FlatMap(s, func(t tsRow, em *stream.Emitter[row.Row]) {
-			em.Emit(t.r)
+			if !timed {
+				em.Emit(t.r)
+				if t.two {
+					em.Emit(t.r2)
+				}
+				return
+			}
+			em.EmitAt(t.r, t.ts)
 			if t.two {
-				em.Emit(t.r2)
+				em.EmitAt(t.r2, t.ts2)
 			}
 		}, stream.Name(name+".rows")), nil
 	}

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -70,6 +71,8 @@ type changelogExpander struct {
 	spec *ChangelogSpec
 	p    fastjson.Parser
 	buf  [2][]byte
+	// retract[i]: flat row i of the last event is a retraction.
+	retract [2]bool
 }
 
 // expand returns the flat records of one event: none for a tombstone
@@ -129,6 +132,7 @@ func (x *changelogExpander) expand(val []byte) ([][]byte, error) {
 		})
 		b = append(b, '}')
 		x.buf[i] = b
+		x.retract[i] = change[0] == '-'
 		out = append(out, b)
 	}
 	need := func(w *fastjson.Value, field string) error {
@@ -176,10 +180,18 @@ func (s *msgDecoder) changeMessage(m *connector.Message) (tr tsRow, keep bool, f
 		return tsRow{}, false, &failure{Stage: s.in.name + ".changelog", Origin: m.Origin, Offset: m.Offset, Err: err, Raw: m.Value}
 	}
 	k := 0
-	for _, fv := range flats {
+	keyed := len(s.clx.spec.Key) > 0
+	for i, fv := range flats {
 		mm := *m
 		mm.Value = fv
+		// With the changelog's key, the normalisation derives every
+		// retraction from the kept row (at that row's time): an event's
+		// before image without the event-time field (only the key, under
+		// PostgreSQL's default REPLICA IDENTITY) is not a bad record. It
+		// takes the latest time seen, which moves no watermark.
+		s.timeless = keyed && s.clx.retract[i]
 		t, ok, f := s.message(&mm)
+		s.timeless = false
 		if f != nil {
 			f.Raw = m.Value
 			return tsRow{}, false, f
@@ -190,20 +202,23 @@ func (s *msgDecoder) changeMessage(m *connector.Message) (tr tsRow, keep bool, f
 		if k == 0 {
 			tr = t
 		} else {
-			tr.r2, tr.two = t.r, true
+			tr.r2, tr.ts2, tr.two = t.r, t.ts, true
 		}
 		k++
 	}
 	return tr, k > 0, nil
 }
 
-// checkChangelogStep refuses, over a changelog source's rows, the steps
-// that would treat changes as plain records: window, dedup and join keep
-// no retractions, and map or set must not replace the change itself.
-func checkChangelogStep(e *errs, st StepSpec, path string) bool {
+// checkChangelogStep refuses, over a changelog source's rows (cl), the
+// steps that would treat changes as plain records: dedup, join and detect
+// keep no retractions, and map or set must not replace the change itself.
+// A window step is checked by checkChangelogWindow.
+func checkChangelogStep(e *errs, st StepSpec, cl *ChangelogSpec) bool {
 	switch st.Kind {
-	case "window", "dedup", "join", "detect":
-		e.list = append(e.list, st.Pos.errorf("%s: the source's records are changes (changelog:), which a %s step would count as plain records (a deleted or updated row would not be retracted); aggregate them in a sql step instead (GROUP BY retracts: SELECT status, COUNT(*) AS n FROM input GROUP BY status), or drop changelog: to process the raw change events", path, st.Kind))
+	case "window":
+		return checkChangelogWindow(e, st, cl)
+	case "dedup", "join", "detect":
+		e.list = append(e.list, st.Pos.errorf("the source's records are changes (changelog:), which a %s step would take as plain records (a deleted or updated row would not be retracted); aggregate them in a window step or a sql step instead (both retract: SELECT status, COUNT(*) AS n FROM input GROUP BY status), or drop changelog: to process the raw change events", st.Kind))
 		return false
 	case "lookup":
 		e.list = append(e.list, st.Pos.errorf("the source's records are changes (changelog:), and the lookup of a retraction could find another value than its insertion did (nothing would retract it); drop changelog: to look up the raw change events"))
@@ -223,12 +238,47 @@ func checkChangelogStep(e *errs, st StepSpec, path string) bool {
 	return true
 }
 
+// checkChangelogWindow checks a window step over a changelog's rows: it
+// aggregates them as a SQL window aggregation over CDC input does
+// (buildChangelogWindow), which needs the changelog's key (so that every
+// retraction is a whole row at the event time of the row it withdraws),
+// tumbling or sliding windows, no allowed lateness and no first or last.
+func checkChangelogWindow(e *errs, st StepSpec, cl *ChangelogSpec) bool {
+	ws := st.Window
+	if ws == nil {
+		return true
+	}
+	ok := true
+	if len(cl.Key) == 0 {
+		e.list = append(e.list, st.Pos.errorf("a window over a changelog (changelog:) needs the rows' key, changelog: {key: [id]} (the table's primary key): the pipeline then keeps each key's latest row, so that a delete or an update retracts the whole old row from the window its insertion went to; without it a retraction holds only what the event's before image has (the key alone under PostgreSQL's default REPLICA IDENTITY) and, with the commit time as event time, the time of the change rather than of the row"))
+		ok = false
+	}
+	if ws.Type == "session" {
+		e.list = append(e.list, st.Pos.errorf("a session window cannot aggregate a changelog (changelog:): a retraction cannot split the session its row's insertion merged; use a tumbling or sliding window"))
+		ok = false
+	}
+	if ws.AllowedLateness > 0 {
+		e.list = append(e.list, st.Pos.errorf("allowed_lateness: a window over a changelog (changelog:) emits each window once, when the watermark passes its end; a change that arrives later is late data (dropped and counted); remove allowed_lateness"))
+		ok = false
+	}
+	for _, a := range ws.Aggregates {
+		if a.Func == "first" || a.Func == "last" {
+			e.list = append(e.list, a.Pos.errorf("%s() is not available over a changelog (changelog:): a retraction cannot tell which of equal values to withdraw; use min, max, count, count_distinct, sum or avg", a.Func))
+			ok = false
+		}
+	}
+	return ok
+}
+
 // buildNormalize keeps the latest row of each key of a changelog and
 // re-derives the changes from it: +I or +U of a key with a row becomes
 // -U of that row then +U, of a key without one +I; -D becomes -D of the
 // kept row (nothing when there is none); the events' own -U rows are
 // dropped. Retractions then carry whole rows whatever the events' before
-// images held. The state is in the checkpoints.
+// images held, and the event time of the row they withdraw: a window
+// aggregation after it retracts from the windows the row was added to,
+// also when the event time is each change's commit time. The state is in
+// the checkpoints.
 func buildNormalize(rows stream.Stream[row.Row], keyIdx []int, name string) stream.Stream[row.Row] {
 	ks := withKey(rows, keyIdx, false, name+".key")
 	with := func(r row.Row, op string) row.Row {
@@ -237,9 +287,16 @@ func buildNormalize(rows stream.Stream[row.Row], keyIdx []int, name string) stre
 		return row.Row{Vals: vals, Rest: r.Rest}
 	}
 	return stream.KeyedProcess(ks, func(ctx *stream.KeyedContext[rowKey, row.Row]) (stream.KeyedProcessFunc[rowKey, keyedRow, row.Row], error) {
-		last, err := state.NewValue[rowKey, keyedRow](ctx.State(), "row")
+		last, err := state.NewValue[rowKey, timedRow](ctx.State(), "row")
 		if err != nil {
 			return nil, err
+		}
+		// at is when a kept row's retraction is emitted: its own time.
+		at := func(ctx *stream.KeyedContext[rowKey, row.Row], prev timedRow) int64 {
+			if prev.timed {
+				return prev.ts
+			}
+			return ctx.Timestamp() // kept by an older Sluice, without its time
 		}
 		return stream.KeyedProcessFuncs[rowKey, keyedRow, row.Row]{
 			Element: func(ctx *stream.KeyedContext[rowKey, row.Row], k keyedRow) {
@@ -247,19 +304,63 @@ func buildNormalize(rows stream.Stream[row.Row], keyIdx []int, name string) stre
 				switch k.r.Get(0).AsString() {
 				case "+I", "+U":
 					if had {
-						ctx.Emit(with(prev.r, "-U"))
+						ctx.EmitAt(with(prev.r, "-U"), at(ctx, prev))
 						ctx.Emit(with(k.r, "+U"))
 					} else {
 						ctx.Emit(with(k.r, "+I"))
 					}
-					last.Set(k)
+					last.Set(timedRow{r: k.r, ts: ctx.Timestamp(), timed: true})
 				case "-D":
 					if had {
-						ctx.Emit(with(prev.r, "-D"))
+						ctx.EmitAt(with(prev.r, "-D"), at(ctx, prev))
 						last.Clear()
 					}
 				}
 			},
 		}, nil
 	}, stream.Name(name))
+}
+
+// timedRow is the row a changelog's normalisation keeps per key, with its
+// event time. timed is false for a row restored from a checkpoint of a
+// Sluice that did not keep the time (its codec version 1: a keyedRow).
+type timedRow struct {
+	r     row.Row
+	ts    int64
+	timed bool
+}
+
+// timedRowVersion is timedRow's codec version; version codecVersion (1)
+// is a keyedRow without the time.
+const timedRowVersion = 2
+
+// MarshalBinary implements encoding.BinaryMarshaler.
+func (t timedRow) MarshalBinary() ([]byte, error) {
+	b := binary.AppendVarint([]byte{timedRowVersion}, t.ts)
+	return t.r.AppendBinary(b), nil
+}
+
+// UnmarshalBinary implements encoding.BinaryUnmarshaler.
+func (t *timedRow) UnmarshalBinary(b []byte) error {
+	if len(b) > 0 && b[0] == codecVersion {
+		var k keyedRow
+		if err := k.UnmarshalBinary(b); err != nil {
+			return err
+		}
+		*t = timedRow{r: k.r}
+		return nil
+	}
+	if len(b) < 1 || b[0] != timedRowVersion {
+		return fmt.Errorf("%w: changelog row", errCodec)
+	}
+	ts, n := binary.Varint(b[1:])
+	if n <= 0 {
+		return fmt.Errorf("%w: changelog row time", errCodec)
+	}
+	r, _, err := row.DecodeRow(b[1+n:])
+	if err != nil {
+		return err
+	}
+	*t = timedRow{r: r, ts: ts, timed: true}
+	return nil
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -65,4 +66,49 @@ func TestExamplePostgresCDC(t *testing.T) {
 	if _, ok := vals["sluice_pipeline_postgres_cdc_slot_lag_bytes"]; !ok {
 		t.Errorf("no slot lag metric: %v", vals)
 	}
+}
+
+// TestExamplePostgresCDCWindow runs examples/postgres-cdc-window.yaml
+// against the test server (its table, slot, publication and target
+// renamed): the hours' results reflect the orders deleted, updated and
+// moved to another hour before the watermark passed them.
+func TestExamplePostgresCDCWindow(t *testing.T) {
+	f := newCDCFixture(t)
+	orders, hourly := f.target("cdc_win_orders"), f.target("cdc_orders_hourly")
+	f.exec("CREATE TABLE " + orders + " (id bigint PRIMARY KEY, status text, amount numeric(10,2), created_ms bigint)")
+	const h = 3_600_000
+	// Created within 10:00-10:34: with 10 minutes out of orderness no
+	// hour fires before the order at 20:00, whenever the snapshot is
+	// read relative to the changes below.
+	f.exec("INSERT INTO "+orders+" SELECT i, CASE WHEN i % 2 = 0 THEN 'paid' ELSE 'open' END, i * 1.5, $1::bigint + i * 20000 FROM generate_series(1, 100) i", 10*h)
+	spec, err := ParseFile("../examples/postgres-cdc-window.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := spec.Source.cfg.(*pgcdcConfig)
+	src.cfg.DSN, src.cfg.Tables, src.cfg.Slot, src.cfg.Publication = f.dsn, []string{"public." + orders}, f.slot, f.pub
+	sink := spec.Sinks[0].cfg.(*postgresConfig)
+	sink.cfg.DSN, sink.cfg.Table = f.dsn, hourly
+	spec.Checkpoint.Dir = t.TempDir()
+	plan, err := Compile(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := plan.Start(context.Background(), &Host{DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		j.Cancel()
+		<-j.Done()
+	}()
+	f.exec("DELETE FROM " + orders + " WHERE id % 10 = 0")
+	f.exec("UPDATE " + orders + " SET amount = amount + 100 WHERE id % 7 = 0")
+	f.exec("UPDATE "+orders+" SET created_ms = created_ms + $1 WHERE id = 5", h) // to the next hour
+	// A much later order moves the watermark past hours 10 to 12.
+	f.exec("INSERT INTO "+orders+" VALUES (1000, 'paid', 1, $1)", 20*h)
+	want := "SELECT status, (created_ms / " + fmt.Sprint(h) + ") * " + fmt.Sprint(h) + " AS hour, count(*), sum(amount)::float8, max(amount)::float8 FROM " + orders +
+		" WHERE id < 1000 GROUP BY 1, 2"
+	got := "SELECT status, window_start, orders, revenue::float8, largest::float8 FROM " + hourly
+	f.waitEqual(want, got, j)
 }

@@ -19,10 +19,21 @@ import (
 type tsRow struct {
 	r  row.Row
 	ts int64
-	// r2 is an update's after-image row when two is set (a changelog
-	// source's update is two rows, -U and +U, of one record).
+	// r2 is an update's after-image row, at event time ts2, when two is
+	// set (a changelog source's update is two rows, -U and +U, of one
+	// record).
 	r2  row.Row
+	ts2 int64
 	two bool
+}
+
+// maxTs is the latest event time of the record's rows (the time its
+// watermark counts).
+func (t tsRow) maxTs() int64 {
+	if t.two {
+		return max(t.ts, t.ts2)
+	}
+	return t.ts
 }
 
 // ingestSource turns a byte source into rows: each split decodes its
@@ -77,6 +88,11 @@ type msgDecoder struct {
 	arena  row.Arena
 	// clx expands change events (a changelog source); nil otherwise.
 	clx *changelogExpander
+	// maxTs is the latest event time decoded so far (a changelog's
+	// retraction without one takes it: see changeMessage).
+	maxTs int64
+	// timeless: the row being decoded may lack its event time.
+	timeless bool
 }
 
 func newMsgDecoder(in *inputPlan, ai *avroInput, pi *protoInput) (*msgDecoder, error) {
@@ -123,6 +139,9 @@ func (s *msgDecoder) message(m *connector.Message) (tr tsRow, keep bool, f *fail
 	if s.in.tsField >= 0 {
 		v := r.Vals[s.in.tsField]
 		ms, terr := v.Millis()
+		if terr != nil && s.timeless && v.IsNull() {
+			ms, terr = s.maxTs, nil
+		}
 		if terr != nil {
 			if v.IsNull() {
 				terr = fmt.Errorf("%w: field %q is missing", errNoEventTime, s.in.spec.EventTime.Field)
@@ -132,6 +151,7 @@ func (s *msgDecoder) message(m *connector.Message) (tr tsRow, keep bool, f *fail
 			return tsRow{}, false, &failure{Stage: s.in.name + ".event_time", Origin: m.Origin, Offset: m.Offset, Err: terr, Raw: m.Value}
 		}
 		ts = ms
+		s.maxTs = max(s.maxTs, ms)
 	} else if s.in.srcTime {
 		if m.Timestamp == 0 {
 			return tsRow{}, false, &failure{Stage: s.in.name + ".event_time", Origin: m.Origin, Offset: m.Offset,

@@ -96,6 +96,10 @@ type windowPlan struct {
 	aggs    []aggPlan
 	out     *row.Schema
 	stage   string
+	// changelog: the rows are a changelog's, their change in field
+	// opIdx (window_changelog.go).
+	changelog bool
+	opIdx     int
 }
 
 type aggPlan struct {
@@ -151,7 +155,7 @@ func Compile(spec *Spec) (*Plan, error) {
 	normalized := false
 	for i, st := range spec.Steps {
 		path := fmt.Sprintf("steps[%d].%s", i, st.Kind)
-		if chg && updating == nil && !checkChangelogStep(e, st, path) {
+		if chg && updating == nil && !checkChangelogStep(e, st, spec.Source.Changelog) {
 			continue
 		}
 		if updating != nil {
@@ -218,9 +222,21 @@ func Compile(spec *Spec) (*Plan, error) {
 			pending.ops = append(pending.ops, op)
 		case "window":
 			flush()
+			if chg && !normalized {
+				// Whole-row retractions at their rows' times.
+				keyIdx := resolveKeys(e, spec.Source.Changelog.Pos, "key", spec.Source.Changelog.Key, cur)
+				p.stages = append(p.stages, stage{kind: "normalize", keyIdx: keyIdx, name: path + ".changelog", in: curRef})
+				normalized = true
+			}
 			w := planWindow(e, st, path, cur)
 			if w == nil {
 				continue
+			}
+			if chg {
+				// The windows' results are append-only rows.
+				w.opIdx = cur.idx[changelogField]
+				w.changelog = true
+				chg, p.changelog = false, false
 			}
 			p.stages = append(p.stages, stage{kind: "window", window: w, name: path, in: curRef})
 			inSource = false
@@ -247,6 +263,10 @@ func Compile(spec *Spec) (*Plan, error) {
 			}
 			sp := planSQL(e, st, path, cur, spec.Source.EventTime != nil, chg)
 			if sp == nil {
+				continue
+			}
+			if chg && !normalized && sp.query.WindowsUpdating() {
+				e.list = append(e.list, st.SQL.QueryPos.errorf("a window aggregation over a changelog (changelog:) needs the rows' key, changelog: {key: [id]} (the table's primary key): the pipeline then keeps each key's latest row, so that a delete or an update retracts the whole old row from the window its insertion went to; without it a retraction holds only what the event's before image has and, with the commit time as event time, the time of the change rather than of the row"))
 				continue
 			}
 			p.stages = append(p.stages, stage{kind: "sql", sql: sp, name: path, in: curRef})

@@ -241,7 +241,15 @@ func (p *planner) planAggregate(sel *ast.Select, in node, aggCalls []*ast.Call) 
 		}
 	}
 	if ag.window != nil && ag.base.updating() {
-		return nil, fmt.Errorf("%s: a window aggregation needs an append-only input, but its input produces updates (%s); aggregate without a window, or window the input first", sel.Pos, whyUpdating(ag.base))
+		// A changelog (Flink 1.19's window aggregation over CDC input):
+		// each row adds to or retracts from the windows of its time
+		// attribute, so TUMBLE, HOP and CUMULATE on event time only.
+		if err := exec.WindowUpdatingErr(*ag.window); err != nil {
+			return nil, fmt.Errorf("%s: the input of this window aggregation produces updates (%s), and %v; use TUMBLE, HOP or CUMULATE on an event-time attribute, or aggregate without a window", sel.Pos, whyUpdating(ag.base), err)
+		}
+		if ag.timeCol < 0 {
+			return nil, fmt.Errorf("%s: a window aggregation over an input that produces updates (%s) must window on a time attribute of that input", sel.Pos, whyUpdating(ag.base))
+		}
 	}
 	return p.buildAggregate(sel, ag, aggCalls)
 }
@@ -291,24 +299,28 @@ func (p *planner) buildAggregate(sel *ast.Select, ag aggregation, aggCalls []*as
 	// Pre-projection: keys, then each distinct argument and filter.
 	pre := &calc{in: ag.base}
 	var preASTs []ast.Expr // the expression of each computed pre column
+	// addPass passes column j of the base through the pre-projection.
+	addPass := func(j int) int {
+		for k, pj := range pre.pass {
+			if pj == j {
+				return k
+			}
+		}
+		src := bsc.cols[j]
+		pre.out = append(pre.out, column{name: src.name, qual: src.qual, path: src.path, typ: src.typ, win: src.win})
+		preASTs = append(preASTs, nil)
+		pre.pass = append(pre.pass, j)
+		pre.exprs = append(pre.exprs, expr.Compiled{})
+		pre.exprText = append(pre.exprText, src.name)
+		return len(pre.out) - 1
+	}
 	addPre := func(e ast.Expr, name string) (int, error) {
 		if r, ok := e.(*ast.ColumnRef); ok {
 			j, err := bsc.find(r.Parts, r.Pos)
 			if err != nil {
 				return 0, err
 			}
-			for k, pj := range pre.pass {
-				if pj == j {
-					return k, nil
-				}
-			}
-			src := bsc.cols[j]
-			pre.out = append(pre.out, column{name: src.name, qual: src.qual, path: src.path, typ: src.typ, win: src.win})
-			preASTs = append(preASTs, nil)
-			pre.pass = append(pre.pass, j)
-			pre.exprs = append(pre.exprs, expr.Compiled{})
-			pre.exprText = append(pre.exprText, src.name)
-			return len(pre.out) - 1, nil
+			return addPass(j), nil
 		}
 		for k, t := range pre.exprText {
 			if pre.pass[k] < 0 && t == exprText(e) {
@@ -385,6 +397,15 @@ func (p *planner) buildAggregate(sel *ast.Select, ag aggregation, aggCalls []*as
 		calls[i] = ac
 		texts[i] = exprText(c)
 	}
+	// Over a changelog, each row (a retraction too) goes to the windows of
+	// its own time attribute: the aggregation stamps it with that column.
+	stamp := -1
+	if ag.window != nil && ag.base.updating() {
+		stamp = addPass(ag.timeCol)
+		if err := exec.ValidateAggs(calls, false, false); err != nil {
+			return nil, fmt.Errorf("%s: %w", sel.Pos, err)
+		}
+	}
 	// Rows whose time attribute is NULL belong to no window (Flink drops
 	// them): the pre-projection filters them out, on the column of
 	// whichever input it reads.
@@ -447,7 +468,7 @@ func (p *planner) buildAggregate(sel *ast.Select, ag aggregation, aggCalls []*as
 		post = append(post, column{name: "\x00a" + strconv.Itoa(i), typ: ac.ResultType})
 	}
 	if ag.window != nil {
-		aggNode = &windowAgg{in: preNode, out: post, key: keyIdx, spec: *ag.window, aggs: calls, text: texts}
+		aggNode = &windowAgg{in: preNode, out: post, key: keyIdx, spec: *ag.window, aggs: calls, text: texts, stamp: stamp}
 	} else {
 		aggNode = &groupAgg{in: preNode, out: post, key: keyIdx, aggs: calls, text: texts}
 	}

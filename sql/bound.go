@@ -127,6 +127,25 @@ func (q *BoundQuery) WhyUpdating() string {
 	return whyUpdating(q.n)
 }
 
+// WindowsUpdating reports a window aggregation over an updating input in
+// the query (such as a changelog table's rows windowed): it needs every
+// retraction to carry the time attribute of the row it withdraws.
+func (q *BoundQuery) WindowsUpdating() bool {
+	var found func(n node) bool
+	found = func(n node) bool {
+		if w, ok := unwrapRenamed(n).(*windowAgg); ok && w.stamp >= 0 {
+			return true
+		}
+		for _, in := range unwrapRenamed(n).inputs() {
+			if found(in) {
+				return true
+			}
+		}
+		return false
+	}
+	return found(q.n)
+}
+
 // Explain returns the query's plan, as EXPLAIN prints it.
 func (q *BoundQuery) Explain() string { return q.s.explainNodes([]node{q.n}) }
 

@@ -96,7 +96,10 @@ func (b *builder) build1(n node) (stream.Stream[exec.Change], error) {
 		if err != nil {
 			return in, err
 		}
-		return exec.WindowAggregate(in, n.key, n.spec, n.aggs, exec.AggConfig{Name: b.name("window-aggregate"), AppendOnly: true}), nil
+		if n.stamp >= 0 {
+			in = stampRows(in, n.stamp, b.name("window-rowtime"))
+		}
+		return exec.WindowAggregate(in, n.key, n.spec, n.aggs, exec.AggConfig{Name: b.name("window-aggregate"), AppendOnly: !n.in.updating()}), nil
 	case *groupAgg:
 		in, err := b.build(n.in)
 		if err != nil {
@@ -327,6 +330,16 @@ func (b *builder) buildTVF(in stream.Stream[exec.Change], n *windowTVF) (stream.
 			}
 		}
 	}, stream.Name(b.name("window-tvf"))), nil
+}
+
+// stampRows gives each row's record the timestamp in its column col (a
+// TIMESTAMP, never null here): the window aggregation of a changelog puts
+// a retraction into the windows of the row it withdraws, whatever record
+// carried it.
+func stampRows(in stream.Stream[exec.Change], col int, name string) stream.Stream[exec.Change] {
+	return stream.FlatMap(in, func(c exec.Change, out *stream.Emitter[exec.Change]) {
+		out.EmitAt(c, c.Vals[col].AsInt())
+	}, stream.Name(name))
 }
 
 func floorDiv(a, b int64) int64 {

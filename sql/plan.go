@@ -109,6 +109,10 @@ type windowAgg struct {
 	spec exec.WindowSpec
 	aggs []exec.AggCall
 	text []string
+	// stamp is the input column of the time attribute when the input is
+	// updating: each row's record is stamped with it, so that a
+	// retraction reaches the windows its insertion did. -1 otherwise.
+	stamp int
 }
 
 // groupAgg is an unbounded GROUP BY: keys then aggregates, updating.
@@ -188,7 +192,7 @@ func (n *values) cols() []column    { return n.out }
 
 func (n *scan) updating() bool      { return n.table.changelog }
 func (n *calc) updating() bool      { return n.in.updating() }
-func (n *windowTVF) updating() bool { return false }
+func (n *windowTVF) updating() bool { return n.in.updating() }
 func (n *windowAgg) updating() bool { return false }
 func (n *groupAgg) updating() bool  { return true }
 func (n *join) updating() bool {

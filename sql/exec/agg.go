@@ -124,9 +124,10 @@ type AggConfig struct {
 	// rows from before the expiry are ignored. 0 keeps state forever.
 	// GroupAggregate only.
 	StateTTL time.Duration
-	// AppendOnly promises that the input of GroupAggregate holds only
-	// inserts: MIN, MAX, FIRST_VALUE and LAST_VALUE then keep one value
-	// instead of every value, and a retraction fails the job.
+	// AppendOnly promises that the input holds only inserts: MIN, MAX,
+	// FIRST_VALUE and LAST_VALUE then keep one value instead of every
+	// value, and a retraction fails the job. Without it GroupAggregate and
+	// WindowAggregate retract -U and -D rows.
 	AppendOnly bool
 	// MiniBatch (GroupAggregate), when positive, buffers a key's changes
 	// and emits its result once per flush instead of once per row (Flink's

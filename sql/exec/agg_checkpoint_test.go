@@ -23,6 +23,13 @@ func aggQuietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 // the output of both, in order.
 func aggSavepointRun(t *testing.T, data []aggEv, par1, par2 int, backend string, build func(stream.Stream[Change]) stream.Stream[Change]) []Change {
 	t.Helper()
+	return aggSavepointRunBound(t, data, 0, par1, par2, backend, build)
+}
+
+// aggSavepointRunBound is aggSavepointRun with watermarks bound behind the
+// largest timestamp seen.
+func aggSavepointRunBound(t *testing.T, data []aggEv, bound time.Duration, par1, par2 int, backend string, build func(stream.Stream[Change]) stream.Stream[Change]) []Change {
+	t.Helper()
 	dir := t.TempDir()
 	opts := func(par int) []stream.Option {
 		o := []stream.Option{stream.WithParallelism(par), stream.WithBatchSize(8), stream.WithMaxParallelism(16), stream.WithLogger(aggQuietLog())}
@@ -31,7 +38,7 @@ func aggSavepointRun(t *testing.T, data []aggEv, par1, par2 int, backend string,
 		}
 		return o
 	}
-	wm := stream.WatermarkStrategy[aggEv]{Timestamp: func(e aggEv) int64 { return e.TS }}
+	wm := stream.WatermarkStrategy[aggEv]{Timestamp: func(e aggEv) int64 { return e.TS }, MaxOutOfOrderness: bound}
 	limit, parked := &atomic.Int64{}, &atomic.Int64{}
 	limit.Store(int64(len(data) / 2))
 	env := stream.New(append(opts(par1), stream.WithCheckpointing(dir, time.Hour))...)
@@ -121,7 +128,7 @@ func TestWindowAggregateSavepoint(t *testing.T) {
 			}
 			want := oracleWindowRows(evs, groups, calls)
 			out := aggSavepointRun(t, evs, c.par1, c.par2, "memory", func(in stream.Stream[Change]) stream.Stream[Change] {
-				return WindowAggregate(in, []int{awK}, w, calls, AggConfig{})
+				return WindowAggregate(in, []int{awK}, w, calls, AggConfig{AppendOnly: true})
 			})
 			var got []string
 			for _, c := range out {

@@ -129,19 +129,33 @@ func (c cumulateAssigner) realStart(end int64) int64 {
 	return end - 1 - winFloorMod(end-1-c.offset, c.size)
 }
 
-// WindowAggregate aggregates append-only input per key and window (Flink's
-// window TVF aggregation). It emits one row per key and window when the
-// window fires (the watermark passes its end, or for ProcTime windows the
-// wall clock does): Vals are the key columns, window_start, window_end,
+// WindowAggregate aggregates input per key and window (Flink's window
+// TVF aggregation). It emits one row per key and window when the window
+// fires (the watermark passes its end, or for ProcTime windows the wall
+// clock does): Vals are the key columns, window_start, window_end,
 // window_time (TIMESTAMP ms; window_time = window_end - 1), then one
 // column per AggCall; the record's timestamp is window_time. The output
-// is append-only.
+// is append-only: a window's result is emitted once.
 //
-// The input must be append-only (the planner guarantees it, as Flink
-// does); a -U or -D row fails the job. Records whose windows all fired
-// already are late: they are dropped and counted in the operator's
-// Dropped metric (stream.Job.Metrics). FIRST_VALUE and LAST_VALUE follow
-// arrival order. State is checkpointed by the window operator.
+// With cfg.AppendOnly the input must hold only inserts (a -U or -D row
+// fails the job), and MIN, MAX, FIRST_VALUE and LAST_VALUE keep one value.
+// Without it the input is a changelog (Flink 1.19's window aggregation
+// over CDC input): +I and +U rows add to, -U and -D rows retract from, the
+// windows their record's timestamp assigns them to, so a retraction must
+// carry the time of the row it withdraws (the planner stamps each row with
+// its time attribute). Accumulators retract as GroupAggregate's do (COUNT,
+// SUM and AVG subtract, MIN and MAX keep their values' multiset, user
+// functions must implement Retractor); a retraction reaching a window that
+// holds no row is ignored, and a window whose rows were all retracted
+// emits nothing. SESSION and processing-time windows take append-only
+// input only (a retraction cannot split a merged session, and the wall
+// clock would put it in the current window rather than its row's).
+//
+// Records whose windows all fired already are late, retractions as well as
+// insertions: they are dropped and counted in the operator's Dropped
+// metric (stream.Job.Metrics); a window already emitted is never
+// corrected. FIRST_VALUE and LAST_VALUE follow arrival order. State is
+// checkpointed by the window operator (memory or a state backend).
 func WindowAggregate(in stream.Stream[Change], key []int, w WindowSpec, aggs []AggCall, cfg AggConfig) stream.Stream[Change] {
 	name := cfg.Name
 	if name == "" {
@@ -151,10 +165,14 @@ func WindowAggregate(in stream.Stream[Change], key []int, w WindowSpec, aggs []A
 	if len(key) == 0 {
 		par = 1
 	}
+	retract := !cfg.AppendOnly
 	err := w.Validate()
+	if err == nil && retract {
+		err = WindowUpdatingErr(w)
+	}
 	var p *aggPlan
 	if err == nil {
-		p, err = compileAggs(aggs, false, w.Kind == Session)
+		p, err = compileAggs(aggs, retract, w.Kind == Session)
 	}
 	if err != nil {
 		err = fmt.Errorf("%s: %w", name, err)
@@ -192,8 +210,15 @@ func WindowAggregate(in stream.Stream[Change], key []int, w WindowSpec, aggs []A
 	agg := stream.Aggregator[aggKeyed, *accRow, []row.Value]{
 		Init: p.newAcc,
 		Add: func(acc *accRow, kc aggKeyed) *accRow {
-			if kc.c.Op != Insert {
-				panic(fmt.Errorf("%s: a %s row arrived but window aggregates take append-only input (the planner must not put an updating stream under a window aggregate)", name, kc.c.Op))
+			sign := int64(1)
+			if kc.c.Op.IsRetract() {
+				if !retract {
+					panic(fmt.Errorf("%s: a %s row arrived but the window aggregate was planned for append-only input (AggConfig.AppendOnly)", name, kc.c.Op))
+				}
+				if acc.rows <= 0 {
+					return acc // nothing in this window to retract
+				}
+				sign = -1
 			}
 			p.fixup(acc)
 			if acc.keyVals == nil && nk > 0 {
@@ -202,12 +227,15 @@ func WindowAggregate(in stream.Stream[Change], key []int, w WindowSpec, aggs []A
 					acc.keyVals[i] = aggOwn(kc.c.Vals[col])
 				}
 			}
-			acc.rows++
-			p.accumulate(acc, kc.c.Vals, 1)
+			acc.rows += sign
+			p.accumulate(acc, kc.c.Vals, sign)
 			return acc
 		},
 		Merge: p.merge,
 		Result: func(acc *accRow) []row.Value {
+			if acc.rows <= 0 {
+				return nil // every row retracted: the window emits nothing
+			}
 			p.fixup(acc)
 			out := make([]row.Value, nk+3+na)
 			copy(out, acc.keyVals)
@@ -219,15 +247,31 @@ func WindowAggregate(in stream.Stream[Change], key []int, w WindowSpec, aggs []A
 	// The rows step inherits the window operator's parallelism.
 	mopts := []stream.OpOption{stream.Name(name + "-rows")}
 	kind := w.Kind
-	return stream.Map(res, func(r stream.Windowed[string, []row.Value]) Change {
+	return stream.FlatMap(res, func(r stream.Windowed[string, []row.Value], em *stream.Emitter[Change]) {
+		out := r.Value
+		if out == nil {
+			return
+		}
 		start := r.Window.Start
 		if kind == Cumulate {
 			start = cum.realStart(r.Window.End)
 		}
-		out := r.Value
 		out[nk] = row.Timestamp(start)
 		out[nk+1] = row.Timestamp(r.Window.End)
 		out[nk+2] = row.Timestamp(r.Window.End - 1)
-		return Change{Op: Insert, Vals: out}
+		em.Emit(Change{Op: Insert, Vals: out})
 	}, mopts...)
+}
+
+// WindowUpdatingErr reports, at planning time, why windows w cannot
+// aggregate an updating input (a changelog), or nil when they can: TUMBLE,
+// HOP and CUMULATE on event time can.
+func WindowUpdatingErr(w WindowSpec) error {
+	switch {
+	case w.Kind == Session:
+		return fmt.Errorf("SESSION windows need an append-only input: a retraction cannot split a session that its row's insertion merged")
+	case w.ProcTime:
+		return fmt.Errorf("processing-time windows need an append-only input: a retraction would land in the window of the wall clock, not in its row's")
+	}
+	return nil
 }

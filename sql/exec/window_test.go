@@ -215,7 +215,7 @@ func aggRunWindow(t *testing.T, evs []aggEv, par int, bound int64, w WindowSpec,
 	src := stream.FromSource(env, "rows", stream.FromSlice(evs, 1),
 		stream.BoundedOutOfOrderness(func(e aggEv) int64 { return e.TS }, time.Duration(bound)*time.Millisecond))
 	in := stream.Map(src, func(e aggEv) Change { return e.C })
-	out := WindowAggregate(in, []int{awK}, w, calls, AggConfig{Name: "wagg"})
+	out := WindowAggregate(in, []int{awK}, w, calls, AggConfig{Name: "wagg", AppendOnly: true})
 	withTS := stream.FlatMap(out, func(c Change, em *stream.Emitter[Change]) {
 		if c.Op != Insert {
 			panic(fmt.Sprintf("window aggregate emitted %s", c.Op))
@@ -309,7 +309,7 @@ func TestWindowAggregateProcTime(t *testing.T) {
 	} {
 		env := stream.New(stream.WithParallelism(2))
 		src := stream.FromSource(env, "rows", stream.FromSlice(evs, 1), stream.WatermarkStrategy[aggEv]{})
-		got := stream.Collect(WindowAggregate(stream.Map(src, func(e aggEv) Change { return e.C }), []int{awK}, w, calls, AggConfig{}))
+		got := stream.Collect(WindowAggregate(stream.Map(src, func(e aggEv) Change { return e.C }), []int{awK}, w, calls, AggConfig{AppendOnly: true}))
 		if err := env.Execute(context.Background()); err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,296 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/row"
+)
+
+// cdcEvent is a change event as postgres_cdc writes it, with PostgreSQL's
+// default REPLICA IDENTITY: the before image of an update or a delete
+// holds only the key.
+func cdcEvent(op string, id int, after map[string]any) map[string]any {
+	e := map[string]any{"op": op}
+	if op == "u" || op == "d" {
+		e["before"] = map[string]any{"id": id}
+	}
+	if after != nil {
+		after["id"] = id
+		e["after"] = after
+	}
+	return e
+}
+
+// TestChangelogWindowStep: a window step over a changelog source's rows
+// (random inserts, updates that move rows between groups and windows,
+// deletes; before images with the key only; event times out of order)
+// emits, for each group and window, count, sum, min, max, avg and
+// count_distinct of the rows the window holds once the changes are
+// netted: a deleted row and an update's old row are retracted from the
+// window their insertion went to.
+func TestChangelogWindowStep(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewPCG(seed, 3))
+	type liveRow struct {
+		grp  string
+		qty  any
+		name string
+		ts   int64
+	}
+	live := map[int]liveRow{}
+	var evs []map[string]any
+	base := int64(1_700_000_000_000)
+	newRow := func(i int) liveRow {
+		var qty any = r.IntN(50)
+		if r.IntN(10) == 0 {
+			qty = float64(r.IntN(100)) / 4
+		}
+		if r.IntN(15) == 0 {
+			qty = nil
+		}
+		return liveRow{grp: fmt.Sprint("g", r.IntN(3)), qty: qty, name: fmt.Sprint("n", r.IntN(4)), ts: base + int64(i)*400 - r.Int64N(3000)}
+	}
+	after := func(l liveRow) map[string]any {
+		return map[string]any{"grp": l.grp, "qty": l.qty, "name": l.name, "ts": l.ts}
+	}
+	next := 0
+	for i := range 700 {
+		var ids []int
+		for id := range live {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		switch op := r.IntN(5); {
+		case len(ids) == 0 || op < 2:
+			l := newRow(i)
+			live[next] = l
+			evs = append(evs, cdcEvent([]string{"c", "r"}[r.IntN(2)], next, after(l)))
+			next++
+		case op < 4:
+			id := ids[r.IntN(len(ids))]
+			l := newRow(i)
+			live[id] = l
+			evs = append(evs, cdcEvent("u", id, after(l)))
+		default:
+			id := ids[r.IntN(len(ids))]
+			delete(live, id)
+			evs = append(evs, cdcEvent("d", id, nil))
+		}
+	}
+	spec := `
+source:
+  file: {path: $DIR/in.jsonl}
+  changelog: {key: [id]}
+  event_time: {field: ts, max_out_of_orderness: 1h}
+steps:
+  - window:
+      key: [grp]
+      tumbling: 10s
+      aggregate: {n: count(), q: count(qty), total: sum(qty), lo: min(qty), hi: max(qty), mean: avg(qty), names: count_distinct(name)}
+sink: {stdout: {}}
+parallelism: 2
+`
+	rows, _, err := runSpec(t, spec, map[string]string{"in.jsonl": jsonLines(evs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type acc struct {
+		n, q     int
+		isFloat  bool
+		sum      float64
+		lo, hi   float64
+		names    map[string]bool
+		hasValue bool
+	}
+	want := map[string]*acc{}
+	for _, l := range live {
+		k := fmt.Sprintf("%s@%d", l.grp, l.ts-l.ts%10000)
+		a := want[k]
+		if a == nil {
+			a = &acc{names: map[string]bool{}}
+			want[k] = a
+		}
+		a.n++
+		a.names[l.name] = true
+		if l.qty == nil {
+			continue
+		}
+		var x float64
+		switch v := l.qty.(type) {
+		case int:
+			x = float64(v)
+		case float64:
+			x, a.isFloat = v, true
+		}
+		a.q++
+		a.sum += x
+		if !a.hasValue || x < a.lo {
+			a.lo = x
+		}
+		if !a.hasValue || x > a.hi {
+			a.hi = x
+		}
+		a.hasValue = true
+	}
+	num := func(v any) string {
+		if v == nil {
+			return "null"
+		}
+		f, err := v.(json.Number).Float64()
+		if err != nil {
+			return "bad " + fmt.Sprint(v)
+		}
+		return fmt.Sprintf("%.6f", f)
+	}
+	var got, exp []string
+	for _, row := range rows {
+		got = append(got, fmt.Sprintf("%s@%s n=%s q=%s total=%s lo=%s hi=%s mean=%s names=%s", row["grp"], row["window_start"],
+			num(row["n"]), num(row["q"]), num(row["total"]), num(row["lo"]), num(row["hi"]), num(row["mean"]), num(row["names"])))
+		// An integer sum stays an integer until a float is in the window.
+		if tot, ok := row["total"].(json.Number); ok && !strings.ContainsAny(tot.String(), ".eE") {
+			k := fmt.Sprintf("%s@%s", row["grp"], row["window_start"])
+			if a := want[k]; a != nil && a.isFloat && a.sum != math.Trunc(a.sum) {
+				t.Errorf("%s: total %s is an integer but the window holds floats", k, tot)
+			}
+		}
+	}
+	f := func(x float64) string { return fmt.Sprintf("%.6f", x) }
+	for k, a := range want {
+		total, lo, hi, mean := "null", "null", "null", "null"
+		if a.q > 0 {
+			total, lo, hi, mean = f(a.sum), f(a.lo), f(a.hi), f(a.sum/float64(a.q))
+		}
+		exp = append(exp, fmt.Sprintf("%s n=%s q=%s total=%s lo=%s hi=%s mean=%s names=%s", k, f(float64(a.n)), f(float64(a.q)), total, lo, hi, mean, f(float64(len(a.names)))))
+	}
+	slices.Sort(got)
+	slices.Sort(exp)
+	if !slices.Equal(got, exp) {
+		var diff []string
+		for _, g := range got {
+			if !slices.Contains(exp, g) {
+				diff = append(diff, "unexpected "+g)
+			}
+		}
+		for _, w := range exp {
+			if !slices.Contains(got, w) {
+				diff = append(diff, "missing    "+w)
+			}
+		}
+		t.Fatalf("%d events, %d live rows: %d windows, want %d:\n%s", len(evs), len(live), len(got), len(exp), strings.Join(diff, "\n"))
+	}
+	t.Logf("%d events, %d live rows, %d windows", len(evs), len(live), len(got))
+
+	// The same windows from a sql step's window aggregation.
+	sqlSpec := `
+source:
+  file: {path: $DIR/in.jsonl}
+  changelog: {key: [id]}
+  event_time: {field: ts, max_out_of_orderness: 1h}
+steps:
+  - sql:
+      query: SELECT grp, window_start, COUNT(*) AS n, SUM(qty) AS total, MAX(qty) AS hi FROM TABLE(TUMBLE(TABLE input, DESCRIPTOR(rowtime), INTERVAL '10' SECOND)) GROUP BY grp, window_start, window_end
+      columns: {qty: DOUBLE}
+sink: {stdout: {}}
+parallelism: 2
+`
+	rows, _, err = runSpec(t, sqlSpec, map[string]string{"in.jsonl": jsonLines(evs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, exp = nil, nil
+	for _, row := range rows {
+		if row["op"] != nil {
+			t.Fatalf("an updating row from a window aggregation: %v", row)
+		}
+		ws, err := time.Parse(time.RFC3339Nano, fmt.Sprint(row["window_start"]))
+		if err != nil {
+			t.Fatalf("window_start %v: %v", row["window_start"], err)
+		}
+		got = append(got, fmt.Sprintf("%s@%d n=%s total=%s hi=%s", row["grp"], ws.UnixMilli(), num(row["n"]), num(row["total"]), num(row["hi"])))
+	}
+	for k, a := range want {
+		total, hi := "null", "null"
+		if a.q > 0 {
+			total, hi = f(a.sum), f(a.hi)
+		}
+		exp = append(exp, fmt.Sprintf("%s n=%s total=%s hi=%s", k, f(float64(a.n)), total, hi))
+	}
+	slices.Sort(got)
+	slices.Sort(exp)
+	if !slices.Equal(got, exp) {
+		t.Fatalf("sql step: got %d windows, want %d:\n%s\n--\n%s", len(got), len(exp), strings.Join(got, "\n"), strings.Join(exp, "\n"))
+	}
+}
+
+// TestChangelogWindowStepRefused: the window steps a changelog cannot
+// feed exactly are refused with the reason, and the other stateful steps
+// still are.
+func TestChangelogWindowStepRefused(t *testing.T) {
+	for _, c := range []struct{ changelog, step, want string }{
+		{"{}", "window: {key: [grp], tumbling: 10s, aggregate: {n: count()}}", "needs the rows' key, changelog: {key: [id]}"},
+		{"{key: [id]}", "window: {key: [grp], session: {gap: 10s}, aggregate: {n: count()}}", "a session window cannot aggregate a changelog"},
+		{"{key: [id]}", "window: {key: [grp], tumbling: 10s, allowed_lateness: 5s, aggregate: {n: count()}}", "remove allowed_lateness"},
+		{"{key: [id]}", "window: {key: [grp], tumbling: 10s, aggregate: {f: first(qty)}}", "first() is not available over a changelog"},
+		{"{key: [id]}", "dedup: {key: [id], within: 1m}", "which a dedup step would take as plain records"},
+		{"{}", `sql: "SELECT window_start, COUNT(*) AS n FROM TABLE(TUMBLE(TABLE input, DESCRIPTOR(rowtime), INTERVAL '10' SECOND)) GROUP BY window_start, window_end"`, "a window aggregation over a changelog (changelog:) needs the rows' key"},
+		{"{key: [id]}", `sql: "SELECT window_start, COUNT(*) AS n FROM TABLE(SESSION(TABLE input, DESCRIPTOR(rowtime), INTERVAL '10' SECOND)) GROUP BY window_start, window_end"`, "SESSION windows need an append-only input"},
+	} {
+		spec := fmt.Sprintf(`
+source:
+  file: {path: in.jsonl}
+  changelog: %s
+  event_time: {field: ts}
+steps:
+  - %s
+sink: {stdout: {}}
+`, c.changelog, c.step)
+		s, err := Parse("cl.yaml", []byte(spec))
+		if err == nil {
+			_, err = Compile(s)
+		}
+		var se *SpecError
+		if err == nil || !strings.Contains(err.Error(), c.want) || !errors.As(err, &se) {
+			t.Errorf("%s: got %v, want a spec error with %q", c.step, err, c.want)
+		}
+	}
+}
+
+// TestTimedRowCodec: the normalisation's kept row round-trips with its
+// event time, and a row kept by the previous encoding (a keyedRow,
+// without the time) still decodes, marked as without it.
+func TestTimedRowCodec(t *testing.T) {
+	r := row.Row{Vals: []row.Value{row.String("+I"), row.Int(7), row.String("x")}}
+	b, err := timedRow{r: r, ts: -12345, timed: true}.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got timedRow
+	if err := got.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	if !got.timed || got.ts != -12345 || fmt.Sprint(got.r.Vals) != fmt.Sprint(r.Vals) {
+		t.Fatalf("round trip: %+v", got)
+	}
+	old, _ := keyedRow{key: rowKey{v: row.Int(7)}, r: r}.MarshalBinary()
+	got = timedRow{}
+	if err := got.UnmarshalBinary(old); err != nil {
+		t.Fatal(err)
+	}
+	if got.timed || fmt.Sprint(got.r.Vals) != fmt.Sprint(r.Vals) {
+		t.Fatalf("version 1: %+v", got)
+	}
+	for _, bad := range [][]byte{nil, {9}, {timedRowVersion}, {timedRowVersion, 2, 0xff}} {
+		if err := new(timedRow).UnmarshalBinary(bad); err == nil {
+			t.Errorf("%x decoded", bad)
+		}
+	}
+}
