@@ -10,3 +10,7 @@ func LiveChunkBuffers(t *Tier) int64 {
 	t.cache.forgetAll()
 	return t.cache.live.Load()
 }
+
+// WaitBackground waits for t's background fetches (prefetch and
+// read-ahead) started so far.
+func WaitBackground(t *Tier) { t.bg.Wait() }
