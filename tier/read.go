@@ -176,6 +176,12 @@ type heldChunk struct {
 // those of its own range, and those of the read-ahead after it.
 const maxParallelChunks = 8
 
+// maxBackgroundFetches bounds the chunks being fetched in the background
+// at once, over all readers (32 MiB of buffers with 1 MiB chunks): past it,
+// prefetch and read-ahead start nothing more, and a read fetches the chunks
+// it needs itself.
+const maxBackgroundFetches = 32
+
 // minReadAheadChunks is the read-ahead of a read smaller than this many
 // chunks.
 const minReadAheadChunks = 4
@@ -274,24 +280,33 @@ func (r *segReader) readAt(b []byte, off int64) error {
 }
 
 // prefetch starts fetching, in parallel, the chunks holding bytes
-// [from, to) that are neither cached nor on their way (at most max of
-// them), and returns how many it started; the reads that want them wait
-// for them.
-func (r *segReader) prefetch(from, to int64, max int) int {
+// [from, to) that are neither cached nor on their way (at most limit of
+// them, and fewer when maxBackgroundFetches are on their way), and returns
+// how many it started; the reads that want them wait for them.
+func (r *segReader) prefetch(from, to int64, limit int) int {
 	to = min(to, r.s.Size)
 	n := 0
-	for i := from / r.s.ChunkBytes; i*r.s.ChunkBytes < to && n < max; i++ {
+	for i := from / r.s.ChunkBytes; i*r.s.ChunkBytes < to && n < limit; i++ {
 		if r.t.cache.has(r.chunkKey(i)) {
 			continue
 		}
-		n++
-		r.t.background(func() {
+		if r.t.fetching.Add(1) > maxBackgroundFetches {
+			r.t.fetching.Add(-1)
+			break
+		}
+		started := r.t.background(func() {
+			defer r.t.fetching.Add(-1)
 			rr := &segReader{t: r.t, ps: r.ps, s: r.s}
 			if _, err := rr.chunk(i); err != nil {
 				r.t.logger.Debug("remote storage: prefetch failed", "err", err)
 			}
 			rr.release()
 		})
+		if !started {
+			r.t.fetching.Add(-1)
+			break
+		}
+		n++
 	}
 	return n
 }
@@ -306,7 +321,7 @@ func (r *segReader) readAhead(pos, readBytes int64) {
 	ahead := min(max(readBytes, minReadAheadChunks*r.s.ChunkBytes), r.t.cache.memLimit/4)
 	budget := maxParallelChunks
 	s := r.s
-	for ahead > 0 && budget > 0 {
+	for ahead > 0 && budget > 0 && r.t.fetching.Load() < maxBackgroundFetches {
 		if pos < s.Size {
 			sr := &segReader{t: r.t, ps: r.ps, s: s}
 			budget -= sr.prefetch(pos, pos+ahead, budget)

@@ -132,3 +132,45 @@ func TestReadAheadIntoNextSegments(t *testing.T) {
 	}
 	readAll(t, e.part("t"), 0, 600)
 }
+
+// TestBackgroundFetchesBounded: with maxBackgroundFetches chunks on their
+// way in the background, a read starts no prefetch or read-ahead: it
+// fetches what it needs itself, and nothing more.
+func TestBackgroundFetchesBounded(t *testing.T) {
+	f := objstore.NewFaulty(objstore.NewMem())
+	dir := t.TempDir()
+	e := openEnv(t, dir, f)
+	p := e.remoteTopic("t", map[string]string{"local.retention.bytes": "8192"})
+	produce(t, p, 0, 600)
+	e.sync()
+	e.retention()
+	e.close()
+	e = openEnv(t, dir, f)
+	var mu sync.Mutex
+	var gets []string
+	f.SetHook(func(op objstore.Op, key string) error {
+		if op == objstore.OpGet {
+			mu.Lock()
+			gets = append(gets, key)
+			mu.Unlock()
+		}
+		return nil
+	})
+	tier.SetBackgroundFetching(e.tier, tier.MaxBackgroundFetches)
+	if _, err := e.part("t").Read(0, 1500); err != nil {
+		t.Fatal(err)
+	}
+	tier.WaitBackground(e.tier)
+	f.SetHook(nil)
+	logs := 0
+	for _, k := range gets {
+		if strings.HasSuffix(k, ".log") {
+			logs++
+		}
+	}
+	if logs != 1 {
+		t.Fatalf("at the bound of background fetches, a read of one chunk made %d chunk GETs, want 1: %v", logs, gets)
+	}
+	tier.SetBackgroundFetching(e.tier, 0)
+	readAll(t, e.part("t"), 0, 600)
+}

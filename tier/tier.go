@@ -75,6 +75,7 @@ type Tier struct {
 	bgMu       sync.Mutex
 	bg         sync.WaitGroup
 	bgClosed   bool
+	fetching   atomic.Int32 // chunks being fetched in the background (prefetch)
 	closed     atomic.Bool
 	storeUp    atomic.Bool
 }
@@ -178,18 +179,19 @@ func (t *Tier) Close() error {
 }
 
 // background runs fn in a goroutine that Close waits for, unless the tier
-// is closing.
-func (t *Tier) background(fn func()) {
+// is closing; it reports whether it did.
+func (t *Tier) background(fn func()) bool {
 	t.bgMu.Lock()
 	defer t.bgMu.Unlock()
 	if t.bgClosed {
-		return
+		return false
 	}
 	t.bg.Add(1)
 	go func() {
 		defer t.bg.Done()
 		fn()
 	}()
+	return true
 }
 
 // Kick wakes the uploader now.
