@@ -32,6 +32,18 @@ import (
 // memory tier evicts the chunk while it reads. Nothing outside the tier
 // holds a chunk: Read copies the batches it returns out of the chunks.
 //
+// Admission to the files: a chunk fetched from the store goes to its file
+// only when it is fetched a second time while the cache still remembers
+// the first fetch (the keys of the last limit bytes of chunks fetched once,
+// without their data). A sequential read of old data, the common remote
+// read (a consumer catching up, a reprocessing job), reads each chunk once:
+// writing each to a file cost more server CPU than its ranged GET (up to
+// half of a cold read's CPU on a busy disk, 2026-12-07) and would only
+// evict chunks that are read again. Chunks that are read again, by a
+// second consumer or after a restart of the read, are fetched once more
+// and then kept in their files. The memory tier keeps every chunk fetched,
+// so a read-ahead chunk and a chunk two reads share never need a file.
+//
 // Tests set poison: a released buffer is then overwritten before reuse, so
 // that a read of a chunk after its release shows as corrupt data.
 
@@ -87,6 +99,9 @@ type chunkCache struct {
 	memSize  int64
 	memLRU   *list.List // of *memEntry, most recent at the front
 	mem      map[string]*list.Element
+	seenSize int64
+	seenLRU  *list.List // of *cacheEntry: chunks fetched once, not in files
+	seen     map[string]*list.Element
 
 	freeMu   sync.Mutex
 	freeList []*chunkBuf
@@ -119,7 +134,8 @@ func newChunkCache(dir string, limit int64) (*chunkCache, error) {
 	}
 	return &chunkCache{dir: dir, limit: limit, memLimit: min(limit, defaultMemBytes),
 		lru: list.New(), entries: map[string]*list.Element{}, inflight: map[string]*fetch{},
-		memLRU: list.New(), mem: map[string]*list.Element{}}, nil
+		memLRU: list.New(), mem: map[string]*list.Element{},
+		seenLRU: list.New(), seen: map[string]*list.Element{}}, nil
 }
 
 func (c *chunkCache) path(key string) string {
@@ -198,6 +214,7 @@ func (c *chunkCache) get(key string, size int, want uint32, load func(b []byte) 
 		if cur, ok := c.entries[key]; ok && cur == el {
 			c.removeLocked(el, "") // gone from the disk, or damaged: fetch again
 		}
+		c.noteFetchLocked(key, int64(size)) // it was admitted: admit it again
 	}
 	if f, ok := c.inflight[key]; ok {
 		f.waiters++
@@ -218,19 +235,44 @@ func (c *chunkCache) get(key string, size int, want uint32, load func(b []byte) 
 	}
 	c.mu.Lock()
 	delete(c.inflight, key)
+	admit := false
 	if buf != nil {
 		buf.refs.Add(f.waiters) // one for each waiter, which it releases
+		admit = c.noteFetchLocked(key, int64(size))
 	}
 	f.buf, f.err = buf, err
 	c.mu.Unlock()
 	close(f.done)
-	// The readers waiting have the chunk; now its file. (A read of the
-	// chunk meanwhile finds it in memory, or, evicted from there already,
-	// fetches it again.)
-	if buf != nil {
+	// The readers waiting have the chunk; now its file, if it is fetched
+	// for the second time. (A read of the chunk meanwhile finds it in
+	// memory, or, evicted from there already, fetches it again.)
+	if admit {
 		c.put(key, buf.b)
 	}
 	return buf, false, err
+}
+
+// noteFetchLocked records a fetch of key (size bytes) from the store (mu
+// held) and reports whether the chunk is to be written to its file: when
+// its previous fetch is still remembered. The keys of the last limit bytes
+// of chunks fetched once are remembered.
+func (c *chunkCache) noteFetchLocked(key string, size int64) bool {
+	if el, ok := c.seen[key]; ok {
+		c.seenLRU.Remove(el)
+		delete(c.seen, key)
+		c.seenSize -= el.Value.(*cacheEntry).size
+		return true
+	}
+	c.seen[key] = c.seenLRU.PushFront(&cacheEntry{key: key, size: size})
+	c.seenSize += size
+	for c.seenSize > c.limit {
+		el := c.seenLRU.Back()
+		c.seenLRU.Remove(el)
+		e := el.Value.(*cacheEntry)
+		delete(c.seen, e.key)
+		c.seenSize -= e.size
+	}
+	return false
 }
 
 // readFile fills b from the file of key, which must hold exactly len(b)

@@ -34,16 +34,43 @@ func newTestCache(t *testing.T, limit int64) *chunkCache {
 	return c
 }
 
+// forget drops key from the memory tier: its next get reads its file, or
+// fetches it.
+func forget(c *chunkCache, key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.mem[key]; ok {
+		c.forgetLocked(el)
+	}
+}
+
+// fetchToFile gets chunk key of n bytes twice, dropping it from the memory
+// tier after each, so that the second fetch writes it to its file
+// (admission on the second fetch).
+func fetchToFile(t *testing.T, c *chunkCache, key string, n int, loads *int) {
+	t.Helper()
+	for i := 0; i < 2; i++ {
+		b, _, err := c.get(key, n, crc(pattern(key, n)), fill(key, loads))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.release()
+		forget(c, key)
+	}
+	c.mu.Lock()
+	_, ok := c.entries[key]
+	c.mu.Unlock()
+	if !ok {
+		t.Fatalf("chunk %s fetched twice is not in a file", key)
+	}
+}
+
 func TestCacheBound(t *testing.T) {
 	c := newTestCache(t, 10_000)
 	loads := 0
 	for i := 0; i < 10; i++ {
 		k := string(rune('a' + i))
-		b, _, err := c.get(k, 3000, crc(pattern(k, 3000)), fill(k, &loads))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.release()
+		fetchToFile(t, c, k, 3000, &loads)
 		if c.bytes() > 10_000 {
 			t.Fatalf("cache holds %d bytes, bound 10000", c.bytes())
 		}
@@ -77,6 +104,7 @@ func TestHeldChunkNotReused(t *testing.T) {
 	c := newTestCache(t, 1<<20)
 	c.memLimit = 2 * 4096
 	loads := 0
+	fetchToFile(t, c, "held", 4096, &loads)
 	held, _, err := c.get("held", 4096, crc(pattern("held", 4096)), fill("held", &loads))
 	if err != nil {
 		t.Fatal(err)
@@ -182,18 +210,10 @@ func TestCacheFileReusedAndChecked(t *testing.T) {
 	c := newTestCache(t, 2*4096)
 	loads := 0
 	for _, k := range []string{"a", "b"} {
-		b, _, err := c.get(k, 4096, crc(pattern(k, 4096)), fill(k, &loads))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.release()
+		fetchToFile(t, c, k, 4096, &loads)
 	}
-	b, _, err := c.get("c", 1000, crc(pattern("c", 1000)), fill("c", &loads)) // evicts a
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.release()
-	c.forgetAll() // read from the files from now on
+	fetchToFile(t, c, "c", 1000, &loads) // evicts a
+	c.forgetAll()                        // read from the files from now on
 	b, hit, err := c.get("c", 1000, crc(pattern("c", 1000)), fill("c", &loads))
 	if err != nil || !hit || !bytes.Equal(b.b, pattern("c", 1000)) {
 		t.Fatalf("chunk c from its (reused) file: hit %v, err %v", hit, err)
@@ -210,6 +230,67 @@ func TestCacheFileReusedAndChecked(t *testing.T) {
 		t.Fatalf("damaged chunk file: hit %v, err %v, fetched %d times", hit, err, loads-before)
 	}
 	b.release()
+	c.forgetAll()
+	// Fetched again, it was written to its file again (it had been admitted).
+	b, hit, err = c.get("b", 4096, crc(pattern("b", 4096)), fill("b", &loads))
+	if err != nil || !hit || loads != before+1 || !bytes.Equal(b.b, pattern("b", 4096)) {
+		t.Fatalf("chunk b after its damaged file: hit %v, err %v, fetched %d times", hit, err, loads-before)
+	}
+	b.release()
+	c.forgetAll()
+	if n := c.live.Load(); n != 0 {
+		t.Fatalf("%d chunk buffers not returned", n)
+	}
+}
+
+// TestChunkFileOnSecondFetch: a chunk fetched once is served from memory
+// but not written to a file; fetched a second time while its first fetch
+// is remembered, it is; a first fetch is remembered for the cache's bound
+// of chunks fetched after it, no longer.
+func TestChunkFileOnSecondFetch(t *testing.T) {
+	c := newTestCache(t, 4*4096)
+	loads := 0
+	get := func(k string) (hit bool) {
+		t.Helper()
+		b, hit, err := c.get(k, 4096, crc(pattern(k, 4096)), fill(k, &loads))
+		if err != nil || !bytes.Equal(b.b, pattern(k, 4096)) {
+			t.Fatalf("chunk %s: err %v or wrong bytes", k, err)
+		}
+		b.release()
+		return hit
+	}
+	get("a")
+	if !get("a") || loads != 1 {
+		t.Fatalf("chunk a not served from memory after its fetch (%d fetches)", loads)
+	}
+	if n := c.bytes(); n != 0 {
+		t.Fatalf("a chunk fetched once is in the files (%d bytes)", n)
+	}
+	forget(c, "a")
+	if get("a") || loads != 2 {
+		t.Fatalf("chunk a hit without a file or memory (%d fetches)", loads)
+	}
+	if n := c.bytes(); n != 4096 {
+		t.Fatalf("a chunk fetched twice: files hold %d bytes, want 4096", n)
+	}
+	forget(c, "a")
+	if !get("a") || loads != 2 {
+		t.Fatalf("chunk a not read from its file (%d fetches)", loads)
+	}
+	// b fetched once, then the cache's bound (4 chunks) of others: b's
+	// first fetch is forgotten, its second is a first again.
+	get("b")
+	for i := range 4 {
+		get(fmt.Sprintf("other-%d", i))
+	}
+	c.forgetAll()
+	get("b")
+	c.mu.Lock()
+	_, inFile := c.entries["b"]
+	c.mu.Unlock()
+	if inFile {
+		t.Fatal("chunk b written to a file on a fetch whose first was past the bound")
+	}
 	c.forgetAll()
 	if n := c.live.Load(); n != 0 {
 		t.Fatalf("%d chunk buffers not returned", n)

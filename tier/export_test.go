@@ -10,3 +10,15 @@ func LiveChunkBuffers(t *Tier) int64 {
 	t.cache.forgetAll()
 	return t.cache.live.Load()
 }
+
+// WaitBackground waits for t's background fetches (prefetch and
+// read-ahead) started so far.
+func WaitBackground(t *Tier) { t.bg.Wait() }
+
+// SetBackgroundFetching sets t's count of chunks being fetched in the
+// background (tests: at the bound, nothing more is prefetched).
+func SetBackgroundFetching(t *Tier, n int32) { t.fetching.Store(n) }
+
+// MaxBackgroundFetches is the bound of the chunks fetched in the
+// background at once.
+const MaxBackgroundFetches = maxBackgroundFetches

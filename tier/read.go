@@ -39,7 +39,7 @@ func (t *Tier) read(topic string, part int32, offset int64, maxBytes int) ([]byt
 	defer r.release()
 	_, pos := idx.Lookup(offset)
 	// The chunks this read will want, fetched in parallel.
-	r.prefetch(pos, pos+int64(maxBytes))
+	r.prefetch(pos, pos+int64(maxBytes), maxParallelChunks)
 	// Walk the batch headers to the batch that contains offset.
 	var hdr [record.HeaderSize]byte
 	for {
@@ -94,7 +94,7 @@ func (t *Tier) read(topic string, part int32, offset int64, maxBytes int) ([]byt
 		}
 		i += h.Size()
 	}
-	r.readAhead(end)
+	r.readAhead(end, int64(maxBytes))
 	return out, nil
 }
 
@@ -172,9 +172,19 @@ type heldChunk struct {
 	buf *chunkBuf
 }
 
-// maxParallelChunks bounds the chunks one read fetches at once (its own
-// range, and the read-ahead after it).
-const maxParallelChunks = 4
+// maxParallelChunks bounds the chunks one read starts fetching at once:
+// those of its own range, and those of the read-ahead after it.
+const maxParallelChunks = 8
+
+// maxBackgroundFetches bounds the chunks being fetched in the background
+// at once, over all readers (32 MiB of buffers with 1 MiB chunks): past it,
+// prefetch and read-ahead start nothing more, and a read fetches the chunks
+// it needs itself.
+const maxBackgroundFetches = 32
+
+// minReadAheadChunks is the read-ahead of a read smaller than this many
+// chunks.
+const minReadAheadChunks = 4
 
 func (r *segReader) chunkKey(i int64) string {
 	return fmt.Sprintf("%s#%d", r.s.logKey(r.ps.dir), i)
@@ -270,40 +280,71 @@ func (r *segReader) readAt(b []byte, off int64) error {
 }
 
 // prefetch starts fetching, in parallel, the chunks holding bytes
-// [from, to) that are neither cached nor on their way (at most
-// maxParallelChunks); the reads that want them wait for them.
-func (r *segReader) prefetch(from, to int64) {
+// [from, to) that are neither cached nor on their way (at most limit of
+// them, and fewer when maxBackgroundFetches are on their way), and returns
+// how many it started; the reads that want them wait for them.
+func (r *segReader) prefetch(from, to int64, limit int) int {
 	to = min(to, r.s.Size)
 	n := 0
-	for i := from / r.s.ChunkBytes; i*r.s.ChunkBytes < to && n < maxParallelChunks; i++ {
+	for i := from / r.s.ChunkBytes; i*r.s.ChunkBytes < to && n < limit; i++ {
 		if r.t.cache.has(r.chunkKey(i)) {
 			continue
 		}
-		n++
-		r.t.background(func() {
+		if r.t.fetching.Add(1) > maxBackgroundFetches {
+			r.t.fetching.Add(-1)
+			break
+		}
+		started := r.t.background(func() {
+			defer r.t.fetching.Add(-1)
 			rr := &segReader{t: r.t, ps: r.ps, s: r.s}
 			if _, err := rr.chunk(i); err != nil {
 				r.t.logger.Debug("remote storage: prefetch failed", "err", err)
 			}
 			rr.release()
 		})
+		if !started {
+			r.t.fetching.Add(-1)
+			break
+		}
+		n++
 	}
+	return n
 }
 
-// readAhead fetches, in the background, the chunks after byte pos that a
-// sequential reader wants next (maxParallelChunks of them), continuing in
-// the next segment.
-func (r *segReader) readAhead(pos int64) {
-	if pos < r.s.Size {
-		r.prefetch(pos, pos+maxParallelChunks*r.s.ChunkBytes)
-		if pos+maxParallelChunks*r.s.ChunkBytes <= r.s.Size {
+// readAhead fetches, in the background, what a sequential reader that
+// read up to byte pos wants next: as many bytes as it read (readBytes; at
+// least minReadAheadChunks chunks, at most a quarter of the memory tier,
+// which keeps them until they are read), continuing into the next
+// segments, whose offset indexes it fetches too, so that the read that
+// crosses into a segment does not wait for its index.
+func (r *segReader) readAhead(pos, readBytes int64) {
+	ahead := min(max(readBytes, minReadAheadChunks*r.s.ChunkBytes), r.t.cache.memLimit/4)
+	budget := maxParallelChunks
+	s := r.s
+	for ahead > 0 && budget > 0 && r.t.fetching.Load() < maxBackgroundFetches {
+		if pos < s.Size {
+			sr := &segReader{t: r.t, ps: r.ps, s: s}
+			budget -= sr.prefetch(pos, pos+ahead, budget)
+			ahead -= s.Size - pos
+		}
+		if ahead <= 0 || budget <= 0 {
 			return
 		}
-	}
-	m := r.ps.man.Load()
-	if ns := m.find(r.s.End); ns != nil {
-		nr := &segReader{t: r.t, ps: r.ps, s: ns}
-		nr.prefetch(0, ns.ChunkBytes)
+		ns := r.ps.man.Load().find(s.End)
+		if ns == nil {
+			return
+		}
+		r.ps.idxMu.Lock()
+		_, indexed := r.ps.idx[ns.UploadID]
+		r.ps.idxMu.Unlock()
+		if !indexed {
+			r.t.background(func() {
+				if _, err := r.t.index(r.ps, ns); err != nil {
+					r.t.logger.Debug("remote storage: index read-ahead failed", "err", err)
+				}
+			})
+		}
+		s, pos = ns, 0
 	}
 }
 

@@ -2,6 +2,7 @@ package tier_test
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -80,4 +81,96 @@ func checkRecords(batches []byte, next *int64) error {
 		*next++
 		return nil
 	})
+}
+
+// TestReadAheadIntoNextSegments: after a read, a sequential reader's next
+// bytes are fetched in the background, past the segment's end into the
+// next segments, with their offset indexes, so that the read crossing into
+// a segment waits for no store call.
+func TestReadAheadIntoNextSegments(t *testing.T) {
+	f := objstore.NewFaulty(objstore.NewMem())
+	dir := t.TempDir()
+	e := openEnv(t, dir, f)
+	p := e.remoteTopic("t", map[string]string{"local.retention.bytes": "8192"})
+	produce(t, p, 0, 600) // 4 KiB segments of ~40 records
+	e.sync()
+	e.retention()
+	if ls := p.LocalLogStart(); ls < 300 {
+		t.Fatalf("local start %d: too little remote for the test", ls)
+	}
+	e.close()
+	e = openEnv(t, dir, f) // cold: no chunk, no index fetched
+	var mu sync.Mutex
+	gets := map[string]bool{}
+	f.SetHook(func(op objstore.Op, key string) error {
+		if op == objstore.OpGet {
+			mu.Lock()
+			gets[key] = true
+			mu.Unlock()
+		}
+		return nil
+	})
+	if _, err := e.part("t").Read(0, 1500); err != nil {
+		t.Fatal(err)
+	}
+	tier.WaitBackground(e.tier)
+	f.SetHook(nil)
+	// The read-ahead after a read of 1500 bytes is 4 chunks of 4 KiB (the
+	// minimum): the rest of the first segment and the next four segments'
+	// first bytes, each with its offset index.
+	logs, indexes := 0, 0
+	for k := range gets {
+		switch {
+		case strings.HasSuffix(k, ".log"):
+			logs++
+		case strings.HasSuffix(k, ".index"):
+			indexes++
+		}
+	}
+	if logs < 5 || indexes < 5 {
+		t.Fatalf("after one read of the first segment: %d segment logs and %d offset indexes fetched, want at least 5 each (the read's, and 4 segments of read-ahead): %v", logs, indexes, gets)
+	}
+	readAll(t, e.part("t"), 0, 600)
+}
+
+// TestBackgroundFetchesBounded: with maxBackgroundFetches chunks on their
+// way in the background, a read starts no prefetch or read-ahead: it
+// fetches what it needs itself, and nothing more.
+func TestBackgroundFetchesBounded(t *testing.T) {
+	f := objstore.NewFaulty(objstore.NewMem())
+	dir := t.TempDir()
+	e := openEnv(t, dir, f)
+	p := e.remoteTopic("t", map[string]string{"local.retention.bytes": "8192"})
+	produce(t, p, 0, 600)
+	e.sync()
+	e.retention()
+	e.close()
+	e = openEnv(t, dir, f)
+	var mu sync.Mutex
+	var gets []string
+	f.SetHook(func(op objstore.Op, key string) error {
+		if op == objstore.OpGet {
+			mu.Lock()
+			gets = append(gets, key)
+			mu.Unlock()
+		}
+		return nil
+	})
+	tier.SetBackgroundFetching(e.tier, tier.MaxBackgroundFetches)
+	if _, err := e.part("t").Read(0, 1500); err != nil {
+		t.Fatal(err)
+	}
+	tier.WaitBackground(e.tier)
+	f.SetHook(nil)
+	logs := 0
+	for _, k := range gets {
+		if strings.HasSuffix(k, ".log") {
+			logs++
+		}
+	}
+	if logs != 1 {
+		t.Fatalf("at the bound of background fetches, a read of one chunk made %d chunk GETs, want 1: %v", logs, gets)
+	}
+	tier.SetBackgroundFetching(e.tier, 0)
+	readAll(t, e.part("t"), 0, 600)
 }

@@ -31,10 +31,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the sluice_tier_* metrics; nil = none.
 	Registerer prometheus.Registerer
-	// CacheDir holds the chunks of remote segments read back; it is
-	// emptied on Open. Default: <log dir>/tier-cache.
+	// CacheDir holds the chunks of remote segments fetched a second time
+	// (a chunk read once is only kept in memory); it is emptied on Open.
+	// Default: <log dir>/tier-cache.
 	CacheDir string
-	// CacheBytes bounds the chunk cache. Default 256 MiB.
+	// CacheBytes bounds the chunk cache's files, and the chunks whose
+	// first fetch it remembers. Default 256 MiB.
 	CacheBytes int64
 	// ChunkBytes is the size of one ranged GET of a remote segment and of
 	// one cache entry, fixed per segment at upload. Default 1 MiB.
@@ -73,6 +75,7 @@ type Tier struct {
 	bgMu       sync.Mutex
 	bg         sync.WaitGroup
 	bgClosed   bool
+	fetching   atomic.Int32 // chunks being fetched in the background (prefetch)
 	closed     atomic.Bool
 	storeUp    atomic.Bool
 }
@@ -176,18 +179,19 @@ func (t *Tier) Close() error {
 }
 
 // background runs fn in a goroutine that Close waits for, unless the tier
-// is closing.
-func (t *Tier) background(fn func()) {
+// is closing; it reports whether it did.
+func (t *Tier) background(fn func()) bool {
 	t.bgMu.Lock()
 	defer t.bgMu.Unlock()
 	if t.bgClosed {
-		return
+		return false
 	}
 	t.bg.Add(1)
 	go func() {
 		defer t.bg.Done()
 		fn()
 	}()
+	return true
 }
 
 // Kick wakes the uploader now.
