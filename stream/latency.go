@@ -35,6 +35,10 @@ func WithLatencyMarkers(interval time.Duration) Option {
 // BufferTimeout is the job's buffer timeout (WithBufferTimeout).
 func (j *Job) BufferTimeout() time.Duration { return j.env.cfg.bufferTimeout }
 
+// LatencyMarkerInterval is how often the job's source splits emit latency
+// markers (WithLatencyMarkers); zero when they emit none.
+func (j *Job) LatencyMarkerInterval() time.Duration { return j.env.cfg.markers }
+
 // withClock replaces the job's clock (tests drive buffer timeouts and
 // latencies with a fake one).
 func withClock(c rt.Clock) Option { return func(cfg *config) { cfg.clock = c } }
