@@ -264,31 +264,29 @@ func lastOffsetOf(b []byte) int64 {
 }
 
 // waitAny blocks until one partition may have new data, the deadline passes
-// or ctx ends. It returns false when the fetch should answer now.
+// or ctx ends. It returns false when the fetch should answer now. The
+// partitions' committers wake it directly (logstore.Partition.Watch): no
+// goroutine per partition stands between an append and the fetch.
 func (s *Server) waitAny(ctx context.Context, parts []*fetchPart, deadline time.Time) bool {
-	wctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	woke := make(chan struct{}, len(parts))
+	woke := make(chan struct{}, 1)
 	for _, fp := range parts {
-		wait := fp.p.Wait
-		if fp.lsoBlocked {
-			// New data is held back by an open transaction: wake when
-			// its marker moves the last stable offset, not on appends.
-			wait = fp.p.WaitStable
-		}
-		go func() {
-			if wait(wctx, fp.offset) == nil {
-				woke <- struct{}{}
-			}
-		}()
+		// A partition whose new data an open transaction holds back
+		// (lsoBlocked) wakes when a marker moves its last stable
+		// offset, not on appends.
+		stop := fp.p.Watch(fp.offset, fp.lsoBlocked, woke)
+		defer stop()
 	}
 	if s.fetchWaiting != nil {
 		s.fetchWaiting()
 	}
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
 	select {
 	case <-woke:
 		return true
-	case <-wctx.Done():
+	case <-timer.C:
 		return ctx.Err() == nil // deadline: one last pass
+	case <-ctx.Done():
+		return false
 	}
 }

@@ -425,12 +425,14 @@ func (p *Partition) bumpEpoch(cause error) {
 	p.epoch.Add(1)
 }
 
-// publish makes t visible to readers and wakes waiters.
+// publish makes t visible to readers and wakes waiters (Wait) and
+// watchers (Watch).
 func (p *Partition) publish(t *tip) {
 	p.tip.Store(t)
 	p.notifyMu.Lock()
 	close(p.notify)
 	p.notify = make(chan struct{})
+	p.wakeWatchersLocked(t)
 	p.notifyMu.Unlock()
 }
 

@@ -83,6 +83,7 @@ type Partition struct {
 	blockedRuns      atomic.Int64 // consecutive retention runs that found some
 	notifyMu         sync.Mutex
 	notify           chan struct{}
+	watchers         []*watcher    // registered by Watch, woken by publish (notifyMu)
 	closing          chan struct{} // closed by close; wakes waiters
 
 	// testHookCommitCheck, if set (by tests, before any append), runs in
@@ -341,6 +342,83 @@ func (p *Partition) Wait(ctx context.Context, offset int64) error {
 // append of the transaction marker, like Wait on any append.
 func (p *Partition) WaitStable(ctx context.Context, offset int64) error {
 	return p.waitTip(ctx, func(t *tip) bool { return t.lso > offset })
+}
+
+// watcher is a Watch registration: ch gets a send once the published tip
+// is past offset (its high watermark, or with stable its last stable
+// offset).
+type watcher struct {
+	offset int64
+	stable bool
+	ch     chan<- struct{}
+}
+
+func (w *watcher) ready(t *tip) bool {
+	if w.stable {
+		return t.lso > w.offset
+	}
+	return t.hw > w.offset
+}
+
+// wake sends on w.ch without blocking: a full channel already holds a
+// wake-up.
+func (w *watcher) wake() {
+	select {
+	case w.ch <- struct{}{}:
+	default:
+	}
+}
+
+// Watch asks for one send on ch (never blocking: give ch room for one)
+// once data at offset is readable: the high watermark is above offset,
+// or with stable the last stable offset is (the transaction holding it
+// back has ended; appends alone do not wake it). If that already holds
+// the send happens at once. It is Wait without a goroutine per wait: a
+// caller waiting on several partitions registers one channel with each
+// and is woken by the publishing committer itself. The returned function
+// removes the registration (whether or not it fired); call it when done
+// waiting. A closed partition sends nothing.
+func (p *Partition) Watch(offset int64, stable bool, ch chan<- struct{}) (stop func()) {
+	w := &watcher{offset: offset, stable: stable, ch: ch}
+	p.notifyMu.Lock()
+	if w.ready(p.tip.Load()) {
+		p.notifyMu.Unlock()
+		w.wake()
+		return func() {}
+	}
+	p.watchers = append(p.watchers, w)
+	p.notifyMu.Unlock()
+	return func() { p.unwatch(w) }
+}
+
+// unwatch removes w if it is still registered.
+func (p *Partition) unwatch(w *watcher) {
+	p.notifyMu.Lock()
+	defer p.notifyMu.Unlock()
+	for i, x := range p.watchers {
+		if x == w {
+			last := len(p.watchers) - 1
+			p.watchers[i] = p.watchers[last]
+			p.watchers[last] = nil
+			p.watchers = p.watchers[:last]
+			return
+		}
+	}
+}
+
+// wakeWatchersLocked wakes and removes the watchers whose data t makes
+// readable (notifyMu held).
+func (p *Partition) wakeWatchersLocked(t *tip) {
+	kept := p.watchers[:0]
+	for _, w := range p.watchers {
+		if w.ready(t) {
+			w.wake()
+			continue
+		}
+		kept = append(kept, w)
+	}
+	clear(p.watchers[len(kept):])
+	p.watchers = kept
 }
 
 // waitTip blocks until ready holds for the published tip.

@@ -241,6 +241,8 @@ func benchLatency(ctx context.Context, c *cli, args []string) error {
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (load generator, consumer, and the server unless --broker) to this file (go tool pprof)")
 	fs.StringVar(&cfg.PipelineCPUProfile, "pipeline-cpuprofile", "", "write a CPU profile of each pipeline process to this path with the mode appended (FILE.at_least_once, FILE.exactly_once)")
+	traceFile := fs.String("trace", "", "write an execution trace of this process (load generator, consumer, and the server unless --broker) to this file (go tool trace)")
+	fs.StringVar(&cfg.PipelineTrace, "pipeline-trace", "", "write an execution trace of each pipeline process to this path with the mode appended (FILE.at_least_once, FILE.exactly_once)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -251,6 +253,11 @@ func benchLatency(ctx context.Context, c *cli, args []string) error {
 	if cfg.PipelineCPUProfile != "" {
 		if cfg.PipelineCPUProfile, err = filepath.Abs(cfg.PipelineCPUProfile); err != nil {
 			return usagef("--pipeline-cpuprofile: %v", err)
+		}
+	}
+	if cfg.PipelineTrace != "" {
+		if cfg.PipelineTrace, err = filepath.Abs(cfg.PipelineTrace); err != nil {
+			return usagef("--pipeline-trace: %v", err)
 		}
 	}
 	if cfg.Rate < 1 || cfg.Duration <= 0 || cfg.Warmup < 0 || cfg.RecordSize < 1 || *partitions < 1 || cfg.CheckpointInterval <= 0 {
@@ -290,6 +297,11 @@ func benchLatency(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer stopProfile()
+	stopTrace, err := startTrace(*traceFile)
+	if err != nil {
+		return err
+	}
+	defer stopTrace()
 	cfg.Live = &latbench.Live{}
 	done := make(chan struct{})
 	shown := make(chan struct{})

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -55,6 +58,29 @@ func TestBenchLatencyUsage(t *testing.T) {
 		code, _, errs := runCLI(t, nil, "", append([]string{"bench", "latency"}, args...)...)
 		if code != 2 {
 			t.Errorf("%v: status %d, stderr %q; want 2", args, code, errs)
+		}
+	}
+}
+
+// --trace and --pipeline-trace write Go execution traces of the driver
+// and of the pipeline child (`sluice run --trace`).
+func TestBenchLatencyTraces(t *testing.T) {
+	t.Setenv("SLUICE_TEST_MAIN", "1")
+	dir := t.TempDir()
+	drv, pipe := filepath.Join(dir, "driver.trace"), filepath.Join(dir, "pipe.trace")
+	code, out, errs := runCLI(t, nil, "", "bench", "latency", "--rate", "200", "--duration", "1s", "--warmup", "0",
+		"--partitions", "1", "--checkpoint-interval", "100ms", "--dir", filepath.Join(dir, "data"), "--json",
+		"--direct=false", "--delivery", "at_least_once", "--trace", drv, "--pipeline-trace", pipe)
+	if code != 0 {
+		t.Fatalf("status %d\nstdout %s\nstderr %s", code, out, errs)
+	}
+	for _, f := range []string{drv, pipe + ".at_least_once"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(b, []byte("go 1.")) || len(b) < 1024 {
+			t.Errorf("%s: %d bytes, not a Go execution trace", f, len(b))
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 // (internal/memlimit has the split).
 type memoryFlag struct {
 	value  *string
+	floor  *string
 	stderr io.Writer
 }
 
@@ -25,18 +26,53 @@ func (m *memoryFlag) register(c *cli, fs *flag.FlagSet) {
 	m.stderr = c.stderr
 	m.value = fs.String("memory", envOr(c, "SLUICE_MEMORY", ""),
 		"memory limit of the process, like 256MiB, 1GiB or 512MB: sets GOMEMLIMIT and sizes queues, batches and Pebble's cache from it (docs/observability.md#memory); empty: no limit (env SLUICE_MEMORY)")
+	m.floor = fs.String("heap-floor", envOr(c, "SLUICE_HEAP_FLOOR", fmt.Sprintf("%dMiB", memlimit.DefaultHeapFloor>>20)),
+		"the Go collector is not started before the heap reaches this size (a small live heap is otherwise collected many times a second; docs/observability.md#memory); never above --memory's heap share; 0: off, GOGC alone (env SLUICE_HEAP_FLOOR)")
 }
 
 // memory is what --memory set up for one command.
 type memory struct {
-	plan  *memlimit.Plan // nil without --memory
-	state memlimit.Plan  // what Pebble state is sized from: plan, or memlimit.DefaultStateBudget's
-	cache *pebble.Cache  // the shared Pebble block cache
+	plan  *memlimit.Plan      // nil without --memory
+	state memlimit.Plan       // what Pebble state is sized from: plan, or memlimit.DefaultStateBudget's
+	cache *pebble.Cache       // the shared Pebble block cache
+	floor *memlimit.HeapFloor // the --heap-floor
 }
 
-// setup parses the flag, applies the Go memory limit and makes the shared
-// Pebble block cache. Call release when the command ends.
+// setup parses the flags, applies the Go memory limit and the heap floor
+// and makes the shared Pebble block cache. Call release when the command
+// ends.
 func (m *memoryFlag) setup() (*memory, error) {
+	mem, err := m.limit()
+	if err != nil {
+		return nil, err
+	}
+	floor, err := m.heapFloor(mem.plan)
+	if err != nil {
+		mem.release()
+		return nil, err
+	}
+	mem.floor = memlimit.StartHeapFloor(floor)
+	return mem, nil
+}
+
+// heapFloor parses --heap-floor: at most the heap share of plan, when
+// there is one.
+func (m *memoryFlag) heapFloor(plan *memlimit.Plan) (int64, error) {
+	if m.floor == nil || *m.floor == "" || *m.floor == "0" {
+		return 0, nil
+	}
+	n, err := memlimit.ParseSize(*m.floor)
+	if err != nil {
+		return 0, usagef("--heap-floor: %v", err)
+	}
+	if plan != nil {
+		n = min(n, plan.Heap)
+	}
+	return n, nil
+}
+
+// limit parses --memory and applies it.
+func (m *memoryFlag) limit() (*memory, error) {
 	if m.value == nil || *m.value == "" {
 		// No limit: Pebble state is still sized from a default budget (its
 		// caches fill only as state grows); GOMEMLIMIT stays unset.
@@ -64,6 +100,7 @@ func (m *memoryFlag) setup() (*memory, error) {
 // release drops the command's reference to the shared cache (backends
 // still open keep theirs).
 func (m *memory) release() {
+	m.floor.Stop()
 	if m.cache != nil {
 		m.cache.Release()
 		m.cache = nil

@@ -263,3 +263,34 @@ func TestRunStateFlag(t *testing.T) {
 		}
 	}
 }
+
+// --heap-floor: a size, never above --memory's heap share, 0 for off, and
+// a bad size is a usage error.
+func TestHeapFloorFlag(t *testing.T) {
+	small, err := memlimit.Split(memlimit.MinLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		floor string
+		plan  *memlimit.Plan
+		want  int64
+	}{
+		{"64MiB", nil, 64 << 20},
+		{"1GiB", nil, 1 << 30},
+		{"1GiB", &small, small.Heap},
+		{"0", nil, 0},
+		{"", nil, 0},
+	} {
+		f := c.floor
+		mf := memoryFlag{floor: &f}
+		got, err := mf.heapFloor(c.plan)
+		if err != nil || got != c.want {
+			t.Errorf("--heap-floor %q (plan %v): %d, %v; want %d", c.floor, c.plan != nil, got, err, c.want)
+		}
+	}
+	code, _, errs := runCLI(t, nil, "", "run", "--heap-floor", "lots", "nosuchfile.yaml")
+	if code != 2 || !strings.Contains(errs, "--heap-floor") {
+		t.Errorf("run --heap-floor lots: status %d, stderr %q; want 2 and a --heap-floor error", code, errs)
+	}
+}

@@ -26,7 +26,7 @@ import (
 // --from-checkpoint restores an explicit checkpoint or savepoint instead
 // of the latest one.
 func runPipeline(ctx context.Context, c *cli, args []string) error {
-	fs := flagSet(c, "sluice run", "[--data-dir DIR] [--http-addr ADDR] [--from-checkpoint PATH] [--quiet] [--memory LIMIT] [--cpuprofile FILE] [--state memory|pebble [--state-dir DIR]] [--principal NAME [--password-file F] [--sasl-mechanism M] [--security-protocol P] [--tls-ca F]] FILE")
+	fs := flagSet(c, "sluice run", "[--data-dir DIR] [--http-addr ADDR] [--from-checkpoint PATH] [--quiet] [--memory LIMIT] [--cpuprofile FILE] [--trace FILE] [--state memory|pebble [--state-dir DIR]] [--principal NAME [--password-file F] [--sasl-mechanism M] [--security-protocol P] [--tls-ca F]] FILE")
 	dataDir := fs.String("data-dir", envOr(c, "SLUICE_DATA_DIR", "./data"), "local data directory: the embedded log used by log sources and sinks, and its schema registry (the default of format avro on log) (env SLUICE_DATA_DIR)")
 	httpAddr := fs.String("http-addr", envOr(c, "SLUICE_HTTP_ADDR", ""), "serve the dashboard, /api/v1, /healthz, /readyz and /metrics on this address, like 127.0.0.1:8080; empty: no HTTP server (env SLUICE_HTTP_ADDR)")
 	httpToken := fs.String("http-token", envOr(c, "SLUICE_HTTP_TOKEN", ""), "bearer token required by the HTTP endpoints; mandatory for a non-loopback --http-addr (env SLUICE_HTTP_TOKEN)")
@@ -42,6 +42,7 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 	stateBackend := fs.String("state", envOr(c, "SLUICE_STATE", ""), "keyed state backend: memory or pebble (state larger than memory, incremental checkpoints); overrides the spec's state.backend; empty: the spec's (env SLUICE_STATE)")
 	stateDir := fs.String("state-dir", envOr(c, "SLUICE_STATE_DIR", ""), "Pebble's local working directory (disposable: state survives through checkpoints); overrides the spec's state.dir; empty: the spec's, or DATA_DIR/state/NAME (env SLUICE_STATE_DIR)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the job to this file until it stops (go tool pprof)")
+	traceFile := fs.String("trace", "", "write an execution trace of the job to this file until it stops (go tool trace: scheduling latency, GC, syscalls)")
 	fromCheckpoint := fs.String("from-checkpoint", "", "restore from this checkpoint or savepoint (a chk-NNN directory or s3://BUCKET/PREFIX/chk-NNN URL, as logged when a run stops with a savepoint) instead of the latest one in the spec's checkpoint dir; the spec needs a checkpoint section")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -61,6 +62,15 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 	}
 	defer func() {
 		if err := stopProfile(); err != nil {
+			fmt.Fprintln(c.stderr, err)
+		}
+	}()
+	stopTrace, err := startTrace(*traceFile)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := stopTrace(); err != nil {
 			fmt.Fprintln(c.stderr, err)
 		}
 	}()

@@ -66,6 +66,10 @@ type Config struct {
 	// PipelineCPUProfile, when set, makes each pipeline process write a
 	// CPU profile to this path with "." and the mode appended.
 	PipelineCPUProfile string
+	// PipelineTrace, when set, makes each pipeline process write an
+	// execution trace (go tool trace) to this path with "." and the mode
+	// appended.
+	PipelineTrace string
 	// StartTimeout bounds the wait for the first record through a mode's
 	// path (pipeline start, first checkpoint). Default 60s.
 	StartTimeout time.Duration
@@ -278,6 +282,9 @@ func runMode(ctx context.Context, cfg Config, mode Mode, broker string, base []b
 		var extra []string
 		if cfg.PipelineCPUProfile != "" {
 			extra = append(extra, "--cpuprofile", cfg.PipelineCPUProfile+"."+string(mode))
+		}
+		if cfg.PipelineTrace != "" {
+			extra = append(extra, "--trace", cfg.PipelineTrace+"."+string(mode))
 		}
 		ch, err := startChild(cfg.Binary, dir, spec, cfg.ChildEnv, extra...)
 		if err != nil {
