@@ -224,8 +224,8 @@ func (r Result) String() string {
 		fmt.Fprintf(&b, "produce through the Kafka protocol: %d B values over %d keys, %d partitions, acks=-1, %v per phase, same compacted topic\n",
 			c.RecordSize, c.Keys, c.Partitions, c.Duration)
 		phase := func(name string, ph ProducePhase) {
-			fmt.Fprintf(&b, "  %-16s %10.0f records/s %8.1f MB/s  p50 %.2f ms p99 %.2f ms (%d records)\n",
-				name, ph.RecordsPerSec, ph.MBPerSec, ph.LatencyP50Millis, ph.LatencyP99Millis, ph.Records)
+			fmt.Fprintf(&b, "  %-16s %10.0f records/s %8.1f MB/s  p50 %.2f ms p99 %.2f ms (%d records; process CPU %.2f s, %.2f us/record)\n",
+				name, ph.RecordsPerSec, ph.MBPerSec, ph.LatencyP50Millis, ph.LatencyP99Millis, ph.Records, ph.CPUSeconds, ph.CPUMicrosPerRecord)
 		}
 		phase("without cleaner:", p.Without)
 		phase("with cleaner:", p.With)
