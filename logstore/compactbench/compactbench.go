@@ -64,6 +64,12 @@ type Config struct {
 	CleanerMode     string        `json:"cleaner_mode"`
 	CleanerInterval time.Duration `json:"cleaner_interval_ns,omitempty"`
 	DirtyRatio      float64       `json:"dirty_ratio,omitempty"`
+	// CatchUp compacts what the first produce phase left before the
+	// second starts (untimed, no producers): the second phase then
+	// measures the cost of a cleaner that keeps up with what is produced
+	// meanwhile, as a background cleaner running all along does, rather
+	// than one working off the first phase's backlog too.
+	CatchUp bool `json:"catch_up"`
 	// SkipDisk, SkipPass and SkipProduce leave out a part.
 	SkipDisk    bool `json:"skip_disk"`
 	SkipPass    bool `json:"skip_pass"`

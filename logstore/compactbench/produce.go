@@ -125,6 +125,14 @@ func runProduce(ctx context.Context, cfg Config, work string) (ProduceResult, er
 	}
 	res.Without = phaseOf(without, logbench.CPUTime()-cpu0)
 
+	if cfg.CatchUp {
+		cfg.Progress("compacting the first phase's segments before the second")
+		for _, p := range parts {
+			if _, err := p.Compact(time.Now(), true); err != nil {
+				return res, fmt.Errorf("catching up: %w", err)
+			}
+		}
+	}
 	cfg.Progress(fmt.Sprintf("producing for %v with the cleaner running", cfg.Duration))
 	before := cleanerTotals(parts)
 	dirtyStart, ratioStart := dirtyTotals(parts)
