@@ -29,6 +29,11 @@ package logstore
 //     without gaps (the log's check against damaged base offsets, which
 //     the CRC does not cover, stays as strict as before) while the offsets
 //     of removed records are gaps inside batches, which readers skip;
+//     A dirty segment that the map shows wholly superseded, and that holds
+//     no batch needing a look (control, transactional, a producer's
+//     remembered batch), is not read again: its output is the empty
+//     batches covering its offsets (see pass), so a pass reads the dirty
+//     part once plus what of it stays;
 //  5. replaces each group's segments by its output atomically (below), and
 //     moves the first dirty offset to the pass's end.
 //
