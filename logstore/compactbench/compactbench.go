@@ -57,10 +57,10 @@ type Config struct {
 	// back, so that the cleaner never rests; CleanerBackground calls
 	// Log.Clean, what the background cleaner runs, every CleanerInterval
 	// (default 1 s) on a topic with min.cleanable.dirty.ratio DirtyRatio
-	// (default the topic default, Kafka's 0.5: with the bench's 32 MiB
-	// segments and 25 MiB of latest values per partition one closed
-	// segment is past it, so a lower ratio does not make passes more
-	// frequent here, only less like a user's topic).
+	// (default the topic default, Kafka's 0.5: with the default sizes,
+	// 32 MiB segments over about 25 MiB of latest values per partition,
+	// one closed segment is past it, so a lower ratio does not make
+	// passes more frequent, only the topic less like a user's).
 	CleanerMode     string        `json:"cleaner_mode"`
 	CleanerInterval time.Duration `json:"cleaner_interval_ns,omitempty"`
 	DirtyRatio      float64       `json:"dirty_ratio,omitempty"`
