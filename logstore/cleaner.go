@@ -29,6 +29,11 @@ package logstore
 //     without gaps (the log's check against damaged base offsets, which
 //     the CRC does not cover, stays as strict as before) while the offsets
 //     of removed records are gaps inside batches, which readers skip;
+//     A dirty segment that the map shows wholly superseded, and that holds
+//     no batch needing a look (control, transactional, a producer's
+//     remembered batch), is not read again: its output is the empty
+//     batches covering its offsets (see pass), so a pass reads the dirty
+//     part once plus what of it stays;
 //  5. replaces each group's segments by its output atomically (below), and
 //     moves the first dirty offset to the pass's end.
 //
@@ -370,6 +375,10 @@ type cleaner struct {
 	now    time.Time
 	force  bool
 
+	// sums are the map phase's summaries of the dirty segments it read
+	// whole, by base offset (reset by each pass).
+	sums map[int64]segSummary
+
 	// Buffers reused from batch to batch.
 	spans   []record.Span
 	kept    []record.Span
@@ -509,12 +518,15 @@ func (p *Partition) clean(c *cleaner) (ran bool, err error) {
 	s.LastError = ""
 	s.DirtyRatio = 0
 	p.logger.Info("compacted partition", "partition", p.name, "first_dirty", s.FirstDirty,
-		"bytes_read", st.read, "bytes_written", st.written, "records_removed", st.removed, "took", s.LastPassTook)
+		"bytes_read", st.read, "bytes_not_reread", st.skipped, "bytes_written", st.written, "records_removed", st.removed, "took", s.LastPassTook)
 	return true, nil
 }
 
 type passStats struct {
 	read, written, removed int64
+	// skipped is the bytes of superseded dirty segments that the rewrite
+	// did not read again.
+	skipped int64
 }
 
 // pass builds the offset map over the dirty segments of pl, rewrites the
@@ -527,6 +539,10 @@ func (p *Partition) pass(c *cleaner, pl *cleanPlan, cfg TopicConfig) (passStats,
 		c.om.reset(pl.next)
 	}
 	c.txns = p.txnView()
+	clear(c.sums)
+	if c.sums == nil {
+		c.sums = make(map[int64]segSummary)
+	}
 	end := pl.next
 	for i := pl.firstDirty; i < len(pl.segs); i++ {
 		seg := pl.segs[i]
@@ -552,26 +568,47 @@ func (p *Partition) pass(c *cleaner, pl *cleanPlan, cfg TopicConfig) (passStats,
 			cleanSegs = append(cleanSegs, s)
 		}
 	}
+	// A dirty segment none of whose records is its key's latest, and
+	// which holds nothing else the rewrite must look at (superseded), is
+	// not read again: its output is the empty batches that cover its
+	// offsets, so it counts for that much in its group's size.
+	superseded := make([]bool, len(cleanSegs))
+	outSize := make([]int64, len(cleanSegs))
+	for i, s := range cleanSegs {
+		outSize[i] = s.visible.Load()
+		sum, ok := c.sums[s.base]
+		if !ok || !sum.plain {
+			continue
+		}
+		segEnd := end
+		if i+1 < len(cleanSegs) {
+			segEnd = cleanSegs[i+1].base
+		}
+		if found, known := c.om.anyLatest(s.base, segEnd); known && !found && !testHookNoSkip {
+			superseded[i] = true
+			outSize[i] = 2 * record.HeaderSize // at most two empty batches: a group spans < 2^32 offsets
+		}
+	}
 	w := &groupWriter{p: p, c: c, horizon: horizon, txnRetained: make(map[int64]bool), st: &st}
 	segBytes := p.settings().segBytes
 	for i := 0; i < len(cleanSegs); {
-		j, size := i+1, cleanSegs[i].visible.Load()
+		j, size := i+1, outSize[i]
 		for j < len(cleanSegs) {
 			nextBase := end
 			if j+1 < len(cleanSegs) {
 				nextBase = cleanSegs[j+1].base
 			}
-			if size+cleanSegs[j].visible.Load() > segBytes || nextBase-cleanSegs[i].base >= math.MaxUint32 {
+			if size+outSize[j] > segBytes || nextBase-cleanSegs[i].base >= math.MaxUint32 {
 				break
 			}
-			size += cleanSegs[j].visible.Load()
+			size += outSize[j]
 			j++
 		}
 		nextBase := end
 		if j < len(cleanSegs) {
 			nextBase = cleanSegs[j].base
 		}
-		if err := w.cleanGroup(cleanSegs[i:j], nextBase); err != nil {
+		if err := w.cleanGroup(cleanSegs[i:j], superseded[i:j], nextBase); err != nil {
 			return st, err
 		}
 		i = j
@@ -590,14 +627,37 @@ func (p *Partition) pass(c *cleaner, pl *cleanPlan, cfg TopicConfig) (passStats,
 	return st, nil
 }
 
+// segSummary is what the map phase learnt of a dirty segment for the
+// rewrite: whether every batch is plain (neither a control batch, nor
+// transactional, nor one of the batches the producer state remembers, all
+// of which the rewrite must look at whatever their records), and the
+// segment's record count and largest batch timestamp.
+type segSummary struct {
+	plain   bool
+	records int64
+	maxTs   int64
+}
+
+// testHookNoSkip, when set (tests), makes a pass read and decode every
+// batch it rewrites, as before superseded segments and batches were
+// skipped: the reference the skipping is compared with.
+var testHookNoSkip bool
+
 // mapSegment puts every keyed record of seg that counts (not aborted, not
-// control) into the offset map; full reports that a key did not fit.
+// control) into the offset map and, when all fitted, its summary into
+// c.sums; full reports that a key did not fit.
 func (p *Partition) mapSegment(c *cleaner, seg *segment, st *passStats) (full bool, err error) {
 	errFull := errors.New("offset map full")
+	sum := segSummary{plain: true, maxTs: -1}
 	_, _, err = scanSegment(seg.f, 0, seg.base, seg.visible.Load(), func(b batchInfo) error {
 		st.read += int64(b.size)
 		if err := c.throttle(p, b.size); err != nil {
 			return err
+		}
+		sum.records += int64(b.h.NumRecords)
+		sum.maxTs = max(sum.maxTs, b.maxTs)
+		if b.h.IsControl() || b.h.IsTransactional() || c.txns.isLastBatch(b.h) {
+			sum.plain = false
 		}
 		if b.h.IsControl() || c.txns.aborted(b.h) {
 			return nil
@@ -619,6 +679,7 @@ func (p *Partition) mapSegment(c *cleaner, seg *segment, st *passStats) (full bo
 	if err != nil {
 		return false, fmt.Errorf("read segment %s: %w", seg.path, err)
 	}
+	c.sums[seg.base] = sum
 	return false, nil
 }
 
@@ -696,8 +757,10 @@ type groupWriter struct {
 }
 
 // cleanGroup writes the cleaned records of group (consecutive segments)
-// into one new segment that ends at nextBase, and swaps it in.
-func (w *groupWriter) cleanGroup(group []*segment, nextBase int64) (err error) {
+// into one new segment that ends at nextBase, and swaps it in. The
+// segments marked in superseded are not read: none of their records stays
+// (see pass), and their summaries give what removing them needs.
+func (w *groupWriter) cleanGroup(group []*segment, superseded []bool, nextBase int64) (err error) {
 	p := w.p
 	base := group[0].base
 	tmp := filepath.Join(p.dir, segmentName(base)+logSuffix+cleanedSuffix)
@@ -747,7 +810,14 @@ func (w *groupWriter) cleanGroup(group []*segment, nextBase int64) (err error) {
 		gapTs = -1
 	}
 	var out []byte
-	for _, s := range group {
+	for i, s := range group {
+		if superseded[i] {
+			sum := w.c.sums[s.base]
+			gapTs = max(gapTs, sum.maxTs)
+			w.st.removed += sum.records
+			w.st.skipped += s.visible.Load()
+			continue
+		}
 		_, _, err := scanSegment(s.f, 0, s.base, s.visible.Load(), func(b batchInfo) error {
 			w.st.read += int64(b.size)
 			if err := w.c.throttle(p, b.size); err != nil {
@@ -849,6 +919,14 @@ func (w *groupWriter) filter(buf []byte, b batchInfo) ([]byte, error) {
 	}
 	c := w.c
 	keepEmpty := c.txns.isLastBatch(h)
+	if !keepEmpty && !h.IsTransactional() && !testHookNoSkip {
+		if found, known := c.om.anyLatest(h.BaseOffset, h.LastOffset()+1); known && !found {
+			// Every record was superseded (the map phase put them all):
+			// no need to decode the batch.
+			w.st.removed += int64(h.NumRecords)
+			return buf, nil
+		}
+	}
 	kept := c.kept[:0]
 	if !c.txns.aborted(h) {
 		var err error

@@ -558,6 +558,29 @@ func TestOffsetMapAgainstMap(t *testing.T) {
 		if reached == 0 {
 			t.Fatalf("size %d: the bitmap reached no offset", size)
 		}
+		// anyLatest over a range agrees with latest over its offsets,
+		// including ranges within one word, across words, past the last
+		// marked offset and out of reach.
+		reach := int64(len(m.bits)) * 64
+		for range 3000 {
+			from := base - 70 + rng.Int64N(reach+140)
+			to := from + rng.Int64N(200)
+			if rng.IntN(10) == 0 {
+				to = from + rng.Int64N(reach)
+			}
+			wantFound, wantKnown := false, from >= base && to <= base+reach
+			if wantKnown {
+				for off := from; off < to; off++ {
+					if latest, _ := m.latest(off); latest {
+						wantFound = true
+						break
+					}
+				}
+			}
+			if found, known := m.anyLatest(from, to); found != wantFound || known != wantKnown {
+				t.Fatalf("size %d: anyLatest(%d, %d) = %v %v, want %v %v", size, from, to, found, known, wantFound, wantKnown)
+			}
+		}
 		if size == 1 && !full {
 			t.Fatal("the smallest map never filled: the test does not test what it says")
 		}
@@ -569,6 +592,71 @@ func TestOffsetMapAgainstMap(t *testing.T) {
 			if latest, _ := m.latest(off); latest {
 				t.Fatalf("size %d: reset left offset %d marked", size, off)
 			}
+		}
+	}
+}
+
+// TestCompactionSkipsSupersededSegments: a pass does not read again the
+// dirty segments whose records were all superseded, and the log it leaves
+// holds the same records (offsets, keys, values, timestamps) as the pass
+// that reads every segment.
+func TestCompactionSkipsSupersededSegments(t *testing.T) {
+	fill := func(p *Partition) (dirty int64) {
+		for round := range 4 {
+			for k := 0; k < 300; k += 10 {
+				recs := make([]record.Record, 10)
+				for i := range recs {
+					recs[i] = record.Record{Key: fmt.Appendf(nil, "k%03d", k+i), Value: fmt.Appendf(nil, "r%d", round), Timestamp: int64(1000*round + k)}
+				}
+				if round == 3 && k >= 150 {
+					recs = recs[:5] // the last round leaves half of the keys to earlier rounds
+				}
+				if _, err := p.AppendRecords(context.Background(), recs); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := p.roll(false, 0); err != nil {
+			t.Fatal(err)
+		}
+		_, dirty = p.DirtyBytes()
+		return dirty
+	}
+	run := func(skip bool) ([]record.Record, CleanerStats, int64) {
+		if !skip {
+			testHookNoSkip = true
+			defer func() { testHookNoSkip = false }()
+		}
+		opts, _ := testOptions(t.TempDir())
+		opts.Cleaner.Interval = -1
+		l := mustOpen(t, opts)
+		defer l.Close()
+		p := mustPartition(t, l, "skip", TopicConfig{Partitions: 1, SegmentBytes: 4 << 10, Cleanup: CleanupCompact})
+		dirty := fill(p)
+		if ran, err := p.Compact(time.Now(), true); err != nil || !ran {
+			t.Fatalf("compact: ran %v, %v", ran, err)
+		}
+		return readCompacted(t, p), p.CleanerStats(), dirty
+	}
+	got, st, dirty := run(true)
+	want, stAll, dirtyAll := run(false)
+	if dirty != dirtyAll || stAll.BytesRead != 2*dirtyAll {
+		t.Fatalf("without skipping: %d dirty bytes (%d with), read %d: the pass should read them twice", dirtyAll, dirty, stAll.BytesRead)
+	}
+	t.Logf("dirty %d bytes; read %d skipping superseded segments, %d reading all", dirty, st.BytesRead, stAll.BytesRead)
+	// Rounds 0-2 (about three quarters of the bytes) are superseded,
+	// except in segments that hold round 3's records or round 2's
+	// records of the keys round 3 left.
+	if st.BytesRead > dirty+dirty/2 {
+		t.Fatalf("read %d bytes of %d dirty: the superseded segments were read again", st.BytesRead, dirty)
+	}
+	if len(got) != len(want) || len(got) != 300 {
+		t.Fatalf("%d records left, %d when every segment is read again, want 300", len(got), len(want))
+	}
+	for i := range got {
+		g, w := got[i], want[i]
+		if g.Offset != w.Offset || g.Timestamp != w.Timestamp || !bytes.Equal(g.Key, w.Key) || !bytes.Equal(g.Value, w.Value) {
+			t.Fatalf("record %d: %d %s=%s at %d, reading every segment %d %s=%s at %d", i, g.Offset, g.Key, g.Value, g.Timestamp, w.Offset, w.Key, w.Value, w.Timestamp)
 		}
 	}
 }

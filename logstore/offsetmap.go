@@ -92,6 +92,31 @@ func (m *offsetMap) latest(off int64) (latest, known bool) {
 	return m.bits[i>>6]&(1<<(i&63)) != 0, true
 }
 
+// anyLatest reports whether a record in offsets [from, to) is its key's
+// latest, when the bitmap knows (known): the whole range is in its reach.
+// The rewrite of a pass uses it to drop a batch or a whole segment whose
+// records were all superseded without reading them again.
+func (m *offsetMap) anyLatest(from, to int64) (found, known bool) {
+	lo, hi := from-m.bitBase, to-m.bitBase
+	if lo < 0 || hi > int64(len(m.bits))*64 || lo > hi {
+		return false, false
+	}
+	if hi > m.bitMax {
+		hi = m.bitMax // every bit from bitMax on is clear
+	}
+	for lo < hi {
+		w := m.bits[lo>>6] >> (lo & 63)
+		if n := hi - lo; n < 64-(lo&63) {
+			w &= 1<<n - 1
+		}
+		if w != 0 {
+			return true, true
+		}
+		lo = (lo | 63) + 1
+	}
+	return false, true
+}
+
 // home is the first slot probed for hash h1: h1 scaled to [0, n) (Lemire's
 // multiply-shift, no power-of-two size needed).
 func (m *offsetMap) home(h1 uint64) uint64 {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluicehq/sluice/kafka/kbench"
 	"github.com/sluicehq/sluice/logstore"
+	"github.com/sluicehq/sluice/logstore/logbench"
 )
 
 // ProducePhase is one produce phase's throughput and what the cleaner did
@@ -23,6 +24,13 @@ type ProducePhase struct {
 	MBPerSec         float64 `json:"mb_per_sec"`
 	LatencyP50Millis float64 `json:"latency_p50_ms"`
 	LatencyP99Millis float64 `json:"latency_p99_ms"`
+	// CPUSeconds is the process's user+system CPU time during the phase
+	// (server, client and cleaner: they run in one process), and
+	// CPUMicrosPerRecord that over Records: what the cleaner costs in CPU,
+	// which other load on the machine does not change as it changes
+	// throughput.
+	CPUSeconds         float64 `json:"cpu_seconds"`
+	CPUMicrosPerRecord float64 `json:"cpu_us_per_record"`
 	// The cleaner's work during the phase (zero without the cleaner).
 	CleanerPasses         int64   `json:"cleaner_passes"`
 	CleanerRunSeconds     float64 `json:"cleaner_run_seconds"`  // from the loop's start to the end of its last pass
@@ -110,18 +118,29 @@ func runProduce(ctx context.Context, cfg Config, work string) (ProduceResult, er
 	}
 
 	cfg.Progress(fmt.Sprintf("producing for %v without the cleaner", cfg.Duration))
+	cpu0 := logbench.CPUTime()
 	without, err := kbench.Produce(ctx, srv.Addr, kc)
 	if err != nil {
 		return res, fmt.Errorf("without the cleaner: %w", err)
 	}
-	res.Without = phaseOf(without)
+	res.Without = phaseOf(without, logbench.CPUTime()-cpu0)
 
+	if cfg.CatchUp {
+		cfg.Progress("compacting the first phase's segments before the second")
+		for _, p := range parts {
+			if _, err := p.Compact(time.Now(), true); err != nil {
+				return res, fmt.Errorf("catching up: %w", err)
+			}
+		}
+	}
 	cfg.Progress(fmt.Sprintf("producing for %v with the cleaner running", cfg.Duration))
 	before := cleanerTotals(parts)
 	dirtyStart, ratioStart := dirtyTotals(parts)
+	cpu0 = logbench.CPUTime()
 	cl := startCleaner(cfg, srv.Log, parts)
 	with, err := kbench.Produce(ctx, srv.Addr, kc)
 	run, busy, cerr := cl.stop()
+	withCPU := logbench.CPUTime() - cpu0
 	if err != nil {
 		return res, fmt.Errorf("with the cleaner: %w", err)
 	}
@@ -129,7 +148,7 @@ func runProduce(ctx context.Context, cfg Config, work string) (ProduceResult, er
 		return res, fmt.Errorf("cleaner: %w", cerr)
 	}
 	after := cleanerTotals(parts)
-	res.With = phaseOf(with)
+	res.With = phaseOf(with, withCPU)
 	res.With.CleanerPasses = after.Passes - before.Passes
 	res.With.CleanerRunSeconds = run.Seconds()
 	res.With.CleanerBusySeconds = busy.Seconds()
@@ -142,26 +161,34 @@ func runProduce(ctx context.Context, cfg Config, work string) (ProduceResult, er
 	res.RatioFirst = res.With.RecordsPerSec / res.Without.RecordsPerSec
 
 	cfg.Progress(fmt.Sprintf("producing for %v without the cleaner again", cfg.Duration))
+	cpu0 = logbench.CPUTime()
 	again, err := kbench.Produce(ctx, srv.Addr, kc)
 	if err != nil {
 		return res, fmt.Errorf("without the cleaner, after: %w", err)
 	}
-	res.WithoutAfter = phaseOf(again)
+	res.WithoutAfter = phaseOf(again, logbench.CPUTime()-cpu0)
 	res.Ratio = res.With.RecordsPerSec / ((res.Without.RecordsPerSec + res.WithoutAfter.RecordsPerSec) / 2)
 	return res, nil
 }
 
 func ptr(s string) *string { return &s }
 
-func phaseOf(r kbench.Result) ProducePhase {
+// phaseOf is the phase of r, which took cpu of the process's CPU time.
+func phaseOf(r kbench.Result, cpu time.Duration) ProducePhase {
+	var perRecord float64
+	if r.Produced > 0 {
+		perRecord = float64(cpu.Microseconds()) / float64(r.Produced)
+	}
 	return ProducePhase{
-		Records:          r.Produced,
-		Bytes:            r.ProducedBytes,
-		Seconds:          r.ProduceDuration.Seconds(),
-		RecordsPerSec:    r.ProduceRate,
-		MBPerSec:         r.ProduceMBps,
-		LatencyP50Millis: float64(r.LatencyP50) / float64(time.Millisecond),
-		LatencyP99Millis: float64(r.LatencyP99) / float64(time.Millisecond),
+		CPUSeconds:         cpu.Seconds(),
+		CPUMicrosPerRecord: perRecord,
+		Records:            r.Produced,
+		Bytes:              r.ProducedBytes,
+		Seconds:            r.ProduceDuration.Seconds(),
+		RecordsPerSec:      r.ProduceRate,
+		MBPerSec:           r.ProduceMBps,
+		LatencyP50Millis:   float64(r.LatencyP50) / float64(time.Millisecond),
+		LatencyP99Millis:   float64(r.LatencyP99) / float64(time.Millisecond),
 	}
 }
 
