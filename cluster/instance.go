@@ -787,9 +787,8 @@ func (in *Instance) sortedTasks() []taskID {
 
 // onAssigned creates the tasks of newly assigned partitions (a task that
 // was here before comes back from the cache with its state). Their
-// changelogs are restored when their first records arrive: by then the
-// previous owner's transaction is resolved (the committed offsets were
-// fetched with RequireStable).
+// changelogs are restored when their first records arrive, up to an end
+// that includes every write the previous owner committed (restore.go).
 func (in *Instance) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
