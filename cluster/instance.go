@@ -100,8 +100,8 @@ type taskState struct {
 // New prepares an instance: it checks the source topic, creates the
 // internal and output topics that are missing, and opens its clients.
 // Run joins the group.
-func New(ctx context.Context, cfg Config, topo *Topology) (*Instance, error) {
-	cfg, err := cfg.withDefaults()
+func New(ctx context.Context, cfg Config, topo *Topology) (_ *Instance, err error) {
+	cfg, err = cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
@@ -111,29 +111,42 @@ func New(ctx context.Context, cfg Config, topo *Topology) (*Instance, error) {
 	in := &Instance{cfg: cfg, topo: topo, log: cfg.Logger.With("application", cfg.ApplicationID, "instance", cfg.InstanceID),
 		tasks: map[taskID]*taskState{}, cache: map[taskID]*taskState{}, purged: map[taskID]int64{}, metrics: newMetrics(cfg.ApplicationID)}
 	base := append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, cfg.ClientOptions...)
+	// The clients opened so far are closed if a later step fails.
+	var opened []*kgo.Client
+	defer func() {
+		if err != nil {
+			for _, cl := range opened {
+				cl.Close()
+			}
+		}
+	}()
+	newClient := func(opts ...kgo.Opt) (*kgo.Client, error) {
+		cl, err := kgo.NewClient(opts...)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+		opened = append(opened, cl)
+		return cl, nil
+	}
 	// The admin client creates topics and then lists their offsets: its
 	// metadata must not stay cached as "no such topic" for long.
-	admCl, err := kgo.NewClient(append(base, kgo.MetadataMinAge(100*time.Millisecond))...)
+	admCl, err := newClient(append(base, kgo.MetadataMinAge(100*time.Millisecond))...)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: %w", err)
+		return nil, err
 	}
 	in.adm = kadm.NewClient(admCl)
 	if err := in.prepareTopics(ctx); err != nil {
-		admCl.Close()
 		return nil, err
 	}
-	in.rest, err = kgo.NewClient(append(base, kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(), kgo.FetchMaxWait(100*time.Millisecond))...)
+	in.rest, err = newClient(append(base, kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(), kgo.FetchMaxWait(100*time.Millisecond))...)
 	if err != nil {
-		admCl.Close()
-		return nil, fmt.Errorf("cluster: %w", err)
+		return nil, err
 	}
 	if cfg.StandbyReplicas > 0 {
 		in.standbys = map[taskID]*taskState{}
-		in.stby, err = kgo.NewClient(append(base, kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(), kgo.FetchMaxWait(200*time.Millisecond))...)
+		in.stby, err = newClient(append(base, kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(), kgo.FetchMaxWait(200*time.Millisecond))...)
 		if err != nil {
-			in.rest.Close()
-			admCl.Close()
-			return nil, fmt.Errorf("cluster: %w", err)
+			return nil, err
 		}
 	}
 	opts := append(base,
@@ -163,8 +176,6 @@ func New(ctx context.Context, cfg Config, topo *Topology) (*Instance, error) {
 	}
 	in.opts = opts
 	if err := in.connect(); err != nil {
-		in.rest.Close()
-		admCl.Close()
 		return nil, err
 	}
 	return in, nil
@@ -199,6 +210,9 @@ func (in *Instance) connect() error {
 func (in *Instance) rejoin(cause error) error {
 	in.log.Warn("cluster: this instance was fenced (its transaction can no longer commit); dropping its tasks and joining the group again", "error", cause)
 	in.mu.Lock()
+	// The fenced transaction's writes may still be completing: their
+	// promises write pendingEnd under prodMu.
+	in.prodMu.Lock()
 	for id, ts := range in.tasks {
 		in.abortTask(ts)
 		ts.pendingEnd = 0
@@ -208,6 +222,7 @@ func (in *Instance) rejoin(cause error) error {
 			in.cache[id] = ts
 		}
 	}
+	in.prodMu.Unlock()
 	in.uncommitted = false
 	in.mu.Unlock()
 	in.inTxn = false
@@ -687,6 +702,12 @@ func (in *Instance) commit(ctx context.Context) error {
 		// End with a context that outlives a stopping ctx: the last
 		// transaction must still close.
 		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.TransactionTimeout)
+		if merr := in.checkMember(ectx); merr != nil {
+			_, _ = in.sess.End(ectx, kgo.TryAbort)
+			cancel()
+			in.inTxn = false
+			return errFenced{merr}
+		}
 		ok, err := in.sess.End(ectx, kgo.TryCommit)
 		cancel()
 		in.inTxn = false
@@ -761,6 +782,39 @@ func (in *Instance) commit(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// checkMember fails when the group no longer has this member and the
+// open transaction commits no offsets. A transaction's consumed offsets
+// commit with the member's generation, and the coordinator refuses them
+// (and so the transaction) from a member it dropped; a transaction that
+// holds only writes — a watermark published, state flushed — carries no
+// generation, so an instance the group has dropped (its session timed
+// out, and it has not noticed yet) would commit them for tasks another
+// member now owns. Such a transaction asks the coordinator first: this
+// member must still be in the group.
+func (in *Instance) checkMember(ctx context.Context) error {
+	if len(in.cl.UncommittedOffsets()) > 0 {
+		return nil // the offset commit checks the generation
+	}
+	memberID, gen := in.cl.GroupMetadata()
+	gs, err := in.adm.DescribeGroups(ctx, in.cfg.ApplicationID)
+	if err == nil {
+		if g, ok := gs[in.cfg.ApplicationID]; !ok {
+			err = errors.New("the group was not described")
+		} else {
+			err = g.Err
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("checking that the group still has this member before committing a transaction without offsets: %w", err)
+	}
+	for _, m := range gs[in.cfg.ApplicationID].Members {
+		if memberID != "" && m.MemberID == memberID {
+			return nil
+		}
+	}
+	return fmt.Errorf("the group no longer has this member (member id %q, generation %d): its transaction holds writes for tasks another member may own", memberID, gen)
 }
 
 func (in *Instance) takeProdErr() error {
