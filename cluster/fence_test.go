@@ -182,10 +182,13 @@ func TestRejoinRacesNoWritePromise(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer in.close(false)
+	// The group client joins already: onAssigned may run meanwhile.
+	in.mu.Lock()
 	ts := in.newTask(taskID{1, 0})
 	ts.restored = true
 	in.tasks[ts.id] = ts
 	promise := ts.changelogPromise(in)
+	in.mu.Unlock()
 	done := make(chan struct{})
 	go func() { // a write of the fenced transaction completing
 		defer close(done)
