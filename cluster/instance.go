@@ -35,7 +35,9 @@ type Instance struct {
 	mu    sync.Mutex // tasks, cache, events: the loop and the group callbacks
 	tasks map[taskID]*taskState
 	cache map[taskID]*taskState // revoked tasks kept for a quick return
-	inTxn bool
+	// restoring: the tasks whose restore is under way (restore.go)
+	restoring map[taskID]*taskState
+	inTxn     bool
 	// uncommitted: the tasks changed since the last commit (or rollback);
 	// their state must then not be snapshotted.
 	uncommitted bool
@@ -95,6 +97,7 @@ type taskState struct {
 	published    bool
 	lastOffset   int64 // last input offset processed
 	lag          int64
+	rst          *restoreJob // the restore under way (restore.go)
 }
 
 // New prepares an instance: it checks the source topic, creates the
@@ -109,7 +112,7 @@ func New(ctx context.Context, cfg Config, topo *Topology) (_ *Instance, err erro
 		return nil, err
 	}
 	in := &Instance{cfg: cfg, topo: topo, log: cfg.Logger.With("application", cfg.ApplicationID, "instance", cfg.InstanceID),
-		tasks: map[taskID]*taskState{}, cache: map[taskID]*taskState{}, purged: map[taskID]int64{}, metrics: newMetrics(cfg.ApplicationID)}
+		tasks: map[taskID]*taskState{}, cache: map[taskID]*taskState{}, restoring: map[taskID]*taskState{}, purged: map[taskID]int64{}, metrics: newMetrics(cfg.ApplicationID)}
 	base := append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, cfg.ClientOptions...)
 	// The clients opened so far are closed if a later step fails.
 	var opened []*kgo.Client
@@ -212,6 +215,9 @@ func (in *Instance) rejoin(cause error) error {
 	in.mu.Lock()
 	// The fenced transaction's writes may still be completing: their
 	// promises write pendingEnd under prodMu.
+	for id, ts := range in.restoring {
+		in.stopRestore(id, ts)
+	}
 	in.prodMu.Lock()
 	for id, ts := range in.tasks {
 		in.abortTask(ts)
@@ -353,7 +359,17 @@ func (in *Instance) Run(ctx context.Context) (err error) {
 	next := time.Now().Add(in.cfg.CommitInterval)
 	rejoins := 0
 	for {
-		pctx, cancel := context.WithDeadline(ctx, next)
+		deadline := next
+		in.mu.Lock()
+		if len(in.restoring) > 0 || in.unrestored() {
+			// Restores go on between polls: a poll waits for the
+			// running tasks' records only briefly.
+			if soon := time.Now().Add(restoreWait); soon.Before(deadline) {
+				deadline = soon
+			}
+		}
+		in.mu.Unlock()
+		pctx, cancel := context.WithDeadline(ctx, deadline)
 		var fs kgo.Fetches
 		if in.sess != nil {
 			fs = in.sess.PollFetches(pctx)
@@ -390,6 +406,13 @@ func (in *Instance) Run(ctx context.Context) (err error) {
 		}
 		in.mu.Lock()
 		perr := in.process(ctx, fs)
+		if perr == nil && (len(in.restoring) > 0 || in.unrestored()) {
+			// Every fetched record is processed: a restore stopped
+			// here leaves the transaction free to commit.
+			if rerr := in.restoreStep(ctx, nil, restoreWait); rerr != nil && (ctx.Err() == nil || !errors.Is(rerr, context.Canceled)) {
+				perr = rerr
+			}
+		}
 		in.mu.Unlock()
 		if perr != nil {
 			if ctx.Err() != nil && errors.Is(perr, context.Canceled) {
@@ -523,6 +546,9 @@ func (in *Instance) process(ctx context.Context, fs kgo.Fetches) error {
 			return
 		}
 		if !ts.restored {
+			// Its input is paused until its restore ends between polls
+			// (restoreStep); records fetched before the pause wait for
+			// the restore here.
 			if err = in.restore(ctx, ts); err != nil {
 				return
 			}
@@ -566,6 +592,20 @@ func (in *Instance) process(ctx context.Context, fs kgo.Fetches) error {
 	})
 	return err
 }
+
+// unrestored reports whether a task waits for its restore (in.mu held).
+func (in *Instance) unrestored() bool {
+	for _, ts := range in.tasks {
+		if !ts.restored {
+			return true
+		}
+	}
+	return false
+}
+
+// restoreWait bounds how long a restore step between two polls waits for
+// changelog records.
+const restoreWait = 50 * time.Millisecond
 
 func (in *Instance) subOf(topic string) int {
 	for i, t := range in.inputs {
@@ -739,6 +779,9 @@ func (in *Instance) commit(ctx context.Context) error {
 	in.prodMu.Lock()
 	for _, id := range ids {
 		ts := in.tasks[id]
+		if !ts.restored {
+			continue // restoring between polls: its state is the changelog's
+		}
 		if committed {
 			ts.task.Commit()
 			if ts.comb != nil {
@@ -770,7 +813,7 @@ func (in *Instance) commit(ctx context.Context) error {
 		// them (under the next transaction).
 		for _, id := range ids {
 			ts := in.tasks[id]
-			if ts.comb == nil {
+			if ts.comb == nil || !ts.restored {
 				continue
 			}
 			if wm, ok := ts.comb.advance(); ok {
@@ -840,12 +883,14 @@ func (in *Instance) sortedTasks() []taskID {
 }
 
 // onAssigned creates the tasks of newly assigned partitions (a task that
-// was here before comes back from the cache with its state). Their
-// changelogs are restored when their first records arrive, up to an end
-// that includes every write the previous owner committed (restore.go).
-func (in *Instance) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+// was here before comes back from the cache with its state). A stateful
+// task's input partition is paused until its changelog is restored,
+// between polls, up to an end that includes every write the previous
+// owner committed (restore.go).
+func (in *Instance) onAssigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	pause := map[string][]int32{}
 	for topic, parts := range assigned {
 		sub := in.subOf(topic)
 		if sub < 0 {
@@ -870,7 +915,14 @@ func (in *Instance) onAssigned(_ context.Context, _ *kgo.Client, assigned map[st
 				ts.restored = false // catch up from changelogEnd
 			}
 			in.tasks[id] = ts
+			if !ts.restored {
+				// Restored between polls before it processes a record.
+				pause[topic] = append(pause[topic], p)
+			}
 		}
+	}
+	if len(pause) > 0 {
+		cl.PauseFetchPartitions(pause)
 	}
 	for id, ts := range in.cache {
 		if time.Since(ts.cachedAt) > cacheTTL {
@@ -921,13 +973,15 @@ func (in *Instance) marker(ts *taskState, now time.Time) marker {
 // onRevoked drops revoked tasks. Rebalances happen only between a
 // commit and the next poll (BlockRebalanceOnPoll), so the tasks hold
 // exactly their committed state; they stay in the cache.
-func (in *Instance) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+func (in *Instance) onRevoked(_ context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	cl.ResumeFetchPartitions(revoked) // paused if it was restoring
 	in.drop(revoked, "revoked")
 }
 
 // onLost drops tasks the group took away without a revocation (this
 // member was fenced or timed out).
-func (in *Instance) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+func (in *Instance) onLost(_ context.Context, cl *kgo.Client, lost map[string][]int32) {
+	cl.ResumeFetchPartitions(lost)
 	in.drop(lost, "lost")
 }
 

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -36,41 +37,6 @@ const restoreMarkerSlack = 15 * time.Second
 
 // restoreLogEvery is how often a long restore logs its progress.
 const restoreLogEvery = 10 * time.Second
-
-// restoreEnd is the changelog offset a restore of partition p of topic
-// reads up to: the LSO once it includes every write below the high
-// watermark seen first.
-func (in *Instance) restoreEnd(ctx context.Context, ts *taskState, topic string, p int32) (int64, error) {
-	hw, err := in.listOffset(ctx, topic, p, false)
-	if err != nil {
-		return 0, fmt.Errorf("cluster: task %s: end of changelog %s partition %d: %w", ts.id, topic, p, err)
-	}
-	start := time.Now()
-	limit := in.cfg.TransactionTimeout + restoreMarkerSlack
-	lastLog := start
-	for attempt := 0; ; attempt++ {
-		lso, err := in.listOffset(ctx, topic, p, true)
-		if err != nil {
-			return 0, fmt.Errorf("cluster: task %s: last stable offset of changelog %s partition %d: %w", ts.id, topic, p, err)
-		}
-		if lso >= hw {
-			return lso, nil
-		}
-		if time.Since(start) > limit {
-			return 0, fmt.Errorf("cluster: task %s: changelog %s partition %d has a transaction open below offset %d (last stable offset %d) for %s, longer than the transaction timeout: its writer's transaction was never resolved; restoring now would miss or include its writes",
-				ts.id, topic, p, hw, lso, time.Since(start).Round(time.Second))
-		}
-		if time.Since(lastLog) > restoreLogEvery {
-			in.log.Info("cluster: waiting for the changelog's open transaction to resolve before restoring", "task", ts.id.String(), "topic", topic, "partition", p, "last_stable_offset", lso, "high_watermark", hw)
-			lastLog = time.Now()
-		}
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(min(time.Duration(attempt+1)*20*time.Millisecond, 500*time.Millisecond)):
-		}
-	}
-}
 
 // listOffset lists partition p of topic's last stable offset (committed)
 // or high watermark, asked a few times: a leader moving or a metadata
@@ -108,93 +74,219 @@ func (in *Instance) listOffset(ctx context.Context, topic string, p int32, commi
 	return 0, err
 }
 
-// restore rebuilds a stateful task from its changelog partition: from
-// the start, or from where this instance left it when the task was here
-// before, up to the end restoreEnd decides.
-func (in *Instance) restore(ctx context.Context, ts *taskState) error {
-	start := time.Now()
-	topic := ChangelogTopic(in.cfg.ApplicationID, in.topo.SubTopologies[ts.id.sub].Name)
-	p := ts.id.part
-	end, err := in.restoreEnd(ctx, ts, topic, p)
-	if err != nil {
-		return err
-	}
-	from := ts.changelogEnd
-	if ts.fromSnapshot && from > end {
-		// The changelog is shorter than the snapshot says: the topic was
-		// deleted and created again. Start from the changelog alone.
-		in.log.Warn("cluster: the local state snapshot is ahead of the changelog; restoring from the changelog", "task", ts.id.String(), "snapshot_offset", from, "changelog_end", end)
-		in.freshState(ts)
-		from = 0
-	}
-	ts.fromSnapshot = false
-	var records, bytes int64
-	pos := from
-	if from < end {
-		in.rest.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(from)}})
-		defer in.rest.RemoveConsumePartitions(map[string][]int32{topic: {p}})
-		lastLog := time.Now()
-		for pos < end {
-			// The poll is bounded only to log progress and see ctx end.
-			pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-			fs := in.rest.PollFetches(pctx)
-			cancel()
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			for _, fe := range fs.Errors() {
-				if fe.Err == context.DeadlineExceeded || fe.Err == context.Canceled {
-					continue
-				}
-				return fmt.Errorf("cluster: task %s: reading changelog %s partition %d: %w", ts.id, topic, p, fe.Err)
-			}
-			var rerr error
-			fs.EachRecord(func(r *kgo.Record) {
-				if rerr != nil || r.Topic != topic || r.Partition != p || r.Offset < pos {
-					return
-				}
-				// Records past end are committed too (read_committed):
-				// applied, they move the task's changelog offset on.
-				pos = r.Offset + 1
-				if r.Attrs.IsControl() {
-					return
-				}
-				records++
-				bytes += int64(len(r.Key) + len(r.Value))
-				if isWatermarkKey(r.Key) {
-					if ts.comb != nil {
-						rerr = ts.comb.restore(r.Key, r.Value)
-					}
-					return
-				}
-				rerr = ts.task.Restore(r.Key, r.Value)
-			})
-			if rerr != nil {
-				return fmt.Errorf("cluster: task %s: restoring from %s partition %d: %w", ts.id, topic, p, rerr)
-			}
-			if pos < end && time.Since(lastLog) > restoreLogEvery {
-				in.log.Info("cluster: restoring a task", "task", ts.id.String(), "topic", topic, "partition", p, "at", pos, "end", end, "records", records, "elapsed", time.Since(start).Round(time.Second))
-				lastLog = time.Now()
-			}
+// restoreJob is a task's restore in progress.
+type restoreJob struct {
+	topic          string
+	hw             int64 // the changelog's high watermark when it began
+	end            int64 // -1 until the last stable offset reached hw
+	from, pos      int64
+	consuming      bool // the restore client reads the partition
+	start, lastLog time.Time
+	records, bytes int64
+}
+
+// restoreStep moves the restores of the instance's stateful tasks that
+// are not restored yet (only task only, if not nil) one step on, without
+// blocking for long: it begins new ones, waits for their end (see above)
+// by asking the last stable offset once, reads what the restore client
+// has (up to wait), and finishes those that reached their end. A task
+// whose restore finished is marked restored and its input partition
+// resumed. Called with in.mu held, between polls of the group client.
+func (in *Instance) restoreStep(ctx context.Context, only *taskState, wait time.Duration) error {
+	// Restores of tasks no longer here stop.
+	for id, ts := range in.restoring {
+		if in.tasks[id] != ts || ts.restored {
+			in.stopRestore(id, ts)
 		}
 	}
+	consuming, waiting := false, false
+	for _, id := range in.sortedTasks() {
+		ts := in.tasks[id]
+		if ts.restored || (only != nil && ts != only) {
+			continue
+		}
+		if ts.rst == nil {
+			topic := ChangelogTopic(in.cfg.ApplicationID, in.topo.SubTopologies[id.sub].Name)
+			hw, err := in.listOffset(ctx, topic, id.part, false)
+			if err != nil {
+				return fmt.Errorf("cluster: task %s: end of changelog %s partition %d: %w", id, topic, id.part, err)
+			}
+			now := time.Now()
+			ts.rst = &restoreJob{topic: topic, hw: hw, end: -1, start: now, lastLog: now}
+			in.restoring[id] = ts
+		}
+		j := ts.rst
+		if j.end < 0 {
+			lso, err := in.listOffset(ctx, j.topic, id.part, true)
+			if err != nil {
+				return fmt.Errorf("cluster: task %s: last stable offset of changelog %s partition %d: %w", id, j.topic, id.part, err)
+			}
+			if lso < j.hw {
+				if time.Since(j.start) > in.cfg.TransactionTimeout+restoreMarkerSlack {
+					return fmt.Errorf("cluster: task %s: changelog %s partition %d has a transaction open below offset %d (last stable offset %d) for %s, longer than the transaction timeout: its writer's transaction was never resolved; restoring now would miss or include its writes",
+						id, j.topic, id.part, j.hw, lso, time.Since(j.start).Round(time.Second))
+				}
+				if time.Since(j.lastLog) > restoreLogEvery {
+					in.log.Info("cluster: waiting for the changelog's open transaction to resolve before restoring", "task", id.String(), "topic", j.topic, "partition", id.part, "last_stable_offset", lso, "high_watermark", j.hw)
+					j.lastLog = time.Now()
+				}
+				waiting = true
+				continue
+			}
+			j.end = lso
+			j.from = ts.changelogEnd
+			if ts.fromSnapshot && j.from > j.end {
+				// The changelog is shorter than the snapshot says: the
+				// topic was deleted and created again. Start from the
+				// changelog alone.
+				in.log.Warn("cluster: the local state snapshot is ahead of the changelog; restoring from the changelog", "task", id.String(), "snapshot_offset", j.from, "changelog_end", j.end)
+				in.freshState(ts)
+				j.from = 0
+			}
+			ts.fromSnapshot = false
+			j.pos = j.from
+			if j.from < j.end {
+				in.rest.AddConsumePartitions(map[string]map[int32]kgo.Offset{j.topic: {id.part: kgo.NewOffset().At(j.from)}})
+				j.consuming = true
+			}
+		}
+		if j.consuming {
+			consuming = true
+		}
+	}
+	if consuming {
+		if err := in.readRestores(ctx, wait); err != nil {
+			return err
+		}
+	} else if waiting && only == nil {
+		// Nothing to read until a marker lands: pace the next look.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	for id, ts := range in.restoring {
+		if j := ts.rst; j.end >= 0 && j.pos >= j.end {
+			if err := in.finishRestore(id, ts); err != nil {
+				return err
+			}
+		} else if j.consuming && time.Since(j.lastLog) > restoreLogEvery {
+			in.log.Info("cluster: restoring a task", "task", id.String(), "topic", j.topic, "partition", id.part, "at", j.pos, "end", j.end, "records", j.records, "elapsed", time.Since(j.start).Round(time.Second))
+			j.lastLog = time.Now()
+		}
+	}
+	return nil
+}
+
+// readRestores applies what the restore client fetched (waiting up to
+// wait for it) to the tasks being restored.
+func (in *Instance) readRestores(ctx context.Context, wait time.Duration) error {
+	pctx, cancel := context.WithTimeout(ctx, wait)
+	fs := in.rest.PollFetches(pctx)
+	cancel()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, fe := range fs.Errors() {
+		if errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, context.Canceled) {
+			continue
+		}
+		return fmt.Errorf("cluster: reading changelog %s partition %d: %w", fe.Topic, fe.Partition, fe.Err)
+	}
+	var rerr error
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		if rerr != nil {
+			return
+		}
+		sub := in.changelogSub(p.Topic)
+		if sub < 0 {
+			return
+		}
+		ts := in.restoring[taskID{sub, p.Partition}]
+		if ts == nil || !ts.rst.consuming {
+			return // stopped
+		}
+		j := ts.rst
+		for _, r := range p.Records {
+			if r.Offset < j.pos {
+				continue
+			}
+			// Records past the end are committed too (read_committed):
+			// applied, they move the task's changelog offset on.
+			j.pos = r.Offset + 1
+			if r.Attrs.IsControl() {
+				continue
+			}
+			j.records++
+			j.bytes += int64(len(r.Key) + len(r.Value))
+			if isWatermarkKey(r.Key) {
+				if ts.comb != nil {
+					rerr = ts.comb.restore(r.Key, r.Value)
+				}
+			} else {
+				rerr = ts.task.Restore(r.Key, r.Value)
+			}
+			if rerr != nil {
+				rerr = fmt.Errorf("cluster: task %s: restoring from %s partition %d offset %d: %w", ts.id, p.Topic, p.Partition, r.Offset, rerr)
+				return
+			}
+		}
+	})
+	return rerr
+}
+
+// stopRestore ends a restore before its end (the task left).
+func (in *Instance) stopRestore(id taskID, ts *taskState) {
+	if ts.rst != nil && ts.rst.consuming {
+		in.rest.RemoveConsumePartitions(map[string][]int32{ts.rst.topic: {id.part}})
+	}
+	ts.rst = nil
+	delete(in.restoring, id)
+}
+
+// finishRestore makes a task whose restore reached its end run: its
+// state committed, its input partition resumed.
+func (in *Instance) finishRestore(id taskID, ts *taskState) error {
+	j := ts.rst
+	in.stopRestore(id, ts)
 	ts.task.Commit()
 	if ts.comb != nil {
 		ts.comb.commit()
 	}
-	ts.changelogEnd = max(end, pos)
+	ts.changelogEnd = max(j.end, j.pos)
 	ts.restored = true
+	in.cl.ResumeFetchPartitions(map[string][]int32{in.inputs[id.sub]: {id.part}})
 	if ts.comb != nil {
 		// The task continues from the committed watermark: records late
 		// for it stay late, windows it completed stay fired.
 		ts.comb.emitted = NoWatermark
 		if wm, ok := ts.comb.advance(); ok {
+			in.uncommitted = true // windows fire, in the open transaction
 			if err := ts.task.Watermark(&output{in: in, ts: ts}, wm); err != nil {
-				return fmt.Errorf("cluster: task %s: %w", ts.id, err)
+				return fmt.Errorf("cluster: task %s: %w", id, err)
 			}
 		}
 	}
-	in.metrics.restored(ts.id, records, bytes, time.Since(start))
-	in.log.Info("cluster: task restored", "task", ts.id.String(), "records", records, "bytes", bytes, "from", from, "to", ts.changelogEnd, "elapsed", time.Since(start).Round(time.Millisecond))
+	in.metrics.restored(id, j.records, j.bytes, time.Since(j.start))
+	in.log.Info("cluster: task restored", "task", id.String(), "records", j.records, "bytes", j.bytes, "from", j.from, "to", ts.changelogEnd, "elapsed", time.Since(j.start).Round(time.Millisecond))
+	return nil
+}
+
+// restore restores one task to the end before it goes on (records of a
+// task whose input was not paused).
+func (in *Instance) restore(ctx context.Context, ts *taskState) error {
+	for attempt := 0; !ts.restored; attempt++ {
+		if err := in.restoreStep(ctx, ts, 500*time.Millisecond); err != nil {
+			return err
+		}
+		if ts.rst != nil && ts.rst.end < 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(min(time.Duration(attempt+1)*20*time.Millisecond, 500*time.Millisecond)):
+			}
+		}
+	}
 	return nil
 }

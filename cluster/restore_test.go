@@ -234,3 +234,70 @@ func TestRestoreEndsAtAnAbortedTail(t *testing.T) {
 		t.Fatalf("changelog offset after the restore: %d, want 4", end)
 	}
 }
+
+// TestRestoreRunsBetweenPolls: a task restores between the polls of the
+// group client with its input paused, while the other tasks go on
+// processing and committing. It restored inside the open transaction
+// when its first record arrived, and nothing committed until the
+// restore ended: a restore longer than the transaction timeout aborted
+// the transaction.
+func TestRestoreRunsBetweenPolls(t *testing.T) {
+	f := newRestoreFixture(t)
+	want := []string{"k1", "k2"}
+	for _, k := range want {
+		f.produce(t, f.cl, f.changelog, k)
+	}
+	id := f.topicID(t, f.changelog)
+	// The changelog's first fetch is not answered until the test says.
+	fetched, release := make(chan struct{}), make(chan struct{})
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	var once sync.Once
+	f.c.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		for _, rt := range req.(*kmsg.FetchRequest).Topics {
+			if rt.Topic == f.changelog || rt.TopicID == id {
+				once.Do(func() {
+					f.c.DropControl()
+					close(fetched)
+					f.c.SleepControl(func() { <-release })
+				})
+			}
+		}
+		return nil, nil, false
+	})
+	f.start(t)
+	f.produce(t, f.cl, "orders", "x")
+	select {
+	case <-fetched:
+	case <-time.After(time.Minute):
+		t.Fatal("the restore did not fetch its changelog in a minute")
+	}
+	// While the count task restores, the source task processes and
+	// commits a record that arrives now.
+	f.produce(t, f.cl, "orders", "y")
+	adm := kadm.NewClient(f.cl)
+	deadline := time.After(30 * time.Second)
+	for {
+		// The offset fetch waits for a transaction with offsets to end.
+		fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		offs, err := adm.FetchOffsets(fctx, "app")
+		cancel()
+		if o, _ := offs.Lookup("orders", 0); err == nil && o.At >= 2 {
+			break
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("no record committed in 30 s while a task restored")
+		}
+	}
+	close(release)
+	if got := f.firstSeen(t); len(got) != len(want) {
+		t.Fatalf("the task started with state %v, want %v", got, want)
+	}
+}
