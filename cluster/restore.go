@@ -10,8 +10,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// A stateful task restores its changelog before it processes a record:
+// between the polls of the group client, with its input partition paused
+// (restoreStep), so that the instance's other tasks go on and no
+// transaction stays open for the restore's length.
+//
 // Where a restore ends. A task must start from every change its previous
-// owner committed, and no more. The changelog's last stable offset (LSO,
+// owner committed. The changelog's last stable offset (LSO,
 // what a read_committed consumer may read up to) is not enough on its
 // own: a transaction's commit returns once the coordinator has decided
 // it, and the brokers write its markers into the changelog afterwards, so
@@ -19,13 +24,14 @@ import (
 // still open. A restore therefore first lists the high watermark, then
 // waits until the LSO has reached it (every transaction with a write
 // below the high watermark resolved, committed or aborted), and reads up
-// to that LSO — as Kafka Streams does. A transaction that never resolves
+// to that LSO (records committed past it are applied too) — the
+// guarantee Kafka Streams relies on. A transaction that never resolves
 // (a crashed writer) is aborted by the broker after its timeout; the wait
 // gives up with an error a little after that.
 //
 // The read itself has no time limit: it goes on until the consumer's
 // position reaches the end, however slow the broker, logging its progress,
-// and stops only when the instance stops. The position moves with every
+// and stops only when the instance stops or the task leaves. The position moves with every
 // record returned, control records included (the restore consumer keeps
 // them): an aborted transaction's records are not returned but its abort
 // marker is, so an aborted tail ends the read too.
