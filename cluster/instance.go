@@ -35,7 +35,9 @@ type Instance struct {
 	mu    sync.Mutex // tasks, cache, events: the loop and the group callbacks
 	tasks map[taskID]*taskState
 	cache map[taskID]*taskState // revoked tasks kept for a quick return
-	inTxn bool
+	// restoring: the tasks whose restore is under way (restore.go)
+	restoring map[taskID]*taskState
+	inTxn     bool
 	// uncommitted: the tasks changed since the last commit (or rollback);
 	// their state must then not be snapshotted.
 	uncommitted bool
@@ -95,13 +97,14 @@ type taskState struct {
 	published    bool
 	lastOffset   int64 // last input offset processed
 	lag          int64
+	rst          *restoreJob // the restore under way (restore.go)
 }
 
 // New prepares an instance: it checks the source topic, creates the
 // internal and output topics that are missing, and opens its clients.
 // Run joins the group.
-func New(ctx context.Context, cfg Config, topo *Topology) (*Instance, error) {
-	cfg, err := cfg.withDefaults()
+func New(ctx context.Context, cfg Config, topo *Topology) (_ *Instance, err error) {
+	cfg, err = cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
@@ -109,31 +112,44 @@ func New(ctx context.Context, cfg Config, topo *Topology) (*Instance, error) {
 		return nil, err
 	}
 	in := &Instance{cfg: cfg, topo: topo, log: cfg.Logger.With("application", cfg.ApplicationID, "instance", cfg.InstanceID),
-		tasks: map[taskID]*taskState{}, cache: map[taskID]*taskState{}, purged: map[taskID]int64{}, metrics: newMetrics(cfg.ApplicationID)}
+		tasks: map[taskID]*taskState{}, cache: map[taskID]*taskState{}, restoring: map[taskID]*taskState{}, purged: map[taskID]int64{}, metrics: newMetrics(cfg.ApplicationID)}
 	base := append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, cfg.ClientOptions...)
+	// The clients opened so far are closed if a later step fails.
+	var opened []*kgo.Client
+	defer func() {
+		if err != nil {
+			for _, cl := range opened {
+				cl.Close()
+			}
+		}
+	}()
+	newClient := func(opts ...kgo.Opt) (*kgo.Client, error) {
+		cl, err := kgo.NewClient(opts...)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+		opened = append(opened, cl)
+		return cl, nil
+	}
 	// The admin client creates topics and then lists their offsets: its
 	// metadata must not stay cached as "no such topic" for long.
-	admCl, err := kgo.NewClient(append(base, kgo.MetadataMinAge(100*time.Millisecond))...)
+	admCl, err := newClient(append(base, kgo.MetadataMinAge(100*time.Millisecond))...)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: %w", err)
+		return nil, err
 	}
 	in.adm = kadm.NewClient(admCl)
 	if err := in.prepareTopics(ctx); err != nil {
-		admCl.Close()
 		return nil, err
 	}
-	in.rest, err = kgo.NewClient(append(base, kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(), kgo.FetchMaxWait(100*time.Millisecond))...)
+	in.rest, err = newClient(append(base, kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(), kgo.FetchMaxWait(100*time.Millisecond))...)
 	if err != nil {
-		admCl.Close()
-		return nil, fmt.Errorf("cluster: %w", err)
+		return nil, err
 	}
 	if cfg.StandbyReplicas > 0 {
 		in.standbys = map[taskID]*taskState{}
-		in.stby, err = kgo.NewClient(append(base, kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(), kgo.FetchMaxWait(200*time.Millisecond))...)
+		in.stby, err = newClient(append(base, kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(), kgo.FetchMaxWait(200*time.Millisecond))...)
 		if err != nil {
-			in.rest.Close()
-			admCl.Close()
-			return nil, fmt.Errorf("cluster: %w", err)
+			return nil, err
 		}
 	}
 	opts := append(base,
@@ -163,8 +179,6 @@ func New(ctx context.Context, cfg Config, topo *Topology) (*Instance, error) {
 	}
 	in.opts = opts
 	if err := in.connect(); err != nil {
-		in.rest.Close()
-		admCl.Close()
 		return nil, err
 	}
 	return in, nil
@@ -199,6 +213,12 @@ func (in *Instance) connect() error {
 func (in *Instance) rejoin(cause error) error {
 	in.log.Warn("cluster: this instance was fenced (its transaction can no longer commit); dropping its tasks and joining the group again", "error", cause)
 	in.mu.Lock()
+	// The fenced transaction's writes may still be completing: their
+	// promises write pendingEnd under prodMu.
+	for id, ts := range in.restoring {
+		in.stopRestore(id, ts)
+	}
+	in.prodMu.Lock()
 	for id, ts := range in.tasks {
 		in.abortTask(ts)
 		ts.pendingEnd = 0
@@ -208,6 +228,7 @@ func (in *Instance) rejoin(cause error) error {
 			in.cache[id] = ts
 		}
 	}
+	in.prodMu.Unlock()
 	in.uncommitted = false
 	in.mu.Unlock()
 	in.inTxn = false
@@ -338,7 +359,17 @@ func (in *Instance) Run(ctx context.Context) (err error) {
 	next := time.Now().Add(in.cfg.CommitInterval)
 	rejoins := 0
 	for {
-		pctx, cancel := context.WithDeadline(ctx, next)
+		deadline := next
+		in.mu.Lock()
+		if len(in.restoring) > 0 || in.unrestored() {
+			// Restores go on between polls: a poll waits for the
+			// running tasks' records only briefly.
+			if soon := time.Now().Add(restoreWait); soon.Before(deadline) {
+				deadline = soon
+			}
+		}
+		in.mu.Unlock()
+		pctx, cancel := context.WithDeadline(ctx, deadline)
 		var fs kgo.Fetches
 		if in.sess != nil {
 			fs = in.sess.PollFetches(pctx)
@@ -375,6 +406,13 @@ func (in *Instance) Run(ctx context.Context) (err error) {
 		}
 		in.mu.Lock()
 		perr := in.process(ctx, fs)
+		if perr == nil && (len(in.restoring) > 0 || in.unrestored()) {
+			// Every fetched record is processed: a restore stopped
+			// here leaves the transaction free to commit.
+			if rerr := in.restoreStep(ctx, nil, restoreWait); rerr != nil && (ctx.Err() == nil || !errors.Is(rerr, context.Canceled)) {
+				perr = rerr
+			}
+		}
 		in.mu.Unlock()
 		if perr != nil {
 			if ctx.Err() != nil && errors.Is(perr, context.Canceled) {
@@ -508,6 +546,9 @@ func (in *Instance) process(ctx context.Context, fs kgo.Fetches) error {
 			return
 		}
 		if !ts.restored {
+			// Its input is paused until its restore ends between polls
+			// (restoreStep); records fetched before the pause wait for
+			// the restore here.
 			if err = in.restore(ctx, ts); err != nil {
 				return
 			}
@@ -551,6 +592,20 @@ func (in *Instance) process(ctx context.Context, fs kgo.Fetches) error {
 	})
 	return err
 }
+
+// unrestored reports whether a task waits for its restore (in.mu held).
+func (in *Instance) unrestored() bool {
+	for _, ts := range in.tasks {
+		if !ts.restored {
+			return true
+		}
+	}
+	return false
+}
+
+// restoreWait bounds how long a restore step between two polls waits for
+// changelog records.
+const restoreWait = 50 * time.Millisecond
 
 func (in *Instance) subOf(topic string) int {
 	for i, t := range in.inputs {
@@ -687,6 +742,12 @@ func (in *Instance) commit(ctx context.Context) error {
 		// End with a context that outlives a stopping ctx: the last
 		// transaction must still close.
 		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.TransactionTimeout)
+		if merr := in.checkMember(ectx); merr != nil {
+			_, _ = in.sess.End(ectx, kgo.TryAbort)
+			cancel()
+			in.inTxn = false
+			return errFenced{merr}
+		}
 		ok, err := in.sess.End(ectx, kgo.TryCommit)
 		cancel()
 		in.inTxn = false
@@ -718,6 +779,9 @@ func (in *Instance) commit(ctx context.Context) error {
 	in.prodMu.Lock()
 	for _, id := range ids {
 		ts := in.tasks[id]
+		if !ts.restored {
+			continue // restoring between polls: its state is the changelog's
+		}
 		if committed {
 			ts.task.Commit()
 			if ts.comb != nil {
@@ -749,7 +813,7 @@ func (in *Instance) commit(ctx context.Context) error {
 		// them (under the next transaction).
 		for _, id := range ids {
 			ts := in.tasks[id]
-			if ts.comb == nil {
+			if ts.comb == nil || !ts.restored {
 				continue
 			}
 			if wm, ok := ts.comb.advance(); ok {
@@ -761,6 +825,39 @@ func (in *Instance) commit(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// checkMember fails when the group no longer has this member and the
+// open transaction commits no offsets. A transaction's consumed offsets
+// commit with the member's generation, and the coordinator refuses them
+// (and so the transaction) from a member it dropped; a transaction that
+// holds only writes — a watermark published, state flushed — carries no
+// generation, so an instance the group has dropped (its session timed
+// out, and it has not noticed yet) would commit them for tasks another
+// member now owns. Such a transaction asks the coordinator first: this
+// member must still be in the group.
+func (in *Instance) checkMember(ctx context.Context) error {
+	if len(in.cl.UncommittedOffsets()) > 0 {
+		return nil // the offset commit checks the generation
+	}
+	memberID, gen := in.cl.GroupMetadata()
+	gs, err := in.adm.DescribeGroups(ctx, in.cfg.ApplicationID)
+	if err == nil {
+		if g, ok := gs[in.cfg.ApplicationID]; !ok {
+			err = errors.New("the group was not described")
+		} else {
+			err = g.Err
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("checking that the group still has this member before committing a transaction without offsets: %w", err)
+	}
+	for _, m := range gs[in.cfg.ApplicationID].Members {
+		if memberID != "" && m.MemberID == memberID {
+			return nil
+		}
+	}
+	return fmt.Errorf("the group no longer has this member (member id %q, generation %d): its transaction holds writes for tasks another member may own", memberID, gen)
 }
 
 func (in *Instance) takeProdErr() error {
@@ -786,13 +883,14 @@ func (in *Instance) sortedTasks() []taskID {
 }
 
 // onAssigned creates the tasks of newly assigned partitions (a task that
-// was here before comes back from the cache with its state). Their
-// changelogs are restored when their first records arrive: by then the
-// previous owner's transaction is resolved (the committed offsets were
-// fetched with RequireStable).
-func (in *Instance) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+// was here before comes back from the cache with its state). A stateful
+// task's input partition is paused until its changelog is restored,
+// between polls, up to an end that includes every write the previous
+// owner committed (restore.go).
+func (in *Instance) onAssigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	pause := map[string][]int32{}
 	for topic, parts := range assigned {
 		sub := in.subOf(topic)
 		if sub < 0 {
@@ -817,7 +915,14 @@ func (in *Instance) onAssigned(_ context.Context, _ *kgo.Client, assigned map[st
 				ts.restored = false // catch up from changelogEnd
 			}
 			in.tasks[id] = ts
+			if !ts.restored {
+				// Restored between polls before it processes a record.
+				pause[topic] = append(pause[topic], p)
+			}
 		}
+	}
+	if len(pause) > 0 {
+		cl.PauseFetchPartitions(pause)
 	}
 	for id, ts := range in.cache {
 		if time.Since(ts.cachedAt) > cacheTTL {
@@ -868,13 +973,15 @@ func (in *Instance) marker(ts *taskState, now time.Time) marker {
 // onRevoked drops revoked tasks. Rebalances happen only between a
 // commit and the next poll (BlockRebalanceOnPoll), so the tasks hold
 // exactly their committed state; they stay in the cache.
-func (in *Instance) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+func (in *Instance) onRevoked(_ context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	cl.ResumeFetchPartitions(revoked) // paused if it was restoring
 	in.drop(revoked, "revoked")
 }
 
 // onLost drops tasks the group took away without a revocation (this
 // member was fenced or timed out).
-func (in *Instance) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+func (in *Instance) onLost(_ context.Context, cl *kgo.Client, lost map[string][]int32) {
+	cl.ResumeFetchPartitions(lost)
 	in.drop(lost, "lost")
 }
 

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,127 +10,289 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// restoreStallTimeout is how long a restore waits without any record
-// before it accepts the changelog's end as reached: the offsets before
-// the end may all have been removed by compaction.
-const restoreStallTimeout = 3 * time.Second
+// A stateful task restores its changelog before it processes a record:
+// between the polls of the group client, with its input partition paused
+// (restoreStep), so that the instance's other tasks go on and no
+// transaction stays open for the restore's length.
+//
+// Where a restore ends. A task must start from every change its previous
+// owner committed. The changelog's last stable offset (LSO,
+// what a read_committed consumer may read up to) is not enough on its
+// own: a transaction's commit returns once the coordinator has decided
+// it, and the brokers write its markers into the changelog afterwards, so
+// for a moment the previous owner's last writes sit above the LSO as if
+// still open. A restore therefore first lists the high watermark, then
+// waits until the LSO has reached it (every transaction with a write
+// below the high watermark resolved, committed or aborted), and reads up
+// to that LSO (records committed past it are applied too) — the
+// guarantee Kafka Streams relies on. A transaction that never resolves
+// (a crashed writer) is aborted by the broker after its timeout; the wait
+// gives up with an error a little after that.
+//
+// The read itself has no time limit: it goes on until the consumer's
+// position reaches the end, however slow the broker, logging its progress,
+// and stops only when the instance stops or the task leaves. The position moves with every
+// record returned, control records included (the restore consumer keeps
+// them): an aborted transaction's records are not returned but its abort
+// marker is, so an aborted tail ends the read too.
 
-// restore rebuilds a stateful task from its changelog partition: from
-// the start, or from where this instance left it when the task was here
-// before, up to the last stable offset (the previous owner's transaction
-// is resolved by then: see onAssigned).
-func (in *Instance) restore(ctx context.Context, ts *taskState) error {
-	start := time.Now()
-	topic := ChangelogTopic(in.cfg.ApplicationID, in.topo.SubTopologies[ts.id.sub].Name)
-	p := ts.id.part
-	// The end of the changelog (its last stable offset), asked a few
-	// times: a leader moving or a metadata refresh fails one request.
-	var o kadm.ListedOffset
+// restoreMarkerSlack is how long after the transaction timeout a restore
+// still waits for an open transaction on its changelog to resolve: brokers
+// look for timed-out transactions every 10 s by default.
+const restoreMarkerSlack = 15 * time.Second
+
+// restoreLogEvery is how often a long restore logs its progress.
+const restoreLogEvery = 10 * time.Second
+
+// listOffset lists partition p of topic's last stable offset (committed)
+// or high watermark, asked a few times: a leader moving or a metadata
+// refresh fails one request.
+func (in *Instance) listOffset(ctx context.Context, topic string, p int32, committed bool) (int64, error) {
 	var err error
 	for attempt := range 5 {
 		if attempt > 0 {
 			select {
 			case <-ctx.Done():
-				return ctx.Err()
+				return 0, ctx.Err()
 			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
 			}
 		}
 		var offs kadm.ListedOffsets
-		offs, err = in.adm.ListCommittedOffsets(ctx, topic)
-		if err == nil {
-			var ok bool
-			if o, ok = offs.Lookup(topic, p); !ok {
-				err = fmt.Errorf("no offset listed for partition %d", p)
-			} else {
-				err = o.Err
+		if committed {
+			offs, err = in.adm.ListCommittedOffsets(ctx, topic)
+		} else {
+			offs, err = in.adm.ListEndOffsets(ctx, topic)
+		}
+		if err != nil {
+			continue
+		}
+		o, ok := offs.Lookup(topic, p)
+		if !ok {
+			err = fmt.Errorf("no offset listed for partition %d", p)
+			continue
+		}
+		if o.Err != nil {
+			err = o.Err
+			continue
+		}
+		return o.Offset, nil
+	}
+	return 0, err
+}
+
+// restoreJob is a task's restore in progress.
+type restoreJob struct {
+	topic          string
+	hw             int64 // the changelog's high watermark when it began
+	end            int64 // -1 until the last stable offset reached hw
+	from, pos      int64
+	consuming      bool // the restore client reads the partition
+	start, lastLog time.Time
+	records, bytes int64
+}
+
+// restoreStep moves the restores of the instance's stateful tasks that
+// are not restored yet (only task only, if not nil) one step on, without
+// blocking for long: it begins new ones, waits for their end (see above)
+// by asking the last stable offset once, reads what the restore client
+// has (up to wait), and finishes those that reached their end. A task
+// whose restore finished is marked restored and its input partition
+// resumed. Called with in.mu held, between polls of the group client.
+func (in *Instance) restoreStep(ctx context.Context, only *taskState, wait time.Duration) error {
+	// Restores of tasks no longer here stop.
+	for id, ts := range in.restoring {
+		if in.tasks[id] != ts || ts.restored {
+			in.stopRestore(id, ts)
+		}
+	}
+	consuming, waiting := false, false
+	for _, id := range in.sortedTasks() {
+		ts := in.tasks[id]
+		if ts.restored || (only != nil && ts != only) {
+			continue
+		}
+		if ts.rst == nil {
+			topic := ChangelogTopic(in.cfg.ApplicationID, in.topo.SubTopologies[id.sub].Name)
+			hw, err := in.listOffset(ctx, topic, id.part, false)
+			if err != nil {
+				return fmt.Errorf("cluster: task %s: end of changelog %s partition %d: %w", id, topic, id.part, err)
+			}
+			now := time.Now()
+			ts.rst = &restoreJob{topic: topic, hw: hw, end: -1, start: now, lastLog: now}
+			in.restoring[id] = ts
+		}
+		j := ts.rst
+		if j.end < 0 {
+			lso, err := in.listOffset(ctx, j.topic, id.part, true)
+			if err != nil {
+				return fmt.Errorf("cluster: task %s: last stable offset of changelog %s partition %d: %w", id, j.topic, id.part, err)
+			}
+			if lso < j.hw {
+				if time.Since(j.start) > in.cfg.TransactionTimeout+restoreMarkerSlack {
+					return fmt.Errorf("cluster: task %s: changelog %s partition %d has a transaction open below offset %d (last stable offset %d) for %s, longer than the transaction timeout: its writer's transaction was never resolved; restoring now would miss or include its writes",
+						id, j.topic, id.part, j.hw, lso, time.Since(j.start).Round(time.Second))
+				}
+				if time.Since(j.lastLog) > restoreLogEvery {
+					in.log.Info("cluster: waiting for the changelog's open transaction to resolve before restoring", "task", id.String(), "topic", j.topic, "partition", id.part, "last_stable_offset", lso, "high_watermark", j.hw)
+					j.lastLog = time.Now()
+				}
+				waiting = true
+				continue
+			}
+			j.end = lso
+			j.from = ts.changelogEnd
+			if ts.fromSnapshot && j.from > j.end {
+				// The changelog is shorter than the snapshot says: the
+				// topic was deleted and created again. Start from the
+				// changelog alone.
+				in.log.Warn("cluster: the local state snapshot is ahead of the changelog; restoring from the changelog", "task", id.String(), "snapshot_offset", j.from, "changelog_end", j.end)
+				in.freshState(ts)
+				j.from = 0
+			}
+			ts.fromSnapshot = false
+			j.pos = j.from
+			if j.from < j.end {
+				in.rest.AddConsumePartitions(map[string]map[int32]kgo.Offset{j.topic: {id.part: kgo.NewOffset().At(j.from)}})
+				j.consuming = true
 			}
 		}
-		if err == nil {
-			break
+		if j.consuming {
+			consuming = true
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("cluster: task %s: end of changelog %s partition %d: %w", ts.id, topic, p, err)
+	if consuming {
+		if err := in.readRestores(ctx, wait); err != nil {
+			return err
+		}
+	} else if waiting && only == nil {
+		// Nothing to read until a marker lands: pace the next look.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
 	}
-	end := o.Offset
-	from := ts.changelogEnd
-	if ts.fromSnapshot && from > end {
-		// The changelog is shorter than the snapshot says: the topic was
-		// deleted and created again. Start from the changelog alone.
-		in.log.Warn("cluster: the local state snapshot is ahead of the changelog; restoring from the changelog", "task", ts.id.String(), "snapshot_offset", from, "changelog_end", end)
-		in.freshState(ts)
-		from = 0
-	}
-	ts.fromSnapshot = false
-	var records, bytes int64
-	if from < end {
-		in.rest.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(from)}})
-		defer in.rest.RemoveConsumePartitions(map[string][]int32{topic: {p}})
-		pos := from
-		lastProgress := time.Now()
-		for pos < end {
-			pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-			fs := in.rest.PollFetches(pctx)
-			cancel()
-			if err := ctx.Err(); err != nil {
+	for id, ts := range in.restoring {
+		if j := ts.rst; j.end >= 0 && j.pos >= j.end {
+			if err := in.finishRestore(id, ts); err != nil {
 				return err
 			}
-			for _, fe := range fs.Errors() {
-				if fe.Err == context.DeadlineExceeded || fe.Err == context.Canceled {
-					continue
-				}
-				return fmt.Errorf("cluster: task %s: reading changelog %s partition %d: %w", ts.id, topic, p, fe.Err)
-			}
-			progressed := false
-			var rerr error
-			fs.EachRecord(func(r *kgo.Record) {
-				if rerr != nil || r.Topic != topic || r.Partition != p || r.Offset < pos {
-					return
-				}
-				pos = r.Offset + 1
-				progressed = true
-				if r.Attrs.IsControl() {
-					return
-				}
-				records++
-				bytes += int64(len(r.Key) + len(r.Value))
-				if isWatermarkKey(r.Key) {
-					if ts.comb != nil {
-						rerr = ts.comb.restore(r.Key, r.Value)
-					}
-					return
-				}
-				rerr = ts.task.Restore(r.Key, r.Value)
-			})
-			if rerr != nil {
-				return fmt.Errorf("cluster: task %s: restoring from %s partition %d: %w", ts.id, topic, p, rerr)
-			}
-			if progressed {
-				lastProgress = time.Now()
-			} else if time.Since(lastProgress) > restoreStallTimeout {
-				in.log.Warn("cluster: changelog restore reached no record before the end; taking the end as reached (the last offsets were compacted away)",
-					"task", ts.id.String(), "topic", topic, "partition", p, "at", pos, "end", end)
-				break
-			}
+		} else if j.consuming && time.Since(j.lastLog) > restoreLogEvery {
+			in.log.Info("cluster: restoring a task", "task", id.String(), "topic", j.topic, "partition", id.part, "at", j.pos, "end", j.end, "records", j.records, "elapsed", time.Since(j.start).Round(time.Second))
+			j.lastLog = time.Now()
 		}
 	}
+	return nil
+}
+
+// readRestores applies what the restore client fetched (waiting up to
+// wait for it) to the tasks being restored.
+func (in *Instance) readRestores(ctx context.Context, wait time.Duration) error {
+	pctx, cancel := context.WithTimeout(ctx, wait)
+	fs := in.rest.PollFetches(pctx)
+	cancel()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, fe := range fs.Errors() {
+		if errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, context.Canceled) {
+			continue
+		}
+		return fmt.Errorf("cluster: reading changelog %s partition %d: %w", fe.Topic, fe.Partition, fe.Err)
+	}
+	var rerr error
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		if rerr != nil {
+			return
+		}
+		sub := in.changelogSub(p.Topic)
+		if sub < 0 {
+			return
+		}
+		ts := in.restoring[taskID{sub, p.Partition}]
+		if ts == nil || !ts.rst.consuming {
+			return // stopped
+		}
+		j := ts.rst
+		for _, r := range p.Records {
+			if r.Offset < j.pos {
+				continue
+			}
+			// Records past the end are committed too (read_committed):
+			// applied, they move the task's changelog offset on.
+			j.pos = r.Offset + 1
+			if r.Attrs.IsControl() {
+				continue
+			}
+			j.records++
+			j.bytes += int64(len(r.Key) + len(r.Value))
+			if isWatermarkKey(r.Key) {
+				if ts.comb != nil {
+					rerr = ts.comb.restore(r.Key, r.Value)
+				}
+			} else {
+				rerr = ts.task.Restore(r.Key, r.Value)
+			}
+			if rerr != nil {
+				rerr = fmt.Errorf("cluster: task %s: restoring from %s partition %d offset %d: %w", ts.id, p.Topic, p.Partition, r.Offset, rerr)
+				return
+			}
+		}
+	})
+	return rerr
+}
+
+// stopRestore ends a restore before its end (the task left).
+func (in *Instance) stopRestore(id taskID, ts *taskState) {
+	if ts.rst != nil && ts.rst.consuming {
+		in.rest.RemoveConsumePartitions(map[string][]int32{ts.rst.topic: {id.part}})
+	}
+	ts.rst = nil
+	delete(in.restoring, id)
+}
+
+// finishRestore makes a task whose restore reached its end run: its
+// state committed, its input partition resumed.
+func (in *Instance) finishRestore(id taskID, ts *taskState) error {
+	j := ts.rst
+	in.stopRestore(id, ts)
 	ts.task.Commit()
 	if ts.comb != nil {
 		ts.comb.commit()
 	}
-	ts.changelogEnd = end
+	ts.changelogEnd = max(j.end, j.pos)
 	ts.restored = true
+	in.cl.ResumeFetchPartitions(map[string][]int32{in.inputs[id.sub]: {id.part}})
 	if ts.comb != nil {
 		// The task continues from the committed watermark: records late
 		// for it stay late, windows it completed stay fired.
 		ts.comb.emitted = NoWatermark
 		if wm, ok := ts.comb.advance(); ok {
+			in.uncommitted = true // windows fire, in the open transaction
 			if err := ts.task.Watermark(&output{in: in, ts: ts}, wm); err != nil {
-				return fmt.Errorf("cluster: task %s: %w", ts.id, err)
+				return fmt.Errorf("cluster: task %s: %w", id, err)
 			}
 		}
 	}
-	in.metrics.restored(ts.id, records, bytes, time.Since(start))
-	in.log.Info("cluster: task restored", "task", ts.id.String(), "records", records, "bytes", bytes, "from", from, "to", end, "elapsed", time.Since(start).Round(time.Millisecond))
+	in.metrics.restored(id, j.records, j.bytes, time.Since(j.start))
+	in.log.Info("cluster: task restored", "task", id.String(), "records", j.records, "bytes", j.bytes, "from", j.from, "to", ts.changelogEnd, "elapsed", time.Since(j.start).Round(time.Millisecond))
+	return nil
+}
+
+// restore restores one task to the end before it goes on (records of a
+// task whose input was not paused).
+func (in *Instance) restore(ctx context.Context, ts *taskState) error {
+	for attempt := 0; !ts.restored; attempt++ {
+		if err := in.restoreStep(ctx, ts, 500*time.Millisecond); err != nil {
+			return err
+		}
+		if ts.rst != nil && ts.rst.end < 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(min(time.Duration(attempt+1)*20*time.Millisecond, 500*time.Millisecond)):
+			}
+		}
+	}
 	return nil
 }

@@ -132,6 +132,10 @@ func (in *Instance) placeStandbys(ctx context.Context) {
 			}
 		}
 	}
+	ends, ok := in.standbyEnds(ctx, want)
+	if !ok {
+		return // tried again at the next refresh
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.stbyMu.Lock()
@@ -158,6 +162,14 @@ func (in *Instance) placeStandbys(ctx context.Context) {
 			ts = in.newTask(id) // loads a local snapshot if there is one
 			if !ts.fromSnapshot {
 				ts.changelogEnd = 0
+			} else if end, ok := ends[id]; !ok || ts.changelogEnd > end {
+				// The changelog is shorter than the snapshot says (it
+				// was deleted and created again; or its end could not
+				// be listed): start from the changelog alone, as a
+				// restore does.
+				in.log.Warn("cluster: the local state snapshot is ahead of the changelog; the standby replica follows the changelog from its start", "task", id.String(), "snapshot_offset", ts.changelogEnd, "changelog_end", end)
+				in.freshState(ts)
+				ts.changelogEnd = 0
 			}
 		}
 		ts.fromSnapshot = false
@@ -172,6 +184,46 @@ func (in *Instance) placeStandbys(ctx context.Context) {
 		in.stby.AddConsumePartitions(add)
 		in.log.Info("cluster: standby replicas", "tasks", len(in.standbys))
 	}
+}
+
+// standbyEnds lists the end (high watermark) of the changelog partitions
+// of the standby tasks in want that are not placed yet, for the check of
+// a local snapshot against its changelog; ok is false if they could not
+// be listed.
+func (in *Instance) standbyEnds(ctx context.Context, want map[taskID]bool) (ends map[taskID]int64, ok bool) {
+	in.mu.Lock()
+	in.stbyMu.Lock()
+	topics := map[string]bool{}
+	var ids []taskID
+	for id := range want {
+		if in.standbys[id] == nil && in.tasks[id] == nil && in.cache[id] == nil {
+			ids = append(ids, id)
+			topics[ChangelogTopic(in.cfg.ApplicationID, in.topo.SubTopologies[id.sub].Name)] = true
+		}
+	}
+	in.stbyMu.Unlock()
+	in.mu.Unlock()
+	if len(ids) == 0 {
+		return nil, true
+	}
+	names := make([]string, 0, len(topics))
+	for t := range topics {
+		names = append(names, t)
+	}
+	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	offs, err := in.adm.ListEndOffsets(lctx, names...)
+	cancel()
+	if err != nil {
+		return nil, false
+	}
+	ends = map[taskID]int64{}
+	for _, id := range ids {
+		o, ok := offs.Lookup(ChangelogTopic(in.cfg.ApplicationID, in.topo.SubTopologies[id.sub].Name), id.part)
+		if ok && o.Err == nil {
+			ends[id] = o.Offset
+		}
+	}
+	return ends, true
 }
 
 // dropStandby stops following a standby's changelog (stbyMu held).

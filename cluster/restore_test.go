@@ -1,0 +1,303 @@
+package cluster
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// seenTask is a stateful task that reports, at each record it processes,
+// the keys its state holds (restored from the changelog).
+type seenTask struct {
+	*mapTask
+	seen chan<- []string
+}
+
+func (s seenTask) Process(Output, *kgo.Record) error {
+	var keys []string
+	s.tab.Snapshot(func(k string, _ []byte) { keys = append(keys, k) })
+	sort.Strings(keys)
+	select {
+	case s.seen <- keys:
+	default:
+	}
+	return nil
+}
+
+// restoreFixture is a one-broker kfake cluster with a source topic and
+// the changelog of a "count" sub-topology, both one partition, and an
+// instance whose count task reports what it restored.
+type restoreFixture struct {
+	c         *kfake.Cluster
+	cl        *kgo.Client // plain producer
+	changelog string
+	seen      chan []string
+	in        *Instance
+}
+
+func newRestoreFixture(t *testing.T) *restoreFixture {
+	t.Helper()
+	f := &restoreFixture{changelog: ChangelogTopic("app", "count"), seen: make(chan []string, 16)}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders", f.changelog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	f.c = c
+	f.cl, err = kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.cl.Close)
+	return f
+}
+
+// start creates the instance (after the test has arranged the changelog
+// and its faults) and runs it until the test ends.
+func (f *restoreFixture) start(t *testing.T) {
+	t.Helper()
+	topo := &Topology{Source: "orders", MaxOutOfOrderness: -1, SubTopologies: []SubTopology{
+		{Name: "source", NewTask: func(int32) Task { return forwardTask{} }},
+		{Name: "count", Stateful: true, NewTask: func(int32) Task { return seenTask{newMapTask(), f.seen} }},
+	}}
+	cfg := Config{Brokers: f.c.ListenAddrs(), ApplicationID: "app", InstanceID: "a", ExactlyOnce: true,
+		CommitInterval: 20 * time.Millisecond, SessionTimeout: 6 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	in, err := New(context.Background(), cfg, topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.in = in
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}
+
+func (f *restoreFixture) produce(t *testing.T, cl *kgo.Client, topic, key string) {
+	t.Helper()
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Key: []byte(key), Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// firstSeen is the state the count task held at its first record.
+func (f *restoreFixture) firstSeen(t *testing.T) []string {
+	t.Helper()
+	select {
+	case keys := <-f.seen:
+		return keys
+	case <-time.After(time.Minute):
+		t.Fatal("the count task processed no record in a minute")
+		return nil
+	}
+}
+
+func (f *restoreFixture) topicID(t *testing.T, topic string) [16]byte {
+	t.Helper()
+	td, err := kadm.NewClient(f.cl).ListTopics(context.Background(), topic)
+	if err != nil || td[topic].Err != nil {
+		t.Fatalf("listing %s: %v %v", topic, err, td[topic].Err)
+	}
+	return td[topic].ID
+}
+
+// TestRestoreWaitsOutASilentBroker: a restore reads its changelog up to
+// the end it listed however long the broker takes to answer. It gave up
+// after 3 s without a record (a slow broker, a leader election during a
+// rolling restart) and the task went on with part of its state.
+func TestRestoreWaitsOutASilentBroker(t *testing.T) {
+	f := newRestoreFixture(t)
+	want := []string{"k1", "k2", "k3"}
+	for _, k := range want {
+		f.produce(t, f.cl, f.changelog, k)
+	}
+	id := f.topicID(t, f.changelog)
+	// The fault: the broker does not answer the first fetch of the
+	// changelog for 4 s.
+	var once sync.Once
+	f.c.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		for _, rt := range req.(*kmsg.FetchRequest).Topics {
+			if rt.Topic == f.changelog || rt.TopicID == id {
+				once.Do(func() {
+					f.c.DropControl()
+					f.c.SleepControl(func() { <-time.After(4 * time.Second) })
+				})
+			}
+		}
+		return nil, nil, false
+	})
+	f.start(t)
+	f.produce(t, f.cl, "orders", "x")
+	if got := f.firstSeen(t); len(got) != len(want) {
+		t.Fatalf("the task started with state %v, want %v", got, want)
+	}
+}
+
+// TestRestoreIncludesWritesWhoseMarkerIsLate: a transaction's commit
+// returns before its markers are in the changelog; the next owner's
+// restore must still include its writes. It read up to the last stable
+// offset it listed first, which stops below a transaction whose marker
+// is not written yet, and the task went on without the previous owner's
+// last committed changes.
+func TestRestoreIncludesWritesWhoseMarkerIsLate(t *testing.T) {
+	f := newRestoreFixture(t)
+	f.produce(t, f.cl, f.changelog, "k0")
+	// The previous owner's last transaction: written, committed by the
+	// coordinator, markers not yet written — here, not ended until the
+	// restore has listed the last stable offset below it and asks again.
+	prev, err := kgo.NewClient(kgo.SeedBrokers(f.c.ListenAddrs()...), kgo.TransactionalID("app-previous"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prev.Close()
+	if err := prev.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"k1", "k2"} {
+		f.produce(t, prev, f.changelog, k)
+	}
+	listed := make(chan struct{})
+	lists := 0 // control functions run one at a time
+	f.c.ControlKey(int16(kmsg.ListOffsets), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		r := req.(*kmsg.ListOffsetsRequest)
+		for _, rt := range r.Topics {
+			if rt.Topic == f.changelog && r.IsolationLevel == 1 {
+				if lists++; lists == 2 {
+					f.c.DropControl()
+					close(listed)
+				}
+				break
+			}
+		}
+		return nil, nil, false
+	})
+	f.start(t)
+	f.produce(t, f.cl, "orders", "x")
+	select {
+	case <-listed:
+	case keys := <-f.seen:
+		t.Fatalf("the task started with state %v before the changelog's open transaction resolved", keys)
+	}
+	if err := prev.EndTransaction(context.Background(), kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"k0", "k1", "k2"}
+	if got := f.firstSeen(t); len(got) != len(want) {
+		t.Fatalf("the task started with state %v, want %v", got, want)
+	}
+}
+
+// TestRestoreEndsAtAnAbortedTail: a changelog that ends with an aborted
+// transaction ends the restore: its records are not returned, but its
+// abort marker moves the position to the end.
+func TestRestoreEndsAtAnAbortedTail(t *testing.T) {
+	f := newRestoreFixture(t)
+	f.produce(t, f.cl, f.changelog, "k0")
+	prev, err := kgo.NewClient(kgo.SeedBrokers(f.c.ListenAddrs()...), kgo.TransactionalID("app-previous"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prev.Close()
+	if err := prev.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"k1", "k2"} {
+		f.produce(t, prev, f.changelog, k)
+	}
+	if err := prev.EndTransaction(context.Background(), kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+	f.start(t)
+	f.produce(t, f.cl, "orders", "x")
+	if got := f.firstSeen(t); len(got) != 1 || got[0] != "k0" {
+		t.Fatalf("the task started with state %v, want [k0]", got)
+	}
+	f.in.mu.Lock()
+	end := f.in.tasks[taskID{1, 0}].changelogEnd
+	f.in.mu.Unlock()
+	if end != 4 { // k0, k1, k2, the abort marker
+		t.Fatalf("changelog offset after the restore: %d, want 4", end)
+	}
+}
+
+// TestRestoreRunsBetweenPolls: a task restores between the polls of the
+// group client with its input paused, while the other tasks go on
+// processing and committing. It restored inside the open transaction
+// when its first record arrived, and nothing committed until the
+// restore ended: a restore longer than the transaction timeout aborted
+// the transaction.
+func TestRestoreRunsBetweenPolls(t *testing.T) {
+	f := newRestoreFixture(t)
+	want := []string{"k1", "k2"}
+	for _, k := range want {
+		f.produce(t, f.cl, f.changelog, k)
+	}
+	id := f.topicID(t, f.changelog)
+	// The changelog's first fetch is not answered until the test says.
+	fetched, release := make(chan struct{}), make(chan struct{})
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	var once sync.Once
+	f.c.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		for _, rt := range req.(*kmsg.FetchRequest).Topics {
+			if rt.Topic == f.changelog || rt.TopicID == id {
+				once.Do(func() {
+					f.c.DropControl()
+					close(fetched)
+					f.c.SleepControl(func() { <-release })
+				})
+			}
+		}
+		return nil, nil, false
+	})
+	f.start(t)
+	f.produce(t, f.cl, "orders", "x")
+	select {
+	case <-fetched:
+	case <-time.After(time.Minute):
+		t.Fatal("the restore did not fetch its changelog in a minute")
+	}
+	// While the count task restores, the source task processes and
+	// commits a record that arrives now.
+	f.produce(t, f.cl, "orders", "y")
+	adm := kadm.NewClient(f.cl)
+	deadline := time.After(30 * time.Second)
+	for {
+		// The offset fetch waits for a transaction with offsets to end.
+		fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		offs, err := adm.FetchOffsets(fctx, "app")
+		cancel()
+		if o, _ := offs.Lookup("orders", 0); err == nil && o.At >= 2 {
+			break
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("no record committed in 30 s while a task restored")
+		}
+	}
+	close(release)
+	if got := f.firstSeen(t); len(got) != len(want) {
+		t.Fatalf("the task started with state %v, want %v", got, want)
+	}
+}
