@@ -118,7 +118,7 @@ type descriptor[K comparable, V any] struct{ name string }
 func (d descriptor[K, V]) Name() string { return d.name }
 
 func (d descriptor[K, V]) NewMemoryTable(r KeyGroupRange) Table {
-	return &memTable[K, V]{name: d.name, groups: r, maps: make([]map[K]V, r.Len())}
+	return &memTable[K, V]{name: d.name, groups: r, maps: make([]map[K]memSlot[V], r.Len())}
 }
 
 // OpenTable opens (or creates) the typed table name in backend b.
@@ -137,19 +137,35 @@ func OpenTable[K comparable, V any](b Backend, name string) (TypedTable[K, V], e
 type memTable[K comparable, V any] struct {
 	name   string
 	groups KeyGroupRange
-	maps   []map[K]V
-	// With change tracking (memdelta.go): the keys changed since the last
-	// snapshot and the key groups cleared, by key group.
+	maps   []map[K]memSlot[V]
+	// With change tracking (memdelta.go): the current generation (from
+	// 1; one per snapshot interval) and, per key group, the keys written
+	// or deleted in it (listed once each), the listed keys deleted since
+	// (gone, so that a key put again is not listed twice) and whether
+	// the key group was cleared as a whole.
 	track bool
-	dirty []map[K]struct{}
+	gen   uint32
+	dirty [][]K
+	gone  []map[K]struct{}
 	reset []bool
-	// hint is the size of each key group's dirty set at the last
-	// snapshot: the next interval's set is made at that size instead of
-	// growing (rehashing) to it again.
-	hint []int
+	// The slot found by the last Get (Value.Get, then Value.Set of the
+	// same key): Put then knows the key's generation without a second
+	// lookup. Valid while lastOK; a Delete or a restore ends it.
+	lastOK  bool
+	lastHas bool
+	lastKG  int
+	lastK   K
+	lastGen uint32
 	// entrySize is the average size of an entry at the last snapshot
 	// (memencode.go), to size the next one's buffer.
 	entrySize int
+}
+
+// memSlot is a value of a memTable with the generation of its last
+// write (0: before tracking began, or restored).
+type memSlot[V any] struct {
+	v   V
+	gen uint32
 }
 
 func (t *memTable[K, V]) Name() string             { return t.name }
@@ -166,44 +182,53 @@ func (t *memTable[K, V]) Len() int {
 func (t *memTable[K, V]) ClearKeyGroup(kg int) {
 	i := kg - t.groups.Start
 	t.maps[i] = nil
+	t.lastOK = false
 	if t.track {
 		t.reset[i] = true
-		t.dirty[i] = nil
+		clear(t.dirty[i])
+		t.dirty[i] = t.dirty[i][:0]
+		t.gone[i] = nil
 	}
 }
 
 func (t *memTable[K, V]) Get(kg int, k K) (V, bool) {
-	v, ok := t.maps[kg-t.groups.Start][k]
-	return v, ok
+	s, ok := t.maps[kg-t.groups.Start][k]
+	if t.track {
+		t.lastOK, t.lastHas, t.lastKG, t.lastK, t.lastGen = true, ok, kg, k, s.gen
+	}
+	return s.v, ok
 }
 
 func (t *memTable[K, V]) Put(kg int, k K, v V) {
-	m := t.maps[kg-t.groups.Start]
+	i := kg - t.groups.Start
+	m := t.maps[i]
 	if m == nil {
-		m = make(map[K]V)
-		t.maps[kg-t.groups.Start] = m
+		m = make(map[K]memSlot[V])
+		t.maps[i] = m
 	}
-	m[k] = v
 	if t.track {
-		t.markDirty(kg-t.groups.Start, k)
+		t.noteWrite(i, kg, k, m)
 	}
+	m[k] = memSlot[V]{v: v, gen: t.gen}
 }
 
 func (t *memTable[K, V]) Delete(kg int, k K) {
 	i := kg - t.groups.Start
 	m := t.maps[i]
-	if _, ok := m[k]; !ok {
+	s, ok := m[k]
+	if !ok {
 		return
 	}
 	delete(m, k)
 	if t.track {
-		t.markDirty(i, k)
+		t.lastOK = false
+		t.noteDelete(i, k, s.gen)
 	}
 }
 
 func (t *memTable[K, V]) Range(kg int, fn func(K, V) bool) {
-	for k, v := range t.maps[kg-t.groups.Start] {
-		if !fn(k, v) {
+	for k, s := range t.maps[kg-t.groups.Start] {
+		if !fn(k, s.v) {
 			return
 		}
 	}

@@ -14,9 +14,13 @@ import (
 //
 // With change tracking on (EnableChangeTracking), every table remembers
 // the keys written (Put) or deleted (Delete) since the last ClearChanges,
-// per key group, and whether a key group was cleared as a whole. A
-// snapshot then encodes only those keys (AppendChanges): the cost at the
-// barrier is proportional to what changed, not to the state. A chain of
+// per key group, and whether a key group was cleared as a whole. Tables
+// of whole values (memTable) find a key's first write of a snapshot
+// interval by the generation stamped on its value (one map lookup before
+// the write, none after a Get of the same key) and list it then;
+// ClearChanges starts the next generation without visiting the values.
+// A snapshot then encodes only those keys (AppendChanges): the cost at
+// the barrier is proportional to what changed, not to the state. A chain of
 // such increments on top of a full snapshot (AppendChanges with full set)
 // restores, applied in order (ApplyChanges), the state at the last one;
 // MergeChanges folds a chain into one full section without the codecs of
@@ -71,7 +75,10 @@ type changeTable interface {
 
 // EnableChangeTracking makes every table, open or opened later, track the
 // keys changed since the last ClearChanges, for incremental snapshots
-// (AppendChanges). It costs one set insertion per write.
+// (AppendChanges). A table of whole values stamps every value with the
+// generation (snapshot interval) of its last write and lists a key at its
+// first write of a generation: a write costs a comparison, and an append
+// once per interval; map state tracks its entries (memmap.go).
 func (m *Memory) EnableChangeTracking() {
 	m.track = true
 	for _, t := range m.tables {
@@ -492,19 +499,48 @@ func (m *mergedMap) appendEntries(dst []byte) ([]byte, int) {
 func (t *memTable[K, V]) setTracking(on bool) {
 	t.track = on
 	if on && t.dirty == nil {
-		t.dirty = make([]map[K]struct{}, t.groups.Len())
+		t.dirty = make([][]K, t.groups.Len())
+		t.gone = make([]map[K]struct{}, t.groups.Len())
 		t.reset = make([]bool, t.groups.Len())
-		t.hint = make([]int, t.groups.Len())
+		t.gen = 1
+		t.lastOK = false
 	}
 }
 
-func (t *memTable[K, V]) markDirty(i int, k K) {
-	d := t.dirty[i]
-	if d == nil {
-		d = make(map[K]struct{}, t.hint[i])
-		t.dirty[i] = d
+// noteWrite lists key k (key group kg, index i; its map m) unless it was
+// listed in the current generation already: its slot is of this
+// generation, or it was deleted after being listed (gone). Its slot is
+// known without a lookup when the last Get was of k.
+func (t *memTable[K, V]) noteWrite(i, kg int, k K, m map[K]memSlot[V]) {
+	has, g := t.lastHas, t.lastGen
+	if !t.lastOK || t.lastKG != kg || t.lastK != k {
+		var s memSlot[V]
+		s, has = m[k]
+		g = s.gen
 	}
-	d[k] = struct{}{}
+	// After the write, the slot is k's, of this generation.
+	t.lastOK, t.lastHas, t.lastKG, t.lastK, t.lastGen = true, true, kg, k, t.gen
+	if has && g == t.gen {
+		return
+	}
+	if !has && len(t.gone[i]) > 0 {
+		if _, ok := t.gone[i][k]; ok {
+			return
+		}
+	}
+	t.dirty[i] = append(t.dirty[i], k)
+}
+
+// noteDelete records the deletion of key k (key group index i) whose
+// slot was of generation g.
+func (t *memTable[K, V]) noteDelete(i int, k K, g uint32) {
+	if g != t.gen {
+		t.dirty[i] = append(t.dirty[i], k)
+	}
+	if t.gone[i] == nil {
+		t.gone[i] = make(map[K]struct{})
+	}
+	t.gone[i][k] = struct{}{}
 }
 
 func (t *memTable[K, V]) changed() int {
@@ -518,15 +554,26 @@ func (t *memTable[K, V]) changed() int {
 	return n
 }
 
+// clearChanges starts a new generation: every slot is older than it.
+// The lists keep their storage (the next interval changes about as many
+// keys), without the keys they referenced.
 func (t *memTable[K, V]) clearChanges() {
 	for i := range t.dirty {
-		t.hint[i] = len(t.dirty[i])
-		if len(t.dirty[i]) > 0 {
-			// A fresh set, made at this one's size when the next write
-			// comes: a large one is not kept at its high-water size.
-			t.dirty[i] = nil
-		}
+		clear(t.dirty[i])
+		t.dirty[i] = t.dirty[i][:0]
+		t.gone[i] = nil
 		t.reset[i] = false
+	}
+	if t.gen++; t.gen == 0 {
+		// Wrapped (after 2^32 snapshots): every slot becomes older than
+		// generation 1.
+		for _, m := range t.maps {
+			for k, s := range m {
+				m[k] = memSlot[V]{v: s.v}
+			}
+		}
+		t.gen = 1
+		t.lastOK = false
 	}
 }
 
@@ -534,7 +581,7 @@ func (t *memTable[K, V]) appendChanges(dst []byte, kg int, full bool) ([]byte, e
 	i := kg - t.groups.Start
 	m := t.maps[i]
 	reset := full || (t.reset != nil && t.reset[i])
-	var dirty map[K]struct{}
+	var dirty []K
 	if !reset {
 		if t.dirty != nil {
 			dirty = t.dirty[i]
@@ -577,8 +624,8 @@ func (t *memTable[K, V]) appendChanges(dst []byte, kg int, full bool) ([]byte, e
 		dst = t.growFor(dst, len(m))
 		start := len(dst)
 		dst = binary.AppendUvarint(dst, uint64(len(m)))
-		for k, v := range m {
-			dst = appendKV(dst, k, v, false)
+		for k, s := range m {
+			dst = appendKV(dst, k, s.v, false)
 		}
 		t.sized(len(dst)-start, len(m))
 		return dst, nil
@@ -586,9 +633,9 @@ func (t *memTable[K, V]) appendChanges(dst []byte, kg int, full bool) ([]byte, e
 	dst = t.growFor(dst, len(dirty))
 	start := len(dst)
 	dst = binary.AppendUvarint(dst, uint64(len(dirty)))
-	for k := range dirty {
-		v, ok := m[k]
-		dst = appendKV(dst, k, v, !ok)
+	for _, k := range dirty {
+		s, ok := m[k]
+		dst = appendKV(dst, k, s.v, !ok)
 	}
 	t.sized(len(dst)-start, len(dirty))
 	return dst, nil
@@ -604,6 +651,7 @@ func (t *memTable[K, V]) applyChanges(kg int, body []byte) error {
 		return fmt.Errorf("state table %q value: %w", t.name, err)
 	}
 	i := kg - t.groups.Start
+	t.lastOK = false
 	err = walkBody(body, false, func() { t.maps[i] = nil }, func(e changeEntry) error {
 		k, n, err := kc.Decode(e.key)
 		if err != nil || n != len(e.key) {
@@ -619,10 +667,10 @@ func (t *memTable[K, V]) applyChanges(kg int, body []byte) error {
 		}
 		m := t.maps[i]
 		if m == nil {
-			m = make(map[K]V)
+			m = make(map[K]memSlot[V])
 			t.maps[i] = m
 		}
-		m[k] = v
+		m[k] = memSlot[V]{v: v} // generation 0: not a change since
 		return nil
 	})
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"maps"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/sluicehq/sluice/state/codec"
 )
 
 // deltaModel is the oracle of TestIncrementalChainEqualsFull: plain maps
@@ -283,5 +285,95 @@ func FuzzApplyChanges(f *testing.F) {
 		}
 		_ = r.ApplyChanges(0, data)
 		_, _ = MergeChanges(nil, data)
+	})
+}
+
+// TestValueChangesOncePerKey: over random reads, writes (after a read of
+// the same key or blind) and deletions of value state, each increment
+// lists exactly the keys written or deleted since the previous one, each
+// once, with its current value; Changed counts them. Keys put again
+// after a deletion, and writes after a read made in an earlier snapshot
+// interval, are the cases the generations must get right.
+func TestValueChangesOncePerKey(t *testing.T) {
+	forSeeds(t, 8, func(t *testing.T, seed uint64) {
+		const maxPar = 4
+		rng := rand.New(rand.NewPCG(seed, 11))
+		h := Hasher[string]()
+		b, c := trackedKeyed(maxPar, KeyGroupRange{Start: 0, End: maxPar})
+		v, err := NewValue[string, int64](c, "v")
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals := map[string]int64{}
+		touched := map[string]bool{}
+		for step := range 3000 {
+			k := fmt.Sprintf("k%d", rng.IntN(12))
+			c.SetCurrentKey(k, KeyGroup(h(k), maxPar))
+			switch op := rng.IntN(8); {
+			case op < 2:
+				got, ok := v.Get()
+				if want, has := vals[k]; ok != has || got != want {
+					t.Fatalf("step %d: Get(%s) = %d,%v; want %d,%v", step, k, got, ok, want, has)
+				}
+			case op < 4:
+				x := rng.Int64N(100)
+				v.Get()
+				v.Set(x)
+				vals[k], touched[k] = x, true
+			case op < 6:
+				x := rng.Int64N(100)
+				v.Set(x)
+				vals[k], touched[k] = x, true
+			default:
+				if _, ok := vals[k]; ok {
+					touched[k] = true
+				}
+				v.Clear()
+				delete(vals, k)
+			}
+			if rng.IntN(20) != 0 {
+				continue
+			}
+			if got := b.Changed(); got != len(touched) {
+				t.Fatalf("step %d: Changed() = %d, want %d", step, got, len(touched))
+			}
+			listed := map[string]bool{}
+			for kg := range maxPar {
+				sec, err := b.AppendChanges(nil, kg, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = WalkChanges(sec, func(name string, body []byte) error {
+					return WalkChangeBody(body, func() { t.Fatalf("step %d: an increment resets key group %d", step, kg) }, func(del bool, key, value []byte) error {
+						k, _, err := codec.DecodeString(key)
+						if err != nil {
+							return err
+						}
+						if listed[k] {
+							t.Fatalf("step %d: key %s listed twice", step, k)
+						}
+						listed[k] = true
+						want, has := vals[k]
+						if del == has {
+							t.Fatalf("step %d: key %s deleted %v, present %v", step, k, del, has)
+						}
+						if !del {
+							if x, _, err := codec.DecodeInt64(value); err != nil || x != want {
+								t.Fatalf("step %d: key %s = %d (%v), want %d", step, k, x, err, want)
+							}
+						}
+						return nil
+					})
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !maps.Equal(listed, touched) {
+				t.Fatalf("step %d: listed %v, want %v", step, listed, touched)
+			}
+			b.ClearChanges()
+			clear(touched)
+		}
 	})
 }

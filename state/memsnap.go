@@ -26,9 +26,9 @@ func (t *memTable[K, V]) encodeKeyGroup(dst []byte, kg int) ([]byte, error) {
 	}
 	m := t.maps[kg-t.groups.Start]
 	dst = binary.AppendUvarint(dst, uint64(len(m)))
-	for k, v := range m {
+	for k, s := range m {
 		dst = kc.Append(dst, k)
-		dst = vc.Append(dst, v)
+		dst = vc.Append(dst, s.v)
 	}
 	return dst, nil
 }

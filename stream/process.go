@@ -132,23 +132,46 @@ type keyTimer[K comparable] struct {
 // timerService holds one domain's timers of a keyed subtask: a set for
 // deduplication and deletion, and a min-heap by time whose entries are
 // checked against the set when they come up.
+//
+// With incremental snapshots (track), changes are found through
+// generations (snapshot intervals) rather than recorded in a set of their
+// own. The set maps each timer to the generation of its registration
+// and, for the current generation, its index in added, the list of the
+// timers registered since the last snapshot; a removal either marks the
+// timer dead in added (registered since the last snapshot, which does
+// not hold it) or appends it to removed (the last snapshot holds it). A
+// timer registered and fired between two snapshots (most of them, at a
+// 1 s interval) thus costs an append and no map operation of its own,
+// and the snapshot reads the two lists (timerChanges,
+// process_incremental.go).
 type timerService[K comparable] struct {
-	set  map[timerKey[K]]struct{}
+	set  map[timerKey[K]]uint64 // timer -> generation<<32 | index in added
 	heap []keyTimer[K]
-	// With incremental snapshots: the timers registered or removed since
-	// the last snapshot, with their key group.
+	// With incremental snapshots: the current generation (from 1), the
+	// timers registered in it (kg -1: removed since) and the timers of
+	// earlier generations removed in it.
 	track   bool
-	changed map[timerKey[K]]int32
-	// changedHint is the size of changed at the last snapshot, to make
-	// the next one at its size.
-	changedHint int
+	gen     uint32
+	added   []keyTimer[K]
+	removed []keyTimer[K]
 }
 
-func (s *timerService[K]) noteChange(tk timerKey[K], kg int32) {
-	if s.changed == nil {
-		s.changed = make(map[timerKey[K]]int32, s.changedHint)
+// enableTracking turns on change tracking for incremental snapshots.
+func (s *timerService[K]) enableTracking() {
+	s.track = true
+	if s.gen == 0 {
+		s.gen = 1
 	}
-	s.changed[tk] = kg
+}
+
+// noteRemoval records the removal of timer tk, whose set value was v,
+// for the next incremental snapshot.
+func (s *timerService[K]) noteRemoval(tk timerKey[K], kg int32, v uint64) {
+	if uint32(v>>32) == s.gen {
+		s.added[uint32(v)].kg = -1
+		return
+	}
+	s.removed = append(s.removed, keyTimer[K]{t: tk.t, key: tk.key, kg: kg})
 }
 
 func (s *timerService[K]) register(k K, kg int, t int64) {
@@ -157,13 +180,16 @@ func (s *timerService[K]) register(k K, kg int, t int64) {
 		return
 	}
 	if s.set == nil {
-		s.set = make(map[timerKey[K]]struct{})
+		s.set = make(map[timerKey[K]]uint64)
 	}
-	s.set[tk] = struct{}{}
+	kt := keyTimer[K]{t: t, key: k, kg: int32(kg)}
+	var v uint64
 	if s.track {
-		s.noteChange(tk, int32(kg))
+		v = uint64(s.gen)<<32 | uint64(len(s.added))
+		s.added = append(s.added, kt)
 	}
-	s.heap = append(s.heap, keyTimer[K]{t: t, key: k, kg: int32(kg)})
+	s.set[tk] = v
+	s.heap = append(s.heap, kt)
 	h := s.heap
 	i := len(h) - 1
 	for i > 0 {
@@ -178,12 +204,13 @@ func (s *timerService[K]) register(k K, kg int, t int64) {
 
 func (s *timerService[K]) delete(k K, kg int, t int64) {
 	tk := timerKey[K]{key: k, t: t}
-	if _, ok := s.set[tk]; !ok {
+	v, ok := s.set[tk]
+	if !ok {
 		return
 	}
 	delete(s.set, tk)
 	if s.track {
-		s.noteChange(tk, int32(kg))
+		s.noteRemoval(tk, int32(kg), v)
 	}
 }
 
@@ -220,10 +247,10 @@ func (s *timerService[K]) pop(t int64) (keyTimer[K], bool) {
 		}
 		s.heap = h
 		tk := timerKey[K]{key: top.key, t: top.t}
-		if _, ok := s.set[tk]; ok {
+		if v, ok := s.set[tk]; ok {
 			delete(s.set, tk)
 			if s.track {
-				s.noteChange(tk, top.kg)
+				s.noteRemoval(tk, top.kg, v)
 			}
 			return top, true
 		}
@@ -256,7 +283,8 @@ func KeyedProcess[K comparable, T, R any](ks KeyedStream[K, T], newFunc func(ctx
 			info:  SubtaskInfo{Operator: n.name, Index: bc.sub, Parallelism: n.par},
 		}
 		if o.inc != nil {
-			o.ctx.event.track, o.ctx.proc.track = true, true
+			o.ctx.event.enableTracking()
+			o.ctx.proc.enableTracking()
 		}
 		o.newFunc = newFunc
 		bc.t.proc = append(bc.t.proc, o)

@@ -41,7 +41,8 @@ const (
 )
 
 // timerChanges returns, per key group, the change body of the timers of
-// s: every timer (full) or those changed since the last call.
+// s: every timer (full) or those changed since the last call, and starts
+// a new generation (timerService).
 func (o *keyedProcessOp[K, T, R]) timerChanges(kc codec.Codec[K], s *timerService[K], full bool) map[int][]byte {
 	type lists struct{ puts, vals, dels [][]byte }
 	by := map[int]*lists{}
@@ -53,26 +54,46 @@ func (o *keyedProcessOp[K, T, R]) timerChanges(kc codec.Codec[K], s *timerServic
 		}
 		return l
 	}
-	enc := func(tk timerKey[K]) []byte { return binary.AppendVarint(kc.Append(nil, tk.key), tk.t) }
+	enc := func(key K, t int64) []byte { return binary.AppendVarint(kc.Append(nil, key), t) }
 	if full {
 		for tk := range s.set {
 			l := get(state.KeyGroup(o.hash(tk.key), int(o.maxPar)))
-			l.puts = append(l.puts, enc(tk))
+			l.puts = append(l.puts, enc(tk.key, tk.t))
 			l.vals = append(l.vals, nil)
 		}
 	} else {
-		for tk, kg := range s.changed {
-			l := get(int(kg))
-			if _, ok := s.set[tk]; ok {
-				l.puts = append(l.puts, enc(tk))
-				l.vals = append(l.vals, nil)
-			} else {
-				l.dels = append(l.dels, enc(tk))
+		// The timers registered in this generation and still live.
+		for _, kt := range s.added {
+			if kt.kg < 0 {
+				continue
 			}
+			l := get(int(kt.kg))
+			l.puts = append(l.puts, enc(kt.key, kt.t))
+			l.vals = append(l.vals, nil)
+		}
+		// The timers of earlier snapshots removed since; one registered
+		// again meanwhile is live and was recorded above.
+		for _, kt := range s.removed {
+			if _, ok := s.set[timerKey[K]{key: kt.key, t: kt.t}]; ok {
+				continue
+			}
+			l := get(int(kt.kg))
+			l.dels = append(l.dels, enc(kt.key, kt.t))
 		}
 	}
-	s.changedHint = len(s.changed)
-	s.changed = nil
+	// A new generation: every live timer is now older than it. The lists
+	// keep their storage, without the keys they referenced.
+	clear(s.added)
+	clear(s.removed)
+	s.added, s.removed = s.added[:0], s.removed[:0]
+	if s.gen++; s.gen == 0 {
+		// Wrapped (after 2^32 snapshots): every live timer becomes
+		// older than generation 1.
+		for tk := range s.set {
+			s.set[tk] = 0
+		}
+		s.gen = 1
+	}
 	out := make(map[int][]byte, len(by))
 	for kg, l := range by {
 		out[kg] = state.AppendChangeBody(nil, full, l.puts, l.vals, l.dels)

@@ -565,24 +565,28 @@ func higherBid(a, b *nexmark.Bid) bool {
 
 const topN = 10
 
-// q19State is an auction's top bids, best first, and the list last
-// emitted. While the key is clean both share one array; the first change
-// after a flush copies top (copy on write), so clean keys hold one list.
+// q19State is an auction's top bids, best first, and, while the key is
+// dirty, the list last emitted. A clean key's emitted list is its top
+// list, so it is not kept (nor encoded: a checkpoint writes a changed
+// clean key's bids once, not twice); the first change after a flush
+// keeps the list as Emitted and changes a copy (copy on write).
 type q19State struct {
 	Top     []nexmark.Bid
-	Emitted []nexmark.Bid
+	Emitted []nexmark.Bid // while Dirty
 	Dirty   bool
 	Timer   int64
 }
 
 // offer inserts b if it ranks among the best topN and reports whether the
-// list changed.
+// list changed; the first change of a clean key keeps its list as the
+// emitted one.
 func (s *q19State) offer(b nexmark.Bid) bool {
 	top := s.Top
 	if len(top) == topN && !higherBid(&b, &top[topN-1]) {
 		return false
 	}
 	if !s.Dirty {
+		s.Emitted = top
 		top = append(make([]nexmark.Bid, 0, topN), top...)
 	}
 	i := len(top)
@@ -603,6 +607,12 @@ func (s *q19State) offer(b nexmark.Bid) bool {
 // Each flush of a changed auction retracts its previously emitted ranked
 // rows and inserts the current ones.
 func buildQ19(events stream.Stream[nexmark.Event], res *results) error {
+	toChanges(q19Changes(events), res)
+	return nil
+}
+
+// q19Changes is the changelog of q19's rows.
+func q19Changes(events stream.Stream[nexmark.Event]) stream.Stream[Change[Q19Row]] {
 	bids := bidsOf(events, "q19-bids")
 	rows := stream.KeyedProcess(stream.KeyBy(bids, func(b nexmark.Bid) int64 { return b.Auction }),
 		func(ctx *stream.KeyedContext[int64, Change[Q19Row]]) (stream.KeyedProcessFunc[int64, nexmark.Bid, Change[Q19Row]], error) {
@@ -637,13 +647,12 @@ func buildQ19(events stream.Stream[nexmark.Event], res *results) error {
 					for i, b := range s.Top {
 						ctx.Emit(Change[Q19Row]{Row: Q19Row{Bid: b, RankNumber: int64(i + 1)}})
 					}
-					s.Emitted, s.Dirty = s.Top, false
+					s.Emitted, s.Dirty = nil, false
 					st.Set(s)
 				},
 			}, nil
 		}, stream.Name("q19-top10"))
-	toChanges(rows, res)
-	return nil
+	return rows
 }
 
 // q20In is an auction or a bid, keyed by auction id.

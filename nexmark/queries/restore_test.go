@@ -142,7 +142,8 @@ func (w *txChangeWriter[R]) Recover(ctx context.Context, txs []checkpoint.Transa
 // in the middle of the input and restored into a new job (on memory and
 // on Pebble state) give the oracle's rows:
 // the distinct sets restored with the counts (q17, without sets, checks
-// the test). The changes committed by the two runs (txFingerprints) add
+// the test; q19, the top lists, of which a clean key keeps one and a
+// dirty one two). The changes committed by the two runs (txFingerprints) add
 // up to the final rows. The parallelism stays the same: restored at
 // another one, the generator's splits do not resume where they stopped
 // (q17 fails as well; a limit of GeneratorSource, not of the state).
@@ -159,9 +160,12 @@ func TestDistinctCountsAfterRestore(t *testing.T) {
 		"q17": func(e stream.Stream[nexmark.Event], st *txFingerprints) {
 			stream.To[Change[Q17Row]](q17Changes(e), txChangeSink[Q17Row]{st}, stream.Name("results"))
 		},
+		"q19": func(e stream.Stream[nexmark.Event], st *txFingerprints) {
+			stream.To[Change[Q19Row]](q19Changes(e), txChangeSink[Q19Row]{st}, stream.Name("results"))
+		},
 	}
 	for _, backend := range []string{"memory", "pebble"} {
-		for _, q := range []string{"q15", "q16", "q17"} {
+		for _, q := range []string{"q15", "q16", "q17", "q19"} {
 			for _, pars := range [][2]int{{1, 1}, {3, 3}} {
 				t.Run(fmt.Sprint(backend, "/", q, "/", pars[0], "-", pars[1]), func(t *testing.T) {
 					ctx := context.Background()
