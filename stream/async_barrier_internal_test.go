@@ -126,6 +126,7 @@ type heldBarrierWriter struct {
 	written     int
 	outstanding int
 	held        chan func(error)
+	holding     bool // the first barrier's answer was handed to held
 	closedEarly bool
 	closed      bool
 }
@@ -140,6 +141,8 @@ func (w *heldBarrierWriter) Write(_ context.Context, recs []int64) error {
 func (w *heldBarrierWriter) OnBarrierAsync(_ context.Context, _ uint64, done func(error)) {
 	w.mu.Lock()
 	w.outstanding++
+	first := !w.holding
+	w.holding = true
 	w.mu.Unlock()
 	answer := func(err error) {
 		w.mu.Lock()
@@ -147,11 +150,13 @@ func (w *heldBarrierWriter) OnBarrierAsync(_ context.Context, _ uint64, done fun
 		w.mu.Unlock()
 		done(err)
 	}
-	select {
-	case w.held <- answer:
-	default:
-		answer(nil)
+	if first {
+		w.held <- answer // buffered: never blocks
+		return
 	}
+	// Later barriers (the held checkpoint may time out and the next
+	// one start) are answered at once: only the first is held.
+	answer(nil)
 }
 
 func (w *heldBarrierWriter) Close(context.Context) error {
