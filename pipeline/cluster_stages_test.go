@@ -73,20 +73,9 @@ func TestClusterWatermarkAcrossTwoKeyedSteps(t *testing.T) {
 		want[mk] = a
 	}
 
-	spec, err := Parse("rollup.yaml", fmt.Appendf(nil, twoWindowSpec, srv.Addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := Compile(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cfg, topo, err := plan.ClusterTopology(ctx, nil, ClusterOverrides{InstanceID: "a"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, topo := clusterTopology(t, ctx, "rollup.yaml", fmt.Appendf(nil, twoWindowSpec, srv.Addr), "a")
 	if len(topo.SubTopologies) != 3 {
 		t.Fatalf("%d sub-topologies, want 3", len(topo.SubTopologies))
 	}
@@ -161,20 +150,9 @@ func TestClusterPurgesRepartition(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := clusterInput(t, cl, 600)
-	spec, err := Parse("revenue.yaml", fmt.Appendf(nil, clusterSpec, srv.Addr, "purge", DeliveryExactlyOnce))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := Compile(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cfg, topo, err := plan.ClusterTopology(ctx, nil, ClusterOverrides{InstanceID: "a"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, topo := clusterTopology(t, ctx, "revenue.yaml", fmt.Appendf(nil, clusterSpec, srv.Addr, "purge", DeliveryExactlyOnce), "a")
 	cfg.PurgeInterval = time.Millisecond
 	inst, err := cluster.New(ctx, cfg, topo)
 	if err != nil {

@@ -168,6 +168,25 @@ func checkResults(t *testing.T, got map[string][]string, want map[string]string)
 	}
 }
 
+// clusterTopology parses and compiles the spec in data (named file) and
+// returns the cluster configuration and topology of instance id.
+func clusterTopology(t *testing.T, ctx context.Context, file string, data []byte, id string) (cluster.Config, *cluster.Topology) {
+	t.Helper()
+	spec, err := Parse(file, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Compile(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, topo, err := plan.ClusterTopology(ctx, nil, ClusterOverrides{InstanceID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, topo
+}
+
 func startClusterInstances(t *testing.T, ctx context.Context, addr, app, delivery string, ids ...string) []chan error {
 	t.Helper()
 	spec, err := Parse("revenue.yaml", fmt.Appendf(nil, clusterSpec, addr, app, delivery))

@@ -1,14 +1,29 @@
 package pipeline
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
+
+// startExample starts the example pipeline in file with its postgres_cdc
+// source reading table through the fixture's slot and publication, its
+// first (postgres) sink writing target and its checkpoints in a
+// temporary directory; the job is cancelled when the test ends.
+func (f *cdcFixture) startExample(file, table, target string) *Job {
+	f.t.Helper()
+	spec, err := ParseFile(file)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	src := spec.Source.cfg.(*pgcdcConfig)
+	src.cfg.DSN, src.cfg.Tables, src.cfg.Slot, src.cfg.Publication = f.dsn, []string{"public." + table}, f.slot, f.pub
+	sink := spec.Sinks[0].cfg.(*postgresConfig)
+	sink.cfg.DSN, sink.cfg.Table = f.dsn, target
+	spec.Checkpoint.Dir = f.t.TempDir()
+	return f.startSpec(spec)
+}
 
 // TestExamplePostgresCDC runs examples/postgres-cdc-replicate.yaml
 // against the test server, with its table, slot, publication and replica
@@ -19,27 +34,7 @@ func TestExamplePostgresCDC(t *testing.T) {
 	orders, replica := f.target("cdc_orders"), f.target("cdc_orders_replica")
 	f.exec("CREATE TABLE " + orders + " (id bigint PRIMARY KEY, customer text, status text, amount numeric(10,2))")
 	f.exec("INSERT INTO " + orders + " SELECT i, 'c' || (i % 10), 'paid', i * 1.25 FROM generate_series(1, 200) i")
-	spec, err := ParseFile("../examples/postgres-cdc-replicate.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := spec.Source.cfg.(*pgcdcConfig)
-	src.cfg.DSN, src.cfg.Tables, src.cfg.Slot, src.cfg.Publication = f.dsn, []string{"public." + orders}, f.slot, f.pub
-	sink := spec.Sinks[0].cfg.(*postgresConfig)
-	sink.cfg.DSN, sink.cfg.Table = f.dsn, replica
-	spec.Checkpoint.Dir = t.TempDir()
-	plan, err := Compile(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := plan.Start(context.Background(), &Host{DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		j.Cancel()
-		<-j.Done()
-	}()
+	j := f.startExample("../examples/postgres-cdc-replicate.yaml", orders, replica)
 	want := "SELECT id, customer, upper(status), amount::float8 FROM " + orders
 	got := "SELECT id, customer, status, amount FROM " + replica
 	f.waitEqual(want, got, j)
@@ -81,27 +76,7 @@ func TestExamplePostgresCDCWindow(t *testing.T) {
 	// hour fires before the order at 20:00, whenever the snapshot is
 	// read relative to the changes below.
 	f.exec("INSERT INTO "+orders+" SELECT i, CASE WHEN i % 2 = 0 THEN 'paid' ELSE 'open' END, i * 1.5, $1::bigint + i * 20000 FROM generate_series(1, 100) i", 10*h)
-	spec, err := ParseFile("../examples/postgres-cdc-window.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := spec.Source.cfg.(*pgcdcConfig)
-	src.cfg.DSN, src.cfg.Tables, src.cfg.Slot, src.cfg.Publication = f.dsn, []string{"public." + orders}, f.slot, f.pub
-	sink := spec.Sinks[0].cfg.(*postgresConfig)
-	sink.cfg.DSN, sink.cfg.Table = f.dsn, hourly
-	spec.Checkpoint.Dir = t.TempDir()
-	plan, err := Compile(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := plan.Start(context.Background(), &Host{DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		j.Cancel()
-		<-j.Done()
-	}()
+	j := f.startExample("../examples/postgres-cdc-window.yaml", orders, hourly)
 	f.exec("DELETE FROM " + orders + " WHERE id % 10 = 0")
 	f.exec("UPDATE " + orders + " SET amount = amount + 100 WHERE id % 7 = 0")
 	f.exec("UPDATE "+orders+" SET created_ms = created_ms + $1 WHERE id = 5", h) // to the next hour

@@ -133,12 +133,21 @@ func (f *cdcFixture) waitEqual(want, got string, job *Job) {
 	}
 }
 
+// start parses, compiles and starts spec; the job is cancelled when the
+// test ends.
 func (f *cdcFixture) start(spec string) *Job {
 	f.t.Helper()
 	s, err := Parse("cdc.yaml", []byte(spec))
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	return f.startSpec(s)
+}
+
+// startSpec compiles and starts s; the job is cancelled when the test
+// ends.
+func (f *cdcFixture) startSpec(s *Spec) *Job {
+	f.t.Helper()
 	p, err := Compile(s)
 	if err != nil {
 		f.t.Fatal(err)

@@ -102,14 +102,20 @@ func (w *windowPlan) result(acc *winAcc) []row.Value {
 	return out
 }
 
+// reject sends r, which failed at stage of the window step, to the dead
+// letters; when they cannot take it the job fails (the panic of a step's
+// function).
+func (w *windowPlan) reject(ctx context.Context, dl *deadLetters, in schemaRef, r row.Row, stage string, err error) {
+	if ferr := dl.report(ctx, failure{Stage: stage, Origin: w.stage, Offset: -1, Err: err, Row: &r, Schema: in()}); ferr != nil {
+		panic(ferr)
+	}
+}
+
 func buildWindow(ctx context.Context, rows stream.Stream[row.Row], w *windowPlan, in schemaRef, dl *deadLetters) stream.Stream[row.Row] {
 	pre := stream.FlatMap(rows, func(r row.Row, em *stream.Emitter[winIn]) {
 		x, stage, err := w.prepare(r, em.Timestamp())
 		if err != nil {
-			rr := r
-			if ferr := dl.report(ctx, failure{Stage: stage, Origin: w.stage, Offset: -1, Err: err, Row: &rr, Schema: in()}); ferr != nil {
-				panic(ferr)
-			}
+			w.reject(ctx, dl, in, r, stage, err)
 			return
 		}
 		em.Emit(x)

@@ -125,19 +125,12 @@ func buildChangelogWindow(ctx context.Context, rows stream.Stream[row.Row], w *w
 	changes := stream.FlatMap(rows, func(r row.Row, em *stream.Emitter[exec.Change]) {
 		op, ok := opByName[r.Get(w.opIdx).AsString()]
 		if !ok {
-			rr := r
-			f := failure{Stage: w.stage, Origin: w.stage, Offset: -1, Err: fmt.Errorf("field %s: %q is not a change (+I, -U, +U, -D)", changelogField, r.Get(w.opIdx).String()), Row: &rr, Schema: in()}
-			if ferr := dl.report(ctx, f); ferr != nil {
-				panic(ferr)
-			}
+			w.reject(ctx, dl, in, r, w.stage, fmt.Errorf("field %s: %q is not a change (+I, -U, +U, -D)", changelogField, r.Get(w.opIdx).String()))
 			return
 		}
 		x, stage, err := w.prepare(r, em.Timestamp())
 		if err != nil {
-			rr := r
-			if ferr := dl.report(ctx, failure{Stage: stage, Origin: w.stage, Offset: -1, Err: err, Row: &rr, Schema: in()}); ferr != nil {
-				panic(ferr)
-			}
+			w.reject(ctx, dl, in, r, stage, err)
 			return
 		}
 		em.Emit(exec.Change{Op: op, Vals: changeVals(x, aggs, width)})
