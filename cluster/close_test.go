@@ -13,6 +13,27 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// oneBrokerCluster starts a one-broker kfake cluster with the topics
+// (one partition each); it is closed when the test ends.
+func oneBrokerCluster(t *testing.T, topics ...string) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topics...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// countTopology reads orders: a source sub-topology forwards every
+// record to a stateful sub-topology "count" of the tasks newTask makes.
+func countTopology(newTask func(int32) Task) *Topology {
+	return &Topology{Source: "orders", MaxOutOfOrderness: -1, SubTopologies: []SubTopology{
+		{Name: "source", NewTask: func(int32) Task { return forwardTask{} }},
+		{Name: "count", Stateful: true, NewTask: newTask},
+	}}
+}
+
 // forwardTask forwards every record to the next sub-topology as is.
 type forwardTask struct{ nopTask }
 
@@ -49,15 +70,8 @@ func (c countTask) Flush(out Output) error {
 func TestFailedRunSnapshotsNoUncommittedState(t *testing.T) {
 	for _, eo := range []bool{true, false} {
 		t.Run(map[bool]string{true: "exactly_once", false: "at_least_once"}[eo], func(t *testing.T) {
-			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			topo := &Topology{Source: "orders", MaxOutOfOrderness: -1, SubTopologies: []SubTopology{
-				{Name: "source", NewTask: func(int32) Task { return forwardTask{} }},
-				{Name: "count", Stateful: true, NewTask: func(int32) Task { return countTask{newMapTask()} }},
-			}}
+			c := oneBrokerCluster(t, "orders")
+			topo := countTopology(func(int32) Task { return countTask{newMapTask()} })
 			dir := t.TempDir()
 			cfg := Config{Brokers: c.ListenAddrs(), ApplicationID: "app", InstanceID: "a", ExactlyOnce: eo,
 				CommitInterval: 20 * time.Millisecond, SessionTimeout: 6 * time.Second, StateDir: dir, SnapshotInterval: time.Nanosecond,

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -36,16 +35,9 @@ func (k tickTask) Flush(out Output) error {
 // writes (watermarks, flushed state) for tasks another member owned.
 // Such a transaction now checks the membership first and aborts.
 func TestDroppedMemberCommitsNoWrites(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := oneBrokerCluster(t, "orders")
 	var tick atomic.Bool
-	topo := &Topology{Source: "orders", MaxOutOfOrderness: -1, SubTopologies: []SubTopology{
-		{Name: "source", NewTask: func(int32) Task { return forwardTask{} }},
-		{Name: "count", Stateful: true, NewTask: func(int32) Task { return tickTask{tick: &tick} }},
-	}}
+	topo := countTopology(func(int32) Task { return tickTask{tick: &tick} })
 	cfg := Config{Brokers: c.ListenAddrs(), ApplicationID: "app", InstanceID: "a", ExactlyOnce: true,
 		CommitInterval: 20 * time.Millisecond, SessionTimeout: 6 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
@@ -138,16 +130,9 @@ func (c *clientCounter) OnClientClosed(*kgo.Client) { c.closed.Add(1) }
 // closes every one of them (the standby replicas' client was left open
 // when the group client could not be created).
 func TestNewClosesClientsOnFailure(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := oneBrokerCluster(t, "orders")
 	var count clientCounter
-	topo := &Topology{Source: "orders", MaxOutOfOrderness: -1, SubTopologies: []SubTopology{
-		{Name: "source", NewTask: func(int32) Task { return forwardTask{} }},
-		{Name: "count", Stateful: true, NewTask: func(int32) Task { return nopTask{} }},
-	}}
+	topo := countTopology(func(int32) Task { return nopTask{} })
 	// A transaction timeout Kafka cannot carry: only the group client
 	// (the last one opened) refuses it.
 	cfg := Config{Brokers: c.ListenAddrs(), ApplicationID: "app", InstanceID: "a", ExactlyOnce: true, StandbyReplicas: 1,
@@ -166,15 +151,8 @@ func TestNewClosesClientsOnFailure(t *testing.T) {
 // rejoin both reset or move a task's pending changelog end (run under
 // -race: rejoin wrote it without the producer lock).
 func TestRejoinRacesNoWritePromise(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	topo := &Topology{Source: "orders", MaxOutOfOrderness: -1, SubTopologies: []SubTopology{
-		{Name: "source", NewTask: func(int32) Task { return forwardTask{} }},
-		{Name: "count", Stateful: true, NewTask: func(int32) Task { return nopTask{} }},
-	}}
+	c := oneBrokerCluster(t, "orders")
+	topo := countTopology(func(int32) Task { return nopTask{} })
 	cfg := Config{Brokers: c.ListenAddrs(), ApplicationID: "app", InstanceID: "a", ExactlyOnce: true,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	in, err := New(context.Background(), cfg, topo)

@@ -47,13 +47,9 @@ type restoreFixture struct {
 func newRestoreFixture(t *testing.T) *restoreFixture {
 	t.Helper()
 	f := &restoreFixture{changelog: ChangelogTopic("app", "count"), seen: make(chan []string, 16)}
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders", f.changelog))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	f.c = c
-	f.cl, err = kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	f.c = oneBrokerCluster(t, "orders", f.changelog)
+	var err error
+	f.cl, err = kgo.NewClient(kgo.SeedBrokers(f.c.ListenAddrs()...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,10 +61,7 @@ func newRestoreFixture(t *testing.T) *restoreFixture {
 // and its faults) and runs it until the test ends.
 func (f *restoreFixture) start(t *testing.T) {
 	t.Helper()
-	topo := &Topology{Source: "orders", MaxOutOfOrderness: -1, SubTopologies: []SubTopology{
-		{Name: "source", NewTask: func(int32) Task { return forwardTask{} }},
-		{Name: "count", Stateful: true, NewTask: func(int32) Task { return seenTask{newMapTask(), f.seen} }},
-	}}
+	topo := countTopology(func(int32) Task { return seenTask{newMapTask(), f.seen} })
 	cfg := Config{Brokers: f.c.ListenAddrs(), ApplicationID: "app", InstanceID: "a", ExactlyOnce: true,
 		CommitInterval: 20 * time.Millisecond, SessionTimeout: 6 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
@@ -93,6 +86,25 @@ func (f *restoreFixture) produce(t *testing.T, cl *kgo.Client, topic, key string
 	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Key: []byte(key), Value: []byte("v")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// openTransaction writes keys to the changelog in a transaction of a
+// previous owner's producer (transactional id app-previous), left open:
+// the caller ends it. The producer is closed when the test ends.
+func (f *restoreFixture) openTransaction(t *testing.T, keys ...string) *kgo.Client {
+	t.Helper()
+	prev, err := kgo.NewClient(kgo.SeedBrokers(f.c.ListenAddrs()...), kgo.TransactionalID("app-previous"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(prev.Close)
+	if err := prev.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		f.produce(t, prev, f.changelog, k)
+	}
+	return prev
 }
 
 // firstSeen is the state the count task held at its first record.
@@ -160,17 +172,7 @@ func TestRestoreIncludesWritesWhoseMarkerIsLate(t *testing.T) {
 	// The previous owner's last transaction: written, committed by the
 	// coordinator, markers not yet written — here, not ended until the
 	// restore has listed the last stable offset below it and asks again.
-	prev, err := kgo.NewClient(kgo.SeedBrokers(f.c.ListenAddrs()...), kgo.TransactionalID("app-previous"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prev.Close()
-	if err := prev.BeginTransaction(); err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range []string{"k1", "k2"} {
-		f.produce(t, prev, f.changelog, k)
-	}
+	prev := f.openTransaction(t, "k1", "k2")
 	listed := make(chan struct{})
 	lists := 0 // control functions run one at a time
 	f.c.ControlKey(int16(kmsg.ListOffsets), func(req kmsg.Request) (kmsg.Response, error, bool) {
@@ -208,17 +210,7 @@ func TestRestoreIncludesWritesWhoseMarkerIsLate(t *testing.T) {
 func TestRestoreEndsAtAnAbortedTail(t *testing.T) {
 	f := newRestoreFixture(t)
 	f.produce(t, f.cl, f.changelog, "k0")
-	prev, err := kgo.NewClient(kgo.SeedBrokers(f.c.ListenAddrs()...), kgo.TransactionalID("app-previous"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prev.Close()
-	if err := prev.BeginTransaction(); err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range []string{"k1", "k2"} {
-		f.produce(t, prev, f.changelog, k)
-	}
+	prev := f.openTransaction(t, "k1", "k2")
 	if err := prev.EndTransaction(context.Background(), kgo.TryAbort); err != nil {
 		t.Fatal(err)
 	}

@@ -38,10 +38,7 @@ func TestStandbyIgnoresSnapshotAheadOfChangelog(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	topo := &Topology{Source: "orders", MaxOutOfOrderness: -1, SubTopologies: []SubTopology{
-		{Name: "source", NewTask: func(int32) Task { return forwardTask{} }},
-		{Name: "count", Stateful: true, NewTask: func(int32) Task { return newMapTask() }},
-	}}
+	topo := countTopology(func(int32) Task { return newMapTask() })
 	dir := t.TempDir()
 	// Both instances hold a snapshot of the task from the changelog's
 	// previous life, at offset 100: the owner's restore ignores it, the
