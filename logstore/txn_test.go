@@ -61,6 +61,18 @@ func txnAppend(t *testing.T, p *Partition, b []byte) AppendResult {
 	return r
 }
 
+// openTxn appends a one-record batch of producer 9 (epoch 0) that opens
+// a transaction on p, and leaves it open.
+func openTxn(t *testing.T, p *Partition) AppendResult {
+	t.Helper()
+	b, err := record.AppendBatch(nil, []record.Record{{Key: []byte("k"), Value: []byte("v"), Timestamp: 1}},
+		record.BatchOptions{ProducerID: 9, ProducerEpoch: 0, BaseSequence: 0, Transactional: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return txnAppend(t, p, b)
+}
+
 func TestPartitionIdempotentAppend(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -413,15 +425,7 @@ func rebatch(t *testing.T, b []byte, values []string) []byte {
 func TestWaitStableWakesOnMarker(t *testing.T) {
 	_, p := e2eOpen(t, t.TempDir(), true)
 	ctx := context.Background()
-	b, err := record.AppendBatch(nil, []record.Record{{Key: []byte("k"), Value: []byte("v"), Timestamp: 1}},
-		record.BatchOptions{ProducerID: 9, ProducerEpoch: 0, BaseSequence: 0, Transactional: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := p.Append(ctx, b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := openTxn(t, p)
 	if _, _, lso := p.Offsets(); lso != res.BaseOffset {
 		t.Fatalf("last stable offset %d with the transaction open, want %d", lso, res.BaseOffset)
 	}

@@ -78,15 +78,7 @@ func TestWatchWakesOnAppend(t *testing.T) {
 func TestWatchStableWakesOnMarker(t *testing.T) {
 	_, p := e2eOpen(t, t.TempDir(), true)
 	ctx := context.Background()
-	b, err := record.AppendBatch(nil, []record.Record{{Key: []byte("k"), Value: []byte("v"), Timestamp: 1}},
-		record.BatchOptions{ProducerID: 9, ProducerEpoch: 0, BaseSequence: 0, Transactional: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := p.Append(ctx, b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := openTxn(t, p)
 	ch := make(chan struct{}, 1)
 	stop := p.Watch(res.BaseOffset, true, ch)
 	defer stop()
