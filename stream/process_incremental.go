@@ -155,19 +155,26 @@ func (o *keyedProcessOp[K, T, R]) restoreChain(chk *chkRun, path string, timers 
 				m = map[string]struct{}{}
 				timers[timerSetKey{kg: kg, proc: name == procTimersTable}] = m
 			}
-			return state.WalkChangeBody(body, func() { clear(m) }, func(del bool, key, _ []byte) error {
-				if del {
-					delete(m, string(key))
-				} else {
-					m[string(key)] = struct{}{}
-				}
-				return nil
-			})
+			return applyTimerChanges(m, body)
 		})
 		if err != nil {
 			return err
 		}
 		return mem.ApplyChanges(kg, tables)
+	})
+}
+
+// applyTimerChanges applies a change body of a timers table to m, the
+// key group's encoded timers: a reset empties it, a deletion removes a
+// timer, any other change adds one.
+func applyTimerChanges(m map[string]struct{}, body []byte) error {
+	return state.WalkChangeBody(body, func() { clear(m) }, func(del bool, key, _ []byte) error {
+		if del {
+			delete(m, string(key))
+		} else {
+			m[string(key)] = struct{}{}
+		}
+		return nil
 	})
 }
 

@@ -12,12 +12,13 @@ import (
 // TestTimerChangesChainEqualsLive drives a timer service with change
 // tracking through random registrations (repeats included), deletions
 // and firings, takes a snapshot of its changes every few operations (a
-// full one first and now and then), applies each to a restored copy as
-// a chain restore does, and checks after every snapshot that the copy
-// holds exactly the live timers, each under its key group. Timers
-// registered, removed and registered again between two snapshots,
-// removed ones of earlier snapshots registered again, and deleted ones
-// that fire no more are the cases the generations must get right.
+// full one first and now and then), applies each to a restored copy
+// with the chain restore's applyTimerChanges, and checks after every
+// snapshot that the copy holds exactly the live timers (the oracle),
+// each under its key group. Timers registered, removed and registered
+// again between two snapshots, removed ones of earlier snapshots
+// registered again, and deleted ones that fire no more are the cases the
+// generations must get right.
 func TestTimerChangesChainEqualsLive(t *testing.T) {
 	const maxPar = 8
 	hash := func(k int64) uint64 { return uint64(k) * 0x9e3779b97f4a7c15 }
@@ -59,15 +60,7 @@ func TestTimerChangesChainEqualsLive(t *testing.T) {
 					m = map[string]struct{}{}
 					restored[kg] = m
 				}
-				err := state.WalkChangeBody(body, func() { clear(m) }, func(del bool, key, _ []byte) error {
-					if del {
-						delete(m, string(key))
-					} else {
-						m[string(key)] = struct{}{}
-					}
-					return nil
-				})
-				if err != nil {
+				if err := applyTimerChanges(m, body); err != nil {
 					t.Fatalf("seed %d step %d: %v", seed, step, err)
 				}
 			}
