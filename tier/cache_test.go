@@ -34,6 +34,15 @@ func newTestCache(t *testing.T, limit int64) *chunkCache {
 	return c
 }
 
+// checkBuffersReturned fails the test if a chunk buffer of c is still out
+// (not released by every holder).
+func checkBuffersReturned(t *testing.T, c *chunkCache) {
+	t.Helper()
+	if n := c.live.Load(); n != 0 {
+		t.Fatalf("%d chunk buffers not returned", n)
+	}
+}
+
 // forget drops key from the memory tier: its next get reads its file, or
 // fetches it.
 func forget(c *chunkCache, key string) {
@@ -90,9 +99,7 @@ func TestCacheBound(t *testing.T) {
 	}
 	b.release()
 	c.forgetAll()
-	if n := c.live.Load(); n != 0 {
-		t.Fatalf("%d chunk buffers not returned", n)
-	}
+	checkBuffersReturned(t, c)
 }
 
 // TestHeldChunkNotReused: a chunk that a reader holds keeps its bytes
@@ -134,9 +141,7 @@ func TestHeldChunkNotReused(t *testing.T) {
 	}
 	again.release()
 	c.forgetAll()
-	if n := c.live.Load(); n != 0 {
-		t.Fatalf("%d chunk buffers not returned", n)
-	}
+	checkBuffersReturned(t, c)
 }
 
 // TestConcurrentMissesShareOneFetch: readers that miss on a chunk being
@@ -197,9 +202,7 @@ func TestConcurrentMissesShareOneFetch(t *testing.T) {
 		}
 		b.release()
 	}
-	if n := c.live.Load(); n != 0 {
-		t.Fatalf("%d chunk buffers not returned", n)
-	}
+	checkBuffersReturned(t, c)
 }
 
 // TestCacheFileReusedAndChecked: an evicted chunk's file is reused for the
@@ -238,9 +241,7 @@ func TestCacheFileReusedAndChecked(t *testing.T) {
 	}
 	b.release()
 	c.forgetAll()
-	if n := c.live.Load(); n != 0 {
-		t.Fatalf("%d chunk buffers not returned", n)
-	}
+	checkBuffersReturned(t, c)
 }
 
 // TestChunkFileOnSecondFetch: a chunk fetched once is served from memory
@@ -292,7 +293,5 @@ func TestChunkFileOnSecondFetch(t *testing.T) {
 		t.Fatal("chunk b written to a file on a fetch whose first was past the bound")
 	}
 	c.forgetAll()
-	if n := c.live.Load(); n != 0 {
-		t.Fatalf("%d chunk buffers not returned", n)
-	}
+	checkBuffersReturned(t, c)
 }
