@@ -43,7 +43,8 @@ func TestProtobufCluster(t *testing.T) {
 	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	spec, err := Parse("pb.yaml", fmt.Appendf(nil, `
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg, topo := clusterTopology(t, ctx, "pb.yaml", fmt.Appendf(nil, `
 name: pbtotals
 cluster: {brokers: [%q], application_id: pbtotals, commit_interval: 100ms, session_timeout: 6s}
 source:
@@ -59,19 +60,7 @@ sink:
   format: protobuf
   schema: {file: %s, message: shop.UserTotals}
 delivery: exactly_once
-`, srv.Addr, protoTestdata(t, "order_v2.proto"), protoTestdata(t, "totals.proto")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := Compile(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cfg, topo, err := plan.ClusterTopology(ctx, nil, ClusterOverrides{InstanceID: "a"})
-	if err != nil {
-		t.Fatal(err)
-	}
+`, srv.Addr, protoTestdata(t, "order_v2.proto"), protoTestdata(t, "totals.proto")), "a")
 	inst, err := cluster.New(ctx, cfg, topo)
 	if err != nil {
 		t.Fatal(err)
