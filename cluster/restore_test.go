@@ -58,7 +58,8 @@ func newRestoreFixture(t *testing.T) *restoreFixture {
 }
 
 // start creates the instance (after the test has arranged the changelog
-// and its faults) and runs it until the test ends.
+// and its faults), runs it until the test ends and produces an order
+// (key x), which the count task processes once it has restored.
 func (f *restoreFixture) start(t *testing.T) {
 	t.Helper()
 	topo := countTopology(func(int32) Task { return seenTask{newMapTask(), f.seen} })
@@ -79,6 +80,7 @@ func (f *restoreFixture) start(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	})
+	f.produce(t, f.cl, "orders", "x")
 }
 
 func (f *restoreFixture) produce(t *testing.T, cl *kgo.Client, topic, key string) {
@@ -154,7 +156,6 @@ func TestRestoreWaitsOutASilentBroker(t *testing.T) {
 		return nil, nil, false
 	})
 	f.start(t)
-	f.produce(t, f.cl, "orders", "x")
 	if got := f.firstSeen(t); len(got) != len(want) {
 		t.Fatalf("the task started with state %v, want %v", got, want)
 	}
@@ -189,7 +190,6 @@ func TestRestoreIncludesWritesWhoseMarkerIsLate(t *testing.T) {
 		return nil, nil, false
 	})
 	f.start(t)
-	f.produce(t, f.cl, "orders", "x")
 	select {
 	case <-listed:
 	case keys := <-f.seen:
@@ -215,7 +215,6 @@ func TestRestoreEndsAtAnAbortedTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.start(t)
-	f.produce(t, f.cl, "orders", "x")
 	if got := f.firstSeen(t); len(got) != 1 || got[0] != "k0" {
 		t.Fatalf("the task started with state %v, want [k0]", got)
 	}
@@ -263,7 +262,6 @@ func TestRestoreRunsBetweenPolls(t *testing.T) {
 		return nil, nil, false
 	})
 	f.start(t)
-	f.produce(t, f.cl, "orders", "x")
 	select {
 	case <-fetched:
 	case <-time.After(time.Minute):
