@@ -86,35 +86,22 @@ func TestClusterWatermarkAcrossTwoKeyedSteps(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- inst.Run(ctx) }()
 
-	rd, err := kgo.NewClient(kgo.SeedBrokers(srv.Addr), kgo.ConsumeTopics("rollup"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
 	got := map[string][]agg{}
-	count := 0
-	deadline := time.Now().Add(60 * time.Second)
-	for count < len(want) && time.Now().Before(deadline) {
-		pctx, pcancel := context.WithTimeout(context.Background(), time.Second)
-		fs := rd.PollFetches(pctx)
-		pcancel()
-		fs.EachRecord(func(r *kgo.Record) {
-			var v struct {
-				User        string `json:"user"`
-				WindowStart int64  `json:"window_start"`
-				Windows     int64  `json:"windows"`
-				Total       int64  `json:"total"`
-			}
-			if err := json.Unmarshal(r.Value, &v); err != nil {
-				t.Errorf("output %s: %v", r.Value, err)
-				return
-			}
-			k := fmt.Sprintf("%s|%d", v.User, v.WindowStart)
-			got[k] = append(got[k], agg{v.Windows, v.Total})
-			count++
-		})
-	}
+	readCommitted(t, srv.Addr, "rollup", len(want), 60*time.Second, func(r *kgo.Record) bool {
+		var v struct {
+			User        string `json:"user"`
+			WindowStart int64  `json:"window_start"`
+			Windows     int64  `json:"windows"`
+			Total       int64  `json:"total"`
+		}
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			t.Errorf("output %s: %v", r.Value, err)
+			return false
+		}
+		k := fmt.Sprintf("%s|%d", v.User, v.WindowStart)
+		got[k] = append(got[k], agg{v.Windows, v.Total})
+		return true
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("instance: %v", err)

@@ -110,39 +110,51 @@ func wantOrders(n int) map[string]string {
 // results (or the deadline), and returns every result with its count.
 func readResults(t *testing.T, addr string, want int, deadline time.Duration) map[string][]string {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("revenue"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	got := map[string][]string{}
+	readCommitted(t, addr, "revenue", want, deadline, func(r *kgo.Record) bool {
+		var v struct {
+			User        string `json:"user"`
+			WindowStart int64  `json:"window_start"`
+			N           int64  `json:"n"`
+			Total       int64  `json:"total"`
+		}
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			t.Errorf("output %s: %v", r.Value, err)
+			return false
+		}
+		if v.User == "end" {
+			return false
+		}
+		k := fmt.Sprintf("%s|%d", v.User, v.WindowStart)
+		got[k] = append(got[k], fmt.Sprintf("%d %d", v.N, v.Total))
+		return true
+	})
+	return got
+}
+
+// readCommitted reads topic's committed records from its start and gives
+// each to take, which says whether it counts, until n have counted or
+// the deadline has passed.
+func readCommitted(t *testing.T, addr, topic string, n int, deadline time.Duration, take func(*kgo.Record) bool) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	got := map[string][]string{}
 	count := 0
 	end := time.Now().Add(deadline)
-	for count < want && time.Now().Before(end) {
+	for count < n && time.Now().Before(end) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		fs := cl.PollFetches(ctx)
 		cancel()
 		fs.EachRecord(func(r *kgo.Record) {
-			var v struct {
-				User        string `json:"user"`
-				WindowStart int64  `json:"window_start"`
-				N           int64  `json:"n"`
-				Total       int64  `json:"total"`
+			if take(r) {
+				count++
 			}
-			if err := json.Unmarshal(r.Value, &v); err != nil {
-				t.Errorf("output %s: %v", r.Value, err)
-				return
-			}
-			if v.User == "end" {
-				return
-			}
-			k := fmt.Sprintf("%s|%d", v.User, v.WindowStart)
-			got[k] = append(got[k], fmt.Sprintf("%d %d", v.N, v.Total))
-			count++
 		})
 	}
-	return got
 }
 
 func checkResults(t *testing.T, got map[string][]string, want map[string]string) {
