@@ -121,6 +121,15 @@ func (f *restoreFixture) firstSeen(t *testing.T) []string {
 	}
 }
 
+// wantFirstSeen fails the test unless the count task started with as
+// many keys in its state as want holds.
+func (f *restoreFixture) wantFirstSeen(t *testing.T, want []string) {
+	t.Helper()
+	if got := f.firstSeen(t); len(got) != len(want) {
+		t.Fatalf("the task started with state %v, want %v", got, want)
+	}
+}
+
 func (f *restoreFixture) topicID(t *testing.T, topic string) [16]byte {
 	t.Helper()
 	td, err := kadm.NewClient(f.cl).ListTopics(context.Background(), topic)
@@ -156,9 +165,7 @@ func TestRestoreWaitsOutASilentBroker(t *testing.T) {
 		return nil, nil, false
 	})
 	f.start(t)
-	if got := f.firstSeen(t); len(got) != len(want) {
-		t.Fatalf("the task started with state %v, want %v", got, want)
-	}
+	f.wantFirstSeen(t, want)
 }
 
 // TestRestoreIncludesWritesWhoseMarkerIsLate: a transaction's commit
@@ -199,9 +206,7 @@ func TestRestoreIncludesWritesWhoseMarkerIsLate(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"k0", "k1", "k2"}
-	if got := f.firstSeen(t); len(got) != len(want) {
-		t.Fatalf("the task started with state %v, want %v", got, want)
-	}
+	f.wantFirstSeen(t, want)
 }
 
 // TestRestoreEndsAtAnAbortedTail: a changelog that ends with an aborted
@@ -287,7 +292,5 @@ func TestRestoreRunsBetweenPolls(t *testing.T) {
 		}
 	}
 	close(release)
-	if got := f.firstSeen(t); len(got) != len(want) {
-		t.Fatalf("the task started with state %v, want %v", got, want)
-	}
+	f.wantFirstSeen(t, want)
 }
