@@ -130,6 +130,26 @@ func (f *restoreFixture) wantFirstSeen(t *testing.T, want []string) {
 	}
 }
 
+// onFirstChangelogFetch runs fault, once, while the broker handles the
+// first fetch of the changelog (named or by topic id); fault may hold
+// the answer with f.c.SleepControl.
+func (f *restoreFixture) onFirstChangelogFetch(t *testing.T, fault func()) {
+	t.Helper()
+	id := f.topicID(t, f.changelog)
+	var once sync.Once
+	f.c.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		for _, rt := range req.(*kmsg.FetchRequest).Topics {
+			if rt.Topic == f.changelog || rt.TopicID == id {
+				once.Do(func() {
+					f.c.DropControl()
+					fault()
+				})
+			}
+		}
+		return nil, nil, false
+	})
+}
+
 func (f *restoreFixture) topicID(t *testing.T, topic string) [16]byte {
 	t.Helper()
 	td, err := kadm.NewClient(f.cl).ListTopics(context.Background(), topic)
@@ -149,20 +169,10 @@ func TestRestoreWaitsOutASilentBroker(t *testing.T) {
 	for _, k := range want {
 		f.produce(t, f.cl, f.changelog, k)
 	}
-	id := f.topicID(t, f.changelog)
 	// The fault: the broker does not answer the first fetch of the
 	// changelog for 4 s.
-	var once sync.Once
-	f.c.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		for _, rt := range req.(*kmsg.FetchRequest).Topics {
-			if rt.Topic == f.changelog || rt.TopicID == id {
-				once.Do(func() {
-					f.c.DropControl()
-					f.c.SleepControl(func() { <-time.After(4 * time.Second) })
-				})
-			}
-		}
-		return nil, nil, false
+	f.onFirstChangelogFetch(t, func() {
+		f.c.SleepControl(func() { <-time.After(4 * time.Second) })
 	})
 	f.start(t)
 	f.wantFirstSeen(t, want)
@@ -243,7 +253,6 @@ func TestRestoreRunsBetweenPolls(t *testing.T) {
 	for _, k := range want {
 		f.produce(t, f.cl, f.changelog, k)
 	}
-	id := f.topicID(t, f.changelog)
 	// The changelog's first fetch is not answered until the test says.
 	fetched, release := make(chan struct{}), make(chan struct{})
 	defer func() {
@@ -253,18 +262,9 @@ func TestRestoreRunsBetweenPolls(t *testing.T) {
 			close(release)
 		}
 	}()
-	var once sync.Once
-	f.c.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		for _, rt := range req.(*kmsg.FetchRequest).Topics {
-			if rt.Topic == f.changelog || rt.TopicID == id {
-				once.Do(func() {
-					f.c.DropControl()
-					close(fetched)
-					f.c.SleepControl(func() { <-release })
-				})
-			}
-		}
-		return nil, nil, false
+	f.onFirstChangelogFetch(t, func() {
+		close(fetched)
+		f.c.SleepControl(func() { <-release })
 	})
 	f.start(t)
 	select {
