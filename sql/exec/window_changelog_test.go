@@ -63,18 +63,6 @@ func randChangelog(r *rand.Rand, n int, bound int64, w WindowSpec) ([]aggEv, []c
 			}
 		}
 	}
-	newVals := func() []row.Value {
-		v := make([]row.Value, awCols)
-		v[awK] = row.Int(r.Int64N(3))
-		if r.IntN(6) > 0 {
-			v[awX] = row.Int(r.Int64N(6))
-		}
-		if r.IntN(6) > 0 {
-			v[awS] = row.String(string(rune('a' + r.IntN(5))))
-		}
-		v[awF] = row.Bool(r.IntN(2) == 0)
-		return v
-	}
 	emit := func(op Op, vals []row.Value, ts int64) {
 		evs = append(evs, aggEv{C: Change{Op: op, Vals: vals}, TS: ts})
 		maxTs = max(maxTs, ts)
@@ -90,7 +78,7 @@ func randChangelog(r *rand.Rand, n int, bound int64, w WindowSpec) ([]aggEv, []c
 		}
 		op := r.IntN(5)
 		if len(open) == 0 || op < 2 {
-			v, ts := newVals(), newTs()
+			v, ts := randAggVals(r), newTs()
 			live = append(live, clRow{v, ts})
 			emit(Insert, v, ts)
 			continue
@@ -98,7 +86,7 @@ func randChangelog(r *rand.Rand, n int, bound int64, w WindowSpec) ([]aggEv, []c
 		i := open[r.IntN(len(open))]
 		old := live[i]
 		if op < 4 {
-			v, ts := newVals(), newTs()
+			v, ts := randAggVals(r), newTs()
 			if r.IntN(3) == 0 {
 				ts = old.ts // the same time, other values
 			}

@@ -49,18 +49,24 @@ func windowCalls() []AggCall {
 func randWindowRows(r *rand.Rand, n int, bound int64) []aggEv {
 	evs := make([]aggEv, n)
 	for i := range evs {
-		v := make([]row.Value, awCols)
-		v[awK] = row.Int(r.Int64N(3))
-		if r.IntN(6) > 0 {
-			v[awX] = row.Int(r.Int64N(6))
-		}
-		if r.IntN(6) > 0 {
-			v[awS] = row.String(string(rune('a' + r.IntN(5))))
-		}
-		v[awF] = row.Bool(r.IntN(2) == 0)
-		evs[i] = aggEv{C: Change{Op: Insert, Vals: v}, TS: int64(i)*3 + r.Int64N(4*bound+25)}
+		evs[i] = aggEv{C: Change{Op: Insert, Vals: randAggVals(r)}, TS: int64(i)*3 + r.Int64N(4*bound+25)}
 	}
 	return evs
+}
+
+// randAggVals is a random row of the aggregation tests: a key 0-2, x 0-5
+// and s a-e (each null one time in 6), and a flag.
+func randAggVals(r *rand.Rand) []row.Value {
+	v := make([]row.Value, awCols)
+	v[awK] = row.Int(r.Int64N(3))
+	if r.IntN(6) > 0 {
+		v[awX] = row.Int(r.Int64N(6))
+	}
+	if r.IntN(6) > 0 {
+		v[awS] = row.String(string(rune('a' + r.IntN(5))))
+	}
+	v[awF] = row.Bool(r.IntN(2) == 0)
+	return v
 }
 
 type aggWin struct{ start, end int64 }
@@ -270,20 +276,7 @@ func TestWindowAggregateOracle(t *testing.T) {
 					groups, late := aggWindowOracle(evs, w, bound)
 					want := oracleWindowRows(evs, groups, calls)
 					got, dropped := aggRunWindow(t, evs, par, bound, w, calls)
-					if !slices.Equal(got, want) {
-						for i := range max(len(got), len(want)) {
-							var g, x string
-							if i < len(got) {
-								g = got[i]
-							}
-							if i < len(want) {
-								x = want[i]
-							}
-							if g != x {
-								t.Fatalf("round %d bound %d: row %d of %d/%d:\n got  %s\n want %s", round, bound, i, len(got), len(want), g, x)
-							}
-						}
-					}
+					diffRows(t, fmt.Sprintf("round %d bound %d", round, bound), got, want)
 					if dropped != int64(late) {
 						t.Fatalf("round %d: %d late records dropped, want %d", round, dropped, late)
 					}
