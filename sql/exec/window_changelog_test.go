@@ -253,13 +253,7 @@ func TestWindowAggregateLateRetraction(t *testing.T) {
 	}
 	got := stream.Collect(WindowAggregate(stream.Map(src, func(e aggEv) Change { return e.C }), []int{0},
 		WindowSpec{Kind: Tumble, Size: 10 * time.Millisecond}, calls, AggConfig{Name: "wagg"}))
-	job, err := env.Start(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := job.Wait(); err != nil {
-		t.Fatal(err)
-	}
+	job := runToEnd(t, env)
 	var rows []string
 	for _, c := range got.Values() {
 		rows = append(rows, fmt.Sprintf("%s [%d,%d) n=%s sum=%s min=%s", c.Vals[0], c.Vals[1].AsInt(), c.Vals[2].AsInt(), c.Vals[4], c.Vals[5], c.Vals[6]))
@@ -273,13 +267,7 @@ func TestWindowAggregateLateRetraction(t *testing.T) {
 	if !slices.Equal(rows, want) {
 		t.Fatalf("got\n%s\nwant\n%s", rows, want)
 	}
-	var dropped int64
-	for _, m := range job.Metrics() {
-		if m.Operator == "wagg" {
-			dropped += m.Dropped
-		}
-	}
-	if dropped != 2 {
+	if dropped := droppedBy(job, "wagg"); dropped != 2 {
 		t.Fatalf("%d late records dropped, want 2 (the late delete and the late insert)", dropped)
 	}
 }

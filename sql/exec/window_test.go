@@ -229,6 +229,19 @@ func aggRunWindow(t *testing.T, evs []aggEv, par int, bound int64, w WindowSpec,
 		em.Emit(Change{Op: c.Op, Vals: append(slices.Clone(c.Vals), row.Timestamp(em.Timestamp()))})
 	})
 	got := stream.Collect(withTS)
+	job := runToEnd(t, env)
+	var rows []string
+	for _, c := range got.Values() {
+		rows = append(rows, aggFmt(c.Vals))
+	}
+	slices.Sort(rows)
+	return rows, droppedBy(job, "wagg")
+}
+
+// runToEnd starts env's job and waits for its end; the job is returned
+// for its metrics.
+func runToEnd(t *testing.T, env *stream.Env) *stream.Job {
+	t.Helper()
 	job, err := env.Start(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -236,18 +249,19 @@ func aggRunWindow(t *testing.T, evs []aggEv, par int, bound int64, w WindowSpec,
 	if err := job.Wait(); err != nil {
 		t.Fatal(err)
 	}
+	return job
+}
+
+// droppedBy is the count of late records the subtasks of operator
+// dropped in job.
+func droppedBy(job *stream.Job, operator string) int64 {
 	var dropped int64
 	for _, m := range job.Metrics() {
-		if m.Operator == "wagg" {
+		if m.Operator == operator {
 			dropped += m.Dropped
 		}
 	}
-	var rows []string
-	for _, c := range got.Values() {
-		rows = append(rows, aggFmt(c.Vals))
-	}
-	slices.Sort(rows)
-	return rows, dropped
+	return dropped
 }
 
 // TestWindowAggregateOracle: random out-of-order rows with watermarks
