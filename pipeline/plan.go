@@ -153,6 +153,25 @@ func Compile(spec *Spec) (*Plan, error) {
 	chg := spec.Source.Changelog != nil
 	p.changelog = chg
 	normalized := false
+	if ck := spec.Source.Changelog; chg && len(ck.Key) > 0 {
+		// The step that aggregates the changes (the first window or sql
+		// step) needs whole-row retractions from the latest row per key:
+		// the normalisation runs before every step, so that a filter or a
+		// map before that step takes a retraction as it took the row's
+		// insertion (an event's before image may hold the key alone, on
+		// which a filter on another field would drop it). It keeps the
+		// name it had when it ran just before that step (its state's).
+		for i, st := range spec.Steps {
+			if st.Kind != "window" && st.Kind != "sql" {
+				continue
+			}
+			keyIdx := resolveKeys(e, ck.Pos, "key", ck.Key, cur)
+			p.stages = append(p.stages, stage{kind: "normalize", keyIdx: keyIdx, name: fmt.Sprintf("steps[%d].%s.changelog", i, st.Kind), in: curRef})
+			inSource = false
+			normalized = true
+			break
+		}
+	}
 	for i, st := range spec.Steps {
 		path := fmt.Sprintf("steps[%d].%s", i, st.Kind)
 		if chg && updating == nil && !checkChangelogStep(e, st, spec.Source.Changelog) {
