@@ -299,6 +299,11 @@ func Compile(spec *Spec) (*Plan, error) {
 			if sp.updating {
 				updating = sp
 				p.changelog = true
+			} else if chg {
+				// An append-only result over the changelog (a window
+				// aggregation): plain rows, without the change field, for
+				// the steps and sinks after it.
+				chg, p.changelog = false, false
 			}
 		case "detect", "score":
 			flush()
