@@ -423,3 +423,43 @@ steps:
 		t.Errorf("%d rows (grp, n=1) in %s, want 2 (a and b)", cnt, table)
 	}
 }
+
+// TestChangelogNormalizePlacement: a keyed changelog is normalised before
+// the filter, map and set steps that lead to its window or sql step (they
+// then see whole rows), but after an enrich step, which would compute a
+// retraction's fields anew; the normalisation keeps the name of the step
+// it serves.
+func TestChangelogNormalizePlacement(t *testing.T) {
+	for _, c := range []struct{ steps, want string }{
+		{"  - filter: status == \"paid\"\n  - map: {grp: grp, id: id}\n  - window: {key: [grp], tumbling: 10s, aggregate: {n: count()}}",
+			"normalize(steps[2].window.changelog) chain window"},
+		{"  - sql: \"SELECT grp, COUNT(*) AS n FROM input GROUP BY grp\"",
+			"normalize(steps[0].sql.changelog) sql"},
+		{"  - filter: status == \"paid\"\n  - enrich: {http: {url: \"http://127.0.0.1:1/u/{id}\"}, into: profile}\n  - set: {tier: profile.tier}\n  - window: {key: [grp], tumbling: 10s, aggregate: {n: count()}}",
+			"chain enrich normalize(steps[3].window.changelog) chain window"},
+	} {
+		spec := "source:\n  file: {path: in.jsonl}\n  changelog: {key: [id]}\n  event_time: {field: ts}\nsteps:\n" + c.steps + "\nsink: {stdout: {}}\n"
+		s, err := Parse("cl.yaml", []byte(spec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := Compile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		if p.input.chain != nil && !p.input.chain.empty() {
+			got = append(got, "chain")
+		}
+		for _, st := range p.stages {
+			if st.kind == "normalize" {
+				got = append(got, "normalize("+st.name+")")
+				continue
+			}
+			got = append(got, st.kind)
+		}
+		if g := strings.Join(got, " "); g != c.want {
+			t.Errorf("%s:\n got  %s\n want %s", c.steps, g, c.want)
+		}
+	}
+}
