@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -153,8 +154,38 @@ func Compile(spec *Spec) (*Plan, error) {
 	chg := spec.Source.Changelog != nil
 	p.changelog = chg
 	normalized := false
+	// normAt is the step before which a changelog with its key is
+	// normalised (-1: none): the step that aggregates the changes (the
+	// first window or sql step) needs whole-row retractions from the
+	// latest row per key. The normalisation runs before the filter, map
+	// and set steps that lead to that step, so that they take a
+	// retraction as they took the row's insertion (an event's before
+	// image may hold the key alone, on which a filter on another field
+	// would drop it); not before an enrich or score step, which would
+	// compute the retraction's fields anew. It keeps the name it had when
+	// it ran just before that step (its state's).
+	normAt, normName := -1, ""
+	if ck := spec.Source.Changelog; chg && len(ck.Key) > 0 {
+		for i, st := range spec.Steps {
+			if st.Kind != "window" && st.Kind != "sql" {
+				continue
+			}
+			normAt, normName = i, fmt.Sprintf("steps[%d].%s.changelog", i, st.Kind)
+			for normAt > 0 && slices.Contains([]string{"filter", "map", "set"}, spec.Steps[normAt-1].Kind) {
+				normAt--
+			}
+			break
+		}
+	}
 	for i, st := range spec.Steps {
 		path := fmt.Sprintf("steps[%d].%s", i, st.Kind)
+		if i == normAt {
+			flush()
+			keyIdx := resolveKeys(e, spec.Source.Changelog.Pos, "key", spec.Source.Changelog.Key, cur)
+			p.stages = append(p.stages, stage{kind: "normalize", keyIdx: keyIdx, name: normName, in: curRef})
+			inSource = false
+			normalized = true
+		}
 		if chg && updating == nil && !checkChangelogStep(e, st, spec.Source.Changelog) {
 			continue
 		}
@@ -280,6 +311,11 @@ func Compile(spec *Spec) (*Plan, error) {
 			if sp.updating {
 				updating = sp
 				p.changelog = true
+			} else if chg {
+				// An append-only result over the changelog (a window
+				// aggregation): plain rows, without the change field, for
+				// the steps and sinks after it.
+				chg, p.changelog = false, false
 			}
 		case "detect", "score":
 			flush()

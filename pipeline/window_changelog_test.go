@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/sluicehq/sluice/row"
 )
@@ -291,6 +294,172 @@ func TestTimedRowCodec(t *testing.T) {
 	for _, bad := range [][]byte{nil, {9}, {timedRowVersion}, {timedRowVersion, 2, 0xff}} {
 		if err := new(timedRow).UnmarshalBinary(bad); err == nil {
 			t.Errorf("%x decoded", bad)
+		}
+	}
+}
+
+// TestChangelogWindowAfterFilter: a filter step before a window step over
+// a changelog sees whole rows: an update whose new row no longer passes
+// the filter retracts the old row, and a delete (whose before image holds
+// only the key, on which the filter cannot pass) retracts its row, from
+// the window and from a sql step's window aggregation alike.
+func TestChangelogWindowAfterFilter(t *testing.T) {
+	base := int64(1_700_000_000_000)
+	row := func(status string, ts int64) map[string]any {
+		return map[string]any{"grp": "g", "status": status, "ts": base + ts}
+	}
+	evs := []map[string]any{
+		cdcEvent("c", 1, row("paid", 1000)),
+		cdcEvent("c", 2, row("paid", 2000)),
+		cdcEvent("c", 3, row("open", 2500)),
+		cdcEvent("u", 1, row("refunded", 1000)), // no longer paid
+		cdcEvent("d", 2, nil),                   // before image: the key alone
+		cdcEvent("u", 3, row("paid", 2500)),     // now paid
+		cdcEvent("c", 4, row("paid", 3000)),
+	}
+	for _, step := range []string{
+		"window: {key: [grp], tumbling: 10s, aggregate: {n: count()}}",
+		`sql: "SELECT grp, COUNT(*) AS n FROM TABLE(TUMBLE(TABLE input, DESCRIPTOR(rowtime), INTERVAL '10' SECOND)) GROUP BY grp, window_start, window_end"`,
+	} {
+		spec := `
+source:
+  file: {path: $DIR/in.jsonl}
+  changelog: {key: [id]}
+  event_time: {field: ts}
+steps:
+  - filter: status == "paid"
+  - ` + step + `
+sink: {stdout: {}}
+parallelism: 2
+`
+		rows, _, err := runSpec(t, spec, map[string]string{"in.jsonl": jsonLines(evs)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range rows {
+			got = append(got, fmt.Sprintf("%s n=%v", r["grp"], r["n"]))
+		}
+		if want := []string{"g n=2"}; !slices.Equal(got, want) {
+			t.Errorf("%s: got %v, want %v (rows 3 and 4)", step, got, want)
+		}
+	}
+}
+
+// TestChangelogSQLWindowThenSteps: a sql step's window aggregation over a
+// changelog has an append-only result (no op field): the steps after it
+// take its rows as plain records (a dedup is allowed, a window step reads
+// no change field) and a postgres sink with key inserts them as they are.
+func TestChangelogSQLWindowThenSteps(t *testing.T) {
+	base := int64(1_700_000_000_000)
+	row := func(grp string, ts int64) map[string]any { return map[string]any{"grp": grp, "ts": base + ts} }
+	evs := []map[string]any{
+		cdcEvent("c", 1, row("a", 1000)),
+		cdcEvent("c", 2, row("a", 2000)),
+		cdcEvent("c", 3, row("b", 3000)),
+		cdcEvent("d", 2, nil),
+		cdcEvent("c", 4, row("a", 12000)),
+	}
+	const sqlStep = `  - sql: {query: "SELECT grp, COUNT(*) AS n FROM TABLE(TUMBLE(TABLE input, DESCRIPTOR(rowtime), INTERVAL '10' SECOND)) GROUP BY grp, window_start, window_end"}
+`
+	spec := `
+source:
+  file: {path: $DIR/in.jsonl}
+  changelog: {key: [id]}
+  event_time: {field: ts}
+steps:
+` + sqlStep + `  - dedup: {key: [grp, n], within: 1h}
+  - window: {key: [n], tumbling: 1h, aggregate: {windows: count()}}
+sink: {stdout: {}}
+`
+	rows, job, err := runSpec(t, spec, map[string]string{"in.jsonl": jsonLines(evs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rows {
+		got = append(got, fmt.Sprintf("n=%v windows=%v", r["n"], r["windows"]))
+	}
+	slices.Sort(got)
+	// a@0: 1, b@0: 1, a@10s: 1; the dedup keeps one (grp, n) each.
+	if want := []string{"n=1 windows=2"}; !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	if n := job.DeadLetters(); n != 0 {
+		t.Errorf("%d dead letters", n)
+	}
+
+	dsn := testPostgres(t)
+	table := fmt.Sprintf("sluice_clwin_%d_%d", time.Now().UnixNano(), rand.Uint32())
+	ctx := context.Background()
+	t.Cleanup(func() {
+		if conn, err := pgx.Connect(ctx, dsn); err == nil {
+			conn.Exec(ctx, "DROP TABLE IF EXISTS "+table)
+			conn.Close(ctx)
+		}
+	})
+	spec = fmt.Sprintf(`
+source:
+  file: {path: $DIR/in.jsonl}
+  changelog: {key: [id]}
+  event_time: {field: ts}
+steps:
+%ssink:
+  postgres: {dsn: %q, table: %s, key: [grp, n]}
+`, sqlStep, dsn, table)
+	if _, _, err := runSpec(t, spec, map[string]string{"in.jsonl": jsonLines(evs)}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var cnt int
+	if err := conn.QueryRow(ctx, "SELECT COUNT(*) FROM "+table+" WHERE n = 1").Scan(&cnt); err != nil {
+		t.Fatal(err)
+	}
+	if cnt != 2 {
+		t.Errorf("%d rows (grp, n=1) in %s, want 2 (a and b)", cnt, table)
+	}
+}
+
+// TestChangelogNormalizePlacement: a keyed changelog is normalised before
+// the filter, map and set steps that lead to its window or sql step (they
+// then see whole rows), but after an enrich step, which would compute a
+// retraction's fields anew; the normalisation keeps the name of the step
+// it serves.
+func TestChangelogNormalizePlacement(t *testing.T) {
+	for _, c := range []struct{ steps, want string }{
+		{"  - filter: status == \"paid\"\n  - map: {grp: grp, id: id}\n  - window: {key: [grp], tumbling: 10s, aggregate: {n: count()}}",
+			"normalize(steps[2].window.changelog) chain window"},
+		{"  - sql: \"SELECT grp, COUNT(*) AS n FROM input GROUP BY grp\"",
+			"normalize(steps[0].sql.changelog) sql"},
+		{"  - filter: status == \"paid\"\n  - enrich: {http: {url: \"http://127.0.0.1:1/u/{id}\"}, into: profile}\n  - set: {tier: profile.tier}\n  - window: {key: [grp], tumbling: 10s, aggregate: {n: count()}}",
+			"chain enrich normalize(steps[3].window.changelog) chain window"},
+	} {
+		spec := "source:\n  file: {path: in.jsonl}\n  changelog: {key: [id]}\n  event_time: {field: ts}\nsteps:\n" + c.steps + "\nsink: {stdout: {}}\n"
+		s, err := Parse("cl.yaml", []byte(spec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := Compile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		if p.input.chain != nil && !p.input.chain.empty() {
+			got = append(got, "chain")
+		}
+		for _, st := range p.stages {
+			if st.kind == "normalize" {
+				got = append(got, "normalize("+st.name+")")
+				continue
+			}
+			got = append(got, st.kind)
+		}
+		if g := strings.Join(got, " "); g != c.want {
+			t.Errorf("%s:\n got  %s\n want %s", c.steps, g, c.want)
 		}
 	}
 }

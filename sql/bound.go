@@ -65,8 +65,9 @@ func (s *Session) BindTable(name string, cols []BoundColumn) error {
 // BindChangelogTable is BindTable for a table whose stream carries
 // changes (exec.Insert, UpdateBefore, UpdateAfter, Delete) rather than
 // inserts only, such as the rows of a change-data-capture source: queries
-// over it are updating, aggregations retract, and window aggregations over
-// it are refused as over any updating input.
+// over it are updating, aggregations retract, and window aggregations
+// (TUMBLE, HOP, CUMULATE on event time) take each row, a retraction too,
+// into the windows of its time attribute.
 func (s *Session) BindChangelogTable(name string, cols []BoundColumn) error {
 	if err := s.BindTable(name, cols); err != nil {
 		return err

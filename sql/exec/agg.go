@@ -529,6 +529,12 @@ func (p *aggPlan) apply(c *aggCallPlan, ca *callAcc, x row.Value, sign int64) {
 		ca.n += sign
 	case AggSum, AggSum0, AggAvg:
 		ca.n += sign
+		if sign < 0 && ca.n == 0 {
+			// Every value retracted: the sum is exactly 0, without the
+			// rounding residue of adding and subtracting floats.
+			ca.i, ca.f = 0, 0
+			return
+		}
 		if c.float {
 			ca.f += float64(sign) * x.AsFloat()
 		} else {
