@@ -1,13 +1,10 @@
 package logstore
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
-
-	"github.com/sluicehq/sluice/record"
 )
 
 // fakeDutyClock is a clock that moves only when told, and an append count.
@@ -153,20 +150,7 @@ func TestCleanerRestsWhileBusy(t *testing.T) {
 				tcfg.MaxCompactionLag = time.Hour // the records' timestamps are of 1970
 			}
 			p := mustPartition(t, l, "duty", tcfg)
-			want := map[string]string{}
-			for round := range 3 {
-				for k := 0; k < 300; k += 10 {
-					recs := make([]record.Record, 10)
-					for i := range recs {
-						key, val := fmt.Sprintf("k%04d", k+i), fmt.Sprintf("r%d", round)
-						recs[i] = record.Record{Key: []byte(key), Value: []byte(val), Timestamp: 1}
-						want[key] = val
-					}
-					if _, err := p.AppendRecords(context.Background(), recs); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
+			want := appendKeyRounds(t, p, 300, 3)
 			if err := p.roll(false, 0); err != nil {
 				t.Fatal(err)
 			}

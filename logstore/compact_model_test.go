@@ -368,20 +368,7 @@ func TestCompactionOffsetMapFull(t *testing.T) {
 	defer l.Close()
 	p := mustPartition(t, l, "big", TopicConfig{Partitions: 1, SegmentBytes: 4 << 10, Cleanup: CleanupCompact})
 	const keys = 3000
-	want := map[string]string{}
-	for round := 0; round < 3; round++ {
-		for k := 0; k < keys; k += 10 {
-			recs := make([]record.Record, 10)
-			for i := range recs {
-				key, val := fmt.Sprintf("k%05d", k+i), fmt.Sprintf("r%d", round)
-				recs[i] = record.Record{Key: []byte(key), Value: []byte(val), Timestamp: 1}
-				want[key] = val
-			}
-			if _, err := p.AppendRecords(context.Background(), recs); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	want := appendKeyRounds(t, p, keys, 3)
 	if err := p.roll(false, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -659,4 +646,26 @@ func TestCompactionSkipsSupersededSegments(t *testing.T) {
 			t.Fatalf("record %d: %d %s=%s at %d, reading every segment %d %s=%s at %d", i, g.Offset, g.Key, g.Value, g.Timestamp, w.Offset, w.Key, w.Value, w.Timestamp)
 		}
 	}
+}
+
+// appendKeyRounds appends rounds rounds of one record per key (k00000,
+// k00001, ...; value r<round>), ten keys per batch, and returns the latest
+// value of each key.
+func appendKeyRounds(t *testing.T, p *Partition, keys, rounds int) map[string]string {
+	t.Helper()
+	want := map[string]string{}
+	for round := range rounds {
+		for k := 0; k < keys; k += 10 {
+			recs := make([]record.Record, 0, 10)
+			for i := k; i < min(k+10, keys); i++ {
+				key, val := fmt.Sprintf("k%05d", i), fmt.Sprintf("r%d", round)
+				recs = append(recs, record.Record{Key: []byte(key), Value: []byte(val), Timestamp: 1})
+				want[key] = val
+			}
+			if _, err := p.AppendRecords(context.Background(), recs); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return want
 }
