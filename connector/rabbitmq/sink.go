@@ -233,21 +233,13 @@ func (w *writer) lost(cause error) {
 	for w.returns != nil || w.confirms != nil {
 		select {
 		case r, ok := <-w.returns:
-			if !ok {
-				w.returns = nil
-			} else {
-				w.returned(r)
-			}
+			w.drainedReturn(r, ok)
 			continue
 		default:
 		}
 		select {
 		case r, ok := <-w.returns:
-			if !ok {
-				w.returns = nil
-			} else {
-				w.returned(r)
-			}
+			w.drainedReturn(r, ok)
 		case c, ok := <-w.confirms:
 			if !ok {
 				w.confirms = nil
@@ -385,6 +377,17 @@ func (w *writer) await(ctx context.Context, limit int) error {
 		}
 		t.Stop()
 	}
+}
+
+// drainedReturn takes one receive from the old channel's returns: a
+// returned message (ok), or the end of the channel, which is not read
+// again.
+func (w *writer) drainedReturn(r amqp.Return, ok bool) {
+	if !ok {
+		w.returns = nil
+		return
+	}
+	w.returned(r)
 }
 
 func (w *writer) returned(r amqp.Return) {
