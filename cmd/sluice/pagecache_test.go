@@ -23,9 +23,9 @@ func TestParsePageCacheWindow(t *testing.T) {
 		{"", 0, false},
 		{"lots", 0, false},
 	} {
-		got, err := parsePageCacheWindow(tc.in)
+		got, err := parseSizeOrOff(tc.in)
 		if (err == nil) != tc.ok || (tc.ok && got != tc.want) {
-			t.Errorf("parsePageCacheWindow(%q) = %d, %v; want %d, ok=%v", tc.in, got, err, tc.want, tc.ok)
+			t.Errorf("parseSizeOrOff(%q) = %d, %v; want %d, ok=%v", tc.in, got, err, tc.want, tc.ok)
 		}
 	}
 }
