@@ -83,7 +83,8 @@ func writeZerosAt(w io.WriterAt, off, n int64) error {
 // extendPrefill tops up the active segment's pre-written tail after a
 // commit that wrote wrote bytes and synced them (syncMu held, tip
 // published). It fills only when less than half of Options.SegmentPrefill
-// is left ahead, and never beyond the segment's roll size. A failed write
+// is left ahead, then at least that half, and never beyond the segment's
+// roll size (so the last stretch of a segment is appended as before). A failed write
 // of zeros leaves the segment without a tail (zeros beyond the logical
 // length are harmless); a failed fdatasync is a failed fsync of the
 // partition (failSync), because it may have covered batches written
@@ -106,8 +107,10 @@ func (p *Partition) extendPrefill(seg *segment, wrote int64) {
 		p.writeMu.Unlock()
 		return
 	}
+	// Near the end of the segment the last stretch is left to the appends:
+	// a fill of a few pages after every commit would cost an fdatasync each.
 	to := min(seg.written+p.prefill, p.settings().segBytes) &^ (pageSize - 1)
-	if to <= from {
+	if to-from < p.prefill/2 {
 		p.writeMu.Unlock()
 		return
 	}
