@@ -147,15 +147,7 @@ func TestPrefillCrashRecovery(t *testing.T) {
 	if strings.Contains(s, "torn tail") || !strings.Contains(s, "cut pre-written tail") {
 		t.Fatalf("a pre-written tail was not cut quietly:\n%s", s)
 	}
-	b, recs := makeBatch(t, 5, 3, 20, 1)
-	res, err := p.Append(bg, b)
-	if err != nil || res.BaseOffset != want {
-		t.Fatalf("append after recovery: %+v %v (want base %d)", res, err, want)
-	}
-	o.add(res, b, recs)
-	if n := checkServed(t, p, o); n != want+3 {
-		t.Fatalf("served %d records after the append, want %d", n, want+3)
-	}
+	appendAfterRecovery(t, p, o, want, 3)
 }
 
 // TestPrefillCorruptionBeforeZeros: damage before the zeros is still
