@@ -237,8 +237,11 @@ func (p *Partition) flush(sync bool) error {
 		// reopen may cover most of a large segment.
 		p.dropSynced(seg, size)
 		// Also after it: the zeros delay the next commit, not this one,
-		// whose batches are committed whatever happens to them.
-		p.extendPrefill(seg, size-committed)
+		// whose batches are committed whatever happens to them. A flush
+		// that wrote nothing (a roll's or a close's) fills nothing.
+		if size > committed {
+			p.extendPrefill(seg, size-committed)
+		}
 	}
 	return nil
 }
