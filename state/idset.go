@@ -325,7 +325,7 @@ func (d idSetDescriptor[K]) Name() string { return d.name }
 
 func (d idSetDescriptor[K]) NewMemoryTable(r KeyGroupRange) Table {
 	t := &memMapTable[K, int64, *idChunk]{name: d.name, groups: r, keys: make([]map[K]*memMapKey[int64, *idChunk], r.Len())}
-	mt := &memIDSetTable[K]{memMapTable: t, epoch: 1}
+	mt := &memIDSetTable[K]{memMapTable: t, ctr: memIDSetCounters{epoch: 1}}
 	kc, err := codec.For[K]()
 	if err != nil {
 		t.codecErr = fmt.Errorf("state table %q key: %w", d.name, err)
@@ -336,48 +336,52 @@ func (d idSetDescriptor[K]) NewMemoryTable(r KeyGroupRange) Table {
 }
 
 // memIDSetTable is the in-memory table of ID sets: the map state of
-// chunks, with an epoch for IDCursors. The epoch changes whenever a chunk
-// that a cursor holds may no longer be the table's chunk of its key and
-// index (a key or key group replaced, removed or restored) and whenever
-// the changes tracked so far are forgotten (a checkpoint): a cursor of an
-// older epoch is not used.
+// chunks, with two counters for IDCursors. The epoch changes whenever a
+// chunk that a cursor holds may no longer be the table's chunk of its key
+// and index (a key or key group replaced, removed or restored): a cursor
+// of an older epoch is not used. The generation changes whenever the
+// changes tracked so far are forgotten (a checkpoint): a cursor of an
+// older generation keeps its chunks but records their next change again.
 type memIDSetTable[K comparable] struct {
 	*memMapTable[K, int64, *idChunk]
-	epoch uint64
+	ctr memIDSetCounters
 }
 
+// memIDSetCounters are the epoch and generation of a memIDSetTable.
+type memIDSetCounters struct{ epoch, gen uint64 }
+
 func (t *memIDSetTable[K]) ClearKeyGroup(kg int) {
-	t.epoch++
+	t.ctr.epoch++
 	t.memMapTable.ClearKeyGroup(kg)
 }
 
 func (t *memIDSetTable[K]) Put(kg int, k K, v map[int64]*idChunk) {
-	t.epoch++
+	t.ctr.epoch++
 	t.memMapTable.Put(kg, k, v)
 }
 
 func (t *memIDSetTable[K]) Delete(kg int, k K) {
-	t.epoch++
+	t.ctr.epoch++
 	t.memMapTable.Delete(kg, k)
 }
 
 func (t *memIDSetTable[K]) setTracking(on bool) {
-	t.epoch++
+	t.ctr.gen++
 	t.memMapTable.setTracking(on)
 }
 
 func (t *memIDSetTable[K]) clearChanges() {
-	t.epoch++
+	t.ctr.gen++
 	t.memMapTable.clearChanges()
 }
 
 func (t *memIDSetTable[K]) applyChanges(kg int, body []byte) error {
-	t.epoch++
+	t.ctr.epoch++
 	return t.memMapTable.applyChanges(kg, body)
 }
 
 func (t *memIDSetTable[K]) decodeKeyGroup(kg int, src []byte) error {
-	t.epoch++
+	t.ctr.epoch++
 	return t.memMapTable.decodeKeyGroup(kg, src)
 }
 
@@ -386,13 +390,14 @@ func (t *memIDSetTable[K]) decodeKeyGroup(kg int, src []byte) error {
 // the next checkpoint, so that an add to the same chunk (the newest ids,
 // the common case) skips the lookups of the key and of the chunk in its
 // map: see IDSet.AddAt. It is a cache: it belongs to one key of one ID
-// set, is checked against the table's epoch on every use, and encodes as
-// nothing (MarshalBinary), so that it can live in the key's own value
-// state, where the caller finds it with the key's other state.
+// set, is checked against the table's epoch and generation on every use,
+// and encodes as nothing (MarshalBinary), so that it can live in the
+// key's own value state, where the caller finds it with the key's other
+// state.
 type IDCursor struct {
-	owner *uint64 // the epoch of the table the cursor is from
-	epoch uint64
-	sets  [idCursorSets]idCursorSet
+	owner      *memIDSetCounters // the counters of the cursor's table
+	epoch, gen uint64
+	sets       [idCursorSets]idCursorSet
 }
 
 // idCursorSets is the number of sets an IDCursor caches (0 and 1).
@@ -516,8 +521,13 @@ func (s *IDSet[K]) AddAt(cur *IDCursor, set int, id int64, mask uint8) uint8 {
 	if t == nil || uint(set) >= idCursorSets || mask == 0 {
 		return s.Add(set, id, mask)
 	}
-	if cur.owner != &t.epoch || cur.epoch != t.epoch {
-		*cur = IDCursor{owner: &t.epoch, epoch: t.epoch}
+	if cur.owner != &t.ctr || cur.epoch != t.ctr.epoch {
+		*cur = IDCursor{owner: &t.ctr, epoch: t.ctr.epoch, gen: t.ctr.gen}
+	} else if cur.gen != t.ctr.gen {
+		cur.gen = t.ctr.gen
+		for i := range cur.sets {
+			cur.sets[i].touched = false
+		}
 	}
 	ci, off := idSplit(set, id)
 	cs := &cur.sets[set]
