@@ -194,13 +194,23 @@ func appendIDChunk(dst []byte, c *idChunk) []byte {
 	}
 	dst = append(dst, 0)
 	dst = binary.AppendUvarint(dst, uint64(len(c.ids)))
+	// At most 3 bytes of offset delta (< 2^16) and the mask per id: grow
+	// once and write in place.
+	at := len(dst)
+	dst = slices.Grow(dst, 4*len(c.ids))[:at+4*len(c.ids)]
 	prev := uint32(0)
 	for _, x := range c.ids {
-		dst = binary.AppendUvarint(dst, uint64(x>>8-prev))
-		dst = append(dst, uint8(x))
+		d := x>>8 - prev
 		prev = x >> 8
+		for d >= 0x80 {
+			dst[at] = byte(d) | 0x80
+			d >>= 7
+			at++
+		}
+		dst[at], dst[at+1] = byte(d), uint8(x)
+		at += 2
 	}
-	return dst
+	return dst[:at]
 }
 
 // decode sets c to the chunk encoded at the start of src, reusing c's

@@ -1,6 +1,8 @@
 package state
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -213,7 +215,7 @@ func idSetRun(t *testing.T, seed uint64) {
 // and dense, and truncated or malformed encodings are errors.
 func TestIDChunkEncoding(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	for _, n := range []int{0, 1, 7, idSparseMax, idSparseMax + 1, 5000} {
+	for _, n := range []int{0, 1, 7, 300, idSparseMax, idSparseMax + 1, 5000} {
 		var c idChunk
 		want := map[uint16]uint8{}
 		for range n {
@@ -226,6 +228,18 @@ func TestIDChunkEncoding(t *testing.T) {
 			t.Fatalf("%d ids: dense %v", len(want), c.dense != nil)
 		}
 		enc := appendIDChunk([]byte{9}, &c)[1:]
+		if c.dense == nil {
+			// The sparse form, as the format describes it.
+			ref := binary.AppendUvarint([]byte{0}, uint64(len(c.ids)))
+			prev := uint32(0)
+			for _, x := range c.ids {
+				ref = append(binary.AppendUvarint(ref, uint64(x>>8-prev)), uint8(x))
+				prev = x >> 8
+			}
+			if !bytes.Equal(enc, ref) {
+				t.Fatalf("%d ids: sparse encoding\n%x\nwant\n%x", n, enc, ref)
+			}
+		}
 		d, used, err := decodeIDChunk(enc)
 		if err != nil || used != len(enc) {
 			t.Fatalf("%d ids: decode: %v (%d of %d bytes)", n, err, used, len(enc))
