@@ -524,3 +524,39 @@ sink: {stdout: {}}
 		}
 	}
 }
+
+// TestChangelogWindowBadRowDeadLetteredOnce: a row that fails the window
+// step's preparation (a sum over a field that is not a number) goes to the
+// dead letters once, at its insertion, not again when an update or a
+// delete retracts it; the windows count the good rows only.
+func TestChangelogWindowBadRowDeadLetteredOnce(t *testing.T) {
+	evs := []map[string]any{
+		cdcEvent("c", 1, map[string]any{"grp": "a", "qty": "abc", "ts": 1_700_000_000_000}),
+		cdcEvent("c", 2, map[string]any{"grp": "a", "qty": 4, "ts": 1_700_000_000_000}),
+		cdcEvent("u", 1, map[string]any{"grp": "a", "qty": 5, "ts": 1_700_000_000_001}),
+		cdcEvent("c", 3, map[string]any{"grp": "a", "qty": "x", "ts": 1_700_000_000_002}),
+		cdcEvent("d", 3, nil),
+	}
+	rows, j, err := runSpec(t, `
+source:
+  file: {path: $DIR/in.jsonl}
+  changelog: {key: [id]}
+  event_time: {field: ts, max_out_of_orderness: 1s}
+steps:
+  - window:
+      key: [grp]
+      tumbling: 10s
+      aggregate: {n: count(), total: sum(qty)}
+sink: {stdout: {}}
+errors: {tolerance: all, dead_letter: {file: {path: $DIR/dead}}}
+`, map[string]string{"in.jsonl": jsonLines(evs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || fmt.Sprint(rows[0]["n"], " ", rows[0]["total"]) != "2 9" {
+		t.Errorf("windows %v, want one with n=2 total=9", rows)
+	}
+	if n := j.DeadLetters(); n != 2 {
+		t.Errorf("%d dead letters, want 2 (each bad row once, at its insertion)", n)
+	}
+}
