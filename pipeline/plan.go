@@ -296,6 +296,7 @@ func Compile(spec *Spec) (*Plan, error) {
 			if sp == nil {
 				continue
 			}
+			sp.normalized = chg && normalized
 			if chg && !normalized && sp.query.WindowsUpdating() {
 				e.list = append(e.list, st.SQL.QueryPos.errorf("a window aggregation over a changelog (changelog:) needs the rows' key, changelog: {key: [id]} (the table's primary key): the pipeline then keeps each key's latest row, so that a delete or an update retracts the whole old row from the window its insertion went to; without it a retraction holds only what the event's before image has and, with the commit time as event time, the time of the change rather than of the row"))
 				continue

@@ -560,3 +560,35 @@ errors: {tolerance: all, dead_letter: {file: {path: $DIR/dead}}}
 		t.Errorf("%d dead letters, want 2 (each bad row once, at its insertion)", n)
 	}
 }
+
+// TestChangelogSQLBadRowDeadLetteredOnce: the same for a sql step, whose
+// input conversion a field that is not a number fails.
+func TestChangelogSQLBadRowDeadLetteredOnce(t *testing.T) {
+	evs := []map[string]any{
+		cdcEvent("c", 1, map[string]any{"grp": "a", "qty": "abc"}),
+		cdcEvent("c", 2, map[string]any{"grp": "a", "qty": 4}),
+		cdcEvent("u", 1, map[string]any{"grp": "a", "qty": 5}),
+		cdcEvent("c", 3, map[string]any{"grp": "a", "qty": "x"}),
+		cdcEvent("d", 3, nil),
+	}
+	rows, j, err := runSpec(t, `
+source:
+  file: {path: $DIR/in.jsonl}
+  changelog: {key: [id]}
+steps:
+  - sql:
+      query: SELECT grp, COUNT(*) AS n, SUM(qty) AS total FROM input GROUP BY grp
+      columns: {qty: BIGINT}
+sink: {stdout: {}}
+errors: {tolerance: all, dead_letter: {file: {path: $DIR/dead}}}
+`, map[string]string{"in.jsonl": jsonLines(evs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := rows[len(rows)-1]; fmt.Sprint(last["op"], " ", last["n"], " ", last["total"]) != "+U 2 9" {
+		t.Errorf("last change %v, want +U n=2 total=9", last)
+	}
+	if n := j.DeadLetters(); n != 2 {
+		t.Errorf("%d dead letters, want 2 (each bad row once, at its insertion)", n)
+	}
+}
