@@ -186,8 +186,8 @@ type sqlPlan struct {
 	// so a retraction is a copy of a row inserted before.
 	normalized bool
 	why        string
-	schema *row.Schema
-	stage  string
+	schema     *row.Schema
+	stage      string
 }
 
 // planSQL plans a sql step over the fields cur; eventTime says the
