@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -272,7 +273,7 @@ sink: {stdout: {}}
 // without the time) still decodes, marked as without it.
 func TestTimedRowCodec(t *testing.T) {
 	r := row.Row{Vals: []row.Value{row.String("+I"), row.Int(7), row.String("x")}}
-	b, err := timedRow{r: r, ts: -12345, timed: true}.MarshalBinary()
+	b, err := timedRow{r: r, ts: -12345, timed: true, touched: 99, timer: 1099}.MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,8 +281,17 @@ func TestTimedRowCodec(t *testing.T) {
 	if err := got.UnmarshalBinary(b); err != nil {
 		t.Fatal(err)
 	}
-	if !got.timed || got.ts != -12345 || fmt.Sprint(got.r.Vals) != fmt.Sprint(r.Vals) {
+	if !got.timed || got.ts != -12345 || got.touched != 99 || got.timer != 1099 || fmt.Sprint(got.r.Vals) != fmt.Sprint(r.Vals) {
 		t.Fatalf("round trip: %+v", got)
+	}
+	// Version 2: the time, no TTL fields.
+	v2 := r.AppendBinary(binary.AppendVarint([]byte{timedRowVersion2}, 777))
+	got = timedRow{}
+	if err := got.UnmarshalBinary(v2); err != nil {
+		t.Fatal(err)
+	}
+	if !got.timed || got.ts != 777 || got.touched != 0 || got.timer != 0 || fmt.Sprint(got.r.Vals) != fmt.Sprint(r.Vals) {
+		t.Fatalf("version 2: %+v", got)
 	}
 	old, _ := keyedRow{key: rowKey{v: row.Int(7)}, r: r}.MarshalBinary()
 	got = timedRow{}
@@ -291,7 +301,7 @@ func TestTimedRowCodec(t *testing.T) {
 	if got.timed || fmt.Sprint(got.r.Vals) != fmt.Sprint(r.Vals) {
 		t.Fatalf("version 1: %+v", got)
 	}
-	for _, bad := range [][]byte{nil, {9}, {timedRowVersion}, {timedRowVersion, 2, 0xff}} {
+	for _, bad := range [][]byte{nil, {9}, {timedRowVersion}, {timedRowVersion, 2, 0xff}, {timedRowVersion, 2, 2}, {timedRowVersion2}} {
 		if err := new(timedRow).UnmarshalBinary(bad); err == nil {
 			t.Errorf("%x decoded", bad)
 		}
