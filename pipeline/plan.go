@@ -77,7 +77,7 @@ type stage struct {
 	kind  string // chain, window, dedup, join, sql, normalize, lookup
 	chain *chain
 	// norm: a normalize stage (a changelog's rows).
-	norm normalizePlan
+	norm   normalizePlan
 	window *windowPlan
 	dedup  *dedupPlan
 	join   *joinPlan
