@@ -294,3 +294,43 @@ func TestRestoreRunsBetweenPolls(t *testing.T) {
 	close(release)
 	f.wantFirstSeen(t, want)
 }
+
+// TestRestoreEndsWhenTheChangelogWasTruncated: a restore whose changelog
+// records were removed (DeleteRecords, retention) up to its end finishes
+// at that end, with the records that are left. It waited for ever: the
+// fetch below the log start reset to it and returned no record, so the
+// position never reached the end.
+func TestRestoreEndsWhenTheChangelogWasTruncated(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		delete int64 // DeleteRecords before this offset
+		want   []string
+	}{
+		{"all", 3, nil},
+		{"head", 2, []string{"k2"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newRestoreFixture(t)
+			for _, k := range []string{"k0", "k1", "k2"} {
+				f.produce(t, f.cl, f.changelog, k)
+			}
+			var offs kadm.Offsets
+			offs.Add(kadm.Offset{Topic: f.changelog, Partition: 0, At: c.delete})
+			res, err := kadm.NewClient(f.cl).DeleteRecords(context.Background(), offs)
+			if err == nil {
+				err = res.Error()
+			}
+			if err != nil {
+				t.Fatalf("DeleteRecords: %v", err)
+			}
+			f.start(t)
+			f.wantFirstSeen(t, c.want)
+			f.in.mu.Lock()
+			end := f.in.tasks[taskID{1, 0}].changelogEnd
+			f.in.mu.Unlock()
+			if end != 3 {
+				t.Fatalf("changelog offset after the restore: %d, want 3", end)
+			}
+		})
+	}
+}
