@@ -140,7 +140,7 @@ func (in *Instance) restoreStep(ctx context.Context, only *taskState, wait time.
 				return fmt.Errorf("cluster: task %s: last stable offset of changelog %s partition %d: %w", id, j.topic, id.part, err)
 			}
 			if lso < j.hw {
-				if time.Since(j.start) > in.cfg.TransactionTimeout+restoreMarkerSlack {
+				if time.Since(j.start) > in.cfg.TransactionTimeout+in.markerSlack {
 					return fmt.Errorf("cluster: task %s: changelog %s partition %d has a transaction open below offset %d (last stable offset %d) for %s, longer than the transaction timeout: its writer's transaction was never resolved; restoring now would miss or include its writes",
 						id, j.topic, id.part, j.hw, lso, time.Since(j.start).Round(time.Second))
 				}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -332,5 +333,40 @@ func TestRestoreEndsWhenTheChangelogWasTruncated(t *testing.T) {
 				t.Fatalf("changelog offset after the restore: %d, want 3", end)
 			}
 		})
+	}
+}
+
+// TestRestoreFailsOnATransactionNeverResolved: a changelog with a
+// transaction that stays open past the transaction timeout (and the slack
+// for the broker to abort it) fails the instance with an error that says
+// so, rather than restoring without the open transaction's writes or
+// waiting for ever; the task never starts on part of its state.
+func TestRestoreFailsOnATransactionNeverResolved(t *testing.T) {
+	f := newRestoreFixture(t)
+	f.produce(t, f.cl, f.changelog, "k0")
+	f.openTransaction(t, "k1") // never ended; its producer's timeout is the client default (40 s)
+	topo := countTopology(func(int32) Task { return seenTask{newMapTask(), f.seen} })
+	cfg := Config{Brokers: f.c.ListenAddrs(), ApplicationID: "app", InstanceID: "a", ExactlyOnce: true,
+		CommitInterval: 20 * time.Millisecond, SessionTimeout: 6 * time.Second, TransactionTimeout: time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	in, err := New(context.Background(), cfg, topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.markerSlack = 100 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	f.produce(t, f.cl, "orders", "x")
+	select {
+	case err = <-done:
+	case keys := <-f.seen:
+		t.Fatalf("the task started with state %v below an open transaction", keys)
+	case <-time.After(time.Minute):
+		t.Fatal("the restore still waits on the open transaction after a minute")
+	}
+	if err == nil || !strings.Contains(err.Error(), "never resolved") || !strings.Contains(err.Error(), f.changelog) {
+		t.Fatalf("Run: %v, want the error of a transaction never resolved on %s", err, f.changelog)
 	}
 }
