@@ -417,3 +417,22 @@ func TestWindowAggregateRetractionNeverHeld(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupAggregateRetractionNeverHeld: GroupAggregate drops a retraction
+// its group shows it never held, as WindowAggregate does: a changelog
+// starting mid-stream deletes a row (x=5) the group never counted.
+func TestGroupAggregateRetractionNeverHeld(t *testing.T) {
+	ev := func(op Op, x row.Value) aggEv { return aggEv{C: Change{Op: op, Vals: []row.Value{row.Int(1), x}}} }
+	evs := []aggEv{ev(Insert, row.Value{}), ev(Insert, row.Value{}), ev(Delete, row.Int(5)), ev(Insert, row.Int(7))}
+	out := aggRunChanges(t, evs, 1, 0, func(in stream.Stream[Change]) stream.Stream[Change] {
+		return GroupAggregate(in, []int{0}, []AggCall{
+			{Kind: AggCountStar, Arg: -1, Filter: -1},
+			{Kind: AggCount, Arg: 1, Filter: -1},
+			{Kind: AggSum, Arg: 1, Filter: -1, ArgType: types.TBigInt, ResultType: types.TBigInt},
+		}, AggConfig{})
+	})
+	last := out[len(out)-1]
+	if got := fmt.Sprintf("%s n=%s count=%s sum=%s", last.Op, last.Vals[1], last.Vals[2], last.Vals[3]); got != "+U n=3 count=1 sum=7" {
+		t.Fatalf("last change %s, want +U n=3 count=1 sum=7 (all changes: %v)", got, out)
+	}
+}
