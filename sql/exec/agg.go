@@ -511,7 +511,15 @@ func (p *aggPlan) holds(a *accRow, vals []row.Value) bool {
 			if !vals[c.Arg].IsNull() && ca.n <= 0 {
 				return false
 			}
-		case AggMin, AggMax, AggFirstValue, AggLastValue:
+		case AggMin, AggMax:
+			// The multiset is sorted by bagCompare.
+			if x := vals[c.Arg]; p.retract && !x.IsNull() {
+				if _, found := slices.BinarySearchFunc(ca.bag, x, func(e bagEntry, x row.Value) int { return bagCompare(e.v, x) }); !found {
+					return false
+				}
+			}
+		case AggFirstValue, AggLastValue:
+			// One entry per row, in arrival order.
 			if x := vals[c.Arg]; p.retract && !x.IsNull() && !slices.ContainsFunc(ca.bag, func(e bagEntry) bool { return bagCompare(e.v, x) == 0 }) {
 				return false
 			}
