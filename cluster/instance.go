@@ -19,12 +19,16 @@ import (
 
 // Instance is one process's member of a clustered pipeline.
 type Instance struct {
-	cfg    Config
-	topo   *Topology
-	log    *slog.Logger
-	inputs []string // input topic of each sub-topology
-	parts  []int32  // partition count of each sub-topology's input
-	outPar []int32  // partition count of each output topic
+	cfg Config
+	// markerSlack is how long after the transaction timeout a restore
+	// still waits for an open transaction on its changelog to resolve
+	// (restoreMarkerSlack; tests shorten it).
+	markerSlack time.Duration
+	topo        *Topology
+	log         *slog.Logger
+	inputs      []string // input topic of each sub-topology
+	parts       []int32  // partition count of each sub-topology's input
+	outPar      []int32  // partition count of each output topic
 
 	sess  *kgo.GroupTransactSession // exactly-once
 	cl    *kgo.Client               // the group client (sess.Client() under exactly-once)
@@ -111,7 +115,7 @@ func New(ctx context.Context, cfg Config, topo *Topology) (_ *Instance, err erro
 	if err := topo.validate(); err != nil {
 		return nil, err
 	}
-	in := &Instance{cfg: cfg, topo: topo, log: cfg.Logger.With("application", cfg.ApplicationID, "instance", cfg.InstanceID),
+	in := &Instance{cfg: cfg, markerSlack: restoreMarkerSlack, topo: topo, log: cfg.Logger.With("application", cfg.ApplicationID, "instance", cfg.InstanceID),
 		tasks: map[taskID]*taskState{}, cache: map[taskID]*taskState{}, restoring: map[taskID]*taskState{}, purged: map[taskID]int64{}, metrics: newMetrics(cfg.ApplicationID)}
 	base := append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, cfg.ClientOptions...)
 	// The clients opened so far are closed if a later step fails.

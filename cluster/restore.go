@@ -44,10 +44,18 @@ const restoreMarkerSlack = 15 * time.Second
 // restoreLogEvery is how often a long restore logs its progress.
 const restoreLogEvery = 10 * time.Second
 
-// listOffset lists partition p of topic's last stable offset (committed)
-// or high watermark, asked a few times: a leader moving or a metadata
-// refresh fails one request.
-func (in *Instance) listOffset(ctx context.Context, topic string, p int32, committed bool) (int64, error) {
+// offsetKind is which offset of a partition listOffset lists.
+type offsetKind uint8
+
+const (
+	highWatermark  offsetKind = iota
+	lastStable                // what a read_committed consumer may read up to
+	logStartOffset            // the first offset still in the log
+)
+
+// listOffset lists partition p of topic's offset of kind which, asked a
+// few times: a leader moving or a metadata refresh fails one request.
+func (in *Instance) listOffset(ctx context.Context, topic string, p int32, which offsetKind) (int64, error) {
 	var err error
 	for attempt := range 5 {
 		if attempt > 0 {
@@ -58,9 +66,12 @@ func (in *Instance) listOffset(ctx context.Context, topic string, p int32, commi
 			}
 		}
 		var offs kadm.ListedOffsets
-		if committed {
+		switch which {
+		case lastStable:
 			offs, err = in.adm.ListCommittedOffsets(ctx, topic)
-		} else {
+		case logStartOffset:
+			offs, err = in.adm.ListStartOffsets(ctx, topic)
+		default:
 			offs, err = in.adm.ListEndOffsets(ctx, topic)
 		}
 		if err != nil {
@@ -86,7 +97,8 @@ type restoreJob struct {
 	hw             int64 // the changelog's high watermark when it began
 	end            int64 // -1 until the last stable offset reached hw
 	from, pos      int64
-	consuming      bool // the restore client reads the partition
+	lastPos        int64 // pos after the previous read (skipRemoved)
+	consuming      bool  // the restore client reads the partition
 	start, lastLog time.Time
 	records, bytes int64
 }
@@ -113,7 +125,7 @@ func (in *Instance) restoreStep(ctx context.Context, only *taskState, wait time.
 		}
 		if ts.rst == nil {
 			topic := ChangelogTopic(in.cfg.ApplicationID, in.topo.SubTopologies[id.sub].Name)
-			hw, err := in.listOffset(ctx, topic, id.part, false)
+			hw, err := in.listOffset(ctx, topic, id.part, highWatermark)
 			if err != nil {
 				return fmt.Errorf("cluster: task %s: end of changelog %s partition %d: %w", id, topic, id.part, err)
 			}
@@ -123,12 +135,12 @@ func (in *Instance) restoreStep(ctx context.Context, only *taskState, wait time.
 		}
 		j := ts.rst
 		if j.end < 0 {
-			lso, err := in.listOffset(ctx, j.topic, id.part, true)
+			lso, err := in.listOffset(ctx, j.topic, id.part, lastStable)
 			if err != nil {
 				return fmt.Errorf("cluster: task %s: last stable offset of changelog %s partition %d: %w", id, j.topic, id.part, err)
 			}
 			if lso < j.hw {
-				if time.Since(j.start) > in.cfg.TransactionTimeout+restoreMarkerSlack {
+				if time.Since(j.start) > in.cfg.TransactionTimeout+in.markerSlack {
 					return fmt.Errorf("cluster: task %s: changelog %s partition %d has a transaction open below offset %d (last stable offset %d) for %s, longer than the transaction timeout: its writer's transaction was never resolved; restoring now would miss or include its writes",
 						id, j.topic, id.part, j.hw, lso, time.Since(j.start).Round(time.Second))
 				}
@@ -151,6 +163,7 @@ func (in *Instance) restoreStep(ctx context.Context, only *taskState, wait time.
 			}
 			ts.fromSnapshot = false
 			j.pos = j.from
+			j.lastPos = -1 // the first read's progress is not judged
 			if j.from < j.end {
 				in.rest.AddConsumePartitions(map[string]map[int32]kgo.Offset{j.topic: {id.part: kgo.NewOffset().At(j.from)}})
 				j.consuming = true
@@ -162,6 +175,9 @@ func (in *Instance) restoreStep(ctx context.Context, only *taskState, wait time.
 	}
 	if consuming {
 		if err := in.readRestores(ctx, wait); err != nil {
+			return err
+		}
+		if err := in.skipRemoved(ctx); err != nil {
 			return err
 		}
 	} else if waiting && only == nil {
@@ -181,6 +197,32 @@ func (in *Instance) restoreStep(ctx context.Context, only *taskState, wait time.
 			in.log.Info("cluster: restoring a task", "task", id.String(), "topic", j.topic, "partition", id.part, "at", j.pos, "end", j.end, "records", j.records, "elapsed", time.Since(j.start).Round(time.Second))
 			j.lastLog = time.Now()
 		}
+	}
+	return nil
+}
+
+// skipRemoved moves a restore that read nothing past the records removed
+// from its changelog (DeleteRecords, retention) to the log's start: a
+// fetch below the start resets to it and returns no record there, and
+// when the start is at or past the restore's end no record ever comes to
+// move the position, so the restore would wait for ever. Records removed
+// are lost to the restore; it warns and goes on with what is left.
+func (in *Instance) skipRemoved(ctx context.Context) error {
+	for id, ts := range in.restoring {
+		j := ts.rst
+		if !j.consuming || j.pos >= j.end || j.pos != j.lastPos {
+			j.lastPos = j.pos
+			continue
+		}
+		start, err := in.listOffset(ctx, j.topic, id.part, logStartOffset)
+		if err != nil {
+			return fmt.Errorf("cluster: task %s: start of changelog %s partition %d: %w", id, j.topic, id.part, err)
+		}
+		if start > j.pos {
+			in.log.Warn("cluster: records of the changelog were removed before the restore read them (retention or DeleteRecords); the task's state lacks them", "task", id.String(), "topic", j.topic, "partition", id.part, "from", j.pos, "log_start", start, "end", j.end)
+			j.pos = start
+		}
+		j.lastPos = j.pos
 	}
 	return nil
 }

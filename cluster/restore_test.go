@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -293,4 +294,79 @@ func TestRestoreRunsBetweenPolls(t *testing.T) {
 	}
 	close(release)
 	f.wantFirstSeen(t, want)
+}
+
+// TestRestoreEndsWhenTheChangelogWasTruncated: a restore whose changelog
+// records were removed (DeleteRecords, retention) up to its end finishes
+// at that end, with the records that are left. It waited for ever: the
+// fetch below the log start reset to it and returned no record, so the
+// position never reached the end.
+func TestRestoreEndsWhenTheChangelogWasTruncated(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		delete int64 // DeleteRecords before this offset
+		want   []string
+	}{
+		{"all", 3, nil},
+		{"head", 2, []string{"k2"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newRestoreFixture(t)
+			for _, k := range []string{"k0", "k1", "k2"} {
+				f.produce(t, f.cl, f.changelog, k)
+			}
+			var offs kadm.Offsets
+			offs.Add(kadm.Offset{Topic: f.changelog, Partition: 0, At: c.delete})
+			res, err := kadm.NewClient(f.cl).DeleteRecords(context.Background(), offs)
+			if err == nil {
+				err = res.Error()
+			}
+			if err != nil {
+				t.Fatalf("DeleteRecords: %v", err)
+			}
+			f.start(t)
+			f.wantFirstSeen(t, c.want)
+			f.in.mu.Lock()
+			end := f.in.tasks[taskID{1, 0}].changelogEnd
+			f.in.mu.Unlock()
+			if end != 3 {
+				t.Fatalf("changelog offset after the restore: %d, want 3", end)
+			}
+		})
+	}
+}
+
+// TestRestoreFailsOnATransactionNeverResolved: a changelog with a
+// transaction that stays open past the transaction timeout (and the slack
+// for the broker to abort it) fails the instance with an error that says
+// so, rather than restoring without the open transaction's writes or
+// waiting for ever; the task never starts on part of its state.
+func TestRestoreFailsOnATransactionNeverResolved(t *testing.T) {
+	f := newRestoreFixture(t)
+	f.produce(t, f.cl, f.changelog, "k0")
+	f.openTransaction(t, "k1") // never ended; its producer's timeout is the client default (40 s)
+	topo := countTopology(func(int32) Task { return seenTask{newMapTask(), f.seen} })
+	cfg := Config{Brokers: f.c.ListenAddrs(), ApplicationID: "app", InstanceID: "a", ExactlyOnce: true,
+		CommitInterval: 20 * time.Millisecond, SessionTimeout: 6 * time.Second, TransactionTimeout: time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	in, err := New(context.Background(), cfg, topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.markerSlack = 100 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	f.produce(t, f.cl, "orders", "x")
+	select {
+	case err = <-done:
+	case keys := <-f.seen:
+		t.Fatalf("the task started with state %v below an open transaction", keys)
+	case <-time.After(time.Minute):
+		t.Fatal("the restore still waits on the open transaction after a minute")
+	}
+	if err == nil || !strings.Contains(err.Error(), "never resolved") || !strings.Contains(err.Error(), f.changelog) {
+		t.Fatalf("Run: %v, want the error of a transaction never resolved on %s", err, f.changelog)
+	}
 }

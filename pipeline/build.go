@@ -191,7 +191,7 @@ func (p *Plan) Start(ctx context.Context, host *Host, opts ...StartOption) (*Job
 		case "score":
 			rows = buildScore(ctx, rows, st.score, st.in, dl)
 		case "normalize":
-			rows = buildNormalize(rows, st.keyIdx, st.name)
+			rows = buildNormalize(rows, st.norm, st.name)
 		case "join":
 			right, err := p.buildInput(ctx, env, bc, st.join.right, dl, st.name+".input", pj)
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/sluicehq/sluice/state"
 	"github.com/sluicehq/sluice/stream"
@@ -31,7 +32,13 @@ type ChangelogSpec struct {
 	// exact even when events carry only the key as their before image
 	// (PostgreSQL's default REPLICA IDENTITY).
 	Key []string
-	Pos Pos
+	// StateTTL, when positive, drops a key's kept row once no change of
+	// it came for this long (processing time), as Flink's
+	// table.exec.state.ttl does for its changelog normalisation: the
+	// state is bounded, but a change of an expired key retracts nothing
+	// (an update becomes +I, a delete is dropped). 0 keeps rows for ever.
+	StateTTL time.Duration
+	Pos      Pos
 }
 
 func parseChangelog(e *errs, o *obj, format string) *ChangelogSpec {
@@ -48,7 +55,11 @@ func parseChangelog(e *errs, o *obj, format string) *ChangelogSpec {
 	s.Before = c.str("before", "before")
 	s.After = c.str("after", "after")
 	s.Key = c.strList("key")
-	c.done("op", "before", "after", "key")
+	s.StateTTL = c.duration("state_ttl", 0, true)
+	if c.has("state_ttl") && len(s.Key) == 0 {
+		e.at(c.node, c.sub("state_ttl"), "needs key: the pipeline keeps rows (and expires them) only for a changelog with its key, changelog: {key: [id], state_ttl: 24h}")
+	}
+	c.done("op", "before", "after", "key", "state_ttl")
 	if e.cluster {
 		e.at(o.get("changelog"), pos.Field, "is not available in cluster mode yet")
 	}
@@ -270,6 +281,15 @@ func checkChangelogWindow(e *errs, st StepSpec, cl *ChangelogSpec) bool {
 	return ok
 }
 
+// normalizePlan is a changelog's normalisation: the rows' key, the
+// position of their event-time field (-1 when the event time is not a
+// field of the rows: the source's time, a commit time) and the state TTL.
+type normalizePlan struct {
+	keyIdx []int
+	tsIdx  int
+	ttl    time.Duration
+}
+
 // buildNormalize keeps the latest row of each key of a changelog and
 // re-derives the changes from it: +I or +U of a key with a row becomes
 // -U of that row then +U, of a key without one +I; -D becomes -D of the
@@ -278,13 +298,21 @@ func checkChangelogWindow(e *errs, st StepSpec, cl *ChangelogSpec) bool {
 // images held, and the event time of the row they withdraw: a window
 // aggregation after it retracts from the windows the row was added to,
 // also when the event time is each change's commit time. The state is in
-// the checkpoints.
-func buildNormalize(rows stream.Stream[row.Row], keyIdx []int, name string) stream.Stream[row.Row] {
-	ks := withKey(rows, keyIdx, false, name+".key")
+// the checkpoints. A row kept by a Sluice that did not record its time
+// (timedRow version 1) is retracted at the time in its event-time field,
+// when the rows have one that holds a time, else at the current change's.
+// With a TTL a key's row is dropped once no change of it came for that
+// long: its next change retracts nothing.
+func buildNormalize(rows stream.Stream[row.Row], n normalizePlan, name string) stream.Stream[row.Row] {
+	ks := withKey(rows, n.keyIdx, false, name+".key")
 	with := func(r row.Row, op string) row.Row {
 		vals := append([]row.Value(nil), r.Vals...)
 		vals[0] = row.String(op)
 		return row.Row{Vals: vals, Rest: r.Rest}
+	}
+	ttl := n.ttl.Milliseconds()
+	if n.ttl > 0 && ttl == 0 {
+		ttl = 1
 	}
 	return stream.KeyedProcess(ks, func(ctx *stream.KeyedContext[rowKey, row.Row]) (stream.KeyedProcessFunc[rowKey, keyedRow, row.Row], error) {
 		last, err := state.NewValue[rowKey, timedRow](ctx.State(), "row")
@@ -296,11 +324,30 @@ func buildNormalize(rows stream.Stream[row.Row], keyIdx []int, name string) stre
 			if prev.timed {
 				return prev.ts
 			}
-			return ctx.Timestamp() // kept by an older Sluice, without its time
+			// Kept by an older Sluice, without its time: the row's own
+			// event-time field, where it has one.
+			if n.tsIdx >= 0 && n.tsIdx < len(prev.r.Vals) {
+				if ms, err := prev.r.Vals[n.tsIdx].Millis(); err == nil {
+					return ms
+				}
+			}
+			return ctx.Timestamp()
 		}
 		return stream.KeyedProcessFuncs[rowKey, keyedRow, row.Row]{
 			Element: func(ctx *stream.KeyedContext[rowKey, row.Row], k keyedRow) {
 				prev, had := last.Get()
+				var now int64
+				if ttl > 0 {
+					now = ctx.ProcessingTime()
+					// Expired, its timer not yet fired: never read it.
+					if had && prev.touched > 0 && now-prev.touched >= ttl {
+						if prev.timer != 0 {
+							ctx.DeleteProcessingTimer(prev.timer)
+						}
+						last.Clear()
+						prev, had = timedRow{}, false
+					}
+				}
 				switch k.r.Get(0).AsString() {
 				case "+I", "+U":
 					if had {
@@ -309,13 +356,41 @@ func buildNormalize(rows stream.Stream[row.Row], keyIdx []int, name string) stre
 					} else {
 						ctx.Emit(with(k.r, "+I"))
 					}
-					last.Set(timedRow{r: k.r, ts: ctx.Timestamp(), timed: true})
+					next := timedRow{r: k.r, ts: ctx.Timestamp(), timed: true}
+					if ttl > 0 {
+						// The timer set at the row's first change fires
+						// at that change's expiry and moves on (Timer).
+						next.touched, next.timer = now, prev.timer
+						if !had || next.timer == 0 {
+							next.timer = now + ttl
+							ctx.RegisterProcessingTimer(next.timer)
+						}
+					}
+					last.Set(next)
 				case "-D":
 					if had {
 						ctx.EmitAt(with(prev.r, "-D"), at(ctx, prev))
+						if prev.timer != 0 {
+							ctx.DeleteProcessingTimer(prev.timer)
+						}
 						last.Clear()
 					}
 				}
+			},
+			// Timer expires the key's row when no change came for the TTL;
+			// a row changed since gets a timer at its own expiry.
+			Timer: func(ctx *stream.KeyedContext[rowKey, row.Row], t stream.Timer) {
+				prev, had := last.Get()
+				if ttl <= 0 || !had || prev.timer != t.Time {
+					return // a timer of a run with a TTL: keep the row
+				}
+				if due := prev.touched + ttl; due > t.Time {
+					prev.timer = due
+					ctx.RegisterProcessingTimer(due)
+					last.Set(prev)
+					return
+				}
+				last.Clear()
 			},
 		}, nil
 	}, stream.Name(name))
@@ -324,19 +399,29 @@ func buildNormalize(rows stream.Stream[row.Row], keyIdx []int, name string) stre
 // timedRow is the row a changelog's normalisation keeps per key, with its
 // event time. timed is false for a row restored from a checkpoint of a
 // Sluice that did not keep the time (its codec version 1: a keyedRow).
+// touched and timer are the processing time of its last change and of its
+// expiry timer (state TTL; 0 without, or when kept by a Sluice before it).
 type timedRow struct {
-	r     row.Row
-	ts    int64
-	timed bool
+	r       row.Row
+	ts      int64
+	timed   bool
+	touched int64
+	timer   int64
 }
 
-// timedRowVersion is timedRow's codec version; version codecVersion (1)
-// is a keyedRow without the time.
-const timedRowVersion = 2
+// timedRowVersion is timedRow's codec version: version, varint time,
+// varint touched, varint timer, row. Version timedRowVersion2 has only the
+// time; version codecVersion (1) is a keyedRow without it.
+const (
+	timedRowVersion  = 3
+	timedRowVersion2 = 2
+)
 
 // MarshalBinary implements encoding.BinaryMarshaler.
 func (t timedRow) MarshalBinary() ([]byte, error) {
 	b := binary.AppendVarint([]byte{timedRowVersion}, t.ts)
+	b = binary.AppendVarint(b, t.touched)
+	b = binary.AppendVarint(b, t.timer)
 	return t.r.AppendBinary(b), nil
 }
 
@@ -350,17 +435,26 @@ func (t *timedRow) UnmarshalBinary(b []byte) error {
 		*t = timedRow{r: k.r}
 		return nil
 	}
-	if len(b) < 1 || b[0] != timedRowVersion {
+	if len(b) < 1 || (b[0] != timedRowVersion && b[0] != timedRowVersion2) {
 		return fmt.Errorf("%w: changelog row", errCodec)
 	}
-	ts, n := binary.Varint(b[1:])
-	if n <= 0 {
-		return fmt.Errorf("%w: changelog row time", errCodec)
+	nums := []*int64{&t.ts}
+	if b[0] == timedRowVersion {
+		nums = append(nums, &t.touched, &t.timer)
 	}
-	r, _, err := row.DecodeRow(b[1+n:])
+	*t = timedRow{timed: true}
+	rest := b[1:]
+	for _, p := range nums {
+		v, n := binary.Varint(rest)
+		if n <= 0 {
+			return fmt.Errorf("%w: changelog row time", errCodec)
+		}
+		*p, rest = v, rest[n:]
+	}
+	r, _, err := row.DecodeRow(rest)
 	if err != nil {
 		return err
 	}
-	*t = timedRow{r: r, ts: ts, timed: true}
+	t.r = r
 	return nil
 }

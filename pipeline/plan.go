@@ -76,8 +76,8 @@ func (in *inputPlan) schema() *row.Schema {
 type stage struct {
 	kind  string // chain, window, dedup, join, sql, normalize, lookup
 	chain *chain
-	// keyIdx: the key of a normalize stage (a changelog's rows).
-	keyIdx []int
+	// norm: a normalize stage (a changelog's rows).
+	norm   normalizePlan
 	window *windowPlan
 	dedup  *dedupPlan
 	join   *joinPlan
@@ -177,12 +177,14 @@ func Compile(spec *Spec) (*Plan, error) {
 			break
 		}
 	}
+	// mapped: a step before the current one may have changed the
+	// event-time field's value (a map, or a set of it).
+	mapped := false
 	for i, st := range spec.Steps {
 		path := fmt.Sprintf("steps[%d].%s", i, st.Kind)
 		if i == normAt {
 			flush()
-			keyIdx := resolveKeys(e, spec.Source.Changelog.Pos, "key", spec.Source.Changelog.Key, cur)
-			p.stages = append(p.stages, stage{kind: "normalize", keyIdx: keyIdx, name: normName, in: curRef})
+			p.stages = append(p.stages, stage{kind: "normalize", norm: planNormalize(e, spec, cur, mapped), name: normName, in: curRef})
 			inSource = false
 			normalized = true
 		}
@@ -205,6 +207,7 @@ func Compile(spec *Spec) (*Plan, error) {
 				op.pred = compileAt(e, st.Pos, st.Filter, cur)
 			case "map":
 				op.kind = opMap
+				mapped = true
 				next := newFieldSet(false)
 				if chg {
 					// The change travels with the row through a map.
@@ -239,6 +242,9 @@ func Compile(spec *Spec) (*Plan, error) {
 						e.at(nil, a.Pos.Field, "set twice in one step")
 					}
 					seen[a.Name] = true
+					if et := spec.Source.EventTime; et != nil && a.Name == et.Field {
+						mapped = true
+					}
 					op.exprs = append(op.exprs, xs[j])
 					op.names = append(op.names, a.Name)
 					op.targets = append(op.targets, cur.add(a.Name))
@@ -255,8 +261,7 @@ func Compile(spec *Spec) (*Plan, error) {
 			flush()
 			if chg && !normalized {
 				// Whole-row retractions at their rows' times.
-				keyIdx := resolveKeys(e, spec.Source.Changelog.Pos, "key", spec.Source.Changelog.Key, cur)
-				p.stages = append(p.stages, stage{kind: "normalize", keyIdx: keyIdx, name: path + ".changelog", in: curRef})
+				p.stages = append(p.stages, stage{kind: "normalize", norm: planNormalize(e, spec, cur, mapped), name: path + ".changelog", in: curRef})
 				normalized = true
 			}
 			w := planWindow(e, st, path, cur)
@@ -287,8 +292,7 @@ func Compile(spec *Spec) (*Plan, error) {
 			flush()
 			if ck := spec.Source.Changelog; chg && updating == nil && len(ck.Key) > 0 && !normalized {
 				// Whole-row retractions from the latest row per key.
-				keyIdx := resolveKeys(e, ck.Pos, "key", ck.Key, cur)
-				p.stages = append(p.stages, stage{kind: "normalize", keyIdx: keyIdx, name: path + ".changelog", in: curRef})
+				p.stages = append(p.stages, stage{kind: "normalize", norm: planNormalize(e, spec, cur, mapped), name: path + ".changelog", in: curRef})
 				inSource = false
 				normalized = true
 			}
@@ -296,6 +300,7 @@ func Compile(spec *Spec) (*Plan, error) {
 			if sp == nil {
 				continue
 			}
+			sp.normalized = chg && normalized
 			if chg && !normalized && sp.query.WindowsUpdating() {
 				e.list = append(e.list, st.SQL.QueryPos.errorf("a window aggregation over a changelog (changelog:) needs the rows' key, changelog: {key: [id]} (the table's primary key): the pipeline then keeps each key's latest row, so that a delete or an update retracts the whole old row from the window its insertion went to; without it a retraction holds only what the event's before image has and, with the commit time as event time, the time of the change rather than of the row"))
 				continue
@@ -664,4 +669,18 @@ func restWritten(spec *Spec) bool {
 		}
 	}
 	return spec.Errors.DeadLetter != nil
+}
+
+// planNormalize plans the changelog's normalisation over the fields cur:
+// its key, its state TTL and, when the event time is a field of the
+// source that no step before changed (mapped), that field's position.
+func planNormalize(e *errs, spec *Spec, cur *fieldSet, mapped bool) normalizePlan {
+	ck := spec.Source.Changelog
+	n := normalizePlan{keyIdx: resolveKeys(e, ck.Pos, "key", ck.Key, cur), tsIdx: -1, ttl: ck.StateTTL}
+	if et := spec.Source.EventTime; et != nil && et.Field != "" && !mapped {
+		if i, ok := cur.idx[et.Field]; ok {
+			n.tsIdx = i
+		}
+	}
+	return n
 }

@@ -181,10 +181,13 @@ type sqlPlan struct {
 	updating bool
 	// opIn is the input position of the rows' change (a changelog
 	// source's op field), -1 when the input is append-only.
-	opIn   int
-	why    string
-	schema *row.Schema
-	stage  string
+	opIn int
+	// normalized: the input comes through the changelog's normalisation,
+	// so a retraction is a copy of a row inserted before.
+	normalized bool
+	why        string
+	schema     *row.Schema
+	stage      string
 }
 
 // planSQL plans a sql step over the fields cur; eventTime says the
@@ -570,22 +573,6 @@ func buildSQL(ctx context.Context, rows stream.Stream[row.Row], sp *sqlPlan, in 
 		width++
 	}
 	changes := stream.FlatMap(rows, func(r row.Row, em *stream.Emitter[exec.Change]) {
-		vals := make([]row.Value, width)
-		for j, i := range sp.in {
-			v, err := toSQL(r.Get(i), sp.types[j])
-			if err != nil {
-				rr := r
-				f := failure{Stage: sp.stage, Origin: sp.stage, Offset: -1, Err: fmt.Errorf("field %s: %w", sp.names[j], err), Row: &rr, Schema: in()}
-				if ferr := dl.report(ctx, f); ferr != nil {
-					panic(ferr)
-				}
-				return
-			}
-			vals[j] = v
-		}
-		if sp.rowtime {
-			vals[width-1] = row.Timestamp(em.Timestamp())
-		}
 		op := exec.Insert
 		if sp.opIn >= 0 {
 			var ok bool
@@ -597,6 +584,28 @@ func buildSQL(ctx context.Context, rows stream.Stream[row.Row], sp *sqlPlan, in 
 				}
 				return
 			}
+		}
+		vals := make([]row.Value, width)
+		for j, i := range sp.in {
+			v, err := toSQL(r.Get(i), sp.types[j])
+			if err != nil {
+				if sp.normalized && op.IsRetract() {
+					// The normalisation's copy of a kept row, whose
+					// insertion failed the same way and went to the
+					// dead letters then: drop it, once.
+					return
+				}
+				rr := r
+				f := failure{Stage: sp.stage, Origin: sp.stage, Offset: -1, Err: fmt.Errorf("field %s: %w", sp.names[j], err), Row: &rr, Schema: in()}
+				if ferr := dl.report(ctx, f); ferr != nil {
+					panic(ferr)
+				}
+				return
+			}
+			vals[j] = v
+		}
+		if sp.rowtime {
+			vals[width-1] = row.Timestamp(em.Timestamp())
 		}
 		em.Emit(exec.Change{Op: op, Vals: vals})
 	}, stream.Name(sp.stage+".input"))

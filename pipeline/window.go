@@ -169,12 +169,8 @@ func (s *aggState) add(fn string, star bool, v row.Value, ts int64) {
 		} else {
 			s.i += v.AsInt()
 		}
-	case "min":
-		if !s.set || row.Compare(v, s.v) < 0 {
-			s.v, s.set = v, true
-		}
-	case "max":
-		if !s.set || row.Compare(v, s.v) > 0 {
+	case "min", "max":
+		if !s.set || beats(fn, v, s.v) {
 			s.v, s.set = v, true
 		}
 	case "first":
@@ -192,6 +188,19 @@ func (s *aggState) add(fn string, star bool, v row.Value, ts int64) {
 		k := row.Row{Vals: []row.Value{v}}.AppendKey(nil, []int{0})
 		s.distinct[string(k)] = struct{}{}
 	}
+}
+
+// beats reports whether v replaces the current min or max (fn) cur: it
+// is smaller (min) or larger (max), or equal to an integer cur as a
+// float. A tie between an integer and a float gives the float whatever
+// their order, as min and max over a changelog do (exec's multisets keep
+// the two apart), so that the result's kind does not depend on arrival.
+func beats(fn string, v, cur row.Value) bool {
+	c := row.Compare(v, cur)
+	if c == 0 {
+		return v.Kind() == row.KindFloat && cur.Kind() == row.KindInt
+	}
+	return (c < 0) == (fn == "min")
 }
 
 // merge folds o into s (session windows merging).
@@ -220,10 +229,8 @@ func (s *aggState) merge(fn string, o *aggState) {
 		}
 		var take bool
 		switch fn {
-		case "min":
-			take = !s.set || row.Compare(o.v, s.v) < 0
-		case "max":
-			take = !s.set || row.Compare(o.v, s.v) > 0
+		case "min", "max":
+			take = !s.set || beats(fn, o.v, s.v)
 		case "first":
 			take = !s.set || o.ts < s.ts
 		default:

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -272,7 +273,7 @@ sink: {stdout: {}}
 // without the time) still decodes, marked as without it.
 func TestTimedRowCodec(t *testing.T) {
 	r := row.Row{Vals: []row.Value{row.String("+I"), row.Int(7), row.String("x")}}
-	b, err := timedRow{r: r, ts: -12345, timed: true}.MarshalBinary()
+	b, err := timedRow{r: r, ts: -12345, timed: true, touched: 99, timer: 1099}.MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,8 +281,17 @@ func TestTimedRowCodec(t *testing.T) {
 	if err := got.UnmarshalBinary(b); err != nil {
 		t.Fatal(err)
 	}
-	if !got.timed || got.ts != -12345 || fmt.Sprint(got.r.Vals) != fmt.Sprint(r.Vals) {
+	if !got.timed || got.ts != -12345 || got.touched != 99 || got.timer != 1099 || fmt.Sprint(got.r.Vals) != fmt.Sprint(r.Vals) {
 		t.Fatalf("round trip: %+v", got)
+	}
+	// Version 2: the time, no TTL fields.
+	v2 := r.AppendBinary(binary.AppendVarint([]byte{timedRowVersion2}, 777))
+	got = timedRow{}
+	if err := got.UnmarshalBinary(v2); err != nil {
+		t.Fatal(err)
+	}
+	if !got.timed || got.ts != 777 || got.touched != 0 || got.timer != 0 || fmt.Sprint(got.r.Vals) != fmt.Sprint(r.Vals) {
+		t.Fatalf("version 2: %+v", got)
 	}
 	old, _ := keyedRow{key: rowKey{v: row.Int(7)}, r: r}.MarshalBinary()
 	got = timedRow{}
@@ -291,7 +301,7 @@ func TestTimedRowCodec(t *testing.T) {
 	if got.timed || fmt.Sprint(got.r.Vals) != fmt.Sprint(r.Vals) {
 		t.Fatalf("version 1: %+v", got)
 	}
-	for _, bad := range [][]byte{nil, {9}, {timedRowVersion}, {timedRowVersion, 2, 0xff}} {
+	for _, bad := range [][]byte{nil, {9}, {timedRowVersion}, {timedRowVersion, 2, 0xff}, {timedRowVersion, 2, 2}, {timedRowVersion2}} {
 		if err := new(timedRow).UnmarshalBinary(bad); err == nil {
 			t.Errorf("%x decoded", bad)
 		}
@@ -461,5 +471,134 @@ func TestChangelogNormalizePlacement(t *testing.T) {
 		if g := strings.Join(got, " "); g != c.want {
 			t.Errorf("%s:\n got  %s\n want %s", c.steps, g, c.want)
 		}
+	}
+}
+
+// TestChangelogWindowMinMaxKinds: min and max over a changelog give a
+// value of the same kind as a window step over the net rows does, when a
+// field is an integer in some rows and a float in others: an integer and
+// a float of equal value are told apart (a retraction of one leaves the
+// other), and a tie between them gives the float, in both paths.
+func TestChangelogWindowMinMaxKinds(t *testing.T) {
+	ev := func(op string, id int, grp, qty string) string {
+		after := fmt.Sprintf(`{"id":%d,"grp":%q,"qty":%s,"ts":1700000000000}`, id, grp, qty)
+		switch op {
+		case "d":
+			return fmt.Sprintf(`{"op":"d","before":{"id":%d}}`, id)
+		}
+		return fmt.Sprintf(`{"op":%q,"after":%s}`, op, after)
+	}
+	evs := []string{
+		ev("c", 1, "g1", "3"), ev("c", 2, "g1", "3.0"), ev("d", 1, "", ""), // net {3.0}
+		ev("c", 3, "g2", "3.0"), ev("c", 4, "g2", "3"), ev("d", 3, "", ""), // net {3}
+		ev("c", 5, "g3", "3"), ev("c", 6, "g3", "3.0"), // net {3, 3.0}
+		ev("c", 7, "g4", "3.0"), ev("c", 8, "g4", "3"), // net {3.0, 3}
+		ev("c", 9, "g5", "2"), ev("c", 10, "g5", "2.5"), ev("c", 11, "g5", "2.0"), ev("d", 9, "", ""), // net {2.5, 2.0}
+	}
+	net := []string{
+		`{"id":2,"grp":"g1","qty":3.0,"ts":1700000000000}`,
+		`{"id":4,"grp":"g2","qty":3,"ts":1700000000000}`,
+		`{"id":5,"grp":"g3","qty":3,"ts":1700000000000}`, `{"id":6,"grp":"g3","qty":3.0,"ts":1700000000000}`,
+		`{"id":7,"grp":"g4","qty":3.0,"ts":1700000000000}`, `{"id":8,"grp":"g4","qty":3,"ts":1700000000000}`,
+		`{"id":10,"grp":"g5","qty":2.5,"ts":1700000000000}`, `{"id":11,"grp":"g5","qty":2.0,"ts":1700000000000}`,
+	}
+	const steps = `
+  event_time: {field: ts, max_out_of_orderness: 1s}
+steps:
+  - window:
+      key: [grp]
+      tumbling: 10s
+      aggregate: {lo: min(qty), hi: max(qty)}
+sink: {stdout: {}}
+`
+	run := func(spec string, lines []string) []string {
+		rows, _, err := runSpec(t, spec, map[string]string{"in.jsonl": strings.Join(lines, "\n") + "\n"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range rows {
+			out = append(out, fmt.Sprintf("%s lo=%s hi=%s", r["grp"], r["lo"], r["hi"]))
+		}
+		slices.Sort(out)
+		return out
+	}
+	got := run("source:\n  file: {path: $DIR/in.jsonl}\n  changelog: {key: [id]}"+steps, evs)
+	want := run("source:\n  file: {path: $DIR/in.jsonl}"+steps, net)
+	if !slices.Equal(got, want) {
+		t.Fatalf("over the changelog:\n%s\nover the net rows:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, w := range []string{"g1 lo=3.0 hi=3.0", "g2 lo=3 hi=3", "g3 lo=3.0 hi=3.0", "g4 lo=3.0 hi=3.0", "g5 lo=2.0 hi=2.5"} {
+		if !slices.Contains(got, w) {
+			t.Errorf("missing %q in\n%s", w, strings.Join(got, "\n"))
+		}
+	}
+}
+
+// TestChangelogWindowBadRowDeadLetteredOnce: a row that fails the window
+// step's preparation (a sum over a field that is not a number) goes to the
+// dead letters once, at its insertion, not again when an update or a
+// delete retracts it; the windows count the good rows only.
+func TestChangelogWindowBadRowDeadLetteredOnce(t *testing.T) {
+	evs := []map[string]any{
+		cdcEvent("c", 1, map[string]any{"grp": "a", "qty": "abc", "ts": 1_700_000_000_000}),
+		cdcEvent("c", 2, map[string]any{"grp": "a", "qty": 4, "ts": 1_700_000_000_000}),
+		cdcEvent("u", 1, map[string]any{"grp": "a", "qty": 5, "ts": 1_700_000_000_001}),
+		cdcEvent("c", 3, map[string]any{"grp": "a", "qty": "x", "ts": 1_700_000_000_002}),
+		cdcEvent("d", 3, nil),
+	}
+	rows, j, err := runSpec(t, `
+source:
+  file: {path: $DIR/in.jsonl}
+  changelog: {key: [id]}
+  event_time: {field: ts, max_out_of_orderness: 1s}
+steps:
+  - window:
+      key: [grp]
+      tumbling: 10s
+      aggregate: {n: count(), total: sum(qty)}
+sink: {stdout: {}}
+errors: {tolerance: all, dead_letter: {file: {path: $DIR/dead}}}
+`, map[string]string{"in.jsonl": jsonLines(evs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || fmt.Sprint(rows[0]["n"], " ", rows[0]["total"]) != "2 9" {
+		t.Errorf("windows %v, want one with n=2 total=9", rows)
+	}
+	if n := j.DeadLetters(); n != 2 {
+		t.Errorf("%d dead letters, want 2 (each bad row once, at its insertion)", n)
+	}
+}
+
+// TestChangelogSQLBadRowDeadLetteredOnce: the same for a sql step, whose
+// input conversion a field that is not a number fails.
+func TestChangelogSQLBadRowDeadLetteredOnce(t *testing.T) {
+	evs := []map[string]any{
+		cdcEvent("c", 1, map[string]any{"grp": "a", "qty": "abc"}),
+		cdcEvent("c", 2, map[string]any{"grp": "a", "qty": 4}),
+		cdcEvent("u", 1, map[string]any{"grp": "a", "qty": 5}),
+		cdcEvent("c", 3, map[string]any{"grp": "a", "qty": "x"}),
+		cdcEvent("d", 3, nil),
+	}
+	rows, j, err := runSpec(t, `
+source:
+  file: {path: $DIR/in.jsonl}
+  changelog: {key: [id]}
+steps:
+  - sql:
+      query: SELECT grp, COUNT(*) AS n, SUM(qty) AS total FROM input GROUP BY grp
+      columns: {qty: BIGINT}
+sink: {stdout: {}}
+errors: {tolerance: all, dead_letter: {file: {path: $DIR/dead}}}
+`, map[string]string{"in.jsonl": jsonLines(evs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := rows[len(rows)-1]; fmt.Sprint(last["op"], " ", last["n"], " ", last["total"]) != "+U 2 9" {
+		t.Errorf("last change %v, want +U n=2 total=9", last)
+	}
+	if n := j.DeadLetters(); n != 2 {
+		t.Errorf("%d dead letters, want 2 (each bad row once, at its insertion)", n)
 	}
 }

@@ -462,6 +462,92 @@ func (p *aggPlan) accumulate(a *accRow, vals []row.Value, sign int64) {
 	}
 }
 
+// bagCompare orders the values of a MIN/MAX multiset: by row.Compare,
+// then an integer before a float of equal value, so that the two are
+// kept (and retracted) apart: a column that is an integer in some rows and
+// a float in others (a pipeline's window step over untyped JSON) keeps
+// the kind of the values the window still holds.
+func bagCompare(a, b row.Value) int {
+	if c := row.Compare(a, b); c != 0 {
+		return c
+	}
+	switch ak, bk := a.Kind(), b.Kind(); {
+	case ak == bk:
+		return 0
+	case ak == row.KindInt && bk == row.KindFloat:
+		return -1
+	case ak == row.KindFloat && bk == row.KindInt:
+		return 1
+	}
+	return 0
+}
+
+// holds reports whether a could hold the row vals, which a retraction
+// is about to withdraw: false when an accumulator shows the row was never
+// added (a changelog that starts mid-stream deletes a row inserted before
+// it, or the row's state expired), so that the retraction is dropped
+// whole rather than subtracted from what it never added. The evidence is
+// a count that would go below zero (the rows, COUNT(*), or the non-null
+// values of a COUNT, SUM or AVG) or a value missing from a MIN, MAX,
+// FIRST_VALUE or LAST_VALUE multiset or a DISTINCT set. A window or group
+// holding other rows with every count above zero cannot tell a row it
+// never held from one it did: such a retraction is applied (Flink's
+// retractable aggregates do the same).
+func (p *aggPlan) holds(a *accRow, vals []row.Value) bool {
+	if a.rows <= 0 {
+		return false
+	}
+	for i := range p.calls {
+		c, ca := &p.calls[i], &a.calls[i]
+		if c.dg >= 0 || !aggFilterOK(vals, c.Filter) {
+			continue
+		}
+		switch c.Kind {
+		case AggCountStar:
+			if ca.n <= 0 {
+				return false
+			}
+		case AggCount, AggSum, AggSum0, AggAvg:
+			if !vals[c.Arg].IsNull() && ca.n <= 0 {
+				return false
+			}
+		case AggMin, AggMax:
+			// The multiset is sorted by bagCompare.
+			if x := vals[c.Arg]; p.retract && !x.IsNull() {
+				if _, found := slices.BinarySearchFunc(ca.bag, x, func(e bagEntry, x row.Value) int { return bagCompare(e.v, x) }); !found {
+					return false
+				}
+			}
+		case AggFirstValue, AggLastValue:
+			// One entry per row, in arrival order.
+			if x := vals[c.Arg]; p.retract && !x.IsNull() && !slices.ContainsFunc(ca.bag, func(e bagEntry) bool { return bagCompare(e.v, x) == 0 }) {
+				return false
+			}
+		}
+	}
+	for g := range p.dist {
+		dg := &p.dist[g]
+		x := vals[dg.arg]
+		if x.IsNull() {
+			continue
+		}
+		if x.Kind() == row.KindFloat && x.AsFloat() == 0 {
+			x = row.Float(0)
+		}
+		slot, ok := a.dist[g].get(x)
+		if !ok {
+			return false
+		}
+		nf := len(dg.filters)
+		for f, col := range dg.filters {
+			if aggFilterOK(vals, col) && a.dist[g].counts[int(slot)*nf+f] <= 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 func (p *aggPlan) distinct(a *accRow, g int, dg *distinctGroup, x row.Value, vals []row.Value, sign int64) {
 	ds := &a.dist[g]
 	nf := len(dg.filters)
@@ -550,7 +636,7 @@ func (p *aggPlan) apply(c *aggCallPlan, ca *callAcc, x row.Value, sign int64) {
 			ca.n = 1
 			return
 		}
-		j, found := slices.BinarySearchFunc(ca.bag, x, func(e bagEntry, x row.Value) int { return row.Compare(e.v, x) })
+		j, found := slices.BinarySearchFunc(ca.bag, x, func(e bagEntry, x row.Value) int { return bagCompare(e.v, x) })
 		switch {
 		case found:
 			ca.bag[j].n += sign
@@ -578,7 +664,7 @@ func (p *aggPlan) apply(c *aggCallPlan, ca *callAcc, x row.Value, sign int64) {
 		}
 		// A retraction withdraws the oldest row holding the value.
 		for j := range ca.bag {
-			if row.Compare(ca.bag[j].v, x) == 0 {
+			if bagCompare(ca.bag[j].v, x) == 0 {
 				ca.bag = slices.Delete(ca.bag, j, j+1)
 				return
 			}
@@ -755,6 +841,12 @@ func (p *aggPlan) result(c *aggCallPlan, ca *callAcc) row.Value {
 			return row.Value{}
 		}
 		if c.Kind == AggMin {
+			// A tie between an integer and a float gives the float, as
+			// the window step's append-only MIN does (the bag holds the
+			// integer first).
+			if len(ca.bag) > 1 && row.Compare(ca.bag[0].v, ca.bag[1].v) == 0 {
+				return ca.bag[1].v
+			}
 			return ca.bag[0].v
 		}
 		return ca.bag[len(ca.bag)-1].v

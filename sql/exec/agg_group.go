@@ -126,6 +126,9 @@ func (f *groupFunc) ProcessElement(ctx *stream.KeyedContext[string, Change], kc 
 		a = f.p.newAcc()
 	}
 	f.p.fixup(a)
+	if sign < 0 && !f.p.holds(a, c.Vals) {
+		return // a row the group never held (aggPlan.holds)
+	}
 	if f.ttl > 0 {
 		a.touched = now
 		if a.timer == 0 {

@@ -145,9 +145,10 @@ func (c cumulateAssigner) realStart(end int64) int64 {
 // carry the time of the row it withdraws (the planner stamps each row with
 // its time attribute). Accumulators retract as GroupAggregate's do (COUNT,
 // SUM and AVG subtract, MIN and MAX keep their values' multiset, user
-// functions must implement Retractor); a retraction reaching a window that
-// holds no row is ignored, and a window whose rows were all retracted
-// emits nothing. SESSION and processing-time windows take append-only
+// functions must implement Retractor); a retraction of a row the window
+// cannot hold is ignored whole (aggPlan.holds: the window is empty, a
+// count would go below zero, or a MIN, MAX or DISTINCT value is missing),
+// and a window whose rows were all retracted emits nothing. SESSION and processing-time windows take append-only
 // input only (a retraction cannot split a merged session, and the wall
 // clock would put it in the current window rather than its row's).
 //
@@ -215,8 +216,9 @@ func WindowAggregate(in stream.Stream[Change], key []int, w WindowSpec, aggs []A
 				if !retract {
 					panic(fmt.Errorf("%s: a %s row arrived but the window aggregate was planned for append-only input (AggConfig.AppendOnly)", name, kc.c.Op))
 				}
-				if acc.rows <= 0 {
-					return acc // nothing in this window to retract
+				p.fixup(acc)
+				if !p.holds(acc, kc.c.Vals) {
+					return acc // a row this window never held: nothing to retract
 				}
 				sign = -1
 			}

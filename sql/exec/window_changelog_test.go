@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -335,5 +336,103 @@ func TestWindowAggregateChangelogRefill(t *testing.T) {
 	refilled := append(slices.Clone(emptied), ev(Insert, f(0.3), 4))
 	if got, want := run(refilled), "[sum=0.3 sum0=0.3 avg=0.3]"; got != want {
 		t.Errorf("refilled: got %s, want %s", got, want)
+	}
+}
+
+// TestWindowAggregateRetractionNeverHeld: a retraction of a row a
+// non-empty window never held (a changelog that starts mid-stream deletes
+// a row inserted before it) is dropped whole when an accumulator shows it
+// (a count that would go below zero, a MIN value not in the multiset):
+// no count goes negative, no sum takes what was never added. A window
+// whose counts are all above zero cannot tell, and applies it.
+func TestWindowAggregateRetractionNeverHeld(t *testing.T) {
+	vals := func(k int64, x row.Value) []row.Value { return []row.Value{row.Int(k), x} }
+	ev := func(op Op, k int64, x row.Value, ts int64) aggEv {
+		return aggEv{C: Change{Op: op, Vals: vals(k, x)}, TS: ts}
+	}
+	null := row.Value{}
+	evs := []aggEv{
+		// Key 1: two rows without x; the retraction of x=5 would make
+		// COUNT(x) -1 and SUM(x) -5.
+		ev(Insert, 1, null, 1),
+		ev(Insert, 1, null, 2),
+		ev(Delete, 1, row.Int(5), 3),
+		// Key 2: x=10 held; x=99 is not in MIN's multiset.
+		ev(Insert, 2, row.Int(10), 1),
+		ev(Insert, 2, row.Int(20), 2),
+		ev(Delete, 2, row.Int(99), 3),
+		// Key 3: x=10 and x=20 held, x=15 retracted: the counts cannot
+		// tell, but MIN's multiset can.
+		ev(Insert, 3, row.Int(10), 1),
+		ev(Insert, 3, row.Int(20), 2),
+		ev(UpdateBefore, 3, row.Int(15), 3),
+		ev(UpdateAfter, 3, row.Int(16), 3),
+		// Key 4: an empty window.
+		ev(Delete, 4, row.Int(1), 1),
+		ev(Insert, 4, row.Int(1), 11),
+	}
+	for _, full := range []bool{true, false} {
+		env := stream.New(stream.WithParallelism(2), stream.WithBatchSize(1))
+		src := stream.FromSource(env, "rows", stream.FromSlice(evs, 1),
+			stream.BoundedOutOfOrderness(func(e aggEv) int64 { return e.TS }, 0))
+		calls := []AggCall{
+			{Kind: AggCountStar, Arg: -1, Filter: -1},
+			{Kind: AggCount, Arg: 1, Filter: -1},
+			{Kind: AggSum, Arg: 1, Filter: -1, ArgType: types.TBigInt, ResultType: types.TBigInt},
+		}
+		if full {
+			calls = append(calls, AggCall{Kind: AggCount, Arg: 1, Filter: -1, Distinct: true},
+				AggCall{Kind: AggMin, Arg: 1, Filter: -1, ArgType: types.TBigInt, ResultType: types.TBigInt})
+		}
+		got := stream.Collect(WindowAggregate(stream.Map(src, func(e aggEv) Change { return e.C }), []int{0},
+			WindowSpec{Kind: Tumble, Size: 10 * time.Millisecond}, calls, AggConfig{Name: "wagg"}))
+		runToEnd(t, env)
+		var rows []string
+		for _, c := range got.Values() {
+			s := fmt.Sprintf("%s [%d,%d) n=%s count=%s sum=%s", c.Vals[0], c.Vals[1].AsInt(), c.Vals[2].AsInt(), c.Vals[4], c.Vals[5], c.Vals[6])
+			if full {
+				s += fmt.Sprintf(" distinct=%s min=%s", c.Vals[7], c.Vals[8])
+			}
+			rows = append(rows, s)
+		}
+		slices.Sort(rows)
+		want := []string{
+			"1 [0,10) n=2 count=0 sum=null distinct=0 min=null",
+			"2 [0,10) n=2 count=2 sum=30 distinct=2 min=10",
+			"3 [0,10) n=3 count=3 sum=46 distinct=3 min=10",
+			"4 [10,20) n=1 count=1 sum=1 distinct=1 min=1",
+		}
+		if !full {
+			// Counts above zero cannot tell a row never held: key 2's
+			// and key 3's retractions are applied.
+			want = []string{
+				"1 [0,10) n=2 count=0 sum=null",
+				"2 [0,10) n=1 count=1 sum=-69",
+				"3 [0,10) n=2 count=2 sum=31",
+				"4 [10,20) n=1 count=1 sum=1",
+			}
+		}
+		if !slices.Equal(rows, want) {
+			t.Errorf("full %v: got\n%s\nwant\n%s", full, strings.Join(rows, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}
+
+// TestGroupAggregateRetractionNeverHeld: GroupAggregate drops a retraction
+// its group shows it never held, as WindowAggregate does: a changelog
+// starting mid-stream deletes a row (x=5) the group never counted.
+func TestGroupAggregateRetractionNeverHeld(t *testing.T) {
+	ev := func(op Op, x row.Value) aggEv { return aggEv{C: Change{Op: op, Vals: []row.Value{row.Int(1), x}}} }
+	evs := []aggEv{ev(Insert, row.Value{}), ev(Insert, row.Value{}), ev(Delete, row.Int(5)), ev(Insert, row.Int(7))}
+	out := aggRunChanges(t, evs, 1, 0, func(in stream.Stream[Change]) stream.Stream[Change] {
+		return GroupAggregate(in, []int{0}, []AggCall{
+			{Kind: AggCountStar, Arg: -1, Filter: -1},
+			{Kind: AggCount, Arg: 1, Filter: -1},
+			{Kind: AggSum, Arg: 1, Filter: -1, ArgType: types.TBigInt, ResultType: types.TBigInt},
+		}, AggConfig{})
+	})
+	last := out[len(out)-1]
+	if got := fmt.Sprintf("%s n=%s count=%s sum=%s", last.Op, last.Vals[1], last.Vals[2], last.Vals[3]); got != "+U n=3 count=1 sum=7" {
+		t.Fatalf("last change %s, want +U n=3 count=1 sum=7 (all changes: %v)", got, out)
 	}
 }
