@@ -163,7 +163,9 @@ func TestNormalizeOldRowRetractsAtItsTime(t *testing.T) {
 // first phase's output was seen and the TTL has passed since, so the
 // expiry is certain when it is processed.
 func TestNormalizeStateTTL(t *testing.T) {
-	const ttl = 30 * time.Millisecond
+	// Long enough that no stall of a loaded machine between two reads of
+	// the second phase expires a key early (the gate waits 2*ttl).
+	const ttl = 300 * time.Millisecond
 	data := []normEv{
 		{normRow("+I", 1, row.Int(10)), 10},
 		{normRow("+I", 2, row.Int(20)), 20},
