@@ -60,6 +60,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -116,6 +117,14 @@ type CleanerStats struct {
 	DirtyRatio     float64       // uncleaned share of the cleanable bytes, as of the last look
 	LastError      string        // the last pass's error, "" if it succeeded
 	Rested         time.Duration // since Open: time passes rested to leave the CPU to appends (MaxDutyCycle)
+	// Worked is the wall time passes worked while the log took appends,
+	// since Open: what the duty cycle counts against Rested (about
+	// MaxDutyCycle/(1-MaxDutyCycle) of it).
+	Worked time.Duration
+	// CPU is the CPU time (user and system) of the passes since Open, as
+	// the operating system counts it for the thread that ran them (0 where
+	// it cannot: see threadCPU).
+	CPU time.Duration
 }
 
 // cleanerCheckpoint is the cleaner's durable state of a partition.
@@ -371,9 +380,12 @@ type cleaner struct {
 	// urgent is set for a pass over a partition whose oldest dirty record
 	// is older than max.compaction.lag.ms: it ignores the duty cycle.
 	urgent bool
-	stop   <-chan struct{}
-	now    time.Time
-	force  bool
+	// cpuMark is threadCPU at the last charge of the pass's CPU time to
+	// its partition's stats (chargeCPU).
+	cpuMark time.Duration
+	stop    <-chan struct{}
+	now     time.Time
+	force   bool
 
 	// sums are the map phase's summaries of the dirty segments it read
 	// whole, by base offset (reset by each pass).
@@ -407,12 +419,10 @@ func (c *cleaner) throttle(p *Partition, n int) error {
 	default:
 	}
 	if c.duty != nil && !c.urgent {
-		if r := c.duty.step(); r > 0 {
-			if err := c.rest(p, r); err != nil {
-				return err
-			}
+		if err := c.payDuty(p); err != nil {
+			return err
 		}
-		defer c.duty.rested() // neither the rest nor the I/O limiter's wait is work
+		defer c.duty.rested() // the I/O limiter's wait is not work
 	}
 	if c.lim == nil {
 		return nil
@@ -425,6 +435,33 @@ func (c *cleaner) throttle(p *Partition, n int) error {
 		n -= k
 	}
 	return nil
+}
+
+// payDuty accounts the work since the duty cycle's last look and rests
+// what it owes, in rests of at most maxRest (or until the log is idle).
+func (c *cleaner) payDuty(p *Partition) error {
+	w0 := c.duty.worked
+	defer func() {
+		c.chargeCPU(p, c.duty.worked-w0)
+	}()
+	for r := c.duty.step(); r > 0; r = c.duty.step() {
+		if err := c.rest(p, r); err != nil {
+			return err
+		}
+		c.duty.rested() // a rest is not work
+	}
+	return nil
+}
+
+// chargeCPU adds the pass's CPU time since the last charge, and worked of
+// duty-cycle work, to p's stats.
+func (c *cleaner) chargeCPU(p *Partition, worked time.Duration) {
+	cpu := threadCPU()
+	p.cleaner.statsMu.Lock()
+	p.cleaner.stats.CPU += cpu - c.cpuMark
+	p.cleaner.stats.Worked += worked
+	p.cleaner.statsMu.Unlock()
+	c.cpuMark = cpu
 }
 
 // testHookCleanerRest, when set (tests), replaces a pass's rests: it is
@@ -460,6 +497,8 @@ func (p *Partition) Compact(now time.Time, force bool) (bool, error) {
 	l := p.topic.log
 	l.cleanerRunMu.Lock()
 	defer l.cleanerRunMu.Unlock()
+	runtime.LockOSThread() // threadCPU measures the pass
+	defer runtime.UnlockOSThread()
 	c := &cleaner{om: l.cleanerMap(), lim: l.cleanerLimiter(), duty: l.cleanerDuty(), stop: l.stop, now: now, force: force}
 	return p.clean(c)
 }
@@ -492,12 +531,24 @@ func (p *Partition) clean(c *cleaner) (ran bool, err error) {
 		return false, nil
 	}
 	start := time.Now()
+	c.cpuMark = threadCPU()
 	c.urgent = pl.overdue
 	st, err := p.pass(c, pl, cfg)
-	c.urgent = false
-	if c.duty != nil {
+	switch {
+	case c.duty == nil:
+		c.chargeCPU(p, 0)
+	case c.urgent:
 		c.duty.rested() // the work of an urgent pass is not the duty cycle's
+		c.chargeCPU(p, 0)
+	case err == nil:
+		// The work after the last batch (the last group's fsync and
+		// swap, the index files, the checkpoint) counts like the rest;
+		// a stop during its rest leaves the pass complete.
+		_ = c.payDuty(p)
+	default:
+		c.chargeCPU(p, 0)
 	}
+	c.urgent = false
 	p.cleaner.statsMu.Lock()
 	defer p.cleaner.statsMu.Unlock()
 	s := &p.cleaner.stats
@@ -995,6 +1046,8 @@ func (l *Log) Clean(now time.Time) error {
 	if len(parts) == 0 {
 		return nil
 	}
+	runtime.LockOSThread() // threadCPU measures the passes
+	defer runtime.UnlockOSThread()
 	c := &cleaner{om: l.cleanerMap(), lim: l.cleanerLimiter(), duty: l.cleanerDuty(), stop: l.stop, now: now}
 	sort.SliceStable(parts, func(i, j int) bool {
 		return parts[i].CleanerStats().DirtyRatio > parts[j].CleanerStats().DirtyRatio
