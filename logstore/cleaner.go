@@ -381,11 +381,13 @@ type cleaner struct {
 	// is older than max.compaction.lag.ms: it ignores the duty cycle.
 	urgent bool
 	// cpuMark is threadCPU at the last charge of the pass's CPU time to
-	// its partition's stats (chargeCPU).
-	cpuMark time.Duration
-	stop    <-chan struct{}
-	now     time.Time
-	force   bool
+	// its partition's stats (chargeCPU); cur is the running pass's
+	// counts, pub what of them the stats already have.
+	cpuMark  time.Duration
+	cur, pub passStats
+	stop     <-chan struct{}
+	now      time.Time
+	force    bool
 
 	// sums are the map phase's summaries of the dirty segments it read
 	// whole, by base offset (reset by each pass).
@@ -453,15 +455,20 @@ func (c *cleaner) payDuty(p *Partition) error {
 	return nil
 }
 
-// chargeCPU adds the pass's CPU time since the last charge, and worked of
-// duty-cycle work, to p's stats.
+// chargeCPU adds the pass's CPU time, bytes and removed records since the
+// last charge, and worked of duty-cycle work, to p's stats: they move
+// while a pass runs, not only at its end.
 func (c *cleaner) chargeCPU(p *Partition, worked time.Duration) {
 	cpu := threadCPU()
 	p.cleaner.statsMu.Lock()
-	p.cleaner.stats.CPU += cpu - c.cpuMark
-	p.cleaner.stats.Worked += worked
+	s := &p.cleaner.stats
+	s.CPU += cpu - c.cpuMark
+	s.Worked += worked
+	s.BytesRead += c.cur.read - c.pub.read
+	s.BytesWritten += c.cur.written - c.pub.written
+	s.RecordsRemoved += c.cur.removed - c.pub.removed
 	p.cleaner.statsMu.Unlock()
-	c.cpuMark = cpu
+	c.cpuMark, c.pub = cpu, c.cur
 }
 
 // testHookCleanerRest, when set (tests), replaces a pass's rests: it is
@@ -552,9 +559,6 @@ func (p *Partition) clean(c *cleaner) (ran bool, err error) {
 	p.cleaner.statsMu.Lock()
 	defer p.cleaner.statsMu.Unlock()
 	s := &p.cleaner.stats
-	s.BytesRead += st.read
-	s.BytesWritten += st.written
-	s.RecordsRemoved += st.removed
 	if err != nil {
 		if errors.Is(err, errCleanStopped) {
 			return false, nil
@@ -583,7 +587,8 @@ type passStats struct {
 // pass builds the offset map over the dirty segments of pl, rewrites the
 // segments below its end and records the pass.
 func (p *Partition) pass(c *cleaner, pl *cleanPlan, cfg TopicConfig) (passStats, error) {
-	var st passStats
+	c.cur, c.pub = passStats{}, passStats{}
+	st := &c.cur
 	if pl.firstDirty < len(pl.segs) {
 		c.om.reset(pl.segs[pl.firstDirty].base)
 	} else {
@@ -597,13 +602,13 @@ func (p *Partition) pass(c *cleaner, pl *cleanPlan, cfg TopicConfig) (passStats,
 	end := pl.next
 	for i := pl.firstDirty; i < len(pl.segs); i++ {
 		seg := pl.segs[i]
-		full, err := p.mapSegment(c, seg, &st)
+		full, err := p.mapSegment(c, seg, st)
 		if err != nil {
-			return st, err
+			return *st, err
 		}
 		if full {
 			if i == pl.firstDirty {
-				return st, fmt.Errorf("the offset map (%d bytes) cannot hold the keys of segment %s; raise the cleaner's dedupe buffer", len(c.om.slots)*mapBytesPerKey, seg.path)
+				return *st, fmt.Errorf("the offset map (%d bytes) cannot hold the keys of segment %s; raise the cleaner's dedupe buffer", len(c.om.slots)*mapBytesPerKey, seg.path)
 			}
 			// Keys of seg already in the map have their latest record at
 			// or after end, which this pass does not touch: still right.
@@ -640,7 +645,7 @@ func (p *Partition) pass(c *cleaner, pl *cleanPlan, cfg TopicConfig) (passStats,
 			outSize[i] = 2 * record.HeaderSize // at most two empty batches: a group spans < 2^32 offsets
 		}
 	}
-	w := &groupWriter{p: p, c: c, horizon: horizon, txnRetained: make(map[int64]bool), st: &st}
+	w := &groupWriter{p: p, c: c, horizon: horizon, txnRetained: make(map[int64]bool), st: st}
 	segBytes := p.settings().segBytes
 	for i := 0; i < len(cleanSegs); {
 		j, size := i+1, outSize[i]
@@ -660,13 +665,13 @@ func (p *Partition) pass(c *cleaner, pl *cleanPlan, cfg TopicConfig) (passStats,
 			nextBase = cleanSegs[j].base
 		}
 		if err := w.cleanGroup(cleanSegs[i:j], superseded[i:j], nextBase); err != nil {
-			return st, err
+			return *st, err
 		}
 		i = j
 	}
 	p.cleaner.ckpt.record(passMark{End: end, TimeMs: nowMs}, nowMs, cfg.deleteRetention())
 	if err := p.writeCleanerCheckpoint(); err != nil {
-		return st, err
+		return *st, err
 	}
 	cleanStep("checkpoint written")
 	p.mu.Lock()
@@ -675,7 +680,7 @@ func (p *Partition) pass(c *cleaner, pl *cleanPlan, cfg TopicConfig) (passStats,
 	if ps != nil && len(w.removedAborts) > 0 {
 		ps.dropAborted(w.removedAborts)
 	}
-	return st, nil
+	return *st, nil
 }
 
 // segSummary is what the map phase learnt of a dirty segment for the
