@@ -60,6 +60,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -116,6 +117,14 @@ type CleanerStats struct {
 	DirtyRatio     float64       // uncleaned share of the cleanable bytes, as of the last look
 	LastError      string        // the last pass's error, "" if it succeeded
 	Rested         time.Duration // since Open: time passes rested to leave the CPU to appends (MaxDutyCycle)
+	// Worked is the wall time passes worked while the log took appends,
+	// since Open: what the duty cycle counts against Rested (about
+	// MaxDutyCycle/(1-MaxDutyCycle) of it).
+	Worked time.Duration
+	// CPU is the CPU time (user and system) of the passes since Open, as
+	// the operating system counts it for the thread that ran them (0 where
+	// it cannot: see threadCPU).
+	CPU time.Duration
 }
 
 // cleanerCheckpoint is the cleaner's durable state of a partition.
@@ -371,9 +380,14 @@ type cleaner struct {
 	// urgent is set for a pass over a partition whose oldest dirty record
 	// is older than max.compaction.lag.ms: it ignores the duty cycle.
 	urgent bool
-	stop   <-chan struct{}
-	now    time.Time
-	force  bool
+	// cpuMark is threadCPU at the last charge of the pass's CPU time to
+	// its partition's stats (chargeCPU); cur is the running pass's
+	// counts, pub what of them the stats already have.
+	cpuMark  time.Duration
+	cur, pub passStats
+	stop     <-chan struct{}
+	now      time.Time
+	force    bool
 
 	// sums are the map phase's summaries of the dirty segments it read
 	// whole, by base offset (reset by each pass).
@@ -407,12 +421,10 @@ func (c *cleaner) throttle(p *Partition, n int) error {
 	default:
 	}
 	if c.duty != nil && !c.urgent {
-		if r := c.duty.step(); r > 0 {
-			if err := c.rest(p, r); err != nil {
-				return err
-			}
+		if err := c.payDuty(p); err != nil {
+			return err
 		}
-		defer c.duty.rested() // neither the rest nor the I/O limiter's wait is work
+		defer c.duty.rested() // the I/O limiter's wait is not work
 	}
 	if c.lim == nil {
 		return nil
@@ -425,6 +437,38 @@ func (c *cleaner) throttle(p *Partition, n int) error {
 		n -= k
 	}
 	return nil
+}
+
+// payDuty accounts the work since the duty cycle's last look and rests
+// what it owes, in rests of at most maxRest (or until the log is idle).
+func (c *cleaner) payDuty(p *Partition) error {
+	w0 := c.duty.worked
+	defer func() {
+		c.chargeCPU(p, c.duty.worked-w0)
+	}()
+	for r := c.duty.step(); r > 0; r = c.duty.step() {
+		if err := c.rest(p, r); err != nil {
+			return err
+		}
+		c.duty.rested() // a rest is not work
+	}
+	return nil
+}
+
+// chargeCPU adds the pass's CPU time, bytes and removed records since the
+// last charge, and worked of duty-cycle work, to p's stats: they move
+// while a pass runs, not only at its end.
+func (c *cleaner) chargeCPU(p *Partition, worked time.Duration) {
+	cpu := threadCPU()
+	p.cleaner.statsMu.Lock()
+	s := &p.cleaner.stats
+	s.CPU += cpu - c.cpuMark
+	s.Worked += worked
+	s.BytesRead += c.cur.read - c.pub.read
+	s.BytesWritten += c.cur.written - c.pub.written
+	s.RecordsRemoved += c.cur.removed - c.pub.removed
+	p.cleaner.statsMu.Unlock()
+	c.cpuMark, c.pub = cpu, c.cur
 }
 
 // testHookCleanerRest, when set (tests), replaces a pass's rests: it is
@@ -460,6 +504,8 @@ func (p *Partition) Compact(now time.Time, force bool) (bool, error) {
 	l := p.topic.log
 	l.cleanerRunMu.Lock()
 	defer l.cleanerRunMu.Unlock()
+	runtime.LockOSThread() // threadCPU measures the pass
+	defer runtime.UnlockOSThread()
 	c := &cleaner{om: l.cleanerMap(), lim: l.cleanerLimiter(), duty: l.cleanerDuty(), stop: l.stop, now: now, force: force}
 	return p.clean(c)
 }
@@ -492,18 +538,27 @@ func (p *Partition) clean(c *cleaner) (ran bool, err error) {
 		return false, nil
 	}
 	start := time.Now()
+	c.cpuMark = threadCPU()
 	c.urgent = pl.overdue
 	st, err := p.pass(c, pl, cfg)
-	c.urgent = false
-	if c.duty != nil {
+	switch {
+	case c.duty == nil:
+		c.chargeCPU(p, 0)
+	case c.urgent:
 		c.duty.rested() // the work of an urgent pass is not the duty cycle's
+		c.chargeCPU(p, 0)
+	case err == nil:
+		// The work after the last batch (the last group's fsync and
+		// swap, the index files, the checkpoint) counts like the rest;
+		// a stop during its rest leaves the pass complete.
+		_ = c.payDuty(p)
+	default:
+		c.chargeCPU(p, 0)
 	}
+	c.urgent = false
 	p.cleaner.statsMu.Lock()
 	defer p.cleaner.statsMu.Unlock()
 	s := &p.cleaner.stats
-	s.BytesRead += st.read
-	s.BytesWritten += st.written
-	s.RecordsRemoved += st.removed
 	if err != nil {
 		if errors.Is(err, errCleanStopped) {
 			return false, nil
@@ -532,7 +587,8 @@ type passStats struct {
 // pass builds the offset map over the dirty segments of pl, rewrites the
 // segments below its end and records the pass.
 func (p *Partition) pass(c *cleaner, pl *cleanPlan, cfg TopicConfig) (passStats, error) {
-	var st passStats
+	c.cur, c.pub = passStats{}, passStats{}
+	st := &c.cur
 	if pl.firstDirty < len(pl.segs) {
 		c.om.reset(pl.segs[pl.firstDirty].base)
 	} else {
@@ -546,13 +602,13 @@ func (p *Partition) pass(c *cleaner, pl *cleanPlan, cfg TopicConfig) (passStats,
 	end := pl.next
 	for i := pl.firstDirty; i < len(pl.segs); i++ {
 		seg := pl.segs[i]
-		full, err := p.mapSegment(c, seg, &st)
+		full, err := p.mapSegment(c, seg, st)
 		if err != nil {
-			return st, err
+			return *st, err
 		}
 		if full {
 			if i == pl.firstDirty {
-				return st, fmt.Errorf("the offset map (%d bytes) cannot hold the keys of segment %s; raise the cleaner's dedupe buffer", len(c.om.slots)*mapBytesPerKey, seg.path)
+				return *st, fmt.Errorf("the offset map (%d bytes) cannot hold the keys of segment %s; raise the cleaner's dedupe buffer", len(c.om.slots)*mapBytesPerKey, seg.path)
 			}
 			// Keys of seg already in the map have their latest record at
 			// or after end, which this pass does not touch: still right.
@@ -589,7 +645,7 @@ func (p *Partition) pass(c *cleaner, pl *cleanPlan, cfg TopicConfig) (passStats,
 			outSize[i] = 2 * record.HeaderSize // at most two empty batches: a group spans < 2^32 offsets
 		}
 	}
-	w := &groupWriter{p: p, c: c, horizon: horizon, txnRetained: make(map[int64]bool), st: &st}
+	w := &groupWriter{p: p, c: c, horizon: horizon, txnRetained: make(map[int64]bool), st: st}
 	segBytes := p.settings().segBytes
 	for i := 0; i < len(cleanSegs); {
 		j, size := i+1, outSize[i]
@@ -609,13 +665,13 @@ func (p *Partition) pass(c *cleaner, pl *cleanPlan, cfg TopicConfig) (passStats,
 			nextBase = cleanSegs[j].base
 		}
 		if err := w.cleanGroup(cleanSegs[i:j], superseded[i:j], nextBase); err != nil {
-			return st, err
+			return *st, err
 		}
 		i = j
 	}
 	p.cleaner.ckpt.record(passMark{End: end, TimeMs: nowMs}, nowMs, cfg.deleteRetention())
 	if err := p.writeCleanerCheckpoint(); err != nil {
-		return st, err
+		return *st, err
 	}
 	cleanStep("checkpoint written")
 	p.mu.Lock()
@@ -624,7 +680,7 @@ func (p *Partition) pass(c *cleaner, pl *cleanPlan, cfg TopicConfig) (passStats,
 	if ps != nil && len(w.removedAborts) > 0 {
 		ps.dropAborted(w.removedAborts)
 	}
-	return st, nil
+	return *st, nil
 }
 
 // segSummary is what the map phase learnt of a dirty segment for the
@@ -995,6 +1051,8 @@ func (l *Log) Clean(now time.Time) error {
 	if len(parts) == 0 {
 		return nil
 	}
+	runtime.LockOSThread() // threadCPU measures the passes
+	defer runtime.UnlockOSThread()
 	c := &cleaner{om: l.cleanerMap(), lim: l.cleanerLimiter(), duty: l.cleanerDuty(), stop: l.stop, now: now}
 	sort.SliceStable(parts, func(i, j int) bool {
 		return parts[i].CleanerStats().DirtyRatio > parts[j].CleanerStats().DirtyRatio

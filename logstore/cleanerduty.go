@@ -29,20 +29,29 @@ const (
 	// cleaner works and rests in slices of several milliseconds rather
 	// than sleeping after every batch.
 	minRest = 5 * time.Millisecond
-	// maxOwed caps the rest owed after one long step (a slow fsync, a
-	// stalled machine), so that a pass never rests for seconds at once.
-	maxOwed = time.Second
+	// maxRest is the longest single rest: a larger debt (after a slow
+	// fsync, say) is paid in several rests of at most that length, so that
+	// the pass looks at the log between them and goes back to full speed
+	// as soon as the appends stop.
+	maxRest = time.Second
+	// maxOwed caps the rest carried after a stall of the machine (a
+	// suspended VM makes one step look like minutes of work), so that a
+	// pass never owes more than that.
+	maxOwed = 10 * time.Second
 )
 
 // dutyCycle is a pass's accounting of work and rest. The cleaner calls
 // step before each batch it reads or writes and rests for what step
-// returns, then calls rested. It is used by one goroutine.
+// returns, then calls rested, until step returns 0; and once more at the
+// end of a pass, so that the work after its last batch (the last group's
+// fsync, swap and index files, the checkpoint) is paid for too. It is
+// used by one goroutine.
 type dutyCycle struct {
 	share   float64          // of wall time the pass may work while busy, in (0, 1)
 	now     func() time.Time // time.Now, or a test's clock
 	appends func() int64     // the log's append count (Log.appendCount)
 	mark    time.Time        // end of the last rest (or the pass's start)
-	owed    time.Duration    // rest owed for the work since the last rest
+	owed    time.Duration    // rest owed and not yet taken
 	seen    int64            // appends() at the last step
 	busyTo  time.Time        // the log counts as busy until then
 	worked  time.Duration    // total work while busy (tests, stats)
@@ -76,8 +85,8 @@ func (d *dutyCycle) step() time.Duration {
 	if d.owed < minRest {
 		return 0
 	}
-	r := d.owed
-	d.owed = 0
+	r := min(d.owed, maxRest)
+	d.owed -= r
 	d.restSum += r
 	return r
 }

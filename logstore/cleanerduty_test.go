@@ -65,11 +65,22 @@ func TestDutyCycleAccounting(t *testing.T) {
 		t.Fatalf("after a wait: rest %v, want none", r)
 	}
 
-	// A long step's rest is capped.
+	// A long step's debt is capped at maxOwed, and paid in rests of at
+	// most maxRest.
 	clk.advance(10 * time.Second)
 	clk.appends++
-	if r := d.step(); r != maxOwed {
-		t.Fatalf("10 s of work: rest %v, want the cap %v", r, maxOwed)
+	var paid time.Duration
+	for r := d.step(); r > 0; r = d.step() {
+		if r > maxRest {
+			t.Fatalf("a rest of %v, longer than %v", r, maxRest)
+		}
+		paid += r
+		clk.advance(r)
+		d.rested()
+		clk.appends++
+	}
+	if paid != maxOwed {
+		t.Fatalf("10 s of work: rested %v, want the cap %v", paid, maxOwed)
 	}
 	d.rested()
 
@@ -112,6 +123,85 @@ func TestDutyCycleShare(t *testing.T) {
 			t.Fatalf("share %g: counted %v of work, want %v", share, d.worked, work)
 		}
 	}
+}
+
+// TestDutyCycleLongSteps: steps longer than maxRest's worth of work (a
+// slow fsync or rename between two batches) owe their full rest, paid in
+// several rests, so the share holds whatever the steps' lengths. (Before,
+// one step's debt was cut to a second: steps of 600 ms of work at a share
+// of 1/4 rested 1 s instead of 1.8 s, a share of 0.375.)
+func TestDutyCycleLongSteps(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, share := range []float64{0.1, 0.25, 0.5} {
+		clk := &fakeDutyClock{t: time.Unix(1000, 0)}
+		d := newDutyCycle(share, clk.now, clk.count)
+		var work, rest time.Duration
+		for range 200 {
+			clk.appends++
+			w := time.Duration(rng.Int64N(int64(800 * time.Millisecond)))
+			clk.advance(w)
+			work += w
+			for r := d.step(); r > 0; r = d.step() {
+				if r > maxRest {
+					t.Fatalf("share %g: a rest of %v, longer than %v", share, r, maxRest)
+				}
+				clk.advance(r)
+				rest += r
+				d.rested()
+				clk.appends++ // the producers go on meanwhile
+			}
+			d.rested()
+		}
+		want := time.Duration(float64(work) * (1 - share) / share)
+		if diff := want - rest; diff < -time.Millisecond || diff > minRest+time.Millisecond {
+			t.Fatalf("share %g: work %v, rest %v, want %v (work share %.3f)", share, work, rest, want, float64(work)/float64(work+rest))
+		}
+	}
+}
+
+// TestCleanerPaysPassTail: the work after a pass's last batch (its last
+// group's fsync and swap, the checkpoint: here a fake clock moved at those
+// steps, as a slow fsync would) owes rest like the rest of the pass.
+// Before, the pass's end forgave it: a pass whose cost was mostly in its
+// last fsync and checkpoint rested for none of it.
+func TestCleanerPaysPassTail(t *testing.T) {
+	const share = 0.5
+	clk := &fakeDutyClock{t: time.Unix(1000, 0)}
+	var rests, slow time.Duration
+	testHookDutyClock = func() (func() time.Time, func() int64) {
+		return clk.now, func() int64 { clk.appends++; return clk.appends } // always busy
+	}
+	testHookCleanerRest = func(d time.Duration) { rests += d; clk.advance(d) }
+	testHookCleanStep = func(step string) {
+		if step == "output synced" || step == "checkpoint written" {
+			clk.advance(100 * time.Millisecond) // a slow fsync
+			slow += 100 * time.Millisecond
+		}
+	}
+	t.Cleanup(func() { testHookDutyClock, testHookCleanerRest, testHookCleanStep = nil, nil, nil })
+
+	opts, _ := testOptions(t.TempDir())
+	opts.Cleaner = CleanerOptions{Interval: -1, MaxDutyCycle: share}
+	l := mustOpen(t, opts)
+	defer l.Close()
+	p := mustPartition(t, l, "tail", TopicConfig{Partitions: 1, SegmentBytes: 4 << 10, Cleanup: CleanupCompact})
+	want := appendKeyRounds(t, p, 300, 3)
+	if err := p.roll(false, 0); err != nil {
+		t.Fatal(err)
+	}
+	if ran, err := p.Compact(time.Now(), true); err != nil || !ran {
+		t.Fatalf("compact: ran %v, %v", ran, err)
+	}
+	// All the work is the fake clock's slow steps: at a share of 1/2 the
+	// pass rests as long as they took.
+	if wantRest := time.Duration(float64(slow) * (1 - share) / share); rests < wantRest-minRest || rests > wantRest+minRest {
+		t.Fatalf("%v of slow steps, rested %v, want %v", slow, rests, wantRest)
+	}
+	st := p.CleanerStats()
+	if st.Worked != slow || st.Rested != rests {
+		t.Fatalf("CleanerStats: worked %v rested %v, want %v and %v", st.Worked, st.Rested, slow, rests)
+	}
+	expectLatest(t, p, want)
 }
 
 // TestCleanerRestsWhileBusy: a pass on a log that takes appends (a fake

@@ -75,6 +75,8 @@ var (
 	descCleanerLastPass = prometheus.NewDesc("sluice_log_cleaner_last_pass_timestamp_seconds", "When the last compaction pass of the partition completed (0: none since the log was opened).", partLabels, nil)
 	descCleanerFirstDty = prometheus.NewDesc("sluice_log_cleaner_first_dirty_offset", "Offsets below this were compacted.", partLabels, nil)
 	descCleanerRested   = prometheus.NewDesc("sluice_log_cleaner_rested_seconds_total", "Time the cleaner's passes over the partition rested to leave the CPU to appends (its duty cycle) since the log was opened.", partLabels, nil)
+	descCleanerWorked   = prometheus.NewDesc("sluice_log_cleaner_worked_seconds_total", "Wall time the cleaner's passes over the partition worked while the log took appends (what its duty cycle counts) since the log was opened.", partLabels, nil)
+	descCleanerCPU      = prometheus.NewDesc("sluice_log_cleaner_cpu_seconds_total", "CPU time (user and system) of the cleaner's passes over the partition since the log was opened (Linux; 0 elsewhere).", partLabels, nil)
 )
 
 // partitionCollector reports every partition's Stats at scrape time.
@@ -82,7 +84,7 @@ type partitionCollector struct{ l *Log }
 
 func (c *partitionCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHighWatermark, descLogStart, descBytes, descSegments, descAppendedRecs, descAppendedBytes, descAppendedBatchs, descSyncs,
-		descCleanerPasses, descCleanerRead, descCleanerWritten, descCleanerRemoved, descCleanerDirty, descCleanerLastPass, descCleanerFirstDty, descCleanerRested} {
+		descCleanerPasses, descCleanerRead, descCleanerWritten, descCleanerRemoved, descCleanerDirty, descCleanerLastPass, descCleanerFirstDty, descCleanerRested, descCleanerWorked, descCleanerCPU} {
 		ch <- d
 	}
 }
@@ -121,6 +123,8 @@ func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 				ch <- prometheus.MustNewConstMetric(descCleanerLastPass, prometheus.GaugeValue, last, lv...)
 				ch <- prometheus.MustNewConstMetric(descCleanerFirstDty, prometheus.GaugeValue, float64(cs.FirstDirty), lv...)
 				ch <- prometheus.MustNewConstMetric(descCleanerRested, prometheus.CounterValue, cs.Rested.Seconds(), lv...)
+				ch <- prometheus.MustNewConstMetric(descCleanerWorked, prometheus.CounterValue, cs.Worked.Seconds(), lv...)
+				ch <- prometheus.MustNewConstMetric(descCleanerCPU, prometheus.CounterValue, cs.CPU.Seconds(), lv...)
 			}
 		}
 	}

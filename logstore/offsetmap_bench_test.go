@@ -7,19 +7,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
-
-// threadCPU is the calling thread's CPU time (user+system): on a shared
-// machine it says more of the code than the wall time does.
-func threadCPU(b *testing.B) int64 {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
-}
 
 // BenchmarkOffsetMap is the offset map as the 100-byte-record compaction
 // benchmark uses it: the default 32 MiB map holding 1 M distinct 16-byte
@@ -52,8 +40,8 @@ func BenchmarkOffsetMap(b *testing.B) {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		b.ReportAllocs()
-		cpu := threadCPU(b)
-		defer func() { b.ReportMetric(float64(threadCPU(b)-cpu)/float64(b.N), "cpu-ns/op") }()
+		cpu := threadCPU()
+		defer func() { b.ReportMetric(float64(threadCPU()-cpu)/float64(b.N), "cpu-ns/op") }()
 		for i := 0; i < b.N; i += batch {
 			fill()
 			for j := range ks {

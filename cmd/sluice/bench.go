@@ -346,6 +346,7 @@ func benchCompaction(ctx context.Context, c *cli, args []string) error {
 	fs.StringVar(&cfg.CleanerMode, "cleaner", compactbench.CleanerForced, "how the cleaner runs in the second produce phase: forced (passes back to back, never resting) or background (what the background cleaner runs, every --cleaner-interval, at --dirty-ratio)")
 	fs.DurationVar(&cfg.CleanerInterval, "cleaner-interval", time.Second, "with --cleaner background: how often it looks for dirty partitions")
 	fs.Float64Var(&cfg.DirtyRatio, "dirty-ratio", logstore.DefaultMinCleanableDirtyRatio, "with --cleaner background: the topic's min.cleanable.dirty.ratio (default the topic default, Kafka's)")
+	fs.DurationVar(&cfg.Settle, "settle", 0, "pause between the produce phases, with nothing running, so that the disk finishes the previous phase's write-back before the next is timed")
 	fs.BoolVar(&cfg.CatchUp, "catch-up", false, "compact what the first produce phase left before the second starts (untimed), so that the second measures a cleaner keeping up with what is produced, not one working off a backlog")
 	fs.DurationVar(&cfg.DiskMaxTime, "disk-time", 10*time.Second, "bound on the disk test (1 GiB in 1 MiB blocks, fdatasync after each)")
 	disk := fs.Bool("disk", true, "measure the disk's sequential write bandwidth with fdatasync")

@@ -70,6 +70,12 @@ type Config struct {
 	// meanwhile, as a background cleaner running all along does, rather
 	// than one working off the first phase's backlog too.
 	CatchUp bool `json:"catch_up"`
+	// Settle is a pause between the produce phases during which nothing
+	// runs (no producer, no cleaner), so that the disk finishes what the
+	// previous phase left it (the device's own write-back) before the next
+	// phase is timed (0 = none). Result.Produce.Drift says whether the
+	// phases without the cleaner still differ.
+	Settle time.Duration `json:"settle_ns,omitempty"`
 	// SkipDisk, SkipPass and SkipProduce leave out a part.
 	SkipDisk    bool `json:"skip_disk"`
 	SkipPass    bool `json:"skip_pass"`
@@ -227,8 +233,12 @@ func (r Result) String() string {
 		}
 	}
 	if p := r.Produce; p != nil {
-		fmt.Fprintf(&b, "produce through the Kafka protocol: %d B values over %d keys, %d partitions, acks=-1, %v per phase, same compacted topic\n",
-			c.RecordSize, c.Keys, c.Partitions, c.Duration)
+		settle := ""
+		if c.Settle > 0 {
+			settle = fmt.Sprintf(", %v pause between phases", c.Settle)
+		}
+		fmt.Fprintf(&b, "produce through the Kafka protocol: %d B values over %d keys, %d partitions, acks=-1, %v per phase%s, same compacted topic\n",
+			c.RecordSize, c.Keys, c.Partitions, c.Duration, settle)
 		phase := func(name string, ph ProducePhase) {
 			fmt.Fprintf(&b, "  %-16s %10.0f records/s %8.1f MB/s  p50 %.2f ms p99 %.2f ms (%d records; process CPU %.2f s, %.2f us/record)\n",
 				name, ph.RecordsPerSec, ph.MBPerSec, ph.LatencyP50Millis, ph.LatencyP99Millis, ph.Records, ph.CPUSeconds, ph.CPUMicrosPerRecord)
@@ -245,11 +255,13 @@ func (r Result) String() string {
 		if c.MaxDutyCycle > 0 {
 			duty = fmt.Sprintf("duty cycle %g", c.MaxDutyCycle)
 		}
-		fmt.Fprintf(&b, "  cleaner meanwhile (%s, %s): %d pass(es), cleaning %.1f s of the %.1f s it ran (to the end of its last pass), of which %.1f s rested for the producers; read %.1f MB, wrote %.1f MB, removed %d records\n",
-			mode, duty, w.CleanerPasses, w.CleanerBusySeconds, w.CleanerRunSeconds, w.CleanerRestedSeconds, mb(w.CleanerBytesRead), mb(w.CleanerBytesWritten), w.CleanerRecordsRemoved)
+		fmt.Fprintf(&b, "  cleaner while the producers ran (%s, %s): %d pass(es) completed; worked %.1f s (CPU %.1f s) and rested %.1f s for the producers; read %.1f MB, wrote %.1f MB, removed %d records\n",
+			mode, duty, w.CleanerPasses, w.CleanerWorkedSeconds, w.CleanerCPUSeconds, w.CleanerRestedSeconds, mb(w.CleanerBytesRead), mb(w.CleanerBytesWritten), w.CleanerRecordsRemoved)
+		fmt.Fprintf(&b, "  cleaner after they stopped, finishing its pass at full speed: %.1f s, read %.1f MB, CPU %.1f s (in no phase's figures); inside passes %.1f s of the %.1f s it ran\n",
+			w.TailSeconds, mb(w.TailBytesRead), w.TailCPUSeconds, w.CleanerBusySeconds, w.CleanerRunSeconds)
 		fmt.Fprintf(&b, "  closed segments not yet compacted: %.1f MB (dirty ratio %.2f) at the phase's start, %.1f MB (%.2f) at its end\n",
 			mb(w.DirtyBytesStart), w.DirtyRatioStart, mb(w.DirtyBytesEnd), w.DirtyRatioEnd)
-		fmt.Fprintf(&b, "  with / mean of the two phases without: %.0f %% of the records/s (target >= 80 %%); with / the first phase only: %.0f %%\n", 100*p.Ratio, 100*p.RatioFirst)
+		fmt.Fprintf(&b, "  with / mean of the two phases without: %.0f %% of the records/s (target >= 80 %%); with / the first phase only: %.0f %%; drift (third phase / first): %.0f %%\n", 100*p.Ratio, 100*p.RatioFirst, 100*p.Drift)
 	}
 	return b.String()
 }

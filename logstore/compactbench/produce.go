@@ -31,7 +31,11 @@ type ProducePhase struct {
 	// throughput.
 	CPUSeconds         float64 `json:"cpu_seconds"`
 	CPUMicrosPerRecord float64 `json:"cpu_us_per_record"`
-	// The cleaner's work during the phase (zero without the cleaner).
+	// The cleaner's work while the phase's producers ran (zero without
+	// the cleaner): passes completed, bytes, rests, the wall time the
+	// duty cycle counted as work and the passes' own CPU time (the thread
+	// that ran them). The work after the producers stopped, until the
+	// pass then running ended, is in the Tail fields.
 	CleanerPasses         int64   `json:"cleaner_passes"`
 	CleanerRunSeconds     float64 `json:"cleaner_run_seconds"`  // from the loop's start to the end of its last pass
 	CleanerBusySeconds    float64 `json:"cleaner_busy_seconds"` // inside passes that ran
@@ -41,6 +45,15 @@ type ProducePhase struct {
 	// CleanerRestedSeconds is the time passes rested to leave the CPU to
 	// the producers (CleanerOptions.MaxDutyCycle), summed over partitions.
 	CleanerRestedSeconds float64 `json:"cleaner_rested_seconds"`
+	CleanerWorkedSeconds float64 `json:"cleaner_worked_seconds"`
+	CleanerCPUSeconds    float64 `json:"cleaner_cpu_seconds"`
+	// TailSeconds is how long the cleaner ran after the producers
+	// stopped (finishing its pass, at full speed on an idle log), and
+	// TailBytesRead and TailCPUSeconds what it read and the CPU it took
+	// meanwhile; none of it is in the phase's throughput or CPU.
+	TailSeconds    float64 `json:"tail_seconds"`
+	TailBytesRead  int64   `json:"tail_bytes_read"`
+	TailCPUSeconds float64 `json:"tail_cpu_seconds"`
 	// The closed segments' bytes not yet compacted and their share of all
 	// closed segments' bytes, summed over the partitions, at the start and
 	// the end of the phase: whether the cleaner keeps up.
@@ -64,6 +77,11 @@ type ProduceResult struct {
 	// RatioFirst is With.RecordsPerSec / Without.RecordsPerSec: the
 	// figure before the third phase existed, for comparison.
 	RatioFirst float64 `json:"ratio_first"`
+	// Drift is WithoutAfter.RecordsPerSec / Without.RecordsPerSec: how
+	// much the run changed by itself between the phases without the
+	// cleaner (1: not at all). The farther from 1, the less the ratio
+	// says.
+	Drift float64 `json:"drift"`
 }
 
 const produceTopic = "compaction-bench-produce"
@@ -117,6 +135,19 @@ func runProduce(ctx context.Context, cfg Config, work string) (ProduceResult, er
 		parts = append(parts, p)
 	}
 
+	settle := func() error {
+		if cfg.Settle <= 0 {
+			return nil
+		}
+		cfg.Progress(fmt.Sprintf("settling for %v: nothing runs, the disk catches up", cfg.Settle))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(cfg.Settle):
+			return nil
+		}
+	}
+
 	cfg.Progress(fmt.Sprintf("producing for %v without the cleaner", cfg.Duration))
 	cpu0 := logbench.CPUTime()
 	without, err := kbench.Produce(ctx, srv.Addr, kc)
@@ -133,14 +164,21 @@ func runProduce(ctx context.Context, cfg Config, work string) (ProduceResult, er
 			}
 		}
 	}
+	if err := settle(); err != nil {
+		return res, err
+	}
 	cfg.Progress(fmt.Sprintf("producing for %v with the cleaner running", cfg.Duration))
 	before := cleanerTotals(parts)
 	dirtyStart, ratioStart := dirtyTotals(parts)
 	cpu0 = logbench.CPUTime()
 	cl := startCleaner(cfg, srv.Log, parts)
 	with, err := kbench.Produce(ctx, srv.Addr, kc)
-	run, busy, cerr := cl.stop()
+	// The phase ends with its producers: what the cleaner does after
+	// (finishing its pass at full speed) is the tail, reported apart.
 	withCPU := logbench.CPUTime() - cpu0
+	atEnd, tail0 := cleanerTotals(parts), time.Now()
+	dirtyEnd, ratioEnd := dirtyTotals(parts)
+	run, busy, cerr := cl.stop()
 	if err != nil {
 		return res, fmt.Errorf("with the cleaner: %w", err)
 	}
@@ -149,17 +187,25 @@ func runProduce(ctx context.Context, cfg Config, work string) (ProduceResult, er
 	}
 	after := cleanerTotals(parts)
 	res.With = phaseOf(with, withCPU)
-	res.With.CleanerPasses = after.Passes - before.Passes
+	res.With.CleanerPasses = atEnd.Passes - before.Passes
 	res.With.CleanerRunSeconds = run.Seconds()
 	res.With.CleanerBusySeconds = busy.Seconds()
-	res.With.CleanerBytesRead = after.BytesRead - before.BytesRead
-	res.With.CleanerBytesWritten = after.BytesWritten - before.BytesWritten
-	res.With.CleanerRecordsRemoved = after.RecordsRemoved - before.RecordsRemoved
-	res.With.CleanerRestedSeconds = (after.Rested - before.Rested).Seconds()
+	res.With.CleanerBytesRead = atEnd.BytesRead - before.BytesRead
+	res.With.CleanerBytesWritten = atEnd.BytesWritten - before.BytesWritten
+	res.With.CleanerRecordsRemoved = atEnd.RecordsRemoved - before.RecordsRemoved
+	res.With.CleanerRestedSeconds = (atEnd.Rested - before.Rested).Seconds()
+	res.With.CleanerWorkedSeconds = (atEnd.Worked - before.Worked).Seconds()
+	res.With.CleanerCPUSeconds = (atEnd.CPU - before.CPU).Seconds()
+	res.With.TailSeconds = time.Since(tail0).Seconds()
+	res.With.TailBytesRead = after.BytesRead - atEnd.BytesRead
+	res.With.TailCPUSeconds = (after.CPU - atEnd.CPU).Seconds()
 	res.With.DirtyBytesStart, res.With.DirtyRatioStart = dirtyStart, ratioStart
-	res.With.DirtyBytesEnd, res.With.DirtyRatioEnd = dirtyTotals(parts)
+	res.With.DirtyBytesEnd, res.With.DirtyRatioEnd = dirtyEnd, ratioEnd
 	res.RatioFirst = res.With.RecordsPerSec / res.Without.RecordsPerSec
 
+	if err := settle(); err != nil {
+		return res, err
+	}
 	cfg.Progress(fmt.Sprintf("producing for %v without the cleaner again", cfg.Duration))
 	cpu0 = logbench.CPUTime()
 	again, err := kbench.Produce(ctx, srv.Addr, kc)
@@ -168,6 +214,7 @@ func runProduce(ctx context.Context, cfg Config, work string) (ProduceResult, er
 	}
 	res.WithoutAfter = phaseOf(again, logbench.CPUTime()-cpu0)
 	res.Ratio = res.With.RecordsPerSec / ((res.Without.RecordsPerSec + res.WithoutAfter.RecordsPerSec) / 2)
+	res.Drift = res.WithoutAfter.RecordsPerSec / res.Without.RecordsPerSec
 	return res, nil
 }
 
@@ -202,6 +249,8 @@ func cleanerTotals(parts []*logstore.Partition) logstore.CleanerStats {
 		s.BytesWritten += c.BytesWritten
 		s.RecordsRemoved += c.RecordsRemoved
 		s.Rested += c.Rested
+		s.Worked += c.Worked
+		s.CPU += c.CPU
 	}
 	return s
 }
