@@ -60,8 +60,9 @@ type memMapKey[UK comparable, V any] struct {
 	whole bool
 	// listed: the key is in its key group's dirty list.
 	listed bool
-	// hint is the size of dirty at the last snapshot: the next interval's
-	// set starts at that size instead of growing to it again.
+	// hint is the size of dirty at the last snapshot: a set made for
+	// the next interval starts at that size instead of growing to it
+	// again.
 	hint int
 }
 
@@ -82,6 +83,10 @@ type memMapTable[K, UK comparable, V any] struct {
 	dirty []map[K]*memMapKey[UK, V]
 	reset []bool
 	hint  []int // size of each dirty map at the last snapshot
+	// free holds the dirty sets of keys of the last interval, emptied
+	// at the snapshot, for the keys that change in the next one: a set
+	// is not made (and grown) anew per key and interval.
+	free []map[UK]struct{}
 	// Codecs, made on first use.
 	codecErr error
 	kc       codec.Codec[K]
@@ -170,7 +175,7 @@ func (t *memMapTable[K, UK, V]) list(kg int, k K, e *memMapKey[UK, V]) {
 // markWhole records that k was replaced or removed as a whole.
 func (t *memMapTable[K, UK, V]) markWhole(kg int, k K, e *memMapKey[UK, V]) {
 	e.whole = true
-	e.dirty = nil
+	t.release(e)
 	t.list(kg, k, e)
 }
 
@@ -274,7 +279,13 @@ func (t *memMapTable[K, UK, V]) deleteEntry(kg int, k K, uk UK) {
 func (t *memMapTable[K, UK, V]) markEntry(kg int, k K, e *memMapKey[UK, V], uk UK) {
 	if !e.whole {
 		if e.dirty == nil {
-			e.dirty = make(map[UK]struct{}, e.hint)
+			if n := len(t.free); n > 0 {
+				e.dirty = t.free[n-1]
+				t.free[n-1] = nil
+				t.free = t.free[:n-1]
+			} else {
+				e.dirty = make(map[UK]struct{}, e.hint)
+			}
 		}
 		e.dirty[uk] = struct{}{}
 	}
@@ -405,15 +416,30 @@ func (t *memMapTable[K, UK, V]) changed() int {
 	return n
 }
 
+// clearChanges forgets the changes; the dirty sets and the key groups'
+// lists are emptied and kept for the next interval (sets left over from
+// the last one are dropped).
 func (t *memMapTable[K, UK, V]) clearChanges() {
+	clear(t.free)
+	t.free = t.free[:0]
 	for i, d := range t.dirty {
 		for _, e := range d {
 			e.hint = len(e.dirty)
-			e.dirty, e.whole, e.listed = nil, false, false
+			t.release(e)
+			e.whole, e.listed = false, false
 		}
 		t.hint[i] = len(d)
-		t.dirty[i] = nil
+		clear(d)
 		t.reset[i] = false
+	}
+}
+
+// release empties e's dirty set into the free list.
+func (t *memMapTable[K, UK, V]) release(e *memMapKey[UK, V]) {
+	if e.dirty != nil {
+		clear(e.dirty)
+		t.free = append(t.free, e.dirty)
+		e.dirty = nil
 	}
 }
 

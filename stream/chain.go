@@ -62,6 +62,10 @@ type chainSnap struct {
 	seq     int
 	hasBase bool
 	prev    chan struct{}
+	// lastArena is the size of the last snapshot's arena (takeArena).
+	lastArena int
+	// spare is an arena handed back by the writer that wrote it.
+	spare atomic.Pointer[[]byte]
 	// broken is set by a writer that lost changes: the next snapshot must
 	// be full.
 	broken atomic.Bool
@@ -105,19 +109,52 @@ func (c *chainSnap) needFull(changed, total int) bool {
 // its changes are lost, so the next one must be a base.
 func (c *chainSnap) encodeFailed() { c.hasBase = false }
 
-// chainSection wraps the tables of one key group into a chain section.
-func chainSection(tables []byte) []byte {
-	b := codec.AppendBytes(make([]byte, 0, len(tables)+8), tables)
-	return append(b, 0)
+// Sections are encoded in place, one after another, into one buffer per
+// snapshot, its arena: beginSection reserves the section's length prefix
+// at the end of the arena, the operator appends the key group's tables
+// after it, and endSection writes the length and the reserved byte. The
+// writer hands the arena back once its file is written (submit), and the
+// next snapshot encodes into it: a snapshot neither copies each key
+// group's tables into a section of its own nor allocates (and zeroes)
+// the bytes of the whole snapshot anew.
+
+// beginSection starts a section at the end of arena: the operator
+// appends the tables after it, then calls endSection with the offset.
+func beginSection(arena []byte) ([]byte, int) { return codec.BeginPrefixed(arena) }
+
+// endSection completes the section begun at offset at and returns the
+// arena and the section (nil, and the arena as it was before
+// beginSection, when no tables were appended). The section's capacity
+// ends with it, so that later sections do not run into it.
+func endSection(arena []byte, at int) (rest, section []byte) {
+	arena, n := codec.EndPrefixed(arena, at)
+	if n == 0 {
+		return arena[:at], nil
+	}
+	arena = append(arena, 0)
+	return arena, arena[at:len(arena):len(arena)]
 }
 
-// submit hands the encoded sections of checkpoint id (chainSection per
-// key group; a base when full) to a writer goroutine, which writes them
-// into the shared area after the writers of earlier checkpoints and
-// acknowledges (or declines) for task. wg counts the writer for the
-// subtask's end.
-func (c *chainSnap) submit(chk *chkRun, id uint64, task checkpoint.TaskID, full bool, groups map[int][]byte, wg *sync.WaitGroup) {
+// takeArena returns an empty arena for a snapshot's sections: the one a
+// writer handed back, unless it is much larger than the last snapshot
+// needed (a base after increments: let the collector have it), or a new
+// one of about the last snapshot's size.
+func (c *chainSnap) takeArena() []byte {
+	if p := c.spare.Swap(nil); p != nil && cap(*p) <= 4*c.lastArena+1<<20 {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, c.lastArena+c.lastArena/4)
+}
+
+// submit hands the encoded sections of checkpoint id (beginSection and
+// endSection per key group, in arena; a base when full) to a writer
+// goroutine, which writes them into the shared area after the writers of
+// earlier checkpoints, acknowledges (or declines) for task, and hands the
+// arena back for a later snapshot. wg counts the writer for the subtask's
+// end.
+func (c *chainSnap) submit(chk *chkRun, id uint64, task checkpoint.TaskID, full bool, groups map[int][]byte, arena []byte, wg *sync.WaitGroup) {
 	c.hasBase = true
+	c.lastArena = len(arena)
 	kgs := make([]int, 0, len(groups))
 	var size int64
 	for kg, b := range groups {
@@ -137,6 +174,8 @@ func (c *chainSnap) submit(chk *chkRun, id uint64, task checkpoint.TaskID, full 
 		defer chk.async.Done()
 		defer wg.Done()
 		defer close(done)
+		// Once written (or dropped), nothing reads the sections again.
+		defer c.spare.Store(&arena)
 		if prev != nil {
 			<-prev
 		}

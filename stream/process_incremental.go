@@ -21,14 +21,14 @@ func (o *keyedProcessOp[K, T, R]) snapshotIncremental(chk *chkRun, id uint64, me
 	task := checkpoint.TaskID{Operator: opKey(o.node), Subtask: o.sub}
 	inc := o.inc
 	full := inc.needFull(mem.Changed(), mem.Len())
-	groups, err := o.encodeChanges(mem, full)
+	groups, arena, err := o.encodeChanges(mem, full)
 	if err != nil {
 		inc.encodeFailed()
 		chk.decline(id, task, err)
 		return
 	}
 	mem.ClearChanges()
-	inc.submit(chk, id, task, full, groups, &o.snapWG)
+	inc.submit(chk, id, task, full, groups, arena, &o.snapWG)
 }
 
 // Timers are recorded like table entries, in pseudo-tables of the
@@ -102,34 +102,36 @@ func (o *keyedProcessOp[K, T, R]) timerChanges(kc codec.Codec[K], s *timerServic
 }
 
 // encodeChanges encodes the sections of a chain file: every key and
-// timer (full) or the changed ones.
-func (o *keyedProcessOp[K, T, R]) encodeChanges(mem *state.Memory, full bool) (map[int][]byte, error) {
+// timer (full) or the changed ones, in place in one arena (chain.go).
+func (o *keyedProcessOp[K, T, R]) encodeChanges(mem *state.Memory, full bool) (groups map[int][]byte, arena []byte, err error) {
 	kc, err := codec.For[K]()
 	if err != nil {
-		return nil, fmt.Errorf("keyed process key: %w", err)
+		return nil, nil, fmt.Errorf("keyed process key: %w", err)
 	}
 	r := o.backend.KeyGroups()
 	ev, pr := o.timerChanges(kc, &o.ctx.event, full), o.timerChanges(kc, &o.ctx.proc, full)
-	groups := map[int][]byte{}
-	var tables []byte
+	groups = map[int][]byte{}
+	arena = o.inc.takeArena()
 	for kg := r.Start; kg < r.End; kg++ {
-		if tables, err = mem.AppendChanges(tables[:0], kg, full); err != nil {
-			return nil, err
+		var at int
+		arena, at = beginSection(arena)
+		if arena, err = mem.AppendChanges(arena, kg, full); err != nil {
+			return nil, nil, err
 		}
 		if b := ev[kg]; len(b) > 0 {
-			tables = codec.AppendString(tables, eventTimersTable)
-			tables = codec.AppendBytes(tables, b)
+			arena = codec.AppendString(arena, eventTimersTable)
+			arena = codec.AppendBytes(arena, b)
 		}
 		if b := pr[kg]; len(b) > 0 {
-			tables = codec.AppendString(tables, procTimersTable)
-			tables = codec.AppendBytes(tables, b)
+			arena = codec.AppendString(arena, procTimersTable)
+			arena = codec.AppendBytes(arena, b)
 		}
-		if len(tables) == 0 {
-			continue
+		var sec []byte
+		if arena, sec = endSection(arena, at); sec != nil {
+			groups[kg] = sec
 		}
-		groups[kg] = chainSection(tables)
 	}
-	return groups, nil
+	return groups, arena, nil
 }
 
 // restoreChain applies chain file path (files of one chain come in
