@@ -103,35 +103,33 @@ func (o *keyedProcessOp[K, T, R]) timerChanges(kc codec.Codec[K], s *timerServic
 
 // encodeChanges encodes the sections of a chain file: every key and
 // timer (full) or the changed ones, in place in one arena (chain.go).
-func (o *keyedProcessOp[K, T, R]) encodeChanges(mem *state.Memory, full bool) (groups map[int][]byte, arena []byte, err error) {
+func (o *keyedProcessOp[K, T, R]) encodeChanges(mem *state.Memory, full bool) (map[int][]byte, *sectionArena, error) {
 	kc, err := codec.For[K]()
 	if err != nil {
 		return nil, nil, fmt.Errorf("keyed process key: %w", err)
 	}
 	r := o.backend.KeyGroups()
 	ev, pr := o.timerChanges(kc, &o.ctx.event, full), o.timerChanges(kc, &o.ctx.proc, full)
-	groups = map[int][]byte{}
-	arena = o.inc.takeArena()
+	groups := map[int][]byte{}
+	a := o.inc.takeArena()
 	for kg := r.Start; kg < r.End; kg++ {
-		var at int
-		arena, at = beginSection(arena)
-		if arena, err = mem.AppendChanges(arena, kg, full); err != nil {
+		at := a.begin(r.End - kg - 1)
+		if a.buf, err = mem.AppendChanges(a.buf, kg, full); err != nil {
 			return nil, nil, err
 		}
 		if b := ev[kg]; len(b) > 0 {
-			arena = codec.AppendString(arena, eventTimersTable)
-			arena = codec.AppendBytes(arena, b)
+			a.buf = codec.AppendString(a.buf, eventTimersTable)
+			a.buf = codec.AppendBytes(a.buf, b)
 		}
 		if b := pr[kg]; len(b) > 0 {
-			arena = codec.AppendString(arena, procTimersTable)
-			arena = codec.AppendBytes(arena, b)
+			a.buf = codec.AppendString(a.buf, procTimersTable)
+			a.buf = codec.AppendBytes(a.buf, b)
 		}
-		var sec []byte
-		if arena, sec = endSection(arena, at); sec != nil {
+		if sec := a.end(at); sec != nil {
 			groups[kg] = sec
 		}
 	}
-	return groups, arena, nil
+	return groups, a, nil
 }
 
 // restoreChain applies chain file path (files of one chain come in

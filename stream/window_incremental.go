@@ -82,7 +82,7 @@ type winBody struct {
 // encodeWindowChanges encodes the sections of a chain file, in place in
 // one arena (chain.go): per key group the watermark and the changed lists
 // (every list for a base).
-func (o *winOp[K, T, A, O]) encodeWindowChanges(maxPar int, full bool) (groups map[int][]byte, arena []byte) {
+func (o *winOp[K, T, A, O]) encodeWindowChanges(maxPar int, full bool) (map[int][]byte, *sectionArena) {
 	bodies := map[int]*winBody{}
 	var kbuf, vbuf []byte
 	add := func(k K, li int32) {
@@ -130,30 +130,28 @@ func (o *winOp[K, T, A, O]) encodeWindowChanges(maxPar int, full bool) (groups m
 		flags = 1 // reset: a base restores the key group on its own
 	}
 	wm := binary.AppendVarint(nil, o.wm)
-	groups = make(map[int][]byte, o.kgr.Len())
-	arena = o.inc.takeArena()
+	groups := make(map[int][]byte, o.kgr.Len())
+	a := o.inc.takeArena()
 	var body []byte
 	for kg := o.kgr.Start; kg < o.kgr.End; kg++ {
-		var at int
-		arena, at = beginSection(arena)
-		arena = codec.AppendString(arena, watermarkTable)
+		at := a.begin(o.kgr.End - kg - 1)
+		a.buf = codec.AppendString(a.buf, watermarkTable)
 		body = state.AppendChangeBody(body[:0], full, [][]byte{nil}, [][]byte{wm}, nil)
-		arena = codec.AppendBytes(arena, body)
+		a.buf = codec.AppendBytes(a.buf, body)
 		if wb := bodies[kg]; wb != nil {
-			arena = codec.AppendString(arena, windowsTable)
+			a.buf = codec.AppendString(a.buf, windowsTable)
 			var bt int
-			arena, bt = codec.BeginPrefixed(arena)
-			arena = append(arena, flags)
-			arena = binary.AppendUvarint(arena, uint64(wb.n))
-			arena = append(arena, wb.ents...)
-			arena, _ = codec.EndPrefixed(arena, bt)
+			a.buf, bt = codec.BeginPrefixed(a.buf)
+			a.buf = append(a.buf, flags)
+			a.buf = binary.AppendUvarint(a.buf, uint64(wb.n))
+			a.buf = append(a.buf, wb.ents...)
+			a.buf, _ = codec.EndPrefixed(a.buf, bt)
 		}
-		var sec []byte
-		if arena, sec = endSection(arena, at); sec != nil {
+		if sec := a.end(at); sec != nil {
 			groups[kg] = sec
 		}
 	}
-	return groups, arena
+	return groups, a
 }
 
 // appendList appends the encoding of list li's windows.
