@@ -99,9 +99,6 @@ type memMapTable[K, UK comparable, V any] struct {
 	// at the snapshot, for the keys that change in the next one: a list
 	// is not made anew per key and interval.
 	freeFew [][]UK
-	// freeSets likewise holds the emptied dirty sets of the last
-	// interval's keys with more than fewDirty changes.
-	freeSets []map[UK]struct{}
 	// Codecs, made on first use.
 	codecErr error
 	kc       codec.Codec[K]
@@ -310,13 +307,7 @@ func (t *memMapTable[K, UK, V]) markEntry(kg int, k K, e *memMapKey[UK, V], uk U
 			}
 			e.few = append(e.few, uk)
 		default:
-			if n := len(t.freeSets); n > 0 {
-				e.dirty = t.freeSets[n-1]
-				t.freeSets[n-1] = nil
-				t.freeSets = t.freeSets[:n-1]
-			} else {
-				e.dirty = make(map[UK]struct{}, max(e.hint, 2*fewDirty))
-			}
+			e.dirty = make(map[UK]struct{}, max(e.hint, 2*fewDirty))
 			for _, u := range e.few {
 				e.dirty[u] = struct{}{}
 			}
@@ -451,15 +442,12 @@ func (t *memMapTable[K, UK, V]) changed() int {
 	return n
 }
 
-// clearChanges forgets the changes; the keys' lists and sets of changed
-// user keys and the key groups' lists of changed keys are emptied and
-// kept for the next interval (those left over from the last one are
-// dropped).
+// clearChanges forgets the changes; the dirty sets and the key groups'
+// lists are emptied and kept for the next interval (sets left over from
+// the last one are dropped).
 func (t *memMapTable[K, UK, V]) clearChanges() {
 	clear(t.freeFew)
 	t.freeFew = t.freeFew[:0]
-	clear(t.freeSets)
-	t.freeSets = t.freeSets[:0]
 	for i, d := range t.dirty {
 		for _, e := range d {
 			e.hint = e.nDirty()
@@ -472,15 +460,11 @@ func (t *memMapTable[K, UK, V]) clearChanges() {
 	}
 }
 
-// release forgets e's changed user keys; its few list or its set goes,
-// emptied, to a free list.
+// release forgets e's changed user keys; its few list goes to the free
+// list.
 func (t *memMapTable[K, UK, V]) release(e *memMapKey[UK, V]) {
 	t.releaseFew(e)
-	if e.dirty != nil {
-		clear(e.dirty)
-		t.freeSets = append(t.freeSets, e.dirty)
-		e.dirty = nil
-	}
+	e.dirty = nil
 }
 
 // releaseFew moves e's few list, emptied, to the free list.
