@@ -220,14 +220,7 @@ func (p *Partition) flush(sync bool) error {
 		err := seg.f.Sync()
 		p.syncing.Store(false)
 		if err != nil {
-			serr := ioError(fmt.Sprintf("partition %s: fsync segment %s", p.name, seg.path), err)
-			p.mu.Lock()
-			p.syncErr = serr
-			p.bumpEpoch(serr)
-			p.dropPendingLocked()
-			p.mu.Unlock()
-			p.logger.Error("fsync failed; the partition refuses appends until reopened", "partition", p.name, "err", err)
-			return serr
+			return p.failSync(ioError(fmt.Sprintf("partition %s: fsync segment %s", p.name, seg.path), err))
 		}
 		p.unsynced = false
 		p.syncs.Add(1)
@@ -243,8 +236,28 @@ func (p *Partition) flush(sync bool) error {
 		// After the acknowledgement is published: the first drop after a
 		// reopen may cover most of a large segment.
 		p.dropSynced(seg, size)
+		// Also after it: the zeros delay the next commit, not this one,
+		// whose batches are committed whatever happens to them. A flush
+		// that wrote nothing (a roll's or a close's) fills nothing.
+		if size > committed {
+			p.extendPrefill(seg, size-committed)
+		}
 	}
 	return nil
+}
+
+// failSync records a failed fdatasync of the active segment (syncMu
+// held): the kernel may have dropped the dirty pages, so every batch not
+// yet committed is discarded and the partition refuses appends until it
+// is reopened and recovered. It returns serr.
+func (p *Partition) failSync(serr error) error {
+	p.mu.Lock()
+	p.syncErr = serr
+	p.bumpEpoch(serr)
+	p.dropPendingLocked()
+	p.mu.Unlock()
+	p.logger.Error("fsync failed; the partition refuses appends until reopened", "partition", p.name, "err", serr)
+	return serr
 }
 
 // defaultPageCacheWindow is Options.PageCacheWindow's default.
@@ -373,6 +386,7 @@ func (p *Partition) rollback(seg *segment, cause error) {
 	p.dropPendingLocked()
 	committed := seg.visible.Load()
 	seg.written = committed
+	seg.filled = 0 // the truncation below cuts the pre-written tail too
 	// The failed write may have left part of the buffer in the file.
 	if err := seg.f.Truncate(committed); err != nil {
 		p.syncErr = fmt.Errorf("%w (and truncating the partial write failed: %v)", cause, err)
@@ -498,6 +512,9 @@ func (p *Partition) roll(onlyIfFull bool, want int64) error {
 	if err := p.flushLocked(true); err != nil {
 		return err
 	}
+	if err := p.trimPrefill(old); err != nil {
+		return err
+	}
 	if err := old.writeIndexes(p.fs); err != nil {
 		return err
 	}
@@ -537,6 +554,9 @@ func (p *Partition) flushLocked(sync bool) error {
 	p.mu.Lock()
 	if err != nil {
 		return err
+	}
+	if p.syncErr != nil { // the fsync of a pre-written tail failed
+		return p.syncErr
 	}
 	if len(p.pending) > 0 {
 		return p.flushLocked(sync)

@@ -28,6 +28,12 @@ import (
 
 const crashDirEnv = "LOGSTORE_CRASH_DIR"
 
+// crashPrefillEnv set makes the child use 256 KiB segments with a 16 KiB
+// pre-written tail (prefill.go), so that most kills leave zeros after the
+// last batch; without it the child's 8 KiB segments roll too often for a
+// tail to be written.
+const crashPrefillEnv = "LOGSTORE_CRASH_PREFILL"
+
 func valuesCRC(recs []record.Record) uint32 {
 	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
 	for _, r := range recs {
@@ -43,13 +49,17 @@ func TestCrashChild(t *testing.T) {
 	}
 	opts, _ := testOptions(dir)
 	opts.Logger = nil
+	segBytes := int64(8 << 10)
+	if os.Getenv(crashPrefillEnv) != "" {
+		segBytes, opts.SegmentPrefill = 256<<10, 16<<10
+	}
 	l, err := Open(opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child open:", err)
 		os.Exit(3)
 	}
 	if _, err := l.Topic("crash"); err != nil {
-		if err := l.CreateTopic("crash", TopicConfig{Partitions: 1, SegmentBytes: 8 << 10, Fsync: FsyncPolicy{Mode: FsyncAlways}}); err != nil {
+		if err := l.CreateTopic("crash", TopicConfig{Partitions: 1, SegmentBytes: segBytes, Fsync: FsyncPolicy{Mode: FsyncAlways}}); err != nil {
 			fmt.Fprintln(os.Stderr, "child create:", err)
 			os.Exit(3)
 		}
@@ -85,11 +95,25 @@ type ackedBatch struct {
 	crc  uint32
 }
 
-func TestCrashSIGKILL(t *testing.T) {
+func TestCrashSIGKILL(t *testing.T) { crashRounds(t, false) }
+
+// TestCrashSIGKILLPrefill is TestCrashSIGKILL with a pre-written segment
+// tail: acknowledged batches survive kills that leave zeros after them,
+// and the zeros are cut (at least one round must have had some).
+func TestCrashSIGKILLPrefill(t *testing.T) {
+	if logs := crashRounds(t, true); !strings.Contains(logs, "cut pre-written tail") {
+		t.Fatalf("no round left a pre-written tail to recover:\n%s", logs)
+	}
+}
+
+// crashRounds runs the kill-and-verify rounds of the SIGKILL crash test
+// and returns the recovery logs of the reopens.
+func crashRounds(t *testing.T, prefill bool) string {
 	if testing.Short() {
 		t.Skip("re-executes the test binary")
 	}
 	dir := t.TempDir()
+	var logs strings.Builder
 	acked := make(map[int64]ackedBatch)
 	rng := rand.New(rand.NewPCG(42, 43))
 	const rounds = 12
@@ -97,6 +121,9 @@ func TestCrashSIGKILL(t *testing.T) {
 		target := rng.IntN(120) // acknowledgements before the kill; 0 kills during start-up
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 		cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
+		if prefill {
+			cmd.Env = append(cmd.Env, crashPrefillEnv+"=1")
+		}
 		cmd.Stderr = os.Stderr
 		out, err := cmd.StdoutPipe()
 		if err != nil {
@@ -141,15 +168,18 @@ func TestCrashSIGKILL(t *testing.T) {
 			}
 			acked[base] = ackedBatch{last: last, crc: uint32(crc)}
 		}
-		verifyCrashLog(t, dir, round, acked)
+		logs.WriteString(verifyCrashLog(t, dir, round, acked))
 	}
 	if len(acked) == 0 {
 		t.Fatal("no append was acknowledged in any round")
 	}
 	t.Logf("%d rounds, %d acknowledged batches verified", rounds, len(acked))
+	return logs.String()
 }
 
-func verifyCrashLog(t *testing.T, dir string, round int, acked map[int64]ackedBatch) {
+// verifyCrashLog reopens the log and checks every acknowledged batch; it
+// returns the log's messages from the reopen.
+func verifyCrashLog(t *testing.T, dir string, round int, acked map[int64]ackedBatch) string {
 	t.Helper()
 	opts, lb := testOptions(dir)
 	l, err := Open(opts)
@@ -160,7 +190,7 @@ func verifyCrashLog(t *testing.T, dir string, round int, acked map[int64]ackedBa
 	tp, err := l.Topic("crash")
 	if err != nil {
 		if len(acked) == 0 {
-			return // killed before the topic existed
+			return lb.String() // killed before the topic existed
 		}
 		t.Fatalf("round %d: %v", round, err)
 	}
@@ -178,6 +208,7 @@ func verifyCrashLog(t *testing.T, dir string, round int, acked map[int64]ackedBa
 			t.Fatalf("round %d: acknowledged batch %d..%d has different contents", round, base, a.last)
 		}
 	}
+	return lb.String()
 }
 
 const lockDirEnv = "LOGSTORE_LOCK_DIR"

@@ -116,6 +116,10 @@ type osFile struct{ *os.File }
 
 func (f osFile) Sync() error { return fdatasync(f.File) }
 
+// WriteZerosAt implements zeroWriter with pwrite(2) (os.File.WriteAt),
+// leaving the file position where it is.
+func (f osFile) WriteZerosAt(off, n int64) error { return writeZerosAt(f.File, off, n) }
+
 // readFile reads a whole small file through fsys.
 func readFile(fsys FS, name string) ([]byte, error) {
 	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)

@@ -34,6 +34,12 @@ func FuzzSegment(f *testing.F) {
 		flipped := append([]byte(nil), valid...)
 		flipped[len(valid)/2] ^= 0x10
 		f.Add(flipped, trusted)
+		// Pre-written tails (prefill.go): zeros after whole batches, after
+		// a torn one, and after a damaged one.
+		zeros := make([]byte, 5000)
+		f.Add(append(append([]byte(nil), valid...), zeros...), trusted)
+		f.Add(append(append([]byte(nil), valid[:len(valid)-7]...), zeros...), trusted)
+		f.Add(append(append([]byte(nil), flipped...), zeros...), trusted)
 	}
 	f.Fuzz(func(t *testing.T, data []byte, trusted bool) {
 		dir := t.TempDir()

@@ -102,6 +102,9 @@ func Open(opts Options) (*Log, error) {
 	if opts.PageCacheWindow == 0 {
 		opts.PageCacheWindow = defaultPageCacheWindow
 	}
+	if opts.SegmentPrefill == 0 {
+		opts.SegmentPrefill = defaultSegmentPrefill
+	}
 	if opts.IndexIntervalBytes <= 0 {
 		opts.IndexIntervalBytes = 4096
 	}
@@ -273,6 +276,7 @@ func (l *Log) openPartitions(t *Topic, from, to int32, cfg TopicConfig) ([]*Part
 			logger:        l.logger,
 			indexInterval: l.opts.IndexIntervalBytes,
 			cacheWindow:   l.opts.PageCacheWindow,
+			prefill:       l.opts.SegmentPrefill,
 			notify:        make(chan struct{}),
 			commitDone:    make(chan struct{}),
 			metrics:       l.metrics,
@@ -432,6 +436,9 @@ func (p *Partition) close(deleting bool) error {
 	var err error
 	if !deleting && p.syncErr == nil {
 		if err = p.flushLocked(true); err == nil {
+			err = p.trimPrefill(p.active)
+		}
+		if err == nil {
 			if err = p.snapshotProducers(p.nextOffset); err == nil {
 				err = p.checkpoint()
 			}

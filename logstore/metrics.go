@@ -65,7 +65,7 @@ var (
 	descAppendedRecs   = prometheus.NewDesc("sluice_log_appended_records_total", "Records appended to the partition since the log was opened.", partLabels, nil)
 	descAppendedBytes  = prometheus.NewDesc("sluice_log_appended_bytes_total", "Batch bytes appended to the partition since the log was opened.", partLabels, nil)
 	descAppendedBatchs = prometheus.NewDesc("sluice_log_appended_batches_total", "Batches appended to the partition since the log was opened.", partLabels, nil)
-	descSyncs          = prometheus.NewDesc("sluice_log_fsyncs_total", "fdatasyncs of the partition's segments since the log was opened.", partLabels, nil)
+	descSyncs          = prometheus.NewDesc("sluice_log_fsyncs_total", "fdatasyncs of the partition's segments since the log was opened (commits, and the top-ups of a pre-written tail).", partLabels, nil)
 
 	descCleanerPasses   = prometheus.NewDesc("sluice_log_cleaner_passes_total", "Completed compaction passes over the partition since the log was opened.", partLabels, nil)
 	descCleanerRead     = prometheus.NewDesc("sluice_log_cleaner_read_bytes_total", "Bytes the cleaner read from the partition since the log was opened.", partLabels, nil)

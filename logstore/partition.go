@@ -25,6 +25,7 @@ type Partition struct {
 	set           atomic.Pointer[partSettings] // from the topic's config; replaced by AlterConfig
 	indexInterval int
 	cacheWindow   int64       // Options.PageCacheWindow (<= 0: never drop)
+	prefill       int64       // Options.SegmentPrefill (<= 0: off)
 	repair        bool        // Options.RepairCorruption
 	metrics       *logMetrics // nil = none
 

@@ -311,6 +311,21 @@ func (p *Partition) recoverPartition(repair bool) error {
 			if serr != nil && !errors.As(serr, &se) {
 				return p.closeSegmentsErr(ioError("read segment "+path, serr))
 			}
+			if se != nil && last {
+				// A pre-written tail (prefill.go) after a crash: zeros
+				// from the end of the last batch to the end of the file.
+				zero, err := zeroTail(f, se.pos, size)
+				if err != nil {
+					return p.closeSegmentsErr(ioError("read segment "+path, err))
+				}
+				if zero {
+					if err := f.Truncate(se.pos); err != nil {
+						return p.closeSegmentsErr(ioError("truncate segment "+path, err))
+					}
+					p.logger.Debug("cut pre-written tail of segment", "partition", p.name, "segment", path, "position", se.pos, "bytes_cut", size-se.pos)
+					size, se = se.pos, nil
+				}
+			}
 			if se != nil {
 				middle := !last
 				if !middle {

@@ -175,17 +175,23 @@ func TestRecoveryTornTail(t *testing.T) {
 			if cut != pos && !strings.Contains(lb.String(), "truncated torn tail") {
 				t.Fatalf("no warning for a cut inside a batch:\n%s", lb.String())
 			}
-			// The log goes on from there.
-			b, recs := makeBatch(t, 5, 2, 10, 1)
-			res, err := p.Append(bg, b)
-			if err != nil || res.BaseOffset != want {
-				t.Fatalf("append after recovery: %+v %v (want base %d)", res, err, want)
-			}
-			o.add(res, b, recs)
-			if n := checkServed(t, p, o); n != want+2 {
-				t.Fatalf("read %d records after append, want %d", n, want+2)
-			}
+			appendAfterRecovery(t, p, o, want, 2)
 		})
+	}
+}
+
+// appendAfterRecovery checks that a recovered log goes on from want: a
+// batch of n records lands there and everything acknowledged is served.
+func appendAfterRecovery(t *testing.T, p *Partition, o *ackOracle, want int64, n int) {
+	t.Helper()
+	b, recs := makeBatch(t, 5, n, 10, 1)
+	res, err := p.Append(bg, b)
+	if err != nil || res.BaseOffset != want {
+		t.Fatalf("append after recovery: %+v %v (want base %d)", res, err, want)
+	}
+	o.add(res, b, recs)
+	if got := checkServed(t, p, o); got != want+int64(n) {
+		t.Fatalf("read %d records after the append, want %d", got, want+int64(n))
 	}
 }
 

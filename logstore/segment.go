@@ -44,6 +44,11 @@ type segment struct {
 
 	assigned int64 // bytes assigned to batches, including those not yet written (mu)
 	written  int64 // bytes written to f (syncMu)
+	// filled is where the file's pre-written tail ends (prefill.go): the
+	// bytes from written to filled are zeros written and synced ahead of
+	// the appends; filled <= written when there are none. Written under
+	// writeMu with syncMu held.
+	filled   int64
 	uncached int64 // bytes from the start dropped from the page cache (syncMu)
 
 	visible atomic.Int64 // bytes readers may read

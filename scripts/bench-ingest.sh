@@ -9,7 +9,9 @@
 #   scripts/bench-ingest.sh [-r ROUNDS] [-d DIR] [-t DURATION] [-p PROFILE_DIR] [-f FSYNC] [-x CLIENT_FLAG] BINARY[,CLIENT_FLAG...] ...
 #
 # A BINARY may carry client flags for its runs only, after commas
-# (/tmp/sluice,--batch-bytes=4194304 measures a producer setting).
+# (/tmp/sluice,--batch-bytes=4194304 measures a producer setting), and
+# server flags prefixed with + (/tmp/sluice,+--page-cache-window=8MiB
+# measures a server setting with the same binary).
 #
 # DIR (default: a fresh directory under ./bench-ingest.tmp) must be on the
 # disk to measure. With -p, round 1 writes server and client CPU profiles
@@ -74,7 +76,13 @@ for r in $(seq "$rounds"); do
 	for i in "${order[@]}"; do
 		IFS=, read -r -a spec <<<"${bins[$i]}"
 		b=${spec[0]}
-		own=("${spec[@]:1}")
+		own=() sflags=()
+		for f in "${spec[@]:1}"; do
+			case $f in
+			+*) sflags+=("${f#+}") ;;
+			*) own+=("$f") ;;
+			esac
+		done
 		data="$dir/data-$i"
 		rm -rf "$data"
 		sprof=() cprof=()
@@ -87,7 +95,7 @@ for r in $(seq "$rounds"); do
 		fi
 		port=$((port + 1))
 		"$b" serve --data-dir "$data" --kafka-addr 127.0.0.1:$port --http-addr 127.0.0.1:$((port + 1000)) \
-			--schema-registry=false --fsync "$fsync" --log-level warn "${sprof[@]}" >"$dir/serve-$i.log" 2>&1 &
+			--schema-registry=false --fsync "$fsync" --log-level warn "${sprof[@]}" "${sflags[@]}" >"$dir/serve-$i.log" 2>&1 &
 		spid=$!
 		wait_port $port $spid "$dir/serve-$i.log"
 		s0=$(awk '{ print $14 + $15 }' /proc/$spid/stat)

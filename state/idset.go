@@ -88,23 +88,40 @@ func (c *idChunk) get(off uint16) uint8 {
 }
 
 // find returns the index of offset off in a sparse chunk, or where it
-// goes, and whether it is there.
+// goes, and whether it is there. The ids that arrive are mostly the
+// newest (Nexmark's hot bidders and auctions, auto-increment keys): the
+// last few entries, one cache line, are tried first, from the end, and
+// only then the rest by binary search.
 func (c *idChunk) find(off uint16) (int, bool) {
 	x := uint32(off) << 8
-	lo, hi := 0, len(c.ids)
+	ids := c.ids
+	hi := len(ids)
+	for lo := max(hi-idTail, 0); hi > lo; hi-- {
+		switch y := ids[hi-1] &^ 0xff; {
+		case y == x:
+			return hi - 1, true
+		case y < x:
+			return hi, false
+		}
+	}
+	lo := 0
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if c.ids[m] < x {
+		if ids[m] < x {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
-	return lo, lo < len(c.ids) && c.ids[lo]&^0xff == x
+	return lo, lo < len(ids) && ids[lo]&^0xff == x
 }
 
+// idTail is how many of a sparse chunk's last ids find tries before its
+// binary search.
+const idTail = 8
+
 // add adds the tags of mask (non-zero) to offset off and returns its mask
-// before.
+// before, with one search of a sparse chunk.
 func (c *idChunk) add(off uint16, mask uint8) uint8 {
 	if d := c.dense; d != nil {
 		before := c.get(off)
@@ -128,7 +145,11 @@ func (c *idChunk) add(off uint16, mask uint8) uint8 {
 		c.toDense()
 		return c.add(off, mask)
 	}
-	c.ids = slices.Insert(c.ids, i, uint32(off)<<8|uint32(mask))
+	if i == len(c.ids) {
+		c.ids = append(c.ids, uint32(off)<<8|uint32(mask))
+	} else {
+		c.ids = slices.Insert(c.ids, i, uint32(off)<<8|uint32(mask))
+	}
 	return 0
 }
 
@@ -173,13 +194,23 @@ func appendIDChunk(dst []byte, c *idChunk) []byte {
 	}
 	dst = append(dst, 0)
 	dst = binary.AppendUvarint(dst, uint64(len(c.ids)))
+	// At most 3 bytes of offset delta (< 2^16) and the mask per id: grow
+	// once and write in place.
+	at := len(dst)
+	dst = slices.Grow(dst, 4*len(c.ids))[:at+4*len(c.ids)]
 	prev := uint32(0)
 	for _, x := range c.ids {
-		dst = binary.AppendUvarint(dst, uint64(x>>8-prev))
-		dst = append(dst, uint8(x))
+		d := x>>8 - prev
 		prev = x >> 8
+		for d >= 0x80 {
+			dst[at] = byte(d) | 0x80
+			d >>= 7
+			at++
+		}
+		dst[at], dst[at+1] = byte(d), uint8(x)
+		at += 2
 	}
-	return dst
+	return dst[:at]
 }
 
 // decode sets c to the chunk encoded at the start of src, reusing c's
@@ -304,13 +335,99 @@ func (d idSetDescriptor[K]) Name() string { return d.name }
 
 func (d idSetDescriptor[K]) NewMemoryTable(r KeyGroupRange) Table {
 	t := &memMapTable[K, int64, *idChunk]{name: d.name, groups: r, keys: make([]map[K]*memMapKey[int64, *idChunk], r.Len())}
+	mt := &memIDSetTable[K]{memMapTable: t, ctr: memIDSetCounters{epoch: 1}}
 	kc, err := codec.For[K]()
 	if err != nil {
 		t.codecErr = fmt.Errorf("state table %q key: %w", d.name, err)
-		return t
+		return mt
 	}
 	t.kc, t.ukc, t.vc, t.mc = kc, idChunkKeyCodec, idChunkCodec, idChunkMapCodec
-	return t
+	return mt
+}
+
+// memIDSetTable is the in-memory table of ID sets: the map state of
+// chunks, with two counters for IDCursors. The epoch changes whenever a
+// chunk that a cursor holds may no longer be the table's chunk of its key
+// and index (a key or key group replaced, removed or restored): a cursor
+// of an older epoch is not used. The generation changes whenever the
+// changes tracked so far are forgotten (a checkpoint): a cursor of an
+// older generation keeps its chunks but records their next change again.
+type memIDSetTable[K comparable] struct {
+	*memMapTable[K, int64, *idChunk]
+	ctr memIDSetCounters
+}
+
+// memIDSetCounters are the epoch and generation of a memIDSetTable.
+type memIDSetCounters struct{ epoch, gen uint64 }
+
+func (t *memIDSetTable[K]) ClearKeyGroup(kg int) {
+	t.ctr.epoch++
+	t.memMapTable.ClearKeyGroup(kg)
+}
+
+func (t *memIDSetTable[K]) Put(kg int, k K, v map[int64]*idChunk) {
+	t.ctr.epoch++
+	t.memMapTable.Put(kg, k, v)
+}
+
+func (t *memIDSetTable[K]) Delete(kg int, k K) {
+	t.ctr.epoch++
+	t.memMapTable.Delete(kg, k)
+}
+
+func (t *memIDSetTable[K]) setTracking(on bool) {
+	t.ctr.gen++
+	t.memMapTable.setTracking(on)
+}
+
+func (t *memIDSetTable[K]) clearChanges() {
+	t.ctr.gen++
+	t.memMapTable.clearChanges()
+}
+
+func (t *memIDSetTable[K]) applyChanges(kg int, body []byte) error {
+	t.ctr.epoch++
+	return t.memMapTable.applyChanges(kg, body)
+}
+
+func (t *memIDSetTable[K]) decodeKeyGroup(kg int, src []byte) error {
+	t.ctr.epoch++
+	return t.memMapTable.decodeKeyGroup(kg, src)
+}
+
+// IDCursor remembers, for one key of an in-memory ID set, the chunk that
+// each of sets 0 and 1 used last and whether its change is recorded for
+// the next checkpoint, so that an add to the same chunk (the newest ids,
+// the common case) skips the lookups of the key and of the chunk in its
+// map: see IDSet.AddAt. It is a cache: it belongs to one key of one ID
+// set, is checked against the table's epoch and generation on every use,
+// and encodes as nothing (MarshalBinary), so that it can live in the
+// key's own value state, where the caller finds it with the key's other
+// state.
+type IDCursor struct {
+	owner      *memIDSetCounters // the counters of the cursor's table
+	epoch, gen uint64
+	sets       [idCursorSets]idCursorSet
+}
+
+// idCursorSets is the number of sets an IDCursor caches (0 and 1).
+const idCursorSets = 2
+
+type idCursorSet struct {
+	ci      int64
+	c       *idChunk
+	touched bool // c's change is recorded for the next checkpoint
+}
+
+// MarshalBinary implements encoding.BinaryMarshaler: a cursor is not
+// state, its encoding is empty.
+func (IDCursor) MarshalBinary() ([]byte, error) { return nil, nil }
+
+// UnmarshalBinary implements encoding.BinaryUnmarshaler: a decoded cursor
+// is empty.
+func (c *IDCursor) UnmarshalBinary([]byte) error {
+	*c = IDCursor{}
+	return nil
 }
 
 func (d idSetDescriptor[K]) NewKVTable(kv KVStore, r KeyGroupRange) (Table, error) {
@@ -347,8 +464,8 @@ func (d idSetDescriptor[K]) NewKVTable(kv KVStore, r KeyGroupRange) (Table, erro
 // acts on the current key of its Keyed context.
 type IDSet[K comparable] struct {
 	c   *Keyed[K]
-	mem *memMapTable[K, int64, *idChunk] // in memory
-	kv  *kvIDSetTable[K]                 // on a KVStore
+	mem *memIDSetTable[K] // in memory
+	kv  *kvIDSetTable[K]  // on a KVStore
 }
 
 // NewIDSet opens the ID set state called name.
@@ -358,7 +475,7 @@ func NewIDSet[K comparable](c *Keyed[K], name string) (*IDSet[K], error) {
 		return nil, fmt.Errorf("id set state %q: %w", name, err)
 	}
 	switch tt := t.(type) {
-	case *memMapTable[K, int64, *idChunk]:
+	case *memIDSetTable[K]:
 		if tt.codecErr != nil {
 			return nil, fmt.Errorf("id set state: %w", tt.codecErr)
 		}
@@ -386,9 +503,11 @@ func (s *IDSet[K]) Add(set int, id int64, mask uint8) uint8 {
 	}
 	c, _ := s.mem.getEntry(s.c.kg, s.c.key, ci)
 	if c != nil {
-		before := c.get(off)
+		if mask == 0 {
+			return c.get(off)
+		}
+		before := c.add(off, mask)
 		if before|mask != before {
-			c.add(off, mask)
 			s.mem.touchEntry(s.c.kg, s.c.key, ci)
 		}
 		return before
@@ -400,6 +519,45 @@ func (s *IDSet[K]) Add(set int, id int64, mask uint8) uint8 {
 	c.add(off, mask)
 	s.mem.putEntry(s.c.kg, s.c.key, ci, c)
 	return 0
+}
+
+// AddAt is Add through cur, the IDCursor of the current key (kept with
+// the key's other state; a zero cursor is fine): an add to the chunk that
+// the same set used last, since the last checkpoint, costs the chunk's
+// own search only. Sets other than 0 and 1, and ID sets on a KVStore,
+// ignore cur.
+func (s *IDSet[K]) AddAt(cur *IDCursor, set int, id int64, mask uint8) uint8 {
+	t := s.mem
+	if t == nil || uint(set) >= idCursorSets || mask == 0 {
+		return s.Add(set, id, mask)
+	}
+	if cur.owner != &t.ctr || cur.epoch != t.ctr.epoch {
+		*cur = IDCursor{owner: &t.ctr, epoch: t.ctr.epoch, gen: t.ctr.gen}
+	} else if cur.gen != t.ctr.gen {
+		cur.gen = t.ctr.gen
+		for i := range cur.sets {
+			cur.sets[i].touched = false
+		}
+	}
+	ci, off := idSplit(set, id)
+	cs := &cur.sets[set]
+	if cs.c == nil || cs.ci != ci {
+		c, _ := t.getEntry(s.c.kg, s.c.key, ci)
+		if c == nil {
+			c = &idChunk{}
+			c.add(off, mask)
+			t.putEntry(s.c.kg, s.c.key, ci, c) // records the change
+			*cs = idCursorSet{ci: ci, c: c, touched: true}
+			return 0
+		}
+		*cs = idCursorSet{ci: ci, c: c}
+	}
+	before := cs.c.add(off, mask)
+	if before|mask != before && !cs.touched {
+		t.touchEntry(s.c.kg, s.c.key, ci)
+		cs.touched = true
+	}
+	return before
 }
 
 // Tags returns the mask of id in set (0-7) of the current key (zero: not

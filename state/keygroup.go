@@ -75,6 +75,14 @@ func hasher[K comparable]() (func(K) uint64, bool) {
 	var f any
 	switch any(zero).(type) {
 	case KeyHasher:
+		// The method expression K.KeyHash, a plain func(K) uint64: called
+		// through the interface, a key that is not pointer-shaped (a
+		// struct) is copied to the heap at every call.
+		if m, ok := reflect.TypeFor[K]().MethodByName("KeyHash"); ok {
+			if h, ok := m.Func.Interface().(func(K) uint64); ok {
+				return h, true
+			}
+		}
 		f = func(k K) uint64 { return any(k).(KeyHasher).KeyHash() }
 	case string:
 		f = func(k string) uint64 { return xxhash.Sum64String(k) }

@@ -41,6 +41,29 @@ type custom int
 
 func (c custom) KeyHash() uint64 { return uint64(c) * 3 }
 
+// customPair is a struct key with its own hash (like Nexmark q16's
+// channel and day).
+type customPair struct {
+	S string
+	N int64
+}
+
+func (c customPair) KeyHash() uint64 { return uint64(len(c.S))*31 + uint64(c.N) }
+
+// TestKeyHasherStructNoAlloc: a struct key's own KeyHash is what Hasher
+// returns, and hashing it does not copy the key to the heap.
+func TestKeyHasherStructNoAlloc(t *testing.T) {
+	h := Hasher[customPair]()
+	k := customPair{S: "channel-7", N: 4}
+	if got := h(k); got != k.KeyHash() {
+		t.Fatalf("hash %d, want KeyHash %d", got, k.KeyHash())
+	}
+	var sink uint64
+	if n := testing.AllocsPerRun(100, func() { sink += h(k) }); n != 0 {
+		t.Fatalf("%v allocations per hash, want 0", n)
+	}
+}
+
 // TestHasherStable pins hash values: they must not change between runs or
 // releases, or restored state would land in the wrong key groups.
 func TestHasherStable(t *testing.T) {

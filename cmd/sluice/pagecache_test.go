@@ -2,10 +2,11 @@ package main
 
 import "testing"
 
-// TestParsePageCacheWindow checks the --page-cache-window values: sizes in
-// the --memory units, off (or 0) for the kernel's own caching (a negative
-// logstore.Options.PageCacheWindow), and refusals.
-func TestParsePageCacheWindow(t *testing.T) {
+// TestParseSizeOrOff checks the --page-cache-window and --segment-prefill
+// values: sizes in the --memory units, off (or 0) as -1 (what
+// logstore.Options.PageCacheWindow and SegmentPrefill read as off), and
+// refusals.
+func TestParseSizeOrOff(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
 		want int64
@@ -23,9 +24,9 @@ func TestParsePageCacheWindow(t *testing.T) {
 		{"", 0, false},
 		{"lots", 0, false},
 	} {
-		got, err := parsePageCacheWindow(tc.in)
+		got, err := parseSizeOrOff(tc.in)
 		if (err == nil) != tc.ok || (tc.ok && got != tc.want) {
-			t.Errorf("parsePageCacheWindow(%q) = %d, %v; want %d, ok=%v", tc.in, got, err, tc.want, tc.ok)
+			t.Errorf("parseSizeOrOff(%q) = %d, %v; want %d, ok=%v", tc.in, got, err, tc.want, tc.ok)
 		}
 	}
 }

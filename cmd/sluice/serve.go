@@ -76,6 +76,7 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	var mf memoryFlag
 	mf.register(c, fs)
 	pageCacheWindow := fs.String("page-cache-window", envOr(c, "SLUICE_PAGE_CACHE_WINDOW", "64MiB"), "how many of a partition's most recently synced bytes stay in the page cache, like 64MiB or 1GiB: older synced bytes of the active segment are dropped from it after each fdatasync, so that writes reuse freed pages (docs/benchmarks-kafka.md); consumers within it read from memory, older reads come from the disk; off: never drop, the kernel decides (env SLUICE_PAGE_CACHE_WINDOW)")
+	segmentPrefill := fs.String("segment-prefill", envOr(c, "SLUICE_SEGMENT_PREFILL", "1MiB"), "how far ahead of the append position the active segment of an fsync-always partition is kept written with zeros and synced, like 1MiB, so that a commit's fdatasync overwrites allocated blocks instead of growing the file (no journal commit; docs/benchmarks.md, pre-written segment tails); topped up only after commits of at most 64 KiB; off: appends grow the file (env SLUICE_SEGMENT_PREFILL)")
 	cleanerIO := fs.Float64("cleaner-io-bytes-per-second", 0, "bound on what the cleaner reads plus writes per second; 0 = unlimited (log.cleaner.io.max.bytes.per.second)")
 	cleanerDuty := fs.Float64("cleaner-max-duty-cycle", 0.25, "share of wall time (so of one core) a cleaner pass may work while the log takes appends; it rests the remainder, leaving the CPU to producers; on an idle log it runs at full speed; 1 = no limit")
 	registryDefault, envErr := strconv.ParseBool(envOr(c, "SLUICE_SCHEMA_REGISTRY", "true"))
@@ -119,9 +120,13 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	if *cleanerDuty <= 0 || *cleanerDuty > 1 {
 		return usagef("--cleaner-max-duty-cycle must be in (0, 1], got %g", *cleanerDuty)
 	}
-	cacheWindow, err := parsePageCacheWindow(*pageCacheWindow)
+	cacheWindow, err := parseSizeOrOff(*pageCacheWindow)
 	if err != nil {
 		return usagef("--page-cache-window: %v", err)
+	}
+	prefill, err := parseSizeOrOff(*segmentPrefill)
+	if err != nil {
+		return usagef("--segment-prefill: %v", err)
 	}
 	mem, err := mf.setup()
 	if err != nil {
@@ -151,6 +156,7 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 		DefaultCleanup:         cleanupPolicy,
 		Cleaner:                logstore.CleanerOptions{Interval: *cleanerEvery, DedupeBufferBytes: *cleanerBuf, IOBytesPerSecond: *cleanerIO, MaxDutyCycle: *cleanerDuty},
 		PageCacheWindow:        cacheWindow,
+		SegmentPrefill:         prefill,
 	})
 	if err != nil {
 		return fmt.Errorf("open data directory %s: %w", *dataDir, err)
@@ -240,10 +246,11 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	}
 }
 
-// parsePageCacheWindow reads --page-cache-window: a size (memlimit.ParseSize
-// units, at least one page), or off (also 0) for never dropping synced
-// pages, as logstore.Options.PageCacheWindow reads a negative value.
-func parsePageCacheWindow(v string) (int64, error) {
+// parseSizeOrOff reads --page-cache-window and --segment-prefill: a size
+// (memlimit.ParseSize units, at least one page), or off (also 0), which it
+// returns as -1, the value logstore.Options.PageCacheWindow and
+// SegmentPrefill read as off.
+func parseSizeOrOff(v string) (int64, error) {
 	if t := strings.TrimSpace(v); strings.EqualFold(t, "off") || t == "0" {
 		return -1, nil
 	}

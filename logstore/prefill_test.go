@@ -1,0 +1,228 @@
+package logstore
+
+import (
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fileSize is the size of the file name on disk.
+func fileSize(t *testing.T, name string) int64 {
+	t.Helper()
+	st, err := os.Stat(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
+}
+
+// logicalBytes sums the oracle's batch sizes at offsets in [from, to).
+func (o *ackOracle) logicalBytes(from, to int64) int64 {
+	var n int64
+	for _, b := range o.batches {
+		if b.base >= from && b.base < to {
+			n += int64(b.size)
+		}
+	}
+	return n
+}
+
+// TestPrefillLogicalSizes appends to an FsyncAlways partition with a
+// pre-written tail and checks that every size the log reports, and every
+// sealed or closed segment file, is the logical length (the bytes of the
+// acknowledged batches), while the active file is longer than its data.
+func TestPrefillLogicalSizes(t *testing.T) {
+	dir := t.TempDir()
+	opts, lb := testOptions(dir)
+	opts.SegmentPrefill = 64 << 10
+	l := mustOpen(t, opts)
+	const segBytes = 256 << 10
+	p := mustPartition(t, l, "pf", TopicConfig{Partitions: 1, SegmentBytes: segBytes})
+	rng := rand.New(rand.NewPCG(7, 8))
+	o := fillRandom(t, rng, p, 40)
+	pdir := filepath.Join(dir, topicsDir, "pf", "0")
+	segs := segmentFiles(t, pdir)
+	if len(segs) != 1 {
+		t.Fatalf("%d segments, want 1", len(segs))
+	}
+	_, hw, _ := p.Offsets()
+	logical := o.logicalBytes(0, hw)
+	if size := fileSize(t, segs[0]); size <= logical {
+		t.Fatalf("active segment file is %d bytes for %d bytes of batches: no pre-written tail", size, logical)
+	}
+	if got := p.Stats().Bytes; got != logical {
+		t.Fatalf("Stats().Bytes = %d, want the logical %d", got, logical)
+	}
+	// Fill past a roll: the sealed segment is cut back to its batches.
+	o2 := fillRandom(t, rng, p, 1200)
+	o.batches = append(o.batches, o2.batches...)
+	for k, r := range o2.recs {
+		o.recs[k] = r
+	}
+	segs = segmentFiles(t, pdir)
+	if len(segs) < 2 {
+		t.Fatalf("%d segments after %d more batches, want a roll", len(segs), len(o2.batches))
+	}
+	_, hw, _ = p.Offsets()
+	var total int64
+	for i, name := range segs {
+		base, _ := parseSegmentName(filepath.Base(name))
+		end := hw
+		if i+1 < len(segs) {
+			end, _ = parseSegmentName(filepath.Base(segs[i+1]))
+			if got, want := fileSize(t, name), o.logicalBytes(base, end); got != want {
+				t.Fatalf("sealed segment %d is %d bytes, its batches %d", base, got, want)
+			}
+		}
+		total += o.logicalBytes(base, end)
+	}
+	if got := p.Stats().Bytes; got != total {
+		t.Fatalf("Stats().Bytes = %d, want the logical %d", got, total)
+	}
+	if n := checkServed(t, p, o); n != hw {
+		t.Fatalf("served %d records, want %d", n, hw)
+	}
+	// Close cuts the active segment back too, and a reopen trusts it.
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	last := segs[len(segs)-1]
+	lastBase, _ := parseSegmentName(filepath.Base(last))
+	if got, want := fileSize(t, last), o.logicalBytes(lastBase, hw); got != want {
+		t.Fatalf("closed active segment is %d bytes, its batches %d", got, want)
+	}
+	l = mustOpen(t, opts)
+	defer l.Close()
+	tp, _ := l.Topic("pf")
+	p, _ = tp.Partition(0)
+	if _, got, _ := p.Offsets(); got != hw {
+		t.Fatalf("reopened at high watermark %d, want %d", got, hw)
+	}
+	checkServed(t, p, o)
+	if s := lb.String(); strings.Contains(s, "torn tail") || strings.Contains(s, "rebuilding segment index") {
+		t.Fatalf("clean reopen repaired something:\n%s", s)
+	}
+}
+
+// crashWithPrefill appends to a fresh FsyncAlways partition with a
+// pre-written tail and abandons the log as a killed process would, so the
+// last segment ends in zeros. It returns the oracle and that segment.
+func crashWithPrefill(t *testing.T, dir string, seed uint64) (*ackOracle, string, Options, *logBuffer) {
+	t.Helper()
+	opts, lb := testOptions(dir)
+	opts.SegmentPrefill = 64 << 10
+	l := mustOpen(t, opts)
+	p := mustPartition(t, l, "pf", TopicConfig{Partitions: 1})
+	o := fillRandom(t, rand.New(rand.NewPCG(seed, 9)), p, 30)
+	l.crash()
+	segs := segmentFiles(t, filepath.Join(dir, topicsDir, "pf", "0"))
+	seg := segs[len(segs)-1]
+	if size, logical := fileSize(t, seg), o.logicalBytes(0, 1<<62); size <= logical {
+		t.Fatalf("segment file %d bytes for %d bytes of batches: no pre-written tail to recover", size, logical)
+	}
+	return o, seg, opts, lb
+}
+
+// TestPrefillCrashRecovery: after a crash, the zeros after the last batch
+// are cut without a warning, every acknowledged batch is served, and the
+// log goes on from the logical end.
+func TestPrefillCrashRecovery(t *testing.T) {
+	dir := t.TempDir()
+	o, _, opts, lb := crashWithPrefill(t, dir, 1)
+	want := o.batches[len(o.batches)-1].last + 1
+	l := mustOpen(t, opts)
+	defer l.Close()
+	tp, _ := l.Topic("pf")
+	p, _ := tp.Partition(0)
+	if _, hw, _ := p.Offsets(); hw != want {
+		t.Fatalf("high watermark %d, want %d\n%s", hw, want, lb.String())
+	}
+	if n := checkServed(t, p, o); n != want {
+		t.Fatalf("served %d records, want %d", n, want)
+	}
+	s := lb.String()
+	if strings.Contains(s, "torn tail") || !strings.Contains(s, "cut pre-written tail") {
+		t.Fatalf("a pre-written tail was not cut quietly:\n%s", s)
+	}
+	appendAfterRecovery(t, p, o, want, 3)
+}
+
+// TestPrefillCorruptionBeforeZeros: damage before the zeros is still
+// found. A corrupt last batch is a torn tail (cut, with a warning); a
+// corrupt batch followed by valid ones is corruption (Open fails); bytes
+// that are neither a batch nor zeros in the tail are a torn tail, not a
+// pre-written one.
+func TestPrefillCorruptionBeforeZeros(t *testing.T) {
+	cases := []struct {
+		name    string
+		damage  func(data []byte, o *ackOracle) // data is the whole segment file
+		corrupt bool                            // Open must fail with a CorruptionError
+		keep    func(o *ackOracle) int64        // the high watermark after recovery
+	}{
+		{"last batch", func(data []byte, o *ackOracle) {
+			pos := o.logicalBytes(0, o.batches[len(o.batches)-1].base)
+			data[pos+int64(o.batches[len(o.batches)-1].size)-1] ^= 0x40
+		}, false, func(o *ackOracle) int64 { return o.batches[len(o.batches)-1].base }},
+		{"middle batch", func(data []byte, o *ackOracle) {
+			pos := o.logicalBytes(0, o.batches[10].base)
+			data[pos+70] ^= 0x40
+		}, true, nil},
+		{"garbage in the zeros", func(data []byte, o *ackOracle) {
+			data[o.logicalBytes(0, 1<<62)+5000] = 0x7f
+		}, false, func(o *ackOracle) int64 { return o.batches[len(o.batches)-1].last + 1 }},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			o, seg, opts, lb := crashWithPrefill(t, dir, uint64(10+i))
+			data, err := os.ReadFile(seg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.damage(data, o)
+			if err := os.WriteFile(seg, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			l, err := Open(opts)
+			if c.corrupt {
+				var ce *CorruptionError
+				if !errors.As(err, &ce) {
+					t.Fatalf("Open: %v, want a CorruptionError", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer l.Close()
+			tp, _ := l.Topic("pf")
+			p, _ := tp.Partition(0)
+			want := c.keep(o)
+			if _, hw, _ := p.Offsets(); hw != want {
+				t.Fatalf("high watermark %d, want %d\n%s", hw, want, lb.String())
+			}
+			checkServed(t, p, o)
+			if !strings.Contains(lb.String(), "truncated torn tail") {
+				t.Fatalf("damage cut without a warning:\n%s", lb.String())
+			}
+		})
+	}
+}
+
+// TestPrefillOff: a negative SegmentPrefill writes no zeros.
+func TestPrefillOff(t *testing.T) {
+	dir := t.TempDir()
+	opts, _ := testOptions(dir)
+	opts.SegmentPrefill = -1
+	l := mustOpen(t, opts)
+	defer l.Close()
+	p := mustPartition(t, l, "pf", TopicConfig{Partitions: 1})
+	o := fillRandom(t, rand.New(rand.NewPCG(3, 3)), p, 20)
+	seg := segmentFiles(t, filepath.Join(dir, topicsDir, "pf", "0"))[0]
+	if got, want := fileSize(t, seg), o.logicalBytes(0, 1<<62); got != want {
+		t.Fatalf("segment file %d bytes, its batches %d", got, want)
+	}
+}
