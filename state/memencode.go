@@ -89,24 +89,11 @@ func (t *memTable[K, V]) sized(bytes, n int) {
 // codec.AppendBytes would, without encoding it elsewhere first, and
 // returns the length of fn's part.
 func appendLenPrefixed(dst []byte, fn func([]byte) ([]byte, error)) ([]byte, int, error) {
-	const guess = 3 // up to 2 MiB without moving the body
-	start := len(dst)
-	dst = append(dst, 0, 0, 0)
+	dst, at := codec.BeginPrefixed(dst)
 	dst, err := fn(dst)
 	if err != nil {
 		return nil, 0, err
 	}
-	n := len(dst) - start - guess
-	need := codec.UvarintLen(uint64(n))
-	if need != guess {
-		if need > guess {
-			for range need - guess {
-				dst = append(dst, 0)
-			}
-		}
-		copy(dst[start+need:], dst[start+guess:start+guess+n])
-		dst = dst[:start+need+n]
-	}
-	binary.PutUvarint(dst[start:], uint64(n))
+	dst, n := codec.EndPrefixed(dst, at)
 	return dst, n, nil
 }

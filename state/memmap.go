@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"reflect"
+	"slices"
 
 	"github.com/sluicehq/sluice/state/codec"
 )
@@ -48,22 +49,34 @@ func (d mapEntriesDescriptor[K, UK, V]) NewMemoryTable(r KeyGroupRange) Table {
 // snapshot.
 type memMapKey[UK comparable, V any] struct {
 	m map[UK]V
-	// dirty holds the user keys of the entries written or deleted since
-	// the last snapshot (unless whole is set): the snapshot reads their
-	// current value in m (absent: deleted), and walks this small set, not
-	// the key's large map. Only the user key is stored: a copy of the
-	// value per write cost a larger map insertion and more for the
-	// collector to scan.
+	// few and dirty hold the user keys of the entries written or
+	// deleted since the last snapshot (unless whole is set): the
+	// snapshot reads their current value in m (absent: deleted), and
+	// walks these, not the key's large map. Only the user key is
+	// stored: a copy of the value per write cost a larger map insertion
+	// and more for the collector to scan. The first fewDirty user keys
+	// go into few (a linear search finds a repeated one, cheaper than a
+	// set for the few entries most keys change in an interval); past
+	// that they all move into the set dirty and few is released.
+	few   []UK
 	dirty map[UK]struct{}
 	// whole: the key was replaced or removed as a whole since the last
 	// snapshot.
 	whole bool
 	// listed: the key is in its key group's dirty list.
 	listed bool
-	// hint is the size of dirty at the last snapshot: the next interval's
-	// set starts at that size instead of growing to it again.
+	// hint is the size of dirty at the last snapshot: a set made for
+	// the next interval starts at that size instead of growing to it
+	// again.
 	hint int
 }
+
+// fewDirty is the capacity of memMapKey.few.
+const fewDirty = 8
+
+// nDirty returns the number of user keys changed since the last
+// snapshot (whole aside).
+func (e *memMapKey[UK, V]) nDirty() int { return len(e.few) + len(e.dirty) }
 
 type memMapTable[K, UK comparable, V any] struct {
 	name   string
@@ -82,6 +95,10 @@ type memMapTable[K, UK comparable, V any] struct {
 	dirty []map[K]*memMapKey[UK, V]
 	reset []bool
 	hint  []int // size of each dirty map at the last snapshot
+	// freeFew holds the few lists of keys of the last interval, emptied
+	// at the snapshot, for the keys that change in the next one: a list
+	// is not made anew per key and interval.
+	freeFew [][]UK
 	// Codecs, made on first use.
 	codecErr error
 	kc       codec.Codec[K]
@@ -170,7 +187,7 @@ func (t *memMapTable[K, UK, V]) list(kg int, k K, e *memMapKey[UK, V]) {
 // markWhole records that k was replaced or removed as a whole.
 func (t *memMapTable[K, UK, V]) markWhole(kg int, k K, e *memMapKey[UK, V]) {
 	e.whole = true
-	e.dirty = nil
+	t.release(e)
 	t.list(kg, k, e)
 }
 
@@ -271,12 +288,32 @@ func (t *memMapTable[K, UK, V]) deleteEntry(kg int, k K, uk UK) {
 	}
 }
 
+// markEntry records that entry uk of key k (entry e) changed.
 func (t *memMapTable[K, UK, V]) markEntry(kg int, k K, e *memMapKey[UK, V], uk UK) {
 	if !e.whole {
-		if e.dirty == nil {
-			e.dirty = make(map[UK]struct{}, e.hint)
+		switch {
+		case e.dirty != nil:
+			e.dirty[uk] = struct{}{}
+		case slices.Contains(e.few, uk):
+		case len(e.few) < fewDirty:
+			if e.few == nil {
+				if n := len(t.freeFew); n > 0 {
+					e.few = t.freeFew[n-1]
+					t.freeFew[n-1] = nil
+					t.freeFew = t.freeFew[:n-1]
+				} else {
+					e.few = make([]UK, 0, fewDirty)
+				}
+			}
+			e.few = append(e.few, uk)
+		default:
+			e.dirty = make(map[UK]struct{}, max(e.hint, 2*fewDirty))
+			for _, u := range e.few {
+				e.dirty[u] = struct{}{}
+			}
+			e.dirty[uk] = struct{}{}
+			t.releaseFew(e)
 		}
-		e.dirty[uk] = struct{}{}
 	}
 	t.list(kg, k, e)
 }
@@ -393,7 +430,7 @@ func (t *memMapTable[K, UK, V]) changed() int {
 			if e.whole {
 				n += 1 + len(e.m)
 			} else {
-				n += len(e.dirty)
+				n += e.nDirty()
 			}
 		}
 		if t.reset[i] {
@@ -405,15 +442,37 @@ func (t *memMapTable[K, UK, V]) changed() int {
 	return n
 }
 
+// clearChanges forgets the changes; the dirty sets and the key groups'
+// lists are emptied and kept for the next interval (sets left over from
+// the last one are dropped).
 func (t *memMapTable[K, UK, V]) clearChanges() {
+	clear(t.freeFew)
+	t.freeFew = t.freeFew[:0]
 	for i, d := range t.dirty {
 		for _, e := range d {
-			e.hint = len(e.dirty)
-			e.dirty, e.whole, e.listed = nil, false, false
+			e.hint = e.nDirty()
+			t.release(e)
+			e.whole, e.listed = false, false
 		}
 		t.hint[i] = len(d)
-		t.dirty[i] = nil
+		clear(d)
 		t.reset[i] = false
+	}
+}
+
+// release forgets e's changed user keys; its few list goes to the free
+// list.
+func (t *memMapTable[K, UK, V]) release(e *memMapKey[UK, V]) {
+	t.releaseFew(e)
+	e.dirty = nil
+}
+
+// releaseFew moves e's few list, emptied, to the free list.
+func (t *memMapTable[K, UK, V]) releaseFew(e *memMapKey[UK, V]) {
+	if e.few != nil {
+		clear(e.few)
+		t.freeFew = append(t.freeFew, e.few[:0])
+		e.few = nil
 	}
 }
 
@@ -447,7 +506,7 @@ func (t *memMapTable[K, UK, V]) appendChanges(dst []byte, kg int, full bool) ([]
 	if reset {
 		dst = binary.AppendUvarint(dst, uint64(len(keys)))
 		for k, e := range keys {
-			dst = t.appendGroup(dst, k, e.m, nil)
+			dst = t.appendGroup(dst, k, e.m)
 		}
 		return dst, nil
 	}
@@ -459,7 +518,7 @@ func (t *memMapTable[K, UK, V]) appendChanges(dst []byte, kg int, full bool) ([]
 			if len(e.m) > 0 {
 				ops++
 			}
-		case len(e.dirty) > 0:
+		case e.nDirty() > 0:
 			ops++
 		}
 	}
@@ -469,49 +528,62 @@ func (t *memMapTable[K, UK, V]) appendChanges(dst []byte, kg int, full bool) ([]
 			dst = append(dst, opDelete)
 			dst = appendPrefixed(dst, t.kc, k)
 			if len(e.m) > 0 {
-				dst = t.appendGroup(dst, k, e.m, nil)
+				dst = t.appendGroup(dst, k, e.m)
 			}
-		} else if len(e.dirty) > 0 {
-			dst = t.appendGroup(dst, k, e.m, e.dirty)
+		} else if e.nDirty() > 0 {
+			dst = t.appendChangedGroup(dst, k, e)
 		}
 	}
 	return dst, nil
 }
 
-// appendGroup appends the entries op of key k: every entry of m, or the
-// changes only.
-func (t *memMapTable[K, UK, V]) appendGroup(dst []byte, k K, m map[UK]V, only map[UK]struct{}) []byte {
-	dst = append(dst, opEntries)
-	dst = appendPrefixed(dst, t.kc, k)
-	n := len(m)
-	if only != nil {
-		n = len(only)
-	}
-	// The group is length-prefixed: encoded in place after a one-byte
-	// length, moved if its length needs more.
-	at := len(dst)
-	dst = append(dst, 0)
-	dst = binary.AppendUvarint(dst, uint64(n))
-	if only == nil {
-		for uk, v := range m {
-			dst = append(dst, opPut)
-			dst = appendPrefixed(dst, t.ukc, uk)
-			dst = t.ve.append(dst, v)
-		}
-	} else {
-		for uk := range only {
-			v, ok := m[uk]
-			if !ok {
-				dst = append(dst, opDelete)
-				dst = appendPrefixed(dst, t.ukc, uk)
-				continue
-			}
-			dst = append(dst, opPut)
-			dst = appendPrefixed(dst, t.ukc, uk)
-			dst = t.ve.append(dst, v)
-		}
+// appendGroup appends the entries op of key k: every entry of m.
+func (t *memMapTable[K, UK, V]) appendGroup(dst []byte, k K, m map[UK]V) []byte {
+	dst, at := t.beginGroup(dst, k, len(m))
+	for uk, v := range m {
+		dst = append(dst, opPut)
+		dst = appendPrefixed(dst, t.ukc, uk)
+		dst = t.ve.append(dst, v)
 	}
 	return fixPrefix(dst, at)
+}
+
+// appendChangedGroup appends the entries op of key k (entry e): the
+// entries changed since the last snapshot.
+func (t *memMapTable[K, UK, V]) appendChangedGroup(dst []byte, k K, e *memMapKey[UK, V]) []byte {
+	dst, at := t.beginGroup(dst, k, e.nDirty())
+	for _, uk := range e.few {
+		dst = t.appendEntryChange(dst, e.m, uk)
+	}
+	for uk := range e.dirty {
+		dst = t.appendEntryChange(dst, e.m, uk)
+	}
+	return fixPrefix(dst, at)
+}
+
+// beginGroup appends the start of the entries op of key k with n
+// entries and returns the offset of the group's length for fixPrefix.
+// The group is length-prefixed: encoded in place after a one-byte
+// length, moved if its length needs more.
+func (t *memMapTable[K, UK, V]) beginGroup(dst []byte, k K, n int) ([]byte, int) {
+	dst = append(dst, opEntries)
+	dst = appendPrefixed(dst, t.kc, k)
+	at := len(dst)
+	dst = append(dst, 0)
+	return binary.AppendUvarint(dst, uint64(n)), at
+}
+
+// appendEntryChange appends the put of user key uk's value in m, or its
+// deletion when m has none.
+func (t *memMapTable[K, UK, V]) appendEntryChange(dst []byte, m map[UK]V, uk UK) []byte {
+	v, ok := m[uk]
+	if !ok {
+		dst = append(dst, opDelete)
+		return appendPrefixed(dst, t.ukc, uk)
+	}
+	dst = append(dst, opPut)
+	dst = appendPrefixed(dst, t.ukc, uk)
+	return t.ve.append(dst, v)
 }
 
 // appendPrefixed appends v's encoding, length-prefixed as by

@@ -62,6 +62,10 @@ type chainSnap struct {
 	seq     int
 	hasBase bool
 	prev    chan struct{}
+	// lastArena is the size of the last snapshot's arena (takeArena).
+	lastArena int
+	// spare is an arena handed back by the writer that wrote it.
+	spare atomic.Pointer[[]byte]
 	// broken is set by a writer that lost changes: the next snapshot must
 	// be full.
 	broken atomic.Bool
@@ -105,19 +109,82 @@ func (c *chainSnap) needFull(changed, total int) bool {
 // its changes are lost, so the next one must be a base.
 func (c *chainSnap) encodeFailed() { c.hasBase = false }
 
-// chainSection wraps the tables of one key group into a chain section.
-func chainSection(tables []byte) []byte {
-	b := codec.AppendBytes(make([]byte, 0, len(tables)+8), tables)
-	return append(b, 0)
+// Sections are encoded in place, one after another, into one buffer per
+// snapshot, its arena (sectionArena): begin reserves a section's length
+// prefix at the end of the arena, the operator appends the key group's
+// tables after it, and end writes the length and the reserved byte. The
+// writer hands the arena back once its file is written (submit), and the
+// next snapshot encodes into it: a snapshot neither copies each key
+// group's tables into a section of its own nor allocates (and zeroes)
+// the bytes of the whole snapshot anew.
+
+// sectionArena is the arena of one snapshot's sections.
+type sectionArena struct {
+	// buf is the arena; the operator appends a section's tables to it
+	// between begin and end.
+	buf []byte
+	// made is the bytes of the sections made so far, done the number of
+	// key groups begun so far.
+	made, done int
 }
 
-// submit hands the encoded sections of checkpoint id (chainSection per
-// key group; a base when full) to a writer goroutine, which writes them
-// into the shared area after the writers of earlier checkpoints and
-// acknowledges (or declines) for task. wg counts the writer for the
-// subtask's end.
-func (c *chainSnap) submit(chk *chkRun, id uint64, task checkpoint.TaskID, full bool, groups map[int][]byte, wg *sync.WaitGroup) {
+// begin starts the section of the next key group, with left key groups
+// still to come after it, and returns its offset for end. When the arena
+// lacks room for what is left (projected from the sections so far, plus
+// an eighth), a new one takes its place: the sections made stay where
+// they are, not copied as a growing arena would, so that a snapshot of
+// unknown size (the first, a base after increments) takes one or two
+// allocations.
+func (a *sectionArena) begin(left int) int {
+	if a.done > 0 {
+		need := a.made / a.done * (left + 1)
+		need += need / 8
+		if cap(a.buf)-len(a.buf) < need {
+			a.buf = make([]byte, 0, need)
+		}
+	}
+	a.done++
+	var at int
+	a.buf, at = codec.BeginPrefixed(a.buf)
+	return at
+}
+
+// end completes the section begun at offset at and returns it (nil, and
+// the arena as it was before begin, when no tables were appended). The
+// section's capacity ends with it, so that later sections do not run
+// into it.
+func (a *sectionArena) end(at int) []byte {
+	buf, n := codec.EndPrefixed(a.buf, at)
+	if n == 0 {
+		a.buf = buf[:at]
+		return nil
+	}
+	a.buf = append(buf, 0)
+	a.made += len(a.buf) - at
+	return a.buf[at:len(a.buf):len(a.buf)]
+}
+
+// takeArena returns an empty arena for a snapshot's sections: the one a
+// writer handed back, unless it is much larger than the last snapshot
+// needed (a base after increments: let the collector have it), or a new
+// one of about the last snapshot's size.
+func (c *chainSnap) takeArena() *sectionArena {
+	if p := c.spare.Swap(nil); p != nil && cap(*p) <= 4*c.lastArena+1<<20 {
+		return &sectionArena{buf: (*p)[:0]}
+	}
+	return &sectionArena{buf: make([]byte, 0, c.lastArena+c.lastArena/4)}
+}
+
+// submit hands the encoded sections of checkpoint id (per key group, made
+// in arena a; a base when full) to a writer
+// goroutine, which writes them into the shared area after the writers of
+// earlier checkpoints, acknowledges (or declines) for task, and hands the
+// arena back for a later snapshot. wg counts the writer for the subtask's
+// end.
+func (c *chainSnap) submit(chk *chkRun, id uint64, task checkpoint.TaskID, full bool, groups map[int][]byte, a *sectionArena, wg *sync.WaitGroup) {
 	c.hasBase = true
+	c.lastArena = a.made
+	arena := a.buf
 	kgs := make([]int, 0, len(groups))
 	var size int64
 	for kg, b := range groups {
@@ -137,6 +204,8 @@ func (c *chainSnap) submit(chk *chkRun, id uint64, task checkpoint.TaskID, full 
 		defer chk.async.Done()
 		defer wg.Done()
 		defer close(done)
+		// Once written (or dropped), nothing reads the sections again.
+		defer c.spare.Store(&arena)
 		if prev != nil {
 			<-prev
 		}

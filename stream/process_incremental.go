@@ -21,14 +21,14 @@ func (o *keyedProcessOp[K, T, R]) snapshotIncremental(chk *chkRun, id uint64, me
 	task := checkpoint.TaskID{Operator: opKey(o.node), Subtask: o.sub}
 	inc := o.inc
 	full := inc.needFull(mem.Changed(), mem.Len())
-	groups, err := o.encodeChanges(mem, full)
+	groups, arena, err := o.encodeChanges(mem, full)
 	if err != nil {
 		inc.encodeFailed()
 		chk.decline(id, task, err)
 		return
 	}
 	mem.ClearChanges()
-	inc.submit(chk, id, task, full, groups, &o.snapWG)
+	inc.submit(chk, id, task, full, groups, arena, &o.snapWG)
 }
 
 // Timers are recorded like table entries, in pseudo-tables of the
@@ -102,34 +102,34 @@ func (o *keyedProcessOp[K, T, R]) timerChanges(kc codec.Codec[K], s *timerServic
 }
 
 // encodeChanges encodes the sections of a chain file: every key and
-// timer (full) or the changed ones.
-func (o *keyedProcessOp[K, T, R]) encodeChanges(mem *state.Memory, full bool) (map[int][]byte, error) {
+// timer (full) or the changed ones, in place in one arena (chain.go).
+func (o *keyedProcessOp[K, T, R]) encodeChanges(mem *state.Memory, full bool) (map[int][]byte, *sectionArena, error) {
 	kc, err := codec.For[K]()
 	if err != nil {
-		return nil, fmt.Errorf("keyed process key: %w", err)
+		return nil, nil, fmt.Errorf("keyed process key: %w", err)
 	}
 	r := o.backend.KeyGroups()
 	ev, pr := o.timerChanges(kc, &o.ctx.event, full), o.timerChanges(kc, &o.ctx.proc, full)
 	groups := map[int][]byte{}
-	var tables []byte
+	a := o.inc.takeArena()
 	for kg := r.Start; kg < r.End; kg++ {
-		if tables, err = mem.AppendChanges(tables[:0], kg, full); err != nil {
-			return nil, err
+		at := a.begin(r.End - kg - 1)
+		if a.buf, err = mem.AppendChanges(a.buf, kg, full); err != nil {
+			return nil, nil, err
 		}
 		if b := ev[kg]; len(b) > 0 {
-			tables = codec.AppendString(tables, eventTimersTable)
-			tables = codec.AppendBytes(tables, b)
+			a.buf = codec.AppendString(a.buf, eventTimersTable)
+			a.buf = codec.AppendBytes(a.buf, b)
 		}
 		if b := pr[kg]; len(b) > 0 {
-			tables = codec.AppendString(tables, procTimersTable)
-			tables = codec.AppendBytes(tables, b)
+			a.buf = codec.AppendString(a.buf, procTimersTable)
+			a.buf = codec.AppendBytes(a.buf, b)
 		}
-		if len(tables) == 0 {
-			continue
+		if sec := a.end(at); sec != nil {
+			groups[kg] = sec
 		}
-		groups[kg] = chainSection(tables)
 	}
-	return groups, nil
+	return groups, a, nil
 }
 
 // restoreChain applies chain file path (files of one chain come in

@@ -68,9 +68,9 @@ func (o *winOp[K, T, A, O]) snapshotIncremental(chk *chkRun, id uint64) {
 	task := checkpoint.TaskID{Operator: opKey(o.node), Subtask: o.sub}
 	inc := o.inc
 	full := inc.needFull(len(o.dirtyLists)+len(o.deadKeys), o.keys.len())
-	groups := o.encodeWindowChanges(chk.maxPar, full)
+	groups, arena := o.encodeWindowChanges(chk.maxPar, full)
 	o.clearDirty()
-	inc.submit(chk, id, task, full, groups, &o.snapWG)
+	inc.submit(chk, id, task, full, groups, arena, &o.snapWG)
 }
 
 // winBody accumulates the entries of one key group's windowsTable body.
@@ -79,7 +79,10 @@ type winBody struct {
 	ents []byte
 }
 
-func (o *winOp[K, T, A, O]) encodeWindowChanges(maxPar int, full bool) map[int][]byte {
+// encodeWindowChanges encodes the sections of a chain file, in place in
+// one arena (chain.go): per key group the watermark and the changed lists
+// (every list for a base).
+func (o *winOp[K, T, A, O]) encodeWindowChanges(maxPar int, full bool) (map[int][]byte, *sectionArena) {
 	bodies := map[int]*winBody{}
 	var kbuf, vbuf []byte
 	add := func(k K, li int32) {
@@ -128,21 +131,27 @@ func (o *winOp[K, T, A, O]) encodeWindowChanges(maxPar int, full bool) map[int][
 	}
 	wm := binary.AppendVarint(nil, o.wm)
 	groups := make(map[int][]byte, o.kgr.Len())
-	var tables, body []byte
+	a := o.inc.takeArena()
+	var body []byte
 	for kg := o.kgr.Start; kg < o.kgr.End; kg++ {
-		tables = codec.AppendString(tables[:0], watermarkTable)
+		at := a.begin(o.kgr.End - kg - 1)
+		a.buf = codec.AppendString(a.buf, watermarkTable)
 		body = state.AppendChangeBody(body[:0], full, [][]byte{nil}, [][]byte{wm}, nil)
-		tables = codec.AppendBytes(tables, body)
+		a.buf = codec.AppendBytes(a.buf, body)
 		if wb := bodies[kg]; wb != nil {
-			body = append(body[:0], flags)
-			body = binary.AppendUvarint(body, uint64(wb.n))
-			body = append(body, wb.ents...)
-			tables = codec.AppendString(tables, windowsTable)
-			tables = codec.AppendBytes(tables, body)
+			a.buf = codec.AppendString(a.buf, windowsTable)
+			var bt int
+			a.buf, bt = codec.BeginPrefixed(a.buf)
+			a.buf = append(a.buf, flags)
+			a.buf = binary.AppendUvarint(a.buf, uint64(wb.n))
+			a.buf = append(a.buf, wb.ents...)
+			a.buf, _ = codec.EndPrefixed(a.buf, bt)
 		}
-		groups[kg] = chainSection(tables)
+		if sec := a.end(at); sec != nil {
+			groups[kg] = sec
+		}
 	}
-	return groups
+	return groups, a
 }
 
 // appendList appends the encoding of list li's windows.

@@ -27,7 +27,7 @@ func nexmarkCommand() *command {
 }
 
 func nexmarkRun(ctx context.Context, c *cli, args []string) error {
-	fs := flagSet(c, "sluice nexmark run", "--query q5|all [--sql] [--events 10000000] [--parallelism P] [--source FILE] [--output FILE] [--json] [--memory LIMIT]")
+	fs := flagSet(c, "sluice nexmark run", "--query q5|all [--sql] [--events 10000000] [--parallelism P] [--source FILE] [--output FILE] [--json] [--memory LIMIT] [--cpuprofile FILE]")
 	useSQL := fs.Bool("sql", false, "run the reference's SQL text of the query (q0-q22) on Sluice SQL instead of the hand-written Go query; the checksums of the two agree")
 	query := fs.String("query", "", "query to run: "+strings.Join(queries.Queries(), ", ")+", or all (required)")
 	events := fs.Int64("events", 10_000_000, "events to generate")
@@ -37,6 +37,7 @@ func nexmarkRun(ctx context.Context, c *cli, args []string) error {
 	source := fs.String("source", "", "read events from a file written by `sluice nexmark generate` instead of generating them")
 	output := fs.String("output", "", "write every result row as a JSON line to this file")
 	asJSON := fs.Bool("json", false, "print exactly one JSON object (or one per query with --query all)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	var mf memoryFlag
 	mf.register(c, fs)
 	pos, err := parseArgs(fs, args)
@@ -57,6 +58,11 @@ func nexmarkRun(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer mem.release()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	names := []string{*query}
 	if *query == "all" {
 		names = queries.Queries()

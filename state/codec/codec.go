@@ -562,3 +562,33 @@ func UvarintLen(x uint64) int {
 	}
 	return n
 }
+
+// prefixRoom is the room BeginPrefixed reserves for a length: bodies of
+// up to 2 MiB need no move.
+const prefixRoom = 3
+
+// BeginPrefixed reserves room at the end of dst for the uvarint length of
+// what the caller appends next (the body), and returns dst and the offset
+// of the reservation for EndPrefixed. Together they append what
+// AppendBytes appends, without encoding the body elsewhere first.
+func BeginPrefixed(dst []byte) ([]byte, int) {
+	return append(dst, 0, 0, 0), len(dst)
+}
+
+// EndPrefixed writes the uvarint length of the body appended after the
+// reservation at offset at (from BeginPrefixed) into it, moving the body
+// when its length takes another number of bytes, and returns dst and
+// the body's length. dst[at:] is then what AppendBytes appends.
+func EndPrefixed(dst []byte, at int) ([]byte, int) {
+	n := len(dst) - at - prefixRoom
+	need := UvarintLen(uint64(n))
+	if need != prefixRoom {
+		for range need - prefixRoom {
+			dst = append(dst, 0)
+		}
+		copy(dst[at+need:], dst[at+prefixRoom:at+prefixRoom+n])
+		dst = dst[:at+need+n]
+	}
+	binary.PutUvarint(dst[at:], uint64(n))
+	return dst, n
+}
