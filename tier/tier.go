@@ -63,6 +63,10 @@ type Tier struct {
 
 	mu    sync.Mutex
 	parts map[partKey]*partState
+	// gone holds the object folders (TOPIC-REMOTEID) of the topics deleted
+	// since Open: state never makes a partition state for one again, even
+	// when it looked the topic up just before its deletion.
+	gone map[string]bool
 
 	kick chan struct{}
 	stop chan struct{}
@@ -95,6 +99,12 @@ type partState struct {
 	idxMu    sync.Mutex
 	idx      map[string]*logstore.SegmentIndex // by upload id
 	uploadMu sync.Mutex                        // the uploader's; held while it uploads
+	// deleted is set when the partition's topic is deleted: the uploader
+	// leaves the partition alone from then on (it may still hold it from
+	// a pass that started before) and writes no manifest for it (checked
+	// under manMu), so that nothing stays in its folder after the
+	// deletion emptied it.
+	deleted atomic.Bool
 }
 
 // Open starts the tier of opts.Log on opts.Store: it wires itself into the
@@ -132,8 +142,8 @@ func Open(opts Options) (*Tier, error) {
 	}
 	t := &Tier{
 		opts: opts, store: opts.Store, log: opts.Log, logger: opts.Logger,
-		parts: map[partKey]*partState{},
-		kick:  make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		parts: map[partKey]*partState{}, gone: map[string]bool{},
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	t.storeUp.Store(true)
 	cache, err := newChunkCache(opts.CacheDir, opts.CacheBytes)
@@ -225,9 +235,17 @@ func (t *Tier) state(topic string, part int32) *partState {
 	if ps := t.parts[k]; ps != nil {
 		return ps
 	}
-	ps = &partState{key: k, dir: fmt.Sprintf("%s-%s/%d", topic, cfg.RemoteID, part), idx: map[string]*logstore.SegmentIndex{}}
+	if t.gone[topic+"-"+cfg.RemoteID] {
+		return nil // deleted after we looked it up
+	}
+	ps = &partState{key: k, dir: partDir(topic, cfg.RemoteID, part), idx: map[string]*logstore.SegmentIndex{}}
 	t.parts[k] = ps
 	return ps
+}
+
+// partDir is the object folder of a partition: TOPIC-REMOTEID/PARTITION.
+func partDir(topic, remoteID string, part int32) string {
+	return fmt.Sprintf("%s-%s/%d", topic, remoteID, part)
 }
 
 // remotePartitions lists the states of every partition of every
@@ -389,22 +407,37 @@ func (t *Tier) RemoteStart(topic string, part int32) (int64, bool) {
 func (t *Tier) SegmentRolled(string, int32) { t.Kick() }
 
 // TopicDeleted removes a deleted topic's remote segments (in the
-// background; what a crash leaves is removed at the next start).
+// background; what a crash leaves is removed at the next start). The
+// uploader leaves its partitions alone from now on, and an upload of one
+// of them already under way removes what it wrote instead of naming it in
+// a manifest, so that nothing stays in the topic's folder after it is
+// emptied.
 func (t *Tier) TopicDeleted(name, remoteID string) {
+	top := name + "-" + remoteID
+	var gone []*partState
 	t.mu.Lock()
-	for k := range t.parts {
-		if k.topic == name {
+	t.gone[top] = true
+	for k, ps := range t.parts {
+		if k.topic == name && ps.dir == partDir(name, remoteID, k.part) {
+			ps.deleted.Store(true)
+			gone = append(gone, ps)
 			delete(t.parts, k)
 		}
 	}
 	t.mu.Unlock()
-	go func() {
+	t.background(func() {
+		for _, ps := range gone {
+			// A manifest being written is in the folder when we list it;
+			// one after that sees deleted and is not written.
+			ps.manMu.Lock()
+			ps.manMu.Unlock()
+		}
 		ctx, cancel := t.ctx()
 		defer cancel()
-		if err := t.deletePrefix(ctx, name+"-"+remoteID+"/"); err != nil {
+		if err := t.deletePrefix(ctx, top+"/"); err != nil {
 			t.logger.Warn("remote storage: deleted topic's objects not all removed; removed at the next start", "topic", name, "err", err)
 		}
-	}()
+	})
 }
 
 func (t *Tier) deletePrefix(ctx context.Context, prefix string) error {
