@@ -1,11 +1,15 @@
 package tier_test
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice/logstore"
 	"github.com/sluicehq/sluice/objstore"
 	"github.com/sluicehq/sluice/record"
 	"github.com/sluicehq/sluice/tier"
@@ -173,4 +177,52 @@ func TestBackgroundFetchesBounded(t *testing.T) {
 	}
 	tier.SetBackgroundFetching(e.tier, 0)
 	readAll(t, e.part("t"), 0, 600)
+}
+
+// TestSegmentDeletedUnderReadKeepsStoreUp: a remote read that finds its
+// segment deleted by remote retention meanwhile (the store answers "no
+// such object") fails with ErrOffsetOutOfRange, and the tier does not
+// report the store unreachable: sluice_tier_store_up stays 1 and no
+// "remote storage unreachable" warning is logged for an answer.
+func TestSegmentDeletedUnderReadKeepsStoreUp(t *testing.T) {
+	f := objstore.NewFaulty(objstore.NewMem())
+	dir := t.TempDir()
+	e := openEnv(t, dir, f)
+	p := e.remoteTopic("t", map[string]string{"local.retention.bytes": "8192"})
+	produce(t, p, 0, 600)
+	e.sync()
+	e.retention()
+	e.close()
+	reg := prometheus.NewRegistry()
+	e = openEnvReg(t, dir, f, reg) // cold: the first read fetches the segment's index
+	p = e.part("t")
+	entered, gate := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	f.SetHook(func(op objstore.Op, key string) error {
+		if op == objstore.OpGet && strings.HasSuffix(key, ".index") {
+			once.Do(func() {
+				close(entered)
+				<-gate
+			})
+		}
+		return nil
+	})
+	read := make(chan error, 1)
+	go func() {
+		_, err := p.Read(0, 1000)
+		read <- err
+	}()
+	<-entered
+	// Remote retention deletes the segment holding offset 0 meanwhile.
+	if _, err := p.DeleteRecords(100); err != nil {
+		t.Fatal(err)
+	}
+	e.sync()
+	close(gate)
+	if err := <-read; !errors.Is(err, logstore.ErrOffsetOutOfRange) {
+		t.Fatalf("read of a segment deleted under it: %v, want ErrOffsetOutOfRange", err)
+	}
+	if v := gauge(t, reg, "sluice_tier_store_up"); v != 1 {
+		t.Fatalf("sluice_tier_store_up %v after the store answered that a deleted segment does not exist", v)
+	}
 }

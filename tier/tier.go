@@ -371,9 +371,14 @@ func (t *Tier) publish(ctx context.Context, ps *partState, m *manifest) error {
 	return nil
 }
 
-// noteStore records whether the store answered (err nil) or failed.
+// noteStore records whether the store answered (err nil, or "no such
+// object": a segment that remote retention deleted under a read) or
+// failed. A call we cancelled (Close) says nothing about the store.
 func (t *Tier) noteStore(err error) {
-	up := err == nil
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	up := err == nil || errors.Is(err, objstore.ErrNotExist)
 	if t.storeUp.Swap(up) != up {
 		if up {
 			t.logger.Info("remote storage reachable again; uploads catch up", "store", t.store.String())
