@@ -176,8 +176,13 @@ func (s *SealedSegment) Close() {
 }
 
 // SealedSegments returns the bases of the partition's sealed (closed)
-// segments at or after from, oldest first, with their end offsets.
+// segments at or after from, oldest first, with their end offsets; none
+// while a cleaner pass that began before the topic's switch from compact
+// to remote storage may still merge them (the uploader tries again later).
 func (p *Partition) SealedSegments(from int64) (bases, ends []int64) {
+	if p.cleaner.rewriting.Load() {
+		return nil, nil
+	}
 	p.segMu.RLock()
 	defer p.segMu.RUnlock()
 	for i := 0; i+1 < len(p.segments); i++ {
