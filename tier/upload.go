@@ -182,6 +182,9 @@ func (t *Tier) upload(ps *partState, p *logstore.Partition, base int64) error {
 		}
 		if err := t.store.Put(ctx, o.key, bytes.NewReader(o.data), int64(len(o.data))); err != nil {
 			t.noteStore(err)
+			// No manifest names them: removed now rather than left
+			// until the next start, as each retry uploads anew.
+			t.abandon(ctx, ps, &rs)
 			return fmt.Errorf("remote storage %s: upload %s: %w", t.store, o.key, err)
 		}
 	}
@@ -214,14 +217,16 @@ func (t *Tier) upload(ps *partState, p *logstore.Partition, base int64) error {
 	return nil
 }
 
-// abandon removes the objects of an upload of rs stopped because its
-// topic was deleted meanwhile: the deletion may have emptied the topic's
-// folder already (it waits for manMu, under which the manifest is checked,
-// before it lists it), and what we wrote would stay there.
+// abandon removes the objects of an upload of rs stopped before its
+// manifest: one that failed (each retry uploads under a new id), or whose
+// topic was deleted meanwhile (the deletion may have emptied the topic's
+// folder already: it waits for manMu, under which the manifest is
+// checked, before it lists it). Never after a failed manifest write: the
+// manifest may be stored all the same, naming them.
 func (t *Tier) abandon(ctx context.Context, ps *partState, rs *remoteSegment) {
 	for _, k := range rs.keys(ps.dir) {
 		if err := t.store.Delete(ctx, k); err != nil {
-			t.logger.Warn("remote storage: object of a deleted topic not removed; removed at the next start", "key", k, "err", err)
+			t.logger.Debug("remote storage: object of an abandoned upload not removed; removed at the next start", "key", k, "err", err)
 		}
 	}
 }
