@@ -64,6 +64,9 @@ func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
 
 // readRemote serves a read below the local log start from the remote tier.
 func (p *Partition) readRemote(rt RemoteTier, res ReadResult, offset int64, maxBytes int) (ReadResult, error) {
+	if offset >= p.deleteFloor.Load() && !rt.Ready(p.topic.name, p.id) {
+		return res, fmt.Errorf("partition %s: read offset %d below the local start %d: %w", p.name, offset, res.LogStartOffset, ErrRemoteNotReady)
+	}
 	start := p.logStartOffset()
 	res.LogStartOffset = start
 	if offset < start {

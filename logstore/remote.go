@@ -45,6 +45,11 @@ type RemoteTier interface {
 	// RemoteStart returns the first offset readable from the remote tier,
 	// and false when it holds nothing for the partition.
 	RemoteStart(topic string, partition int32) (int64, bool)
+	// Ready reports whether the tier knows the partition's remote
+	// segments (it has read its manifest): until then RemoteStart says
+	// nothing, and a read below the local start fails with
+	// ErrRemoteNotReady rather than ErrOffsetOutOfRange.
+	Ready(topic string, partition int32) bool
 	// Read returns whole batches from the remote segment holding offset,
 	// starting with the batch that contains it, up to maxBytes but at
 	// least one batch, each CRC-checked (as Partition.Read does). An offset
@@ -84,6 +89,14 @@ func (p *Partition) remoteTier() RemoteTier {
 	}
 	return h.rt
 }
+
+// ErrRemoteNotReady: a read below the local start of a remote-enabled
+// partition whose remote segments the tier does not know yet (the store was
+// unreachable since the start). It is retriable (Kafka:
+// KAFKA_STORAGE_ERROR); ErrOffsetOutOfRange would make a consumer with
+// auto.offset.reset=earliest skip to the local start, past every remote
+// record.
+var ErrRemoteNotReady = errors.New("remote storage not available yet")
 
 // ErrRemoteStorage: a remote-storage config that cannot be applied (Kafka:
 // INVALID_CONFIG).

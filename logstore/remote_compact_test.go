@@ -25,6 +25,7 @@ func (r *rangeTier) Uploaded(_ string, _ int32, _, end int64) bool {
 	return end <= r.remoteEnd
 }
 func (r *rangeTier) RemoteStart(string, int32) (int64, bool) { return 0, false }
+func (r *rangeTier) Ready(string, int32) bool                { return true }
 func (r *rangeTier) Read(string, int32, int64, int) ([]byte, error) {
 	return nil, ErrOffsetOutOfRange
 }

@@ -2,6 +2,7 @@ package tier_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -154,4 +155,34 @@ func TestForeignObjectsUnderThePrefixKept(t *testing.T) {
 			t.Errorf("%s: %v (the tier deleted an object it did not write)", k, err)
 		}
 	}
+}
+
+// TestRemoteRangeUnloadedIsNotOutOfRange: after a restart while the store
+// is unreachable, the partition's manifest is not loaded yet: a read of
+// the remote range must fail with an error a consumer retries, not with
+// ErrOffsetOutOfRange, on which a Kafka consumer with
+// auto.offset.reset=earliest jumps to the local start and skips every
+// remote record for good.
+func TestRemoteRangeUnloadedIsNotOutOfRange(t *testing.T) {
+	f := objstore.NewFaulty(objstore.NewMem())
+	dir := t.TempDir()
+	e := openEnv(t, dir, f)
+	p := e.remoteTopic("t", map[string]string{"local.retention.bytes": "8192"})
+	produce(t, p, 0, 600)
+	e.sync()
+	e.retention()
+	if p.LocalLogStart() == 0 {
+		t.Fatal("nothing only remote")
+	}
+	e.close()
+	f.SetDown(true)
+	e = openEnv(t, dir, f)
+	p = e.part("t")
+	_, err := p.Read(0, 1000)
+	if !errors.Is(err, logstore.ErrRemoteNotReady) {
+		t.Fatalf("read of the remote range before its manifest is loaded: %v, want ErrRemoteNotReady (retriable)", err)
+	}
+	f.SetDown(false)
+	e.sync()
+	readAll(t, p, 0, 600)
 }

@@ -408,6 +408,13 @@ func (t *Tier) RemoteStart(topic string, part int32) (int64, bool) {
 	return ps.man.Load().start()
 }
 
+// Ready implements logstore.RemoteTier: the partition's manifest is
+// loaded.
+func (t *Tier) Ready(topic string, part int32) bool {
+	ps := t.state(topic, part)
+	return ps != nil && ps.loaded.Load()
+}
+
 // SegmentRolled implements logstore.RemoteTier.
 func (t *Tier) SegmentRolled(string, int32) { t.Kick() }
 
