@@ -154,6 +154,19 @@ func (p *Partition) logStartOffset() int64 {
 	return max(rs, p.deleteFloor.Load())
 }
 
+// RemoteReady returns ErrRemoteNotReady when the partition may hold
+// offsets below its local start in a remote tier that has not read its
+// manifest yet (the store unreachable since the start): its log start
+// offset, and the offsets of timestamps below the local start, are then
+// unknown. Otherwise nil.
+func (p *Partition) RemoteReady() error {
+	rt := p.remoteTier()
+	if rt == nil || p.logStart.Load() <= p.deleteFloor.Load() || rt.Ready(p.topic.name, p.id) {
+		return nil
+	}
+	return fmt.Errorf("partition %s: offsets below the local start %d: %w", p.name, p.logStart.Load(), ErrRemoteNotReady)
+}
+
 // DeleteFloor returns the offset below which DeleteRecords removed the
 // records (0 when never used): the remote tier deletes its segments below it.
 func (p *Partition) DeleteFloor() int64 { return p.deleteFloor.Load() }

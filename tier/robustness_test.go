@@ -182,7 +182,18 @@ func TestRemoteRangeUnloadedIsNotOutOfRange(t *testing.T) {
 	if !errors.Is(err, logstore.ErrRemoteNotReady) {
 		t.Fatalf("read of the remote range before its manifest is loaded: %v, want ErrRemoteNotReady (retriable)", err)
 	}
+	// Nor is the log start (ListOffsets earliest) or the offset of a
+	// timestamp in the remote range known.
+	if err := p.RemoteReady(); !errors.Is(err, logstore.ErrRemoteNotReady) {
+		t.Fatalf("RemoteReady before the manifest is loaded: %v", err)
+	}
+	if off, _, _, err := p.OffsetForTime(baseTime + 3); !errors.Is(err, logstore.ErrRemoteNotReady) {
+		t.Fatalf("offset for a time in the remote range before its manifest is loaded: %d, %v; want ErrRemoteNotReady", off, err)
+	}
 	f.SetDown(false)
 	e.sync()
+	if err := p.RemoteReady(); err != nil {
+		t.Fatal(err)
+	}
 	readAll(t, p, 0, 600)
 }
