@@ -197,3 +197,37 @@ func TestRemoteRangeUnloadedIsNotOutOfRange(t *testing.T) {
 	}
 	readAll(t, p, 0, 600)
 }
+
+// TestRemoteEnabledByAlterReadyAtOnce: a topic given remote storage while
+// the server runs has a fresh remote folder, so its log start is known at
+// once (before the uploader first reads its manifest) even though local
+// retention deleted its oldest records: ListOffsets earliest and reads
+// answer as before, not "remote storage not available yet".
+func TestRemoteEnabledByAlterReadyAtOnce(t *testing.T) {
+	e := openEnv(t, t.TempDir(), objstore.NewMem())
+	cfg := logstore.TopicConfig{Partitions: 1}
+	for k, v := range map[string]string{"segment.bytes": "4096", "retention.bytes": "8192"} {
+		if err := cfg.SetConfig(k, &v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.log.CreateTopic("t", cfg); err != nil {
+		t.Fatal(err)
+	}
+	p := e.part("t")
+	produce(t, p, 0, 600)
+	e.retention()
+	ls := p.LocalLogStart()
+	if ls == 0 {
+		t.Fatal("retention deleted nothing")
+	}
+	if _, err := e.log.AlterTopicConfig("t", false, func(c *logstore.TopicConfig) error { c.RemoteStorage = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.RemoteReady(); err != nil {
+		t.Fatalf("a topic just given remote storage: %v", err)
+	}
+	if _, err := p.Read(ls-1, 1000); !errors.Is(err, logstore.ErrOffsetOutOfRange) {
+		t.Fatalf("read below the start of a topic just given remote storage: %v, want ErrOffsetOutOfRange", err)
+	}
+}

@@ -81,6 +81,7 @@ type Tier struct {
 	bgClosed   bool
 	fetching   atomic.Int32 // chunks being fetched in the background (prefetch)
 	closed     atomic.Bool
+	opened     atomic.Bool // Open has met every partition there was (partState.atOpen)
 	storeUp    atomic.Bool
 }
 
@@ -105,6 +106,11 @@ type partState struct {
 	// under manMu), so that nothing stays in its folder after the
 	// deletion emptied it.
 	deleted atomic.Bool
+	// atOpen is set for the partitions the tier found when it opened:
+	// only their folders may hold segments before their manifest is
+	// loaded. A partition met later (a topic created, or given remote
+	// storage, since: a fresh remote id; a partition added) has none.
+	atOpen bool
 }
 
 // Open starts the tier of opts.Log on opts.Store: it wires itself into the
@@ -167,6 +173,7 @@ func Open(opts Options) (*Tier, error) {
 				"partition", p.key.topic+"/"+strconv.Itoa(int(p.key.part)), "store", t.store.String(), "err", err)
 		}
 	}
+	t.opened.Store(true)
 	go t.run()
 	return t, nil
 }
@@ -238,7 +245,7 @@ func (t *Tier) state(topic string, part int32) *partState {
 	if t.gone[topic+"-"+cfg.RemoteID] {
 		return nil // deleted after we looked it up
 	}
-	ps = &partState{key: k, dir: partDir(topic, cfg.RemoteID, part), idx: map[string]*logstore.SegmentIndex{}}
+	ps = &partState{key: k, dir: partDir(topic, cfg.RemoteID, part), idx: map[string]*logstore.SegmentIndex{}, atOpen: !t.opened.Load()}
 	t.parts[k] = ps
 	return ps
 }
@@ -409,10 +416,10 @@ func (t *Tier) RemoteStart(topic string, part int32) (int64, bool) {
 }
 
 // Ready implements logstore.RemoteTier: the partition's manifest is
-// loaded.
+// loaded, or it can have no remote segment yet (met after Open).
 func (t *Tier) Ready(topic string, part int32) bool {
 	ps := t.state(topic, part)
-	return ps != nil && ps.loaded.Load()
+	return ps != nil && (ps.loaded.Load() || !ps.atOpen)
 }
 
 // SegmentRolled implements logstore.RemoteTier.
