@@ -38,7 +38,7 @@ func errorCode(err error) int16 {
 		return kerr.OffsetMetadataTooLarge.Code
 	case errors.Is(err, logstore.ErrInvalidRecord):
 		return kerr.InvalidRecord.Code
-	case errors.Is(err, logstore.ErrDiskFull):
+	case errors.Is(err, logstore.ErrDiskFull), errors.Is(err, logstore.ErrRemoteNotReady):
 		return kerr.KafkaStorageError.Code
 	case errors.Is(err, logstore.ErrClosed), errors.Is(err, context.Canceled):
 		return kerr.NotLeaderForPartition.Code // retriable: the client reconnects

@@ -49,6 +49,10 @@ func (s *Server) handleListOffsets(req *kmsg.ListOffsetsRequest) kmsg.Response {
 			logStart, hwm, lso := p.Offsets()
 			switch rp.Timestamp {
 			case listEarliest:
+				if err := p.RemoteReady(); err != nil {
+					op.ErrorCode = errorCode(err) // retriable: the start is in a tier not read yet
+					break
+				}
 				op.Offset = logStart
 				op.LeaderEpoch = p.EpochForOffset(logStart)
 			case listEarliestLocal: // KIP-405: the first offset on the local disk (remote storage)

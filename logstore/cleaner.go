@@ -65,6 +65,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -146,6 +147,13 @@ type cleanerState struct {
 	ckpt      cleanerCheckpoint
 	abort     chan struct{} // closed by close: a pass stops at the next batch
 	abortOnce sync.Once
+	// rewriting is set while a pass may rewrite segments (from before its
+	// policy check to its end). A compacted topic switched to delete with
+	// remote storage may still be in a pass that merges sealed segments:
+	// SealedSegments offers none for upload meanwhile, or the uploader
+	// would upload one the pass is about to replace by a merged segment
+	// starting below the remote end, which it would then never upload.
+	rewriting atomic.Bool
 
 	statsMu sync.Mutex
 	stats   CleanerStats
@@ -514,6 +522,8 @@ func (p *Partition) Compact(now time.Time, force bool) (bool, error) {
 func (p *Partition) clean(c *cleaner) (ran bool, err error) {
 	p.cleaner.mu.Lock()
 	defer p.cleaner.mu.Unlock()
+	p.cleaner.rewriting.Store(true) // before the policy check (see rewriting)
+	defer p.cleaner.rewriting.Store(false)
 	if !p.settings().cleanup.Compact() {
 		return false, nil
 	}

@@ -64,6 +64,11 @@ func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
 
 // readRemote serves a read below the local log start from the remote tier.
 func (p *Partition) readRemote(rt RemoteTier, res ReadResult, offset int64, maxBytes int) (ReadResult, error) {
+	if offset >= p.deleteFloor.Load() {
+		if err := p.RemoteReady(); err != nil {
+			return res, fmt.Errorf("read offset %d: %w", offset, err)
+		}
+	}
 	start := p.logStartOffset()
 	res.LogStartOffset = start
 	if offset < start {
@@ -226,6 +231,9 @@ func (w *window) bytes(pos int64, n int, hint int64) ([]byte, error) {
 // answer with the high watermark).
 func (p *Partition) OffsetForTime(ts int64) (offset int64, timestamp int64, found bool, err error) {
 	if rt := p.remoteTier(); rt != nil {
+		if err := p.RemoteReady(); err != nil {
+			return 0, 0, false, fmt.Errorf("offset for time %d: %w", ts, err)
+		}
 		if rs, ok := rt.RemoteStart(p.topic.name, p.id); ok && rs < p.logStart.Load() {
 			off, rts, ok, err := rt.OffsetForTime(p.topic.name, p.id, ts)
 			if err != nil {

@@ -45,6 +45,11 @@ type RemoteTier interface {
 	// RemoteStart returns the first offset readable from the remote tier,
 	// and false when it holds nothing for the partition.
 	RemoteStart(topic string, partition int32) (int64, bool)
+	// Ready reports whether the tier knows the partition's remote
+	// segments (it has read its manifest): until then RemoteStart says
+	// nothing, and a read below the local start fails with
+	// ErrRemoteNotReady rather than ErrOffsetOutOfRange.
+	Ready(topic string, partition int32) bool
 	// Read returns whole batches from the remote segment holding offset,
 	// starting with the batch that contains it, up to maxBytes but at
 	// least one batch, each CRC-checked (as Partition.Read does). An offset
@@ -84,6 +89,14 @@ func (p *Partition) remoteTier() RemoteTier {
 	}
 	return h.rt
 }
+
+// ErrRemoteNotReady: a read below the local start of a remote-enabled
+// partition whose remote segments the tier does not know yet (the store was
+// unreachable since the start). It is retriable (Kafka:
+// KAFKA_STORAGE_ERROR); ErrOffsetOutOfRange would make a consumer with
+// auto.offset.reset=earliest skip to the local start, past every remote
+// record.
+var ErrRemoteNotReady = errors.New("remote storage not available yet")
 
 // ErrRemoteStorage: a remote-storage config that cannot be applied (Kafka:
 // INVALID_CONFIG).
@@ -141,6 +154,19 @@ func (p *Partition) logStartOffset() int64 {
 	return max(rs, p.deleteFloor.Load())
 }
 
+// RemoteReady returns ErrRemoteNotReady when the partition may hold
+// offsets below its local start in a remote tier that has not read its
+// manifest yet (the store unreachable since the start): its log start
+// offset, and the offsets of timestamps below the local start, are then
+// unknown. Otherwise nil.
+func (p *Partition) RemoteReady() error {
+	rt := p.remoteTier()
+	if rt == nil || p.logStart.Load() <= p.deleteFloor.Load() || rt.Ready(p.topic.name, p.id) {
+		return nil
+	}
+	return fmt.Errorf("partition %s: offsets below the local start %d: %w", p.name, p.logStart.Load(), ErrRemoteNotReady)
+}
+
 // DeleteFloor returns the offset below which DeleteRecords removed the
 // records (0 when never used): the remote tier deletes its segments below it.
 func (p *Partition) DeleteFloor() int64 { return p.deleteFloor.Load() }
@@ -176,8 +202,13 @@ func (s *SealedSegment) Close() {
 }
 
 // SealedSegments returns the bases of the partition's sealed (closed)
-// segments at or after from, oldest first, with their end offsets.
+// segments at or after from, oldest first, with their end offsets; none
+// while a cleaner pass that began before the topic's switch from compact
+// to remote storage may still merge them (the uploader tries again later).
 func (p *Partition) SealedSegments(from int64) (bases, ends []int64) {
+	if p.cleaner.rewriting.Load() {
+		return nil, nil
+	}
 	p.segMu.RLock()
 	defer p.segMu.RUnlock()
 	for i := 0; i+1 < len(p.segments); i++ {

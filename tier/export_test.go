@@ -22,3 +22,12 @@ func SetBackgroundFetching(t *Tier, n int32) { t.fetching.Store(n) }
 // MaxBackgroundFetches is the bound of the chunks fetched in the
 // background at once.
 const MaxBackgroundFetches = maxBackgroundFetches
+
+// IndexedSegments returns how many remote segments of a partition have
+// their index kept in memory.
+func IndexedSegments(t *Tier, topic string, part int32) int {
+	ps := t.state(topic, part)
+	ps.idxMu.Lock()
+	defer ps.idxMu.Unlock()
+	return len(ps.idx)
+}

@@ -144,8 +144,14 @@ func (t *Tier) index(ps *partState, s *remoteSegment) (*logstore.SegmentIndex, e
 	if err != nil {
 		return nil, fmt.Errorf("remote segment %s: %w", s.stem(ps.dir), err)
 	}
+	// Kept only while the manifest names the segment: remote retention
+	// publishes a manifest without it before it drops its index (under
+	// idxMu), so an index fetched while it deleted the segment is not
+	// kept for good.
 	ps.idxMu.Lock()
-	ps.idx[s.UploadID] = &idx
+	if cur := ps.man.Load().find(s.Base); cur != nil && cur.UploadID == s.UploadID {
+		ps.idx[s.UploadID] = &idx
+	}
 	ps.idxMu.Unlock()
 	return &idx, nil
 }

@@ -1,11 +1,17 @@
 package tier_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice/logstore"
 	"github.com/sluicehq/sluice/objstore"
 	"github.com/sluicehq/sluice/record"
 	"github.com/sluicehq/sluice/tier"
@@ -173,4 +179,113 @@ func TestBackgroundFetchesBounded(t *testing.T) {
 	}
 	tier.SetBackgroundFetching(e.tier, 0)
 	readAll(t, e.part("t"), 0, 600)
+}
+
+// TestSegmentDeletedUnderReadKeepsStoreUp: a remote read that finds its
+// segment deleted by remote retention meanwhile (the store answers "no
+// such object") fails with ErrOffsetOutOfRange, and the tier does not
+// report the store unreachable: sluice_tier_store_up stays 1 and no
+// "remote storage unreachable" warning is logged for an answer.
+func TestSegmentDeletedUnderReadKeepsStoreUp(t *testing.T) {
+	f := objstore.NewFaulty(objstore.NewMem())
+	dir := t.TempDir()
+	e := openEnv(t, dir, f)
+	p := e.remoteTopic("t", map[string]string{"local.retention.bytes": "8192"})
+	produce(t, p, 0, 600)
+	e.sync()
+	e.retention()
+	e.close()
+	reg := prometheus.NewRegistry()
+	e = openEnvReg(t, dir, f, reg) // cold: the first read fetches the segment's index
+	p = e.part("t")
+	entered, gate := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	f.SetHook(func(op objstore.Op, key string) error {
+		if op == objstore.OpGet && strings.HasSuffix(key, ".index") {
+			once.Do(func() {
+				close(entered)
+				<-gate
+			})
+		}
+		return nil
+	})
+	read := make(chan error, 1)
+	go func() {
+		_, err := p.Read(0, 1000)
+		read <- err
+	}()
+	<-entered
+	// Remote retention deletes the segment holding offset 0 meanwhile.
+	if _, err := p.DeleteRecords(100); err != nil {
+		t.Fatal(err)
+	}
+	e.sync()
+	close(gate)
+	if err := <-read; !errors.Is(err, logstore.ErrOffsetOutOfRange) {
+		t.Fatalf("read of a segment deleted under it: %v, want ErrOffsetOutOfRange", err)
+	}
+	if v := gauge(t, reg, "sluice_tier_store_up"); v != 1 {
+		t.Fatalf("sluice_tier_store_up %v after the store answered that a deleted segment does not exist", v)
+	}
+}
+
+// gatedGetStore holds a Get of a key for which hold says so once the
+// store has answered it, until gate is closed.
+type gatedGetStore struct {
+	objstore.Store
+	hold    func(key string) bool
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func (s *gatedGetStore) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
+	rc, err := s.Store.Get(ctx, key, off, n)
+	if err == nil && s.hold(key) {
+		close(s.entered)
+		<-s.gate
+	}
+	return rc, err
+}
+
+// TestIndexOfSegmentDeletedUnderReadNotKept: a read that fetched a
+// segment's index just before remote retention deleted the segment does
+// not keep that index in memory for good (retention drops the indexes of
+// the segments it deletes; one stored after that was never dropped).
+func TestIndexOfSegmentDeletedUnderReadNotKept(t *testing.T) {
+	mem := objstore.NewMem()
+	dir := t.TempDir()
+	e := openEnv(t, dir, mem)
+	p := e.remoteTopic("t", map[string]string{"local.retention.bytes": "8192"})
+	produce(t, p, 0, 600)
+	e.sync()
+	e.retention()
+	e.close()
+	var once sync.Once
+	gs := &gatedGetStore{Store: mem, entered: make(chan struct{}), gate: make(chan struct{})}
+	gs.hold = func(key string) bool {
+		held := false
+		if strings.HasSuffix(key, ".timeindex") {
+			once.Do(func() { held = true })
+		}
+		return held
+	}
+	e = openEnv(t, dir, gs) // cold: the first read fetches the segment's indexes
+	p = e.part("t")
+	read := make(chan error, 1)
+	go func() {
+		_, err := p.Read(0, 1000)
+		read <- err
+	}()
+	<-gs.entered // both indexes of the segment holding 0 are fetched
+	if _, err := p.DeleteRecords(100); err != nil {
+		t.Fatal(err)
+	}
+	e.sync() // remote retention deletes that segment
+	close(gs.gate)
+	if err := <-read; !errors.Is(err, logstore.ErrOffsetOutOfRange) {
+		t.Fatalf("read of a segment deleted under it: %v, want ErrOffsetOutOfRange", err)
+	}
+	if n := tier.IndexedSegments(e.tier, "t", 0); n != 0 {
+		t.Fatalf("%d segment indexes kept in memory after the only one read was deleted", n)
+	}
 }

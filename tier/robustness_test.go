@@ -2,6 +2,7 @@ package tier_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -153,5 +154,80 @@ func TestForeignObjectsUnderThePrefixKept(t *testing.T) {
 		if _, err := mem.Stat(ctx, k); err != nil {
 			t.Errorf("%s: %v (the tier deleted an object it did not write)", k, err)
 		}
+	}
+}
+
+// TestRemoteRangeUnloadedIsNotOutOfRange: after a restart while the store
+// is unreachable, the partition's manifest is not loaded yet: a read of
+// the remote range must fail with an error a consumer retries, not with
+// ErrOffsetOutOfRange, on which a Kafka consumer with
+// auto.offset.reset=earliest jumps to the local start and skips every
+// remote record for good.
+func TestRemoteRangeUnloadedIsNotOutOfRange(t *testing.T) {
+	f := objstore.NewFaulty(objstore.NewMem())
+	dir := t.TempDir()
+	e := openEnv(t, dir, f)
+	p := e.remoteTopic("t", map[string]string{"local.retention.bytes": "8192"})
+	produce(t, p, 0, 600)
+	e.sync()
+	e.retention()
+	if p.LocalLogStart() == 0 {
+		t.Fatal("nothing only remote")
+	}
+	e.close()
+	f.SetDown(true)
+	e = openEnv(t, dir, f)
+	p = e.part("t")
+	_, err := p.Read(0, 1000)
+	if !errors.Is(err, logstore.ErrRemoteNotReady) {
+		t.Fatalf("read of the remote range before its manifest is loaded: %v, want ErrRemoteNotReady (retriable)", err)
+	}
+	// Nor is the log start (ListOffsets earliest) or the offset of a
+	// timestamp in the remote range known.
+	if err := p.RemoteReady(); !errors.Is(err, logstore.ErrRemoteNotReady) {
+		t.Fatalf("RemoteReady before the manifest is loaded: %v", err)
+	}
+	if off, _, _, err := p.OffsetForTime(baseTime + 3); !errors.Is(err, logstore.ErrRemoteNotReady) {
+		t.Fatalf("offset for a time in the remote range before its manifest is loaded: %d, %v; want ErrRemoteNotReady", off, err)
+	}
+	f.SetDown(false)
+	e.sync()
+	if err := p.RemoteReady(); err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, p, 0, 600)
+}
+
+// TestRemoteEnabledByAlterReadyAtOnce: a topic given remote storage while
+// the server runs has a fresh remote folder, so its log start is known at
+// once (before the uploader first reads its manifest) even though local
+// retention deleted its oldest records: ListOffsets earliest and reads
+// answer as before, not "remote storage not available yet".
+func TestRemoteEnabledByAlterReadyAtOnce(t *testing.T) {
+	e := openEnv(t, t.TempDir(), objstore.NewMem())
+	cfg := logstore.TopicConfig{Partitions: 1}
+	for k, v := range map[string]string{"segment.bytes": "4096", "retention.bytes": "8192"} {
+		if err := cfg.SetConfig(k, &v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.log.CreateTopic("t", cfg); err != nil {
+		t.Fatal(err)
+	}
+	p := e.part("t")
+	produce(t, p, 0, 600)
+	e.retention()
+	ls := p.LocalLogStart()
+	if ls == 0 {
+		t.Fatal("retention deleted nothing")
+	}
+	if _, err := e.log.AlterTopicConfig("t", false, func(c *logstore.TopicConfig) error { c.RemoteStorage = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.RemoteReady(); err != nil {
+		t.Fatalf("a topic just given remote storage: %v", err)
+	}
+	if _, err := p.Read(ls-1, 1000); !errors.Is(err, logstore.ErrOffsetOutOfRange) {
+		t.Fatalf("read below the start of a topic just given remote storage: %v, want ErrOffsetOutOfRange", err)
 	}
 }

@@ -63,6 +63,10 @@ type Tier struct {
 
 	mu    sync.Mutex
 	parts map[partKey]*partState
+	// gone holds the object folders (TOPIC-REMOTEID) of the topics deleted
+	// since Open: state never makes a partition state for one again, even
+	// when it looked the topic up just before its deletion.
+	gone map[string]bool
 
 	kick chan struct{}
 	stop chan struct{}
@@ -77,6 +81,7 @@ type Tier struct {
 	bgClosed   bool
 	fetching   atomic.Int32 // chunks being fetched in the background (prefetch)
 	closed     atomic.Bool
+	opened     atomic.Bool // Open has met every partition there was (partState.atOpen)
 	storeUp    atomic.Bool
 }
 
@@ -95,6 +100,17 @@ type partState struct {
 	idxMu    sync.Mutex
 	idx      map[string]*logstore.SegmentIndex // by upload id
 	uploadMu sync.Mutex                        // the uploader's; held while it uploads
+	// deleted is set when the partition's topic is deleted: the uploader
+	// leaves the partition alone from then on (it may still hold it from
+	// a pass that started before) and writes no manifest for it (checked
+	// under manMu), so that nothing stays in its folder after the
+	// deletion emptied it.
+	deleted atomic.Bool
+	// atOpen is set for the partitions the tier found when it opened:
+	// only their folders may hold segments before their manifest is
+	// loaded. A partition met later (a topic created, or given remote
+	// storage, since: a fresh remote id; a partition added) has none.
+	atOpen bool
 }
 
 // Open starts the tier of opts.Log on opts.Store: it wires itself into the
@@ -132,8 +148,8 @@ func Open(opts Options) (*Tier, error) {
 	}
 	t := &Tier{
 		opts: opts, store: opts.Store, log: opts.Log, logger: opts.Logger,
-		parts: map[partKey]*partState{},
-		kick:  make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		parts: map[partKey]*partState{}, gone: map[string]bool{},
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	t.storeUp.Store(true)
 	cache, err := newChunkCache(opts.CacheDir, opts.CacheBytes)
@@ -157,6 +173,7 @@ func Open(opts Options) (*Tier, error) {
 				"partition", p.key.topic+"/"+strconv.Itoa(int(p.key.part)), "store", t.store.String(), "err", err)
 		}
 	}
+	t.opened.Store(true)
 	go t.run()
 	return t, nil
 }
@@ -225,9 +242,17 @@ func (t *Tier) state(topic string, part int32) *partState {
 	if ps := t.parts[k]; ps != nil {
 		return ps
 	}
-	ps = &partState{key: k, dir: fmt.Sprintf("%s-%s/%d", topic, cfg.RemoteID, part), idx: map[string]*logstore.SegmentIndex{}}
+	if t.gone[topic+"-"+cfg.RemoteID] {
+		return nil // deleted after we looked it up
+	}
+	ps = &partState{key: k, dir: partDir(topic, cfg.RemoteID, part), idx: map[string]*logstore.SegmentIndex{}, atOpen: !t.opened.Load()}
 	t.parts[k] = ps
 	return ps
+}
+
+// partDir is the object folder of a partition: TOPIC-REMOTEID/PARTITION.
+func partDir(topic, remoteID string, part int32) string {
+	return fmt.Sprintf("%s-%s/%d", topic, remoteID, part)
 }
 
 // remotePartitions lists the states of every partition of every
@@ -353,9 +378,14 @@ func (t *Tier) publish(ctx context.Context, ps *partState, m *manifest) error {
 	return nil
 }
 
-// noteStore records whether the store answered (err nil) or failed.
+// noteStore records whether the store answered (err nil, or "no such
+// object": a segment that remote retention deleted under a read) or
+// failed. A call we cancelled (Close) says nothing about the store.
 func (t *Tier) noteStore(err error) {
-	up := err == nil
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	up := err == nil || errors.Is(err, objstore.ErrNotExist)
 	if t.storeUp.Swap(up) != up {
 		if up {
 			t.logger.Info("remote storage reachable again; uploads catch up", "store", t.store.String())
@@ -385,26 +415,48 @@ func (t *Tier) RemoteStart(topic string, part int32) (int64, bool) {
 	return ps.man.Load().start()
 }
 
+// Ready implements logstore.RemoteTier: the partition's manifest is
+// loaded, or it can have no remote segment yet (met after Open).
+func (t *Tier) Ready(topic string, part int32) bool {
+	ps := t.state(topic, part)
+	return ps != nil && (ps.loaded.Load() || !ps.atOpen)
+}
+
 // SegmentRolled implements logstore.RemoteTier.
 func (t *Tier) SegmentRolled(string, int32) { t.Kick() }
 
 // TopicDeleted removes a deleted topic's remote segments (in the
-// background; what a crash leaves is removed at the next start).
+// background; what a crash leaves is removed at the next start). The
+// uploader leaves its partitions alone from now on, and an upload of one
+// of them already under way removes what it wrote instead of naming it in
+// a manifest, so that nothing stays in the topic's folder after it is
+// emptied.
 func (t *Tier) TopicDeleted(name, remoteID string) {
+	top := name + "-" + remoteID
+	var gone []*partState
 	t.mu.Lock()
-	for k := range t.parts {
-		if k.topic == name {
+	t.gone[top] = true
+	for k, ps := range t.parts {
+		if k.topic == name && ps.dir == partDir(name, remoteID, k.part) {
+			ps.deleted.Store(true)
+			gone = append(gone, ps)
 			delete(t.parts, k)
 		}
 	}
 	t.mu.Unlock()
-	go func() {
+	t.background(func() {
+		for _, ps := range gone {
+			// A manifest being written is in the folder when we list it;
+			// one after that sees deleted and is not written.
+			ps.manMu.Lock()
+			ps.manMu.Unlock()
+		}
 		ctx, cancel := t.ctx()
 		defer cancel()
-		if err := t.deletePrefix(ctx, name+"-"+remoteID+"/"); err != nil {
+		if err := t.deletePrefix(ctx, top+"/"); err != nil {
 			t.logger.Warn("remote storage: deleted topic's objects not all removed; removed at the next start", "topic", name, "err", err)
 		}
-	}()
+	})
 }
 
 func (t *Tier) deletePrefix(ctx context.Context, prefix string) error {

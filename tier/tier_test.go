@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -583,5 +584,40 @@ func TestRemoteRetentionByTime(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestFailedUploadLeavesNoOrphans: an upload that fails after storing the
+// segment's log (its index write fails) removes what it stored: the
+// retry uploads under a new id, and the store holds no segment object
+// that no manifest names, without waiting for a restart.
+func TestFailedUploadLeavesNoOrphans(t *testing.T) {
+	mem := objstore.NewMem()
+	f := objstore.NewFaulty(mem)
+	e := openEnv(t, t.TempDir(), f)
+	var failed atomic.Bool
+	f.SetHook(func(op objstore.Op, key string) error {
+		if op == objstore.OpPut && strings.HasSuffix(key, ".index") && failed.CompareAndSwap(false, true) {
+			return objstore.ErrInjected
+		}
+		return nil
+	})
+	p := e.remoteTopic("t", nil)
+	produce(t, p, 0, 100)
+	e.tier.Sync() // this pass or the uploader's fails once
+	e.sync()
+	if !failed.Load() {
+		t.Fatal("no upload failed: the test tests nothing")
+	}
+	info, _ := e.tier.Describe("t", 0)
+	objs, _ := mem.List(context.Background(), "")
+	logs := 0
+	for _, o := range objs {
+		if strings.HasSuffix(o.Key, ".log") {
+			logs++
+		}
+	}
+	if logs != info.Segments {
+		t.Fatalf("%d segment logs in the store, the manifest names %d: the failed attempt's are left", logs, info.Segments)
 	}
 }

@@ -2,6 +2,7 @@ package tier
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -92,8 +93,13 @@ func (t *Tier) partition(ps *partState) (*logstore.Partition, logstore.TopicConf
 	if err != nil {
 		return nil, logstore.TopicConfig{}, err
 	}
+	cfg := tp.Config()
+	if ps.dir != partDir(ps.key.topic, cfg.RemoteID, ps.key.part) {
+		// The topic was deleted and created again under its name.
+		return nil, cfg, fmt.Errorf("topic %s: %w (created again since)", ps.key.topic, logstore.ErrUnknownTopic)
+	}
 	p, err := tp.Partition(ps.key.part)
-	return p, tp.Config(), err
+	return p, cfg, err
 }
 
 // syncPartition uploads the sealed segments of ps that the manifest does
@@ -101,6 +107,9 @@ func (t *Tier) partition(ps *partState) (*logstore.Partition, logstore.TopicConf
 func (t *Tier) syncPartition(ps *partState) error {
 	ps.uploadMu.Lock()
 	defer ps.uploadMu.Unlock()
+	if ps.deleted.Load() {
+		return nil // its topic was deleted since the pass began
+	}
 	m, err := t.load(ps)
 	if err != nil {
 		return err
@@ -113,6 +122,9 @@ func (t *Tier) syncPartition(ps *partState) error {
 	for _, base := range bases {
 		if t.closed.Load() {
 			return errors.New("tier closed")
+		}
+		if ps.deleted.Load() {
+			return nil
 		}
 		if err := t.upload(ps, p, base); err != nil {
 			return err
@@ -164,14 +176,25 @@ func (t *Tier) upload(ps *partState, p *logstore.Partition, base int64) error {
 		}{rs.snapKey(ps.dir), seg.ProducerSnapshot})
 	}
 	for _, o := range puts {
+		if ps.deleted.Load() {
+			t.abandon(ctx, ps, &rs)
+			return nil
+		}
 		if err := t.store.Put(ctx, o.key, bytes.NewReader(o.data), int64(len(o.data))); err != nil {
 			t.noteStore(err)
+			// No manifest names them: removed now rather than left
+			// until the next start, as each retry uploads anew.
+			t.abandon(ctx, ps, &rs)
 			return fmt.Errorf("remote storage %s: upload %s: %w", t.store, o.key, err)
 		}
 	}
 	// Last, the manifest that names it.
 	ps.manMu.Lock()
 	defer ps.manMu.Unlock()
+	if ps.deleted.Load() {
+		t.abandon(ctx, ps, &rs)
+		return nil
+	}
 	cur := ps.man.Load()
 	next := &manifest{Version: cur.Version + 1, Topic: cur.Topic, Partition: cur.Partition, RemoteEnd: seg.End}
 	next.Segments = append(next.Segments, cur.Segments...)
@@ -192,6 +215,20 @@ func (t *Tier) upload(ps *partState, p *logstore.Partition, base int64) error {
 	t.logger.Debug("remote storage: segment uploaded", "partition", ps.key.topic+"/"+strconv.Itoa(int(ps.key.part)),
 		"base", seg.Base, "end", seg.End, "bytes", seg.Size, "took", time.Since(start))
 	return nil
+}
+
+// abandon removes the objects of an upload of rs stopped before its
+// manifest: one that failed (each retry uploads under a new id), or whose
+// topic was deleted meanwhile (the deletion may have emptied the topic's
+// folder already: it waits for manMu, under which the manifest is
+// checked, before it lists it). Never after a failed manifest write: the
+// manifest may be stored all the same, naming them.
+func (t *Tier) abandon(ctx context.Context, ps *partState, rs *remoteSegment) {
+	for _, k := range rs.keys(ps.dir) {
+		if err := t.store.Delete(ctx, k); err != nil {
+			t.logger.Debug("remote storage: object of an abandoned upload not removed; removed at the next start", "key", k, "err", err)
+		}
+	}
 }
 
 // chunkCRC computes the CRC-32C of a stream and of each of its chunks.
@@ -268,7 +305,7 @@ func (t *Tier) enforceRetention(ps *partState, p *logstore.Partition, cfg logsto
 	defer cancel()
 	ps.manMu.Lock()
 	cur := ps.man.Load()
-	if len(cur.Segments) < n || cur.Segments[0].Base != m.Segments[0].Base {
+	if ps.deleted.Load() || len(cur.Segments) < n || cur.Segments[0].Base != m.Segments[0].Base {
 		ps.manMu.Unlock()
 		return nil
 	}
