@@ -676,6 +676,21 @@ func (c *consumerCoordinator) Describe(groupID string) (cgSummary, bool) {
 	return s, true
 }
 
+// Subscription returns what OffsetDelete needs to know of a consumer
+// group: its members and the topics of meta some member subscribes to (by
+// name or regex); known is false when there is no such group.
+func (c *consumerCoordinator) Subscription(groupID string, meta topicMeta) groupSubscription {
+	g := c.groups[groupID]
+	if g == nil {
+		return groupSubscription{}
+	}
+	s := groupSubscription{known: true, members: len(g.members), protocolType: consumerProtocolType, topics: make(map[string]bool)}
+	for name := range g.subscriptionMeta(meta) {
+		s.topics[name] = true
+	}
+	return s
+}
+
 // List returns the summaries of every consumer group, sorted by id.
 func (c *consumerCoordinator) List() []cgSummary {
 	out := make([]cgSummary, 0, len(c.groups))

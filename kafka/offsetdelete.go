@@ -16,8 +16,9 @@ import (
 //     of a protocol type other than "consumer" NON_EMPTY_GROUP;
 //   - a partition of a topic that does not exist is
 //     UNKNOWN_TOPIC_OR_PARTITION;
-//   - while the group has members, the partitions of topics they subscribe
-//     to are GROUP_SUBSCRIBED_TO_TOPIC and keep their offsets;
+//   - while the group (classic or consumer-protocol) has members, the
+//     partitions of topics they subscribe to are GROUP_SUBSCRIBED_TO_TOPIC
+//     and keep their offsets;
 //   - any other partition answers no error, whether it had an offset or not.
 func (s *Server) handleOffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
@@ -25,8 +26,12 @@ func (s *Server) handleOffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteR
 		resp.ErrorCode = kerr.InvalidGroupID.Code
 		return resp
 	}
+	meta := s.topicMeta()
 	s.gmu.Lock()
-	sub := s.groups.Subscription(req.Group)
+	sub := s.cgroups.Subscription(req.Group, meta)
+	if !sub.known {
+		sub = s.groups.Subscription(req.Group)
+	}
 	s.gmu.Unlock()
 	switch {
 	case !sub.known && !slices.Contains(s.offsets.Groups(), req.Group):

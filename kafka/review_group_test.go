@@ -1,0 +1,57 @@
+package kafka_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/sluicehq/sluice/kafka/kafkatest"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestOffsetDeleteConsumerProtocolSubscribed: OffsetDelete of a partition
+// that a consumer-protocol (KIP-848) group's members subscribe to answers
+// GROUP_SUBSCRIBED_TO_TOPIC and keeps the offset, as for a classic group;
+// an unsubscribed topic's offset goes.
+func TestOffsetDeleteConsumerProtocolSubscribed(t *testing.T) {
+	s := kafkatest.Start(t, kafkatest.Options{})
+	ctx := testCtx(t)
+	const consumed, other, group = "od848-consumed", "od848-other", "od848-group"
+	createTopic(t, s, consumed, 1)
+	createTopic(t, s, other, 1)
+	raw := s.Client(t)
+	adm := kadm.NewClient(raw)
+	var offs kadm.Offsets
+	offs.Add(kadm.Offset{Topic: consumed, Partition: 0, At: 7, LeaderEpoch: -1})
+	offs.Add(kadm.Offset{Topic: other, Partition: 0, At: 8, LeaderEpoch: -1})
+	if err := adm.CommitAllOffsets(ctx, group, offs); err != nil {
+		t.Fatal(err)
+	}
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.RebalanceTimeoutMillis = group, "m1", 10000
+	hb.SubscribedTopicNames, hb.Topics = []string{consumed}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	if r, err := hb.RequestWith(ctx, raw); err != nil || r.ErrorCode != 0 {
+		t.Fatalf("join: %v %+v", err, r)
+	}
+	res, err := adm.DeleteOffsets(ctx, group, kadm.TopicsSet{consumed: {0: {}}, other: {0: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := res.Lookup(consumed, 0); !errors.Is(e, kerr.GroupSubscribedToTopic) {
+		t.Errorf("delete of a subscribed topic's offset: %v", e)
+	}
+	if e, _ := res.Lookup(other, 0); e != nil {
+		t.Errorf("delete of an unsubscribed topic's offset: %v", e)
+	}
+	f, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := f.Lookup(consumed, 0); !ok || o.At != 7 {
+		t.Errorf("subscribed offset after delete: %+v %v", o, ok)
+	}
+	if _, ok := f.Lookup(other, 0); ok {
+		t.Errorf("unsubscribed offset survived the delete")
+	}
+}
