@@ -1,12 +1,13 @@
 package kafka
 
 import (
+	"github.com/sluicehq/sluice/logstore"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // handleDeleteTopics deletes topics by name (v6 may also name them by the
-// ids Metadata reported).
+// ids Metadata reported), with the offsets groups committed for them.
 func (s *Server) handleDeleteTopics(req *kmsg.DeleteTopicsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	type target struct {
@@ -41,9 +42,32 @@ func (s *Server) handleDeleteTopics(req *kmsg.DeleteTopicsRequest) kmsg.Response
 			} else {
 				ot.TopicID = topicID(*ot.Topic)
 				s.logger.Info("deleted topic", "topic", *ot.Topic)
+				s.deleteTopicOffsets(*ot.Topic)
 			}
 		}
 		resp.Topics = append(resp.Topics, ot)
 	}
 	return resp
+}
+
+// deleteTopicOffsets deletes every group's committed offsets of a deleted
+// topic's partitions (durably, as Kafka does when a topic is deleted), so
+// that a topic created again under the same name does not resume its
+// groups at the old topic's offsets. A failure is logged: the topic is
+// gone already.
+func (s *Server) deleteTopicOffsets(topic string) {
+	for _, group := range s.offsets.Groups() {
+		var del []logstore.TopicPartition
+		for tp := range s.offsets.Fetch(group) {
+			if tp.Topic == topic {
+				del = append(del, tp)
+			}
+		}
+		if len(del) == 0 {
+			continue
+		}
+		if _, err := s.offsets.DeleteOffsets(s.ctx, group, del); err != nil {
+			s.logger.Warn("deleting a deleted topic's committed offsets", "topic", topic, "group", group, "err", err)
+		}
+	}
 }

@@ -55,3 +55,44 @@ func TestOffsetDeleteConsumerProtocolSubscribed(t *testing.T) {
 		t.Errorf("unsubscribed offset survived the delete")
 	}
 }
+
+// TestDeleteTopicDropsCommittedOffsets: deleting a topic deletes every
+// group's committed offsets of its partitions, as Kafka does; otherwise a
+// topic recreated under the same name would resume its groups at the old
+// topic's offsets and skip the new topic's first records.
+func TestDeleteTopicDropsCommittedOffsets(t *testing.T) {
+	s := kafkatest.Start(t, kafkatest.Options{})
+	ctx := testCtx(t)
+	const topic, kept, group = "dt-offsets", "dt-kept", "dt-group"
+	createTopic(t, s, topic, 2)
+	createTopic(t, s, kept, 1)
+	adm := kadm.NewClient(s.Client(t))
+	var offs kadm.Offsets
+	offs.Add(kadm.Offset{Topic: topic, Partition: 0, At: 5, LeaderEpoch: -1})
+	offs.Add(kadm.Offset{Topic: topic, Partition: 1, At: 6, LeaderEpoch: -1})
+	offs.Add(kadm.Offset{Topic: kept, Partition: 0, At: 7, LeaderEpoch: -1})
+	if err := adm.CommitAllOffsets(ctx, group, offs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.DeleteTopic(ctx, topic); err != nil {
+		t.Fatal(err)
+	}
+	createTopic(t, s, topic, 2)
+	check := func(s *kafkatest.Server, when string) {
+		t.Helper()
+		f, err := kadm.NewClient(s.Client(t)).FetchOffsets(ctx, group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p := range int32(2) {
+			if o, ok := f.Lookup(topic, p); ok && o.At >= 0 {
+				t.Errorf("%s: offset of the deleted topic's %s/%d survived: %d", when, topic, p, o.At)
+			}
+		}
+		if o, ok := f.Lookup(kept, 0); !ok || o.At != 7 {
+			t.Errorf("%s: offset of another topic: %+v %v", when, o, ok)
+		}
+	}
+	check(s, "after the delete")
+	check(s.Restart(t), "after a restart")
+}
