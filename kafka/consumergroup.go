@@ -595,6 +595,40 @@ func (g *consumerGroup) remove(m *cgMember, meta topicMeta) {
 	g.refresh(meta, true)
 }
 
+// RemoveMembers handles a LeaveGroup naming members of a consumer group
+// (Kafka's administrative removal, as kadm's LeaveGroup and the Java
+// admin's removeMembersFromConsumerGroup send it): a static member named
+// by its instance id alone is removed and its partitions freed; a member
+// named by member id does not use the classic protocol and answers
+// UNKNOWN_MEMBER_ID, as does an unknown instance id; an instance id with
+// another member's id answers FENCED_INSTANCE_ID. ok is false when there is
+// no consumer group with that id.
+func (c *consumerCoordinator) RemoveMembers(groupID string, members []leaveMember, meta topicMeta) (codes []int16, ok bool) {
+	g := c.groups[groupID]
+	if g == nil {
+		return nil, false
+	}
+	codes = make([]int16, len(members))
+	for i, lm := range members {
+		if lm.InstanceID == nil {
+			codes[i] = kerr.UnknownMemberID.Code
+			continue
+		}
+		m := g.members[g.static[*lm.InstanceID]]
+		switch {
+		case m == nil:
+			codes[i] = kerr.UnknownMemberID.Code
+		case lm.MemberID != "" && lm.MemberID != m.id:
+			codes[i] = kerr.FencedInstanceID.Code
+		case lm.MemberID != "":
+			codes[i] = kerr.UnknownMemberID.Code // not a classic-protocol member
+		default:
+			g.remove(m, meta)
+		}
+	}
+	return codes, true
+}
+
 // Tick fences members whose session expired or who did not revoke
 // partitions within their rebalance timeout, and recomputes targets whose
 // subscribed topics changed in meta (nil: not checked).

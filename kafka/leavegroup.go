@@ -8,7 +8,9 @@ import (
 
 // handleLeaveGroup removes members (one before v3, a list from v3, where a
 // static member may be named by its instance id alone) and starts a
-// rebalance for those who stay.
+// rebalance for those who stay. In a consumer-protocol group it removes
+// static members named by instance id alone (admin removal; see
+// consumerCoordinator.RemoveMembers).
 func (s *Server) handleLeaveGroup(req *kmsg.LeaveGroupRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
 	members := []leaveMember{{MemberID: req.MemberID}}
@@ -18,8 +20,12 @@ func (s *Server) handleLeaveGroup(req *kmsg.LeaveGroupRequest) kmsg.Response {
 			members = append(members, leaveMember{MemberID: m.MemberID, InstanceID: m.InstanceID})
 		}
 	}
+	meta := s.topicMeta()
 	s.gmu.Lock()
-	codes := s.groups.Leave(time.Now(), req.Group, members)
+	codes, consumer := s.cgroups.RemoveMembers(req.Group, members, meta)
+	if !consumer {
+		codes = s.groups.Leave(time.Now(), req.Group, members)
+	}
 	s.gmu.Unlock()
 	if req.Version < 3 {
 		resp.ErrorCode = codes[0]

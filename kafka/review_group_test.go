@@ -96,3 +96,57 @@ func TestDeleteTopicDropsCommittedOffsets(t *testing.T) {
 	check(s, "after the delete")
 	check(s.Restart(t), "after a restart")
 }
+
+// TestLeaveGroupRemovesStaticConsumerMember: LeaveGroup naming a static
+// member by its instance id alone (the admin removal of kadm's LeaveGroup
+// and Kafka's removeMembersFromConsumerGroup) removes it from a
+// consumer-protocol group too, freeing its partitions; naming a member of
+// such a group by member id answers UNKNOWN_MEMBER_ID (it does not use the
+// classic protocol), and an unknown instance id UNKNOWN_MEMBER_ID.
+func TestLeaveGroupRemovesStaticConsumerMember(t *testing.T) {
+	s := kafkatest.Start(t, kafkatest.Options{})
+	ctx := testCtx(t)
+	const topic, group = "lg848", "lg848-group"
+	createTopic(t, s, topic, 2)
+	raw := s.Client(t)
+	join := func(id, inst string) *kmsg.ConsumerGroupHeartbeatResponse {
+		hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		hb.Group, hb.MemberID, hb.RebalanceTimeoutMillis = group, id, 10000
+		hb.InstanceID = kmsg.StringPtr(inst)
+		hb.SubscribedTopicNames, hb.Topics = []string{topic}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		r, err := hb.RequestWith(ctx, raw)
+		if err != nil || r.ErrorCode != 0 {
+			t.Fatalf("join %s: %v %+v", id, err, r)
+		}
+		return r
+	}
+	join("m1", "i1")
+	join("m2", "i2")
+	lg := kmsg.NewPtrLeaveGroupRequest()
+	lg.Group = group
+	lg.Members = []kmsg.LeaveGroupRequestMember{
+		{InstanceID: kmsg.StringPtr("i1")},
+		{MemberID: "m2"},
+		{InstanceID: kmsg.StringPtr("nobody")},
+	}
+	r, err := lg.RequestWith(ctx, raw)
+	if err != nil || r.ErrorCode != 0 || len(r.Members) != 3 {
+		t.Fatalf("leave: %v %+v", err, r)
+	}
+	for i, want := range []int16{0, kerr.UnknownMemberID.Code, kerr.UnknownMemberID.Code} {
+		if r.Members[i].ErrorCode != want {
+			t.Errorf("leave member %d: %v, want %v", i, kerr.ErrorForCode(r.Members[i].ErrorCode), kerr.ErrorForCode(want))
+		}
+	}
+	d := kmsg.NewPtrConsumerGroupDescribeRequest()
+	d.Groups = []string{group}
+	dr, err := d.RequestWith(ctx, raw)
+	if err != nil || len(dr.Groups) != 1 {
+		t.Fatalf("describe: %v %+v", err, dr)
+	}
+	if ms := dr.Groups[0].Members; len(ms) != 1 || ms[0].MemberID != "m2" {
+		t.Fatalf("members after removing i1: %+v", ms)
+	}
+	// The instance id is free again: a new incarnation joins at once.
+	join("m1b", "i1")
+}
