@@ -150,3 +150,36 @@ func TestLeaveGroupRemovesStaticConsumerMember(t *testing.T) {
 	// The instance id is free again: a new incarnation joins at once.
 	join("m1b", "i1")
 }
+
+// TestDeleteGroupsUnknownGroup: DeleteGroups of a group with neither
+// members nor committed offsets answers GROUP_ID_NOT_FOUND, as Kafka does;
+// a group known only by its offsets is deleted, and then is unknown.
+func TestDeleteGroupsUnknownGroup(t *testing.T) {
+	s := kafkatest.Start(t, kafkatest.Options{})
+	ctx := testCtx(t)
+	const topic, group = "dg-unknown", "dg-offsets-only"
+	createTopic(t, s, topic, 1)
+	adm := kadm.NewClient(s.Client(t))
+	var offs kadm.Offsets
+	offs.Add(kadm.Offset{Topic: topic, Partition: 0, At: 3, LeaderEpoch: -1})
+	if err := adm.CommitAllOffsets(ctx, group, offs); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := adm.DeleteGroups(ctx, "dg-no-such-group", group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := resp["dg-no-such-group"].Err; !errors.Is(e, kerr.GroupIDNotFound) {
+		t.Errorf("delete of an unknown group: %v", e)
+	}
+	if e := resp[group].Err; e != nil {
+		t.Errorf("delete of a group known by its offsets: %v", e)
+	}
+	resp, err = adm.DeleteGroups(ctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := resp[group].Err; !errors.Is(e, kerr.GroupIDNotFound) {
+		t.Errorf("second delete: %v", e)
+	}
+}
