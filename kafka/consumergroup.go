@@ -225,7 +225,11 @@ func (c *consumerCoordinator) Heartbeat(now time.Time, p cgParams, meta topicMet
 		return g.join(now, p, meta)
 	}
 	if g == nil {
-		return cgError(kerr.GroupIDNotFound.Code, "consumer group "+p.Group+" not found")
+		// Kafka answers GROUP_ID_NOT_FOUND, but its groups survive a
+		// restart and these do not: a member of a group lost with a
+		// restart must rejoin, which UNKNOWN_MEMBER_ID tells every client
+		// (the Java consumer treats GROUP_ID_NOT_FOUND here as fatal).
+		return cgError(kerr.UnknownMemberID.Code, "consumer group "+p.Group+" not found (the coordinator restarted?); rejoin")
 	}
 	m := g.members[p.MemberID]
 	if m == nil {

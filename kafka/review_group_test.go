@@ -183,3 +183,47 @@ func TestDeleteGroupsUnknownGroup(t *testing.T) {
 		t.Errorf("second delete: %v", e)
 	}
 }
+
+// TestConsumerProtocolMemberAfterRestart: consumer-protocol groups live in
+// memory only, so after a restart a member heartbeating at its epoch finds
+// no group. It must get UNKNOWN_MEMBER_ID, which every client answers by
+// rejoining (the Java consumer treats GROUP_ID_NOT_FOUND in a heartbeat as
+// fatal); its committed offsets survive the restart for the rejoin.
+func TestConsumerProtocolMemberAfterRestart(t *testing.T) {
+	s := kafkatest.Start(t, kafkatest.Options{})
+	ctx := testCtx(t)
+	const topic, group = "rs848", "rs848-group"
+	createTopic(t, s, topic, 1)
+	raw := s.Client(t)
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.RebalanceTimeoutMillis = group, "m1", 10000
+	hb.SubscribedTopicNames, hb.Topics = []string{topic}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	r, err := hb.RequestWith(ctx, raw)
+	if err != nil || r.ErrorCode != 0 {
+		t.Fatalf("join: %v %+v", err, r)
+	}
+	oc := kmsg.NewPtrOffsetCommitRequest()
+	oc.Version, oc.Group, oc.MemberID, oc.Generation = 9, group, "m1", r.MemberEpoch
+	oc.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: topic, Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 4}}}}
+	if cr, err := oc.RequestWith(ctx, raw); err != nil || cr.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("commit: %v %+v", err, cr)
+	}
+
+	s = s.Restart(t)
+	raw = s.Client(t)
+	hb.MemberEpoch, hb.Topics = r.MemberEpoch, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	if r, err := hb.RequestWith(ctx, raw); err != nil || r.ErrorCode != kerr.UnknownMemberID.Code {
+		t.Fatalf("heartbeat after a restart: %v %+v", err, r)
+	}
+	hb.MemberEpoch = 0
+	if r, err := hb.RequestWith(ctx, raw); err != nil || r.ErrorCode != 0 || r.MemberEpoch < 1 {
+		t.Fatalf("rejoin after a restart: %v %+v", err, r)
+	}
+	f, err := kadm.NewClient(raw).FetchOffsets(ctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := f.Lookup(topic, 0); !ok || o.At != 4 {
+		t.Fatalf("offset after a restart: %+v %v", o, ok)
+	}
+}
