@@ -41,13 +41,6 @@ const (
 	ReadUncommitted = connector.ReadUncommitted
 )
 
-// yieldRecords is the smallest fetch after which a split's poll yields
-// its CPU to the client's fetch loop (see poll). For fewer records the
-// batch is processed sooner than the yield costs (at 20,000 records/s on
-// 2 shared vCPUs a yield after every fetch of about 5 records added
-// about 0.5 ms at the median; at 100,000 records/s it saved 0.2-0.3 ms).
-const yieldRecords = 16
-
 // DefaultPollInterval is SourceConfig.PollInterval's default.
 const DefaultPollInterval = 100 * time.Millisecond
 
@@ -401,12 +394,12 @@ func (sp *split) poll(ctx context.Context) (bool, error) {
 		cancel()
 	}()
 	fs := cl.PollFetches(pctx)
-	if fs.NumRecords() >= yieldRecords {
+	if !fs.Empty() {
 		// Taking the fetch readied the client's fetch loop to send the
 		// next fetch. Left in this P's run-next slot it would wait until
 		// this goroutine blocks again, after the whole batch has been
-		// mapped and handed to the sink; for a large batch, yield so that
-		// the next fetch is in flight while the batch is processed.
+		// mapped and handed to the sink; yield so that the next fetch is
+		// in flight while the batch is processed.
 		runtime.Gosched()
 	}
 	if ctx.Err() != nil {
