@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -394,14 +393,6 @@ func (sp *split) poll(ctx context.Context) (bool, error) {
 		cancel()
 	}()
 	fs := cl.PollFetches(pctx)
-	if !fs.Empty() {
-		// Taking the fetch readied the client's fetch loop to send the
-		// next fetch. Left in this P's run-next slot it would wait until
-		// this goroutine blocks again, after the whole batch has been
-		// mapped and handed to the sink; yield so that the next fetch is
-		// in flight while the batch is processed.
-		runtime.Gosched()
-	}
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
