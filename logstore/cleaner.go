@@ -99,16 +99,10 @@ const (
 	defaultCleanerInterval = 15 * time.Second
 	defaultDedupeBuffer    = 32 << 20
 	cleanerWriteChunk      = 1 << 20
-	// cleanerWritebackChunk is how much cleaned output a pass writes
-	// before it asks the kernel to start writing it back (startWriteback):
-	// the disk receives a segment of tens of MB in steps of this size
-	// rather than as one burst at its fsync, which the producers' small
-	// fdatasyncs would queue behind.
-	cleanerWritebackChunk = 4 << 20
-	cleanerCheckpointFile = "cleaner-checkpoint"
-	cleanedSuffix         = ".cleaned"
-	swapSuffix            = ".swap"
-	maxPassHistory        = 64
+	cleanerCheckpointFile  = "cleaner-checkpoint"
+	cleanedSuffix          = ".cleaned"
+	swapSuffix             = ".swap"
+	maxPassHistory         = 64
 )
 
 // CleanerStats is the cleaner's progress on one partition.
@@ -839,7 +833,7 @@ func (w *groupWriter) cleanGroup(group []*segment, superseded []bool, nextBase i
 		}
 	}()
 	var buf []byte
-	var pos, wbFrom int64 // wbFrom: the output below was sent to writeback
+	var pos int64
 	flush := func() error {
 		if len(buf) == 0 {
 			return nil
@@ -853,10 +847,6 @@ func (w *groupWriter) cleanGroup(group []*segment, superseded []bool, nextBase i
 		pos += int64(len(buf))
 		w.st.written += int64(len(buf))
 		buf = buf[:0]
-		if pos-wbFrom >= cleanerWritebackChunk {
-			startWriteback(f, wbFrom, pos-wbFrom)
-			wbFrom = pos
-		}
 		return nil
 	}
 	// expect is the next offset the output must cover; gapTs the largest
