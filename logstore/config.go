@@ -397,7 +397,7 @@ type Options struct {
 	// SegmentPrefill is how far beyond the append position the active
 	// segment of an FsyncAlways partition is kept written with zeros (and
 	// synced), so that a commit's fdatasync overwrites allocated blocks
-	// and need not commit the file system's journal (prefill.go). The
+	// and need not write the file's metadata (prefill.go). The
 	// tail is topped up after commits of at most 64 KiB only, so
 	// throughput-bound partitions write no zeros; a sealed or closed
 	// segment is cut back to its data. 0 = 1 MiB; negative = off.

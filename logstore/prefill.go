@@ -7,20 +7,22 @@ import (
 
 // Pre-written segment tails.
 //
-// On ext4 (and other journaling file systems) an fdatasync after an append
-// that grows the file must also commit the journal: the new size and the
-// newly allocated blocks are metadata that a later read of the data needs.
+// An fdatasync after an append that grows the file must also make the
+// file's metadata durable: the new size and the newly allocated blocks,
+// which a later read of the data needs (a journal commit on a journaling
+// ext4; synchronous inode and allocation writes on the development VM's
+// ext4, which is mounted without a journal).
 // An fdatasync after writing over blocks that are already allocated,
 // written and synced has only the data to flush. On the development VM's
 // disk a 16 KiB write+fdatasync costs 244 µs (p50) appended and 132 µs
 // overwriting; 1 MiB costs 3.45 ms and 0.56 ms (docs/benchmarks.md,
 // "Pre-written segment tails"). fallocate does not help: its unwritten
-// extents must be converted, which is a journal commit too.
+// extents must be converted, which is a metadata write too.
 //
 // So under FsyncAlways the committer keeps the active segment's file
 // written with zeros, and synced, a bounded distance (Options.SegmentPrefill)
 // beyond the append position; appends then overwrite those zeros, and the
-// commit's fdatasync finds nothing to journal. The file's size is then
+// commit's fdatasync finds no metadata to write. The file's size is then
 // larger than the segment's logical length (segment.written), which is the
 // only length the log uses: readers stop at the published tip, rolls and
 // retention use the assigned and written sizes, and nothing but recovery
@@ -46,7 +48,7 @@ import (
 //     follows, corruption otherwise.
 //   - The fill backs off when the partition is throughput-bound: a commit
 //     that wrote more than prefillMaxCommit bytes fills nothing, since at
-//     that size the journal commit is a small part of the fdatasync and
+//     that size the metadata write is a small part of the fdatasync and
 //     writing zeros first would double the bytes written.
 
 // defaultSegmentPrefill is Options.SegmentPrefill's default.
