@@ -2,7 +2,6 @@ package queries
 
 import (
 	"cmp"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -571,78 +570,61 @@ func higherBid(a, b *nexmark.Bid) bool {
 
 const topN = 10
 
-// q19Slots is the number of slots for an auction's bids: its top list
-// and, while it is dirty, the emitted bids evicted from it, at most topN
-// each (q19Top.offer).
-const q19Slots = 2 * topN
-
-// q19Rank is one bid of an auction's top list: the slot that holds the
-// bid, its price and its bidder, the first two columns of the order
-// (higherBid; the auction is the key), so that a bid is ranked without
-// reading the listed bids unless both are equal (prices are often equal).
+// q19Rank is one bid of an auction's top list: its id in the auction's
+// map of bids (q19-bids) and its price, so that a bid below the list's
+// last price is rejected without reading a bid.
 type q19Rank struct {
-	Slot   uint8
-	Price  int64
-	Bidder int64
+	ID    uint32
+	Price int64
 }
 
-// q19State is an auction's ranking: the slots of its top bids, best first,
-// and, while the key is dirty (changed since its last flush), the slots
-// of the list last emitted. The bids themselves are in value state, one
-// table per slot (q19Top.slots), written once when they enter the list
-// and deleted once no list names them (an evicted bid that was emitted
-// stays until the flush retracts it). So an incremental checkpoint of a
-// changed auction writes this small ranking and the bids that entered,
-// not all ten bids.
+// q19State is an auction's ranking: the ids of its top bids, best first,
+// and, while the key is dirty (changed since its last flush), the ids of
+// the list last emitted. The bids themselves are entries of map state
+// keyed by id, written once when they enter the list and deleted once no
+// list names them (an evicted bid that was emitted stays until the flush
+// retracts it). So an incremental checkpoint of a changed auction writes
+// this small ranking and the bids that entered, not all ten bids.
 type q19State struct {
 	Top     []q19Rank
-	Emitted []uint8 // while Dirty
+	Emitted []uint32 // while Dirty
+	Next    uint32   // the id of the auction's next bid to enter
 	Dirty   bool
 	Timer   int64
 }
 
-// emitted reports whether slot is in the list last emitted.
-func (s *q19State) emitted(slot uint8) bool {
-	return slices.Contains(s.Emitted, slot)
+// emitted reports whether id is in the list last emitted.
+func (s *q19State) emitted(id uint32) bool {
+	return slices.Contains(s.Emitted, id)
 }
 
-// listed reports whether slot is in the top list.
-func (s *q19State) listed(slot uint8) bool {
-	return slices.ContainsFunc(s.Top, func(r q19Rank) bool { return r.Slot == slot })
-}
-
-// q19Top keeps the bids of the current auction, one value table per slot.
-// (Map state would hold them as well, but a Go map per auction measured
-// slower than the old whole lists even without checkpoints.)
+// q19Top keeps q19's state of the current auction: its ranking and its
+// bids.
 type q19Top struct {
-	slots [q19Slots]*state.Value[int64, nexmark.Bid]
+	st   *state.Value[int64, *q19State]
+	bids *state.Map[int64, uint32, nexmark.Bid]
 }
 
-// bid returns the bid in slot of the current auction.
-func (t *q19Top) bid(slot uint8) nexmark.Bid {
-	b, _ := t.slots[slot].Get()
+// bid returns the bid under id of the current auction.
+func (t q19Top) bid(id uint32) nexmark.Bid {
+	b, _ := t.bids.Get(id)
 	return b
 }
 
 // higher reports whether b ranks before the listed bid r.
-func (t *q19Top) higher(b *nexmark.Bid, r q19Rank) bool {
+func (t q19Top) higher(b *nexmark.Bid, r q19Rank) bool {
 	if b.Price != r.Price {
 		return b.Price > r.Price
 	}
-	if b.Bidder != r.Bidder {
-		return b.Bidder < r.Bidder
-	}
-	o := t.bid(r.Slot)
+	o := t.bid(r.ID)
 	return higherBid(b, &o)
 }
 
 // offer inserts b into s if it ranks among the best topN and reports
 // whether the list changed; the first change of a clean key keeps its
-// list's slots as the emitted ones. The slot of a bid evicted from the
-// list is reused at once unless the bid was emitted; otherwise b takes
-// the first slot that neither list names (of the 2*topN, one is free:
-// the lists hold at most topN-1 and topN others).
-func (t *q19Top) offer(s *q19State, b nexmark.Bid) bool {
+// list's ids as the emitted ones. A bid evicted from the list is deleted
+// unless it was emitted.
+func (t q19Top) offer(s *q19State, b nexmark.Bid) bool {
 	top := s.Top
 	if len(top) == topN && !t.higher(&b, top[topN-1]) {
 		return false
@@ -650,28 +632,23 @@ func (t *q19Top) offer(s *q19State, b nexmark.Bid) bool {
 	if !s.Dirty {
 		s.Emitted = s.Emitted[:0]
 		for _, r := range top {
-			s.Emitted = append(s.Emitted, r.Slot)
+			s.Emitted = append(s.Emitted, r.ID)
 		}
 	}
 	i := len(top)
 	for i > 0 && t.higher(&b, top[i-1]) {
 		i--
 	}
-	slot := uint8(q19Slots)
 	if len(top) < topN {
-		top = append(top, q19Rank{Slot: slot})
-	} else if out := top[topN-1].Slot; !s.emitted(out) {
-		slot = out
+		top = append(top, q19Rank{})
+	} else if out := top[topN-1].ID; !s.emitted(out) {
+		t.bids.Delete(out)
 	}
 	copy(top[i+1:], top[i:])
-	top[i] = q19Rank{Slot: slot, Price: b.Price, Bidder: b.Bidder}
+	top[i] = q19Rank{ID: s.Next, Price: b.Price}
+	t.bids.Put(s.Next, b)
+	s.Next++
 	s.Top = top
-	if slot == q19Slots {
-		for slot = 0; s.listed(slot) || s.emitted(slot); slot++ {
-		}
-		top[i].Slot = slot
-	}
-	t.slots[slot].Set(b)
 	return true
 }
 
@@ -693,12 +670,11 @@ func q19Changes(events stream.Stream[nexmark.Event]) stream.Stream[Change[Q19Row
 			if err != nil {
 				return nil, err
 			}
-			t := &q19Top{}
-			for i := range t.slots {
-				if t.slots[i], err = state.NewValue[int64, nexmark.Bid](ctx.State(), fmt.Sprint("q19-bid-", i)); err != nil {
-					return nil, err
-				}
+			m, err := state.NewMap[int64, uint32, nexmark.Bid](ctx.State(), "q19-bids")
+			if err != nil {
+				return nil, err
 			}
+			t := q19Top{st: st, bids: m}
 			return stream.KeyedProcessFuncs[int64, nexmark.Bid, Change[Q19Row]]{
 				Element: func(ctx *stream.KeyedContext[int64, Change[Q19Row]], b nexmark.Bid) {
 					s, ok := st.Get()
@@ -720,17 +696,17 @@ func q19Changes(events stream.Stream[nexmark.Event]) stream.Stream[Change[Q19Row
 					if !ok || !s.Dirty {
 						return
 					}
-					for i, slot := range s.Emitted {
-						ctx.Emit(Change[Q19Row]{Row: Q19Row{Bid: t.bid(slot), RankNumber: int64(i + 1)}, Retract: true})
+					for i, id := range s.Emitted {
+						ctx.Emit(Change[Q19Row]{Row: Q19Row{Bid: t.bid(id), RankNumber: int64(i + 1)}, Retract: true})
 					}
 					for i, r := range s.Top {
-						ctx.Emit(Change[Q19Row]{Row: Q19Row{Bid: t.bid(r.Slot), RankNumber: int64(i + 1)}})
+						ctx.Emit(Change[Q19Row]{Row: Q19Row{Bid: t.bid(r.ID), RankNumber: int64(i + 1)}})
 					}
 					// The emitted bids evicted since the last flush
 					// are retracted now: no list names them any more.
-					for _, slot := range s.Emitted {
-						if !s.listed(slot) {
-							t.slots[slot].Clear()
+					for _, id := range s.Emitted {
+						if !slices.ContainsFunc(s.Top, func(r q19Rank) bool { return r.ID == id }) {
+							m.Delete(id)
 						}
 					}
 					s.Emitted, s.Dirty = s.Emitted[:0], false
