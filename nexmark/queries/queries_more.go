@@ -2,7 +2,6 @@ package queries
 
 import (
 	"cmp"
-	"slices"
 	"strings"
 	"time"
 
@@ -570,84 +569,39 @@ func higherBid(a, b *nexmark.Bid) bool {
 
 const topN = 10
 
-// q19Rank is one bid of an auction's top list: its id in the auction's
-// map of bids (q19-bids) and its price, so that a bid below the list's
-// last price is rejected without reading a bid.
-type q19Rank struct {
-	ID    uint32
-	Price int64
-}
-
-// q19State is an auction's ranking: the ids of its top bids, best first,
-// and, while the key is dirty (changed since its last flush), the ids of
-// the list last emitted. The bids themselves are entries of map state
-// keyed by id, written once when they enter the list and deleted once no
-// list names them (an evicted bid that was emitted stays until the flush
-// retracts it). So an incremental checkpoint of a changed auction writes
-// this small ranking and the bids that entered, not all ten bids.
+// q19State is an auction's top bids, best first, and, while the key is
+// dirty, the list last emitted. A clean key's emitted list is its top
+// list, so it is not kept (nor encoded: a checkpoint writes a changed
+// clean key's bids once, not twice); the first change after a flush
+// keeps the list as Emitted and changes a copy (copy on write).
 type q19State struct {
-	Top     []q19Rank
-	Emitted []uint32 // while Dirty
-	Next    uint32   // the id of the auction's next bid to enter
+	Top     []nexmark.Bid
+	Emitted []nexmark.Bid // while Dirty
 	Dirty   bool
 	Timer   int64
 }
 
-// emitted reports whether id is in the list last emitted.
-func (s *q19State) emitted(id uint32) bool {
-	return slices.Contains(s.Emitted, id)
-}
-
-// q19Top keeps q19's state of the current auction: its ranking and its
-// bids.
-type q19Top struct {
-	st   *state.Value[int64, *q19State]
-	bids *state.Map[int64, uint32, nexmark.Bid]
-}
-
-// bid returns the bid under id of the current auction.
-func (t q19Top) bid(id uint32) nexmark.Bid {
-	b, _ := t.bids.Get(id)
-	return b
-}
-
-// higher reports whether b ranks before the listed bid r.
-func (t q19Top) higher(b *nexmark.Bid, r q19Rank) bool {
-	if b.Price != r.Price {
-		return b.Price > r.Price
-	}
-	o := t.bid(r.ID)
-	return higherBid(b, &o)
-}
-
-// offer inserts b into s if it ranks among the best topN and reports
-// whether the list changed; the first change of a clean key keeps its
-// list's ids as the emitted ones. A bid evicted from the list is deleted
-// unless it was emitted.
-func (t q19Top) offer(s *q19State, b nexmark.Bid) bool {
+// offer inserts b if it ranks among the best topN and reports whether the
+// list changed; the first change of a clean key keeps its list as the
+// emitted one.
+func (s *q19State) offer(b nexmark.Bid) bool {
 	top := s.Top
-	if len(top) == topN && !t.higher(&b, top[topN-1]) {
+	if len(top) == topN && !higherBid(&b, &top[topN-1]) {
 		return false
 	}
 	if !s.Dirty {
-		s.Emitted = s.Emitted[:0]
-		for _, r := range top {
-			s.Emitted = append(s.Emitted, r.ID)
-		}
+		s.Emitted = top
+		top = append(make([]nexmark.Bid, 0, topN), top...)
 	}
 	i := len(top)
-	for i > 0 && t.higher(&b, top[i-1]) {
+	for i > 0 && higherBid(&b, &top[i-1]) {
 		i--
 	}
 	if len(top) < topN {
-		top = append(top, q19Rank{})
-	} else if out := top[topN-1].ID; !s.emitted(out) {
-		t.bids.Delete(out)
+		top = append(top, nexmark.Bid{})
 	}
 	copy(top[i+1:], top[i:])
-	top[i] = q19Rank{ID: s.Next, Price: b.Price}
-	t.bids.Put(s.Next, b)
-	s.Next++
+	top[i] = b
 	s.Top = top
 	return true
 }
@@ -666,22 +620,17 @@ func q19Changes(events stream.Stream[nexmark.Event]) stream.Stream[Change[Q19Row
 	bids := bidsOf(events, "q19-bids")
 	rows := stream.KeyedProcess(stream.KeyBy(bids, func(b nexmark.Bid) int64 { return b.Auction }),
 		func(ctx *stream.KeyedContext[int64, Change[Q19Row]]) (stream.KeyedProcessFunc[int64, nexmark.Bid, Change[Q19Row]], error) {
-			st, err := state.NewValue[int64, *q19State](ctx.State(), "q19-rank")
+			st, err := state.NewValue[int64, *q19State](ctx.State(), "q19-top10")
 			if err != nil {
 				return nil, err
 			}
-			m, err := state.NewMap[int64, uint32, nexmark.Bid](ctx.State(), "q19-bids")
-			if err != nil {
-				return nil, err
-			}
-			t := q19Top{st: st, bids: m}
 			return stream.KeyedProcessFuncs[int64, nexmark.Bid, Change[Q19Row]]{
 				Element: func(ctx *stream.KeyedContext[int64, Change[Q19Row]], b nexmark.Bid) {
 					s, ok := st.Get()
 					if !ok {
 						s = &q19State{Timer: -1}
 					}
-					if !t.offer(s, b) {
+					if !s.offer(b) {
 						return
 					}
 					s.Dirty = true
@@ -696,20 +645,13 @@ func q19Changes(events stream.Stream[nexmark.Event]) stream.Stream[Change[Q19Row
 					if !ok || !s.Dirty {
 						return
 					}
-					for i, id := range s.Emitted {
-						ctx.Emit(Change[Q19Row]{Row: Q19Row{Bid: t.bid(id), RankNumber: int64(i + 1)}, Retract: true})
+					for i, b := range s.Emitted {
+						ctx.Emit(Change[Q19Row]{Row: Q19Row{Bid: b, RankNumber: int64(i + 1)}, Retract: true})
 					}
-					for i, r := range s.Top {
-						ctx.Emit(Change[Q19Row]{Row: Q19Row{Bid: t.bid(r.ID), RankNumber: int64(i + 1)}})
+					for i, b := range s.Top {
+						ctx.Emit(Change[Q19Row]{Row: Q19Row{Bid: b, RankNumber: int64(i + 1)}})
 					}
-					// The emitted bids evicted since the last flush
-					// are retracted now: no list names them any more.
-					for _, id := range s.Emitted {
-						if !slices.ContainsFunc(s.Top, func(r q19Rank) bool { return r.ID == id }) {
-							m.Delete(id)
-						}
-					}
-					s.Emitted, s.Dirty = s.Emitted[:0], false
+					s.Emitted, s.Dirty = nil, false
 					st.Set(s)
 				},
 			}, nil
