@@ -615,17 +615,14 @@ type q19Bids struct {
 type q19Top struct {
 	rank    *state.Value[int64, *q19State]
 	settled *state.Value[int64, *q19Bids]
-	scratch []nexmark.Bid // settle's new list, then copied
 }
 
-// bid returns the bid at r, given the settled list a (nil: read it).
-func (t *q19Top) bid(s *q19State, a *q19Bids, r q19Ref) *nexmark.Bid {
+// bid returns the bid at r.
+func (t *q19Top) bid(s *q19State, r q19Ref) *nexmark.Bid {
 	if r.Pos >= q19InNew {
 		return &s.New[r.Pos-q19InNew]
 	}
-	if a == nil {
-		a, _ = t.settled.Get()
-	}
+	a, _ := t.settled.Get()
 	return &a.Bids[r.Pos]
 }
 
@@ -637,7 +634,7 @@ func (t *q19Top) higher(s *q19State, b *nexmark.Bid, r q19Ref) bool {
 	if b.Bidder != r.Bidder {
 		return b.Bidder < r.Bidder
 	}
-	return higherBid(b, t.bid(s, nil, r))
+	return higherBid(b, t.bid(s, r))
 }
 
 // offer inserts b into s if it ranks among the best topN and reports
@@ -669,16 +666,16 @@ func (t *q19Top) offer(s *q19State, b nexmark.Bid) bool {
 	return true
 }
 
-// settle moves the bids that the top and emitted lists name into the
-// settled list, in their order, and empties New.
+// settle moves the bids that the top and emitted lists name into a new
+// settled list and empties New.
 func (t *q19Top) settle(s *q19State) {
 	a, _ := t.settled.Get()
-	if a == nil {
-		a = &q19Bids{}
+	var old []nexmark.Bid
+	if a != nil {
+		old = a.Bids
 	}
-	old := a.Bids
 	var at [256]uint8 // new index+1 of an old position
-	bids := t.scratch[:0]
+	bids := make([]nexmark.Bid, 0, topN+1)
 	move := func(refs []q19Ref) {
 		for j, r := range refs {
 			if at[r.Pos] == 0 {
@@ -695,10 +692,7 @@ func (t *q19Top) settle(s *q19State) {
 	move(s.Top)
 	move(s.Emitted)
 	s.New = s.New[:0]
-	a.Bids = append(a.Bids[:0], bids...)
-	clear(bids) // drop the strings
-	t.scratch = bids
-	t.settled.Set(a)
+	t.settled.Set(&q19Bids{Bids: bids})
 }
 
 // q19: SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY auction
@@ -745,12 +739,11 @@ func q19Changes(events stream.Stream[nexmark.Event]) stream.Stream[Change[Q19Row
 					if !ok || !s.Dirty {
 						return
 					}
-					a, _ := settled.Get()
 					for i, r := range s.Emitted {
-						ctx.Emit(Change[Q19Row]{Row: Q19Row{Bid: *t.bid(s, a, r), RankNumber: int64(i + 1)}, Retract: true})
+						ctx.Emit(Change[Q19Row]{Row: Q19Row{Bid: *t.bid(s, r), RankNumber: int64(i + 1)}, Retract: true})
 					}
 					for i, r := range s.Top {
-						ctx.Emit(Change[Q19Row]{Row: Q19Row{Bid: *t.bid(s, a, r), RankNumber: int64(i + 1)}})
+						ctx.Emit(Change[Q19Row]{Row: Q19Row{Bid: *t.bid(s, r), RankNumber: int64(i + 1)}})
 					}
 					s.Emitted, s.Dirty = s.Emitted[:0], false
 					rank.Set(s)
