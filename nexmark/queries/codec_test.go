@@ -32,7 +32,6 @@ func TestStateTypesHaveCodecs(t *testing.T) {
 	checkCodec[q18Entry](t, "q18Entry")
 	checkCodec[q18Bidder](t, "q18Bidder")
 	checkCodec[*q19State](t, "q19State")
-	checkCodec[*q19Bids](t, "q19Bids")
 	checkCodec[*q20State](t, "q20State")
 
 	// A round trip through the codec keeps a q7 accumulator intact.

@@ -569,130 +569,41 @@ func higherBid(a, b *nexmark.Bid) bool {
 
 const topN = 10
 
-// q19 keeps an auction's bids in two lists: the settled ones (q19Bids,
-// a value of its own, rewritten rarely) and the few that entered since
-// (q19State.New, in the small value that also holds the ranking). A
-// change writes the small value only; once more than q19Recent bids
-// have entered, the live bids are moved into a new settled list
-// (q19Top.settle). So an incremental checkpoint of a changed auction
-// encodes its ranking and a few bids instead of all ten, while the bids
-// stay in two contiguous slices (bids held out of line, one map entry or
-// value per bid, measured slower: docs/benchmarks-nexmark.md).
-const q19Recent = 3
-
-// q19Ref is one bid of an auction's top list: where the bid is (index in
-// the settled list, or q19InNew plus its index in New), its price and
-// its bidder, the first columns of the order (higherBid; the auction is
-// the key), so that a bid is ranked without reading the listed bids
-// unless both are equal.
-type q19Ref struct {
-	Pos    uint8
-	Price  int64
-	Bidder int64
-}
-
-// q19InNew marks a q19Ref.Pos in q19State.New.
-const q19InNew = 128
-
-// q19State is an auction's ranking, best first, the bids entered since
-// the last settle and, while the key is dirty, the ranking last emitted.
-// A clean key's emitted list is its top list, so it is not kept.
+// q19State is an auction's top bids, best first, and, while the key is
+// dirty, the list last emitted. A clean key's emitted list is its top
+// list, so it is not kept (nor encoded: a checkpoint writes a changed
+// clean key's bids once, not twice); the first change after a flush
+// keeps the list as Emitted and changes a copy (copy on write).
 type q19State struct {
-	Top     []q19Ref
-	Emitted []q19Ref // while Dirty
-	New     []nexmark.Bid
+	Top     []nexmark.Bid
+	Emitted []nexmark.Bid // while Dirty
 	Dirty   bool
 	Timer   int64
 }
 
-// q19Bids is an auction's settled bids: those its lists named at the
-// last settle; some may have left them since.
-type q19Bids struct {
-	Bids []nexmark.Bid
-}
-
-// q19Top reads and writes q19's state of the current auction.
-type q19Top struct {
-	rank    *state.Value[int64, *q19State]
-	settled *state.Value[int64, *q19Bids]
-}
-
-// bid returns the bid at r.
-func (t *q19Top) bid(s *q19State, r q19Ref) *nexmark.Bid {
-	if r.Pos >= q19InNew {
-		return &s.New[r.Pos-q19InNew]
-	}
-	a, _ := t.settled.Get()
-	return &a.Bids[r.Pos]
-}
-
-// higher reports whether b ranks before the listed bid r.
-func (t *q19Top) higher(s *q19State, b *nexmark.Bid, r q19Ref) bool {
-	if b.Price != r.Price {
-		return b.Price > r.Price
-	}
-	if b.Bidder != r.Bidder {
-		return b.Bidder < r.Bidder
-	}
-	return higherBid(b, t.bid(s, r))
-}
-
-// offer inserts b into s if it ranks among the best topN and reports
-// whether the list changed; the first change of a clean key keeps its
-// ranking as the emitted one. An evicted bid stays where it is until the
-// next settle.
-func (t *q19Top) offer(s *q19State, b nexmark.Bid) bool {
+// offer inserts b if it ranks among the best topN and reports whether the
+// list changed; the first change of a clean key keeps its list as the
+// emitted one.
+func (s *q19State) offer(b nexmark.Bid) bool {
 	top := s.Top
-	if len(top) == topN && !t.higher(s, &b, top[topN-1]) {
+	if len(top) == topN && !higherBid(&b, &top[topN-1]) {
 		return false
 	}
 	if !s.Dirty {
-		s.Emitted = append(s.Emitted[:0], top...)
+		s.Emitted = top
+		top = append(make([]nexmark.Bid, 0, topN), top...)
 	}
 	i := len(top)
-	for i > 0 && t.higher(s, &b, top[i-1]) {
+	for i > 0 && higherBid(&b, &top[i-1]) {
 		i--
 	}
 	if len(top) < topN {
-		top = append(top, q19Ref{})
+		top = append(top, nexmark.Bid{})
 	}
 	copy(top[i+1:], top[i:])
-	top[i] = q19Ref{Pos: q19InNew + uint8(len(s.New)), Price: b.Price, Bidder: b.Bidder}
-	s.New = append(s.New, b)
+	top[i] = b
 	s.Top = top
-	if len(s.New) > q19Recent {
-		t.settle(s)
-	}
 	return true
-}
-
-// settle moves the bids that the top and emitted lists name into a new
-// settled list and empties New.
-func (t *q19Top) settle(s *q19State) {
-	a, _ := t.settled.Get()
-	var old []nexmark.Bid
-	if a != nil {
-		old = a.Bids
-	}
-	var at [256]uint8 // new index+1 of an old position
-	bids := make([]nexmark.Bid, 0, topN+1)
-	move := func(refs []q19Ref) {
-		for j, r := range refs {
-			if at[r.Pos] == 0 {
-				if r.Pos >= q19InNew {
-					bids = append(bids, s.New[r.Pos-q19InNew])
-				} else {
-					bids = append(bids, old[r.Pos])
-				}
-				at[r.Pos] = uint8(len(bids))
-			}
-			refs[j].Pos = at[r.Pos] - 1
-		}
-	}
-	move(s.Top)
-	move(s.Emitted)
-	s.New = s.New[:0]
-	t.settled.Set(&q19Bids{Bids: bids})
 }
 
 // q19: SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY auction
@@ -709,22 +620,17 @@ func q19Changes(events stream.Stream[nexmark.Event]) stream.Stream[Change[Q19Row
 	bids := bidsOf(events, "q19-bids")
 	rows := stream.KeyedProcess(stream.KeyBy(bids, func(b nexmark.Bid) int64 { return b.Auction }),
 		func(ctx *stream.KeyedContext[int64, Change[Q19Row]]) (stream.KeyedProcessFunc[int64, nexmark.Bid, Change[Q19Row]], error) {
-			rank, err := state.NewValue[int64, *q19State](ctx.State(), "q19-rank")
+			st, err := state.NewValue[int64, *q19State](ctx.State(), "q19-top10")
 			if err != nil {
 				return nil, err
 			}
-			settled, err := state.NewValue[int64, *q19Bids](ctx.State(), "q19-settled")
-			if err != nil {
-				return nil, err
-			}
-			t := &q19Top{rank: rank, settled: settled}
 			return stream.KeyedProcessFuncs[int64, nexmark.Bid, Change[Q19Row]]{
 				Element: func(ctx *stream.KeyedContext[int64, Change[Q19Row]], b nexmark.Bid) {
-					s, ok := rank.Get()
+					s, ok := st.Get()
 					if !ok {
 						s = &q19State{Timer: -1}
 					}
-					if !t.offer(s, b) {
+					if !s.offer(b) {
 						return
 					}
 					s.Dirty = true
@@ -732,21 +638,21 @@ func q19Changes(events stream.Stream[nexmark.Event]) stream.Stream[Change[Q19Row
 						ctx.RegisterEventTimer(t)
 						s.Timer = t
 					}
-					rank.Set(s)
+					st.Set(s)
 				},
 				Timer: func(ctx *stream.KeyedContext[int64, Change[Q19Row]], _ stream.Timer) {
-					s, ok := rank.Get()
+					s, ok := st.Get()
 					if !ok || !s.Dirty {
 						return
 					}
-					for i, r := range s.Emitted {
-						ctx.Emit(Change[Q19Row]{Row: Q19Row{Bid: *t.bid(s, r), RankNumber: int64(i + 1)}, Retract: true})
+					for i, b := range s.Emitted {
+						ctx.Emit(Change[Q19Row]{Row: Q19Row{Bid: b, RankNumber: int64(i + 1)}, Retract: true})
 					}
-					for i, r := range s.Top {
-						ctx.Emit(Change[Q19Row]{Row: Q19Row{Bid: *t.bid(s, r), RankNumber: int64(i + 1)}})
+					for i, b := range s.Top {
+						ctx.Emit(Change[Q19Row]{Row: Q19Row{Bid: b, RankNumber: int64(i + 1)}})
 					}
-					s.Emitted, s.Dirty = s.Emitted[:0], false
-					rank.Set(s)
+					s.Emitted, s.Dirty = nil, false
+					st.Set(s)
 				},
 			}, nil
 		}, stream.Name("q19-top10"))
