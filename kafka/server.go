@@ -130,6 +130,7 @@ func New(log *logstore.Log, cfg Config, logger *slog.Logger) (*Server, error) {
 		cancel()
 		return nil, err
 	}
+	be.offmu = &s.offmu
 	s.txnBE = be
 	creds, err := auth.OpenStore(ctx, log)
 	if err != nil {
