@@ -26,8 +26,9 @@ type Server struct {
 	logger *slog.Logger
 
 	// offmu orders committed-offset writes against their deletion: an
-	// OffsetCommit holds it shared from its checks (member, generation,
-	// topic) to its write; DeleteGroups, OffsetDelete and DeleteTopics hold
+	// OffsetCommit, and a committing transaction's offsets, hold it shared
+	// from their checks (member, generation, topic) to their write;
+	// DeleteGroups, OffsetDelete and DeleteTopics hold
 	// it exclusively from their checks to their deletion, so each commit
 	// lands wholly before or wholly after a deletion. Lock order: offmu,
 	// then gmu, then the log's own locks (the log never calls back into the
