@@ -19,11 +19,6 @@ func (s *Server) handleConsumerGroupHeartbeat(cc *clientConn, req *kmsg.Consumer
 		resp.ErrorCode, resp.ErrorMessage = code, kmsg.StringPtr(msg)
 		return resp
 	}
-	meta := s.topicMeta()
-	ids := make(map[[16]byte]string, len(meta))
-	for name := range meta {
-		ids[topicID(name)] = name
-	}
 	p := cgParams{
 		Group: req.Group, MemberID: req.MemberID, MemberEpoch: req.MemberEpoch,
 		InstanceID: req.InstanceID, RackID: req.RackID,
@@ -35,6 +30,14 @@ func (s *Server) handleConsumerGroupHeartbeat(cc *clientConn, req *kmsg.Consumer
 	if req.RebalanceTimeoutMillis < 0 {
 		p.RebalanceTimeout = -1
 	}
+	// The topic list is read under gmu, so that the coordinator is given
+	// topic lists in the order they were read (see tickGroups).
+	s.gmu.Lock()
+	meta := s.topicMeta()
+	ids := make(map[[16]byte]string, len(meta))
+	for name := range meta {
+		ids[topicID(name)] = name
+	}
 	for _, t := range req.Topics {
 		name, ok := ids[t.TopicID]
 		if !ok {
@@ -44,7 +47,6 @@ func (s *Server) handleConsumerGroupHeartbeat(cc *clientConn, req *kmsg.Consumer
 			p.Owned = append(p.Owned, tp{name, part})
 		}
 	}
-	s.gmu.Lock()
 	r := s.consumerHeartbeat(time.Now(), p, meta)
 	s.gmu.Unlock()
 	resp.ErrorCode = r.ErrorCode
@@ -125,7 +127,8 @@ func validateConsumerHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest) (int16, 
 	return 0, ""
 }
 
-// topicMeta returns the partition count of every topic of the log.
+// topicMeta returns the partition count of every topic of the log. Callers
+// hold gmu (the log's locks are taken under it, never the reverse).
 func (s *Server) topicMeta() topicMeta {
 	names := s.log.Topics()
 	meta := make(topicMeta, len(names))

@@ -1,7 +1,6 @@
 package kafka
 
 import (
-	"github.com/sluicehq/sluice/logstore"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -36,13 +35,12 @@ func (s *Server) handleDeleteTopics(req *kmsg.DeleteTopicsRequest) kmsg.Response
 			ot.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			ot.ErrorMessage = kmsg.StringPtr("internal topics cannot be deleted over the Kafka protocol")
 		default:
-			if err := s.log.DeleteTopic(*ot.Topic); err != nil {
+			if err := s.deleteTopic(*ot.Topic); err != nil {
 				ot.ErrorCode = errorCode(err)
 				ot.ErrorMessage = kmsg.StringPtr(err.Error())
 			} else {
 				ot.TopicID = topicID(*ot.Topic)
 				s.logger.Info("deleted topic", "topic", *ot.Topic)
-				s.deleteTopicOffsets(*ot.Topic)
 			}
 		}
 		resp.Topics = append(resp.Topics, ot)
@@ -50,24 +48,28 @@ func (s *Server) handleDeleteTopics(req *kmsg.DeleteTopicsRequest) kmsg.Response
 	return resp
 }
 
+// deleteTopic deletes a topic from the log and then every group's
+// committed offsets of its partitions, holding offmu exclusively: an
+// OffsetCommit checks that its topics exist and writes under offmu shared,
+// so no commit checked before the deletion can leave an offset of the
+// deleted topic behind.
+func (s *Server) deleteTopic(topic string) error {
+	s.offmu.Lock()
+	defer s.offmu.Unlock()
+	if err := s.log.DeleteTopic(topic); err != nil {
+		return err
+	}
+	s.deleteTopicOffsets(topic)
+	return nil
+}
+
 // deleteTopicOffsets deletes every group's committed offsets of a deleted
 // topic's partitions (durably, as Kafka does when a topic is deleted), so
 // that a topic created again under the same name does not resume its
 // groups at the old topic's offsets. A failure is logged: the topic is
-// gone already.
+// gone already. offmu is held exclusively.
 func (s *Server) deleteTopicOffsets(topic string) {
-	for _, group := range s.offsets.Groups() {
-		var del []logstore.TopicPartition
-		for tp := range s.offsets.Fetch(group) {
-			if tp.Topic == topic {
-				del = append(del, tp)
-			}
-		}
-		if len(del) == 0 {
-			continue
-		}
-		if _, err := s.offsets.DeleteOffsets(s.ctx, group, del); err != nil {
-			s.logger.Warn("deleting a deleted topic's committed offsets", "topic", topic, "group", group, "err", err)
-		}
+	if _, err := s.offsets.DeleteTopicOffsets(s.ctx, topic); err != nil {
+		s.logger.Warn("deleting a deleted topic's committed offsets", "topic", topic, "err", err)
 	}
 }

@@ -20,8 +20,8 @@ func (s *Server) handleLeaveGroup(req *kmsg.LeaveGroupRequest) kmsg.Response {
 			members = append(members, leaveMember{MemberID: m.MemberID, InstanceID: m.InstanceID})
 		}
 	}
-	meta := s.topicMeta()
 	s.gmu.Lock()
+	meta := s.topicMeta() // under gmu: see tickGroups
 	codes, consumer := s.cgroups.RemoveMembers(req.Group, members, meta)
 	if !consumer {
 		codes = s.groups.Leave(time.Now(), req.Group, members)

@@ -19,6 +19,11 @@ func (s *Server) handleOffsetCommit(ctx context.Context, req *kmsg.OffsetCommitR
 	if req.Version == 0 {
 		generation = -1
 	}
+	// offmu, shared, from the checks to the write: a deletion (of the
+	// group, of these offsets, of a topic) lands wholly before the checks
+	// or after the write.
+	s.offmu.RLock()
+	defer s.offmu.RUnlock()
 	s.gmu.Lock()
 	check, consumer := s.cgroups.ValidateCommit(req.Group, req.MemberID, generation, req.Version, false)
 	if !consumer {
@@ -64,6 +69,7 @@ func (s *Server) handleOffsetCommit(ctx context.Context, req *kmsg.OffsetCommitR
 			}
 		}
 	}
+	s.hook("offsetcommit")
 	if len(offs) > 0 {
 		if err := s.offsets.Commit(ctx, req.Group, offs); err != nil {
 			s.logger.Warn("offset commit failed", "group", req.Group, "err", err)

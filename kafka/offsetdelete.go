@@ -20,19 +20,25 @@ import (
 //     partitions of topics they subscribe to are GROUP_SUBSCRIBED_TO_TOPIC
 //     and keep their offsets;
 //   - any other partition answers no error, whether it had an offset or not.
+//
+// The check and the deletion are done under one hold of the group lock
+// (and exclusively of offmu), as in Kafka's coordinator: a member that
+// joins and commits cannot have its fresh commit deleted by a deletion
+// checked before it joined.
 func (s *Server) handleOffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
 	if req.Group == "" {
 		resp.ErrorCode = kerr.InvalidGroupID.Code
 		return resp
 	}
-	meta := s.topicMeta()
+	s.offmu.Lock()
+	defer s.offmu.Unlock()
 	s.gmu.Lock()
-	sub := s.cgroups.Subscription(req.Group, meta)
+	defer s.gmu.Unlock()
+	sub := s.cgroups.Subscription(req.Group, s.topicMeta())
 	if !sub.known {
 		sub = s.groups.Subscription(req.Group)
 	}
-	s.gmu.Unlock()
 	switch {
 	case !sub.known && !slices.Contains(s.offsets.Groups(), req.Group):
 		resp.ErrorCode = kerr.GroupIDNotFound.Code
@@ -67,6 +73,7 @@ func (s *Server) handleOffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteR
 			}
 		}
 	}
+	s.hook("offsetdelete")
 	if len(del) > 0 {
 		if _, err := s.offsets.DeleteOffsets(ctx, req.Group, del); err != nil {
 			s.logger.Warn("offset delete failed", "group", req.Group, "err", err)

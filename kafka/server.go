@@ -25,9 +25,24 @@ type Server struct {
 	cfg    Config
 	logger *slog.Logger
 
+	// offmu orders committed-offset writes against their deletion: an
+	// OffsetCommit, and a committing transaction's offsets, hold it shared
+	// from their checks (member, generation, topic) to their write;
+	// DeleteGroups, OffsetDelete and DeleteTopics hold
+	// it exclusively from their checks to their deletion, so each commit
+	// lands wholly before or wholly after a deletion. Lock order: offmu,
+	// then gmu, then the log's own locks (the log never calls back into the
+	// server).
+	offmu sync.RWMutex
 	// gmu guards groups and cgroups (deterministic state machines without
-	// locks).
-	gmu     sync.Mutex
+	// locks). The topic list the consumer coordinator is given is read
+	// under it, and DeleteGroups and OffsetDelete hold it across their
+	// check and their offset deletion.
+	gmu sync.Mutex
+	// checked, set only by tests, is called by OffsetCommit, DeleteGroups,
+	// OffsetDelete and the tick between their checks (or their read of the
+	// topic list) and their writes, with the operation's name.
+	checked func(op string)
 	groups  *groupCoordinator
 	cgroups *consumerCoordinator
 	txns    *txnCoordinator
@@ -116,6 +131,7 @@ func New(log *logstore.Log, cfg Config, logger *slog.Logger) (*Server, error) {
 		cancel()
 		return nil, err
 	}
+	be.offmu = &s.offmu
 	s.txnBE = be
 	creds, err := auth.OpenStore(ctx, log)
 	if err != nil {
@@ -322,21 +338,34 @@ func (s *Server) tickLoop() {
 		case <-s.ctx.Done():
 			return
 		case now := <-t.C:
-			var meta topicMeta
-			s.gmu.Lock()
-			consumers := len(s.cgroups.groups) > 0
-			s.gmu.Unlock()
-			if consumers {
-				meta = s.topicMeta()
-			}
-			s.gmu.Lock()
-			s.groups.Tick(now)
-			s.cgroups.Tick(now, meta)
-			s.gmu.Unlock()
+			s.tickGroups(now)
 			if err := s.txns.Tick(s.ctx, now); err != nil && s.ctx.Err() == nil {
 				s.logger.Warn("transaction coordinator tick", "err", err)
 			}
 		}
+	}
+}
+
+// tickGroups ticks the group coordinators. The topic list is read under
+// gmu: read before it, a tick could apply a list older than the one a
+// heartbeat applied just before (and hand out a just-deleted topic's
+// partitions until the next tick).
+func (s *Server) tickGroups(now time.Time) {
+	s.gmu.Lock()
+	defer s.gmu.Unlock()
+	var meta topicMeta
+	if len(s.cgroups.groups) > 0 {
+		meta = s.topicMeta()
+	}
+	s.hook("tick")
+	s.groups.Tick(now)
+	s.cgroups.Tick(now, meta)
+}
+
+// hook calls the test hook checked, if set.
+func (s *Server) hook(op string) {
+	if s.checked != nil {
+		s.checked(op)
 	}
 }
 

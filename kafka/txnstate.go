@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/sluicehq/sluice/logstore"
 	"github.com/sluicehq/sluice/record"
@@ -23,6 +24,9 @@ type logTxnBackend struct {
 	pids    *logstore.ProducerIDs
 	state   *logstore.Partition
 	logger  *slog.Logger
+	// offmu is the server's (see Server.offmu): commitOffsets holds it
+	// shared from its check that the topics exist to its write.
+	offmu *sync.RWMutex
 }
 
 func newLogTxnBackend(ctx context.Context, log *logstore.Log, offsets *logstore.OffsetStore, logger *slog.Logger) (*logTxnBackend, error) {
@@ -124,9 +128,18 @@ func (b *logTxnBackend) writeMarker(ctx context.Context, p tp, pid int64, epoch 
 	return err
 }
 
+// commitOffsets writes a committed transaction's offsets, but not those of
+// partitions deleted since TxnOffsetCommit (Kafka drops a deleted
+// partition's pending transactional offsets): the topic's deletion deleted
+// its groups' offsets, and must not see them come back.
 func (b *logTxnBackend) commitOffsets(ctx context.Context, group string, offs []txnOffset) error {
+	b.offmu.RLock()
+	defer b.offmu.RUnlock()
 	m := make(map[logstore.TopicPartition]logstore.CommittedOffset, len(offs))
 	for _, o := range offs {
+		if !b.partitionExists(tp{o.Topic, o.Partition}) {
+			continue
+		}
 		m[logstore.TopicPartition{Topic: o.Topic, Partition: o.Partition}] = logstore.CommittedOffset{Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata}
 	}
 	return b.offsets.Commit(ctx, group, m)

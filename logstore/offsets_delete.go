@@ -2,6 +2,7 @@ package logstore
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -38,4 +39,31 @@ func (s *OffsetStore) DeleteOffsets(ctx context.Context, group string, tps []Top
 		return nil, err
 	}
 	return keys, nil
+}
+
+// DeleteTopicOffsets removes every group's committed offsets of topic's
+// partitions (what Kafka does when a topic is deleted, so that a topic
+// created again under the same name does not resume its groups at the old
+// topic's offsets): one durable batch of tombstones per group. It returns
+// the number of offsets deleted; on an error, the groups after the failing
+// one keep theirs.
+func (s *OffsetStore) DeleteTopicOffsets(ctx context.Context, topic string) (int, error) {
+	n := 0
+	for _, group := range s.Groups() {
+		var del []TopicPartition
+		for tp := range s.Fetch(group) {
+			if tp.Topic == topic {
+				del = append(del, tp)
+			}
+		}
+		if len(del) == 0 {
+			continue
+		}
+		done, err := s.DeleteOffsets(ctx, group, del)
+		n += len(done)
+		if err != nil {
+			return n, fmt.Errorf("delete offsets of topic %s: %w", topic, err)
+		}
+	}
+	return n, nil
 }

@@ -291,3 +291,40 @@ func BenchmarkOffsetCommit(b *testing.B) {
 		}
 	})
 }
+
+// TestOffsetStoreDeleteTopicOffsets: DeleteTopicOffsets deletes every
+// group's offsets of the topic's partitions, durably, and no other.
+func TestOffsetStoreDeleteTopicOffsets(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l, s := openStoreLog(t, dir, defaultOffsetsSizing)
+	a0, a1, ab0 := TopicPartition{"a", 0}, TopicPartition{"a", 1}, TopicPartition{"ab", 0}
+	for _, g := range []string{"g1", "g2"} {
+		if err := s.Commit(ctx, g, map[TopicPartition]CommittedOffset{a0: {Offset: 1}, a1: {Offset: 2}, ab0: {Offset: 3}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Commit(ctx, "g3", map[TopicPartition]CommittedOffset{a1: {Offset: 4}}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.DeleteTopicOffsets(ctx, "a")
+	if err != nil || n != 5 {
+		t.Fatalf("DeleteTopicOffsets = %d, %v; want 5 deleted", n, err)
+	}
+	check := func(s *OffsetStore, when string) {
+		t.Helper()
+		for _, g := range []string{"g1", "g2"} {
+			if got := s.Fetch(g); len(got) != 1 || got[ab0].Offset != 3 {
+				t.Errorf("%s: %s = %+v, want only %v", when, g, got, ab0)
+			}
+		}
+		if got := s.Groups(); !slices.Equal(got, []string{"g1", "g2"}) {
+			t.Errorf("%s: groups = %v", when, got)
+		}
+	}
+	check(s, "after the delete")
+	l.Close()
+	l, s = openStoreLog(t, dir, defaultOffsetsSizing)
+	defer l.Close()
+	check(s, "after a reopen")
+}

@@ -20,6 +20,22 @@ import (
 type localBackend struct {
 	log  *logstore.Log
 	tier *tier.Tier // nil without SLUICE_REMOTE_STORAGE
+	// offsets is the log's consumer-offset store, opened on first use (see
+	// offsetStore).
+	offsets *logstore.OffsetStore
+}
+
+// offsetStore returns the log's consumer-offset store, opening it (once)
+// on first use.
+func (b *localBackend) offsetStore(ctx context.Context) (*logstore.OffsetStore, error) {
+	if b.offsets == nil {
+		o, err := logstore.OpenOffsetStore(ctx, b.log)
+		if err != nil {
+			return nil, err
+		}
+		b.offsets = o
+	}
+	return b.offsets, nil
 }
 
 func (b *localBackend) Close() error {
@@ -131,11 +147,30 @@ func (b *localBackend) DeleteRecords(_ context.Context, name string, partition i
 	return p.DeleteRecords(before)
 }
 
-func (b *localBackend) DeleteTopic(_ context.Context, name string) error {
+// DeleteTopic deletes the topic and then every group's committed offsets
+// of its partitions, as the server's DeleteTopics does (so that a topic
+// created again under the same name does not resume its groups at the old
+// topic's offsets). The data directory's lock keeps servers out, so no
+// commit can race the deletion. A directory whose groups never committed
+// (no __consumer_offsets yet) has no offsets to delete.
+func (b *localBackend) DeleteTopic(ctx context.Context, name string) error {
 	if err := internalTopicErr("deleted", name); err != nil {
 		return err
 	}
-	return b.log.DeleteTopic(name)
+	if err := b.log.DeleteTopic(name); err != nil {
+		return err
+	}
+	if _, err := b.log.Topic(logstore.OffsetsTopic); err != nil {
+		return nil
+	}
+	offsets, err := b.offsetStore(ctx)
+	if err != nil {
+		return fmt.Errorf("topic %s deleted, but not its groups' committed offsets: %w", name, err)
+	}
+	if _, err := offsets.DeleteTopicOffsets(ctx, name); err != nil {
+		return fmt.Errorf("topic %s deleted, but not its groups' committed offsets: %w", name, err)
+	}
+	return nil
 }
 
 func (b *localBackend) ListTopics(ctx context.Context) ([]topicInfo, error) {
@@ -267,7 +302,7 @@ func (b *localBackend) Consume(ctx context.Context, topic string, o consumeOptio
 	var offsets *logstore.OffsetStore
 	var committed map[logstore.TopicPartition]logstore.CommittedOffset
 	if o.group != "" {
-		if offsets, err = logstore.OpenOffsetStore(ctx, b.log); err != nil {
+		if offsets, err = b.offsetStore(ctx); err != nil {
 			return err
 		}
 		committed = offsets.Fetch(o.group)

@@ -229,3 +229,25 @@ func TestInternalTopicsCannotBeAlteredLocally(t *testing.T) {
 	b.fail(t, 1, "internal", "topic", "add-partitions", "__consumer_offsets", "--partitions", "100")
 	b.fail(t, 1, "internal", "topic", "delete-records", "__consumer_offsets", "--partition", "0", "--before", "-1")
 }
+
+// TestTopicDeleteDropsGroupOffsets: on both backends, `topic delete`
+// deletes the groups' committed offsets of the topic, so a group consuming
+// the topic created again under the same name starts at its beginning
+// instead of resuming at the old topic's offset (and skipping records).
+func TestTopicDeleteDropsGroupOffsets(t *testing.T) {
+	for _, b := range cliBackends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			b.mustRun(t, "", "topic", "create", "again", "--partitions", "1")
+			b.mustRun(t, "a\nb\n", "produce", "again")
+			if out := b.mustRun(t, "", "consume", "again", "-e", "--group", "g"); out != "a\nb\n" {
+				t.Fatalf("first consume: %q", out)
+			}
+			b.mustRun(t, "", "topic", "delete", "again")
+			b.mustRun(t, "", "topic", "create", "again", "--partitions", "1")
+			b.mustRun(t, "c\nd\ne\n", "produce", "again")
+			if out := b.mustRun(t, "", "consume", "again", "-e", "--group", "g"); out != "c\nd\ne\n" {
+				t.Fatalf("consume of the topic created again: %q (the group resumed at the deleted topic's offset)", out)
+			}
+		})
+	}
+}

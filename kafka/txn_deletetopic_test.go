@@ -1,0 +1,78 @@
+package kafka_test
+
+import (
+	"testing"
+
+	"github.com/sluicehq/sluice/kafka/kafkatest"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestTxnOffsetsOfDeletedTopicDropped: offsets recorded in a transaction
+// (TxnOffsetCommit) for a topic deleted before the transaction commits are
+// not written when it commits, as Kafka drops pending transactional
+// offsets of deleted partitions; otherwise the topic created again under
+// the same name would resume the group at the old topic's offset. The
+// transaction's other offsets are written.
+func TestTxnOffsetsOfDeletedTopicDropped(t *testing.T) {
+	s := kafkatest.Start(t, kafkatest.Options{})
+	ctx := testCtx(t)
+	const gone, kept, out, group, txnID = "txd-gone", "txd-kept", "txd-out", "txd-group", "txd-txn"
+	createTopic(t, s, gone, 1)
+	createTopic(t, s, kept, 1)
+	createTopic(t, s, out, 1)
+	cl := s.Client(t, kgo.TransactionalID(txnID), kgo.DefaultProduceTopic(out))
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	pid, epoch, err := cl.ProducerID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := kmsg.NewPtrAddOffsetsToTxnRequest()
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = txnID, pid, epoch, group
+	if r, err := add.RequestWith(ctx, cl); err != nil || r.ErrorCode != 0 {
+		t.Fatalf("add offsets to txn: %v %+v", err, r)
+	}
+	req := kmsg.NewPtrTxnOffsetCommitRequest()
+	req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, req.Generation = txnID, pid, epoch, group, -1
+	for _, topic := range []string{gone, kept} {
+		rt := kmsg.NewTxnOffsetCommitRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset, rp.LeaderEpoch = 0, 5, -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+	}
+	r, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range r.Topics {
+		if c := rt.Partitions[0].ErrorCode; c != 0 {
+			t.Fatalf("txn offset commit of %s: %v", rt.Topic, kerr.ErrorForCode(c))
+		}
+	}
+	adm := kadm.NewClient(s.Client(t))
+	if _, err := adm.DeleteTopic(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	f, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := f.Lookup(gone, 0); ok && o.At >= 0 {
+		t.Errorf("the deleted topic's offset was committed: %d", o.At)
+	}
+	if o, ok := f.Lookup(kept, 0); !ok || o.At != 5 {
+		t.Errorf("the kept topic's offset: %+v %v", o, ok)
+	}
+}
