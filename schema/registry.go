@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -238,6 +239,7 @@ func (r *Registry) prepare(s Schema) (prepared, error) {
 		return prepared{}, err
 	}
 	s.Type = t
+	s.References = r.pinReferences(s.References)
 	deps, err := r.dependencies(s.References)
 	if err != nil {
 		return prepared{}, err
@@ -247,6 +249,34 @@ func (r *Registry) prepare(s Schema) (prepared, error) {
 		return prepared{}, err
 	}
 	return prepared{Schema: s, p: p, key: identity(s, p)}, nil
+}
+
+// pinReferences returns refs with each reference to the latest version
+// (-1) replaced by that version's number, as Confluent's registry does: a
+// registered schema then keeps meaning what it meant (its identity, the
+// versions it holds on to and its compiled form do not move when the
+// referenced subject gets a new version, nor across a restart). A
+// reference to a subject without versions is left for dependencies to
+// refuse. The caller holds mu.
+func (r *Registry) pinReferences(refs []Reference) []Reference {
+	var out []Reference
+	for i, ref := range refs {
+		if ref.Version != latestVersion {
+			continue
+		}
+		e, err := r.versionEntry(ref.Subject, latestVersion, true)
+		if err != nil {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(refs)
+		}
+		out[i].Version = e.version
+	}
+	if out == nil {
+		return refs
+	}
+	return out
 }
 
 // previous compiles a subject's live versions, oldest first. The caller
