@@ -74,9 +74,13 @@ func Open(ctx context.Context, l *logstore.Log, logger *slog.Logger) (*Registry,
 }
 
 // identity is what makes two registrations the same schema: type,
-// canonical form and references.
+// canonical form and references (an empty list of references is none:
+// clients send either, and a stored record drops an empty list).
 func identity(s Schema, p parsed) string {
-	refs, _ := json.Marshal(s.References)
+	var refs []byte
+	if len(s.References) > 0 {
+		refs, _ = json.Marshal(s.References)
+	}
 	return string(s.Type) + "\x00" + p.canonical() + "\x00" + string(refs)
 }
 

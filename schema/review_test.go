@@ -2,6 +2,9 @@ package schema
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/sr"
@@ -47,4 +50,45 @@ func TestLatestReferenceIsPinned(t *testing.T) {
 	check("before restart")
 	tr.restart()
 	check("after restart")
+}
+
+// postJSON posts body to the registry at path and returns the status and
+// the response body.
+func postJSON(t *testing.T, tr *testRegistry, path, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(tr.srv.URL+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+// TestEmptyReferencesAreNoReferences registers one schema with the
+// references left out and with an empty list ("references": [], which
+// clients send): it is one schema, one id and one version, before and
+// after a restart (the stored record drops the empty list).
+func TestEmptyReferencesAreNoReferences(t *testing.T) {
+	tr := newTestRegistry(t)
+	schema := `"schema":"{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"int\"}]}"`
+	without, empty := "{"+schema+"}", "{"+schema+`,"references":[]}`
+	want := func(path, body, reply string) {
+		t.Helper()
+		if status, got := postJSON(t, tr, path, body); status != http.StatusOK || !strings.Contains(got, reply) {
+			t.Fatalf("POST %s %s: %d %s, want %s", path, body, status, got, reply)
+		}
+	}
+	want("/subjects/x/versions", without, `{"id":1}`)
+	want("/subjects/x", empty, `"version":1,"id":1`)
+	want("/subjects/x/versions", empty, `{"id":1}`)
+	want("/subjects/y/versions", empty, `{"id":1}`)
+	tr.restart()
+	want("/subjects/x", empty, `"version":1,"id":1`)
+	want("/subjects/x/versions", empty, `{"id":1}`)
+	want("/subjects/z/versions", empty, `{"id":1}`)
+	want("/subjects/w/versions", without, `{"id":1}`)
 }
