@@ -598,17 +598,27 @@ func (r *Registry) DeleteSubject(ctx context.Context, subject string, permanent 
 		entries = append(entries, r.deletion(subject, e, permanent))
 	}
 	if permanent {
-		if _, ok := r.st.config[subject]; ok {
-			entries = append(entries, kvtopic.Entry{Key: configKey(subject)})
-		}
-		if _, ok := r.st.mode[subject]; ok {
-			entries = append(entries, kvtopic.Entry{Key: modeKey(subject)})
-		}
+		entries = append(entries, r.settingsDeletion(subject)...)
 	}
 	if err := r.commit(ctx, entries); err != nil {
 		return nil, err
 	}
 	return versions, nil
+}
+
+// settingsDeletion is the records that remove a subject's own config and
+// mode, written when its last version is permanently deleted (as
+// Confluent's registry does): a subject registered again under that name
+// starts from the global settings. The caller holds mu.
+func (r *Registry) settingsDeletion(subject string) []kvtopic.Entry {
+	var out []kvtopic.Entry
+	if _, ok := r.st.config[subject]; ok {
+		out = append(out, kvtopic.Entry{Key: configKey(subject)})
+	}
+	if _, ok := r.st.mode[subject]; ok {
+		out = append(out, kvtopic.Entry{Key: modeKey(subject)})
+	}
+	return out
 }
 
 // deletion is the record that deletes a version: the version marked
@@ -623,8 +633,8 @@ func (r *Registry) deletion(subject string, e *versionEntry, permanent bool) kvt
 }
 
 // DeleteVersion soft deletes a subject's version (-1: the latest), or,
-// with permanent, removes a soft-deleted version for good; it returns the
-// version deleted.
+// with permanent, removes a soft-deleted version for good (the subject's
+// config and mode with its last version); it returns the version deleted.
 func (r *Registry) DeleteVersion(ctx context.Context, subject string, version int, permanent bool) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -650,7 +660,11 @@ func (r *Registry) DeleteVersion(ctx context.Context, subject string, version in
 		return 0, errorf(CodeReferenceExists, "One or more references exist to the schema {subject=%s,version=%d}: schema ids %v", subject, e.version, refs)
 	}
 	v := e.version
-	if err := r.commit(ctx, []kvtopic.Entry{r.deletion(subject, e, permanent)}); err != nil {
+	entries := []kvtopic.Entry{r.deletion(subject, e, permanent)}
+	if permanent && len(r.st.subjects[subject]) == 1 {
+		entries = append(entries, r.settingsDeletion(subject)...)
+	}
+	if err := r.commit(ctx, entries); err != nil {
 		return 0, err
 	}
 	return v, nil

@@ -92,3 +92,51 @@ func TestEmptyReferencesAreNoReferences(t *testing.T) {
 	want("/subjects/z/versions", empty, `{"id":1}`)
 	want("/subjects/w/versions", without, `{"id":1}`)
 }
+
+// TestHardDeletingTheLastVersionDropsTheSubjectSettings permanently
+// deletes a subject's versions one by one: its own config and mode stay
+// while a version is left and go with the last one, as they go with a
+// permanent delete of the subject (and as Confluent's registry does), so
+// a subject registered again under the name starts from the global
+// settings, after a restart too.
+func TestHardDeletingTheLastVersionDropsTheSubjectSettings(t *testing.T) {
+	tr := newTestRegistry(t)
+	ctx := context.Background()
+	cl := tr.cl
+	v1 := `{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}`
+	v2 := `{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"b","type":"int","default":0}]}`
+	must[int](t)(cl.RegisterSchema(ctx, "s", sr.Schema{Schema: v1}, -1, -1))
+	must[int](t)(cl.RegisterSchema(ctx, "s", sr.Schema{Schema: v2}, -1, -1))
+	if r := cl.SetCompatibility(ctx, sr.SetCompatibility{Level: sr.CompatNone}, "s"); r[0].Err != nil {
+		t.Fatal(r[0].Err)
+	}
+	if r := cl.SetMode(ctx, sr.ModeReadWrite, "s"); r[0].Err != nil {
+		t.Fatal(r[0].Err)
+	}
+	for _, v := range []int{1, 2} {
+		if err := cl.DeleteSchema(ctx, "s", v, sr.SoftDelete); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.DeleteSchema(ctx, "s", v, sr.HardDelete); err != nil {
+			t.Fatal(err)
+		}
+		if v == 1 {
+			if r := cl.Compatibility(ctx, "s"); r[0].Err != nil || r[0].Level != sr.CompatNone {
+				t.Fatalf("config with a version left: %+v", r[0])
+			}
+		}
+	}
+	check := func() {
+		t.Helper()
+		wantCode(t, tr.cl.Compatibility(ctx, "s")[0].Err, CodeSubjectCompatNotConfigured)
+		wantCode(t, tr.cl.Mode(ctx, "s")[0].Err, CodeSubjectModeNotConfigured)
+	}
+	check()
+	tr.restart()
+	check()
+	// Back under the global BACKWARD (not the dropped NONE): a field
+	// without a default that v2 does not write is refused.
+	must[int](t)(tr.cl.RegisterSchema(ctx, "s", sr.Schema{Schema: v2}, -1, -1))
+	_, err := tr.cl.RegisterSchema(ctx, "s", sr.Schema{Schema: `{"type":"record","name":"R","fields":[{"name":"c","type":"int"}]}`}, -1, -1)
+	wantCode(t, err, CodeIncompatibleSchema)
+}
