@@ -258,11 +258,10 @@ func (r *Registry) prepare(s Schema) (prepared, error) {
 // pinReferences returns refs with each reference to the latest version
 // (-1) replaced by that version's number (Confluent's registry resolves -1
 // the same way when it looks a schema up): a registered schema then keeps
-// meaning what it meant (its identity, the
-// versions it holds on to and its compiled form do not move when the
-// referenced subject gets a new version, nor across a restart). A
-// reference to a subject without versions is left for dependencies to
-// refuse. The caller holds mu.
+// meaning what it meant (its identity, the versions it holds on to and
+// its compiled form do not move when the referenced subject gets a new
+// version, nor across a restart). A reference to a subject without
+// versions is left for dependencies to refuse. The caller holds mu.
 func (r *Registry) pinReferences(refs []Reference) []Reference {
 	var out []Reference
 	for i, ref := range refs {
