@@ -214,13 +214,16 @@ func (r *Registry) effectiveConfig(subject string) Config {
 	return Config{Compatibility: DefaultLevel}
 }
 
-// effectiveMode is a subject's mode, else the global one.
+// effectiveMode is a subject's mode, else the global one; a global
+// READONLY_OVERRIDE wins over the subject's own mode (that is what it
+// overrides, as in Confluent's registry).
 func (r *Registry) effectiveMode(subject string) Mode {
-	if m, ok := r.st.mode[subject]; ok {
+	g, global := r.st.mode[""]
+	if m, ok := r.st.mode[subject]; ok && g != ReadOnlyOverride {
 		return m
 	}
-	if m, ok := r.st.mode[""]; ok {
-		return m
+	if global {
+		return g
 	}
 	return ReadWrite
 }
@@ -716,10 +719,14 @@ func (r *Registry) DeleteConfig(ctx context.Context, subject string) (Config, er
 }
 
 // Mode returns a subject's mode ("": the global one). A subject without
-// its own mode is error 40409, unless defaultToGlobal.
+// its own mode is error 40409, unless defaultToGlobal; under a global
+// READONLY_OVERRIDE every subject's mode is READONLY_OVERRIDE.
 func (r *Registry) Mode(subject string, defaultToGlobal bool) (Mode, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	if r.st.mode[""] == ReadOnlyOverride {
+		return ReadOnlyOverride, nil
+	}
 	if m, ok := r.st.mode[subject]; ok {
 		return m, nil
 	}

@@ -140,3 +140,50 @@ func TestHardDeletingTheLastVersionDropsTheSubjectSettings(t *testing.T) {
 	_, err := tr.cl.RegisterSchema(ctx, "s", sr.Schema{Schema: `{"type":"record","name":"R","fields":[{"name":"c","type":"int"}]}`}, -1, -1)
 	wantCode(t, err, CodeIncompatibleSchema)
 }
+
+// TestGlobalReadOnlyOverrideWinsOverSubjectModes: a global
+// READONLY_OVERRIDE makes every subject read-only, those with a
+// READWRITE mode of their own too (what it overrides, as in Confluent's
+// registry), and is the mode a subject reports; back to READWRITE, the
+// subject's own mode applies again.
+func TestGlobalReadOnlyOverrideWinsOverSubjectModes(t *testing.T) {
+	tr := newTestRegistry(t)
+	ctx := context.Background()
+	cl := tr.cl
+	must[int](t)(cl.RegisterSchema(ctx, "s", sr.Schema{Schema: `"long"`}, -1, -1))
+	if r := cl.SetMode(ctx, sr.ModeReadWrite, "s"); r[0].Err != nil {
+		t.Fatal(r[0].Err)
+	}
+	if err := tr.reg.SetMode(ctx, "", ReadOnlyOverride, false); err != nil { // franz-go has no READONLY_OVERRIDE
+		t.Fatal(err)
+	}
+	_, err := cl.RegisterSchema(ctx, "s", sr.Schema{Schema: `["null","long"]`}, -1, -1) // compatible: refused for the mode only
+	wantCode(t, err, CodeOperationNotPermitted)
+	wantCode(t, cl.DeleteSchema(ctx, "s", 1, sr.SoftDelete), CodeOperationNotPermitted)
+	if status, body := getJSON(t, tr, "/mode/s"); status != http.StatusOK || body != `{"mode":"READONLY_OVERRIDE"}` {
+		t.Fatalf("mode of s under a global READONLY_OVERRIDE: %d %s", status, body)
+	}
+	if r := cl.SetMode(ctx, sr.ModeReadOnly); r[0].Err != nil {
+		t.Fatal(r[0].Err)
+	}
+	must[int](t)(cl.RegisterSchema(ctx, "s", sr.Schema{Schema: `"long"`}, -1, -1)) // s's own READWRITE applies
+	if r := cl.Mode(ctx, "s"); r[0].Err != nil || r[0].Mode != sr.ModeReadWrite {
+		t.Fatalf("mode of s under a global READONLY: %+v", r[0])
+	}
+}
+
+// getJSON gets path from the registry and returns the status and the
+// response body.
+func getJSON(t *testing.T, tr *testRegistry, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(tr.srv.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, strings.TrimSpace(string(b))
+}
