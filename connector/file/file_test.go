@@ -296,8 +296,10 @@ func TestParseStaged(t *testing.T) {
 		sub  int
 		ok   bool
 	}{
-		{".part-20260101T000000-abcd-3-000007.jsonl.inprogress", "20260101T000000-abcd", 3, true},
-		{".part-x-1-2.jsonl.inprogress", "x", 1, true},
+		{".part-20260101T000000-abcd0123-3-000007.jsonl.inprogress", "20260101T000000-abcd0123", 3, true},
+		{".part-20260101T000000-abcd0123-1-2.jsonl.inprogress", "20260101T000000-abcd0123", 1, true},
+		{".part-x-1-2.jsonl.inprogress", "", 0, false},
+		{".part-x-20260101T000000-abcd0123-1-2.jsonl.inprogress", "", 0, false},
 		{"part-x-1-2.jsonl", "", 0, false},
 		{".part-x-y-2.jsonl.inprogress", "", 0, false},
 		{".part--1.jsonl.inprogress", "", 0, false},
@@ -307,5 +309,35 @@ func TestParseStaged(t *testing.T) {
 		if run != tc.run || sub != tc.sub || ok != tc.ok {
 			t.Errorf("%s: %q %d %v", tc.name, run, sub, ok)
 		}
+	}
+}
+
+// TestRecoverSparesSinkWithLongerPrefix: two exactly-once sinks share a
+// directory with prefixes "p" and "p-x". The recovery of the first must not
+// take the second's staged parts (".p-x-<run>-0-000000...") for its own
+// earlier runs' and delete them, which loses a pre-committed part.
+func TestRecoverSparesSinkWithLongerPrefix(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	long, _ := NewSink(SinkConfig{Path: dir, TwoPhase: true, Prefix: "p-x"})
+	lw, _ := long.Open(ctx, stream.SubtaskInfo{Parallelism: 1})
+	if err := lw.Write(ctx, []connector.Message{{Value: []byte("kept")}}); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := lw.(*Writer).PreCommit(ctx, 1)
+	if err != nil || tx == nil {
+		t.Fatalf("pre-commit: %v, %v", tx, err)
+	}
+	short, _ := NewSink(SinkConfig{Path: dir, TwoPhase: true, Prefix: "p"})
+	sw, _ := short.Open(ctx, stream.SubtaskInfo{Parallelism: 1})
+	if err := sw.(*Writer).Recover(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := lw.(*Writer).Commit(ctx, tx); err != nil {
+		t.Fatalf("commit of the other sink's staged part: %v", err)
+	}
+	m, _ := filepath.Glob(filepath.Join(dir, "p-x-*"))
+	if len(m) != 1 {
+		t.Fatalf("committed parts: %v", m)
 	}
 }

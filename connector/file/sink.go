@@ -91,7 +91,7 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 	}
 	var r [4]byte
 	_, _ = rand.Read(r[:])
-	run := time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(r[:])
+	run := time.Now().UTC().Format(runLayout) + "-" + hex.EncodeToString(r[:])
 	return &Sink{cfg: cfg, run: run}, nil
 }
 
@@ -386,10 +386,28 @@ func (s *Sink) parseStaged(name string) (run string, sub int, ok bool) {
 		return "", 0, false
 	}
 	n, err := strconv.Atoi(mid[j+1 : i])
-	if err != nil || n < 0 {
+	if err != nil || n < 0 || !isRun(mid[:j]) {
 		return "", 0, false
 	}
 	return mid[:j], n, true
+}
+
+// runLayout is the time part of a run id; a run id is that time, a dash
+// and 8 hex digits (see NewSink).
+const runLayout = "20060102T150405"
+
+// isRun reports whether s has the form of a run id. It tells a staged part
+// of this sink from one of a sink whose prefix extends this one's ("p" and
+// "p-x" in one directory): the latter's name parses with a run "x-<run>".
+func isRun(s string) bool {
+	if len(s) != len(runLayout)+1+8 || s[len(runLayout)] != '-' {
+		return false
+	}
+	if _, err := time.Parse(runLayout, s[:len(runLayout)]); err != nil {
+		return false
+	}
+	_, err := hex.DecodeString(s[len(runLayout)+1:])
+	return err == nil
 }
 
 // Discard deletes every part not committed or staged: the current one and
