@@ -341,3 +341,62 @@ func TestRecoverSparesSinkWithLongerPrefix(t *testing.T) {
 		t.Fatalf("committed parts: %v", m)
 	}
 }
+
+// TestRestartWithTheSameSink: Execute restarts a failed job in-process
+// with the same Sink, whose writers are opened again. The restarted
+// writer must neither reuse the part names of the failed attempt (its
+// first commit renamed a new part over a committed one) nor keep that
+// attempt's orphaned staged parts.
+func TestRestartWithTheSameSink(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, _ := NewSink(SinkConfig{Path: dir, TwoPhase: true})
+	info := stream.SubtaskInfo{Parallelism: 1}
+	w1, _ := s.Open(ctx, info)
+	if err := w1.(*Writer).Recover(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	w1.Write(ctx, []connector.Message{{Value: []byte("first")}})
+	tx1, err := w1.(*Writer).PreCommit(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w1.(*Writer).Commit(ctx, tx1); err != nil {
+		t.Fatal(err)
+	}
+	w1.Write(ctx, []connector.Message{{Value: []byte("orphan")}})
+	if _, err := w1.(*Writer).PreCommit(ctx, 2); err != nil { // checkpoint 2 never completes
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	w1.Close(cctx) // the attempt fails
+
+	w2, _ := s.Open(ctx, info) // the restart, from checkpoint 1
+	if err := w2.(*Writer).Recover(ctx, []checkpoint.Transaction{tx1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"second", "third"} {
+		w2.Write(ctx, []connector.Message{{Value: []byte(v)}})
+		tx, err := w2.(*Writer).PreCommit(ctx, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w2.(*Writer).Commit(ctx, tx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w2.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(dir)
+	var all []string
+	for _, e := range ents {
+		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+		all = append(all, e.Name()[:1]+":"+strings.TrimSpace(string(b)))
+	}
+	sort.Strings(all)
+	if got := strings.Join(all, ","); got != "p:first,p:second,p:third" {
+		t.Fatalf("directory holds %s", got)
+	}
+}
