@@ -500,10 +500,29 @@ func (w *writer) publish(files []*file) error {
 	}
 	for _, f := range files {
 		if err := os.Rename(f.tmp, f.final); err != nil {
+			if _, serr := os.Stat(f.final); serr == nil {
+				continue // published by Commit
+			}
 			return fmt.Errorf("parquet sink %s: commit: %w", w.s.cfg.Path, err)
 		}
 	}
 	return syncDir(w.s.cfg.Path)
+}
+
+// forget drops the files named from the pending ones: Commit published
+// them.
+func (w *writer) forget(names []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	keep := w.pending[:0]
+	for _, p := range w.pending {
+		files := slices.DeleteFunc(p.files, func(f *file) bool { return slices.Contains(names, filepath.Base(f.final)) })
+		if len(files) > 0 {
+			keep = append(keep, pendingFiles{id: p.id, files: files})
+		}
+	}
+	clear(w.pending[len(keep):])
+	w.pending = keep
 }
 
 // PreCommitted returns the names of the part files pre-committed at
@@ -525,10 +544,29 @@ func (w *writer) PreCommitted(id uint64) []string {
 
 // PreCommit implements checkpoint.TwoPhaseCommitter. With TwoPhase it
 // finishes the file in progress and stages every file closed since the
-// previous PreCommit. The handle lists their names; nil when none.
+// previous PreCommit. The handle lists their names; nil when none. In the
+// default mode (neither TwoPhase nor CommitOnBarrier) it is called right
+// after OnBarrier and returns the files OnBarrier filed under id: the
+// stream runtime, which does not call CommitCheckpoint, then publishes
+// them when the checkpoint completes (Commit) or on recovery (Recover),
+// instead of Recover deleting them as another run's temporary files.
 func (w *writer) PreCommit(_ context.Context, id checkpoint.ID) (checkpoint.Transaction, error) {
 	if !w.s.cfg.TwoPhase {
-		return nil, nil // OnBarrier published the files
+		if w.s.cfg.CommitOnBarrier {
+			return nil, nil // OnBarrier published the files
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		var b []byte
+		for _, p := range w.pending {
+			if p.id == uint64(id) {
+				for _, f := range p.files {
+					b = append(b, filepath.Base(f.final)...)
+					b = append(b, '\n')
+				}
+			}
+		}
+		return b, nil
 	}
 	if err := w.finish(); err != nil {
 		return nil, fmt.Errorf("parquet sink %s: checkpoint %d: %w", w.s.cfg.Path, id, err)
@@ -573,7 +611,13 @@ func (w *writer) Commit(ctx context.Context, tx checkpoint.Transaction) error {
 	if err != nil {
 		return err
 	}
-	return w.s.CommitRecovered(ctx, names)
+	if err := w.s.CommitRecovered(ctx, names); err != nil {
+		return err
+	}
+	if !w.s.cfg.TwoPhase {
+		w.forget(names)
+	}
+	return nil
 }
 
 // Abort implements checkpoint.TwoPhaseCommitter: it deletes the staged

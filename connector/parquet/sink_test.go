@@ -527,3 +527,63 @@ func TestRestartWithTheSameSink(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultModeUnderCheckpointing drives a sink of the default mode
+// (neither TwoPhase nor CommitOnBarrier) as the stream runtime does: the
+// writer is a checkpoint.TwoPhaseCommitter, so at barrier 1 the runtime
+// calls OnBarrier then PreCommit, commits the handle when checkpoint 1
+// completes (it never calls CommitCheckpoint), and after a failure calls
+// Recover with the restored checkpoint's handles. The rows before barrier
+// 1 are past the restored positions: they must be published, not deleted
+// as another run's temporary file.
+func TestDefaultModeUnderCheckpointing(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := NewSink(Config{Path: dir}, testSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := stream.SubtaskInfo{Parallelism: 1}
+	w1, _ := s.Open(ctx, info)
+	c1 := w1.(checkpoint.TwoPhaseCommitter)
+	if err := c1.Recover(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := w1.Write(ctx, []row.Row{testRow(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w1.(stream.BarrierWriter).OnBarrier(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	tx1, err := c1.PreCommit(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Checkpoint 1 completes, but the process dies before its commit.
+	if err := w1.Write(ctx, []row.Row{testRow(2)}); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	w1.Close(cctx)
+
+	w2, _ := s.Open(ctx, info) // restored from checkpoint 1
+	var restored []checkpoint.Transaction
+	if tx1 != nil {
+		restored = append(restored, tx1)
+	}
+	if err := w2.(checkpoint.TwoPhaseCommitter).Recover(ctx, restored); err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.Write(ctx, []row.Row{testRow(2)}); err != nil { // replayed
+		t.Fatal(err)
+	}
+	if err := w2.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{wantLine(1), wantLine(2)}
+	slices.Sort(want)
+	if got := readBack(t, dir); !slices.Equal(got, want) {
+		t.Fatalf("rows %v, want %v", got, want)
+	}
+}
