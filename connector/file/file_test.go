@@ -296,8 +296,10 @@ func TestParseStaged(t *testing.T) {
 		sub  int
 		ok   bool
 	}{
-		{".part-20260101T000000-abcd-3-000007.jsonl.inprogress", "20260101T000000-abcd", 3, true},
-		{".part-x-1-2.jsonl.inprogress", "x", 1, true},
+		{".part-20260101T000000-abcd0123-3-000007.jsonl.inprogress", "20260101T000000-abcd0123", 3, true},
+		{".part-20260101T000000-abcd0123-1-2.jsonl.inprogress", "20260101T000000-abcd0123", 1, true},
+		{".part-x-1-2.jsonl.inprogress", "", 0, false},
+		{".part-x-20260101T000000-abcd0123-1-2.jsonl.inprogress", "", 0, false},
 		{"part-x-1-2.jsonl", "", 0, false},
 		{".part-x-y-2.jsonl.inprogress", "", 0, false},
 		{".part--1.jsonl.inprogress", "", 0, false},
@@ -307,5 +309,94 @@ func TestParseStaged(t *testing.T) {
 		if run != tc.run || sub != tc.sub || ok != tc.ok {
 			t.Errorf("%s: %q %d %v", tc.name, run, sub, ok)
 		}
+	}
+}
+
+// TestRecoverSparesSinkWithLongerPrefix: two exactly-once sinks share a
+// directory with prefixes "p" and "p-x". The recovery of the first must not
+// take the second's staged parts (".p-x-<run>-0-000000...") for its own
+// earlier runs' and delete them, which loses a pre-committed part.
+func TestRecoverSparesSinkWithLongerPrefix(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	long, _ := NewSink(SinkConfig{Path: dir, TwoPhase: true, Prefix: "p-x"})
+	lw, _ := long.Open(ctx, stream.SubtaskInfo{Parallelism: 1})
+	if err := lw.Write(ctx, []connector.Message{{Value: []byte("kept")}}); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := lw.(*Writer).PreCommit(ctx, 1)
+	if err != nil || tx == nil {
+		t.Fatalf("pre-commit: %v, %v", tx, err)
+	}
+	short, _ := NewSink(SinkConfig{Path: dir, TwoPhase: true, Prefix: "p"})
+	sw, _ := short.Open(ctx, stream.SubtaskInfo{Parallelism: 1})
+	if err := sw.(*Writer).Recover(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := lw.(*Writer).Commit(ctx, tx); err != nil {
+		t.Fatalf("commit of the other sink's staged part: %v", err)
+	}
+	m, _ := filepath.Glob(filepath.Join(dir, "p-x-*"))
+	if len(m) != 1 {
+		t.Fatalf("committed parts: %v", m)
+	}
+}
+
+// TestRestartWithTheSameSink: Execute restarts a failed job in-process
+// with the same Sink, whose writers are opened again. The restarted
+// writer must neither reuse the part names of the failed attempt (its
+// first commit renamed a new part over a committed one) nor keep that
+// attempt's orphaned staged parts.
+func TestRestartWithTheSameSink(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, _ := NewSink(SinkConfig{Path: dir, TwoPhase: true})
+	info := stream.SubtaskInfo{Parallelism: 1}
+	w1, _ := s.Open(ctx, info)
+	if err := w1.(*Writer).Recover(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	w1.Write(ctx, []connector.Message{{Value: []byte("first")}})
+	tx1, err := w1.(*Writer).PreCommit(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w1.(*Writer).Commit(ctx, tx1); err != nil {
+		t.Fatal(err)
+	}
+	w1.Write(ctx, []connector.Message{{Value: []byte("orphan")}})
+	if _, err := w1.(*Writer).PreCommit(ctx, 2); err != nil { // checkpoint 2 never completes
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	w1.Close(cctx) // the attempt fails
+
+	w2, _ := s.Open(ctx, info) // the restart, from checkpoint 1
+	if err := w2.(*Writer).Recover(ctx, []checkpoint.Transaction{tx1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"second", "third"} {
+		w2.Write(ctx, []connector.Message{{Value: []byte(v)}})
+		tx, err := w2.(*Writer).PreCommit(ctx, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w2.(*Writer).Commit(ctx, tx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w2.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(dir)
+	var all []string
+	for _, e := range ents {
+		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+		all = append(all, e.Name()[:1]+":"+strings.TrimSpace(string(b)))
+	}
+	sort.Strings(all)
+	if got := strings.Join(all, ","); got != "p:first,p:second,p:third" {
+		t.Fatalf("directory holds %s", got)
 	}
 }

@@ -63,7 +63,6 @@ type Container interface {
 // Sink is a rolling part-file sink; see the package doc.
 type Sink struct {
 	cfg SinkConfig
-	run string // distinguishes the part files of one run from another's
 }
 
 // NewSink checks cfg, creates the directory and returns a sink.
@@ -89,15 +88,22 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 	if err := os.MkdirAll(cfg.Path, 0o755); err != nil {
 		return nil, fmt.Errorf("file sink: %w", err)
 	}
-	var r [4]byte
-	_, _ = rand.Read(r[:])
-	run := time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(r[:])
-	return &Sink{cfg: cfg, run: run}, nil
+	return &Sink{cfg: cfg}, nil
 }
 
-// Open implements stream.Sink.
+// newRun returns a run id: the time and 8 random hex digits.
+func newRun() string {
+	var r [4]byte
+	_, _ = rand.Read(r[:])
+	return time.Now().UTC().Format(runLayout) + "-" + hex.EncodeToString(r[:])
+}
+
+// Open implements stream.Sink. Every writer has a run id of its own: a job
+// restarted in-process (stream.WithRestartPolicy) opens the same Sink's
+// writers again, and their part names must not repeat those of the failed
+// attempt, whose staged parts their Recover deletes.
 func (s *Sink) Open(_ context.Context, info stream.SubtaskInfo) (stream.SinkWriter[connector.Message], error) {
-	return &Writer{sink: s, sub: info.Index, par: max(info.Parallelism, 1)}, nil
+	return &Writer{sink: s, run: newRun(), sub: info.Index, par: max(info.Parallelism, 1)}, nil
 }
 
 // Writer writes the part files of one sink subtask. Its methods are
@@ -106,6 +112,7 @@ func (s *Sink) Open(_ context.Context, info stream.SubtaskInfo) (stream.SinkWrit
 // concurrently (the checkpoint coordinator calls Commit).
 type Writer struct {
 	sink *Sink
+	run  string // distinguishes this writer's part files from other runs'
 	sub  int
 	par  int
 	seq  int
@@ -193,7 +200,7 @@ func (w *Writer) ioErr(err error) error { return fmt.Errorf("file sink: %s: %w",
 
 func (w *Writer) openPart() error {
 	c := w.sink.cfg
-	name := fmt.Sprintf("%s-%s-%d-%06d%s", c.Prefix, w.sink.run, w.sub, w.seq, c.Suffix)
+	name := fmt.Sprintf("%s-%s-%d-%06d%s", c.Prefix, w.run, w.sub, w.seq, c.Suffix)
 	w.seq++
 	w.final = filepath.Join(c.Path, name)
 	w.tmp = filepath.Join(c.Path, "."+name+".inprogress")
@@ -357,7 +364,7 @@ func (w *Writer) Recover(ctx context.Context, committed []checkpoint.Transaction
 	}
 	for _, e := range ents {
 		run, sub, ok := w.sink.parseStaged(e.Name())
-		if !ok || run == w.sink.run || sub%w.par != w.sub {
+		if !ok || run == w.run || sub%w.par != w.sub {
 			continue
 		}
 		if err := os.Remove(filepath.Join(w.sink.cfg.Path, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -386,10 +393,28 @@ func (s *Sink) parseStaged(name string) (run string, sub int, ok bool) {
 		return "", 0, false
 	}
 	n, err := strconv.Atoi(mid[j+1 : i])
-	if err != nil || n < 0 {
+	if err != nil || n < 0 || !isRun(mid[:j]) {
 		return "", 0, false
 	}
 	return mid[:j], n, true
+}
+
+// runLayout is the time part of a run id; a run id is that time, a dash
+// and 8 hex digits (see NewSink).
+const runLayout = "20060102T150405"
+
+// isRun reports whether s has the form of a run id. It tells a staged part
+// of this sink from one of a sink whose prefix extends this one's ("p" and
+// "p-x" in one directory): the latter's name parses with a run "x-<run>".
+func isRun(s string) bool {
+	if len(s) != len(runLayout)+1+8 || s[len(runLayout)] != '-' {
+		return false
+	}
+	if _, err := time.Parse(runLayout, s[:len(runLayout)]); err != nil {
+		return false
+	}
+	_, err := hex.DecodeString(s[len(runLayout)+1:])
+	return err == nil
 }
 
 // Discard deletes every part not committed or staged: the current one and

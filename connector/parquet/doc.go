@@ -18,7 +18,9 @@
 // atomic rename once committed, so readers of the directory never see a
 // partial file. A file is closed when it reaches MaxRowsPerFile rows and
 // at every checkpoint barrier; the files closed up to barrier N are
-// renamed when checkpoint N completes (CommitCheckpoint), or at the
+// renamed when checkpoint N completes (CommitCheckpoint; under the stream
+// runtime's checkpointing, which does not call it, the commit of the
+// handle PreCommit returns, also after a crash through Recover), or at the
 // barrier itself with CommitOnBarrier (at-least-once pipelines, which have
 // no completion notice). At the end of the input Close commits everything;
 // when the job stops early Close deletes the file in progress and leaves

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pq "github.com/parquet-go/parquet-go"
@@ -88,6 +89,7 @@ type Sink struct {
 
 	cleanOnce sync.Once
 	cleanErr  error
+	opens     atomic.Int64 // numbers the writers' runs
 }
 
 var _ stream.Sink[row.Row] = (*Sink)(nil)
@@ -114,20 +116,26 @@ func NewSink(cfg Config, schema *row.Schema) (*Sink, error) {
 // The first Open of a run deletes the temporary files that earlier runs
 // left in the directory (after recovery has committed the ones a restored
 // checkpoint needs, with CommitRecovered).
+//
+// Every writer has a run of its own (the sink's and a count of its
+// writers): a job restarted in-process (stream.WithRestartPolicy) opens
+// the same Sink's writers again, and their file names must not repeat
+// those of the failed attempt, whose staged files their Recover deletes.
 func (s *Sink) Open(_ context.Context, info stream.SubtaskInfo) (stream.SinkWriter[row.Row], error) {
 	if err := os.MkdirAll(s.cfg.Path, 0o755); err != nil {
 		return nil, fmt.Errorf("parquet sink: %w", err)
 	}
+	w := &writer{s: s, run: s.run + "_" + strconv.FormatInt(s.opens.Add(1), 36), subtask: info.Index, par: max(info.Parallelism, 1)}
 	if s.cfg.TwoPhase {
 		// Recover commits the staged files the restored checkpoint
 		// needs, then deletes the others.
-		return &writer{s: s, subtask: info.Index, par: max(info.Parallelism, 1)}, nil
+		return w, nil
 	}
 	s.cleanOnce.Do(func() { s.cleanErr = s.removeStale() })
 	if s.cleanErr != nil {
 		return nil, s.cleanErr
 	}
-	return &writer{s: s, subtask: info.Index, par: max(info.Parallelism, 1)}, nil
+	return w, nil
 }
 
 // tmpPrefix and tmpSuffix frame a part file's temporary name.
@@ -142,7 +150,7 @@ func (s *Sink) removeStale() error {
 	if err != nil {
 		return fmt.Errorf("parquet sink: %w", err)
 	}
-	mine := "-" + s.run + "-"
+	mine := "-" + s.run + "_"
 	for _, e := range ents {
 		n := e.Name()
 		if strings.HasPrefix(n, tmpPrefix) && strings.HasSuffix(n, tmpSuffix) && !strings.Contains(n, mine) {
@@ -189,6 +197,7 @@ func syncDir(dir string) error {
 
 type writer struct {
 	s       *Sink
+	run     string // distinguishes this writer's files from other runs'
 	subtask int
 	par     int
 
@@ -312,7 +321,7 @@ func (w *writer) buildSchema() {
 }
 
 func (w *writer) open() error {
-	name := fmt.Sprintf("part-%d-%s-%06d.parquet", w.subtask, w.s.run, w.seq)
+	name := fmt.Sprintf("part-%d-%s-%06d.parquet", w.subtask, w.run, w.seq)
 	w.seq++
 	final := filepath.Join(w.s.cfg.Path, name)
 	tmp := filepath.Join(w.s.cfg.Path, "."+name+".inprogress") // tmpPrefix ... tmpSuffix
@@ -491,10 +500,29 @@ func (w *writer) publish(files []*file) error {
 	}
 	for _, f := range files {
 		if err := os.Rename(f.tmp, f.final); err != nil {
+			if _, serr := os.Stat(f.final); serr == nil {
+				continue // published by Commit
+			}
 			return fmt.Errorf("parquet sink %s: commit: %w", w.s.cfg.Path, err)
 		}
 	}
 	return syncDir(w.s.cfg.Path)
+}
+
+// forget drops the files named from the pending ones: Commit published
+// them.
+func (w *writer) forget(names []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	keep := w.pending[:0]
+	for _, p := range w.pending {
+		files := slices.DeleteFunc(p.files, func(f *file) bool { return slices.Contains(names, filepath.Base(f.final)) })
+		if len(files) > 0 {
+			keep = append(keep, pendingFiles{id: p.id, files: files})
+		}
+	}
+	clear(w.pending[len(keep):])
+	w.pending = keep
 }
 
 // PreCommitted returns the names of the part files pre-committed at
@@ -516,10 +544,29 @@ func (w *writer) PreCommitted(id uint64) []string {
 
 // PreCommit implements checkpoint.TwoPhaseCommitter. With TwoPhase it
 // finishes the file in progress and stages every file closed since the
-// previous PreCommit. The handle lists their names; nil when none.
+// previous PreCommit. The handle lists their names; nil when none. In the
+// default mode (neither TwoPhase nor CommitOnBarrier) it is called right
+// after OnBarrier and returns the files OnBarrier filed under id: the
+// stream runtime, which does not call CommitCheckpoint, then publishes
+// them when the checkpoint completes (Commit) or on recovery (Recover),
+// instead of Recover deleting them as another run's temporary files.
 func (w *writer) PreCommit(_ context.Context, id checkpoint.ID) (checkpoint.Transaction, error) {
 	if !w.s.cfg.TwoPhase {
-		return nil, nil // OnBarrier published the files
+		if w.s.cfg.CommitOnBarrier {
+			return nil, nil // OnBarrier published the files
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		var b []byte
+		for _, p := range w.pending {
+			if p.id == uint64(id) {
+				for _, f := range p.files {
+					b = append(b, filepath.Base(f.final)...)
+					b = append(b, '\n')
+				}
+			}
+		}
+		return b, nil
 	}
 	if err := w.finish(); err != nil {
 		return nil, fmt.Errorf("parquet sink %s: checkpoint %d: %w", w.s.cfg.Path, id, err)
@@ -564,7 +611,13 @@ func (w *writer) Commit(ctx context.Context, tx checkpoint.Transaction) error {
 	if err != nil {
 		return err
 	}
-	return w.s.CommitRecovered(ctx, names)
+	if err := w.s.CommitRecovered(ctx, names); err != nil {
+		return err
+	}
+	if !w.s.cfg.TwoPhase {
+		w.forget(names)
+	}
+	return nil
 }
 
 // Abort implements checkpoint.TwoPhaseCommitter: it deletes the staged
@@ -596,7 +649,7 @@ func (w *writer) Recover(ctx context.Context, committed []checkpoint.Transaction
 	if err != nil {
 		return fmt.Errorf("parquet sink %s: recover: %w", w.s.cfg.Path, err)
 	}
-	mine := "-" + w.s.run + "-"
+	mine := "-" + w.run + "-"
 	for _, e := range ents {
 		n := e.Name()
 		if !strings.HasPrefix(n, tmpPrefix) || !strings.HasSuffix(n, tmpSuffix) || strings.Contains(n, mine) {

@@ -456,3 +456,134 @@ func FuzzDecodeTx(f *testing.F) {
 		}
 	})
 }
+
+// TestRestartWithTheSameSink: Execute restarts a failed job in-process
+// with the same Sink, whose writers are opened again. The restarted
+// writer must neither reuse the file names of the failed attempt (its
+// first commit renamed a new file over a committed one) nor keep that
+// attempt's orphaned staged files.
+func TestRestartWithTheSameSink(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := NewSink(Config{Path: dir, TwoPhase: true}, testSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := stream.SubtaskInfo{Parallelism: 1}
+	w1, _ := s.Open(ctx, info)
+	c1 := w1.(checkpoint.TwoPhaseCommitter)
+	if err := c1.Recover(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := w1.Write(ctx, []row.Row{testRow(1)}); err != nil {
+		t.Fatal(err)
+	}
+	tx1, err := c1.PreCommit(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c1.Commit(ctx, tx1); err != nil {
+		t.Fatal(err)
+	}
+	if err := w1.Write(ctx, []row.Row{testRow(2)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c1.PreCommit(ctx, 2); err != nil { // checkpoint 2 never completes
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	w1.Close(cctx) // the attempt fails
+
+	w2, _ := s.Open(ctx, info) // the restart, from checkpoint 1
+	c2 := w2.(checkpoint.TwoPhaseCommitter)
+	if err := c2.Recover(ctx, []checkpoint.Transaction{tx1}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 3; i <= 4; i++ {
+		if err := w2.Write(ctx, []row.Row{testRow(i)}); err != nil {
+			t.Fatal(err)
+		}
+		tx, err := c2.PreCommit(ctx, checkpoint.ID(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c2.Commit(ctx, tx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w2.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{wantLine(1), wantLine(3), wantLine(4)}
+	slices.Sort(want)
+	if got := readBack(t, dir); !slices.Equal(got, want) {
+		t.Fatalf("rows %v, want %v", got, want)
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Fatalf("staged file left after recovery: %s", e.Name())
+		}
+	}
+}
+
+// TestDefaultModeUnderCheckpointing drives a sink of the default mode
+// (neither TwoPhase nor CommitOnBarrier) as the stream runtime does: the
+// writer is a checkpoint.TwoPhaseCommitter, so at barrier 1 the runtime
+// calls OnBarrier then PreCommit, commits the handle when checkpoint 1
+// completes (it never calls CommitCheckpoint), and after a failure calls
+// Recover with the restored checkpoint's handles. The rows before barrier
+// 1 are past the restored positions: they must be published, not deleted
+// as another run's temporary file.
+func TestDefaultModeUnderCheckpointing(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := NewSink(Config{Path: dir}, testSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := stream.SubtaskInfo{Parallelism: 1}
+	w1, _ := s.Open(ctx, info)
+	c1 := w1.(checkpoint.TwoPhaseCommitter)
+	if err := c1.Recover(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := w1.Write(ctx, []row.Row{testRow(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w1.(stream.BarrierWriter).OnBarrier(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	tx1, err := c1.PreCommit(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Checkpoint 1 completes, but the process dies before its commit.
+	if err := w1.Write(ctx, []row.Row{testRow(2)}); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	w1.Close(cctx)
+
+	w2, _ := s.Open(ctx, info) // restored from checkpoint 1
+	var restored []checkpoint.Transaction
+	if tx1 != nil {
+		restored = append(restored, tx1)
+	}
+	if err := w2.(checkpoint.TwoPhaseCommitter).Recover(ctx, restored); err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.Write(ctx, []row.Row{testRow(2)}); err != nil { // replayed
+		t.Fatal(err)
+	}
+	if err := w2.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{wantLine(1), wantLine(2)}
+	slices.Sort(want)
+	if got := readBack(t, dir); !slices.Equal(got, want) {
+		t.Fatalf("rows %v, want %v", got, want)
+	}
+}

@@ -25,7 +25,8 @@
 // (with COPY when there are many): at-least-once.
 //
 // A row that cannot be written, because a value does not fit its column
-// (a string in a bigint column) or because the database refuses it (a
+// (a string in a bigint column), because a Key field is NULL (it could not
+// be upserted idempotently), or because the database refuses it (a
 // constraint violation), is left out: the other rows are committed and the
 // call that flushed returns a *RejectError holding the rejected rows, for
 // the pipeline's dead-letter sink. The writer stays usable.

@@ -51,7 +51,8 @@ type Rejected struct {
 }
 
 // RejectError reports rows refused by the sink (a value that does not fit
-// its column, matching ErrIncompatible) or by the database (a data
+// its column, matching ErrIncompatible; a NULL key, matching ErrNullKey) or
+// by the database (a data
 // exception or a constraint violation, SQLSTATE classes 22 and 23). It is
 // returned by the call that flushed them (Write, OnBarrier or Close) after
 // every other row of the flush was committed; the writer stays usable, so
@@ -84,6 +85,11 @@ func (e *RejectError) Unwrap() []error {
 // ErrIncompatible is matched by a value that does not fit its column's
 // type and by an existing table that lacks a column.
 var ErrIncompatible = errors.New("incompatible with the table")
+
+// ErrNullKey is matched by a row rejected because a Key field is NULL: it
+// cannot be upserted (NULLs never conflict, so a replay would insert the
+// row again where the table's key columns allow NULL).
+var ErrNullKey = errors.New("NULL in a key field")
 
 // Sink writes rows to a PostgreSQL table; it implements
 // stream.Sink[row.Row].
@@ -473,7 +479,17 @@ func (w *writer) flush(ctx context.Context, id uint64, withID bool) error {
 	for ri, r := range w.buf {
 		start := len(w.args)
 		fits := true
+		for _, k := range w.s.keyIdx {
+			if r.Get(k).IsNull() {
+				rejected = append(rejected, Rejected{Row: r, Field: w.s.schema.Field(k).Name, Err: ErrNullKey})
+				fits = false
+				break
+			}
+		}
 		for i, c := range w.cols {
+			if !fits {
+				break
+			}
 			v, err := convert(r.Get(i), c.kind)
 			if err != nil {
 				rejected = append(rejected, Rejected{Row: r, Field: w.s.schema.Field(i).Name, Err: err})

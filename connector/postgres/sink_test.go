@@ -541,3 +541,54 @@ func TestConcurrentTableCreation(t *testing.T) {
 		}
 	}
 }
+
+// A row with a NULL key cannot be upserted: in an existing table whose key
+// columns allow NULL (a unique constraint, not a primary key) NULLs never
+// conflict, so each replay of the row would insert it again, and two such
+// rows of one batch would be collapsed into one without a word. The sink
+// rejects it, whatever the table.
+func TestNullKeyIsRejected(t *testing.T) {
+	dsn := testDSN(t)
+	table, side := freshTable(t, dsn)
+	ctx := ctxT(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE TABLE "+table+` ("user" text, window_start timestamptz, orders bigint, revenue double precision, paid boolean, meta jsonb, UNIQUE ("user", window_start))`); err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSink(Config{DSN: dsn, Table: table, Key: []string{"user", "window_start"}, CheckpointTable: side}, revenueSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nullKey := func(orders int64) row.Row {
+		r := revenueRow("x", 1, orders, 1)
+		r.Vals[0] = row.Null()
+		return r
+	}
+	for run := range 2 { // the second run replays the input
+		w, err := s.Open(ctx, stream.SubtaskInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Write(ctx, []row.Row{revenueRow("a", 1, 1, 1), nullKey(2), nullKey(3)}); err != nil {
+			t.Fatal(err)
+		}
+		err = w.(stream.BarrierWriter).OnBarrier(ctx, uint64(run+1))
+		var rej *RejectError
+		if !errors.As(err, &rej) || len(rej.Rejected) != 2 {
+			t.Fatalf("run %d: err = %v, want a RejectError of 2 rows", run, err)
+		}
+		if r := rej.Rejected[0]; r.Field != "user" || !errors.Is(r.Err, ErrNullKey) || r.Row.Vals[2].AsInt() != 2 {
+			t.Fatalf("run %d: first rejected: %+v", run, r)
+		}
+		if err := w.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := dump(t, dsn, table, `"user"`, "orders"); !slices.Equal(got, []string{"a|1"}) {
+		t.Fatalf("rows written: %v", got)
+	}
+}
