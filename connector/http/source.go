@@ -155,7 +155,7 @@ type Stats struct {
 	ShedRateLimit    int64 // records shed because of the rate limit
 	ShedBackpressure int64 // records shed because the buffer was full (including evicted ones)
 	NotAdmitted      int64 // records of Block requests that timed out or were stopped
-	Rejected         int64 // requests answered 429
+	Rejected         int64 // requests answered 429 (or 413 by Reject: more records than the burst or the buffer)
 	Unauthorized     int64 // requests answered 401: no, wrong, unknown, revoked or expired token
 	Forbidden        int64 // requests answered 403: a principal token the Authorizer denied
 	BadRequests      int64 // malformed or oversized requests
@@ -581,9 +581,13 @@ func (s *Source) admit(ctx context.Context, recs [][]byte, hdrs []connector.Head
 	var shed int64
 	switch s.cfg.Shedding {
 	case Reject:
-		if s.lim != nil && n > s.lim.Burst() || n > len(s.ring) {
+		if overBurst := s.lim != nil && n > s.lim.Burst(); overBurst || n > len(s.ring) {
 			s.cnt.rejected.Add(1)
-			s.cnt.shedRate.Add(int64(n))
+			if overBurst {
+				s.cnt.shedRate.Add(int64(n))
+			} else {
+				s.cnt.shedBack.Add(int64(n))
+			}
 			return nethttp.StatusRequestEntityTooLarge, answer{Shed: int64(n), Error: fmt.Sprintf("%d records in one request: more than the burst or the buffer admits at once", n)}, nil, 0
 		}
 		if tokens < n {

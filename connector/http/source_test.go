@@ -587,3 +587,17 @@ func TestAuthorizerVerdicts(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestRejectLargerThanBufferCountsBackpressure: with no rate limit, a
+// request larger than the buffer is refused (413) because of the buffer,
+// so its records are shed for backpressure, not for a rate limit that
+// does not exist.
+func TestRejectLargerThanBufferCountsBackpressure(t *testing.T) {
+	s, _ := newSource(t, Config{BufferRecords: 2, Shedding: Reject})
+	if res := post(t, s, lines(3, "a")); res.code != 413 || res.ans.Shed != 3 {
+		t.Fatalf("larger than the buffer: %+v", res)
+	}
+	if st := s.Stats(); st.ShedRateLimit != 0 || st.ShedBackpressure != 3 {
+		t.Fatalf("stats %+v: want the 3 records shed for backpressure", st)
+	}
+}
