@@ -120,12 +120,13 @@ func parseHTTPSource(e *errs, o *obj) sourceConfig {
 	c.cfg.MaxBodyBytes = o.integer("max_body_bytes", 0, 0, 1<<40)
 	c.cfg.BlockTimeout = o.duration("block_timeout", 0, false)
 	c.cfg.Splits = int(o.integer("splits", 0, 0, 1024))
+	c.cfg.MaxRequests = int(o.integer("max_requests", 0, 0, 1<<20))
 	c.principals = o.enum("auth", "token", "token", "principals") == "principals"
 	c.aclTopic = o.str("acl_topic", "")
 	if o.has("acl_topic") && !c.principals {
 		e.at(o.get("acl_topic"), o.sub("acl_topic"), "needs auth: principals (the topic whose WRITE ACL lets a principal token in)")
 	}
-	o.done("auth", "acl_topic", "addr", "path", "token", "rate", "burst", "shedding", "sample_fraction", "buffer", "max_body_bytes", "block_timeout", "splits")
+	o.done("auth", "acl_topic", "addr", "path", "token", "rate", "burst", "shedding", "sample_fraction", "buffer", "max_body_bytes", "block_timeout", "splits", "max_requests")
 	if c.cfg.Addr != "" {
 		if loop, err := netutil.IsLoopback(c.cfg.Addr); err != nil {
 			e.at(o.get("addr"), o.sub("addr"), "%v", err)

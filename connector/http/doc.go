@@ -38,6 +38,9 @@
 // carry "Authorization: Bearer TOKEN". Bodies may be sent with
 // Content-Encoding: gzip; MaxBodyBytes bounds them both as received and as
 // inflated, and every connection has read, write and idle timeouts.
+// MaxRequests bounds the requests in flight at once (so, with
+// MaxBodyBytes, the memory their bodies hold); one more is answered 503
+// with Retry-After before its body is read.
 //
 // The source is not replayable: a split's Position is the count of records
 // it handed over, for checkpoints and CommitPosition; Seek accepts any

@@ -81,6 +81,7 @@ const (
 	DefaultReadTimeout   = 30 * time.Second
 	DefaultIdleTimeout   = 120 * time.Second
 	DefaultPollInterval  = 100 * time.Millisecond
+	DefaultMaxRequests   = 64
 )
 
 // Config configures a Source. The zero value of every field means its
@@ -118,6 +119,12 @@ type Config struct {
 	// MaxBodyBytes bounds a request body (413 beyond); DefaultMaxBodyBytes
 	// when 0.
 	MaxBodyBytes int64
+	// MaxRequests bounds the ingest requests in flight at once (reading
+	// their bodies, held for admission or waiting for their
+	// acknowledgement), and with MaxBodyBytes the memory their bodies
+	// take: one more is answered 503 with Retry-After at once, before its
+	// body is read. DefaultMaxRequests when 0.
+	MaxRequests int
 	// BlockTimeout bounds how long Block holds a request;
 	// DefaultBlockTimeout when 0.
 	BlockTimeout time.Duration
@@ -159,10 +166,11 @@ type Stats struct {
 	Unauthorized     int64 // requests answered 401: no, wrong, unknown, revoked or expired token
 	Forbidden        int64 // requests answered 403: a principal token the Authorizer denied
 	BadRequests      int64 // malformed or oversized requests
+	Overloaded       int64 // requests answered 503 because MaxRequests were in flight
 }
 
 type counters struct {
-	requests, records, accepted, handed, shedRate, shedBack, notAdmitted, rejected, unauthorized, forbidden, bad atomic.Int64
+	requests, records, accepted, handed, shedRate, shedBack, notAdmitted, rejected, unauthorized, forbidden, bad, overloaded atomic.Int64
 }
 
 // Source is the HTTP ingest source. It implements
@@ -173,6 +181,8 @@ type Source struct {
 	lim    *rate.Limiter // nil: unlimited
 	logger *slog.Logger
 	cnt    counters
+	// inflight holds a slot per ingest request in flight (MaxRequests).
+	inflight chan struct{}
 	// authLog spaces the log lines of refused requests.
 	authLog *rate.Sometimes
 
@@ -260,10 +270,13 @@ func NewSource(cfg Config) (*Source, error) {
 	if cfg.Splits <= 0 {
 		cfg.Splits = 1
 	}
+	if cfg.MaxRequests <= 0 {
+		cfg.MaxRequests = DefaultMaxRequests
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Source{cfg: cfg, logger: cfg.Logger, ring: make([]entry, cfg.BufferRecords), changed: make(chan struct{}), waiting: map[*ticket]struct{}{}, authLog: newAuthLog()}
+	s := &Source{cfg: cfg, logger: cfg.Logger, ring: make([]entry, cfg.BufferRecords), changed: make(chan struct{}), waiting: map[*ticket]struct{}{}, authLog: newAuthLog(), inflight: make(chan struct{}, cfg.MaxRequests)}
 	if cfg.Rate > 0 {
 		if cfg.Burst == 0 {
 			cfg.Burst = max(1, int(math.Ceil(cfg.Rate)))
@@ -327,6 +340,7 @@ func (s *Source) Stats() Stats {
 		Requests: c.requests.Load(), Records: c.records.Load(), Accepted: c.accepted.Load(), Handed: c.handed.Load(),
 		ShedRateLimit: c.shedRate.Load(), ShedBackpressure: c.shedBack.Load(), NotAdmitted: c.notAdmitted.Load(),
 		Rejected: c.rejected.Load(), Unauthorized: c.unauthorized.Load(), Forbidden: c.forbidden.Load(), BadRequests: c.bad.Load(),
+		Overloaded: c.overloaded.Load(),
 	}
 }
 
@@ -491,6 +505,15 @@ func (s *Source) serveIngest(w nethttp.ResponseWriter, r *nethttp.Request) {
 		return
 	}
 	if !s.authenticate(w, r) {
+		return
+	}
+	select {
+	case s.inflight <- struct{}{}:
+		defer func() { <-s.inflight }()
+	default:
+		s.cnt.overloaded.Add(1)
+		w.Header().Set("Retry-After", "1")
+		reply(w, nethttp.StatusServiceUnavailable, answer{Error: fmt.Sprintf("%d requests in flight already: retry later", s.cfg.MaxRequests)})
 		return
 	}
 	body, err := s.readBody(w, r)

@@ -601,3 +601,33 @@ func TestRejectLargerThanBufferCountsBackpressure(t *testing.T) {
 		t.Fatalf("stats %+v: want the 3 records shed for backpressure", st)
 	}
 }
+
+// TestMaxRequestsBoundsRequestsInFlight: requests held by Block (each
+// holding its body) are bounded: one more than MaxRequests is answered
+// 503 with Retry-After at once instead of being held too.
+func TestMaxRequestsBoundsRequestsInFlight(t *testing.T) {
+	s, sp := newSource(t, Config{BufferRecords: 1, MaxRequests: 1, BlockTimeout: time.Minute})
+	first := postAsync(t, s, lines(2, "a")) // 1 admitted, then held for room
+	waitFor(t, "a held", func() bool { return s.Stats().Accepted == 1 })
+	res := post(t, s, lines(1, "b"))
+	if res.code != 503 || res.retry != "1" || res.ans.Accepted != 0 {
+		t.Fatalf("over MaxRequests: %+v", res)
+	}
+	if got := readN(t, sp, 2); len(got) != 2 {
+		t.Fatalf("read %v", got)
+	}
+	if res := <-first; res.code != 200 || res.ans.Accepted != 2 {
+		t.Fatalf("first: %+v", res)
+	}
+	waitFor(t, "the first request's slot", func() bool { return len(s.inflight) == 0 })
+	third := postAsync(t, s, lines(1, "c"))
+	if got := readN(t, sp, 1); len(got) != 1 {
+		t.Fatalf("read %v", got)
+	}
+	if res := <-third; res.code != 200 || res.ans.Accepted != 1 {
+		t.Fatalf("after the slot was freed: %+v", res)
+	}
+	if st := s.Stats(); st.Overloaded != 1 || st.Records != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+}
