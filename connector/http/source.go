@@ -81,7 +81,7 @@ const (
 	DefaultReadTimeout   = 30 * time.Second
 	DefaultIdleTimeout   = 120 * time.Second
 	DefaultPollInterval  = 100 * time.Millisecond
-	DefaultMaxRequests   = 64
+	DefaultMaxRequests   = 1024
 )
 
 // Config configures a Source. The zero value of every field means its
