@@ -12,7 +12,8 @@
 // the shedding policy decides:
 //
 //   - block: hold the request until tokens and room are available, up to
-//     BlockTimeout (then 503 with the count accepted so far);
+//     BlockTimeout (then 503 with the count accepted so far and
+//     Retry-After);
 //   - reject: answer 429 with Retry-After and accept nothing of the request;
 //   - drop_oldest: keep the newest records: a request's oldest records
 //     beyond the tokens are shed, and a full buffer sheds its oldest

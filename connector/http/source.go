@@ -680,7 +680,9 @@ func (s *Source) admit(ctx context.Context, recs [][]byte, hdrs []connector.Head
 }
 
 // admitBlocking admits recs as tokens and room allow, waiting for them up
-// to BlockTimeout.
+// to BlockTimeout. A request the timeout cuts short is told when to retry:
+// when the bucket has the tokens for the rest, or in a second when it
+// waited for room.
 func (s *Source) admitBlocking(ctx context.Context, recs [][]byte, hdrs []connector.Header) (int, answer, *ticket, time.Duration) {
 	deadline := time.NewTimer(s.cfg.BlockTimeout)
 	defer deadline.Stop()
@@ -689,6 +691,7 @@ func (s *Source) admitBlocking(ctx context.Context, recs [][]byte, hdrs []connec
 	s.waiting[t] = struct{}{}
 	s.mu.Unlock()
 	code, msg := nethttp.StatusOK, ""
+	var retry time.Duration
 	for len(recs) > 0 {
 		s.mu.Lock()
 		if s.stopped {
@@ -725,6 +728,12 @@ func (s *Source) admitBlocking(ctx context.Context, recs [][]byte, hdrs []connec
 			code, msg = nethttp.StatusServiceUnavailable, "request cancelled"
 		case <-deadline.C:
 			code, msg = nethttp.StatusServiceUnavailable, fmt.Sprintf("not admitted within %v", s.cfg.BlockTimeout)
+			retry = time.Second
+			if wait > 0 {
+				s.mu.Lock()
+				retry = max(retry, s.delay(time.Now(), len(recs)))
+				s.mu.Unlock()
+			}
 		}
 		if tm != nil {
 			tm.Stop()
@@ -738,7 +747,7 @@ func (s *Source) admitBlocking(ctx context.Context, recs [][]byte, hdrs []connec
 	t.sealed = true
 	s.resolve(t)
 	s.mu.Unlock()
-	return code, answer{Error: msg}, t, 0
+	return code, answer{Error: msg}, t, retry
 }
 
 // await waits for t's records to be released and completes the answer.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	nethttp "net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -629,5 +630,29 @@ func TestMaxRequestsBoundsRequestsInFlight(t *testing.T) {
 	}
 	if st := s.Stats(); st.Overloaded != 1 || st.Records != 3 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestBlockTimeoutSaysWhenToRetry: a block request that the full buffer
+// (backpressure) or the rate limit kept out until BlockTimeout is a 503
+// with Retry-After, like reject's 429, so clients back off.
+func TestBlockTimeoutSaysWhenToRetry(t *testing.T) {
+	s, _ := newSource(t, Config{BufferRecords: 2, BlockTimeout: 20 * time.Millisecond, AckTimeout: 20 * time.Millisecond})
+	if res := post(t, s, lines(5, "a")); res.code != 503 || res.retry != "1" { // nobody reads
+		t.Fatalf("full buffer: %+v", res)
+	}
+	// A bucket of 1 that refills once every ~3 hours.
+	s2, sp2 := newSource(t, Config{Rate: 0.0001, Burst: 1, BlockTimeout: 20 * time.Millisecond})
+	r, cancel := startReader(sp2)
+	defer cancel()
+	res := post(t, s2, lines(2, "b"))
+	if res.code != 503 || res.ans.Accepted != 1 {
+		t.Fatalf("over the rate: %+v", res)
+	}
+	if sec, err := strconv.Atoi(res.retry); err != nil || sec < 3600 {
+		t.Fatalf("over the rate: Retry-After %q, want the hours until a token", res.retry)
+	}
+	if got := r.values(); len(got) != 1 {
+		t.Fatalf("pipeline got %v", got)
 	}
 }
