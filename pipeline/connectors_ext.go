@@ -146,6 +146,11 @@ func (c *httpSourceConfig) open(bc *buildCtx) (stream.Source[connector.Message],
 	cfg.Delivery = nethttp.AtLeastOnce
 	if bc.exactlyOnce {
 		cfg.Delivery = nethttp.ExactlyOnce
+		// An answer waits for the barrier after its records and for that
+		// checkpoint to complete: a few intervals, so that a long
+		// interval does not turn every answer into a 503 (and a retry
+		// into duplicates).
+		cfg.AckTimeout = max(nethttp.DefaultAckTimeout, 4*bc.checkpointInterval)
 	}
 	if c.principals {
 		a, err := bc.host.ingestAuth()

@@ -333,6 +333,9 @@ func (s *Source) Addr() string {
 	return s.ln.Addr().String()
 }
 
+// Config returns the source's configuration with its defaults filled in.
+func (s *Source) Config() Config { return s.cfg }
+
 // Stats returns the counters.
 func (s *Source) Stats() Stats {
 	c := &s.cnt
