@@ -140,11 +140,14 @@ func parseHTTPSource(e *errs, o *obj) sourceConfig {
 func (c *httpSourceConfig) open(bc *buildCtx) (stream.Source[connector.Message], error) {
 	cfg := c.cfg
 	cfg.Logger = bc.host.logger()
-	// Under exactly_once (with checkpoints) a request is answered once a
-	// completed checkpoint covers its records: the runtime calls the
-	// splits' CommitPosition then. Otherwise once they are in the pipeline.
+	// With checkpoints a request is answered once a completed checkpoint
+	// covers its records (the runtime calls the splits' CommitPosition
+	// then), under at-least-once too: the source cannot replay, so an
+	// answer given as the records are read would be a promise a crash
+	// before the next checkpoint breaks. Without checkpoints, as they are
+	// read.
 	cfg.Delivery = nethttp.AtLeastOnce
-	if bc.exactlyOnce {
+	if bc.exactlyOnce || bc.checkpointInterval > 0 {
 		cfg.Delivery = nethttp.ExactlyOnce
 		// An answer waits for the barrier after its records and for that
 		// checkpoint to complete: a few intervals, so that a long
