@@ -120,12 +120,13 @@ func parseHTTPSource(e *errs, o *obj) sourceConfig {
 	c.cfg.MaxBodyBytes = o.integer("max_body_bytes", 0, 0, 1<<40)
 	c.cfg.BlockTimeout = o.duration("block_timeout", 0, false)
 	c.cfg.Splits = int(o.integer("splits", 0, 0, 1024))
+	c.cfg.MaxRequests = int(o.integer("max_requests", 0, 0, 1<<20))
 	c.principals = o.enum("auth", "token", "token", "principals") == "principals"
 	c.aclTopic = o.str("acl_topic", "")
 	if o.has("acl_topic") && !c.principals {
 		e.at(o.get("acl_topic"), o.sub("acl_topic"), "needs auth: principals (the topic whose WRITE ACL lets a principal token in)")
 	}
-	o.done("auth", "acl_topic", "addr", "path", "token", "rate", "burst", "shedding", "sample_fraction", "buffer", "max_body_bytes", "block_timeout", "splits")
+	o.done("auth", "acl_topic", "addr", "path", "token", "rate", "burst", "shedding", "sample_fraction", "buffer", "max_body_bytes", "block_timeout", "splits", "max_requests")
 	if c.cfg.Addr != "" {
 		if loop, err := netutil.IsLoopback(c.cfg.Addr); err != nil {
 			e.at(o.get("addr"), o.sub("addr"), "%v", err)
@@ -139,12 +140,20 @@ func parseHTTPSource(e *errs, o *obj) sourceConfig {
 func (c *httpSourceConfig) open(bc *buildCtx) (stream.Source[connector.Message], error) {
 	cfg := c.cfg
 	cfg.Logger = bc.host.logger()
-	// Under exactly_once (with checkpoints) a request is answered once a
-	// completed checkpoint covers its records: the runtime calls the
-	// splits' CommitPosition then. Otherwise once they are in the pipeline.
+	// With checkpoints a request is answered once a completed checkpoint
+	// covers its records (the runtime calls the splits' CommitPosition
+	// then), under at-least-once too: the source cannot replay, so an
+	// answer given as the records are read would be a promise a crash
+	// before the next checkpoint breaks. Without checkpoints, as they are
+	// read.
 	cfg.Delivery = nethttp.AtLeastOnce
-	if bc.exactlyOnce {
+	if bc.exactlyOnce || bc.checkpointInterval > 0 {
 		cfg.Delivery = nethttp.ExactlyOnce
+		// An answer waits for the barrier after its records and for that
+		// checkpoint to complete: a few intervals, so that a long
+		// interval does not turn every answer into a 503 (and a retry
+		// into duplicates).
+		cfg.AckTimeout = max(nethttp.DefaultAckTimeout, 4*bc.checkpointInterval)
 	}
 	if c.principals {
 		a, err := bc.host.ingestAuth()

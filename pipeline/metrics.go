@@ -31,7 +31,7 @@ var (
 		"Records of an HTTP ingest source by outcome: received (in well-formed, authorised requests), accepted, shed_rate_limit, shed_backpressure (including evicted ones), not_admitted (block requests that timed out).",
 		[]string{"pipeline", "source", "outcome"}, nil)
 	descIngestRequests = prometheus.NewDesc("sluice_pipeline_http_ingest_requests_total",
-		"Requests of an HTTP ingest source by outcome: decoded, rejected (429), unauthorized (401), forbidden (403), bad (malformed or oversized).",
+		"Requests of an HTTP ingest source by outcome: decoded, rejected (429), unauthorized (401), forbidden (403), bad (malformed or oversized), overloaded (503: max_requests in flight).",
 		[]string{"pipeline", "source", "outcome"}, nil)
 )
 
@@ -86,7 +86,7 @@ func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
 			outcome string
 			n       int64
 		}{
-			{"decoded", st.Requests}, {"rejected", st.Rejected}, {"unauthorized", st.Unauthorized}, {"forbidden", st.Forbidden}, {"bad", st.BadRequests},
+			{"decoded", st.Requests}, {"rejected", st.Rejected}, {"unauthorized", st.Unauthorized}, {"forbidden", st.Forbidden}, {"bad", st.BadRequests}, {"overloaded", st.Overloaded},
 		} {
 			ch <- prometheus.MustNewConstMetric(descIngestRequests, prometheus.CounterValue, float64(v.n), name, field, v.outcome)
 		}

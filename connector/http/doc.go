@@ -12,7 +12,8 @@
 // the shedding policy decides:
 //
 //   - block: hold the request until tokens and room are available, up to
-//     BlockTimeout (then 503 with the count accepted so far);
+//     BlockTimeout (then 503 with the count accepted so far and
+//     Retry-After);
 //   - reject: answer 429 with Retry-After and accept nothing of the request;
 //   - drop_oldest: keep the newest records: a request's oldest records
 //     beyond the tokens are shed, and a full buffer sheds its oldest
@@ -38,6 +39,9 @@
 // carry "Authorization: Bearer TOKEN". Bodies may be sent with
 // Content-Encoding: gzip; MaxBodyBytes bounds them both as received and as
 // inflated, and every connection has read, write and idle timeouts.
+// MaxRequests bounds the requests in flight at once (so, with
+// MaxBodyBytes, the memory their bodies hold); one more is answered 503
+// with Retry-After before its body is read.
 //
 // The source is not replayable: a split's Position is the count of records
 // it handed over, for checkpoints and CommitPosition; Seek accepts any

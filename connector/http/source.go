@@ -81,6 +81,7 @@ const (
 	DefaultReadTimeout   = 30 * time.Second
 	DefaultIdleTimeout   = 120 * time.Second
 	DefaultPollInterval  = 100 * time.Millisecond
+	DefaultMaxRequests   = 1024
 )
 
 // Config configures a Source. The zero value of every field means its
@@ -118,6 +119,12 @@ type Config struct {
 	// MaxBodyBytes bounds a request body (413 beyond); DefaultMaxBodyBytes
 	// when 0.
 	MaxBodyBytes int64
+	// MaxRequests bounds the ingest requests in flight at once (reading
+	// their bodies, held for admission or waiting for their
+	// acknowledgement), and with MaxBodyBytes the memory their bodies
+	// take: one more is answered 503 with Retry-After at once, before its
+	// body is read. DefaultMaxRequests when 0.
+	MaxRequests int
 	// BlockTimeout bounds how long Block holds a request;
 	// DefaultBlockTimeout when 0.
 	BlockTimeout time.Duration
@@ -155,14 +162,15 @@ type Stats struct {
 	ShedRateLimit    int64 // records shed because of the rate limit
 	ShedBackpressure int64 // records shed because the buffer was full (including evicted ones)
 	NotAdmitted      int64 // records of Block requests that timed out or were stopped
-	Rejected         int64 // requests answered 429
+	Rejected         int64 // requests answered 429 (or 413 by Reject: more records than the burst or the buffer)
 	Unauthorized     int64 // requests answered 401: no, wrong, unknown, revoked or expired token
 	Forbidden        int64 // requests answered 403: a principal token the Authorizer denied
 	BadRequests      int64 // malformed or oversized requests
+	Overloaded       int64 // requests answered 503 because MaxRequests were in flight
 }
 
 type counters struct {
-	requests, records, accepted, handed, shedRate, shedBack, notAdmitted, rejected, unauthorized, forbidden, bad atomic.Int64
+	requests, records, accepted, handed, shedRate, shedBack, notAdmitted, rejected, unauthorized, forbidden, bad, overloaded atomic.Int64
 }
 
 // Source is the HTTP ingest source. It implements
@@ -173,6 +181,8 @@ type Source struct {
 	lim    *rate.Limiter // nil: unlimited
 	logger *slog.Logger
 	cnt    counters
+	// inflight holds a slot per ingest request in flight (MaxRequests).
+	inflight chan struct{}
 	// authLog spaces the log lines of refused requests.
 	authLog *rate.Sometimes
 
@@ -260,10 +270,13 @@ func NewSource(cfg Config) (*Source, error) {
 	if cfg.Splits <= 0 {
 		cfg.Splits = 1
 	}
+	if cfg.MaxRequests <= 0 {
+		cfg.MaxRequests = DefaultMaxRequests
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Source{cfg: cfg, logger: cfg.Logger, ring: make([]entry, cfg.BufferRecords), changed: make(chan struct{}), waiting: map[*ticket]struct{}{}, authLog: newAuthLog()}
+	s := &Source{cfg: cfg, logger: cfg.Logger, ring: make([]entry, cfg.BufferRecords), changed: make(chan struct{}), waiting: map[*ticket]struct{}{}, authLog: newAuthLog(), inflight: make(chan struct{}, cfg.MaxRequests)}
 	if cfg.Rate > 0 {
 		if cfg.Burst == 0 {
 			cfg.Burst = max(1, int(math.Ceil(cfg.Rate)))
@@ -320,6 +333,9 @@ func (s *Source) Addr() string {
 	return s.ln.Addr().String()
 }
 
+// Config returns the source's configuration with its defaults filled in.
+func (s *Source) Config() Config { return s.cfg }
+
 // Stats returns the counters.
 func (s *Source) Stats() Stats {
 	c := &s.cnt
@@ -327,6 +343,7 @@ func (s *Source) Stats() Stats {
 		Requests: c.requests.Load(), Records: c.records.Load(), Accepted: c.accepted.Load(), Handed: c.handed.Load(),
 		ShedRateLimit: c.shedRate.Load(), ShedBackpressure: c.shedBack.Load(), NotAdmitted: c.notAdmitted.Load(),
 		Rejected: c.rejected.Load(), Unauthorized: c.unauthorized.Load(), Forbidden: c.forbidden.Load(), BadRequests: c.bad.Load(),
+		Overloaded: c.overloaded.Load(),
 	}
 }
 
@@ -493,6 +510,15 @@ func (s *Source) serveIngest(w nethttp.ResponseWriter, r *nethttp.Request) {
 	if !s.authenticate(w, r) {
 		return
 	}
+	select {
+	case s.inflight <- struct{}{}:
+		defer func() { <-s.inflight }()
+	default:
+		s.cnt.overloaded.Add(1)
+		w.Header().Set("Retry-After", "1")
+		reply(w, nethttp.StatusServiceUnavailable, answer{Error: fmt.Sprintf("%d requests in flight already: retry later", s.cfg.MaxRequests)})
+		return
+	}
 	body, err := s.readBody(w, r)
 	if err != nil {
 		s.cnt.bad.Add(1)
@@ -581,9 +607,13 @@ func (s *Source) admit(ctx context.Context, recs [][]byte, hdrs []connector.Head
 	var shed int64
 	switch s.cfg.Shedding {
 	case Reject:
-		if s.lim != nil && n > s.lim.Burst() || n > len(s.ring) {
+		if overBurst := s.lim != nil && n > s.lim.Burst(); overBurst || n > len(s.ring) {
 			s.cnt.rejected.Add(1)
-			s.cnt.shedRate.Add(int64(n))
+			if overBurst {
+				s.cnt.shedRate.Add(int64(n))
+			} else {
+				s.cnt.shedBack.Add(int64(n))
+			}
 			return nethttp.StatusRequestEntityTooLarge, answer{Shed: int64(n), Error: fmt.Sprintf("%d records in one request: more than the burst or the buffer admits at once", n)}, nil, 0
 		}
 		if tokens < n {
@@ -653,7 +683,9 @@ func (s *Source) admit(ctx context.Context, recs [][]byte, hdrs []connector.Head
 }
 
 // admitBlocking admits recs as tokens and room allow, waiting for them up
-// to BlockTimeout.
+// to BlockTimeout. A request the timeout cuts short is told when to retry:
+// when the bucket has the tokens for the rest, or in a second when it
+// waited for room.
 func (s *Source) admitBlocking(ctx context.Context, recs [][]byte, hdrs []connector.Header) (int, answer, *ticket, time.Duration) {
 	deadline := time.NewTimer(s.cfg.BlockTimeout)
 	defer deadline.Stop()
@@ -662,6 +694,7 @@ func (s *Source) admitBlocking(ctx context.Context, recs [][]byte, hdrs []connec
 	s.waiting[t] = struct{}{}
 	s.mu.Unlock()
 	code, msg := nethttp.StatusOK, ""
+	var retry time.Duration
 	for len(recs) > 0 {
 		s.mu.Lock()
 		if s.stopped {
@@ -698,6 +731,12 @@ func (s *Source) admitBlocking(ctx context.Context, recs [][]byte, hdrs []connec
 			code, msg = nethttp.StatusServiceUnavailable, "request cancelled"
 		case <-deadline.C:
 			code, msg = nethttp.StatusServiceUnavailable, fmt.Sprintf("not admitted within %v", s.cfg.BlockTimeout)
+			retry = time.Second
+			if wait > 0 {
+				s.mu.Lock()
+				retry = max(retry, s.delay(time.Now(), len(recs)))
+				s.mu.Unlock()
+			}
 		}
 		if tm != nil {
 			tm.Stop()
@@ -711,7 +750,7 @@ func (s *Source) admitBlocking(ctx context.Context, recs [][]byte, hdrs []connec
 	t.sealed = true
 	s.resolve(t)
 	s.mu.Unlock()
-	return code, answer{Error: msg}, t, 0
+	return code, answer{Error: msg}, t, retry
 }
 
 // await waits for t's records to be released and completes the answer.

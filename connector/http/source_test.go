@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	nethttp "net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -587,3 +588,71 @@ func TestAuthorizerVerdicts(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestRejectLargerThanBufferCountsBackpressure: with no rate limit, a
+// request larger than the buffer is refused (413) because of the buffer,
+// so its records are shed for backpressure, not for a rate limit that
+// does not exist.
+func TestRejectLargerThanBufferCountsBackpressure(t *testing.T) {
+	s, _ := newSource(t, Config{BufferRecords: 2, Shedding: Reject})
+	if res := post(t, s, lines(3, "a")); res.code != 413 || res.ans.Shed != 3 {
+		t.Fatalf("larger than the buffer: %+v", res)
+	}
+	if st := s.Stats(); st.ShedRateLimit != 0 || st.ShedBackpressure != 3 {
+		t.Fatalf("stats %+v: want the 3 records shed for backpressure", st)
+	}
+}
+
+// TestMaxRequestsBoundsRequestsInFlight: requests held by Block (each
+// holding its body) are bounded: one more than MaxRequests is answered
+// 503 with Retry-After at once instead of being held too.
+func TestMaxRequestsBoundsRequestsInFlight(t *testing.T) {
+	s, sp := newSource(t, Config{BufferRecords: 1, MaxRequests: 1, BlockTimeout: time.Minute})
+	first := postAsync(t, s, lines(2, "a")) // 1 admitted, then held for room
+	waitFor(t, "a held", func() bool { return s.Stats().Accepted == 1 })
+	res := post(t, s, lines(1, "b"))
+	if res.code != 503 || res.retry != "1" || res.ans.Accepted != 0 {
+		t.Fatalf("over MaxRequests: %+v", res)
+	}
+	if got := readN(t, sp, 2); len(got) != 2 {
+		t.Fatalf("read %v", got)
+	}
+	if res := <-first; res.code != 200 || res.ans.Accepted != 2 {
+		t.Fatalf("first: %+v", res)
+	}
+	waitFor(t, "the first request's slot", func() bool { return len(s.inflight) == 0 })
+	third := postAsync(t, s, lines(1, "c"))
+	if got := readN(t, sp, 1); len(got) != 1 {
+		t.Fatalf("read %v", got)
+	}
+	if res := <-third; res.code != 200 || res.ans.Accepted != 1 {
+		t.Fatalf("after the slot was freed: %+v", res)
+	}
+	if st := s.Stats(); st.Overloaded != 1 || st.Records != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestBlockTimeoutSaysWhenToRetry: a block request that the full buffer
+// (backpressure) or the rate limit kept out until BlockTimeout is a 503
+// with Retry-After, like reject's 429, so clients back off.
+func TestBlockTimeoutSaysWhenToRetry(t *testing.T) {
+	s, _ := newSource(t, Config{BufferRecords: 2, BlockTimeout: 20 * time.Millisecond, AckTimeout: 20 * time.Millisecond})
+	if res := post(t, s, lines(5, "a")); res.code != 503 || res.retry != "1" { // nobody reads
+		t.Fatalf("full buffer: %+v", res)
+	}
+	// A bucket of 1 that refills once every ~3 hours.
+	s2, sp2 := newSource(t, Config{Rate: 0.0001, Burst: 1, BlockTimeout: 20 * time.Millisecond})
+	r, cancel := startReader(sp2)
+	defer cancel()
+	res := post(t, s2, lines(2, "b"))
+	if res.code != 503 || res.ans.Accepted != 1 {
+		t.Fatalf("over the rate: %+v", res)
+	}
+	if sec, err := strconv.Atoi(res.retry); err != nil || sec < 3600 {
+		t.Fatalf("over the rate: Retry-After %q, want the hours until a token", res.retry)
+	}
+	if got := r.values(); len(got) != 1 {
+		t.Fatalf("pipeline got %v", got)
+	}
+}
