@@ -94,13 +94,7 @@ func checkRecords(batches []byte, next *int64) error {
 // next segments, with their offset indexes, so that the read crossing into
 // a segment waits for no store call.
 func TestReadAheadIntoNextSegments(t *testing.T) {
-	f := objstore.NewFaulty(objstore.NewMem())
-	dir := t.TempDir()
-	e := openEnv(t, dir, f)
-	p := e.remoteTopic("t", map[string]string{"local.retention.bytes": "8192"})
-	produce(t, p, 0, 600) // 4 KiB segments of ~40 records
-	e.sync()
-	e.retention()
+	f, dir, e, p := offloadedEnv(t)
 	if ls := p.LocalLogStart(); ls < 300 {
 		t.Fatalf("local start %d: too little remote for the test", ls)
 	}
@@ -143,13 +137,7 @@ func TestReadAheadIntoNextSegments(t *testing.T) {
 // way in the background, a read starts no prefetch or read-ahead: it
 // fetches what it needs itself, and nothing more.
 func TestBackgroundFetchesBounded(t *testing.T) {
-	f := objstore.NewFaulty(objstore.NewMem())
-	dir := t.TempDir()
-	e := openEnv(t, dir, f)
-	p := e.remoteTopic("t", map[string]string{"local.retention.bytes": "8192"})
-	produce(t, p, 0, 600)
-	e.sync()
-	e.retention()
+	f, dir, e, _ := offloadedEnv(t)
 	e.close()
 	e = openEnv(t, dir, f)
 	var mu sync.Mutex
@@ -187,13 +175,7 @@ func TestBackgroundFetchesBounded(t *testing.T) {
 // report the store unreachable: sluice_tier_store_up stays 1 and no
 // "remote storage unreachable" warning is logged for an answer.
 func TestSegmentDeletedUnderReadKeepsStoreUp(t *testing.T) {
-	f := objstore.NewFaulty(objstore.NewMem())
-	dir := t.TempDir()
-	e := openEnv(t, dir, f)
-	p := e.remoteTopic("t", map[string]string{"local.retention.bytes": "8192"})
-	produce(t, p, 0, 600)
-	e.sync()
-	e.retention()
+	f, dir, e, p := offloadedEnv(t)
 	e.close()
 	reg := prometheus.NewRegistry()
 	e = openEnvReg(t, dir, f, reg) // cold: the first read fetches the segment's index
@@ -288,4 +270,20 @@ func TestIndexOfSegmentDeletedUnderReadNotKept(t *testing.T) {
 	if n := tier.IndexedSegments(e.tier, "t", 0); n != 0 {
 		t.Fatalf("%d segment indexes kept in memory after the only one read was deleted", n)
 	}
+}
+
+// offloadedEnv opens an env on a faulty in-memory store in a new
+// directory and writes 600 records to topic "t" (4 KiB segments of ~40
+// records, 8 KiB kept locally), uploads them and applies local retention,
+// so that most of "t" is only remote.
+func offloadedEnv(t *testing.T) (*objstore.Faulty, string, *env, *logstore.Partition) {
+	t.Helper()
+	f := objstore.NewFaulty(objstore.NewMem())
+	dir := t.TempDir()
+	e := openEnv(t, dir, f)
+	p := e.remoteTopic("t", map[string]string{"local.retention.bytes": "8192"})
+	produce(t, p, 0, 600)
+	e.sync()
+	e.retention()
+	return f, dir, e, p
 }

@@ -164,13 +164,7 @@ func TestForeignObjectsUnderThePrefixKept(t *testing.T) {
 // auto.offset.reset=earliest jumps to the local start and skips every
 // remote record for good.
 func TestRemoteRangeUnloadedIsNotOutOfRange(t *testing.T) {
-	f := objstore.NewFaulty(objstore.NewMem())
-	dir := t.TempDir()
-	e := openEnv(t, dir, f)
-	p := e.remoteTopic("t", map[string]string{"local.retention.bytes": "8192"})
-	produce(t, p, 0, 600)
-	e.sync()
-	e.retention()
+	f, dir, e, p := offloadedEnv(t)
 	if p.LocalLogStart() == 0 {
 		t.Fatal("nothing only remote")
 	}

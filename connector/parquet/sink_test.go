@@ -144,12 +144,7 @@ func TestPipelineRoundTrip(t *testing.T) {
 	if got := readBack(t, dir); !slices.Equal(got, want) {
 		t.Fatalf("read back %d rows, want %d; first %v vs %v", len(got), len(want), got[:2], want[:2])
 	}
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), ".") {
-			t.Fatalf("temporary file left: %s", e.Name())
-		}
-	}
+	noTemporaryFiles(t, dir)
 }
 
 func TestFilesAppearOnlyWhenCommitted(t *testing.T) {
@@ -309,12 +304,7 @@ func TestRecovery(t *testing.T) {
 	if got := readBack(t, dir); !slices.Equal(got, want) {
 		t.Fatalf("rows %v, want %v", got, want)
 	}
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), ".") {
-			t.Fatalf("stale temporary file left: %s", e.Name())
-		}
-	}
+	noTemporaryFiles(t, dir)
 }
 
 // TestUntypedNumericWidens: an untyped field whose first values are whole
@@ -428,12 +418,7 @@ func TestTwoPhase(t *testing.T) {
 	if got := readBack(t, dir); !slices.Equal(got, want) {
 		t.Fatalf("rows after recovery %v, want %v", got, want)
 	}
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), ".") {
-			t.Fatalf("staged file left after recovery: %s", e.Name())
-		}
-	}
+	noTemporaryFiles(t, dir)
 	if err := c2.Commit(ctx, checkpoint.Transaction("../x\n")); !errors.Is(err, ErrBadTransaction) {
 		t.Fatalf("bad handle: %v", err)
 	}
@@ -520,12 +505,7 @@ func TestRestartWithTheSameSink(t *testing.T) {
 	if got := readBack(t, dir); !slices.Equal(got, want) {
 		t.Fatalf("rows %v, want %v", got, want)
 	}
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), ".") {
-			t.Fatalf("staged file left after recovery: %s", e.Name())
-		}
-	}
+	noTemporaryFiles(t, dir)
 }
 
 // TestDefaultModeUnderCheckpointing drives a sink of the default mode
@@ -585,5 +565,21 @@ func TestDefaultModeUnderCheckpointing(t *testing.T) {
 	slices.Sort(want)
 	if got := readBack(t, dir); !slices.Equal(got, want) {
 		t.Fatalf("rows %v, want %v", got, want)
+	}
+}
+
+// noTemporaryFiles fails t if dir holds a temporary or staged file (a
+// name starting with a dot) that a commit or recovery should have removed
+// or published.
+func noTemporaryFiles(t *testing.T, dir string) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Fatalf("temporary or staged file left: %s", e.Name())
+		}
 	}
 }
