@@ -184,3 +184,4 @@ func decodeManifest(b []byte) (*manifest, error) {
 	}
 	return &m, nil
 }
+

@@ -225,3 +225,86 @@ func TestRemoteEnabledByAlterReadyAtOnce(t *testing.T) {
 		t.Fatalf("read below the start of a topic just given remote storage: %v, want ErrOffsetOutOfRange", err)
 	}
 }
+
+// segmentObjects lists the keys of the segment objects (not manifests)
+// in store.
+func segmentObjects(t *testing.T, store objstore.Store) map[string]bool {
+	t.Helper()
+	objs, err := store.List(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, o := range objs {
+		if !strings.Contains(o.Key, "manifest-") {
+			out[o.Key] = true
+		}
+	}
+	return out
+}
+
+// TestCorruptNewestManifestDeletesNothing: when the newest manifest
+// version is damaged, the tier falls back to the previous one for reads,
+// but deletes no segment object the damaged version may name: not when it
+// loads the partition, not after it published versions above the damaged
+// one, not at the next start. The damaged version is kept for the
+// operator (reported in sluice_tier_unreadable_manifests).
+func TestCorruptNewestManifestDeletesNothing(t *testing.T) {
+	f, dir, e, p := offloadedEnv(t)
+	produce(t, p, 600, 700) // more sealed segments, not uploaded yet
+	e.close()
+	ctx := context.Background()
+	objs, err := f.List(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	newest := ""
+	for _, o := range objs {
+		if strings.Contains(o.Key, "/manifest-") && o.Key > newest {
+			newest = o.Key
+		}
+	}
+	b, err := objstore.ReadAll(ctx, f, newest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-3] ^= 0xff // a flipped byte: the CRC check fails
+	if err := f.Put(ctx, newest, strings.NewReader(string(b)), int64(len(b))); err != nil {
+		t.Fatal(err)
+	}
+	before := segmentObjects(t, f)
+	check := func(when string) {
+		t.Helper()
+		after := segmentObjects(t, f)
+		for k := range before {
+			if !after[k] {
+				t.Fatalf("%s: segment object %s deleted though the damaged manifest %s may name it", when, k, newest)
+			}
+		}
+		if _, err := f.Stat(ctx, newest); err != nil {
+			t.Fatalf("%s: the damaged manifest %s was removed or overwritten: %v", when, newest, err)
+		}
+		if got, _ := objstore.ReadAll(ctx, f, newest); string(got) != string(b) {
+			t.Fatalf("%s: the damaged manifest %s was overwritten", when, newest)
+		}
+	}
+	reg := prometheus.NewRegistry()
+	e = openEnvReg(t, dir, f, reg)
+	check("after loading")
+	if n := gauge(t, reg, "sluice_tier_unreadable_manifests"); n != 1 {
+		t.Fatalf("sluice_tier_unreadable_manifests = %v, want 1", n)
+	}
+	// Uploads go on, in versions above the damaged one.
+	e.sync()
+	e.sync()
+	e.sync()
+	check("after uploads")
+	e.close()
+	e = openEnv(t, dir, f)
+	e.sync()
+	check("after a restart")
+	// Every record stays readable: the segments past the previous
+	// version's end are still local (local retention keeps what the
+	// manifest in use does not name) and uploaded again.
+	readAll(t, e.part("t"), 0, 700)
+}

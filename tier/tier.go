@@ -106,6 +106,11 @@ type partState struct {
 	// under manMu), so that nothing stays in its folder after the
 	// deletion emptied it.
 	deleted atomic.Bool
+	// unreadable holds the manifest versions found damaged when the
+	// manifest was loaded (manMu): they are never deleted, and while one
+	// is there no orphan is swept.
+	unreadable  map[int64]bool
+	nUnreadable atomic.Int32 // len(unreadable), for the metrics
 	// atOpen is set for the partitions the tier found when it opened:
 	// only their folders may hold segments before their manifest is
 	// loaded. A partition met later (a topic created, or given remote
@@ -303,7 +308,12 @@ func (t *Tier) load(ps *partState) (*manifest, error) {
 		}
 	}
 	sort.Slice(versions, func(i, j int) bool { return versions[i] > versions[j] })
+	// Every version is read: the newest good one is used, and any damaged
+	// one (newer or older) may name segments no good version names, so
+	// while one is there nothing is swept as an orphan.
 	var m *manifest
+	good := map[int64]bool{}
+	unreadable := map[int64]bool{}
 	for _, v := range versions {
 		b, err := objstore.ReadAll(ctx, t.store, manifestKey(ps.dir, v))
 		if err != nil {
@@ -315,12 +325,17 @@ func (t *Tier) load(ps *partState) (*manifest, error) {
 			err = fmt.Errorf("manifest object %d says version %d", v, mm.Version)
 		}
 		if err != nil {
-			t.logger.Warn("remote storage: skipping a bad manifest version; using an older one", "dir", ps.dir, "version", v, "err", err)
+			unreadable[v] = true
+			t.logger.Error("remote storage: a manifest version cannot be read; it is kept, and objects no readable manifest names are kept too (they may be the segments it names). Restore it from a backup or, once you are sure its segments are not needed, delete it so that orphans are removed again",
+				"key", manifestKey(ps.dir, v), "err", err)
 			continue
 		}
-		m = mm
-		break
+		good[v] = true
+		if m == nil {
+			m = mm
+		}
 	}
+	ps.nUnreadable.Store(int32(len(unreadable)))
 	if m == nil && len(versions) > 0 {
 		// Manifests exist but none can be read (damaged, or written by a
 		// newer version): starting from an empty one would delete every
@@ -331,8 +346,20 @@ func (t *Tier) load(ps *partState) (*manifest, error) {
 		m = &manifest{Topic: ps.key.topic, Partition: ps.key.part}
 	}
 	t.noteStore(nil)
-	// Orphans: segment objects no manifest names, and manifests other than
-	// this one and its predecessor.
+	if len(versions) > 0 && versions[0] > m.Version {
+		// The versions above the one in use are damaged: the next one
+		// goes above them all, never over one of them (versions only
+		// grow), and serves the reads meanwhile.
+		t.logger.Warn("remote storage: using an older manifest version; the segments only the newer, damaged ones name are not read (the local log keeps what the version in use does not name)",
+			"dir", ps.dir, "using", m.Version, "newest", versions[0])
+		mm := *m
+		mm.Version = versions[0]
+		m = &mm
+	}
+	ps.unreadable = unreadable
+	// Orphans: segment objects no manifest names, and the good manifests
+	// other than this one and its predecessor; no segment object at all
+	// while a damaged version is there.
 	keep := map[string]bool{}
 	for _, s := range m.Segments {
 		for _, k := range s.keys(ps.dir) {
@@ -341,10 +368,10 @@ func (t *Tier) load(ps *partState) (*manifest, error) {
 	}
 	for _, o := range objs {
 		if v, ok := parseManifestVersion(o.Key); ok {
-			if v >= m.Version-1 {
+			if v >= m.Version-1 || !good[v] {
 				continue
 			}
-		} else if keep[o.Key] {
+		} else if keep[o.Key] || len(unreadable) > 0 {
 			continue
 		}
 		if err := t.store.Delete(ctx, o.Key); err != nil {
@@ -370,7 +397,7 @@ func (t *Tier) publish(ctx context.Context, ps *partState, m *manifest) error {
 		return fmt.Errorf("remote storage %s: write manifest %d of %s: %w", t.store, m.Version, ps.dir, err)
 	}
 	ps.man.Store(m)
-	if m.Version >= 2 {
+	if m.Version >= 2 && !ps.unreadable[m.Version-2] {
 		if err := t.store.Delete(ctx, manifestKey(ps.dir, m.Version-2)); err != nil {
 			t.logger.Debug("remote storage: old manifest not removed; removed at the next start", "dir", ps.dir, "err", err)
 		}
