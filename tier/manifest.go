@@ -184,4 +184,3 @@ func decodeManifest(b []byte) (*manifest, error) {
 	}
 	return &m, nil
 }
-
