@@ -182,10 +182,10 @@ type heldChunk struct {
 // those of its own range, and those of the read-ahead after it.
 const maxParallelChunks = 8
 
-// maxBackgroundFetches bounds the chunks being fetched in the background
-// at once, over all readers (32 MiB of buffers with 1 MiB chunks): past it,
-// prefetch and read-ahead start nothing more, and a read fetches the chunks
-// it needs itself.
+// maxBackgroundFetches bounds the fetches running in the background at
+// once, over all readers: chunks (32 MiB of buffers with 1 MiB chunks)
+// and the read-ahead's segment indexes. Past it, prefetch and read-ahead
+// start nothing more, and a read fetches what it needs itself.
 const maxBackgroundFetches = 32
 
 // minReadAheadChunks is the read-ahead of a read smaller than this many
@@ -296,12 +296,7 @@ func (r *segReader) prefetch(from, to int64, limit int) int {
 		if r.t.cache.has(r.chunkKey(i)) {
 			continue
 		}
-		if r.t.fetching.Add(1) > maxBackgroundFetches {
-			r.t.fetching.Add(-1)
-			break
-		}
-		started := r.t.background(func() {
-			defer r.t.fetching.Add(-1)
+		started := r.t.backgroundFetch(func() {
 			rr := &segReader{t: r.t, ps: r.ps, s: r.s}
 			if _, err := rr.chunk(i); err != nil {
 				r.t.logger.Debug("remote storage: prefetch failed", "err", err)
@@ -309,12 +304,64 @@ func (r *segReader) prefetch(from, to int64, limit int) int {
 			rr.release()
 		})
 		if !started {
-			r.t.fetching.Add(-1)
 			break
 		}
 		n++
 	}
 	return n
+}
+
+// backgroundFetch runs fetch in the background as one of the
+// maxBackgroundFetches fetches allowed at once, and reports whether it
+// did (false at the bound, or when the tier is closing).
+func (t *Tier) backgroundFetch(fetch func()) bool {
+	if t.fetching.Add(1) > maxBackgroundFetches {
+		t.fetching.Add(-1)
+		return false
+	}
+	if !t.background(func() {
+		defer t.fetching.Add(-1)
+		fetch()
+	}) {
+		t.fetching.Add(-1)
+		return false
+	}
+	return true
+}
+
+// indexAhead fetches the offset index of segment s in the background
+// unless it is kept or on its way already; false when it is not and
+// cannot be (at the bound of background fetches).
+func (r *segReader) indexAhead(s *remoteSegment) bool {
+	ps := r.ps
+	ps.idxMu.Lock()
+	_, indexed := ps.idx[s.UploadID]
+	busy := indexed || ps.idxFetching[s.UploadID]
+	if !busy {
+		if ps.idxFetching == nil {
+			ps.idxFetching = map[string]bool{}
+		}
+		ps.idxFetching[s.UploadID] = true
+	}
+	ps.idxMu.Unlock()
+	if busy {
+		return true
+	}
+	done := func() {
+		ps.idxMu.Lock()
+		delete(ps.idxFetching, s.UploadID)
+		ps.idxMu.Unlock()
+	}
+	started := r.t.backgroundFetch(func() {
+		defer done()
+		if _, err := r.t.index(ps, s); err != nil {
+			r.t.logger.Debug("remote storage: index read-ahead failed", "err", err)
+		}
+	})
+	if !started {
+		done()
+	}
+	return started
 }
 
 // readAhead fetches, in the background, what a sequential reader that
@@ -340,15 +387,8 @@ func (r *segReader) readAhead(pos, readBytes int64) {
 		if ns == nil {
 			return
 		}
-		r.ps.idxMu.Lock()
-		_, indexed := r.ps.idx[ns.UploadID]
-		r.ps.idxMu.Unlock()
-		if !indexed {
-			r.t.background(func() {
-				if _, err := r.t.index(r.ps, ns); err != nil {
-					r.t.logger.Debug("remote storage: index read-ahead failed", "err", err)
-				}
-			})
+		if !r.indexAhead(ns) {
+			return // at the bound of background fetches
 		}
 		s, pos = ns, 0
 	}

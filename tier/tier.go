@@ -79,7 +79,7 @@ type Tier struct {
 	bgMu       sync.Mutex
 	bg         sync.WaitGroup
 	bgClosed   bool
-	fetching   atomic.Int32 // chunks being fetched in the background (prefetch)
+	fetching   atomic.Int32 // fetches running in the background (prefetch, read-ahead; maxBackgroundFetches)
 	closed     atomic.Bool
 	opened     atomic.Bool // Open has met every partition there was (partState.atOpen)
 	storeUp    atomic.Bool
@@ -92,14 +92,17 @@ type partKey struct {
 
 // partState is the remote state of one partition.
 type partState struct {
-	key      partKey
-	dir      string // object key prefix: <topic>-<remote id>/<partition>
-	man      atomic.Pointer[manifest]
-	loaded   atomic.Bool
-	manMu    sync.Mutex // serialises manifest changes
-	idxMu    sync.Mutex
-	idx      map[string]*logstore.SegmentIndex // by upload id
-	uploadMu sync.Mutex                        // the uploader's; held while it uploads
+	key    partKey
+	dir    string // object key prefix: <topic>-<remote id>/<partition>
+	man    atomic.Pointer[manifest]
+	loaded atomic.Bool
+	manMu  sync.Mutex // serialises manifest changes
+	idxMu  sync.Mutex
+	idx    map[string]*logstore.SegmentIndex // by upload id
+	// idxFetching holds the upload ids whose index the read-ahead is
+	// fetching (idxMu), so that readers fetch each once.
+	idxFetching map[string]bool
+	uploadMu    sync.Mutex // the uploader's; held while it uploads
 	// deleted is set when the partition's topic is deleted: the uploader
 	// leaves the partition alone from then on (it may still hold it from
 	// a pass that started before) and writes no manifest for it (checked
