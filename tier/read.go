@@ -1,6 +1,7 @@
 package tier
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -98,6 +99,17 @@ func (t *Tier) read(topic string, part int32, offset int64, maxBytes int) ([]byt
 	return out, nil
 }
 
+// unavailable marks err, a failed store call of the read path, as
+// logstore.ErrRemoteUnavailable (retriable for Kafka clients): every
+// failure but "no such object" (a segment remote retention deleted, which
+// Read turns into ErrOffsetOutOfRange) and the cancellation of Close.
+func unavailable(err error) error {
+	if errors.Is(err, objstore.ErrNotExist) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", logstore.ErrRemoteUnavailable, err)
+}
+
 // loaded returns the partition's state and manifest (an empty manifest when
 // it has none or it is not loaded).
 func (t *Tier) loaded(topic string, part int32) (*partState, *manifest) {
@@ -125,7 +137,7 @@ func (t *Tier) index(ps *partState, s *remoteSegment) (*logstore.SegmentIndex, e
 		t.m.fetchSeconds.Observe(time.Since(start).Seconds())
 		if err != nil {
 			t.noteStore(err)
-			return nil, fmt.Errorf("remote storage %s: read %s: %w", t.store, key, err)
+			return nil, fmt.Errorf("remote storage %s: read %s: %w", t.store, key, unavailable(err))
 		}
 		if got := crc(b); got != want {
 			return nil, fmt.Errorf("remote storage %s: %s: %w: CRC-32C %08x, manifest says %08x", t.store, key, logstore.ErrCorrupt, got, want)
@@ -253,12 +265,12 @@ func (r *segReader) fetch(i int64, buf []byte) error {
 	rc, err := r.t.store.Get(ctx, s.logKey(r.ps.dir), off, n)
 	if err != nil {
 		r.t.noteStore(err)
-		return fmt.Errorf("remote storage %s: read %s bytes %d-%d: %w", r.t.store, s.logKey(r.ps.dir), off, off+n, err)
+		return fmt.Errorf("remote storage %s: read %s bytes %d-%d: %w", r.t.store, s.logKey(r.ps.dir), off, off+n, unavailable(err))
 	}
 	defer rc.Close()
 	if _, err := io.ReadFull(rc, buf); err != nil {
 		r.t.noteStore(err)
-		return fmt.Errorf("remote storage %s: read %s bytes %d-%d: %w", r.t.store, s.logKey(r.ps.dir), off, off+n, err)
+		return fmt.Errorf("remote storage %s: read %s bytes %d-%d: %w", r.t.store, s.logKey(r.ps.dir), off, off+n, unavailable(err))
 	}
 	r.t.m.fetchSeconds.Observe(time.Since(start).Seconds())
 	r.t.noteStore(nil)
