@@ -527,26 +527,56 @@ func (l *Log) CreateTopic(name string, cfg TopicConfig) error {
 }
 
 // DeleteTopic closes the topic's partitions (pending reads and waits fail
-// with ErrClosed) and removes its data. ErrUnknownTopic if it does not exist.
+// with ErrClosed) and removes its data. ErrUnknownTopic if it does not
+// exist. It is UnlinkTopic and then DeletedTopic.Remove.
 func (l *Log) DeleteTopic(name string) error {
+	d, err := l.UnlinkTopic(name)
+	if err != nil {
+		return err
+	}
+	d.Remove()
+	return nil
+}
+
+// DeletedTopic is a topic UnlinkTopic deleted whose files are still to be
+// removed (Remove).
+type DeletedTopic struct {
+	l   *Log
+	dir string // in trash/
+}
+
+// UnlinkTopic deletes a topic quickly, whatever its size: it closes its
+// partitions (pending reads and waits fail with ErrClosed) and moves its
+// directory to the log's trash, durably, so that the name is free at once
+// (a topic created again under it starts empty) and a crash never brings
+// the topic back; its remote segments, if any, go in the background. The
+// files, which take a while to remove for a large topic, are removed by
+// the returned DeletedTopic's Remove, which a caller runs outside its own
+// locks; if it never runs (a crash), the next Open removes them.
+// ErrUnknownTopic if the topic does not exist.
+func (l *Log) UnlinkTopic(name string) (*DeletedTopic, error) {
 	var cfg TopicConfig
 	if t, err := l.Topic(name); err == nil {
 		cfg = t.Config()
 	}
 	gone, err := l.unlinkTopic(name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if h := l.remote.Load(); h != nil && cfg.RemoteID != "" {
 		if td, ok := h.rt.(interface{ TopicDeleted(name, remoteID string) }); ok {
 			td.TopicDeleted(name, cfg.RemoteID) // its remote segments go too
 		}
 	}
-	// The data goes outside the lock: a large topic takes a while.
-	if err := l.fs.RemoveAll(gone); err != nil {
-		l.logger.Warn("deleted topic's files not fully removed; they go at the next open", "dir", gone, "err", err)
+	return &DeletedTopic{l: l, dir: gone}, nil
+}
+
+// Remove removes the deleted topic's files. A failure is logged (the next
+// Open removes what is left): the topic is deleted already.
+func (d *DeletedTopic) Remove() {
+	if err := d.l.fs.RemoveAll(d.dir); err != nil {
+		d.l.logger.Warn("deleted topic's files not fully removed; they go at the next open", "dir", d.dir, "err", err)
 	}
-	return nil
 }
 
 // unlinkTopic closes the topic and moves its directory to the trash,

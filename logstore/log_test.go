@@ -726,3 +726,44 @@ func TestPartitionSegments(t *testing.T) {
 		t.Fatalf("after deleting below segment 2: %+v (was %+v)", after, segs)
 	}
 }
+
+// TestUnlinkedTopicCrashSafe: a topic unlinked but whose files were not
+// removed yet (UnlinkTopic without Remove, as a crash leaves it) is gone:
+// its name is free at once, a topic created again under it starts empty,
+// and the next Open removes the old files and does not bring it back.
+func TestUnlinkedTopicCrashSafe(t *testing.T) {
+	dir := t.TempDir()
+	opts, _ := testOptions(dir)
+	l := mustOpen(t, opts)
+	p := mustPartition(t, l, "t", TopicConfig{Partitions: 1})
+	b, _ := makeBatch(t, 1, 10, 100, 1000)
+	if _, err := p.Append(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.UnlinkTopic("t"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Topic("t"); !errors.Is(err, ErrUnknownTopic) {
+		t.Fatalf("topic after UnlinkTopic: %v", err)
+	}
+	trash, _ := os.ReadDir(filepath.Join(dir, "trash"))
+	if len(trash) == 0 {
+		t.Fatal("the unlinked topic's files are not in the trash")
+	}
+	p = mustPartition(t, l, "t", TopicConfig{Partitions: 1})
+	if _, hw, _ := p.Offsets(); hw != 0 {
+		t.Fatalf("topic created again over unremoved files: high watermark %d, want 0", hw)
+	}
+	if err := l.DeleteTopic("t"); err != nil {
+		t.Fatal(err)
+	}
+	l.Close() // a crash: the first topic's files were never removed
+	l = mustOpen(t, opts)
+	defer l.Close()
+	if _, err := l.Topic("t"); !errors.Is(err, ErrUnknownTopic) {
+		t.Fatalf("deleted topic back after a restart: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "trash")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the trash is still there after Open: %v", err)
+	}
+}
