@@ -36,12 +36,20 @@ func (s *Server) handleDeleteTopics(req *kmsg.DeleteTopicsRequest) kmsg.Response
 			ot.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			ot.ErrorMessage = kmsg.StringPtr("internal topics cannot be deleted over the Kafka protocol")
 		default:
-			if err := s.deleteTopic(*ot.Topic); err != nil {
-				ot.ErrorCode = errorCode(err)
-				ot.ErrorMessage = kmsg.StringPtr(err.Error())
-			} else {
-				ot.TopicID = topicID(*ot.Topic)
-				s.logger.Info("deleted topic", "topic", *ot.Topic)
+			id := s.topicID(*ot.Topic) // before it is gone
+			switch {
+			case t.name == nil && id != t.id:
+				// Named by an id whose topic was deleted, and the name
+				// taken again, since the lookup.
+				ot.ErrorCode = kerr.UnknownTopicID.Code
+			default:
+				if err := s.deleteTopic(*ot.Topic); err != nil {
+					ot.ErrorCode = errorCode(err)
+					ot.ErrorMessage = kmsg.StringPtr(err.Error())
+				} else {
+					ot.TopicID = id
+					s.logger.Info("deleted topic", "topic", *ot.Topic, "id", logstore.TopicID(id))
+				}
 			}
 		}
 		resp.Topics = append(resp.Topics, ot)

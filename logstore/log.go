@@ -220,6 +220,9 @@ func (l *Log) open() error {
 		if err := json.Unmarshal(cb, &cfg); err != nil {
 			return fmt.Errorf("topic %s: %s: %w", name, topicConfig, err)
 		}
+		if cfg.ID.IsZero() {
+			l.migrateTopicID(name, &cfg)
+		}
 		t, err := l.openTopic(name, cfg)
 		if err != nil {
 			return err
@@ -227,6 +230,23 @@ func (l *Log) open() error {
 		l.topics[name] = t
 	}
 	return nil
+}
+
+// migrateTopicID gives a topic written before topics had ids the id
+// earlier versions derived from its name, which clients know it by, and
+// writes it into its topic.json; a failure to write is logged (the same
+// id is derived again at the next open).
+func (l *Log) migrateTopicID(name string, cfg *TopicConfig) {
+	cfg.ID = LegacyTopicID(name)
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err == nil {
+		err = writeFileAtomic(l.fs, filepath.Join(l.dir, topicsDir, name, topicConfig), append(b, '\n'))
+	}
+	if err != nil {
+		l.logger.Warn("cannot record the topic's id in its topic.json; it is derived from its name again at the next start", "topic", name, "err", err)
+		return
+	}
+	l.logger.Info("recorded the topic id of a topic written by an earlier version (the id it had, derived from its name)", "topic", name, "id", cfg.ID)
 }
 
 func (l *Log) openTopic(name string, cfg TopicConfig) (*Topic, error) {
@@ -485,6 +505,8 @@ func (l *Log) CreateTopic(name string, cfg TopicConfig) error {
 	if err := l.checkRemoteConfig(nil, cfg); err != nil {
 		return fmt.Errorf("topic %s: %w", name, err)
 	}
+	cfg.ID = newTopicID()
+	cfg.RemoteID = "" // a new topic never shares another one's remote segments
 	assignRemoteID(nil, &cfg)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -646,6 +668,9 @@ func (l *Log) DefaultPartitions() int32 { return l.opts.DefaultPartitions }
 
 // Name returns the topic's name.
 func (t *Topic) Name() string { return t.name }
+
+// ID returns the topic's id (see TopicID).
+func (t *Topic) ID() TopicID { return t.cfg.Load().ID }
 
 // Config returns the topic's configuration as created.
 func (t *Topic) Config() TopicConfig { return *t.cfg.Load() }
