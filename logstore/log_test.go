@@ -147,7 +147,9 @@ func TestReopenAndRoll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := tp.Config(); got != cfg {
+	if got := tp.Config(); got.ID.IsZero() {
+		t.Fatalf("config after reopen %+v: no topic id", got)
+	} else if cfg.ID = got.ID; got != cfg {
 		t.Fatalf("config after reopen %+v, want %+v", got, cfg)
 	}
 	p, _ = tp.Partition(1)
