@@ -49,6 +49,10 @@ type Log struct {
 	wg      sync.WaitGroup
 	metrics *logMetrics
 	remote  atomic.Pointer[remoteHolder] // SetRemoteTier (remote.go)
+	// remoteDeleted holds the remote folders of deleted topics not yet
+	// emptied (remotedeleted.go), guarded by remoteDelMu.
+	remoteDelMu   sync.Mutex
+	remoteDeleted map[string]bool
 
 	// The cleaner (cleaner.go): cleanerRunMu serialises passes (they share
 	// one offset map), cleanerMu guards om, cleanerWG waits for the
@@ -190,6 +194,9 @@ func (l *Log) open() error {
 		if err != nil || v != FormatVersion {
 			return fmt.Errorf("data directory %s: %w: format version %s, this sluice reads version %d", l.dir, ErrIncompatibleFormat, fields[1], FormatVersion)
 		}
+	}
+	if err := l.loadRemoteDeleted(); err != nil {
+		return err
 	}
 	// Leftovers of interrupted creations and deletions.
 	if err := l.fs.RemoveAll(filepath.Join(l.dir, trashDir)); err != nil {
@@ -580,6 +587,13 @@ func (l *Log) UnlinkTopic(name string) (*DeletedTopic, error) {
 	var cfg TopicConfig
 	if t, err := l.Topic(name); err == nil {
 		cfg = t.Config()
+	}
+	if cfg.RemoteID != "" {
+		// Before it goes: the tier removes only the remote folders of
+		// topics recorded deleted.
+		if err := l.recordRemoteDeleted(name + "-" + cfg.RemoteID); err != nil {
+			return nil, fmt.Errorf("delete topic %s: record its remote folder for removal: %w", name, err)
+		}
 	}
 	gone, err := l.unlinkTopic(name)
 	if err != nil {

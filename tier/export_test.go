@@ -41,3 +41,11 @@ func ReadAheadAfterSegment(t *Tier, topic string, part int32, i int, readBytes i
 	r.readAhead(s.Size, readBytes)
 	r.release()
 }
+
+// SweepDeletedTopics runs t's removal of deleted topics' folders once (the
+// uploader runs it after its first successful pass).
+func SweepDeletedTopics(t *Tier) error {
+	ctx, cancel := t.ctx()
+	defer cancel()
+	return t.removeDeletedTopics(ctx)
+}

@@ -131,25 +131,44 @@ func openEnvDir(t *testing.T, dir string, store objstore.Store) *env {
 }
 
 // TestForeignObjectsUnderThePrefixKept: the sweep of deleted topics'
-// folders removes only folders the tier wrote (TOPIC-REMOTEID with
-// manifests), never other objects under the same prefix.
+// folders removes only the folders of topics this data directory deleted,
+// never other objects under the same prefix, nor the folders of topics it
+// never had.
 func TestForeignObjectsUnderThePrefixKept(t *testing.T) {
 	mem := objstore.NewMem()
 	ctx := context.Background()
-	foreign := []string{"chk-000001/MANIFEST", "chk-000001/task-0", "my-backups/x", "other-topic-0123456789abcdef/readme"}
-	gone := "deleted-0123456789abcdef/0/manifest-00000000000000000001"
-	for _, k := range append(foreign, gone) {
+	foreign := []string{"chk-000001/MANIFEST", "chk-000001/task-0", "my-backups/x", "other-topic-0123456789abcdef/readme",
+		"unknown-0123456789abcdef/0/manifest-00000000000000000001"} // a topic this data directory never had
+	for _, k := range foreign {
 		if err := mem.Put(ctx, k, strings.NewReader("x"), 1); err != nil {
 			t.Fatal(err)
 		}
 	}
-	e := openBackground(t, mem, nil)
-	p := e.remoteTopic("t", nil)
-	produce(t, p, 0, 100)
-	waitFor(t, "the deleted topic's folder removed", func() bool {
-		_, err := mem.Stat(ctx, gone)
-		return err != nil
-	})
+	e := openEnv(t, t.TempDir(), mem)
+	dir := e.dir
+	produce(t, e.remoteTopic("d", nil), 0, 100)
+	e.sync()
+	e.close()
+	uploaded := segmentObjects(t, mem)
+	// Deleted with no tier running: its folder is left for the sweep.
+	l, err := logstore.Open(logstore.Options{Dir: dir, RetentionCheckInterval: -1, Cleaner: logstore.CleanerOptions{Interval: -1}, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.DeleteTopic("d"); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	e = openEnv(t, dir, mem)
+	if err := tier.SweepDeletedTopics(e.tier); err != nil {
+		t.Fatal(err)
+	}
+	left := segmentObjects(t, mem)
+	for k := range uploaded {
+		if strings.HasPrefix(k, "d-") && left[k] {
+			t.Errorf("%s: the deleted topic's object was not removed", k)
+		}
+	}
 	for _, k := range foreign {
 		if _, err := mem.Stat(ctx, k); err != nil {
 			t.Errorf("%s: %v (the tier deleted an object it did not write)", k, err)
@@ -307,4 +326,59 @@ func TestCorruptNewestManifestDeletesNothing(t *testing.T) {
 	// version's end are still local (local retention keeps what the
 	// manifest in use does not name) and uploaded again.
 	readAll(t, e.part("t"), 0, 700)
+}
+
+// TestUnknownRemoteFoldersKept: the sweep of deleted topics' folders
+// removes only the folders of topics this data directory deleted, never
+// those of topics it does not know: a server started on a new or emptied
+// data directory (a lost disk, a wrong --data-dir) with the same store
+// must not delete the remote data, which may be the only copy left. A
+// topic deleted while no tier ran (sluice topic delete on the data
+// directory) has its folder removed at the next start with one.
+func TestUnknownRemoteFoldersKept(t *testing.T) {
+	mem := objstore.NewMem()
+	e := openEnv(t, t.TempDir(), mem)
+	dir := e.dir
+	p := e.remoteTopic("t", nil)
+	produce(t, p, 0, 300)
+	e.sync()
+	e.close()
+	before := segmentObjects(t, mem)
+	if len(before) == 0 {
+		t.Fatal("nothing uploaded")
+	}
+	fresh := openEnv(t, t.TempDir(), mem) // another data directory, same store
+	fresh.remoteTopic("u", nil)
+	if err := tier.SweepDeletedTopics(fresh.tier); err != nil {
+		t.Fatal(err)
+	}
+	after := segmentObjects(t, mem)
+	for k := range before {
+		if !after[k] {
+			t.Fatalf("a server on another data directory deleted %s, of a topic it never had", k)
+		}
+	}
+	fresh.close()
+	// Deleted with no tier running, then swept at the next start.
+	l, err := logstore.Open(logstore.Options{Dir: dir, RetentionCheckInterval: -1, Cleaner: logstore.CleanerOptions{Interval: -1}, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.DeleteTopic("t"); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	e = openEnv(t, dir, mem)
+	if err := tier.SweepDeletedTopics(e.tier); err != nil {
+		t.Fatal(err)
+	}
+	after = segmentObjects(t, mem)
+	for k := range before {
+		if after[k] {
+			t.Fatalf("%s left after the sweep: its topic was deleted from this data directory", k)
+		}
+	}
+	if err := tier.SweepDeletedTopics(e.tier); err != nil {
+		t.Fatal(err)
+	}
 }

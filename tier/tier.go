@@ -485,7 +485,9 @@ func (t *Tier) TopicDeleted(name, remoteID string) {
 		defer cancel()
 		if err := t.deletePrefix(ctx, top+"/"); err != nil {
 			t.logger.Warn("remote storage: deleted topic's objects not all removed; removed at the next start", "topic", name, "err", err)
+			return
 		}
+		t.forgetDeleted(top)
 	})
 }
 
@@ -510,13 +512,27 @@ func (t *Tier) deletePrefix(ctx context.Context, prefix string) error {
 	return errors.Join(errs...)
 }
 
-// removeDeletedTopics deletes the remote objects of topics that no longer
-// exist locally (deleted while the tier was not running, or its deletion
-// interrupted).
+// forgetDeleted tells the log that the deleted topic's folder is empty.
+func (t *Tier) forgetDeleted(top string) {
+	if err := t.log.ForgetRemoteDeleted(top); err != nil {
+		t.logger.Warn("remote storage: cannot record that a deleted topic's objects are removed; they are looked for again at the next start", "dir", top, "err", err)
+	}
+}
+
+// removeDeletedTopics deletes the remote objects of topics deleted from
+// this data directory (while the tier was not running, or their deletion
+// interrupted): only those the log recorded deleted
+// (Log.RemoteDeletedTopics). A folder of a topic the log does not know is
+// kept and reported: it may be another data directory's, or this one's
+// before it lost its topics, and hold the only copy of its data.
 func (t *Tier) removeDeletedTopics(ctx context.Context) error {
 	objs, err := t.store.List(ctx, "")
 	if err != nil {
 		return err
+	}
+	deleted := map[string]bool{}
+	for _, d := range t.log.RemoteDeletedTopics() {
+		deleted[d] = true
 	}
 	live := map[string]bool{}
 	for _, name := range t.log.Topics() {
@@ -540,10 +556,20 @@ func (t *Tier) removeDeletedTopics(ctx context.Context) error {
 		gone[top] = true
 	}
 	for top := range gone {
+		if !deleted[top] {
+			t.logger.Warn("remote storage: keeping the objects of a topic this data directory does not have and did not delete (another server's, or one of this data directory's before it lost its topics); delete them by hand if they are not needed",
+				"dir", top, "store", t.store.String())
+		}
+	}
+	for top := range deleted {
+		if live[top] {
+			continue // its deletion failed after it was recorded
+		}
 		t.logger.Info("remote storage: removing the objects of a deleted topic", "dir", top)
 		if err := t.deletePrefix(ctx, top+"/"); err != nil {
 			return err
 		}
+		t.forgetDeleted(top)
 	}
 	return nil
 }
