@@ -130,6 +130,26 @@ func openEnvDir(t *testing.T, dir string, store objstore.Store) *env {
 	return e
 }
 
+// deleteOfflineAndSweep deletes topic from the data directory dir with no
+// tier running (as `sluice topic delete` does), so that its remote folder
+// is left for the sweep, then opens an env on it and runs the sweep.
+func deleteOfflineAndSweep(t *testing.T, dir string, store objstore.Store, topic string) *env {
+	t.Helper()
+	l, err := logstore.Open(logstore.Options{Dir: dir, RetentionCheckInterval: -1, Cleaner: logstore.CleanerOptions{Interval: -1}, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.DeleteTopic(topic); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	e := openEnv(t, dir, store)
+	if err := tier.SweepDeletedTopics(e.tier); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
 // TestForeignObjectsUnderThePrefixKept: the sweep of deleted topics'
 // folders removes only the folders of topics this data directory deleted,
 // never other objects under the same prefix, nor the folders of topics it
@@ -150,19 +170,7 @@ func TestForeignObjectsUnderThePrefixKept(t *testing.T) {
 	e.sync()
 	e.close()
 	uploaded := segmentObjects(t, mem)
-	// Deleted with no tier running: its folder is left for the sweep.
-	l, err := logstore.Open(logstore.Options{Dir: dir, RetentionCheckInterval: -1, Cleaner: logstore.CleanerOptions{Interval: -1}, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.DeleteTopic("d"); err != nil {
-		t.Fatal(err)
-	}
-	l.Close()
-	e = openEnv(t, dir, mem)
-	if err := tier.SweepDeletedTopics(e.tier); err != nil {
-		t.Fatal(err)
-	}
+	deleteOfflineAndSweep(t, dir, mem, "d")
 	left := segmentObjects(t, mem)
 	for k := range uploaded {
 		if strings.HasPrefix(k, "d-") && left[k] {
@@ -359,19 +367,7 @@ func TestUnknownRemoteFoldersKept(t *testing.T) {
 		}
 	}
 	fresh.close()
-	// Deleted with no tier running, then swept at the next start.
-	l, err := logstore.Open(logstore.Options{Dir: dir, RetentionCheckInterval: -1, Cleaner: logstore.CleanerOptions{Interval: -1}, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.DeleteTopic("t"); err != nil {
-		t.Fatal(err)
-	}
-	l.Close()
-	e = openEnv(t, dir, mem)
-	if err := tier.SweepDeletedTopics(e.tier); err != nil {
-		t.Fatal(err)
-	}
+	e = deleteOfflineAndSweep(t, dir, mem, "t")
 	after = segmentObjects(t, mem)
 	for k := range before {
 		if after[k] {
