@@ -77,6 +77,42 @@ func TestNewestGoodManifestWins(t *testing.T) {
 	}
 }
 
+// TestDamagedVersionsDeleteNothing: with two damaged versions above the
+// good one in use, loading and publishing remove neither the good one nor
+// the damaged ones, nor any other object.
+func TestDamagedVersionsDeleteNothing(t *testing.T) {
+	mem := objstore.NewMem()
+	ctx := context.Background()
+	good := sampleManifest()
+	b, _ := encodeManifest(good)
+	mem.Put(ctx, manifestKey("d", 7), bytes.NewReader(b), int64(len(b)))
+	for _, v := range []int64{8, 9} {
+		mem.Put(ctx, manifestKey("d", v), bytes.NewReader(b[:len(b)-1]), int64(len(b)-1))
+	}
+	mem.Put(ctx, "d/00000000000000000300-c.log", bytes.NewReader([]byte("x")), 1) // named by 8 or 9, maybe
+	tr := &Tier{store: mem, logger: quietLogger(), m: newMetrics(nil), stop: make(chan struct{}), base: context.Background()}
+	tr.opts.OpTimeout = 1 << 40
+	tr.storeUp.Store(true)
+	ps := &partState{dir: "d"}
+	m, err := tr.load(ps)
+	if err != nil || m.RemoteEnd != good.RemoteEnd {
+		t.Fatalf("loaded %+v, %v; want version 7's", m, err)
+	}
+	for range 4 {
+		next := *m
+		next.Version++
+		if err := tr.publish(ctx, ps, &next); err != nil {
+			t.Fatal(err)
+		}
+		m = &next
+	}
+	for _, k := range []string{manifestKey("d", 7), manifestKey("d", 8), manifestKey("d", 9), "d/00000000000000000300-c.log"} {
+		if _, err := mem.Stat(ctx, k); err != nil {
+			t.Errorf("%s removed: %v", k, err)
+		}
+	}
+}
+
 func FuzzDecodeManifest(f *testing.F) {
 	b, _ := encodeManifest(sampleManifest())
 	f.Add(b)

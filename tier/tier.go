@@ -315,7 +315,6 @@ func (t *Tier) load(ps *partState) (*manifest, error) {
 	// one (newer or older) may name segments no good version names, so
 	// while one is there nothing is swept as an orphan.
 	var m *manifest
-	good := map[int64]bool{}
 	unreadable := map[int64]bool{}
 	for _, v := range versions {
 		b, err := objstore.ReadAll(ctx, t.store, manifestKey(ps.dir, v))
@@ -333,7 +332,6 @@ func (t *Tier) load(ps *partState) (*manifest, error) {
 				"key", manifestKey(ps.dir, v), "err", err)
 			continue
 		}
-		good[v] = true
 		if m == nil {
 			m = mm
 		}
@@ -360,9 +358,20 @@ func (t *Tier) load(ps *partState) (*manifest, error) {
 		m = &mm
 	}
 	ps.unreadable = unreadable
-	// Orphans: segment objects no manifest names, and the good manifests
-	// other than this one and its predecessor; no segment object at all
-	// while a damaged version is there.
+	if len(unreadable) == 0 {
+		t.sweepOrphans(ctx, ps, m, objs)
+	}
+	ps.man.Store(m)
+	ps.loaded.Store(true)
+	return m, nil
+}
+
+// sweepOrphans removes the objects of ps's folder that m does not name:
+// segment objects, and manifests older than m's predecessor. Only when
+// every manifest version there could be read: a damaged one may name
+// segments no good version names, and while one is there (it is never
+// removed by the tier), nothing is removed as an orphan.
+func (t *Tier) sweepOrphans(ctx context.Context, ps *partState, m *manifest, objs []objstore.Info) {
 	keep := map[string]bool{}
 	for _, s := range m.Segments {
 		for _, k := range s.keys(ps.dir) {
@@ -371,10 +380,10 @@ func (t *Tier) load(ps *partState) (*manifest, error) {
 	}
 	for _, o := range objs {
 		if v, ok := parseManifestVersion(o.Key); ok {
-			if v >= m.Version-1 || !good[v] {
+			if v >= m.Version-1 {
 				continue
 			}
-		} else if keep[o.Key] || len(unreadable) > 0 {
+		} else if keep[o.Key] {
 			continue
 		}
 		if err := t.store.Delete(ctx, o.Key); err != nil {
@@ -383,9 +392,6 @@ func (t *Tier) load(ps *partState) (*manifest, error) {
 		}
 		t.logger.Info("remote storage: removed an object no manifest names (an interrupted upload or deletion)", "key", o.Key)
 	}
-	ps.man.Store(m)
-	ps.loaded.Store(true)
-	return m, nil
 }
 
 // publish writes m as the partition's next manifest version and makes it
