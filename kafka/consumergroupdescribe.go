@@ -12,6 +12,7 @@ import (
 // that does not exist, or is a classic group, answers GROUP_ID_NOT_FOUND.
 func (s *Server) handleConsumerGroupDescribe(req *kmsg.ConsumerGroupDescribeRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
+	topicIDs := s.topicIDs()
 	for _, id := range req.Groups {
 		og := kmsg.NewConsumerGroupDescribeResponseGroup()
 		og.Group = id
@@ -33,7 +34,7 @@ func (s *Server) handleConsumerGroupDescribe(req *kmsg.ConsumerGroupDescribeRequ
 				om.MemberID, om.InstanceID, om.RackID, om.MemberEpoch = m.ID, m.InstanceID, m.RackID, m.Epoch
 				om.ClientID, om.ClientHost = m.ClientID, m.ClientHost
 				om.SubscribedTopics, om.SubscribedTopicRegex = m.Names, m.Regex
-				om.Assignment, om.TargetAssignment = kmsgAssignment(m.Assigned), kmsgAssignment(m.Target)
+				om.Assignment, om.TargetAssignment = kmsgAssignment(m.Assigned, topicIDs), kmsgAssignment(m.Target, topicIDs)
 				om.MemberType = 1 // consumer protocol
 				og.Members = append(og.Members, om)
 			}
@@ -43,13 +44,13 @@ func (s *Server) handleConsumerGroupDescribe(req *kmsg.ConsumerGroupDescribeRequ
 	return resp
 }
 
-// kmsgAssignment groups sorted partitions by topic.
-func kmsgAssignment(parts []tp) kmsg.Assignment {
+// kmsgAssignment groups sorted partitions by topic, with their ids.
+func kmsgAssignment(parts []tp, ids map[string][16]byte) kmsg.Assignment {
 	a := kmsg.NewAssignment()
 	for _, t := range parts {
 		if n := len(a.TopicPartitions); n == 0 || a.TopicPartitions[n-1].Topic != t.Topic {
 			at := kmsg.NewAssignmentTopicPartition()
-			at.TopicID, at.Topic = topicID(t.Topic), t.Topic
+			at.TopicID, at.Topic = ids[t.Topic], t.Topic
 			a.TopicPartitions = append(a.TopicPartitions, at)
 		}
 		at := &a.TopicPartitions[len(a.TopicPartitions)-1]

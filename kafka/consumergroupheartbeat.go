@@ -34,9 +34,10 @@ func (s *Server) handleConsumerGroupHeartbeat(cc *clientConn, req *kmsg.Consumer
 	// topic lists in the order they were read (see tickGroups).
 	s.gmu.Lock()
 	meta := s.topicMeta()
+	byName := s.topicIDs()
 	ids := make(map[[16]byte]string, len(meta))
 	for name := range meta {
-		ids[topicID(name)] = name
+		ids[byName[name]] = name
 	}
 	for _, t := range req.Topics {
 		name, ok := ids[t.TopicID]
@@ -61,9 +62,9 @@ func (s *Server) handleConsumerGroupHeartbeat(cc *clientConn, req *kmsg.Consumer
 	if r.HasAssignment {
 		a := kmsg.NewConsumerGroupHeartbeatResponseAssignment()
 		for _, t := range r.Assignment {
-			if n := len(a.Topics); n == 0 || a.Topics[n-1].TopicID != topicID(t.Topic) {
+			if n := len(a.Topics); n == 0 || a.Topics[n-1].TopicID != byName[t.Topic] {
 				at := kmsg.NewConsumerGroupHeartbeatResponseAssignmentTopic()
-				at.TopicID = topicID(t.Topic)
+				at.TopicID = byName[t.Topic]
 				a.Topics = append(a.Topics, at)
 			}
 			at := &a.Topics[len(a.Topics)-1]

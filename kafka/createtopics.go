@@ -43,7 +43,7 @@ func (s *Server) handleCreateTopics(req *kmsg.CreateTopicsRequest) kmsg.Response
 			ot.ErrorMessage = kmsg.StringPtr(msg)
 		}
 		if code == 0 {
-			ot.TopicID = topicID(rt.Topic)
+			ot.TopicID = s.topicID(rt.Topic)
 			ot.NumPartitions, ot.ReplicationFactor = cfg.Partitions, 1
 			for _, c := range s.topicConfigEntries(cfg) {
 				rc := kmsg.NewCreateTopicsResponseTopicConfig()

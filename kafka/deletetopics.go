@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"github.com/sluicehq/sluice/logstore"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -35,12 +36,20 @@ func (s *Server) handleDeleteTopics(req *kmsg.DeleteTopicsRequest) kmsg.Response
 			ot.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			ot.ErrorMessage = kmsg.StringPtr("internal topics cannot be deleted over the Kafka protocol")
 		default:
-			if err := s.deleteTopic(*ot.Topic); err != nil {
-				ot.ErrorCode = errorCode(err)
-				ot.ErrorMessage = kmsg.StringPtr(err.Error())
-			} else {
-				ot.TopicID = topicID(*ot.Topic)
-				s.logger.Info("deleted topic", "topic", *ot.Topic)
+			id := s.topicID(*ot.Topic) // before it is gone
+			switch {
+			case t.name == nil && id != t.id:
+				// Named by an id whose topic was deleted, and the name
+				// taken again, since the lookup.
+				ot.ErrorCode = kerr.UnknownTopicID.Code
+			default:
+				if err := s.deleteTopic(*ot.Topic); err != nil {
+					ot.ErrorCode = errorCode(err)
+					ot.ErrorMessage = kmsg.StringPtr(err.Error())
+				} else {
+					ot.TopicID = id
+					s.logger.Info("deleted topic", "topic", *ot.Topic, "id", logstore.TopicID(id))
+				}
 			}
 		}
 		resp.Topics = append(resp.Topics, ot)
@@ -52,15 +61,28 @@ func (s *Server) handleDeleteTopics(req *kmsg.DeleteTopicsRequest) kmsg.Response
 // committed offsets of its partitions, holding offmu exclusively: an
 // OffsetCommit checks that its topics exist and writes under offmu shared,
 // so no commit checked before the deletion can leave an offset of the
-// deleted topic behind.
+// deleted topic behind. Only the unlinking (quick, whatever the topic's
+// size) is under offmu: the files are removed after, so that commits do
+// not wait for a large topic's removal.
 func (s *Server) deleteTopic(topic string) error {
-	s.offmu.Lock()
-	defer s.offmu.Unlock()
-	if err := s.log.DeleteTopic(topic); err != nil {
+	gone, err := s.unlinkTopic(topic)
+	if err != nil {
 		return err
 	}
-	s.deleteTopicOffsets(topic)
+	gone.Remove()
 	return nil
+}
+
+// unlinkTopic is deleteTopic but the removal of the topic's files.
+func (s *Server) unlinkTopic(topic string) (*logstore.DeletedTopic, error) {
+	s.offmu.Lock()
+	defer s.offmu.Unlock()
+	gone, err := s.log.UnlinkTopic(topic)
+	if err != nil {
+		return nil, err
+	}
+	s.deleteTopicOffsets(topic)
+	return gone, nil
 }
 
 // deleteTopicOffsets deletes every group's committed offsets of a deleted

@@ -44,6 +44,8 @@ func errorCode(err error) int16 {
 		return kerr.NotLeaderForPartition.Code // retriable: the client reconnects
 	case errors.Is(err, context.DeadlineExceeded):
 		return kerr.RequestTimedOut.Code
+	case errors.Is(err, logstore.ErrRemoteUnavailable):
+		return kerr.KafkaStorageError.Code // retriable, as Kafka's KafkaStorageException
 	}
 	return kerr.UnknownServerError.Code
 }

@@ -28,6 +28,8 @@ func TestErrorCode(t *testing.T) {
 		{logstore.ErrInvalidTxnState, kerr.InvalidTxnState},
 		{logstore.ErrDiskFull, kerr.KafkaStorageError},
 		{context.DeadlineExceeded, kerr.RequestTimedOut},
+		{logstore.ErrRemoteUnavailable, kerr.KafkaStorageError},
+		{fmt.Errorf("%w: %w", logstore.ErrRemoteUnavailable, context.DeadlineExceeded), kerr.RequestTimedOut},
 		{errors.New("something else"), kerr.UnknownServerError},
 	}
 	for _, tc := range tests {

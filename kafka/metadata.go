@@ -76,7 +76,7 @@ func (s *Server) topicMetadata(name string, autoCreate bool) kmsg.MetadataRespon
 		}
 		return mt
 	}
-	mt.TopicID = topicID(name)
+	mt.TopicID = t.ID()
 	n := t.NumPartitions()
 	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, n)
 	for p := range n {
@@ -94,10 +94,13 @@ func (s *Server) topicMetadata(name string, autoCreate bool) kmsg.MetadataRespon
 	return mt
 }
 
-// topicByID returns the topic whose derived id is id, or "".
+// topicByID returns the topic whose id is id, or "".
 func (s *Server) topicByID(id [16]byte) string {
-	for _, n := range s.log.Topics() {
-		if topicID(n) == id {
+	if id == ([16]byte{}) {
+		return ""
+	}
+	for n, tid := range s.topicIDs() {
+		if tid == id {
 			return n
 		}
 	}

@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -387,13 +386,27 @@ func (s *Server) advertised(cc *clientConn) (string, int32) {
 	return host, int32(p)
 }
 
-// topicID derives a stable, non-zero topic id from the name (the log keeps
-// no ids; clients only compare them).
-func topicID(name string) [16]byte {
-	sum := sha256.Sum256([]byte("sluice-topic:" + name))
-	var id [16]byte
-	copy(id[:], sum[:16])
-	return id
+// topicID is the id of the topic named name (logstore.TopicID: random,
+// kept with the topic, new when a topic is created again under a deleted
+// one's name), or the zero id if there is none.
+func (s *Server) topicID(name string) [16]byte {
+	t, err := s.log.Topic(name)
+	if err != nil {
+		return [16]byte{}
+	}
+	return t.ID()
+}
+
+// topicIDs returns the id of every topic, by name.
+func (s *Server) topicIDs() map[string][16]byte {
+	names := s.log.Topics()
+	ids := make(map[string][16]byte, len(names))
+	for _, n := range names {
+		if t, err := s.log.Topic(n); err == nil {
+			ids[n] = t.ID()
+		}
+	}
+	return ids
 }
 
 // Offsets returns the consumer-offset store the server opened on its log,

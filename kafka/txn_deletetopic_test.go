@@ -16,7 +16,15 @@ import (
 // offsets of deleted partitions; otherwise the topic created again under
 // the same name would resume the group at the old topic's offset. The
 // transaction's other offsets are written.
-func TestTxnOffsetsOfDeletedTopicDropped(t *testing.T) {
+func TestTxnOffsetsOfDeletedTopicDropped(t *testing.T) { txnOffsetsOfDeletedTopic(t, false) }
+
+// TestTxnOffsetsOfRecreatedTopicDropped: the same when the topic is created
+// again under its name before the transaction commits: the offsets were
+// the deleted topic's (its topic id), and the new topic's group must not
+// resume at them.
+func TestTxnOffsetsOfRecreatedTopicDropped(t *testing.T) { txnOffsetsOfDeletedTopic(t, true) }
+
+func txnOffsetsOfDeletedTopic(t *testing.T, recreate bool) {
 	s := kafkatest.Start(t, kafkatest.Options{})
 	ctx := testCtx(t)
 	const gone, kept, out, group, txnID = "txd-gone", "txd-kept", "txd-out", "txd-group", "txd-txn"
@@ -61,6 +69,9 @@ func TestTxnOffsetsOfDeletedTopicDropped(t *testing.T) {
 	adm := kadm.NewClient(s.Client(t))
 	if _, err := adm.DeleteTopic(ctx, gone); err != nil {
 		t.Fatal(err)
+	}
+	if recreate {
+		createTopic(t, s, gone, 1)
 	}
 	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluicehq/sluice/logstore"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -62,6 +63,10 @@ type txnOffset struct {
 	Offset      int64  `json:"o"`
 	LeaderEpoch int32  `json:"e"`
 	Metadata    string `json:"m,omitempty"`
+	// TopicID is the id of the topic when the offset was recorded (zero
+	// in records written before topics had ids): the offset is dropped
+	// if the topic is another one when the transaction commits.
+	TopicID logstore.TopicID `json:"i,omitzero"`
 }
 
 // txnRecord is the persisted state of one transactional id.

@@ -49,6 +49,9 @@ func (s *Server) handleTxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetC
 			if p.Metadata != nil {
 				o.Metadata = *p.Metadata
 			}
+			if err == nil {
+				o.TopicID = top.ID()
+			}
 			offs = append(offs, o)
 		}
 	}

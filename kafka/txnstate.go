@@ -130,14 +130,15 @@ func (b *logTxnBackend) writeMarker(ctx context.Context, p tp, pid int64, epoch 
 
 // commitOffsets writes a committed transaction's offsets, but not those of
 // partitions deleted since TxnOffsetCommit (Kafka drops a deleted
-// partition's pending transactional offsets): the topic's deletion deleted
-// its groups' offsets, and must not see them come back.
+// partition's pending transactional offsets), created again under their
+// name or not (the topic id differs): the topic's deletion deleted its
+// groups' offsets, and must not see them come back.
 func (b *logTxnBackend) commitOffsets(ctx context.Context, group string, offs []txnOffset) error {
 	b.offmu.RLock()
 	defer b.offmu.RUnlock()
 	m := make(map[logstore.TopicPartition]logstore.CommittedOffset, len(offs))
 	for _, o := range offs {
-		if !b.partitionExists(tp{o.Topic, o.Partition}) {
+		if !b.partitionOf(tp{o.Topic, o.Partition}, o.TopicID) {
 			continue
 		}
 		m[logstore.TopicPartition{Topic: o.Topic, Partition: o.Partition}] = logstore.CommittedOffset{Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata}
@@ -145,7 +146,11 @@ func (b *logTxnBackend) commitOffsets(ctx context.Context, group string, offs []
 	return b.offsets.Commit(ctx, group, m)
 }
 
-func (b *logTxnBackend) partitionExists(p tp) bool {
+func (b *logTxnBackend) partitionExists(p tp) bool { return b.partitionOf(p, logstore.TopicID{}) }
+
+// partitionOf reports whether the partition exists in the topic of id id
+// (in any topic of its name for the zero id).
+func (b *logTxnBackend) partitionOf(p tp, id logstore.TopicID) bool {
 	t, err := b.log.Topic(p.Topic)
-	return err == nil && p.Partition >= 0 && p.Partition < t.NumPartitions()
+	return err == nil && p.Partition >= 0 && p.Partition < t.NumPartitions() && (id.IsZero() || t.ID() == id)
 }

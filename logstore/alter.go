@@ -43,6 +43,7 @@ func (l *Log) AlterTopicConfig(name string, validateOnly bool, fn func(*TopicCon
 		return TopicConfig{}, fmt.Errorf("topic %s: %w", name, err)
 	}
 	assignRemoteID(&prev, &cfg)
+	cfg.ID = prev.ID
 	if validateOnly {
 		return cfg, nil
 	}

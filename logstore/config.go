@@ -236,6 +236,10 @@ type TopicConfig struct {
 	// created again under the same name never meets the old one's remote
 	// segments. It is not a Kafka config and survives every change.
 	RemoteID string `json:",omitempty"`
+	// ID is the topic's id (Kafka's topic id). CreateTopic gives every new
+	// topic a random one, whatever the config passed says; it is not a
+	// Kafka config and survives every change.
+	ID TopicID `json:",omitzero"`
 }
 
 // localRetention is the effective local.retention.ms (0: keep forever).

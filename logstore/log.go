@@ -49,6 +49,10 @@ type Log struct {
 	wg      sync.WaitGroup
 	metrics *logMetrics
 	remote  atomic.Pointer[remoteHolder] // SetRemoteTier (remote.go)
+	// remoteDeleted holds the remote folders of deleted topics not yet
+	// emptied (remotedeleted.go), guarded by remoteDelMu.
+	remoteDelMu   sync.Mutex
+	remoteDeleted map[string]bool
 
 	// The cleaner (cleaner.go): cleanerRunMu serialises passes (they share
 	// one offset map), cleanerMu guards om, cleanerWG waits for the
@@ -191,6 +195,9 @@ func (l *Log) open() error {
 			return fmt.Errorf("data directory %s: %w: format version %s, this sluice reads version %d", l.dir, ErrIncompatibleFormat, fields[1], FormatVersion)
 		}
 	}
+	if err := l.loadRemoteDeleted(); err != nil {
+		return err
+	}
 	// Leftovers of interrupted creations and deletions.
 	if err := l.fs.RemoveAll(filepath.Join(l.dir, trashDir)); err != nil {
 		return ioError("clean "+trashDir, err)
@@ -220,6 +227,9 @@ func (l *Log) open() error {
 		if err := json.Unmarshal(cb, &cfg); err != nil {
 			return fmt.Errorf("topic %s: %s: %w", name, topicConfig, err)
 		}
+		if cfg.ID.IsZero() {
+			l.migrateTopicID(name, &cfg)
+		}
 		t, err := l.openTopic(name, cfg)
 		if err != nil {
 			return err
@@ -227,6 +237,23 @@ func (l *Log) open() error {
 		l.topics[name] = t
 	}
 	return nil
+}
+
+// migrateTopicID gives a topic written before topics had ids the id
+// earlier versions derived from its name, which clients know it by, and
+// writes it into its topic.json; a failure to write is logged (the same
+// id is derived again at the next open).
+func (l *Log) migrateTopicID(name string, cfg *TopicConfig) {
+	cfg.ID = LegacyTopicID(name)
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err == nil {
+		err = writeFileAtomic(l.fs, filepath.Join(l.dir, topicsDir, name, topicConfig), append(b, '\n'))
+	}
+	if err != nil {
+		l.logger.Warn("cannot record the topic's id in its topic.json; it is derived from its name again at the next start", "topic", name, "err", err)
+		return
+	}
+	l.logger.Info("recorded the topic id of a topic written by an earlier version (the id it had, derived from its name)", "topic", name, "id", cfg.ID)
 }
 
 func (l *Log) openTopic(name string, cfg TopicConfig) (*Topic, error) {
@@ -485,6 +512,8 @@ func (l *Log) CreateTopic(name string, cfg TopicConfig) error {
 	if err := l.checkRemoteConfig(nil, cfg); err != nil {
 		return fmt.Errorf("topic %s: %w", name, err)
 	}
+	cfg.ID = newTopicID()
+	cfg.RemoteID = "" // a new topic never shares another one's remote segments
 	assignRemoteID(nil, &cfg)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -527,26 +556,63 @@ func (l *Log) CreateTopic(name string, cfg TopicConfig) error {
 }
 
 // DeleteTopic closes the topic's partitions (pending reads and waits fail
-// with ErrClosed) and removes its data. ErrUnknownTopic if it does not exist.
+// with ErrClosed) and removes its data. ErrUnknownTopic if it does not
+// exist. It is UnlinkTopic and then DeletedTopic.Remove.
 func (l *Log) DeleteTopic(name string) error {
+	d, err := l.UnlinkTopic(name)
+	if err != nil {
+		return err
+	}
+	d.Remove()
+	return nil
+}
+
+// DeletedTopic is a topic UnlinkTopic deleted whose files are still to be
+// removed (Remove).
+type DeletedTopic struct {
+	l   *Log
+	dir string // in trash/
+}
+
+// UnlinkTopic deletes a topic quickly, whatever its size: it closes its
+// partitions (pending reads and waits fail with ErrClosed) and moves its
+// directory to the log's trash, durably, so that the name is free at once
+// (a topic created again under it starts empty) and a crash never brings
+// the topic back; its remote segments, if any, go in the background. The
+// files, which take a while to remove for a large topic, are removed by
+// the returned DeletedTopic's Remove, which a caller runs outside its own
+// locks; if it never runs (a crash), the next Open removes them.
+// ErrUnknownTopic if the topic does not exist.
+func (l *Log) UnlinkTopic(name string) (*DeletedTopic, error) {
 	var cfg TopicConfig
 	if t, err := l.Topic(name); err == nil {
 		cfg = t.Config()
 	}
+	if cfg.RemoteID != "" {
+		// Before it goes: the tier removes only the remote folders of
+		// topics recorded deleted.
+		if err := l.recordRemoteDeleted(name + "-" + cfg.RemoteID); err != nil {
+			return nil, fmt.Errorf("delete topic %s: record its remote folder for removal: %w", name, err)
+		}
+	}
 	gone, err := l.unlinkTopic(name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if h := l.remote.Load(); h != nil && cfg.RemoteID != "" {
 		if td, ok := h.rt.(interface{ TopicDeleted(name, remoteID string) }); ok {
 			td.TopicDeleted(name, cfg.RemoteID) // its remote segments go too
 		}
 	}
-	// The data goes outside the lock: a large topic takes a while.
-	if err := l.fs.RemoveAll(gone); err != nil {
-		l.logger.Warn("deleted topic's files not fully removed; they go at the next open", "dir", gone, "err", err)
+	return &DeletedTopic{l: l, dir: gone}, nil
+}
+
+// Remove removes the deleted topic's files. A failure is logged (the next
+// Open removes what is left): the topic is deleted already.
+func (d *DeletedTopic) Remove() {
+	if err := d.l.fs.RemoveAll(d.dir); err != nil {
+		d.l.logger.Warn("deleted topic's files not fully removed; they go at the next open", "dir", d.dir, "err", err)
 	}
-	return nil
 }
 
 // unlinkTopic closes the topic and moves its directory to the trash,
@@ -616,6 +682,9 @@ func (l *Log) DefaultPartitions() int32 { return l.opts.DefaultPartitions }
 
 // Name returns the topic's name.
 func (t *Topic) Name() string { return t.name }
+
+// ID returns the topic's id (see TopicID).
+func (t *Topic) ID() TopicID { return t.cfg.Load().ID }
 
 // Config returns the topic's configuration as created.
 func (t *Topic) Config() TopicConfig { return *t.cfg.Load() }

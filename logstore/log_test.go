@@ -147,7 +147,9 @@ func TestReopenAndRoll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := tp.Config(); got != cfg {
+	if got := tp.Config(); got.ID.IsZero() {
+		t.Fatalf("config after reopen %+v: no topic id", got)
+	} else if cfg.ID = got.ID; got != cfg {
 		t.Fatalf("config after reopen %+v, want %+v", got, cfg)
 	}
 	p, _ = tp.Partition(1)
@@ -724,5 +726,124 @@ func TestPartitionSegments(t *testing.T) {
 	}
 	if after := p.Segments(); len(after) != len(segs)-2 || after[0] != segs[2] {
 		t.Fatalf("after deleting below segment 2: %+v (was %+v)", after, segs)
+	}
+}
+
+// TestUnlinkedTopicCrashSafe: a topic unlinked but whose files were not
+// removed yet (UnlinkTopic without Remove, as a crash leaves it) is gone:
+// its name is free at once, a topic created again under it starts empty,
+// and the next Open removes the old files and does not bring it back.
+func TestUnlinkedTopicCrashSafe(t *testing.T) {
+	dir := t.TempDir()
+	opts, _ := testOptions(dir)
+	l := mustOpen(t, opts)
+	p := mustPartition(t, l, "t", TopicConfig{Partitions: 1})
+	b, _ := makeBatch(t, 1, 10, 100, 1000)
+	if _, err := p.Append(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.UnlinkTopic("t"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Topic("t"); !errors.Is(err, ErrUnknownTopic) {
+		t.Fatalf("topic after UnlinkTopic: %v", err)
+	}
+	trash, _ := os.ReadDir(filepath.Join(dir, "trash"))
+	if len(trash) == 0 {
+		t.Fatal("the unlinked topic's files are not in the trash")
+	}
+	p = mustPartition(t, l, "t", TopicConfig{Partitions: 1})
+	if _, hw, _ := p.Offsets(); hw != 0 {
+		t.Fatalf("topic created again over unremoved files: high watermark %d, want 0", hw)
+	}
+	if err := l.DeleteTopic("t"); err != nil {
+		t.Fatal(err)
+	}
+	l.Close() // a crash: the first topic's files were never removed
+	l = mustOpen(t, opts)
+	defer l.Close()
+	if _, err := l.Topic("t"); !errors.Is(err, ErrUnknownTopic) {
+		t.Fatalf("deleted topic back after a restart: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "trash")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the trash is still there after Open: %v", err)
+	}
+}
+
+// TestTopicIDs: a topic gets a random id when created, kept after a
+// restart and through config changes; a topic created again under a
+// deleted one's name gets a new id; a topic written by an earlier version
+// (no id in its topic.json) keeps the id derived from its name, which is
+// then recorded in its topic.json.
+func TestTopicIDs(t *testing.T) {
+	dir := t.TempDir()
+	opts, _ := testOptions(dir)
+	l := mustOpen(t, opts)
+	for _, n := range []string{"a", "old"} {
+		if err := l.CreateTopic(n, TopicConfig{Partitions: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := func(name string) TopicID {
+		t.Helper()
+		tp, err := l.Topic(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tp.ID()
+	}
+	first := id("a")
+	if first.IsZero() || first == LegacyTopicID("a") || first == id("old") {
+		t.Fatalf("new topic's id %v: want a random one", first)
+	}
+	if _, err := l.AlterTopicConfig("a", false, func(c *TopicConfig) error {
+		c.Retention = time.Hour
+		c.ID = TopicID{1}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if id("a") != first {
+		t.Fatalf("id changed by a config change: %v, was %v", id("a"), first)
+	}
+	// "old" as an earlier version wrote it: no id.
+	cfgPath := filepath.Join(dir, "topics", "old", "topic.json")
+	b, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = regexp.MustCompile(`(?m)^\s*"ID": "[^"]*",?\n`).ReplaceAll(b, nil)
+	b = regexp.MustCompile(`,(\s*})\s*$`).ReplaceAll(b, []byte("$1\n"))
+	if bytes.Contains(b, []byte(`"ID"`)) {
+		t.Fatalf("test setup: id still in %s", b)
+	}
+	l.Close()
+	if err := os.WriteFile(cfgPath, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		l = mustOpen(t, opts)
+		if id("a") != first {
+			t.Fatalf("id after a restart %v, was %v", id("a"), first)
+		}
+		if id("old") != LegacyTopicID("old") {
+			t.Fatalf("topic without an id in topic.json: id %v, want the one derived from its name %v", id("old"), LegacyTopicID("old"))
+		}
+		l.Close()
+	}
+	if b, _ := os.ReadFile(cfgPath); !bytes.Contains(b, []byte(LegacyTopicID("old").String())) {
+		t.Fatalf("derived id not recorded in topic.json: %s", b)
+	}
+	l = mustOpen(t, opts)
+	defer l.Close()
+	if err := l.DeleteTopic("a"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := TopicConfig{Partitions: 1, ID: first}
+	if err := l.CreateTopic("a", cfg); err != nil {
+		t.Fatal(err)
+	}
+	if id("a") == first || id("a").IsZero() {
+		t.Fatalf("topic created again under its name has id %v, the deleted one had %v", id("a"), first)
 	}
 }

@@ -98,6 +98,12 @@ func (p *Partition) remoteTier() RemoteTier {
 // record.
 var ErrRemoteNotReady = errors.New("remote storage not available yet")
 
+// ErrRemoteUnavailable: a read of the remote tier failed on the object
+// store (unreachable, timed out, an error status): retriable (Kafka:
+// KAFKA_STORAGE_ERROR, or REQUEST_TIMED_OUT when the call timed out), so
+// that a consumer retries rather than failing on UNKNOWN_SERVER_ERROR.
+var ErrRemoteUnavailable = errors.New("remote storage unavailable")
+
 // ErrRemoteStorage: a remote-storage config that cannot be applied (Kafka:
 // INVALID_CONFIG).
 var ErrRemoteStorage = errors.New("remote storage")

@@ -24,7 +24,11 @@
 // Total retention (retention.ms, retention.bytes) deletes remote segments:
 // first a manifest without them, then their objects. Objects that no
 // manifest names (an upload or deletion interrupted by a crash) are removed
-// when the partition's manifest is first loaded.
+// when the partition's manifest is first loaded, unless a manifest version
+// there cannot be read: a damaged version is kept (and reported), the
+// newest good one serves, the next one goes above it, and nothing is
+// removed as an orphan while it is there, since it may name segments no
+// good version names.
 //
 // # Reads
 //
@@ -33,6 +37,8 @@
 // chunks (cache.go): ranged GETs of ChunkBytes, each checked against the
 // chunk CRC-32C recorded at upload, kept in least-recently-used order up to
 // CacheBytes (the most recent also in memory, in reference-counted buffers
-// that are reused), with the next chunks fetched ahead for sequential
-// readers.
+// that are reused), with the next chunks (and the next segments' indexes)
+// fetched ahead for sequential readers, at most maxBackgroundFetches at
+// once. A read that fails on the store is logstore.ErrRemoteUnavailable,
+// which the Kafka layer answers with a retriable error.
 package tier

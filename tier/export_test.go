@@ -31,3 +31,21 @@ func IndexedSegments(t *Tier, topic string, part int32) int {
 	defer ps.idxMu.Unlock()
 	return len(ps.idx)
 }
+
+// ReadAheadAfterSegment runs the read-ahead of a sequential reader that
+// read the whole i-th remote segment of a partition (readBytes of it).
+func ReadAheadAfterSegment(t *Tier, topic string, part int32, i int, readBytes int64) {
+	ps, m := t.loaded(topic, part)
+	s := &m.Segments[i]
+	r := &segReader{t: t, ps: ps, s: s}
+	r.readAhead(s.Size, readBytes)
+	r.release()
+}
+
+// SweepDeletedTopics runs t's removal of deleted topics' folders once (the
+// uploader runs it after its first successful pass).
+func SweepDeletedTopics(t *Tier) error {
+	ctx, cancel := t.ctx()
+	defer cancel()
+	return t.removeDeletedTopics(ctx)
+}

@@ -28,7 +28,8 @@ import (
 //	sluice-tier-manifest 1 <CRC-32C of the body, 8 hex digits>\n{...}
 //
 // The highest version whose header and CRC are good wins; an older one is
-// kept as a fallback and the rest are deleted. Versions only grow.
+// kept as a fallback and the rest are deleted. Versions only grow. A
+// damaged version is never deleted or overwritten (see Tier.load).
 
 const (
 	manifestPrefix = "manifest-"

@@ -44,7 +44,7 @@ func TestManifestRoundTripAndDamage(t *testing.T) {
 }
 
 // TestNewestGoodManifestWins: a torn newest version is skipped for the
-// previous one.
+// previous one, and kept: the next version goes above it, never over it.
 func TestNewestGoodManifestWins(t *testing.T) {
 	mem := objstore.NewMem()
 	ctx := context.Background()
@@ -58,17 +58,58 @@ func TestNewestGoodManifestWins(t *testing.T) {
 	tr.storeUp.Store(true)
 	ps := &partState{dir: "d"}
 	m, err := tr.load(ps)
-	if err != nil || m.Version != 7 {
-		t.Fatalf("loaded %+v, %v; want version 7", m, err)
+	if err != nil || m.RemoteEnd != good.RemoteEnd || len(m.Segments) != len(good.Segments) {
+		t.Fatalf("loaded %+v, %v; want version 7's segments", m, err)
 	}
-	// The next version replaces the torn object.
 	next := &manifest{Version: m.Version + 1, Topic: "t", Partition: 2, RemoteEnd: 300, Segments: good.Segments}
+	if next.Version != 9 {
+		t.Fatalf("next version %d, want 9: above the torn one", next.Version)
+	}
 	if err := tr.publish(ctx, ps, next); err != nil {
 		t.Fatal(err)
 	}
+	if got, err := objstore.ReadAll(ctx, mem, manifestKey("d", 8)); err != nil || !bytes.Equal(got, torn) {
+		t.Fatalf("the torn version was not kept: %q %v", got, err)
+	}
 	ps2 := &partState{dir: "d"}
-	if m, err := tr.load(ps2); err != nil || m.Version != 8 {
-		t.Fatalf("after publishing over the torn version: %+v %v", m, err)
+	if m, err := tr.load(ps2); err != nil || m.Version != 9 {
+		t.Fatalf("after publishing above the torn version: %+v %v", m, err)
+	}
+}
+
+// TestDamagedVersionsDeleteNothing: with two damaged versions above the
+// good one in use, loading and publishing remove neither the good one nor
+// the damaged ones, nor any other object.
+func TestDamagedVersionsDeleteNothing(t *testing.T) {
+	mem := objstore.NewMem()
+	ctx := context.Background()
+	good := sampleManifest()
+	b, _ := encodeManifest(good)
+	mem.Put(ctx, manifestKey("d", 7), bytes.NewReader(b), int64(len(b)))
+	for _, v := range []int64{8, 9} {
+		mem.Put(ctx, manifestKey("d", v), bytes.NewReader(b[:len(b)-1]), int64(len(b)-1))
+	}
+	mem.Put(ctx, "d/00000000000000000300-c.log", bytes.NewReader([]byte("x")), 1) // named by 8 or 9, maybe
+	tr := &Tier{store: mem, logger: quietLogger(), m: newMetrics(nil), stop: make(chan struct{}), base: context.Background()}
+	tr.opts.OpTimeout = 1 << 40
+	tr.storeUp.Store(true)
+	ps := &partState{dir: "d"}
+	m, err := tr.load(ps)
+	if err != nil || m.RemoteEnd != good.RemoteEnd {
+		t.Fatalf("loaded %+v, %v; want version 7's", m, err)
+	}
+	for range 4 {
+		next := *m
+		next.Version++
+		if err := tr.publish(ctx, ps, &next); err != nil {
+			t.Fatal(err)
+		}
+		m = &next
+	}
+	for _, k := range []string{manifestKey("d", 7), manifestKey("d", 8), manifestKey("d", 9), "d/00000000000000000300-c.log"} {
+		if _, err := mem.Stat(ctx, k); err != nil {
+			t.Errorf("%s removed: %v", k, err)
+		}
 	}
 }
 

@@ -29,6 +29,7 @@ var (
 	descLagBytes      = prometheus.NewDesc("sluice_tier_upload_lag_bytes", "Bytes of sealed segments of the partition waiting for upload.", tierPartLabels, nil)
 	descBlockedBytes  = prometheus.NewDesc("sluice_tier_local_retention_blocked_bytes", "Bytes local retention keeps only because they are not yet remote: the local disk is over local.retention by this much.", tierPartLabels, nil)
 	descStoreUp       = prometheus.NewDesc("sluice_tier_store_up", "1 when the last remote storage operation succeeded, 0 when it failed.", nil, nil)
+	descUnreadable    = prometheus.NewDesc("sluice_tier_unreadable_manifests", "Damaged manifest versions of the partition found when it was loaded: kept, with every object, until an operator restores or deletes them (see the log).", tierPartLabels, nil)
 	descCacheBytes    = prometheus.NewDesc("sluice_tier_cache_bytes", "Bytes of remote segment chunks in the local cache.", nil, nil)
 	descCacheCapacity = prometheus.NewDesc("sluice_tier_cache_capacity_bytes", "Bound of the chunk cache.", nil, nil)
 )
@@ -59,7 +60,7 @@ func (m *metrics) register(reg prometheus.Registerer) error {
 
 // Describe implements prometheus.Collector for the scrape-time figures.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRemoteBytes, descRemoteSegs, descRemoteStart, descLagSegs, descLagBytes, descBlockedBytes, descStoreUp, descCacheBytes, descCacheCapacity} {
+	for _, d := range []*prometheus.Desc{descRemoteBytes, descRemoteSegs, descRemoteStart, descLagSegs, descLagBytes, descBlockedBytes, descStoreUp, descUnreadable, descCacheBytes, descCacheCapacity} {
 		ch <- d
 	}
 }
@@ -79,6 +80,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		if p, _, err := t.partition(ps); err == nil {
 			ch <- prometheus.MustNewConstMetric(descBlockedBytes, prometheus.GaugeValue, float64(p.Stats().RetentionBlockedBytes), labels...)
 		}
+		ch <- prometheus.MustNewConstMetric(descUnreadable, prometheus.GaugeValue, float64(ps.nUnreadable.Load()), labels...)
 		info, ok := t.Describe(ps.key.topic, ps.key.part)
 		if !ok {
 			// Not loaded yet: everything sealed waits.

@@ -1,6 +1,7 @@
 package tier
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -98,6 +99,17 @@ func (t *Tier) read(topic string, part int32, offset int64, maxBytes int) ([]byt
 	return out, nil
 }
 
+// unavailable marks err, a failed store call of the read path, as
+// logstore.ErrRemoteUnavailable (retriable for Kafka clients): every
+// failure but "no such object" (a segment remote retention deleted, which
+// Read turns into ErrOffsetOutOfRange) and the cancellation of Close.
+func unavailable(err error) error {
+	if errors.Is(err, objstore.ErrNotExist) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", logstore.ErrRemoteUnavailable, err)
+}
+
 // loaded returns the partition's state and manifest (an empty manifest when
 // it has none or it is not loaded).
 func (t *Tier) loaded(topic string, part int32) (*partState, *manifest) {
@@ -125,7 +137,7 @@ func (t *Tier) index(ps *partState, s *remoteSegment) (*logstore.SegmentIndex, e
 		t.m.fetchSeconds.Observe(time.Since(start).Seconds())
 		if err != nil {
 			t.noteStore(err)
-			return nil, fmt.Errorf("remote storage %s: read %s: %w", t.store, key, err)
+			return nil, fmt.Errorf("remote storage %s: read %s: %w", t.store, key, unavailable(err))
 		}
 		if got := crc(b); got != want {
 			return nil, fmt.Errorf("remote storage %s: %s: %w: CRC-32C %08x, manifest says %08x", t.store, key, logstore.ErrCorrupt, got, want)
@@ -182,10 +194,10 @@ type heldChunk struct {
 // those of its own range, and those of the read-ahead after it.
 const maxParallelChunks = 8
 
-// maxBackgroundFetches bounds the chunks being fetched in the background
-// at once, over all readers (32 MiB of buffers with 1 MiB chunks): past it,
-// prefetch and read-ahead start nothing more, and a read fetches the chunks
-// it needs itself.
+// maxBackgroundFetches bounds the fetches running in the background at
+// once, over all readers: chunks (32 MiB of buffers with 1 MiB chunks)
+// and the read-ahead's segment indexes. Past it, prefetch and read-ahead
+// start nothing more, and a read fetches what it needs itself.
 const maxBackgroundFetches = 32
 
 // minReadAheadChunks is the read-ahead of a read smaller than this many
@@ -253,12 +265,12 @@ func (r *segReader) fetch(i int64, buf []byte) error {
 	rc, err := r.t.store.Get(ctx, s.logKey(r.ps.dir), off, n)
 	if err != nil {
 		r.t.noteStore(err)
-		return fmt.Errorf("remote storage %s: read %s bytes %d-%d: %w", r.t.store, s.logKey(r.ps.dir), off, off+n, err)
+		return fmt.Errorf("remote storage %s: read %s bytes %d-%d: %w", r.t.store, s.logKey(r.ps.dir), off, off+n, unavailable(err))
 	}
 	defer rc.Close()
 	if _, err := io.ReadFull(rc, buf); err != nil {
 		r.t.noteStore(err)
-		return fmt.Errorf("remote storage %s: read %s bytes %d-%d: %w", r.t.store, s.logKey(r.ps.dir), off, off+n, err)
+		return fmt.Errorf("remote storage %s: read %s bytes %d-%d: %w", r.t.store, s.logKey(r.ps.dir), off, off+n, unavailable(err))
 	}
 	r.t.m.fetchSeconds.Observe(time.Since(start).Seconds())
 	r.t.noteStore(nil)
@@ -296,12 +308,7 @@ func (r *segReader) prefetch(from, to int64, limit int) int {
 		if r.t.cache.has(r.chunkKey(i)) {
 			continue
 		}
-		if r.t.fetching.Add(1) > maxBackgroundFetches {
-			r.t.fetching.Add(-1)
-			break
-		}
-		started := r.t.background(func() {
-			defer r.t.fetching.Add(-1)
+		started := r.t.backgroundFetch(func() {
 			rr := &segReader{t: r.t, ps: r.ps, s: r.s}
 			if _, err := rr.chunk(i); err != nil {
 				r.t.logger.Debug("remote storage: prefetch failed", "err", err)
@@ -309,12 +316,64 @@ func (r *segReader) prefetch(from, to int64, limit int) int {
 			rr.release()
 		})
 		if !started {
-			r.t.fetching.Add(-1)
 			break
 		}
 		n++
 	}
 	return n
+}
+
+// backgroundFetch runs fetch in the background as one of the
+// maxBackgroundFetches fetches allowed at once, and reports whether it
+// did (false at the bound, or when the tier is closing).
+func (t *Tier) backgroundFetch(fetch func()) bool {
+	if t.fetching.Add(1) > maxBackgroundFetches {
+		t.fetching.Add(-1)
+		return false
+	}
+	if !t.background(func() {
+		defer t.fetching.Add(-1)
+		fetch()
+	}) {
+		t.fetching.Add(-1)
+		return false
+	}
+	return true
+}
+
+// indexAhead fetches the offset index of segment s in the background
+// unless it is kept or on its way already; false when it is not and
+// cannot be (at the bound of background fetches).
+func (r *segReader) indexAhead(s *remoteSegment) bool {
+	ps := r.ps
+	ps.idxMu.Lock()
+	_, indexed := ps.idx[s.UploadID]
+	busy := indexed || ps.idxFetching[s.UploadID]
+	if !busy {
+		if ps.idxFetching == nil {
+			ps.idxFetching = map[string]bool{}
+		}
+		ps.idxFetching[s.UploadID] = true
+	}
+	ps.idxMu.Unlock()
+	if busy {
+		return true
+	}
+	done := func() {
+		ps.idxMu.Lock()
+		delete(ps.idxFetching, s.UploadID)
+		ps.idxMu.Unlock()
+	}
+	started := r.t.backgroundFetch(func() {
+		defer done()
+		if _, err := r.t.index(ps, s); err != nil {
+			r.t.logger.Debug("remote storage: index read-ahead failed", "err", err)
+		}
+	})
+	if !started {
+		done()
+	}
+	return started
 }
 
 // readAhead fetches, in the background, what a sequential reader that
@@ -340,15 +399,8 @@ func (r *segReader) readAhead(pos, readBytes int64) {
 		if ns == nil {
 			return
 		}
-		r.ps.idxMu.Lock()
-		_, indexed := r.ps.idx[ns.UploadID]
-		r.ps.idxMu.Unlock()
-		if !indexed {
-			r.t.background(func() {
-				if _, err := r.t.index(r.ps, ns); err != nil {
-					r.t.logger.Debug("remote storage: index read-ahead failed", "err", err)
-				}
-			})
+		if !r.indexAhead(ns) {
+			return // at the bound of background fetches
 		}
 		s, pos = ns, 0
 	}

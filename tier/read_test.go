@@ -169,6 +169,52 @@ func TestBackgroundFetchesBounded(t *testing.T) {
 	readAll(t, e.part("t"), 0, 600)
 }
 
+// TestIndexReadAheadBounded: the read-ahead's fetches of the next
+// segments' offset indexes count against maxBackgroundFetches like its
+// chunk fetches: with one background fetch left, a read-ahead at the end
+// of a segment starts one (the next segment's index), not an index fetch
+// per segment it looks ahead into. The store holds every GET until the
+// read-ahead returned, so none finishes early and frees its place.
+func TestIndexReadAheadBounded(t *testing.T) {
+	f, dir, e, _ := offloadedEnv(t)
+	e.close()
+	e = openEnv(t, dir, f)                // cold: no index fetched
+	if err := e.tier.Sync(); err != nil { // loaded
+		t.Fatal(err)
+	}
+	gate := make(chan struct{})
+	var mu sync.Mutex
+	var gets []string
+	f.SetHook(func(op objstore.Op, key string) error {
+		if op == objstore.OpGet {
+			<-gate
+			mu.Lock()
+			gets = append(gets, key)
+			mu.Unlock()
+		}
+		return nil
+	})
+	tier.SetBackgroundFetching(e.tier, tier.MaxBackgroundFetches-1)
+	tier.ReadAheadAfterSegment(e.tier, "t", 0, 0, 64<<10)
+	close(gate)
+	tier.WaitBackground(e.tier)
+	f.SetHook(nil)
+	tier.SetBackgroundFetching(e.tier, 0)
+	indexes, logs := 0, 0
+	for _, k := range gets {
+		switch {
+		case strings.HasSuffix(k, ".index"):
+			indexes++
+		case strings.HasSuffix(k, ".log"):
+			logs++
+		}
+	}
+	if indexes+logs > 1 {
+		t.Fatalf("with one background fetch left, a read-ahead started %d index and %d chunk fetches, want one in all: %v", indexes, logs, gets)
+	}
+	readAll(t, e.part("t"), 0, 600)
+}
+
 // TestSegmentDeletedUnderReadKeepsStoreUp: a remote read that finds its
 // segment deleted by remote retention meanwhile (the store answers "no
 // such object") fails with ErrOffsetOutOfRange, and the tier does not

@@ -130,26 +130,53 @@ func openEnvDir(t *testing.T, dir string, store objstore.Store) *env {
 	return e
 }
 
+// deleteOfflineAndSweep deletes topic from the data directory dir with no
+// tier running (as `sluice topic delete` does), so that its remote folder
+// is left for the sweep, then opens an env on it and runs the sweep.
+func deleteOfflineAndSweep(t *testing.T, dir string, store objstore.Store, topic string) *env {
+	t.Helper()
+	l, err := logstore.Open(logstore.Options{Dir: dir, RetentionCheckInterval: -1, Cleaner: logstore.CleanerOptions{Interval: -1}, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.DeleteTopic(topic); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	e := openEnv(t, dir, store)
+	if err := tier.SweepDeletedTopics(e.tier); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
 // TestForeignObjectsUnderThePrefixKept: the sweep of deleted topics'
-// folders removes only folders the tier wrote (TOPIC-REMOTEID with
-// manifests), never other objects under the same prefix.
+// folders removes only the folders of topics this data directory deleted,
+// never other objects under the same prefix, nor the folders of topics it
+// never had.
 func TestForeignObjectsUnderThePrefixKept(t *testing.T) {
 	mem := objstore.NewMem()
 	ctx := context.Background()
-	foreign := []string{"chk-000001/MANIFEST", "chk-000001/task-0", "my-backups/x", "other-topic-0123456789abcdef/readme"}
-	gone := "deleted-0123456789abcdef/0/manifest-00000000000000000001"
-	for _, k := range append(foreign, gone) {
+	foreign := []string{"chk-000001/MANIFEST", "chk-000001/task-0", "my-backups/x", "other-topic-0123456789abcdef/readme",
+		"unknown-0123456789abcdef/0/manifest-00000000000000000001"} // a topic this data directory never had
+	for _, k := range foreign {
 		if err := mem.Put(ctx, k, strings.NewReader("x"), 1); err != nil {
 			t.Fatal(err)
 		}
 	}
-	e := openBackground(t, mem, nil)
-	p := e.remoteTopic("t", nil)
-	produce(t, p, 0, 100)
-	waitFor(t, "the deleted topic's folder removed", func() bool {
-		_, err := mem.Stat(ctx, gone)
-		return err != nil
-	})
+	e := openEnv(t, t.TempDir(), mem)
+	dir := e.dir
+	produce(t, e.remoteTopic("d", nil), 0, 100)
+	e.sync()
+	e.close()
+	uploaded := segmentObjects(t, mem)
+	deleteOfflineAndSweep(t, dir, mem, "d")
+	left := segmentObjects(t, mem)
+	for k := range uploaded {
+		if strings.HasPrefix(k, "d-") && left[k] {
+			t.Errorf("%s: the deleted topic's object was not removed", k)
+		}
+	}
 	for _, k := range foreign {
 		if _, err := mem.Stat(ctx, k); err != nil {
 			t.Errorf("%s: %v (the tier deleted an object it did not write)", k, err)
@@ -223,5 +250,131 @@ func TestRemoteEnabledByAlterReadyAtOnce(t *testing.T) {
 	}
 	if _, err := p.Read(ls-1, 1000); !errors.Is(err, logstore.ErrOffsetOutOfRange) {
 		t.Fatalf("read below the start of a topic just given remote storage: %v, want ErrOffsetOutOfRange", err)
+	}
+}
+
+// segmentObjects lists the keys of the segment objects (not manifests)
+// in store.
+func segmentObjects(t *testing.T, store objstore.Store) map[string]bool {
+	t.Helper()
+	objs, err := store.List(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, o := range objs {
+		if !strings.Contains(o.Key, "manifest-") {
+			out[o.Key] = true
+		}
+	}
+	return out
+}
+
+// TestCorruptNewestManifestDeletesNothing: when the newest manifest
+// version is damaged, the tier falls back to the previous one for reads,
+// but deletes no segment object the damaged version may name: not when it
+// loads the partition, not after it published versions above the damaged
+// one, not at the next start. The damaged version is kept for the
+// operator (reported in sluice_tier_unreadable_manifests).
+func TestCorruptNewestManifestDeletesNothing(t *testing.T) {
+	f, dir, e, p := offloadedEnv(t)
+	produce(t, p, 600, 700) // more sealed segments, not uploaded yet
+	e.close()
+	ctx := context.Background()
+	objs, err := f.List(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	newest := ""
+	for _, o := range objs {
+		if strings.Contains(o.Key, "/manifest-") && o.Key > newest {
+			newest = o.Key
+		}
+	}
+	b, err := objstore.ReadAll(ctx, f, newest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-3] ^= 0xff // a flipped byte: the CRC check fails
+	if err := f.Put(ctx, newest, strings.NewReader(string(b)), int64(len(b))); err != nil {
+		t.Fatal(err)
+	}
+	before := segmentObjects(t, f)
+	check := func(when string) {
+		t.Helper()
+		after := segmentObjects(t, f)
+		for k := range before {
+			if !after[k] {
+				t.Fatalf("%s: segment object %s deleted though the damaged manifest %s may name it", when, k, newest)
+			}
+		}
+		if _, err := f.Stat(ctx, newest); err != nil {
+			t.Fatalf("%s: the damaged manifest %s was removed or overwritten: %v", when, newest, err)
+		}
+		if got, _ := objstore.ReadAll(ctx, f, newest); string(got) != string(b) {
+			t.Fatalf("%s: the damaged manifest %s was overwritten", when, newest)
+		}
+	}
+	reg := prometheus.NewRegistry()
+	e = openEnvReg(t, dir, f, reg)
+	check("after loading")
+	if n := gauge(t, reg, "sluice_tier_unreadable_manifests"); n != 1 {
+		t.Fatalf("sluice_tier_unreadable_manifests = %v, want 1", n)
+	}
+	// Uploads go on, in versions above the damaged one.
+	e.sync()
+	e.sync()
+	e.sync()
+	check("after uploads")
+	e.close()
+	e = openEnv(t, dir, f)
+	e.sync()
+	check("after a restart")
+	// Every record stays readable: the segments past the previous
+	// version's end are still local (local retention keeps what the
+	// manifest in use does not name) and uploaded again.
+	readAll(t, e.part("t"), 0, 700)
+}
+
+// TestUnknownRemoteFoldersKept: the sweep of deleted topics' folders
+// removes only the folders of topics this data directory deleted, never
+// those of topics it does not know: a server started on a new or emptied
+// data directory (a lost disk, a wrong --data-dir) with the same store
+// must not delete the remote data, which may be the only copy left. A
+// topic deleted while no tier ran (sluice topic delete on the data
+// directory) has its folder removed at the next start with one.
+func TestUnknownRemoteFoldersKept(t *testing.T) {
+	mem := objstore.NewMem()
+	e := openEnv(t, t.TempDir(), mem)
+	dir := e.dir
+	p := e.remoteTopic("t", nil)
+	produce(t, p, 0, 300)
+	e.sync()
+	e.close()
+	before := segmentObjects(t, mem)
+	if len(before) == 0 {
+		t.Fatal("nothing uploaded")
+	}
+	fresh := openEnv(t, t.TempDir(), mem) // another data directory, same store
+	fresh.remoteTopic("u", nil)
+	if err := tier.SweepDeletedTopics(fresh.tier); err != nil {
+		t.Fatal(err)
+	}
+	after := segmentObjects(t, mem)
+	for k := range before {
+		if !after[k] {
+			t.Fatalf("a server on another data directory deleted %s, of a topic it never had", k)
+		}
+	}
+	fresh.close()
+	e = deleteOfflineAndSweep(t, dir, mem, "t")
+	after = segmentObjects(t, mem)
+	for k := range before {
+		if after[k] {
+			t.Fatalf("%s left after the sweep: its topic was deleted from this data directory", k)
+		}
+	}
+	if err := tier.SweepDeletedTopics(e.tier); err != nil {
+		t.Fatal(err)
 	}
 }

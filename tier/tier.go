@@ -79,7 +79,7 @@ type Tier struct {
 	bgMu       sync.Mutex
 	bg         sync.WaitGroup
 	bgClosed   bool
-	fetching   atomic.Int32 // chunks being fetched in the background (prefetch)
+	fetching   atomic.Int32 // fetches running in the background (prefetch, read-ahead; maxBackgroundFetches)
 	closed     atomic.Bool
 	opened     atomic.Bool // Open has met every partition there was (partState.atOpen)
 	storeUp    atomic.Bool
@@ -92,20 +92,28 @@ type partKey struct {
 
 // partState is the remote state of one partition.
 type partState struct {
-	key      partKey
-	dir      string // object key prefix: <topic>-<remote id>/<partition>
-	man      atomic.Pointer[manifest]
-	loaded   atomic.Bool
-	manMu    sync.Mutex // serialises manifest changes
-	idxMu    sync.Mutex
-	idx      map[string]*logstore.SegmentIndex // by upload id
-	uploadMu sync.Mutex                        // the uploader's; held while it uploads
+	key    partKey
+	dir    string // object key prefix: <topic>-<remote id>/<partition>
+	man    atomic.Pointer[manifest]
+	loaded atomic.Bool
+	manMu  sync.Mutex // serialises manifest changes
+	idxMu  sync.Mutex
+	idx    map[string]*logstore.SegmentIndex // by upload id
+	// idxFetching holds the upload ids whose index the read-ahead is
+	// fetching (idxMu), so that readers fetch each once.
+	idxFetching map[string]bool
+	uploadMu    sync.Mutex // the uploader's; held while it uploads
 	// deleted is set when the partition's topic is deleted: the uploader
 	// leaves the partition alone from then on (it may still hold it from
 	// a pass that started before) and writes no manifest for it (checked
 	// under manMu), so that nothing stays in its folder after the
 	// deletion emptied it.
 	deleted atomic.Bool
+	// unreadable holds the manifest versions found damaged when the
+	// manifest was loaded (manMu): they are never deleted, and while one
+	// is there no orphan is swept.
+	unreadable  map[int64]bool
+	nUnreadable atomic.Int32 // len(unreadable), for the metrics
 	// atOpen is set for the partitions the tier found when it opened:
 	// only their folders may hold segments before their manifest is
 	// loaded. A partition met later (a topic created, or given remote
@@ -303,7 +311,11 @@ func (t *Tier) load(ps *partState) (*manifest, error) {
 		}
 	}
 	sort.Slice(versions, func(i, j int) bool { return versions[i] > versions[j] })
+	// Every version is read: the newest good one is used, and any damaged
+	// one (newer or older) may name segments no good version names, so
+	// while one is there nothing is swept as an orphan.
 	var m *manifest
+	unreadable := map[int64]bool{}
 	for _, v := range versions {
 		b, err := objstore.ReadAll(ctx, t.store, manifestKey(ps.dir, v))
 		if err != nil {
@@ -315,12 +327,16 @@ func (t *Tier) load(ps *partState) (*manifest, error) {
 			err = fmt.Errorf("manifest object %d says version %d", v, mm.Version)
 		}
 		if err != nil {
-			t.logger.Warn("remote storage: skipping a bad manifest version; using an older one", "dir", ps.dir, "version", v, "err", err)
+			unreadable[v] = true
+			t.logger.Error("remote storage: a manifest version cannot be read; it is kept, and objects no readable manifest names are kept too (they may be the segments it names). Restore it from a backup or, once you are sure its segments are not needed, delete it so that orphans are removed again",
+				"key", manifestKey(ps.dir, v), "err", err)
 			continue
 		}
-		m = mm
-		break
+		if m == nil {
+			m = mm
+		}
 	}
+	ps.nUnreadable.Store(int32(len(unreadable)))
 	if m == nil && len(versions) > 0 {
 		// Manifests exist but none can be read (damaged, or written by a
 		// newer version): starting from an empty one would delete every
@@ -331,8 +347,31 @@ func (t *Tier) load(ps *partState) (*manifest, error) {
 		m = &manifest{Topic: ps.key.topic, Partition: ps.key.part}
 	}
 	t.noteStore(nil)
-	// Orphans: segment objects no manifest names, and manifests other than
-	// this one and its predecessor.
+	if len(versions) > 0 && versions[0] > m.Version {
+		// The versions above the one in use are damaged: the next one
+		// goes above them all, never over one of them (versions only
+		// grow), and serves the reads meanwhile.
+		t.logger.Warn("remote storage: using an older manifest version; the segments only the newer, damaged ones name are not read (the local log keeps what the version in use does not name)",
+			"dir", ps.dir, "using", m.Version, "newest", versions[0])
+		mm := *m
+		mm.Version = versions[0]
+		m = &mm
+	}
+	ps.unreadable = unreadable
+	if len(unreadable) == 0 {
+		t.sweepOrphans(ctx, ps, m, objs)
+	}
+	ps.man.Store(m)
+	ps.loaded.Store(true)
+	return m, nil
+}
+
+// sweepOrphans removes the objects of ps's folder that m does not name:
+// segment objects, and manifests older than m's predecessor. Only when
+// every manifest version there could be read: a damaged one may name
+// segments no good version names, and while one is there (it is never
+// removed by the tier), nothing is removed as an orphan.
+func (t *Tier) sweepOrphans(ctx context.Context, ps *partState, m *manifest, objs []objstore.Info) {
 	keep := map[string]bool{}
 	for _, s := range m.Segments {
 		for _, k := range s.keys(ps.dir) {
@@ -353,9 +392,6 @@ func (t *Tier) load(ps *partState) (*manifest, error) {
 		}
 		t.logger.Info("remote storage: removed an object no manifest names (an interrupted upload or deletion)", "key", o.Key)
 	}
-	ps.man.Store(m)
-	ps.loaded.Store(true)
-	return m, nil
 }
 
 // publish writes m as the partition's next manifest version and makes it
@@ -370,7 +406,7 @@ func (t *Tier) publish(ctx context.Context, ps *partState, m *manifest) error {
 		return fmt.Errorf("remote storage %s: write manifest %d of %s: %w", t.store, m.Version, ps.dir, err)
 	}
 	ps.man.Store(m)
-	if m.Version >= 2 {
+	if m.Version >= 2 && !ps.unreadable[m.Version-2] {
 		if err := t.store.Delete(ctx, manifestKey(ps.dir, m.Version-2)); err != nil {
 			t.logger.Debug("remote storage: old manifest not removed; removed at the next start", "dir", ps.dir, "err", err)
 		}
@@ -455,7 +491,9 @@ func (t *Tier) TopicDeleted(name, remoteID string) {
 		defer cancel()
 		if err := t.deletePrefix(ctx, top+"/"); err != nil {
 			t.logger.Warn("remote storage: deleted topic's objects not all removed; removed at the next start", "topic", name, "err", err)
+			return
 		}
+		t.forgetDeleted(top)
 	})
 }
 
@@ -480,13 +518,27 @@ func (t *Tier) deletePrefix(ctx context.Context, prefix string) error {
 	return errors.Join(errs...)
 }
 
-// removeDeletedTopics deletes the remote objects of topics that no longer
-// exist locally (deleted while the tier was not running, or its deletion
-// interrupted).
+// forgetDeleted tells the log that the deleted topic's folder is empty.
+func (t *Tier) forgetDeleted(top string) {
+	if err := t.log.ForgetRemoteDeleted(top); err != nil {
+		t.logger.Warn("remote storage: cannot record that a deleted topic's objects are removed; they are looked for again at the next start", "dir", top, "err", err)
+	}
+}
+
+// removeDeletedTopics deletes the remote objects of topics deleted from
+// this data directory (while the tier was not running, or their deletion
+// interrupted): only those the log recorded deleted
+// (Log.RemoteDeletedTopics). A folder of a topic the log does not know is
+// kept and reported: it may be another data directory's, or this one's
+// before it lost its topics, and hold the only copy of its data.
 func (t *Tier) removeDeletedTopics(ctx context.Context) error {
 	objs, err := t.store.List(ctx, "")
 	if err != nil {
 		return err
+	}
+	deleted := map[string]bool{}
+	for _, d := range t.log.RemoteDeletedTopics() {
+		deleted[d] = true
 	}
 	live := map[string]bool{}
 	for _, name := range t.log.Topics() {
@@ -510,10 +562,20 @@ func (t *Tier) removeDeletedTopics(ctx context.Context) error {
 		gone[top] = true
 	}
 	for top := range gone {
+		if !deleted[top] {
+			t.logger.Warn("remote storage: keeping the objects of a topic this data directory does not have and did not delete (another server's, or one of this data directory's before it lost its topics); delete them by hand if they are not needed",
+				"dir", top, "store", t.store.String())
+		}
+	}
+	for top := range deleted {
+		if live[top] {
+			continue // its deletion failed after it was recorded
+		}
 		t.logger.Info("remote storage: removing the objects of a deleted topic", "dir", top)
 		if err := t.deletePrefix(ctx, top+"/"); err != nil {
 			return err
 		}
+		t.forgetDeleted(top)
 	}
 	return nil
 }
