@@ -304,7 +304,7 @@ func (p *Partition) writeAhead() {
 		return
 	}
 	p.mu.Lock()
-	if p.closed || p.syncErr != nil || len(p.pending) == 0 {
+	if p.closed || p.sealing || p.syncErr != nil || len(p.pending) == 0 {
 		p.mu.Unlock()
 		return
 	}
@@ -548,7 +548,17 @@ func (p *Partition) roll(onlyIfFull bool, want int64) error {
 func (p *Partition) flushLocked(sync bool) error {
 	// flush takes writeMu and mu (rollback too): release mu around the
 	// call. syncMu keeps other committers out, and appenders that slip in
-	// meanwhile are covered by the following check.
+	// meanwhile are covered by the following check. sealing keeps their
+	// write-aheads out: a batch taken by a write-ahead after flush released
+	// writeMu would land in the segment after this flush's fdatasync, and
+	// roll and close (which read and cut the segment's written size next)
+	// would seal it unsynced, or race its write. flush itself takes writeMu
+	// first, so it waits for a write-ahead that started before sealing was
+	// set and syncs what that wrote.
+	if !p.sealing {
+		p.sealing = true
+		defer func() { p.sealing = false }() // mu is held again on return
+	}
 	p.mu.Unlock()
 	err := p.flush(sync)
 	p.mu.Lock()

@@ -39,6 +39,7 @@ type Partition struct {
 	active     *segment
 	closed     bool
 	deleted    bool
+	sealing    bool // roll or close is flushing the active segment: writeAhead leaves the pending batches to it
 	pstate     *producerState
 	epochs     leaderEpochs // leader-epoch cache, not under mu: own lock and atomic (epochs.go)
 

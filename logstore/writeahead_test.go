@@ -26,6 +26,7 @@ type orderFS struct {
 	armed       bool
 	entered     chan struct{}
 	release     chan struct{}
+	files       []*orderFile
 }
 
 type syncEvent struct {
@@ -51,14 +52,19 @@ func (o *orderFS) OpenFile(name string, flag int, perm fsFileMode) (File, error)
 		f.Close()
 		return nil, err
 	}
-	return &orderFile{File: f, o: o, size: st.Size()}, nil
+	of := &orderFile{File: f, o: o, size: st.Size(), synced: st.Size()}
+	o.mu.Lock()
+	o.files = append(o.files, of)
+	o.mu.Unlock()
+	return of, nil
 }
 
 type orderFile struct {
 	File
 	o    *orderFS
 	mu   sync.Mutex
-	size int64 // bytes written (appends only: the log writes at the end)
+	size   int64 // bytes written (appends only: the log writes at the end)
+	synced int64 // size at the start of the last fdatasync that returned
 }
 
 func (f *orderFile) wrote(n int) {
@@ -107,6 +113,11 @@ func (f *orderFile) Sync() error {
 		<-release
 	}
 	err := f.File.Sync()
+	if err == nil {
+		f.mu.Lock()
+		f.synced = max(f.synced, min(size, f.size))
+		f.mu.Unlock()
+	}
 	f.o.mu.Lock()
 	f.o.inSync--
 	if err == nil {
@@ -337,5 +348,55 @@ func TestWriteAheadFailureRollsBack(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "torn") {
 		t.Fatalf("reopen found a torn tail: the failed write-ahead was not cut back:\n%s", logs)
+	}
+}
+
+// TestRollKeepsWriteAheadsOut: an append that arrives while a roll's
+// fdatasync runs must not be written ahead into the segment being sealed
+// (the roll would seal it unsynced, behind the published tip, or cut it
+// with the pre-written tail): it is either synced by the roll or goes to
+// the next segment, and it is readable and durable when acknowledged.
+func TestRollKeepsWriteAheadsOut(t *testing.T) {
+	for _, prefill := range []int64{-1, 1 << 20} {
+		opts, _ := testOptions(t.TempDir())
+		o := &orderFS{FS: OSFS{}}
+		opts.FS = o
+		opts.SegmentPrefill = prefill
+		l := mustOpen(t, opts)
+		p := mustPartition(t, l, "roll", TopicConfig{Partitions: 1, Fsync: FsyncPolicy{Mode: FsyncAlways}})
+		proto := fixedBatch(t, 4)
+		if _, err := p.Append(bg, bytes.Clone(proto)); err != nil {
+			t.Fatal(err)
+		}
+		o.arm()
+		rolled := make(chan error, 1)
+		go func() { rolled <- p.roll(false, 0) }()
+		<-o.entered // the roll's fdatasync is held
+		a, err := p.AssignInPlace(bg, bytes.Clone(proto))
+		if err != nil {
+			t.Fatal(err)
+		}
+		close(o.release)
+		if err := <-rolled; err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		o.mu.Lock()
+		for _, f := range o.files {
+			f.mu.Lock()
+			if f.synced < f.size {
+				t.Errorf("prefill %d: an acknowledged batch is not synced: a segment holds %d bytes, %d of them synced", prefill, f.size, f.synced)
+			}
+			f.mu.Unlock()
+		}
+		o.mu.Unlock()
+		if got := len(readAllRecords(t, p, 0)); got != 8 {
+			t.Errorf("prefill %d: read %d records after the roll, want 8", prefill, got)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
