@@ -61,8 +61,8 @@ func (o *orderFS) OpenFile(name string, flag int, perm fsFileMode) (File, error)
 
 type orderFile struct {
 	File
-	o    *orderFS
-	mu   sync.Mutex
+	o      *orderFS
+	mu     sync.Mutex
 	size   int64 // bytes written (appends only: the log writes at the end)
 	synced int64 // size at the start of the last fdatasync that returned
 }
