@@ -78,3 +78,42 @@ func TestSecurityTopicsNotFetchableWithoutAuthorizer(t *testing.T) {
 		t.Errorf("alice fetching orders: code %d", code)
 	}
 }
+
+// A member subscribing by regex is assigned only the matching topics its
+// principal may describe, as Kafka's KIP-848 coordinator resolves regexes:
+// otherwise a regex such as ".*" hands it every topic, whose names
+// ConsumerGroupDescribe of its own group then shows (another tenant's
+// topics included).
+func TestConsumerRegexAssignsOnlyDescribableTopics(t *testing.T) {
+	s := aclServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(s.Client(t))
+	createACLs(ctx, t, adm, kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("logs-a").Operations(kadm.OpRead))
+	createACLs(ctx, t, adm, kadm.NewACLs().Allow("User:alice").AllowHosts().Groups("g848").Operations(kadm.OpRead))
+	alice := userClient(t, s, "alice")
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.MemberEpoch, hb.RebalanceTimeoutMillis = "g848", "m1", 0, 10000
+	hb.SubscribedTopicRegex, hb.Topics = kmsg.StringPtr(".*"), []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	r, err := hb.RequestWith(ctx, alice)
+	if err != nil || r.ErrorCode != 0 {
+		t.Fatalf("ConsumerGroupHeartbeat: %v %+v", err, r)
+	}
+	if r.Assignment == nil || len(r.Assignment.Topics) != 1 {
+		t.Errorf("regex .* assigned %d topics to alice, want 1 (logs-a): %+v", len(r.Assignment.Topics), r.Assignment)
+	}
+	d := kmsg.NewPtrConsumerGroupDescribeRequest()
+	d.Groups = []string{"g848"}
+	dr, err := d.RequestWith(ctx, alice)
+	if err != nil || len(dr.Groups) != 1 || dr.Groups[0].ErrorCode != 0 || len(dr.Groups[0].Members) != 1 {
+		t.Fatalf("ConsumerGroupDescribe: %v %+v", err, dr)
+	}
+	m := dr.Groups[0].Members[0]
+	for _, a := range []kmsg.Assignment{m.Assignment, m.TargetAssignment} {
+		for _, tp := range a.TopicPartitions {
+			if tp.Topic != "logs-a" {
+				t.Errorf("alice's group shows topic %s she may not describe", tp.Topic)
+			}
+		}
+	}
+}
