@@ -117,3 +117,42 @@ func TestConsumerRegexAssignsOnlyDescribableTopics(t *testing.T) {
 		}
 	}
 }
+
+// ConsumerGroupDescribe of a group whose members use topics the caller
+// may not describe answers TOPIC_AUTHORIZATION_FAILED without the members,
+// as Kafka does ("The described group uses topics that the client is not
+// authorized to describe."): a group shared by principals would otherwise
+// show each one the others' topics.
+func TestConsumerGroupDescribeHidesOthersTopics(t *testing.T) {
+	s := aclServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(s.Client(t))
+	createACLs(ctx, t, adm, kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("logs-a").Operations(kadm.OpRead))
+	createACLs(ctx, t, adm, kadm.NewACLs().Allow("User:bob").AllowHosts().Topics("logs-secret").Operations(kadm.OpRead))
+	createACLs(ctx, t, adm, kadm.NewACLs().Allow("User:alice", "User:bob").AllowHosts().Groups("shared").Operations(kadm.OpRead))
+	join := func(cl kmsg.Requestor, member, topic string) {
+		hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		hb.Group, hb.MemberID, hb.MemberEpoch, hb.RebalanceTimeoutMillis = "shared", member, 0, 10000
+		hb.SubscribedTopicNames, hb.Topics = []string{topic}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		if r, err := hb.RequestWith(ctx, cl); err != nil || r.ErrorCode != 0 {
+			t.Fatalf("heartbeat of %s: %v %+v", member, err, r)
+		}
+	}
+	alice, bob := userClient(t, s, "alice"), userClient(t, s, "bob")
+	join(alice, "ma", "logs-a")
+	join(bob, "mb", "logs-secret")
+	d := kmsg.NewPtrConsumerGroupDescribeRequest()
+	d.Groups = []string{"shared"}
+	dr, err := d.RequestWith(ctx, alice)
+	if err != nil || len(dr.Groups) != 1 {
+		t.Fatalf("ConsumerGroupDescribe: %v %+v", err, dr)
+	}
+	g := dr.Groups[0]
+	if g.ErrorCode != kerr.TopicAuthorizationFailed.Code || len(g.Members) != 0 {
+		t.Errorf("alice describing a group that uses logs-secret: code %d, %d members; want TOPIC_AUTHORIZATION_FAILED and none", g.ErrorCode, len(g.Members))
+	}
+	if dr, err = d.RequestWith(ctx, userClient(t, s, "admin")); err != nil || dr.Groups[0].ErrorCode != 0 || len(dr.Groups[0].Members) != 2 {
+		t.Errorf("super user describing the group: %v %+v", err, dr)
+	}
+}
