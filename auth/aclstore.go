@@ -292,7 +292,9 @@ func (z *Authorizer) Authorize(principal, host string, op Operation, rt Resource
 		}
 	}
 	if len(acls) == 0 {
-		return z.allowIfNoACL
+		// A tenant's resources have an ACL, its members' implicit
+		// prefixed ALLOW: the no-ACL default does not open them to others.
+		return z.allowIfNoACL && !z.tenantResource(rt, resource)
 	}
 	for _, a := range acls {
 		if a.Permission == PermDeny && a.matchesEntry(principal, host) && (a.Operation == op || a.Operation == OpAll) {
@@ -306,6 +308,12 @@ func (z *Authorizer) Authorize(principal, host string, op Operation, rt Resource
 		}
 	}
 	return false
+}
+
+// tenantResource reports whether the resource is named with an existing
+// tenant's prefix (the tenant rule covers it).
+func (z *Authorizer) tenantResource(rt ResourceType, resource string) bool {
+	return z.tenants != nil && (rt == ResourceTopic || rt == ResourceGroup || rt == ResourceTransactionalID) && z.tenants.Owns(resource)
 }
 
 // denied reports whether a DENY ACL matches the request.

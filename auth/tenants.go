@@ -308,6 +308,19 @@ func (t *Tenants) IsMember(principal, resource string) bool {
 	return ok && slices.Contains(x.Members, principal)
 }
 
+// Owns reports whether the resource name has an existing tenant's prefix
+// ("TENANT.").
+func (t *Tenants) Owns(resource string) bool {
+	tenant, _, found := strings.Cut(resource, ".")
+	if !found {
+		return false
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	_, ok := t.tenants[tenant]
+	return ok
+}
+
 // IsMemberOfAny reports whether principal is a member of some tenant.
 func (t *Tenants) IsMemberOfAny(principal string) bool {
 	t.mu.RLock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"net"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -639,13 +640,56 @@ func (s *Server) groupsCheck(cc *clientConn, groups *[]string, op auth.Operation
 	return denied
 }
 
-// authzConsumerGroupDescribe: DESCRIBE on each group.
+// authzConsumerGroupDescribe: DESCRIBE on each group; a group whose
+// members subscribe to or are assigned a topic the principal may not
+// describe answers TOPIC_AUTHORIZATION_FAILED without its members, as
+// Kafka's (else a group shared by principals shows each the others'
+// topics).
 func (s *Server) authzConsumerGroupDescribe(cc *clientConn, req *kmsg.ConsumerGroupDescribeRequest) authzCheck {
-	return denyGroups(s, cc, auth.OpDescribe, &req.Groups, func(resp *kmsg.ConsumerGroupDescribeResponse, g string) {
+	c := denyGroups(s, cc, auth.OpDescribe, &req.Groups, func(resp *kmsg.ConsumerGroupDescribeResponse, g string) {
 		og := kmsg.NewConsumerGroupDescribeResponseGroup()
 		og.Group, og.ErrorCode, og.AuthorizedOperations = g, groupAuthFailed, math.MinInt32
 		resp.Groups = append(resp.Groups, og)
 	})
+	if s.authz == nil {
+		return c
+	}
+	deny := c.amend
+	describe := s.topicAllowed(cc, auth.OpDescribe)
+	c.amend = func(r kmsg.Response) {
+		resp := r.(*kmsg.ConsumerGroupDescribeResponse)
+		for i := range resp.Groups {
+			if g := &resp.Groups[i]; g.ErrorCode == 0 && !groupTopicsAllowed(g, describe) {
+				g.ErrorCode = topicAuthFailed
+				g.ErrorMessage = kmsg.StringPtr("The described group uses topics that the client is not authorized to describe.")
+				g.Members = nil
+			}
+		}
+		if deny != nil {
+			deny(r)
+		}
+	}
+	return c
+}
+
+// groupTopicsAllowed reports whether describe allows every topic the
+// group's members subscribe to by name or hold in their assignment and
+// target.
+func groupTopicsAllowed(g *kmsg.ConsumerGroupDescribeResponseGroup, describe func(string) bool) bool {
+	denied := func(t string) bool { return !describe(t) }
+	for _, m := range g.Members {
+		if slices.ContainsFunc(m.SubscribedTopics, denied) {
+			return false
+		}
+		for _, a := range []kmsg.Assignment{m.Assignment, m.TargetAssignment} {
+			for _, tp := range a.TopicPartitions {
+				if denied(tp.Topic) {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 // authzDescribeGroups: DESCRIBE on each group; authorized operations

@@ -116,6 +116,10 @@ type cgParams struct {
 	OwnedSent  bool
 	ClientID   string
 	ClientHost string
+	// MayDescribe, when set, tells which topics the member's principal
+	// may describe: a regex subscription matches only those (as Kafka's
+	// coordinator resolves regexes). Nil: every topic.
+	MayDescribe func(topic string) bool
 }
 
 // full reports whether the heartbeat carries everything (Kafka sends the
@@ -147,6 +151,7 @@ type cgMember struct {
 	names            []string // subscribed topic names, sorted
 	regex            string
 	re               *regexp.Regexp
+	mayDescribe      func(topic string) bool // nil: every topic (cgParams.MayDescribe)
 	assignor         string
 	rebalanceTimeout time.Duration
 	lastSeen         time.Time
@@ -346,6 +351,9 @@ func (m *cgMember) update(p cgParams) (sub bool) {
 	if p.ServerAssignor != nil && *p.ServerAssignor != m.assignor {
 		m.assignor, sub = *p.ServerAssignor, true
 	}
+	if p.MayDescribe != nil {
+		m.mayDescribe = p.MayDescribe
+	}
 	if p.SubscribedRegex != nil && *p.SubscribedRegex != m.regex {
 		m.regex, sub = *p.SubscribedRegex, true
 		m.re, _ = compileTopicRegex(m.regex)
@@ -387,7 +395,7 @@ func (m *cgMember) subscribes(topic string) bool {
 	if _, ok := slices.BinarySearch(m.names, topic); ok {
 		return true
 	}
-	return m.re != nil && m.re.MatchString(topic)
+	return m.re != nil && m.re.MatchString(topic) && (m.mayDescribe == nil || m.mayDescribe(topic))
 }
 
 func (m *cgMember) assignedList() []tp { return slices.SortedFunc(maps.Keys(m.assigned), compareTP) }

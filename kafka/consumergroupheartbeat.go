@@ -7,6 +7,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/auth"
 )
 
 // handleConsumerGroupHeartbeat serves the consumer group protocol (KIP-848;
@@ -26,6 +28,7 @@ func (s *Server) handleConsumerGroupHeartbeat(cc *clientConn, req *kmsg.Consumer
 		SubscribedNames:  req.SubscribedTopicNames, SubscribedRegex: req.SubscribedTopicRegex,
 		ServerAssignor: req.ServerAssignor, OwnedSent: req.Topics != nil,
 		ClientID: cc.clientID, ClientHost: cc.clientHost(),
+		MayDescribe: s.regexTopicFilter(cc),
 	}
 	if req.RebalanceTimeoutMillis < 0 {
 		p.RebalanceTimeout = -1
@@ -73,6 +76,24 @@ func (s *Server) handleConsumerGroupHeartbeat(cc *clientConn, req *kmsg.Consumer
 		resp.Assignment = &a
 	}
 	return resp
+}
+
+// regexTopicFilter returns the topics a regex subscription of cc's
+// principal may match: those it may describe (by the ACLs and tenants,
+// without counting denials: resolving a regex is no request), never the
+// security topics but for those who may read them. Nil: every topic.
+func (s *Server) regexTopicFilter(cc *clientConn) func(topic string) bool {
+	secrets := s.readsSecurityTopics(cc)
+	if s.authz == nil && secrets {
+		return nil
+	}
+	principal, host := principalOf(cc)
+	return func(topic string) bool {
+		if isSecurityTopic(topic) && !secrets {
+			return false
+		}
+		return s.authz == nil || s.authz.Authorize(principal, host, auth.OpDescribe, resTopic, topic)
+	}
 }
 
 // consumerHeartbeat claims the group id for the consumer protocol (an

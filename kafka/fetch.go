@@ -68,7 +68,7 @@ func (s *Server) fetchParts(cc *clientConn, wants []fetchWant, outs []kmsg.Fetch
 		*op = kmsg.NewFetchResponseTopicPartition()
 		op.Partition = w.partition
 		op.HighWatermark, op.LastStableOffset, op.LogStartOffset = -1, -1, -1
-		if !readable(w.topic) {
+		if isSecurityTopic(w.topic) && !s.readsSecurityTopics(cc) || !readable(w.topic) {
 			op.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			continue
 		}

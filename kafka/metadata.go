@@ -19,6 +19,35 @@ func isCoordinatorTopic(name string) bool {
 	return false
 }
 
+// isSecurityTopic reports whether a topic holds the security state: SCRAM
+// credentials, ACLs, quotas, tenants, HTTP token hashes. Kafka keeps these
+// out of clients' reach (DescribeUserScramCredentials shows no keys,
+// DescribeAcls needs DESCRIBE on the cluster); here Fetch serves them to
+// super users only, whatever the ACLs say (readsSecurityTopics): the
+// StoredKeys in __sluice_users would allow an offline dictionary attack on
+// every password.
+func isSecurityTopic(name string) bool {
+	switch name {
+	case auth.UsersTopic, auth.ACLsTopic, auth.QuotasTopic, auth.TenantsTopic, auth.TokensTopic:
+		return true
+	}
+	return false
+}
+
+// readsSecurityTopics reports whether cc may fetch the security topics:
+// super users of the authorizer, and in-process callers (nil cc). Without
+// an authorizer there is no super user, so no client may.
+func (s *Server) readsSecurityTopics(cc *clientConn) bool {
+	if cc == nil {
+		return true
+	}
+	if s.authz == nil {
+		return false
+	}
+	principal, _ := principalOf(cc)
+	return s.authz.SuperUser(principal)
+}
+
 // handleMetadata answers Metadata: this one broker leads every partition.
 // Unknown topics are created when auto-creation is on and the client allows
 // it (always before v4).

@@ -193,7 +193,23 @@ func (s *Server) visibleOverview(r *http.Request, snap *observe.Snapshot) Overvi
 	ov := overview(snap)
 	ov.Topics = slices.DeleteFunc(ov.Topics, func(t TopicSummary) bool { return !s.visible(r, ResourceTopic, t.Name) })
 	ov.Groups = slices.DeleteFunc(ov.Groups, func(g GroupSummary) bool { return !s.visible(r, ResourceGroup, g.Name) })
+	if !s.jobsVisible(r) {
+		ov.Jobs = []JobSummary{}
+	}
 	return ov
+}
+
+// jobsVisible reports whether the request's principal may see the jobs:
+// whether the Authorize hook lets it GET /api/v1/jobs (always for the
+// super token, and without a token or a hook).
+func (s *Server) jobsVisible(r *http.Request) bool {
+	p := PrincipalFrom(r.Context())
+	if s.cfg.Authorize == nil || p == "" || staticToken(r.Context()) {
+		return true
+	}
+	jr := r.Clone(r.Context())
+	jr.Method, jr.URL.Path, jr.URL.RawPath, jr.URL.RawQuery = http.MethodGet, "/api/v1/jobs", "", ""
+	return s.cfg.Authorize(p, jr)
 }
 
 func (s *Server) registerAPI(o *observe.Observer) {

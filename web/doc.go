@@ -10,7 +10,9 @@
 // and the dashboard's static files then checks. The dashboard page asks
 // for the token and sends it in the Authorization header of its API and
 // event requests (it reads events with fetch rather than EventSource for
-// that reason).
+// that reason). Without a token only local requests are answered: a Host
+// that is a loopback name and no Origin of another site
+// (netutil.LocalRequest), against DNS rebinding and cross-site requests.
 //
 // The dashboard's HTML, script and style sheet are embedded in the binary
 // (assets/); they load nothing from elsewhere. The page is plain

@@ -206,7 +206,17 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 
 func (s *Server) authorize(next http.Handler) http.Handler {
 	if s.cfg.Token == "" && s.cfg.Tokens == nil {
-		return next
+		// No token: the listener is loopback (New), and only local
+		// requests are answered (netutil.LocalRequest); the probes hold
+		// nothing and are left to anyone who reaches them.
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := netutil.LocalRequest(r); err != nil && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
+				s.refused(r, "not_local", "")
+				writeError(w, http.StatusForbidden, "%v", err)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if public(r.URL.Path) {
@@ -268,7 +278,7 @@ func (s *Server) refused(r *http.Request, reason, principal string) {
 func (s *Server) registerMetrics() error {
 	s.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sluice_http_auth_failures_total",
-		Help: "HTTP requests refused by the token check, by reason: missing (no bearer token), invalid (unknown or revoked), expired, forbidden (the principal's ACLs).",
+		Help: "HTTP requests refused by the token check, by reason: missing (no bearer token), invalid (unknown or revoked), expired, forbidden (the principal's ACLs), not_local (without a token: addressed to a non-loopback name or sent by another site's page).",
 	}, []string{"reason"})
 	reg := s.cfg.Registerer
 	if reg == nil {

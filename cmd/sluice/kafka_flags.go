@@ -184,12 +184,14 @@ func (k *kafkaFlags) checkAuthorizer(cfg kafka.Config, logger *slog.Logger) erro
 // read (GET, HEAD, and the schema registry's lookups and compatibility
 // checks, which are POSTs), ALTER to change. The JSON API's topics,
 // groups and overview are checked per topic and group instead
-// (visibleHTTP), as Kafka's Metadata and ListGroups are. Without a Kafka
-// listener or an authorizer every authenticated request is allowed.
+// (visibleHTTP), as Kafka's Metadata and ListGroups are. Without an
+// authorizer every authenticated request is allowed. With one but no
+// Kafka server to ask (it is still opening its ACLs, or --no-kafka) only
+// super users are (noServer).
 func (k *kafkaFlags) authorizeHTTP(principal string, r *http.Request) bool {
 	srv := k.srv.Load()
 	if srv == nil {
-		return true
+		return k.noServer(principal)
 	}
 	if r.Method == http.MethodGet && perResourceAPI(r.URL.Path) {
 		return true
@@ -203,6 +205,14 @@ func (k *kafkaFlags) authorizeHTTP(principal string, r *http.Request) bool {
 		host = r.RemoteAddr
 	}
 	return srv.AuthorizeCluster(principal, host, op)
+}
+
+// noServer decides an HTTP request while there is no Kafka server whose
+// ACLs could: fail closed with an authorizer (the HTTP listener serves
+// before the Kafka server has opened its ACLs), but let super users
+// through; without an authorizer allow, as the ACLs would not be asked.
+func (k *kafkaFlags) noServer(principal string) bool {
+	return !k.cfg.Authorizer.Enabled || k.superUser(principal)
 }
 
 // superUser reports whether principal is one of --super-user (who may
@@ -227,7 +237,7 @@ func perResourceAPI(path string) bool {
 func (k *kafkaFlags) visibleHTTP(principal string, r *http.Request, kind, name string) bool {
 	srv := k.srv.Load()
 	if srv == nil {
-		return true
+		return k.noServer(principal)
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/sluicehq/sluice/internal/netutil"
 )
 
 // Verdict is an Authorizer's answer about a bearer token.
@@ -56,6 +58,12 @@ func newAuthLog() *rate.Sometimes { return &rate.Sometimes{First: 3, Interval: a
 // 403) when they do not do. It reports whether the request may go on.
 func (s *Source) authenticate(w nethttp.ResponseWriter, r *nethttp.Request) bool {
 	if s.cfg.Token == "" && s.cfg.Authorizer == nil {
+		// No token: the listener is loopback (NewSource), and only local
+		// requests may send records (netutil.LocalRequest).
+		if err := netutil.LocalRequest(r); err != nil {
+			s.refuse(w, r, nethttp.StatusForbidden, err.Error(), "", "not a local request")
+			return false
+		}
 		return true
 	}
 	header := r.Header.Get("Authorization")

@@ -36,7 +36,10 @@
 //
 // The endpoint binds 127.0.0.1:8090 by default. Any address that is not
 // loopback requires a bearer Token; when a Token is set every request must
-// carry "Authorization: Bearer TOKEN". Bodies may be sent with
+// carry "Authorization: Bearer TOKEN". Without one, only requests
+// addressed to a loopback name and sent by no other site's browser page
+// are taken (netutil.LocalRequest: DNS rebinding, cross-site form posts).
+// Bodies may be sent with
 // Content-Encoding: gzip; MaxBodyBytes bounds them both as received and as
 // inflated, and every connection has read, write and idle timeouts.
 // MaxRequests bounds the requests in flight at once (so, with

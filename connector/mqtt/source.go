@@ -177,10 +177,9 @@ type inMsg struct {
 
 // held is a received QoS 1/2 message not yet acknowledged.
 type held struct {
-	seq  uint64
-	mid  uint16
-	conn uint64 // the connection it arrived on
-	msg  paho.Message
+	seq uint64
+	mid uint16
+	msg paho.Message
 }
 
 type split struct {
@@ -277,7 +276,6 @@ func (sp *split) connect(ctx context.Context) error {
 
 // handle is paho's message callback (one goroutine, in arrival order).
 func (sp *split) handle(_ paho.Client, m paho.Message) {
-	conn := sp.conn.Load()
 	qos := m.Qos()
 	sp.mu.Lock()
 	if qos > 0 && m.Duplicate() {
@@ -285,10 +283,14 @@ func (sp *split) handle(_ paho.Client, m paho.Message) {
 		// on an earlier connection and never saw acknowledged. One we
 		// still hold was already passed on: keep the new copy's
 		// acknowledgement (the old connection's is dead) and skip it.
+		// The packet id alone tells: the broker cannot reuse it while we
+		// hold it unacknowledged, and the connection count cannot, as
+		// paho runs the on-connect handler that counts a connection
+		// concurrently with the resends that follow the CONNACK.
 		for i := range sp.held {
 			h := &sp.held[i]
-			if h.mid == m.MessageID() && h.conn != conn {
-				h.msg, h.conn = m, conn
+			if h.mid == m.MessageID() {
+				h.msg = m
 				sp.mu.Unlock()
 				sp.meter.Dropped.Add(1)
 				return
@@ -308,7 +310,7 @@ func (sp *split) handle(_ paho.Client, m paho.Message) {
 	sp.recv++
 	seq := sp.recv
 	if qos > 0 {
-		sp.held = append(sp.held, held{seq: seq, mid: m.MessageID(), conn: conn, msg: m})
+		sp.held = append(sp.held, held{seq: seq, mid: m.MessageID(), msg: m})
 	}
 	sp.mu.Unlock()
 	select {

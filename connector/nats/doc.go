@@ -23,7 +23,10 @@
 // committed; messages of the completed checkpoint are not. Within a run,
 // first deliveries arrive in stream order, so a message at or below the
 // last sequence received is a redelivery (its AckWait expired before its
-// checkpoint completed) and is skipped. Redelivery on failure is thus the
+// checkpoint completed) and is skipped; after the consumer is recreated
+// mid-run (a lost delivery), the messages it delivers again are skipped
+// and acknowledged on it once a checkpoint covers them, since they count
+// against MaxAckPending. Redelivery on failure is thus the
 // restart's replay from the checkpoint, not the server's timer. Two
 // pipelines must not share a durable.
 //

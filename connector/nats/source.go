@@ -202,10 +202,22 @@ type jsSplit struct {
 	lastGen uint64
 	// gen counts consumer incarnations: a message can only be
 	// acknowledged to the incarnation that delivered it.
-	gen      atomic.Uint64
-	pos      atomic.Uint64
-	mu       sync.Mutex
-	marks    []mark
+	gen   atomic.Uint64
+	pos   atomic.Uint64
+	mu    sync.Mutex
+	marks []mark
+	// skipped is the highest redelivery the fetcher skipped from the
+	// current consumer incarnation: after a reset, the messages read
+	// since the last acknowledgement come again from the new consumer and
+	// only it can acknowledge them. Until a checkpoint covering them does,
+	// they count against MaxAckPending, and the new consumer may hold
+	// back everything else (no new message is read, so no mark of its
+	// incarnation exists): CommitPosition acknowledges through skipped.
+	skipped mark
+	// covered is the highest position a completed checkpoint covers
+	// (CommitPosition): a redelivery at or below it is acknowledged at
+	// once.
+	covered  atomic.Uint64
 	closeOne sync.Once
 }
 
@@ -420,9 +432,16 @@ func (sp *jsSplit) fetch(it jetstream.MessagesContext) {
 			// completed) of a message already read: skip it. If its
 			// checkpoint completed, acknowledging it again is harmless.
 			sp.meter.Dropped.Add(1)
-			if seq <= sp.committed.Load() {
+			if seq <= sp.covered.Load() {
 				_ = msg.Ack()
+				continue
 			}
+			gen := sp.gen.Load()
+			sp.mu.Lock()
+			if sp.skipped.msg == nil || sp.skipped.gen != gen || seq > sp.skipped.seq {
+				sp.skipped = mark{seq: seq, gen: gen, msg: msg}
+			}
+			sp.mu.Unlock()
 			continue
 		}
 		sp.recv.Store(seq)
@@ -519,6 +538,7 @@ func (sp *jsSplit) CommitPosition(ctx context.Context, pos []byte) error {
 		return fmt.Errorf("nats source: bad position %x", pos)
 	}
 	seq := binary.BigEndian.Uint64(pos)
+	raise(&sp.covered, seq)
 	sp.mu.Lock()
 	var m jetstream.Msg
 	var mseq uint64
@@ -531,6 +551,9 @@ func (sp *jsSplit) CommitPosition(ctx context.Context, pos []byte) error {
 		i++
 	}
 	sp.marks = append(sp.marks[:0], sp.marks[i:]...)
+	if k := sp.skipped; k.msg != nil && k.gen == gen && k.seq <= seq && k.seq > mseq {
+		m, mseq = k.msg, k.seq // redelivered to this incarnation, read before it
+	}
 	sp.mu.Unlock()
 	if m == nil {
 		// Nothing read from this consumer incarnation up to pos (it was
@@ -545,6 +568,15 @@ func (sp *jsSplit) CommitPosition(ctx context.Context, pos []byte) error {
 	}
 	sp.committed.Store(mseq)
 	return nil
+}
+
+// raise sets v to n unless it holds more already.
+func raise(v *atomic.Uint64, n uint64) {
+	for c := v.Load(); c < n; c = v.Load() {
+		if v.CompareAndSwap(c, n) {
+			return
+		}
+	}
 }
 
 // Lag is the consumer's pending count as of the last message fetched.

@@ -1,6 +1,9 @@
 package netutil
 
-import "testing"
+import (
+	"net/http"
+	"testing"
+)
 
 func TestIsLoopback(t *testing.T) {
 	for addr, want := range map[string]bool{
@@ -14,5 +17,24 @@ func TestIsLoopback(t *testing.T) {
 	}
 	if _, err := IsLoopback("nonsense"); err == nil {
 		t.Error("IsLoopback(nonsense) did not fail")
+	}
+}
+
+func TestLocalRequest(t *testing.T) {
+	for _, c := range []struct {
+		host, origin string
+		ok           bool
+	}{
+		{"127.0.0.1:8080", "", true}, {"localhost", "", true}, {"[::1]:1", "", true}, {"127.9.9.9:1", "http://localhost:3000", true},
+		{"example.com:8080", "", false}, {"0.0.0.0:8080", "", false}, {"127.0.0.1:8080", "https://example.com", false},
+		{"127.0.0.1:8080", "null", false}, {"localhost.example.com", "", false},
+	} {
+		r := &http.Request{Host: c.host, Header: http.Header{}}
+		if c.origin != "" {
+			r.Header.Set("Origin", c.origin)
+		}
+		if err := LocalRequest(r); (err == nil) != c.ok {
+			t.Errorf("Host %q Origin %q: %v, want ok=%v", c.host, c.origin, err, c.ok)
+		}
 	}
 }

@@ -1,0 +1,46 @@
+package netutil
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// loopbackName reports whether host (a name or IP address, without port
+// or brackets) is "localhost" or a loopback address.
+func loopbackName(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// LocalRequest checks a request to a server bound to loopback that asks
+// for no credentials: it must be addressed to a loopback name (Host) and,
+// when a browser says where it comes from (Origin), come from a loopback
+// origin. Otherwise a web page the local user visits could use the server:
+// by DNS rebinding (a name of its own resolving to 127.0.0.1, which the
+// browser then treats as the page's origin) or by a cross-site request
+// that needs no CORS preflight (a form POST). The error says which.
+func LocalRequest(r *http.Request) error {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if !loopbackName(host) {
+		return fmt.Errorf("request addressed to %q, not to localhost or a loopback address: without a token this server answers only those (DNS rebinding protection); set a bearer token to serve other names", r.Host)
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return nil
+	}
+	u, err := url.Parse(origin)
+	if err != nil || !loopbackName(u.Hostname()) {
+		return fmt.Errorf("request from the web page origin %q: without a token this server answers no other site's pages; set a bearer token to allow them", origin)
+	}
+	return nil
+}
