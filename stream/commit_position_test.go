@@ -248,3 +248,36 @@ func TestCommitPositionWithoutCheckpointing(t *testing.T) {
 		t.Fatalf("commits %v closed %v", w.commits, w.closed)
 	}
 }
+
+// TestFinalCheckpointCommitsPositions: a split whose input ended is kept
+// open until the job's final checkpoint has committed its end position
+// (a source that answers its clients at CommitPosition, the HTTP ingest
+// one, would otherwise fail the clients whose records the final
+// checkpoint made durable); it is closed after.
+func TestFinalCheckpointCommitsPositions(t *testing.T) {
+	const n, splits = 50, 2
+	w := &commitWorld{staged: map[string][]int64{}, committed: map[int64]bool{},
+		commits: map[string][]int64{}, closed: map[string]bool{}}
+	w.stop.Store(true)
+	// No periodic checkpoint during the run: only the final one.
+	env := New(WithParallelism(2), WithCheckpointing(t.TempDir(), time.Hour), WithDelivery(ExactlyOnce), WithLogger(quietLog()))
+	s := FromSource(env, "src", commitSource{w: w, n: n, split: splits}, WatermarkStrategy[int64]{})
+	To(s, commitSink{w}, Name("sink"))
+	if err := env.Execute(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, e := range w.errs {
+		t.Error(e)
+	}
+	for i := range splits {
+		id := fmt.Sprintf("s%d", i)
+		if c := w.commits[id]; len(c) == 0 || c[len(c)-1] != n {
+			t.Errorf("split %s: commits %v, want the final position %d", id, c, n)
+		}
+		if !w.closed[id] {
+			t.Errorf("split %s not closed", id)
+		}
+	}
+}
