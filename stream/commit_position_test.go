@@ -281,3 +281,37 @@ func TestFinalCheckpointCommitsPositions(t *testing.T) {
 		}
 	}
 }
+
+// TestSavepointStopCommitsPositions: a job stopped with a savepoint
+// commits the savepoint's positions to its splits before it closes them
+// (an HTTP ingest source answers the requests the savepoint covers then,
+// instead of failing them as the job stops).
+func TestSavepointStopCommitsPositions(t *testing.T) {
+	const n = 40
+	w := &commitWorld{staged: map[string][]int64{}, committed: map[int64]bool{},
+		commits: map[string][]int64{}, closed: map[string]bool{}}
+	env := New(WithParallelism(1), WithCheckpointing(t.TempDir(), time.Hour), WithDelivery(ExactlyOnce), WithLogger(quietLog()))
+	s := FromSource(env, "src", commitSource{w: w, n: n, split: 1}, WatermarkStrategy[int64]{})
+	To(s, commitSink{w}, Name("sink"))
+	job, err := env.Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := job.StopWithSavepoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := job.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, e := range w.errs {
+		t.Error(e)
+	}
+	if c := w.commits["s0"]; len(c) == 0 {
+		t.Errorf("the savepoint's position was not committed before the split closed (commits %v)", c)
+	}
+	if !w.closed["s0"] {
+		t.Error("split not closed")
+	}
+}
