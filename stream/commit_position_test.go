@@ -27,6 +27,11 @@ type commitWorld struct {
 	stop    atomic.Bool
 }
 
+func newCommitWorld() *commitWorld {
+	return &commitWorld{staged: map[string][]int64{}, committed: map[int64]bool{},
+		commits: map[string][]int64{}, closed: map[string]bool{}}
+}
+
 func (w *commitWorld) fail(format string, args ...any) {
 	w.errs = append(w.errs, fmt.Sprintf(format, args...))
 }
@@ -173,8 +178,7 @@ func TestCommitPositionAfterSinkCommit(t *testing.T) {
 	for _, d := range []Delivery{ExactlyOnce, AtLeastOnce} {
 		t.Run(d.String(), func(t *testing.T) {
 			const n, splits = 600, 2
-			w := &commitWorld{staged: map[string][]int64{}, committed: map[int64]bool{},
-				commits: map[string][]int64{}, closed: map[string]bool{}}
+			w := newCommitWorld()
 			env := New(WithParallelism(2), WithBatchSize(16),
 				WithCheckpointing(t.TempDir(), 5*time.Millisecond), WithDelivery(d), WithLogger(quietLog()))
 			s := FromSource(env, "src", commitSource{w: w, n: n, split: splits}, WatermarkStrategy[int64]{})
@@ -231,8 +235,7 @@ func TestCommitPositionAfterSinkCommit(t *testing.T) {
 // TestCommitPositionWithoutCheckpointing: without checkpointing no
 // position is committed and splits are still closed.
 func TestCommitPositionWithoutCheckpointing(t *testing.T) {
-	w := &commitWorld{staged: map[string][]int64{}, committed: map[int64]bool{},
-		commits: map[string][]int64{}, closed: map[string]bool{}}
+	w := newCommitWorld()
 	w.stop.Store(true)
 	env := New(WithParallelism(1))
 	var got atomic.Int64
@@ -256,8 +259,7 @@ func TestCommitPositionWithoutCheckpointing(t *testing.T) {
 // checkpoint made durable); it is closed after.
 func TestFinalCheckpointCommitsPositions(t *testing.T) {
 	const n, splits = 50, 2
-	w := &commitWorld{staged: map[string][]int64{}, committed: map[int64]bool{},
-		commits: map[string][]int64{}, closed: map[string]bool{}}
+	w := newCommitWorld()
 	w.stop.Store(true)
 	// No periodic checkpoint during the run: only the final one.
 	env := New(WithParallelism(2), WithCheckpointing(t.TempDir(), time.Hour), WithDelivery(ExactlyOnce), WithLogger(quietLog()))
@@ -288,8 +290,7 @@ func TestFinalCheckpointCommitsPositions(t *testing.T) {
 // instead of failing them as the job stops).
 func TestSavepointStopCommitsPositions(t *testing.T) {
 	const n = 40
-	w := &commitWorld{staged: map[string][]int64{}, committed: map[int64]bool{},
-		commits: map[string][]int64{}, closed: map[string]bool{}}
+	w := newCommitWorld()
 	env := New(WithParallelism(1), WithCheckpointing(t.TempDir(), time.Hour), WithDelivery(ExactlyOnce), WithLogger(quietLog()))
 	s := FromSource(env, "src", commitSource{w: w, n: n, split: 1}, WatermarkStrategy[int64]{})
 	To(s, commitSink{w}, Name("sink"))
