@@ -161,7 +161,7 @@ type Stats struct {
 	Handed           int64 // records handed to the pipeline
 	ShedRateLimit    int64 // records shed because of the rate limit
 	ShedBackpressure int64 // records shed because the buffer was full (including evicted ones)
-	NotAdmitted      int64 // records of Block requests that timed out or were stopped
+	NotAdmitted      int64 // records of requests refused after Stop, of Block requests that timed out or were stopped, and records dropped from the buffer when a run ended
 	Rejected         int64 // requests answered 429 (or 413 by Reject: more records than the burst or the buffer)
 	Unauthorized     int64 // requests answered 401: no, wrong, unknown, revoked or expired token
 	Forbidden        int64 // requests answered 403: a principal token the Authorizer denied
