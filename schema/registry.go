@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/kvtopic"
 	"github.com/sluicehq/sluice/logstore"
@@ -23,11 +24,19 @@ const SchemasTopic = "_schemas"
 // concurrent use; writes are serialised and durable (fsynced) before they
 // return and before anyone can read them.
 type Registry struct {
-	kv     *kvtopic.Topic
+	kv     kvStore
 	logger *slog.Logger
 
 	mu sync.RWMutex
 	st *state
+	// stale is set when a write failed without a known outcome: its
+	// records may be in the topic although memory does not have them.
+	// The next write re-reads the topic first (refresh). fenced are the
+	// ids that failed writes tried to give, with the identity of their
+	// schema: never given to another schema in this process, whether or
+	// not the write landed.
+	stale  bool
+	fenced map[int]string
 
 	pmu    sync.Mutex
 	parsed map[int]parsed // compiled schemas by id, filled on demand
@@ -37,40 +46,114 @@ type Registry struct {
 // exist, and replays it. Records it cannot read (the topic is a topic like
 // any other, which a Kafka client could write to) are logged and skipped.
 func Open(ctx context.Context, l *logstore.Log, logger *slog.Logger) (*Registry, error) {
-	if logger == nil {
-		logger = slog.Default()
-	}
 	kv, err := kvtopic.Open(l, SchemasTopic)
 	if err != nil {
 		return nil, fmt.Errorf("schema registry: %w", err)
 	}
-	r := &Registry{kv: kv, logger: logger, st: newState(), parsed: map[int]parsed{}}
-	skipped := 0
-	err = kv.Replay(ctx, func(k, v []byte) {
-		if err := r.st.apply(k, v); err != nil {
-			skipped++
-			logger.Warn("schema registry: skipping a record of "+SchemasTopic, "err", err)
-		}
-	})
+	return openStore(ctx, kv, logger)
+}
+
+// kvStore is what the registry needs of its topic (kvtopic.Topic); tests
+// put faults between the two.
+type kvStore interface {
+	Replay(ctx context.Context, fn func(key, value []byte)) error
+	PutAll(ctx context.Context, entries []kvtopic.Entry) error
+}
+
+// openStore opens the registry kept in kv.
+func openStore(ctx context.Context, kv kvStore, logger *slog.Logger) (*Registry, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	r := &Registry{kv: kv, logger: logger, parsed: map[int]parsed{}}
+	skipped, err := r.load(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("schema registry: %w", err)
 	}
+	logger.Info("schema registry open", "subjects", len(r.st.subjects), "schemas", len(r.st.schemas), "skipped_records", skipped)
+	return r, nil
+}
+
+// load replays the whole topic into a new state and makes it the
+// registry's (mu held for writing, or r not shared yet). It returns how
+// many records it skipped.
+func (r *Registry) load(ctx context.Context) (int, error) {
+	st := newState()
+	skipped := 0
+	err := r.kv.Replay(ctx, func(k, v []byte) {
+		if err := st.apply(k, v); err != nil {
+			skipped++
+			r.logger.Warn("schema registry: skipping a record of "+SchemasTopic, "err", err)
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	r.st = st
+	r.pmu.Lock()
+	clear(r.parsed) // an id's schema may differ from the one compiled
+	r.pmu.Unlock()
 	// Identity keys need compiled schemas, which need their references:
 	// computed once everything is loaded (compaction does not keep a
 	// referenced version's record ahead of the records referring to it).
-	for id, e := range r.st.schemas {
+	for id, e := range st.schemas {
 		p, err := r.compile(id)
 		if err != nil {
-			logger.Warn("schema registry: a stored schema does not compile", "id", id, "err", err)
+			r.logger.Warn("schema registry: a stored schema does not compile", "id", id, "err", err)
 			continue
 		}
 		e.key = identity(e.Schema, p)
-		if _, dup := r.st.byKey[e.key]; !dup || id < r.st.byKey[e.key] {
-			r.st.byKey[e.key] = id
+		if _, dup := st.byKey[e.key]; !dup || id < st.byKey[e.key] {
+			st.byKey[e.key] = id
 		}
 	}
-	logger.Info("schema registry open", "subjects", len(r.st.subjects), "schemas", len(r.st.schemas), "skipped_records", skipped)
-	return r, nil
+	return skipped, nil
+}
+
+// nextID is the id a new schema gets: above every id the topic has
+// given and every id a failed write tried to give (mu held).
+func (r *Registry) nextID() int {
+	id := r.st.maxID
+	for f := range r.fenced {
+		id = max(id, f)
+	}
+	return id + 1
+}
+
+// fencedFor reports whether id is fenced off for a schema of another
+// identity than key (mu held).
+func (r *Registry) fencedFor(id int, key string) bool {
+	k, ok := r.fenced[id]
+	return ok && k != key
+}
+
+// lockForWrite takes mu for writing and brings memory up to date with
+// the topic after a failed write; on an error mu is not held.
+func (r *Registry) lockForWrite(ctx context.Context) error {
+	r.mu.Lock()
+	if err := r.refresh(ctx); err != nil {
+		r.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// refreshTimeout bounds the re-read of the topic right after a failed
+// write (a later write re-reads it under its own context).
+const refreshTimeout = 10 * time.Second
+
+// refresh re-reads the topic after a write whose outcome is unknown
+// (mu held for writing): memory then has whatever of it reached the
+// log. Writes are refused until it succeeds.
+func (r *Registry) refresh(ctx context.Context) error {
+	if !r.stale {
+		return nil
+	}
+	if _, err := r.load(ctx); err != nil {
+		return errorf(CodeStoreError, "Error while re-reading the schema registry's state after a failed write (%v): retry later", err)
+	}
+	r.stale = false
+	return nil
 }
 
 // identity is what makes two registrations the same schema: type,
@@ -85,9 +168,26 @@ func identity(s Schema, p parsed) string {
 }
 
 // commit writes entries durably, then applies them to memory.
+//
+// A write that fails may still have reached the log (an append that
+// timed out after the batch was assigned its offset, an fsync error after
+// the write): its outcome is unknown. The registry then re-reads the
+// topic (at once, and before every later write until that succeeds), so
+// that what did land is in memory before anything is allocated from it;
+// and the ids of the failed write are fenced off (allocate never gives
+// them again), for a record that lands after the re-read or shows only
+// after a restart. The caller holds mu for writing and has called
+// refresh.
 func (r *Registry) commit(ctx context.Context, entries []kvtopic.Entry) error {
 	if err := r.kv.PutAll(ctx, entries); err != nil {
-		return errorf(CodeStoreError, "Error while storing the schema registry's state: %v", err)
+		r.stale = true
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+		rerr := r.refresh(rctx)
+		cancel()
+		if rerr != nil {
+			r.logger.Warn("schema registry: re-reading "+SchemasTopic+" after a failed write", "err", rerr)
+		}
+		return errorf(CodeStoreError, "Error while storing the schema registry's state (it may or may not have been stored): %v", err)
 	}
 	deleted := false
 	for _, e := range entries {
@@ -317,7 +417,9 @@ func (r *Registry) Register(ctx context.Context, subject string, s Schema, opts 
 	if err := validSubject(subject); err != nil {
 		return SubjectSchema{}, err
 	}
-	r.mu.Lock()
+	if err := r.lockForWrite(ctx); err != nil {
+		return SubjectSchema{}, err
+	}
 	defer r.mu.Unlock()
 	mode := r.effectiveMode(subject)
 	if mode.readOnly() {
@@ -343,12 +445,19 @@ func (r *Registry) Register(ctx context.Context, subject string, s Schema, opts 
 	case opts.ID > 0 && known && opts.ID != id:
 		return SubjectSchema{}, errorf(CodeIDDoesNotMatch, "Schema already registered with id %d instead of input id %d", id, opts.ID)
 	case opts.ID > 0 && !known:
-		if _, used := r.st.schemas[opts.ID]; used {
+		if _, used := r.st.schemas[opts.ID]; used || r.fencedFor(opts.ID, ps.key) {
 			return SubjectSchema{}, errorf(CodeIDDoesNotMatch, "Schema id %d is already used by another schema", opts.ID)
 		}
 		id = opts.ID
 	case !known:
-		id = r.st.maxID + 1
+		id = r.nextID()
+		// The same schema again after a failed write: the id that
+		// write gave it, which it may have in the topic.
+		for f, k := range r.fenced {
+			if k == ps.key && r.st.schemas[f] == nil && f < id {
+				id = f
+			}
+		}
 	}
 	latest := 0
 	if len(vs) > 0 {
@@ -380,6 +489,10 @@ func (r *Registry) Register(ctx context.Context, subject string, s Schema, opts 
 		entries = append(entries, kvtopic.Entry{Key: []byte(keyMaxID), Value: m})
 	}
 	if err := r.commit(ctx, entries); err != nil {
+		if r.fenced == nil {
+			r.fenced = map[int]string{}
+		}
+		r.fenced[id] = ps.key
 		return SubjectSchema{}, err
 	}
 	if e := r.st.schemas[id]; e.key == "" {
@@ -571,7 +684,9 @@ func (r *Registry) referencedBy(subject string, version int, deleted bool) []int
 // mode) for good; it returns the versions deleted. Versions that other
 // schemas refer to cannot be deleted (error code 42206).
 func (r *Registry) DeleteSubject(ctx context.Context, subject string, permanent bool) ([]int, error) {
-	r.mu.Lock()
+	if err := r.lockForWrite(ctx); err != nil {
+		return nil, err
+	}
 	defer r.mu.Unlock()
 	if r.effectiveMode(subject).readOnly() {
 		return nil, errorf(CodeOperationNotPermitted, "Subject %s is in read-only mode", subject)
@@ -639,7 +754,9 @@ func (r *Registry) deletion(subject string, e *versionEntry, permanent bool) kvt
 // with permanent, removes a soft-deleted version for good (the subject's
 // config and mode with its last version); it returns the version deleted.
 func (r *Registry) DeleteVersion(ctx context.Context, subject string, version int, permanent bool) (int, error) {
-	r.mu.Lock()
+	if err := r.lockForWrite(ctx); err != nil {
+		return 0, err
+	}
 	defer r.mu.Unlock()
 	if r.effectiveMode(subject).readOnly() {
 		return 0, errorf(CodeOperationNotPermitted, "Subject %s is in read-only mode", subject)
@@ -697,7 +814,9 @@ func (r *Registry) SetConfig(ctx context.Context, subject string, c Config) erro
 	if _, err := ParseLevel(string(c.Compatibility)); err != nil {
 		return err
 	}
-	r.mu.Lock()
+	if err := r.lockForWrite(ctx); err != nil {
+		return err
+	}
 	defer r.mu.Unlock()
 	v, _ := json.Marshal(c)
 	return r.commit(ctx, []kvtopic.Entry{{Key: configKey(subject), Value: v}})
@@ -706,7 +825,9 @@ func (r *Registry) SetConfig(ctx context.Context, subject string, c Config) erro
 // DeleteConfig removes a subject's config (the global one: back to the
 // default) and returns what it was.
 func (r *Registry) DeleteConfig(ctx context.Context, subject string) (Config, error) {
-	r.mu.Lock()
+	if err := r.lockForWrite(ctx); err != nil {
+		return Config{}, err
+	}
 	defer r.mu.Unlock()
 	c, ok := r.st.config[subject]
 	if !ok {
@@ -747,7 +868,9 @@ func (r *Registry) SetMode(ctx context.Context, subject string, m Mode, force bo
 	if _, err := ParseMode(string(m)); err != nil {
 		return err
 	}
-	r.mu.Lock()
+	if err := r.lockForWrite(ctx); err != nil {
+		return err
+	}
 	defer r.mu.Unlock()
 	if m == Import && !force {
 		empty := len(r.st.subjects) == 0
@@ -765,7 +888,9 @@ func (r *Registry) SetMode(ctx context.Context, subject string, m Mode, force bo
 // DeleteMode removes a subject's mode (the global one: back to READWRITE)
 // and returns what it was.
 func (r *Registry) DeleteMode(ctx context.Context, subject string) (Mode, error) {
-	r.mu.Lock()
+	if err := r.lockForWrite(ctx); err != nil {
+		return "", err
+	}
 	defer r.mu.Unlock()
 	m, ok := r.st.mode[subject]
 	if !ok {

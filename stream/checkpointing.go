@@ -173,12 +173,17 @@ type chkRun struct {
 	// PositionCommitter, by posKey; positions commits their positions
 	// (while drive runs).
 	committers map[string]*splitCommitter
-	positions  *positionQueue
-	lastDone   atomic.Uint64
-	savept     chan chan savepointResult
-	stats      CheckpointStats
-	hist       []CheckpointRecord
-	align      map[uint64]time.Duration // longest barrier alignment per checkpoint id
+	// ended are the closes of the splits whose subtasks returned: they
+	// run when drive returns, after the last positions were committed
+	// (those of a savepoint that stopped the job, of the final
+	// checkpoint).
+	ended     []func()
+	positions *positionQueue
+	lastDone  atomic.Uint64
+	savept    chan chan savepointResult
+	stats     CheckpointStats
+	hist      []CheckpointRecord
+	align     map[uint64]time.Duration // longest barrier alignment per checkpoint id
 }
 
 type savepointResult struct {
@@ -401,6 +406,7 @@ func (r *chkRun) finish(a checkpoint.Ack) {
 // and commits the sinks' last transactions.
 func (r *chkRun) drive(j *Job) {
 	defer close(r.stopped)
+	defer r.closeEnded()
 	defer r.releaseRestored()
 	coord := checkpoint.NewCoordinator(checkpoint.CoordinatorConfig{
 		Interval: r.cfg.interval, Timeout: r.cfg.timeout, Tasks: r.expected, LastID: r.restoredID(),

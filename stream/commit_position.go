@@ -21,8 +21,10 @@ import (
 // not wait for them; when several checkpoints complete during one call,
 // only the newest position is committed next), concurrently with Read,
 // one at a time per split, with increasing checkpoints, never before Seek
-// and never after the split was closed (a split closed when its input
-// ended therefore sees no commit of the final checkpoint). An error is
+// and never after the split was closed. Under checkpointing the runtime
+// closes a split only once the job's checkpoint coordinator has finished:
+// a split whose input ended sees the commit of the job's final checkpoint,
+// and one stopped by a savepoint the commit of that savepoint. An error is
 // logged and does not fail the job: the checkpoint, not the outside
 // record, is the source of truth on restore, and the next completed
 // checkpoint commits a later position.
@@ -44,36 +46,64 @@ type splitCommitter struct {
 
 // registerSplit makes split (of operator op) receive the positions of
 // completed checkpoints if it implements PositionCommitter. It returns the
-// function that closes the split (if it is an io.Closer), after which no
-// position is committed.
+// function the split's subtask calls when it returns: without
+// checkpointing it closes the split (if it is an io.Closer) at once; with
+// checkpointing it leaves the split open for the commits still to come
+// (the final checkpoint's, a stopping savepoint's) and drive closes it
+// when it returns (closeEnded). No position is committed after the close.
 func (r *chkRun) registerSplit(op, name string, sub int, split interface{ ID() string }) (closeSplit func()) {
 	closer, _ := split.(io.Closer)
-	pc, ok := split.(PositionCommitter)
-	if r == nil || !ok {
-		return func() {
-			if closer != nil {
-				_ = closer.Close()
-			}
+	closeNow := func() {
+		if closer != nil {
+			_ = closer.Close()
 		}
+	}
+	if r == nil {
+		return closeNow
+	}
+	pc, ok := split.(PositionCommitter)
+	if !ok {
+		return func() { r.closeAtEnd(closeNow) }
 	}
 	sc := &splitCommitter{c: pc, name: name, sub: sub}
 	key := posKey(op, split.ID())
 	r.mu.Lock()
 	r.committers[key] = sc
 	r.mu.Unlock()
-	return func() {
-		r.mu.Lock()
-		if r.committers[key] == sc {
-			delete(r.committers, key)
-		}
-		r.mu.Unlock()
-		sc.mu.Lock()
-		defer sc.mu.Unlock()
-		sc.closed = true
-		if closer != nil {
-			_ = closer.Close()
-		}
+	return func() { r.closeAtEnd(func() { r.closeCommitter(key, sc, closeNow) }) }
+}
+
+// closeAtEnd queues a split's close for closeEnded.
+func (r *chkRun) closeAtEnd(f func()) {
+	r.mu.Lock()
+	r.ended = append(r.ended, f)
+	r.mu.Unlock()
+}
+
+// closeEnded closes the splits whose subtasks returned; drive calls it as
+// it returns, after every position commit.
+func (r *chkRun) closeEnded() {
+	r.mu.Lock()
+	ended := r.ended
+	r.ended = nil
+	r.mu.Unlock()
+	for _, f := range ended {
+		f()
 	}
+}
+
+// closeCommitter unregisters sc and closes its split: no position is
+// committed to it after.
+func (r *chkRun) closeCommitter(key string, sc *splitCommitter, closeSplit func()) {
+	r.mu.Lock()
+	if r.committers[key] == sc {
+		delete(r.committers, key)
+	}
+	r.mu.Unlock()
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.closed = true
+	closeSplit()
 }
 
 // positionQueue commits the source positions of completed checkpoints on

@@ -27,6 +27,11 @@ type commitWorld struct {
 	stop    atomic.Bool
 }
 
+func newCommitWorld() *commitWorld {
+	return &commitWorld{staged: map[string][]int64{}, committed: map[int64]bool{},
+		commits: map[string][]int64{}, closed: map[string]bool{}}
+}
+
 func (w *commitWorld) fail(format string, args ...any) {
 	w.errs = append(w.errs, fmt.Sprintf(format, args...))
 }
@@ -173,8 +178,7 @@ func TestCommitPositionAfterSinkCommit(t *testing.T) {
 	for _, d := range []Delivery{ExactlyOnce, AtLeastOnce} {
 		t.Run(d.String(), func(t *testing.T) {
 			const n, splits = 600, 2
-			w := &commitWorld{staged: map[string][]int64{}, committed: map[int64]bool{},
-				commits: map[string][]int64{}, closed: map[string]bool{}}
+			w := newCommitWorld()
 			env := New(WithParallelism(2), WithBatchSize(16),
 				WithCheckpointing(t.TempDir(), 5*time.Millisecond), WithDelivery(d), WithLogger(quietLog()))
 			s := FromSource(env, "src", commitSource{w: w, n: n, split: splits}, WatermarkStrategy[int64]{})
@@ -231,8 +235,7 @@ func TestCommitPositionAfterSinkCommit(t *testing.T) {
 // TestCommitPositionWithoutCheckpointing: without checkpointing no
 // position is committed and splits are still closed.
 func TestCommitPositionWithoutCheckpointing(t *testing.T) {
-	w := &commitWorld{staged: map[string][]int64{}, committed: map[int64]bool{},
-		commits: map[string][]int64{}, closed: map[string]bool{}}
+	w := newCommitWorld()
 	w.stop.Store(true)
 	env := New(WithParallelism(1))
 	var got atomic.Int64
@@ -246,5 +249,70 @@ func TestCommitPositionWithoutCheckpointing(t *testing.T) {
 	}
 	if len(w.commits) != 0 || !w.closed["s0"] {
 		t.Fatalf("commits %v closed %v", w.commits, w.closed)
+	}
+}
+
+// TestFinalCheckpointCommitsPositions: a split whose input ended is kept
+// open until the job's final checkpoint has committed its end position
+// (a source that answers its clients at CommitPosition, the HTTP ingest
+// one, would otherwise fail the clients whose records the final
+// checkpoint made durable); it is closed after.
+func TestFinalCheckpointCommitsPositions(t *testing.T) {
+	const n, splits = 50, 2
+	w := newCommitWorld()
+	w.stop.Store(true)
+	// No periodic checkpoint during the run: only the final one.
+	env := New(WithParallelism(2), WithCheckpointing(t.TempDir(), time.Hour), WithDelivery(ExactlyOnce), WithLogger(quietLog()))
+	s := FromSource(env, "src", commitSource{w: w, n: n, split: splits}, WatermarkStrategy[int64]{})
+	To(s, commitSink{w}, Name("sink"))
+	if err := env.Execute(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, e := range w.errs {
+		t.Error(e)
+	}
+	for i := range splits {
+		id := fmt.Sprintf("s%d", i)
+		if c := w.commits[id]; len(c) == 0 || c[len(c)-1] != n {
+			t.Errorf("split %s: commits %v, want the final position %d", id, c, n)
+		}
+		if !w.closed[id] {
+			t.Errorf("split %s not closed", id)
+		}
+	}
+}
+
+// TestSavepointStopCommitsPositions: a job stopped with a savepoint
+// commits the savepoint's positions to its splits before it closes them
+// (an HTTP ingest source answers the requests the savepoint covers then,
+// instead of failing them as the job stops).
+func TestSavepointStopCommitsPositions(t *testing.T) {
+	const n = 40
+	w := newCommitWorld()
+	env := New(WithParallelism(1), WithCheckpointing(t.TempDir(), time.Hour), WithDelivery(ExactlyOnce), WithLogger(quietLog()))
+	s := FromSource(env, "src", commitSource{w: w, n: n, split: 1}, WatermarkStrategy[int64]{})
+	To(s, commitSink{w}, Name("sink"))
+	job, err := env.Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := job.StopWithSavepoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := job.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, e := range w.errs {
+		t.Error(e)
+	}
+	if c := w.commits["s0"]; len(c) == 0 {
+		t.Errorf("the savepoint's position was not committed before the split closed (commits %v)", c)
+	}
+	if !w.closed["s0"] {
+		t.Error("split not closed")
 	}
 }

@@ -12,11 +12,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/checkpoint"
 	"github.com/sluicehq/sluice/connector"
+	"github.com/sluicehq/sluice/internal/durable"
 	"github.com/sluicehq/sluice/stream"
 )
 
@@ -63,10 +63,17 @@ type Container interface {
 // Sink is a rolling part-file sink; see the package doc.
 type Sink struct {
 	cfg SinkConfig
+	// syncDir makes a directory's entries durable (durable.SyncDir;
+	// tests record what it made durable).
+	syncDir func(string) error
 }
 
-// NewSink checks cfg, creates the directory and returns a sink.
-func NewSink(cfg SinkConfig) (*Sink, error) {
+// NewSink checks cfg, creates the directory (durably) and returns a sink.
+func NewSink(cfg SinkConfig) (*Sink, error) { return newSink(cfg, durable.SyncDir) }
+
+// newSink is NewSink with the directory sync given (a test records what
+// it made durable).
+func newSink(cfg SinkConfig, syncDir func(string) error) (*Sink, error) {
 	if cfg.Path == "" {
 		return nil, errors.New("file sink: path is required")
 	}
@@ -85,10 +92,10 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 	if cfg.BlockBytes <= 0 {
 		cfg.BlockBytes = 64 << 10
 	}
-	if err := os.MkdirAll(cfg.Path, 0o755); err != nil {
+	if err := durable.MkdirAll(cfg.Path, 0o755, syncDir); err != nil {
 		return nil, fmt.Errorf("file sink: %w", err)
 	}
-	return &Sink{cfg: cfg}, nil
+	return &Sink{cfg: cfg, syncDir: syncDir}, nil
 }
 
 // newRun returns a run id: the time and 8 random hex digits.
@@ -107,9 +114,11 @@ func (s *Sink) Open(_ context.Context, info stream.SubtaskInfo) (stream.SinkWrit
 }
 
 // Writer writes the part files of one sink subtask. Its methods are
-// called by one goroutine, except Commit, Abort and Committed, which act
-// only on their arguments and the committed list and are safe to call
-// concurrently (the checkpoint coordinator calls Commit).
+// called by one goroutine, except Commit and Abort, which act only on
+// their arguments and are safe to call concurrently (the checkpoint
+// coordinator calls Commit). It keeps no list of the parts it committed:
+// the checkpoint state holds the transactions not yet committed, and
+// Commit is idempotent by looking at the directory.
 type Writer struct {
 	sink *Sink
 	run  string // distinguishes this writer's part files from other runs'
@@ -131,9 +140,6 @@ type Writer struct {
 	blk   []byte
 	blkN  int
 	out   []byte
-
-	mu        sync.Mutex
-	committed []string
 }
 
 type part struct{ tmp, final string }
@@ -263,24 +269,19 @@ func (w *Writer) commitParts(ps []part) error {
 		if err := os.Rename(p.tmp, p.final); err != nil {
 			return fmt.Errorf("file sink: commit %s: %w", p.final, err)
 		}
-		w.mu.Lock()
-		w.committed = append(w.committed, p.final)
-		w.mu.Unlock()
 	}
 	if len(ps) > 0 {
-		return syncDir(w.sink.cfg.Path)
+		return w.syncDir()
 	}
 	return nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
+// syncDir makes the directory's entries durable: a part's final name
+// after its rename, and a staged part's hidden name before a checkpoint
+// refers to it.
+func (w *Writer) syncDir() error {
+	if err := w.sink.syncDir(w.sink.cfg.Path); err != nil {
 		return fmt.Errorf("file sink: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return fmt.Errorf("file sink: sync %s: %w", dir, err)
 	}
 	return nil
 }
@@ -298,14 +299,20 @@ func (w *Writer) OnBarrier(_ context.Context, _ uint64) error {
 
 // PreCommit implements checkpoint.TwoPhaseCommitter: it finishes the
 // current part and stages every part finished since the previous
-// PreCommit (durable under its hidden name, not visible). The handle
-// lists their temporary and final names; nil when there is none.
+// PreCommit: durable under its hidden name (the file and its directory
+// entry fsynced), not visible. The handle lists their temporary and final
+// names; nil when there is none.
 func (w *Writer) PreCommit(_ context.Context, _ checkpoint.ID) (checkpoint.Transaction, error) {
 	if err := w.finishPart(); err != nil {
 		return nil, err
 	}
 	if len(w.loose) == 0 {
 		return nil, nil
+	}
+	// The checkpoint will name these parts: their names must survive a
+	// power loss as their bytes do, or Commit on recovery finds them gone.
+	if err := w.syncDir(); err != nil {
+		return nil, err
 	}
 	tx := encodeParts(w.loose)
 	w.loose = nil
@@ -503,11 +510,4 @@ func (w *Writer) Close(ctx context.Context) error {
 		return fmt.Errorf("file sink: %d parts written after the final checkpoint were not committed", len(w.loose))
 	}
 	return nil
-}
-
-// Committed returns the final paths of the parts committed so far.
-func (w *Writer) Committed() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]string(nil), w.committed...)
 }

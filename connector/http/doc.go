@@ -30,7 +30,19 @@
 // ExactlyOnce it is answered once a completed checkpoint covers them: the
 // checkpoint coordinator calls CommitPosition on each split with the
 // position that split had when the checkpoint's barrier passed. The
-// answer is JSON: {"accepted": N, "shed": M}.
+// answer is JSON: {"accepted": N, "shed": M}. Every 503 carries
+// Retry-After.
+//
+// # Stopping and restarting
+//
+// Stop drains: later requests get 503, the splits end once the buffer is
+// empty, and the requests admitted before are answered as usual (under
+// ExactlyOnce by the job's final checkpoint, which the runtime commits to
+// the ended splits before closing them). A run ends when its last split
+// closes: requests still waiting fail with 503 and their buffered records
+// are dropped (the source cannot replay them; clients retry). Splits may
+// be asked for again (a job restarted in-process) and the source serves
+// again on the same address; Close ends it for good.
 //
 // # Security and limits
 //

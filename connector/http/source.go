@@ -161,7 +161,7 @@ type Stats struct {
 	Handed           int64 // records handed to the pipeline
 	ShedRateLimit    int64 // records shed because of the rate limit
 	ShedBackpressure int64 // records shed because the buffer was full (including evicted ones)
-	NotAdmitted      int64 // records of Block requests that timed out or were stopped
+	NotAdmitted      int64 // records of requests refused after Stop, of Block requests that timed out or were stopped, and records dropped from the buffer when a run ended
 	Rejected         int64 // requests answered 429 (or 413 by Reject: more records than the burst or the buffer)
 	Unauthorized     int64 // requests answered 401: no, wrong, unknown, revoked or expired token
 	Forbidden        int64 // requests answered 403: a principal token the Authorizer denied
@@ -186,12 +186,16 @@ type Source struct {
 	// authLog spaces the log lines of refused requests.
 	authLog *rate.Sometimes
 
-	mu        sync.Mutex
-	ring      []entry
-	head, n   int
-	changed   chan struct{} // closed and replaced when the buffer changes
-	stopped   bool
-	closed    bool
+	mu      sync.Mutex
+	ring    []entry
+	head, n int
+	changed chan struct{} // closed and replaced when the buffer changes
+	stopped bool
+	closed  bool
+	// ended: the last run's splits are all closed and no new run has
+	// asked for splits yet (a job restarting in-process); nothing is
+	// admitted meanwhile.
+	ended     bool
 	sampleAcc float64
 	seq       int64
 	open      int // splits not closed
@@ -200,6 +204,9 @@ type Source struct {
 	ln  net.Listener
 	srv *nethttp.Server
 	wg  sync.WaitGroup
+	// bound is the address the first Listen bound (the port chosen for
+	// port 0): a run after the first listens there again.
+	bound string
 }
 
 var _ stream.Source[connector.Message] = (*Source)(nil)
@@ -297,10 +304,15 @@ func (s *Source) Listen() error {
 	if s.ln != nil {
 		return nil
 	}
-	ln, err := net.Listen("tcp", s.cfg.Addr)
+	addr := s.cfg.Addr
+	if s.bound != "" {
+		addr = s.bound
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("http source: %w", err)
 	}
+	s.bound = ln.Addr().String()
 	mux := nethttp.NewServeMux()
 	mux.HandleFunc(s.cfg.Path, s.serveIngest)
 	s.srv = &nethttp.Server{
@@ -347,9 +359,11 @@ func (s *Source) Stats() Stats {
 	}
 }
 
-// Stop ends the input: new requests get 503, held requests stop waiting
-// for admission, and the splits end (io.EOF) once the buffer is drained.
-// It is how a job over an HTTP source finishes cleanly.
+// Stop ends the input: new requests get 503 with Retry-After, held
+// requests stop waiting for admission, and the splits end (io.EOF) once
+// the buffer is drained. It is how a job over an HTTP source finishes
+// cleanly: the requests admitted before it are answered as usual (under
+// ExactlyOnce once the job's final checkpoint covers them).
 func (s *Source) Stop() {
 	s.mu.Lock()
 	s.stopped = true
@@ -357,9 +371,10 @@ func (s *Source) Stop() {
 	s.mu.Unlock()
 }
 
-// Close stops the server and fails the requests still waiting for their
-// acknowledgement (503). The job closes the source when its last split
-// closes; Close is for a source that never ran.
+// Close stops the server for good and fails the requests still waiting
+// for their acknowledgement (503 with Retry-After). A job ends a run of
+// the source when its last split closes (see Splits); Close is for a
+// source that is not used again.
 func (s *Source) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -367,13 +382,32 @@ func (s *Source) Close() error {
 		return nil
 	}
 	s.closed, s.stopped = true, true
+	s.mu.Unlock()
+	return s.endRun()
+}
+
+// endRun ends a run of the source: the requests still waiting for their
+// acknowledgement fail (503 with Retry-After: the pipeline will not
+// acknowledge them, and the source cannot replay them), the records
+// still buffered are dropped with them (a retry sends them again), and
+// the server stops until the next run's Splits.
+func (s *Source) endRun() error {
+	s.mu.Lock()
 	for t := range s.waiting {
 		t.failed = true
 		close(t.done)
 	}
 	clear(s.waiting)
+	if s.n > 0 {
+		s.cnt.accepted.Add(-int64(s.n))
+		s.cnt.notAdmitted.Add(int64(s.n))
+		clear(s.ring)
+		s.head, s.n = 0, 0
+	}
+	s.ended = true
 	s.signal()
 	srv := s.srv
+	s.srv, s.ln = nil, nil
 	s.mu.Unlock()
 	var err error
 	if srv != nil {
@@ -397,13 +431,17 @@ func (s *Source) signal() {
 }
 
 // Splits implements stream.Source: Config.Splits splits sharing the buffer.
-// It starts listening.
+// It starts listening. Each call starts a run of the source, which ends
+// when its last split is closed: a job restarted in-process
+// (stream.WithRestartPolicy) asks for splits again and the source serves
+// again on the same address.
 func (s *Source) Splits(context.Context, int) ([]stream.Split[connector.Message], error) {
 	if err := s.Listen(); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.ended = false
 	out := make([]stream.Split[connector.Message], s.cfg.Splits)
 	for i := range out {
 		out[i] = &split{s: s, id: fmt.Sprintf("http-%d", i), wake: make(chan struct{}, 1)}
@@ -548,6 +586,9 @@ func (s *Source) serveIngest(w nethttp.ResponseWriter, r *nethttp.Request) {
 	if t != nil {
 		code, a = s.await(r.Context(), t, code, a)
 	}
+	if code == nethttp.StatusServiceUnavailable && retry <= 0 {
+		retry = time.Second // every 503 says when to retry
+	}
 	if retry > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(retry.Seconds()))))
 	}
@@ -595,9 +636,9 @@ func (s *Source) admit(ctx context.Context, recs [][]byte, hdrs []connector.Head
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.stopped {
+	if s.stopped || s.ended {
 		s.cnt.notAdmitted.Add(int64(n))
-		return nethttp.StatusServiceUnavailable, answer{Shed: 0, Error: "source stopped"}, nil, 0
+		return nethttp.StatusServiceUnavailable, answer{Shed: 0, Error: s.refusal()}, nil, time.Second
 	}
 	now := time.Now()
 	nowMs := now.UnixMilli()
@@ -697,9 +738,10 @@ func (s *Source) admitBlocking(ctx context.Context, recs [][]byte, hdrs []connec
 	var retry time.Duration
 	for len(recs) > 0 {
 		s.mu.Lock()
-		if s.stopped {
+		if s.stopped || s.ended {
+			msg = s.refusal()
 			s.mu.Unlock()
-			code, msg = nethttp.StatusServiceUnavailable, "source stopped"
+			code, retry = nethttp.StatusServiceUnavailable, time.Second
 			break
 		}
 		now := time.Now()
@@ -751,6 +793,14 @@ func (s *Source) admitBlocking(ctx context.Context, recs [][]byte, hdrs []connec
 	s.resolve(t)
 	s.mu.Unlock()
 	return code, answer{Error: msg}, t, retry
+}
+
+// refusal says why nothing is admitted (mu held; stopped or ended).
+func (s *Source) refusal() string {
+	if s.stopped {
+		return "source stopped: it takes no more records"
+	}
+	return "the pipeline is restarting: retry"
 }
 
 // await waits for t's records to be released and completes the answer.
@@ -913,7 +963,8 @@ func (sp *split) Read(ctx context.Context, dst []connector.Message) (int, error)
 	}
 }
 
-// Close implements io.Closer: the last split closed closes the source.
+// Close implements io.Closer: the last split closed ends the source's run
+// (Splits).
 func (sp *split) Close() error {
 	s := sp.s
 	s.mu.Lock()
@@ -926,7 +977,7 @@ func (sp *split) Close() error {
 	last := s.open == 0
 	s.mu.Unlock()
 	if last {
-		return s.Close()
+		return s.endRun()
 	}
 	return nil
 }

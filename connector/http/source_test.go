@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	nethttp "net/http"
 	"slices"
@@ -654,5 +655,109 @@ func TestBlockTimeoutSaysWhenToRetry(t *testing.T) {
 	}
 	if got := r.values(); len(got) != 1 {
 		t.Fatalf("pipeline got %v", got)
+	}
+}
+
+// TestStoppedSaysWhenToRetry: a request after Stop is answered 503 with
+// Retry-After, as every 503 of the source is.
+func TestStoppedSaysWhenToRetry(t *testing.T) {
+	for _, p := range []Policy{Block, Reject} {
+		s, _ := newSource(t, Config{Shedding: p})
+		s.Stop()
+		if res := post(t, s, lines(2, "late")); res.code != 503 || res.retry == "" {
+			t.Errorf("%v: after Stop: %d, Retry-After %q; want 503 with Retry-After", p, res.code, res.retry)
+		}
+	}
+}
+
+// TestRunEndsAndRestarts: when the last split of a run closes (the job
+// ended or failed) the requests not acknowledged fail with 503 and
+// Retry-After, and the records still buffered go with them; a job
+// restarted in-process asks for splits again and the source serves again
+// on the same address, without the failed run's records.
+func TestRunEndsAndRestarts(t *testing.T) {
+	s, sp := newSource(t, Config{Delivery: ExactlyOnce})
+	addr := s.Addr()
+	handed := postAsync(t, s, lines(3, "a"))
+	readN(t, sp, 3) // handed over, no checkpoint covers them
+	buffered := postAsync(t, s, lines(2, "b"))
+	waitFor(t, "the second request's records", func() bool { return s.Stats().Accepted == 5 })
+	if err := sp.(io.Closer).Close(); err != nil {
+		t.Fatal(err)
+	}
+	for name, ch := range map[string]<-chan response{"handed": handed, "buffered": buffered} {
+		if res := <-ch; res.code != 503 || res.retry == "" || res.ans.Accepted != 0 {
+			t.Errorf("%s request at the end of the run: %+v, want 503 with Retry-After and nothing accepted", name, res)
+		}
+	}
+	splits, err := s.Splits(context.Background(), 1)
+	if err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	sp = splits[0]
+	if s.Addr() != addr {
+		t.Errorf("second run listens on %s, want %s again", s.Addr(), addr)
+	}
+	ch := postAsync(t, s, lines(2, "c"))
+	if got := readN(t, sp, 2); !slices.Equal(got, []string{`{"id":"c0"}`, `{"id":"c1"}`}) {
+		t.Errorf("second run read %q, want only the new request's records", got)
+	}
+	if err := sp.(stream.PositionCommitter).CommitPosition(context.Background(), sp.Position()); err != nil {
+		t.Fatal(err)
+	}
+	if res := <-ch; res.code != 200 || res.ans.Accepted != 2 {
+		t.Errorf("second run: %+v, want 200 with 2 accepted", res)
+	}
+}
+
+// TestRestartPolicyServesAgain: a job over the source that fails and is
+// restarted in-process (stream.WithRestartPolicy) serves requests again:
+// the restart asks the same source for splits.
+func TestRestartPolicyServesAgain(t *testing.T) {
+	src, err := NewSource(Config{Addr: "127.0.0.1:0", Delivery: ExactlyOnce, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	if err := src.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	env := stream.New(stream.WithParallelism(1), stream.WithCheckpointing(t.TempDir(), 5*time.Millisecond),
+		stream.WithRestartPolicy(3, time.Millisecond), stream.WithLogger(slog.New(slog.DiscardHandler)))
+	var failed sync.Once
+	vals := stream.Map(stream.FromSource(env, "http", stream.Source[connector.Message](src), stream.WatermarkStrategy[connector.Message]{}),
+		func(m connector.Message) string {
+			if strings.Contains(string(m.Value), "boom") {
+				failed.Do(func() { panic("boom") })
+			}
+			return string(m.Value)
+		})
+	out := stream.Collect(vals)
+	done := make(chan error, 1)
+	go func() { done <- env.Execute(context.Background()) }()
+	if res := post(t, src, `{"id":"boom"}`); res.code != 503 {
+		t.Fatalf("the request that failed the job: %+v, want 503", res)
+	}
+	// The restarted job takes requests again (a refused connection or a
+	// 503 until it is up).
+	waitFor(t, "the restarted job to take a request", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("job ended: %v", err)
+		default:
+		}
+		r, err := nethttp.Post("http://"+src.Addr()+DefaultPath, "application/json", strings.NewReader(`{"id":"after"}`))
+		if err != nil {
+			return false
+		}
+		r.Body.Close()
+		return r.StatusCode == 200
+	})
+	src.Stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(out.Values(), `{"id":"after"}`) {
+		t.Errorf("the restarted job got %q, want the request after the restart", out.Values())
 	}
 }

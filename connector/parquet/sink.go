@@ -17,6 +17,7 @@ import (
 	pq "github.com/parquet-go/parquet-go"
 
 	"github.com/sluicehq/sluice/checkpoint"
+	"github.com/sluicehq/sluice/internal/durable"
 	"github.com/sluicehq/sluice/row"
 	"github.com/sluicehq/sluice/stream"
 )
@@ -90,6 +91,9 @@ type Sink struct {
 	cleanOnce sync.Once
 	cleanErr  error
 	opens     atomic.Int64 // numbers the writers' runs
+	// syncDir makes a directory's entries durable (durable.SyncDir;
+	// tests record what it made durable).
+	syncDir func(string) error
 }
 
 var _ stream.Sink[row.Row] = (*Sink)(nil)
@@ -109,33 +113,38 @@ func NewSink(cfg Config, schema *row.Schema) (*Sink, error) {
 		cfg.MaxRowsPerFile = DefaultMaxRowsPerFile
 	}
 	// run tells apart the files of successive runs of the job.
-	return &Sink{cfg: cfg, schema: schema, run: strconv.FormatInt(time.Now().UnixNano(), 36)}, nil
+	return &Sink{cfg: cfg, schema: schema, run: strconv.FormatInt(time.Now().UnixNano(), 36), syncDir: durable.SyncDir}, nil
 }
 
 // Open implements stream.Sink.
-// The first Open of a run deletes the temporary files that earlier runs
-// left in the directory (after recovery has committed the ones a restored
-// checkpoint needs, with CommitRecovered).
+// The first writer of a run to create a file (or to close) deletes the
+// temporary files that earlier runs left in the directory, unless the
+// runtime recovers its writers (Recover, under checkpointing): each then
+// publishes the files the restored checkpoint needs and deletes the rest
+// of its share. (Call CommitRecovered before that first file.)
 //
 // Every writer has a run of its own (the sink's and a count of its
 // writers): a job restarted in-process (stream.WithRestartPolicy) opens
 // the same Sink's writers again, and their file names must not repeat
 // those of the failed attempt, whose staged files their Recover deletes.
 func (s *Sink) Open(_ context.Context, info stream.SubtaskInfo) (stream.SinkWriter[row.Row], error) {
-	if err := os.MkdirAll(s.cfg.Path, 0o755); err != nil {
+	if err := durable.MkdirAll(s.cfg.Path, 0o755, s.syncDir); err != nil {
 		return nil, fmt.Errorf("parquet sink: %w", err)
 	}
-	w := &writer{s: s, run: s.run + "_" + strconv.FormatInt(s.opens.Add(1), 36), subtask: info.Index, par: max(info.Parallelism, 1)}
-	if s.cfg.TwoPhase {
-		// Recover commits the staged files the restored checkpoint
-		// needs, then deletes the others.
-		return w, nil
+	return &writer{s: s, run: s.run + "_" + strconv.FormatInt(s.opens.Add(1), 36), subtask: info.Index, par: max(info.Parallelism, 1)}, nil
+}
+
+// clean deletes the temporary files of earlier runs, once per sink,
+// unless the writer was recovered (Recover did its share, after
+// publishing what the restored checkpoint needs: deleting at Open, before
+// Recover, lost the files of a checkpoint that completed just before a
+// crash).
+func (w *writer) clean() error {
+	if w.s.cfg.TwoPhase || w.recovered {
+		return nil
 	}
-	s.cleanOnce.Do(func() { s.cleanErr = s.removeStale() })
-	if s.cleanErr != nil {
-		return nil, s.cleanErr
-	}
-	return w, nil
+	w.s.cleanOnce.Do(func() { w.s.cleanErr = w.s.removeStale() })
+	return w.s.cleanErr
 }
 
 // tmpPrefix and tmpSuffix frame a part file's temporary name.
@@ -180,17 +189,14 @@ func (s *Sink) CommitRecovered(_ context.Context, names []string) error {
 			return fmt.Errorf("parquet sink %s: commit recovered %s: %w", s.cfg.Path, n, err)
 		}
 	}
-	return syncDir(s.cfg.Path)
+	return s.sync()
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("parquet sink %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("parquet sink %s: sync directory: %w", dir, err)
+// sync makes the directory's entries durable: the final names after
+// their renames, and the staged names before a checkpoint refers to them.
+func (s *Sink) sync() error {
+	if err := s.syncDir(s.cfg.Path); err != nil {
+		return fmt.Errorf("parquet sink %s: %w", s.cfg.Path, err)
 	}
 	return nil
 }
@@ -214,6 +220,9 @@ type writer struct {
 	mu      sync.Mutex // pending is shared with CommitCheckpoint
 	pending []pendingFiles
 	seq     int
+	// recovered: Recover ran (the runtime checkpoints), and cleaned this
+	// writer's share of the earlier runs' files.
+	recovered bool
 }
 
 type file struct {
@@ -395,6 +404,9 @@ rows:
 	}
 	for todo := w.prows; len(todo) > 0; {
 		if w.cur == nil {
+			if err := w.clean(); err != nil {
+				return err
+			}
 			if err := w.open(); err != nil {
 				return fmt.Errorf("parquet sink %s: %w", w.s.cfg.Path, err)
 			}
@@ -506,7 +518,7 @@ func (w *writer) publish(files []*file) error {
 			return fmt.Errorf("parquet sink %s: commit: %w", w.s.cfg.Path, err)
 		}
 	}
-	return syncDir(w.s.cfg.Path)
+	return w.s.sync()
 }
 
 // forget drops the files named from the pending ones: Commit published
@@ -566,6 +578,12 @@ func (w *writer) PreCommit(_ context.Context, id checkpoint.ID) (checkpoint.Tran
 				}
 			}
 		}
+		if len(b) > 0 {
+			// The checkpoint names these files: Recover publishes them.
+			if err := w.s.sync(); err != nil {
+				return nil, err
+			}
+		}
 		return b, nil
 	}
 	if err := w.finish(); err != nil {
@@ -573,6 +591,11 @@ func (w *writer) PreCommit(_ context.Context, id checkpoint.ID) (checkpoint.Tran
 	}
 	if len(w.closed) == 0 {
 		return nil, nil
+	}
+	// Staged: the checkpoint will name these files, so their names must
+	// survive a power loss as their bytes do (finish synced those).
+	if err := w.s.sync(); err != nil {
+		return nil, fmt.Errorf("parquet sink %s: checkpoint %d: %w", w.s.cfg.Path, id, err)
 	}
 	var b []byte
 	for _, f := range w.closed {
@@ -640,6 +663,7 @@ func (w *writer) Abort(_ context.Context, tx checkpoint.Transaction) error {
 // earlier runs left for subtasks s with s % parallelism == this subtask.
 // It assumes one job per directory.
 func (w *writer) Recover(ctx context.Context, committed []checkpoint.Transaction) error {
+	w.recovered = true
 	for _, tx := range committed {
 		if err := w.Commit(ctx, tx); err != nil {
 			return err
@@ -687,6 +711,9 @@ func (w *writer) Close(ctx context.Context) error {
 	}
 	if err := w.finish(); err != nil {
 		return fmt.Errorf("parquet sink %s: %w", w.s.cfg.Path, err)
+	}
+	if err := w.clean(); err != nil {
+		return err
 	}
 	if w.s.cfg.TwoPhase {
 		if len(w.closed) > 0 {
