@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/record"
 )
 
 // fileSize is the size of the file name on disk.
@@ -225,4 +227,87 @@ func TestPrefillOff(t *testing.T) {
 	if got, want := fileSize(t, seg), o.logicalBytes(0, 1<<62); got != want {
 		t.Fatalf("segment file %d bytes, its batches %d", got, want)
 	}
+}
+
+// fillLarge appends n batches of 2-4 records of 30-40 KiB each, so that
+// every commit is larger than prefillMaxCommit (a throughput-bound
+// partition's commits).
+func fillLarge(t *testing.T, rng *rand.Rand, p *Partition, n int) *ackOracle {
+	t.Helper()
+	o := &ackOracle{recs: make(map[int64]record.Record)}
+	for i := 0; i < n; i++ {
+		b, recs := makeBatch(t, rng.Uint64(), 2+rng.IntN(3), 30<<10+rng.IntN(10<<10), int64(1000+i))
+		res, err := p.Append(bg, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.add(res, b, recs)
+	}
+	return o
+}
+
+// TestPrefillBulk: after commits larger than prefillMaxCommit the active
+// segment is pre-written prefillBulkFactor times further ahead (with
+// direct I/O), a roll and a close still cut every segment back to its
+// batches, and a crash leaves a tail that recovery cuts without a
+// warning.
+func TestPrefillBulk(t *testing.T) {
+	dir := t.TempDir()
+	opts, lb := testOptions(dir)
+	opts.SegmentPrefill = 16 << 10 // bulk: 512 KiB
+	l := mustOpen(t, opts)
+	p := mustPartition(t, l, "pf", TopicConfig{Partitions: 1, SegmentBytes: 2 << 20})
+	rng := rand.New(rand.NewPCG(3, 4))
+	o := fillLarge(t, rng, p, 8)
+	pdir := filepath.Join(dir, topicsDir, "pf", "0")
+	segs := segmentFiles(t, pdir)
+	if len(segs) != 1 {
+		t.Fatalf("%d segments, want 1", len(segs))
+	}
+	_, hw, _ := p.Offsets()
+	logical := o.logicalBytes(0, hw)
+	if size := fileSize(t, segs[0]); size < logical+opts.SegmentPrefill*prefillBulkFactor/2 {
+		t.Fatalf("active segment file is %d bytes for %d bytes of batches: no bulk pre-written tail", size, logical)
+	}
+	// Past a roll: sealed segments are their batches.
+	o2 := fillLarge(t, rng, p, 40)
+	o.batches = append(o.batches, o2.batches...)
+	for k, r := range o2.recs {
+		o.recs[k] = r
+	}
+	segs = segmentFiles(t, pdir)
+	if len(segs) < 2 {
+		t.Fatalf("%d segments, want a roll", len(segs))
+	}
+	_, hw, _ = p.Offsets()
+	for i, name := range segs[:len(segs)-1] {
+		base, _ := parseSegmentName(filepath.Base(name))
+		end, _ := parseSegmentName(filepath.Base(segs[i+1]))
+		if got, want := fileSize(t, name), o.logicalBytes(base, end); got != want {
+			t.Fatalf("sealed segment %d is %d bytes, its batches %d", base, got, want)
+		}
+	}
+	last := segs[len(segs)-1]
+	lastBase, _ := parseSegmentName(filepath.Base(last))
+	if size, logical := fileSize(t, last), o.logicalBytes(lastBase, hw); size <= logical {
+		t.Fatalf("active segment file %d bytes for %d bytes of batches: no pre-written tail to recover", size, logical)
+	}
+	if n := checkServed(t, p, o); n != hw {
+		t.Fatalf("served %d records, want %d", n, hw)
+	}
+	l.crash()
+	l = mustOpen(t, opts)
+	defer l.Close()
+	tp, _ := l.Topic("pf")
+	p, _ = tp.Partition(0)
+	if _, got, _ := p.Offsets(); got != hw {
+		t.Fatalf("high watermark %d after the crash, want %d\n%s", got, hw, lb.String())
+	}
+	if n := checkServed(t, p, o); n != hw {
+		t.Fatalf("served %d records, want %d", n, hw)
+	}
+	if s := lb.String(); strings.Contains(s, "torn tail") || !strings.Contains(s, "cut pre-written tail") {
+		t.Fatalf("a pre-written tail was not cut quietly:\n%s", s)
+	}
+	appendAfterRecovery(t, p, o, hw, 3)
 }
