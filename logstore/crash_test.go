@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,9 +31,7 @@ const crashDirEnv = "LOGSTORE_CRASH_DIR"
 // crashPrefillEnv set makes the child use 256 KiB segments with a 16 KiB
 // pre-written tail (prefill.go), so that most kills leave zeros after the
 // last batch; without it the child's 8 KiB segments roll too often for a
-// tail to be written. Set to "bulk", the child appends batches of about
-// 100 KiB to 4 MiB segments, so that its commits are larger than
-// prefillMaxCommit and the tail is the bulk one written with direct I/O.
+// tail to be written.
 const crashPrefillEnv = "LOGSTORE_CRASH_PREFILL"
 
 func valuesCRC(recs []record.Record) uint32 {
@@ -53,12 +50,8 @@ func TestCrashChild(t *testing.T) {
 	opts, _ := testOptions(dir)
 	opts.Logger = nil
 	segBytes := int64(8 << 10)
-	mode := os.Getenv(crashPrefillEnv)
-	if mode != "" {
+	if os.Getenv(crashPrefillEnv) != "" {
 		segBytes, opts.SegmentPrefill = 256<<10, 16<<10
-	}
-	if mode == "bulk" {
-		segBytes = 4 << 20
 	}
 	l, err := Open(opts)
 	if err != nil {
@@ -81,11 +74,7 @@ func TestCrashChild(t *testing.T) {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(os.Getpid()), uint64(w)))
 			for {
-				n, size := 1+rng.IntN(5), rng.IntN(400)
-				if mode == "bulk" {
-					n, size = 2+rng.IntN(3), 30<<10+rng.IntN(10<<10)
-				}
-				b, recs := makeBatch(t, rng.Uint64(), n, size, 1)
+				b, recs := makeBatch(t, rng.Uint64(), 1+rng.IntN(5), rng.IntN(400), 1)
 				res, err := p.Append(context.Background(), b)
 				if err != nil {
 					fmt.Fprintln(os.Stderr, "child append:", err)
@@ -106,34 +95,20 @@ type ackedBatch struct {
 	crc  uint32
 }
 
-func TestCrashSIGKILL(t *testing.T) { crashRounds(t, "") }
+func TestCrashSIGKILL(t *testing.T) { crashRounds(t, false) }
 
 // TestCrashSIGKILLPrefill is TestCrashSIGKILL with a pre-written segment
 // tail: acknowledged batches survive kills that leave zeros after them,
 // and the zeros are cut (at least one round must have had some).
 func TestCrashSIGKILLPrefill(t *testing.T) {
-	if logs := crashRounds(t, "small"); !strings.Contains(logs, "cut pre-written tail") {
+	if logs := crashRounds(t, true); !strings.Contains(logs, "cut pre-written tail") {
 		t.Fatalf("no round left a pre-written tail to recover:\n%s", logs)
 	}
 }
 
-// TestCrashSIGKILLBulkPrefill is TestCrashSIGKILL with commits larger than
-// prefillMaxCommit, whose pre-written tail is written with direct I/O far
-// ahead: at least one round must have cut more zeros than the small tail
-// (16 KiB) ever leaves.
-func TestCrashSIGKILLBulkPrefill(t *testing.T) {
-	logs := crashRounds(t, "bulk")
-	for _, m := range regexp.MustCompile(`cut pre-written tail.* bytes_cut=(\d+)`).FindAllStringSubmatch(logs, -1) {
-		if n, _ := strconv.Atoi(m[1]); n > 16<<10 {
-			return
-		}
-	}
-	t.Fatalf("no round left a bulk pre-written tail to recover:\n%s", logs)
-}
-
 // crashRounds runs the kill-and-verify rounds of the SIGKILL crash test
 // and returns the recovery logs of the reopens.
-func crashRounds(t *testing.T, prefill string) string {
+func crashRounds(t *testing.T, prefill bool) string {
 	if testing.Short() {
 		t.Skip("re-executes the test binary")
 	}
@@ -146,8 +121,8 @@ func crashRounds(t *testing.T, prefill string) string {
 		target := rng.IntN(120) // acknowledgements before the kill; 0 kills during start-up
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 		cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
-		if prefill != "" {
-			cmd.Env = append(cmd.Env, crashPrefillEnv+"="+prefill)
+		if prefill {
+			cmd.Env = append(cmd.Env, crashPrefillEnv+"=1")
 		}
 		cmd.Stderr = os.Stderr
 		out, err := cmd.StdoutPipe()

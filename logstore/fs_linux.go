@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -101,44 +100,4 @@ func (f osFile) WriteVectors(bufs [][]byte) (n int, err error) {
 			m = 0
 		}
 	}
-}
-
-// directZeros is a page-aligned region of zeros that is never written
-// (an anonymous mapping: every page is the shared zero page), the source
-// of WriteZerosDirect.
-var directZeros = sync.OnceValues(func() ([]byte, error) {
-	return unix.Mmap(-1, 0, 8<<20, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-})
-
-// WriteZerosDirect implements directZeroWriter: it writes n zeros at off
-// through a second descriptor of the file opened with O_DIRECT, so the
-// zeros cost no page-cache copy (the disk reads them from the zero page).
-// off and n must be multiples of the page size; nothing else may write
-// the range meanwhile.
-func (f osFile) WriteZerosDirect(off, n int64) error {
-	zeros, err := directZeros()
-	if err != nil {
-		return err
-	}
-	fd, err := unix.Open(f.Name(), unix.O_WRONLY|unix.O_DIRECT|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return &os.PathError{Op: "open O_DIRECT", Path: f.Name(), Err: err}
-	}
-	defer unix.Close(fd)
-	for n > 0 {
-		k := min(n, int64(len(zeros)))
-		m, err := unix.Pwrite(fd, zeros[:k], off)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return &os.PathError{Op: "pwrite O_DIRECT", Path: f.Name(), Err: err}
-		}
-		if m <= 0 {
-			return &os.PathError{Op: "pwrite O_DIRECT", Path: f.Name(), Err: io.ErrShortWrite}
-		}
-		off += int64(m)
-		n -= int64(m)
-	}
-	return nil
 }

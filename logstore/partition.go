@@ -26,7 +26,6 @@ type Partition struct {
 	indexInterval int
 	cacheWindow   int64       // Options.PageCacheWindow (<= 0: never drop)
 	prefill       int64       // Options.SegmentPrefill (<= 0: off)
-	noDirectZeros bool        // a direct write of zeros failed: no bulk pre-written tails (writeMu)
 	repair        bool        // Options.RepairCorruption
 	metrics       *logMetrics // nil = none
 

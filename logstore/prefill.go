@@ -65,18 +65,6 @@ type zeroWriter interface {
 	WriteZerosAt(off, n int64) error
 }
 
-// directZeroWriter is a File that can write zeros at an offset with
-// direct I/O (O_DIRECT on Linux): the zeros go from one shared zero page to
-// the disk, without a copy into the page cache. off and n are multiples of
-// pageSize.
-type directZeroWriter interface {
-	WriteZerosDirect(off, n int64) error
-}
-
-// prefillBulkFactor is how many times Options.SegmentPrefill a
-// throughput-bound partition keeps pre-written ahead (32 MiB by default).
-const prefillBulkFactor = 32
-
 // zeroBuf is the source of the zeros WriteZerosAt writes.
 var zeroBuf = make([]byte, 64<<10)
 
@@ -104,23 +92,12 @@ func writeZerosAt(w io.WriterAt, off, n int64) error {
 // partition (failSync), because it may have covered batches written
 // ahead meanwhile, but not of the commit that ran before it.
 func (p *Partition) extendPrefill(seg *segment, wrote int64) {
-	if p.prefill <= 0 {
+	if p.prefill <= 0 || wrote > prefillMaxCommit {
 		return
 	}
-	ahead := p.prefill
-	var write func(off, n int64) error
-	if wrote <= prefillMaxCommit {
-		zw, ok := seg.f.(zeroWriter)
-		if !ok {
-			return
-		}
-		write = zw.WriteZerosAt
-	} else {
-		dz, ok := seg.f.(directZeroWriter)
-		if !ok || p.noDirectZeros {
-			return
-		}
-		write, ahead = dz.WriteZerosDirect, p.prefill*prefillBulkFactor
+	zw, ok := seg.f.(zeroWriter)
+	if !ok {
+		return
 	}
 	p.writeMu.Lock()
 	if p.closed || p.aheadErr != nil || seg != p.active {
@@ -128,29 +105,21 @@ func (p *Partition) extendPrefill(seg *segment, wrote int64) {
 		return
 	}
 	from := max(seg.filled, seg.written)
-	if wrote > prefillMaxCommit {
-		// Whole pages from the first one past the data: direct I/O needs
-		// aligned offsets, and the page holding the end of the data is
-		// allocated already.
-		from = (from + pageSize - 1) &^ (pageSize - 1)
-	}
-	if from-seg.written >= ahead/2 {
+	if from-seg.written >= p.prefill/2 {
 		p.writeMu.Unlock()
 		return
 	}
 	// Near the end of the segment the last stretch is left to the appends:
 	// a fill of a few pages after every commit would cost an fdatasync each.
-	to := min(seg.written+ahead, p.settings().segBytes) &^ (pageSize - 1)
-	if to-from < ahead/2 {
+	to := min(seg.written+p.prefill, p.settings().segBytes) &^ (pageSize - 1)
+	if to-from < p.prefill/2 {
 		p.writeMu.Unlock()
 		return
 	}
-	if err := write(from, to-from); err != nil {
-		// Part of the zeros may be in the file: the seal's cut covers them.
+	if err := zw.WriteZerosAt(from, to-from); err != nil {
+		// Part of the zeros may be in the file: the cut before the seal
+		// (trimPrefill) must cover them.
 		seg.filled = max(seg.filled, to)
-		if wrote > prefillMaxCommit {
-			p.noDirectZeros = true
-		}
 		p.writeMu.Unlock()
 		p.logger.Warn("pre-writing the segment tail failed; appends extend the file", "partition", p.name, "segment", seg.path, "err", err)
 		return
