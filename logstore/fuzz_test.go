@@ -40,6 +40,12 @@ func FuzzSegment(f *testing.F) {
 		f.Add(append(append([]byte(nil), valid...), zeros...), trusted)
 		f.Add(append(append([]byte(nil), valid[:len(valid)-7]...), zeros...), trusted)
 		f.Add(append(append([]byte(nil), flipped...), zeros...), trusted)
+		// A tail longer than zeroTail's read buffer; a byte that is not
+		// zero deep in it makes it a torn tail, not a pre-written one.
+		long := make([]byte, 70000)
+		f.Add(append(append([]byte(nil), valid...), long...), trusted)
+		long[68000] = 1
+		f.Add(append(append([]byte(nil), valid...), long...), trusted)
 	}
 	f.Fuzz(func(t *testing.T, data []byte, trusted bool) {
 		dir := t.TempDir()

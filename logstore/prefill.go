@@ -87,8 +87,9 @@ func writeZerosAt(w io.WriterAt, off, n int64) error {
 // published). It fills only when less than half of Options.SegmentPrefill
 // is left ahead, then at least that half, and never beyond the segment's
 // roll size (so the last stretch of a segment is appended as before). A failed write
-// of zeros leaves the segment without a tail (zeros beyond the logical
-// length are harmless); a failed fdatasync is a failed fsync of the
+// of zeros adds no tail, but the range it asked for counts as pre-written
+// (seg.filled), so that trimPrefill cuts whatever part of the zeros reached
+// the file before the segment is sealed or closed; a failed fdatasync is a failed fsync of the
 // partition (failSync), because it may have covered batches written
 // ahead meanwhile, but not of the commit that ran before it.
 func (p *Partition) extendPrefill(seg *segment, wrote int64) {
@@ -117,6 +118,9 @@ func (p *Partition) extendPrefill(seg *segment, wrote int64) {
 		return
 	}
 	if err := zw.WriteZerosAt(from, to-from); err != nil {
+		// Part of the zeros may be in the file: the cut before the seal
+		// (trimPrefill) must cover them.
+		seg.filled = max(seg.filled, to)
 		p.writeMu.Unlock()
 		p.logger.Warn("pre-writing the segment tail failed; appends extend the file", "partition", p.name, "segment", seg.path, "err", err)
 		return

@@ -226,3 +226,66 @@ func TestPrefillOff(t *testing.T) {
 		t.Fatalf("segment file %d bytes, its batches %d", got, want)
 	}
 }
+
+// shortZerosFS opens files whose WriteZerosAt writes all but the last byte
+// of the zeros asked for and then fails (a disk that fills up meanwhile).
+type shortZerosFS struct{ FS }
+
+func (f shortZerosFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	file, err := f.FS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return shortZerosFile{file}, nil
+}
+
+type shortZerosFile struct{ File }
+
+func (f shortZerosFile) WriteZerosAt(off, n int64) error {
+	if err := f.File.(zeroWriter).WriteZerosAt(off, n-1); err != nil {
+		return err
+	}
+	return errENOSPC
+}
+
+// TestPrefillFailedZerosCut: zeros that a failed pre-write left in the
+// file are cut like a complete tail's, so sealed and closed segments are
+// their batches (before, a failed write left filled behind, and the zeros
+// stayed after the data of a sealed segment).
+func TestPrefillFailedZerosCut(t *testing.T) {
+	dir := t.TempDir()
+	opts, lb := testOptions(dir)
+	opts.FS = shortZerosFS{OSFS{}}
+	opts.SegmentPrefill = 64 << 10
+	l := mustOpen(t, opts)
+	p := mustPartition(t, l, "pf", TopicConfig{Partitions: 1, SegmentBytes: 256 << 10})
+	o := fillRandom(t, rand.New(rand.NewPCG(5, 6)), p, 400)
+	if !strings.Contains(lb.String(), "pre-writing the segment tail failed") {
+		t.Fatal("no pre-write failed: the test does not test what it says")
+	}
+	_, hw, _ := p.Offsets()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs := segmentFiles(t, filepath.Join(dir, topicsDir, "pf", "0"))
+	if len(segs) < 2 {
+		t.Fatalf("%d segments, want a roll", len(segs))
+	}
+	for i, name := range segs {
+		base, _ := parseSegmentName(filepath.Base(name))
+		end := hw
+		if i+1 < len(segs) {
+			end, _ = parseSegmentName(filepath.Base(segs[i+1]))
+		}
+		if got, want := fileSize(t, name), o.logicalBytes(base, end); got != want {
+			t.Fatalf("segment %d (%d of %d) is %d bytes, its batches %d", base, i+1, len(segs), got, want)
+		}
+	}
+	l = mustOpen(t, opts)
+	defer l.Close()
+	tp, _ := l.Topic("pf")
+	p, _ = tp.Partition(0)
+	if n := checkServed(t, p, o); n != hw {
+		t.Fatalf("served %d records, want %d", n, hw)
+	}
+}

@@ -46,8 +46,9 @@ type segment struct {
 	written  int64 // bytes written to f (syncMu)
 	// filled is where the file's pre-written tail ends (prefill.go): the
 	// bytes from written to filled are zeros written and synced ahead of
-	// the appends; filled <= written when there are none. Written under
-	// writeMu with syncMu held.
+	// the appends (after a failed pre-write: perhaps zeros, perhaps beyond
+	// the file's end; either way cut before a seal); filled <= written when
+	// there are none. Written under writeMu with syncMu held.
 	filled   int64
 	uncached int64 // bytes from the start dropped from the page cache (syncMu)
 
