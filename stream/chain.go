@@ -37,12 +37,11 @@ import (
 // memory (the operator's part) and calls submit; a writer goroutine writes
 // and fsyncs the file and acknowledges the checkpoint when it is durable.
 // The writers of one subtask run one after another, in checkpoint order.
-// When the chain reaches maxChain files, the writer folds the chain and
-// the new changes into a new base (the "compaction", off the task
-// goroutine, without the operator's codecs: state.MergeChanges matches
-// entries by their encoded keys); when the chain with the new changes
-// would hold more than twice the live entries, the operator encodes a
-// new base at once (needFull).
+// When the chain with the new changes would hold more than twice the
+// live entries, or reach maxChain files (needFull counts them), the
+// writer folds the chain and the new changes into a new base (the
+// "compaction", off the task goroutine, without the operator's codecs:
+// state.MergeChanges matches entries by their encoded keys).
 //
 // A writer that fails, or a checkpoint aborted before its writer ran,
 // loses the changes it carried: the chain is marked broken and the next
@@ -64,8 +63,10 @@ type chainSnap struct {
 	hasBase bool
 	prev    chan struct{}
 	// chainEntries is the number of entries in the chain's files (the
-	// base's included), files the number of files (needFull).
+	// base's included), files the number of files, compactNext whether the
+	// writer of this snapshot must compact the chain (needFull).
 	chainEntries, files int
+	compactNext         bool
 	// lastArena is the size of the last snapshot's arena (takeArena).
 	lastArena int
 	// spare is an arena handed back by the writer that wrote it.
@@ -93,26 +94,25 @@ func newChainSnap() *chainSnap {
 }
 
 // needFull reports, on the task goroutine at a barrier, whether the
-// snapshot must be a base: there is none yet, a writer lost an
-// increment, or the chain with this increment would hold more than
+// snapshot must be a base: there is none yet, or a writer lost an
+// increment. It also plans the writer's compaction (c.compactNext, for
+// submit): when the chain with this increment would hold more than
 // twice the entries that are live (total), so that a restore would read
-// more than twice the state. The bound is the live state, not the base:
-// while the state grows (a job's first minutes, Nexmark's short runs)
-// most changed entries are new ones, and an increment writes only those
-// where a base would write the older, unchanged entries again (and the
-// writer's compaction, when the chain's bytes outweighed its base's,
-// would read and write them all again). The writer still compacts a
-// chain that reaches maxChain files (write); needFull counts the
-// chain's files and entries as the writer will have them.
+// more than twice the state, or would reach maxChain files. The bound
+// is the live state, not the base: while the state grows (a job's
+// first minutes, Nexmark's short runs) most changed entries are new
+// ones, and an increment writes only those where a base (or a
+// compaction once the increments' bytes outweighed the base's) would
+// write every older entry again. A compaction, off the task goroutine,
+// merges encoded sections; a base from the task would encode every live
+// entry again at the barrier.
 func (c *chainSnap) needFull(changed, total int) bool {
 	full := !c.hasBase
 	if c.broken.Swap(false) {
 		full = true
 	}
-	if changed > 0 && c.chainEntries+changed > 2*total {
-		full = true
-	}
-	if full || c.files+1 >= maxChain {
+	c.compactNext = !full && (c.chainEntries+changed > 2*total || c.files+1 >= maxChain)
+	if full || c.compactNext {
 		// A base, written here or by the writer's compaction of the
 		// chain: it holds the live entries.
 		c.chainEntries, c.files = total, 1
@@ -214,6 +214,7 @@ func (c *chainSnap) submit(chk *chkRun, id uint64, task checkpoint.TaskID, full 
 	done := make(chan struct{})
 	c.prev = done
 	maxPar := chk.maxPar
+	compact := c.compactNext
 	chk.async.Add(1)
 	wg.Add(1)
 	go func() {
@@ -233,7 +234,7 @@ func (c *chainSnap) submit(chk *chkRun, id uint64, task checkpoint.TaskID, full 
 			return
 		}
 		prefix := fmt.Sprintf("op%s-%d-%s-%06d", task.Operator, task.Subtask, c.nonce, seq)
-		files, err := c.write(chk, p, prefix, maxPar, full, kgs, groups)
+		files, err := c.write(chk, p, prefix, maxPar, full, compact, kgs, groups)
 		if err != nil {
 			c.chainOK = false
 			c.broken.Store(true)
@@ -245,8 +246,9 @@ func (c *chainSnap) submit(chk *chkRun, id uint64, task checkpoint.TaskID, full 
 }
 
 // write stores one snapshot of the chain and returns the files the
-// checkpoint names: the chain, oldest first.
-func (c *chainSnap) write(chk *chkRun, p checkpoint.Pending, prefix string, maxPar int, full bool, kgs []int, groups map[int][]byte) ([]string, error) {
+// checkpoint names: the chain, oldest first. With compact (or a chain of
+// maxChain files) it folds the chain and the new changes into a base.
+func (c *chainSnap) write(chk *chkRun, p checkpoint.Pending, prefix string, maxPar int, full, compact bool, kgs []int, groups map[int][]byte) ([]string, error) {
 	sc, ok := p.(checkpoint.SharedCreator)
 	if !ok {
 		return nil, fmt.Errorf("checkpoint storage %T cannot write shared files", p)
@@ -267,7 +269,7 @@ func (c *chainSnap) write(chk *chkRun, p checkpoint.Pending, prefix string, maxP
 			return nil, fmt.Errorf("file %s of the increment chain is gone from the shared area", f.name)
 		}
 	}
-	if len(c.chain)+1 >= maxChain {
+	if compact || len(c.chain)+1 >= maxChain {
 		f, err := c.compact(chk, sc, prefix+".kbase", maxPar, kgs, groups)
 		if err != nil {
 			return nil, err

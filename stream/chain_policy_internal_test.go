@@ -6,27 +6,27 @@ import (
 )
 
 // TestNeedFullGrowingState: while the state grows, an increment of the
-// new entries is written instead of a base of all of them, even when
-// more than half of the entries are new; a base comes when the chain
-// would hold more than twice the live entries, or after a lost
-// increment.
+// new entries is written, not a base of all of them nor a compaction,
+// even when more than half of the entries are new; the writer compacts
+// when the chain would hold more than twice the live entries, and a
+// base comes after a lost increment.
 func TestNeedFullGrowingState(t *testing.T) {
 	c := newChainSnap()
 	steps := []struct {
 		changed, total int
-		full           bool
+		full, compact  bool
 	}{
-		{100, 100, true},    // no base yet
-		{150, 250, false},   // 150 new of 250: chain 250
-		{250, 500, false},   // half new again: chain 500
-		{600, 1100, false},  // chain 1100
-		{1100, 1100, false}, // every entry rewritten: chain 2200, twice the state
-		{1, 1100, true},     // a restore would read more than twice the state
-		{0, 1100, false},
+		{100, 100, true, false},    // no base yet
+		{150, 250, false, false},   // 150 new of 250: chain 250
+		{250, 500, false, false},   // half new again: chain 500
+		{600, 1100, false, false},  // chain 1100
+		{1100, 1100, false, false}, // every entry rewritten: chain 2200, twice the state
+		{1, 1100, false, true},     // a restore would read more than twice the state
+		{0, 1100, false, false},
 	}
 	for i, s := range steps {
-		if got := c.needFull(s.changed, s.total); got != s.full {
-			t.Fatalf("step %d (%d changed of %d): full %v, want %v", i, s.changed, s.total, got, s.full)
+		if got := c.needFull(s.changed, s.total); got != s.full || c.compactNext != s.compact {
+			t.Fatalf("step %d (%d changed of %d): full %v, compact %v; want %v, %v", i, s.changed, s.total, got, c.compactNext, s.full, s.compact)
 		}
 		c.hasBase = true // submit's part
 	}
@@ -70,10 +70,8 @@ func TestNeedFullBoundsChain(t *testing.T) {
 		full := c.needFull(len(touched), len(live))
 		c.hasBase = true
 		switch {
-		case full:
-			files = 1
-		case files+1 >= maxChain:
-			files = 1 // compacted
+		case full || c.compactNext || files+1 >= maxChain:
+			files = 1 // a base, or the chain compacted
 		default:
 			files++
 		}
