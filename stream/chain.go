@@ -37,12 +37,11 @@ import (
 // memory (the operator's part) and calls submit; a writer goroutine writes
 // and fsyncs the file and acknowledges the checkpoint when it is durable.
 // The writers of one subtask run one after another, in checkpoint order.
-// When the increments since the base outweigh the base, or the chain
-// reaches maxChain files, the writer folds the chain and the new changes
-// into a new base (the "compaction", off the task goroutine, without the
-// operator's codecs: state.MergeChanges matches entries by their encoded
-// keys); when more than half of the entries changed, the operator encodes
-// a new base at once (needFull).
+// When the chain with the new changes would hold more than twice the
+// live entries, or reach maxChain files (needFull counts them), the
+// writer folds the chain and the new changes into a new base (the
+// "compaction", off the task goroutine, without the operator's codecs:
+// state.MergeChanges matches entries by their encoded keys).
 //
 // A writer that fails, or a checkpoint aborted before its writer ran,
 // loses the changes it carried: the chain is marked broken and the next
@@ -52,8 +51,9 @@ import (
 // hands the operator each owned key group's tables, which it applies:
 // a base resets the key group, puts overwrite, deletions remove.
 
-// maxChain bounds the files of a chain (base included).
-const maxChain = 32
+// maxChain bounds the files of a chain (base included); a variable for
+// the tests that make chains compact often.
+var maxChain = 32
 
 // chainSnap is the incremental snapshot state of one operator subtask.
 type chainSnap struct {
@@ -62,6 +62,11 @@ type chainSnap struct {
 	seq     int
 	hasBase bool
 	prev    chan struct{}
+	// chainEntries is the number of entries in the chain's files (the
+	// base's included), files the number of files, compactNext whether the
+	// writer of this snapshot must compact the chain (needFull).
+	chainEntries, files int
+	compactNext         bool
 	// lastArena is the size of the last snapshot's arena (takeArena).
 	lastArena int
 	// spare is an arena handed back by the writer that wrote it.
@@ -73,8 +78,6 @@ type chainSnap struct {
 	// Writers (one at a time, in order).
 	chain     []chainFile
 	chainOK   bool
-	baseSize  int64
-	deltaSize int64
 	compacted int // compactions so far (tests)
 }
 
@@ -91,16 +94,31 @@ func newChainSnap() *chainSnap {
 }
 
 // needFull reports, on the task goroutine at a barrier, whether the
-// snapshot must be a base: there is none yet, a writer lost an
-// increment, or more than half of the total entries changed (an
-// increment would be as large as a base).
+// snapshot must be a base: there is none yet, or a writer lost an
+// increment. It also plans the writer's compaction (c.compactNext, for
+// submit): when the chain with this increment would hold more than
+// twice the entries that are live (total), so that a restore would read
+// more than twice the state, or would reach maxChain files. The bound
+// is the live state, not the base: while the state grows (a job's
+// first minutes, Nexmark's short runs) most changed entries are new
+// ones, and an increment writes only those where a base (or a
+// compaction once the increments' bytes outweighed the base's) would
+// write every older entry again. A compaction, off the task goroutine,
+// merges encoded sections; a base from the task would encode every live
+// entry again at the barrier.
 func (c *chainSnap) needFull(changed, total int) bool {
 	full := !c.hasBase
 	if c.broken.Swap(false) {
 		full = true
 	}
-	if !full && changed > 0 && 2*changed > total {
-		full = true
+	c.compactNext = !full && (c.chainEntries+changed > 2*total || c.files+1 >= maxChain)
+	if full || c.compactNext {
+		// A base, written here or by the writer's compaction of the
+		// chain: it holds the live entries.
+		c.chainEntries, c.files = total, 1
+	} else {
+		c.chainEntries += changed
+		c.files++
 	}
 	return full
 }
@@ -186,10 +204,8 @@ func (c *chainSnap) submit(chk *chkRun, id uint64, task checkpoint.TaskID, full 
 	c.lastArena = a.made
 	arena := a.buf
 	kgs := make([]int, 0, len(groups))
-	var size int64
-	for kg, b := range groups {
+	for kg := range groups {
 		kgs = append(kgs, kg)
-		size += int64(len(b))
 	}
 	slices.Sort(kgs)
 	seq := c.seq
@@ -198,6 +214,7 @@ func (c *chainSnap) submit(chk *chkRun, id uint64, task checkpoint.TaskID, full 
 	done := make(chan struct{})
 	c.prev = done
 	maxPar := chk.maxPar
+	compact := c.compactNext
 	chk.async.Add(1)
 	wg.Add(1)
 	go func() {
@@ -217,7 +234,7 @@ func (c *chainSnap) submit(chk *chkRun, id uint64, task checkpoint.TaskID, full 
 			return
 		}
 		prefix := fmt.Sprintf("op%s-%d-%s-%06d", task.Operator, task.Subtask, c.nonce, seq)
-		files, err := c.write(chk, p, prefix, maxPar, full, kgs, groups, size)
+		files, err := c.write(chk, p, prefix, maxPar, full, compact, kgs, groups)
 		if err != nil {
 			c.chainOK = false
 			c.broken.Store(true)
@@ -229,8 +246,9 @@ func (c *chainSnap) submit(chk *chkRun, id uint64, task checkpoint.TaskID, full 
 }
 
 // write stores one snapshot of the chain and returns the files the
-// checkpoint names: the chain, oldest first.
-func (c *chainSnap) write(chk *chkRun, p checkpoint.Pending, prefix string, maxPar int, full bool, kgs []int, groups map[int][]byte, size int64) ([]string, error) {
+// checkpoint names: the chain, oldest first. With compact (or a chain of
+// maxChain files) it folds the chain and the new changes into a base.
+func (c *chainSnap) write(chk *chkRun, p checkpoint.Pending, prefix string, maxPar int, full, compact bool, kgs []int, groups map[int][]byte) ([]string, error) {
 	sc, ok := p.(checkpoint.SharedCreator)
 	if !ok {
 		return nil, fmt.Errorf("checkpoint storage %T cannot write shared files", p)
@@ -241,7 +259,6 @@ func (c *chainSnap) write(chk *chkRun, p checkpoint.Pending, prefix string, maxP
 			return nil, err
 		}
 		c.chain, c.chainOK = []chainFile{f}, true
-		c.baseSize, c.deltaSize = f.size, 0
 		return []string{f.path}, nil
 	}
 	if !c.chainOK {
@@ -252,13 +269,12 @@ func (c *chainSnap) write(chk *chkRun, p checkpoint.Pending, prefix string, maxP
 			return nil, fmt.Errorf("file %s of the increment chain is gone from the shared area", f.name)
 		}
 	}
-	if len(c.chain)+1 >= maxChain || c.deltaSize+size > c.baseSize {
+	if compact || len(c.chain)+1 >= maxChain {
 		f, err := c.compact(chk, sc, prefix+".kbase", maxPar, kgs, groups)
 		if err != nil {
 			return nil, err
 		}
 		c.chain = []chainFile{f}
-		c.baseSize, c.deltaSize = f.size, 0
 		c.compacted++
 		return []string{f.path}, nil
 	}
@@ -267,7 +283,6 @@ func (c *chainSnap) write(chk *chkRun, p checkpoint.Pending, prefix string, maxP
 		return nil, err
 	}
 	c.chain = append(c.chain, f)
-	c.deltaSize += f.size
 	out := make([]string, len(c.chain))
 	for i, cf := range c.chain {
 		out[i] = cf.path

@@ -198,7 +198,18 @@ func testCorruptIncrementFallsBack(t *testing.T, data [][]cev, want []cres, buil
 // restarting from its latest checkpoint (a chain of increments, compacted
 // now and then), and is rescaled through a savepoint; the exactly-once
 // output equals the oracle.
-func TestIncrementalRandomRestarts(t *testing.T) {
+func TestIncrementalRandomRestarts(t *testing.T) { testIncrementalRandomRestarts(t) }
+
+// TestIncrementalRandomRestartsCompacting is TestIncrementalRandomRestarts
+// with chains of at most 3 files, so that the writers compact (fold the
+// chain and the new changes into a base) every other increment.
+func TestIncrementalRandomRestartsCompacting(t *testing.T) {
+	defer func(n int) { maxChain = n }(maxChain)
+	maxChain = 3
+	testIncrementalRandomRestarts(t)
+}
+
+func testIncrementalRandomRestarts(t *testing.T) {
 	for seed := range int64(3) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			data := genEvents(100+seed, 3, 1500, 25)
