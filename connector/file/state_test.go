@@ -92,8 +92,12 @@ func TestCheckpointStateStaysBounded(t *testing.T) {
 		if ts.Transaction == nil {
 			continue
 		}
-		if ps := stagedParts(t, ts.Transaction); len(ps) > 1 {
-			t.Errorf("the last checkpoint's sink state names %d parts of the %d committed, want at most the last", len(ps), n)
+		// The split releases a record only once every earlier part is
+		// renamed, so at most one part is uncommitted; the part renamed
+		// last may still be listed if the snapshot ran between its rename
+		// and the runtime dropping its transaction. Two, not twelve.
+		if ps := stagedParts(t, ts.Transaction); len(ps) > 2 {
+			t.Errorf("the last checkpoint's sink state names %d parts of the %d committed, want at most the last two", len(ps), n)
 		}
 	}
 }
