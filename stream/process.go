@@ -368,8 +368,10 @@ func (o *keyedProcessOp[K, T, R]) fireTimers(s *timerService[K], d TimeDomain, u
 func (o *keyedProcessOp[K, T, R]) watermark(wm int64) {
 	defer o.recoverUser()
 	o.open()
-	o.ctx.wm = wm
-	o.fireTimers(&o.ctx.event, EventTime, wm)
+	// A restored operator starts at its checkpointed watermark, which the
+	// restarted sources may not have reached yet.
+	o.ctx.wm = max(o.ctx.wm, wm)
+	o.fireTimers(&o.ctx.event, EventTime, o.ctx.wm)
 	flushBackend(o.backend)
 	o.flush()
 	o.ctx.em.out.watermark(wm)
