@@ -46,7 +46,7 @@ func (s *Session) newPlanner() *planner {
 // planned.
 func (p *planner) finish(pos ast.Pos) error {
 	for r := range p.pendingRanks {
-		return fmt.Errorf("%s: ROW_NUMBER() OVER (%s) needs a filter on its result in the enclosing query, e.g. WHERE rownum <= 10 (top-N) or = 1 (deduplication); an unfiltered ROW_NUMBER is not supported on streams", pos, r.text)
+		return fmt.Errorf("%s: ROW_NUMBER() OVER (%s) needs a filter on its result in the enclosing query, e.g. WHERE rownum <= 10 (top-N), = 1 (deduplication) or BETWEEN 2 AND 5 (a rank range); an unfiltered ROW_NUMBER is not supported on streams", pos, r.text)
 	}
 	return nil
 }
