@@ -376,6 +376,14 @@ func (p *planner) planOrderLimit(n node, order []ast.OrderItem, limit ast.Expr, 
 	if err != nil {
 		return nil, err
 	}
+	if lv.AsInt() == 0 {
+		// No rows: the input is not read at all (as Flink prunes it).
+		out := make([]column, len(n.cols()))
+		for i, c := range n.cols() {
+			out[i] = column{name: c.name, qual: c.qual, path: c.path, typ: c.typ.Plain(), hidden: c.hidden}
+		}
+		return &values{out: out}, nil
+	}
 	return &rank{in: n, out: n.cols(), order: keys, limit: lv.AsInt(), text: "partitionBy=[], orderBy=[" + orderText(n, keys) + "]"}, nil
 }
 
