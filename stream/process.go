@@ -270,7 +270,7 @@ func KeyedProcess[K comparable, T, R any](ks KeyedStream[K, T], newFunc func(ctx
 		if b != nil {
 			backend = b
 		}
-		o := &keyedProcessOp[K, T, R]{opBase: bc.base(), key: ks.key, hash: ks.hash, maxPar: uint64(mp), backend: backend, restoreErr: backendErr}
+		o := &keyedProcessOp[K, T, R]{opBase: bc.base(), key: ks.key, hash: ks.hash, maxPar: uint64(mp), backend: backend, restoreErr: backendErr, wmDelay: n.wmDelay}
 		if mem, ok := backend.(*state.Memory); ok && bc.job.chk != nil {
 			// Incremental snapshots (process_incremental.go).
 			mem.EnableChangeTracking()
@@ -310,8 +310,10 @@ type keyedProcessOp[K comparable, T, R any] struct {
 
 	backend    state.Backend
 	restoreErr error
-	snapWG     sync.WaitGroup // see winOp.snapWG
-	inc        *chainSnap     // incremental snapshots of the memory backend; nil without checkpoints
+	// wmDelay: watermarks are forwarded this far behind (WatermarkDelay).
+	wmDelay int64
+	snapWG  sync.WaitGroup // see winOp.snapWG
+	inc     *chainSnap     // incremental snapshots of the memory backend; nil without checkpoints
 }
 
 func (o *keyedProcessOp[K, T, R]) open() {
@@ -374,6 +376,12 @@ func (o *keyedProcessOp[K, T, R]) watermark(wm int64) {
 	o.fireTimers(&o.ctx.event, EventTime, o.ctx.wm)
 	flushBackend(o.backend)
 	o.flush()
+	if o.wmDelay > 0 && wm != rt.MaxWatermark {
+		if wm < rt.MinWatermark+o.wmDelay {
+			return // not past the delay yet (and no underflow)
+		}
+		wm -= o.wmDelay
+	}
 	o.ctx.em.out.watermark(wm)
 }
 
