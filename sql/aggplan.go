@@ -405,6 +405,11 @@ func (p *planner) buildAggregate(sel *ast.Select, ag aggregation, aggCalls []*as
 		if err := exec.ValidateAggs(calls, false, false); err != nil {
 			return nil, fmt.Errorf("%s: %w", sel.Pos, err)
 		}
+	} else if ag.window != nil && !ag.window.ProcTime && ag.timeCol >= 0 && notRecordTime(ag.base, ag.timeCol) {
+		// A side's rowtime after an interval or window join: the
+		// records carry another time (a pair's later one, a window's
+		// end), so the rows are stamped with the column windowed on.
+		stamp = addPass(ag.timeCol)
 	}
 	// Rows whose time attribute is NULL belong to no window (Flink drops
 	// them): the pre-projection filters them out, on the column of
@@ -686,4 +691,30 @@ func aggResultType(ac exec.AggCall, c *ast.Call, user func([]types.Type) (types.
 		return t, nil
 	}
 	return types.Type{}, fmt.Errorf("%s: %s does not take %s", c.Pos, strings.ToUpper(c.Name.Name), at)
+}
+
+// notRecordTime reports whether time attribute col of n may hold another
+// time than its rows' records carry: a column of either side of an
+// interval join (a pair is timestamped with the later of its rows) or of
+// a window join (timestamped with the window's end), passed through
+// projections, renamings, window TVFs and unions.
+func notRecordTime(n node, col int) bool {
+	switch x := n.(type) {
+	case *renamed:
+		return notRecordTime(x.node, col)
+	case *calc:
+		return col < len(x.pass) && x.pass[col] >= 0 && notRecordTime(x.in, x.pass[col])
+	case *windowTVF:
+		return col < len(x.in.cols()) && notRecordTime(x.in, col)
+	case *union:
+		for _, in := range x.ins {
+			if notRecordTime(in, col) {
+				return true
+			}
+		}
+		return false
+	case *join:
+		return x.strategy == joinInterval || x.strategy == joinWindow
+	}
+	return false
 }

@@ -169,6 +169,18 @@ func (b *builder) build1(n node) (stream.Stream[exec.Change], error) {
 	return stream.Stream[exec.Change]{}, fmt.Errorf("internal: cannot build %T", n)
 }
 
+// idleTimeout is how long a split of t may go without records before it
+// is idle: the table's 'scan.watermark.idle-timeout', else the session's
+// table.exec.source.idle-timeout as it is now (a SET after the CREATE
+// TABLE counts, as in Flink).
+func (b *builder) idleTimeout(t *table) time.Duration {
+	if t.idleTimeoutSet {
+		return t.idleTimeout
+	}
+	d, _ := parseDuration(b.s.settings["table.exec.source.idle-timeout"])
+	return d
+}
+
 // buildScan opens the table's source once per job: the watermark from
 // its WATERMARK clause and its computed columns appended to every row.
 func (b *builder) buildScan(t *table) (stream.Stream[exec.Change], error) {
@@ -204,8 +216,8 @@ func (b *builder) buildScan(t *table) (stream.Stream[exec.Change], error) {
 				}
 			}
 		}
-		if t.idleTimeout > 0 {
-			wm.IdleTimeout = t.idleTimeout
+		if d := b.idleTimeout(t); d > 0 {
+			wm.IdleTimeout = d
 		}
 	}
 	s := stream.FromSource(b.env, t.name, src, wm)

@@ -30,12 +30,14 @@ type table struct {
 	rowtime int
 	delay   time.Duration
 	// idleTimeout marks a split idle after this long without records
-	// ('scan.watermark.idle-timeout', or the session's
-	// table.exec.source.idle-timeout).
-	idleTimeout time.Duration
-	pk          []int
-	options     connect.Options
-	ddl         *ast.CreateTable
+	// ('scan.watermark.idle-timeout'; idleTimeoutSet when the table has
+	// it). Otherwise the session's table.exec.source.idle-timeout when
+	// the job is built applies (builder.idleTimeout).
+	idleTimeout    time.Duration
+	idleTimeoutSet bool
+	pk             []int
+	options        connect.Options
+	ddl            *ast.CreateTable
 	// changelog: the table's rows arrive as changes (inserts, updates,
 	// deletes), so every plan over it is updating (BindChangelogTable).
 	changelog bool
@@ -166,10 +168,8 @@ func (s *Session) createTable(ct *ast.CreateTable) (*table, error) {
 		if err != nil {
 			return nil, fmt.Errorf("table %s, 'scan.watermark.idle-timeout': %w", t.name, err)
 		}
-		t.idleTimeout = d
+		t.idleTimeout, t.idleTimeoutSet = d, true
 		delete(t.options, "scan.watermark.idle-timeout")
-	} else if v := s.settings["table.exec.source.idle-timeout"]; v != "" {
-		t.idleTimeout, _ = parseDuration(v)
 	}
 	for _, k := range ct.PrimaryKey {
 		sc := &scope{cols: t.cols}

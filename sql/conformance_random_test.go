@@ -34,6 +34,15 @@ var randomQueries = []string{
 	// which the oracle does not model: they read evo, ev in time order.
 	`SELECT a.k, a.v, b.v FROM evo a JOIN evo b ON a.k = b.k AND a.ts BETWEEN b.ts - INTERVAL '1' SECOND AND b.ts + INTERVAL '1' SECOND AND a.v <> b.v`,
 	`SELECT a.k, a.v, b.v FROM evo a JOIN evo b ON a.k = b.k AND a.ts BETWEEN b.ts AND b.ts + INTERVAL '2' SECOND AND a.v > b.v`,
+	// A window over an interval join's output, on either side's rowtime:
+	// the join forwards its watermark behind by its bounds, and the rows
+	// are windowed on the column, not on their record's time (a pair's
+	// later one).
+	`SELECT TUMBLE_START(ts, INTERVAL '1' SECOND), COUNT(*), COUNT(bv) FROM (SELECT a.ts, b.v AS bv FROM evo a LEFT JOIN evo b ON a.k = b.k AND b.ts BETWEEN a.ts AND a.ts + INTERVAL '2' SECOND AND a.v < b.v) GROUP BY TUMBLE(ts, INTERVAL '1' SECOND)`,
+	`SELECT TUMBLE_START(bts, INTERVAL '1' SECOND), COUNT(*), SUM(av) FROM (SELECT a.v AS av, b.ts AS bts FROM evo a JOIN evo b ON a.k = b.k AND b.ts BETWEEN a.ts - INTERVAL '2' SECOND AND a.ts AND a.v <> b.v) GROUP BY TUMBLE(bts, INTERVAL '1' SECOND)`,
+	// An interval join over an interval join's output bounds a column
+	// its records' times are not: it is planned as a regular join.
+	`SELECT j.k, j.av, c.v FROM (SELECT a.k, a.v AS av, a.ts AS ats, b.ts AS bts FROM evo a JOIN evo b ON a.k = b.k AND b.ts BETWEEN a.ts AND a.ts + INTERVAL '2' SECOND AND a.v < b.v) j JOIN evo c ON j.k = c.k AND c.ts BETWEEN j.ats - INTERVAL '1' SECOND AND j.ats AND c.v > j.av`,
 	`SELECT k, v FROM ev ORDER BY v DESC LIMIT 4`,
 	`SELECT window_start, k, v, rn FROM (SELECT window_start, window_end, k, v, ROW_NUMBER() OVER (PARTITION BY window_start, window_end, k ORDER BY v DESC) AS rn FROM TABLE(TUMBLE(TABLE ev, DESCRIPTOR(ts), INTERVAL '3' SECOND))) WHERE rn <= 2`,
 	`SELECT window_start, k, v FROM (SELECT window_start, window_end, k, v, ROW_NUMBER() OVER (PARTITION BY window_start, window_end, k ORDER BY ts ASC) AS rn FROM TABLE(TUMBLE(TABLE ev, DESCRIPTOR(ts), INTERVAL '4' SECOND))) WHERE rn = 1`,

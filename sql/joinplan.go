@@ -234,7 +234,13 @@ func (p *planner) chooseJoinStrategy(jn *join, residual *[]ast.Expr) {
 			jn.leftKey, jn.rightKey = key[0], key[1]
 			return
 		}
-		// Interval join: a BETWEEN on the two rowtimes.
+		// Interval join: a BETWEEN on the two rowtimes. Not over a side
+		// whose rowtimes its records do not carry (the output of another
+		// interval or window join): the join bounds its records' times,
+		// so there it stays a regular join.
+		if hasStaleRowtime(jn.left) || hasStaleRowtime(jn.right) {
+			return
+		}
 		for i, c := range *residual {
 			lo, hi, ok := p.intervalBounds(c, lc, rc)
 			if !ok {
@@ -323,4 +329,15 @@ func (p *planner) intervalBounds(e ast.Expr, lc, rc []column) (time.Duration, ti
 		}
 	}
 	return 0, 0, false
+}
+
+// hasStaleRowtime reports whether a rowtime column of n may hold another
+// time than its rows' records carry (notRecordTime).
+func hasStaleRowtime(n node) bool {
+	for i, c := range n.cols() {
+		if c.typ.Time == types.RowTime && notRecordTime(n, i) {
+			return true
+		}
+	}
+	return false
 }

@@ -46,7 +46,7 @@ func (s *Session) newPlanner() *planner {
 // planned.
 func (p *planner) finish(pos ast.Pos) error {
 	for r := range p.pendingRanks {
-		return fmt.Errorf("%s: ROW_NUMBER() OVER (%s) needs a filter on its result in the enclosing query, e.g. WHERE rownum <= 10 (top-N) or = 1 (deduplication); an unfiltered ROW_NUMBER is not supported on streams", pos, r.text)
+		return fmt.Errorf("%s: ROW_NUMBER() OVER (%s) needs a filter on its result in the enclosing query, e.g. WHERE rownum <= 10 (top-N), = 1 (deduplication) or BETWEEN 2 AND 5 (a rank range); an unfiltered ROW_NUMBER is not supported on streams", pos, r.text)
 	}
 	return nil
 }
@@ -375,6 +375,14 @@ func (p *planner) planOrderLimit(n node, order []ast.OrderItem, limit ast.Expr, 
 	keys, err := p.asOrderKeys(n, order)
 	if err != nil {
 		return nil, err
+	}
+	if lv.AsInt() == 0 {
+		// No rows: the input is not read at all (as Flink prunes it).
+		out := make([]column, len(n.cols()))
+		for i, c := range n.cols() {
+			out[i] = column{name: c.name, qual: c.qual, path: c.path, typ: c.typ.Plain(), hidden: c.hidden}
+		}
+		return &values{out: out}, nil
 	}
 	return &rank{in: n, out: n.cols(), order: keys, limit: lv.AsInt(), text: "partitionBy=[], orderBy=[" + orderText(n, keys) + "]"}, nil
 }

@@ -59,8 +59,9 @@ func (p *planner) planRank(in node, call *ast.Call) (*rank, error) {
 
 // takeRankLimits finds, among conjs, a filter on the row number of a
 // ranking directly below (through projections): rownum <= N, rownum < N,
-// rownum = 1, N >= rownum. It sets the ranking's limit and returns the
-// other conjuncts. When the row number is not used otherwise, the
+// rownum = N, N >= rownum, rownum BETWEEN M AND N. It sets the ranking's
+// limit and returns the other conjuncts, and the filter itself when it
+// has a lower end. When the row number is not used otherwise, the
 // ranking does not output it (fewer updates).
 func (p *planner) takeRankLimits(in node, conjs []ast.Expr) []ast.Expr {
 	col, r := rankColumn(in)
@@ -70,10 +71,12 @@ func (p *planner) takeRankLimits(in node, conjs []ast.Expr) []ast.Expr {
 	sc := &scope{cols: in.cols()}
 	var rest []ast.Expr
 	for _, c := range conjs {
-		if n, ok := rowNumberBound(c, sc, col); ok && r.limit < 0 {
+		if n, keep, ok := rowNumberBound(c, sc, col); ok && r.limit < 0 {
 			r.limit = n
 			delete(p.pendingRanks, r)
-			continue
+			if !keep {
+				continue
+			}
 		}
 		rest = append(rest, c)
 	}
@@ -105,12 +108,11 @@ func rankColumn(in node) (int, *rank) {
 	return -1, nil
 }
 
-// rowNumberBound recognises a bound on column col: the limit it gives.
-func rowNumberBound(e ast.Expr, sc *scope, col int) (int64, bool) {
-	b, ok := e.(*ast.Binary)
-	if !ok {
-		return 0, false
-	}
+// rowNumberBound recognises a bound on column col: the limit it gives,
+// and whether the bound must still filter the ranking's rows (it also
+// has a lower end: rownum = N for N > 1, rownum BETWEEN M AND N, as
+// Flink's rank ranges).
+func rowNumberBound(e ast.Expr, sc *scope, col int) (limit int64, keep, ok bool) {
 	isCol := func(x ast.Expr) bool {
 		r, ok := x.(*ast.ColumnRef)
 		if !ok {
@@ -130,34 +132,46 @@ func rowNumberBound(e ast.Expr, sc *scope, col int) (int64, bool) {
 		}
 		return v, true
 	}
+	if bt, ok := e.(*ast.Between); ok {
+		lo, okLo := num(bt.Lo)
+		hi, okHi := num(bt.Hi)
+		if !isCol(bt.X) || bt.Not || bt.Symmetric || !okLo || !okHi || hi < 1 || lo > hi {
+			return 0, false, false
+		}
+		return hi, lo > 1, true
+	}
+	b, ok := e.(*ast.Binary)
+	if !ok {
+		return 0, false, false
+	}
 	op := b.Op
 	var n int64
 	switch {
 	case isCol(b.L):
 		v, ok := num(b.R)
 		if !ok {
-			return 0, false
+			return 0, false, false
 		}
 		n = v
 	case isCol(b.R):
 		v, ok := num(b.L)
 		if !ok {
-			return 0, false
+			return 0, false, false
 		}
 		n = v
 		op = map[string]string{"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "="}[op]
 	default:
-		return 0, false
+		return 0, false, false
 	}
 	switch op {
 	case "<=":
-		return n, n >= 1
+		return n, false, n >= 1
 	case "<":
-		return n - 1, n >= 2
+		return n - 1, false, n >= 2
 	case "=":
-		return 1, n == 1
+		return n, n > 1, n >= 1
 	}
-	return 0, false
+	return 0, false, false
 }
 
 // pruneRowNumbers drops the row number output of rankings whose row

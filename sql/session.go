@@ -336,6 +336,11 @@ func (s *Session) jobOptions(info *jobInfo) ([]stream.Option, error) {
 		d, _ := parseDuration(v)
 		opts = append(opts, stream.WithLatencyMarkers(d))
 	}
+	if sp := s.settings["execution.savepoint.path"]; sp != "" && s.settings["execution.checkpointing.interval"] == "" {
+		// The engine restores only with checkpointing on: without this
+		// the job would silently start over without its state.
+		return nil, fmt.Errorf("execution.savepoint.path is set but checkpointing is not, so the job could not restore %s; SET 'execution.checkpointing.interval' (e.g. '10 s') and 'state.checkpoints.dir' too (the restored job checkpoints there), or RESET 'execution.savepoint.path' to start without state", sp)
+	}
 	if v := s.settings["execution.checkpointing.interval"]; v != "" {
 		d, _ := parseDuration(v)
 		dir := strings.TrimPrefix(s.settings["state.checkpoints.dir"], "file://")

@@ -107,6 +107,8 @@ type opConfig struct {
 	parallelism int
 	// async configures AsyncMap and AsyncMapBatch (async.go).
 	async asyncConfig
+	// wmDelay: WatermarkDelay, in ms.
+	wmDelay int64
 }
 
 // Name names the operator in metrics and errors. Names default to the
@@ -116,6 +118,18 @@ func Name(name string) OpOption { return func(c *opConfig) { c.name = name } }
 // Parallelism sets the operator's number of parallel subtasks, overriding
 // the Env's default.
 func Parallelism(n int) OpOption { return func(c *opConfig) { c.parallelism = n } }
+
+// WatermarkDelay makes a KeyedProcess forward each watermark d behind the
+// one it fires its timers at (Flink's KeyedCoProcessOperatorWithWatermarkDelay):
+// what it emits with a timestamp up to d behind its watermark, from a
+// record or a timer, is not late for the operators after it. An interval
+// join over event time needs it: a pair is timestamped with its earlier
+// row's time too, and an outer join emits a row that matched nothing once
+// the watermark passed it. The final watermark (end of input) is
+// forwarded as it is. Other operators ignore it.
+func WatermarkDelay(d time.Duration) OpOption {
+	return func(c *opConfig) { c.wmDelay = max(0, d.Milliseconds()) }
+}
 
 // node is one operator of the graph, type-erased; the typed closures that
 // build its subtasks are made by the generic constructors.
@@ -153,6 +167,9 @@ type node struct {
 	// fuseKeyed marks keyed operators that may join their input's chain
 	// when both run as one subtask (event-time windows).
 	fuseKeyed bool
+	// wmDelay: how far a KeyedProcess forwards its watermarks behind
+	// (WatermarkDelay), in ms.
+	wmDelay int64
 }
 
 type port struct {
@@ -177,7 +194,7 @@ func (e *Env) newNode(kind string, opts []OpOption) *node {
 	for _, o := range opts {
 		o(&c)
 	}
-	n := &node{id: len(e.nodes), kind: kind, par: e.cfg.parallelism, ports: []*port{{}}}
+	n := &node{id: len(e.nodes), kind: kind, par: e.cfg.parallelism, ports: []*port{{}}, wmDelay: c.wmDelay}
 	n.name = c.name
 	if n.name == "" {
 		n.name = fmt.Sprintf("%s-%d", kind, n.id)

@@ -270,7 +270,7 @@ func KeyedProcess[K comparable, T, R any](ks KeyedStream[K, T], newFunc func(ctx
 		if b != nil {
 			backend = b
 		}
-		o := &keyedProcessOp[K, T, R]{opBase: bc.base(), key: ks.key, hash: ks.hash, maxPar: uint64(mp), backend: backend, restoreErr: backendErr}
+		o := &keyedProcessOp[K, T, R]{opBase: bc.base(), key: ks.key, hash: ks.hash, maxPar: uint64(mp), backend: backend, restoreErr: backendErr, wmDelay: n.wmDelay}
 		if mem, ok := backend.(*state.Memory); ok && bc.job.chk != nil {
 			// Incremental snapshots (process_incremental.go).
 			mem.EnableChangeTracking()
@@ -310,8 +310,10 @@ type keyedProcessOp[K comparable, T, R any] struct {
 
 	backend    state.Backend
 	restoreErr error
-	snapWG     sync.WaitGroup // see winOp.snapWG
-	inc        *chainSnap     // incremental snapshots of the memory backend; nil without checkpoints
+	// wmDelay: watermarks are forwarded this far behind (WatermarkDelay).
+	wmDelay int64
+	snapWG  sync.WaitGroup // see winOp.snapWG
+	inc     *chainSnap     // incremental snapshots of the memory backend; nil without checkpoints
 }
 
 func (o *keyedProcessOp[K, T, R]) open() {
@@ -368,10 +370,18 @@ func (o *keyedProcessOp[K, T, R]) fireTimers(s *timerService[K], d TimeDomain, u
 func (o *keyedProcessOp[K, T, R]) watermark(wm int64) {
 	defer o.recoverUser()
 	o.open()
-	o.ctx.wm = wm
-	o.fireTimers(&o.ctx.event, EventTime, wm)
+	// A restored operator starts at its checkpointed watermark, which the
+	// restarted sources may not have reached yet.
+	o.ctx.wm = max(o.ctx.wm, wm)
+	o.fireTimers(&o.ctx.event, EventTime, o.ctx.wm)
 	flushBackend(o.backend)
 	o.flush()
+	if o.wmDelay > 0 && wm != rt.MaxWatermark {
+		if wm < rt.MinWatermark+o.wmDelay {
+			return // not past the delay yet (and no underflow)
+		}
+		wm -= o.wmDelay
+	}
 	o.ctx.em.out.watermark(wm)
 }
 

@@ -112,11 +112,17 @@ func (o *keyedProcessOp[K, T, R]) encodeChanges(mem *state.Memory, full bool) (m
 	ev, pr := o.timerChanges(kc, &o.ctx.event, full), o.timerChanges(kc, &o.ctx.proc, full)
 	groups := map[int][]byte{}
 	a := o.inc.takeArena()
+	// Every key group carries the operator's watermark (as a window
+	// operator's do), so that a subtask restoring any of them after a
+	// rescale gets it.
+	wm := state.AppendChangeBody(nil, full, [][]byte{nil}, [][]byte{binary.AppendVarint(nil, o.ctx.wm)}, nil)
 	for kg := r.Start; kg < r.End; kg++ {
 		at := a.begin(r.End - kg - 1)
 		if a.buf, err = mem.AppendChanges(a.buf, kg, full); err != nil {
 			return nil, nil, err
 		}
+		a.buf = codec.AppendString(a.buf, watermarkTable)
+		a.buf = codec.AppendBytes(a.buf, wm)
 		if b := ev[kg]; len(b) > 0 {
 			a.buf = codec.AppendString(a.buf, eventTimersTable)
 			a.buf = codec.AppendBytes(a.buf, b)
@@ -134,8 +140,9 @@ func (o *keyedProcessOp[K, T, R]) encodeChanges(mem *state.Memory, full bool) (m
 
 // restoreChain applies chain file path (files of one chain come in
 // order): the tables' changes at once, the timers of each key group kept
-// in timers until every file is read, when the last ones count.
-func (o *keyedProcessOp[K, T, R]) restoreChain(chk *chkRun, path string, timers map[timerSetKey]map[string]struct{}) error {
+// in timers until every file is read, when the last ones count, and so
+// is the watermark of each key group kept in wms.
+func (o *keyedProcessOp[K, T, R]) restoreChain(chk *chkRun, path string, timers map[timerSetKey]map[string]struct{}, wms map[int]int64) error {
 	mem, ok := o.backend.(*state.Memory)
 	if !ok {
 		return fmt.Errorf("%s: the checkpoint holds in-memory keyed state; restore it with the memory state backend", path)
@@ -145,6 +152,16 @@ func (o *keyedProcessOp[K, T, R]) restoreChain(chk *chkRun, path string, timers 
 		// state not opened yet.
 		var tables []byte
 		err := state.WalkChanges(t, func(name string, body []byte) error {
+			if name == watermarkTable {
+				return state.WalkChangeBody(body, func() {}, func(del bool, _, v []byte) error {
+					wm, n := binary.Varint(v)
+					if del || n <= 0 || n != len(v) {
+						return fmt.Errorf("%w: keyed process watermark", checkpoint.ErrCorrupt)
+					}
+					wms[kg] = wm
+					return nil
+				})
+			}
 			if name != eventTimersTable && name != procTimersTable {
 				tables = codec.AppendString(tables, name)
 				tables = codec.AppendBytes(tables, body)

@@ -3,6 +3,7 @@ package stream
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -14,8 +15,16 @@ import (
 // A KeyedProcess snapshot is a key-grouped state file whose sections hold,
 // per key group: the memory backend's tables (state.Memory.AppendKeyGroup,
 // length-prefixed), then the event-time and the processing-time timers
-// (count, then key and time each). Encoding runs on the processing
-// goroutine; writing on another.
+// (count, then key and time each), then the operator's watermark (varint;
+// absent from checkpoints written before it was kept). Every key group of
+// the subtask has a section. Encoding runs on the processing goroutine;
+// writing on another.
+//
+// The watermark is restored (the lowest of the key groups read, as a
+// window operator's) so that records the operator dropped as late before
+// the checkpoint are still late when the restarted sources replay those
+// that follow them, before their watermarks catch up: otherwise a
+// restored interval join or deduplication would take them.
 
 func (o *keyedProcessOp[K, T, R]) snapshot(chk *chkRun, id uint64) {
 	if mem, ok := o.backend.(*state.Memory); ok && o.inc != nil {
@@ -87,9 +96,6 @@ func (o *keyedProcessOp[K, T, R]) encodeState() (map[int][]byte, error) {
 				return nil, err
 			}
 		}
-		if len(tables) == 0 && len(ev[kg]) == 0 && len(pr[kg]) == 0 {
-			continue
-		}
 		b := codec.AppendBytes(nil, tables)
 		for _, ts := range [][]timerKey[K]{ev[kg], pr[kg]} {
 			b = binary.AppendUvarint(b, uint64(len(ts)))
@@ -98,7 +104,7 @@ func (o *keyedProcessOp[K, T, R]) encodeState() (map[int][]byte, error) {
 				b = binary.AppendVarint(b, tk.t)
 			}
 		}
-		groups[kg] = b
+		groups[kg] = binary.AppendVarint(b, o.ctx.wm)
 	}
 	return groups, nil
 }
@@ -110,9 +116,10 @@ func (o *keyedProcessOp[K, T, R]) restore(chk *chkRun, files []string) error {
 	}
 	r := o.backend.KeyGroups()
 	chainTimers := map[timerSetKey]map[string]struct{}{}
+	wms := map[int]int64{}
 	for _, path := range files {
 		if isChainFile(path) {
-			if err := o.restoreChain(chk, path, chainTimers); err != nil {
+			if err := o.restoreChain(chk, path, chainTimers, wms); err != nil {
 				return err
 			}
 			continue
@@ -120,14 +127,21 @@ func (o *keyedProcessOp[K, T, R]) restore(chk *chkRun, files []string) error {
 		if !strings.HasSuffix(path, ".keyed") {
 			continue // files of a FileSnapshotter backend
 		}
-		if err := readKeyGroups(chk, path, r, func(kg int, b []byte) error { return o.restoreSection(kc, kg, b) }); err != nil {
+		if err := readKeyGroups(chk, path, r, func(kg int, b []byte) error { return o.restoreSection(kc, kg, b, wms) }); err != nil {
 			return err
 		}
+	}
+	if len(wms) > 0 {
+		wm := int64(math.MaxInt64)
+		for _, w := range wms {
+			wm = min(wm, w)
+		}
+		o.ctx.wm = wm
 	}
 	return o.restoreChainTimers(kc, chainTimers)
 }
 
-func (o *keyedProcessOp[K, T, R]) restoreSection(kc codec.Codec[K], kg int, b []byte) error {
+func (o *keyedProcessOp[K, T, R]) restoreSection(kc codec.Codec[K], kg int, b []byte, wms map[int]int64) error {
 	tables, n, err := codec.DecodeBytes(b)
 	if err != nil {
 		return err
@@ -156,6 +170,13 @@ func (o *keyedProcessOp[K, T, R]) restoreSection(kc codec.Codec[K], kg int, b []
 			b = b[a+c:]
 			s.register(k, kg, t)
 		}
+	}
+	if len(b) > 0 {
+		wm, n := binary.Varint(b)
+		if n <= 0 || n != len(b) {
+			return fmt.Errorf("%w: keyed process watermark", checkpoint.ErrCorrupt)
+		}
+		wms[kg] = wm
 	}
 	return nil
 }

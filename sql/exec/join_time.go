@@ -19,8 +19,11 @@ import (
 // can match nothing more (left: wm ≥ ts+upper; right: wm ≥ ts-lower), and
 // then dropped — for the preserved side of an outer join a row that
 // matched nothing is emitted null-padded at that moment, with its own
-// timestamp (which is behind the watermark by upper (left) or -lower
-// (right): a downstream event-time operator sees it as late, as in Flink).
+// timestamp (behind the watermark by up to upper (left) or -lower
+// (right)). A pair's earlier row is behind the watermark by as much. So
+// that neither is late for a downstream event-time operator (a window
+// aggregation on either side's rowtime), the join forwards watermarks
+// max(upper, -lower) behind its own, as Flink's does.
 // Rows that arrive behind the watermark are dropped, and so are rows with
 // a null key column unless their side is preserved (then they are emitted
 // padded at once). Input operations are not looked at: retractions are
@@ -36,7 +39,8 @@ func IntervalJoin(left, right stream.Stream[Change], leftKey, rightKey []int, ki
 		panic(fmt.Sprintf("exec.IntervalJoin %s: lower bound %s above upper bound %s", cfg.Name, lower, upper))
 	}
 	op := &timedJoin{kind: kind, keys: [2][]int{leftKey, rightKey}, widths: [2]int{leftWidth, rightWidth}, cond: cond, cfg: cfg, lo: lower.Milliseconds(), hi: upper.Milliseconds()}
-	return coKeyed(left, right, func(c Change) string { return keyOf(c.Vals, leftKey) }, func(c Change) string { return keyOf(c.Vals, rightKey) }, op.openInterval, cfg.opts("interval-join-"+kind.String(), len(leftKey) > 0))
+	opts := append(cfg.opts("interval-join-"+kind.String(), len(leftKey) > 0), stream.WatermarkDelay(max(upper, -lower)))
+	return coKeyed(left, right, func(c Change) string { return keyOf(c.Vals, leftKey) }, func(c Change) string { return keyOf(c.Vals, rightKey) }, op.openInterval, opts)
 }
 
 // timedJoin is the configuration shared by interval and window joins.
