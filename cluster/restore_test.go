@@ -7,10 +7,12 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -43,6 +45,8 @@ type restoreFixture struct {
 	changelog string
 	seen      chan []string
 	in        *Instance
+	done      chan struct{} // closed when Run returned (runErr)
+	runErr    error
 }
 
 func newRestoreFixture(t *testing.T) *restoreFixture {
@@ -73,12 +77,16 @@ func (f *restoreFixture) start(t *testing.T) {
 	}
 	f.in = in
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx) }()
+	f.done = make(chan struct{})
+	go func() {
+		defer close(f.done)
+		f.runErr = in.Run(ctx)
+	}()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
+		<-f.done
+		if f.runErr != nil {
+			t.Errorf("Run: %v", f.runErr)
 		}
 	})
 	f.produce(t, f.cl, "orders", "x")
@@ -116,6 +124,9 @@ func (f *restoreFixture) firstSeen(t *testing.T) []string {
 	select {
 	case keys := <-f.seen:
 		return keys
+	case <-f.done:
+		t.Fatalf("the instance stopped before its count task processed a record: %v", f.runErr)
+		return nil
 	case <-time.After(time.Minute):
 		t.Fatal("the count task processed no record in a minute")
 		return nil
@@ -333,6 +344,50 @@ func TestRestoreEndsWhenTheChangelogWasTruncated(t *testing.T) {
 				t.Fatalf("changelog offset after the restore: %d, want 3", end)
 			}
 		})
+	}
+}
+
+// TestRestoreWaitsOutUnavailableOffsets: a broker that cannot list a
+// changelog's offsets for a while (OFFSET_NOT_AVAILABLE while a new
+// leader catches up, LEADER_NOT_AVAILABLE during an election) delays the
+// restore; it stopped the instance with an error after five attempts
+// within 2 s.
+func TestRestoreWaitsOutUnavailableOffsets(t *testing.T) {
+	f := newRestoreFixture(t)
+	want := []string{"k1", "k2", "k3"}
+	for _, k := range want {
+		f.produce(t, f.cl, f.changelog, k)
+	}
+	var failures atomic.Int32
+	f.c.ControlKey(int16(kmsg.ListOffsets), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		f.c.KeepControl()
+		req := kreq.(*kmsg.ListOffsetsRequest)
+		resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+		changelog := false
+		for _, rt := range req.Topics {
+			changelog = changelog || rt.Topic == f.changelog
+			st := kmsg.NewListOffsetsResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewListOffsetsResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = kerr.OffsetNotAvailable.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		if !changelog {
+			return nil, nil, false
+		}
+		if failures.Add(1) == 20 {
+			f.c.DropControl()
+		}
+		return resp, nil, true
+	})
+	f.start(t)
+	f.wantFirstSeen(t, want)
+	if n := failures.Load(); n < 20 {
+		t.Fatalf("the broker failed %d offset listings, want 20", n)
 	}
 }
 
