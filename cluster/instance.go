@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -29,6 +30,10 @@ type Instance struct {
 	inputs      []string // input topic of each sub-topology
 	parts       []int32  // partition count of each sub-topology's input
 	outPar      []int32  // partition count of each output topic
+	// tombstoneKeep is, per stateful sub-topology, how long its
+	// changelog keeps tombstones (delete.retention.ms): a local snapshot
+	// older than half of it is not loaded (snapshot.go).
+	tombstoneKeep map[int]time.Duration
 
 	sess  *kgo.GroupTransactSession // exactly-once
 	cl    *kgo.Client               // the group client (sess.Client() under exactly-once)
@@ -290,6 +295,10 @@ func (in *Instance) prepareTopics(ctx context.Context) error {
 			if got != in.parts[i] {
 				return fmt.Errorf("cluster: changelog %s has %d partitions, its input %s has %d: delete it or the application's internal topics and start again", ChangelogTopic(app, st.Name), got, in.inputs[i], in.parts[i])
 			}
+			if in.tombstoneKeep == nil {
+				in.tombstoneKeep = map[int]time.Duration{}
+			}
+			in.tombstoneKeep[i] = in.deleteRetention(ctx, ChangelogTopic(app, st.Name))
 		}
 	}
 	for _, t := range in.topo.Outputs {
@@ -303,6 +312,35 @@ func (in *Instance) prepareTopics(ctx context.Context) error {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// defaultDeleteRetention is Kafka's delete.retention.ms default.
+const defaultDeleteRetention = 24 * time.Hour
+
+// deleteRetention is how long compaction keeps topic's tombstones
+// (delete.retention.ms); Kafka's default when it cannot be read.
+func (in *Instance) deleteRetention(ctx context.Context, topic string) time.Duration {
+	rcs, err := in.adm.DescribeTopicConfigs(ctx, topic)
+	var rc kadm.ResourceConfig
+	if err == nil {
+		rc, err = rcs.On(topic, nil)
+	}
+	if err == nil {
+		err = rc.Err
+	}
+	if err != nil {
+		in.log.Warn("cluster: reading the changelog's delete.retention.ms; taking Kafka's default (24h)", "topic", topic, "error", err)
+		return defaultDeleteRetention
+	}
+	for _, c := range rc.Configs {
+		if c.Key != "delete.retention.ms" || c.Value == nil {
+			continue
+		}
+		if ms, err := strconv.ParseInt(*c.Value, 10, 64); err == nil && ms >= 0 {
+			return time.Duration(ms) * time.Millisecond
+		}
+	}
+	return defaultDeleteRetention
+}
 
 // partitions is t's partition count, 0 if it does not exist.
 func (in *Instance) partitions(ctx context.Context, t string) (int32, error) {
@@ -908,8 +946,8 @@ func (in *Instance) onAssigned(_ context.Context, cl *kgo.Client, assigned map[s
 			ts := in.promoteStandby(id)
 			if ts == nil {
 				ts = in.cache[id]
-				if ts != nil && time.Since(ts.cachedAt) > cacheTTL {
-					ts = nil // too old to be worth catching up
+				if ts != nil && !in.cacheFresh(ts) {
+					ts = nil // too old to catch up
 				}
 			}
 			delete(in.cache, id)
@@ -929,7 +967,7 @@ func (in *Instance) onAssigned(_ context.Context, cl *kgo.Client, assigned map[s
 		cl.PauseFetchPartitions(pause)
 	}
 	for id, ts := range in.cache {
-		if time.Since(ts.cachedAt) > cacheTTL {
+		if !in.cacheFresh(ts) {
 			delete(in.cache, id)
 		}
 	}
@@ -1095,6 +1133,18 @@ func (in *Instance) close(clean bool) error {
 // cacheTTL is how long the state of a task that left stays in memory
 // for a quick return.
 const cacheTTL = 10 * time.Minute
+
+// cacheFresh reports whether a departed task's state may still catch up
+// from its changelog offset: for at most cacheTTL, and for less than
+// half the time its changelog keeps tombstones (a key deleted since
+// could otherwise be compacted away, deletion and all, and come back).
+func (in *Instance) cacheFresh(ts *taskState) bool {
+	keep := in.tombstoneKeep[ts.id.sub]
+	if keep <= 0 {
+		keep = defaultDeleteRetention
+	}
+	return time.Since(ts.cachedAt) <= min(cacheTTL, keep/2)
+}
 
 // maxRejoins bounds how many failed transactions in a row an instance
 // survives by joining the group again.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -47,6 +49,7 @@ type restoreFixture struct {
 	in        *Instance
 	done      chan struct{} // closed when Run returned (runErr)
 	runErr    error
+	stateDir  string // the instance's Config.StateDir, if set
 }
 
 func newRestoreFixture(t *testing.T) *restoreFixture {
@@ -69,7 +72,7 @@ func (f *restoreFixture) start(t *testing.T) {
 	t.Helper()
 	topo := countTopology(func(int32) Task { return seenTask{newMapTask(), f.seen} })
 	cfg := Config{Brokers: f.c.ListenAddrs(), ApplicationID: "app", InstanceID: "a", ExactlyOnce: true,
-		CommitInterval: 20 * time.Millisecond, SessionTimeout: 6 * time.Second,
+		CommitInterval: 20 * time.Millisecond, SessionTimeout: 6 * time.Second, StateDir: f.stateDir,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	in, err := New(context.Background(), cfg, topo)
 	if err != nil {
@@ -423,5 +426,47 @@ func TestRestoreFailsOnATransactionNeverResolved(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "never resolved") || !strings.Contains(err.Error(), f.changelog) {
 		t.Fatalf("Run: %v, want the error of a transaction never resolved on %s", err, f.changelog)
+	}
+}
+
+// TestSnapshotOlderThanTombstonesIsIgnored: a local snapshot older than
+// the changelog keeps its tombstones (delete.retention.ms, after which
+// compaction removes them with the values they deleted) is not loaded:
+// a key deleted since the snapshot would come back, its deletion gone
+// from the changelog — a window that fired and was cleaned up would fire
+// again. The task restores from the changelog alone. Here compaction has
+// removed key "gone" (its value and its tombstone) from the changelog;
+// the two-hour-old snapshot still has it.
+func TestSnapshotOlderThanTombstonesIsIgnored(t *testing.T) {
+	f := newRestoreFixture(t)
+	f.stateDir = t.TempDir()
+	for _, k := range []string{"k0", "k1"} {
+		f.produce(t, f.cl, f.changelog, k)
+	}
+	adm := kadm.NewClient(f.cl)
+	res, err := adm.AlterTopicConfigs(context.Background(), []kadm.AlterConfig{{Name: "delete.retention.ms", Value: kadm.StringPtr("3600000")}}, f.changelog)
+	if err == nil {
+		_, err = res.On(f.changelog, nil)
+	}
+	if err != nil {
+		t.Fatalf("setting delete.retention.ms: %v", err)
+	}
+	old := newMapTask()
+	for _, k := range []string{"gone", "k0", "k1"} {
+		old.tab.Put(k, "v")
+	}
+	old.tab.Commit()
+	data, _ := encodeSnapshot(&taskState{id: taskID{1, 0}, task: old, changelogEnd: 2})
+	path := filepath.Join(f.stateDir, "app", "a", "1_0.state")
+	if err := writeSnapshot(path, data); err != nil {
+		t.Fatal(err)
+	}
+	then := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(path, then, then); err != nil {
+		t.Fatal(err)
+	}
+	f.start(t)
+	if got := f.firstSeen(t); strings.Join(got, " ") != "k0 k1" {
+		t.Fatalf("the task started with state %v, want [k0 k1] (the changelog's)", got)
 	}
 }
