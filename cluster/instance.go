@@ -784,7 +784,14 @@ func (in *Instance) commit(ctx context.Context) error {
 		// End with a context that outlives a stopping ctx: the last
 		// transaction must still close.
 		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.TransactionTimeout)
-		if merr := in.checkMember(ectx); merr != nil {
+		// The writes land before the membership check (checkMember), so
+		// that a "still a member" answer puts them below any changelog
+		// end a next owner lists for its restore.
+		merr := in.cl.Flush(ectx)
+		if merr == nil {
+			merr = in.checkMember(ectx)
+		}
+		if merr != nil {
 			_, _ = in.sess.End(ectx, kgo.TryAbort)
 			cancel()
 			in.inTxn = false
@@ -877,7 +884,13 @@ func (in *Instance) commit(ctx context.Context) error {
 // generation, so an instance the group has dropped (its session timed
 // out, and it has not noticed yet) would commit them for tasks another
 // member now owns. Such a transaction asks the coordinator first: this
-// member must still be in the group.
+// member must still be in the group. The caller flushes the writes first:
+// a next owner is assigned only after the group dropped this member, so
+// after the answer, and lists the changelog's end for its restore after
+// that: the writes are below it, and its restore waits for this
+// transaction to commit or abort. Asked before the flush, an instance
+// paused in between until its tasks moved landed its writes above that
+// end and committed them, and the next owner restored without them.
 func (in *Instance) checkMember(ctx context.Context) error {
 	if len(in.cl.UncommittedOffsets()) > 0 {
 		return nil // the offset commit checks the generation
