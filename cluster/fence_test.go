@@ -5,11 +5,13 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -267,4 +269,51 @@ func TestRejoinRacesNoWritePromise(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-done
+}
+
+// TestDuplicateInstanceIDStops: a second process started with the
+// instance id of a running one takes its place in the group (static
+// membership); the first is fenced (FENCED_INSTANCE_ID) and stops with an
+// error that says so. It joined the group again, fencing the second, and
+// the two took the group slot from each other for ever, their
+// transactions aborted, neither saying why.
+func TestDuplicateInstanceIDStops(t *testing.T) {
+	c := oneBrokerCluster(t, "orders")
+	topo := countTopology(func(int32) Task { return nopTask{} })
+	cfg := Config{Brokers: c.ListenAddrs(), ApplicationID: "app", InstanceID: "a", ExactlyOnce: true,
+		CommitInterval: 20 * time.Millisecond, SessionTimeout: 6 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	run := func() (*Instance, chan error) {
+		in, err := New(ctx, cfg, topo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- in.Run(ctx) }()
+		return in, done
+	}
+	first, firstDone := run()
+	for {
+		if _, gen := first.groupMetadata(); gen > 0 {
+			break
+		}
+		select {
+		case err := <-firstDone:
+			t.Fatalf("the first instance stopped: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	_, secondDone := run()
+	var err error
+	select {
+	case err = <-firstDone:
+	case err = <-secondDone:
+	case <-time.After(time.Minute):
+		t.Fatal("two instances with one instance id still run after a minute")
+	}
+	if err == nil || !strings.Contains(err.Error(), "instance id") || !errors.Is(err, kerr.FencedInstanceID) {
+		t.Fatalf("Run: %v, want the error of an instance id taken by another instance", err)
+	}
 }

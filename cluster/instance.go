@@ -427,6 +427,9 @@ func (in *Instance) Run(ctx context.Context) (err error) {
 			if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, context.DeadlineExceeded) {
 				continue
 			}
+			if errors.Is(fe.Err, kerr.FencedInstanceID) {
+				return in.instanceTaken(fe.Err)
+			}
 			in.log.Warn("cluster: fetch error", "topic", fe.Topic, "partition", fe.Partition, "error", fe.Err)
 		}
 		if in.sess != nil && !in.inTxn && in.takeRevoked() {
@@ -475,6 +478,9 @@ func (in *Instance) Run(ctx context.Context) (err error) {
 				var f errFenced
 				if !errors.As(err, &f) || stopping {
 					return err
+				}
+				if errors.Is(err, kerr.FencedInstanceID) {
+					return in.instanceTaken(err)
 				}
 				if rejoins++; rejoins > maxRejoins {
 					return fmt.Errorf("cluster: %d transactions in a row failed, last: %w", rejoins, f.err)
@@ -1162,6 +1168,15 @@ func (in *Instance) cacheFresh(ts *taskState) bool {
 // maxRejoins bounds how many failed transactions in a row an instance
 // survives by joining the group again.
 const maxRejoins = 5
+
+// instanceTaken is the error of an instance fenced by another that
+// joined the group with its instance id (FENCED_INSTANCE_ID): joining
+// again would fence that one in turn, and the two would take the group
+// slot from each other for ever, aborting each other's transactions.
+func (in *Instance) instanceTaken(err error) error {
+	return fmt.Errorf("cluster: another process joined the group %s with this instance id (%s) and took its place: give every instance its own --instance-id (a restart under the same id is fine once this one has stopped): %w",
+		in.cfg.ApplicationID, in.cfg.InstanceID, err)
+}
 
 // errFenced is a commit that failed because the instance was fenced.
 type errFenced struct{ err error }
