@@ -209,10 +209,22 @@ func (in *Instance) loadSnapshot(ts *taskState) bool {
 // committed. The encoding happens here; the file is written in the
 // background, one at a time per task.
 func (in *Instance) maybeSnapshot(ts *taskState, force bool) {
-	if in.cfg.StateDir == "" || !ts.restored || ts.snapshotAt == ts.changelogEnd {
+	if in.cfg.StateDir == "" || !ts.restored {
 		return
 	}
 	if !force && time.Since(ts.snapshotTime) < in.cfg.SnapshotInterval {
+		return
+	}
+	if ts.snapshotAt == ts.changelogEnd {
+		// Unchanged: the snapshot on disk is the state, and nothing
+		// follows its offset in the changelog. Its time moves on, so
+		// that loadSnapshot does not take it for one whose later
+		// deletions compaction may have removed.
+		ts.snapshotTime = time.Now()
+		in.chainSnapshotWrite(ts, func(path string) error {
+			now := time.Now()
+			return os.Chtimes(path, now, now)
+		})
 		return
 	}
 	data, ok := encodeSnapshot(ts)
@@ -220,6 +232,12 @@ func (in *Instance) maybeSnapshot(ts *taskState, force bool) {
 		return
 	}
 	ts.snapshotAt, ts.snapshotTime = ts.changelogEnd, time.Now()
+	in.chainSnapshotWrite(ts, func(path string) error { return writeSnapshot(path, data) })
+}
+
+// chainSnapshotWrite runs write on the task's snapshot file in the
+// background, after the task's previous one.
+func (in *Instance) chainSnapshotWrite(ts *taskState, write func(path string) error) {
 	path := in.snapshotPath(ts.id)
 	in.snapWG.Add(1)
 	prev := ts.snapshotDone
@@ -231,7 +249,7 @@ func (in *Instance) maybeSnapshot(ts *taskState, force bool) {
 		if prev != nil {
 			<-prev
 		}
-		if err := writeSnapshot(path, data); err != nil {
+		if err := write(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			in.log.Warn("cluster: writing the local state snapshot", "task", ts.id.String(), "error", err)
 		}
 	}()
