@@ -460,15 +460,22 @@ func TestClusterZombieFenced(t *testing.T) {
 // TestClusterSIGKILLOnKfake is the crash test against franz-go's kfake, an
 // independent Kafka implementation, with three brokers.
 func TestClusterSIGKILLOnKfake(t *testing.T) {
+	clusterSIGKILL(t, multiProcessKfake(t, 3))
+}
+
+// multiProcessKfake skips a multi-process test under -short, else starts
+// a kfake cluster of n brokers for it and returns its addresses.
+func multiProcessKfake(t *testing.T, n int) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
-	c, err := kfake.NewCluster(kfake.NumBrokers(3))
+	c, err := kfake.NewCluster(kfake.NumBrokers(n))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	clusterSIGKILL(t, strings.Join(c.ListenAddrs(), ","))
+	t.Cleanup(c.Close)
+	return strings.Join(c.ListenAddrs(), ",")
 }
 
 // TestClusterSIGKILLFailover kills instances with SIGKILL and does not
@@ -478,15 +485,7 @@ func TestClusterSIGKILLOnKfake(t *testing.T) {
 // timeout). Two of four instances die, one after the other, while orders
 // arrive; the result stays exact.
 func TestClusterSIGKILLFailover(t *testing.T) {
-	if testing.Short() {
-		t.Skip("multi-process test")
-	}
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	f := newClusterFixture(t, strings.Join(c.ListenAddrs(), ","), "failover")
+	f := newClusterFixture(t, multiProcessKfake(t, 1), "failover")
 	ids := []string{"i1", "i2", "i3", "i4"}
 	for _, id := range ids {
 		f.start(id)
