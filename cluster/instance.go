@@ -1158,11 +1158,16 @@ const cacheTTL = 10 * time.Minute
 // half the time its changelog keeps tombstones (a key deleted since
 // could otherwise be compacted away, deletion and all, and come back).
 func (in *Instance) cacheFresh(ts *taskState) bool {
-	keep := in.tombstoneKeep[ts.id.sub]
-	if keep <= 0 {
-		keep = defaultDeleteRetention
+	return time.Since(ts.cachedAt) <= min(cacheTTL, in.tombstoneKeeping(ts.id.sub)/2)
+}
+
+// tombstoneKeeping is how long sub-topology sub's changelog keeps
+// tombstones (Kafka's default when the instance did not read it).
+func (in *Instance) tombstoneKeeping(sub int) time.Duration {
+	if keep, ok := in.tombstoneKeep[sub]; ok {
+		return keep
 	}
-	return time.Since(ts.cachedAt) <= min(cacheTTL, keep/2)
+	return defaultDeleteRetention
 }
 
 // maxRejoins bounds how many failed transactions in a row an instance

@@ -169,11 +169,7 @@ func (in *Instance) loadSnapshot(ts *taskState) bool {
 		// that, a key deleted since the snapshot could be missing from
 		// the changelog and come back from the snapshot. Half of it
 		// leaves a margin for clocks.
-		keep := in.tombstoneKeep[ts.id.sub]
-		if keep <= 0 {
-			keep = defaultDeleteRetention
-		}
-		if age := start.Sub(fi.ModTime()); age > keep/2 {
+		if age, keep := start.Sub(fi.ModTime()), in.tombstoneKeeping(ts.id.sub); age > keep/2 {
 			in.log.Info("cluster: the local state snapshot is older than half the changelog's delete.retention.ms (deletions since may be compacted away); the task restores from its changelog", "task", ts.id.String(), "age", age.Round(time.Second), "delete_retention", keep)
 			return false
 		}
