@@ -5,11 +5,14 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -29,38 +32,48 @@ func (k tickTask) Flush(out Output) error {
 	return nil
 }
 
-// TestDroppedMemberCommitsNoWrites: a transaction that commits no
-// offsets carries no generation for the coordinator to check, so an
-// instance the group had dropped — before it noticed — committed its
-// writes (watermarks, flushed state) for tasks another member owned.
-// Such a transaction now checks the membership first and aborts.
-func TestDroppedMemberCommitsNoWrites(t *testing.T) {
-	c := oneBrokerCluster(t, "orders")
-	var tick atomic.Bool
-	topo := countTopology(func(int32) Task { return tickTask{tick: &tick} })
+// tickFixture is an instance over a one-broker kfake cluster whose
+// stateful task writes a changelog record at the next flush after tick
+// is set; it is started, has processed one order and has nothing left to
+// consume. done receives Run's error; stop ends it.
+type tickFixture struct {
+	c    *kfake.Cluster
+	tick atomic.Bool
+	adm  *kadm.Client
+	ctx  context.Context
+	done chan error
+}
+
+func newTickFixture(t *testing.T) *tickFixture {
+	t.Helper()
+	f := &tickFixture{c: oneBrokerCluster(t, "orders"), done: make(chan error, 1)}
+	c := f.c
+	topo := countTopology(func(int32) Task { return tickTask{tick: &f.tick} })
 	cfg := Config{Brokers: c.ListenAddrs(), ApplicationID: "app", InstanceID: "a", ExactlyOnce: true,
 		CommitInterval: 20 * time.Millisecond, SessionTimeout: 6 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	f.ctx = ctx
 	in, err := New(ctx, cfg, topo)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
+	done := f.done
 	go func() { done <- in.Run(ctx) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
 		}
-	}()
+	})
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
+	t.Cleanup(cl.Close)
 	adm := kadm.NewClient(cl)
+	f.adm = adm
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "orders", Key: []byte("k"), Value: []byte("v")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +96,18 @@ func TestDroppedMemberCommitsNoWrites(t *testing.T) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	return f
+}
+
+// TestDroppedMemberCommitsNoWrites: a transaction that commits no
+// offsets carries no generation for the coordinator to check, so an
+// instance the group had dropped — before it noticed — committed its
+// writes (watermarks, flushed state) for tasks another member owned.
+// Such a transaction now checks the membership first and aborts.
+func TestDroppedMemberCommitsNoWrites(t *testing.T) {
+	f := newTickFixture(t)
+	c, ctx, adm, done := f.c, f.ctx, f.adm, f.done
+	tick := &f.tick
 	// The coordinator drops the member; its heartbeats still succeed (it
 	// has not noticed yet).
 	var dropped atomic.Bool
@@ -117,6 +142,74 @@ func TestDroppedMemberCommitsNoWrites(t *testing.T) {
 		}
 	case err := <-done:
 		t.Fatalf("Run returned %v before ending the transaction", err)
+	}
+}
+
+// TestMembershipCheckedAfterWritesLanded: a transaction without offsets
+// asks the coordinator whether the group still has this member only once
+// its writes are in the log. It asked first and flushed after: an
+// instance paused in between (a GC, SIGSTOP) until the group moved its
+// tasks could then land its writes after the new owner had listed the
+// changelog's end for its restore, and commit them — the new owner
+// restored without them (a window the old owner fired fired again).
+// Asked after the flush, a "still a member" answer means the writes are
+// below any end a new owner lists, which its restore then waits on.
+func TestMembershipCheckedAfterWritesLanded(t *testing.T) {
+	f := newTickFixture(t)
+	c := f.c
+	changelog := ChangelogTopic("app", "count")
+	id := func() [16]byte {
+		td, err := f.adm.ListTopics(f.ctx, changelog)
+		if err != nil || td[changelog].Err != nil {
+			t.Fatalf("listing %s: %v %v", changelog, err, td[changelog].Err)
+		}
+		return td[changelog].ID
+	}()
+	var landed, early atomic.Bool
+	described := make(chan struct{}, 1)
+	// The changelog write is held until the membership is asked, for a
+	// moment at most (so that a flush that waits for it ends).
+	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		for _, rt := range req.(*kmsg.ProduceRequest).Topics {
+			if rt.Topic == changelog || rt.TopicID == id {
+				c.DropControl()
+				c.SleepControl(func() {
+					select {
+					case <-described:
+					case <-time.After(500 * time.Millisecond):
+					}
+				})
+				landed.Store(true)
+			}
+		}
+		return nil, nil, false
+	})
+	c.ControlKey(int16(kmsg.DescribeGroups), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if !landed.Load() {
+			early.Store(true)
+		}
+		select {
+		case described <- struct{}{}:
+		default:
+		}
+		return nil, nil, false
+	})
+	ended := make(chan bool, 1)
+	c.ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.DropControl()
+		ended <- req.(*kmsg.EndTxnRequest).Commit
+		return nil, nil, false
+	})
+	f.tick.Store(true)
+	select {
+	case <-ended:
+	case err := <-f.done:
+		t.Fatalf("Run returned %v before ending the transaction", err)
+	}
+	if early.Load() {
+		t.Fatal("the membership was asked before the transaction's writes were in the log")
 	}
 }
 
@@ -176,4 +269,51 @@ func TestRejoinRacesNoWritePromise(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-done
+}
+
+// TestDuplicateInstanceIDStops: a second process started with the
+// instance id of a running one takes its place in the group (static
+// membership); the first is fenced (FENCED_INSTANCE_ID) and stops with an
+// error that says so. It joined the group again, fencing the second, and
+// the two took the group slot from each other for ever, their
+// transactions aborted, neither saying why.
+func TestDuplicateInstanceIDStops(t *testing.T) {
+	c := oneBrokerCluster(t, "orders")
+	topo := countTopology(func(int32) Task { return nopTask{} })
+	cfg := Config{Brokers: c.ListenAddrs(), ApplicationID: "app", InstanceID: "a", ExactlyOnce: true,
+		CommitInterval: 20 * time.Millisecond, SessionTimeout: 6 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	run := func() (*Instance, chan error) {
+		in, err := New(ctx, cfg, topo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- in.Run(ctx) }()
+		return in, done
+	}
+	first, firstDone := run()
+	for {
+		if _, gen := first.groupMetadata(); gen > 0 {
+			break
+		}
+		select {
+		case err := <-firstDone:
+			t.Fatalf("the first instance stopped: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	_, secondDone := run()
+	var err error
+	select {
+	case err = <-firstDone:
+	case err = <-secondDone:
+	case <-time.After(time.Minute):
+		t.Fatal("two instances with one instance id still run after a minute")
+	}
+	if err == nil || !strings.Contains(err.Error(), "instance id") || !errors.Is(err, kerr.FencedInstanceID) {
+		t.Fatalf("Run: %v, want the error of an instance id taken by another instance", err)
+	}
 }

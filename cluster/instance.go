@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -29,6 +30,10 @@ type Instance struct {
 	inputs      []string // input topic of each sub-topology
 	parts       []int32  // partition count of each sub-topology's input
 	outPar      []int32  // partition count of each output topic
+	// tombstoneKeep is, per stateful sub-topology, how long its
+	// changelog keeps tombstones (delete.retention.ms): a local snapshot
+	// older than half of it is not loaded (snapshot.go).
+	tombstoneKeep map[int]time.Duration
 
 	sess  *kgo.GroupTransactSession // exactly-once
 	cl    *kgo.Client               // the group client (sess.Client() under exactly-once)
@@ -290,6 +295,10 @@ func (in *Instance) prepareTopics(ctx context.Context) error {
 			if got != in.parts[i] {
 				return fmt.Errorf("cluster: changelog %s has %d partitions, its input %s has %d: delete it or the application's internal topics and start again", ChangelogTopic(app, st.Name), got, in.inputs[i], in.parts[i])
 			}
+			if in.tombstoneKeep == nil {
+				in.tombstoneKeep = map[int]time.Duration{}
+			}
+			in.tombstoneKeep[i] = in.deleteRetention(ctx, ChangelogTopic(app, st.Name))
 		}
 	}
 	for _, t := range in.topo.Outputs {
@@ -303,6 +312,35 @@ func (in *Instance) prepareTopics(ctx context.Context) error {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// defaultDeleteRetention is Kafka's delete.retention.ms default.
+const defaultDeleteRetention = 24 * time.Hour
+
+// deleteRetention is how long compaction keeps topic's tombstones
+// (delete.retention.ms); Kafka's default when it cannot be read.
+func (in *Instance) deleteRetention(ctx context.Context, topic string) time.Duration {
+	rcs, err := in.adm.DescribeTopicConfigs(ctx, topic)
+	var rc kadm.ResourceConfig
+	if err == nil {
+		rc, err = rcs.On(topic, nil)
+	}
+	if err == nil {
+		err = rc.Err
+	}
+	if err != nil {
+		in.log.Warn("cluster: reading the changelog's delete.retention.ms; taking Kafka's default (24h)", "topic", topic, "error", err)
+		return defaultDeleteRetention
+	}
+	for _, c := range rc.Configs {
+		if c.Key != "delete.retention.ms" || c.Value == nil {
+			continue
+		}
+		if ms, err := strconv.ParseInt(*c.Value, 10, 64); err == nil && ms >= 0 {
+			return time.Duration(ms) * time.Millisecond
+		}
+	}
+	return defaultDeleteRetention
+}
 
 // partitions is t's partition count, 0 if it does not exist.
 func (in *Instance) partitions(ctx context.Context, t string) (int32, error) {
@@ -389,6 +427,9 @@ func (in *Instance) Run(ctx context.Context) (err error) {
 			if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, context.DeadlineExceeded) {
 				continue
 			}
+			if errors.Is(fe.Err, kerr.FencedInstanceID) {
+				return in.instanceTaken(fe.Err)
+			}
 			in.log.Warn("cluster: fetch error", "topic", fe.Topic, "partition", fe.Partition, "error", fe.Err)
 		}
 		if in.sess != nil && !in.inTxn && in.takeRevoked() {
@@ -437,6 +478,9 @@ func (in *Instance) Run(ctx context.Context) (err error) {
 				var f errFenced
 				if !errors.As(err, &f) || stopping {
 					return err
+				}
+				if errors.Is(err, kerr.FencedInstanceID) {
+					return in.instanceTaken(err)
 				}
 				if rejoins++; rejoins > maxRejoins {
 					return fmt.Errorf("cluster: %d transactions in a row failed, last: %w", rejoins, f.err)
@@ -746,7 +790,14 @@ func (in *Instance) commit(ctx context.Context) error {
 		// End with a context that outlives a stopping ctx: the last
 		// transaction must still close.
 		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.TransactionTimeout)
-		if merr := in.checkMember(ectx); merr != nil {
+		// The writes land before the membership check (checkMember), so
+		// that a "still a member" answer puts them below any changelog
+		// end a next owner lists for its restore.
+		merr := in.cl.Flush(ectx)
+		if merr == nil {
+			merr = in.checkMember(ectx)
+		}
+		if merr != nil {
 			_, _ = in.sess.End(ectx, kgo.TryAbort)
 			cancel()
 			in.inTxn = false
@@ -839,7 +890,13 @@ func (in *Instance) commit(ctx context.Context) error {
 // generation, so an instance the group has dropped (its session timed
 // out, and it has not noticed yet) would commit them for tasks another
 // member now owns. Such a transaction asks the coordinator first: this
-// member must still be in the group.
+// member must still be in the group. The caller flushes the writes first:
+// a next owner is assigned only after the group dropped this member, so
+// after the answer, and lists the changelog's end for its restore after
+// that: the writes are below it, and its restore waits for this
+// transaction to commit or abort. Asked before the flush, an instance
+// paused in between until its tasks moved landed its writes above that
+// end and committed them, and the next owner restored without them.
 func (in *Instance) checkMember(ctx context.Context) error {
 	if len(in.cl.UncommittedOffsets()) > 0 {
 		return nil // the offset commit checks the generation
@@ -908,8 +965,8 @@ func (in *Instance) onAssigned(_ context.Context, cl *kgo.Client, assigned map[s
 			ts := in.promoteStandby(id)
 			if ts == nil {
 				ts = in.cache[id]
-				if ts != nil && time.Since(ts.cachedAt) > cacheTTL {
-					ts = nil // too old to be worth catching up
+				if ts != nil && !in.cacheFresh(ts) {
+					ts = nil // too old to catch up
 				}
 			}
 			delete(in.cache, id)
@@ -929,7 +986,7 @@ func (in *Instance) onAssigned(_ context.Context, cl *kgo.Client, assigned map[s
 		cl.PauseFetchPartitions(pause)
 	}
 	for id, ts := range in.cache {
-		if time.Since(ts.cachedAt) > cacheTTL {
+		if !in.cacheFresh(ts) {
 			delete(in.cache, id)
 		}
 	}
@@ -1096,9 +1153,35 @@ func (in *Instance) close(clean bool) error {
 // for a quick return.
 const cacheTTL = 10 * time.Minute
 
+// cacheFresh reports whether a departed task's state may still catch up
+// from its changelog offset: for at most cacheTTL, and for less than
+// half the time its changelog keeps tombstones (a key deleted since
+// could otherwise be compacted away, deletion and all, and come back).
+func (in *Instance) cacheFresh(ts *taskState) bool {
+	return time.Since(ts.cachedAt) <= min(cacheTTL, in.tombstoneKeeping(ts.id.sub)/2)
+}
+
+// tombstoneKeeping is how long sub-topology sub's changelog keeps
+// tombstones (Kafka's default when the instance did not read it).
+func (in *Instance) tombstoneKeeping(sub int) time.Duration {
+	if keep, ok := in.tombstoneKeep[sub]; ok {
+		return keep
+	}
+	return defaultDeleteRetention
+}
+
 // maxRejoins bounds how many failed transactions in a row an instance
 // survives by joining the group again.
 const maxRejoins = 5
+
+// instanceTaken is the error of an instance fenced by another that
+// joined the group with its instance id (FENCED_INSTANCE_ID): joining
+// again would fence that one in turn, and the two would take the group
+// slot from each other for ever, aborting each other's transactions.
+func (in *Instance) instanceTaken(err error) error {
+	return fmt.Errorf("cluster: another process joined the group %s with this instance id (%s) and took its place: give every instance its own --instance-id (a restart under the same id is fine once this one has stopped): %w",
+		in.cfg.ApplicationID, in.cfg.InstanceID, err)
+}
 
 // errFenced is a commit that failed because the instance was fenced.
 type errFenced struct{ err error }

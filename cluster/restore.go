@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -53,49 +54,77 @@ const (
 	logStartOffset            // the first offset still in the log
 )
 
-// listOffset lists partition p of topic's offset of kind which, asked a
-// few times: a leader moving or a metadata refresh fails one request.
+// restoreUnavailableTimeout is how long a restore goes on when the
+// broker cannot list its changelog's offsets (a leader election, a new
+// leader catching up, a broker restarting) before it fails the instance,
+// as Kafka Streams' task.timeout.ms (5 min).
+const restoreUnavailableTimeout = 5 * time.Minute
+
+// listOffset lists partition p of topic's offset of kind which, once:
+// the client retries a request that fails on the way; an answer with a
+// retriable error is for the restore step to ask again (offsetFailed).
 func (in *Instance) listOffset(ctx context.Context, topic string, p int32, which offsetKind) (int64, error) {
+	var offs kadm.ListedOffsets
 	var err error
-	for attempt := range 5 {
-		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return 0, ctx.Err()
-			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
-			}
-		}
-		var offs kadm.ListedOffsets
-		switch which {
-		case lastStable:
-			offs, err = in.adm.ListCommittedOffsets(ctx, topic)
-		case logStartOffset:
-			offs, err = in.adm.ListStartOffsets(ctx, topic)
-		default:
-			offs, err = in.adm.ListEndOffsets(ctx, topic)
-		}
-		if err != nil {
-			continue
-		}
-		o, ok := offs.Lookup(topic, p)
-		if !ok {
-			err = fmt.Errorf("no offset listed for partition %d", p)
-			continue
-		}
-		if o.Err != nil {
-			err = o.Err
-			continue
-		}
-		return o.Offset, nil
+	switch which {
+	case lastStable:
+		offs, err = in.adm.ListCommittedOffsets(ctx, topic)
+	case logStartOffset:
+		offs, err = in.adm.ListStartOffsets(ctx, topic)
+	default:
+		offs, err = in.adm.ListEndOffsets(ctx, topic)
 	}
-	return 0, err
+	if err != nil {
+		return 0, err
+	}
+	o, ok := offs.Lookup(topic, p)
+	if !ok {
+		return 0, fmt.Errorf("%w: no offset listed for partition %d", kerr.UnknownTopicOrPartition, p)
+	}
+	if o.Err != nil {
+		return 0, o.Err
+	}
+	return o.Offset, nil
+}
+
+// offsetFailed handles a failed offset listing of a restore: an error
+// the broker says is retriable (or a request that failed on the way) is
+// asked again at the next step — the instance's other tasks go on
+// meanwhile — and logged every restoreLogEvery, until the listings have
+// failed for restoreUnavailableTimeout; any other error, or one that
+// lasts longer, is returned.
+func (in *Instance) offsetFailed(ctx context.Context, id taskID, j *restoreJob, what string, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	now := time.Now()
+	if j.failingSince.IsZero() {
+		j.failingSince = now
+	}
+	var ke *kerr.Error
+	retriable := !errors.As(err, &ke) || ke.Retriable
+	if !retriable || now.Sub(j.failingSince) > restoreUnavailableTimeout {
+		return fmt.Errorf("cluster: task %s: %s of changelog %s partition %d (failing for %s): %w; check that the brokers are up and that the changelog topic exists",
+			id, what, j.topic, id.part, now.Sub(j.failingSince).Round(time.Second), err)
+	}
+	if now.Sub(j.lastLog) > restoreLogEvery || j.failures == 0 {
+		in.log.Warn("cluster: the broker cannot list the changelog's offsets yet; the restore asks again", "task", id.String(), "topic", j.topic, "partition", id.part, "offset", what, "failing_for", now.Sub(j.failingSince).Round(time.Second), "error", err)
+		j.lastLog = now
+	}
+	j.failures++
+	return nil
 }
 
 // restoreJob is a task's restore in progress.
 type restoreJob struct {
-	topic          string
-	hw             int64 // the changelog's high watermark when it began
-	end            int64 // -1 until the last stable offset reached hw
+	topic string
+	hw    int64 // the changelog's high watermark when it began; -1 until listed
+	hwAt  time.Time
+	end   int64 // -1 until the last stable offset reached hw
+	// failingSince is when the offset listings began to fail (zero
+	// while they succeed); failures counts them.
+	failingSince   time.Time
+	failures       int
 	from, pos      int64
 	lastPos        int64 // pos after the previous read (skipRemoved)
 	consuming      bool  // the restore client reads the partition
@@ -124,25 +153,36 @@ func (in *Instance) restoreStep(ctx context.Context, only *taskState, wait time.
 			continue
 		}
 		if ts.rst == nil {
-			topic := ChangelogTopic(in.cfg.ApplicationID, in.topo.SubTopologies[id.sub].Name)
-			hw, err := in.listOffset(ctx, topic, id.part, highWatermark)
-			if err != nil {
-				return fmt.Errorf("cluster: task %s: end of changelog %s partition %d: %w", id, topic, id.part, err)
-			}
 			now := time.Now()
-			ts.rst = &restoreJob{topic: topic, hw: hw, end: -1, start: now, lastLog: now}
+			ts.rst = &restoreJob{topic: ChangelogTopic(in.cfg.ApplicationID, in.topo.SubTopologies[id.sub].Name), hw: -1, end: -1, start: now, lastLog: now}
 			in.restoring[id] = ts
 		}
 		j := ts.rst
+		if j.hw < 0 {
+			hw, err := in.listOffset(ctx, j.topic, id.part, highWatermark)
+			if err != nil {
+				if err := in.offsetFailed(ctx, id, j, "end", err); err != nil {
+					return err
+				}
+				waiting = true
+				continue
+			}
+			j.hw, j.hwAt, j.failingSince = hw, time.Now(), time.Time{}
+		}
 		if j.end < 0 {
 			lso, err := in.listOffset(ctx, j.topic, id.part, lastStable)
 			if err != nil {
-				return fmt.Errorf("cluster: task %s: last stable offset of changelog %s partition %d: %w", id, j.topic, id.part, err)
+				if err := in.offsetFailed(ctx, id, j, "last stable offset", err); err != nil {
+					return err
+				}
+				waiting = true
+				continue
 			}
+			j.failingSince = time.Time{}
 			if lso < j.hw {
-				if time.Since(j.start) > in.cfg.TransactionTimeout+in.markerSlack {
+				if time.Since(j.hwAt) > in.cfg.TransactionTimeout+in.markerSlack {
 					return fmt.Errorf("cluster: task %s: changelog %s partition %d has a transaction open below offset %d (last stable offset %d) for %s, longer than the transaction timeout: its writer's transaction was never resolved; restoring now would miss or include its writes",
-						id, j.topic, id.part, j.hw, lso, time.Since(j.start).Round(time.Second))
+						id, j.topic, id.part, j.hw, lso, time.Since(j.hwAt).Round(time.Second))
 				}
 				if time.Since(j.lastLog) > restoreLogEvery {
 					in.log.Info("cluster: waiting for the changelog's open transaction to resolve before restoring", "task", id.String(), "topic", j.topic, "partition", id.part, "last_stable_offset", lso, "high_watermark", j.hw)
@@ -216,8 +256,13 @@ func (in *Instance) skipRemoved(ctx context.Context) error {
 		}
 		start, err := in.listOffset(ctx, j.topic, id.part, logStartOffset)
 		if err != nil {
-			return fmt.Errorf("cluster: task %s: start of changelog %s partition %d: %w", id, j.topic, id.part, err)
+			// Asked again after the next read (lastPos stays).
+			if err := in.offsetFailed(ctx, id, j, "log start", err); err != nil {
+				return err
+			}
+			continue
 		}
+		j.failingSince = time.Time{}
 		if start > j.pos {
 			in.log.Warn("cluster: records of the changelog were removed before the restore read them (retention or DeleteRecords); the task's state lacks them", "task", id.String(), "topic", j.topic, "partition", id.part, "from", j.pos, "log_start", start, "end", j.end)
 			j.pos = start

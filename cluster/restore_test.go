@@ -4,13 +4,17 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -43,6 +47,9 @@ type restoreFixture struct {
 	changelog string
 	seen      chan []string
 	in        *Instance
+	done      chan struct{} // closed when Run returned (runErr)
+	runErr    error
+	stateDir  string // the instance's Config.StateDir, if set
 }
 
 func newRestoreFixture(t *testing.T) *restoreFixture {
@@ -65,7 +72,7 @@ func (f *restoreFixture) start(t *testing.T) {
 	t.Helper()
 	topo := countTopology(func(int32) Task { return seenTask{newMapTask(), f.seen} })
 	cfg := Config{Brokers: f.c.ListenAddrs(), ApplicationID: "app", InstanceID: "a", ExactlyOnce: true,
-		CommitInterval: 20 * time.Millisecond, SessionTimeout: 6 * time.Second,
+		CommitInterval: 20 * time.Millisecond, SessionTimeout: 6 * time.Second, StateDir: f.stateDir,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	in, err := New(context.Background(), cfg, topo)
 	if err != nil {
@@ -73,12 +80,16 @@ func (f *restoreFixture) start(t *testing.T) {
 	}
 	f.in = in
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx) }()
+	f.done = make(chan struct{})
+	go func() {
+		defer close(f.done)
+		f.runErr = in.Run(ctx)
+	}()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
+		<-f.done
+		if f.runErr != nil {
+			t.Errorf("Run: %v", f.runErr)
 		}
 	})
 	f.produce(t, f.cl, "orders", "x")
@@ -116,6 +127,9 @@ func (f *restoreFixture) firstSeen(t *testing.T) []string {
 	select {
 	case keys := <-f.seen:
 		return keys
+	case <-f.done:
+		t.Fatalf("the instance stopped before its count task processed a record: %v", f.runErr)
+		return nil
 	case <-time.After(time.Minute):
 		t.Fatal("the count task processed no record in a minute")
 		return nil
@@ -336,6 +350,50 @@ func TestRestoreEndsWhenTheChangelogWasTruncated(t *testing.T) {
 	}
 }
 
+// TestRestoreWaitsOutUnavailableOffsets: a broker that cannot list a
+// changelog's offsets for a while (OFFSET_NOT_AVAILABLE while a new
+// leader catches up, LEADER_NOT_AVAILABLE during an election) delays the
+// restore; it stopped the instance with an error after five attempts
+// within 2 s.
+func TestRestoreWaitsOutUnavailableOffsets(t *testing.T) {
+	f := newRestoreFixture(t)
+	want := []string{"k1", "k2", "k3"}
+	for _, k := range want {
+		f.produce(t, f.cl, f.changelog, k)
+	}
+	var failures atomic.Int32
+	f.c.ControlKey(int16(kmsg.ListOffsets), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		f.c.KeepControl()
+		req := kreq.(*kmsg.ListOffsetsRequest)
+		resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+		changelog := false
+		for _, rt := range req.Topics {
+			changelog = changelog || rt.Topic == f.changelog
+			st := kmsg.NewListOffsetsResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewListOffsetsResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = kerr.OffsetNotAvailable.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		if !changelog {
+			return nil, nil, false
+		}
+		if failures.Add(1) == 20 {
+			f.c.DropControl()
+		}
+		return resp, nil, true
+	})
+	f.start(t)
+	f.wantFirstSeen(t, want)
+	if n := failures.Load(); n < 20 {
+		t.Fatalf("the broker failed %d offset listings, want 20", n)
+	}
+}
+
 // TestRestoreFailsOnATransactionNeverResolved: a changelog with a
 // transaction that stays open past the transaction timeout (and the slack
 // for the broker to abort it) fails the instance with an error that says
@@ -368,5 +426,47 @@ func TestRestoreFailsOnATransactionNeverResolved(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "never resolved") || !strings.Contains(err.Error(), f.changelog) {
 		t.Fatalf("Run: %v, want the error of a transaction never resolved on %s", err, f.changelog)
+	}
+}
+
+// TestSnapshotOlderThanTombstonesIsIgnored: a local snapshot older than
+// the changelog keeps its tombstones (delete.retention.ms, after which
+// compaction removes them with the values they deleted) is not loaded:
+// a key deleted since the snapshot would come back, its deletion gone
+// from the changelog — a window that fired and was cleaned up would fire
+// again. The task restores from the changelog alone. Here compaction has
+// removed key "gone" (its value and its tombstone) from the changelog;
+// the two-hour-old snapshot still has it.
+func TestSnapshotOlderThanTombstonesIsIgnored(t *testing.T) {
+	f := newRestoreFixture(t)
+	f.stateDir = t.TempDir()
+	for _, k := range []string{"k0", "k1"} {
+		f.produce(t, f.cl, f.changelog, k)
+	}
+	adm := kadm.NewClient(f.cl)
+	res, err := adm.AlterTopicConfigs(context.Background(), []kadm.AlterConfig{{Name: "delete.retention.ms", Value: kadm.StringPtr("3600000")}}, f.changelog)
+	if err == nil {
+		_, err = res.On(f.changelog, nil)
+	}
+	if err != nil {
+		t.Fatalf("setting delete.retention.ms: %v", err)
+	}
+	old := newMapTask()
+	for _, k := range []string{"gone", "k0", "k1"} {
+		old.tab.Put(k, "v")
+	}
+	old.tab.Commit()
+	data, _ := encodeSnapshot(&taskState{id: taskID{1, 0}, task: old, changelogEnd: 2})
+	path := filepath.Join(f.stateDir, "app", "a", "1_0.state")
+	if err := writeSnapshot(path, data); err != nil {
+		t.Fatal(err)
+	}
+	then := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(path, then, then); err != nil {
+		t.Fatal(err)
+	}
+	f.start(t)
+	if got := f.firstSeen(t); strings.Join(got, " ") != "k0 k1" {
+		t.Fatalf("the task started with state %v, want [k0 k1] (the changelog's)", got)
 	}
 }

@@ -163,6 +163,17 @@ func (in *Instance) loadSnapshot(ts *taskState) bool {
 	}
 	path := in.snapshotPath(ts.id)
 	start := time.Now()
+	if fi, err := os.Stat(path); err == nil {
+		// Compaction removes a tombstone (with the value it deleted)
+		// delete.retention.ms after writing it at the earliest: past
+		// that, a key deleted since the snapshot could be missing from
+		// the changelog and come back from the snapshot. Half of it
+		// leaves a margin for clocks.
+		if age, keep := start.Sub(fi.ModTime()), in.tombstoneKeeping(ts.id.sub); age > keep/2 {
+			in.log.Info("cluster: the local state snapshot is older than half the changelog's delete.retention.ms (deletions since may be compacted away); the task restores from its changelog", "task", ts.id.String(), "age", age.Round(time.Second), "delete_retention", keep)
+			return false
+		}
+	}
 	var n int
 	end, err := readSnapshot(path, func(k, v []byte) error {
 		n++
@@ -194,10 +205,22 @@ func (in *Instance) loadSnapshot(ts *taskState) bool {
 // committed. The encoding happens here; the file is written in the
 // background, one at a time per task.
 func (in *Instance) maybeSnapshot(ts *taskState, force bool) {
-	if in.cfg.StateDir == "" || !ts.restored || ts.snapshotAt == ts.changelogEnd {
+	if in.cfg.StateDir == "" || !ts.restored {
 		return
 	}
 	if !force && time.Since(ts.snapshotTime) < in.cfg.SnapshotInterval {
+		return
+	}
+	if ts.snapshotAt == ts.changelogEnd {
+		// Unchanged: the snapshot on disk is the state, and nothing
+		// follows its offset in the changelog. Its time moves on, so
+		// that loadSnapshot does not take it for one whose later
+		// deletions compaction may have removed.
+		ts.snapshotTime = time.Now()
+		in.chainSnapshotWrite(ts, func(path string) error {
+			now := time.Now()
+			return os.Chtimes(path, now, now)
+		})
 		return
 	}
 	data, ok := encodeSnapshot(ts)
@@ -205,6 +228,12 @@ func (in *Instance) maybeSnapshot(ts *taskState, force bool) {
 		return
 	}
 	ts.snapshotAt, ts.snapshotTime = ts.changelogEnd, time.Now()
+	in.chainSnapshotWrite(ts, func(path string) error { return writeSnapshot(path, data) })
+}
+
+// chainSnapshotWrite runs write on the task's snapshot file in the
+// background, after the task's previous one.
+func (in *Instance) chainSnapshotWrite(ts *taskState, write func(path string) error) {
 	path := in.snapshotPath(ts.id)
 	in.snapWG.Add(1)
 	prev := ts.snapshotDone
@@ -216,7 +245,7 @@ func (in *Instance) maybeSnapshot(ts *taskState, force bool) {
 		if prev != nil {
 			<-prev
 		}
-		if err := writeSnapshot(path, data); err != nil {
+		if err := write(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			in.log.Warn("cluster: writing the local state snapshot", "task", ts.id.String(), "error", err)
 		}
 	}()

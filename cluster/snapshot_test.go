@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -152,5 +153,37 @@ func TestBadSnapshotKeepsUndoDisabled(t *testing.T) {
 	ts.task.(undoFreeTask).tab.Put("k", "v")
 	if err := ts.task.(undoFreeTask).tab.Abort(); !errors.Is(err, ErrNoUndo) {
 		t.Fatalf("the task that replaced the ignored snapshot keeps undo (Abort: %v); %d tasks made", err, len(made))
+	}
+}
+
+// TestUnchangedSnapshotStaysLoadable: the snapshot of a task whose state
+// has not changed since it was written is its state, with nothing after
+// its offset in the changelog; its time moves on with every interval (and
+// when the task leaves), so that a restart does not take it for one older
+// than the changelog's tombstones and restore the whole changelog.
+func TestUnchangedSnapshotStaysLoadable(t *testing.T) {
+	dir := t.TempDir()
+	topo := &Topology{Source: "in", SubTopologies: []SubTopology{
+		{Name: "source", NewTask: func(int32) Task { return nopTask{} }},
+		{Name: "w", Stateful: true, NewTask: func(int32) Task { return newMapTask() }},
+	}}
+	in := &Instance{cfg: Config{StateDir: dir, ApplicationID: "app", InstanceID: "a"}, topo: topo, parts: []int32{1, 1},
+		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	task := newMapTask()
+	task.tab.Put("k", "v")
+	task.tab.Commit()
+	ts := &taskState{id: taskID{1, 0}, task: task, restored: true, changelogEnd: 7, snapshotAt: -1}
+	in.maybeSnapshot(ts, true)
+	in.snapWG.Wait()
+	path := in.snapshotPath(ts.id)
+	then := time.Now().Add(-30 * time.Hour)
+	if err := os.Chtimes(path, then, then); err != nil {
+		t.Fatal(err)
+	}
+	in.maybeSnapshot(ts, true) // the task leaves, its state unchanged
+	in.snapWG.Wait()
+	back := in.newTask(ts.id)
+	if !back.fromSnapshot || back.changelogEnd != 7 {
+		t.Fatalf("the unchanged task's snapshot was not loaded (from snapshot %v, changelog offset %d)", back.fromSnapshot, back.changelogEnd)
 	}
 }

@@ -158,6 +158,9 @@ func (in *Instance) placeStandbys(ctx context.Context) {
 		}
 		ts := in.cache[id]
 		delete(in.cache, id)
+		if ts != nil && !in.cacheFresh(ts) {
+			ts = nil
+		}
 		if ts == nil {
 			ts = in.newTask(id) // loads a local snapshot if there is one
 			if !ts.fromSnapshot {

@@ -375,6 +375,16 @@ type timerIndex struct {
 	at map[int64]map[string]struct{}
 }
 
+// remove drops key k's timer at t, if there is one.
+func (x *timerIndex) remove(t int64, k string) {
+	if s := x.at[t]; s != nil {
+		delete(s, k)
+		if len(s) == 0 {
+			delete(x.at, t)
+		}
+	}
+}
+
 func (x *timerIndex) add(t int64, k string) {
 	if x.at == nil {
 		x.at = map[int64]map[string]struct{}{}
@@ -570,6 +580,12 @@ func (t *windowTask) Restore(key, value []byte) error {
 	if len(k) < 9 || k[0] != 'w' {
 		return fmt.Errorf("unexpected window state key %q", key)
 	}
+	// The key's timers follow its latest value: a standby applies a
+	// changelog for long without a watermark, and timers of keys since
+	// deleted (or fired) would pile up.
+	end := keyStart(k) + t.size - 1
+	t.timers.remove(end, k)
+	t.timers.remove(end+t.lateness, k)
 	if err := t.tab.Restore(k, value); err != nil {
 		return err
 	}
@@ -636,6 +652,9 @@ func (t *dedupTask) Abort() {
 
 func (t *dedupTask) Restore(key, value []byte) error {
 	k := string(key)
+	if u, ok := t.tab.Get(k); ok {
+		t.timers.remove(u, k) // the timer of the value this one replaces
+	}
 	if err := t.tab.Restore(k, value); err != nil {
 		return err
 	}

@@ -345,6 +345,13 @@ func (t *sessionTask) Restore(key, value []byte) error {
 	if len(k) < 1 || k[0] != 's' {
 		return fmt.Errorf("unexpected session state key %q", key)
 	}
+	// The key's timer follows its latest value: a standby applies a
+	// changelog for long without a watermark, and timers of keys since
+	// deleted would pile up.
+	if a, ok := t.armed[k]; ok {
+		t.timers.remove(a, k)
+		delete(t.armed, k)
+	}
 	if err := t.tab.Restore(k, value); err != nil {
 		return fmt.Errorf("session state of key %q: %w", key[1:], err)
 	}

@@ -185,3 +185,82 @@ func TestClusterPurgesRepartition(t *testing.T) {
 		t.Fatalf("instance: %v", err)
 	}
 }
+
+// TestStandbyRestoreKeepsNoTimersOfDeletedKeys: a standby replica applies
+// its changelog with Restore and never sees a watermark; every window or
+// dedup key restored armed a timer, and a tombstone deleted the key but
+// not its timer, so a standby's timers grew with every key the active
+// task ever had. The changelog here is that of a task that opened
+// windows (or dedup keys), fired them and cleaned them up.
+func TestStandbyRestoreKeepsNoTimersOfDeletedKeys(t *testing.T) {
+	for _, c := range []struct{ name, step string }{
+		{"window", "window: {key: [user], tumbling: 1s, allowed_lateness: 500ms, aggregate: {n: count()}}"},
+		{"dedup", "dedup: {key: [user], within: 2s}"},
+		{"session", "window: {key: [user], session: {gap: 300ms}, allowed_lateness: 500ms, aggregate: {n: count()}}"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			spec := `name: timers
+cluster: {brokers: ["127.0.0.1:1"], application_id: timers}
+source:
+  kafka: {topic: orders}
+  format: json
+  event_time: {field: ts, max_out_of_orderness: 0s}
+steps:
+  - ` + c.step + `
+sink:
+  kafka: {topic: out}
+`
+			_, topo := clusterTopology(t, context.Background(), "timers.yaml", []byte(spec), "x")
+			src, active := topo.SubTopologies[0].NewTask(0), topo.SubTopologies[1].NewTask(0)
+			out := &sessOut{}
+			for i := range 200 {
+				b, _ := json.Marshal(map[string]any{"user": fmt.Sprintf("u%d", i%7), "ts": int64(1_000_000 + i*100)})
+				out.fwd = out.fwd[:0]
+				if err := src.Process(out, &kgo.Record{Value: b}); err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range out.fwd {
+					if err := active.Process(out, r); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if i%20 == 19 {
+					if err := active.Flush(out); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if err := active.Watermark(out, 1_000_000_000); err != nil {
+				t.Fatal(err)
+			}
+			if err := active.Flush(out); err != nil {
+				t.Fatal(err)
+			}
+			standby := topo.SubTopologies[1].NewTask(0)
+			for _, kv := range out.changelog {
+				if err := standby.Restore([]byte(kv.k), kv.v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var timers timerIndex
+			switch s := standby.(type) {
+			case *windowTask:
+				timers = s.timers
+			case *dedupTask:
+				timers = s.timers
+			case *sessionTask:
+				timers = s.timers
+				if len(s.armed) != 0 {
+					t.Fatalf("the standby holds %d armed keys after a changelog that ends with every key deleted", len(s.armed))
+				}
+			}
+			n := 0
+			for _, ks := range timers.at {
+				n += len(ks)
+			}
+			if n != 0 {
+				t.Fatalf("the standby holds %d timers after a changelog that ends with every key deleted", n)
+			}
+		})
+	}
+}

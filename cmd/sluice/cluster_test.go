@@ -460,13 +460,56 @@ func TestClusterZombieFenced(t *testing.T) {
 // TestClusterSIGKILLOnKfake is the crash test against franz-go's kfake, an
 // independent Kafka implementation, with three brokers.
 func TestClusterSIGKILLOnKfake(t *testing.T) {
+	clusterSIGKILL(t, multiProcessKfake(t, 3))
+}
+
+// multiProcessKfake skips a multi-process test under -short, else starts
+// a kfake cluster of n brokers for it and returns its addresses.
+func multiProcessKfake(t *testing.T, n int) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
-	c, err := kfake.NewCluster(kfake.NumBrokers(3))
+	c, err := kfake.NewCluster(kfake.NumBrokers(n))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	clusterSIGKILL(t, strings.Join(c.ListenAddrs(), ","))
+	t.Cleanup(c.Close)
+	return strings.Join(c.ListenAddrs(), ",")
+}
+
+// TestClusterSIGKILLFailover kills instances with SIGKILL and does not
+// restart them under their id: their tasks move to the others once the
+// session times out, and the new owners restore the changelogs past the
+// killed instances' open transactions (aborted by the transaction
+// timeout). Two of four instances die, one after the other, while orders
+// arrive; the result stays exact.
+func TestClusterSIGKILLFailover(t *testing.T) {
+	f := newClusterFixture(t, multiProcessKfake(t, 1), "failover")
+	ids := []string{"i1", "i2", "i3", "i4"}
+	for _, id := range ids {
+		f.start(id)
+	}
+	f.waitMembers("failover", 4, 60*time.Second)
+	const n, steps = 16000, 8
+	for s := range steps {
+		f.produce(s*n/steps, (s+1)*n/steps)
+		time.Sleep(300 * time.Millisecond)
+		switch s {
+		case 2:
+			f.kill("i2")
+		case 5:
+			f.waitMembers("failover", 3, 60*time.Second)
+			f.kill("i4")
+		}
+	}
+	f.finish()
+	want := clusterWant(n)
+	got, _ := f.output(len(want), 180*time.Second)
+	exact(t, got, want)
+	for _, id := range []string{"i1", "i3"} {
+		if err := f.stop(id); err != nil {
+			t.Errorf("stopping %s: %v", id, err)
+		}
+	}
 }
