@@ -919,6 +919,14 @@ func (w *groupWriter) cleanGroup(group []*segment, superseded []bool, nextBase i
 		return ioError("fsync "+tmp, err)
 	}
 	cleanStep("output synced")
+	// Output behind the page-cache window leaves the cache as the
+	// segments it replaces had (the committer dropped them, dropSealed):
+	// the pass leaves no more pages in use than it found, and the pages
+	// freed are the next writes' recently freed ones.
+	if nextBase <= p.cacheDroppedTo.Load() && p.cacheWindow > 0 {
+		ns.uncached = pos &^ (pageSize - 1)
+		dropCache(f, 0, ns.uncached)
+	}
 	ns.assigned, ns.written = pos, pos
 	ns.visible.Store(pos)
 	ns.end.Store(nextBase)
