@@ -715,7 +715,10 @@ var testHookNoSkip bool
 func (p *Partition) mapSegment(c *cleaner, seg *segment, st *passStats) (full bool, err error) {
 	errFull := errors.New("offset map full")
 	sum := segSummary{plain: true, maxTs: -1}
+	rd := p.readDropper(seg)
+	defer rd.finish()
 	_, _, err = scanSegment(seg.f, 0, seg.base, seg.visible.Load(), func(b batchInfo) error {
+		rd.at(b.pos)
 		st.read += int64(b.size)
 		if err := c.throttle(p, b.size); err != nil {
 			return err
@@ -747,6 +750,47 @@ func (p *Partition) mapSegment(c *cleaner, seg *segment, st *passStats) (full bo
 	}
 	c.sums[seg.base] = sum
 	return false, nil
+}
+
+// cleanerReadDropper drops from the page cache what the cleaner has read
+// of a segment behind the page-cache window (one the committer dropped,
+// dropSealed), in steps of dropChunk as it reads and the rest at the end:
+// a pass then leaves the page cache as it found it, and the pages its
+// reads took are freed a moment later for the next reads and writes
+// instead of piling up (gigabytes over a backlog) while the writers take
+// fresh ones. Segments within the window were cached and stay so.
+type cleanerReadDropper struct {
+	f    File
+	size int64
+	done int64 // bytes from the start dropped
+	on   bool
+}
+
+// readDropper is the dropper for a read of seg from its start.
+func (p *Partition) readDropper(seg *segment) *cleanerReadDropper {
+	return &cleanerReadDropper{
+		f:    seg.f,
+		size: seg.visible.Load(),
+		on:   p.cacheWindow > 0 && seg.end.Load() <= p.cacheDroppedTo.Load(),
+	}
+}
+
+// at is called with the position of the batch about to be handled: every
+// byte before it has been read.
+func (d *cleanerReadDropper) at(pos int64) {
+	if d.on && pos-d.done >= dropChunk {
+		to := pos &^ (pageSize - 1)
+		dropCache(d.f, d.done, to-d.done)
+		d.done = to
+	}
+}
+
+// finish drops the rest of the segment's whole pages.
+func (d *cleanerReadDropper) finish() {
+	if to := d.size &^ (pageSize - 1); d.on && to > d.done {
+		dropCache(d.f, d.done, to-d.done)
+		d.done = to
+	}
 }
 
 // txnView is what a pass needs of the producer state, copied once when the
@@ -884,7 +928,9 @@ func (w *groupWriter) cleanGroup(group []*segment, superseded []bool, nextBase i
 			w.st.skipped += s.visible.Load()
 			continue
 		}
+		rd := p.readDropper(s)
 		_, _, err := scanSegment(s.f, 0, s.base, s.visible.Load(), func(b batchInfo) error {
+			rd.at(b.pos)
 			w.st.read += int64(b.size)
 			if err := w.c.throttle(p, b.size); err != nil {
 				return err
@@ -906,6 +952,7 @@ func (w *groupWriter) cleanGroup(group []*segment, superseded []bool, nextBase i
 			}
 			return nil
 		})
+		rd.finish()
 		if err != nil {
 			return fmt.Errorf("clean segment %s: %w", s.path, err)
 		}
@@ -919,6 +966,14 @@ func (w *groupWriter) cleanGroup(group []*segment, superseded []bool, nextBase i
 		return ioError("fsync "+tmp, err)
 	}
 	cleanStep("output synced")
+	// Output behind the page-cache window leaves the cache as the
+	// segments it replaces had (the committer dropped them, dropSealed):
+	// the pass leaves no more pages in use than it found, and the pages
+	// freed are the next writes' recently freed ones.
+	if nextBase <= p.cacheDroppedTo.Load() && p.cacheWindow > 0 {
+		ns.uncached = pos &^ (pageSize - 1)
+		dropCache(f, 0, ns.uncached)
+	}
 	ns.assigned, ns.written = pos, pos
 	ns.visible.Store(pos)
 	ns.end.Store(nextBase)

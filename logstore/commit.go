@@ -3,6 +3,7 @@ package logstore
 import (
 	"fmt"
 	"os"
+	"slices"
 	"time"
 )
 
@@ -267,22 +268,72 @@ const defaultPageCacheWindow = 64 << 20
 // posix_fadvise calls.
 const dropChunk = 4 << 20
 
-// dropSynced drops seg's synced bytes older than the partition's page-cache
+// dropSynced drops the partition's synced bytes older than its page-cache
 // window from the page cache (syncMu held, after an fdatasync that covered
-// size bytes, so the pages are clean and dropping them loses nothing). A
-// writer then reuses those recently freed pages rather than fresh ones.
-// Only whole pages are dropped; errors are ignored (the advice is only
-// about caching).
+// size bytes of the active segment seg, so the pages are clean and dropping
+// them loses nothing): first seg's own bytes behind the window, then the
+// sealed segments wholly behind it (dropSealed). A writer then reuses those
+// recently freed pages rather than fresh ones. Only whole pages are
+// dropped; errors are ignored (the advice is only about caching).
 func (p *Partition) dropSynced(seg *segment, size int64) {
 	if p.cacheWindow <= 0 {
 		return
 	}
 	keepFrom := (size - p.cacheWindow) &^ (pageSize - 1)
-	if keepFrom-seg.uncached < dropChunk {
+	if keepFrom-seg.uncached >= dropChunk {
+		dropCache(seg.f, seg.uncached, keepFrom-seg.uncached)
+		seg.uncached = keepFrom
+	}
+	p.dropSealed(seg, max(0, p.cacheWindow-size))
+}
+
+// dropSealed drops from the page cache, whole, the sealed segments that lie
+// behind the page-cache window: older than the newest sealed ones that
+// hold the keep bytes the active segment active does not (syncMu held).
+// The segment that straddles the window's start stays cached whole, so
+// between window and window plus one segment stay cached in all. Each
+// segment is dropped once: p.cacheDroppedTo records how far that went, and
+// the walk from the newest segment stops there, so a commit with no new
+// segment behind the window costs a few comparisons. Segments the cleaner
+// swaps in below cacheDroppedTo are dropped by the cleaner itself
+// (cleanGroup). Without this, a partition whose segments are smaller than
+// the window (the compaction benchmark's 32 MiB) never drops anything and
+// every write takes fresh pages.
+func (p *Partition) dropSealed(active *segment, keep int64) {
+	done := p.cacheDroppedTo.Load()
+	var drop []*segment
+	p.segMu.RLock()
+	var kept int64
+	for i := len(p.segments) - 1; i >= 0; i-- {
+		s := p.segments[i]
+		if s == active {
+			continue
+		}
+		if s.end.Load() <= done {
+			break
+		}
+		if kept < keep {
+			kept += s.visible.Load()
+			continue
+		}
+		if s.acquire() {
+			drop = append(drop, s)
+		}
+	}
+	p.segMu.RUnlock()
+	if len(drop) == 0 {
 		return
 	}
-	dropCache(seg.f, seg.uncached, keepFrom-seg.uncached)
-	seg.uncached = keepFrom
+	// drop is newest first: the newest segment's end is how far the
+	// partition is now dropped.
+	p.cacheDroppedTo.Store(drop[0].end.Load())
+	for _, s := range slices.Backward(drop) {
+		if to := s.visible.Load() &^ (pageSize - 1); to > s.uncached {
+			dropCache(s.f, s.uncached, to-s.uncached)
+			s.uncached = to
+		}
+		s.release()
+	}
 }
 
 // pageSize is the unit the page cache drops (the smallest page size of the

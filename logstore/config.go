@@ -389,13 +389,16 @@ type Options struct {
 	// instead of failing with a CorruptionError.
 	RepairCorruption bool
 	// PageCacheWindow is how many of the most recently synced bytes of a
-	// partition's active segment stay in the page cache after a commit's
-	// fdatasync; the synced bytes before them are dropped from it
-	// (posix_fadvise DONTNEED, Linux only), so that new writes reuse
+	// partition stay in the page cache after a commit's fdatasync; the
+	// synced bytes before them are dropped from it (posix_fadvise
+	// DONTNEED, Linux only): the active segment's, and the sealed segments
+	// wholly behind the window, whole, once each. The log cleaner drops
+	// what it reads and writes behind the window too. So new writes reuse
 	// recently freed pages instead of claiming fresh ones, which on a
 	// virtual machine costs several times the copy itself (see
-	// docs/benchmarks-kafka.md). Readers within the window (consumers at
-	// the tail) read from the cache; older data is read from the disk.
+	// docs/benchmarks-kafka.md, docs/benchmarks-compaction.md). Readers
+	// within the window (consumers at the tail) read from the cache; older
+	// data is read from the disk.
 	// 0 = 64 MiB; negative = never drop (the kernel decides).
 	PageCacheWindow int64
 	// SegmentPrefill is how far beyond the append position the active

@@ -55,6 +55,10 @@ type Partition struct {
 	discardErr        error            // (mu)
 	syncErr           error            // (mu) sticky: no appends until reopened
 	closedSync        bool
+	// cacheDroppedTo is the offset below which every sealed segment has
+	// been dropped from the page cache whole, as behind the page-cache
+	// window (dropSealed; written under syncMu, read by the cleaner).
+	cacheDroppedTo atomic.Int64
 
 	// writeMu is held by whoever writes pending batches to the active
 	// segment: the committer, or an appender writing ahead while the
