@@ -542,6 +542,9 @@ func (r *reader) decodeChange(ctx context.Context, data []byte, rels map[uint32]
 	case 'D':
 		return r.emit(ctx, tx, rel, opDelete, old, oldKind == 'K', nil)
 	}
+	if err := r.fillUnchanged(ctx, rel, after); err != nil {
+		return err
+	}
 	keyOnly := oldKind == 'K'
 	if oldKind != 0 && !sameKey(rel, old, after) {
 		// A key change is a delete of the old key and an insert of the
@@ -556,6 +559,73 @@ func (r *reader) decodeChange(ctx context.Context, data []byte, rels map[uint32]
 		before, keyOnly = after, true // the key at least
 	}
 	return r.emit(ctx, tx, rel, opUpdate, before, keyOnly, after)
+}
+
+// fillUnchanged reads from the table the columns of an update's new
+// tuple that pgoutput left out (TOASTed values the update did not change)
+// and that the old tuple did not carry (REPLICA IDENTITY other than
+// FULL): left out of the record they would read as null wherever a
+// record is taken as the whole row (a key change's create, a changelog's
+// row, an upsert). The values are the row's current ones: the column did
+// not change in this update, and a later change of it comes with its own
+// record. A row no longer there (deleted or re-keyed since) keeps them
+// left out.
+func (r *reader) fillUnchanged(ctx context.Context, rel *relation, after []value) error {
+	var cols []int
+	for i := range rel.cols {
+		if i < len(after) && !after[i].present {
+			cols = append(cols, i)
+		}
+	}
+	if len(cols) == 0 || r.sp.meta == nil {
+		return nil
+	}
+	meta := r.sp.meta[rel.idx]
+	if len(meta.keyTypes) != len(rel.keys) {
+		return nil
+	}
+	var sel, keys, ph []string
+	for _, i := range cols {
+		sel = append(sel, quoteIdent(rel.cols[i].name))
+	}
+	var params [][]byte
+	for j, k := range rel.keys {
+		if k >= len(after) || !after[k].present || after[k].null {
+			return nil // the key itself left out: nothing to find the row by
+		}
+		keys = append(keys, quoteIdent(rel.cols[k].name))
+		params = append(params, after[k].text)
+		ph = append(ph, fmt.Sprintf("$%d::%s", j+1, meta.keyTypes[j]))
+	}
+	if r.cmp == nil {
+		c, err := connect(ctx, r.sp.cfg.DSN, false)
+		if err != nil {
+			return err
+		}
+		r.cmp = c
+	}
+	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + rel.table.quoted() + " WHERE (" + strings.Join(keys, ", ") + ") = (" + strings.Join(ph, ", ") + ")"
+	res := r.cmp.ExecParams(ctx, q, params, nil, nil, nil).Read()
+	if res.Err != nil {
+		r.cmp.Close(context.Background())
+		r.cmp = nil
+		var pe *pgconn.PgError
+		if errors.As(res.Err, &pe) && strings.HasPrefix(pe.Code, "42") {
+			return nil // a column since dropped or renamed: left out
+		}
+		return fmt.Errorf("postgres_cdc: reading the unchanged TOASTed columns of %s: %w", rel.table, res.Err)
+	}
+	if len(res.Rows) != 1 {
+		return nil
+	}
+	for j, i := range cols {
+		if v := res.Rows[0][j]; v == nil {
+			after[i] = value{present: true, null: true}
+		} else {
+			after[i] = value{present: true, text: append([]byte(nil), v...)}
+		}
+	}
+	return nil
 }
 
 // decodeTuple reads the TupleData at data[i:] (a column count, then per
