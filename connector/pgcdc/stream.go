@@ -607,12 +607,14 @@ func (r *reader) fillUnchanged(ctx context.Context, rel *relation, after []value
 	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + rel.table.quoted() + " WHERE (" + strings.Join(keys, ", ") + ") = (" + strings.Join(ph, ", ") + ")"
 	res := r.cmp.ExecParams(ctx, q, params, nil, nil, nil).Read()
 	if res.Err != nil {
-		r.cmp.Close(context.Background())
-		r.cmp = nil
 		var pe *pgconn.PgError
 		if errors.As(res.Err, &pe) && strings.HasPrefix(pe.Code, "42") {
-			return nil // a column since dropped or renamed: left out
+			// A column since dropped or renamed, or no SELECT on the
+			// table (a pipeline without a snapshot needs none): left out.
+			return nil
 		}
+		r.cmp.Close(context.Background())
+		r.cmp = nil
 		return fmt.Errorf("postgres_cdc: reading the unchanged TOASTed columns of %s: %w", rel.table, res.Err)
 	}
 	if len(res.Rows) != 1 {
