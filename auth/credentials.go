@@ -168,9 +168,32 @@ type MechanismInfo struct {
 // __sluice_users of a log. It is safe for concurrent use.
 type Store struct {
 	kv *kvtopic.Topic
+	// write is kv.Put (a seam for fault-injection tests).
+	write func(ctx context.Context, key, value []byte) error
+
+	// wmu serialises Set and Delete: each writes its record and applies it
+	// to creds under it, so that creds applies the writes in the log's
+	// order (two unserialised writes of one user could land in the log in
+	// one order and in memory in the other, leaving a password in effect
+	// that the log no longer holds).
+	wmu sync.Mutex
+	// onWait, when set, is called by a writer about to wait for wmu
+	// (tests).
+	onWait func()
 
 	mu    sync.RWMutex
 	creds map[string]map[Mechanism]Credential
+}
+
+// lockWrites takes wmu.
+func (s *Store) lockWrites() {
+	if s.wmu.TryLock() {
+		return
+	}
+	if s.onWait != nil {
+		s.onWait()
+	}
+	s.wmu.Lock()
 }
 
 // ValidUserName refuses names that cannot be a Kafka principal or SCRAM
@@ -196,7 +219,7 @@ func OpenStore(ctx context.Context, l *logstore.Log) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("credentials: %w", err)
 	}
-	s := &Store{kv: kv, creds: map[string]map[Mechanism]Credential{}}
+	s := &Store{kv: kv, write: kv.Put, creds: map[string]map[Mechanism]Credential{}}
 	err = kv.Replay(ctx, func(k, v []byte) {
 		user, mech, ok := splitKey(k)
 		if !ok {
@@ -254,7 +277,9 @@ func (s *Store) Set(ctx context.Context, user string, c Credential) error {
 	if err != nil {
 		return err
 	}
-	if err := s.kv.Put(ctx, key(user, c.Mechanism), v); err != nil {
+	s.lockWrites()
+	defer s.wmu.Unlock()
+	if err := s.write(ctx, key(user, c.Mechanism), v); err != nil {
 		return fmt.Errorf("credentials: store %s/%s: %w", user, c.Mechanism, err)
 	}
 	s.put(user, c)
@@ -263,10 +288,12 @@ func (s *Store) Set(ctx context.Context, user string, c Credential) error {
 
 // Delete removes user's credential for m, durably (ErrUnknownUser if none).
 func (s *Store) Delete(ctx context.Context, user string, m Mechanism) error {
+	s.lockWrites()
+	defer s.wmu.Unlock()
 	if _, ok := s.Lookup(user, m); !ok {
 		return fmt.Errorf("%w: %s has no %s credential", ErrUnknownUser, user, m)
 	}
-	if err := s.kv.Put(ctx, key(user, m), nil); err != nil {
+	if err := s.write(ctx, key(user, m), nil); err != nil {
 		return fmt.Errorf("credentials: delete %s/%s: %w", user, m, err)
 	}
 	s.remove(user, m)

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/durable"
 )
 
 const (
@@ -82,12 +84,21 @@ type Dir struct {
 	shared *sharedIndex
 }
 
-// NewDir returns the storage rooted at root, creating the directory.
+// NewDir returns the storage rooted at root, creating the directory (and
+// its missing parents) durably: the parent of every directory created is
+// synced, so that a power loss right after cannot take the root, and the
+// checkpoints later completed in it, away.
 func NewDir(root string, opts ...DirOption) (*Dir, error) {
+	return newDir(root, syncDir, opts...)
+}
+
+// newDir is NewDir with the directory sync (tests pass a
+// durable.CrashDir's).
+func newDir(root string, sync func(string) error, opts ...DirOption) (*Dir, error) {
 	o := applyOptions(opts)
-	d := &Dir{root: root, retain: o.retain, log: o.log, syncDir: syncDir, shared: newSharedIndex()}
-	if err := os.MkdirAll(filepath.Join(root, sharedDir), 0o755); err != nil {
-		return nil, fmt.Errorf("checkpoint dir %s: %w", root, err)
+	d := &Dir{root: root, retain: o.retain, log: o.log, syncDir: sync, shared: newSharedIndex()}
+	if err := durable.MkdirAll(filepath.Join(root, sharedDir), 0o755, sync); err != nil {
+		return nil, fmt.Errorf("checkpoint dir %s: %w (check that its parent exists and is writable)", root, err)
 	}
 	return d, nil
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/durable"
 )
 
 var testPipeline = Pipeline{Name: "job", MaxParallelism: 8, Operators: []Operator{
@@ -478,5 +480,29 @@ func TestDirCommitManifestThenRetain(t *testing.T) {
 	p.(Retainer).Retain()
 	if ids, _ := d.Complete(); len(ids) != 1 || ids[0] != 2 {
 		t.Fatalf("complete after Retain: %v, want [2]", ids)
+	}
+}
+
+// TestNewDirRootSurvivesPowerLoss: NewDir creates its root (and shared/)
+// durably: the parent directory of each directory it creates is synced,
+// so a power loss right after does not take the root away with the
+// checkpoints later completed in it.
+func TestNewDirRootSurvivesPowerLoss(t *testing.T) {
+	crash := &durable.CrashDir{}
+	base := t.TempDir()
+	root := filepath.Join(base, "job", "checkpoints")
+	if _, err := newDir(root, crash.SyncDir); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{filepath.Join(base, "job"), root, filepath.Join(root, sharedDir)} {
+		if !crash.Durable(d) {
+			t.Errorf("%s is not durable once NewDir returns (its parent was not synced after its creation)", d)
+		}
+	}
+	if err := crash.Crash(base); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, sharedDir)); err != nil {
+		t.Fatalf("after a power loss: %v", err)
 	}
 }

@@ -157,6 +157,11 @@ func (b *binlogReader) handle(s *split, ev *replication.BinlogEvent) error {
 	case *replication.QueryEvent:
 		switch q := strings.TrimSpace(string(e.Query)); {
 		case strings.EqualFold(q, "BEGIN"):
+		case inTransactionStatement(q):
+			// SAVEPOINT and ROLLBACK TO SAVEPOINT are logged inside the
+			// transaction: it goes on (ending it here would mark its
+			// GTID done and move the resume point into it, so that a
+			// restore skipped the rest of it).
 		case strings.EqualFold(q, "COMMIT"):
 			b.commit(s, h)
 		default:
@@ -175,6 +180,20 @@ func (b *binlogReader) handle(s *split, ev *replication.BinlogEvent) error {
 		}
 	}
 	return nil
+}
+
+// inTransactionStatement reports whether a logged statement is one a
+// transaction carries without ending it: SAVEPOINT name, ROLLBACK TO
+// [SAVEPOINT] name.
+func inTransactionStatement(q string) bool {
+	f := strings.Fields(q)
+	switch {
+	case len(f) >= 2 && strings.EqualFold(f[0], "SAVEPOINT"):
+		return true
+	case len(f) >= 3 && strings.EqualFold(f[0], "ROLLBACK") && strings.EqualFold(f[1], "TO"):
+		return true
+	}
+	return false
 }
 
 // commit ends the current transaction at the event h: the resume point

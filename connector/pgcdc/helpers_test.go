@@ -63,8 +63,14 @@ func newFixture(t testing.TB, ddl string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// SLUICE_TEST_PG_PREFIX prefixes the names (default cdc_), for runs
+	// that share the server and must keep to their own names.
+	pre := os.Getenv("SLUICE_TEST_PG_PREFIX")
+	if pre == "" {
+		pre = "cdc_"
+	}
 	n := fmt.Sprintf("%d_%d", os.Getpid(), nameSeq.Add(1))
-	f := &fixture{t: t, dsn: dsn, db: db, table: "public.cdc_t_" + n, slot: "cdc_slot_" + n, pub: "cdc_pub_" + n}
+	f := &fixture{t: t, dsn: dsn, db: db, table: "public." + pre + "t_" + n, slot: pre + "slot_" + n, pub: pre + "pub_" + n}
 	f.exec("DROP TABLE IF EXISTS " + f.table)
 	f.exec(fmt.Sprintf(ddl, f.table))
 	t.Cleanup(func() {

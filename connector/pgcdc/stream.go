@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -46,6 +47,9 @@ type reader struct {
 	// message being decoded, and its old and new tuples.
 	out              []item
 	oldVals, newVals []value
+	// statusEvery is the session's status update interval: the
+	// configured one, at most half the server's wal_sender_timeout.
+	statusEvery time.Duration
 	// slab holds the positions of the items sent, allocated a few hundred
 	// at a time instead of one per change. An item's position is never
 	// changed once made, and a slab is never reused (a full one is left
@@ -223,6 +227,7 @@ func (r *reader) session(ctx context.Context) (progressed bool, err error) {
 		return false, err
 	}
 	defer conn.Close(context.Background())
+	r.statusEvery = statusInterval(ctx, conn, cfg.StatusInterval)
 	err = pglogrepl.StartReplication(ctx, conn, cfg.Slot, r.pos.LSN, pglogrepl.StartReplicationOptions{
 		Mode:       pglogrepl.LogicalReplication,
 		PluginArgs: []string{"proto_version '1'", "publication_names '" + cfg.Publication + "'"},
@@ -234,7 +239,7 @@ func (r *reader) session(ctx context.Context) (progressed bool, err error) {
 	var tx txState
 	nextStatus := time.Now()
 	sendStatus := func() error {
-		nextStatus = time.Now().Add(cfg.StatusInterval)
+		nextStatus = time.Now().Add(r.statusEvery)
 		lsn := pglogrepl.LSN(r.sp.src.confirmed.Load())
 		if lsn == 0 {
 			return nil
@@ -338,6 +343,36 @@ func (r *reader) session(ctx context.Context) (progressed bool, err error) {
 	}
 }
 
+// statusInterval is how often a session sends status updates: every,
+// or half the server's wal_sender_timeout when that is shorter, so that a
+// session whose queue is full (updates sent on a timer only, no keep-alive
+// answered) is not ended by the server as silent.
+func statusInterval(ctx context.Context, conn *pgconn.PgConn, every time.Duration) time.Duration {
+	res, err := conn.Exec(ctx, "SHOW wal_sender_timeout").ReadAll()
+	if err != nil || len(res) != 1 || len(res[0].Rows) != 1 || len(res[0].Rows[0]) != 1 {
+		return every
+	}
+	if t := parseGUCDuration(string(res[0].Rows[0][0])); t > 0 && t/2 < every {
+		return max(t/2, 10*time.Millisecond)
+	}
+	return every
+}
+
+// parseGUCDuration parses a time setting as SHOW prints it ("60s",
+// "1min", "500ms", "0"); 0 when it cannot.
+func parseGUCDuration(s string) time.Duration {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	n, err := strconv.ParseInt(s[:i], 10, 64)
+	if err != nil || n < 0 || n > 1<<31 {
+		return 0
+	}
+	unit := map[string]time.Duration{"": time.Millisecond, "us": time.Microsecond, "ms": time.Millisecond, "s": time.Second, "min": time.Minute, "h": time.Hour, "d": 24 * time.Hour}[strings.TrimSpace(s[i:])]
+	return time.Duration(n) * unit
+}
+
 // handle decodes one pgoutput message and sends its records.
 func (r *reader) handle(ctx context.Context, data []byte, rels map[uint32]*relation, tx *txState, sendStatus func() error) error {
 	out, err := r.decode(ctx, data, rels, tx)
@@ -361,7 +396,7 @@ func (r *reader) send(ctx context.Context, it item, sendStatus func() error) boo
 		return true
 	default:
 	}
-	t := time.NewTicker(r.sp.cfg.StatusInterval)
+	t := time.NewTicker(r.statusEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -542,6 +577,9 @@ func (r *reader) decodeChange(ctx context.Context, data []byte, rels map[uint32]
 	case 'D':
 		return r.emit(ctx, tx, rel, opDelete, old, oldKind == 'K', nil)
 	}
+	if err := r.fillUnchanged(ctx, rel, after); err != nil {
+		return err
+	}
 	keyOnly := oldKind == 'K'
 	if oldKind != 0 && !sameKey(rel, old, after) {
 		// A key change is a delete of the old key and an insert of the
@@ -556,6 +594,75 @@ func (r *reader) decodeChange(ctx context.Context, data []byte, rels map[uint32]
 		before, keyOnly = after, true // the key at least
 	}
 	return r.emit(ctx, tx, rel, opUpdate, before, keyOnly, after)
+}
+
+// fillUnchanged reads from the table the columns of an update's new
+// tuple that pgoutput left out (TOASTed values the update did not change)
+// and that the old tuple did not carry (REPLICA IDENTITY other than
+// FULL): left out of the record they would read as null wherever a
+// record is taken as the whole row (a key change's create, a changelog's
+// row, an upsert). The values are the row's current ones: the column did
+// not change in this update, and a later change of it comes with its own
+// record. A row no longer there (deleted or re-keyed since) keeps them
+// left out.
+func (r *reader) fillUnchanged(ctx context.Context, rel *relation, after []value) error {
+	var cols []int
+	for i := range rel.cols {
+		if i < len(after) && !after[i].present {
+			cols = append(cols, i)
+		}
+	}
+	if len(cols) == 0 || r.sp.meta == nil {
+		return nil
+	}
+	meta := r.sp.meta[rel.idx]
+	if len(meta.keyTypes) != len(rel.keys) {
+		return nil
+	}
+	var sel, keys, ph []string
+	for _, i := range cols {
+		sel = append(sel, quoteIdent(rel.cols[i].name))
+	}
+	var params [][]byte
+	for j, k := range rel.keys {
+		if k >= len(after) || !after[k].present || after[k].null {
+			return nil // the key itself left out: nothing to find the row by
+		}
+		keys = append(keys, quoteIdent(rel.cols[k].name))
+		params = append(params, after[k].text)
+		ph = append(ph, fmt.Sprintf("$%d::%s", j+1, meta.keyTypes[j]))
+	}
+	if r.cmp == nil {
+		c, err := connect(ctx, r.sp.cfg.DSN, false)
+		if err != nil {
+			return err
+		}
+		r.cmp = c
+	}
+	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + rel.table.quoted() + " WHERE (" + strings.Join(keys, ", ") + ") = (" + strings.Join(ph, ", ") + ")"
+	res := r.cmp.ExecParams(ctx, q, params, nil, nil, nil).Read()
+	if res.Err != nil {
+		var pe *pgconn.PgError
+		if errors.As(res.Err, &pe) && strings.HasPrefix(pe.Code, "42") {
+			// A column since dropped or renamed, or no SELECT on the
+			// table (a pipeline without a snapshot needs none): left out.
+			return nil
+		}
+		r.cmp.Close(context.Background())
+		r.cmp = nil
+		return fmt.Errorf("postgres_cdc: reading the unchanged TOASTed columns of %s: %w", rel.table, res.Err)
+	}
+	if len(res.Rows) != 1 {
+		return nil
+	}
+	for j, i := range cols {
+		if v := res.Rows[0][j]; v == nil {
+			after[i] = value{present: true, null: true}
+		} else {
+			after[i] = value{present: true, text: append([]byte(nil), v...)}
+		}
+	}
+	return nil
 }
 
 // decodeTuple reads the TupleData at data[i:] (a column count, then per
