@@ -337,17 +337,18 @@ func (z *Authorizer) denied(principal, host string, op Operation, rt ResourceTyp
 // AuthorizeAny reports whether principal may perform op on at least one
 // resource of type rt (Kafka's authorizeByResourceType, used for
 // idempotent producers): some ALLOW pattern of that type that no DENY
-// pattern covers.
+// pattern covers. The tenant rule counts as a prefixed ALLOW of each of
+// principal's tenants' prefixes, which DENY ACLs cover as any other.
 func (z *Authorizer) AuthorizeAny(principal, host string, op Operation, rt ResourceType) bool {
-	if z.tenants != nil && (rt == ResourceTopic || rt == ResourceGroup || rt == ResourceTransactionalID) && z.tenants.IsMemberOfAny(principal) {
-		return true // the tenant rule allows its prefix
+	var allowLiteral, allowPrefixed, denyLiteral, denyPrefixed []string
+	if z.tenants != nil && (rt == ResourceTopic || rt == ResourceGroup || rt == ResourceTransactionalID) {
+		allowPrefixed = z.tenants.MemberPrefixes(principal)
 	}
 	// A name no ACL can name exactly: allowed only by super users,
 	// wildcards, empty prefixes or the no-ACL default.
 	if z.Authorize(principal, host, op, rt, "\x00") {
 		return true
 	}
-	var allowLiteral, allowPrefixed, denyLiteral, denyPrefixed []string
 	for _, a := range z.store.set().byType[rt] {
 		if !a.matchesEntry(principal, host) || (a.Operation != op && a.Operation != OpAll) {
 			continue

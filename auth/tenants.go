@@ -321,14 +321,16 @@ func (t *Tenants) Owns(resource string) bool {
 	return ok
 }
 
-// IsMemberOfAny reports whether principal is a member of some tenant.
-func (t *Tenants) IsMemberOfAny(principal string) bool {
+// MemberPrefixes returns the prefixes ("TENANT.") of the tenants
+// principal is a member of.
+func (t *Tenants) MemberPrefixes(principal string) []string {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	for _, x := range t.tenants {
+	var out []string
+	for name, x := range t.tenants {
 		if slices.Contains(x.Members, principal) {
-			return true
+			out = append(out, name+".")
 		}
 	}
-	return false
+	return out
 }

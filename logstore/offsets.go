@@ -32,6 +32,12 @@ import (
 // OffsetsTopic is the internal topic that stores consumer-group offsets.
 const OffsetsTopic = "__consumer_offsets"
 
+// SinkTxnsTopic is the internal topic of the transactional log sinks of
+// sluice run (connector/logsrc): transactional id -> producer id, epoch.
+// It is named here so that the Kafka listener, serving such a data
+// directory later, keeps clients from writing it.
+const SinkTxnsTopic = "__sluice_sink_txns"
+
 const (
 	offsetsPartitions    = 1
 	offsetsSegmentBytes  = 16 << 20
