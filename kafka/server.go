@@ -164,6 +164,7 @@ func New(log *logstore.Log, cfg Config, logger *slog.Logger) (*Server, error) {
 	}
 	if cfg.Authorizer.Enabled {
 		s.authz = auth.NewAuthorizer(s.acls, cfg.Authorizer.SuperUsers, cfg.Authorizer.AllowEveryoneIfNoACL).WithTenants(tenants)
+		s.cgroups.authzVersion = s.authz.Version // regex subscriptions follow ACL changes
 	}
 	s.txns = newTxnCoordinator(be, cfg.MaxTransactionTimeout)
 	if err := be.replay(s.txns); err != nil {
