@@ -126,3 +126,46 @@ func initProducerIDCode(ctx context.Context, t *testing.T, cl *kgo.Client) int16
 	}
 	return resp.ErrorCode
 }
+
+// A crash between a topic's deletion (durable) and that of its groups'
+// offsets leaves the offsets behind; the next start deletes them, so that a
+// topic created again under the name does not resume its groups at them.
+func TestOffsetsOfTopicDeletedBeforeCrashDropped(t *testing.T) {
+	dir := t.TempDir()
+	s := kafkatest.Start(t, kafkatest.Options{Dir: dir})
+	createTopic(t, s, "gone", 1)
+	createTopic(t, s, "kept", 1)
+	ctx := testCtx(t)
+	adm := kadm.NewClient(s.Client(t))
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: "gone", Partition: 0, At: 5, LeaderEpoch: -1})
+	offs.Add(kadm.Offset{Topic: "kept", Partition: 0, At: 7, LeaderEpoch: -1})
+	if err := adm.CommitAllOffsets(ctx, "g", offs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The topic goes without its offsets, as a crash after the unlink.
+	l, err := logstore.Open(logstore.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.DeleteTopic("gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = kafkatest.Start(t, kafkatest.Options{Dir: dir})
+	got, err := kadm.NewClient(s.Client(t)).FetchOffsets(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := got.Lookup("gone", 0); ok && o.At >= 0 {
+		t.Errorf("offset of the deleted topic after the restart: %+v", o)
+	}
+	if o, ok := got.Lookup("kept", 0); !ok || o.At != 7 {
+		t.Errorf("offset of kept after the restart: %+v (found %v), want 7", o, ok)
+	}
+}

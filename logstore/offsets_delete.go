@@ -51,6 +51,37 @@ func (s *OffsetStore) DeleteOffsets(ctx context.Context, group string, tps []Top
 // batch. It returns the number of offsets deleted; on an error, those of
 // the failed batch and the ones after it are kept.
 func (s *OffsetStore) DeleteTopicOffsets(ctx context.Context, topic string) (int, error) {
+	n, err := s.deleteOffsetsOf(ctx, func(t string) bool { return t == topic })
+	if err != nil {
+		return n, fmt.Errorf("delete offsets of topic %s: %w", topic, err)
+	}
+	return n, nil
+}
+
+// DeleteOffsetsOfMissingTopics removes every group's committed offsets of
+// the topics that exists says are gone: those a crash left between a
+// topic's deletion and that of its offsets (DeleteTopicOffsets), so that a
+// topic created again under the name does not resume its groups at them.
+// Batched as DeleteTopicOffsets.
+func (s *OffsetStore) DeleteOffsetsOfMissingTopics(ctx context.Context, exists func(topic string) bool) (int, error) {
+	known := map[string]bool{}
+	n, err := s.deleteOffsetsOf(ctx, func(t string) bool {
+		e, ok := known[t]
+		if !ok {
+			e = exists(t)
+			known[t] = e
+		}
+		return !e
+	})
+	if err != nil {
+		return n, fmt.Errorf("delete offsets of deleted topics: %w", err)
+	}
+	return n, nil
+}
+
+// deleteOffsetsOf deletes every group's offsets of the topics selects
+// picks (called under s.mu: it must not use the store).
+func (s *OffsetStore) deleteOffsetsOf(ctx context.Context, selects func(topic string) bool) (int, error) {
 	type del struct {
 		part  int32
 		group string
@@ -61,7 +92,7 @@ func (s *OffsetStore) DeleteTopicOffsets(ctx context.Context, topic string) (int
 	var dels []del
 	for group, g := range s.groups {
 		for tp, e := range g {
-			if tp.Topic == topic && !e.deleted {
+			if !e.deleted && selects(tp.Topic) {
 				dels = append(dels, del{record.KafkaPartition([]byte(group), nparts), group, tp})
 			}
 		}
@@ -103,7 +134,7 @@ func (s *OffsetStore) DeleteTopicOffsets(ctx context.Context, topic string) (int
 			err = s.writeBatch(ctx, p, groups, keys, make([]*CommittedOffset, len(keys)), recs)
 		}
 		if err != nil {
-			return n, fmt.Errorf("delete offsets of topic %s: %w", topic, err)
+			return n, err
 		}
 		n += len(keys)
 	}
