@@ -28,6 +28,7 @@ type ACLStore struct {
 
 	wmu  sync.Mutex // serialises Add and Delete
 	snap atomic.Pointer[aclSet]
+	gen  atomic.Uint64 // counts changes (Add, Delete)
 }
 
 // resKey names one literal resource pattern.
@@ -195,6 +196,7 @@ func (s *ACLStore) Add(ctx context.Context, acls ...ACL) error {
 		return fmt.Errorf("acls: store %d ACLs: %w", len(recs), err)
 	}
 	s.snap.Store(newACLSet(append(slices.Clone(cur.all), added...)))
+	s.gen.Add(1)
 	return nil
 }
 
@@ -231,6 +233,7 @@ func (s *ACLStore) Delete(ctx context.Context, filters ...Filter) ([][]ACL, erro
 		}
 	}
 	s.snap.Store(newACLSet(rest))
+	s.gen.Add(1)
 	return out, nil
 }
 
@@ -267,6 +270,17 @@ func NewAuthorizer(store *ACLStore, superUsers []string, allowIfNoACL bool) *Aut
 
 // Store returns the ACL store the authorizer reads.
 func (z *Authorizer) Store() *ACLStore { return z.store }
+
+// Version changes whenever the ACLs or the tenants' members change, so
+// that what was derived from Authorize (a consumer group's regex
+// subscription) can be derived again.
+func (z *Authorizer) Version() uint64 {
+	v := z.store.gen.Load()
+	if z.tenants != nil {
+		v += z.tenants.gen.Load()
+	}
+	return v
+}
 
 // SuperUser reports whether principal bypasses the ACLs.
 func (z *Authorizer) SuperUser(principal string) bool { return z.superUsers[principal] }
@@ -337,17 +351,18 @@ func (z *Authorizer) denied(principal, host string, op Operation, rt ResourceTyp
 // AuthorizeAny reports whether principal may perform op on at least one
 // resource of type rt (Kafka's authorizeByResourceType, used for
 // idempotent producers): some ALLOW pattern of that type that no DENY
-// pattern covers.
+// pattern covers. The tenant rule counts as a prefixed ALLOW of each of
+// principal's tenants' prefixes, which DENY ACLs cover as any other.
 func (z *Authorizer) AuthorizeAny(principal, host string, op Operation, rt ResourceType) bool {
-	if z.tenants != nil && (rt == ResourceTopic || rt == ResourceGroup || rt == ResourceTransactionalID) && z.tenants.IsMemberOfAny(principal) {
-		return true // the tenant rule allows its prefix
+	var allowLiteral, allowPrefixed, denyLiteral, denyPrefixed []string
+	if z.tenants != nil && (rt == ResourceTopic || rt == ResourceGroup || rt == ResourceTransactionalID) {
+		allowPrefixed = z.tenants.MemberPrefixes(principal)
 	}
 	// A name no ACL can name exactly: allowed only by super users,
 	// wildcards, empty prefixes or the no-ACL default.
 	if z.Authorize(principal, host, op, rt, "\x00") {
 		return true
 	}
-	var allowLiteral, allowPrefixed, denyLiteral, denyPrefixed []string
 	for _, a := range z.store.set().byType[rt] {
 		if !a.matchesEntry(principal, host) || (a.Operation != op && a.Operation != OpAll) {
 			continue

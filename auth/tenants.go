@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/kvtopic"
@@ -106,6 +107,8 @@ type Tenants struct {
 	mu         sync.RWMutex
 	tenants    map[string]Tenant
 	namespaces map[string]Namespace // by "tenant/namespace"
+
+	gen atomic.Uint64 // counts changes of tenants (their members)
 }
 
 // OpenTenants opens the tenant registry of l.
@@ -167,6 +170,7 @@ func (t *Tenants) PutTenant(ctx context.Context, x Tenant) error {
 	t.mu.Lock()
 	t.tenants[x.Name] = x
 	t.mu.Unlock()
+	t.gen.Add(1)
 	return nil
 }
 
@@ -196,6 +200,7 @@ func (t *Tenants) DeleteTenant(ctx context.Context, name string) error {
 	t.mu.Lock()
 	delete(t.tenants, name)
 	t.mu.Unlock()
+	t.gen.Add(1)
 	return nil
 }
 
@@ -321,14 +326,16 @@ func (t *Tenants) Owns(resource string) bool {
 	return ok
 }
 
-// IsMemberOfAny reports whether principal is a member of some tenant.
-func (t *Tenants) IsMemberOfAny(principal string) bool {
+// MemberPrefixes returns the prefixes ("TENANT.") of the tenants
+// principal is a member of.
+func (t *Tenants) MemberPrefixes(principal string) []string {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	for _, x := range t.tenants {
+	var out []string
+	for name, x := range t.tenants {
 		if slices.Contains(x.Members, principal) {
-			return true
+			out = append(out, name+".")
 		}
 	}
-	return false
+	return out
 }

@@ -326,7 +326,7 @@ func (s *Server) authzMetadata(cc *clientConn, req *kmsg.MetadataRequest) authzC
 			if !describe(*t.Topic) {
 				return false
 			}
-			if autoCreate && !createCluster {
+			if autoCreate && !s.createCovers(createCluster, *t.Topic) {
 				if _, err := s.log.Topic(*t.Topic); err != nil {
 					return s.authorize(cc, auth.OpCreate, resTopic, *t.Topic)
 				}
@@ -754,15 +754,17 @@ func (s *Server) authzOffsetDelete(cc *clientConn, req *kmsg.OffsetDeleteRequest
 		})
 }
 
-// authzCreateTopics: CREATE on the cluster, or on each topic.
+// authzCreateTopics: CREATE on the cluster, or on each topic; in a
+// tenant's namespace only the latter (createCovers).
 func (s *Server) authzCreateTopics(cc *clientConn, req *kmsg.CreateTopicsRequest) authzCheck {
-	if s.authzQuiet(cc, auth.OpCreate, resCluster, auth.ClusterName) {
-		return authzCheck{}
-	}
+	cluster := s.authzQuiet(cc, auth.OpCreate, resCluster, auth.ClusterName)
 	var denied []kmsg.CreateTopicsRequestTopic
 	req.Topics, denied = splitBy(req.Topics, func(t kmsg.CreateTopicsRequestTopic) bool {
-		return s.authorize(cc, auth.OpCreate, resTopic, t.Topic)
+		return s.createCovers(cluster, t.Topic) || s.authorize(cc, auth.OpCreate, resTopic, t.Topic)
 	})
+	if len(denied) == 0 {
+		return authzCheck{}
+	}
 	return authzCheck{amend: func(r kmsg.Response) {
 		resp := r.(*kmsg.CreateTopicsResponse)
 		for _, t := range denied {
@@ -772,6 +774,15 @@ func (s *Server) authzCreateTopics(cc *clientConn, req *kmsg.CreateTopicsRequest
 			resp.Topics = append(resp.Topics, ot)
 		}
 	}}
+}
+
+// createCovers reports whether CREATE on the cluster (cluster: the
+// principal has it) lets the principal create the topic: not in a
+// tenant's namespace, where only CREATE on the topic does (the members'
+// implicit ALLOW, or an ACL naming the topic), so that a cluster-wide
+// grant does not reach into tenants. Kafka has no tenants.
+func (s *Server) createCovers(cluster bool, topic string) bool {
+	return cluster && !s.tenants.t.Owns(topic)
 }
 
 // authzDeleteTopics: DELETE on each topic (by name, or by the id's name).

@@ -170,10 +170,16 @@ type consumerGroup struct {
 	assignmentEpoch int32
 	assignor        string
 	members         map[string]*cgMember
-	static          map[string]string // instance id -> member id
-	owner           map[tp]string     // partition -> member holding it
-	subMeta         topicMeta         // subscribed topics' partitions at the last target
-	seenMeta        topicMeta         // every topic's partitions when subMeta was derived
+	static          map[string]string          // instance id -> member id
+	owner           map[tp]string              // partition -> member holding it
+	subMeta         topicMeta                  // subscribed topics' partitions at the last target
+	seenMeta        topicMeta                  // every topic's partitions when subMeta was derived
+	subs            map[string]map[string]bool // each member's subscribed topics at the last target
+	// authz is the authorizer's version now (consumerCoordinator.authzVersion),
+	// seenAuthz the one the last target was derived under: a regex
+	// subscription matches only topics the member may describe, so an ACL
+	// or tenant change may change it without any topic changing.
+	authz, seenAuthz uint64
 }
 
 // consumerCoordinator holds every consumer-protocol group. Not safe for
@@ -185,6 +191,18 @@ type consumerCoordinator struct {
 	// newMemberID returns a fresh member id (v0 heartbeats, where the
 	// server picks it).
 	newMemberID func() string
+	// authzVersion, when set, changes whenever what cgParams.MayDescribe
+	// answers may have changed (the ACLs, the tenants).
+	authzVersion func() uint64
+}
+
+// at returns group id (nil if none) with the authorizer's version noted.
+func (c *consumerCoordinator) at(id string) *consumerGroup {
+	g := c.groups[id]
+	if g != nil && c.authzVersion != nil {
+		g.authz = c.authzVersion()
+	}
+	return g
 }
 
 func newConsumerCoordinator(heartbeat, session time.Duration, newMemberID func() string) *consumerCoordinator {
@@ -212,7 +230,7 @@ func (c *consumerCoordinator) Heartbeat(now time.Time, p cgParams, meta topicMet
 	if code, msg := checkParams(p); code != 0 {
 		return cgError(code, msg)
 	}
-	g := c.groups[p.Group]
+	g := c.at(p.Group)
 	switch p.MemberEpoch {
 	case cgLeaveEpoch, cgStaticLeaveEpoch:
 		if g == nil {
@@ -223,6 +241,7 @@ func (c *consumerCoordinator) Heartbeat(now time.Time, p cgParams, meta topicMet
 		if g == nil {
 			g = &consumerGroup{id: p.Group, members: make(map[string]*cgMember), static: make(map[string]string), owner: make(map[tp]string), subMeta: topicMeta{}}
 			c.groups[p.Group] = g
+			g = c.at(p.Group)
 		}
 		if p.MemberID == "" {
 			p.MemberID = c.newMemberID()
@@ -429,20 +448,45 @@ func (g *consumerGroup) subscriptionMeta(meta topicMeta) topicMeta {
 // force is set or the subscribed topics' partitions changed. meta nil means
 // no metadata is known (only force applies, with the last one seen).
 func (g *consumerGroup) refresh(meta topicMeta, force bool) {
-	if !force && (meta == nil || maps.Equal(meta, g.seenMeta)) {
+	authz := g.authz != g.seenAuthz
+	if !force && !authz && (meta == nil || maps.Equal(meta, g.seenMeta)) {
 		return // nothing that the subscribed partitions depend on changed
 	}
+	g.seenAuthz = g.authz
 	sub := g.subMeta
 	if meta != nil {
 		g.seenMeta = maps.Clone(meta)
 		sub = g.subscriptionMeta(meta)
+	} else if authz {
+		sub = g.subscriptionMeta(g.seenMeta)
 	}
-	if !force && maps.Equal(sub, g.subMeta) {
+	if !force && maps.Equal(sub, g.subMeta) && !(authz && !g.sameSubs(g.memberSubs(sub))) {
 		return
 	}
 	g.epoch++
 	g.subMeta = sub
 	g.computeTarget()
+}
+
+// memberSubs returns each member's subscribed topics among those of sub.
+func (g *consumerGroup) memberSubs(sub topicMeta) map[string]map[string]bool {
+	out := make(map[string]map[string]bool, len(g.members))
+	for id, m := range g.members {
+		subs := make(map[string]bool)
+		for name := range sub {
+			if m.subscribes(name) {
+				subs[name] = true
+			}
+		}
+		out[id] = subs
+	}
+	return out
+}
+
+// sameSubs reports whether subs are the members' subscriptions at the last
+// target.
+func (g *consumerGroup) sameSubs(subs map[string]map[string]bool) bool {
+	return maps.EqualFunc(subs, g.subs, func(a, b map[string]bool) bool { return maps.Equal(a, b) })
 }
 
 // preferredAssignor is the assignor most members ask for (ties and no
@@ -467,16 +511,10 @@ func (g *consumerGroup) preferredAssignor() string {
 // and g.subMeta, and moves the target assignment epoch to the group epoch.
 func (g *consumerGroup) computeTarget() {
 	g.assignor = g.preferredAssignor()
-	in := assignInput{meta: g.subMeta, subs: make(map[string]map[string]bool), prev: make(map[string]map[tp]struct{})}
+	g.subs = g.memberSubs(g.subMeta)
+	in := assignInput{meta: g.subMeta, subs: g.subs, prev: make(map[string]map[tp]struct{})}
 	for id, m := range g.members {
 		in.members = append(in.members, id)
-		subs := make(map[string]bool)
-		for name := range g.subMeta {
-			if m.subscribes(name) {
-				subs[name] = true
-			}
-		}
-		in.subs[id] = subs
 		in.prev[id] = m.target
 	}
 	slices.Sort(in.members)
@@ -616,7 +654,7 @@ func (g *consumerGroup) remove(m *cgMember, meta topicMeta) {
 // another member's id answers FENCED_INSTANCE_ID. ok is false when there is
 // no consumer group with that id.
 func (c *consumerCoordinator) RemoveMembers(groupID string, members []leaveMember, meta topicMeta) (codes []int16, ok bool) {
-	g := c.groups[groupID]
+	g := c.at(groupID)
 	if g == nil {
 		return nil, false
 	}
@@ -646,7 +684,7 @@ func (c *consumerCoordinator) RemoveMembers(groupID string, members []leaveMembe
 // subscribed topics changed in meta (nil: not checked).
 func (c *consumerCoordinator) Tick(now time.Time, meta topicMeta) {
 	for _, id := range slices.Sorted(maps.Keys(c.groups)) {
-		g := c.groups[id]
+		g := c.at(id)
 		for _, mid := range slices.Sorted(maps.Keys(g.members)) {
 			m := g.members[mid]
 			expired := !now.Before(m.lastSeen.Add(c.sessionTimeout))
@@ -655,7 +693,7 @@ func (c *consumerCoordinator) Tick(now time.Time, meta topicMeta) {
 				g.remove(m, meta)
 			}
 		}
-		if meta != nil {
+		if meta != nil || g.authz != g.seenAuthz {
 			g.refresh(meta, false)
 		}
 	}

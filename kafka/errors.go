@@ -46,6 +46,8 @@ func errorCode(err error) int16 {
 		return kerr.RequestTimedOut.Code
 	case errors.Is(err, logstore.ErrRemoteUnavailable):
 		return kerr.KafkaStorageError.Code // retriable, as Kafka's KafkaStorageException
+	case errors.Is(err, logstore.ErrIO):
+		return kerr.KafkaStorageError.Code // a log directory failure, as Kafka
 	}
 	return kerr.UnknownServerError.Code
 }

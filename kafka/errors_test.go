@@ -29,6 +29,7 @@ func TestErrorCode(t *testing.T) {
 		{logstore.ErrDiskFull, kerr.KafkaStorageError},
 		{context.DeadlineExceeded, kerr.RequestTimedOut},
 		{logstore.ErrRemoteUnavailable, kerr.KafkaStorageError},
+		{logstore.ErrIO, kerr.KafkaStorageError},
 		{fmt.Errorf("%w: %w", logstore.ErrRemoteUnavailable, context.DeadlineExceeded), kerr.RequestTimedOut},
 		{errors.New("something else"), kerr.UnknownServerError},
 	}

@@ -9,11 +9,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// isCoordinatorTopic reports whether a topic holds the log's or the
-// coordinators' own state; clients may read it but never write it.
+// isCoordinatorTopic reports whether a topic holds the log's, the
+// coordinators' or sluice run's sinks' own state; clients may read it but
+// never write, delete or reconfigure it.
 func isCoordinatorTopic(name string) bool {
 	switch name {
-	case logstore.OffsetsTopic, logstore.ProducerIDsTopic, txnStateTopic, auth.UsersTopic, auth.ACLsTopic, auth.QuotasTopic, auth.TenantsTopic, auth.TokensTopic:
+	case logstore.OffsetsTopic, logstore.ProducerIDsTopic, txnStateTopic, logstore.SinkTxnsTopic, auth.UsersTopic, auth.ACLsTopic, auth.QuotasTopic, auth.TenantsTopic, auth.TokensTopic:
 		return true
 	}
 	return false

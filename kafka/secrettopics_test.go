@@ -2,6 +2,7 @@ package kafka_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -154,5 +155,67 @@ func TestConsumerGroupDescribeHidesOthersTopics(t *testing.T) {
 	}
 	if dr, err = d.RequestWith(ctx, userClient(t, s, "admin")); err != nil || dr.Groups[0].ErrorCode != 0 || len(dr.Groups[0].Members) != 2 {
 		t.Errorf("super user describing the group: %v %+v", err, dr)
+	}
+}
+
+// A regex subscription follows ACL changes: a topic the member's principal
+// may describe from now on is assigned at its next heartbeat, one it may
+// no longer describe is taken away, without any topic or partition
+// changing.
+func TestConsumerRegexFollowsACLChanges(t *testing.T) {
+	s := aclServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(s.Client(t))
+	createACLs(ctx, t, adm, kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("logs-a").Operations(kadm.OpRead))
+	createACLs(ctx, t, adm, kadm.NewACLs().Allow("User:alice").AllowHosts().Groups("g848").Operations(kadm.OpRead))
+	alice := userClient(t, s, "alice")
+	ids := map[[16]byte]string{}
+	for _, name := range []string{"logs-a", "logs-secret"} {
+		tp, err := s.Log.Topic(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[[16]byte(tp.ID())] = name
+	}
+	epoch := int32(0)
+	var owned []kmsg.ConsumerGroupHeartbeatRequestTopic
+	heartbeat := func() []string {
+		t.Helper()
+		hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		hb.Group, hb.MemberID, hb.MemberEpoch, hb.RebalanceTimeoutMillis = "g848", "m1", epoch, 10000
+		hb.SubscribedTopicRegex, hb.Topics = kmsg.StringPtr("logs-.*"), owned
+		if hb.Topics == nil {
+			hb.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		}
+		r, err := hb.RequestWith(ctx, alice)
+		if err != nil || r.ErrorCode != 0 {
+			t.Fatalf("ConsumerGroupHeartbeat: %v %+v", err, r)
+		}
+		epoch = r.MemberEpoch
+		if r.Assignment == nil {
+			t.Fatal("no assignment in the answer to a full heartbeat")
+		}
+		owned = nil
+		var names []string
+		for _, at := range r.Assignment.Topics {
+			rt := kmsg.NewConsumerGroupHeartbeatRequestTopic()
+			rt.TopicID, rt.Partitions = at.TopicID, at.Partitions
+			owned = append(owned, rt)
+			names = append(names, ids[at.TopicID])
+		}
+		slices.Sort(names)
+		return names
+	}
+	if got := heartbeat(); !slices.Equal(got, []string{"logs-a"}) {
+		t.Fatalf("assigned %v, want [logs-a]", got)
+	}
+	createACLs(ctx, t, adm, kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("logs-secret").Operations(kadm.OpRead))
+	if got := heartbeat(); !slices.Equal(got, []string{"logs-a", "logs-secret"}) {
+		t.Fatalf("after READ on logs-secret: assigned %v, want [logs-a logs-secret]", got)
+	}
+	createACLs(ctx, t, adm, kadm.NewACLs().Deny("User:alice").DenyHosts().Topics("logs-a").Operations(kadm.OpDescribe))
+	if got := heartbeat(); !slices.Equal(got, []string{"logs-secret"}) {
+		t.Fatalf("after a DENY of DESCRIBE on logs-a: assigned %v, want [logs-secret]", got)
 	}
 }

@@ -125,6 +125,16 @@ func New(log *logstore.Log, cfg Config, logger *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("kafka: opening the consumer offset store: %w", err)
 	}
 	s.offsets = offsets
+	// Offsets of topics deleted just before a crash, whose tombstones were
+	// not written yet (deleteTopicOffsets), go now.
+	if n, err := offsets.DeleteOffsetsOfMissingTopics(ctx, func(topic string) bool {
+		_, err := log.Topic(topic)
+		return !errors.Is(err, logstore.ErrUnknownTopic)
+	}); err != nil {
+		s.logger.Warn("deleting the committed offsets of deleted topics", "err", err)
+	} else if n > 0 {
+		s.logger.Info("deleted the committed offsets of deleted topics", "offsets", n)
+	}
 	be, err := newLogTxnBackend(ctx, log, offsets, s.logger)
 	if err != nil {
 		cancel()
@@ -164,6 +174,7 @@ func New(log *logstore.Log, cfg Config, logger *slog.Logger) (*Server, error) {
 	}
 	if cfg.Authorizer.Enabled {
 		s.authz = auth.NewAuthorizer(s.acls, cfg.Authorizer.SuperUsers, cfg.Authorizer.AllowEveryoneIfNoACL).WithTenants(tenants)
+		s.cgroups.authzVersion = s.authz.Version // regex subscriptions follow ACL changes
 	}
 	s.txns = newTxnCoordinator(be, cfg.MaxTransactionTimeout)
 	if err := be.replay(s.txns); err != nil {

@@ -46,6 +46,10 @@ var (
 	ErrInvalidRecord = errors.New("invalid record")
 	// ErrDiskFull: a write failed because the device is out of space (wraps ENOSPC).
 	ErrDiskFull = errors.New("disk full")
+	// ErrIO: reading or writing the data directory failed (every I/O error
+	// of the log's files wraps it; ENOSPC is ErrDiskFull too). Kafka
+	// answers KAFKA_STORAGE_ERROR for such log directory failures.
+	ErrIO = errors.New("log I/O error")
 )
 
 // LockedError is returned by Open when another process holds the data
@@ -76,13 +80,17 @@ func (e *CorruptionError) Error() string {
 // Unwrap makes errors.Is(err, ErrCorrupt) hold.
 func (e *CorruptionError) Unwrap() []error { return []error{ErrCorrupt, e.Err} }
 
-// ioError wraps an I/O error with context and marks ENOSPC as ErrDiskFull.
+// ioError wraps an I/O error with context, marks it ErrIO and ENOSPC as
+// ErrDiskFull.
 func ioError(what string, err error) error {
 	if err == nil {
 		return nil
 	}
 	if errors.Is(err, syscall.ENOSPC) && !errors.Is(err, ErrDiskFull) {
-		return fmt.Errorf("%s: %w: %w", what, ErrDiskFull, err)
+		err = fmt.Errorf("%w: %w", ErrDiskFull, err)
+	}
+	if !errors.Is(err, ErrIO) {
+		return fmt.Errorf("%s: %w: %w", what, ErrIO, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

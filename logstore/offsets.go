@@ -32,6 +32,12 @@ import (
 // OffsetsTopic is the internal topic that stores consumer-group offsets.
 const OffsetsTopic = "__consumer_offsets"
 
+// SinkTxnsTopic is the internal topic of the transactional log sinks of
+// sluice run (connector/logsrc): transactional id -> producer id, epoch.
+// It is named here so that the Kafka listener, serving such a data
+// directory later, keeps clients from writing it.
+const SinkTxnsTopic = "__sluice_sink_txns"
+
 const (
 	offsetsPartitions    = 1
 	offsetsSegmentBytes  = 16 << 20
@@ -297,16 +303,30 @@ func (s *OffsetStore) DeleteGroup(ctx context.Context, group string) error {
 // write appends recs (the records of keys/vals, nil = tombstone) for group
 // as one batch and applies them in memory in log order.
 func (s *OffsetStore) write(ctx context.Context, group string, keys []TopicPartition, vals []*CommittedOffset, recs []record.Record) error {
-	batch, err := record.AppendBatch(nil, recs, record.BatchOptions{})
-	if err != nil {
-		return fmt.Errorf("offsets of group %s: encode: %w", group, err)
-	}
-	if limit := min(offsetsMaxBatchBytes, s.sizing.segmentBytes); int64(len(batch)) > limit {
-		return fmt.Errorf("offsets of group %s: commit of %d partitions is %d bytes, at most %d", group, len(keys), len(batch), limit)
-	}
 	p, err := s.partitionFor(group)
 	if err != nil {
 		return err
+	}
+	groups := make([]string, len(keys))
+	for i := range groups {
+		groups[i] = group
+	}
+	if err := s.writeBatch(ctx, p, groups, keys, vals, recs); err != nil {
+		return fmt.Errorf("offsets of group %s: %w", group, err)
+	}
+	return nil
+}
+
+// writeBatch appends recs (record i sets, or with vals[i] nil deletes,
+// groups[i]'s offset of keys[i]) to p as one batch, durable and atomic,
+// and applies them.
+func (s *OffsetStore) writeBatch(ctx context.Context, p *Partition, groups []string, keys []TopicPartition, vals []*CommittedOffset, recs []record.Record) error {
+	batch, err := record.AppendBatch(nil, recs, record.BatchOptions{})
+	if err != nil {
+		return fmt.Errorf("encode: %w", err)
+	}
+	if limit := s.batchLimit(); int64(len(batch)) > limit {
+		return fmt.Errorf("commit of %d partitions is %d bytes, at most %d", len(keys), len(batch), limit)
 	}
 	s.mu.Lock()
 	s.inflight++
@@ -320,16 +340,16 @@ func (s *OffsetStore) write(ctx context.Context, group string, keys []TopicParti
 			if vals[i] != nil {
 				valLen = len(recs[i].Value)
 			}
-			s.applyLocked(group, tp, vals[i], res.BaseOffset+int64(i), offsetRecordSize(group, tp, vals[i] != nil, valLen))
+			s.applyLocked(groups[i], tp, vals[i], res.BaseOffset+int64(i), offsetRecordSize(groups[i], tp, vals[i] != nil, valLen))
 		}
 	}
 	s.purgeLocked()
 	s.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("offsets of group %s: %w", group, err)
-	}
-	return nil
+	return err
 }
+
+// batchLimit is the largest batch of the offsets topic.
+func (s *OffsetStore) batchLimit() int64 { return min(offsetsMaxBatchBytes, s.sizing.segmentBytes) }
 
 // applyLocked sets (val != nil) or deletes a key whose record is at log
 // offset at, unless a later record already applied; s.mu is held.

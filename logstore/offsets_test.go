@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/record"
 )
 
 func openStoreLog(t *testing.T, dir string, sz offsetsSizing) (*Log, *OffsetStore) {
@@ -327,4 +329,77 @@ func TestOffsetStoreDeleteTopicOffsets(t *testing.T) {
 	l, s = openStoreLog(t, dir, defaultOffsetsSizing)
 	defer l.Close()
 	check(s, "after a reopen")
+}
+
+// TestDeleteTopicOffsetsOneBatch: the tombstones of every group's offsets
+// of a deleted topic go in one batch (one fsync), not one per group, and
+// stay deleted after a reopen.
+func TestDeleteTopicOffsetsOneBatch(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l, s := openStoreLog(t, dir, defaultOffsetsSizing)
+	const groups = 50
+	for i := range groups {
+		g := fmt.Sprintf("g%02d", i)
+		if err := s.Commit(ctx, g, map[TopicPartition]CommittedOffset{{"a", 0}: {Offset: 1}, {"a", 1}: {Offset: 2}, {"b", 0}: {Offset: 3}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := s.partitionFor("g00")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, before, _ := p.Offsets()
+	n, err := s.DeleteTopicOffsets(ctx, "a")
+	if err != nil || n != 2*groups {
+		t.Fatalf("DeleteTopicOffsets = %d, %v; want %d", n, err, 2*groups)
+	}
+	r, err := p.Read(before, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batches := 0
+	for rest := r.Batches; len(rest) > 0; batches++ {
+		h, err := record.ParseHeader(rest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rest = rest[h.Size():]
+	}
+	if batches != 1 {
+		t.Errorf("the deletion appended %d batches, want 1 for %d groups", batches, groups)
+	}
+	l.Close()
+	l, s = openStoreLog(t, dir, defaultOffsetsSizing)
+	defer l.Close()
+	for i := range groups {
+		g := fmt.Sprintf("g%02d", i)
+		if got := s.Fetch(g); len(got) != 1 || got[TopicPartition{"b", 0}].Offset != 3 {
+			t.Fatalf("after a reopen: %s = %+v, want only b/0", g, got)
+		}
+	}
+}
+
+// TestDeleteTopicOffsetsPastBatchLimit: tombstones beyond one batch's
+// limit are split into batches that each fit; all are deleted.
+func TestDeleteTopicOffsetsPastBatchLimit(t *testing.T) {
+	ctx := context.Background()
+	l, s := openStoreLog(t, t.TempDir(), offsetsSizing{segmentBytes: 2048})
+	defer l.Close()
+	const groups = 50
+	for i := range groups {
+		if err := s.Commit(ctx, fmt.Sprintf("group-%02d", i), map[TopicPartition]CommittedOffset{{"a", 0}: {Offset: 1}, {"a", 1}: {Offset: 2}, {"b", 0}: {Offset: 3}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.DeleteTopicOffsets(ctx, "a")
+	if err != nil || n != 2*groups {
+		t.Fatalf("DeleteTopicOffsets = %d, %v; want %d", n, err, 2*groups)
+	}
+	for i := range groups {
+		g := fmt.Sprintf("group-%02d", i)
+		if got := s.Fetch(g); len(got) != 1 {
+			t.Fatalf("%s = %+v, want only b/0", g, got)
+		}
+	}
 }

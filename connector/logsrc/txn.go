@@ -52,7 +52,7 @@ import (
 
 // TxnRegistryTopic is the internal topic mapping the transactional ids of
 // transactional log sinks to their producer ids and latest epochs.
-const TxnRegistryTopic = "__sluice_sink_txns"
+const TxnRegistryTopic = logstore.SinkTxnsTopic
 
 // Txn describes a pre-committed transaction of a transactional log sink:
 // what a checkpoint saves so that recovery can commit it.
