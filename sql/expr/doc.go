@@ -46,7 +46,12 @@
 // to Compiler.OnError, where the caller decides: fail the job as Flink
 // does, count, or log. TRY_CAST gives NULL without reporting. A
 // constant subexpression is evaluated once at compile time, so its
-// failure (CAST('x' AS INT)) is reported then.
+// failure (CAST('x' AS INT)) is reported then. Times are kept within
+// Flink's TIMESTAMP range, 0000-01-01 to 9999-12-31 23:59:59.999: a
+// TIMESTAMPADD, timestamp ± INTERVAL, TO_TIMESTAMP_LTZ or FROM_UNIXTIME
+// result outside it is such an error (NULL, reported), not a value
+// wrapped around int64; so is a TIMESTAMPDIFF that does not fit INT.
+// LPAD, RPAD and REPEAT report a result longer than 64 MiB.
 //
 // Regular expressions use Go's RE2 syntax, which agrees with Java's on
 // the common constructs (classes, groups, alternation, lazy

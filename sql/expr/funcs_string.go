@@ -250,11 +250,15 @@ func registerStrings(r *Registry) {
 				return Compiled{}, err
 			}
 			return b.result(tString, mapN(b.args, func(vals []row.Value) row.Value {
-				n := vals[1].AsInt()
-				if n < 0 {
-					return null
+				n, pad := vals[1].AsInt(), vals[2].AsString()
+				if n < 0 || pad == "" {
+					return null // as Flink
 				}
-				return row.String(padString(vals[0].AsString(), int(min(n, 1<<20)), vals[2].AsString(), left))
+				r, ok := padString(vals[0].AsString(), n, pad, left)
+				if !ok {
+					return b.c.fail(b.pos(), "%s: a result of %d characters is longer than the 64 MiB limit; pad to fewer characters", b.name, n)
+				}
+				return row.String(r)
 			}))
 		}
 	}
@@ -276,8 +280,11 @@ func registerStrings(r *Registry) {
 				return row.String("")
 			}
 			s := vals[0].AsString()
-			if n > (1<<26)/int64(max(len(s), 1)) {
-				return b.c.fail(b.pos(), "REPEAT: result longer than 64 MiB")
+			if s == "" {
+				return row.String("")
+			}
+			if n > maxStringResult/int64(len(s)) {
+				return b.c.fail(b.pos(), "REPEAT: result longer than 64 MiB; repeat a %d-byte string at most %d times", len(s), maxStringResult/int64(len(s)))
 			}
 			return row.String(strings.Repeat(s, int(n)))
 		}))
@@ -446,23 +453,47 @@ func indexRunes(hay, needle string, from int64) int64 {
 	return pos + int64(utf8.RuneCountInString(hay[byteAt:byteAt+i]))
 }
 
-func padString(s string, n int, pad string, left bool) string {
-	rs := []rune(s)
-	if len(rs) >= n {
-		return string(rs[:n])
+// maxStringResult caps the size in bytes of a string a function builds
+// from a count (LPAD, RPAD, REPEAT): 64 MiB, so that one call cannot
+// allocate gigabytes.
+const maxStringResult = 1 << 26
+
+// padString pads s on the left or right with pad (not empty) to n
+// characters, or cuts it to its first n; false when the result would
+// be longer than maxStringResult bytes.
+func padString(s string, n int64, pad string, left bool) (string, bool) {
+	have := int64(utf8.RuneCountInString(s))
+	if n <= have {
+		i := 0
+		for k := int64(0); k < n; k++ {
+			_, w := utf8.DecodeRuneInString(s[i:])
+			i += w
+		}
+		return s[:i], true
 	}
-	if pad == "" {
-		return s
+	k := n - have // characters of padding, each at least one byte
+	if k > maxStringResult {
+		return "", false
 	}
 	pr := []rune(pad)
-	fill := make([]rune, 0, n-len(rs))
-	for len(fill) < n-len(rs) {
-		fill = append(fill, pr[len(fill)%len(pr)])
+	whole, part := k/int64(len(pr)), int(k%int64(len(pr)))
+	size := int64(len(s)) + whole*int64(len(pad)) + int64(len(string(pr[:part])))
+	if size > maxStringResult {
+		return "", false
 	}
+	var sb strings.Builder
+	sb.Grow(int(size))
+	if !left {
+		sb.WriteString(s)
+	}
+	for range whole {
+		sb.WriteString(pad)
+	}
+	sb.WriteString(string(pr[:part]))
 	if left {
-		return string(fill) + s
+		sb.WriteString(s)
 	}
-	return s + string(fill)
+	return sb.String(), true
 }
 
 func trimDynamic(b *call, mode string) (Compiled, error) {

@@ -259,7 +259,11 @@ func registerTime(r *Registry) {
 			if !ok {
 				return null
 			}
-			return row.String(f.Format(instantToWall(vals[0].AsInt()*1000, loc)))
+			sec := vals[0].AsInt()
+			if sec < minMillis/1000 || sec > maxMillis/1000 {
+				return b.c.fail(b.pos(), "FROM_UNIXTIME: %d seconds is outside the TIMESTAMP range 0000-01-01 00:00:00 to 9999-12-31 23:59:59", sec)
+			}
+			return row.String(f.Format(instantToWall(sec*1000, loc)))
 		}))
 	})
 	r.det("TO_TIMESTAMP_LTZ", func(b *call) (Compiled, error) {
@@ -291,10 +295,22 @@ func registerTime(r *Registry) {
 		t := types.Type{Kind: types.TimestampLTZ, Precision: 3}
 		if classOf(b.args[0].Type) == clsInt {
 			m := int64(mul)
-			return b.result(t, map1(b.args[0].Eval, func(a row.Value) row.Value { return row.Timestamp(a.AsInt() * m) }))
+			return b.result(t, map1(b.args[0].Eval, func(a row.Value) row.Value {
+				ms, ok := addSpan(0, a.AsInt(), m)
+				if !ok {
+					return b.c.fail(b.pos(), "TO_TIMESTAMP_LTZ: %d is outside the TIMESTAMP range 0000-01-01 00:00:00 to 9999-12-31 23:59:59.999", a.AsInt())
+				}
+				return row.Timestamp(ms)
+			}))
 		}
 		toF := floatOf(b.args[0].Type)
-		return b.result(t, map1(b.args[0].Eval, func(a row.Value) row.Value { return row.Timestamp(int64(toF(a) * mul)) }))
+		return b.result(t, map1(b.args[0].Eval, func(a row.Value) row.Value {
+			f := toF(a) * mul
+			if !(f >= minMillis && f <= maxMillis) { // NaN too
+				return b.c.fail(b.pos(), "TO_TIMESTAMP_LTZ: %v is outside the TIMESTAMP range 0000-01-01 00:00:00 to 9999-12-31 23:59:59.999", toF(a))
+			}
+			return row.Timestamp(int64(f))
+		}))
 	})
 	r.add("TIMESTAMPADD", builtin{compile: timestampAdd, raw: true, deterministic: true})
 	r.add("TIMESTAMPDIFF", builtin{compile: timestampDiff, raw: true, deterministic: true})
@@ -545,16 +561,34 @@ func timestampAdd(b *call) (Compiled, error) {
 	out := Compiled{Type: t, Const: n.Const && x.Const, Eval: map2(n.Eval, x.Eval, func(a, v row.Value) row.Value {
 		k := a.AsInt()
 		base := v.AsInt()
-		if date {
-			if months != 0 {
-				return row.Int(addMonthsDays(base, k*months))
-			}
-			return row.Int(base + floorDiv(k*ms, msPerDay))
-		}
 		if months != 0 {
-			return row.Timestamp(addMonthsMillis(base, k*months))
+			if k > maxMonths || k < -maxMonths {
+				return b.c.fail(b.pos(), "TIMESTAMPADD: %s", errTimeRange)
+			}
+			r, ok := addMonthsChecked(base, k*months, date)
+			if !ok {
+				return b.c.fail(b.pos(), "TIMESTAMPADD: %s", errTimeRange)
+			}
+			if date {
+				return row.Int(r)
+			}
+			return row.Timestamp(r)
 		}
-		return row.Timestamp(base + k*ms)
+		if date {
+			if !daysInRange(base) {
+				return b.c.fail(b.pos(), "TIMESTAMPADD: %s", errTimeRange)
+			}
+			r, ok := addSpan(base*msPerDay, k, ms)
+			if !ok {
+				return b.c.fail(b.pos(), "TIMESTAMPADD: %s", errTimeRange)
+			}
+			return row.Int(floorDiv(r, msPerDay))
+		}
+		r, ok := addSpan(base, k, ms)
+		if !ok {
+			return b.c.fail(b.pos(), "TIMESTAMPADD: %s", errTimeRange)
+		}
+		return row.Timestamp(r)
 	})}
 	return out, nil
 }
@@ -600,8 +634,15 @@ func timestampDiff(b *call) (Compiled, error) {
 	}
 	return Compiled{Type: types.TInt, Const: b.args[1].Const && b.args[2].Const, Eval: map2(b.args[1].Eval, b.args[2].Eval, func(x, y row.Value) row.Value {
 		a, c := fa(x), fb(y)
+		if !inRange(a) || !inRange(c) {
+			return b.c.fail(b.pos(), "TIMESTAMPDIFF: a time outside the TIMESTAMP range 0000-01-01 00:00:00 to 9999-12-31 23:59:59.999")
+		}
 		if months == 0 {
-			return row.Int((c - a) / step)
+			d := (c - a) / step
+			if d != int64(int32(d)) {
+				return b.c.fail(b.pos(), "TIMESTAMPDIFF: the difference, %d in unit %s, does not fit its INT result; use a larger unit", d, unit)
+			}
+			return row.Int(d)
 		}
 		// whole months: count, then step back if the day/time is not reached
 		fa, fc := splitMillis(a), splitMillis(c)

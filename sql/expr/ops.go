@@ -626,10 +626,14 @@ func (c *Compiler) timeArith(pos ast.Pos, op string, l, r Compiled, lt, rt types
 				if b.IsNull() {
 					return b
 				}
-				if date {
-					return row.Int(addMonthsDays(a.AsInt(), sign*b.AsInt()))
+				r, ok := addMonthsChecked(a.AsInt(), sign*b.AsInt(), date)
+				if !ok {
+					return c.fail(pos, "%s in %s", errTimeRange, op)
 				}
-				return row.Timestamp(addMonthsMillis(a.AsInt(), sign*b.AsInt()))
+				if date {
+					return row.Int(r)
+				}
+				return row.Timestamp(r)
 			}}, nil
 		}
 		if date {
@@ -642,7 +646,14 @@ func (c *Compiler) timeArith(pos ast.Pos, op string, l, r Compiled, lt, rt types
 				if b.IsNull() {
 					return b
 				}
-				return row.Int(a.AsInt() + sign*floorDiv(b.AsInt(), msPerDay))
+				if !daysInRange(a.AsInt()) {
+					return c.fail(pos, "%s in %s", errTimeRange, op)
+				}
+				r, ok := addSpan(a.AsInt()*msPerDay, sign*floorDiv(b.AsInt(), msPerDay), msPerDay)
+				if !ok {
+					return c.fail(pos, "%s in %s", errTimeRange, op)
+				}
+				return row.Int(r / msPerDay)
 			}}, nil
 		}
 		return Compiled{Type: out, Eval: func(v []row.Value) row.Value {
@@ -654,7 +665,11 @@ func (c *Compiler) timeArith(pos ast.Pos, op string, l, r Compiled, lt, rt types
 			if b.IsNull() {
 				return b
 			}
-			return row.Timestamp(a.AsInt() + sign*b.AsInt())
+			r, ok := addSpan(a.AsInt(), sign, b.AsInt())
+			if !ok {
+				return c.fail(pos, "%s in %s", errTimeRange, op)
+			}
+			return row.Timestamp(r)
 		}}, nil
 	case isIv(lt) && lt.Kind == rt.Kind && (op == "+" || op == "-"):
 		sign := int64(1)
@@ -686,9 +701,9 @@ func (c *Compiler) timeArith(pos ast.Pos, op string, l, r Compiled, lt, rt types
 				if f == 0 {
 					return c.fail(pos, "division by zero")
 				}
-				return row.Int(int64(math.Round(float64(a.AsInt()) / f)))
+				return intervalOf(c, pos, op, float64(a.AsInt())/f)
 			}
-			return row.Int(int64(math.Round(float64(a.AsInt()) * f)))
+			return intervalOf(c, pos, op, float64(a.AsInt())*f)
 		}}, nil
 	}
 	if lt.IsString() || rt.IsString() {
@@ -697,6 +712,17 @@ func (c *Compiler) timeArith(pos ast.Pos, op string, l, r Compiled, lt, rt types
 		}
 	}
 	return Compiled{}, errorf(pos, "cannot apply %s to %s and %s", op, typeName(lt), typeName(rt))
+}
+
+// intervalOf rounds an interval scaled by * or / to whole units (months
+// or milliseconds); NULL, reported, when it is not finite or leaves the
+// span of the TIMESTAMP range (its int64 conversion would be undefined).
+func intervalOf(c *Compiler, pos ast.Pos, op string, f float64) row.Value {
+	f = math.Round(f)
+	if !(f >= minMillis-maxMillis && f <= maxMillis-minMillis) { // NaN too
+		return c.fail(pos, "INTERVAL overflow in %s: the result is too long for the TIMESTAMP range", op)
+	}
+	return row.Int(int64(f))
 }
 
 // floatOf returns a converter of a numeric value of type t to float64.

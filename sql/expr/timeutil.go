@@ -297,3 +297,72 @@ func formatTimestamp(ms int64, frac int) string {
 	b = appendTime(b, ms-days*msPerDay, frac)
 	return string(b)
 }
+
+// The times that functions and interval arithmetic compute are kept
+// within Flink's TIMESTAMP range, 0000-01-01 00:00:00.000 to 9999-12-31
+// 23:59:59.999 (as epoch milliseconds, and as days for a DATE): a
+// result outside it, which would otherwise wrap around int64, is NULL
+// and reported as errTimeRange.
+const (
+	minMillis = -62167219200000
+	maxMillis = 253402300799999
+	minDays   = minMillis / msPerDay
+	maxDays   = maxMillis / msPerDay
+	// maxMonths bounds a month count that can stay in the range.
+	maxMonths = 10000 * 12
+)
+
+const errTimeRange = "the result is outside the TIMESTAMP range 0000-01-01 00:00:00 to 9999-12-31 23:59:59.999"
+
+// inRange reports whether ms is a time of the supported range.
+func inRange(ms int64) bool { return ms >= minMillis && ms <= maxMillis }
+
+// daysInRange reports whether a DATE (days) is in the supported range.
+func daysInRange(days int64) bool { return days >= minDays && days <= maxDays }
+
+// addSpan returns base + k*unit, false when base or the result is
+// outside the supported range (without overflowing int64 on the way).
+func addSpan(base, k, unit int64) (int64, bool) {
+	const span = maxMillis - minMillis
+	if !inRange(base) {
+		return 0, false
+	}
+	if k == 0 || unit == 0 {
+		return base, true
+	}
+	if k < -span || k > span || unit < -span || unit > span {
+		return 0, false
+	}
+	ak, au := k, unit
+	if ak < 0 {
+		ak = -ak
+	}
+	if au < 0 {
+		au = -au
+	}
+	if ak > span/au {
+		return 0, false
+	}
+	r := base + k*unit
+	return r, inRange(r)
+}
+
+// addMonthsChecked is addMonthsMillis (or addMonthsDays when date) kept
+// within the supported range.
+func addMonthsChecked(base, months int64, date bool) (int64, bool) {
+	if months > maxMonths || months < -maxMonths {
+		return 0, false
+	}
+	if date {
+		if !daysInRange(base) {
+			return 0, false
+		}
+		r := addMonthsDays(base, months)
+		return r, daysInRange(r)
+	}
+	if !inRange(base) {
+		return 0, false
+	}
+	r := addMonthsMillis(base, months)
+	return r, inRange(r)
+}
