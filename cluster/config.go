@@ -16,6 +16,8 @@ import (
 const (
 	DefaultCommitInterval = time.Second
 	DefaultSessionTimeout = 10 * time.Second
+	// DefaultDeliveryTimeout is Kafka's delivery.timeout.ms default.
+	DefaultDeliveryTimeout = 2 * time.Minute
 )
 
 // Config configures one instance of a clustered pipeline.
@@ -39,6 +41,15 @@ type Config struct {
 	// dead instance blocks read_committed readers. Default: the session
 	// timeout.
 	TransactionTimeout time.Duration
+	// DeliveryTimeout bounds, at-least-once, how long a commit waits for
+	// the brokers to acknowledge the records written since the last one
+	// (outputs, repartition records, changelog writes) before it commits
+	// the offsets (Kafka's delivery.timeout.ms). When it passes, the
+	// instance stops with an error and commits no offsets: the records
+	// since the last commit are processed again by whoever gets their
+	// tasks. Exactly-once commits are bounded by TransactionTimeout
+	// instead. Default DefaultDeliveryTimeout.
+	DeliveryTimeout time.Duration
 	// ExactlyOnce makes every commit a Kafka transaction (EOS v2);
 	// otherwise the instance is at-least-once.
 	ExactlyOnce bool
@@ -95,6 +106,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.TransactionTimeout <= 0 {
 		c.TransactionTimeout = max(c.SessionTimeout, 2*c.CommitInterval)
+	}
+	if c.DeliveryTimeout <= 0 {
+		c.DeliveryTimeout = DefaultDeliveryTimeout
 	}
 	if c.SnapshotInterval <= 0 {
 		c.SnapshotInterval = DefaultSnapshotInterval

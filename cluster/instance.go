@@ -25,11 +25,15 @@ type Instance struct {
 	// still waits for an open transaction on its changelog to resolve
 	// (restoreMarkerSlack; tests shorten it).
 	markerSlack time.Duration
-	topo        *Topology
-	log         *slog.Logger
-	inputs      []string // input topic of each sub-topology
-	parts       []int32  // partition count of each sub-topology's input
-	outPar      []int32  // partition count of each output topic
+	// flushLogEvery is how often a commit waiting for the brokers to
+	// acknowledge its writes logs a warning (flushLogInterval; tests
+	// shorten it).
+	flushLogEvery time.Duration
+	topo          *Topology
+	log           *slog.Logger
+	inputs        []string // input topic of each sub-topology
+	parts         []int32  // partition count of each sub-topology's input
+	outPar        []int32  // partition count of each output topic
 	// tombstoneKeep is, per stateful sub-topology, how long its
 	// changelog keeps tombstones (delete.retention.ms): a local snapshot
 	// older than half of it is not loaded (snapshot.go).
@@ -120,7 +124,7 @@ func New(ctx context.Context, cfg Config, topo *Topology) (_ *Instance, err erro
 	if err := topo.validate(); err != nil {
 		return nil, err
 	}
-	in := &Instance{cfg: cfg, markerSlack: restoreMarkerSlack, topo: topo, log: cfg.Logger.With("application", cfg.ApplicationID, "instance", cfg.InstanceID),
+	in := &Instance{cfg: cfg, markerSlack: restoreMarkerSlack, flushLogEvery: flushLogInterval, topo: topo, log: cfg.Logger.With("application", cfg.ApplicationID, "instance", cfg.InstanceID),
 		tasks: map[taskID]*taskState{}, cache: map[taskID]*taskState{}, restoring: map[taskID]*taskState{}, purged: map[taskID]int64{}, metrics: newMetrics(cfg.ApplicationID)}
 	base := append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, cfg.ClientOptions...)
 	// The clients opened so far are closed if a later step fails.
@@ -793,7 +797,7 @@ func (in *Instance) commit(ctx context.Context) error {
 		// The writes land before the membership check (checkMember), so
 		// that a "still a member" answer puts them below any changelog
 		// end a next owner lists for its restore.
-		merr := in.cl.Flush(ectx)
+		merr := in.flush(ectx, in.cfg.TransactionTimeout, "cluster.session_timeout (the transaction timeout)")
 		if merr == nil {
 			merr = in.checkMember(ectx)
 		}
@@ -818,13 +822,20 @@ func (in *Instance) commit(ctx context.Context) error {
 		}
 		committed = ok
 	} else {
-		if err := in.cl.Flush(context.WithoutCancel(ctx)); err != nil {
-			return fmt.Errorf("cluster: flushing: %w", err)
+		// The offsets commit only once every record written since the
+		// last commit is acknowledged; a broker that does not answer
+		// fails the instance after cluster.delivery_timeout rather than
+		// holding it forever, and nothing it did not write is committed.
+		if err := in.flush(context.WithoutCancel(ctx), in.cfg.DeliveryTimeout, "cluster.delivery_timeout"); err != nil {
+			return fmt.Errorf("cluster: %w; the offsets of the records since the last commit are not committed: they are processed again when the instance restarts", err)
 		}
 		if err := in.takeProdErr(); err != nil {
 			return err
 		}
-		if err := in.cl.CommitUncommittedOffsets(context.WithoutCancel(ctx)); err != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.DeliveryTimeout)
+		err := in.cl.CommitUncommittedOffsets(cctx)
+		cancel()
+		if err != nil {
 			// A rebalance under way refuses commits; the records since
 			// the last commit are processed again by whoever gets them
 			// (at-least-once). The next commit tries again.
@@ -880,6 +891,34 @@ func (in *Instance) commit(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// flushLogInterval is how often a commit waiting for the brokers logs
+// a warning.
+const flushLogInterval = 10 * time.Second
+
+// flush waits until the brokers have acknowledged every record written
+// so far, for at most timeout (named by setting in the error), logging a
+// warning every in.flushLogEvery while it waits. Records it gave up on
+// stay buffered: the caller must not commit past them.
+func (in *Instance) flush(ctx context.Context, timeout time.Duration, setting string) error {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		sctx, scancel := context.WithTimeout(ctx, in.flushLogEvery)
+		err := in.cl.Flush(sctx)
+		scancel()
+		if err == nil {
+			return nil
+		}
+		n := in.cl.BufferedProduceRecords()
+		if ctx.Err() != nil {
+			return fmt.Errorf("the Kafka brokers did not acknowledge %d records written since the last commit within %s: check that the brokers are up and reachable from this instance, or raise %s", n, timeout, setting)
+		}
+		in.log.Warn("cluster: the commit is waiting for the Kafka brokers to acknowledge the records written since the last commit (outputs, repartition records, changelog writes); is a broker down?",
+			"records", n, "waited", time.Since(start).Round(time.Millisecond), "timeout", timeout, "setting", setting)
+	}
 }
 
 // checkMember fails when the group no longer has this member and the

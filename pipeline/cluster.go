@@ -81,6 +81,7 @@ func (p *Plan) ClusterTopology(ctx context.Context, host *Host, o ClusterOverrid
 		InstanceID:      o.InstanceID,
 		CommitInterval:  cs.CommitInterval,
 		SessionTimeout:  cs.SessionTimeout,
+		DeliveryTimeout: cs.DeliveryTimeout,
 		StandbyReplicas: cs.StandbyReplicas,
 		ExactlyOnce:     spec.Delivery == DeliveryExactlyOnce,
 		Logger:          host.logger(),

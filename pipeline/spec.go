@@ -49,6 +49,9 @@ type ClusterSpec struct {
 	ApplicationID  string
 	CommitInterval time.Duration
 	SessionTimeout time.Duration
+	// DeliveryTimeout bounds how long an at-least-once commit waits for
+	// the brokers to acknowledge its writes; 0: the default (2 min).
+	DeliveryTimeout time.Duration
 	// Partitions of the repartition and changelog topics; 0: the
 	// source topic's.
 	Partitions int
@@ -293,10 +296,11 @@ func Parse(file string, data []byte) (*Spec, error) {
 			ApplicationID:   co.str("application_id", s.Name),
 			CommitInterval:  co.duration("commit_interval", 0, true),
 			SessionTimeout:  co.duration("session_timeout", 0, true),
+			DeliveryTimeout: co.duration("delivery_timeout", 0, true),
 			Partitions:      int(co.integer("partitions", 0, 1, 10000)),
 			StandbyReplicas: int(co.integer("standby_replicas", 0, 0, 10)),
 		}
-		co.done("brokers", "application_id", "commit_interval", "session_timeout", "partitions", "standby_replicas")
+		co.done("brokers", "application_id", "commit_interval", "session_timeout", "delivery_timeout", "partitions", "standby_replicas")
 	}
 	if ro := root.object("registry", "url and credentials of a schema registry"); ro != nil {
 		s.Registry = parseRegistry(e, ro)
