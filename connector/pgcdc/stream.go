@@ -577,7 +577,7 @@ func (r *reader) decodeChange(ctx context.Context, data []byte, rels map[uint32]
 	case 'D':
 		return r.emit(ctx, tx, rel, opDelete, old, oldKind == 'K', nil)
 	}
-	if err := r.fillUnchanged(ctx, rel, after); err != nil {
+	if err := r.fillUnchanged(ctx, rel, tx.xid, after); err != nil {
 		return err
 	}
 	keyOnly := oldKind == 'K'
@@ -605,7 +605,13 @@ func (r *reader) decodeChange(ctx context.Context, data []byte, rels map[uint32]
 // not change in this update, and a later change of it comes with its own
 // record. A row no longer there (deleted or re-keyed since) keeps them
 // left out.
-func (r *reader) fillUnchanged(ctx context.Context, rel *relation, after []value) error {
+//
+// Logical decoding sends a transaction as soon as its commit record is in
+// the WAL, a moment before the server makes it visible to other sessions;
+// the query waits until the change's transaction (xid) is visible, so that
+// it reads the row as this transaction left it, not as it was before
+// (a key change's new key would not be found yet).
+func (r *reader) fillUnchanged(ctx context.Context, rel *relation, xid uint32, after []value) error {
 	var cols []int
 	for i := range rel.cols {
 		if i < len(after) && !after[i].present {
@@ -639,6 +645,11 @@ func (r *reader) fillUnchanged(ctx context.Context, rel *relation, after []value
 		}
 		r.cmp = c
 	}
+	if err := r.awaitVisible(ctx, xid); err != nil {
+		r.cmp.Close(context.Background())
+		r.cmp = nil
+		return fmt.Errorf("postgres_cdc: waiting for transaction %d to be visible before reading unchanged TOASTed columns of %s: %w", xid, rel.table, err)
+	}
 	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + rel.table.quoted() + " WHERE (" + strings.Join(keys, ", ") + ") = (" + strings.Join(ph, ", ") + ")"
 	res := r.cmp.ExecParams(ctx, q, params, nil, nil, nil).Read()
 	if res.Err != nil {
@@ -663,6 +674,71 @@ func (r *reader) fillUnchanged(ctx context.Context, rel *relation, after []value
 		}
 	}
 	return nil
+}
+
+// visibleWait bounds awaitVisible's wait for a transaction to become
+// visible: the gap between the commit record and the visibility is
+// normally microseconds.
+const visibleWait = 2 * time.Second
+
+// awaitVisible waits, on r.cmp, until the transaction xid whose changes the
+// stream delivered is visible to new snapshots (pg_current_snapshot, from
+// PostgreSQL 13; before that it does not wait). After visibleWait it gives
+// up and the query reads what it finds.
+func (r *reader) awaitVisible(ctx context.Context, xid uint32) error {
+	deadline := time.Now().Add(visibleWait)
+	for delay := 100 * time.Microsecond; ; delay = min(2*delay, 20*time.Millisecond) {
+		res := r.cmp.ExecParams(ctx, "SELECT pg_current_snapshot()::text", nil, nil, nil, nil).Read()
+		if res.Err != nil {
+			var pe *pgconn.PgError
+			if errors.As(res.Err, &pe) && strings.HasPrefix(pe.Code, "42") {
+				return nil // no pg_current_snapshot (PostgreSQL 12 and older)
+			}
+			return res.Err
+		}
+		if len(res.Rows) == 1 && snapshotSees(string(res.Rows[0][0]), xid) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return nil
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// snapshotSees reports whether a snapshot in pg_snapshot's text form
+// ("xmin:xmax:xip,...", 64-bit transaction ids) sees the transaction
+// whose 32-bit id is xid as finished: below xmax and not in progress. The
+// 64-bit id is the one with xmax's epoch, or the epoch before if that is
+// not below xmax.
+func snapshotSees(snap string, xid uint32) bool {
+	parts := strings.SplitN(snap, ":", 3)
+	if len(parts) != 3 {
+		return false
+	}
+	xmax, err := strconv.ParseUint(parts[1], 10, 64)
+	if err != nil {
+		return false
+	}
+	full := xmax&^0xffffffff | uint64(xid)
+	if full >= xmax {
+		if full < 1<<32 {
+			return false
+		}
+		full -= 1 << 32
+	}
+	for _, f := range strings.Split(parts[2], ",") {
+		if v, err := strconv.ParseUint(f, 10, 64); err == nil && v == full {
+			return false
+		}
+	}
+	return true
 }
 
 // decodeTuple reads the TupleData at data[i:] (a column count, then per

@@ -39,3 +39,29 @@ func TestToastUnchangedNotLost(t *testing.T) {
 		t.Errorf("key change: %s then %s with big %.40q, want d then c with the stored value", evs[2].Op, evs[3].Op, evs[3].After["big"])
 	}
 }
+
+// TestSnapshotSees: the 32-bit transaction id of a change against
+// pg_snapshot's text form, across an epoch boundary.
+func TestSnapshotSees(t *testing.T) {
+	for _, c := range []struct {
+		snap string
+		xid  uint32
+		want bool
+	}{
+		{"100:105:", 99, true},
+		{"100:105:", 104, true},
+		{"100:105:", 105, false},                     // not yet started as far as the snapshot knows
+		{"100:105:101,103", 103, false},              // in progress
+		{"100:105:101,103", 102, true},               // finished
+		{"100:105:", 4000000000, false},              // a later id of epoch 0 would be above xmax; no earlier epoch
+		{"4294967290:4294967300:", 4294967295, true}, // below the boundary, xmax beyond it
+		{"4294967290:4294967300:", 2, true},          // past the boundary: epoch 1
+		{"4294967290:4294967300:4294967298", 2, false},
+		{"4294967290:4294967300:", 5, true}, // epoch 1 would be 4294967301 >= xmax: the one of epoch 0, long finished
+		{"garbage", 1, false},
+	} {
+		if got := snapshotSees(c.snap, c.xid); got != c.want {
+			t.Errorf("snapshotSees(%q, %d) = %v, want %v", c.snap, c.xid, got, c.want)
+		}
+	}
+}
