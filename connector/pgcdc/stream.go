@@ -42,6 +42,10 @@ type reader struct {
 	// cmp is a plain connection for key comparisons while changes older
 	// than a resumed snapshot are filtered (opened when needed).
 	cmp *pgconn.PgConn
+	// seenXid is a transaction awaitVisible found visible (hasSeen: one
+	// was): the later updates of the same transaction do not ask again.
+	seenXid uint32
+	hasSeen bool
 
 	// Reused by decode (the replication goroutine only): the items of the
 	// message being decoded, and its old and new tuples.
@@ -686,6 +690,9 @@ const visibleWait = 2 * time.Second
 // PostgreSQL 13; before that it does not wait). After visibleWait it gives
 // up and the query reads what it finds.
 func (r *reader) awaitVisible(ctx context.Context, xid uint32) error {
+	if r.hasSeen && r.seenXid == xid {
+		return nil
+	}
 	deadline := time.Now().Add(visibleWait)
 	for delay := 100 * time.Microsecond; ; delay = min(2*delay, 20*time.Millisecond) {
 		res := r.cmp.ExecParams(ctx, "SELECT pg_current_snapshot()::text", nil, nil, nil, nil).Read()
@@ -697,6 +704,7 @@ func (r *reader) awaitVisible(ctx context.Context, xid uint32) error {
 			return res.Err
 		}
 		if len(res.Rows) == 1 && snapshotSees(string(res.Rows[0][0]), xid) {
+			r.seenXid, r.hasSeen = xid, true
 			return nil
 		}
 		if time.Now().After(deadline) {
