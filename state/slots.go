@@ -21,8 +21,8 @@ import (
 // key are one value (read, changed and written back by each Set).
 type Slots[K comparable, V any] struct {
 	c   *Keyed[K]
-	mem *memSlotsTable[K, V]           // in memory
-	t   TypedTable[K, slotsValue[V]]   // on a KVStore
+	mem *memSlotsTable[K, V]         // in memory
+	t   TypedTable[K, slotsValue[V]] // on a KVStore
 }
 
 // MaxSlots is the number of slots of a key.
