@@ -32,7 +32,8 @@ func (b *kvTestBackend) Open(d TableDescriptor) (Table, error) {
 	return t, nil
 }
 
-// slotsModel is the oracle of slots state: per key, slot -> value.
+// slotsModel is the oracle of slots state: per key, slot -> value, the
+// head under slot -1.
 type slotsModel map[string]map[int]string
 
 func (m slotsModel) clone() slotsModel {
@@ -45,12 +46,15 @@ func (m slotsModel) clone() slotsModel {
 
 // checkSlots compares the slots of every key of want (and of the keys
 // in keys) with the state.
-func checkSlots(c *Keyed[string], s *Slots[string, string], maxPar int, want slotsModel, keys []string) error {
+func checkSlots(c *Keyed[string], s *Slots[string, string, string], maxPar int, want slotsModel, keys []string) error {
 	h := Hasher[string]()
 	for _, k := range keys {
 		c.SetCurrentKey(k, KeyGroup(h(k), maxPar))
 		vals, mask := s.Values()
 		got := map[int]string{}
+		if h, ok := s.Head(); ok {
+			got[-1] = h
+		}
 		for i := range MaxSlots {
 			if mask&(1<<i) != 0 {
 				got[i] = vals[i]
@@ -73,9 +77,10 @@ func checkSlots(c *Keyed[string], s *Slots[string, string], maxPar int, want slo
 }
 
 // slotsOp applies a random op to the current key k of s and of the model:
-// mostly sets of the first few slots, some of any slot, deletions and
-// clears; now and then a burst of sets, which sends a key whole.
-func slotsOp(rng *rand.Rand, s *Slots[string, string], model slotsModel, k string, step int) {
+// sets of the head, mostly sets of the first few slots, some of any
+// slot, deletions and clears; now and then a burst of sets, which sends
+// a key whole.
+func slotsOp(rng *rand.Rand, s *Slots[string, string, string], model slotsModel, k string, step int) {
 	set := func(i int, v string) {
 		s.Set(i, v)
 		if model[k] == nil {
@@ -84,6 +89,13 @@ func slotsOp(rng *rand.Rand, s *Slots[string, string], model slotsModel, k strin
 		model[k][i] = v
 	}
 	switch op := rng.IntN(100); {
+	case op < 20:
+		v := fmt.Sprint("h", step)
+		s.SetHead(v)
+		if model[k] == nil {
+			model[k] = map[int]string{}
+		}
+		model[k][-1] = v
 	case op < 55:
 		set(rng.IntN(6), fmt.Sprint("v", step))
 	case op < 62:
@@ -120,13 +132,13 @@ func slotsRun(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 41))
 	r := RangeFor(maxPar, 1, 0)
 	b, c := trackedKeyed(maxPar, r)
-	s, err := NewSlots[string, string](c, "s")
+	s, err := NewSlots[string, string, string](c, "s", 4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	kvb := &kvTestBackend{kv: newCountingKV(-1), groups: r, maxPar: maxPar, tables: map[string]Table{}}
 	kc := NewKeyed[string](kvb)
-	ks, err := NewSlots[string, string](kc, "s")
+	ks, err := NewSlots[string, string, string](kc, "s", 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +198,7 @@ func slotsRun(t *testing.T, seed uint64) {
 	}
 	restore := func(apply func(b2 *Memory, kg int, chain [][]byte) error, want slotsModel, what string) {
 		b2, c2 := trackedKeyed(maxPar, r)
-		s2, err := NewSlots[string, string](c2, "s")
+		s2, err := NewSlots[string, string, string](c2, "s", 4)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -237,7 +249,7 @@ func slotsRun(t *testing.T, seed uint64) {
 // written many times in an interval is written whole, once.
 func TestSlotsIncrementHoldsChangedSlots(t *testing.T) {
 	b, c := trackedKeyed(1, KeyGroupRange{End: 1})
-	s, err := NewSlots[string, string](c, "s")
+	s, err := NewSlots[string, string, string](c, "s", 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,13 +257,16 @@ func TestSlotsIncrementHoldsChangedSlots(t *testing.T) {
 	for i := range 10 {
 		s.Set(i, fmt.Sprint("first-", i))
 	}
+	s.SetHead("head-1")
 	if _, err := b.AppendChanges(nil, 0, true); err != nil {
 		t.Fatal(err)
 	}
 	b.ClearChanges()
 	s.Set(3, "second")
-	if got := b.Changed(); got != 1 {
-		t.Fatalf("Changed after one set: %d", got)
+	s.SetHead("head-2")
+	s.SetHead("head-3")
+	if got := b.Changed(); got != 2 {
+		t.Fatalf("Changed after one set and two heads: %d", got)
 	}
 	sec, err := b.AppendChanges(nil, 0, false)
 	if err != nil {
@@ -262,14 +277,14 @@ func TestSlotsIncrementHoldsChangedSlots(t *testing.T) {
 			t.Fatalf("increment holds unchanged slot %d", i)
 		}
 	}
-	if !bytesContain(sec, "second") {
-		t.Fatal("increment lacks the changed slot")
+	if !bytesContain(sec, "second") || !bytesContain(sec, "head-3") || bytesContain(sec, "head-2") {
+		t.Fatal("increment lacks the changed slot or the last head, or holds an earlier head")
 	}
 	b.ClearChanges()
 	for i := range 100 {
 		s.Set(0, fmt.Sprint("burst-", i))
 	}
-	if got, limit := b.Changed(), 1+slotsWholeAfter*11+11; got > limit {
+	if got, limit := b.Changed(), 1+slotsWholeAfter*11+12; got > limit {
 		t.Fatalf("Changed after a burst: %d ops, want at most %d", got, limit)
 	}
 	sec, err = b.AppendChanges(nil, 0, false)
@@ -295,7 +310,7 @@ func bytesContain(b []byte, s string) bool {
 // earlier chain), and so does a slot outside the range.
 func TestSlotsRejectCorruption(t *testing.T) {
 	b, c := trackedKeyed(1, KeyGroupRange{End: 1})
-	s, err := NewSlots[string, string](c, "s")
+	s, err := NewSlots[string, string, string](c, "s", 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +328,7 @@ func TestSlotsRejectCorruption(t *testing.T) {
 	}
 	apply := func(sec []byte) error {
 		b2, _ := trackedKeyed(1, KeyGroupRange{End: 1})
-		if _, err := NewSlots[string, string](NewKeyed[string](b2), "s"); err != nil {
+		if _, err := NewSlots[string, string, string](NewKeyed[string](b2), "s", 4); err != nil {
 			t.Fatal(err)
 		}
 		return b2.ApplyChanges(0, sec)
@@ -327,7 +342,7 @@ func TestSlotsRejectCorruption(t *testing.T) {
 		}
 	}
 	// The slot of the put of "y" (a one-byte uvarint, after op 0 and
-	// its length 1): 64 is out of range.
+	// its length 1): 65 is out of range (64 is the head's).
 	bad := append([]byte(nil), sec...)
 	at := -1
 	for i := 0; i+2 < len(bad); i++ {
@@ -338,8 +353,8 @@ func TestSlotsRejectCorruption(t *testing.T) {
 	if at < 0 {
 		t.Fatal("slot 2's put not found")
 	}
-	bad[at] = MaxSlots
+	bad[at] = MaxSlots + 1
 	if err := apply(bad); !errors.Is(err, ErrCorruptSnapshot) {
-		t.Fatalf("slot %d: %v, want ErrCorruptSnapshot", MaxSlots, err)
+		t.Fatalf("slot %d: %v, want ErrCorruptSnapshot", MaxSlots+1, err)
 	}
 }
