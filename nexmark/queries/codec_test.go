@@ -31,7 +31,7 @@ func TestStateTypesHaveCodecs(t *testing.T) {
 	checkCodec[auctionDay](t, "auctionDay")
 	checkCodec[q18Entry](t, "q18Entry")
 	checkCodec[q18Bidder](t, "q18Bidder")
-	checkCodec[q19Head](t, "q19Head")
+	checkCodec[*q19State](t, "q19State")
 	checkCodec[*q20State](t, "q20State")
 
 	// A round trip through the codec keeps a q7 accumulator intact.

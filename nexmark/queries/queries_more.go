@@ -2,7 +2,6 @@ package queries
 
 import (
 	"cmp"
-	"math/bits"
 	"strings"
 	"time"
 
@@ -570,90 +569,41 @@ func higherBid(a, b *nexmark.Bid) bool {
 
 const topN = 10
 
-// q19's state per auction (state.Slots): its bids in stable slots, so
-// that an accepted bid changes one slot, which a checkpoint writes (and
-// in memory encodes when it is set, see state.Slots), not the auction's
-// whole list; and a small head (q19Head) that says which slots hold the
-// current top bids and which the rows last emitted. Ranks are the order
-// of higherBid, sorted at the flush.
-
-// q19Head is an auction's slot masks and flush timer. Top marks the
-// slots of the current top bids (at most topN), Emitted, while Dirty, the
-// slots of the rows emitted at the last flush: a slot evicted from the
-// top list but emitted keeps its bid until the flush retracts it, so at
-// most 2*topN slots are in use. Of a clean key the emitted rows are its
-// top list (Emitted is Top). Worst is the slot of the lowest-ranked top
-// bid and WorstPrice its price, kept when the list is full: a bid below
-// that price is rejected without reading the slots.
-type q19Head struct {
-	Top, Emitted uint32
-	Worst        int8
-	Dirty        bool
-	WorstPrice   int64
-	Timer        int64
+// q19State is an auction's top bids, best first, and, while the key is
+// dirty, the list last emitted. A clean key's emitted list is its top
+// list, so it is not kept (nor encoded: a checkpoint writes a changed
+// clean key's bids once, not twice); the first change after a flush
+// keeps the list as Emitted and changes a copy (copy on write).
+type q19State struct {
+	Top     []nexmark.Bid
+	Emitted []nexmark.Bid // while Dirty
+	Dirty   bool
+	Timer   int64
 }
 
-// q19Slots is the state of q19's operator.
-type q19Slots = state.Slots[int64, q19Head, nexmark.Bid]
-
-// q19Offer inserts b into the current auction's list if it ranks among
-// the best topN and reports whether the list changed (h is updated; the
-// caller stores it).
-func q19Offer(slots *q19Slots, h *q19Head, b *nexmark.Bid) bool {
-	full := bits.OnesCount32(h.Top) == topN
-	var vals []nexmark.Bid
-	if full {
-		if b.Price < h.WorstPrice {
-			return false
-		}
-		vals, _ = slots.Values()
-		if !higherBid(b, &vals[h.Worst]) {
-			return false
-		}
-		h.Top &^= 1 << h.Worst
+// offer inserts b if it ranks among the best topN and reports whether the
+// list changed; the first change of a clean key keeps its list as the
+// emitted one.
+func (s *q19State) offer(b nexmark.Bid) bool {
+	top := s.Top
+	if len(top) == topN && !higherBid(&b, &top[topN-1]) {
+		return false
 	}
-	if !h.Dirty {
-		h.Emitted = h.Top
-		if full {
-			h.Emitted |= 1 << h.Worst
-		}
+	if !s.Dirty {
+		s.Emitted = top
+		top = append(make([]nexmark.Bid, 0, topN), top...)
 	}
-	// The evicted bid's slot, unless it holds an emitted row, else the
-	// lowest slot neither in the top list nor holding an emitted row.
-	slot := bits.TrailingZeros32(^(h.Top | h.Emitted))
-	if full && h.Emitted&(1<<h.Worst) == 0 {
-		slot = int(h.Worst)
+	i := len(top)
+	for i > 0 && higherBid(&b, &top[i-1]) {
+		i--
 	}
-	slots.Set(slot, *b)
-	h.Top |= 1 << slot
-	if bits.OnesCount32(h.Top) == topN {
-		vals, _ = slots.Values()
-		w := -1
-		for m := h.Top; m != 0; m &= m - 1 {
-			i := bits.TrailingZeros32(m)
-			if w < 0 || higherBid(&vals[w], &vals[i]) {
-				w = i
-			}
-		}
-		h.Worst, h.WorstPrice = int8(w), vals[w].Price
+	if len(top) < topN {
+		top = append(top, nexmark.Bid{})
 	}
+	copy(top[i+1:], top[i:])
+	top[i] = b
+	s.Top = top
 	return true
-}
-
-// ranked returns the slots of mask in rank order (higherBid first).
-func ranked(vals []nexmark.Bid, mask uint32, dst []int) []int {
-	dst = dst[:0]
-	for m := mask; m != 0; m &= m - 1 {
-		i := bits.TrailingZeros32(m)
-		j := len(dst)
-		dst = append(dst, i)
-		for j > 0 && higherBid(&vals[i], &vals[dst[j-1]]) {
-			dst[j] = dst[j-1]
-			j--
-		}
-		dst[j] = i
-	}
-	return dst
 }
 
 // q19: SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY auction
@@ -670,47 +620,39 @@ func q19Changes(events stream.Stream[nexmark.Event]) stream.Stream[Change[Q19Row
 	bids := bidsOf(events, "q19-bids")
 	rows := stream.KeyedProcess(stream.KeyBy(bids, func(b nexmark.Bid) int64 { return b.Auction }),
 		func(ctx *stream.KeyedContext[int64, Change[Q19Row]]) (stream.KeyedProcessFunc[int64, nexmark.Bid, Change[Q19Row]], error) {
-			slots, err := state.NewSlots[int64, q19Head, nexmark.Bid](ctx.State(), "q19-top10", topN)
+			st, err := state.NewValue[int64, *q19State](ctx.State(), "q19-top10")
 			if err != nil {
 				return nil, err
 			}
-			var order []int
 			return stream.KeyedProcessFuncs[int64, nexmark.Bid, Change[Q19Row]]{
 				Element: func(ctx *stream.KeyedContext[int64, Change[Q19Row]], b nexmark.Bid) {
-					h, ok := slots.Head()
+					s, ok := st.Get()
 					if !ok {
-						h = q19Head{Timer: -1}
+						s = &q19State{Timer: -1}
 					}
-					if !q19Offer(slots, &h, &b) {
+					if !s.offer(b) {
 						return
 					}
-					h.Dirty = true
-					if t := flushTime(ctx.Timestamp()); t != h.Timer {
+					s.Dirty = true
+					if t := flushTime(ctx.Timestamp()); t != s.Timer {
 						ctx.RegisterEventTimer(t)
-						h.Timer = t
+						s.Timer = t
 					}
-					slots.SetHead(h)
+					st.Set(s)
 				},
 				Timer: func(ctx *stream.KeyedContext[int64, Change[Q19Row]], _ stream.Timer) {
-					h, ok := slots.Head()
-					if !ok || !h.Dirty {
+					s, ok := st.Get()
+					if !ok || !s.Dirty {
 						return
 					}
-					vals, _ := slots.Values()
-					order = ranked(vals, h.Emitted, order)
-					for r, i := range order {
-						ctx.Emit(Change[Q19Row]{Row: Q19Row{Bid: vals[i], RankNumber: int64(r + 1)}, Retract: true})
+					for i, b := range s.Emitted {
+						ctx.Emit(Change[Q19Row]{Row: Q19Row{Bid: b, RankNumber: int64(i + 1)}, Retract: true})
 					}
-					order = ranked(vals, h.Top, order)
-					for r, i := range order {
-						ctx.Emit(Change[Q19Row]{Row: Q19Row{Bid: vals[i], RankNumber: int64(r + 1)}})
+					for i, b := range s.Top {
+						ctx.Emit(Change[Q19Row]{Row: Q19Row{Bid: b, RankNumber: int64(i + 1)}})
 					}
-					// The evicted bids are retracted: their slots are free.
-					for m := h.Emitted &^ h.Top; m != 0; m &= m - 1 {
-						slots.Delete(bits.TrailingZeros32(m))
-					}
-					h.Emitted, h.Dirty = h.Top, false
-					slots.SetHead(h)
+					s.Emitted, s.Dirty = nil, false
+					st.Set(s)
 				},
 			}, nil
 		}, stream.Name("q19-top10"))
