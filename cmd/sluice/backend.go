@@ -120,7 +120,8 @@ type backend interface {
 	// high watermark) and returns the new start offset.
 	DeleteRecords(ctx context.Context, name string, partition int32, before int64) (int64, error)
 	// Produce writes recs to topic: to partition when >= 0, else by key
-	// (murmur2) or round-robin for records without a key.
+	// (murmur2); records without a key go a batch at a time to one
+	// partition, then the next.
 	Produce(ctx context.Context, topic string, partition int32, recs <-chan produceRecord) (produceSummary, error)
 	// Consume calls fn for each record until the limit, the end (exitAtEnd)
 	// or ctx ends.

@@ -24,7 +24,7 @@ func produceRun(ctx context.Context, c *cli, args []string) error {
 	var bf backendFlags
 	bf.register(c, fs)
 	keyField := fs.String("key-field", "", "input lines are JSON objects; use this field's value as the record key (records with a key go to the partition Kafka's default partitioner picks)")
-	partition := fs.Int("partition", -1, "write every record to this partition (default: by key, round-robin without a key)")
+	partition := fs.Int("partition", -1, "write every record to this partition (default: by key; records without a key go a batch at a time to one partition, then the next, so a small input may land in one partition)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
