@@ -2,6 +2,8 @@ package main
 
 import (
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -46,5 +48,38 @@ func TestCommonMistakesSayWhatToDo(t *testing.T) {
 				t.Errorf("the hint comes before the error:\n%s", errs)
 			}
 		})
+	}
+}
+
+// TestReadingCommandsCreateNoDataDirectory: a command that reads or
+// changes a data directory fails on one that does not exist, saying so,
+// and leaves none behind (a mistyped --data-dir once got an empty data
+// directory and "unknown topic"); the commands that add something
+// create it.
+func TestReadingCommandsCreateNoDataDirectory(t *testing.T) {
+	for _, args := range [][]string{
+		{"consume", "orders", "-e"},
+		{"topic", "list"},
+		{"topic", "describe", "orders"},
+		{"topic", "delete", "orders"},
+		{"user", "list"},
+		{"acl", "list"},
+		{"produce", "orders"},
+	} {
+		dir := filepath.Join(t.TempDir(), "mistyped")
+		code, _, errs := runCLI(t, nil, "", append(args, "--data-dir", dir)...)
+		if code != 1 || !strings.Contains(errs, "data directory "+dir+" does not exist") {
+			t.Errorf("%v: status %d, stderr %s", args, code, errs)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("%v created the data directory %s (%v)", args, dir, err)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "new")
+	if code, _, errs := runCLI(t, nil, "", "topic", "create", "orders", "--data-dir", dir); code != 0 {
+		t.Fatalf("topic create in a new data directory: status %d, %s", code, errs)
+	}
+	if code, out, errs := runCLI(t, nil, "", "topic", "list", "--data-dir", dir); code != 0 || !strings.Contains(out, "orders") {
+		t.Fatalf("topic list: status %d, %s%s", code, out, errs)
 	}
 }

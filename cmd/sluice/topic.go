@@ -99,7 +99,7 @@ func topicCreate(ctx context.Context, c *cli, args []string) error {
 		return usagef("--local-retention %v is longer than --retention %v (the total, local and remote)", *localRet, *retention)
 	}
 	spec.configs = append(spec.configs, configs...)
-	b, err := bf.open(ctx, c)
+	b, err := bf.openOrCreate(ctx, c)
 	if err != nil {
 		return err
 	}
