@@ -44,6 +44,9 @@ func TestHelpEverywhere(t *testing.T) {
 					t.Errorf("%s --help: example %q does not run %s", name, line, name)
 				}
 			}
+			if strings.Contains(out, "(default -") {
+				t.Errorf("%s --help shows a negative default, a sentinel that reads as a value:\n%s", name, out)
+			}
 			if strings.Contains(out, "Flags:\n\n") || strings.HasSuffix(out, "Flags:\n") {
 				t.Errorf("%s --help has an empty Flags section:\n%s", name, out)
 			}
