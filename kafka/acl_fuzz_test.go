@@ -86,16 +86,6 @@ func FuzzAuthorizedDispatch(f *testing.F) {
 		if asAlice {
 			cc = alice
 		}
-		r, _, ok := s.handleFrame(ctx, cc, body)
-		if !ok {
-			return
-		}
-		resp := r.resp
-		if r.finish != nil {
-			resp = r.finish()
-		}
-		if resp != nil {
-			appendResponse(nil, r.corr, resp)
-		}
+		serveFrame(ctx, s, cc, body)
 	})
 }

@@ -46,28 +46,12 @@ print('consume', out)
 // User:ANONYMOUS's, for granting ACLs.
 func secureACLServer(t *testing.T) (*kafkatest.Server, *testcerts.Set, *kadm.Client) {
 	t.Helper()
-	certs, err := testcerts.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvTLS, err := certs.ServerTLS(false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := kafka.DefaultConfig()
-	cfg.TLS = srvTLS
-	cfg.Authorizer = kafka.AuthorizerConfig{Enabled: true, SuperUsers: []string{"User:ANONYMOUS"}}
-	s := kafkatest.Start(t, kafkatest.Options{Config: &cfg, Listeners: []kafka.Listener{{Name: "SASL_SSL", Protocol: kafka.SASLSSL}}})
-	ctx := context.Background()
+	s, certs := tlsServer(t, false, func(c *kafka.Config) {
+		c.Authorizer = kafka.AuthorizerConfig{Enabled: true, SuperUsers: []string{"User:ANONYMOUS"}}
+	}, kafka.Listener{Name: "SASL_SSL", Protocol: kafka.SASLSSL})
 	adm := kadm.NewClient(s.Client(t))
-	res, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "alice", Mechanism: kadm.ScramSha512, Iterations: 4096, Password: "alice-secret"}})
-	if err == nil {
-		err = res.Error()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := adm.CreateTopics(ctx, 1, 1, nil, "sec-orders"); err != nil {
+	upsertSCRAM(t, adm, "alice", kadm.ScramSha512)
+	if _, err := adm.CreateTopics(context.Background(), 1, 1, nil, "sec-orders"); err != nil {
 		t.Fatal(err)
 	}
 	return s, certs, adm

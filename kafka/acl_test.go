@@ -36,13 +36,7 @@ func setupUsers(t *testing.T, s *kafkatest.Server) {
 	ctx := context.Background()
 	adm := kadm.NewClient(s.Client(t))
 	for _, u := range []string{"admin", "alice", "bob"} {
-		res, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: u, Mechanism: kadm.ScramSha512, Iterations: 4096, Password: u + "-secret"}})
-		if err == nil {
-			err = res.Error()
-		}
-		if err != nil {
-			t.Fatalf("upsert %s: %v", u, err)
-		}
+		upsertSCRAM(t, adm, u, kadm.ScramSha512)
 	}
 	if _, err := adm.CreateTopics(ctx, 1, 1, nil, "orders", "logs-a", "logs-secret", "other"); err != nil {
 		t.Fatal(err)
@@ -62,20 +56,8 @@ func produceAs(ctx context.Context, cl *kgo.Client, topic string) error {
 // partition's error code.
 func fetchCode(ctx context.Context, t *testing.T, cl *kgo.Client, topic string) int16 {
 	t.Helper()
-	req := kmsg.NewPtrFetchRequest()
-	req.SetVersion(12)
-	req.MaxWaitMillis, req.MaxBytes, req.SessionEpoch = 1, 1<<20, -1
-	ft := kmsg.NewFetchRequestTopic()
-	ft.Topic = topic
-	fp := kmsg.NewFetchRequestTopicPartition()
-	fp.PartitionMaxBytes = 1 << 20
-	ft.Partitions = append(ft.Partitions, fp)
-	req.Topics = append(req.Topics, ft)
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.Topics[0].Partitions[0].ErrorCode
+	code, _ := fetchSecret(ctx, t, cl, topic)
+	return code
 }
 
 func joinCode(ctx context.Context, t *testing.T, cl *kgo.Client, group string) int16 {

@@ -137,16 +137,24 @@ func FuzzDispatch(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
-		r, _, ok := s.handleFrame(ctx, cc, body)
-		if !ok {
-			return
-		}
-		resp := r.resp
-		if r.finish != nil {
-			resp = r.finish()
-		}
-		if resp != nil {
-			appendResponse(nil, r.corr, resp)
-		}
+		serveFrame(ctx, s, cc, body)
 	})
+}
+
+// serveFrame handles one request frame on cc as the connection loop
+// does: the request is served and its response, finished when the
+// request has a finish step, encoded. A frame the server drops is left
+// at that.
+func serveFrame(ctx context.Context, s *Server, cc *clientConn, frame []byte) {
+	r, _, ok := s.handleFrame(ctx, cc, frame)
+	if !ok {
+		return
+	}
+	resp := r.resp
+	if r.finish != nil {
+		resp = r.finish()
+	}
+	if resp != nil {
+		appendResponse(nil, r.corr, resp)
+	}
 }

@@ -31,9 +31,7 @@ func TestProduceQuota(t *testing.T) {
 		t.Fatal(err)
 	}
 	const rate = 200 << 10 // bytes per second
-	if _, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "bob", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "bob-secret"}}); err != nil {
-		t.Fatal(err)
-	}
+	upsertSCRAM(t, adm, "bob", kadm.ScramSha256)
 	res, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{Entity: quotaEntity("alice"), Ops: []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: rate}}}})
 	if err != nil || res[0].Err != nil {
 		t.Fatalf("alter quota: %v %v", err, res)

@@ -116,17 +116,7 @@ func TestKcatSASL(t *testing.T) {
 // requires client certificates signed by the test CA.
 func mutualTLSServer(t *testing.T) (*kafkatest.Server, *testcerts.Set) {
 	t.Helper()
-	certs, err := testcerts.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	mutual, err := certs.ServerTLS(true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := kafka.DefaultConfig()
-	cfg.TLS = mutual
-	return kafkatest.Start(t, kafkatest.Options{Config: &cfg, Listeners: []kafka.Listener{{Name: "MTLS", Protocol: kafka.SSL}}}), certs
+	return tlsServer(t, true, nil, kafka.Listener{Name: "MTLS", Protocol: kafka.SSL})
 }
 
 func TestKcatMutualTLS(t *testing.T) {

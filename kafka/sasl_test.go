@@ -35,32 +35,47 @@ func secureServer(t *testing.T, reauth time.Duration) (*kafkatest.Server, *testc
 // secureServerWith is secureServer with its configuration changed by edit.
 func secureServerWith(t *testing.T, edit func(*kafka.Config)) (*kafkatest.Server, *testcerts.Set) {
 	t.Helper()
+	s, certs := tlsServer(t, false, edit,
+		kafka.Listener{Name: "SASL_SSL", Protocol: kafka.SASLSSL},
+		kafka.Listener{Name: "SASL_PLAINTEXT", Protocol: kafka.SASLPlaintext})
+	adm := kadm.NewClient(s.Client(t))
+	upsertSCRAM(t, adm, "alice", kadm.ScramSha256)
+	upsertSCRAM(t, adm, "alice", kadm.ScramSha512)
+	return s, certs
+}
+
+// tlsServer starts a server with a certificate of the test CA (requiring
+// client certificates it signed when mutual), its configuration changed
+// by edit (if not nil), and the listeners.
+func tlsServer(t *testing.T, mutual bool, edit func(*kafka.Config), listeners ...kafka.Listener) (*kafkatest.Server, *testcerts.Set) {
+	t.Helper()
 	certs, err := testcerts.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	srvTLS, err := certs.ServerTLS(false)
+	srvTLS, err := certs.ServerTLS(mutual)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := kafka.DefaultConfig()
 	cfg.TLS = srvTLS
-	edit(&cfg)
-	s := kafkatest.Start(t, kafkatest.Options{Config: &cfg, Listeners: []kafka.Listener{
-		{Name: "SASL_SSL", Protocol: kafka.SASLSSL},
-		{Name: "SASL_PLAINTEXT", Protocol: kafka.SASLPlaintext},
-	}})
-	adm := kadm.NewClient(s.Client(t))
-	for _, m := range []kadm.ScramMechanism{kadm.ScramSha256, kadm.ScramSha512} {
-		res, err := adm.AlterUserSCRAMs(context.Background(), nil, []kadm.UpsertSCRAM{{User: "alice", Mechanism: m, Iterations: 4096, Password: "alice-secret"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := res.Error(); err != nil {
-			t.Fatalf("upsert alice %v: %v", m, err)
-		}
+	if edit != nil {
+		edit(&cfg)
 	}
-	return s, certs
+	return kafkatest.Start(t, kafkatest.Options{Config: &cfg, Listeners: listeners}), certs
+}
+
+// upsertSCRAM gives user the password USER-secret for the SCRAM
+// mechanism mech.
+func upsertSCRAM(t *testing.T, adm *kadm.Client, user string, mech kadm.ScramMechanism) {
+	t.Helper()
+	res, err := adm.AlterUserSCRAMs(context.Background(), nil, []kadm.UpsertSCRAM{{User: user, Mechanism: mech, Iterations: 4096, Password: user + "-secret"}})
+	if err == nil {
+		err = res.Error()
+	}
+	if err != nil {
+		t.Fatalf("upsert %s %v: %v", user, mech, err)
+	}
 }
 
 func saslClient(t *testing.T, addr string, tlsCfg *tls.Config, mech string, user, pass string, opts ...kgo.Opt) *kgo.Client {
@@ -283,17 +298,7 @@ func TestSASLReauthentication(t *testing.T) {
 // certificates the certificate's subject is the principal; a client
 // without a certificate is refused.
 func TestMutualTLSPrincipal(t *testing.T) {
-	certs, err := testcerts.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	mutual, err := certs.ServerTLS(true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := kafka.DefaultConfig()
-	cfg.TLS = mutual
-	s := kafkatest.Start(t, kafkatest.Options{Config: &cfg, Listeners: []kafka.Listener{{Name: "MTLS", Protocol: kafka.SSL}}})
+	s, certs := mutualTLSServer(t)
 	cf, kf, err := certs.Client("bob", pkix.Name{CommonName: "bob", Organization: []string{"sluice"}})
 	if err != nil {
 		t.Fatal(err)

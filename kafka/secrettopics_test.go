@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/auth"
@@ -86,13 +87,7 @@ func TestSecurityTopicsNotFetchableWithoutAuthorizer(t *testing.T) {
 // ConsumerGroupDescribe of its own group then shows (another tenant's
 // topics included).
 func TestConsumerRegexAssignsOnlyDescribableTopics(t *testing.T) {
-	s := aclServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(s.Client(t))
-	createACLs(ctx, t, adm, kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("logs-a").Operations(kadm.OpRead))
-	createACLs(ctx, t, adm, kadm.NewACLs().Allow("User:alice").AllowHosts().Groups("g848").Operations(kadm.OpRead))
-	alice := userClient(t, s, "alice")
+	ctx, _, _, alice := regexMember(t)
 	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 	hb.Group, hb.MemberID, hb.MemberEpoch, hb.RebalanceTimeoutMillis = "g848", "m1", 0, 10000
 	hb.SubscribedTopicRegex, hb.Topics = kmsg.StringPtr(".*"), []kmsg.ConsumerGroupHeartbeatRequestTopic{}
@@ -163,13 +158,7 @@ func TestConsumerGroupDescribeHidesOthersTopics(t *testing.T) {
 // no longer describe is taken away, without any topic or partition
 // changing.
 func TestConsumerRegexFollowsACLChanges(t *testing.T) {
-	s := aclServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(s.Client(t))
-	createACLs(ctx, t, adm, kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("logs-a").Operations(kadm.OpRead))
-	createACLs(ctx, t, adm, kadm.NewACLs().Allow("User:alice").AllowHosts().Groups("g848").Operations(kadm.OpRead))
-	alice := userClient(t, s, "alice")
+	ctx, s, adm, alice := regexMember(t)
 	ids := map[[16]byte]string{}
 	for _, name := range []string{"logs-a", "logs-secret"} {
 		tp, err := s.Log.Topic(name)
@@ -218,4 +207,18 @@ func TestConsumerRegexFollowsACLChanges(t *testing.T) {
 	if got := heartbeat(); !slices.Equal(got, []string{"logs-secret"}) {
 		t.Fatalf("after a DENY of DESCRIBE on logs-a: assigned %v, want [logs-secret]", got)
 	}
+}
+
+// regexMember starts an aclServer on which alice may read topic logs-a
+// and group g848, and returns a context bounding the test, the server,
+// a super user's admin client and alice's client.
+func regexMember(t *testing.T) (context.Context, *kafkatest.Server, *kadm.Client, *kgo.Client) {
+	t.Helper()
+	s := aclServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	adm := kadm.NewClient(s.Client(t))
+	createACLs(ctx, t, adm, kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("logs-a").Operations(kadm.OpRead))
+	createACLs(ctx, t, adm, kadm.NewACLs().Allow("User:alice").AllowHosts().Groups("g848").Operations(kadm.OpRead))
+	return ctx, s, adm, userClient(t, s, "alice")
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the non-Go tools the tests use, when they are missing: Debian's
 # kcat and python3-confluent-kafka (librdkafka) for the kafka package's
-# interoperability tests, and chromium for the dashboard's browser test. Idempotent. It never fails the run: when the package manager
-# is unavailable or unreachable it says why, and those tests skip.
+# interoperability tests, and chromium for the dashboard's browser test.
+# Idempotent. It never fails the run: when the package manager is
+# unavailable or unreachable it says why, and those tests skip.
 set -u
 
 need=()

@@ -25,11 +25,8 @@ import (
 func TestConcurrentRemoteReadsKeepTheirBytes(t *testing.T) {
 	e := openEnvWith(t, t.TempDir(), objstore.NewMem(), func(o *tier.Options) { o.CacheBytes = 4 * 4096 })
 	tier.PoisonChunkBuffers(e.tier)
-	p := e.remoteTopic("t", map[string]string{"local.retention.bytes": "8192"})
 	const n = 600
-	produce(t, p, 0, n)
-	e.sync()
-	e.retention()
+	p := e.offloadedTopic(n)
 	local := p.LocalLogStart()
 	if local < 300 {
 		t.Fatalf("local start %d: too little is remote for the test", local)
@@ -283,10 +280,7 @@ func TestIndexOfSegmentDeletedUnderReadNotKept(t *testing.T) {
 	mem := objstore.NewMem()
 	dir := t.TempDir()
 	e := openEnv(t, dir, mem)
-	p := e.remoteTopic("t", map[string]string{"local.retention.bytes": "8192"})
-	produce(t, p, 0, 600)
-	e.sync()
-	e.retention()
+	p := e.offloadedTopic(600)
 	e.close()
 	var once sync.Once
 	gs := &gatedGetStore{Store: mem, entered: make(chan struct{}), gate: make(chan struct{})}
@@ -327,9 +321,6 @@ func offloadedEnv(t *testing.T) (*objstore.Faulty, string, *env, *logstore.Parti
 	f := objstore.NewFaulty(objstore.NewMem())
 	dir := t.TempDir()
 	e := openEnv(t, dir, f)
-	p := e.remoteTopic("t", map[string]string{"local.retention.bytes": "8192"})
-	produce(t, p, 0, 600)
-	e.sync()
-	e.retention()
+	p := e.offloadedTopic(600)
 	return f, dir, e, p
 }

@@ -18,20 +18,10 @@ import (
 // (a short interval), as `sluice serve` runs it.
 func openBackground(t *testing.T, store objstore.Store, reg prometheus.Registerer) *env {
 	t.Helper()
-	dir := t.TempDir()
-	l, err := logstore.Open(logstore.Options{Dir: dir, RetentionCheckInterval: -1, Cleaner: logstore.CleanerOptions{Interval: -1}, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := tier.Open(tier.Options{Store: store, Log: l, Logger: quietLogger(), ChunkBytes: 4096, CacheBytes: 64 << 10, Registerer: reg,
-		UploadInterval: 5 * time.Millisecond, RetryMin: time.Millisecond, RetryMax: 40 * time.Millisecond})
-	if err != nil {
-		l.Close()
-		t.Fatal(err)
-	}
-	e := &env{t: t, dir: dir, store: store, log: l, tier: tr}
-	t.Cleanup(e.close)
-	return e
+	return openEnvWith(t, t.TempDir(), store, func(o *tier.Options) {
+		o.Registerer = reg
+		o.UploadInterval, o.RetryMax = 5*time.Millisecond, 40*time.Millisecond
+	})
 }
 
 // waitFor polls cond until it holds; the deadline only bounds a failure.

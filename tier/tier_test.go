@@ -167,17 +167,42 @@ func (e *env) retention() {
 	}
 }
 
+// offloadedTopic creates the remote topic "t" with local retention of
+// 8 KiB, produces records [0, n), uploads them and applies local
+// retention, so the older segments are only in the store.
+func (e *env) offloadedTopic(n int) *logstore.Partition {
+	e.t.Helper()
+	p := e.remoteTopic("t", map[string]string{"local.retention.bytes": "8192"})
+	produce(e.t, p, 0, n)
+	e.sync()
+	e.retention()
+	return p
+}
+
+// logObjects counts the segment log objects (keys ending .log) in store.
+func logObjects(t *testing.T, store objstore.Store) int {
+	t.Helper()
+	objs, err := store.List(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := 0
+	for _, o := range objs {
+		if strings.HasSuffix(o.Key, ".log") {
+			logs++
+		}
+	}
+	return logs
+}
+
 // TestReadsAcrossTiers: segments uploaded and removed locally by local
 // retention are read back transparently, in order and intact, over a real
 // S3 server (gofakes3 over HTTP); ListOffsets-style queries cover both
 // tiers.
 func TestReadsAcrossTiers(t *testing.T) {
 	e := openEnv(t, t.TempDir(), objstoretest.Open(t))
-	p := e.remoteTopic("t", map[string]string{"local.retention.bytes": "8192"})
 	const n = 600
-	produce(t, p, 0, n)
-	e.sync()
-	e.retention()
+	p := e.offloadedTopic(n)
 	local := p.LocalLogStart()
 	start, hw, _ := p.Offsets()
 	if local == 0 || start != 0 || hw != n {
@@ -355,13 +380,7 @@ func TestRemoteRetention(t *testing.T) {
 	if start == 0 || info.Bytes+p.Stats().Bytes > 16384+2*4096 {
 		t.Fatalf("log start %d, remote %d + local %d bytes: total retention 16384 not applied", start, info.Bytes, p.Stats().Bytes)
 	}
-	objs, _ := mem.List(context.Background(), "")
-	logs := 0
-	for _, o := range objs {
-		if strings.HasSuffix(o.Key, ".log") {
-			logs++
-		}
-	}
+	logs := logObjects(t, mem)
 	if logs != info.Segments {
 		t.Fatalf("%d segment objects in the store, the manifest names %d", logs, info.Segments)
 	}
@@ -480,13 +499,7 @@ func TestStoreDiesAtEveryOperation(t *testing.T) {
 		readAll(t, p2, int(start), n)
 		// No orphans: every segment object is named by the manifest.
 		info, _ := e2.tier.Describe("t", 0)
-		objs, _ := mem.List(context.Background(), "")
-		logs := 0
-		for _, o := range objs {
-			if strings.HasSuffix(o.Key, ".log") {
-				logs++
-			}
-		}
+		logs := logObjects(t, mem)
 		if logs != info.Segments {
 			t.Fatalf("k=%d: %d segment objects, the manifest names %d", k, logs, info.Segments)
 		}
@@ -553,13 +566,7 @@ func TestRemoteRetentionByTime(t *testing.T) {
 		t.Fatalf("log start %d, high watermark %d: want the expired segments gone (start in (0, 300]), hw 320", start, hw)
 	}
 	info, _ := e.tier.Describe("t", 0)
-	objs, _ := mem.List(context.Background(), "")
-	logs := 0
-	for _, o := range objs {
-		if strings.HasSuffix(o.Key, ".log") {
-			logs++
-		}
-	}
+	logs := logObjects(t, mem)
 	if logs != info.Segments || info.Segments > 1 {
 		t.Fatalf("%d segment objects, the manifest names %d: want at most the segment holding the recent records", logs, info.Segments)
 	}
@@ -610,13 +617,7 @@ func TestFailedUploadLeavesNoOrphans(t *testing.T) {
 		t.Fatal("no upload failed: the test tests nothing")
 	}
 	info, _ := e.tier.Describe("t", 0)
-	objs, _ := mem.List(context.Background(), "")
-	logs := 0
-	for _, o := range objs {
-		if strings.HasSuffix(o.Key, ".log") {
-			logs++
-		}
-	}
+	logs := logObjects(t, mem)
 	if logs != info.Segments {
 		t.Fatalf("%d segment logs in the store, the manifest names %d: the failed attempt's are left", logs, info.Segments)
 	}

@@ -210,7 +210,7 @@ func aclAdd(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, err := bf.open(ctx, c)
+	b, err := bf.openOrCreate(ctx, c)
 	if err != nil {
 		return err
 	}

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/sluicehq/sluice/auth"
@@ -120,7 +123,8 @@ type backend interface {
 	// high watermark) and returns the new start offset.
 	DeleteRecords(ctx context.Context, name string, partition int32, before int64) (int64, error)
 	// Produce writes recs to topic: to partition when >= 0, else by key
-	// (murmur2) or round-robin for records without a key.
+	// (murmur2); records without a key go a batch at a time to one
+	// partition, then the next.
 	Produce(ctx context.Context, topic string, partition int32, recs <-chan produceRecord) (produceSummary, error)
 	// Consume calls fn for each record until the limit, the end (exitAtEnd)
 	// or ctx ends.
@@ -149,7 +153,22 @@ func (b *backendFlags) register(c *cli, fs *flag.FlagSet) {
 	fs.StringVar(&b.broker, "broker", envOr(c, "SLUICE_BROKER", ""), "HOST:PORT of a Kafka-protocol server (sluice serve, Kafka, Redpanda) to use instead of --data-dir (env SLUICE_BROKER)")
 }
 
+// open opens the server of --broker, or else the data directory, which
+// must exist: a command that reads or changes what is there never
+// creates an empty data directory of a mistyped --data-dir.
 func (b *backendFlags) open(ctx context.Context, c *cli) (backend, error) {
+	if b.broker == "" {
+		if _, err := os.Stat(b.dataDir); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("data directory %s does not exist: nothing was written there yet (a mistyped --data-dir? --broker HOST:PORT talks to a server instead; sluice topic create or sluice serve makes a data directory)", b.dataDir)
+		}
+	}
+	return b.openOrCreate(ctx, c)
+}
+
+// openOrCreate is open for the commands that add something (topic
+// create, user add, acl add): a data directory that does not exist yet
+// is created.
+func (b *backendFlags) openOrCreate(ctx context.Context, c *cli) (backend, error) {
 	if b.broker != "" {
 		return openRemote(ctx, b.broker)
 	}

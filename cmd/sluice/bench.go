@@ -237,7 +237,7 @@ func benchLatency(ctx context.Context, c *cli, args []string) error {
 	fs.StringVar(&cfg.Broker, "broker", "", "measure against this Kafka-compatible server instead of an in-process Sluice listener")
 	fs.StringVar(&cfg.DataDir, "dir", "", "data directory of the in-process server (default: a temporary directory)")
 	fsync := fs.String("fsync", "always", "fsync policy of the in-process server's log")
-	fs.StringVar(&cfg.Binary, "sluice", "", "sluice binary run as `sluice run` for the pipeline (default: this executable)")
+	fs.StringVar(&cfg.Binary, "sluice", "", "`PATH` of the sluice binary run as sluice run for the pipeline (default: this executable)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (load generator, consumer, and the server unless --broker) to this file (go tool pprof)")
 	fs.StringVar(&cfg.PipelineCPUProfile, "pipeline-cpuprofile", "", "write a CPU profile of each pipeline process to this path with the mode appended (FILE.at_least_once, FILE.exactly_once)")

@@ -64,6 +64,7 @@ func commands() *command {
 			{name: "version", summary: "print the version", run: func(_ context.Context, c *cli, args []string) error {
 				if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 					fmt.Fprintln(c.stdout, "Usage: sluice version\n\nPrints the version of this binary.")
+					printExamples(c.stdout, "sluice version")
 					return nil
 				}
 				fmt.Fprintln(c.stdout, "sluice", version)
@@ -113,6 +114,9 @@ func run(ctx context.Context, c *cli, args []string) int {
 		return 2
 	default:
 		fmt.Fprintf(c.stderr, "%s: %v\n", strings.Join(path, " "), err)
+		if h := hint(err); h != "" {
+			fmt.Fprintln(c.stderr, h)
+		}
 		return 1
 	}
 }
@@ -143,8 +147,14 @@ func flagSet(c *cli, path, usage string) *flag.FlagSet {
 	out := &usageOut{dst: c.stdout}
 	fs.SetOutput(out)
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: %s %s\n\nFlags:\n", path, usage)
-		fs.PrintDefaults()
+		fmt.Fprintf(out, "Usage: %s %s\n", path, usage)
+		hasFlags := false
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprint(out, "\nFlags:\n")
+			fs.PrintDefaults()
+		}
+		printExamples(out, path)
 	}
 	return fs
 }

@@ -19,8 +19,12 @@ func runCLI(t *testing.T, env map[string]string, stdin string, args ...string) (
 }
 
 // TestHelpEverywhere checks that every command answers --help on stdout
-// with status 0.
+// with status 0, and that every leaf command's help ends with examples of
+// itself, lists its flags as "-name" or "-name TYPE" (a flag usage with a
+// quoted command in backquotes once showed as "-source sluice nexmark
+// generate"), and has no empty "Flags:" section.
 func TestHelpEverywhere(t *testing.T) {
+	leaves := map[string]bool{}
 	var walk func(cmd *command, path []string)
 	walk = func(cmd *command, path []string) {
 		args := append(append([]string(nil), path...), "--help")
@@ -28,11 +32,41 @@ func TestHelpEverywhere(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "Usage:") {
 			t.Errorf("%v: status %d, stdout %q, stderr %q", args, code, out, errs)
 		}
+		if len(cmd.sub) == 0 {
+			name := strings.Join(append([]string{"sluice"}, path...), " ")
+			leaves[name] = true
+			_, ex, ok := strings.Cut(out, "\nExamples:\n")
+			if !ok {
+				t.Errorf("%s --help has no examples:\n%s", name, out)
+			}
+			for _, line := range strings.Split(strings.TrimSpace(ex), "\n") {
+				if line = strings.TrimSpace(line); !strings.Contains(line, name) {
+					t.Errorf("%s --help: example %q does not run %s", name, line, name)
+				}
+			}
+			if strings.Contains(out, "(default -") {
+				t.Errorf("%s --help shows a negative default, a sentinel that reads as a value:\n%s", name, out)
+			}
+			if strings.Contains(out, "Flags:\n\n") || strings.HasSuffix(out, "Flags:\n") {
+				t.Errorf("%s --help has an empty Flags section:\n%s", name, out)
+			}
+			for _, line := range strings.Split(out, "\n") {
+				head, _, _ := strings.Cut(line, "\t") // a one-letter flag's usage follows a tab
+				if strings.HasPrefix(line, "  -") && len(strings.Fields(head)) > 2 {
+					t.Errorf("%s --help: flag line %q: a flag is -name or -name TYPE", name, line)
+				}
+			}
+		}
 		for _, s := range cmd.sub {
 			walk(s, append(append([]string(nil), path...), s.name))
 		}
 	}
 	walk(commands(), nil)
+	for name := range commandExamples {
+		if !leaves[name] {
+			t.Errorf("examples of %q, which is no command", name)
+		}
+	}
 }
 
 func TestUsageErrorsExit2(t *testing.T) {

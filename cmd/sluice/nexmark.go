@@ -34,7 +34,7 @@ func nexmarkRun(ctx context.Context, c *cli, args []string) error {
 	parallelism := fs.Int("parallelism", 0, "parallel subtasks per operator (default: the number of cores)")
 	interval := fs.Duration("checkpoint-interval", 0, "take a checkpoint this often (0: none)")
 	stateBackend := fs.String("state", "memory", "keyed state backend: memory or pebble")
-	source := fs.String("source", "", "read events from a file written by `sluice nexmark generate` instead of generating them")
+	source := fs.String("source", "", "read events from `FILE`, written by sluice nexmark generate, instead of generating them")
 	output := fs.String("output", "", "write every result row as a JSON line to this file")
 	asJSON := fs.Bool("json", false, "print exactly one JSON object (or one per query with --query all)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")

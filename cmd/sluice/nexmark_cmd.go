@@ -34,6 +34,7 @@ Flags:
 	fs.Usage = func() {
 		fmt.Fprint(out, usage)
 		fs.PrintDefaults()
+		printExamples(out, "sluice nexmark generate")
 	}
 	if err := fs.Parse(args); err != nil {
 		return parseError(fs, err)

@@ -24,7 +24,8 @@ func produceRun(ctx context.Context, c *cli, args []string) error {
 	var bf backendFlags
 	bf.register(c, fs)
 	keyField := fs.String("key-field", "", "input lines are JSON objects; use this field's value as the record key (records with a key go to the partition Kafka's default partitioner picks)")
-	partition := fs.Int("partition", -1, "write every record to this partition (default: by key, round-robin without a key)")
+	var partition optionalInt
+	fs.Var(&partition, "partition", "write every record to this `PARTITION` (default: by key; records without a key go a batch at a time to one partition, then the next, so a small input may land in one partition)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -32,8 +33,12 @@ func produceRun(ctx context.Context, c *cli, args []string) error {
 	if len(pos) != 1 {
 		return usagef("want exactly one TOPIC, got %d arguments", len(pos))
 	}
-	if *partition < -1 || *partition > 1<<31-1 {
-		return usagef("--partition must be a partition number (0 or more), got %d", *partition)
+	p := int64(-1) // by key
+	if partition.set {
+		if partition.v < -1 || partition.v > 1<<31-1 {
+			return usagef("--partition must be a partition number (0 or more), got %d", partition.v)
+		}
+		p = partition.v
 	}
 	b, err := bf.open(ctx, c)
 	if err != nil {
@@ -47,7 +52,7 @@ func produceRun(ctx context.Context, c *cli, args []string) error {
 		defer close(recs)
 		readErr <- readRecords(ctx, c.stdin, *keyField, recs)
 	}()
-	sum, err := b.Produce(ctx, pos[0], int32(*partition), recs)
+	sum, err := b.Produce(ctx, pos[0], int32(p), recs)
 	// Drain the reader so it can finish, whatever happened.
 	for range recs {
 	}

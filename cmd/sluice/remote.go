@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/sluicehq/sluice/auth"
+	"github.com/sluicehq/sluice/logstore"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -157,7 +158,7 @@ func (b *remoteBackend) DescribeTopic(ctx context.Context, name string) (topicIn
 		if ok {
 			return topicInfo{}, fmt.Errorf("topic %s: %w", name, td.Err)
 		}
-		return topicInfo{}, fmt.Errorf("topic %s: unknown topic", name)
+		return topicInfo{}, fmt.Errorf("topic %s on %s: %w", name, b.broker, logstore.ErrUnknownTopic)
 	}
 	starts, err := b.adm.ListStartOffsets(ctx, name)
 	if err != nil {

@@ -99,7 +99,7 @@ func topicCreate(ctx context.Context, c *cli, args []string) error {
 		return usagef("--local-retention %v is longer than --retention %v (the total, local and remote)", *localRet, *retention)
 	}
 	spec.configs = append(spec.configs, configs...)
-	b, err := bf.open(ctx, c)
+	b, err := bf.openOrCreate(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -326,8 +326,9 @@ func topicDeleteRecords(ctx context.Context, c *cli, args []string) error {
 	fs := flagSet(c, "sluice topic delete-records", "NAME --partition P --before OFFSET")
 	var bf backendFlags
 	bf.register(c, fs)
-	partition := fs.Int("partition", -1, "the partition")
-	before := fs.Int64("before", -2, "delete the records below this offset; -1 deletes every record written so far (the high watermark)")
+	var partition, before optionalInt
+	fs.Var(&partition, "partition", "the `PARTITION` (required)")
+	fs.Var(&before, "before", "delete the records below this `OFFSET` (required); -1 deletes every record written so far (the high watermark)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -335,10 +336,10 @@ func topicDeleteRecords(ctx context.Context, c *cli, args []string) error {
 	if err := oneTopicName(pos); err != nil {
 		return err
 	}
-	if *partition < 0 {
+	if !partition.set || partition.v < 0 || partition.v > 1<<31-1 {
 		return usagef("--partition is required (0 or more)")
 	}
-	if *before < -1 {
+	if !before.set || before.v < -1 {
 		return usagef("--before is required: an offset, or -1 for the high watermark")
 	}
 	b, err := bf.open(ctx, c)
@@ -346,11 +347,11 @@ func topicDeleteRecords(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer b.Close()
-	start, err := b.DeleteRecords(ctx, pos[0], int32(*partition), *before)
+	start, err := b.DeleteRecords(ctx, pos[0], int32(partition.v), before.v)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "partition %d of %s now starts at offset %d\n", *partition, pos[0], start)
+	fmt.Fprintf(c.stdout, "partition %d of %s now starts at offset %d\n", partition.v, pos[0], start)
 	return nil
 }
 
@@ -437,5 +438,29 @@ func oneTopicName(pos []string) error {
 	if len(pos) != 1 {
 		return usagef("want exactly one topic NAME, got %d arguments", len(pos))
 	}
+	return nil
+}
+
+// optionalInt is an integer flag whose unset state is not a number: its
+// --help shows no default (a sentinel like -2 would read as one), and the
+// command asks set.
+type optionalInt struct {
+	v   int64
+	set bool
+}
+
+func (o *optionalInt) String() string {
+	if o == nil || !o.set {
+		return ""
+	}
+	return strconv.FormatInt(o.v, 10)
+}
+
+func (o *optionalInt) Set(s string) error {
+	v, err := strconv.ParseInt(s, 0, 64)
+	if err != nil {
+		return errors.New("not a whole number")
+	}
+	o.v, o.set = v, true
 	return nil
 }

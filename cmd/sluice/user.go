@@ -51,7 +51,7 @@ func userAdd(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, err := bf.open(ctx, c)
+	b, err := bf.openOrCreate(ctx, c)
 	if err != nil {
 		return err
 	}

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/connector"
@@ -157,9 +160,13 @@ func (s *Sink) newClient(extra ...kgo.Opt) (*kgo.Client, error) {
 // Open implements stream.Sink. A transactional writer connects no
 // transactional id yet: Recover (or the first write) does, after it has
 // committed what the restored checkpoint pre-committed.
-func (s *Sink) Open(_ context.Context, info stream.SubtaskInfo) (stream.SinkWriter[connector.Message], error) {
+func (s *Sink) Open(ctx context.Context, info stream.SubtaskInfo) (stream.SinkWriter[connector.Message], error) {
 	cl, err := s.newClient()
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkTopic(ctx, cl); err != nil {
+		cl.Close()
 		return nil, err
 	}
 	if !s.cfg.Transactional {
@@ -167,6 +174,29 @@ func (s *Sink) Open(_ context.Context, info stream.SubtaskInfo) (stream.SinkWrit
 	}
 	bg, stop := context.WithCancel(context.Background())
 	return &txnWriter{sink: s, index: info.Index, ctl: cl, bg: bg, stopBg: stop}, nil
+}
+
+// topicCheckTimeout bounds Open's question whether the topic exists.
+const topicCheckTimeout = 10 * time.Second
+
+// checkTopic fails when the brokers answer that the sink's topic does
+// not exist. The sink does not ask them to create topics, so every write
+// would fail, the job only stopping at its first checkpoint with
+// records, with UNKNOWN_TOPIC_OR_PARTITION. Any other outcome (brokers
+// not reachable yet, no right to describe the topic) is left to the
+// writes, which retry as before.
+func (s *Sink) checkTopic(ctx context.Context, cl *kgo.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, topicCheckTimeout)
+	defer cancel()
+	td, err := kadm.NewClient(cl).ListTopics(ctx, s.cfg.Topic)
+	if err != nil {
+		return nil
+	}
+	if t, ok := td[s.cfg.Topic]; ok && !errors.Is(t.Err, kerr.UnknownTopicOrPartition) {
+		return nil
+	}
+	return fmt.Errorf("kafka sink: topic %s does not exist on %s: create it first (sluice topic create %s --broker %s, or your Kafka's tools); the sink does not ask the brokers to create topics",
+		s.cfg.Topic, strings.Join(s.cfg.Brokers, ","), s.cfg.Topic, s.cfg.Brokers[0])
 }
 
 // producer is one client with the first asynchronous produce error.

@@ -10,12 +10,8 @@ import (
 // each change carries the columns of its time, also when the binlog is
 // replayed from before the changes (schemas from the table maps).
 func TestSchemaChangesMidStream(t *testing.T) {
-	c := server(t)
-	name := newTable(t, c, "ddl", "id INT PRIMARY KEY, a INT, b VARCHAR(10)")
-	cfg := testConfig(name)
-	cfg.Snapshot = SnapshotNever
-	_, sp := openSplit(t, cfg, nil)
-	expectQuiet(t, sp)
+	lt := openLive(t, "ddl", "id INT PRIMARY KEY, a INT, b VARCHAR(10)")
+	c, name, cfg, sp := lt.c, lt.name, lt.cfg, lt.sp
 	start := sp.Position()
 	mustExec(t, c, "INSERT INTO "+name+" VALUES (1, 10, 'x')")
 	mustExec(t, c, "ALTER TABLE "+name+" ADD COLUMN c DECIMAL(5,1) DEFAULT 1.5")

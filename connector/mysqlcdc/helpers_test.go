@@ -238,3 +238,66 @@ func sameImage(t testing.TB, got, want map[string]string) {
 		}
 	}
 }
+
+// liveTable is a fresh table on the test server and a split that reads
+// its changes from the binlog's head (no snapshot), already caught up.
+type liveTable struct {
+	c    *client.Conn
+	name string
+	cfg  Config
+	src  *Source
+	sp   stream.Split[connector.Message]
+}
+
+// openLive creates a table test.<prefix>_<random> with the column
+// definitions defs and opens a split on it at the binlog's head; the
+// table is dropped and the split closed when the test ends.
+func openLive(t testing.TB, prefix, defs string) liveTable {
+	t.Helper()
+	c := server(t)
+	name := newTable(t, c, prefix, defs)
+	cfg := testConfig(name)
+	cfg.Snapshot = SnapshotNever
+	src, sp := openSplit(t, cfg, nil)
+	expectQuiet(t, sp) // connected at the head
+	return liveTable{c: c, name: name, cfg: cfg, src: src, sp: sp}
+}
+
+// exec runs a statement on the live table's server, failing the test
+// on an error.
+func (lt liveTable) exec(t testing.TB, q string, args ...any) {
+	t.Helper()
+	mustExec(t, lt.c, q, args...)
+}
+
+// replaysToTable applies the parts of changes in order to an empty
+// image and checks the result is exactly the table's rows now.
+func (lt liveTable) replaysToTable(t testing.TB, parts ...[]change) {
+	t.Helper()
+	img := map[string]string{}
+	for _, p := range parts {
+		apply(t, img, p)
+	}
+	sameImage(t, img, tableImage(t, lt.c, lt.name))
+}
+
+// resumeMidTransaction runs the statements of one transaction on the
+// live table, reads its first `first` changes, reopens the split from
+// the position saved there and inserts the marker row (markerID,
+// markerID) after it: the reopened split must bring the rest of the
+// transaction and the marker (`rest` changes) and then nothing, and the
+// replay must be exactly the table, nothing twice.
+func (lt liveTable) resumeMidTransaction(t testing.TB, stmts []string, first, markerID, rest int) {
+	t.Helper()
+	for _, q := range stmts {
+		lt.exec(t, q)
+	}
+	got := readN(t, lt.sp, first, 30*time.Second)
+	pos := lt.sp.Position()
+	t.Logf("position %s", pos)
+	_, sp2 := openSplit(t, lt.cfg, pos)
+	lt.exec(t, fmt.Sprintf("INSERT INTO %s VALUES (%d, %d)", lt.name, markerID, markerID))
+	more := readN(t, sp2, rest, 30*time.Second)
+	expectQuiet(t, sp2)
+	lt.replaysToTable(t, got, more)
+}

@@ -9,12 +9,8 @@ import (
 // connection mid-transaction-stream; the split logs, reconnects with
 // backoff at its position and loses or doubles nothing.
 func TestReconnectsAfterConnectionLoss(t *testing.T) {
-	c := server(t)
-	name := newTable(t, c, "reconnect", "id INT PRIMARY KEY, v INT")
-	cfg := testConfig(name)
-	cfg.Snapshot = SnapshotNever
-	src, sp := openSplit(t, cfg, nil)
-	expectQuiet(t, sp)
+	lt := openLive(t, "reconnect", "id INT PRIMARY KEY, v INT")
+	c, name, sp, src := lt.c, lt.name, lt.sp, lt.src
 	mustExec(t, c, "BEGIN")
 	for i := range 40 {
 		mustExec(t, c, "INSERT INTO "+name+" VALUES (?, 0)", i)
@@ -36,9 +32,7 @@ func TestReconnectsAfterConnectionLoss(t *testing.T) {
 	mustExec(t, c, "UPDATE "+name+" SET v = 1 WHERE id < 5")
 	got = append(got, readN(t, sp, 40-15+5, 60*time.Second)...)
 	expectQuiet(t, sp)
-	img := map[string]string{}
-	apply(t, img, got)
-	sameImage(t, img, tableImage(t, c, name))
+	lt.replaysToTable(t, got)
 	m := src.Meter()
 	if errs, recs, recon := m.Errors.Load(), m.Records.Load(), m.Reconnects.Load(); errs == 0 || recon == 0 || recs != int64(len(got)) {
 		t.Errorf("meter: errors %d, reconnects %d, records %d: want errors > 0, reconnects > 0 and %d records", errs, recon, recs, len(got))

@@ -11,12 +11,8 @@ import (
 // the split is closed after part of it and reopened from its position,
 // by GTID: the rest arrives, nothing twice.
 func TestLargeTransactionResumesMidway(t *testing.T) {
-	c := server(t)
-	name := newTable(t, c, "bigtxn", "id INT PRIMARY KEY, v VARCHAR(100)")
-	cfg := testConfig(name)
-	cfg.Snapshot = SnapshotNever
-	_, sp := openSplit(t, cfg, nil)
-	expectQuiet(t, sp) // connected at the head
+	lt := openLive(t, "bigtxn", "id INT PRIMARY KEY, v VARCHAR(100)")
+	c, name, cfg, sp := lt.c, lt.name, lt.cfg, lt.sp
 	const n = 50000
 	mustExec(t, c, "BEGIN")
 	for from := 0; from < n; from += 1000 {
@@ -39,10 +35,7 @@ func TestLargeTransactionResumesMidway(t *testing.T) {
 	_, sp2 := openSplit(t, cfg, pos)
 	rest := readN(t, sp2, n-20000, 60*time.Second)
 	expectQuiet(t, sp2)
-	img := map[string]string{}
-	apply(t, img, first)
-	apply(t, img, rest)
-	sameImage(t, img, tableImage(t, c, name))
+	lt.replaysToTable(t, first, rest)
 	if p, _ := decodePosition(sp2.Position()); p.Skip != 0 {
 		t.Errorf("after the transaction, skip %d", p.Skip)
 	}
@@ -51,12 +44,8 @@ func TestLargeTransactionResumesMidway(t *testing.T) {
 // TestResumeByFilePosition: without GTIDs in the position the split
 // reconnects by binlog file and position, mid-transaction too.
 func TestResumeByFilePosition(t *testing.T) {
-	c := server(t)
-	name := newTable(t, c, "filepos", "id INT PRIMARY KEY, v INT")
-	cfg := testConfig(name)
-	cfg.Snapshot = SnapshotNever
-	_, sp := openSplit(t, cfg, nil)
-	expectQuiet(t, sp)
+	lt := openLive(t, "filepos", "id INT PRIMARY KEY, v INT")
+	c, name, cfg, sp := lt.c, lt.name, lt.cfg, lt.sp
 	mustExec(t, c, "BEGIN")
 	for i := range 30 {
 		mustExec(t, c, "INSERT INTO "+name+" VALUES (?, ?)", i, i)
@@ -72,10 +61,7 @@ func TestResumeByFilePosition(t *testing.T) {
 	_, sp2 := openSplit(t, cfg, p.encode())
 	rest := readN(t, sp2, 30-12+10, 30*time.Second)
 	expectQuiet(t, sp2)
-	img := map[string]string{}
-	apply(t, img, first)
-	apply(t, img, rest)
-	sameImage(t, img, tableImage(t, c, name))
+	lt.replaysToTable(t, first, rest)
 }
 
 // TestSnapshotResumesUnderWrites: the snapshot is cut after some chunks

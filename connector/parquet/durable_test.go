@@ -31,16 +31,9 @@ func TestStagedFilesSurvivePowerLoss(t *testing.T) {
 			open := func() checkpoint.TwoPhaseCommitter {
 				cfg := mode.cfg
 				cfg.Path = dir
-				s, err := NewSink(cfg, testSchema)
-				if err != nil {
-					t.Fatal(err)
-				}
+				s := newSink(t, cfg)
 				s.syncDir = crash.SyncDir
-				w, err := s.Open(ctx, stream.SubtaskInfo{Parallelism: 1})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return w.(checkpoint.TwoPhaseCommitter)
+				return openWriter(t, s, stream.SubtaskInfo{Parallelism: 1}).(checkpoint.TwoPhaseCommitter)
 			}
 			c := open()
 			if !crash.Durable(filepath.Join(root, "out")) || !crash.Durable(dir) {
@@ -50,12 +43,8 @@ func TestStagedFilesSurvivePowerLoss(t *testing.T) {
 				t.Fatal(err)
 			}
 			w := c.(stream.SinkWriter[row.Row])
-			if err := w.Write(ctx, []row.Row{testRow(1)}); err != nil {
-				t.Fatal(err)
-			}
-			if err := w.(stream.BarrierWriter).OnBarrier(ctx, 1); err != nil {
-				t.Fatal(err)
-			}
+			writeRows(t, w, 1)
+			barrier(t, w, 1)
 			tx, err := c.PreCommit(ctx, 1)
 			if err != nil || len(tx) == 0 {
 				t.Fatalf("pre-commit: %q, %v", tx, err)

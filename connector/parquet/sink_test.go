@@ -129,10 +129,7 @@ func TestPipelineRoundTrip(t *testing.T) {
 		want = append(want, wantLine(i))
 	}
 	slices.Sort(want)
-	s, err := NewSink(Config{Path: dir, MaxRowsPerFile: 300}, testSchema)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSink(t, Config{Path: dir, MaxRowsPerFile: 300})
 	env := stream.New(stream.WithParallelism(2))
 	stream.To(stream.FromSource(env, "rows", stream.FromSlice(in, 2), stream.WatermarkStrategy[row.Row]{}), stream.Sink[row.Row](s))
 	if err := env.Execute(context.Background()); err != nil {
@@ -149,36 +146,23 @@ func TestPipelineRoundTrip(t *testing.T) {
 
 func TestFilesAppearOnlyWhenCommitted(t *testing.T) {
 	dir := t.TempDir()
-	s, err := NewSink(Config{Path: dir}, testSchema)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSink(t, Config{Path: dir})
 	ctx := context.Background()
-	w, err := s.Open(ctx, stream.SubtaskInfo{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := openWriter(t, s, stream.SubtaskInfo{})
 	cc := w.(interface {
 		CommitCheckpoint(context.Context, uint64) error
 	})
-	bw := w.(stream.BarrierWriter)
 	write := func(from, to int) {
-		var rs []row.Row
+		var ids []int
 		for i := from; i < to; i++ {
-			rs = append(rs, testRow(i))
+			ids = append(ids, i)
 		}
-		if err := w.Write(ctx, rs); err != nil {
-			t.Fatal(err)
-		}
+		writeRows(t, w, ids...)
 	}
 	write(0, 10)
-	if err := bw.OnBarrier(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
+	barrier(t, w, 1)
 	write(10, 15)
-	if err := bw.OnBarrier(ctx, 2); err != nil {
-		t.Fatal(err)
-	}
+	barrier(t, w, 2)
 	write(15, 20)
 	if got := committed(t, dir); len(got) != 0 {
 		t.Fatalf("visible before any checkpoint completed: %v", got)
@@ -212,37 +196,24 @@ func TestFilesAppearOnlyWhenCommitted(t *testing.T) {
 
 func TestCommitOnBarrierAndReject(t *testing.T) {
 	dir := t.TempDir()
-	s, err := NewSink(Config{Path: dir, CommitOnBarrier: true}, testSchema)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSink(t, Config{Path: dir, CommitOnBarrier: true})
 	ctx := context.Background()
-	w, _ := s.Open(ctx, stream.SubtaskInfo{Index: 3})
-	if err := w.Write(ctx, []row.Row{testRow(1)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.(stream.BarrierWriter).OnBarrier(ctx, 9); err != nil {
-		t.Fatal(err)
-	}
+	w := openWriter(t, s, stream.SubtaskInfo{Index: 3})
+	writeRows(t, w, 1)
+	barrier(t, w, 9)
 	files := committed(t, dir)
 	if len(files) != 1 || !strings.HasPrefix(files[0], "part-3-") {
 		t.Fatalf("files %v", files)
 	}
 	bad := testRow(2)
 	bad.Vals[1] = row.String("two")
-	err = w.Write(ctx, []row.Row{testRow(3), bad, testRow(4)})
+	err := w.Write(ctx, []row.Row{testRow(3), bad, testRow(4)})
 	var rej *RejectError
 	if !errors.As(err, &rej) || len(rej.Rejected) != 1 || rej.Rejected[0].Field != "n" || !errors.Is(err, ErrIncompatible) {
 		t.Fatalf("err = %v", err)
 	}
-	if err := w.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	want := []string{wantLine(1), wantLine(3), wantLine(4)}
-	slices.Sort(want)
-	if got := readBack(t, dir); !slices.Equal(got, want) {
-		t.Fatalf("rows %v", got)
-	}
+	closeWriter(t, w)
+	wantRows(t, dir, 1, 3, 4)
 	if _, err := NewSink(Config{}, testSchema); err == nil {
 		t.Fatal("no path accepted")
 	}
@@ -257,29 +228,17 @@ func TestCommitOnBarrierAndReject(t *testing.T) {
 func TestRecovery(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	old, err := NewSink(Config{Path: dir}, testSchema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, _ := old.Open(ctx, stream.SubtaskInfo{})
-	if err := w.Write(ctx, []row.Row{testRow(1), testRow(2)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.(stream.BarrierWriter).OnBarrier(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write(ctx, []row.Row{testRow(3)}); err != nil {
-		t.Fatal(err)
-	}
+	old := newSink(t, Config{Path: dir})
+	w := openWriter(t, old, stream.SubtaskInfo{})
+	writeRows(t, w, 1, 2)
+	barrier(t, w, 1)
+	writeRows(t, w, 3)
 	saved := w.(interface{ PreCommitted(uint64) []string }).PreCommitted(1)
 	if len(saved) != 1 {
 		t.Fatalf("pre-committed %v", saved)
 	}
 	// The old writer is gone without Close; a new run recovers.
-	s2, err := NewSink(Config{Path: dir}, testSchema)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s2 := newSink(t, Config{Path: dir})
 	if err := s2.CommitRecovered(ctx, []string{"../escape.parquet"}); err == nil {
 		t.Fatal("a name outside the directory was accepted")
 	}
@@ -289,21 +248,10 @@ func TestRecovery(t *testing.T) {
 	if err := s2.CommitRecovered(ctx, saved); err != nil { // again: already published
 		t.Fatal(err)
 	}
-	w2, err := s2.Open(ctx, stream.SubtaskInfo{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w2.Write(ctx, []row.Row{testRow(4)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := w2.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	want := []string{wantLine(1), wantLine(2), wantLine(4)}
-	slices.Sort(want)
-	if got := readBack(t, dir); !slices.Equal(got, want) {
-		t.Fatalf("rows %v, want %v", got, want)
-	}
+	w2 := openWriter(t, s2, stream.SubtaskInfo{})
+	writeRows(t, w2, 4)
+	closeWriter(t, w2)
+	wantRows(t, dir, 1, 2, 4)
 	noTemporaryFiles(t, dir)
 }
 
@@ -312,31 +260,24 @@ func TestRecovery(t *testing.T) {
 // rejected: the later rows go to a file whose column is a double.
 func TestUntypedNumericWidens(t *testing.T) {
 	dir := t.TempDir()
-	s, err := NewSink(Config{Path: dir}, testSchema)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSink(t, Config{Path: dir})
 	ctx := context.Background()
-	w, _ := s.Open(ctx, stream.SubtaskInfo{})
-	if err := w.Write(ctx, []row.Row{testRow(1)}); err != nil {
-		t.Fatal(err)
-	}
+	w := openWriter(t, s, stream.SubtaskInfo{})
+	writeRows(t, w, 1)
 	r2 := testRow(2)
 	r2.Vals[6] = row.Float(2.5)
 	if err := w.Write(ctx, []row.Row{r2, testRow(4)}); err != nil {
 		t.Fatalf("a fractional value in an untyped field: %v", err)
 	}
 	// Mixed in the first batch of a writer: the column is a double.
-	w2, _ := s.Open(ctx, stream.SubtaskInfo{Index: 1})
+	w2 := openWriter(t, s, stream.SubtaskInfo{Index: 1})
 	r5 := testRow(5)
 	r5.Vals[6] = row.Float(0.25)
 	if err := w2.Write(ctx, []row.Row{testRow(6), r5}); err != nil {
 		t.Fatal(err)
 	}
 	for _, w := range []stream.SinkWriter[row.Row]{w, w2} {
-		if err := w.Close(ctx); err != nil {
-			t.Fatal(err)
-		}
+		closeWriter(t, w)
 	}
 	want := []string{wantLine(1), strings.TrimSuffix(wantLine(2), "|-2") + "|2.5", strings.Replace(wantLine(4), "|-4", "|-4", 1),
 		strings.TrimSuffix(wantLine(5), "|-5") + "|0.25", strings.Replace(wantLine(6), "|-6", "|-6", 1)}
@@ -354,14 +295,8 @@ func TestTwoPhase(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	open := func() (stream.SinkWriter[row.Row], checkpoint.TwoPhaseCommitter) {
-		s, err := NewSink(Config{Path: dir, TwoPhase: true, CommitOnBarrier: true}, testSchema)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w, err := s.Open(ctx, stream.SubtaskInfo{Index: 0, Parallelism: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := newSink(t, Config{Path: dir, TwoPhase: true, CommitOnBarrier: true})
+		w := openWriter(t, s, stream.SubtaskInfo{Index: 0, Parallelism: 1})
 		c, ok := w.(checkpoint.TwoPhaseCommitter)
 		if !ok {
 			t.Fatal("not a TwoPhaseCommitter")
@@ -373,12 +308,8 @@ func TestTwoPhase(t *testing.T) {
 		t.Fatal(err)
 	}
 	write := func(w stream.SinkWriter[row.Row], i int) {
-		if err := w.Write(ctx, []row.Row{testRow(i)}); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.(stream.BarrierWriter).OnBarrier(ctx, uint64(i)); err != nil {
-			t.Fatal(err)
-		}
+		writeRows(t, w, i)
+		barrier(t, w, uint64(i))
 	}
 	write(w, 1)
 	tx1, err := c.PreCommit(ctx, 1)
@@ -413,11 +344,7 @@ func TestTwoPhase(t *testing.T) {
 	if err := c2.Recover(ctx, []checkpoint.Transaction{tx3}); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{wantLine(1), wantLine(3)}
-	slices.Sort(want)
-	if got := readBack(t, dir); !slices.Equal(got, want) {
-		t.Fatalf("rows after recovery %v, want %v", got, want)
-	}
+	wantRows(t, dir, 1, 3)
 	noTemporaryFiles(t, dir)
 	if err := c2.Commit(ctx, checkpoint.Transaction("../x\n")); !errors.Is(err, ErrBadTransaction) {
 		t.Fatalf("bad handle: %v", err)
@@ -450,19 +377,14 @@ func FuzzDecodeTx(f *testing.F) {
 func TestRestartWithTheSameSink(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	s, err := NewSink(Config{Path: dir, TwoPhase: true}, testSchema)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSink(t, Config{Path: dir, TwoPhase: true})
 	info := stream.SubtaskInfo{Parallelism: 1}
-	w1, _ := s.Open(ctx, info)
+	w1 := openWriter(t, s, info)
 	c1 := w1.(checkpoint.TwoPhaseCommitter)
 	if err := c1.Recover(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := w1.Write(ctx, []row.Row{testRow(1)}); err != nil {
-		t.Fatal(err)
-	}
+	writeRows(t, w1, 1)
 	tx1, err := c1.PreCommit(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -470,25 +392,19 @@ func TestRestartWithTheSameSink(t *testing.T) {
 	if err := c1.Commit(ctx, tx1); err != nil {
 		t.Fatal(err)
 	}
-	if err := w1.Write(ctx, []row.Row{testRow(2)}); err != nil {
-		t.Fatal(err)
-	}
+	writeRows(t, w1, 2)
 	if _, err := c1.PreCommit(ctx, 2); err != nil { // checkpoint 2 never completes
 		t.Fatal(err)
 	}
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	w1.Close(cctx) // the attempt fails
+	abandon(w1) // the attempt fails
 
-	w2, _ := s.Open(ctx, info) // the restart, from checkpoint 1
+	w2 := openWriter(t, s, info) // the restart, from checkpoint 1
 	c2 := w2.(checkpoint.TwoPhaseCommitter)
 	if err := c2.Recover(ctx, []checkpoint.Transaction{tx1}); err != nil {
 		t.Fatal(err)
 	}
 	for i := 3; i <= 4; i++ {
-		if err := w2.Write(ctx, []row.Row{testRow(i)}); err != nil {
-			t.Fatal(err)
-		}
+		writeRows(t, w2, i)
 		tx, err := c2.PreCommit(ctx, checkpoint.ID(i))
 		if err != nil {
 			t.Fatal(err)
@@ -497,14 +413,8 @@ func TestRestartWithTheSameSink(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := w2.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	want := []string{wantLine(1), wantLine(3), wantLine(4)}
-	slices.Sort(want)
-	if got := readBack(t, dir); !slices.Equal(got, want) {
-		t.Fatalf("rows %v, want %v", got, want)
-	}
+	closeWriter(t, w2)
+	wantRows(t, dir, 1, 3, 4)
 	noTemporaryFiles(t, dir)
 }
 
@@ -519,35 +429,24 @@ func TestRestartWithTheSameSink(t *testing.T) {
 func TestDefaultModeUnderCheckpointing(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	s, err := NewSink(Config{Path: dir}, testSchema)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSink(t, Config{Path: dir})
 	info := stream.SubtaskInfo{Parallelism: 1}
-	w1, _ := s.Open(ctx, info)
+	w1 := openWriter(t, s, info)
 	c1 := w1.(checkpoint.TwoPhaseCommitter)
 	if err := c1.Recover(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := w1.Write(ctx, []row.Row{testRow(1)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := w1.(stream.BarrierWriter).OnBarrier(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
+	writeRows(t, w1, 1)
+	barrier(t, w1, 1)
 	tx1, err := c1.PreCommit(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Checkpoint 1 completes, but the process dies before its commit.
-	if err := w1.Write(ctx, []row.Row{testRow(2)}); err != nil {
-		t.Fatal(err)
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	w1.Close(cctx)
+	writeRows(t, w1, 2)
+	abandon(w1)
 
-	w2, _ := s.Open(ctx, info) // restored from checkpoint 1
+	w2 := openWriter(t, s, info) // restored from checkpoint 1
 	var restored []checkpoint.Transaction
 	if tx1 != nil {
 		restored = append(restored, tx1)
@@ -555,17 +454,9 @@ func TestDefaultModeUnderCheckpointing(t *testing.T) {
 	if err := w2.(checkpoint.TwoPhaseCommitter).Recover(ctx, restored); err != nil {
 		t.Fatal(err)
 	}
-	if err := w2.Write(ctx, []row.Row{testRow(2)}); err != nil { // replayed
-		t.Fatal(err)
-	}
-	if err := w2.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	want := []string{wantLine(1), wantLine(2)}
-	slices.Sort(want)
-	if got := readBack(t, dir); !slices.Equal(got, want) {
-		t.Fatalf("rows %v, want %v", got, want)
-	}
+	writeRows(t, w2, 2) // replayed
+	closeWriter(t, w2)
+	wantRows(t, dir, 1, 2)
 }
 
 // noTemporaryFiles fails t if dir holds a temporary or staged file (a
@@ -581,5 +472,76 @@ func noTemporaryFiles(t *testing.T, dir string) {
 		if strings.HasPrefix(e.Name(), ".") {
 			t.Fatalf("temporary or staged file left: %s", e.Name())
 		}
+	}
+}
+
+// newSink makes a sink of cfg over the test schema, failing the test on
+// an error.
+func newSink(t *testing.T, cfg Config) *Sink {
+	t.Helper()
+	s, err := NewSink(cfg, testSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// openWriter opens a writer of s for the subtask info.
+func openWriter(t *testing.T, s *Sink, info stream.SubtaskInfo) stream.SinkWriter[row.Row] {
+	t.Helper()
+	w, err := s.Open(context.Background(), info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// writeRows writes the test rows of the ids in one Write.
+func writeRows(t *testing.T, w stream.SinkWriter[row.Row], ids ...int) {
+	t.Helper()
+	rs := make([]row.Row, len(ids))
+	for i, id := range ids {
+		rs[i] = testRow(id)
+	}
+	if err := w.Write(context.Background(), rs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// barrier hands w the barrier of checkpoint id.
+func barrier(t *testing.T, w stream.SinkWriter[row.Row], id uint64) {
+	t.Helper()
+	if err := w.(stream.BarrierWriter).OnBarrier(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// closeWriter closes w as a job that ends normally does.
+func closeWriter(t *testing.T, w stream.SinkWriter[row.Row]) {
+	t.Helper()
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// abandon closes w with a cancelled context, as a failed attempt does;
+// its error is not the test's concern.
+func abandon(w stream.SinkWriter[row.Row]) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = w.Close(ctx)
+}
+
+// wantRows fails the test unless the committed files in dir hold
+// exactly the test rows of the ids.
+func wantRows(t *testing.T, dir string, ids ...int) {
+	t.Helper()
+	want := make([]string, len(ids))
+	for i, id := range ids {
+		want[i] = wantLine(id)
+	}
+	slices.Sort(want)
+	if got := readBack(t, dir); !slices.Equal(got, want) {
+		t.Fatalf("rows %v, want %v", got, want)
 	}
 }
