@@ -176,8 +176,13 @@ func (s *Sink) Open(ctx context.Context, info stream.SubtaskInfo) (stream.SinkWr
 	return &txnWriter{sink: s, index: info.Index, ctl: cl, bg: bg, stopBg: stop}, nil
 }
 
-// topicCheckTimeout bounds Open's question whether the topic exists.
-const topicCheckTimeout = 10 * time.Second
+// topicCheckTimeout bounds Open's question whether the topic exists, and
+// topicUnknownGrace how long an "unknown topic" answer is asked again: a
+// topic just created may not be in every broker's metadata yet.
+const (
+	topicCheckTimeout = 10 * time.Second
+	topicUnknownGrace = 3 * time.Second
+)
 
 // checkTopic fails when the brokers answer that the sink's topic does
 // not exist. The sink does not ask them to create topics, so every write
@@ -188,12 +193,27 @@ const topicCheckTimeout = 10 * time.Second
 func (s *Sink) checkTopic(ctx context.Context, cl *kgo.Client) error {
 	ctx, cancel := context.WithTimeout(ctx, topicCheckTimeout)
 	defer cancel()
-	td, err := kadm.NewClient(cl).ListTopics(ctx, s.cfg.Topic)
-	if err != nil {
-		return nil
-	}
-	if t, ok := td[s.cfg.Topic]; ok && !errors.Is(t.Err, kerr.UnknownTopicOrPartition) {
-		return nil
+	adm := kadm.NewClient(cl)
+	var firstUnknown time.Time
+	for {
+		td, err := adm.ListTopics(ctx, s.cfg.Topic)
+		if err != nil {
+			return nil
+		}
+		if t, ok := td[s.cfg.Topic]; ok && !errors.Is(t.Err, kerr.UnknownTopicOrPartition) {
+			return nil
+		}
+		if firstUnknown.IsZero() {
+			firstUnknown = time.Now()
+		}
+		if time.Since(firstUnknown) >= topicUnknownGrace {
+			break
+		}
+		select {
+		case <-time.After(250 * time.Millisecond):
+		case <-ctx.Done():
+			return nil
+		}
 	}
 	return fmt.Errorf("kafka sink: topic %s does not exist on %s: create it first (sluice topic create %s --broker %s, or your Kafka's tools); the sink does not ask the brokers to create topics",
 		s.cfg.Topic, strings.Join(s.cfg.Brokers, ","), s.cfg.Topic, s.cfg.Brokers[0])
