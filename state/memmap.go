@@ -63,6 +63,11 @@ type memMapKey[UK comparable, V any] struct {
 	// whole: the key was replaced or removed as a whole since the last
 	// snapshot.
 	whole bool
+	// fresh: the key had no entries at the last snapshot (made since),
+	// so its changes are all its entries: they are not tracked one by
+	// one, and the snapshot writes the key's entries, as for whole but
+	// without a deletion first.
+	fresh bool
 	// listed: the key is in its key group's dirty list.
 	listed bool
 	// hint is the size of dirty at the last snapshot: a set made for
@@ -153,7 +158,9 @@ func (t *memMapTable[K, UK, V]) entry(kg int, k K) *memMapKey[UK, V] {
 		e = t.dirty[i][k] // removed since the last snapshot: its changes go on
 	}
 	if e == nil {
-		e = &memMapKey[UK, V]{}
+		// Not in the last snapshot, or it would be listed (removed
+		// since) or in keys.
+		e = &memMapKey[UK, V]{fresh: t.track}
 	}
 	if t.keys[i] == nil {
 		t.keys[i] = make(map[K]*memMapKey[UK, V])
@@ -290,7 +297,7 @@ func (t *memMapTable[K, UK, V]) deleteEntry(kg int, k K, uk UK) {
 
 // markEntry records that entry uk of key k (entry e) changed.
 func (t *memMapTable[K, UK, V]) markEntry(kg int, k K, e *memMapKey[UK, V], uk UK) {
-	if !e.whole {
+	if !e.whole && !e.fresh {
 		switch {
 		case e.dirty != nil:
 			e.dirty[uk] = struct{}{}
@@ -446,9 +453,12 @@ func (t *memMapTable[K, UK, V]) changed() int {
 	n := 0
 	for i, d := range t.dirty {
 		for _, e := range d {
-			if e.whole {
+			switch {
+			case e.whole:
 				n += 1 + len(e.m)
-			} else {
+			case e.fresh:
+				n += len(e.m)
+			default:
 				n += e.nDirty()
 			}
 		}
@@ -471,7 +481,7 @@ func (t *memMapTable[K, UK, V]) clearChanges() {
 		for _, e := range d {
 			e.hint = e.nDirty()
 			t.release(e)
-			e.whole, e.listed = false, false
+			e.whole, e.fresh, e.listed = false, false, false
 		}
 		t.hint[i] = len(d)
 		clear(d)
@@ -537,6 +547,10 @@ func (t *memMapTable[K, UK, V]) appendChanges(dst []byte, kg int, full bool) ([]
 			if len(e.m) > 0 {
 				ops++
 			}
+		case e.fresh:
+			if len(e.m) > 0 {
+				ops++
+			}
 		case e.nDirty() > 0:
 			ops++
 		}
@@ -546,6 +560,10 @@ func (t *memMapTable[K, UK, V]) appendChanges(dst []byte, kg int, full bool) ([]
 		if e.whole {
 			dst = append(dst, opDelete)
 			dst = appendPrefixed(dst, t.kc, k)
+			if len(e.m) > 0 {
+				dst = t.appendGroup(dst, k, e.m)
+			}
+		} else if e.fresh {
 			if len(e.m) > 0 {
 				dst = t.appendGroup(dst, k, e.m)
 			}
