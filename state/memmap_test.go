@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/sluicehq/sluice/state/codec"
 )
 
 // canonicalSection lists the content of a full change section (every body
@@ -456,5 +458,94 @@ func TestMapWholePutOfSameMapKeepsLen(t *testing.T) {
 	tt.Put(0, "k", got)
 	if b.Len() != 4 {
 		t.Fatalf("Len %d after a Put of the same map with 4 entries, want 4", b.Len())
+	}
+}
+
+// TestMapMostlyChangedKeyIsWhole: a key most of whose entries change
+// between two snapshots is recorded whole (its deletion, then every
+// entry), not entry by entry, and restores the same; a key with a few
+// changed entries among many stays an increment of those entries; a key
+// made since the last snapshot is its entries (no deletion).
+func TestMapMostlyChangedKeyIsWhole(t *testing.T) {
+	b := NewMemory(1, RangeFor(1, 1, 0))
+	b.EnableChangeTracking()
+	c := NewKeyed[string](b)
+	m, _ := NewMap[string, int64, string](c, "m")
+	for _, k := range []string{"most", "few"} {
+		c.SetCurrentKey(k, 0)
+		for i := range int64(100) {
+			m.Put(i, "old")
+		}
+	}
+	full, _ := b.AppendChanges(nil, 0, true)
+	b.ClearChanges()
+	c.SetCurrentKey("most", 0)
+	for i := range int64(80) {
+		m.Put(i, "new")
+	}
+	m.Delete(99)
+	c.SetCurrentKey("few", 0)
+	for i := range int64(20) {
+		m.Put(i, "new")
+	}
+	c.SetCurrentKey("new", 0)
+	for i := range int64(30) {
+		m.Put(i, "new")
+	}
+	m.Delete(3)
+	// "most": its deletion and its 99 entries; "few": 20 entries; "new":
+	// 29 entries.
+	if got := b.Changed(); got != 1+99+20+29 {
+		t.Fatalf("Changed %d, want %d", got, 1+99+20+29)
+	}
+	inc, err := b.AppendChanges(nil, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := map[string][]byte{}
+	groups := map[string][]byte{}
+	err = walkChanges(inc, func(name string, body []byte) error {
+		return walkBody(body, true, func() { t.Fatal("increment resets") }, func(e changeEntry) error {
+			ops[string(e.key)] = append(ops[string(e.key)], e.op)
+			if e.op == opEntries {
+				groups[string(e.key)] = e.value
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := func(s string) string { return string(codec.AppendString(nil, s)) }
+	if got := ops[kc("most")]; !bytes.Equal(got, []byte{opDelete, opEntries}) {
+		t.Fatalf("ops of the mostly changed key %v, want a deletion and its entries", got)
+	}
+	for _, k := range []string{"few", "new"} {
+		if got := ops[kc(k)]; !bytes.Equal(got, []byte{opEntries}) {
+			t.Fatalf("ops of key %q %v, want its entries", k, got)
+		}
+	}
+	// The new key's group is its 29 entries, not a deletion of one.
+	puts := 0
+	if err := walkGroup(groups[kc("new")], func(del bool, _, _ []byte) error {
+		if del {
+			return errors.New("an entry deletion in the group of a new key")
+		}
+		puts++
+		return nil
+	}); err != nil || puts != 29 {
+		t.Fatalf("group of the new key: %d puts, %v", puts, err)
+	}
+	r := NewMemory(1, RangeFor(1, 1, 0))
+	for _, s := range [][]byte{full, inc} {
+		if err := r.ApplyChanges(0, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := readMapModel(t, r)
+	if len(got.maps["most"]) != 99 || got.maps["most"][0] != "new" || got.maps["most"][85] != "old" ||
+		len(got.maps["few"]) != 100 || got.maps["few"][5] != "new" || got.maps["few"][50] != "old" ||
+		len(got.maps["new"]) != 29 || got.maps["new"][3] != "" {
+		t.Fatalf("restored %d and %d entries", len(got.maps["most"]), len(got.maps["few"]))
 	}
 }
