@@ -23,9 +23,6 @@ type clientConn struct {
 	remote   net.Addr
 	clientID string
 	auth     *connAuth // listener, principal, SASL state (sasl.go)
-	// crcs holds the batches of the last frame read whose CRC-32C was
-	// checked as they arrived (crcScan); nil checks none that way.
-	crcs *crcScan
 }
 
 // clientHost returns the client's address in Kafka's "/ip" form.
@@ -127,7 +124,7 @@ func (s *Server) serveConn(c net.Conn, lis Listener) {
 		<-written // every assigned batch committed, every answer written
 		c.Close()
 	}()
-	cc := &clientConn{local: c.LocalAddr(), remote: c.RemoteAddr(), auth: newConnAuth(lis), crcs: &crcScan{}}
+	cc := &clientConn{local: c.LocalAddr(), remote: c.RemoteAddr(), auth: newConnAuth(lis)}
 	if tc, ok := c.(*tls.Conn); ok {
 		if err := s.handshake(ctx, tc, cc.auth); err != nil {
 			s.metrics.reject("tls_handshake")
@@ -158,7 +155,7 @@ func (s *Server) serveConn(c net.Conn, lis Listener) {
 			// sasl.server.max.receive.size the same way).
 			limit = min(limit, maxUnauthenticatedFrame)
 		}
-		frame, err := readFrame(br, limit, reuse, proven, cc.crcs)
+		frame, err := readFrame(br, limit, reuse, proven)
 		if err != nil {
 			switch {
 			case errors.Is(err, ErrFrameTooLarge) && !cc.auth.authed:

@@ -33,11 +33,7 @@ var (
 // rejected before anything is allocated. A frame larger than buf gets a
 // buffer of up to proven bytes at once (the size of a frame this peer has
 // already sent in full), and beyond that one that grows as data arrives.
-//
-// With a scan, the frame is read at most scanChunk bytes at a time and the
-// scan computes the CRC-32C of a Produce request's batches after each read,
-// while the bytes are still in the CPU's cache (crcScan).
-func readFrame(r io.Reader, limit int32, buf []byte, proven int, scan *crcScan) ([]byte, error) {
+func readFrame(r io.Reader, limit int32, buf []byte, proven int) ([]byte, error) {
 	var sz [4]byte
 	if _, err := io.ReadFull(r, sz[:]); err != nil {
 		return nil, err
@@ -49,50 +45,39 @@ func readFrame(r io.Reader, limit int32, buf []byte, proven int, scan *crcScan) 
 	if n > limit {
 		return nil, fmt.Errorf("frame of %d bytes, limit %d: %w", n, limit, ErrFrameTooLarge)
 	}
-	chunk := int(n)
-	if scan != nil {
-		scan.reset(int(n))
-		chunk = scanChunk
-	}
-	// A frame larger than buf grows with the data actually received, so
-	// that a peer announcing a large frame it never sends cannot make the
-	// server allocate more than it has shown it sends. The buffer starts
-	// at what the peer has proven (or the caller's buffer, if larger), at
-	// least doubles, and ends at the frame's size rounded up to
-	// frameRound, so that the next request of about the same size (a
-	// producer's batches vary below its batch limit) is read into it
-	// without growing again.
-	want := int(n)
-	if cap(buf) < want {
-		want = roundUp(int(n), frameRound)
-		if first := min(want, max(frameChunk, roundUp(proven, frameRound))); cap(buf) < first {
-			buf = make([]byte, 0, first)
+	if cap(buf) >= int(n) {
+		buf = buf[:n]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, frameReadErr(n, err)
 		}
+		return buf, nil
 	}
+	// Grow with the data actually received, so that a peer announcing a
+	// large frame it never sends cannot make the server allocate more
+	// than it has shown it sends. The buffer starts at what the peer has
+	// proven (or the caller's buffer, if larger), at least doubles, and
+	// ends at the frame's size rounded up to frameRound, so that the
+	// next request of about the same size (a producer's batches vary
+	// below its batch limit) is read into it without growing again.
+	want := roundUp(int(n), frameRound)
 	buf = buf[:0]
+	if first := min(want, max(frameChunk, roundUp(proven, frameRound))); cap(buf) < first {
+		buf = make([]byte, 0, first)
+	}
 	for len(buf) < int(n) {
 		if len(buf) == cap(buf) {
 			grown := make([]byte, len(buf), min(want, max(2*cap(buf), frameChunk)))
 			copy(grown, buf)
 			buf = grown
 		}
-		m, err := io.ReadFull(r, buf[len(buf):min(int(n), cap(buf), len(buf)+chunk)])
+		m, err := io.ReadFull(r, buf[len(buf):min(int(n), cap(buf))])
 		buf = buf[:len(buf)+m]
 		if err != nil {
 			return nil, frameReadErr(n, err)
 		}
-		if scan != nil {
-			scan.advance(buf)
-		}
 	}
 	return buf, nil
 }
-
-// scanChunk is how much of a frame readFrame reads before a scan checks
-// it: well within a core's L2 cache (512 KiB on the bench machine), and at
-// least bufio's buffer (64 KiB), so that the reads go straight into the
-// frame.
-const scanChunk = 128 << 10
 
 // frameRound is the unit a grown request buffer's capacity is rounded up
 // to.

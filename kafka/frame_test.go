@@ -21,7 +21,7 @@ func TestReadFrameSizes(t *testing.T) {
 			if i == 4 {
 				proven = 3 * frameChunk
 			}
-			got, err := readFrame(bytes.NewReader(in), 1<<30, buf, proven, nil)
+			got, err := readFrame(bytes.NewReader(in), 1<<30, buf, proven)
 			if err != nil || !bytes.Equal(got, body) {
 				t.Fatalf("n=%d: %v, %d bytes", n, err, len(got))
 			}
@@ -33,16 +33,16 @@ func TestReadFrameSizes(t *testing.T) {
 			}
 		}
 		if n > 0 {
-			_, err := readFrame(bytes.NewReader(in[:len(in)-1]), 1<<30, nil, 0, nil)
+			_, err := readFrame(bytes.NewReader(in[:len(in)-1]), 1<<30, nil, 0)
 			if !errors.Is(err, io.ErrUnexpectedEOF) {
 				t.Fatalf("n=%d truncated: %v", n, err)
 			}
 		}
 	}
-	if _, err := readFrame(bytes.NewReader(binary.BigEndian.AppendUint32(nil, 101)), 100, nil, 0, nil); !errors.Is(err, ErrFrameTooLarge) {
+	if _, err := readFrame(bytes.NewReader(binary.BigEndian.AppendUint32(nil, 101)), 100, nil, 0); !errors.Is(err, ErrFrameTooLarge) {
 		t.Fatalf("over the limit: %v", err)
 	}
-	if _, err := readFrame(bytes.NewReader(nil), 100, nil, 0, nil); !errors.Is(err, io.EOF) {
+	if _, err := readFrame(bytes.NewReader(nil), 100, nil, 0); !errors.Is(err, io.EOF) {
 		t.Fatalf("clean EOF: %v", err)
 	}
 }

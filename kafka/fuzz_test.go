@@ -93,7 +93,7 @@ func FuzzParseRequest(f *testing.F) {
 	f.Add([]byte{0, 18, 0, 3, 0, 0, 0, 1, 0xff, 0xff, 0x05})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		framed := append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)
-		got, err := readFrame(bufio.NewReader(bytes.NewReader(framed)), 1<<20, nil, 0, nil)
+		got, err := readFrame(bufio.NewReader(bytes.NewReader(framed)), 1<<20, nil, 0)
 		if err != nil {
 			if len(body) <= 1<<20 {
 				t.Fatalf("readFrame rejected a whole frame: %v", err)

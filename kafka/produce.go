@@ -87,7 +87,7 @@ func (s *Server) startProduce(ctx context.Context, cc *clientConn, req *kmsg.Pro
 				out.ErrorCode = kerr.TopicAuthorizationFailed.Code
 				continue
 			}
-			if part, ok := s.assignPartition(ctx, rt.Topic, &rt.Partitions[j], out, txnal, cc.crcs); ok {
+			if part, ok := s.assignPartition(ctx, rt.Topic, &rt.Partitions[j], out, txnal); ok {
 				op.parts = append(op.parts, part)
 			} else if out.ErrorCode == kerr.InvalidRecord.Code && req.Version < 8 {
 				out.ErrorCode = kerr.CorruptMessage.Code // INVALID_RECORD came with Produce v8 (KIP-467)
@@ -122,9 +122,8 @@ func (op *produceOp) finish() kmsg.Response {
 
 // assignPartition validates one partition's batches and assigns them. ok
 // is false when the answer is already decided (an error, nothing
-// assigned). The log checks the CRC of each batch that crcs did not
-// already check as it arrived.
-func (s *Server) assignPartition(ctx context.Context, topic string, in *kmsg.ProduceRequestTopicPartition, out *kmsg.ProduceResponseTopicPartition, txnal bool, crcs *crcScan) (part producePart, ok bool) {
+// assigned).
+func (s *Server) assignPartition(ctx context.Context, topic string, in *kmsg.ProduceRequestTopicPartition, out *kmsg.ProduceResponseTopicPartition, txnal bool) (part producePart, ok bool) {
 	fail := func(code int16, msg string) (producePart, bool) {
 		out.ErrorCode = code
 		if msg != "" {
@@ -191,11 +190,7 @@ func (s *Server) assignPartition(ctx context.Context, topic string, in *kmsg.Pro
 		// In place: the log writes the batch from the request's own
 		// buffer, which the connection keeps until the answer is
 		// finished (conn.go).
-		assign := p.AssignInPlace
-		if crcs.crcChecked(b[:h.Size()]) {
-			assign = p.AssignInPlaceCRCChecked
-		}
-		a, err := assign(ctx, b[:h.Size()])
+		a, err := p.AssignInPlace(ctx, b[:h.Size()])
 		b = b[h.Size():]
 		if err != nil {
 			if len(part.assigned) == 0 {

@@ -188,7 +188,7 @@ func (a Assigned) Commit() (AppendResult, error) {
 // reads it and commits them afterwards: the batches of several requests
 // then share one write and fsync.
 func (p *Partition) Assign(ctx context.Context, batch []byte) (Assigned, error) {
-	return p.assign(ctx, batch, false, false)
+	return p.assign(ctx, batch, false)
 }
 
 // AssignInPlace is Assign for a caller that hands batch over until its
@@ -201,26 +201,11 @@ func (p *Partition) Assign(ctx context.Context, batch []byte) (Assigned, error) 
 // assigns the batches of a request this way, straight from the buffer the
 // request was read into.
 func (p *Partition) AssignInPlace(ctx context.Context, batch []byte) (Assigned, error) {
-	return p.assign(ctx, batch, true, false)
+	return p.assign(ctx, batch, true)
 }
 
-// AssignInPlaceCRCChecked is AssignInPlace for a caller that has already
-// computed the CRC-32C of exactly these bytes (record.UpdateCRC over
-// batch[record.CRCStart:]) and found it equal to the stored one: the log
-// then checks the batch's layout but does not read its bytes again. The
-// Kafka listener computes the CRC of each batch chunk by chunk while the
-// request arrives, while the chunk is still in the CPU's cache, instead of
-// in a separate pass over a request that may no longer fit in it.
-func (p *Partition) AssignInPlaceCRCChecked(ctx context.Context, batch []byte) (Assigned, error) {
-	return p.assign(ctx, batch, true, true)
-}
-
-func (p *Partition) assign(ctx context.Context, batch []byte, inPlace, crcChecked bool) (Assigned, error) {
-	verify := record.Verify
-	if crcChecked {
-		verify = record.VerifyLayout
-	}
-	h, err := verify(batch)
+func (p *Partition) assign(ctx context.Context, batch []byte, inPlace bool) (Assigned, error) {
+	h, err := record.Verify(batch)
 	if err != nil {
 		return Assigned{}, fmt.Errorf("partition %s: append: %w", p.name, err)
 	}

@@ -126,21 +126,6 @@ func ParseHeader(b []byte) (Header, error) {
 // Verify checks that b is exactly one whole batch with a correct CRC-32C and
 // returns its header.
 func Verify(b []byte) (Header, error) {
-	h, err := VerifyLayout(b)
-	if err != nil {
-		return h, err
-	}
-	if got := crc32.Checksum(b[crcStart:], castagnoli); got != h.CRC {
-		return h, fmt.Errorf("%w: CRC mismatch at offset %d (stored %08x, computed %08x)", ErrCorrupt, h.BaseOffset, h.CRC, got)
-	}
-	return h, nil
-}
-
-// VerifyLayout is Verify without the CRC: it checks that b is exactly one
-// whole batch (its header parses and announces len(b) bytes), for a caller
-// that has already compared the CRC-32C of these very bytes with the stored
-// one (UpdateCRC).
-func VerifyLayout(b []byte) (Header, error) {
 	h, err := ParseHeader(b)
 	if err != nil {
 		return h, err
@@ -148,17 +133,11 @@ func VerifyLayout(b []byte) (Header, error) {
 	if h.Size() != len(b) {
 		return h, fmt.Errorf("%w: header announces %d bytes, have %d (offset %d)", ErrCorrupt, h.Size(), len(b), h.BaseOffset)
 	}
+	if got := crc32.Checksum(b[crcStart:], castagnoli); got != h.CRC {
+		return h, fmt.Errorf("%w: CRC mismatch at offset %d (stored %08x, computed %08x)", ErrCorrupt, h.BaseOffset, h.CRC, got)
+	}
 	return h, nil
 }
-
-// CRCStart is the offset in a batch of the first byte its CRC-32C covers
-// (the attributes field); the stored CRC is the 4 bytes before it.
-const CRCStart = crcStart
-
-// UpdateCRC returns the CRC-32C (Castagnoli) crc extended by p: a batch's
-// CRC is UpdateCRC(0, batch[CRCStart:]), which may be computed piece by
-// piece as the batch arrives.
-func UpdateCRC(crc uint32, p []byte) uint32 { return crc32.Update(crc, castagnoli, p) }
 
 // SetBaseOffset assigns the base offset of the batch at the start of b. The
 // base offset is not covered by the CRC.
