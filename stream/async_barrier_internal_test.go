@@ -58,7 +58,12 @@ func (s asyncBarrierSink) Open(context.Context, SubtaskInfo) (SinkWriter[int64],
 // another goroutine.
 func TestAsyncBarrierWriter(t *testing.T) {
 	w := &asyncBarrierWriter{barriers: make(chan func(error), 16)}
-	env := New(WithParallelism(1), WithBatchSize(4), WithCheckpointing(t.TempDir(), 5*time.Millisecond), WithLogger(quietLog()))
+	// No checkpoint may time out while the test holds its answer: with
+	// the default (ten intervals, 50 ms) a loaded machine aborted the held
+	// one, later barriers queued up, and the test's error answer went to a
+	// checkpoint already aborted while a later one completed.
+	env := New(WithParallelism(1), WithBatchSize(4), WithCheckpointing(t.TempDir(), 5*time.Millisecond),
+		WithCheckpointTimeout(time.Hour), WithLogger(quietLog()))
 	To(FromSource(env, "gen", Generate(-1, 1, func(i int64) int64 { return i }), WatermarkStrategy[int64]{}), Sink[int64](asyncBarrierSink{w}))
 	job, err := env.Start(context.Background())
 	if err != nil {
