@@ -3,6 +3,8 @@ package logstore
 import (
 	"fmt"
 	"io"
+	"math"
+	"os"
 )
 
 // Pre-written segment tails.
@@ -19,7 +21,7 @@ import (
 // "Pre-written segment tails"). fallocate does not help: its unwritten
 // extents must be converted, which is a metadata write too.
 //
-// So under FsyncAlways the committer keeps the active segment's file
+// So under FsyncAlways a filler keeps the active segment's file
 // written with zeros, and synced, a bounded distance (Options.SegmentPrefill)
 // beyond the append position; appends then overwrite those zeros, and the
 // commit's fdatasync finds no metadata to write. The file's size is then
@@ -32,10 +34,22 @@ import (
 //
 //   - Zeros are only ever written at or beyond segment.written, under
 //     writeMu (which every data write holds), so they never overwrite data.
-//   - The fill runs in the committer (syncMu held), after the commit has
-//     published its tip: it delays the next commit, never the one that
-//     triggered it. It writes, then syncs, the zeros, so a later commit's
-//     fdatasync does not flush them.
+//   - The fill runs in a goroutine of its own (fillTail, at most one per
+//     partition), started by a commit that passed the segment's refill
+//     mark after it published its tip, and holds no lock while it syncs:
+//     it delays no commit except by what the kernel shares (a commit's
+//     fdatasync that starts while the filler's runs waits for the zeros
+//     under writeback, which is why they go in prefillChunk pieces). It
+//     writes, then syncs, each piece, so a later commit's fdatasync does
+//     not flush it. It syncs through a file descriptor of its own, so a
+//     writeback error it meets is still reported to the committer's next
+//     fdatasync; it also records the error (fillErr), and that commit
+//     fails as if its own fdatasync had, as before.
+//   - Roll and close cut the tail (trimPrefill) after a flush that took
+//     writeMu, with mu held from the end of that flush and sealing set
+//     during it; the filler checks sealing, closed and the active segment
+//     under mu with writeMu held before every piece, so it never writes
+//     zeros after the cut, and close waits for it to end.
 //   - A segment is sealed (roll) or closed at its logical length: the
 //     pre-written tail is truncated and the truncation synced before the
 //     next segment exists or the recovery point names the end, so only the
@@ -82,59 +96,172 @@ func writeZerosAt(w io.WriterAt, off, n int64) error {
 	return nil
 }
 
-// extendPrefill tops up the active segment's pre-written tail after a
-// commit that wrote wrote bytes and synced them (syncMu held, tip
-// published). It fills only when less than half of Options.SegmentPrefill
-// is left ahead, then at least that half, and never beyond the segment's
-// roll size (so the last stretch of a segment is appended as before). A failed write
-// of zeros adds no tail, but the range it asked for counts as pre-written
-// (seg.filled), so that trimPrefill cuts whatever part of the zeros reached
-// the file before the segment is sealed or closed; a failed fdatasync is a failed fsync of the
-// partition (failSync), because it may have covered batches written
-// ahead meanwhile, but not of the commit that ran before it.
-func (p *Partition) extendPrefill(seg *segment, wrote int64) {
-	if p.prefill <= 0 || wrote > prefillMaxCommit {
+// prefillChunk is how many zeros the filler writes and syncs at a time:
+// a commit whose fdatasync starts while the filler's runs waits, in the
+// kernel, for the zeros under writeback, so the chunk bounds that wait.
+const prefillChunk = 128 << 10
+
+// testHookPrefillSync, when set (tests, before Open), runs in the filler
+// after it wrote a chunk of zeros and before it syncs them.
+var testHookPrefillSync func()
+
+// kickPrefill asks for the active segment's pre-written tail to be topped
+// up after a commit that wrote wrote bytes and synced them (syncMu held,
+// tip published). The filler (fillTail) runs in its own goroutine, so
+// neither this commit nor the next waits for it; at most one runs per
+// partition. The committer only compares its size with the segment's
+// refill mark, so a commit that needs no top-up costs an atomic load.
+func (p *Partition) kickPrefill(seg *segment, size, wrote int64) {
+	if p.prefill <= 0 || wrote > prefillMaxCommit || size < seg.refillAt.Load() {
 		return
 	}
-	zw, ok := seg.f.(zeroWriter)
-	if !ok {
+	if _, ok := seg.f.(zeroWriter); !ok {
 		return
 	}
+	if !p.filling.CompareAndSwap(false, true) {
+		return // a filler runs; it looks again before it stops
+	}
+	if !seg.acquire() {
+		p.filling.Store(false)
+		return
+	}
+	p.fillWG.Add(1)
+	go p.fillTail(seg)
+}
+
+// fillTail is the filler: it tops up seg's pre-written tail when less than
+// half of Options.SegmentPrefill is left ahead, then to Options.SegmentPrefill
+// ahead of the append position, never beyond the segment's roll size (so
+// the last stretch of a segment is appended as before), in prefillChunk
+// pieces. Each piece is written under writeMu at or beyond seg.written,
+// after checking under mu that seg is still the active segment and no roll
+// or close is sealing it (those take writeMu before they cut the tail, so
+// they wait for a piece being written and the filler writes nothing after
+// them), and then synced without any lock, through a file descriptor of
+// its own: a writeback error is then reported to the committer's next
+// fdatasync too (Linux reports it to every open file description), so a
+// failure here cannot hide one from a commit, and the filler only logs it.
+// A failed write of zeros adds no tail, but the range it asked for counts
+// as pre-written (seg.filled), so that trimPrefill cuts whatever part of
+// the zeros reached the file before the segment is sealed or closed.
+func (p *Partition) fillTail(seg *segment) {
+	defer p.fillWG.Done()
+	defer seg.release()
+	var syncer File
+	defer func() {
+		if syncer != nil {
+			syncer.Close()
+		}
+	}()
+	for inRound := false; ; inRound = true {
+		from, to, ok := p.nextFill(seg, inRound)
+		if !ok {
+			p.filling.Store(false)
+			// A commit that passed its mark while filling was set did
+			// not start a filler: look again.
+			if _, _, again := p.nextFill(seg, false); !again || !p.filling.CompareAndSwap(false, true) {
+				return
+			}
+			continue
+		}
+		if syncer == nil {
+			f, err := p.fs.OpenFile(seg.path, os.O_WRONLY, 0)
+			if err != nil {
+				p.stopFill(seg, "opening the segment to sync its pre-written tail failed; appends extend the file", err)
+				return
+			}
+			syncer = f
+		}
+		if err := p.writeFill(seg, from, to); err != nil {
+			p.stopFill(seg, "pre-writing the segment tail failed; appends extend the file", err)
+			return
+		}
+		if testHookPrefillSync != nil {
+			testHookPrefillSync()
+		}
+		if err := syncer.Sync(); err != nil {
+			// It may have covered batches written ahead: the next commit
+			// fails (the kernel also reports the error to its own
+			// fdatasync; this does not depend on it).
+			p.fillErr.Store(&err)
+			p.stopFill(seg, "fsync of the pre-written segment tail failed", err)
+			return
+		}
+		p.syncs.Add(1)
+	}
+}
+
+// nextFill is the filler's next piece of zeros for seg, [from, to); ok
+// is false when seg needs none now. A round starts only when less than
+// half of Options.SegmentPrefill is left ahead and at least half can be
+// filled before the segment's roll size; once started (inRound) it goes
+// on to the limit. When it needs none, nextFill sets seg's refill mark:
+// the size past which the next commit starts a filler.
+func (p *Partition) nextFill(seg *segment, inRound bool) (from, to int64, ok bool) {
 	p.writeMu.Lock()
-	if p.closed || p.aheadErr != nil || seg != p.active {
-		p.writeMu.Unlock()
-		return
+	defer p.writeMu.Unlock()
+	if !p.fillable(seg) {
+		return 0, 0, false
 	}
-	from := max(seg.filled, seg.written)
-	if from-seg.written >= p.prefill/2 {
-		p.writeMu.Unlock()
-		return
-	}
+	half := p.prefill / 2
+	from = max(seg.filled, seg.written)
 	// Near the end of the segment the last stretch is left to the appends:
 	// a fill of a few pages after every commit would cost an fdatasync each.
-	to := min(seg.written+p.prefill, p.settings().segBytes) &^ (pageSize - 1)
-	if to-from < p.prefill/2 {
-		p.writeMu.Unlock()
-		return
+	limit := min(seg.written+p.prefill, p.settings().segBytes) &^ (pageSize - 1)
+	switch {
+	case !inRound && from-seg.written < half && limit-from < half:
+		seg.refillAt.Store(math.MaxInt64) // the rest of this segment is appended
+		return 0, 0, false
+	case !inRound && from-seg.written >= half || from >= limit:
+		seg.refillAt.Store(from - half)
+		return 0, 0, false
 	}
-	if err := zw.WriteZerosAt(from, to-from); err != nil {
-		// Part of the zeros may be in the file: the cut before the seal
-		// (trimPrefill) must cover them.
-		seg.filled = max(seg.filled, to)
-		p.writeMu.Unlock()
-		p.logger.Warn("pre-writing the segment tail failed; appends extend the file", "partition", p.name, "segment", seg.path, "err", err)
-		return
+	return from, min(limit, from+prefillChunk), true
+}
+
+// fillable reports whether the filler may write zeros into seg (writeMu
+// held): seg is the active segment, not being sealed, and the partition
+// is healthy.
+func (p *Partition) fillable(seg *segment) bool {
+	if p.aheadErr != nil {
+		return false
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.closed && !p.sealing && p.syncErr == nil && seg == p.active
+}
+
+// writeFill writes zeros into seg's [from, to) (writeMu taken), if seg
+// still may be filled and nothing was written there meanwhile.
+func (p *Partition) writeFill(seg *segment, from, to int64) error {
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	if !p.fillable(seg) || max(seg.filled, seg.written) != from {
+		return nil
+	}
+	err := seg.f.(zeroWriter).WriteZerosAt(from, to-from)
+	// On failure, part of the zeros may be in the file: the cut before the
+	// seal (trimPrefill) must cover them.
 	seg.filled = to
-	p.writeMu.Unlock()
-	p.syncing.Store(true) // appenders write ahead meanwhile
-	err := seg.f.Sync()
-	p.syncing.Store(false)
-	if err != nil {
-		p.failSync(ioError(fmt.Sprintf("partition %s: fsync pre-written tail of segment %s", p.name, seg.path), err))
-		return
+	return err
+}
+
+// fillSyncErr is the error of a failed fdatasync of the filler, if any,
+// as an error of the partition's fsync.
+func (p *Partition) fillSyncErr() error {
+	if e := p.fillErr.Load(); e != nil {
+		return fmt.Errorf("fsync of the pre-written tail: %w", *e)
 	}
-	p.syncs.Add(1)
+	return nil
+}
+
+// stopFill ends seg's filler after a failure: appends extend the file
+// from there on (a failed fdatasync also fails the committer's next one,
+// which sees the same writeback error).
+func (p *Partition) stopFill(seg *segment, msg string, err error) {
+	seg.refillAt.Store(math.MaxInt64)
+	p.filling.Store(false)
+	p.logger.Warn(msg, "partition", p.name, "segment", seg.path, "err", err)
 }
 
 // trimPrefill cuts seg's file back to its logical length and syncs the

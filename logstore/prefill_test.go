@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -43,6 +44,7 @@ func TestPrefillLogicalSizes(t *testing.T) {
 	p := mustPartition(t, l, "pf", TopicConfig{Partitions: 1, SegmentBytes: segBytes})
 	rng := rand.New(rand.NewPCG(7, 8))
 	o := fillRandom(t, rng, p, 40)
+	p.fillWG.Wait()
 	pdir := filepath.Join(dir, topicsDir, "pf", "0")
 	segs := segmentFiles(t, pdir)
 	if len(segs) != 1 {
@@ -117,6 +119,7 @@ func crashWithPrefill(t *testing.T, dir string, seed uint64) (*ackOracle, string
 	l := mustOpen(t, opts)
 	p := mustPartition(t, l, "pf", TopicConfig{Partitions: 1})
 	o := fillRandom(t, rand.New(rand.NewPCG(seed, 9)), p, 30)
+	p.fillWG.Wait()
 	l.crash()
 	segs := segmentFiles(t, filepath.Join(dir, topicsDir, "pf", "0"))
 	seg := segs[len(segs)-1]
@@ -260,6 +263,7 @@ func TestPrefillFailedZerosCut(t *testing.T) {
 	l := mustOpen(t, opts)
 	p := mustPartition(t, l, "pf", TopicConfig{Partitions: 1, SegmentBytes: 256 << 10})
 	o := fillRandom(t, rand.New(rand.NewPCG(5, 6)), p, 400)
+	p.fillWG.Wait()
 	if !strings.Contains(lb.String(), "pre-writing the segment tail failed") {
 		t.Fatal("no pre-write failed: the test does not test what it says")
 	}
@@ -287,5 +291,86 @@ func TestPrefillFailedZerosCut(t *testing.T) {
 	p, _ = tp.Partition(0)
 	if n := checkServed(t, p, o); n != hw {
 		t.Fatalf("served %d records, want %d", n, hw)
+	}
+}
+
+// TestPrefillCommitDoesNotWaitForTopUp: the filler syncs its zeros
+// holding none of the committer's locks, so commits complete while a
+// top-up's fdatasync is held back (before, the top-up ran in the
+// committer under syncMu, and every later commit waited for it). The
+// zeros still end up ahead of the data once the filler is let go.
+func TestPrefillCommitDoesNotWaitForTopUp(t *testing.T) {
+	dir := t.TempDir()
+	opts, _ := testOptions(dir)
+	opts.SegmentPrefill = 64 << 10
+	entered, release := make(chan struct{}), make(chan struct{})
+	var held sync.Once
+	testHookPrefillSync = func() { held.Do(func() { close(entered); <-release }) }
+	t.Cleanup(func() { testHookPrefillSync = nil })
+	l := mustOpen(t, opts)
+	defer l.Close()
+	letGo := sync.OnceFunc(func() { close(release) })
+	defer letGo() // before the Close above, which waits for the filler
+	p := mustPartition(t, l, "pf", TopicConfig{Partitions: 1})
+	rng := rand.New(rand.NewPCG(11, 12))
+	o := fillRandom(t, rng, p, 1) // its commit starts the filler
+	<-entered                     // which wrote zeros and waits to sync them
+	o2 := fillRandom(t, rng, p, 20)
+	o.batches = append(o.batches, o2.batches...)
+	for k, r := range o2.recs {
+		o.recs[k] = r
+	}
+	letGo()
+	p.fillWG.Wait()
+	_, hw, _ := p.Offsets()
+	if n := checkServed(t, p, o); n != hw {
+		t.Fatalf("served %d records, want %d", n, hw)
+	}
+	seg := segmentFiles(t, filepath.Join(dir, topicsDir, "pf", "0"))[0]
+	if size, logical := fileSize(t, seg), o.logicalBytes(0, hw); size <= logical {
+		t.Fatalf("segment file %d bytes for %d bytes of batches: no pre-written tail", size, logical)
+	}
+}
+
+// failFillSyncFS opens files whose Sync fails when opened write-only: the
+// filler's own descriptor (every other file the log writes it creates or
+// opens read-write).
+type failFillSyncFS struct{ FS }
+
+func (f failFillSyncFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	file, err := f.FS.OpenFile(name, flag, perm)
+	if err != nil || flag != os.O_WRONLY {
+		return file, err
+	}
+	return failSyncFile{file}, nil
+}
+
+type failSyncFile struct{ File }
+
+func (failSyncFile) Sync() error { return errors.New("injected fdatasync failure") }
+
+// TestPrefillFillerSyncFailureFailsNextCommit: a failed fdatasync of the
+// filler may have covered batches written ahead, so the next commit fails
+// (its batches are not acknowledged) and the partition refuses appends,
+// as when the committer's own fdatasync fails.
+func TestPrefillFillerSyncFailureFailsNextCommit(t *testing.T) {
+	dir := t.TempDir()
+	opts, lb := testOptions(dir)
+	opts.FS = failFillSyncFS{OSFS{}}
+	opts.SegmentPrefill = 64 << 10
+	l := mustOpen(t, opts)
+	defer l.Close()
+	p := mustPartition(t, l, "pf", TopicConfig{Partitions: 1})
+	rng := rand.New(rand.NewPCG(13, 14))
+	fillRandom(t, rng, p, 1) // its commit starts the filler, whose sync fails
+	p.fillWG.Wait()
+	if !strings.Contains(lb.String(), "fsync of the pre-written segment tail failed") {
+		t.Fatalf("the filler's sync did not fail: the test does not test what it says\n%s", lb.String())
+	}
+	for i := range 2 {
+		b, _ := makeBatch(t, rng.Uint64(), 1, 10, 5000)
+		if _, err := p.Append(bg, b); err == nil {
+			t.Fatalf("append %d after the filler's failed fdatasync succeeded", i)
+		}
 	}
 }

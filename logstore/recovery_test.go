@@ -39,6 +39,7 @@ func (l *Log) crash() {
 			}
 			p.mu.Unlock()
 			p.syncMu.Unlock()
+			p.fillWG.Wait() // a filler sees closed and stops
 		}
 	}
 	l.wg.Wait()
