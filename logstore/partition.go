@@ -64,6 +64,10 @@ type Partition struct {
 	filling atomic.Bool
 	fillWG  sync.WaitGroup
 	fillErr atomic.Pointer[error] // the filler's failed fdatasync, for the next commit
+	// fillFile is the filler's own descriptor of fillFileSeg's file (only
+	// the running filler, or close after it, touches them).
+	fillFile    File
+	fillFileSeg *segment
 
 	// writeMu is held by whoever writes pending batches to the active
 	// segment: the committer, or an appender writing ahead while the

@@ -34,17 +34,18 @@ import (
 //
 //   - Zeros are only ever written at or beyond segment.written, under
 //     writeMu (which every data write holds), so they never overwrite data.
-//   - The fill runs in a goroutine of its own (fillTail, at most one per
-//     partition), started by a commit that passed the segment's refill
-//     mark after it published its tip, and holds no lock while it syncs:
-//     it delays no commit except by what the kernel shares (a commit's
-//     fdatasync that starts while the filler's runs waits for the zeros
-//     under writeback, which is why they go in prefillChunk pieces). It
-//     writes, then syncs, each piece, so a later commit's fdatasync does
-//     not flush it. It syncs through a file descriptor of its own, so a
-//     writeback error it meets is still reported to the committer's next
-//     fdatasync; it also records the error (fillErr), and that commit
-//     fails as if its own fdatasync had, as before.
+//   - The fill runs in a goroutine of its own (fillPiece, at most one per
+//     partition), one prefillChunk piece after a commit that passed the
+//     segment's refill mark and published its tip, and holds no lock while
+//     it syncs: it delays no commit except by what the kernel shares (a
+//     commit's fdatasync that starts while the filler's runs waits for the
+//     zeros under writeback, which is why a piece is small and starts
+//     just after a commit). It writes, then syncs, each piece, so a later
+//     commit's fdatasync does not flush it. It syncs through a file
+//     descriptor of its own, so a writeback error it meets is still
+//     reported to the committer's next fdatasync; it also records the
+//     error (fillErr), and that commit fails as if its own fdatasync had,
+//     as before.
 //   - Roll and close cut the tail (trimPrefill) after a flush that took
 //     writeMu, with mu held from the end of that flush and sealing set
 //     during it; the filler checks sealing, closed and the active segment
@@ -96,21 +97,23 @@ func writeZerosAt(w io.WriterAt, off, n int64) error {
 	return nil
 }
 
-// prefillChunk is how many zeros the filler writes and syncs at a time:
-// a commit whose fdatasync starts while the filler's runs waits, in the
-// kernel, for the zeros under writeback, so the chunk bounds that wait.
-const prefillChunk = 128 << 10
+// prefillChunk is how many zeros the filler writes and syncs after one
+// commit. A commit whose fdatasync starts while the filler's runs waits,
+// in the kernel, for the zeros under writeback and for the file's size
+// and allocation, which the zeros changed; a small piece, started just
+// after a commit, is usually synced before the next commit's fdatasync.
+const prefillChunk = 64 << 10
 
 // testHookPrefillSync, when set (tests, before Open), runs in the filler
-// after it wrote a chunk of zeros and before it syncs them.
+// after it wrote a piece of zeros and before it syncs them.
 var testHookPrefillSync func()
 
-// kickPrefill asks for the active segment's pre-written tail to be topped
-// up after a commit that wrote wrote bytes and synced them (syncMu held,
-// tip published). The filler (fillTail) runs in its own goroutine, so
-// neither this commit nor the next waits for it; at most one runs per
-// partition. The committer only compares its size with the segment's
-// refill mark, so a commit that needs no top-up costs an atomic load.
+// kickPrefill tops up the active segment's pre-written tail by one piece,
+// in the background, after a commit that wrote wrote bytes and synced them
+// (syncMu held, tip published): the filler (fillPiece) runs in a goroutine
+// of its own, at most one per partition, so no commit waits for it. The
+// committer only compares its size with the segment's refill mark, so a
+// commit that needs no top-up costs an atomic load.
 func (p *Partition) kickPrefill(seg *segment, size, wrote int64) {
 	if p.prefill <= 0 || wrote > prefillMaxCommit || size < seg.refillAt.Load() {
 		return
@@ -119,85 +122,92 @@ func (p *Partition) kickPrefill(seg *segment, size, wrote int64) {
 		return
 	}
 	if !p.filling.CompareAndSwap(false, true) {
-		return // a filler runs; it looks again before it stops
+		return // a piece is being written; the next commit asks again
 	}
 	if !seg.acquire() {
 		p.filling.Store(false)
 		return
 	}
 	p.fillWG.Add(1)
-	go p.fillTail(seg)
+	go p.fillPiece(seg)
 }
 
-// fillTail is the filler: it tops up seg's pre-written tail when less than
-// half of Options.SegmentPrefill is left ahead, then to Options.SegmentPrefill
-// ahead of the append position, never beyond the segment's roll size (so
-// the last stretch of a segment is appended as before), in prefillChunk
-// pieces. Each piece is written under writeMu at or beyond seg.written,
-// after checking under mu that seg is still the active segment and no roll
-// or close is sealing it (those take writeMu before they cut the tail, so
-// they wait for a piece being written and the filler writes nothing after
-// them), and then synced without any lock, through a file descriptor of
-// its own: a writeback error is then reported to the committer's next
-// fdatasync too (Linux reports it to every open file description), so a
-// failure here cannot hide one from a commit, and the filler only logs it.
-// A failed write of zeros adds no tail, but the range it asked for counts
-// as pre-written (seg.filled), so that trimPrefill cuts whatever part of
-// the zeros reached the file before the segment is sealed or closed.
-func (p *Partition) fillTail(seg *segment) {
+// fillPiece is the filler: it writes and syncs the next piece of seg's
+// pre-written tail (nextFill), if it needs one. The piece is written under
+// writeMu at or beyond seg.written, after checking under mu that seg is
+// still the active segment and no roll or close is sealing it (those take
+// writeMu before they cut the tail, so they wait for a piece being written
+// and the filler writes nothing after them), and then synced without any
+// lock, through a file descriptor of its own: a writeback error is then
+// reported to the committer's next fdatasync too (Linux reports it to
+// every open file description), and the filler also records it (fillErr),
+// so that commit fails as if its own fdatasync had. A failed write of zeros
+// adds no tail, but the range it asked for counts as pre-written
+// (seg.filled), so that trimPrefill cuts whatever part of the zeros
+// reached the file before the segment is sealed or closed.
+func (p *Partition) fillPiece(seg *segment) {
 	defer p.fillWG.Done()
 	defer seg.release()
-	var syncer File
-	defer func() {
-		if syncer != nil {
-			syncer.Close()
-		}
-	}()
-	for inRound := false; ; inRound = true {
-		from, to, ok := p.nextFill(seg, inRound)
-		if !ok {
-			p.filling.Store(false)
-			// A commit that passed its mark while filling was set did
-			// not start a filler: look again.
-			if _, _, again := p.nextFill(seg, false); !again || !p.filling.CompareAndSwap(false, true) {
-				return
-			}
-			continue
-		}
-		if syncer == nil {
-			f, err := p.fs.OpenFile(seg.path, os.O_WRONLY, 0)
-			if err != nil {
-				p.stopFill(seg, "opening the segment to sync its pre-written tail failed; appends extend the file", err)
-				return
-			}
-			syncer = f
-		}
-		if err := p.writeFill(seg, from, to); err != nil {
-			p.stopFill(seg, "pre-writing the segment tail failed; appends extend the file", err)
-			return
-		}
-		if testHookPrefillSync != nil {
-			testHookPrefillSync()
-		}
-		if err := syncer.Sync(); err != nil {
-			// It may have covered batches written ahead: the next commit
-			// fails (the kernel also reports the error to its own
-			// fdatasync; this does not depend on it).
-			p.fillErr.Store(&err)
-			p.stopFill(seg, "fsync of the pre-written segment tail failed", err)
-			return
-		}
-		p.syncs.Add(1)
+	defer p.filling.Store(false)
+	from, to, ok := p.nextFill(seg)
+	if !ok {
+		return
+	}
+	syncer, err := p.fillSyncer(seg)
+	if err != nil {
+		p.stopFill(seg, "opening the segment to sync its pre-written tail failed; appends extend the file", err)
+		return
+	}
+	if err := p.writeFill(seg, from, to); err != nil {
+		p.stopFill(seg, "pre-writing the segment tail failed; appends extend the file", err)
+		return
+	}
+	if testHookPrefillSync != nil {
+		testHookPrefillSync()
+	}
+	if err := syncer.Sync(); err != nil {
+		p.fillErr.Store(&err)
+		p.stopFill(seg, "fsync of the pre-written segment tail failed", err)
+		return
+	}
+	p.syncs.Add(1)
+}
+
+// fillSyncer is the filler's own descriptor of seg's file, opened once per
+// segment. Only the running filler (filling set) touches it, and close
+// after the last one ended.
+func (p *Partition) fillSyncer(seg *segment) (File, error) {
+	if p.fillFile != nil && p.fillFileSeg == seg {
+		return p.fillFile, nil
+	}
+	p.closeFillSyncer()
+	f, err := p.fs.OpenFile(seg.path, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	p.fillFile, p.fillFileSeg = f, seg
+	return f, nil
+}
+
+// closeFillSyncer closes the filler's descriptor, if any (the filler, or
+// close once no filler runs).
+func (p *Partition) closeFillSyncer() {
+	if p.fillFile != nil {
+		p.fillFile.Close()
+		p.fillFile, p.fillFileSeg = nil, nil
 	}
 }
 
 // nextFill is the filler's next piece of zeros for seg, [from, to); ok
-// is false when seg needs none now. A round starts only when less than
-// half of Options.SegmentPrefill is left ahead and at least half can be
-// filled before the segment's roll size; once started (inRound) it goes
-// on to the limit. When it needs none, nextFill sets seg's refill mark:
-// the size past which the next commit starts a filler.
-func (p *Partition) nextFill(seg *segment, inRound bool) (from, to int64, ok bool) {
+// is false when seg needs none now. A round of pieces starts when less
+// than half of Options.SegmentPrefill is left ahead and at least half can
+// be filled before the segment's roll size (near the end of a segment the
+// last stretch is appended as before: a fill of a few pages after every
+// commit would cost an fdatasync each); it goes on, a piece after each
+// commit (the refill mark at 0), until the tail reaches Options.SegmentPrefill
+// ahead of the append position. Between rounds the refill mark is the size
+// past which a commit starts the next one.
+func (p *Partition) nextFill(seg *segment) (from, to int64, ok bool) {
 	p.writeMu.Lock()
 	defer p.writeMu.Unlock()
 	if !p.fillable(seg) {
@@ -205,17 +215,18 @@ func (p *Partition) nextFill(seg *segment, inRound bool) (from, to int64, ok boo
 	}
 	half := p.prefill / 2
 	from = max(seg.filled, seg.written)
-	// Near the end of the segment the last stretch is left to the appends:
-	// a fill of a few pages after every commit would cost an fdatasync each.
 	limit := min(seg.written+p.prefill, p.settings().segBytes) &^ (pageSize - 1)
 	switch {
-	case !inRound && from-seg.written < half && limit-from < half:
+	case !seg.fillRound && from-seg.written < half && limit-from < half:
 		seg.refillAt.Store(math.MaxInt64) // the rest of this segment is appended
 		return 0, 0, false
-	case !inRound && from-seg.written >= half || from >= limit:
+	case !seg.fillRound && from-seg.written >= half || from >= limit:
+		seg.fillRound = false
 		seg.refillAt.Store(from - half)
 		return 0, 0, false
 	}
+	seg.fillRound = true
+	seg.refillAt.Store(0)
 	return from, min(limit, from+prefillChunk), true
 }
 
@@ -260,7 +271,6 @@ func (p *Partition) fillSyncErr() error {
 // which sees the same writeback error).
 func (p *Partition) stopFill(seg *segment, msg string, err error) {
 	seg.refillAt.Store(math.MaxInt64)
-	p.filling.Store(false)
 	p.logger.Warn(msg, "partition", p.name, "segment", seg.path, "err", err)
 }
 
