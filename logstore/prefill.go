@@ -36,11 +36,14 @@ import (
 //     writeMu (which every data write holds), so they never overwrite data.
 //   - The fill runs in a goroutine of its own (fillPiece, at most one per
 //     partition), one prefillChunk piece after a commit that passed the
-//     segment's refill mark and published its tip, and holds no lock while
-//     it syncs: it delays no commit except by what the kernel shares (a
-//     commit's fdatasync that starts while the filler's runs waits for the
-//     zeros under writeback, which is why a piece is small and starts
-//     just after a commit). It writes, then syncs, each piece, so a later
+//     segment's refill mark and published its tip, if no append waits for
+//     a commit, and holds no lock while it syncs: it delays no commit
+//     except by what the kernel shares (a commit's fdatasync that starts
+//     while the filler's runs waits for the zeros under writeback, which
+//     is why a piece is small and starts just after a commit, in the gap
+//     before the next). When commits come back to back and the tail runs
+//     low (a quarter of Options.SegmentPrefill), or on a new segment, the
+//     committer tops it up itself, as it always did (kickPrefill). It writes, then syncs, each piece, so a later
 //     commit's fdatasync does not flush it. It syncs through a file
 //     descriptor of its own, so a writeback error it meets is still
 //     reported to the committer's next fdatasync; it also records the
@@ -108,12 +111,24 @@ const prefillChunk = 64 << 10
 // after it wrote a piece of zeros and before it syncs them.
 var testHookPrefillSync func()
 
-// kickPrefill tops up the active segment's pre-written tail by one piece,
-// in the background, after a commit that wrote wrote bytes and synced them
-// (syncMu held, tip published): the filler (fillPiece) runs in a goroutine
-// of its own, at most one per partition, so no commit waits for it. The
-// committer only compares its size with the segment's refill mark, so a
-// commit that needs no top-up costs an atomic load.
+// kickPrefill tops up the active segment's pre-written tail after a
+// commit that wrote wrote bytes and synced them (syncMu held, tip
+// published). The committer only compares its size with the segment's
+// refill mark, so a commit that needs no top-up costs an atomic load.
+// Otherwise:
+//
+//   - if no other append is waiting for a commit, the filler (fillPiece)
+//     writes and syncs one prefillChunk piece in a goroutine of its own,
+//     at most one per partition, so no commit waits for it, and its
+//     fdatasync falls in the gap before the partition's next commit;
+//   - if appends are waiting (commits back to back, where a piece's
+//     fdatasync would overlap theirs), nothing is written now, and the
+//     next commit looks again;
+//   - if less than a quarter of Options.SegmentPrefill is left ahead (a
+//     new segment, or commits that kept coming back to back), the
+//     committer tops the tail up itself, as it always did before: one
+//     write and one fdatasync, which delays the next commit but not this
+//     one.
 func (p *Partition) kickPrefill(seg *segment, size, wrote int64) {
 	if p.prefill <= 0 || wrote > prefillMaxCommit || size < seg.refillAt.Load() {
 		return
@@ -124,12 +139,53 @@ func (p *Partition) kickPrefill(seg *segment, size, wrote int64) {
 	if !p.filling.CompareAndSwap(false, true) {
 		return // a piece is being written; the next commit asks again
 	}
-	if !seg.acquire() {
+	low, busy := p.tailState(seg)
+	switch {
+	case low:
+		p.fillInCommitter(seg)
 		p.filling.Store(false)
+	case busy || !seg.acquire():
+		p.filling.Store(false)
+	default:
+		p.fillWG.Add(1)
+		go p.fillPiece(seg)
+	}
+}
+
+// tailState reports whether less than a quarter of Options.SegmentPrefill
+// is pre-written ahead of seg's written data, and whether appends are
+// waiting for a commit.
+func (p *Partition) tailState(seg *segment) (low, busy bool) {
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	low = max(seg.filled, seg.written)-seg.written < p.prefill/4
+	p.mu.Lock()
+	busy = len(p.pending) > 0
+	p.mu.Unlock()
+	return low, busy
+}
+
+// fillInCommitter tops seg's tail up to its limit in the committer
+// (syncMu held, filling set): one write of zeros and one fdatasync of the
+// committer's own descriptor; a failed fdatasync is a failed fsync of the
+// partition (it may have covered batches written ahead).
+func (p *Partition) fillInCommitter(seg *segment) {
+	from, to, ok := p.nextFill(seg, math.MaxInt64)
+	if !ok {
 		return
 	}
-	p.fillWG.Add(1)
-	go p.fillPiece(seg)
+	if err := p.writeFill(seg, from, to); err != nil {
+		p.logger.Warn("pre-writing the segment tail failed; appends extend the file", "partition", p.name, "segment", seg.path, "err", err)
+		return
+	}
+	p.syncing.Store(true) // appenders write ahead meanwhile
+	err := seg.f.Sync()
+	p.syncing.Store(false)
+	if err != nil {
+		p.failSync(ioError(fmt.Sprintf("partition %s: fsync pre-written tail of segment %s", p.name, seg.path), err))
+		return
+	}
+	p.syncs.Add(1)
 }
 
 // fillPiece is the filler: it writes and syncs the next piece of seg's
@@ -149,7 +205,7 @@ func (p *Partition) fillPiece(seg *segment) {
 	defer p.fillWG.Done()
 	defer seg.release()
 	defer p.filling.Store(false)
-	from, to, ok := p.nextFill(seg)
+	from, to, ok := p.nextFill(seg, prefillChunk)
 	if !ok {
 		return
 	}
@@ -198,16 +254,16 @@ func (p *Partition) closeFillSyncer() {
 	}
 }
 
-// nextFill is the filler's next piece of zeros for seg, [from, to); ok
-// is false when seg needs none now. A round of pieces starts when less
-// than half of Options.SegmentPrefill is left ahead and at least half can
-// be filled before the segment's roll size (near the end of a segment the
-// last stretch is appended as before: a fill of a few pages after every
-// commit would cost an fdatasync each); it goes on, a piece after each
-// commit (the refill mark at 0), until the tail reaches Options.SegmentPrefill
-// ahead of the append position. Between rounds the refill mark is the size
-// past which a commit starts the next one.
-func (p *Partition) nextFill(seg *segment) (from, to int64, ok bool) {
+// nextFill is the next piece of zeros for seg, [from, to), of at most
+// piece bytes; ok is false when seg needs none now. A round of pieces
+// starts when less than half of Options.SegmentPrefill is left ahead and
+// at least half can be filled before the segment's roll size (near the
+// end of a segment the last stretch is appended as before: a fill of a
+// few pages after every commit would cost an fdatasync each); it goes on,
+// a piece after each commit (the refill mark at 0), until a piece reaches
+// Options.SegmentPrefill ahead of the append position. Between rounds the
+// refill mark is the size past which a commit starts the next one.
+func (p *Partition) nextFill(seg *segment, piece int64) (from, to int64, ok bool) {
 	p.writeMu.Lock()
 	defer p.writeMu.Unlock()
 	if !p.fillable(seg) {
@@ -225,9 +281,15 @@ func (p *Partition) nextFill(seg *segment) (from, to int64, ok bool) {
 		seg.refillAt.Store(from - half)
 		return 0, 0, false
 	}
-	seg.fillRound = true
-	seg.refillAt.Store(0)
-	return from, min(limit, from+prefillChunk), true
+	to = from + min(limit-from, piece)
+	if to < limit {
+		seg.fillRound = true
+		seg.refillAt.Store(0) // the next commit asks for the next piece
+	} else {
+		seg.fillRound = false // the round ends with this piece
+		seg.refillAt.Store(to - half)
+	}
+	return from, to, true
 }
 
 // fillable reports whether the filler may write zeros into seg (writeMu

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/sluicehq/sluice/record"
 )
 
 // fileSize is the size of the file name on disk.
@@ -313,8 +315,26 @@ func TestPrefillCommitDoesNotWaitForTopUp(t *testing.T) {
 	defer letGo() // before the Close above, which waits for the filler
 	p := mustPartition(t, l, "pf", TopicConfig{Partitions: 1})
 	rng := rand.New(rand.NewPCG(11, 12))
-	o := fillRandom(t, rng, p, 1) // its commit starts the filler
-	<-entered                     // which wrote zeros and waits to sync them
+	// The first commit tops the new segment's tail up itself; appends
+	// then use it up until a commit starts the filler (no append waits
+	// while a commit runs: one appender), which writes a piece of zeros
+	// and waits to sync it.
+	o := &ackOracle{recs: map[int64]record.Record{}}
+	for started := false; !started; {
+		o1 := fillRandom(t, rng, p, 1)
+		o.batches = append(o.batches, o1.batches...)
+		for k, r := range o1.recs {
+			o.recs[k] = r
+		}
+		select {
+		case <-entered:
+			started = true
+		default:
+			if len(o.batches) > 1000 {
+				t.Fatal("no commit started the filler")
+			}
+		}
+	}
 	o2 := fillRandom(t, rng, p, 20)
 	o.batches = append(o.batches, o2.batches...)
 	for k, r := range o2.recs {
@@ -362,15 +382,22 @@ func TestPrefillFillerSyncFailureFailsNextCommit(t *testing.T) {
 	defer l.Close()
 	p := mustPartition(t, l, "pf", TopicConfig{Partitions: 1})
 	rng := rand.New(rand.NewPCG(13, 14))
-	fillRandom(t, rng, p, 1) // its commit starts the filler, whose sync fails
-	p.fillWG.Wait()
-	if !strings.Contains(lb.String(), "fsync of the pre-written segment tail failed") {
-		t.Fatalf("the filler's sync did not fail: the test does not test what it says\n%s", lb.String())
-	}
-	for i := range 2 {
-		b, _ := makeBatch(t, rng.Uint64(), 1, 10, 5000)
-		if _, err := p.Append(bg, b); err == nil {
-			t.Fatalf("append %d after the filler's failed fdatasync succeeded", i)
+	// The first commit tops the new segment's tail up itself; appends
+	// then use it up until a commit starts the filler, whose sync fails.
+	var err error
+	for i := 0; err == nil; i++ {
+		if i == 1000 {
+			t.Fatal("no append failed")
 		}
+		b, _ := makeBatch(t, rng.Uint64(), 4, 200, 5000)
+		_, err = p.Append(bg, b)
+		p.fillWG.Wait()
+	}
+	if !strings.Contains(lb.String(), "fsync of the pre-written segment tail failed") {
+		t.Fatalf("an append failed (%v), but not after the filler's sync did: the test does not test what it says\n%s", err, lb.String())
+	}
+	b, _ := makeBatch(t, rng.Uint64(), 1, 10, 5000)
+	if _, err := p.Append(bg, b); err == nil {
+		t.Fatal("the partition took an append after a failed fdatasync")
 	}
 }
