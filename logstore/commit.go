@@ -220,6 +220,9 @@ func (p *Partition) flush(sync bool) error {
 		p.syncing.Store(true)
 		err := seg.f.Sync()
 		p.syncing.Store(false)
+		if err == nil {
+			err = p.fillSyncErr() // the filler's fdatasync may have covered these batches
+		}
 		if err != nil {
 			return p.failSync(ioError(fmt.Sprintf("partition %s: fsync segment %s", p.name, seg.path), err))
 		}
@@ -237,11 +240,11 @@ func (p *Partition) flush(sync bool) error {
 		// After the acknowledgement is published: the first drop after a
 		// reopen may cover most of a large segment.
 		p.dropSynced(seg, size)
-		// Also after it: the zeros delay the next commit, not this one,
-		// whose batches are committed whatever happens to them. A flush
-		// that wrote nothing (a roll's or a close's) fills nothing.
+		// Also after it, and in the background (prefill.go): the zeros
+		// delay neither this commit nor the next. A flush that wrote
+		// nothing (a roll's or a close's) fills nothing.
 		if size > committed {
-			p.extendPrefill(seg, size-committed)
+			p.kickPrefill(seg, size, size-committed)
 		}
 	}
 	return nil

@@ -405,7 +405,8 @@ type Options struct {
 	// segment of an FsyncAlways partition is kept written with zeros (and
 	// synced), so that a commit's fdatasync overwrites allocated blocks
 	// and need not write the file's metadata (prefill.go). The
-	// tail is topped up after commits of at most 64 KiB only, so
+	// tail is topped up in the background, after commits of at most
+	// 64 KiB only, so
 	// throughput-bound partitions write no zeros; a sealed or closed
 	// segment is cut back to its data. 0 = 1 MiB; negative = off.
 	SegmentPrefill int64

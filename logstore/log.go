@@ -486,6 +486,8 @@ func (p *Partition) close(deleting bool) error {
 	p.mu.Unlock()
 	p.writeMu.Lock()
 	p.writeMu.Unlock() //nolint:staticcheck // waiting for the holder is the point
+	p.fillWG.Wait()    // the filler sees closed and stops (it takes no syncMu)
+	p.closeFillSyncer()
 	p.mu.Lock()
 	p.segMu.Lock()
 	for _, s := range p.segments {

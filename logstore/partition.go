@@ -59,6 +59,15 @@ type Partition struct {
 	// been dropped from the page cache whole, as behind the page-cache
 	// window (dropSealed; written under syncMu, read by the cleaner).
 	cacheDroppedTo atomic.Int64
+	// filling is set while the partition's filler (prefill.go) runs;
+	// fillWG lets close wait for it.
+	filling atomic.Bool
+	fillWG  sync.WaitGroup
+	fillErr atomic.Pointer[error] // the filler's failed fdatasync, for the next commit
+	// fillFile is the filler's own descriptor of fillFileSeg's file (only
+	// the running filler, or close after it, touches them).
+	fillFile    File
+	fillFileSeg *segment
 
 	// writeMu is held by whoever writes pending batches to the active
 	// segment: the committer, or an appender writing ahead while the

@@ -6,7 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/sluicehq/sluice/record"
 )
 
 // fileSize is the size of the file name on disk.
@@ -43,6 +46,7 @@ func TestPrefillLogicalSizes(t *testing.T) {
 	p := mustPartition(t, l, "pf", TopicConfig{Partitions: 1, SegmentBytes: segBytes})
 	rng := rand.New(rand.NewPCG(7, 8))
 	o := fillRandom(t, rng, p, 40)
+	p.fillWG.Wait()
 	pdir := filepath.Join(dir, topicsDir, "pf", "0")
 	segs := segmentFiles(t, pdir)
 	if len(segs) != 1 {
@@ -117,6 +121,7 @@ func crashWithPrefill(t *testing.T, dir string, seed uint64) (*ackOracle, string
 	l := mustOpen(t, opts)
 	p := mustPartition(t, l, "pf", TopicConfig{Partitions: 1})
 	o := fillRandom(t, rand.New(rand.NewPCG(seed, 9)), p, 30)
+	p.fillWG.Wait()
 	l.crash()
 	segs := segmentFiles(t, filepath.Join(dir, topicsDir, "pf", "0"))
 	seg := segs[len(segs)-1]
@@ -260,6 +265,7 @@ func TestPrefillFailedZerosCut(t *testing.T) {
 	l := mustOpen(t, opts)
 	p := mustPartition(t, l, "pf", TopicConfig{Partitions: 1, SegmentBytes: 256 << 10})
 	o := fillRandom(t, rand.New(rand.NewPCG(5, 6)), p, 400)
+	p.fillWG.Wait()
 	if !strings.Contains(lb.String(), "pre-writing the segment tail failed") {
 		t.Fatal("no pre-write failed: the test does not test what it says")
 	}
@@ -287,5 +293,111 @@ func TestPrefillFailedZerosCut(t *testing.T) {
 	p, _ = tp.Partition(0)
 	if n := checkServed(t, p, o); n != hw {
 		t.Fatalf("served %d records, want %d", n, hw)
+	}
+}
+
+// TestPrefillCommitDoesNotWaitForTopUp: the filler syncs its zeros
+// holding none of the committer's locks, so commits complete while a
+// top-up's fdatasync is held back (before, the top-up ran in the
+// committer under syncMu, and every later commit waited for it). The
+// zeros still end up ahead of the data once the filler is let go.
+func TestPrefillCommitDoesNotWaitForTopUp(t *testing.T) {
+	dir := t.TempDir()
+	opts, _ := testOptions(dir)
+	opts.SegmentPrefill = 64 << 10
+	entered, release := make(chan struct{}), make(chan struct{})
+	var held sync.Once
+	testHookPrefillSync = func() { held.Do(func() { close(entered); <-release }) }
+	t.Cleanup(func() { testHookPrefillSync = nil })
+	l := mustOpen(t, opts)
+	defer l.Close()
+	letGo := sync.OnceFunc(func() { close(release) })
+	defer letGo() // before the Close above, which waits for the filler
+	p := mustPartition(t, l, "pf", TopicConfig{Partitions: 1})
+	rng := rand.New(rand.NewPCG(11, 12))
+	// The first commit tops the new segment's tail up itself; appends
+	// then use it up until a commit starts the filler (no append waits
+	// while a commit runs: one appender), which writes a piece of zeros
+	// and waits to sync it.
+	o := &ackOracle{recs: map[int64]record.Record{}}
+	for started := false; !started; {
+		o1 := fillRandom(t, rng, p, 1)
+		o.batches = append(o.batches, o1.batches...)
+		for k, r := range o1.recs {
+			o.recs[k] = r
+		}
+		select {
+		case <-entered:
+			started = true
+		default:
+			if len(o.batches) > 1000 {
+				t.Fatal("no commit started the filler")
+			}
+		}
+	}
+	o2 := fillRandom(t, rng, p, 20)
+	o.batches = append(o.batches, o2.batches...)
+	for k, r := range o2.recs {
+		o.recs[k] = r
+	}
+	letGo()
+	p.fillWG.Wait()
+	_, hw, _ := p.Offsets()
+	if n := checkServed(t, p, o); n != hw {
+		t.Fatalf("served %d records, want %d", n, hw)
+	}
+	seg := segmentFiles(t, filepath.Join(dir, topicsDir, "pf", "0"))[0]
+	if size, logical := fileSize(t, seg), o.logicalBytes(0, hw); size <= logical {
+		t.Fatalf("segment file %d bytes for %d bytes of batches: no pre-written tail", size, logical)
+	}
+}
+
+// failFillSyncFS opens files whose Sync fails when opened write-only: the
+// filler's own descriptor (every other file the log writes it creates or
+// opens read-write).
+type failFillSyncFS struct{ FS }
+
+func (f failFillSyncFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	file, err := f.FS.OpenFile(name, flag, perm)
+	if err != nil || flag != os.O_WRONLY {
+		return file, err
+	}
+	return failSyncFile{file}, nil
+}
+
+type failSyncFile struct{ File }
+
+func (failSyncFile) Sync() error { return errors.New("injected fdatasync failure") }
+
+// TestPrefillFillerSyncFailureFailsNextCommit: a failed fdatasync of the
+// filler may have covered batches written ahead, so the next commit fails
+// (its batches are not acknowledged) and the partition refuses appends,
+// as when the committer's own fdatasync fails.
+func TestPrefillFillerSyncFailureFailsNextCommit(t *testing.T) {
+	dir := t.TempDir()
+	opts, lb := testOptions(dir)
+	opts.FS = failFillSyncFS{OSFS{}}
+	opts.SegmentPrefill = 64 << 10
+	l := mustOpen(t, opts)
+	defer l.Close()
+	p := mustPartition(t, l, "pf", TopicConfig{Partitions: 1})
+	rng := rand.New(rand.NewPCG(13, 14))
+	// The first commit tops the new segment's tail up itself; appends
+	// then use it up until a commit starts the filler, whose sync fails.
+	var err error
+	for i := 0; err == nil; i++ {
+		if i == 1000 {
+			t.Fatal("no append failed")
+		}
+		b, _ := makeBatch(t, rng.Uint64(), 4, 200, 5000)
+		_, err = p.Append(bg, b)
+		p.fillWG.Wait()
+	}
+	if !strings.Contains(lb.String(), "fsync of the pre-written segment tail failed") {
+		t.Fatalf("an append failed (%v), but not after the filler's sync did: the test does not test what it says\n%s", err, lb.String())
+	}
+	b, _ := makeBatch(t, rng.Uint64(), 1, 10, 5000)
+	if _, err := p.Append(bg, b); err == nil {
+		t.Fatal("the partition took an append after a failed fdatasync")
 	}
 }

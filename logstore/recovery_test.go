@@ -39,6 +39,8 @@ func (l *Log) crash() {
 			}
 			p.mu.Unlock()
 			p.syncMu.Unlock()
+			p.fillWG.Wait() // a filler sees closed and stops
+			p.closeFillSyncer()
 		}
 	}
 	l.wg.Wait()

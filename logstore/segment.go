@@ -48,9 +48,16 @@ type segment struct {
 	// bytes from written to filled are zeros written and synced ahead of
 	// the appends (after a failed pre-write: perhaps zeros, perhaps beyond
 	// the file's end; either way cut before a seal); filled <= written when
-	// there are none. Written under writeMu with syncMu held.
-	filled   int64
-	uncached int64 // bytes from the start dropped from the page cache (syncMu)
+	// there are none. Written under writeMu (the filler's, fillPiece, holds
+	// only writeMu).
+	filled int64
+	// refillAt is the written size past which a commit starts the filler
+	// (prefill.go); 0 for a new segment.
+	refillAt atomic.Int64
+	// fillRound is set while the filler tops the tail up, a piece after
+	// each commit (writeMu).
+	fillRound bool
+	uncached  int64 // bytes from the start dropped from the page cache (syncMu)
 
 	visible atomic.Int64 // bytes readers may read
 	end     atomic.Int64 // offset after the last visible batch

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -550,5 +551,47 @@ func TestSinkCompression(t *testing.T) {
 	}
 	if _, err := NewSink(SinkConfig{Brokers: []string{"127.0.0.1:1"}, Topic: "out", Compression: "brotli"}); err == nil || !strings.Contains(err.Error(), "none, gzip, snappy, lz4, zstd") {
 		t.Fatalf("unknown codec: %v", err)
+	}
+}
+
+// TestProducerOneClockReadPerWrite: messages without a timestamp get the
+// time of the write, read once for all of them (the client read the clock
+// for each record before), and a message's own timestamp is kept.
+func TestProducerOneClockReadPerWrite(t *testing.T) {
+	brokers := cluster(t, 1, "ts")
+	p := producer{cl: client(t, brokers, kgo.DefaultProduceTopic("ts"))}
+	msgs := make([]connector.Message, 50)
+	for i := range msgs {
+		msgs[i] = connector.Message{Value: []byte{byte(i)}}
+	}
+	msgs[7].Timestamp = 1_700_000_000_123
+	var mu sync.Mutex
+	stamps := map[byte]time.Time{}
+	before := time.Now()
+	err := p.produceWith(ctxT(t), "ts", msgs, func(r *kgo.Record, err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		mu.Lock()
+		stamps[r.Value[0]] = r.Timestamp
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.flush(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := stamps[7]; !got.Equal(time.UnixMilli(1_700_000_000_123)) {
+		t.Fatalf("message 7 stamped %v, want its own timestamp", got)
+	}
+	first := stamps[0]
+	if first.Before(before) {
+		t.Fatalf("message 0 stamped %v, before the write (%v)", first, before)
+	}
+	for i := range msgs {
+		if i != 7 && !stamps[byte(i)].Equal(first) {
+			t.Fatalf("message %d stamped %v, message 0 %v: one write, one time", i, stamps[byte(i)], first)
+		}
 	}
 }

@@ -247,16 +247,25 @@ func (p *producer) produce(ctx context.Context, topic string, msgs []connector.M
 }
 
 // produceWith sends msgs in the background; promise is called for each
-// once the broker acknowledged it or it failed.
+// once the broker acknowledged it or it failed. Messages without a
+// timestamp get the time of the call, read once for all of them (the
+// client would read the clock for each record).
 func (p *producer) produceWith(ctx context.Context, topic string, msgs []connector.Message, promise func(*kgo.Record, error)) error {
 	if err := p.firstErr(); err != nil {
 		return err
 	}
+	var now time.Time
 	for i := range msgs {
 		m := &msgs[i]
 		r := &kgo.Record{Topic: topic, Key: m.Key, Value: m.Value}
-		if m.Timestamp > 0 {
+		switch {
+		case m.Timestamp > 0:
 			r.Timestamp = time.UnixMilli(m.Timestamp)
+		case now.IsZero():
+			now = time.Now()
+			fallthrough
+		default:
+			r.Timestamp = now
 		}
 		if len(m.Headers) > 0 {
 			r.Headers = make([]kgo.RecordHeader, len(m.Headers))
