@@ -1,10 +1,11 @@
 package stream
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
@@ -13,16 +14,16 @@ import (
 
 // TestRestoreFromOlderCheckpointNumbersAfterNewest: a job restored from an
 // older checkpoint of its own checkpoint dir (a roll-back, WithRestoreFrom)
-// numbers its checkpoints after the newest one stored, so that its own
-// checkpoints are the latest: a restart (or the next run) resumes from
-// them, not from a checkpoint of the abandoned run, and retention does not
-// delete the checkpoint it just completed.
+// numbers its checkpoints after the newest one stored: it overwrites none
+// of the stored checkpoints, and its own are the latest, so that a
+// restart (or the next run) resumes from them, not from a checkpoint of
+// the abandoned run.
 func TestRestoreFromOlderCheckpointNumbersAfterNewest(t *testing.T) {
 	dir := t.TempDir()
 	data := genEvents(5, 2, 1500, 40)
 	run := func(from string) *Job {
 		opts := []Option{WithParallelism(2), WithBatchSize(16), WithMaxParallelism(16),
-			WithCheckpointing(dir, 2*time.Millisecond), WithCheckpointRetention(3),
+			WithCheckpointing(dir, 2*time.Millisecond), WithCheckpointRetention(100),
 			WithCheckpointTimeout(time.Minute), WithLogger(quietLog())}
 		if from != "" {
 			opts = append(opts, WithRestoreFrom(from))
@@ -40,6 +41,11 @@ func TestRestoreFromOlderCheckpointNumbersAfterNewest(t *testing.T) {
 		}
 		return job
 	}
+	chkDir := func(id checkpoint.ID) string { return filepath.Join(dir, fmt.Sprintf("chk-%020d", uint64(id))) }
+	// Three runs: the later two resume from the end and only add their
+	// final checkpoint.
+	run("")
+	run("")
 	run("")
 	store, err := checkpoint.NewDir(dir, checkpoint.WithLogger(quietLog()))
 	if err != nil {
@@ -47,14 +53,24 @@ func TestRestoreFromOlderCheckpointNumbersAfterNewest(t *testing.T) {
 	}
 	before, err := store.Complete()
 	if err != nil || len(before) < 3 {
-		t.Fatalf("complete checkpoints of the first run %v, %v", before, err)
+		t.Fatalf("complete checkpoints %v, %v", before, err)
 	}
-	// Roll back to the oldest checkpoint retained.
-	from := filepath.Join(dir, fmt.Sprintf("chk-%020d", uint64(before[0])))
-	job := run(from)
+	manifests := map[checkpoint.ID][]byte{}
+	for _, id := range before {
+		b, err := os.ReadFile(filepath.Join(chkDir(id), "MANIFEST"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		manifests[id] = b
+	}
+	// Roll back to the first run's final checkpoint.
+	job := run(chkDir(before[len(before)-3]))
 	last := checkpoint.ID(job.CheckpointStats().LastID)
-	if last <= slices.Max(before) {
-		t.Errorf("the rolled-back run's last checkpoint is %d, not after the newest stored before it (%v)", last, before)
+	for _, id := range before {
+		b, err := os.ReadFile(filepath.Join(chkDir(id), "MANIFEST"))
+		if err != nil || !bytes.Equal(b, manifests[id]) {
+			t.Fatalf("checkpoint %d stored before the roll-back was overwritten or removed by it (%v); the rolled-back run's last is %d", id, err, last)
+		}
 	}
 	c, err := store.Latest(context.Background())
 	if err != nil {
