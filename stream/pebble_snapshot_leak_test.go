@@ -15,8 +15,8 @@ import (
 )
 
 // failingKeyedStore is a checkpoint directory whose checkpoints cannot
-// create a KeyedProcess subtask's .keyed file: the subtask declines after
-// its backend took its snapshot.
+// create a KeyedProcess subtask's .keyed file nor a window subtask's
+// .winkv file: the subtask declines after its backend took its snapshot.
 type failingKeyedStore struct {
 	*checkpoint.Dir
 	failed atomic.Int64
@@ -36,7 +36,7 @@ type failingKeyedPending struct {
 }
 
 func (p failingKeyedPending) Create(name string) (checkpoint.FileWriter, error) {
-	if strings.HasSuffix(name, ".keyed") {
+	if strings.HasSuffix(name, ".keyed") || strings.HasSuffix(name, ".winkv") {
 		p.s.failed.Add(1)
 		return nil, errors.New("injected: no room for the .keyed file")
 	}
@@ -48,6 +48,11 @@ func (p failingKeyedPending) Create(name string) (checkpoint.FileWriter, error) 
 // removes the backend's local snapshot (hard links to its sstables, which
 // would otherwise keep every sstable of that moment on disk for the run).
 func TestPebbleSnapshotOfFailedCheckpointRemoved(t *testing.T) {
+	t.Run("keyed-process", func(t *testing.T) { testPebbleSnapshotOfFailedCheckpointRemoved(t, buildKeyedAggTo) })
+	t.Run("window", func(t *testing.T) { testPebbleSnapshotOfFailedCheckpointRemoved(t, buildAggTo) })
+}
+
+func testPebbleSnapshotOfFailedCheckpointRemoved(t *testing.T, build func(Stream[cev], Sink[Windowed[string, int64]])) {
 	dir, pdir := t.TempDir(), t.TempDir()
 	d, err := checkpoint.NewDir(dir, checkpoint.WithLogger(quietLog()))
 	if err != nil {
@@ -60,12 +65,12 @@ func TestPebbleSnapshotOfFailedCheckpointRemoved(t *testing.T) {
 		WithCheckpointStore(store, 2*time.Millisecond), WithCheckpointTimeout(time.Minute), WithLogger(quietLog()))
 	src := FromSource(env, "events", &pacedSource{data: data, chunk: 10, pace: 200 * time.Microsecond},
 		WatermarkStrategy[cev]{Timestamp: func(e cev) int64 { return e.Ts }})
-	buildKeyedAggTo(src, SinkFunc[Windowed[string, int64]](func(context.Context, []Windowed[string, int64]) error { return nil }))
+	build(src, SinkFunc[Windowed[string, int64]](func(context.Context, []Windowed[string, int64]) error { return nil }))
 	if err := env.Execute(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if store.failed.Load() == 0 {
-		t.Fatal("no checkpoint reached the .keyed file")
+		t.Fatal("no checkpoint reached the operator's file")
 	}
 	var left []string
 	_ = filepath.WalkDir(pdir, func(p string, e fs.DirEntry, _ error) error {
