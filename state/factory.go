@@ -14,7 +14,9 @@ type BackendFactory func(op string, sub, maxParallelism int, r KeyGroupRange, re
 // as files (Pebble). SnapshotFiles runs on the subtask's goroutine and
 // takes a consistent view; the returned function writes it into a pending
 // checkpoint under names starting with name, possibly on another
-// goroutine, and returns the paths to acknowledge.
+// goroutine, and returns the paths to acknowledge. Called with a nil p
+// (the checkpoint failed or was aborted before the files were written),
+// it only discards the view.
 type FileSnapshotter interface {
 	SnapshotFiles() (func(p checkpoint.Pending, name string) ([]string, error), error)
 }

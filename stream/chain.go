@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"slices"
 	"sync"
@@ -264,13 +265,16 @@ func (c *chainSnap) write(chk *chkRun, p checkpoint.Pending, prefix string, maxP
 	if !c.chainOK {
 		return nil, errors.New("an earlier increment of the chain was not written; the next checkpoint writes a full snapshot")
 	}
-	for _, f := range c.chain {
-		if _, ok := p.Shared(f.name); !ok {
+	infos := make([]checkpoint.FileInfo, len(c.chain))
+	for i, f := range c.chain {
+		fi, ok := p.Shared(f.name)
+		if !ok {
 			return nil, fmt.Errorf("file %s of the increment chain is gone from the shared area", f.name)
 		}
+		infos[i] = fi
 	}
 	if compact || len(c.chain)+1 >= maxChain {
-		f, err := c.compact(chk, sc, prefix+".kbase", maxPar, kgs, groups)
+		f, err := c.compact(chk, sc, prefix+".kbase", maxPar, kgs, groups, infos)
 		if err != nil {
 			return nil, err
 		}
@@ -291,15 +295,21 @@ func (c *chainSnap) write(chk *chkRun, p checkpoint.Pending, prefix string, maxP
 }
 
 // compact folds the chain and the new sections into a new base, one key
-// group at a time.
-func (c *chainSnap) compact(chk *chkRun, sc checkpoint.SharedCreator, name string, maxPar int, kgs []int, groups map[int][]byte) (chainFile, error) {
+// group at a time. The chain's files are checked against their size and
+// checksum (infos) first: damage the merge cannot see (a changed byte of
+// a key or value) would otherwise go into the new base under a fresh
+// checksum.
+func (c *chainSnap) compact(chk *chkRun, sc checkpoint.SharedCreator, name string, maxPar int, kgs []int, groups map[int][]byte, infos []checkpoint.FileInfo) (chainFile, error) {
 	var readers []*checkpoint.StateReader
-	for _, cf := range c.chain {
+	for i, cf := range c.chain {
 		f, err := chk.store.Open(cf.path)
 		if err != nil {
 			return chainFile{}, err
 		}
 		defer f.Close()
+		if err := verifyChainFile(f, infos[i]); err != nil {
+			return chainFile{}, fmt.Errorf("%s: %w", cf.path, err)
+		}
 		sr, err := checkpoint.NewStateReader(f, f.Size())
 		if err != nil {
 			return chainFile{}, fmt.Errorf("%s: %w", cf.path, err)
@@ -347,6 +357,22 @@ func (c *chainSnap) compact(chk *chkRun, sc checkpoint.SharedCreator, name strin
 		out, err = mergeChainSections(out[:0], secs)
 		return out, err
 	})
+}
+
+// verifyChainFile checks f against the size and CRC-32C its checkpoint
+// recorded.
+func verifyChainFile(f checkpoint.File, fi checkpoint.FileInfo) error {
+	if f.Size() != fi.Size {
+		return fmt.Errorf("%w: %d bytes, the checkpoint says %d", checkpoint.ErrCorrupt, f.Size(), fi.Size)
+	}
+	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, f.Size())); err != nil {
+		return err
+	}
+	if sum := h.Sum32(); sum != fi.CRC32C {
+		return fmt.Errorf("%w: checksum %08x, the checkpoint says %08x", checkpoint.ErrCorrupt, sum, fi.CRC32C)
+	}
+	return nil
 }
 
 // mergeChainSections folds the sections of one key group, oldest first,

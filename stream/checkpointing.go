@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -184,6 +185,12 @@ type chkRun struct {
 	stats     CheckpointStats
 	hist      []CheckpointRecord
 	align     map[uint64]time.Duration // longest barrier alignment per checkpoint id
+
+	// storedID is the newest complete checkpoint in the storage when the
+	// run began: checkpoints are numbered after it even when the run
+	// restored an older one (a roll-back), so that Begin does not
+	// overwrite a stored checkpoint and the run's own are the latest.
+	storedID checkpoint.ID
 }
 
 type savepointResult struct {
@@ -303,6 +310,9 @@ func newChkRun(ctx context.Context, e *Env) (*chkRun, error) {
 	for _, n := range e.nodes {
 		r.pipeline.Operators = append(r.pipeline.Operators, checkpoint.Operator{ID: opKey(n), Name: n.name, Parallelism: n.par})
 	}
+	if ids, err := store.Complete(); err == nil && len(ids) > 0 {
+		r.storedID = slices.Max(ids)
+	}
 	var c *checkpoint.Checkpoint
 	var err error
 	if cfg.from != "" {
@@ -368,6 +378,10 @@ func (r *chkRun) restoredID() checkpoint.ID {
 	return r.restored.Manifest.ID
 }
 
+// lastID is the ID after which the run numbers its checkpoints: the
+// restored one's, or the newest stored one's when it is newer.
+func (r *chkRun) lastID() checkpoint.ID { return max(r.restoredID(), r.storedID) }
+
 // pendingFor returns the pending checkpoint id, or nil when it is no
 // longer pending.
 func (r *chkRun) pendingFor(id uint64) checkpoint.Pending {
@@ -409,7 +423,7 @@ func (r *chkRun) drive(j *Job) {
 	defer r.closeEnded()
 	defer r.releaseRestored()
 	coord := checkpoint.NewCoordinator(checkpoint.CoordinatorConfig{
-		Interval: r.cfg.interval, Timeout: r.cfg.timeout, Tasks: r.expected, LastID: r.restoredID(),
+		Interval: r.cfg.interval, Timeout: r.cfg.timeout, Tasks: r.expected, LastID: r.lastID(),
 	})
 	var started time.Time
 	r.positions = r.startPositions()
@@ -729,7 +743,7 @@ func (r *chkRun) finalCheckpoint(j *Job) {
 	if n < len(r.expected) {
 		return
 	}
-	id := checkpoint.ID(max(r.lastDone.Load(), uint64(r.restoredID()), r.stats.LastID) + 1)
+	id := checkpoint.ID(max(r.lastDone.Load(), uint64(r.lastID()), r.stats.LastID) + 1)
 	if cur := uint64(r.pendID); uint64(id) <= cur {
 		id = checkpoint.ID(cur + 1)
 	}

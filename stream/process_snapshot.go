@@ -54,14 +54,21 @@ func (o *keyedProcessOp[K, T, R]) snapshot(chk *chkRun, id uint64) {
 		defer o.snapWG.Done()
 		p := chk.pendingFor(id)
 		if p == nil {
+			if write != nil {
+				_, _ = write(nil, "") // the backend's snapshot is discarded
+			}
 			return
 		}
 		path, err := writeWindowState(p, fmt.Sprintf("op%s-%d.keyed", task.Operator, task.Subtask), maxPar, kgs, groups)
 		files := []string{path}
-		if err == nil && write != nil {
-			var more []string
-			more, err = write(p, fmt.Sprintf("op%s-%d", task.Operator, task.Subtask))
-			files = append(files, more...)
+		if write != nil {
+			if err != nil {
+				_, _ = write(nil, "")
+			} else {
+				var more []string
+				more, err = write(p, fmt.Sprintf("op%s-%d", task.Operator, task.Subtask))
+				files = append(files, more...)
+			}
 		}
 		if err != nil {
 			chk.decline(id, task, err)

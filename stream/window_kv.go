@@ -607,11 +607,14 @@ func snapshotWinKV(o *opBase, chk *chkRun, id uint64, backend state.Backend, r s
 		defer wg.Done()
 		p := chk.pendingFor(id)
 		if p == nil {
+			_, _ = write(nil, "") // the backend's snapshot is discarded
 			return
 		}
 		path, err := writeWindowState(p, fmt.Sprintf("op%s-%d.winkv", task.Operator, task.Subtask), maxPar, kgs, groups)
 		files := []string{path}
-		if err == nil {
+		if err != nil {
+			_, _ = write(nil, "")
+		} else {
 			var more []string
 			more, err = write(p, fmt.Sprintf("op%s-%d", task.Operator, task.Subtask))
 			files = append(files, more...)

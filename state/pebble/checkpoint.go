@@ -324,6 +324,10 @@ func (b *Backend) SnapshotFiles() (func(p checkpoint.Pending, name string) ([]st
 		return nil, err
 	}
 	return func(p checkpoint.Pending, name string) ([]string, error) {
+		if p == nil {
+			// Not to be written: only the local copy goes.
+			return nil, os.RemoveAll(s.dir)
+		}
 		paths, _, err := s.Upload(p, name)
 		return paths, err
 	}, nil
