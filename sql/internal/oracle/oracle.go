@@ -915,15 +915,15 @@ func compareRows(a, b []row.Value) int {
 }
 
 // orderCompare compares two values for one ORDER BY key: negative when
-// x comes first. NULL sorts as the largest value (NULLS LAST ascending,
-// NULLS FIRST descending, as in Flink) unless the key says otherwise.
+// x comes first. NULL sorts as the smallest value (NULLS FIRST ascending,
+// NULLS LAST descending, as in Flink) unless the key says otherwise.
 func orderCompare(x, y row.Value, k ast.OrderItem) int {
 	xn, yn := x.IsNull(), y.IsNull()
 	if xn || yn {
 		if xn && yn {
 			return 0
 		}
-		nullsFirst := k.Desc
+		nullsFirst := !k.Desc
 		if k.NullsFirst != nil {
 			nullsFirst = *k.NullsFirst
 		}
