@@ -654,7 +654,9 @@ func (p *planner) noAggregates(e ast.Expr) error {
 	return err
 }
 
-// aggResultType is the type of an aggregate's result, as Flink types it.
+// aggResultType is the type of an aggregate's result, as Flink types it,
+// except SUM over integers: BIGINT, where Flink keeps the argument's type
+// (and wraps a SUM of INT past 2^31).
 func aggResultType(ac exec.AggCall, c *ast.Call, user func([]types.Type) (types.Type, error)) (types.Type, error) {
 	at := ac.ArgType
 	switch ac.Kind {

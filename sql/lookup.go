@@ -21,7 +21,11 @@ import (
 // with the same key. The table is read whole when the job starts (a
 // bounded table: a file, a database query) and kept in memory, like
 // Flink's lookup joins against the filesystem connector with a full
-// cache; changes to the table after that are not seen.
+// cache; changes to the table after that are not seen. AS OF a rowtime
+// against such a table with a PRIMARY KEY and a rowtime column (a
+// versioned table) is Flink's event-time temporal join: a left row sees,
+// per primary key, only the version with the latest rowtime at or before
+// its own time.
 type lookupJoin struct {
 	left    node
 	table   *table
@@ -32,6 +36,9 @@ type lookupJoin struct {
 	keyCols []int // the table's key columns
 	cond    func([]row.Value) bool
 	text    string
+	// asOf is the left row's time of an event-time temporal join
+	// against a versioned table; nil otherwise.
+	asOf *expr.Compiled
 }
 
 func (n *lookupJoin) cols() []column { return n.out }
@@ -101,6 +108,9 @@ func (p *planner) planLookupJoin(j *ast.Join, tn *ast.TableName, conjs []ast.Exp
 	}
 	ts := &scope{cols: tcols}
 	n := &lookupJoin{left: left, table: t, kind: kind}
+	if tc.Type.Time == types.RowTime && t.rowtime >= 0 && len(t.pk) > 0 {
+		n.asOf = &tc
+	}
 	n.out = append(append([]column(nil), left.cols()...), tcols...)
 	var rest []ast.Expr
 	for _, c := range splitAnd(j.On) {
@@ -189,6 +199,10 @@ func (b *builder) buildLookup(n *lookupJoin) (stream.Stream[exec.Change], error)
 	}
 	keyExpr, cond, kind := n.keyExpr, n.cond, n.kind
 	lw, rw := len(n.left.cols()), len(n.table.cols)
+	versions := func(_ []row.Value, rs [][]row.Value) [][]row.Value { return rs }
+	if n.asOf != nil {
+		versions = asOfVersions(n.asOf, n.table.rowtime, n.table.pk)
+	}
 	return stream.FlatMap(in, func(c exec.Change, out *stream.Emitter[exec.Change]) {
 		kv := make([]row.Value, len(keyExpr))
 		idx := make([]int, len(keyExpr))
@@ -200,7 +214,7 @@ func (b *builder) buildLookup(n *lookupJoin) (stream.Stream[exec.Change], error)
 		}
 		matched := false
 		if !null {
-			for _, r := range index[exec.Key(kv, idx)] {
+			for _, r := range versions(c.Vals, index[exec.Key(kv, idx)]) {
 				v := make([]row.Value, lw+rw)
 				copy(v, c.Vals)
 				copy(v[lw:], r)
@@ -217,6 +231,38 @@ func (b *builder) buildLookup(n *lookupJoin) (stream.Stream[exec.Change], error)
 			out.Emit(exec.Change{Op: c.Op, Vals: v})
 		}
 	}, stream.Name(b.name("lookup-join-"+n.table.name))), nil
+}
+
+// asOfVersions returns the filter of an event-time temporal join: of the
+// table rows rs (in the table's order), per primary key pk the one with
+// the latest rowtime (column rt) at or before the left row's time asOf;
+// of equal rowtimes the later row, which replaced the earlier. Rows
+// without a rowtime, and every row when the left row has no time, match
+// nothing.
+func asOfVersions(asOf *expr.Compiled, rt int, pk []int) func(left []row.Value, rs [][]row.Value) [][]row.Value {
+	return func(left []row.Value, rs [][]row.Value) [][]row.Value {
+		t := asOf.Eval(left)
+		if t.IsNull() || len(rs) == 0 {
+			return nil
+		}
+		var out [][]row.Value
+		at := map[string]int{} // primary key -> index in out
+		for _, r := range rs {
+			if r[rt].IsNull() || row.Compare(r[rt], t) > 0 {
+				continue
+			}
+			k := exec.Key(r, pk)
+			i, ok := at[k]
+			switch {
+			case !ok:
+				at[k] = len(out)
+				out = append(out, r)
+			case row.Compare(r[rt], out[i][rt]) >= 0:
+				out[i] = r
+			}
+		}
+		return out
+	}
 }
 
 func hasNull(v []row.Value, idx []int) bool {

@@ -347,7 +347,9 @@ func (p *planner) asOrderKeys(n node, items []ast.OrderItem) ([]exec.SortKey, er
 		default:
 			return nil, fmt.Errorf("%s: ORDER BY takes column names; compute %s in the select list and order by its alias", it.Expr.Start(), exprText(it.Expr))
 		}
-		nf := it.Desc // SQL's default: NULLS LAST ascending, NULLS FIRST descending (Flink's)
+		// Flink's default (its planner's NullCollation.LOW): NULL is the
+		// smallest value, so NULLS FIRST ascending, NULLS LAST descending.
+		nf := !it.Desc
 		if it.NullsFirst != nil {
 			nf = *it.NullsFirst
 		}

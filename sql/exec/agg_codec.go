@@ -32,11 +32,10 @@ func aggAppendVals(dst []byte, vs []row.Value) []byte {
 	return dst
 }
 
-// MarshalBinary encodes the accumulator for a checkpoint.
+// MarshalBinary encodes the accumulator for a checkpoint. User
+// accumulators restored from a checkpoint and not decoded since (the
+// group or window saw no row) are written as they were read.
 func (a accRow) MarshalBinary() ([]byte, error) {
-	if a.userRaw != nil {
-		return nil, fmt.Errorf("aggregate state: user accumulators not decoded yet")
-	}
 	b := []byte{accVersion}
 	b = binary.AppendVarint(b, a.rows)
 	b = binary.AppendVarint(b, a.touched)
@@ -66,10 +65,16 @@ func (a accRow) MarshalBinary() ([]byte, error) {
 			b = e.v.AppendBinary(b)
 			b = binary.AppendVarint(b, e.n)
 		}
-		if c.u == nil {
+		var u []byte
+		switch {
+		case c.u != nil:
+			u = c.u.AppendBinary(make([]byte, 0, 16)) // non-nil, even empty
+		case a.userRaw != nil:
+			u = a.userRaw[i] // nil: the call has no user accumulator
+		}
+		if u == nil {
 			b = append(b, 0)
 		} else {
-			u := c.u.AppendBinary(nil)
 			b = binary.AppendUvarint(append(b, 1), uint64(len(u)))
 			b = append(b, u...)
 		}
@@ -220,7 +225,8 @@ func (a *accRow) UnmarshalBinary(b []byte) error {
 				if a.userRaw == nil {
 					a.userRaw = make([][]byte, nc)
 				}
-				a.userRaw[i] = append([]byte(nil), d.b[:l]...)
+				// Never nil, even empty: nil is "no accumulator".
+				a.userRaw[i] = append(make([]byte, 0, l), d.b[:l]...)
 				d.b = d.b[l:]
 			}
 		}

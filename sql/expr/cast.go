@@ -333,7 +333,9 @@ func numericConverter(from, to types.Type, fc, tc numClass, explicit bool) (conv
 					r = int64(f)
 				}
 				if wrap != nil {
-					r = wrap(r)
+					// Java's (int), (short), (byte) of a float, as
+					// Flink: saturate to the INT range, then wrap.
+					r = wrap(min(max(r, math.MinInt32), math.MaxInt32))
 				}
 				return row.Int(r), true
 			}, nil

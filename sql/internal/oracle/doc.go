@@ -23,8 +23,8 @@
 //
 // A global aggregation (no GROUP BY) over no rows gives no row, as a
 // streaming aggregation does (a batch engine would give one). ORDER BY
-// sorts NULL as the largest value (NULLS LAST ascending, NULLS FIRST
-// descending) unless NULLS FIRST/LAST says otherwise; rows equal in
+// sorts NULL as the smallest value (NULLS FIRST ascending, NULLS LAST
+// descending, Flink's default) unless NULLS FIRST/LAST says otherwise; rows equal in
 // ROW_NUMBER's order keep their arrival order (reversed when the first
 // key is descending, so that keep-last deduplication keeps the latest).
 // Interval joins are plain joins here: the engine drops rows behind the

@@ -350,12 +350,9 @@ func (e *env) query(q ast.Query) (*rel, error) {
 		if err != nil {
 			return nil, err
 		}
-		out := &rel{cols: unqualified(l.cols)}
-		for i := range l.rows {
-			out.add(l.rows[i], l.wm[i])
-		}
-		for i := range r.rows {
-			out.add(r.rows[i], r.wm[i])
+		out, err := unionOf(l, r)
+		if err != nil {
+			return nil, err
 		}
 		if !q.All {
 			out = distinct(out)
@@ -365,6 +362,42 @@ func (e *env) query(q ast.Query) (*rel, error) {
 		return e.selectBlock(q)
 	}
 	return nil, fmt.Errorf("oracle: unsupported query %T", q)
+}
+
+// unionOf is l UNION ALL r, each column converted to the common type of
+// its two sides, as the planner does (an INT 1 and a DOUBLE 1.0 are then
+// one value).
+func unionOf(l, r *rel) (*rel, error) {
+	if len(l.cols) != len(r.cols) {
+		return nil, fmt.Errorf("oracle: the inputs of UNION have %d and %d columns", len(l.cols), len(r.cols))
+	}
+	out := &rel{cols: unqualified(l.cols)}
+	var convs [2][]expr.EvalFunc
+	for i := range out.cols {
+		t, err := expr.CommonType(l.cols[i].Type, r.cols[i].Type)
+		if err != nil {
+			return nil, fmt.Errorf("oracle: UNION column %d: %w", i+1, err)
+		}
+		out.cols[i].Type = t
+		for s, in := range []*rel{l, r} {
+			col := i
+			c, err := expr.Coerce(expr.Compiled{Type: in.cols[i].Type, Eval: func(v []row.Value) row.Value { return v[col] }}, t)
+			if err != nil {
+				return nil, fmt.Errorf("oracle: UNION column %d: %w", i+1, err)
+			}
+			convs[s] = append(convs[s], c.Eval)
+		}
+	}
+	for s, in := range []*rel{l, r} {
+		for j, vals := range in.rows {
+			cv := make([]row.Value, len(vals))
+			for i, f := range convs[s] {
+				cv[i] = f(vals)
+			}
+			out.add(cv, in.wm[j])
+		}
+	}
+	return out, nil
 }
 
 func unqualified(cols []Column) []Column {
@@ -915,15 +948,15 @@ func compareRows(a, b []row.Value) int {
 }
 
 // orderCompare compares two values for one ORDER BY key: negative when
-// x comes first. NULL sorts as the largest value (NULLS LAST ascending,
-// NULLS FIRST descending, as in Flink) unless the key says otherwise.
+// x comes first. NULL sorts as the smallest value (NULLS FIRST ascending,
+// NULLS LAST descending, as in Flink) unless the key says otherwise.
 func orderCompare(x, y row.Value, k ast.OrderItem) int {
 	xn, yn := x.IsNull(), y.IsNull()
 	if xn || yn {
 		if xn && yn {
 			return 0
 		}
-		nullsFirst := k.Desc
+		nullsFirst := !k.Desc
 		if k.NullsFirst != nil {
 			nullsFirst = *k.NullsFirst
 		}
