@@ -2,8 +2,9 @@ package sql
 
 import (
 	"fmt"
-	"github.com/sluicehq/sluice/sql/exec"
 	"strings"
+
+	"github.com/sluicehq/sluice/sql/exec"
 )
 
 // Sub-plan reuse (Flink's table.optimizer.reuse-sub-plan-enabled): two

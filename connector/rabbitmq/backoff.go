@@ -2,10 +2,10 @@ package rabbitmq
 
 import (
 	"fmt"
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"net/url"
 	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 // Reconnection backoff: doubling from minBackoff up to maxBackoff.
