@@ -203,3 +203,32 @@ func TestObjectLatestStoreFailureIsAnError(t *testing.T) {
 	}
 	c.Close()
 }
+
+// TestObjectLatestRetentionRace: a restore that lists the checkpoints
+// while another instance of the job (the one it replaces, still running)
+// commits newer ones and retention deletes the listed ones finds a
+// checkpoint that exists, never ErrNoCheckpoint.
+func TestObjectLatestRetentionRace(t *testing.T) {
+	s, f, mem, _ := faultyStorage(t, WithRetain(2))
+	writeCheckpoint(t, s, 1, "one", map[string]string{"a.sst": "A"})
+	writeCheckpoint(t, s, 2, "two", map[string]string{"b.sst": "B"})
+	// The other instance writes to the same objects, not through f.
+	other := NewObjectStorage(mem, "mem://job", WithRetain(2), WithLocalDir(t.TempDir()), WithLogger(slog.New(slog.DiscardHandler)))
+	raced := false
+	f.SetHook(func(op objstore.Op, key string) error {
+		if op == objstore.OpGet && key == chkName(2)+"/"+manifestName && !raced {
+			raced = true
+			writeCheckpoint(t, other, 3, "three", map[string]string{"c.sst": "C"})
+			writeCheckpoint(t, other, 4, "four", map[string]string{"d.sst": "D"})
+		}
+		return nil
+	})
+	c, err := s.Latest(context.Background())
+	if err != nil {
+		t.Fatalf("latest while retention deleted the listed checkpoints: %v", err)
+	}
+	defer c.Close()
+	if !raced || c.Manifest.ID != 4 {
+		t.Fatalf("raced %v, restored checkpoint %d, want 4", raced, c.Manifest.ID)
+	}
+}
