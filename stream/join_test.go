@@ -84,12 +84,12 @@ func testIntervalJoin(t *testing.T, backend string) {
 	}
 }
 
-// TestWindowJoinMatchesOracle checks window joins (tumbling and session
+// TestWindowJoinMatchesOracle checks window joins (tumbling, sliding and session
 // windows) against a brute-force join at parallelism 1-4 on the memory
 // and Pebble backends.
 func TestWindowJoinMatchesOracle(t *testing.T) {
 	for _, backend := range backends {
-		for _, kind := range []string{"tumbling", "session"} {
+		for _, kind := range []string{"tumbling", "sliding", "session"} {
 			t.Run(backend+"/"+kind, func(t *testing.T) { testWindowJoin(t, backend, kind) })
 		}
 	}
@@ -111,8 +111,11 @@ func testWindowJoin(t *testing.T, backend, kind string) {
 			stream.BoundedOutOfOrderness(func(o payment) int64 { return o.TS }, time.Duration(bound)*time.Millisecond))
 		a := window.Tumbling(20 * time.Millisecond)
 		const gap = 7
-		if kind == "session" {
+		switch kind {
+		case "session":
 			a = window.Session(gap * time.Millisecond)
+		case "sliding":
+			a = window.Sliding(20*time.Millisecond, 5*time.Millisecond)
 		}
 		out := stream.Collect(stream.WindowJoin(
 			stream.KeyBy(ls, func(o order) int { return o.User }),
@@ -147,12 +150,28 @@ func testWindowJoin(t *testing.T, backend, kind string) {
 		var want []string
 		for _, o := range lefts {
 			for _, pm := range rights {
-				same := o.TS/20 == pm.TS/20
-				if kind == "session" {
-					same = session[o.ID] == session[pm.ID]
+				// A pair joins once per window that holds both.
+				n := 0
+				switch kind {
+				case "tumbling":
+					if o.TS/20 == pm.TS/20 {
+						n = 1
+					}
+				case "sliding":
+					for start := (max(o.TS, pm.TS) - 19) / 5 * 5; start <= min(o.TS, pm.TS); start += 5 {
+						if start+20 > max(o.TS, pm.TS) {
+							n++
+						}
+					}
+				case "session":
+					if session[o.ID] == session[pm.ID] {
+						n = 1
+					}
 				}
-				if o.User == pm.User && same {
-					want = append(want, fmt.Sprintf("%d-%d", o.ID, pm.ID))
+				for range n {
+					if o.User == pm.User {
+						want = append(want, fmt.Sprintf("%d-%d", o.ID, pm.ID))
+					}
 				}
 			}
 		}
