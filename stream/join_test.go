@@ -285,3 +285,46 @@ func TestKeyedCoProcessSharesStatePerKey(t *testing.T) {
 		}
 	}
 }
+
+// TestWindowJoinIdleSide: the right side produced one record and went
+// silent without ending; once it is marked idle the left side's watermark
+// alone fires the windows, and the join emits the pairs of the window
+// holding the right record, at parallelism 1 to 4.
+func TestWindowJoinIdleSide(t *testing.T) {
+	for p := 1; p <= 4; p++ {
+		var lefts []order
+		for i := range 200 {
+			lefts = append(lefts, order{User: i % 3, TS: int64(i), ID: i})
+		}
+		pay := payment{User: 1, TS: 10, ID: 10_000}
+		env := stream.New(stream.WithParallelism(p), stream.WithBatchSize(16))
+		ls := stream.FromSource(env, "orders", pollSource[order]{parts: [][]order{lefts}},
+			stream.BoundedOutOfOrderness(func(o order) int64 { return o.TS }, 0))
+		rs := stream.FromSource(env, "payments", pollSource[payment]{parts: [][]payment{{pay}}},
+			stream.BoundedOutOfOrderness(func(o payment) int64 { return o.TS }, 0).WithIdleTimeout(time.Millisecond))
+		out := stream.Collect(stream.WindowJoin(
+			stream.KeyBy(ls, func(o order) int { return o.User }),
+			stream.KeyBy(rs, func(o payment) int { return o.User }),
+			window.Tumbling(50*time.Millisecond),
+			func(o order, pm payment) string { return fmt.Sprintf("%d-%d", o.ID, pm.ID) }))
+		var want []string
+		for _, o := range lefts {
+			if o.User == pay.User && o.TS < 50 {
+				want = append(want, fmt.Sprintf("%d-%d", o.ID, pay.ID))
+			}
+		}
+		job, err := env.Start(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the joined window to fire", func() bool { return out.Len() >= len(want) })
+		job.Cancel()
+		_ = job.Wait()
+		got := out.Values()
+		sort.Strings(got)
+		sort.Strings(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("p=%d: got %v, want %v", p, got, want)
+		}
+	}
+}
