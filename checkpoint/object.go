@@ -9,6 +9,7 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -585,6 +586,9 @@ func (s *ObjectStorage) retainOnly(latest ID) {
 		return
 	}
 	keep := newestComplete(complete, s.retain)
+	// named are the checkpoints whose shared files stay: the kept ones
+	// and those whose manifest could not be deleted (still complete).
+	named := maps.Clone(keep)
 	// Manifests are deleted first, so that a checkpoint whose deletion
 	// fails half-way is incomplete, never complete with files missing.
 	for _, id := range all {
@@ -594,6 +598,9 @@ func (s *ObjectStorage) retainOnly(latest ID) {
 		s.forgetManifest(id)
 		if err := s.store.Delete(ctx, chkName(id)+"/"+manifestName); err != nil {
 			s.log.Warn("checkpoint retention: delete", "id", id, "err", err)
+			if slices.Contains(complete, id) {
+				named[id] = true
+			}
 			continue
 		}
 		if err := s.deletePrefix(ctx, chkName(id)+"/"); err != nil {
@@ -603,7 +610,7 @@ func (s *ObjectStorage) retainOnly(latest ID) {
 	// A manifest that cannot be read stops the collection: deleting a
 	// file it might name would be worse than keeping garbage.
 	used := make(map[string]FileInfo)
-	for id := range keep {
+	for id := range named {
 		m, err := s.manifest(ctx, id)
 		if err != nil {
 			s.log.Warn("checkpoint retention: shared files kept", "id", id, "err", err)
