@@ -9,6 +9,7 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -176,14 +177,56 @@ func (s *ObjectStorage) Complete() ([]ID, error) {
 
 // Latest implements Storage. The checkpoint it returns holds a local copy
 // of its files: close it once restored.
+//
+// When every listed checkpoint fails and a new listing has a newer one,
+// the search starts again from the new listing: another instance of the
+// job (the one this restore replaces, not yet stopped) committed
+// checkpoints and its retention deleted the listed ones meanwhile, which
+// must not make the restore start from nothing.
 func (s *ObjectStorage) Latest(ctx context.Context) (*Checkpoint, error) {
+	var newest ID
+	for round := range latestRounds {
+		ids, sizes, err := s.candidates(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) == 0 || round > 0 && ids[len(ids)-1] <= newest {
+			break
+		}
+		newest = ids[len(ids)-1]
+		for i := len(ids) - 1; i >= 0; i-- {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			c, err := s.load(ctx, ids[i], sizes)
+			if err != nil {
+				if ctx.Err() != nil || !(errors.Is(err, ErrCorrupt) || errors.Is(err, ErrVersion)) {
+					// The store failed (unreachable, timed out, refused):
+					// restoring an older checkpoint would lose progress, and
+					// the next Begin would delete this good one.
+					return nil, err
+				}
+				s.log.Warn("skipping checkpoint", "location", s.Location(ids[i]), "err", err)
+				continue
+			}
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: %w", s.name, ErrNoCheckpoint)
+}
+
+// latestRounds bounds how many listings Latest searches.
+const latestRounds = 3
+
+// candidates lists the checkpoints that have objects, oldest first, and
+// the size of every object. Every checkpoint with objects is a candidate,
+// as every chk-NNN directory is for a Dir: one without a manifest is
+// skipped with a warning that says it is incomplete.
+func (s *ObjectStorage) candidates(ctx context.Context) ([]ID, map[string]int64, error) {
 	objs, err := s.store.List(ctx, "")
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint storage %s: %w", s.name, err)
+		return nil, nil, fmt.Errorf("checkpoint storage %s: %w", s.name, err)
 	}
-	// Every checkpoint with objects is a candidate, as every chk-NNN
-	// directory is for a Dir: one without a manifest is skipped with a
-	// warning that says it is incomplete.
 	sizes := make(map[string]int64, len(objs))
 	seen := map[ID]bool{}
 	var ids []ID
@@ -197,24 +240,7 @@ func (s *ObjectStorage) Latest(ctx context.Context) (*Checkpoint, error) {
 		}
 	}
 	slices.Sort(ids)
-	for i := len(ids) - 1; i >= 0; i-- {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		c, err := s.load(ctx, ids[i], sizes)
-		if err != nil {
-			if ctx.Err() != nil || !(errors.Is(err, ErrCorrupt) || errors.Is(err, ErrVersion)) {
-				// The store failed (unreachable, timed out, refused):
-				// restoring an older checkpoint would lose progress, and
-				// the next Begin would delete this good one.
-				return nil, err
-			}
-			s.log.Warn("skipping checkpoint", "location", s.Location(ids[i]), "err", err)
-			continue
-		}
-		return c, nil
-	}
-	return nil, fmt.Errorf("%s: %w", s.name, ErrNoCheckpoint)
+	return ids, sizes, nil
 }
 
 // load reads checkpoint id's manifest, checks its files against sizes
@@ -560,6 +586,9 @@ func (s *ObjectStorage) retainOnly(latest ID) {
 		return
 	}
 	keep := newestComplete(complete, s.retain)
+	// named are the checkpoints whose shared files stay: the kept ones
+	// and those whose manifest could not be deleted (still complete).
+	named := maps.Clone(keep)
 	// Manifests are deleted first, so that a checkpoint whose deletion
 	// fails half-way is incomplete, never complete with files missing.
 	for _, id := range all {
@@ -569,6 +598,9 @@ func (s *ObjectStorage) retainOnly(latest ID) {
 		s.forgetManifest(id)
 		if err := s.store.Delete(ctx, chkName(id)+"/"+manifestName); err != nil {
 			s.log.Warn("checkpoint retention: delete", "id", id, "err", err)
+			if slices.Contains(complete, id) {
+				named[id] = true
+			}
 			continue
 		}
 		if err := s.deletePrefix(ctx, chkName(id)+"/"); err != nil {
@@ -578,7 +610,7 @@ func (s *ObjectStorage) retainOnly(latest ID) {
 	// A manifest that cannot be read stops the collection: deleting a
 	// file it might name would be worse than keeping garbage.
 	used := make(map[string]FileInfo)
-	for id := range keep {
+	for id := range named {
 		m, err := s.manifest(ctx, id)
 		if err != nil {
 			s.log.Warn("checkpoint retention: shared files kept", "id", id, "err", err)

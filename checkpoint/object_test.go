@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -202,4 +203,136 @@ func TestObjectLatestStoreFailureIsAnError(t *testing.T) {
 		t.Fatalf("latest once the store answers: %v %v", c, err)
 	}
 	c.Close()
+}
+
+// TestObjectLatestRetentionRace: a restore that lists the checkpoints
+// while another instance of the job (the one it replaces, still running)
+// commits newer ones and retention deletes the listed ones finds a
+// checkpoint that exists, never ErrNoCheckpoint.
+func TestObjectLatestRetentionRace(t *testing.T) {
+	s, f, mem, _ := faultyStorage(t, WithRetain(2))
+	writeCheckpoint(t, s, 1, "one", map[string]string{"a.sst": "A"})
+	writeCheckpoint(t, s, 2, "two", map[string]string{"b.sst": "B"})
+	// The other instance writes to the same objects, not through f.
+	other := NewObjectStorage(mem, "mem://job", WithRetain(2), WithLocalDir(t.TempDir()), WithLogger(slog.New(slog.DiscardHandler)))
+	raced := false
+	f.SetHook(func(op objstore.Op, key string) error {
+		if op == objstore.OpGet && key == chkName(2)+"/"+manifestName && !raced {
+			raced = true
+			writeCheckpoint(t, other, 3, "three", map[string]string{"c.sst": "C"})
+			writeCheckpoint(t, other, 4, "four", map[string]string{"d.sst": "D"})
+		}
+		return nil
+	})
+	c, err := s.Latest(context.Background())
+	if err != nil {
+		t.Fatalf("latest while retention deleted the listed checkpoints: %v", err)
+	}
+	defer c.Close()
+	if !raced || c.Manifest.ID != 4 {
+		t.Fatalf("raced %v, restored checkpoint %d, want 4", raced, c.Manifest.ID)
+	}
+}
+
+// TestObjectFaultsProperty runs checkpoints that reuse random sets of
+// shared files while random puts, deletes and lists of the store fail:
+// a checkpoint either commits or is aborted, Latest (with the store
+// answering) is always the last committed one with its own content, and
+// every complete checkpoint still stored loads (retention never deleted a
+// file one of them names).
+func TestObjectFaultsProperty(t *testing.T) {
+	for seed := range int64(20) {
+		r := newRand(seed)
+		s, f, _, logs := faultyStorage(t, WithRetain(1+r.Intn(3)))
+		ctx := context.Background()
+		var last ID
+		for id := ID(1); id <= 12; id++ {
+			rate := r.Intn(4) // in 10: how often a put, delete or list fails
+			var mu sync.Mutex
+			f.SetHook(func(op objstore.Op, key string) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if op != objstore.OpGet && r.Intn(10) < rate {
+					return objstore.ErrInjected
+				}
+				return nil
+			})
+			if tryCheckpoint(t, s, id, r) {
+				last = id
+			}
+			f.SetHook(nil)
+			c, err := s.Latest(ctx)
+			if last == 0 {
+				if !errors.Is(err, ErrNoCheckpoint) {
+					t.Fatalf("seed %d id %d: latest %v %v, want none", seed, id, c, err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("seed %d id %d: latest: %v (last committed %d)", seed, id, err, last)
+			}
+			got := c.Manifest.ID
+			c.Close()
+			if got != last {
+				t.Fatalf("seed %d id %d: latest %d, last committed %d", seed, id, got, last)
+			}
+			complete, err := s.Complete()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, cid := range complete {
+				c, err := s.load(ctx, cid, nil)
+				if err != nil {
+					t.Fatalf("seed %d id %d: complete checkpoint %d: %v\n%s", seed, id, cid, err, logs)
+				}
+				c.Close()
+			}
+		}
+	}
+}
+
+// tryCheckpoint writes checkpoint id naming a random set of shared files
+// (each name always with the same bytes) and reports whether it
+// committed; a failure aborts it.
+func tryCheckpoint(t *testing.T, s *ObjectStorage, id ID, r interface{ Intn(int) int }) bool {
+	t.Helper()
+	p, err := s.Begin(id)
+	if err != nil {
+		return false
+	}
+	m := &Manifest{ID: id, Pipeline: testPipeline}
+	fail := func() bool { _ = p.Abort(); return false }
+	w, err := p.Create("state")
+	if err != nil {
+		return fail()
+	}
+	io.WriteString(w, "content")
+	if err := w.Close(); err != nil {
+		return fail()
+	}
+	files := []string{w.Path()}
+	for i := range 6 {
+		if r.Intn(2) == 0 {
+			continue
+		}
+		name := string(rune('a'+i)) + ".sst"
+		if fi, ok := p.Shared(name); ok {
+			files = append(files, fi.Path)
+			continue
+		}
+		local := t.TempDir() + "/" + name
+		if err := os.WriteFile(local, []byte(strings.Repeat(name, 10)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := p.PutShared(name, local)
+		if err != nil {
+			return fail()
+		}
+		files = append(files, fi.Path)
+	}
+	m.Tasks = append(m.Tasks, TaskState{Task: TaskID{"1", 0}, Files: files})
+	if err := p.Commit(m); err != nil {
+		return fail()
+	}
+	return true
 }

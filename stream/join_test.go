@@ -84,12 +84,12 @@ func testIntervalJoin(t *testing.T, backend string) {
 	}
 }
 
-// TestWindowJoinMatchesOracle checks window joins (tumbling and session
+// TestWindowJoinMatchesOracle checks window joins (tumbling, sliding and session
 // windows) against a brute-force join at parallelism 1-4 on the memory
 // and Pebble backends.
 func TestWindowJoinMatchesOracle(t *testing.T) {
 	for _, backend := range backends {
-		for _, kind := range []string{"tumbling", "session"} {
+		for _, kind := range []string{"tumbling", "sliding", "session"} {
 			t.Run(backend+"/"+kind, func(t *testing.T) { testWindowJoin(t, backend, kind) })
 		}
 	}
@@ -111,8 +111,11 @@ func testWindowJoin(t *testing.T, backend, kind string) {
 			stream.BoundedOutOfOrderness(func(o payment) int64 { return o.TS }, time.Duration(bound)*time.Millisecond))
 		a := window.Tumbling(20 * time.Millisecond)
 		const gap = 7
-		if kind == "session" {
+		switch kind {
+		case "session":
 			a = window.Session(gap * time.Millisecond)
+		case "sliding":
+			a = window.Sliding(20*time.Millisecond, 5*time.Millisecond)
 		}
 		out := stream.Collect(stream.WindowJoin(
 			stream.KeyBy(ls, func(o order) int { return o.User }),
@@ -147,12 +150,28 @@ func testWindowJoin(t *testing.T, backend, kind string) {
 		var want []string
 		for _, o := range lefts {
 			for _, pm := range rights {
-				same := o.TS/20 == pm.TS/20
-				if kind == "session" {
-					same = session[o.ID] == session[pm.ID]
+				// A pair joins once per window that holds both.
+				n := 0
+				switch kind {
+				case "tumbling":
+					if o.TS/20 == pm.TS/20 {
+						n = 1
+					}
+				case "sliding":
+					for start := (max(o.TS, pm.TS) - 19) / 5 * 5; start <= min(o.TS, pm.TS); start += 5 {
+						if start+20 > max(o.TS, pm.TS) {
+							n++
+						}
+					}
+				case "session":
+					if session[o.ID] == session[pm.ID] {
+						n = 1
+					}
 				}
-				if o.User == pm.User && same {
-					want = append(want, fmt.Sprintf("%d-%d", o.ID, pm.ID))
+				for range n {
+					if o.User == pm.User {
+						want = append(want, fmt.Sprintf("%d-%d", o.ID, pm.ID))
+					}
 				}
 			}
 		}
@@ -263,6 +282,49 @@ func TestKeyedCoProcessSharesStatePerKey(t *testing.T) {
 		sort.Strings(want)
 		if !slices.Equal(got, want) {
 			t.Fatalf("p=%d: got %v", p, got)
+		}
+	}
+}
+
+// TestWindowJoinIdleSide: the right side produced one record and went
+// silent without ending; once it is marked idle the left side's watermark
+// alone fires the windows, and the join emits the pairs of the window
+// holding the right record, at parallelism 1 to 4.
+func TestWindowJoinIdleSide(t *testing.T) {
+	for p := 1; p <= 4; p++ {
+		var lefts []order
+		for i := range 200 {
+			lefts = append(lefts, order{User: i % 3, TS: int64(i), ID: i})
+		}
+		pay := payment{User: 1, TS: 10, ID: 10_000}
+		env := stream.New(stream.WithParallelism(p), stream.WithBatchSize(16))
+		ls := stream.FromSource(env, "orders", pollSource[order]{parts: [][]order{lefts}},
+			stream.BoundedOutOfOrderness(func(o order) int64 { return o.TS }, 0))
+		rs := stream.FromSource(env, "payments", pollSource[payment]{parts: [][]payment{{pay}}},
+			stream.BoundedOutOfOrderness(func(o payment) int64 { return o.TS }, 0).WithIdleTimeout(time.Millisecond))
+		out := stream.Collect(stream.WindowJoin(
+			stream.KeyBy(ls, func(o order) int { return o.User }),
+			stream.KeyBy(rs, func(o payment) int { return o.User }),
+			window.Tumbling(50*time.Millisecond),
+			func(o order, pm payment) string { return fmt.Sprintf("%d-%d", o.ID, pm.ID) }))
+		var want []string
+		for _, o := range lefts {
+			if o.User == pay.User && o.TS < 50 {
+				want = append(want, fmt.Sprintf("%d-%d", o.ID, pay.ID))
+			}
+		}
+		job, err := env.Start(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the joined window to fire", func() bool { return out.Len() >= len(want) })
+		job.Cancel()
+		_ = job.Wait()
+		got := out.Values()
+		sort.Strings(got)
+		sort.Strings(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("p=%d: got %v, want %v", p, got, want)
 		}
 	}
 }
