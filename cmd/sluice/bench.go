@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -70,7 +69,8 @@ func benchLog(ctx context.Context, c *cli, args []string) error {
 	fs.Int64Var(&cfg.Records, "records", 0, "stop after this many records instead (0: use --duration)")
 	fs.BoolVar(&cfg.Read, "read", true, "read everything back afterwards and report read throughput")
 	disk := fs.Bool("disk", true, "also measure the disk's sequential write bandwidth with fdatasync and its fsync latency")
-	diskBlock := fs.Int("disk-block", 1<<20, "bytes written per fdatasync in the disk bandwidth test")
+	diskBlock := byteSize(1 << 20)
+	fs.Var(&diskBlock, "disk-block", "bytes written per fdatasync in the disk bandwidth test, like 1MiB")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -91,7 +91,7 @@ func benchLog(ctx context.Context, c *cli, args []string) error {
 	}
 	if *disk {
 		stop := progress(c, "measuring the disk")
-		d, err := logbench.MeasureDisk(ctx, logbench.DiskConfig{Dir: cfg.Dir, BlockSize: *diskBlock, MaxTime: cfg.Duration})
+		d, err := logbench.MeasureDisk(ctx, logbench.DiskConfig{Dir: cfg.Dir, BlockSize: int(diskBlock), MaxTime: cfg.Duration})
 		stop()
 		if err != nil {
 			return fmt.Errorf("measure disk: %w", err)
@@ -117,7 +117,8 @@ func benchKafka(ctx context.Context, c *cli, args []string) error {
 	fs.IntVar(&cfg.RecordSize, "record-size", 100, "value bytes per record")
 	partitions := fs.Int("partitions", 4, "partitions of the benchmark topic")
 	fs.DurationVar(&cfg.Linger, "linger", 0, "producer linger (0: send a batch as soon as a request may go out)")
-	batch := fs.Int("batch-bytes", 1<<20, "producer maximum batch bytes")
+	batch := byteSize(1 << 20)
+	fs.Var(&batch, "batch-bytes", "producer maximum batch bytes, like 1MiB (at most 1GiB)")
 	fs.IntVar(&cfg.BufferedRecords, "buffered-records", 10_000, "records the producer may hold unacknowledged before it blocks (franz-go's default)")
 	fs.IntVar(&cfg.Rate, "rate", 0, "limit production to this many records/s (0: as fast as possible); latency percentiles mean most below the maximum rate")
 	fs.StringVar(&cfg.Compression, "compression", "none", "none, gzip, snappy, lz4 or zstd")
@@ -145,10 +146,10 @@ func benchKafka(ctx context.Context, c *cli, args []string) error {
 	if cfg.Duration > 0 && !flagGiven(fs, "records") {
 		cfg.Records = 0 // bounded by time only
 	}
-	if (cfg.Records < 1 && cfg.Duration == 0) || cfg.RecordSize < 0 || *partitions < 1 || *batch < 1 || cfg.BufferedRecords < 1 {
-		return usagef("--records, --partitions, --batch-bytes and --buffered-records must be positive")
+	if (cfg.Records < 1 && cfg.Duration == 0) || cfg.RecordSize < 0 || *partitions < 1 || batch < 1 || batch > 1<<30 || cfg.BufferedRecords < 1 {
+		return usagef("--records, --partitions, --batch-bytes and --buffered-records must be positive, --batch-bytes at most 1GiB")
 	}
-	cfg.Partitions, cfg.BatchBytes = int32(*partitions), int32(*batch)
+	cfg.Partitions, cfg.BatchBytes = int32(*partitions), int32(batch)
 	if cfg.Fsync, err = logstore.ParseFsyncPolicy(*fsync); err != nil {
 		return usagef("--fsync: %v", err)
 	}
@@ -422,30 +423,4 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// byteSize is a flag holding a byte count: a plain number or one with a
-// suffix KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024).
-type byteSize int64
-
-func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
-
-func (b *byteSize) Set(s string) error {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
-	mult := int64(1)
-	for _, u := range units {
-		if n, ok := strings.CutSuffix(s, u.suffix); ok {
-			s, mult = n, u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil || n < 0 || n > (1<<62)/mult {
-		return fmt.Errorf("want a byte count such as 1048576, 64MiB or 1GB")
-	}
-	*b = byteSize(n * mult)
-	return nil
 }
