@@ -65,7 +65,8 @@ func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 
 func serveRun(ctx context.Context, c *cli, args []string) error {
 	fs := flagSet(c, "sluice serve", "[--data-dir DIR] [--http-addr 127.0.0.1:8080] [--kafka-addr 127.0.0.1:9092] [--memory LIMIT] [--remote-storage s3://BUCKET/PREFIX [--remote-endpoint URL]]")
-	dataDir := fs.String("data-dir", envOr(c, "SLUICE_DATA_DIR", "./data"), "data directory of the embedded log (env SLUICE_DATA_DIR)")
+	dataDir := new(string)
+	dataDirVar(c, fs, dataDir, "data directory of the embedded log")
 	httpAddr := fs.String("http-addr", envOr(c, "SLUICE_HTTP_ADDR", "127.0.0.1:8080"), "HTTP address for /healthz, /readyz and /metrics (env SLUICE_HTTP_ADDR)")
 	httpToken := fs.String("http-token", envOr(c, "SLUICE_HTTP_TOKEN", ""), "bearer token required by the HTTP endpoints; mandatory for a non-loopback --http-addr (env SLUICE_HTTP_TOKEN)")
 	fsync := fs.String("fsync", envOr(c, "SLUICE_FSYNC", "always"), "default durability policy of topics: always (group commit), interval[:DURATION], never (env SLUICE_FSYNC)")
