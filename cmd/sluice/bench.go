@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -317,9 +316,12 @@ func benchLatency(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		b, err := marshalJSON(res, true)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(c.stdout, "%s\n", b)
+		return err
 	}
 	fmt.Fprint(c.stdout, res.String())
 	return nil
@@ -404,7 +406,7 @@ func benchCompaction(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	if *asJSON {
-		b, err := json.MarshalIndent(res, "", "  ")
+		b, err := marshalJSON(res, true)
 		if err != nil {
 			return err
 		}
