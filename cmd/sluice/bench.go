@@ -69,7 +69,7 @@ func benchLog(ctx context.Context, c *cli, args []string) error {
 	fs.BoolVar(&cfg.Read, "read", true, "read everything back afterwards and report read throughput")
 	disk := fs.Bool("disk", true, "also measure the disk's sequential write bandwidth with fdatasync and its fsync latency")
 	diskBlock := byteSize(1 << 20)
-	fs.Var(&diskBlock, "disk-block", "bytes written per fdatasync in the disk bandwidth test, like 1MiB")
+	sizeVar(fs, &diskBlock, "disk-block", "bytes written per fdatasync in the disk bandwidth test, like 1MiB")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -117,7 +117,7 @@ func benchKafka(ctx context.Context, c *cli, args []string) error {
 	partitions := fs.Int("partitions", 4, "partitions of the benchmark topic")
 	fs.DurationVar(&cfg.Linger, "linger", 0, "producer linger (0: send a batch as soon as a request may go out)")
 	batch := byteSize(1 << 20)
-	fs.Var(&batch, "batch-bytes", "producer maximum batch bytes, like 1MiB (at most 1GiB)")
+	sizeVar(fs, &batch, "batch-bytes", "producer maximum batch bytes, like 1MiB (at most 1GiB)")
 	fs.IntVar(&cfg.BufferedRecords, "buffered-records", 10_000, "records the producer may hold unacknowledged before it blocks (franz-go's default)")
 	fs.IntVar(&cfg.Rate, "rate", 0, "limit production to this many records/s (0: as fast as possible); latency percentiles mean most below the maximum rate")
 	fs.StringVar(&cfg.Compression, "compression", "none", "none, gzip, snappy, lz4 or zstd")
@@ -335,13 +335,13 @@ func benchCompaction(ctx context.Context, c *cli, args []string) error {
 	fs.IntVar(&cfg.RecordSize, "record-size", 1024, "value bytes per record (keys are 16 bytes)")
 	fs.IntVar(&cfg.RecordsPerBatch, "batch", 100, "records per batch when filling the topic of the timed pass")
 	total := byteSize(1 << 30)
-	fs.Var(&total, "bytes", "batch bytes the timed pass's topic is filled with (suffixes KiB, MiB, GiB, KB, MB, GB)")
+	sizeVar(fs, &total, "bytes", "batch bytes the timed pass's topic is filled with")
 	seg := byteSize(32 << 20)
-	fs.Var(&seg, "segment-bytes", "segment.bytes of both topics")
+	sizeVar(fs, &seg, "segment-bytes", "segment.bytes of both topics")
 	var dedupe byteSize
-	fs.Var(&dedupe, "dedupe-buffer", "the cleaner's offset map memory, 25 B per key (0: the log's default, 32 MiB)")
+	sizeVar(fs, &dedupe, "dedupe-buffer", "the cleaner's offset map memory, 25 B per key (0: the log's default, 32 MiB)")
 	var ioLimit byteSize
-	fs.Var(&ioLimit, "io-limit", "bound the cleaner's read+write bytes per second (0: unlimited)")
+	sizeVar(fs, &ioLimit, "io-limit", "bound the cleaner's read+write bytes per second (0: unlimited)")
 	fs.Float64Var(&cfg.MaxDutyCycle, "cleaner-duty", 0, "the cleaner's max duty cycle while the log takes appends (CleanerOptions.MaxDutyCycle; 0: the log's default, 1: none)")
 	fs.BoolVar(&cfg.Warm, "warm", false, "leave the filled topic in the page cache (default: drop it, so the pass reads from the disk)")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "length of each produce phase (without, then with the cleaner)")

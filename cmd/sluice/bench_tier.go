@@ -34,7 +34,7 @@ func benchTier(ctx context.Context, c *cli, args []string) error {
 	mb := fs.Int("mb", 256, "megabytes produced per topic and round")
 	size := fs.Int("record-size", 1024, "bytes per record value (random, incompressible)")
 	segSize := byteSize(8 << 20)
-	fs.Var(&segSize, "segment-bytes", "segment.bytes of the topics, like 8MiB")
+	sizeVar(fs, &segSize, "segment-bytes", "segment.bytes of the topics, like 8MiB")
 	rounds := fs.Int("rounds", 2, "rounds of each measurement")
 	dir := fs.String("dir", "", "data directory of the server (default: a temporary directory)")
 	profDir := fs.String("profile-dir", "", "write CPU profiles here: serve-consume.pprof (the server during the consume rounds) and s3-server.pprof (the S3 server, whole run)")

@@ -47,7 +47,7 @@ func registerKafkaFlags(c *cli, fs *flag.FlagSet) *kafkaFlags {
 	fs.BoolVar(&k.cfg.AutoCreateTopics, "auto-create-topics", d.AutoCreateTopics, "create topics on first use by a client")
 	fs.IntVar(&k.partitions, "default-partitions", int(d.DefaultPartitions), "partitions of topics created on first use")
 	k.maxRequest = byteSize(d.MaxRequestBytes)
-	fs.Var(&k.maxRequest, "max-request-bytes", "largest request frame accepted, like 100MiB (at most 1GiB); larger ones close the connection")
+	sizeVar(fs, &k.maxRequest, "max-request-bytes", "largest request frame accepted, like 100MiB (at most 1GiB); larger ones close the connection")
 	fs.BoolVar(&k.cfg.AllowUnauthenticated, "allow-unauthenticated", false, "allow a non-loopback --kafka-addr although the listener has no authentication")
 	fs.BoolVar(&k.disabled, "no-kafka", false, "do not start the Kafka protocol listener")
 	fs.Func("listener", "a Kafka listener NAME=PROTOCOL://HOST:PORT (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL); repeatable; replaces --kafka-addr", func(v string) error {

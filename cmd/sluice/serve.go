@@ -74,13 +74,13 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	cleanup := fs.String("cleanup-policy", "delete", "default cleanup.policy of topics that set none: delete, compact or compact,delete")
 	cleanerEvery := fs.Duration("cleaner-interval", 15*time.Second, "how often the log cleaner looks for compacted partitions to clean (log.cleaner.backoff.ms)")
 	cleanerBuf := byteSize(32 << 20)
-	fs.Var(&cleanerBuf, "cleaner-dedupe-buffer", "size of the cleaner's offset map, like 32MiB, 24 bytes per distinct key of a pass (log.cleaner.dedupe.buffer.size; with --memory at most an eighth of its heap part)")
+	sizeVar(fs, &cleanerBuf, "cleaner-dedupe-buffer", "size of the cleaner's offset map, like 32MiB, 24 bytes per distinct key of a pass (log.cleaner.dedupe.buffer.size; with --memory at most an eighth of its heap part)")
 	var mf memoryFlag
 	mf.register(c, fs)
 	pageCacheWindow := fs.String("page-cache-window", envOr(c, "SLUICE_PAGE_CACHE_WINDOW", "64MiB"), "how many of a partition's most recently synced bytes stay in the page cache, like 64MiB or 1GiB: older synced bytes (of the active segment, and sealed segments wholly behind the window) are dropped from it after each fdatasync, and the log cleaner drops what it reads and writes behind it, so that writes reuse freed pages (docs/benchmarks-kafka.md); consumers within it read from memory, older reads come from the disk; off: never drop, the kernel decides (env SLUICE_PAGE_CACHE_WINDOW)")
 	segmentPrefill := fs.String("segment-prefill", envOr(c, "SLUICE_SEGMENT_PREFILL", "1MiB"), "how far ahead of the append position the active segment of an fsync-always partition is kept written with zeros and synced, like 1MiB, so that a commit's fdatasync overwrites allocated blocks instead of growing the file (no journal commit; docs/benchmarks.md, pre-written segment tails); topped up only after commits of at most 64 KiB; off: appends grow the file (env SLUICE_SEGMENT_PREFILL)")
 	var cleanerIO byteRate
-	fs.Var(&cleanerIO, "cleaner-io-bytes-per-second", "bound on what the cleaner reads plus writes per second, like 50MiB/s; 0 = unlimited (log.cleaner.io.max.bytes.per.second)")
+	rateVar(fs, &cleanerIO, "cleaner-io-bytes-per-second", "bound on what the cleaner reads plus writes per second, like 50MiB/s; 0 = unlimited (log.cleaner.io.max.bytes.per.second)")
 	cleanerDuty := fs.Float64("cleaner-max-duty-cycle", 0.25, "share of wall time (so of one core) a cleaner pass may work while the log takes appends; it rests the remainder, leaving the CPU to producers; on an idle log it runs at full speed; 1 = no limit")
 	registryDefault, envErr := strconv.ParseBool(envOr(c, "SLUICE_SCHEMA_REGISTRY", "true"))
 	schemaRegistry := fs.Bool("schema-registry", registryDefault || envErr != nil, "serve the Confluent-compatible schema registry (/subjects, /schemas, /config, /mode, /compatibility) on the HTTP listener, kept in the topic _schemas (env SLUICE_SCHEMA_REGISTRY)")

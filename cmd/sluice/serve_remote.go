@@ -29,8 +29,8 @@ func (r *remoteFlags) register(c *cli, fs *flag.FlagSet) {
 	fs.StringVar(&r.credsFile, "remote-credentials-file", "", "AWS shared credentials file (default $AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials), when the environment has no keys")
 	fs.StringVar(&r.cacheDir, "remote-cache-dir", "", "directory of the cache of remote segment chunks (default DATA-DIR/tier-cache; emptied at start)")
 	r.cacheBytes, r.chunkBytes = 256<<20, 1<<20
-	fs.Var(&r.cacheBytes, "remote-cache-bytes", "bound of the remote segment chunk cache, like 256MiB")
-	fs.Var(&r.chunkBytes, "remote-chunk-bytes", "size of one ranged read of a remote segment (and of a cache entry), like 1MiB")
+	sizeVar(fs, &r.cacheBytes, "remote-cache-bytes", "bound of the remote segment chunk cache, like 256MiB")
+	sizeVar(fs, &r.chunkBytes, "remote-chunk-bytes", "size of one ranged read of a remote segment (and of a cache entry), like 1MiB")
 	fs.DurationVar(&r.uploadInterval, "remote-upload-interval", 10*time.Second, "how often the uploader looks for segments to upload and applies remote retention, besides segment rolls")
 }
 

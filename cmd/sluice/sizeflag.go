@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"math"
 	"strconv"
@@ -9,10 +10,16 @@ import (
 	"github.com/sluicehq/sluice/internal/memlimit"
 )
 
-// sizeUnitsHelp is the help text's note on the units byteSize and
-// byteRate flags read (memlimit.ParseSize, which --memory and
-// --page-cache-window read too).
-const sizeUnitsHelp = "a byte count or a size like 64MiB or 10GB: KiB, MiB, GiB, TiB are powers of 1024, KB, MB, GB, TB powers of 1000"
+// sizeVar registers a byteSize flag; its help names the forms it reads
+// (and shows SIZE as the flag's type).
+func sizeVar(fs *flag.FlagSet, p *byteSize, name, usage string) {
+	fs.Var(p, name, usage+" (`SIZE`: bytes, or with a unit like 64MiB or 10GB; KiB, MiB, GiB, TiB are powers of 1024, KB, MB, GB, TB of 1000)")
+}
+
+// rateVar registers a byteRate flag, as sizeVar does.
+func rateVar(fs *flag.FlagSet, p *byteRate, name, usage string) {
+	fs.Var(p, name, usage+" (`RATE`: bytes per second, or a size with a unit like 5MiB or 5MiB/s)")
+}
 
 // byteSize is a flag holding a byte count: a plain number or a human size
 // such as 64MiB, 10GiB or 1.5GB, as memlimit.ParseSize reads it (KiB, MiB,

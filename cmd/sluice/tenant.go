@@ -161,12 +161,12 @@ func namespaceCreate(ctx context.Context, c *cli, args []string) error {
 	tf.register(c, fs)
 	retention := fs.Duration("retention", 0, "retention of topics created in the namespace that set none (0: the log's default)")
 	var maxStorage byteSize
-	fs.Var(&maxStorage, "max-storage", "bytes all the namespace's topics may store, like 10GiB; over it, what --on-full says happens (0: no limit; "+sizeUnitsHelp+")")
+	sizeVar(fs, &maxStorage, "max-storage", "bytes all the namespace's topics may store, like 10GiB; over it, what --on-full says happens (0: no limit)")
 	onFull := fs.String("on-full", auth.OnFullRefuse, "over --max-storage: refuse (produce requests get POLICY_VIOLATION until space is freed) or evict (the namespace's oldest segments are deleted, as retention would, and the produce is accepted)")
 	var produceRate byteRate
-	fs.Var(&produceRate, "produce-rate", "bytes per second all clients together may produce to the namespace's topics, like 5MiB or 5MiB/s; over it they are throttled (0: no limit)")
+	rateVar(fs, &produceRate, "produce-rate", "bytes per second all clients together may produce to the namespace's topics, like 5MiB or 5MiB/s; over it they are throttled (0: no limit)")
 	var fetchRate byteRate
-	fs.Var(&fetchRate, "fetch-rate", "bytes per second all clients together may fetch from the namespace's topics, like 20MiB/s (0: no limit)")
+	rateVar(fs, &fetchRate, "fetch-rate", "bytes per second all clients together may fetch from the namespace's topics, like 20MiB/s (0: no limit)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err

@@ -38,11 +38,11 @@ func topicCreate(ctx context.Context, c *cli, args []string) error {
 	fsync := fs.String("fsync", "", "durability policy: always (group commit), interval[:DURATION], never (default: the server's)")
 	cleanup := fs.String("cleanup-policy", "", "delete (retention), compact (keep each key's latest record; every record needs a key) or compact,delete (default: the server's, delete)")
 	var segBytes byteSize
-	fs.Var(&segBytes, "segment-bytes", "roll segments at this size, like 64MiB (segment.bytes; default: 128MiB)")
+	sizeVar(fs, &segBytes, "segment-bytes", "roll segments at this size, like 64MiB (segment.bytes; default: 128MiB)")
 	remote := fs.Bool("remote", false, "keep closed segments in the server's remote storage too (remote.storage.enable; the server needs --remote-storage)")
 	localRet := fs.Duration("local-retention", 0, "with --remote: keep uploaded segments on the local disk this long (local.retention.ms; default: --retention)")
 	var localRetBytes byteSize
-	fs.Var(&localRetBytes, "local-retention-bytes", "with --remote: local size per partition, like 1GiB, above which uploaded segments leave the local disk (local.retention.bytes; default: retention.bytes)")
+	sizeVar(fs, &localRetBytes, "local-retention-bytes", "with --remote: local size per partition, like 1GiB, above which uploaded segments leave the local disk (local.retention.bytes; default: retention.bytes)")
 	var configs configFlag
 	fs.Var(&configs, "config", "topic config by its Kafka name, KEY=VALUE (repeatable): cleanup.policy, retention.ms, retention.bytes, segment.bytes, segment.ms, min.cleanable.dirty.ratio, min.compaction.lag.ms, max.compaction.lag.ms, delete.retention.ms, message.timestamp.type, sluice.fsync, remote.storage.enable, local.retention.ms, local.retention.bytes")
 	pos, err := parseArgs(fs, args)
