@@ -148,8 +148,15 @@ type backendFlags struct {
 	broker  string
 }
 
+// dataDirVar registers --data-dir into p, as every command that opens the
+// embedded log reads it: from the flag, else SLUICE_DATA_DIR, else ./data.
+// usage says what the command keeps there.
+func dataDirVar(c *cli, fs *flag.FlagSet, p *string, usage string) {
+	fs.StringVar(p, "data-dir", envOr(c, "SLUICE_DATA_DIR", "./data"), usage+" (env SLUICE_DATA_DIR)")
+}
+
 func (b *backendFlags) register(c *cli, fs *flag.FlagSet) {
-	fs.StringVar(&b.dataDir, "data-dir", envOr(c, "SLUICE_DATA_DIR", "./data"), "embedded log data directory (env SLUICE_DATA_DIR)")
+	dataDirVar(c, fs, &b.dataDir, "embedded log data directory")
 	fs.StringVar(&b.broker, "broker", envOr(c, "SLUICE_BROKER", ""), "HOST:PORT of a Kafka-protocol server (sluice serve, Kafka, Redpanda) to use instead of --data-dir (env SLUICE_BROKER)")
 }
 

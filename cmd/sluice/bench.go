@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -70,7 +68,8 @@ func benchLog(ctx context.Context, c *cli, args []string) error {
 	fs.Int64Var(&cfg.Records, "records", 0, "stop after this many records instead (0: use --duration)")
 	fs.BoolVar(&cfg.Read, "read", true, "read everything back afterwards and report read throughput")
 	disk := fs.Bool("disk", true, "also measure the disk's sequential write bandwidth with fdatasync and its fsync latency")
-	diskBlock := fs.Int("disk-block", 1<<20, "bytes written per fdatasync in the disk bandwidth test")
+	diskBlock := byteSize(1 << 20)
+	sizeVar(fs, &diskBlock, "disk-block", "bytes written per fdatasync in the disk bandwidth test, like 1MiB")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -91,7 +90,7 @@ func benchLog(ctx context.Context, c *cli, args []string) error {
 	}
 	if *disk {
 		stop := progress(c, "measuring the disk")
-		d, err := logbench.MeasureDisk(ctx, logbench.DiskConfig{Dir: cfg.Dir, BlockSize: *diskBlock, MaxTime: cfg.Duration})
+		d, err := logbench.MeasureDisk(ctx, logbench.DiskConfig{Dir: cfg.Dir, BlockSize: int(diskBlock), MaxTime: cfg.Duration})
 		stop()
 		if err != nil {
 			return fmt.Errorf("measure disk: %w", err)
@@ -117,7 +116,8 @@ func benchKafka(ctx context.Context, c *cli, args []string) error {
 	fs.IntVar(&cfg.RecordSize, "record-size", 100, "value bytes per record")
 	partitions := fs.Int("partitions", 4, "partitions of the benchmark topic")
 	fs.DurationVar(&cfg.Linger, "linger", 0, "producer linger (0: send a batch as soon as a request may go out)")
-	batch := fs.Int("batch-bytes", 1<<20, "producer maximum batch bytes")
+	batch := byteSize(1 << 20)
+	sizeVar(fs, &batch, "batch-bytes", "producer maximum batch bytes, like 1MiB (at most 1GiB)")
 	fs.IntVar(&cfg.BufferedRecords, "buffered-records", 10_000, "records the producer may hold unacknowledged before it blocks (franz-go's default)")
 	fs.IntVar(&cfg.Rate, "rate", 0, "limit production to this many records/s (0: as fast as possible); latency percentiles mean most below the maximum rate")
 	fs.StringVar(&cfg.Compression, "compression", "none", "none, gzip, snappy, lz4 or zstd")
@@ -145,10 +145,10 @@ func benchKafka(ctx context.Context, c *cli, args []string) error {
 	if cfg.Duration > 0 && !flagGiven(fs, "records") {
 		cfg.Records = 0 // bounded by time only
 	}
-	if (cfg.Records < 1 && cfg.Duration == 0) || cfg.RecordSize < 0 || *partitions < 1 || *batch < 1 || cfg.BufferedRecords < 1 {
-		return usagef("--records, --partitions, --batch-bytes and --buffered-records must be positive")
+	if (cfg.Records < 1 && cfg.Duration == 0) || cfg.RecordSize < 0 || *partitions < 1 || batch < 1 || batch > 1<<30 || cfg.BufferedRecords < 1 {
+		return usagef("--records, --partitions, --batch-bytes and --buffered-records must be positive, --batch-bytes at most 1GiB")
 	}
-	cfg.Partitions, cfg.BatchBytes = int32(*partitions), int32(*batch)
+	cfg.Partitions, cfg.BatchBytes = int32(*partitions), int32(batch)
 	if cfg.Fsync, err = logstore.ParseFsyncPolicy(*fsync); err != nil {
 		return usagef("--fsync: %v", err)
 	}
@@ -316,9 +316,12 @@ func benchLatency(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		b, err := marshalJSON(res, true)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(c.stdout, "%s\n", b)
+		return err
 	}
 	fmt.Fprint(c.stdout, res.String())
 	return nil
@@ -332,13 +335,13 @@ func benchCompaction(ctx context.Context, c *cli, args []string) error {
 	fs.IntVar(&cfg.RecordSize, "record-size", 1024, "value bytes per record (keys are 16 bytes)")
 	fs.IntVar(&cfg.RecordsPerBatch, "batch", 100, "records per batch when filling the topic of the timed pass")
 	total := byteSize(1 << 30)
-	fs.Var(&total, "bytes", "batch bytes the timed pass's topic is filled with (suffixes KiB, MiB, GiB, KB, MB, GB)")
+	sizeVar(fs, &total, "bytes", "batch bytes the timed pass's topic is filled with")
 	seg := byteSize(32 << 20)
-	fs.Var(&seg, "segment-bytes", "segment.bytes of both topics")
+	sizeVar(fs, &seg, "segment-bytes", "segment.bytes of both topics")
 	var dedupe byteSize
-	fs.Var(&dedupe, "dedupe-buffer", "the cleaner's offset map memory, 25 B per key (0: the log's default, 32 MiB)")
+	sizeVar(fs, &dedupe, "dedupe-buffer", "the cleaner's offset map memory, 25 B per key (0: the log's default, 32 MiB)")
 	var ioLimit byteSize
-	fs.Var(&ioLimit, "io-limit", "bound the cleaner's read+write bytes per second (0: unlimited)")
+	sizeVar(fs, &ioLimit, "io-limit", "bound the cleaner's read+write bytes per second (0: unlimited)")
 	fs.Float64Var(&cfg.MaxDutyCycle, "cleaner-duty", 0, "the cleaner's max duty cycle while the log takes appends (CleanerOptions.MaxDutyCycle; 0: the log's default, 1: none)")
 	fs.BoolVar(&cfg.Warm, "warm", false, "leave the filled topic in the page cache (default: drop it, so the pass reads from the disk)")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "length of each produce phase (without, then with the cleaner)")
@@ -403,7 +406,7 @@ func benchCompaction(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	if *asJSON {
-		b, err := json.MarshalIndent(res, "", "  ")
+		b, err := marshalJSON(res, true)
 		if err != nil {
 			return err
 		}
@@ -422,30 +425,4 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// byteSize is a flag holding a byte count: a plain number or one with a
-// suffix KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024).
-type byteSize int64
-
-func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
-
-func (b *byteSize) Set(s string) error {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
-	mult := int64(1)
-	for _, u := range units {
-		if n, ok := strings.CutSuffix(s, u.suffix); ok {
-			s, mult = n, u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil || n < 0 || n > (1<<62)/mult {
-		return fmt.Errorf("want a byte count such as 1048576, 64MiB or 1GB")
-	}
-	*b = byteSize(n * mult)
-	return nil
 }

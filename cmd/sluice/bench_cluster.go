@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
@@ -90,7 +89,7 @@ func benchCluster(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(res, "", "  ")
+	b, err := marshalJSON(res, true)
 	if err != nil {
 		return err
 	}

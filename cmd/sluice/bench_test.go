@@ -74,18 +74,3 @@ func TestBenchCompactionUsage(t *testing.T) {
 		}
 	}
 }
-
-func TestByteSize(t *testing.T) {
-	for in, want := range map[string]int64{"0": 0, "1048576": 1 << 20, "64KiB": 64 << 10, "1GiB": 1 << 30, "2MB": 2e6, "5B": 5} {
-		var b byteSize
-		if err := b.Set(in); err != nil || int64(b) != want {
-			t.Errorf("%q: %d, %v; want %d", in, b, err, want)
-		}
-	}
-	for _, in := range []string{"", "-1", "1TiB", "x", "1.5GiB"} {
-		var b byteSize
-		if err := b.Set(in); err == nil {
-			t.Errorf("%q accepted as %d", in, b)
-		}
-	}
-}

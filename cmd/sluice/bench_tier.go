@@ -33,7 +33,8 @@ func benchTier(ctx context.Context, c *cli, args []string) error {
 	fs := flagSet(c, "sluice bench tier", "[--mb 256] [--record-size 1024] [--segment-bytes 8388608] [--rounds 2] [--dir DIR] [--profile-dir DIR]")
 	mb := fs.Int("mb", 256, "megabytes produced per topic and round")
 	size := fs.Int("record-size", 1024, "bytes per record value (random, incompressible)")
-	segBytes := fs.Int64("segment-bytes", 8<<20, "segment.bytes of the topics")
+	segSize := byteSize(8 << 20)
+	sizeVar(fs, &segSize, "segment-bytes", "segment.bytes of the topics, like 8MiB")
 	rounds := fs.Int("rounds", 2, "rounds of each measurement")
 	dir := fs.String("dir", "", "data directory of the server (default: a temporary directory)")
 	profDir := fs.String("profile-dir", "", "write CPU profiles here: serve-consume.pprof (the server during the consume rounds) and s3-server.pprof (the S3 server, whole run)")
@@ -41,9 +42,10 @@ func benchTier(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 0 || *mb < 1 || *size < 1 || *rounds < 1 || *segBytes < 1<<20 {
+	if len(pos) != 0 || *mb < 1 || *size < 1 || *rounds < 1 || segSize < 1<<20 {
 		return usagef("takes no arguments; --mb, --record-size and --rounds must be positive, --segment-bytes at least 1 MiB")
 	}
+	segBytes := (*int64)(&segSize)
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "sluice-bench-tier-")
 		if err != nil {

@@ -60,7 +60,7 @@ var commandExamples = map[string][]string{
 	"sluice tenant create":    {"sluice tenant create acme --member User:alice", "sluice tenant create acme --server http://127.0.0.1:8080 --http-token \"$TOKEN\""},
 	"sluice tenant list":      {"sluice tenant list"},
 	"sluice tenant delete":    {"sluice tenant delete acme"},
-	"sluice namespace create": {"sluice namespace create acme/prod --retention 168h --max-storage 10737418240 --produce-rate 5242880"},
+	"sluice namespace create": {"sluice namespace create acme/prod --retention 168h --max-storage 10GiB --produce-rate 5MiB/s"},
 	"sluice namespace delete": {"sluice namespace delete acme/prod"},
 	"sluice token create":     {"sluice token create --principal User:alice --ttl 720h"},
 	"sluice token list":       {"sluice token list"},

@@ -29,7 +29,7 @@ import (
 type kafkaFlags struct {
 	cfg        kafka.Config
 	partitions int
-	maxRequest int
+	maxRequest byteSize
 	disabled   bool
 	srv        atomic.Pointer[kafka.Server] // set by start; read by HTTP handlers
 	listeners  []string
@@ -46,7 +46,8 @@ func registerKafkaFlags(c *cli, fs *flag.FlagSet) *kafkaFlags {
 	fs.StringVar(&k.cfg.AdvertisedAddr, "kafka-advertised-addr", envOr(c, "SLUICE_KAFKA_ADVERTISED_ADDR", ""), "HOST:PORT that Metadata returns to clients (default: the bound address)")
 	fs.BoolVar(&k.cfg.AutoCreateTopics, "auto-create-topics", d.AutoCreateTopics, "create topics on first use by a client")
 	fs.IntVar(&k.partitions, "default-partitions", int(d.DefaultPartitions), "partitions of topics created on first use")
-	fs.IntVar(&k.maxRequest, "max-request-bytes", int(d.MaxRequestBytes), "largest request frame accepted; larger ones close the connection")
+	k.maxRequest = byteSize(d.MaxRequestBytes)
+	sizeVar(fs, &k.maxRequest, "max-request-bytes", "largest request frame accepted, like 100MiB (at most 1GiB); larger ones close the connection")
 	fs.BoolVar(&k.cfg.AllowUnauthenticated, "allow-unauthenticated", false, "allow a non-loopback --kafka-addr although the listener has no authentication")
 	fs.BoolVar(&k.disabled, "no-kafka", false, "do not start the Kafka protocol listener")
 	fs.Func("listener", "a Kafka listener NAME=PROTOCOL://HOST:PORT (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL); repeatable; replaces --kafka-addr", func(v string) error {

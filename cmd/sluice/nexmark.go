@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -125,7 +124,7 @@ func nexmarkRun(ctx context.Context, c *cli, args []string) error {
 		}
 		results = append(results, res)
 		if *asJSON {
-			b, _ := json.Marshal(res)
+			b, _ := marshalJSON(res, false)
 			fmt.Fprintln(c.stdout, string(b))
 		}
 	}

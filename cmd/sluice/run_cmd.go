@@ -27,7 +27,8 @@ import (
 // of the latest one.
 func runPipeline(ctx context.Context, c *cli, args []string) error {
 	fs := flagSet(c, "sluice run", "[--data-dir DIR] [--http-addr ADDR] [--from-checkpoint PATH] [--quiet] [--memory LIMIT] [--cpuprofile FILE] [--trace FILE] [--state memory|pebble [--state-dir DIR]] [--principal NAME [--password-file F] [--sasl-mechanism M] [--security-protocol P] [--tls-ca F]] FILE")
-	dataDir := fs.String("data-dir", envOr(c, "SLUICE_DATA_DIR", "./data"), "local data directory: the embedded log used by log sources and sinks, and its schema registry (the default of format avro on log) (env SLUICE_DATA_DIR)")
+	dataDir := new(string)
+	dataDirVar(c, fs, dataDir, "local data directory: the embedded log used by log sources and sinks, and its schema registry (the default of format avro on log)")
 	httpAddr := fs.String("http-addr", envOr(c, "SLUICE_HTTP_ADDR", ""), "serve the dashboard, /api/v1, /healthz, /readyz and /metrics on this address, like 127.0.0.1:8080; empty: no HTTP server (env SLUICE_HTTP_ADDR)")
 	httpToken := fs.String("http-token", envOr(c, "SLUICE_HTTP_TOKEN", ""), "bearer token required by the HTTP endpoints; mandatory for a non-loopback --http-addr (env SLUICE_HTTP_TOKEN)")
 	quiet := fs.Bool("quiet", false, "print only errors: no live status line, no start and end summary")

@@ -65,19 +65,22 @@ func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 
 func serveRun(ctx context.Context, c *cli, args []string) error {
 	fs := flagSet(c, "sluice serve", "[--data-dir DIR] [--http-addr 127.0.0.1:8080] [--kafka-addr 127.0.0.1:9092] [--memory LIMIT] [--remote-storage s3://BUCKET/PREFIX [--remote-endpoint URL]]")
-	dataDir := fs.String("data-dir", envOr(c, "SLUICE_DATA_DIR", "./data"), "data directory of the embedded log (env SLUICE_DATA_DIR)")
+	dataDir := new(string)
+	dataDirVar(c, fs, dataDir, "data directory of the embedded log")
 	httpAddr := fs.String("http-addr", envOr(c, "SLUICE_HTTP_ADDR", "127.0.0.1:8080"), "HTTP address for /healthz, /readyz and /metrics (env SLUICE_HTTP_ADDR)")
 	httpToken := fs.String("http-token", envOr(c, "SLUICE_HTTP_TOKEN", ""), "bearer token required by the HTTP endpoints; mandatory for a non-loopback --http-addr (env SLUICE_HTTP_TOKEN)")
 	fsync := fs.String("fsync", envOr(c, "SLUICE_FSYNC", "always"), "default durability policy of topics: always (group commit), interval[:DURATION], never (env SLUICE_FSYNC)")
 	retentionEvery := fs.Duration("retention-check-interval", time.Minute, "how often retention deletes expired segments and segment.ms rolls segments")
 	cleanup := fs.String("cleanup-policy", "delete", "default cleanup.policy of topics that set none: delete, compact or compact,delete")
 	cleanerEvery := fs.Duration("cleaner-interval", 15*time.Second, "how often the log cleaner looks for compacted partitions to clean (log.cleaner.backoff.ms)")
-	cleanerBuf := fs.Int("cleaner-dedupe-buffer", 32<<20, "bytes of the cleaner's offset map, 24 per distinct key of a pass (log.cleaner.dedupe.buffer.size; with --memory at most an eighth of its heap part)")
+	cleanerBuf := byteSize(32 << 20)
+	sizeVar(fs, &cleanerBuf, "cleaner-dedupe-buffer", "size of the cleaner's offset map, like 32MiB, 24 bytes per distinct key of a pass (log.cleaner.dedupe.buffer.size; with --memory at most an eighth of its heap part)")
 	var mf memoryFlag
 	mf.register(c, fs)
 	pageCacheWindow := fs.String("page-cache-window", envOr(c, "SLUICE_PAGE_CACHE_WINDOW", "64MiB"), "how many of a partition's most recently synced bytes stay in the page cache, like 64MiB or 1GiB: older synced bytes (of the active segment, and sealed segments wholly behind the window) are dropped from it after each fdatasync, and the log cleaner drops what it reads and writes behind it, so that writes reuse freed pages (docs/benchmarks-kafka.md); consumers within it read from memory, older reads come from the disk; off: never drop, the kernel decides (env SLUICE_PAGE_CACHE_WINDOW)")
 	segmentPrefill := fs.String("segment-prefill", envOr(c, "SLUICE_SEGMENT_PREFILL", "1MiB"), "how far ahead of the append position the active segment of an fsync-always partition is kept written with zeros and synced, like 1MiB, so that a commit's fdatasync overwrites allocated blocks instead of growing the file (no journal commit; docs/benchmarks.md, pre-written segment tails); topped up only after commits of at most 64 KiB; off: appends grow the file (env SLUICE_SEGMENT_PREFILL)")
-	cleanerIO := fs.Float64("cleaner-io-bytes-per-second", 0, "bound on what the cleaner reads plus writes per second; 0 = unlimited (log.cleaner.io.max.bytes.per.second)")
+	var cleanerIO byteRate
+	rateVar(fs, &cleanerIO, "cleaner-io-bytes-per-second", "bound on what the cleaner reads plus writes per second, like 50MiB/s; 0 = unlimited (log.cleaner.io.max.bytes.per.second)")
 	cleanerDuty := fs.Float64("cleaner-max-duty-cycle", 0.25, "share of wall time (so of one core) a cleaner pass may work while the log takes appends; it rests the remainder, leaving the CPU to producers; on an idle log it runs at full speed; 1 = no limit")
 	registryDefault, envErr := strconv.ParseBool(envOr(c, "SLUICE_SCHEMA_REGISTRY", "true"))
 	schemaRegistry := fs.Bool("schema-registry", registryDefault || envErr != nil, "serve the Confluent-compatible schema registry (/subjects, /schemas, /config, /mode, /compatibility) on the HTTP listener, kept in the topic _schemas (env SLUICE_SCHEMA_REGISTRY)")
@@ -114,7 +117,7 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return usagef("--cleanup-policy: %v", err)
 	}
-	if *retentionEvery <= 0 || *cleanerEvery <= 0 || *cleanerBuf <= 0 || *cleanerIO < 0 {
+	if *retentionEvery <= 0 || *cleanerEvery <= 0 || cleanerBuf <= 0 {
 		return usagef("--retention-check-interval, --cleaner-interval and --cleaner-dedupe-buffer must be positive, --cleaner-io-bytes-per-second not negative")
 	}
 	if *cleanerDuty <= 0 || *cleanerDuty > 1 {
@@ -134,7 +137,7 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	}
 	defer mem.release()
 	if mem.plan != nil && !flagGiven(fs, "cleaner-dedupe-buffer") {
-		*cleanerBuf = int(min(int64(*cleanerBuf), mem.plan.Heap/8))
+		cleanerBuf = min(cleanerBuf, byteSize(mem.plan.Heap/8))
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), mem.collector())
@@ -154,7 +157,7 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 		Dir: *dataDir, DefaultFsync: policy, DefaultPartitions: kf.defaultPartitions(), Logger: logger, Registerer: reg,
 		RetentionCheckInterval: *retentionEvery,
 		DefaultCleanup:         cleanupPolicy,
-		Cleaner:                logstore.CleanerOptions{Interval: *cleanerEvery, DedupeBufferBytes: *cleanerBuf, IOBytesPerSecond: *cleanerIO, MaxDutyCycle: *cleanerDuty},
+		Cleaner:                logstore.CleanerOptions{Interval: *cleanerEvery, DedupeBufferBytes: int(cleanerBuf), IOBytesPerSecond: float64(cleanerIO), MaxDutyCycle: *cleanerDuty},
 		PageCacheWindow:        cacheWindow,
 		SegmentPrefill:         prefill,
 	})

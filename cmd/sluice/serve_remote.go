@@ -18,7 +18,7 @@ import (
 type remoteFlags struct {
 	url, endpoint, region, credsFile string
 	cacheDir                         string
-	cacheBytes, chunkBytes           int64
+	cacheBytes, chunkBytes           byteSize
 	uploadInterval                   time.Duration
 }
 
@@ -28,8 +28,9 @@ func (r *remoteFlags) register(c *cli, fs *flag.FlagSet) {
 	fs.StringVar(&r.region, "remote-region", "", "the store's region (default $AWS_REGION or us-east-1)")
 	fs.StringVar(&r.credsFile, "remote-credentials-file", "", "AWS shared credentials file (default $AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials), when the environment has no keys")
 	fs.StringVar(&r.cacheDir, "remote-cache-dir", "", "directory of the cache of remote segment chunks (default DATA-DIR/tier-cache; emptied at start)")
-	fs.Int64Var(&r.cacheBytes, "remote-cache-bytes", 256<<20, "bound of the remote segment chunk cache")
-	fs.Int64Var(&r.chunkBytes, "remote-chunk-bytes", 1<<20, "size of one ranged read of a remote segment (and of a cache entry)")
+	r.cacheBytes, r.chunkBytes = 256<<20, 1<<20
+	sizeVar(fs, &r.cacheBytes, "remote-cache-bytes", "bound of the remote segment chunk cache, like 256MiB")
+	sizeVar(fs, &r.chunkBytes, "remote-chunk-bytes", "size of one ranged read of a remote segment (and of a cache entry), like 1MiB")
 	fs.DurationVar(&r.uploadInterval, "remote-upload-interval", 10*time.Second, "how often the uploader looks for segments to upload and applies remote retention, besides segment rolls")
 }
 
@@ -62,7 +63,7 @@ func (r *remoteFlags) start(ctx context.Context, l *logstore.Log, logger *slog.L
 		logger.Warn("remote storage not reachable at start; uploads will retry", "store", store.String(), "err", err)
 	}
 	t, err := tier.Open(tier.Options{Store: store, Log: l, Logger: logger, Registerer: reg,
-		CacheDir: r.cacheDir, CacheBytes: r.cacheBytes, ChunkBytes: r.chunkBytes, UploadInterval: r.uploadInterval})
+		CacheDir: r.cacheDir, CacheBytes: int64(r.cacheBytes), ChunkBytes: int64(r.chunkBytes), UploadInterval: r.uploadInterval})
 	if err != nil {
 		return nil, err
 	}

@@ -40,7 +40,8 @@ func runSQL(ctx context.Context, c *cli, args []string) error {
 	fs := flagSet(c, "sluice sql", "[flags] [FILE.sql]\n\nRuns every statement of FILE.sql in order (CREATE TABLE/VIEW/FUNCTION, SET, INSERT INTO ... SELECT, SELECT, EXPLAIN). An INSERT runs as a job until its sources end or you interrupt it. Without FILE and -e, reads statements from a terminal prompt (or from standard input when it is not a terminal). See docs/sql.md.")
 	exprFlag := fs.String("e", "", "execute these statements instead of a file (e.g. \"SELECT 1\")")
 	format := fs.String("format", "", "query results as: table (default) or json (JSON lines; updating results carry an \"op\" field: +I, -U, +U, -D)")
-	dataDir := fs.String("data-dir", envOr(c, "SLUICE_DATA_DIR", "data"), "data directory of the embedded log (for 'connector' = 'sluice' tables)")
+	dataDir := new(string)
+	dataDirVar(c, fs, dataDir, "data directory of the embedded log (for 'connector' = 'sluice' tables)")
 	parallelism := fs.Int("parallelism", 0, "default parallelism (SET 'parallelism.default')")
 	var mf memoryFlag
 	mf.register(c, fs)

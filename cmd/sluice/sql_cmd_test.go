@@ -324,3 +324,39 @@ func TestSQLPrompt(t *testing.T) {
 		t.Errorf("EOF: stdout %q", out.String())
 	}
 }
+
+// TestDataDirFlagEverywhere: every command whose --data-dir is the
+// embedded log's directory (sql included, which once defaulted to "data"
+// and did not say it reads SLUICE_DATA_DIR) defaults to SLUICE_DATA_DIR,
+// else ./data, and says so in --help.
+func TestDataDirFlagEverywhere(t *testing.T) {
+	seen := map[string]bool{}
+	var walk func(cmd *command, path []string)
+	walk = func(cmd *command, path []string) {
+		for _, s := range cmd.sub {
+			walk(s, append(append([]string(nil), path...), s.name))
+		}
+		name := strings.Join(path, " ")
+		if len(cmd.sub) != 0 || name == "bench compaction" { // bench's --data-dir is a scratch disk
+			return
+		}
+		for e, want := range map[string]string{"": `(default "./data")`, "/srv/sluice-env": `(default "/srv/sluice-env")`} {
+			_, out, _ := runCLI(t, map[string]string{"SLUICE_DATA_DIR": e}, "", append(append([]string(nil), path...), "--help")...)
+			_, usage, ok := strings.Cut(out, "  -data-dir string\n")
+			if !ok {
+				continue
+			}
+			usage, _, _ = strings.Cut(usage, "\n")
+			seen[name] = true
+			if !strings.Contains(usage, "(env SLUICE_DATA_DIR)") || !strings.Contains(usage, want) {
+				t.Errorf("sluice %s --help (SLUICE_DATA_DIR=%q): --data-dir %q, want the env note and %s", name, e, usage, want)
+			}
+		}
+	}
+	walk(commands(), nil)
+	for _, name := range []string{"sql", "serve", "run", "topic create", "tenant list"} {
+		if !seen[name] {
+			t.Errorf("sluice %s --help shows no --data-dir", name)
+		}
+	}
+}

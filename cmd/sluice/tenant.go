@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -116,7 +118,7 @@ func tenantList(ctx context.Context, c *cli, args []string) error {
 					onFull = n.OnFull
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", x.Name, n.Name, orNone(n.Retention.String(), n.Retention == 0),
-					orNone(fmt.Sprint(n.MaxStorage), n.MaxStorage == 0), orNone(onFull, n.MaxStorage == 0), orNone(fmt.Sprint(n.ProduceRate), n.ProduceRate == 0), orNone(fmt.Sprint(n.FetchRate), n.FetchRate == 0))
+					orNone(fmt.Sprint(n.MaxStorage), n.MaxStorage == 0), orNone(onFull, n.MaxStorage == 0), orNone(formatRate(n.ProduceRate), n.ProduceRate == 0), orNone(formatRate(n.FetchRate), n.FetchRate == 0))
 			}
 		}
 	}
@@ -154,14 +156,17 @@ func tenantDelete(ctx context.Context, c *cli, args []string) error {
 }
 
 func namespaceCreate(ctx context.Context, c *cli, args []string) error {
-	fs := flagSet(c, "sluice namespace create", "TENANT/NAMESPACE [--retention 24h] [--max-storage BYTES] [--on-full refuse|evict] [--produce-rate BYTES/S] [--fetch-rate BYTES/S] [--data-dir DIR | --server URL]")
+	fs := flagSet(c, "sluice namespace create", "TENANT/NAMESPACE [--retention 24h] [--max-storage SIZE] [--on-full refuse|evict] [--produce-rate SIZE/s] [--fetch-rate SIZE/s] [--data-dir DIR | --server URL]")
 	var tf tenantFlags
 	tf.register(c, fs)
 	retention := fs.Duration("retention", 0, "retention of topics created in the namespace that set none (0: the log's default)")
-	maxStorage := fs.Int64("max-storage", 0, "bytes all the namespace's topics may store; over it, what --on-full says happens (0: no limit)")
+	var maxStorage byteSize
+	sizeVar(fs, &maxStorage, "max-storage", "bytes all the namespace's topics may store, like 10GiB; over it, what --on-full says happens (0: no limit)")
 	onFull := fs.String("on-full", auth.OnFullRefuse, "over --max-storage: refuse (produce requests get POLICY_VIOLATION until space is freed) or evict (the namespace's oldest segments are deleted, as retention would, and the produce is accepted)")
-	produceRate := fs.Float64("produce-rate", 0, "bytes per second all clients together may produce to the namespace's topics; over it they are throttled (0: no limit)")
-	fetchRate := fs.Float64("fetch-rate", 0, "bytes per second all clients together may fetch from the namespace's topics (0: no limit)")
+	var produceRate byteRate
+	rateVar(fs, &produceRate, "produce-rate", "bytes per second all clients together may produce to the namespace's topics, like 5MiB or 5MiB/s; over it they are throttled (0: no limit)")
+	var fetchRate byteRate
+	rateVar(fs, &fetchRate, "fetch-rate", "bytes per second all clients together may fetch from the namespace's topics, like 20MiB/s (0: no limit)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -170,7 +175,7 @@ func namespaceCreate(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *retention < 0 || *maxStorage < 0 || *produceRate < 0 || *fetchRate < 0 {
+	if *retention < 0 {
 		return usagef("limits must not be negative")
 	}
 	if *onFull != auth.OnFullRefuse && *onFull != auth.OnFullEvict {
@@ -181,7 +186,7 @@ func namespaceCreate(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer closeStore()
-	ns := auth.Namespace{Tenant: tenant, Name: name, Retention: *retention, MaxStorage: *maxStorage, ProduceRate: *produceRate, FetchRate: *fetchRate, OnFull: *onFull}
+	ns := auth.Namespace{Tenant: tenant, Name: name, Retention: *retention, MaxStorage: int64(maxStorage), ProduceRate: float64(produceRate), FetchRate: float64(fetchRate), OnFull: *onFull}
 	if *onFull == auth.OnFullRefuse {
 		ns.OnFull = "" // the default, stored as such
 	}
@@ -237,3 +242,10 @@ type stringList []string
 
 func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// formatRate writes bytes per second as a plain number: whole bytes
+// without an exponent (5242880, not 5.24288e+06), fractions to at most
+// three decimals.
+func formatRate(v float64) string {
+	return strconv.FormatFloat(math.Round(v*1000)/1000, 'f', -1, 64)
+}

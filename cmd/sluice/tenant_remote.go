@@ -36,7 +36,7 @@ type tenantFlags struct {
 }
 
 func (f *tenantFlags) register(c *cli, fs *flag.FlagSet) {
-	fs.StringVar(&f.dir, "data-dir", envOr(c, "SLUICE_DATA_DIR", "./data"), "data directory of a stopped server (a running one locks it: use --server) (env SLUICE_DATA_DIR)")
+	dataDirVar(c, fs, &f.dir, "data directory of a stopped server (a running one locks it: use --server)")
 	fs.StringVar(&f.server, "server", envOr(c, "SLUICE_SERVER", ""), "base URL of a running sluice serve's HTTP listener, like http://127.0.0.1:8080, to change it live through its admin API instead of --data-dir (env SLUICE_SERVER)")
 	fs.StringVar(&f.token, "http-token", envOr(c, "SLUICE_HTTP_TOKEN", ""), "with --server: the server's --http-token, or a token of a --super-user principal (env SLUICE_HTTP_TOKEN)")
 	fs.StringVar(&f.tokenFile, "http-token-file", "", "with --server: read the bearer token from this file's first line")

@@ -30,17 +30,19 @@ func topicCommand() *command {
 }
 
 func topicCreate(ctx context.Context, c *cli, args []string) error {
-	fs := flagSet(c, "sluice topic create", "NAME [--partitions N] [--retention 24h] [--fsync always|interval|never] [--cleanup-policy delete|compact|compact,delete] [--segment-bytes B] [--remote [--local-retention 1h] [--local-retention-bytes B]] [--config KEY=VALUE ...]")
+	fs := flagSet(c, "sluice topic create", "NAME [--partitions N] [--retention 24h] [--fsync always|interval|never] [--cleanup-policy delete|compact|compact,delete] [--segment-bytes SIZE] [--remote [--local-retention 1h] [--local-retention-bytes SIZE]] [--config KEY=VALUE ...]")
 	var bf backendFlags
 	bf.register(c, fs)
 	partitions := fs.Int("partitions", 1, "number of partitions")
 	retention := fs.Duration("retention", 0, "delete whole segments older than this (0 keeps data forever)")
 	fsync := fs.String("fsync", "", "durability policy: always (group commit), interval[:DURATION], never (default: the server's)")
 	cleanup := fs.String("cleanup-policy", "", "delete (retention), compact (keep each key's latest record; every record needs a key) or compact,delete (default: the server's, delete)")
-	segBytes := fs.Int64("segment-bytes", 0, "roll segments at this size (segment.bytes; default: 128 MiB)")
+	var segBytes byteSize
+	sizeVar(fs, &segBytes, "segment-bytes", "roll segments at this size, like 64MiB (segment.bytes; default: 128MiB)")
 	remote := fs.Bool("remote", false, "keep closed segments in the server's remote storage too (remote.storage.enable; the server needs --remote-storage)")
 	localRet := fs.Duration("local-retention", 0, "with --remote: keep uploaded segments on the local disk this long (local.retention.ms; default: --retention)")
-	localRetBytes := fs.Int64("local-retention-bytes", 0, "with --remote: local size per partition above which uploaded segments leave the local disk (local.retention.bytes; default: retention.bytes)")
+	var localRetBytes byteSize
+	sizeVar(fs, &localRetBytes, "local-retention-bytes", "with --remote: local size per partition, like 1GiB, above which uploaded segments leave the local disk (local.retention.bytes; default: retention.bytes)")
 	var configs configFlag
 	fs.Var(&configs, "config", "topic config by its Kafka name, KEY=VALUE (repeatable): cleanup.policy, retention.ms, retention.bytes, segment.bytes, segment.ms, min.cleanable.dirty.ratio, min.compaction.lag.ms, max.compaction.lag.ms, delete.retention.ms, message.timestamp.type, sluice.fsync, remote.storage.enable, local.retention.ms, local.retention.bytes")
 	pos, err := parseArgs(fs, args)
@@ -76,10 +78,10 @@ func topicCreate(ctx context.Context, c *cli, args []string) error {
 		flag, key string
 		value     string
 	}{
-		{*segBytes != 0, "--segment-bytes", "segment.bytes", strconv.FormatInt(*segBytes, 10)},
+		{segBytes != 0, "--segment-bytes", "segment.bytes", strconv.FormatInt(int64(segBytes), 10)},
 		{*remote, "--remote", "remote.storage.enable", "true"},
 		{*localRet != 0, "--local-retention", "local.retention.ms", strconv.FormatInt(localRet.Milliseconds(), 10)},
-		{*localRetBytes != 0, "--local-retention-bytes", "local.retention.bytes", strconv.FormatInt(*localRetBytes, 10)},
+		{localRetBytes != 0, "--local-retention-bytes", "local.retention.bytes", strconv.FormatInt(int64(localRetBytes), 10)},
 	} {
 		if !f.set {
 			continue
@@ -89,11 +91,11 @@ func topicCreate(ctx context.Context, c *cli, args []string) error {
 		}
 		spec.configs = append(spec.configs, [2]string{f.key, f.value})
 	}
-	if (*localRet != 0 || *localRetBytes != 0) && !*remote && !configs.has("remote.storage.enable") {
+	if (*localRet != 0 || localRetBytes != 0) && !*remote && !configs.has("remote.storage.enable") {
 		return usagef("--local-retention and --local-retention-bytes apply to topics with --remote")
 	}
-	if *localRet < 0 || *localRetBytes < 0 || *segBytes < 0 {
-		return usagef("--segment-bytes, --local-retention and --local-retention-bytes must not be negative")
+	if *localRet < 0 {
+		return usagef("--local-retention must not be negative")
 	}
 	if *retention > 0 && *localRet > *retention {
 		return usagef("--local-retention %v is longer than --retention %v (the total, local and remote)", *localRet, *retention)
