@@ -52,29 +52,7 @@ func (o *keyedProcessOp[K, T, R]) snapshot(chk *chkRun, id uint64) {
 	go func() {
 		defer chk.async.Done()
 		defer o.snapWG.Done()
-		p := chk.pendingFor(id)
-		if p == nil {
-			if write != nil {
-				_, _ = write(nil, "") // the backend's snapshot is discarded
-			}
-			return
-		}
-		path, err := writeWindowState(p, fmt.Sprintf("op%s-%d.keyed", task.Operator, task.Subtask), maxPar, kgs, groups)
-		files := []string{path}
-		if write != nil {
-			if err != nil {
-				_, _ = write(nil, "")
-			} else {
-				var more []string
-				more, err = write(p, fmt.Sprintf("op%s-%d", task.Operator, task.Subtask))
-				files = append(files, more...)
-			}
-		}
-		if err != nil {
-			chk.decline(id, task, err)
-			return
-		}
-		chk.ack(id, checkpoint.Ack{Task: task, Files: files})
+		writeOperatorSnapshot(chk, id, task, "keyed", maxPar, kgs, groups, write)
 	}()
 }
 

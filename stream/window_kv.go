@@ -605,25 +605,7 @@ func snapshotWinKV(o *opBase, chk *chkRun, id uint64, backend state.Backend, r s
 	go func() {
 		defer chk.async.Done()
 		defer wg.Done()
-		p := chk.pendingFor(id)
-		if p == nil {
-			_, _ = write(nil, "") // the backend's snapshot is discarded
-			return
-		}
-		path, err := writeWindowState(p, fmt.Sprintf("op%s-%d.winkv", task.Operator, task.Subtask), maxPar, kgs, groups)
-		files := []string{path}
-		if err != nil {
-			_, _ = write(nil, "")
-		} else {
-			var more []string
-			more, err = write(p, fmt.Sprintf("op%s-%d", task.Operator, task.Subtask))
-			files = append(files, more...)
-		}
-		if err != nil {
-			chk.decline(id, task, err)
-			return
-		}
-		chk.ack(id, checkpoint.Ack{Task: task, Files: files})
+		writeOperatorSnapshot(chk, id, task, "winkv", maxPar, kgs, groups, write)
 	}()
 }
 

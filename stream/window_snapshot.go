@@ -153,3 +153,38 @@ func (o *winOp[K, T, A, O]) restoreSection(b []byte) (int64, error) {
 	}
 	return wm, nil
 }
+
+// writeOperatorSnapshot writes a keyed operator's sections (kgs, groups)
+// as op<operator>-<subtask>.<ext> into checkpoint id, then the state
+// backend's own files through write (nil when the backend has none), and
+// acknowledges the checkpoint with both, or declines it. A checkpoint no
+// longer pending, or a failed write of the sections, discards the
+// backend's snapshot (write called with a nil Pending). It runs off the
+// task's goroutine.
+func writeOperatorSnapshot(chk *chkRun, id uint64, task checkpoint.TaskID, ext string, maxPar int, kgs []int, groups map[int][]byte, write func(checkpoint.Pending, string) ([]string, error)) {
+	discard := func() {
+		if write != nil {
+			_, _ = write(nil, "")
+		}
+	}
+	p := chk.pendingFor(id)
+	if p == nil {
+		discard()
+		return
+	}
+	base := fmt.Sprintf("op%s-%d", task.Operator, task.Subtask)
+	path, err := writeWindowState(p, base+"."+ext, maxPar, kgs, groups)
+	files := []string{path}
+	if err != nil {
+		discard()
+	} else if write != nil {
+		var more []string
+		more, err = write(p, base)
+		files = append(files, more...)
+	}
+	if err != nil {
+		chk.decline(id, task, err)
+		return
+	}
+	chk.ack(id, checkpoint.Ack{Task: task, Files: files})
+}
