@@ -34,38 +34,62 @@ func accSamples(r *rand.Rand) []*accRow {
 	return out
 }
 
+// accReencode encodes sample i, decodes it and encodes the decoded
+// accumulator again (after fixup when fix is set), returning the first
+// encoding and the second.
+func accReencode(t *testing.T, p *aggPlan, i int, a *accRow, fix bool) (b, b2 []byte) {
+	t.Helper()
+	b, err := a.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d accRow
+	if err := d.UnmarshalBinary(b); err != nil {
+		t.Fatalf("sample %d: %v", i, err)
+	}
+	if fix {
+		p.fixup(&d)
+	}
+	b2, err = d.MarshalBinary()
+	if err != nil {
+		t.Fatalf("sample %d: re-encoding a restored accumulator: %v", i, err)
+	}
+	return b, b2
+}
+
+// accSameResults checks that got gives a's results, for the retracting
+// plan's samples (i 0).
+func accSameResults(t *testing.T, p *aggPlan, i int, a, got *accRow, after string) {
+	t.Helper()
+	if i%2 != 0 || i >= 2 {
+		return
+	}
+	want, have := make([]row.Value, len(p.calls)), make([]row.Value, len(p.calls))
+	p.results(a, want)
+	p.results(got, have)
+	if !aggEqualVals(have, want) {
+		t.Fatalf("sample %d: results %s after %s, want %s", i, aggFmt(have), after, aggFmt(want))
+	}
+}
+
 // TestAccRoundTrip: an accumulator decoded from its encoding encodes to
 // the same bytes and gives the same results.
 func TestAccRoundTrip(t *testing.T) {
 	r := aggRand(t)
 	p, _ := compileAggs(groupCalls(true), true, false)
 	for i, a := range accSamples(r) {
-		b, err := a.MarshalBinary()
-		if err != nil {
-			t.Fatal(err)
+		b, b2 := accReencode(t, p, i, a, true)
+		// Map iteration order differs between encodings of DISTINCT sets;
+		// compare lengths and results rather than bytes.
+		if len(b) != len(b2) {
+			t.Fatalf("sample %d: %d bytes re-encoded as %d", i, len(b), len(b2))
 		}
 		var d accRow
 		if err := d.UnmarshalBinary(b); err != nil {
 			t.Fatalf("sample %d: %v", i, err)
 		}
 		p.fixup(&d)
-		b2, err := d.MarshalBinary()
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Map iteration order differs between encodings of DISTINCT sets;
-		// compare lengths and results rather than bytes.
-		if len(b) != len(b2) {
-			t.Fatalf("sample %d: %d bytes re-encoded as %d", i, len(b), len(b2))
-		}
-		if i%2 == 0 && i < 2 { // the retracting plan's samples
-			want, got := make([]row.Value, len(p.calls)), make([]row.Value, len(p.calls))
-			p.results(a, want)
-			p.results(&d, got)
-			if !aggEqualVals(got, want) {
-				t.Fatalf("sample %d: results %s after decoding, want %s", i, aggFmt(got), aggFmt(want))
-			}
-		}
+		accSameResults(t, p, i, a, &d, "decoding")
 	}
 }
 
@@ -78,31 +102,13 @@ func TestAccReencodeUndecoded(t *testing.T) {
 	r := aggRand(t)
 	p, _ := compileAggs(groupCalls(true), true, false)
 	for i, a := range accSamples(r) {
-		b, err := a.MarshalBinary()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var d accRow
-		if err := d.UnmarshalBinary(b); err != nil {
-			t.Fatalf("sample %d: %v", i, err)
-		}
-		b2, err := d.MarshalBinary() // no fixup: user accumulators still raw
-		if err != nil {
-			t.Fatalf("sample %d: re-encoding a restored accumulator: %v", i, err)
-		}
+		_, b2 := accReencode(t, p, i, a, false) // no fixup: user accumulators still raw
 		var e accRow
 		if err := e.UnmarshalBinary(b2); err != nil {
 			t.Fatalf("sample %d: decoding the re-encoding: %v", i, err)
 		}
-		if i%2 == 0 && i < 2 { // the retracting plan's samples
-			p.fixup(&e)
-			want, got := make([]row.Value, len(p.calls)), make([]row.Value, len(p.calls))
-			p.results(a, want)
-			p.results(&e, got)
-			if !aggEqualVals(got, want) {
-				t.Fatalf("sample %d: results %s after re-encoding, want %s", i, aggFmt(got), aggFmt(want))
-			}
-		}
+		p.fixup(&e)
+		accSameResults(t, p, i, a, &e, "re-encoding")
 	}
 }
 
