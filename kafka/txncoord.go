@@ -216,9 +216,7 @@ func (c *txnCoordinator) InitProducerID(ctx context.Context, now time.Time, txnI
 	oldPID := e.rec.ProducerID
 	if e.rec.State == txnOngoing {
 		// Fence the old producer and abort what it left open.
-		if err := c.bump(ctx, e); err != nil {
-			return -1, -1, err
-		}
+		e.fence()
 		if err := c.complete(ctx, e, false); err != nil {
 			return -1, -1, err
 		}
@@ -252,6 +250,18 @@ func (c *txnCoordinator) bump(ctx context.Context, e *txnEntry) *txnErr {
 	}
 	e.rec.Epoch++
 	return nil
+}
+
+// fence raises the epoch in memory to abort an open transaction: its
+// markers must carry the transaction's own producer id, the only one that
+// closes it on its partitions, so the epoch may reach MaxInt16 here (an
+// epoch bump never hands out); the next bump moves to a new producer id.
+// At MaxInt16 already the epoch stays: the markers still close the
+// transaction and the coordinator fences the producer.
+func (e *txnEntry) fence() {
+	if e.rec.Epoch < math.MaxInt16 {
+		e.rec.Epoch++
+	}
 }
 
 // recoverable reports whether a producer re-initialising with its current
@@ -585,15 +595,11 @@ func (c *txnCoordinator) tickOne(ctx context.Context, now time.Time, e *txnEntry
 	if e.rec.State != txnOngoing || now.UnixMilli() < e.rec.StartMillis+int64(e.rec.TimeoutMillis) {
 		return nil
 	}
-	oldPID := e.rec.ProducerID
-	if terr := c.bump(ctx, e); terr != nil {
-		return terr.err
-	}
-	e.rec.TimedOut = oldPID == e.rec.ProducerID
+	e.fence()
+	e.rec.TimedOut = true
 	if terr := c.complete(ctx, e, false); terr != nil {
 		return terr.err
 	}
-	c.setPID(e, oldPID, e.rec.ProducerID)
 	return nil
 }
 

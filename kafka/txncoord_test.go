@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -231,5 +232,38 @@ func TestTxnCoordinatorIdempotentProducerIDs(t *testing.T) {
 	tp, te, _ := c.InitProducerID(ctx, time.Now(), str("tx"), 1000, -1, -1)
 	if _, _, terr := c.InitProducerID(ctx, time.Now(), nil, 0, tp, te); terr == nil || terr.code != kerr.InvalidProducerIDMapping.Code {
 		t.Fatalf("bumping a transactional id's producer: %v", terr)
+	}
+}
+
+// TestTxnCoordinatorAbortAtLastEpoch: a transaction left open by a producer
+// whose epoch is the last one before the id is exhausted must be aborted
+// with markers of its own producer id (which alone closes the transaction
+// on its partitions, so the last stable offset moves on), both when a new
+// producer initialises the transactional id and when the transaction
+// times out; only then does the id get a fresh producer id.
+func TestTxnCoordinatorAbortAtLastEpoch(t *testing.T) {
+	for _, viaTimeout := range []bool{false, true} {
+		be := &fakeTxnBackend{nextPID: 100}
+		c := newTxnCoordinator(be, time.Minute)
+		ctx, now := context.Background(), time.Unix(100, 0)
+		c.load(txnRecord{TransactionalID: "tx", ProducerID: 7, Epoch: math.MaxInt16 - 1, TimeoutMillis: 1000,
+			State: txnOngoing, Partitions: []tp{{"a", 0}}, StartMillis: now.UnixMilli()})
+		if viaTimeout {
+			if err := c.Tick(ctx, now.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+		} else if _, _, terr := c.InitProducerID(ctx, now, str("tx"), 1000, -1, -1); terr != nil {
+			t.Fatalf("init: %v", terr)
+		}
+		want := fmt.Sprintf("a/0 pid=7 epoch=%d commit=false", math.MaxInt16)
+		if len(be.markers) != 1 || be.markers[0] != want {
+			t.Fatalf("timeout=%v: markers %q, want [%q]", viaTimeout, be.markers, want)
+		}
+		// The fenced producer re-initialises (KIP-360 after a timeout) or
+		// a new one does: either way a fresh producer id at epoch 0.
+		pid, epoch, terr := c.InitProducerID(ctx, now, str("tx"), 1000, 7, math.MaxInt16-1)
+		if viaTimeout && (terr != nil || pid != 101 || epoch != 0) {
+			t.Fatalf("re-init after timeout: %d %d %v", pid, epoch, terr)
+		}
 	}
 }
