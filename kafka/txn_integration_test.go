@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func TestTransactionsCommitAbortIsolation(t *testing.T) {
@@ -164,5 +165,83 @@ func TestTransactionFencingAndTimeout(t *testing.T) {
 	}
 	if err := p3.EndTransaction(ctx, kgo.TryCommit); err == nil {
 		t.Fatal("commit of a timed-out transaction succeeded")
+	}
+}
+
+// TestTxnOffsetCommitMetadataTooLarge: a TxnOffsetCommit whose metadata is
+// longer than the offset store takes answers OFFSET_METADATA_TOO_LARGE for
+// that partition, as OffsetCommit does (and Kafka), and keeps the offset
+// out of the transaction; one for the empty group id answers
+// INVALID_GROUP_ID. Accepted, it made the commit of the transaction
+// fail when writing its offsets, every time: the transactional id stayed
+// in PrepareCommit for good and answered every request with an error.
+func TestTxnOffsetCommitMetadataTooLarge(t *testing.T) {
+	s := kafkatest.Start(t, kafkatest.Options{})
+	ctx := testCtx(t)
+	const in, out, group, txnID = "txm-in", "txm-out", "txm-group", "txm-txn"
+	createTopic(t, s, in, 2)
+	createTopic(t, s, out, 1)
+	cl := s.Client(t, kgo.TransactionalID(txnID), kgo.DefaultProduceTopic(out))
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	pid, epoch, err := cl.ProducerID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := kmsg.NewPtrAddOffsetsToTxnRequest()
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = txnID, pid, epoch, group
+	if r, err := add.RequestWith(ctx, cl); err != nil || r.ErrorCode != 0 {
+		t.Fatalf("add offsets to txn: %v %+v", err, r)
+	}
+	req := kmsg.NewPtrTxnOffsetCommitRequest()
+	req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, req.Generation = txnID, pid, epoch, group, -1
+	rt := kmsg.NewTxnOffsetCommitRequestTopic()
+	rt.Topic = in
+	for p, meta := range []string{strings.Repeat("m", 5000), "ok"} {
+		rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = int32(p), 7, -1, kmsg.StringPtr(meta)
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	r, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := map[int32]int16{}
+	for _, p := range r.Topics[0].Partitions {
+		codes[p.Partition] = p.ErrorCode
+	}
+	if codes[0] != kerr.OffsetMetadataTooLarge.Code || codes[1] != 0 {
+		t.Fatalf("txn offset commit codes %v, want partition 0 OFFSET_METADATA_TOO_LARGE, partition 1 none", codes)
+	}
+	// The offset store takes no empty group id either.
+	add.Group = ""
+	if r, err := add.RequestWith(ctx, cl); err != nil || r.ErrorCode != 0 {
+		t.Fatalf("add offsets of the empty group to txn: %v %+v", err, r)
+	}
+	req.Group = ""
+	req.Topics[0].Partitions = req.Topics[0].Partitions[1:]
+	if r, err = req.RequestWith(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+	if c := r.Topics[0].Partitions[0].ErrorCode; c != kerr.InvalidGroupID.Code {
+		t.Fatalf("txn offset commit of the empty group: %v, want INVALID_GROUP_ID", kerr.ErrorForCode(c))
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	f, err := kadm.NewClient(s.Client(t)).FetchOffsets(ctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := f.Lookup(in, 0); ok && o.At >= 0 {
+		t.Errorf("the oversized offset was committed: %d", o.At)
+	}
+	if o, ok := f.Lookup(in, 1); !ok || o.At != 7 || o.Metadata != "ok" {
+		t.Errorf("partition 1's offset: %+v %v", o, ok)
 	}
 }
