@@ -87,3 +87,41 @@ func txnOffsetsOfDeletedTopic(t *testing.T, recreate bool) {
 		t.Errorf("the kept topic's offset: %+v %v", o, ok)
 	}
 }
+
+// TestTxnEndsAfterTopicRecreatedSmaller: a transaction whose partition's
+// topic was deleted and created again with fewer partitions before it
+// ended has nothing to close there (the partition is gone, as when the
+// topic stays deleted): EndTxn commits. Before, the marker write failed on
+// the missing partition every time, and the transactional id stayed in
+// PrepareCommit for good.
+func TestTxnEndsAfterTopicRecreatedSmaller(t *testing.T) {
+	s := kafkatest.Start(t, kafkatest.Options{})
+	ctx := testCtx(t)
+	const topic, txnID = "txr-topic", "txr-txn"
+	createTopic(t, s, topic, 2)
+	cl := s.Client(t, kgo.TransactionalID(txnID), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: 1, Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	pid, epoch, err := cl.ProducerID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(s.Client(t))
+	if _, err := adm.DeleteTopic(ctx, topic); err != nil {
+		t.Fatal(err)
+	}
+	createTopic(t, s, topic, 1)
+	end := kmsg.NewPtrEndTxnRequest()
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = txnID, pid, epoch, true
+	r, err := end.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ErrorCode != 0 {
+		t.Fatalf("end txn: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+}

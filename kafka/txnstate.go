@@ -121,6 +121,9 @@ func (b *logTxnBackend) writeMarker(ctx context.Context, p tp, pid int64, epoch 
 		return err
 	}
 	part, err := t.Partition(p.Partition)
+	if errors.Is(err, logstore.ErrPartitionOutOfRange) {
+		return nil // the topic was created again with fewer partitions: gone too
+	}
 	if err != nil {
 		return err
 	}
