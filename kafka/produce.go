@@ -60,7 +60,6 @@ func (s *Server) startProduce(ctx context.Context, cc *clientConn, req *kmsg.Pro
 	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 		code = kerr.InvalidRequiredAcks.Code
 	}
-	txnal := req.TransactionID != nil
 	if code == 0 {
 		code = s.produceTxnAuthz(cc, req)
 	}
@@ -87,7 +86,7 @@ func (s *Server) startProduce(ctx context.Context, cc *clientConn, req *kmsg.Pro
 				out.ErrorCode = kerr.TopicAuthorizationFailed.Code
 				continue
 			}
-			if part, ok := s.assignPartition(ctx, rt.Topic, &rt.Partitions[j], out, txnal); ok {
+			if part, ok := s.assignPartition(ctx, rt.Topic, &rt.Partitions[j], out, req.TransactionID); ok {
 				op.parts = append(op.parts, part)
 			} else if out.ErrorCode == kerr.InvalidRecord.Code && req.Version < 8 {
 				out.ErrorCode = kerr.CorruptMessage.Code // INVALID_RECORD came with Produce v8 (KIP-467)
@@ -122,8 +121,9 @@ func (op *produceOp) finish() kmsg.Response {
 
 // assignPartition validates one partition's batches and assigns them. ok
 // is false when the answer is already decided (an error, nothing
-// assigned).
-func (s *Server) assignPartition(ctx context.Context, topic string, in *kmsg.ProduceRequestTopicPartition, out *kmsg.ProduceResponseTopicPartition, txnal bool) (part producePart, ok bool) {
+// assigned). txnID is the request's transactional id (nil: none), which
+// a transactional batch's producer must hold.
+func (s *Server) assignPartition(ctx context.Context, topic string, in *kmsg.ProduceRequestTopicPartition, out *kmsg.ProduceResponseTopicPartition, txnID *string) (part producePart, ok bool) {
 	fail := func(code int16, msg string) (producePart, bool) {
 		out.ErrorCode = code
 		if msg != "" {
@@ -175,10 +175,10 @@ func (s *Server) assignPartition(ctx context.Context, topic string, in *kmsg.Pro
 			}
 		}
 		if h.IsTransactional() {
-			if !txnal {
+			if txnID == nil {
 				return fail(kerr.InvalidTxnState.Code, "transactional batch in a request without a transactional id")
 			}
-			if code := s.txns.CheckProduce(h.ProducerID, h.ProducerEpoch, tp{topic, in.Partition}); code != 0 {
+			if code := s.txns.CheckProduce(*txnID, h.ProducerID, h.ProducerEpoch, tp{topic, in.Partition}); code != 0 {
 				return fail(code, "")
 			}
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluicehq/sluice/kafka"
 	"github.com/sluicehq/sluice/kafka/kafkatest"
+	"github.com/sluicehq/sluice/record"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -243,5 +244,61 @@ func TestTxnOffsetCommitMetadataTooLarge(t *testing.T) {
 	}
 	if o, ok := f.Lookup(in, 1); !ok || o.At != 7 || o.Metadata != "ok" {
 		t.Errorf("partition 1's offset: %+v %v", o, ok)
+	}
+}
+
+// TestTransactionalProduceNeedsItsOwnTransactionalID: a transactional
+// batch is accepted only in a produce request that names the batch's
+// producer's own transactional id (as Kafka's partition leaders verify
+// with the coordinator, KIP-890). Before, any transactional request could
+// carry batches of another transactional id's producer, whose transaction
+// then committed or aborted them, with the authorization of its own id
+// only.
+func TestTransactionalProduceNeedsItsOwnTransactionalID(t *testing.T) {
+	s := kafkatest.Start(t, kafkatest.Options{})
+	ctx := testCtx(t)
+	const topic = "tpo-topic"
+	createTopic(t, s, topic, 1)
+	victim := s.Client(t, kgo.TransactionalID("tpo-victim"), kgo.DefaultProduceTopic(topic))
+	if err := victim.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := victim.ProduceSync(ctx, &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	pid, epoch, err := victim.ProducerID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := s.Client(t, kgo.TransactionalID("tpo-other"))
+	if _, _, err := other.ProducerID(ctx); err != nil {
+		t.Fatal(err)
+	}
+	batch, err := record.AppendBatch(nil, []record.Record{{Value: []byte("intruder"), Timestamp: 1}},
+		record.BatchOptions{ProducerID: pid, ProducerEpoch: epoch, BaseSequence: 1, Idempotent: true, Transactional: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis, req.TransactionID = -1, 10000, kmsg.StringPtr("tpo-other")
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = batch
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := resp.Topics[0].Partitions[0].ErrorCode; c != kerr.InvalidProducerIDMapping.Code {
+		t.Fatalf("another transactional id's batch: %v, want INVALID_PRODUCER_ID_MAPPING", kerr.ErrorForCode(c))
+	}
+	// The victim's transaction goes on unharmed.
+	if err := victim.ProduceSync(ctx, &kgo.Record{Value: []byte("w")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := victim.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
 	}
 }

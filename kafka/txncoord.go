@@ -525,11 +525,16 @@ func (c *txnCoordinator) finishPrepared(ctx context.Context, e *txnEntry) *txnEr
 	return nil
 }
 
-// CheckProduce validates a transactional batch: its producer must own an
-// Ongoing transaction that includes the partition.
-func (c *txnCoordinator) CheckProduce(pid int64, epoch int16, p tp) int16 {
+// CheckProduce validates a transactional batch of a produce request
+// naming transactional id txnID: its producer must be txnID's (else
+// INVALID_PRODUCER_ID_MAPPING, as from Kafka's verification, KIP-890) and
+// own an Ongoing transaction that includes the partition.
+func (c *txnCoordinator) CheckProduce(txnID string, pid int64, epoch int16, p tp) int16 {
 	c.mu.Lock()
 	e := c.byPID[pid]
+	if e != nil && c.byID[txnID] != e {
+		e = nil
+	}
 	c.mu.Unlock()
 	if e == nil {
 		return kerr.InvalidProducerIDMapping.Code

@@ -75,10 +75,10 @@ func TestTxnCoordinatorCommitAndAbort(t *testing.T) {
 	if codes := c.AddPartitions(ctx, now, "tx", pid, epoch, []tp{{"a", 0}, {"b", 1}}); codes[0] != 0 || codes[1] != 0 {
 		t.Fatalf("add partitions: %v", codes)
 	}
-	if code := c.CheckProduce(pid, epoch, tp{"a", 0}); code != 0 {
+	if code := c.CheckProduce("tx", pid, epoch, tp{"a", 0}); code != 0 {
 		t.Fatalf("check produce: %d", code)
 	}
-	if code := c.CheckProduce(pid, epoch, tp{"a", 3}); code != kerr.InvalidTxnState.Code {
+	if code := c.CheckProduce("tx", pid, epoch, tp{"a", 3}); code != kerr.InvalidTxnState.Code {
 		t.Fatalf("produce to a partition not in the transaction: %d", code)
 	}
 	if code := c.AddOffsets(ctx, now, "tx", pid, epoch, "g"); code != 0 {
@@ -139,7 +139,7 @@ func TestTxnCoordinatorFencing(t *testing.T) {
 	if terr := c.EndTxn(ctx, "tx", pid, e0, true); terr == nil || terr.code != kerr.ProducerFenced.Code {
 		t.Fatalf("fenced producer ended: %v", terr)
 	}
-	if code := c.CheckProduce(pid, e0, tp{"a", 0}); code != kerr.InvalidProducerEpoch.Code {
+	if code := c.CheckProduce("tx", pid, e0, tp{"a", 0}); code != kerr.InvalidProducerEpoch.Code {
 		t.Fatalf("fenced producer produced: %d", code)
 	}
 	if code := c.AddOffsets(ctx, now, "other", pid, e1, "g"); code != kerr.InvalidProducerIDMapping.Code {
