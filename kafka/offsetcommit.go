@@ -30,7 +30,7 @@ func (s *Server) handleOffsetCommit(ctx context.Context, req *kmsg.OffsetCommitR
 		check.Code = s.groups.ValidateCommit(time.Now(), req.Group, req.MemberID, req.InstanceID, generation, false)
 	}
 	s.gmu.Unlock()
-	if req.Group == "" {
+	if req.Group == "" || len(req.Group) > logstore.MaxGroupIDBytes {
 		check = commitCheck{Code: kerr.InvalidGroupID.Code}
 	}
 	now := time.Now().UnixMilli()

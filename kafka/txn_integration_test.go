@@ -172,8 +172,8 @@ func TestTransactionFencingAndTimeout(t *testing.T) {
 // TestTxnOffsetCommitMetadataTooLarge: a TxnOffsetCommit whose metadata is
 // longer than the offset store takes answers OFFSET_METADATA_TOO_LARGE for
 // that partition, as OffsetCommit does (and Kafka), and keeps the offset
-// out of the transaction; one for the empty group id answers
-// INVALID_GROUP_ID. Accepted, it made the commit of the transaction
+// out of the transaction; one for a group id the store cannot take (empty,
+// over 64 KiB) answers INVALID_GROUP_ID. Accepted, it made the commit of the transaction
 // fail when writing its offsets, every time: the transactional id stayed
 // in PrepareCommit for good and answered every request with an error.
 func TestTxnOffsetCommitMetadataTooLarge(t *testing.T) {
@@ -219,18 +219,20 @@ func TestTxnOffsetCommitMetadataTooLarge(t *testing.T) {
 	if codes[0] != kerr.OffsetMetadataTooLarge.Code || codes[1] != 0 {
 		t.Fatalf("txn offset commit codes %v, want partition 0 OFFSET_METADATA_TOO_LARGE, partition 1 none", codes)
 	}
-	// The offset store takes no empty group id either.
-	add.Group = ""
-	if r, err := add.RequestWith(ctx, cl); err != nil || r.ErrorCode != 0 {
-		t.Fatalf("add offsets of the empty group to txn: %v %+v", err, r)
-	}
-	req.Group = ""
+	// Nor group ids it cannot store: the empty one, one over 64 KiB.
 	req.Topics[0].Partitions = req.Topics[0].Partitions[1:]
-	if r, err = req.RequestWith(ctx, cl); err != nil {
-		t.Fatal(err)
-	}
-	if c := r.Topics[0].Partitions[0].ErrorCode; c != kerr.InvalidGroupID.Code {
-		t.Fatalf("txn offset commit of the empty group: %v, want INVALID_GROUP_ID", kerr.ErrorForCode(c))
+	for _, g := range []string{"", strings.Repeat("g", 1<<16)} {
+		add.Group = g
+		if r, err := add.RequestWith(ctx, cl); err != nil || r.ErrorCode != 0 {
+			t.Fatalf("add offsets of a group of %d bytes to txn: %v %+v", len(g), err, r)
+		}
+		req.Group = g
+		if r, err = req.RequestWith(ctx, cl); err != nil {
+			t.Fatal(err)
+		}
+		if c := r.Topics[0].Partitions[0].ErrorCode; c != kerr.InvalidGroupID.Code {
+			t.Fatalf("txn offset commit of a group of %d bytes: %v, want INVALID_GROUP_ID", len(g), kerr.ErrorForCode(c))
+		}
 	}
 	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		t.Fatal(err)

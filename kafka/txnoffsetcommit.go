@@ -15,14 +15,14 @@ import (
 // consumer-protocol group) are checked like OffsetCommit's (KIP-447), so a
 // zombie that lost its partitions in a rebalance cannot commit offsets: it
 // gets ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID or FENCED_INSTANCE_ID, and its
-// client aborts the transaction. As OffsetCommit, an empty group id is
-// INVALID_GROUP_ID and a partition whose metadata is longer than the
+// client aborts the transaction. As OffsetCommit, an empty group id or one
+// longer than the offset store takes is INVALID_GROUP_ID and a partition whose metadata is longer than the
 // offset store takes OFFSET_METADATA_TOO_LARGE (kept out of the
 // transaction, whose commit could otherwise never write its offsets).
 func (s *Server) handleTxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCommitRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
 	code := int16(0)
-	if req.Group == "" {
+	if req.Group == "" || len(req.Group) > logstore.MaxGroupIDBytes {
 		code = kerr.InvalidGroupID.Code
 	}
 	if code == 0 && req.Version >= 3 {

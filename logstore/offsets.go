@@ -50,6 +50,10 @@ const (
 
 	maxOffsetKeyString = 1<<16 - 1 // group and topic lengths are u16
 
+	// MaxGroupIDBytes is the longest group id Commit accepts (its length
+	// is stored in 16 bits).
+	MaxGroupIDBytes = maxOffsetKeyString
+
 	offsetKeyVersion   = 1
 	offsetValueVersion = 1
 	// recordOverhead approximates a record's framing inside a batch.
