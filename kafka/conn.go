@@ -48,9 +48,12 @@ type reply struct {
 	corr   int32
 	resp   kmsg.Response
 	finish func() kmsg.Response
-	key    int16
-	start  time.Time
-	token  []byte // a bare SASL message (after SaslHandshake v0), sent without a header
+	// closeIfFailed, with finish, reports (after it) that the request
+	// failed unanswered (acks=0): the connection is closed.
+	closeIfFailed func() bool
+	key           int16
+	start         time.Time
+	token         []byte // a bare SASL message (after SaslHandshake v0), sent without a header
 	// frame is the buffer a pipelined produce request was read into: its
 	// batches are written to the log from it, so it goes back to the
 	// connection's free frames only once finish has returned.
@@ -210,6 +213,10 @@ func (s *Server) writeReplies(c net.Conn, replies <-chan reply, queued *sync.Wai
 		if r.frame != nil {
 			frames.put(r.frame)
 		}
+		if resp == nil && r.closeIfFailed != nil && r.closeIfFailed() && !broken {
+			broken = true
+			c.Close() // as a failed write: the reader stops at its next read
+		}
 		if (resp == nil && r.token == nil) || broken {
 			queued.Done()
 			continue // acks=0 produce: no response
@@ -276,7 +283,7 @@ func (s *Server) handleFrame(ctx context.Context, cc *clientConn, frame []byte) 
 		op := s.startProduce(ctx, cc, preq)
 		op.resp.ThrottleMillis = s.throttle(cc, auth.ProducerByteRate, produceBytes(preq),
 			s.meterNamespaces("produce", produceBytesByTopic(preq), 1))
-		r.finish = op.finish
+		r.finish, r.closeIfFailed = op.finish, op.failedUnanswered
 		return r, true, true
 	}
 	r.resp, ok = s.dispatchAuthorized(ctx, cc, h, req)

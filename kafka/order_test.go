@@ -54,3 +54,38 @@ func TestRequestSeesEarlierProduceOnItsConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedAcks0ProduceClosesConnection: an acks=0 produce that fails
+// gets no answer, so the broker closes the connection, as Kafka does: the
+// client notices, refreshes its metadata and learns what is wrong (a
+// deleted topic, a record too large) instead of sending into the void. A
+// request sent after it on the connection gets no answer either.
+func TestFailedAcks0ProduceClosesConnection(t *testing.T) {
+	s := kafkatest.Start(t, kafkatest.Options{})
+	createTopic(t, s, "acks0", 1)
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("acks0"))
+	batch, err := record.AppendBatch(nil, []record.Record{{Value: []byte("v"), Timestamp: 1}}, record.BatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := kmsg.NewPtrMetadataRequest()
+	meta.SetVersion(4)
+	for _, c := range []struct {
+		topic string
+		fails bool
+	}{{"acks0", false}, {"acks0-missing", true}} {
+		r := dialRaw(t, s.Addr)
+		produce := produceReq(c.topic, batch, 7)
+		produce.Acks = 0
+		wire := f.AppendRequest(nil, produce, 1)
+		wire = append(wire, f.AppendRequest(nil, meta, 2)...)
+		r.send(wire)
+		_, err := r.readFrame()
+		if c.fails && err == nil {
+			t.Fatalf("%s: the connection answered after a failed acks=0 produce", c.topic)
+		}
+		if !c.fails && err != nil {
+			t.Fatalf("%s: %v", c.topic, err)
+		}
+	}
+}

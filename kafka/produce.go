@@ -119,6 +119,24 @@ func (op *produceOp) finish() kmsg.Response {
 	return op.resp
 }
 
+// failedUnanswered reports, once finish has returned, whether an acks=0
+// request failed on some partition: nothing tells the client, so the
+// connection is closed, as Kafka does, for it to notice and refresh its
+// metadata.
+func (op *produceOp) failedUnanswered() bool {
+	if op.acks != 0 {
+		return false
+	}
+	for i := range op.resp.Topics {
+		for _, p := range op.resp.Topics[i].Partitions {
+			if p.ErrorCode != 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // assignPartition validates one partition's batches and assigns them. ok
 // is false when the answer is already decided (an error, nothing
 // assigned). txnID is the request's transactional id (nil: none), which
