@@ -580,6 +580,21 @@ func (w *dirFileWriter) Close() error {
 	return nil
 }
 
+// Discard implements FileWriter: the file (its temporary name, for a
+// shared file) is removed.
+func (w *dirFileWriter) Discard() {
+	if w.closed {
+		return
+	}
+	w.closed = true
+	w.f.Close()
+	if w.shared != "" {
+		_ = os.Remove(w.tmp)
+	} else {
+		_ = os.Remove(w.f.Name())
+	}
+}
+
 var (
 	_ Retainer      = (*dirPending)(nil)
 	_ SharedCreator = (*dirPending)(nil)

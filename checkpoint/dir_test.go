@@ -227,6 +227,45 @@ func TestStorageSharedWriters(t *testing.T) {
 	}, WithRetain(3))
 }
 
+// TestStorageDiscard: a discarded writer (its file failed part way)
+// stores nothing: no file under its path, nothing offered through Shared,
+// and a manifest naming it is refused.
+func TestStorageDiscard(t *testing.T) {
+	forEachStorage(t, func(t *testing.T, h *storageHarness) {
+		p, err := h.s.Begin(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		big := strings.Repeat("0123456789abcdef", (memBuffer/16)+1000) // beyond the memory buffer
+		var paths []string
+		for _, create := range []func() (FileWriter, error){
+			func() (FileWriter, error) { return p.Create("window-0") },
+			func() (FileWriter, error) { return p.(SharedCreator).CreateShared("op1.kbase") },
+		} {
+			for _, data := range []string{"part", big} {
+				w, err := create()
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.WriteString(w, data)
+				w.Discard()
+				w.Discard()
+				if h.exists(w.Path()) {
+					t.Fatalf("discarded file %s is stored", w.Path())
+				}
+				paths = append(paths, w.Path())
+			}
+		}
+		if _, ok := p.Shared("op1.kbase"); ok {
+			t.Fatal("a discarded shared file is offered for reuse")
+		}
+		if err := p.Commit(&Manifest{ID: 1, Pipeline: testPipeline, Tasks: []TaskState{{Task: TaskID{"1", 0}, Files: paths[:1]}}}); err == nil {
+			t.Fatal("a manifest naming a discarded file was committed")
+		}
+		p.Abort()
+	})
+}
+
 func TestStorageSkipsCorrupt(t *testing.T) {
 	cases := []struct {
 		name   string
