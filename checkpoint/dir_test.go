@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/durable"
@@ -545,3 +546,60 @@ func TestNewDirRootSurvivesPowerLoss(t *testing.T) {
 		t.Fatalf("after a power loss: %v", err)
 	}
 }
+
+// TestDirFaultsProperty is TestObjectFaultsProperty for a Dir: checkpoints
+// reuse random sets of shared files while random file-system operations
+// fail (creates, syncs, renames, removes, reads, directory listings and
+// syncs), including those of retention, which can then stop
+// part way through a checkpoint's directory. A checkpoint either commits
+// or is aborted, Latest is always the last committed one, and every
+// complete checkpoint still stored loads (retention never deleted a file
+// one of them names, nor left a manifest over missing files).
+func TestDirFaultsProperty(t *testing.T) {
+	for seed := range int64(40) {
+		r := newRand(seed)
+		d, logs := quietDir(t, t.TempDir(), WithRetain(1+r.Intn(3)))
+		ctx := context.Background()
+		var last ID
+		for id := ID(1); id <= 12; id++ {
+			rate := r.Intn(4) // in 10: how often an operation fails
+			var mu sync.Mutex
+			d.fs.fault = func(op fsOp, path string) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if r.Intn(10) < rate {
+					return errInjected
+				}
+				return nil
+			}
+			if tryCheckpoint(t, d, id, r) {
+				last = id
+			}
+			d.fs.fault = nil
+			c, err := d.Latest(ctx)
+			if last == 0 {
+				if !errors.Is(err, ErrNoCheckpoint) {
+					t.Fatalf("seed %d id %d: latest %v %v, want none", seed, id, c, err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("seed %d id %d: latest: %v (last committed %d)", seed, id, err, last)
+			}
+			if c.Manifest.ID != last {
+				t.Fatalf("seed %d id %d: latest %d, last committed %d\n%s", seed, id, c.Manifest.ID, last, logs)
+			}
+			complete, err := d.Complete()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, cid := range complete {
+				if _, err := LoadDir(d.Location(cid)); err != nil {
+					t.Fatalf("seed %d id %d: complete checkpoint %d: %v\n%s", seed, id, cid, err, logs)
+				}
+			}
+		}
+	}
+}
+
+var errInjected = errors.New("injected fault")

@@ -294,7 +294,7 @@ func TestObjectFaultsProperty(t *testing.T) {
 // tryCheckpoint writes checkpoint id naming a random set of shared files
 // (each name always with the same bytes) and reports whether it
 // committed; a failure aborts it.
-func tryCheckpoint(t *testing.T, s *ObjectStorage, id ID, r interface{ Intn(int) int }) bool {
+func tryCheckpoint(t *testing.T, s Storage, id ID, r interface{ Intn(int) int }) bool {
 	t.Helper()
 	p, err := s.Begin(id)
 	if err != nil {
