@@ -559,7 +559,6 @@ func TestDirFaultsProperty(t *testing.T) {
 	for seed := range int64(40) {
 		r := newRand(seed)
 		d, logs := quietDir(t, t.TempDir(), WithRetain(1+r.Intn(3)))
-		ctx := context.Background()
 		var last ID
 		for id := ID(1); id <= 12; id++ {
 			rate := r.Intn(4) // in 10: how often an operation fails
@@ -576,28 +575,7 @@ func TestDirFaultsProperty(t *testing.T) {
 				last = id
 			}
 			d.fs.fault = nil
-			c, err := d.Latest(ctx)
-			if last == 0 {
-				if !errors.Is(err, ErrNoCheckpoint) {
-					t.Fatalf("seed %d id %d: latest %v %v, want none", seed, id, c, err)
-				}
-				continue
-			}
-			if err != nil {
-				t.Fatalf("seed %d id %d: latest: %v (last committed %d)", seed, id, err, last)
-			}
-			if c.Manifest.ID != last {
-				t.Fatalf("seed %d id %d: latest %d, last committed %d\n%s", seed, id, c.Manifest.ID, last, logs)
-			}
-			complete, err := d.Complete()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, cid := range complete {
-				if _, err := LoadDir(d.Location(cid)); err != nil {
-					t.Fatalf("seed %d id %d: complete checkpoint %d: %v\n%s", seed, id, cid, err, logs)
-				}
-			}
+			checkAfterFaults(t, d, func(id ID) (*Checkpoint, error) { return LoadDir(d.Location(id)) }, seed, id, last, logs)
 		}
 	}
 }
