@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -80,6 +81,8 @@ type Dir struct {
 	// syncDir makes a directory's entries durable (syncDir; tests
 	// watch it).
 	syncDir func(dir string) error
+	// fs is the file system, through which tests inject faults.
+	fs dirFS
 
 	shared *sharedIndex
 }
@@ -119,9 +122,17 @@ func parseChk(name string) (ID, bool) {
 	return ID(v), err == nil
 }
 
+// sync makes directory dir's entries durable.
+func (d *Dir) sync(dir string) error {
+	if err := d.fs.check(fsSyncDir, dir); err != nil {
+		return err
+	}
+	return d.syncDir(dir)
+}
+
 // ids lists every checkpoint directory's ID, oldest first.
 func (d *Dir) ids() ([]ID, error) {
-	ents, err := os.ReadDir(d.root)
+	ents, err := d.fs.readDir(d.root)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint dir %s: %w", d.root, err)
 	}
@@ -135,7 +146,9 @@ func (d *Dir) ids() ([]ID, error) {
 	return out, nil
 }
 
-// Complete implements Storage.
+// Complete implements Storage. A manifest whose existence cannot be
+// checked is an error, not an incomplete checkpoint: retention deletes
+// incomplete checkpoints.
 func (d *Dir) Complete() ([]ID, error) {
 	all, err := d.ids()
 	if err != nil {
@@ -143,7 +156,11 @@ func (d *Dir) Complete() ([]ID, error) {
 	}
 	var out []ID
 	for _, id := range all {
-		if _, err := os.Stat(filepath.Join(d.root, chkName(id), manifestName)); err == nil {
+		ok, err := d.fs.exists(filepath.Join(d.root, chkName(id), manifestName))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			out = append(out, id)
 		}
 	}
@@ -316,7 +333,7 @@ func (d *Dir) loadShared() {
 		return
 	}
 	for _, id := range ids {
-		data, err := os.ReadFile(filepath.Join(d.root, chkName(id), manifestName))
+		data, err := d.fs.readFile(filepath.Join(d.root, chkName(id), manifestName))
 		if err != nil {
 			continue
 		}
@@ -337,16 +354,16 @@ func (d *Dir) Open(path string) (File, error) { return dirFiles{root: d.root}.op
 // Begin implements Storage.
 func (d *Dir) Begin(id ID) (Pending, error) {
 	dir := filepath.Join(d.root, chkName(id))
-	if err := os.RemoveAll(dir); err != nil {
+	if err := d.removeChk(dir); err != nil {
 		return nil, fmt.Errorf("checkpoint %d: clear %s: %w", id, dir, err)
 	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
+	if err := d.fs.mkdir(dir); err != nil {
 		return nil, fmt.Errorf("checkpoint %d: %w", id, err)
 	}
 	// The checkpoint's directory entry is made durable now, at the
 	// trigger, rather than in Commit, where the output of two-phase-commit
 	// sinks waits for every sync.
-	if err := d.syncDir(d.root); err != nil {
+	if err := d.sync(d.root); err != nil {
 		return nil, fmt.Errorf("checkpoint %d: %w", id, err)
 	}
 	d.loadShared()
@@ -363,7 +380,7 @@ func (p *dirPending) Create(name string) (FileWriter, error) {
 	if name == manifestName || !validName(name) {
 		return nil, fmt.Errorf("checkpoint %d: bad file name %q", p.id, name)
 	}
-	f, err := os.OpenFile(filepath.Join(p.dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := p.d.fs.openFile(filepath.Join(p.dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %d: %w", p.id, err)
 	}
@@ -379,14 +396,15 @@ func (p *dirPending) PutShared(name, localPath string) (FileInfo, error) {
 	dst := filepath.Join(p.d.root, sharedDir, name)
 	tmp := dst + ".tmp"
 	_ = os.Remove(tmp)
-	if err := linkOrCopy(localPath, tmp); err != nil {
+	if err := p.d.fs.link(localPath, tmp); err != nil {
 		return FileInfo{}, fmt.Errorf("checkpoint %d: shared %s: %w", p.id, name, err)
 	}
 	size, sum, err := checksumFile(tmp)
 	if err != nil {
 		return FileInfo{}, fmt.Errorf("checkpoint %d: shared %s: %w", p.id, name, err)
 	}
-	if err := os.Rename(tmp, dst); err != nil {
+	if err := p.d.fs.rename(tmp, dst); err != nil {
+		_ = os.Remove(tmp)
 		return FileInfo{}, fmt.Errorf("checkpoint %d: shared %s: %w", p.id, name, err)
 	}
 	fi := FileInfo{Path: sharedDir + "/" + name, Size: size, CRC32C: sum}
@@ -406,7 +424,7 @@ func (p *dirPending) CreateShared(name string) (FileWriter, error) {
 		return nil, fmt.Errorf("checkpoint %d: shared file %s exists already", p.id, name)
 	}
 	tmp := dst + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := p.d.fs.openFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %d: %w", p.id, err)
 	}
@@ -438,13 +456,13 @@ func (p *dirPending) writeManifest(data []byte) error {
 	// its directory below; shared/ needs a sync when a file came into it
 	// since the last one (a file reused from there was synced then).
 	if puts, need := p.d.shared.unsynced(); need {
-		if err := p.d.syncDir(filepath.Join(p.d.root, sharedDir)); err != nil {
+		if err := p.d.sync(filepath.Join(p.d.root, sharedDir)); err != nil {
 			return fmt.Errorf("checkpoint %d: %w", p.id, err)
 		}
 		p.d.shared.markSynced(puts)
 	}
 	tmp := filepath.Join(p.dir, manifestName+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := p.d.fs.openFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
 	if err != nil {
 		return fmt.Errorf("checkpoint %d: manifest: %w", p.id, err)
 	}
@@ -452,18 +470,19 @@ func (p *dirPending) writeManifest(data []byte) error {
 		f.Close()
 		return fmt.Errorf("checkpoint %d: manifest: %w", p.id, err)
 	}
-	if err := f.Sync(); err != nil {
+	if err := p.d.fs.sync(f); err != nil {
 		f.Close()
 		return fmt.Errorf("checkpoint %d: manifest: %w", p.id, err)
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("checkpoint %d: manifest: %w", p.id, err)
 	}
-	if err := os.Rename(tmp, filepath.Join(p.dir, manifestName)); err != nil {
+	if err := p.d.fs.rename(tmp, filepath.Join(p.dir, manifestName)); err != nil {
 		return fmt.Errorf("checkpoint %d: manifest: %w", p.id, err)
 	}
 	// The directory's entry in root was synced by Begin.
-	if err := p.d.syncDir(p.dir); err != nil {
+	if err := p.d.sync(p.dir); err != nil {
+		// The commit fails; Abort removes the manifest first.
 		return fmt.Errorf("checkpoint %d: %w", p.id, err)
 	}
 	return nil
@@ -471,7 +490,21 @@ func (p *dirPending) writeManifest(data []byte) error {
 
 // Abort implements Pending.
 func (p *dirPending) Abort() error {
-	return p.abort(func() error { return os.RemoveAll(p.dir) })
+	return p.abort(func() error { return p.d.removeChk(p.dir) })
+}
+
+// errManifestKept marks a failure to delete a checkpoint whose manifest
+// could not be removed: it may still be complete.
+var errManifestKept = errors.New("manifest not removed")
+
+// removeChk removes checkpoint directory dir, its manifest first, so
+// that a removal that fails part way leaves the checkpoint incomplete,
+// never complete with files missing.
+func (d *Dir) removeChk(dir string) error {
+	if err := d.fs.remove(filepath.Join(dir, manifestName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %w", errManifestKept, err)
+	}
+	return d.fs.removeAll(dir)
 }
 
 // retainOnly deletes what the checkpoint just completed (latest) makes
@@ -490,20 +523,26 @@ func (d *Dir) retainOnly(latest ID) {
 		d.log.Warn("checkpoint retention", "err", err)
 		return
 	}
+	// named are the checkpoints whose shared files stay: the kept ones
+	// and those whose manifest could not be deleted (still complete).
+	named := maps.Clone(keep)
 	for _, id := range all {
 		if keep[id] || id > latest {
 			continue
 		}
-		if err := os.RemoveAll(filepath.Join(d.root, chkName(id))); err != nil {
+		if err := d.removeChk(filepath.Join(d.root, chkName(id))); err != nil {
 			d.log.Warn("checkpoint retention: delete", "id", id, "err", err)
+			if errors.Is(err, errManifestKept) && slices.Contains(complete, id) {
+				named[id] = true
+			}
 		}
 	}
 	// Collect the shared files that retained manifests name. A manifest
 	// that cannot be read stops the collection: deleting a file it might
 	// name would be worse than keeping garbage.
 	used := make(map[string]FileInfo)
-	for id := range keep {
-		data, err := os.ReadFile(filepath.Join(d.root, chkName(id), manifestName))
+	for id := range named {
+		data, err := d.fs.readFile(filepath.Join(d.root, chkName(id), manifestName))
 		if err != nil {
 			d.log.Warn("checkpoint retention: shared files kept", "id", id, "err", err)
 			return
@@ -515,7 +554,7 @@ func (d *Dir) retainOnly(latest ID) {
 		}
 		addSharedFiles(m, used)
 	}
-	ents, err := os.ReadDir(filepath.Join(d.root, sharedDir))
+	ents, err := d.fs.readDir(filepath.Join(d.root, sharedDir))
 	if err != nil {
 		d.log.Warn("checkpoint retention", "err", err)
 		return
@@ -524,7 +563,7 @@ func (d *Dir) retainOnly(latest ID) {
 		if _, ok := used[e.Name()]; ok {
 			continue
 		}
-		if err := os.Remove(filepath.Join(d.root, sharedDir, e.Name())); err != nil {
+		if err := d.fs.remove(filepath.Join(d.root, sharedDir, e.Name())); err != nil {
 			d.log.Warn("checkpoint retention: delete shared", "file", e.Name(), "err", err)
 		}
 	}
@@ -562,13 +601,13 @@ func (w *dirFileWriter) Close() error {
 	w.closed = true
 	err := w.bw.Flush()
 	if err == nil {
-		err = w.f.Sync()
+		err = w.p.d.fs.sync(w.f)
 	}
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil && w.shared != "" {
-		err = os.Rename(w.tmp, w.dst)
+		err = w.p.d.fs.rename(w.tmp, w.dst)
 	}
 	if err != nil {
 		if w.shared != "" {
@@ -578,6 +617,21 @@ func (w *dirFileWriter) Close() error {
 	}
 	w.p.added(FileInfo{Path: w.path, Size: w.size, CRC32C: w.crc.Sum32()}, w.shared)
 	return nil
+}
+
+// Discard implements FileWriter: the file (its temporary name, for a
+// shared file) is removed.
+func (w *dirFileWriter) Discard() {
+	if w.closed {
+		return
+	}
+	w.closed = true
+	w.f.Close()
+	if w.shared != "" {
+		_ = os.Remove(w.tmp)
+	} else {
+		_ = os.Remove(w.f.Name())
+	}
 }
 
 var (

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/durable"
@@ -225,6 +226,45 @@ func TestStorageSharedWriters(t *testing.T) {
 			t.Fatalf("latest: %d %+v", c.Manifest.ID, c.Manifest.Files)
 		}
 	}, WithRetain(3))
+}
+
+// TestStorageDiscard: a discarded writer (its file failed part way)
+// stores nothing: no file under its path, nothing offered through Shared,
+// and a manifest naming it is refused.
+func TestStorageDiscard(t *testing.T) {
+	forEachStorage(t, func(t *testing.T, h *storageHarness) {
+		p, err := h.s.Begin(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		big := strings.Repeat("0123456789abcdef", (memBuffer/16)+1000) // beyond the memory buffer
+		var paths []string
+		for _, create := range []func() (FileWriter, error){
+			func() (FileWriter, error) { return p.Create("window-0") },
+			func() (FileWriter, error) { return p.(SharedCreator).CreateShared("op1.kbase") },
+		} {
+			for _, data := range []string{"part", big} {
+				w, err := create()
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.WriteString(w, data)
+				w.Discard()
+				w.Discard()
+				if h.exists(w.Path()) {
+					t.Fatalf("discarded file %s is stored", w.Path())
+				}
+				paths = append(paths, w.Path())
+			}
+		}
+		if _, ok := p.Shared("op1.kbase"); ok {
+			t.Fatal("a discarded shared file is offered for reuse")
+		}
+		if err := p.Commit(&Manifest{ID: 1, Pipeline: testPipeline, Tasks: []TaskState{{Task: TaskID{"1", 0}, Files: paths[:1]}}}); err == nil {
+			t.Fatal("a manifest naming a discarded file was committed")
+		}
+		p.Abort()
+	})
 }
 
 func TestStorageSkipsCorrupt(t *testing.T) {
@@ -506,3 +546,38 @@ func TestNewDirRootSurvivesPowerLoss(t *testing.T) {
 		t.Fatalf("after a power loss: %v", err)
 	}
 }
+
+// TestDirFaultsProperty is TestObjectFaultsProperty for a Dir: checkpoints
+// reuse random sets of shared files while random file-system operations
+// fail (creates, syncs, renames, removes, reads, directory listings and
+// syncs), including those of retention, which can then stop
+// part way through a checkpoint's directory. A checkpoint either commits
+// or is aborted, Latest is always the last committed one, and every
+// complete checkpoint still stored loads (retention never deleted a file
+// one of them names, nor left a manifest over missing files).
+func TestDirFaultsProperty(t *testing.T) {
+	for seed := range int64(40) {
+		r := newRand(seed)
+		d, logs := quietDir(t, t.TempDir(), WithRetain(1+r.Intn(3)))
+		var last ID
+		for id := ID(1); id <= 12; id++ {
+			rate := r.Intn(4) // in 10: how often an operation fails
+			var mu sync.Mutex
+			d.fs.fault = func(op fsOp, path string) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if r.Intn(10) < rate {
+					return errInjected
+				}
+				return nil
+			}
+			if tryCheckpoint(t, d, id, r) {
+				last = id
+			}
+			d.fs.fault = nil
+			checkAfterFaults(t, d, func(id ID) (*Checkpoint, error) { return LoadDir(d.Location(id)) }, seed, id, last, logs)
+		}
+	}
+}
+
+var errInjected = errors.New("injected fault")

@@ -720,6 +720,21 @@ func (w *objWriter) Close() error {
 	return nil
 }
 
+// Discard implements FileWriter: nothing was put; the buffer is
+// released.
+func (w *objWriter) Discard() {
+	if w.closed {
+		return
+	}
+	w.closed = true
+	w.err = fmt.Errorf("checkpoint file %s: discarded", w.key)
+	w.mem = bytes.Buffer{}
+	if w.tmp != nil {
+		w.tmp.Close()
+		os.Remove(w.tmp.Name())
+	}
+}
+
 var (
 	_ Store         = (*ObjectStorage)(nil)
 	_ Store         = (*Dir)(nil)

@@ -261,40 +261,48 @@ func TestObjectFaultsProperty(t *testing.T) {
 				last = id
 			}
 			f.SetHook(nil)
-			c, err := s.Latest(ctx)
-			if last == 0 {
-				if !errors.Is(err, ErrNoCheckpoint) {
-					t.Fatalf("seed %d id %d: latest %v %v, want none", seed, id, c, err)
-				}
-				continue
-			}
-			if err != nil {
-				t.Fatalf("seed %d id %d: latest: %v (last committed %d)", seed, id, err, last)
-			}
-			got := c.Manifest.ID
-			c.Close()
-			if got != last {
-				t.Fatalf("seed %d id %d: latest %d, last committed %d", seed, id, got, last)
-			}
-			complete, err := s.Complete()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, cid := range complete {
-				c, err := s.load(ctx, cid, nil)
-				if err != nil {
-					t.Fatalf("seed %d id %d: complete checkpoint %d: %v\n%s", seed, id, cid, err, logs)
-				}
-				c.Close()
-			}
+			checkAfterFaults(t, s, func(id ID) (*Checkpoint, error) { return s.load(ctx, id, nil) }, seed, id, last, logs)
 		}
+	}
+}
+
+// checkAfterFaults checks a round of a fault property test, with the
+// storage answering again: Latest is the last committed checkpoint (none
+// while last is 0), and every complete checkpoint still stored loads.
+func checkAfterFaults(t *testing.T, s Storage, load func(ID) (*Checkpoint, error), seed int64, id, last ID, logs *bytes.Buffer) {
+	t.Helper()
+	c, err := s.Latest(context.Background())
+	if last == 0 {
+		if !errors.Is(err, ErrNoCheckpoint) {
+			t.Fatalf("seed %d id %d: latest %v %v, want none", seed, id, c, err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("seed %d id %d: latest: %v (last committed %d)", seed, id, err, last)
+	}
+	got := c.Manifest.ID
+	c.Close()
+	if got != last {
+		t.Fatalf("seed %d id %d: latest %d, last committed %d\n%s", seed, id, got, last, logs)
+	}
+	complete, err := s.Complete()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cid := range complete {
+		c, err := load(cid)
+		if err != nil {
+			t.Fatalf("seed %d id %d: complete checkpoint %d: %v\n%s", seed, id, cid, err, logs)
+		}
+		c.Close()
 	}
 }
 
 // tryCheckpoint writes checkpoint id naming a random set of shared files
 // (each name always with the same bytes) and reports whether it
 // committed; a failure aborts it.
-func tryCheckpoint(t *testing.T, s *ObjectStorage, id ID, r interface{ Intn(int) int }) bool {
+func tryCheckpoint(t *testing.T, s Storage, id ID, r interface{ Intn(int) int }) bool {
 	t.Helper()
 	p, err := s.Begin(id)
 	if err != nil {

@@ -77,13 +77,18 @@ type SharedCreator interface {
 }
 
 // FileWriter writes one file of a pending checkpoint; it checksums as it
-// writes. Close makes the file durable.
+// writes. Close makes the file durable; Discard abandons it.
 type FileWriter interface {
 	io.Writer
 	// Path returns the file's path relative to the storage root, as
 	// manifests name it.
 	Path() string
 	Close() error
+	// Discard abandons a file whose writing failed: nothing of it is
+	// stored (a shared file never appears in the shared area under its
+	// name) and it does not count as a file of the checkpoint. Discard
+	// after Close does nothing; the writer is not used after Discard.
+	Discard()
 }
 
 // File is a checkpoint file opened for reading.

@@ -524,12 +524,17 @@ func (in *Instance) begin() error {
 // abortTask rolls a task back to its last commit: through the task's
 // own undo, or, for a task that keeps none (UndoFree), by starting it
 // afresh from its local snapshot and changelog, as Kafka Streams wipes
-// and restores a task's store when a transaction aborts.
+// and restores a task's store when a transaction aborts. Such a restore
+// runs between polls with the task's input paused, as a restore after an
+// assignment does (finishRestore resumes it): unpaused, the next fetch of
+// the input made the poll loop restore the task inline, every other task
+// waiting.
 func (in *Instance) abortTask(ts *taskState) {
 	if _, ok := ts.task.(UndoFree); ok && in.topo.SubTopologies[ts.id.sub].Stateful {
 		in.freshState(ts)
 		ts.changelogEnd, ts.restored, ts.snapshotAt = 0, false, -1
 		in.loadSnapshot(ts)
+		in.cl.PauseFetchPartitions(map[string][]int32{in.inputs[ts.id.sub]: {ts.id.part}})
 		return
 	}
 	ts.task.Abort()

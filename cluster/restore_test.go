@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -468,5 +469,50 @@ func TestSnapshotOlderThanTombstonesIsIgnored(t *testing.T) {
 	f.start(t)
 	if got := f.firstSeen(t); strings.Join(got, " ") != "k0 k1" {
 		t.Fatalf("the task started with state %v, want [k0 k1] (the changelog's)", got)
+	}
+}
+
+// TestAbortedTaskRestoresPaused: a stateful task without undo
+// (UndoFree) restores from its snapshot and changelog after an aborted
+// transaction, as after an assignment, and its input stays paused until
+// that restore ends: unpaused, the next fetch of its input made the poll
+// loop restore it inline while every other task waited. A task with undo
+// rolls back in place and is not paused.
+func TestAbortedTaskRestoresPaused(t *testing.T) {
+	c := oneBrokerCluster(t, "in", "rep")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("in", "rep"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	topo := &Topology{Source: "in", SubTopologies: []SubTopology{
+		{Name: "source", NewTask: func(int32) Task { return nopTask{} }},
+		{Name: "w", Stateful: true, NewTask: func(int32) Task { return undoFreeTask{newMapTask()} }},
+		{Name: "u", Stateful: true, NewTask: func(int32) Task { return newMapTask() }},
+	}}
+	in := &Instance{cfg: Config{StateDir: t.TempDir(), ApplicationID: "app", InstanceID: "a"}, topo: topo,
+		parts: []int32{1, 1, 1}, inputs: []string{"in", "rep", "rep2"}, cl: cl, metrics: newMetrics("app"),
+		restoring: map[taskID]*taskState{}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	free := &taskState{id: taskID{1, 0}, task: in.newTaskValue(taskID{1, 0}), restored: true, changelogEnd: 5}
+	undo := &taskState{id: taskID{2, 0}, task: in.newTaskValue(taskID{2, 0}), restored: true}
+	in.abortTask(free)
+	in.abortTask(undo)
+	if free.restored {
+		t.Fatal("the task without undo was not sent to restore")
+	}
+	paused := cl.PauseFetchPartitions(nil)
+	if !slices.Equal(paused["rep"], []int32{0}) {
+		t.Fatalf("input of the task restoring after an abort not paused: paused %v", paused)
+	}
+	if len(paused["rep2"]) != 0 {
+		t.Fatalf("input of a task rolled back by its undo paused: %v", paused)
+	}
+	free.rst = &restoreJob{topic: "changelog", end: 0, start: time.Now()}
+	in.restoring[free.id] = free
+	if err := in.finishRestore(free.id, free); err != nil {
+		t.Fatal(err)
+	}
+	if paused := cl.PauseFetchPartitions(nil); len(paused) != 0 {
+		t.Fatalf("input still paused once restored: %v", paused)
 	}
 }

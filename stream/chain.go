@@ -454,8 +454,10 @@ func writeChainFile(sc checkpoint.SharedCreator, name string, maxPar int, kgs []
 	}
 	cw := &countWriter{w: w}
 	sw := checkpoint.NewStateWriter(cw, maxPar)
+	// A failed file is discarded, not closed: closing would store the
+	// part written under the file's real name in the shared area.
 	fail := func(err error) (chainFile, error) {
-		w.Close()
+		w.Discard()
 		return chainFile{}, err
 	}
 	for _, kg := range kgs {

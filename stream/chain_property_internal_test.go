@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/checkpoint"
+	"github.com/sluicehq/sluice/objstore"
 	"github.com/sluicehq/sluice/state"
 )
 
@@ -260,4 +261,68 @@ func TestChainCompactionRefusesDamagedFile(t *testing.T) {
 	if !maps.Equal(got, model) {
 		t.Fatalf("checkpoint %d restores %v, want %v", id, got, model)
 	}
+}
+
+// TestChainFailedWriteLeavesNoFile: a chain file whose writing fails part
+// way (a section that cannot be produced, a write the disk refuses) is
+// neither in the shared area under its name nor offered to later
+// checkpoints, and the name can be written again.
+func TestChainFailedWriteLeavesNoFile(t *testing.T) {
+	for _, s := range []struct {
+		name  string
+		store func(t *testing.T) checkpoint.Store
+	}{
+		{"dir", func(t *testing.T) checkpoint.Store {
+			d, err := checkpoint.NewDir(t.TempDir(), checkpoint.WithLogger(quietLog()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		}},
+		{"object", func(t *testing.T) checkpoint.Store {
+			return checkpoint.NewObjectStorage(objstore.NewMem(), "mem://job", checkpoint.WithLocalDir(t.TempDir()), checkpoint.WithLogger(quietLog()))
+		}},
+	} {
+		t.Run(s.name, func(t *testing.T) {
+			store := s.store(t)
+			p, err := store.Begin(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc := p.(checkpoint.SharedCreator)
+			const name = "op-0.kbase"
+			sections := func(kg int) ([]byte, error) {
+				if kg == 3 {
+					return nil, fmt.Errorf("injected: section of key group %d", kg)
+				}
+				return appendTestSection(kg), nil
+			}
+			if _, err := writeChainFile(sc, name, 8, []int{1, 2, 3, 4}, sections); err == nil {
+				t.Fatal("a chain file whose section failed was written")
+			}
+			if _, err := writeChainFile(failingShared{p}, name, 8, []int{1, 2}, sections); err == nil {
+				t.Fatal("a chain file whose writes failed was written")
+			}
+			if fi, ok := p.Shared(name); ok {
+				t.Fatalf("the failed chain file is offered for reuse: %+v", fi)
+			}
+			if f, err := store.Open("shared/" + name); err == nil {
+				f.Close()
+				t.Fatalf("the failed chain file is in the shared area under its name (%d bytes)", f.Size())
+			}
+			f, err := writeChainFile(sc, name, 8, []int{1, 2}, sections)
+			if err != nil {
+				t.Fatalf("writing the name again after a failure: %v", err)
+			}
+			if err := p.Commit(&checkpoint.Manifest{ID: 1, Tasks: []checkpoint.TaskState{{Task: checkpoint.TaskID{Operator: "1"}, Files: []string{f.path}}}}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// appendTestSection is a chain section of key group kg: one table's
+// bytes, then the reserved zero byte.
+func appendTestSection(kg int) []byte {
+	return []byte{1, byte(kg), 0}
 }

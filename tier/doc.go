@@ -28,7 +28,11 @@
 // there cannot be read: a damaged version is kept (and reported), the
 // newest good one serves, the next one goes above it, and nothing is
 // removed as an orphan while it is there, since it may name segments no
-// good version names.
+// good version names. Each version records the one it was made from
+// (based_on); a damaged version that a good one was made from is
+// superseded (all it names is in the good one or was removed on purpose)
+// and recovers without an operator: it no longer holds orphans back and
+// goes like any old version.
 //
 // # Reads
 //

@@ -29,7 +29,8 @@ import (
 //
 // The highest version whose header and CRC are good wins; an older one is
 // kept as a fallback and the rest are deleted. Versions only grow. A
-// damaged version is never deleted or overwritten (see Tier.load).
+// damaged version is never overwritten, nor deleted unless a good version
+// says it was made from it (based_on; see Tier.load).
 
 const (
 	manifestPrefix = "manifest-"
@@ -52,6 +53,17 @@ type manifest struct {
 	// retention) safely remote.
 	RemoteEnd int64           `json:"remote_end"`
 	Segments  []remoteSegment `json:"segments"` // by base offset, contiguous
+	// Based is the version whose content this one was made from (the
+	// manifest in use when it was published); 0 when unknown (the first
+	// version, or one written before the field). A damaged version that a
+	// good one was made from is superseded: every segment it names is in
+	// that good version or was removed on purpose (Tier.load).
+	Based int64 `json:"based_on,omitempty"`
+
+	// origin is the version whose content the manifest in memory holds:
+	// its own, except after a fallback past damaged versions, when its
+	// Version stands above them and origin is the good version read.
+	origin int64
 }
 
 // remoteSegment is one uploaded segment.

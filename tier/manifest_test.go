@@ -72,8 +72,59 @@ func TestNewestGoodManifestWins(t *testing.T) {
 		t.Fatalf("the torn version was not kept: %q %v", got, err)
 	}
 	ps2 := &partState{dir: "d"}
-	if m, err := tr.load(ps2); err != nil || m.Version != 9 {
-		t.Fatalf("after publishing above the torn version: %+v %v", m, err)
+	if m, err := tr.load(ps2); err != nil || m.Version != 9 || m.Based != 7 {
+		t.Fatalf("after publishing above the torn version: %+v %v; want version 9 made from 7", m, err)
+	}
+	// Version 9 was made from 7, not from the torn 8: 8 may name segments
+	// 9 lacks, and still holds orphans back.
+	if !ps2.unreadable[8] {
+		t.Fatal("the torn version is taken for superseded by a version not made from it")
+	}
+}
+
+// TestSupersededDamagedVersionRecovers: a damaged version that a good one
+// was made from (based_on) is superseded: everything it named is in the
+// good one or was removed on purpose. It no longer blocks the removal of
+// orphans (which needed an operator before), and it goes like any old
+// version; no object the good version names is removed.
+func TestSupersededDamagedVersionRecovers(t *testing.T) {
+	mem := objstore.NewMem()
+	ctx := context.Background()
+	good := sampleManifest()
+	good.Version, good.Based = 9, 8
+	b, _ := encodeManifest(good)
+	mem.Put(ctx, manifestKey("d", 9), bytes.NewReader(b), int64(len(b)))
+	mem.Put(ctx, manifestKey("d", 8), bytes.NewReader(b[:len(b)/2]), int64(len(b)/2))
+	named := good.Segments[0].keys("d")
+	for _, k := range append([]string{"d/00000000000000000300-c.log"}, named...) {
+		mem.Put(ctx, k, bytes.NewReader([]byte("x")), 1)
+	}
+	tr := &Tier{store: mem, logger: quietLogger(), m: newMetrics(nil), stop: make(chan struct{}), base: context.Background()}
+	tr.opts.OpTimeout = 1 << 40
+	tr.storeUp.Store(true)
+	ps := &partState{dir: "d"}
+	m, err := tr.load(ps)
+	if err != nil || m.Version != 9 {
+		t.Fatalf("loaded %+v, %v; want version 9", m, err)
+	}
+	if len(ps.unreadable) != 0 || ps.nUnreadable.Load() != 0 {
+		t.Fatalf("superseded damaged version still counted unreadable: %v", ps.unreadable)
+	}
+	if _, err := mem.Stat(ctx, "d/00000000000000000300-c.log"); err == nil {
+		t.Fatal("the orphan was kept: the superseded damaged version still blocks the sweep")
+	}
+	for _, k := range append([]string{manifestKey("d", 9)}, named...) {
+		if _, err := mem.Stat(ctx, k); err != nil {
+			t.Fatalf("%s removed: %v", k, err)
+		}
+	}
+	next := *m
+	next.Version++
+	if err := tr.publish(ctx, ps, &next); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mem.Stat(ctx, manifestKey("d", 8)); err == nil {
+		t.Fatal("the superseded damaged version outlived the next publish")
 	}
 }
 

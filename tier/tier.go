@@ -313,9 +313,13 @@ func (t *Tier) load(ps *partState) (*manifest, error) {
 	sort.Slice(versions, func(i, j int) bool { return versions[i] > versions[j] })
 	// Every version is read: the newest good one is used, and any damaged
 	// one (newer or older) may name segments no good version names, so
-	// while one is there nothing is swept as an orphan.
+	// while one is there nothing is swept as an orphan — unless a good
+	// version was made from it (its based_on), which then holds or
+	// deliberately dropped everything the damaged one names.
 	var m *manifest
 	unreadable := map[int64]bool{}
+	damage := map[int64]error{}
+	based := map[int64]bool{} // the versions good ones were made from
 	for _, v := range versions {
 		b, err := objstore.ReadAll(ctx, t.store, manifestKey(ps.dir, v))
 		if err != nil {
@@ -327,14 +331,29 @@ func (t *Tier) load(ps *partState) (*manifest, error) {
 			err = fmt.Errorf("manifest object %d says version %d", v, mm.Version)
 		}
 		if err != nil {
-			unreadable[v] = true
-			t.logger.Error("remote storage: a manifest version cannot be read; it is kept, and objects no readable manifest names are kept too (they may be the segments it names). Restore it from a backup or, once you are sure its segments are not needed, delete it so that orphans are removed again",
-				"key", manifestKey(ps.dir, v), "err", err)
+			unreadable[v], damage[v] = true, err
 			continue
+		}
+		mm.origin = v
+		if mm.Based > 0 {
+			based[mm.Based] = true
 		}
 		if m == nil {
 			m = mm
 		}
+	}
+	for v := range unreadable {
+		if based[v] {
+			// A good version was made from this one while it was whole:
+			// everything it names is there or was removed on purpose. It
+			// no longer holds orphans back and goes like any old version.
+			delete(unreadable, v)
+			t.logger.Warn("remote storage: a damaged manifest version is superseded by a good version made from it; it is removed like any old version",
+				"key", manifestKey(ps.dir, v), "err", damage[v])
+			continue
+		}
+		t.logger.Error("remote storage: a manifest version cannot be read; it is kept, and objects no readable manifest names are kept too (they may be the segments it names). Restore it from a backup or, once you are sure its segments are not needed, delete it so that orphans are removed again",
+			"key", manifestKey(ps.dir, v), "err", damage[v])
 	}
 	ps.nUnreadable.Store(int32(len(unreadable)))
 	if m == nil && len(versions) > 0 {
@@ -397,6 +416,9 @@ func (t *Tier) sweepOrphans(ctx context.Context, ps *partState, m *manifest, obj
 // publish writes m as the partition's next manifest version and makes it
 // current (manMu held). Older versions but the previous one are deleted.
 func (t *Tier) publish(ctx context.Context, ps *partState, m *manifest) error {
+	if cur := ps.man.Load(); cur != nil {
+		m.Based = cur.origin
+	}
 	b, err := encodeManifest(m)
 	if err != nil {
 		return err
@@ -405,6 +427,7 @@ func (t *Tier) publish(ctx context.Context, ps *partState, m *manifest) error {
 		t.noteStore(err)
 		return fmt.Errorf("remote storage %s: write manifest %d of %s: %w", t.store, m.Version, ps.dir, err)
 	}
+	m.origin = m.Version
 	ps.man.Store(m)
 	if m.Version >= 2 && !ps.unreadable[m.Version-2] {
 		if err := t.store.Delete(ctx, manifestKey(ps.dir, m.Version-2)); err != nil {
