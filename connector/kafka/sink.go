@@ -247,17 +247,39 @@ func (p *producer) produce(ctx context.Context, topic string, msgs []connector.M
 }
 
 // produceWith sends msgs in the background; promise is called for each
-// once the broker acknowledged it or it failed. Messages without a
-// timestamp get the time of the call, read once for all of them (the
-// client would read the clock for each record).
+// once the broker acknowledged it or it failed.
 func (p *producer) produceWith(ctx context.Context, topic string, msgs []connector.Message, promise func(*kgo.Record, error)) error {
 	if err := p.firstErr(); err != nil {
 		return err
 	}
+	recs := records(topic, msgs)
+	for i := range recs {
+		p.cl.Produce(ctx, &recs[i], promise)
+	}
+	return nil
+}
+
+// records builds the client's records of msgs in one allocation (and
+// their headers in one more), instead of one per record: the client
+// keeps each until it is acknowledged, which keeps the batch's slice
+// alive that long. Messages without a timestamp get the time of the call,
+// read once for all of them (the client would read the clock for each
+// record).
+func records(topic string, msgs []connector.Message) []kgo.Record {
+	recs := make([]kgo.Record, len(msgs))
+	nh := 0
+	for i := range msgs {
+		nh += len(msgs[i].Headers)
+	}
+	var hdrs []kgo.RecordHeader
+	if nh > 0 {
+		hdrs = make([]kgo.RecordHeader, 0, nh)
+	}
 	var now time.Time
 	for i := range msgs {
 		m := &msgs[i]
-		r := &kgo.Record{Topic: topic, Key: m.Key, Value: m.Value}
+		r := &recs[i]
+		r.Topic, r.Key, r.Value = topic, m.Key, m.Value
 		switch {
 		case m.Timestamp > 0:
 			r.Timestamp = time.UnixMilli(m.Timestamp)
@@ -268,14 +290,14 @@ func (p *producer) produceWith(ctx context.Context, topic string, msgs []connect
 			r.Timestamp = now
 		}
 		if len(m.Headers) > 0 {
-			r.Headers = make([]kgo.RecordHeader, len(m.Headers))
-			for j, h := range m.Headers {
-				r.Headers[j] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
+			start := len(hdrs)
+			for _, h := range m.Headers {
+				hdrs = append(hdrs, kgo.RecordHeader{Key: h.Key, Value: h.Value})
 			}
+			r.Headers = hdrs[start:len(hdrs):len(hdrs)]
 		}
-		p.cl.Produce(ctx, r, promise)
 	}
-	return nil
+	return recs
 }
 
 func (p *producer) flush(ctx context.Context) error {
