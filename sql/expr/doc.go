@@ -53,6 +53,10 @@
 // wrapped around int64; so is a TIMESTAMPDIFF that does not fit INT.
 // LPAD, RPAD and REPEAT report a result longer than 64 MiB.
 //
+// Strings: UPPER and LOWER map case as Java's String.toUpperCase and
+// toLowerCase in a non-Turkish locale (full Unicode mapping: 'ß' is
+// "SS", a final capital sigma lowers to 'ς').
+//
 // Regular expressions use Go's RE2 syntax, which agrees with Java's on
 // the common constructs (classes, groups, alternation, lazy
 // quantifiers); lookaround and backreferences are refused at compile

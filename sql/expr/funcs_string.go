@@ -43,8 +43,8 @@ func registerStrings(r *Registry) {
 			return b.result(tString, map1(b.args[0].Eval, func(a row.Value) row.Value { return row.String(fn(a.AsString())) }))
 		}
 	}
-	r.det("UPPER", s1(strings.ToUpper))
-	r.det("LOWER", s1(strings.ToLower))
+	r.det("UPPER", s1(javaUpper))
+	r.det("LOWER", s1(javaLower))
 	r.det("REVERSE", s1(func(s string) string {
 		rs := []rune(s)
 		for i, j := 0, len(rs)-1; i < j; i, j = i+1, j-1 {
