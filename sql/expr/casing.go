@@ -56,3 +56,32 @@ func isASCII(s string) bool {
 	}
 	return true
 }
+
+// initcap is Flink's INITCAP, which is Calcite's SqlFunctions.initcap:
+// a word is a run of ASCII letters and digits; its first letter is
+// upper-cased and the rest lower-cased. Every other character,
+// including a non-ASCII letter, separates words and is left as it is,
+// so INITCAP('éCOLE') is 'éCole'.
+func initcap(s string) string {
+	b := []byte(s)
+	start := true
+	for i, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			start = false
+		case c >= 'A' && c <= 'Z':
+			if !start {
+				b[i] = c + 'a' - 'A'
+			}
+			start = false
+		case c >= 'a' && c <= 'z':
+			if start {
+				b[i] = c - ('a' - 'A')
+			}
+			start = false
+		default:
+			start = true
+		}
+	}
+	return string(b)
+}

@@ -11,7 +11,6 @@ import (
 	"regexp/syntax"
 	"strings"
 	"sync"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/sluicehq/sluice/row"
@@ -363,26 +362,6 @@ func registerStrings(r *Registry) {
 			return row.Bool(rx.MatchString(vals[0].AsString()))
 		}))
 	})
-}
-
-func initcap(s string) string {
-	var sb strings.Builder
-	sb.Grow(len(s))
-	start := true
-	for _, r := range s {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			if start {
-				sb.WriteRune(unicode.ToUpper(r))
-			} else {
-				sb.WriteRune(unicode.ToLower(r))
-			}
-			start = false
-		} else {
-			sb.WriteRune(r)
-			start = true
-		}
-	}
-	return sb.String()
 }
 
 // javaHash is Java's String.hashCode over UTF-16 code units.
