@@ -385,14 +385,17 @@ func utf16Surrogates(r rune) (rune, rune) {
 }
 
 // substring is SQL's 1-based SUBSTRING in characters; a start of 0 is 1,
-// a negative start counts from the end (as Flink's SUBSTR); n < 0 means
+// a negative start counts from the end (as Flink's SUBSTR) and one before
+// the first character gives ''; n < 0 means
 // to the end.
 func substring(s string, start, n int64) string {
 	count := int64(utf8.RuneCountInString(s))
 	if start < 0 {
+		// As Flink's substringSQL: a start before the first character
+		// gives the empty string; it is not clamped to the first.
 		start = count + start + 1
 		if start < 1 {
-			start = 1
+			return ""
 		}
 	}
 	if start == 0 {
