@@ -7,6 +7,7 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
+	"math"
 	"regexp"
 	"regexp/syntax"
 	"strings"
@@ -86,7 +87,13 @@ func registerStrings(r *Registry) {
 			return Compiled{}, err
 		}
 		return b.result(types.TInt, map1(b.args[0].Eval, func(a row.Value) row.Value {
-			return row.Int(int64(javaHash(a.AsString())))
+			// Flink's HASH_CODE is Math.abs(String.hashCode()), which
+			// leaves Integer.MIN_VALUE negative.
+			h := javaHash(a.AsString())
+			if h < 0 && h != math.MinInt32 {
+				h = -h
+			}
+			return row.Int(int64(h))
 		}))
 	})
 	r.det("CONCAT", func(b *call) (Compiled, error) {
@@ -386,7 +393,7 @@ func utf16Surrogates(r rune) (rune, rune) {
 
 // substring is SQL's 1-based SUBSTRING in characters; a start of 0 is 1,
 // a negative start counts from the end (as Flink's SUBSTR) and one before
-// the first character gives ''; n < 0 means
+// the first character gives ”; n < 0 means
 // to the end.
 func substring(s string, start, n int64) string {
 	count := int64(utf8.RuneCountInString(s))
