@@ -342,7 +342,9 @@ func registerStrings(r *Registry) {
 			if !ok {
 				return null
 			}
-			return row.String(rx.ReplaceAllString(vals[0].AsString(), javaReplacement(vals[2].AsString())))
+			// Flink quotes the replacement (Matcher.quoteReplacement):
+			// '$1' and '\' are literal text, not group references.
+			return row.String(rx.ReplaceAllLiteralString(vals[0].AsString(), vals[2].AsString()))
 		}))
 	})
 	r.det("REGEXP", func(b *call) (Compiled, error) {
@@ -569,39 +571,6 @@ func mustContain(re *syntax.Regexp) string {
 		return best
 	}
 	return ""
-}
-
-// javaReplacement turns Java's $1 group references into Go's ${1}.
-func javaReplacement(s string) string {
-	if !strings.ContainsAny(s, "$\\") {
-		return s
-	}
-	var sb strings.Builder
-	for i := 0; i < len(s); i++ {
-		switch {
-		case s[i] == '\\' && i+1 < len(s):
-			i++
-			if s[i] == '$' {
-				sb.WriteString("$$")
-			} else {
-				sb.WriteByte(s[i])
-			}
-		case s[i] == '$':
-			j := i + 1
-			for j < len(s) && s[j] >= '0' && s[j] <= '9' {
-				j++
-			}
-			if j == i+1 {
-				sb.WriteString("$$")
-			} else {
-				sb.WriteString("${" + s[i+1:j] + "}")
-				i = j - 1
-			}
-		default:
-			sb.WriteByte(s[i])
-		}
-	}
-	return sb.String()
 }
 
 // regexpExtract is REGEXP_EXTRACT(s, re[, group]): the group (default 1)
