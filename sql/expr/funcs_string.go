@@ -355,7 +355,11 @@ func registerStrings(r *Registry) {
 		if err != nil {
 			return Compiled{}, err
 		}
+		// Flink's regExp: an empty pattern matches nothing (FALSE).
 		if p, isNull, ok := b.constString(1); ok && !isNull {
+			if p == "" {
+				return b.result(types.TBoolean, map1(b.args[0].Eval, func(row.Value) row.Value { return row.Bool(false) }))
+			}
 			rx, _ := re(p)
 			must := requiredLiteral(p)
 			return b.result(types.TBoolean, map1(b.args[0].Eval, func(a row.Value) row.Value {
@@ -364,6 +368,9 @@ func registerStrings(r *Registry) {
 			}))
 		}
 		return b.result(types.TBoolean, mapN(b.args, func(vals []row.Value) row.Value {
+			if vals[1].AsString() == "" {
+				return row.Bool(false)
+			}
 			rx, ok := re(vals[1].AsString())
 			if !ok {
 				return null
