@@ -10,6 +10,7 @@ import (
 	"math"
 	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -45,13 +46,7 @@ func registerStrings(r *Registry) {
 	}
 	r.det("UPPER", s1(javaUpper))
 	r.det("LOWER", s1(javaLower))
-	r.det("REVERSE", s1(func(s string) string {
-		rs := []rune(s)
-		for i, j := 0, len(rs)-1; i < j; i, j = i+1, j-1 {
-			rs[i], rs[j] = rs[j], rs[i]
-		}
-		return string(rs)
-	}))
+	r.det("REVERSE", s1(reverseRunes))
 	r.det("INITCAP", s1(initcap))
 	r.det("LTRIM", s1(func(s string) string { return strings.TrimLeft(s, " ") }))
 	r.det("RTRIM", s1(func(s string) string { return strings.TrimRight(s, " ") }))
@@ -206,8 +201,12 @@ func registerStrings(r *Registry) {
 		}))
 	})
 	// POSITION(needle IN haystack), LOCATE(needle, haystack[, from]),
-	// INSTR(haystack, needle): 1-based character positions, 0 when absent.
-	position := func(needleFirst bool) func(b *call) (Compiled, error) {
+	// INSTR(haystack, needle[, from]): 1-based character positions, 0
+	// when absent, as Flink's position and instr: an empty needle is at
+	// 1; LOCATE searches from the start when from < 1; INSTR gives 0 for
+	// from = 0 and searches backwards from the -from'th last character
+	// when from < 0.
+	position := func(instr bool) func(b *call) (Compiled, error) {
 		return func(b *call) (Compiled, error) {
 			if err := b.argc(2, 3); err != nil {
 				return Compiled{}, err
@@ -224,23 +223,32 @@ func registerStrings(r *Registry) {
 			}
 			return b.result(types.TInt, mapN(b.args, func(vals []row.Value) row.Value {
 				needle, hay := vals[0].AsString(), vals[1].AsString()
-				if !needleFirst {
+				if instr {
 					needle, hay = hay, needle
 				}
 				from := int64(1)
 				if len(vals) == 3 {
 					from = vals[2].AsInt()
-					if from < 1 {
+				}
+				switch {
+				case instr && from == 0:
+					return row.Int(0)
+				case instr && from < 0:
+					// As Flink: the position in the reversed strings,
+					// mapped back.
+					p := indexRunes(reverseRunes(hay), reverseRunes(needle), -max(from, -math.MaxInt64))
+					if p == 0 {
 						return row.Int(0)
 					}
+					return row.Int(int64(utf8.RuneCountInString(hay)) + 2 - p - int64(utf8.RuneCountInString(needle)))
 				}
-				return row.Int(indexRunes(hay, needle, from))
+				return row.Int(indexRunes(hay, needle, max(from, 1)))
 			}))
 		}
 	}
-	r.det("POSITION", position(true))
-	r.det("LOCATE", position(true))
-	r.det("INSTR", position(false))
+	r.det("POSITION", position(false))
+	r.det("LOCATE", position(false))
+	r.det("INSTR", position(true))
 	pad := func(left bool) func(b *call) (Compiled, error) {
 		return func(b *call) (Compiled, error) {
 			if err := b.argc(3, 3); err != nil {
@@ -431,9 +439,19 @@ func substring(s string, start, n int64) string {
 	return string(rs[start-1 : end-1])
 }
 
+// reverseRunes reverses s by characters (code points), as Flink's REVERSE.
+func reverseRunes(s string) string {
+	rs := []rune(s)
+	slices.Reverse(rs)
+	return string(rs)
+}
+
 // indexRunes is the 1-based character position of needle in hay at or
 // after from, 0 when absent.
 func indexRunes(hay, needle string, from int64) int64 {
+	if needle == "" {
+		return 1 // as Flink's indexOf, whatever from
+	}
 	pos := int64(1)
 	byteAt := 0
 	for pos < from {
