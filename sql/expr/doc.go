@@ -63,7 +63,8 @@
 // time. LIKE has no escape character unless ESCAPE names one.
 //
 // Casts follow Flink: numbers, strings, booleans, DECIMAL with HALF_UP
-// rounding (DECIMAL and DOUBLE to integer truncate), strings to and
+// rounding (DECIMAL and DOUBLE to integer truncate, and so does a string
+// with a fraction: CAST('1.9' AS INT) is 1), strings to and
 // from TIMESTAMP 'yyyy-MM-dd HH:mm:ss[.SSS]', DATE and TIME. TIMESTAMP
 // to or from numbers is refused as Flink refuses it (use UNIX_TIMESTAMP
 // or TO_TIMESTAMP_LTZ); TIMESTAMP_LTZ to BIGINT is epoch seconds.
