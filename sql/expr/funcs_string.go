@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/sluicehq/sluice/row"
@@ -318,11 +319,28 @@ func registerStrings(r *Registry) {
 		}
 		return b.result(tString, mapN(b.args, func(vals []row.Value) row.Value {
 			s, sep, idx := vals[0].AsString(), vals[1].AsString(), vals[2].AsInt()
-			if idx < 0 || sep == "" {
-				return null
+			if idx < 0 || s == "" {
+				return null // as Flink: an empty string has no parts
+			}
+			// next is where the next separator starts and ends in s.
+			next := func(s string) (int, int) {
+				j := strings.Index(s, sep)
+				return j, j + len(sep)
+			}
+			if sep == "" {
+				// As Flink (commons-lang's splitByWholeSeparator...): an
+				// empty separator splits at each whitespace character.
+				next = func(s string) (int, int) {
+					j := strings.IndexFunc(s, javaWhitespace)
+					if j < 0 {
+						return -1, -1
+					}
+					_, n := utf8.DecodeRuneInString(s[j:])
+					return j, j + n
+				}
 			}
 			for i := int64(0); ; i++ {
-				j := strings.Index(s, sep)
+				j, k := next(s)
 				if i == idx {
 					if j < 0 {
 						return row.String(s)
@@ -332,7 +350,7 @@ func registerStrings(r *Registry) {
 				if j < 0 {
 					return null
 				}
-				s = s[j+len(sep):]
+				s = s[k:]
 			}
 		}))
 	})
@@ -437,6 +455,19 @@ func substring(s string, start, n int64) string {
 	}
 	rs := []rune(s)
 	return string(rs[start-1 : end-1])
+}
+
+// javaWhitespace is Java's Character.isWhitespace: space, line and
+// paragraph separators other than the no-break spaces, and the ASCII
+// controls \t \n \v \f \r and U+001C to U+001F.
+func javaWhitespace(r rune) bool {
+	switch r {
+	case 0xA0, 0x2007, 0x202F:
+		return false
+	case '\t', '\n', '\v', '\f', '\r', 0x1C, 0x1D, 0x1E, 0x1F:
+		return true
+	}
+	return unicode.In(r, unicode.Zs, unicode.Zl, unicode.Zp)
 }
 
 // reverseRunes reverses s by characters (code points), as Flink's REVERSE.
