@@ -15,37 +15,40 @@ import (
 
 // gatedSplit returns before, then waits for gate to close (polling every
 // 10 ms, as an unbounded split with no data would, so the runtime keeps
-// servicing it), then returns after and ends. It lets a test send a row
+// servicing it), then returns after and ends. before is consumed as it
+// is read. It lets a test send a row
 // once the job has shown, by its output, that the watermark passed it.
 type gatedSplit struct {
 	before, after []ev
 	gate          <-chan struct{}
-	phase         int
+	phase         int // 0: reading before; 1: waiting for gate; 2: reading after
 }
 
-func (g *gatedSplit) ID() string       { return "gated" }
-func (g *gatedSplit) Position() []byte { return nil }
-func (g *gatedSplit) Seek([]byte) error {
-	return nil
-}
+func (g *gatedSplit) ID() string        { return "gated" }
+func (g *gatedSplit) Position() []byte  { return nil }
+func (g *gatedSplit) Seek([]byte) error { return nil }
 
 func (g *gatedSplit) Read(ctx context.Context, dst []ev) (int, error) {
-	switch g.phase {
-	case 0:
-		g.phase = 1
-		return copy(dst, g.before), nil
-	case 1:
+	if g.phase == 1 {
 		select {
 		case <-g.gate:
-			g.phase = 2
-			return copy(dst, g.after), nil
+			g.phase, g.before = 2, g.after
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-time.After(10 * time.Millisecond):
 			return 0, nil
 		}
 	}
-	return 0, io.EOF
+	if len(g.before) == 0 {
+		if g.phase == 2 {
+			return 0, io.EOF
+		}
+		g.phase = 1
+		return 0, nil
+	}
+	n := copy(dst, g.before)
+	g.before = g.before[n:]
+	return n, nil
 }
 
 type gatedSource struct{ split *gatedSplit }
