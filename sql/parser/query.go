@@ -276,6 +276,13 @@ func (p *parser) selectBlock() *ast.Select {
 			p.failAt(p.peek(), "GROUPING SETS are not supported; write one GROUP BY per set and combine them with UNION ALL")
 		}
 		for {
+			// Without this, ROLLUP(a) and CUBE(a) would be read as calls
+			// of functions that do not exist.
+			for _, kw := range []string{"ROLLUP", "CUBE"} {
+				if p.isKw(kw) && p.isOpAt(1, "(") {
+					p.failAt(p.peek(), "GROUP BY %s(...) is not supported; write one GROUP BY per grouping and combine them with UNION ALL", kw)
+				}
+			}
 			s.GroupBy = append(s.GroupBy, p.expr())
 			if !p.acceptOp(",") {
 				break
