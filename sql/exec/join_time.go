@@ -24,10 +24,16 @@ import (
 // that neither is late for a downstream event-time operator (a window
 // aggregation on either side's rowtime), the join forwards watermarks
 // max(upper, -lower) behind its own, as Flink's does.
-// Rows that arrive behind the watermark are dropped, and so are rows with
-// a null key column unless their side is preserved (then they are emitted
-// padded at once). Input operations are not looked at: retractions are
-// the planner's to reject.
+// A row that arrives behind the watermark is handled as Flink's
+// TimeIntervalJoin handles it: it is joined with the other side's rows
+// still buffered; it is buffered itself while rows of the other side
+// could still match it (left: wm < ts+upper; right: wm < ts-lower); when
+// none can, a row of a preserved side that matched nothing is emitted
+// null-padded at once, and a row of another side is dropped. Such output
+// is timestamped behind the watermark and may be late downstream. Rows
+// with a null key column are dropped unless their side is preserved
+// (then they are emitted padded at once). Input operations are not
+// looked at: retractions are the planner's to reject.
 func IntervalJoin(left, right stream.Stream[Change], leftKey, rightKey []int, kind JoinKind, lower, upper time.Duration, cond func(l, r []row.Value) bool, leftWidth, rightWidth int, cfg JoinConfig) stream.Stream[Change] {
 	if len(leftKey) != len(rightKey) {
 		panic(fmt.Sprintf("exec.IntervalJoin %s: %d left key columns but %d right key columns; the planner must pair them", cfg.Name, len(leftKey), len(rightKey)))
@@ -63,6 +69,16 @@ func (op *timedJoin) pair(l, r []row.Value) []row.Value {
 	return out
 }
 
+// matchEnd is the watermark from which a row of side s at ts can match
+// no row of the other side that has not arrived (their rows behind the
+// watermark aside): ts+upper for a left row, ts-lower for a right one.
+func (op *timedJoin) matchEnd(s int, ts int64) int64 {
+	if s == 0 {
+		return ts + op.hi
+	}
+	return ts - op.lo
+}
+
 // padded returns the null-padded output row of side s's values v.
 func (op *timedJoin) padded(s int, v []row.Value) []row.Value {
 	if s == 0 {
@@ -91,9 +107,6 @@ type intervalFunc struct {
 
 func (f *intervalFunc) process(ctx *stream.KeyedContext[string, Change], s int, c Change) {
 	ts := ctx.Timestamp()
-	if ts <= ctx.Watermark() {
-		return // late: it could miss pairs already cleaned up
-	}
 	if hasNull(c.Vals, f.keys[s]) {
 		if f.kind.preserves(s) {
 			ctx.EmitAt(Change{Op: Insert, Vals: f.padded(s, c.Vals)}, ts)
@@ -129,11 +142,14 @@ func (f *intervalFunc) process(ctx *stream.KeyedContext[string, Change], s int, 
 	if changed {
 		f.rows[o].Update(others)
 	}
-	f.rows[s].Add(me)
-	if s == 0 {
-		ctx.RegisterEventTimer(ts + f.hi)
-	} else {
-		ctx.RegisterEventTimer(ts - f.lo)
+	if end := f.matchEnd(s, ts); end > ctx.Watermark() {
+		f.rows[s].Add(me)
+		ctx.RegisterEventTimer(end)
+		return
+	}
+	// Late: no row of the other side to come can match it any more.
+	if !me.Matched && f.kind.preserves(s) {
+		ctx.EmitAt(Change{Op: Insert, Vals: f.padded(s, c.Vals)}, ts)
 	}
 }
 
@@ -145,11 +161,7 @@ func (f *intervalFunc) OnTimer(ctx *stream.KeyedContext[string, Change], t strea
 		var keep []timedRow
 		dropped := false
 		for i, r := range rows {
-			end := r.Ts + f.hi
-			if s == 1 {
-				end = r.Ts - f.lo
-			}
-			if end > t.Time {
+			if f.matchEnd(s, r.Ts) > t.Time {
 				if dropped {
 					keep = append(keep, r)
 				}

@@ -533,8 +533,8 @@ func (c *Compiler) fromString(to types.Type) (converter, error) {
 			lo = -hi - 1
 		}
 		return func(v row.Value) (row.Value, bool) {
-			i, err := strconv.ParseInt(strings.TrimSpace(v.AsString()), 10, 64)
-			if err != nil || i < lo || i > hi {
+			i, ok := parseFlinkInteger(strings.TrimSpace(v.AsString()))
+			if !ok || i < lo || i > hi {
 				return null, false
 			}
 			return row.Int(i), true
@@ -622,4 +622,26 @@ func parseRat(s string) (*big.Rat, bool) {
 		return nil, false
 	}
 	return new(big.Rat).SetString(s)
+}
+
+// parseFlinkInteger parses a string CAST to an integer type as Flink's
+// BinaryStringDataUtil.toLong: an optional sign, decimal digits, and an
+// optional fraction of digits that is dropped ("1.9" is 1, "-1.9" is -1,
+// "1." is 1, "." is 0). Anything else, and a value beyond BIGINT, is not
+// an integer.
+func parseFlinkInteger(s string) (int64, bool) {
+	whole := s
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		for j := i + 1; j < len(s); j++ {
+			if s[j] < '0' || s[j] > '9' {
+				return 0, false
+			}
+		}
+		whole = s[:i]
+		if whole == "" || whole == "+" || whole == "-" {
+			return 0, true
+		}
+	}
+	n, err := strconv.ParseInt(whole, 10, 64)
+	return n, err == nil
 }

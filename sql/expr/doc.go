@@ -53,13 +53,18 @@
 // wrapped around int64; so is a TIMESTAMPDIFF that does not fit INT.
 // LPAD, RPAD and REPEAT report a result longer than 64 MiB.
 //
+// Strings: UPPER and LOWER map case as Java's String.toUpperCase and
+// toLowerCase in a non-Turkish locale (full Unicode mapping: 'ß' is
+// "SS", a final capital sigma lowers to 'ς').
+//
 // Regular expressions use Go's RE2 syntax, which agrees with Java's on
 // the common constructs (classes, groups, alternation, lazy
 // quantifiers); lookaround and backreferences are refused at compile
 // time. LIKE has no escape character unless ESCAPE names one.
 //
 // Casts follow Flink: numbers, strings, booleans, DECIMAL with HALF_UP
-// rounding (DECIMAL and DOUBLE to integer truncate), strings to and
+// rounding (DECIMAL and DOUBLE to integer truncate, and so does a string
+// with a fraction: CAST('1.9' AS INT) is 1), strings to and
 // from TIMESTAMP 'yyyy-MM-dd HH:mm:ss[.SSS]', DATE and TIME. TIMESTAMP
 // to or from numbers is refused as Flink refuses it (use UNIX_TIMESTAMP
 // or TO_TIMESTAMP_LTZ); TIMESTAMP_LTZ to BIGINT is epoch seconds.

@@ -7,8 +7,10 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
+	"math"
 	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strings"
 	"sync"
 	"unicode"
@@ -43,15 +45,9 @@ func registerStrings(r *Registry) {
 			return b.result(tString, map1(b.args[0].Eval, func(a row.Value) row.Value { return row.String(fn(a.AsString())) }))
 		}
 	}
-	r.det("UPPER", s1(strings.ToUpper))
-	r.det("LOWER", s1(strings.ToLower))
-	r.det("REVERSE", s1(func(s string) string {
-		rs := []rune(s)
-		for i, j := 0, len(rs)-1; i < j; i, j = i+1, j-1 {
-			rs[i], rs[j] = rs[j], rs[i]
-		}
-		return string(rs)
-	}))
+	r.det("UPPER", s1(javaUpper))
+	r.det("LOWER", s1(javaLower))
+	r.det("REVERSE", s1(reverseRunes))
 	r.det("INITCAP", s1(initcap))
 	r.det("LTRIM", s1(func(s string) string { return strings.TrimLeft(s, " ") }))
 	r.det("RTRIM", s1(func(s string) string { return strings.TrimRight(s, " ") }))
@@ -87,7 +83,13 @@ func registerStrings(r *Registry) {
 			return Compiled{}, err
 		}
 		return b.result(types.TInt, map1(b.args[0].Eval, func(a row.Value) row.Value {
-			return row.Int(int64(javaHash(a.AsString())))
+			// Flink's HASH_CODE is Math.abs(String.hashCode()), which
+			// leaves Integer.MIN_VALUE negative.
+			h := javaHash(a.AsString())
+			if h < 0 && h != math.MinInt32 {
+				h = -h
+			}
+			return row.Int(int64(h))
 		}))
 	})
 	r.det("CONCAT", func(b *call) (Compiled, error) {
@@ -200,8 +202,12 @@ func registerStrings(r *Registry) {
 		}))
 	})
 	// POSITION(needle IN haystack), LOCATE(needle, haystack[, from]),
-	// INSTR(haystack, needle): 1-based character positions, 0 when absent.
-	position := func(needleFirst bool) func(b *call) (Compiled, error) {
+	// INSTR(haystack, needle[, from]): 1-based character positions, 0
+	// when absent, as Flink's position and instr: an empty needle is at
+	// 1; LOCATE searches from the start when from < 1; INSTR gives 0 for
+	// from = 0 and searches backwards from the -from'th last character
+	// when from < 0.
+	position := func(instr bool) func(b *call) (Compiled, error) {
 		return func(b *call) (Compiled, error) {
 			if err := b.argc(2, 3); err != nil {
 				return Compiled{}, err
@@ -218,23 +224,32 @@ func registerStrings(r *Registry) {
 			}
 			return b.result(types.TInt, mapN(b.args, func(vals []row.Value) row.Value {
 				needle, hay := vals[0].AsString(), vals[1].AsString()
-				if !needleFirst {
+				if instr {
 					needle, hay = hay, needle
 				}
 				from := int64(1)
 				if len(vals) == 3 {
 					from = vals[2].AsInt()
-					if from < 1 {
+				}
+				switch {
+				case instr && from == 0:
+					return row.Int(0)
+				case instr && from < 0:
+					// As Flink: the position in the reversed strings,
+					// mapped back.
+					p := indexRunes(reverseRunes(hay), reverseRunes(needle), -max(from, -math.MaxInt64))
+					if p == 0 {
 						return row.Int(0)
 					}
+					return row.Int(int64(utf8.RuneCountInString(hay)) + 2 - p - int64(utf8.RuneCountInString(needle)))
 				}
-				return row.Int(indexRunes(hay, needle, from))
+				return row.Int(indexRunes(hay, needle, max(from, 1)))
 			}))
 		}
 	}
-	r.det("POSITION", position(true))
-	r.det("LOCATE", position(true))
-	r.det("INSTR", position(false))
+	r.det("POSITION", position(false))
+	r.det("LOCATE", position(false))
+	r.det("INSTR", position(true))
 	pad := func(left bool) func(b *call) (Compiled, error) {
 		return func(b *call) (Compiled, error) {
 			if err := b.argc(3, 3); err != nil {
@@ -304,11 +319,28 @@ func registerStrings(r *Registry) {
 		}
 		return b.result(tString, mapN(b.args, func(vals []row.Value) row.Value {
 			s, sep, idx := vals[0].AsString(), vals[1].AsString(), vals[2].AsInt()
-			if idx < 0 || sep == "" {
-				return null
+			if idx < 0 || s == "" {
+				return null // as Flink: an empty string has no parts
+			}
+			// next is where the next separator starts and ends in s.
+			next := func(s string) (int, int) {
+				j := strings.Index(s, sep)
+				return j, j + len(sep)
+			}
+			if sep == "" {
+				// As Flink (commons-lang's splitByWholeSeparator...): an
+				// empty separator splits at each whitespace character.
+				next = func(s string) (int, int) {
+					j := strings.IndexFunc(s, javaWhitespace)
+					if j < 0 {
+						return -1, -1
+					}
+					_, n := utf8.DecodeRuneInString(s[j:])
+					return j, j + n
+				}
 			}
 			for i := int64(0); ; i++ {
-				j := strings.Index(s, sep)
+				j, k := next(s)
 				if i == idx {
 					if j < 0 {
 						return row.String(s)
@@ -318,7 +350,7 @@ func registerStrings(r *Registry) {
 				if j < 0 {
 					return null
 				}
-				s = s[j+len(sep):]
+				s = s[k:]
 			}
 		}))
 	})
@@ -336,7 +368,9 @@ func registerStrings(r *Registry) {
 			if !ok {
 				return null
 			}
-			return row.String(rx.ReplaceAllString(vals[0].AsString(), javaReplacement(vals[2].AsString())))
+			// Flink quotes the replacement (Matcher.quoteReplacement):
+			// '$1' and '\' are literal text, not group references.
+			return row.String(rx.ReplaceAllLiteralString(vals[0].AsString(), vals[2].AsString()))
 		}))
 	})
 	r.det("REGEXP", func(b *call) (Compiled, error) {
@@ -347,7 +381,11 @@ func registerStrings(r *Registry) {
 		if err != nil {
 			return Compiled{}, err
 		}
+		// Flink's regExp: an empty pattern matches nothing (FALSE).
 		if p, isNull, ok := b.constString(1); ok && !isNull {
+			if p == "" {
+				return b.result(types.TBoolean, map1(b.args[0].Eval, func(row.Value) row.Value { return row.Bool(false) }))
+			}
 			rx, _ := re(p)
 			must := requiredLiteral(p)
 			return b.result(types.TBoolean, map1(b.args[0].Eval, func(a row.Value) row.Value {
@@ -356,6 +394,9 @@ func registerStrings(r *Registry) {
 			}))
 		}
 		return b.result(types.TBoolean, mapN(b.args, func(vals []row.Value) row.Value {
+			if vals[1].AsString() == "" {
+				return row.Bool(false)
+			}
 			rx, ok := re(vals[1].AsString())
 			if !ok {
 				return null
@@ -363,26 +404,6 @@ func registerStrings(r *Registry) {
 			return row.Bool(rx.MatchString(vals[0].AsString()))
 		}))
 	})
-}
-
-func initcap(s string) string {
-	var sb strings.Builder
-	sb.Grow(len(s))
-	start := true
-	for _, r := range s {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			if start {
-				sb.WriteRune(unicode.ToUpper(r))
-			} else {
-				sb.WriteRune(unicode.ToLower(r))
-			}
-			start = false
-		} else {
-			sb.WriteRune(r)
-			start = true
-		}
-	}
-	return sb.String()
 }
 
 // javaHash is Java's String.hashCode over UTF-16 code units.
@@ -406,14 +427,17 @@ func utf16Surrogates(r rune) (rune, rune) {
 }
 
 // substring is SQL's 1-based SUBSTRING in characters; a start of 0 is 1,
-// a negative start counts from the end (as Flink's SUBSTR); n < 0 means
+// a negative start counts from the end (as Flink's SUBSTR) and one before
+// the first character gives ”; n < 0 means
 // to the end.
 func substring(s string, start, n int64) string {
 	count := int64(utf8.RuneCountInString(s))
 	if start < 0 {
+		// As Flink's substringSQL: a start before the first character
+		// gives the empty string; it is not clamped to the first.
 		start = count + start + 1
 		if start < 1 {
-			start = 1
+			return ""
 		}
 	}
 	if start == 0 {
@@ -433,9 +457,32 @@ func substring(s string, start, n int64) string {
 	return string(rs[start-1 : end-1])
 }
 
+// javaWhitespace is Java's Character.isWhitespace: space, line and
+// paragraph separators other than the no-break spaces, and the ASCII
+// controls \t \n \v \f \r and U+001C to U+001F.
+func javaWhitespace(r rune) bool {
+	switch r {
+	case 0xA0, 0x2007, 0x202F:
+		return false
+	case '\t', '\n', '\v', '\f', '\r', 0x1C, 0x1D, 0x1E, 0x1F:
+		return true
+	}
+	return unicode.In(r, unicode.Zs, unicode.Zl, unicode.Zp)
+}
+
+// reverseRunes reverses s by characters (code points), as Flink's REVERSE.
+func reverseRunes(s string) string {
+	rs := []rune(s)
+	slices.Reverse(rs)
+	return string(rs)
+}
+
 // indexRunes is the 1-based character position of needle in hay at or
 // after from, 0 when absent.
 func indexRunes(hay, needle string, from int64) int64 {
+	if needle == "" {
+		return 1 // as Flink's indexOf, whatever from
+	}
 	pos := int64(1)
 	byteAt := 0
 	for pos < from {
@@ -580,39 +627,6 @@ func mustContain(re *syntax.Regexp) string {
 		return best
 	}
 	return ""
-}
-
-// javaReplacement turns Java's $1 group references into Go's ${1}.
-func javaReplacement(s string) string {
-	if !strings.ContainsAny(s, "$\\") {
-		return s
-	}
-	var sb strings.Builder
-	for i := 0; i < len(s); i++ {
-		switch {
-		case s[i] == '\\' && i+1 < len(s):
-			i++
-			if s[i] == '$' {
-				sb.WriteString("$$")
-			} else {
-				sb.WriteByte(s[i])
-			}
-		case s[i] == '$':
-			j := i + 1
-			for j < len(s) && s[j] >= '0' && s[j] <= '9' {
-				j++
-			}
-			if j == i+1 {
-				sb.WriteString("$$")
-			} else {
-				sb.WriteString("${" + s[i+1:j] + "}")
-				i = j - 1
-			}
-		default:
-			sb.WriteByte(s[i])
-		}
-	}
-	return sb.String()
 }
 
 // regexpExtract is REGEXP_EXTRACT(s, re[, group]): the group (default 1)

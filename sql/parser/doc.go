@@ -52,9 +52,10 @@
 //
 // Not supported (a clear error, or, for hints, ignored): /*+ hints */
 // (read as comments), MATCH_RECOGNIZE, named WINDOW clauses, GROUPING
-// SETS, NATURAL JOIN, UNNEST, CREATE TABLE ... LIKE / AS SELECT, INSERT
-// ... PARTITION, '::' casts, the SESSION table function's
-// `TABLE t PARTITION BY k` argument (ast.TableArg has no place for it).
+// SETS, ROLLUP and CUBE, NATURAL JOIN, UNNEST, CREATE TABLE ... LIKE /
+// AS SELECT, INSERT ... PARTITION, '::' casts, the SESSION table
+// function's `TABLE t PARTITION BY k` argument (ast.TableArg has no
+// place for it).
 //
 // Words that are keywords elsewhere (DAY, HOUR, VALUE, KEY, USER, DATE,
 // TIMESTAMP, ...) are identifiers where an identifier is expected; only

@@ -451,7 +451,7 @@ func (p *parser) createTable(start *token) *ast.CreateTable {
 		ct.Options = p.options()
 	}
 	if p.isKw("LIKE") {
-		p.failAt(p.peek(), "CREATE TABLE ... LIKE is not supported")
+		p.failAt(p.peek(), "CREATE TABLE ... LIKE is not supported; list the columns and the WITH options")
 	}
 	return ct
 }

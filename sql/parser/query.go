@@ -273,9 +273,16 @@ func (p *parser) selectBlock() *ast.Select {
 	if p.acceptKw("GROUP") {
 		p.expectKw("BY", " after GROUP")
 		if p.isKw("GROUPING") && p.isKwAt(1, "SETS") {
-			p.failAt(p.peek(), "GROUPING SETS are not supported")
+			p.failAt(p.peek(), "GROUPING SETS are not supported; write one GROUP BY per set and combine them with UNION ALL")
 		}
 		for {
+			// Without this, ROLLUP(a) and CUBE(a) would be read as calls
+			// of functions that do not exist.
+			for _, kw := range []string{"ROLLUP", "CUBE"} {
+				if p.isKw(kw) && p.isOpAt(1, "(") {
+					p.failAt(p.peek(), "GROUP BY %s(...) is not supported; write one GROUP BY per grouping and combine them with UNION ALL", kw)
+				}
+			}
 			s.GroupBy = append(s.GroupBy, p.expr())
 			if !p.acceptOp(",") {
 				break
@@ -403,7 +410,7 @@ func (p *parser) joinKind() (ast.JoinKind, *token, bool) {
 		p.i++
 		p.failExpected("JOIN after "+t.upper, "JOIN")
 	case p.isKw("NATURAL"):
-		p.failAt(t, "NATURAL JOIN is not supported; write JOIN ... USING (columns)")
+		p.failAt(t, "NATURAL JOIN is not supported; write JOIN ... ON a.col = b.col")
 	}
 	return "", nil, false
 }
