@@ -1,10 +1,7 @@
 package queries
 
 import (
-	"bytes"
 	"cmp"
-	"encoding/binary"
-	"slices"
 	"strings"
 	"time"
 
@@ -557,172 +554,56 @@ func buildQ18(events stream.Stream[nexmark.Event], res *results) error {
 	return nil
 }
 
+// higherBid reports whether a ranks before b in q19's ORDER BY price
+// DESC: the higher price, and among equal prices the smaller row
+// (compareBidRows: auction, bidder, price, channel, url, dateTime, extra
+// ascending), the SQL layer's documented tie rule, so ranks depend
+// neither on arrival order nor on parallelism. Identical bids keep
+// arrival order.
+func higherBid(a, b *nexmark.Bid) bool {
+	if a.Price != b.Price {
+		return a.Price > b.Price
+	}
+	return compareBidRows(a, b) < 0
+}
+
 const topN = 10
 
 // q19State is an auction's top bids, best first, and, while the key is
-// dirty, the list last emitted. The bids are kept encoded (q19 records,
-// appendQ19Rec), one after the other in one byte slice: the list holds
-// no pointers for the collector to scan, a checkpoint copies it as one
-// run of bytes instead of encoding each bid field by field, and strings
-// are made only when rows are emitted. A clean key's emitted list is its
-// top list, so it is not kept (nor encoded: a checkpoint writes a
-// changed clean key's bids once, not twice); the first change after a
-// flush keeps the list as Emitted and changes a copy (copy on write).
+// dirty, the list last emitted. A clean key's emitted list is its top
+// list, so it is not kept (nor encoded: a checkpoint writes a changed
+// clean key's bids once, not twice); the first change after a flush
+// keeps the list as Emitted and changes a copy (copy on write).
 type q19State struct {
-	Top     []byte
-	Ends    [topN]int32 // Ends[i]: where record i of Top ends
-	N       int         // records in Top
-	Emitted []byte      // while Dirty
+	Top     []nexmark.Bid
+	Emitted []nexmark.Bid // while Dirty
 	Dirty   bool
 	Timer   int64
 }
 
-// A q19 record is a bid without its auction (the key): price, bidder and
-// dateTime as zig-zag varints, then channel, url and extra, each behind
-// its length as a varint.
-func appendQ19Rec(dst []byte, b *nexmark.Bid) []byte {
-	dst = binary.AppendVarint(dst, b.Price)
-	dst = binary.AppendVarint(dst, b.Bidder)
-	dst = binary.AppendVarint(dst, b.DateTime)
-	for _, s := range [...]string{b.Channel, b.URL, b.Extra} {
-		dst = binary.AppendUvarint(dst, uint64(len(s)))
-		dst = append(dst, s...)
-	}
-	return dst
-}
-
-// q19Rec is a q19 record read in place: its strings are slices of the
-// record's bytes (S is []byte while ranking, string when emitting).
-type q19Rec[S string | []byte] struct {
-	price, bidder, dateTime int64
-	channel, url, extra     S
-}
-
-// readQ19Rec reads the record at the start of b and returns it and its
-// length. Records come from appendQ19Rec (in memory or through a
-// checksummed checkpoint), so b is not checked beyond Go's bounds checks.
-func readQ19Rec[S string | []byte](b S) (q19Rec[S], int) {
-	var r q19Rec[S]
-	n := 0
-	r.price, n = readVarint(b, n)
-	r.bidder, n = readVarint(b, n)
-	r.dateTime, n = readVarint(b, n)
-	for _, f := range [...]*S{&r.channel, &r.url, &r.extra} {
-		l, m := readUvarint(b, n)
-		*f = b[m : m+int(l)]
-		n = m + int(l)
-	}
-	return r, n
-}
-
-// readUvarint decodes the unsigned varint at b[at:] and returns it and the
-// offset after it.
-func readUvarint[S string | []byte](b S, at int) (uint64, int) {
-	var v uint64
-	for shift := uint(0); ; shift += 7 {
-		c := b[at]
-		at++
-		v |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			return v, at
-		}
-	}
-}
-
-// readVarint decodes the zig-zag varint at b[at:] (binary.AppendVarint).
-func readVarint[S string | []byte](b S, at int) (int64, int) {
-	u, at := readUvarint(b, at)
-	return int64(u>>1) ^ -int64(u&1), at
-}
-
-// higherRec reports whether a ranks before b in q19's ORDER BY price
-// DESC: the higher price, and among equal prices the smaller row
-// (compareBidRows: auction, bidder, price, channel, url, dateTime, extra
-// ascending; a and b are bids of the same auction), the SQL layer's
-// documented tie rule, so ranks depend neither on arrival order nor on
-// parallelism. Identical bids keep arrival order.
-func higherRec(a, b *q19Rec[[]byte]) bool {
-	if a.price != b.price {
-		return a.price > b.price
-	}
-	if c := cmp.Compare(a.bidder, b.bidder); c != 0 {
-		return c < 0
-	}
-	if c := bytes.Compare(a.channel, b.channel); c != 0 {
-		return c < 0
-	}
-	if c := bytes.Compare(a.url, b.url); c != 0 {
-		return c < 0
-	}
-	if c := cmp.Compare(a.dateTime, b.dateTime); c != 0 {
-		return c < 0
-	}
-	return bytes.Compare(a.extra, b.extra) < 0
-}
-
-// start returns where record i of Top begins.
-func (s *q19State) start(i int) int {
-	if i == 0 {
-		return 0
-	}
-	return int(s.Ends[i-1])
-}
-
-// ranksBefore reports whether r ranks before record i of Top, reading
-// only the record's price unless the prices are equal.
-func (s *q19State) ranksBefore(r *q19Rec[[]byte], i int) bool {
-	at := s.start(i)
-	if p, _ := readVarint(s.Top, at); p != r.price {
-		return r.price > p
-	}
-	o, _ := readQ19Rec(s.Top[at:s.Ends[i]])
-	return higherRec(r, &o)
-}
-
-// offer inserts rec, b's q19 record, if it ranks among the best topN and
-// reports whether the list changed; the first change of a clean key keeps
-// its list as the emitted one.
-func (s *q19State) offer(rec []byte) bool {
-	r, _ := readQ19Rec(rec)
-	if s.N == topN && !s.ranksBefore(&r, topN-1) {
+// offer inserts b if it ranks among the best topN and reports whether the
+// list changed; the first change of a clean key keeps its list as the
+// emitted one.
+func (s *q19State) offer(b nexmark.Bid) bool {
+	top := s.Top
+	if len(top) == topN && !higherBid(&b, &top[topN-1]) {
 		return false
 	}
 	if !s.Dirty {
-		s.Emitted = s.Top
-		n := len(s.Top) + len(rec)
-		s.Top = append(make([]byte, 0, n+n/4), s.Top...)
+		s.Emitted = top
+		top = append(make([]nexmark.Bid, 0, topN), top...)
 	}
-	i := s.N
-	for i > 0 && s.ranksBefore(&r, i-1) {
+	i := len(top)
+	for i > 0 && higherBid(&b, &top[i-1]) {
 		i--
 	}
-	if s.N == topN {
-		s.N--
-		s.Top = s.Top[:s.Ends[s.N-1]]
+	if len(top) < topN {
+		top = append(top, nexmark.Bid{})
 	}
-	at := s.start(i)
-	s.Top = slices.Insert(s.Top, at, rec...)
-	for j := s.N; j > i; j-- {
-		s.Ends[j] = s.Ends[j-1] + int32(len(rec))
-	}
-	s.Ends[i] = int32(at + len(rec))
-	s.N++
+	copy(top[i+1:], top[i:])
+	top[i] = b
+	s.Top = top
 	return true
-}
-
-// emitQ19 emits the rows of an encoded list of auction's bids, ranked
-// 1.. in order, as retractions or insertions. Their strings share one
-// copy of the list.
-func emitQ19(ctx *stream.KeyedContext[int64, Change[Q19Row]], auction int64, list []byte, retract bool) {
-	s := string(list)
-	for rank := int64(1); len(s) > 0; rank++ {
-		r, n := readQ19Rec(s)
-		s = s[n:]
-		ctx.Emit(Change[Q19Row]{Row: Q19Row{Bid: nexmark.Bid{
-			Auction: auction, Bidder: r.bidder, Price: r.price, Channel: r.channel,
-			URL: r.url, DateTime: r.dateTime, Extra: r.extra,
-		}, RankNumber: rank}, Retract: retract})
-	}
 }
 
 // q19: SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY auction
@@ -743,15 +624,13 @@ func q19Changes(events stream.Stream[nexmark.Event]) stream.Stream[Change[Q19Row
 			if err != nil {
 				return nil, err
 			}
-			var rec []byte // the offered bid's record
 			return stream.KeyedProcessFuncs[int64, nexmark.Bid, Change[Q19Row]]{
 				Element: func(ctx *stream.KeyedContext[int64, Change[Q19Row]], b nexmark.Bid) {
 					s, ok := st.Get()
 					if !ok {
 						s = &q19State{Timer: -1}
 					}
-					rec = appendQ19Rec(rec[:0], &b)
-					if !s.offer(rec) {
+					if !s.offer(b) {
 						return
 					}
 					s.Dirty = true
@@ -766,8 +645,12 @@ func q19Changes(events stream.Stream[nexmark.Event]) stream.Stream[Change[Q19Row
 					if !ok || !s.Dirty {
 						return
 					}
-					emitQ19(ctx, ctx.Key(), s.Emitted, true)
-					emitQ19(ctx, ctx.Key(), s.Top, false)
+					for i, b := range s.Emitted {
+						ctx.Emit(Change[Q19Row]{Row: Q19Row{Bid: b, RankNumber: int64(i + 1)}, Retract: true})
+					}
+					for i, b := range s.Top {
+						ctx.Emit(Change[Q19Row]{Row: Q19Row{Bid: b, RankNumber: int64(i + 1)}})
+					}
 					s.Emitted, s.Dirty = nil, false
 					st.Set(s)
 				},
