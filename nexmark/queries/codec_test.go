@@ -1,7 +1,6 @@
 package queries
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice/nexmark"
@@ -42,25 +41,5 @@ func TestStateTypesHaveCodecs(t *testing.T) {
 	out, n, err := c.Decode(b)
 	if err != nil || n != len(b) || out.Max != 5 || len(out.Best) != 1 || out.Best[0].Extra != "x" {
 		t.Fatalf("q7Best round trip: %+v, %d/%d bytes, %v", out, n, len(b), err)
-	}
-}
-
-// TestQ18RecordRoundTrip: a bid encoded by q18Record decodes to itself,
-// with empty strings, lengths that need multi-byte prefixes, and negative
-// numbers.
-func TestQ18RecordRoundTrip(t *testing.T) {
-	long := strings.Repeat("u", 300)
-	for _, b := range []nexmark.Bid{
-		{Auction: 1, Bidder: 2, Price: 3, Channel: "Google", URL: "https://www.nexmark.com/a/b/c", DateTime: 1_700_000_000_000, Extra: "xyz"},
-		{Auction: 7, Bidder: 8},
-		{Auction: -1, Bidder: -2, Price: -3, Channel: long, URL: long + "v", DateTime: -4, Extra: long},
-	} {
-		r := q18Record(&b)
-		if got := q18RecordTime(r); got != b.DateTime {
-			t.Errorf("%+v: time %d", b, got)
-		}
-		if got := decodeQ18Record(r, b.Auction, b.Bidder); got != b {
-			t.Errorf("round trip: got %+v, want %+v", got, b)
-		}
 	}
 }

@@ -2,10 +2,8 @@ package queries
 
 import (
 	"cmp"
-	"encoding/binary"
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/sluicehq/sluice/nexmark"
 	"github.com/sluicehq/sluice/state"
@@ -471,80 +469,17 @@ func laterBid(a, b *nexmark.Bid) bool {
 	return compareBidRows(a, b) < 0
 }
 
-// q18Entry is the latest bid of one (bidder, auction), encoded
-// (q18Record), and whether a row was emitted for it. While the entry is
-// clean the emitted row is Last itself; the first change after a flush
-// keeps the emitted row's record in Emitted (the old string, not a copy)
-// until the next flush retracts it. One string instead of a nexmark.Bid
-// makes the entry 40 bytes instead of 96 (the bidder's map grows and
-// rehashes less), holds one pointer-free allocation per bid for the
-// collector, and a snapshot copies one string per entry instead of
-// encoding seven fields.
+// q18Entry is the latest bid of one (bidder, auction) and whether a row
+// was emitted for it. While the entry is clean the emitted row is Last
+// itself; the first change after a flush keeps the emitted row in
+// Emitted (a copy, never written through) until the next flush retracts
+// it. So an entry is 96 bytes instead of two whole bids (168), and the
+// copy exists only for entries changed since their last flush.
 type q18Entry struct {
-	Last    string
-	Emitted string // set while Dirty && Has
+	Last    nexmark.Bid
+	Emitted *nexmark.Bid // set while Dirty && Has
 	Has     bool
 	Dirty   bool
-}
-
-// q18Record encodes the bid's fields other than Auction and Bidder (the
-// map key and the key): DateTime and Price as 8 bytes little-endian each,
-// Channel and URL with uvarint length prefixes, then Extra. It is one
-// allocation, and decodeQ18Record slices it without copying.
-func q18Record(b *nexmark.Bid) string {
-	n := 16 + 2*binary.MaxVarintLen64 + len(b.Channel) + len(b.URL) + len(b.Extra)
-	r := make([]byte, 16, n)
-	binary.LittleEndian.PutUint64(r, uint64(b.DateTime))
-	binary.LittleEndian.PutUint64(r[8:], uint64(b.Price))
-	r = binary.AppendUvarint(r, uint64(len(b.Channel)))
-	r = append(r, b.Channel...)
-	r = binary.AppendUvarint(r, uint64(len(b.URL)))
-	r = append(r, b.URL...)
-	r = append(r, b.Extra...)
-	return unsafe.String(unsafe.SliceData(r), len(r))
-}
-
-// q18RecordTime returns the DateTime of record r (q18Record).
-func q18RecordTime(r string) int64 { return le64(r) }
-
-// le64 returns the little-endian int64 in the first 8 bytes of s.
-func le64(s string) int64 {
-	_ = s[7]
-	return int64(uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56)
-}
-
-// decodeQ18Record returns the bid of auction and bidder encoded in r by
-// q18Record; its strings are substrings of r. A record that does not
-// decode (a corrupted checkpoint would have failed its checksum first)
-// yields a panic, as other broken invariants of the queries do.
-func decodeQ18Record(r string, auction, bidder int64) nexmark.Bid {
-	b := nexmark.Bid{Auction: auction, Bidder: bidder, DateTime: q18RecordTime(r)}
-	b.Price = le64(r[8:])
-	r = r[16:]
-	b.Channel, r = q18Field(r)
-	b.URL, r = q18Field(r)
-	b.Extra = r
-	return b
-}
-
-// q18Field splits a uvarint-length-prefixed string off r.
-func q18Field(r string) (string, string) {
-	var n uint64
-	var shift uint
-	for i := 0; i < len(r) && i < binary.MaxVarintLen64; i++ {
-		c := r[i]
-		n |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			r = r[i+1:]
-			if n > uint64(len(r)) {
-				break
-			}
-			return r[:n], r[n:]
-		}
-		shift += 7
-	}
-	panic("q18: bad bid record")
 }
 
 // q18Bidder lists the auctions of a q18 key whose latest bid changed since
@@ -576,23 +511,14 @@ func buildQ18(events stream.Stream[nexmark.Event], res *results) error {
 			return stream.KeyedProcessFuncs[int64, nexmark.Bid, Change[Q18Row]]{
 				Element: func(ctx *stream.KeyedContext[int64, Change[Q18Row]], b nexmark.Bid) {
 					e, ok := entries.Get(b.Auction)
-					if ok {
-						// Only a tie on DateTime needs the kept bid's fields.
-						t := q18RecordTime(e.Last)
-						if b.DateTime < t {
-							return
-						}
-						if b.DateTime == t {
-							last := decodeQ18Record(e.Last, b.Auction, b.Bidder)
-							if !laterBid(&b, &last) {
-								return
-							}
-						}
+					if ok && !laterBid(&b, &e.Last) {
+						return
 					}
 					if !e.Dirty && e.Has {
-						e.Emitted = e.Last
+						emitted := e.Last
+						e.Emitted = &emitted
 					}
-					e.Last = q18Record(&b)
+					e.Last = b
 					if !e.Dirty {
 						e.Dirty = true
 						m, ok := meta.Get()
@@ -610,14 +536,13 @@ func buildQ18(events stream.Stream[nexmark.Event], res *results) error {
 				},
 				Timer: func(ctx *stream.KeyedContext[int64, Change[Q18Row]], _ stream.Timer) {
 					m, _ := meta.Get()
-					bidder := ctx.Key()
 					for _, a := range m.Dirty {
 						e, _ := entries.Get(a)
 						if e.Has {
-							ctx.Emit(Change[Q18Row]{Row: Q18Row(decodeQ18Record(e.Emitted, a, bidder)), Retract: true})
+							ctx.Emit(Change[Q18Row]{Row: Q18Row(*e.Emitted), Retract: true})
 						}
-						ctx.Emit(Change[Q18Row]{Row: Q18Row(decodeQ18Record(e.Last, a, bidder))})
-						e.Emitted, e.Has, e.Dirty = "", true, false
+						ctx.Emit(Change[Q18Row]{Row: Q18Row(e.Last)})
+						e.Emitted, e.Has, e.Dirty = nil, true, false
 						entries.Put(a, e)
 					}
 					m.Dirty = m.Dirty[:0]
