@@ -114,7 +114,12 @@ func hasher[K comparable]() (func(K) uint64, bool) {
 			return mix64(0)
 		}
 	case float64:
-		f = func(k float64) uint64 { return mix64(math.Float64bits(k)) }
+		f = func(k float64) uint64 {
+			if k == 0 {
+				k = 0 // -0 and +0 are equal keys
+			}
+			return mix64(math.Float64bits(k))
+		}
 	}
 	if h, ok := f.(func(K) uint64); ok {
 		return h, true

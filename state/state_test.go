@@ -195,6 +195,16 @@ func TestHasherComposite(t *testing.T) {
 	if h(a) != h(b) {
 		t.Fatal("-0 and +0 hash differently")
 	}
+	// The same for a float64 key itself and a named one: -0 == +0, so
+	// they are one key and must share a key group and a subtask.
+	negZero := math.Copysign(0, -1)
+	if hf := Hasher[float64](); hf(negZero) != hf(0) {
+		t.Fatal("float64 key: -0 and +0 hash differently")
+	}
+	type price float64
+	if hp := Hasher[price](); hp(price(negZero)) != hp(0) {
+		t.Fatal("named float64 key: -0 and +0 hash differently")
+	}
 	// Pinned values: they must never change, or state restored from a
 	// checkpoint would land in other key groups.
 	pins := []struct {

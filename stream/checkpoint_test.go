@@ -433,7 +433,7 @@ func TestRescaleFromSavepoint(t *testing.T) {
 	for _, c := range []struct {
 		op  string
 		par int
-	}{{"window", 1}, {"window", 4}, {"keyed-process", 1}, {"keyed-process", 3}, {"window-pebble", 1}, {"window-pebble", 3},
+	}{{"window", 1}, {"window", 4}, {"keyed-process", 1}, {"keyed-process", 3}, {"window-pebble", 1}, {"window-pebble", 3}, {"keyed-process-pebble", 1}, {"keyed-process-pebble", 3},
 		{"session", 3}, {"session-pebble", 1}, {"session-pebble", 4}} {
 		par := c.par
 		want := oracle(data)
@@ -483,7 +483,7 @@ func TestRescaleFromSavepoint(t *testing.T) {
 			if err := job.Wait(); err != nil {
 				t.Fatal(err)
 			}
-			if strings.HasSuffix(c.op, "-pebble") {
+			if !strings.HasPrefix(c.op, "keyed") && strings.HasSuffix(c.op, "-pebble") {
 				// The window state went to Pebble: the savepoint holds the
 				// operator's .winkv files.
 				var winkv int

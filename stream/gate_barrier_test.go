@@ -38,6 +38,9 @@ func TestGateOvertakenBarrier(t *testing.T) {
 		{"overtaken twice by the replay", []string{"0:B:1", "0:D:10", "0:B:3", "0:D:11", "1:B:2", "1:D:20", "1:B:3", "1:D:21"}, "10 20 B3 11 21", true},
 		{"late old barrier dropped", []string{"0:B:2", "1:B:1", "1:D:20", "1:B:2", "0:D:10"}, "20 B2 10", true},
 		{"at least once", []string{"0:B:1", "0:D:10", "1:D:20", "1:B:1"}, "10 20 B1", false},
+		// The end of channel 1 completes the alignment, whose replay
+		// handles the held end of channel 0: one end all the same.
+		{"ends during an alignment", []string{"0:B:1", "0:D:10", "0:E:0", "1:D:20", "1:E:0"}, "20 B1 10 wm9223372036854775807 end", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			free := make(chan *batch[int], 64)
@@ -48,16 +51,19 @@ func TestGateOvertakenBarrier(t *testing.T) {
 			g.aligner = rt.NewAligner(2)
 			g.held = make([][]gateMsg[int, int], 2)
 			g.noAlign = !tc.align
-			g.t = &task{}
+			g.t = &task{stats: rt.NewTaskStats()}
 			for _, m := range tc.msgs {
 				var ch int32
 				var kind string
 				var arg int64
 				fmt.Sscanf(strings.ReplaceAll(m, ":", " "), "%d %s %d", &ch, &kind, &arg)
 				b := &batch[int]{ch: ch, free: free}
-				if kind == "B" {
+				switch kind {
+				case "B":
 					b.kind, b.arg = rt.KindBarrier, arg
-				} else {
+				case "E":
+					b.kind = rt.KindEnd
+				default:
 					b.kind = rt.KindData
 					b.vals, b.ts = []int{int(arg)}, []int64{0}
 				}

@@ -80,6 +80,8 @@ func testLatenessMatchesOracle(t *testing.T, backend string) {
 	assigners := []window.Assigner{
 		window.Tumbling(20 * time.Millisecond),
 		window.Sliding(30*time.Millisecond, 10*time.Millisecond),
+		// Windows from Assign alone (the path of custom assigners).
+		customAssigner{window.Sliding(30*time.Millisecond, 10*time.Millisecond)},
 	}
 	for _, a := range assigners {
 		for p := 1; p <= 4; p++ {
@@ -128,3 +130,13 @@ func testLatenessMatchesOracle(t *testing.T, backend string) {
 		}
 	}
 }
+
+// customAssigner hides the window.Fixed of the assigner it wraps, so that
+// the operators take the windows Assign gives, as for a custom assigner.
+type customAssigner struct{ a window.Assigner }
+
+func (c customAssigner) Assign(ts int64, dst []window.Window) []window.Window {
+	return c.a.Assign(ts, dst)
+}
+func (c customAssigner) Domain() window.Domain { return c.a.Domain() }
+func (c customAssigner) Gap() int64            { return c.a.Gap() }

@@ -325,6 +325,10 @@ type gate[A, B any] struct {
 	alignStart time.Time
 	// maxBarrier is the highest barrier seen; lower ones are dropped.
 	maxBarrier uint64
+	// ended: the head got its end. The last input's end can complete an
+	// alignment whose replay handles the held end of another input,
+	// which is then the last; the head must get one end all the same.
+	ended bool
 }
 
 func newGate[A, B any](nch, credits int, done <-chan struct{}, one bool) *gate[A, B] {
@@ -520,7 +524,8 @@ func (g *gate[A, B]) handle(m gateMsg[A, B]) {
 		if g.aligner.End(ch) {
 			g.completeBarrier()
 		}
-		if g.wms.AllEnded() {
+		if g.wms.AllEnded() && !g.ended {
+			g.ended = true
 			g.head.end()
 		}
 	}
