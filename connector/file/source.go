@@ -207,11 +207,17 @@ func (s *split) open() error {
 	s.header = nil
 	if s.src.cfg.Header {
 		if err := s.readHeader(); err != nil {
+			f.Close()
+			s.f = nil
 			return err
 		}
 	}
 	return nil
 }
+
+// errHeaderPending is open's answer for a followed file that may still
+// grow and holds no complete header line yet: it is opened again later.
+var errHeaderPending = errors.New("file source: header line not complete yet")
 
 // readHeader reads the header line of the current file: the first line,
 // even when resuming in the middle of the file.
@@ -225,6 +231,12 @@ func (s *split) readHeader() error {
 	line, err := bufio.NewReader(hf).ReadSlice('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("file source: %s: header: %w", name, err)
+	}
+	if err != nil && s.src.cfg.Follow && s.cur == len(s.files)-1 {
+		// The last file may still grow: its header line is not all
+		// there yet (taking it now would cut the header short and read
+		// its rest, or the whole line, as a record).
+		return errHeaderPending
 	}
 	if len(line) == 0 {
 		return nil // empty file; no records either
@@ -274,7 +286,13 @@ func (s *split) Read(ctx context.Context, dst []connector.Message) (int, error) 
 				return 0, s.waitForFiles(ctx)
 			}
 			if err := s.open(); err != nil {
-				return n, err
+				if !errors.Is(err, errHeaderPending) {
+					return n, err
+				}
+				if n > 0 {
+					return n, nil
+				}
+				return 0, s.waitForFiles(ctx)
 			}
 		}
 		line, err := s.r.ReadSlice('\n')
