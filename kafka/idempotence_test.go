@@ -91,7 +91,7 @@ func (p *lossyProxy) accept() {
 // loses responses: the client retries batches the server already stored,
 // and the server must acknowledge them without writing them twice.
 func TestIdempotentProducerDedupUnderRetries(t *testing.T) {
-	proxy := newLossyProxy(t, 7)
+	proxy := newLossyProxy(t, 0) // lossy once the producer id is loaded
 	cfg := kafka.DefaultConfig()
 	cfg.AdvertisedAddr = proxy.ln.Addr().String() // clients must come through the proxy
 	s := kafkatest.Start(t, kafkatest.Options{Config: &cfg})
@@ -105,6 +105,12 @@ func TestIdempotentProducerDedupUnderRetries(t *testing.T) {
 	}
 	defer cl.Close()
 	ctx := testCtx(t)
+	// franz-go fails the buffered records when its InitProducerId gets no
+	// answer ("unable to initialize a producer ID"): load the id first.
+	if _, _, err := cl.ProducerID(ctx); err != nil {
+		t.Fatal(err)
+	}
+	proxy.dropEvery.Store(7)
 	const n = 1000
 	var failed atomic.Int64
 	for i := range n {
@@ -215,5 +221,118 @@ func TestIdempotentSequencesSurviveRestart(t *testing.T) {
 	}
 	if got := readValues(t, s, "seq", kgo.ReadUncommitted(), 4); fmt.Sprint(got) != "[a b c d]" {
 		t.Fatalf("stored %v", got)
+	}
+}
+
+// initCounter counts the InitProducerId requests a client writes.
+type initCounter struct{ n atomic.Int64 }
+
+// OnBrokerWrite implements kgo.HookBrokerWrite.
+func (c *initCounter) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if key == int16(kmsg.InitProducerID) && err == nil {
+		c.n.Add(1)
+	}
+}
+
+// idemFixture is a server with a one-partition topic and a franz-go
+// idempotent producer to it that has produced its first record, "a0".
+type idemFixture struct {
+	ctx   context.Context
+	s     *kafkatest.Server
+	topic string
+	cl    *kgo.Client
+	inits *initCounter // the producer's InitProducerId requests
+	pid   int64        // the producer's id and epoch after "a0"
+	epoch int16
+}
+
+func startIdempotent(t *testing.T, topic string) *idemFixture {
+	t.Helper()
+	f := &idemFixture{ctx: testCtx(t), s: kafkatest.Start(t, kafkatest.Options{}), topic: topic, inits: &initCounter{}}
+	createTopic(t, f.s, topic, 1)
+	f.cl = f.s.Client(t, kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0), kgo.WithHooks(f.inits),
+		kgo.MetadataMinAge(10*time.Millisecond)) // the retry after an error waits for a metadata refresh
+	f.produce(t, "a0")
+	var err error
+	if f.pid, f.epoch, err = f.cl.ProducerID(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// produce produces one record through the idempotent producer.
+func (f *idemFixture) produce(t *testing.T, value string) {
+	t.Helper()
+	if err := f.cl.ProduceSync(f.ctx, kgo.StringRecord(value)).FirstErr(); err != nil {
+		t.Fatalf("producing %q: %v", value, err)
+	}
+}
+
+// stored returns the topic's first n values, in order.
+func (f *idemFixture) stored(t *testing.T, n int) string {
+	t.Helper()
+	var got []string
+	for _, r := range consumeN(t, f.s, f.topic, n) {
+		got = append(got, string(r.Value))
+	}
+	return fmt.Sprint(got)
+}
+
+// assertProducer checks a client's producer id and epoch.
+func assertProducer(ctx context.Context, t *testing.T, cl *kgo.Client, pid int64, epoch int16) {
+	t.Helper()
+	p, e, err := cl.ProducerID(ctx)
+	if err != nil || p != pid || e != epoch {
+		t.Fatalf("producer %d epoch %d (%v), want %d epoch %d", p, e, err, pid, epoch)
+	}
+}
+
+// TestIdempotentProducerNotFencedByInit: a client sending InitProducerId
+// without a transactional id but with another client's idempotent
+// producer id and epoch gets a fresh id at epoch 0, as from Kafka, not
+// that id at the next epoch: with it, producing to the partition would
+// fence the owner (ids are sequential, so any client could).
+func TestIdempotentProducerNotFencedByInit(t *testing.T) {
+	f := startIdempotent(t, "fence")
+	ctx, pidA, epochA := f.ctx, f.pid, f.epoch
+	b := f.s.Client(t)
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.ProducerID, init.ProducerEpoch = pidA, epochA
+	ir, err := init.RequestWith(ctx, b)
+	if err != nil || ir.ErrorCode != 0 {
+		t.Fatalf("B's init: %v %v", err, kerr.ErrorForCode(ir.ErrorCode))
+	}
+	if ir.ProducerID == pidA || ir.ProducerEpoch != 0 {
+		t.Fatalf("B sent A's id %d epoch %d and got id %d epoch %d, want a fresh id at epoch 0", pidA, epochA, ir.ProducerID, ir.ProducerEpoch)
+	}
+	if r := produceRaw(t, b, "fence", ir.ProducerID, ir.ProducerEpoch, 0, "b0"); r.ErrorCode != 0 {
+		t.Fatalf("B's produce: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+
+	// A goes on with its id and epoch, and its record is stored.
+	f.produce(t, "a1")
+	assertProducer(ctx, t, f.cl, pidA, epochA)
+	if got := f.stored(t, 3); got != "[a0 b0 a1]" {
+		t.Fatalf("stored %s, want [a0 b0 a1]", got)
+	}
+}
+
+// TestIdempotentProducerRecoversFromOutOfOrderSequence: franz-go's
+// idempotent producer answered OUT_OF_ORDER_SEQUENCE_NUMBER bumps its
+// epoch itself (KIP-360) and resets its sequences; the broker accepts the
+// bumped epoch from sequence 0, with no InitProducerId in between.
+func TestIdempotentProducerRecoversFromOutOfOrderSequence(t *testing.T) {
+	f := startIdempotent(t, "ooo")
+	// Two records under A's id take the sequences A expects next.
+	if r := produceRaw(t, f.s.Client(t), "ooo", f.pid, f.epoch, 1, "x1", "x2"); r.ErrorCode != 0 {
+		t.Fatalf("raw produce: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	f.produce(t, "a1") // first answered OUT_OF_ORDER_SEQUENCE_NUMBER
+	assertProducer(f.ctx, t, f.cl, f.pid, f.epoch+1)
+	if n := f.inits.n.Load(); n != 1 {
+		t.Fatalf("%d InitProducerId requests, want 1", n)
+	}
+	if got := f.stored(t, 4); got != "[a0 x1 x2 a1]" {
+		t.Fatalf("stored %s, want [a0 x1 x2 a1]", got)
 	}
 }

@@ -173,20 +173,16 @@ type txnErr struct {
 func codeOnly(code int16) *txnErr { return &txnErr{code: code} }
 
 // InitProducerID handles InitProducerId. Without a transactional id it
-// allocates a fresh idempotent producer id (or, KIP-360, bumps the epoch of
-// the given one). With one, it fences the previous producer by bumping the
-// epoch, aborting its open transaction first.
+// allocates a fresh idempotent producer id at epoch 0, whatever id and
+// epoch the request carries, as Kafka does: nothing records which client
+// an idempotent id was handed to, and ids are sequential, so bumping the
+// epoch of a given id would let any client fence another's producer.
+// (KIP-360 clients bump an idempotent producer's epoch locally and send
+// their id only when the epoch is exhausted, for a new one.) With a
+// transactional id, it fences the previous producer by bumping the epoch,
+// aborting its open transaction first.
 func (c *txnCoordinator) InitProducerID(ctx context.Context, now time.Time, txnID *string, timeoutMillis int32, reqPID int64, reqEpoch int16) (int64, int16, *txnErr) {
 	if txnID == nil || *txnID == "" {
-		if reqPID >= 0 && reqEpoch >= 0 && reqEpoch < math.MaxInt16-1 {
-			c.mu.Lock()
-			_, txnal := c.byPID[reqPID]
-			c.mu.Unlock()
-			if txnal { // a transactional producer's id is bumped through its transactional id only
-				return -1, -1, codeOnly(kerr.InvalidProducerIDMapping.Code)
-			}
-			return reqPID, reqEpoch + 1, nil
-		}
 		pid, err := c.be.nextProducerID(ctx)
 		if err != nil {
 			return -1, -1, &txnErr{kerr.UnknownServerError.Code, err}

@@ -224,14 +224,21 @@ func TestTxnCoordinatorIdempotentProducerIDs(t *testing.T) {
 	if p1 == p2 || e1 != 0 {
 		t.Fatalf("ids %d %d epoch %d", p1, p2, e1)
 	}
-	// KIP-360: an idempotent producer may bump its own epoch.
-	if p, e, _ := c.InitProducerID(ctx, time.Now(), nil, 0, p1, 0); p != p1 || e != 1 {
-		t.Fatalf("bump: %d %d", p, e)
-	}
-	// A transactional producer's id cannot be bumped without its id.
+	// A request carrying an id and epoch gets a fresh id at epoch 0, as
+	// from Kafka, whether the id is an idempotent producer's (anyone's: ids
+	// are sequential), one not handed out yet, one at its last epoch
+	// (KIP-360 clients ask for a new id then) or a transactional id's.
 	tp, te, _ := c.InitProducerID(ctx, time.Now(), str("tx"), 1000, -1, -1)
-	if _, _, terr := c.InitProducerID(ctx, time.Now(), nil, 0, tp, te); terr == nil || terr.code != kerr.InvalidProducerIDMapping.Code {
-		t.Fatalf("bumping a transactional id's producer: %v", terr)
+	seen := map[int64]bool{p1: true, p2: true, tp: true}
+	for _, req := range []struct {
+		pid   int64
+		epoch int16
+	}{{p1, 0}, {p2, 5}, {p2 + 100, 0}, {p1, math.MaxInt16 - 1}, {tp, te}} {
+		p, e, terr := c.InitProducerID(ctx, time.Now(), nil, 0, req.pid, req.epoch)
+		if terr != nil || seen[p] || e != 0 {
+			t.Fatalf("init with id %d epoch %d: got %d %d %v, want a fresh id at epoch 0", req.pid, req.epoch, p, e, terr)
+		}
+		seen[p] = true
 	}
 }
 
