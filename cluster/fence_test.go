@@ -317,3 +317,46 @@ func TestDuplicateInstanceIDStops(t *testing.T) {
 		t.Fatalf("Run: %v, want the error of an instance id taken by another instance", err)
 	}
 }
+
+// TestStalePromisesIgnored: franz-go finishes promises on its own
+// goroutines, also after Close has returned, so a write of the client that
+// rejoin closed can fail ("client closed") or land while the next
+// client's transaction is open. Neither may count for the open
+// transaction: the failure made the next commit stop the instance with "a
+// transaction committed although a write failed" (seen in
+// TestClusterZombieFenced), and a landed changelog write would move the
+// task's changelog end.
+func TestStalePromisesIgnored(t *testing.T) {
+	in := &Instance{}
+	old := context.WithValue(context.Background(), prodCtxKey{}, "closed client")
+	in.prodMu.Lock()
+	in.prodCtx = context.WithValue(context.Background(), prodCtxKey{}, "current client")
+	in.prodMu.Unlock()
+	ts := &taskState{}
+	logPromise := ts.changelogPromise(in)
+
+	in.dataPromise(&kgo.Record{Topic: "t", Partition: 0, Context: old}, kgo.ErrClientClosed)
+	logPromise(&kgo.Record{Topic: "t-changelog", Context: old}, kgo.ErrClientClosed)
+	if err := in.takeProdErr(); err != nil {
+		t.Fatalf("a closed client's failed write counted for the current transaction: %v", err)
+	}
+	logPromise(&kgo.Record{Topic: "t-changelog", Context: old, Offset: 41}, nil)
+	if ts.pendingEnd != 0 {
+		t.Fatalf("a closed client's changelog write moved the changelog end to %d", ts.pendingEnd)
+	}
+
+	logPromise(&kgo.Record{Topic: "t-changelog", Context: in.prodCtx, Offset: 7}, nil)
+	if ts.pendingEnd != 8 {
+		t.Fatalf("changelog end after the current client's write at offset 7: %d, want 8", ts.pendingEnd)
+	}
+	in.dataPromise(&kgo.Record{Topic: "t", Context: in.prodCtx}, kgo.ErrClientClosed)
+	if err := in.takeProdErr(); err == nil {
+		t.Fatal("the current client's failed write was not recorded")
+	}
+	// A record whose transaction could not begin never reached Produce
+	// (no context): its failure is the current transaction's.
+	in.dataPromise(&kgo.Record{Topic: "t"}, errors.New("begin failed"))
+	if err := in.takeProdErr(); err == nil {
+		t.Fatal("a failure before Produce was not recorded")
+	}
+}

@@ -76,6 +76,14 @@ type Instance struct {
 
 	prodMu  sync.Mutex // producer promises run on franz-go's goroutines
 	prodErr error
+	// prodCtx is the context records are produced with through the
+	// current client (a new one per connect, under prodMu). franz-go
+	// finishes promises on its own goroutines, also after Close has
+	// returned, so the writes of a client closed by rejoin can still fail
+	// ("client closed") or land while the next client's transaction is
+	// open; their records carry an older prodCtx and their promises are
+	// ignored (stale).
+	prodCtx context.Context
 	metrics *metrics
 }
 
@@ -218,7 +226,20 @@ func (in *Instance) connect() error {
 	in.clMu.Lock()
 	in.sess, in.cl = sess, cl
 	in.clMu.Unlock()
+	in.prodMu.Lock()
+	in.prodCtx = context.WithValue(context.Background(), prodCtxKey{}, cl)
+	in.prodMu.Unlock()
 	return nil
+}
+
+// prodCtxKey keys the client a produce context belongs to.
+type prodCtxKey struct{}
+
+// stale reports whether r was produced through an earlier client than
+// the current one; prodMu is held. A record that never reached Produce
+// (its transaction could not begin) has no context and is current.
+func (in *Instance) stale(r *kgo.Record) bool {
+	return r.Context != nil && r.Context != in.prodCtx
 }
 
 // rejoin drops every task (rolled back to its last commit; stateful ones
@@ -693,9 +714,9 @@ func (o *output) produce(r *kgo.Record, changelog bool) {
 		promise = o.ts.changelogPromise(in)
 	}
 	if in.sess != nil {
-		in.sess.Produce(context.Background(), r, promise)
+		in.sess.Produce(in.prodCtx, r, promise)
 	} else {
-		in.cl.Produce(context.Background(), r, promise)
+		in.cl.Produce(in.prodCtx, r, promise)
 	}
 }
 
@@ -706,7 +727,7 @@ func (in *Instance) dataPromise(r *kgo.Record, err error) {
 		return
 	}
 	in.prodMu.Lock()
-	if in.prodErr == nil {
+	if in.prodErr == nil && !in.stale(r) {
 		in.prodErr = fmt.Errorf("cluster: writing to %s partition %d: %w", r.Topic, r.Partition, err)
 	}
 	in.prodMu.Unlock()
@@ -722,7 +743,9 @@ func (ts *taskState) changelogPromise(in *Instance) func(*kgo.Record, error) {
 				return
 			}
 			in.prodMu.Lock()
-			ts.pendingEnd = max(ts.pendingEnd, r.Offset+1)
+			if !in.stale(r) {
+				ts.pendingEnd = max(ts.pendingEnd, r.Offset+1)
+			}
 			in.prodMu.Unlock()
 		}
 	}
