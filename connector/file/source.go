@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -46,6 +47,9 @@ type SourceConfig struct {
 	// must be complete when they appear (written under a hidden name and
 	// renamed into place, as Sink does).
 	Records Framing
+	// Logger receives warnings (a followed file truncated in place); nil
+	// means slog.Default().
+	Logger *slog.Logger
 }
 
 // Framing reads the records of files that are not lines.
@@ -77,6 +81,9 @@ func NewSource(cfg SourceConfig) (*Source, error) {
 	}
 	if cfg.MaxLineBytes <= 0 {
 		cfg.MaxLineBytes = 16 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
 	return &Source{cfg: cfg}, nil
 }
@@ -420,8 +427,36 @@ func (s *split) waitForData(ctx context.Context) error {
 		return nil
 	}
 	if s.f != nil {
+		st, err := s.f.Stat()
+		if err != nil {
+			return fmt.Errorf("file source: %s: %w", s.files[s.cur], err)
+		}
+		if read := s.off + int64(len(s.part)); st.Size() < read {
+			return s.restartTruncated(st.Size(), read)
+		}
 		s.r.Reset(s.f)
 	}
+	return nil
+}
+
+// restartTruncated starts reading the current file again from its first
+// byte: it is now shorter than what was read of it, so it was truncated
+// in place (copytruncate log rotation), as tail -F assumes. The open
+// file is the same inode, so this is the only rotation the size can
+// show; a file truncated and written past the old offset between two
+// polls is not detected. The partial line and the line count are
+// dropped; a header read before is kept (the writer that goes on
+// appending does not write it again).
+func (s *split) restartTruncated(size, read int64) error {
+	name := s.files[s.cur]
+	s.src.cfg.Logger.Warn("file source: followed file truncated, reading it again from the start",
+		"file", name, "size", size, "read", read)
+	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("file source: %s: after truncation: %w", name, err)
+	}
+	s.r.Reset(s.f)
+	s.off, s.line = 0, 0
+	s.part = s.part[:0]
 	return nil
 }
 
