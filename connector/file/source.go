@@ -37,8 +37,9 @@ type SourceConfig struct {
 	// Header treats the first line of each file as a header: it is not a
 	// record but is attached to every record of the file under HeaderKey.
 	Header bool
-	// MaxLineBytes bounds a line; longer lines fail the source. This
-	// overrides the default of 16 MiB.
+	// MaxLineBytes bounds a line, and the incomplete last line a
+	// following source keeps while it waits for the rest; longer lines
+	// fail the source. This overrides the default of 16 MiB.
 	MaxLineBytes int
 	// Records, when set, reads each file as records framed some other way
 	// than by lines (Avro object container files). Header and
@@ -307,7 +308,7 @@ func (s *split) Read(ctx context.Context, dst []connector.Message) (int, error) 
 			big := append([]byte(nil), line...)
 			for errors.Is(err, bufio.ErrBufferFull) {
 				if len(big) > s.src.cfg.MaxLineBytes {
-					return n, fmt.Errorf("file source: %s line %d: longer than %d bytes", s.files[s.cur], s.line+1, s.src.cfg.MaxLineBytes)
+					return n, s.errLineTooLong()
 				}
 				line, err = s.r.ReadSlice('\n')
 				big = append(big, line...)
@@ -322,6 +323,11 @@ func (s *split) Read(ctx context.Context, dst []connector.Message) (int, error) 
 			// The last file may still grow: keep the partial line for
 			// later and wait for more data.
 			s.part = append(s.part, line...)
+			if len(s.part) > s.src.cfg.MaxLineBytes {
+				// Bounded like a complete line: a file that never
+				// writes a newline must not grow the buffer forever.
+				return n, s.errLineTooLong()
+			}
 			if n > 0 {
 				return n, nil
 			}
@@ -330,6 +336,9 @@ func (s *split) Read(ctx context.Context, dst []connector.Message) (int, error) 
 		if len(s.part) > 0 {
 			line = append(s.part, line...)
 			s.part = s.part[:0]
+			if len(line) > s.src.cfg.MaxLineBytes {
+				return n, s.errLineTooLong()
+			}
 		}
 		if len(line) > 0 {
 			s.off += int64(len(line))
@@ -348,6 +357,12 @@ func (s *split) Read(ctx context.Context, dst []connector.Message) (int, error) 
 		}
 	}
 	return n, nil
+}
+
+// errLineTooLong is the error for a line of the current file, complete
+// or still partial, longer than MaxLineBytes.
+func (s *split) errLineTooLong() error {
+	return fmt.Errorf("file source: %s line %d: longer than %d bytes", s.files[s.cur], s.line+1, s.src.cfg.MaxLineBytes)
 }
 
 // readRecords is Read with Records.

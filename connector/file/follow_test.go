@@ -78,3 +78,44 @@ func TestSourceFollowTruncatedInPlace(t *testing.T) {
 		})
 	}
 }
+
+// TestSourceFollowPartialLineBounded follows a file that grows without a
+// newline, each piece shorter than MaxLineBytes: once the partial line
+// kept across polls is longer than MaxLineBytes the source must fail as
+// it does for a complete line, not buffer it without bound.
+func TestSourceFollowPartialLineBounded(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "app.log")
+	if err := os.WriteFile(p, []byte("ok\n0123456"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src, err := NewSource(SourceConfig{Path: p, Follow: true, PollInterval: 1, MaxLineBytes: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := src.Splits(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp[0].(io.Closer).Close()
+	buf := make([]connector.Message, 10)
+	for i := 0; ; i++ {
+		n, err := sp[0].Read(context.Background(), buf)
+		if err != nil {
+			if !strings.Contains(err.Error(), "line 2: longer than 10 bytes") {
+				t.Fatalf("error %q, want line 2 longer than 10 bytes", err)
+			}
+			return
+		}
+		if i == 1 && n == 0 {
+			f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteString("789abc")
+			f.Close()
+		}
+		if i == 5 {
+			t.Fatalf("no error after %d reads of a partial line longer than MaxLineBytes", i+1)
+		}
+	}
+}
