@@ -249,7 +249,9 @@ func parseFileSource(e *errs, o *obj) sourceConfig {
 }
 
 func (c *fileSourceConfig) open(bc *buildCtx) (stream.Source[connector.Message], error) {
-	return file.NewSource(c.cfg)
+	cfg := c.cfg
+	cfg.Logger = bc.host.logger()
+	return file.NewSource(cfg)
 }
 
 type fileSinkConfig struct{ cfg file.SinkConfig }

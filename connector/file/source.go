@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -36,8 +37,9 @@ type SourceConfig struct {
 	// Header treats the first line of each file as a header: it is not a
 	// record but is attached to every record of the file under HeaderKey.
 	Header bool
-	// MaxLineBytes bounds a line; longer lines fail the source. This
-	// overrides the default of 16 MiB.
+	// MaxLineBytes bounds a line, and the incomplete last line a
+	// following source keeps while it waits for the rest; longer lines
+	// fail the source. This overrides the default of 16 MiB.
 	MaxLineBytes int
 	// Records, when set, reads each file as records framed some other way
 	// than by lines (Avro object container files). Header and
@@ -46,6 +48,9 @@ type SourceConfig struct {
 	// must be complete when they appear (written under a hidden name and
 	// renamed into place, as Sink does).
 	Records Framing
+	// Logger receives warnings (a followed file truncated in place); nil
+	// means slog.Default().
+	Logger *slog.Logger
 }
 
 // Framing reads the records of files that are not lines.
@@ -77,6 +82,9 @@ func NewSource(cfg SourceConfig) (*Source, error) {
 	}
 	if cfg.MaxLineBytes <= 0 {
 		cfg.MaxLineBytes = 16 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
 	return &Source{cfg: cfg}, nil
 }
@@ -300,7 +308,7 @@ func (s *split) Read(ctx context.Context, dst []connector.Message) (int, error) 
 			big := append([]byte(nil), line...)
 			for errors.Is(err, bufio.ErrBufferFull) {
 				if len(big) > s.src.cfg.MaxLineBytes {
-					return n, fmt.Errorf("file source: %s line %d: longer than %d bytes", s.files[s.cur], s.line+1, s.src.cfg.MaxLineBytes)
+					return n, s.errLineTooLong()
 				}
 				line, err = s.r.ReadSlice('\n')
 				big = append(big, line...)
@@ -315,6 +323,11 @@ func (s *split) Read(ctx context.Context, dst []connector.Message) (int, error) 
 			// The last file may still grow: keep the partial line for
 			// later and wait for more data.
 			s.part = append(s.part, line...)
+			if len(s.part) > s.src.cfg.MaxLineBytes {
+				// Bounded like a complete line: a file that never
+				// writes a newline must not grow the buffer forever.
+				return n, s.errLineTooLong()
+			}
 			if n > 0 {
 				return n, nil
 			}
@@ -323,6 +336,9 @@ func (s *split) Read(ctx context.Context, dst []connector.Message) (int, error) 
 		if len(s.part) > 0 {
 			line = append(s.part, line...)
 			s.part = s.part[:0]
+			if len(line) > s.src.cfg.MaxLineBytes {
+				return n, s.errLineTooLong()
+			}
 		}
 		if len(line) > 0 {
 			s.off += int64(len(line))
@@ -341,6 +357,12 @@ func (s *split) Read(ctx context.Context, dst []connector.Message) (int, error) 
 		}
 	}
 	return n, nil
+}
+
+// errLineTooLong is the error for a line of the current file, complete
+// or still partial, longer than MaxLineBytes.
+func (s *split) errLineTooLong() error {
+	return fmt.Errorf("file source: %s line %d: longer than %d bytes", s.files[s.cur], s.line+1, s.src.cfg.MaxLineBytes)
 }
 
 // readRecords is Read with Records.
@@ -420,8 +442,36 @@ func (s *split) waitForData(ctx context.Context) error {
 		return nil
 	}
 	if s.f != nil {
+		st, err := s.f.Stat()
+		if err != nil {
+			return fmt.Errorf("file source: %s: %w", s.files[s.cur], err)
+		}
+		if read := s.off + int64(len(s.part)); st.Size() < read {
+			return s.restartTruncated(st.Size(), read)
+		}
 		s.r.Reset(s.f)
 	}
+	return nil
+}
+
+// restartTruncated starts reading the current file again from its first
+// byte: it is now shorter than what was read of it, so it was truncated
+// in place (copytruncate log rotation), as tail -F assumes. The open
+// file is the same inode, so this is the only rotation the size can
+// show; a file truncated and written past the old offset between two
+// polls is not detected. The partial line and the line count are
+// dropped; a header read before is kept (the writer that goes on
+// appending does not write it again).
+func (s *split) restartTruncated(size, read int64) error {
+	name := s.files[s.cur]
+	s.src.cfg.Logger.Warn("file source: followed file truncated, reading it again from the start",
+		"file", name, "size", size, "read", read)
+	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("file source: %s: after truncation: %w", name, err)
+	}
+	s.r.Reset(s.f)
+	s.off, s.line = 0, 0
+	s.part = s.part[:0]
 	return nil
 }
 

@@ -33,6 +33,12 @@
 // answer is JSON: {"accepted": N, "shed": M}. Every 503 carries
 // Retry-After.
 //
+// Under ExactlyOnce a request that fails (AckTimeout, or its client gone)
+// withdraws its records not yet handed over, so that its retry does not
+// deliver them twice; the records already handed over cannot be taken
+// back, and a retry repeats them: clients that must not duplicate send an
+// idempotency key per record and the pipeline deduplicates on it.
+//
 // # Stopping and restarting
 //
 // Stop drains: later requests get 503, the splits end once the buffer is

@@ -161,7 +161,7 @@ type Stats struct {
 	Handed           int64 // records handed to the pipeline
 	ShedRateLimit    int64 // records shed because of the rate limit
 	ShedBackpressure int64 // records shed because the buffer was full (including evicted ones)
-	NotAdmitted      int64 // records of requests refused after Stop, of Block requests that timed out or were stopped, and records dropped from the buffer when a run ended
+	NotAdmitted      int64 // records of requests refused after Stop, of Block requests that timed out or were stopped, records dropped from the buffer when a run ended, and under ExactlyOnce records of a failed request withdrawn before being handed over
 	Rejected         int64 // requests answered 429 (or 413 by Reject: more records than the burst or the buffer)
 	Unauthorized     int64 // requests answered 401: no, wrong, unknown, revoked or expired token
 	Forbidden        int64 // requests answered 403: a principal token the Authorizer denied
@@ -511,6 +511,33 @@ func (s *Source) evict(k int) {
 	s.cnt.accepted.Add(-int64(k))
 }
 
+// withdraw removes t's records still in the buffer, keeping the order
+// of the others (mu held). Records already handed over stay pending until
+// CommitPosition releases them: they cannot be taken back. It is linear
+// in the buffered records, and runs only for a failed request.
+func (s *Source) withdraw(t *ticket) {
+	kept := 0
+	for i := range s.n {
+		e := s.ring[(s.head+i)%len(s.ring)]
+		if e.t != t {
+			s.ring[(s.head+kept)%len(s.ring)] = e
+			kept++
+		}
+	}
+	k := s.n - kept
+	if k == 0 {
+		return
+	}
+	for i := kept; i < s.n; i++ {
+		s.ring[(s.head+i)%len(s.ring)] = entry{}
+	}
+	s.n = kept
+	t.pending -= k
+	s.cnt.accepted.Add(-int64(k))
+	s.cnt.notAdmitted.Add(int64(k))
+	s.signal() // room for requests held by Block
+}
+
 // resolve answers t if nothing of it is pending (mu held).
 func (s *Source) resolve(t *ticket) {
 	if t.sealed && t.pending == 0 && !t.failed {
@@ -826,6 +853,14 @@ func (s *Source) await(ctx context.Context, t *ticket, code int, a answer) (int,
 		delete(s.waiting, t)
 		t.failed = true
 		code, a.Error = nethttp.StatusServiceUnavailable, fmt.Sprintf("records not acknowledged within %v", s.cfg.AckTimeout)
+		if ctx.Err() != nil {
+			a.Error = "request cancelled before its records were acknowledged"
+		}
+		if s.cfg.Delivery == ExactlyOnce {
+			// The client is told to retry: the records not handed over
+			// yet must not reach the pipeline too.
+			s.withdraw(t)
+		}
 	}
 	// Accepted: admitted, not evicted and acknowledged.
 	a.Accepted = int64(t.admitted - t.evicted - unacked)
