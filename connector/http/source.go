@@ -324,10 +324,11 @@ func (s *Source) Listen() error {
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
 	s.ln = ln
+	srv := s.srv // endRun may set s.srv to nil while this goroutine starts
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, nethttp.ErrServerClosed) {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, nethttp.ErrServerClosed) {
 			s.logger.Error("http source stopped serving", "addr", ln.Addr().String(), "err", err)
 		}
 	}()

@@ -54,6 +54,10 @@ func post(t *testing.T, s *Source, body string, hdr ...string) response {
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
+	// A fresh connection per request: a kept-alive one may belong to a
+	// run the test has ended, and a POST on it fails with EOF (the
+	// transport does not retry a non-idempotent request).
+	req.Close = true
 	res, err := nethttp.DefaultClient.Do(req)
 	if err != nil {
 		t.Error(err)
