@@ -1,40 +1,15 @@
 package kafka_test
 
 import (
-	"encoding/binary"
-	"hash/crc32"
 	"runtime"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicehq/sluice/internal/recordbomb"
 	"github.com/sluicehq/sluice/record"
 )
-
-// zstdBombBatch returns a one-record batch (key "k") of a few KiB whose zstd
-// body inflates to n zero bytes (n a multiple of 128 KiB): RLE blocks of
-// 128 KiB, four bytes each.
-func zstdBombBatch(t *testing.T, n int) []byte {
-	t.Helper()
-	b, err := record.AppendBatch(nil, []record.Record{{Key: []byte("k"), Value: []byte("v"), Timestamp: 1}}, record.BatchOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	const block = 128 << 10
-	b = append(b[:record.HeaderSize], 0x28, 0xb5, 0x2f, 0xfd, 0x00, 7<<3) // magic, no content size, 128 KiB window
-	for left := n; left > 0; left -= block {
-		hdr := uint32(block)<<3 | 1<<1 // an RLE block
-		if left <= block {
-			hdr |= 1 // the last
-		}
-		b = append(b, byte(hdr), byte(hdr>>8), byte(hdr>>16), 0)
-	}
-	binary.BigEndian.PutUint16(b[21:], uint16(record.Zstd))
-	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
-	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
-	return b
-}
 
 // TestCompactedProduceRefusesDecompressionBomb: a 32 KiB zstd batch that
 // inflates to 256 MiB, produced to a compacted topic (whose keys the
@@ -49,7 +24,7 @@ func TestCompactedProduceRefusesDecompressionBomb(t *testing.T) {
 	createCompactedKadm(t, s, topic)
 	raw := s.Client(t)
 	ctx := testCtx(t)
-	bomb := zstdBombBatch(t, 256<<20)
+	bomb := recordbomb.Batch(0, 256<<20)
 	req := produceReq(topic, bomb, 9)
 	var before, after runtime.MemStats
 	runtime.GC()

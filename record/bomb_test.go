@@ -4,29 +4,15 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"runtime"
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/s2"
 	"github.com/pierrec/lz4/v4"
-)
 
-// ZstdBomb returns a zstd frame of a few bytes per 128 KiB that inflates to
-// n zero bytes (n a multiple of 128 KiB): RLE blocks, no declared size.
-func zstdBomb(n int) []byte {
-	const block = 128 << 10
-	b := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 7 << 3} // magic, no FCS, 128 KiB window
-	for left := n; left > 0; left -= block {
-		hdr := uint32(block)<<3 | 1<<1 // RLE block
-		if left <= block {
-			hdr |= 1 // last
-		}
-		b = append(b, byte(hdr), byte(hdr>>8), byte(hdr>>16), 0)
-	}
-	return b
-}
+	"github.com/sluicehq/sluice/internal/recordbomb"
+)
 
 // bombs returns, per codec, a body of a few KiB that inflates to n bytes
 // (n a multiple of 1 MiB).
@@ -59,7 +45,7 @@ func bombs(t testing.TB, n int) map[Codec][]byte {
 		Gzip:   bytes.Repeat(member, n>>20),
 		Snappy: sn,
 		LZ4:    lz.Bytes(),
-		Zstd:   zstdBomb(n),
+		Zstd:   recordbomb.Zstd(n),
 	}
 }
 
@@ -107,7 +93,7 @@ func TestDecompressStopsAtLimit(t *testing.T) {
 // code before the bound allocated the whole 256 MiB and more), and
 // OffsetForTime answers the batch's base offset rather than failing.
 func TestDecodeRefusesBomb(t *testing.T) {
-	raw := bombBatch(t, 256<<20)
+	raw := recordbomb.Batch(100, 256<<20)
 	if len(raw) > 64<<10 {
 		t.Fatalf("batch of %d bytes", len(raw))
 	}
@@ -126,20 +112,6 @@ func TestDecodeRefusesBomb(t *testing.T) {
 	if err != nil || !found || off != 100 || ts != 10 {
 		t.Fatalf("OffsetForTime: %d %d %v %v, want 100 10 true", off, ts, found, err)
 	}
-}
-
-// bombBatch returns a one-record zstd batch at base offset 100 (timestamp
-// 10) whose body inflates to n zero bytes.
-func bombBatch(t testing.TB, n int) []byte {
-	b, err := AppendBatch(nil, []Record{{Key: []byte("k"), Timestamp: 10}}, BatchOptions{BaseOffset: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b = append(b[:HeaderSize], zstdBomb(n)...)
-	binary.BigEndian.PutUint16(b[21:], uint16(Zstd))
-	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-lengthFieldEnd))
-	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[crcStart:], castagnoli))
-	return b
 }
 
 // FuzzDecompress: no input makes any codec return more than the limit or
