@@ -59,7 +59,7 @@ func ParseCodec(s string) (Codec, error) {
 // that a small "decompression bomb" (a few KiB of zstd, gzip, lz4 or snappy
 // that inflate to gigabytes) costs the reader at most this much memory.
 // Decompression streams into a buffer grown as output arrives and stops at
-// the bound; nothing is allocated from sizes a batch declares.
+// the bound; a size the batch announces sizes at most the first 1 MiB.
 const MaxDecompressed = 64 << 20
 
 // ErrTooLarge reports a compressed batch whose records decompress beyond
@@ -100,7 +100,14 @@ func zstdDecompress(src []byte, limit int) ([]byte, error) {
 		zstdDecs.Put(d)
 		return nil, err
 	}
-	out, err := readLimited(d, len(src), limit)
+	// The size a frame announces sizes the buffer up to 1 MiB (a
+	// producer's batch), beyond which it grows as output arrives.
+	hint := 4 * len(src)
+	var fh zstd.Header
+	if fh.Decode(src) == nil && fh.HasFCS {
+		hint = int(min(fh.FrameContentSize, 1<<20))
+	}
+	out, err := readLimited(d, hint, limit)
 	if err != nil {
 		// A decoder stopped mid-stream is not reused.
 		d.Close()
@@ -168,7 +175,7 @@ func decompress(c Codec, src []byte) ([]byte, error) {
 
 // decompressLimit returns src decompressed with c, refusing (ErrTooLarge)
 // to produce more than limit bytes; it allocates about twice the output at
-// most, never what src declares.
+// most.
 func decompressLimit(c Codec, src []byte, limit int) ([]byte, error) {
 	switch c {
 	case None:
@@ -178,7 +185,7 @@ func decompressLimit(c Codec, src []byte, limit int) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return readLimited(r, len(src), limit)
+		return readLimited(r, 4*len(src), limit)
 	case Snappy:
 		if !bytes.HasPrefix(src, xerialMagic) {
 			return snappyBlock(nil, src, limit)
@@ -204,7 +211,7 @@ func decompressLimit(c Codec, src []byte, limit int) ([]byte, error) {
 		}
 		return out, nil
 	case LZ4:
-		return readLimited(lz4.NewReader(bytes.NewReader(src)), len(src), limit)
+		return readLimited(lz4.NewReader(bytes.NewReader(src)), 4*len(src), limit)
 	case Zstd:
 		return zstdDecompress(src, limit)
 	}
@@ -235,27 +242,27 @@ func snappyBlock(dst, src []byte, limit int) ([]byte, error) {
 }
 
 // readLimited reads r to its end, refusing (ErrTooLarge) more than limit
-// bytes. The buffer starts at a few times the compressed size and doubles
-// as output arrives, up to limit, so what it allocates follows what r
-// produces: twice the output at most.
-func readLimited(r io.Reader, compressed, limit int) ([]byte, error) {
-	out := make([]byte, 0, min(max(4*compressed, 4<<10), limit))
+// bytes. The buffer starts at hint (at least a few times the compressed
+// size) and doubles as output arrives, up to limit, so what it allocates
+// follows what r produces: twice the output at most.
+func readLimited(r io.Reader, hint, limit int) ([]byte, error) {
+	out := make([]byte, 0, min(max(hint, 4<<10), limit))
 	for {
 		if len(out) == cap(out) {
-			if len(out) == limit {
-				// Full: one more byte is one too many.
-				var probe [1]byte
-				n, err := io.ReadFull(r, probe[:])
-				if n > 0 {
-					return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
-				}
-				if err == io.EOF {
-					return out, nil
-				}
+			// Full: grow only if r has more.
+			var probe [1]byte
+			n, err := io.ReadFull(r, probe[:])
+			if err == io.EOF {
+				return out, nil
+			}
+			if n == 0 {
 				return nil, err
 			}
+			if len(out) == limit {
+				return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
+			}
 			grown := make([]byte, len(out), min(2*cap(out), limit))
-			out = grown[:copy(grown, out)]
+			out = append(grown[:copy(grown, out)], probe[0])
 		}
 		n, err := r.Read(out[len(out):cap(out)])
 		out = out[:len(out)+n]
