@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -189,7 +190,11 @@ func (s *Server) assignPartition(ctx context.Context, topic string, in *kmsg.Pro
 		}
 		if t.Cleanup().Compact() {
 			if err := logstore.CheckKeys(rest[:h.Size()]); err != nil {
-				return fail(kerr.InvalidRecord.Code, fmt.Sprintf("topic %s is compacted: %v", topic, err))
+				code := kerr.InvalidRecord.Code
+				if errors.Is(err, logstore.ErrBatchTooLarge) {
+					code = kerr.MessageTooLarge.Code // a decompression bomb, refused at the bound
+				}
+				return fail(code, fmt.Sprintf("topic %s is compacted: %v", topic, err))
 			}
 		}
 		if h.IsTransactional() {

@@ -732,7 +732,14 @@ func (p *Partition) mapSegment(c *cleaner, seg *segment, st *passStats) (full bo
 			return nil
 		}
 		var err error
-		if _, c.spans, err = record.Split(c.spans[:0], b.raw); err != nil {
+		if _, c.spans, err = record.Split(c.spans[:0], b.raw); errors.Is(err, record.ErrTooLarge) {
+			// Beyond the bound (written before it, or while the
+			// topic was not compacted): its keys stay unknown and
+			// the rewrite keeps it whole, so mark it as holding a
+			// latest record for that rewrite not to drop it unread.
+			c.om.setLatest(b.h.BaseOffset, -1)
+			return nil
+		} else if err != nil {
 			return err
 		}
 		for _, r := range c.spans {
@@ -1051,7 +1058,13 @@ func (w *groupWriter) filter(buf []byte, b batchInfo) ([]byte, error) {
 	kept := c.kept[:0]
 	if !c.txns.aborted(h) {
 		var err error
-		if _, c.spans, err = record.Split(c.spans[:0], b.raw); err != nil {
+		if _, c.spans, err = record.Split(c.spans[:0], b.raw); errors.Is(err, record.ErrTooLarge) {
+			// Its keys are unknown (see the map phase): kept whole.
+			if h.IsTransactional() {
+				w.txnRetained[h.ProducerID] = true
+			}
+			return append(buf, b.raw...), nil
+		} else if err != nil {
 			return buf, err
 		}
 		for _, r := range c.spans {
@@ -1228,12 +1241,18 @@ func (l *Log) cleanerLoop(every time.Duration) {
 // CheckKeys refuses a batch holding a record without a key: a compacted
 // topic keeps the latest record per key, so Kafka refuses keyless records
 // there (INVALID_RECORD). Append checks it for compacted topics; the Kafka
-// listener checks a request's batches before appending any.
+// listener checks a request's batches before appending any. A batch that
+// decompresses beyond record.MaxDecompressed is refused with
+// ErrBatchTooLarge (MESSAGE_TOO_LARGE), having cost no more than that bound.
 func CheckKeys(batch []byte) error {
-	return record.Decode(batch, func(h record.Header, r record.Record) error {
+	err := record.Decode(batch, func(h record.Header, r record.Record) error {
 		if r.Key == nil {
 			return fmt.Errorf("%w: record at offset delta %d has no key; a compacted topic needs a key on every record", ErrInvalidRecord, r.Offset-h.BaseOffset)
 		}
 		return nil
 	})
+	if errors.Is(err, record.ErrTooLarge) {
+		return fmt.Errorf("%w: %w", ErrBatchTooLarge, err)
+	}
+	return err
 }

@@ -39,7 +39,9 @@ var (
 	// ErrIncompatibleFormat: the data directory was written by an
 	// incompatible version of the on-disk format.
 	ErrIncompatibleFormat = errors.New("incompatible data directory format")
-	// ErrBatchTooLarge: a batch larger than the topic's segment size.
+	// ErrBatchTooLarge: a batch larger than the topic's segment size, or
+	// (compacted topics, whose keys are checked) one whose records
+	// decompress beyond record.MaxDecompressed.
 	ErrBatchTooLarge = errors.New("record batch too large")
 	// ErrInvalidRecord: a record the topic cannot take, such as one without
 	// a key in a compacted topic (Kafka: INVALID_RECORD).

@@ -281,14 +281,8 @@ func (p *Partition) scanForTime(seg *segment, pos, expect, limit, ts int64) (int
 		if b.maxTs < ts {
 			return nil
 		}
-		derr := record.Decode(b.raw, func(h record.Header, r record.Record) error {
-			if r.Timestamp >= ts {
-				offset, timestamp, found = r.Offset, r.Timestamp, true
-				return errFound
-			}
-			return nil
-		})
-		if derr != nil && !errors.Is(derr, errFound) {
+		var derr error
+		if offset, timestamp, found, derr = record.OffsetForTime(b.raw, ts); derr != nil {
 			return derr
 		}
 		if found {

@@ -2,6 +2,7 @@ package record
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 )
 
@@ -135,8 +136,10 @@ func varintLen(v int64) int {
 
 // Decode calls fn for every record of the whole batches at the start of
 // batches (a trailing partial batch is ignored), decompressing as needed.
-// Control batches are passed too: check h.IsControl(). CRCs are not checked;
-// the log checks them before serving a batch.
+// Control batches are passed too: check h.IsControl(). A batch that would
+// decompress beyond MaxDecompressed fails with ErrTooLarge, any other that
+// does not decode with ErrCorrupt. CRCs are not checked; the log checks them
+// before serving a batch.
 func Decode(batches []byte, fn func(h Header, r Record) error) error {
 	var hdrs []RecordHeader
 	return Batches(batches, func(h Header, raw []byte) error {
@@ -145,7 +148,7 @@ func Decode(batches []byte, fn func(h Header, r Record) error) error {
 		}
 		body, err := decompress(h.Codec(), raw[HeaderSize:])
 		if err != nil {
-			return fmt.Errorf("%w: batch at offset %d: %s: %v", ErrCorrupt, h.BaseOffset, h.Codec(), err)
+			return decompressError(h, err)
 		}
 		for i := int32(0); i < h.NumRecords; i++ {
 			var r Record
@@ -235,4 +238,34 @@ func decodeRecord(b []byte, hdrs []RecordHeader) (Record, []byte, []RecordHeader
 		r.Headers = hdrs
 	}
 	return r, rest, hdrs, nil
+}
+
+// errFound stops Decode at the record OffsetForTime looks for.
+var errFound = errors.New("found")
+
+// OffsetForTime returns the offset and timestamp of the first record of the
+// whole batch raw whose timestamp is at or after ts (found false: none). A
+// batch that would decompress beyond MaxDecompressed, when its MaxTimestamp
+// is at or after ts, answers its base offset and MaxTimestamp instead: an
+// offset at or before the record sought, so that a reader starting there
+// misses nothing and a lookup by time does not fail on such a batch.
+func OffsetForTime(raw []byte, ts int64) (offset, timestamp int64, found bool, err error) {
+	h, err := ParseHeader(raw)
+	if err != nil || h.MaxTimestamp < ts {
+		return 0, 0, false, err
+	}
+	err = Decode(raw, func(_ Header, r Record) error {
+		if r.Timestamp >= ts {
+			offset, timestamp, found = r.Offset, r.Timestamp, true
+			return errFound
+		}
+		return nil
+	})
+	switch {
+	case found:
+		return offset, timestamp, true, nil
+	case errors.Is(err, ErrTooLarge):
+		return h.BaseOffset, h.MaxTimestamp, true, nil
+	}
+	return 0, 0, false, err
 }

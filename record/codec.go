@@ -3,8 +3,10 @@ package record
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
@@ -51,9 +53,18 @@ func ParseCodec(s string) (Codec, error) {
 	return None, fmt.Errorf("unknown compression codec %q (want none, gzip, snappy, lz4 or zstd)", s)
 }
 
-// maxDecompressed bounds how far one batch may inflate, so that a malicious
-// batch cannot exhaust memory.
-const maxDecompressed = 1 << 30
+// MaxDecompressed bounds the bytes one batch's records may take once
+// decompressed: 64 MiB, 64 times Kafka's default max.message.bytes and far
+// above what Kafka producers build by default (1 MiB batches at most), so
+// that a small "decompression bomb" (a few KiB of zstd, gzip, lz4 or snappy
+// that inflate to gigabytes) costs the reader at most this much memory.
+// Decompression streams into a buffer grown as output arrives and stops at
+// the bound; a size the batch announces sizes at most the first 1 MiB.
+const MaxDecompressed = 64 << 20
+
+// ErrTooLarge reports a compressed batch whose records decompress beyond
+// MaxDecompressed (Kafka: MESSAGE_TOO_LARGE).
+var ErrTooLarge = errors.New("record batch decompresses beyond the limit")
 
 // xerialMagic starts snappy data framed the way the Java client writes it.
 var xerialMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
@@ -61,19 +72,50 @@ var xerialMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
 var (
 	zstdOnce sync.Once
 	zstdEnc  *zstd.Encoder
-	zstdDec  *zstd.Decoder
 	zstdErr  error
+	// zstdDecs holds streaming decoders (one goroutine each, no
+	// background work), reset per batch: a stream can be stopped at the
+	// bound, where DecodeAll grows its output to the whole frame first.
+	zstdDecs sync.Pool
 )
 
-func zstdCodecs() (*zstd.Encoder, *zstd.Decoder, error) {
+func zstdEncoder() (*zstd.Encoder, error) {
 	zstdOnce.Do(func() {
 		zstdEnc, zstdErr = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
-		if zstdErr != nil {
-			return
-		}
-		zstdDec, zstdErr = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxDecompressed))
 	})
-	return zstdEnc, zstdDec, zstdErr
+	return zstdEnc, zstdErr
+}
+
+// zstdDecompress decompresses the zstd frames src up to limit bytes.
+func zstdDecompress(src []byte, limit int) ([]byte, error) {
+	d, _ := zstdDecs.Get().(*zstd.Decoder)
+	if d == nil {
+		var err error
+		d, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxDecompressed))
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := d.Reset(bytes.NewReader(src)); err != nil {
+		zstdDecs.Put(d)
+		return nil, err
+	}
+	// The size a frame announces sizes the buffer up to 1 MiB (a
+	// producer's batch), beyond which it grows as output arrives.
+	hint := 4 * len(src)
+	var fh zstd.Header
+	if fh.Decode(src) == nil && fh.HasFCS {
+		hint = int(min(fh.FrameContentSize, 1<<20))
+	}
+	out, err := readLimited(d, hint, limit)
+	if err != nil {
+		// A decoder stopped mid-stream is not reused.
+		d.Close()
+		return nil, err
+	}
+	_ = d.Reset(nil) // drop src
+	zstdDecs.Put(d)
+	return out, nil
 }
 
 // compress appends src compressed with c to dst.
@@ -116,7 +158,7 @@ func compress(dst []byte, c Codec, src []byte) ([]byte, error) {
 		}
 		return buf.Bytes(), nil
 	case Zstd:
-		enc, _, err := zstdCodecs()
+		enc, err := zstdEncoder()
 		if err != nil {
 			return dst, err
 		}
@@ -125,8 +167,16 @@ func compress(dst []byte, c Codec, src []byte) ([]byte, error) {
 	return dst, fmt.Errorf("unknown compression codec %d", c)
 }
 
-// decompress returns src decompressed with c.
+// decompress returns src decompressed with c, refusing (ErrTooLarge) to
+// produce more than MaxDecompressed bytes.
 func decompress(c Codec, src []byte) ([]byte, error) {
+	return decompressLimit(c, src, MaxDecompressed)
+}
+
+// decompressLimit returns src decompressed with c, refusing (ErrTooLarge)
+// to produce more than limit bytes; it allocates about twice the output at
+// most.
+func decompressLimit(c Codec, src []byte, limit int) ([]byte, error) {
 	switch c {
 	case None:
 		return src, nil
@@ -135,10 +185,10 @@ func decompress(c Codec, src []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return readLimited(r)
+		return readLimited(r, 4*len(src), limit)
 	case Snappy:
 		if !bytes.HasPrefix(src, xerialMagic) {
-			return snappyBlock(src)
+			return snappyBlock(nil, src, limit)
 		}
 		if len(src) < 16 {
 			return nil, fmt.Errorf("snappy: truncated xerial header")
@@ -153,47 +203,84 @@ func decompress(c Codec, src []byte) ([]byte, error) {
 			if n > len(p) {
 				return nil, fmt.Errorf("snappy: chunk of %d bytes, %d left", n, len(p))
 			}
-			block, err := snappyBlock(p[:n])
-			if err != nil {
+			var err error
+			if out, err = snappyBlock(out, p[:n], limit); err != nil {
 				return nil, err
-			}
-			out = append(out, block...)
-			if len(out) > maxDecompressed {
-				return nil, fmt.Errorf("snappy: decompresses beyond %d bytes", maxDecompressed)
 			}
 			p = p[n:]
 		}
 		return out, nil
 	case LZ4:
-		return readLimited(lz4.NewReader(bytes.NewReader(src)))
+		return readLimited(lz4.NewReader(bytes.NewReader(src)), 4*len(src), limit)
 	case Zstd:
-		_, dec, err := zstdCodecs()
-		if err != nil {
-			return nil, err
-		}
-		return dec.DecodeAll(src, nil)
+		return zstdDecompress(src, limit)
 	}
 	return nil, fmt.Errorf("unknown compression codec %d", c)
 }
 
-func snappyBlock(src []byte) ([]byte, error) {
+// snappyBlock appends the snappy block src decoded to dst, refusing to let
+// dst grow beyond limit bytes.
+func snappyBlock(dst, src []byte, limit int) ([]byte, error) {
 	n, err := s2.DecodedLen(src)
 	if err != nil {
 		return nil, fmt.Errorf("snappy: %w", err)
 	}
-	if n > maxDecompressed {
-		return nil, fmt.Errorf("snappy: block decompresses to %d bytes", n)
+	// A snappy element decodes to 64 bytes at most from 3 (a two-byte
+	// offset copy), so a block announcing more than 22 bytes per byte
+	// lies: refused before anything is allocated for it.
+	if n > 22*len(src) {
+		return nil, fmt.Errorf("snappy: block of %d bytes announces %d", len(src), n)
 	}
-	return s2.Decode(nil, src)
+	if n > limit-len(dst) {
+		return nil, fmt.Errorf("snappy: %w: block of %d bytes after %d, limit %d", ErrTooLarge, n, len(dst), limit)
+	}
+	dst = slices.Grow(dst, n)
+	if _, err := s2.Decode(dst[len(dst):len(dst)+n], src); err != nil {
+		return nil, fmt.Errorf("snappy: %w", err)
+	}
+	return dst[:len(dst)+n], nil
 }
 
-func readLimited(r io.Reader) ([]byte, error) {
-	out, err := io.ReadAll(io.LimitReader(r, maxDecompressed+1))
-	if err != nil {
-		return nil, err
+// readLimited reads r to its end, refusing (ErrTooLarge) more than limit
+// bytes. The buffer starts at hint (at least a few times the compressed
+// size) and doubles as output arrives, up to limit, so what it allocates
+// follows what r produces: twice the output at most.
+func readLimited(r io.Reader, hint, limit int) ([]byte, error) {
+	out := make([]byte, 0, min(max(hint, 4<<10), limit))
+	for {
+		if len(out) == cap(out) {
+			// Full: grow only if r has more.
+			var probe [1]byte
+			n, err := io.ReadFull(r, probe[:])
+			if err == io.EOF {
+				return out, nil
+			}
+			if n == 0 {
+				return nil, err
+			}
+			if len(out) == limit {
+				return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
+			}
+			grown := make([]byte, len(out), min(2*cap(out), limit))
+			out = append(grown[:copy(grown, out)], probe[0])
+		}
+		n, err := r.Read(out[len(out):cap(out)])
+		out = out[:len(out)+n]
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	if len(out) > maxDecompressed {
-		return nil, fmt.Errorf("decompresses beyond %d bytes", maxDecompressed)
+}
+
+// decompressError describes a failure to decompress the batch of h: it
+// matches ErrTooLarge when the batch inflates beyond the bound, ErrCorrupt
+// otherwise.
+func decompressError(h Header, err error) error {
+	if errors.Is(err, ErrTooLarge) {
+		return fmt.Errorf("batch at offset %d: %s: %w", h.BaseOffset, h.Codec(), err)
 	}
-	return out, nil
+	return fmt.Errorf("%w: batch at offset %d: %s: %v", ErrCorrupt, h.BaseOffset, h.Codec(), err)
 }

@@ -22,7 +22,8 @@ type Span struct {
 // header fields), but decodes neither timestamps nor record headers: it is
 // for callers that look at many records before deciding which to keep
 // (AppendKept then rewrites the batch with the kept ones).
-// The CRC is not checked (see Verify).
+// The CRC is not checked (see Verify). A batch that would decompress
+// beyond MaxDecompressed fails with ErrTooLarge.
 func Split(spans []Span, raw []byte) (Header, []Span, error) {
 	h, err := ParseHeader(raw)
 	if err != nil {
@@ -36,7 +37,7 @@ func Split(spans []Span, raw []byte) (Header, []Span, error) {
 	}
 	body, err := decompress(h.Codec(), raw[HeaderSize:])
 	if err != nil {
-		return h, spans, fmt.Errorf("%w: batch at offset %d: %s: %v", ErrCorrupt, h.BaseOffset, h.Codec(), err)
+		return h, spans, decompressError(h, err)
 	}
 	for i := int32(0); i < h.NumRecords; i++ {
 		var s Span

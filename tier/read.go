@@ -450,16 +450,7 @@ func (t *Tier) offsetForTimeIn(ps *partState, s *remoteSegment, pos int64, ts in
 			if err := r.readAt(b, pos); err != nil {
 				return 0, 0, false, err
 			}
-			var off, rts int64
-			found := false
-			errFound := errors.New("found")
-			derr := record.Decode(b, func(_ record.Header, rec record.Record) error {
-				if rec.Timestamp >= ts {
-					off, rts, found = rec.Offset, rec.Timestamp, true
-					return errFound
-				}
-				return nil
-			})
+			off, rts, found, derr := record.OffsetForTime(b, ts)
 			if found {
 				return off, rts, true, nil
 			}
