@@ -32,9 +32,10 @@
 //
 // # Limits
 //
-// One broker (node 0) leads every partition; there is no replication, no
-// authentication (the listener refuses non-loopback addresses unless told
-// otherwise), no fetch sessions (every Fetch is a full fetch), no KIP-848
-// consumer groups, no compacted topics. See docs/kafka.md for the API and
-// version table and how to point kcat and confluent-kafka at the server.
+// One broker (node 0) leads every partition; there is no replication.
+// Compressed batches are inflated (for the key check of compacted topics,
+// the cleaner and look-ups by time) up to record.MaxDecompressed, beyond
+// which a produce answers MESSAGE_TOO_LARGE. See docs/kafka.md for the API
+// and version table, the limits, and how to point kcat and
+// confluent-kafka at the server.
 package kafka
