@@ -97,37 +97,52 @@ func testLatenessMatchesOracle(t *testing.T, backend string) {
 				reemits += len(v) - 1
 			}
 			t.Logf("%T p=%d: %d windows, %d re-emissions, %d late", a, p, len(wantEmits), reemits, len(wantLate))
-			env := stream.New(append(backendOpts(t, backend), stream.WithParallelism(p), stream.WithBatchSize(1))...)
-			src := stream.FromSource(env, "events", stream.FromSlice(evs, 1),
-				stream.BoundedOutOfOrderness(func(e event) int64 { return e.TS }, time.Duration(bound)*time.Millisecond))
-			tag := stream.NewOutputTag[event]("late")
-			counts := stream.Aggregate(stream.Window(stream.KeyBy(src, func(e event) int { return e.Key }), a).
-				AllowedLateness(time.Duration(lateness)*time.Millisecond).SideOutputLate(tag), stream.Count[event]())
-			got := stream.Collect(counts)
-			gotLate := stream.Collect(stream.SideOutput(counts, tag))
-			if err := env.Execute(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			gotEmits := map[wkey][]int64{}
-			for _, w := range got.Values() {
-				k := wkey{w.Key, w.Window}
-				gotEmits[k] = append(gotEmits[k], w.Value)
-			}
 			name := fmt.Sprintf("%T p=%d bound=%d lateness=%d", a, p, bound, lateness)
-			if !maps.EqualFunc(gotEmits, wantEmits, slices.Equal[[]int64]) {
-				for k, v := range wantEmits {
-					if !slices.Equal(gotEmits[k], v) {
-						t.Fatalf("%s: %v emitted %v, want %v", name, k, gotEmits[k], v)
-					}
-				}
-				t.Fatalf("%s: %d windows emitted, want %d", name, len(gotEmits), len(wantEmits))
-			}
-			gl := gotLate.Values()
-			sort.Slice(gl, func(i, j int) bool { return gl[i].Value < gl[j].Value })
-			if !slices.Equal(gl, wantLate) {
-				t.Fatalf("%s: late %v, want %v", name, gl, wantLate)
+			checkLateCounts(t, name, backend, p, evs, a, bound, lateness, wantEmits, wantLate)
+		}
+	}
+}
+
+// checkLateCounts runs a keyed count over evs in windows of a with the
+// given out-of-orderness bound and allowed lateness, late records to a
+// side output, on backend at parallelism p, and fails t unless it emits
+// wantEmits (per key and window, in order) and sends wantLate (in input
+// order) to the side output.
+func checkLateCounts(t *testing.T, name, backend string, p int, evs []event, a window.Assigner, bound, lateness int64, wantEmits map[wkey][]int64, wantLate []event) {
+	t.Helper()
+	env := stream.New(append(backendOpts(t, backend), stream.WithParallelism(p), stream.WithBatchSize(1))...)
+	src := stream.FromSource(env, "events", stream.FromSlice(evs, 1),
+		stream.BoundedOutOfOrderness(func(e event) int64 { return e.TS }, time.Duration(bound)*time.Millisecond))
+	tag := stream.NewOutputTag[event]("late")
+	counts := stream.Aggregate(stream.Window(stream.KeyBy(src, func(e event) int { return e.Key }), a).
+		AllowedLateness(time.Duration(lateness)*time.Millisecond).SideOutputLate(tag), stream.Count[event]())
+	got := stream.Collect(counts)
+	gotLate := stream.Collect(stream.SideOutput(counts, tag))
+	if err := env.Execute(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	gotEmits := map[wkey][]int64{}
+	for _, w := range got.Values() {
+		k := wkey{w.Key, w.Window}
+		gotEmits[k] = append(gotEmits[k], w.Value)
+	}
+	if !maps.EqualFunc(gotEmits, wantEmits, slices.Equal[[]int64]) {
+		for k, v := range wantEmits {
+			if !slices.Equal(gotEmits[k], v) {
+				t.Errorf("%s: %v emitted %v, want %v", name, k, gotEmits[k], v)
 			}
 		}
+		for k, v := range gotEmits {
+			if _, ok := wantEmits[k]; !ok {
+				t.Errorf("%s: %v emitted %v, want nothing", name, k, v)
+			}
+		}
+		t.FailNow()
+	}
+	gl := gotLate.Values()
+	sort.Slice(gl, func(i, j int) bool { return gl[i].Value < gl[j].Value })
+	if !slices.Equal(gl, wantLate) {
+		t.Fatalf("%s: late %v, want %v", name, gl, wantLate)
 	}
 }
 

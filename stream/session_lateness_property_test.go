@@ -1,16 +1,11 @@
 package stream_test
 
 import (
-	"context"
 	"fmt"
-	"maps"
 	"math"
-	"slices"
-	"sort"
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/stream"
 	"github.com/sluicehq/sluice/window"
 )
 
@@ -106,40 +101,7 @@ func testSessionLatenessMatchesOracle(t *testing.T, backend string) {
 			evs = append(evs, event{Key: r.IntN(4), TS: int64(i)*3 + r.Int64N(4*bound+30), Value: int64(i)})
 		}
 		wantEmits, wantLate := sessionLateOracle(evs, gap, bound, lateness)
-		env := stream.New(append(backendOpts(t, backend), stream.WithParallelism(p), stream.WithBatchSize(1))...)
-		src := stream.FromSource(env, "events", stream.FromSlice(evs, 1),
-			stream.BoundedOutOfOrderness(func(e event) int64 { return e.TS }, time.Duration(bound)*time.Millisecond))
-		tag := stream.NewOutputTag[event]("late")
-		counts := stream.Aggregate(stream.Window(stream.KeyBy(src, func(e event) int { return e.Key }), window.Session(time.Duration(gap)*time.Millisecond)).
-			AllowedLateness(time.Duration(lateness)*time.Millisecond).SideOutputLate(tag), stream.Count[event]())
-		got := stream.Collect(counts)
-		gotLate := stream.Collect(stream.SideOutput(counts, tag))
-		if err := env.Execute(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		gotEmits := map[wkey][]int64{}
-		for _, w := range got.Values() {
-			k := wkey{w.Key, w.Window}
-			gotEmits[k] = append(gotEmits[k], w.Value)
-		}
 		name := fmt.Sprintf("p=%d gap=%d bound=%d lateness=%d", p, gap, bound, lateness)
-		if !maps.EqualFunc(gotEmits, wantEmits, slices.Equal[[]int64]) {
-			for k, v := range wantEmits {
-				if !slices.Equal(gotEmits[k], v) {
-					t.Errorf("%s: %v emitted %v, want %v", name, k, gotEmits[k], v)
-				}
-			}
-			for k, v := range gotEmits {
-				if _, ok := wantEmits[k]; !ok {
-					t.Errorf("%s: %v emitted %v, want nothing", name, k, v)
-				}
-			}
-			t.FailNow()
-		}
-		gl := gotLate.Values()
-		sort.Slice(gl, func(i, j int) bool { return gl[i].Value < gl[j].Value })
-		if !slices.Equal(gl, wantLate) {
-			t.Fatalf("%s: late %v, want %v", name, gl, wantLate)
-		}
+		checkLateCounts(t, name, backend, p, evs, window.Session(time.Duration(gap)*time.Millisecond), bound, lateness, wantEmits, wantLate)
 	}
 }
