@@ -1,6 +1,7 @@
 package kafka_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/sluicehq/sluice/kafka/kafkatest"
@@ -32,21 +33,7 @@ func txnOffsetsOfDeletedTopic(t *testing.T, recreate bool) {
 	createTopic(t, s, kept, 1)
 	createTopic(t, s, out, 1)
 	cl := s.Client(t, kgo.TransactionalID(txnID), kgo.DefaultProduceTopic(out))
-	if err := cl.BeginTransaction(); err != nil {
-		t.Fatal(err)
-	}
-	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	pid, epoch, err := cl.ProducerID(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	add := kmsg.NewPtrAddOffsetsToTxnRequest()
-	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = txnID, pid, epoch, group
-	if r, err := add.RequestWith(ctx, cl); err != nil || r.ErrorCode != 0 {
-		t.Fatalf("add offsets to txn: %v %+v", err, r)
-	}
+	pid, epoch := beginTxnWithGroup(ctx, t, cl, txnID, group)
 	req := kmsg.NewPtrTxnOffsetCommitRequest()
 	req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, req.Generation = txnID, pid, epoch, group, -1
 	for _, topic := range []string{gone, kept} {
@@ -124,4 +111,27 @@ func TestTxnEndsAfterTopicRecreatedSmaller(t *testing.T) {
 	if r.ErrorCode != 0 {
 		t.Fatalf("end txn: %v", kerr.ErrorForCode(r.ErrorCode))
 	}
+}
+
+// beginTxnWithGroup begins a transaction of cl (transactional id txnID)
+// with one record written to its default topic and group's offsets added
+// to it, and returns the producer id and epoch for hand-made requests.
+func beginTxnWithGroup(ctx context.Context, t *testing.T, cl *kgo.Client, txnID, group string) (int64, int16) {
+	t.Helper()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	pid, epoch, err := cl.ProducerID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := kmsg.NewPtrAddOffsetsToTxnRequest()
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = txnID, pid, epoch, group
+	if r, err := add.RequestWith(ctx, cl); err != nil || r.ErrorCode != 0 {
+		t.Fatalf("add offsets to txn: %v %+v", err, r)
+	}
+	return pid, epoch
 }

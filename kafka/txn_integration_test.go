@@ -183,21 +183,7 @@ func TestTxnOffsetCommitMetadataTooLarge(t *testing.T) {
 	createTopic(t, s, in, 2)
 	createTopic(t, s, out, 1)
 	cl := s.Client(t, kgo.TransactionalID(txnID), kgo.DefaultProduceTopic(out))
-	if err := cl.BeginTransaction(); err != nil {
-		t.Fatal(err)
-	}
-	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	pid, epoch, err := cl.ProducerID(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	add := kmsg.NewPtrAddOffsetsToTxnRequest()
-	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = txnID, pid, epoch, group
-	if r, err := add.RequestWith(ctx, cl); err != nil || r.ErrorCode != 0 {
-		t.Fatalf("add offsets to txn: %v %+v", err, r)
-	}
+	pid, epoch := beginTxnWithGroup(ctx, t, cl, txnID, group)
 	req := kmsg.NewPtrTxnOffsetCommitRequest()
 	req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, req.Generation = txnID, pid, epoch, group, -1
 	rt := kmsg.NewTxnOffsetCommitRequestTopic()
@@ -222,7 +208,8 @@ func TestTxnOffsetCommitMetadataTooLarge(t *testing.T) {
 	// Nor group ids it cannot store: the empty one, one over 64 KiB.
 	req.Topics[0].Partitions = req.Topics[0].Partitions[1:]
 	for _, g := range []string{"", strings.Repeat("g", 1<<16)} {
-		add.Group = g
+		add := kmsg.NewPtrAddOffsetsToTxnRequest()
+		add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = txnID, pid, epoch, g
 		if r, err := add.RequestWith(ctx, cl); err != nil || r.ErrorCode != 0 {
 			t.Fatalf("add offsets of a group of %d bytes to txn: %v %+v", len(g), err, r)
 		}
