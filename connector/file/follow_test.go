@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/connector"
+	"github.com/sluicehq/sluice/stream"
 )
 
 // readUntil calls Read up to tries times (each empty Read is one poll of
@@ -48,24 +49,16 @@ func TestSourceFollowTruncatedInPlace(t *testing.T) {
 				t.Fatal(err)
 			}
 			var logs bytes.Buffer
-			src, err := NewSource(SourceConfig{Path: p, Follow: true, PollInterval: 1, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			sp, err := src.Splits(context.Background(), 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sp[0].(io.Closer).Close()
-			if got := readUntil(t, sp[0], 3); len(got) != 2 {
+			sp := oneSplit(t, SourceConfig{Path: p, Follow: true, PollInterval: 1, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			if got := readUntil(t, sp, 3); len(got) != 2 {
 				t.Fatalf("before truncation: %d records, want 2", len(got))
 			}
 			// The partial line, if any, is taken into the split's buffer.
-			readUntil(t, sp[0], 1)
+			readUntil(t, sp, 1)
 			if err := os.WriteFile(p, []byte("new\n"), 0o644); err != nil { // O_TRUNC: same inode
 				t.Fatal(err)
 			}
-			got := readUntil(t, sp[0], 5)
+			got := readUntil(t, sp, 5)
 			if len(got) != 1 || string(got[0].Value) != "new" || got[0].Offset != 1 {
 				for _, m := range got {
 					t.Logf("record %q@%d", m.Value, m.Offset)
@@ -88,18 +81,10 @@ func TestSourceFollowPartialLineBounded(t *testing.T) {
 	if err := os.WriteFile(p, []byte("ok\n0123456"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	src, err := NewSource(SourceConfig{Path: p, Follow: true, PollInterval: 1, MaxLineBytes: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sp, err := src.Splits(context.Background(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp[0].(io.Closer).Close()
+	sp := oneSplit(t, SourceConfig{Path: p, Follow: true, PollInterval: 1, MaxLineBytes: 10})
 	buf := make([]connector.Message, 10)
 	for i := 0; ; i++ {
-		n, err := sp[0].Read(context.Background(), buf)
+		n, err := sp.Read(context.Background(), buf)
 		if err != nil {
 			if !strings.Contains(err.Error(), "line 2: longer than 10 bytes") {
 				t.Fatalf("error %q, want line 2 longer than 10 bytes", err)
@@ -118,4 +103,19 @@ func TestSourceFollowPartialLineBounded(t *testing.T) {
 			t.Fatalf("no error after %d reads of a partial line longer than MaxLineBytes", i+1)
 		}
 	}
+}
+
+// oneSplit opens a source of cfg as one split, closed when the test ends.
+func oneSplit(t *testing.T, cfg SourceConfig) stream.Split[connector.Message] {
+	t.Helper()
+	src, err := NewSource(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := src.Splits(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sp[0].(io.Closer).Close() })
+	return sp[0]
 }
