@@ -163,9 +163,16 @@ func produceRaw(t *testing.T, cl *kgo.Client, topic string, pid int64, epoch int
 	if err != nil {
 		t.Fatal(err)
 	}
+	return sendBatch(t, cl, topic, nil, batch)
+}
+
+// sendBatch sends batch to partition 0 of topic in a produce request
+// (acks=-1) naming transactional id txnID (nil: none) and returns the
+// partition's answer.
+func sendBatch(t *testing.T, cl *kgo.Client, topic string, txnID *string, batch []byte) kmsg.ProduceResponseTopicPartition {
+	t.Helper()
 	req := kmsg.NewPtrProduceRequest()
-	req.Acks = -1
-	req.TimeoutMillis = 10000
+	req.Acks, req.TimeoutMillis, req.TransactionID = -1, 10000, txnID
 	rt := kmsg.NewProduceRequestTopic()
 	rt.Topic = topic
 	rp := kmsg.NewProduceRequestTopicPartition()

@@ -268,19 +268,7 @@ func TestTransactionalProduceNeedsItsOwnTransactionalID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := kmsg.NewPtrProduceRequest()
-	req.Acks, req.TimeoutMillis, req.TransactionID = -1, 10000, kmsg.StringPtr("tpo-other")
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Records = batch
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, other)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c := resp.Topics[0].Partitions[0].ErrorCode; c != kerr.InvalidProducerIDMapping.Code {
+	if c := sendBatch(t, other, topic, kmsg.StringPtr("tpo-other"), batch).ErrorCode; c != kerr.InvalidProducerIDMapping.Code {
 		t.Fatalf("another transactional id's batch: %v, want INVALID_PRODUCER_ID_MAPPING", kerr.ErrorForCode(c))
 	}
 	// The victim's transaction goes on unharmed.
