@@ -282,7 +282,7 @@ func (s *Server) handleFrame(ctx context.Context, cc *clientConn, frame []byte) 
 		// writer with the reply).
 		op := s.startProduce(ctx, cc, preq)
 		op.resp.ThrottleMillis = s.throttle(cc, auth.ProducerByteRate, produceBytes(preq),
-			s.meterNamespaces("produce", produceBytesByTopic(preq), 1))
+			s.meterNamespaces("produce", acceptedBytesByTopic(preq, op.resp), 1))
 		r.finish, r.closeIfFailed = op.finish, op.failedUnanswered
 		return r, true, true
 	}

@@ -272,11 +272,20 @@ func (s *Server) meterNamespaces(dir string, bytesByTopic map[string]int, sign i
 	return d
 }
 
-func produceBytesByTopic(req *kmsg.ProduceRequest) map[string]int {
+// acceptedBytesByTopic returns the record bytes per topic of the
+// partitions startProduce accepted (resp answers req topic by topic and
+// partition by partition, without an error yet). A namespace's produce
+// rate is shared by all its clients: bytes refused (no WRITE on the topic,
+// the storage quota, a bad batch) reached no topic of it, and charging
+// them would let anyone, a non-member too, throttle the tenant's
+// producers.
+func acceptedBytesByTopic(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse) map[string]int {
 	out := map[string]int{}
 	for i := range req.Topics {
 		for j := range req.Topics[i].Partitions {
-			out[req.Topics[i].Topic] += len(req.Topics[i].Partitions[j].Records)
+			if resp.Topics[i].Partitions[j].ErrorCode == 0 {
+				out[req.Topics[i].Topic] += len(req.Topics[i].Partitions[j].Records)
+			}
 		}
 	}
 	return out

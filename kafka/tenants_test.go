@@ -15,10 +15,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/auth"
 	"github.com/sluicehq/sluice/kafka"
 	"github.com/sluicehq/sluice/kafka/kafkatest"
+	"github.com/sluicehq/sluice/record"
 )
 
 // TestTenantNamespaces: tenant topics are created only in existing
@@ -460,4 +462,70 @@ func metricValue(t *testing.T, reg prometheus.Gatherer, name string, labels map[
 		}
 	}
 	return 0
+}
+
+// TestNamespaceRateChargesOnlyAcceptedProduce: the bytes of a produce
+// request refused for lack of WRITE on a tenant's topic are not charged to
+// the tenant's namespace: a non-member can neither throttle the tenant's
+// producers through the namespace's shared produce rate nor inflate its
+// produced-bytes metric.
+func TestNamespaceRateChargesOnlyAcceptedProduce(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cfg := kafka.DefaultConfig()
+	cfg.Registerer = reg
+	cfg.Authorizer = kafka.AuthorizerConfig{Enabled: true, SuperUsers: []string{"User:admin", "User:ANONYMOUS"}}
+	s := kafkatest.Start(t, kafkatest.Options{Config: &cfg, Listeners: []kafka.Listener{{Name: "SASL_PLAINTEXT", Protocol: kafka.SASLPlaintext}}})
+	setupUsers(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tn := s.Kafka.Tenants()
+	if err := tn.PutTenant(ctx, auth.Tenant{Name: "acme", Members: []string{"User:alice"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tn.PutNamespace(ctx, auth.Namespace{Tenant: "acme", Name: "prod", ProduceRate: 1 << 10}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kadm.NewClient(s.Client(t)).CreateTopics(ctx, 1, 1, nil, "acme.prod.orders"); err != nil {
+		t.Fatal(err)
+	}
+	produce := func(cl *kgo.Client, size int) (*kmsg.ProduceResponse, int) {
+		t.Helper()
+		batch, err := record.AppendBatch(nil, []record.Record{{Value: make([]byte, size), Timestamp: 1}}, record.BatchOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks, req.TimeoutMillis = -1, 10000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "acme.prod.orders"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = batch
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, len(batch)
+	}
+	// Bob, no member, sends 64 KiB: refused, and not charged to acme/prod.
+	resp, _ := produce(userClient(t, s, "bob"), 64<<10)
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("bob producing to acme's topic: code %d", code)
+	}
+	labels := map[string]string{"tenant": "acme", "namespace": "prod"}
+	if v := metricValue(t, reg, "sluice_tenant_produced_bytes_total", labels); v != 0 {
+		t.Fatalf("a refused produce counted %v bytes as produced to acme/prod", v)
+	}
+	// Alice, a member, sends 100 bytes, well under 1 KiB/s: not throttled.
+	resp, n := produce(userClient(t, s, "alice"), 100)
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("alice producing to her tenant's topic: code %d", code)
+	}
+	if resp.ThrottleMillis != 0 {
+		t.Fatalf("alice throttled %d ms by bytes she did not send", resp.ThrottleMillis)
+	}
+	if v := metricValue(t, reg, "sluice_tenant_produced_bytes_total", labels); v != float64(n) {
+		t.Fatalf("acme/prod produced bytes %v, want alice's %d", v, n)
+	}
 }
