@@ -12,8 +12,10 @@ import (
 // events streams server-sent events: after every sample of o, one
 // "overview" event (job "" ) or one "job" event for job id. A comment line
 // every 15 seconds keeps idle proxies from closing the stream. The stream
-// ends when the client goes away, the job is unregistered, or the server
-// shuts down.
+// ends when the client goes away, the job is unregistered, the server
+// shuts down, or (stillAuthorized, checked before each event) the
+// request's token no longer authenticates or its principal is no longer
+// allowed.
 func (s *Server) events(w http.ResponseWriter, r *http.Request, o *observe.Observer, job string) {
 	select {
 	case s.streams <- struct{}{}:
@@ -44,6 +46,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, o *observe.Obser
 			return true // already sent (woken by the sample we took ourselves)
 		}
 		lastSeq = snap.Seq
+		if !s.stillAuthorized(r) {
+			return false // the token was revoked or expired, or the ACLs changed
+		}
 		var name string
 		var body []byte
 		var err error

@@ -243,6 +243,31 @@ func (s *Server) authorize(next http.Handler) http.Handler {
 	})
 }
 
+// stillAuthorized checks a long-lived answer (an event stream) again
+// before each event: its bearer token must still authenticate the
+// principal it started as, and the Authorize hook still let that
+// principal through, so that a revoked or expired token, or an ACL taken
+// away, ends the stream as it refuses the next request. A refusal is
+// counted and logged as the first check's are.
+func (s *Server) stillAuthorized(r *http.Request) bool {
+	if s.cfg.Token == "" && s.cfg.Tokens == nil {
+		return true // no token: nothing to revoke (loopback, local requests only)
+	}
+	a, _ := r.Context().Value(authnKey{}).(authn)
+	principal, static, reason := s.principal(r.Header.Get("Authorization"))
+	switch {
+	case reason != "":
+	case principal != a.principal || static != a.static:
+		reason = "invalid"
+	case !static && s.cfg.Authorize != nil && !s.cfg.Authorize(principal, r):
+		reason = "forbidden"
+	default:
+		return true
+	}
+	s.refused(r, reason, a.principal)
+	return false
+}
+
 // principal authenticates an Authorization header: the static token is
 // the super principal (static is then true), a stored token its own
 // principal. A refused header returns why: "missing" (no bearer token),

@@ -1,13 +1,16 @@
 package web
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"maps"
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,6 +103,14 @@ func TestPrincipalTokens(t *testing.T) {
 	}
 	// Each refusal is counted by reason (and logged).
 	want := map[string]float64{"missing": 1, "forbidden": 1, "expired": 1, "invalid": 2}
+	if got := authFailures(t, reg); !maps.Equal(got, want) {
+		t.Errorf("sluice_http_auth_failures_total by reason: %v, want %v", got, want)
+	}
+}
+
+// authFailures returns sluice_http_auth_failures_total by reason.
+func authFailures(t *testing.T, reg prometheus.Gatherer) map[string]float64 {
+	t.Helper()
 	got := map[string]float64{}
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -113,9 +124,7 @@ func TestPrincipalTokens(t *testing.T) {
 			got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
 		}
 	}
-	if !maps.Equal(got, want) {
-		t.Errorf("sluice_http_auth_failures_total by reason: %v, want %v", got, want)
-	}
+	return got
 }
 
 // TestPrincipalVisibility: with a Visible hook, a principal token sees in
@@ -263,5 +272,90 @@ func TestStoredAdminTokenIsNotStatic(t *testing.T) {
 	}
 	if c := do(http.MethodGet, "/api/v1/tokens", root); c != http.StatusOK {
 		t.Fatalf("a super user's token: %d", c)
+	}
+}
+
+// TestEventStreamEndsWhenRevoked: an open event stream is checked again
+// before each event, as a new request would be: it ends once its token is
+// revoked, or once its principal's ACLs no longer allow it, instead of
+// streaming on for as long as the client keeps it open.
+func TestEventStreamEndsWhenRevoked(t *testing.T) {
+	l, err := logstore.Open(logstore.Options{Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler), RetentionCheckInterval: -1, Cleaner: logstore.CleanerOptions{Interval: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	tokens, err := auth.OpenTokens(ctx, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, info, err := tokens.Create(ctx, "User:alice", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, _, err := tokens.Create(ctx, "User:bob", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bobAllowed atomic.Bool
+	bobAllowed.Store(true)
+	o := observe.New(observe.Options{})
+	reg := prometheus.NewRegistry()
+	s, err := New(Config{Addr: "127.0.0.1:0", Token: "static", Tokens: tokens, Observer: o, Registerer: reg,
+		Authorize: func(p string, _ *http.Request) bool { return p != "User:bob" || bobAllowed.Load() }}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := serve(t, s)
+	open := func(token string) (*bufio.Reader, func()) {
+		req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/events", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("event stream: status %d", resp.StatusCode)
+		}
+		r := bufio.NewReader(resp.Body)
+		readEvent(t, r)
+		return r, func() { resp.Body.Close() }
+	}
+	// ended reads the stream to its end and fails if an event comes first.
+	ended := func(who string, r *bufio.Reader) {
+		t.Helper()
+		for {
+			line, err := r.ReadString('\n')
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if err != nil {
+				t.Fatalf("%s's stream: %v", who, err)
+			}
+			if strings.HasPrefix(line, "event: ") {
+				t.Fatalf("%s's stream sent %q after the token lost its rights", who, strings.TrimSpace(line))
+			}
+		}
+	}
+	ra, closeA := open(alice)
+	defer closeA()
+	rb, closeB := open(bob)
+	defer closeB()
+	rs, closeS := open("static")
+	defer closeS()
+	if err := tokens.Revoke(ctx, info.ID); err != nil {
+		t.Fatal(err)
+	}
+	bobAllowed.Store(false)
+	o.Sample()
+	ended("alice (revoked)", ra)
+	ended("bob (no longer allowed)", rb)
+	if name, _ := readEvent(t, rs); name != "overview" {
+		t.Fatalf("the static token's stream: event %q", name)
+	}
+	want := map[string]float64{"invalid": 1, "forbidden": 1}
+	if got := authFailures(t, reg); !maps.Equal(got, want) {
+		t.Errorf("sluice_http_auth_failures_total by reason: %v, want %v", got, want)
 	}
 }
