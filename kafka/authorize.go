@@ -304,6 +304,9 @@ var (
 	clusterAuthFailed = kerr.ClusterAuthorizationFailed.Code
 )
 
+// groupOps are the operations Kafka reports on a group.
+var groupOps = []auth.Operation{auth.OpRead, auth.OpDescribe, auth.OpDelete}
+
 // topicOps are the operations Kafka reports on a topic.
 var topicOps = []auth.Operation{auth.OpRead, auth.OpWrite, auth.OpCreate, auth.OpDelete, auth.OpAlter, auth.OpDescribe, auth.OpDescribeConfigs, auth.OpAlterConfigs}
 
@@ -640,11 +643,11 @@ func (s *Server) groupsCheck(cc *clientConn, groups *[]string, op auth.Operation
 	return denied
 }
 
-// authzConsumerGroupDescribe: DESCRIBE on each group; a group whose
-// members subscribe to or are assigned a topic the principal may not
-// describe answers TOPIC_AUTHORIZATION_FAILED without its members, as
-// Kafka's (else a group shared by principals shows each the others'
-// topics).
+// authzConsumerGroupDescribe: DESCRIBE on each group; authorized
+// operations reflect the ACLs; a group whose members subscribe to or are
+// assigned a topic the principal may not describe answers
+// TOPIC_AUTHORIZATION_FAILED without its members, as Kafka's (else a
+// group shared by principals shows each the others' topics).
 func (s *Server) authzConsumerGroupDescribe(cc *clientConn, req *kmsg.ConsumerGroupDescribeRequest) authzCheck {
 	c := denyGroups(s, cc, auth.OpDescribe, &req.Groups, func(resp *kmsg.ConsumerGroupDescribeResponse, g string) {
 		og := kmsg.NewConsumerGroupDescribeResponseGroup()
@@ -659,10 +662,14 @@ func (s *Server) authzConsumerGroupDescribe(cc *clientConn, req *kmsg.ConsumerGr
 	c.amend = func(r kmsg.Response) {
 		resp := r.(*kmsg.ConsumerGroupDescribeResponse)
 		for i := range resp.Groups {
-			if g := &resp.Groups[i]; g.ErrorCode == 0 && !groupTopicsAllowed(g, describe) {
+			g := &resp.Groups[i]
+			if g.ErrorCode == 0 && !groupTopicsAllowed(g, describe) {
 				g.ErrorCode = topicAuthFailed
 				g.ErrorMessage = kmsg.StringPtr("The described group uses topics that the client is not authorized to describe.")
 				g.Members = nil
+			}
+			if g.ErrorCode == 0 && req.IncludeAuthorizedOperations {
+				g.AuthorizedOperations = s.authorizedOps(cc, resGroup, g.Group, groupOps...)
 			}
 		}
 		if deny != nil {
@@ -701,7 +708,7 @@ func (s *Server) authzDescribeGroups(cc *clientConn, req *kmsg.DescribeGroupsReq
 		if req.IncludeAuthorizedOperations {
 			for i := range resp.Groups {
 				g := &resp.Groups[i]
-				g.AuthorizedOperations = s.authorizedOps(cc, resGroup, g.Group, auth.OpRead, auth.OpDescribe, auth.OpDelete)
+				g.AuthorizedOperations = s.authorizedOps(cc, resGroup, g.Group, groupOps...)
 			}
 		}
 		for _, g := range denied {

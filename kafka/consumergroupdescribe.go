@@ -16,7 +16,10 @@ func (s *Server) handleConsumerGroupDescribe(req *kmsg.ConsumerGroupDescribeRequ
 	for _, id := range req.Groups {
 		og := kmsg.NewConsumerGroupDescribeResponseGroup()
 		og.Group = id
-		og.AuthorizedOperations = math.MinInt32 // not computed (no ACLs)
+		og.AuthorizedOperations = math.MinInt32 // not asked for
+		if req.IncludeAuthorizedOperations {
+			og.AuthorizedOperations = groupOperations // the authorizer narrows them (authorize.go)
+		}
 		s.gmu.Lock()
 		sum, ok := s.cgroups.Describe(id)
 		s.gmu.Unlock()

@@ -2,6 +2,7 @@ package kafka_test
 
 import (
 	"context"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -221,4 +222,32 @@ func regexMember(t *testing.T) (context.Context, *kafkatest.Server, *kadm.Client
 	createACLs(ctx, t, adm, kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("logs-a").Operations(kadm.OpRead))
 	createACLs(ctx, t, adm, kadm.NewACLs().Allow("User:alice").AllowHosts().Groups("g848").Operations(kadm.OpRead))
 	return ctx, s, adm, userClient(t, s, "alice")
+}
+
+// ConsumerGroupDescribe's authorized operations reflect the ACLs when
+// asked for, as DescribeGroups' do (alice may READ g848, so also
+// DESCRIBE it, but not DELETE it), and are left out when not asked for.
+func TestConsumerGroupDescribeAuthorizedOperations(t *testing.T) {
+	ctx, _, _, alice := regexMember(t)
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.MemberEpoch, hb.RebalanceTimeoutMillis = "g848", "m1", 0, 10000
+	hb.SubscribedTopicNames, hb.Topics = []string{"logs-a"}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	if r, err := hb.RequestWith(ctx, alice); err != nil || r.ErrorCode != 0 {
+		t.Fatalf("ConsumerGroupHeartbeat: %v %+v", err, r)
+	}
+	for _, include := range []bool{true, false} {
+		d := kmsg.NewPtrConsumerGroupDescribeRequest()
+		d.Groups, d.IncludeAuthorizedOperations = []string{"g848"}, include
+		dr, err := d.RequestWith(ctx, alice)
+		if err != nil || len(dr.Groups) != 1 || dr.Groups[0].ErrorCode != 0 {
+			t.Fatalf("ConsumerGroupDescribe: %v %+v", err, dr)
+		}
+		want := int32(math.MinInt32)
+		if include {
+			want = 1<<kmsg.ACLOperationRead | 1<<kmsg.ACLOperationDescribe
+		}
+		if got := dr.Groups[0].AuthorizedOperations; got != want {
+			t.Errorf("include %v: authorized operations %#x, want %#x", include, got, want)
+		}
+	}
 }
