@@ -363,6 +363,10 @@ func (z *Authorizer) AuthorizeAny(principal, host string, op Operation, rt Resou
 	if z.Authorize(principal, host, op, rt, "\x00") {
 		return true
 	}
+	// An ALLOW of every name ("*") decides only once every ACL has been
+	// seen: a DENY of every name wins over it in whatever order they are
+	// stored (by operation ALL before WRITE, host "*" before an address).
+	allowAll := false
 	for _, a := range z.store.set().byType[rt] {
 		if !a.matchesEntry(principal, host) || (a.Operation != op && a.Operation != OpAll) {
 			continue
@@ -375,12 +379,15 @@ func (z *Authorizer) AuthorizeAny(principal, host string, op Operation, rt Resou
 		case a.Permission == PermDeny:
 			denyPrefixed = append(denyPrefixed, a.ResourceName)
 		case a.PatternType == PatternLiteral && a.ResourceName == WildcardResource:
-			return true
+			allowAll = true
 		case a.PatternType == PatternLiteral:
 			allowLiteral = append(allowLiteral, a.ResourceName)
 		default:
 			allowPrefixed = append(allowPrefixed, a.ResourceName)
 		}
+	}
+	if allowAll {
+		return true
 	}
 	deniedPrefix := func(name string) bool {
 		return slices.ContainsFunc(denyPrefixed, func(p string) bool { return strings.HasPrefix(name, p) })
