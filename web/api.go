@@ -121,13 +121,17 @@ type GroupSummary struct {
 	TotalLag   int64  `json:"total_lag"`
 }
 
+func summarizeGroup(g observe.GroupStatus) GroupSummary {
+	return GroupSummary{Name: g.Name, State: g.State, Members: len(g.Members), Partitions: len(g.Partitions), TotalLag: g.TotalLag}
+}
+
 func overview(s *observe.Snapshot) Overview {
 	ov := Overview{Time: s.Time, Seq: s.Seq, Topics: []TopicSummary{}, Groups: []GroupSummary{}, Jobs: []JobSummary{}}
 	for _, t := range s.Topics {
 		ov.Topics = append(ov.Topics, summarizeTopic(t))
 	}
 	for _, g := range s.Groups {
-		ov.Groups = append(ov.Groups, GroupSummary{Name: g.Name, State: g.State, Members: len(g.Members), Partitions: len(g.Partitions), TotalLag: g.TotalLag})
+		ov.Groups = append(ov.Groups, summarizeGroup(g))
 	}
 	for _, j := range s.Jobs {
 		ov.Jobs = append(ov.Jobs, summarize(j))
@@ -179,24 +183,92 @@ const (
 // visible reports whether the request's principal may see the topic or
 // group: always for the super token and without a token or a Visible hook.
 func (s *Server) visible(r *http.Request, kind, name string) bool {
-	p := PrincipalFrom(r.Context())
-	if s.cfg.Visible == nil || p == "" || staticToken(r.Context()) {
-		return true
-	}
-	return s.cfg.Visible(p, r, kind, name)
+	return !s.filtersVisibility(r) || s.cfg.Visible(PrincipalFrom(r.Context()), r, kind, name)
 }
 
 // visibleOverview is the overview with only the topics and groups the
 // request's principal may see (Kafka's Metadata and ListGroups hide the
-// others the same way).
+// others the same way), each group summed over the topics it may see
+// (visibleGroup).
 func (s *Server) visibleOverview(r *http.Request, snap *observe.Snapshot) Overview {
 	ov := overview(snap)
 	ov.Topics = slices.DeleteFunc(ov.Topics, func(t TopicSummary) bool { return !s.visible(r, ResourceTopic, t.Name) })
-	ov.Groups = slices.DeleteFunc(ov.Groups, func(g GroupSummary) bool { return !s.visible(r, ResourceGroup, g.Name) })
+	ov.Groups = ov.Groups[:0]
+	seeTopic := s.visibleMemo(r, ResourceTopic)
+	for _, g := range snap.Groups {
+		if s.visible(r, ResourceGroup, g.Name) {
+			ov.Groups = append(ov.Groups, summarizeGroup(s.visibleGroupBy(r, g, seeTopic)))
+		}
+	}
 	if !s.jobsVisible(r) {
 		ov.Jobs = []JobSummary{}
 	}
 	return ov
+}
+
+// filtersVisibility reports whether the request's principal sees only
+// what the Visible hook lets it (not the super token, nor a server
+// without tokens).
+func (s *Server) filtersVisibility(r *http.Request) bool {
+	return s.cfg.Visible != nil && PrincipalFrom(r.Context()) != "" && !staticToken(r.Context())
+}
+
+// visibleTopic is t with, in each partition, only the groups the
+// request's principal may see: a topic two tenants read must not name one
+// tenant's groups to the other. t (the snapshot's) is not changed.
+func (s *Server) visibleTopic(r *http.Request, t observe.TopicStatus) observe.TopicStatus {
+	if !s.filtersVisibility(r) {
+		return t
+	}
+	see := s.visibleMemo(r, ResourceGroup)
+	t.Partitions = slices.Clone(t.Partitions)
+	for i := range t.Partitions {
+		p := &t.Partitions[i]
+		p.Groups = slices.DeleteFunc(slices.Clone(p.Groups), func(g observe.PartitionGroupLag) bool { return !see(g.Group) })
+	}
+	return t
+}
+
+// visibleGroup is g without the topics the request's principal may not
+// see: their committed partitions (and lag) and the members'
+// subscriptions and assignments of them are left out, as Kafka's
+// OffsetFetch of a whole group leaves out the topics the principal may
+// not read. g (the snapshot's) is not changed.
+func (s *Server) visibleGroup(r *http.Request, g observe.GroupStatus) observe.GroupStatus {
+	return s.visibleGroupBy(r, g, s.visibleMemo(r, ResourceTopic))
+}
+
+// visibleGroupBy is visibleGroup with see telling the visible topics.
+func (s *Server) visibleGroupBy(r *http.Request, g observe.GroupStatus, see func(topic string) bool) observe.GroupStatus {
+	if !s.filtersVisibility(r) {
+		return g
+	}
+	g.Partitions = slices.DeleteFunc(slices.Clone(g.Partitions), func(p observe.GroupPartition) bool { return !see(p.Topic) })
+	g.TotalLag = 0
+	for _, p := range g.Partitions {
+		g.TotalLag += p.Lag
+	}
+	g.Members = slices.Clone(g.Members)
+	for i := range g.Members {
+		m := &g.Members[i]
+		m.Subscription = slices.DeleteFunc(slices.Clone(m.Subscription), func(t string) bool { return !see(t) })
+		m.Assignment = slices.DeleteFunc(slices.Clone(m.Assignment), func(a observe.MemberAssignment) bool { return !see(a.Topic) })
+	}
+	return g
+}
+
+// visibleMemo is visible for one kind of resource, asking the hook once
+// per name.
+func (s *Server) visibleMemo(r *http.Request, kind string) func(name string) bool {
+	seen := map[string]bool{}
+	return func(name string) bool {
+		ok, done := seen[name]
+		if !done {
+			ok = s.visible(r, kind, name)
+			seen[name] = ok
+		}
+		return ok
+	}
 }
 
 // jobsVisible reports whether the request's principal may see the jobs:
@@ -231,7 +303,7 @@ func (s *Server) registerAPI(o *observe.Observer) {
 			writeError(w, http.StatusNotFound, "%v", err)
 			return
 		}
-		writeJSON(w, http.StatusOK, t)
+		writeJSON(w, http.StatusOK, s.visibleTopic(r, t))
 	})
 	m.HandleFunc("GET /api/v1/groups", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.visibleOverview(r, o.Snapshot()).Groups)
@@ -247,7 +319,7 @@ func (s *Server) registerAPI(o *observe.Observer) {
 			writeError(w, http.StatusNotFound, "group %q: unknown group", r.PathValue("group"))
 			return
 		}
-		writeJSON(w, http.StatusOK, g)
+		writeJSON(w, http.StatusOK, s.visibleGroup(r, g))
 	})
 	m.HandleFunc("GET /api/v1/jobs", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, overview(o.Snapshot()).Jobs)

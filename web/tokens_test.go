@@ -359,3 +359,109 @@ func TestEventStreamEndsWhenRevoked(t *testing.T) {
 		t.Errorf("sluice_http_auth_failures_total by reason: %v, want %v", got, want)
 	}
 }
+
+// TestPrincipalVisibilityInDetails: the details of a topic or group a
+// principal may see leave out what it may not: a topic's partitions list
+// only the groups it may describe, and a group's committed partitions,
+// lag and members' subscriptions and assignments only the topics it may
+// describe (Kafka's ListGroups and OffsetFetch hide them the same way),
+// so that a topic two tenants read does not name one tenant's groups to
+// the other.
+func TestPrincipalVisibilityInDetails(t *testing.T) {
+	l := openLog(t)
+	ctx := context.Background()
+	for _, name := range []string{"shared", "globex.prod.orders"} {
+		if err := l.CreateTopic(name, logstore.TopicConfig{Partitions: 1}); err != nil {
+			t.Fatal(err)
+		}
+		appendRecords(t, l, name, 0, 10)
+	}
+	offs, err := logstore.OpenOffsetStore(ctx, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit := func(group string, topics ...string) {
+		m := map[logstore.TopicPartition]logstore.CommittedOffset{}
+		for _, topic := range topics {
+			m[logstore.TopicPartition{Topic: topic}] = logstore.CommittedOffset{Offset: 4, LeaderEpoch: -1}
+		}
+		if err := offs.Commit(ctx, group, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit("acme.billing", "shared", "globex.prod.orders")
+	commit("globex.analytics", "shared")
+	tokens, err := auth.OpenTokens(ctx, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, _, err := tokens.Create(ctx, "User:alice", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := func() []observe.LiveGroup {
+		return []observe.LiveGroup{{Name: "acme.billing", State: "Stable", ProtocolType: "consumer", Members: []observe.GroupMember{{
+			MemberID:     "m1",
+			Subscription: []string{"globex.prod.orders", "shared"},
+			Assignment:   []observe.MemberAssignment{{Topic: "globex.prod.orders", Partitions: []int32{0}}, {Topic: "shared", Partitions: []int32{0}}},
+		}}}}
+	}
+	o := observe.New(observe.Options{Log: l, Offsets: offs, Groups: live})
+	visible := func(p string, _ *http.Request, kind, name string) bool {
+		return p == "User:alice" && (strings.HasPrefix(name, "acme.") || kind == ResourceTopic && name == "shared")
+	}
+	s, err := New(Config{Addr: "127.0.0.1:0", Token: "static", Tokens: tokens, Observer: o, Visible: visible, Registerer: prometheus.NewRegistry()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := serve(t, s)
+	o.Sample()
+	for _, c := range []struct {
+		who, token string
+		groups     []string // in shared's partition
+		topics     []string // of acme.billing: committed, subscribed, assigned
+		lag        int64
+	}{
+		{"alice", alice, []string{"acme.billing"}, []string{"shared"}, 6},
+		{"the static token", "static", []string{"acme.billing", "globex.analytics"}, []string{"globex.prod.orders", "shared"}, 12},
+	} {
+		var topic observe.TopicStatus
+		if code := getJSON(t, base+"/api/v1/topics/shared", c.token, &topic); code != 200 {
+			t.Fatalf("topic shared: %d", code)
+		}
+		var groups []string
+		for _, g := range topic.Partitions[0].Groups {
+			groups = append(groups, g.Group)
+		}
+		slices.Sort(groups)
+		if !slices.Equal(groups, c.groups) {
+			t.Errorf("%s: topic shared lists groups %v, want %v", c.who, groups, c.groups)
+		}
+		var g observe.GroupStatus
+		if code := getJSON(t, base+"/api/v1/groups/acme.billing", c.token, &g); code != 200 {
+			t.Fatalf("group acme.billing: %d", code)
+		}
+		var committed, assigned []string
+		for _, p := range g.Partitions {
+			committed = append(committed, p.Topic)
+		}
+		for _, a := range g.Members[0].Assignment {
+			assigned = append(assigned, a.Topic)
+		}
+		for what, got := range map[string][]string{"committed": committed, "subscribed": g.Members[0].Subscription, "assigned": assigned} {
+			if !slices.Equal(got, c.topics) {
+				t.Errorf("%s: group acme.billing %s topics %v, want %v", c.who, what, got, c.topics)
+			}
+		}
+		if g.TotalLag != c.lag {
+			t.Errorf("%s: group acme.billing total lag %d, want %d", c.who, g.TotalLag, c.lag)
+		}
+		var ov Overview
+		getJSON(t, base+"/api/v1/overview", c.token, &ov)
+		for _, gs := range ov.Groups {
+			if gs.Name == "acme.billing" && (gs.Partitions != len(c.topics) || gs.TotalLag != c.lag) {
+				t.Errorf("%s: overview of acme.billing: %d partitions, lag %d; want %d, %d", c.who, gs.Partitions, gs.TotalLag, len(c.topics), c.lag)
+			}
+		}
+	}
+}
