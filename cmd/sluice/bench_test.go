@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 
@@ -71,6 +74,24 @@ func TestBenchCompactionUsage(t *testing.T) {
 	} {
 		if code, _, errs := runCLI(t, nil, "", args...); code != 2 || errs == "" {
 			t.Errorf("%v: status %d (want 2), stderr %q", args, code, errs)
+		}
+	}
+}
+
+// TestS3ServerRefusesNonLoopback: the in-memory S3 server checks no
+// credentials, so, as every Sluice server, it binds only a loopback
+// address; any other is refused before anything listens.
+func TestS3ServerRefusesNonLoopback(t *testing.T) {
+	// A cancelled context: a server that did start stops at once, and
+	// the command then succeeds instead of failing.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, addr := range []string{"0.0.0.0:0", ":0", "[::]:0"} {
+		var errb bytes.Buffer
+		c := &cli{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &errb, getenv: func(string) string { return "" }}
+		code, errs := run(ctx, c, []string{"bench", "s3-server", "--addr", addr}), errb.String()
+		if code != 2 || !strings.Contains(errs, "loopback") {
+			t.Errorf("--addr %s: status %d, stderr %q; want a usage error about loopback", addr, code, errs)
 		}
 	}
 }

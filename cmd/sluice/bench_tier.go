@@ -22,6 +22,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/internal/netutil"
 )
 
 // benchTier measures tiered storage through the Kafka protocol: a
@@ -298,7 +300,7 @@ func waitListening(addr string) error {
 // --remote-storage without a real store.
 func benchS3Server(ctx context.Context, c *cli, args []string) error {
 	fs := flagSet(c, "sluice bench s3-server", "[--addr 127.0.0.1:9000] [--bucket NAME ...] [--cpuprofile FILE]")
-	addr := fs.String("addr", "127.0.0.1:9000", "address to serve S3 on (plain HTTP)")
+	addr := fs.String("addr", "127.0.0.1:9000", "loopback address to serve S3 on (plain HTTP, no authentication)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the server to this file until it stops (go tool pprof)")
 	var buckets listFlag
 	fs.Var(&buckets, "bucket", "bucket to create (repeatable)")
@@ -308,6 +310,12 @@ func benchS3Server(ctx context.Context, c *cli, args []string) error {
 	}
 	if len(pos) != 0 {
 		return usagef("takes no arguments")
+	}
+	// gofakes3 checks no credentials: whoever reaches it reads and writes
+	// every object, so it binds loopback only, as every Sluice server
+	// does without authentication.
+	if loop, err := netutil.IsLoopback(*addr); err != nil || !loop {
+		return usagef("--addr %q: the in-memory S3 server has no authentication and binds only a loopback address (127.0.0.1:PORT, [::1]:PORT or localhost:PORT)", *addr)
 	}
 	stopProfile, err := startCPUProfile(*cpuProfile)
 	if err != nil {
