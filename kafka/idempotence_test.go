@@ -171,6 +171,12 @@ func produceRaw(t *testing.T, cl *kgo.Client, topic string, pid int64, epoch int
 // partition's answer.
 func sendBatch(t *testing.T, cl *kgo.Client, topic string, txnID *string, batch []byte) kmsg.ProduceResponseTopicPartition {
 	t.Helper()
+	return produceBatch(t, cl, topic, txnID, batch).Topics[0].Partitions[0]
+}
+
+// produceBatch is sendBatch returning the whole response.
+func produceBatch(t *testing.T, cl *kgo.Client, topic string, txnID *string, batch []byte) *kmsg.ProduceResponse {
+	t.Helper()
 	req := kmsg.NewPtrProduceRequest()
 	req.Acks, req.TimeoutMillis, req.TransactionID = -1, 10000, txnID
 	rt := kmsg.NewProduceRequestTopic()
@@ -183,7 +189,7 @@ func sendBatch(t *testing.T, cl *kgo.Client, topic string, txnID *string, batch 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp.Topics[0].Partitions[0]
+	return resp
 }
 
 // TestIdempotentSequencesSurviveRestart drives sequences by hand: a retried

@@ -494,19 +494,7 @@ func TestNamespaceRateChargesOnlyAcceptedProduce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		req := kmsg.NewPtrProduceRequest()
-		req.Acks, req.TimeoutMillis = -1, 10000
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = "acme.prod.orders"
-		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Records = batch
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp, len(batch)
+		return produceBatch(t, cl, "acme.prod.orders", nil, batch), len(batch)
 	}
 	// Bob, no member, sends 64 KiB: refused, and not charged to acme/prod.
 	resp, _ := produce(userClient(t, s, "bob"), 64<<10)

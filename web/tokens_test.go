@@ -280,24 +280,9 @@ func TestStoredAdminTokenIsNotStatic(t *testing.T) {
 // revoked, or once its principal's ACLs no longer allow it, instead of
 // streaming on for as long as the client keeps it open.
 func TestEventStreamEndsWhenRevoked(t *testing.T) {
-	l, err := logstore.Open(logstore.Options{Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler), RetentionCheckInterval: -1, Cleaner: logstore.CleanerOptions{Interval: -1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
 	ctx := context.Background()
-	tokens, err := auth.OpenTokens(ctx, l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice, info, err := tokens.Create(ctx, "User:alice", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob, _, err := tokens.Create(ctx, "User:bob", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tokens, made := tokensFor(t, openLog(t), "User:alice", "User:bob")
+	alice, bob := made[0], made[1]
 	var bobAllowed atomic.Bool
 	bobAllowed.Store(true)
 	o := observe.New(observe.Options{})
@@ -338,13 +323,13 @@ func TestEventStreamEndsWhenRevoked(t *testing.T) {
 			}
 		}
 	}
-	ra, closeA := open(alice)
+	ra, closeA := open(alice.token)
 	defer closeA()
-	rb, closeB := open(bob)
+	rb, closeB := open(bob.token)
 	defer closeB()
 	rs, closeS := open("static")
 	defer closeS()
-	if err := tokens.Revoke(ctx, info.ID); err != nil {
+	if err := tokens.Revoke(ctx, alice.id); err != nil {
 		t.Fatal(err)
 	}
 	bobAllowed.Store(false)
@@ -391,14 +376,8 @@ func TestPrincipalVisibilityInDetails(t *testing.T) {
 	}
 	commit("acme.billing", "shared", "globex.prod.orders")
 	commit("globex.analytics", "shared")
-	tokens, err := auth.OpenTokens(ctx, l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice, _, err := tokens.Create(ctx, "User:alice", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tokens, made := tokensFor(t, l, "User:alice")
+	alice := made[0].token
 	live := func() []observe.LiveGroup {
 		return []observe.LiveGroup{{Name: "acme.billing", State: "Stable", ProtocolType: "consumer", Members: []observe.GroupMember{{
 			MemberID:     "m1",
@@ -464,4 +443,26 @@ func TestPrincipalVisibilityInDetails(t *testing.T) {
 			}
 		}
 	}
+}
+
+// madeToken is a token tokensFor made, and its id.
+type madeToken struct{ token, id string }
+
+// tokensFor opens the token store of l and makes a token (without expiry)
+// for each principal, in order.
+func tokensFor(t *testing.T, l *logstore.Log, principals ...string) (*auth.Tokens, []madeToken) {
+	t.Helper()
+	tokens, err := auth.OpenTokens(context.Background(), l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []madeToken
+	for _, p := range principals {
+		token, info, err := tokens.Create(context.Background(), p, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, madeToken{token, info.ID})
+	}
+	return tokens, out
 }
