@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -24,7 +25,14 @@ import (
 // other.
 func aclServer(t *testing.T) *kafkatest.Server {
 	t.Helper()
+	return aclServerWithMetrics(t, nil)
+}
+
+// aclServerWithMetrics is aclServer registering its metrics with reg.
+func aclServerWithMetrics(t *testing.T, reg prometheus.Registerer) *kafkatest.Server {
+	t.Helper()
 	cfg := kafka.DefaultConfig()
+	cfg.Registerer = reg
 	cfg.Authorizer = kafka.AuthorizerConfig{Enabled: true, SuperUsers: []string{"User:admin", "User:ANONYMOUS"}}
 	s := kafkatest.Start(t, kafkatest.Options{Config: &cfg, Listeners: []kafka.Listener{{Name: "SASL_PLAINTEXT", Protocol: kafka.SASLPlaintext}}})
 	setupUsers(t, s)
@@ -520,5 +528,32 @@ func TestACLAdminRequests(t *testing.T) {
 	createACLs(ctx, t, adm, kadm.NewACLs().Allow("User:alice").Clusters().Operations(kadm.OpDescribeConfigs))
 	if qs, err := alice.DescribeClientQuotas(ctx, false, nil); err != nil || len(qs) != 1 {
 		t.Fatalf("alice lists quotas with DESCRIBE_CONFIGS: %v %+v", err, qs)
+	}
+}
+
+// TestListingCountsNoDenials: leaving out of a listing of every topic
+// those a principal may not describe is no refusal, as in Kafka (which
+// logs denials only for topics asked for by name): it is neither counted
+// in sluice_kafka_authorization_denied_total nor logged, or every client's
+// metadata refresh would count each topic it cannot see. A topic asked
+// for by name still is.
+func TestListingCountsNoDenials(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := aclServerWithMetrics(t, reg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	alice := userClient(t, s, "alice")
+	denied := map[string]string{"operation": "DESCRIBE", "resource_type": "TOPIC"}
+	if topics := listedTopics(ctx, t, alice); len(topics) != 0 {
+		t.Fatalf("alice, without ACLs, lists topics %v", topics)
+	}
+	if v := metricValue(t, reg, "sluice_kafka_authorization_denied_total", denied); v != 0 {
+		t.Fatalf("listing every topic counted %v denials", v)
+	}
+	if err := metadataErr(ctx, alice, "orders"); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("alice asking for orders: %v", err)
+	}
+	if v := metricValue(t, reg, "sluice_kafka_authorization_denied_total", denied); v != 1 {
+		t.Fatalf("asking for one topic by name counted %v denials, want 1", v)
 	}
 }

@@ -340,7 +340,11 @@ func (s *Server) authzMetadata(cc *clientConn, req *kmsg.MetadataRequest) authzC
 	return authzCheck{amend: func(r kmsg.Response) {
 		resp := r.(*kmsg.MetadataResponse)
 		if all {
-			resp.Topics, _ = splitBy(resp.Topics, func(t kmsg.MetadataResponseTopic) bool { return t.Topic == nil || describe(*t.Topic) })
+			// Leaving a topic out of a listing is no refusal: not counted
+			// or logged (Kafka logs denials only for topics asked for).
+			resp.Topics, _ = splitBy(resp.Topics, func(t kmsg.MetadataResponseTopic) bool {
+				return t.Topic == nil || s.authzQuiet(cc, auth.OpDescribe, resTopic, *t.Topic)
+			})
 		}
 		for _, t := range deniedTopics {
 			mt := kmsg.NewMetadataResponseTopic()
@@ -1187,14 +1191,18 @@ func (s *Server) produceTxnAuthz(cc *clientConn, req *kmsg.ProduceRequest) int16
 // perform op on the named resource by the server's ACLs and tenants
 // (always true without an authorizer); a denial is counted and logged.
 func (s *Server) AuthorizeResource(principal, host string, op auth.Operation, rt auth.ResourceType, name string) bool {
-	if s.authz == nil {
-		return true
-	}
-	if s.authz.Authorize(principal, host, op, rt, name) {
+	if s.Allowed(principal, host, op, rt, name) {
 		return true
 	}
 	s.denied(principal, host, op, rt, name)
 	return false
+}
+
+// Allowed is AuthorizeResource without counting or logging a denial, for
+// filtering a listing (the HTTP API's topics and groups): leaving out
+// what a principal may not describe is no refusal, as in Kafka.
+func (s *Server) Allowed(principal, host string, op auth.Operation, rt auth.ResourceType, name string) bool {
+	return s.authz == nil || s.authz.Authorize(principal, host, op, rt, name)
 }
 
 // AuthorizeCluster reports whether principal, connecting from host, may

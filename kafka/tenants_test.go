@@ -471,11 +471,7 @@ func metricValue(t *testing.T, reg prometheus.Gatherer, name string, labels map[
 // produced-bytes metric.
 func TestNamespaceRateChargesOnlyAcceptedProduce(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	cfg := kafka.DefaultConfig()
-	cfg.Registerer = reg
-	cfg.Authorizer = kafka.AuthorizerConfig{Enabled: true, SuperUsers: []string{"User:admin", "User:ANONYMOUS"}}
-	s := kafkatest.Start(t, kafkatest.Options{Config: &cfg, Listeners: []kafka.Listener{{Name: "SASL_PLAINTEXT", Protocol: kafka.SASLPlaintext}}})
-	setupUsers(t, s)
+	s := aclServerWithMetrics(t, reg)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	tn := s.Kafka.Tenants()

@@ -234,7 +234,9 @@ func perResourceAPI(path string) bool {
 
 // visibleHTTP reports whether principal may see a topic or group in the
 // JSON API: DESCRIBE on it by the Kafka listener's ACLs (tenants' members
-// see their tenant's).
+// see their tenant's). A refusal is not counted as a Kafka authorization
+// denial: the lists are filtered with it on every request (the HTTP
+// server counts a topic or group refused by name).
 func (k *kafkaFlags) visibleHTTP(principal string, r *http.Request, kind, name string) bool {
 	srv := k.srv.Load()
 	if srv == nil {
@@ -248,5 +250,5 @@ func (k *kafkaFlags) visibleHTTP(principal string, r *http.Request, kind, name s
 	if kind == web.ResourceGroup {
 		rt = auth.ResourceGroup
 	}
-	return srv.AuthorizeResource(principal, host, auth.OpDescribe, rt, name)
+	return srv.Allowed(principal, host, auth.OpDescribe, rt, name) // a list filter, no refusal: not counted
 }
