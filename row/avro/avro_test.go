@@ -529,3 +529,79 @@ func TestParseErrors(t *testing.T) {
 		t.Errorf("shared name table: %v %v", names(a), names(b))
 	}
 }
+
+// TestEmptyItemsBoundedPerRecord: items that take no bytes (Avro 1.12
+// spec, "Binary Encoding": null is written as zero bytes) are the one
+// thing a record's length does not bound, and an array may come in any
+// number of blocks ("Complex Types", arrays). A few hundred bytes of
+// blocks of nulls must not become millions of items, whether the field
+// is decoded, kept in the rest, or skipped.
+func TestEmptyItemsBoundedPerRecord(t *testing.T) {
+	s := MustParse(`{"type":"record","name":"R","fields":[
+		{"name":"a","type":{"type":"array","items":"null"}},
+		{"name":"b","type":{"type":"array","items":{"type":"array","items":"null"}}}]}`)
+	var many []byte // a: 64 blocks of maxEmptyItems nulls
+	for range 64 {
+		many = appendLong(many, maxEmptyItems)
+	}
+	many = append(many, 0)
+	nested := appendLong(nil, 64) // b: 64 arrays of maxEmptyItems nulls
+	for range 64 {
+		nested = append(appendLong(nested, maxEmptyItems), 0)
+	}
+	nested = append(nested, 0)
+	cases := map[string][]byte{
+		"blocks": append(append([]byte{}, many...), 0),
+		"nested": append([]byte{0}, nested...),
+	}
+	var d Decoder
+	for name, data := range cases {
+		for _, opts := range []struct {
+			target string
+			o      Options
+		}{{"a", Options{}}, {"b", Options{}}, {"x", Options{KeepRest: true}}, {"x", Options{RawRest: true}}, {"x", Options{}}} {
+			p, err := Compile(s, nil, untyped(t, opts.target), opts.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.Decode(p, data); !errors.Is(err, ErrData) || !strings.Contains(err.Error(), "no size") {
+				t.Errorf("%s, row field %s, %+v: %v; want too many items of no size", name, opts.target, opts.o, err)
+			}
+		}
+	}
+	// Up to the bound, such items decode.
+	ok := appendLong(appendLong(nil, maxEmptyItems/2), maxEmptyItems/2)
+	ok = append(ok, 0, 0) // the end of a; b empty
+	p, _ := Compile(s, nil, untyped(t, "a"), Options{})
+	if _, err := d.Decode(p, ok); err != nil {
+		t.Errorf("%d nulls in two blocks: %v", maxEmptyItems, err)
+	}
+}
+
+// TestSkippedBlockChecked: an array block may carry its size in bytes
+// (Avro 1.12 spec, "Complex Types", arrays: a negative count is followed
+// by the block's size) so that readers can skip it. A skipped field is
+// still checked as a decoded one is (a record is bad or not whichever
+// fields a pipeline names, and RawRest copies skipped bytes), so a block
+// whose items are malformed fails whether the field is read or skipped.
+func TestSkippedBlockChecked(t *testing.T) {
+	s := MustParse(`{"type":"record","name":"R","fields":[
+		{"name":"a","type":{"type":"array","items":"int"}},{"name":"b","type":"long"}]}`)
+	good := []byte{1, 2, 6, 0, 8}   // a: one block of -1 item in 1 byte (3); b = 4
+	bad := []byte{1, 2, 0x80, 0, 8} // the item's varint runs past the block
+	var d Decoder
+	for _, target := range []string{"a", "b"} {
+		for _, o := range []Options{{}, {KeepRest: true}, {RawRest: true}} {
+			p, err := Compile(s, nil, untyped(t, target), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.Decode(p, good); err != nil {
+				t.Errorf("row field %s, %+v: good block: %v", target, o, err)
+			}
+			if _, err := d.Decode(p, bad); !errors.Is(err, ErrData) {
+				t.Errorf("row field %s, %+v: bad block: %v, want ErrData", target, o, err)
+			}
+		}
+	}
+}

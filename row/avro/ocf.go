@@ -155,7 +155,7 @@ func (zstdCodec) Encode(b []byte) []byte { return nil }
 // RecordLen returns the length of the first record of data written with
 // p's writer schema, walking it without decoding it.
 func (d *Decoder) RecordLen(p *Program, data []byte) (int, error) {
-	d.b, d.pos, d.err, d.depth = data, 0, nil, 0
+	d.start(data)
 	for i := range p.fields {
 		d.skip(p.fields[i].n)
 		if d.err != nil {
