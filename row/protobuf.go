@@ -1014,6 +1014,7 @@ func appendMapJSON(dst []byte, f *pbField, spans []pbSpan, depth int) ([]byte, e
 		typ protowire.Type
 	}
 	var ents []kv
+	var index map[string]int // key -> index in ents, once ents is long
 	for _, s := range spans {
 		body := payload(s)
 		e := kv{}
@@ -1060,22 +1061,36 @@ func appendMapJSON(dst []byte, f *pbField, spans []pbSpan, depth int) ([]byte, e
 			}
 			e.key = string(k)
 		}
-		replaced := false
-		for i := range ents {
-			if ents[i].key == e.key {
-				if old := ents[i]; old.val != nil {
-					if _, err := appendOneJSON(nil, &entry.fields[vf], old.typ, old.val, depth); err != nil {
-						return nil, err
-					}
+		i, seen := index[e.key]
+		if index == nil {
+			// Few entries: a linear search. Many: an index, so that a
+			// record of n entries costs O(n), not O(n²).
+			i, seen = -1, false
+			for j := range ents {
+				if ents[j].key == e.key {
+					i, seen = j, true
+					break
 				}
-				ents[i] = e
-				replaced = true
-				break
 			}
 		}
-		if !replaced {
+		if !seen {
 			ents = append(ents, e)
+			if index != nil {
+				index[e.key] = len(ents) - 1
+			} else if len(ents) > 16 {
+				index = make(map[string]int, 2*len(ents))
+				for j, x := range ents {
+					index[x.key] = j
+				}
+			}
+			continue
 		}
+		if old := ents[i]; old.val != nil {
+			if _, err := appendOneJSON(nil, &entry.fields[vf], old.typ, old.val, depth); err != nil {
+				return nil, err
+			}
+		}
+		ents[i] = e
 	}
 	dst = append(dst, '{')
 	for i, e := range ents {
