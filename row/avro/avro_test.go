@@ -605,3 +605,64 @@ func TestSkippedBlockChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestAliasDoesNotStealAField: a reader field takes the writer field of
+// its own name before one named by its aliases (Avro 1.12 spec, "Schema
+// Resolution" and "Aliases": aliases are used "if the writer's schema
+// does not contain a field" of the reader field's name), so a writer that
+// has both gives the named one, and the other is skipped as any writer
+// field the reader lacks. At the top level, in nested records, and with
+// the rest kept as JSON or as binary.
+func TestAliasDoesNotStealAField(t *testing.T) {
+	for _, order := range []string{
+		`{"name":"order_id","type":"long"},{"name":"id","type":"long"}`,
+		`{"name":"id","type":"long"},{"name":"order_id","type":"long"}`,
+	} {
+		w := MustParse(`{"type":"record","name":"R","fields":[` + order + `,
+			{"name":"n","type":{"type":"record","name":"N","fields":[` + order + `]}}]}`)
+		rd := MustParse(`{"type":"record","name":"R","fields":[{"name":"order_id","type":"long","aliases":["id"]},
+			{"name":"n","type":{"type":"record","name":"N","fields":[{"name":"order_id","type":"long","aliases":["id"]}]}}]}`)
+		codec, err := goavro.NewCodec(w.Text())
+		if err != nil {
+			t.Fatal(err)
+		}
+		bin, err := codec.BinaryFromNative(nil, map[string]any{"order_id": int64(1), "id": int64(2),
+			"n": map[string]any{"order_id": int64(1), "id": int64(2)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d Decoder
+		p, err := Compile(w, rd, untyped(t, "order_id", "n"), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := d.Decode(p, bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Vals[0] != row.Int(1) || r.Vals[1] != row.JSON(`{"order_id":1}`) {
+			t.Errorf("writer fields %s: order_id = %v, n = %v; want 1 and {\"order_id\":1}", order, r.Vals[0], r.Vals[1])
+		}
+		for _, o := range []Options{{KeepRest: true}, {RawRest: true}} {
+			p, err := Compile(w, rd, untyped(t, "n"), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := d.Decode(p, bin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rest := string(r.Rest)
+			if o.RawRest {
+				rest = string(appendLong(nil, 1))
+				if string(r.Rest) != rest {
+					t.Errorf("writer fields %s, raw rest: %x, want %x (order_id 1 in the reader's encoding)", order, r.Rest, rest)
+				}
+				continue
+			}
+			if rest != `"order_id":1` {
+				t.Errorf("writer fields %s, rest: %s, want \"order_id\":1", order, rest)
+			}
+		}
+	}
+}
