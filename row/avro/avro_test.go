@@ -666,3 +666,31 @@ func TestAliasDoesNotStealAField(t *testing.T) {
 		}
 	}
 }
+
+// TestDecimalPrecision: a decimal's precision is "the (maximum)
+// precision of decimals stored in this type" (Avro 1.12 spec, "Logical
+// Types", Decimal), so the encoder refuses a value with more significant
+// digits, once scaled and rounded, than the schema allows, rather than
+// writing bytes a reader of that schema cannot hold. A short string such
+// as "1e999999" is refused before it becomes a million-digit number.
+func TestDecimalPrecision(t *testing.T) {
+	for _, typ := range []string{`"bytes"`, `"fixed","name":"F","size":8`} {
+		s := MustParse(`{"type":"record","name":"R","fields":[
+			{"name":"d","type":{"type":` + typ + `,"logicalType":"decimal","precision":6,"scale":2}}]}`)
+		enc, err := NewEncoder(s, untyped(t, "d"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for v, ok := range map[row.Value]bool{
+			row.String("9999.99"): true, row.String("-9999.99"): true, row.String("9999.994"): true,
+			row.Float(1234.5): true, row.Int(9999): true, row.String("0.001"): true,
+			row.String("9999.995"): false, row.String("10000"): false, row.Int(-10000): false,
+			row.Float(1e10): false, row.String("1e999999"): false, row.String("-1e999999"): false,
+		} {
+			out, err := enc.Append(nil, row.Row{Vals: []row.Value{v}})
+			if (err == nil) != ok {
+				t.Errorf("%s decimal(6,2) %v: %d bytes, %v; want ok %v", typ, v, len(out), err, ok)
+			}
+		}
+	}
+}
