@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -309,7 +310,7 @@ type avroInput struct {
 
 	mu     sync.Mutex
 	byID   map[uint32]*avroProg
-	byText map[string]*avroProg
+	byText map[[sha256.Size]byte]*avroProg // by the SHA-256 of the text
 }
 
 // avroProg is the program of one writer schema id, or why records of that
@@ -324,6 +325,38 @@ type avroProg struct {
 
 // unknownIDRetry is how long an unknown schema id is remembered as such.
 const unknownIDRetry = 10 * time.Second
+
+// maxCachedSchemas bounds each input's caches of writer schemas (by
+// schema id, by container schema text): ids and texts come from the
+// records, and a producer of endlessly many distinct ones must not grow
+// them without bound.
+const maxCachedSchemas = 1024
+
+// makeRoom drops entries of a writer schema cache until one more fits
+// under maxCachedSchemas: expired ones first, then any (a map's order is
+// random). The caller holds the cache's lock.
+func makeRoom[K comparable, V any](m map[K]V, expired func(V) bool) {
+	if len(m) < maxCachedSchemas {
+		return
+	}
+	for k, v := range m {
+		if expired(v) {
+			delete(m, k)
+		}
+	}
+	for k := range m {
+		if len(m) < maxCachedSchemas {
+			return
+		}
+		delete(m, k)
+	}
+}
+
+// expiredNotFound reports whether a cached "not found" answer has
+// expired.
+func expiredNotFound(until time.Time) bool {
+	return !until.IsZero() && !time.Now().Before(until)
+}
 
 // fatalError is a decoding failure that is not the record's fault (the
 // registry cannot be reached): it fails the job under any tolerance.
@@ -360,7 +393,7 @@ func newAvroInput(ctx context.Context, in *inputPlan, top *RegistrySpec, host *H
 	}
 	if framing == framingContainer {
 		ai.container = true
-		ai.byText = map[string]*avroProg{}
+		ai.byText = map[[sha256.Size]byte]*avroProg{}
 		return ai, nil
 	}
 	if framing == FramingNone {
@@ -443,6 +476,7 @@ func (ai *avroInput) fetch(id uint32) *avroProg {
 		e.p = p
 	}
 	ai.mu.Lock()
+	makeRoom(ai.byID, func(e *avroProg) bool { return expiredNotFound(e.until) })
 	ai.byID[id] = e
 	ai.mu.Unlock()
 	return e

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -137,8 +138,9 @@ func (a *avroDecoder) decodeContainer(m *connector.Message) (row.Row, error) {
 // containerProgram returns the program for records written with the
 // writer schema text of a container file, compiling it the first time.
 func (ai *avroInput) containerProgram(text []byte) (*avro.Program, error) {
+	key := sha256.Sum256(text)
 	ai.mu.Lock()
-	e, ok := ai.byText[string(text)]
+	e, ok := ai.byText[key]
 	ai.mu.Unlock()
 	if ok {
 		return e.p, e.bad
@@ -157,7 +159,8 @@ func (ai *avroInput) containerProgram(text []byte) (*avro.Program, error) {
 		e.p = p
 	}
 	ai.mu.Lock()
-	ai.byText[string(text)] = e
+	makeRoom(ai.byText, func(*avroProg) bool { return false })
+	ai.byText[key] = e
 	ai.mu.Unlock()
 	return e.p, e.bad
 }

@@ -33,6 +33,10 @@ const pbErrorHeader = "protobuf.error"
 // corrupt prefix is reported rather than allocated.
 const maxDelimitedRecord = 64 << 20
 
+// delimSlab is the size of the slabs small records are carved from;
+// bigger records are read into buffers of their own.
+const delimSlab = 64 << 10
+
 // Protobuf body framings of an http source.
 const (
 	pbBodyMessage   = "message"   // the body is one record
@@ -83,12 +87,25 @@ func (d *pbDelimRecords) Next() ([]byte, []connector.Header, error) {
 		return bytes.Clone(prefix), pbBad(fmt.Errorf("%w: record %d: length prefix %d is above the limit of %d bytes", errDelimited, d.n, n, maxDelimitedRecord)), nil
 	}
 	size := int(n)
-	if len(d.slab) < size {
-		d.slab = make([]byte, max(size, 64<<10))
+	var v []byte
+	var got int
+	if size > delimSlab {
+		// A big record: allocated as its bytes arrive, not as its
+		// prefix claims.
+		var buf bytes.Buffer
+		m, cerr := io.CopyN(&buf, d.r, int64(size))
+		v, got, err = buf.Bytes(), int(m), cerr
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+	} else {
+		if len(d.slab) < size {
+			d.slab = make([]byte, delimSlab)
+		}
+		v = d.slab[:size:size]
+		d.slab = d.slab[size:]
+		got, err = io.ReadFull(d.r, v)
 	}
-	v := d.slab[:size:size]
-	d.slab = d.slab[size:]
-	got, err := io.ReadFull(d.r, v)
 	if err != nil {
 		d.done = true
 		if err != io.ErrUnexpectedEOF && err != io.EOF {

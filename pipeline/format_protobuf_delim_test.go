@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -534,5 +536,28 @@ func TestProtobufFileResume(t *testing.T) {
 		if got := append(first, read(again[0], -1)...); strings.Join(got, " ") != strings.Join(all, " ") {
 			t.Errorf("cut at %d: %d records, want the same 12 in order", cut, len(got))
 		}
+	}
+}
+
+// TestDelimitedAllocatesWhatItReads: a length-delimited file whose length
+// prefix claims a big record it does not hold (the stream format of
+// protodelim and Java's writeDelimitedTo: a varint byte count, then the
+// record) is reported as cut short without allocating what it claims.
+func TestDelimitedAllocatesWhatItReads(t *testing.T) {
+	data := binary.AppendUvarint(nil, maxDelimitedRecord)
+	data = append(data, "only a few bytes"...)
+	rr, err := pbDelimFraming{}.Open("claim.pb", bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	v, hs, err := rr.Next()
+	runtime.ReadMemStats(&after)
+	if err != nil || len(hs) == 0 || !strings.Contains(string(hs[0].Value), "truncated") || string(v) != "only a few bytes" {
+		t.Fatalf("record %q, headers %v, %v; want the bytes there are, marked truncated", v, hs, err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 8<<20 {
+		t.Errorf("%d bytes claiming %d allocated %d MiB", len(data), maxDelimitedRecord, n>>20)
 	}
 }

@@ -18,7 +18,8 @@ import (
 // them compiled, so that lookups leave the hot path: a schema is fetched
 // and compiled once per id (concurrent askers wait for the one fetch),
 // and an id the registry does not know is asked again only after
-// unknownIDRetry. It is safe for concurrent use.
+// unknownIDRetry. It keeps at most maxCachedSchemas ids. It is safe for
+// concurrent use.
 type protoSchemas struct {
 	reg  registryClient
 	name string // for messages
@@ -65,6 +66,7 @@ func (r *protoSchemas) file(id int) (protoreflect.FileDescriptor, error) {
 		delete(r.pending, id)
 		close(ch)
 		if e != nil {
+			makeRoom(r.byID, func(e *protoEntry) bool { return expiredNotFound(e.until) })
 			r.byID[id] = e
 		}
 		r.mu.Unlock()

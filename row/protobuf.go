@@ -87,6 +87,7 @@ type pbMsg struct {
 	dense  []int16   // field number -> index in fields, -1; for small numbers
 	sparse map[protowire.Number]int
 	byName map[string]int // proto name and JSON name -> index
+	oneofs int            // real oneofs (not proto3 optional's)
 }
 
 // pbField is one field of a pbMsg.
@@ -98,6 +99,7 @@ type pbField struct {
 	isMap    bool
 	packed   bool // encode packed (decoding accepts both)
 	presence bool
+	oneof    int  // index of the real oneof f is a member of, -1
 	utf8     bool // validate strings
 	msg      *pbMsg
 	enum     protoreflect.EnumValueDescriptors
@@ -142,7 +144,12 @@ func compileProto(md protoreflect.MessageDescriptor, seen map[protoreflect.FullN
 			isMap:    fd.IsMap(),
 			packed:   fd.IsPacked(),
 			presence: fd.HasPresence(),
+			oneof:    -1,
 			utf8:     fd.Kind() == protoreflect.StringKind && fd.Syntax() != protoreflect.Proto2,
+		}
+		if o := fd.ContainingOneof(); o != nil && !o.IsSynthetic() {
+			f.oneof = o.Index()
+			m.oneofs = max(m.oneofs, o.Index()+1)
 		}
 		if fd.Message() != nil {
 			f.msg = compileProto(fd.Message(), seen)
@@ -278,6 +285,10 @@ type ProtoDecoder struct {
 	buf    []byte // scratch of one value
 	tmp    []byte // scratch of one deferred field
 	rest   []byte // scratch of Row.Rest
+	// last is, per oneof of the message, the member last seen on the
+	// wire (-1: none); clash says some oneof had two members.
+	last  []int
+	clash bool
 }
 
 // pbSpan is one occurrence of a field whose value is built after the walk
@@ -322,6 +333,13 @@ func (d *ProtoDecoder) Decode(data []byte) (Row, error) {
 	m := d.msg
 	b := data
 	raw := d.rest[:0] // ProtoRestWire: the fields kept as they are
+	if m.oneofs > 0 {
+		d.last = d.last[:0]
+		for range m.oneofs {
+			d.last = append(d.last, -1)
+		}
+		d.clash = false
+	}
 	for len(b) > 0 {
 		field := b
 		num, typ, n := protowire.ConsumeTag(b)
@@ -333,6 +351,11 @@ func (d *ProtoDecoder) Decode(data []byte) (Row, error) {
 		}
 		b = b[n:]
 		fi := m.lookup(num)
+		if fi >= 0 && m.fields[fi].oneof >= 0 && wireMatches(&m.fields[fi], typ) {
+			k := m.fields[fi].oneof
+			d.clash = d.clash || d.last[k] >= 0 && d.last[k] != fi
+			d.last[k] = fi
+		}
 		if fi < 0 || (d.pos[fi] < 0 && !d.keep) || !wireMatches(&m.fields[fi], typ) {
 			n = protowire.ConsumeFieldValue(num, typ, b)
 			if n < 0 {
@@ -367,6 +390,12 @@ func (d *ProtoDecoder) Decode(data []byte) (Row, error) {
 		}
 		r.Vals[d.pos[fi]] = v
 	}
+	if m.oneofs > 0 && d.clash {
+		var err error
+		if spans, raw, err = d.dropSuperseded(r.Vals, spans, raw); err != nil {
+			return Row{}, err
+		}
+	}
 	d.spans = spans
 	if d.wire {
 		if len(raw) > 0 {
@@ -387,6 +416,84 @@ func (d *ProtoDecoder) Decode(data []byte) (Row, error) {
 		d.rest = rest[:0]
 	}
 	return r, nil
+}
+
+// dropSuperseded applies oneofs' last-member-wins to a decoded record:
+// the members of a oneof before its last one are reset to their absent
+// value and dropped from the deferred spans and the wire rest.
+func (d *ProtoDecoder) dropSuperseded(vals []Value, spans []pbSpan, raw []byte) ([]pbSpan, []byte, error) {
+	m := d.msg
+	for fi := range m.fields {
+		if p := d.pos[fi]; p >= 0 && superseded(m, d.last, fi) {
+			vals[p] = d.defs[p]
+		}
+	}
+	spans, err := dropSupersededSpans(m, d.last, spans, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !d.wire {
+		return spans, raw, nil
+	}
+	// Filtered in place: what is kept moves towards the start only.
+	kept, b := raw[:0], raw
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		n += protowire.ConsumeFieldValue(num, typ, b[n:]) // read once already
+		fi := m.lookup(num)
+		if fi < 0 || !wireMatches(&m.fields[fi], typ) || !superseded(m, d.last, fi) {
+			kept = append(kept, b[:n]...)
+		}
+		b = b[n:]
+	}
+	return spans, kept, nil
+}
+
+// superseded reports whether field fi of m is a member of a oneof whose
+// last member on the wire (last, per oneof) is another field: "If the
+// parser encounters multiple members of the same oneof on the wire, only
+// the last member seen is used in the parsed message" (protobuf language
+// guide, Oneof).
+func superseded(m *pbMsg, last []int, fi int) bool {
+	k := m.fields[fi].oneof
+	return k >= 0 && last[k] >= 0 && last[k] != fi
+}
+
+// dropSupersededSpans removes the spans of superseded oneof members, once
+// checked: protobuf readers parse every member they meet.
+func dropSupersededSpans(m *pbMsg, last []int, spans []pbSpan, depth int) ([]pbSpan, error) {
+	kept := spans[:0]
+	for _, sp := range spans {
+		if !superseded(m, last, sp.field) {
+			kept = append(kept, sp)
+			continue
+		}
+		if _, err := appendOneJSON(nil, &m.fields[sp.field], sp.typ, sp.b, depth); err != nil {
+			return nil, err
+		}
+	}
+	return kept, nil
+}
+
+// lastMembers applies oneofs' last-member-wins to the spans of a nested
+// message's fields, in wire order.
+func lastMembers(m *pbMsg, spans []pbSpan, depth int) ([]pbSpan, error) {
+	var local [8]int
+	last := local[:0]
+	for range m.oneofs {
+		last = append(last, -1)
+	}
+	clash := false
+	for _, sp := range spans {
+		if k := m.fields[sp.field].oneof; k >= 0 {
+			clash = clash || last[k] >= 0 && last[k] != sp.field
+			last[k] = sp.field
+		}
+	}
+	if !clash {
+		return spans, nil
+	}
+	return dropSupersededSpans(m, last, spans, depth)
 }
 
 // finish builds the values of the deferred fields from their spans and
@@ -923,6 +1030,11 @@ func appendMsgJSON(dst []byte, m *pbMsg, b []byte, depth int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if m.oneofs > 0 {
+		if spans, err = lastMembers(m, spans, depth); err != nil {
+			return nil, err
+		}
+	}
 	sortSpans(spans)
 	switch m.wkt {
 	case wktTimestamp:
@@ -957,12 +1069,12 @@ func appendMsgJSON(dst []byte, m *pbMsg, b []byte, depth int) ([]byte, error) {
 		if len(spans) == 0 {
 			return append(dst, "null"...), nil
 		}
-		last := spans[len(spans)-1]
-		f := &m.fields[last.field]
+		// The kind is a oneof: the spans left are of its last member.
+		f := &m.fields[spans[len(spans)-1].field]
 		if f.kind == protoreflect.EnumKind { // null_value
 			return append(dst, "null"...), nil
 		}
-		return appendFieldJSON(dst, f, spans[len(spans)-1:], depth)
+		return appendFieldJSON(dst, f, spans, depth)
 	}
 	dst = append(dst, '{')
 	first := true
@@ -1014,6 +1126,7 @@ func appendMapJSON(dst []byte, f *pbField, spans []pbSpan, depth int) ([]byte, e
 		typ protowire.Type
 	}
 	var ents []kv
+	var index map[string]int // key -> index in ents, once ents is long
 	for _, s := range spans {
 		body := payload(s)
 		e := kv{}
@@ -1060,22 +1173,36 @@ func appendMapJSON(dst []byte, f *pbField, spans []pbSpan, depth int) ([]byte, e
 			}
 			e.key = string(k)
 		}
-		replaced := false
-		for i := range ents {
-			if ents[i].key == e.key {
-				if old := ents[i]; old.val != nil {
-					if _, err := appendOneJSON(nil, &entry.fields[vf], old.typ, old.val, depth); err != nil {
-						return nil, err
-					}
+		i, seen := index[e.key]
+		if index == nil {
+			// Few entries: a linear search. Many: an index, so that a
+			// record of n entries costs O(n), not O(n²).
+			i, seen = -1, false
+			for j := range ents {
+				if ents[j].key == e.key {
+					i, seen = j, true
+					break
 				}
-				ents[i] = e
-				replaced = true
-				break
 			}
 		}
-		if !replaced {
+		if !seen {
 			ents = append(ents, e)
+			if index != nil {
+				index[e.key] = len(ents) - 1
+			} else if len(ents) > 16 {
+				index = make(map[string]int, 2*len(ents))
+				for j, x := range ents {
+					index[x.key] = j
+				}
+			}
+			continue
 		}
+		if old := ents[i]; old.val != nil {
+			if _, err := appendOneJSON(nil, &entry.fields[vf], old.typ, old.val, depth); err != nil {
+				return nil, err
+			}
+		}
+		ents[i] = e
 	}
 	dst = append(dst, '{')
 	for i, e := range ents {

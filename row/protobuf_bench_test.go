@@ -279,3 +279,22 @@ func cpuSeconds() float64 {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
+
+// BenchmarkProtoDecodeManyMapEntries decodes a map field of many distinct
+// keys: hostile or not, a record of n entries must cost O(n) (each key
+// is checked against those before it, as the last one given wins).
+func BenchmarkProtoDecodeManyMapEntries(b *testing.B) {
+	md := testProto(b, "order.proto", "shop.Order")
+	var msg []byte
+	for i := range 40_000 {
+		msg = protoMapEntry(msg, i, "c")
+	}
+	d := NewProtoDecoder(md, MustSchema(Field{Name: "by_zone"}), ProtoRestDrop)
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := d.Decode(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

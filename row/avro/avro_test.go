@@ -529,3 +529,168 @@ func TestParseErrors(t *testing.T) {
 		t.Errorf("shared name table: %v %v", names(a), names(b))
 	}
 }
+
+// TestEmptyItemsBoundedPerRecord: items that take no bytes (Avro 1.12
+// spec, "Binary Encoding": null is written as zero bytes) are the one
+// thing a record's length does not bound, and an array may come in any
+// number of blocks ("Complex Types", arrays). A few hundred bytes of
+// blocks of nulls must not become millions of items, whether the field
+// is decoded, kept in the rest, or skipped.
+func TestEmptyItemsBoundedPerRecord(t *testing.T) {
+	s := MustParse(`{"type":"record","name":"R","fields":[
+		{"name":"a","type":{"type":"array","items":"null"}},
+		{"name":"b","type":{"type":"array","items":{"type":"array","items":"null"}}}]}`)
+	var many []byte // a: 64 blocks of maxEmptyItems nulls
+	for range 64 {
+		many = appendLong(many, maxEmptyItems)
+	}
+	many = append(many, 0)
+	nested := appendLong(nil, 64) // b: 64 arrays of maxEmptyItems nulls
+	for range 64 {
+		nested = append(appendLong(nested, maxEmptyItems), 0)
+	}
+	nested = append(nested, 0)
+	cases := map[string][]byte{
+		"blocks": append(append([]byte{}, many...), 0),
+		"nested": append([]byte{0}, nested...),
+	}
+	var d Decoder
+	for name, data := range cases {
+		for _, opts := range []struct {
+			target string
+			o      Options
+		}{{"a", Options{}}, {"b", Options{}}, {"x", Options{KeepRest: true}}, {"x", Options{RawRest: true}}, {"x", Options{}}} {
+			p, err := Compile(s, nil, untyped(t, opts.target), opts.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.Decode(p, data); !errors.Is(err, ErrData) || !strings.Contains(err.Error(), "no size") {
+				t.Errorf("%s, row field %s, %+v: %v; want too many items of no size", name, opts.target, opts.o, err)
+			}
+		}
+	}
+	// Up to the bound, such items decode.
+	ok := appendLong(appendLong(nil, maxEmptyItems/2), maxEmptyItems/2)
+	ok = append(ok, 0, 0) // the end of a; b empty
+	p, _ := Compile(s, nil, untyped(t, "a"), Options{})
+	if _, err := d.Decode(p, ok); err != nil {
+		t.Errorf("%d nulls in two blocks: %v", maxEmptyItems, err)
+	}
+}
+
+// TestSkippedBlockChecked: an array block may carry its size in bytes
+// (Avro 1.12 spec, "Complex Types", arrays: a negative count is followed
+// by the block's size) so that readers can skip it. A skipped field is
+// still checked as a decoded one is (a record is bad or not whichever
+// fields a pipeline names, and RawRest copies skipped bytes), so a block
+// whose items are malformed fails whether the field is read or skipped.
+func TestSkippedBlockChecked(t *testing.T) {
+	s := MustParse(`{"type":"record","name":"R","fields":[
+		{"name":"a","type":{"type":"array","items":"int"}},{"name":"b","type":"long"}]}`)
+	good := []byte{1, 2, 6, 0, 8}   // a: one block of -1 item in 1 byte (3); b = 4
+	bad := []byte{1, 2, 0x80, 0, 8} // the item's varint runs past the block
+	var d Decoder
+	for _, target := range []string{"a", "b"} {
+		for _, o := range []Options{{}, {KeepRest: true}, {RawRest: true}} {
+			p, err := Compile(s, nil, untyped(t, target), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.Decode(p, good); err != nil {
+				t.Errorf("row field %s, %+v: good block: %v", target, o, err)
+			}
+			if _, err := d.Decode(p, bad); !errors.Is(err, ErrData) {
+				t.Errorf("row field %s, %+v: bad block: %v, want ErrData", target, o, err)
+			}
+		}
+	}
+}
+
+// TestAliasDoesNotStealAField: a reader field takes the writer field of
+// its own name before one named by its aliases (Avro 1.12 spec, "Schema
+// Resolution" and "Aliases": aliases are used "if the writer's schema
+// does not contain a field" of the reader field's name), so a writer that
+// has both gives the named one, and the other is skipped as any writer
+// field the reader lacks. At the top level, in nested records, and with
+// the rest kept as JSON or as binary.
+func TestAliasDoesNotStealAField(t *testing.T) {
+	for _, order := range []string{
+		`{"name":"order_id","type":"long"},{"name":"id","type":"long"}`,
+		`{"name":"id","type":"long"},{"name":"order_id","type":"long"}`,
+	} {
+		w := MustParse(`{"type":"record","name":"R","fields":[` + order + `,
+			{"name":"n","type":{"type":"record","name":"N","fields":[` + order + `]}}]}`)
+		rd := MustParse(`{"type":"record","name":"R","fields":[{"name":"order_id","type":"long","aliases":["id"]},
+			{"name":"n","type":{"type":"record","name":"N","fields":[{"name":"order_id","type":"long","aliases":["id"]}]}}]}`)
+		codec, err := goavro.NewCodec(w.Text())
+		if err != nil {
+			t.Fatal(err)
+		}
+		bin, err := codec.BinaryFromNative(nil, map[string]any{"order_id": int64(1), "id": int64(2),
+			"n": map[string]any{"order_id": int64(1), "id": int64(2)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d Decoder
+		p, err := Compile(w, rd, untyped(t, "order_id", "n"), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := d.Decode(p, bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Vals[0] != row.Int(1) || r.Vals[1] != row.JSON(`{"order_id":1}`) {
+			t.Errorf("writer fields %s: order_id = %v, n = %v; want 1 and {\"order_id\":1}", order, r.Vals[0], r.Vals[1])
+		}
+		for _, o := range []Options{{KeepRest: true}, {RawRest: true}} {
+			p, err := Compile(w, rd, untyped(t, "n"), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := d.Decode(p, bin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rest := string(r.Rest)
+			if o.RawRest {
+				rest = string(appendLong(nil, 1))
+				if string(r.Rest) != rest {
+					t.Errorf("writer fields %s, raw rest: %x, want %x (order_id 1 in the reader's encoding)", order, r.Rest, rest)
+				}
+				continue
+			}
+			if rest != `"order_id":1` {
+				t.Errorf("writer fields %s, rest: %s, want \"order_id\":1", order, rest)
+			}
+		}
+	}
+}
+
+// TestDecimalPrecision: a decimal's precision is "the (maximum)
+// precision of decimals stored in this type" (Avro 1.12 spec, "Logical
+// Types", Decimal), so the encoder refuses a value with more significant
+// digits, once scaled and rounded, than the schema allows, rather than
+// writing bytes a reader of that schema cannot hold. A short string such
+// as "1e999999" is refused before it becomes a million-digit number.
+func TestDecimalPrecision(t *testing.T) {
+	for _, typ := range []string{`"bytes"`, `"fixed","name":"F","size":8`} {
+		s := MustParse(`{"type":"record","name":"R","fields":[
+			{"name":"d","type":{"type":` + typ + `,"logicalType":"decimal","precision":6,"scale":2}}]}`)
+		enc, err := NewEncoder(s, untyped(t, "d"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for v, ok := range map[row.Value]bool{
+			row.String("9999.99"): true, row.String("-9999.99"): true, row.String("9999.994"): true,
+			row.Float(1234.5): true, row.Int(9999): true, row.String("0.001"): true,
+			row.String("9999.995"): false, row.String("10000"): false, row.Int(-10000): false,
+			row.Float(1e10): false, row.String("1e999999"): false, row.String("-1e999999"): false,
+		} {
+			out, err := enc.Append(nil, row.Row{Vals: []row.Value{v}})
+			if (err == nil) != ok {
+				t.Errorf("%s decimal(6,2) %v: %d bytes, %v; want ok %v", typ, v, len(out), err, ok)
+			}
+		}
+	}
+}

@@ -192,6 +192,7 @@ func Compile(writer, reader *Schema, target *row.Schema, opts Options) (*Program
 		p.coerce = p.coerce || p.kinds[i] != row.KindNull
 	}
 	wfields, rfields := writer.rec.Fields(), reader.rec.Fields()
+	match := matchFields(wfields, rfields)
 	matched := make([]bool, len(rfields))
 	if opts.RawRest {
 		opts.KeepRest = false
@@ -211,8 +212,8 @@ func Compile(writer, reader *Schema, target *row.Schema, opts Options) (*Program
 	p.rawOrdered = true
 	seen := 0
 	emem := map[havro.Schema]*enode{}
-	for _, wf := range wfields {
-		ri := matchField(rfields, wf.Name())
+	for wi, wf := range wfields {
+		ri := match[wi]
 		if ri < 0 {
 			// Not in the reader's schema: skipped.
 			n, err := c.resolve(wf.Type(), wf.Type())
@@ -302,18 +303,36 @@ func cloneValue(v row.Value) row.Value {
 	return row.String(s)
 }
 
-func matchField(fs []*havro.Field, name string) int {
-	for i, f := range fs {
-		if f.Name() == name {
-			return i
+// matchFields returns, for each writer field, the index of the reader
+// field that reads it (-1: none, the field is skipped). A reader field
+// reads the writer field of its name, else the first writer field named
+// by one of its aliases (Avro spec, "Schema Resolution" and "Aliases"),
+// so that a writer field of the reader field's own name is never lost to
+// another one its aliases name.
+func matchFields(wfields, rfields []*havro.Field) []int {
+	out := make([]int, len(wfields))
+	byName := make(map[string]int, len(wfields))
+	for wi, wf := range wfields {
+		out[wi] = -1
+		byName[wf.Name()] = wi
+	}
+	for ri, rf := range rfields {
+		if wi, ok := byName[rf.Name()]; ok {
+			out[wi] = ri
 		}
 	}
-	for i, f := range fs {
-		if contains(f.Aliases(), name) {
-			return i
+	for ri, rf := range rfields {
+		if _, ok := byName[rf.Name()]; ok {
+			continue
+		}
+		for _, a := range rf.Aliases() {
+			if wi, ok := byName[a]; ok && out[wi] < 0 {
+				out[wi] = ri
+				break
+			}
 		}
 	}
-	return -1
+	return out
 }
 
 // resolve compiles the node reading w's values as r's.
@@ -407,8 +426,9 @@ func (c *compiler) resolve(w, r havro.Schema) (*node, error) {
 func (c *compiler) record(n *node, w, r *havro.RecordSchema) error {
 	rfields := r.Fields()
 	matched := make([]bool, len(rfields))
-	for _, wf := range w.Fields() {
-		ri := matchField(rfields, wf.Name())
+	match := matchFields(w.Fields(), rfields)
+	for wi, wf := range w.Fields() {
+		ri := match[wi]
 		if ri < 0 {
 			fn, err := c.resolve(wf.Type(), wf.Type())
 			if err != nil {

@@ -18,8 +18,10 @@ var ErrData = errors.New("avro: bad record")
 // maxDepth bounds the nesting of records, arrays, maps and unions.
 const maxDepth = 128
 
-// maxEmptyItems bounds the length of an array or map whose items take no
-// bytes (nulls, empty records), which the input's size cannot bound.
+// maxEmptyItems bounds the number of array or map items that take no
+// bytes (nulls, empty records), which the input's size cannot bound, in
+// one record: all its arrays and maps and all their blocks together, so
+// that a few bytes of block counts cannot make millions of items.
 const maxEmptyItems = 1 << 16
 
 // Decoder decodes records with Programs. Strings of the rows it returns
@@ -31,6 +33,7 @@ type Decoder struct {
 	pos     int
 	err     error
 	depth   int
+	empty   int // items of no size read in this record (maxEmptyItems)
 	scratch []byte
 	num     []byte // decimal text
 	digits  []byte
@@ -46,7 +49,7 @@ type Decoder struct {
 // only: no wire-format header). The returned row does not share memory
 // with data.
 func (d *Decoder) Decode(p *Program, data []byte) (row.Row, error) {
-	d.b, d.pos, d.err, d.depth = data, 0, nil, 0
+	d.start(data)
 	r := row.Row{Vals: d.arena.Values(p.width)}
 	var rest []byte
 	if p.keepRest || p.rawN > 0 {
@@ -165,7 +168,7 @@ func (d *Decoder) done(rest []byte, err error) error {
 
 // decodeOne decodes a single value of n from b (defaults at compile time).
 func (d *Decoder) decodeOne(n *node, b []byte) (row.Value, error) {
-	d.b, d.pos, d.err, d.depth = b, 0, nil, 0
+	d.start(b)
 	v := d.value(n)
 	d.b = nil
 	return v, d.err
@@ -173,10 +176,16 @@ func (d *Decoder) decodeOne(n *node, b []byte) (row.Value, error) {
 
 // jsonOne renders a single value of n from b as JSON.
 func (d *Decoder) jsonOne(n *node, b []byte) ([]byte, error) {
-	d.b, d.pos, d.err, d.depth = b, 0, nil, 0
+	d.start(b)
 	js := d.json(n, nil)
 	d.b = nil
 	return js, d.err
+}
+
+// start makes d read b from its first byte, with no error and the
+// record's limits reset.
+func (d *Decoder) start(b []byte) {
+	d.b, d.pos, d.err, d.depth, d.empty = b, 0, nil, 0, 0
 }
 
 func (d *Decoder) fail(format string, args ...any) {
@@ -319,30 +328,55 @@ func (d *Decoder) enum(n *node) string {
 }
 
 // blockCount reads the item count of an array or map block; itemMin is
-// the fewest bytes one item takes. 0 ends the array or map.
-func (d *Decoder) blockCount(itemMin int) int64 {
-	c := d.long()
+// the fewest bytes one item takes. 0 ends the array or map. A block that
+// states its size in bytes (a negative count) returns where it must end,
+// for endBlock to check; others return end -1.
+func (d *Decoder) blockCount(itemMin int) (c int64, end int) {
+	c, end = d.long(), -1
 	if c < 0 {
 		c = -c
-		d.long() // the block's size in bytes
+		size := d.long()
 		if c < 0 {
 			d.fail("bad block count")
-			return 0
+			return 0, -1
 		}
+		if d.err == nil && (size < 0 || size > int64(len(d.b)-d.pos)) {
+			d.fail("block size %d at byte %d, %d bytes left", size, d.pos, len(d.b)-d.pos)
+		}
+		end = d.pos + int(size)
 	}
 	if d.err != nil {
-		return 0
+		return 0, -1
 	}
 	if itemMin > 0 {
 		if c > int64((len(d.b)-d.pos)/itemMin) {
 			d.truncated()
-			return 0
+			return 0, -1
 		}
-	} else if c > maxEmptyItems {
-		d.fail("%d items of no size", c)
-		return 0
+	} else if !d.emptyItems(c) {
+		return 0, -1
 	}
-	return c
+	return c, end
+}
+
+// endBlock checks that a block with a stated size ended where it said.
+// The items are read, not jumped over, even when skipped: skipped values
+// are checked as decoded ones are (see skip).
+func (d *Decoder) endBlock(end int) {
+	if end >= 0 && d.err == nil && d.pos != end {
+		d.fail("a block that says it ends at byte %d ends at byte %d", end, d.pos)
+	}
+}
+
+// emptyItems counts c more items of no size in the record and reports
+// whether they stay within maxEmptyItems (else d fails).
+func (d *Decoder) emptyItems(c int64) bool {
+	if c > int64(maxEmptyItems-d.empty) {
+		d.fail("more than %d array or map items of no size in the record", maxEmptyItems)
+		return false
+	}
+	d.empty += int(c)
+	return true
 }
 
 // value reads one value of n as a row value; records, arrays and maps
@@ -531,7 +565,7 @@ func (d *Decoder) jsonComplex(n *node, dst []byte) []byte {
 		dst = append(dst, '[')
 		first := true
 		for {
-			c := d.blockCount(n.items.min)
+			c, end := d.blockCount(n.items.min)
 			if c == 0 || d.err != nil {
 				break
 			}
@@ -542,13 +576,14 @@ func (d *Decoder) jsonComplex(n *node, dst []byte) []byte {
 				first = false
 				dst = d.json(n.items, dst)
 			}
+			d.endBlock(end)
 		}
 		return append(dst, ']')
 	case wMap:
 		dst = append(dst, '{')
 		first := true
 		for {
-			c := d.blockCount(n.items.min + 1)
+			c, end := d.blockCount(n.items.min + 1)
 			if c == 0 || d.err != nil {
 				break
 			}
@@ -561,6 +596,7 @@ func (d *Decoder) jsonComplex(n *node, dst []byte) []byte {
 				dst = append(dst, ':')
 				dst = d.json(n.items, dst)
 			}
+			d.endBlock(end)
 		}
 		return append(dst, '}')
 	}
@@ -642,27 +678,8 @@ func (d *Decoder) skip(n *node) {
 			return
 		}
 		for d.err == nil {
-			c := d.long()
+			c, end := d.blockCount(itemMin)
 			if c == 0 || d.err != nil {
-				break
-			}
-			if c < 0 {
-				// A block with its size: jump over it.
-				size := d.long()
-				if d.err == nil && (size < 0 || size > int64(len(d.b)-d.pos)) {
-					d.truncated()
-				}
-				if d.err == nil {
-					d.pos += int(size)
-				}
-				continue
-			}
-			if itemMin > 0 && c > int64((len(d.b)-d.pos)/itemMin) {
-				d.truncated()
-				break
-			}
-			if itemMin == 0 && c > maxEmptyItems {
-				d.fail("%d items of no size", c)
 				break
 			}
 			for ; c > 0 && d.err == nil; c-- {
@@ -671,6 +688,7 @@ func (d *Decoder) skip(n *node) {
 				}
 				d.skip(n.items)
 			}
+			d.endBlock(end)
 		}
 		d.depth--
 	case wRecord:

@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
 
 	havro "github.com/hamba/avro/v2"
@@ -42,6 +43,7 @@ type enode struct {
 	w        wire
 	logical  havro.LogicalType
 	scale    int
+	prec     int // decimal: the most significant digits (0: unbounded)
 	size     int
 	items    *enode
 	branches []*enode
@@ -101,7 +103,7 @@ func compileEnc(t havro.Schema, memo map[havro.Schema]*enode) (*enode, error) {
 	n := &enode{logical: logicalOf(t), nullBranch: -1, arrayBranch: -1}
 	memo[t] = n
 	if d, ok := logicalSchema(t).(*havro.DecimalLogicalSchema); ok {
-		n.scale = d.Scale()
+		n.scale, n.prec = d.Scale(), d.Precision()
 	}
 	pw, primitive := primitiveWire(t)
 	n.w = pw
@@ -315,7 +317,7 @@ func (e *Encoder) value(dst []byte, n *enode, v row.Value) ([]byte, error) {
 		return appendBytes(dst, text(v)), nil
 	case wBytes:
 		if n.logical == havro.Decimal {
-			b, err := unscaledBytes(v, n.scale, 0)
+			b, err := unscaledBytes(v, n.scale, n.prec, 0)
 			if err != nil {
 				return dst, err
 			}
@@ -324,7 +326,7 @@ func (e *Encoder) value(dst []byte, n *enode, v row.Value) ([]byte, error) {
 		return appendBytes(dst, text(v)), nil
 	case wFixed:
 		if n.logical == havro.Decimal {
-			b, err := unscaledBytes(v, n.scale, n.size)
+			b, err := unscaledBytes(v, n.scale, n.prec, n.size)
 			if err != nil {
 				return dst, err
 			}
@@ -436,10 +438,19 @@ func intFor(n *enode, v row.Value) (int64, error) {
 	return c.AsInt(), nil
 }
 
+// maxDecimalExponent bounds the exponent of a decimal string: past it a
+// value is far beyond any decimal's precision (or rounds to zero), and
+// reading it exactly would first build a number of up to a million
+// digits.
+const maxDecimalExponent = 1000
+
 // unscaledBytes returns v·10^scale rounded to an integer (half away from
 // zero) as a two's-complement big-endian byte string: minimal when size
-// is 0, else exactly size bytes.
-func unscaledBytes(v row.Value, scale, size int) ([]byte, error) {
+// is 0, else exactly size bytes. A value of more than prec significant
+// digits once scaled (prec > 0) is refused: the precision is "the
+// (maximum) precision of decimals stored in this type" (Avro spec,
+// Logical Types, Decimal).
+func unscaledBytes(v row.Value, scale, prec, size int) ([]byte, error) {
 	var r big.Rat
 	switch v.Kind() {
 	case row.KindInt:
@@ -455,7 +466,13 @@ func unscaledBytes(v row.Value, scale, size int) ([]byte, error) {
 			return nil, fmt.Errorf("%v is not a decimal", f)
 		}
 	case row.KindString:
-		if _, ok := r.SetString(v.AsString()); !ok {
+		s := v.AsString()
+		if i := strings.IndexAny(s, "eE"); i >= 0 {
+			if e, err := strconv.ParseInt(s[i+1:], 10, 64); err != nil || e > maxDecimalExponent || e < -maxDecimalExponent {
+				return nil, fmt.Errorf("%q is not a decimal of at most %d digits", short(v), prec)
+			}
+		}
+		if _, ok := r.SetString(s); !ok {
 			return nil, fmt.Errorf("%q is not a decimal", short(v))
 		}
 	default:
@@ -472,6 +489,9 @@ func unscaledBytes(v row.Value, scale, size int) ([]byte, error) {
 		} else {
 			q.Add(q, big.NewInt(1))
 		}
+	}
+	if prec > 0 && new(big.Int).Abs(q).Cmp(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(prec)), nil)) >= 0 {
+		return nil, fmt.Errorf("%s has more than the %d digits of a decimal(%d,%d)", short(v), prec, prec, scale)
 	}
 	b := twosComplement(q)
 	if size > 0 {

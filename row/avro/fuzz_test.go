@@ -1,6 +1,7 @@
 package avro
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/linkedin/goavro/v2"
@@ -11,7 +12,9 @@ import (
 // FuzzDecode feeds arbitrary bytes to the decoder: it must return a row or
 // an error wrapping ErrData, never panic or hang; and a row it returns
 // encodes back to bytes that decode to the same row, with every field
-// decoded or with the fields no row field names copied (RawRest).
+// decoded or with the fields no row field names copied (RawRest); a
+// decimal of more digits than its precision, read, is refused when
+// written.
 func FuzzDecode(f *testing.F) {
 	s := MustParse(allTypes)
 	codec, err := goavro.NewCodec(allTypes)
@@ -69,6 +72,11 @@ func FuzzDecode(f *testing.F) {
 			t.Fatal("no rest")
 		}
 		out, err := enc.Append(nil, r)
+		if err != nil && strings.Contains(err.Error(), "digits of a decimal") {
+			// Bytes that hold more digits than the decimal's precision
+			// are read, as Avro's readers do, but not written.
+			return
+		}
 		if err != nil {
 			t.Fatalf("decoded %v, cannot encode it: %v", r.Vals, err)
 		}

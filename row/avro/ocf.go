@@ -2,12 +2,17 @@ package avro
 
 import (
 	"bytes"
+	"compress/flate"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
+	"slices"
 	"sync"
 
+	"github.com/golang/snappy"
 	havro "github.com/hamba/avro/v2"
 	"github.com/hamba/avro/v2/ocf"
 	"github.com/klauspost/compress/zstd"
@@ -29,6 +34,14 @@ var ErrContainer = errors.New("avro: bad object container file")
 
 // MaxBlockBytes bounds the stored size of one container block.
 const MaxBlockBytes = 256 << 20
+
+// MaxDecodedBlockBytes bounds the size of one container block once
+// decompressed, whatever its codec.
+const MaxDecodedBlockBytes = 4 * MaxBlockBytes
+
+// readChunk is how much of a block is allocated ahead of the bytes read
+// into it: a block's stated size is not trusted until its bytes arrive.
+const readChunk = 1 << 20
 
 // Codec names of object container files.
 const (
@@ -73,9 +86,9 @@ func NewContainerReader(r io.Reader) (*ContainerReader, error) {
 	case "", CodecNull:
 		codec = &ocf.NullCodec{}
 	case CodecDeflate:
-		codec = &ocf.DeflateCodec{}
+		codec = deflateCodec{max: MaxDecodedBlockBytes}
 	case CodecSnappy:
-		codec = &ocf.SnappyCodec{}
+		codec = snappyCodec{max: MaxDecodedBlockBytes}
 	case CodecZStandard:
 		codec = zstdCodec{}
 	default:
@@ -105,8 +118,12 @@ func (c *ContainerReader) Next() (count int64, data []byte, err error) {
 		if count < 0 || size < 0 || size > MaxBlockBytes {
 			return 0, nil, c.fail("count %d, size %d", count, size)
 		}
-		raw := make([]byte, size)
-		c.r.Read(raw)
+		raw := make([]byte, 0, min(size, readChunk))
+		for int64(len(raw)) < size && c.r.Error == nil {
+			n := int(min(size-int64(len(raw)), readChunk))
+			raw = slices.Grow(raw, n)[:len(raw)+n]
+			c.r.Read(raw[len(raw)-n:])
+		}
 		var sync [16]byte
 		c.r.Read(sync[:])
 		if c.r.Error != nil {
@@ -135,12 +152,64 @@ func (c *ContainerReader) fail(format string, args ...any) error {
 	return fmt.Errorf("%w: block %d: %s", ErrContainer, c.block, fmt.Sprintf(format, args...))
 }
 
+// deflateCodec inflates blocks of the deflate codec (raw RFC 1951
+// streams) up to max bytes: a block that inflates further is refused as
+// soon as it passes max, not read to its end.
+type deflateCodec struct{ max int }
+
+func (c deflateCodec) Decode(b []byte) ([]byte, error) {
+	r := flate.NewReader(bytes.NewReader(b))
+	defer r.Close()
+	var out bytes.Buffer
+	n, err := out.ReadFrom(io.LimitReader(r, int64(c.max)+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > int64(c.max) {
+		return nil, fmt.Errorf("inflates to more than %d bytes", c.max)
+	}
+	return out.Bytes(), nil
+}
+
+func (deflateCodec) Encode(b []byte) []byte { return nil }
+
+// snappyCodec decodes blocks of the snappy codec (a snappy block and the
+// big-endian CRC-32 of the decoded bytes) whose stated decoded length is
+// at most max and at most what the block's bytes can make (snappy's
+// longest copy, 64 bytes in a 3-byte element, makes under 22 bytes a byte),
+// before allocating it.
+type snappyCodec struct{ max int }
+
+func (c snappyCodec) Decode(b []byte) ([]byte, error) {
+	if len(b) < 4 {
+		return nil, errors.New("snappy block without its CRC")
+	}
+	body := b[:len(b)-4]
+	n, err := snappy.DecodedLen(body)
+	if err != nil {
+		return nil, fmt.Errorf("snappy: %w", err)
+	}
+	if n > c.max || n > 22*len(body) {
+		return nil, fmt.Errorf("snappy block of %d bytes says it decodes to %d", len(body), n)
+	}
+	out, err := snappy.Decode(nil, body)
+	if err != nil {
+		return nil, fmt.Errorf("snappy: %w", err)
+	}
+	if crc32.ChecksumIEEE(out) != binary.BigEndian.Uint32(b[len(b)-4:]) {
+		return nil, errors.New("snappy block's CRC does not match")
+	}
+	return out, nil
+}
+
+func (snappyCodec) Encode(b []byte) []byte { return nil }
+
 type zstdCodec struct{}
 
 // zstdDecoder is made on first use and shared: DecodeAll is safe for
 // concurrent use.
 var zstdDecoder = sync.OnceValues(func() (*zstd.Decoder, error) {
-	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxBlockBytes*4))
+	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxDecodedBlockBytes))
 })
 
 func (zstdCodec) Decode(b []byte) ([]byte, error) {
@@ -155,7 +224,7 @@ func (zstdCodec) Encode(b []byte) []byte { return nil }
 // RecordLen returns the length of the first record of data written with
 // p's writer schema, walking it without decoding it.
 func (d *Decoder) RecordLen(p *Program, data []byte) (int, error) {
-	d.b, d.pos, d.err, d.depth = data, 0, nil, 0
+	d.start(data)
 	for i := range p.fields {
 		d.skip(p.fields[i].n)
 		if d.err != nil {

@@ -2,9 +2,12 @@ package avro
 
 import (
 	"bytes"
+	"compress/flate"
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/hamba/avro/v2/ocf"
@@ -168,4 +171,70 @@ func FuzzContainer(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = readAllOCF(t, b)
 	})
+}
+
+// allocatedBy returns the bytes the Go heap allocated while f ran.
+func allocatedBy(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestContainerReaderAllocatesWhatItReads: a container file of a few
+// bytes that claims a big block (Avro 1.12 spec, "Object Container
+// Files": a block's size in bytes precedes it) or a snappy block that
+// claims a big decoded length (the snappy codec: "compressed using the
+// Snappy compression library", whose block starts with its decoded
+// length) is refused without allocating what it claims.
+func TestContainerReaderAllocatesWhatItReads(t *testing.T) {
+	withCodec := func(codec string) []byte {
+		var b bytes.Buffer
+		w, err := ocf.NewEncoder(ocfSchema, &b, ocf.WithCodec(ocf.CodecName(codec)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	sized := append(withCodec(CodecNull), 2) // count 1
+	sized = appendLong(sized, MaxBlockBytes) // a size no bytes follow
+	sn := withCodec(CodecSnappy)
+	sync := sn[len(sn)-16:]
+	// A snappy block that says it decodes to 4 GiB - 1, then a CRC.
+	body := []byte{0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0, 0}
+	snappyBomb := appendLong(append(bytes.Clone(sn), 2), int64(len(body)))
+	snappyBomb = append(append(snappyBomb, body...), sync...)
+	for name, b := range map[string][]byte{"size": sized, "snappy": snappyBomb} {
+		var err error
+		n := allocatedBy(func() { _, err = readAllOCF(t, b) })
+		if !errors.Is(err, ErrContainer) {
+			t.Errorf("%s: %v, want ErrContainer", name, err)
+		}
+		if n > 16<<20 {
+			t.Errorf("%s: %d bytes of input allocated %d MiB", name, len(b), n>>20)
+		}
+	}
+}
+
+// TestDecompressedBlockBounded: a deflate block that inflates past the
+// bound is refused once it has produced that much, not read to its end.
+func TestDecompressedBlockBounded(t *testing.T) {
+	var zb bytes.Buffer
+	zw, _ := flate.NewWriter(&zb, flate.BestSpeed)
+	_, _ = zw.Write(make([]byte, 4<<20))
+	_ = zw.Close()
+	for _, c := range []ocf.Codec{deflateCodec{max: 1 << 20}, deflateCodec{max: 8 << 20}} {
+		max := c.(deflateCodec).max
+		out, err := c.Decode(zb.Bytes())
+		if max < 4<<20 && (err == nil || !strings.Contains(err.Error(), "more than")) {
+			t.Errorf("max %d: %d bytes, %v; want an error", max, len(out), err)
+		}
+		if max > 4<<20 && (err != nil || len(out) != 4<<20) {
+			t.Errorf("max %d: %d bytes, %v; want 4 MiB", max, len(out), err)
+		}
+	}
 }

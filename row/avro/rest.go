@@ -73,7 +73,9 @@ func CheckRest(reader *Schema, target *row.Schema, s *Schema, rs *row.Schema) er
 
 // skipOne returns the end of the value of n that starts at b[at].
 func skipOne(n *node, b []byte, at int) (int, error) {
-	d := Decoder{b: b, pos: at}
+	var d Decoder
+	d.start(b)
+	d.pos = at
 	d.skip(n)
 	return d.pos, d.err
 }
@@ -119,7 +121,7 @@ func (rj *RestJSON) AppendMembers(dst, rest []byte) ([]byte, error) {
 		d = new(Decoder)
 	}
 	defer rj.pool.Put(d)
-	d.b, d.pos, d.err, d.depth = rest, 0, nil, 0
+	d.start(rest)
 	for i, f := range rj.fields {
 		if i > 0 {
 			dst = append(dst, ',')
