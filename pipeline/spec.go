@@ -385,6 +385,15 @@ func Parse(file string, data []byte) (*Spec, error) {
 		}
 		so.done("backend", "dir")
 	}
+	if s.Cluster != nil {
+		// Cluster mode keeps state and offsets in Kafka: these sections
+		// would be ignored (and checkpoint would turn on exactly_once).
+		for _, k := range []string{"checkpoint", "state"} {
+			if root.has(k) {
+				e.at(root.get(k), k, "does not apply in cluster mode: a task's state lives in its changelog topic and offsets commit every cluster.commit_interval (delivery: exactly_once in Kafka transactions); remove it")
+			}
+		}
+	}
 	def := DeliveryAtLeastOnce
 	if s.Checkpoint != nil {
 		def = DeliveryExactlyOnce

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -172,5 +173,26 @@ func TestProduceErrorDoesNotWaitForStdin(t *testing.T) {
 	cancel()
 	if code, errs := runBlockedStdin(t, ctx, env, "produce", "t"); code != 1 {
 		t.Fatalf("interrupted: status %d, %s", code, errs)
+	}
+}
+
+// TestRunClusterRefusesStateFlags: --state and --state-dir were accepted
+// and ignored by a clustered pipeline (its state is in changelog topics).
+// The context is cancelled so that a run that went on would stop at once.
+func TestRunClusterRefusesStateFlags(t *testing.T) {
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(spec, []byte("cluster: {brokers: [\"127.0.0.1:1\"], application_id: c}\nsource:\n  kafka: {topic: in}\n  format: json\nsink:\n  kafka: {topic: out}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, flags := range [][]string{{"--state", "pebble"}, {"--state-dir", dir}} {
+		var errb bytes.Buffer
+		c := &cli{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &errb, getenv: func(string) string { return "" }}
+		args := append(append([]string{"run", "--quiet", "--data-dir", dir}, flags...), spec)
+		if code := run(ctx, c, args); code != 2 || !strings.Contains(errb.String(), flags[0]+" does not apply in cluster mode") {
+			t.Errorf("%v: status %d, stderr %q", flags, code, errb.String())
+		}
 	}
 }
