@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"strings"
@@ -266,7 +268,9 @@ func Parse(file string, data []byte) (*Spec, error) {
 	e := &errs{file: file, src: data}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&doc); err != nil {
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return nil, &SpecError{File: file, Msg: "is empty (no YAML document): a pipeline needs at least a source and a sink"}
+	} else if err != nil {
 		line := 0
 		msg := err.Error()
 		if _, err2 := fmt.Sscanf(msg, "yaml: line %d:", &line); err2 == nil {
@@ -277,6 +281,25 @@ func Parse(file string, data []byte) (*Spec, error) {
 			}
 		}
 		return nil, &SpecError{File: file, Line: line, Msg: "not valid YAML: " + msg}
+	}
+	// One file holds one pipeline: a second document (after ---) would
+	// otherwise be ignored without a word.
+	// (An empty one, as a trailing --- makes, is no pipeline.)
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err == nil && len(next.Content) == 1 && next.Content[0].Kind == yaml.ScalarNode && next.Content[0].Tag == "!!null" && next.Content[0].Value == "" {
+			continue
+		}
+		at := &next
+		if len(next.Content) > 0 {
+			at = next.Content[0]
+		}
+		e.at(at, "", "a second YAML document (after ---): a spec file holds one pipeline; put each in its own file")
+		break
 	}
 	root := newObj(e, &doc, "", "the pipeline: name, source, steps, sink or sinks, ...")
 	if root == nil {
@@ -308,7 +331,7 @@ func Parse(file string, data []byte) (*Spec, error) {
 	if so := root.object("source", "a connector block and format"); so != nil {
 		s.Source = parseSource(e, so, true)
 	} else if !root.has("source") {
-		e.at(root.node, "source", "is required: where records come from (file, generate, kafka, log or http)")
+		e.at(root.node, "source", "is required: where records come from, a block of one connector (%s) and format", strings.Join(sourceConnectors(), ", "))
 	}
 	if st := root.get("steps"); st != nil {
 		if st.Kind != yaml.SequenceNode {
@@ -338,7 +361,7 @@ func Parse(file string, data []byte) (*Spec, error) {
 			}
 		}
 	default:
-		e.at(root.node, "sink", "is required: where results go (stdout, file, kafka, log, postgres or parquet), or sinks: a list of them")
+		e.at(root.node, "sink", "is required: where results go, a block of one connector (%s), or sinks: a list of them", strings.Join(sinkConnectors(), ", "))
 	}
 	s.Parallelism = int(root.integer("parallelism", 0, 1, 1024))
 	if cp := root.object("checkpoint", "interval and dir"); cp != nil {
@@ -361,6 +384,15 @@ func Parse(file string, data []byte) (*Spec, error) {
 			e.at(so.get("dir"), "state.dir", "is only used with backend: pebble (the memory backend has no directory)")
 		}
 		so.done("backend", "dir")
+	}
+	if s.Cluster != nil {
+		// Cluster mode keeps state and offsets in Kafka: these sections
+		// would be ignored (and checkpoint would turn on exactly_once).
+		for _, k := range []string{"checkpoint", "state"} {
+			if root.has(k) {
+				e.at(root.get(k), k, "does not apply in cluster mode: a task's state lives in its changelog topic and offsets commit every cluster.commit_interval (delivery: exactly_once in Kafka transactions); remove it")
+			}
+		}
 	}
 	def := DeliveryAtLeastOnce
 	if s.Checkpoint != nil {

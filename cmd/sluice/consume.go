@@ -5,8 +5,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"os/signal"
 	"strconv"
+	"syscall"
 	"time"
 	"unicode/utf8"
 )
@@ -48,10 +52,20 @@ func consumeRun(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer b.Close()
+	// A reader that goes away (sluice consume | head) makes writes fail
+	// with EPIPE instead of killing the process with SIGPIPE, so that the
+	// offsets of what was printed are still committed.
+	sigpipe := make(chan os.Signal, 1)
+	signal.Notify(sigpipe, syscall.SIGPIPE)
+	defer signal.Stop(sigpipe)
 	w := bufio.NewWriterSize(c.stdout, 64<<10)
-	defer w.Flush()
+	// A group commits the offsets of the records fn accepted, so each is
+	// flushed before fn returns: a record still in the buffer when a write
+	// fails would be committed but never printed. -e without a group
+	// batches its writes.
+	flushEach := !exitAtEnd || *group != ""
 	var line []byte
-	return b.Consume(ctx, pos[0], consumeOptions{from: start, group: *group, limit: *n, exitAtEnd: exitAtEnd}, func(m message) error {
+	err = b.Consume(ctx, pos[0], consumeOptions{from: start, group: *group, limit: *n, exitAtEnd: exitAtEnd}, func(m message) error {
 		line = line[:0]
 		if *format == "json" {
 			line = appendMessageJSON(line, m)
@@ -60,13 +74,34 @@ func consumeRun(ctx context.Context, c *cli, args []string) error {
 		}
 		line = append(line, '\n')
 		if _, err := w.Write(line); err != nil {
-			return err
+			return outputError(err)
 		}
-		if !exitAtEnd {
-			return w.Flush()
+		if flushEach {
+			return outputError(w.Flush())
 		}
 		return nil
 	})
+	if ferr := w.Flush(); err == nil && ferr != nil {
+		err = outputError(ferr)
+	}
+	return err
+}
+
+// errOutputClosed is a write to standard output that failed because its
+// reader went away (EPIPE); run exits quietly with 141, the status of a
+// process killed by SIGPIPE, as cat and grep in a pipeline do.
+var errOutputClosed = errors.New("standard output closed")
+
+// outputError returns errOutputClosed for EPIPE and err, with context,
+// otherwise (nil for nil).
+func outputError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, syscall.EPIPE):
+		return errOutputClosed
+	}
+	return fmt.Errorf("write to standard output: %w", err)
 }
 
 func parseStart(s string) (startPosition, error) {

@@ -266,7 +266,11 @@ func (b *localBackend) Produce(ctx context.Context, topic string, partition int3
 	}
 	rr := int32(0)
 	now := nowMillis()
-	for r := range recs {
+	for {
+		r, ok := nextRecord(ctx, recs)
+		if !ok {
+			break
+		}
 		p := partition
 		if p < 0 {
 			if r.key != nil {

@@ -109,6 +109,8 @@ func run(ctx context.Context, c *cli, args []string) int {
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.Is(err, errOutputClosed):
+		return 141
 	case errors.As(err, &ue):
 		fmt.Fprintf(c.stderr, "%s: %s\nRun '%s --help' for usage.\n", strings.Join(path, " "), ue.msg, strings.Join(path, " "))
 		return 2

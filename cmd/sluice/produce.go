@@ -48,20 +48,34 @@ func produceRun(ctx context.Context, c *cli, args []string) error {
 
 	recs := make(chan produceRecord, 4096)
 	readErr := make(chan error, 1)
+	rctx, cancelRead := context.WithCancel(ctx)
+	defer cancelRead()
 	go func() {
 		defer close(recs)
-		readErr <- readRecords(ctx, c.stdin, *keyField, recs)
+		readErr <- readRecords(rctx, c.stdin, *keyField, recs)
 	}()
 	sum, err := b.Produce(ctx, pos[0], int32(p), recs)
-	// Drain the reader so it can finish, whatever happened.
-	for range recs {
-	}
-	rerr := <-readErr
+	// Produce returns early on an error or when ctx ends (Ctrl-C); the
+	// reader may then be blocked reading stdin (a terminal, an endless
+	// pipe), so it is stopped but not waited for. Without an error,
+	// Produce read recs to the end: the reader has finished.
+	cancelRead()
 	printProduceSummary(c.stdout, pos[0], sum)
 	if err != nil {
 		return err
 	}
-	return rerr
+	return <-readErr
+}
+
+// nextRecord receives the next record of recs; false once recs is closed or
+// ctx ends, so that a Produce never waits on a stdin that does not end.
+func nextRecord(ctx context.Context, recs <-chan produceRecord) (produceRecord, bool) {
+	select {
+	case r, ok := <-recs:
+		return r, ok
+	case <-ctx.Done():
+		return produceRecord{}, false
+	}
 }
 
 // readRecords sends one record per stdin line (without the newline); empty

@@ -303,7 +303,15 @@ func (b *remoteBackend) Produce(ctx context.Context, topic string, partition int
 			sum.ack(r.Partition, r.Offset, r.Offset)
 		}
 	}()
-	for r := range recs {
+	// The first failed record stops the reading of stdin: the error is
+	// reported at once rather than after the rest of the input.
+	pctx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	for {
+		r, ok := nextRecord(pctx, recs)
+		if !ok {
+			break
+		}
 		kr := &kgo.Record{Key: r.key, Value: r.value, Partition: max(partition, 0)}
 		cl.Produce(ctx, kr, func(r *kgo.Record, err error) {
 			if err != nil {
@@ -311,6 +319,7 @@ func (b *remoteBackend) Produce(ctx context.Context, topic string, partition int
 				case errs <- err:
 				default:
 				}
+				stopReading()
 				return
 			}
 			results <- r
@@ -329,7 +338,7 @@ func (b *remoteBackend) Produce(ctx context.Context, topic string, partition int
 	if firstErr != nil {
 		return sum, fmt.Errorf("produce to %s on %s: %w", topic, b.broker, firstErr)
 	}
-	return sum, nil
+	return sum, ctx.Err()
 }
 
 func (b *remoteBackend) Consume(ctx context.Context, topic string, o consumeOptions, fn func(message) error) error {

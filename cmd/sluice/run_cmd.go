@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"runtime"
 	"sync"
@@ -85,6 +86,19 @@ func runPipeline(ctx context.Context, c *cli, args []string) error {
 	plan, err := pipeline.Load(pos[0])
 	if err != nil {
 		return err
+	}
+	if plan.Spec.Cluster != nil {
+		// Given on the command line they would be ignored; from the
+		// environment (a default for every run of a host) they are.
+		var ignored error
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "state" || f.Name == "state-dir" {
+				ignored = usagef("--%s does not apply in cluster mode: state lives in changelog topics, cached under --data-dir", f.Name)
+			}
+		})
+		if ignored != nil {
+			return ignored
+		}
 	}
 	if err := overrideState(plan, *stateBackend, *stateDir); err != nil {
 		return err

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// epipeWriter takes lines whole until it has taken max of them, then fails
+// every write with EPIPE as a pipe whose reader left does.
+type epipeWriter struct {
+	buf   bytes.Buffer
+	lines int
+	max   int
+}
+
+func (w *epipeWriter) Write(p []byte) (int, error) {
+	n := bytes.Count(p, []byte{'\n'})
+	if w.lines+n > w.max {
+		return 0, &os.PathError{Op: "write", Path: "/dev/stdout", Err: syscall.EPIPE}
+	}
+	w.lines += n
+	return w.buf.Write(p)
+}
+
+// failWriter fails every write with err.
+type failWriter struct{ err error }
+
+func (w failWriter) Write([]byte) (int, error) { return 0, w.err }
+
+// newProducedTopic makes a data directory with a one-partition topic t of
+// the records 1..n and returns its environment.
+func newProducedTopic(t *testing.T, n int) map[string]string {
+	t.Helper()
+	env := map[string]string{"SLUICE_DATA_DIR": t.TempDir()}
+	if code, _, errs := runCLI(t, env, "", "topic", "create", "t"); code != 0 {
+		t.Fatalf("topic create: %d %s", code, errs)
+	}
+	var in strings.Builder
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&in, "%d\n", i)
+	}
+	if code, _, errs := runCLI(t, env, in.String(), "produce", "t"); code != 0 {
+		t.Fatalf("produce: %d %s", code, errs)
+	}
+	return env
+}
+
+// TestConsumeClosedStdoutCommitsPrinted checks `sluice consume --group g |
+// head`: the reader going away ends consume quietly with 141, and the group
+// resumes after the last record the pipe took, with and without -e (with
+// -e a record once sat in a buffer when fn returned, so it was committed
+// though never written, and the failed flush was ignored: status 0).
+func TestConsumeClosedStdoutCommitsPrinted(t *testing.T) {
+	for _, extra := range [][]string{nil, {"-e"}} {
+		t.Run(fmt.Sprint(extra), func(t *testing.T) {
+			env := newProducedTopic(t, 100)
+			w := &epipeWriter{max: 3}
+			c := &cli{stdin: strings.NewReader(""), stdout: w, stderr: &bytes.Buffer{}, getenv: func(k string) string { return env[k] }}
+			code := run(context.Background(), c, append([]string{"consume", "t", "--group", "g"}, extra...))
+			if errs := c.stderr.(*bytes.Buffer).String(); code != 141 || errs != "" {
+				t.Fatalf("status %d, stderr %q; want 141 and nothing", code, errs)
+			}
+			if w.buf.String() != "1\n2\n3\n" {
+				t.Fatalf("printed %q", w.buf.String())
+			}
+			code, out, errs := runCLI(t, env, "", "consume", "t", "--group", "g", "-n", "1")
+			if code != 0 || out != "4\n" {
+				t.Fatalf("the group resumed at %q (status %d, %s), want 4", out, code, errs)
+			}
+		})
+	}
+}
+
+// TestConsumeExitAtEndWriteError checks that -e, which buffers its output,
+// reports a failed write (a full disk) and exits non-zero; the error of the
+// last flush was once dropped and consume exited 0.
+func TestConsumeExitAtEndWriteError(t *testing.T) {
+	env := newProducedTopic(t, 5)
+	var errb bytes.Buffer
+	c := &cli{stdin: strings.NewReader(""), stdout: failWriter{syscall.ENOSPC}, stderr: &errb, getenv: func(k string) string { return env[k] }}
+	if code := run(context.Background(), c, []string{"consume", "t", "-e"}); code != 1 || !strings.Contains(errb.String(), "no space left") {
+		t.Fatalf("status %d, stderr %q; want 1 and the write error", code, errb.String())
+	}
+}
+
+// TestConsumeSIGPIPE runs `sluice consume --group g` as a process whose
+// stdout is a pipe closed after three lines: it once died of SIGPIPE
+// without committing anything, so the group started again at 1.
+func TestConsumeSIGPIPE(t *testing.T) {
+	// More than a pipe holds, so that consume is still writing when the
+	// pipe closes.
+	env := newProducedTopic(t, 200000)
+	cmd := exec.Command(os.Args[0], "consume", "t", "--group", "g")
+	cmd.Env = append(os.Environ(), "SLUICE_TEST_MAIN=1", "SLUICE_DATA_DIR="+env["SLUICE_DATA_DIR"])
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(out)
+	for i := 1; i <= 3; i++ {
+		line, err := br.ReadString('\n')
+		if err != nil || line != fmt.Sprintf("%d\n", i) {
+			t.Fatalf("line %d: %q %v", i, line, err)
+		}
+	}
+	out.Close()
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 141 || errb.Len() > 0 {
+		t.Fatalf("consume ended with %v, stderr %q; want exit status 141 and nothing", err, errb.String())
+	}
+	// The group resumes after what the pipe took: at 4 or later.
+	code, got, errs := runCLI(t, env, "", "consume", "t", "--group", "g", "-n", "1")
+	if n, err := strconv.Atoi(strings.TrimSpace(got)); code != 0 || err != nil || n < 4 {
+		t.Fatalf("the group resumed at %q (status %d, %s), want 4 or later", got, code, errs)
+	}
+}
+
+// blockingReader is a stdin that never ends: Read blocks until released.
+type blockingReader struct{ release chan struct{} }
+
+func (r blockingReader) Read([]byte) (int, error) {
+	<-r.release
+	return 0, io.EOF
+}
+
+// runBlockedStdin runs a command line whose stdin never ends and returns
+// its status and stderr, failing if it has not returned within a minute.
+func runBlockedStdin(t *testing.T, ctx context.Context, env map[string]string, args ...string) (int, string) {
+	t.Helper()
+	stdin := blockingReader{release: make(chan struct{})}
+	t.Cleanup(func() { close(stdin.release) })
+	var errb bytes.Buffer
+	c := &cli{stdin: stdin, stdout: io.Discard, stderr: &errb, getenv: func(k string) string { return env[k] }}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, c, args) }()
+	select {
+	case code := <-done:
+		return code, errb.String()
+	case <-time.After(time.Minute):
+		t.Fatalf("%v is still waiting for stdin to end", args)
+		return 0, ""
+	}
+}
+
+// TestProduceErrorDoesNotWaitForStdin checks that a produce to a topic that
+// does not exist, or one interrupted (Ctrl-C), ends at once: both once read
+// stdin to its end first, for ever with a terminal or `yes |`.
+func TestProduceErrorDoesNotWaitForStdin(t *testing.T) {
+	env := newProducedTopic(t, 1)
+	code, errs := runBlockedStdin(t, context.Background(), env, "produce", "nosuch")
+	if code != 1 || !strings.Contains(errs, "unknown topic") {
+		t.Fatalf("unknown topic: status %d, %s", code, errs)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if code, errs := runBlockedStdin(t, ctx, env, "produce", "t"); code != 1 {
+		t.Fatalf("interrupted: status %d, %s", code, errs)
+	}
+}
+
+// TestRunClusterRefusesStateFlags: --state and --state-dir were accepted
+// and ignored by a clustered pipeline (its state is in changelog topics).
+// The context is cancelled so that a run that went on would stop at once.
+func TestRunClusterRefusesStateFlags(t *testing.T) {
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(spec, []byte("cluster: {brokers: [\"127.0.0.1:1\"], application_id: c}\nsource:\n  kafka: {topic: in}\n  format: json\nsink:\n  kafka: {topic: out}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, flags := range [][]string{{"--state", "pebble"}, {"--state-dir", dir}} {
+		var errb bytes.Buffer
+		c := &cli{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &errb, getenv: func(string) string { return "" }}
+		args := append(append([]string{"run", "--quiet", "--data-dir", dir}, flags...), spec)
+		if code := run(ctx, c, args); code != 2 || !strings.Contains(errb.String(), flags[0]+" does not apply in cluster mode") {
+			t.Errorf("%v: status %d, stderr %q", flags, code, errb.String())
+		}
+	}
+}
