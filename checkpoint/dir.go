@@ -178,8 +178,14 @@ func (d *Dir) Latest(ctx context.Context) (*Checkpoint, error) {
 			return nil, err
 		}
 		dir := filepath.Join(d.root, chkName(ids[i]))
-		c, err := loadDir(d.root, dir)
+		c, err := loadDir(d.fs, d.root, dir)
 		if err != nil {
+			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrVersion) {
+				// Reading failed (an I/O error, not damaged bytes):
+				// restoring an older checkpoint would rewind the
+				// sources past output already committed.
+				return nil, fmt.Errorf("%w; not falling back to an older checkpoint, which would lose this one's progress: fix the storage and restart", err)
+			}
 			d.log.Warn("skipping checkpoint", "dir", dir, "err", err)
 			continue
 		}
@@ -192,18 +198,22 @@ func (d *Dir) Latest(ctx context.Context) (*Checkpoint, error) {
 // chk-NNN directory of a Dir storage), for an explicit restore.
 func LoadDir(dir string) (*Checkpoint, error) {
 	dir = filepath.Clean(dir)
-	return loadDir(filepath.Dir(dir), dir)
+	return loadDir(dirFS{}, filepath.Dir(dir), dir)
 }
 
-func loadDir(root, dir string) (*Checkpoint, error) {
-	data, err := os.ReadFile(filepath.Join(dir, manifestName))
+// loadDir loads checkpoint directory dir of the storage rooted at root
+// and verifies its files. Damaged or missing bytes (a missing or
+// truncated manifest, a file missing, resized or with another checksum)
+// match ErrCorrupt; an error reading them does not.
+func loadDir(fsys dirFS, root, dir string) (*Checkpoint, error) {
+	data, err := fsys.readFile(filepath.Join(dir, manifestName))
 	m, err := manifestAt(dir, data, err, errors.Is(err, fs.ErrNotExist))
 	if err != nil {
 		return nil, err
 	}
 	src := dirFiles{root: root}
 	for _, f := range m.Files {
-		if err := verifyFile(root, f); err != nil {
+		if err := verifyFile(fsys, root, f); err != nil {
 			return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
 		}
 	}
@@ -219,14 +229,20 @@ func safePath(root, p string) (string, error) {
 	return filepath.Join(root, filepath.FromSlash(p)), nil
 }
 
-func verifyFile(root string, fi FileInfo) error {
+func verifyFile(fsys dirFS, root string, fi FileInfo) error {
 	p, err := safePath(root, fi.Path)
 	if err != nil {
 		return err
 	}
+	if err := fsys.check(fsRead, p); err != nil {
+		return fmt.Errorf("file %s: %w", fi.Path, err)
+	}
 	size, sum, err := checksumFile(p)
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w: file %s: %v", ErrCorrupt, fi.Path, err)
+	}
+	if err != nil {
+		return fmt.Errorf("file %s: %w", fi.Path, err)
 	}
 	if size != fi.Size {
 		return fmt.Errorf("%w: file %s is %d bytes, manifest says %d", ErrCorrupt, fi.Path, size, fi.Size)

@@ -581,3 +581,53 @@ func TestDirFaultsProperty(t *testing.T) {
 }
 
 var errInjected = errors.New("injected fault")
+
+// TestDirLatestIOErrorFails: an I/O error reading the newest complete
+// checkpoint (its manifest, or a file it names) is not corruption. Latest
+// must fail with it rather than skip to an older checkpoint: restoring
+// that would rewind the sources past output already committed (and, for
+// a two-phase-commit sink, emit it again), as ObjectStorage.Latest also
+// refuses to.
+func TestDirLatestIOErrorFails(t *testing.T) {
+	eio := errors.New("input/output error")
+	for _, tc := range []struct{ name, file string }{
+		{"manifest", chkName(2) + "/" + manifestName},
+		{"state file", chkName(2) + "/window-1"},
+		{"shared file", "shared/new.sst"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			d, logs := quietDir(t, root)
+			writeCheckpoint(t, d, 1, "one", nil)
+			writeCheckpoint(t, d, 2, "two", map[string]string{"new.sst": "N"})
+			bad := filepath.Join(root, filepath.FromSlash(tc.file))
+			d.fs.fault = func(op fsOp, path string) error {
+				if op == fsRead && path == bad {
+					return eio
+				}
+				return nil
+			}
+			c, err := d.Latest(context.Background())
+			if err == nil {
+				c.Close()
+				t.Fatalf("Latest returned checkpoint %d despite an I/O error reading checkpoint 2 (logs: %s)", c.Manifest.ID, logs)
+			}
+			if !errors.Is(err, eio) || errors.Is(err, ErrCorrupt) || errors.Is(err, ErrNoCheckpoint) {
+				t.Fatalf("Latest: %v, want the I/O error, not corruption", err)
+			}
+			if !strings.Contains(err.Error(), "older checkpoint") {
+				t.Errorf("error %q does not say why it did not fall back", err)
+			}
+			// The fault gone, the newest checkpoint is restored.
+			d.fs.fault = nil
+			c, err = d.Latest(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if c.Manifest.ID != 2 {
+				t.Fatalf("latest = %d, want 2", c.Manifest.ID)
+			}
+		})
+	}
+}

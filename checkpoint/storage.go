@@ -14,8 +14,10 @@ type Storage interface {
 	Begin(id ID) (Pending, error)
 	// Latest returns the newest complete checkpoint. Checkpoints that are
 	// incomplete or corrupt (missing manifest, truncated file, bad
-	// checksum) are skipped with a warning. It returns ErrNoCheckpoint when
-	// none is complete.
+	// checksum) are skipped with a warning; an error reading one (the
+	// storage failed, not the checkpoint) is returned instead, as
+	// restoring an older checkpoint would lose progress. It returns
+	// ErrNoCheckpoint when none is complete.
 	Latest(ctx context.Context) (*Checkpoint, error)
 	// Complete returns the IDs of the checkpoints that have a manifest,
 	// oldest first, without verifying their files.

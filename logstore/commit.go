@@ -224,7 +224,7 @@ func (p *Partition) flush(sync bool) error {
 			err = p.fillSyncErr() // the filler's fdatasync may have covered these batches
 		}
 		if err != nil {
-			return p.failSync(ioError(fmt.Sprintf("partition %s: fsync segment %s", p.name, seg.path), err))
+			return p.failSync(seg, ioError(fmt.Sprintf("partition %s: fsync segment %s", p.name, seg.path), err))
 		}
 		p.unsynced = false
 		p.syncs.Add(1)
@@ -250,16 +250,30 @@ func (p *Partition) flush(sync bool) error {
 	return nil
 }
 
-// failSync records a failed fdatasync of the active segment (syncMu
+// failSync records a failed fdatasync of the active segment seg (syncMu
 // held): the kernel may have dropped the dirty pages, so every batch not
 // yet committed is discarded and the partition refuses appends until it
-// is reopened and recovered. It returns serr.
-func (p *Partition) failSync(serr error) error {
+// is reopened and recovered. The discarded batches are also cut from the
+// file (with any pre-written tail), so that the recovery finds exactly
+// the acknowledged ones rather than batches whose appenders got an error
+// (and may send them again); a failed cut is logged, the recovery then
+// keeps them. It returns serr.
+func (p *Partition) failSync(seg *segment, serr error) error {
+	p.writeMu.Lock() // a write-ahead in progress finishes first
 	p.mu.Lock()
 	p.syncErr = serr
 	p.bumpEpoch(serr)
 	p.dropPendingLocked()
 	p.mu.Unlock()
+	committed := seg.visible.Load()
+	if max(seg.written, seg.filled) > committed {
+		if err := seg.f.Truncate(committed); err != nil {
+			p.logger.Error("cannot cut the batches whose fsync failed; the recovery will keep them", "partition", p.name, "segment", seg.path, "err", err)
+		} else {
+			seg.written, seg.filled = committed, 0
+		}
+	}
+	p.writeMu.Unlock()
 	p.logger.Error("fsync failed; the partition refuses appends until reopened", "partition", p.name, "err", serr)
 	return serr
 }

@@ -182,7 +182,7 @@ func (p *Partition) fillInCommitter(seg *segment) {
 	err := seg.f.Sync()
 	p.syncing.Store(false)
 	if err != nil {
-		p.failSync(ioError(fmt.Sprintf("partition %s: fsync pre-written tail of segment %s", p.name, seg.path), err))
+		p.failSync(seg, ioError(fmt.Sprintf("partition %s: fsync pre-written tail of segment %s", p.name, seg.path), err))
 		return
 	}
 	p.syncs.Add(1)

@@ -519,7 +519,11 @@ func (s *producerState) expire(nowMs int64) {
 // at segment roll and on Close; durable with fsync; atomic via temp file +
 // rename + dir fsync; CRC-protected; a corrupt snapshot is ignored with a
 // warning and the state rebuilt from an older one or from scratch by replay);
-// it prunes older snapshots, keeping the newest two.
+// it prunes older snapshots, keeping the newest two. A failed prune is
+// logged, not returned: an old snapshot left behind costs disk space, not
+// correctness (the newest valid one is loaded, those above the log's end
+// are removed at open), and must not fail the roll or close that wrote
+// the new one.
 //
 // The caller guarantees that every batch below offset has been passed to
 // onAppend and that none at or above it has, and that the batches below
@@ -538,7 +542,8 @@ func (s *producerState) writeSnapshot(offset int64) error {
 	}
 	snaps, err := listSnapshots(s.fs, s.dir)
 	if err != nil {
-		return err
+		s.logger.Warn("producer state: old snapshots not pruned", "dir", s.dir, "err", err)
+		return nil
 	}
 	// Keep the newest snapshotsKept at or below offset; anything above offset
 	// describes a log that no longer exists (truncated) and goes too.
@@ -550,7 +555,7 @@ func (s *producerState) writeSnapshot(offset int64) error {
 		}
 		old := filepath.Join(s.dir, snapshotName(snaps[i]))
 		if err := s.fs.Remove(old); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("producer state: prune %s: %w", old, err)
+			s.logger.Warn("producer state: old snapshot not pruned", "file", old, "err", err)
 		}
 	}
 	return nil
@@ -568,7 +573,7 @@ func removeSnapshotsAbove(fs FS, partDir string, end int64) error {
 		if off > end {
 			name := filepath.Join(partDir, snapshotName(off))
 			if err := fs.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("producer state: remove %s: %w", name, err)
+				return ioError("producer state: remove "+name, err)
 			}
 		}
 	}
@@ -584,7 +589,7 @@ func listSnapshots(fs FS, dir string) ([]int64, error) {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("producer state: list %s: %w", dir, err)
+		return nil, ioError("producer state: list "+dir, err)
 	}
 	var offs []int64
 	for _, ent := range ents {

@@ -703,3 +703,53 @@ func BenchmarkProducerSnapshot(b *testing.B) {
 		}
 	}
 }
+
+// removeFailFS fails the removal of files with a suffix.
+type removeFailFS struct {
+	FS
+	suffix string
+}
+
+func (f removeFailFS) Remove(name string) error {
+	if strings.HasSuffix(name, f.suffix) {
+		return &os.PathError{Op: "remove", Path: name, Err: errEIO.Err}
+	}
+	return f.FS.Remove(name)
+}
+
+// TestSnapshotPruneFailureDoesNotFailAppends: a roll writes a
+// producer-state snapshot and prunes the old ones; an old snapshot that
+// cannot be deleted costs disk space, not correctness, so it must not fail
+// the append that rolled (it did, with an error that matched neither
+// ErrIO nor anything the Kafka listener answers as a storage error). The
+// failure is logged, and the log reopens with every record.
+func TestSnapshotPruneFailureDoesNotFailAppends(t *testing.T) {
+	dir := t.TempDir()
+	opts, logs := testOptions(dir)
+	opts.FS = removeFailFS{FS: OSFS{}, suffix: snapshotSuffix}
+	l := mustOpen(t, opts)
+	p := mustPartition(t, l, "p", TopicConfig{Partitions: 1, SegmentBytes: 1500})
+	o := &ackOracle{recs: make(map[int64]record.Record)}
+	for i := range 40 {
+		b, recs := makeBatch(t, uint64(i), 2, 90, int64(i))
+		res, err := p.Append(bg, b)
+		if err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+		o.add(res, b, recs)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "prune") {
+		t.Errorf("the failed prune was not logged: %s", logs)
+	}
+	opts.FS = nil
+	l = mustOpen(t, opts)
+	defer l.Close()
+	tp, _ := l.Topic("p")
+	p, _ = tp.Partition(0)
+	if n := checkServed(t, p, o); n != int64(len(o.recs)) {
+		t.Fatalf("served %d of %d records", n, len(o.recs))
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/sluicehq/sluice/record"
@@ -499,5 +500,79 @@ func TestOpenFailsCleanly(t *testing.T) {
 		if n := checkServed(t, p, o); n != want {
 			t.Fatalf("partition %d: %d records, want %d", i, n, want)
 		}
+	}
+}
+
+// syncFailFS fails the fsync of segment files while fail is set.
+type syncFailFS struct {
+	FS
+	fail *atomic.Bool
+	err  error
+}
+
+func (f syncFailFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	file, err := f.FS.OpenFile(name, flag, perm)
+	if err != nil || !strings.HasSuffix(name, logSuffix) {
+		return file, err
+	}
+	return syncFailFile{File: file, fs: f}, nil
+}
+
+type syncFailFile struct {
+	File
+	fs syncFailFS
+}
+
+func (f syncFailFile) Sync() error {
+	if f.fs.fail.Load() {
+		return f.fs.err
+	}
+	return f.File.Sync()
+}
+
+// TestFailedFsyncLeavesOnlyAcknowledged: a batch whose fdatasync failed
+// (EIO, or ENOSPC as file systems that allocate at writeback report it)
+// was not acknowledged, and the partition refuses appends until reopened;
+// the reopened log must then hold exactly the acknowledged batches, not
+// the refused one too (which a client retrying after the restart would
+// write twice), and take appends at the next offset.
+func TestFailedFsyncLeavesOnlyAcknowledged(t *testing.T) {
+	for _, cause := range []error{errEIO, errENOSPC} {
+		t.Run(cause.Error(), func(t *testing.T) {
+			dir := t.TempDir()
+			opts, _ := testOptions(dir)
+			var fail atomic.Bool
+			opts.FS = syncFailFS{FS: OSFS{}, fail: &fail, err: cause}
+			l := mustOpen(t, opts)
+			p := mustPartition(t, l, "s", TopicConfig{Partitions: 1})
+			o := fillRandom(t, rand.New(rand.NewPCG(3, 4)), p, 5)
+			fail.Store(true)
+			b, _ := makeBatch(t, 42, 3, 100, 7000)
+			if _, err := p.Append(bg, b); !errors.Is(err, ErrIO) {
+				t.Fatalf("append whose fsync failed: %v, want ErrIO", err)
+			}
+			fail.Store(false)
+			if _, err := p.Append(bg, b); !errors.Is(err, ErrIO) {
+				t.Fatalf("append after a failed fsync: %v, want the partition's error", err)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			opts.FS = nil
+			l = mustOpen(t, opts)
+			defer l.Close()
+			tp, _ := l.Topic("s")
+			p, _ = tp.Partition(0)
+			if _, hw, _ := p.Offsets(); hw != int64(len(o.recs)) {
+				t.Fatalf("after reopen high watermark %d, acknowledged %d records", hw, len(o.recs))
+			}
+			if n := checkServed(t, p, o); n != int64(len(o.recs)) {
+				t.Fatalf("served %d of %d acknowledged records", n, len(o.recs))
+			}
+			res, err := p.Append(bg, b)
+			if err != nil || res.BaseOffset != int64(len(o.recs)) {
+				t.Fatalf("append after reopen: %+v, %v, want base offset %d", res, err, len(o.recs))
+			}
+		})
 	}
 }

@@ -310,11 +310,16 @@ func newChkRun(ctx context.Context, e *Env) (*chkRun, error) {
 	for _, n := range e.nodes {
 		r.pipeline.Operators = append(r.pipeline.Operators, checkpoint.Operator{ID: opKey(n), Name: n.name, Parallelism: n.par})
 	}
-	if ids, err := store.Complete(); err == nil && len(ids) > 0 {
+	// Checkpoints are numbered after the newest stored one: without the
+	// listing, the first of this run could overwrite a complete one.
+	ids, err := store.Complete()
+	if err != nil {
+		return nil, fmt.Errorf("stream: list the stored checkpoints: %w (the run numbers its checkpoints after the newest; retry when the storage is readable)", err)
+	}
+	if len(ids) > 0 {
 		r.storedID = slices.Max(ids)
 	}
 	var c *checkpoint.Checkpoint
-	var err error
 	if cfg.from != "" {
 		c, err = checkpoint.Load(ctx, cfg.from, cfg.objCfg, opts...)
 		if err != nil {

@@ -20,5 +20,8 @@
 // checkpoint barriers and when the sink closes; with TwoPhase (exactly-once
 // delivery) the writer is a checkpoint.TwoPhaseCommitter instead: parts are
 // staged at each barrier (PreCommit) and renamed into place once the
-// checkpoint completes (Commit), also after a crash (Recover).
+// checkpoint completes (Commit), also after a crash (Recover). A part
+// whose write, flush or fsync failed (a full disk, an I/O error) is never
+// committed or staged, not even by a retried fsync that succeeds: the
+// writer fails with the error and removes it.
 package file

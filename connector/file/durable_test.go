@@ -2,6 +2,7 @@ package file
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,6 +81,59 @@ func TestStagedPartsSurvivePowerLoss(t *testing.T) {
 			}
 			if strings.Join(got, ",") != "a\nb" {
 				t.Errorf("after the power loss and recovery: %q, want the committed records", got)
+			}
+		})
+	}
+}
+
+// TestFailedSyncNeverPublishes: a part whose fsync failed may have lost
+// pages (the kernel reports a writeback error once and may drop the
+// dirty pages), so it must never be committed or staged, even when the
+// failing subtask's writer is then closed with a live context (the
+// stream runtime's abort does so) and a retried fsync would succeed. The
+// writer fails with the error and removes the part.
+func TestFailedSyncNeverPublishes(t *testing.T) {
+	for _, twoPhase := range []bool{false, true} {
+		t.Run(map[bool]string{false: "at-least-once", true: "two-phase"}[twoPhase], func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			s, err := newSink(SinkConfig{Path: dir, TwoPhase: twoPhase}, durable.SyncDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			eio := errors.New("input/output error")
+			fails := 1
+			s.syncFile = func(f *os.File) error {
+				if fails > 0 {
+					fails--
+					return eio
+				}
+				return f.Sync()
+			}
+			sw, _ := s.Open(ctx, stream.SubtaskInfo{Parallelism: 1})
+			w := sw.(*Writer)
+			if err := w.Write(ctx, []connector.Message{{Value: []byte("a")}}); err != nil {
+				t.Fatal(err)
+			}
+			if twoPhase {
+				_, err = w.PreCommit(ctx, 1)
+			} else {
+				err = w.OnBarrier(ctx, 1)
+			}
+			if !errors.Is(err, eio) {
+				t.Fatalf("barrier: %v, want the fsync error", err)
+			}
+			werr := w.Write(ctx, []connector.Message{{Value: []byte("b")}})
+			cerr := w.Close(ctx)
+			ents, _ := os.ReadDir(dir)
+			for _, e := range ents {
+				t.Errorf("file %s left after a failed fsync", e.Name())
+			}
+			if !errors.Is(werr, eio) {
+				t.Errorf("write after a failed fsync: %v, want the fsync error", werr)
+			}
+			if !errors.Is(cerr, eio) {
+				t.Errorf("close after a failed fsync: %v, want the fsync error", cerr)
 			}
 		})
 	}

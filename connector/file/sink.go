@@ -66,6 +66,9 @@ type Sink struct {
 	// syncDir makes a directory's entries durable (durable.SyncDir;
 	// tests record what it made durable).
 	syncDir func(string) error
+	// syncFile makes a part file's data durable ((*os.File).Sync; tests
+	// make it fail).
+	syncFile func(*os.File) error
 }
 
 // NewSink checks cfg, creates the directory (durably) and returns a sink.
@@ -95,7 +98,7 @@ func newSink(cfg SinkConfig, syncDir func(string) error) (*Sink, error) {
 	if err := durable.MkdirAll(cfg.Path, 0o755, syncDir); err != nil {
 		return nil, fmt.Errorf("file sink: %w", err)
 	}
-	return &Sink{cfg: cfg, syncDir: syncDir}, nil
+	return &Sink{cfg: cfg, syncDir: syncDir, syncFile: (*os.File).Sync}, nil
 }
 
 // newRun returns a run id: the time and 8 random hex digits.
@@ -133,6 +136,11 @@ type Writer struct {
 	size   int64
 	opened time.Time
 	loose  []part // finished parts not yet staged by PreCommit (TwoPhase)
+	// failed is the error of a write, flush, fsync or close of the
+	// current part: its bytes on disk are not trusted (a failed fsync is
+	// not retried, as the kernel may have dropped the dirty pages), so
+	// it is never committed or staged; Close and Discard remove it.
+	failed error
 
 	// With a Container: the current part's block function, the records
 	// of the block being filled, their count and a scratch buffer.
@@ -147,6 +155,9 @@ type part struct{ tmp, final string }
 // Write implements stream.SinkWriter: each value is written as one line,
 // or with a Container added to the current block.
 func (w *Writer) Write(_ context.Context, msgs []connector.Message) error {
+	if w.failed != nil {
+		return w.failed
+	}
 	for i := range msgs {
 		if w.f == nil {
 			if err := w.openPart(); err != nil {
@@ -202,7 +213,12 @@ func (w *Writer) flushBlock() error {
 	return nil
 }
 
-func (w *Writer) ioErr(err error) error { return fmt.Errorf("file sink: %s: %w", w.tmp, err) }
+// ioErr records a failed I/O of the current part (see failed) and
+// returns it with context.
+func (w *Writer) ioErr(err error) error {
+	w.failed = fmt.Errorf("file sink: %s: %w (the part is discarded, not published)", w.tmp, err)
+	return w.failed
+}
 
 func (w *Writer) openPart() error {
 	c := w.sink.cfg
@@ -238,6 +254,9 @@ func (w *Writer) openPart() error {
 // finishPart flushes, syncs and closes the current part; it is then
 // committed, or kept as loose (two-phase) until the next PreCommit.
 func (w *Writer) finishPart() error {
+	if w.failed != nil {
+		return w.failed
+	}
 	if w.f == nil {
 		return nil
 	}
@@ -249,7 +268,7 @@ func (w *Writer) finishPart() error {
 	if err := w.w.Flush(); err != nil {
 		return w.ioErr(err)
 	}
-	if err := w.f.Sync(); err != nil {
+	if err := w.sink.syncFile(w.f); err != nil {
 		return w.ioErr(err)
 	}
 	if err := w.f.Close(); err != nil {
@@ -442,6 +461,7 @@ func (w *Writer) Discard() error {
 		}
 	}
 	w.loose = nil
+	w.failed = nil
 	return first
 }
 
@@ -492,8 +512,13 @@ func decodeParts(b []byte) ([]part, error) {
 // removes an empty part. When the job stopped early (ctx cancelled), a
 // TwoPhase writer discards what it had not staged (the records are
 // replayed from the last checkpoint), while an at-least-once writer still
-// commits what it wrote.
+// commits what it wrote. A writer whose part failed to be written or
+// synced removes that part instead and returns the error.
 func (w *Writer) Close(ctx context.Context) error {
+	if err := w.failed; err != nil {
+		w.Discard()
+		return err
+	}
 	if w.sink.cfg.TwoPhase && ctx.Err() != nil {
 		return w.Discard()
 	}

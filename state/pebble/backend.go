@@ -5,12 +5,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
 
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/bloom"
+	"github.com/cockroachdb/pebble/vfs"
 	"github.com/sluicehq/sluice/state"
 )
 
@@ -42,6 +44,14 @@ type Options struct {
 	// overrides the default of 4 MiB, or an eighth of MemoryLimit when
 	// that is set; negative: none of them.
 	HotCacheSize int64
+	// Logger receives Pebble's background errors (a flush or compaction
+	// that failed, as on a full disk: Pebble retries it, and a snapshot
+	// and the writes behind a full memtable wait for it). This overrides
+	// the default of slog.Default().
+	Logger *slog.Logger
+
+	// fs, when set, is the file system Pebble uses (tests inject faults).
+	fs vfs.FS
 }
 
 func (o *Options) defaults() {
@@ -68,6 +78,9 @@ func (o *Options) defaults() {
 	if o.MemTableSize == 0 {
 		o.MemTableSize = 4 << 20
 	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
 }
 
 // Backend is a state.Backend over a Pebble database. Like every backend it
@@ -93,6 +106,8 @@ type Backend struct {
 	batch *pebble.Batch
 	scans int
 	hot   *state.CacheBudget
+	// bgErrs logs Pebble's background errors.
+	bgErrs *bgErrors
 }
 
 // batchLimit is the size at which a write batch is committed before the
@@ -130,7 +145,7 @@ func newBackend(opts Options, maxParallelism int, r state.KeyGroupRange) *Backen
 	_, _ = rand.Read(id[:])
 	return &Backend{opts: opts, dbDir: filepath.Join(opts.Dir, "db"), maxPar: maxParallelism, groups: r,
 		tables: make(map[string]state.Table), inst: hex.EncodeToString(id[:]), shared: make(map[string]string),
-		hot: state.NewCacheBudget(opts.HotCacheSize)}
+		hot: state.NewCacheBudget(opts.HotCacheSize), bgErrs: &bgErrors{log: opts.Logger, dir: opts.Dir}}
 }
 
 func (b *Backend) pebbleOptions() *pebble.Options {
@@ -146,6 +161,13 @@ func (b *Backend) pebbleOptions() *pebble.Options {
 		MemTableSize: b.opts.MemTableSize,
 		DisableWAL:   true,
 		Logger:       quietLogger{},
+		EventListener: &pebble.EventListener{
+			BackgroundError: b.bgErrs.report,
+			FlushEnd:        b.bgErrs.flushEnd,
+		},
+	}
+	if b.opts.fs != nil {
+		o.FS = b.opts.fs
 	}
 	// Bloom filters let point reads of absent keys (new map entries, such
 	// as a distinct set's first sight of a value) skip most sstables.
