@@ -171,6 +171,15 @@ func (s *Server) assignPartition(ctx context.Context, topic string, in *kmsg.Pro
 	// Validate every batch before appending any, so a request is all or
 	// nothing per partition as far as bad input goes.
 	var headers []record.Header
+	// txn is the request's transaction once a transactional batch was
+	// met, locked shared until the batches are assigned: no marker of it
+	// can be written between its check and the append (txncoord.go).
+	var txn *txnEntry
+	defer func() {
+		if txn != nil {
+			txn.mu.RUnlock()
+		}
+	}()
 	for rest := b; len(rest) > 0; {
 		h, err := record.ParseHeader(rest)
 		if err != nil || h.Size() > len(rest) {
@@ -201,12 +210,24 @@ func (s *Server) assignPartition(ctx context.Context, topic string, in *kmsg.Pro
 			if txnID == nil {
 				return fail(kerr.InvalidTxnState.Code, "transactional batch in a request without a transactional id")
 			}
-			if code := s.txns.CheckProduce(*txnID, h.ProducerID, h.ProducerEpoch, tp{topic, in.Partition}); code != 0 {
-				return fail(code, "")
+			if txn == nil {
+				if txn = s.txns.lockProduce(*txnID); txn == nil {
+					return fail(kerr.InvalidProducerIDMapping.Code, "")
+				}
+			}
+			if code := txn.checkProduce(h.ProducerID, h.ProducerEpoch, tp{topic, in.Partition}); code != 0 {
+				msg := ""
+				if code == kerr.InvalidTxnState.Code {
+					msg = "partition was not added to the transaction"
+				}
+				return fail(code, msg)
 			}
 		}
 		headers = append(headers, h)
 		rest = rest[h.Size():]
+	}
+	if txn != nil {
+		s.hook("produce") // tests: between the transaction's check and the append
 	}
 	part = producePart{topic: topic, out: out, p: p}
 	for _, h := range headers {
