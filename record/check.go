@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 )
 
 // ErrInvalidRecord reports a batch whose header is sound but whose records
@@ -39,6 +40,15 @@ type Checked struct {
 	FirstKeyless int32
 }
 
+// checkBufs holds the buffers CheckRecords decompresses into (*[]byte),
+// so that checking compressed batches does not allocate and clear a
+// batch-sized buffer for each.
+var checkBufs sync.Pool
+
+// maxPooledCheckBuf is the largest buffer checkBufs keeps: a producer's
+// batch (1 MiB by default) fits; a rare larger one is left to the GC.
+const maxPooledCheckBuf = 4 << 20
+
 // CheckRecords walks the records of the whole batch b (one batch, its
 // header already checked by ParseHeader or Verify) and checks that they
 // are exactly what the header announces, as Kafka's log validator does
@@ -51,7 +61,8 @@ type Checked struct {
 // MaxDecompressed (beyond it: ErrTooLarge; undecodable: ErrCorrupt). A
 // record that does not parse fails with an *InvalidRecordError.
 //
-// An uncompressed batch is walked in place, without allocating.
+// An uncompressed batch is walked in place, without allocating; a
+// compressed one is decompressed into a reused buffer.
 func CheckRecords(b []byte) (Checked, error) {
 	h, err := ParseHeader(b)
 	if err != nil {
@@ -62,9 +73,19 @@ func CheckRecords(b []byte) (Checked, error) {
 	}
 	body := b[HeaderSize:h.Size()]
 	if h.Codec() != None {
-		if body, err = decompress(h.Codec(), body); err != nil {
+		buf, _ := checkBufs.Get().(*[]byte)
+		if buf == nil {
+			buf = new([]byte)
+		}
+		defer func() {
+			if cap(*buf) <= maxPooledCheckBuf {
+				checkBufs.Put(buf)
+			}
+		}()
+		if body, err = decompressInto(*buf, h.Codec(), body, MaxDecompressed); err != nil {
 			return Checked{}, decompressError(h, err)
 		}
+		*buf = body[:0]
 	}
 	c := Checked{FirstKeyless: -1}
 	for i := int32(0); i < h.NumRecords; i++ {
