@@ -171,6 +171,15 @@ func (s *Server) assignPartition(ctx context.Context, topic string, in *kmsg.Pro
 	// Validate every batch before appending any, so a request is all or
 	// nothing per partition as far as bad input goes.
 	var headers []record.Header
+	// txn is the request's transaction once a transactional batch was
+	// met, locked shared until the batches are assigned: no marker of it
+	// can be written between its check and the append (txncoord.go).
+	var txn *txnEntry
+	defer func() {
+		if txn != nil {
+			txn.mu.RUnlock()
+		}
+	}()
 	for rest := b; len(rest) > 0; {
 		h, err := record.ParseHeader(rest)
 		if err != nil || h.Size() > len(rest) {
@@ -188,25 +197,52 @@ func (s *Server) assignPartition(ctx context.Context, topic string, in *kmsg.Pro
 		if h.NumRecords <= 0 || int64(h.LastOffsetDelta) != int64(h.NumRecords)-1 {
 			return fail(kerr.InvalidRecord.Code, fmt.Sprintf("batch of %d records has last offset delta %d", h.NumRecords, h.LastOffsetDelta))
 		}
-		if t.Cleanup().Compact() {
-			if err := logstore.CheckKeys(rest[:h.Size()]); err != nil {
-				code := kerr.InvalidRecord.Code
-				if errors.Is(err, logstore.ErrBatchTooLarge) {
-					code = kerr.MessageTooLarge.Code // a decompression bomb, refused at the bound
+		// The records must be what the header says, or every consumer
+		// of the partition would stumble on them (check.go in record).
+		checked, err := record.CheckRecords(rest[:h.Size()])
+		if err != nil {
+			var ie *record.InvalidRecordError
+			switch {
+			case errors.Is(err, record.ErrTooLarge):
+				return fail(kerr.MessageTooLarge.Code, err.Error()) // a decompression bomb, refused at the bound
+			case errors.As(err, &ie):
+				if _, crcErr := record.Verify(rest[:h.Size()]); crcErr != nil {
+					return fail(kerr.CorruptMessage.Code, crcErr.Error()) // damaged in transit, not built wrong
 				}
-				return fail(code, fmt.Sprintf("topic %s is compacted: %v", topic, err))
+				if ie.Index >= 0 {
+					re := kmsg.NewProduceResponseTopicPartitionErrorRecord()
+					re.RelativeOffset, re.ErrorMessage = ie.Index, kmsg.StringPtr(ie.Reason)
+					out.ErrorRecords = append(out.ErrorRecords, re)
+				}
+				return fail(kerr.InvalidRecord.Code, err.Error())
 			}
+			return fail(kerr.CorruptMessage.Code, err.Error())
+		}
+		if t.Cleanup().Compact() && checked.FirstKeyless >= 0 {
+			return fail(kerr.InvalidRecord.Code, fmt.Sprintf("topic %s is compacted: record %d has no key; a compacted topic needs a key on every record", topic, checked.FirstKeyless))
 		}
 		if h.IsTransactional() {
 			if txnID == nil {
 				return fail(kerr.InvalidTxnState.Code, "transactional batch in a request without a transactional id")
 			}
-			if code := s.txns.CheckProduce(*txnID, h.ProducerID, h.ProducerEpoch, tp{topic, in.Partition}); code != 0 {
-				return fail(code, "")
+			if txn == nil {
+				if txn = s.txns.lockProduce(*txnID); txn == nil {
+					return fail(kerr.InvalidProducerIDMapping.Code, "")
+				}
+			}
+			if code := txn.checkProduce(h.ProducerID, h.ProducerEpoch, tp{topic, in.Partition}); code != 0 {
+				msg := ""
+				if code == kerr.InvalidTxnState.Code {
+					msg = "partition was not added to the transaction"
+				}
+				return fail(code, msg)
 			}
 		}
 		headers = append(headers, h)
 		rest = rest[h.Size():]
+	}
+	if txn != nil {
+		s.hook("produce") // tests: between the transaction's check and the append
 	}
 	part = producePart{topic: topic, out: out, p: p}
 	for _, h := range headers {

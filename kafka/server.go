@@ -39,8 +39,9 @@ type Server struct {
 	// check and their offset deletion.
 	gmu sync.Mutex
 	// checked, set only by tests, is called by OffsetCommit, DeleteGroups,
-	// OffsetDelete and the tick between their checks (or their read of the
-	// topic list) and their writes, with the operation's name.
+	// OffsetDelete, a transactional Produce and the tick between their
+	// checks (or their read of the topic list) and their writes, with the
+	// operation's name.
 	checked func(op string)
 	groups  *groupCoordinator
 	cgroups *consumerCoordinator

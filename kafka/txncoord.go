@@ -32,6 +32,15 @@ import (
 // Each transactional id has its own lock, held across its I/O, so one slow
 // transaction does not stall the others; the map lock is never held across
 // I/O.
+//
+// A transactional produce is verified here (Kafka's KIP-890 part 1, without
+// the network hop: the coordinator is in process) and holds its id's lock
+// shared from that check until its batches have their offsets in the log
+// (lockProduce). Every marker write (EndTxn, InitProducerId fencing, the
+// timeout's abort) holds the lock exclusively, so a marker is either
+// assigned after a verified batch, closing it, or before the check, which
+// then refuses the batch: data can never land after its transaction's
+// marker and leave the partition's last stable offset stuck.
 
 // txnState is a transaction's state (Kafka's names).
 type txnState int8
@@ -108,7 +117,9 @@ type txnBackend interface {
 }
 
 type txnEntry struct {
-	mu  sync.Mutex
+	// mu is held exclusively by every coordinator operation and shared by
+	// a transactional produce from its check to its append (lockProduce).
+	mu  sync.RWMutex
 	rec txnRecord
 }
 
@@ -522,25 +533,44 @@ func (c *txnCoordinator) finishPrepared(ctx context.Context, e *txnEntry) *txnEr
 }
 
 // CheckProduce validates a transactional batch of a produce request
-// naming transactional id txnID: its producer must be txnID's (else
-// INVALID_PRODUCER_ID_MAPPING, as from Kafka's verification, KIP-890) and
-// own an Ongoing transaction that includes the partition.
+// naming transactional id txnID (see checkProduce). It holds no lock on
+// return: the produce path uses lockProduce, which keeps the answer true
+// until the batch is appended.
 func (c *txnCoordinator) CheckProduce(txnID string, pid int64, epoch int16, p tp) int16 {
-	c.mu.Lock()
-	e := c.byPID[pid]
-	if e != nil && c.byID[txnID] != e {
-		e = nil
-	}
-	c.mu.Unlock()
+	e := c.lockProduce(txnID)
 	if e == nil {
 		return kerr.InvalidProducerIDMapping.Code
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if epoch < e.rec.Epoch {
-		return kerr.InvalidProducerEpoch.Code
+	defer e.mu.RUnlock()
+	return e.checkProduce(pid, epoch, p)
+}
+
+// lockProduce returns txnID's entry locked shared, or nil if the id is
+// unknown. The caller checks each transactional batch with checkProduce
+// and unlocks (e.mu.RUnlock) once the batches are assigned their offsets:
+// no marker of the transaction can be written in between.
+func (c *txnCoordinator) lockProduce(txnID string) *txnEntry {
+	e := c.entry(txnID)
+	if e != nil {
+		e.mu.RLock()
 	}
-	if epoch > e.rec.Epoch || e.rec.State != txnOngoing || !slices.Contains(e.rec.Partitions, p) {
+	return e
+}
+
+// checkProduce validates a transactional batch of producer pid at epoch
+// for partition p, with e.mu held (shared at least): the producer must be
+// the entry's (else INVALID_PRODUCER_ID_MAPPING, as from Kafka's
+// verification, KIP-890), at its current epoch (an older one:
+// INVALID_PRODUCER_EPOCH) and own an Ongoing transaction that includes the
+// partition (else INVALID_TXN_STATE, as Kafka 3.6+ answers a produce whose
+// partition is not in the transaction).
+func (e *txnEntry) checkProduce(pid int64, epoch int16, p tp) int16 {
+	switch {
+	case pid != e.rec.ProducerID:
+		return kerr.InvalidProducerIDMapping.Code
+	case epoch < e.rec.Epoch:
+		return kerr.InvalidProducerEpoch.Code
+	case epoch > e.rec.Epoch || e.rec.State != txnOngoing || !slices.Contains(e.rec.Partitions, p):
 		return kerr.InvalidTxnState.Code
 	}
 	return 0

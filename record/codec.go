@@ -86,8 +86,9 @@ func zstdEncoder() (*zstd.Encoder, error) {
 	return zstdEnc, zstdErr
 }
 
-// zstdDecompress decompresses the zstd frames src up to limit bytes.
-func zstdDecompress(src []byte, limit int) ([]byte, error) {
+// zstdDecompress decompresses the zstd frames src up to limit bytes, into
+// buf's space when it is large enough (see decompressInto).
+func zstdDecompress(buf, src []byte, limit int) ([]byte, error) {
 	d, _ := zstdDecs.Get().(*zstd.Decoder)
 	if d == nil {
 		var err error
@@ -107,7 +108,7 @@ func zstdDecompress(src []byte, limit int) ([]byte, error) {
 	if fh.Decode(src) == nil && fh.HasFCS {
 		hint = int(min(fh.FrameContentSize, 1<<20))
 	}
-	out, err := readLimited(d, hint, limit)
+	out, err := readLimited(buf, d, hint, limit)
 	if err != nil {
 		// A decoder stopped mid-stream is not reused.
 		d.Close()
@@ -177,6 +178,13 @@ func decompress(c Codec, src []byte) ([]byte, error) {
 // to produce more than limit bytes; it allocates about twice the output at
 // most.
 func decompressLimit(c Codec, src []byte, limit int) ([]byte, error) {
+	return decompressInto(nil, c, src, limit)
+}
+
+// decompressInto is decompressLimit writing into buf's space (from
+// buf[:0]) when the output fits it, so that a caller done with the output
+// before its next call can reuse one buffer.
+func decompressInto(buf []byte, c Codec, src []byte, limit int) ([]byte, error) {
 	switch c {
 	case None:
 		return src, nil
@@ -185,15 +193,15 @@ func decompressLimit(c Codec, src []byte, limit int) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return readLimited(r, 4*len(src), limit)
+		return readLimited(buf, r, 4*len(src), limit)
 	case Snappy:
 		if !bytes.HasPrefix(src, xerialMagic) {
-			return snappyBlock(nil, src, limit)
+			return snappyBlock(buf[:0], src, limit)
 		}
 		if len(src) < 16 {
 			return nil, fmt.Errorf("snappy: truncated xerial header")
 		}
-		var out []byte
+		out := buf[:0]
 		for p := src[16:]; len(p) > 0; {
 			if len(p) < 4 {
 				return nil, fmt.Errorf("snappy: truncated chunk length")
@@ -211,9 +219,9 @@ func decompressLimit(c Codec, src []byte, limit int) ([]byte, error) {
 		}
 		return out, nil
 	case LZ4:
-		return readLimited(lz4.NewReader(bytes.NewReader(src)), 4*len(src), limit)
+		return readLimited(buf, lz4.NewReader(bytes.NewReader(src)), 4*len(src), limit)
 	case Zstd:
-		return zstdDecompress(src, limit)
+		return zstdDecompress(buf, src, limit)
 	}
 	return nil, fmt.Errorf("unknown compression codec %d", c)
 }
@@ -244,9 +252,13 @@ func snappyBlock(dst, src []byte, limit int) ([]byte, error) {
 // readLimited reads r to its end, refusing (ErrTooLarge) more than limit
 // bytes. The buffer starts at hint (at least a few times the compressed
 // size) and doubles as output arrives, up to limit, so what it allocates
-// follows what r produces: twice the output at most.
-func readLimited(r io.Reader, hint, limit int) ([]byte, error) {
-	out := make([]byte, 0, min(max(hint, 4<<10), limit))
+// follows what r produces: twice the output at most. A buf of that size or
+// more is used instead of a new buffer.
+func readLimited(buf []byte, r io.Reader, hint, limit int) ([]byte, error) {
+	out := buf[:0:min(cap(buf), limit)]
+	if n := min(max(hint, 4<<10), limit); cap(out) < n {
+		out = make([]byte, 0, n)
+	}
 	for {
 		if len(out) == cap(out) {
 			// Full: grow only if r has more.
