@@ -1,7 +1,6 @@
 package pebble
 
 import (
-	"context"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -124,16 +123,7 @@ func TestSnapshotUploadsOfOneBackendRunInOrder(t *testing.T) {
 	if err := p6.Commit(&checkpoint.Manifest{ID: 6, Tasks: []checkpoint.TaskState{{Task: checkpoint.TaskID{Operator: "op"}, Files: r6.files}}}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := store.Latest(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := Restore(small(filepath.Join(root, "r")), testMaxPar, all, c, c.Manifest.TaskFiles("op")[:1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	tt, _ := state.OpenTable[string, entry](r, "counts")
+	tt := restoreLatest(t, store, filepath.Join(root, "r"), all)
 	if e, _ := tt.Get(kgOf(key(n-1)), key(n-1)); e.Count != n-1 {
 		t.Fatalf("restored %+v", e)
 	}
