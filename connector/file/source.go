@@ -180,8 +180,8 @@ const idLen = 16
 func (s *split) ID() string { return s.id }
 
 // Position is the index of the current file, its name, the byte offset
-// and the line count, and, for a following split whose file's identity is
-// known, a zero byte (no file name holds one) and that identity (device
+// and the line count, and, for a split following one file whose identity
+// is known, a zero byte (no file name holds one) and that identity (device
 // and inode, 8 bytes each): the file may be renamed away (rotated) before
 // the position is restored. With Records, the byte offset is zero and the
 // line count is the number of records of the file read: resuming opens
@@ -274,7 +274,7 @@ func (s *split) openFile() (*os.File, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("file source: %w", err)
 	}
-	if s.src.cfg.Follow && s.hasID && (f == nil || !s.isCurrent(f)) {
+	if s.src.cfg.Follow && !s.watchDir && s.hasID && (f == nil || !s.isCurrent(f)) {
 		if old := s.findRenamed(name); old != nil {
 			if f != nil {
 				f.Close()
@@ -293,7 +293,9 @@ func (s *split) openFile() (*os.File, error) {
 		return nil, fmt.Errorf("file source: %w", err)
 	}
 	s.hasID = false
-	if st, err := f.Stat(); err == nil {
+	if st, err := f.Stat(); err == nil && s.src.cfg.Follow && !s.watchDir {
+		// Only a split following one file knows a rotation (see
+		// renamedAway); in a directory a renamed file is a new name.
 		s.fid, s.hasID = identify(st)
 	}
 	return f, nil
