@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -118,4 +120,151 @@ func oneSplit(t *testing.T, cfg SourceConfig) stream.Split[connector.Message] {
 	}
 	t.Cleanup(func() { sp[0].(io.Closer).Close() })
 	return sp[0]
+}
+
+// rotate renames the followed file p to p.1 after appending tail to it,
+// and creates a new p holding fresh, as logrotate's create rotation does
+// while the writer appends until it reopens.
+func rotate(t *testing.T, p, tail, fresh string) {
+	t.Helper()
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(tail); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(p, p+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(fresh), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// records returns "value@file:line" for each message.
+func records(ms []connector.Message) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = string(m.Value) + "@" + filepath.Base(m.Origin) + ":" + strconv.FormatInt(m.Offset, 10)
+	}
+	return out
+}
+
+// readN reads one record at a time (each Read may be followed by a
+// checkpoint) until n records came, polling at most tries times.
+func readN(t *testing.T, sp stream.Split[connector.Message], n, tries int) []connector.Message {
+	t.Helper()
+	var out []connector.Message
+	buf := make([]connector.Message, 1)
+	for range tries {
+		if len(out) == n {
+			return out
+		}
+		k, err := sp.Read(context.Background(), buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k > 0 {
+			m := buf[0]
+			m.Value = append([]byte(nil), m.Value...)
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// TestSourceFollowRenameRotation follows a file that is renamed away and
+// replaced by a new one under its name (logrotate's create rotation): the
+// source must read the renamed file to its end, the lines written to it
+// before the rename included (and a partial last line as a record), then
+// the new file from its first line, as tail -F does.
+func TestSourceFollowRenameRotation(t *testing.T) {
+	for _, tc := range []struct{ name, tail, last string }{
+		{"complete lines", "c\n", "c@app.log:3"},
+		{"partial last line", "c", "c@app.log:3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "app.log")
+			if err := os.WriteFile(p, []byte("a\nb\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			sp := oneSplit(t, SourceConfig{Path: p, Follow: true, PollInterval: 1, Logger: slog.New(slog.DiscardHandler)})
+			if got := records(readN(t, sp, 2, 3)); strings.Join(got, " ") != "a@app.log:1 b@app.log:2" {
+				t.Fatalf("before rotation: %v", got)
+			}
+			readN(t, sp, 1, 1) // at the end: waits for more
+			rotate(t, p, tc.tail, "d\ne\n")
+			got := records(readN(t, sp, 3, 10))
+			if want := tc.last + " d@app.log:1 e@app.log:2"; strings.Join(got, " ") != want {
+				t.Fatalf("after rotation: %v, want %s", got, want)
+			}
+		})
+	}
+}
+
+// TestSourceFollowRenameRotationRestore restores positions taken before a
+// rename-style rotation, and while the renamed file is being finished,
+// into a new split after the rotation: every record after the position
+// comes once, none before it (exactly-once across a restore), and when
+// the renamed file is gone the new file is read from its start.
+func TestSourceFollowRenameRotationRestore(t *testing.T) {
+	all := []string{"a@app.log:1", "b@app.log:2", "c@app.log:3", "d@app.log:4", "x@app.log:1", "y@app.log:2"}
+	for after := 1; after < len(all); after++ {
+		t.Run(strconv.Itoa(after), func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "app.log")
+			if err := os.WriteFile(p, []byte("a\nb\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg := SourceConfig{Path: p, Follow: true, PollInterval: 1, Logger: slog.New(slog.DiscardHandler)}
+			sp := oneSplit(t, cfg)
+			var got []connector.Message
+			if after <= 2 {
+				got = readN(t, sp, after, 3)
+				rotate(t, p, "c\nd\n", "x\ny\n")
+			} else {
+				got = readN(t, sp, 2, 3)
+				readN(t, sp, 1, 1) // at the end
+				rotate(t, p, "c\nd\n", "x\ny\n")
+				got = append(got, readN(t, sp, after-2, 10)...)
+			}
+			pos := sp.Position()
+			sp2 := oneSplit(t, cfg)
+			if err := sp2.Seek(pos); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, readN(t, sp2, len(all)-after, 10)...)
+			if g := records(got); !slices.Equal(g, all) {
+				t.Fatalf("restored after %d records: %v, want %v", after, g, all)
+			}
+		})
+	}
+	t.Run("renamed file gone", func(t *testing.T) {
+		p := filepath.Join(t.TempDir(), "app.log")
+		if err := os.WriteFile(p, []byte("a\nb\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var logs bytes.Buffer
+		cfg := SourceConfig{Path: p, Follow: true, PollInterval: 1, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+		sp := oneSplit(t, cfg)
+		readN(t, sp, 1, 3)
+		pos := sp.Position()
+		rotate(t, p, "", "x\ny\n")
+		if err := os.Remove(p + ".1"); err != nil {
+			t.Fatal(err)
+		}
+		sp2 := oneSplit(t, cfg)
+		if err := sp2.Seek(pos); err != nil {
+			t.Fatal(err)
+		}
+		if g := records(readN(t, sp2, 2, 10)); strings.Join(g, " ") != "x@app.log:1 y@app.log:2" {
+			t.Fatalf("after the renamed file was removed: %v", g)
+		}
+		if !strings.Contains(logs.String(), "renamed file is gone") {
+			t.Fatalf("no warning: %q", logs.String())
+		}
+	})
 }

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -29,7 +31,9 @@ type SourceConfig struct {
 	// Path is a file or a directory.
 	Path string
 	// Follow keeps reading appended data and new files instead of
-	// finishing at the end.
+	// finishing at the end. A followed file truncated in place is read
+	// again from its start; one renamed away and replaced by a new file
+	// under its name is read to its end, then the new file (tail -F).
 	Follow bool
 	// PollInterval is how often a following source looks for new data.
 	// This overrides the default of 200ms.
@@ -156,20 +160,43 @@ type split struct {
 	slab   []byte
 	part   []byte // a following split's incomplete last line
 	rr     RecordReader
+	// fid is the identity (device and inode) of the file off counts in,
+	// when known (hasID): a following split's position names it, so that
+	// a restore finds the file again after a rename-style rotation.
+	fid   fileID
+	hasID bool
+	// rotated: the open file was renamed away and another file now has
+	// its name; it is read to its end, then the file under the name from
+	// its first byte (tail -F).
+	rotated bool
 }
+
+// fileID is a file's device and inode number.
+type fileID struct{ dev, ino uint64 }
+
+// idLen is the length of an encoded fileID in a position.
+const idLen = 16
 
 func (s *split) ID() string { return s.id }
 
 // Position is the index of the current file, its name, the byte offset
-// and the line count. With Records, the byte offset is zero and the line
-// count is the number of records of the file read: resuming opens the
-// file again and skips that many records.
+// and the line count, and, for a split following one file whose identity
+// is known, a zero byte (no file name holds one) and that identity (device
+// and inode, 8 bytes each): the file may be renamed away (rotated) before
+// the position is restored. With Records, the byte offset is zero and the
+// line count is the number of records of the file read: resuming opens
+// the file again and skips that many records.
 func (s *split) Position() []byte {
 	b := binary.BigEndian.AppendUint32(nil, uint32(s.cur))
 	b = binary.BigEndian.AppendUint64(b, uint64(s.off))
 	b = binary.BigEndian.AppendUint64(b, uint64(s.line))
 	if s.cur < len(s.files) {
 		b = append(b, s.files[s.cur]...)
+		if s.hasID {
+			b = append(b, 0)
+			b = binary.BigEndian.AppendUint64(b, s.fid.dev)
+			b = binary.BigEndian.AppendUint64(b, s.fid.ino)
+		}
 	}
 	return b
 }
@@ -181,6 +208,16 @@ func (s *split) Seek(pos []byte) error {
 		return fmt.Errorf("file split %s: %w: %d bytes", s.id, stream.ErrBadPosition, len(pos))
 	}
 	name := string(pos[20:])
+	s.hasID = false
+	if i := strings.IndexByte(name, 0); i >= 0 {
+		id := []byte(name[i+1:])
+		if len(id) != idLen {
+			return fmt.Errorf("file split %s: %w: file identity of %d bytes", s.id, stream.ErrBadPosition, len(id))
+		}
+		name = name[:i]
+		s.fid = fileID{dev: binary.BigEndian.Uint64(id), ino: binary.BigEndian.Uint64(id[8:])}
+		s.hasID = true
+	}
 	s.cur = len(s.files)
 	for i, f := range s.files {
 		if f == name {
@@ -196,9 +233,9 @@ func (s *split) Seek(pos []byte) error {
 }
 
 func (s *split) open() error {
-	f, err := os.Open(s.files[s.cur])
+	f, err := s.openFile()
 	if err != nil {
-		return fmt.Errorf("file source: %w", err)
+		return err
 	}
 	if s.off > 0 {
 		if _, err := f.Seek(s.off, io.SeekStart); err != nil {
@@ -223,6 +260,91 @@ func (s *split) open() error {
 	return nil
 }
 
+// openFile opens the current file. For a following split restoring a
+// position whose file has since been renamed away (rename-style rotation:
+// another file, or none yet, has the name), it opens the renamed file
+// instead, found by its identity among the files of the same directory,
+// and marks it rotated: it is read to its end, then the file under the
+// name. When the renamed file is gone too (deleted or compressed), it
+// warns and reads the file under the name from its start. A following
+// split's last file that does not exist yet is waited for.
+func (s *split) openFile() (*os.File, error) {
+	name := s.files[s.cur]
+	f, err := os.Open(name)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("file source: %w", err)
+	}
+	if s.src.cfg.Follow && !s.watchDir && s.hasID && (f == nil || !s.isCurrent(f)) {
+		if old := s.findRenamed(name); old != nil {
+			if f != nil {
+				f.Close()
+			}
+			f, s.rotated = old, true
+		} else if f != nil {
+			s.src.cfg.Logger.Warn("file source: the followed file was rotated (renamed) and the renamed file is gone: reading the new file from its start; the lines of the old one after the restored position are lost",
+				"file", name, "offset", s.off)
+			s.off, s.line = 0, 0
+		}
+	}
+	if f == nil {
+		if s.src.cfg.Follow && s.cur == len(s.files)-1 {
+			return nil, errHeaderPending // renamed away, the new file not created yet
+		}
+		return nil, fmt.Errorf("file source: %w", err)
+	}
+	s.hasID = false
+	if st, err := f.Stat(); err == nil && s.src.cfg.Follow && !s.watchDir {
+		// Only a split following one file knows a rotation (see
+		// renamedAway); in a directory a renamed file is a new name.
+		s.fid, s.hasID = identify(st)
+	}
+	return f, nil
+}
+
+// isCurrent reports whether f is the file the position's identity names.
+func (s *split) isCurrent(f *os.File) bool {
+	st, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	id, ok := identify(st)
+	return !ok || id == s.fid
+}
+
+// findRenamed opens the file of the directory of name whose identity is
+// the position's, or returns nil.
+func (s *split) findRenamed(name string) *os.File {
+	dir := filepath.Dir(name)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		if id, ok := identify(fi); !ok || id != s.fid {
+			continue
+		}
+		f, err := os.Open(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil
+		}
+		if !s.isCurrent(f) { // replaced between the listing and the open
+			f.Close()
+			return nil
+		}
+		s.src.cfg.Logger.Info("file source: the followed file was rotated (renamed) since the restored position: finishing the renamed file first",
+			"file", name, "renamed", e.Name(), "offset", s.off)
+		return f
+	}
+	return nil
+}
+
 // errHeaderPending is open's answer for a followed file that may still
 // grow and holds no complete header line yet: it is opened again later.
 var errHeaderPending = errors.New("file source: header line not complete yet")
@@ -231,16 +353,12 @@ var errHeaderPending = errors.New("file source: header line not complete yet")
 // even when resuming in the middle of the file.
 func (s *split) readHeader() error {
 	name := s.files[s.cur]
-	hf, err := os.Open(name)
-	if err != nil {
-		return fmt.Errorf("file source: %w", err)
-	}
-	defer hf.Close()
-	line, err := bufio.NewReader(hf).ReadSlice('\n')
+	// From the open file, not by name: a rotated file has another name.
+	line, err := bufio.NewReader(io.NewSectionReader(s.f, 0, math.MaxInt64)).ReadSlice('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("file source: %s: header: %w", name, err)
 	}
-	if err != nil && s.src.cfg.Follow && s.cur == len(s.files)-1 {
+	if err != nil && s.src.cfg.Follow && s.cur == len(s.files)-1 && !s.rotated {
 		// The last file may still grow: its header line is not all
 		// there yet (taking it now would cut the header short and read
 		// its rest, or the whole line, as a record).
@@ -319,7 +437,7 @@ func (s *split) Read(ctx context.Context, dst []connector.Message) (int, error) 
 			return n, fmt.Errorf("file source: %s: %w", s.files[s.cur], err)
 		}
 		complete := err == nil
-		if !complete && s.src.cfg.Follow && s.cur == len(s.files)-1 {
+		if !complete && s.src.cfg.Follow && s.cur == len(s.files)-1 && !s.rotated {
 			// The last file may still grow: keep the partial line for
 			// later and wait for more data.
 			s.part = append(s.part, line...)
@@ -352,8 +470,14 @@ func (s *split) Read(ctx context.Context, dst []connector.Message) (int, error) 
 		if !complete {
 			s.f.Close()
 			s.f = nil
-			s.cur++
-			s.off, s.line = 0, 0
+			if s.rotated {
+				// The renamed file is read to its end: on to the
+				// file that now has its name.
+				s.rotated = false
+			} else {
+				s.cur++
+			}
+			s.off, s.line, s.hasID = 0, 0, false
 		}
 	}
 	return n, nil
@@ -446,12 +570,33 @@ func (s *split) waitForData(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("file source: %s: %w", s.files[s.cur], err)
 		}
+		if s.renamedAway(st) {
+			// Read the renamed file to its end (lines written before
+			// the rename), then the new one from its start.
+			s.rotated = true
+			s.src.cfg.Logger.Info("file source: followed file rotated (renamed): finishing it, then reading the new file", "file", s.files[s.cur], "offset", s.off)
+			s.r.Reset(s.f)
+			return nil
+		}
 		if read := s.off + int64(len(s.part)); st.Size() < read {
 			return s.restartTruncated(st.Size(), read)
 		}
 		s.r.Reset(s.f)
 	}
 	return nil
+}
+
+// renamedAway reports whether the open file of a split following one
+// file (not a directory: there a renamed file is a new name) was renamed
+// away and another file now has its name (rename-style rotation,
+// logrotate's create). A name that no longer exists is not a rotation
+// yet: the old file may still grow until the new one appears.
+func (s *split) renamedAway(open os.FileInfo) bool {
+	if s.watchDir || s.rotated || s.cur != len(s.files)-1 {
+		return false
+	}
+	st, err := os.Stat(s.files[s.cur])
+	return err == nil && !os.SameFile(st, open)
 }
 
 // restartTruncated starts reading the current file again from its first

@@ -44,10 +44,14 @@ type SinkConfig struct {
 	// across restarts. Default: "sluice-<Topic>".
 	TransactionalID string
 	// MaxPendingCheckpoints is how many pre-committed transactions a
-	// subtask may hold while their checkpoints complete (each holds a
-	// client) beside the open one and the spare made ready for the next. Default DefaultMaxPendingCheckpoints.
-	// When a new transaction begins with more pending, the oldest is
-	// committed early (counted in EarlyCommits).
+	// subtask keeps a client for while their checkpoints complete, beside
+	// the open one and the spare made ready for the next. Default
+	// DefaultMaxPendingCheckpoints. More are pending only when checkpoints
+	// fail (an aborted checkpoint's transaction waits for the next one
+	// that completes): the oldest then go idle, their clients closed, and
+	// are committed with EndTxn once a checkpoint holding them completes
+	// (counted in IdledTransactions). Nothing is committed before its
+	// checkpoint completes.
 	MaxPendingCheckpoints int
 	// TransactionTimeout bounds a transaction on the broker (which caps
 	// it at its transaction.max.timeout.ms); 0 means
@@ -79,9 +83,9 @@ type SinkConfig struct {
 // Sink writes messages to a Kafka topic; it implements
 // stream.Sink[connector.Message].
 type Sink struct {
-	cfg          SinkConfig
-	earlyCommits atomic.Int64
-	lost         atomic.Int64
+	cfg   SinkConfig
+	idled atomic.Int64
+	lost  atomic.Int64
 
 	// beforeCommit, when set (by tests), runs in Commit before the
 	// transaction is committed; an error fails the Commit there, as a
@@ -129,10 +133,11 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 	return &Sink{cfg: cfg}, nil
 }
 
-// EarlyCommits counts transactions committed before their checkpoint
-// completed because MaxPendingCheckpoints were pending (those records are
-// at-least-once).
-func (s *Sink) EarlyCommits() int64 { return s.earlyCommits.Load() }
+// IdledTransactions counts pre-committed transactions whose client was
+// closed because more than MaxPendingCheckpoints were waiting for their
+// checkpoints (checkpoints kept failing); each is committed with EndTxn
+// once a checkpoint holding it completes.
+func (s *Sink) IdledTransactions() int64 { return s.idled.Load() }
 
 // LostTransactions counts pre-committed transactions that recovery found
 // aborted by the broker (their transaction timeout expired before the

@@ -300,25 +300,12 @@ func (w *txnWriter) prepare(ctx context.Context) error {
 }
 
 // begin opens a transaction under the subtask's next transactional id,
-// the spare's (committing the oldest pending one early when more than
-// MaxPendingCheckpoints are pending), and, under two-phase commit, starts
-// preparing the one after.
+// the spare's, and, under two-phase commit, starts preparing the one
+// after. With more than MaxPendingCheckpoints transactions pre-committed
+// (checkpoints failed: an aborted checkpoint's transaction waits for the
+// next one that completes) it first lets the oldest go idle (see idle).
 func (w *txnWriter) begin(ctx context.Context) error {
-	w.mu.Lock()
-	var early *txn
-	if len(w.pending) > w.sink.cfg.MaxPendingCheckpoints {
-		early = w.pending[0]
-		w.pending = w.pending[1:]
-	}
-	w.mu.Unlock()
-	if early != nil {
-		w.sink.earlyCommits.Add(1)
-		err := early.end(ctx, kgo.TryCommit)
-		early.p.cl.Close()
-		if err != nil {
-			return fmt.Errorf("kafka sink %s: early commit of checkpoint %d: %w", w.topic(), early.h.Checkpoint, err)
-		}
-	}
+	w.idle()
 	t, err := w.takeSpare(ctx)
 	if err != nil {
 		return err
@@ -334,6 +321,33 @@ func (w *txnWriter) begin(ctx context.Context) error {
 		w.prepareSpare()
 	}
 	return nil
+}
+
+// idle closes the clients of the pre-committed transactions beyond the
+// newest MaxPendingCheckpoints and files them as orphans, which Commit
+// and Abort end with EndTxn (resume) like those Close leaves: they stay
+// open on the broker, holding nothing of this writer but their handles,
+// until a checkpoint holding them completes or the broker's transaction
+// timeout aborts them. None is committed before its checkpoint completes:
+// committed earlier, its records would be written again once the job
+// restored an earlier checkpoint and replayed them.
+func (w *txnWriter) idle() {
+	w.mu.Lock()
+	var idle []*txn
+	for len(w.pending) > w.sink.cfg.MaxPendingCheckpoints {
+		t := w.pending[0]
+		w.pending = w.pending[1:]
+		if w.orphans == nil {
+			w.orphans = map[string]Txn{}
+		}
+		w.orphans[t.h.TransactionalID] = t.h
+		idle = append(idle, t)
+	}
+	w.mu.Unlock()
+	for _, t := range idle {
+		t.p.cl.Close()
+	}
+	w.sink.idled.Add(int64(len(idle)))
 }
 
 // end flushes (commit) or drops (abort) the buffered records and ends the

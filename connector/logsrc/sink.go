@@ -43,7 +43,11 @@ type SinkConfig struct {
 	// the sink and stable across restarts. Default "sluice-<Topic>".
 	TransactionalID string
 	// MaxPendingCheckpoints is how many pre-committed transactions a
-	// subtask may hold; one more takes new writes. Default 2.
+	// subtask holds slots for from the start; one more takes new writes.
+	// Default 2. More are pending only when checkpoints fail (an aborted
+	// checkpoint's transaction waits for the next one that completes):
+	// the writer then adds a slot (counted in AddedSlots); nothing
+	// commits before its checkpoint completes.
 	MaxPendingCheckpoints int
 }
 
@@ -57,7 +61,7 @@ type Sink struct {
 	topic *logstore.Topic
 	reg   *registry // transactional: the transactional-id registry
 
-	earlyCommits atomic.Int64
+	addedSlots atomic.Int64
 }
 
 var _ stream.Sink[connector.Message] = (*Sink)(nil)
@@ -256,3 +260,8 @@ func (w *writer) OnBarrier(context.Context, uint64) error { return nil }
 func (w *writer) Close(context.Context) error { return nil }
 
 var _ stream.BarrierWriter = (*writer)(nil)
+
+// AddedSlots counts the transaction slots transactional writers added
+// beyond MaxPendingCheckpoints+1 because checkpoints kept failing and
+// pre-committed transactions waited for the next completed one.
+func (s *Sink) AddedSlots() int64 { return s.addedSlots.Load() }

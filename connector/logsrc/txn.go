@@ -2,7 +2,8 @@ package logsrc
 
 // Transactional writes through the log's own transactions.
 //
-// A transactional sink subtask owns MaxPendingCheckpoints+1 slots, each
+// A transactional sink subtask owns MaxPendingCheckpoints+1 slots (more
+// when checkpoints fail and pre-committed transactions pile up), each
 // with a transactional id "<TransactionalID>-<subtask>-<slot>" and a
 // producer id. A slot's transaction begins at the first write after a
 // barrier: the slot takes a new epoch, recorded durably in the registry
@@ -230,11 +231,6 @@ func (t *slot) describe() Txn {
 	return x
 }
 
-// EarlyCommits counts transactions committed before their checkpoint
-// completed because every slot was pending (those records are
-// at-least-once).
-func (s *Sink) EarlyCommits() int64 { return s.earlyCommits.Load() }
-
 // openTxn opens a transactional writer. It does not fence yet: a recovery
 // must first commit what the restored checkpoint pre-committed (with the
 // old epochs), so fencing happens in Recover, or, for a writer that is
@@ -245,12 +241,17 @@ func (s *Sink) openTxn(_ context.Context, info stream.SubtaskInfo, w *writer) (*
 		return nil, err
 	}
 	tw := &txnWriter{writer: w, sink: s, reg: reg, index: info.Index, par: max(info.Parallelism, 1)}
-	for i := range s.cfg.MaxPendingCheckpoints + 1 {
-		t := &slot{txnID: slotID(s.cfg.TransactionalID, info.Index, i), seq: make([]int32, len(w.parts)), touched: make([]bool, len(w.parts))}
-		tw.slots = append(tw.slots, t)
-		tw.free = append(tw.free, t)
+	for range s.cfg.MaxPendingCheckpoints + 1 {
+		tw.free = append(tw.free, tw.addSlot())
 	}
 	return tw, nil
+}
+
+// addSlot adds a slot with the next slot number to the writer's.
+func (w *txnWriter) addSlot() *slot {
+	t := &slot{txnID: slotID(w.sink.cfg.TransactionalID, w.index, len(w.slots)), seq: make([]int32, len(w.parts)), touched: make([]bool, len(w.parts))}
+	w.slots = append(w.slots, t)
+	return t
 }
 
 func slotID(prefix string, subtask, slot int) string {
@@ -260,7 +261,8 @@ func slotID(prefix string, subtask, slot int) string {
 // fence takes a new epoch for every transactional id in the registry that
 // this subtask inherits (all: those of every earlier subtask s with
 // s % parallelism == this index, so a rescaled job leaves nothing open;
-// otherwise only its own slots) and writes an abort marker with it to
+// otherwise those of its own subtask index, including the slots an
+// earlier run added when its checkpoints failed) and writes an abort marker with it to
 // every partition. That aborts what an earlier incarnation left open (the
 // last stable offsets move on) and fences a zombie still writing with an
 // old epoch.
@@ -270,15 +272,13 @@ func (w *txnWriter) fence(ctx context.Context, all bool) error {
 	for _, t := range w.slots {
 		ids[t.txnID] = true
 	}
-	if all {
-		for _, id := range w.reg.txnIDs(w.cfg.TransactionalID + "-") {
-			var sub, n int
-			if _, err := fmt.Sscanf(id[len(w.cfg.TransactionalID)+1:], "%d-%d", &sub, &n); err != nil || slotID(w.cfg.TransactionalID, sub, n) != id {
-				continue // another sink's prefix that happens to match
-			}
-			if sub%w.par == w.index {
-				ids[id] = true
-			}
+	for _, id := range w.reg.txnIDs(w.cfg.TransactionalID + "-") {
+		var sub, n int
+		if _, err := fmt.Sscanf(id[len(w.cfg.TransactionalID)+1:], "%d-%d", &sub, &n); err != nil || slotID(w.cfg.TransactionalID, sub, n) != id {
+			continue // another sink's prefix that happens to match
+		}
+		if sub == w.index || all && sub%w.par == w.index {
+			ids[id] = true
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(ids)) {
@@ -334,10 +334,7 @@ func (w *txnWriter) Write(ctx context.Context, msgs []connector.Message) error {
 		}
 	}
 	if w.txn == nil {
-		t, err := w.take(ctx)
-		if err != nil {
-			return err
-		}
+		t := w.take()
 		p, err := w.reg.next(ctx, t.txnID)
 		if err != nil {
 			w.giveBack(t)
@@ -351,22 +348,24 @@ func (w *txnWriter) Write(ctx context.Context, msgs []connector.Message) error {
 	return w.writer.Write(ctx, msgs)
 }
 
-func (w *txnWriter) take(ctx context.Context) (*slot, error) {
+// take returns a free slot for the next transaction. With every slot
+// pending (checkpoints failed: an aborted checkpoint's transaction waits
+// for the next one that completes) it adds a slot rather than end one of
+// them: a transaction commits only once a checkpoint holding it
+// completes, since committed earlier its records would be written again
+// once the job restored an earlier checkpoint and replayed them. The
+// slot's id enters the registry at its first transaction, so fencing
+// finds it.
+func (w *txnWriter) take() *slot {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	if n := len(w.free); n > 0 {
 		t := w.free[n-1]
 		w.free = w.free[:n-1]
-		w.mu.Unlock()
-		return t, nil
+		return t
 	}
-	oldest := w.pending[0]
-	w.pending = w.pending[1:]
-	w.mu.Unlock()
-	w.sink.earlyCommits.Add(1)
-	if err := w.end(ctx, oldest.t, true); err != nil {
-		return nil, fmt.Errorf("log sink %s: early commit of checkpoint %d: %w", w.cfg.Topic, oldest.id, err)
-	}
-	return oldest.t, nil
+	w.sink.addedSlots.Add(1)
+	return w.addSlot()
 }
 
 func (w *txnWriter) giveBack(t *slot) {

@@ -26,6 +26,8 @@
 // when the job stops early Close deletes the file in progress and leaves
 // the files pre-committed at barriers for recovery to commit or discard.
 // Recovery publishes the files a restored checkpoint saved (PreCommitted)
-// with Sink.CommitRecovered; the first Open of a run deletes the other
-// runs' temporary files.
+// with Sink.CommitRecovered; a writer that is not recovered then deletes,
+// before its first file, the temporary files of every writer not open
+// (earlier runs', and a failed attempt's when a job restarts with the
+// same Sink), never those of a writer still open.
 package parquet

@@ -88,9 +88,11 @@ type Sink struct {
 	schema *row.Schema
 	run    string
 
-	cleanOnce sync.Once
-	cleanErr  error
-	opens     atomic.Int64 // numbers the writers' runs
+	opens atomic.Int64 // numbers the writers' runs
+	// live holds the runs of the writers open now, whose temporary files
+	// clean leaves alone.
+	liveMu sync.Mutex
+	live   map[string]bool
 	// syncDir makes a directory's entries durable (durable.SyncDir;
 	// tests record what it made durable).
 	syncDir func(string) error
@@ -117,11 +119,14 @@ func NewSink(cfg Config, schema *row.Schema) (*Sink, error) {
 }
 
 // Open implements stream.Sink.
-// The first writer of a run to create a file (or to close) deletes the
-// temporary files that earlier runs left in the directory, unless the
-// runtime recovers its writers (Recover, under checkpointing): each then
-// publishes the files the restored checkpoint needs and deletes the rest
-// of its share. (Call CommitRecovered before that first file.)
+// A writer, before its first file (or at its close), deletes the
+// temporary files that writers no longer open left in the directory:
+// earlier runs' and those of this Sink's writers that have closed (a
+// failed attempt's, when a job restarts in-process with the same Sink),
+// never those of a writer still open. Unless the runtime recovers its
+// writers (Recover, under checkpointing): each then publishes the files
+// the restored checkpoint needs and deletes the rest of its share. (Call
+// CommitRecovered before that first file.)
 //
 // Every writer has a run of its own (the sink's and a count of its
 // writers): a job restarted in-process (stream.WithRestartPolicy) opens
@@ -131,20 +136,37 @@ func (s *Sink) Open(_ context.Context, info stream.SubtaskInfo) (stream.SinkWrit
 	if err := durable.MkdirAll(s.cfg.Path, 0o755, s.syncDir); err != nil {
 		return nil, fmt.Errorf("parquet sink: %w", err)
 	}
-	return &writer{s: s, run: s.run + "_" + strconv.FormatInt(s.opens.Add(1), 36), subtask: info.Index, par: max(info.Parallelism, 1)}, nil
+	w := &writer{s: s, run: s.run + "_" + strconv.FormatInt(s.opens.Add(1), 36), subtask: info.Index, par: max(info.Parallelism, 1)}
+	s.liveMu.Lock()
+	if s.live == nil {
+		s.live = map[string]bool{}
+	}
+	s.live[w.run] = true
+	s.liveMu.Unlock()
+	return w, nil
 }
 
-// clean deletes the temporary files of earlier runs, once per sink,
-// unless the writer was recovered (Recover did its share, after
+// clean deletes, once per writer, the temporary files of the writers not
+// open now, unless the writer was recovered (Recover did its share, after
 // publishing what the restored checkpoint needs: deleting at Open, before
 // Recover, lost the files of a checkpoint that completed just before a
 // crash).
 func (w *writer) clean() error {
-	if w.s.cfg.TwoPhase || w.recovered {
+	if w.s.cfg.TwoPhase || w.recovered || w.cleaned {
 		return nil
 	}
-	w.s.cleanOnce.Do(func() { w.s.cleanErr = w.s.removeStale() })
-	return w.s.cleanErr
+	if err := w.s.removeStale(); err != nil {
+		return err
+	}
+	w.cleaned = true
+	return nil
+}
+
+// release forgets w's run: its temporary files are stale from now on.
+func (w *writer) release() {
+	w.s.liveMu.Lock()
+	delete(w.s.live, w.run)
+	w.s.liveMu.Unlock()
 }
 
 // tmpPrefix and tmpSuffix frame a part file's temporary name.
@@ -153,22 +175,35 @@ const (
 	tmpSuffix = ".parquet.inprogress"
 )
 
-// removeStale deletes the temporary part files of other runs.
+// removeStale deletes the temporary part files of the writers not open
+// now.
 func (s *Sink) removeStale() error {
 	ents, err := os.ReadDir(s.cfg.Path)
 	if err != nil {
 		return fmt.Errorf("parquet sink: %w", err)
 	}
-	mine := "-" + s.run + "_"
+	s.liveMu.Lock()
+	defer s.liveMu.Unlock()
 	for _, e := range ents {
 		n := e.Name()
-		if strings.HasPrefix(n, tmpPrefix) && strings.HasSuffix(n, tmpSuffix) && !strings.Contains(n, mine) {
+		if strings.HasPrefix(n, tmpPrefix) && strings.HasSuffix(n, tmpSuffix) && !s.live[tmpRun(n)] {
 			if err := os.Remove(filepath.Join(s.cfg.Path, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("parquet sink: remove stale %s: %w", n, err)
 			}
 		}
 	}
 	return nil
+}
+
+// tmpRun returns the run of a temporary part file's name,
+// ".part-<subtask>-<run>-<seq>.parquet.inprogress", or "" when the name
+// has another form.
+func tmpRun(name string) string {
+	f := strings.Split(strings.TrimSuffix(strings.TrimPrefix(name, tmpPrefix), tmpSuffix), "-")
+	if len(f) != 3 {
+		return ""
+	}
+	return f[1]
 }
 
 // CommitRecovered publishes part files that a restored checkpoint had
@@ -223,6 +258,7 @@ type writer struct {
 	// recovered: Recover ran (the runtime checkpoints), and cleaned this
 	// writer's share of the earlier runs' files.
 	recovered bool
+	cleaned   bool // clean deleted the stale files
 }
 
 type file struct {
@@ -697,6 +733,7 @@ func (w *writer) Recover(ctx context.Context, committed []checkpoint.Transaction
 // progress and the files closed since the last barrier, and leaves the
 // pre-committed ones.
 func (w *writer) Close(ctx context.Context) error {
+	defer w.release()
 	if ctx.Err() != nil {
 		if w.cur != nil {
 			w.cur.f.Close()

@@ -99,6 +99,12 @@ type Backend struct {
 	// shared names, so that they are not stored again.
 	shared map[string]string
 	seq    int
+	// lastSnap is closed once the latest snapshot is uploaded or
+	// discarded: the next one's Upload waits for it (see Snapshot).
+	lastSnap chan struct{}
+	// beforeWait, when set (by tests), runs when an Upload is about to
+	// wait for the previous snapshot's.
+	beforeWait func()
 	// batch holds the writes since the last Flush (nil: none): an indexed
 	// batch, so that reads see them. scans counts the open iterators; the
 	// batch is committed early (when it grows past batchLimit) only when

@@ -277,20 +277,32 @@ func TestIncrementalCheckpoints(t *testing.T) {
 		t.Fatalf("total sizes %d %d %d should not shrink", full.Bytes, small1.Bytes, small2.Bytes)
 	}
 	// The latest checkpoint restores to the current state.
-	c, err := store.Latest(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := Restore(small(filepath.Join(root, "r")), testMaxPar, all, c, c.Manifest.TaskFiles("op")[:1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	tt, _ := state.OpenTable[string, entry](r, "counts")
+	tt := restoreLatest(t, store, filepath.Join(root, "r"), all)
 	if e, _ := tt.Get(kgOf(key(1500)), key(1500)); e.Last != "changed" {
 		t.Fatalf("restored %+v", e)
 	}
 	if e, _ := tt.Get(kgOf(key(5000)), key(5000)); e.Count != 5000 {
 		t.Fatalf("restored %+v", e)
 	}
+}
+
+// restoreLatest restores operator "op"'s backend of key groups r from the
+// latest checkpoint of store into dir (closed when the test ends) and
+// returns its "counts" table.
+func restoreLatest(t *testing.T, store *checkpoint.Dir, dir string, r state.KeyGroupRange) state.TypedTable[string, entry] {
+	t.Helper()
+	c, err := store.Latest(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Restore(small(dir), testMaxPar, r, c, c.Manifest.TaskFiles("op")[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	tt, err := state.OpenTable[string, entry](b, "counts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tt
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/cockroachdb/pebble"
 	"github.com/sluicehq/sluice/checkpoint"
@@ -45,10 +46,61 @@ type SnapshotStats struct {
 
 // Snapshot is a consistent local copy of a backend (hard links), taken on
 // the processing goroutine; Upload stores it, possibly on another
-// goroutine while processing goes on.
+// goroutine while processing goes on. Every Snapshot must be uploaded or
+// discarded: the next one's Upload waits for it.
+//
+// The uploads of one backend run one at a time, in the order of their
+// snapshots. A checkpoint that aborts (it timed out, say, because its
+// upload is slow) does not stop its upload, and the next checkpoint's
+// snapshot holds mostly the same sstables under the same names: run at
+// once, both would put the same shared file (Pending.PutShared links it
+// under one temporary name, which the two would remove and rename from
+// under each other, failing the newer checkpoint), and the newer
+// checkpoint could complete while the aborted upload still adds shared
+// files that the completion's retention is deleting, leaving the shared
+// index naming a file that is gone. Waiting also lets the newer upload
+// find the older one's sstables already stored (Pending.Shared).
 type Snapshot struct {
 	b   *Backend
 	dir string
+	// prev is closed when the previous snapshot's upload or discard has
+	// ended (nil: none); done when this one's has.
+	prev <-chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+// waitPrev waits until the previous snapshot of the backend is uploaded
+// or discarded.
+func (s *Snapshot) waitPrev() {
+	if s.prev == nil {
+		return
+	}
+	select {
+	case <-s.prev:
+		return
+	default:
+	}
+	if s.b.beforeWait != nil {
+		s.b.beforeWait()
+	}
+	<-s.prev
+}
+
+// end removes the local copy and lets the next snapshot's upload go.
+func (s *Snapshot) end() {
+	s.once.Do(func() {
+		os.RemoveAll(s.dir)
+		close(s.done)
+	})
+}
+
+// Discard removes the local copy of a snapshot that is not to be
+// uploaded. It returns once the previous snapshot's upload has ended, so
+// that the next one still waits for that.
+func (s *Snapshot) Discard() {
+	s.waitPrev()
+	s.end()
 }
 
 // Snapshot flushes the memtable and takes a local Pebble checkpoint. It is
@@ -67,15 +119,19 @@ func (b *Backend) Snapshot() (*Snapshot, error) {
 	if err := b.db.Checkpoint(dir, pebble.WithFlushedWAL()); err != nil {
 		return nil, fmt.Errorf("pebble state: checkpoint: %w", err)
 	}
-	return &Snapshot{b: b, dir: dir}, nil
+	s := &Snapshot{b: b, dir: dir, prev: b.lastSnap, done: make(chan struct{})}
+	b.lastSnap = s.done
+	return s, nil
 }
 
 // Upload stores the snapshot into pending checkpoint p as files whose names
 // start with name (unique per subtask, like "window-3.1"), and returns the
 // storage paths to list in the task's Ack (the first is the description
-// file that Restore takes). The local copy is removed.
+// file that Restore takes). The local copy is removed. It starts once the
+// previous snapshot's upload has ended (see Snapshot).
 func (s *Snapshot) Upload(p checkpoint.Pending, name string) ([]string, SnapshotStats, error) {
-	defer os.RemoveAll(s.dir)
+	s.waitPrev()
+	defer s.end()
 	ents, err := os.ReadDir(s.dir)
 	if err != nil {
 		return nil, SnapshotStats{}, fmt.Errorf("pebble snapshot: %w", err)
@@ -326,7 +382,8 @@ func (b *Backend) SnapshotFiles() (func(p checkpoint.Pending, name string) ([]st
 	return func(p checkpoint.Pending, name string) ([]string, error) {
 		if p == nil {
 			// Not to be written: only the local copy goes.
-			return nil, os.RemoveAll(s.dir)
+			s.Discard()
+			return nil, nil
 		}
 		paths, _, err := s.Upload(p, name)
 		return paths, err
