@@ -3,8 +3,10 @@ package file
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"slices"
@@ -267,4 +269,103 @@ func TestSourceFollowRenameRotationRestore(t *testing.T) {
 			t.Fatalf("no warning: %q", logs.String())
 		}
 	})
+}
+
+// TestSourceFollowRotationProperty checks a followed file against a
+// simple oracle (every line written, in order, once) over random scripts
+// of appends (some in two pieces, a partial line first), reads of random
+// sizes, rename-style rotations and restores of the position into a new
+// split. A rotation comes only once the reader has opened the current
+// file (read a line of it): a file renamed away twice before the reader
+// opens it is skipped by tail -F as well.
+func TestSourceFollowRotationProperty(t *testing.T) {
+	for seed := int64(1); seed <= 40; seed++ {
+		t.Run(strconv.FormatInt(seed, 10), func(t *testing.T) {
+			rng := rand.New(rand.NewSource(seed))
+			dir := t.TempDir()
+			p := filepath.Join(dir, "app.log")
+			gen, next := 0, 0
+			var want, got []string
+			line := func() string {
+				l := fmt.Sprintf("g%d-%d", gen, next)
+				next++
+				want = append(want, l)
+				return l
+			}
+			appendTo := func(s string) {
+				f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := f.WriteString(s); err != nil {
+					t.Fatal(err)
+				}
+				f.Close()
+			}
+			appendTo(line() + "\n")
+			cfg := SourceConfig{Path: p, Follow: true, PollInterval: 1, Logger: slog.New(slog.DiscardHandler)}
+			sp := oneSplit(t, cfg)
+			readGen := false // a line of the current generation was read
+			read := func(polls int) {
+				buf := make([]connector.Message, 1+rng.Intn(3))
+				for range polls {
+					n, err := sp.Read(context.Background(), buf)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, m := range buf[:n] {
+						got = append(got, string(m.Value))
+						if strings.HasPrefix(string(m.Value), fmt.Sprintf("g%d-", gen)) {
+							readGen = true
+						}
+					}
+				}
+			}
+			for step := 0; step < 30; step++ {
+				switch op := rng.Intn(10); {
+				case op < 3:
+					for range 1 + rng.Intn(3) {
+						l := line()
+						if rng.Intn(3) == 0 {
+							k := 1 + rng.Intn(len(l)-1)
+							appendTo(l[:k])
+							read(1)
+							appendTo(l[k:] + "\n")
+						} else {
+							appendTo(l + "\n")
+						}
+					}
+				case op < 6:
+					read(1 + rng.Intn(3))
+				case op < 8:
+					pos := sp.Position()
+					sp.(io.Closer).Close()
+					sp = oneSplit(t, cfg)
+					if err := sp.Seek(pos); err != nil {
+						t.Fatal(err)
+					}
+				default:
+					if !readGen {
+						read(3)
+						continue
+					}
+					gen++
+					if err := os.Rename(p, fmt.Sprintf("%s.%d", p, gen)); err != nil {
+						t.Fatal(err)
+					}
+					readGen = false
+					appendTo(line() + "\n")
+				}
+			}
+			for range 50 {
+				if len(got) >= len(want) {
+					break
+				}
+				read(1)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("read %v\nwant %v", got, want)
+			}
+		})
+	}
 }

@@ -262,8 +262,8 @@ func slotID(prefix string, subtask, slot int) string {
 // this subtask inherits (all: those of every earlier subtask s with
 // s % parallelism == this index, so a rescaled job leaves nothing open;
 // otherwise those of its own subtask index, including the slots an
-// earlier run added when its checkpoints failed) and writes an abort marker with it to
-// every partition. That aborts what an earlier incarnation left open (the
+// earlier run added when its checkpoints failed) and writes an abort
+// marker with it to every partition. That aborts what an earlier incarnation left open (the
 // last stable offsets move on) and fences a zombie still writing with an
 // old epoch.
 func (w *txnWriter) fence(ctx context.Context, all bool) error {
