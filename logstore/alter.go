@@ -148,6 +148,9 @@ func (p *Partition) DeleteRecords(offset int64) (int64, error) {
 		return 0, p.closedErrNoLock()
 	default:
 	}
+	if err := p.finishSwapLocked(); err != nil {
+		return p.logStartOffset(), err
+	}
 	t := p.tip.Load()
 	if offset == -1 {
 		offset = t.hw
