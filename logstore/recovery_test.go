@@ -576,3 +576,54 @@ func TestFailedFsyncLeavesOnlyAcknowledged(t *testing.T) {
 		})
 	}
 }
+
+// readFailFS fails reads (opens without O_CREATE) of files named name.
+type readFailFS struct {
+	FS
+	name string
+}
+
+func (f readFailFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	if flag&(os.O_CREATE|os.O_WRONLY|os.O_RDWR) == 0 && filepath.Base(name) == f.name {
+		return nil, &os.PathError{Op: "open", Path: name, Err: errEIO.Err}
+	}
+	return f.FS.OpenFile(name, flag, perm)
+}
+
+// TestLogStartReadErrorFailsOpen: the log start offset that
+// DeleteRecords moved is kept in a file; when reading it fails (an I/O
+// error, not its absence), Open must fail with ErrIO rather than fall back
+// to the first segment's base, which serves the deleted records again.
+func TestLogStartReadErrorFailsOpen(t *testing.T) {
+	dir := t.TempDir()
+	opts, _ := testOptions(dir)
+	l := mustOpen(t, opts)
+	p := mustPartition(t, l, "d", TopicConfig{Partitions: 1})
+	o := fillRandom(t, rand.New(rand.NewPCG(5, 6)), p, 6)
+	start := o.batches[2].base
+	if _, err := p.DeleteRecords(start); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	opts.FS = readFailFS{FS: OSFS{}, name: logStartFile}
+	if l, err := Open(opts); !errors.Is(err, ErrIO) {
+		if err == nil {
+			tp, _ := l.Topic("d")
+			p, _ := tp.Partition(0)
+			ls, _, _ := p.Offsets()
+			l.Close()
+			t.Fatalf("Open succeeded with log start %d (deleted below %d)", ls, start)
+		}
+		t.Fatalf("Open: %v, want ErrIO", err)
+	}
+	opts.FS = nil
+	l = mustOpen(t, opts)
+	defer l.Close()
+	tp, _ := l.Topic("d")
+	p, _ = tp.Partition(0)
+	if ls, _, _ := p.Offsets(); ls != start {
+		t.Fatalf("log start %d, want %d", ls, start)
+	}
+}
