@@ -148,6 +148,9 @@ func (p *Partition) DeleteRecords(offset int64) (int64, error) {
 		return 0, p.closedErrNoLock()
 	default:
 	}
+	if err := p.finishSwapLocked(); err != nil {
+		return p.logStartOffset(), err
+	}
 	t := p.tip.Load()
 	if offset == -1 {
 		offset = t.hw
@@ -191,22 +194,27 @@ func (p *Partition) DeleteRecords(offset int64) (int64, error) {
 }
 
 // loadLogStart applies a log start offset recorded by DeleteRecords (after
-// recovery set it to the first segment's base).
-func (p *Partition) loadLogStart() {
-	b, err := readFile(p.fs, filepath.Join(p.dir, logStartFile))
+// recovery set it to the first segment's base). A file that cannot be
+// read fails it (ErrIO); a malformed one is logged and ignored.
+func (p *Partition) loadLogStart() error {
+	name := filepath.Join(p.dir, logStartFile)
+	b, err := readFile(p.fs, name)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
-		if !errors.Is(err, os.ErrNotExist) {
-			p.logger.Warn("cannot read the log start offset; using the first segment's", "partition", p.name, "err", err)
-		}
-		return
+		// Falling back to the first segment's base would serve the
+		// records DeleteRecords removed again.
+		return ioError("read the log start offset "+name, err)
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 	if err != nil || n < 0 {
 		p.logger.Warn("ignoring a malformed log start offset file", "partition", p.name, "content", string(b))
-		return
+		return nil
 	}
 	p.deleteFloor.Store(min(n, p.nextOffset))
 	if n > p.logStart.Load() {
 		p.logStart.Store(min(n, p.nextOffset))
 	}
+	return nil
 }

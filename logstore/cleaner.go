@@ -154,6 +154,9 @@ type cleanerState struct {
 	// would upload one the pass is about to replace by a merged segment
 	// starting below the remote end, which it would then never upload.
 	rewriting atomic.Bool
+	// unfinished is a swap that a pass made in memory but whose files a
+	// failure left half done (mu): see finishSwapLocked.
+	unfinished *unfinishedSwap
 
 	statsMu sync.Mutex
 	stats   CleanerStats
@@ -285,6 +288,45 @@ func (p *Partition) completeSwap(swapPath string, first int64, replaced []int64)
 		return ioError("compaction swap: rename "+swapPath, err)
 	}
 	return ioError("compaction swap: sync "+p.dir, p.fs.SyncDir(p.dir))
+}
+
+// unfinishedSwap is a compaction swap whose file steps (completeSwap)
+// failed after the new segment seg took the old ones' place in memory.
+type unfinishedSwap struct {
+	path     string // the .swap file
+	first    int64
+	replaced []int64
+	seg      *segment
+}
+
+// finishSwapLocked completes the swap a failure left half done, if any
+// (cleaner.mu held): the old segments' files are removed, the .swap file
+// renamed over the first and the new segment's indexes written. Every
+// change of the sealed segments (a pass, retention, DeleteRecords) calls
+// it first and fails with its error: the .swap file describes the layout
+// of its own pass, and once another change went by, completing it at the
+// next open would put stale segments back over newer ones (Open then
+// refuses the partition as corrupt).
+func (p *Partition) finishSwapLocked() error {
+	u := p.cleaner.unfinished
+	if u == nil {
+		return nil
+	}
+	if _, err := p.fs.Stat(u.path); errors.Is(err, os.ErrNotExist) {
+		// Renamed already: only the directory sync failed.
+		if err := p.fs.SyncDir(p.dir); err != nil {
+			return fmt.Errorf("partition %s: finish the interrupted compaction swap: %w", p.name, ioError("sync "+p.dir, err))
+		}
+	} else if err := p.completeSwap(u.path, u.first, u.replaced); err != nil {
+		return fmt.Errorf("partition %s: finish the interrupted compaction swap: %w", p.name, err)
+	}
+	p.cleaner.unfinished = nil
+	if err := u.seg.writeIndexes(p.fs); err != nil {
+		return err // the indexes are rebuilt at the next open
+	}
+	u.seg.idx.thin(sealedIndexGap)
+	p.logger.Info("finished an interrupted compaction swap", "partition", p.name, "file", u.path)
+	return nil
 }
 
 // cleanPlan is what a look at a partition found.
@@ -524,6 +566,9 @@ func (p *Partition) clean(c *cleaner) (ran bool, err error) {
 	defer p.cleaner.mu.Unlock()
 	p.cleaner.rewriting.Store(true) // before the policy check (see rewriting)
 	defer p.cleaner.rewriting.Store(false)
+	if err := p.finishSwapLocked(); err != nil {
+		return false, err
+	}
 	if !p.settings().cleanup.Compact() {
 		return false, nil
 	}
@@ -1017,6 +1062,9 @@ func (w *groupWriter) cleanGroup(group []*segment, superseded []bool, nextBase i
 		bases[i] = s.base
 	}
 	if err := p.completeSwap(swap, base, bases); err != nil {
+		// Finished before the next change of the segments, or at the
+		// next open (finishSwapLocked).
+		p.cleaner.unfinished = &unfinishedSwap{path: swap, first: base, replaced: bases, seg: ns}
 		return err
 	}
 	cleanStep("swap done")

@@ -1,6 +1,7 @@
 package logstore
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -642,7 +643,13 @@ func (p *Partition) flushLocked(sync bool) error {
 	return nil
 }
 
-// createSegment creates an empty segment file at base and syncs the directory.
+// createSegment creates an empty segment file at base and syncs the
+// directory (mu held, or before the partition is shared). When the sync
+// fails the file is removed: after a failed roll the partition goes on in
+// the previous segment, past base, and a segment file that starts behind
+// its predecessor's end makes the next open refuse the partition. If it
+// cannot be removed either, the partition refuses appends until reopened
+// (the previous segment then still ends at base).
 func (p *Partition) createSegment(base int64) (*segment, error) {
 	path := p.dir + string(os.PathSeparator) + segmentName(base) + logSuffix
 	f, err := p.fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
@@ -651,7 +658,13 @@ func (p *Partition) createSegment(base int64) (*segment, error) {
 	}
 	if err := p.fs.SyncDir(p.dir); err != nil {
 		f.Close()
-		return nil, ioError("sync directory "+p.dir, err)
+		err = ioError("sync directory "+p.dir, err)
+		if rerr := p.fs.Remove(path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			p.syncErr = fmt.Errorf("%w (and removing the new segment %s failed: %v; the partition refuses appends until reopened)", err, path, rerr)
+			p.logger.Error("cannot remove the segment of a failed roll; the partition refuses appends until reopened", "partition", p.name, "segment", path, "err", rerr)
+			return nil, p.syncErr
+		}
+		return nil, err
 	}
 	return newSegment(p.dir, base, f), nil
 }

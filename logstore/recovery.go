@@ -228,7 +228,9 @@ func (p *Partition) recoverPartition(repair bool) error {
 			return err
 		}
 		p.segments = []*segment{seg}
-		p.finishRecovery(false)
+		if err := p.finishRecovery(false); err != nil {
+			return p.closeSegmentsErr(err)
+		}
 		return p.loadProducers()
 	}
 	rp, haveRP := readRecoveryPoint(p.fs, p.dir)
@@ -390,7 +392,9 @@ func (p *Partition) recoverPartition(repair bool) error {
 	if _, err := p.segments[len(p.segments)-1].f.Seek(p.segments[len(p.segments)-1].written, io.SeekStart); err != nil {
 		return p.closeSegmentsErr(ioError("seek segment", err))
 	}
-	p.finishRecovery(scanned)
+	if err := p.finishRecovery(scanned); err != nil {
+		return p.closeSegmentsErr(err)
+	}
 	if err := p.loadProducers(); err != nil {
 		return p.closeSegmentsErr(err)
 	}
@@ -428,7 +432,7 @@ func (p *Partition) loadIndexes(seg *segment, size int64) (*segIndex, uint32, er
 }
 
 // finishRecovery sets the partition's offsets and tip from its segments.
-func (p *Partition) finishRecovery(bool) {
+func (p *Partition) finishRecovery(bool) error {
 	last := p.segments[len(p.segments)-1]
 	if last.written > 0 {
 		last.firstAppend.Store(time.Now().UnixMilli())
@@ -437,8 +441,11 @@ func (p *Partition) finishRecovery(bool) {
 	p.nextOffset = last.end.Load()
 	p.durable.Store(p.nextOffset)
 	p.logStart.Store(p.segments[0].base)
-	p.loadLogStart() // moved further by DeleteRecords (alter.go)
+	if err := p.loadLogStart(); err != nil { // moved further by DeleteRecords (alter.go)
+		return err
+	}
 	p.tip.Store(&tip{hw: p.nextOffset, lso: p.nextOffset, seg: last, size: last.written})
+	return nil
 }
 
 // closeSegmentsErr closes the segments opened so far and returns err.

@@ -576,3 +576,127 @@ func TestFailedFsyncLeavesOnlyAcknowledged(t *testing.T) {
 		})
 	}
 }
+
+// readFailFS fails reads (opens without O_CREATE) of files named name.
+type readFailFS struct {
+	FS
+	name string
+}
+
+func (f readFailFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	if flag&(os.O_CREATE|os.O_WRONLY|os.O_RDWR) == 0 && filepath.Base(name) == f.name {
+		return nil, &os.PathError{Op: "open", Path: name, Err: errEIO.Err}
+	}
+	return f.FS.OpenFile(name, flag, perm)
+}
+
+// TestLogStartReadErrorFailsOpen: the log start offset that
+// DeleteRecords moved is kept in a file; when reading it fails (an I/O
+// error, not its absence), Open must fail with ErrIO rather than fall back
+// to the first segment's base, which serves the deleted records again.
+func TestLogStartReadErrorFailsOpen(t *testing.T) {
+	dir := t.TempDir()
+	opts, _ := testOptions(dir)
+	l := mustOpen(t, opts)
+	p := mustPartition(t, l, "d", TopicConfig{Partitions: 1})
+	o := fillRandom(t, rand.New(rand.NewPCG(5, 6)), p, 6)
+	start := o.batches[2].base
+	if _, err := p.DeleteRecords(start); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	opts.FS = readFailFS{FS: OSFS{}, name: logStartFile}
+	if l, err := Open(opts); !errors.Is(err, ErrIO) {
+		if err == nil {
+			tp, _ := l.Topic("d")
+			p, _ := tp.Partition(0)
+			ls, _, _ := p.Offsets()
+			l.Close()
+			t.Fatalf("Open succeeded with log start %d (deleted below %d)", ls, start)
+		}
+		t.Fatalf("Open: %v, want ErrIO", err)
+	}
+	opts.FS = nil
+	l = mustOpen(t, opts)
+	defer l.Close()
+	tp, _ := l.Topic("d")
+	p, _ = tp.Partition(0)
+	if ls, _, _ := p.Offsets(); ls != start {
+		t.Fatalf("log start %d, want %d", ls, start)
+	}
+}
+
+// syncDirFailFS, while fail is set, fails the directory sync that
+// follows the creation of a segment file.
+type syncDirFailFS struct {
+	FS
+	fail    *atomic.Bool
+	created *atomic.Bool
+}
+
+func (f syncDirFailFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	if flag&os.O_CREATE != 0 && strings.HasSuffix(name, logSuffix) {
+		f.created.Store(true)
+	}
+	return f.FS.OpenFile(name, flag, perm)
+}
+
+func (f syncDirFailFS) SyncDir(dir string) error {
+	if f.created.Swap(false) && f.fail.Load() {
+		return &os.PathError{Op: "fsync", Path: dir, Err: errEIO.Err}
+	}
+	return f.FS.SyncDir(dir)
+}
+
+// TestFailedRollLeavesNoSegmentFile: a roll whose new segment file was
+// created but whose directory sync failed fails the append, and the
+// partition goes on in the old segment (a smaller batch that still fits
+// is taken). The file it created must not stay: at the next open it
+// would start at an offset the old segment has since passed, and Open
+// refused the partition as corrupt.
+func TestFailedRollLeavesNoSegmentFile(t *testing.T) {
+	dir := t.TempDir()
+	opts, _ := testOptions(dir)
+	var fail, created atomic.Bool
+	opts.FS = syncDirFailFS{FS: OSFS{}, fail: &fail, created: &created}
+	l := mustOpen(t, opts)
+	p := mustPartition(t, l, "r", TopicConfig{Partitions: 1, SegmentBytes: 4096})
+	o := &ackOracle{recs: make(map[int64]record.Record)}
+	add := func(seed uint64, size int) error {
+		b, recs := makeBatch(t, seed, 1, size, int64(seed))
+		res, err := p.Append(bg, b)
+		if err == nil {
+			o.add(res, b, recs)
+		}
+		return err
+	}
+	for i := range 10 {
+		if err := add(uint64(i), 300); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fail.Store(true)
+	if err := add(100, 1500); !errors.Is(err, ErrIO) {
+		t.Fatalf("append that needed a roll whose directory sync failed: %v, want ErrIO", err)
+	}
+	fail.Store(false)
+	if err := add(101, 10); err != nil { // fits in the old segment
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	opts.FS = nil
+	l, err := Open(opts)
+	if err != nil {
+		t.Fatalf("reopen after a failed roll: %v", err)
+	}
+	defer l.Close()
+	tp, _ := l.Topic("r")
+	p, _ = tp.Partition(0)
+	if n := checkServed(t, p, o); n != int64(len(o.recs)) {
+		t.Fatalf("served %d of %d records", n, len(o.recs))
+	}
+}

@@ -75,6 +75,9 @@ func (p *Partition) uploadedFunc() func(base, end int64) bool {
 func (p *Partition) enforceRetention(now time.Time, age time.Duration, maxBytes int64, uploaded func(base, end int64) bool) error {
 	p.cleaner.mu.Lock() // not while the cleaner rewrites these segments
 	defer p.cleaner.mu.Unlock()
+	if err := p.finishSwapLocked(); err != nil {
+		return err
+	}
 	cutoff := now.Add(-age).UnixMilli()
 	expired := func(s *segment) bool {
 		ts := s.idx.maxTimestamp()
