@@ -17,7 +17,11 @@
 //
 // # Storage and coordination
 //
-// Produce stores record batches exactly as received (magic 2, any codec);
+// Produce stores record batches exactly as received (magic 2, any codec)
+// once their records are checked (record.CheckRecords: INVALID_RECORD
+// otherwise) and a transactional batch's partition is verified to be in
+// its producer's ongoing transaction, which the produce holds until the
+// append so that no marker can slip in between (KIP-890 part 1);
 // the log assigns the base offset, checks the CRC, enforces idempotent
 // producer sequences and waits for durability under the topic's fsync
 // policy. Fetch returns stored batches unchanged, honouring the last stable
@@ -33,7 +37,7 @@
 // # Limits
 //
 // One broker (node 0) leads every partition; there is no replication.
-// Compressed batches are inflated (for the key check of compacted topics,
+// Compressed batches are inflated (for the record check of a produce,
 // the cleaner and look-ups by time) up to record.MaxDecompressed, beyond
 // which a produce answers MESSAGE_TOO_LARGE. See docs/kafka.md for the API
 // and version table, the limits, and how to point kcat and

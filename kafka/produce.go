@@ -14,7 +14,8 @@ import (
 )
 
 // handleProduce appends each partition's record batches, stored as received
-// (the log assigns the base offset), and answers once they are durable.
+// once their records are checked (the log assigns the base offset), and
+// answers once they are durable.
 // acks=1 and acks=-1 both answer once the batch is durable under the
 // topic's fsync policy (there are no replicas: the leader's write is the
 // only one); acks=0 gets no response.

@@ -5,6 +5,7 @@ import (
 	"hash/crc32"
 	"testing"
 
+	"github.com/sluicehq/sluice/internal/recordbomb"
 	"github.com/sluicehq/sluice/kafka/kafkatest"
 	"github.com/sluicehq/sluice/record"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -65,5 +66,20 @@ func TestProduceRefusesMalformedRecords(t *testing.T) {
 	recs := consumeN(t, s, topic, 1)
 	if string(recs[0].Value) != "good" || recs[0].Offset != 0 {
 		t.Fatalf("read %q at offset %d, want only the good record", recs[0].Value, recs[0].Offset)
+	}
+}
+
+// TestProduceRefusesDecompressionBombUnderDelete: a compressed batch is
+// decompressed to have its records checked under every cleanup policy, so
+// one that inflates beyond record.MaxDecompressed is refused with
+// MESSAGE_TOO_LARGE (before, only compacted topics decompressed, and this
+// one was stored).
+func TestProduceRefusesDecompressionBombUnderDelete(t *testing.T) {
+	s := kafkatest.Start(t, kafkatest.Options{})
+	const topic = "delete-bomb"
+	createTopic(t, s, topic, 1)
+	r := dialRaw(t, s.Addr).request(produceReq(topic, recordbomb.Batch(0, 256<<20), 9)).(*kmsg.ProduceResponse)
+	if c := r.Topics[0].Partitions[0].ErrorCode; c != kerr.MessageTooLarge.Code {
+		t.Fatalf("bomb: %v, want MESSAGE_TOO_LARGE", kerr.ErrorForCode(c))
 	}
 }

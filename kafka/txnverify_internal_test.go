@@ -95,16 +95,10 @@ func TestTransactionalProduceRacesEndTxn(t *testing.T) {
 // txnProduceReq is a produce request (v9, acks=-1) of batch to partition 0
 // of topic, naming transactional id id ("": none).
 func txnProduceReq(topic, id string, batch []byte) *kmsg.ProduceRequest {
-	req := kmsg.NewPtrProduceRequest()
-	req.Version, req.Acks, req.TimeoutMillis = 9, -1, 10000
+	var txnID *string
 	if id != "" {
-		req.TransactionID = kmsg.StringPtr(id)
+		txnID = kmsg.StringPtr(id)
 	}
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Records = batch
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	return req
+	return &kmsg.ProduceRequest{Version: 9, Acks: -1, TimeoutMillis: 10000, TransactionID: txnID,
+		Topics: []kmsg.ProduceRequestTopic{{Topic: topic, Partitions: []kmsg.ProduceRequestTopicPartition{{Records: batch}}}}}
 }
