@@ -2,6 +2,7 @@ package schema
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -186,4 +187,39 @@ func getJSON(t *testing.T, tr *testRegistry, path string) (int, string) {
 		t.Fatal(err)
 	}
 	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+// TestDiamondReferences: references form a graph, not a tree: a schema
+// that two of its references both refer to (as two .proto files import a
+// third, Confluent's "Schema References") is resolved once. Sixty levels,
+// each referring twice to the level below, would be 2^60 visits if the
+// graph were walked as a tree; registering the levels, compiling them
+// again after a restart and looking the top one up must be immediate.
+func TestDiamondReferences(t *testing.T) {
+	tr := newTestRegistry(t)
+	ctx := context.Background()
+	const levels = 60
+	reg := func() {
+		for k := range levels {
+			s := Schema{Type: JSON, Text: `{"type":"object"}`}
+			if k > 0 {
+				a, b := fmt.Sprintf("l%da.json", k-1), fmt.Sprintf("l%db.json", k-1)
+				s.Text = fmt.Sprintf(`{"type":"object","properties":{"a":{"$ref":%q},"b":{"$ref":%q}}}`, a, b)
+				below := fmt.Sprintf("level%d", k-1)
+				s.References = []Reference{{Name: a, Subject: below, Version: 1}, {Name: b, Subject: below, Version: 1}}
+			}
+			if _, err := tr.reg.Register(ctx, fmt.Sprintf("level%d", k), s, RegisterOptions{}); err != nil {
+				t.Fatalf("level %d: %v", k, err)
+			}
+		}
+	}
+	reg()
+	tr.restart() // compiles every stored schema again
+	top, err := tr.reg.Version(fmt.Sprintf("level%d", levels-1), 1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := tr.reg.Lookup(top.Subject, top.Schema, false); err != nil || got.ID != top.ID {
+		t.Fatalf("lookup: %+v, %v; want id %d", got, err, top.ID)
+	}
 }
