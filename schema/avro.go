@@ -51,7 +51,7 @@ func (a *avroSchema) canRead(writer parsed) []string {
 	if !ok {
 		return []string{"the schemas are of different types"}
 	}
-	c := avroCompat{seen: map[avroPair]bool{}}
+	c := avroCompat{seen: map[avroPair]bool{}, done: checked[avroPair]{}}
 	c.check(a.s, w.s, "")
 	return c.msgs
 }
