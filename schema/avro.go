@@ -19,17 +19,29 @@ type avroSchema struct {
 	canon string
 }
 
+// parseAvroText parses text into cache with hamba/avro, turning the
+// library's panics on some invalid schemas (a union of no types with a
+// default) into errors: the text is a client's.
+func parseAvroText(text string, cache *avro.SchemaCache) (s avro.Schema, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s, err = nil, fmt.Errorf("invalid schema (the parser failed: %v)", p)
+		}
+	}()
+	return avro.ParseWithCache(text, "", cache)
+}
+
 func parseAvro(text string, deps []dependency) (*avroSchema, error) {
 	cache := &avro.SchemaCache{}
 	for _, d := range deps {
 		if d.schema.Type != Avro && d.schema.Type != "" {
 			return nil, fmt.Errorf("reference %q is a %s schema, not AVRO", d.name, d.schema.Type)
 		}
-		if _, err := avro.ParseWithCache(d.schema.Text, "", cache); err != nil {
+		if _, err := parseAvroText(d.schema.Text, cache); err != nil {
 			return nil, fmt.Errorf("reference %q: %w", d.name, err)
 		}
 	}
-	s, err := avro.ParseWithCache(text, "", cache)
+	s, err := parseAvroText(text, cache)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +63,7 @@ func (a *avroSchema) canRead(writer parsed) []string {
 	if !ok {
 		return []string{"the schemas are of different types"}
 	}
-	c := avroCompat{seen: map[avroPair]bool{}}
+	c := avroCompat{seen: map[avroPair]bool{}, done: checked[avroPair]{}}
 	c.check(a.s, w.s, "")
 	return c.msgs
 }

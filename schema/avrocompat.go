@@ -37,6 +37,7 @@ type avroPair struct{ r, w avro.Schema }
 
 type avroCompat struct {
 	seen map[avroPair]bool
+	done checked[avroPair]
 	msgs []string
 }
 
@@ -57,7 +58,7 @@ func avroDeref(s avro.Schema) avro.Schema {
 
 // resolves reports whether r reads w, without recording why not.
 func (c *avroCompat) resolves(r, w avro.Schema) bool {
-	sub := avroCompat{seen: c.seen}
+	sub := avroCompat{seen: c.seen, done: c.done}
 	sub.check(r, w, "")
 	return len(sub.msgs) == 0
 }
@@ -65,11 +66,15 @@ func (c *avroCompat) resolves(r, w avro.Schema) bool {
 func (c *avroCompat) check(r, w avro.Schema, path string) {
 	r, w = avroDeref(r), avroDeref(w)
 	pair := avroPair{r, w}
-	if c.seen[pair] {
+	if c.seen[pair] || c.done.seenBefore(pair, path, c.fail) {
 		return
 	}
 	c.seen[pair] = true
-	defer delete(c.seen, pair)
+	before := len(c.msgs)
+	defer func() {
+		delete(c.seen, pair)
+		c.done.record(pair, path, before, len(c.msgs))
+	}()
 
 	if wu, ok := w.(*avro.UnionSchema); ok {
 		for i, b := range wu.Types() {

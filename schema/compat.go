@@ -8,6 +8,34 @@ type prior struct {
 	schema  parsed
 }
 
+// checked remembers the pairs of types a compatibility check has
+// finished, each with the path where it was first found incompatible (""
+// when compatible). A pair met again, as named types and references are
+// in a diamond-shaped schema (two fields of one record type, level after
+// level), is not checked again, which would take time exponential in the
+// depth; an incompatible one is reported with a pointer to the first.
+type checked[K comparable] map[K]string
+
+// seenBefore reports whether the pair key was checked before, adding the
+// message of a repeated incompatibility through fail.
+func (c checked[K]) seenBefore(key K, path string, fail func(path, format string, args ...any)) bool {
+	first, ok := c[key]
+	if ok && first != "" {
+		fail(path, "incompatible as at %s", first)
+	}
+	return ok
+}
+
+// record notes the result of checking key at path: incompatible when
+// messages were added since before.
+func (c checked[K]) record(key K, path string, before, after int) {
+	if after > before {
+		c[key] = path
+	} else {
+		c[key] = ""
+	}
+}
+
 // checkCompatibility checks a candidate schema against earlier versions of
 // a subject (oldest first) under a level, and returns why it is
 // incompatible; nothing when it is compatible. BACKWARD: the candidate, as

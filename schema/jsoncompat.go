@@ -54,6 +54,7 @@ import (
 type jsonCompat struct {
 	o, u *jsonSchemaDoc
 	seen map[string]bool
+	done checked[string] // pairs of $ref targets
 	msgs []string
 }
 
@@ -63,7 +64,7 @@ func (c *jsonCompat) fail(path, format string, args ...any) {
 
 // reads reports, without recording why not, whether u reads o.
 func (c *jsonCompat) reads(o, u any, od, ud *jsonDoc) bool {
-	sub := jsonCompat{o: c.o, u: c.u, seen: c.seen}
+	sub := jsonCompat{o: c.o, u: c.u, seen: c.seen, done: c.done}
 	sub.compare(o, u, od, ud, "#")
 	return len(sub.msgs) == 0
 }
@@ -172,11 +173,15 @@ func (c *jsonCompat) compare(o, u any, od, ud *jsonDoc, path string) {
 	u, ud, uk = jsonDeref(u, ud, c.u.docs)
 	if ok != "" || uk != "" {
 		key := ok + "\x00" + uk
-		if c.seen[key] {
+		if c.seen[key] || c.done.seenBefore(key, path, c.fail) {
 			return
 		}
 		c.seen[key] = true
-		defer delete(c.seen, key)
+		before := len(c.msgs)
+		defer func() {
+			delete(c.seen, key)
+			c.done.record(key, path, before, len(c.msgs))
+		}()
 	}
 	if acceptsAll(u) || o == false {
 		return

@@ -166,7 +166,7 @@ func (s *jsonSchemaDoc) canRead(writer parsed) []string {
 	if !ok {
 		return []string{"the schemas are of different types"}
 	}
-	c := jsonCompat{o: w, u: s, seen: map[string]bool{}}
+	c := jsonCompat{o: w, u: s, seen: map[string]bool{}, done: checked[string]{}}
 	c.compare(w.main.root, s.main.root, w.main, s.main, "#")
 	return c.msgs
 }

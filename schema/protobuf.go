@@ -67,7 +67,7 @@ func (p *protobufSchema) canRead(writer parsed) []string {
 	if !ok {
 		return []string{"the schemas are of different types"}
 	}
-	d := protoDiff{seen: map[protoreflect.FullName]bool{}}
+	d := protoDiff{seen: map[protoreflect.FullName]bool{}, done: checked[[2]protoreflect.FullName]{}}
 	d.file(w.fd, p.fd)
 	slices.Sort(d.msgs)
 	return d.msgs

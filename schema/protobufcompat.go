@@ -38,6 +38,7 @@ import (
 
 type protoDiff struct {
 	seen map[protoreflect.FullName]bool
+	done checked[[2]protoreflect.FullName] // (writer, reader) messages
 	msgs []string
 }
 
@@ -93,11 +94,16 @@ func fieldsOf(m protoreflect.MessageDescriptor) fieldSet {
 }
 
 func (d *protoDiff) message(path string, o, u protoreflect.MessageDescriptor) {
-	if d.seen[o.FullName()] {
+	pair := [2]protoreflect.FullName{o.FullName(), u.FullName()}
+	if d.seen[o.FullName()] || d.done.seenBefore(pair, path, d.fail) {
 		return
 	}
 	d.seen[o.FullName()] = true
-	defer delete(d.seen, o.FullName())
+	before := len(d.msgs)
+	defer func() {
+		delete(d.seen, o.FullName())
+		d.done.record(pair, path, before, len(d.msgs))
+	}()
 
 	of, uf := fieldsOf(o), fieldsOf(u)
 	movedIntoOneof := map[protoreflect.FieldNumber]bool{}

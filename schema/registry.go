@@ -238,11 +238,13 @@ func (r *Registry) compile(id int) (parsed, error) {
 }
 
 // dependencies resolves references transitively, each dependency after
-// its own. The caller holds mu.
+// its own. References form a graph (two schemas may refer to one): each
+// subject version's own references are walked once. The caller holds mu.
 func (r *Registry) dependencies(refs []Reference) ([]dependency, error) {
 	var out []dependency
 	named := map[string]bool{}
 	visiting := map[string]bool{}
+	walked := map[string]bool{}
 	var walk func(refs []Reference) error
 	walk = func(refs []Reference) error {
 		for _, ref := range refs {
@@ -263,11 +265,14 @@ func (r *Registry) dependencies(refs []Reference) ([]dependency, error) {
 				return errorf(CodeInvalidSchema, "Invalid schema: reference cycle through subject %q version %d", ref.Subject, e.version)
 			}
 			s := r.st.schemas[e.id]
-			visiting[sv] = true
-			if err := walk(s.References); err != nil {
-				return err
+			if !walked[sv] {
+				visiting[sv] = true
+				if err := walk(s.References); err != nil {
+					return err
+				}
+				delete(visiting, sv)
+				walked[sv] = true
 			}
-			delete(visiting, sv)
 			if !named[ref.Name] {
 				named[ref.Name] = true
 				out = append(out, dependency{name: ref.Name, schema: s.Schema})

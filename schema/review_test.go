@@ -2,6 +2,7 @@ package schema
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -186,4 +187,112 @@ func getJSON(t *testing.T, tr *testRegistry, path string) (int, string) {
 		t.Fatal(err)
 	}
 	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+// TestDiamondReferences: references form a graph, not a tree: a schema
+// that two of its references both refer to (as two .proto files import a
+// third, Confluent's "Schema References") is resolved once. Sixty levels,
+// each referring twice to the level below, would be 2^60 visits if the
+// graph were walked as a tree; registering the levels, compiling them
+// again after a restart and looking the top one up must be immediate.
+func TestDiamondReferences(t *testing.T) {
+	tr := newTestRegistry(t)
+	ctx := context.Background()
+	const levels = 60
+	reg := func() {
+		for k := range levels {
+			s := Schema{Type: JSON, Text: `{"type":"object"}`}
+			if k > 0 {
+				a, b := fmt.Sprintf("l%da.json", k-1), fmt.Sprintf("l%db.json", k-1)
+				s.Text = fmt.Sprintf(`{"type":"object","properties":{"a":{"$ref":%q},"b":{"$ref":%q}}}`, a, b)
+				below := fmt.Sprintf("level%d", k-1)
+				s.References = []Reference{{Name: a, Subject: below, Version: 1}, {Name: b, Subject: below, Version: 1}}
+			}
+			if _, err := tr.reg.Register(ctx, fmt.Sprintf("level%d", k), s, RegisterOptions{}); err != nil {
+				t.Fatalf("level %d: %v", k, err)
+			}
+		}
+	}
+	reg()
+	tr.restart() // compiles every stored schema again
+	top, err := tr.reg.Version(fmt.Sprintf("level%d", levels-1), 1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := tr.reg.Lookup(top.Subject, top.Schema, false); err != nil || got.ID != top.ID {
+		t.Fatalf("lookup: %+v, %v; want id %d", got, err, top.ID)
+	}
+}
+
+// diamond returns a schema of the given language in which each of levels
+// named types (records, messages, $defs) has two fields of the type
+// below; leaf is the type of the bottom one's field, top an extra field
+// of the top one.
+func diamond(typ Type, levels int, leaf string, top bool) string {
+	var b strings.Builder
+	switch typ {
+	case Avro:
+		t := `{"type":"record","name":"T0","fields":[{"name":"x","type":"` + leaf + `"}]}`
+		for k := 1; k < levels; k++ {
+			t = fmt.Sprintf(`{"type":"record","name":"T%d","fields":[{"name":"a","type":%s},{"name":"b","type":"T%d"}]}`, k, t, k-1)
+		}
+		if top {
+			t = t[:len(t)-2] + `,{"name":"note","type":"string","default":""}]}`
+		}
+		return t
+	case Protobuf:
+		b.WriteString("syntax = \"proto3\";\npackage d;\nmessage T0 { " + leaf + " x = 1; }\n")
+		for k := 1; k < levels; k++ {
+			fmt.Fprintf(&b, "message T%d { T%d a = 1; T%d b = 2; }\n", k, k-1, k-1)
+		}
+		if top {
+			fmt.Fprintf(&b, "message Top { T%d t = 1; string note = 2; }\n", levels-1)
+		} else {
+			fmt.Fprintf(&b, "message Top { T%d t = 1; }\n", levels-1)
+		}
+		return b.String()
+	}
+	b.WriteString(`{"$defs":{"t0":{"type":"object","properties":{"x":{"type":"` + leaf + `"}}}`)
+	for k := 1; k < levels; k++ {
+		fmt.Fprintf(&b, `,"t%d":{"type":"object","properties":{"a":{"$ref":"#/$defs/t%d"},"b":{"$ref":"#/$defs/t%d"}}}`, k, k-1, k-1)
+	}
+	fmt.Fprintf(&b, `},"$ref":"#/$defs/t%d"`, levels-1)
+	if top {
+		b.WriteString(`,"description":"v2"`)
+	}
+	b.WriteString("}")
+	return b.String()
+}
+
+// TestCompatibilityDiamonds: a type reached along many paths (a record
+// with two fields of one record type, level after level) is compared once
+// per pair of types, not once per path: sixty levels are 2^60 paths. A
+// compatible change is found compatible, an incompatible one at the
+// bottom is reported, in a few lines, not once per path.
+func TestCompatibilityDiamonds(t *testing.T) {
+	const levels = 60
+	for _, tc := range []struct {
+		typ       Type
+		leaf, bad string
+	}{{Avro, "int", "boolean"}, {Protobuf, "int32", "string"}, {JSON, "integer", "string"}} {
+		tr := newTestRegistry(t)
+		ctx := context.Background()
+		reg := func(subject, leaf string, top bool) error {
+			_, err := tr.reg.Register(ctx, subject, Schema{Type: tc.typ, Text: diamond(tc.typ, levels, leaf, top)}, RegisterOptions{})
+			return err
+		}
+		if err := reg("s", tc.leaf, false); err != nil {
+			t.Fatalf("%s: v1: %v", tc.typ, err)
+		}
+		if err := reg("s", tc.leaf, true); err != nil {
+			t.Errorf("%s: a compatible v2: %v", tc.typ, err)
+		}
+		msgs, err := tr.reg.CheckCompatibility("s", -1, Schema{Type: tc.typ, Text: diamond(tc.typ, levels, tc.bad, true)})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.typ, err)
+		}
+		if len(msgs) == 0 || len(msgs) > 4*levels {
+			t.Errorf("%s: the leaf changed from %s to %s: %d messages, want some and not one per path: %.300q", tc.typ, tc.leaf, tc.bad, len(msgs), msgs)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package avro
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/big"
 	"reflect"
@@ -517,7 +518,12 @@ func TestDerive(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
-	for _, text := range []string{`{`, `"string"`, `{"type":"record","name":"R","fields":[{"name":"a","type":"nope"}]}`} {
+	for _, text := range []string{`{`, `"string"`, `{"type":"record","name":"R","fields":[{"name":"a","type":"nope"}]}`,
+		// A union of no types with a default (hamba/avro panics on it;
+		// the Avro spec's default of a union is of its first type, which
+		// this one lacks): an error, not a panic, for a container file's
+		// header may hold it.
+		`{"type":"record","name":"R","fields":[{"name":"a","type":[],"default":null}]}`} {
 		if _, err := Parse(text); !errors.Is(err, ErrSchema) {
 			t.Errorf("Parse(%s) = %v", text, err)
 		}
@@ -692,5 +698,37 @@ func TestDecimalPrecision(t *testing.T) {
 				t.Errorf("%s decimal(6,2) %v: %d bytes, %v; want ok %v", typ, v, len(out), err, ok)
 			}
 		}
+	}
+}
+
+// TestDiamondSchema: a writer schema whose records have fields of one
+// record type level after level (sixty levels: 2^60 paths to the bottom,
+// a few KB of text, as an object container file's header may hold)
+// compiles, encodes and decodes in time linear in its size.
+func TestDiamondSchema(t *testing.T) {
+	const levels = 60
+	s := `{"type":"record","name":"T0","fields":[{"name":"x","type":"int"}]}`
+	for k := 1; k < levels; k++ {
+		s = fmt.Sprintf(`{"type":"record","name":"T%d","fields":[{"name":"a","type":%s},{"name":"b","type":"T%d"}]}`, k, s, k-1)
+	}
+	sc := MustParse(s)
+	rs := untyped(t, "a")
+	if _, err := Compile(sc, nil, rs, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewEncoder(sc, untyped(t, "a", "b")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewRestEncoder(sc, rs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewRestJSON(sc, rs, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	// A record of it is 2^59 ints: a few bytes of one are refused.
+	var d Decoder
+	p, _ := Compile(sc, nil, rs, Options{})
+	if _, err := d.Decode(p, []byte{2, 4, 6}); !errors.Is(err, ErrData) {
+		t.Errorf("3 bytes: %v", err)
 	}
 }

@@ -289,9 +289,7 @@ func Compile(writer, reader *Schema, target *row.Schema, opts Options) (*Program
 			p.restDefaults = append(p.restDefaults, js...)
 		}
 	}
-	for _, n := range c.memo {
-		n.min = minSize(n, map[*node]bool{})
-	}
+	c.setMinSizes()
 	return p, nil
 }
 
@@ -579,14 +577,36 @@ func typeName(s havro.Schema) string {
 	return string(s.Type())
 }
 
-// minSize returns the fewest bytes a value of n takes, 0 where a cycle
-// makes that unknown.
-func minSize(n *node, visiting map[*node]bool) int {
+// setMinSizes sets the min of every node compiled.
+func (c *compiler) setMinSizes() {
+	sizes := map[*node]int{}
+	for _, n := range c.memo {
+		n.min = minSize(n, map[*node]bool{}, sizes)
+	}
+}
+
+// maxMin caps minimum sizes: a lower bound stays one when lowered, and
+// records of records (2^k values for k levels) must not overflow.
+const maxMin = 1 << 40
+
+// minSize returns the fewest bytes a value of n takes (at most maxMin), 0
+// where a cycle makes that unknown. sizes holds the nodes done: a node
+// reached along many paths is sized once.
+func minSize(n *node, visiting map[*node]bool, sizes map[*node]int) int {
+	if s, ok := sizes[n]; ok {
+		return s
+	}
 	if visiting[n] {
 		return 0
 	}
 	visiting[n] = true
-	defer delete(visiting, n)
+	s := min(nodeMin(n, visiting, sizes), maxMin)
+	delete(visiting, n)
+	sizes[n] = s
+	return s
+}
+
+func nodeMin(n *node, visiting map[*node]bool, sizes map[*node]int) int {
 	switch n.w {
 	case wNull, wFail:
 		return 0
@@ -599,13 +619,13 @@ func minSize(n *node, visiting map[*node]bool) int {
 	case wRecord:
 		s := 0
 		for _, f := range n.fields {
-			s += minSize(f.n, visiting)
+			s = min(s+minSize(f.n, visiting, sizes), maxMin)
 		}
 		return s
 	case wUnion:
 		m := -1
 		for _, b := range n.branches {
-			if s := minSize(b, visiting); m < 0 || s < m {
+			if s := minSize(b, visiting, sizes); m < 0 || s < m {
 				m = s
 			}
 		}

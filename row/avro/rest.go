@@ -38,9 +38,7 @@ func NewRestEncoder(s *Schema, rs *row.Schema) (*Encoder, error) {
 		}
 		e.fields = append(e.fields, ef)
 	}
-	for _, n := range c.memo {
-		n.min = minSize(n, map[*node]bool{})
-	}
+	c.setMinSizes()
 	return e, nil
 }
 
@@ -108,9 +106,7 @@ func NewRestJSON(reader *Schema, target *row.Schema, opts Options) (*RestJSON, e
 		}
 		rj.fields = append(rj.fields, restField{key: append(row.AppendQuoted(nil, f.Name()), ':'), n: n})
 	}
-	for _, n := range c.memo {
-		n.min = minSize(n, map[*node]bool{})
-	}
+	c.setMinSizes()
 	return rj, nil
 }
 

@@ -27,7 +27,7 @@ var ErrSchema = errors.New("avro schema")
 // Named types are resolved within the text only: two schemas that define
 // the same name (two versions of one record) do not interfere.
 func Parse(text string) (*Schema, error) {
-	s, err := havro.ParseWithCache(text, "", &havro.SchemaCache{})
+	s, err := parseText(text)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSchema, err)
 	}
@@ -37,6 +37,18 @@ func Parse(text string) (*Schema, error) {
 		return nil, fmt.Errorf("%w: the top level is %s, not a record", ErrSchema, s.Type())
 	}
 	return &Schema{rec: rec, text: text}, nil
+}
+
+// parseText parses a schema text with hamba/avro in a cache of its own.
+// The library panics on some invalid schemas (a union of no types with a
+// default); schemas come from files and clients, so that is an error.
+func parseText(text string) (s havro.Schema, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s, err = nil, fmt.Errorf("invalid schema (the parser failed: %v)", p)
+		}
+	}()
+	return havro.ParseWithCache(text, "", &havro.SchemaCache{})
 }
 
 // MustParse is Parse that panics, for fixed schemas in code and tests.
