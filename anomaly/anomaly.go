@@ -128,6 +128,10 @@ func (c Config) Validate() error {
 	if c.MinSamples < 1 {
 		return fmt.Errorf("min_samples %d must be at least 1", c.MinSamples)
 	}
+	if (c.Method == MethodZScore || c.Method == MethodMAD) && c.MinSamples > c.MaxSamples {
+		// The window never holds min_samples: no verdict, ever.
+		return fmt.Errorf("min_samples %d can never be reached: the window keeps at most max_samples %d observations; lower min_samples or raise max_samples", c.MinSamples, c.MaxSamples)
+	}
 	if c.Method != MethodSeasonal {
 		return nil
 	}

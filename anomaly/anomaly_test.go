@@ -228,6 +228,9 @@ func TestConfigValidate(t *testing.T) {
 		{Method: MethodEWMA, Threshold: -1},
 		{Method: MethodMAD, MaxSamples: 2},
 		{Method: MethodEWMA, MinSamples: -1},
+		// The window never holds 2000 (1024 by default): no verdict, ever.
+		{Method: MethodMAD, MinSamples: 2000},
+		{Method: MethodZScore, MinSamples: 50, MaxSamples: 40},
 	}
 	for _, c := range bad {
 		if _, err := New(c); err == nil {

@@ -281,13 +281,25 @@ func parseDuration(v *yaml.Node) (time.Duration, error) {
 	if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
 		return 0, fmt.Errorf("must be a duration like 500ms, 10s, 5m or 1h, not %s", describe(v))
 	}
-	if v.Value == "0" {
+	return ParseDuration(v.Value)
+}
+
+// maxDays is the most whole days a time.Duration holds.
+const maxDays = math.MaxInt64 / int64(24*time.Hour)
+
+// ParseDuration reads a duration as specs write them: "0", Go's forms
+// (500ms, 10s, 1m30s, 1h) or whole days (7d). Its error says which forms
+// are allowed. The sluice command's duration flags read the same.
+func ParseDuration(s string) (time.Duration, error) {
+	if s == "0" {
 		return 0, nil
 	}
-	s := v.Value
 	// Accept days, which time.ParseDuration does not know.
 	if strings.HasSuffix(s, "d") {
-		if n, err := strconv.Atoi(strings.TrimSuffix(s, "d")); err == nil {
+		if n, err := strconv.ParseInt(strings.TrimSuffix(s, "d"), 10, 64); err == nil {
+			if n > maxDays || n < -maxDays {
+				return 0, fmt.Errorf("%q is longer than a duration holds (%d days)", s, maxDays)
+			}
 			return time.Duration(n) * 24 * time.Hour, nil
 		}
 	}

@@ -34,13 +34,14 @@ type node struct {
 }
 
 // Objectives Trees understands and how they turn base_score and the
-// margin into the output.
+// margin into the output. binary:logitraw, like XGBoost, takes base_score
+// as a margin as it is (its ProbToMargin is the identity).
 var objectives = map[string]struct{ logit, sigmoid bool }{
 	"reg:squarederror": {},
 	"reg:linear":       {},
 	"reg:logistic":     {logit: true, sigmoid: true},
 	"binary:logistic":  {logit: true, sigmoid: true},
-	"binary:logitraw":  {logit: true},
+	"binary:logitraw":  {},
 }
 
 // dumpNode is a node of XGBoost's JSON dump.
@@ -66,8 +67,9 @@ const maxNodes = 1 << 22
 //
 //	{"base_score": 0.5, "objective": "binary:logistic", "trees": [...]}
 //
-// For the logistic objectives base_score is a probability and the base
-// margin is its logit, as in XGBoost.
+// For reg:logistic and binary:logistic base_score is a probability and
+// the base margin is its logit, as in XGBoost; for the others
+// (binary:logitraw included) it is the base margin itself.
 func ParseTrees(data []byte) (*Trees, error) {
 	var doc struct {
 		BaseScore *float64          `json:"base_score"`

@@ -166,8 +166,12 @@ func TestTopicLifecycleAndProduceConsume(t *testing.T) {
 func TestProducePartitionOutOfRange(t *testing.T) {
 	env := map[string]string{"SLUICE_DATA_DIR": t.TempDir()}
 	runCLI(t, env, "", "topic", "create", "t", "--partitions", "2")
-	code, _, errs := runCLI(t, env, "a\n", "produce", "t", "--partition", "5")
+	code, out, errs := runCLI(t, env, "a\n", "produce", "t", "--partition", "5")
 	if code != 1 || !strings.Contains(errs, "out of range") {
 		t.Fatalf("status %d, %s", code, errs)
+	}
+	// Nothing was acknowledged: no "acknowledged 0 records" beside the error.
+	if out != "" {
+		t.Errorf("stdout %q, want nothing", out)
 	}
 }

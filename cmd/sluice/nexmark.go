@@ -31,7 +31,7 @@ func nexmarkRun(ctx context.Context, c *cli, args []string) error {
 	query := fs.String("query", "", "query to run: "+strings.Join(queries.Queries(), ", ")+", or all (required)")
 	events := fs.Int64("events", 10_000_000, "events to generate")
 	parallelism := fs.Int("parallelism", 0, "parallel subtasks per operator (default: the number of cores)")
-	interval := fs.Duration("checkpoint-interval", 0, "take a checkpoint this often (0: none)")
+	interval := durationFlag(fs, "checkpoint-interval", 0, "take a checkpoint this often (0: none)")
 	stateBackend := fs.String("state", "memory", "keyed state backend: memory or pebble")
 	source := fs.String("source", "", "read events from `FILE`, written by sluice nexmark generate, instead of generating them")
 	output := fs.String("output", "", "write every result row as a JSON line to this file")

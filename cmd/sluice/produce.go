@@ -60,11 +60,18 @@ func produceRun(ctx context.Context, c *cli, args []string) error {
 	// pipe), so it is stopped but not waited for. Without an error,
 	// Produce read recs to the end: the reader has finished.
 	cancelRead()
-	printProduceSummary(c.stdout, pos[0], sum)
 	if err != nil {
+		// What was acknowledged before the error, if anything.
+		if sum.records > 0 {
+			printProduceSummary(c.stdout, pos[0], sum)
+		}
 		return err
 	}
-	return <-readErr
+	rerr := <-readErr
+	if rerr == nil || sum.records > 0 {
+		printProduceSummary(c.stdout, pos[0], sum)
+	}
+	return rerr
 }
 
 // nextRecord receives the next record of recs; false once recs is closed or

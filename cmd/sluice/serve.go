@@ -70,9 +70,9 @@ func serveRun(ctx context.Context, c *cli, args []string) error {
 	httpAddr := fs.String("http-addr", envOr(c, "SLUICE_HTTP_ADDR", "127.0.0.1:8080"), "HTTP address for /healthz, /readyz and /metrics (env SLUICE_HTTP_ADDR)")
 	httpToken := fs.String("http-token", envOr(c, "SLUICE_HTTP_TOKEN", ""), "bearer token required by the HTTP endpoints; mandatory for a non-loopback --http-addr (env SLUICE_HTTP_TOKEN)")
 	fsync := fs.String("fsync", envOr(c, "SLUICE_FSYNC", "always"), "default durability policy of topics: always (group commit), interval[:DURATION], never (env SLUICE_FSYNC)")
-	retentionEvery := fs.Duration("retention-check-interval", time.Minute, "how often retention deletes expired segments and segment.ms rolls segments")
+	retentionEvery := durationFlag(fs, "retention-check-interval", time.Minute, "how often retention deletes expired segments and segment.ms rolls segments")
 	cleanup := fs.String("cleanup-policy", "delete", "default cleanup.policy of topics that set none: delete, compact or compact,delete")
-	cleanerEvery := fs.Duration("cleaner-interval", 15*time.Second, "how often the log cleaner looks for compacted partitions to clean (log.cleaner.backoff.ms)")
+	cleanerEvery := durationFlag(fs, "cleaner-interval", 15*time.Second, "how often the log cleaner looks for compacted partitions to clean (log.cleaner.backoff.ms)")
 	cleanerBuf := byteSize(32 << 20)
 	sizeVar(fs, &cleanerBuf, "cleaner-dedupe-buffer", "size of the cleaner's offset map, like 32MiB, 24 bytes per distinct key of a pass (log.cleaner.dedupe.buffer.size; with --memory at most an eighth of its heap part)")
 	var mf memoryFlag

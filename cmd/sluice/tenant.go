@@ -159,7 +159,7 @@ func namespaceCreate(ctx context.Context, c *cli, args []string) error {
 	fs := flagSet(c, "sluice namespace create", "TENANT/NAMESPACE [--retention 24h] [--max-storage SIZE] [--on-full refuse|evict] [--produce-rate SIZE/s] [--fetch-rate SIZE/s] [--data-dir DIR | --server URL]")
 	var tf tenantFlags
 	tf.register(c, fs)
-	retention := fs.Duration("retention", 0, "retention of topics created in the namespace that set none (0: the log's default)")
+	retention := durationFlag(fs, "retention", 0, "retention of topics created in the namespace that set none (0: the log's default)")
 	var maxStorage byteSize
 	sizeVar(fs, &maxStorage, "max-storage", "bytes all the namespace's topics may store, like 10GiB; over it, what --on-full says happens (0: no limit)")
 	onFull := fs.String("on-full", auth.OnFullRefuse, "over --max-storage: refuse (produce requests get POLICY_VIOLATION until space is freed) or evict (the namespace's oldest segments are deleted, as retention would, and the produce is accepted)")

@@ -70,7 +70,7 @@ func tokenCreate(ctx context.Context, c *cli, args []string) error {
 	var tf tenantFlags
 	tf.register(c, fs)
 	principal := fs.String("principal", "", "the principal the token acts as, User:NAME (required)")
-	ttl := fs.Duration("ttl", 0, "lifetime of the token (0: until revoked)")
+	ttl := durationFlag(fs, "ttl", 0, "lifetime of the token (0: until revoked)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err

@@ -34,13 +34,13 @@ func topicCreate(ctx context.Context, c *cli, args []string) error {
 	var bf backendFlags
 	bf.register(c, fs)
 	partitions := fs.Int("partitions", 1, "number of partitions")
-	retention := fs.Duration("retention", 0, "delete whole segments older than this (0 keeps data forever)")
+	retention := durationFlag(fs, "retention", 0, "delete whole segments older than this (0 keeps data forever)")
 	fsync := fs.String("fsync", "", "durability policy: always (group commit), interval[:DURATION], never (default: the server's)")
 	cleanup := fs.String("cleanup-policy", "", "delete (retention), compact (keep each key's latest record; every record needs a key) or compact,delete (default: the server's, delete)")
 	var segBytes byteSize
 	sizeVar(fs, &segBytes, "segment-bytes", "roll segments at this size, like 64MiB (segment.bytes; default: 128MiB)")
 	remote := fs.Bool("remote", false, "keep closed segments in the server's remote storage too (remote.storage.enable; the server needs --remote-storage)")
-	localRet := fs.Duration("local-retention", 0, "with --remote: keep uploaded segments on the local disk this long (local.retention.ms; default: --retention)")
+	localRet := durationFlag(fs, "local-retention", 0, "with --remote: keep uploaded segments on the local disk this long (local.retention.ms; default: --retention)")
 	var localRetBytes byteSize
 	sizeVar(fs, &localRetBytes, "local-retention-bytes", "with --remote: local size per partition, like 1GiB, above which uploaded segments leave the local disk (local.retention.bytes; default: retention.bytes)")
 	var configs configFlag
