@@ -196,8 +196,10 @@ func floorTime(b *call, unit string, floor bool) (Compiled, error) {
 		if months == 0 {
 			off := int64(0)
 			if step == 7*msPerDay {
-				off = 4 * msPerDay // weeks start on Monday: 1970-01-05
-				off = -off
+				// Weeks start on Sunday, as in Flink (Calcite's
+				// julianDateFloor) and as DAYOFWEEK counts them:
+				// 1970-01-04 was a Sunday.
+				off = -3 * msPerDay
 			}
 			r = floorDiv(ms+off, step)*step - off
 			if !floor && r != ms {
