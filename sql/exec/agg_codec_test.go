@@ -127,6 +127,7 @@ func FuzzAccDecode(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte{accVersion})
+	f.Add([]byte{1}) // version 1, still read
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var a accRow
 		if err := a.UnmarshalBinary(b); err != nil {
