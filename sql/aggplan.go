@@ -83,6 +83,10 @@ func legacyAux(name string) (winRole, bool) {
 // windowSpec builds a window from a TVF's or legacy group window's size
 // arguments.
 func (p *planner) windowSpec(fn string, sizes []ast.Expr, pos ast.Pos) (exec.WindowSpec, error) {
+	// The sizes must be positive; the optional last argument, the offset,
+	// may be zero or negative (Flink: an offset of -8 s on 10 s windows
+	// aligns them as +2 s does).
+	need := map[string]int{"TUMBLE": 1, "HOP": 2, "CUMULATE": 2, "SESSION": 1}[fn]
 	ds := make([]time.Duration, len(sizes))
 	for i, s := range sizes {
 		iv, ok := s.(*ast.IntervalLit)
@@ -93,12 +97,11 @@ func (p *planner) windowSpec(fn string, sizes []ast.Expr, pos ast.Pos) (exec.Win
 		if err != nil {
 			return exec.WindowSpec{}, err
 		}
-		if d <= 0 && i < 2 {
+		if d <= 0 && i < need {
 			return exec.WindowSpec{}, fmt.Errorf("%s: %s sizes must be positive", s.Start(), fn)
 		}
 		ds[i] = d
 	}
-	need := map[string]int{"TUMBLE": 1, "HOP": 2, "CUMULATE": 2, "SESSION": 1}[fn]
 	if len(ds) < need || len(ds) > need+1 || fn == "SESSION" && len(ds) != 1 {
 		return exec.WindowSpec{}, fmt.Errorf("%s: %s takes %d interval arguments", pos, fn, need)
 	}

@@ -99,14 +99,14 @@ func (b *builder) build1(n node) (stream.Stream[exec.Change], error) {
 		if n.stamp >= 0 {
 			in = stampRows(in, n.stamp, b.name("window-rowtime"))
 		}
-		return exec.WindowAggregate(in, n.key, n.spec, n.aggs, exec.AggConfig{Name: b.name("window-aggregate"), AppendOnly: !n.in.updating()}), nil
+		return exec.WindowAggregate(in, n.key, n.spec, n.aggs, exec.AggConfig{Name: b.name("window-aggregate"), AppendOnly: !n.in.updating(), OnError: b.s.evalError}), nil
 	case *groupAgg:
 		in, err := b.build(n.in)
 		if err != nil {
 			return in, err
 		}
 		return exec.GroupAggregate(in, n.key, n.aggs, exec.AggConfig{Name: b.name("group-aggregate"), StateTTL: b.ttl,
-			AppendOnly: !n.in.updating(), MiniBatch: b.s.miniBatch()}), nil
+			AppendOnly: !n.in.updating(), MiniBatch: b.s.miniBatch(), OnError: b.s.evalError}), nil
 	case *join:
 		l, err := b.build(n.left)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"math/bits"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -136,6 +137,10 @@ type AggConfig struct {
 	// after it became dirty, whichever comes first. Rows that cancel out
 	// between flushes emit nothing.
 	MiniBatch time.Duration
+	// OnError receives the run-time errors of results that become NULL:
+	// a SUM or AVG of DECIMAL whose value does not fit the 18 digits a
+	// DECIMAL is held in. Nil drops them.
+	OnError func(error)
 }
 
 // plan is the compiled form of a list of AggCalls: the per-call kinds
@@ -149,11 +154,17 @@ type aggPlan struct {
 	// seq stamps FIRST/LAST_VALUE values with their arrival order, for
 	// merging (session windows).
 	seq bool
+	// onError receives the errors of results that became NULL.
+	onError func(error)
 }
 
 type aggCallPlan struct {
 	AggCall
 	float bool // the sum is kept as a float
+	// wide: the sum is a DECIMAL's, kept exact in 128 bits (callAcc.hi)
+	// so that it neither wraps nor loses a value that is retracted back
+	// into range; integer sums wrap at 64 bits, as Flink's do.
+	wide bool
 	// decimal AVG: scale the sum by 10^scaleUp (negative: divide).
 	avgMode  avgMode
 	scaleUp  int
@@ -193,6 +204,7 @@ func compileAggs(aggs []AggCall, retract, merge bool) (*aggPlan, error) {
 			c.Distinct = false
 		}
 		c.float = a.ArgType.Storage() == row.KindFloat
+		c.wide = !c.float && a.ArgType.Kind == types.Decimal && (a.Kind == AggSum || a.Kind == AggSum0 || a.Kind == AggAvg)
 		if a.Kind == AggAvg {
 			switch {
 			case c.float || a.ResultType.Storage() == row.KindFloat:
@@ -273,7 +285,8 @@ func compileAggs(aggs []AggCall, retract, merge bool) (*aggPlan, error) {
 // callAcc is the accumulator of one call for one group.
 type callAcc struct {
 	n   int64     // values counted (COUNT's result; SUM's and AVG's non-null count)
-	i   int64     // integer (or unscaled decimal) sum
+	i   int64     // integer (or unscaled decimal) sum; a DECIMAL's low 64 bits
+	hi  int64     // a DECIMAL sum's high 64 bits: the sum is hi·2^64 + uint64(i)
 	f   float64   // float sum
 	v   row.Value // MIN/MAX/FIRST/LAST value without retraction
 	seq uint64    // arrival order of v (FIRST/LAST_VALUE, merging)
@@ -618,12 +631,23 @@ func (p *aggPlan) apply(c *aggCallPlan, ca *callAcc, x row.Value, sign int64) {
 		if sign < 0 && ca.n == 0 {
 			// Every value retracted: the sum is exactly 0, without the
 			// rounding residue of adding and subtracting floats.
-			ca.i, ca.f = 0, 0
+			ca.i, ca.hi, ca.f = 0, 0, 0
 			return
 		}
-		if c.float {
+		switch {
+		case c.float:
 			ca.f += float64(sign) * x.AsFloat()
-		} else {
+		case c.wide:
+			v := x.AsInt()
+			switch {
+			case sign > 0:
+				ca.hi, ca.i = add128(ca.hi, ca.i, v>>63, v)
+			case v == math.MinInt64: // -v is 2^63: high word 0
+				ca.hi, ca.i = add128(ca.hi, ca.i, 0, v)
+			default:
+				ca.hi, ca.i = add128(ca.hi, ca.i, (-v)>>63, -v)
+			}
+		default:
 			ca.i += sign * x.AsInt()
 		}
 	case AggMin, AggMax:
@@ -768,7 +792,11 @@ func mergeCall(c *aggCallPlan, x, y *callAcc) {
 	switch c.Kind {
 	case AggCount, AggCountStar, AggSum, AggSum0, AggAvg:
 		x.n += y.n
-		x.i += y.i
+		if c.wide {
+			x.hi, x.i = add128(x.hi, x.i, y.hi, y.i)
+		} else {
+			x.i += y.i
+		}
 		x.f += y.f
 	case AggMin, AggMax:
 		if y.n == 0 {
@@ -815,6 +843,9 @@ func (p *aggPlan) result(c *aggCallPlan, ca *callAcc) row.Value {
 		if c.float {
 			return row.Float(ca.f)
 		}
+		if c.wide && ca.hi != ca.i>>63 {
+			return p.fail(fmt.Errorf("%s of %s: the sum %s does not fit the 18 digits a DECIMAL is held in; the value is NULL", c.Kind, c.ArgType, scaled(wideInt(ca.hi, ca.i), c.ArgType.Scale)))
+		}
 		return row.Int(ca.i)
 	case AggAvg:
 		if ca.n == 0 {
@@ -827,7 +858,12 @@ func (p *aggPlan) result(c *aggCallPlan, ca *callAcc) row.Value {
 			}
 			return row.Float(float64(ca.i) / float64(ca.n))
 		case avgDecimal:
-			return row.Int(decimalAvg(ca.i, ca.n, c.scaleUp))
+			q, ok := decimalAvg(ca.hi, ca.i, ca.n, c.scaleUp)
+			if !ok {
+				big := decimalAvgBig(wideInt(ca.hi, ca.i), ca.n, c.scaleUp)
+				return p.fail(fmt.Errorf("AVG of %s: the average %s does not fit the 18 digits a DECIMAL is held in; the value is NULL", c.ArgType, scaled(big, c.ResultType.Scale)))
+			}
+			return row.Int(q)
 		}
 		return row.Int(ca.i / ca.n)
 	case AggMin, AggMax:
@@ -871,15 +907,22 @@ func (p *aggPlan) result(c *aggCallPlan, ca *callAcc) row.Value {
 }
 
 // decimalAvg returns sum×10^up / n rounded half away from zero (Java's
-// HALF_UP), as an unscaled int64. It panics on overflow.
-func decimalAvg(sum, n int64, up int) int64 {
-	if up >= 0 && up <= 18 && sum != math.MinInt64 {
+// HALF_UP), unscaled, for the 128-bit sum hi·2^64 + uint64(lo); false
+// when it does not fit an int64.
+func decimalAvg(hi, lo, n int64, up int) (int64, bool) {
+	if hi == lo>>63 && up >= 0 && up <= 18 && lo != math.MinInt64 {
 		m := int64(math.Pow10(up))
-		if abs := max(sum, -sum); abs <= math.MaxInt64/m {
-			return aggRoundDiv(sum*m, n)
+		if max(lo, -lo) <= math.MaxInt64/m {
+			return aggRoundDiv(lo*m, n), true
 		}
 	}
-	s := new(big.Int).SetInt64(sum)
+	q := decimalAvgBig(wideInt(hi, lo), n, up)
+	return q.Int64(), q.IsInt64()
+}
+
+// decimalAvgBig is decimalAvg over any sum.
+func decimalAvgBig(sum *big.Int, n int64, up int) *big.Int {
+	s := new(big.Int).Set(sum)
 	d := new(big.Int).SetInt64(n)
 	if up >= 0 {
 		s.Mul(s, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(up)), nil))
@@ -895,10 +938,37 @@ func decimalAvg(sum, n int64, up int) int64 {
 	if neg {
 		q.Neg(q)
 	}
-	if !q.IsInt64() {
-		panic(fmt.Errorf("AVG of DECIMAL: the result %s does not fit DECIMAL(18) storage", q))
+	return q
+}
+
+// add128 adds two 128-bit integers given as high and low words.
+func add128(ahi, alo, bhi, blo int64) (hi, lo int64) {
+	s, carry := bits.Add64(uint64(alo), uint64(blo), 0)
+	return ahi + bhi + int64(carry), int64(s)
+}
+
+// wideInt is the 128-bit integer hi·2^64 + uint64(lo).
+func wideInt(hi, lo int64) *big.Int {
+	v := new(big.Int).SetInt64(hi)
+	v.Lsh(v, 64)
+	return v.Add(v, new(big.Int).SetUint64(uint64(lo)))
+}
+
+// scaled formats an unscaled value with its scale, for errors.
+func scaled(v *big.Int, scale int) string {
+	if scale <= 0 {
+		return v.String()
 	}
-	return q.Int64()
+	r := new(big.Rat).SetFrac(v, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(scale)), nil))
+	return r.FloatString(scale)
+}
+
+// fail reports err and gives NULL.
+func (p *aggPlan) fail(err error) row.Value {
+	if p.onError != nil {
+		p.onError(err)
+	}
+	return row.Value{}
 }
 
 // aggRoundDiv returns a/n (n > 0) rounded half away from zero.

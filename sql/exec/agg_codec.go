@@ -9,20 +9,23 @@ import (
 )
 
 // The checkpoint encoding of an accRow (state/codec calls MarshalBinary
-// and UnmarshalBinary), version 1:
+// and UnmarshalBinary), version 2:
 //
-//	version byte 1
+//	version byte 2
 //	varint rows, touched, timer, flushAt; byte dirty
 //	values keyVals; byte 0 (out nil) or 1 then values out
-//	uvarint calls, per call: varint n, varint i, 8 bytes f, value v,
+//	uvarint calls, per call: varint n, varint i, varint hi, 8 bytes f, value v,
 //	    uvarint seq, uvarint len(bag) then per entry value and varint n,
 //	    byte 0 (no user accumulator) or 1 then uvarint length and bytes
 //	uvarint sets, per set: uvarint nf, uvarint entries, per entry value
 //	    then nf varint counts
 //
 // values: uvarint count then row.Value binary encodings.
+//
+// Version 1 is version 2 without hi (a DECIMAL sum's high word, then 0);
+// it is still read.
 
-const accVersion = 1
+const accVersion = 2
 
 func aggAppendVals(dst []byte, vs []row.Value) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(vs)))
@@ -57,6 +60,7 @@ func (a accRow) MarshalBinary() ([]byte, error) {
 		c := &a.calls[i]
 		b = binary.AppendVarint(b, c.n)
 		b = binary.AppendVarint(b, c.i)
+		b = binary.AppendVarint(b, c.hi)
 		b = binary.BigEndian.AppendUint64(b, math.Float64bits(c.f))
 		b = c.v.AppendBinary(b)
 		b = binary.AppendUvarint(b, c.seq)
@@ -178,9 +182,10 @@ func (d *accDecoder) vals(what string) []row.Value {
 // UnmarshalBinary decodes an accumulator written by MarshalBinary. User
 // accumulators stay encoded until the operator's plan decodes them.
 func (a *accRow) UnmarshalBinary(b []byte) error {
-	if len(b) == 0 || b[0] != accVersion {
-		return fmt.Errorf("aggregate state: unknown encoding version (want %d)", accVersion)
+	if len(b) == 0 || b[0] != accVersion && b[0] != 1 {
+		return fmt.Errorf("aggregate state: unknown encoding version (want 1 or %d)", accVersion)
 	}
+	withHi := b[0] >= 2
 	d := &accDecoder{b: b[1:]}
 	a.rows = d.varint("rows")
 	a.touched = d.varint("touched")
@@ -200,6 +205,9 @@ func (a *accRow) UnmarshalBinary(b []byte) error {
 		c := &a.calls[i]
 		c.n = d.varint("n")
 		c.i = d.varint("sum")
+		if withHi {
+			c.hi = d.varint("sum high word")
+		}
 		if len(d.b) < 8 {
 			d.fail("float sum")
 		} else {

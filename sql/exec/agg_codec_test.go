@@ -1,10 +1,13 @@
 package exec
 
 import (
+	"encoding/binary"
+	"math"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/sluicehq/sluice/row"
+	"github.com/sluicehq/sluice/sql/types"
 )
 
 // accSamples builds accumulators with every kind of state by running
@@ -124,6 +127,7 @@ func FuzzAccDecode(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte{accVersion})
+	f.Add([]byte{1}) // version 1, still read
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var a accRow
 		if err := a.UnmarshalBinary(b); err != nil {
@@ -155,8 +159,99 @@ func TestDecimalAvg(t *testing.T) {
 		{155, 10, -1, 2},   // 1.55 → 2
 		{-155, 10, -1, -2}, // -1.55 → -2
 	} {
-		if got := decimalAvg(c.sum, c.n, c.up); got != c.want {
-			t.Errorf("decimalAvg(%d, %d, %d) = %d, want %d", c.sum, c.n, c.up, got, c.want)
+		if got, ok := decimalAvg(c.sum>>63, c.sum, c.n, c.up); !ok || got != c.want {
+			t.Errorf("decimalAvg(%d, %d, %d) = %d, %v, want %d", c.sum, c.n, c.up, got, ok, c.want)
 		}
 	}
+}
+
+// TestDecimalSumWide: a DECIMAL SUM/AVG is kept in 128 bits: past 18
+// digits SUM is NULL with an error (not a wrapped value), AVG is exact
+// while the average fits, a retraction brings the sum back, and the high
+// word survives a checkpoint; a version-1 encoding (no high word) still
+// decodes.
+func TestDecimalSumWide(t *testing.T) {
+	dec := types.DecimalOf(18, 2)
+	calls := []AggCall{
+		{Kind: AggSum, Arg: 0, Filter: -1, ArgType: dec, ResultType: types.DecimalOf(38, 2)},
+		{Kind: AggAvg, Arg: 0, Filter: -1, ArgType: dec, ResultType: types.DecimalOf(38, 6)},
+	}
+	p, err := compileAggs(calls, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errs []error
+	p.onError = func(err error) { errs = append(errs, err) }
+	big := row.Int(math.MaxInt64 - 1) // 92233720368547758.06
+	a := p.newAcc()
+	p.accumulate(a, []row.Value{big}, 1)
+	p.accumulate(a, []row.Value{big}, 1)
+	res := make([]row.Value, 2)
+	p.results(a, res)
+	// AVG = big at scale 6 does not fit either: both NULL, an error each.
+	if !res[0].IsNull() || !res[1].IsNull() || len(errs) != 2 {
+		t.Fatalf("SUM, AVG past 18 digits = %s, %s with %d errors, want NULL, NULL with 2", res[0], res[1], len(errs))
+	}
+	b, err := a.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d accRow
+	if err := d.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	p.accumulate(&d, []row.Value{big}, -1)
+	p.accumulate(&d, []row.Value{row.Int(-3)}, 1)
+	p.results(&d, res)
+	if want := int64(math.MaxInt64 - 4); res[0].IsNull() || res[0].AsInt() != want {
+		t.Fatalf("SUM after a retraction back into range = %s, want %d", res[0], want)
+	}
+	// Version 1: the same layout without the high word.
+	small := p.newAcc()
+	p.accumulate(small, []row.Value{row.Int(250)}, 1)
+	v2, _ := small.MarshalBinary()
+	v1 := aggDropHi(t, v2)
+	var o accRow
+	if err := o.UnmarshalBinary(v1); err != nil {
+		t.Fatalf("version 1: %v", err)
+	}
+	p.results(&o, res)
+	if res[0].AsInt() != 250 || res[1].AsInt() != 2500000 {
+		t.Fatalf("version 1 results %s, %s, want 2.50 and 2.500000", res[0], res[1])
+	}
+}
+
+// aggDropHi rewrites a version-2 encoding of an accumulator with two
+// SUM/AVG calls and nothing else as version 1, by re-encoding it without
+// the high words.
+func aggDropHi(t *testing.T, v2 []byte) []byte {
+	t.Helper()
+	var a accRow
+	if err := a.UnmarshalBinary(v2); err != nil {
+		t.Fatal(err)
+	}
+	for i := range a.calls {
+		if a.calls[i].hi != 0 {
+			t.Fatal("aggDropHi: a call has a high word")
+		}
+	}
+	b := []byte{1}
+	b = binary.AppendVarint(b, a.rows)
+	b = binary.AppendVarint(b, a.touched)
+	b = binary.AppendVarint(b, a.timer)
+	b = binary.AppendVarint(b, a.flushAt)
+	b = append(b, 0)
+	b = aggAppendVals(b, a.keyVals)
+	b = append(b, 0)
+	b = binary.AppendUvarint(b, uint64(len(a.calls)))
+	for _, c := range a.calls {
+		b = binary.AppendVarint(b, c.n)
+		b = binary.AppendVarint(b, c.i)
+		b = binary.BigEndian.AppendUint64(b, math.Float64bits(c.f))
+		b = c.v.AppendBinary(b)
+		b = binary.AppendUvarint(b, c.seq)
+		b = binary.AppendUvarint(b, 0)
+		b = append(b, 0)
+	}
+	return binary.AppendUvarint(b, 0)
 }

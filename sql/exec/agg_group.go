@@ -55,6 +55,9 @@ func GroupAggregate(in stream.Stream[Change], key []int, aggs []AggCall, cfg Agg
 		par = 1
 	}
 	p, err := compileAggs(aggs, !cfg.AppendOnly, false)
+	if p != nil {
+		p.onError = cfg.OnError
+	}
 	if err != nil {
 		err = fmt.Errorf("%s: %w", name, err)
 	}

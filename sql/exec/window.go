@@ -174,6 +174,9 @@ func WindowAggregate(in stream.Stream[Change], key []int, w WindowSpec, aggs []A
 	var p *aggPlan
 	if err == nil {
 		p, err = compileAggs(aggs, retract, w.Kind == Session)
+		if p != nil {
+			p.onError = cfg.OnError
+		}
 	}
 	if err != nil {
 		err = fmt.Errorf("%s: %w", name, err)

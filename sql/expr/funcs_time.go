@@ -196,8 +196,10 @@ func floorTime(b *call, unit string, floor bool) (Compiled, error) {
 		if months == 0 {
 			off := int64(0)
 			if step == 7*msPerDay {
-				off = 4 * msPerDay // weeks start on Monday: 1970-01-05
-				off = -off
+				// Weeks start on Sunday, as in Flink (Calcite's
+				// julianDateFloor) and as DAYOFWEEK counts them:
+				// 1970-01-04 was a Sunday.
+				off = -3 * msPerDay
 			}
 			r = floorDiv(ms+off, step)*step - off
 			if !floor && r != ms {
@@ -593,6 +595,26 @@ func timestampAdd(b *call) (Compiled, error) {
 	return out, nil
 }
 
+// monthsBetween is the number of whole months from a to b (epoch ms),
+// truncated toward zero: the largest m for which the earlier time plus m
+// months, its day clamped to the month's end as TIMESTAMPADD does, is not
+// after the later one. As in Flink (Calcite's subtractMonths), 2020-01-31
+// to 2020-02-29 is one month: adding a month to 2020-01-31 reaches it.
+func monthsBetween(a, b int64) int64 {
+	sign := int64(1)
+	if b < a {
+		a, b, sign = b, a, -1
+	}
+	fa, fb := splitMillis(a), splitMillis(b)
+	// The calendar difference is an upper bound: adding it to a lands in
+	// b's month, and one month fewer is at or before b.
+	m := (fb.year*12 + int64(fb.month)) - (fa.year*12 + int64(fa.month))
+	if m > 0 && addMonthsMillis(a, m) > b {
+		m--
+	}
+	return sign * m
+}
+
 // timestampDiff is TIMESTAMPDIFF(unit, a, b): whole units from a to b.
 func timestampDiff(b *call) (Compiled, error) {
 	if len(b.node.Args) != 3 {
@@ -644,15 +666,6 @@ func timestampDiff(b *call) (Compiled, error) {
 			}
 			return row.Int(d)
 		}
-		// whole months: count, then step back if the day/time is not reached
-		fa, fc := splitMillis(a), splitMillis(c)
-		m := (fc.year*12 + int64(fc.month)) - (fa.year*12 + int64(fa.month))
-		ra, rc := a-daysFromCivil(fa.year, fa.month, 1)*msPerDay, c-daysFromCivil(fc.year, fc.month, 1)*msPerDay
-		if m > 0 && rc < ra {
-			m--
-		} else if m < 0 && rc > ra {
-			m++
-		}
-		return row.Int(m / months)
+		return row.Int(monthsBetween(a, c) / months)
 	})}, nil
 }
