@@ -1,9 +1,12 @@
 package cluster
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // TestTaskRevokedInOpenTransactionKeepsNoState: a task revoked while a
@@ -54,5 +57,37 @@ func TestTaskRevokedInOpenTransactionKeepsNoState(t *testing.T) {
 				t.Fatalf("snapshot after the revocation: offset %d, state %q, error %v; want offset 7, k=committed", end, got, err)
 			}
 		})
+	}
+}
+
+// TestCommitWithoutTransactionKeepsTasksCacheable: a restore whose
+// watermark fired nothing marks the tasks changed but opens no
+// transaction; the next commit, finding none open, leaves the tasks at
+// their committed state, and a task revoked after it still stays in the
+// cache for a quick return (the flag stayed set until the next
+// transaction, and every revocation meanwhile dropped the task's state).
+func TestCommitWithoutTransactionKeepsTasksCacheable(t *testing.T) {
+	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers("127.0.0.1:1"), kgo.ConsumerGroup("app"), kgo.TransactionalID("app-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	topo := &Topology{Source: "in", SubTopologies: []SubTopology{
+		{Name: "source", NewTask: func(int32) Task { return nopTask{} }},
+		{Name: "w", Stateful: true, NewTask: func(int32) Task { return newMapTask() }},
+	}}
+	in := &Instance{cfg: Config{ApplicationID: "app", InstanceID: "a"}, sess: sess, cl: sess.Client(),
+		topo: topo, parts: []int32{1, 1}, inputs: []string{"in", "rep"}, metrics: newMetrics("app"),
+		tasks: map[taskID]*taskState{}, cache: map[taskID]*taskState{}, restoring: map[taskID]*taskState{},
+		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	id := taskID{1, 0}
+	in.tasks[id] = &taskState{id: id, task: newMapTask(), restored: true, snapshotAt: -1}
+	in.uncommitted = true // a restore's watermark fired nothing
+	if err := in.commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	in.drop(map[string][]int32{"rep": {0}}, "revoked")
+	if in.cache[id] == nil {
+		t.Fatal("a task revoked after a commit with nothing to commit was not cached")
 	}
 }
