@@ -913,7 +913,7 @@ func (in *Instance) commit(ctx context.Context) error {
 			if ts.comb == nil || !ts.restored {
 				continue
 			}
-			if wm, ok := ts.comb.advance(); ok {
+			if wm, ok := ts.comb.resumed(); ok {
 				in.uncommitted = true // windows fire again, in the next transaction
 				if err := ts.task.Watermark(&output{in: in, ts: ts}, wm); err != nil {
 					return fmt.Errorf("cluster: task %s: %w", id, err)
