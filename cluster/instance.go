@@ -816,7 +816,10 @@ func (in *Instance) commit(ctx context.Context) error {
 	}
 	committed := true
 	if in.sess != nil && !in.inTxn {
-		return nil // nothing consumed or written since the last commit
+		// Nothing consumed or written since the last commit: the
+		// tasks hold their committed state.
+		in.uncommitted = false
+		return nil
 	}
 	if in.sess != nil {
 		// End with a context that outlives a stopping ctx: the last
@@ -910,7 +913,7 @@ func (in *Instance) commit(ctx context.Context) error {
 			if ts.comb == nil || !ts.restored {
 				continue
 			}
-			if wm, ok := ts.comb.advance(); ok {
+			if wm, ok := ts.comb.resumed(); ok {
 				in.uncommitted = true // windows fire again, in the next transaction
 				if err := ts.task.Watermark(&output{in: in, ts: ts}, wm); err != nil {
 					return fmt.Errorf("cluster: task %s: %w", id, err)
@@ -1099,8 +1102,9 @@ func (in *Instance) marker(ts *taskState, now time.Time) marker {
 }
 
 // onRevoked drops revoked tasks. Rebalances happen only between a
-// commit and the next poll (BlockRebalanceOnPoll), so the tasks hold
-// exactly their committed state; they stay in the cache.
+// commit and the next poll that returns records (BlockRebalanceOnPoll),
+// so the tasks usually hold exactly their committed state and stay in
+// the cache; see drop for those revoked with a transaction open.
 func (in *Instance) onRevoked(_ context.Context, cl *kgo.Client, revoked map[string][]int32) {
 	cl.ResumeFetchPartitions(revoked) // paused if it was restoring
 	in.drop(revoked, "revoked")
@@ -1134,7 +1138,14 @@ func (in *Instance) drop(parts map[string][]int32, why string) {
 			id := taskID{sub, p}
 			if ts := in.tasks[id]; ts != nil {
 				delete(in.tasks, id)
-				if in.topo.SubTopologies[sub].Stateful && ts.restored {
+				// A task revoked while the transaction is open (after
+				// a poll without records, a restore or a rollback may
+				// have fired windows in a new one) holds changes that
+				// transaction will not commit: franz-go aborts it, and
+				// at-least-once its changelog writes were never
+				// flushed. Neither cached nor snapshotted, it comes
+				// back from its last snapshot and its changelog.
+				if in.topo.SubTopologies[sub].Stateful && ts.restored && !in.uncommitted {
 					ts.cachedAt = time.Now()
 					in.cache[id] = ts
 					if why == "revoked" {

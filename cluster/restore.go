@@ -353,8 +353,7 @@ func (in *Instance) finishRestore(id taskID, ts *taskState) error {
 	if ts.comb != nil {
 		// The task continues from the committed watermark: records late
 		// for it stay late, windows it completed stay fired.
-		ts.comb.emitted = NoWatermark
-		if wm, ok := ts.comb.advance(); ok {
+		if wm, ok := ts.comb.resumed(); ok {
 			in.uncommitted = true // windows fire, in the open transaction
 			if err := ts.task.Watermark(&output{in: in, ts: ts}, wm); err != nil {
 				return fmt.Errorf("cluster: task %s: %w", id, err)

@@ -258,9 +258,9 @@ func (c *combiner) snapshot(write func(k, v []byte)) {
 	for i := range c.wm {
 		c.dirty[int32(i)] = struct{}{}
 	}
-	wm, idle := c.wm, c.idle
-	c.wm, c.idle = c.committedWM, c.committedIdle
-	c.flush(write)
-	c.wm, c.idle = wm, idle
+	wm, idle, emitted := c.wm, c.idle, c.emitted
+	c.wm, c.idle, c.emitted = c.committedWM, c.committedIdle, c.committedEmitted
+	c.write(write, c.committedEmitted != NoWatermark)
+	c.wm, c.idle, c.emitted = wm, idle, emitted
 	c.dirty = saved
 }

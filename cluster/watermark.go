@@ -82,11 +82,16 @@ type combiner struct {
 	wm, committedWM     []int64
 	idle, committedIdle []bool
 	dirty               map[int32]struct{}
-	emitted             int64
+	// emitted is the watermark the task last acted on; it never goes
+	// back (a watermark valve's output), also across owners: it is
+	// written to the changelog (key from -1) when it changes, so a new
+	// owner does not start from a lower combination — upstream tasks
+	// idle when it advanced may have become active again since, below it.
+	emitted, committedEmitted int64
 }
 
 func newCombiner(upstream int32) *combiner {
-	c := &combiner{wm: make([]int64, upstream), idle: make([]bool, upstream), dirty: map[int32]struct{}{}, emitted: NoWatermark}
+	c := &combiner{wm: make([]int64, upstream), idle: make([]bool, upstream), dirty: map[int32]struct{}{}, emitted: NoWatermark, committedEmitted: NoWatermark}
 	for i := range c.wm {
 		c.wm[i] = NoWatermark
 	}
@@ -154,6 +159,10 @@ func (c *combiner) marker(from int32) marker {
 	return m
 }
 
+// wmKeyPrefix starts the changelog keys of a task's watermarks: the
+// prefix, then the upstream task (int32, big-endian; -1 for the watermark
+// the task acted on); the value is the watermark (int64, big-endian) and
+// an idle byte.
 var wmKeyPrefix = []byte{0, 'w', 'm'}
 
 func isWatermarkKey(k []byte) bool {
@@ -161,15 +170,31 @@ func isWatermarkKey(k []byte) bool {
 }
 
 func (c *combiner) flush(write func(k, v []byte)) {
-	for from := range c.dirty {
+	c.write(write, c.emitted != c.committedEmitted)
+}
+
+// emittedFrom is the upstream number under which the watermark the task
+// acted on (emitted) is written; readers that do not know it ignore it.
+const emittedFrom = -1
+
+// write writes the dirty upstream watermarks and, if withEmitted, the
+// emitted one.
+func (c *combiner) write(write func(k, v []byte), withEmitted bool) {
+	entry := func(from int32, wm int64, idle bool) {
 		k := binary.BigEndian.AppendUint32(append([]byte(nil), wmKeyPrefix...), uint32(from))
-		v := binary.BigEndian.AppendUint64(nil, uint64(c.wm[from]))
-		if c.idle[from] {
+		v := binary.BigEndian.AppendUint64(nil, uint64(wm))
+		if idle {
 			v = append(v, 1)
 		} else {
 			v = append(v, 0)
 		}
 		write(k, v)
+	}
+	if withEmitted {
+		entry(emittedFrom, c.emitted, false)
+	}
+	for from := range c.dirty {
+		entry(from, c.wm[from], c.idle[from])
 	}
 	clear(c.dirty)
 }
@@ -177,6 +202,7 @@ func (c *combiner) flush(write func(k, v []byte)) {
 func (c *combiner) commit() {
 	copy(c.committedWM, c.wm)
 	copy(c.committedIdle, c.idle)
+	c.committedEmitted = c.emitted
 	clear(c.dirty)
 }
 
@@ -184,10 +210,21 @@ func (c *combiner) abort() {
 	copy(c.wm, c.committedWM)
 	copy(c.idle, c.committedIdle)
 	clear(c.dirty)
-	// emitted stays: windows fired by the aborted transaction come back
-	// with the tasks' rolled-back state and fire again when the
-	// watermark passes them, which advance reports afresh.
-	c.emitted = NoWatermark
+	// Windows fired by the aborted transaction come back with the
+	// tasks' rolled-back state and fire again when the watermark passes
+	// them: the consumer rewinds, and advance reports the watermarks
+	// read again.
+	c.emitted = c.committedEmitted
+}
+
+// resumed is the watermark a task restored or rolled back acts on: the
+// combination of its upstream watermarks, never below the one it had
+// committed; false when it has none.
+func (c *combiner) resumed() (int64, bool) {
+	if wm, ok := c.advance(); ok {
+		return wm, true
+	}
+	return c.emitted, c.emitted != NoWatermark
 }
 
 func (c *combiner) restore(k, v []byte) error {
@@ -195,6 +232,11 @@ func (c *combiner) restore(k, v []byte) error {
 		return errMarker
 	}
 	from := int32(binary.BigEndian.Uint32(k[3:]))
+	if from == emittedFrom {
+		c.emitted = int64(binary.BigEndian.Uint64(v))
+		c.committedEmitted = c.emitted
+		return nil
+	}
 	if from < 0 || int(from) >= len(c.wm) {
 		return nil
 	}

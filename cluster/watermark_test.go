@@ -73,14 +73,16 @@ func TestCombiner(t *testing.T) {
 	// Commit, then changes that abort.
 	written := map[string][]byte{}
 	c.flush(func(k, v []byte) { written[string(k)] = v })
-	if len(written) != 3 {
-		t.Fatalf("flushed %d upstreams, want 3", len(written))
+	if len(written) != 4 {
+		t.Fatalf("flushed %d entries, want 4 (3 upstreams and the watermark acted on)", len(written))
 	}
 	c.commit()
 	c.observe(marker{from: 2, wm: 500, idle: true})
 	adv(100, true) // idle upstream 2 left out: min(100, 200)
 	c.abort()
-	adv(70, true) // back to the committed view
+	if got, ok := c.resumed(); !ok || got != 70 {
+		t.Fatalf("rolled back: resumed = %d, %v; want the committed 70", got, ok)
+	}
 	// A restored combiner continues from the flushed state.
 	r := newCombiner(3)
 	for k, v := range written {
@@ -91,8 +93,8 @@ func TestCombiner(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got, ok := r.advance(); !ok || got != 70 {
-		t.Fatalf("restored advance = %d, %v; want 70", got, ok)
+	if got, ok := r.resumed(); !ok || got != 70 {
+		t.Fatalf("restored: resumed = %d, %v; want 70", got, ok)
 	}
 	// All idle: the largest published watermark, once.
 	a := newCombiner(2)
