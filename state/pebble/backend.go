@@ -188,6 +188,7 @@ func (b *Backend) pebbleOptions() *pebble.Options {
 		EventListener: &pebble.EventListener{
 			BackgroundError: b.bgErrs.report,
 			FlushEnd:        b.bgErrs.flushEnd,
+			CompactionEnd:   b.bgErrs.compactionEnd,
 		},
 	}
 	if b.opts.fs != nil {

@@ -17,6 +17,12 @@ import (
 // and again, until it succeeds.
 const bgErrLogEvery = 10 * time.Second
 
+// bgErrRunGap is the quiet time after which an error starts a new run
+// even without a successful flush in between (an idle database): a flush
+// failing for good is retried at once, so its errors are never this far
+// apart.
+const bgErrRunGap = 10 * time.Second
+
 // ErrBackgroundFailed is wrapped by the error a backend returns once
 // Pebble's background errors have lasted longer than
 // Options.BackgroundErrorTimeout without a successful flush.
@@ -49,6 +55,7 @@ type bgErrors struct {
 	failing bool
 	count   int64
 	since   time.Time // first error of the run
+	last    time.Time // latest error
 	next    time.Time
 	fatal   error
 	dead    atomic.Bool   // fatal != nil, read without the mutex
@@ -66,9 +73,10 @@ func (e *bgErrors) report(err error) {
 	e.count++
 	e.signal()
 	now := e.now()
-	if !e.failing {
-		e.since = now
+	if !e.failing || now.Sub(e.last) > bgErrRunGap {
+		e.since = now // a new run
 	}
+	e.last = now
 	if e.fatal == nil && e.limit > 0 && now.Sub(e.since) >= e.limit {
 		what := "a background flush or compaction keeps failing"
 		if errors.Is(err, syscall.ENOSPC) {
@@ -110,6 +118,14 @@ func (e *bgErrors) flushEnd(info pebble.FlushInfo) {
 		e.running.Store(false)
 		e.log.Info("pebble state: flushing again after background errors", "dir", e.dir, "errors", e.count)
 		e.failing, e.count = false, 0
+	}
+}
+
+// compactionEnd implements pebble.EventListener.CompactionEnd: a
+// compaction that succeeds, like a flush, ends a run of errors.
+func (e *bgErrors) compactionEnd(info pebble.CompactionInfo) {
+	if info.Err == nil {
+		e.flushEnd(pebble.FlushInfo{})
 	}
 }
 
