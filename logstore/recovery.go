@@ -95,7 +95,9 @@ func scanSegment(f File, from, expect, limit int64, fn func(batchInfo) error) (p
 	if limit <= from {
 		return pos, next, nil
 	}
-	r := bufio.NewReaderSize(io.NewSectionReader(f, from, limit-from), 1<<20)
+	// A buffer no larger than the range: Open scans the short tail of
+	// every sealed segment (checkSealedTail).
+	r := bufio.NewReaderSize(io.NewSectionReader(f, from, limit-from), int(min(limit-from, 1<<20)))
 	var hdr [record.HeaderSize]byte
 	var buf []byte
 	for pos < limit {
