@@ -222,3 +222,33 @@ func benchRawDisk(b *testing.B, batch []byte, group int) {
 		}
 	}
 }
+
+// BenchmarkOpenManySegments measures Open of a log of one partition with
+// 200 sealed segments of 64 KiB below its recovery point: the common
+// restart, where Open reads the index files and the tail of each sealed
+// segment (from its last index entry), not its batches.
+func BenchmarkOpenManySegments(b *testing.B) {
+	dir := b.TempDir()
+	opts, _ := testOptions(dir)
+	l := mustOpen(b, opts)
+	p := mustPartition(b, l, "many", TopicConfig{Partitions: 1, SegmentBytes: 64 << 10})
+	batch, _ := makeBatch(b, 1, 8, 500, 1000)
+	for len(p.Segments()) < 200 {
+		if _, err := p.Append(bg, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		l, err := Open(opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := l.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

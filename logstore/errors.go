@@ -76,7 +76,7 @@ type CorruptionError struct {
 }
 
 func (e *CorruptionError) Error() string {
-	return fmt.Sprintf("segment %s: corrupt batch at offset %d (byte %d) followed by valid data: %v", e.Segment, e.Offset, e.Position, e.Err)
+	return fmt.Sprintf("segment %s: corrupt batch at offset %d (byte %d) followed by valid data: %v (restore the partition from a replica, or open with RepairCorruption to truncate it there, losing what follows)", e.Segment, e.Offset, e.Position, e.Err)
 }
 
 // Unwrap makes errors.Is(err, ErrCorrupt) hold.

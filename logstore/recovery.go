@@ -95,7 +95,9 @@ func scanSegment(f File, from, expect, limit int64, fn func(batchInfo) error) (p
 	if limit <= from {
 		return pos, next, nil
 	}
-	r := bufio.NewReaderSize(io.NewSectionReader(f, from, limit-from), 1<<20)
+	// A buffer no larger than the range: Open scans the short tail of
+	// every sealed segment (checkSealedTail).
+	r := bufio.NewReaderSize(io.NewSectionReader(f, from, limit-from), int(min(limit-from, 1<<20)))
 	var hdr [record.HeaderSize]byte
 	var buf []byte
 	for pos < limit {
@@ -295,7 +297,24 @@ func (p *Partition) recoverPartition(repair bool) error {
 				seg.idx = x
 				seg.idx.bytesSince = int(trustedPos - lastIndexedPos(x))
 				trustedNext = base + int64(endRel)
-				if !last {
+				if trustedPos == size && !last {
+					// A sealed segment below the recovery point: check
+					// that its last batch ends at the file's end.
+					cut, ok, err := p.checkSealedTail(seg, path, size, bases[i+1])
+					if err != nil {
+						return p.closeSegmentsErr(err)
+					}
+					if !ok {
+						trustedPos, trustedNext = 0, base // verify it all (corruption)
+						seg.idx = newSegIndex()
+						scanned = true
+					} else {
+						size = cut
+						trustedPos = cut
+						seg.idx.bytesSince = int(trustedPos - lastIndexedPos(x))
+					}
+				}
+				if !last && trustedPos > 0 {
 					seg.idx.thin(sealedIndexGap)
 				}
 			}
@@ -408,6 +427,53 @@ func (p *Partition) recoverPartition(repair bool) error {
 		}
 	}
 	return nil
+}
+
+// checkSealedTail verifies the end of a sealed segment that the recovery
+// point vouches for: the batches from its last index entry (the index is
+// sparse, so this reads at most one index interval and a batch) must be
+// valid and end exactly at the file's end with the next segment's base
+// offset. Bytes after the last complete batch, when every offset up to the
+// next segment is there before them, are not the log's (a torn write by
+// another tool, a disk error): they are cut, and the new size returned,
+// since nothing acknowledged is lost. ok is false when batches are missing
+// or bad before the end: the caller then verifies the whole segment, which
+// reports the corruption. Compaction met such bytes only later, failing on
+// every pass.
+func (p *Partition) checkSealedTail(seg *segment, path string, size, next int64) (cut int64, ok bool, err error) {
+	from, fromOff := int64(0), seg.base
+	if n := len(seg.idx.offs); n > 0 {
+		e := seg.idx.offs[n-1]
+		from, fromOff = int64(e.pos), seg.base+int64(e.rel)
+	}
+	endPos, endOff, serr := scanSegment(seg.f, from, fromOff, size, nil)
+	var se *scanError
+	if serr != nil && !errors.As(serr, &se) {
+		return 0, false, ioError("read segment "+path, serr)
+	}
+	if endOff != next {
+		return 0, false, nil
+	}
+	if se == nil {
+		return size, true, nil
+	}
+	zero, err := zeroTail(seg.f, endPos, size)
+	if err != nil {
+		return 0, false, ioError("read segment "+path, err)
+	}
+	if err := seg.f.Truncate(endPos); err != nil {
+		return 0, false, ioError("truncate segment "+path, err)
+	}
+	if err := seg.f.Sync(); err != nil {
+		return 0, false, ioError("fsync segment "+path, err)
+	}
+	if zero {
+		p.logger.Debug("cut pre-written tail of sealed segment", "partition", p.name, "segment", path, "position", endPos, "bytes_cut", size-endPos)
+	} else {
+		p.logger.Warn("cut bytes after the last batch of a sealed segment (not written by the log; no offset lost)",
+			"partition", p.name, "segment", path, "position", endPos, "bytes_cut", size-endPos, "reason", se.err)
+	}
+	return endPos, true, nil
 }
 
 func lastIndexedPos(x *segIndex) int64 {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/bloom"
@@ -49,6 +50,16 @@ type Options struct {
 	// and the writes behind a full memtable wait for it). This overrides
 	// the default of slog.Default().
 	Logger *slog.Logger
+	// BackgroundErrorTimeout bounds how long Pebble's background errors
+	// may go on without a successful flush (as on a full disk, where
+	// Pebble retries the flush for ever while a snapshot and the writes
+	// behind a full memtable wait). Past it, the next state access or the
+	// snapshot waiting for the flush returns an error wrapping
+	// ErrBackgroundFailed that names the directory, so the job fails and
+	// restarts from its last checkpoint; errors that clear sooner fail
+	// nothing. This overrides the default of one minute; negative: wait
+	// for ever.
+	BackgroundErrorTimeout time.Duration
 
 	// fs, when set, is the file system Pebble uses (tests inject faults).
 	fs vfs.FS
@@ -81,6 +92,9 @@ func (o *Options) defaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.BackgroundErrorTimeout == 0 {
+		o.BackgroundErrorTimeout = time.Minute
+	}
 }
 
 // Backend is a state.Backend over a Pebble database. Like every backend it
@@ -112,7 +126,7 @@ type Backend struct {
 	batch *pebble.Batch
 	scans int
 	hot   *state.CacheBudget
-	// bgErrs logs Pebble's background errors.
+	// bgErrs logs Pebble's background errors and bounds them.
 	bgErrs *bgErrors
 }
 
@@ -151,7 +165,7 @@ func newBackend(opts Options, maxParallelism int, r state.KeyGroupRange) *Backen
 	_, _ = rand.Read(id[:])
 	return &Backend{opts: opts, dbDir: filepath.Join(opts.Dir, "db"), maxPar: maxParallelism, groups: r,
 		tables: make(map[string]state.Table), inst: hex.EncodeToString(id[:]), shared: make(map[string]string),
-		hot: state.NewCacheBudget(opts.HotCacheSize), bgErrs: &bgErrors{log: opts.Logger, dir: opts.Dir}}
+		hot: state.NewCacheBudget(opts.HotCacheSize), bgErrs: newBGErrors(opts.Logger, opts.Dir, opts.BackgroundErrorTimeout)}
 }
 
 func (b *Backend) pebbleOptions() *pebble.Options {
@@ -165,11 +179,16 @@ func (b *Backend) pebbleOptions() *pebble.Options {
 	o := &pebble.Options{
 		Cache:        cache,
 		MemTableSize: b.opts.MemTableSize,
-		DisableWAL:   true,
-		Logger:       quietLogger{},
+		// Pebble's own stall, which nothing can interrupt, is a
+		// backstop: waitRoom stalls writes at two memtables while
+		// flushes fail, and gives up when bgErrors says so.
+		MemTableStopWritesThreshold: memTableStopWrites + 1,
+		DisableWAL:                  true,
+		Logger:                      quietLogger{},
 		EventListener: &pebble.EventListener{
 			BackgroundError: b.bgErrs.report,
 			FlushEnd:        b.bgErrs.flushEnd,
+			CompactionEnd:   b.bgErrs.compactionEnd,
 		},
 	}
 	if b.opts.fs != nil {
@@ -275,8 +294,14 @@ func (b *Backend) writeBack() error {
 
 // commit commits the write batch.
 func (b *Backend) commit() error {
+	if err := b.bgErrs.err(); err != nil {
+		return err
+	}
 	if b.batch == nil {
 		return nil
+	}
+	if err := b.waitRoom(); err != nil {
+		return err
 	}
 	if b.scans > 0 {
 		return errors.New("pebble state: flush with an open iterator")
@@ -291,6 +316,35 @@ func (b *Backend) commit() error {
 		return fmt.Errorf("pebble state: commit write batch: %w", err)
 	}
 	return batch.Close()
+}
+
+// memTableStopWrites is the number of memtables' worth of data at which
+// waitRoom holds writes back while flushes fail.
+const memTableStopWrites = 2
+
+// waitRoom holds a commit (or a flush, which needs a memtable too) back
+// while background flushes fail and the memtables are full: it waits for
+// a flush to succeed, or returns the error once bgErrors gives up. Pebble
+// would wait inside the commit, for ever if the disk stays full. Without
+// failures it costs one atomic load.
+func (b *Backend) waitRoom() error {
+	for {
+		if err := b.bgErrs.err(); err != nil {
+			return err
+		}
+		if !b.bgErrs.running.Load() {
+			return nil
+		}
+		changed := b.bgErrs.wait()
+		m := b.db.Metrics()
+		if m.MemTable.Size < memTableStopWrites*b.opts.MemTableSize {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-b.bgErrs.failed:
+		}
+	}
 }
 
 // writer returns the write batch, starting one.
@@ -329,6 +383,9 @@ func (s kvStore) CacheBudget() *state.CacheBudget { return s.b.hot }
 func (b *Backend) HotCacheUsed() int64 { return b.hot.Used() }
 
 func (s kvStore) Get(key, dst []byte) ([]byte, bool, error) {
+	if err := s.b.bgErrs.err(); err != nil {
+		return dst, false, err
+	}
 	v, closer, err := s.b.reader().Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return dst, false, nil

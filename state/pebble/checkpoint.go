@@ -110,8 +110,8 @@ func (b *Backend) Snapshot() (*Snapshot, error) {
 	if err := b.writeBack(); err != nil {
 		return nil, err
 	}
-	if err := b.db.Flush(); err != nil {
-		return nil, fmt.Errorf("pebble state: flush: %w", err)
+	if err := b.flush(); err != nil {
+		return nil, err
 	}
 	b.seq++
 	dir := filepath.Join(b.opts.Dir, fmt.Sprintf("snap-%d", b.seq))
@@ -122,6 +122,25 @@ func (b *Backend) Snapshot() (*Snapshot, error) {
 	s := &Snapshot{b: b, dir: dir, prev: b.lastSnap, done: make(chan struct{})}
 	b.lastSnap = s.done
 	return s, nil
+}
+
+// flush flushes the memtable, waiting for it unless Pebble's background
+// errors become fatal meanwhile (bgErrors): a flush failing on a full disk
+// is retried by Pebble for ever.
+func (b *Backend) flush() error {
+	if err := b.waitRoom(); err != nil {
+		return err
+	}
+	flushed, err := b.db.AsyncFlush()
+	if err != nil {
+		return fmt.Errorf("pebble state: flush: %w", err)
+	}
+	select {
+	case <-flushed:
+		return nil
+	case <-b.bgErrs.failed:
+		return b.bgErrs.err()
+	}
 }
 
 // Upload stores the snapshot into pending checkpoint p as files whose names

@@ -21,6 +21,12 @@
 // (incremental), plus the small Pebble manifest. Snapshot is the only part
 // that runs on the processing goroutine; Upload can run on another.
 //
+// A flush that fails (a full disk) is retried by Pebble for ever; the
+// backend logs it and, once the errors have lasted
+// Options.BackgroundErrorTimeout without a successful flush, fails the
+// waiting snapshot and every state access after with ErrBackgroundFailed,
+// so that the job restarts from its last checkpoint (bgerr.go).
+//
 // Restore rebuilds a backend from the snapshots of a checkpoint. When one
 // snapshot covers exactly the key groups the new subtask owns, its files
 // are linked in and opened as they are; after a change of parallelism the
