@@ -206,6 +206,11 @@ func (s *Server) saslStep(cc *clientConn, msg []byte) (out []byte, lifetimeMilli
 		}
 		user = st.conv.User()
 	}
+	if auth.NewUserName(user) != nil {
+		// A credential stored before the name was reserved: User:ANONYMOUS
+		// is every unauthenticated connection, never a login.
+		return nil, 0, failed(authFailed, "reserved_user")
+	}
 	principal := "User:" + user
 	reauth := a.authed && a.lis.Protocol.SASL()
 	if reauth && principal != a.principal {
