@@ -66,18 +66,11 @@ func TestUserCommands(t *testing.T) {
 	// The server started on that directory lets carol in with SHA-512.
 	cfg := kafka.DefaultConfig()
 	s := kafkatest.Start(t, kafkatest.Options{Dir: dir, Config: &cfg, Listeners: []kafka.Listener{{Name: "SASL", Protocol: kafka.SASLPlaintext}}})
-	login := func(user, pass string, mech func(scram.Auth) kgo.Opt) error {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(s.Addrs["SASL"]), mech(scram.Auth{User: user, Pass: pass}), kgo.RequestRetries(0))
-		if err != nil {
-			return err
-		}
-		defer cl.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return cl.Ping(ctx)
+	login := func(user, pass string, mech func(scram.Auth) sasl.Mechanism) error {
+		return saslPing(s.Addrs["SASL"], mech(scram.Auth{User: user, Pass: pass}))
 	}
-	sha512 := func(a scram.Auth) kgo.Opt { return kgo.SASL(a.AsSha512Mechanism()) }
-	sha256 := func(a scram.Auth) kgo.Opt { return kgo.SASL(a.AsSha256Mechanism()) }
+	sha512 := scram.Auth.AsSha512Mechanism
+	sha256 := scram.Auth.AsSha256Mechanism
 	if err := login("carol", "s3cret", sha512); err != nil {
 		t.Fatalf("carol with SCRAM-SHA-512: %v", err)
 	}
@@ -251,23 +244,13 @@ func TestUserAnonymousReserved(t *testing.T) {
 	s := kafkatest.Start(t, kafkatest.Options{Dir: dir, Config: &cfg, Listeners: []kafka.Listener{
 		{Name: "PLAIN", Protocol: kafka.Plaintext}, {Name: "SASL", Protocol: kafka.SASLPlaintext},
 	}})
-	login := func(mech sasl.Mechanism) error {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(s.Addrs["SASL"]), kgo.SASL(mech), kgo.RequestRetries(0))
-		if err != nil {
-			return err
-		}
-		defer cl.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return cl.Ping(ctx)
-	}
 	anon := scram.Auth{User: auth.AnonymousUser, Pass: "anon-pw"}
 	for name, m := range map[string]sasl.Mechanism{
 		"SCRAM-SHA-512": anon.AsSha512Mechanism(),
 		"SCRAM-SHA-256": anon.AsSha256Mechanism(),
 		"PLAIN":         plain.Auth{User: auth.AnonymousUser, Pass: "anon-pw"}.AsMechanism(),
 	} {
-		if err := login(m); !errors.Is(err, kerr.SaslAuthenticationFailed) {
+		if err := saslPing(s.Addrs["SASL"], m); !errors.Is(err, kerr.SaslAuthenticationFailed) {
 			t.Errorf("ANONYMOUS logged in with %s: %v", name, err)
 		}
 	}
@@ -291,4 +274,17 @@ func TestUserAnonymousReserved(t *testing.T) {
 	if code, out, errs := runCLI(t, benv, "", "user", "delete", "ANONYMOUS"); code != 0 || !strings.Contains(out, "deleted") {
 		t.Fatalf("deleting the old ANONYMOUS credential: %d %q %q", code, out, errs)
 	}
+}
+
+// saslPing connects to a SASL listener with mech and pings it: nil once
+// authenticated, else why not.
+func saslPing(addr string, mech sasl.Mechanism) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.SASL(mech), kgo.RequestRetries(0))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return cl.Ping(ctx)
 }
