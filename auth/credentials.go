@@ -211,6 +211,25 @@ func ValidUserName(name string) error {
 	return nil
 }
 
+// AnonymousUser is the name of the principal User:ANONYMOUS, which a
+// connection has when it did not authenticate (PLAINTEXT and one-way SSL
+// listeners). It is reserved: a credential for it would let a client log
+// in as every unauthenticated connection (and as a super user where
+// --super-user User:ANONYMOUS keeps local tools working).
+const AnonymousUser = "ANONYMOUS"
+
+// NewUserName checks the name of a user about to be given a credential:
+// ValidUserName, and not the reserved AnonymousUser.
+func NewUserName(name string) error {
+	if err := ValidUserName(name); err != nil {
+		return err
+	}
+	if name == AnonymousUser {
+		return fmt.Errorf("%w: user name %s is reserved: User:%s is the principal of connections that did not authenticate", ErrBadCredential, name, name)
+	}
+	return nil
+}
+
 // OpenStore opens the credential store of l, creating its internal topic
 // (compacted, fsync always) on first use, and reads it into memory. Open
 // it once per log.
@@ -265,9 +284,10 @@ func (s *Store) remove(user string, m Mechanism) {
 	}
 }
 
-// Set stores (or replaces) user's credential, durably.
+// Set stores (or replaces) user's credential, durably. The reserved
+// AnonymousUser is refused (ErrBadCredential).
 func (s *Store) Set(ctx context.Context, user string, c Credential) error {
-	if err := ValidUserName(user); err != nil {
+	if err := NewUserName(user); err != nil {
 		return err
 	}
 	if err := c.validate(); err != nil {

@@ -101,6 +101,8 @@ func ValidTenantName(s string) error {
 // step, and the map always holds what the topic's last record says.
 type Tenants struct {
 	kv *kvtopic.Topic
+	// topics lists the log's topics, for DeleteTenant.
+	topics func() []string
 
 	wmu sync.Mutex
 
@@ -117,7 +119,7 @@ func OpenTenants(ctx context.Context, l *logstore.Log) (*Tenants, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tenants: %w", err)
 	}
-	t := &Tenants{kv: kv, tenants: map[string]Tenant{}, namespaces: map[string]Namespace{}}
+	t := &Tenants{kv: kv, topics: l.Topics, tenants: map[string]Tenant{}, namespaces: map[string]Namespace{}}
 	err = kv.Replay(ctx, func(k, v []byte) {
 		kind, name, ok := strings.Cut(string(k), ":")
 		if !ok {
@@ -174,7 +176,15 @@ func (t *Tenants) PutTenant(ctx context.Context, x Tenant) error {
 	return nil
 }
 
-// DeleteTenant removes a tenant without namespaces.
+// maxNamedTopics bounds the topics an error names.
+const maxNamedTopics = 10
+
+// DeleteTenant removes a tenant without namespaces and without topics
+// named with its prefix ("TENANT."). Those topics would outlive it as
+// names of no tenant: its members' implicit ALLOW gone, they would fall
+// under the cluster's ACLs, and with allow.everyone.if.no.acl.found open
+// to every principal. So their deletion comes first (a namespace's
+// deletion leaves its topics, which the tenant still fences).
 func (t *Tenants) DeleteTenant(ctx context.Context, name string) error {
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
@@ -193,6 +203,22 @@ func (t *Tenants) DeleteTenant(ctx context.Context, name string) error {
 	if len(nss) > 0 {
 		sort.Strings(nss)
 		return fmt.Errorf("%w: tenant %s still has namespaces %s: delete them first", ErrTenant, name, strings.Join(nss, ", "))
+	}
+	// No topic of the tenant can appear meanwhile: one is created only in
+	// an existing namespace, and wmu keeps namespaces from being added.
+	var left []string
+	for _, topic := range t.topics() {
+		if strings.HasPrefix(topic, name+".") {
+			left = append(left, topic)
+		}
+	}
+	if len(left) > 0 {
+		more := ""
+		if len(left) > maxNamedTopics {
+			more = fmt.Sprintf(" and %d more", len(left)-maxNamedTopics)
+			left = left[:maxNamedTopics]
+		}
+		return fmt.Errorf("%w: tenant %s still has topics %s%s: delete them first (sluice topic delete, or DeleteTopics), or their ACLs would no longer fence them", ErrTenant, name, strings.Join(left, ", "), more)
 	}
 	if err := t.kv.Put(ctx, []byte("t:"+name), nil); err != nil {
 		return err

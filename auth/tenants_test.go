@@ -2,9 +2,13 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
+
+	"github.com/sluicehq/sluice/logstore"
 )
 
 // TestTenantsConcurrent writes tenants and namespaces from several
@@ -92,5 +96,50 @@ func TestTenantsConcurrent(t *testing.T) {
 	check("replayed", rts, rnss)
 	if fmt.Sprint(ts, nss) != fmt.Sprint(rts, rnss) {
 		t.Fatalf("replayed registry differs:\nmemory   %v %v\nreplayed %v %v", ts, nss, rts, rnss)
+	}
+}
+
+// TestDeleteTenantRefusedWhileTopicsRemain: a tenant whose namespaces are
+// gone but whose topics ("TENANT.") remain cannot be deleted (they would
+// become names of no tenant, open to all with allow.everyone.if.no.acl);
+// the error names them and says to delete them; once they are deleted the
+// tenant goes. Topics of another tenant whose name it prefixes do not count.
+func TestDeleteTenantRefusedWhileTopicsRemain(t *testing.T) {
+	ctx := context.Background()
+	l := openLog(t, t.TempDir())
+	tn, err := OpenTenants(ctx, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []string{"acme", "acme2"} {
+		if err := tn.PutTenant(ctx, Tenant{Name: x, Members: []string{"User:alice"}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := tn.PutNamespace(ctx, Namespace{Tenant: x, Name: "prod"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, topic := range []string{"acme.prod.orders", "acme.prod.payments", "acme2.prod.orders", "acmeorders"} {
+		if err := l.CreateTopic(topic, logstore.TopicConfig{Partitions: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tn.DeleteNamespace(ctx, "acme", "prod"); err != nil {
+		t.Fatal(err)
+	}
+	err = tn.DeleteTenant(ctx, "acme")
+	if !errors.Is(err, ErrTenant) || !strings.Contains(err.Error(), "acme.prod.orders, acme.prod.payments: delete them first") || strings.Contains(err.Error(), "acme2") {
+		t.Fatalf("deleting a tenant with topics: %v", err)
+	}
+	if _, ok := tn.Tenant("acme"); !ok {
+		t.Fatal("tenant deleted despite its topics")
+	}
+	for _, topic := range []string{"acme.prod.orders", "acme.prod.payments"} {
+		if err := l.DeleteTopic(topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tn.DeleteTenant(ctx, "acme"); err != nil {
+		t.Fatalf("deleting the tenant once its topics are gone: %v", err)
 	}
 }

@@ -33,9 +33,13 @@ import (
 // Re-authentication (KIP-368): with Config.ReauthInterval set, a
 // successful SaslAuthenticate (v1+) tells the client how long its session
 // lives; the client authenticates again on the same connection before it
-// ends (a new SaslHandshake and SaslAuthenticate, for the same principal),
-// and a connection whose session has ended is closed at its next request
-// other than those.
+// ends (a new SaslHandshake and SaslAuthenticate, with the same mechanism,
+// for the same principal), and a connection whose session has ended is
+// closed at its next request other than those. As on Kafka, a SaslHandshake
+// on an authenticated connection is refused (ILLEGAL_SASL_STATE, then
+// closed) when the server has no session lifetime, so re-authentication is
+// off, and when it names another mechanism than the connection's last
+// authentication.
 //
 // On an SSL listener with mutual TLS the principal is User:<certificate
 // subject>; on PLAINTEXT and one-way SSL it is User:ANONYMOUS.
@@ -72,6 +76,7 @@ type saslState struct {
 type connAuth struct {
 	lis       Listener
 	principal string
+	mech      string    // mechanism of the last SASL authentication
 	authed    bool      // may send any request (always true off SASL listeners)
 	expires   time.Time // end of the SASL session (KIP-368); zero = none
 	sasl      *saslState
@@ -122,6 +127,14 @@ func (s *Server) handleSASLHandshake(cc *clientConn, req *kmsg.SASLHandshakeRequ
 		return resp
 	}
 	resp.SupportedMechanisms = s.cfg.SASLMechanisms
+	if reason := s.refuseReauth(a, req.Mechanism); reason != "" {
+		resp.ErrorCode = kerr.IllegalSaslState.Code
+		s.metrics.auth(req.Mechanism, reason)
+		s.logger.Info("kafka re-authentication refused", "remote", cc.remote.String(), "listener", a.lis.Name, "principal", a.principal,
+			"mechanism", req.Mechanism, "first_mechanism", a.mech, "reason", reason)
+		a.closing = true
+		return resp
+	}
 	if !slices.Contains(s.cfg.SASLMechanisms, req.Mechanism) {
 		// Answered with the mechanisms offered, then closed, as Kafka
 		// does: the client reconnects with one of them.
@@ -139,6 +152,24 @@ func (s *Server) handleSASLHandshake(cc *clientConn, req *kmsg.SASLHandshakeRequ
 	st.raw = req.Version == 0
 	a.sasl = st
 	return resp
+}
+
+// refuseReauth returns why a SaslHandshake for mech on a connection that
+// already authenticated is refused ("" if it is not a re-authentication,
+// or an allowed one): re-authentication is off without a session lifetime
+// (Kafka processes such a handshake as an ordinary request, which it
+// answers ILLEGAL_SASL_STATE), and may not change the mechanism (Kafka's
+// SaslServerAuthenticator fails it and closes the connection).
+func (s *Server) refuseReauth(a *connAuth, mech string) string {
+	switch {
+	case !a.authed:
+		return ""
+	case s.cfg.ReauthInterval <= 0:
+		return "reauth_disabled"
+	case mech != a.mech:
+		return "reauth_mechanism_changed"
+	}
+	return ""
 }
 
 // handleSASLAuthenticate runs one step of the exchange the handshake
@@ -206,6 +237,11 @@ func (s *Server) saslStep(cc *clientConn, msg []byte) (out []byte, lifetimeMilli
 		}
 		user = st.conv.User()
 	}
+	if auth.NewUserName(user) != nil {
+		// A credential stored before the name was reserved: User:ANONYMOUS
+		// is every unauthenticated connection, never a login.
+		return nil, 0, failed(authFailed, "reserved_user")
+	}
 	principal := "User:" + user
 	reauth := a.authed && a.lis.Protocol.SASL()
 	if reauth && principal != a.principal {
@@ -214,7 +250,7 @@ func (s *Server) saslStep(cc *clientConn, msg []byte) (out []byte, lifetimeMilli
 	if reauth {
 		s.reauthOK.Add(1)
 	}
-	a.authed, a.principal, a.sasl = true, principal, nil
+	a.authed, a.principal, a.mech, a.sasl = true, principal, st.mech, nil
 	a.expires = time.Time{}
 	if s.cfg.ReauthInterval > 0 {
 		a.expires = time.Now().Add(s.cfg.ReauthInterval)

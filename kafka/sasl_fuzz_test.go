@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/auth"
@@ -181,3 +182,54 @@ func scramClientFinal(t *testing.T, cred auth.Credential, clientFirstBare, serve
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// TestSASLReauthenticationRules: a SaslHandshake on a connection that has
+// authenticated is a re-authentication (KIP-368), which, as on Kafka, is
+// refused with ILLEGAL_SASL_STATE and the connection closed when the
+// server has no session lifetime or when it names another mechanism than
+// the connection's authentication; with the same mechanism and a lifetime
+// it succeeds and the connection stays open.
+func TestSASLReauthenticationRules(t *testing.T) {
+	plainMsg := []byte("\x00alice\x00alice-secret")
+	for _, c := range []struct {
+		name     string
+		lifetime time.Duration
+		mech     string
+		ok       bool
+	}{
+		{"no lifetime", 0, mechPlain, false},
+		{"same mechanism", time.Hour, mechPlain, true},
+		{"other mechanism", time.Hour, mechScramSHA256, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := fuzzSASLServer(t)
+			s.cfg.ReauthInterval = c.lifetime
+			cc := saslConn()
+			send := func(req kmsg.Request) kmsg.Response {
+				t.Helper()
+				r, _, ok := s.handleFrame(context.Background(), cc, saslFrame(req))
+				if !ok || r.resp == nil {
+					t.Fatalf("%s: no answer", apiName(req.Key()))
+				}
+				return r.resp
+			}
+			send(&kmsg.SASLHandshakeRequest{Version: 1, Mechanism: mechPlain})
+			if r := send(&kmsg.SASLAuthenticateRequest{Version: 1, SASLAuthBytes: plainMsg}).(*kmsg.SASLAuthenticateResponse); r.ErrorCode != 0 || !cc.auth.authed {
+				t.Fatalf("first authentication: error %d", r.ErrorCode)
+			}
+			hs := send(&kmsg.SASLHandshakeRequest{Version: 1, Mechanism: c.mech}).(*kmsg.SASLHandshakeResponse)
+			if !c.ok {
+				if hs.ErrorCode != kerr.IllegalSaslState.Code || !cc.auth.closing || cc.auth.sasl != nil {
+					t.Fatalf("re-authentication handshake answered %d, closing %v, exchange started %v; want ILLEGAL_SASL_STATE and closed", hs.ErrorCode, cc.auth.closing, cc.auth.sasl != nil)
+				}
+				return
+			}
+			if hs.ErrorCode != 0 || cc.auth.closing {
+				t.Fatalf("re-authentication handshake answered %d, closing %v", hs.ErrorCode, cc.auth.closing)
+			}
+			if r := send(&kmsg.SASLAuthenticateRequest{Version: 1, SASLAuthBytes: plainMsg}).(*kmsg.SASLAuthenticateResponse); r.ErrorCode != 0 || cc.auth.closing || s.Reauthentications() != 1 {
+				t.Fatalf("re-authentication: error %d, closing %v, %d re-authentications", r.ErrorCode, cc.auth.closing, s.Reauthentications())
+			}
+		})
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -145,9 +146,15 @@ func TestTenantAdminAPILive(t *testing.T) {
 		t.Fatal("64 KiB over a 32 KiB/s namespace rate set live was not throttled")
 	}
 
-	// Deleting live: the namespace, then the tenant; alice loses access.
+	// Deleting live: the namespace, then the tenant once its topic is
+	// gone (left behind, the topic would be no tenant's); alice loses
+	// access.
 	expect("DELETE", "/api/v1/tenants/acme/namespaces/prod", "admin-token", "", 204, "")
 	expect("DELETE", "/api/v1/tenants/acme/namespaces/prod", "admin-token", "", 404, "no namespace acme/prod")
+	expect("DELETE", "/api/v1/tenants/acme", "root-token", "", 400, "still has topics acme.prod.orders: delete them first")
+	if resp, err := kadm.NewClient(alice).DeleteTopics(ctx, "acme.prod.orders"); err != nil || resp.Error() != nil {
+		t.Fatalf("alice deleting her tenant's topic: %v %v", err, resp.Error())
+	}
 	expect("DELETE", "/api/v1/tenants/acme", "root-token", "", 204, "")
 	alice = userClient(t, s, "alice")
 	if err := produceAs(ctx, alice, "acme.prod.orders"); !errors.Is(err, kerr.TopicAuthorizationFailed) {

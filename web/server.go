@@ -212,7 +212,7 @@ func (s *Server) authorize(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if err := netutil.LocalRequest(r); err != nil && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
 				s.refused(r, "not_local", "")
-				writeError(w, http.StatusForbidden, "%v", err)
+				writeError(w, http.StatusForbidden, "%v; set a bearer token (--http-token) to serve others", err)
 				return
 			}
 			next.ServeHTTP(w, r)

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -92,6 +94,68 @@ func TestS3ServerRefusesNonLoopback(t *testing.T) {
 		code, errs := run(ctx, c, []string{"bench", "s3-server", "--addr", addr}), errb.String()
 		if code != 2 || !strings.Contains(errs, "loopback") {
 			t.Errorf("--addr %s: status %d, stderr %q; want a usage error about loopback", addr, code, errs)
+		}
+	}
+}
+
+// TestS3ServerRefusesForeignHost: binding loopback is not enough for a
+// server without credentials, since a web page can reach it by DNS
+// rebinding (its own name resolving to 127.0.0.1) or a cross-site form;
+// as the HTTP API, the in-memory S3 server answers 403 to requests
+// addressed to another name or sent from another site's page, and serves
+// the others.
+func TestS3ServerRefusesForeignHost(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	c := &cli{stdin: strings.NewReader(""), stdout: io.Discard, stderr: pw, getenv: func(string) string { return "" }}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, c, []string{"bench", "s3-server", "--addr", "127.0.0.1:0", "--bucket", "b"})
+		pw.Close()
+	}()
+	defer func() {
+		cancel()
+		go io.Copy(io.Discard, pr) // the command's last words, if any
+		if code := <-done; code != 0 {
+			t.Errorf("s3-server exited with %d", code)
+		}
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no start line: %v", err)
+	}
+	_, rest, ok := strings.Cut(line, "http://")
+	if !ok {
+		t.Fatalf("start line %q names no address", line)
+	}
+	base := "http://" + strings.Fields(rest)[0]
+	for _, x := range []struct {
+		name, host, origin string
+		want               int
+	}{
+		{"loopback", "", "", http.StatusOK},
+		{"localhost", "localhost:9000", "", http.StatusOK},
+		{"rebound name", "evil.example:9000", "", http.StatusForbidden},
+		{"other site's page", "", "https://evil.example", http.StatusForbidden},
+	} {
+		req, err := http.NewRequest(http.MethodGet, base+"/b", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x.host != "" {
+			req.Host = x.host
+		}
+		if x.origin != "" {
+			req.Header.Set("Origin", x.origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != x.want {
+			t.Errorf("%s: status %d (want %d): %s", x.name, resp.StatusCode, x.want, body)
 		}
 	}
 }

@@ -300,7 +300,7 @@ func waitListening(addr string) error {
 // --remote-storage without a real store.
 func benchS3Server(ctx context.Context, c *cli, args []string) error {
 	fs := flagSet(c, "sluice bench s3-server", "[--addr 127.0.0.1:9000] [--bucket NAME ...] [--cpuprofile FILE]")
-	addr := fs.String("addr", "127.0.0.1:9000", "loopback address to serve S3 on (plain HTTP, no authentication)")
+	addr := fs.String("addr", "127.0.0.1:9000", "loopback address to serve S3 on (plain HTTP, no authentication; requests must name a loopback host, as for the HTTP API)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the server to this file until it stops (go tool pprof)")
 	var buckets listFlag
 	fs.Var(&buckets, "bucket", "bucket to create (repeatable)")
@@ -332,7 +332,11 @@ func benchS3Server(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog()), gofakes3.WithoutVersioning()).Server()}
+	// Loopback is not enough: a web page the user visits could reach it
+	// by DNS rebinding or a cross-site form, so requests must be addressed
+	// to a loopback name and come from no other site, as for the HTTP API.
+	s3 := gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog()), gofakes3.WithoutVersioning()).Server()
+	srv := &http.Server{Handler: netutil.LocalOnly("sluice bench s3-server (no authentication)", s3), ReadHeaderTimeout: 10 * time.Second}
 	go func() { <-ctx.Done(); srv.Close() }()
 	fmt.Fprintf(c.stderr, "in-memory S3 server on http://%s (objects are lost when it stops)\n", ln.Addr())
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

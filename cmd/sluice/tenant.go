@@ -19,7 +19,7 @@ func tenantCommand() *command {
 		sub: []*command{
 			{name: "create", summary: "create a tenant, or change its members", run: tenantCreate},
 			{name: "list", summary: "list tenants and their namespaces with their limits", run: tenantList},
-			{name: "delete", summary: "delete a tenant without namespaces", run: tenantDelete},
+			{name: "delete", summary: "delete a tenant without namespaces or topics", run: tenantDelete},
 		},
 	}
 }

@@ -102,6 +102,12 @@ func TestTenantCommandsLive(t *testing.T) {
 	}
 
 	mustRun(admin, "namespace", "delete", "acme/prod")
+	// Its topic is left, still acme's: the tenant goes only after it
+	// (TestDeleteTenantRefusedWhileTopicsRemain).
+	if code, _, errs := runCLI(t, admin, "", "tenant", "delete", "acme"); code != 1 || !strings.Contains(errs, "still has topics acme.prod.orders") || !strings.Contains(errs, "400") {
+		t.Fatalf("deleting a tenant with topics: %d %q", code, errs)
+	}
+	mustRun(broker, "topic", "delete", "acme.prod.orders")
 	mustRun(admin, "tenant", "delete", "acme")
 	if out := mustRun(admin, "tenant", "list"); strings.Contains(out, "acme") {
 		t.Fatalf("tenant list after delete: %q", out)

@@ -40,6 +40,9 @@ func userAdd(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := auth.NewUserName(name); err != nil {
+		return usagef("%v", err)
+	}
 	mechs, err := parseMechanisms(*mech)
 	if err != nil {
 		return err

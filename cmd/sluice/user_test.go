@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
@@ -10,11 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/sluicehq/sluice/auth"
+	"github.com/sluicehq/sluice/internal/kvtopic"
 	"github.com/sluicehq/sluice/kafka"
 	"github.com/sluicehq/sluice/kafka/kafkatest"
 	"github.com/sluicehq/sluice/logstore"
@@ -61,18 +66,11 @@ func TestUserCommands(t *testing.T) {
 	// The server started on that directory lets carol in with SHA-512.
 	cfg := kafka.DefaultConfig()
 	s := kafkatest.Start(t, kafkatest.Options{Dir: dir, Config: &cfg, Listeners: []kafka.Listener{{Name: "SASL", Protocol: kafka.SASLPlaintext}}})
-	login := func(user, pass string, mech func(scram.Auth) kgo.Opt) error {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(s.Addrs["SASL"]), mech(scram.Auth{User: user, Pass: pass}), kgo.RequestRetries(0))
-		if err != nil {
-			return err
-		}
-		defer cl.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return cl.Ping(ctx)
+	login := func(user, pass string, mech func(scram.Auth) sasl.Mechanism) error {
+		return saslPing(s.Addrs["SASL"], mech(scram.Auth{User: user, Pass: pass}))
 	}
-	sha512 := func(a scram.Auth) kgo.Opt { return kgo.SASL(a.AsSha512Mechanism()) }
-	sha256 := func(a scram.Auth) kgo.Opt { return kgo.SASL(a.AsSha256Mechanism()) }
+	sha512 := scram.Auth.AsSha512Mechanism
+	sha256 := scram.Auth.AsSha256Mechanism
 	if err := login("carol", "s3cret", sha512); err != nil {
 		t.Fatalf("carol with SCRAM-SHA-512: %v", err)
 	}
@@ -201,4 +199,92 @@ func TestTokenCommands(t *testing.T) {
 	if code, _, errs := runCLI(t, env, "", "token", "revoke", id); code != 1 || !strings.Contains(errs, "no token") {
 		t.Fatalf("revoking twice: %d %q", code, errs)
 	}
+}
+
+// TestUserAnonymousReserved: User:ANONYMOUS is the principal of
+// connections that did not authenticate, so no user may be named
+// ANONYMOUS: sluice user add refuses it on a directory and through the
+// server (AlterUserScramCredentials answers UNACCEPTABLE_CREDENTIAL), and a
+// credential stored before the name was reserved does not log in (PLAIN
+// or SCRAM) yet can still be deleted.
+func TestUserAnonymousReserved(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"SLUICE_DATA_DIR": dir}
+	if code, _, errs := runCLI(t, env, "pw\n", "user", "add", "ANONYMOUS"); code != 2 || !strings.Contains(errs, "reserved") {
+		t.Fatalf("user add ANONYMOUS on a directory: %d %q", code, errs)
+	}
+	// A credential written straight into __sluice_users, as an older
+	// version stored it.
+	func() {
+		l, err := logstore.Open(logstore.Options{Dir: dir, Logger: slog.New(slog.DiscardHandler), RetentionCheckInterval: -1, Cleaner: logstore.CleanerOptions{Interval: -1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		kv, err := kvtopic.Open(l, auth.UsersTopic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range auth.Mechanisms {
+			c, err := auth.NewCredential(m, "anon-pw", auth.MinIterations)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := json.Marshal(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := kv.Put(context.Background(), []byte(auth.AnonymousUser+"\x00"+string(m)), v); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}()
+	cfg := kafka.DefaultConfig()
+	cfg.SASLMechanisms = []string{"SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"}
+	s := kafkatest.Start(t, kafkatest.Options{Dir: dir, Config: &cfg, Listeners: []kafka.Listener{
+		{Name: "PLAIN", Protocol: kafka.Plaintext}, {Name: "SASL", Protocol: kafka.SASLPlaintext},
+	}})
+	anon := scram.Auth{User: auth.AnonymousUser, Pass: "anon-pw"}
+	for name, m := range map[string]sasl.Mechanism{
+		"SCRAM-SHA-512": anon.AsSha512Mechanism(),
+		"SCRAM-SHA-256": anon.AsSha256Mechanism(),
+		"PLAIN":         plain.Auth{User: auth.AnonymousUser, Pass: "anon-pw"}.AsMechanism(),
+	} {
+		if err := saslPing(s.Addrs["SASL"], m); !errors.Is(err, kerr.SaslAuthenticationFailed) {
+			t.Errorf("ANONYMOUS logged in with %s: %v", name, err)
+		}
+	}
+	benv := map[string]string{"SLUICE_BROKER": s.Addrs["PLAIN"]}
+	if code, _, errs := runCLI(t, benv, "pw\n", "user", "add", "ANONYMOUS"); code != 2 || !strings.Contains(errs, "reserved") {
+		t.Fatalf("user add ANONYMOUS through the server: %d %q", code, errs)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.Addrs["PLAIN"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(cl)
+	defer adm.Close()
+	resp, err := adm.AlterUserSCRAMs(context.Background(), nil, []kadm.UpsertSCRAM{{User: auth.AnonymousUser, Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "pw"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := resp[auth.AnonymousUser]; !errors.Is(r.Err, kerr.UnacceptableCredential) || !strings.Contains(r.ErrMessage, "reserved") {
+		t.Fatalf("AlterUserScramCredentials for ANONYMOUS: %v %q", r.Err, r.ErrMessage)
+	}
+	if code, out, errs := runCLI(t, benv, "", "user", "delete", "ANONYMOUS"); code != 0 || !strings.Contains(out, "deleted") {
+		t.Fatalf("deleting the old ANONYMOUS credential: %d %q %q", code, out, errs)
+	}
+}
+
+// saslPing connects to a SASL listener with mech and pings it: nil once
+// authenticated, else why not.
+func saslPing(addr string, mech sasl.Mechanism) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.SASL(mech), kgo.RequestRetries(0))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return cl.Ping(ctx)
 }

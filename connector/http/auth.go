@@ -61,7 +61,7 @@ func (s *Source) authenticate(w nethttp.ResponseWriter, r *nethttp.Request) bool
 		// No token: the listener is loopback (NewSource), and only local
 		// requests may send records (netutil.LocalRequest).
 		if err := netutil.LocalRequest(r); err != nil {
-			s.refuse(w, r, nethttp.StatusForbidden, err.Error(), "", "not a local request")
+			s.refuse(w, r, nethttp.StatusForbidden, err.Error()+"; set a token to serve others", "", "not a local request")
 			return false
 		}
 		return true

@@ -2,6 +2,8 @@ package netutil
 
 import (
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -35,6 +37,22 @@ func TestLocalRequest(t *testing.T) {
 		}
 		if err := LocalRequest(r); (err == nil) != c.ok {
 			t.Errorf("Host %q Origin %q: %v, want ok=%v", c.host, c.origin, err, c.ok)
+		}
+	}
+}
+
+// TestLocalOnly: the handler is reached only by requests LocalRequest
+// accepts; the others get 403 naming the server and the reason.
+func TestLocalOnly(t *testing.T) {
+	h := LocalOnly("test server", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	for _, c := range []struct {
+		host string
+		want int
+	}{{"127.0.0.1:9000", http.StatusNoContent}, {"rebound.example:9000", http.StatusForbidden}} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://"+c.host+"/", nil))
+		if w.Code != c.want || (c.want == http.StatusForbidden && !strings.Contains(w.Body.String(), "test server: request addressed to")) {
+			t.Errorf("Host %s: %d %q, want %d", c.host, w.Code, w.Body.String(), c.want)
 		}
 	}
 }
