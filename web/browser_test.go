@@ -207,9 +207,27 @@ func (b *browser) navigate(url string) {
 // poll waits until the JavaScript expression expr is true in the page.
 func (b *browser) poll(what, expr string) {
 	b.t.Helper()
-	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
-		b.t.Fatalf("waiting for %s (%s): %v", what, expr, err)
+	for try := 0; ; try++ {
+		_, err := chromedp.Run(b.ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond)))
+		if err == nil {
+			return
+		}
+		if !contextGone(err) || try == maxContextRetries {
+			b.t.Fatalf("waiting for %s (%s): %v", what, expr, err)
+		}
 	}
+}
+
+// maxContextRetries bounds how often one evaluation is repeated after
+// contextGone errors.
+const maxContextRetries = 10
+
+// contextGone reports the DevTools error of an evaluation sent to a
+// JavaScript context the page has just replaced (a navigation or reload
+// racing the call, seen once in a loaded run of TestClusterPageInBrowser):
+// the evaluation is repeated, and then runs in the new context.
+func contextGone(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "Cannot find context with specified id")
 }
 
 // text reads an element's text in one evaluation in the page: the
@@ -219,11 +237,15 @@ func (b *browser) poll(what, expr string) {
 func (b *browser) text(sel string) string {
 	b.t.Helper()
 	b.poll("the element "+sel, `!!document.querySelector(`+strconv.Quote(sel)+`)`)
-	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`(document.querySelector(`+strconv.Quote(sel)+`) || {}).textContent || ''`))
-	if err != nil {
-		b.t.Fatalf("text of %s: %v", sel, err)
+	for try := 0; ; try++ {
+		v, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`(document.querySelector(`+strconv.Quote(sel)+`) || {}).textContent || ''`))
+		if err == nil {
+			return v
+		}
+		if !contextGone(err) || try == maxContextRetries {
+			b.t.Fatalf("text of %s: %v", sel, err)
+		}
 	}
-	return v
 }
 
 // TestClusterPageInBrowser loads the cluster page against servers with a

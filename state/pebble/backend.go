@@ -31,7 +31,9 @@ type Options struct {
 	// MemoryLimit, when positive, is the memory this backend may use; the
 	// sizes not set explicitly are derived from it: a block cache of a
 	// quarter of it and memtables of a sixteenth (at most 64 MiB; Pebble
-	// keeps up to two while one flushes).
+	// keeps up to three while flushes lag: its own stall is set one
+	// memtable above the backend's, which holds writes at two while
+	// flushes fail, see BackgroundErrorTimeout).
 	MemoryLimit int64
 	// Cache, when set, is the block cache shared with other backends;
 	// CacheSize is then ignored.
