@@ -98,7 +98,10 @@ const PebbleInCMemory = cgoCache
 // sharing the plan's memtable budget. Pebble keeps up to two memtables per
 // backend (one being written, one being flushed), so the budget is divided
 // by twice the instances; the result is at least 256 KiB and at most
-// 64 MiB (larger memtables only delay flushes).
+// 64 MiB (larger memtables only delay flushes). While flushes lag, a
+// backend may hold a third (its stall is one memtable above the state
+// backend's own wait, see state/pebble's BackgroundErrorTimeout): that
+// memtable comes out of the headroom.
 func (p Plan) MemTableSize(instances int) uint64 {
 	n := int64(max(instances, 1))
 	return uint64(min(max(p.PebbleMemTables/(2*n), 256<<10), 64<<20))
