@@ -84,6 +84,11 @@ func consumeRun(ctx context.Context, c *cli, args []string) error {
 	if ferr := w.Flush(); err == nil && ferr != nil {
 		err = outputError(ferr)
 	}
+	if err == nil && ctx.Err() != nil {
+		// Ctrl-C: what was printed is committed (with --group); exit
+		// quietly with 130, as produce does.
+		return errInterrupted
+	}
 	return err
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -60,6 +61,12 @@ func produceRun(ctx context.Context, c *cli, args []string) error {
 	// pipe), so it is stopped but not waited for. Without an error,
 	// Produce read recs to the end: the reader has finished.
 	cancelRead()
+	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
+		// Ctrl-C: the records Produce had taken were still written; say
+		// how many were acknowledged and exit quietly with 130.
+		printProduceSummary(c.stdout, pos[0], sum)
+		return errInterrupted
+	}
 	if err != nil {
 		// What was acknowledged before the error, if anything.
 		if sum.records > 0 {

@@ -171,9 +171,95 @@ func TestProduceErrorDoesNotWaitForStdin(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if code, errs := runBlockedStdin(t, ctx, env, "produce", "t"); code != 1 {
-		t.Fatalf("interrupted: status %d, %s", code, errs)
+	if code, errs := runBlockedStdin(t, ctx, env, "produce", "t"); code != 130 || errs != "" {
+		t.Fatalf("interrupted: status %d, stderr %q; want 130 and nothing", code, errs)
 	}
+}
+
+// linesThenBlock is a stdin that gives lines, then closes blocked and
+// blocks until release is closed, as a terminal does.
+type linesThenBlock struct {
+	lines            *strings.Reader
+	blocked, release chan struct{}
+}
+
+func (r *linesThenBlock) Read(p []byte) (int, error) {
+	if r.lines.Len() > 0 {
+		return r.lines.Read(p)
+	}
+	close(r.blocked)
+	<-r.release
+	return 0, io.EOF
+}
+
+// TestProduceInterrupted: Ctrl-C on produce once printed "context
+// canceled" and exited 1 (and could drop a batch it had taken). Now it
+// writes what it took, prints what was acknowledged and exits quietly
+// with 130; the summary matches what the topic holds.
+func TestProduceInterrupted(t *testing.T) {
+	env := newProducedTopic(t, 0)
+	stdin := &linesThenBlock{lines: strings.NewReader("a\nb\nc\n"), blocked: make(chan struct{}), release: make(chan struct{})}
+	defer close(stdin.release)
+	var out, errb bytes.Buffer
+	c := &cli{stdin: stdin, stdout: &out, stderr: &errb, getenv: func(k string) string { return env[k] }}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, c, []string{"produce", "t"}) }()
+	<-stdin.blocked
+	cancel(signalCause{syscall.SIGINT})
+	if code := <-done; code != 130 || errb.Len() > 0 {
+		t.Fatalf("status %d, stderr %q; want 130 and nothing", code, errb.String())
+	}
+	var acked int
+	if _, err := fmt.Sscanf(out.String(), "acknowledged %d records to t", &acked); err != nil {
+		t.Fatalf("stdout %q: %v", out.String(), err)
+	}
+	_, got, _ := runCLI(t, env, "", "consume", "t", "-e")
+	if want := "a\nb\nc\n"[:2*acked]; got != want {
+		t.Fatalf("acknowledged %d records, the topic holds %q", acked, got)
+	}
+}
+
+// TestConsumeInterrupted: Ctrl-C on consume once exited 0 after printing
+// the records it had buffered; now it stops printing, commits what was
+// printed (--group) and exits with 128 plus the signal, as produce does.
+func TestConsumeInterrupted(t *testing.T) {
+	env := newProducedTopic(t, 100)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	w := &cancelAfter{n: 3, cancel: func() { cancel(signalCause{syscall.SIGINT}) }}
+	var errb bytes.Buffer
+	c := &cli{stdin: strings.NewReader(""), stdout: w, stderr: &errb, getenv: func(k string) string { return env[k] }}
+	if code := run(ctx, c, []string{"consume", "t", "--group", "g"}); code != 130 || errb.Len() > 0 {
+		t.Fatalf("status %d, stderr %q; want 130 and nothing", code, errb.String())
+	}
+	if w.buf.String() != "1\n2\n3\n" {
+		t.Fatalf("printed %q after Ctrl-C", w.buf.String())
+	}
+	code, out, errs := runCLI(t, env, "", "consume", "t", "--group", "g", "-n", "1")
+	if code != 0 || out != "4\n" {
+		t.Fatalf("the group resumed at %q (status %d, %s), want 4", out, code, errs)
+	}
+	ctx, cancelTerm := context.WithCancelCause(context.Background())
+	cancelTerm(signalCause{syscall.SIGTERM})
+	c = &cli{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &errb, getenv: func(k string) string { return env[k] }}
+	if code := run(ctx, c, []string{"consume", "t"}); code != 143 || errb.Len() > 0 {
+		t.Fatalf("SIGTERM: status %d, stderr %q; want 143 and nothing", code, errb.String())
+	}
+}
+
+// cancelAfter keeps what is written and calls cancel once it holds n lines.
+type cancelAfter struct {
+	buf    bytes.Buffer
+	n      int
+	cancel func()
+}
+
+func (w *cancelAfter) Write(p []byte) (int, error) {
+	w.buf.Write(p)
+	if bytes.Count(w.buf.Bytes(), []byte{'\n'}) >= w.n {
+		w.cancel()
+	}
+	return len(p), nil
 }
 
 // TestRunClusterRefusesStateFlags: --state and --state-dir were accepted
