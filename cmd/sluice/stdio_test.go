@@ -309,3 +309,37 @@ func TestProduceKeyFieldNull(t *testing.T) {
 		t.Fatalf("keys %s, want null \"null\" \"7\"", got)
 	}
 }
+
+// TestConsumeSIGINT sends a real SIGINT to `sluice consume` once it has
+// printed the topic: it once exited 0; main's handler now makes it 130,
+// quietly.
+func TestConsumeSIGINT(t *testing.T) {
+	env := newProducedTopic(t, 3)
+	cmd := exec.Command(os.Args[0], "consume", "t")
+	cmd.Env = append(os.Environ(), "SLUICE_TEST_MAIN=1", "SLUICE_DATA_DIR="+env["SLUICE_DATA_DIR"])
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Printing means main's signal handler is installed.
+	br := bufio.NewReader(out)
+	for i := 1; i <= 3; i++ {
+		if line, err := br.ReadString('\n'); err != nil || line != fmt.Sprintf("%d\n", i) {
+			t.Fatalf("line %d: %q %v", i, line, err)
+		}
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, br)
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 || errb.Len() > 0 {
+		t.Fatalf("consume ended with %v, stderr %q; want exit status 130 and nothing", err, errb.String())
+	}
+}
