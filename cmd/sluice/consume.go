@@ -49,7 +49,7 @@ func consumeRun(ctx context.Context, c *cli, args []string) error {
 	}
 	b, err := bf.open(ctx, c)
 	if err != nil {
-		return err
+		return interrupted(ctx, err)
 	}
 	defer b.Close()
 	// A reader that goes away (sluice consume | head) makes writes fail

@@ -53,3 +53,12 @@ func interruptStatus(ctx context.Context) int {
 	}
 	return 128 + int(syscall.SIGINT)
 }
+
+// interrupted is errInterrupted when err is the cancellation of ctx by
+// a signal (Ctrl-C while connecting), else err.
+func interrupted(ctx context.Context, err error) error {
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return errInterrupted
+	}
+	return err
+}

@@ -43,7 +43,7 @@ func produceRun(ctx context.Context, c *cli, args []string) error {
 	}
 	b, err := bf.open(ctx, c)
 	if err != nil {
-		return err
+		return interrupted(ctx, err)
 	}
 	defer b.Close()
 

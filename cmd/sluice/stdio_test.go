@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/kafka/kafkatest"
 )
 
 // epipeWriter takes lines whole until it has taken max of them, then fails
@@ -195,9 +197,20 @@ func (r *linesThenBlock) Read(p []byte) (int, error) {
 // TestProduceInterrupted: Ctrl-C on produce once printed "context
 // canceled" and exited 1 (and could drop a batch it had taken). Now it
 // writes what it took, prints what was acknowledged and exits quietly
-// with 130; the summary matches what the topic holds.
+// with 130; the summary matches what the topic holds. With --data-dir and
+// with --broker.
 func TestProduceInterrupted(t *testing.T) {
-	env := newProducedTopic(t, 0)
+	t.Run("data-dir", func(t *testing.T) { testProduceInterrupted(t, newProducedTopic(t, 0)) })
+	t.Run("broker", func(t *testing.T) {
+		env := map[string]string{"SLUICE_BROKER": kafkatest.Start(t, kafkatest.Options{}).Addr}
+		if code, _, errs := runCLI(t, env, "", "topic", "create", "t", "--partitions", "1"); code != 0 {
+			t.Fatalf("topic create: %d %s", code, errs)
+		}
+		testProduceInterrupted(t, env)
+	})
+}
+
+func testProduceInterrupted(t *testing.T, env map[string]string) {
 	stdin := &linesThenBlock{lines: strings.NewReader("a\nb\nc\n"), blocked: make(chan struct{}), release: make(chan struct{})}
 	defer close(stdin.release)
 	var out, errb bytes.Buffer
