@@ -393,6 +393,14 @@ func Parse(file string, data []byte) (*Spec, error) {
 				e.at(root.get(k), k, "does not apply in cluster mode: a task's state lives in its changelog topic and offsets commit every cluster.commit_interval (delivery: exactly_once in Kafka transactions); remove it")
 			}
 		}
+		// Nor do these: the cluster runtime has no stream environment
+		// to tune (it runs a task per partition and produces at once).
+		if root.has("parallelism") {
+			e.at(root.get("parallelism"), "parallelism", "does not apply in cluster mode: the work is split by partition (cluster.partitions) among the instances, each running one task per partition it owns; start more instances for more parallelism, and remove it")
+		}
+		if root.has("latency") {
+			e.at(root.get("latency"), "latency", "does not apply in cluster mode: each task writes its results as it processes a record (no batch buffers between subtasks, no latency markers); remove it")
+		}
 	}
 	def := DeliveryAtLeastOnce
 	if s.Checkpoint != nil {

@@ -29,7 +29,7 @@ func consumeRun(ctx context.Context, c *cli, args []string) error {
 	fs.BoolVar(&exitAtEnd, "e", false, "exit once the end of every partition (as of the start) is reached")
 	fs.BoolVar(&exitAtEnd, "exit-at-end", false, "same as -e")
 	group := fs.String("group", "", "consumer group: resume from its committed offsets and commit what was printed")
-	format := fs.String("format", "value", "output: value (the value, one per line) or json (one object per record with topic, partition, offset, timestamp, key, value, headers; a key or value that is not UTF-8 comes as key_base64 or value_base64)")
+	format := fs.String("format", "value", "output: value (the value, one per line) or json (one object per record with topic, partition, offset, timestamp, key, value, headers, header_list; a key or value that is not UTF-8 comes as key_base64 or value_base64; header_list is every header in order as {\"key\",\"value\"}, repeated keys included, while the object headers keeps the last value of a repeated key)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -49,7 +49,7 @@ func consumeRun(ctx context.Context, c *cli, args []string) error {
 	}
 	b, err := bf.open(ctx, c)
 	if err != nil {
-		return err
+		return interrupted(ctx, err)
 	}
 	defer b.Close()
 	// A reader that goes away (sluice consume | head) makes writes fail
@@ -83,6 +83,11 @@ func consumeRun(ctx context.Context, c *cli, args []string) error {
 	})
 	if ferr := w.Flush(); err == nil && ferr != nil {
 		err = outputError(ferr)
+	}
+	if err == nil && ctx.Err() != nil {
+		// Ctrl-C: what was printed is committed (with --group); exit
+		// quietly with 130, as produce does.
+		return errInterrupted
 	}
 	return err
 }
@@ -122,15 +127,28 @@ func parseStart(s string) (startPosition, error) {
 }
 
 type jsonMessage struct {
-	Topic     string            `json:"topic"`
-	Partition int32             `json:"partition"`
-	Offset    int64             `json:"offset"`
-	Timestamp int64             `json:"timestamp"`
-	Key       *string           `json:"key"`
-	Value     *string           `json:"value"`
-	KeyB64    string            `json:"key_base64,omitempty"`   // the key, when it is not valid UTF-8 (key is then null)
-	ValueB64  string            `json:"value_base64,omitempty"` // the value, when it is not valid UTF-8 (value is then null)
-	Headers   map[string]string `json:"headers,omitempty"`
+	Topic     string  `json:"topic"`
+	Partition int32   `json:"partition"`
+	Offset    int64   `json:"offset"`
+	Timestamp int64   `json:"timestamp"`
+	Key       *string `json:"key"`
+	Value     *string `json:"value"`
+	KeyB64    string  `json:"key_base64,omitempty"`   // the key, when it is not valid UTF-8 (key is then null)
+	ValueB64  string  `json:"value_base64,omitempty"` // the value, when it is not valid UTF-8 (value is then null)
+	// Headers maps each header key to its value: the last one of a key
+	// that repeats. Kept as it was for scripts that read it; HeaderList
+	// has every header.
+	Headers map[string]string `json:"headers,omitempty"`
+	// HeaderList is every header in the record's order, repeated keys
+	// included, as Kafka keeps them.
+	HeaderList []jsonHeader `json:"header_list,omitempty"`
+}
+
+// jsonHeader is one record header of consume --format json.
+type jsonHeader struct {
+	Key      string  `json:"key"`
+	Value    *string `json:"value"`
+	ValueB64 string  `json:"value_base64,omitempty"` // the value, when it is not valid UTF-8 (value is then null)
 }
 
 func appendMessageJSON(dst []byte, m message) []byte {
@@ -155,8 +173,16 @@ func appendMessageJSON(dst []byte, m message) []byte {
 	}
 	if len(m.headers) > 0 {
 		jm.Headers = map[string]string{}
-		for _, h := range m.headers {
+		jm.HeaderList = make([]jsonHeader, len(m.headers))
+		for i, h := range m.headers {
 			jm.Headers[h[0]] = h[1]
+			jh := jsonHeader{Key: h[0]}
+			if utf8.ValidString(h[1]) {
+				jh.Value = &h[1]
+			} else {
+				jh.ValueB64 = base64.StdEncoding.EncodeToString([]byte(h[1]))
+			}
+			jm.HeaderList[i] = jh
 		}
 	}
 	b, _ := json.Marshal(jm)

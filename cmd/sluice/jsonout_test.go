@@ -34,3 +34,17 @@ func TestMarshalJSONTidiesFloats(t *testing.T) {
 		}
 	}
 }
+
+// TestConsumeJSONRepeatedHeaders: Kafka headers are ordered and a key may
+// repeat; --format json once printed only the object headers, which kept
+// the last value of each key. header_list has them all, in order.
+func TestConsumeJSONRepeatedHeaders(t *testing.T) {
+	m := message{topic: "t", offset: 4, value: []byte("v"), headers: [][2]string{{"a", "1"}, {"b", "2"}, {"a", "3"}, {"bin", "\xff"}}}
+	got := string(appendMessageJSON(nil, m))
+	want := `{"topic":"t","partition":0,"offset":4,"timestamp":0,"key":null,"value":"v",` +
+		`"headers":{"a":"3","b":"2","bin":"\ufffd"},` +
+		`"header_list":[{"key":"a","value":"1"},{"key":"b","value":"2"},{"key":"a","value":"3"},{"key":"bin","value":null,"value_base64":"/w=="}]}`
+	if got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}

@@ -246,6 +246,9 @@ func (b *localBackend) Produce(ctx context.Context, topic string, partition int3
 		return sum, fmt.Errorf("partition %d out of range: topic %s has %d partitions (0-%d)", partition, topic, n, n-1)
 	}
 	pending := make(map[int32][]record.Record)
+	// A batch is written even when ctx ended (Ctrl-C) meanwhile: the
+	// records produce took from stdin are not dropped.
+	wctx := context.WithoutCancel(ctx)
 	flush := func(p int32) error {
 		batch := pending[p]
 		if len(batch) == 0 {
@@ -255,7 +258,7 @@ func (b *localBackend) Produce(ctx context.Context, topic string, partition int3
 		if err != nil {
 			return err
 		}
-		res, err := part.AppendRecords(ctx, batch)
+		res, err := part.AppendRecords(wctx, batch)
 		if err != nil {
 			return fmt.Errorf("append to %s/%d: %w (records before this batch were acknowledged)", topic, p, err)
 		}
@@ -347,6 +350,10 @@ func (b *localBackend) Consume(ctx context.Context, topic string, o consumeOptio
 	next := map[logstore.TopicPartition]logstore.CommittedOffset{}
 	var ferr error
 	for m := range msgs {
+		if ctx.Err() != nil {
+			// Ctrl-C: the records already buffered are not printed.
+			break
+		}
 		if ferr = fn(m); ferr != nil {
 			break
 		}

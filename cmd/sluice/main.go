@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"sort"
 	"strings"
-	"syscall"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -75,7 +73,7 @@ func commands() *command {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	code := run(ctx, &cli{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])
 	stop()
 	os.Exit(code)
@@ -111,6 +109,8 @@ func run(ctx context.Context, c *cli, args []string) int {
 		return 0
 	case errors.Is(err, errOutputClosed):
 		return 141
+	case errors.Is(err, errInterrupted):
+		return interruptStatus(ctx)
 	case errors.As(err, &ue):
 		fmt.Fprintf(c.stderr, "%s: %s\nRun '%s --help' for usage.\n", strings.Join(path, " "), ue.msg, strings.Join(path, " "))
 		return 2

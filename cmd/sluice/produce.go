@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -23,7 +24,7 @@ func produceRun(ctx context.Context, c *cli, args []string) error {
 	fs := flagSet(c, "sluice produce", "TOPIC [--key-field FIELD] [--partition N] < records")
 	var bf backendFlags
 	bf.register(c, fs)
-	keyField := fs.String("key-field", "", "input lines are JSON objects; use this field's value as the record key (records with a key go to the partition Kafka's default partitioner picks)")
+	keyField := fs.String("key-field", "", "input lines are JSON objects; use this field's value as the record key (records with a key go to the partition Kafka's default partitioner picks; a string gives its text, other values their JSON, and null a null key, partitioned as a record without a key)")
 	var partition optionalInt
 	fs.Var(&partition, "partition", "write every record to this `PARTITION` (default: by key; records without a key go a batch at a time to one partition, then the next, so a small input may land in one partition)")
 	pos, err := parseArgs(fs, args)
@@ -42,7 +43,7 @@ func produceRun(ctx context.Context, c *cli, args []string) error {
 	}
 	b, err := bf.open(ctx, c)
 	if err != nil {
-		return err
+		return interrupted(ctx, err)
 	}
 	defer b.Close()
 
@@ -60,6 +61,12 @@ func produceRun(ctx context.Context, c *cli, args []string) error {
 	// pipe), so it is stopped but not waited for. Without an error,
 	// Produce read recs to the end: the reader has finished.
 	cancelRead()
+	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
+		// Ctrl-C: the records Produce had taken were still written; say
+		// how many were acknowledged and exit quietly with 130.
+		printProduceSummary(c.stdout, pos[0], sum)
+		return errInterrupted
+	}
 	if err != nil {
 		// What was acknowledged before the error, if anything.
 		if sum.records > 0 {
@@ -119,9 +126,13 @@ func readRecords(ctx context.Context, r io.Reader, keyField string, out chan<- p
 				if kv == nil {
 					return fmt.Errorf("stdin line %d: no field %q", line, keyField)
 				}
-				if kv.Type() == fastjson.TypeString {
+				switch kv.Type() {
+				case fastjson.TypeNull:
+					// Kafka's null key, not the string "null": partitioned
+					// as a record without a key.
+				case fastjson.TypeString:
 					rec.key = bytes.Clone(kv.GetStringBytes())
-				} else {
+				default:
 					rec.key = kv.MarshalTo(nil)
 				}
 			}

@@ -307,13 +307,17 @@ func (b *remoteBackend) Produce(ctx context.Context, topic string, partition int
 	// reported at once rather than after the rest of the input.
 	pctx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
+	// The records taken are sent and flushed even when ctx ended (Ctrl-C):
+	// what produce accepted is not dropped. A second Ctrl-C kills the
+	// process if the broker does not answer.
+	sendCtx := context.WithoutCancel(ctx)
 	for {
 		r, ok := nextRecord(pctx, recs)
 		if !ok {
 			break
 		}
 		kr := &kgo.Record{Key: r.key, Value: r.value, Partition: max(partition, 0)}
-		cl.Produce(ctx, kr, func(r *kgo.Record, err error) {
+		cl.Produce(sendCtx, kr, func(r *kgo.Record, err error) {
 			if err != nil {
 				select {
 				case errs <- err:
@@ -325,7 +329,7 @@ func (b *remoteBackend) Produce(ctx context.Context, topic string, partition int
 			results <- r
 		})
 	}
-	if err := cl.Flush(ctx); err != nil {
+	if err := cl.Flush(sendCtx); err != nil {
 		firstErr = err
 	}
 	close(results)
@@ -422,7 +426,8 @@ func (b *remoteBackend) Consume(ctx context.Context, topic string, o consumeOpti
 		var stop bool
 		var printed []*kgo.Record
 		fetches.EachRecord(func(r *kgo.Record) {
-			if stop {
+			if stop || ctx.Err() != nil {
+				// Ctrl-C: the rest of the fetch is not printed.
 				return
 			}
 			if end != nil {

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/kafka/kafkatest"
 )
 
 // epipeWriter takes lines whole until it has taken max of them, then fails
@@ -171,9 +173,106 @@ func TestProduceErrorDoesNotWaitForStdin(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if code, errs := runBlockedStdin(t, ctx, env, "produce", "t"); code != 1 {
-		t.Fatalf("interrupted: status %d, %s", code, errs)
+	if code, errs := runBlockedStdin(t, ctx, env, "produce", "t"); code != 130 || errs != "" {
+		t.Fatalf("interrupted: status %d, stderr %q; want 130 and nothing", code, errs)
 	}
+}
+
+// linesThenBlock is a stdin that gives lines, then closes blocked and
+// blocks until release is closed, as a terminal does.
+type linesThenBlock struct {
+	lines            *strings.Reader
+	blocked, release chan struct{}
+}
+
+func (r *linesThenBlock) Read(p []byte) (int, error) {
+	if r.lines.Len() > 0 {
+		return r.lines.Read(p)
+	}
+	close(r.blocked)
+	<-r.release
+	return 0, io.EOF
+}
+
+// TestProduceInterrupted: Ctrl-C on produce once printed "context
+// canceled" and exited 1 (and could drop a batch it had taken). Now it
+// writes what it took, prints what was acknowledged and exits quietly
+// with 130; the summary matches what the topic holds. With --data-dir and
+// with --broker.
+func TestProduceInterrupted(t *testing.T) {
+	t.Run("data-dir", func(t *testing.T) { testProduceInterrupted(t, newProducedTopic(t, 0)) })
+	t.Run("broker", func(t *testing.T) {
+		env := map[string]string{"SLUICE_BROKER": kafkatest.Start(t, kafkatest.Options{}).Addr}
+		if code, _, errs := runCLI(t, env, "", "topic", "create", "t", "--partitions", "1"); code != 0 {
+			t.Fatalf("topic create: %d %s", code, errs)
+		}
+		testProduceInterrupted(t, env)
+	})
+}
+
+func testProduceInterrupted(t *testing.T, env map[string]string) {
+	stdin := &linesThenBlock{lines: strings.NewReader("a\nb\nc\n"), blocked: make(chan struct{}), release: make(chan struct{})}
+	defer close(stdin.release)
+	var out, errb bytes.Buffer
+	c := &cli{stdin: stdin, stdout: &out, stderr: &errb, getenv: func(k string) string { return env[k] }}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, c, []string{"produce", "t"}) }()
+	<-stdin.blocked
+	cancel(signalCause{syscall.SIGINT})
+	if code := <-done; code != 130 || errb.Len() > 0 {
+		t.Fatalf("status %d, stderr %q; want 130 and nothing", code, errb.String())
+	}
+	var acked int
+	if _, err := fmt.Sscanf(out.String(), "acknowledged %d records to t", &acked); err != nil {
+		t.Fatalf("stdout %q: %v", out.String(), err)
+	}
+	_, got, _ := runCLI(t, env, "", "consume", "t", "-e")
+	if want := "a\nb\nc\n"[:2*acked]; got != want {
+		t.Fatalf("acknowledged %d records, the topic holds %q", acked, got)
+	}
+}
+
+// TestConsumeInterrupted: Ctrl-C on consume once exited 0 after printing
+// the records it had buffered; now it stops printing, commits what was
+// printed (--group) and exits with 128 plus the signal, as produce does.
+func TestConsumeInterrupted(t *testing.T) {
+	env := newProducedTopic(t, 100)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	w := &cancelAfter{n: 3, cancel: func() { cancel(signalCause{syscall.SIGINT}) }}
+	var errb bytes.Buffer
+	c := &cli{stdin: strings.NewReader(""), stdout: w, stderr: &errb, getenv: func(k string) string { return env[k] }}
+	if code := run(ctx, c, []string{"consume", "t", "--group", "g"}); code != 130 || errb.Len() > 0 {
+		t.Fatalf("status %d, stderr %q; want 130 and nothing", code, errb.String())
+	}
+	if w.buf.String() != "1\n2\n3\n" {
+		t.Fatalf("printed %q after Ctrl-C", w.buf.String())
+	}
+	code, out, errs := runCLI(t, env, "", "consume", "t", "--group", "g", "-n", "1")
+	if code != 0 || out != "4\n" {
+		t.Fatalf("the group resumed at %q (status %d, %s), want 4", out, code, errs)
+	}
+	ctx, cancelTerm := context.WithCancelCause(context.Background())
+	cancelTerm(signalCause{syscall.SIGTERM})
+	c = &cli{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &errb, getenv: func(k string) string { return env[k] }}
+	if code := run(ctx, c, []string{"consume", "t"}); code != 143 || errb.Len() > 0 {
+		t.Fatalf("SIGTERM: status %d, stderr %q; want 143 and nothing", code, errb.String())
+	}
+}
+
+// cancelAfter keeps what is written and calls cancel once it holds n lines.
+type cancelAfter struct {
+	buf    bytes.Buffer
+	n      int
+	cancel func()
+}
+
+func (w *cancelAfter) Write(p []byte) (int, error) {
+	w.buf.Write(p)
+	if bytes.Count(w.buf.Bytes(), []byte{'\n'}) >= w.n {
+		w.cancel()
+	}
+	return len(p), nil
 }
 
 // TestRunClusterRefusesStateFlags: --state and --state-dir were accepted
@@ -194,5 +293,66 @@ func TestRunClusterRefusesStateFlags(t *testing.T) {
 		if code := run(ctx, c, args); code != 2 || !strings.Contains(errb.String(), flags[0]+" does not apply in cluster mode") {
 			t.Errorf("%v: status %d, stderr %q", flags, code, errb.String())
 		}
+	}
+}
+
+// TestProduceKeyFieldNull: a JSON null in the --key-field field is Kafka's
+// null key; it was once the four-byte key "null", which also sent every
+// such record to the one partition murmur2("null") picks.
+func TestProduceKeyFieldNull(t *testing.T) {
+	env := map[string]string{"SLUICE_DATA_DIR": t.TempDir()}
+	if code, _, errs := runCLI(t, env, "", "topic", "create", "t"); code != 0 {
+		t.Fatalf("topic create: %d %s", code, errs)
+	}
+	in := `{"k":null,"v":1}` + "\n" + `{"k":"null","v":2}` + "\n" + `{"k":7,"v":3}` + "\n"
+	if code, _, errs := runCLI(t, env, in, "produce", "t", "--key-field", "k"); code != 0 {
+		t.Fatalf("produce: %d %s", code, errs)
+	}
+	code, out, errs := runCLI(t, env, "", "consume", "t", "-e", "--format", "json")
+	if code != 0 {
+		t.Fatalf("consume: %d %s", code, errs)
+	}
+	var keys []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		_, rest, _ := strings.Cut(line, `"key":`)
+		k, _, _ := strings.Cut(rest, `,"value"`)
+		keys = append(keys, k)
+	}
+	if got := strings.Join(keys, " "); got != `null "null" "7"` {
+		t.Fatalf("keys %s, want null \"null\" \"7\"", got)
+	}
+}
+
+// TestConsumeSIGINT sends a real SIGINT to `sluice consume` once it has
+// printed the topic: it once exited 0; main's handler now makes it 130,
+// quietly.
+func TestConsumeSIGINT(t *testing.T) {
+	env := newProducedTopic(t, 3)
+	cmd := exec.Command(os.Args[0], "consume", "t")
+	cmd.Env = append(os.Environ(), "SLUICE_TEST_MAIN=1", "SLUICE_DATA_DIR="+env["SLUICE_DATA_DIR"])
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Printing means main's signal handler is installed.
+	br := bufio.NewReader(out)
+	for i := 1; i <= 3; i++ {
+		if line, err := br.ReadString('\n'); err != nil || line != fmt.Sprintf("%d\n", i) {
+			t.Fatalf("line %d: %q %v", i, line, err)
+		}
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, br)
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 || errb.Len() > 0 {
+		t.Fatalf("consume ended with %v, stderr %q; want exit status 130 and nothing", err, errb.String())
 	}
 }
