@@ -104,26 +104,9 @@ func TestConsumeSIGPIPE(t *testing.T) {
 	// More than a pipe holds, so that consume is still writing when the
 	// pipe closes.
 	env := newProducedTopic(t, 200000)
-	cmd := exec.Command(os.Args[0], "consume", "t", "--group", "g")
-	cmd.Env = append(os.Environ(), "SLUICE_TEST_MAIN=1", "SLUICE_DATA_DIR="+env["SLUICE_DATA_DIR"])
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(out)
-	for i := 1; i <= 3; i++ {
-		line, err := br.ReadString('\n')
-		if err != nil || line != fmt.Sprintf("%d\n", i) {
-			t.Fatalf("line %d: %q %v", i, line, err)
-		}
-	}
+	cmd, out, _, errb := startConsumeThree(t, env, "consume", "t", "--group", "g")
 	out.Close()
-	err = cmd.Wait()
+	err := cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 141 || errb.Len() > 0 {
 		t.Fatalf("consume ended with %v, stderr %q; want exit status 141 and nothing", err, errb.String())
@@ -133,6 +116,32 @@ func TestConsumeSIGPIPE(t *testing.T) {
 	if n, err := strconv.Atoi(strings.TrimSpace(got)); code != 0 || err != nil || n < 4 {
 		t.Fatalf("the group resumed at %q (status %d, %s), want 4 or later", got, code, errs)
 	}
+}
+
+// startConsumeThree starts the CLI with args as a process on the data
+// directory of env and reads the first three lines it prints, which must
+// be 1, 2 and 3; it returns the process, its stdout pipe, the reader of
+// the rest, and its stderr.
+func startConsumeThree(t *testing.T, env map[string]string, args ...string) (*exec.Cmd, io.ReadCloser, *bufio.Reader, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "SLUICE_TEST_MAIN=1", "SLUICE_DATA_DIR="+env["SLUICE_DATA_DIR"])
+	errb := new(bytes.Buffer)
+	cmd.Stderr = errb
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(out)
+	for i := 1; i <= 3; i++ {
+		if line, err := br.ReadString('\n'); err != nil || line != fmt.Sprintf("%d\n", i) {
+			t.Fatalf("line %d: %q %v", i, line, err)
+		}
+	}
+	return cmd, out, br, errb
 }
 
 // blockingReader is a stdin that never ends: Read blocks until released.
@@ -328,29 +337,13 @@ func TestProduceKeyFieldNull(t *testing.T) {
 // quietly.
 func TestConsumeSIGINT(t *testing.T) {
 	env := newProducedTopic(t, 3)
-	cmd := exec.Command(os.Args[0], "consume", "t")
-	cmd.Env = append(os.Environ(), "SLUICE_TEST_MAIN=1", "SLUICE_DATA_DIR="+env["SLUICE_DATA_DIR"])
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	// Printing means main's signal handler is installed.
-	br := bufio.NewReader(out)
-	for i := 1; i <= 3; i++ {
-		if line, err := br.ReadString('\n'); err != nil || line != fmt.Sprintf("%d\n", i) {
-			t.Fatalf("line %d: %q %v", i, line, err)
-		}
-	}
+	cmd, _, br, errb := startConsumeThree(t, env, "consume", "t")
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
 	_, _ = io.Copy(io.Discard, br)
-	err = cmd.Wait()
+	err := cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 130 || errb.Len() > 0 {
 		t.Fatalf("consume ended with %v, stderr %q; want exit status 130 and nothing", err, errb.String())
