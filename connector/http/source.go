@@ -954,6 +954,10 @@ func (sp *split) Read(ctx context.Context, dst []connector.Message) (int, error)
 		s.mu.Lock()
 		if s.n > 0 {
 			k := min(len(dst), s.n)
+			// Counted before the releases below, which may answer
+			// a request: Stats never shows fewer records handed over
+			// than the answers have said.
+			s.cnt.handed.Add(int64(k))
 			for i := range k {
 				e := &s.ring[s.head]
 				dst[i] = e.msg
@@ -974,7 +978,6 @@ func (sp *split) Read(ctx context.Context, dst []connector.Message) (int, error)
 			}
 			s.signal()
 			s.mu.Unlock()
-			s.cnt.handed.Add(int64(k))
 			return k, nil
 		}
 		if s.stopped {

@@ -103,11 +103,20 @@ type reader struct {
 	mu   sync.Mutex
 	vals []string
 	done chan error
+	// handed reads the source's count of records handed over (nil for
+	// a split of another type). Under at-least-once a request is
+	// answered as its records are handed over, inside Read, so the
+	// answer can reach a test before this goroutine has appended them:
+	// values waits until it holds as many as the source handed over.
+	handed func() int64
 }
 
 func startReader(sp stream.Split[connector.Message]) (*reader, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &reader{done: make(chan error, 1)}
+	if x, ok := sp.(*split); ok {
+		r.handed = x.s.cnt.handed.Load
+	}
 	go func() {
 		dst := make([]connector.Message, 16)
 		for {
@@ -127,9 +136,19 @@ func startReader(sp stream.Split[connector.Message]) (*reader, context.CancelFun
 }
 
 func (r *reader) values() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.vals)
+	// The goroutine appends every record Read returned before it
+	// reads again or stops, so the wait ends; the deadline only turns
+	// a bug into a failed assertion on what was read instead of a hang.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r.mu.Lock()
+		if r.handed == nil || int64(len(r.vals)) >= r.handed() || time.Now().After(deadline) {
+			defer r.mu.Unlock()
+			return slices.Clone(r.vals)
+		}
+		r.mu.Unlock()
+		time.Sleep(time.Millisecond) // polling a condition, not synchronising on time
+	}
 }
 
 func readN(t *testing.T, sp stream.Split[connector.Message], n int) []string {
