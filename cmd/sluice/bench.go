@@ -26,7 +26,8 @@ func benchCommand() *command {
 			{name: "log", summary: "append to and read from the embedded log in-process; prints records/s, MB/s, p50/p99 ack latency and the disk's own limits", run: benchLog},
 			{name: "kafka", summary: "produce and consume through the Kafka protocol over loopback with franz-go", run: benchKafka},
 			{name: "auth", summary: "SASL login latency (SCRAM-SHA-512, SCRAM-SHA-256, PLAIN) on fresh connections to an in-process SASL_SSL listener; prints p50/p99 per mechanism and the TLS handshake", run: benchAuth},
-			{name: "latency", summary: "end-to-end latency at a fixed rate: straight through the broker, and through a `sluice run` pipeline at-least-once and exactly-once; prints p50/p99/p99.9/max per mode", run: benchLatency},
+			{name: "latency", summary: "end-to-end latency at a fixed rate: straight through the broker, through a bare client relay (--relay), and through a `sluice run` pipeline at-least-once and exactly-once; prints p50/p99/p99.9/max per mode", run: benchLatency},
+			{name: "relay", summary: "copy a topic's records to the same partitions of another with a bare franz-go consumer and producer (no engine): the floor the latency benchmark's --relay mode measures", run: benchRelay},
 			{name: "cluster", summary: "cluster mode with separate processes: throughput of a keyed window with 1, 2, 3 `sluice run --cluster` instances against a `sluice serve` child, CPU per record against the same pipeline embedded, and failover time after a SIGKILL", run: benchCluster},
 			{name: "tier", summary: "tiered storage through the Kafka protocol against a `sluice serve --remote-storage` child: produce with tiering on and off, upload throughput, consume of a remote-only range (cold and warm cache) against a local one", run: benchTier},
 			{name: "s3-server", summary: "serve an in-memory S3-compatible store (gofakes3) for benchmarks and trials of --remote-storage; objects are lost at exit", run: benchS3Server},
@@ -223,7 +224,7 @@ func benchAuth(ctx context.Context, c *cli, args []string) error {
 }
 
 func benchLatency(ctx context.Context, c *cli, args []string) error {
-	fs := flagSet(c, "sluice bench latency", "[--rate 20000] [--duration 10s] [--warmup 2s] [--record-size 100] [--partitions 4] [--pipeline FILE] [--delivery both|at_least_once|exactly_once] [--checkpoint-interval 200ms] [--broker HOST:PORT] [--json]")
+	fs := flagSet(c, "sluice bench latency", "[--rate 20000] [--duration 10s] [--warmup 2s] [--record-size 100] [--partitions 4] [--pipeline FILE] [--delivery both|at_least_once|exactly_once] [--relay] [--checkpoint-interval 200ms] [--broker HOST:PORT] [--json]")
 	var cfg latbench.Config
 	fs.IntVar(&cfg.Rate, "rate", 20_000, "records/s the producer sends, on schedule (open loop)")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured time per mode")
@@ -233,6 +234,7 @@ func benchLatency(ctx context.Context, c *cli, args []string) error {
 	fs.StringVar(&cfg.Pipeline, "pipeline", "", "pipeline spec to measure instead of the built-in kafka → map → kafka pass-through; its kafka source and its one kafka sink get the benchmark's broker and topics, and its output must keep the fields seq and sent_ns")
 	delivery := fs.String("delivery", "both", "pipeline delivery to measure: at_least_once, exactly_once or both")
 	direct := fs.Bool("direct", true, "also measure the direct broker path (the baseline)")
+	relay := fs.Bool("relay", false, "also measure a bare franz-go relay process between the topics (`sluice bench relay`): the floor of any pipeline's second trip through the broker")
 	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", 200*time.Millisecond, "checkpoint interval of the pipeline (exactly-once output is committed at checkpoints)")
 	fs.StringVar(&cfg.Broker, "broker", "", "measure against this Kafka-compatible server instead of an in-process Sluice listener")
 	fs.StringVar(&cfg.DataDir, "dir", "", "data directory of the in-process server (default: a temporary directory)")
@@ -270,19 +272,22 @@ func benchLatency(ctx context.Context, c *cli, args []string) error {
 	if *direct {
 		cfg.Modes = append(cfg.Modes, latbench.Direct)
 	}
+	if *relay {
+		cfg.Modes = append(cfg.Modes, latbench.Relay)
+	}
 	switch *delivery {
 	case "both":
 		cfg.Modes = append(cfg.Modes, latbench.AtLeastOnce, latbench.ExactlyOnce)
 	case "none":
 	default:
 		m, err := latbench.ParseMode(*delivery)
-		if err != nil || m == latbench.Direct {
+		if err != nil || m == latbench.Direct || m == latbench.Relay {
 			return usagef("--delivery: want at_least_once, exactly_once, both or none, got %q", *delivery)
 		}
 		cfg.Modes = append(cfg.Modes, m)
 	}
 	if len(cfg.Modes) == 0 {
-		return usagef("nothing to measure (--direct=false --delivery none)")
+		return usagef("nothing to measure (--direct=false --delivery none without --relay)")
 	}
 	if cfg.Fsync, err = logstore.ParseFsyncPolicy(*fsync); err != nil {
 		return usagef("--fsync: %v", err)
@@ -325,6 +330,25 @@ func benchLatency(ctx context.Context, c *cli, args []string) error {
 	}
 	fmt.Fprint(c.stdout, res.String())
 	return nil
+}
+
+func benchRelay(ctx context.Context, c *cli, args []string) error {
+	fs := flagSet(c, "sluice bench relay", "--from TOPIC --to TOPIC [--broker 127.0.0.1:9092]")
+	var cfg latbench.RelayConfig
+	fs.StringVar(&cfg.Broker, "broker", "127.0.0.1:9092", "Kafka-compatible server of both topics")
+	fs.StringVar(&cfg.From, "from", "", "topic to read, from its start")
+	fs.StringVar(&cfg.To, "to", "", "topic to write, record for record into the same partition (it must have at least as many partitions)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("takes no arguments")
+	}
+	if cfg.From == "" || cfg.To == "" {
+		return usagef("--from and --to are required")
+	}
+	return latbench.RunRelay(ctx, cfg)
 }
 
 func benchCompaction(ctx context.Context, c *cli, args []string) error {

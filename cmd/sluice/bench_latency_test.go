@@ -21,7 +21,7 @@ import (
 func TestBenchLatencyTiny(t *testing.T) {
 	t.Setenv("SLUICE_TEST_MAIN", "1")
 	code, out, errs := runCLI(t, nil, "", "bench", "latency", "--rate", "200", "--duration", "1s", "--warmup", "0",
-		"--partitions", "1", "--checkpoint-interval", "100ms", "--dir", t.TempDir(), "--json")
+		"--partitions", "1", "--checkpoint-interval", "100ms", "--dir", t.TempDir(), "--relay", "--json")
 	if code != 0 {
 		t.Fatalf("status %d\nstdout %s\nstderr %s", code, out, errs)
 	}
@@ -39,7 +39,7 @@ func TestBenchLatencyTiny(t *testing.T) {
 			t.Errorf("%s: percentiles out of order: %+v", m.Mode, m)
 		}
 	}
-	if got := strings.Join(modes, ","); got != "direct,at_least_once,exactly_once" {
+	if got := strings.Join(modes, ","); got != "direct,relay,at_least_once,exactly_once" {
 		t.Fatalf("modes %s", got)
 	}
 	if res.Rate != 200 || res.CheckpointInterval != "100ms" || res.Machine.CPUs < 1 {
@@ -52,6 +52,7 @@ func TestBenchLatencyUsage(t *testing.T) {
 		{"--rate", "0"},
 		{"--delivery", "sometimes"},
 		{"--delivery", "direct"},
+		{"--delivery", "relay"},
 		{"--direct=false", "--delivery", "none"},
 		{"extra"},
 	} {

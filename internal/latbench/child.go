@@ -35,24 +35,25 @@ func (t *tail) String() string {
 	return strings.TrimSpace(string(bytes.ToValidUTF8(t.buf, nil)))
 }
 
-// child is a `sluice run` process.
+// child is the process between the topics: `sluice run` or the relay.
 type child struct {
 	cmd    *exec.Cmd
+	dir    string // its working directory, removed once it has exited
 	stderr *tail
 	exited chan struct{} // closed when the process has exited
 	err    error         // its exit status, once exited is closed
 }
 
-// startChild starts `bin run --quiet --data-dir DIR/data [ARGS] SPEC` in
-// dir with the environment of this process plus env.
-func startChild(bin, dir, spec string, env []string, args ...string) (*child, error) {
-	cmd := exec.Command(bin, append(append([]string{"run", "--quiet", "--data-dir", dir + "/data"}, args...), spec)...)
+// startChild starts `bin ARGS` in dir with the environment of this
+// process plus env.
+func startChild(bin, dir string, env []string, args ...string) (*child, error) {
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	c := &child{cmd: cmd, stderr: &tail{}, exited: make(chan struct{})}
 	cmd.Stderr = c.stderr
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s run: %w", bin, err)
+		return nil, fmt.Errorf("start %s %s: %w", bin, args[0], err)
 	}
 	go func() {
 		c.err = cmd.Wait()
@@ -67,13 +68,16 @@ func (c *child) exitError() error {
 	if msg == "" {
 		msg = "(no output)"
 	}
-	return fmt.Errorf("the pipeline process exited (%v): %s", c.err, msg)
+	return fmt.Errorf("the %s process exited (%v): %s", c.cmd.Args[1], c.err, msg)
 }
 
 // stop interrupts the process (a checkpointing pipeline stops with a
 // savepoint, as on Ctrl-C) and kills it if it has not exited within
 // grace.
 func (c *child) stop(grace time.Duration) {
+	if c.dir != "" {
+		defer os.RemoveAll(c.dir)
+	}
 	select {
 	case <-c.exited:
 		return

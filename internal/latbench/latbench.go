@@ -21,6 +21,11 @@ type Mode string
 const (
 	// Direct: the consumer reads the topic the producer writes.
 	Direct Mode = "direct"
+	// Relay: through a bare client relay process (RunRelay, `sluice bench
+	// relay`) copying the input topic to the output topic with nothing
+	// between its consumer and producer: the floor of any pipeline's
+	// second trip through the broker, measured in the same run.
+	Relay Mode = "relay"
 	// AtLeastOnce: through the pipeline with delivery at_least_once.
 	AtLeastOnce Mode = "at_least_once"
 	// ExactlyOnce: through the pipeline with delivery exactly_once (Kafka
@@ -59,7 +64,8 @@ type Config struct {
 	// CheckpointInterval of the pipeline modes. Default 200ms.
 	CheckpointInterval time.Duration
 	// Binary is the sluice executable run as `Binary run SPEC` for the
-	// pipeline modes; required when Modes has one.
+	// pipeline modes and as `Binary bench relay` for Relay; required when
+	// Modes has one of them.
 	Binary string
 	// ChildEnv is added to the pipeline process's environment.
 	ChildEnv []string
@@ -119,10 +125,10 @@ func (c Config) withDefaults() Config {
 // ParseMode returns the mode named s.
 func ParseMode(s string) (Mode, error) {
 	switch m := Mode(s); m {
-	case Direct, AtLeastOnce, ExactlyOnce:
+	case Direct, Relay, AtLeastOnce, ExactlyOnce:
 		return m, nil
 	}
-	return "", fmt.Errorf("unknown mode %q (direct, at_least_once, exactly_once)", s)
+	return "", fmt.Errorf("unknown mode %q (direct, relay, at_least_once, exactly_once)", s)
 }
 
 // ModeResult is the outcome of one mode. Latencies are in milliseconds.
@@ -221,7 +227,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	for _, m := range cfg.Modes {
 		if m != Direct && cfg.Binary == "" {
-			return res, errors.New("the pipeline modes need the sluice binary (Config.Binary)")
+			return res, errors.New("the pipeline and relay modes need the sluice binary (Config.Binary)")
 		}
 	}
 	broker := cfg.Broker
@@ -268,25 +274,7 @@ func runMode(ctx context.Context, cfg Config, mode Mode, broker string, base []b
 	defer cancel(nil)
 
 	if mode != Direct {
-		cfg.Live.set(mode, "starting the pipeline")
-		dir, err := os.MkdirTemp("", "sluice-latbench-")
-		if err != nil {
-			return mr, err
-		}
-		defer os.RemoveAll(dir)
-		spec, err := writeSpec(dir, base, runSpec{broker: broker, inTopic: in, outTopic: out, group: id,
-			delivery: mode, interval: cfg.CheckpointInterval, checkpointDir: dir + "/checkpoints"})
-		if err != nil {
-			return mr, err
-		}
-		var extra []string
-		if cfg.PipelineCPUProfile != "" {
-			extra = append(extra, "--cpuprofile", cfg.PipelineCPUProfile+"."+string(mode))
-		}
-		if cfg.PipelineTrace != "" {
-			extra = append(extra, "--trace", cfg.PipelineTrace+"."+string(mode))
-		}
-		ch, err := startChild(cfg.Binary, dir, spec, cfg.ChildEnv, extra...)
+		ch, err := startPath(cfg, mode, broker, base, in, out, id)
 		if err != nil {
 			return mr, err
 		}
@@ -371,6 +359,44 @@ func runMode(ctx context.Context, cfg Config, mode Mode, broker string, base []b
 	mr.Max, mr.Mean, mr.MinLat = ms(h.Max()), ms(h.Mean()), ms(h.Min())
 	mr.SendLagP99, mr.SendLagMax = ms(snd.lag.Quantile(0.99)), ms(snd.lag.Max())
 	return mr, nil
+}
+
+// startPath starts the process between the topics of a mode: the relay,
+// or the pipeline with the spec filled in for the mode. Its working
+// directory is removed when it is stopped.
+func startPath(cfg Config, mode Mode, broker string, base []byte, in, out, group string) (*child, error) {
+	dir, err := os.MkdirTemp("", "sluice-latbench-")
+	if err != nil {
+		return nil, err
+	}
+	var args []string
+	if mode == Relay {
+		cfg.Live.set(mode, "starting the relay")
+		args = []string{"bench", "relay", "--broker", broker, "--from", in, "--to", out}
+	} else {
+		cfg.Live.set(mode, "starting the pipeline")
+		spec, err := writeSpec(dir, base, runSpec{broker: broker, inTopic: in, outTopic: out, group: group,
+			delivery: mode, interval: cfg.CheckpointInterval, checkpointDir: dir + "/checkpoints"})
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		args = []string{"run", "--quiet", "--data-dir", dir + "/data"}
+		if cfg.PipelineCPUProfile != "" {
+			args = append(args, "--cpuprofile", cfg.PipelineCPUProfile+"."+string(mode))
+		}
+		if cfg.PipelineTrace != "" {
+			args = append(args, "--trace", cfg.PipelineTrace+"."+string(mode))
+		}
+		args = append(args, spec)
+	}
+	ch, err := startChild(cfg.Binary, dir, cfg.ChildEnv, args...)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	ch.dir = dir
+	return ch, nil
 }
 
 func machine() Machine {
