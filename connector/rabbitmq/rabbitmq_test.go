@@ -461,3 +461,55 @@ func TestUnroutable(t *testing.T) {
 	}
 	_ = w.Close(ctx)
 }
+
+// TestSinkRejectsOverlongShortStrings: AMQP carries routing keys,
+// message-ids and header names as short strings (at most 255 bytes). A
+// message with a longer one (a routing key rendered from the data, a
+// header from an upstream record) fails the write with an error that
+// says so; the library's encoding failure used to close the connection,
+// which the writer took for an outage: it reconnected and published the
+// message again, forever, without backoff.
+func TestSinkRejectsOverlongShortStrings(t *testing.T) {
+	conn := broker(t)
+	q := queue(t, conn, "longkey")
+	long := strings.Repeat("k", 256)
+	for _, tc := range []struct {
+		name string
+		msg  connector.Message
+		want string
+	}{
+		{"routing key", connector.Message{Key: []byte(long), Value: []byte("x")}, "routing key"},
+		{"header name", connector.Message{Value: []byte("x"), Headers: []connector.Header{{Key: long, Value: []byte("v")}}}, "header"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sink, err := NewSink(SinkConfig{URL: testURL, RoutingKey: q, Logger: quiet()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			w, err := sink.Open(ctx, stream.SubtaskInfo{Operator: "sink"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = w.Close(ctx) }()
+			// A good message first, so that the writer is connected.
+			if err := w.Write(ctx, []connector.Message{{Value: []byte("ok")}}); err != nil {
+				t.Fatal(err)
+			}
+			err = w.Write(ctx, []connector.Message{tc.msg})
+			if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("write: %v (context: %v); want an error naming the %s", err, ctx.Err(), tc.want)
+			}
+			if r := sink.Meter().Reconnects.Load(); r != 0 {
+				t.Fatalf("%d reconnections: the bad message was taken for an outage", r)
+			}
+		})
+	}
+	t.Run("message-id prefix", func(t *testing.T) {
+		_, err := NewSink(SinkConfig{URL: testURL, RoutingKey: q, MessageIDPrefix: long})
+		if err == nil || !strings.Contains(err.Error(), "message-id") {
+			t.Fatalf("NewSink: %v; want an error naming the message-id prefix", err)
+		}
+	})
+}

@@ -85,6 +85,12 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 	if cfg.MessageIDPrefix == "" {
 		cfg.MessageIDPrefix = "sluice"
 	}
+	if len(cfg.MessageIDPrefix) > maxIDPrefix {
+		return nil, fmt.Errorf("rabbitmq sink: message-id prefix of %d bytes: at most %d (a message-id is an AMQP short string of at most %d bytes)", len(cfg.MessageIDPrefix), maxIDPrefix, maxShortStr)
+	}
+	if len(cfg.Exchange) > maxShortStr || len(cfg.RoutingKey) > maxShortStr {
+		return nil, fmt.Errorf("rabbitmq sink: exchange and routing key are at most %d bytes", maxShortStr)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -98,9 +104,37 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 // confirmed by the broker, errors and reconnections.
 func (s *Sink) Meter() *connector.Meter { return s.meter }
 
+// maxShortStr is the longest AMQP short string: routing keys,
+// message-ids, exchange and header names.
+const maxShortStr = 255
+
+// maxIDPrefix leaves a message-id room for the operator, subtask and
+// count after its prefix.
+const maxIDPrefix = 128
+
 // Open implements stream.Sink. The writer connects at its first write.
 func (s *Sink) Open(_ context.Context, info stream.SubtaskInfo) (stream.SinkWriter[connector.Message], error) {
-	return &writer{sink: s, idBase: s.cfg.MessageIDPrefix + "/" + info.Operator + "/" + strconv.Itoa(info.Index) + "/"}, nil
+	idBase := s.cfg.MessageIDPrefix + "/" + info.Operator + "/" + strconv.Itoa(info.Index) + "/"
+	if len(idBase)+20 > maxShortStr { // 20: the digits of a uint64
+		return nil, fmt.Errorf("rabbitmq sink: message-id %q... is longer than an AMQP short string (%d bytes): shorten the message-id prefix or the operator's name", idBase, maxShortStr)
+	}
+	return &writer{sink: s, idBase: idBase}, nil
+}
+
+// checkShortStrings rejects a message whose routing key or header names
+// AMQP cannot carry: the library would fail to encode it and close the
+// connection, which looks like an outage (the message would be published
+// again on every reconnection).
+func checkShortStrings(key string, hs []connector.Header) error {
+	if len(key) > maxShortStr {
+		return fmt.Errorf("rabbitmq sink: routing key of %d bytes (%.40q...): at most %d", len(key), key, maxShortStr)
+	}
+	for _, h := range hs {
+		if len(h.Key) > maxShortStr {
+			return fmt.Errorf("rabbitmq sink: header name of %d bytes (%.40q...): at most %d", len(h.Key), h.Key, maxShortStr)
+		}
+	}
+	return nil
 }
 
 // pub is a published message awaiting its confirmation, kept to publish
@@ -283,6 +317,9 @@ func (w *writer) Write(ctx context.Context, msgs []connector.Message) error {
 		p := pub{key: cfg.RoutingKey, msg: amqp.Publishing{Body: m.Value, MessageId: w.idBase + strconv.FormatUint(w.n, 10)}}
 		if m.Key != nil {
 			p.key = string(m.Key)
+		}
+		if err := checkShortStrings(p.key, m.Headers); err != nil {
+			return err
 		}
 		if cfg.Persistent {
 			p.msg.DeliveryMode = amqp.Persistent
