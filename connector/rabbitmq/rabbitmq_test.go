@@ -507,9 +507,13 @@ func TestSinkRejectsOverlongShortStrings(t *testing.T) {
 		})
 	}
 	t.Run("message-id prefix", func(t *testing.T) {
-		_, err := NewSink(SinkConfig{URL: testURL, RoutingKey: q, MessageIDPrefix: long})
+		sink, err := NewSink(SinkConfig{URL: testURL, RoutingKey: q, MessageIDPrefix: long})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = sink.Open(context.Background(), stream.SubtaskInfo{Operator: "sink"})
 		if err == nil || !strings.Contains(err.Error(), "message-id") {
-			t.Fatalf("NewSink: %v; want an error naming the message-id prefix", err)
+			t.Fatalf("Open: %v; want an error naming the message-id", err)
 		}
 	})
 }

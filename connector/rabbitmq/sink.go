@@ -85,11 +85,11 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 	if cfg.MessageIDPrefix == "" {
 		cfg.MessageIDPrefix = "sluice"
 	}
-	if len(cfg.MessageIDPrefix) > maxIDPrefix {
-		return nil, fmt.Errorf("rabbitmq sink: message-id prefix of %d bytes: at most %d (a message-id is an AMQP short string of at most %d bytes)", len(cfg.MessageIDPrefix), maxIDPrefix, maxShortStr)
+	if err := CheckRoutingKey(cfg.RoutingKey); err != nil {
+		return nil, fmt.Errorf("rabbitmq sink: %w", err)
 	}
-	if len(cfg.Exchange) > maxShortStr || len(cfg.RoutingKey) > maxShortStr {
-		return nil, fmt.Errorf("rabbitmq sink: exchange and routing key are at most %d bytes", maxShortStr)
+	if len(cfg.Exchange) > maxIDLen {
+		return nil, fmt.Errorf("rabbitmq sink: exchange name of %d bytes: at most %d", len(cfg.Exchange), maxIDLen)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -104,19 +104,11 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 // confirmed by the broker, errors and reconnections.
 func (s *Sink) Meter() *connector.Meter { return s.meter }
 
-// maxShortStr is the longest AMQP short string: routing keys,
-// message-ids, exchange and header names.
-const maxShortStr = 255
-
-// maxIDPrefix leaves a message-id room for the operator, subtask and
-// count after its prefix.
-const maxIDPrefix = 128
-
 // Open implements stream.Sink. The writer connects at its first write.
 func (s *Sink) Open(_ context.Context, info stream.SubtaskInfo) (stream.SinkWriter[connector.Message], error) {
 	idBase := s.cfg.MessageIDPrefix + "/" + info.Operator + "/" + strconv.Itoa(info.Index) + "/"
-	if len(idBase)+20 > maxShortStr { // 20: the digits of a uint64
-		return nil, fmt.Errorf("rabbitmq sink: message-id %q... is longer than an AMQP short string (%d bytes): shorten the message-id prefix or the operator's name", idBase, maxShortStr)
+	if len(idBase)+20 > maxIDLen { // 20: the digits of a uint64
+		return nil, fmt.Errorf("rabbitmq sink: message-id %q... can outgrow an AMQP short string (%d bytes): shorten the message-id prefix or the operator's name", idBase, maxIDLen)
 	}
 	return &writer{sink: s, idBase: idBase}, nil
 }
@@ -126,12 +118,12 @@ func (s *Sink) Open(_ context.Context, info stream.SubtaskInfo) (stream.SinkWrit
 // connection, which looks like an outage (the message would be published
 // again on every reconnection).
 func checkShortStrings(key string, hs []connector.Header) error {
-	if len(key) > maxShortStr {
-		return fmt.Errorf("rabbitmq sink: routing key of %d bytes (%.40q...): at most %d", len(key), key, maxShortStr)
+	if err := CheckRoutingKey(key); err != nil {
+		return fmt.Errorf("rabbitmq sink: %w", err)
 	}
 	for _, h := range hs {
-		if len(h.Key) > maxShortStr {
-			return fmt.Errorf("rabbitmq sink: header name of %d bytes (%.40q...): at most %d", len(h.Key), h.Key, maxShortStr)
+		if len(h.Key) > maxIDLen {
+			return fmt.Errorf("rabbitmq sink: header name of %d bytes (%.40q...): at most %d", len(h.Key), h.Key, maxIDLen)
 		}
 	}
 	return nil
