@@ -63,8 +63,8 @@
 // from its last checkpoint), and with Mandatory (the default in pipelines)
 // a message no queue receives fails it too (ErrUnroutable) instead of
 // vanishing. A message whose routing key or a header name exceeds 255
-bytes (an AMQP short string) fails the write with an error naming it.
-When the connection goes away the writer reconnects with
+// bytes (an AMQP short string) fails the write with an error naming it.
+// When the connection goes away the writer reconnects with
 // backoff and publishes its unconfirmed messages again, with the same
 // message-ids (confirmations and returns the old channel delivered before
 // it closed are applied first).
