@@ -1,0 +1,67 @@
+package nats
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sluicehq/sluice/connector"
+	"github.com/sluicehq/sluice/stream"
+)
+
+// TestJetStreamSinkFailsOnOversizedMessage: a message larger than the
+// server's max_payload, or than the stream's max_msg_size, can never be
+// published; the write fails at once with an error that says so. It
+// used to be taken for a lost publish and sent again with backoff 20
+// times (over a minute), and then reported as "not sent (is a stream
+// capturing the subject, and the server up?)".
+func TestJetStreamSinkFailsOnOversizedMessage(t *testing.T) {
+	addr := serverAddr(t)
+	name, js := testStream(t, addr)
+	ctx := context.Background()
+	small := name + "_small"
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: small, Subjects: []string{small + ".>"}, MaxMsgSize: 1024}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), small) })
+	maxPayload := int(js.Conn().MaxPayload())
+	for _, tc := range []struct {
+		name, subject string
+		size          int
+		is            func(error) bool
+	}{
+		{"server max_payload", name + ".out", maxPayload + 1, func(err error) bool { return errors.Is(err, nats.ErrMaxPayload) }},
+		{"stream max_msg_size", small + ".out", 2048, func(err error) bool {
+			var ae *jetstream.APIError
+			return errors.As(err, &ae) && ae.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sink, err := NewSink(SinkConfig{ConnConfig: ConnConfig{URL: "nats://" + addr, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, JetStream: true, Subject: tc.subject})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			w, err := sink.Open(ctx, stream.SubtaskInfo{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = w.Close(context.Background()) }()
+			err = w.Write(ctx, []connector.Message{{Value: bytes.Repeat([]byte("x"), tc.size)}})
+			if err == nil {
+				err = w.(stream.BarrierWriter).OnBarrier(ctx, 1)
+			}
+			if err == nil || ctx.Err() != nil || !tc.is(err) {
+				t.Fatalf("got %v (context: %v); want the size error at once", err, ctx.Err())
+			}
+		})
+	}
+}
