@@ -459,3 +459,39 @@ func TestSinkSurvivesOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSinkRejectsTopicsMQTTCannotCarry: a topic rendered from the data
+// that MQTT cannot carry fails the write with an error saying why. One
+// over 65,535 bytes used to be truncated by the client, so the message
+// went to another topic; one that is not UTF-8 was sent as it was, which
+// MQTT forbids (a broker that checks closes the connection, and the
+// sink's session sends the publish again on every reconnection).
+func TestSinkRejectsTopicsMQTTCannotCarry(t *testing.T) {
+	addr := brokerAddr(t)
+	name := randName(t)
+	for _, tc := range []struct{ name, topic, want string }{
+		{"too long", name + "/" + strings.Repeat("x", 70000), "65535"},
+		{"not UTF-8", name + "/\xff\xfe", "UTF-8"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sink, err := NewSink(SinkConfig{URL: "tcp://" + addr, Topic: name + "/out", QoS: 1, ClientID: randName(t) + "-sink"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			w, err := sink.Open(ctx, stream.SubtaskInfo{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = w.Close(context.Background()) }()
+			err = w.Write(ctx, []connector.Message{{Key: []byte(tc.topic), Value: []byte("v")}})
+			if err == nil {
+				err = w.(stream.BarrierWriter).OnBarrier(ctx, 1)
+			}
+			if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v (context: %v); want an error naming %s", err, ctx.Err(), tc.want)
+			}
+		})
+	}
+}
