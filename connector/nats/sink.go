@@ -92,11 +92,20 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 	return &Sink{cfg: cfg, meter: connector.NewMeter()}, nil
 }
 
+// MaxSubjectLen is the longest subject the sink publishes to. The server
+// refuses a protocol line over its max_control_line (4 KiB by default)
+// and closes the connection for good; the line also holds the reply
+// subject and the sizes.
+const MaxSubjectLen = 3840
+
 // ValidateSubject checks a subject messages are published to: not empty,
-// no wildcard, no whitespace, no empty token.
+// at most MaxSubjectLen bytes, no wildcard, no whitespace, no empty token.
 func ValidateSubject(s string) error {
 	if s == "" {
 		return errors.New("empty subject")
+	}
+	if len(s) > MaxSubjectLen {
+		return fmt.Errorf("subject of %d bytes (%.40q...): at most %d (the server closes the connection on longer protocol lines)", len(s), s, MaxSubjectLen)
 	}
 	if strings.ContainsAny(s, "*> \t\r\n") {
 		return fmt.Errorf("subject %q: wildcards (*, >) and whitespace are not allowed in a published subject", s)
@@ -273,6 +282,11 @@ func (w *jsWriter) settleOldest(ctx context.Context) error {
 		w.s.meter.Errors.Add(1)
 		if tooLarge(err) {
 			return publishErr(p.msg, err)
+		}
+		if w.nc.IsClosed() {
+			// nats.go reconnects forever; a closed connection was closed
+			// by a fatal error of the server, which retries cannot fix.
+			return fmt.Errorf("nats sink: publish to %q: the connection was closed (%v): %w", p.msg.Subject, w.nc.LastError(), err)
 		}
 		if p.tries > w.s.cfg.Retries {
 			return fmt.Errorf("nats sink: publish to %q not acknowledged after %d tries: %w (is a stream capturing the subject, and the server up?)", p.msg.Subject, p.tries, err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,5 +64,64 @@ func TestJetStreamSinkFailsOnOversizedMessage(t *testing.T) {
 				t.Fatalf("got %v (context: %v); want the size error at once", err, ctx.Err())
 			}
 		})
+	}
+}
+
+// TestSinkRejectsOverlongSubject: a subject (rendered from the data)
+// longer than the server's protocol line allows fails the write with the
+// reason. It used to be sent: the server closed the connection for good
+// (maximum control line exceeded), and every publish after it was
+// retried 20 times over more than a minute before the sink failed with
+// "not sent (is a stream capturing the subject, and the server up?)".
+func TestSinkRejectsOverlongSubject(t *testing.T) {
+	addr := serverAddr(t)
+	name, _ := testStream(t, addr)
+	for _, js := range []bool{true, false} {
+		sink, err := NewSink(SinkConfig{ConnConfig: ConnConfig{URL: "nats://" + addr, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, JetStream: js, Subject: name + ".out"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		w, err := sink.Open(ctx, stream.SubtaskInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		long := name + "." + string(bytes.Repeat([]byte("x"), 5000))
+		err = w.Write(ctx, []connector.Message{{Key: []byte(long), Value: []byte("v")}})
+		if err == nil {
+			err = w.(stream.BarrierWriter).OnBarrier(ctx, 1)
+		}
+		if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "at most") {
+			t.Fatalf("jetstream %v: got %.200v (context: %v); want the subject's length refused", js, err, ctx.Err())
+		}
+		_ = w.Close(ctx)
+		cancel()
+	}
+}
+
+// TestJetStreamSinkFailsOnClosedConnection: nats.go reconnects forever,
+// so a connection that is closed was closed for good (a fatal error of
+// the server); publishes on it fail at once with that reason instead of
+// being retried 20 times.
+func TestJetStreamSinkFailsOnClosedConnection(t *testing.T) {
+	addr := serverAddr(t)
+	name, _ := testStream(t, addr)
+	sink, err := NewSink(SinkConfig{ConnConfig: ConnConfig{URL: "nats://" + addr, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, JetStream: true, Subject: name + ".out"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	w, err := sink.Open(ctx, stream.SubtaskInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.(*jsWriter).nc.Close()
+	err = w.Write(ctx, []connector.Message{{Value: []byte("v")}})
+	if err == nil {
+		err = w.(stream.BarrierWriter).OnBarrier(ctx, 1)
+	}
+	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "connection was closed") {
+		t.Fatalf("got %v (context: %v); want the closed connection reported at once", err, ctx.Err())
 	}
 }
