@@ -45,21 +45,8 @@ func TestJetStreamSinkFailsOnOversizedMessage(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sink, err := NewSink(SinkConfig{ConnConfig: ConnConfig{URL: "nats://" + addr, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, JetStream: true, Subject: tc.subject})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			w, err := sink.Open(ctx, stream.SubtaskInfo{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() { _ = w.Close(context.Background()) }()
-			err = w.Write(ctx, []connector.Message{{Value: bytes.Repeat([]byte("x"), tc.size)}})
-			if err == nil {
-				err = w.(stream.BarrierWriter).OnBarrier(ctx, 1)
-			}
+			w, ctx := openQuietSink(t, addr, tc.subject, true)
+			err := writeAndBarrier(ctx, w, connector.Message{Value: bytes.Repeat([]byte("x"), tc.size)})
 			if err == nil || ctx.Err() != nil || !tc.is(err) {
 				t.Fatalf("got %v (context: %v); want the size error at once", err, ctx.Err())
 			}
@@ -77,25 +64,12 @@ func TestSinkRejectsOverlongSubject(t *testing.T) {
 	addr := serverAddr(t)
 	name, _ := testStream(t, addr)
 	for _, js := range []bool{true, false} {
-		sink, err := NewSink(SinkConfig{ConnConfig: ConnConfig{URL: "nats://" + addr, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, JetStream: js, Subject: name + ".out"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		w, err := sink.Open(ctx, stream.SubtaskInfo{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		w, ctx := openQuietSink(t, addr, name+".out", js)
 		long := name + "." + string(bytes.Repeat([]byte("x"), 5000))
-		err = w.Write(ctx, []connector.Message{{Key: []byte(long), Value: []byte("v")}})
-		if err == nil {
-			err = w.(stream.BarrierWriter).OnBarrier(ctx, 1)
-		}
+		err := writeAndBarrier(ctx, w, connector.Message{Key: []byte(long), Value: []byte("v")})
 		if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "at most") {
 			t.Fatalf("jetstream %v: got %.200v (context: %v); want the subject's length refused", js, err, ctx.Err())
 		}
-		_ = w.Close(ctx)
-		cancel()
 	}
 }
 
@@ -106,22 +80,37 @@ func TestSinkRejectsOverlongSubject(t *testing.T) {
 func TestJetStreamSinkFailsOnClosedConnection(t *testing.T) {
 	addr := serverAddr(t)
 	name, _ := testStream(t, addr)
-	sink, err := NewSink(SinkConfig{ConnConfig: ConnConfig{URL: "nats://" + addr, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, JetStream: true, Subject: name + ".out"})
+	w, ctx := openQuietSink(t, addr, name+".out", true)
+	w.(*jsWriter).nc.Close()
+	err := writeAndBarrier(ctx, w, connector.Message{Value: []byte("v")})
+	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "connection was closed") {
+		t.Fatalf("got %v (context: %v); want the closed connection reported at once", err, ctx.Err())
+	}
+}
+
+// openQuietSink opens a sink writer publishing to subject, with a
+// context that ends the test's wait for it after 20 s.
+func openQuietSink(t *testing.T, addr, subject string, js bool) (stream.SinkWriter[connector.Message], context.Context) {
+	t.Helper()
+	sink, err := NewSink(SinkConfig{ConnConfig: ConnConfig{URL: "nats://" + addr, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, JetStream: js, Subject: subject})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	w, err := sink.Open(ctx, stream.SubtaskInfo{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.(*jsWriter).nc.Close()
-	err = w.Write(ctx, []connector.Message{{Value: []byte("v")}})
-	if err == nil {
-		err = w.(stream.BarrierWriter).OnBarrier(ctx, 1)
+	t.Cleanup(func() { _ = w.Close(context.Background()) })
+	return w, ctx
+}
+
+// writeAndBarrier writes m and passes a barrier; it returns the first
+// error.
+func writeAndBarrier(ctx context.Context, w stream.SinkWriter[connector.Message], m connector.Message) error {
+	if err := w.Write(ctx, []connector.Message{m}); err != nil {
+		return err
 	}
-	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "connection was closed") {
-		t.Fatalf("got %v (context: %v); want the closed connection reported at once", err, ctx.Err())
-	}
+	return w.(stream.BarrierWriter).OnBarrier(ctx, 1)
 }
