@@ -2,6 +2,7 @@ package rabbitmq
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -516,4 +517,44 @@ func TestSinkRejectsOverlongShortStrings(t *testing.T) {
 			t.Fatalf("Open: %v; want an error naming the message-id", err)
 		}
 	})
+}
+
+// TestSinkFailsWhenBrokerRefusesPublish: a publish the broker refuses by
+// closing the channel (here an internal exchange, as for a user without
+// write permission) fails the writer with the broker's reason. The
+// writer used to take the closed channel for an outage: it reconnected
+// and published the message again, forever, without backoff.
+func TestSinkFailsWhenBrokerRefusesPublish(t *testing.T) {
+	conn := broker(t)
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := fmt.Sprintf("sluice-test-internal-%d", time.Now().UnixNano())
+	if err := ch.ExchangeDeclare(ex, "fanout", false, true, true, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ch.ExchangeDelete(ex, false, false) })
+	sink, err := NewSink(SinkConfig{URL: testURL, Exchange: ex, RoutingKey: "k", Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	w, err := sink.Open(ctx, stream.SubtaskInfo{Operator: "sink"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = w.Close(ctx) }()
+	err = w.Write(ctx, []connector.Message{{Value: []byte("x")}})
+	if err == nil {
+		_, err = w.(*writer).PreCommit(ctx, 1)
+	}
+	var ae *amqp.Error
+	if err == nil || ctx.Err() != nil || !errors.As(err, &ae) || ae.Code != amqp.AccessRefused {
+		t.Fatalf("got %v (context: %v); want the broker's access-refused at once", err, ctx.Err())
+	}
+	if r := sink.Meter().Reconnects.Load(); r > 1 {
+		t.Fatalf("%d reconnections: the refusal was taken for an outage", r)
+	}
 }

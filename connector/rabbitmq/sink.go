@@ -150,6 +150,8 @@ type writer struct {
 	confirms chan amqp.Confirmation
 	returns  chan amqp.Return
 	closeErr chan *amqp.Error
+	// chClose says why the broker closed the channel (a refused publish).
+	chClose chan *amqp.Error
 	// unconf are the published messages not yet confirmed, in publish
 	// order; the first has delivery tag base on the current channel.
 	unconf []pub
@@ -161,6 +163,9 @@ type writer struct {
 // connect opens a channel in confirm mode and publishes again what the
 // previous channel left unconfirmed, retrying with backoff until ctx ends.
 func (w *writer) connect(ctx context.Context) error {
+	if w.err != nil {
+		return w.err
+	}
 	var backoff time.Duration
 	attempts := 0
 	for {
@@ -232,6 +237,7 @@ func (w *writer) dial() error {
 	w.confirms = ch.NotifyPublish(make(chan amqp.Confirmation, cfg.MaxInFlight+1))
 	w.returns = ch.NotifyReturn(make(chan amqp.Return, cfg.MaxInFlight+1))
 	w.closeErr = conn.NotifyClose(make(chan *amqp.Error, 1))
+	w.chClose = ch.NotifyClose(make(chan *amqp.Error, 1))
 	w.conn, w.ch = conn, ch
 	return nil
 }
@@ -276,7 +282,19 @@ func (w *writer) lost(cause error) {
 			w.confirms, w.returns = nil, nil // the rest are published again
 		}
 	}
-	w.conn, w.ch, w.closeErr = nil, nil, nil
+	// The broker closes the channel, not the connection, when it refuses
+	// a publish (no write permission, an internal exchange, a message over
+	// its size limit): publishing it again on a new channel would be
+	// refused the same way, forever.
+	select {
+	case e := <-w.chClose:
+		if e != nil && permanent(e) && w.err == nil {
+			w.sink.cfg.Logger.Error("rabbitmq sink: the broker refused a publish", "exchange", w.sink.cfg.Exchange, "err", e)
+			w.err = fmt.Errorf("rabbitmq sink: exchange %q: the broker closed the channel: %w", w.sink.cfg.Exchange, e)
+		}
+	default:
+	}
+	w.conn, w.ch, w.closeErr, w.chClose = nil, nil, nil, nil
 }
 
 // publish sends one message on the current channel and records it as
