@@ -51,7 +51,9 @@
 //
 // The sink publishes each message to its key as the topic (the pipeline
 // renders the spec's topic template, "alerts/{device}", into the key) or
-// to the configured topic, at the configured QoS and retain flag. At most
+// to the configured topic, at the configured QoS and retain flag; a topic
+// MQTT cannot carry (over 65535 bytes, not UTF-8, wildcards) fails the
+// write. At most
 // MaxInFlight publishes are unacknowledged; at a checkpoint barrier the
 // sink waits for all of them, so a completed checkpoint's records are at
 // the broker: at-least-once at QoS 1 and 2 (a replay after a failure

@@ -75,8 +75,8 @@ func openSplit(t testing.TB, cfg SourceConfig) (*Source, *split) {
 	return src, sp
 }
 
-// readUntil reads (committing each batch, as completed checkpoints
-// would, when commit is set) until done says so or the deadline passes.
+// readUntil reads (committing after each read, as the periodic completed
+// checkpoints would, when commit is set) until done says so or the deadline passes.
 func readUntil(t testing.TB, sp stream.Split[connector.Message], commit bool, d time.Duration, done func(connector.Message) bool) {
 	t.Helper()
 	if err := readUntilErr(sp, commit, d, done); err != nil {
@@ -100,7 +100,12 @@ func readUntilErr(sp stream.Split[connector.Message], commit bool, d time.Durati
 				stop = true
 			}
 		}
-		if commit && n > 0 {
+		// Checkpoints complete whether or not anything new was read: a
+		// read that returned nothing (the broker resending only what the
+		// source holds, which it skips) must still be followed by the
+		// acknowledgements, or the broker's full in-flight window never
+		// empties and nothing more comes.
+		if commit {
 			if err := sp.(stream.PositionCommitter).CommitPosition(ctx, sp.Position()); err != nil {
 				return err
 			}
@@ -306,7 +311,7 @@ func TestSourceSurvivesOutage(t *testing.T) {
 		topics[i] = fmt.Sprintf("%s/m/%d", name, i)
 	}
 	half := n / 3
-	publishAll(t, pub, 1, topics[:half], func(i int) string { return fmt.Sprint(i) })
+	publishAll(t, pub, 1, topics[:half/2], func(i int) string { return fmt.Sprint(i) })
 	got := map[string]int{}
 	record := func(m connector.Message) {
 		if strings.Contains(string(m.Key), "/m/") {
@@ -315,15 +320,43 @@ func TestSourceSurvivesOutage(t *testing.T) {
 	}
 	readUntil(t, sp, true, 60*time.Second, func(m connector.Message) bool {
 		record(m)
-		return len(got) >= half/2
+		return len(got) == half/2
 	})
+	// Read the next ones without a checkpoint completing until the
+	// broker stops sending: the source holds them unacknowledged (as
+	// many as the broker's in-flight window, Mosquitto's
+	// max_inflight_messages, lets through). After the reconnection the
+	// broker sends those again first, the source skips them as
+	// duplicates, and when they fill the window nothing else comes until
+	// a checkpoint acknowledges them (the case that made this test hang
+	// now and then: it acknowledged only after reads that returned
+	// something).
+	publishAll(t, pub, 1, topics[half/2:half], func(i int) string { return fmt.Sprint(half/2 + i) })
+	buf := make([]connector.Message, 16)
+	for idle := 0; idle < 3; {
+		n, err := sp.Read(context.Background(), buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			idle++
+		} else {
+			idle = 0
+		}
+		for _, m := range buf[:n] {
+			record(m)
+		}
+	}
+	sp.mu.Lock()
+	held := len(sp.held)
+	sp.mu.Unlock()
+	t.Logf("%d of %d read before the cut, %d of them unacknowledged", len(got), half, held)
 	px.Cut()
 	// Keep reading until the source notices the cut. What it returns now
 	// is passed on like any read (the broker's redelivery of these
 	// unacknowledged messages is recognised as a duplicate and skipped,
 	// as a pipeline already holds them), so the test must count it too.
 	deadline := time.Now().Add(30 * time.Second)
-	buf := make([]connector.Message, 16)
 	for sp.meter.Errors.Load() == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the source did not notice the outage")
@@ -424,5 +457,41 @@ func TestSinkSurvivesOutage(t *testing.T) {
 	}
 	if err := w.Close(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSinkRejectsTopicsMQTTCannotCarry: a topic rendered from the data
+// that MQTT cannot carry fails the write with an error saying why. One
+// over 65,535 bytes used to be truncated by the client, so the message
+// went to another topic; one that is not UTF-8 was sent as it was, which
+// MQTT forbids (a broker that checks closes the connection, and the
+// sink's session sends the publish again on every reconnection).
+func TestSinkRejectsTopicsMQTTCannotCarry(t *testing.T) {
+	addr := brokerAddr(t)
+	name := randName(t)
+	for _, tc := range []struct{ name, topic, want string }{
+		{"too long", name + "/" + strings.Repeat("x", 70000), "65535"},
+		{"not UTF-8", name + "/\xff\xfe", "UTF-8"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sink, err := NewSink(SinkConfig{URL: "tcp://" + addr, Topic: name + "/out", QoS: 1, ClientID: randName(t) + "-sink"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			w, err := sink.Open(ctx, stream.SubtaskInfo{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = w.Close(context.Background()) }()
+			err = w.Write(ctx, []connector.Message{{Key: []byte(tc.topic), Value: []byte("v")}})
+			if err == nil {
+				err = w.(stream.BarrierWriter).OnBarrier(ctx, 1)
+			}
+			if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v (context: %v); want an error naming %s", err, ctx.Err(), tc.want)
+			}
+		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
@@ -91,11 +92,33 @@ func (c *SourceConfig) validate() error {
 	return nil
 }
 
-// ValidateFilter checks an MQTT topic filter: not empty, '+' alone in its
-// level, '#' alone in the last level.
+// maxTopicLen is the longest topic or filter MQTT can carry (a string
+// with a 16-bit length); the client truncates longer ones.
+const maxTopicLen = 65535
+
+// checkString checks what MQTT requires of every topic and filter: at
+// most 65535 bytes of well-formed UTF-8. A longer one would be cut short
+// by the client (a message published to another topic); a broker that
+// receives ill-formed UTF-8 closes the connection (and a sink's session
+// would send the publish again on every reconnection).
+func checkString(what, s string) error {
+	if len(s) > maxTopicLen {
+		return fmt.Errorf("%s of %d bytes (%.40q...): at most %d", what, len(s), s, maxTopicLen)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%s %.80q: not UTF-8", what, s)
+	}
+	return nil
+}
+
+// ValidateFilter checks an MQTT topic filter: not empty, at most 65535
+// bytes of UTF-8, '+' alone in its level, '#' alone in the last level.
 func ValidateFilter(f string) error {
 	if f == "" {
 		return errors.New("empty topic filter")
+	}
+	if err := checkString("topic filter", f); err != nil {
+		return err
 	}
 	levels := strings.Split(f, "/")
 	for i, l := range levels {
@@ -109,11 +132,14 @@ func ValidateFilter(f string) error {
 	return nil
 }
 
-// ValidateTopic checks a topic a message is published to: not empty, no
-// wildcard, no NUL.
+// ValidateTopic checks a topic a message is published to: not empty, at
+// most 65535 bytes of UTF-8, no wildcard, no NUL.
 func ValidateTopic(t string) error {
 	if t == "" {
 		return errors.New("empty topic")
+	}
+	if err := checkString("topic", t); err != nil {
+		return err
 	}
 	if strings.ContainsAny(t, "+#\x00") {
 		return fmt.Errorf("topic %q: wildcards (+, #) and NUL are not allowed in a published topic", t)

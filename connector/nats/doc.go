@@ -42,7 +42,11 @@
 // checkpoint barrier the sink waits for every acknowledgement. Every
 // message carries a Nats-Msg-Id: IDPrefix.base.subtask.seq.hash (hash of
 // key and value). A publish that fails or is not acknowledged within
-// AckTimeout (the server went away) is sent again with the same id. With
+// AckTimeout (the server went away) is sent again with the same id; a
+// message larger than the server's max_payload or the stream's
+// max_msg_size, or a subject over MaxSubjectLen bytes (the server would
+// close the connection for good), fails the write at once, as does a
+// connection the server closed for good. With
 // ExactlyOnce the writer is a checkpoint.TwoPhaseCommitter whose handle
 // records base and seq at the barrier; a job restored from that
 // checkpoint numbers the replayed records from there, so each replayed

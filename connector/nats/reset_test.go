@@ -43,3 +43,37 @@ func TestJetStreamSourceResumesAfterResetAtMaxAckPending(t *testing.T) {
 	}
 	readValues(t, sp, 50, 150, true)
 }
+
+// TestJetStreamSourceCloseDuringReset: Close can come while the fetcher
+// recreates the consumer (reset, after a lost delivery or an iterator
+// error, typically during an outage): Close stops the iterator it finds
+// and waits for the fetcher. A consumer whose creation completes after
+// that must not hand the fetcher a live iterator, which nobody would
+// stop: the fetcher would wait in Next for messages that never come, and
+// Close with it, forever.
+func TestJetStreamSourceCloseDuringReset(t *testing.T) {
+	addr := serverAddr(t)
+	name, js := testStream(t, addr)
+	publishN(t, js, name+".in", 0, 10)
+	cfg := SourceConfig{ConnConfig: ConnConfig{URL: "nats://" + addr}, JetStream: true, Stream: name, Subject: name + ".in", Durable: "d6", AckOnCheckpoint: true}
+	sp := openJS(t, cfg, nil)
+	readValues(t, sp, 0, 10, false)
+	// What Close does first: the fetcher is told to stop, and the
+	// iterator it reads is stopped (the rest of Close, closing the
+	// connection, is left to the end of the test).
+	sp.closeOne.Do(func() { close(sp.stop) })
+	defer sp.nc.Close()
+	sp.mu.Lock()
+	it := sp.iter
+	sp.mu.Unlock()
+	it.Stop()
+	<-sp.done
+	// The reset that had already passed its check of stop now creates
+	// the consumer (after the last message: nothing would ever come).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if it, err := sp.consume(ctx, 11); err == nil {
+		it.Stop()
+		t.Fatal("consume handed out a live iterator after Close began")
+	}
+}

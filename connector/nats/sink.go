@@ -92,11 +92,20 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 	return &Sink{cfg: cfg, meter: connector.NewMeter()}, nil
 }
 
+// MaxSubjectLen is the longest subject the sink publishes to. The server
+// refuses a protocol line over its max_control_line (4 KiB by default)
+// and closes the connection for good; the line also holds the reply
+// subject and the sizes.
+const MaxSubjectLen = 3840
+
 // ValidateSubject checks a subject messages are published to: not empty,
-// no wildcard, no whitespace, no empty token.
+// at most MaxSubjectLen bytes, no wildcard, no whitespace, no empty token.
 func ValidateSubject(s string) error {
 	if s == "" {
 		return errors.New("empty subject")
+	}
+	if len(s) > MaxSubjectLen {
+		return fmt.Errorf("subject of %d bytes (%.40q...): at most %d (the server closes the connection on longer protocol lines)", len(s), s, MaxSubjectLen)
 	}
 	if strings.ContainsAny(s, "*> \t\r\n") {
 		return fmt.Errorf("subject %q: wildcards (*, >) and whitespace are not allowed in a published subject", s)
@@ -228,6 +237,9 @@ func (w *jsWriter) Write(ctx context.Context, msgs []connector.Message) error {
 		nm.Header.Set(jetstream.MsgIDHeader, ID(w.s.cfg.IDPrefix, w.base, w.subtask, w.seq, m.Key, m.Value))
 		fut, err := w.js.PublishMsgAsync(nm)
 		if err != nil {
+			if tooLarge(err) {
+				return publishErr(nm, err)
+			}
 			fut = nil // retried when settled
 		}
 		w.pending = append(w.pending, pub{fut: fut, msg: nm})
@@ -268,6 +280,14 @@ func (w *jsWriter) settleOldest(ctx context.Context) error {
 		p.fut = nil
 		p.tries++
 		w.s.meter.Errors.Add(1)
+		if tooLarge(err) {
+			return publishErr(p.msg, err)
+		}
+		if w.nc.IsClosed() {
+			// nats.go reconnects forever; a closed connection was closed
+			// by a fatal error of the server, which retries cannot fix.
+			return fmt.Errorf("nats sink: publish to %q: the connection was closed (%v): %w", p.msg.Subject, w.nc.LastError(), err)
+		}
 		if p.tries > w.s.cfg.Retries {
 			return fmt.Errorf("nats sink: publish to %q not acknowledged after %d tries: %w (is a stream capturing the subject, and the server up?)", p.msg.Subject, p.tries, err)
 		}
@@ -293,12 +313,26 @@ func (w *jsWriter) settleOldest(ctx context.Context) error {
 			fut, perr := w.js.PublishMsgAsync(q.msg)
 			if perr == nil {
 				q.fut = fut
+			} else if tooLarge(perr) {
+				return publishErr(q.msg, perr)
 			}
 		}
 	}
 }
 
 var errNotSent = errors.New("not sent")
+
+// tooLarge reports an error no retry can fix: the message exceeds the
+// server's max_payload or the stream's max_msg_size.
+func tooLarge(err error) bool {
+	var ae *jetstream.APIError
+	return errors.Is(err, nats.ErrMaxPayload) ||
+		errors.As(err, &ae) && ae.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum
+}
+
+func publishErr(m *nats.Msg, err error) error {
+	return fmt.Errorf("nats sink: publish to %q: message of %d bytes: %w", m.Subject, len(m.Data), err)
+}
 
 func (w *jsWriter) flush(ctx context.Context) error {
 	for w.head < len(w.pending) {

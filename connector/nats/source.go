@@ -340,11 +340,22 @@ func (sp *jsSplit) consume(ctx context.Context, startSeq uint64) (jetstream.Mess
 		return nil, fmt.Errorf("nats source: consume %q: %w", sp.cfg.Durable, err)
 	}
 	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	select {
+	case <-sp.stop:
+		// Close came while the consumer was being created, and has
+		// stopped the iterator it found: this one must not outlive it.
+		it.Stop()
+		return nil, errClosed
+	default:
+	}
 	sp.iter = it
 	sp.gen.Add(1)
-	sp.mu.Unlock()
 	return it, nil
 }
+
+// errClosed is consume's answer once Close has begun.
+var errClosed = errors.New("nats source: closed")
 
 // reset recreates the consumer after a lost delivery, to deliver again,
 // in stream order, from just after the last acknowledged message: those
@@ -364,6 +375,9 @@ func (sp *jsSplit) reset(old jetstream.MessagesContext) (jetstream.MessagesConte
 		cancel()
 		if err == nil {
 			return it, true
+		}
+		if errors.Is(err, errClosed) {
+			return nil, false
 		}
 		sp.meter.Errors.Add(1)
 		sp.cfg.Logger.Warn("nats: cannot recreate the consumer yet; retrying", "stream", sp.cfg.Stream, "durable", sp.cfg.Durable, "err", err)

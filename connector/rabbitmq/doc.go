@@ -62,7 +62,12 @@
 // MaxInFlight messages are unconfirmed; a nack fails the job (it restarts
 // from its last checkpoint), and with Mandatory (the default in pipelines)
 // a message no queue receives fails it too (ErrUnroutable) instead of
-// vanishing. When the connection goes away the writer reconnects with
+// vanishing. A message whose routing key or a header name exceeds 255
+// bytes (an AMQP short string) fails the write with an error naming it,
+// and so does a publish the broker refuses by closing the channel (no
+// write permission, an internal exchange, a message over its size
+// limit): sending it again would be refused the same way.
+// When the connection goes away the writer reconnects with
 // backoff and publishes its unconfirmed messages again, with the same
 // message-ids (confirmations and returns the old channel delivered before
 // it closed are applied first).

@@ -2,6 +2,7 @@ package rabbitmq
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -460,4 +461,100 @@ func TestUnroutable(t *testing.T) {
 		t.Fatalf("got %v, want ErrUnroutable", err)
 	}
 	_ = w.Close(ctx)
+}
+
+// TestSinkRejectsOverlongShortStrings: AMQP carries routing keys,
+// message-ids and header names as short strings (at most 255 bytes). A
+// message with a longer one (a routing key rendered from the data, a
+// header from an upstream record) fails the write with an error that
+// says so; the library's encoding failure used to close the connection,
+// which the writer took for an outage: it reconnected and published the
+// message again, forever, without backoff.
+func TestSinkRejectsOverlongShortStrings(t *testing.T) {
+	conn := broker(t)
+	q := queue(t, conn, "longkey")
+	long := strings.Repeat("k", 256)
+	for _, tc := range []struct {
+		name string
+		msg  connector.Message
+		want string
+	}{
+		{"routing key", connector.Message{Key: []byte(long), Value: []byte("x")}, "routing key"},
+		{"header name", connector.Message{Value: []byte("x"), Headers: []connector.Header{{Key: long, Value: []byte("v")}}}, "header"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sink, err := NewSink(SinkConfig{URL: testURL, RoutingKey: q, Logger: quiet()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			w, err := sink.Open(ctx, stream.SubtaskInfo{Operator: "sink"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = w.Close(ctx) }()
+			// A good message first, so that the writer is connected.
+			if err := w.Write(ctx, []connector.Message{{Value: []byte("ok")}}); err != nil {
+				t.Fatal(err)
+			}
+			err = w.Write(ctx, []connector.Message{tc.msg})
+			if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("write: %v (context: %v); want an error naming the %s", err, ctx.Err(), tc.want)
+			}
+			if r := sink.Meter().Reconnects.Load(); r != 0 {
+				t.Fatalf("%d reconnections: the bad message was taken for an outage", r)
+			}
+		})
+	}
+	t.Run("message-id prefix", func(t *testing.T) {
+		sink, err := NewSink(SinkConfig{URL: testURL, RoutingKey: q, MessageIDPrefix: long})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = sink.Open(context.Background(), stream.SubtaskInfo{Operator: "sink"})
+		if err == nil || !strings.Contains(err.Error(), "message-id") {
+			t.Fatalf("Open: %v; want an error naming the message-id", err)
+		}
+	})
+}
+
+// TestSinkFailsWhenBrokerRefusesPublish: a publish the broker refuses by
+// closing the channel (here an internal exchange, as for a user without
+// write permission) fails the writer with the broker's reason. The
+// writer used to take the closed channel for an outage: it reconnected
+// and published the message again, forever, without backoff.
+func TestSinkFailsWhenBrokerRefusesPublish(t *testing.T) {
+	conn := broker(t)
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := fmt.Sprintf("sluice-test-internal-%d", time.Now().UnixNano())
+	if err := ch.ExchangeDeclare(ex, "fanout", false, true, true, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ch.ExchangeDelete(ex, false, false) })
+	sink, err := NewSink(SinkConfig{URL: testURL, Exchange: ex, RoutingKey: "k", Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	w, err := sink.Open(ctx, stream.SubtaskInfo{Operator: "sink"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = w.Close(ctx) }()
+	err = w.Write(ctx, []connector.Message{{Value: []byte("x")}})
+	if err == nil {
+		_, err = w.(*writer).PreCommit(ctx, 1)
+	}
+	var ae *amqp.Error
+	if err == nil || ctx.Err() != nil || !errors.As(err, &ae) || ae.Code != amqp.AccessRefused {
+		t.Fatalf("got %v (context: %v); want the broker's access-refused at once", err, ctx.Err())
+	}
+	if r := sink.Meter().Reconnects.Load(); r > 1 {
+		t.Fatalf("%d reconnections: the refusal was taken for an outage", r)
+	}
 }

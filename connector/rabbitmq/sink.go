@@ -85,6 +85,12 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 	if cfg.MessageIDPrefix == "" {
 		cfg.MessageIDPrefix = "sluice"
 	}
+	if err := CheckRoutingKey(cfg.RoutingKey); err != nil {
+		return nil, fmt.Errorf("rabbitmq sink: %w", err)
+	}
+	if len(cfg.Exchange) > maxIDLen {
+		return nil, fmt.Errorf("rabbitmq sink: exchange name of %d bytes: at most %d", len(cfg.Exchange), maxIDLen)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -100,7 +106,27 @@ func (s *Sink) Meter() *connector.Meter { return s.meter }
 
 // Open implements stream.Sink. The writer connects at its first write.
 func (s *Sink) Open(_ context.Context, info stream.SubtaskInfo) (stream.SinkWriter[connector.Message], error) {
-	return &writer{sink: s, idBase: s.cfg.MessageIDPrefix + "/" + info.Operator + "/" + strconv.Itoa(info.Index) + "/"}, nil
+	idBase := s.cfg.MessageIDPrefix + "/" + info.Operator + "/" + strconv.Itoa(info.Index) + "/"
+	if len(idBase)+20 > maxIDLen { // 20: the digits of a uint64
+		return nil, fmt.Errorf("rabbitmq sink: message-id %q... can outgrow an AMQP short string (%d bytes): shorten the message-id prefix or the operator's name", idBase, maxIDLen)
+	}
+	return &writer{sink: s, idBase: idBase}, nil
+}
+
+// checkShortStrings rejects a message whose routing key or header names
+// AMQP cannot carry: the library would fail to encode it and close the
+// connection, which looks like an outage (the message would be published
+// again on every reconnection).
+func checkShortStrings(key string, hs []connector.Header) error {
+	if err := CheckRoutingKey(key); err != nil {
+		return fmt.Errorf("rabbitmq sink: %w", err)
+	}
+	for _, h := range hs {
+		if len(h.Key) > maxIDLen {
+			return fmt.Errorf("rabbitmq sink: header name of %d bytes (%.40q...): at most %d", len(h.Key), h.Key, maxIDLen)
+		}
+	}
+	return nil
 }
 
 // pub is a published message awaiting its confirmation, kept to publish
@@ -124,6 +150,8 @@ type writer struct {
 	confirms chan amqp.Confirmation
 	returns  chan amqp.Return
 	closeErr chan *amqp.Error
+	// chClose says why the broker closed the channel (a refused publish).
+	chClose chan *amqp.Error
 	// unconf are the published messages not yet confirmed, in publish
 	// order; the first has delivery tag base on the current channel.
 	unconf []pub
@@ -135,6 +163,9 @@ type writer struct {
 // connect opens a channel in confirm mode and publishes again what the
 // previous channel left unconfirmed, retrying with backoff until ctx ends.
 func (w *writer) connect(ctx context.Context) error {
+	if w.err != nil {
+		return w.err
+	}
 	var backoff time.Duration
 	attempts := 0
 	for {
@@ -206,6 +237,7 @@ func (w *writer) dial() error {
 	w.confirms = ch.NotifyPublish(make(chan amqp.Confirmation, cfg.MaxInFlight+1))
 	w.returns = ch.NotifyReturn(make(chan amqp.Return, cfg.MaxInFlight+1))
 	w.closeErr = conn.NotifyClose(make(chan *amqp.Error, 1))
+	w.chClose = ch.NotifyClose(make(chan *amqp.Error, 1))
 	w.conn, w.ch = conn, ch
 	return nil
 }
@@ -250,7 +282,19 @@ func (w *writer) lost(cause error) {
 			w.confirms, w.returns = nil, nil // the rest are published again
 		}
 	}
-	w.conn, w.ch, w.closeErr = nil, nil, nil
+	// The broker closes the channel, not the connection, when it refuses
+	// a publish (no write permission, an internal exchange, a message over
+	// its size limit): publishing it again on a new channel would be
+	// refused the same way, forever.
+	select {
+	case e := <-w.chClose:
+		if e != nil && permanent(e) && w.err == nil {
+			w.sink.cfg.Logger.Error("rabbitmq sink: the broker refused a publish", "exchange", w.sink.cfg.Exchange, "err", e)
+			w.err = fmt.Errorf("rabbitmq sink: exchange %q: the broker closed the channel: %w", w.sink.cfg.Exchange, e)
+		}
+	default:
+	}
+	w.conn, w.ch, w.closeErr, w.chClose = nil, nil, nil, nil
 }
 
 // publish sends one message on the current channel and records it as
@@ -283,6 +327,9 @@ func (w *writer) Write(ctx context.Context, msgs []connector.Message) error {
 		p := pub{key: cfg.RoutingKey, msg: amqp.Publishing{Body: m.Value, MessageId: w.idBase + strconv.FormatUint(w.n, 10)}}
 		if m.Key != nil {
 			p.key = string(m.Key)
+		}
+		if err := checkShortStrings(p.key, m.Headers); err != nil {
+			return err
 		}
 		if cfg.Persistent {
 			p.msg.DeliveryMode = amqp.Persistent
