@@ -29,7 +29,7 @@ func (r *rangeTier) Ready(string, int32) bool                { return true }
 func (r *rangeTier) Read(string, int32, int64, int) ([]byte, error) {
 	return nil, ErrOffsetOutOfRange
 }
-func (r *rangeTier) OffsetForTime(string, int32, int64) (int64, int64, bool, error) {
+func (r *rangeTier) OffsetForTime(string, int32, int64, int64) (int64, int64, bool, error) {
 	return 0, 0, false, nil
 }
 func (r *rangeTier) AbortedTransactions(string, int32, int64, int64) []AbortedTxn { return nil }

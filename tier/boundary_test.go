@@ -1,10 +1,13 @@
 package tier_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 
 	"github.com/sluicehq/sluice/logstore"
+	"github.com/sluicehq/sluice/objstore"
+	"github.com/sluicehq/sluice/record"
 )
 
 // TestDeleteRecordsBeforeManifestLoaded: DeleteRecords below the local
@@ -44,4 +47,51 @@ func TestDeleteRecordsBeforeManifestLoaded(t *testing.T) {
 		t.Fatalf("read below the deleted offset: %v", err)
 	}
 	readAll(t, p, int(cut), 600)
+}
+
+// TestOffsetForTimeAboveDeleteFloor: a timestamp lookup answered from the
+// remote tier after DeleteRecords cut into a remote segment is the first
+// record at or after the new log start whose timestamp is at or after ts,
+// with that record's timestamp: not the log start paired with the
+// timestamp of a deleted record, whose own timestamp may be older than
+// the one asked for.
+func TestOffsetForTimeAboveDeleteFloor(t *testing.T) {
+	e := openEnv(t, t.TempDir(), objstore.NewMem())
+	p := e.remoteTopic("t", map[string]string{"local.retention.bytes": "8192"})
+	ts := func(i int) int64 {
+		if i >= 240 && i < 260 {
+			return baseTime // late records
+		}
+		return baseTime + int64(i)
+	}
+	for i := 0; i < 600; i += 5 {
+		var recs []record.Record
+		for j := i; j < i+5; j++ {
+			recs = append(recs, record.Record{Timestamp: ts(j), Value: []byte(value(j))})
+		}
+		if _, err := p.AppendRecords(context.Background(), recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.sync()
+	e.retention()
+	if p.LocalLogStart() <= 300 {
+		t.Fatalf("local start %d: want offsets up to 300 only remote", p.LocalLogStart())
+	}
+	if _, err := p.DeleteRecords(242); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []int64{baseTime, baseTime + 100, baseTime + 250, baseTime + 261, baseTime + 599} {
+		var want int64 = -1
+		for i := 242; i < 600; i++ {
+			if ts(i) >= q {
+				want = int64(i)
+				break
+			}
+		}
+		off, rts, found, err := p.OffsetForTime(q)
+		if err != nil || !found || off != want || rts != ts(int(want)) {
+			t.Fatalf("OffsetForTime(%d) = %d, %d, %v, %v; want %d, %d", q-baseTime, off, rts-baseTime, found, err, want, ts(int(want))-baseTime)
+		}
+	}
 }

@@ -407,14 +407,14 @@ func (r *segReader) readAhead(pos, readBytes int64) {
 }
 
 // OffsetForTime implements logstore.RemoteTier.
-func (t *Tier) OffsetForTime(topic string, part int32, ts int64) (int64, int64, bool, error) {
+func (t *Tier) OffsetForTime(topic string, part int32, ts, from int64) (int64, int64, bool, error) {
 	ps, m := t.loaded(topic, part)
 	if m == nil {
 		return 0, 0, false, nil
 	}
 	for i := range m.Segments {
 		s := &m.Segments[i]
-		if s.MaxTimestamp < ts {
+		if s.MaxTimestamp < ts || s.End <= from {
 			continue
 		}
 		idx, err := t.index(ps, s)
@@ -422,7 +422,7 @@ func (t *Tier) OffsetForTime(topic string, part int32, ts int64) (int64, int64, 
 			return 0, 0, false, err
 		}
 		_, pos := idx.TimeLookup(ts)
-		off, rts, found, err := t.offsetForTimeIn(ps, s, pos, ts)
+		off, rts, found, err := t.offsetForTimeIn(ps, s, pos, ts, from)
 		if err != nil || found {
 			return off, rts, found, err
 		}
@@ -431,8 +431,8 @@ func (t *Tier) OffsetForTime(topic string, part int32, ts int64) (int64, int64, 
 }
 
 // offsetForTimeIn scans the remote segment s from byte pos for the first
-// record with a timestamp at or after ts.
-func (t *Tier) offsetForTimeIn(ps *partState, s *remoteSegment, pos int64, ts int64) (int64, int64, bool, error) {
+// record at or after offset from with a timestamp at or after ts.
+func (t *Tier) offsetForTimeIn(ps *partState, s *remoteSegment, pos, ts, from int64) (int64, int64, bool, error) {
 	r := &segReader{t: t, ps: ps, s: s}
 	defer r.release()
 	var hdr [record.HeaderSize]byte
@@ -450,7 +450,7 @@ func (t *Tier) offsetForTimeIn(ps *partState, s *remoteSegment, pos int64, ts in
 			if err := r.readAt(b, pos); err != nil {
 				return 0, 0, false, err
 			}
-			off, rts, found, derr := record.OffsetForTime(b, ts)
+			off, rts, found, derr := record.OffsetForTime(b, ts, from)
 			if found {
 				return off, rts, true, nil
 			}
