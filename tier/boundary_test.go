@@ -1,12 +1,17 @@
 package tier_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice/logstore"
 	"github.com/sluicehq/sluice/objstore"
+	"github.com/sluicehq/sluice/objstore/objstoretest"
 	"github.com/sluicehq/sluice/record"
 )
 
@@ -93,5 +98,57 @@ func TestOffsetForTimeAboveDeleteFloor(t *testing.T) {
 		if err != nil || !found || off != want || rts != ts(int(want)) {
 			t.Fatalf("OffsetForTime(%d) = %d, %d, %v, %v; want %d, %d", q-baseTime, off, rts-baseTime, found, err, want, ts(int(want))-baseTime)
 		}
+	}
+}
+
+// TestTruncatedSegmentObjectIsCorrupt: a remote segment whose log object
+// is shorter than its manifest says (truncated at rest) is reported as
+// corrupt data, with the key and the sizes, over the S3 protocol and in
+// memory: not as the store being unreachable (the read is retriable
+// ErrRemoteUnavailable, sluice_tier_store_up drops to 0 and the tier logs
+// "remote storage unreachable" while the store answers every call).
+func TestTruncatedSegmentObjectIsCorrupt(t *testing.T) {
+	for name, open := range map[string]func(t *testing.T) objstore.Store{
+		"mem": func(*testing.T) objstore.Store { return objstore.NewMem() },
+		"s3":  func(t *testing.T) objstore.Store { return objstoretest.Open(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			store := open(t)
+			dir := t.TempDir()
+			e := openEnv(t, dir, store)
+			e.offloadedTopic(600)
+			e.close()
+			ctx := context.Background()
+			objs, err := store.List(ctx, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := ""
+			for _, o := range objs {
+				if strings.HasSuffix(o.Key, ".log") {
+					key = o.Key // the first segment: offset 0
+					break
+				}
+			}
+			b, err := objstore.ReadAll(ctx, store, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := store.Put(ctx, key, bytes.NewReader(b[:len(b)/3]), int64(len(b)/3)); err != nil {
+				t.Fatal(err)
+			}
+			reg := prometheus.NewRegistry()
+			e = openEnvReg(t, dir, store, reg)
+			p := e.part("t")
+			for _, off := range []int64{0, 20} { // both in the first segment, which is one chunk
+				_, err := p.Read(off, 100)
+				if !errors.Is(err, logstore.ErrCorrupt) || errors.Is(err, logstore.ErrRemoteUnavailable) || !strings.Contains(err.Error(), key) {
+					t.Fatalf("read at %d of a truncated segment object: %v, want ErrCorrupt naming %s", off, err, key)
+				}
+			}
+			if v := gauge(t, reg, "sluice_tier_store_up"); v != 1 {
+				t.Fatalf("sluice_tier_store_up %v after a read of a truncated object from a store that answered", v)
+			}
+		})
 	}
 }

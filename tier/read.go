@@ -268,9 +268,14 @@ func (r *segReader) fetch(i int64, buf []byte) error {
 		return fmt.Errorf("remote storage %s: read %s bytes %d-%d: %w", r.t.store, s.logKey(r.ps.dir), off, off+n, unavailable(err))
 	}
 	defer rc.Close()
-	if _, err := io.ReadFull(rc, buf); err != nil {
+	if got, err := readFull(rc, buf); err != nil {
 		r.t.noteStore(err)
 		return fmt.Errorf("remote storage %s: read %s bytes %d-%d: %w", r.t.store, s.logKey(r.ps.dir), off, off+n, unavailable(err))
+	} else if got < len(buf) {
+		// The store answered, with less than the manifest says the
+		// object holds: truncated, which no retry mends.
+		r.t.noteStore(nil)
+		return fmt.Errorf("remote storage %s: %s: %w: the object ends at byte %d, the manifest says %d", r.t.store, s.logKey(r.ps.dir), logstore.ErrCorrupt, off+int64(got), s.Size)
 	}
 	r.t.m.fetchSeconds.Observe(time.Since(start).Seconds())
 	r.t.noteStore(nil)
@@ -278,6 +283,26 @@ func (r *segReader) fetch(i int64, buf []byte) error {
 		return fmt.Errorf("remote storage %s: %s chunk %d: %w: CRC-32C %08x, manifest says %08x", r.t.store, s.logKey(r.ps.dir), i, logstore.ErrCorrupt, got, s.ChunkCRCs[i])
 	}
 	return nil
+}
+
+// readFull reads r into buf until buf is full or r ends, and returns how
+// many bytes it read: fewer than len(buf) with a nil error when the
+// response ended early but whole (the object is shorter than asked for),
+// an error when reading failed (a cut connection: io.ErrUnexpectedEOF from
+// the HTTP body).
+func readFull(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		k, err := r.Read(buf[n:])
+		n += k
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // readAt fills b from byte off of the segment.
