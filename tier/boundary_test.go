@@ -152,3 +152,48 @@ func TestTruncatedSegmentObjectIsCorrupt(t *testing.T) {
 		})
 	}
 }
+
+// TestAbortedTxnMarkedAfterUploadStaysKnown: a transaction open when its
+// first segment was uploaded and aborted later (its abort marker in a
+// later segment) is still listed for read_committed fetches of the first
+// segment's range once both segments are only remote: the first segment's
+// upload could not know it, and the local producer state forgets it when
+// local retention deletes the marker's segment.
+func TestAbortedTxnMarkedAfterUploadStaysKnown(t *testing.T) {
+	e := openEnv(t, t.TempDir(), objstore.NewMem())
+	p := e.remoteTopic("t", map[string]string{"local.retention.bytes": "4096"})
+	const pid = 77
+	b, err := record.AppendBatch(nil, []record.Record{{Timestamp: baseTime, Value: []byte("aborted")}},
+		record.BatchOptions{ProducerID: pid, BaseSequence: 0, Transactional: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Append(context.Background(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := res.BaseOffset
+	produce(t, p, 0, 100) // rolls the transaction's segment
+	e.sync()              // uploads it with the transaction still open
+	marker, err := p.WriteTxnMarker(context.Background(), pid, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	produce(t, p, 100, 400)
+	e.sync()
+	e.retention()
+	if ls := p.LocalLogStart(); ls <= marker {
+		t.Fatalf("local start %d: want the abort marker (%d) only remote", ls, marker)
+	}
+	want := logstore.AbortedTxn{ProducerID: pid, FirstOffset: first, LastOffset: marker}
+	for _, to := range []int64{first + 1, marker, marker + 1} {
+		got := p.AbortedTransactions(first, to)
+		found := false
+		for _, a := range got {
+			found = found || a == want
+		}
+		if !found {
+			t.Fatalf("AbortedTransactions(%d, %d) = %+v, want it to hold %+v", first, to, got, want)
+		}
+	}
+}

@@ -497,7 +497,11 @@ func (t *Tier) AbortedTransactions(topic string, part int32, from, to int64) []l
 	var out []logstore.AbortedTxn
 	seen := map[logstore.AbortedTxn]bool{}
 	for _, s := range m.Segments {
-		if s.End <= from || s.Base >= to {
+		// Every segment from the one holding from on: a transaction
+		// aborted after its first segment was uploaded is recorded only
+		// with the later segments it overlaps, the one of its abort
+		// marker at least, however far after to that is.
+		if s.End <= from {
 			continue
 		}
 		for _, a := range s.Aborted {
