@@ -46,6 +46,10 @@ func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
 	if seg == nil {
 		// Retention removed the segment after we looked at the log start.
 		ls = p.logStart.Load()
+		if rt := p.remoteTier(); rt != nil && offset < ls {
+			// It was uploaded first: the remote tier has it.
+			return p.readRemote(rt, res, offset, maxBytes)
+		}
 		res.LogStartOffset = ls
 		return res, fmt.Errorf("partition %s: read offset %d: %w (available: %d to %d)", p.name, offset, ErrOffsetOutOfRange, ls, t.hw)
 	}
