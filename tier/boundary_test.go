@@ -197,3 +197,42 @@ func TestAbortedTxnMarkedAfterUploadStaysKnown(t *testing.T) {
 		}
 	}
 }
+
+// TestMissingSegmentObjectIsCorrupt: an object of a remote segment that
+// the manifest names but the store no longer has (deleted by hand, a
+// bucket lifecycle rule) fails reads and timestamp lookups with
+// ErrCorrupt naming the key, not with an unclassified error (Kafka's
+// UNKNOWN_SERVER_ERROR) nor as the store being down.
+func TestMissingSegmentObjectIsCorrupt(t *testing.T) {
+	for _, suffix := range []string{".index", ".log"} {
+		t.Run(suffix, func(t *testing.T) {
+			store := objstore.NewMem()
+			dir := t.TempDir()
+			e := openEnv(t, dir, store)
+			e.offloadedTopic(600)
+			e.close()
+			objs, err := store.List(context.Background(), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := ""
+			for _, o := range objs {
+				if strings.HasSuffix(o.Key, suffix) {
+					key = o.Key // of the first segment: offset 0
+					break
+				}
+			}
+			if err := store.Delete(context.Background(), key); err != nil {
+				t.Fatal(err)
+			}
+			e = openEnv(t, dir, store)
+			p := e.part("t")
+			if _, err := p.Read(0, 100); !errors.Is(err, logstore.ErrCorrupt) || !strings.Contains(err.Error(), key) {
+				t.Fatalf("read of a segment whose %s object is missing: %v, want ErrCorrupt naming %s", suffix, err, key)
+			}
+			if _, _, _, err := p.OffsetForTime(baseTime); !errors.Is(err, logstore.ErrCorrupt) || !strings.Contains(err.Error(), key) {
+				t.Fatalf("timestamp lookup in a segment whose %s object is missing: %v, want ErrCorrupt naming %s", suffix, err, key)
+			}
+		})
+	}
+}

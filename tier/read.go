@@ -18,12 +18,20 @@ import (
 func (t *Tier) Read(topic string, part int32, offset int64, maxBytes int) ([]byte, error) {
 	b, err := t.read(topic, part, offset, maxBytes)
 	if errors.Is(err, objstore.ErrNotExist) {
-		// Remote retention deleted the segment while we read it.
 		if _, m := t.loaded(topic, part); m.find(offset) == nil {
+			// Remote retention deleted the segment while we read it.
 			return nil, fmt.Errorf("remote storage: offset %d: %w (deleted by retention)", offset, logstore.ErrOffsetOutOfRange)
 		}
+		return nil, missingObject(offset, err)
 	}
 	return b, err
+}
+
+// missingObject is the error of a read of offset that found an object of
+// its segment absent while the manifest still names the segment: lost at
+// rest (deleted by hand, a bucket lifecycle rule), which no retry mends.
+func missingObject(offset int64, err error) error {
+	return fmt.Errorf("remote storage: offset %d: %w: an object of its segment is missing although the manifest names it: %w", offset, logstore.ErrCorrupt, err)
 }
 
 func (t *Tier) read(topic string, part int32, offset int64, maxBytes int) ([]byte, error) {
@@ -443,13 +451,23 @@ func (t *Tier) OffsetForTime(topic string, part int32, ts, from int64) (int64, i
 			continue
 		}
 		idx, err := t.index(ps, s)
+		if err == nil {
+			_, pos := idx.TimeLookup(ts)
+			var off, rts int64
+			var found bool
+			off, rts, found, err = t.offsetForTimeIn(ps, s, pos, ts, from)
+			if err == nil && found {
+				return off, rts, true, nil
+			}
+		}
+		if errors.Is(err, objstore.ErrNotExist) {
+			if cur := ps.man.Load().find(s.Base); cur == nil || cur.UploadID != s.UploadID {
+				continue // remote retention deleted it meanwhile
+			}
+			return 0, 0, false, missingObject(s.Base, err)
+		}
 		if err != nil {
 			return 0, 0, false, err
-		}
-		_, pos := idx.TimeLookup(ts)
-		off, rts, found, err := t.offsetForTimeIn(ps, s, pos, ts, from)
-		if err != nil || found {
-			return off, rts, found, err
 		}
 	}
 	return 0, 0, false, nil
