@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -13,6 +17,7 @@ import (
 	"github.com/sluicehq/sluice/objstore"
 	"github.com/sluicehq/sluice/objstore/objstoretest"
 	"github.com/sluicehq/sluice/record"
+	"github.com/sluicehq/sluice/tier"
 )
 
 // TestDeleteRecordsBeforeManifestLoaded: DeleteRecords below the local
@@ -234,5 +239,55 @@ func TestMissingSegmentObjectIsCorrupt(t *testing.T) {
 				t.Fatalf("timestamp lookup in a segment whose %s object is missing: %v, want ErrCorrupt naming %s", suffix, err, key)
 			}
 		})
+	}
+}
+
+// deadlineStore records how long each Put of a segment's log was given.
+type deadlineStore struct {
+	objstore.Store
+	mu   sync.Mutex
+	logs []time.Duration
+}
+
+func (s *deadlineStore) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if strings.HasSuffix(key, ".log") {
+		dl, ok := ctx.Deadline()
+		s.mu.Lock()
+		if ok {
+			s.logs = append(s.logs, time.Until(dl))
+		} else {
+			s.logs = append(s.logs, -1)
+		}
+		s.mu.Unlock()
+	}
+	return s.Store.Put(ctx, key, r, size)
+}
+
+// TestLargeSegmentUploadGivenTimeForItsSize: the upload of a segment's
+// log is given OpTimeout plus the time its size takes at 1 MiB/s, not
+// OpTimeout alone for the whole segment with its indexes and manifest: a
+// segment too large to go in OpTimeout (128 MiB, the default segment
+// size, in 2 minutes needs 1.1 MB/s) failed every attempt, retried for
+// ever while the local disk filled.
+func TestLargeSegmentUploadGivenTimeForItsSize(t *testing.T) {
+	store := &deadlineStore{Store: objstore.NewMem()}
+	e := openEnvWith(t, t.TempDir(), store, func(o *tier.Options) { o.OpTimeout = time.Second })
+	p := e.remoteTopic("big", map[string]string{"segment.bytes": strconv.Itoa(8 << 20)})
+	big := bytes.Repeat([]byte("v"), 512<<10)
+	for i := 0; i < 18; i++ {
+		if _, err := p.AppendRecords(context.Background(), []record.Record{{Timestamp: baseTime, Value: big}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.sync()
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	if len(store.logs) == 0 {
+		t.Fatal("no segment uploaded")
+	}
+	for _, d := range store.logs {
+		if d < 8*time.Second {
+			t.Fatalf("the upload of an 8 MiB segment's log was given %v (OpTimeout 1s), want at least 8s (1 MiB/s)", d)
+		}
 	}
 }

@@ -48,7 +48,8 @@ type Options struct {
 	// RetryMin and RetryMax bound the exponential backoff after a failed
 	// upload or manifest write. Default 200ms and 30s.
 	RetryMin, RetryMax time.Duration
-	// OpTimeout bounds one store operation. Default 2 minutes.
+	// OpTimeout bounds one store operation; the upload of a segment's log
+	// gets as long again as it takes at 1 MiB/s. Default 2 minutes.
 	OpTimeout time.Duration
 }
 
@@ -283,6 +284,18 @@ func (t *Tier) remotePartitions() []*partState {
 
 func (t *Tier) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(t.base, t.opts.OpTimeout)
+}
+
+// minTransferRate is the slowest transfer to the store that an upload
+// allows for, in bytes per second: a segment's log gets OpTimeout plus the
+// time it takes at that rate, since a fixed bound would fail every upload
+// of a segment larger than it can carry (2 minutes hold 128 MiB only at
+// 1.1 MB/s), retried for ever while the local disk fills.
+const minTransferRate = 1 << 20
+
+// transferCtx is ctx for a store call that carries n bytes.
+func (t *Tier) transferCtx(n int64) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(t.base, t.opts.OpTimeout+time.Duration(n)*time.Second/minTransferRate)
 }
 
 // load reads the partition's newest good manifest once, and removes the
