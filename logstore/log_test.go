@@ -285,12 +285,11 @@ func TestWait(t *testing.T) {
 	}
 }
 
-func TestOffsetForTime(t *testing.T) {
-	opts, _ := testOptions(t.TempDir())
-	l := mustOpen(t, opts)
-	defer l.Close()
-	p := mustPartition(t, l, "ts", TopicConfig{Partitions: 1, SegmentBytes: 4096})
-	// Timestamps mostly increase, with some out-of-order records.
+// appendLateRecords appends 80 batches of three records to p whose
+// timestamps mostly increase, with some out-of-order records, and returns
+// the records in offset order.
+func appendLateRecords(t *testing.T, p *Partition) []record.Record {
+	t.Helper()
 	var all []record.Record
 	for i := 0; i < 80; i++ {
 		base := int64(1000 + i*50)
@@ -308,6 +307,15 @@ func TestOffsetForTime(t *testing.T) {
 		}
 		all = append(all, recs...)
 	}
+	return all
+}
+
+func TestOffsetForTime(t *testing.T) {
+	opts, _ := testOptions(t.TempDir())
+	l := mustOpen(t, opts)
+	defer l.Close()
+	p := mustPartition(t, l, "ts", TopicConfig{Partitions: 1, SegmentBytes: 4096})
+	all := appendLateRecords(t, p)
 	// Oracle: Kafka's answer is the first record, in offset order, of the
 	// first batch whose max timestamp >= ts, with timestamp >= ts; which is
 	// the first record in the log with timestamp >= ts.

@@ -1,10 +1,6 @@
 package logstore
 
-import (
-	"testing"
-
-	"github.com/sluicehq/sluice/record"
-)
+import "testing"
 
 // TestOffsetForTimeAfterDeleteRecords: after DeleteRecords moved the log
 // start into the middle of a segment (and of a batch), a timestamp lookup
@@ -16,23 +12,7 @@ func TestOffsetForTimeAfterDeleteRecords(t *testing.T) {
 	l := mustOpen(t, opts)
 	defer l.Close()
 	p := mustPartition(t, l, "ts", TopicConfig{Partitions: 1, SegmentBytes: 4096})
-	var all []record.Record
-	for i := 0; i < 80; i++ {
-		base := int64(1000 + i*50)
-		recs := []record.Record{
-			{Timestamp: base + 10, Value: []byte("a")},
-			{Timestamp: base - 30, Value: []byte("b")}, // late
-			{Timestamp: base + 40, Value: []byte("c")},
-		}
-		b, err := record.AppendBatch(nil, recs, record.BatchOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := p.Append(bg, b); err != nil {
-			t.Fatal(err)
-		}
-		all = append(all, recs...)
-	}
+	all := appendLateRecords(t, p)
 	for _, cut := range []int64{1, 2, 40, 121, 200} {
 		if _, err := p.DeleteRecords(cut); err != nil {
 			t.Fatal(err)
