@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -32,7 +31,8 @@ type Options struct {
 	// Registerer receives the sluice_tier_* metrics; nil = none.
 	Registerer prometheus.Registerer
 	// CacheDir holds the chunks of remote segments fetched a second time
-	// (a chunk read once is only kept in memory); it is emptied on Open.
+	// (a chunk read once is only kept in memory); the chunk files a
+	// previous run left there are removed on Open, and nothing else.
 	// Default: <log dir>/tier-cache.
 	CacheDir string
 	// CacheBytes bounds the chunk cache's files, and the chunks whose
@@ -678,20 +678,4 @@ func (t *Tier) lag(ps *partState, m *manifest) (int, int64) {
 		}
 	}
 	return n, b
-}
-
-func removeAllIn(dir string) error {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		return err
-	}
-	for _, e := range ents {
-		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
-			return err
-		}
-	}
-	return nil
 }
