@@ -31,10 +31,12 @@ func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
 	t := p.tip.Load()
 	ls := p.logStart.Load()
 	res := ReadResult{HighWatermark: t.hw, LastStable: t.lso, LogStartOffset: ls}
-	if offset < ls && offset >= 0 {
-		if rt := p.remoteTier(); rt != nil {
+	rt := p.remoteTier()
+	if rt != nil {
+		if offset < ls && offset >= 0 {
 			return p.readRemote(rt, res, offset, maxBytes)
 		}
+		res.LogStartOffset = p.logStartOffset() // of both tiers
 	}
 	if offset < ls || offset > t.hw {
 		return res, fmt.Errorf("partition %s: read offset %d: %w (available: %d to %d)", p.name, offset, ErrOffsetOutOfRange, ls, t.hw)
@@ -46,11 +48,13 @@ func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
 	if seg == nil {
 		// Retention removed the segment after we looked at the log start.
 		ls = p.logStart.Load()
-		if rt := p.remoteTier(); rt != nil && offset < ls {
+		if rt != nil && offset < ls {
 			// It was uploaded first: the remote tier has it.
 			return p.readRemote(rt, res, offset, maxBytes)
 		}
-		res.LogStartOffset = ls
+		if rt == nil {
+			res.LogStartOffset = ls
+		}
 		return res, fmt.Errorf("partition %s: read offset %d: %w (available: %d to %d)", p.name, offset, ErrOffsetOutOfRange, ls, t.hw)
 	}
 	defer seg.release()

@@ -291,3 +291,29 @@ func TestLargeSegmentUploadGivenTimeForItsSize(t *testing.T) {
 		}
 	}
 }
+
+// TestLocalReadReportsRemoteLogStart: a read served from the local tier
+// of a remote-enabled partition reports the log start offset of both
+// tiers (Fetch's log_start_offset), as a remote read and Offsets do, not
+// the local start.
+func TestLocalReadReportsRemoteLogStart(t *testing.T) {
+	e := openEnv(t, t.TempDir(), objstore.NewMem())
+	p := e.offloadedTopic(600)
+	local := p.LocalLogStart()
+	if local == 0 {
+		t.Fatal("nothing only remote")
+	}
+	start, _, _ := p.Offsets()
+	if start != 0 {
+		t.Fatalf("log start %d, want 0 (the remote start)", start)
+	}
+	for _, off := range []int64{0, local, 599, 600} {
+		res, err := p.Read(off, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.LogStartOffset != start {
+			t.Fatalf("read at %d (local start %d): log start offset %d, want %d", off, local, res.LogStartOffset, start)
+		}
+	}
+}
