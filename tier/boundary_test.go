@@ -317,3 +317,42 @@ func TestLocalReadReportsRemoteLogStart(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenWithHangingStoreTriesOnce: Open, which `sluice serve` waits for
+// before it listens, gives up loading manifests at the first that fails on
+// the store: with a store that does not answer (a blackholed endpoint)
+// it waited OpTimeout for every remote partition in turn (2 minutes each
+// by default), keeping the server from serving even its local topics. The
+// uploader loads the rest in the background.
+func TestOpenWithHangingStoreTriesOnce(t *testing.T) {
+	f := objstore.NewFaulty(objstore.NewMem())
+	dir := t.TempDir()
+	e := openEnv(t, dir, f)
+	cfg := logstore.TopicConfig{Partitions: 8}
+	for k, v := range map[string]string{"remote.storage.enable": "true", "segment.bytes": "4096"} {
+		if err := cfg.SetConfig(k, &v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.log.CreateTopic("many", cfg); err != nil {
+		t.Fatal(err)
+	}
+	e.close()
+	f.SetLatency(time.Hour) // every call waits for its context
+	before := f.Calls(objstore.OpList)
+	e = openEnvWith(t, dir, f, func(o *tier.Options) { o.OpTimeout = 20 * time.Millisecond })
+	if n := f.Calls(objstore.OpList) - before; n > 1 {
+		t.Fatalf("Open listed %d partition folders of a store that does not answer, each waiting OpTimeout; want it to stop at the first", n)
+	}
+	f.SetLatency(0)
+	e.sync()
+	tp, err := e.log.Topic("many")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := int32(0); i < tp.NumPartitions(); i++ {
+		if _, ok := e.tier.Describe("many", i); !ok {
+			t.Fatalf("partition %d: manifest not loaded after the store answered again", i)
+		}
+	}
+}

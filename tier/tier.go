@@ -175,11 +175,16 @@ func Open(opts Options) (*Tier, error) {
 	t.base, t.cancelBase = context.WithCancel(context.Background())
 	opts.Log.SetRemoteTier(t)
 	// Load what can be loaded now, so that reads of the remote range work
-	// from the start; the uploader retries the rest.
+	// from the start; the uploader retries the rest. Not past the first
+	// failure of the store itself: one that does not answer would hold the
+	// server's start for OpTimeout per partition.
 	for _, p := range t.remotePartitions() {
 		if _, err := t.load(p); err != nil {
 			t.logger.Warn("remote storage: cannot load a partition's manifest yet; retrying in the background (nothing is deleted locally meanwhile)",
 				"partition", p.key.topic+"/"+strconv.Itoa(int(p.key.part)), "store", t.store.String(), "err", err)
+			if !t.storeUp.Load() {
+				break // the uploader loads the others
+			}
 		}
 	}
 	t.opened.Store(true)
