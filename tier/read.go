@@ -38,6 +38,13 @@ func (t *Tier) read(topic string, part int32, offset int64, maxBytes int) ([]byt
 	ps, m := t.loaded(topic, part)
 	s := m.find(offset)
 	if s == nil {
+		if start, ok := m.start(); ok && offset >= start {
+			// Above the remote start and below the local one (the log
+			// asks only for those), yet in no segment: one that only a
+			// damaged manifest version names. Not out of range, on
+			// which a consumer would reset its position past it.
+			return nil, fmt.Errorf("remote storage: offset %d: %w: no remote segment holds it, though the remote range starts at %d (only a damaged manifest version names its segment; see the log)", offset, logstore.ErrCorrupt, start)
+		}
 		return nil, fmt.Errorf("remote storage: offset %d: %w", offset, logstore.ErrOffsetOutOfRange)
 	}
 	idx, err := t.index(ps, s)
