@@ -139,7 +139,10 @@ const logStartFile = "log-start-offset"
 // longer served (reads get ErrOffsetOutOfRange) and the segments wholly
 // below it are deleted. The new start is durable before it returns. An
 // offset above the high watermark fails with ErrOffsetOutOfRange; one at or
-// below the current start changes nothing. It returns the log start offset.
+// below the current start changes nothing. An offset below the local start
+// of a remote-enabled partition whose manifest the remote tier has not read
+// yet fails with the retriable ErrRemoteNotReady. It returns the log start
+// offset.
 func (p *Partition) DeleteRecords(offset int64) (int64, error) {
 	p.cleaner.mu.Lock()
 	defer p.cleaner.mu.Unlock()
@@ -154,6 +157,14 @@ func (p *Partition) DeleteRecords(offset int64) (int64, error) {
 	t := p.tip.Load()
 	if offset == -1 {
 		offset = t.hw
+	}
+	if offset >= 0 && offset < p.logStart.Load() {
+		// In the remote range: its start is unknown until the tier has
+		// read the manifest, and answering the local start would report
+		// records deleted that are served again once it has.
+		if err := p.RemoteReady(); err != nil {
+			return p.logStart.Load(), fmt.Errorf("delete records below %d: %w", offset, err)
+		}
 	}
 	ls := p.logStartOffset() // of both tiers, with remote storage
 	if offset < 0 || offset > t.hw {

@@ -278,10 +278,15 @@ func (l *Log) settingsFor(cfg TopicConfig) *partSettings {
 	}
 }
 
-// cleanupOf is cfg's effective cleanup policy.
+// cleanupOf is cfg's effective cleanup policy. A remote-enabled topic
+// that sets none is delete whatever the server's default: compaction would
+// rewrite segments already uploaded (an explicit compact is refused).
 func (l *Log) cleanupOf(cfg TopicConfig) CleanupPolicy {
 	if cfg.Cleanup != 0 {
 		return cfg.Cleanup
+	}
+	if cfg.RemoteStorage {
+		return CleanupDelete
 	}
 	if l.opts.DefaultCleanup != 0 {
 		return l.opts.DefaultCleanup

@@ -285,12 +285,11 @@ func TestWait(t *testing.T) {
 	}
 }
 
-func TestOffsetForTime(t *testing.T) {
-	opts, _ := testOptions(t.TempDir())
-	l := mustOpen(t, opts)
-	defer l.Close()
-	p := mustPartition(t, l, "ts", TopicConfig{Partitions: 1, SegmentBytes: 4096})
-	// Timestamps mostly increase, with some out-of-order records.
+// appendLateRecords appends 80 batches of three records to p whose
+// timestamps mostly increase, with some out-of-order records, and returns
+// the records in offset order.
+func appendLateRecords(t *testing.T, p *Partition) []record.Record {
+	t.Helper()
 	var all []record.Record
 	for i := 0; i < 80; i++ {
 		base := int64(1000 + i*50)
@@ -308,25 +307,45 @@ func TestOffsetForTime(t *testing.T) {
 		}
 		all = append(all, recs...)
 	}
-	// Oracle: Kafka's answer is the first record, in offset order, of the
-	// first batch whose max timestamp >= ts, with timestamp >= ts; which is
-	// the first record in the log with timestamp >= ts.
-	oracleAt := func(ts int64) (int64, int64, bool) {
-		for i, r := range all {
-			if r.Timestamp >= ts {
-				return int64(i), r.Timestamp, true
+	return all
+}
+
+// TestOffsetForTime checks timestamp lookups against an oracle, on the
+// whole log and after DeleteRecords moved the log start into the middle of
+// a segment (and of a batch): the answer is never a deleted offset below
+// the log start, which a consumer would then fetch only to be told it is
+// out of range.
+func TestOffsetForTime(t *testing.T) {
+	opts, _ := testOptions(t.TempDir())
+	l := mustOpen(t, opts)
+	defer l.Close()
+	p := mustPartition(t, l, "ts", TopicConfig{Partitions: 1, SegmentBytes: 4096})
+	all := appendLateRecords(t, p)
+	// Oracle: Kafka's answer is the first record at or after the log
+	// start, in offset order, of the first batch whose max timestamp >=
+	// ts, with timestamp >= ts; which is the first record from the log
+	// start with timestamp >= ts.
+	oracleAt := func(start, ts int64) (int64, int64, bool) {
+		for i := start; i < int64(len(all)); i++ {
+			if all[i].Timestamp >= ts {
+				return i, all[i].Timestamp, true
 			}
 		}
 		return 0, 0, false
 	}
-	for ts := int64(0); ts < 5200; ts += 7 {
-		wo, wts, wok := oracleAt(ts)
-		o, gts, ok, err := p.OffsetForTime(ts)
-		if err != nil {
+	for _, start := range []int64{0, 1, 2, 40, 121, 200} {
+		if _, err := p.DeleteRecords(start); err != nil {
 			t.Fatal(err)
 		}
-		if ok != wok || (ok && (o != wo || gts != wts)) {
-			t.Fatalf("OffsetForTime(%d) = %d, %d, %v; want %d, %d, %v", ts, o, gts, ok, wo, wts, wok)
+		for ts := int64(0); ts < 5200; ts += 7 {
+			wo, wts, wok := oracleAt(start, ts)
+			o, gts, ok, err := p.OffsetForTime(ts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != wok || (ok && (o != wo || gts != wts)) {
+				t.Fatalf("log start %d: OffsetForTime(%d) = %d, %d, %v; want %d, %d, %v", start, ts, o, gts, ok, wo, wts, wok)
+			}
 		}
 	}
 }

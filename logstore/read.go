@@ -31,10 +31,12 @@ func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
 	t := p.tip.Load()
 	ls := p.logStart.Load()
 	res := ReadResult{HighWatermark: t.hw, LastStable: t.lso, LogStartOffset: ls}
-	if offset < ls && offset >= 0 {
-		if rt := p.remoteTier(); rt != nil {
+	rt := p.remoteTier()
+	if rt != nil {
+		if offset < ls && offset >= 0 {
 			return p.readRemote(rt, res, offset, maxBytes)
 		}
+		res.LogStartOffset = p.logStartOffset() // of both tiers
 	}
 	if offset < ls || offset > t.hw {
 		return res, fmt.Errorf("partition %s: read offset %d: %w (available: %d to %d)", p.name, offset, ErrOffsetOutOfRange, ls, t.hw)
@@ -46,7 +48,13 @@ func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
 	if seg == nil {
 		// Retention removed the segment after we looked at the log start.
 		ls = p.logStart.Load()
-		res.LogStartOffset = ls
+		if rt != nil && offset < ls {
+			// It was uploaded first: the remote tier has it.
+			return p.readRemote(rt, res, offset, maxBytes)
+		}
+		if rt == nil {
+			res.LogStartOffset = ls
+		}
 		return res, fmt.Errorf("partition %s: read offset %d: %w (available: %d to %d)", p.name, offset, ErrOffsetOutOfRange, ls, t.hw)
 	}
 	defer seg.release()
@@ -235,17 +243,18 @@ func (p *Partition) OffsetForTime(ts int64) (offset int64, timestamp int64, foun
 			return 0, 0, false, fmt.Errorf("offset for time %d: %w", ts, err)
 		}
 		if rs, ok := rt.RemoteStart(p.topic.name, p.id); ok && rs < p.logStart.Load() {
-			off, rts, ok, err := rt.OffsetForTime(p.topic.name, p.id, ts)
+			off, rts, ok, err := rt.OffsetForTime(p.topic.name, p.id, ts, p.deleteFloor.Load())
 			if err != nil {
 				return 0, 0, false, fmt.Errorf("partition %s: offset for time %d in remote storage: %w", p.name, ts, err)
 			}
 			if ok && off < p.logStart.Load() {
-				return max(off, p.deleteFloor.Load()), rts, true, nil
+				return off, rts, true, nil
 			}
 		}
 	}
 	t := p.tip.Load()
-	segs := p.segmentsFrom(p.logStart.Load())
+	start := p.logStart.Load()
+	segs := p.segmentsFrom(start)
 	defer func() {
 		for _, s := range segs {
 			s.release()
@@ -264,7 +273,7 @@ func (p *Partition) OffsetForTime(ts int64) (offset int64, timestamp int64, foun
 		}
 		rel := seg.idx.timeLookup(ts)
 		irel, ipos := seg.idx.lookup(rel)
-		off, rts, ok, err := p.scanForTime(seg, int64(ipos), seg.base+int64(irel), limit, ts)
+		off, rts, ok, err := p.scanForTime(seg, int64(ipos), seg.base+int64(irel), limit, ts, start)
 		if err != nil || ok {
 			return off, rts, ok, err
 		}
@@ -272,8 +281,9 @@ func (p *Partition) OffsetForTime(ts int64) (offset int64, timestamp int64, foun
 	return 0, 0, false, nil
 }
 
-// scanForTime scans seg from pos for the first record with timestamp >= ts.
-func (p *Partition) scanForTime(seg *segment, pos, expect, limit, ts int64) (int64, int64, bool, error) {
+// scanForTime scans seg from pos for the first record at or after offset
+// from (the log start) with timestamp >= ts.
+func (p *Partition) scanForTime(seg *segment, pos, expect, limit, ts, from int64) (int64, int64, bool, error) {
 	var offset, timestamp int64
 	found := false
 	errFound := errors.New("found")
@@ -282,7 +292,7 @@ func (p *Partition) scanForTime(seg *segment, pos, expect, limit, ts int64) (int
 			return nil
 		}
 		var derr error
-		if offset, timestamp, found, derr = record.OffsetForTime(b.raw, ts); derr != nil {
+		if offset, timestamp, found, derr = record.OffsetForTime(b.raw, ts, from); derr != nil {
 			return derr
 		}
 		if found {

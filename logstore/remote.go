@@ -55,8 +55,10 @@ type RemoteTier interface {
 	// least one batch, each CRC-checked (as Partition.Read does). An offset
 	// the tier does not hold fails with ErrOffsetOutOfRange.
 	Read(topic string, partition int32, offset int64, maxBytes int) ([]byte, error)
-	// OffsetForTime is Partition.OffsetForTime over the remote segments.
-	OffsetForTime(topic string, partition int32, ts int64) (offset, timestamp int64, found bool, err error)
+	// OffsetForTime is Partition.OffsetForTime over the remote segments:
+	// the first record at or after offset from (the DeleteRecords floor)
+	// whose timestamp is at or after ts.
+	OffsetForTime(topic string, partition int32, ts, from int64) (offset, timestamp int64, found bool, err error)
 	// AbortedTransactions lists the aborted transactions recorded with the
 	// remote segments that overlap [from, to).
 	AbortedTransactions(topic string, partition int32, from, to int64) []AbortedTxn

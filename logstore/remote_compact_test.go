@@ -29,7 +29,7 @@ func (r *rangeTier) Ready(string, int32) bool                { return true }
 func (r *rangeTier) Read(string, int32, int64, int) ([]byte, error) {
 	return nil, ErrOffsetOutOfRange
 }
-func (r *rangeTier) OffsetForTime(string, int32, int64) (int64, int64, bool, error) {
+func (r *rangeTier) OffsetForTime(string, int32, int64, int64) (int64, int64, bool, error) {
 	return 0, 0, false, nil
 }
 func (r *rangeTier) AbortedTransactions(string, int32, int64, int64) []AbortedTxn { return nil }
@@ -128,5 +128,54 @@ func TestCompactionUnderwayWhenRemoteEnabled(t *testing.T) {
 	}
 	if covered < local {
 		t.Fatalf("local start %d, but the uploaded ranges %v cover only [0, %d): offsets deleted locally that were never remote", local, rt.ranges, covered)
+	}
+}
+
+// TestRemoteTopicNeverInheritsCompact: a remote-enabled topic that sets no
+// cleanup.policy of its own stays delete when the server is restarted with
+// compact as its default policy: compaction would merge segments already
+// uploaded, and a merged segment that straddles the remote end is never
+// uploaded, so local retention waits on it for good. (An explicit compact
+// policy is refused with remote storage; the default must not bring it in.)
+func TestRemoteTopicNeverInheritsCompact(t *testing.T) {
+	dir := t.TempDir()
+	opts, _ := testOptions(dir)
+	opts.Cleaner = CleanerOptions{Interval: -1}
+	l := mustOpen(t, opts)
+	l.SetRemoteTier(&rangeTier{})
+	if err := l.CreateTopic("r", TopicConfig{Partitions: 1, SegmentBytes: 2 << 10, RemoteStorage: true}); err != nil {
+		t.Fatal(err)
+	}
+	tp, _ := l.Topic("r")
+	p, _ := tp.Partition(0)
+	for i := range 300 {
+		rec := record.Record{Key: fmt.Appendf(nil, "k%d", i%10), Value: fmt.Appendf(nil, "v%d-%040d", i, i), Timestamp: time.Now().UnixMilli()}
+		if _, err := p.AppendRecords(context.Background(), []record.Record{rec}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := p.Segments()
+	l.Close()
+
+	opts.DefaultCleanup = CleanupCompact
+	l = mustOpen(t, opts)
+	defer l.Close()
+	l.SetRemoteTier(&rangeTier{})
+	tp, _ = l.Topic("r")
+	p, _ = tp.Partition(0)
+	if c := tp.Cleanup(); c != CleanupDelete {
+		t.Errorf("cleanup policy of a remote topic on a server whose default is compact: %v, want delete", c)
+	}
+	if _, err := p.Compact(time.Now(), true); err != nil {
+		t.Fatal(err)
+	}
+	after := p.Segments()
+	if len(after) != len(before) {
+		t.Fatalf("%d segments before, %d after a compaction pass: a remote topic's segments were merged", len(before), len(after))
+	}
+	for i := range before {
+		if after[i].Base != before[i].Base || after[i].Bytes != before[i].Bytes {
+			t.Fatalf("segment %d: %+v before, %+v after a compaction pass: a remote topic's segment was rewritten", i, before[i], after[i])
+		}
 	}
 }

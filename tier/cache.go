@@ -4,10 +4,12 @@ import (
 	"container/list"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -129,7 +131,7 @@ func newChunkCache(dir string, limit int64) (*chunkCache, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("tier cache %s: %w", dir, err)
 	}
-	if err := removeAllIn(dir); err != nil { // chunks of a previous run are not tracked
+	if err := removeChunkFiles(dir); err != nil { // chunks of a previous run are not tracked
 		return nil, fmt.Errorf("tier cache %s: empty it: %w", dir, err)
 	}
 	return &chunkCache{dir: dir, limit: limit, memLimit: min(limit, defaultMemBytes),
@@ -141,6 +143,39 @@ func newChunkCache(dir string, limit int64) (*chunkCache, error) {
 func (c *chunkCache) path(key string) string {
 	h := sha256.Sum256([]byte(key))
 	return filepath.Join(c.dir, hex.EncodeToString(h[:16]))
+}
+
+// removeChunkFiles removes from dir the files a chunk cache writes (path's
+// names, and their .tmp while written) and nothing else, in case the
+// directory is shared with other data by mistake.
+func removeChunkFiles(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() || !isChunkFileName(strings.TrimSuffix(e.Name(), ".tmp")) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// isChunkFileName reports whether name is one path gives: 32 lower-case
+// hex digits.
+func isChunkFileName(name string) bool {
+	if len(name) != 32 {
+		return false
+	}
+	for _, c := range name {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // alloc returns a buffer of n bytes with one reference, reused when one is

@@ -85,8 +85,9 @@ type remoteSegment struct {
 	// log: the CRC-32C of bytes [i*ChunkBytes, (i+1)*ChunkBytes).
 	ChunkBytes int64    `json:"chunk_bytes"`
 	ChunkCRCs  []uint32 `json:"chunk_crcs"`
-	// Aborted lists the aborted transactions that overlap the segment (for
-	// read_committed fetches of the remote range).
+	// Aborted lists the transactions that overlap the segment and were
+	// aborted when it was uploaded (for read_committed fetches of the
+	// remote range); one aborted later is in the later segments' lists.
 	Aborted []logstore.AbortedTxn `json:"aborted,omitempty"`
 }
 

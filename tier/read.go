@@ -18,18 +18,33 @@ import (
 func (t *Tier) Read(topic string, part int32, offset int64, maxBytes int) ([]byte, error) {
 	b, err := t.read(topic, part, offset, maxBytes)
 	if errors.Is(err, objstore.ErrNotExist) {
-		// Remote retention deleted the segment while we read it.
 		if _, m := t.loaded(topic, part); m.find(offset) == nil {
+			// Remote retention deleted the segment while we read it.
 			return nil, fmt.Errorf("remote storage: offset %d: %w (deleted by retention)", offset, logstore.ErrOffsetOutOfRange)
 		}
+		return nil, missingObject(offset, err)
 	}
 	return b, err
+}
+
+// missingObject is the error of a read of offset that found an object of
+// its segment absent while the manifest still names the segment: lost at
+// rest (deleted by hand, a bucket lifecycle rule), which no retry mends.
+func missingObject(offset int64, err error) error {
+	return fmt.Errorf("remote storage: offset %d: %w: an object of its segment is missing although the manifest names it: %w", offset, logstore.ErrCorrupt, err)
 }
 
 func (t *Tier) read(topic string, part int32, offset int64, maxBytes int) ([]byte, error) {
 	ps, m := t.loaded(topic, part)
 	s := m.find(offset)
 	if s == nil {
+		if start, ok := m.start(); ok && offset >= start {
+			// Above the remote start and below the local one (the log
+			// asks only for those), yet in no segment: one that only a
+			// damaged manifest version names. Not out of range, on
+			// which a consumer would reset its position past it.
+			return nil, fmt.Errorf("remote storage: offset %d: %w: no remote segment holds it, though the remote range starts at %d (only a damaged manifest version names its segment; see the log)", offset, logstore.ErrCorrupt, start)
+		}
 		return nil, fmt.Errorf("remote storage: offset %d: %w", offset, logstore.ErrOffsetOutOfRange)
 	}
 	idx, err := t.index(ps, s)
@@ -268,9 +283,14 @@ func (r *segReader) fetch(i int64, buf []byte) error {
 		return fmt.Errorf("remote storage %s: read %s bytes %d-%d: %w", r.t.store, s.logKey(r.ps.dir), off, off+n, unavailable(err))
 	}
 	defer rc.Close()
-	if _, err := io.ReadFull(rc, buf); err != nil {
+	if got, err := readFull(rc, buf); err != nil {
 		r.t.noteStore(err)
 		return fmt.Errorf("remote storage %s: read %s bytes %d-%d: %w", r.t.store, s.logKey(r.ps.dir), off, off+n, unavailable(err))
+	} else if got < len(buf) {
+		// The store answered, with less than the manifest says the
+		// object holds: truncated, which no retry mends.
+		r.t.noteStore(nil)
+		return fmt.Errorf("remote storage %s: %s: %w: the object ends at byte %d, the manifest says %d", r.t.store, s.logKey(r.ps.dir), logstore.ErrCorrupt, off+int64(got), s.Size)
 	}
 	r.t.m.fetchSeconds.Observe(time.Since(start).Seconds())
 	r.t.noteStore(nil)
@@ -278,6 +298,26 @@ func (r *segReader) fetch(i int64, buf []byte) error {
 		return fmt.Errorf("remote storage %s: %s chunk %d: %w: CRC-32C %08x, manifest says %08x", r.t.store, s.logKey(r.ps.dir), i, logstore.ErrCorrupt, got, s.ChunkCRCs[i])
 	}
 	return nil
+}
+
+// readFull reads r into buf until buf is full or r ends, and returns how
+// many bytes it read: fewer than len(buf) with a nil error when the
+// response ended early but whole (the object is shorter than asked for),
+// an error when reading failed (a cut connection: io.ErrUnexpectedEOF from
+// the HTTP body).
+func readFull(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		k, err := r.Read(buf[n:])
+		n += k
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // readAt fills b from byte off of the segment.
@@ -407,32 +447,42 @@ func (r *segReader) readAhead(pos, readBytes int64) {
 }
 
 // OffsetForTime implements logstore.RemoteTier.
-func (t *Tier) OffsetForTime(topic string, part int32, ts int64) (int64, int64, bool, error) {
+func (t *Tier) OffsetForTime(topic string, part int32, ts, from int64) (int64, int64, bool, error) {
 	ps, m := t.loaded(topic, part)
 	if m == nil {
 		return 0, 0, false, nil
 	}
 	for i := range m.Segments {
 		s := &m.Segments[i]
-		if s.MaxTimestamp < ts {
+		if s.MaxTimestamp < ts || s.End <= from {
 			continue
 		}
 		idx, err := t.index(ps, s)
+		if err == nil {
+			_, pos := idx.TimeLookup(ts)
+			var off, rts int64
+			var found bool
+			off, rts, found, err = t.offsetForTimeIn(ps, s, pos, ts, from)
+			if err == nil && found {
+				return off, rts, true, nil
+			}
+		}
+		if errors.Is(err, objstore.ErrNotExist) {
+			if cur := ps.man.Load().find(s.Base); cur == nil || cur.UploadID != s.UploadID {
+				continue // remote retention deleted it meanwhile
+			}
+			return 0, 0, false, missingObject(s.Base, err)
+		}
 		if err != nil {
 			return 0, 0, false, err
-		}
-		_, pos := idx.TimeLookup(ts)
-		off, rts, found, err := t.offsetForTimeIn(ps, s, pos, ts)
-		if err != nil || found {
-			return off, rts, found, err
 		}
 	}
 	return 0, 0, false, nil
 }
 
 // offsetForTimeIn scans the remote segment s from byte pos for the first
-// record with a timestamp at or after ts.
-func (t *Tier) offsetForTimeIn(ps *partState, s *remoteSegment, pos int64, ts int64) (int64, int64, bool, error) {
+// record at or after offset from with a timestamp at or after ts.
+func (t *Tier) offsetForTimeIn(ps *partState, s *remoteSegment, pos, ts, from int64) (int64, int64, bool, error) {
 	r := &segReader{t: t, ps: ps, s: s}
 	defer r.release()
 	var hdr [record.HeaderSize]byte
@@ -450,7 +500,7 @@ func (t *Tier) offsetForTimeIn(ps *partState, s *remoteSegment, pos int64, ts in
 			if err := r.readAt(b, pos); err != nil {
 				return 0, 0, false, err
 			}
-			off, rts, found, derr := record.OffsetForTime(b, ts)
+			off, rts, found, derr := record.OffsetForTime(b, ts, from)
 			if found {
 				return off, rts, true, nil
 			}
@@ -472,7 +522,11 @@ func (t *Tier) AbortedTransactions(topic string, part int32, from, to int64) []l
 	var out []logstore.AbortedTxn
 	seen := map[logstore.AbortedTxn]bool{}
 	for _, s := range m.Segments {
-		if s.End <= from || s.Base >= to {
+		// Every segment from the one holding from on: a transaction
+		// aborted after its first segment was uploaded is recorded only
+		// with the later segments it overlaps, the one of its abort
+		// marker at least, however far after to that is.
+		if s.End <= from {
 			continue
 		}
 		for _, a := range s.Aborted {

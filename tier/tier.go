@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -32,7 +31,8 @@ type Options struct {
 	// Registerer receives the sluice_tier_* metrics; nil = none.
 	Registerer prometheus.Registerer
 	// CacheDir holds the chunks of remote segments fetched a second time
-	// (a chunk read once is only kept in memory); it is emptied on Open.
+	// (a chunk read once is only kept in memory); the chunk files a
+	// previous run left there are removed on Open, and nothing else.
 	// Default: <log dir>/tier-cache.
 	CacheDir string
 	// CacheBytes bounds the chunk cache's files, and the chunks whose
@@ -48,7 +48,8 @@ type Options struct {
 	// RetryMin and RetryMax bound the exponential backoff after a failed
 	// upload or manifest write. Default 200ms and 30s.
 	RetryMin, RetryMax time.Duration
-	// OpTimeout bounds one store operation. Default 2 minutes.
+	// OpTimeout bounds one store operation; the upload of a segment's log
+	// gets as long again as it takes at 1 MiB/s. Default 2 minutes.
 	OpTimeout time.Duration
 }
 
@@ -174,11 +175,16 @@ func Open(opts Options) (*Tier, error) {
 	t.base, t.cancelBase = context.WithCancel(context.Background())
 	opts.Log.SetRemoteTier(t)
 	// Load what can be loaded now, so that reads of the remote range work
-	// from the start; the uploader retries the rest.
+	// from the start; the uploader retries the rest. Not past the first
+	// failure of the store itself: one that does not answer would hold the
+	// server's start for OpTimeout per partition.
 	for _, p := range t.remotePartitions() {
 		if _, err := t.load(p); err != nil {
 			t.logger.Warn("remote storage: cannot load a partition's manifest yet; retrying in the background (nothing is deleted locally meanwhile)",
 				"partition", p.key.topic+"/"+strconv.Itoa(int(p.key.part)), "store", t.store.String(), "err", err)
+			if !t.storeUp.Load() {
+				break // the uploader loads the others
+			}
 		}
 	}
 	t.opened.Store(true)
@@ -283,6 +289,18 @@ func (t *Tier) remotePartitions() []*partState {
 
 func (t *Tier) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(t.base, t.opts.OpTimeout)
+}
+
+// minTransferRate is the slowest transfer to the store that an upload
+// allows for, in bytes per second: a segment's log gets OpTimeout plus the
+// time it takes at that rate, since a fixed bound would fail every upload
+// of a segment larger than it can carry (2 minutes hold 128 MiB only at
+// 1.1 MB/s), retried for ever while the local disk fills.
+const minTransferRate = 1 << 20
+
+// transferCtx is ctx for a store call that carries n bytes.
+func (t *Tier) transferCtx(n int64) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(t.base, t.opts.OpTimeout+time.Duration(n)*time.Second/minTransferRate)
 }
 
 // load reads the partition's newest good manifest once, and removes the
@@ -665,20 +683,4 @@ func (t *Tier) lag(ps *partState, m *manifest) (int, int64) {
 		}
 	}
 	return n, b
-}
-
-func removeAllIn(dir string) error {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		return err
-	}
-	for _, e := range ents {
-		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -145,8 +145,6 @@ func (t *Tier) upload(ps *partState, p *logstore.Partition, base int64) error {
 	}
 	defer seg.Close()
 	start := time.Now()
-	ctx, cancel := t.ctx()
-	defer cancel()
 	var id [6]byte
 	rand.Read(id[:])
 	rs := remoteSegment{
@@ -159,11 +157,16 @@ func (t *Tier) upload(ps *partState, p *logstore.Partition, base int64) error {
 	// way.
 	cw := &chunkCRC{chunk: t.opts.ChunkBytes, whole: crc32.New(castagnoli)}
 	r := io.TeeReader(io.NewSectionReader(seg.Log, 0, seg.Size), cw)
-	if err := t.store.Put(ctx, rs.logKey(ps.dir), r, seg.Size); err != nil {
+	lctx, lcancel := t.transferCtx(seg.Size)
+	err = t.store.Put(lctx, rs.logKey(ps.dir), r, seg.Size)
+	lcancel()
+	if err != nil {
 		t.noteStore(err)
 		return fmt.Errorf("remote storage %s: upload segment %d of %s: %w", t.store, base, ps.dir, err)
 	}
 	rs.LogCRC, rs.ChunkCRCs = cw.finish()
+	ctx, cancel := t.ctx() // the indexes, the snapshot and the manifest
+	defer cancel()
 	puts := []struct {
 		key  string
 		data []byte

@@ -27,7 +27,7 @@ func (r *remoteFlags) register(c *cli, fs *flag.FlagSet) {
 	fs.StringVar(&r.endpoint, "remote-endpoint", "", "the store's URL, http(s)://HOST:PORT, for stores other than AWS S3 (MinIO, SeaweedFS, Ceph, R2); default $AWS_ENDPOINT_URL")
 	fs.StringVar(&r.region, "remote-region", "", "the store's region (default $AWS_REGION or us-east-1)")
 	fs.StringVar(&r.credsFile, "remote-credentials-file", "", "AWS shared credentials file (default $AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials), when the environment has no keys")
-	fs.StringVar(&r.cacheDir, "remote-cache-dir", "", "directory of the cache of remote segment chunks (default DATA-DIR/tier-cache; emptied at start)")
+	fs.StringVar(&r.cacheDir, "remote-cache-dir", "", "directory of the cache of remote segment chunks (default DATA-DIR/tier-cache; its chunk files of a previous run are removed at start)")
 	r.cacheBytes, r.chunkBytes = 256<<20, 1<<20
 	sizeVar(fs, &r.cacheBytes, "remote-cache-bytes", "bound of the remote segment chunk cache, like 256MiB")
 	sizeVar(fs, &r.chunkBytes, "remote-chunk-bytes", "size of one ranged read of a remote segment (and of a cache entry), like 1MiB")
