@@ -461,7 +461,32 @@ WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER
 		m.rel.keys = append(m.rel.keys, i)
 		m.keyTypes = append(m.keyTypes, m.colTypes[i])
 	}
+	if err := checkReplicaIdentity(ctx, c, t); err != nil {
+		return nil, err
+	}
 	return m, nil
+}
+
+// checkReplicaIdentity refuses a table whose REPLICA IDENTITY is an index
+// that leaves out a primary-key column: pgoutput's old image of a delete
+// (and of an update changing the index's columns) then holds the index's
+// columns only, so the change could not say which row it is (its key
+// would be null).
+func checkReplicaIdentity(ctx context.Context, c *pgconn.PgConn, t tableName) error {
+	var missing string
+	err := queryRow(ctx, c, `SELECT coalesce(string_agg(a.attname, ', ' ORDER BY a.attnum), '')
+FROM pg_class r JOIN pg_index p ON p.indrelid = r.oid AND p.indisprimary
+  JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum = ANY (p.indkey::int2[])
+WHERE r.oid = to_regclass($1) AND r.relreplident = 'i'
+  AND NOT EXISTS (SELECT 1 FROM pg_index x WHERE x.indrelid = r.oid AND x.indisreplident AND a.attnum = ANY (x.indkey::int2[]))`,
+		[]string{t.quoted()}, &missing)
+	if err != nil {
+		return fmt.Errorf("postgres_cdc: reading the replica identity of %s: %w", t, err)
+	}
+	if missing != "" {
+		return fmt.Errorf("postgres_cdc: table %s has REPLICA IDENTITY USING INDEX on an index without its primary-key column(s) %s: a delete would not say which row it removed; ALTER TABLE %s REPLICA IDENTITY DEFAULT (or FULL)", t, missing, t.quoted())
+	}
+	return nil
 }
 
 // ensurePublication creates the publication, or adds the tables it lacks.
