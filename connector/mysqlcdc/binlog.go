@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -241,6 +242,7 @@ func (b *binlogReader) tableMap(s *split, e *replication.TableMapEvent) error {
 	}
 	if b.stale {
 		b.stale = false
+		clear(b.maps) // a table id seen before the DDL may now have another schema
 		for name, old := range s.tables {
 			nt, err := loadTable(b.query, old.db, old.name)
 			if err != nil {
@@ -249,6 +251,8 @@ func (b *binlogReader) tableMap(s *split, e *replication.TableMapEvent) error {
 			s.tables[name] = nt
 		}
 		t = s.tables[id]
+	} else if m := b.maps[e.TableID]; m != nil {
+		return nil // this table map's schema, checked at its first use
 	}
 	if !matches(t, e) {
 		// Logged before a schema change that is already live: take the
@@ -268,7 +272,11 @@ func (b *binlogReader) tableMap(s *split, e *replication.TableMapEvent) error {
 	return nil
 }
 
-// matches reports whether the table map describes the schema t.
+// matches reports whether the table map describes the schema t: the
+// same columns and, when the map carries the columns' metadata
+// (binlog_row_metadata=FULL), the same types (a change logged before an
+// ALTER of a column's type, read with the new type, would be misread: an
+// ENUM's label number taken to another label).
 func matches(t *table, e *replication.TableMapEvent) bool {
 	if int(e.ColumnCount) != len(t.cols) {
 		return false
@@ -279,6 +287,16 @@ func matches(t *table, e *replication.TableMapEvent) bool {
 	}
 	for i, n := range names {
 		if !strings.EqualFold(n, t.cols[i].name) {
+			return false
+		}
+	}
+	mt, err := tableFromMap(e)
+	if err != nil {
+		return true // the names match; the map cannot say more
+	}
+	for i, c := range mt.cols {
+		tc := &t.cols[i]
+		if c.kind != tc.kind || c.pad != tc.pad || !slices.Equal(c.labels, tc.labels) {
 			return false
 		}
 	}

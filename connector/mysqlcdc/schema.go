@@ -211,7 +211,7 @@ func tableFromMap(e *replication.TableMapEvent) (*table, error) {
 		return nil, fmt.Errorf("table %s.%s: the binlog's column count (%d) differs from the table's current schema and the binlog carries no column names: set binlog_row_metadata=FULL on the server", e.Schema, e.Table, e.ColumnCount)
 	}
 	t := &table{db: string(e.Schema), name: string(e.Table)}
-	unsigned, enums, sets := e.UnsignedMap(), e.EnumStrValueMap(), e.SetStrValueMap()
+	unsigned, enums, sets, collations := e.UnsignedMap(), e.EnumStrValueMap(), e.SetStrValueMap(), e.CollationMap()
 	for i, n := range names {
 		c := column{name: n}
 		switch realType(e, i) {
@@ -244,9 +244,14 @@ func tableFromMap(e *replication.TableMapEvent) (*table, error) {
 			c.kind = kBit
 		case mysql.MYSQL_TYPE_JSON:
 			c.kind = kJSON
-		default:
+		case mysql.MYSQL_TYPE_GEOMETRY:
 			c.kind = kBytes
-			if e.IsCharacterColumn(i) {
+		default:
+			// CHAR, VARCHAR, TEXT and their binary twins BINARY,
+			// VARBINARY, BLOB share types; the binary ones have the
+			// binary collation.
+			c.kind = kBytes
+			if coll, ok := collations[i]; e.IsCharacterColumn(i) && (!ok || coll != binaryCollation) {
 				c.kind = kString
 			} else if e.ColumnType[i] == mysql.MYSQL_TYPE_STRING && i < len(e.ColumnMeta) {
 				c.pad = stringLength(e.ColumnMeta[i]) // BINARY(n)
@@ -267,6 +272,10 @@ func tableFromMap(e *replication.TableMapEvent) (*table, error) {
 	}
 	return t, nil
 }
+
+// binaryCollation is the id of the binary collation (of BINARY,
+// VARBINARY and BLOB columns).
+const binaryCollation = 63
 
 // realType is a column's type as the table map gives it, with the real
 // type of ENUM and SET (logged as STRING).
