@@ -138,6 +138,7 @@ func (b *binlogReader) handle(s *split, ev *replication.BinlogEvent) error {
 	switch e := ev.Event.(type) {
 	case *replication.RotateEvent:
 		b.file = string(e.NextLogName)
+		clear(b.maps) // table ids start again after a server restart
 	case *replication.MariadbGTIDEvent:
 		// MariaDB writes a transaction's events at commit; its GTID
 		// event carries the COMMIT statement's time (seconds).
@@ -251,7 +252,7 @@ func (b *binlogReader) tableMap(s *split, e *replication.TableMapEvent) error {
 			s.tables[name] = nt
 		}
 		t = s.tables[id]
-	} else if m := b.maps[e.TableID]; m != nil {
+	} else if m := b.maps[e.TableID]; m != nil && m.db == string(e.Schema) && m.name == string(e.Table) {
 		return nil // this table map's schema, checked at its first use
 	}
 	if !matches(t, e) {

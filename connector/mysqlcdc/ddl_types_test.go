@@ -3,6 +3,8 @@ package mysqlcdc
 import (
 	"testing"
 	"time"
+
+	"github.com/go-mysql-org/go-mysql/replication"
 )
 
 // TestTypeChangeReplayedFromBefore: a column's type changed (ENUM labels
@@ -31,4 +33,23 @@ func TestTypeChangeReplayedFromBefore(t *testing.T) {
 	// Replayed from before the DDL, with today's schema live.
 	_, sp2 := openSplit(t, cfg, start)
 	check(readN(t, sp2, 2, 30*time.Second))
+}
+
+// TestTableMapCacheKeyedByTable: a table id names another table after a
+// server restart (ids start again; the binlog read across the restart has
+// both): the schema kept for the id is not reused for the other table.
+func TestTableMapCacheKeyedByTable(t *testing.T) {
+	a := &table{db: "d", name: "a", cols: []column{{name: "id", kind: kInt}}, pk: []int{0}}
+	b := &table{db: "d", name: "b", cols: []column{{name: "id", kind: kInt}, {name: "v", kind: kString}}, pk: []int{0}}
+	s := &split{tables: map[string]*table{"d.a": a, "d.b": b}}
+	r := &binlogReader{maps: map[uint64]*table{}}
+	mapEvent := func(name string, cols int) *replication.TableMapEvent {
+		return &replication.TableMapEvent{TableID: 18, Schema: []byte("d"), Table: []byte(name), ColumnCount: uint64(cols)}
+	}
+	if err := r.tableMap(s, mapEvent("a", 1)); err != nil || r.maps[18] != a {
+		t.Fatalf("table map of d.a: %v, schema %v", err, r.maps[18])
+	}
+	if err := r.tableMap(s, mapEvent("b", 2)); err != nil || r.maps[18] != b {
+		t.Fatalf("table map of d.b with d.a's old id: %v, schema of %s", err, r.maps[18].name)
+	}
 }
