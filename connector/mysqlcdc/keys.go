@@ -84,6 +84,9 @@ func compareValue(c *column, a, b json.RawMessage, cmpStr strCompare) (int, erro
 	case kString:
 		x, y := jsonString(a), jsonString(b)
 		if strings.HasSuffix(c.collation, "_bin") || c.collation == "binary" || c.collation == "" {
+			if noPad(c.collation) {
+				return strings.Compare(x, y), nil
+			}
 			return strings.Compare(strings.TrimRight(x, " "), strings.TrimRight(y, " ")), nil
 		}
 		return cmpStr(c, x, y)
@@ -142,6 +145,13 @@ func timeMicros(s string) (int64, bool) {
 		v = -v
 	}
 	return v, true
+}
+
+// noPad reports a binary collation under which trailing spaces count:
+// MariaDB's _nopad_ collations and MySQL 8's _0900_ ones (the others pad
+// the shorter string with spaces).
+func noPad(collation string) bool {
+	return strings.Contains(collation, "_nopad_") || strings.Contains(collation, "_0900_")
 }
 
 func unquote(t json.RawMessage) string {

@@ -95,6 +95,20 @@ func TestCompareTimeKeys(t *testing.T) {
 	}
 }
 
+// TestCompareNoPadKeys: under a NO PAD binary collation a trailing space
+// orders after the string without it; under PAD SPACE both are equal.
+func TestCompareNoPadKeys(t *testing.T) {
+	for _, c := range []struct {
+		collation string
+		want      int
+	}{{"utf8mb4_bin", 0}, {"utf8mb4_nopad_bin", -1}, {"utf8mb4_0900_bin", -1}} {
+		col := column{name: "s", kind: kString, collation: c.collation}
+		if got, err := compareValue(&col, json.RawMessage(`"b"`), json.RawMessage(`"b "`), nil); err != nil || got != c.want {
+			t.Errorf("%s: compare b, \"b \" = %d, %v; want %d", c.collation, got, err, c.want)
+		}
+	}
+}
+
 func TestBinlogPosCompare(t *testing.T) {
 	a, b := binlogPos{"mysql-bin.000009", 500}, binlogPos{"mysql-bin.000010", 4}
 	if a.compare(b) >= 0 || b.compare(a) <= 0 || a.compare(a) != 0 || a.compare(binlogPos{"mysql-bin.000009", 501}) >= 0 {
