@@ -248,6 +248,18 @@ func (sp *split) start(ctx context.Context) error {
 		if sp.pos.Phase == phaseSnapshot {
 			return sp.resumeSnapshot(ctx)
 		}
+		// The server streams a slot from its confirmed flush LSN when
+		// asked for an older one: a checkpoint older than the one the
+		// slot confirmed would silently miss the changes in between.
+		if confirmed != "" {
+			c, err := pglogrepl.ParseLSN(confirmed)
+			if err != nil {
+				return fmt.Errorf("postgres_cdc: slot %s: %w", sp.cfg.Slot, err)
+			}
+			if c > sp.pos.LSN {
+				return fmt.Errorf("postgres_cdc: slot %s has confirmed the changes up to LSN %s, past the restored checkpoint's %s (an older checkpoint than the last completed one?): the server cannot send the changes in between again; restore the latest checkpoint, or start afresh (a new checkpoint directory) to snapshot the tables again", sp.cfg.Slot, c, sp.pos.LSN)
+			}
+		}
 		return nil
 	}
 	if sp.cfg.Snapshot == SnapshotNever {
