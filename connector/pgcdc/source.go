@@ -434,11 +434,15 @@ func execSQL(ctx context.Context, c *pgconn.PgConn, sql string, params ...string
 	return c.ExecParams(ctx, sql, ps, nil, nil, nil).Read().Err
 }
 
-// loadMeta reads a table's columns and primary key.
+// loadMeta reads a table's columns and primary key. Generated columns
+// are left out: pgoutput does not send them, and a snapshot row must have
+// the columns of the changes (a consumer taking an update's image as the
+// row would turn a column the snapshot had into null).
 func loadMeta(ctx context.Context, c *pgconn.PgConn, t tableName) (*tableMeta, error) {
 	rel := t.quoted()
 	res := c.ExecParams(ctx, `SELECT a.attname, a.atttypid::text, format_type(a.atttypid, a.atttypmod),
-  coalesce((SELECT k.ord FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(n, ord) WHERE k.n = a.attnum), 0)
+  coalesce((SELECT k.ord FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(n, ord) WHERE k.n = a.attnum), 0),
+  coalesce(to_jsonb(a) ->> 'attgenerated', '') <> ''
 FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
 WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, [][]byte{[]byte(rel)}, nil, nil, nil).Read()
 	if res.Err != nil {
@@ -449,18 +453,24 @@ WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER
 	}
 	m := &tableMeta{rel: &relation{table: t}}
 	keyAt := map[int]int{}
-	for i, r := range res.Rows {
+	for _, r := range res.Rows {
 		var oid uint32
 		if _, err := fmt.Sscan(string(r[1]), &oid); err != nil {
 			return nil, fmt.Errorf("postgres_cdc: %s: type oid %q", t, r[1])
 		}
-		m.rel.cols = append(m.rel.cols, column{name: string(r[0]), oid: oid})
-		m.colTypes = append(m.colTypes, string(r[2]))
 		var kp int
 		fmt.Sscan(string(r[3]), &kp)
-		if kp > 0 {
-			keyAt[kp] = i
+		if string(r[4]) == "t" {
+			if kp > 0 {
+				return nil, fmt.Errorf("postgres_cdc: table %s: primary-key column %s is generated, which logical replication does not send", t, r[0])
+			}
+			continue
 		}
+		if kp > 0 {
+			keyAt[kp] = len(m.rel.cols)
+		}
+		m.rel.cols = append(m.rel.cols, column{name: string(r[0]), oid: oid})
+		m.colTypes = append(m.colTypes, string(r[2]))
 	}
 	if len(keyAt) == 0 {
 		return nil, fmt.Errorf("postgres_cdc: table %s has no primary key; the connector keys records, chunks the snapshot and identifies deleted rows by it: add one (ALTER TABLE %s ADD PRIMARY KEY (...))", t, rel)
