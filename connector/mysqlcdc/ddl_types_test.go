@@ -8,7 +8,7 @@ import (
 )
 
 // TestTypeChangeReplayedFromBefore: a column's type changed (ENUM labels
-// inserted before the old ones, INT made BIGINT UNSIGNED) while the binlog
+// inserted before the old ones, INT made BIGINT) while the binlog
 // is replayed from before the change: the changes logged before it carry
 // the old type's values (an ENUM's label number, a signed INT) and must
 // be read with the old type, which the table map says, not today's

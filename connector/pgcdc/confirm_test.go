@@ -99,29 +99,7 @@ func TestOlderCheckpointRefused(t *testing.T) {
 	f.exec(fmt.Sprintf("INSERT INTO %s VALUES (2, 2)", f.table))
 	s.readN(1)
 	newer := s.sp.Position()
-	var p position
-	if err := json.Unmarshal(newer, &p); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.sp.CommitPosition(context.Background(), newer); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var c string
-		if err := f.db.QueryRow(context.Background(), "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1", f.slot).Scan(&c); err != nil {
-			t.Fatal(err)
-		}
-		if c == p.LSN.String() {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("confirmed_flush_lsn %s, want %s", c, p.LSN)
-		}
-		if _, err := s.sp.Read(context.Background(), s.buf); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s.commitAndAwait(f, newer)
 	s.sp.Close()
 
 	r := openSplit(t, cfg, older)
