@@ -98,6 +98,9 @@ type tableMeta struct {
 	keyTypes []string
 	// colTypes are every column's SQL type.
 	colTypes []string
+	// partitioned: the table is partitioned (its rows are in its
+	// partitions).
+	partitioned bool
 }
 
 func (sp *split) ID() string { return "postgres_cdc/" + sp.cfg.Slot }
@@ -229,7 +232,11 @@ func (sp *split) start(ctx context.Context) error {
 		m.rel.idx = i
 		sp.meta[i] = m
 	}
-	if err := ensurePublication(ctx, conn, sp.cfg.Publication, sp.tables, sp.cfg.Logger); err != nil {
+	partitioned := false
+	for _, m := range sp.meta {
+		partitioned = partitioned || m.partitioned
+	}
+	if err := ensurePublication(ctx, conn, sp.cfg.Publication, sp.tables, partitioned, sp.cfg.Logger); err != nil {
 		return err
 	}
 	var exists bool
@@ -486,6 +493,9 @@ WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER
 	if err := checkReplicaIdentity(ctx, c, t); err != nil {
 		return nil, err
 	}
+	if err := queryRow(ctx, c, "SELECT relkind = 'p' FROM pg_class WHERE oid = to_regclass($1)", []string{rel}, &m.partitioned); err != nil {
+		return nil, fmt.Errorf("postgres_cdc: reading the kind of %s: %w", t, err)
+	}
 	return m, nil
 }
 
@@ -512,7 +522,10 @@ WHERE r.oid = to_regclass($1) AND r.relreplident = 'i'
 }
 
 // ensurePublication creates the publication, or adds the tables it lacks.
-func ensurePublication(ctx context.Context, c *pgconn.PgConn, pub string, tables []tableName, log interface {
+// With a partitioned table among them (partitioned), the publication
+// publishes via the partition root: pgoutput otherwise reports the
+// changes under the partitions' own names, which are not captured tables.
+func ensurePublication(ctx context.Context, c *pgconn.PgConn, pub string, tables []tableName, partitioned bool, log interface {
 	Info(string, ...any)
 }) error {
 	var exists bool
@@ -524,11 +537,27 @@ func ensurePublication(ctx context.Context, c *pgconn.PgConn, pub string, tables
 		for _, t := range tables {
 			names = append(names, t.quoted())
 		}
-		if err := execSQL(ctx, c, fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s", quoteIdent(pub), strings.Join(names, ", "))); err != nil {
+		with := ""
+		if partitioned {
+			with = " WITH (publish_via_partition_root = true)"
+		}
+		if err := execSQL(ctx, c, fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s%s", quoteIdent(pub), strings.Join(names, ", "), with)); err != nil {
 			return fmt.Errorf("postgres_cdc: creating publication %s (the user needs CREATE on the database and to own the tables): %w", pub, err)
 		}
 		log.Info("postgres_cdc: created publication", "publication", pub)
 		return nil
+	}
+	if partitioned {
+		var viaRoot bool
+		if err := queryRow(ctx, c, "SELECT pubviaroot FROM pg_publication WHERE pubname = $1", []string{pub}, &viaRoot); err != nil {
+			return fmt.Errorf("postgres_cdc: reading publication %s: %w", pub, err)
+		}
+		if !viaRoot {
+			if err := execSQL(ctx, c, fmt.Sprintf("ALTER PUBLICATION %s SET (publish_via_partition_root = true)", quoteIdent(pub))); err != nil {
+				return fmt.Errorf("postgres_cdc: publication %s must publish a partitioned table's changes under its own name (publish_via_partition_root): %w", pub, err)
+			}
+			log.Info("postgres_cdc: publication set to publish via the partition root (a captured table is partitioned)", "publication", pub)
+		}
 	}
 	for _, t := range tables {
 		var in bool
