@@ -549,16 +549,18 @@ func ensurePublication(ctx context.Context, c *pgconn.PgConn, pub string, tables
 	}
 	// A publication made by hand may leave changes out: every change of
 	// the tables must be published.
-	var partial string
-	if err := queryRow(ctx, c, `SELECT concat_ws(', ',
+	for _, t := range tables {
+		var partial string
+		if err := queryRow(ctx, c, `SELECT concat_ws(', ',
   CASE WHEN NOT (p.pubinsert AND p.pubupdate AND p.pubdelete) THEN 'it does not publish inserts, updates and deletes (publish = ''insert, update, delete'')' END,
-  CASE WHEN EXISTS (SELECT 1 FROM pg_publication_rel r WHERE r.prpubid = p.oid
-    AND (coalesce(to_jsonb(r) ->> 'prqual', '') <> '' OR coalesce(to_jsonb(r) ->> 'prattrs', '') <> '')) THEN 'it has a row filter (WHERE) or a column list on a table' END)
-FROM pg_publication p WHERE p.pubname = $1`, []string{pub}, &partial); err != nil {
-		return fmt.Errorf("postgres_cdc: reading publication %s: %w", pub, err)
-	}
-	if partial != "" {
-		return fmt.Errorf("postgres_cdc: publication %s would leave changes out: %s; change it or name another publication (the source creates it)", pub, partial)
+  CASE WHEN EXISTS (SELECT 1 FROM pg_publication_rel r WHERE r.prpubid = p.oid AND r.prrelid = to_regclass($2)
+    AND (coalesce(to_jsonb(r) ->> 'prqual', '') <> '' OR coalesce(to_jsonb(r) ->> 'prattrs', '') <> '')) THEN 'it has a row filter (WHERE) or a column list on the table' END)
+FROM pg_publication p WHERE p.pubname = $1`, []string{pub, t.quoted()}, &partial); err != nil {
+			return fmt.Errorf("postgres_cdc: reading publication %s: %w", pub, err)
+		}
+		if partial != "" {
+			return fmt.Errorf("postgres_cdc: publication %s would leave changes of %s out: %s; change it or name another publication (the source creates it)", pub, t, partial)
+		}
 	}
 	if partitioned {
 		var viaRoot bool
