@@ -115,3 +115,23 @@ func TestBinlogPosCompare(t *testing.T) {
 		t.Fatal("binlog positions misordered")
 	}
 }
+
+// TestBinlogFilters: a database the server's binlog filters leave out is
+// told apart from one they log.
+func TestBinlogFilters(t *testing.T) {
+	for _, c := range []struct {
+		db, do, ignore string
+		want           bool
+	}{
+		{"shop", "", "", true},
+		{"shop", "shop,crm", "", true},
+		{"shop", "crm", "", false},
+		{"shop", "", "mysql,shop", false},
+		{"shop", "", "shopping", true},
+		{"shop", "shop", "shop", true}, // do wins
+	} {
+		if got := logged(c.db, c.do, c.ignore); got != c.want {
+			t.Errorf("logged(%q, do %q, ignore %q) = %v, want %v", c.db, c.do, c.ignore, got, c.want)
+		}
+	}
+}

@@ -266,6 +266,9 @@ func (s *split) open(ctx context.Context) error {
 	if s.server, err = readServer(c); err != nil {
 		return err
 	}
+	if err := checkFilters(c, s.cfg.Tables); err != nil {
+		return err
+	}
 	s.tables = map[string]*table{}
 	for _, name := range s.cfg.Tables {
 		db, t, _ := strings.Cut(name, ".")
