@@ -77,11 +77,11 @@ func checkFilters(c *client.Conn, tables []string) error {
 	r, err := c.Execute("SHOW MASTER STATUS")
 	if err != nil {
 		if r, err = c.Execute("SHOW BINARY LOG STATUS"); err != nil {
-			return fmt.Errorf("read the binlog filters: %w", err)
+			return nil // not allowed to look (no REPLICATION CLIENT): the check is a courtesy
 		}
 	}
 	if r.RowNumber() == 0 || len(r.Fields) < 4 {
-		return nil // head reports a binary log that is off
+		return nil
 	}
 	do, _ := r.GetString(0, 2)
 	ignore, _ := r.GetString(0, 3)
