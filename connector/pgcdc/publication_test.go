@@ -8,12 +8,13 @@ import (
 
 // TestPartialPublicationRefused: an existing publication that does not
 // publish every change of the tables (updates and deletes left out, a row
-// filter) would make the source miss changes without a sign: it is
+// filter, a column list) would make the source miss changes without a sign: it is
 // refused at start, saying what is wrong.
 func TestPartialPublicationRefused(t *testing.T) {
 	for _, c := range []struct{ with, want string }{
 		{" WITH (publish = 'insert')", "publish"},
 		{" WHERE (v > 0)", "row filter"},
+		{" (id)", "column list"},
 	} {
 		f := newFixture(t, `CREATE TABLE %s (id int PRIMARY KEY, v int)`)
 		f.exec("CREATE PUBLICATION " + f.pub + " FOR TABLE " + f.table + c.with)
