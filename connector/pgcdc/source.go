@@ -103,6 +103,18 @@ type tableMeta struct {
 	partitioned bool
 }
 
+// from is the table as a query's FROM reads it: an ordinary table ONLY
+// itself, without the rows of inheritance children (pgoutput reports
+// their changes under their own names, so they are not this table's), a
+// partitioned one with its partitions (their changes come under its
+// name).
+func (m *tableMeta) from() string {
+	if m.partitioned {
+		return m.rel.table.quoted()
+	}
+	return "ONLY " + m.rel.table.quoted()
+}
+
 func (sp *split) ID() string { return "postgres_cdc/" + sp.cfg.Slot }
 
 func (sp *split) Position() []byte {
