@@ -169,6 +169,9 @@ func (b *binlogReader) handle(s *split, ev *replication.BinlogEvent) error {
 		default:
 			// DDL (its own transaction): the schema of any table may
 			// have changed.
+			if t := truncated(q, string(e.Schema)); t != "" && s.tables[t] != nil {
+				s.cfg.Logger.Warn("mysql_cdc: TRUNCATE is not captured (no per-row deletes are emitted for it): downstream copies keep the rows", "source", s.cfg.Name, "table", t)
+			}
 			b.stale = true
 			b.commit(s, h)
 		}
@@ -182,6 +185,41 @@ func (b *binlogReader) handle(s *split, ev *replication.BinlogEvent) error {
 		}
 	}
 	return nil
+}
+
+// truncated returns the db.table a TRUNCATE [TABLE] statement empties
+// (db the statement's default database when it names none), "" for any
+// other statement.
+func truncated(q, db string) string {
+	f := strings.Fields(q)
+	if len(f) < 2 || !strings.EqualFold(f[0], "TRUNCATE") {
+		return ""
+	}
+	name := f[1]
+	if strings.EqualFold(name, "TABLE") {
+		if len(f) < 3 {
+			return ""
+		}
+		name = f[2]
+	}
+	// ident splits off the first identifier, quoted in backticks or not.
+	ident := func(s string) (id, rest string) {
+		if strings.HasPrefix(s, "`") {
+			if i := strings.IndexByte(s[1:], '`'); i >= 0 {
+				return s[1 : i+1], s[i+2:]
+			}
+		}
+		if i := strings.IndexAny(s, ".;"); i >= 0 {
+			return s[:i], s[i:]
+		}
+		return s, ""
+	}
+	first, rest := ident(name)
+	if strings.HasPrefix(rest, ".") {
+		second, _ := ident(rest[1:])
+		return first + "." + second
+	}
+	return db + "." + first
 }
 
 // inTransactionStatement reports whether a logged statement is one a
