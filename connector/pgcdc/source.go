@@ -397,8 +397,9 @@ func (sp *split) readSnapshot(ctx context.Context, dst []connector.Message) (int
 	return n, nil
 }
 
-// connect opens a connection in UTC with ISO dates (the text formats
-// values.go maps), for replication when repl is set.
+// connect opens a connection in UTC with ISO dates and hex bytea (the
+// text formats values.go maps), for replication when repl is set: the
+// walsender prints the changes' values with its session's settings.
 func connect(ctx context.Context, dsn string, repl bool) (*pgconn.PgConn, error) {
 	cfg, err := pgconn.ParseConfig(dsn)
 	if err != nil {
@@ -408,6 +409,7 @@ func connect(ctx context.Context, dsn string, repl bool) (*pgconn.PgConn, error)
 	cfg.RuntimeParams["datestyle"] = "ISO, YMD"
 	cfg.RuntimeParams["intervalstyle"] = "iso_8601"
 	cfg.RuntimeParams["extra_float_digits"] = "3"
+	cfg.RuntimeParams["bytea_output"] = "hex" // whatever the server's, database's or role's default
 	cfg.RuntimeParams["application_name"] = "sluice-postgres-cdc"
 	if repl {
 		cfg.RuntimeParams["replication"] = "database"
