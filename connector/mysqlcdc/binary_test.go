@@ -47,3 +47,25 @@ func TestStringLength(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionSetupUndoesCharPadding: under a server default sql_mode with
+// PAD_CHAR_TO_FULL_LENGTH a SELECT pads CHAR values with spaces, which
+// the binlog does not have; the source's session setup takes it out, so
+// a snapshot row reads 'ab', as a change of it does.
+func TestSessionSetupUndoesCharPadding(t *testing.T) {
+	c := server(t)
+	name := newTable(t, c, "charpad", "id CHAR(4) PRIMARY KEY")
+	mustExec(t, c, "INSERT INTO "+name+" VALUES ('ab')")
+	mustExec(t, c, "SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',PAD_CHAR_TO_FULL_LENGTH,NO_BACKSLASH_ESCAPES')")
+	t.Cleanup(func() { _, _ = c.Execute("SET SESSION sql_mode = DEFAULT") })
+	for _, q := range sessionSetup {
+		mustExec(t, c, q)
+	}
+	r, err := c.Execute("SELECT id FROM " + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := r.GetString(0, 0); v != "ab" {
+		t.Fatalf("CHAR(4) 'ab' read as %q after the session setup", v)
+	}
+}
