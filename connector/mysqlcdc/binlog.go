@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -137,6 +138,7 @@ func (b *binlogReader) handle(s *split, ev *replication.BinlogEvent) error {
 	switch e := ev.Event.(type) {
 	case *replication.RotateEvent:
 		b.file = string(e.NextLogName)
+		clear(b.maps) // table ids start again after a server restart
 	case *replication.MariadbGTIDEvent:
 		// MariaDB writes a transaction's events at commit; its GTID
 		// event carries the COMMIT statement's time (seconds).
@@ -167,6 +169,9 @@ func (b *binlogReader) handle(s *split, ev *replication.BinlogEvent) error {
 		default:
 			// DDL (its own transaction): the schema of any table may
 			// have changed.
+			if t := truncated(q, string(e.Schema)); t != "" && s.tables[t] != nil {
+				s.cfg.Logger.Warn("mysql_cdc: TRUNCATE is not captured (no per-row deletes are emitted for it): downstream copies keep the rows", "source", s.cfg.Name, "table", t)
+			}
 			b.stale = true
 			b.commit(s, h)
 		}
@@ -180,6 +185,41 @@ func (b *binlogReader) handle(s *split, ev *replication.BinlogEvent) error {
 		}
 	}
 	return nil
+}
+
+// truncated returns the db.table a TRUNCATE [TABLE] statement empties
+// (db the statement's default database when it names none), "" for any
+// other statement.
+func truncated(q, db string) string {
+	f := strings.Fields(q)
+	if len(f) < 2 || !strings.EqualFold(f[0], "TRUNCATE") {
+		return ""
+	}
+	name := f[1]
+	if strings.EqualFold(name, "TABLE") {
+		if len(f) < 3 {
+			return ""
+		}
+		name = f[2]
+	}
+	// ident splits off the first identifier, quoted in backticks or not.
+	ident := func(s string) (id, rest string) {
+		if strings.HasPrefix(s, "`") {
+			if i := strings.IndexByte(s[1:], '`'); i >= 0 {
+				return s[1 : i+1], s[i+2:]
+			}
+		}
+		if i := strings.IndexAny(s, ".;"); i >= 0 {
+			return s[:i], s[i:]
+		}
+		return s, ""
+	}
+	first, rest := ident(name)
+	if strings.HasPrefix(rest, ".") {
+		second, _ := ident(rest[1:])
+		return first + "." + second
+	}
+	return db + "." + first
 }
 
 // inTransactionStatement reports whether a logged statement is one a
@@ -241,6 +281,7 @@ func (b *binlogReader) tableMap(s *split, e *replication.TableMapEvent) error {
 	}
 	if b.stale {
 		b.stale = false
+		clear(b.maps) // a table id seen before the DDL may now have another schema
 		for name, old := range s.tables {
 			nt, err := loadTable(b.query, old.db, old.name)
 			if err != nil {
@@ -249,6 +290,8 @@ func (b *binlogReader) tableMap(s *split, e *replication.TableMapEvent) error {
 			s.tables[name] = nt
 		}
 		t = s.tables[id]
+	} else if m := b.maps[e.TableID]; m != nil && m.db == string(e.Schema) && m.name == string(e.Table) {
+		return nil // this table map's schema, checked at its first use
 	}
 	if !matches(t, e) {
 		// Logged before a schema change that is already live: take the
@@ -268,7 +311,11 @@ func (b *binlogReader) tableMap(s *split, e *replication.TableMapEvent) error {
 	return nil
 }
 
-// matches reports whether the table map describes the schema t.
+// matches reports whether the table map describes the schema t: the
+// same columns and, when the map carries the columns' metadata
+// (binlog_row_metadata=FULL), the same types (a change logged before an
+// ALTER of a column's type, read with the new type, would be misread: an
+// ENUM's label number taken to another label).
 func matches(t *table, e *replication.TableMapEvent) bool {
 	if int(e.ColumnCount) != len(t.cols) {
 		return false
@@ -279,6 +326,16 @@ func matches(t *table, e *replication.TableMapEvent) bool {
 	}
 	for i, n := range names {
 		if !strings.EqualFold(n, t.cols[i].name) {
+			return false
+		}
+	}
+	mt, err := tableFromMap(e)
+	if err != nil {
+		return true // the names match; the map cannot say more
+	}
+	for i, c := range mt.cols {
+		tc := &t.cols[i]
+		if c.kind != tc.kind || c.pad != tc.pad || !slices.Equal(c.labels, tc.labels) {
 			return false
 		}
 	}

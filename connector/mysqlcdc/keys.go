@@ -84,12 +84,74 @@ func compareValue(c *column, a, b json.RawMessage, cmpStr strCompare) (int, erro
 	case kString:
 		x, y := jsonString(a), jsonString(b)
 		if strings.HasSuffix(c.collation, "_bin") || c.collation == "binary" || c.collation == "" {
+			if noPad(c.collation) {
+				return strings.Compare(x, y), nil
+			}
 			return strings.Compare(strings.TrimRight(x, " "), strings.TrimRight(y, " ")), nil
 		}
 		return cmpStr(c, x, y)
 	}
-	// Temporal values print with fixed widths: text order is time order.
-	return strings.Compare(jsonString(a), jsonString(b)), nil
+	// Dates and datetimes print with fixed widths: text order is time
+	// order. TIME does not (negative, and up to 838 hours).
+	x, y := jsonString(a), jsonString(b)
+	if dx, ok := timeMicros(x); ok {
+		if dy, ok := timeMicros(y); ok {
+			return cmpInt(dx, dy), nil
+		}
+	}
+	return strings.Compare(x, y), nil
+}
+
+func cmpInt(x, y int64) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}
+
+// timeMicros parses a TIME value as the server prints it,
+// [-]H+:MM:SS[.ffffff], into microseconds; false for anything else (a
+// date or datetime).
+func timeMicros(s string) (int64, bool) {
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	h, rest, ok := strings.Cut(s, ":")
+	if !ok || h == "" || strings.ContainsAny(h, " -") {
+		return 0, false
+	}
+	hh, err := strconv.ParseInt(h, 10, 32)
+	if err != nil || len(rest) < 5 || rest[2] != ':' {
+		return 0, false
+	}
+	mm, err1 := strconv.ParseInt(rest[:2], 10, 32)
+	sec, frac, _ := strings.Cut(rest[3:], ".")
+	ss, err2 := strconv.ParseInt(sec, 10, 32)
+	if err1 != nil || err2 != nil || len(frac) > 6 {
+		return 0, false
+	}
+	var us int64
+	if frac != "" {
+		f, err := strconv.ParseInt(frac+strings.Repeat("0", 6-len(frac)), 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		us = f
+	}
+	v := ((hh*60+mm)*60+ss)*1_000_000 + us
+	if neg {
+		v = -v
+	}
+	return v, true
+}
+
+// noPad reports a binary collation under which trailing spaces count:
+// MariaDB's _nopad_ collations and MySQL 8's _0900_ ones (the others pad
+// the shorter string with spaces).
+func noPad(collation string) bool {
+	return strings.Contains(collation, "_nopad_") || strings.Contains(collation, "_0900_")
 }
 
 func unquote(t json.RawMessage) string {

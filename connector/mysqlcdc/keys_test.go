@@ -69,9 +69,69 @@ func TestCompareKeyAndLiterals(t *testing.T) {
 	}
 }
 
+// TestCompareTimeKeys: TIME keys in time order, as the server orders
+// them (negative values, hundreds of hours, fractions), not text order.
+func TestCompareTimeKeys(t *testing.T) {
+	tb := &table{db: "d", name: "t", cols: []column{{name: "t", kind: kTemporal}}, pk: []int{0}}
+	ordered := []string{"-838:59:59", "-02:00:00", "-01:00:00.5", "-01:00:00", "-00:00:00.000001", "00:00:00", "00:00:00.5", "09:00:00", "12:00:00", "100:00:00", "838:59:59"}
+	for i, a := range ordered {
+		for j, b := range ordered {
+			ka, _ := json.Marshal([]string{a})
+			kb, _ := json.Marshal([]string{b})
+			var x, y []json.RawMessage
+			_ = json.Unmarshal(ka, &x)
+			_ = json.Unmarshal(kb, &y)
+			got, err := compareKey(tb, x, y, nil)
+			if want := cmpInt(int64(i), int64(j)); err != nil || got != want {
+				t.Errorf("compare %s %s = %d, %v; want %d", a, b, got, err, want)
+			}
+		}
+	}
+	// Dates and datetimes keep their text order.
+	for _, d := range []string{"2026-01-01", "2026-01-01 00:00:00", "0000-00-00"} {
+		if _, ok := timeMicros(d); ok {
+			t.Errorf("%s taken for a TIME", d)
+		}
+	}
+}
+
+// TestCompareNoPadKeys: under a NO PAD binary collation a trailing space
+// orders after the string without it; under PAD SPACE both are equal.
+func TestCompareNoPadKeys(t *testing.T) {
+	for _, c := range []struct {
+		collation string
+		want      int
+	}{{"utf8mb4_bin", 0}, {"utf8mb4_nopad_bin", -1}, {"utf8mb4_0900_bin", -1}} {
+		col := column{name: "s", kind: kString, collation: c.collation}
+		if got, err := compareValue(&col, json.RawMessage(`"b"`), json.RawMessage(`"b "`), nil); err != nil || got != c.want {
+			t.Errorf("%s: compare b, \"b \" = %d, %v; want %d", c.collation, got, err, c.want)
+		}
+	}
+}
+
 func TestBinlogPosCompare(t *testing.T) {
 	a, b := binlogPos{"mysql-bin.000009", 500}, binlogPos{"mysql-bin.000010", 4}
 	if a.compare(b) >= 0 || b.compare(a) <= 0 || a.compare(a) != 0 || a.compare(binlogPos{"mysql-bin.000009", 501}) >= 0 {
 		t.Fatal("binlog positions misordered")
+	}
+}
+
+// TestBinlogFilters: a database the server's binlog filters leave out is
+// told apart from one they log.
+func TestBinlogFilters(t *testing.T) {
+	for _, c := range []struct {
+		db, do, ignore string
+		want           bool
+	}{
+		{"shop", "", "", true},
+		{"shop", "shop,crm", "", true},
+		{"shop", "crm", "", false},
+		{"shop", "", "mysql,shop", false},
+		{"shop", "", "shopping", true},
+		{"shop", "shop", "shop", true}, // do wins
+	} {
+		if got := logged(c.db, c.do, c.ignore); got != c.want {
+			t.Errorf("logged(%q, do %q, ignore %q) = %v, want %v", c.db, c.do, c.ignore, got, c.want)
+		}
 	}
 }

@@ -34,11 +34,14 @@ const (
 )
 
 type column struct {
-	name      string
-	kind      kind
-	bits      uint8    // integer width, for unsigned values the binlog gives signed
-	labels    []string // ENUM and SET labels
-	charset   string   // character columns: for comparing keys
+	name   string
+	kind   kind
+	bits   uint8    // integer width, for unsigned values the binlog gives signed
+	labels []string // ENUM and SET labels
+	// pad is the length of a BINARY(n) column: the binlog leaves out its
+	// trailing zero bytes, which the column's value (and a SELECT) has.
+	pad       int
+	charset   string // character columns: for comparing keys
 	collation string
 }
 
@@ -136,7 +139,12 @@ func columnOf(name, dataType, colType string) (column, error) {
 		c.kind = kDouble
 	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext":
 		c.kind = kString
-	case "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob",
+	case "binary":
+		c.kind = kBytes
+		if open, end := strings.IndexByte(colType, '('), strings.IndexByte(colType, ')'); open > 0 && end > open {
+			c.pad, _ = strconv.Atoi(colType[open+1 : end])
+		}
+	case "varbinary", "tinyblob", "blob", "mediumblob", "longblob",
 		"geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon", "geometrycollection":
 		c.kind = kBytes
 	case "date", "time", "datetime", "timestamp":
@@ -203,7 +211,7 @@ func tableFromMap(e *replication.TableMapEvent) (*table, error) {
 		return nil, fmt.Errorf("table %s.%s: the binlog's column count (%d) differs from the table's current schema and the binlog carries no column names: set binlog_row_metadata=FULL on the server", e.Schema, e.Table, e.ColumnCount)
 	}
 	t := &table{db: string(e.Schema), name: string(e.Table)}
-	unsigned, enums, sets := e.UnsignedMap(), e.EnumStrValueMap(), e.SetStrValueMap()
+	unsigned, enums, sets, collations := e.UnsignedMap(), e.EnumStrValueMap(), e.SetStrValueMap(), e.CollationMap()
 	for i, n := range names {
 		c := column{name: n}
 		switch realType(e, i) {
@@ -236,10 +244,17 @@ func tableFromMap(e *replication.TableMapEvent) (*table, error) {
 			c.kind = kBit
 		case mysql.MYSQL_TYPE_JSON:
 			c.kind = kJSON
-		default:
+		case mysql.MYSQL_TYPE_GEOMETRY:
 			c.kind = kBytes
-			if e.IsCharacterColumn(i) {
+		default:
+			// CHAR, VARCHAR, TEXT and their binary twins BINARY,
+			// VARBINARY, BLOB share types; the binary ones have the
+			// binary collation.
+			c.kind = kBytes
+			if coll, ok := collations[i]; e.IsCharacterColumn(i) && (!ok || coll != binaryCollation) {
 				c.kind = kString
+			} else if e.ColumnType[i] == mysql.MYSQL_TYPE_STRING && i < len(e.ColumnMeta) {
+				c.pad = stringLength(e.ColumnMeta[i]) // BINARY(n)
 			}
 		}
 		if c.kind == kInt && unsigned[i] {
@@ -258,6 +273,10 @@ func tableFromMap(e *replication.TableMapEvent) (*table, error) {
 	return t, nil
 }
 
+// binaryCollation is the id of the binary collation (of BINARY,
+// VARBINARY and BLOB columns).
+const binaryCollation = 63
+
 // realType is a column's type as the table map gives it, with the real
 // type of ENUM and SET (logged as STRING).
 func realType(e *replication.TableMapEvent, i int) byte {
@@ -268,6 +287,18 @@ func realType(e *replication.TableMapEvent, i int) byte {
 		}
 	}
 	return tp
+}
+
+// stringLength is the byte length of a CHAR or BINARY column from its
+// table-map metadata: the real type in the high byte, the length's low
+// byte in the low one and its two high bits folded into the real type's
+// bits 4 and 5 (inverted).
+func stringLength(meta uint16) int {
+	b0, b1 := byte(meta>>8), byte(meta)
+	if b0&0x30 != 0x30 {
+		return int(uint16(b1) | uint16((b0&0x30)^0x30)<<4)
+	}
+	return int(b1)
 }
 
 // appendValue appends the JSON rendering of a column value as the binlog
@@ -348,8 +379,12 @@ func appendFloat(dst []byte, f float64, bits int) ([]byte, error) {
 func appendText(dst []byte, c *column, s string) ([]byte, error) {
 	switch c.kind {
 	case kBytes:
+		b := []byte(s)
+		if len(b) < c.pad {
+			b = append(b, make([]byte, c.pad-len(b))...) // BINARY(n) as the binlog gives it
+		}
 		dst = append(dst, '"')
-		dst = base64.StdEncoding.AppendEncode(dst, []byte(s))
+		dst = base64.StdEncoding.AppendEncode(dst, b)
 		return append(dst, '"'), nil
 	case kInt, kUint, kYear:
 		if _, err := strconv.ParseFloat(s, 64); err != nil {

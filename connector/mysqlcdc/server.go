@@ -70,6 +70,49 @@ func (si serverInfo) head(c *client.Conn) (binlogPos, string, error) {
 	return p, strings.ReplaceAll(g, "\n", ""), nil
 }
 
+// checkFilters fails when the server's binary log leaves out changes of a
+// captured table's database (binlog_do_db, binlog_ignore_db): they would
+// be missing from the stream without a sign.
+func checkFilters(c *client.Conn, tables []string) error {
+	r, err := c.Execute("SHOW MASTER STATUS")
+	if err != nil {
+		if r, err = c.Execute("SHOW BINARY LOG STATUS"); err != nil {
+			return nil // not allowed to look (no REPLICATION CLIENT): the check is a courtesy
+		}
+	}
+	if r.RowNumber() == 0 || len(r.Fields) < 4 {
+		return nil
+	}
+	do, _ := r.GetString(0, 2)
+	ignore, _ := r.GetString(0, 3)
+	for _, t := range tables {
+		db, _, _ := strings.Cut(t, ".")
+		if !logged(db, do, ignore) {
+			return fatal(fmt.Errorf("mysql_cdc: the server's binary log leaves out database %s (binlog_do_db %q, binlog_ignore_db %q): the changes of %s would be missed; change the server's binlog filters", db, do, ignore, t))
+		}
+	}
+	return nil
+}
+
+// logged reports whether a database's changes are in a binary log with
+// the filters do and ignore (comma-separated lists, as SHOW MASTER
+// STATUS prints them): when do names databases only those are logged,
+// else every database ignore does not name.
+func logged(db, do, ignore string) bool {
+	in := func(list string) bool {
+		for _, d := range strings.Split(list, ",") {
+			if strings.TrimSpace(d) == db {
+				return true
+			}
+		}
+		return false
+	}
+	if strings.TrimSpace(do) != "" {
+		return in(do)
+	}
+	return !in(ignore)
+}
+
 // gtidAt is MariaDB's GTID position at a binlog position.
 func (si serverInfo) gtidAt(c *client.Conn, p binlogPos) (string, error) {
 	r, err := c.Execute("SELECT IFNULL(BINLOG_GTID_POS(?, ?), '')", p.File, p.Pos)

@@ -266,6 +266,9 @@ func (s *split) open(ctx context.Context) error {
 	if s.server, err = readServer(c); err != nil {
 		return err
 	}
+	if err := checkFilters(c, s.cfg.Tables); err != nil {
+		return err
+	}
 	s.tables = map[string]*table{}
 	for _, name := range s.cfg.Tables {
 		db, t, _ := strings.Cut(name, ".")
@@ -288,6 +291,14 @@ func (s *split) open(ctx context.Context) error {
 	return s.startBinlog(ctx)
 }
 
+// sessionSetup makes a connection's text results those of the binlog's
+// values and its quoted literals the ones chunkQuery writes, whatever the
+// server's defaults: UTC, backslash escapes, and CHAR values without the
+// trailing spaces PAD_CHAR_TO_FULL_LENGTH would add (the binlog has none:
+// a snapshot row and a change of it would differ, keys included).
+var sessionSetup = []string{"SET NAMES utf8mb4", "SET time_zone = '+00:00'",
+	"SET SESSION sql_mode = REPLACE(REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', ''), 'PAD_CHAR_TO_FULL_LENGTH', '')"}
+
 func (s *split) connect(ctx context.Context) (*client.Conn, error) {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -295,9 +306,7 @@ func (s *split) connect(ctx context.Context) (*client.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect %s as %s: %w", s.cfg.addr(), s.cfg.User, err)
 	}
-	// Text results in UTC and quoted literals with backslash escapes,
-	// whatever the server's defaults.
-	for _, q := range []string{"SET NAMES utf8mb4", "SET time_zone = '+00:00'", "SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')"} {
+	for _, q := range sessionSetup {
 		if _, err := c.Execute(q); err != nil {
 			c.Close()
 			return nil, fmt.Errorf("%s: %w", q, err)

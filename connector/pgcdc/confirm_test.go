@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -78,5 +79,38 @@ func TestSlotNotConfirmedBeforeCheckpoint(t *testing.T) {
 		if _, err := s.sp.Read(context.Background(), s.buf); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestOlderCheckpointRefused: a split restored from a checkpoint older
+// than the one the slot has confirmed (sluice run --from-checkpoint of an
+// earlier one) cannot be served: the server starts a slot at its
+// confirmed flush LSN whatever LSN is asked for, so the changes between
+// the two checkpoints would silently be missing. The source refuses.
+func TestOlderCheckpointRefused(t *testing.T) {
+	f := newFixture(t, `CREATE TABLE %s (id int PRIMARY KEY, v int)`)
+	cfg := f.config()
+	cfg.Snapshot = SnapshotNever
+	s := openSplit(t, cfg, nil)
+	start(t, s)
+	f.exec(fmt.Sprintf("INSERT INTO %s VALUES (1, 1)", f.table))
+	s.readN(1)
+	older := s.sp.Position()
+	f.exec(fmt.Sprintf("INSERT INTO %s VALUES (2, 2)", f.table))
+	s.readN(1)
+	newer := s.sp.Position()
+	s.commitAndAwait(f, newer)
+	s.sp.Close()
+
+	r := openSplit(t, cfg, older)
+	_, err := r.sp.Read(context.Background(), r.buf)
+	if err == nil || !strings.Contains(err.Error(), "confirmed") {
+		t.Fatalf("restored from the older checkpoint: Read error %v, want the restore refused", err)
+	}
+	// The latest checkpoint still resumes.
+	r = openSplit(t, cfg, newer)
+	f.exec(fmt.Sprintf("INSERT INTO %s VALUES (3, 3)", f.table))
+	if e := r.readN(1)[0]; string(e.Key) != `{"id":3}` {
+		t.Fatalf("resumed at the latest checkpoint: %s", e.Key)
 	}
 }

@@ -190,3 +190,25 @@ func TestDecodeToast(t *testing.T) {
 		t.Fatalf("after images %q", got)
 	}
 }
+
+// TestTimestampMapping: timestamps in RFC 3339 form where PostgreSQL's
+// ISO output has one; the others (infinities, BC, years past 9999) as
+// PostgreSQL printed them, never half converted.
+func TestTimestampMapping(t *testing.T) {
+	for _, c := range []struct {
+		oid        uint32
+		text, want string
+	}{
+		{oidTimestampTZ, "2026-12-06 13:05:59.123456+00", `"2026-12-06T13:05:59.123456Z"`},
+		{oidTimestamp, "2026-12-06 13:05:59", `"2026-12-06T13:05:59"`},
+		{oidTimestampTZ, "infinity", `"infinity"`},
+		{oidTimestamp, "-infinity", `"-infinity"`},
+		{oidTimestamp, "0044-03-15 12:00:00 BC", `"0044-03-15 12:00:00 BC"`},
+		{oidTimestampTZ, "0044-03-15 12:00:00+00 BC", `"0044-03-15 12:00:00+00 BC"`},
+		{oidTimestampTZ, "294276-12-31 23:59:59.999999+00", `"294276-12-31 23:59:59.999999+00"`},
+	} {
+		if got := string(appendValue(nil, c.oid, []byte(c.text))); got != c.want {
+			t.Errorf("oid %d %q -> %s, want %s", c.oid, c.text, got, c.want)
+		}
+	}
+}

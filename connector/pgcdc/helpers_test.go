@@ -329,3 +329,33 @@ func (s *testSplit) readUntil(marker string) []event {
 		}
 	}
 }
+
+// commitAndAwait confirms pos to the slot (CommitPosition, as a completed
+// checkpoint does) and reads until the server shows it as the slot's
+// confirmed flush LSN.
+func (s *testSplit) commitAndAwait(f *fixture, pos []byte) {
+	s.t.Helper()
+	var p position
+	if err := json.Unmarshal(pos, &p); err != nil {
+		s.t.Fatal(err)
+	}
+	if err := s.sp.CommitPosition(context.Background(), pos); err != nil {
+		s.t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var confirmed string
+		if err := f.db.QueryRow(context.Background(), "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1", f.slot).Scan(&confirmed); err != nil {
+			s.t.Fatal(err)
+		}
+		if confirmed == p.LSN.String() {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("confirmed_flush_lsn %s, want %s", confirmed, p.LSN)
+		}
+		if _, err := s.sp.Read(context.Background(), s.buf); err != nil { // waits up to 100ms
+			s.t.Fatal(err)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package pgcdc
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -182,27 +181,5 @@ func TestResumeStreamExactly(t *testing.T) {
 	// Confirming the last position moves the slot.
 	r := openSplit(t, cfg, positions[len(positions)-1])
 	start(t, r)
-	var p position
-	if err := json.Unmarshal(positions[len(positions)-1], &p); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.sp.CommitPosition(context.Background(), positions[len(positions)-1]); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var confirmed string
-		if err := f.db.QueryRow(context.Background(), "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1", f.slot).Scan(&confirmed); err != nil {
-			t.Fatal(err)
-		}
-		if confirmed == p.LSN.String() {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("confirmed_flush_lsn %s, want %s", confirmed, p.LSN)
-		}
-		if _, err := r.sp.Read(context.Background(), r.buf); err != nil { // waits up to 100ms
-			t.Fatal(err)
-		}
-	}
+	r.commitAndAwait(f, positions[len(positions)-1])
 }

@@ -87,7 +87,7 @@ func (r *snapshotReader) fetch(ctx context.Context, pos *position) error {
 	for _, k := range rel.keys {
 		keys = append(keys, quoteIdent(rel.cols[k].name))
 	}
-	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + rel.table.quoted()
+	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + m.from()
 	var params [][]byte
 	if pos.Last != nil {
 		if len(pos.Last) != len(rel.keys) {

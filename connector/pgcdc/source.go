@@ -98,6 +98,21 @@ type tableMeta struct {
 	keyTypes []string
 	// colTypes are every column's SQL type.
 	colTypes []string
+	// partitioned: the table is partitioned (its rows are in its
+	// partitions).
+	partitioned bool
+}
+
+// from is the table as a query's FROM reads it: an ordinary table ONLY
+// itself, without the rows of inheritance children (pgoutput reports
+// their changes under their own names, so they are not this table's), a
+// partitioned one with its partitions (their changes come under its
+// name).
+func (m *tableMeta) from() string {
+	if m.partitioned {
+		return m.rel.table.quoted()
+	}
+	return "ONLY " + m.rel.table.quoted()
 }
 
 func (sp *split) ID() string { return "postgres_cdc/" + sp.cfg.Slot }
@@ -229,7 +244,11 @@ func (sp *split) start(ctx context.Context) error {
 		m.rel.idx = i
 		sp.meta[i] = m
 	}
-	if err := ensurePublication(ctx, conn, sp.cfg.Publication, sp.tables, sp.cfg.Logger); err != nil {
+	partitioned := false
+	for _, m := range sp.meta {
+		partitioned = partitioned || m.partitioned
+	}
+	if err := ensurePublication(ctx, conn, sp.cfg.Publication, sp.tables, partitioned, sp.cfg.Logger); err != nil {
 		return err
 	}
 	var exists bool
@@ -247,6 +266,18 @@ func (sp *split) start(ctx context.Context) error {
 		}
 		if sp.pos.Phase == phaseSnapshot {
 			return sp.resumeSnapshot(ctx)
+		}
+		// The server streams a slot from its confirmed flush LSN when
+		// asked for an older one: a checkpoint older than the one the
+		// slot confirmed would silently miss the changes in between.
+		if confirmed != "" {
+			c, err := pglogrepl.ParseLSN(confirmed)
+			if err != nil {
+				return fmt.Errorf("postgres_cdc: slot %s: %w", sp.cfg.Slot, err)
+			}
+			if c > sp.pos.LSN {
+				return fmt.Errorf("postgres_cdc: slot %s has confirmed the changes up to LSN %s, past the restored checkpoint's %s (an older checkpoint than the last completed one?): the server cannot send the changes in between again; restore the latest checkpoint, or start afresh (a new checkpoint directory) to snapshot the tables again", sp.cfg.Slot, c, sp.pos.LSN)
+			}
 		}
 		return nil
 	}
@@ -366,8 +397,9 @@ func (sp *split) readSnapshot(ctx context.Context, dst []connector.Message) (int
 	return n, nil
 }
 
-// connect opens a connection in UTC with ISO dates (the text formats
-// values.go maps), for replication when repl is set.
+// connect opens a connection in UTC with ISO dates and hex bytea (the
+// text formats values.go maps), for replication when repl is set: the
+// walsender prints the changes' values with its session's settings.
 func connect(ctx context.Context, dsn string, repl bool) (*pgconn.PgConn, error) {
 	cfg, err := pgconn.ParseConfig(dsn)
 	if err != nil {
@@ -377,6 +409,7 @@ func connect(ctx context.Context, dsn string, repl bool) (*pgconn.PgConn, error)
 	cfg.RuntimeParams["datestyle"] = "ISO, YMD"
 	cfg.RuntimeParams["intervalstyle"] = "iso_8601"
 	cfg.RuntimeParams["extra_float_digits"] = "3"
+	cfg.RuntimeParams["bytea_output"] = "hex" // whatever the server's, database's or role's default
 	cfg.RuntimeParams["application_name"] = "sluice-postgres-cdc"
 	if repl {
 		cfg.RuntimeParams["replication"] = "database"
@@ -422,11 +455,15 @@ func execSQL(ctx context.Context, c *pgconn.PgConn, sql string, params ...string
 	return c.ExecParams(ctx, sql, ps, nil, nil, nil).Read().Err
 }
 
-// loadMeta reads a table's columns and primary key.
+// loadMeta reads a table's columns and primary key. Generated columns
+// are left out: pgoutput does not send them, and a snapshot row must have
+// the columns of the changes (a consumer taking an update's image as the
+// row would turn a column the snapshot had into null).
 func loadMeta(ctx context.Context, c *pgconn.PgConn, t tableName) (*tableMeta, error) {
 	rel := t.quoted()
 	res := c.ExecParams(ctx, `SELECT a.attname, a.atttypid::text, format_type(a.atttypid, a.atttypmod),
-  coalesce((SELECT k.ord FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(n, ord) WHERE k.n = a.attnum), 0)
+  coalesce((SELECT k.ord FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(n, ord) WHERE k.n = a.attnum), 0),
+  coalesce(to_jsonb(a) ->> 'attgenerated', '') <> ''
 FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
 WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, [][]byte{[]byte(rel)}, nil, nil, nil).Read()
 	if res.Err != nil {
@@ -437,18 +474,24 @@ WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER
 	}
 	m := &tableMeta{rel: &relation{table: t}}
 	keyAt := map[int]int{}
-	for i, r := range res.Rows {
+	for _, r := range res.Rows {
 		var oid uint32
 		if _, err := fmt.Sscan(string(r[1]), &oid); err != nil {
 			return nil, fmt.Errorf("postgres_cdc: %s: type oid %q", t, r[1])
 		}
-		m.rel.cols = append(m.rel.cols, column{name: string(r[0]), oid: oid})
-		m.colTypes = append(m.colTypes, string(r[2]))
 		var kp int
 		fmt.Sscan(string(r[3]), &kp)
-		if kp > 0 {
-			keyAt[kp] = i
+		if string(r[4]) == "t" {
+			if kp > 0 {
+				return nil, fmt.Errorf("postgres_cdc: table %s: primary-key column %s is generated, which logical replication does not send", t, r[0])
+			}
+			continue
 		}
+		if kp > 0 {
+			keyAt[kp] = len(m.rel.cols)
+		}
+		m.rel.cols = append(m.rel.cols, column{name: string(r[0]), oid: oid})
+		m.colTypes = append(m.colTypes, string(r[2]))
 	}
 	if len(keyAt) == 0 {
 		return nil, fmt.Errorf("postgres_cdc: table %s has no primary key; the connector keys records, chunks the snapshot and identifies deleted rows by it: add one (ALTER TABLE %s ADD PRIMARY KEY (...))", t, rel)
@@ -461,11 +504,42 @@ WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER
 		m.rel.keys = append(m.rel.keys, i)
 		m.keyTypes = append(m.keyTypes, m.colTypes[i])
 	}
+	if err := checkReplicaIdentity(ctx, c, t); err != nil {
+		return nil, err
+	}
+	if err := queryRow(ctx, c, "SELECT relkind = 'p' FROM pg_class WHERE oid = to_regclass($1)", []string{rel}, &m.partitioned); err != nil {
+		return nil, fmt.Errorf("postgres_cdc: reading the kind of %s: %w", t, err)
+	}
 	return m, nil
 }
 
+// checkReplicaIdentity refuses a table whose REPLICA IDENTITY is an index
+// that leaves out a primary-key column: pgoutput's old image of a delete
+// (and of an update changing the index's columns) then holds the index's
+// columns only, so the change could not say which row it is (its key
+// would be null).
+func checkReplicaIdentity(ctx context.Context, c *pgconn.PgConn, t tableName) error {
+	var missing string
+	err := queryRow(ctx, c, `SELECT coalesce(string_agg(a.attname, ', ' ORDER BY a.attnum), '')
+FROM pg_class r JOIN pg_index p ON p.indrelid = r.oid AND p.indisprimary
+  JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum = ANY (p.indkey::int2[])
+WHERE r.oid = to_regclass($1) AND r.relreplident = 'i'
+  AND NOT EXISTS (SELECT 1 FROM pg_index x WHERE x.indrelid = r.oid AND x.indisreplident AND a.attnum = ANY (x.indkey::int2[]))`,
+		[]string{t.quoted()}, &missing)
+	if err != nil {
+		return fmt.Errorf("postgres_cdc: reading the replica identity of %s: %w", t, err)
+	}
+	if missing != "" {
+		return fmt.Errorf("postgres_cdc: table %s has REPLICA IDENTITY USING INDEX on an index without its primary-key column(s) %s: a delete would not say which row it removed; ALTER TABLE %s REPLICA IDENTITY DEFAULT (or FULL)", t, missing, t.quoted())
+	}
+	return nil
+}
+
 // ensurePublication creates the publication, or adds the tables it lacks.
-func ensurePublication(ctx context.Context, c *pgconn.PgConn, pub string, tables []tableName, log interface {
+// With a partitioned table among them (partitioned), the publication
+// publishes via the partition root: pgoutput otherwise reports the
+// changes under the partitions' own names, which are not captured tables.
+func ensurePublication(ctx context.Context, c *pgconn.PgConn, pub string, tables []tableName, partitioned bool, log interface {
 	Info(string, ...any)
 }) error {
 	var exists bool
@@ -477,11 +551,42 @@ func ensurePublication(ctx context.Context, c *pgconn.PgConn, pub string, tables
 		for _, t := range tables {
 			names = append(names, t.quoted())
 		}
-		if err := execSQL(ctx, c, fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s", quoteIdent(pub), strings.Join(names, ", "))); err != nil {
+		with := ""
+		if partitioned {
+			with = " WITH (publish_via_partition_root = true)"
+		}
+		if err := execSQL(ctx, c, fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s%s", quoteIdent(pub), strings.Join(names, ", "), with)); err != nil {
 			return fmt.Errorf("postgres_cdc: creating publication %s (the user needs CREATE on the database and to own the tables): %w", pub, err)
 		}
 		log.Info("postgres_cdc: created publication", "publication", pub)
 		return nil
+	}
+	// A publication made by hand may leave changes out: every change of
+	// the tables must be published.
+	for _, t := range tables {
+		var partial string
+		if err := queryRow(ctx, c, `SELECT concat_ws(', ',
+  CASE WHEN NOT (p.pubinsert AND p.pubupdate AND p.pubdelete) THEN 'it does not publish inserts, updates and deletes (publish = ''insert, update, delete'')' END,
+  CASE WHEN EXISTS (SELECT 1 FROM pg_publication_rel r WHERE r.prpubid = p.oid AND r.prrelid = to_regclass($2)
+    AND (coalesce(to_jsonb(r) ->> 'prqual', '') <> '' OR coalesce(to_jsonb(r) ->> 'prattrs', '') <> '')) THEN 'it has a row filter (WHERE) or a column list on the table' END)
+FROM pg_publication p WHERE p.pubname = $1`, []string{pub, t.quoted()}, &partial); err != nil {
+			return fmt.Errorf("postgres_cdc: reading publication %s: %w", pub, err)
+		}
+		if partial != "" {
+			return fmt.Errorf("postgres_cdc: publication %s would leave changes of %s out: %s; change it or name another publication (the source creates it)", pub, t, partial)
+		}
+	}
+	if partitioned {
+		var viaRoot bool
+		if err := queryRow(ctx, c, "SELECT pubviaroot FROM pg_publication WHERE pubname = $1", []string{pub}, &viaRoot); err != nil {
+			return fmt.Errorf("postgres_cdc: reading publication %s: %w", pub, err)
+		}
+		if !viaRoot {
+			if err := execSQL(ctx, c, fmt.Sprintf("ALTER PUBLICATION %s SET (publish_via_partition_root = true)", quoteIdent(pub))); err != nil {
+				return fmt.Errorf("postgres_cdc: publication %s must publish a partitioned table's changes under its own name (publish_via_partition_root): %w", pub, err)
+			}
+			log.Info("postgres_cdc: publication set to publish via the partition root (a captured table is partitioned)", "publication", pub)
+		}
 	}
 	for _, t := range tables {
 		var in bool

@@ -654,7 +654,7 @@ func (r *reader) fillUnchanged(ctx context.Context, rel *relation, xid uint32, a
 		r.cmp = nil
 		return fmt.Errorf("postgres_cdc: waiting for transaction %d to be visible before reading unchanged TOASTed columns of %s: %w", xid, rel.table, err)
 	}
-	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + rel.table.quoted() + " WHERE (" + strings.Join(keys, ", ") + ") = (" + strings.Join(ph, ", ") + ")"
+	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + meta.from() + " WHERE (" + strings.Join(keys, ", ") + ") = (" + strings.Join(ph, ", ") + ")"
 	res := r.cmp.ExecParams(ctx, q, params, nil, nil, nil).Read()
 	if res.Err != nil {
 		var pe *pgconn.PgError

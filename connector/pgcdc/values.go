@@ -85,8 +85,8 @@ func appendValue(dst []byte, oid uint32, text []byte) []byte {
 // into RFC 3339 ("2026-12-06T13:05:59.12Z"); withZone says the value ends
 // with a UTC offset, which must be +00 (the connections run in UTC).
 func isoTimestamp(text []byte, withZone bool) ([]byte, bool) {
-	if len(text) < 19 || text[10] != ' ' || text[4] != '-' {
-		return nil, false // BC dates, infinity: as they are
+	if len(text) < 19 || text[10] != ' ' || text[4] != '-' || string(text[len(text)-3:]) == " BC" {
+		return nil, false // BC dates, infinity, years past 9999: as they are
 	}
 	out := make([]byte, 0, len(text)+1)
 	out = append(out, text[:10]...)
