@@ -233,7 +233,9 @@ func (z *ZScore) Update(t int64, x float64) (float64, bool) {
 		score = zscore(x, m, v)
 		ok = verdict(score, z.threshold)
 	}
-	z.w.insert(t, x)
+	if learnable(x) {
+		z.w.insert(t, x)
+	}
 	return score, ok
 }
 
@@ -288,7 +290,9 @@ func (m *MAD) Update(t int64, x float64) (float64, bool) {
 		score = robustZ(m.w.sorted, x)
 		ok = verdict(score, m.threshold)
 	}
-	m.w.insert(t, x)
+	if learnable(x) {
+		m.w.insert(t, x)
+	}
 	return score, ok
 }
 
