@@ -5,7 +5,10 @@
 // A Lookuper answers a batch of keys with the rows of each key: Postgres
 // sends one query for the whole batch when the user's query has the shape
 // `... WHERE col = $1` (rewritten into `col = ANY($1)`, the key column
-// added to the select list so that rows can be matched back to keys), and
+// added to the select list so that rows can be matched back to keys by
+// an exact canonical text of the key's type: char(n) without its padding,
+// numeric digit for digit, real as a float32; a key parameter of another
+// type than the built-in scalars, like citext, is not batched), and
 // otherwise pipelines one query per key with pgx.Batch; Redis sends one
 // MGET (string values) or one pipeline of HGETALL (hashes).
 //

@@ -426,3 +426,49 @@ func TestPostgresPoolConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestPostgresBatchedMatchesPerKey: for key columns whose values come
+// back in another text than the key was sent in (char(n) pads, citext
+// ignores case, numeric beyond 2^53, real rounds), the batched query
+// answers every key as the per-key query does (the oracle: the query as
+// the user wrote it, once per key).
+func TestPostgresBatchedMatchesPerKey(t *testing.T) {
+	dsn := pgDSN(t)
+	conn, _ := pgTable(t, dsn)
+	ctx := context.Background()
+	name := "sluice_lookup_keys_" + testservice.Suffix()
+	exec(t, conn, fmt.Sprintf(`CREATE TABLE %s (c char(5), n numeric(30,0), r real, v text)`, name))
+	t.Cleanup(func() { conn.Exec(context.Background(), "DROP TABLE IF EXISTS "+name) })
+	exec(t, conn, fmt.Sprintf(`INSERT INTO %s VALUES ('ab', 12345678901234567890, 0.1, 'one'), ('abcde', 12345678901234567891, 2.5, 'two')`, name))
+	cases := []struct {
+		col  string
+		keys []Key
+	}{
+		{"c", []Key{{row.String("ab")}, {row.String("abcde")}, {row.String("ab   ")}, {row.String("x")}}},
+		{"n", []Key{{row.String("12345678901234567890")}, {row.String("12345678901234567891")}, {row.String("12345678901234567892")}}},
+		{"r", []Key{{row.Float(0.1)}, {row.Float(2.5)}, {row.Float(3)}, {row.Float(0.1000000001)}}},
+	}
+	for _, c := range cases {
+		q := fmt.Sprintf("SELECT v FROM %s WHERE %s = $1", name, c.col)
+		var want string
+		for _, noBatch := range []bool{true, false} {
+			p, err := OpenPostgres(ctx, PostgresConfig{DSN: dsn, Query: q, NoBatch: noBatch})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Batched() == noBatch {
+				t.Fatalf("%s: noBatch %v, Batched() %v", c.col, noBatch, p.Batched())
+			}
+			res, err := p.Lookup(ctx, c.keys)
+			p.Close()
+			if err != nil {
+				t.Fatalf("%s: %v", c.col, err)
+			}
+			if got := fmt.Sprint(res); noBatch {
+				want = got
+			} else if got != want {
+				t.Errorf("key column %s: batched %s, per key %s", c.col, got, want)
+			}
+		}
+	}
+}

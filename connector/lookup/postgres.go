@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,6 +85,12 @@ func OpenPostgres(ctx context.Context, cfg PostgresConfig) (*Postgres, error) {
 		p.cols = append(p.cols, f.Name)
 	}
 	p.params = sd.ParamOIDs
+	if p.batch != "" && !matchableKey(p.params[0]) {
+		// The key column's values could come back in another text than
+		// the keys were sent in (citext, a domain, a custom type): the
+		// rows could not be matched back to their keys.
+		p.batch = ""
+	}
 	if p.batch != "" {
 		if _, err := conn.Prepare(ctx, "", p.batch); err != nil {
 			// The rewrite does not fit this query after all: per key.
@@ -164,7 +171,7 @@ func (p *Postgres) lookupAny(ctx context.Context, conn *pgx.Conn, keys []Key) ([
 		for i, v := range vals[1:] {
 			r[i] = FromPG(v)
 		}
-		for _, i := range pos[canonGo(vals[0])] {
+		for _, i := range pos[canonCol(oid, vals[0])] {
 			out[i] = append(out[i], r)
 		}
 	}
@@ -368,6 +375,10 @@ func keyParam(oid uint32, v row.Value) (any, string, error) {
 		default:
 			return bad()
 		}
+		if oid == oidFloat4 {
+			// The server compares as real: so do the canonical texts.
+			return f, canonGo(float32(f)), nil
+		}
 		return f, canonGo(f), nil
 	case oidBool:
 		switch v.Kind() {
@@ -411,7 +422,60 @@ func keyParam(oid uint32, v row.Value) (any, string, error) {
 		return t, canonGo(t), nil
 	}
 	s := Text(v)
+	if oid == oidBPChar {
+		return s, strings.TrimRight(s, " "), nil
+	}
 	return s, s, nil
+}
+
+// matchableKey reports whether the rows of a `= ANY($1)` query whose key
+// parameter has type oid can be matched back to their keys by canonical
+// text (canonCol against keyParam's): the types keyParam knows.
+func matchableKey(oid uint32) bool {
+	switch oid {
+	case oidBool, oidName, oidInt8, oidInt2, oidInt4, oidText, oidOID, oidFloat4, oidFloat8,
+		oidBPChar, oidVarchar, oidTimestamp, oidTimestampTZ, oidNumeric, oidUUID:
+		return true
+	}
+	return false
+}
+
+// canonCol is the canonical text of a key column's value v received for
+// a key parameter of type oid: char(n) comes back padded with spaces,
+// which its comparisons ignore.
+func canonCol(oid uint32, v any) string {
+	if s, ok := v.(string); ok && oid == oidBPChar {
+		return strings.TrimRight(s, " ")
+	}
+	return canonGo(v)
+}
+
+// numericText is an exact canonical text of a numeric: its digits
+// without trailing zeros and the power of ten they are scaled by, so
+// that 1.10 and 1.1 agree and 12345678901234567890 and
+// 12345678901234567891 (the same float64) do not.
+func numericText(n pgtype.Numeric) string {
+	switch {
+	case !n.Valid:
+		return "null"
+	case n.NaN:
+		return "NaN"
+	case n.InfinityModifier != pgtype.Finite:
+		return n.InfinityModifier.String()
+	case n.Int == nil || n.Int.Sign() == 0:
+		return "0"
+	}
+	digits, exp := new(big.Int).Set(n.Int), int64(n.Exp)
+	ten, q, r := big.NewInt(10), new(big.Int), new(big.Int)
+	for {
+		q.QuoRem(digits, ten, r)
+		if r.Sign() != 0 {
+			break
+		}
+		digits, q = q, digits
+		exp++
+	}
+	return digits.String() + "e" + strconv.FormatInt(exp, 10)
 }
 
 // keyArray converts the single values of keys into the array parameter of
@@ -490,9 +554,7 @@ func canonGo(v any) string {
 	case time.Time:
 		return v.UTC().Format(time.RFC3339Nano)
 	case pgtype.Numeric:
-		if f, err := v.Float64Value(); err == nil && f.Valid {
-			return strconv.FormatFloat(f.Float64, 'g', -1, 64)
-		}
+		return numericText(v)
 	case pgtype.UUID:
 		return uuidText(v.Bytes)
 	case [16]byte:
