@@ -47,10 +47,21 @@ func (f *fakeTable) Lookup(_ context.Context, keys []Key) ([][]Row, error) {
 		return nil, errors.New("connection refused")
 	}
 	out := make([][]Row, len(keys))
+	var bad *KeyErrors
 	for i, n := range names {
+		if strings.HasPrefix(n, "bad") {
+			if bad == nil {
+				bad = &KeyErrors{Errs: make([]error, len(keys))}
+			}
+			bad.Errs[i] = errors.New(n + " cannot be a key")
+			continue
+		}
 		if v, ok := f.vals[n]; ok {
 			out[i] = []Row{{row.String(v)}}
 		}
+	}
+	if bad != nil {
+		return out, bad
 	}
 	return out, nil
 }
@@ -228,5 +239,42 @@ func TestClientConfig(t *testing.T) {
 	}
 	if _, err := NewClient(newFakeTable(), Config{CacheSize: -1}); err == nil {
 		t.Error("a negative cache size was accepted")
+	}
+}
+
+// TestClientBadKeys: keys the Lookuper cannot look up at all (a
+// *KeyErrors) fail alone, repeated ones included: the others are
+// answered and cached, the bad ones neither cached nor retried.
+func TestClientBadKeys(t *testing.T) {
+	f := newFakeTable()
+	f.set("1", "a")
+	f.set("2", "b")
+	c, err := NewClient(f, Config{CacheSize: 10, CacheTTL: time.Minute, Sleep: func(context.Context, time.Duration) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for round := range 2 {
+		res, err := c.Get(ctx, keys(1, "bad1", 2, "bad1", 3, "bad2"))
+		var bad *KeyErrors
+		if !errors.As(err, &bad) || len(bad.Errs) != 6 {
+			t.Fatalf("round %d: err %v, want KeyErrors for 6 keys", round, err)
+		}
+		for i, want := range []bool{false, true, false, true, false, true} {
+			if (bad.Errs[i] != nil) != want {
+				t.Errorf("round %d: key %d: error %v", round, i, bad.Errs[i])
+			}
+		}
+		if got := strings.Join(values(t, res), " "); got != "a - b - - -" {
+			t.Errorf("round %d: values %s", round, got)
+		}
+	}
+	// One call per round: the first sends every distinct key once, the
+	// second only the bad ones (the others are cached).
+	if got := len(f.calls); got != 2 || len(f.calls[1]) != 2 {
+		t.Errorf("calls %v", f.calls)
+	}
+	if c.Metrics().Errors.Load() != 0 {
+		t.Errorf("%d failed calls, want none", c.Metrics().Errors.Load())
 	}
 }

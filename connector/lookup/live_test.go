@@ -472,3 +472,40 @@ func TestPostgresBatchedMatchesPerKey(t *testing.T) {
 		}
 	}
 }
+
+// TestPostgresBadKeyAlone: a key the query's parameter type cannot hold
+// ("abc" for a bigint) fails alone: the other keys of the batch are
+// answered, in both query shapes, and the bad key is not retried.
+func TestPostgresBadKeyAlone(t *testing.T) {
+	dsn := pgDSN(t)
+	conn, tbl := pgTable(t, dsn)
+	exec(t, conn, fmt.Sprintf(`INSERT INTO %s (id, name) VALUES (1, 'a'), (2, 'b')`, tbl))
+	ctx := context.Background()
+	for _, noBatch := range []bool{false, true} {
+		p, err := OpenPostgres(ctx, PostgresConfig{DSN: dsn, Query: fmt.Sprintf("SELECT name FROM %s WHERE id = $1", tbl), NoBatch: noBatch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := NewClient(p, Config{CacheSize: 10, CacheTTL: time.Minute, Sleep: func(context.Context, time.Duration) error { return nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.Get(ctx, []Key{{row.Int(1)}, {row.String("abc")}, {row.Int(2)}, {row.Int(3)}, {row.Float(1.5)}})
+		var bad *KeyErrors
+		if !errors.As(err, &bad) {
+			t.Fatalf("noBatch %v: err %v, want KeyErrors", noBatch, err)
+		}
+		for i, want := range []bool{false, true, false, false, true} {
+			if (bad.Errs[i] != nil) != want {
+				t.Errorf("noBatch %v: key %d: error %v, want one: %v", noBatch, i, bad.Errs[i], want)
+			}
+		}
+		if got, want := fmt.Sprint(res), "[[[a]] [] [[b]] [] []]"; got != want {
+			t.Errorf("noBatch %v: rows %s, want %s", noBatch, got, want)
+		}
+		if q := c.Metrics().Queries.Load(); q != 1 {
+			t.Errorf("noBatch %v: %d queries, want 1 (a bad key is not retried)", noBatch, q)
+		}
+		c.Close()
+	}
+}

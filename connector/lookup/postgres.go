@@ -111,61 +111,85 @@ func (p *Postgres) Batched() bool { return p.batch != "" }
 // Params returns the number of key values the query takes.
 func (p *Postgres) Params() int { return p.nparams }
 
-// Lookup implements Lookuper.
+// Lookup implements Lookuper. A key that the query's parameter types
+// cannot hold fails alone (KeyErrors); the others are looked up.
 func (p *Postgres) Lookup(ctx context.Context, keys []Key) ([][]Row, error) {
 	for _, k := range keys {
 		if len(k) != p.nparams {
 			return nil, fmt.Errorf("postgres lookup: a key of %d values for a query of %d parameters", len(k), p.nparams)
 		}
 	}
-	conn, err := p.get(ctx)
-	if err != nil {
-		return nil, err
+	// Convert every key before sending any: args[i] is nil for a key
+	// that cannot be converted; canon[i] is the text of its first value.
+	flat := make([]any, len(keys)*p.nparams)
+	args := make([][]any, len(keys))
+	canon := make([]string, len(keys))
+	var bad []error
+	good := 0
+	for i, k := range keys {
+		a := flat[i*p.nparams : (i+1)*p.nparams : (i+1)*p.nparams]
+		for j, v := range k {
+			x, c, err := keyParam(p.params[j], v)
+			if err != nil {
+				if bad == nil {
+					bad = make([]error, len(keys))
+				}
+				bad[i], a = err, nil
+				break
+			}
+			a[j] = x
+			if j == 0 {
+				canon[i] = c
+			}
+		}
+		if args[i] = a; a != nil {
+			good++
+		}
 	}
-	var out [][]Row
-	if p.batch != "" {
-		out, err = p.lookupAny(ctx, conn, keys)
-	} else {
-		out, err = p.lookupEach(ctx, conn, keys)
-	}
-	if err != nil {
-		var ke *keyError
-		if errors.As(err, &ke) {
-			p.put(conn) // a key that cannot be converted: nothing was sent
+	out := make([][]Row, len(keys))
+	if good > 0 {
+		conn, err := p.get(ctx)
+		if err != nil {
 			return nil, err
 		}
-		p.drop(conn) // its state is unknown: reconnect next time
-		return nil, fmt.Errorf("postgres lookup: %w", err)
+		if p.batch != "" {
+			err = p.lookupAny(ctx, conn, args, canon, out)
+		} else {
+			err = p.lookupEach(ctx, conn, args, out)
+		}
+		if err != nil {
+			p.drop(conn) // its state is unknown: reconnect next time
+			return nil, fmt.Errorf("postgres lookup: %w", err)
+		}
+		p.put(conn)
 	}
-	p.put(conn)
+	if bad != nil {
+		return out, &KeyErrors{Errs: bad}
+	}
 	return out, nil
 }
 
-// keyError is a key that cannot be sent as the query's parameter type.
-type keyError struct{ err error }
-
-func (e *keyError) Error() string { return e.err.Error() }
-
-func (p *Postgres) lookupAny(ctx context.Context, conn *pgx.Conn, keys []Key) ([][]Row, error) {
+// lookupAny answers the keys whose args are not nil into out with one
+// `= ANY($1)` query.
+func (p *Postgres) lookupAny(ctx context.Context, conn *pgx.Conn, args [][]any, canon []string, out [][]Row) error {
 	oid := p.params[0]
-	arr, canon, err := keyArray(oid, keys)
-	if err != nil {
-		return nil, &keyError{err}
+	pos := make(map[string][]int, len(args))
+	first := make([]any, 0, len(args))
+	for i, a := range args {
+		if a != nil {
+			pos[canon[i]] = append(pos[canon[i]], i)
+			first = append(first, a[0])
+		}
 	}
-	pos := make(map[string][]int, len(keys))
-	for i, c := range canon {
-		pos[c] = append(pos[c], i)
-	}
-	rows, err := conn.Query(ctx, p.batch, arr)
+	rows, err := conn.Query(ctx, p.batch, keyArray(first))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
-	out := make([][]Row, len(keys))
 	for rows.Next() {
 		vals, err := rows.Values()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		r := make(Row, len(vals)-1)
 		for i, v := range vals[1:] {
@@ -175,36 +199,34 @@ func (p *Postgres) lookupAny(ctx context.Context, conn *pgx.Conn, keys []Key) ([
 			out[i] = append(out[i], r)
 		}
 	}
-	return out, rows.Err()
+	return rows.Err()
 }
 
-func (p *Postgres) lookupEach(ctx context.Context, conn *pgx.Conn, keys []Key) ([][]Row, error) {
+// lookupEach answers the keys whose args are not nil into out with one
+// query per key, pipelined.
+func (p *Postgres) lookupEach(ctx context.Context, conn *pgx.Conn, args [][]any, out [][]Row) error {
 	b := &pgx.Batch{}
-	for _, k := range keys {
-		args := make([]any, len(k))
-		for i, v := range k {
-			a, _, err := keyParam(p.params[i], v)
-			if err != nil {
-				return nil, &keyError{err}
-			}
-			args[i] = a
+	for _, a := range args {
+		if a != nil {
+			b.Queue(p.cfg.Query, a...)
 		}
-		b.Queue(p.cfg.Query, args...)
 	}
 	br := conn.SendBatch(ctx, b)
-	out := make([][]Row, len(keys))
-	for i := range keys {
+	for i, a := range args {
+		if a == nil {
+			continue
+		}
 		rows, err := br.Query()
 		if err != nil {
 			br.Close()
-			return nil, err
+			return err
 		}
 		for rows.Next() {
 			vals, err := rows.Values()
 			if err != nil {
 				rows.Close()
 				br.Close()
-				return nil, err
+				return err
 			}
 			r := make(Row, len(vals))
 			for j, v := range vals {
@@ -215,10 +237,10 @@ func (p *Postgres) lookupEach(ctx context.Context, conn *pgx.Conn, keys []Key) (
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			br.Close()
-			return nil, err
+			return err
 		}
 	}
-	return out, br.Close()
+	return br.Close()
 }
 
 // get takes an idle connection or opens one, waiting while MaxConns are
@@ -478,10 +500,9 @@ func numericText(n pgtype.Numeric) string {
 	return digits.String() + "e" + strconv.FormatInt(exp, 10)
 }
 
-// keyArray converts the single values of keys into the array parameter of
-// a `= ANY($1)` query, with each key's canonical text.
-func keyArray(oid uint32, keys []Key) (any, []string, error) {
-	canon := make([]string, len(keys))
+// keyArray gathers the converted first values of keys (keyParam's, all
+// of one parameter type) into the array parameter of a `= ANY($1)` query.
+func keyArray(vals []any) any {
 	var (
 		ints   []int64
 		floats []float64
@@ -491,12 +512,7 @@ func keyArray(oid uint32, keys []Key) (any, []string, error) {
 		times  []time.Time
 		strs   []string
 	)
-	for i, k := range keys {
-		a, c, err := keyParam(oid, k[0])
-		if err != nil {
-			return nil, nil, err
-		}
-		canon[i] = c
+	for _, a := range vals {
 		switch a := a.(type) {
 		case int64:
 			ints = append(ints, a)
@@ -516,19 +532,19 @@ func keyArray(oid uint32, keys []Key) (any, []string, error) {
 	}
 	switch {
 	case ints != nil:
-		return ints, canon, nil
+		return ints
 	case floats != nil:
-		return floats, canon, nil
+		return floats
 	case bools != nil:
-		return bools, canon, nil
+		return bools
 	case nums != nil:
-		return nums, canon, nil
+		return nums
 	case uuids != nil:
-		return uuids, canon, nil
+		return uuids
 	case times != nil:
-		return times, canon, nil
+		return times
 	}
-	return strs, canon, nil
+	return strs
 }
 
 // canonGo is the text by which a key sent and the key column received
