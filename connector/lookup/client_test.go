@@ -278,3 +278,46 @@ func TestClientBadKeys(t *testing.T) {
 		t.Errorf("%d failed calls, want none", c.Metrics().Errors.Load())
 	}
 }
+
+// slowTable is a fakeTable whose calls take took on the test's clock:
+// the table is read when the call starts.
+type slowTable struct {
+	*fakeTable
+	ck   *clock
+	took time.Duration
+}
+
+func (s slowTable) Lookup(ctx context.Context, keys []Key) ([][]Row, error) {
+	res, err := s.fakeTable.Lookup(ctx, keys)
+	s.ck.advance(s.took)
+	return res, err
+}
+
+// TestClientTTLFromRead: a cached answer is served for TTL after the
+// call that read it started, not after it returned: however long the
+// query took, no record gets a value read more than TTL ago. Before, the
+// entry was stamped when the answer arrived, and a query of 30s made a
+// 1m cache serve values read 89s earlier.
+func TestClientTTLFromRead(t *testing.T) {
+	f := newFakeTable()
+	ck := &clock{t: time.Unix(1000, 0)}
+	const ttl = time.Minute
+	c, err := NewClient(slowTable{f, ck, 30 * time.Second}, Config{CacheSize: 10, CacheTTL: ttl, Now: ck.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.set("1", "v0")
+	read := ck.now()
+	if _, err := c.Get(context.Background(), keys(1)); err != nil {
+		t.Fatal(err)
+	}
+	f.set("1", "v1")
+	ck.advance(ttl - ck.now().Sub(read)) // TTL after the read
+	res, err := c.Get(context.Background(), keys(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := values(t, res)[0]; v != "v1" {
+		t.Errorf("TTL after the read: %q, want v1 (refetched)", v)
+	}
+}

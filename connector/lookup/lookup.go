@@ -225,7 +225,7 @@ func (c *Client) Get(ctx context.Context, keys []Key) ([][]Row, error) {
 	if len(missKeys) == 0 {
 		return out, nil
 	}
-	res, err := c.fetch(ctx, missKeys)
+	res, read, err := c.fetch(ctx, missKeys)
 	var bad *KeyErrors
 	if err != nil && !errors.As(err, &bad) {
 		return nil, err
@@ -248,7 +248,7 @@ func (c *Client) Get(ctx context.Context, keys []Key) ([][]Row, error) {
 		if c.cache != nil {
 			// A single string key's id is the key's own bytes, which may
 			// sit in a decoder's arena block: keep a copy, not the block.
-			c.cache.Add(strings.Clone(id), rows)
+			c.cache.AddAt(strings.Clone(id), rows, read)
 		}
 	}
 	if errs != nil {
@@ -257,18 +257,24 @@ func (c *Client) Get(ctx context.Context, keys []Key) ([][]Row, error) {
 	return out, nil
 }
 
-// fetch calls the Lookuper, retrying with backoff.
-func (c *Client) fetch(ctx context.Context, keys []Key) ([][]Row, error) {
+// fetch calls the Lookuper, retrying with backoff. read is when the call
+// that answered started (on the Client's clock): the answers are no
+// older than that.
+func (c *Client) fetch(ctx context.Context, keys []Key) ([][]Row, time.Time, error) {
 	wait := c.cfg.Backoff
-	var last error
+	var (
+		last error
+		read time.Time
+	)
 	for try := 0; try <= c.cfg.Retries; try++ {
 		if try > 0 {
 			if err := c.cfg.Sleep(ctx, wait); err != nil {
-				return nil, fmt.Errorf("%w: %w (after %d tries; last error: %w)", ErrLookup, err, try, last)
+				return nil, read, fmt.Errorf("%w: %w (after %d tries; last error: %w)", ErrLookup, err, try, last)
 			}
 			wait = min(2*wait, 5*time.Second)
 		}
 		c.metrics.Queries.Add(1)
+		read = c.cfg.Now()
 		start := time.Now()
 		qctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 		res, err := c.l.Lookup(qctx, keys)
@@ -277,9 +283,9 @@ func (c *Client) fetch(ctx context.Context, keys []Key) ([][]Row, error) {
 		var bad *KeyErrors
 		if err == nil || errors.As(err, &bad) {
 			if len(res) != len(keys) || (bad != nil && len(bad.Errs) != len(keys)) {
-				return nil, fmt.Errorf("%w: the lookup answered %d keys of %d", ErrLookup, len(res), len(keys))
+				return nil, read, fmt.Errorf("%w: the lookup answered %d keys of %d", ErrLookup, len(res), len(keys))
 			}
-			return res, err
+			return res, read, err
 		}
 		c.metrics.Errors.Add(1)
 		last = err
@@ -287,7 +293,7 @@ func (c *Client) fetch(ctx context.Context, keys []Key) ([][]Row, error) {
 			break
 		}
 	}
-	return nil, fmt.Errorf("%w after %d tries: %w", ErrLookup, c.cfg.Retries+1, last)
+	return nil, read, fmt.Errorf("%w after %d tries: %w", ErrLookup, c.cfg.Retries+1, last)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
