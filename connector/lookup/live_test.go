@@ -509,3 +509,44 @@ func TestPostgresBadKeyAlone(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestRedisWrongTypeAlone: a key that holds a string where the step
+// reads hashes fails alone (Redis answers WRONGTYPE for it); the other
+// keys of the batch are answered. Before, the error failed the whole
+// batch, retried.
+func TestRedisWrongTypeAlone(t *testing.T) {
+	cli, addr := redisAddr(t)
+	ctx := context.Background()
+	prefix := "sluice-test-lookup-" + testservice.Suffix() + ":"
+	t.Cleanup(func() { cli.Del(context.Background(), prefix+"1", prefix+"2", prefix+"3") })
+	if err := cli.HSet(ctx, prefix+"1", "tier", "gold").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.Set(ctx, prefix+"2", "not a hash", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.HSet(ctx, prefix+"3", "tier", "basic").Err(); err != nil {
+		t.Fatal(err)
+	}
+	tm, _ := ParseTemplate(prefix + "{id}")
+	r, err := OpenRedis(ctx, RedisConfig{Options: redis.Options{Addr: addr}, Key: tm, Type: RedisHash, Fields: []string{"tier"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient(r, Config{Sleep: func(context.Context, time.Duration) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	res, err := c.Get(ctx, []Key{{row.Int(1)}, {row.Int(2)}, {row.Int(3)}, {row.Int(4)}})
+	var bad *KeyErrors
+	if !errors.As(err, &bad) || bad.Errs[1] == nil || bad.Errs[0] != nil || bad.Errs[2] != nil || bad.Errs[3] != nil {
+		t.Fatalf("err %v, want a KeyErrors for key 2 alone", err)
+	}
+	if got, want := fmt.Sprint(res), "[[[gold]] [] [[basic]] []]"; got != want {
+		t.Errorf("rows %s, want %s", got, want)
+	}
+	if q := c.Metrics().Queries.Load(); q != 1 {
+		t.Errorf("%d queries, want 1", q)
+	}
+}
