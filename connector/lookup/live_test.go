@@ -550,3 +550,47 @@ func TestRedisWrongTypeAlone(t *testing.T) {
 		t.Errorf("%d queries, want 1", q)
 	}
 }
+
+// TestPostgresColumnsChange: when the table changes under a `SELECT *`
+// query during a run (a column dropped or added), a lookup fails with an
+// error naming the change instead of returning rows of another width
+// than Columns (which the lookup step indexed by position: a panic).
+func TestPostgresColumnsChange(t *testing.T) {
+	dsn := pgDSN(t)
+	conn, tbl := pgTable(t, dsn)
+	exec(t, conn, fmt.Sprintf(`INSERT INTO %s (id, name, tier) VALUES (1, 'a', 'x')`, tbl))
+	ctx := context.Background()
+	for _, noBatch := range []bool{false, true} {
+		p, err := OpenPostgres(ctx, PostgresConfig{DSN: dsn, Query: fmt.Sprintf("SELECT * FROM %s WHERE id = $1", tbl), NoBatch: noBatch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols := len(p.Columns())
+		if _, err := p.Lookup(ctx, []Key{{row.Int(1)}}); err != nil {
+			t.Fatal(err)
+		}
+		alter := "DROP COLUMN tier"
+		if noBatch {
+			alter = "ADD COLUMN extra text"
+		}
+		exec(t, conn, fmt.Sprintf("ALTER TABLE %s %s", tbl, alter))
+		var last error
+		for try := range 3 { // the first may fail on the cached plan
+			res, err := p.Lookup(ctx, []Key{{row.Int(1)}})
+			if last = err; err != nil {
+				continue
+			}
+			for _, rows := range res {
+				for _, r := range rows {
+					if len(r) != cols {
+						t.Errorf("noBatch %v, try %d: a row of %d values for %d columns", noBatch, try, len(r), cols)
+					}
+				}
+			}
+		}
+		if last == nil || !strings.Contains(last.Error(), "the table changed") {
+			t.Errorf("noBatch %v: the last lookup's error %v, want one saying the table changed", noBatch, last)
+		}
+		p.Close()
+	}
+}

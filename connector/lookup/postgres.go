@@ -191,6 +191,9 @@ func (p *Postgres) lookupAny(ctx context.Context, conn *pgx.Conn, args [][]any, 
 		if err != nil {
 			return err
 		}
+		if err := p.checkWidth(len(vals) - 1); err != nil {
+			return err
+		}
 		r := make(Row, len(vals)-1)
 		for i, v := range vals[1:] {
 			r[i] = FromPG(v)
@@ -223,6 +226,9 @@ func (p *Postgres) lookupEach(ctx context.Context, conn *pgx.Conn, args [][]any,
 		}
 		for rows.Next() {
 			vals, err := rows.Values()
+			if err == nil {
+				err = p.checkWidth(len(vals))
+			}
 			if err != nil {
 				rows.Close()
 				br.Close()
@@ -241,6 +247,16 @@ func (p *Postgres) lookupEach(ctx context.Context, conn *pgx.Conn, args [][]any,
 		}
 	}
 	return br.Close()
+}
+
+// checkWidth fails when the query returns n columns, not those it
+// returned when it was prepared at open (the table changed under a
+// SELECT *): rows are read by column position.
+func (p *Postgres) checkWidth(n int) error {
+	if n != len(p.cols) {
+		return fmt.Errorf("the query now returns %d columns, %d (%s) when the lookup started: the table changed; restart the job to use its new columns", n, len(p.cols), strings.Join(p.cols, ", "))
+	}
+	return nil
 }
 
 // get takes an idle connection or opens one, waiting while MaxConns are
