@@ -432,7 +432,12 @@ func keyParam(oid uint32, v row.Value) (any, string, error) {
 		return bad()
 	case oidNumeric:
 		var n pgtype.Numeric
-		if err := n.Scan(Text(v)); err != nil {
+		s := Text(v)
+		if v.Kind() == row.KindFloat {
+			// Positional: numeric's text input reads no exponent.
+			s = strconv.FormatFloat(v.AsFloat(), 'f', -1, 64)
+		}
+		if err := n.Scan(s); err != nil {
 			return bad()
 		}
 		return n, canonGo(n), nil

@@ -131,3 +131,27 @@ func TestNumericText(t *testing.T) {
 		}
 	}
 }
+
+// TestNumericKeyFromFloat: a float key for a numeric parameter is sent
+// as its decimal value whatever its size (Text writes 1e+20 and 1.5e-07,
+// which numeric's text input does not read), matching the column's
+// value digit for digit.
+func TestNumericKeyFromFloat(t *testing.T) {
+	for _, c := range []struct {
+		f    float64
+		want string
+	}{{1e20, "100000000000000000000"}, {1.5e-7, "0.00000015"}, {-2.5, "-2.50"}, {42, "42"}} {
+		_, got, err := keyParam(oidNumeric, row.Float(c.f))
+		if err != nil {
+			t.Errorf("%v: %v", c.f, err)
+			continue
+		}
+		var n pgtype.Numeric
+		if err := n.Scan(c.want); err != nil {
+			t.Fatal(err)
+		}
+		if want := canonGo(n); got != want {
+			t.Errorf("%v: canonical %q, want %q (as %s)", c.f, got, want, c.want)
+		}
+	}
+}
