@@ -594,3 +594,37 @@ func TestPostgresColumnsChange(t *testing.T) {
 		p.Close()
 	}
 }
+
+// TestPostgresOutOfRangeKeyAlone: a key beyond the range of an int or
+// smallint key column cannot be sent as the parameter: it fails alone,
+// and the other keys of the batch are answered. Before, pgx refused to
+// encode the whole batch's parameter, and every key failed, retried.
+func TestPostgresOutOfRangeKeyAlone(t *testing.T) {
+	dsn := pgDSN(t)
+	conn, _ := pgTable(t, dsn)
+	ctx := context.Background()
+	name := "sluice_lookup_int_" + testservice.Suffix()
+	exec(t, conn, fmt.Sprintf(`CREATE TABLE %s (i int, s smallint, v text)`, name))
+	t.Cleanup(func() { conn.Exec(context.Background(), "DROP TABLE IF EXISTS "+name) })
+	exec(t, conn, fmt.Sprintf(`INSERT INTO %s VALUES (1, 1, 'one'), (2, 2, 'two')`, name))
+	// -70000 fits an int, not a smallint.
+	for _, col := range []string{"i", "s"} {
+		badLast := col == "s"
+		for _, noBatch := range []bool{false, true} {
+			p, err := OpenPostgres(ctx, PostgresConfig{DSN: dsn, Query: fmt.Sprintf("SELECT v FROM %s WHERE %s = $1", name, col), NoBatch: noBatch})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := p.Lookup(ctx, []Key{{row.Int(1)}, {row.Int(3_000_000_000)}, {row.Int(2)}, {row.Int(-70_000)}})
+			p.Close()
+			var bad *KeyErrors
+			if !errors.As(err, &bad) || bad.Errs[0] != nil || bad.Errs[1] == nil || bad.Errs[2] != nil || (bad.Errs[3] != nil) != badLast {
+				t.Errorf("%s, noBatch %v: err %v, want KeyErrors for key 1 (and 3 for a smallint)", col, noBatch, err)
+				continue
+			}
+			if got, want := fmt.Sprint(res), "[[[one]] [] [[two]] []]"; got != want {
+				t.Errorf("%s, noBatch %v: rows %s, want %s", col, noBatch, got, want)
+			}
+		}
+	}
+}

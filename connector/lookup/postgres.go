@@ -399,6 +399,9 @@ func keyParam(oid uint32, v row.Value) (any, string, error) {
 		default:
 			return bad()
 		}
+		if lo, hi := intRange(oid); n < lo || n > hi {
+			return bad() // the parameter cannot hold it (pgx would refuse the batch)
+		}
 		return n, canonGo(n), nil
 	case oidFloat4, oidFloat8:
 		var f float64
@@ -469,6 +472,19 @@ func keyParam(oid uint32, v row.Value) (any, string, error) {
 		return s, strings.TrimRight(s, " "), nil
 	}
 	return s, s, nil
+}
+
+// intRange is the range of the integer parameter type oid.
+func intRange(oid uint32) (int64, int64) {
+	switch oid {
+	case oidInt2:
+		return math.MinInt16, math.MaxInt16
+	case oidInt4:
+		return math.MinInt32, math.MaxInt32
+	case oidOID:
+		return 0, math.MaxUint32
+	}
+	return math.MinInt64, math.MaxInt64
 }
 
 // matchableKey reports whether the rows of a `= ANY($1)` query whose key
