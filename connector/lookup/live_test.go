@@ -628,3 +628,29 @@ func TestPostgresOutOfRangeKeyAlone(t *testing.T) {
 		}
 	}
 }
+
+// TestPostgresUnsendableTextKeyAlone: a text key PostgreSQL cannot
+// receive (a NUL byte, invalid UTF-8) fails alone; before, the server
+// refused the whole batch's parameter and every key failed, retried.
+func TestPostgresUnsendableTextKeyAlone(t *testing.T) {
+	dsn := pgDSN(t)
+	conn, tbl := pgTable(t, dsn)
+	exec(t, conn, fmt.Sprintf(`INSERT INTO %s (id, name, tier) VALUES (1, 'a', 'x'), (2, 'b', 'y')`, tbl))
+	ctx := context.Background()
+	for _, noBatch := range []bool{false, true} {
+		p, err := OpenPostgres(ctx, PostgresConfig{DSN: dsn, Query: fmt.Sprintf("SELECT tier FROM %s WHERE name = $1", tbl), NoBatch: noBatch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := p.Lookup(ctx, []Key{{row.String("a")}, {row.String("a\x00b")}, {row.String("b")}, {row.String("\xff")}})
+		p.Close()
+		var bad *KeyErrors
+		if !errors.As(err, &bad) || bad.Errs[0] != nil || bad.Errs[1] == nil || bad.Errs[2] != nil || bad.Errs[3] == nil {
+			t.Errorf("noBatch %v: err %v, want KeyErrors for keys 1 and 3", noBatch, err)
+			continue
+		}
+		if got, want := fmt.Sprint(res), "[[[x]] [] [[y]] []]"; got != want {
+			t.Errorf("noBatch %v: rows %s, want %s", noBatch, got, want)
+		}
+	}
+}

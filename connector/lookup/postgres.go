@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -377,7 +378,7 @@ const (
 // of type oid, and its canonical text (canonGo).
 func keyParam(oid uint32, v row.Value) (any, string, error) {
 	bad := func() (any, string, error) {
-		return nil, "", fmt.Errorf("key value %s (%s) cannot be compared with the query's parameter type (oid %d)", Text(v), v.Kind(), oid)
+		return nil, "", fmt.Errorf("key value %q (%s) cannot be compared with the query's parameter type (oid %d)", Text(v), v.Kind(), oid)
 	}
 	switch oid {
 	case oidInt2, oidInt4, oidInt8, oidOID:
@@ -468,6 +469,11 @@ func keyParam(oid uint32, v row.Value) (any, string, error) {
 		return t, canonGo(t), nil
 	}
 	s := Text(v)
+	if strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) {
+		// The server refuses them (pgx talks UTF-8), and the whole
+		// batch with them.
+		return bad()
+	}
 	if oid == oidBPChar {
 		return s, strings.TrimRight(s, " "), nil
 	}
