@@ -403,6 +403,9 @@ func (e *errStatus) Error() string {
 	return fmt.Sprintf("HTTP %d: %s", e.code, b)
 }
 
+// maxEnrichAnswer bounds the body of an answer the step reads.
+const maxEnrichAnswer = 16 << 20
+
 // do sends a request and returns the answer's body. 5xx, 429 and
 // transport errors may be retried; other non-2xx answers are permanent,
 // except 404, which answers null (nothing known about this record).
@@ -427,7 +430,7 @@ func (x *enrichRun) do(ctx context.Context, req enrichRequest) (string, error) {
 		return "", err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxEnrichAnswer+1))
 	if err != nil {
 		return "", err
 	}
@@ -438,6 +441,9 @@ func (x *enrichRun) do(ctx context.Context, req enrichRequest) (string, error) {
 		return "", &errStatus{code: resp.StatusCode, body: string(b)}
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		return "", stream.Permanent(&errStatus{code: resp.StatusCode, body: string(b)})
+	}
+	if len(b) > maxEnrichAnswer {
+		return "", stream.Permanent(fmt.Errorf("the answer is larger than %d MiB", maxEnrichAnswer>>20))
 	}
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 {

@@ -3,8 +3,10 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -67,5 +69,21 @@ func TestEnrichCacheTTLFromCall(t *testing.T) {
 	}
 	if got := out.Vals[1].AsString(); got != `{"call":2}` {
 		t.Errorf("ttl after the first call: answer %s, want a second call's", got)
+	}
+}
+
+// TestEnrichAnswerTooLarge: an answer beyond the 16 MiB the step reads
+// fails with an error saying so, not with "the answer is not JSON" (the
+// truncated prefix of a valid document).
+func TestEnrichAnswerTooLarge(t *testing.T) {
+	big := `{"pad":"` + strings.Repeat("x", 17<<20) + `"}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, big)
+	}))
+	defer srv.Close()
+	x := &enrichRun{method: http.MethodGet, client: srv.Client()}
+	_, err := x.do(context.Background(), enrichRequest{url: srv.URL})
+	if err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("err %v, want one saying the answer is too large", err)
 	}
 }
