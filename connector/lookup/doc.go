@@ -16,7 +16,11 @@
 // whose entries, found or not found (negative results are cached too),
 // expire TTL after they were fetched. Get deduplicates the keys of a
 // batch, answers what the cache holds, sends every miss in one Lookup call
-// and retries a failed call with exponential backoff. Expiry is measured
+// and retries a failed call with exponential backoff. A key that cannot
+// be looked up at all (a value the key column's type cannot hold, a
+// Redis key of another type) fails alone: Lookup and Get return the
+// others' rows with a *KeyErrors, which is neither retried nor cached.
+// A cached entry is stamped with the start of the call that read it. Expiry is measured
 // with the Client's clock, which tests replace, so that "stale for at most
 // TTL" is checked without sleeping.
 //
