@@ -321,3 +321,31 @@ func TestClientTTLFromRead(t *testing.T) {
 		t.Errorf("TTL after the read: %q, want v1 (refetched)", v)
 	}
 }
+
+// cancelTable fails every call and cancels the Get's context in it, as
+// a job stopping during a failing query does.
+type cancelTable struct {
+	*fakeTable
+	cancel context.CancelFunc
+}
+
+func (c cancelTable) Lookup(context.Context, []Key) ([][]Row, error) {
+	c.cancel()
+	return nil, errors.New("connection reset")
+}
+
+// TestClientCancelledTries: a Get whose context ends during a failing
+// try stops there and says how many tries it made, not the configured
+// number.
+func TestClientCancelledTries(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, _ := NewClient(cancelTable{newFakeTable(), cancel}, Config{Retries: 3, Sleep: func(context.Context, time.Duration) error { return nil }})
+	_, err := c.Get(ctx, keys(1))
+	if !errors.Is(err, ErrLookup) || !strings.Contains(err.Error(), "after 1 tries") {
+		t.Errorf("err %v, want ErrLookup after 1 tries", err)
+	}
+	if q := c.Metrics().Queries.Load(); q != 1 {
+		t.Errorf("%d queries, want 1", q)
+	}
+}

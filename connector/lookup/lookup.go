@@ -263,10 +263,12 @@ func (c *Client) Get(ctx context.Context, keys []Key) ([][]Row, error) {
 func (c *Client) fetch(ctx context.Context, keys []Key) ([][]Row, time.Time, error) {
 	wait := c.cfg.Backoff
 	var (
-		last error
-		read time.Time
+		last  error
+		read  time.Time
+		tries int
 	)
 	for try := 0; try <= c.cfg.Retries; try++ {
+		tries = try + 1
 		if try > 0 {
 			if err := c.cfg.Sleep(ctx, wait); err != nil {
 				return nil, read, fmt.Errorf("%w: %w (after %d tries; last error: %w)", ErrLookup, err, try, last)
@@ -293,7 +295,7 @@ func (c *Client) fetch(ctx context.Context, keys []Key) ([][]Row, time.Time, err
 			break
 		}
 	}
-	return nil, read, fmt.Errorf("%w after %d tries: %w", ErrLookup, c.cfg.Retries+1, last)
+	return nil, read, fmt.Errorf("%w after %d tries: %w", ErrLookup, tries, last)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
