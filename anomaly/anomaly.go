@@ -14,7 +14,9 @@ type Detector interface {
 	// the model of the observations before it, then folds x into the
 	// model. score is NaN while the detector cannot judge yet (fewer
 	// than min_samples observations, or a seasonal model still learning
-	// its first season); anomalous is |score| > threshold.
+	// its first season); anomalous is |score| > threshold. An x that is
+	// NaN, infinite or beyond ±MaxValue is scored (NaN scores NaN) but
+	// not folded in, and does not count in Samples.
 	Update(t int64, x float64) (score float64, anomalous bool)
 	// AppendBinary appends the detector's state (not its configuration)
 	// to dst.
@@ -172,6 +174,18 @@ func New(c Config) (Detector, error) {
 		return NewSeasonal(c.Season, c.Bucket, c.Alpha, c.Beta, c.Gamma, c.HalfLife, c.Threshold, c.MinSamples), nil
 	}
 }
+
+// MaxValue is the largest magnitude of an observation that enters a
+// model. The statistics hold squares of deviations, and sums of many: an
+// observation beyond ±1e150 would overflow them to +Inf (and Inf - Inf to
+// NaN), leaving the key's detector blind from then on and its state one
+// that UnmarshalBinary refuses. Such an observation is still scored, so
+// that a reading of 1e300 in a series of tens is flagged.
+const MaxValue = 1e150
+
+// learnable reports whether x may enter a model: finite and within
+// ±MaxValue (false for NaN).
+func learnable(x float64) bool { return math.Abs(x) <= MaxValue }
 
 // Encoding tags: the first byte of each detector's state.
 const (

@@ -18,7 +18,8 @@ func configs() []Config {
 }
 
 // randomSeries has irregular steps, repeated and out-of-order times,
-// runs of equal values and outliers: the cases state must carry.
+// runs of equal values, outliers and values too large to learn (whose
+// squares overflow): the cases state must carry.
 func randomSeries(r *rand.Rand, n int) ([]int64, []float64) {
 	ts := make([]int64, n)
 	xs := make([]float64, n)
@@ -39,12 +40,21 @@ func randomSeries(r *rand.Rand, n int) ([]int64, []float64) {
 			xs[i] = 3 // runs of one value
 		case 1:
 			xs[i] = r.NormFloat64() * 100
+		case 2:
+			if r.IntN(10) == 0 {
+				xs[i] = hugeValues[r.IntN(len(hugeValues))]
+				break
+			}
+			xs[i] = 10 + r.NormFloat64()
 		default:
 			xs[i] = 10 + r.NormFloat64()
 		}
 	}
 	return ts, xs
 }
+
+// hugeValues are finite observations beyond MaxValue.
+var hugeValues = []float64{1e300, -1e300, math.MaxFloat64, -math.MaxFloat64, 2e154, -1e200}
 
 func same(a, b float64) bool { return a == b || (math.IsNaN(a) && math.IsNaN(b)) }
 
@@ -79,8 +89,63 @@ func TestRestoreEqualsUninterrupted(t *testing.T) {
 						t.Fatalf("iter %d, obs %d (cut %d): uninterrupted %v %v, restored %v %v", iter, i, cut, s1, a1, s2, a2)
 					}
 				}
-				if a.Samples() != fresh.Samples() || a.Samples() != int64(len(ts)) {
-					t.Fatalf("samples %d %d, want %d", a.Samples(), fresh.Samples(), len(ts))
+				learnt := int64(0)
+				for _, x := range xs {
+					if math.Abs(x) <= MaxValue {
+						learnt++
+					}
+				}
+				if a.Samples() != fresh.Samples() || a.Samples() != learnt {
+					t.Fatalf("samples %d %d, want %d", a.Samples(), fresh.Samples(), learnt)
+				}
+			}
+		})
+	}
+}
+
+// TestUnlearnableValuesLeaveModel: values that are NaN, infinite or
+// beyond MaxValue are scored but do not enter the model: every other
+// observation scores bit for bit as in the series without them (times
+// non-decreasing, so that they move no window), the huge ones are
+// flagged once the model judges, and the state restores. Before, a value
+// of 1e300 overflowed the EWMA's variance to +Inf (every later score 0,
+// for ever) and the z-score's sums to NaN, and UnmarshalBinary refused
+// the state of both.
+func TestUnlearnableValuesLeaveModel(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	odd := append([]float64{math.NaN(), math.Inf(1), math.Inf(-1)}, hugeValues...)
+	for _, c := range configs() {
+		t.Run(c.Method, func(t *testing.T) {
+			for iter := range 100 {
+				with, _ := New(c)
+				without, _ := New(c)
+				now := int64(r.IntN(1 << 30))
+				for i := range 1 + r.IntN(600) {
+					now += int64(r.IntN(300_000))
+					if r.IntN(20) == 0 {
+						x := odd[r.IntN(len(odd))]
+						s, a := with.Update(now, x)
+						if math.IsNaN(x) && (!math.IsNaN(s) || a) {
+							t.Fatalf("iter %d obs %d: NaN scored %v %v", iter, i, s, a)
+						}
+						if !math.IsNaN(x) && !math.IsNaN(s) && !a {
+							t.Fatalf("iter %d obs %d: %v scored %v, not flagged", iter, i, x, s)
+						}
+						continue
+					}
+					x := 10 + r.NormFloat64()
+					s1, a1 := with.Update(now, x)
+					s2, a2 := without.Update(now, x)
+					if !same(s1, s2) || a1 != a2 {
+						t.Fatalf("iter %d obs %d: with odd values %v %v, without %v %v", iter, i, s1, a1, s2, a2)
+					}
+				}
+				if with.Samples() != without.Samples() {
+					t.Fatalf("iter %d: samples %d, want %d", iter, with.Samples(), without.Samples())
+				}
+				fresh, _ := New(c)
+				if err := fresh.UnmarshalBinary(with.AppendBinary(nil)); err != nil {
+					t.Fatalf("iter %d: restore: %v", iter, err)
 				}
 			}
 		})

@@ -36,6 +36,9 @@ func (e *EWMA) Update(t int64, x float64) (float64, bool) {
 		score = zscore(x, e.m.mean, e.m.variance())
 		ok = verdict(score, e.threshold)
 	}
+	if !learnable(x) {
+		return score, ok
+	}
 	e.m.add(t, x)
 	e.n++
 	return score, ok

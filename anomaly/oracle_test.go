@@ -61,7 +61,10 @@ func TestEWMAMatchesWeightedSums(t *testing.T) {
 
 // TestZScoreMatchesWindow checks the sliding z-score against the mean and
 // sample standard deviation of the values in (T - window, T], T the newest
-// event time, recomputed for every observation.
+// event time, recomputed for every observation. The level shifts far from
+// where it started (the running sums' reference value): before the sums
+// were rebuilt on such a move, the scores after a shift of 1e9 were off by
+// 20 % until max_samples expiries later.
 func TestZScoreMatchesWindow(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	const win = 10 * 60_000
@@ -71,7 +74,15 @@ func TestZScoreMatchesWindow(t *testing.T) {
 	now := int64(0)
 	for i := range 3000 {
 		now += int64(r.IntN(40_000))
-		x := 1e6 + 10*r.NormFloat64() // a large offset: cancellation would show
+		// A large offset, and shifts of it: cancellation would show.
+		level := 1e6
+		switch {
+		case i >= 2000:
+			level = -3e8
+		case i >= 1000:
+			level = 1e9
+		}
+		x := level + 10*r.NormFloat64()
 		var in []float64
 		for k := range ts {
 			if ts[k] > now-win {

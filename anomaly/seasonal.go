@@ -87,7 +87,11 @@ func (h *Seasonal) slot(b int64) int {
 // Update implements Detector.
 func (h *Seasonal) Update(t int64, x float64) (float64, bool) {
 	b := floorDiv(t, h.bucket)
+	learn := learnable(x)
 	if h.n == 0 {
+		if !learn {
+			return math.NaN(), false
+		}
 		h.start, h.cur = b, b
 		h.init = make([]float64, h.m)
 		for i := range h.init {
@@ -101,12 +105,14 @@ func (h *Seasonal) Update(t int64, x float64) (float64, bool) {
 			h.initialise()
 		}
 	}
-	h.n++
 	score := math.NaN()
 	ok := false
 	if !h.ready {
-		h.sum += x
-		h.cnt++
+		if learn {
+			h.n++
+			h.sum += x
+			h.cnt++
+		}
 		return score, ok
 	}
 	f := h.forecast(h.cur)
@@ -115,6 +121,10 @@ func (h *Seasonal) Update(t int64, x float64) (float64, bool) {
 		score = zscore(r, h.resid.mean, h.resid.variance())
 		ok = verdict(score, h.threshold)
 	}
+	if !learn {
+		return score, ok
+	}
+	h.n++
 	if ok {
 		// Clip before learning from it (see the type's comment).
 		sd := math.Sqrt(h.resid.variance())

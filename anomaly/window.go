@@ -36,7 +36,8 @@ type sliding struct {
 	size   int
 	sorted []float64 // nil unless order statistics are kept
 	// sums of x - ref and (x - ref)² over the window (zscore), rebuilt
-	// from the ring every max removals to bound rounding drift.
+	// from the ring every max removals to bound rounding drift, and when
+	// the window has moved far from ref (meanVar).
 	ref         float64
 	sum, sumSq  float64
 	removals    int
@@ -130,14 +131,26 @@ func (s *sliding) rebuildSums() {
 	}
 }
 
-// meanVar returns the window's mean and sample variance.
+// meanVar returns the window's mean and sample variance. When the
+// window's mean has moved so far from ref that the sums would cancel
+// (more than 10⁴ standard deviations: half of float64's digits gone),
+// it rebuilds them around a value of the window first. That cannot
+// happen again while that value is in the window (it alone keeps the
+// variance above (mean - ref)²/n), so the rebuilds cost O(1) amortised
+// per observation.
 func (s *sliding) meanVar() (float64, float64) {
 	n := float64(s.size)
 	m := s.sum / n
 	if s.size < 2 {
 		return s.ref + m, 0
 	}
-	return s.ref + m, max(s.sumSq-n*m*m, 0) / (n - 1)
+	v := max(s.sumSq-n*m*m, 0) / (n - 1)
+	if m*m > 1e8*v && m != 0 {
+		s.rebuildSums()
+		m = s.sum / n
+		v = max(s.sumSq-n*m*m, 0) / (n - 1)
+	}
+	return s.ref + m, v
 }
 
 func (s *sliding) append(dst []byte) []byte {
@@ -233,7 +246,9 @@ func (z *ZScore) Update(t int64, x float64) (float64, bool) {
 		score = zscore(x, m, v)
 		ok = verdict(score, z.threshold)
 	}
-	z.w.insert(t, x)
+	if learnable(x) {
+		z.w.insert(t, x)
+	}
 	return score, ok
 }
 
@@ -288,7 +303,9 @@ func (m *MAD) Update(t int64, x float64) (float64, bool) {
 		score = robustZ(m.w.sorted, x)
 		ok = verdict(score, m.threshold)
 	}
-	m.w.insert(t, x)
+	if learnable(x) {
+		m.w.insert(t, x)
+	}
 	return score, ok
 }
 

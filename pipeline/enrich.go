@@ -266,6 +266,7 @@ type enrichRun struct {
 	method  string
 	client  *http.Client
 	cache   *ttlcache.Cache[string]
+	now     func() time.Time // the cache's clock
 	hits    atomic.Int64
 	misses  atomic.Int64
 	// record encodes the whole row as the body (no body: given, not GET).
@@ -402,6 +403,9 @@ func (e *errStatus) Error() string {
 	return fmt.Sprintf("HTTP %d: %s", e.code, b)
 }
 
+// maxEnrichAnswer bounds the body of an answer the step reads.
+const maxEnrichAnswer = 16 << 20
+
 // do sends a request and returns the answer's body. 5xx, 429 and
 // transport errors may be retried; other non-2xx answers are permanent,
 // except 404, which answers null (nothing known about this record).
@@ -426,7 +430,7 @@ func (x *enrichRun) do(ctx context.Context, req enrichRequest) (string, error) {
 		return "", err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxEnrichAnswer+1))
 	if err != nil {
 		return "", err
 	}
@@ -437,6 +441,9 @@ func (x *enrichRun) do(ctx context.Context, req enrichRequest) (string, error) {
 		return "", &errStatus{code: resp.StatusCode, body: string(b)}
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		return "", stream.Permanent(&errStatus{code: resp.StatusCode, body: string(b)})
+	}
+	if len(b) > maxEnrichAnswer {
+		return "", stream.Permanent(fmt.Errorf("the answer is larger than %d MiB", maxEnrichAnswer>>20))
 	}
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 {
@@ -469,12 +476,15 @@ func (x *enrichRun) one(ctx context.Context, r row.Row) (row.Row, error) {
 		}
 		x.misses.Add(1)
 	}
+	sent := x.now()
 	a, err := x.do(ctx, req)
 	if err != nil {
 		return r, err
 	}
 	if x.cache != nil {
-		x.cache.Add(req.key, a)
+		// Stamped when the call went out: an answer is not served more
+		// than ttl after the service gave it, however long the call took.
+		x.cache.AddAt(req.key, a, sent)
 	}
 	return x.withAnswer(r, a), nil
 }
@@ -516,6 +526,7 @@ func (x *enrichRun) batch(ctx context.Context, rs []row.Row) ([]row.Row, error) 
 	for _, h := range x.headers {
 		req.hdr = append(req.hdr, h.name, string(h.tmpl.render(nil, row.Row{})))
 	}
+	sent := x.now()
 	a, err := x.do(ctx, req)
 	if err != nil {
 		return nil, err
@@ -530,7 +541,7 @@ func (x *enrichRun) batch(ctx context.Context, rs []row.Row) ([]row.Row, error) 
 	for j, i := range idx {
 		s := string(answers[j])
 		if x.cache != nil {
-			x.cache.Add(keys[j], s)
+			x.cache.AddAt(keys[j], s, sent)
 		}
 		out[i] = x.withAnswer(rs[i], s)
 	}
@@ -544,7 +555,7 @@ func buildEnrich(ctx context.Context, rows stream.Stream[row.Row], st stage, dl 
 	p := st.enrich
 	h := p.spec.HTTP
 	in := st.in()
-	x := &enrichRun{plan: p, name: st.name, in: in, method: h.Method, record: row.NewJSONEncoder(in)}
+	x := &enrichRun{plan: p, name: st.name, in: in, method: h.Method, record: row.NewJSONEncoder(in), now: time.Now}
 	var err error
 	if x.url, err = compileURLTemplate(h.URL, in, false); err != nil {
 		return rows, h.Pos.errorf("url: %v", err)
@@ -568,7 +579,7 @@ func buildEnrich(ctx context.Context, rows stream.Stream[row.Row], st stage, dl 
 		IdleConnTimeout:     90 * time.Second,
 	}}
 	if h.CacheSize > 0 {
-		c, err := ttlcache.New[string](h.CacheSize, h.CacheTTL, nil)
+		c, err := ttlcache.New[string](h.CacheSize, h.CacheTTL, x.now)
 		if err != nil {
 			return rows, h.Pos.errorf("cache: %v", err)
 		}

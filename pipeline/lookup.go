@@ -281,7 +281,8 @@ func buildLookup(ctx context.Context, rows stream.Stream[row.Row], lp *lookupPla
 			keys[i] = k
 		}
 		res, err := client.Get(ctx, keys)
-		if err != nil {
+		var bad *lookup.KeyErrors
+		if err != nil && !errors.As(err, &bad) {
 			if ctx.Err() != nil {
 				// The job is stopping: the lookups were cut short, they
 				// did not fail; the records are read again after a restart.
@@ -293,6 +294,11 @@ func buildLookup(ctx context.Context, rows stream.Stream[row.Row], lp *lookupPla
 			return
 		}
 		for i, r := range vals {
+			if bad != nil && bad.Errs[i] != nil {
+				// This key alone cannot be looked up.
+				fail(r, fmt.Errorf("key %s: %w", keyText(keys[i]), bad.Errs[i]))
+				continue
+			}
 			var found lookup.Row
 			if len(res[i]) > 0 {
 				found = res[i][0]

@@ -253,6 +253,73 @@ steps:
 	}
 }
 
+// badKeyUsers is fakeUsers that cannot look up a key that is not a
+// number (as PostgreSQL cannot for a bigint column): those keys fail
+// alone, with a *lookup.KeyErrors.
+type badKeyUsers struct{ *fakeUsers }
+
+func (b badKeyUsers) Lookup(ctx context.Context, keys []lookup.Key) ([][]lookup.Row, error) {
+	out, err := b.fakeUsers.Lookup(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	var bad *lookup.KeyErrors
+	for i, k := range keys {
+		if _, err := strconv.Atoi(lookup.Text(k[0])); err != nil {
+			if bad == nil {
+				bad = &lookup.KeyErrors{Errs: make([]error, len(keys))}
+			}
+			bad.Errs[i] = fmt.Errorf("%q is not a bigint", lookup.Text(k[0]))
+		}
+	}
+	if bad != nil {
+		return out, bad
+	}
+	return out, nil
+}
+
+// TestLookupBadKeyFailsAlone: a record whose key cannot be looked up at
+// all goes to the dead letters alone; the other records of its batch are
+// joined. Before, the key's error failed the whole call, retried, and
+// every record of the batch went to the dead letters.
+func TestLookupBadKeyFailsAlone(t *testing.T) {
+	var in strings.Builder
+	bad := 0
+	for i := 0; i < 100; i++ {
+		if i%7 == 0 {
+			fmt.Fprintf(&in, `{"seq":%d,"user":"x%d"}`+"\n", i, i)
+			bad++
+			continue
+		}
+		fmt.Fprintf(&in, `{"seq":%d,"user":%d}`+"\n", i, i%9)
+	}
+	rows, j, err := runWith(t, `
+source: {file: {path: $DIR/in.jsonl}}
+steps:
+  - lookup:
+      redis: {key: "u:{user}"}
+      fields: [name, tier]
+      retries: 2
+      backoff: 1ms
+sink: {stdout: {}}
+errors: {tolerance: all, dead_letter: {file: {path: $DIR/dead}}}
+`, map[string]string{"in.jsonl": in.String()}, withLookuper(badKeyUsers{newFakeUsers()}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 100-bad || j.DeadLetters() != int64(bad) {
+		t.Fatalf("%d rows (want %d), %d dead letters (want %d)", len(rows), 100-bad, j.DeadLetters(), bad)
+	}
+	for _, r := range rows {
+		if u := int(r["user"].(float64)); r["name"] != "u"+strconv.Itoa(u) {
+			t.Errorf("row %v", r)
+		}
+	}
+	if e := j.lookups[0].client.Metrics().Errors.Load(); e != 0 {
+		t.Errorf("%d failed (retried) calls, want none", e)
+	}
+}
+
 // versioned wraps a Lookuper: before each call it changes every row of
 // the table (update(n) for the n-th call, from 1) and records which call
 // fetched each key, so a test can check that every record was joined with

@@ -35,12 +35,17 @@ var ErrModel = errors.New("scoring: bad model")
 // Parse decodes a model of the given kind.
 func Parse(kind string, data []byte) (Model, error) {
 	switch kind {
-	case KindLinear, KindLogistic:
-		return ParseLinear(data, kind == KindLogistic)
-	case KindTreeEnsemble:
+	case KindLinear, KindLogistic, KindTreeEnsemble:
+	default:
+		return nil, fmt.Errorf("%w: kind %q is unknown; allowed: linear, logistic, tree_ensemble", ErrModel, kind)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, fmt.Errorf("%w: the model file is empty", ErrModel)
+	}
+	if kind == KindTreeEnsemble {
 		return ParseTrees(data)
 	}
-	return nil, fmt.Errorf("%w: kind %q is unknown; allowed: linear, logistic, tree_ensemble", ErrModel, kind)
+	return ParseLinear(data, kind == KindLogistic)
 }
 
 // Linear is intercept + Σ wᵢxᵢ, passed through the logistic function

@@ -139,6 +139,8 @@ func TestParseErrors(t *testing.T) {
 		{KindTreeEnsemble, `[{"leaf":1}]`, "without nodeid"},
 		{KindTreeEnsemble, `[{"nodeid":0,"split":"a","split_condition":1,"yes":1,"no":1,"children":[{"nodeid":1,"leaf":1},{"nodeid":1,"leaf":2}]}]`, "two children"},
 		{"forest", `{}`, "unknown"},
+		{KindLinear, "", "empty"},
+		{KindTreeEnsemble, " \n", "empty"},
 	}
 	for _, c := range cases {
 		_, err := Parse(c.kind, []byte(c.doc))

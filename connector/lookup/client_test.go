@@ -47,10 +47,21 @@ func (f *fakeTable) Lookup(_ context.Context, keys []Key) ([][]Row, error) {
 		return nil, errors.New("connection refused")
 	}
 	out := make([][]Row, len(keys))
+	var bad *KeyErrors
 	for i, n := range names {
+		if strings.HasPrefix(n, "bad") {
+			if bad == nil {
+				bad = &KeyErrors{Errs: make([]error, len(keys))}
+			}
+			bad.Errs[i] = errors.New(n + " cannot be a key")
+			continue
+		}
 		if v, ok := f.vals[n]; ok {
 			out[i] = []Row{{row.String(v)}}
 		}
+	}
+	if bad != nil {
+		return out, bad
 	}
 	return out, nil
 }
@@ -228,5 +239,113 @@ func TestClientConfig(t *testing.T) {
 	}
 	if _, err := NewClient(newFakeTable(), Config{CacheSize: -1}); err == nil {
 		t.Error("a negative cache size was accepted")
+	}
+}
+
+// TestClientBadKeys: keys the Lookuper cannot look up at all (a
+// *KeyErrors) fail alone, repeated ones included: the others are
+// answered and cached, the bad ones neither cached nor retried.
+func TestClientBadKeys(t *testing.T) {
+	f := newFakeTable()
+	f.set("1", "a")
+	f.set("2", "b")
+	c, err := NewClient(f, Config{CacheSize: 10, CacheTTL: time.Minute, Sleep: func(context.Context, time.Duration) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for round := range 2 {
+		res, err := c.Get(ctx, keys(1, "bad1", 2, "bad1", 3, "bad2"))
+		var bad *KeyErrors
+		if !errors.As(err, &bad) || len(bad.Errs) != 6 {
+			t.Fatalf("round %d: err %v, want KeyErrors for 6 keys", round, err)
+		}
+		for i, want := range []bool{false, true, false, true, false, true} {
+			if (bad.Errs[i] != nil) != want {
+				t.Errorf("round %d: key %d: error %v", round, i, bad.Errs[i])
+			}
+		}
+		if got := strings.Join(values(t, res), " "); got != "a - b - - -" {
+			t.Errorf("round %d: values %s", round, got)
+		}
+	}
+	// One call per round: the first sends every distinct key once, the
+	// second only the bad ones (the others are cached).
+	if got := len(f.calls); got != 2 || len(f.calls[1]) != 2 {
+		t.Errorf("calls %v", f.calls)
+	}
+	if c.Metrics().Errors.Load() != 0 {
+		t.Errorf("%d failed calls, want none", c.Metrics().Errors.Load())
+	}
+}
+
+// slowTable is a fakeTable whose calls take took on the test's clock:
+// the table is read when the call starts.
+type slowTable struct {
+	*fakeTable
+	ck   *clock
+	took time.Duration
+}
+
+func (s slowTable) Lookup(ctx context.Context, keys []Key) ([][]Row, error) {
+	res, err := s.fakeTable.Lookup(ctx, keys)
+	s.ck.advance(s.took)
+	return res, err
+}
+
+// TestClientTTLFromRead: a cached answer is served for TTL after the
+// call that read it started, not after it returned: however long the
+// query took, no record gets a value read more than TTL ago. Before, the
+// entry was stamped when the answer arrived, and a query of 30s made a
+// 1m cache serve values read 89s earlier.
+func TestClientTTLFromRead(t *testing.T) {
+	f := newFakeTable()
+	ck := &clock{t: time.Unix(1000, 0)}
+	const ttl = time.Minute
+	c, err := NewClient(slowTable{f, ck, 30 * time.Second}, Config{CacheSize: 10, CacheTTL: ttl, Now: ck.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.set("1", "v0")
+	read := ck.now()
+	if _, err := c.Get(context.Background(), keys(1)); err != nil {
+		t.Fatal(err)
+	}
+	f.set("1", "v1")
+	ck.advance(ttl - ck.now().Sub(read)) // TTL after the read
+	res, err := c.Get(context.Background(), keys(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := values(t, res)[0]; v != "v1" {
+		t.Errorf("TTL after the read: %q, want v1 (refetched)", v)
+	}
+}
+
+// cancelTable fails every call and cancels the Get's context in it, as
+// a job stopping during a failing query does.
+type cancelTable struct {
+	*fakeTable
+	cancel context.CancelFunc
+}
+
+func (c cancelTable) Lookup(context.Context, []Key) ([][]Row, error) {
+	c.cancel()
+	return nil, errors.New("connection reset")
+}
+
+// TestClientCancelledTries: a Get whose context ends during a failing
+// try stops there and says how many tries it made, not the configured
+// number.
+func TestClientCancelledTries(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, _ := NewClient(cancelTable{newFakeTable(), cancel}, Config{Retries: 3, Sleep: func(context.Context, time.Duration) error { return nil }})
+	_, err := c.Get(ctx, keys(1))
+	if !errors.Is(err, ErrLookup) || !strings.Contains(err.Error(), "after 1 tries") {
+		t.Errorf("err %v, want ErrLookup after 1 tries", err)
+	}
+	if q := c.Metrics().Queries.Load(); q != 1 {
+		t.Errorf("%d queries, want 1", q)
 	}
 }

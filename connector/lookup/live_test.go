@@ -426,3 +426,231 @@ func TestPostgresPoolConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestPostgresBatchedMatchesPerKey: for key columns whose values come
+// back in another text than the key was sent in (char(n) pads, citext
+// ignores case, numeric beyond 2^53, real rounds), the batched query
+// answers every key as the per-key query does (the oracle: the query as
+// the user wrote it, once per key).
+func TestPostgresBatchedMatchesPerKey(t *testing.T) {
+	dsn := pgDSN(t)
+	conn, _ := pgTable(t, dsn)
+	ctx := context.Background()
+	name := "sluice_lookup_keys_" + testservice.Suffix()
+	exec(t, conn, fmt.Sprintf(`CREATE TABLE %s (c char(5), n numeric(30,0), r real, v text)`, name))
+	t.Cleanup(func() { conn.Exec(context.Background(), "DROP TABLE IF EXISTS "+name) })
+	exec(t, conn, fmt.Sprintf(`INSERT INTO %s VALUES ('ab', 12345678901234567890, 0.1, 'one'), ('abcde', 12345678901234567891, 2.5, 'two')`, name))
+	cases := []struct {
+		col  string
+		keys []Key
+	}{
+		{"c", []Key{{row.String("ab")}, {row.String("abcde")}, {row.String("ab   ")}, {row.String("x")}}},
+		{"n", []Key{{row.String("12345678901234567890")}, {row.String("12345678901234567891")}, {row.String("12345678901234567892")}}},
+		{"r", []Key{{row.Float(0.1)}, {row.Float(2.5)}, {row.Float(3)}, {row.Float(0.1000000001)}}},
+	}
+	for _, c := range cases {
+		q := fmt.Sprintf("SELECT v FROM %s WHERE %s = $1", name, c.col)
+		var want string
+		for _, noBatch := range []bool{true, false} {
+			p, err := OpenPostgres(ctx, PostgresConfig{DSN: dsn, Query: q, NoBatch: noBatch})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Batched() == noBatch {
+				t.Fatalf("%s: noBatch %v, Batched() %v", c.col, noBatch, p.Batched())
+			}
+			res, err := p.Lookup(ctx, c.keys)
+			p.Close()
+			if err != nil {
+				t.Fatalf("%s: %v", c.col, err)
+			}
+			if got := fmt.Sprint(res); noBatch {
+				want = got
+			} else if got != want {
+				t.Errorf("key column %s: batched %s, per key %s", c.col, got, want)
+			}
+		}
+	}
+}
+
+// TestPostgresBadKeyAlone: a key the query's parameter type cannot hold
+// ("abc" for a bigint) fails alone: the other keys of the batch are
+// answered, in both query shapes, and the bad key is not retried.
+func TestPostgresBadKeyAlone(t *testing.T) {
+	dsn := pgDSN(t)
+	conn, tbl := pgTable(t, dsn)
+	exec(t, conn, fmt.Sprintf(`INSERT INTO %s (id, name) VALUES (1, 'a'), (2, 'b')`, tbl))
+	ctx := context.Background()
+	for _, noBatch := range []bool{false, true} {
+		p, err := OpenPostgres(ctx, PostgresConfig{DSN: dsn, Query: fmt.Sprintf("SELECT name FROM %s WHERE id = $1", tbl), NoBatch: noBatch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := NewClient(p, Config{CacheSize: 10, CacheTTL: time.Minute, Sleep: func(context.Context, time.Duration) error { return nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.Get(ctx, []Key{{row.Int(1)}, {row.String("abc")}, {row.Int(2)}, {row.Int(3)}, {row.Float(1.5)}})
+		var bad *KeyErrors
+		if !errors.As(err, &bad) {
+			t.Fatalf("noBatch %v: err %v, want KeyErrors", noBatch, err)
+		}
+		for i, want := range []bool{false, true, false, false, true} {
+			if (bad.Errs[i] != nil) != want {
+				t.Errorf("noBatch %v: key %d: error %v, want one: %v", noBatch, i, bad.Errs[i], want)
+			}
+		}
+		if got, want := fmt.Sprint(res), "[[[a]] [] [[b]] [] []]"; got != want {
+			t.Errorf("noBatch %v: rows %s, want %s", noBatch, got, want)
+		}
+		if q := c.Metrics().Queries.Load(); q != 1 {
+			t.Errorf("noBatch %v: %d queries, want 1 (a bad key is not retried)", noBatch, q)
+		}
+		c.Close()
+	}
+}
+
+// TestRedisWrongTypeAlone: a key that holds a string where the step
+// reads hashes fails alone (Redis answers WRONGTYPE for it); the other
+// keys of the batch are answered. Before, the error failed the whole
+// batch, retried.
+func TestRedisWrongTypeAlone(t *testing.T) {
+	cli, addr := redisAddr(t)
+	ctx := context.Background()
+	prefix := "sluice-test-lookup-" + testservice.Suffix() + ":"
+	t.Cleanup(func() { cli.Del(context.Background(), prefix+"1", prefix+"2", prefix+"3") })
+	if err := cli.HSet(ctx, prefix+"1", "tier", "gold").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.Set(ctx, prefix+"2", "not a hash", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.HSet(ctx, prefix+"3", "tier", "basic").Err(); err != nil {
+		t.Fatal(err)
+	}
+	tm, _ := ParseTemplate(prefix + "{id}")
+	r, err := OpenRedis(ctx, RedisConfig{Options: redis.Options{Addr: addr}, Key: tm, Type: RedisHash, Fields: []string{"tier"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient(r, Config{Sleep: func(context.Context, time.Duration) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	res, err := c.Get(ctx, []Key{{row.Int(1)}, {row.Int(2)}, {row.Int(3)}, {row.Int(4)}})
+	var bad *KeyErrors
+	if !errors.As(err, &bad) || bad.Errs[1] == nil || bad.Errs[0] != nil || bad.Errs[2] != nil || bad.Errs[3] != nil {
+		t.Fatalf("err %v, want a KeyErrors for key 2 alone", err)
+	}
+	if got, want := fmt.Sprint(res), "[[[gold]] [] [[basic]] []]"; got != want {
+		t.Errorf("rows %s, want %s", got, want)
+	}
+	if q := c.Metrics().Queries.Load(); q != 1 {
+		t.Errorf("%d queries, want 1", q)
+	}
+}
+
+// TestPostgresColumnsChange: when the table changes under a `SELECT *`
+// query during a run (a column dropped or added), a lookup fails with an
+// error naming the change instead of returning rows of another width
+// than Columns (which the lookup step indexed by position: a panic).
+func TestPostgresColumnsChange(t *testing.T) {
+	dsn := pgDSN(t)
+	conn, tbl := pgTable(t, dsn)
+	exec(t, conn, fmt.Sprintf(`INSERT INTO %s (id, name, tier) VALUES (1, 'a', 'x')`, tbl))
+	ctx := context.Background()
+	for _, noBatch := range []bool{false, true} {
+		p, err := OpenPostgres(ctx, PostgresConfig{DSN: dsn, Query: fmt.Sprintf("SELECT * FROM %s WHERE id = $1", tbl), NoBatch: noBatch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols := len(p.Columns())
+		if _, err := p.Lookup(ctx, []Key{{row.Int(1)}}); err != nil {
+			t.Fatal(err)
+		}
+		alter := "DROP COLUMN tier"
+		if noBatch {
+			alter = "ADD COLUMN extra text"
+		}
+		exec(t, conn, fmt.Sprintf("ALTER TABLE %s %s", tbl, alter))
+		var last error
+		for try := range 3 { // the first may fail on the cached plan
+			res, err := p.Lookup(ctx, []Key{{row.Int(1)}})
+			if last = err; err != nil {
+				continue
+			}
+			for _, rows := range res {
+				for _, r := range rows {
+					if len(r) != cols {
+						t.Errorf("noBatch %v, try %d: a row of %d values for %d columns", noBatch, try, len(r), cols)
+					}
+				}
+			}
+		}
+		if last == nil || !strings.Contains(last.Error(), "the table changed") {
+			t.Errorf("noBatch %v: the last lookup's error %v, want one saying the table changed", noBatch, last)
+		}
+		p.Close()
+	}
+}
+
+// TestPostgresOutOfRangeKeyAlone: a key beyond the range of an int or
+// smallint key column cannot be sent as the parameter: it fails alone,
+// and the other keys of the batch are answered. Before, pgx refused to
+// encode the whole batch's parameter, and every key failed, retried.
+func TestPostgresOutOfRangeKeyAlone(t *testing.T) {
+	dsn := pgDSN(t)
+	conn, _ := pgTable(t, dsn)
+	ctx := context.Background()
+	name := "sluice_lookup_int_" + testservice.Suffix()
+	exec(t, conn, fmt.Sprintf(`CREATE TABLE %s (i int, s smallint, v text)`, name))
+	t.Cleanup(func() { conn.Exec(context.Background(), "DROP TABLE IF EXISTS "+name) })
+	exec(t, conn, fmt.Sprintf(`INSERT INTO %s VALUES (1, 1, 'one'), (2, 2, 'two')`, name))
+	// -70000 fits an int, not a smallint.
+	for _, col := range []string{"i", "s"} {
+		badLast := col == "s"
+		for _, noBatch := range []bool{false, true} {
+			p, err := OpenPostgres(ctx, PostgresConfig{DSN: dsn, Query: fmt.Sprintf("SELECT v FROM %s WHERE %s = $1", name, col), NoBatch: noBatch})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := p.Lookup(ctx, []Key{{row.Int(1)}, {row.Int(3_000_000_000)}, {row.Int(2)}, {row.Int(-70_000)}})
+			p.Close()
+			var bad *KeyErrors
+			if !errors.As(err, &bad) || bad.Errs[0] != nil || bad.Errs[1] == nil || bad.Errs[2] != nil || (bad.Errs[3] != nil) != badLast {
+				t.Errorf("%s, noBatch %v: err %v, want KeyErrors for key 1 (and 3 for a smallint)", col, noBatch, err)
+				continue
+			}
+			if got, want := fmt.Sprint(res), "[[[one]] [] [[two]] []]"; got != want {
+				t.Errorf("%s, noBatch %v: rows %s, want %s", col, noBatch, got, want)
+			}
+		}
+	}
+}
+
+// TestPostgresUnsendableTextKeyAlone: a text key PostgreSQL cannot
+// receive (a NUL byte, invalid UTF-8) fails alone; before, the server
+// refused the whole batch's parameter and every key failed, retried.
+func TestPostgresUnsendableTextKeyAlone(t *testing.T) {
+	dsn := pgDSN(t)
+	conn, tbl := pgTable(t, dsn)
+	exec(t, conn, fmt.Sprintf(`INSERT INTO %s (id, name, tier) VALUES (1, 'a', 'x'), (2, 'b', 'y')`, tbl))
+	ctx := context.Background()
+	for _, noBatch := range []bool{false, true} {
+		p, err := OpenPostgres(ctx, PostgresConfig{DSN: dsn, Query: fmt.Sprintf("SELECT tier FROM %s WHERE name = $1", tbl), NoBatch: noBatch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := p.Lookup(ctx, []Key{{row.String("a")}, {row.String("a\x00b")}, {row.String("b")}, {row.String("\xff")}})
+		p.Close()
+		var bad *KeyErrors
+		if !errors.As(err, &bad) || bad.Errs[0] != nil || bad.Errs[1] == nil || bad.Errs[2] != nil || bad.Errs[3] == nil {
+			t.Errorf("noBatch %v: err %v, want KeyErrors for keys 1 and 3", noBatch, err)
+			continue
+		}
+		if got, want := fmt.Sprint(res), "[[[x]] [] [[y]] []]"; got != want {
+			t.Errorf("noBatch %v: rows %s, want %s", noBatch, got, want)
+		}
+	}
+}

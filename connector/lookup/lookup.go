@@ -27,8 +27,9 @@ type Lookuper interface {
 	// Columns names the columns of the rows Lookup returns.
 	Columns() []string
 	// Lookup returns, for each key, its rows (nil when it has none), in
-	// the order of keys. An error means no answer for any key of the
-	// batch; the Client retries it.
+	// the order of keys. A *KeyErrors error comes with the answers of
+	// the keys it does not list; any other error means no answer for any
+	// key of the batch, and the Client retries it.
 	Lookup(ctx context.Context, keys []Key) ([][]Row, error)
 	// Close releases the connections.
 	Close() error
@@ -102,6 +103,32 @@ type Client struct {
 // ErrLookup wraps the error of a lookup that failed after its retries.
 var ErrLookup = errors.New("lookup failed")
 
+// KeyErrors lists the keys of a call that cannot be looked up at all,
+// whatever the table holds: a value the key's type cannot take, like
+// "abc" for a bigint column. Errs has an entry per key of the call, nil
+// for the keys answered. It comes with the answers of the other keys,
+// from a Lookuper and from Client.Get, and is not retried: one bad key
+// does not fail the others of its batch.
+type KeyErrors struct {
+	Errs []error
+}
+
+func (e *KeyErrors) Error() string {
+	n, first := 0, error(nil)
+	for _, err := range e.Errs {
+		if err != nil {
+			if n == 0 {
+				first = err
+			}
+			n++
+		}
+	}
+	if n == 1 {
+		return first.Error()
+	}
+	return fmt.Sprintf("%d keys cannot be looked up; the first: %v", n, first)
+}
+
 // NewClient returns a Client over l.
 func NewClient(l Lookuper, cfg Config) (*Client, error) {
 	if cfg.CacheSize < 0 {
@@ -151,7 +178,8 @@ func (c *Client) Close() error { return c.l.Close() }
 // Keys with a null value have no rows and are not looked up. Keys the
 // cache holds (unexpired) are answered from it; all the others go to the
 // Lookuper in one call, retried with backoff; if every try fails, Get
-// returns an error wrapping ErrLookup.
+// returns an error wrapping ErrLookup. Keys that cannot be looked up at
+// all fail alone: Get returns the rows of the others with a *KeyErrors.
 func (c *Client) Get(ctx context.Context, keys []Key) ([][]Row, error) {
 	c.metrics.Lookups.Add(int64(len(keys)))
 	out := make([][]Row, len(keys))
@@ -197,11 +225,22 @@ func (c *Client) Get(ctx context.Context, keys []Key) ([][]Row, error) {
 	if len(missKeys) == 0 {
 		return out, nil
 	}
-	res, err := c.fetch(ctx, missKeys)
-	if err != nil {
+	res, read, err := c.fetch(ctx, missKeys)
+	var bad *KeyErrors
+	if err != nil && !errors.As(err, &bad) {
 		return nil, err
 	}
+	var errs []error
 	for j, id := range missIDs {
+		if bad != nil && bad.Errs[j] != nil {
+			if errs == nil {
+				errs = make([]error, len(keys))
+			}
+			for _, i := range where[id] {
+				errs[i] = bad.Errs[j]
+			}
+			continue // not cached: the same key fails the same way
+		}
 		rows := res[j]
 		for _, i := range where[id] {
 			out[i] = rows
@@ -209,34 +248,46 @@ func (c *Client) Get(ctx context.Context, keys []Key) ([][]Row, error) {
 		if c.cache != nil {
 			// A single string key's id is the key's own bytes, which may
 			// sit in a decoder's arena block: keep a copy, not the block.
-			c.cache.Add(strings.Clone(id), rows)
+			c.cache.AddAt(strings.Clone(id), rows, read)
 		}
+	}
+	if errs != nil {
+		return out, &KeyErrors{Errs: errs}
 	}
 	return out, nil
 }
 
-// fetch calls the Lookuper, retrying with backoff.
-func (c *Client) fetch(ctx context.Context, keys []Key) ([][]Row, error) {
+// fetch calls the Lookuper, retrying with backoff. read is when the call
+// that answered started (on the Client's clock): the answers are no
+// older than that.
+func (c *Client) fetch(ctx context.Context, keys []Key) ([][]Row, time.Time, error) {
 	wait := c.cfg.Backoff
-	var last error
+	var (
+		last  error
+		read  time.Time
+		tries int
+	)
 	for try := 0; try <= c.cfg.Retries; try++ {
+		tries = try + 1
 		if try > 0 {
 			if err := c.cfg.Sleep(ctx, wait); err != nil {
-				return nil, fmt.Errorf("%w: %w (after %d tries; last error: %w)", ErrLookup, err, try, last)
+				return nil, read, fmt.Errorf("%w: %w (after %d tries; last error: %w)", ErrLookup, err, try, last)
 			}
 			wait = min(2*wait, 5*time.Second)
 		}
 		c.metrics.Queries.Add(1)
+		read = c.cfg.Now()
 		start := time.Now()
 		qctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 		res, err := c.l.Lookup(qctx, keys)
 		cancel()
 		c.metrics.observe(time.Since(start))
-		if err == nil {
-			if len(res) != len(keys) {
-				return nil, fmt.Errorf("%w: the lookup answered %d keys of %d", ErrLookup, len(res), len(keys))
+		var bad *KeyErrors
+		if err == nil || errors.As(err, &bad) {
+			if len(res) != len(keys) || (bad != nil && len(bad.Errs) != len(keys)) {
+				return nil, read, fmt.Errorf("%w: the lookup answered %d keys of %d", ErrLookup, len(res), len(keys))
 			}
-			return res, nil
+			return res, read, err
 		}
 		c.metrics.Errors.Add(1)
 		last = err
@@ -244,7 +295,7 @@ func (c *Client) fetch(ctx context.Context, keys []Key) ([][]Row, error) {
 			break
 		}
 	}
-	return nil, fmt.Errorf("%w after %d tries: %w", ErrLookup, c.cfg.Retries+1, last)
+	return nil, read, fmt.Errorf("%w after %d tries: %w", ErrLookup, tries, last)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -84,6 +86,12 @@ func OpenPostgres(ctx context.Context, cfg PostgresConfig) (*Postgres, error) {
 		p.cols = append(p.cols, f.Name)
 	}
 	p.params = sd.ParamOIDs
+	if p.batch != "" && !matchableKey(p.params[0]) {
+		// The key column's values could come back in another text than
+		// the keys were sent in (citext, a domain, a custom type): the
+		// rows could not be matched back to their keys.
+		p.batch = ""
+	}
 	if p.batch != "" {
 		if _, err := conn.Prepare(ctx, "", p.batch); err != nil {
 			// The rewrite does not fit this query after all: per key.
@@ -104,100 +112,128 @@ func (p *Postgres) Batched() bool { return p.batch != "" }
 // Params returns the number of key values the query takes.
 func (p *Postgres) Params() int { return p.nparams }
 
-// Lookup implements Lookuper.
+// Lookup implements Lookuper. A key that the query's parameter types
+// cannot hold fails alone (KeyErrors); the others are looked up.
 func (p *Postgres) Lookup(ctx context.Context, keys []Key) ([][]Row, error) {
 	for _, k := range keys {
 		if len(k) != p.nparams {
 			return nil, fmt.Errorf("postgres lookup: a key of %d values for a query of %d parameters", len(k), p.nparams)
 		}
 	}
-	conn, err := p.get(ctx)
-	if err != nil {
-		return nil, err
+	// Convert every key before sending any: args[i] is nil for a key
+	// that cannot be converted; canon[i] is the text of its first value.
+	flat := make([]any, len(keys)*p.nparams)
+	args := make([][]any, len(keys))
+	canon := make([]string, len(keys))
+	var bad []error
+	good := 0
+	for i, k := range keys {
+		a := flat[i*p.nparams : (i+1)*p.nparams : (i+1)*p.nparams]
+		for j, v := range k {
+			x, c, err := keyParam(p.params[j], v)
+			if err != nil {
+				if bad == nil {
+					bad = make([]error, len(keys))
+				}
+				bad[i], a = err, nil
+				break
+			}
+			a[j] = x
+			if j == 0 {
+				canon[i] = c
+			}
+		}
+		if args[i] = a; a != nil {
+			good++
+		}
 	}
-	var out [][]Row
-	if p.batch != "" {
-		out, err = p.lookupAny(ctx, conn, keys)
-	} else {
-		out, err = p.lookupEach(ctx, conn, keys)
-	}
-	if err != nil {
-		var ke *keyError
-		if errors.As(err, &ke) {
-			p.put(conn) // a key that cannot be converted: nothing was sent
+	out := make([][]Row, len(keys))
+	if good > 0 {
+		conn, err := p.get(ctx)
+		if err != nil {
 			return nil, err
 		}
-		p.drop(conn) // its state is unknown: reconnect next time
-		return nil, fmt.Errorf("postgres lookup: %w", err)
+		if p.batch != "" {
+			err = p.lookupAny(ctx, conn, args, canon, out)
+		} else {
+			err = p.lookupEach(ctx, conn, args, out)
+		}
+		if err != nil {
+			p.drop(conn) // its state is unknown: reconnect next time
+			return nil, fmt.Errorf("postgres lookup: %w", err)
+		}
+		p.put(conn)
 	}
-	p.put(conn)
+	if bad != nil {
+		return out, &KeyErrors{Errs: bad}
+	}
 	return out, nil
 }
 
-// keyError is a key that cannot be sent as the query's parameter type.
-type keyError struct{ err error }
-
-func (e *keyError) Error() string { return e.err.Error() }
-
-func (p *Postgres) lookupAny(ctx context.Context, conn *pgx.Conn, keys []Key) ([][]Row, error) {
+// lookupAny answers the keys whose args are not nil into out with one
+// `= ANY($1)` query.
+func (p *Postgres) lookupAny(ctx context.Context, conn *pgx.Conn, args [][]any, canon []string, out [][]Row) error {
 	oid := p.params[0]
-	arr, canon, err := keyArray(oid, keys)
-	if err != nil {
-		return nil, &keyError{err}
+	pos := make(map[string][]int, len(args))
+	first := make([]any, 0, len(args))
+	for i, a := range args {
+		if a != nil {
+			pos[canon[i]] = append(pos[canon[i]], i)
+			first = append(first, a[0])
+		}
 	}
-	pos := make(map[string][]int, len(keys))
-	for i, c := range canon {
-		pos[c] = append(pos[c], i)
-	}
-	rows, err := conn.Query(ctx, p.batch, arr)
+	rows, err := conn.Query(ctx, p.batch, keyArray(first))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
-	out := make([][]Row, len(keys))
 	for rows.Next() {
 		vals, err := rows.Values()
 		if err != nil {
-			return nil, err
+			return err
+		}
+		if err := p.checkWidth(len(vals) - 1); err != nil {
+			return err
 		}
 		r := make(Row, len(vals)-1)
 		for i, v := range vals[1:] {
 			r[i] = FromPG(v)
 		}
-		for _, i := range pos[canonGo(vals[0])] {
+		for _, i := range pos[canonCol(oid, vals[0])] {
 			out[i] = append(out[i], r)
 		}
 	}
-	return out, rows.Err()
+	return rows.Err()
 }
 
-func (p *Postgres) lookupEach(ctx context.Context, conn *pgx.Conn, keys []Key) ([][]Row, error) {
+// lookupEach answers the keys whose args are not nil into out with one
+// query per key, pipelined.
+func (p *Postgres) lookupEach(ctx context.Context, conn *pgx.Conn, args [][]any, out [][]Row) error {
 	b := &pgx.Batch{}
-	for _, k := range keys {
-		args := make([]any, len(k))
-		for i, v := range k {
-			a, _, err := keyParam(p.params[i], v)
-			if err != nil {
-				return nil, &keyError{err}
-			}
-			args[i] = a
+	for _, a := range args {
+		if a != nil {
+			b.Queue(p.cfg.Query, a...)
 		}
-		b.Queue(p.cfg.Query, args...)
 	}
 	br := conn.SendBatch(ctx, b)
-	out := make([][]Row, len(keys))
-	for i := range keys {
+	for i, a := range args {
+		if a == nil {
+			continue
+		}
 		rows, err := br.Query()
 		if err != nil {
 			br.Close()
-			return nil, err
+			return err
 		}
 		for rows.Next() {
 			vals, err := rows.Values()
+			if err == nil {
+				err = p.checkWidth(len(vals))
+			}
 			if err != nil {
 				rows.Close()
 				br.Close()
-				return nil, err
+				return err
 			}
 			r := make(Row, len(vals))
 			for j, v := range vals {
@@ -208,10 +244,20 @@ func (p *Postgres) lookupEach(ctx context.Context, conn *pgx.Conn, keys []Key) (
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			br.Close()
-			return nil, err
+			return err
 		}
 	}
-	return out, br.Close()
+	return br.Close()
+}
+
+// checkWidth fails when the query returns n columns, not those it
+// returned when it was prepared at open (the table changed under a
+// SELECT *): rows are read by column position.
+func (p *Postgres) checkWidth(n int) error {
+	if n != len(p.cols) {
+		return fmt.Errorf("the query now returns %d columns, %d (%s) when the lookup started: the table changed; restart the job to use its new columns", n, len(p.cols), strings.Join(p.cols, ", "))
+	}
+	return nil
 }
 
 // get takes an idle connection or opens one, waiting while MaxConns are
@@ -332,7 +378,7 @@ const (
 // of type oid, and its canonical text (canonGo).
 func keyParam(oid uint32, v row.Value) (any, string, error) {
 	bad := func() (any, string, error) {
-		return nil, "", fmt.Errorf("key value %s (%s) cannot be compared with the query's parameter type (oid %d)", Text(v), v.Kind(), oid)
+		return nil, "", fmt.Errorf("key value %q (%s) cannot be compared with the query's parameter type (oid %d)", Text(v), v.Kind(), oid)
 	}
 	switch oid {
 	case oidInt2, oidInt4, oidInt8, oidOID:
@@ -354,6 +400,9 @@ func keyParam(oid uint32, v row.Value) (any, string, error) {
 		default:
 			return bad()
 		}
+		if lo, hi := intRange(oid); n < lo || n > hi {
+			return bad() // the parameter cannot hold it (pgx would refuse the batch)
+		}
 		return n, canonGo(n), nil
 	case oidFloat4, oidFloat8:
 		var f float64
@@ -367,6 +416,10 @@ func keyParam(oid uint32, v row.Value) (any, string, error) {
 			}
 		default:
 			return bad()
+		}
+		if oid == oidFloat4 {
+			// The server compares as real: so do the canonical texts.
+			return f, canonGo(float32(f)), nil
 		}
 		return f, canonGo(f), nil
 	case oidBool:
@@ -383,7 +436,12 @@ func keyParam(oid uint32, v row.Value) (any, string, error) {
 		return bad()
 	case oidNumeric:
 		var n pgtype.Numeric
-		if err := n.Scan(Text(v)); err != nil {
+		s := Text(v)
+		if v.Kind() == row.KindFloat {
+			// Positional: numeric's text input reads no exponent.
+			s = strconv.FormatFloat(v.AsFloat(), 'f', -1, 64)
+		}
+		if err := n.Scan(s); err != nil {
 			return bad()
 		}
 		return n, canonGo(n), nil
@@ -411,13 +469,83 @@ func keyParam(oid uint32, v row.Value) (any, string, error) {
 		return t, canonGo(t), nil
 	}
 	s := Text(v)
+	if strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) {
+		// The server refuses them (pgx talks UTF-8), and the whole
+		// batch with them.
+		return bad()
+	}
+	if oid == oidBPChar {
+		return s, strings.TrimRight(s, " "), nil
+	}
 	return s, s, nil
 }
 
-// keyArray converts the single values of keys into the array parameter of
-// a `= ANY($1)` query, with each key's canonical text.
-func keyArray(oid uint32, keys []Key) (any, []string, error) {
-	canon := make([]string, len(keys))
+// intRange is the range of the integer parameter type oid.
+func intRange(oid uint32) (int64, int64) {
+	switch oid {
+	case oidInt2:
+		return math.MinInt16, math.MaxInt16
+	case oidInt4:
+		return math.MinInt32, math.MaxInt32
+	case oidOID:
+		return 0, math.MaxUint32
+	}
+	return math.MinInt64, math.MaxInt64
+}
+
+// matchableKey reports whether the rows of a `= ANY($1)` query whose key
+// parameter has type oid can be matched back to their keys by canonical
+// text (canonCol against keyParam's): the types keyParam knows.
+func matchableKey(oid uint32) bool {
+	switch oid {
+	case oidBool, oidName, oidInt8, oidInt2, oidInt4, oidText, oidOID, oidFloat4, oidFloat8,
+		oidBPChar, oidVarchar, oidTimestamp, oidTimestampTZ, oidNumeric, oidUUID:
+		return true
+	}
+	return false
+}
+
+// canonCol is the canonical text of a key column's value v received for
+// a key parameter of type oid: char(n) comes back padded with spaces,
+// which its comparisons ignore.
+func canonCol(oid uint32, v any) string {
+	if s, ok := v.(string); ok && oid == oidBPChar {
+		return strings.TrimRight(s, " ")
+	}
+	return canonGo(v)
+}
+
+// numericText is an exact canonical text of a numeric: its digits
+// without trailing zeros and the power of ten they are scaled by, so
+// that 1.10 and 1.1 agree and 12345678901234567890 and
+// 12345678901234567891 (the same float64) do not.
+func numericText(n pgtype.Numeric) string {
+	switch {
+	case !n.Valid:
+		return "null"
+	case n.NaN:
+		return "NaN"
+	case n.InfinityModifier != pgtype.Finite:
+		return n.InfinityModifier.String()
+	case n.Int == nil || n.Int.Sign() == 0:
+		return "0"
+	}
+	digits, exp := new(big.Int).Set(n.Int), int64(n.Exp)
+	ten, q, r := big.NewInt(10), new(big.Int), new(big.Int)
+	for {
+		q.QuoRem(digits, ten, r)
+		if r.Sign() != 0 {
+			break
+		}
+		digits, q = q, digits
+		exp++
+	}
+	return digits.String() + "e" + strconv.FormatInt(exp, 10)
+}
+
+// keyArray gathers the converted first values of keys (keyParam's, all
+// of one parameter type) into the array parameter of a `= ANY($1)` query.
+func keyArray(vals []any) any {
 	var (
 		ints   []int64
 		floats []float64
@@ -427,12 +555,7 @@ func keyArray(oid uint32, keys []Key) (any, []string, error) {
 		times  []time.Time
 		strs   []string
 	)
-	for i, k := range keys {
-		a, c, err := keyParam(oid, k[0])
-		if err != nil {
-			return nil, nil, err
-		}
-		canon[i] = c
+	for _, a := range vals {
 		switch a := a.(type) {
 		case int64:
 			ints = append(ints, a)
@@ -452,19 +575,19 @@ func keyArray(oid uint32, keys []Key) (any, []string, error) {
 	}
 	switch {
 	case ints != nil:
-		return ints, canon, nil
+		return ints
 	case floats != nil:
-		return floats, canon, nil
+		return floats
 	case bools != nil:
-		return bools, canon, nil
+		return bools
 	case nums != nil:
-		return nums, canon, nil
+		return nums
 	case uuids != nil:
-		return uuids, canon, nil
+		return uuids
 	case times != nil:
-		return times, canon, nil
+		return times
 	}
-	return strs, canon, nil
+	return strs
 }
 
 // canonGo is the text by which a key sent and the key column received
@@ -490,9 +613,7 @@ func canonGo(v any) string {
 	case time.Time:
 		return v.UTC().Format(time.RFC3339Nano)
 	case pgtype.Numeric:
-		if f, err := v.Float64Value(); err == nil && f.Valid {
-			return strconv.FormatFloat(f.Float64, 'g', -1, 64)
-		}
+		return numericText(v)
 	case pgtype.UUID:
 		return uuidText(v.Bytes)
 	case [16]byte:

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"github.com/sluicehq/sluice/row"
 )
 
@@ -98,5 +100,58 @@ func TestKeyID(t *testing.T) {
 	}
 	if id(Key{row.String("a\x00"), row.String("b")}) == id(Key{row.String("a"), row.String("\x00b")}) {
 		t.Error("a composite key collides with a single value")
+	}
+}
+
+// TestNumericText: numeric keys are matched digit for digit: equal values
+// of another scale agree, values one apart beyond 2^53 (the same float64)
+// do not.
+func TestNumericText(t *testing.T) {
+	num := func(s string) pgtype.Numeric {
+		var n pgtype.Numeric
+		if err := n.Scan(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		return n
+	}
+	for _, c := range []struct {
+		a, b string
+		same bool
+	}{
+		{"1.10", "1.1", true},
+		{"100", "100.00", true},
+		{"0", "0.000", true},
+		{"-2.50", "-2.5", true},
+		{"12345678901234567890", "12345678901234567891", false},
+		{"1.1", "11", false},
+		{"10", "1", false},
+	} {
+		if got := canonGo(num(c.a)) == canonGo(num(c.b)); got != c.same {
+			t.Errorf("%s and %s: same canonical text %v, want %v (%q, %q)", c.a, c.b, got, c.same, canonGo(num(c.a)), canonGo(num(c.b)))
+		}
+	}
+}
+
+// TestNumericKeyFromFloat: a float key for a numeric parameter is sent
+// as its decimal value whatever its size (Text writes 1e+20 and 1.5e-07,
+// which numeric's text input does not read), matching the column's
+// value digit for digit.
+func TestNumericKeyFromFloat(t *testing.T) {
+	for _, c := range []struct {
+		f    float64
+		want string
+	}{{1e20, "100000000000000000000"}, {1.5e-7, "0.00000015"}, {-2.5, "-2.50"}, {42, "42"}} {
+		_, got, err := keyParam(oidNumeric, row.Float(c.f))
+		if err != nil {
+			t.Errorf("%v: %v", c.f, err)
+			continue
+		}
+		var n pgtype.Numeric
+		if err := n.Scan(c.want); err != nil {
+			t.Fatal(err)
+		}
+		if want := canonGo(n); got != want {
+			t.Errorf("%v: canonical %q, want %q (as %s)", c.f, got, want, c.want)
+		}
 	}
 }

@@ -156,11 +156,20 @@ func (r *Redis) Lookup(ctx context.Context, keys []Key) ([][]Row, error) {
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+	if err != nil && !errors.Is(err, redis.Nil) && !wrongType(err) {
 		return nil, fmt.Errorf("redis lookup: HGETALL: %w", err)
 	}
+	var bad *KeyErrors
 	for i, c := range cmds {
 		m, err := c.Result()
+		if wrongType(err) {
+			// This key holds another type than a hash: it fails alone.
+			if bad == nil {
+				bad = &KeyErrors{Errs: make([]error, len(keys))}
+			}
+			bad.Errs[i] = fmt.Errorf("redis lookup: HGETALL %s: %w", names[i], err)
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("redis lookup: HGETALL %s: %w", names[i], err)
 		}
@@ -175,7 +184,17 @@ func (r *Redis) Lookup(ctx context.Context, keys []Key) ([][]Row, error) {
 		}
 		out[i] = []Row{rw}
 	}
+	if bad != nil {
+		return out, bad
+	}
 	return out, nil
+}
+
+// wrongType reports whether err is Redis's answer to a command on a key
+// of another type (WRONGTYPE): the key's error, not the batch's.
+func wrongType(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && strings.HasPrefix(re.Error(), "WRONGTYPE")
 }
 
 // stringRow reads a string value: a JSON object's members by field name,

@@ -60,6 +60,11 @@ func (c *Cache[V]) Get(key string) (V, bool) {
 // Add stores v under key, stamped now.
 func (c *Cache[V]) Add(key string, v V) { c.lru.Add(key, entry[V]{v: v, at: c.now()}) }
 
+// AddAt stores v under key, stamped at: the time v was read from its
+// source, when that was before now (a slow query), so that v is never
+// served more than TTL after it was read.
+func (c *Cache[V]) AddAt(key string, v V, at time.Time) { c.lru.Add(key, entry[V]{v: v, at: at}) }
+
 // Len returns the number of entries, expired ones not yet removed
 // included.
 func (c *Cache[V]) Len() int { return c.lru.Len() }

@@ -36,8 +36,14 @@ func TestAgainstOracle(t *testing.T) {
 		k := fmt.Sprint(rng.IntN(8))
 		switch rng.IntN(3) {
 		case 0:
-			c.Add(k, i)
-			model[k] = ent{i, now}
+			// Add, or AddAt a moment ago (a value read before now).
+			at := now.Add(-time.Duration(rng.IntN(3)) * time.Second)
+			if at == now {
+				c.Add(k, i)
+			} else {
+				c.AddAt(k, i, at)
+			}
+			model[k] = ent{i, at}
 			touch(k)
 			if len(order) > size {
 				delete(model, order[0])
