@@ -225,8 +225,9 @@ func (w *window) bytes(pos int64, n int, hint int64) ([]byte, error) {
 	return w.buf[off : off+int64(n)], nil
 }
 
-// OffsetForTime returns the first offset whose record timestamp is >= ts
-// (epoch ms; Kafka ListOffsets semantics) and that record's timestamp.
+// OffsetForTime returns the first offset at or past the log start whose
+// record timestamp is >= ts (epoch ms; Kafka ListOffsets semantics) and
+// that record's timestamp.
 // found is false when no visible record has such a timestamp (callers then
 // answer with the high watermark).
 func (p *Partition) OffsetForTime(ts int64) (offset int64, timestamp int64, found bool, err error) {
@@ -245,7 +246,8 @@ func (p *Partition) OffsetForTime(ts int64) (offset int64, timestamp int64, foun
 		}
 	}
 	t := p.tip.Load()
-	segs := p.segmentsFrom(p.logStart.Load())
+	start := p.logStart.Load()
+	segs := p.segmentsFrom(start)
 	defer func() {
 		for _, s := range segs {
 			s.release()
@@ -264,7 +266,7 @@ func (p *Partition) OffsetForTime(ts int64) (offset int64, timestamp int64, foun
 		}
 		rel := seg.idx.timeLookup(ts)
 		irel, ipos := seg.idx.lookup(rel)
-		off, rts, ok, err := p.scanForTime(seg, int64(ipos), seg.base+int64(irel), limit, ts)
+		off, rts, ok, err := p.scanForTime(seg, int64(ipos), seg.base+int64(irel), limit, ts, start)
 		if err != nil || ok {
 			return off, rts, ok, err
 		}
@@ -272,17 +274,18 @@ func (p *Partition) OffsetForTime(ts int64) (offset int64, timestamp int64, foun
 	return 0, 0, false, nil
 }
 
-// scanForTime scans seg from pos for the first record with timestamp >= ts.
-func (p *Partition) scanForTime(seg *segment, pos, expect, limit, ts int64) (int64, int64, bool, error) {
+// scanForTime scans seg from pos for the first record at offset from or
+// later with timestamp >= ts.
+func (p *Partition) scanForTime(seg *segment, pos, expect, limit, ts, from int64) (int64, int64, bool, error) {
 	var offset, timestamp int64
 	found := false
 	errFound := errors.New("found")
 	_, _, err := scanSegment(seg.f, pos, expect, limit, func(b batchInfo) error {
-		if b.maxTs < ts {
+		if b.maxTs < ts || b.last < from {
 			return nil
 		}
 		var derr error
-		if offset, timestamp, found, derr = record.OffsetForTime(b.raw, ts); derr != nil {
+		if offset, timestamp, found, derr = record.OffsetForTime(b.raw, ts, from); derr != nil {
 			return derr
 		}
 		if found {

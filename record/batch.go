@@ -244,18 +244,20 @@ func decodeRecord(b []byte, hdrs []RecordHeader) (Record, []byte, []RecordHeader
 var errFound = errors.New("found")
 
 // OffsetForTime returns the offset and timestamp of the first record of the
-// whole batch raw whose timestamp is at or after ts (found false: none). A
-// batch that would decompress beyond MaxDecompressed, when its MaxTimestamp
-// is at or after ts, answers its base offset and MaxTimestamp instead: an
-// offset at or before the record sought, so that a reader starting there
-// misses nothing and a lookup by time does not fail on such a batch.
-func OffsetForTime(raw []byte, ts int64) (offset, timestamp int64, found bool, err error) {
+// whole batch raw at offset from or later whose timestamp is at or after ts
+// (found false: none); from is the log start offset, below which records
+// are deleted. A batch that would decompress beyond MaxDecompressed, when
+// its MaxTimestamp is at or after ts, answers its base offset (from, if
+// later) and MaxTimestamp instead: an offset at or before the record
+// sought, so that a reader starting there misses nothing and a lookup by
+// time does not fail on such a batch.
+func OffsetForTime(raw []byte, ts, from int64) (offset, timestamp int64, found bool, err error) {
 	h, err := ParseHeader(raw)
-	if err != nil || h.MaxTimestamp < ts {
+	if err != nil || h.MaxTimestamp < ts || h.LastOffset() < from {
 		return 0, 0, false, err
 	}
 	err = Decode(raw, func(_ Header, r Record) error {
-		if r.Timestamp >= ts {
+		if r.Timestamp >= ts && r.Offset >= from {
 			offset, timestamp, found = r.Offset, r.Timestamp, true
 			return errFound
 		}
@@ -265,7 +267,7 @@ func OffsetForTime(raw []byte, ts int64) (offset, timestamp int64, found bool, e
 	case found:
 		return offset, timestamp, true, nil
 	case errors.Is(err, ErrTooLarge):
-		return h.BaseOffset, h.MaxTimestamp, true, nil
+		return max(h.BaseOffset, from), h.MaxTimestamp, true, nil
 	}
 	return 0, 0, false, err
 }

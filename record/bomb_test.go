@@ -108,7 +108,7 @@ func TestDecodeRefusesBomb(t *testing.T) {
 	if _, _, err := Split(nil, raw); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("Split: %v, want ErrTooLarge", err)
 	}
-	off, ts, found, err := OffsetForTime(raw, 5)
+	off, ts, found, err := OffsetForTime(raw, 5, 0)
 	if err != nil || !found || off != 100 || ts != 10 {
 		t.Fatalf("OffsetForTime: %d %d %v %v, want 100 10 true", off, ts, found, err)
 	}

@@ -450,7 +450,7 @@ func (t *Tier) offsetForTimeIn(ps *partState, s *remoteSegment, pos int64, ts in
 			if err := r.readAt(b, pos); err != nil {
 				return 0, 0, false, err
 			}
-			off, rts, found, derr := record.OffsetForTime(b, ts)
+			off, rts, found, derr := record.OffsetForTime(b, ts, 0)
 			if found {
 				return off, rts, true, nil
 			}
