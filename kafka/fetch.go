@@ -117,12 +117,12 @@ func diverged(p *logstore.Partition, w fetchWant, op *kmsg.FetchResponseTopicPar
 
 // fetchLoop reads parts until the request's MinBytes are gathered, an
 // error is met or MaxWaitMillis has passed. The answer holds at most the
-// request's MaxBytes and quotaBytes (fetchQuotaBytes), besides the first
-// batch, which is always whole.
+// request's MaxBytes, the server's FetchMaxBytes and quotaBytes
+// (fetchQuotaBytes), besides the first batch, which is always whole.
 func (s *Server) fetchLoop(ctx context.Context, req *kmsg.FetchRequest, parts []*fetchPart, quotaBytes int32) {
 	maxBytes := req.MaxBytes
-	if maxBytes <= 0 {
-		maxBytes = 50 << 20
+	if maxBytes <= 0 || maxBytes > s.cfg.FetchMaxBytes {
+		maxBytes = s.cfg.FetchMaxBytes
 	}
 	strict := quotaBytes < maxBytes
 	maxBytes = min(maxBytes, quotaBytes)
