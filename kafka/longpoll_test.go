@@ -61,3 +61,40 @@ func TestFetchLongPollWakes(t *testing.T) {
 		}
 	}
 }
+
+// TestFetchErrorAnsweredAtOnce: a long-polling Fetch in which one partition
+// cannot be read (an unknown topic, here) is answered at once with the
+// error, as Kafka answers a fetch with an error without waiting; it waited
+// MaxWaitMillis for the other partitions' data, delaying the client's
+// recovery (a metadata refresh after a deleted topic, say) by its whole
+// max wait.
+func TestFetchErrorAnsweredAtOnce(t *testing.T) {
+	l := openTestLog(t)
+	s, err := New(l, DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := l.CreateTopic("lp", logstore.TopicConfig{Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	s.fetchWaiting = func() { t.Error("the fetch waited although a partition has an error") }
+	req := kmsg.NewPtrFetchRequest()
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 600000, 1, 1<<20
+	for _, topic := range []string{"lp", "gone"} {
+		ft := kmsg.NewFetchRequestTopic()
+		ft.Topic = topic
+		fp := kmsg.NewFetchRequestTopicPartition()
+		fp.PartitionMaxBytes = 1 << 20
+		ft.Partitions = append(ft.Partitions, fp)
+		req.Topics = append(req.Topics, ft)
+	}
+	// The fetch may wait ten minutes: the test's deadline ends it if it
+	// waits at all.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp := s.handleFetch(ctx, req).(*kmsg.FetchResponse)
+	if len(resp.Topics) != 2 || resp.Topics[1].Partitions[0].ErrorCode == 0 {
+		t.Fatalf("answer %+v, want the unknown topic's error", resp.Topics)
+	}
+}
