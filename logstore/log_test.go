@@ -285,14 +285,13 @@ func TestWait(t *testing.T) {
 	}
 }
 
-func TestOffsetForTime(t *testing.T) {
-	opts, _ := testOptions(t.TempDir())
-	l := mustOpen(t, opts)
-	defer l.Close()
-	p := mustPartition(t, l, "ts", TopicConfig{Partitions: 1, SegmentBytes: 4096})
-	// Timestamps mostly increase, with some out-of-order records.
+// appendLateBatches appends n batches of three records whose timestamps
+// mostly increase, with a late (out-of-order) record in each, and returns
+// the records in offset order.
+func appendLateBatches(t *testing.T, p *Partition, n int) []record.Record {
+	t.Helper()
 	var all []record.Record
-	for i := 0; i < 80; i++ {
+	for i := range n {
 		base := int64(1000 + i*50)
 		recs := []record.Record{
 			{Timestamp: base + 10, Value: []byte("a")},
@@ -308,25 +307,44 @@ func TestOffsetForTime(t *testing.T) {
 		}
 		all = append(all, recs...)
 	}
-	// Oracle: Kafka's answer is the first record, in offset order, of the
-	// first batch whose max timestamp >= ts, with timestamp >= ts; which is
-	// the first record in the log with timestamp >= ts.
-	oracleAt := func(ts int64) (int64, int64, bool) {
-		for i, r := range all {
-			if r.Timestamp >= ts {
-				return int64(i), r.Timestamp, true
+	return all
+}
+
+// TestOffsetForTime checks lookups by time against an oracle: Kafka's
+// answer is the first record, in offset order, of the first batch whose
+// max timestamp >= ts, with timestamp >= ts; which is the first record in
+// the log with timestamp >= ts. After DeleteRecords moves the log start
+// into a segment (even into a batch), only offsets at or past the log
+// start count, as Kafka searches from the log start offset: the records
+// below it are gone for readers, and a consumer reset to an offset below
+// the start would be answered OFFSET_OUT_OF_RANGE.
+func TestOffsetForTime(t *testing.T) {
+	opts, _ := testOptions(t.TempDir())
+	l := mustOpen(t, opts)
+	defer l.Close()
+	p := mustPartition(t, l, "ts", TopicConfig{Partitions: 1, SegmentBytes: 4096})
+	all := appendLateBatches(t, p, 80)
+	oracle := func(start, ts int64) (int64, int64, bool) {
+		for i := start; i < int64(len(all)); i++ {
+			if all[i].Timestamp >= ts {
+				return i, all[i].Timestamp, true
 			}
 		}
 		return 0, 0, false
 	}
-	for ts := int64(0); ts < 5200; ts += 7 {
-		wo, wts, wok := oracleAt(ts)
-		o, gts, ok, err := p.OffsetForTime(ts)
-		if err != nil {
+	for _, start := range []int64{0, 1, 4, 31, 95, 170, 239} {
+		if _, err := p.DeleteRecords(start); err != nil {
 			t.Fatal(err)
 		}
-		if ok != wok || (ok && (o != wo || gts != wts)) {
-			t.Fatalf("OffsetForTime(%d) = %d, %d, %v; want %d, %d, %v", ts, o, gts, ok, wo, wts, wok)
+		for ts := int64(0); ts < 5200; ts += 7 {
+			wo, wts, wok := oracle(start, ts)
+			o, gts, ok, err := p.OffsetForTime(ts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != wok || ok && (o != wo || gts != wts) {
+				t.Fatalf("log start %d: OffsetForTime(%d) = %d, %d, %v; want %d, %d, %v", start, ts, o, gts, ok, wo, wts, wok)
+			}
 		}
 	}
 }
