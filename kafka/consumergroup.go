@@ -182,6 +182,9 @@ type consumerGroup struct {
 	// subscription matches only topics the member may describe, so an ACL
 	// or tenant change may change it without any topic changing.
 	authz, seenAuthz uint64
+	// emptySince is when Tick first saw the group without members (zero:
+	// it has members); see consumerCoordinator.Tick.
+	emptySince time.Time
 }
 
 // consumerCoordinator holds every consumer-protocol group. Not safe for
@@ -196,6 +199,9 @@ type consumerCoordinator struct {
 	// authzVersion, when set, changes whenever what cgParams.MayDescribe
 	// answers may have changed (the ACLs, the tenants).
 	authzVersion func() uint64
+	// hasOffsets, when set, reports whether a group has committed
+	// offsets: an empty group that has is kept (nil: none has).
+	hasOffsets func(group string) bool
 }
 
 // at returns group id (nil if none) with the authorizer's version noted.
@@ -730,8 +736,11 @@ func (c *consumerCoordinator) RemoveMembers(groupID string, members []leaveMembe
 }
 
 // Tick fences members whose session expired or who did not revoke
-// partitions within their rebalance timeout, and recomputes targets whose
-// subscribed topics changed in meta (nil: not checked).
+// partitions within their rebalance timeout, recomputes targets whose
+// subscribed topics changed in meta (nil: not checked), and forgets a
+// group left without members for emptyGroupRetention unless it has
+// committed offsets (Kafka keeps those; it is looked at again after
+// another retention).
 func (c *consumerCoordinator) Tick(now time.Time, meta topicMeta) {
 	for _, id := range slices.Sorted(maps.Keys(c.groups)) {
 		g := c.at(id)
@@ -742,6 +751,18 @@ func (c *consumerCoordinator) Tick(now time.Time, meta topicMeta) {
 			if expired || stuck {
 				g.remove(m, meta)
 			}
+		}
+		switch {
+		case len(g.members) > 0:
+			g.emptySince = time.Time{}
+		case g.emptySince.IsZero():
+			g.emptySince = now
+		case !now.Before(g.emptySince.Add(emptyGroupRetention)):
+			if c.hasOffsets == nil || !c.hasOffsets(id) {
+				delete(c.groups, id)
+				continue
+			}
+			g.emptySince = now
 		}
 		if meta != nil || g.authz != g.seenAuthz {
 			g.refresh(meta, false)

@@ -595,3 +595,35 @@ func TestConsumerGroupHugeRegexRefused(t *testing.T) {
 		mustOK(t, f.hb(cgParams{MemberID: "a", SubscribedRegex: &re, OwnedSent: true, Owned: []tp{}}))
 	}
 }
+
+// TestConsumerGroupEmptyForgotten: a consumer-protocol group without
+// members and without committed offsets is forgotten after
+// emptyGroupRetention; one with offsets is kept (as Kafka keeps it until
+// its offsets expire). Every such group stayed, and while any consumer
+// group existed every tick listed every topic's partitions for them.
+func TestConsumerGroupEmptyForgotten(t *testing.T) {
+	f := newFakeConsumers(t, topicMeta{"t": 2})
+	committed := map[string]bool{"kept": true}
+	f.c.hasOffsets = func(group string) bool { return committed[group] }
+	for _, g := range []string{"gone", "kept"} {
+		p := joinParams848("a", "t")
+		p.Group = g
+		a := mustOK(t, f.hb(p))
+		mustOK(t, f.hb(cgParams{Group: g, MemberID: "a", MemberEpoch: cgLeaveEpoch, RebalanceTimeout: -1}))
+		if a.MemberEpoch == 0 {
+			t.Fatalf("join of %s: %+v", g, a)
+		}
+	}
+	f.advance(time.Second) // the groups are seen empty
+	f.advance(emptyGroupRetention - time.Second)
+	if _, ok := f.c.Describe("gone"); !ok {
+		t.Fatal("an empty group was forgotten before the retention")
+	}
+	f.advance(time.Second)
+	if s, ok := f.c.Describe("gone"); ok {
+		t.Fatalf("empty group without offsets after the retention: %+v, want forgotten", s)
+	}
+	if s, ok := f.c.Describe("kept"); !ok || s.State != cgEmpty {
+		t.Fatalf("empty group with offsets after the retention: %+v, %v; want kept Empty", s, ok)
+	}
+}
