@@ -527,3 +527,45 @@ func TestConfluentAdminClientAlter(t *testing.T) {
 		t.Fatalf("the log's config after the AdminClient's changes: %+v", c)
 	}
 }
+
+// TestDeleteRecordsCompactedTopicRefused: DeleteRecords on a topic whose
+// cleanup.policy is compact alone answers POLICY_VIOLATION and keeps every
+// record, as Kafka ("can not be deleted due to the configured policy"): a
+// compacted topic (a changelog, a table) keeps each key's latest record,
+// which a trim would lose. compact,delete topics may be trimmed.
+func TestDeleteRecordsCompactedTopicRefused(t *testing.T) {
+	s := kafkatest.Start(t, kafkatest.Options{})
+	cl := s.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	adm := kadm.NewClient(cl)
+	ctx := testCtx(t)
+	for topic, policy := range map[string]string{"table": "compact", "both": "compact,delete"} {
+		if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"cleanup.policy": strp(policy)}, topic); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 4 {
+			if _, err := produceOne(t, cl, topic, fmt.Appendf(nil, "k%d", i), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var os kadm.Offsets
+	os.Add(kadm.Offset{Topic: "table", Partition: 0, At: 2})
+	os.Add(kadm.Offset{Topic: "both", Partition: 0, At: 2})
+	resps, err := adm.DeleteRecords(ctx, os)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := resps.Lookup("table", 0); !errors.Is(r.Err, kerr.PolicyViolation) {
+		t.Fatalf("delete records of a compacted topic: %+v, want POLICY_VIOLATION", r)
+	}
+	if r, _ := resps.Lookup("both", 0); r.Err != nil || r.LowWatermark != 2 {
+		t.Fatalf("delete records of a compact,delete topic: %+v, want low watermark 2", r)
+	}
+	starts, err := adm.ListStartOffsets(ctx, "table")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := starts.Lookup("table", 0); o.Offset != 0 {
+		t.Fatalf("compacted topic's log start %d after a refused DeleteRecords, want 0", o.Offset)
+	}
+}

@@ -187,7 +187,9 @@ func (s *Server) handleCreatePartitions(req *kmsg.CreatePartitionsRequest) kmsg.
 }
 
 // handleDeleteRecords moves partitions' log start offsets (offset -1: the
-// high watermark) and answers the new low watermarks.
+// high watermark) and answers the new low watermarks. A topic whose cleanup
+// policy does not include delete (compact alone) answers POLICY_VIOLATION,
+// as Kafka: its records are the latest of their keys.
 func (s *Server) handleDeleteRecords(req *kmsg.DeleteRecordsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
 	for _, t := range req.Topics {
@@ -200,7 +202,7 @@ func (s *Server) handleDeleteRecords(req *kmsg.DeleteRecordsRequest) kmsg.Respon
 			switch {
 			case terr != nil:
 				op.ErrorCode = errorCode(terr)
-			case isCoordinatorTopic(t.Topic):
+			case isCoordinatorTopic(t.Topic), !topic.Cleanup().Delete():
 				op.ErrorCode = kerr.PolicyViolation.Code
 			default:
 				p, err := topic.Partition(rp.Partition)

@@ -59,6 +59,10 @@ type Config struct {
 	// TickInterval is how often group sessions and transaction timeouts are
 	// checked. Default 100ms.
 	TickInterval time.Duration
+	// FetchMaxBytes bounds the record bytes of one Fetch response, whatever
+	// the request's MaxBytes (Kafka's broker fetch.max.bytes; a partition's
+	// first batch is still returned whole). Default 55 MiB, Kafka's.
+	FetchMaxBytes int32
 	// FetchSessionCacheSlots bounds the incremental fetch sessions kept
 	// (Kafka's max.incremental.fetch.session.cache.slots); a new session
 	// evicts the least recently used one. Default 1000; negative keeps none.
@@ -125,6 +129,7 @@ func DefaultConfig() Config {
 		MaxTransactionTimeout: 15 * time.Minute,
 		TickInterval:          100 * time.Millisecond,
 		MaxPartitions:         1024,
+		FetchMaxBytes:         55 << 20,
 
 		ConsumerHeartbeatInterval: 5 * time.Second,
 		ConsumerSessionTimeout:    45 * time.Second,
@@ -156,6 +161,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TickInterval <= 0 {
 		c.TickInterval = d.TickInterval
+	}
+	if c.FetchMaxBytes <= 0 {
+		c.FetchMaxBytes = d.FetchMaxBytes
 	}
 	if c.FetchSessionCacheSlots == 0 {
 		c.FetchSessionCacheSlots = defaultFetchSessionSlots

@@ -1,8 +1,10 @@
 package kafka
 
 import (
+	"fmt"
 	"maps"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"time"
 
@@ -180,6 +182,9 @@ type consumerGroup struct {
 	// subscription matches only topics the member may describe, so an ACL
 	// or tenant change may change it without any topic changing.
 	authz, seenAuthz uint64
+	// emptySince is when Tick first saw the group without members (zero:
+	// it has members); see consumerCoordinator.Tick.
+	emptySince time.Time
 }
 
 // consumerCoordinator holds every consumer-protocol group. Not safe for
@@ -194,6 +199,9 @@ type consumerCoordinator struct {
 	// authzVersion, when set, changes whenever what cgParams.MayDescribe
 	// answers may have changed (the ACLs, the tenants).
 	authzVersion func() uint64
+	// hasOffsets, when set, reports whether a group has committed
+	// offsets: an empty group that has is kept (nil: none has).
+	hasOffsets func(group string) bool
 }
 
 // at returns group id (nil if none) with the authorizer's version noted.
@@ -357,7 +365,7 @@ func checkParams(p cgParams) (int16, string) {
 		return kerr.UnsupportedAssignor.Code, "assignor " + *p.ServerAssignor + " is not supported (uniform, range)"
 	}
 	if p.SubscribedRegex != nil {
-		if _, err := compileTopicRegex(*p.SubscribedRegex); err != nil {
+		if err := checkTopicRegex(*p.SubscribedRegex); err != nil {
 			return kerr.InvalidRegularExpression.Code, "invalid regular expression: " + err.Error()
 		}
 	}
@@ -400,10 +408,58 @@ func (m *cgMember) update(p cgParams) (sub bool) {
 	return sub
 }
 
-// compileTopicRegex compiles a subscription regex; as Kafka (RE2J's
-// matches), it must match the whole topic name.
+// Bounds of a subscription regex. Compiling one costs more than its
+// length, up to seconds for a few KiB of counted repetitions (a{1000}...)
+// and over a minute for 8 MiB, and a heartbeat's regex is looked at under
+// the lock of every group; topic names are at most 249 bytes, so these
+// leave room for an alternation of dozens of them.
+const (
+	maxTopicRegexBytes = 8 << 10
+	maxTopicRegexInsts = 20000 // an estimate of the compiled program's instructions
+)
+
+// checkTopicRegex parses a subscription regex, which is cheap, and refuses
+// it if it is invalid or too large to compile (maxTopicRegexBytes,
+// maxTopicRegexInsts).
+func checkTopicRegex(expr string) error {
+	if len(expr) > maxTopicRegexBytes {
+		return fmt.Errorf("the regex is %d bytes, more than the %d allowed", len(expr), maxTopicRegexBytes)
+	}
+	re, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return err
+	}
+	if regexInsts(re) > maxTopicRegexInsts {
+		return fmt.Errorf("the regex would compile to more than %d instructions (counted repetitions multiply)", maxTopicRegexInsts)
+	}
+	return nil
+}
+
+// regexInsts estimates the instructions re compiles to, saturating just
+// past maxTopicRegexInsts.
+func regexInsts(re *syntax.Regexp) int {
+	n := 1
+	switch re.Op {
+	case syntax.OpLiteral:
+		n += len(re.Rune)
+	case syntax.OpRepeat:
+		times := re.Max
+		if times < 0 {
+			times = re.Min + 1
+		}
+		n += max(times, 1) * regexInsts(re.Sub[0])
+	default:
+		for _, sub := range re.Sub {
+			n += regexInsts(sub)
+		}
+	}
+	return min(n, maxTopicRegexInsts+1)
+}
+
+// compileTopicRegex checks (checkTopicRegex) and compiles a subscription
+// regex; as Kafka (RE2J's matches), it must match the whole topic name.
 func compileTopicRegex(expr string) (*regexp.Regexp, error) {
-	if _, err := regexp.Compile(expr); err != nil {
+	if err := checkTopicRegex(expr); err != nil {
 		return nil, err
 	}
 	return regexp.Compile(`^(?:` + expr + `)$`)
@@ -680,8 +736,11 @@ func (c *consumerCoordinator) RemoveMembers(groupID string, members []leaveMembe
 }
 
 // Tick fences members whose session expired or who did not revoke
-// partitions within their rebalance timeout, and recomputes targets whose
-// subscribed topics changed in meta (nil: not checked).
+// partitions within their rebalance timeout, recomputes targets whose
+// subscribed topics changed in meta (nil: not checked), and forgets a
+// group left without members for emptyGroupRetention unless it has
+// committed offsets (Kafka keeps those; it is looked at again after
+// another retention).
 func (c *consumerCoordinator) Tick(now time.Time, meta topicMeta) {
 	for _, id := range slices.Sorted(maps.Keys(c.groups)) {
 		g := c.at(id)
@@ -692,6 +751,18 @@ func (c *consumerCoordinator) Tick(now time.Time, meta topicMeta) {
 			if expired || stuck {
 				g.remove(m, meta)
 			}
+		}
+		switch {
+		case len(g.members) > 0:
+			g.emptySince = time.Time{}
+		case g.emptySince.IsZero():
+			g.emptySince = now
+		case !now.Before(g.emptySince.Add(emptyGroupRetention)):
+			if c.hasOffsets == nil || !c.hasOffsets(id) {
+				delete(c.groups, id)
+				continue
+			}
+			g.emptySince = now
 		}
 		if meta != nil || g.authz != g.seenAuthz {
 			g.refresh(meta, false)

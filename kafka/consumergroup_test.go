@@ -5,6 +5,7 @@ import (
 	"maps"
 	mrand "math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -570,5 +571,59 @@ func runConsumerModel(t *testing.T, seed uint64) {
 		if s, _ := f.c.Describe("g"); s.State != cgStable {
 			t.Fatalf("seed %d: state %v", seed, s.State)
 		}
+	}
+}
+
+// TestConsumerGroupHugeRegexRefused: a subscription regex longer than
+// maxTopicRegexBytes, or whose counted repetitions would compile to more
+// than maxTopicRegexInsts instructions, answers INVALID_REGULAR_EXPRESSION
+// without being compiled. Compiling costs more than the length (8 KiB of
+// a{1000} take seconds, an 8 MiB alternation over a minute) and happened
+// several times per heartbeat under the lock of every group, so one
+// member's heartbeat stalled every group's joins, heartbeats and commits.
+func TestConsumerGroupHugeRegexRefused(t *testing.T) {
+	f := newFakeConsumers(t, topicMeta{"ab": 1})
+	long := strings.Repeat("(a|b)", maxTopicRegexBytes/5+1)
+	repeats := strings.Repeat("a{1000}", 30)
+	for _, re := range []string{long, repeats, "((a{100}){100}){100}"} {
+		r := f.hb(cgParams{MemberID: "a", SubscribedRegex: &re, OwnedSent: true, Owned: []tp{}})
+		if r.ErrorCode != kerr.InvalidRegularExpression.Code {
+			t.Fatalf("regex %.40q... of %d bytes: %+v, want INVALID_REGULAR_EXPRESSION", re, len(re), r)
+		}
+	}
+	for _, re := range []string{long[:maxTopicRegexBytes/5*5], "a{1000}b{1000}", "topic-[0-9]{1,3}"} {
+		mustOK(t, f.hb(cgParams{MemberID: "a", SubscribedRegex: &re, OwnedSent: true, Owned: []tp{}}))
+	}
+}
+
+// TestConsumerGroupEmptyForgotten: a consumer-protocol group without
+// members and without committed offsets is forgotten after
+// emptyGroupRetention; one with offsets is kept (as Kafka keeps it until
+// its offsets expire). Every such group stayed, and while any consumer
+// group existed every tick listed every topic's partitions for them.
+func TestConsumerGroupEmptyForgotten(t *testing.T) {
+	f := newFakeConsumers(t, topicMeta{"t": 2})
+	committed := map[string]bool{"kept": true}
+	f.c.hasOffsets = func(group string) bool { return committed[group] }
+	for _, g := range []string{"gone", "kept"} {
+		p := joinParams848("a", "t")
+		p.Group = g
+		a := mustOK(t, f.hb(p))
+		mustOK(t, f.hb(cgParams{Group: g, MemberID: "a", MemberEpoch: cgLeaveEpoch, RebalanceTimeout: -1}))
+		if a.MemberEpoch == 0 {
+			t.Fatalf("join of %s: %+v", g, a)
+		}
+	}
+	f.advance(time.Second) // the groups are seen empty
+	f.advance(emptyGroupRetention - time.Second)
+	if _, ok := f.c.Describe("gone"); !ok {
+		t.Fatal("an empty group was forgotten before the retention")
+	}
+	f.advance(time.Second)
+	if s, ok := f.c.Describe("gone"); ok {
+		t.Fatalf("empty group without offsets after the retention: %+v, want forgotten", s)
+	}
+	if s, ok := f.c.Describe("kept"); !ok || s.State != cgEmpty {
+		t.Fatalf("empty group with offsets after the retention: %+v, %v; want kept Empty", s, ok)
 	}
 }

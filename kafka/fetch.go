@@ -50,7 +50,7 @@ func (s *Server) handleFetchFor(ctx context.Context, cc *clientConn, req *kmsg.F
 	}
 	outs := make([]kmsg.FetchResponseTopicPartition, len(fc.wants))
 	parts := s.fetchParts(cc, fc.wants, outs)
-	s.fetchLoop(ctx, req, parts, s.fetchQuotaBytes(cc, parts))
+	s.fetchLoop(ctx, req, parts, s.fetchQuotaBytes(cc, parts), len(parts) < len(outs))
 	var include []bool
 	resp.SessionID, include = s.sessions.end(fc, outs)
 	resp.Topics = fetchTopics(fc.wants, outs, include)
@@ -116,20 +116,22 @@ func diverged(p *logstore.Partition, w fetchWant, op *kmsg.FetchResponseTopicPar
 }
 
 // fetchLoop reads parts until the request's MinBytes are gathered, an
-// error is met or MaxWaitMillis has passed. The answer holds at most the
-// request's MaxBytes and quotaBytes (fetchQuotaBytes), besides the first
-// batch, which is always whole.
-func (s *Server) fetchLoop(ctx context.Context, req *kmsg.FetchRequest, parts []*fetchPart, quotaBytes int32) {
+// error is met or MaxWaitMillis has passed; answered (some partition was
+// answered already: an error or a diverging epoch) reads them once, without
+// waiting, as Kafka answers errors at once. The answer holds at most the
+// request's MaxBytes, the server's FetchMaxBytes and quotaBytes
+// (fetchQuotaBytes), besides the first batch, which is always whole.
+func (s *Server) fetchLoop(ctx context.Context, req *kmsg.FetchRequest, parts []*fetchPart, quotaBytes int32, answered bool) {
 	maxBytes := req.MaxBytes
-	if maxBytes <= 0 {
-		maxBytes = 50 << 20
+	if maxBytes <= 0 || maxBytes > s.cfg.FetchMaxBytes {
+		maxBytes = s.cfg.FetchMaxBytes
 	}
 	strict := quotaBytes < maxBytes
 	maxBytes = min(maxBytes, quotaBytes)
 	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
 	for {
 		total := s.fetchOnce(parts, maxBytes, req.IsolationLevel, strict)
-		if total >= int(req.MinBytes) || total > 0 && req.MinBytes <= 0 || !time.Now().Before(deadline) || len(parts) == 0 {
+		if answered || total >= int(req.MinBytes) || total > 0 && req.MinBytes <= 0 || !time.Now().Before(deadline) || len(parts) == 0 {
 			return
 		}
 		for _, fp := range parts {

@@ -2,9 +2,12 @@ package kafka_test
 
 import (
 	"fmt"
+	"math"
 	"testing"
 
+	"github.com/sluicehq/sluice/kafka"
 	"github.com/sluicehq/sluice/kafka/kafkatest"
+	"github.com/sluicehq/sluice/logstore"
 	"github.com/sluicehq/sluice/record"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -85,4 +88,42 @@ func TestFetchLimitsAndLongPoll(t *testing.T) {
 			t.Fatalf("batches %d and %d", countBatches(ps[0].RecordBatches), countBatches(ps[1].RecordBatches))
 		}
 	})
+}
+
+// TestFetchMaxBytesCappedByServer: a fetch asking for up to 2 GiB per
+// partition and in all is held to the server's FetchMaxBytes (Kafka's
+// fetch.max.bytes), besides the first batch, so that one client cannot
+// make the broker read a whole segment, 128 MiB by default, into memory
+// per request (and the same partition named many times, more).
+func TestFetchMaxBytesCappedByServer(t *testing.T) {
+	cfg := kafka.DefaultConfig()
+	cfg.FetchMaxBytes = 64 << 10
+	s := kafkatest.Start(t, kafkatest.Options{Config: &cfg, Fsync: logstore.FsyncPolicy{Mode: logstore.FsyncNever}})
+	createTopic(t, s, "big", 1)
+	cl := s.Client(t, kgo.DefaultProduceTopic("big"), kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	ctx := testCtx(t)
+	value := make([]byte, 8<<10)
+	for range 64 { // 64 batches of 8 KiB: 512 KiB
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: value}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := fetchReq("big", 0, 1, math.MaxInt32, math.MaxInt32, 0, 0, 0, 0)
+	for i := range req.Topics[0].Partitions {
+		req.Topics[0].Partitions[i].Partition = 0 // the same partition, four times
+	}
+	resp, err := req.RequestWith(ctx, s.Client(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, p := range resp.Topics[0].Partitions {
+		if p.ErrorCode != 0 {
+			t.Fatalf("error %d", p.ErrorCode)
+		}
+		total += len(p.RecordBatches)
+	}
+	if total == 0 || total > int(cfg.FetchMaxBytes)+9<<10 {
+		t.Fatalf("fetch answered %d bytes of records, want some and at most the server's %d (and one batch)", total, cfg.FetchMaxBytes)
+	}
 }

@@ -155,7 +155,17 @@ type group struct {
 	// time after which they are forgotten.
 	pending           map[string]time.Time
 	rebalanceDeadline time.Time
+	// emptySince is when the group last became Empty (zero: never had a
+	// generation); Tick forgets a group Empty for emptyGroupRetention.
+	emptySince time.Time
 }
+
+// emptyGroupRetention is how long a classic group stays known once it has
+// no members (Kafka drops such groups at its offsets retention check,
+// every 10 minutes). Its committed offsets stay in the offset store; the
+// group itself is a generation number, which starts again at 1, and
+// member ids, which no client can still hold validly.
+const emptyGroupRetention = 10 * time.Minute
 
 // groupCoordinator is the state of every classic group. Not safe for
 // concurrent use; see the comment at the top of this file.
@@ -469,6 +479,7 @@ func (g *group) completeJoin(now time.Time) {
 		g.state = groupEmpty
 		g.protocol = ""
 		g.leader = ""
+		g.emptySince = now
 		return
 	}
 	ids := g.memberIDs()
@@ -698,10 +709,15 @@ func (g *group) removeMember(now time.Time, m *groupMember) {
 
 // Tick applies the passage of time: expired KIP-394 pending ids are
 // forgotten, members whose session expired are removed (members with a
-// JoinGroup or SyncGroup in flight are alive), and a rebalance whose deadline
-// passed completes with the members that rejoined.
+// JoinGroup or SyncGroup in flight are alive), a rebalance whose deadline
+// passed completes with the members that rejoined, and a group Empty for
+// emptyGroupRetention is forgotten.
 func (c *groupCoordinator) Tick(now time.Time) {
-	for _, g := range c.groups {
+	for id, g := range c.groups {
+		if g.state == groupEmpty && len(g.members) == 0 && len(g.pending) == 0 && !now.Before(g.emptySince.Add(emptyGroupRetention)) {
+			delete(c.groups, id)
+			continue
+		}
 		for id, deadline := range g.pending {
 			if !now.Before(deadline) {
 				delete(g.pending, id)

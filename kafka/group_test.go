@@ -297,3 +297,41 @@ func (r *rand) next() uint64 {
 }
 
 func (r *rand) intn(n int) int { return int(r.next() % uint64(n)) }
+
+// TestGroupEmptyForgotten: a group without members is forgotten after
+// emptyGroupRetention, as Kafka drops empty groups; so is one a failed
+// JoinGroup created. Every group ever joined stayed in memory, walked by
+// every tick under the groups' lock, so that unique group ids (console
+// consumers make one per run) made the coordinator grow without bound.
+func TestGroupEmptyForgotten(t *testing.T) {
+	f := newFakeGroups(t)
+	id, ch := f.joinNew("range")
+	recv(t, ch)
+	if codes := f.c.Leave(f.now, "g", []leaveMember{{MemberID: id}}); codes[0] != 0 {
+		t.Fatalf("leave: %v", codes)
+	}
+	f.advance(emptyGroupRetention - time.Second)
+	if d, ok := f.c.Describe("g"); !ok || d.State != groupEmpty {
+		t.Fatalf("just before the retention: %+v, %v; want Empty", d, ok)
+	}
+	f.advance(time.Second)
+	if d, ok := f.c.Describe("g"); ok {
+		t.Fatalf("after the retention: %+v, want forgotten", d)
+	}
+	// A failed join (an unknown static member id) leaves nothing lasting.
+	inst := "i"
+	r := recv(t, f.c.Join(f.now, joinParams{Group: "h", MemberID: "m", InstanceID: &inst, ProtocolType: "consumer",
+		Protocols: protos("range"), SessionTimeout: 10 * time.Second}))
+	if r.ErrorCode != kerr.UnknownMemberID.Code {
+		t.Fatalf("join with an unknown static member id: %+v", r)
+	}
+	f.advance(time.Second)
+	if d, ok := f.c.Describe("h"); ok {
+		t.Fatalf("group of a failed join: %+v, want forgotten", d)
+	}
+	// A forgotten group joined again starts at generation 1.
+	_, ch = f.joinNew("range")
+	if j := recv(t, ch); j.Generation != 1 {
+		t.Fatalf("join of a forgotten group: generation %d, want 1", j.Generation)
+	}
+}

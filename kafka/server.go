@@ -126,6 +126,8 @@ func New(log *logstore.Log, cfg Config, logger *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("kafka: opening the consumer offset store: %w", err)
 	}
 	s.offsets = offsets
+	// An empty consumer-protocol group with committed offsets is kept.
+	s.cgroups.hasOffsets = func(group string) bool { return len(offsets.Fetch(group)) > 0 }
 	// Offsets of topics deleted just before a crash, whose tombstones were
 	// not written yet (deleteTopicOffsets), go now.
 	if n, err := offsets.DeleteOffsetsOfMissingTopics(ctx, func(topic string) bool {

@@ -285,13 +285,13 @@ func TestWait(t *testing.T) {
 	}
 }
 
-// appendLateRecords appends 80 batches of three records to p whose
-// timestamps mostly increase, with some out-of-order records, and returns
+// appendLateBatches appends n batches of three records whose timestamps
+// mostly increase, with a late (out-of-order) record in each, and returns
 // the records in offset order.
-func appendLateRecords(t *testing.T, p *Partition) []record.Record {
+func appendLateBatches(t *testing.T, p *Partition, n int) []record.Record {
 	t.Helper()
 	var all []record.Record
-	for i := 0; i < 80; i++ {
+	for i := range n {
 		base := int64(1000 + i*50)
 		recs := []record.Record{
 			{Timestamp: base + 10, Value: []byte("a")},
@@ -310,22 +310,21 @@ func appendLateRecords(t *testing.T, p *Partition) []record.Record {
 	return all
 }
 
-// TestOffsetForTime checks timestamp lookups against an oracle, on the
-// whole log and after DeleteRecords moved the log start into the middle of
-// a segment (and of a batch): the answer is never a deleted offset below
-// the log start, which a consumer would then fetch only to be told it is
-// out of range.
+// TestOffsetForTime checks lookups by time against an oracle: Kafka's
+// answer is the first record, in offset order, of the first batch whose
+// max timestamp >= ts, with timestamp >= ts; which is the first record in
+// the log with timestamp >= ts. After DeleteRecords moves the log start
+// into a segment (even into a batch), only offsets at or past the log
+// start count, as Kafka searches from the log start offset: the records
+// below it are gone for readers, and a consumer reset to an offset below
+// the start would be answered OFFSET_OUT_OF_RANGE.
 func TestOffsetForTime(t *testing.T) {
 	opts, _ := testOptions(t.TempDir())
 	l := mustOpen(t, opts)
 	defer l.Close()
 	p := mustPartition(t, l, "ts", TopicConfig{Partitions: 1, SegmentBytes: 4096})
-	all := appendLateRecords(t, p)
-	// Oracle: Kafka's answer is the first record at or after the log
-	// start, in offset order, of the first batch whose max timestamp >=
-	// ts, with timestamp >= ts; which is the first record from the log
-	// start with timestamp >= ts.
-	oracleAt := func(start, ts int64) (int64, int64, bool) {
+	all := appendLateBatches(t, p, 80)
+	oracle := func(start, ts int64) (int64, int64, bool) {
 		for i := start; i < int64(len(all)); i++ {
 			if all[i].Timestamp >= ts {
 				return i, all[i].Timestamp, true
@@ -333,17 +332,17 @@ func TestOffsetForTime(t *testing.T) {
 		}
 		return 0, 0, false
 	}
-	for _, start := range []int64{0, 1, 2, 40, 121, 200} {
+	for _, start := range []int64{0, 1, 4, 31, 95, 170, 239} {
 		if _, err := p.DeleteRecords(start); err != nil {
 			t.Fatal(err)
 		}
 		for ts := int64(0); ts < 5200; ts += 7 {
-			wo, wts, wok := oracleAt(start, ts)
+			wo, wts, wok := oracle(start, ts)
 			o, gts, ok, err := p.OffsetForTime(ts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ok != wok || (ok && (o != wo || gts != wts)) {
+			if ok != wok || ok && (o != wo || gts != wts) {
 				t.Fatalf("log start %d: OffsetForTime(%d) = %d, %d, %v; want %d, %d, %v", start, ts, o, gts, ok, wo, wts, wok)
 			}
 		}

@@ -233,8 +233,9 @@ func (w *window) bytes(pos int64, n int, hint int64) ([]byte, error) {
 	return w.buf[off : off+int64(n)], nil
 }
 
-// OffsetForTime returns the first offset whose record timestamp is >= ts
-// (epoch ms; Kafka ListOffsets semantics) and that record's timestamp.
+// OffsetForTime returns the first offset at or past the log start whose
+// record timestamp is >= ts (epoch ms; Kafka ListOffsets semantics) and
+// that record's timestamp.
 // found is false when no visible record has such a timestamp (callers then
 // answer with the high watermark).
 func (p *Partition) OffsetForTime(ts int64) (offset int64, timestamp int64, found bool, err error) {
@@ -288,7 +289,7 @@ func (p *Partition) scanForTime(seg *segment, pos, expect, limit, ts, from int64
 	found := false
 	errFound := errors.New("found")
 	_, _, err := scanSegment(seg.f, pos, expect, limit, func(b batchInfo) error {
-		if b.maxTs < ts {
+		if b.maxTs < ts || b.last < from {
 			return nil
 		}
 		var derr error
