@@ -9,6 +9,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
+
+	"github.com/sluicehq/sluice/internal/avrolimit"
 )
 
 // The request decoders take bytes from the network: they must never
@@ -85,7 +87,7 @@ func FuzzSchemaPair(f *testing.F) {
 			}
 		}
 	}
-	f.Add("AVRO", nestedDefaults(3, 2, false), nestedDefaults(3, 2, true))
+	f.Add("AVRO", avrolimit.NestedDefaults(3, 2, false), avrolimit.NestedDefaults(3, 2, true))
 	// Protobuf as a base64 FileDescriptorProto, as Confluent's Python
 	// serializer registers it.
 	if fd, err := CompileProtobuf(map[string]string{"a.proto": "syntax = \"proto3\";\npackage p;\nmessage M { int64 a = 1; map<string, M> m = 2; oneof o { string s = 3; bytes b = 4; } }\n"}, "a.proto"); err == nil {

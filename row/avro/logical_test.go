@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluicehq/sluice/internal/avrolimit"
 	"github.com/sluicehq/sluice/row"
 )
 
@@ -131,5 +132,20 @@ func TestUUIDOnlyOnFixed16(t *testing.T) {
 	r, err := d.Decode(p, []byte("abcd"))
 	if err != nil || r.Vals[0] != row.String("abcd") {
 		t.Errorf("got %v, %v", r.Vals, err)
+	}
+}
+
+// TestParseBoundsDefaultWork: a schema whose field defaults would take
+// hamba/avro exponential time to check (one from an Avro container
+// file's header, or a registry) is refused before it is parsed; the same
+// shape smaller parses.
+func TestParseBoundsDefaultWork(t *testing.T) {
+	text := `{"type":"record","name":"Top","fields":[{"name":"t","type":` + avrolimit.NestedDefaults(17, 2, true) + `}]}`
+	if _, err := Parse(text); !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), "field defaults") {
+		t.Errorf("got %v, want a schema error about the field defaults", err)
+	}
+	small := `{"type":"record","name":"Top","fields":[{"name":"t","type":` + avrolimit.NestedDefaults(5, 2, true) + `}]}`
+	if _, err := Parse(small); err != nil {
+		t.Error(err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	havro "github.com/hamba/avro/v2"
 
+	"github.com/sluicehq/sluice/internal/avrolimit"
 	"github.com/sluicehq/sluice/row"
 )
 
@@ -26,7 +27,15 @@ var ErrSchema = errors.New("avro schema")
 // Parse parses the JSON text of an Avro schema, which must be a record.
 // Named types are resolved within the text only: two schemas that define
 // the same name (two versions of one record) do not interfere.
+//
+// A schema over the limits of internal/avrolimit is refused before it is
+// parsed: hamba/avro's check of field defaults takes time exponential in
+// the size of a crafted schema, and schemas come from container files
+// and registries.
 func Parse(text string) (*Schema, error) {
+	if err := avrolimit.Check(text, nil); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSchema, err)
+	}
 	s, err := parseText(text)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSchema, err)
