@@ -1,10 +1,16 @@
 package schema
 
 import (
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+
+	"github.com/sluicehq/sluice/internal/avrolimit"
 )
 
 // The request decoders take bytes from the network: they must never
@@ -81,14 +87,31 @@ func FuzzSchemaPair(f *testing.F) {
 			}
 		}
 	}
+	f.Add("AVRO", avrolimit.NestedDefaults(3, 2, false), avrolimit.NestedDefaults(3, 2, true))
+	// Protobuf as a base64 FileDescriptorProto, as Confluent's Python
+	// serializer registers it.
+	if fd, err := CompileProtobuf(map[string]string{"a.proto": "syntax = \"proto3\";\npackage p;\nmessage M { int64 a = 1; map<string, M> m = 2; oneof o { string s = 3; bytes b = 4; } }\n"}, "a.proto"); err == nil {
+		if b, err := proto.Marshal(protodesc.ToFileDescriptorProto(fd)); err == nil {
+			f.Add("PROTOBUF", base64.StdEncoding.EncodeToString(b), "syntax = \"proto3\";\npackage p;\nmessage M { int64 a = 1; }\n")
+		}
+	}
+	f.Add("AVRO", `{"type":"record","name":"R","fields":[{"name":"id","type":{"type":"fixed","name":"U","size":16,"logicalType":"uuid"}}]}`,
+		`{"type":"record","name":"R","fields":[{"name":"ts","type":{"type":"long","logicalType":"timestamp-nanos"},"default":0}]}`)
 	f.Fuzz(func(t *testing.T, typ, a, b string) {
 		t.Parallel()
 		ty, err := parseType(typ)
 		if err != nil {
 			return
 		}
-		pa, errA := parseSchema(Schema{Type: ty, Text: a}, nil)
-		pb, errB := parseSchema(Schema{Type: ty, Text: b}, nil)
+		// The registry's limits come first, as in a registration: the
+		// parsers are not handed what they would take too long on.
+		var r Registry
+		parse := func(text string) (parsed, error) {
+			p, err := r.compileResolved(resolved{s: Schema{Type: ty, Text: text}})
+			return p.p, err
+		}
+		pa, errA := parse(a)
+		pb, errB := parse(b)
 		if errA == nil {
 			if msgs := pa.canRead(pa); len(msgs) > 0 {
 				t.Fatalf("a schema does not read itself: %v\n%s", msgs, a)

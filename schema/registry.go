@@ -40,6 +40,8 @@ type Registry struct {
 
 	pmu    sync.Mutex
 	parsed map[int]parsed // compiled schemas by id, filled on demand
+
+	parseHook func() // tests: called before a client's schema is parsed
 }
 
 // Open opens the registry of l, creating its topic when it does not
@@ -343,24 +345,73 @@ type prepared struct {
 // prepare checks and compiles a schema sent by a client. The caller holds
 // mu.
 func (r *Registry) prepare(s Schema) (prepared, error) {
+	rs, err := r.resolve(s)
+	if err != nil {
+		return prepared{}, err
+	}
+	return r.compileResolved(rs)
+}
+
+// resolved is a schema sent by a client with its type checked and its
+// references pinned and resolved.
+type resolved struct {
+	s    Schema
+	deps []dependency
+}
+
+// same reports whether o resolved to the same texts as rs.
+func (rs resolved) same(o resolved) bool {
+	eq := func(a, b Schema) bool {
+		return a.Type == b.Type && a.Text == b.Text && slices.Equal(a.References, b.References)
+	}
+	return eq(rs.s, o.s) && slices.EqualFunc(rs.deps, o.deps, func(a, b dependency) bool {
+		return a.name == b.name && eq(a.schema, b.schema)
+	})
+}
+
+// resolve checks a client's schema and resolves its references. The
+// caller holds mu.
+func (r *Registry) resolve(s Schema) (resolved, error) {
 	if strings.TrimSpace(s.Text) == "" {
-		return prepared{}, errorf(CodeInvalidSchema, "Invalid schema: the schema is empty")
+		return resolved{}, errorf(CodeInvalidSchema, "Invalid schema: the schema is empty")
 	}
 	t, err := parseType(string(s.Type))
 	if err != nil {
-		return prepared{}, err
+		return resolved{}, err
 	}
 	s.Type = t
 	s.References = r.pinReferences(s.References)
 	deps, err := r.dependencies(s.References)
 	if err != nil {
-		return prepared{}, err
+		return resolved{}, err
 	}
-	p, err := parseSchema(s, deps)
+	return resolved{s: s, deps: deps}, nil
+}
+
+// compileResolved refuses a schema over the limits (limits.go), else
+// compiles it. It needs no lock.
+func (r *Registry) compileResolved(rs resolved) (prepared, error) {
+	var err error
+	if rs.s.Type == Avro {
+		var texts []string
+		for _, d := range rs.deps {
+			texts = append(texts, d.schema.Text)
+		}
+		err = checkAvroLimits(rs.s.Text, texts)
+	} else {
+		err = checkSizeLimit(rs.s.Text)
+	}
+	if err != nil {
+		return prepared{}, errorf(CodeInvalidSchema, "Invalid schema: %v", err)
+	}
+	if r.parseHook != nil {
+		r.parseHook()
+	}
+	p, err := parseSchema(rs.s, rs.deps)
 	if err != nil {
 		return prepared{}, err
 	}
-	return prepared{Schema: s, p: p, key: identity(s, p)}, nil
+	return prepared{Schema: rs.s, p: p, key: identity(rs.s, p)}, nil
 }
 
 // pinReferences returns refs with each reference to the latest version
@@ -422,6 +473,21 @@ func (r *Registry) Register(ctx context.Context, subject string, s Schema, opts 
 	if err := validSubject(subject); err != nil {
 		return SubjectSchema{}, err
 	}
+	// The schema is parsed before the write lock is taken, so that a
+	// slow parse holds up no one; under the lock its references are
+	// resolved again, and in the rare case that they changed meanwhile
+	// (a version deleted, the state re-read after a failed write) it is
+	// parsed again.
+	r.mu.RLock()
+	rs, rerr := r.resolve(s)
+	r.mu.RUnlock()
+	var (
+		ps   prepared
+		perr error
+	)
+	if rerr == nil {
+		ps, perr = r.compileResolved(rs)
+	}
 	if err := r.lockForWrite(ctx); err != nil {
 		return SubjectSchema{}, err
 	}
@@ -433,9 +499,15 @@ func (r *Registry) Register(ctx context.Context, subject string, s Schema, opts 
 	if opts.ID > 0 && mode != Import {
 		return SubjectSchema{}, errorf(CodeOperationNotPermitted, "Subject %s is not in import mode: a schema id cannot be given", subject)
 	}
-	ps, err := r.prepare(s)
+	now, err := r.resolve(s)
 	if err != nil {
 		return SubjectSchema{}, err
+	}
+	if rerr != nil || !now.same(rs) {
+		ps, perr = r.compileResolved(now)
+	}
+	if perr != nil {
+		return SubjectSchema{}, perr
 	}
 	vs := r.st.subjects[subject]
 	// The same schema already live under the subject: nothing to write.

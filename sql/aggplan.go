@@ -146,6 +146,9 @@ type aggregation struct {
 	// windowed on it, -1 otherwise: rows whose time is NULL belong to no
 	// window and are dropped, as Flink does.
 	timeCol int
+	// timeType is the type of the time attribute the window is on (its
+	// kind decides window_time's: TIMESTAMP or TIMESTAMP_LTZ).
+	timeType types.Type
 }
 
 // planAggregate plans GROUP BY and aggregates: a pre-projection of the
@@ -184,6 +187,7 @@ func (p *planner) planAggregate(sel *ast.Select, in node, aggCalls []*ast.Call) 
 			spec.ProcTime = insc.cols[i].typ.Time == types.ProcTime
 			ag.window = &spec
 			ag.timeCol = i
+			ag.timeType = insc.cols[i].typ
 			ag.winGroup[gi] = winTime // the whole window
 			continue
 		}
@@ -222,11 +226,17 @@ func (p *planner) planAggregate(sel *ast.Select, in node, aggCalls []*ast.Call) 
 		// rows of one window, and fires when the watermark passes its
 		// end, like the window below.
 		ag.window = &exec.WindowSpec{Kind: exec.Tumble, Size: time.Millisecond}
+		for _, c := range in.cols() {
+			if c.win == winTime && c.tvf == nil {
+				ag.timeType = c.typ
+			}
+		}
 	case tvf != nil && hasStart && hasEnd:
 		spec := tvf.spec
 		ag.window = &spec
 		ag.base = tvf.in
 		ag.timeCol = tvf.timeCol
+		ag.timeType = tvf.in.cols()[tvf.timeCol].typ
 		if len(tvf.partition) > 0 {
 			return nil, fmt.Errorf("%s: SESSION with PARTITION BY is not supported; group by the partition columns instead", sel.Pos)
 		}
@@ -470,7 +480,7 @@ func (p *planner) buildAggregate(sel *ast.Select, ag aggregation, aggCalls []*as
 		post = append(post,
 			column{name: "\x00ws", typ: wt, win: winStart},
 			column{name: "\x00we", typ: wt, win: winEnd},
-			column{name: "\x00wt", typ: withTime(wt, attr), win: winTime})
+			column{name: "\x00wt", typ: windowTimeType(withTime(ag.timeType, attr)), win: winTime})
 	}
 	for i, ac := range calls {
 		post = append(post, column{name: "\x00a" + strconv.Itoa(i), typ: ac.ResultType})

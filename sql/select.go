@@ -430,7 +430,7 @@ func (p *planner) planTableFunction(r *ast.TableFunction) (node, error) {
 	tvf.out = append(tvf.out,
 		column{name: "window_start", typ: wt, tvf: tvf, win: winStart},
 		column{name: "window_end", typ: wt, tvf: tvf, win: winEnd},
-		column{name: "window_time", typ: withTime(wt, ct.Time), tvf: tvf, win: winTime})
+		column{name: "window_time", typ: windowTimeType(ct), tvf: tvf, win: winTime})
 	var n node = tvf
 	if r.Alias != nil {
 		n, err = aliasNode(n, r.Alias, "")
@@ -442,6 +442,19 @@ func (p *planner) planTableFunction(r *ast.TableFunction) (node, error) {
 }
 
 func withTime(t types.Type, a types.TimeAttr) types.Type { t.Time = a; return t }
+
+// windowTimeType is the type of window_time (and TUMBLE_ROWTIME ...) over
+// the time attribute of type t: TIMESTAMP(3), or TIMESTAMP_LTZ(3) for a
+// TIMESTAMP_LTZ attribute (PROCTIME() included), as in Flink; NOT NULL
+// and a time attribute of t's kind.
+func windowTimeType(t types.Type) types.Type {
+	wt := types.TTimestamp
+	if t.Kind == types.TimestampLTZ {
+		wt.Kind = types.TimestampLTZ
+	}
+	wt.NotNull = true
+	return withTime(wt, t.Time)
+}
 
 type tvfArguments struct {
 	table     *ast.TableArg

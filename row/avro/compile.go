@@ -72,9 +72,11 @@ const (
 	oString
 	oTsMillis
 	oTsMicros
+	oTsNanos
 	oDate
 	oDecimal
 	oDecimalString
+	oUUID // a fixed of 16 bytes, read as the UUID's canonical text
 	oEnum
 	oJSON
 )
@@ -485,6 +487,8 @@ func (c *compiler) outOf(r havro.Schema) out {
 			return oTsMillis
 		case havro.TimestampMicros, havro.LocalTimestampMicros:
 			return oTsMicros
+		case timestampNanos, localTimestampNanos:
+			return oTsNanos
 		case havro.Date:
 			return oDate
 		}
@@ -492,6 +496,9 @@ func (c *compiler) outOf(r havro.Schema) out {
 	case havro.Float, havro.Double:
 		return oFloat
 	case havro.Bytes, havro.Fixed:
+		if logicalOf(r) == havro.UUID {
+			return oUUID
+		}
 		if logicalOf(r) == havro.Decimal {
 			if c.opts.DecimalAsString {
 				return oDecimalString

@@ -432,15 +432,23 @@ func (d *Decoder) intOut(n *node, i int64) row.Value {
 	case oTsMillis:
 		return row.Timestamp(i)
 	case oTsMicros:
-		q := i / 1000
-		if i%1000 < 0 {
-			q--
-		}
-		return row.Timestamp(q)
+		return row.Timestamp(floorDiv(i, 1000))
+	case oTsNanos:
+		return row.Timestamp(floorDiv(i, 1_000_000))
 	case oDate:
 		return row.Timestamp(i * 86_400_000)
 	}
 	return row.Int(i)
+}
+
+// floorDiv returns i/d rounded towards negative infinity (d > 0): a time
+// before the epoch falls in the millisecond it is part of.
+func floorDiv(i, d int64) int64 {
+	q := i / d
+	if i%d < 0 {
+		q--
+	}
+	return q
 }
 
 func (d *Decoder) bytesOut(n *node, b []byte) row.Value {
@@ -448,6 +456,11 @@ func (d *Decoder) bytesOut(n *node, b []byte) row.Value {
 		return row.Null()
 	}
 	switch n.o {
+	case oUUID:
+		if len(b) == 16 {
+			d.num = appendUUID(d.num[:0], b)
+			return row.String(d.arena.String(d.num))
+		}
 	case oDecimal:
 		return row.Float(d.decimalFloat(b, n.scale))
 	case oDecimalString:

@@ -21,15 +21,20 @@
 //
 // Values map to row kinds as follows: boolean → bool; int, long → int;
 // float, double → float; string, bytes, fixed, enum → string (bytes
-// verbatim); timestamp-millis, timestamp-micros, local-timestamp-* and
-// date → timestamp (milliseconds, UTC; dates at midnight); time-millis,
+// verbatim); timestamp-millis, timestamp-micros, timestamp-nanos,
+// local-timestamp-millis, -micros and -nanos and date → timestamp
+// (milliseconds, UTC, rounded down; dates at midnight); time-millis,
 // time-micros → int as written; decimal → float, or an exact decimal
-// string with DecimalAsString; uuid → string; records, arrays and maps →
-// json (union values unwrapped); a nullable union → its branch or null.
+// string with DecimalAsString; uuid → string (on a fixed of 16 bytes, the
+// canonical 8-4-4-4-12 hexadecimal text, which is also what the encoder
+// takes, besides 16 raw bytes); records, arrays and maps → json (union
+// values unwrapped); a nullable union → its branch or null. A logical
+// type on a type the spec does not allow it on is ignored.
 //
 // An Encoder writes rows in the binary encoding of a writer schema: each
 // schema field takes the row field of its name, converted where that loses
-// nothing (an int into a double, a timestamp into a timestamp-micros long,
+// nothing (an int into a double, a timestamp into a timestamp-micros or
+// timestamp-nanos long,
 // a json value into a nested record or array). Derive makes a writer
 // schema for a row schema whose fields have no Avro schema yet.
 //

@@ -190,13 +190,7 @@ func (n *enode) chooseBranches() {
 	plain := func(ws ...wire) func(*enode) bool {
 		return func(b *enode) bool { return b.logical == "" && is(ws...)(b) }
 	}
-	timeLike := func(b *enode) bool {
-		switch b.logical {
-		case havro.TimestampMillis, havro.TimestampMicros, havro.LocalTimestampMillis, havro.LocalTimestampMicros, havro.Date:
-			return true
-		}
-		return false
-	}
+	timeLike := func(b *enode) bool { return b.logical == havro.Date || isTimestamp(b.logical) }
 	decimal := func(b *enode) bool { return b.logical == havro.Decimal }
 	first := func(preds ...func(*enode) bool) int {
 		for _, p := range preds {
@@ -333,6 +327,9 @@ func (e *Encoder) value(dst []byte, n *enode, v row.Value) ([]byte, error) {
 			return append(dst, b...), nil
 		}
 		s := text(v)
+		if n.logical == havro.UUID && len(s) != n.size {
+			return parseUUID(dst, s)
+		}
 		if len(s) != n.size {
 			return dst, fmt.Errorf("%d bytes for a fixed of %d", len(s), n.size)
 		}
@@ -408,28 +405,26 @@ func wireName(n *enode) string {
 
 // intFor converts v to the integer an int or long of n's logical type
 // holds: times (timestamps, epoch-millisecond numbers, RFC 3339 strings)
-// to milliseconds, microseconds or days; other values to integers.
+// to milliseconds, microseconds, nanoseconds or days; other values to integers.
 func intFor(n *enode, v row.Value) (int64, error) {
-	switch n.logical {
-	case havro.TimestampMillis, havro.LocalTimestampMillis, havro.TimestampMicros, havro.LocalTimestampMicros, havro.Date:
+	if n.logical == havro.Date || isTimestamp(n.logical) {
 		ms, err := v.Millis()
 		if err != nil {
 			return 0, err
 		}
+		per := int64(1) // units per millisecond
 		switch n.logical {
 		case havro.TimestampMicros, havro.LocalTimestampMicros:
-			if ms > math.MaxInt64/1000 || ms < math.MinInt64/1000 {
-				return 0, fmt.Errorf("time %d ms out of range", ms)
-			}
-			return ms * 1000, nil
+			per = 1000
+		case timestampNanos, localTimestampNanos:
+			per = 1_000_000
 		case havro.Date:
-			d := ms / 86_400_000
-			if ms%86_400_000 < 0 {
-				d--
-			}
-			return d, nil
+			return floorDiv(ms, 86_400_000), nil
 		}
-		return ms, nil
+		if ms > math.MaxInt64/per || ms < math.MinInt64/per {
+			return 0, fmt.Errorf("time %d ms out of range of %s", ms, n.logical)
+		}
+		return ms * per, nil
 	}
 	c, err := row.Coerce(v, row.KindInt)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	havro "github.com/hamba/avro/v2"
 
+	"github.com/sluicehq/sluice/internal/avrolimit"
 	"github.com/sluicehq/sluice/row"
 )
 
@@ -26,7 +27,15 @@ var ErrSchema = errors.New("avro schema")
 // Parse parses the JSON text of an Avro schema, which must be a record.
 // Named types are resolved within the text only: two schemas that define
 // the same name (two versions of one record) do not interfere.
+//
+// A schema over the limits of internal/avrolimit is refused before it is
+// parsed: hamba/avro's check of field defaults takes time exponential in
+// the size of a crafted schema, and schemas come from container files
+// and registries.
 func Parse(text string) (*Schema, error) {
+	if err := avrolimit.Check(text, nil); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSchema, err)
+	}
 	s, err := parseText(text)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSchema, err)
@@ -110,8 +119,7 @@ func kindOf(t havro.Schema, decimalString bool) (row.Kind, bool) {
 	case havro.Boolean:
 		return row.KindBool, false
 	case havro.Int, havro.Long:
-		switch logicalOf(t) {
-		case havro.TimestampMillis, havro.TimestampMicros, havro.LocalTimestampMillis, havro.LocalTimestampMicros, havro.Date:
+		if l := logicalOf(t); l == havro.Date || isTimestamp(l) {
 			return row.KindTimestamp, false
 		}
 		return row.KindInt, false
@@ -152,11 +160,48 @@ func deref(s havro.Schema) havro.Schema {
 	return s
 }
 
+// Logical types of Avro 1.12 that hamba/avro does not parse (it keeps
+// their logicalType as a property).
+const (
+	timestampNanos      havro.LogicalType = "timestamp-nanos"
+	localTimestampNanos havro.LogicalType = "local-timestamp-nanos"
+)
+
+// logicalOf returns the logical type of s, or "" when s has none or one
+// its underlying type cannot hold (which the spec says to ignore): also
+// the ones hamba/avro leaves as properties, timestamp-nanos and
+// local-timestamp-nanos on a long and uuid on a fixed of 16 bytes.
 func logicalOf(s havro.Schema) havro.LogicalType {
-	if l, ok := s.(havro.LogicalTypeSchema); ok && l.Logical() != nil {
+	l, ok := s.(havro.LogicalTypeSchema)
+	if !ok {
+		return ""
+	}
+	if l.Logical() != nil {
 		return l.Logical().Type()
 	}
+	p, ok := s.(havro.PropertySchema)
+	if !ok {
+		return ""
+	}
+	name, _ := p.Prop("logicalType").(string)
+	switch lt := havro.LogicalType(name); {
+	case (lt == timestampNanos || lt == localTimestampNanos) && s.Type() == havro.Long:
+		return lt
+	case lt == havro.UUID && s.Type() == havro.Fixed && s.(*havro.FixedSchema).Size() == 16:
+		return lt
+	}
 	return ""
+}
+
+// isTimestamp reports whether l is one of the logical types that hold an
+// instant or a local date-time (read as row timestamps).
+func isTimestamp(l havro.LogicalType) bool {
+	switch l {
+	case havro.TimestampMillis, havro.TimestampMicros, timestampNanos,
+		havro.LocalTimestampMillis, havro.LocalTimestampMicros, localTimestampNanos:
+		return true
+	}
+	return false
 }
 
 func contains(list []string, s string) bool {

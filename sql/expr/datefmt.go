@@ -3,18 +3,26 @@ package expr
 import (
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // A dateFormat is a Java SimpleDateFormat pattern compiled once into a
 // list of appenders over the wall-clock fields of a timestamp; formatting
 // a row does arithmetic and appends bytes, no time.Time and no parsing.
 //
-// Supported letters: y (year; yy two digits), M (month; MMM Jan, MMMM
-// January), d (day of month), D (day of year), H (0-23), k (1-24), K
-// (0-11), h (1-12), m, s, S (milliseconds), a (AM/PM), E (EEE Mon, EEEE
-// Monday), u (day of week, 1 = Monday). Text in single quotes is
-// literal (” is a quote); other non-letters are literal. Other letters
-// are refused, as Java refuses unknown ones.
+// Supported letters, as SimpleDateFormat formats them in a US English
+// locale: G (era, AD or BC), y (year of the era; yy its last two digits),
+// M and L (month; MMM Jan, MMMM January), d (day of month), D (day of
+// year), F (day of week in month), E (EEE Mon, EEEE Monday), u (day of
+// week, 1 = Monday), a (AM/PM), H (0-23), k (1-24), K (0-11), h (1-12),
+// m, s, S (milliseconds), z (UTC; zzzz Coordinated Universal Time), Z
+// (+0000) and X (Z; X to XXX). A run of n letters of a number is at least
+// n digits wide. The zone letters print UTC: wall-clock fields are
+// formatted as UTC, the session time zone. Text in single quotes is
+// literal (” is a quote, inside quotes or out); other non-letters are
+// literal. Other letters (Y, w, W, whose weeks depend on a locale) are
+// refused, as Java refuses unknown ones. Dates before 1582-10-15 are
+// proleptic Gregorian (Java switches to the Julian calendar there).
 type dateFormat struct {
 	parts    []datePart
 	size     int
@@ -26,6 +34,9 @@ type datePart struct {
 	count  int
 	text   string
 }
+
+// utcLongName is zzzz of the UTC zone.
+const utcLongName = "Coordinated Universal Time"
 
 var monthNames = [...]string{"January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"}
 var dayNames = [...]string{"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"}
@@ -76,9 +87,12 @@ func compileDateFormat(p string) (*dateFormat, error) {
 				j++
 			}
 			switch c {
-			case 'y', 'M', 'd', 'D', 'H', 'k', 'K', 'h', 'm', 's', 'S', 'a', 'E', 'u':
+			case 'G', 'y', 'M', 'L', 'd', 'D', 'F', 'H', 'k', 'K', 'h', 'm', 's', 'S', 'a', 'E', 'u', 'z', 'Z', 'X':
 			default:
-				return nil, fmt.Errorf("unsupported letter %q in date format %q (supported: y M d D H k K h m s S a E u; quote literal text with '...')", c, p)
+				return nil, fmt.Errorf("unsupported letter %q in date format %q (supported: G y M L d D F E u a H k K h m s S z Z X; quote literal text with '...')", c, p)
+			}
+			if c == 'X' && j-i > 3 {
+				return nil, fmt.Errorf("%s in date format %q: an ISO 8601 zone is X, XX or XXX", p[i:j], p)
 			}
 			if j-i > 32 {
 				return nil, fmt.Errorf("pattern letter run too long in date format %q", p)
@@ -96,8 +110,11 @@ func compileDateFormat(p string) (*dateFormat, error) {
 	}
 	for _, pt := range f.parts {
 		f.size += max(pt.count, len(pt.text), 2)
+		if pt.letter == 'z' {
+			f.size += len(utcLongName)
+		}
 		switch pt.letter {
-		case 'y', 'M', 'd', 'D', 'E', 'u':
+		case 'G', 'y', 'M', 'L', 'd', 'D', 'F', 'E', 'u':
 			f.needDate = true
 		}
 	}
@@ -129,13 +146,23 @@ func (f *dateFormat) format(b []byte, ms int64) []byte {
 		switch pt.letter {
 		case 0:
 			b = append(b, pt.text...)
-		case 'y':
-			if pt.count == 2 {
-				b = appendNum(b, floorMod(fl.year, 100), 2)
+		case 'G':
+			if fl.year <= 0 {
+				b = append(b, "BC"...)
 			} else {
-				b = appendNum(b, fl.year, pt.count)
+				b = append(b, "AD"...)
 			}
-		case 'M':
+		case 'y':
+			y := fl.year // of the era: 0 is 1 BC
+			if y <= 0 {
+				y = 1 - y
+			}
+			if pt.count == 2 {
+				b = appendNum(b, y%100, 2)
+			} else {
+				b = appendNum(b, y, pt.count)
+			}
+		case 'M', 'L':
 			switch {
 			case pt.count >= 4:
 				b = append(b, monthNames[fl.month-1]...)
@@ -146,6 +173,18 @@ func (f *dateFormat) format(b []byte, ms int64) []byte {
 			}
 		case 'd':
 			b = appendNum(b, int64(fl.day), pt.count)
+		case 'F':
+			b = appendNum(b, int64((fl.day-1)/7+1), pt.count)
+		case 'z':
+			if pt.count >= 4 {
+				b = append(b, utcLongName...)
+			} else {
+				b = append(b, "UTC"...)
+			}
+		case 'Z':
+			b = append(b, "+0000"...)
+		case 'X':
+			b = append(b, 'Z')
 		case 'D':
 			b = appendNum(b, int64(dayOfYear(fl.year, fl.month, fl.day)), pt.count)
 		case 'H':
@@ -202,7 +241,8 @@ func (f *dateFormat) Format(ms int64) string {
 func (f *dateFormat) parse(s string) (int64, bool) {
 	year, month, day := int64(1970), 1, 1
 	hour, minute, sec, milli := 0, 0, 0, 0
-	pm, hasAmPm, h12 := false, false, false
+	pm, hasAmPm, h12, bc := false, false, false, false
+	offset := int64(0) // the zone's, in milliseconds east of UTC
 	n := 0
 	for i, pt := range f.parts {
 		if pt.letter == 0 {
@@ -213,6 +253,23 @@ func (f *dateFormat) parse(s string) (int64, bool) {
 			continue
 		}
 		switch pt.letter {
+		case 'G':
+			switch {
+			case strings.HasPrefix(s[n:], "AD"):
+			case strings.HasPrefix(s[n:], "BC"):
+				bc = true
+			default:
+				return 0, false
+			}
+			n += 2
+			continue
+		case 'z', 'Z', 'X':
+			off, w, ok := parseZone(s[n:])
+			if !ok {
+				return 0, false
+			}
+			offset, n = off, n+w
+			continue
 		case 'a':
 			if len(s)-n < 2 {
 				return 0, false
@@ -245,7 +302,7 @@ func (f *dateFormat) parse(s string) (int64, bool) {
 				return 0, false
 			}
 			continue
-		case 'M':
+		case 'M', 'L':
 			if pt.count >= 3 {
 				found := false
 				for mi, name := range monthNames {
@@ -267,7 +324,7 @@ func (f *dateFormat) parse(s string) (int64, bool) {
 				continue
 			}
 		}
-		fixed := i+1 < len(f.parts) && f.parts[i+1].letter != 0 && f.parts[i+1].letter != 'a' && f.parts[i+1].letter != 'E'
+		fixed := i+1 < len(f.parts) && f.parts[i+1].isNumber()
 		st := n
 		neg := false
 		if pt.letter == 'y' && n < len(s) && s[n] == '-' {
@@ -291,7 +348,7 @@ func (f *dateFormat) parse(s string) (int64, bool) {
 				v = -v
 			}
 			year = v
-		case 'M':
+		case 'M', 'L':
 			month = int(v)
 		case 'd':
 			day = int(v)
@@ -322,7 +379,7 @@ func (f *dateFormat) parse(s string) (int64, bool) {
 				}
 			}
 			milli = int(v)
-		case 'u':
+		case 'u', 'F':
 		}
 	}
 	if n != len(s) {
@@ -337,6 +394,76 @@ func (f *dateFormat) parse(s string) (int64, bool) {
 	if day > daysInMonth(year, month) && !(month == 1 && day <= 366) {
 		return 0, false
 	}
+	if bc {
+		year = 1 - year
+	}
 	days := daysFromCivil(year, month, 1) + int64(day-1)
-	return days*msPerDay + int64(hour)*msPerHour + int64(minute)*msPerMinute + int64(sec)*msPerSecond + int64(milli), true
+	return days*msPerDay + int64(hour)*msPerHour + int64(minute)*msPerMinute + int64(sec)*msPerSecond + int64(milli) - offset, true
+}
+
+// isNumber reports whether the part is a number (not literal text nor a
+// name).
+func (pt datePart) isNumber() bool {
+	switch pt.letter {
+	case 0, 'G', 'a', 'E', 'z', 'Z', 'X':
+		return false
+	case 'M', 'L':
+		return pt.count < 3
+	}
+	return true
+}
+
+// parseZone reads a zone at the start of s as z, Z and X write one, or
+// as an offset: UTC, GMT, Coordinated Universal Time, Z, or ±hh, ±hhmm,
+// ±hh:mm (also after UTC or GMT). It returns the offset in milliseconds
+// east of UTC and the bytes read.
+func parseZone(s string) (int64, int, bool) {
+	for _, name := range []string{utcLongName, "UTC", "GMT"} {
+		if strings.HasPrefix(s, name) {
+			if off, w, ok := parseOffset(s[len(name):]); ok {
+				return off, len(name) + w, true
+			}
+			return 0, len(name), true
+		}
+	}
+	if strings.HasPrefix(s, "Z") {
+		return 0, 1, true
+	}
+	return parseOffset(s)
+}
+
+func parseOffset(s string) (int64, int, bool) {
+	if len(s) < 3 || s[0] != '+' && s[0] != '-' {
+		return 0, 0, false
+	}
+	digits := func(t string) (int64, bool) {
+		if len(t) != 2 || t[0] < '0' || t[0] > '9' || t[1] < '0' || t[1] > '9' {
+			return 0, false
+		}
+		return int64(t[0]-'0')*10 + int64(t[1]-'0'), true
+	}
+	h, ok := digits(s[1:3])
+	if !ok || h > 23 {
+		return 0, 0, false
+	}
+	w := 3
+	var m int64
+	switch {
+	case len(s) >= 6 && s[3] == ':':
+		if m, ok = digits(s[4:6]); ok {
+			w = 6
+		}
+	case len(s) >= 5:
+		if m, ok = digits(s[3:5]); ok {
+			w = 5
+		}
+	}
+	if m > 59 {
+		return 0, 0, false
+	}
+	off := (h*60 + m) * msPerMinute
+	if s[0] == '-' {
+		off = -off
+	}
+	return off, w, true
 }

@@ -627,7 +627,7 @@ func (e *env) windowTVF(t *ast.TableFunction) (*rel, error) {
 	}
 	ts := types.Type{Kind: types.Timestamp, Precision: 3}
 	out := &rel{cols: append(append([]Column(nil), unqualifiedKeepPath(in.cols)...),
-		Column{Path: []string{"window_start"}, Type: ts}, Column{Path: []string{"window_end"}, Type: ts}, Column{Path: []string{"window_time"}, Type: ts})}
+		Column{Path: []string{"window_start"}, Type: ts}, Column{Path: []string{"window_end"}, Type: ts}, Column{Path: []string{"window_time"}, Type: windowTimeType(in.cols[tcol].Type)})}
 	if fn == "SESSION" {
 		out.session = &sessionSpec{tcol: tcol, gap: size, wstart: len(in.cols)}
 		for i, vals := range in.rows {
@@ -1157,7 +1157,7 @@ func (e *env) aggregate(in *rel, s *ast.Select) (*rel, []ast.SelectItem, ast.Exp
 			}
 			ds = append(ds, x.Eval(nil).AsInt())
 		}
-		ext := &rel{cols: append(append([]Column(nil), in.cols...), Column{Path: []string{"$wstart"}, Type: ts}, Column{Path: []string{"$wend"}, Type: ts}, Column{Path: []string{"$wtime"}, Type: ts})}
+		ext := &rel{cols: append(append([]Column(nil), in.cols...), Column{Path: []string{"$wstart"}, Type: ts}, Column{Path: []string{"$wend"}, Type: ts}, Column{Path: []string{"$wtime"}, Type: windowTimeType(tx.Type)})}
 		wstart = len(in.cols)
 		if fn == "SESSION" {
 			for i, vals := range in.rows {
@@ -1503,4 +1503,14 @@ func FormatValue(v row.Value, t types.Type) string {
 		return strconv.FormatFloat(v.AsFloat(), 'g', -1, 64)
 	}
 	return v.String()
+}
+
+// windowTimeType is the type of window_time (and TUMBLE_ROWTIME ...) for
+// a time attribute of type t: TIMESTAMP_LTZ(3) for a TIMESTAMP_LTZ, else
+// TIMESTAMP(3), as in Flink.
+func windowTimeType(t types.Type) types.Type {
+	if t.Kind == types.TimestampLTZ {
+		return types.Type{Kind: types.TimestampLTZ, Precision: 3}
+	}
+	return types.Type{Kind: types.Timestamp, Precision: 3}
 }
