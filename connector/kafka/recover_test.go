@@ -168,21 +168,7 @@ func TestRecoverTimedOutTransactionIsLost(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			adm := kadm.NewClient(client(t, brokers))
-			for {
-				d, err := adm.DescribeTransactions(ctx, h.TransactionalID)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if s, ok := d[h.TransactionalID]; ok && s.Err == nil && s.ProducerEpoch > h.Epoch {
-					break // the coordinator aborted it and fenced the producer
-				}
-				select {
-				case <-ctx.Done():
-					t.Fatal("the coordinator never aborted the timed-out transaction")
-				case <-time.After(10 * time.Millisecond):
-				}
-			}
+			waitTimedOut(t, brokers, h)
 			_, c2 := twoPhase(t, sink, 0)
 			if err := c2.Recover(ctx, []checkpoint.Transaction{tx}); err != nil {
 				t.Fatal(err)
@@ -201,6 +187,28 @@ func TestRecoverTimedOutTransactionIsLost(t *testing.T) {
 				t.Fatalf("commit of a lost transaction: %v", err)
 			}
 		})
+	}
+}
+
+// waitTimedOut waits until the coordinator has aborted transaction h on
+// its timeout and fenced its producer (a later epoch).
+func waitTimedOut(t *testing.T, brokers []string, h Txn) {
+	t.Helper()
+	ctx := ctxT(t)
+	adm := kadm.NewClient(client(t, brokers))
+	for {
+		d, err := adm.DescribeTransactions(ctx, h.TransactionalID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, ok := d[h.TransactionalID]; ok && s.Err == nil && s.ProducerEpoch > h.Epoch {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the coordinator never aborted the timed-out transaction")
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }
 
@@ -440,22 +448,7 @@ func TestPreCommitRefusesTimedOutTransaction(t *testing.T) {
 			if err := w.(*txnWriter).cur.p.flush(ctx); err != nil {
 				t.Fatal(err)
 			}
-			id := w.(*txnWriter).cur.h
-			adm := kadm.NewClient(client(t, brokers))
-			for {
-				d, err := adm.DescribeTransactions(ctx, id.TransactionalID)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if s, ok := d[id.TransactionalID]; ok && s.Err == nil && s.ProducerEpoch > id.Epoch {
-					break // the coordinator aborted it
-				}
-				select {
-				case <-ctx.Done():
-					t.Fatal("the coordinator never aborted the timed-out transaction")
-				case <-time.After(10 * time.Millisecond):
-				}
-			}
+			waitTimedOut(t, brokers, w.(*txnWriter).cur.h)
 			tx, err := c.PreCommit(ctx, 3)
 			if !errors.Is(err, ErrTransactionTimedOut) || !strings.Contains(fmt.Sprint(err), "transaction_timeout") {
 				t.Fatalf("pre-commit of a transaction the broker aborted: handle %v, error %v; want ErrTransactionTimedOut naming transaction_timeout", tx, err)
