@@ -199,6 +199,7 @@ func New(ctx context.Context, cfg Config, topo *Topology) (_ *Instance, err erro
 		opts = append(opts, kgo.TransactionalID(cfg.ApplicationID+"-"+cfg.InstanceID), kgo.TransactionTimeout(cfg.TransactionTimeout))
 	}
 	in.opts = opts
+	in.removeSnapshotLeftovers()
 	if err := in.connect(); err != nil {
 		return nil, err
 	}

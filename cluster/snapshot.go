@@ -27,10 +27,11 @@ import (
 //	end: 0xFFFFFFFF-like sentinel is not used; the record count (uint64 BE)
 //	and CRC-32C (uint32 BE) of everything before close the file.
 //
-// It is written to a temporary file, synced and renamed into place, so a
-// crash leaves the old snapshot or the new one. A snapshot that fails its
-// CRC, or whose offset is beyond the changelog's end (the topic was
-// recreated), is ignored: the task restores from the changelog.
+// It is written to a temporary file of its own (<name>.state.<random>.tmp),
+// synced and renamed into place, so a crash leaves the old snapshot or the
+// new one, and two writers in flight cannot mix their bytes. A snapshot
+// that fails its CRC, or whose offset is beyond the changelog's end (the
+// topic was recreated), is ignored: the task restores from the changelog.
 
 // DefaultSnapshotInterval is how often a changed task's state is written
 // to the state directory.
@@ -81,16 +82,47 @@ func encodeSnapshot(ts *taskState) ([]byte, bool) {
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli)), true
 }
 
-// writeSnapshot writes data as path atomically.
+// writeSnapshot writes data as path atomically. Each call writes its own
+// temporary file: two writers of one task's snapshot (the task's old and
+// new owner within this instance, say) must not share one, or one's
+// rename could publish a file the other is still writing.
 func writeSnapshot(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return err
 	}
+	tmp := f.Name()
+	if err := writeSyncClose(f, data); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("snapshot %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// removeSnapshotLeftovers removes the temporary files of snapshot writes
+// that a crash interrupted (call before any task runs: no write is in
+// flight then).
+func (in *Instance) removeSnapshotLeftovers() {
+	if in.cfg.StateDir == "" {
+		return
+	}
+	left, _ := filepath.Glob(filepath.Join(in.cfg.StateDir, in.cfg.ApplicationID, in.cfg.InstanceID, "*.state.*.tmp"))
+	for _, f := range left {
+		if err := os.Remove(f); err != nil {
+			in.log.Warn("cluster: removing an interrupted snapshot write", "file", f, "error", err)
+		}
+	}
+}
+
+// writeSyncClose writes data to f, syncs and closes it.
+func writeSyncClose(f *os.File, data []byte) error {
 	if _, err := f.Write(data); err != nil {
 		f.Close()
 		return err
@@ -99,10 +131,7 @@ func writeSnapshot(path string, data []byte) error {
 		f.Close()
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return f.Close()
 }
 
 // readSnapshot decodes a snapshot file, calling apply for every record,

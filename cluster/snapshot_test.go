@@ -187,3 +187,69 @@ func TestUnchangedSnapshotStaysLoadable(t *testing.T) {
 		t.Fatalf("the unchanged task's snapshot was not loaded (from snapshot %v, changelog offset %d)", back.fromSnapshot, back.changelogEnd)
 	}
 }
+
+// TestSnapshotWritersDoNotShareTheirTemporaryFile: a writer still in
+// flight (here: one that opened its temporary file and wrote half of its
+// snapshot) and one that writes a whole snapshot meanwhile must not
+// write into one file, or the in-flight writer's bytes land in the
+// published snapshot and tear it.
+func TestSnapshotWritersDoNotShareTheirTemporaryFile(t *testing.T) {
+	encode := func(value string) []byte {
+		task := newMapTask()
+		task.tab.Put("k", value)
+		task.tab.Commit()
+		data, ok := encodeSnapshot(&taskState{id: taskID{0, 1}, task: task, changelogEnd: 7})
+		if !ok {
+			t.Fatal("not encoded")
+		}
+		return data
+	}
+	path := filepath.Join(t.TempDir(), "0_1.state")
+	// The in-flight writer, as the old code named its temporary file.
+	slow, err := os.Create(path + ".tmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	slowData := encode("the old owner's much longer value")
+	if _, err := slow.Write(slowData[:len(slowData)/2]); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeSnapshot(path, encode("new")); err != nil {
+		t.Fatal(err)
+	}
+	// The in-flight writer goes on.
+	if _, err := slow.Write(slowData[len(slowData)/2:]); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	end, err := readSnapshot(path, func(k, v []byte) error { got = string(v); return nil })
+	if err != nil || end != 7 || got != "new" {
+		t.Fatalf("published snapshot: end %d value %q err %v; want 7 \"new\"", end, got, err)
+	}
+	leftovers, _ := filepath.Glob(path + ".*.tmp")
+	if len(leftovers) != 0 {
+		t.Fatalf("temporary files left: %v", leftovers)
+	}
+}
+
+// TestInterruptedSnapshotWritesAreRemoved: the temporary file of a write
+// that a crash interrupted is removed when an instance starts, the
+// snapshots themselves are kept.
+func TestInterruptedSnapshotWritesAreRemoved(t *testing.T) {
+	in := &Instance{cfg: Config{StateDir: t.TempDir(), ApplicationID: "app", InstanceID: "i1"}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	path := in.snapshotPath(taskID{0, 1})
+	if err := writeSnapshot(path, []byte("whole")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".123.tmp", []byte("torn"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in.removeSnapshotLeftovers()
+	if left, _ := filepath.Glob(path + ".*.tmp"); len(left) != 0 {
+		t.Fatalf("left: %v", left)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "whole" {
+		t.Fatalf("snapshot: %q %v", b, err)
+	}
+}

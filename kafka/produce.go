@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
+	"time"
 
 	"github.com/sluicehq/sluice/auth"
 	"github.com/sluicehq/sluice/logstore"
@@ -222,6 +224,10 @@ func (s *Server) assignPartition(ctx context.Context, topic string, in *kmsg.Pro
 		if t.Cleanup().Compact() && checked.FirstKeyless >= 0 {
 			return fail(kerr.InvalidRecord.Code, fmt.Sprintf("topic %s is compacted: record %d has no key; a compacted topic needs a key on every record", topic, checked.FirstKeyless))
 		}
+		if bad := timestampErrors(t.Config(), checked, time.Now().UnixMilli()); len(bad) > 0 {
+			out.ErrorRecords = append(out.ErrorRecords, bad...)
+			return fail(kerr.InvalidTimestamp.Code, *bad[0].ErrorMessage)
+		}
 		if h.IsTransactional() {
 			if txnID == nil {
 				return fail(kerr.InvalidTxnState.Code, "transactional batch in a request without a transactional id")
@@ -298,4 +304,38 @@ func (s *Server) commitPartition(part *producePart) {
 	}
 	logStart, _, _ := part.p.Offsets()
 	out.LogStartOffset = logStart
+}
+
+// timestampErrors checks a batch's record timestamps against the topic's
+// message.timestamp.before.max.ms and message.timestamp.after.max.ms
+// (KIP-937), as Kafka's log validator does on a CreateTime topic, and
+// returns a record error for the earliest record too far in the past and
+// the latest too far in the future (none: the batch is within bounds).
+// On a LogAppendTime topic the log replaces the timestamps: nothing to
+// check. Records without a timestamp (-1) are not checked, as in Kafka.
+func timestampErrors(cfg logstore.TopicConfig, c record.Checked, now int64) []kmsg.ProduceResponseTopicPartitionErrorRecord {
+	if cfg.LogAppendTime || (cfg.TimestampBeforeMax == nil && cfg.TimestampAfterMax == nil) {
+		return nil
+	}
+	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
+	if cfg.TimestampBeforeMax != nil {
+		lo = now - cfg.TimestampBeforeMax.Milliseconds()
+	}
+	if cfg.TimestampAfterMax != nil {
+		hi = now + cfg.TimestampAfterMax.Milliseconds()
+	}
+	var bad []kmsg.ProduceResponseTopicPartitionErrorRecord
+	add := func(index int32, ts int64) {
+		re := kmsg.NewProduceResponseTopicPartitionErrorRecord()
+		re.RelativeOffset = index
+		re.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("timestamp %d of record %d is out of range: it must be within [%d, %d] (message.timestamp.before.max.ms and message.timestamp.after.max.ms)", ts, index, lo, hi))
+		bad = append(bad, re)
+	}
+	if c.MinIndex >= 0 && c.MinTimestamp < lo {
+		add(c.MinIndex, c.MinTimestamp)
+	}
+	if c.MaxIndex >= 0 && c.MaxTimestamp > hi {
+		add(c.MaxIndex, c.MaxTimestamp)
+	}
+	return bad
 }

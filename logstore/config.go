@@ -214,6 +214,14 @@ type TopicConfig struct {
 	// after the cleaner first passed over them (delete.retention.ms); nil =
 	// DefaultDeleteRetention.
 	DeleteRetention *time.Duration `json:",omitempty"`
+	// TimestampBeforeMax and TimestampAfterMax bound how far before and
+	// after the broker's clock a producer's record timestamp may be on a
+	// CreateTime topic (message.timestamp.before.max.ms and
+	// message.timestamp.after.max.ms, KIP-937); the Kafka listener
+	// refuses a batch with a record outside with INVALID_TIMESTAMP. nil =
+	// no bound (Kafka's default, Long.MAX_VALUE).
+	TimestampBeforeMax *time.Duration `json:",omitempty"`
+	TimestampAfterMax  *time.Duration `json:",omitempty"`
 	// SegmentAge rolls the active segment once its first batch is this old
 	// (segment.ms), so that compaction and retention reach quiet
 	// partitions; 0 = DefaultSegmentAge.
@@ -312,8 +320,9 @@ func (c TopicConfig) validate() error {
 	if c.MinCleanableDirtyRatio < 0 || c.MinCleanableDirtyRatio > 1 {
 		return fmt.Errorf("%w: min.cleanable.dirty.ratio %v, want 0..1", ErrInvalidTopic, c.MinCleanableDirtyRatio)
 	}
-	if c.MinCompactionLag < 0 || c.MaxCompactionLag < 0 || c.SegmentAge < 0 || (c.DeleteRetention != nil && *c.DeleteRetention < 0) {
-		return fmt.Errorf("%w: negative compaction lag, segment age or delete retention", ErrInvalidTopic)
+	if c.MinCompactionLag < 0 || c.MaxCompactionLag < 0 || c.SegmentAge < 0 || (c.DeleteRetention != nil && *c.DeleteRetention < 0) ||
+		(c.TimestampBeforeMax != nil && *c.TimestampBeforeMax < 0) || (c.TimestampAfterMax != nil && *c.TimestampAfterMax < 0) {
+		return fmt.Errorf("%w: negative compaction lag, segment age, delete retention or timestamp bound", ErrInvalidTopic)
 	}
 	if c.MaxCompactionLag > 0 && c.MaxCompactionLag < c.MinCompactionLag {
 		return fmt.Errorf("%w: max.compaction.lag.ms %v is below min.compaction.lag.ms %v", ErrInvalidTopic, c.MaxCompactionLag, c.MinCompactionLag)

@@ -94,6 +94,30 @@ func segmentFiles(t *testing.T, dir string) []string {
 	return m
 }
 
+// reopenAndCheckAcknowledged opens the log again (closed at the test's
+// end) and checks that partition 0 of topic holds exactly the acknowledged
+// records: its high watermark is their count and every one is served.
+func reopenAndCheckAcknowledged(t *testing.T, opts Options, topic string, o *ackOracle) *Partition {
+	t.Helper()
+	l := mustOpen(t, opts)
+	t.Cleanup(func() { l.Close() })
+	tp, err := l.Topic(topic)
+	if err != nil {
+		t.Fatalf("after reopen: %v", err)
+	}
+	p, err := tp.Partition(0)
+	if err != nil {
+		t.Fatalf("after reopen: %v", err)
+	}
+	if _, hw, _ := p.Offsets(); hw != int64(len(o.recs)) {
+		t.Fatalf("after reopen high watermark %d, acknowledged %d records", hw, len(o.recs))
+	}
+	if n := checkServed(t, p, o); n != int64(len(o.recs)) {
+		t.Fatalf("served %d of %d acknowledged records", n, len(o.recs))
+	}
+	return p
+}
+
 // checkServed reads the whole partition and checks that every record served
 // is exactly the acknowledged one at that offset. It returns how many were
 // read before the end or a corruption error.
@@ -394,14 +418,7 @@ func TestDiskFull(t *testing.T) {
 	l.crash()
 	// Recovery sees exactly the acknowledged records.
 	opts.FS = nil
-	l = mustOpen(t, opts)
-	defer l.Close()
-	tp, _ := l.Topic("full")
-	p, _ = tp.Partition(0)
-	if _, hw, _ := p.Offsets(); hw != int64(len(o.recs)) {
-		t.Fatalf("after restart high watermark %d, acknowledged %d", hw, len(o.recs))
-	}
-	checkServed(t, p, o)
+	reopenAndCheckAcknowledged(t, opts, "full", o)
 }
 
 // TestDiskFullAnywhere runs out of space at every point of a run that rolls
@@ -445,16 +462,7 @@ func TestDiskFullAnywhere(t *testing.T) {
 			o.add(res, b, recs)
 			l.crash()
 			opts.FS = noSyncFS{}
-			l = mustOpen(t, opts)
-			defer l.Close()
-			tp, _ := l.Topic("df")
-			p, _ = tp.Partition(0)
-			if _, hw, _ := p.Offsets(); hw != int64(len(o.recs)) {
-				t.Fatalf("after restart high watermark %d, acknowledged %d", hw, len(o.recs))
-			}
-			if n := checkServed(t, p, o); n != int64(len(o.recs)) {
-				t.Fatalf("served %d of %d acknowledged records", n, len(o.recs))
-			}
+			reopenAndCheckAcknowledged(t, opts, "df", o)
 		})
 	}
 }
@@ -559,16 +567,7 @@ func TestFailedFsyncLeavesOnlyAcknowledged(t *testing.T) {
 				t.Fatal(err)
 			}
 			opts.FS = nil
-			l = mustOpen(t, opts)
-			defer l.Close()
-			tp, _ := l.Topic("s")
-			p, _ = tp.Partition(0)
-			if _, hw, _ := p.Offsets(); hw != int64(len(o.recs)) {
-				t.Fatalf("after reopen high watermark %d, acknowledged %d records", hw, len(o.recs))
-			}
-			if n := checkServed(t, p, o); n != int64(len(o.recs)) {
-				t.Fatalf("served %d of %d acknowledged records", n, len(o.recs))
-			}
+			p = reopenAndCheckAcknowledged(t, opts, "s", o)
 			res, err := p.Append(bg, b)
 			if err != nil || res.BaseOffset != int64(len(o.recs)) {
 				t.Fatalf("append after reopen: %+v, %v, want base offset %d", res, err, len(o.recs))

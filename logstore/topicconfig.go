@@ -70,6 +70,34 @@ func parseMs(v string, min int64) (time.Duration, error) {
 
 func msString(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 
+// timestampBoundDef is message.timestamp.before.max.ms or
+// message.timestamp.after.max.ms: field points at the bound; nil (and
+// Long.MAX_VALUE, Kafka's default) is no bound.
+func timestampBoundDef(name, side string, field func(*TopicConfig) **time.Duration) topicConfigDef {
+	return topicConfigDef{
+		name: name, typ: ConfigLong,
+		doc: "On a CreateTime topic, the longest a record's timestamp may be " + side + " the broker's clock; a batch with a record beyond is refused with INVALID_TIMESTAMP. 9223372036854775807: no bound.",
+		get: func(_ *Log, c *TopicConfig) (string, bool) {
+			if d := *field(c); d != nil {
+				return msString(*d), true
+			}
+			return strconv.FormatInt(math.MaxInt64, 10), false
+		},
+		set: func(c *TopicConfig, v *string) error {
+			f := field(c)
+			*f = nil
+			if v == nil {
+				return nil
+			}
+			d, err := parseMs(*v, 0)
+			if err == nil && d != math.MaxInt64 {
+				*f = &d
+			}
+			return err
+		},
+	}
+}
+
 var topicConfigDefs = []topicConfigDef{
 	{
 		name: "cleanup.policy", typ: ConfigList,
@@ -261,6 +289,8 @@ var topicConfigDefs = []topicConfigDef{
 			return nil
 		},
 	},
+	timestampBoundDef("message.timestamp.before.max.ms", "before", func(c *TopicConfig) **time.Duration { return &c.TimestampBeforeMax }),
+	timestampBoundDef("message.timestamp.after.max.ms", "after", func(c *TopicConfig) **time.Duration { return &c.TimestampAfterMax }),
 	{
 		name: "sluice.fsync", typ: ConfigString,
 		doc: "Durability policy acknowledged writes wait for: always, interval[:DURATION], never.",

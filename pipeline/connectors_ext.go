@@ -237,8 +237,9 @@ func parseKafkaSink(e *errs, o *obj) sinkConfig {
 	c.cfg.TransactionalID = o.str("transactional_id", "")
 	c.cfg.Linger = o.duration("linger", 0, false)
 	c.cfg.Compression = o.enum("compression", "", kcodec.Names...)
+	c.cfg.TransactionTimeout = o.duration("transaction_timeout", 0, true)
 	c.sec = parseKafkaSecurity(e, o)
-	o.done(append([]string{"brokers", "topic", "key", "transactional_id", "linger", "compression"}, kafkaSecurityKeys...)...)
+	o.done(append([]string{"brokers", "topic", "key", "transactional_id", "linger", "compression", "transaction_timeout"}, kafkaSecurityKeys...)...)
 	return c
 }
 
@@ -259,7 +260,11 @@ func (c *kafkaSinkConfig) openBytes(bc *buildCtx) (stream.Sink[connector.Message
 		// A pre-committed transaction must outlive the checkpoint
 		// interval plus the restart of a crashed job, whose recovery
 		// commits it: the broker aborting it first loses its output.
-		cfg.TransactionTimeout = kafkaTxnTimeout(bc.checkpointInterval)
+		timeout, err := kafkaTxnTimeout(cfg.TransactionTimeout, bc.checkpointInterval)
+		if err != nil {
+			return nil, fmt.Errorf("kafka sink %s: %w", cfg.Topic, err)
+		}
+		cfg.TransactionTimeout = timeout
 		if cfg.TransactionalID == "" {
 			// Stable across runs of this pipeline, distinct from other
 			// pipelines writing the topic (they would fence each other).
@@ -269,13 +274,22 @@ func (c *kafkaSinkConfig) openBytes(bc *buildCtx) (stream.Sink[connector.Message
 	return kafka.NewSink(cfg)
 }
 
-// kafkaTxnTimeout returns the Kafka transaction timeout for a checkpoint
-// interval: the sink's default (15 minutes, the most brokers allow by
-// default, transaction.max.timeout.ms), which leaves a crashed job minutes
-// to come back; an interval so long that the timeout is not above it
-// plus a minute cannot be helped without raising the broker's maximum.
-func kafkaTxnTimeout(time.Duration) time.Duration {
-	return kafka.DefaultTransactionTimeout
+// kafkaTxnTimeout returns the Kafka transaction timeout of a sink whose
+// spec sets set (0: not set) under a checkpoint interval: set, or the
+// sink's default (15 minutes, the most brokers allow by default,
+// transaction.max.timeout.ms), which leaves a crashed job minutes to come
+// back. A transaction stays open from its first record to the end of the
+// checkpoint after it, so a timeout not above the interval would abort
+// every transaction: refused.
+func kafkaTxnTimeout(set, interval time.Duration) (time.Duration, error) {
+	timeout := set
+	if timeout == 0 {
+		timeout = kafka.DefaultTransactionTimeout
+	}
+	if interval > 0 && timeout <= interval {
+		return 0, fmt.Errorf("transaction_timeout %v is not above the checkpoint interval %v: a transaction stays open from its first record until the checkpoint after it completes, so the broker would abort it; set transaction_timeout above the interval plus the time a checkpoint and a restart take (within the broker's transaction.max.timeout.ms)", timeout, interval)
+	}
+	return timeout, nil
 }
 
 // kafkaTxnID is the default transactional id prefix of a pipeline's Kafka

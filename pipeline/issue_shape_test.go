@@ -223,16 +223,52 @@ func testIssueSpec(t *testing.T, broker string) {
 	}
 }
 
+// TestKafkaTxnTimeout: a spec's transaction_timeout is the Kafka sink's
+// transaction timeout (default 15 minutes), and one not above the
+// checkpoint interval is refused: every transaction stays open for about
+// an interval, so the broker would abort each. Before, the sink took 15
+// minutes whatever the interval (an hour's interval aborted every
+// transaction) and the spec could not change it.
 func TestKafkaTxnTimeout(t *testing.T) {
-	for _, c := range []struct{ interval, want time.Duration }{
-		{0, 15 * time.Minute},
-		{5 * time.Second, 15 * time.Minute},
-		{time.Minute, 15 * time.Minute},
-		{time.Hour, 15 * time.Minute},
+	for _, c := range []struct{ set, interval, want time.Duration }{
+		{0, 0, 15 * time.Minute},
+		{0, 5 * time.Second, 15 * time.Minute},
+		{0, time.Minute, 15 * time.Minute},
+		{0, time.Hour, 0},
+		{0, 15 * time.Minute, 0},
+		{2 * time.Hour, time.Hour, 2 * time.Hour},
+		{30 * time.Second, time.Minute, 0},
 	} {
-		if got := kafkaTxnTimeout(c.interval); got != c.want {
-			t.Errorf("interval %v: timeout %v, want %v", c.interval, got, c.want)
+		got, err := kafkaTxnTimeout(c.set, c.interval)
+		if got != c.want || (err != nil) != (c.want == 0) {
+			t.Errorf("set %v, interval %v: timeout %v (%v), want %v", c.set, c.interval, got, err, c.want)
 		}
+	}
+	spec := func(timeout string) string {
+		return `
+source: {log: {topic: in}}
+sink: {kafka: {brokers: ["127.0.0.1:1"], topic: out` + timeout + `}}
+delivery: exactly_once
+checkpoint: {interval: 1h, dir: ` + t.TempDir() + `}
+`
+	}
+	s, err := Parse("t.yaml", []byte(spec(", transaction_timeout: 2h")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Sinks[0].cfg.(*kafkaSinkConfig).cfg.TransactionTimeout; got != 2*time.Hour {
+		t.Fatalf("transaction_timeout: 2h parsed as %v", got)
+	}
+	if _, err := Parse("t.yaml", []byte(spec(", transaction_timeout: 0s"))); err == nil || !strings.Contains(err.Error(), "transaction_timeout") {
+		t.Fatalf("transaction_timeout: 0s: %v, want an error naming it", err)
+	}
+	s, err = Parse("t.yaml", []byte(spec("")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Sinks[0].cfg.(*kafkaSinkConfig).openBytes(&buildCtx{exactlyOnce: true, checkpointInterval: time.Hour, pipeline: "p"})
+	if err == nil || !strings.Contains(err.Error(), "transaction_timeout") {
+		t.Fatalf("the default timeout under a 1h checkpoint interval: %v, want an error naming transaction_timeout", err)
 	}
 }
 

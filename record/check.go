@@ -38,6 +38,13 @@ type Checked struct {
 	// FirstKeyless is the index of the first record without a key (a
 	// null key; an empty one is a key), -1 if every record has one.
 	FirstKeyless int32
+	// MinTimestamp and MaxTimestamp are the smallest and largest record
+	// timestamps (the batch's base timestamp plus each record's delta),
+	// and MinIndex and MaxIndex the records that hold them; records
+	// without a timestamp (-1) are left out. Both indexes are -1 when no
+	// record has a timestamp.
+	MinTimestamp, MaxTimestamp int64
+	MinIndex, MaxIndex         int32
 }
 
 // checkBufs holds the buffers CheckRecords decompresses into (*[]byte),
@@ -87,16 +94,25 @@ func CheckRecords(b []byte) (Checked, error) {
 		}
 		*buf = body[:0]
 	}
-	c := Checked{FirstKeyless: -1}
+	c := Checked{FirstKeyless: -1, MinIndex: -1, MaxIndex: -1}
 	for i := int32(0); i < h.NumRecords; i++ {
 		var keyless bool
 		var reason string
-		body, keyless, reason = checkRecord(body, i)
+		var delta int64
+		body, keyless, delta, reason = checkRecord(body, i)
 		if reason != "" {
 			return Checked{}, &InvalidRecordError{Index: i, Reason: reason}
 		}
 		if keyless && c.FirstKeyless < 0 {
 			c.FirstKeyless = i
+		}
+		if ts := h.BaseTimestamp + delta; ts != -1 {
+			if c.MinIndex < 0 || ts < c.MinTimestamp {
+				c.MinTimestamp, c.MinIndex = ts, i
+			}
+			if c.MaxIndex < 0 || ts > c.MaxTimestamp {
+				c.MaxTimestamp, c.MaxIndex = ts, i
+			}
 		}
 	}
 	if len(body) > 0 {
@@ -106,63 +122,63 @@ func CheckRecords(b []byte) (Checked, error) {
 }
 
 // checkRecord checks the record at the start of b, the batch's i-th, and
-// returns what follows it and whether its key is null; reason is empty
-// when the record is sound. Reasons are constants: the walk of a sound
-// batch allocates nothing.
-func checkRecord(b []byte, i int32) (rest []byte, keyless bool, reason string) {
+// returns what follows it, whether its key is null and its timestamp
+// delta; reason is empty when the record is sound. Reasons are constants:
+// the walk of a sound batch allocates nothing.
+func checkRecord(b []byte, i int32) (rest []byte, keyless bool, tsDelta int64, reason string) {
 	size, n := varint32(b)
 	if n <= 0 {
-		return nil, false, varintReason(n, "record length")
+		return nil, false, 0, varintReason(n, "record length")
 	}
 	b = b[n:]
 	if size < 1 || int64(size) > int64(len(b)) {
-		return nil, false, "record length beyond the batch or below 1"
+		return nil, false, 0, "record length beyond the batch or below 1"
 	}
 	rec, rest := b[:size], b[size:]
 	rec = rec[1:] // attributes: none defined for records
-	if _, n = binary.Varint(rec); n <= 0 {
-		return nil, false, varintReason(n, "timestamp delta")
+	if tsDelta, n = binary.Varint(rec); n <= 0 {
+		return nil, false, 0, varintReason(n, "timestamp delta")
 	}
 	rec = rec[n:]
 	delta, n := varint32(rec)
 	if n <= 0 {
-		return nil, false, varintReason(n, "offset delta")
+		return nil, false, 0, varintReason(n, "offset delta")
 	}
 	if delta != i {
-		return nil, false, "offset delta is not the record's index in the batch"
+		return nil, false, 0, "offset delta is not the record's index in the batch"
 	}
 	rec = rec[n:]
 	var keyLen int32
 	if keyLen, rec, reason = lengthPrefixed(rec, "key"); reason != "" {
-		return nil, false, reason
+		return nil, false, 0, reason
 	}
 	if _, rec, reason = lengthPrefixed(rec, "value"); reason != "" {
-		return nil, false, reason
+		return nil, false, 0, reason
 	}
 	headers, n := varint32(rec)
 	if n <= 0 {
-		return nil, false, varintReason(n, "header count")
+		return nil, false, 0, varintReason(n, "header count")
 	}
 	if headers < 0 {
-		return nil, false, "negative header count"
+		return nil, false, 0, "negative header count"
 	}
 	rec = rec[n:]
 	for range headers {
 		var l int32
 		if l, rec, reason = lengthPrefixed(rec, "header key"); reason != "" {
-			return nil, false, reason
+			return nil, false, 0, reason
 		}
 		if l < 0 {
-			return nil, false, "header without a key"
+			return nil, false, 0, "header without a key"
 		}
 		if _, rec, reason = lengthPrefixed(rec, "header value"); reason != "" {
-			return nil, false, reason
+			return nil, false, 0, reason
 		}
 	}
 	if len(rec) > 0 {
-		return nil, false, "bytes after the record's fields, within its length"
+		return nil, false, 0, "bytes after the record's fields, within its length"
 	}
-	return rest, keyLen < 0, ""
+	return rest, keyLen < 0, tsDelta, ""
 }
 
 // lengthPrefixed skips a field of a varint length (-1: null) and its

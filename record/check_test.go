@@ -120,6 +120,20 @@ func TestCheckRecordsAcceptsWhatClientsWrite(t *testing.T) {
 			if got.FirstKeyless != want {
 				t.Fatalf("%s: first keyless record %d, want %d", c, got.FirstKeyless, want)
 			}
+			// The oracle: the first record holding the smallest and
+			// the largest timestamp.
+			minI, maxI := int32(0), int32(0)
+			for i, r := range recs {
+				if r.Timestamp < recs[minI].Timestamp {
+					minI = int32(i)
+				}
+				if r.Timestamp > recs[maxI].Timestamp {
+					maxI = int32(i)
+				}
+			}
+			if got.MinIndex != minI || got.MinTimestamp != recs[minI].Timestamp || got.MaxIndex != maxI || got.MaxTimestamp != recs[maxI].Timestamp {
+				t.Fatalf("%s: min %d at %d, max %d at %d; want %d at %d, %d at %d", c, got.MinTimestamp, got.MinIndex, got.MaxTimestamp, got.MaxIndex, recs[minI].Timestamp, minI, recs[maxI].Timestamp, maxI)
+			}
 		}
 	}
 }

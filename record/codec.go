@@ -189,11 +189,7 @@ func decompressInto(buf []byte, c Codec, src []byte, limit int) ([]byte, error) 
 	case None:
 		return src, nil
 	case Gzip:
-		r, err := gzip.NewReader(bytes.NewReader(src))
-		if err != nil {
-			return nil, err
-		}
-		return readLimited(buf, r, 4*len(src), limit)
+		return gzipDecompress(buf, src, limit)
 	case Snappy:
 		if !bytes.HasPrefix(src, xerialMagic) {
 			return snappyBlock(buf[:0], src, limit)
@@ -219,11 +215,77 @@ func decompressInto(buf []byte, c Codec, src []byte, limit int) ([]byte, error) 
 		}
 		return out, nil
 	case LZ4:
-		return readLimited(buf, lz4.NewReader(bytes.NewReader(src)), 4*len(src), limit)
+		return lz4Decompress(buf, src, limit)
 	case Zstd:
 		return zstdDecompress(buf, src, limit)
 	}
 	return nil, fmt.Errorf("unknown compression codec %d", c)
+}
+
+// gzipReader and lz4Reader are pooled readers with the bytes.Reader they
+// read from: a new gzip reader allocates its inflater's tables (tens of
+// KiB), a new lz4 reader its frame state, on every batch otherwise. The
+// source is dropped (src.Reset(nil)) before a reader returns to its pool.
+type gzipReader struct {
+	src bytes.Reader
+	zr  *gzip.Reader
+}
+
+type lz4Reader struct {
+	src bytes.Reader
+	zr  *lz4.Reader
+}
+
+var gzipReaders, lz4Readers sync.Pool
+
+// gzipDecompress decompresses the gzip members src up to limit bytes,
+// into buf's space when it is large enough (see decompressInto).
+func gzipDecompress(buf, src []byte, limit int) ([]byte, error) {
+	r, _ := gzipReaders.Get().(*gzipReader)
+	if r == nil {
+		r = &gzipReader{}
+	}
+	r.src.Reset(src)
+	var err error
+	if r.zr == nil {
+		r.zr, err = gzip.NewReader(&r.src)
+	} else {
+		err = r.zr.Reset(&r.src)
+	}
+	if err != nil {
+		// A reader whose Reset failed is set up again by the next one.
+		r.src.Reset(nil)
+		gzipReaders.Put(r)
+		return nil, err
+	}
+	out, err := readLimited(buf, r.zr, 4*len(src), limit)
+	r.src.Reset(nil)
+	if err != nil {
+		// A reader stopped mid-stream is not reused.
+		return nil, err
+	}
+	gzipReaders.Put(r)
+	return out, nil
+}
+
+// lz4Decompress decompresses the lz4 frames src up to limit bytes, into
+// buf's space when it is large enough (see decompressInto).
+func lz4Decompress(buf, src []byte, limit int) ([]byte, error) {
+	r, _ := lz4Readers.Get().(*lz4Reader)
+	if r == nil {
+		r = &lz4Reader{}
+		r.zr = lz4.NewReader(&r.src)
+	}
+	r.src.Reset(src)
+	r.zr.Reset(&r.src)
+	out, err := readLimited(buf, r.zr, 4*len(src), limit)
+	r.src.Reset(nil)
+	if err != nil {
+		// A reader stopped mid-stream is not reused.
+		return nil, err
+	}
+	lz4Readers.Put(r)
+	return out, nil
 }
 
 // snappyBlock appends the snappy block src decoded to dst, refusing to let

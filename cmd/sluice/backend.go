@@ -64,7 +64,14 @@ type message struct {
 	timestamp int64
 	key       []byte
 	value     []byte
-	headers   [][2]string
+	headers   []messageHeader
+}
+
+// messageHeader is one record header; a nil value is null, which Kafka
+// tells apart from an empty one.
+type messageHeader struct {
+	key   string
+	value []byte
 }
 
 // produceRecord is one record read from stdin.

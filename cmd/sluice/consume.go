@@ -29,7 +29,7 @@ func consumeRun(ctx context.Context, c *cli, args []string) error {
 	fs.BoolVar(&exitAtEnd, "e", false, "exit once the end of every partition (as of the start) is reached")
 	fs.BoolVar(&exitAtEnd, "exit-at-end", false, "same as -e")
 	group := fs.String("group", "", "consumer group: resume from its committed offsets and commit what was printed")
-	format := fs.String("format", "value", "output: value (the value, one per line) or json (one object per record with topic, partition, offset, timestamp, key, value, headers, header_list; a key or value that is not UTF-8 comes as key_base64 or value_base64; header_list is every header in order as {\"key\",\"value\"}, repeated keys included, while the object headers keeps the last value of a repeated key)")
+	format := fs.String("format", "value", "output: value (the value, one per line) or json (one object per record with topic, partition, offset, timestamp, key, value, headers, header_list; a key or value that is not UTF-8 comes as key_base64 or value_base64; header_list is every header in order as {\"key\",\"value\"}, repeated keys included, while the object headers keeps the last value of a repeated key; a null header value is null in both, an empty one \"\"; the value format prints no headers)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -138,7 +138,8 @@ type jsonMessage struct {
 	// Headers maps each header key to its value: the last one of a key
 	// that repeats. Kept as it was for scripts that read it; HeaderList
 	// has every header.
-	Headers map[string]string `json:"headers,omitempty"`
+	// A null value is null.
+	Headers map[string]*string `json:"headers,omitempty"`
 	// HeaderList is every header in the record's order, repeated keys
 	// included, as Kafka keeps them.
 	HeaderList []jsonHeader `json:"header_list,omitempty"`
@@ -147,7 +148,7 @@ type jsonMessage struct {
 // jsonHeader is one record header of consume --format json.
 type jsonHeader struct {
 	Key      string  `json:"key"`
-	Value    *string `json:"value"`
+	Value    *string `json:"value"`                  // null for a null value (and no value_base64)
 	ValueB64 string  `json:"value_base64,omitempty"` // the value, when it is not valid UTF-8 (value is then null)
 }
 
@@ -172,15 +173,20 @@ func appendMessageJSON(dst []byte, m message) []byte {
 		}
 	}
 	if len(m.headers) > 0 {
-		jm.Headers = map[string]string{}
+		jm.Headers = map[string]*string{}
 		jm.HeaderList = make([]jsonHeader, len(m.headers))
 		for i, h := range m.headers {
-			jm.Headers[h[0]] = h[1]
-			jh := jsonHeader{Key: h[0]}
-			if utf8.ValidString(h[1]) {
-				jh.Value = &h[1]
+			jh := jsonHeader{Key: h.key}
+			if h.value != nil {
+				v := string(h.value)
+				jm.Headers[h.key] = &v
+				if utf8.Valid(h.value) {
+					jh.Value = &v
+				} else {
+					jh.ValueB64 = base64.StdEncoding.EncodeToString(h.value)
+				}
 			} else {
-				jh.ValueB64 = base64.StdEncoding.EncodeToString([]byte(h[1]))
+				jm.Headers[h.key] = nil
 			}
 			jm.HeaderList[i] = jh
 		}

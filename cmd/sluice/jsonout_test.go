@@ -39,7 +39,7 @@ func TestMarshalJSONTidiesFloats(t *testing.T) {
 // repeat; --format json once printed only the object headers, which kept
 // the last value of each key. header_list has them all, in order.
 func TestConsumeJSONRepeatedHeaders(t *testing.T) {
-	m := message{topic: "t", offset: 4, value: []byte("v"), headers: [][2]string{{"a", "1"}, {"b", "2"}, {"a", "3"}, {"bin", "\xff"}}}
+	m := message{topic: "t", offset: 4, value: []byte("v"), headers: []messageHeader{{"a", []byte("1")}, {"b", []byte("2")}, {"a", []byte("3")}, {"bin", []byte("\xff")}}}
 	got := string(appendMessageJSON(nil, m))
 	want := `{"topic":"t","partition":0,"offset":4,"timestamp":0,"key":null,"value":"v",` +
 		`"headers":{"a":"3","b":"2","bin":"\ufffd"},` +

@@ -464,7 +464,7 @@ func readPartition(ctx context.Context, topic string, p int32, part *logstore.Pa
 			m := message{topic: topic, partition: p, offset: r.Offset, timestamp: r.Timestamp,
 				key: bytes.Clone(r.Key), value: bytes.Clone(r.Value)}
 			for _, hd := range r.Headers {
-				m.headers = append(m.headers, [2]string{hd.Key, string(hd.Value)})
+				m.headers = append(m.headers, messageHeader{hd.Key, bytes.Clone(hd.Value)})
 			}
 			select {
 			case out <- m:

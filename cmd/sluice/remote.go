@@ -444,7 +444,7 @@ func (b *remoteBackend) Consume(ctx context.Context, topic string, o consumeOpti
 			}
 			m := message{topic: r.Topic, partition: r.Partition, offset: r.Offset, timestamp: r.Timestamp.UnixMilli(), key: r.Key, value: r.Value}
 			for _, h := range r.Headers {
-				m.headers = append(m.headers, [2]string{h.Key, string(h.Value)})
+				m.headers = append(m.headers, messageHeader{h.Key, h.Value})
 			}
 			if err := fn(m); err != nil {
 				ferr, stop = err, true

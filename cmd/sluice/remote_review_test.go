@@ -211,3 +211,29 @@ func TestRemoteProduceErrors(t *testing.T) {
 		t.Fatalf("unknown topic: status %d, stderr %q", code, errs)
 	}
 }
+
+// TestConsumeJSONNullHeaderValue: a header whose value is null (length
+// -1 on the wire) and one whose value is empty are different things to
+// Kafka; consume --format json printed both as "". A null value is JSON
+// null now, in headers and header_list, over the broker and over a data
+// directory.
+func TestConsumeJSONNullHeaderValue(t *testing.T) {
+	srv := kafkatest.Start(t, kafkatest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := srv.Client(t, kgo.DefaultProduceTopic("hdr"), kgo.AllowAutoTopicCreation())
+	rec := &kgo.Record{Value: []byte("v"), Headers: []kgo.RecordHeader{{Key: "null", Value: nil}, {Key: "empty", Value: []byte{}}}}
+	if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	const want = `"headers":{"empty":"","null":null},"header_list":[{"key":"null","value":null},{"key":"empty","value":""}]}`
+	code, out, errs := runCLI(t, map[string]string{"SLUICE_BROKER": srv.Addr}, "", "consume", "hdr", "-e", "--format", "json")
+	if code != 0 || !strings.HasSuffix(strings.TrimSpace(out), want) {
+		t.Fatalf("over the broker: status %d, out %s, stderr %s\nwant the suffix %s", code, out, errs, want)
+	}
+	srv.Close()
+	code, out, errs = runCLI(t, map[string]string{"SLUICE_DATA_DIR": srv.Dir}, "", "consume", "hdr", "-e", "--format", "json")
+	if code != 0 || !strings.HasSuffix(strings.TrimSpace(out), want) {
+		t.Fatalf("over the data directory: status %d, out %s, stderr %s\nwant the suffix %s", code, out, errs, want)
+	}
+}

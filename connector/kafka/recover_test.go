@@ -158,27 +158,17 @@ func TestRecoverTimedOutTransactionIsLost(t *testing.T) {
 				t.Fatal(err)
 			}
 			writeVals(t, w1, "a")
+			// The barrier in time (a slow machine may take longer
+			// than the timeout between the write and here, and
+			// PreCommit would refuse the transaction: not this test).
+			w1.(*txnWriter).cur.began = time.Now().Add(time.Hour)
 			tx := preCommit(t, c1, 7)
 			w1.(*txnWriter).crash()
 			h, err := DecodeTxn(tx)
 			if err != nil {
 				t.Fatal(err)
 			}
-			adm := kadm.NewClient(client(t, brokers))
-			for {
-				d, err := adm.DescribeTransactions(ctx, h.TransactionalID)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if s, ok := d[h.TransactionalID]; ok && s.Err == nil && s.ProducerEpoch > h.Epoch {
-					break // the coordinator aborted it and fenced the producer
-				}
-				select {
-				case <-ctx.Done():
-					t.Fatal("the coordinator never aborted the timed-out transaction")
-				case <-time.After(10 * time.Millisecond):
-				}
-			}
+			waitTimedOut(t, brokers, h)
 			_, c2 := twoPhase(t, sink, 0)
 			if err := c2.Recover(ctx, []checkpoint.Transaction{tx}); err != nil {
 				t.Fatal(err)
@@ -197,6 +187,28 @@ func TestRecoverTimedOutTransactionIsLost(t *testing.T) {
 				t.Fatalf("commit of a lost transaction: %v", err)
 			}
 		})
+	}
+}
+
+// waitTimedOut waits until the coordinator has aborted transaction h on
+// its timeout and fenced its producer (a later epoch).
+func waitTimedOut(t *testing.T, brokers []string, h Txn) {
+	t.Helper()
+	ctx := ctxT(t)
+	adm := kadm.NewClient(client(t, brokers))
+	for {
+		d, err := adm.DescribeTransactions(ctx, h.TransactionalID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, ok := d[h.TransactionalID]; ok && s.Err == nil && s.ProducerEpoch > h.Epoch {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the coordinator never aborted the timed-out transaction")
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }
 
@@ -407,4 +419,40 @@ func FuzzDecodeTxn(f *testing.F) {
 			t.Fatalf("%x decodes to %+v, which round-trips to %+v, %v", b, x, again, err)
 		}
 	})
+}
+
+// TestPreCommitRefusesTimedOutTransaction: a transaction open longer than
+// the transaction timeout when its barrier comes (a checkpoint interval
+// above the timeout, or a slow checkpoint) has been aborted by the broker.
+// Its records were acknowledged, so the flush at the barrier succeeded and
+// PreCommit returned its handle: the checkpoint completed with a
+// transaction that could only fail to commit, and recovery from it lost
+// the records. PreCommit now refuses it (ErrTransactionTimedOut), which
+// fails the job before the checkpoint, so that it restores from the
+// previous checkpoint and replays them.
+func TestPreCommitRefusesTimedOutTransaction(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			brokers := b.start(t, 1, "out")
+			ctx := ctxT(t)
+			sink, err := NewSink(SinkConfig{Brokers: brokers, Topic: "out", Transactional: true, TransactionTimeout: 200 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, c := twoPhase(t, sink, 0)
+			defer w.Close(ctx)
+			if err := c.Recover(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			writeVals(t, w, "a")
+			if err := w.(*txnWriter).cur.p.flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			waitTimedOut(t, brokers, w.(*txnWriter).cur.h)
+			tx, err := c.PreCommit(ctx, 3)
+			if !errors.Is(err, ErrTransactionTimedOut) || !strings.Contains(fmt.Sprint(err), "transaction_timeout") {
+				t.Fatalf("pre-commit of a transaction the broker aborted: handle %v, error %v; want ErrTransactionTimedOut naming transaction_timeout", tx, err)
+			}
+		})
+	}
 }

@@ -83,6 +83,13 @@ var ErrBadTransaction = errors.New("kafka sink: bad transaction handle")
 // expired) or no longer knows it. Its records are lost.
 var ErrTransactionLost = errors.New("kafka sink: pre-committed transaction lost")
 
+// ErrTransactionTimedOut reports a transaction that was open longer than
+// the transaction timeout when its checkpoint's barrier came: the broker
+// aborts it, so it cannot be pre-committed. PreCommit fails with it, which
+// fails the job before the checkpoint completes: it restores from the
+// previous checkpoint and writes the records again.
+var ErrTransactionTimedOut = errors.New("kafka sink: transaction open beyond its transaction timeout")
+
 // EncodeTxn encodes x as a checkpoint transaction handle: version byte 1,
 // then checkpoint, subtask, next and seq (uvarints), the transactional id
 // (uvarint length and bytes), producer id and epoch (varints).
@@ -183,6 +190,11 @@ type txnWriter struct {
 type txn struct {
 	h Txn
 	p *producer
+	// began is when the transaction began here (BeginTransaction, before
+	// its first record): the broker's timer starts later, when the
+	// client adds the first partition, so a transaction older than the
+	// timeout by this clock may be aborted already, and will be soon.
+	began time.Time
 }
 
 // spare is the writer's next transaction, made ready on a goroutine of
@@ -314,6 +326,7 @@ func (w *txnWriter) begin(ctx context.Context) error {
 		t.p.cl.Close()
 		return fmt.Errorf("kafka sink %s: begin transaction %s: %w", w.topic(), t.h.TransactionalID, err)
 	}
+	t.began = time.Now()
 	w.cur = t
 	w.used = t.h.Seq + 1
 	if w.tpc {
@@ -378,7 +391,22 @@ func (w *txnWriter) PreCommit(ctx context.Context, id checkpoint.ID) (checkpoint
 	// after this barrier), so recovery fences the spare too.
 	h := Txn{Checkpoint: uint64(id), Subtask: w.index, Next: w.used, ProducerID: -1, Epoch: -1}
 	if t := w.cur; t != nil {
-		if err := t.p.flush(ctx); err != nil {
+		err := t.p.flush(ctx)
+		if open, timeout := time.Since(t.began), w.sink.cfg.TransactionTimeout; open >= timeout {
+			// The records may all be acknowledged (err nil), but the
+			// transaction is aborted: pre-committed, it would make a
+			// checkpoint whose Commit can only fail and whose
+			// recovery loses them. Failing here fails the job before
+			// the checkpoint, which restores the previous one.
+			if err == nil {
+				err = ErrTransactionTimedOut
+			} else {
+				err = fmt.Errorf("%w: %w", ErrTransactionTimedOut, err)
+			}
+			return nil, fmt.Errorf("kafka sink %s: pre-commit checkpoint %d: transaction %s open for %v, the transaction timeout is %v (transaction_timeout: set it above the checkpoint interval plus the time a checkpoint takes, within the broker's transaction.max.timeout.ms): %w",
+				w.topic(), id, t.h.TransactionalID, open.Round(time.Millisecond), timeout, err)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("kafka sink %s: pre-commit checkpoint %d: %w", w.topic(), id, err)
 		}
 		w.cur = nil
