@@ -279,6 +279,12 @@ checkpoint: {interval: 100ms, dir: %q}
 `, srv.addr(), in, srv.addr(), out, t.TempDir()))
 	waitJob(t, j, "output before the restart", 120*time.Second, func() bool { return cli.XLen(ctx, out).Val() >= 1000 })
 	srv.restart()
+	// Redis accepts connections while it still loads its append-only
+	// file, and answers writes LOADING until it is done.
+	waitJob(t, j, "Redis to load its append-only file", 60*time.Second, func() bool {
+		info, err := cli.Info(ctx, "persistence").Result()
+		return err == nil && strings.Contains(info, "loading:0")
+	})
 	publish(restartRecords/2, restartRecords)
 	state := func() string {
 		pend, err := cli.XPending(ctx, in, "g").Result()
