@@ -234,7 +234,7 @@ func benchLatency(ctx context.Context, c *cli, args []string) error {
 	fs.StringVar(&cfg.Pipeline, "pipeline", "", "pipeline spec to measure instead of the built-in kafka → map → kafka pass-through; its kafka source and its one kafka sink get the benchmark's broker and topics, and its output must keep the fields seq and sent_ns")
 	delivery := fs.String("delivery", "both", "pipeline delivery to measure: at_least_once, exactly_once or both")
 	direct := fs.Bool("direct", true, "also measure the direct broker path (the baseline)")
-	relay := fs.Bool("relay", false, "also measure a bare franz-go relay process between the topics (`sluice bench relay`): the floor of any pipeline's second trip through the broker")
+	relay := fs.Bool("relay", false, "also measure a bare franz-go relay process between the topics (sluice bench relay): the floor of any pipeline's second trip through the broker")
 	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", 200*time.Millisecond, "checkpoint interval of the pipeline (exactly-once output is committed at checkpoints)")
 	fs.StringVar(&cfg.Broker, "broker", "", "measure against this Kafka-compatible server instead of an in-process Sluice listener")
 	fs.StringVar(&cfg.DataDir, "dir", "", "data directory of the in-process server (default: a temporary directory)")
