@@ -48,6 +48,9 @@ func TestExprCases(t *testing.T) {
 		{`[1, 2]`, row.JSON(`[1,2]`), false, false},
 		{`nested.user.id + 1`, row.Float(8), false, false},
 		{`len(nested.tags)`, row.Int(2), false, false},
+		// Builtins with typed results: a []string, a map[any][]any.
+		{`split(status, "i")`, row.JSON(`["pa","d"]`), false, false},
+		{`groupBy([1, 2, 3], # % 2 == 0)`, row.JSON(`{"false":[1,3],"true":[2]}`), false, false},
 	} {
 		x, err := compileExpr(tc.src, res)
 		if err != nil {
