@@ -102,6 +102,9 @@ func parseHTTPSource(e *errs, o *obj) sourceConfig {
 	c.cfg.Token = o.str("token", "")
 	c.cfg.Rate = o.number("rate", 0, 0, 1e9)
 	c.cfg.Burst = int(o.integer("burst", 0, 0, 1<<31))
+	if o.has("burst") && c.cfg.Rate == 0 {
+		e.at(o.get("burst"), o.sub("burst"), "is only used with rate: (the token bucket's records per second)")
+	}
 	switch o.enum("shedding", "block", "block", "reject", "drop_oldest", "sample") {
 	case "reject":
 		c.cfg.Shedding = nethttp.Reject
