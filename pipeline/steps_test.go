@@ -284,3 +284,27 @@ parallelism: 1
 		}
 	}
 }
+
+// TestGenerateStartAtEpoch: generate's start: 0 (or the epoch in RFC
+// 3339) is the time of record 0 like any other start; it was taken for
+// "not set" and replaced by the wall clock, so records were not the same
+// from one run (or restore) to the next.
+func TestGenerateStartAtEpoch(t *testing.T) {
+	for _, start := range []string{"0", `"1970-01-01T00:00:00Z"`} {
+		rows, _, err := runSpec(t, `
+source:
+  generate: {count: 3, splits: 1, start: `+start+`, interval: 1s}
+sink: {stdout: {}}
+`, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ts []string
+		for _, r := range rows {
+			ts = append(ts, fmt.Sprint(r["ts"]))
+		}
+		if got := strings.Join(ts, " "); got != "0 1000 2000" {
+			t.Errorf("start %s: ts %s, want 0 1000 2000", start, got)
+		}
+	}
+}
