@@ -203,6 +203,7 @@ func TestFromAnyRoundTrip(t *testing.T) {
 		{map[string]int{"a": 1}, JSON(`{"a":1}`)},
 		{[2]float64{0.5, 1}, JSON(`[0.5,1]`)},
 		{[]time.Duration{time.Second}, JSON(`[1000]`)},
+		{[][]byte{[]byte("x")}, JSON(`["eA=="]`)},
 	} {
 		if got, err := FromAny(tc.in); err != nil || got != tc.want {
 			t.Errorf("%#v: got %#v, %v; want %#v", tc.in, got, err, tc.want)

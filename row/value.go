@@ -274,6 +274,9 @@ func plainJSON(v reflect.Value) (any, error) {
 		if v.Kind() == reflect.Slice && v.IsNil() {
 			return nil, nil // as encoding/json writes it
 		}
+		if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8 && v.CanInterface() {
+			return v.Interface(), nil // bytes: base64, as encoding/json writes them
+		}
 		out := make([]any, v.Len())
 		for i := range out {
 			e, err := plainJSON(v.Index(i))
