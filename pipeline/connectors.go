@@ -321,7 +321,7 @@ func parseGenerate(e *errs, o *obj) sourceConfig {
 		if err != nil {
 			e.at(o.get("start"), o.sub("start"), "must be an RFC 3339 time or epoch milliseconds, not %q", s)
 		}
-		c.cfg.Start = ms
+		c.cfg.Start, c.cfg.StartGiven = ms, true // start: 0 is the epoch, not the wall clock
 	}
 	c.cfg.Interval = o.duration("interval", 0, false)
 	c.cfg.ActivePeriod = o.duration("active_period", 0, false)

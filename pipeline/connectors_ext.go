@@ -102,6 +102,9 @@ func parseHTTPSource(e *errs, o *obj) sourceConfig {
 	c.cfg.Token = o.str("token", "")
 	c.cfg.Rate = o.number("rate", 0, 0, 1e9)
 	c.cfg.Burst = int(o.integer("burst", 0, 0, 1<<31))
+	if o.has("burst") && c.cfg.Rate == 0 {
+		e.at(o.get("burst"), o.sub("burst"), "is only used with rate: (the token bucket's records per second)")
+	}
 	switch o.enum("shedding", "block", "block", "reject", "drop_oldest", "sample") {
 	case "reject":
 		c.cfg.Shedding = nethttp.Reject
@@ -112,9 +115,15 @@ func parseHTTPSource(e *errs, o *obj) sourceConfig {
 	default:
 		c.cfg.Shedding = nethttp.Block
 	}
-	c.cfg.SampleFraction = o.number("sample_fraction", 0, 0, 1)
-	if c.cfg.Shedding == nethttp.Sample && !o.has("sample_fraction") {
+	frac := o.number("sample_fraction", -1, 0, 1) // -1: absent, or reported
+	c.cfg.SampleFraction = max(frac, 0)
+	switch {
+	case c.cfg.Shedding == nethttp.Sample && !o.has("sample_fraction"):
 		e.at(o.node, o.sub("sample_fraction"), "is required with shedding: sample (a fraction in (0, 1])")
+	case c.cfg.Shedding == nethttp.Sample && frac == 0:
+		e.at(o.get("sample_fraction"), o.sub("sample_fraction"), "is 0; allowed: a fraction in (0, 1] of each request's records kept")
+	case c.cfg.Shedding != nethttp.Sample && o.has("sample_fraction"):
+		e.at(o.get("sample_fraction"), o.sub("sample_fraction"), "is only used with shedding: sample")
 	}
 	c.cfg.BufferRecords = int(o.integer("buffer", 0, 0, 1<<30))
 	c.cfg.MaxBodyBytes = o.integer("max_body_bytes", 0, 0, 1<<40)

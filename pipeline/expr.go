@@ -66,8 +66,14 @@ func compileExprMode(src string, resolve fieldResolver, fast bool) (*expression,
 	}
 	x := &expression{src: src}
 	idx := map[string]int{}
+	names, env := identifiers(tree.Node)
+	if env {
+		// The environment holds only the fields the expression names,
+		// so $env.x would be null whatever the record holds.
+		return nil, fmt.Errorf("expression %q: $env is not available: name the fields directly", src)
+	}
 	var unknown []string
-	for _, name := range identifiers(tree.Node) {
+	for _, name := range names {
 		if _, dup := idx[name]; dup {
 			continue
 		}
@@ -118,17 +124,18 @@ func oneLine(s string) string {
 
 // identifiers returns the names an expression reads from its environment,
 // in order of appearance: identifiers that are not function names,
-// predicate pointers or let-bound variables.
-func identifiers(n ast.Node) []string {
+// predicate pointers or let-bound variables; and whether it uses $env.
+func identifiers(n ast.Node) ([]string, bool) {
 	c := &identCollector{bound: map[string]bool{}}
 	ast.Walk(&n, c)
-	return c.names
+	return c.names, c.env
 }
 
 type identCollector struct {
 	names   []string
 	callees map[ast.Node]bool
 	bound   map[string]bool
+	env     bool
 }
 
 func (c *identCollector) Visit(node *ast.Node) {
@@ -141,7 +148,11 @@ func (c *identCollector) Visit(node *ast.Node) {
 	case *ast.VariableDeclaratorNode:
 		c.bound[n.Name] = true
 	case *ast.IdentifierNode:
-		if c.callees[n] || c.bound[n.Value] || n.Value == "$env" {
+		if n.Value == "$env" {
+			c.env = true
+			return
+		}
+		if c.callees[n] || c.bound[n.Value] {
 			return
 		}
 		c.names = append(c.names, n.Value)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice/row"
@@ -48,6 +49,9 @@ func TestExprCases(t *testing.T) {
 		{`[1, 2]`, row.JSON(`[1,2]`), false, false},
 		{`nested.user.id + 1`, row.Float(8), false, false},
 		{`len(nested.tags)`, row.Int(2), false, false},
+		// Builtins with typed results: a []string, a map[any][]any.
+		{`split(status, "i")`, row.JSON(`["pa","d"]`), false, false},
+		{`groupBy([1, 2, 3], # % 2 == 0)`, row.JSON(`{"false":[1,3],"true":[2]}`), false, false},
 	} {
 		x, err := compileExpr(tc.src, res)
 		if err != nil {
@@ -70,6 +74,13 @@ func TestExprCases(t *testing.T) {
 	}
 	if _, err := compileExpr(`a +`, res); err == nil {
 		t.Error("syntax error not reported")
+	}
+	// The environment holds only the fields named: $env.qty would be
+	// null whatever the record holds.
+	for _, src := range []string{`$env.qty`, `$env["qty"] + 1`, `$env`} {
+		if _, err := compileExpr(src, res); err == nil || !strings.Contains(err.Error(), "$env is not available") {
+			t.Errorf("%s: compiled (%v), want an error naming $env", src, err)
+		}
 	}
 	var uf *unknownFieldsError
 	if _, err := compileExpr(`nope + qty`, res); !errors.As(err, &uf) || uf.names[0] != "nope" {

@@ -150,12 +150,20 @@ func (s *msgDecoder) message(m *connector.Message) (tr tsRow, keep bool, f *fail
 			}
 			return tsRow{}, false, &failure{Stage: s.in.name + ".event_time", Origin: m.Origin, Offset: m.Offset, Err: terr, Raw: m.Value}
 		}
+		if terr = eventTimeInRange(ms); terr != nil {
+			terr = fmt.Errorf("%w: field %q: %w", errNoEventTime, s.in.spec.EventTime.Field, terr)
+			return tsRow{}, false, &failure{Stage: s.in.name + ".event_time", Origin: m.Origin, Offset: m.Offset, Err: terr, Raw: m.Value}
+		}
 		ts = ms
 		s.maxTs = max(s.maxTs, ms)
 	} else if s.in.srcTime {
 		if m.Timestamp == 0 {
 			return tsRow{}, false, &failure{Stage: s.in.name + ".event_time", Origin: m.Origin, Offset: m.Offset,
 				Err: fmt.Errorf("%w: the connector gave the record no time (event_time: source_time)", errNoEventTime), Raw: m.Value}
+		}
+		if err := eventTimeInRange(m.Timestamp); err != nil {
+			return tsRow{}, false, &failure{Stage: s.in.name + ".event_time", Origin: m.Origin, Offset: m.Offset,
+				Err: fmt.Errorf("%w: the connector's time: %w", errNoEventTime, err), Raw: m.Value}
 		}
 		ts = m.Timestamp
 	}
@@ -228,6 +236,26 @@ func (s *ingestSplit) Close() error {
 }
 
 var errNoEventTime = errors.New("no event time")
+
+// The event times a record may have: the years 0000 to 9999 (UTC), the
+// times RFC 3339 writes, in epoch milliseconds. A time outside them is
+// taken for a mistake (microseconds or nanoseconds where milliseconds
+// belong, a sentinel like the largest int64): taken as it is, it would
+// move the watermark thousands of years ahead, making every later record
+// late, or overflow the end of its window.
+const (
+	minEventTime = -62167219200000 // 0000-01-01T00:00:00Z
+	maxEventTime = 253402300799999 // 9999-12-31T23:59:59.999Z
+)
+
+// eventTimeInRange returns an error for a time outside [minEventTime,
+// maxEventTime].
+func eventTimeInRange(ms int64) error {
+	if ms < minEventTime || ms > maxEventTime {
+		return fmt.Errorf("%d ms since the epoch is outside the years 0000-9999 (microseconds or nanoseconds instead of milliseconds?)", ms)
+	}
+	return nil
+}
 
 func (s *ingestSplit) Read(ctx context.Context, dst []tsRow) (int, error) {
 	if cap(s.msgs) < len(dst) {

@@ -172,3 +172,30 @@ func TestParquetTwoPhaseWiring(t *testing.T) {
 		}
 	}
 }
+
+// TestSetReplacingTypedFieldToParquet: a set step that replaces a typed
+// field with a value of another kind (an int times 1.5) gives the output
+// field that kind, not the old one: the parquet sink made an int64
+// column of it and refused every row with a fraction.
+func TestSetReplacingTypedFieldToParquet(t *testing.T) {
+	_, j, err := runSpec(t, `
+source:
+  file: {path: $DIR/in.jsonl}
+  types: {a: int}
+steps:
+  - map: {a: a}
+  - set: {a: a * 1.5}
+sink: {parquet: {path: $DIR/out}}
+errors: {tolerance: all}
+`, map[string]string{"in.jsonl": "{\"a\": 1}\n{\"a\": 2}\n{\"a\": 3}\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := j.DeadLetters(); n != 0 {
+		t.Fatalf("%d rows refused", n)
+	}
+	got := parquetRows(t, j.plan.Spec.Sinks[0].cfg.(*parquetConfig).cfg.Path)
+	if len(got) != 3 {
+		t.Fatalf("rows %v, want 3", got)
+	}
+}

@@ -231,6 +231,14 @@ func Compile(spec *Spec) (*Plan, error) {
 				for _, a := range st.Set {
 					xs = append(xs, compileAt(e, a.Pos, a.Expr, cur))
 				}
+				// The kinds of the assigned values, as the record before
+				// the step has them (a field replaced by an expression of
+				// another kind must not keep its old kind: a row sink
+				// would make its column of that kind and refuse the rows).
+				kinds := make([]row.Kind, len(st.Set))
+				for j, a := range st.Set {
+					kinds[j] = refKind(a.Expr, cur)
+				}
 				if cur.open {
 					op.inPlace = true
 				} else {
@@ -247,7 +255,13 @@ func Compile(spec *Spec) (*Plan, error) {
 					}
 					op.exprs = append(op.exprs, xs[j])
 					op.names = append(op.names, a.Name)
-					op.targets = append(op.targets, cur.add(a.Name))
+					t := cur.add(a.Name)
+					op.targets = append(op.targets, t)
+					if !cur.open {
+						// Open: the kinds are the input's, which its
+						// decoder converts to (p.assigned marks the field).
+						cur.kinds[t] = kinds[j]
+					}
 					p.assigned[a.Name] = true
 				}
 				if !cur.open {

@@ -307,6 +307,12 @@ func Parse(file string, data []byte) (*Spec, error) {
 	}
 	s := &Spec{File: file}
 	s.Name = root.str("name", "")
+	if n := s.Name; n != "" && (strings.TrimSpace(n) == "" || n == "." || n == ".." || strings.ContainsAny(n, "/\\\x00")) {
+		// The name is a directory of the checkpoints and the state
+		// (<data-dir>/checkpoints/<name>): "a/b" or ".." would put them
+		// elsewhere, and share them with another pipeline's.
+		e.at(root.get("name"), "name", "%q cannot name a directory (the default checkpoint and state directories are named after the pipeline): no / or \\, not blank, . or ..", n)
+	}
 	if s.Name == "" {
 		s.Name = strings.TrimSuffix(baseName(file), ".yaml")
 	}

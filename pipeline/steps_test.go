@@ -1,14 +1,18 @@
 package pipeline
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/stream"
 )
 
 // TestDedupMatchesOracle: the first record of a key is kept, and later
@@ -230,6 +234,77 @@ errors: {tolerance: all, dead_letter: {file: {path: $DIR/dead}}}
 	for _, want := range []string{`"stage":"source.decode"`, `"offset":3`, `"stage":"source.event_time"`, `"stage":"steps[0].map.b"`, `"record":"not json"`} {
 		if !strings.Contains(string(data), want) {
 			t.Errorf("dead letters lack %s:\n%s", want, data)
+		}
+	}
+}
+
+// TestEventTimeOutOfRangeIsBadRecord: an event time outside the years
+// 0000-9999 (microseconds or nanoseconds written where milliseconds
+// belong, a sentinel such as the largest int64) is a bad record. Taken
+// as it was, it pushed the watermark thousands of years ahead, so that
+// every later record was late and dropped, or overflowed a window's end
+// (a sliding window put times of both ends of int64 together).
+func TestEventTimeOutOfRangeIsBadRecord(t *testing.T) {
+	var in strings.Builder
+	bad := []string{"1700000000000000", "1700000000000000000", "9223372036854775807", "-9223372036854775808", `"1700000000000000"`, "1.7e15"}
+	want := map[int64]int64{} // window start -> count
+	for i := range 40 {
+		ts := int64(1_700_000_000_000 + i*1000)
+		fmt.Fprintf(&in, `{"ts":%d}`+"\n", ts)
+		want[ts-ts%10_000]++
+		if i%7 == 3 {
+			fmt.Fprintf(&in, `{"ts":%s}`+"\n", bad[(i/7)%len(bad)])
+		}
+	}
+	for _, win := range []string{"tumbling: 10s", "sliding: {size: 10s, slide: 10s}"} {
+		rows, j, err := runSpec(t, `
+source:
+  file: {path: $DIR/in.jsonl}
+  event_time: {field: ts}
+steps:
+  - window: {`+win+`, aggregate: {n: count()}}
+sink: {stdout: {}}
+errors: {tolerance: all}
+parallelism: 1
+`, map[string]string{"in.jsonl": in.String()}, WithStreamOptions(stream.WithBatchSize(1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[int64]int64{}
+		for _, r := range rows {
+			s, _ := r["window_start"].(json.Number).Int64()
+			n, _ := r["n"].(json.Number).Int64()
+			got[s] += n
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("%s: windows %v, want %v", win, got, want)
+		}
+		if d := j.DeadLetters(); d != 6 {
+			t.Errorf("%s: %d bad records, want 6", win, d)
+		}
+	}
+}
+
+// TestGenerateStartAtEpoch: generate's start: 0 (or the epoch in RFC
+// 3339) is the time of record 0 like any other start; it was taken for
+// "not set" and replaced by the wall clock, so records were not the same
+// from one run (or restore) to the next.
+func TestGenerateStartAtEpoch(t *testing.T) {
+	for _, start := range []string{"0", `"1970-01-01T00:00:00Z"`} {
+		rows, _, err := runSpec(t, `
+source:
+  generate: {count: 3, splits: 1, start: `+start+`, interval: 1s}
+sink: {stdout: {}}
+`, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ts []string
+		for _, r := range rows {
+			ts = append(ts, fmt.Sprint(r["ts"]))
+		}
+		if got := strings.Join(ts, " "); got != "0 1000 2000" {
+			t.Errorf("start %s: ts %s, want 0 1000 2000", start, got)
 		}
 	}
 }

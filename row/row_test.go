@@ -189,8 +189,30 @@ func TestFromAnyRoundTrip(t *testing.T) {
 	if v, err := FromAny(JSON(`{"a":[1,"x"]}`).Any()); err != nil || v != JSON(`{"a":[1,"x"]}`) {
 		t.Errorf("json round trip: %#v, %v", v, err)
 	}
-	if _, err := FromAny([]int{1}); !errors.Is(err, ErrUnsupported) {
-		t.Errorf("slice: %v", err)
+	// Expression builtins give typed slices and maps (split: []string,
+	// groupBy: map[any][]any): nested values like []any and
+	// map[string]any.
+	for _, tc := range []struct {
+		in   any
+		want Value
+	}{
+		{[]int{1}, JSON(`[1]`)},
+		{[]string{"a", "b"}, JSON(`["a","b"]`)},
+		{[]string(nil), Null()},
+		{map[any][]any{1: {"x"}, "k": nil}, JSON(`{"1":["x"],"k":null}`)},
+		{map[string]int{"a": 1}, JSON(`{"a":1}`)},
+		{[2]float64{0.5, 1}, JSON(`[0.5,1]`)},
+		{[]time.Duration{time.Second}, JSON(`[1000]`)},
+		{[][]byte{[]byte("x")}, JSON(`["eA=="]`)},
+	} {
+		if got, err := FromAny(tc.in); err != nil || got != tc.want {
+			t.Errorf("%#v: got %#v, %v; want %#v", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []any{make(chan int), []func(){nil}, map[[2]int]int{{1, 2}: 3}, struct{}{}} {
+		if _, err := FromAny(bad); !errors.Is(err, ErrUnsupported) {
+			t.Errorf("%T: %v, want ErrUnsupported", bad, err)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"time"
 )
@@ -189,7 +190,8 @@ var ErrUnsupported = errors.New("unsupported value type")
 
 // FromAny converts the result of an expression back to a Value. Integer
 // types become ints, float types floats, time.Time a timestamp,
-// time.Duration an int of milliseconds.
+// time.Duration an int of milliseconds, slices, arrays and maps (whatever
+// their element types) nested JSON values.
 func FromAny(x any) (Value, error) {
 	switch t := x.(type) {
 	case nil:
@@ -229,13 +231,94 @@ func FromAny(x any) (Value, error) {
 	case Value:
 		return t, nil
 	case map[string]any, []any:
-		b, err := json.Marshal(t)
+		return jsonOf(x, t)
+	}
+	// Other slices, arrays and maps (expr's split() gives a []string,
+	// groupBy() a map[any][]any) are nested values too.
+	switch reflect.ValueOf(x).Kind() {
+	case reflect.Slice, reflect.Array, reflect.Map:
+		n, err := plainJSON(reflect.ValueOf(x))
 		if err != nil {
 			return Value{}, fmt.Errorf("%w: %T: %w", ErrUnsupported, x, err)
 		}
-		return JSON(string(b)), nil
+		return jsonOf(x, n)
 	}
 	return Value{}, fmt.Errorf("%w: %T", ErrUnsupported, x)
+}
+
+// jsonOf is the nested value of x, given as n (x itself, or its plain
+// JSON form from plainJSON).
+func jsonOf(x, n any) (Value, error) {
+	if n == nil {
+		return Null(), nil // a nil slice or map
+	}
+	b, err := json.Marshal(n)
+	if err != nil {
+		return Value{}, fmt.Errorf("%w: %T: %w", ErrUnsupported, x, err)
+	}
+	return JSON(string(b)), nil
+}
+
+// plainJSON converts v to what encoding/json writes as FromAny's nested
+// values: slices and arrays to []any, maps to map[string]any (keys that
+// are not strings written as fmt.Sprint writes them), a duration to its
+// milliseconds, as at the top level; other values are kept.
+func plainJSON(v reflect.Value) (any, error) {
+	switch v.Kind() {
+	case reflect.Interface, reflect.Pointer:
+		if v.IsNil() {
+			return nil, nil
+		}
+		return plainJSON(v.Elem())
+	case reflect.Slice, reflect.Array:
+		if v.Kind() == reflect.Slice && v.IsNil() {
+			return nil, nil // as encoding/json writes it
+		}
+		if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8 && v.CanInterface() {
+			return v.Interface(), nil // bytes: base64, as encoding/json writes them
+		}
+		out := make([]any, v.Len())
+		for i := range out {
+			e, err := plainJSON(v.Index(i))
+			if err != nil {
+				return nil, err
+			}
+			out[i] = e
+		}
+		return out, nil
+	case reflect.Map:
+		out := make(map[string]any, v.Len())
+		it := v.MapRange()
+		for it.Next() {
+			k := it.Key()
+			for k.Kind() == reflect.Interface && !k.IsNil() {
+				k = k.Elem()
+			}
+			var name string
+			switch k.Kind() {
+			case reflect.String:
+				name = k.String()
+			case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+				reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+				name = fmt.Sprint(k.Interface())
+			default:
+				return nil, fmt.Errorf("map key of type %s", k.Type())
+			}
+			e, err := plainJSON(it.Value())
+			if err != nil {
+				return nil, err
+			}
+			out[name] = e
+		}
+		return out, nil
+	}
+	if !v.CanInterface() {
+		return nil, fmt.Errorf("value of type %s", v.Type())
+	}
+	if d, ok := v.Interface().(time.Duration); ok {
+		return d.Milliseconds(), nil
+	}
+	return v.Interface(), nil
 }
 
 // Equal reports whether a and b are the same value: same kind and

@@ -43,8 +43,11 @@ type Config struct {
 	// 100.
 	Users int
 	// Start is the event time of record 0 in epoch ms; 0 means the wall
-	// clock when the job starts.
+	// clock when the job starts, unless StartGiven is set.
 	Start int64
+	// StartGiven makes Start the event time of record 0 even when it is
+	// 0 (the Unix epoch).
+	StartGiven bool
 	// Interval is the event-time distance between consecutive records.
 	// This overrides the default of 1s/Rate, or 1ms without a rate.
 	Interval time.Duration
@@ -92,7 +95,7 @@ func (s *Source) Splits(_ context.Context, parallelism int) ([]stream.Split[conn
 		n = max(parallelism, 1)
 	}
 	start := s.cfg.Start
-	if start == 0 {
+	if start == 0 && !s.cfg.StartGiven {
 		start = time.Now().UnixMilli()
 	}
 	out := make([]stream.Split[connector.Message], n)
