@@ -25,6 +25,14 @@ func (s *Server) handleCreateTopics(req *kmsg.CreateTopicsRequest) kmsg.Response
 		if code == 0 {
 			code, msg = s.tenants.topicPolicy(rt.Topic, &cfg)
 		}
+		if code == 0 {
+			// Before creating, so that validate_only answers as the
+			// creation would, and a bad combination of configs answers
+			// INVALID_CONFIG rather than INVALID_TOPIC_EXCEPTION.
+			if err := s.log.CheckTopicConfig(cfg); err != nil {
+				code, msg = kerr.InvalidConfig.Code, err.Error()
+			}
+		}
 		if code == 0 && !req.ValidateOnly {
 			if err := s.log.CreateTopic(rt.Topic, cfg); err != nil {
 				code, msg = errorCode(err), err.Error()

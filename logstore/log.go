@@ -557,6 +557,18 @@ func (l *Log) CreateTopic(name string, cfg TopicConfig) error {
 	return nil
 }
 
+// CheckTopicConfig reports whether CreateTopic would accept cfg's settings,
+// its partition count aside: each config in range and the configs
+// consistent with one another and with this log (remote storage). The
+// error wraps ErrInvalidTopic or ErrInvalidConfig.
+func (l *Log) CheckTopicConfig(cfg TopicConfig) error {
+	cfg.Partitions = 1 // checked by the caller, against its own bound
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	return l.checkRemoteConfig(nil, cfg)
+}
+
 // DeleteTopic closes the topic's partitions (pending reads and waits fail
 // with ErrClosed) and removes its data. ErrUnknownTopic if it does not
 // exist. It is UnlinkTopic and then DeletedTopic.Remove.
