@@ -82,7 +82,7 @@ func (s *Server) topicConfigFrom(rt kmsg.CreateTopicsRequestTopic) (logstore.Top
 		if err := cfg.SetConfig(c.Name, c.Value); err != nil {
 			if errors.Is(err, logstore.ErrUnknownConfig) {
 				// Kafka configs this log has no use for (compression.type,
-				// max.message.bytes, ...) are accepted and ignored, as tools
+				// flush.ms, ...) are accepted and ignored, as tools
 				// set them routinely.
 				s.logger.Debug("ignoring unsupported topic config", "topic", rt.Topic, "config", c.Name)
 				continue

@@ -7,6 +7,7 @@ import (
 	"github.com/sluicehq/sluice/kafka/kafkatest"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // TestCreateTopicsValidateOnlyMatchesCreate: CreateTopics with
@@ -35,5 +36,55 @@ func TestCreateTopicsValidateOnlyMatchesCreate(t *testing.T) {
 		if !errors.Is(v[topic].Err, kerr.InvalidConfig) {
 			t.Errorf("%v: validate_only answered %v, create %v", cfgs, v[topic].Err, c[topic].Err)
 		}
+	}
+}
+
+// TestMaxMessageBytesEnforced: max.message.bytes given at creation or
+// altered later bounds the batches a producer may write (MESSAGE_TOO_LARGE
+// above it), is described, and survives a restart.
+func TestMaxMessageBytesEnforced(t *testing.T) {
+	s := kafkatest.Start(t, kafkatest.Options{})
+	const topic = "max-message-bytes"
+	adm := kadm.NewClient(s.Client(t))
+	c, err := adm.CreateTopics(testCtx(t), 1, 1, map[string]*string{"max.message.bytes": strp("1000")}, topic)
+	if err != nil || c[topic].Err != nil {
+		t.Fatalf("create: %v %v", err, c[topic].Err)
+	}
+	if v, def := describedConfig(t, adm, topic, "max.message.bytes"); v != "1000" || def {
+		t.Fatalf("max.message.bytes = %q (default %v), want 1000", v, def)
+	}
+	cl := s.Client(t, kgo.RecordRetries(1), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	produce := func(size int) error {
+		t.Helper()
+		r := &kgo.Record{Topic: topic, Value: make([]byte, size)}
+		return cl.ProduceSync(testCtx(t), r).FirstErr()
+	}
+	if err := produce(100); err != nil {
+		t.Fatalf("small record: %v", err)
+	}
+	if err := produce(2000); !errors.Is(err, kerr.MessageTooLarge) {
+		t.Fatalf("record above max.message.bytes: %v, want MESSAGE_TOO_LARGE", err)
+	}
+	for _, bad := range []string{"-1", "x", "0"} {
+		resps, err := adm.AlterTopicConfigs(testCtx(t), []kadm.AlterConfig{{Name: "max.message.bytes", Value: strp(bad)}}, topic)
+		if err, _ := alterResult(t, resps, err); !errors.Is(err, kerr.InvalidConfig) {
+			t.Errorf("max.message.bytes=%s: %v, want INVALID_CONFIG", bad, err)
+		}
+	}
+	resps, err := adm.AlterTopicConfigs(testCtx(t), []kadm.AlterConfig{{Name: "max.message.bytes", Value: strp("5000")}}, topic)
+	if err, msg := alterResult(t, resps, err); err != nil {
+		t.Fatalf("alter: %v %s", err, msg)
+	}
+	if err := produce(2000); err != nil {
+		t.Fatalf("record below the raised max.message.bytes: %v", err)
+	}
+	s = s.Restart(t)
+	adm = kadm.NewClient(s.Client(t))
+	if v, def := describedConfig(t, adm, topic, "max.message.bytes"); v != "5000" || def {
+		t.Fatalf("after restart max.message.bytes = %q (default %v), want 5000", v, def)
+	}
+	cl = s.Client(t, kgo.RecordRetries(1), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err := produce(8000); !errors.Is(err, kerr.MessageTooLarge) {
+		t.Fatalf("after restart, record above max.message.bytes: %v, want MESSAGE_TOO_LARGE", err)
 	}
 }

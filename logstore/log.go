@@ -273,6 +273,7 @@ func (l *Log) settingsFor(cfg TopicConfig) *partSettings {
 	return &partSettings{
 		policy:        cfg.Fsync.resolve(l.opts.DefaultFsync),
 		segBytes:      cfg.segmentBytes(),
+		maxBatch:      cfg.maxBatchBytes(),
 		logAppendTime: cfg.LogAppendTime,
 		cleanup:       l.cleanupOf(cfg),
 	}

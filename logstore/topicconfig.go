@@ -241,6 +241,28 @@ var topicConfigDefs = []topicConfigDef{
 		},
 	},
 	{
+		name: "max.message.bytes", typ: ConfigInt,
+		doc: "Largest record batch (as the producer compressed it) a producer may append; larger ones are refused with MESSAGE_TOO_LARGE. Default: the segment size.",
+		get: func(_ *Log, c *TopicConfig) (string, bool) {
+			if c.MaxMessageBytes == 0 {
+				return strconv.FormatInt(min(c.segmentBytes(), math.MaxInt32), 10), false
+			}
+			return strconv.FormatInt(int64(c.MaxMessageBytes), 10), true
+		},
+		set: func(c *TopicConfig, v *string) error {
+			c.MaxMessageBytes = 0
+			if v == nil {
+				return nil
+			}
+			n, err := strconv.ParseInt(*v, 10, 32)
+			if err != nil || n < 1 {
+				return fmt.Errorf("%w: %q is not a positive number of bytes up to %d", ErrInvalidConfig, *v, math.MaxInt32)
+			}
+			c.MaxMessageBytes = int32(n)
+			return nil
+		},
+	},
+	{
 		name: "message.timestamp.type", typ: ConfigString,
 		doc: "CreateTime (the producer's) or LogAppendTime (the log's, on append).",
 		get: func(_ *Log, c *TopicConfig) (string, bool) {
