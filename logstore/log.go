@@ -78,7 +78,11 @@ type Topic struct {
 	cfg      atomic.Pointer[TopicConfig]
 	parts    atomic.Pointer[[]*Partition]
 	stopSync chan struct{}
-	rr       atomic.Uint32 // round robin for PartitionForKey(nil)
+	// deleted (cfgMu) is set when the topic is unlinked: a change that
+	// looked the topic up before must not write into its directory, whose
+	// path a topic created again under the same name may own by then.
+	deleted bool
+	rr      atomic.Uint32 // round robin for PartitionForKey(nil)
 }
 
 // partitions returns the topic's partitions (a snapshot: AddPartitions
@@ -644,6 +648,7 @@ func (l *Log) unlinkTopic(name string) (string, error) {
 	}
 	delete(l.topics, name)
 	t.cfgMu.Lock()
+	t.deleted = true
 	t.stopSyncLoop()
 	t.cfgMu.Unlock()
 	for _, p := range t.partitions() {
