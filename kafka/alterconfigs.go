@@ -41,7 +41,7 @@ func (s *Server) handleAlterConfigs(req *kmsg.AlterConfigsRequest) kmsg.Response
 
 // handleIncrementalAlterConfigs changes single configs of a topic: SET,
 // DELETE (back to the default), and APPEND/SUBTRACT for list configs
-// (cleanup.policy).
+// (cleanup.policy; a SUBTRACT that would empty the list is refused).
 func (s *Server) handleIncrementalAlterConfigs(req *kmsg.IncrementalAlterConfigsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	for _, r := range req.Resources {
@@ -105,7 +105,10 @@ func applyIncremental(l *logstore.Log, cfg *logstore.TopicConfig, c kmsg.Increme
 			}
 		}
 		if len(cur) == 0 {
-			return cfg.SetConfig(c.Name, nil)
+			// Kafka would keep an empty policy (neither delete nor
+			// compact: keep everything); falling back to the default
+			// instead could turn deletion on. Refused.
+			return fmt.Errorf("config %s: %w: %s would leave it empty; it needs at least one value", c.Name, logstore.ErrInvalidConfig, c.Op)
 		}
 		v := strings.Join(cur, ",")
 		return cfg.SetConfig(c.Name, &v)

@@ -88,3 +88,31 @@ func TestMaxMessageBytesEnforced(t *testing.T) {
 		t.Fatalf("after restart, record above max.message.bytes: %v, want MESSAGE_TOO_LARGE", err)
 	}
 }
+
+// TestSubtractLastCleanupPolicyRefused: SUBTRACT that would leave
+// cleanup.policy empty is refused with INVALID_CONFIG rather than
+// acknowledged while the policy silently stays (or returns to) the
+// default.
+func TestSubtractLastCleanupPolicyRefused(t *testing.T) {
+	s := kafkatest.Start(t, kafkatest.Options{})
+	const topic = "subtract-all"
+	createTopic(t, s, topic, 1)
+	adm := kadm.NewClient(s.Client(t))
+	for _, c := range []struct{ set, subtract string }{
+		{"delete", "delete"},
+		{"compact", "compact"},
+		{"compact,delete", "delete,compact"},
+	} {
+		resps, err := adm.AlterTopicConfigs(testCtx(t), []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "cleanup.policy", Value: strp(c.set)}}, topic)
+		if err, msg := alterResult(t, resps, err); err != nil {
+			t.Fatalf("set %s: %v %s", c.set, err, msg)
+		}
+		resps, err = adm.AlterTopicConfigs(testCtx(t), []kadm.AlterConfig{{Op: kadm.SubtractConfig, Name: "cleanup.policy", Value: strp(c.subtract)}}, topic)
+		if err, _ := alterResult(t, resps, err); !errors.Is(err, kerr.InvalidConfig) {
+			t.Errorf("subtract %s from %s: %v, want INVALID_CONFIG", c.subtract, c.set, err)
+		}
+		if v, _ := describedConfig(t, adm, topic, "cleanup.policy"); v != c.set {
+			t.Errorf("after a refused subtract of %s, cleanup.policy is %q, want %q", c.subtract, v, c.set)
+		}
+	}
+}
