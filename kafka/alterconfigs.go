@@ -150,8 +150,8 @@ func configErrorCode(err error) int16 {
 }
 
 // handleCreatePartitions grows topics' partition counts. Replica
-// assignments are refused (one broker); a count that does not grow answers
-// INVALID_PARTITIONS.
+// assignments, if given, must place each new partition on this node alone
+// (one broker); a count that does not grow answers INVALID_PARTITIONS.
 func (s *Server) handleCreatePartitions(req *kmsg.CreatePartitionsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	seen := map[string]int{}
@@ -167,8 +167,7 @@ func (s *Server) handleCreatePartitions(req *kmsg.CreatePartitionsRequest) kmsg.
 		switch {
 		case seen[t.Topic] > 1:
 			fail(kerr.InvalidRequest.Code, "topic named more than once")
-		case len(t.Assignment) > 0:
-			fail(kerr.InvalidReplicaAssignment.Code, "replica assignments are not supported (a single broker)")
+		case len(t.Assignment) > 0 && s.badAssignments(t, fail):
 		case isCoordinatorTopic(t.Topic):
 			fail(kerr.InvalidTopicException.Code, "internal topics are configured by the server")
 		case t.Count > s.cfg.MaxPartitions:
@@ -187,6 +186,27 @@ func (s *Server) handleCreatePartitions(req *kmsg.CreatePartitionsRequest) kmsg.
 		resp.Topics = append(resp.Topics, ot)
 	}
 	return resp
+}
+
+// badAssignments checks CreatePartitions' replica assignments (one per new
+// partition, each this node alone) and answers a failure through fail.
+func (s *Server) badAssignments(t kmsg.CreatePartitionsRequestTopic, fail func(int16, string)) bool {
+	topic, err := s.log.Topic(t.Topic)
+	if err != nil {
+		fail(errorCode(err), err.Error())
+		return true
+	}
+	if adding := t.Count - topic.NumPartitions(); adding > 0 && int(adding) != len(t.Assignment) {
+		fail(kerr.InvalidReplicaAssignment.Code, fmt.Sprintf("%d replica assignments for %d new partitions", len(t.Assignment), adding))
+		return true
+	}
+	for _, a := range t.Assignment {
+		if code, msg := s.singleNodeReplicas(a.Replicas); code != 0 {
+			fail(code, msg)
+			return true
+		}
+	}
+	return false
 }
 
 // handleDeleteRecords moves partitions' log start offsets (offset -1: the

@@ -11,7 +11,7 @@ import (
 
 // handleCreateTopics creates topics. Partitions -1 means the server default;
 // the replication factor must be -1 or 1 (one broker); explicit replica
-// assignments are refused. Configs are those of logstore's topic config
+// assignments must place every partition on this node alone. Configs are those of logstore's topic config
 // table (cleanup.policy, retention, segment, compaction and fsync
 // settings); a bad value answers INVALID_CONFIG, other Kafka configs are
 // ignored.
@@ -66,17 +66,31 @@ func (s *Server) handleCreateTopics(req *kmsg.CreateTopicsRequest) kmsg.Response
 
 func (s *Server) topicConfigFrom(rt kmsg.CreateTopicsRequestTopic) (logstore.TopicConfig, int16, string) {
 	cfg := logstore.TopicConfig{Partitions: rt.NumPartitions}
+	if len(rt.ReplicaAssignment) > 0 {
+		if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
+			return cfg, kerr.InvalidRequest.Code, "replica assignments and a partition count or replication factor given: give one or the other"
+		}
+		n := int32(len(rt.ReplicaAssignment))
+		seen := make(map[int32]bool, n)
+		for _, a := range rt.ReplicaAssignment {
+			if a.Partition < 0 || a.Partition >= n || seen[a.Partition] {
+				return cfg, kerr.InvalidReplicaAssignment.Code, fmt.Sprintf("the assignments' partitions must be numbered 0 to %d, each once", n-1)
+			}
+			seen[a.Partition] = true
+			if code, msg := s.singleNodeReplicas(a.Replicas); code != 0 {
+				return cfg, code, msg
+			}
+		}
+		cfg.Partitions = n
+	}
 	if cfg.Partitions == -1 {
 		cfg.Partitions = s.cfg.DefaultPartitions
 	}
 	if cfg.Partitions <= 0 || cfg.Partitions > s.cfg.MaxPartitions {
-		return cfg, kerr.InvalidPartitions.Code, fmt.Sprintf("partitions must be in [1, %d], got %d", s.cfg.MaxPartitions, rt.NumPartitions)
+		return cfg, kerr.InvalidPartitions.Code, fmt.Sprintf("partitions must be in [1, %d], got %d", s.cfg.MaxPartitions, cfg.Partitions)
 	}
 	if rt.ReplicationFactor != -1 && rt.ReplicationFactor != 1 {
 		return cfg, kerr.InvalidReplicationFactor.Code, "a single broker: the replication factor must be 1"
-	}
-	if len(rt.ReplicaAssignment) > 0 {
-		return cfg, kerr.InvalidReplicaAssignment.Code, "replica assignments are not supported"
 	}
 	for _, c := range rt.Configs {
 		if err := cfg.SetConfig(c.Name, c.Value); err != nil {
@@ -91,6 +105,15 @@ func (s *Server) topicConfigFrom(rt kmsg.CreateTopicsRequestTopic) (logstore.Top
 		}
 	}
 	return cfg, 0, ""
+}
+
+// singleNodeReplicas checks one partition's replica assignment: on a single
+// broker it can only be this node, once.
+func (s *Server) singleNodeReplicas(replicas []int32) (int16, string) {
+	if len(replicas) != 1 || replicas[0] != s.cfg.NodeID {
+		return kerr.InvalidReplicaAssignment.Code, fmt.Sprintf("a single broker: every partition's replicas must be [%d], got %v", s.cfg.NodeID, replicas)
+	}
+	return 0, ""
 }
 
 // configEntry is one topic config as described to clients.

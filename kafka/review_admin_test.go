@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestCreateTopicsValidateOnlyMatchesCreate: CreateTopics with
@@ -114,5 +115,85 @@ func TestSubtractLastCleanupPolicyRefused(t *testing.T) {
 		if v, _ := describedConfig(t, adm, topic, "cleanup.policy"); v != c.set {
 			t.Errorf("after a refused subtract of %s, cleanup.policy is %q, want %q", c.subtract, v, c.set)
 		}
+	}
+}
+
+// TestReplicaAssignmentsOnOneNode: CreateTopics and CreatePartitions
+// accept explicit replica assignments that place every partition on this
+// node alone (kafka-topics --replica-assignment, AdminClient's NewTopic
+// with assignments), and refuse others as Kafka does.
+func TestReplicaAssignmentsOnOneNode(t *testing.T) {
+	s := kafkatest.Start(t, kafkatest.Options{})
+	cl := plainClient(t, s)
+	node := int32(0) // kafkatest's node id
+	create := func(topic string, parts int32, rf int16, assign ...[]int32) int16 {
+		t.Helper()
+		req := kmsg.NewPtrCreateTopicsRequest()
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, parts, rf
+		for i, r := range assign {
+			a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+			a.Partition, a.Replicas = int32(i), r
+			rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
+		}
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(testCtx(t), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].ErrorCode
+	}
+	if code := create("assigned", -1, -1, []int32{node}, []int32{node}, []int32{node}); code != 0 {
+		t.Fatalf("create with assignments on this node: %v", kerr.ErrorForCode(code))
+	}
+	adm := kadm.NewClient(cl)
+	td, err := adm.ListTopics(testCtx(t), "assigned")
+	if err != nil || len(td["assigned"].Partitions) != 3 {
+		t.Fatalf("assigned topic: %v %+v", err, td["assigned"])
+	}
+	for name, c := range map[string]struct {
+		parts  int32
+		rf     int16
+		assign [][]int32
+		want      error
+	}{
+		"other-node": {-1, -1, [][]int32{{node + 1}}, kerr.InvalidReplicaAssignment},
+		"two-copies": {-1, -1, [][]int32{{node, node}}, kerr.InvalidReplicaAssignment},
+		"no-replica": {-1, -1, [][]int32{{}}, kerr.InvalidReplicaAssignment},
+		"with-count": {1, -1, [][]int32{{node}}, kerr.InvalidRequest},
+	} {
+		if code := create(name, c.parts, c.rf, c.assign...); code != c.want.(*kerr.Error).Code {
+			t.Errorf("%s: %v, want %v", name, kerr.ErrorForCode(code), c.want)
+		}
+	}
+	grow := func(count int32, assign ...[]int32) int16 {
+		t.Helper()
+		req := kmsg.NewPtrCreatePartitionsRequest()
+		rt := kmsg.NewCreatePartitionsRequestTopic()
+		rt.Topic, rt.Count = "assigned", count
+		for _, r := range assign {
+			a := kmsg.NewCreatePartitionsRequestTopicAssignment()
+			a.Replicas = r
+			rt.Assignment = append(rt.Assignment, a)
+		}
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(testCtx(t), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].ErrorCode
+	}
+	if code := grow(5, []int32{node}); code != kerr.InvalidReplicaAssignment.Code {
+		t.Errorf("one assignment for two new partitions: %v", kerr.ErrorForCode(code))
+	}
+	if code := grow(4, []int32{node + 1}); code != kerr.InvalidReplicaAssignment.Code {
+		t.Errorf("a new partition on another node: %v", kerr.ErrorForCode(code))
+	}
+	if code := grow(5, []int32{node}, []int32{node}); code != 0 {
+		t.Fatalf("grow with assignments on this node: %v", kerr.ErrorForCode(code))
+	}
+	td, err = adm.ListTopics(testCtx(t), "assigned")
+	if err != nil || len(td["assigned"].Partitions) != 5 {
+		t.Fatalf("grown topic: %v %+v", err, td["assigned"])
 	}
 }
