@@ -155,7 +155,7 @@ func TestReplicaAssignmentsOnOneNode(t *testing.T) {
 		parts  int32
 		rf     int16
 		assign [][]int32
-		want      error
+		want   error
 	}{
 		"other-node": {-1, -1, [][]int32{{node + 1}}, kerr.InvalidReplicaAssignment},
 		"two-copies": {-1, -1, [][]int32{{node, node}}, kerr.InvalidReplicaAssignment},
