@@ -166,7 +166,11 @@ var topicConfigDefs = []topicConfigDef{
 		name: "min.cleanable.dirty.ratio", typ: ConfigDouble,
 		doc: "The cleaner compacts a partition once uncleaned bytes are at least this share of the cleanable bytes.",
 		get: func(_ *Log, c *TopicConfig) (string, bool) {
-			return strconv.FormatFloat(c.minCleanableDirtyRatio(), 'g', -1, 64), c.MinCleanableDirtyRatio != 0
+			r := c.minCleanableDirtyRatio()
+			if r == math.SmallestNonzeroFloat64 {
+				r = 0 // how set stores 0
+			}
+			return strconv.FormatFloat(r, 'g', -1, 64), c.MinCleanableDirtyRatio != 0
 		},
 		set: func(c *TopicConfig, v *string) error {
 			c.MinCleanableDirtyRatio = 0
