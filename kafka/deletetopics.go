@@ -7,7 +7,8 @@ import (
 )
 
 // handleDeleteTopics deletes topics by name (v6 may also name them by the
-// ids Metadata reported), with the offsets groups committed for them.
+// ids Metadata reported; an entry with both answers INVALID_REQUEST), with
+// the offsets groups committed for them.
 func (s *Server) handleDeleteTopics(req *kmsg.DeleteTopicsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	type target struct {
@@ -30,6 +31,11 @@ func (s *Server) handleDeleteTopics(req *kmsg.DeleteTopicsRequest) kmsg.Response
 			}
 		}
 		switch {
+		case t.name != nil && t.id != [16]byte{}:
+			// Kafka refuses both; deleting by the name would delete a
+			// topic created again under it since the id was learnt.
+			ot.ErrorCode = kerr.InvalidRequest.Code
+			ot.ErrorMessage = kmsg.StringPtr("give a topic's name or its id, not both")
 		case ot.Topic == nil:
 			ot.ErrorCode = kerr.UnknownTopicID.Code
 		case isCoordinatorTopic(*ot.Topic):

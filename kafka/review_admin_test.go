@@ -197,3 +197,42 @@ func TestReplicaAssignmentsOnOneNode(t *testing.T) {
 		t.Fatalf("grown topic: %v %+v", err, td["assigned"])
 	}
 }
+
+// TestDeleteTopicsByNameAndIDRefused: a DeleteTopics entry naming both a
+// topic and an id answers INVALID_REQUEST, as Kafka does, and deletes
+// nothing: with a stale id it must not delete the topic created again
+// under that name.
+func TestDeleteTopicsByNameAndIDRefused(t *testing.T) {
+	s := kafkatest.Start(t, kafkatest.Options{})
+	cl := plainClient(t, s)
+	const topic = "named-twice"
+	idOf := func() [16]byte {
+		t.Helper()
+		tp, err := s.Log.Topic(topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tp.ID()
+	}
+	createTopic(t, s, topic, 1)
+	oldID := idOf()
+	if err := s.Log.DeleteTopic(topic); err != nil {
+		t.Fatal(err)
+	}
+	createTopic(t, s, topic, 1)
+	newID := idOf()
+	req := kmsg.NewPtrDeleteTopicsRequest()
+	rt := kmsg.NewDeleteTopicsRequestTopic()
+	rt.Topic, rt.TopicID = kmsg.StringPtr(topic), oldID
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(testCtx(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.Topics[0].ErrorCode; code != kerr.InvalidRequest.Code {
+		t.Errorf("name and stale id: %v, want INVALID_REQUEST", kerr.ErrorForCode(code))
+	}
+	if id := idOf(); id != newID {
+		t.Fatalf("topic id %v, want %v: the topic created again was deleted", id, newID)
+	}
+}
