@@ -11,6 +11,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// alterOne runs one IncrementalAlterConfigs operation on a topic and
+// returns its error and message.
+func alterOne(t *testing.T, adm *kadm.Client, topic string, op kadm.IncrementalOp, name, value string) (error, string) {
+	t.Helper()
+	resps, err := adm.AlterTopicConfigs(testCtx(t), []kadm.AlterConfig{{Op: op, Name: name, Value: strp(value)}}, topic)
+	return alterResult(t, resps, err)
+}
+
 // TestCreateTopicsValidateOnlyMatchesCreate: CreateTopics with
 // validate_only answers what the same request without it would answer,
 // also for configs that are each valid but invalid together.
@@ -67,13 +75,11 @@ func TestMaxMessageBytesEnforced(t *testing.T) {
 		t.Fatalf("record above max.message.bytes: %v, want MESSAGE_TOO_LARGE", err)
 	}
 	for _, bad := range []string{"-1", "x", "0"} {
-		resps, err := adm.AlterTopicConfigs(testCtx(t), []kadm.AlterConfig{{Name: "max.message.bytes", Value: strp(bad)}}, topic)
-		if err, _ := alterResult(t, resps, err); !errors.Is(err, kerr.InvalidConfig) {
+		if err, _ := alterOne(t, adm, topic, kadm.SetConfig, "max.message.bytes", bad); !errors.Is(err, kerr.InvalidConfig) {
 			t.Errorf("max.message.bytes=%s: %v, want INVALID_CONFIG", bad, err)
 		}
 	}
-	resps, err := adm.AlterTopicConfigs(testCtx(t), []kadm.AlterConfig{{Name: "max.message.bytes", Value: strp("5000")}}, topic)
-	if err, msg := alterResult(t, resps, err); err != nil {
+	if err, msg := alterOne(t, adm, topic, kadm.SetConfig, "max.message.bytes", "5000"); err != nil {
 		t.Fatalf("alter: %v %s", err, msg)
 	}
 	if err := produce(2000); err != nil {
@@ -104,12 +110,10 @@ func TestSubtractLastCleanupPolicyRefused(t *testing.T) {
 		{"compact", "compact"},
 		{"compact,delete", "delete,compact"},
 	} {
-		resps, err := adm.AlterTopicConfigs(testCtx(t), []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "cleanup.policy", Value: strp(c.set)}}, topic)
-		if err, msg := alterResult(t, resps, err); err != nil {
+		if err, msg := alterOne(t, adm, topic, kadm.SetConfig, "cleanup.policy", c.set); err != nil {
 			t.Fatalf("set %s: %v %s", c.set, err, msg)
 		}
-		resps, err = adm.AlterTopicConfigs(testCtx(t), []kadm.AlterConfig{{Op: kadm.SubtractConfig, Name: "cleanup.policy", Value: strp(c.subtract)}}, topic)
-		if err, _ := alterResult(t, resps, err); !errors.Is(err, kerr.InvalidConfig) {
+		if err, _ := alterOne(t, adm, topic, kadm.SubtractConfig, "cleanup.policy", c.subtract); !errors.Is(err, kerr.InvalidConfig) {
 			t.Errorf("subtract %s from %s: %v, want INVALID_CONFIG", c.subtract, c.set, err)
 		}
 		if v, _ := describedConfig(t, adm, topic, "cleanup.policy"); v != c.set {
