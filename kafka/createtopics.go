@@ -9,7 +9,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// handleCreateTopics creates topics. Partitions -1 means the server default;
+// handleCreateTopics creates topics (a topic named twice answers
+// INVALID_REQUEST, as Kafka). Partitions -1 means the server default;
 // the replication factor must be -1 or 1 (one broker); explicit replica
 // assignments must place every partition on this node alone. Configs are those of logstore's topic config
 // table (cleanup.policy, retention, segment, compaction and fsync
@@ -17,10 +18,19 @@ import (
 // ignored.
 func (s *Server) handleCreateTopics(req *kmsg.CreateTopicsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	named := make(map[string]int, len(req.Topics))
+	for _, rt := range req.Topics {
+		named[rt.Topic]++
+	}
 	for _, rt := range req.Topics {
 		ot := kmsg.NewCreateTopicsResponseTopic()
 		ot.Topic = rt.Topic
 		ot.NumPartitions, ot.ReplicationFactor = -1, -1
+		if named[rt.Topic] > 1 {
+			ot.ErrorCode, ot.ErrorMessage = kerr.InvalidRequest.Code, kmsg.StringPtr("topic named more than once in the request")
+			resp.Topics = append(resp.Topics, ot)
+			continue
+		}
 		cfg, code, msg := s.topicConfigFrom(rt)
 		if code == 0 {
 			code, msg = s.tenants.topicPolicy(rt.Topic, &cfg)

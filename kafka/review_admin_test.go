@@ -240,3 +240,57 @@ func TestDeleteTopicsByNameAndIDRefused(t *testing.T) {
 		t.Fatalf("topic id %v, want %v: the topic created again was deleted", id, newID)
 	}
 }
+
+// TestDuplicateTopicsInOneRequest: a topic named twice in one CreateTopics
+// or DeleteTopics request answers INVALID_REQUEST for it and is neither
+// created nor deleted, as Kafka answers; the other topics are served.
+func TestDuplicateTopicsInOneRequest(t *testing.T) {
+	s := kafkatest.Start(t, kafkatest.Options{})
+	cl := plainClient(t, s)
+	creq := kmsg.NewPtrCreateTopicsRequest()
+	for _, name := range []string{"dup", "single", "dup"} {
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, 1, 1
+		creq.Topics = append(creq.Topics, rt)
+	}
+	cresp, err := creq.RequestWith(testCtx(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range cresp.Topics {
+		want := int16(0)
+		if rt.Topic == "dup" {
+			want = kerr.InvalidRequest.Code
+		}
+		if rt.ErrorCode != want {
+			t.Errorf("create %s: %v, want %v", rt.Topic, kerr.ErrorForCode(rt.ErrorCode), kerr.ErrorForCode(want))
+		}
+	}
+	if _, err := s.Log.Topic("dup"); err == nil {
+		t.Error("the topic named twice was created")
+	}
+	createTopic(t, s, "dup", 1)
+	dreq := kmsg.NewPtrDeleteTopicsRequest()
+	for _, name := range []string{"dup", "single", "dup"} {
+		rt := kmsg.NewDeleteTopicsRequestTopic()
+		rt.Topic = kmsg.StringPtr(name)
+		dreq.Topics = append(dreq.Topics, rt)
+		dreq.TopicNames = append(dreq.TopicNames, name)
+	}
+	dresp, err := dreq.RequestWith(testCtx(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range dresp.Topics {
+		want := int16(0)
+		if *rt.Topic == "dup" {
+			want = kerr.InvalidRequest.Code
+		}
+		if rt.ErrorCode != want {
+			t.Errorf("delete %s: %v, want %v", *rt.Topic, kerr.ErrorForCode(rt.ErrorCode), kerr.ErrorForCode(want))
+		}
+	}
+	if _, err := s.Log.Topic("dup"); err != nil {
+		t.Errorf("the topic named twice was deleted: %v", err)
+	}
+}
