@@ -41,7 +41,7 @@ func (s *Server) handleAlterConfigs(req *kmsg.AlterConfigsRequest) kmsg.Response
 
 // handleIncrementalAlterConfigs changes single configs of a topic: SET,
 // DELETE (back to the default), and APPEND/SUBTRACT for list configs
-// (cleanup.policy).
+// (cleanup.policy; a SUBTRACT that would empty the list is refused).
 func (s *Server) handleIncrementalAlterConfigs(req *kmsg.IncrementalAlterConfigsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	for _, r := range req.Resources {
@@ -105,7 +105,10 @@ func applyIncremental(l *logstore.Log, cfg *logstore.TopicConfig, c kmsg.Increme
 			}
 		}
 		if len(cur) == 0 {
-			return cfg.SetConfig(c.Name, nil)
+			// Kafka would keep an empty policy (neither delete nor
+			// compact: keep everything); falling back to the default
+			// instead could turn deletion on. Refused.
+			return fmt.Errorf("config %s: %w: %s would leave it empty; it needs at least one value", c.Name, logstore.ErrInvalidConfig, c.Op)
 		}
 		v := strings.Join(cur, ",")
 		return cfg.SetConfig(c.Name, &v)
@@ -147,8 +150,8 @@ func configErrorCode(err error) int16 {
 }
 
 // handleCreatePartitions grows topics' partition counts. Replica
-// assignments are refused (one broker); a count that does not grow answers
-// INVALID_PARTITIONS.
+// assignments, if given, must place each new partition on this node alone
+// (one broker); a count that does not grow answers INVALID_PARTITIONS.
 func (s *Server) handleCreatePartitions(req *kmsg.CreatePartitionsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	seen := map[string]int{}
@@ -164,8 +167,7 @@ func (s *Server) handleCreatePartitions(req *kmsg.CreatePartitionsRequest) kmsg.
 		switch {
 		case seen[t.Topic] > 1:
 			fail(kerr.InvalidRequest.Code, "topic named more than once")
-		case len(t.Assignment) > 0:
-			fail(kerr.InvalidReplicaAssignment.Code, "replica assignments are not supported (a single broker)")
+		case len(t.Assignment) > 0 && s.badAssignments(t, fail):
 		case isCoordinatorTopic(t.Topic):
 			fail(kerr.InvalidTopicException.Code, "internal topics are configured by the server")
 		case t.Count > s.cfg.MaxPartitions:
@@ -184,6 +186,27 @@ func (s *Server) handleCreatePartitions(req *kmsg.CreatePartitionsRequest) kmsg.
 		resp.Topics = append(resp.Topics, ot)
 	}
 	return resp
+}
+
+// badAssignments checks CreatePartitions' replica assignments (one per new
+// partition, each this node alone) and answers a failure through fail.
+func (s *Server) badAssignments(t kmsg.CreatePartitionsRequestTopic, fail func(int16, string)) bool {
+	topic, err := s.log.Topic(t.Topic)
+	if err != nil {
+		fail(errorCode(err), err.Error())
+		return true
+	}
+	if adding := t.Count - topic.NumPartitions(); adding > 0 && int(adding) != len(t.Assignment) {
+		fail(kerr.InvalidReplicaAssignment.Code, fmt.Sprintf("%d replica assignments for %d new partitions", len(t.Assignment), adding))
+		return true
+	}
+	for _, a := range t.Assignment {
+		if code, msg := s.singleNodeReplicas(a.Replicas); code != 0 {
+			fail(code, msg)
+			return true
+		}
+	}
+	return false
 }
 
 // handleDeleteRecords moves partitions' log start offsets (offset -1: the

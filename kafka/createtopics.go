@@ -9,21 +9,39 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// handleCreateTopics creates topics. Partitions -1 means the server default;
+// handleCreateTopics creates topics (a topic named twice answers
+// INVALID_REQUEST, as Kafka). Partitions -1 means the server default;
 // the replication factor must be -1 or 1 (one broker); explicit replica
-// assignments are refused. Configs are those of logstore's topic config
+// assignments must place every partition on this node alone. Configs are those of logstore's topic config
 // table (cleanup.policy, retention, segment, compaction and fsync
 // settings); a bad value answers INVALID_CONFIG, other Kafka configs are
 // ignored.
 func (s *Server) handleCreateTopics(req *kmsg.CreateTopicsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	named := make(map[string]int, len(req.Topics))
+	for _, rt := range req.Topics {
+		named[rt.Topic]++
+	}
 	for _, rt := range req.Topics {
 		ot := kmsg.NewCreateTopicsResponseTopic()
 		ot.Topic = rt.Topic
 		ot.NumPartitions, ot.ReplicationFactor = -1, -1
+		if named[rt.Topic] > 1 {
+			ot.ErrorCode, ot.ErrorMessage = kerr.InvalidRequest.Code, kmsg.StringPtr("topic named more than once in the request")
+			resp.Topics = append(resp.Topics, ot)
+			continue
+		}
 		cfg, code, msg := s.topicConfigFrom(rt)
 		if code == 0 {
 			code, msg = s.tenants.topicPolicy(rt.Topic, &cfg)
+		}
+		if code == 0 {
+			// Before creating, so that validate_only answers as the
+			// creation would, and a bad combination of configs answers
+			// INVALID_CONFIG rather than INVALID_TOPIC_EXCEPTION.
+			if err := s.log.CheckTopicConfig(cfg); err != nil {
+				code, msg = kerr.InvalidConfig.Code, err.Error()
+			}
 		}
 		if code == 0 && !req.ValidateOnly {
 			if err := s.log.CreateTopic(rt.Topic, cfg); err != nil {
@@ -58,23 +76,37 @@ func (s *Server) handleCreateTopics(req *kmsg.CreateTopicsRequest) kmsg.Response
 
 func (s *Server) topicConfigFrom(rt kmsg.CreateTopicsRequestTopic) (logstore.TopicConfig, int16, string) {
 	cfg := logstore.TopicConfig{Partitions: rt.NumPartitions}
+	if len(rt.ReplicaAssignment) > 0 {
+		if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
+			return cfg, kerr.InvalidRequest.Code, "replica assignments and a partition count or replication factor given: give one or the other"
+		}
+		n := int32(len(rt.ReplicaAssignment))
+		seen := make(map[int32]bool, n)
+		for _, a := range rt.ReplicaAssignment {
+			if a.Partition < 0 || a.Partition >= n || seen[a.Partition] {
+				return cfg, kerr.InvalidReplicaAssignment.Code, fmt.Sprintf("the assignments' partitions must be numbered 0 to %d, each once", n-1)
+			}
+			seen[a.Partition] = true
+			if code, msg := s.singleNodeReplicas(a.Replicas); code != 0 {
+				return cfg, code, msg
+			}
+		}
+		cfg.Partitions = n
+	}
 	if cfg.Partitions == -1 {
 		cfg.Partitions = s.cfg.DefaultPartitions
 	}
 	if cfg.Partitions <= 0 || cfg.Partitions > s.cfg.MaxPartitions {
-		return cfg, kerr.InvalidPartitions.Code, fmt.Sprintf("partitions must be in [1, %d], got %d", s.cfg.MaxPartitions, rt.NumPartitions)
+		return cfg, kerr.InvalidPartitions.Code, fmt.Sprintf("partitions must be in [1, %d], got %d", s.cfg.MaxPartitions, cfg.Partitions)
 	}
 	if rt.ReplicationFactor != -1 && rt.ReplicationFactor != 1 {
 		return cfg, kerr.InvalidReplicationFactor.Code, "a single broker: the replication factor must be 1"
-	}
-	if len(rt.ReplicaAssignment) > 0 {
-		return cfg, kerr.InvalidReplicaAssignment.Code, "replica assignments are not supported"
 	}
 	for _, c := range rt.Configs {
 		if err := cfg.SetConfig(c.Name, c.Value); err != nil {
 			if errors.Is(err, logstore.ErrUnknownConfig) {
 				// Kafka configs this log has no use for (compression.type,
-				// max.message.bytes, ...) are accepted and ignored, as tools
+				// flush.ms, ...) are accepted and ignored, as tools
 				// set them routinely.
 				s.logger.Debug("ignoring unsupported topic config", "topic", rt.Topic, "config", c.Name)
 				continue
@@ -83,6 +115,15 @@ func (s *Server) topicConfigFrom(rt kmsg.CreateTopicsRequestTopic) (logstore.Top
 		}
 	}
 	return cfg, 0, ""
+}
+
+// singleNodeReplicas checks one partition's replica assignment: on a single
+// broker it can only be this node, once.
+func (s *Server) singleNodeReplicas(replicas []int32) (int16, string) {
+	if len(replicas) != 1 || replicas[0] != s.cfg.NodeID {
+		return kerr.InvalidReplicaAssignment.Code, fmt.Sprintf("a single broker: every partition's replicas must be [%d], got %v", s.cfg.NodeID, replicas)
+	}
+	return 0, ""
 }
 
 // configEntry is one topic config as described to clients.

@@ -7,7 +7,8 @@ import (
 )
 
 // handleDeleteTopics deletes topics by name (v6 may also name them by the
-// ids Metadata reported), with the offsets groups committed for them.
+// ids Metadata reported; an entry with both, or a topic named twice,
+// answers INVALID_REQUEST), with the offsets groups committed for them.
 func (s *Server) handleDeleteTopics(req *kmsg.DeleteTopicsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	type target struct {
@@ -21,15 +22,33 @@ func (s *Server) handleDeleteTopics(req *kmsg.DeleteTopicsRequest) kmsg.Response
 	for _, t := range req.Topics {
 		targets = append(targets, target{name: t.Topic, id: t.TopicID})
 	}
+	byName, byID := make(map[string]int), make(map[[16]byte]int)
+	for _, t := range targets {
+		if t.name != nil {
+			byName[*t.name]++
+		} else {
+			byID[t.id]++
+		}
+	}
 	for _, t := range targets {
 		ot := kmsg.NewDeleteTopicsResponseTopic()
 		ot.Topic, ot.TopicID = t.name, t.id
+		if t.name != nil && byName[*t.name] > 1 || t.name == nil && byID[t.id] > 1 {
+			ot.ErrorCode, ot.ErrorMessage = kerr.InvalidRequest.Code, kmsg.StringPtr("topic named more than once in the request")
+			resp.Topics = append(resp.Topics, ot)
+			continue
+		}
 		if t.name == nil {
 			if n := s.topicByID(t.id); n != "" {
 				ot.Topic = kmsg.StringPtr(n)
 			}
 		}
 		switch {
+		case t.name != nil && t.id != [16]byte{}:
+			// Kafka refuses both; deleting by the name would delete a
+			// topic created again under it since the id was learnt.
+			ot.ErrorCode = kerr.InvalidRequest.Code
+			ot.ErrorMessage = kmsg.StringPtr("give a topic's name or its id, not both")
 		case ot.Topic == nil:
 			ot.ErrorCode = kerr.UnknownTopicID.Code
 		case isCoordinatorTopic(*ot.Topic):

@@ -26,8 +26,17 @@ func (l *Log) AlterTopicConfig(name string, validateOnly bool, fn func(*TopicCon
 	if err != nil {
 		return TopicConfig{}, err
 	}
+	return t.alterConfig(validateOnly, fn)
+}
+
+// alterConfig is AlterTopicConfig once the topic is looked up.
+func (t *Topic) alterConfig(validateOnly bool, fn func(*TopicConfig) error) (TopicConfig, error) {
+	l, name := t.log, t.name
 	t.cfgMu.Lock()
 	defer t.cfgMu.Unlock()
+	if t.deleted {
+		return TopicConfig{}, fmt.Errorf("topic %s: %w", name, ErrUnknownTopic)
+	}
 	cfg := t.Config()
 	if err := fn(&cfg); err != nil {
 		return TopicConfig{}, fmt.Errorf("topic %s: %w", name, err)
@@ -88,8 +97,17 @@ func (l *Log) AddPartitions(name string, total int32, validateOnly bool) error {
 	if err != nil {
 		return err
 	}
+	return t.addPartitions(total, validateOnly)
+}
+
+// addPartitions is AddPartitions once the topic is looked up.
+func (t *Topic) addPartitions(total int32, validateOnly bool) error {
+	l, name := t.log, t.name
 	t.cfgMu.Lock()
 	defer t.cfgMu.Unlock()
+	if t.deleted {
+		return fmt.Errorf("topic %s: %w", name, ErrUnknownTopic)
+	}
 	cfg := t.Config()
 	if total <= cfg.Partitions {
 		return fmt.Errorf("topic %s: %w: it has %d partitions; the count can only grow", name, ErrInvalidPartitions, cfg.Partitions)

@@ -227,6 +227,11 @@ type TopicConfig struct {
 	// partitions; 0 = DefaultSegmentAge.
 	SegmentAge time.Duration `json:",omitempty"`
 
+	// MaxMessageBytes bounds the size of a record batch producers may
+	// append (max.message.bytes; larger ones fail with ErrBatchTooLarge);
+	// 0 = the segment size, which bounds every batch anyway.
+	MaxMessageBytes int32 `json:",omitempty"`
+
 	// RemoteStorage keeps the topic's closed segments in the remote tier
 	// (remote.storage.enable; see remote.go). It needs a log with a remote
 	// tier and a cleanup policy without compact, and cannot be turned off.
@@ -330,6 +335,9 @@ func (c TopicConfig) validate() error {
 	if c.SegmentBytes != 0 && (c.SegmentBytes < 1024 || c.SegmentBytes > maxSegmentBytes) {
 		return fmt.Errorf("%w: segment size %d, want 1KiB..2GiB", ErrInvalidTopic, c.SegmentBytes)
 	}
+	if c.MaxMessageBytes < 0 {
+		return fmt.Errorf("%w: negative max.message.bytes", ErrInvalidTopic)
+	}
 	if c.LocalRetention < 0 || c.LocalRetentionBytes < 0 {
 		return fmt.Errorf("%w: negative local retention", ErrInvalidTopic)
 	}
@@ -343,6 +351,15 @@ func (c TopicConfig) validate() error {
 		return fmt.Errorf("%w: unknown fsync mode %d", ErrInvalidTopic, c.Fsync.Mode)
 	}
 	return nil
+}
+
+// maxBatchBytes is the largest batch producers may append: the segment
+// size, or max.message.bytes when that is smaller.
+func (c TopicConfig) maxBatchBytes() int64 {
+	if c.MaxMessageBytes > 0 {
+		return min(int64(c.MaxMessageBytes), c.segmentBytes())
+	}
+	return c.segmentBytes()
 }
 
 func (c TopicConfig) segmentBytes() int64 {

@@ -78,7 +78,11 @@ type Topic struct {
 	cfg      atomic.Pointer[TopicConfig]
 	parts    atomic.Pointer[[]*Partition]
 	stopSync chan struct{}
-	rr       atomic.Uint32 // round robin for PartitionForKey(nil)
+	// deleted (cfgMu) is set when the topic is unlinked: a change that
+	// looked the topic up before must not write into its directory, whose
+	// path a topic created again under the same name may own by then.
+	deleted bool
+	rr      atomic.Uint32 // round robin for PartitionForKey(nil)
 }
 
 // partitions returns the topic's partitions (a snapshot: AddPartitions
@@ -273,6 +277,7 @@ func (l *Log) settingsFor(cfg TopicConfig) *partSettings {
 	return &partSettings{
 		policy:        cfg.Fsync.resolve(l.opts.DefaultFsync),
 		segBytes:      cfg.segmentBytes(),
+		maxBatch:      cfg.maxBatchBytes(),
 		logAppendTime: cfg.LogAppendTime,
 		cleanup:       l.cleanupOf(cfg),
 	}
@@ -562,6 +567,18 @@ func (l *Log) CreateTopic(name string, cfg TopicConfig) error {
 	return nil
 }
 
+// CheckTopicConfig reports whether CreateTopic would accept cfg's settings,
+// its partition count aside: each config in range and the configs
+// consistent with one another and with this log (remote storage). The
+// error wraps ErrInvalidTopic or ErrInvalidConfig.
+func (l *Log) CheckTopicConfig(cfg TopicConfig) error {
+	cfg.Partitions = 1 // checked by the caller, against its own bound
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	return l.checkRemoteConfig(nil, cfg)
+}
+
 // DeleteTopic closes the topic's partitions (pending reads and waits fail
 // with ErrClosed) and removes its data. ErrUnknownTopic if it does not
 // exist. It is UnlinkTopic and then DeletedTopic.Remove.
@@ -636,6 +653,7 @@ func (l *Log) unlinkTopic(name string) (string, error) {
 	}
 	delete(l.topics, name)
 	t.cfgMu.Lock()
+	t.deleted = true
 	t.stopSyncLoop()
 	t.cfgMu.Unlock()
 	for _, p := range t.partitions() {

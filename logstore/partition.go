@@ -118,6 +118,7 @@ type Partition struct {
 type partSettings struct {
 	policy        FsyncPolicy
 	segBytes      int64
+	maxBatch      int64 // largest batch a producer may append (max.message.bytes)
 	logAppendTime bool
 	cleanup       CleanupPolicy
 }
@@ -222,6 +223,9 @@ func (p *Partition) assign(ctx context.Context, batch []byte, inPlace bool) (Ass
 	size := int64(len(batch))
 	if size > set.segBytes {
 		return Assigned{}, fmt.Errorf("partition %s: append: %w: %d bytes, the segment size is %d", p.name, ErrBatchTooLarge, size, set.segBytes)
+	}
+	if size > set.maxBatch && !h.IsControl() {
+		return Assigned{}, fmt.Errorf("partition %s: append: %w: %d bytes, the topic's max.message.bytes is %d", p.name, ErrBatchTooLarge, size, set.maxBatch)
 	}
 	if set.cleanup.Compact() && !h.IsControl() {
 		if err := CheckKeys(batch); err != nil {

@@ -194,7 +194,11 @@ var topicConfigDefs = []topicConfigDef{
 		name: "min.cleanable.dirty.ratio", typ: ConfigDouble,
 		doc: "The cleaner compacts a partition once uncleaned bytes are at least this share of the cleanable bytes.",
 		get: func(_ *Log, c *TopicConfig) (string, bool) {
-			return strconv.FormatFloat(c.minCleanableDirtyRatio(), 'g', -1, 64), c.MinCleanableDirtyRatio != 0
+			r := c.minCleanableDirtyRatio()
+			if r == math.SmallestNonzeroFloat64 {
+				r = 0 // how set stores 0
+			}
+			return strconv.FormatFloat(r, 'g', -1, 64), c.MinCleanableDirtyRatio != 0
 		},
 		set: func(c *TopicConfig, v *string) error {
 			c.MinCleanableDirtyRatio = 0
@@ -266,6 +270,28 @@ var topicConfigDefs = []topicConfigDef{
 				c.DeleteRetention = &d
 			}
 			return err
+		},
+	},
+	{
+		name: "max.message.bytes", typ: ConfigInt,
+		doc: "Largest record batch (as the producer compressed it) a producer may append; larger ones are refused with MESSAGE_TOO_LARGE. Default: the segment size.",
+		get: func(_ *Log, c *TopicConfig) (string, bool) {
+			if c.MaxMessageBytes == 0 {
+				return strconv.FormatInt(min(c.segmentBytes(), math.MaxInt32), 10), false
+			}
+			return strconv.FormatInt(int64(c.MaxMessageBytes), 10), true
+		},
+		set: func(c *TopicConfig, v *string) error {
+			c.MaxMessageBytes = 0
+			if v == nil {
+				return nil
+			}
+			n, err := strconv.ParseInt(*v, 10, 32)
+			if err != nil || n < 1 {
+				return fmt.Errorf("%w: %q is not a positive number of bytes up to %d", ErrInvalidConfig, *v, math.MaxInt32)
+			}
+			c.MaxMessageBytes = int32(n)
+			return nil
 		},
 	},
 	{

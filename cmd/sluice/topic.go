@@ -44,7 +44,7 @@ func topicCreate(ctx context.Context, c *cli, args []string) error {
 	var localRetBytes byteSize
 	sizeVar(fs, &localRetBytes, "local-retention-bytes", "with --remote: local size per partition, like 1GiB, above which uploaded segments leave the local disk (local.retention.bytes; default: retention.bytes)")
 	var configs configFlag
-	fs.Var(&configs, "config", "topic config by its Kafka name, KEY=VALUE (repeatable): cleanup.policy, retention.ms, retention.bytes, segment.bytes, segment.ms, min.cleanable.dirty.ratio, min.compaction.lag.ms, max.compaction.lag.ms, delete.retention.ms, message.timestamp.type, message.timestamp.before.max.ms, message.timestamp.after.max.ms, sluice.fsync, remote.storage.enable, local.retention.ms, local.retention.bytes")
+	fs.Var(&configs, "config", "topic config by its Kafka name, KEY=VALUE (repeatable): cleanup.policy, retention.ms, retention.bytes, segment.bytes, segment.ms, min.cleanable.dirty.ratio, min.compaction.lag.ms, max.compaction.lag.ms, delete.retention.ms, message.timestamp.type, message.timestamp.before.max.ms, message.timestamp.after.max.ms, max.message.bytes, sluice.fsync, remote.storage.enable, local.retention.ms, local.retention.bytes")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err

@@ -561,3 +561,42 @@ func TestReadCommittedProperty(t *testing.T) {
 		})
 	}
 }
+
+// TestSinkKeepsWithinMaxMessageBytes: the sink splits its batches to fit
+// the topic's max.message.bytes, which the log enforces, set before or
+// while it writes.
+func TestSinkKeepsWithinMaxMessageBytes(t *testing.T) {
+	l := openLog(t)
+	if err := l.CreateTopic("small-batches", logstore.TopicConfig{Partitions: 1, MaxMessageBytes: 2048}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSink(l, SinkConfig{Topic: "small-batches"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.Open(context.Background(), stream.SubtaskInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := make([]connector.Message, 100)
+	for i := range msgs {
+		msgs[i] = connector.Message{Value: make([]byte, 100)}
+	}
+	if err := w.Write(context.Background(), msgs); err != nil {
+		t.Fatalf("10 KB of records to a topic with max.message.bytes 2048: %v", err)
+	}
+	v := "1024"
+	if _, err := l.AlterTopicConfig("small-batches", false, func(c *logstore.TopicConfig) error {
+		return c.SetConfig("max.message.bytes", &v)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(context.Background(), msgs); err != nil {
+		t.Fatalf("after lowering max.message.bytes to 1024: %v", err)
+	}
+	tp, _ := l.Topic("small-batches")
+	p, _ := tp.Partition(0)
+	if hw := p.Stats().HighWatermark; hw != 200 {
+		t.Fatalf("high watermark %d, want 200", hw)
+	}
+}

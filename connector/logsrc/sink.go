@@ -124,6 +124,7 @@ func (s *Sink) Open(ctx context.Context, info stream.SubtaskInfo) (stream.SinkWr
 	}
 	w := &writer{
 		cfg:     s.cfg,
+		topic:   t,
 		parts:   parts,
 		rr:      info.Index % n,
 		pending: make([][]record.Record, n),
@@ -139,6 +140,7 @@ func (s *Sink) Open(ctx context.Context, info stream.SubtaskInfo) (stream.SinkWr
 // Writes; nothing of a Write's slice is kept after it returns.
 type writer struct {
 	cfg     SinkConfig
+	topic   *logstore.Topic
 	parts   []*logstore.Partition
 	rr      int
 	pending [][]record.Record
@@ -221,7 +223,8 @@ func (w *writer) Write(ctx context.Context, msgs []connector.Message) error {
 }
 
 // appendPartition appends recs to partition p in batches of at most
-// MaxBatchBytes of keys and values.
+// MaxBatchBytes of keys and values, and within the topic's
+// max.message.bytes.
 func (w *writer) appendPartition(ctx context.Context, p int, recs []record.Record) error {
 	for len(recs) > 0 {
 		size, k := 0, 0
@@ -234,11 +237,22 @@ func (w *writer) appendPartition(ctx context.Context, p int, recs []record.Recor
 			opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence = t.pid, t.epoch, t.seq[p]
 			opts.Idempotent, opts.Transactional = true, true
 		}
-		b, err := record.AppendBatch(w.bufs[p][:0], recs[:k], opts)
-		if err != nil {
-			return fmt.Errorf("partition %d: encode batch: %w", p, err)
+		var b []byte
+		for {
+			var err error
+			if b, err = record.AppendBatch(w.bufs[p][:0], recs[:k], opts); err != nil {
+				return fmt.Errorf("partition %d: encode batch: %w", p, err)
+			}
+			w.bufs[p] = b
+			// Above the topic's max.message.bytes (read at every batch:
+			// it may change while the sink runs), which the log refuses:
+			// half the records, until one is left (which fails if still
+			// too large).
+			if m := int(w.topic.Config().MaxMessageBytes); k == 1 || m == 0 || len(b) <= m {
+				break
+			}
+			k /= 2
 		}
-		w.bufs[p] = b
 		if _, err := w.parts[p].Append(ctx, b); err != nil {
 			return err
 		}
