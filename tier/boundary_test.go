@@ -377,31 +377,13 @@ func TestGapInRemoteRangeIsNotOutOfRange(t *testing.T) {
 		t.Fatalf("remote end %d, local start %d: want every sealed segment only remote", info.End, local)
 	}
 	e.close()
-	ctx := context.Background()
-	objs, err := f.List(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	newest := ""
-	for _, o := range objs {
-		if strings.Contains(o.Key, "/manifest-") && o.Key > newest {
-			newest = o.Key
-		}
-	}
-	b, err := objstore.ReadAll(ctx, f, newest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[len(b)-3] ^= 0xff // the newest version, the only one naming the last segment
-	if err := f.Put(ctx, newest, bytes.NewReader(b), int64(len(b))); err != nil {
-		t.Fatal(err)
-	}
+	newest, _ := corruptNewestManifest(t, f) // the newest version, the only one naming the last segment
 	e = openEnv(t, dir, f)
 	p = e.part("t")
 	if _, err := p.Read(0, 1000); err != nil {
 		t.Fatalf("read below the gap: %v", err)
 	}
-	_, err = p.Read(local-1, 1000)
+	_, err := p.Read(local-1, 1000)
 	if errors.Is(err, logstore.ErrOffsetOutOfRange) || !errors.Is(err, logstore.ErrCorrupt) {
 		t.Fatalf("read at %d, named only by the damaged manifest %s: %v, want ErrCorrupt", local-1, newest, err)
 	}

@@ -1,6 +1,7 @@
 package tier_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -244,6 +245,32 @@ func TestRemoteEnabledByAlterReadyAtOnce(t *testing.T) {
 }
 
 // segmentObjects lists the keys of the segment objects (not manifests)
+// corruptNewestManifest flips a byte of the newest manifest version in
+// store (its CRC check then fails) and returns its key and damaged bytes.
+func corruptNewestManifest(t *testing.T, store objstore.Store) (string, []byte) {
+	t.Helper()
+	ctx := context.Background()
+	objs, err := store.List(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	newest := ""
+	for _, o := range objs {
+		if strings.Contains(o.Key, "/manifest-") && o.Key > newest {
+			newest = o.Key
+		}
+	}
+	b, err := objstore.ReadAll(ctx, store, newest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-3] ^= 0xff
+	if err := store.Put(ctx, newest, bytes.NewReader(b), int64(len(b))); err != nil {
+		t.Fatal(err)
+	}
+	return newest, b
+}
+
 // in store.
 func segmentObjects(t *testing.T, store objstore.Store) map[string]bool {
 	t.Helper()
@@ -271,24 +298,7 @@ func TestCorruptNewestManifestDeletesNothing(t *testing.T) {
 	produce(t, p, 600, 700) // more sealed segments, not uploaded yet
 	e.close()
 	ctx := context.Background()
-	objs, err := f.List(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	newest := ""
-	for _, o := range objs {
-		if strings.Contains(o.Key, "/manifest-") && o.Key > newest {
-			newest = o.Key
-		}
-	}
-	b, err := objstore.ReadAll(ctx, f, newest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[len(b)-3] ^= 0xff // a flipped byte: the CRC check fails
-	if err := f.Put(ctx, newest, strings.NewReader(string(b)), int64(len(b))); err != nil {
-		t.Fatal(err)
-	}
+	newest, b := corruptNewestManifest(t, f)
 	before := segmentObjects(t, f)
 	check := func(when string) {
 		t.Helper()
