@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -348,8 +349,12 @@ func TestListAndDescribeTransactions(t *testing.T) {
 	if resp := raw(nil, time.Hour.Milliseconds(), nil); len(resp.TransactionStates) != 1 || resp.TransactionStates[0].TransactionalID != "tx-idle" {
 		t.Fatalf("duration filter: %+v", resp.TransactionStates)
 	}
-	if resp := raw(nil, -1, kmsg.StringPtr("(")); resp.ErrorCode != kerr.InvalidRegularExpression.Code {
-		t.Fatalf("bad pattern: error %d", resp.ErrorCode)
+	// Invalid, and too large to compile cheaply (bounded as subscription
+	// regexes are: the request would otherwise cost seconds of CPU).
+	for _, bad := range []string{"(", strings.Repeat("a{1000}", 30), strings.Repeat("(a|b)", 2000)} {
+		if resp := raw(nil, -1, &bad); resp.ErrorCode != kerr.InvalidRegularExpression.Code {
+			t.Fatalf("bad pattern %.20q...: error %d", bad, resp.ErrorCode)
+		}
 	}
 }
 

@@ -64,12 +64,13 @@ func txnStateByName(name string) (txnState, bool) {
 // ms ago; a transactional id with no transaction begun counts as started
 // long ago, as Kafka's -1 start time does) and from v2 by a regular
 // expression the whole transactional id must match (INVALID_REGULAR_EXPRESSION
-// when it does not compile).
+// when it does not compile, or is larger than a subscription regex may be:
+// checkTopicRegex).
 func (s *Server) handleListTransactions(req *kmsg.ListTransactionsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.ListTransactionsResponse)
 	var pattern *regexp.Regexp
 	if req.Version >= 2 && req.TransactionalIDPattern != nil && *req.TransactionalIDPattern != "" {
-		re, err := regexp.Compile(`^(?:` + *req.TransactionalIDPattern + `)$`)
+		re, err := compileTopicRegex(*req.TransactionalIDPattern)
 		if err != nil {
 			resp.ErrorCode = kerr.InvalidRegularExpression.Code
 			return resp
