@@ -483,22 +483,12 @@ func TestSinkRejectsOverlongShortStrings(t *testing.T) {
 		{"header name", connector.Message{Value: []byte("x"), Headers: []connector.Header{{Key: long, Value: []byte("v")}}}, "header"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sink, err := NewSink(SinkConfig{URL: testURL, RoutingKey: q, Logger: quiet()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			w, err := sink.Open(ctx, stream.SubtaskInfo{Operator: "sink"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() { _ = w.Close(ctx) }()
+			ctx, sink, w := openTestWriter(t, SinkConfig{URL: testURL, RoutingKey: q, Logger: quiet()})
 			// A good message first, so that the writer is connected.
 			if err := w.Write(ctx, []connector.Message{{Value: []byte("ok")}}); err != nil {
 				t.Fatal(err)
 			}
-			err = w.Write(ctx, []connector.Message{tc.msg})
+			err := w.Write(ctx, []connector.Message{tc.msg})
 			if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("write: %v (context: %v); want an error naming the %s", err, ctx.Err(), tc.want)
 			}
@@ -519,6 +509,24 @@ func TestSinkRejectsOverlongShortStrings(t *testing.T) {
 	})
 }
 
+// openTestWriter opens a sink of cfg and its writer with a 20 s context,
+// closed when the test ends.
+func openTestWriter(t *testing.T, cfg SinkConfig) (context.Context, *Sink, stream.SinkWriter[connector.Message]) {
+	t.Helper()
+	sink, err := NewSink(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	w, err := sink.Open(ctx, stream.SubtaskInfo{Operator: "sink"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Close(ctx) })
+	return ctx, sink, w
+}
+
 // TestSinkFailsWhenBrokerRefusesPublish: a publish the broker refuses by
 // closing the channel (here an internal exchange, as for a user without
 // write permission) fails the writer with the broker's reason. The
@@ -535,17 +543,7 @@ func TestSinkFailsWhenBrokerRefusesPublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ch.ExchangeDelete(ex, false, false) })
-	sink, err := NewSink(SinkConfig{URL: testURL, Exchange: ex, RoutingKey: "k", Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	w, err := sink.Open(ctx, stream.SubtaskInfo{Operator: "sink"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = w.Close(ctx) }()
+	ctx, sink, w := openTestWriter(t, SinkConfig{URL: testURL, Exchange: ex, RoutingKey: "k", Logger: quiet()})
 	err = w.Write(ctx, []connector.Message{{Value: []byte("x")}})
 	if err == nil {
 		_, err = w.(*writer).PreCommit(ctx, 1)
